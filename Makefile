@@ -1,0 +1,56 @@
+# democratising — the two commands a new machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.deps-stamp
+# Serialise extension builds (helpers and humans may share one checkout; two cores only).
+LOCK := flock /tmp/democratising-build.lock
+
+.PHONY: help run test lint fmt build develop cargo-test pytest bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+develop: $(STAMP) ## build the extension (release) and install the package into .venv
+	$(LOCK) env VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		maturin develop --release --quiet
+
+build: develop ## alias of develop
+
+run: develop ## train the seed MLP on the built-in digits data
+	$(PY) -m democratising.demo
+
+lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff check + format --check
+	cargo fmt --all -- --check
+	$(LOCK) cargo clippy --release --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+
+fmt: $(STAMP) ## format Rust and Python sources
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
+
+cargo-test: ## Rust unit and integration tests (release profile, shared with the build)
+	$(LOCK) cargo test --release -p democratising
+
+pytest: develop ## Python test-suite
+	$(PY) -m pytest -q
+
+test: develop lint cargo-test pytest ## everything CI runs
+
+bench: develop ## benchmark table against NumPy (and PyTorch in its own venv)
+	$(PY) benches/bench_ops.py
+
+clean: ## remove build outputs and the virtualenv
+	rm -rf target $(VENV) .pytest_cache

@@ -1,0 +1,138 @@
+"""democratising: a deep-learning training library with a Rust engine and a PyTorch-style API.
+
+>>> import democratising as dm
+>>> x = dm.randn(4, 3, requires_grad=True)
+>>> (x * x).sum().backward()
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._core import (
+    Device,
+    Tensor,
+    arange,
+    bool,
+    cat,
+    empty,
+    eye,
+    float16,
+    float32,
+    float64,
+    full,
+    int32,
+    int64,
+    linspace,
+    manual_seed,
+    ones,
+    rand,
+    randint,
+    randn,
+    randperm,
+    stack,
+    where,
+    zeros,
+)
+from ._core import bfloat16 as bfloat16
+from ._core import dtype as dtype
+from ._core import from_numpy as from_numpy
+from ._core import get_rng_state as get_rng_state
+from ._core import is_grad_enabled as is_grad_enabled
+from ._core import set_rng_state as set_rng_state
+from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
+from ._grad_mode import enable_grad, no_grad, set_grad_enabled
+from ._tensor import (
+    from_dlpack,
+    ones_like,
+    rand_like,
+    randn_like,
+    tensor,
+    zeros_like,
+    full_like,
+    empty_like,
+)
+from .errors import (
+    CheckpointError,
+    DemocratisingError,
+    DeviceError,
+    DistributedError,
+    DTypeError,
+    OutOfMemoryError,
+    ShapeError,
+)
+
+__version__ = "0.1.0"
+
+float = float32  # noqa: A001 - PyTorch's aliases
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+
+
+def _dtype_from_name(name: str) -> dtype:
+    """Used to unpickle dtypes."""
+    return getattr(_core, name)
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+from . import autograd  # noqa: E402
+
+__all__ = [
+    "CheckpointError",
+    "DTypeError",
+    "DemocratisingError",
+    "Device",
+    "DeviceError",
+    "DistributedError",
+    "OutOfMemoryError",
+    "ShapeError",
+    "Tensor",
+    "arange",
+    "autograd",
+    "bfloat16",
+    "bool",
+    "cat",
+    "double",
+    "dtype",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eye",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "from_dlpack",
+    "from_numpy",
+    "full",
+    "full_like",
+    "get_rng_state",
+    "half",
+    "int",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "linspace",
+    "long",
+    "manual_seed",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "set_grad_enabled",
+    "set_rng_state",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,76 @@
+"""``no_grad`` / ``enable_grad`` / ``set_grad_enabled``: context managers and decorators over the
+engine's thread-local grad mode."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+from . import _core
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode:
+    _enabled: bool = True
+
+    def __init__(self) -> None:
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_core._set_grad_enabled(self._enabled))
+
+    def __exit__(self, *exc: object) -> None:
+        _core._set_grad_enabled(self._prev.pop())
+
+    def __call__(self, fn: F) -> F:
+        mode = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Disables gradient recording inside the block (or the decorated function)."""
+
+    _enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Re-enables gradient recording inside a ``no_grad`` block."""
+
+    _enabled = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """Sets grad mode to ``mode``; usable as a function, context manager or decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self._enabled = bool(mode)
+        self._prev.append(_core._set_grad_enabled(self._enabled))
+        self._entered = False
+
+    def __enter__(self) -> None:
+        self._entered = True
+
+    def __exit__(self, *exc: object) -> None:
+        _core._set_grad_enabled(self._prev.pop())
+
+    def __call__(self, fn: F) -> F:
+        _core._set_grad_enabled(self._prev.pop())
+        enabled = self._enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = _core._set_grad_enabled(enabled)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _core._set_grad_enabled(prev)
+
+        return wrapper  # type: ignore[return-value]

@@ -1,0 +1,60 @@
+"""The exception hierarchy. Every engine error arrives as one of these classes; each also derives
+from the built-in exception a PyTorch user would catch (``ValueError``, ``TypeError``, ...)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutogradError",
+    "CheckpointError",
+    "DTypeError",
+    "DemocratisingError",
+    "DeviceError",
+    "DistributedError",
+    "IndexError_",
+    "OutOfMemoryError",
+    "ShapeError",
+]
+
+
+class DemocratisingError(Exception):
+    """Base class of every error raised by democratising."""
+
+
+class ShapeError(DemocratisingError, ValueError):
+    """Incompatible or invalid tensor shapes; the message names the shapes."""
+
+
+class DTypeError(DemocratisingError, TypeError):
+    """A dtype the operation does not accept."""
+
+
+class DeviceError(DemocratisingError, RuntimeError):
+    """Tensors on different devices, or a device that is not available."""
+
+
+class IndexError_(DemocratisingError, IndexError):  # noqa: N801 - mirrors the builtin it extends
+    """An index or label out of range."""
+
+
+class InvalidValueError(DemocratisingError, ValueError):
+    """An argument with an invalid value."""
+
+
+class AutogradError(DemocratisingError, RuntimeError):
+    """Misuse of autograd: backward twice, in-place on a leaf that requires grad, ..."""
+
+
+class CheckpointError(DemocratisingError):
+    """A checkpoint file that is truncated, corrupt, hostile or does not match the model."""
+
+
+class DistributedError(DemocratisingError, RuntimeError):
+    """A failure of the distributed (MPI) layer."""
+
+
+class OutOfMemoryError(DemocratisingError, MemoryError):
+    """An allocation that could not be satisfied."""
+
+
+class IOError_(DemocratisingError, OSError):  # noqa: N801
+    """An operating-system I/O failure."""

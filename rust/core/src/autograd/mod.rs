@@ -1,0 +1,10 @@
+//! Reverse-mode automatic differentiation: a dynamic graph of `Node`s recorded by ops, walked
+//! once in topological order by `backward`.
+
+mod engine;
+mod mode;
+mod node;
+
+pub use engine::{backward, grad};
+pub use mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
+pub use node::{record, AutogradMeta, BackwardFn, Edge, Hook, Node, PostAccumulateHook, Saved};

@@ -1,0 +1,135 @@
+//! Graph nodes: one per differentiable op output, holding the op's backward closure and edges
+//! to the nodes (or leaves) of its inputs.
+
+use super::mode::is_grad_enabled;
+use crate::{bail, Result, Tensor};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Computes input gradients from the output gradient (one entry per recorded input).
+pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+/// A gradient hook: may return a replacement gradient.
+pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+/// Called with the leaf once its `.grad` is final for the current backward pass.
+pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+
+/// Per-tensor autograd state.
+#[derive(Default)]
+pub struct AutogradMeta {
+    pub requires_grad: bool,
+    pub grad: Option<Tensor>,
+    pub grad_fn: Option<Arc<Node>>,
+    /// Hooks on a leaf (hooks on non-leaves live on their node).
+    pub hooks: Vec<Hook>,
+    pub post_hooks: Vec<PostAccumulateHook>,
+}
+
+/// Where the gradient of one op input goes.
+pub enum Edge {
+    /// The input does not need a gradient.
+    None,
+    /// The input is a leaf: its gradient accumulates into `.grad`.
+    Leaf(Tensor),
+    /// The input was produced by another op.
+    Node(Arc<Node>),
+}
+
+pub struct Node {
+    pub name: &'static str,
+    pub(crate) edges: Vec<Edge>,
+    pub(crate) backward: Mutex<Option<BackwardFn>>,
+    pub(crate) pre_hooks: Mutex<Vec<Hook>>,
+    /// Non-leaf tensors that asked to keep their gradient (`retain_grad`).
+    pub(crate) retained: Mutex<Vec<Weak<crate::tensor::TensorInner>>>,
+}
+
+impl Node {
+    pub(crate) fn add_pre_hook(&self, hook: Hook) {
+        lock(&self.pre_hooks).push(hook);
+    }
+
+    pub(crate) fn retain_for(&self, t: &Tensor) {
+        lock(&self.retained).push(Arc::downgrade(&t.0));
+    }
+
+    /// The nodes this node sends gradients to (for graph inspection).
+    pub fn next_functions(&self) -> Vec<Option<Arc<Node>>> {
+        self.edges
+            .iter()
+            .map(|e| match e {
+                Edge::Node(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Records `out` as produced by an op over `inputs` when grad mode is on and any input requires a
+/// gradient. Returns `out` (now carrying a `grad_fn`) either way.
+pub fn record<F>(out: Tensor, name: &'static str, inputs: &[&Tensor], backward: F) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+{
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return out;
+    }
+    let edges = inputs.iter().map(|t| edge_of(t)).collect();
+    let node = Arc::new(Node {
+        name,
+        edges,
+        backward: Mutex::new(Some(Box::new(backward))),
+        pre_hooks: Mutex::new(Vec::new()),
+        retained: Mutex::new(Vec::new()),
+    });
+    {
+        let mut m = out.meta();
+        m.requires_grad = true;
+        m.grad_fn = Some(node);
+    }
+    out
+}
+
+pub(crate) fn edge_of(t: &Tensor) -> Edge {
+    let m = t.meta();
+    if !m.requires_grad {
+        Edge::None
+    } else if let Some(n) = &m.grad_fn {
+        Edge::Node(n.clone())
+    } else {
+        Edge::Leaf(t.clone())
+    }
+}
+
+/// A tensor saved for backward, with the storage version at save time so that a later in-place
+/// modification is reported instead of silently producing a wrong gradient.
+pub struct Saved {
+    tensor: Tensor,
+    version: u64,
+}
+
+impl Saved {
+    pub fn new(t: &Tensor) -> Saved {
+        Saved {
+            tensor: t.detach(),
+            version: t.storage().version(),
+        }
+    }
+
+    pub fn get(&self) -> Result<&Tensor> {
+        if self.tensor.storage().version() != self.version {
+            bail!(
+                Autograd,
+                "one of the tensors needed for gradient computation has been modified by an \
+                 in-place operation (shape {:?}); clone it before modifying it",
+                self.tensor.shape()
+            );
+        }
+        Ok(&self.tensor)
+    }
+}

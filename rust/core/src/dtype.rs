@@ -1,0 +1,396 @@
+//! Element types and PyTorch's type-promotion rules.
+
+use half::{bf16, f16};
+use std::fmt;
+
+/// The element type of a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    Bool,
+    I32,
+    I64,
+    F16,
+    BF16,
+    F32,
+    F64,
+}
+
+impl DType {
+    /// Every dtype, in promotion-category order.
+    pub const ALL: [DType; 7] = [
+        DType::Bool,
+        DType::I32,
+        DType::I64,
+        DType::F16,
+        DType::BF16,
+        DType::F32,
+        DType::F64,
+    ];
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool => 1,
+            DType::F16 | DType::BF16 => 2,
+            DType::I32 | DType::F32 => 4,
+            DType::I64 | DType::F64 => 8,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::I32 | DType::I64)
+    }
+
+    /// The PyTorch-style name (`float32`, `int64`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DType> {
+        Some(match name {
+            "bool" => DType::Bool,
+            "int32" | "int" => DType::I32,
+            "int64" | "long" => DType::I64,
+            "float16" | "half" => DType::F16,
+            "bfloat16" => DType::BF16,
+            "float32" | "float" => DType::F32,
+            "float64" | "double" => DType::F64,
+            _ => return None,
+        })
+    }
+
+    /// Category rank: bool < integer < floating point.
+    fn category(self) -> u8 {
+        match self {
+            DType::Bool => 0,
+            DType::I32 | DType::I64 => 1,
+            _ => 2,
+        }
+    }
+
+    /// Result dtype of a binary op between two tensors (PyTorch's `promote_types`).
+    pub fn promote(a: DType, b: DType) -> DType {
+        use DType::*;
+        if a == b {
+            return a;
+        }
+        match (a, b) {
+            (F16, BF16) | (BF16, F16) => F32,
+            _ => {
+                let rank = |d: DType| match d {
+                    Bool => 0,
+                    I32 => 1,
+                    I64 => 2,
+                    F16 => 3,
+                    BF16 => 4,
+                    F32 => 5,
+                    F64 => 6,
+                };
+                if rank(a) >= rank(b) {
+                    a
+                } else {
+                    b
+                }
+            }
+        }
+    }
+
+    /// Result dtype of a tensor combined with a Python scalar of the given kind: a scalar only
+    /// changes the dtype when it is of a higher category (int tensor * 0.5 -> float32).
+    pub fn promote_with_scalar(t: DType, scalar: DType) -> DType {
+        if scalar.category() > t.category() {
+            match scalar.category() {
+                2 => DType::F32,
+                _ => DType::I64,
+            }
+        } else {
+            t
+        }
+    }
+
+    /// The dtype floating-point ops produce for this input (ints -> float32).
+    pub fn to_float(self) -> DType {
+        if self.is_float() {
+            self
+        } else {
+            DType::F32
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A Rust type that can be stored in a tensor.
+pub trait Element: Copy + Send + Sync + 'static + fmt::Debug + PartialOrd {
+    const DTYPE: DType;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    fn to_i64(self) -> i64;
+    fn from_i64(v: i64) -> Self;
+    fn zero() -> Self;
+    fn one() -> Self;
+}
+
+macro_rules! impl_element {
+    ($t:ty, $dt:ident, $to:expr, $from:expr, $toi:expr, $fromi:expr, $zero:expr, $one:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$dt;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                #[allow(clippy::redundant_closure_call)]
+                ($to)(self)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                #[allow(clippy::redundant_closure_call)]
+                ($from)(v)
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                #[allow(clippy::redundant_closure_call)]
+                ($toi)(self)
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                #[allow(clippy::redundant_closure_call)]
+                ($fromi)(v)
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                $zero
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                $one
+            }
+        }
+    };
+}
+
+impl_element!(
+    f32,
+    F32,
+    |x: f32| x as f64,
+    |v: f64| v as f32,
+    |x: f32| x as i64,
+    |v: i64| v as f32,
+    0.0,
+    1.0
+);
+impl_element!(
+    f64,
+    F64,
+    |x: f64| x,
+    |v: f64| v,
+    |x: f64| x as i64,
+    |v: i64| v as f64,
+    0.0,
+    1.0
+);
+impl_element!(
+    i64,
+    I64,
+    |x: i64| x as f64,
+    |v: f64| v as i64,
+    |x: i64| x,
+    |v: i64| v,
+    0,
+    1
+);
+impl_element!(
+    i32,
+    I32,
+    |x: i32| x as f64,
+    |v: f64| v as i32,
+    |x: i32| x as i64,
+    |v: i64| v as i32,
+    0,
+    1
+);
+impl_element!(
+    bool,
+    Bool,
+    |x: bool| if x { 1.0 } else { 0.0 },
+    |v: f64| v != 0.0,
+    |x: bool| x as i64,
+    |v: i64| v != 0,
+    false,
+    true
+);
+impl_element!(
+    f16,
+    F16,
+    |x: f16| x.to_f64(),
+    f16::from_f64,
+    |x: f16| x.to_f64() as i64,
+    |v: i64| f16::from_f64(v as f64),
+    f16::ZERO,
+    f16::ONE
+);
+impl_element!(
+    bf16,
+    BF16,
+    |x: bf16| x.to_f64(),
+    bf16::from_f64,
+    |x: bf16| x.to_f64() as i64,
+    |v: i64| bf16::from_f64(v as f64),
+    bf16::ZERO,
+    bf16::ONE
+);
+
+/// Floating-point element types that kernels compute in natively (f32 and f64); half types are
+/// widened to f32 for elementwise math.
+pub trait Float:
+    Element
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    const INF: Self;
+    const NEG_INF: Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
+    fn powf(self, e: Self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn erf(self) -> Self;
+    fn max(self, o: Self) -> Self;
+    fn min(self, o: Self) -> Self;
+    fn is_nan(self) -> bool;
+    fn from_usize(n: usize) -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ty) => {
+        impl Float for $t {
+            const INF: Self = <$t>::INFINITY;
+            const NEG_INF: Self = <$t>::NEG_INFINITY;
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                crate::ops::special::erf(self as f64) as $t
+            }
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                // NaN-propagating, like PyTorch's maximum.
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::max(self, o)
+                }
+            }
+            #[inline(always)]
+            fn min(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::min(self, o)
+                }
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn from_usize(n: usize) -> Self {
+                n as $t
+            }
+        }
+    };
+}
+impl_float!(f32);
+impl_float!(f64);
+
+/// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.
+#[macro_export]
+macro_rules! with_dtype {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}

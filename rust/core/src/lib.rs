@@ -1,0 +1,19 @@
+//! democratising: the engine of a deep-learning training library. Tensors with shared storage and
+//! strided views, reverse-mode autograd, CPU kernels (a real GEMM with runtime SIMD dispatch,
+//! rayon for large work). No Python here: the PyO3 glue lives in `rust/python`.
+
+pub mod autograd;
+pub mod device;
+pub mod dtype;
+pub mod error;
+pub mod layout;
+pub mod ops;
+pub mod rng;
+pub mod storage;
+pub mod tensor;
+
+pub use device::Device;
+pub use dtype::{DType, Element, Float};
+pub use error::{Error, Result};
+pub use storage::Storage;
+pub use tensor::Tensor;

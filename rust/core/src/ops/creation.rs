@@ -1,0 +1,149 @@
+//! Tensor factories: constants, ranges, identity, and random tensors from the global generator.
+
+use crate::rng::with_rng;
+use crate::{bail, with_dtype, DType, Element, Result, Tensor};
+
+impl Tensor {
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        with_dtype!(dtype, T => Tensor::from_vec(vec![T::from_f64(value); n], shape))
+    }
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Self::full(shape, 0.0, dtype)
+    }
+    pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Self::full(shape, 1.0, dtype)
+    }
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Self::zeros(self.shape(), self.dtype())
+    }
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Self::ones(self.shape(), self.dtype())
+    }
+
+    /// `arange(start, end, step)` in `dtype`.
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            bail!(
+                Value,
+                "arange: step must be nonzero and bounds finite (got {start}, {end}, {step})"
+            );
+        }
+        if (end - start) * step < 0.0 {
+            bail!(
+                Value,
+                "arange: upper bound and lower bound inconsistent with step sign"
+            );
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        with_dtype!(dtype, T => {
+            let v: Vec<T> = (0..n).map(|i| T::from_f64(start + i as f64 * step)).collect();
+            Tensor::from_vec(v, &[n])
+        })
+    }
+
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+        let step = if steps > 1 {
+            (end - start) / (steps - 1) as f64
+        } else {
+            0.0
+        };
+        with_dtype!(dtype, T => {
+            // Symmetric evaluation as in PyTorch: the second half counts back from `end`.
+            let v: Vec<T> = (0..steps)
+                .map(|i| {
+                    if i < steps / 2 {
+                        T::from_f64(start + step * i as f64)
+                    } else {
+                        T::from_f64(end - step * (steps - 1 - i) as f64)
+                    }
+                })
+                .collect();
+            Tensor::from_vec(v, &[steps])
+        })
+    }
+
+    pub fn eye(n: usize, m: Option<usize>, dtype: DType) -> Result<Tensor> {
+        let m = m.unwrap_or(n);
+        with_dtype!(dtype, T => {
+            let mut v = vec![T::zero(); n * m];
+            for i in 0..n.min(m) {
+                v[i * m + i] = T::one();
+            }
+            Tensor::from_vec(v, &[n, m])
+        })
+    }
+
+    /// Uniform in `[low, high)`.
+    pub fn rand_uniform(shape: &[usize], low: f64, high: f64, dtype: DType) -> Result<Tensor> {
+        if !dtype.is_float() {
+            bail!(DType, "rand: expected a floating point dtype, got {dtype}");
+        }
+        let n: usize = shape.iter().product();
+        let raw: Vec<f64> =
+            with_rng(|r| (0..n).map(|_| low + (high - low) * r.uniform()).collect());
+        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
+    }
+
+    pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Self::rand_uniform(shape, 0.0, 1.0, dtype)
+    }
+
+    /// Normal with the given mean and standard deviation.
+    pub fn randn_scaled(shape: &[usize], mean: f64, std: f64, dtype: DType) -> Result<Tensor> {
+        if !dtype.is_float() {
+            bail!(DType, "randn: expected a floating point dtype, got {dtype}");
+        }
+        let n: usize = shape.iter().product();
+        let raw: Vec<f64> = with_rng(|r| (0..n).map(|_| mean + std * r.normal()).collect());
+        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
+    }
+
+    pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Self::randn_scaled(shape, 0.0, 1.0, dtype)
+    }
+
+    /// Integers uniform in `[low, high)`.
+    pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        if high <= low {
+            bail!(
+                Value,
+                "randint: expected low < high, got low={low}, high={high}"
+            );
+        }
+        let n: usize = shape.iter().product();
+        let span = (high - low) as u64;
+        let raw: Vec<i64> = with_rng(|r| (0..n).map(|_| low + r.below(span) as i64).collect());
+        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_i64).collect::<Vec<T>>(), shape))
+    }
+
+    /// A random permutation of `0..n` (int64).
+    pub fn randperm(n: usize) -> Result<Tensor> {
+        let mut v: Vec<i64> = (0..n as i64).collect();
+        with_rng(|r| {
+            for i in (1..n).rev() {
+                let j = r.below(i as u64 + 1) as usize;
+                v.swap(i, j);
+            }
+        });
+        Tensor::from_vec(v, &[n])
+    }
+
+    /// Bernoulli(1-p) keep-mask scaled by 1/(1-p): the dropout multiplier.
+    pub fn dropout_mask(shape: &[usize], p: f64, dtype: DType) -> Result<Tensor> {
+        if !(0.0..=1.0).contains(&p) {
+            bail!(
+                Value,
+                "dropout probability has to be between 0 and 1, but got {p}"
+            );
+        }
+        let n: usize = shape.iter().product();
+        let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+        let raw: Vec<f64> = with_rng(|r| {
+            (0..n)
+                .map(|_| if r.uniform() >= p { scale } else { 0.0 })
+                .collect()
+        });
+        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
+    }
+}

@@ -1,0 +1,147 @@
+//! In-place ops. Without autograd they write straight into the tensor's memory. When autograd is
+//! involved, the op is computed out of place (recording its node) and the result is written back,
+//! with the tensor "rebased" onto the new node, as PyTorch does.
+
+use crate::autograd::{is_grad_enabled, record};
+use crate::ops::copy::{cast_raw, fill_raw, write_into};
+use crate::{bail, DType, Result, Tensor};
+
+fn can_cast(from: DType, to: DType) -> bool {
+    let cat = |d: DType| match d {
+        DType::Bool => 0,
+        DType::I32 | DType::I64 => 1,
+        _ => 2,
+    };
+    cat(from) <= cat(to)
+}
+
+impl Tensor {
+    fn check_inplace_allowed(&self, result_requires_grad: bool) -> Result<()> {
+        if !is_grad_enabled() {
+            return Ok(());
+        }
+        if self.requires_grad() && self.is_leaf() {
+            bail!(
+                Autograd,
+                "a leaf tensor that requires grad is being used in an in-place operation; wrap it in \
+                 `with dm.no_grad():` (shape {:?})",
+                self.shape()
+            );
+        }
+        if (result_requires_grad || self.requires_grad()) && self.is_view() {
+            bail!(
+                Autograd,
+                "in-place modification of a view of a tensor that requires grad is not supported; \
+                 modify the base tensor or clone() the view first (shape {:?})",
+                self.shape()
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes `result` (broadcast to this shape) into this tensor, rebasing autograd onto it.
+    pub fn assign_(&self, result: &Tensor) -> Result<()> {
+        if !can_cast(result.dtype(), self.dtype()) {
+            bail!(
+                DType,
+                "result type {} can't be cast to the desired output type {}",
+                result.dtype(),
+                self.dtype()
+            );
+        }
+        let tracked = is_grad_enabled() && result.requires_grad();
+        self.check_inplace_allowed(tracked)?;
+        if !tracked {
+            write_into(self, result)?;
+            if is_grad_enabled() && self.requires_grad() {
+                // The old history no longer describes this tensor's value: cut it.
+                let mut m = self.meta();
+                m.grad_fn = None;
+                m.requires_grad = false;
+            }
+            return Ok(());
+        }
+        let r = result.expand(self.shape())?.to_dtype(self.dtype())?;
+        write_into(self, &r.detach())?;
+        let mut m = self.meta();
+        m.grad_fn = r.grad_fn();
+        m.requires_grad = true;
+        Ok(())
+    }
+
+    pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.assign_(&self.add_scaled(other, alpha)?)
+    }
+    pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.assign_(&self.add_scaled(other, -alpha)?)
+    }
+    pub fn mul_(&self, other: &Tensor) -> Result<()> {
+        self.assign_(&self.mul(other)?)
+    }
+    pub fn div_(&self, other: &Tensor) -> Result<()> {
+        self.assign_(&self.div(other)?)
+    }
+    pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
+        self.assign_(&self.clamp(min, max)?)
+    }
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        self.check_same_device(src)?;
+        crate::layout::broadcast_shapes(src.shape(), self.shape()).and_then(|s| {
+            if s != self.shape() {
+                bail!(
+                    Shape,
+                    "copy_: source of shape {:?} cannot be broadcast to {:?}",
+                    src.shape(),
+                    self.shape()
+                );
+            }
+            Ok(())
+        })?;
+        if is_grad_enabled() && src.requires_grad() {
+            return self.assign_(&src.expand(self.shape())?);
+        }
+        self.check_inplace_allowed(false)?;
+        write_into(self, src)?;
+        if is_grad_enabled() && self.requires_grad() {
+            let mut m = self.meta();
+            m.grad_fn = None;
+            m.requires_grad = false;
+        }
+        Ok(())
+    }
+
+    pub fn fill_(&self, value: f64) -> Result<()> {
+        self.check_inplace_allowed(false)?;
+        if is_grad_enabled() && self.requires_grad() {
+            return self.assign_(&self.mul_scalar(0.0)?.add_scalar(value)?);
+        }
+        fill_raw(self, value)
+    }
+
+    pub fn zero_(&self) -> Result<()> {
+        self.fill_(0.0)
+    }
+
+    /// Out-of-place "set a view": returns a copy of `self` whose region selected by `make_view`
+    /// holds `value`, differentiable with respect to both (backs `t[key] = value`).
+    pub fn view_assign(
+        &self,
+        make_view: &dyn Fn(&Tensor) -> Result<Tensor>,
+        value: &Tensor,
+    ) -> Result<Tensor> {
+        let out = cast_raw(self, self.dtype())?;
+        let v = make_view(&out)?.detach();
+        let vl = v.layout().clone();
+        write_into(&v, value)?;
+        let vshape = value.shape().to_vec();
+        let vdt = value.dtype();
+        Ok(record(out, "SetItemBackward", &[self, value], move |g| {
+            let gc = cast_raw(g, g.dtype())?;
+            let region = gc.with_layout(vl.clone());
+            let gv = cast_raw(&region, g.dtype())?;
+            fill_raw(&region, 0.0)?;
+            let gv = gv.sum_to_shape(&vshape)?.to_dtype(vdt)?;
+            Ok(vec![Some(gc), Some(gv)])
+        }))
+    }
+}

@@ -1,0 +1,133 @@
+//! Generic strided loops shared by the CPU kernels: map one or two (broadcast) inputs to a new
+//! contiguous buffer. Contiguous inputs take a slice fast path that the compiler vectorises and
+//! that rayon splits when the work is large enough to pay for threads.
+
+use crate::layout::Layout;
+use crate::{Element, Tensor};
+use rayon::prelude::*;
+
+/// Below this many elements a kernel stays on the calling thread.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+const CHUNK: usize = 1 << 13;
+
+/// Applies `f` to every element of `t` (viewed through layout `l`).
+pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O + Sync) -> Vec<O> {
+    let s = t.storage().as_slice::<A>();
+    let n = l.numel();
+    if l.is_contiguous() {
+        let src = &s[l.offset..l.offset + n];
+        if n >= PAR_THRESHOLD {
+            let mut out = Vec::with_capacity(n);
+            src.par_chunks(CHUNK)
+                .map(|c| c.iter().map(|&x| f(x)).collect::<Vec<O>>())
+                .collect_into_vec(&mut out);
+            return out.into_iter().flatten().collect();
+        }
+        return src.iter().map(|&x| f(x)).collect();
+    }
+    l.offsets().map(|o| f(s[o])).collect()
+}
+
+/// Applies `f` pairwise to two inputs already broadcast to the same shape.
+pub fn map2<A: Element, B: Element, O: Element>(
+    a: &Tensor,
+    al: &Layout,
+    b: &Tensor,
+    bl: &Layout,
+    f: impl Fn(A, B) -> O + Sync,
+) -> Vec<O> {
+    let sa = a.storage().as_slice::<A>();
+    let sb = b.storage().as_slice::<B>();
+    let n = al.numel();
+    let a_contig = al.is_contiguous();
+    let b_contig = bl.is_contiguous();
+    let b_scalar = bl.strides.iter().all(|&s| s == 0);
+    let a_scalar = al.strides.iter().all(|&s| s == 0);
+    if a_contig && b_contig {
+        let xa = &sa[al.offset..al.offset + n];
+        let xb = &sb[bl.offset..bl.offset + n];
+        if n >= PAR_THRESHOLD {
+            let mut parts = Vec::new();
+            xa.par_chunks(CHUNK)
+                .zip(xb.par_chunks(CHUNK))
+                .map(|(ca, cb)| {
+                    ca.iter()
+                        .zip(cb)
+                        .map(|(&x, &y)| f(x, y))
+                        .collect::<Vec<O>>()
+                })
+                .collect_into_vec(&mut parts);
+            return parts.into_iter().flatten().collect();
+        }
+        return xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect();
+    }
+    if a_contig && b_scalar && n > 0 {
+        let y = sb[bl.offset];
+        let xa = &sa[al.offset..al.offset + n];
+        return xa.iter().map(|&x| f(x, y)).collect();
+    }
+    if b_contig && a_scalar && n > 0 {
+        let x = sa[al.offset];
+        let xb = &sb[bl.offset..bl.offset + n];
+        return xb.iter().map(|&y| f(x, y)).collect();
+    }
+    // Row-wise broadcast of the common `[rows, cols]` + `[cols]` pattern, else fully strided.
+    let nd = al.ndim();
+    if nd >= 1 && n > 0 {
+        let cols = al.shape[nd - 1];
+        let inner_a = al.strides[nd - 1];
+        let inner_b = bl.strides[nd - 1];
+        if cols > 1 {
+            let mut out = Vec::with_capacity(n);
+            let outer_a = Layout {
+                shape: al.shape[..nd - 1].to_vec(),
+                strides: al.strides[..nd - 1].to_vec(),
+                offset: al.offset,
+            };
+            let outer_b = Layout {
+                shape: bl.shape[..nd - 1].to_vec(),
+                strides: bl.strides[..nd - 1].to_vec(),
+                offset: bl.offset,
+            };
+            for (oa, ob) in outer_a.offsets().zip(outer_b.offsets()) {
+                if inner_a == 1 && inner_b == 1 {
+                    let ra = &sa[oa..oa + cols];
+                    let rb = &sb[ob..ob + cols];
+                    out.extend(ra.iter().zip(rb).map(|(&x, &y)| f(x, y)));
+                } else if inner_a == 1 && inner_b == 0 {
+                    let y = sb[ob];
+                    out.extend(sa[oa..oa + cols].iter().map(|&x| f(x, y)));
+                } else if inner_a == 0 && inner_b == 1 {
+                    let x = sa[oa];
+                    out.extend(sb[ob..ob + cols].iter().map(|&y| f(x, y)));
+                } else {
+                    for j in 0..cols {
+                        out.push(f(sa[oa + j * inner_a], sb[ob + j * inner_b]));
+                    }
+                }
+            }
+            return out;
+        }
+    }
+    al.offsets()
+        .zip(bl.offsets())
+        .map(|(oa, ob)| f(sa[oa], sb[ob]))
+        .collect()
+}
+
+/// Three-input map (used by `where`).
+pub fn map3<A: Element, B: Element, C: Element, O: Element>(
+    a: (&Tensor, &Layout),
+    b: (&Tensor, &Layout),
+    c: (&Tensor, &Layout),
+    f: impl Fn(A, B, C) -> O,
+) -> Vec<O> {
+    let sa = a.0.storage().as_slice::<A>();
+    let sb = b.0.storage().as_slice::<B>();
+    let sc = c.0.storage().as_slice::<C>();
+    a.1.offsets()
+        .zip(b.1.offsets())
+        .zip(c.1.offsets())
+        .map(|((oa, ob), oc)| f(sa[oa], sb[ob], sc[oc]))
+        .collect()
+}

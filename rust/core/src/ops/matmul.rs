@@ -1,0 +1,377 @@
+//! Matrix products through the `gemm` crate (runtime SIMD dispatch: AVX2/AVX-512/NEON), with
+//! strides passed straight through so transposed views never copy.
+
+use crate::autograd::{record, Saved};
+use crate::layout::{broadcast_shapes, Layout};
+use crate::ops::copy::cast_raw;
+use crate::ops::promote::result_type;
+use crate::{bail, DType, Element, Result, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Work (m*n*k) above which one GEMM is split across threads.
+const PAR_FLOPS: usize = 1 << 18;
+
+fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
+    if m * n * k >= PAR_FLOPS && rayon::current_num_threads() > 1 {
+        Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        Parallelism::None
+    }
+}
+
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `out[b] (+)= a[b] @ b[b]` for every batch index; `a`/`b` layouts already broadcast to the
+/// batch shape. `out` is contiguous `[batch..., m, n]`.
+#[allow(clippy::too_many_arguments)]
+fn batched_gemm<T: Element>(
+    a: &Tensor,
+    al: &Layout,
+    b: &Tensor,
+    bl: &Layout,
+    out: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    let nd = al.ndim();
+    let batch_a = Layout {
+        shape: al.shape[..nd - 2].to_vec(),
+        strides: al.strides[..nd - 2].to_vec(),
+        offset: al.offset,
+    };
+    let batch_b = Layout {
+        shape: bl.shape[..nd - 2].to_vec(),
+        strides: bl.strides[..nd - 2].to_vec(),
+        offset: bl.offset,
+    };
+    let (ars, acs) = (al.strides[nd - 2] as isize, al.strides[nd - 1] as isize);
+    let (brs, bcs) = (bl.strides[nd - 2] as isize, bl.strides[nd - 1] as isize);
+    let pa = SendPtr(a.storage().as_slice::<T>().as_ptr() as *mut T);
+    let pb = SendPtr(b.storage().as_slice::<T>().as_ptr() as *mut T);
+    let offs: Vec<(usize, usize)> = batch_a.offsets().zip(batch_b.offsets()).collect();
+    let po = SendPtr(out.as_mut_ptr());
+    let one = T::one();
+    let run = |i: usize, (oa, ob): (usize, usize), par: Parallelism| {
+        let (po, pa, pb) = (&po, &pa, &pb);
+        // SAFETY: offsets and strides come from layouts validated against their storages; each
+        // batch entry writes its own disjoint `m*n` block of `out`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                po.0.add(i * m * n),
+                1,
+                n as isize,
+                accumulate,
+                pa.0.add(oa),
+                acs,
+                ars,
+                pb.0.add(ob),
+                bcs,
+                brs,
+                one,
+                one,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    };
+    if k == 0 {
+        if !accumulate {
+            out.iter_mut().for_each(|x| *x = T::zero());
+        }
+        return;
+    }
+    if offs.len() > 1 && m * n * k < PAR_FLOPS {
+        offs.par_iter()
+            .enumerate()
+            .for_each(|(i, &o)| run(i, o, Parallelism::None));
+    } else {
+        for (i, &o) in offs.iter().enumerate() {
+            run(i, o, parallelism(m, n, k));
+        }
+    }
+}
+
+fn int_matmul(
+    a: &Tensor,
+    al: &Layout,
+    b: &Tensor,
+    bl: &Layout,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<i64> {
+    let nd = al.ndim();
+    let batch_a = Layout {
+        shape: al.shape[..nd - 2].to_vec(),
+        strides: al.strides[..nd - 2].to_vec(),
+        offset: al.offset,
+    };
+    let batch_b = Layout {
+        shape: bl.shape[..nd - 2].to_vec(),
+        strides: bl.strides[..nd - 2].to_vec(),
+        offset: bl.offset,
+    };
+    let sa = a.storage().as_slice::<i64>();
+    let sb = b.storage().as_slice::<i64>();
+    let mut out = Vec::new();
+    for (oa, ob) in batch_a.offsets().zip(batch_b.offsets()) {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0i64;
+                for p in 0..k {
+                    acc = acc.wrapping_add(
+                        sa[oa + i * al.strides[nd - 2] + p * al.strides[nd - 1]]
+                            .wrapping_mul(sb[ob + p * bl.strides[nd - 2] + j * bl.strides[nd - 1]]),
+                    );
+                }
+                out.push(acc);
+            }
+        }
+    }
+    out
+}
+
+/// Matmul of two tensors with at least 2 dims each, batch dims broadcast. No autograd.
+pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.check_same_device(b)?;
+    a.check_cpu()?;
+    let (an, bn) = (a.ndim(), b.ndim());
+    let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
+    let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
+    if k != k2 {
+        bail!(
+            Shape,
+            "matmul: shapes {:?} and {:?} cannot be multiplied ({}x{} and {}x{})",
+            a.shape(),
+            b.shape(),
+            m,
+            k,
+            k2,
+            n
+        );
+    }
+    let batch = broadcast_shapes(&a.shape()[..an - 2], &b.shape()[..bn - 2]).map_err(|_| {
+        crate::Error::Shape(format!(
+            "matmul: batch dimensions of {:?} and {:?} cannot be broadcast",
+            a.shape(),
+            b.shape()
+        ))
+    })?;
+    let dt = result_type(&[a, b]);
+    let compute = if dt == DType::BF16 { DType::F32 } else { dt };
+    let a = if a.dtype() != compute {
+        cast_raw(a, compute)?
+    } else {
+        a.clone()
+    };
+    let b = if b.dtype() != compute {
+        cast_raw(b, compute)?
+    } else {
+        b.clone()
+    };
+    let mut sa = batch.clone();
+    sa.extend([m, k]);
+    let mut sb = batch.clone();
+    sb.extend([k, n]);
+    let al = a.layout().broadcast_to(&sa)?;
+    let bl = b.layout().broadcast_to(&sb)?;
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    let total: usize = out_shape.iter().product();
+    let out = match compute {
+        DType::F32 => {
+            let mut o = vec![0f32; total];
+            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
+            Tensor::from_vec(o, &out_shape)?
+        }
+        DType::F64 => {
+            let mut o = vec![0f64; total];
+            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
+            Tensor::from_vec(o, &out_shape)?
+        }
+        DType::F16 => {
+            let mut o = vec![half::f16::ZERO; total];
+            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
+            Tensor::from_vec(o, &out_shape)?
+        }
+        DType::I64 | DType::I32 | DType::Bool => {
+            let a = cast_raw(&a, DType::I64)?;
+            let b = cast_raw(&b, DType::I64)?;
+            let al = a.layout().broadcast_to(&sa)?;
+            let bl = b.layout().broadcast_to(&sb)?;
+            let o = Tensor::from_vec(int_matmul(&a, &al, &b, &bl, m, n, k), &out_shape)?;
+            cast_raw(&o, dt)?
+        }
+        DType::BF16 => unreachable!(),
+    };
+    if out.dtype() != dt {
+        cast_raw(&out, dt)
+    } else {
+        Ok(out)
+    }
+}
+
+impl Tensor {
+    /// `self @ other` with NumPy semantics for 1-D operands and broadcast batch dims.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        let (an, bn) = (self.ndim(), other.ndim());
+        if an == 0 || bn == 0 {
+            bail!(
+                Shape,
+                "matmul: both arguments need at least 1 dimension, got shapes {:?} and {:?}",
+                self.shape(),
+                other.shape()
+            );
+        }
+        if an == 1 && bn == 1 {
+            if self.shape()[0] != other.shape()[0] {
+                bail!(
+                    Shape,
+                    "dot: vectors of shapes {:?} and {:?} have different lengths",
+                    self.shape(),
+                    other.shape()
+                );
+            }
+            return self
+                .unsqueeze(0)?
+                .matmul(&other.unsqueeze(1)?)?
+                .reshape(&[]);
+        }
+        if an == 1 {
+            return self.unsqueeze(0)?.matmul(other)?.squeeze(Some(-2));
+        }
+        if bn == 1 {
+            return self.matmul(&other.unsqueeze(1)?)?.squeeze(Some(-1));
+        }
+        let out = matmul_raw(self, other)?;
+        if !out.dtype().is_float() {
+            return Ok(out);
+        }
+        let (xa, xb) = (Saved::new(self), Saved::new(other));
+        let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
+        let (da, db) = (self.dtype(), other.dtype());
+        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
+        Ok(record(out, "MmBackward", &[self, other], move |g| {
+            let ga = if need_a {
+                let r = matmul_raw(g, &xb.get()?.transpose(-1, -2)?)?;
+                Some(crate::ops::binary::grad_for(r, &sa, da)?)
+            } else {
+                None
+            };
+            let gb = if need_b {
+                let r = matmul_raw(&xa.get()?.transpose(-1, -2)?, g)?;
+                Some(crate::ops::binary::grad_for(r, &sb, db)?)
+            } else {
+                None
+            };
+            Ok(vec![ga, gb])
+        }))
+    }
+
+    /// `x @ weight.T + bias` as one fused op (the bias is written first and the GEMM accumulates
+    /// onto it). `weight` is `[out, in]` as in PyTorch.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        if weight.ndim() != 2 || self.ndim() == 0 {
+            bail!(
+                Shape,
+                "linear: expected weight [out, in] and input [..., in], got {:?} and {:?}",
+                weight.shape(),
+                self.shape()
+            );
+        }
+        let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
+        let last = self.shape()[self.ndim() - 1];
+        if last != in_f {
+            bail!(
+                Shape,
+                "linear: input has {} features (shape {:?}) but weight expects {} (shape {:?})",
+                last,
+                self.shape(),
+                in_f,
+                weight.shape()
+            );
+        }
+        if let Some(b) = bias {
+            if b.shape() != [out_f] {
+                bail!(
+                    Shape,
+                    "linear: bias shape {:?} does not match {} output features",
+                    b.shape(),
+                    out_f
+                );
+            }
+        }
+        let dt = self.dtype();
+        let same = weight.dtype() == dt && bias.is_none_or(|b| b.dtype() == dt);
+        if !(same && (dt == DType::F32 || dt == DType::F64)) {
+            let y = self.matmul(&weight.t()?)?;
+            return match bias {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        }
+        self.check_cpu()?;
+        let lead: Vec<usize> = self.shape()[..self.ndim() - 1].to_vec();
+        let rows: usize = lead.iter().product();
+        let x2 = self.reshape(&[rows as isize, in_f as isize])?.detach();
+        let wt = weight.layout().transpose(0, 1);
+        let wl = Layout {
+            shape: wt.shape.clone(),
+            strides: wt.strides.clone(),
+            offset: wt.offset,
+        };
+        let mut out_shape = lead.clone();
+        out_shape.push(out_f);
+        let out = crate::with_dtype!(dt, T => {
+            let mut o: Vec<T> = match bias {
+                Some(b) => {
+                    let bv = b.data::<T>()?;
+                    let mut o = Vec::with_capacity(rows * out_f);
+                    for _ in 0..rows {
+                        o.extend_from_slice(&bv);
+                    }
+                    o
+                }
+                None => vec![T::zero(); rows * out_f],
+            };
+            batched_gemm(&x2, x2.layout(), weight, &wl, &mut o, rows, out_f, in_f, bias.is_some());
+            Tensor::from_vec(o, &out_shape)?
+        });
+        let inputs: Vec<&Tensor> = match bias {
+            Some(b) => vec![self, weight, b],
+            None => vec![self, weight],
+        };
+        let (xs, ws) = (Saved::new(&x2), Saved::new(weight));
+        let in_shape: Vec<isize> = self.shape().iter().map(|&n| n as isize).collect();
+        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        let has_bias = bias.is_some();
+        Ok(record(out, "LinearBackward", &inputs, move |g| {
+            let g2 = g.reshape(&[rows as isize, out_f as isize])?;
+            let gx = if need_x {
+                Some(matmul_raw(&g2, ws.get()?)?.reshape(&in_shape)?)
+            } else {
+                None
+            };
+            let gw = if need_w {
+                Some(matmul_raw(&g2.t()?, xs.get()?)?)
+            } else {
+                None
+            };
+            let mut v = vec![gx, gw];
+            if has_bias {
+                v.push(Some(g2.sum(Some(&[0]), false)?));
+            }
+            Ok(v)
+        }))
+    }
+}

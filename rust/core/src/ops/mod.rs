@@ -1,0 +1,20 @@
+//! Tensor operations. Each file holds one family; every op is a method on `Tensor` that computes
+//! its result with a CPU kernel and records its backward rule when autograd needs it.
+
+pub mod binary;
+pub mod copy;
+pub mod creation;
+pub mod index;
+pub mod inplace;
+pub mod kernel;
+pub mod matmul;
+pub mod promote;
+pub mod reduce;
+pub mod softmax;
+pub mod special;
+pub mod unary;
+pub mod views;
+
+pub use binary::BinaryOp;
+pub use promote::result_type;
+pub use unary::UnaryOp;

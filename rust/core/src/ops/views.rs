@@ -1,0 +1,284 @@
+//! View ops: new layouts over the same storage (no copy), each with its gradient rule.
+
+use crate::autograd::record;
+use crate::layout::{infer_shape, normalize_dim};
+use crate::{bail, Result, Tensor};
+
+fn to_isize(shape: &[usize]) -> Vec<isize> {
+    shape.iter().map(|&n| n as isize).collect()
+}
+
+impl Tensor {
+    /// Reshape without copying; fails when the strides do not allow it.
+    pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
+        let new = infer_shape(shape, self.numel(), self.shape())?;
+        let Some(l) = self.layout().view(&new) else {
+            bail!(
+                Shape,
+                "view size {:?} is not compatible with input tensor's size {:?} and stride {:?}; use reshape() instead",
+                shape,
+                self.shape(),
+                self.strides()
+            );
+        };
+        let old = to_isize(self.shape());
+        Ok(record(
+            self.with_layout(l),
+            "ViewBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.reshape(&old)?)]),
+        ))
+    }
+
+    /// Reshape, viewing when possible and copying otherwise.
+    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
+        let new = infer_shape(shape, self.numel(), self.shape())?;
+        if self.layout().view(&new).is_some() {
+            self.view(shape)
+        } else {
+            self.contiguous()?.view(shape)
+        }
+    }
+
+    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return self.reshape(&[1]);
+        }
+        let s = normalize_dim(start, self.ndim())?;
+        let e = normalize_dim(end, self.ndim())?;
+        if s > e {
+            bail!(
+                Value,
+                "flatten() has invalid args: start_dim {} cannot come after end_dim {}",
+                start,
+                end
+            );
+        }
+        let mut shape: Vec<isize> = to_isize(&self.shape()[..s]);
+        shape.push(self.shape()[s..=e].iter().product::<usize>() as isize);
+        shape.extend(to_isize(&self.shape()[e + 1..]));
+        self.reshape(&shape)
+    }
+
+    pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
+        let nd = self.ndim();
+        let d: Vec<usize> = dims
+            .iter()
+            .map(|&x| normalize_dim(x, nd))
+            .collect::<Result<_>>()?;
+        let l = self.layout().permute(&d)?;
+        let mut inv = vec![0isize; nd];
+        for (i, &p) in d.iter().enumerate() {
+            inv[p] = i as isize;
+        }
+        Ok(record(
+            self.with_layout(l),
+            "PermuteBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.permute(&inv)?)]),
+        ))
+    }
+
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return Ok(self.clone());
+        }
+        let a = normalize_dim(a, self.ndim())?;
+        let b = normalize_dim(b, self.ndim())?;
+        let l = self.layout().transpose(a, b);
+        Ok(record(
+            self.with_layout(l),
+            "TransposeBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.transpose(a as isize, b as isize)?)]),
+        ))
+    }
+
+    /// `.T`: reverses all dims.
+    pub fn t(&self) -> Result<Tensor> {
+        let dims: Vec<isize> = (0..self.ndim() as isize).rev().collect();
+        self.permute(&dims)
+    }
+
+    /// Broadcasts to `shape` with zero strides.
+    pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let l = self.layout().broadcast_to(shape)?;
+        let orig = self.shape().to_vec();
+        Ok(record(
+            self.with_layout(l),
+            "ExpandBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.sum_to_shape(&orig)?)]),
+        ))
+    }
+
+    /// `expand` with PyTorch's `-1` meaning "keep this dim".
+    pub fn expand_isize(&self, shape: &[isize]) -> Result<Tensor> {
+        let extra = shape.len().checked_sub(self.ndim()).ok_or_else(|| {
+            crate::Error::Shape(format!(
+                "cannot expand shape {:?} to {:?}",
+                self.shape(),
+                shape
+            ))
+        })?;
+        let s: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                if n == -1 && i >= extra {
+                    self.shape()[i - extra]
+                } else {
+                    n.max(0) as usize
+                }
+            })
+            .collect();
+        self.expand(&s)
+    }
+
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        let d = normalize_dim(dim, self.ndim() + 1)?;
+        let l = self.layout().unsqueeze(d);
+        Ok(record(
+            self.with_layout(l),
+            "UnsqueezeBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.squeeze(Some(d as isize))?)]),
+        ))
+    }
+
+    /// Removes size-1 dims (all of them, or only `dim`).
+    pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
+        let shape: Vec<isize> = match dim {
+            Some(d) => {
+                if self.ndim() == 0 {
+                    return Ok(self.clone());
+                }
+                let d = normalize_dim(d, self.ndim())?;
+                if self.shape()[d] != 1 {
+                    return Ok(self.clone());
+                }
+                let mut s = to_isize(self.shape());
+                s.remove(d);
+                s
+            }
+            None => self
+                .shape()
+                .iter()
+                .filter(|&&n| n != 1)
+                .map(|&n| n as isize)
+                .collect(),
+        };
+        self.view(&shape)
+    }
+
+    /// Elements `start..end` stepping by `step` along `dim` (Python slice semantics already applied).
+    pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
+        if step == 0 {
+            bail!(Value, "slice step cannot be zero");
+        }
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d];
+        let start = start.min(n);
+        let end = end.min(n).max(start);
+        let len = (end - start).div_ceil(step);
+        let l = self.layout().slice(d, start, len, step);
+        let in_shape = self.shape().to_vec();
+        let dtype = self.dtype();
+        Ok(record(
+            self.with_layout(l),
+            "SliceBackward",
+            &[self],
+            move |g| {
+                let z = Tensor::zeros(&in_shape, dtype)?;
+                let view = z.with_layout(z.layout().slice(d, start, len, step));
+                crate::ops::copy::write_into(&view, g)?;
+                Ok(vec![Some(z)])
+            },
+        ))
+    }
+
+    /// `narrow(dim, start, length)`.
+    pub fn narrow(&self, dim: isize, start: isize, length: usize) -> Result<Tensor> {
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d] as isize;
+        let s = if start < 0 { start + n } else { start };
+        if s < 0 || s as usize + length > n as usize {
+            bail!(
+                Index,
+                "narrow: start ({}) + length ({}) exceeds dimension size ({}) of shape {:?}",
+                start,
+                length,
+                n,
+                self.shape()
+            );
+        }
+        self.slice(d as isize, s as usize, s as usize + length, 1)
+    }
+
+    /// Fixes `dim` at `index` (negative counts from the end), dropping the dimension.
+    pub fn select(&self, dim: isize, index: isize) -> Result<Tensor> {
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d] as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            bail!(
+                Index,
+                "index {} is out of bounds for dimension {} with size {}",
+                index,
+                d,
+                n
+            );
+        }
+        let i = i as usize;
+        let l = self.layout().select(d, i);
+        let in_shape = self.shape().to_vec();
+        let dtype = self.dtype();
+        Ok(record(
+            self.with_layout(l),
+            "SelectBackward",
+            &[self],
+            move |g| {
+                let z = Tensor::zeros(&in_shape, dtype)?;
+                let view = z.with_layout(z.layout().select(d, i));
+                crate::ops::copy::write_into(&view, g)?;
+                Ok(vec![Some(z)])
+            },
+        ))
+    }
+
+    /// Splits into chunks of `size` along `dim` (the last may be smaller).
+    pub fn split(&self, size: usize, dim: isize) -> Result<Vec<Tensor>> {
+        if size == 0 {
+            bail!(Value, "split size must be positive");
+        }
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d];
+        let mut out = Vec::new();
+        let mut s = 0;
+        while s < n {
+            let e = (s + size).min(n);
+            out.push(self.slice(d as isize, s, e, 1)?);
+            s = e;
+        }
+        Ok(out)
+    }
+
+    pub fn chunk(&self, chunks: usize, dim: isize) -> Result<Vec<Tensor>> {
+        if chunks == 0 {
+            bail!(Value, "chunk expects chunks to be greater than 0");
+        }
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d];
+        self.split(n.div_ceil(chunks).max(1), dim)
+    }
+
+    pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
+        let d = normalize_dim(dim, self.ndim())?;
+        (0..self.shape()[d])
+            .map(|i| self.select(d as isize, i as isize))
+            .collect()
+    }
+}

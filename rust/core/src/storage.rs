@@ -1,0 +1,130 @@
+//! Reference-counted memory behind tensors. A storage is a raw, typed buffer that is either owned
+//! (a `Vec<T>` we allocated) or borrowed from a foreign owner (a NumPy array, a DLPack capsule)
+//! that is kept alive for as long as the storage lives. Views share one storage.
+
+use crate::{DType, Device, Element};
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Something that keeps foreign memory alive (e.g. a Python object reference held by the glue crate).
+pub type Owner = Box<dyn Any + Send + Sync>;
+
+/// A contiguous buffer of `len` elements of one dtype.
+pub struct Storage {
+    ptr: *mut u8,
+    len: usize,
+    dtype: DType,
+    device: Device,
+    version: AtomicU64,
+    _owner: Owner,
+}
+
+// SAFETY: the buffer is only reached through `Storage`, which is shared via `Arc`. Mutation happens
+// through in-place ops, which PyTorch also leaves unsynchronised; the engine never hands out
+// overlapping `&mut` slices within one call.
+unsafe impl Send for Storage {}
+unsafe impl Sync for Storage {}
+
+impl Storage {
+    /// Takes ownership of a vector without copying it.
+    pub fn from_vec<T: Element>(mut v: Vec<T>) -> Storage {
+        let ptr = v.as_mut_ptr() as *mut u8;
+        let len = v.len();
+        Storage {
+            ptr,
+            len,
+            dtype: T::DTYPE,
+            device: Device::Cpu,
+            version: AtomicU64::new(0),
+            _owner: Box::new(v),
+        }
+    }
+
+    /// Wraps memory owned by someone else.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` valid, aligned elements of `dtype` that stay valid (and are not
+    /// freed) for as long as `owner` lives.
+    pub unsafe fn from_foreign(ptr: *mut u8, len: usize, dtype: DType, owner: Owner) -> Storage {
+        Storage {
+            ptr,
+            len,
+            dtype,
+            device: Device::Cpu,
+            version: AtomicU64::new(0),
+            _owner: owner,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Typed read access. Panics only on a dtype mismatch, which is an engine bug.
+    pub fn as_slice<T: Element>(&self) -> &[T] {
+        assert_eq!(T::DTYPE, self.dtype, "storage dtype mismatch");
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: ptr/len describe a live buffer of T (checked dtype) kept alive by `_owner`.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const T, self.len) }
+    }
+
+    /// Typed write access for in-place ops.
+    ///
+    /// # Safety
+    /// The caller must ensure no other slice of this storage is being read or written at the same
+    /// time in a way that overlaps the elements it writes.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_mut_slice<T: Element>(&self) -> &mut [T] {
+        assert_eq!(T::DTYPE, self.dtype, "storage dtype mismatch");
+        if self.len == 0 {
+            return &mut [];
+        }
+        std::slice::from_raw_parts_mut(self.ptr as *mut T, self.len)
+    }
+
+    /// Bumped by every in-place write; autograd uses it to detect tensors modified after being saved.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    pub fn bump_version(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Raw bytes of the whole buffer (for serialisation).
+    pub fn as_bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: same buffer as `as_slice`, viewed as bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len * self.dtype.size()) }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Storage({} x {}, {:?})",
+            self.len, self.dtype, self.device
+        )
+    }
+}

@@ -1,0 +1,345 @@
+//! `Tensor`: a cheap, shared handle over a storage and a layout, plus the autograd metadata.
+
+use crate::autograd::{AutogradMeta, Hook, Node, PostAccumulateHook};
+use crate::layout::{contiguous_strides, Layout};
+use crate::{bail, DType, Device, Element, Error, Result, Storage};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A multi-dimensional array with optional gradient tracking. Cloning is `Arc`-cheap.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorInner>);
+
+pub struct TensorInner {
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) layout: Layout,
+    /// Set for tensors created as views of another tensor (so in-place autograd can refuse them).
+    pub(crate) is_view: bool,
+    /// A 0-d tensor made from a Python number: it takes part in type promotion with the lowest
+    /// priority, as in PyTorch (`int_tensor * 0.5` is float32, `half_tensor + 1.0` stays half).
+    pub(crate) wrapped: bool,
+    pub(crate) meta: Mutex<AutogradMeta>,
+}
+
+impl Tensor {
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, is_view: bool) -> Tensor {
+        Tensor(Arc::new(TensorInner {
+            storage,
+            layout,
+            is_view,
+            wrapped: false,
+            meta: Mutex::new(AutogradMeta::default()),
+        }))
+    }
+
+    /// A contiguous tensor that takes ownership of `data`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            bail!(
+                Shape,
+                "data of length {} does not fit shape {:?} ({} elements)",
+                data.len(),
+                shape,
+                n
+            );
+        }
+        Ok(Self::from_parts(
+            Arc::new(Storage::from_vec(data)),
+            Layout::contiguous(shape),
+            false,
+        ))
+    }
+
+    /// Wraps an existing storage with a layout, checking that the layout stays inside it.
+    pub fn from_storage(storage: Arc<Storage>, layout: Layout) -> Result<Tensor> {
+        let (_, end) = layout.span();
+        if end > storage.len() {
+            bail!(
+                Shape,
+                "layout {:?} reaches element {} but the storage holds {}",
+                layout,
+                end,
+                storage.len()
+            );
+        }
+        Ok(Self::from_parts(storage, layout, false))
+    }
+
+    /// A 0-d tensor standing for a Python number (see `TensorInner::wrapped`).
+    pub fn wrapped_scalar<T: Element>(v: T) -> Tensor {
+        Tensor(Arc::new(TensorInner {
+            storage: Arc::new(Storage::from_vec(vec![v])),
+            layout: Layout::contiguous(&[]),
+            is_view: false,
+            wrapped: true,
+            meta: Mutex::new(AutogradMeta::default()),
+        }))
+    }
+
+    pub fn is_wrapped_number(&self) -> bool {
+        self.0.wrapped
+    }
+
+    pub fn scalar<T: Element>(v: T) -> Tensor {
+        Self::from_parts(
+            Arc::new(Storage::from_vec(vec![v])),
+            Layout::contiguous(&[]),
+            false,
+        )
+    }
+
+    // ---- accessors -------------------------------------------------------------------------
+
+    pub fn shape(&self) -> &[usize] {
+        &self.0.layout.shape
+    }
+    pub fn strides(&self) -> &[usize] {
+        &self.0.layout.strides
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.0.storage
+    }
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+    pub fn device(&self) -> Device {
+        self.0.storage.device()
+    }
+    pub fn ndim(&self) -> usize {
+        self.0.layout.ndim()
+    }
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+    pub fn is_view(&self) -> bool {
+        self.0.is_view
+    }
+    /// Size of one dimension (negative indices count from the end).
+    pub fn dim_size(&self, dim: isize) -> Result<usize> {
+        let d = crate::layout::normalize_dim(dim, self.ndim())?;
+        Ok(if self.ndim() == 0 { 1 } else { self.shape()[d] })
+    }
+    /// True when both handles refer to the very same tensor object.
+    pub fn same(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+    /// An address that identifies this tensor object while it lives.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    pub(crate) fn meta(&self) -> MutexGuard<'_, AutogradMeta> {
+        match self.0.meta.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    // ---- data access -------------------------------------------------------------------------
+
+    /// The elements in row-major order, borrowed when the layout is contiguous.
+    pub fn data<T: Element>(&self) -> Result<Cow<'_, [T]>> {
+        self.check_dtype::<T>()?;
+        self.check_cpu()?;
+        let l = &self.0.layout;
+        let s = self.0.storage.as_slice::<T>();
+        if l.is_contiguous() {
+            let n = l.numel();
+            Ok(Cow::Borrowed(&s[l.offset..l.offset + n]))
+        } else {
+            Ok(Cow::Owned(l.offsets().map(|o| s[o]).collect()))
+        }
+    }
+
+    /// A freshly allocated row-major copy of the elements.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        Ok(self.data::<T>()?.into_owned())
+    }
+
+    /// The single value of a one-element tensor, as f64.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            bail!(
+                Value,
+                "a Tensor with {} elements (shape {:?}) cannot be converted to a scalar",
+                self.numel(),
+                self.shape()
+            );
+        }
+        self.check_cpu()?;
+        let off = self.0.layout.offset;
+        Ok(crate::with_dtype!(self.dtype(), T => self.0.storage.as_slice::<T>()[off].to_f64()))
+    }
+
+    pub(crate) fn check_dtype<T: Element>(&self) -> Result<()> {
+        if self.dtype() != T::DTYPE {
+            bail!(
+                DType,
+                "expected a {} tensor, got {}",
+                T::DTYPE,
+                self.dtype()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn check_cpu(&self) -> Result<()> {
+        match self.device() {
+            Device::Cpu => Ok(()),
+            d => Err(Error::Device(format!(
+                "tensor is on {d}, but this build has no usable CUDA device"
+            ))),
+        }
+    }
+
+    /// A new tensor sharing this storage with a different layout (no autograd recorded).
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Self::from_parts(self.0.storage.clone(), layout, true)
+    }
+
+    /// Returns self if contiguous, else a contiguous copy (with autograd).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            Ok(self.clone())
+        } else {
+            crate::ops::copy::contiguous_copy(self)
+        }
+    }
+
+    // ---- autograd accessors ------------------------------------------------------------------
+
+    pub fn requires_grad(&self) -> bool {
+        self.meta().requires_grad
+    }
+
+    /// Marks a leaf as requiring grad. Only floating-point tensors can.
+    pub fn set_requires_grad(&self, flag: bool) -> Result<()> {
+        if flag && !self.dtype().is_float() {
+            bail!(
+                DType,
+                "only tensors of floating point dtype can require gradients (got {})",
+                self.dtype()
+            );
+        }
+        let mut m = self.meta();
+        if !flag && m.grad_fn.is_some() {
+            bail!(
+                Autograd,
+                "you can only change requires_grad flags of leaf variables; use detach() for a non-leaf"
+            );
+        }
+        m.requires_grad = flag;
+        Ok(())
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.meta().grad_fn.is_none()
+    }
+
+    pub fn grad_fn(&self) -> Option<Arc<Node>> {
+        self.meta().grad_fn.clone()
+    }
+
+    pub fn grad(&self) -> Option<Tensor> {
+        self.meta().grad.clone()
+    }
+
+    pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &g {
+            if g.shape() != self.shape() {
+                bail!(
+                    Shape,
+                    "assigned grad has shape {:?} but the tensor has shape {:?}",
+                    g.shape(),
+                    self.shape()
+                );
+            }
+            if g.dtype() != self.dtype() {
+                bail!(
+                    DType,
+                    "assigned grad has dtype {} but the tensor has dtype {}",
+                    g.dtype(),
+                    self.dtype()
+                );
+            }
+        }
+        self.meta().grad = g;
+        Ok(())
+    }
+
+    /// A tensor sharing data but cut from the graph.
+    pub fn detach(&self) -> Tensor {
+        Self::from_parts(
+            self.0.storage.clone(),
+            self.0.layout.clone(),
+            self.0.is_view,
+        )
+    }
+
+    /// Registers a hook called with this tensor's gradient during backward; it may return a
+    /// replacement gradient.
+    pub fn register_hook(&self, hook: Hook) -> Result<()> {
+        if !self.requires_grad() {
+            bail!(
+                Autograd,
+                "cannot register a hook on a tensor that doesn't require gradient"
+            );
+        }
+        let node = self.grad_fn();
+        match node {
+            Some(n) => n.add_pre_hook(hook),
+            None => self.meta().hooks.push(hook),
+        }
+        Ok(())
+    }
+
+    /// Registers a hook run after this leaf's `.grad` has received its final value for a backward
+    /// pass (data parallelism starts its all-reduce from here).
+    pub fn register_post_accumulate_grad_hook(&self, hook: PostAccumulateHook) -> Result<()> {
+        if !self.is_leaf() || !self.requires_grad() {
+            bail!(
+                Autograd,
+                "post-accumulate-grad hooks can only be registered on leaf tensors that require grad"
+            );
+        }
+        self.meta().post_hooks.push(hook);
+        Ok(())
+    }
+
+    /// Keeps the gradient of a non-leaf in `.grad` after backward.
+    pub fn retain_grad(&self) -> Result<()> {
+        if !self.requires_grad() {
+            bail!(
+                Autograd,
+                "can't retain_grad on a tensor that doesn't require gradient"
+            );
+        }
+        if let Some(n) = self.grad_fn() {
+            n.retain_for(self);
+        }
+        Ok(())
+    }
+
+    /// Contiguous row-major strides for this tensor's shape.
+    pub fn contiguous_strides(&self) -> Vec<usize> {
+        contiguous_strides(self.shape())
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tensor(shape={:?}, dtype={})",
+            self.shape(),
+            self.dtype()
+        )
+    }
+}

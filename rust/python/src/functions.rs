@@ -1,0 +1,405 @@
+//! Module-level functions: tensor factories, NumPy interop, joins, RNG and grad-mode control.
+
+use crate::errors::{to_pyerr, ResultExt};
+use crate::tensor::PyTensor;
+use crate::types::{extract_device, extract_dtype};
+use crate::util::{int_args, operand, run, usize_shape, wrap};
+use democratising::{autograd, rng, DType, Device, Error, Storage, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use std::sync::Arc;
+
+fn dtype_or(d: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
+    match d {
+        Some(d) if !d.is_none() => extract_dtype(d),
+        _ => Ok(default),
+    }
+}
+
+fn check_device(d: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    if let Some(d) = d {
+        if d.is_none() {
+            return Ok(());
+        }
+        let dev = extract_device(d)?;
+        if dev != Device::Cpu {
+            return Err(to_pyerr(Error::Device(format!(
+                "cannot create a tensor on {dev}: CUDA is not available (no NVIDIA driver or GPU found)"
+            ))));
+        }
+    }
+    Ok(())
+}
+
+fn finish(t: Tensor, requires_grad: bool) -> PyResult<PyTensor> {
+    if requires_grad {
+        t.set_requires_grad(true).py()?;
+    }
+    Ok(wrap(t))
+}
+
+macro_rules! filled {
+    ($name:ident, $value:expr) => {
+        #[pyfunction]
+        #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
+        pub fn $name(
+            py: Python<'_>,
+            size: &Bound<'_, PyTuple>,
+            dtype: Option<&Bound<'_, PyAny>>,
+            device: Option<&Bound<'_, PyAny>>,
+            requires_grad: bool,
+        ) -> PyResult<PyTensor> {
+            check_device(device)?;
+            let shape = usize_shape(&int_args(size)?)?;
+            let dt = dtype_or(dtype, DType::F32)?;
+            let n: usize = shape.iter().product();
+            finish(
+                run(py, n, || Tensor::full(&shape, $value, dt))?,
+                requires_grad,
+            )
+        }
+    };
+}
+
+filled!(zeros, 0.0);
+filled!(ones, 1.0);
+filled!(empty, 0.0);
+
+#[pyfunction]
+#[pyo3(signature = (size, fill_value, *, dtype=None, device=None, requires_grad=false))]
+pub fn full(
+    size: &Bound<'_, PyAny>,
+    fill_value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    let shape = usize_shape(&int_args(&PyTuple::new(size.py(), [size])?)?)?;
+    let v = operand(fill_value)?;
+    let default = match v.dtype() {
+        DType::F64 | DType::F32 => DType::F32,
+        d => d,
+    };
+    let dt = dtype_or(dtype, default)?;
+    finish(
+        Tensor::full(&shape, v.item().py()?, dt).py()?,
+        requires_grad,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None, requires_grad=false))]
+pub fn arange(
+    start: &Bound<'_, PyAny>,
+    end: Option<&Bound<'_, PyAny>>,
+    step: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    let (s, e) = match end {
+        Some(e) => (operand(start)?, operand(e)?),
+        None => (Tensor::wrapped_scalar(0i64), operand(start)?),
+    };
+    let st = match step {
+        Some(x) => operand(x)?,
+        None => Tensor::wrapped_scalar(1i64),
+    };
+    let any_float = [&s, &e, &st].iter().any(|t| t.dtype().is_float());
+    let dt = dtype_or(dtype, if any_float { DType::F32 } else { DType::I64 })?;
+    finish(
+        Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt).py()?,
+        requires_grad,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, end, steps, *, dtype=None, device=None, requires_grad=false))]
+pub fn linspace(
+    start: f64,
+    end: f64,
+    steps: usize,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    finish(
+        Tensor::linspace(start, end, steps, dtype_or(dtype, DType::F32)?).py()?,
+        requires_grad,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, m=None, *, dtype=None, device=None, requires_grad=false))]
+pub fn eye(
+    n: usize,
+    m: Option<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    finish(
+        Tensor::eye(n, m, dtype_or(dtype, DType::F32)?).py()?,
+        requires_grad,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
+pub fn rand(
+    py: Python<'_>,
+    size: &Bound<'_, PyTuple>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    let shape = usize_shape(&int_args(size)?)?;
+    let dt = dtype_or(dtype, DType::F32)?;
+    let n: usize = shape.iter().product();
+    finish(run(py, n, || Tensor::rand(&shape, dt))?, requires_grad)
+}
+
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
+pub fn randn(
+    py: Python<'_>,
+    size: &Bound<'_, PyTuple>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    let shape = usize_shape(&int_args(size)?)?;
+    let dt = dtype_or(dtype, DType::F32)?;
+    let n: usize = shape.iter().product();
+    finish(run(py, n, || Tensor::randn(&shape, dt))?, requires_grad)
+}
+
+/// `randint(high, size)` or `randint(low, high, size)`.
+#[pyfunction]
+#[pyo3(signature = (*args, size=None, dtype=None, device=None))]
+pub fn randint(
+    args: &Bound<'_, PyTuple>,
+    size: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    check_device(device)?;
+    let mut ints: Vec<i64> = Vec::new();
+    let mut shape_obj = size.map(|s| s.clone());
+    for a in args.iter() {
+        if let Ok(i) = a.extract::<i64>() {
+            ints.push(i);
+        } else {
+            shape_obj = Some(a);
+        }
+    }
+    let (low, high) =
+        match ints.as_slice() {
+            [h] => (0, *h),
+            [l, h] => (*l, *h),
+            _ => return Err(pyo3::exceptions::PyTypeError::new_err(
+                "randint(low=0, high, size): expected one or two integer bounds and a size tuple",
+            )),
+        };
+    let Some(shape_obj) = shape_obj else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "randint() missing required argument 'size'",
+        ));
+    };
+    let shape = usize_shape(&shape_obj.extract::<Vec<isize>>()?)?;
+    Ok(wrap(
+        Tensor::randint(low, high, &shape, dtype_or(dtype, DType::I64)?).py()?,
+    ))
+}
+
+#[pyfunction]
+pub fn randperm(n: usize) -> PyResult<PyTensor> {
+    Ok(wrap(Tensor::randperm(n).py()?))
+}
+
+#[pyfunction]
+pub fn manual_seed(seed: u64) {
+    rng::manual_seed(seed);
+}
+
+#[pyfunction]
+pub fn get_rng_state() -> Vec<u64> {
+    rng::get_rng_state().to_vec()
+}
+
+#[pyfunction]
+pub fn set_rng_state(state: Vec<u64>) -> PyResult<()> {
+    let s: [u64; 4] = state.try_into().map_err(|_| {
+        to_pyerr(Error::Value(
+            "an RNG state is a list of 4 unsigned 64-bit integers".into(),
+        ))
+    })?;
+    rng::set_rng_state(s);
+    Ok(())
+}
+
+#[pyfunction]
+pub fn is_grad_enabled() -> bool {
+    autograd::is_grad_enabled()
+}
+
+/// Sets grad mode for this thread and returns the previous mode.
+#[pyfunction]
+pub fn _set_grad_enabled(enabled: bool) -> bool {
+    autograd::set_grad_enabled(enabled)
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn cat(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
+    let n = ts.iter().map(|t| t.numel()).sum();
+    run(py, n, || Tensor::cat(&ts, dim)).map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn stack(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
+    let n = ts.iter().map(|t| t.numel()).sum();
+    run(py, n, || Tensor::stack(&ts, dim)).map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(name = "where")]
+pub fn where_(
+    py: Python<'_>,
+    condition: PyRef<'_, PyTensor>,
+    input: &Bound<'_, PyAny>,
+    other: &Bound<'_, PyAny>,
+) -> PyResult<PyTensor> {
+    let (a, b) = (operand(input)?, operand(other)?);
+    let c = &condition.t;
+    run(py, c.numel(), || Tensor::where_(c, &a, &b)).map(wrap)
+}
+
+/// `autograd.grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False)`.
+#[pyfunction]
+#[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=false))]
+pub fn autograd_grad(
+    py: Python<'_>,
+    outputs: Vec<PyRef<'_, PyTensor>>,
+    inputs: Vec<PyRef<'_, PyTensor>>,
+    grad_outputs: Option<Vec<Option<PyRef<'_, PyTensor>>>>,
+    retain_graph: Option<bool>,
+    create_graph: bool,
+    allow_unused: bool,
+) -> PyResult<Vec<Option<PyTensor>>> {
+    if create_graph {
+        return Err(to_pyerr(Error::Autograd(
+            "create_graph=True (higher-order gradients) is not supported".into(),
+        )));
+    }
+    let outs: Vec<Tensor> = outputs.iter().map(|t| t.t.clone()).collect();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.t.clone()).collect();
+    let gos: Vec<Option<Tensor>> = match grad_outputs {
+        Some(g) => g.into_iter().map(|x| x.map(|t| t.t.clone())).collect(),
+        None => vec![None; outs.len()],
+    };
+    let retain = retain_graph.unwrap_or(false);
+    let r = py
+        .detach(|| autograd::grad(&outs, gos, &ins, retain))
+        .py()?;
+    if !allow_unused && r.iter().any(|g| g.is_none()) {
+        return Err(to_pyerr(Error::Autograd(
+            "one of the differentiated tensors appears to not have been used in the graph; set allow_unused=True if this is the desired behavior".into(),
+        )));
+    }
+    Ok(r.into_iter().map(|g| g.map(wrap)).collect())
+}
+
+fn typestr_dtype(s: &str) -> Option<DType> {
+    Some(match s {
+        "<f4" => DType::F32,
+        "<f8" => DType::F64,
+        "<f2" => DType::F16,
+        "<i8" => DType::I64,
+        "<i4" => DType::I32,
+        "|b1" => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// Keeps a Python object (the NumPy array) alive for as long as a storage uses its memory.
+struct PyOwner(#[allow(dead_code)] Py<PyAny>);
+
+/// A tensor sharing the memory of a NumPy array (copied only when its layout or dtype cannot be
+/// shared: negative or unaligned strides, read-only memory, big-endian data).
+#[pyfunction]
+pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    let np = py.import("numpy")?;
+    if !array.is_instance(&np.getattr("ndarray")?)? {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "from_numpy expects a numpy.ndarray, got {}",
+            array.get_type()
+        )));
+    }
+    let mut arr = array.clone();
+    for attempt in 0..2 {
+        let iface = arr.getattr("__array_interface__")?;
+        let iface = iface.cast::<PyDict>()?;
+        let typestr: String = iface
+            .get_item("typestr")?
+            .map(|t| t.extract())
+            .transpose()?
+            .unwrap_or_default();
+        let Some(dt) = typestr_dtype(&typestr) else {
+            if attempt == 0 && typestr.starts_with('>') {
+                arr = np
+                    .getattr("ascontiguousarray")?
+                    .call1((arr.call_method1("astype", (typestr.replace('>', "<"),))?,))?;
+                continue;
+            }
+            return Err(to_pyerr(Error::DType(format!(
+                "can't convert a NumPy array of dtype {}: supported are float64, float32, float16, int64, int32 and bool",
+                arr.getattr("dtype")?
+            ))));
+        };
+        let (ptr, readonly): (usize, bool) = iface
+            .get_item("data")?
+            .map(|d| d.extract())
+            .transpose()?
+            .unwrap_or((0, true));
+        let shape: Vec<usize> = arr.getattr("shape")?.extract()?;
+        let bstrides: Vec<isize> = arr.getattr("strides")?.extract()?;
+        let isz = dt.size() as isize;
+        let ok =
+            !readonly && ptr % dt.size() == 0 && bstrides.iter().all(|&s| s >= 0 && s % isz == 0);
+        if !ok {
+            if attempt == 0 {
+                let kw = PyDict::new(py);
+                kw.set_item("copy", true)?;
+                kw.set_item("order", "C")?;
+                arr = np.getattr("array")?.call((arr,), Some(&kw))?;
+                continue;
+            }
+            break;
+        }
+        let strides: Vec<usize> = bstrides.iter().map(|&s| (s / isz) as usize).collect();
+        let layout = democratising::layout::Layout {
+            shape: shape.clone(),
+            strides,
+            offset: 0,
+        };
+        let (_, end) = layout.span();
+        let owner = PyOwner(arr.clone().unbind());
+        // SAFETY: the array's memory spans `end` elements from `ptr` (per its shape/strides) and
+        // stays alive while `owner` holds a reference to the array.
+        let storage = unsafe { Storage::from_foreign(ptr as *mut u8, end, dt, Box::new(owner)) };
+        return Ok(wrap(Tensor::from_storage(Arc::new(storage), layout).py()?));
+    }
+    Err(to_pyerr(Error::Value(
+        "could not obtain a shareable copy of the array".into(),
+    )))
+}

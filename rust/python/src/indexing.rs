@@ -1,0 +1,217 @@
+//! `t[key]` and `t[key] = value` with NumPy/PyTorch semantics: ints, slices (positive steps),
+//! `None`, `...`, integer/bool tensors and lists (advanced indexing).
+
+use crate::errors::{to_pyerr, ResultExt};
+use crate::tensor::PyTensor;
+use crate::util::{operand, run};
+use democratising::autograd::is_grad_enabled;
+use democratising::{DType, Error, Result, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyEllipsis, PyInt, PyList, PyNone, PySlice, PyTuple};
+
+enum Item {
+    Int(isize),
+    Slice(Option<isize>, Option<isize>, isize),
+    NewAxis,
+    Ellipsis,
+    Index(Tensor),
+}
+
+fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
+    if obj.is_instance_of::<PyNone>() {
+        return Ok(Item::NewAxis);
+    }
+    if obj.is_instance_of::<PyEllipsis>() {
+        return Ok(Item::Ellipsis);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        let b: bool = obj.extract()?;
+        return Ok(Item::Index(Tensor::from_vec(vec![b], &[]).py()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(Item::Int(obj.extract()?));
+    }
+    if let Ok(s) = obj.cast::<PySlice>() {
+        let get = |name: &str| -> PyResult<Option<isize>> {
+            let v = s.getattr(name)?;
+            if v.is_none() {
+                Ok(None)
+            } else {
+                Ok(Some(v.extract()?))
+            }
+        };
+        let step = get("step")?.unwrap_or(1);
+        if step <= 0 {
+            return Err(to_pyerr(Error::Value("slice step must be positive".into())));
+        }
+        return Ok(Item::Slice(get("start")?, get("stop")?, step));
+    }
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        let t = &t.get().t;
+        if t.ndim() == 0 && t.dtype().is_int() {
+            return Ok(Item::Int(t.item().py()? as isize));
+        }
+        return Ok(Item::Index(t.clone()));
+    }
+    if let Ok(i) = obj.extract::<isize>() {
+        return Ok(Item::Int(i));
+    }
+    // Lists and arrays become index tensors.
+    let t = operand(obj)?;
+    if !(t.dtype().is_int() || t.dtype() == DType::Bool) {
+        return Err(to_pyerr(Error::Index(format!(
+            "tensors used as indices must be long, int or bool tensors, got {}",
+            t.dtype()
+        ))));
+    }
+    Ok(Item::Index(t))
+}
+
+fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<Item>> {
+    if let Ok(t) = key.cast::<PyTuple>() {
+        t.iter().map(|k| parse_item(&k)).collect()
+    } else if key.is_instance_of::<PyList>() {
+        Ok(vec![parse_item(key)?])
+    } else {
+        Ok(vec![parse_item(key)?])
+    }
+}
+
+fn slice_bounds(start: Option<isize>, stop: Option<isize>, n: usize) -> (usize, usize) {
+    let n = n as isize;
+    let norm = |v: isize| if v < 0 { (v + n).max(0) } else { v.min(n) };
+    let s = start.map(norm).unwrap_or(0);
+    let e = stop.map(norm).unwrap_or(n);
+    (s as usize, e.max(s) as usize)
+}
+
+/// Applies the basic part of a key (a view) and collects the advanced indices per result dim.
+fn apply_basic(t: &Tensor, items: &[Item]) -> Result<(Tensor, Vec<(usize, Tensor)>)> {
+    let consumed: usize = items
+        .iter()
+        .map(|it| match it {
+            Item::Int(_) | Item::Slice(..) => 1,
+            Item::Index(ix) if ix.dtype() == DType::Bool => ix.ndim().max(1),
+            Item::Index(_) => 1,
+            _ => 0,
+        })
+        .sum();
+    if consumed > t.ndim() {
+        return Err(Error::Index(format!(
+            "too many indices for tensor of dimension {} (shape {:?})",
+            t.ndim(),
+            t.shape()
+        )));
+    }
+    let mut cur = t.clone();
+    let mut d = 0usize;
+    let mut adv: Vec<(usize, Tensor)> = Vec::new();
+    let mut seen_ellipsis = false;
+    for it in items {
+        match it {
+            Item::Ellipsis => {
+                if seen_ellipsis {
+                    return Err(Error::Index(
+                        "an index can only have a single ellipsis ('...')".into(),
+                    ));
+                }
+                seen_ellipsis = true;
+                d += t.ndim() - consumed;
+            }
+            Item::NewAxis => {
+                cur = cur.unsqueeze(d as isize)?;
+                d += 1;
+            }
+            Item::Int(i) => {
+                cur = cur.select(d as isize, *i as isize)?;
+            }
+            Item::Slice(s, e, step) => {
+                let (a, b) = slice_bounds(*s, *e, cur.shape()[d]);
+                cur = cur.slice(d as isize, a, b, *step as usize)?;
+                d += 1;
+            }
+            Item::Index(ix) => {
+                if ix.dtype() == DType::Bool {
+                    if ix.ndim() == 0 {
+                        // `t[True]` adds a dim of size 1; `t[False]` one of size 0.
+                        cur = cur.unsqueeze(d as isize)?;
+                        let keep = if ix.item()? != 0.0 { 1 } else { 0 };
+                        adv.push((d, Tensor::zeros(&[keep], DType::I64)?));
+                        d += 1;
+                        continue;
+                    }
+                    let expect = &cur.shape()[d..d + ix.ndim()];
+                    if expect != ix.shape() {
+                        return Err(Error::Index(format!(
+                            "the shape of the mask {:?} does not match the shape of the indexed tensor {:?} at dimension {}",
+                            ix.shape(),
+                            cur.shape(),
+                            d
+                        )));
+                    }
+                    for (k, idx) in Tensor::mask_to_indices(ix)?.into_iter().enumerate() {
+                        adv.push((d + k, idx));
+                    }
+                    d += ix.ndim();
+                } else {
+                    adv.push((d, ix.clone()));
+                    d += 1;
+                }
+            }
+        }
+    }
+    Ok((cur, adv))
+}
+
+fn adv_vec(adv: Vec<(usize, Tensor)>) -> Vec<Option<Tensor>> {
+    let n = adv.iter().map(|(d, _)| d + 1).max().unwrap_or(0);
+    let mut v = vec![None; n];
+    for (d, t) in adv {
+        v[d] = Some(t);
+    }
+    v
+}
+
+pub fn getitem(py: Python<'_>, t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let items = parse_key(key)?;
+    run(py, t.numel(), || {
+        let (cur, adv) = apply_basic(t, &items)?;
+        if adv.is_empty() {
+            return Ok(cur);
+        }
+        cur.index(&adv_vec(adv))
+    })
+}
+
+pub fn setitem(
+    py: Python<'_>,
+    t: &Tensor,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let items = parse_key(key)?;
+    let v = operand(value)?;
+    run(py, t.numel(), || {
+        let tracked = is_grad_enabled() && (t.requires_grad() || v.requires_grad());
+        let (cur, adv) = apply_basic(t, &items)?;
+        if !tracked {
+            if adv.is_empty() {
+                return cur.copy_(&v);
+            }
+            return cur.index_put_raw(&adv_vec(adv), &v, false);
+        }
+        let r = if adv.is_empty() {
+            let f = |x: &Tensor| -> Result<Tensor> { Ok(apply_basic(x, &items)?.0) };
+            t.view_assign(&f, &v)?
+        } else if cur.same(t) || (cur.shape() == t.shape() && cur.strides() == t.strides()) {
+            t.index_put(&adv_vec(adv), &v, false)?
+        } else {
+            return Err(Error::Autograd(
+                "assignment mixing slices and index tensors on a tensor that requires grad is not supported; \
+                 index with tensors only, or assign under no_grad()"
+                    .into(),
+            ));
+        };
+        t.assign_(&r)
+    })
+}

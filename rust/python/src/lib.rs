@@ -1,0 +1,47 @@
+//! PyO3 glue: exposes the democratising engine as the `democratising._core` extension module.
+//! Only argument conversion, GIL handling and error mapping live here.
+
+mod errors;
+mod functions;
+mod indexing;
+mod tensor;
+mod types;
+mod util;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use democratising::DType;
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<tensor::GradFn>()?;
+    m.add_class::<tensor::HookHandle>()?;
+    m.add_class::<types::PyDType>()?;
+    m.add_class::<types::PyDevice>()?;
+    for dt in DType::ALL {
+        m.add(dt.name(), types::PyDType(dt))?;
+    }
+    m.add_function(wrap_pyfunction!(functions::zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::ones, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::empty, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::full, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::arange, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::linspace, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::eye, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::rand, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::randn, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::randint, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::randperm, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::get_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::set_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::is_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::cat, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::stack, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::where_, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::autograd_grad, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
+    m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,1124 @@
+//! The Python `Tensor` class: a thin wrapper over the engine's `Tensor` handle. Methods convert
+//! arguments, release the GIL around large work and map errors; all logic lives in the engine.
+
+use crate::errors::{from_pyerr, to_pyerr, ResultExt};
+use crate::types::{extract_device, extract_dtype, PyDType, PyDevice};
+use crate::util::{dims_arg, int_args, operand, run, wrap};
+use democratising::autograd;
+use democratising::{DType, Device, Error, Tensor};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use std::sync::Arc;
+
+/// A multi-dimensional array with autograd. See `democratising` for the full API.
+#[pyclass(frozen, name = "Tensor", module = "democratising", weakref)]
+pub struct PyTensor {
+    pub t: Tensor,
+}
+
+fn numpy_typestr(dt: DType) -> PyResult<&'static str> {
+    Ok(match dt {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::F16 => "<f2",
+        DType::I64 => "<i8",
+        DType::I32 => "<i4",
+        DType::Bool => "|b1",
+        DType::BF16 => {
+            return Err(to_pyerr(Error::DType(
+                "NumPy has no bfloat16: convert with .float() before .numpy()".into(),
+            )))
+        }
+    })
+}
+
+macro_rules! unary_py {
+    ($($name:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
+                    let t = &self.t;
+                    run(py, t.numel(), || t.$name()).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+unary_py!(
+    neg,
+    abs,
+    exp,
+    log,
+    log2,
+    log1p,
+    expm1,
+    sqrt,
+    rsqrt,
+    square,
+    reciprocal,
+    sin,
+    cos,
+    tanh,
+    sigmoid,
+    relu,
+    silu,
+    erf,
+    sign,
+    floor,
+    ceil,
+    round,
+    trunc,
+    logical_not,
+    nonzero,
+);
+
+macro_rules! binary_py {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+                    let o = operand(other)?;
+                    let t = &self.t;
+                    run(py, t.numel().max(o.numel()), || t.$method(&o)).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+binary_py!(
+    mul => mul, div => div, true_divide => div, maximum => maximum, minimum => minimum,
+    remainder => remainder, floor_divide => floor_divide, matmul => matmul, eq => eq, ne => ne,
+    lt => lt, le => le, gt => gt, ge => ge, logical_and => logical_and, logical_or => logical_or,
+    logical_xor => logical_xor,
+    __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
+    __mod__ => remainder, __matmul__ => matmul, __and__ => logical_and, __or__ => logical_or,
+    __xor__ => logical_xor,
+);
+
+macro_rules! rbinary_py {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+                    let o = operand(other)?;
+                    let t = &self.t;
+                    run(py, t.numel(), || o.$method(t)).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+rbinary_py!(
+    __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div,
+    __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
+);
+
+impl PyTensor {
+    fn inplace(&self, f: impl FnOnce(&Tensor) -> democratising::Result<()>) -> PyResult<()> {
+        f(&self.t).py()
+    }
+}
+
+#[pymethods]
+impl PyTensor {
+    // ---- attributes ------------------------------------------------------------------------
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.shape())
+    }
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    fn dim(&self) -> usize {
+        self.t.ndim()
+    }
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        PyDType(self.t.dtype())
+    }
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice(self.t.device())
+    }
+    #[getter]
+    fn is_cuda(&self) -> bool {
+        matches!(self.t.device(), Device::Cuda(_))
+    }
+    #[getter]
+    fn requires_grad(&self) -> bool {
+        self.t.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
+        self.t.set_requires_grad(flag).py()
+    }
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.set_requires_grad(requires_grad).py()?;
+        Ok(slf)
+    }
+    #[getter]
+    fn grad(&self) -> Option<PyTensor> {
+        self.t.grad().map(wrap)
+    }
+    #[setter]
+    fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
+        self.t.set_grad(g.map(|g| g.t.clone())).py()
+    }
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.t.is_leaf()
+    }
+    #[getter]
+    fn grad_fn(&self) -> Option<GradFn> {
+        self.t.grad_fn().map(|n| GradFn { node: n })
+    }
+    #[getter]
+    fn data(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    #[getter(T)]
+    fn transpose_all(&self) -> PyResult<PyTensor> {
+        self.t.t().py().map(wrap)
+    }
+    #[getter(mT)]
+    fn matrix_transpose(&self) -> PyResult<PyTensor> {
+        self.t.transpose(-2, -1).py().map(wrap)
+    }
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    fn nelement(&self) -> usize {
+        self.t.numel()
+    }
+    fn element_size(&self) -> usize {
+        self.t.dtype().size()
+    }
+    #[pyo3(signature = (dim=None))]
+    fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            Some(d) => Ok(self
+                .t
+                .dim_size(d)
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+            None => Ok(PyTuple::new(py, self.t.shape())?.into_any().unbind()),
+        }
+    }
+    #[pyo3(signature = (dim=None))]
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            Some(d) => {
+                let i = democratising::layout::normalize_dim(d, self.t.ndim()).py()?;
+                Ok(self.t.strides()[i].into_pyobject(py)?.into_any().unbind())
+            }
+            None => Ok(PyTuple::new(py, self.t.strides())?.into_any().unbind()),
+        }
+    }
+    fn is_contiguous(&self) -> bool {
+        self.t.is_contiguous()
+    }
+    fn is_floating_point(&self) -> bool {
+        self.t.dtype().is_float()
+    }
+    fn data_ptr(&self) -> usize {
+        self.t.storage().as_ptr() as usize + self.t.layout().offset * self.t.dtype().size()
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("len() of a 0-d tensor"));
+        }
+        Ok(self.t.shape()[0])
+    }
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+
+    // ---- conversion -------------------------------------------------------------------------
+
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Py<PyAny>> {
+        let v = self.t.item().py()?;
+        Ok(match self.t.dtype() {
+            DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
+            DType::I64 | DType::I32 => (v as i64).into_pyobject(py)?.into_any().unbind(),
+            _ => v.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        self.t.item().py()
+    }
+    fn __int__(&self) -> PyResult<i64> {
+        Ok(self.t.item().py()? as i64)
+    }
+    fn __index__(&self) -> PyResult<i64> {
+        if !self.t.dtype().is_int() {
+            return Err(PyTypeError::new_err(
+                "only integer tensors of a single element can be converted to an index",
+            ));
+        }
+        Ok(self.t.item().py()? as i64)
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.t.numel() != 1 {
+            return Err(to_pyerr(Error::Value(format!(
+                "Boolean value of Tensor with {} elements (shape {:?}) is ambiguous",
+                self.t.numel(),
+                self.t.shape()
+            ))));
+        }
+        Ok(self.t.item().py()? != 0.0)
+    }
+
+    /// NumPy's array interface: lets `numpy.asarray(t)` view this tensor's memory without a copy.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.t.check_cpu().py()?;
+        let d = PyDict::new(py);
+        let isz = self.t.dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
+        let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+        d.set_item("strides", PyTuple::new(py, strides)?)?;
+        d.set_item("data", (self.data_ptr(), false))?;
+        d.set_item("version", 3)?;
+        Ok(d)
+    }
+
+    /// A NumPy array sharing this tensor's memory.
+    fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if slf.get().t.requires_grad() {
+            return Err(PyRuntimeError::new_err(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.",
+            ));
+        }
+        py.import("numpy")?.getattr("asarray")?.call1((slf,))
+    }
+
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = if self.t.dtype() == DType::BF16 || self.t.dtype() == DType::F16 {
+            self.t.to_dtype(DType::F32).py()?
+        } else {
+            self.t.clone()
+        };
+        let arr = py
+            .import("numpy")?
+            .getattr("asarray")?
+            .call1((wrap(t.detach()),))?;
+        arr.call_method0("tolist")
+    }
+
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let arr = py.import("numpy")?.getattr("asarray")?.call1((slf,))?;
+        arr.call_method("__dlpack__", (), kwargs)
+    }
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        match self.t.device() {
+            Device::Cpu => (1, 0),
+            Device::Cuda(i) => (2, i as i32),
+        }
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<String> {
+        py.import("democratising._format")?
+            .getattr("format_tensor")?
+            .call1((slf,))?
+            .extract()
+    }
+
+    /// `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)` or keywords.
+    #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false))]
+    fn to(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+        copy: bool,
+        non_blocking: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = non_blocking;
+        let mut dt = None;
+        let mut dev = None;
+        for a in args.iter() {
+            if let Ok(t) = a.cast::<PyTensor>() {
+                dt = Some(t.get().t.dtype());
+                dev = Some(t.get().t.device());
+            } else if let Ok(d) = extract_dtype(&a) {
+                dt = Some(d);
+            } else {
+                dev = Some(extract_device(&a)?);
+            }
+        }
+        if let Some(d) = dtype {
+            dt = Some(extract_dtype(d)?);
+        }
+        if let Some(d) = device {
+            dev = Some(extract_device(d)?);
+        }
+        if let Some(d) = dev {
+            if d != self.t.device() {
+                return Err(to_pyerr(Error::Device(format!(
+                    "cannot move a tensor to {d}: CUDA is not available in this build/machine (no driver or GPU found)"
+                ))));
+            }
+        }
+        let t = &self.t;
+        let out = match dt {
+            Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
+            None => t.clone(),
+        };
+        if copy && out.same(t) {
+            return run(py, t.numel(), || t.deep_clone()).map(wrap);
+        }
+        Ok(wrap(out))
+    }
+    fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F32)).map(wrap)
+    }
+    fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F64)).map(wrap)
+    }
+    fn half(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F16)).map(wrap)
+    }
+    fn bfloat16(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::BF16)).map(wrap)
+    }
+    fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::I64)).map(wrap)
+    }
+    fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::I32)).map(wrap)
+    }
+    fn bool(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::Bool)).map(wrap)
+    }
+    fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.t.to_dtype(other.t.dtype()).py().map(wrap)
+    }
+    fn cpu(&self) -> PyTensor {
+        wrap(self.t.clone())
+    }
+    #[pyo3(signature = (device=None))]
+    fn cuda(&self, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let _ = device;
+        Err(to_pyerr(Error::Device(
+            "CUDA is not available: no NVIDIA driver or GPU was found on this machine".into(),
+        )))
+    }
+
+    // ---- autograd ---------------------------------------------------------------------------
+
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false))]
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<PyRef<'_, PyTensor>>,
+        retain_graph: Option<bool>,
+        create_graph: bool,
+    ) -> PyResult<()> {
+        if create_graph {
+            return Err(to_pyerr(Error::Autograd(
+                "create_graph=True (higher-order gradients) is not supported by democratising"
+                    .into(),
+            )));
+        }
+        let g = gradient.map(|g| g.t.clone());
+        let t = &self.t;
+        let retain = retain_graph.unwrap_or(false);
+        py.detach(|| autograd::backward(t, g, retain)).py()
+    }
+    fn detach(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        Err(to_pyerr(Error::Autograd(format!(
+            "detach_() is not supported; use t = t.detach() (shape {:?})",
+            slf.get().t.shape()
+        ))))
+    }
+    fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    fn retain_grad(&self) -> PyResult<()> {
+        self.t.retain_grad().py()
+    }
+    /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
+    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
+        let f: autograd::Hook = Arc::new(move |g: &Tensor| {
+            Python::attach(|py| {
+                let r = hook.call1(py, (wrap(g.clone()),)).map_err(from_pyerr)?;
+                let r = r.bind(py);
+                if r.is_none() {
+                    return Ok(None);
+                }
+                match r.cast::<PyTensor>() {
+                    Ok(t) => Ok(Some(t.get().t.clone())),
+                    Err(_) => Err(Error::Autograd(
+                        "a tensor hook must return None or a Tensor".into(),
+                    )),
+                }
+            })
+        });
+        self.t.register_hook(f).py()?;
+        Ok(HookHandle {})
+    }
+    /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass.
+    fn register_post_accumulate_grad_hook(
+        slf: &Bound<'_, Self>,
+        hook: Py<PyAny>,
+    ) -> PyResult<HookHandle> {
+        let f: autograd::PostAccumulateHook = Arc::new(move |t: &Tensor| {
+            Python::attach(|py| {
+                hook.call1(py, (wrap(t.clone()),)).map_err(from_pyerr)?;
+                Ok(())
+            })
+        });
+        slf.get().t.register_post_accumulate_grad_hook(f).py()?;
+        Ok(HookHandle {})
+    }
+
+    // ---- arithmetic -------------------------------------------------------------------------
+
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.add_scaled(&o, -alpha)).map(wrap)
+    }
+    fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        if let Ok(e) = exponent.extract::<f64>() {
+            if !exponent.is_instance_of::<PyTensor>() && t.dtype().is_float() {
+                return run(py, t.numel(), || t.pow_scalar(e)).map(wrap);
+            }
+        }
+        let o = operand(exponent)?;
+        run(py, t.numel(), || t.pow(&o)).map(wrap)
+    }
+    fn __rpow__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let _ = modulo;
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || o.pow(t)).map(wrap)
+    }
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let _ = modulo;
+        self.pow(py, other)
+    }
+    fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.neg(py)
+    }
+    fn __pos__(&self) -> PyTensor {
+        wrap(self.t.clone())
+    }
+    fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.abs(py)
+    }
+    fn __invert__(&self) -> PyResult<PyTensor> {
+        if self.t.dtype() != DType::Bool {
+            return Err(to_pyerr(Error::DType(format!(
+                "~ is only supported on bool tensors here, got {}",
+                self.t.dtype()
+            ))));
+        }
+        self.t.logical_not().py().map(wrap)
+    }
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.eq(py, other)
+    }
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.ne(py, other)
+    }
+    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.lt(py, other)
+    }
+    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.le(py, other)
+    }
+    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.gt(py, other)
+    }
+    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.ge(py, other)
+    }
+    fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.add_(&o, 1.0))
+    }
+    fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.sub_(&o, 1.0))
+    }
+    fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.mul_(&o))
+    }
+    fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.div_(&o))
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.clamp(min, max)).map(wrap)
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+        self.clamp(py, min, max)
+    }
+    #[pyo3(signature = (approximate="none"))]
+    fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
+        let t = &self.t;
+        match approximate {
+            "none" => run(py, t.numel(), || t.gelu()).map(wrap),
+            "tanh" => run(py, t.numel(), || t.gelu_tanh()).map(wrap),
+            other => Err(PyValueError::new_err(format!(
+                "gelu: approximate must be 'none' or 'tanh', got {other:?}"
+            ))),
+        }
+    }
+    #[pyo3(signature = (beta=1.0, threshold=20.0))]
+    fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.softplus(beta, threshold)).map(wrap)
+    }
+
+    // ---- reductions -------------------------------------------------------------------------
+
+    #[pyo3(signature = (dim=None, keepdim=false, dtype=None))]
+    fn sum(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = match dtype {
+            Some(dt) => self.t.to_dtype(extract_dtype(dt)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.sum(d.as_deref(), keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false, dtype=None))]
+    fn mean(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = match dtype {
+            Some(dt) => self.t.to_dtype(extract_dtype(dt)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.mean(d.as_deref(), keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
+    fn var(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        unbiased: Option<bool>,
+        keepdim: bool,
+        correction: Option<f64>,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let c = correction.unwrap_or(if unbiased.unwrap_or(true) { 1.0 } else { 0.0 });
+        let t = &self.t;
+        run(py, t.numel(), || t.var(d.as_deref(), c, keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
+    fn std(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        unbiased: Option<bool>,
+        keepdim: bool,
+        correction: Option<f64>,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let c = correction.unwrap_or(if unbiased.unwrap_or(true) { 1.0 } else { 0.0 });
+        let t = &self.t;
+        run(py, t.numel(), || t.std(d.as_deref(), c, keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amax(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.amax(d.as_deref(), keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amin(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.amin(d.as_deref(), keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn logsumexp(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.logsumexp(d.as_deref(), keepdim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmax(dim, keepdim).py().map(wrap)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmin(dim, keepdim).py().map(wrap)
+    }
+    /// `max()` → scalar tensor; `max(dim)` → `(values, indices)`; `max(other)` → elementwise.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn max<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Py<PyAny>> {
+        self.extreme(py, dim, keepdim, true)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn min<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Py<PyAny>> {
+        self.extreme(py, dim, keepdim, false)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn all(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        let b = self.t.to_dtype(DType::Bool).py()?;
+        match dim {
+            None => Ok(wrap(Tensor::scalar(b.all().py()?))),
+            Some(d) => b.amin(Some(&[d]), keepdim).py().map(wrap),
+        }
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn any(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        let b = self.t.to_dtype(DType::Bool).py()?;
+        match dim {
+            None => Ok(wrap(Tensor::scalar(b.any().py()?))),
+            Some(d) => b.amax(Some(&[d]), keepdim).py().map(wrap),
+        }
+    }
+
+    // ---- shape ------------------------------------------------------------------------------
+
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.reshape(&int_args(shape)?).py().map(wrap)
+    }
+    #[pyo3(signature = (*shape))]
+    fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        if shape.len() == 1 {
+            if let Ok(dt) = extract_dtype(&shape.get_item(0)?) {
+                if dt != self.t.dtype() {
+                    return Err(to_pyerr(Error::DType(
+                        "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
+                    )));
+                }
+                return Ok(wrap(self.t.clone()));
+            }
+        }
+        self.t.view(&int_args(shape)?).py().map(wrap)
+    }
+    fn view_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
+        self.t.view(&s).py().map(wrap)
+    }
+    fn reshape_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
+        self.t.reshape(&s).py().map(wrap)
+    }
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, dims: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.permute(&int_args(dims)?).py().map(wrap)
+    }
+    fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
+        self.t.transpose(dim0, dim1).py().map(wrap)
+    }
+    fn swapaxes(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
+        self.t.transpose(dim0, dim1).py().map(wrap)
+    }
+    fn t(&self) -> PyResult<PyTensor> {
+        if self.t.ndim() > 2 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "t() expects a tensor with <= 2 dimensions, but got shape {:?}",
+                self.t.shape()
+            ))));
+        }
+        self.t.t().py().map(wrap)
+    }
+    #[pyo3(signature = (*sizes))]
+    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.expand_isize(&int_args(sizes)?).py().map(wrap)
+    }
+    fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.t.expand(other.t.shape()).py().map(wrap)
+    }
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, dim: Option<isize>) -> PyResult<PyTensor> {
+        self.t.squeeze(dim).py().map(wrap)
+    }
+    fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
+        self.t.unsqueeze(dim).py().map(wrap)
+    }
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    fn flatten(&self, start_dim: isize, end_dim: isize) -> PyResult<PyTensor> {
+        self.t.flatten(start_dim, end_dim).py().map(wrap)
+    }
+    fn narrow(&self, dim: isize, start: isize, length: usize) -> PyResult<PyTensor> {
+        self.t.narrow(dim, start, length).py().map(wrap)
+    }
+    fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {
+        self.t.select(dim, index).py().map(wrap)
+    }
+    #[pyo3(signature = (dim=0))]
+    fn unbind(&self, dim: isize) -> PyResult<Vec<PyTensor>> {
+        Ok(self.t.unbind(dim).py()?.into_iter().map(wrap).collect())
+    }
+    #[pyo3(signature = (split_size, dim=0))]
+    fn split(&self, split_size: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
+        Ok(self
+            .t
+            .split(split_size, dim)
+            .py()?
+            .into_iter()
+            .map(wrap)
+            .collect())
+    }
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk(&self, chunks: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
+        Ok(self
+            .t
+            .chunk(chunks, dim)
+            .py()?
+            .into_iter()
+            .map(wrap)
+            .collect())
+    }
+    fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.contiguous()).map(wrap)
+    }
+
+    // ---- structured ops ---------------------------------------------------------------------
+
+    #[pyo3(signature = (dim=-1, dtype=None))]
+    fn softmax(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let t = match dtype {
+            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.softmax(dim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=-1, dtype=None))]
+    fn log_softmax(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let t = match dtype {
+            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.log_softmax(dim)).map(wrap)
+    }
+    fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let (t, i) = (&self.t, &index.t);
+        run(py, i.numel(), || t.gather(dim, i)).map(wrap)
+    }
+    fn scatter_add(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+        src: PyRef<'_, PyTensor>,
+    ) -> PyResult<PyTensor> {
+        let (t, i, s) = (&self.t, &index.t, &src.t);
+        run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
+    }
+    fn index_select(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+    ) -> PyResult<PyTensor> {
+        let (t, i) = (&self.t, &index.t);
+        run(py, t.numel(), || t.index_select(dim, i)).map(wrap)
+    }
+    fn masked_fill(
+        &self,
+        py: Python<'_>,
+        mask: PyRef<'_, PyTensor>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let v = operand(value)?.item().py()?;
+        let (t, m) = (&self.t, &mask.t);
+        run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
+    }
+    #[pyo3(name = "where")]
+    fn where_method(
+        &self,
+        py: Python<'_>,
+        condition: PyRef<'_, PyTensor>,
+        other: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let (t, c) = (&self.t, &condition.t);
+        run(py, t.numel(), || Tensor::where_(c, t, &o)).map(wrap)
+    }
+    fn dot(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        if self.t.ndim() != 1 || other.t.ndim() != 1 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "dot: 1D tensors expected, but got {:?} and {:?}",
+                self.t.shape(),
+                other.t.shape()
+            ))));
+        }
+        self.t.matmul(&other.t).py().map(wrap)
+    }
+    fn mm(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        if self.t.ndim() != 2 || other.t.ndim() != 2 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "mm: 2D tensors expected, but got {:?} and {:?}",
+                self.t.shape(),
+                other.t.shape()
+            ))));
+        }
+        self.t.matmul(&other.t).py().map(wrap)
+    }
+
+    // ---- in place ---------------------------------------------------------------------------
+
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add_<'py>(
+        slf: Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+        alpha: f64,
+    ) -> PyResult<Bound<'py, Self>> {
+        let o = operand(other)?;
+        slf.get().t.add_(&o, alpha).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub_<'py>(
+        slf: Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+        alpha: f64,
+    ) -> PyResult<Bound<'py, Self>> {
+        let o = operand(other)?;
+        slf.get().t.sub_(&o, alpha).py()?;
+        Ok(slf)
+    }
+    fn mul_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let o = operand(other)?;
+        slf.get().t.mul_(&o).py()?;
+        Ok(slf)
+    }
+    fn div_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let o = operand(other)?;
+        slf.get().t.div_(&o).py()?;
+        Ok(slf)
+    }
+    fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.zero_().py()?;
+        Ok(slf)
+    }
+    fn fill_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let v = operand(value)?.item().py()?;
+        slf.get().t.fill_(v).py()?;
+        Ok(slf)
+    }
+    fn copy_<'py>(slf: Bound<'py, Self>, src: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let s = operand(src)?;
+        slf.get().t.copy_(&s).py()?;
+        Ok(slf)
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp_(
+        slf: Bound<'_, Self>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.clamp_(min, max).py()?;
+        Ok(slf)
+    }
+    /// Fills with samples from U(from, to), in place (no autograd), like `nn.init.uniform_`.
+    #[pyo3(signature = (a=0.0, b=1.0))]
+    fn uniform_(slf: Bound<'_, Self>, a: f64, b: f64) -> PyResult<Bound<'_, Self>> {
+        let t = &slf.get().t;
+        let r = Tensor::rand_uniform(t.shape(), a, b, t.dtype()).py()?;
+        let _g = autograd::GradModeGuard::new(false);
+        t.copy_(&r).py()?;
+        drop(_g);
+        Ok(slf)
+    }
+    #[pyo3(signature = (mean=0.0, std=1.0))]
+    fn normal_(slf: Bound<'_, Self>, mean: f64, std: f64) -> PyResult<Bound<'_, Self>> {
+        let t = &slf.get().t;
+        let r = Tensor::randn_scaled(t.shape(), mean, std, t.dtype()).py()?;
+        let _g = autograd::GradModeGuard::new(false);
+        t.copy_(&r).py()?;
+        drop(_g);
+        Ok(slf)
+    }
+
+    // ---- indexing ---------------------------------------------------------------------------
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        crate::indexing::getitem(py, &self.t, key).map(wrap)
+    }
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        crate::indexing::setitem(py, &self.t, key, value)
+    }
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        let items: Vec<PyTensor> = self.t.unbind(0).py()?.into_iter().map(wrap).collect();
+        Ok(items.into_pyobject(py)?.try_iter()?.into_any().unbind())
+    }
+}
+
+impl PyTensor {
+    fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+        max: bool,
+    ) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => {
+                let r = if max {
+                    self.t.amax(None, false)
+                } else {
+                    self.t.amin(None, false)
+                };
+                Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
+            }
+            Some(d) if d.is_instance_of::<PyTensor>() => {
+                let o = operand(d)?;
+                let r = if max {
+                    self.t.maximum(&o)
+                } else {
+                    self.t.minimum(&o)
+                };
+                Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
+            }
+            Some(d) => {
+                let d: isize = d.extract()?;
+                let (v, i) = self.t.max_dim(d, keepdim, max).py()?;
+                let ret = py.import("democratising._tensor")?.getattr("MaxResult")?;
+                Ok(ret.call1((wrap(v), wrap(i)))?.unbind())
+            }
+        }
+    }
+}
+
+/// The node that produced a tensor (`t.grad_fn`), for inspecting the graph.
+#[pyclass(frozen, name = "GradFn", module = "democratising")]
+pub struct GradFn {
+    node: Arc<autograd::Node>,
+}
+
+#[pymethods]
+impl GradFn {
+    fn name(&self) -> &'static str {
+        self.node.name
+    }
+    #[getter]
+    fn next_functions(&self) -> Vec<Option<GradFn>> {
+        self.node
+            .next_functions()
+            .into_iter()
+            .map(|n| n.map(|node| GradFn { node }))
+            .collect()
+    }
+    fn __repr__(&self) -> String {
+        format!("<{} object>", self.node.name)
+    }
+}
+
+/// Returned by `register_hook`, like PyTorch's handle.
+#[pyclass(name = "RemovableHandle", module = "democratising")]
+pub struct HookHandle {}
+
+#[pymethods]
+impl HookHandle {
+    fn remove(&self) -> PyResult<()> {
+        Err(to_pyerr(Error::Autograd(
+            "removing tensor hooks is not supported yet".into(),
+        )))
+    }
+}

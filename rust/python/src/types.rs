@@ -1,0 +1,146 @@
+//! `dm.dtype` and `dm.Device` objects, and parsing of the many ways users name them.
+
+use crate::errors::ResultExt;
+use democratising::{DType, Device};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+
+/// A tensor element type (`dm.float32`, ...).
+#[pyclass(frozen, eq, hash, name = "dtype", module = "democratising")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyDType(pub DType);
+
+#[pymethods]
+impl PyDType {
+    fn __repr__(&self) -> String {
+        format!("democratising.{}", self.0.name())
+    }
+    fn __str__(&self) -> String {
+        self.__repr__()
+    }
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    #[getter]
+    fn is_floating_point(&self) -> bool {
+        self.0.is_float()
+    }
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.0.size()
+    }
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, (String,))> {
+        let f = py.import("democratising")?.getattr("_dtype_from_name")?;
+        Ok((f.unbind(), (self.0.name().to_string(),)))
+    }
+}
+
+/// Accepts `dm.float32`, `"float32"`, NumPy dtypes/types, and Python's `float`/`int`/`bool`.
+pub fn extract_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
+    if let Ok(d) = obj.cast::<PyDType>() {
+        return Ok(d.get().0);
+    }
+    let py = obj.py();
+    let builtins = py.import("builtins")?;
+    if obj.is(&builtins.getattr("float")?) {
+        return Ok(DType::F64);
+    }
+    if obj.is(&builtins.getattr("int")?) {
+        return Ok(DType::I64);
+    }
+    if obj.is(&builtins.getattr("bool")?) {
+        return Ok(DType::Bool);
+    }
+    let name: String = if let Ok(s) = obj.extract::<String>() {
+        s
+    } else if let Ok(n) = py
+        .import("numpy")
+        .and_then(|np| np.getattr("dtype")?.call1((obj,)))
+        .and_then(|d| d.getattr("name"))
+        .and_then(|n| n.extract::<String>().map_err(PyErr::from))
+    {
+        n
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "cannot interpret {obj} as a dtype"
+        )));
+    };
+    let name = name
+        .trim_start_matches("democratising.")
+        .trim_start_matches("torch.");
+    DType::from_name(name).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "unsupported dtype {name:?}: expected one of float32, float64, float16, bfloat16, int64, int32, bool"
+        ))
+    })
+}
+
+/// A device: `Device("cpu")`, `Device.cpu()`, `Device.cuda(0)`.
+#[pyclass(frozen, eq, hash, name = "Device", module = "democratising")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyDevice(pub Device);
+
+#[pymethods]
+impl PyDevice {
+    #[new]
+    #[pyo3(signature = (spec, index=None))]
+    fn new(spec: &Bound<'_, PyAny>, index: Option<usize>) -> PyResult<Self> {
+        let mut d = extract_device(spec)?;
+        if let (Device::Cuda(_), Some(i)) = (d, index) {
+            d = Device::Cuda(i);
+        }
+        Ok(PyDevice(d))
+    }
+    #[staticmethod]
+    fn cpu() -> Self {
+        PyDevice(Device::Cpu)
+    }
+    #[staticmethod]
+    #[pyo3(signature = (index=0))]
+    fn cuda(index: usize) -> Self {
+        PyDevice(Device::Cuda(index))
+    }
+    /// Every CUDA device; raises `DeviceError` when there is none.
+    #[staticmethod]
+    fn cuda_all() -> PyResult<Vec<PyDevice>> {
+        Err(crate::errors::to_pyerr(democratising::Error::Device(
+            "no CUDA devices are available: this machine has no usable NVIDIA driver/GPU".into(),
+        )))
+    }
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        match self.0 {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+        }
+    }
+    #[getter]
+    fn index(&self) -> Option<usize> {
+        match self.0 {
+            Device::Cpu => None,
+            Device::Cuda(i) => Some(i),
+        }
+    }
+    fn __str__(&self) -> String {
+        self.0.to_string()
+    }
+    fn __repr__(&self) -> String {
+        format!("Device('{}')", self.0)
+    }
+}
+
+pub fn extract_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
+    if let Ok(d) = obj.cast::<PyDevice>() {
+        return Ok(d.get().0);
+    }
+    if let Ok(s) = obj.extract::<String>() {
+        return Device::parse(&s).py();
+    }
+    if let Ok(i) = obj.extract::<usize>() {
+        return Ok(Device::Cuda(i));
+    }
+    Err(PyTypeError::new_err(format!(
+        "cannot interpret {obj} as a device"
+    )))
+}

@@ -1,0 +1,109 @@
+//! Small conversions shared by the glue: operands, shape/dim arguments, GIL release.
+
+use crate::errors::ResultExt;
+use crate::tensor::PyTensor;
+use democratising::{Result, Tensor};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
+
+/// Elements of work below which the GIL is kept (releasing it costs more than the op).
+const GIL_RELEASE_WORK: usize = 1 << 14;
+
+/// Runs engine work, releasing the GIL when it is large enough to matter.
+pub fn run<R: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce() -> Result<R> + Send,
+) -> PyResult<R> {
+    if work >= GIL_RELEASE_WORK {
+        py.detach(f).py()
+    } else {
+        f().py()
+    }
+}
+
+/// A tensor, or a Python/NumPy number or array promoted to one.
+pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(t.get().t.clone());
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(Tensor::wrapped_scalar(obj.extract::<bool>()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(match obj.extract::<i64>() {
+            Ok(i) => Tensor::wrapped_scalar(i),
+            Err(_) => Tensor::wrapped_scalar(obj.extract::<f64>()?),
+        });
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Ok(Tensor::wrapped_scalar(obj.extract::<f64>()?));
+    }
+    let py = obj.py();
+    let conv = py.import("democratising._tensor")?.getattr("_as_operand")?;
+    let r = conv.call1((obj,))?;
+    match r.cast::<PyTensor>() {
+        Ok(t) => Ok(t.get().t.clone()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "unsupported operand type {}",
+            obj.get_type()
+        ))),
+    }
+}
+
+/// `f(2, 3)` or `f((2, 3))` or `f([2, 3])` → `[2, 3]`.
+pub fn int_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
+    if args.len() == 1 {
+        let a = args.get_item(0)?;
+        if a.is_instance_of::<PyTuple>() || a.is_instance_of::<PyList>() {
+            return a.extract::<Vec<isize>>().map_err(Into::into);
+        }
+        if let Ok(t) = a.cast::<PyTensor>() {
+            let v = t
+                .get()
+                .t
+                .to_dtype(democratising::DType::I64)
+                .py()?
+                .to_vec::<i64>()
+                .py()?;
+            return Ok(v.into_iter().map(|x| x as isize).collect());
+        }
+    }
+    args.iter()
+        .map(|a| a.extract::<isize>().map_err(Into::into))
+        .collect()
+}
+
+/// A `dim` argument that may be an int, a tuple/list of ints, or None.
+pub fn dims_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => {
+            if let Ok(i) = o.extract::<isize>() {
+                Ok(Some(vec![i]))
+            } else {
+                Ok(Some(o.extract::<Vec<isize>>()?))
+            }
+        }
+    }
+}
+
+pub fn usize_shape(v: &[isize]) -> PyResult<Vec<usize>> {
+    v.iter()
+        .map(|&n| {
+            if n < 0 {
+                Err(crate::errors::to_pyerr(democratising::Error::Shape(
+                    format!("negative dimension {n} in shape {v:?}"),
+                )))
+            } else {
+                Ok(n as usize)
+            }
+        })
+        .collect()
+}
+
+pub fn wrap(t: Tensor) -> PyTensor {
+    PyTensor { t }
+}

@@ -313,7 +313,7 @@ pub fn infer_shape(requested: &[isize], numel: usize, from: &[usize]) -> Result<
     }
     let mut out: Vec<usize> = requested.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = unknown {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             bail!(
                 Shape,
                 "shape {:?} is invalid for input of size {} (shape {:?})",

@@ -191,7 +191,7 @@ pub fn randint(
 ) -> PyResult<PyTensor> {
     check_device(device)?;
     let mut ints: Vec<i64> = Vec::new();
-    let mut shape_obj = size.map(|s| s.clone());
+    let mut shape_obj = size.cloned();
     for a in args.iter() {
         if let Ok(i) = a.extract::<i64>() {
             ints.push(i);

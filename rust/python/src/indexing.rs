@@ -7,7 +7,7 @@ use crate::util::{operand, run};
 use democratising::autograd::is_grad_enabled;
 use democratising::{DType, Error, Result, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyEllipsis, PyInt, PyList, PyNone, PySlice, PyTuple};
+use pyo3::types::{PyBool, PyEllipsis, PyInt, PyNone, PySlice, PyTuple};
 
 enum Item {
     Int(isize),
@@ -70,8 +70,6 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
 fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<Item>> {
     if let Ok(t) = key.cast::<PyTuple>() {
         t.iter().map(|k| parse_item(&k)).collect()
-    } else if key.is_instance_of::<PyList>() {
-        Ok(vec![parse_item(key)?])
     } else {
         Ok(vec![parse_item(key)?])
     }
@@ -123,7 +121,7 @@ fn apply_basic(t: &Tensor, items: &[Item]) -> Result<(Tensor, Vec<(usize, Tensor
                 d += 1;
             }
             Item::Int(i) => {
-                cur = cur.select(d as isize, *i as isize)?;
+                cur = cur.select(d as isize, *i)?;
             }
             Item::Slice(s, e, step) => {
                 let (a, b) = slice_bounds(*s, *e, cur.shape()[d]);

@@ -58,7 +58,7 @@ pub fn extract_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .import("numpy")
         .and_then(|np| np.getattr("dtype")?.call1((obj,)))
         .and_then(|d| d.getattr("name"))
-        .and_then(|n| n.extract::<String>().map_err(PyErr::from))
+        .and_then(|n| n.extract::<String>())
     {
         n
     } else {

@@ -57,7 +57,7 @@ pub fn int_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
     if args.len() == 1 {
         let a = args.get_item(0)?;
         if a.is_instance_of::<PyTuple>() || a.is_instance_of::<PyList>() {
-            return a.extract::<Vec<isize>>().map_err(Into::into);
+            return a.extract::<Vec<isize>>();
         }
         if let Ok(t) = a.cast::<PyTensor>() {
             let v = t
@@ -70,9 +70,7 @@ pub fn int_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
             return Ok(v.into_iter().map(|x| x as isize).collect());
         }
     }
-    args.iter()
-        .map(|a| a.extract::<isize>().map_err(Into::into))
-        .collect()
+    args.iter().map(|a| a.extract::<isize>()).collect()
 }
 
 /// A `dim` argument that may be an int, a tuple/list of ints, or None.

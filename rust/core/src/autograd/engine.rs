@@ -9,7 +9,13 @@ use std::sync::Arc;
 
 /// `tensor.backward(gradient, retain_graph)`: accumulates gradients into the leaves' `.grad`.
 pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
-    run(&[root.clone()], vec![gradient], retain_graph, None).map(|_| ())
+    run(
+        std::slice::from_ref(root),
+        vec![gradient],
+        retain_graph,
+        None,
+    )
+    .map(|_| ())
 }
 
 /// `autograd.grad(outputs, inputs)`: returns the gradients of `outputs` with respect to `inputs`

@@ -295,7 +295,7 @@ impl Tensor {
             .to_dtype(self.dtype())?
             .detach()
             .expand(&plan.final_shape)?;
-        let vb = plan.from_final(&v)?;
+        let vb = plan.final_to_bmajor(&v)?;
         let vb = cast_raw(&vb, self.dtype())?;
         with_dtype!(self.dtype(), T => {
             let src = vb.storage().as_slice::<T>();
@@ -538,7 +538,7 @@ impl AdvPlan {
         }
     }
 
-    fn from_final(&self, fin: &Tensor) -> Result<Tensor> {
+    fn final_to_bmajor(&self, fin: &Tensor) -> Result<Tensor> {
         match &self.perm {
             None => Ok(fin.clone()),
             Some(p) => {

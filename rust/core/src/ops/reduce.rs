@@ -12,7 +12,7 @@ pub(crate) fn reduce_dims(t: &Tensor, dims: Option<&[isize]>) -> Result<Vec<usiz
     let nd = t.ndim();
     let mut out: Vec<usize> = match dims {
         None => (0..nd).collect(),
-        Some(ds) if ds.is_empty() => (0..nd).collect(),
+        Some([]) => (0..nd).collect(),
         Some(ds) => ds
             .iter()
             .map(|&d| normalize_dim(d, nd))
@@ -52,16 +52,13 @@ fn out_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
 fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)> {
     let nd = t.ndim();
     let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
-    let outer = if r == 0 {
-        t.shape()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !dims.contains(i))
-            .map(|(_, &n)| n)
-            .product()
-    } else {
-        t.numel() / r
-    };
+    let outer: usize = t
+        .shape()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dims.contains(i))
+        .map(|(_, &n)| n)
+        .product();
     let mut perm: Vec<usize> = (0..nd).filter(|d| !dims.contains(d)).collect();
     perm.extend_from_slice(dims);
     let l = t.layout().permute(&perm)?;

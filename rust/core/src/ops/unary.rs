@@ -122,9 +122,7 @@ fn forward<T: Float>(op: UnaryOp, x: T) -> T {
         UnaryOp::Tanh => x.tanh(),
         UnaryOp::Sigmoid => sigmoid(x),
         UnaryOp::Relu => {
-            if x > T::zero() {
-                x
-            } else if x.is_nan() {
+            if x > T::zero() || x.is_nan() {
                 x
             } else {
                 T::zero()

@@ -42,32 +42,35 @@ from ._core import set_rng_state as set_rng_state
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
 from ._tensor import (
+    empty_like,
     from_dlpack,
+    full_like,
     ones_like,
     rand_like,
     randn_like,
     tensor,
     zeros_like,
-    full_like,
-    empty_like,
 )
 from .errors import (
+    AutogradError,
     CheckpointError,
     DemocratisingError,
     DeviceError,
     DistributedError,
     DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
     OutOfMemoryError,
     ShapeError,
 )
 
 __version__ = "0.1.0"
 
-float = float32  # noqa: A001 - PyTorch's aliases
+float = float32
 double = float64
 half = float16
 long = int64
-int = int32  # noqa: A001
+int = int32
 
 
 def _dtype_from_name(name: str) -> dtype:
@@ -79,9 +82,12 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-from . import autograd  # noqa: E402
+from . import autograd, data, datasets, nn, optim  # noqa: E402, F401
 
 __all__ = [
+    "AutogradError",
+    "IndexOutOfRangeError",
+    "InvalidValueError",
     "CheckpointError",
     "DTypeError",
     "DemocratisingError",

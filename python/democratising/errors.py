@@ -10,7 +10,7 @@ __all__ = [
     "DemocratisingError",
     "DeviceError",
     "DistributedError",
-    "IndexError_",
+    "IndexOutOfRangeError",
     "OutOfMemoryError",
     "ShapeError",
 ]
@@ -32,7 +32,7 @@ class DeviceError(DemocratisingError, RuntimeError):
     """Tensors on different devices, or a device that is not available."""
 
 
-class IndexError_(DemocratisingError, IndexError):  # noqa: N801 - mirrors the builtin it extends
+class IndexOutOfRangeError(DemocratisingError, IndexError):
     """An index or label out of range."""
 
 
@@ -56,5 +56,5 @@ class OutOfMemoryError(DemocratisingError, MemoryError):
     """An allocation that could not be satisfied."""
 
 
-class IOError_(DemocratisingError, OSError):  # noqa: N801
+class FileIOError(DemocratisingError, OSError):
     """An operating-system I/O failure."""

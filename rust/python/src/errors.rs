@@ -10,13 +10,13 @@ fn class_name(e: &Error) -> &'static str {
         Error::Shape(_) => "ShapeError",
         Error::DType(_) => "DTypeError",
         Error::Device(_) => "DeviceError",
-        Error::Index(_) => "IndexError_",
+        Error::Index(_) => "IndexOutOfRangeError",
         Error::Value(_) => "InvalidValueError",
         Error::Autograd(_) => "AutogradError",
         Error::Checkpoint(_) => "CheckpointError",
         Error::Distributed(_) => "DistributedError",
         Error::OutOfMemory(_) => "OutOfMemoryError",
-        Error::Io(_) => "IOError_",
+        Error::Io(_) => "FileIOError",
     }
 }
 

@@ -403,3 +403,22 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
         "could not obtain a shareable copy of the array".into(),
     )))
 }
+
+/// `input @ weight.T + bias` as one fused engine op (`nn.functional.linear`).
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias=None))]
+pub fn _linear(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+) -> PyResult<PyTensor> {
+    let (x, w) = (&input.t, &weight.t);
+    let b = bias.as_ref().map(|b| b.t.clone());
+    run(
+        py,
+        x.numel() * w.shape().first().copied().unwrap_or(1),
+        || x.linear(w, b.as_ref()),
+    )
+    .map(wrap)
+}

@@ -42,6 +42,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::where_, m)?)?;
     m.add_function(wrap_pyfunction!(functions::autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
 
 /// A multi-dimensional array with autograd. See `democratising` for the full API.
-#[pyclass(frozen, name = "Tensor", module = "democratising", weakref)]
+#[pyclass(frozen, subclass, name = "Tensor", module = "democratising", weakref)]
 pub struct PyTensor {
     pub t: Tensor,
 }
@@ -128,6 +128,26 @@ impl PyTensor {
 
 #[pymethods]
 impl PyTensor {
+    /// `Tensor(data)`: a tensor sharing `data` if it is a tensor, else a copy of it (lists,
+    /// NumPy arrays, numbers). Subclasses (`nn.Parameter`) construct through here.
+    #[new]
+    #[pyo3(signature = (data=None))]
+    fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        match data {
+            None => Ok(wrap(Tensor::zeros(&[0], DType::F32).py()?)),
+            Some(d) => match d.cast::<PyTensor>() {
+                Ok(t) => Ok(wrap(t.get().t.detach())),
+                Err(_) => {
+                    let t = py
+                        .import("democratising._tensor")?
+                        .getattr("tensor")?
+                        .call1((d,))?;
+                    Ok(wrap(t.cast::<PyTensor>()?.get().t.clone()))
+                }
+            },
+        }
+    }
+
     // ---- attributes ------------------------------------------------------------------------
 
     #[getter]
@@ -318,6 +338,7 @@ impl PyTensor {
         arr.call_method0("tolist")
     }
 
+    #[pyo3(signature = (**kwargs))]
     fn __dlpack__<'py>(
         slf: &Bound<'py, Self>,
         py: Python<'py>,

@@ -1,0 +1,278 @@
+"""``Module``: the base class of every layer and model. Attributes that are ``Parameter``s,
+``Module``s or registered buffers are tracked automatically, as in PyTorch."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, Callable, Optional, TypeVar
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import no_grad
+from ..errors import DTypeError, ShapeError
+from .parameter import Parameter
+
+M = TypeVar("M", bound="Module")
+
+
+class Module:
+    """Base class for layers and models: subclass it and implement ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration ------------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self.__dict__.get("_buffer_names", ()):
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for d in (self._parameters, self._buffers, self._modules):
+            if name in d:
+                del d[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        if param is None:
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """A tensor that is part of the state (saved in ``state_dict``) but not trained."""
+        names = self.__dict__.setdefault("_buffer_names", set())
+        names.add(name)
+        if not persistent:
+            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+
+    def register_module(self, name: str, module: Optional[Module]) -> None:
+        self._modules[name] = module
+
+    add_module = register_module
+
+    # ---- traversal ---------------------------------------------------------------------------
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()
+
+        def walk(m: Module, p: str) -> Iterator[tuple[str, Module]]:
+            if id(m) in seen:
+                return
+            seen.add(id(m))
+            yield p, m
+            for n, c in m._modules.items():
+                if c is not None:
+                    yield from walk(c, f"{p}.{n}" if p else n)
+
+        yield from walk(self, prefix)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for n, m in self._modules.items():
+            if m is not None:
+                yield n, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mp, m in mods:
+            for n, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mp}.{n}" if mp else n), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mp, m in mods:
+            for n, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mp}.{n}" if mp else n), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> OrderedDict[str, Tensor]:
+        """Parameters and persistent buffers by dotted name (PyTorch's keys), detached."""
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mp, m in self.named_modules():
+            skip = m.__dict__.get("_non_persistent", set())
+            for n, p in m._parameters.items():
+                if p is not None:
+                    out[f"{mp}.{n}" if mp else n] = p.detach()
+            for n, b in m._buffers.items():
+                if b is not None and n not in skip:
+                    out[f"{mp}.{n}" if mp else n] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"error loading state_dict for {type(self).__name__}: "
+                f"missing keys {missing}, unexpected keys {unexpected}"
+            )
+        targets = dict(self.named_parameters())
+        targets.update(self.named_buffers())
+        with no_grad():
+            for k, v in state_dict.items():
+                if k not in targets:
+                    continue
+                dst = targets[k]
+                src = v if isinstance(v, Tensor) else _core.from_numpy(_as_array(v))
+                if tuple(src.shape) != tuple(dst.shape):
+                    raise ShapeError(
+                        f"size mismatch for {k}: copying a param with shape {tuple(src.shape)}, "
+                        f"the shape in the current model is {tuple(dst.shape)}"
+                    )
+                if src.dtype.is_floating_point != dst.dtype.is_floating_point:
+                    raise DTypeError(f"dtype mismatch for {k}: {src.dtype} vs {dst.dtype}")
+                dst.copy_(src)
+        return missing, unexpected
+
+    # ---- modes and devices -------------------------------------------------------------------
+
+    def train(self: M, mode: bool = True) -> M:
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self: M) -> M:
+        return self.train(False)
+
+    def requires_grad_(self: M, requires_grad: bool = True) -> M:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = _core.zeros(*p.shape, dtype=p.dtype)
+
+    def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
+        with no_grad():
+            for m in self.modules():
+                for n, p in list(m._parameters.items()):
+                    if p is not None:
+                        new = fn(p)
+                        if new is not p:
+                            m._parameters[n] = Parameter(new, requires_grad=p.requires_grad)
+                for n, b in list(m._buffers.items()):
+                    if b is not None:
+                        m._buffers[n] = fn(b)
+
+    def to(self: M, *args: Any, **kwargs: Any) -> M:
+        """``to(device)``, ``to(dtype)`` or both: floating-point parameters and buffers move."""
+
+        def conv(t: Tensor) -> Tensor:
+            if not t.dtype.is_floating_point:
+                dev = [a for a in args if not isinstance(a, _core.dtype)]
+                return t.to(*dev, **{k: v for k, v in kwargs.items() if k == "device"})
+            return t.to(*args, **kwargs)
+
+        self._apply_tensors(conv)
+        return self
+
+    def to_device(self: M, device: Any) -> M:
+        return self.to(device)
+
+    def float(self: M) -> M:
+        return self.to(_core.float32)
+
+    def double(self: M) -> M:
+        return self.to(_core.float64)
+
+    def half(self: M) -> M:
+        return self.to(_core.float16)
+
+    def cpu(self: M) -> M:
+        return self.to("cpu")
+
+    def apply(self: M, fn: Callable[[Module], None]) -> M:
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- calling -----------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for n, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({n}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _as_array(v: Any) -> Any:
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(v))

@@ -1,0 +1,60 @@
+"""``democratising.nn.utils``: gradient clipping and parameter flattening."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Union
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import no_grad
+
+Params = Union[Tensor, Iterable[Tensor]]
+
+
+def _grads(parameters: Params) -> list[Tensor]:
+    ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    return [p.grad for p in ps if p.grad is not None]
+
+
+def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0) -> Tensor:
+    """Scales gradients in place so their global norm is at most ``max_norm``; returns the norm."""
+    ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    grads = _grads(ps)
+    if not grads:
+        return _core.zeros()
+    with no_grad():
+        if math.isinf(norm_type):
+            total = _core.stack([g.abs().amax().float() for g in grads]).amax()
+        else:
+            total = _core.stack([(g.float().abs() ** norm_type).sum() for g in grads]).sum() ** (
+                1.0 / norm_type
+            )
+        coef = max_norm / (total.item() + 1e-6)
+        if coef < 1.0:
+            for p in ps:
+                if p.grad is not None:
+                    p.grad = p.grad * coef
+    return total
+
+
+def clip_grad_value_(parameters: Params, clip_value: float) -> None:
+    ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    with no_grad():
+        for p in ps:
+            if p.grad is not None:
+                p.grad = p.grad.clamp(-clip_value, clip_value)
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    return _core.cat([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    offset = 0
+    with no_grad():
+        for p in parameters:
+            n = p.numel()
+            p.copy_(vec[offset : offset + n].reshape(p.shape))
+            offset += n

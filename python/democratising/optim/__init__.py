@@ -1,0 +1,6 @@
+"""``democratising.optim``: optimizers with PyTorch's update rules."""
+
+from .algorithms import SGD, Adagrad, Adam, AdamW, RMSprop
+from .optimizer import Optimizer
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]

@@ -1,0 +1,246 @@
+"""SGD, Adam, AdamW, RMSprop and Adagrad with PyTorch's exact update rules."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import _core
+from .._core import Tensor
+from .optimizer import Optimizer, ParamsT
+
+
+def _check(lr: float, **kw: float) -> None:
+    if lr < 0.0:
+        raise ValueError(f"invalid learning rate: {lr}")
+    for k, v in kw.items():
+        if v < 0.0:
+            raise ValueError(f"invalid {k} value: {v}")
+
+
+class SGD(Optimizer):
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        _check(lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
+
+    def _update(self, g: dict[str, Any]) -> None:
+        for p in g["params"]:
+            if p.grad is None:
+                continue
+            d = p.grad if not g["maximize"] else -p.grad
+            if g["weight_decay"]:
+                d = d + g["weight_decay"] * p
+            if g["momentum"]:
+                st = self.state.setdefault(p, {})
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = d.clone()
+                else:
+                    buf = buf * g["momentum"] + (1 - g["dampening"]) * d
+                st["momentum_buffer"] = buf
+                d = d + g["momentum"] * buf if g["nesterov"] else buf
+            p.sub_(d, alpha=g["lr"])
+
+
+class Adam(Optimizer):
+    """Adam (and, with ``decoupled=True``, AdamW's decoupled weight decay)."""
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        _check(lr, eps=eps, weight_decay=weight_decay)
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"invalid betas: {betas}")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+            ),
+        )
+
+    def _update(self, g: dict[str, Any]) -> None:
+        b1, b2 = g["betas"]
+        lr, eps, wd = g["lr"], g["eps"], g["weight_decay"]
+        for p in g["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad if not g["maximize"] else -p.grad
+            st = self.state.setdefault(p, {})
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
+                st["exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype)
+                if g["amsgrad"]:
+                    st["max_exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype)
+            st["step"] += 1
+            t = st["step"]
+            if wd:
+                if self._decoupled:
+                    p.mul_(1 - lr * wd)
+                else:
+                    grad = grad + wd * p
+            m = st["exp_avg"] * b1 + (1 - b1) * grad
+            v = st["exp_avg_sq"] * b2 + (1 - b2) * grad * grad
+            st["exp_avg"], st["exp_avg_sq"] = m, v
+            bc1 = 1 - b1**t
+            bc2 = 1 - b2**t
+            if g["amsgrad"]:
+                vmax = st["max_exp_avg_sq"].maximum(v)
+                st["max_exp_avg_sq"] = vmax
+                denom = (vmax.sqrt() / math.sqrt(bc2)) + eps
+            else:
+                denom = (v.sqrt() / math.sqrt(bc2)) + eps
+            p.sub_(m / denom, alpha=lr / bc1)
+
+
+class AdamW(Adam):
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class RMSprop(Optimizer):
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+            ),
+        )
+
+    def _update(self, g: dict[str, Any]) -> None:
+        for p in g["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            st = self.state.setdefault(p, {})
+            if not st:
+                st["step"] = 0
+                st["square_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
+                if g["momentum"] > 0:
+                    st["momentum_buffer"] = _core.zeros(*p.shape, dtype=p.dtype)
+                if g["centered"]:
+                    st["grad_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
+            st["step"] += 1
+            if g["weight_decay"]:
+                grad = grad + g["weight_decay"] * p
+            a = g["alpha"]
+            sq = st["square_avg"] * a + (1 - a) * grad * grad
+            st["square_avg"] = sq
+            if g["centered"]:
+                ga = st["grad_avg"] * a + (1 - a) * grad
+                st["grad_avg"] = ga
+                avg = (sq - ga * ga).sqrt() + g["eps"]
+            else:
+                avg = sq.sqrt() + g["eps"]
+            if g["momentum"] > 0:
+                buf = st["momentum_buffer"] * g["momentum"] + grad / avg
+                st["momentum_buffer"] = buf
+                p.sub_(buf, alpha=g["lr"])
+            else:
+                p.sub_(grad / avg, alpha=g["lr"])
+
+
+class Adagrad(Optimizer):
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+            ),
+        )
+
+    def _update(self, g: dict[str, Any]) -> None:
+        for p in g["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            st = self.state.setdefault(p, {})
+            if not st:
+                st["step"] = 0
+                st["sum"] = _core.full(
+                    tuple(p.shape), g["initial_accumulator_value"], dtype=p.dtype
+                )
+            st["step"] += 1
+            if g["weight_decay"]:
+                grad = grad + g["weight_decay"] * p
+            clr = g["lr"] / (1 + (st["step"] - 1) * g["lr_decay"])
+            s = st["sum"] + grad * grad
+            st["sum"] = s
+            p.sub_(grad / (s.sqrt() + g["eps"]), alpha=clr)
+
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "Tensor"]

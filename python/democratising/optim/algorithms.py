@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .. import _core
@@ -45,22 +44,32 @@ class SGD(Optimizer):
         )
 
     def _update(self, g: dict[str, Any]) -> None:
-        for p in g["params"]:
-            if p.grad is None:
-                continue
-            d = p.grad if not g["maximize"] else -p.grad
-            if g["weight_decay"]:
-                d = d + g["weight_decay"] * p
-            if g["momentum"]:
+        params = [p for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        bufs, init = [], []
+        if g["momentum"]:
+            for p in params:
                 st = self.state.setdefault(p, {})
                 buf = st.get("momentum_buffer")
+                init.append(buf is not None)
                 if buf is None:
-                    buf = d.clone()
-                else:
-                    buf = buf * g["momentum"] + (1 - g["dampening"]) * d
-                st["momentum_buffer"] = buf
-                d = d + g["momentum"] * buf if g["nesterov"] else buf
-            p.sub_(d, alpha=g["lr"])
+                    buf = _core.zeros(*p.shape, dtype=p.dtype)
+                    st["momentum_buffer"] = buf
+                bufs.append(buf)
+        _core._sgd_step(
+            params,
+            [p.grad for p in params],
+            bufs,
+            init,
+            lr=g["lr"],
+            momentum=g["momentum"],
+            dampening=g["dampening"],
+            weight_decay=g["weight_decay"],
+            nesterov=g["nesterov"],
+            maximize=g["maximize"],
+            grad_scale=self._grad_scale,
+        )
 
 
 class Adam(Optimizer):
@@ -94,12 +103,11 @@ class Adam(Optimizer):
         )
 
     def _update(self, g: dict[str, Any]) -> None:
-        b1, b2 = g["betas"]
-        lr, eps, wd = g["lr"], g["eps"], g["weight_decay"]
-        for p in g["params"]:
-            if p.grad is None:
-                continue
-            grad = p.grad if not g["maximize"] else -p.grad
+        params = [p for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        ms, vs, vmaxs, steps = [], [], [], []
+        for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
@@ -108,24 +116,29 @@ class Adam(Optimizer):
                 if g["amsgrad"]:
                     st["max_exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype)
             st["step"] += 1
-            t = st["step"]
-            if wd:
-                if self._decoupled:
-                    p.mul_(1 - lr * wd)
-                else:
-                    grad = grad + wd * p
-            m = st["exp_avg"] * b1 + (1 - b1) * grad
-            v = st["exp_avg_sq"] * b2 + (1 - b2) * grad * grad
-            st["exp_avg"], st["exp_avg_sq"] = m, v
-            bc1 = 1 - b1**t
-            bc2 = 1 - b2**t
+            ms.append(st["exp_avg"])
+            vs.append(st["exp_avg_sq"])
             if g["amsgrad"]:
-                vmax = st["max_exp_avg_sq"].maximum(v)
-                st["max_exp_avg_sq"] = vmax
-                denom = (vmax.sqrt() / math.sqrt(bc2)) + eps
-            else:
-                denom = (v.sqrt() / math.sqrt(bc2)) + eps
-            p.sub_(m / denom, alpha=lr / bc1)
+                vmaxs.append(st["max_exp_avg_sq"])
+            steps.append(st["step"])
+        b1, b2 = g["betas"]
+        _core._adam_step(
+            params,
+            [p.grad for p in params],
+            ms,
+            vs,
+            vmaxs,
+            steps,
+            lr=g["lr"],
+            beta1=b1,
+            beta2=b2,
+            eps=g["eps"],
+            weight_decay=g["weight_decay"],
+            decoupled=self._decoupled,
+            amsgrad=g["amsgrad"],
+            maximize=g["maximize"],
+            grad_scale=self._grad_scale,
+        )
 
 
 class AdamW(Adam):

@@ -15,6 +15,9 @@ ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
 class Optimizer:
     """Base class: subclasses implement ``_update(group)`` for one parameter group."""
 
+    #: Gradients are multiplied by this inside fused steps (AMP's unscale); 1.0 otherwise.
+    _grad_scale: float = 1.0
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}

@@ -394,3 +394,20 @@ macro_rules! with_dtype {
         }
     };
 }
+
+/// Runs `$body` with `$T` bound to f32 or f64 (other dtypes are an engine bug here: callers check).
+#[macro_export]
+macro_rules! with_float {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            _ => {
+                type $T = f32;
+                $body
+            }
+        }
+    };
+}

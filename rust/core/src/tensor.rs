@@ -285,32 +285,43 @@ impl Tensor {
 
     /// Registers a hook called with this tensor's gradient during backward; it may return a
     /// replacement gradient.
-    pub fn register_hook(&self, hook: Hook) -> Result<()> {
+    pub fn register_hook(&self, hook: Hook) -> Result<u64> {
         if !self.requires_grad() {
             bail!(
                 Autograd,
                 "cannot register a hook on a tensor that doesn't require gradient"
             );
         }
-        let node = self.grad_fn();
-        match node {
-            Some(n) => n.add_pre_hook(hook),
-            None => self.meta().hooks.push(hook),
+        let id = crate::autograd::next_hook_id();
+        match self.grad_fn() {
+            Some(n) => n.add_pre_hook(id, hook),
+            None => self.meta().hooks.push((id, hook)),
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Registers a hook run after this leaf's `.grad` has received its final value for a backward
     /// pass (data parallelism starts its all-reduce from here).
-    pub fn register_post_accumulate_grad_hook(&self, hook: PostAccumulateHook) -> Result<()> {
+    pub fn register_post_accumulate_grad_hook(&self, hook: PostAccumulateHook) -> Result<u64> {
         if !self.is_leaf() || !self.requires_grad() {
             bail!(
                 Autograd,
                 "post-accumulate-grad hooks can only be registered on leaf tensors that require grad"
             );
         }
-        self.meta().post_hooks.push(hook);
-        Ok(())
+        let id = crate::autograd::next_hook_id();
+        self.meta().post_hooks.push((id, hook));
+        Ok(id)
+    }
+
+    /// Removes a hook registered on this tensor (a no-op when it is already gone).
+    pub fn remove_hook(&self, id: u64) {
+        if let Some(n) = self.grad_fn() {
+            n.remove_pre_hook(id);
+        }
+        let mut m = self.meta();
+        m.hooks.retain(|(i, _)| *i != id);
+        m.post_hooks.retain(|(i, _)| *i != id);
     }
 
     /// Keeps the gradient of a non-leaf in `.grad` after backward.

@@ -4,6 +4,7 @@
 mod errors;
 mod functions;
 mod indexing;
+mod optim;
 mod tensor;
 mod types;
 mod util;
@@ -43,6 +44,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

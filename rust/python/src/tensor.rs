@@ -261,6 +261,11 @@ impl PyTensor {
         }
         Ok(self.t.shape()[0])
     }
+    /// Makes NumPy defer to the reflected operators (`np.float32(2) * t` is a Tensor).
+    #[classattr]
+    fn __array_priority__() -> f64 {
+        1000.0
+    }
     fn __hash__(slf: &Bound<'_, Self>) -> isize {
         slf.as_ptr() as isize
     }
@@ -504,8 +509,11 @@ impl PyTensor {
                 }
             })
         });
-        self.t.register_hook(f).py()?;
-        Ok(HookHandle {})
+        let id = self.t.register_hook(f).py()?;
+        Ok(HookHandle {
+            tensor: self.t.clone(),
+            id,
+        })
     }
     /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass.
     fn register_post_accumulate_grad_hook(
@@ -518,8 +526,11 @@ impl PyTensor {
                 Ok(())
             })
         });
-        slf.get().t.register_post_accumulate_grad_hook(f).py()?;
-        Ok(HookHandle {})
+        let id = slf.get().t.register_post_accumulate_grad_hook(f).py()?;
+        Ok(HookHandle {
+            tensor: slf.get().t.clone(),
+            id,
+        })
     }
 
     // ---- arithmetic -------------------------------------------------------------------------
@@ -835,9 +846,25 @@ impl PyTensor {
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.t.expand(other.t.shape()).py().map(wrap)
     }
+    /// `squeeze()`, `squeeze(dim)` or `squeeze((d0, d1, ...))`.
     #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, dim: Option<isize>) -> PyResult<PyTensor> {
-        self.t.squeeze(dim).py().map(wrap)
+    fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let Some(dims) = dims_arg(dim)? else {
+            return self.t.squeeze(None).py().map(wrap);
+        };
+        let nd = self.t.ndim();
+        let mut ds = dims
+            .iter()
+            .map(|&d| democratising::layout::normalize_dim(d, nd))
+            .collect::<democratising::Result<Vec<usize>>>()
+            .py()?;
+        ds.sort_unstable_by(|a, b| b.cmp(a));
+        ds.dedup();
+        let mut out = self.t.clone();
+        for d in ds {
+            out = out.squeeze(Some(d as isize)).py()?;
+        }
+        Ok(wrap(out))
     }
     fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
         self.t.unsqueeze(dim).py().map(wrap)
@@ -1131,15 +1158,16 @@ impl GradFn {
     }
 }
 
-/// Returned by `register_hook`, like PyTorch's handle.
-#[pyclass(name = "RemovableHandle", module = "democratising")]
-pub struct HookHandle {}
+/// Returned by `register_hook`, like PyTorch's handle: `handle.remove()` unregisters the hook.
+#[pyclass(frozen, name = "RemovableHandle", module = "democratising")]
+pub struct HookHandle {
+    tensor: Tensor,
+    id: u64,
+}
 
 #[pymethods]
 impl HookHandle {
-    fn remove(&self) -> PyResult<()> {
-        Err(to_pyerr(Error::Autograd(
-            "removing tensor hooks is not supported yet".into(),
-        )))
+    fn remove(&self) {
+        self.tensor.remove_hook(self.id);
     }
 }

@@ -176,7 +176,10 @@ fn run(
         let Some(mut g) = node_grads.remove(&key).flatten() else {
             continue;
         };
-        let hooks = lock(&node.pre_hooks).clone();
+        let hooks: Vec<_> = lock(&node.pre_hooks)
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect();
         for h in hooks {
             if let Some(r) = h(&g)? {
                 g = r;
@@ -266,7 +269,7 @@ impl LeafSink {
             }
             return Ok(());
         }
-        let hooks = t.meta().hooks.clone();
+        let hooks: Vec<_> = t.meta().hooks.iter().map(|(_, h)| h.clone()).collect();
         let mut g = g;
         for h in hooks {
             if let Some(r) = h(&g)? {
@@ -303,7 +306,7 @@ impl LeafSink {
         let left = self.leaf_pending.entry(t.id()).or_insert(1);
         *left = left.saturating_sub(1);
         if *left == 0 {
-            let post = t.meta().post_hooks.clone();
+            let post: Vec<_> = t.meta().post_hooks.iter().map(|(_, h)| h.clone()).collect();
             for h in post {
                 h(t)?;
             }

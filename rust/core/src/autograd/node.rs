@@ -19,8 +19,8 @@ pub struct AutogradMeta {
     pub grad: Option<Tensor>,
     pub grad_fn: Option<Arc<Node>>,
     /// Hooks on a leaf (hooks on non-leaves live on their node).
-    pub hooks: Vec<Hook>,
-    pub post_hooks: Vec<PostAccumulateHook>,
+    pub hooks: Vec<(u64, Hook)>,
+    pub post_hooks: Vec<(u64, PostAccumulateHook)>,
 }
 
 /// Where the gradient of one op input goes.
@@ -37,14 +37,18 @@ pub struct Node {
     pub name: &'static str,
     pub(crate) edges: Vec<Edge>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
-    pub(crate) pre_hooks: Mutex<Vec<Hook>>,
+    pub(crate) pre_hooks: Mutex<Vec<(u64, Hook)>>,
     /// Non-leaf tensors that asked to keep their gradient (`retain_grad`).
     pub(crate) retained: Mutex<Vec<Weak<crate::tensor::TensorInner>>>,
 }
 
 impl Node {
-    pub(crate) fn add_pre_hook(&self, hook: Hook) {
-        lock(&self.pre_hooks).push(hook);
+    pub(crate) fn add_pre_hook(&self, id: u64, hook: Hook) {
+        lock(&self.pre_hooks).push((id, hook));
+    }
+
+    pub(crate) fn remove_pre_hook(&self, id: u64) {
+        lock(&self.pre_hooks).retain(|(i, _)| *i != id);
     }
 
     pub(crate) fn retain_for(&self, t: &Tensor) {
@@ -61,6 +65,12 @@ impl Node {
             })
             .collect()
     }
+}
+
+/// A fresh id for a registered hook (so its handle can remove it).
+pub(crate) fn next_hook_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,0 +1,150 @@
+//! Adam / AdamW (with amsgrad and maximize) as one fused pass per parameter.
+
+use super::{check_distinct, check_param, check_state, slice_mut};
+use crate::{bail, Float, Result, Tensor};
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW: decay the weights directly instead of adding `wd * p` to the gradient.
+    pub decoupled: bool,
+    pub amsgrad: bool,
+    pub maximize: bool,
+    /// Multiplies gradients first (AMP's `1/scale`); 1.0 otherwise.
+    pub grad_scale: f64,
+}
+
+const CHUNK: usize = 1 << 14;
+
+#[allow(clippy::too_many_arguments)]
+fn update<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    c: &AdamConfig,
+    step: u64,
+) {
+    let f = T::from_f64;
+    let bc1 = 1.0 - c.beta1.powi(step as i32);
+    let bc2_sqrt = f((1.0 - c.beta2.powi(step as i32)).sqrt());
+    let step_size = f(c.lr / bc1);
+    let (b1c, b2, b2c, eps) = (f(1.0 - c.beta1), f(c.beta2), f(1.0 - c.beta2), f(c.eps));
+    let (wd, decay) = (f(c.weight_decay), f(1.0 - c.lr * c.weight_decay));
+    let (scale, neg) = (f(c.grad_scale), c.maximize);
+    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], mut vmax: Option<&mut [T]>| {
+        for i in 0..p.len() {
+            let mut gi = g[i] * scale;
+            if neg {
+                gi = -gi;
+            }
+            let mut pi = p[i];
+            if c.weight_decay != 0.0 {
+                if c.decoupled {
+                    pi = pi * decay;
+                } else {
+                    gi = gi + wd * pi;
+                }
+            }
+            let mi = m[i] + b1c * (gi - m[i]);
+            let vi = v[i] * b2 + b2c * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            let vv = match vmax.as_deref_mut() {
+                Some(vm) => {
+                    let x = if vi > vm[i] { vi } else { vm[i] };
+                    vm[i] = x;
+                    x
+                }
+                None => vi,
+            };
+            p[i] = pi - step_size * mi / (vv.sqrt() / bc2_sqrt + eps);
+        }
+    };
+    if p.len() >= 2 * CHUNK {
+        match vmax {
+            Some(vm) => p
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(vm.par_chunks_mut(CHUNK))
+                .for_each(|((((p, g), m), v), vm)| kernel(p, g, m, v, Some(vm))),
+            None => p
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), m), v)| kernel(p, g, m, v, None)),
+        }
+    } else {
+        kernel(p, g, m, v, vmax);
+    }
+}
+
+/// One Adam/AdamW step over a parameter group. `steps[i]` is parameter i's step count *after*
+/// this step (PyTorch increments before computing the bias corrections).
+pub fn adam_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    exp_avgs: &[Tensor],
+    exp_avg_sqs: &[Tensor],
+    max_exp_avg_sqs: &[Tensor],
+    steps: &[u64],
+    cfg: &AdamConfig,
+) -> Result<()> {
+    let n = params.len();
+    if grads.len() != n || exp_avgs.len() != n || exp_avg_sqs.len() != n || steps.len() != n {
+        bail!(
+            Value,
+            "adam_step: parameter, gradient, state and step lists differ in length"
+        );
+    }
+    if cfg.amsgrad && max_exp_avg_sqs.len() != n {
+        bail!(
+            Value,
+            "adam_step: amsgrad needs one max_exp_avg_sq per parameter"
+        );
+    }
+    for i in 0..n {
+        let (p, g) = (&params[i], &grads[i]);
+        check_param(p, g)?;
+        check_state("exp_avg", p, &exp_avgs[i])?;
+        check_state("exp_avg_sq", p, &exp_avg_sqs[i])?;
+        let mut all = vec![p, &exp_avgs[i], &exp_avg_sqs[i]];
+        if cfg.amsgrad {
+            check_state("max_exp_avg_sq", p, &max_exp_avg_sqs[i])?;
+            all.push(&max_exp_avg_sqs[i]);
+        }
+        check_distinct(&all)?;
+        let g = g.to_dtype(p.dtype())?.contiguous()?;
+        crate::with_float!(p.dtype(), T => {
+            let gd = g.data::<T>()?;
+            // SAFETY: p and its states are distinct contiguous storages (checked above); the
+            // gradient was made contiguous and may only alias if it is one of them, which
+            // `contiguous()` of a different tensor cannot be.
+            unsafe {
+                let vmax = if cfg.amsgrad { Some(slice_mut::<T>(&max_exp_avg_sqs[i])) } else { None };
+                update::<T>(
+                    slice_mut::<T>(p),
+                    &gd,
+                    slice_mut::<T>(&exp_avgs[i]),
+                    slice_mut::<T>(&exp_avg_sqs[i]),
+                    vmax,
+                    cfg,
+                    steps[i],
+                );
+            }
+        });
+        for t in &all {
+            t.storage().bump_version();
+        }
+    }
+    Ok(())
+}

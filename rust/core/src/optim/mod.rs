@@ -59,6 +59,7 @@ pub(crate) fn check_param(p: &Tensor, g: &Tensor) -> Result<()> {
 ///
 /// # Safety
 /// The caller must not hold another slice overlapping the same storage range.
+#[allow(clippy::mut_from_ref)]
 pub(crate) unsafe fn slice_mut<T: crate::Element>(t: &Tensor) -> &mut [T] {
     let off = t.layout().offset;
     let n = t.numel();

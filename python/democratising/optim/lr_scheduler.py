@@ -1,0 +1,1094 @@
+"""``democratising.optim.lr_scheduler``: PyTorch's learning-rate schedulers, value for value.
+
+Every scheduler here reproduces the learning-rate sequence of ``torch.optim.lr_scheduler`` for the
+same arguments. That means copying PyTorch's *recursive* ("chainable") update rules where PyTorch
+uses them, not the textbook closed forms: the recursive rules multiply the learning rate that is
+currently in the optimizer, so they compose with other schedulers (``ChainedScheduler``) and with
+manual edits of ``param_groups[i]["lr"]``, and they round differently from the closed forms. The
+closed forms are still used where PyTorch uses them: ``step(epoch)`` (deprecated in PyTorch) and
+the moment ``SequentialLR`` hands over to the next scheduler.
+
+Conventions shared with PyTorch:
+
+* constructing a scheduler performs an initial step, so ``last_epoch`` is 0 and the optimizer
+  holds the epoch-0 learning rate right after construction;
+* ``initial_lr`` is stored in every parameter group (on first construction) and ``base_lrs`` is
+  read from it, so several schedulers on one optimizer agree on the base learning rate;
+* ``state_dict()`` holds every attribute except the optimizer; ``load_state_dict()`` restores them.
+
+Arguments that PyTorch would accept only to fail later (a zero ``step_size``, a zero ``T_max``...)
+or that make no sense (negative counts, unsorted ``SequentialLR`` milestones) raise ``ValueError``
+at construction with a message naming the argument.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import types
+import warnings
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Optional, SupportsFloat, Union
+
+from .optimizer import Optimizer
+
+__all__ = [
+    "ChainedScheduler",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "OneCycleLR",
+    "PolynomialLR",
+    "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
+]
+
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` is deprecated (as in PyTorch): call "
+    "`scheduler.step()` without it. When an epoch is given, the closed form of the schedule is "
+    "used instead of the chainable form, where a closed form exists."
+)
+
+_GET_LR_WARNING = (
+    "To get the last learning rate computed by the scheduler, please use `get_last_lr()`."
+)
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_optimizer(optimizer: Any) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+    return optimizer
+
+
+def _int_arg(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an ``int`` no smaller than ``minimum``; floats and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real_arg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    if math.isnan(float(value)):
+        raise ValueError(f"{name} must not be NaN")
+    return value  # type: ignore[return-value]  # keep ints as ints: PyTorch does no conversion
+
+
+def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+    """One value per parameter group: a scalar is repeated, a list must match the group count."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups: {name} has "
+                f"{len(value)} values, param_groups has {len(optimizer.param_groups)}"
+            )
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+# --------------------------------------------------------------------------------------------
+# base class
+# --------------------------------------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class: adjusts ``optimizer.param_groups[i]["lr"]`` once per ``step()``.
+
+    Subclasses implement ``get_lr()`` (the chainable rule, reading the current learning rates)
+    and optionally ``_get_closed_form_lr()`` (a function of ``last_epoch`` and ``base_lrs``).
+    """
+
+    # Class-level defaults; the context in ``step`` / ``_initial_step`` sets instance copies,
+    # which therefore also appear in ``state_dict()`` exactly as they do in PyTorch.
+    _get_lr_called_within_step: bool = False
+    _is_initial: bool = False
+
+    optimizer: Optimizer
+    base_lrs: list[float]
+    last_epoch: int
+    _last_lr: list[float]
+    _step_count: int
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        self.optimizer = _check_optimizer(optimizer)
+        last_epoch = _int_arg("last_epoch", last_epoch, -1)
+        if last_epoch == -1:
+            # First construction: remember the optimizer's learning rate as the base. setdefault,
+            # so a second scheduler on the same optimizer sees the same base as the first.
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming "
+                        f"an optimizer (last_epoch={last_epoch}); load the optimizer's state_dict "
+                        "first or construct the scheduler with last_epoch=-1"
+                    )
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The construction-time step: moves ``last_epoch`` to 0 and sets the epoch-0 rates."""
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates set by the latest ``step()``, one per parameter group."""
+        return list(self._last_lr)
+
+    def get_lr(self) -> list[float]:
+        """The chainable rule: next learning rates computed from the current ones."""
+        raise NotImplementedError
+
+    def step(self, epoch: Optional[int] = None) -> None:
+        """Advance one epoch (or, deprecated, jump to ``epoch`` using the closed form)."""
+        self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer (copied, so later steps do not alter it)."""
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore attributes saved by ``state_dict()``; load the optimizer's state as well."""
+        self.__dict__.update(copy.deepcopy(dict(state_dict)))
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _update_lr(self, epoch: Optional[float] = None) -> None:
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch  # type: ignore[assignment]
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _warn_if_outside_step(self) -> None:
+        # The chainable rules advance from the *current* rates, so calling get_lr() by hand
+        # does not return the current rate; PyTorch warns about this and so do we.
+        if not self._get_lr_called_within_step:
+            warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=3)
+
+    def _current_lrs(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(last_epoch={getattr(self, 'last_epoch', None)})"
+
+
+class _LRScheduler(LRScheduler):
+    """Old PyTorch name of ``LRScheduler``, kept so ``isinstance`` checks in ported code work."""
+
+
+# --------------------------------------------------------------------------------------------
+# lambda-based schedulers
+# --------------------------------------------------------------------------------------------
+
+
+def _lambdas(optimizer: Any, lr_lambda: Any) -> list[Callable[[int], float]]:
+    _check_optimizer(optimizer)
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != len(optimizer.param_groups):
+            raise ValueError(
+                f"Expected {len(optimizer.param_groups)} lr_lambdas (one per parameter group), "
+                f"but got {len(lr_lambda)}"
+            )
+        fns = list(lr_lambda)
+    else:
+        fns = [lr_lambda] * len(optimizer.param_groups)
+    for fn in fns:
+        if not callable(fn):
+            raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+    return fns
+
+
+class _LambdaStateMixin:
+    """``state_dict`` for schedulers holding user callables.
+
+    Plain functions and lambdas cannot be restored from data, so (as in PyTorch) only the
+    ``__dict__`` of callable *objects* is saved; functions are saved as ``None``.
+    """
+
+    lr_lambdas: list[Callable[[int], float]]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            k: copy.deepcopy(v)
+            for k, v in self.__dict__.items()
+            if k not in ("optimizer", "lr_lambdas")
+        }
+        state["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
+            for fn in self.lr_lambdas
+        ]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = copy.deepcopy(dict(state_dict))
+        saved = state.pop("lr_lambdas", None) or []
+        self.__dict__.update(state)
+        for fn, fn_state in zip(self.lr_lambdas, saved):
+            if fn_state is not None:
+                fn.__dict__.update(fn_state)
+
+
+class LambdaLR(_LambdaStateMixin, LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)`` (not chainable: it always starts from ``base_lr``)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        return [
+            base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)
+        ]
+
+
+class MultiplicativeLR(_LambdaStateMixin, LRScheduler):
+    """``lr *= lr_lambda(epoch)`` at every step after the initial one (chainable)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self._is_initial:
+            return self._current_lrs()
+        return [
+            group["lr"] * fn(self.last_epoch)
+            for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# step-shaped schedulers
+# --------------------------------------------------------------------------------------------
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
+        self.step_size = _int_arg("step_size", step_size, 1)
+        self.gamma = _real_arg("gamma", gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs
+        ]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each milestone (repeated milestones compound)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Iterable[int],
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
+        ms = list(milestones)
+        for m in ms:
+            _int_arg("each milestone", m, 0)
+        self.milestones = Counter(int(m) for m in ms)
+        self.gamma = _real_arg("gamma", gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self.last_epoch not in self.milestones:
+            return self._current_lrs()
+        factor = self.gamma ** self.milestones[self.last_epoch]
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        milestones = sorted(self.milestones.elements())
+        return [
+            base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
+            for base_lr in self.base_lrs
+        ]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        # A state dict that went through JSON has string keys; milestones are epoch numbers.
+        self.milestones = Counter({int(k): int(v) for k, v in dict(self.milestones).items()})
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the learning rate by ``factor`` for the first ``total_iters`` epochs."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        factor = _real_arg("factor", factor)
+        # PyTorch accepts factor == 0 but then divides by it when the phase ends.
+        if not 0.0 < factor <= 1.0:
+            raise ValueError(f"Constant multiplicative factor must be in (0, 1], got {factor}")
+        self.factor = factor
+        self.total_iters = _int_arg("total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+            for base_lr in self.base_lrs
+        ]
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate by a factor going linearly from ``start_factor`` to ``end_factor``
+    over ``total_iters`` epochs (a warm-up when ``start_factor < end_factor``)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        start_factor = _real_arg("start_factor", start_factor)
+        end_factor = _real_arg("end_factor", end_factor)
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError(
+                "Starting multiplicative factor expected to be greater than 0 and less or equal "
+                f"to 1, got start_factor={start_factor}"
+            )
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError(
+                f"Ending multiplicative factor expected to be between 0 and 1, got {end_factor}"
+            )
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = _int_arg("total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        # Ratio of consecutive factors: f(e) / f(e-1) with f linear in e.
+        delta = self.end_factor - self.start_factor
+        ratio = 1.0 + delta / (self.total_iters * self.start_factor + (self.last_epoch - 1) * delta)
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            base_lr
+            * (
+                self.start_factor
+                + (self.end_factor - self.start_factor)
+                * min(self.total_iters, self.last_epoch)
+                / self.total_iters
+            )
+            for base_lr in self.base_lrs
+        ]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        gamma = _real_arg("gamma", gamma)
+        if gamma < 0:
+            raise ValueError(f"gamma must be non-negative, got {gamma}")
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        # The construction step must not decay: resuming with last_epoch=k would otherwise
+        # apply gamma once more than the closed form (PyTorch issue 102261).
+        if self._is_initial:
+            return self._current_lrs()
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the learning rate as ``(1 - epoch / total_iters) ** power`` down to zero."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_iters = _int_arg("total_iters", total_iters, 1)
+        self.power = _real_arg("power", power)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        decay = (
+            (1.0 - self.last_epoch / self.total_iters)
+            / (1.0 - (self.last_epoch - 1) / self.total_iters)
+        ) ** self.power
+        return [group["lr"] * decay for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            base_lr
+            * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+            for base_lr in self.base_lrs
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# cosine schedules
+# --------------------------------------------------------------------------------------------
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from the base rate to ``eta_min`` over ``T_max`` epochs, without restarts.
+
+    The rate follows PyTorch's recursive form, ``eta_{t+1} = eta_min + (eta_t - eta_min) *
+    (1 + cos(pi (t+1) / T_max)) / (1 + cos(pi t / T_max))``; past ``T_max`` it keeps following
+    the cosine back up (period ``2 T_max``), as PyTorch's does. The seed's positional form
+    ``CosineAnnealingLR(optimizer, num_epochs, 1e-6)`` is ``T_max=num_epochs, eta_min=1e-6``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_max: int,  # noqa: N803 - PyTorch's argument name
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        T_max = _real_arg("T_max", T_max)  # noqa: N806
+        if T_max <= 0:
+            raise ValueError(f"T_max must be positive, got {T_max}")
+        self.T_max = T_max
+        self.eta_min = _real_arg("eta_min", eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._current_lrs()
+        if self._step_count == 1 and t > 0:
+            return [
+                eta_min + (base_lr - eta_min) * (1 + math.cos(t * math.pi / period)) / 2
+                for base_lr in self.base_lrs
+            ]
+        if (t - 1 - period) % (2 * period) == 0:
+            # Leaving the minimum: the ratio below would be 0/0, so step up by the first
+            # increment of the cosine instead.
+            return [
+                group["lr"] + (base_lr - eta_min) * (1 - math.cos(math.pi / period)) / 2
+                for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups)
+            ]
+        return [
+            (1 + math.cos(math.pi * t / period))
+            / (1 + math.cos(math.pi * (t - 1) / period))
+            * (group["lr"] - eta_min)
+            + eta_min
+            for group in self.optimizer.param_groups
+        ]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            self.eta_min
+            + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+            for base_lr in self.base_lrs
+        ]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing restarted every ``T_i`` epochs, with ``T_i`` growing by ``T_mult``.
+
+    Not chainable: every step computes ``eta_min + (base_lr - eta_min)(1 + cos(pi T_cur/T_i))/2``.
+    ``step(epoch)`` accepts fractional epochs (call it per batch with ``epoch + i / iters``).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,  # noqa: N803 - PyTorch's argument name
+        T_mult: int = 1,  # noqa: N803
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.T_0 = _int_arg("T_0", T_0, 1)
+        self.T_i = self.T_0
+        self.T_mult = _int_arg("T_mult", T_mult, 1)
+        self.eta_min = _real_arg("eta_min", eta_min)
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        return [
+            self.eta_min
+            + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+            for base_lr in self.base_lrs
+        ]
+
+    def step(self, epoch: Optional[float] = None) -> None:
+        """Advance one epoch, or jump to (possibly fractional) ``epoch``."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # Index n of the cycle containing epoch: T_0 (T_mult^n - 1)/(T_mult - 1)
+                    # epochs precede it.
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+# --------------------------------------------------------------------------------------------
+# one-cycle
+# --------------------------------------------------------------------------------------------
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy: warm up from ``max_lr / div_factor`` to ``max_lr``, then anneal to
+    ``max_lr / div_factor / final_div_factor`` (with ``three_phase``, come back down to the
+    initial rate first, then anneal). Momentum (SGD's ``momentum`` or Adam's ``betas[0]``) is
+    cycled inversely between ``max_momentum`` and ``base_momentum`` when ``cycle_momentum``.
+
+    Step it once per batch; ``total_steps`` (or ``epochs * steps_per_epoch``) steps are allowed
+    after construction, one more raises ``ValueError``, as in PyTorch.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: Union[float, Sequence[float]],
+        total_steps: Optional[int] = None,
+        epochs: Optional[int] = None,
+        steps_per_epoch: Optional[int] = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: Union[float, Sequence[float]] = 0.85,
+        max_momentum: Union[float, Sequence[float]] = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = _check_optimizer(optimizer)
+        if total_steps is not None:
+            self.total_steps = _int_arg("total_steps", total_steps, 1)
+        elif epochs is not None and steps_per_epoch is not None:
+            epochs = _int_arg("epochs", epochs, 1)
+            steps_per_epoch = _int_arg("steps_per_epoch", steps_per_epoch, 1)
+            self.total_steps = epochs * steps_per_epoch
+        else:
+            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+        if (
+            isinstance(pct_start, bool)
+            or not isinstance(pct_start, numbers.Real)
+            or not 0.0 <= pct_start <= 1.0
+        ):
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start!r}")
+        pct_start = float(pct_start)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy!r}"
+            )
+        self._anneal_func_type = anneal_strategy
+        for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+            if _real_arg(name, value) <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+
+        # Phase boundaries are step indices (floats, as in PyTorch): phase i covers the steps
+        # after the previous end_step up to its own end_step.
+        first_end = float(pct_start * self.total_steps) - 1
+        if three_phase:
+            self._schedule_phases: list[dict[str, Any]] = [
+                _phase(first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(
+                    float(2 * pct_start * self.total_steps) - 2,
+                    "max_lr",
+                    "initial_lr",
+                    "base_momentum",
+                    "max_momentum",
+                ),
+                _phase(
+                    self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"
+                ),
+            ]
+        else:
+            self._schedule_phases = [
+                _phase(first_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for v in max_lrs:
+            if _real_arg("max_lr", v) < 0:
+                raise ValueError(f"max_lr must be non-negative, got {v}")
+        if last_epoch == -1:
+            for group, group_max in zip(optimizer.param_groups, max_lrs):
+                group["initial_lr"] = group_max / div_factor
+                group["max_lr"] = group_max
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "optimizer must support momentum or beta1 with `cycle_momentum` option "
+                    f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            max_moms = _per_group("max_momentum", optimizer, max_momentum)
+            base_moms = _per_group("base_momentum", optimizer, base_momentum)
+            for name, values in (("max_momentum", max_moms), ("base_momentum", base_moms)):
+                for v in values:
+                    _real_arg(name, v)
+            if last_epoch == -1:
+                for group, m_max, m_base in zip(optimizer.param_groups, max_moms, base_moms):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self._anneal_func_type == "cos":
+            return self._annealing_cos(start, end, pct)
+        return self._annealing_linear(start, end, pct)
+
+    @staticmethod
+    def _annealing_cos(start: float, end: float, pct: float) -> float:
+        """Cosine from ``start`` (pct 0) to ``end`` (pct 1)."""
+        cos_out = math.cos(math.pi * pct) + 1
+        return end + (start - end) / 2.0 * cos_out
+
+    @staticmethod
+    def _annealing_linear(start: float, end: float, pct: float) -> float:
+        """Straight line from ``start`` (pct 0) to ``end`` (pct 1)."""
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        step_num = self.last_epoch
+        if step_num > self.total_steps:
+            raise ValueError(
+                f"Tried to step {step_num} times. The specified number of total steps is "
+                f"{self.total_steps}"
+            )
+        lrs = []
+        last = len(self._schedule_phases) - 1
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end_step = phase["end_step"]
+                if step_num <= end_step or i == last:
+                    if end_step == start_step:
+                        # PyTorch divides by zero here (ZeroDivisionError).
+                        raise ValueError(
+                            f"OneCycleLR phase {i} is empty (it starts and ends at step "
+                            f"{end_step}) with pct_start and total_steps={self.total_steps}; "
+                            "choose pct_start so that pct_start * total_steps != 1"
+                        )
+                    pct = (step_num - start_step) / (end_step - start_step)
+                    lr = self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct)
+                    if self.cycle_momentum:
+                        momentum = self._anneal(
+                            group[phase["start_momentum"]], group[phase["end_momentum"]], pct
+                        )
+                        self._set_momentum(group, momentum)
+                    break
+                start_step = end_step
+            lrs.append(lr)
+        return lrs
+
+
+def _phase(
+    end_step: float, start_lr: str, end_lr: str, start_momentum: str, end_momentum: str
+) -> dict[str, Any]:
+    """One OneCycleLR phase; the names are keys of the parameter group, read at every step."""
+    return {
+        "end_step": end_step,
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "start_momentum": start_momentum,
+        "end_momentum": end_momentum,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# combinators
+# --------------------------------------------------------------------------------------------
+
+
+def _check_children(
+    owner: str, optimizer: Optimizer, schedulers: Sequence[Any], what: str
+) -> list[Any]:
+    children = list(schedulers)
+    if len(children) < 1:
+        raise ValueError(f"{owner} expects at least one scheduler{what}, but got no scheduler")
+    for i, s in enumerate(children):
+        if not hasattr(s, "optimizer"):
+            raise TypeError(f"{owner} at index {i} should have `optimizer` as its attribute")
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(
+                f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires a metric "
+                f"in `step`, but got one at index {i} in the given schedulers sequence"
+            )
+        if s.optimizer is not optimizer:
+            raise ValueError(
+                f"{owner} expects all schedulers to belong to the same optimizer, but scheduler "
+                f"{type(s).__name__} at index {i} has a different one"
+            )
+    return children
+
+
+class _ContainerStateMixin:
+    """``state_dict`` for schedulers that own sub-schedulers: their states are nested."""
+
+    _schedulers: list[Any]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            k: copy.deepcopy(v)
+            for k, v in self.__dict__.items()
+            if k not in ("optimizer", "_schedulers")
+        }
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = copy.deepcopy(dict(state_dict))
+        children = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for s, s_state in zip(self._schedulers, children):
+            s.load_state_dict(s_state)
+
+
+class SequentialLR(_ContainerStateMixin, LRScheduler):
+    """Run ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]`` (restarted at its
+    epoch 0, using its closed form), and so on — e.g. a ``LinearLR`` warm-up then cosine decay."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        children = _check_children(type(self).__name__, optimizer, schedulers, "")
+        ms = list(milestones)
+        if len(ms) != len(children) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more than "
+                f"the number of milestone points, but got number of schedulers {len(children)} "
+                f"and the number of milestones to be equal to {len(ms)}"
+            )
+        for m in ms:
+            _int_arg("each milestone", m, 1)
+        if any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ValueError(f"milestones must be strictly increasing, got {ms}")
+        self._schedulers = children
+        self._milestones = [int(m) for m in ms]
+        self.last_epoch = _int_arg("last_epoch", last_epoch, -1) + 1
+        self.optimizer = optimizer
+
+        # Each child stepped once when it was constructed; undo that and restart from the
+        # base rates so that only the first child's epoch 0 is in effect.
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self.recursive_undo()
+        self._schedulers[0]._initial_step()
+        self._last_lr = self._schedulers[0].get_last_lr()
+
+    def recursive_undo(self, sched: Any = None) -> None:
+        """Move every (nested) child back by the step its constructor performed."""
+        target = self if sched is None else sched
+        if hasattr(target, "_schedulers"):
+            for s in target._schedulers:
+                self.recursive_undo(s)
+        elif hasattr(target, "last_epoch"):
+            target.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        """Advance one epoch, handing over to the next scheduler at a milestone."""
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_ContainerStateMixin, LRScheduler):
+    """Step several chainable schedulers together; their multiplicative effects compose."""
+
+    def __init__(
+        self, schedulers: Sequence[LRScheduler], optimizer: Optional[Optimizer] = None
+    ) -> None:
+        children = list(schedulers)
+        if not children:
+            raise ValueError(
+                "ChainedScheduler expects at least one scheduler to be chained, but got no "
+                "scheduler"
+            )
+        optimizer = _check_optimizer(optimizer or getattr(children[0], "optimizer", None))
+        self._schedulers = _check_children(
+            type(self).__name__, optimizer, children, " to be chained"
+        )
+        self.optimizer = optimizer
+        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+
+    def step(self) -> None:  # type: ignore[override]
+        """Step every chained scheduler, in order."""
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+
+
+# --------------------------------------------------------------------------------------------
+# metric-driven
+# --------------------------------------------------------------------------------------------
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the learning rate by ``factor`` when a metric stops improving.
+
+    A step is "bad" when the metric does not beat the best seen so far by ``threshold``
+    (relative or absolute). After more than ``patience`` bad steps in a row the rate is reduced
+    (never below ``min_lr``; reductions smaller than ``eps`` are skipped), then ``cooldown``
+    steps pass during which bad steps are not counted.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: Union[float, Sequence[float]] = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        factor = _real_arg("factor", factor)
+        if factor >= 1.0:
+            raise ValueError(f"Factor should be < 1.0, got {factor}")
+        if factor < 0:
+            raise ValueError(f"Factor should be >= 0, got {factor}")
+        self.factor = factor
+        self.optimizer = _check_optimizer(optimizer)
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(
+                    f"expected {len(optimizer.param_groups)} min_lrs (one per parameter group), "
+                    f"got {len(min_lr)}"
+                )
+            self.default_min_lr: Optional[float] = None
+            self.min_lrs = list(min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        for v in self.min_lrs:
+            if _real_arg("min_lr", v) < 0:
+                raise ValueError(f"min_lr must be non-negative, got {v}")
+        self.patience = _int_arg("patience", patience, 0)
+        self.cooldown = _int_arg("cooldown", cooldown, 0)
+        if _real_arg("eps", eps) < 0:
+            raise ValueError(f"eps must be non-negative, got {eps}")
+        self.eps = eps
+        self.last_epoch = 0
+        self._last_lr = self._current_lrs()
+        self._init_is_better(mode=mode, threshold=threshold, threshold_mode=threshold_mode)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    def step(self, metrics: SupportsFloat, epoch: Optional[int] = None) -> None:  # type: ignore[override]
+        """Record this epoch's metric and reduce the learning rate if it has plateaued."""
+        current = float(metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs during cooldown do not count
+
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+        self._last_lr = self._current_lrs()
+
+    def _reduce_lr(self) -> None:
+        if len(self.optimizer.param_groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"The number of param groups in the optimizer "
+                    f"({len(self.optimizer.param_groups)}) differs from when ReduceLROnPlateau "
+                    f"was initialized ({len(self.min_lrs)}), usually because a param group was "
+                    "added; set `min_lrs` to one value per group"
+                )
+            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
+        for i, group in enumerate(self.optimizer.param_groups):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, self.min_lrs[i])
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
+
+    @property
+    def in_cooldown(self) -> bool:
+        """Whether the scheduler is still ignoring bad epochs after a reduction."""
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min" and self.threshold_mode == "rel":
+            return a < best * (1.0 - self.threshold)
+        if self.mode == "min" and self.threshold_mode == "abs":
+            return a < best - self.threshold
+        if self.mode == "max" and self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode {mode!r} is unknown! Expected 'min' or 'max'")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"threshold mode {threshold_mode!r} is unknown! Expected 'rel' or 'abs'"
+            )
+        if _real_arg("threshold", threshold) < 0:
+            raise ValueError(f"threshold must be non-negative, got {threshold}")
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the counters and best metric, then re-validate the comparison settings."""
+        super().load_state_dict(state_dict)
+        self._init_is_better(
+            mode=self.mode, threshold=self.threshold, threshold_mode=self.threshold_mode
+        )

@@ -82,7 +82,7 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-from . import autograd, data, datasets, nn, optim  # noqa: E402, F401
+from . import autograd, checkpoint, data, datasets, nn, optim  # noqa: E402, F401
 
 __all__ = [
     "AutogradError",

@@ -1,0 +1,442 @@
+"""A safetensors reader and writer in pure Python + NumPy.
+
+Why our own: a checkpoint file is untrusted input. This module never unpickles or evaluates
+anything; it parses a length-prefixed JSON header, checks every bound against the real file size
+before touching the data, and turns any malformation into ``CheckpointError`` — never another
+exception type and never a partially decoded result.
+
+Format (https://github.com/huggingface/safetensors): 8-byte little-endian header length ``N``,
+``N`` bytes of UTF-8 JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]},
+"__metadata__": {str: str}}``, then the data buffer. Offsets are relative to the buffer, which
+must be covered exactly: no holes, no overlaps, no trailing bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import struct
+import tempfile
+import zlib
+from collections.abc import Mapping
+from typing import IO, Any, Optional
+
+import numpy as np
+
+from .errors import CheckpointError
+
+__all__ = [
+    "MAX_HEADER_SIZE",
+    "CheckpointFileNotFoundError",
+    "RawTensor",
+    "atomic_write",
+    "bf16_to_f32",
+    "f32_to_bf16_bits",
+    "numpy_tag",
+    "parse_header",
+    "read_safetensors",
+    "write_safetensors",
+]
+
+#: The official implementation refuses headers above 100 MB; so do we (a hostile length must
+#: not make us allocate gigabytes before we can tell the file is bad).
+MAX_HEADER_SIZE = 100_000_000
+#: More dimensions than any real tensor; keeps hostile shapes out of NumPy and the engine.
+MAX_NDIM = 32
+#: Bound on the product of the (non-zero) dimensions, so that an empty tensor with an absurd
+#: shape such as ``[0, 2**62]`` cannot overflow stride arithmetic downstream.
+MAX_ELEMENTS = 2**56
+
+# safetensors dtype tag -> little-endian NumPy storage dtype. BF16 is stored as raw 16-bit words
+# because NumPy has no bfloat16.
+_STORAGE: dict[str, np.dtype[Any]] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "BOOL": np.dtype("?"),
+}
+_NUMPY_TO_TAG: dict[np.dtype[Any], str] = {
+    np.dtype("float64"): "F64",
+    np.dtype("float32"): "F32",
+    np.dtype("float16"): "F16",
+    np.dtype("int64"): "I64",
+    np.dtype("int32"): "I32",
+    np.dtype("bool"): "BOOL",
+}
+
+
+class CheckpointFileNotFoundError(CheckpointError, FileNotFoundError):
+    """A missing checkpoint: catchable both as ``CheckpointError`` and ``FileNotFoundError``."""
+
+
+class RawTensor:
+    """A tensor as stored: its safetensors dtype tag and a little-endian NumPy array.
+
+    For ``BF16`` the array holds the raw ``uint16`` words; ``bf16_to_f32`` widens them exactly.
+    """
+
+    __slots__ = ("array", "dtype")
+
+    def __init__(self, dtype: str, array: np.ndarray) -> None:
+        self.dtype = dtype
+        self.array = array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    def __repr__(self) -> str:
+        return f"RawTensor(dtype={self.dtype}, shape={self.shape})"
+
+
+def numpy_tag(arr: np.ndarray) -> str:
+    """The safetensors tag for a NumPy array, or ``CheckpointError`` for an unsupported dtype."""
+    tag = _NUMPY_TO_TAG.get(arr.dtype.newbyteorder("="))
+    if tag is None:
+        raise CheckpointError(f"cannot store a NumPy array of dtype {arr.dtype} in safetensors")
+    return tag
+
+
+def bf16_to_f32(words: np.ndarray) -> np.ndarray:
+    """Raw bfloat16 words -> float32: bfloat16 is the top half of a float32, so this is exact."""
+    return (words.astype("<u4") << 16).view("<f4")
+
+
+def f32_to_bf16_bits(values: np.ndarray) -> np.ndarray:
+    """float32 values that are exact bfloat16 numbers -> their raw words (truncation is exact)."""
+    return (np.asarray(values, dtype="<f4", order="C").view("<u4") >> 16).astype("<u2")
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def _encode_header(
+    tensors: Mapping[str, RawTensor], metadata: Optional[Mapping[str, str]]
+) -> tuple[bytes, list[tuple[str, np.ndarray]]]:
+    """Builds the header bytes and the data layout; validates names and metadata first."""
+    header: dict[str, Any] = {}
+    if metadata:
+        meta: dict[str, str] = {}
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise CheckpointError("safetensors metadata must map str to str")
+            meta[k] = v
+        header["__metadata__"] = meta
+    for name, t in tensors.items():
+        if not isinstance(name, str):
+            raise CheckpointError(f"tensor names must be str, got {type(name).__name__}")
+        if name == "__metadata__":
+            raise CheckpointError("'__metadata__' is reserved and cannot name a tensor")
+        if t.dtype not in _STORAGE:
+            raise CheckpointError(f"tensor {name!r}: unsupported dtype {t.dtype!r}")
+    # Larger items first, then by name, as the official writer does: every tensor then starts
+    # at a multiple of its item size (the header is padded to 8 bytes), which mmap readers like.
+    order = sorted(tensors.items(), key=lambda kv: (-_STORAGE[kv[1].dtype].itemsize, kv[0]))
+    layout: list[tuple[str, np.ndarray]] = []
+    offset = 0
+    for name, t in order:
+        arr = np.asarray(t.array, dtype=_STORAGE[t.dtype], order="C")  # keeps 0-d shapes
+        header[name] = {
+            "dtype": t.dtype,
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + arr.nbytes],
+        }
+        offset += arr.nbytes
+        layout.append((name, arr))
+    try:
+        text = json.dumps(header, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        raw = text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as e:
+        raise CheckpointError(f"cannot encode safetensors header: {e}") from e
+    raw += b" " * (-len(raw) % 8)
+    if len(raw) > MAX_HEADER_SIZE:
+        raise CheckpointError(f"safetensors header of {len(raw)} bytes exceeds {MAX_HEADER_SIZE}")
+    return struct.pack("<Q", len(raw)) + raw, layout
+
+
+def write_safetensors(
+    f: IO[bytes], tensors: Mapping[str, RawTensor], metadata: Optional[Mapping[str, str]] = None
+) -> None:
+    """Streams a safetensors file into an open binary file, one tensor at a time (no big copy)."""
+    head, layout = _encode_header(tensors, metadata)
+    f.write(head)
+    for _, arr in layout:
+        if arr.nbytes:
+            f.write(memoryview(arr).cast("B"))
+
+
+def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
+    """Runs ``write(file)`` into a temp file beside ``path`` and renames it over ``path``.
+
+    Why: a crash (even ``kill -9`` or power loss) at any moment leaves either the old file or
+    the new one at ``path``, never a torn mix. The data is fsynced before the rename, and the
+    directory after it, so the rename itself is durable. A writer killed mid-save leaves its
+    temp file behind; the next successful save removes those of dead processes.
+    """
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    prefix = _temp_prefix(os.path.basename(target))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            _set_normal_mode(f.fileno(), target)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+    _remove_stale_temps(directory, prefix)
+
+
+def _temp_prefix(base: str) -> str:
+    """``.<name>.<host>-``: the host tag keeps us from judging another machine's pids (on a
+    shared file system) by our own process table."""
+    host = zlib.crc32(socket.gethostname().encode("utf-8", "replace"))
+    return f".{base}.{host:08x}-"
+
+
+def _remove_stale_temps(directory: str, prefix: str) -> None:
+    """Deletes temp files left by killed writers of this host (POSIX only: there ``kill(pid,
+    0)`` merely probes; on Windows it would terminate the process)."""
+    if os.name != "posix":
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists but is not ours (EPERM), or we cannot tell: keep its file
+    return True
+
+
+def _set_normal_mode(fd: int, target: str) -> None:
+    """mkstemp makes 0600 files; give the checkpoint the mode a plain ``open`` would have."""
+    if not hasattr(os, "fchmod"):
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        os.fchmod(fd, mode)
+    except OSError:
+        pass
+
+
+def _fsync_dir(directory: str) -> None:
+    """Makes the rename durable; a no-op where directories cannot be opened (Windows)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        dfd = os.open(directory, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise CheckpointError(f"duplicate key {k!r} in safetensors header")
+        out[k] = v
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise CheckpointError(f"invalid JSON constant {name} in safetensors header")
+
+
+def _check_text(s: str, what: str) -> None:
+    """JSON may smuggle lone surrogates in ``\\ud800`` escapes; they are not valid UTF-8."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CheckpointError(f"{what} {s!r} is not valid Unicode") from e
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_header(
+    raw: bytes, buffer_len: int
+) -> tuple[dict[str, tuple[str, list[int], int, int]], dict[str, str]]:
+    """Validates a header against a data buffer of ``buffer_len`` bytes.
+
+    Returns ``({name: (dtype, shape, begin, end)}, metadata)``; raises ``CheckpointError``.
+    """
+    if not raw.startswith(b"{"):
+        raise CheckpointError("safetensors header does not start with '{'")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"safetensors header is not valid UTF-8: {e}") from e
+    try:
+        header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except CheckpointError:
+        raise
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"safetensors header is not valid JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise CheckpointError("safetensors header is not a JSON object")
+
+    metadata: dict[str, str] = {}
+    if "__metadata__" in header:
+        meta = header.pop("__metadata__")
+        if not isinstance(meta, dict):
+            raise CheckpointError("safetensors '__metadata__' is not a JSON object")
+        for k, v in meta.items():
+            if not isinstance(v, str):
+                raise CheckpointError(f"safetensors metadata value for {k!r} is not a string")
+            _check_text(k, "metadata key")
+            _check_text(v, "metadata value")
+        metadata = meta
+
+    entries: dict[str, tuple[str, list[int], int, int]] = {}
+    for name, info in header.items():
+        _check_text(name, "tensor name")
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise CheckpointError(
+                f"tensor {name!r}: entry must have exactly 'dtype', 'shape' and 'data_offsets'"
+            )
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _STORAGE:
+            raise CheckpointError(f"tensor {name!r}: unsupported dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            raise CheckpointError(f"tensor {name!r}: shape {shape!r} is not a list of ints >= 0")
+        if len(shape) > MAX_NDIM:
+            raise CheckpointError(f"tensor {name!r}: {len(shape)} dimensions (max {MAX_NDIM})")
+        numel, bound = 1, 1
+        for d in shape:
+            numel *= d
+            bound *= max(d, 1)
+            if bound > MAX_ELEMENTS:
+                raise CheckpointError(f"tensor {name!r}: shape {shape} is absurdly large")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_int(o) for o in offsets)
+        ):
+            raise CheckpointError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end]")
+        begin, end = offsets
+        if not 0 <= begin <= end <= buffer_len:
+            raise CheckpointError(
+                f"tensor {name!r}: data_offsets [{begin}, {end}] outside the {buffer_len}-byte "
+                "data buffer"
+            )
+        if end - begin != numel * _STORAGE[dtype].itemsize:
+            raise CheckpointError(
+                f"tensor {name!r}: {end - begin} bytes do not hold shape {shape} of {dtype}"
+            )
+        entries[name] = (dtype, shape, begin, end)
+
+    # The buffer must be tiled exactly: sorted by position, each tensor starts where the last
+    # one ended, and the last one ends at the end of the file.
+    pos = 0
+    for name, (_, _, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2:]):
+        if begin != pos:
+            kind = "overlaps the previous tensor" if begin < pos else "leaves a hole before it"
+            raise CheckpointError(f"tensor {name!r}: data_offsets [{begin}, {end}] {kind}")
+        pos = end
+    if pos != buffer_len:
+        raise CheckpointError(
+            f"safetensors data buffer has {buffer_len - pos} trailing bytes not owned by any tensor"
+        )
+    return entries, metadata
+
+
+def _read_exact(f: IO[bytes], n: int, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise CheckpointError(f"file is truncated: expected {n} bytes of {what}, got {len(data)}")
+    return data
+
+
+def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor], dict[str, str]]:
+    """Reads and fully validates a file; returns ``({name: RawTensor}, metadata)``.
+
+    Every array is an owned, aligned, writable copy, so nothing aliases the file buffer.
+    """
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError as e:
+        raise CheckpointFileNotFoundError(f"no checkpoint file at {p!r}") from e
+    except OSError as e:
+        raise CheckpointError(f"cannot read {p!r}: {e}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{p!r} is not a regular file")
+    try:
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 8:
+                raise CheckpointError(f"file is truncated: {size} bytes, no safetensors header")
+            (n,) = struct.unpack("<Q", _read_exact(f, 8, "header length"))
+            if n > MAX_HEADER_SIZE:
+                raise CheckpointError(f"safetensors header length {n} exceeds {MAX_HEADER_SIZE}")
+            if 8 + n > size:
+                raise CheckpointError(
+                    f"file is truncated: header claims {n} bytes but the file has {size}"
+                )
+            raw = _read_exact(f, n, "header")
+            data = f.read()
+    except OSError as e:
+        raise CheckpointError(f"cannot read {p!r}: {e}") from e
+    entries, metadata = parse_header(raw, len(data))
+    tensors: dict[str, RawTensor] = {}
+    for name, (dtype, shape, begin, end) in entries.items():
+        storage = _STORAGE[dtype]
+        try:
+            arr = (
+                np.frombuffer(
+                    data, dtype=storage, count=(end - begin) // storage.itemsize, offset=begin
+                )
+                .reshape(shape)
+                .copy()
+            )
+        except (ValueError, MemoryError) as e:
+            raise CheckpointError(f"tensor {name!r}: cannot decode: {e}") from e
+        if dtype == "BOOL":
+            check = np.frombuffer(data, dtype=np.uint8, count=end - begin, offset=begin)
+            if check.size and int(check.max()) > 1:
+                raise CheckpointError(f"tensor {name!r}: BOOL bytes must be 0 or 1")
+        tensors[name] = RawTensor(dtype, arr)
+    return tensors, metadata

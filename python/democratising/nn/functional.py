@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from collections.abc import Sequence
+from typing import Optional, Union
+
+import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._tensor import tensor as _tensor
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -123,6 +128,9 @@ def cross_entropy(
     """Softmax cross-entropy over class indices, with PyTorch's ``label_smoothing``."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim == 2 and not target.dtype.is_floating_point:
+        # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
+        return _core._cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:
@@ -191,3 +199,142 @@ def _same_shape(a: Tensor, b: Tensor, name: str) -> None:
         raise ShapeError(
             f"{name}: input shape {tuple(a.shape)} and target shape {tuple(b.shape)} differ"
         )
+
+
+def _pair(v: Union[int, Sequence[int]]) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    t = tuple(int(x) for x in v)
+    if len(t) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {v!r}")
+    return t  # type: ignore[return-value]
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Union[int, Sequence[int], str] = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution (im2col + GEMM in the engine) over ``[N, C, H, W]`` or ``[C, H, W]``."""
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0)
+        elif padding == "same":
+            d = _pair(dilation)
+            kh, kw = weight.shape[2], weight.shape[3]
+            if _pair(stride) != (1, 1) or (d[0] * (kh - 1)) % 2 or (d[1] * (kw - 1)) % 2:
+                raise ValueError("padding='same' needs stride 1 and an odd effective kernel here")
+            pad = (d[0] * (kh - 1) // 2, d[1] * (kw - 1) // 2)
+        else:
+            raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+    else:
+        pad = _pair(padding)
+    y = _core._conv2d(x, weight, bias, _pair(stride), pad, _pair(dilation), groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]] = None,
+    padding: Union[int, Sequence[int]] = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    k = _pair(kernel_size)
+    s = _pair(stride) if stride is not None else k
+    return _core._max_pool2d(input, k, s, _pair(padding), _pair(dilation), ceil_mode)
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]] = None,
+    padding: Union[int, Sequence[int]] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    k = _pair(kernel_size)
+    s = _pair(stride) if stride is not None else k
+    return _core._avg_pool2d(input, k, s, _pair(padding), ceil_mode, count_include_pad)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[int]]) -> Tensor:
+    return _core._adaptive_avg_pool2d(input, _pair(output_size))
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    shape = [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
+    return _core._layer_norm(input, shape, weight, bias, eps)
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Optional[Tensor],
+    running_var: Optional[Tensor],
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    return _core._batch_norm(
+        input, running_mean, running_var, weight, bias, training, momentum, eps
+    )
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
+    """Rows of ``weight`` selected by integer ``input`` (any shape); gradients scatter-add back."""
+    if input.dtype.is_floating_point:
+        raise DTypeError(f"embedding indices must be integers, got {input.dtype}")
+    n = weight.shape[0]
+    idx = input.numpy()
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise IndexOutOfRangeError(f"embedding index {int(bad)} is out of range for {n} rows")
+    flat = input.reshape(-1)
+    out = weight.index_select(0, flat)
+    if padding_idx is not None and weight.requires_grad:
+        keep = (flat != padding_idx).to(weight.dtype).unsqueeze(1)
+        out = out * keep + (out * (1 - keep)).detach()
+    return out.reshape(*input.shape, weight.shape[1])
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Optional[Tensor] = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    training: bool = True,
+) -> Tensor:
+    """``softmax(q @ k^T / sqrt(d) + mask) @ v``; boolean masks mark positions to keep."""
+    d = query.shape[-1]
+    scores = (query @ key.transpose(-2, -1)) * (1.0 / math.sqrt(d))
+    if is_causal:
+        lq, lk = query.shape[-2], key.shape[-2]
+        causal = _core.ones(lq, lk, dtype=_core.bool)
+        allowed = _tensor(np.tril(np.ones((lq, lk), dtype=bool)))
+        scores = scores.masked_fill(allowed.logical_not() & causal, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == _core.bool:
+            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+        else:
+            scores = scores + attn_mask
+    attn = scores.softmax(-1)
+    if dropout_p > 0.0:
+        attn = dropout(attn, dropout_p, training)
+    return attn @ value

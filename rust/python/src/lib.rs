@@ -4,6 +4,7 @@
 mod errors;
 mod functions;
 mod indexing;
+mod nn;
 mod optim;
 mod tensor;
 mod types;
@@ -45,6 +46,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_conv2d, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_max_pool2d, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_avg_pool2d, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_adaptive_avg_pool2d, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_layer_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_cross_entropy, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

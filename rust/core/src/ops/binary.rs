@@ -132,12 +132,14 @@ macro_rules! int_kernel {
                 }
                 if $op == BinaryOp::Remainder {
                     map2(a, al, b, bl, |x: $T, y: $T| {
-                        x.rem_euclid(y) + if y < 0 && x.rem_euclid(y) != 0 { y } else { 0 }
+                        // wrapping: MIN % -1 is 0 instead of a panic.
+                        let r = x.wrapping_rem_euclid(y);
+                        r + if y < 0 && r != 0 { y } else { 0 }
                     })
                 } else {
                     map2(a, al, b, bl, |x: $T, y: $T| {
                         let q = x.wrapping_div(y);
-                        if (x % y != 0) && ((x < 0) != (y < 0)) {
+                        if (x.wrapping_rem(y) != 0) && ((x < 0) != (y < 0)) {
                             q - 1
                         } else {
                             q

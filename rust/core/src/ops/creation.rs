@@ -3,9 +3,37 @@
 use crate::rng::with_rng;
 use crate::{bail, with_dtype, DType, Element, Result, Tensor};
 
+/// Requests at least this large are tried with a fallible allocation first.
+const PROBE_BYTES: usize = 1 << 30;
+
+/// The element count of a new tensor of `shape` needing `bytes_per` bytes per element (temporaries
+/// included), checked so that a huge request fails with an error instead of aborting the process.
+pub(crate) fn alloc_numel(shape: &[usize], bytes_per: usize) -> Result<usize> {
+    let n = crate::layout::checked_numel(shape)?;
+    let Some(bytes) = n
+        .checked_mul(bytes_per)
+        .filter(|&b| b <= isize::MAX as usize)
+    else {
+        bail!(
+            OutOfMemory,
+            "cannot allocate a tensor of shape {shape:?}: {n} elements is too many"
+        );
+    };
+    if bytes >= PROBE_BYTES {
+        let mut probe: Vec<u8> = Vec::new();
+        if probe.try_reserve_exact(bytes).is_err() {
+            bail!(
+                OutOfMemory,
+                "cannot allocate {bytes} bytes for a tensor of shape {shape:?}"
+            );
+        }
+    }
+    Ok(n)
+}
+
 impl Tensor {
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = alloc_numel(shape, dtype.size())?;
         with_dtype!(dtype, T => Tensor::from_vec(vec![T::from_f64(value); n], shape))
     }
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
@@ -35,7 +63,14 @@ impl Tensor {
                 "arange: upper bound and lower bound inconsistent with step sign"
             );
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        let n = ((end - start) / step).ceil().max(0.0);
+        if n >= isize::MAX as f64 {
+            bail!(
+                OutOfMemory,
+                "arange({start}, {end}, {step}) has too many elements"
+            );
+        }
+        let n = alloc_numel(&[n as usize], dtype.size())?;
         with_dtype!(dtype, T => {
             let v: Vec<T> = (0..n).map(|i| T::from_f64(start + i as f64 * step)).collect();
             Tensor::from_vec(v, &[n])
@@ -43,6 +78,7 @@ impl Tensor {
     }
 
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+        alloc_numel(&[steps], dtype.size())?;
         let step = if steps > 1 {
             (end - start) / (steps - 1) as f64
         } else {
@@ -65,6 +101,7 @@ impl Tensor {
 
     pub fn eye(n: usize, m: Option<usize>, dtype: DType) -> Result<Tensor> {
         let m = m.unwrap_or(n);
+        alloc_numel(&[n, m], dtype.size())?;
         with_dtype!(dtype, T => {
             let mut v = vec![T::zero(); n * m];
             for i in 0..n.min(m) {
@@ -79,7 +116,7 @@ impl Tensor {
         if !dtype.is_float() {
             bail!(DType, "rand: expected a floating point dtype, got {dtype}");
         }
-        let n: usize = shape.iter().product();
+        let n = alloc_numel(shape, 8 + dtype.size())?;
         let raw: Vec<f64> =
             with_rng(|r| (0..n).map(|_| low + (high - low) * r.uniform()).collect());
         with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
@@ -94,7 +131,7 @@ impl Tensor {
         if !dtype.is_float() {
             bail!(DType, "randn: expected a floating point dtype, got {dtype}");
         }
-        let n: usize = shape.iter().product();
+        let n = alloc_numel(shape, 8 + dtype.size())?;
         let raw: Vec<f64> = with_rng(|r| (0..n).map(|_| mean + std * r.normal()).collect());
         with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
     }
@@ -111,7 +148,7 @@ impl Tensor {
                 "randint: expected low < high, got low={low}, high={high}"
             );
         }
-        let n: usize = shape.iter().product();
+        let n = alloc_numel(shape, 8 + dtype.size())?;
         let span = (high - low) as u64;
         let raw: Vec<i64> = with_rng(|r| (0..n).map(|_| low + r.below(span) as i64).collect());
         with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_i64).collect::<Vec<T>>(), shape))
@@ -119,6 +156,7 @@ impl Tensor {
 
     /// A random permutation of `0..n` (int64).
     pub fn randperm(n: usize) -> Result<Tensor> {
+        alloc_numel(&[n], 8)?;
         let mut v: Vec<i64> = (0..n as i64).collect();
         with_rng(|r| {
             for i in (1..n).rev() {
@@ -137,7 +175,7 @@ impl Tensor {
                 "dropout probability has to be between 0 and 1, but got {p}"
             );
         }
-        let n: usize = shape.iter().product();
+        let n = alloc_numel(shape, 8 + dtype.size())?;
         let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
         let raw: Vec<f64> = with_rng(|r| {
             (0..n)

@@ -75,14 +75,28 @@ impl Tensor {
     pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
         self.assign_(&self.add_scaled(other, -alpha)?)
     }
+    /// The value of `self` to compute an in-place op from. When the op is recorded, its backward
+    /// may save that input, which the write-back is about to overwrite: like PyTorch's
+    /// `original_self`, it then works on a (differentiable) copy.
+    fn original_self(&self, other: Option<&Tensor>) -> Result<Tensor> {
+        let tracked =
+            is_grad_enabled() && (self.requires_grad() || other.is_some_and(|o| o.requires_grad()));
+        if tracked {
+            self.check_inplace_allowed(true)?;
+            self.deep_clone()
+        } else {
+            Ok(self.clone())
+        }
+    }
+
     pub fn mul_(&self, other: &Tensor) -> Result<()> {
-        self.assign_(&self.mul(other)?)
+        self.assign_(&self.original_self(Some(other))?.mul(other)?)
     }
     pub fn div_(&self, other: &Tensor) -> Result<()> {
-        self.assign_(&self.div(other)?)
+        self.assign_(&self.original_self(Some(other))?.div(other)?)
     }
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
-        self.assign_(&self.clamp(min, max)?)
+        self.assign_(&self.original_self(None)?.clamp(min, max)?)
     }
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_same_device(src)?;

@@ -375,3 +375,54 @@ impl Tensor {
         }))
     }
 }
+
+/// `out (+)= a @ b` on raw row-major-or-strided slices, single-threaded: the building block of
+/// kernels that parallelise over an outer dimension themselves (conv2d over the batch).
+/// Strides are (row stride, column stride) in elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_slices<T: Element>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    a_strides: (usize, usize),
+    b: &[T],
+    b_strides: (usize, usize),
+    out: &mut [T],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].iter_mut().for_each(|x| *x = T::zero());
+        }
+        return;
+    }
+    // SAFETY: callers pass slices covering `m x k`, `k x n` and `m x n` elements for the given
+    // strides; `out` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_strides.1 as isize,
+            a_strides.0 as isize,
+            b.as_ptr(),
+            b_strides.1 as isize,
+            b_strides.0 as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod index;
 pub mod inplace;
 pub mod kernel;
 pub mod matmul;
+pub mod nn;
 pub mod promote;
 pub mod reduce;
 pub mod softmax;

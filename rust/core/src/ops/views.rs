@@ -105,6 +105,7 @@ impl Tensor {
         if self.shape() == shape {
             return Ok(self.clone());
         }
+        crate::layout::checked_numel(shape)?;
         let l = self.layout().broadcast_to(shape)?;
         let orig = self.shape().to_vec();
         Ok(record(
@@ -124,17 +125,23 @@ impl Tensor {
                 shape
             ))
         })?;
-        let s: Vec<usize> = shape
+        let s = shape
             .iter()
             .enumerate()
-            .map(|(i, &n)| {
-                if n == -1 && i >= extra {
-                    self.shape()[i - extra]
-                } else {
-                    n.max(0) as usize
-                }
+            .map(|(i, &n)| match n {
+                -1 if i >= extra => Ok(self.shape()[i - extra]),
+                -1 => Err(crate::Error::Shape(format!(
+                    "expand: -1 is not allowed in a leading, non-existing dimension ({i}) when \
+                     expanding {:?} to {:?}",
+                    self.shape(),
+                    shape
+                ))),
+                n if n < 0 => Err(crate::Error::Shape(format!(
+                    "expand: invalid size {n} in {shape:?} (sizes must be non-negative or -1)"
+                ))),
+                n => Ok(n as usize),
             })
-            .collect();
+            .collect::<Result<Vec<usize>>>()?;
         self.expand(&s)
     }
 
@@ -174,12 +181,23 @@ impl Tensor {
         self.view(&shape)
     }
 
+    /// Normalises `dim` for an op that needs an actual dimension (refusing 0-d tensors).
+    fn existing_dim(&self, dim: isize, op: &str) -> Result<usize> {
+        if self.ndim() == 0 {
+            bail!(
+                Index,
+                "{op}() cannot be applied to a 0-dim tensor (dim {dim} was given)"
+            );
+        }
+        normalize_dim(dim, self.ndim())
+    }
+
     /// Elements `start..end` stepping by `step` along `dim` (Python slice semantics already applied).
     pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
         if step == 0 {
             bail!(Value, "slice step cannot be zero");
         }
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "slice")?;
         let n = self.shape()[d];
         let start = start.min(n);
         let end = end.min(n).max(start);
@@ -202,7 +220,7 @@ impl Tensor {
 
     /// `narrow(dim, start, length)`.
     pub fn narrow(&self, dim: isize, start: isize, length: usize) -> Result<Tensor> {
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "narrow")?;
         let n = self.shape()[d] as isize;
         let s = if start < 0 { start + n } else { start };
         if s < 0 || s as usize + length > n as usize {
@@ -220,7 +238,7 @@ impl Tensor {
 
     /// Fixes `dim` at `index` (negative counts from the end), dropping the dimension.
     pub fn select(&self, dim: isize, index: isize) -> Result<Tensor> {
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "select")?;
         let n = self.shape()[d] as isize;
         let i = if index < 0 { index + n } else { index };
         if i < 0 || i >= n {
@@ -254,7 +272,7 @@ impl Tensor {
         if size == 0 {
             bail!(Value, "split size must be positive");
         }
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "split")?;
         let n = self.shape()[d];
         let mut out = Vec::new();
         let mut s = 0;
@@ -270,13 +288,13 @@ impl Tensor {
         if chunks == 0 {
             bail!(Value, "chunk expects chunks to be greater than 0");
         }
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "chunk")?;
         let n = self.shape()[d];
         self.split(n.div_ceil(chunks).max(1), dim)
     }
 
     pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
-        let d = normalize_dim(dim, self.ndim())?;
+        let d = self.existing_dim(dim, "unbind")?;
         (0..self.shape()[d])
             .map(|i| self.select(d as isize, i as isize))
             .collect()

@@ -1,0 +1,131 @@
+"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode) and ``LayerNorm``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional, Union
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import no_grad
+from ..errors import ShapeError
+from . import functional as F
+from .module import Module
+from .parameter import Parameter
+
+
+class _BatchNorm(Module):
+    _expected_ndim: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: Optional[float] = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(_core.ones(num_features))
+            self.bias = Parameter(_core.zeros(num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", _core.zeros(num_features))
+            self.register_buffer("running_var", _core.ones(num_features))
+            self.register_buffer("num_batches_tracked", _core.zeros((), dtype=_core.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            with no_grad():
+                self.running_mean.zero_()
+                self.running_var.fill_(1.0)
+                self.num_batches_tracked.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._expected_ndim:
+            raise ShapeError(
+                f"{type(self).__name__} expects a {' or '.join(map(str, self._expected_ndim))}-D "
+                f"input, got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels "
+                f"(shape {tuple(x.shape)})"
+            )
+        use_batch = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        track = self.training and self.track_running_stats
+        return F.batch_norm(
+            x,
+            self.running_mean if (track or not use_batch) else None,
+            self.running_var if (track or not use_batch) else None,
+            self._parameters.get("weight"),
+            self._parameters.get("bias"),
+            use_batch,
+            momentum,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    _expected_ndim = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    _expected_ndim = (4,)
+
+
+class LayerNorm(Module):
+    def __init__(
+        self,
+        normalized_shape: Union[int, Sequence[int]],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
+        self.normalized_shape, self.eps = shape, eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(_core.ones(*shape))
+            if bias:
+                self.bias = Parameter(_core.zeros(*shape))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(
+            x,
+            self.normalized_shape,
+            self._parameters.get("weight"),
+            self._parameters.get("bias"),
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"

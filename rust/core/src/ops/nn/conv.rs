@@ -1,0 +1,379 @@
+//! 2-D convolution as im2col + GEMM per sample (parallel over the batch), with a backward that
+//! recomputes the columns instead of keeping them, so memory stays at one column buffer per thread.
+
+use super::compute_input;
+use crate::autograd::{record, Saved};
+use crate::ops::copy::cast_raw;
+use crate::ops::matmul::gemm_slices;
+use crate::{bail, Float, Result, Tensor};
+use rayon::prelude::*;
+
+/// Geometry of a convolution (all sizes in elements).
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dSpec {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    ho: usize,
+    wo: usize,
+    s: Conv2dSpec,
+}
+
+impl Geom {
+    fn cg(&self) -> usize {
+        self.c / self.s.groups
+    }
+    fn og(&self) -> usize {
+        self.o / self.s.groups
+    }
+    /// Rows of one group's column matrix: `C/g * kh * kw`.
+    fn krows(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn cols(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+/// Output size of one spatial dim, or an error naming the problem.
+fn out_size(
+    input: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+    what: &str,
+) -> Result<usize> {
+    let span = dil * (k - 1) + 1;
+    if input + 2 * pad < span {
+        bail!(
+            Shape,
+            "conv2d: {what} input size {} (padded to {}) is smaller than the kernel extent {}",
+            input,
+            input + 2 * pad,
+            span
+        );
+    }
+    Ok((input + 2 * pad - span) / stride + 1)
+}
+
+fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
+    if x.ndim() != 4 || w.ndim() != 4 {
+        bail!(
+            Shape,
+            "conv2d expects input [N, C, H, W] and weight [O, C/groups, kH, kW], got {:?} and {:?}",
+            x.shape(),
+            w.shape()
+        );
+    }
+    if s.groups == 0 || s.stride.0 == 0 || s.stride.1 == 0 || s.dilation.0 == 0 || s.dilation.1 == 0
+    {
+        bail!(
+            Value,
+            "conv2d: stride, dilation and groups must be positive"
+        );
+    }
+    let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    if c % s.groups != 0 || o % s.groups != 0 || cg * s.groups != c {
+        bail!(
+            Shape,
+            "conv2d: input has {} channels and weight {:?} with groups={}: expected weight [O, {}, kH, kW] with O divisible by groups",
+            c, w.shape(), s.groups, c / s.groups.max(1)
+        );
+    }
+    if kh == 0 || kw == 0 {
+        bail!(
+            Shape,
+            "conv2d: kernel size must be positive, got weight {:?}",
+            w.shape()
+        );
+    }
+    let ho = out_size(h, kh, s.stride.0, s.padding.0, s.dilation.0, "height")?;
+    let wo = out_size(wd, kw, s.stride.1, s.padding.1, s.dilation.1, "width")?;
+    Ok(Geom {
+        n,
+        c,
+        h,
+        w: wd,
+        o,
+        kh,
+        kw,
+        ho,
+        wo,
+        s,
+    })
+}
+
+/// Fills `col` ([C/g*kh*kw, Ho*Wo]) from one sample's group of channels.
+fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
+    let (sh, sw) = g.s.stride;
+    let (ph, pw) = g.s.padding;
+    let (dh, dw) = g.s.dilation;
+    let cols = g.cols();
+    for ci in 0..g.cg() {
+        let plane = &x[(group * g.cg() + ci) * g.h * g.w..][..g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let dst = &mut col[row * cols..(row + 1) * cols];
+                for oy in 0..g.ho {
+                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                    let d = &mut dst[oy * g.wo..(oy + 1) * g.wo];
+                    if iy < 0 || iy >= g.h as isize {
+                        d.iter_mut().for_each(|v| *v = T::zero());
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for (ox, v) in d.iter_mut().enumerate() {
+                        let ix = (ox * sw + kj * dw) as isize - pw as isize;
+                        *v = if ix < 0 || ix >= g.w as isize {
+                            T::zero()
+                        } else {
+                            src[ix as usize]
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col` back into one sample's group of input-gradient channels (the adjoint of im2col).
+fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
+    let (sh, sw) = g.s.stride;
+    let (ph, pw) = g.s.padding;
+    let (dh, dw) = g.s.dilation;
+    let cols = g.cols();
+    for ci in 0..g.cg() {
+        let plane = &mut dx[(group * g.cg() + ci) * g.h * g.w..][..g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let src = &col[row * cols..(row + 1) * cols];
+                for oy in 0..g.ho {
+                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for ox in 0..g.wo {
+                        let ix = (ox * sw + kj * dw) as isize - pw as isize;
+                        if ix >= 0 && ix < g.w as isize {
+                            dst[ix as usize] = dst[ix as usize] + src[oy * g.wo + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
+    let per_out = g.o * g.cols();
+    let mut out = vec![T::zero(); g.n * per_out];
+    let (kr, cols, og) = (g.krows(), g.cols(), g.og());
+    out.par_chunks_mut(per_out.max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![T::zero(); kr * cols],
+            |col, (ni, o)| {
+                let xs = &x[ni * g.c * g.h * g.w..][..g.c * g.h * g.w];
+                for grp in 0..g.s.groups {
+                    im2col(xs, g, grp, col);
+                    let wg = &w[grp * og * kr..][..og * kr];
+                    let og_out = &mut o[grp * og * cols..][..og * cols];
+                    if let Some(b) = bias {
+                        for (oc, row) in og_out.chunks_mut(cols).enumerate() {
+                            row.iter_mut().for_each(|v| *v = b[grp * og + oc]);
+                        }
+                    }
+                    gemm_slices(
+                        og,
+                        cols,
+                        kr,
+                        wg,
+                        (kr, 1),
+                        col,
+                        (cols, 1),
+                        og_out,
+                        bias.is_some(),
+                    );
+                }
+            },
+        );
+    out
+}
+
+/// Returns (dx, dw, db) for float type T.
+fn backward<T: Float>(
+    x: &[T],
+    w: &[T],
+    gy: &[T],
+    g: &Geom,
+    need_x: bool,
+    need_w: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (kr, cols, og) = (g.krows(), g.cols(), g.og());
+    let xsz = g.c * g.h * g.w;
+    let mut dx = if need_x {
+        vec![T::zero(); g.n * xsz]
+    } else {
+        Vec::new()
+    };
+    let wsz = g.o * kr;
+    // Per-sample: dx via col2im(W^T @ gy), dw accumulated per thread then reduced.
+    let sample = |ni: usize, dxs: Option<&mut [T]>, dw: &mut [T], col: &mut [T]| {
+        let xs = &x[ni * xsz..][..xsz];
+        let gys = &gy[ni * g.o * cols..][..g.o * cols];
+        let mut dxs = dxs;
+        for grp in 0..g.s.groups {
+            let gyg = &gys[grp * og * cols..][..og * cols];
+            if need_w {
+                im2col(xs, g, grp, col);
+                // dW_g [og, kr] += gy_g [og, cols] @ col^T [cols, kr]
+                gemm_slices(
+                    og,
+                    kr,
+                    cols,
+                    gyg,
+                    (cols, 1),
+                    col,
+                    (1, cols),
+                    &mut dw[grp * og * kr..][..og * kr],
+                    true,
+                );
+            }
+            if let Some(d) = dxs.as_deref_mut() {
+                let wg = &w[grp * og * kr..][..og * kr];
+                // col = W_g^T [kr, og] @ gy_g [og, cols]
+                gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), col, false);
+                col2im(col, g, grp, d);
+            }
+        }
+    };
+    let dw = if need_x {
+        dx.par_chunks_mut(xsz.max(1))
+            .enumerate()
+            .fold(
+                || (vec![T::zero(); wsz], vec![T::zero(); kr * cols]),
+                |(mut dw, mut col), (ni, dxs)| {
+                    sample(ni, Some(dxs), &mut dw, &mut col);
+                    (dw, col)
+                },
+            )
+            .map(|(dw, _)| dw)
+            .reduce(
+                || vec![T::zero(); wsz],
+                |a, b| a.iter().zip(&b).map(|(&x, &y)| x + y).collect(),
+            )
+    } else {
+        (0..g.n)
+            .into_par_iter()
+            .fold(
+                || (vec![T::zero(); wsz], vec![T::zero(); kr * cols]),
+                |(mut dw, mut col), ni| {
+                    sample(ni, None, &mut dw, &mut col);
+                    (dw, col)
+                },
+            )
+            .map(|(dw, _)| dw)
+            .reduce(
+                || vec![T::zero(); wsz],
+                |a, b| a.iter().zip(&b).map(|(&x, &y)| x + y).collect(),
+            )
+    };
+    let mut db = vec![T::zero(); g.o];
+    for ni in 0..g.n {
+        for oc in 0..g.o {
+            let row = &gy[(ni * g.o + oc) * cols..][..cols];
+            db[oc] = db[oc] + row.iter().fold(T::zero(), |a, &v| a + v);
+        }
+    }
+    (dx, dw, db)
+}
+
+impl Tensor {
+    /// `conv2d(input [N,C,H,W], weight [O,C/groups,kH,kW], bias [O])` as in PyTorch.
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        spec: Conv2dSpec,
+    ) -> Result<Tensor> {
+        self.check_same_device(weight)?;
+        let g = geometry(self, weight, spec)?;
+        if let Some(b) = bias {
+            if b.shape() != [g.o] {
+                bail!(
+                    Shape,
+                    "conv2d: bias shape {:?} does not match {} output channels",
+                    b.shape(),
+                    g.o
+                );
+            }
+        }
+        let out_dtype = crate::ops::promote::result_type(&[self, weight]);
+        if !out_dtype.is_float() {
+            bail!(
+                DType,
+                "conv2d expects floating point tensors, got {} and {}",
+                self.dtype(),
+                weight.dtype()
+            );
+        }
+        let (x, dt) = compute_input(&self.to_dtype(out_dtype)?)?;
+        let (w, _) = compute_input(&weight.to_dtype(dt)?)?;
+        let b = match bias {
+            Some(b) => Some(compute_input(&b.to_dtype(dt)?)?.0),
+            None => None,
+        };
+        let shape = [g.n, g.o, g.ho, g.wo];
+        let out = crate::with_float!(dt, T => {
+            let bd = match &b { Some(b) => Some(b.data::<T>()?.into_owned()), None => None };
+            Tensor::from_vec(forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g), &shape)?
+        });
+        let out = if out.dtype() != out_dtype {
+            cast_raw(&out, out_dtype)?
+        } else {
+            out
+        };
+        let mut inputs = vec![self, weight];
+        if let Some(b) = bias {
+            inputs.push(b);
+        }
+        let (xs, ws) = (Saved::new(&x), Saved::new(&w));
+        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        let (dx_t, dw_t) = (self.dtype(), weight.dtype());
+        let bias_dt = bias.map(|b| b.dtype());
+        Ok(record(out, "ConvolutionBackward", &inputs, move |gy| {
+            let (x, w) = (xs.get()?, ws.get()?);
+            let gy = cast_raw(gy, dt)?;
+            let (dx, dw, db) = crate::with_float!(dt, T => {
+                let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w);
+                (
+                    if need_x { Some(Tensor::from_vec(dx, x.shape())?.to_dtype(dx_t)?) } else { None },
+                    if need_w { Some(Tensor::from_vec(dw, w.shape())?.to_dtype(dw_t)?) } else { None },
+                    match bias_dt { Some(bd) => Some(Tensor::from_vec(db, &[g.o])?.to_dtype(bd)?), None => None },
+                )
+            });
+            let mut v = vec![dx, dw];
+            if bias_dt.is_some() {
+                v.push(db);
+            }
+            Ok(v)
+        }))
+    }
+}

@@ -1,0 +1,169 @@
+//! Softmax cross-entropy over class indices in one fused kernel: log-sum-exp, label smoothing,
+//! class weights and `ignore_index` forward, and the closed-form gradient backward.
+
+use super::compute_input;
+use crate::autograd::{record, Saved};
+use crate::ops::copy::cast_raw;
+use crate::{bail, DType, Element, Float, Result, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    None,
+    Mean,
+    Sum,
+}
+
+struct Rows<T> {
+    lse: Vec<T>,
+    /// Per-row weight of the target class (0 for ignored rows).
+    wt: Vec<T>,
+}
+
+impl Tensor {
+    /// `cross_entropy(logits [N, C], target [N] int)`, PyTorch's semantics. An out-of-range
+    /// label raises `Index` naming it.
+    pub fn cross_entropy(
+        &self,
+        target: &Tensor,
+        weight: Option<&Tensor>,
+        ignore_index: i64,
+        reduction: Reduction,
+        label_smoothing: f64,
+    ) -> Result<Tensor> {
+        if self.ndim() != 2 {
+            bail!(
+                Shape,
+                "cross_entropy: expected logits [N, C], got {:?}",
+                self.shape()
+            );
+        }
+        if !target.dtype().is_int() {
+            bail!(
+                DType,
+                "cross_entropy: expected integer class indices, got {}",
+                target.dtype()
+            );
+        }
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        if target.shape() != [n] {
+            bail!(
+                Shape,
+                "cross_entropy: target shape {:?} does not match logits {:?} (expected [{}])",
+                target.shape(),
+                self.shape(),
+                n
+            );
+        }
+        if let Some(w) = weight {
+            if w.shape() != [c] {
+                bail!(
+                    Shape,
+                    "cross_entropy: weight shape {:?} does not match {} classes",
+                    w.shape(),
+                    c
+                );
+            }
+        }
+        if !(0.0..=1.0).contains(&label_smoothing) {
+            bail!(
+                Value,
+                "label_smoothing must be in [0, 1], got {label_smoothing}"
+            );
+        }
+        let labels = cast_raw(target, DType::I64)?.to_vec::<i64>()?;
+        for &l in &labels {
+            if l != ignore_index && (l < 0 || l >= c as i64) {
+                bail!(Index, "target label {l} is out of bounds for {c} classes");
+            }
+        }
+        let (x, dt) = compute_input(self)?;
+        let eps = label_smoothing;
+        let (out, wsum_all) = crate::with_float!(dt, T => {
+            let xd = x.data::<T>()?;
+            let wv: Vec<T> = match weight { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
+            let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
+            let rows = row_stats(&xd, &labels, &wv, c, ignore_index);
+            let mut losses = Vec::with_capacity(n);
+            for i in 0..n {
+                if rows.wt[i] == T::zero() && labels[i] == ignore_index {
+                    losses.push(T::zero());
+                    continue;
+                }
+                let r = &xd[i * c..(i + 1) * c];
+                let t = labels[i] as usize;
+                let nll = rows.wt[i] * (rows.lse[i] - r[t]);
+                let smooth = if eps > 0.0 {
+                    r.iter().zip(&wv).fold(T::zero(), |a, (&v, &w)| a + w * (rows.lse[i] - v))
+                } else {
+                    T::zero()
+                };
+                losses.push(T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth);
+            }
+            let denom = rows.wt.iter().fold(T::zero(), |a, &v| a + v);
+            let total = losses.iter().fold(T::zero(), |a, &v| a + v);
+            let out = match reduction {
+                Reduction::None => Tensor::from_vec(losses, &[n])?,
+                Reduction::Sum => Tensor::from_vec(vec![total], &[])?,
+                Reduction::Mean => Tensor::from_vec(vec![total / denom], &[])?,
+            };
+            (out, (wsum.to_f64(), denom.to_f64()))
+        });
+        let out = cast_raw(&out, self.dtype())?;
+        let xs = Saved::new(&x);
+        let wt = weight.map(|w| w.detach());
+        let in_dt = self.dtype();
+        Ok(record(out, "CrossEntropyLossBackward", &[self], move |g| {
+            let x = xs.get()?;
+            let g = cast_raw(g, dt)?;
+            let dx = crate::with_float!(dt, T => {
+                let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
+                let wv: Vec<T> = match &wt { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
+                let rows = row_stats(&xd, &labels, &wv, c, ignore_index);
+                let (wsum, denom) = (T::from_f64(wsum_all.0), T::from_f64(wsum_all.1));
+                let mut dx = vec![T::zero(); n * c];
+                for i in 0..n {
+                    if labels[i] == ignore_index {
+                        continue;
+                    }
+                    let scale = match reduction {
+                        Reduction::None => gd[i],
+                        Reduction::Sum => gd[0],
+                        Reduction::Mean => gd[0] / denom,
+                    };
+                    let r = &xd[i * c..(i + 1) * c];
+                    let t = labels[i] as usize;
+                    let a = T::from_f64(1.0 - eps) * rows.wt[i];
+                    let b = T::from_f64(eps / c as f64);
+                    for j in 0..c {
+                        let p = (r[j] - rows.lse[i]).exp();
+                        let mut d = a * p + b * (wsum * p - wv[j]);
+                        if j == t {
+                            d -= a;
+                        }
+                        dx[i * c + j] = scale * d;
+                    }
+                }
+                Tensor::from_vec(dx, &[n, c])?
+            });
+            Ok(vec![Some(cast_raw(&dx, in_dt)?)])
+        }))
+    }
+}
+
+fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
+    let n = labels.len();
+    let mut lse = Vec::with_capacity(n);
+    let mut wt = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = &xd[i * c..(i + 1) * c];
+        let m = r.iter().fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
+        let m = if m == T::NEG_INF { T::zero() } else { m };
+        lse.push(m + r.iter().fold(T::zero(), |a, &v| a + (v - m).exp()).ln());
+        wt.push(if labels[i] == ignore {
+            T::zero()
+        } else {
+            wv[labels[i] as usize]
+        });
+    }
+    Rows { lse, wt }
+}

@@ -1,0 +1,24 @@
+//! Fused neural-network ops with their own backward kernels: convolution, pooling,
+//! normalisation and the cross-entropy loss.
+
+pub mod conv;
+pub mod loss;
+pub mod norm;
+pub mod pool;
+
+use crate::ops::copy::cast_raw;
+use crate::{DType, Result, Tensor};
+
+/// The dtype a fused kernel computes in (half types widen to f32) and the input cast to it.
+pub(crate) fn compute_input(t: &Tensor) -> Result<(Tensor, DType)> {
+    let dt = match t.dtype() {
+        DType::F64 => DType::F64,
+        _ => DType::F32,
+    };
+    let c = if t.dtype() == dt && t.is_contiguous() {
+        t.clone()
+    } else {
+        cast_raw(t, dt)?
+    };
+    Ok((c, dt))
+}

@@ -1,0 +1,174 @@
+//! Fused neural-network ops behind `democratising.nn.functional`.
+
+use crate::tensor::PyTensor;
+use crate::util::{run, wrap};
+use democratising::ops::nn::conv::Conv2dSpec;
+use democratising::ops::nn::loss::Reduction;
+use democratising::ops::nn::pool::Pool2dSpec;
+use democratising::Tensor;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+fn opt(t: &Option<PyRef<'_, PyTensor>>) -> Option<Tensor> {
+    t.as_ref().map(|t| t.t.clone())
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias, stride, padding, dilation, groups))]
+#[allow(clippy::too_many_arguments)]
+pub fn _conv2d(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+    dilation: (usize, usize),
+    groups: usize,
+) -> PyResult<PyTensor> {
+    let (x, w, b) = (&input.t, &weight.t, opt(&bias));
+    let spec = Conv2dSpec {
+        stride,
+        padding,
+        dilation,
+        groups,
+    };
+    let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
+    run(py, work, || x.conv2d(w, b.as_ref(), spec)).map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, kernel, stride, padding, dilation, ceil_mode))]
+pub fn _max_pool2d(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+    dilation: (usize, usize),
+    ceil_mode: bool,
+) -> PyResult<PyTensor> {
+    let spec = Pool2dSpec {
+        kernel,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        count_include_pad: true,
+    };
+    let x = &input.t;
+    run(py, x.numel(), || x.max_pool2d(spec)).map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, kernel, stride, padding, ceil_mode, count_include_pad))]
+pub fn _avg_pool2d(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> PyResult<PyTensor> {
+    let spec = Pool2dSpec {
+        kernel,
+        stride,
+        padding,
+        dilation: (1, 1),
+        ceil_mode,
+        count_include_pad,
+    };
+    let x = &input.t;
+    run(py, x.numel(), || x.avg_pool2d(spec)).map(wrap)
+}
+
+#[pyfunction]
+pub fn _adaptive_avg_pool2d(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    output_size: (usize, usize),
+) -> PyResult<PyTensor> {
+    let x = &input.t;
+    run(py, x.numel(), || x.adaptive_avg_pool2d(output_size)).map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, normalized_shape, weight=None, bias=None, eps=1e-5))]
+pub fn _layer_norm(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    normalized_shape: Vec<usize>,
+    weight: Option<PyRef<'_, PyTensor>>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    eps: f64,
+) -> PyResult<PyTensor> {
+    let (x, w, b) = (&input.t, opt(&weight), opt(&bias));
+    run(py, x.numel(), || {
+        x.layer_norm(&normalized_shape, w.as_ref(), b.as_ref(), eps)
+    })
+    .map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, running_mean, running_var, weight, bias, training, momentum, eps))]
+#[allow(clippy::too_many_arguments)]
+pub fn _batch_norm(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    running_mean: Option<PyRef<'_, PyTensor>>,
+    running_var: Option<PyRef<'_, PyTensor>>,
+    weight: Option<PyRef<'_, PyTensor>>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> PyResult<PyTensor> {
+    let x = &input.t;
+    let (rm, rv, w, b) = (
+        opt(&running_mean),
+        opt(&running_var),
+        opt(&weight),
+        opt(&bias),
+    );
+    run(py, x.numel(), || {
+        x.batch_norm(
+            rm.as_ref(),
+            rv.as_ref(),
+            w.as_ref(),
+            b.as_ref(),
+            training,
+            momentum,
+            eps,
+        )
+    })
+    .map(wrap)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0))]
+pub fn _cross_entropy(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    target: PyRef<'_, PyTensor>,
+    weight: Option<PyRef<'_, PyTensor>>,
+    ignore_index: i64,
+    reduction: &str,
+    label_smoothing: f64,
+) -> PyResult<PyTensor> {
+    let red = match reduction {
+        "mean" => Reduction::Mean,
+        "sum" => Reduction::Sum,
+        "none" => Reduction::None,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "reduction must be 'mean', 'sum' or 'none', got {other:?}"
+            )))
+        }
+    };
+    let (x, t, w) = (&input.t, &target.t, opt(&weight));
+    run(py, x.numel(), || {
+        x.cross_entropy(t, w.as_ref(), ignore_index, red, label_smoothing)
+    })
+    .map(wrap)
+}

@@ -1,0 +1,206 @@
+"""Fused layers against NumPy references, with float64 finite-difference gradient checks."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import democratising as dm
+from democratising import nn
+from democratising.nn import functional as F
+
+RNG = np.random.default_rng(0)
+
+
+def fd_check(fn: Callable[..., dm.Tensor], arrays: list[np.ndarray], eps: float = 1e-6) -> None:
+    """Compares autograd gradients of sum(fn(*xs) * w) with central differences (float64)."""
+    xs = [dm.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    w = RNG.normal(size=out.shape)
+    (out * dm.tensor(w)).sum().backward()
+    for i, a in enumerate(arrays):
+        num = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            plus, minus = [x.copy() for x in arrays], [x.copy() for x in arrays]
+            plus[i][idx] += eps
+            minus[i][idx] -= eps
+            fp = (fn(*[dm.tensor(p) for p in plus]).numpy() * w).sum()
+            fm = (fn(*[dm.tensor(m) for m in minus]).numpy() * w).sum()
+            num[idx] = (fp - fm) / (2 * eps)
+        np.testing.assert_allclose(xs[i].grad.numpy(), num, rtol=1e-5, atol=1e-7)
+
+
+def conv_ref(x, w, b, stride, pad, dil, groups):  # type: ignore[no-untyped-def]
+    n, _c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (wd + 2 * pad[1] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, ho, wo))
+    og = o // groups
+    for oc in range(o):
+        g = oc // og
+        for i in range(ho):
+            for j in range(wo):
+                ys, xs = i * stride[0], j * stride[1]
+                patch = xp[:, g * cg : (g + 1) * cg, ys : ys + dil[0] * kh : dil[0]][
+                    ..., xs : xs + dil[1] * kw : dil[1]
+                ]
+                out[:, oc, i, j] = (patch * w[oc]).sum(axis=(1, 2, 3))
+        if b is not None:
+            out[:, oc] += b[oc]
+    return out
+
+
+@pytest.mark.parametrize(
+    "stride,pad,dil,groups", [((1, 1), (0, 0), (1, 1), 1), ((2, 1), (1, 2), (1, 2), 2)]
+)
+def test_conv2d_matches_reference_and_gradcheck(stride, pad, dil, groups) -> None:  # type: ignore[no-untyped-def]
+    x = RNG.normal(size=(2, 4, 6, 7))
+    w = RNG.normal(size=(6, 4 // groups, 3, 2))
+    b = RNG.normal(size=(6,))
+    got = F.conv2d(dm.tensor(x), dm.tensor(w), dm.tensor(b), stride, pad, dil, groups)
+    np.testing.assert_allclose(got.numpy(), conv_ref(x, w, b, stride, pad, dil, groups), rtol=1e-10)
+    xs, ws, bs = x[:1, :, :5, :5], w, b
+    fd_check(lambda a, c, d: F.conv2d(a, c, d, stride, pad, dil, groups), [xs, ws, bs])
+
+
+def test_conv2d_float32_and_errors() -> None:
+    layer = nn.Conv2d(1, 3, 3, padding=1)
+    y = layer(dm.randn(2, 1, 8, 8))
+    assert y.shape == (2, 3, 8, 8) and y.dtype == dm.float32
+    with pytest.raises(dm.ShapeError):
+        layer(dm.randn(2, 2, 8, 8))
+    with pytest.raises(dm.ShapeError):
+        layer(dm.randn(8, 8))
+
+
+def test_pooling_matches_reference_and_gradcheck() -> None:
+    x = RNG.normal(size=(2, 3, 6, 5))
+    got = F.max_pool2d(dm.tensor(x), 2).numpy()
+    ref = x[:, :, :6, :4].reshape(2, 3, 3, 2, 2, 2).max(axis=(3, 5))
+    np.testing.assert_allclose(got, ref)
+    got = F.avg_pool2d(dm.tensor(x), 2).numpy()
+    np.testing.assert_allclose(got, x[:, :, :6, :4].reshape(2, 3, 3, 2, 2, 2).mean(axis=(3, 5)))
+    a = F.adaptive_avg_pool2d(dm.tensor(x), (1, 1)).numpy()
+    np.testing.assert_allclose(a[..., 0, 0], x.mean(axis=(2, 3)))
+    small = x[:1, :2, :4, :4]
+    fd_check(lambda t: F.max_pool2d(t, 2, 1, padding=1), [small])
+    fd_check(lambda t: F.avg_pool2d(t, 3, 2, padding=1, count_include_pad=False), [small])
+    fd_check(lambda t: F.adaptive_avg_pool2d(t, (3, 2)), [small])
+
+
+def test_batchnorm_train_eval_running_stats_and_gradcheck() -> None:
+    bn = nn.BatchNorm2d(3).double()
+    x = RNG.normal(size=(4, 3, 2, 2)) * 2 + 1
+    y = bn(dm.tensor(x)).detach().numpy()
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(y, (x - mu) / np.sqrt(var + 1e-5), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * mu.ravel(), rtol=1e-9)
+    unbiased = x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * unbiased, rtol=1e-9)
+    assert bn.num_batches_tracked.item() == 1
+    assert "num_batches_tracked" in bn.state_dict()
+    bn.eval()
+    ye = bn(dm.tensor(x)).detach().numpy()
+    rm, rv = bn.running_mean.numpy(), bn.running_var.numpy()
+    ref = (x - rm[None, :, None, None]) / np.sqrt(rv[None, :, None, None] + 1e-5)
+    np.testing.assert_allclose(ye, ref, rtol=1e-9)
+    w, b = RNG.normal(size=3), RNG.normal(size=3)
+    fd_check(lambda t, ww, bb: F.batch_norm(t, None, None, ww, bb, True, 0.1, 1e-5), [x, w, b])
+
+
+def test_layernorm_matches_reference_and_gradcheck() -> None:
+    x = RNG.normal(size=(3, 4, 5))
+    w, b = RNG.normal(size=(5,)), RNG.normal(size=(5,))
+    got = F.layer_norm(dm.tensor(x), 5, dm.tensor(w), dm.tensor(b)).numpy()
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    np.testing.assert_allclose(got, (x - mu) / np.sqrt(var + 1e-5) * w + b, rtol=1e-9)
+    fd_check(lambda t, ww, bb: F.layer_norm(t, [5], ww, bb), [x[:2], w, b])
+    assert nn.LayerNorm(5)(dm.randn(2, 5)).shape == (2, 5)
+
+
+def test_fused_cross_entropy_options_and_gradcheck() -> None:
+    x = RNG.normal(size=(5, 4))
+    t = np.array([0, 3, -100, 1, 2])
+    wt = np.abs(RNG.normal(size=4)) + 0.5
+    for red in ("mean", "sum", "none"):
+        got = F.cross_entropy(
+            dm.tensor(x), dm.tensor(t), dm.tensor(wt), reduction=red, label_smoothing=0.2
+        )
+        logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+        keep = t != -100
+        tk = np.where(keep, t, 0)
+        nll = -logp[np.arange(5), tk] * wt[tk] * keep
+        smooth = -(logp * wt).sum(1) * keep
+        if red == "mean":
+            denom = (wt[tk] * keep).sum()
+            ref = 0.8 * nll.sum() / denom + 0.2 / 4 * smooth.sum() / denom
+        elif red == "sum":
+            ref = 0.8 * nll.sum() + 0.05 * smooth.sum()
+        else:
+            ref = 0.8 * nll + 0.05 * smooth
+        np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10)
+    fd_check(lambda a: F.cross_entropy(a, dm.tensor(t), dm.tensor(wt), label_smoothing=0.1), [x])
+    with pytest.raises(IndexError, match="9"):
+        F.cross_entropy(dm.tensor(x), dm.tensor([0, 1, 9, 0, 0]))
+
+
+def test_embedding_and_multihead_attention_shapes_and_grads() -> None:
+    emb = nn.Embedding(10, 4, padding_idx=0)
+    idx = dm.tensor([[1, 0, 3], [9, 9, 2]])
+    out = emb(idx)
+    assert out.shape == (2, 3, 4)
+    out.sum().backward()
+    g = emb.weight.grad.numpy()
+    assert np.all(g[0] == 0) and g[9].sum() == pytest.approx(8.0)
+    with pytest.raises(IndexError):
+        emb(dm.tensor([10]))
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    assert list(mha.state_dict()) == [
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
+    q = dm.randn(3, 5, 8, requires_grad=True)
+    y, w = mha(q, q, q)
+    assert y.shape == (3, 5, 8) and w.shape == (3, 5, 5)
+    np.testing.assert_allclose(w.detach().numpy().sum(-1), 1.0, rtol=1e-5)
+    y.sum().backward()
+    assert q.grad.shape == (3, 5, 8)
+
+
+def test_small_cnn_trains_on_digits() -> None:
+    pytest.importorskip("sklearn")
+    dm.manual_seed(0)
+    x, y = dm.datasets.digits()
+    order = dm.tensor(np.random.default_rng(0).permutation(1797))
+    x, y = x.reshape(-1, 1, 8, 8)[order], y[order]
+    xtr, ytr, xte, yte = x[:1400], y[:1400], x[1400:], y[1400:]
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dense(32 * 2 * 2, 10),
+    )
+    opt = dm.optim.Adam(model.parameters(), 3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(15):
+        perm = dm.randperm(1400)
+        for s in range(0, 1400, 64):
+            i = perm[s : s + 64]
+            loss = loss_fn(model(xtr[i]), ytr[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with dm.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    assert acc > 0.93

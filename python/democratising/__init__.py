@@ -82,18 +82,18 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-from . import autograd, checkpoint, data, datasets, nn, optim  # noqa: E402, F401
+from . import autograd, checkpoint, data, datasets, nn, optim, utils  # noqa: E402, F401
 
 __all__ = [
     "AutogradError",
-    "IndexOutOfRangeError",
-    "InvalidValueError",
     "CheckpointError",
     "DTypeError",
     "DemocratisingError",
     "Device",
     "DeviceError",
     "DistributedError",
+    "IndexOutOfRangeError",
+    "InvalidValueError",
     "OutOfMemoryError",
     "ShapeError",
     "Tensor",

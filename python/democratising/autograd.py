@@ -7,9 +7,10 @@ from typing import Optional, Union
 
 from . import _core
 from ._core import Tensor
+from ._function import Function, FunctionCtx
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
 
-__all__ = ["enable_grad", "grad", "no_grad", "set_grad_enabled"]
+__all__ = ["Function", "FunctionCtx", "enable_grad", "grad", "no_grad", "set_grad_enabled"]
 
 
 def _as_list(x: Union[Tensor, Sequence[Tensor]]) -> list[Tensor]:
@@ -29,7 +30,5 @@ def grad(
     gos = None
     if grad_outputs is not None:
         gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
-    res = _core.autograd_grad(
-        outs, _as_list(inputs), gos, retain_graph, create_graph, allow_unused
-    )
+    res = _core.autograd_grad(outs, _as_list(inputs), gos, retain_graph, create_graph, allow_unused)
     return tuple(res)

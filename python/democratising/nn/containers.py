@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Optional
 
+from .. import _core
 from .module import Module
 
 
@@ -34,6 +36,33 @@ class Sequential(Module):
         for m in self._modules.values():
             x = m(x)
         return x
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        segments = self.__dict__.get("_checkpointing")
+        if not segments or not _core.is_grad_enabled() or len(args) != 1 or kwargs:
+            return self.forward(*args, **kwargs)
+        from ..utils.checkpoint import checkpoint
+
+        mods = list(self._modules.values())
+        n = max(1, round(math.sqrt(len(mods)))) if segments is True else int(segments)
+        size = -(-len(mods) // n)
+        x = args[0]
+        for start in range(0, len(mods), size):
+            chunk = mods[start : start + size]
+
+            def run(inp: Any, chunk: list[Module] = chunk) -> Any:
+                for m in chunk:
+                    inp = m(inp)
+                return inp
+
+            x = checkpoint(run, x)
+        return x
+
+    def enable_checkpointing(self, segments: Any = True) -> Sequential:
+        """Checkpoint the children in ``segments`` groups (default ≈ √len): only the segment
+        boundaries are stored, each segment is recomputed during backward."""
+        object.__setattr__(self, "_checkpointing", segments)
+        return self
 
     def __len__(self) -> int:
         return len(self._modules)

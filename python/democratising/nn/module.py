@@ -256,7 +256,24 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_checkpointing") and _core.is_grad_enabled() and not kwargs:
+            from ..utils.checkpoint import checkpoint
+
+            return checkpoint(self.forward, *args)
         return self.forward(*args, **kwargs)
+
+    def enable_checkpointing(self: M, enabled: bool = True) -> M:
+        """Recompute this module's activations in backward instead of storing them
+        (``Sequential`` checkpoints each segment of its children separately)."""
+        object.__setattr__(self, "_checkpointing", enabled)
+        return self
+
+    def forward_amp(self, *args: Any, dtype: Any = None) -> Any:
+        """``forward`` under ``amp.autocast`` (float16 unless ``dtype`` says otherwise)."""
+        from ..amp import autocast
+
+        with autocast(dtype=dtype or _core.float16):
+            return self(*args)
 
     def extra_repr(self) -> str:
         return ""

@@ -31,6 +31,15 @@ fn check_device(d: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     Ok(())
 }
 
+/// A non-negative count argument (`steps`, `n`), as a typed error when negative.
+fn count(name: &str, n: isize) -> PyResult<usize> {
+    usize::try_from(n).map_err(|_| {
+        to_pyerr(Error::Value(format!(
+            "{name} must be non-negative, got {n}"
+        )))
+    })
+}
+
 fn finish(t: Tensor, requires_grad: bool) -> PyResult<PyTensor> {
     if requires_grad {
         t.set_requires_grad(true).py()?;
@@ -120,14 +129,20 @@ pub fn arange(
 pub fn linspace(
     start: f64,
     end: f64,
-    steps: usize,
+    steps: isize,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     check_device(device)?;
     finish(
-        Tensor::linspace(start, end, steps, dtype_or(dtype, DType::F32)?).py()?,
+        Tensor::linspace(
+            start,
+            end,
+            count("steps", steps)?,
+            dtype_or(dtype, DType::F32)?,
+        )
+        .py()?,
         requires_grad,
     )
 }
@@ -135,15 +150,20 @@ pub fn linspace(
 #[pyfunction]
 #[pyo3(signature = (n, m=None, *, dtype=None, device=None, requires_grad=false))]
 pub fn eye(
-    n: usize,
-    m: Option<usize>,
+    n: isize,
+    m: Option<isize>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     check_device(device)?;
     finish(
-        Tensor::eye(n, m, dtype_or(dtype, DType::F32)?).py()?,
+        Tensor::eye(
+            count("n", n)?,
+            m.map(|m| count("m", m)).transpose()?,
+            dtype_or(dtype, DType::F32)?,
+        )
+        .py()?,
         requires_grad,
     )
 }
@@ -219,13 +239,20 @@ pub fn randint(
 }
 
 #[pyfunction]
-pub fn randperm(n: usize) -> PyResult<PyTensor> {
-    Ok(wrap(Tensor::randperm(n).py()?))
+pub fn randperm(n: isize) -> PyResult<PyTensor> {
+    Ok(wrap(Tensor::randperm(count("n", n)?).py()?))
 }
 
+/// Seeds the global generator; like PyTorch, negative seeds wrap around to unsigned 64 bits.
 #[pyfunction]
-pub fn manual_seed(seed: u64) {
-    rng::manual_seed(seed);
+pub fn manual_seed(seed: i128) -> PyResult<()> {
+    if seed < i64::MIN as i128 || seed > u64::MAX as i128 {
+        return Err(to_pyerr(Error::Value(format!(
+            "manual_seed: seed {seed} does not fit in 64 bits"
+        ))));
+    }
+    rng::manual_seed(seed as u64);
+    Ok(())
 }
 
 #[pyfunction]
@@ -421,4 +448,70 @@ pub fn _linear(
         || x.linear(w, b.as_ref()),
     )
     .map(wrap)
+}
+
+/// Attaches a Python-defined backward to `output` (for `autograd.Function` and gradient
+/// checkpointing). `backward(grad)` returns one gradient (or None) per tensor in `inputs`.
+#[pyfunction]
+pub fn _record_function(
+    output: PyRef<'_, PyTensor>,
+    inputs: Vec<PyRef<'_, PyTensor>>,
+    backward: Py<PyAny>,
+) -> PyResult<PyTensor> {
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.t.clone()).collect();
+    let n = ins.len();
+    let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
+    let out = output.t.detach();
+    let refs: Vec<&Tensor> = ins.iter().collect();
+    let f = move |g: &Tensor| -> democratising::Result<Vec<Option<Tensor>>> {
+        Python::attach(|py| {
+            let r = backward
+                .call1(py, (wrap(g.clone()),))
+                .map_err(crate::errors::from_pyerr)?;
+            let r = r.bind(py);
+            let items: Vec<Bound<'_, PyAny>> = if let Ok(t) = r.cast::<PyTuple>() {
+                t.iter().collect()
+            } else if let Ok(l) = r.cast::<pyo3::types::PyList>() {
+                l.iter().collect()
+            } else {
+                vec![r.clone()]
+            };
+            if items.len() != n {
+                return Err(Error::Autograd(format!(
+                    "backward returned {} gradients but the function had {} tensor inputs",
+                    items.len(),
+                    n
+                )));
+            }
+            items
+                .iter()
+                .zip(&shapes)
+                .map(|(it, shape)| {
+                    if it.is_none() {
+                        return Ok(None);
+                    }
+                    let Ok(t) = it.cast::<PyTensor>() else {
+                        return Err(Error::Autograd(
+                            "backward must return Tensors or None".into(),
+                        ));
+                    };
+                    let g = t.get().t.clone();
+                    if g.shape() != shape.as_slice() {
+                        return Err(Error::Shape(format!(
+                            "backward returned a gradient of shape {:?} for an input of shape {:?}",
+                            g.shape(),
+                            shape
+                        )));
+                    }
+                    Ok(Some(g))
+                })
+                .collect()
+        })
+    };
+    Ok(wrap(autograd::record(
+        out,
+        "PythonFunctionBackward",
+        &refs,
+        f,
+    )))
 }

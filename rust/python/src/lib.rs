@@ -45,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_conv2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_max_pool2d, m)?)?;

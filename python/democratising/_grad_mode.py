@@ -4,7 +4,7 @@ engine's thread-local grad mode."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
 
@@ -34,13 +34,25 @@ class _GradMode:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+class _NoParamGradMode(_GradMode):
+    """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, orig_func: Optional[Callable[..., Any]] = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+    def __init__(self, orig_func: Optional[Callable[..., Any]] = None) -> None:
+        super().__init__()
+
+
+class no_grad(_NoParamGradMode):  # noqa: N801 - PyTorch's name
     """Disables gradient recording inside the block (or the decorated function)."""
 
     _enabled = False
 
 
-class enable_grad(_GradMode):  # noqa: N801
+class enable_grad(_NoParamGradMode):  # noqa: N801
     """Re-enables gradient recording inside a ``no_grad`` block."""
 
     _enabled = True

@@ -37,10 +37,11 @@ def _to_array(data: Any) -> np.ndarray:
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         return np.array([_to_array(x) for x in data])
     arr = np.array(data)
-    if not isinstance(data, np.ndarray) and arr.dtype == np.float64:
+    is_numpy = isinstance(data, (np.ndarray, np.generic))
+    if not is_numpy and arr.dtype == np.float64:
         # Python floats default to float32, like PyTorch's default dtype.
         arr = arr.astype(np.float32)
-    if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not isinstance(data, np.ndarray):
+    if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not is_numpy:
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "u" or arr.dtype == np.int8 or arr.dtype == np.int16:
         arr = arr.astype(np.int64)
@@ -56,8 +57,10 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
-    arr = np.ascontiguousarray(_to_array(data))
-    t = _core.from_numpy(np.array(arr, copy=True))
+    # A private C-ordered copy (np.ascontiguousarray would turn 0-d data into 1-d).
+    t = _core.from_numpy(np.array(_to_array(data), copy=True, order="C"))
+    if dtype is None and isinstance(data, Tensor):
+        dtype = data.dtype
     if dtype is not None:
         t = t.to(dtype)
     if device is not None:
@@ -82,30 +85,73 @@ def from_dlpack(ext: Any) -> Tensor:
 
 
 def _like(
-    fn: Any, t: Tensor, dtype: Optional[_core.dtype], requires_grad: builtins.bool
+    fn: Any,
+    t: Tensor,
+    dtype: Optional[_core.dtype],
+    requires_grad: builtins.bool,
+    device: Any = None,
 ) -> Tensor:
-    return fn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return fn(
+        *t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad
+    )
 
 
-def zeros_like(t: Tensor, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _like(_core.zeros, t, dtype, requires_grad)
+def zeros_like(
+    t: Tensor,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _like(_core.zeros, t, dtype, requires_grad, device)
 
 
-def ones_like(t: Tensor, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _like(_core.ones, t, dtype, requires_grad)
+def ones_like(
+    t: Tensor,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _like(_core.ones, t, dtype, requires_grad, device)
 
 
-def empty_like(t: Tensor, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _like(_core.empty, t, dtype, requires_grad)
+def empty_like(
+    t: Tensor,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _like(_core.empty, t, dtype, requires_grad, device)
 
 
-def rand_like(t: Tensor, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _like(_core.rand, t, dtype, requires_grad)
+def rand_like(
+    t: Tensor,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _like(_core.rand, t, dtype, requires_grad, device)
 
 
-def randn_like(t: Tensor, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _like(_core.randn, t, dtype, requires_grad)
+def randn_like(
+    t: Tensor,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _like(_core.randn, t, dtype, requires_grad, device)
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Optional[_core.dtype] = None, requires_grad: builtins.bool = False, device: Any = None) -> Tensor:  # noqa: E501
-    return _core.full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def full_like(
+    t: Tensor,
+    fill_value: Any,
+    dtype: Optional[_core.dtype] = None,
+    requires_grad: builtins.bool = False,
+    device: Any = None,
+) -> Tensor:
+    return _core.full(
+        t.shape,
+        fill_value,
+        dtype=dtype or t.dtype,
+        device=device or t.device,
+        requires_grad=requires_grad,
+    )

@@ -38,6 +38,15 @@ pub fn normalize_dim(dim: isize, ndim: usize) -> Result<usize> {
     Ok(d as usize)
 }
 
+/// The element count of `shape`, or a `Shape` error when it does not fit in memory addresses
+/// (user-given sizes must never wrap around to a small count).
+pub fn checked_numel(shape: &[usize]) -> Result<usize> {
+    match shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)) {
+        Some(n) if n <= isize::MAX as usize => Ok(n),
+        _ => bail!(Shape, "shape {:?} has too many elements", shape),
+    }
+}
+
 /// The shape two shapes broadcast to, following NumPy's rules.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
@@ -308,7 +317,9 @@ pub fn infer_shape(requested: &[isize], numel: usize, from: &[usize]) -> Result<
         } else if d < 0 {
             bail!(Shape, "invalid shape dimension {} in {:?}", d, requested);
         } else {
-            known *= d as usize;
+            known = known.checked_mul(d as usize).ok_or_else(|| {
+                crate::Error::Shape(format!("shape {requested:?} has too many elements"))
+            })?;
         }
     }
     let mut out: Vec<usize> = requested.iter().map(|&d| d.max(0) as usize).collect();

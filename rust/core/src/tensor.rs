@@ -34,7 +34,7 @@ impl Tensor {
 
     /// A contiguous tensor that takes ownership of `data`.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = crate::layout::checked_numel(shape)?;
         if n != data.len() {
             bail!(
                 Shape,

@@ -56,8 +56,13 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     if let Ok(i) = obj.extract::<isize>() {
         return Ok(Item::Int(i));
     }
-    // Lists and arrays become index tensors.
+    // Lists and arrays become index tensors (an empty list selects nothing).
     let t = operand(obj)?;
+    let t = if t.numel() == 0 && t.dtype().is_float() {
+        t.to_dtype(DType::I64).py()?
+    } else {
+        t
+    };
     if !(t.dtype().is_int() || t.dtype() == DType::Bool) {
         return Err(to_pyerr(Error::Index(format!(
             "tensors used as indices must be long, int or bool tensors, got {}",

@@ -873,7 +873,12 @@ impl PyTensor {
     fn flatten(&self, start_dim: isize, end_dim: isize) -> PyResult<PyTensor> {
         self.t.flatten(start_dim, end_dim).py().map(wrap)
     }
-    fn narrow(&self, dim: isize, start: isize, length: usize) -> PyResult<PyTensor> {
+    fn narrow(&self, dim: isize, start: isize, length: isize) -> PyResult<PyTensor> {
+        let Ok(length) = usize::try_from(length) else {
+            return Err(to_pyerr(Error::Value(format!(
+                "narrow(): length must be non-negative, got {length}"
+            ))));
+        };
         self.t.narrow(dim, start, length).py().map(wrap)
     }
     fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {

@@ -1,6 +1,6 @@
 //! `dm.dtype` and `dm.Device` objects, and parsing of the many ways users name them.
 
-use crate::errors::ResultExt;
+use crate::errors::{to_pyerr, ResultExt};
 use democratising::{DType, Device};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -62,17 +62,17 @@ pub fn extract_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     {
         n
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(to_pyerr(democratising::Error::DType(format!(
             "cannot interpret {obj} as a dtype"
-        )));
+        ))));
     };
     let name = name
         .trim_start_matches("democratising.")
         .trim_start_matches("torch.");
     DType::from_name(name).ok_or_else(|| {
-        PyTypeError::new_err(format!(
+        to_pyerr(democratising::Error::DType(format!(
             "unsupported dtype {name:?}: expected one of float32, float64, float16, bfloat16, int64, int32, bool"
-        ))
+        )))
     })
 }
 

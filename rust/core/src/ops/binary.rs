@@ -288,8 +288,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             BinaryOp::Pow => {
                 let (x, e) = (xa.get()?, xb.get()?);
                 let ga = if need_a {
+                    // e * x^(e-1), defined as 0 where e == 0 (0 * 0^-1 would be NaN).
                     let em1 = e.sub(&Tensor::wrapped_scalar(1.0f64))?;
-                    Some(g.mul(&e.mul(&x.pow(&em1)?)?)?)
+                    let e_zero = e.eq(&Tensor::wrapped_scalar(0.0f64))?;
+                    let d = e.mul(&x.pow(&em1)?)?.masked_fill(&e_zero, 0.0)?;
+                    Some(g.mul(&d)?)
                 } else {
                     None
                 };

@@ -66,21 +66,40 @@ fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)
     Ok((v, outer, r))
 }
 
+/// Elements summed in `T` before a partial sum is folded into an f64 total: keeps float32 sums of
+/// millions of elements accurate (like PyTorch's cascade sum) while the inner loop vectorises.
+const SUM_BLOCK: usize = 256;
+
 #[inline]
-fn row_sum<T: Float>(x: &[T]) -> T {
+fn block_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); 8];
     let chunks = x.chunks_exact(8);
     let rem = chunks.remainder();
     for c in chunks {
         for i in 0..8 {
-            acc[i] = acc[i] + c[i];
+            acc[i] = acc[i] + f(c[i]);
         }
     }
     let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for &v in rem {
-        s = s + v;
+        s = s + f(v);
     }
     s
+}
+
+/// `sum(f(x))` over a row, accurate for long rows.
+#[inline]
+fn row_sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
+    if x.len() <= SUM_BLOCK {
+        return block_sum(x, f);
+    }
+    let total: f64 = x.chunks(SUM_BLOCK).map(|c| block_sum(c, f).to_f64()).sum();
+    T::from_f64(total)
+}
+
+#[inline]
+fn row_sum<T: Float>(x: &[T]) -> T {
+    row_sum_map(x, |v| v)
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -102,7 +121,7 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
                 Kind::Mean => row_sum(x) / T::from_usize(r),
                 Kind::Var(correction) => {
                     let m = row_sum(x) / T::from_usize(r);
-                    let ss = x.iter().fold(T::zero(), |a, &v| a + (v - m) * (v - m));
+                    let ss = row_sum_map(x, |v| (v - m) * (v - m));
                     let denom = r as f64 - correction;
                     if denom <= 0.0 {
                         T::from_f64(f64::NAN)
@@ -121,7 +140,7 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
                             m + x.iter().fold(T::zero(), |a, &v| a + v * T::zero())
                         }
                     } else {
-                        m + x.iter().fold(T::zero(), |a, &v| a + (v - m).exp()).ln()
+                        m + row_sum_map(x, |v| (v - m).exp()).ln()
                     }
                 }
                 Kind::Max => x.iter().fold(T::NEG_INF, |a, &v| {
@@ -153,13 +172,32 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
 
 /// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it.
 fn sum_leading<T: Float>(x: &[T], r: usize, inner: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); inner];
-    for row in x.chunks_exact(inner.max(1)).take(r) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o = *o + v;
+    let inner1 = inner.max(1);
+    let x = &x[..(r * inner1).min(x.len())];
+    if r <= SUM_BLOCK {
+        let mut out = vec![T::zero(); inner];
+        for row in x.chunks_exact(inner1) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = *o + v;
+            }
+        }
+        return out;
+    }
+    // Partial sums over blocks of rows, folded into f64 totals (see `SUM_BLOCK`).
+    let mut total = vec![0f64; inner];
+    let mut part = vec![T::zero(); inner];
+    for block in x.chunks(SUM_BLOCK * inner1) {
+        part.iter_mut().for_each(|p| *p = T::zero());
+        for row in block.chunks_exact(inner1) {
+            for (p, &v) in part.iter_mut().zip(row) {
+                *p = *p + v;
+            }
+        }
+        for (t, &p) in total.iter_mut().zip(&part) {
+            *t += p.to_f64();
         }
     }
-    out
+    total.into_iter().map(T::from_f64).collect()
 }
 
 fn reduce_float_typed<T: Float>(kind: Kind, t: &Tensor, dims: &[usize]) -> Result<Vec<T>> {

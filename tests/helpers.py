@@ -1,0 +1,103 @@
+"""Shared test helpers: NumPy comparison and a float64 finite-difference gradient check."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import democratising as dm
+
+
+def to_numpy(t: dm.Tensor) -> np.ndarray:
+    """A NumPy copy of ``t`` (bfloat16 goes through float32)."""
+    d = t.detach()
+    if d.dtype == dm.bfloat16:
+        d = d.float()
+    return np.array(d.numpy(), copy=True)
+
+
+def assert_close(
+    actual: dm.Tensor,
+    expected: Any,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    check_dtype: Optional[dm.dtype] = None,
+    equal_nan: bool = True,
+) -> None:
+    """Asserts that ``actual`` matches ``expected`` (a NumPy array or scalar) in shape and value."""
+    assert isinstance(actual, dm.Tensor), f"expected a Tensor, got {type(actual).__name__}"
+    exp = np.asarray(expected)
+    got = to_numpy(actual)
+    assert tuple(actual.shape) == exp.shape, f"shape {tuple(actual.shape)} != {exp.shape}"
+    if check_dtype is not None:
+        assert actual.dtype == check_dtype, f"dtype {actual.dtype} != {check_dtype}"
+    if exp.dtype == np.bool_ or got.dtype == np.bool_:
+        np.testing.assert_array_equal(got, exp)
+    else:
+        np.testing.assert_allclose(
+            got.astype(np.float64),
+            exp.astype(np.float64),
+            rtol=rtol,
+            atol=atol,
+            equal_nan=equal_nan,
+        )
+
+
+def _numeric_grad(
+    fn: Callable[..., dm.Tensor],
+    arrays: list[np.ndarray],
+    k: int,
+    weights: np.ndarray,
+    eps: float,
+) -> np.ndarray:
+    def scalar(arrs: list[np.ndarray]) -> float:
+        with dm.no_grad():
+            out = fn(*[dm.tensor(a, dtype=dm.float64) for a in arrs])
+        return float(np.sum(to_numpy(out).astype(np.float64) * weights))
+
+    base = arrays[k]
+    grad = np.zeros_like(base)
+    flat = grad.reshape(-1)
+    for i in range(base.size):
+        plus = [a.copy() for a in arrays]
+        minus = [a.copy() for a in arrays]
+        plus[k].reshape(-1)[i] += eps
+        minus[k].reshape(-1)[i] -= eps
+        flat[i] = (scalar(plus) - scalar(minus)) / (2 * eps)
+    return grad
+
+
+def gradcheck(
+    fn: Callable[..., dm.Tensor],
+    inputs: Sequence[dm.Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> None:
+    """Checks autograd against central finite differences.
+
+    ``inputs`` are float64 tensors with ``requires_grad=True``; ``fn(*inputs)`` returns a tensor.
+    Compares d(sum(out * w))/d(input) for fixed random weights ``w``, for every input.
+    """
+    for x in inputs:
+        assert x.dtype == dm.float64, f"gradcheck needs float64 inputs, got {x.dtype}"
+        assert x.requires_grad, "gradcheck inputs must require grad"
+    arrays = [to_numpy(x) for x in inputs]
+    out = fn(*inputs)
+    assert out.dtype == dm.float64, f"fn returned {out.dtype}, expected float64"
+    rng = np.random.default_rng(seed)
+    shape = tuple(out.shape)
+    signs = rng.choice([-1.0, 1.0], size=shape)
+    weights = np.asarray(rng.uniform(0.5, 1.5, size=shape) * signs, dtype=np.float64)
+    w = dm.tensor(weights, dtype=dm.float64)
+    grads = dm.autograd.grad((out * w).sum(), list(inputs), allow_unused=True)
+    for k, (x, g) in enumerate(zip(inputs, grads)):
+        analytic = np.zeros(tuple(x.shape)) if g is None else to_numpy(g)
+        assert analytic.shape == tuple(x.shape), f"grad {k} has shape {analytic.shape}"
+        numeric = _numeric_grad(fn, arrays, k, weights, eps)
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=rtol, atol=atol, err_msg=f"gradient of input {k} is wrong"
+        )

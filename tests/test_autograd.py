@@ -1,0 +1,350 @@
+"""Autograd semantics: backward options, accumulation, grad modes, hooks, in-place rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import democratising as dm
+from helpers import assert_close, gradcheck
+
+
+def _leaf(values: list[float], dtype: dm.dtype = dm.float32) -> dm.Tensor:
+    return dm.tensor(values, dtype=dtype, requires_grad=True)
+
+
+def test_backward_scalar_and_gradient_argument() -> None:
+    x = _leaf([1.0, 2.0, 3.0])
+    (x * x).sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([2.0, 4.0, 6.0]))
+    y = _leaf([1.0, 2.0, 3.0])
+    (y * 2).backward(dm.tensor([1.0, 0.1, 0.01]))
+    assert y.grad is not None
+    assert_close(y.grad, np.array([2.0, 0.2, 0.02]))
+    with pytest.raises(dm.DemocratisingError, match="scalar"):
+        (y * 2).backward()
+    with pytest.raises(dm.ShapeError):
+        (y * 2).backward(dm.ones(4))
+    with pytest.raises(RuntimeError):
+        dm.ones(2).sum().backward()
+
+
+def test_retain_graph() -> None:
+    x = _leaf([1.0, 2.0])
+    z = (x.exp() * x).sum()
+    z.backward(retain_graph=True)
+    z.backward()
+    assert x.grad is not None
+    expected = 2 * (np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+    assert_close(x.grad, expected, rtol=1e-5)
+    with pytest.raises(dm.DemocratisingError) as info:
+        z.backward()
+    assert isinstance(info.value, RuntimeError)
+    assert "second time" in str(info.value) or "retain_graph" in str(info.value)
+
+
+def test_gradients_accumulate_over_backward_calls() -> None:
+    x = _leaf([1.0, -2.0])
+    (3 * x).sum().backward()
+    (x * x).sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([3 + 2.0, 3 - 4.0]))
+    x.grad = None
+    (x * 5).sum().backward()
+    assert_close(x.grad, np.array([5.0, 5.0]))
+    x.grad.zero_()
+    assert_close(x.grad, np.zeros(2))
+
+
+def test_shared_subexpression_and_broadcast_grads() -> None:
+    a = dm.tensor(np.arange(6.0).reshape(2, 3), dtype=dm.float64, requires_grad=True)
+    b = _leaf([1.0, 2.0, 3.0], dm.float64)
+    c = a * b
+    (c + c * c).sum().backward()
+    an, bn = np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0, 3.0])
+    assert a.grad is not None and b.grad is not None
+    assert_close(a.grad, bn + 2 * an * bn**2)
+    assert_close(b.grad, (an + 2 * an**2 * bn).sum(0))
+
+
+def test_no_grad_and_enable_grad() -> None:
+    x = _leaf([1.0, 2.0])
+    with dm.no_grad():
+        y = x * 2
+        assert not dm.is_grad_enabled()
+        with dm.enable_grad():
+            z = x * 2
+            assert dm.is_grad_enabled()
+        assert not dm.is_grad_enabled()
+    assert dm.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None and y.is_leaf
+    assert z.requires_grad and z.grad_fn is not None
+
+    @dm.no_grad()
+    def f(t: dm.Tensor) -> dm.Tensor:
+        return t * 2
+
+    @dm.no_grad
+    def g(t: dm.Tensor) -> dm.Tensor:
+        return t * 2
+
+    assert not f(x).requires_grad and not g(x).requires_grad
+    assert g.__name__ == "g"
+    assert dm.is_grad_enabled()
+
+    with dm.no_grad():
+
+        @dm.enable_grad()
+        def h(t: dm.Tensor) -> dm.Tensor:
+            return t * 2
+
+        assert h(x).requires_grad
+
+    with dm.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert dm.is_grad_enabled()
+
+
+def test_grad_mode_restored_after_exception() -> None:
+    with pytest.raises(KeyError), dm.no_grad():
+        raise KeyError("boom")
+    assert dm.is_grad_enabled()
+
+
+def test_detach_and_requires_grad_() -> None:
+    x = _leaf([1.0, 2.0])
+    d = x.detach()
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    d[0] = 10.0  # shares memory
+    assert x[0].item() == 10.0
+    y = (x * 2).detach() * x
+    y.sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([20.0, 4.0]))
+    t = dm.ones(2)
+    assert t.requires_grad_() is t
+    assert t.requires_grad
+    t.requires_grad_(False)
+    assert not t.requires_grad
+    t.requires_grad = True
+    assert t.requires_grad
+    with pytest.raises(dm.DemocratisingError):
+        (x * 2).requires_grad_(False)
+
+
+def test_leaf_and_grad_fn() -> None:
+    x = _leaf([1.0, 2.0])
+    y = x * 2
+    assert x.is_leaf and x.grad_fn is None
+    assert not y.is_leaf and y.grad_fn is not None
+    assert "Mul" in y.grad_fn.name()
+    assert dm.ones(2).is_leaf
+    s = (y + 1).sum()
+    assert s.grad_fn is not None and len(s.grad_fn.next_functions) == 1
+    assert "grad_fn=" in repr(y)
+
+
+def test_register_hook_modifies_gradient() -> None:
+    x = _leaf([1.0, 2.0, 3.0])
+    seen: list[np.ndarray] = []
+    x.register_hook(lambda g: seen.append(g.numpy().copy()))
+    x.register_hook(lambda g: g * 10)
+    (x * 2).sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.full(3, 20.0))
+    np.testing.assert_allclose(seen[0], np.full(3, 2.0))
+
+    a = _leaf([1.0, 1.0])
+    b = a * 3
+    b.register_hook(lambda g: g + 1)
+    (b * b).sum().backward()
+    assert a.grad is not None
+    assert_close(a.grad, (2 * 3.0 + 1) * 3 * np.ones(2))
+
+    c = _leaf([1.0])
+    handle = c.register_hook(lambda g: g * 100)
+    handle.remove()
+    (c * 2).sum().backward()
+    assert c.grad is not None and c.grad.item() == 2.0
+    with pytest.raises(dm.DemocratisingError):
+        dm.ones(2).register_hook(lambda g: g)
+
+
+def test_hook_exception_propagates() -> None:
+    x = _leaf([1.0])
+
+    def bad(g: dm.Tensor) -> dm.Tensor:
+        raise ValueError("hook failed")
+
+    x.register_hook(bad)
+    with pytest.raises(Exception, match="hook failed"):
+        (x * 2).sum().backward()
+
+
+def test_gradcheck_detects_a_wrong_gradient() -> None:
+    # Sanity check of the helper itself: a hook doubling the gradient must be caught.
+    def doubled(t: dm.Tensor) -> dm.Tensor:
+        out = t * 1.0
+        if out.requires_grad:
+            out.register_hook(lambda g: g * 2)
+        return out
+
+    x = dm.tensor([0.5, -1.0], dtype=dm.float64, requires_grad=True)
+    with pytest.raises(AssertionError):
+        gradcheck(doubled, [x])
+
+
+def test_retain_grad_on_non_leaf() -> None:
+    a = _leaf([1.0, 2.0])
+    b = a * 3
+    b.retain_grad()
+    c = a * 3
+    (b * b + c).sum().backward()
+    assert b.grad is not None
+    assert_close(b.grad, 2 * 3 * np.array([1.0, 2.0]))
+    assert c.grad is None
+    with pytest.raises(dm.DemocratisingError):
+        dm.ones(1).retain_grad()
+
+
+def test_autograd_grad() -> None:
+    a = _leaf([1.0, 2.0])
+    b = _leaf([3.0, 4.0])
+    ga, gb = dm.autograd.grad((a * b).sum(), [a, b])
+    assert ga is not None and gb is not None
+    assert_close(ga, np.array([3.0, 4.0]))
+    assert_close(gb, np.array([1.0, 2.0]))
+    assert a.grad is None and b.grad is None  # .grad is untouched
+    (g,) = dm.autograd.grad(a * 2, a, grad_outputs=dm.tensor([1.0, -1.0]))
+    assert g is not None
+    assert_close(g, np.array([2.0, -2.0]))
+    unused = _leaf([0.0])
+    with pytest.raises(dm.DemocratisingError):
+        dm.autograd.grad((a * 2).sum(), [a, unused])
+    res = dm.autograd.grad((a * 2).sum(), [a, unused], allow_unused=True)
+    assert res[1] is None
+    out = (a * a).sum()
+    dm.autograd.grad(out, [a], retain_graph=True)
+    (g2,) = dm.autograd.grad(out, [a])
+    assert g2 is not None
+    assert_close(g2, np.array([2.0, 4.0]))
+
+
+def test_inplace_on_leaf_requiring_grad_raises() -> None:
+    x = _leaf([1.0, 2.0])
+    for op in (
+        lambda: x.add_(1.0),
+        lambda: x.mul_(2.0),
+        lambda: x.zero_(),
+        lambda: x.fill_(3.0),
+        lambda: x.clamp_(0.0, 1.0),
+        lambda: x.copy_(dm.ones(2)),
+        lambda: x.__setitem__(0, 5.0),
+    ):
+        with pytest.raises(dm.DemocratisingError) as info:
+            op()
+        assert isinstance(info.value, RuntimeError)
+        assert "leaf" in str(info.value)
+    with dm.no_grad():
+        x.add_(1.0)
+        x[1] = 0.0
+    assert_close(x, np.array([2.0, 0.0]))
+    assert x.requires_grad and x.is_leaf
+
+
+def test_inplace_on_saved_tensor_then_backward_raises() -> None:
+    for make in (lambda e: e.sigmoid(), lambda e: e * e, lambda e: e @ e, lambda e: e**3):
+        x = _leaf([1.0, 2.0])
+        e = x * 1.0
+        out = make(e)
+        e.mul_(2.0)  # e was saved for backward
+        with pytest.raises(dm.DemocratisingError, match="in-place") as info:
+            out.sum().backward()
+        assert isinstance(info.value, RuntimeError)
+    x = _leaf([1.0, 2.0])
+    s = x.softmax(0)  # softmax saves its output
+    s.add_(1.0)
+    with pytest.raises(dm.DemocratisingError, match="in-place"):
+        (s * 1.0).sum().backward()
+    # log_softmax saved its output, not its input: modifying the input is harmless
+    y = _leaf([1.0, 2.0])
+    e = y * 1.0
+    out = e.log_softmax(0)
+    e.mul_(2.0)
+    out.sum().backward()
+    assert y.grad is not None
+    p = np.exp([1.0, 2.0]) / np.exp([1.0, 2.0]).sum()
+    assert_close(y.grad, 1 - 2 * p, atol=1e-6)
+
+
+def test_inplace_ops_on_non_leaf_have_correct_gradients() -> None:
+    def chain(x: dm.Tensor) -> dm.Tensor:
+        e = x * 2.0
+        e += x
+        e -= 1.0
+        e *= x
+        e /= 2.0
+        e.clamp_(-5.0, 5.0)
+        e.add_(x, alpha=3.0)
+        return e
+
+    x = dm.tensor([0.3, -0.7, 1.1], dtype=dm.float64, requires_grad=True)
+    gradcheck(chain, [x])
+
+    y = _leaf([1.0, 2.0])
+    buf = dm.zeros(2)
+    buf.add_(y)
+    buf.mul_(y)
+    assert buf.requires_grad
+    buf.sum().backward()
+    assert y.grad is not None
+    assert_close(y.grad, np.array([2.0, 4.0]))
+
+
+def test_inplace_fill_and_copy_cut_or_route_history() -> None:
+    x = _leaf([1.0, 2.0])
+    e = x * 2.0
+    e.fill_(3.0)
+    (e * x).sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([3.0, 3.0]))
+    y = _leaf([1.0, 2.0])
+    f = y * 2.0
+    f.copy_(y * y)
+    f.sum().backward()
+    assert y.grad is not None
+    assert_close(y.grad, np.array([2.0, 4.0]))
+
+
+def test_integer_tensors_cannot_require_grad() -> None:
+    for make in (
+        lambda: dm.tensor([1, 2]).requires_grad_(),
+        lambda: dm.ones(2, dtype=dm.int64, requires_grad=True),
+        lambda: dm.tensor([True]).requires_grad_(),
+        lambda: setattr(dm.tensor([1], dtype=dm.int32), "requires_grad", True),
+    ):
+        with pytest.raises(dm.DTypeError) as info:
+            make()
+        assert isinstance(info.value, TypeError)
+
+
+def test_grad_flows_through_dtype_casts() -> None:
+    x = dm.tensor([1.0, 2.0], dtype=dm.float64, requires_grad=True)
+    y = x.float() * dm.tensor([3.0, 4.0])
+    y.sum().backward()
+    assert x.grad is not None and x.grad.dtype == dm.float64
+    assert_close(x.grad, np.array([3.0, 4.0]))
+    assert not x.long().requires_grad
+
+
+def test_matmul_gradcheck() -> None:
+    rng = np.random.default_rng(3)
+
+    def leaf(*shape: int) -> dm.Tensor:
+        return dm.tensor(rng.standard_normal(shape), dtype=dm.float64, requires_grad=True)
+
+    gradcheck(lambda a, b: a @ b, [leaf(3, 4), leaf(4, 2)])
+    gradcheck(lambda a, b: a @ b, [leaf(2, 3, 4), leaf(4, 2)])
+    gradcheck(lambda a, b: dm.matmul(a, b), [leaf(4), leaf(4, 3)])
+    gradcheck(lambda a, b: a.T @ b, [leaf(4, 3), leaf(4)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -300,6 +302,87 @@ def test_inplace_ops_on_non_leaf_have_correct_gradients() -> None:
     buf.sum().backward()
     assert y.grad is not None
     assert_close(y.grad, np.array([2.0, 4.0]))
+
+
+def _view_inplace_cases() -> dict[str, Any]:
+    def slice_imul(x: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        e[1:] *= 3.0
+        return e * e
+
+    def select_mul_(x: dm.Tensor) -> dm.Tensor:
+        e = x * 2.0
+        e[0].mul_(5.0)
+        return e * 1.0
+
+    def strided_add_(x: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        e.view(-1)[::2].add_(x.view(-1)[1::2])
+        return e.exp()
+
+    def column_copy_(x: dm.Tensor, y: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        e[:, 1].copy_(y)
+        return e * x
+
+    def transposed_clamp_(x: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        e.T[0].clamp_(-0.5, 0.5)
+        return e
+
+    def view_used_after(x: dm.Tensor, y: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        v = e[0]
+        v += y
+        v *= 2.0
+        return e.sum(0) + v
+
+    def narrow_mul_tensor(x: dm.Tensor, y: dm.Tensor) -> dm.Tensor:
+        e = x.exp()
+        e.narrow(1, 1, 2).mul_(y)
+        e[0, :2].zero_()
+        return e
+
+    def nested_setitem(x: dm.Tensor) -> dm.Tensor:
+        e = x * 1.0
+        e[0][1] = 7.0
+        return e * x
+
+    return {
+        "slice_imul": (slice_imul, [(3, 4)]),
+        "select_mul_": (select_mul_, [(3, 4)]),
+        "strided_add_": (strided_add_, [(3, 4)]),
+        "column_copy_": (column_copy_, [(3, 4), (3,)]),
+        "transposed_clamp_": (transposed_clamp_, [(3, 4)]),
+        "view_used_after": (view_used_after, [(3, 4), (4,)]),
+        "narrow_mul_tensor": (narrow_mul_tensor, [(3, 4), (3, 2)]),
+        "nested_setitem": (nested_setitem, [(3, 4)]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_view_inplace_cases()))
+def test_inplace_on_views_of_non_leaf_tensors(name: str) -> None:
+    fn, shapes = _view_inplace_cases()[name]
+    rng = np.random.default_rng(5)
+    inputs = [
+        dm.tensor(rng.standard_normal(s), dtype=dm.float64, requires_grad=True) for s in shapes
+    ]
+    gradcheck(fn, inputs)
+
+
+def test_inplace_on_views_rules() -> None:
+    x = _leaf([1.0, 2.0, 3.0])
+    with pytest.raises(dm.DemocratisingError, match="leaf"):
+        x[0].mul_(2.0)  # a view of a leaf that requires grad
+    e = x * 1.0
+    with pytest.raises(dm.DemocratisingError, match="view"):
+        e.expand(2, 3).mul_(2.0)  # overlapping elements
+    base = dm.ones(4)
+    base[1:3].mul_(dm.tensor([2.0, 3.0], requires_grad=True))
+    assert base.requires_grad and base.tolist() == [1.0, 2.0, 3.0, 1.0]
+    with dm.no_grad():
+        x[0].mul_(5.0)
+    assert x.tolist() == [5.0, 2.0, 3.0] and x.is_leaf
 
 
 def test_inplace_fill_and_copy_cut_or_route_history() -> None:

@@ -15,6 +15,9 @@ pub struct TensorInner {
     pub(crate) layout: Layout,
     /// Set for tensors created as views of another tensor (so in-place autograd can refuse them).
     pub(crate) is_view: bool,
+    /// For views made by view ops: the tensor (never itself a view) whose storage they look into,
+    /// so that an in-place op on the view can rebase that tensor's autograd history.
+    pub(crate) view_base: Option<Tensor>,
     /// A 0-d tensor made from a Python number: it takes part in type promotion with the lowest
     /// priority, as in PyTorch (`int_tensor * 0.5` is float32, `half_tensor + 1.0` stays half).
     pub(crate) wrapped: bool,
@@ -27,6 +30,7 @@ impl Tensor {
             storage,
             layout,
             is_view,
+            view_base: None,
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
         }))
@@ -72,6 +76,7 @@ impl Tensor {
             storage: Arc::new(Storage::from_vec(vec![v])),
             layout: Layout::contiguous(&[]),
             is_view: false,
+            view_base: None,
             wrapped: true,
             meta: Mutex::new(AutogradMeta::default()),
         }))
@@ -201,7 +206,24 @@ impl Tensor {
 
     /// A new tensor sharing this storage with a different layout (no autograd recorded).
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
-        Self::from_parts(self.0.storage.clone(), layout, true)
+        let base = match &self.0.view_base {
+            Some(b) => Some(b.clone()),
+            None if !self.0.is_view => Some(self.clone()),
+            None => None,
+        };
+        Tensor(Arc::new(TensorInner {
+            storage: self.0.storage.clone(),
+            layout,
+            is_view: true,
+            view_base: base,
+            wrapped: false,
+            meta: Mutex::new(AutogradMeta::default()),
+        }))
+    }
+
+    /// The tensor this view looks into (see `TensorInner::view_base`).
+    pub(crate) fn view_base(&self) -> Option<&Tensor> {
+        self.0.view_base.as_ref()
     }
 
     /// Returns self if contiguous, else a contiguous copy (with autograd).

@@ -3,6 +3,7 @@
 //! with the tensor "rebased" onto the new node, as PyTorch does.
 
 use crate::autograd::{is_grad_enabled, record};
+use crate::layout::Layout;
 use crate::ops::copy::{cast_raw, fill_raw, write_into};
 use crate::{bail, DType, Result, Tensor};
 
@@ -28,14 +29,68 @@ impl Tensor {
                 self.shape()
             );
         }
-        if (result_requires_grad || self.requires_grad()) && self.is_view() {
+        if (result_requires_grad || self.requires_grad())
+            && self.is_view()
+            && self.rebasable_view().is_none()
+        {
             bail!(
                 Autograd,
-                "in-place modification of a view of a tensor that requires grad is not supported; \
+                "in-place modification of this view of a tensor that requires grad is not \
+                 supported (its base is not contiguous, it was detached, or elements overlap); \
                  modify the base tensor or clone() the view first (shape {:?})",
                 self.shape()
             );
         }
+        Ok(())
+    }
+
+    /// For a view whose in-place modification can be expressed on its base: the base and this
+    /// view's layout relative to a contiguous copy of the base.
+    fn rebasable_view(&self) -> Option<(Tensor, Layout)> {
+        let base = self.view_base()?;
+        let l = self.layout();
+        let overlapping = l
+            .shape
+            .iter()
+            .zip(&l.strides)
+            .any(|(&n, &s)| n > 1 && s == 0);
+        if overlapping || !base.is_contiguous() || l.offset < base.layout().offset {
+            return None;
+        }
+        let rel = Layout {
+            shape: l.shape.clone(),
+            strides: l.strides.clone(),
+            offset: l.offset - base.layout().offset,
+        };
+        let (_, end) = rel.span();
+        (end <= base.numel()).then(|| (base.clone(), rel))
+    }
+
+    /// In-place write into a view under autograd (PyTorch's "CopySlices"): the base gets the new
+    /// history `base[view] = result`, and the view becomes a view of that new base.
+    fn assign_view_(&self, result: &Tensor) -> Result<()> {
+        let Some((base, rel)) = self.rebasable_view() else {
+            bail!(
+                Autograd,
+                "internal: in-place write into a view without a usable base (shape {:?})",
+                self.shape()
+            );
+        };
+        let r = result.expand(self.shape())?.to_dtype(self.dtype())?;
+        let region = rel.clone();
+        let new_base =
+            base.view_assign(&move |b: &Tensor| Ok(b.with_layout(region.clone())), &r)?;
+        base.assign_(&new_base)?;
+        // Re-derive this view from the rebased base.
+        let (bshape, bdtype) = (base.shape().to_vec(), base.dtype());
+        let hook = record(self.detach(), "AsStridedBackward", &[&base], move |g| {
+            let z = Tensor::zeros(&bshape, bdtype)?;
+            write_into(&z.with_layout(rel.clone()), g)?;
+            Ok(vec![Some(z)])
+        });
+        let mut m = self.meta();
+        m.requires_grad = hook.requires_grad();
+        m.grad_fn = hook.grad_fn();
         Ok(())
     }
 
@@ -51,6 +106,9 @@ impl Tensor {
         }
         let tracked = is_grad_enabled() && result.requires_grad();
         self.check_inplace_allowed(tracked)?;
+        if is_grad_enabled() && (tracked || self.requires_grad()) && self.is_view() {
+            return self.assign_view_(result);
+        }
         if !tracked {
             write_into(self, result)?;
             if is_grad_enabled() && self.requires_grad() {
@@ -111,7 +169,7 @@ impl Tensor {
             }
             Ok(())
         })?;
-        if is_grad_enabled() && src.requires_grad() {
+        if is_grad_enabled() && (src.requires_grad() || self.requires_grad()) {
             return self.assign_(&src.expand(self.shape())?);
         }
         self.check_inplace_allowed(false)?;

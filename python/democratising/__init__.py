@@ -82,7 +82,7 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-from . import autograd, checkpoint, data, datasets, nn, optim, utils  # noqa: E402, F401
+from . import amp, autograd, checkpoint, data, datasets, nn, optim, utils  # noqa: E402, F401
 
 __all__ = [
     "AutogradError",

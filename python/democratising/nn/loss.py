@@ -16,6 +16,14 @@ class _Loss(Module):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
 
+    def forward_amp(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss under autocast (the seed's ``loss_fn.forward_amp``): computed in float32
+        from low-precision predictions."""
+        from ..amp import autocast
+
+        with autocast():
+            return self.forward(input, target)
+
 
 class CrossEntropyLoss(_Loss):
     def __init__(

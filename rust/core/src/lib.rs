@@ -2,6 +2,7 @@
 //! strided views, reverse-mode autograd, CPU kernels (a real GEMM with runtime SIMD dispatch,
 //! rayon for large work). No Python here: the PyO3 glue lives in `rust/python`.
 
+pub mod amp;
 pub mod autograd;
 pub mod device;
 pub mod dtype;

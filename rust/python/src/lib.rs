@@ -1,6 +1,7 @@
 //! PyO3 glue: exposes the democratising engine as the `democratising._core` extension module.
 //! Only argument conversion, GIL handling and error mapping live here.
 
+mod amp;
 mod errors;
 mod functions;
 mod indexing;
@@ -47,6 +48,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(amp::_set_autocast, m)?)?;
+    m.add_function(wrap_pyfunction!(amp::_get_autocast, m)?)?;
+    m.add_function(wrap_pyfunction!(amp::_amp_unscale, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_conv2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_max_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_avg_pool2d, m)?)?;

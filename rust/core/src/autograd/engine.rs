@@ -86,6 +86,7 @@ fn run(
     capture: Option<&[Tensor]>,
 ) -> Result<Vec<Option<Tensor>>> {
     let _mode = GradModeGuard::new(false);
+    let _amp = crate::amp::AutocastGuard::disabled();
     if grad_outputs.len() != roots.len() {
         bail!(
             Value,

@@ -224,6 +224,11 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 impl Tensor {
     /// `self @ other` with NumPy semantics for 1-D operands and broadcast batch dims.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        if crate::amp::autocast_dtype().is_some() {
+            let (a, b) = (crate::amp::to_low(self)?, crate::amp::to_low(other)?);
+            let _off = crate::amp::AutocastGuard::disabled();
+            return a.matmul(&b);
+        }
         let (an, bn) = (self.ndim(), other.ndim());
         if an == 0 || bn == 0 {
             bail!(
@@ -281,6 +286,12 @@ impl Tensor {
     /// `x @ weight.T + bias` as one fused op (the bias is written first and the GEMM accumulates
     /// onto it). `weight` is `[out, in]` as in PyTorch.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        if crate::amp::autocast_dtype().is_some() {
+            let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
+            let b = bias.map(crate::amp::to_low).transpose()?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.linear(&w, b.as_ref());
+        }
         if weight.ndim() != 2 || self.ndim() == 0 {
             bail!(
                 Shape,

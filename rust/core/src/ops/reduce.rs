@@ -264,6 +264,13 @@ fn expand_back(g: &Tensor, in_shape: &[usize], dims: &[usize], keepdim: bool) ->
 
 impl Tensor {
     pub fn sum(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.sum(dims, keepdim);
+        }
         let d = reduce_dims(self, dims)?;
         if !self.dtype().is_float() {
             let t = cast_raw(self, DType::I64)?;
@@ -281,6 +288,13 @@ impl Tensor {
     }
 
     pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.mean(dims, keepdim);
+        }
         if !self.dtype().is_float() {
             bail!(
                 DType,
@@ -300,6 +314,13 @@ impl Tensor {
 
     /// Variance with Bessel's `correction` (1 = unbiased, PyTorch's default).
     pub fn var(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.var(dims, correction, keepdim);
+        }
         if !self.dtype().is_float() {
             bail!(
                 DType,
@@ -329,6 +350,13 @@ impl Tensor {
     }
 
     pub fn logsumexp(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.logsumexp(dims, keepdim);
+        }
         let t = if self.dtype().is_float() {
             self.clone()
         } else {

@@ -313,6 +313,12 @@ impl Tensor {
         bias: Option<&Tensor>,
         spec: Conv2dSpec,
     ) -> Result<Tensor> {
+        if crate::amp::autocast_dtype().is_some() {
+            let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
+            let b = bias.map(crate::amp::to_low).transpose()?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.conv2d(&w, b.as_ref(), spec);
+        }
         self.check_same_device(weight)?;
         let g = geometry(self, weight, spec)?;
         if let Some(b) = bias {

@@ -30,6 +30,13 @@ impl Tensor {
         reduction: Reduction,
         label_smoothing: f64,
     ) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.cross_entropy(target, weight, ignore_index, reduction, label_smoothing);
+        }
         if self.ndim() != 2 {
             bail!(
                 Shape,

@@ -23,6 +23,13 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.layer_norm(normalized_shape, weight, bias, eps);
+        }
         let k = normalized_shape.len();
         if k == 0 || k > self.ndim() || &self.shape()[self.ndim() - k..] != normalized_shape {
             bail!(
@@ -143,6 +150,21 @@ impl Tensor {
         momentum: f64,
         eps: f64,
     ) -> Result<Tensor> {
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::amp::autocast_dtype().is_some()
+        {
+            let x = crate::amp::to_f32(self)?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.batch_norm(
+                running_mean,
+                running_var,
+                weight,
+                bias,
+                training,
+                momentum,
+                eps,
+            );
+        }
         if self.ndim() < 2 {
             bail!(
                 Shape,

@@ -1,0 +1,129 @@
+//! Automatic mixed precision. `autocast` is a thread-local mode: while it is set, matmul, linear
+//! and conv run in the low dtype (float16/bfloat16, accumulating in float32), while softmax,
+//! losses, norms and reductions run in float32. Casts are recorded by autograd, so the backward
+//! follows the forward's dtypes and float32 parameters receive float32 gradients.
+//! `unscale_and_check` is the fused non-finite check / unscale over all gradients of a step.
+
+use crate::{bail, DType, Element, Result, Tensor};
+use std::cell::Cell;
+
+thread_local! {
+    static AUTOCAST: Cell<Option<DType>> = const { Cell::new(None) };
+}
+
+/// The low-precision dtype autocast uses on this thread, if enabled.
+pub fn autocast_dtype() -> Option<DType> {
+    AUTOCAST.with(|a| a.get())
+}
+
+/// Sets (or clears) autocast on this thread; returns the previous setting.
+pub fn set_autocast(dtype: Option<DType>) -> Result<Option<DType>> {
+    if let Some(d) = dtype {
+        if !matches!(d, DType::F16 | DType::BF16) {
+            bail!(DType, "autocast dtype must be float16 or bfloat16, got {d}");
+        }
+    }
+    Ok(AUTOCAST.with(|a| a.replace(dtype)))
+}
+
+/// Restores the previous autocast setting when dropped (the backward pass runs without it).
+pub struct AutocastGuard(Option<DType>);
+
+impl AutocastGuard {
+    pub fn disabled() -> Self {
+        AutocastGuard(AUTOCAST.with(|a| a.replace(None)))
+    }
+}
+
+impl Drop for AutocastGuard {
+    fn drop(&mut self) {
+        AUTOCAST.with(|a| a.set(self.0));
+    }
+}
+
+/// For ops that autocast runs in low precision: the input cast to the autocast dtype.
+pub(crate) fn to_low(t: &Tensor) -> Result<Tensor> {
+    match autocast_dtype() {
+        Some(d) if t.dtype().is_float() && t.dtype() != d => t.to_dtype(d),
+        _ => Ok(t.clone()),
+    }
+}
+
+/// For ops that autocast runs in float32: half inputs widened to float32.
+pub(crate) fn to_f32(t: &Tensor) -> Result<Tensor> {
+    match (autocast_dtype(), t.dtype()) {
+        (Some(_), DType::F16 | DType::BF16) => t.to_dtype(DType::F32),
+        _ => Ok(t.clone()),
+    }
+}
+
+fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> Result<bool> {
+    let off = t.layout().offset;
+    let n = t.numel();
+    let mut found = false;
+    if apply {
+        // SAFETY: gradients are contiguous (checked by the caller) and updated one at a time.
+        let s = unsafe { &mut t.storage().as_mut_slice::<T>()[off..off + n] };
+        for v in s.iter_mut() {
+            let x = v.to_f64() * inv_scale;
+            found |= !x.is_finite();
+            *v = T::from_f64(x);
+        }
+        t.storage().bump_version();
+    } else {
+        let s = &t.storage().as_slice::<T>()[off..off + n];
+        found = s.iter().any(|v| !v.to_f64().is_finite());
+    }
+    Ok(found)
+}
+
+/// Multiplies every gradient by `inv_scale` in place (when `apply`) and reports whether any
+/// value is infinite or NaN: one pass over all gradients of an optimizer step.
+pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Result<bool> {
+    let mut found = false;
+    for g in grads {
+        g.check_cpu()?;
+        if !g.dtype().is_float() {
+            bail!(DType, "gradients must be floating point, got {}", g.dtype());
+        }
+        if !g.is_contiguous() {
+            bail!(
+                Value,
+                "gradients must be contiguous to be unscaled in place"
+            );
+        }
+        found |= match g.dtype() {
+            DType::F32 => check_and_scale::<f32>(g, inv_scale, apply)?,
+            DType::F64 => check_and_scale::<f64>(g, inv_scale, apply)?,
+            DType::F16 => check_and_scale::<half::f16>(g, inv_scale, apply)?,
+            DType::BF16 => check_and_scale::<half::bf16>(g, inv_scale, apply)?,
+            _ => unreachable!(),
+        };
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unscale_finds_non_finite() {
+        let g = Tensor::from_vec(vec![2.0f32, 4.0], &[2]).unwrap();
+        assert!(!unscale_and_check(std::slice::from_ref(&g), 0.5, true).unwrap());
+        assert_eq!(g.to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+        let bad = Tensor::from_vec(vec![1.0f32, f32::INFINITY], &[2]).unwrap();
+        assert!(unscale_and_check(&[g, bad], 1.0, false).unwrap());
+    }
+
+    #[test]
+    fn autocast_matmul_runs_in_half() {
+        let a = Tensor::ones(&[2, 3], DType::F32).unwrap();
+        let prev = set_autocast(Some(DType::BF16)).unwrap();
+        let y = a.matmul(&a.t().unwrap()).unwrap();
+        let s = y.softmax(-1).unwrap();
+        set_autocast(prev).unwrap();
+        assert_eq!(y.dtype(), DType::BF16);
+        assert_eq!(s.dtype(), DType::F32);
+    }
+}

@@ -1,0 +1,165 @@
+"""Mixed precision: autocast dtypes per op, GradScaler dynamics, half-precision training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import democratising as dm
+from democratising import nn
+from democratising.amp import GradScaler, autocast
+from democratising.optim import SGD, Adam
+
+
+@pytest.mark.parametrize("low", [dm.float16, dm.bfloat16])
+def test_autocast_output_dtypes_per_op(low: dm.dtype) -> None:
+    x = dm.randn(4, 8)
+    lin = nn.Dense(8, 3)
+    conv = nn.Conv2d(1, 2, 3)
+    with autocast(dtype=low):
+        y = lin(x)
+        assert y.dtype == low
+        assert (x @ x.T).dtype == low
+        assert conv(dm.randn(1, 1, 5, 5)).dtype == low
+        assert y.softmax(-1).dtype == dm.float32
+        assert y.log_softmax(-1).dtype == dm.float32
+        assert y.sum().dtype == dm.float32 and y.mean().dtype == dm.float32
+        loss = nn.CrossEntropyLoss()(y, dm.tensor([0, 1, 2, 0]))
+        assert loss.dtype == dm.float32
+        assert nn.LayerNorm(3)(y).dtype == dm.float32
+    assert (x @ x.T).dtype == dm.float32  # off again outside the block
+    loss.backward()
+    assert lin.weight.grad.dtype == dm.float32  # master weights keep float32 gradients
+
+
+def test_autocast_is_restored_and_usable_as_decorator() -> None:
+    @autocast(dtype=dm.bfloat16)
+    def f(a: dm.Tensor) -> dm.Tensor:
+        return a @ a
+
+    assert f(dm.eye(2)).dtype == dm.bfloat16
+    assert not dm.amp.is_autocast_enabled()
+    with autocast(enabled=False):
+        assert (dm.eye(2) @ dm.eye(2)).dtype == dm.float32
+
+
+def test_grad_scaler_scale_sequence_and_skipped_steps() -> None:
+    p = dm.tensor([1.0, 2.0], requires_grad=True)
+    opt = SGD([p], lr=0.1)
+    scaler = GradScaler(init_scale=8.0, growth_factor=2.0, backoff_factor=0.5, growth_interval=2)
+    scales = []
+    for step in range(6):
+        opt.zero_grad()
+        loss = (p * p).sum()
+        scaler.scale(loss).backward()
+        if step == 2:
+            p.grad = dm.tensor([float("inf"), 1.0])  # injected overflow
+        if step == 4:
+            p.grad = dm.tensor([float("nan"), 1.0])
+        before = p.detach().numpy().copy()
+        scaler.step(opt)
+        after = p.detach().numpy()
+        if step in (2, 4):
+            np.testing.assert_array_equal(before, after)  # skipped
+        else:
+            assert not np.array_equal(before, after)
+        scaler.update()
+        scales.append(scaler.get_scale())
+    assert scales == [8.0, 16.0, 8.0, 8.0, 4.0, 4.0]
+    sd = scaler.state_dict()
+    assert sd["scale"] == 4.0 and sd["_growth_tracker"] == 1
+    other = GradScaler()
+    other.load_state_dict(sd)
+    assert other.get_scale() == 4.0
+
+
+def test_unscale_then_clip_and_step_matches_unscaled_training() -> None:
+    def run(use_scaler: bool) -> np.ndarray:
+        dm.manual_seed(0)
+        model = nn.Dense(4, 2)
+        opt = Adam(model.parameters(), 0.01)
+        scaler = GradScaler(init_scale=1024.0, enabled=use_scaler)
+        x, y = dm.randn(8, 4), dm.randn(8, 2)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            scaler.step(opt)
+            scaler.update()
+        return model.weight.detach().numpy()
+
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError):
+        p = dm.ones(1, requires_grad=True)
+        p.grad = dm.ones(1)
+        o = SGD([p], lr=0.1)
+        s = GradScaler()
+        s.unscale_(o)
+        s.unscale_(o)
+
+
+def test_seed_chained_setters() -> None:
+    s = GradScaler().init_scale(2.0**10).growth_factor(3.0).backoff_factor(0.25).growth_interval(5)
+    assert s.get_scale() == 1024.0 and s.get_growth_factor() == 3.0
+    assert s.get_backoff_factor() == 0.25 and s.get_growth_interval() == 5
+
+
+def test_fp16_adam_with_zero_gradients_stays_finite() -> None:
+    model = nn.Dense(4, 4)
+    opt = Adam(model.parameters(), 1e-3)
+    scaler = GradScaler()
+    for _ in range(50):
+        opt.zero_grad()
+        with autocast(dtype=dm.float16):
+            loss = model(dm.zeros(2, 4)).sum() * 0.0
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    assert np.isfinite(model.weight.detach().numpy()).all()
+
+
+@pytest.mark.parametrize("low", [dm.float16, dm.bfloat16])
+def test_half_precision_training_converges_like_float32(low: dm.dtype) -> None:
+    pytest.importorskip("sklearn")
+    x, y = dm.datasets.digits()
+    order = dm.tensor(np.random.default_rng(0).permutation(1797))
+    x, y = x[order], y[order]
+
+    def train(amp: bool) -> float:
+        dm.manual_seed(0)
+        model = nn.Sequential(nn.Dense(64, 128), nn.ReLU(), nn.Dense(128, 10))
+        opt = Adam(model.parameters(), 1e-3)
+        scaler = GradScaler(enabled=amp)
+        loss_fn = nn.CrossEntropyLoss()
+        for _ in range(12):
+            for s in range(0, 1400, 32):
+                xb, yb = x[s : s + 32], y[s : s + 32]
+                opt.zero_grad()
+                with autocast(dtype=low, enabled=amp):
+                    loss = loss_fn(model(xb), yb)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+        with dm.no_grad():
+            return (model(x[1400:]).argmax(1) == y[1400:]).float().mean().item()
+
+    full, half = train(False), train(True)
+    assert half >= full - 0.01, (full, half)
+
+
+def test_seed_forward_amp_flow() -> None:
+    model = nn.Sequential(nn.Dense(6, 4), nn.ReLU(), nn.Dense(4, 3))
+    opt = Adam(model.parameters(), 1e-3)
+    scaler = GradScaler().init_scale(2.0**16).growth_factor(2.0)
+    loss_fn = nn.CrossEntropyLoss()
+    out = model.forward_amp(dm.randn(5, 6))
+    assert out.dtype == dm.float16
+    loss = loss_fn.forward_amp(out, dm.tensor([0, 1, 2, 0, 1]))
+    assert loss.dtype == dm.float32
+    model.zero_grad()
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert all(p.grad.dtype == dm.float32 for p in model.parameters())

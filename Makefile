@@ -13,10 +13,10 @@ LOCK := flock /tmp/democratising-build.lock
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,8 +49,20 @@ pytest: develop ## Python test-suite
 
 test: develop lint cargo-test pytest ## everything CI runs
 
-bench: develop ## benchmark table against NumPy (and PyTorch in its own venv)
-	$(PY) benches/bench_ops.py
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.deps-stamp
+
+# PyTorch (and friends) live in their own virtualenv: never a dependency of the package or tests.
+$(BENCH_STAMP): benches/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r benches/requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: develop $(BENCH_STAMP) ## benchmark tables: democratising vs NumPy and PyTorch, side by side
+	$(LOCK) env PYTHONPATH=$(abspath python) $(BENCH_VENV)/bin/python benches/bench_ops.py
+	@for b in benches/bench_*.py; do [ "$$b" = benches/bench_ops.py ] && continue; \
+		echo "== $$b"; $(LOCK) env PYTHONPATH=$(abspath python) $(BENCH_VENV)/bin/python $$b || exit 1; done
 
 clean: ## remove build outputs and the virtualenv
-	rm -rf target $(VENV) .pytest_cache
+	rm -rf target $(VENV) $(BENCH_VENV) .pytest_cache

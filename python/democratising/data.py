@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import importlib
+import itertools
+import math
+from collections import deque
+from collections.abc import Iterator, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -85,7 +90,17 @@ def default_collate(batch: list[Any]) -> Any:
 
 
 class DataLoader:
-    """Iterates a dataset in batches; ``TensorDataset`` batches are gathered with one index op."""
+    """Iterates a dataset in batches; ``TensorDataset`` batches are gathered with one index op.
+
+    With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
+    engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
+    same, bit for bit, as with ``num_workers=0``. Datasets whose ``__getitem__`` draws random
+    numbers should derive them from the index to keep that guarantee.
+
+    ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
+    per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
+    sees the same order as an uninterrupted one.
+    """
 
     def __init__(
         self,
@@ -97,12 +112,19 @@ class DataLoader:
         seed: Optional[int] = None,
         collate_fn: Optional[Callable[[list[Any]], Any]] = None,
         sampler: Optional[Any] = None,
+        prefetch_factor: int = 2,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be non-negative, got {num_workers}")
+        if prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.num_workers, self.collate_fn = drop_last, num_workers, collate_fn
-        self.sampler = sampler
+        self.sampler, self.prefetch_factor, self.seed = sampler, prefetch_factor, seed
         self._rng = np.random.default_rng(seed)
 
     def _order(self) -> np.ndarray:
@@ -115,16 +137,145 @@ class DataLoader:
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[Any]:
+    def set_epoch(self, epoch: int) -> None:
+        """Forwards to the sampler (``DistributedSampler`` reshuffles per epoch)."""
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffling generator's state (JSON-able), for bit-identical resumption."""
+        return {"rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
+
+    def _batches(self) -> list[np.ndarray]:
         order = self._order()
-        fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            if self.drop_last and len(idx) < self.batch_size:
-                break
-            if fast:
-                it = _core.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
-                yield tuple(t[it] for t in self.dataset.tensors)  # type: ignore[attr-defined]
-            else:
-                items = [self.dataset[int(i)] for i in idx]
-                yield (self.collate_fn or default_collate)(items)
+        out = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        if self.drop_last and out and len(out[-1]) < self.batch_size:
+            out.pop()
+        return out
+
+    def _fetch(self, idx: np.ndarray) -> Any:
+        base = self.dataset
+        while isinstance(base, Subset) and self.collate_fn is None:  # random_split output
+            idx = np.asarray(base.indices, dtype=np.int64)[idx]
+            base = base.dataset
+        if isinstance(base, TensorDataset) and self.collate_fn is None:
+            it = _core.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+            return tuple(t[it] for t in base.tensors)
+        items = [self.dataset[int(i)] for i in idx]
+        return (self.collate_fn or default_collate)(items)
+
+    def __iter__(self) -> Iterator[Any]:
+        batches = self._batches()  # drawn now, so shuffling state advances like num_workers=0
+        if self.num_workers == 0:
+            return (self._fetch(idx) for idx in batches)
+        return _prefetch(self._fetch, batches, self.num_workers, self.prefetch_factor)
+
+
+def _prefetch(
+    fetch: Callable[[np.ndarray], Any], batches: list[np.ndarray], workers: int, factor: int
+) -> Iterator[Any]:
+    """Runs ``fetch`` on up to ``workers * factor`` batches ahead, yielding results in order."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dm-loader")
+    pending: deque[Future[Any]] = deque()
+    it = iter(batches)
+    try:
+        for idx in itertools.islice(it, workers * factor):
+            pending.append(pool.submit(fetch, idx))
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(fetch, nxt))
+            yield batch
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=False)
+
+
+# ---- distributed sampling --------------------------------------------------------------------
+
+
+def _world_info() -> Optional[tuple[int, int]]:
+    """``(world_size, rank)`` from ``democratising.distributed`` when it exists and is
+    initialised, else ``None``. Imported lazily: that package is optional (mpi4py)."""
+    try:
+        dist = importlib.import_module("democratising.distributed")
+    except ImportError:
+        return None
+    try:
+        is_init = getattr(dist, "is_initialized", None)
+        if callable(is_init) and is_init():
+            return int(dist.get_world_size()), int(dist.get_rank())
+        world_cls = getattr(dist, "World", None)
+        current = getattr(world_cls, "current", None) if world_cls is not None else None
+        world = current() if callable(current) else None
+        if world is not None:
+            return int(world.size()), int(world.rank())
+    except Exception:  # a half-initialised backend must not break single-process training
+        return None
+    return None
+
+
+class DistributedSampler:
+    """Gives each of ``num_replicas`` processes a disjoint slice of the dataset, exactly like
+    PyTorch's: shuffle with ``seed + epoch`` (call ``set_epoch`` every epoch), then pad by
+    repeating indices from the start (or, with ``drop_last``, trim the tail) so that every rank
+    gets ``ceil(len / num_replicas)`` samples and stays in lock-step, then take every
+    ``num_replicas``-th index from ``rank``."""
+
+    def __init__(
+        self,
+        dataset: Sized,
+        num_replicas: Optional[int] = None,
+        rank: Optional[int] = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if num_replicas is None or rank is None:
+            size, r = _world_info() or (1, 0)
+            num_replicas = size if num_replicas is None else num_replicas
+            rank = r if rank is None else rank
+        if num_replicas < 1:
+            raise ValueError(f"num_replicas must be positive, got {num_replicas}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]"
+            )
+        self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
+        self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
+        n = len(dataset)
+        if drop_last and n % num_replicas != 0:
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)
+        else:
+            self.num_samples = math.ceil(n / num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)
+        if self.shuffle:
+            indices = np.random.default_rng(self.seed + self.epoch).permutation(n).tolist()
+        else:
+            indices = list(range(n))
+        if not self.drop_last:
+            pad = self.total_size - len(indices)
+            if pad <= len(indices):
+                indices += indices[:pad]
+            elif indices:
+                indices += (indices * math.ceil(pad / len(indices)))[:pad]
+        else:
+            indices = indices[: self.total_size]
+        assert len(indices) == self.total_size
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch mixed into the shuffle seed, so every epoch has a new order that
+        every rank agrees on."""
+        self.epoch = epoch

@@ -1,0 +1,189 @@
+"""DataLoader (threaded prefetch, determinism, resumable shuffling) and DistributedSampler."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+import types
+from typing import Any
+
+import numpy as np
+import pytest
+
+import democratising as dm
+from democratising.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    TensorDataset,
+    random_split,
+)
+
+
+def _dataset(n: int = 50) -> TensorDataset:
+    return TensorDataset(dm.arange(2 * n).reshape(n, 2).float(), dm.arange(n))
+
+
+def _labels(loader: DataLoader) -> list[list[int]]:
+    return [b[-1].tolist() for b in loader]
+
+
+class _SlowDataset(Dataset):
+    """Items take a random, index-dependent time, so out-of-order completion is likely."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.threads: set[str] = set()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Any:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(((i * 7919) % 5) * 2e-4)
+        return dm.tensor([float(i)]), i
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_workers_preserve_order_and_match_single_threaded(workers: int) -> None:
+    ds = _dataset(53)
+    ref = _labels(DataLoader(ds, 8, shuffle=True, seed=7))
+    got = _labels(DataLoader(ds, 8, shuffle=True, seed=7, num_workers=workers))
+    assert got == ref
+    slow = _SlowDataset(40)
+    batches = list(DataLoader(slow, 4, num_workers=workers))
+    assert [b[1].tolist() for b in batches] == [list(range(i, i + 4)) for i in range(0, 40, 4)]
+    assert all(name.startswith("dm-loader") for name in slow.threads)
+
+
+def test_seeded_shuffle_is_reproducible_and_differs_per_epoch() -> None:
+    ds = _dataset(40)
+    a, b = DataLoader(ds, 10, shuffle=True, seed=1), DataLoader(ds, 10, shuffle=True, seed=1)
+    e1a, e1b = _labels(a), _labels(b)
+    assert e1a == e1b
+    e2a = _labels(a)
+    assert e2a != e1a
+    assert sorted(i for b in e2a for i in b) == list(range(40))
+    assert _labels(DataLoader(ds, 10, shuffle=True, seed=2)) != e1a
+
+
+def test_state_dict_resumes_the_shuffle_order() -> None:
+    ds = _dataset(30)
+    a = DataLoader(ds, 7, shuffle=True, seed=3)
+    _labels(a)
+    saved = a.state_dict()
+    expected = [_labels(a), _labels(a)]
+    b = DataLoader(ds, 7, shuffle=True, seed=99)
+    b.load_state_dict(saved)
+    assert [_labels(b), _labels(b)] == expected
+
+
+def test_drop_last_len_and_subset_fast_path() -> None:
+    ds = _dataset(23)
+    assert len(DataLoader(ds, 5)) == 5 and len(DataLoader(ds, 5, drop_last=True)) == 4
+    assert [len(b) for b in _labels(DataLoader(ds, 5, drop_last=True, num_workers=2))] == [5] * 4
+    train, _ = random_split(ds, [0.6, 0.4], seed=0)
+    assert [i for b in _labels(DataLoader(train, 4)) for i in b] == train.indices
+
+
+def test_worker_errors_propagate_and_early_break_does_not_hang() -> None:
+    class Broken(Dataset):
+        def __len__(self) -> int:
+            return 20
+
+        def __getitem__(self, i: int) -> Any:
+            if i == 9:
+                raise KeyError("bad sample 9")
+            return dm.tensor([float(i)])
+
+    it = iter(DataLoader(Broken(), 4, num_workers=2))
+    assert next(it).shape == (4, 1)
+    assert next(it).shape == (4, 1)
+    with pytest.raises(KeyError, match="bad sample 9"):
+        next(it)
+    for i, _ in enumerate(DataLoader(_SlowDataset(200), 2, num_workers=2)):
+        if i == 3:
+            break
+
+
+def test_invalid_arguments() -> None:
+    ds = _dataset(4)
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(ds, 2, shuffle=True, sampler=DistributedSampler(ds, 2, 0))
+    with pytest.raises(ValueError):
+        DataLoader(ds, 2, num_workers=-1)
+    with pytest.raises(ValueError, match="rank"):
+        DistributedSampler(ds, num_replicas=2, rank=2)
+
+
+@pytest.mark.parametrize("replicas", [2, 3, 4])
+@pytest.mark.parametrize("n", [1, 10, 11, 12, 13])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_distributed_sampler_partitions_exactly(replicas: int, n: int, shuffle: bool) -> None:
+    ds = list(range(n))
+    parts = [
+        list(DistributedSampler(ds, replicas, r, shuffle=shuffle, seed=5)) for r in range(replicas)
+    ]
+    per_rank = math.ceil(n / replicas)
+    assert all(len(p) == per_rank for p in parts)
+    flat = [i for p in parts for i in p]
+    assert set(flat) == set(range(n))  # cover
+    # PyTorch's order: the (shuffled) indices padded from their start, dealt round-robin.
+    base = np.random.default_rng(5).permutation(n).tolist() if shuffle else list(range(n))
+    padded = (base * math.ceil(per_rank * replicas / n))[: per_rank * replicas]
+    assert parts == [padded[r::replicas] for r in range(replicas)]
+    if n % replicas == 0:  # disjoint when no padding is needed
+        assert len(set(flat)) == len(flat)
+    else:
+        assert len(flat) - len(set(flat)) == per_rank * replicas - n
+
+
+@pytest.mark.parametrize("replicas", [2, 3, 4])
+def test_distributed_sampler_drop_last_is_disjoint(replicas: int) -> None:
+    ds = list(range(11))
+    parts = [list(DistributedSampler(ds, replicas, r, drop_last=True)) for r in range(replicas)]
+    flat = [i for p in parts for i in p]
+    assert len(flat) == len(set(flat)) == (11 // replicas) * replicas
+    assert all(len(p) == 11 // replicas for p in parts)
+
+
+def test_set_epoch_reshuffles_consistently_across_ranks() -> None:
+    ds = list(range(20))
+    samplers = [DistributedSampler(ds, 2, r, seed=1) for r in range(2)]
+    first = [list(s) for s in samplers]
+    for s in samplers:
+        s.set_epoch(1)
+    second = [list(s) for s in samplers]
+    assert first != second
+    for parts in (first, second):
+        assert sorted(parts[0] + parts[1]) == list(range(20))
+
+
+def test_loader_with_distributed_sampler() -> None:
+    ds = _dataset(10)
+    sampler = DistributedSampler(ds, num_replicas=3, rank=1, shuffle=False)
+    loader = DataLoader(ds, 2, sampler=sampler, num_workers=2)
+    assert len(loader) == 2
+    assert _labels(loader) == [[1, 4], [7, 0]]
+    loader.set_epoch(3)
+    assert sampler.epoch == 3
+
+
+def test_sampler_defaults_come_from_an_initialised_distributed_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "democratising.distributed", None)  # import fails
+    s = DistributedSampler(range(4))
+    assert (s.num_replicas, s.rank) == (1, 0)
+    fake = types.ModuleType("democratising.distributed")
+    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
+    fake.get_world_size = lambda: 4  # type: ignore[attr-defined]
+    fake.get_rank = lambda: 3  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "democratising.distributed", fake)
+    s = DistributedSampler(range(10), shuffle=False)
+    assert (s.num_replicas, s.rank, list(s)) == (4, 3, [3, 7, 1])
+    fake.is_initialized = lambda: False  # type: ignore[attr-defined]
+    s = DistributedSampler(range(10))
+    assert (s.num_replicas, s.rank) == (1, 0)

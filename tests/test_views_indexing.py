@@ -396,8 +396,20 @@ def _set_mask(x: dm.Tensor, v: dm.Tensor) -> dm.Tensor:
     return y
 
 
+def _set_mixed(x: dm.Tensor, v: dm.Tensor) -> dm.Tensor:
+    y = x * 1.0
+    y[1:, [0, 3]] = v  # a slice and an index list together
+    y[:2][:, dm.tensor([True, False, True, False])] = v * 3.0
+    y[::2, [1, 2]] += v  # getitem (a copy), in-place add on it, then setitem
+    y[1:, [2]] += v[:, :1]
+    picked = y[[0, 2]]
+    picked.mul_(2.0)  # advanced indexing returns a new tensor, free to modify in place
+    return y + picked.sum()
+
+
 @pytest.mark.parametrize(
-    ("fn", "vshape"), [(_set_basic, (2,)), (_set_adv, (4,)), (_set_mask, (2, 4))]
+    ("fn", "vshape"),
+    [(_set_basic, (2,)), (_set_adv, (4,)), (_set_mask, (2, 4)), (_set_mixed, (2, 2))],
 )
 def test_setitem_gradcheck(fn: Callable[[dm.Tensor, dm.Tensor], dm.Tensor], vshape: Any) -> None:
     gradcheck(fn, [_leaf(3, 4), _leaf(*vshape)])

@@ -203,17 +203,16 @@ pub fn setitem(
             }
             return cur.index_put_raw(&adv_vec(adv), &v, false);
         }
+        let f = |x: &Tensor| -> Result<Tensor> { Ok(apply_basic(x, &items)?.0) };
         let r = if adv.is_empty() {
-            let f = |x: &Tensor| -> Result<Tensor> { Ok(apply_basic(x, &items)?.0) };
             t.view_assign(&f, &v)?
         } else if cur.same(t) || (cur.shape() == t.shape() && cur.strides() == t.strides()) {
             t.index_put(&adv_vec(adv), &v, false)?
         } else {
-            return Err(Error::Autograd(
-                "assignment mixing slices and index tensors on a tensor that requires grad is not supported; \
-                 index with tensors only, or assign under no_grad()"
-                    .into(),
-            ));
+            // Mixed key: put the values into the (differentiable) basic view out of place, then
+            // write that view back into the tensor.
+            let region = cur.index_put(&adv_vec(adv), &v, false)?;
+            t.view_assign(&f, &region)?
         };
         t.assign_(&r)
     })

@@ -269,7 +269,9 @@ impl Tensor {
             let s = self.storage().as_slice::<T>();
             Tensor::from_vec(offs.iter().map(|&o| s[o]).collect::<Vec<T>>(), &plan.bmajor_shape)?
         });
-        let out = plan.to_final(&raw)?.contiguous()?.detach();
+        // A new tensor (not a view of the private gather buffer), so in-place ops on it are fine.
+        let fin = plan.to_final(&raw)?.contiguous()?;
+        let out = Tensor::from_storage(fin.storage().clone(), fin.layout().clone())?;
         let shape = self.shape().to_vec();
         let dt = self.dtype();
         let idx: Vec<Option<Tensor>> = indices.to_vec();

@@ -1,0 +1,105 @@
+"""``democratising.distributed``: data-parallel training over MPI (mpi4py).
+
+Launch one process per rank, e.g. ``mpiexec -n 4 python -m mpi4py train.py``::
+
+    from democratising import distributed as dist
+
+    world = dist.World.init()
+    model = dist.DistributedDataParallel(make_model(), world)
+    opt = model.wrap_optimizer(Adam(model.parameters(), 1e-3))
+    loader = dist.DistributedDataLoader(dataset).batch_size(32).build()
+    for x, y in loader:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()   # gradients averaged over ranks during backward
+        opt.step()
+
+Importing this package does not import mpi4py; ``World.init()`` does. See
+docs/distributed.md for launching, hostfiles and using a cluster's own MPI."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .ddp import DistributedDataParallel
+from .loader import DistributedDataLoader, DistributedLoader
+from .model import DistributedModel, DistributedStrategy
+from .reduce_op import ReduceOp
+from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
+from .world import World
+
+__all__ = [
+    "DistributedDataLoader",
+    "DistributedDataParallel",
+    "DistributedLoader",
+    "DistributedModel",
+    "DistributedStrategy",
+    "ReduceOp",
+    "SyncBatchNorm",
+    "World",
+    "all_reduce_found_inf",
+    "convert_sync_batchnorm",
+    "current_world",
+    "get_rank",
+    "get_world_size",
+    "init_if_launched",
+    "is_initialized",
+    "launched_with_mpi",
+]
+
+# Variables that MPICH/Hydra, Open MPI, Intel MPI, PMIx and Slurm set in every launched rank.
+_LAUNCHER_ENV = (
+    "PMI_RANK",
+    "PMI_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMIX_RANK",
+    "MPI_LOCALNRANKS",
+    "HYDI_CONTROL_FD",
+)
+
+
+def is_initialized() -> bool:
+    """True once ``World.init()`` has run in this process."""
+    return World.current() is not None
+
+
+def current_world() -> Optional[World]:
+    """The initialised ``World``, or ``None``."""
+    return World.current()
+
+
+def get_rank() -> int:
+    """This process's rank (0 when not initialised)."""
+    w = World.current()
+    return 0 if w is None else w.rank()
+
+
+def get_world_size() -> int:
+    """The number of ranks (1 when not initialised)."""
+    w = World.current()
+    return 1 if w is None else w.size()
+
+
+def launched_with_mpi() -> bool:
+    """True when this process was started by ``mpiexec``/``mpirun``/``srun`` (judged from the
+    launcher's environment variables, without initialising MPI)."""
+    return any(k in os.environ for k in _LAUNCHER_ENV)
+
+
+def init_if_launched(timeout: Optional[float] = None) -> Optional[World]:
+    """``World.init(timeout)`` when launched by an MPI launcher, else ``None``: lets one script
+    (or the CLI) run both as a single process and under ``mpirun``."""
+    return World.init(timeout) if launched_with_mpi() else None
+
+
+def all_reduce_found_inf(flag: bool, world: Optional[World] = None) -> bool:
+    """True on every rank when any rank found an inf/NaN gradient, so that ``GradScaler``
+    skips the same steps everywhere (otherwise the replicas' parameters diverge)."""
+    w = world if world is not None else World.current()
+    if w is None or w.size() == 1:
+        return bool(flag)
+    import numpy as np
+
+    arr = np.array([1 if flag else 0], dtype=np.int32)
+    w._all_reduce_array(arr, ReduceOp.Max, "all_reduce_found_inf")
+    return bool(arr[0])

@@ -1,0 +1,267 @@
+"""The gradient reducer behind ``DistributedDataParallel``.
+
+Parameters are packed, in reverse registration order (roughly the order backward produces
+their gradients), into flat buckets of about ``bucket_cap_mb``. A post-accumulate-grad hook
+copies each gradient into its bucket (pre-divided by the world size) the moment it is final;
+when a bucket is full, and all buckets before it have been started, a non-blocking
+``Iallreduce`` starts on it while backward goes on computing earlier layers. Buckets always
+start in index order so that every rank issues the same collectives in the same order.
+
+When the last bucket starts, the hook waits for all of them and points each ``p.grad`` at its
+slice of the bucket (no copy), so ``loss.backward()`` returns with synchronised gradients, as
+in PyTorch. If some parameter got no gradient in this backward, the round stays open until
+``finish()``, which fills the gap with zeros (or the gradient accumulated earlier)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from ..errors import DistributedError
+from . import _buffers
+from .reduce_op import ReduceOp
+from .world import World
+
+_BUCKET_DTYPE = {"float32": np.float32, "float64": np.float64}
+
+
+class _Bucket:
+    """One flat buffer and the parameter slots that live in it."""
+
+    def __init__(self, index: int, dtype: Any) -> None:
+        self.index, self.dtype = index, dtype
+        self.slots: list[int] = []  # parameter indices
+        self.offsets: list[int] = []
+        self.numel = 0
+        self.buffer = np.empty(0, dtype=dtype)
+        self.pending = 0
+        self.request: Any = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * np.dtype(self.dtype).itemsize
+
+    def add(self, slot: int, numel: int) -> None:
+        self.slots.append(slot)
+        self.offsets.append(self.numel)
+        self.numel += numel
+
+    def allocate(self) -> None:
+        self.buffer = np.zeros(self.numel, dtype=self.dtype)
+
+
+def build_buckets(params: Sequence[Tensor], cap_bytes: int) -> list[_Bucket]:
+    """Buckets in reverse parameter order, one dtype per bucket, closed once ``cap_bytes`` full."""
+    buckets: list[_Bucket] = []
+    open_by_dtype: dict[Any, _Bucket] = {}
+    for i in reversed(range(len(params))):
+        p = params[i]
+        dtype = _BUCKET_DTYPE.get(_buffers._dtype_name(p), np.float32)
+        b = open_by_dtype.get(dtype)
+        if b is None:
+            b = open_by_dtype[dtype] = _Bucket(len(buckets), dtype)
+            buckets.append(b)
+        b.add(i, p.numel())
+        if b.nbytes >= cap_bytes:
+            del open_by_dtype[dtype]
+    for b in buckets:
+        b.allocate()
+    return buckets
+
+
+def _grad_array(g: Tensor) -> np.ndarray:
+    """A NumPy view (possibly strided) of a gradient, converting only when NumPy can't see it."""
+    g = g.detach()
+    if g.device.type != "cpu":
+        g = g.cpu()
+    if _buffers._dtype_name(g) not in _BUCKET_DTYPE:
+        g = g.float()
+    return np.asarray(g.numpy())
+
+
+class GradientReducer:
+    """Owns the buckets and the per-backward "round" state of one DDP model."""
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        names: Sequence[str],
+        world: World,
+        bucket_cap_bytes: int,
+        gradient_as_bucket_view: bool = True,
+    ) -> None:
+        self.params, self.names, self.world = list(params), list(names), world
+        self.as_view = gradient_as_bucket_view
+        self.buckets = build_buckets(self.params, max(1, int(bucket_cap_bytes)))
+        self.location: dict[int, tuple[_Bucket, int]] = {}
+        for b in self.buckets:
+            for slot, off in zip(b.slots, b.offsets):
+                self.location[slot] = (b, off)
+        self.enabled = True  # False inside no_sync()
+        self.round_open = False
+        self.fresh = False  # grads hold a completed hook-driven Mean and nothing since
+        self._ready = [False] * len(self.params)
+        self._next = 0
+        self._handles: list[Any] = []
+        self._scale = 1.0 / world.size()
+
+    # ---- hooks -------------------------------------------------------------------------------
+
+    def register_hooks(self) -> None:
+        for i, p in enumerate(self.params):
+            self._handles.append(p.register_post_accumulate_grad_hook(self._make_hook(i)))
+
+    def remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _make_hook(self, i: int) -> Any:
+        def hook(_: Tensor) -> None:
+            self._on_grad_ready(i)
+
+        return hook
+
+    def _on_grad_ready(self, i: int) -> None:
+        self.fresh = False
+        if not self.enabled:
+            return
+        if self.round_open and self._ready[i]:
+            # A second backward before the first one's round was finished (some parameter got
+            # no gradient): complete the old round, keeping this parameter's new local sum.
+            local = self.params[i].grad
+            self.finish()
+            self.params[i].grad = local
+        if not self.round_open:
+            self._open_round()
+        self._ready[i] = True
+        b, off = self.location[i]
+        self._pack(i, b, off, self._scale)
+        b.pending -= 1
+        self._launch_ready(ReduceOp.Mean)
+        if self._next == len(self.buckets):
+            self._complete()
+            self.fresh = True
+        else:
+            self._progress()
+
+    # ---- round mechanics ---------------------------------------------------------------------
+
+    def _open_round(self) -> None:
+        self.round_open = True
+        self._ready = [False] * len(self.params)
+        self._next = 0
+        for b in self.buckets:
+            b.pending = len(b.slots)
+            b.request = None
+
+    def _pack(self, i: int, b: _Bucket, off: int, scale: float) -> None:
+        p = self.params[i]
+        n = p.numel()
+        dst = b.buffer[off : off + n].reshape(tuple(p.shape))
+        g = p.grad
+        if g is None:
+            dst.fill(0)
+        elif scale == 1.0:
+            np.copyto(dst, _grad_array(g), casting="unsafe")
+        else:
+            np.multiply(_grad_array(g), scale, out=dst, casting="unsafe")
+
+    def _launch_ready(self, op: ReduceOp) -> None:
+        mpi = self.world._MPI
+        size = self.world.size()
+        while self._next < len(self.buckets) and self.buckets[self._next].pending == 0:
+            b = self.buckets[self._next]
+            if size > 1:
+                b.request = self.world.comm.Iallreduce(mpi.IN_PLACE, b.buffer, op=op.mpi_op())
+            self._next += 1
+
+    def _progress(self) -> None:
+        from ._wait import test_all
+
+        test_all([b.request for b in self.buckets[: self._next]])
+
+    def _complete(self) -> None:
+        mb = sum(b.nbytes for b in self.buckets) / 2**20
+        self.world.wait(
+            [b.request for b in self.buckets],
+            f"DDP gradient all_reduce ({len(self.buckets)} buckets, {mb:.2f} MiB)",
+        )
+        for b in self.buckets:
+            b.request = None
+            self._unpack(b)
+        self.round_open = False
+
+    def _unpack(self, b: _Bucket) -> None:
+        for slot, off in zip(b.slots, b.offsets):
+            p = self.params[slot]
+            arr = b.buffer[off : off + p.numel()].reshape(tuple(p.shape))
+            direct = _buffers._dtype_name(p) in _BUCKET_DTYPE and p.device.type == "cpu"
+            if self.as_view and direct:
+                p.grad = _core.from_numpy(arr)
+            else:
+                g = _core.from_numpy(np.array(arr, copy=True))
+                p.grad = g if direct else g.to(device=p.device, dtype=p.dtype)
+
+    # ---- public ------------------------------------------------------------------------------
+
+    def finish(self) -> list[str]:
+        """Completes an open round (a no-op otherwise); returns the names of the parameters
+        that received no gradient in it."""
+        if not self.round_open:
+            return []
+        missing = [self.names[i] for i, r in enumerate(self._ready) if not r]
+        for b in self.buckets[self._next :]:
+            for slot, off in zip(b.slots, b.offsets):
+                if not self._ready[slot]:
+                    self._ready[slot] = True
+                    self._pack(slot, b, off, self._scale)
+            b.pending = 0
+        self._launch_ready(ReduceOp.Mean)
+        self._complete()
+        self.fresh = True
+        return missing
+
+    def all_reduce(self, op: ReduceOp) -> None:
+        """Reduces the current gradients with ``op`` now (the seed's explicit
+        ``all_reduce_gradients``). Right after a synchronised backward the gradients already
+        hold the mean, so ``Mean`` is a no-op and ``Sum`` a local rescale."""
+        self.finish()
+        size = self.world.size()
+        if size == 1:
+            return
+        if self.fresh:
+            self.fresh = False
+            if op is ReduceOp.Mean:
+                return
+            if op is ReduceOp.Sum:
+                for b in self.buckets:
+                    np.multiply(b.buffer, float(size), out=b.buffer)
+                    self._unpack(b)
+                return
+            raise DistributedError(
+                f"all_reduce_gradients({op}): the gradients were already averaged during "
+                "backward; run backward inside ddp.no_sync() to reduce local gradients with "
+                "Max or Min"
+            )
+        scale = self._scale if op is ReduceOp.Mean else 1.0
+        self._open_round()
+        for b in self.buckets:
+            for slot, off in zip(b.slots, b.offsets):
+                self._pack(slot, b, off, scale)
+            b.pending = 0
+        self._launch_ready(op)
+        self._complete()
+
+    def stats(self) -> list[tuple[int, int, str]]:
+        """``(parameters, bytes, dtype)`` per bucket, in launch order."""
+        return [(len(b.slots), b.nbytes, np.dtype(b.dtype).name) for b in self.buckets]
+
+    def pending_names(self) -> Optional[list[str]]:
+        if not self.round_open:
+            return None
+        return [self.names[i] for i, r in enumerate(self._ready) if not r]

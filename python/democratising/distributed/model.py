@@ -1,0 +1,72 @@
+"""The seed guide's ``DistributedModel(module, world, DistributedStrategy.DataParallel)``:
+``DistributedDataParallel`` plus the seed loop's ``forward``/``backward``/``step`` methods.
+
+The seed's loop (``backward``, ``all_reduce_gradients(Mean)``, ``step`` on rank 0,
+``broadcast_parameters(0)``) works as written; since ``backward`` already averages the
+gradients, ``all_reduce_gradients(Mean)`` costs nothing there, and stepping on every rank
+(no broadcast) gives the same parameters with less traffic."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Callable, Optional
+
+from .._core import Tensor
+from ..errors import DistributedError
+from ..nn.module import Module
+from .ddp import DistributedDataParallel
+from .world import World
+
+
+class DistributedStrategy(Enum):
+    """How the model is split across ranks. Only data parallelism exists so far."""
+
+    DataParallel = "data_parallel"
+
+
+class DistributedModel(DistributedDataParallel):
+    """``loss_fn``: when given, ``forward((x, y))`` returns ``loss_fn(module(x), y)``, as the
+    seed's ``model.forward(&batch)`` does. ``optimizer``: what ``step()`` steps."""
+
+    def __init__(
+        self,
+        module: Module,
+        world: Optional[World] = None,
+        strategy: DistributedStrategy = DistributedStrategy.DataParallel,
+        optimizer: Optional[Any] = None,
+        loss_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
+        bucket_cap_mb: float = 25.0,
+        **kwargs: Any,
+    ) -> None:
+        if strategy is not DistributedStrategy.DataParallel:
+            raise DistributedError(f"unsupported distributed strategy {strategy!r}")
+        super().__init__(module, world, bucket_cap_mb, optimizer=optimizer, **kwargs)
+        self.strategy = strategy
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.loss_fn is not None and len(args) == 1 and not kwargs:
+            batch = args[0]
+            if isinstance(batch, (tuple, list)) and len(batch) == 2:
+                x, y = batch
+                return self.loss_fn(super().forward(x), y)
+        return super().forward(*args, **kwargs)
+
+    def backward(self, loss: Tensor, retain_graph: bool = False) -> None:
+        """``loss.backward()``; returns with gradients averaged over the ranks."""
+        loss.backward(retain_graph=retain_graph)
+
+    def step(self) -> None:
+        """One optimizer step (after any unfinished gradient synchronisation)."""
+        if self.optimizer is None:
+            raise DistributedError(
+                "DistributedModel.step() needs an optimizer: pass optimizer= when building it"
+            )
+        self.finish_gradient_synchronization()
+        self.optimizer.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none)
+        super().zero_grad(set_to_none)

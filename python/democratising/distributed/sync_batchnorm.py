@@ -1,0 +1,177 @@
+"""``SyncBatchNorm``: batch normalisation whose statistics cover the global batch.
+
+With data parallelism each rank sees only its slice of the batch, so plain BatchNorm would
+normalise with per-rank statistics. Here, in training, every rank all-reduces its per-channel
+``(sum, sum of squares, count)`` (float64, from a stable two-pass local computation) and
+normalises with the global mean and variance; backward all-reduces the two per-channel sums
+the input gradient needs (``sum(dy)``, ``sum(dy * x_hat)``). The result, running statistics
+included, equals one process running BatchNorm on the concatenated batch."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from .._function import Function, FunctionCtx
+from .._grad_mode import no_grad
+from ..errors import ShapeError
+from ..nn.module import Module
+from ..nn.normalization import _BatchNorm
+from .reduce_op import ReduceOp
+from .world import World
+
+
+def _as_array(t: Tensor) -> np.ndarray:
+    """A contiguous float32/float64 NumPy array of ``t`` (a view when possible)."""
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.dtype not in (_core.float32, _core.float64):
+        t = t.float()
+    return np.ascontiguousarray(np.asarray(t.contiguous().numpy()))
+
+
+def _to_tensor(a: np.ndarray, like: Tensor) -> Tensor:
+    out = _core.from_numpy(a)
+    if out.dtype != like.dtype or like.device.type != "cpu":
+        out = out.to(device=like.device, dtype=like.dtype)
+    return out
+
+
+class _SyncBatchNormFunction(Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: FunctionCtx,
+        x: Tensor,
+        weight: Optional[Tensor],
+        bias: Optional[Tensor],
+        running_mean: Optional[Tensor],
+        running_var: Optional[Tensor],
+        momentum: float,
+        eps: float,
+        world: World,
+    ) -> Tensor:
+        xa = _as_array(x)
+        c = xa.shape[1]
+        axes = (0, *range(2, xa.ndim))
+        bshape = (1, c) + (1,) * (xa.ndim - 2)
+        n_local = xa.size // c if c else 0
+        local_sum = xa.sum(axis=axes, dtype=np.float64)
+        local_mean = local_sum / max(n_local, 1)
+        centred = xa - local_mean.astype(xa.dtype).reshape(bshape)
+        m2 = np.square(centred).sum(axis=axes, dtype=np.float64)
+        stats = np.concatenate([local_sum, m2 + n_local * local_mean**2, [float(n_local)]])
+        world._all_reduce_array(stats, ReduceOp.Sum, f"SyncBatchNorm forward statistics ({c} ch)")
+        count = stats[-1]
+        if count <= 1:
+            raise ShapeError(
+                f"SyncBatchNorm expects more than 1 value per channel in training, got {count:g}"
+            )
+        mean = stats[:c] / count
+        var = np.maximum(stats[c : 2 * c] / count - mean**2, 0.0)
+        invstd = 1.0 / np.sqrt(var + eps)
+        xhat = (xa - mean.astype(xa.dtype).reshape(bshape)) * invstd.astype(xa.dtype).reshape(
+            bshape
+        )
+        y = xhat
+        if weight is not None:
+            y = y * _as_array(weight).reshape(bshape)
+        if bias is not None:
+            y = y + _as_array(bias).reshape(bshape)
+        if running_mean is not None and running_var is not None:
+            with no_grad():
+                m = momentum
+                unbiased = var * count / (count - 1)
+                rm, rv = _as_array(running_mean), _as_array(running_var)
+                running_mean.copy_(_to_tensor((1 - m) * rm + m * mean.astype(rm.dtype), x))
+                running_var.copy_(_to_tensor((1 - m) * rv + m * unbiased.astype(rv.dtype), x))
+        ctx.xhat, ctx.invstd, ctx.count, ctx.world = xhat, invstd, count, world
+        ctx.axes, ctx.bshape = axes, bshape
+        ctx.weight = None if weight is None else _as_array(weight)
+        return _to_tensor(np.ascontiguousarray(y, dtype=xa.dtype), x)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: Tensor) -> Any:  # type: ignore[override]
+        g = _as_array(grad)
+        xhat, axes, bshape = ctx.xhat, ctx.axes, ctx.bshape
+        sum_dy = g.sum(axis=axes, dtype=np.float64)
+        sum_dy_xhat = (g * xhat).sum(axis=axes, dtype=np.float64)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            c = sum_dy.size
+            sums = np.concatenate([sum_dy, sum_dy_xhat])
+            ctx.world._all_reduce_array(sums, ReduceOp.Sum, f"SyncBatchNorm backward sums ({c} ch)")
+            mean_dy = (sums[:c] / ctx.count).astype(g.dtype).reshape(bshape)
+            mean_dy_xhat = (sums[c:] / ctx.count).astype(g.dtype).reshape(bshape)
+            scale = ctx.invstd if ctx.weight is None else ctx.invstd * ctx.weight
+            gx = (g - mean_dy - xhat * mean_dy_xhat) * scale.astype(g.dtype).reshape(bshape)
+            grad_x = _to_tensor(np.ascontiguousarray(gx), grad)
+        grad_w = _to_tensor(sum_dy_xhat.astype(g.dtype), grad) if ctx.needs_input_grad[1] else None
+        grad_b = _to_tensor(sum_dy.astype(g.dtype), grad) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None, None, None, None, None
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm over N-D input ``(N, C, ...)`` with statistics reduced across the ranks of
+    ``world`` (default: the initialised world) in training; in eval mode, or in a world of one,
+    it is exactly ``BatchNorm``."""
+
+    _expected_ndim = (2, 3, 4, 5)
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: Optional[float] = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        world: Optional[World] = None,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.world = world
+
+    def forward(self, x: Tensor) -> Tensor:
+        world = self.world if self.world is not None else World.current()
+        use_batch = self.training or not self.track_running_stats
+        if not use_batch or world is None or world.size() == 1:
+            return super().forward(x)
+        if x.ndim not in self._expected_ndim or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"SyncBatchNorm({self.num_features}) expects input (N, {self.num_features}, ...) "
+                f"with 2 to 5 dimensions, got shape {tuple(x.shape)}"
+            )
+        momentum = 0.0 if self.momentum is None else self.momentum
+        track = self.training and self.track_running_stats
+        if track:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        return _SyncBatchNormFunction.apply(
+            x,
+            self._parameters.get("weight"),
+            self._parameters.get("bias"),
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            momentum,
+            self.eps,
+            world,
+        )
+
+
+def convert_sync_batchnorm(module: Module, world: Optional[World] = None) -> Module:
+    """Replaces every ``BatchNorm1d/2d`` in ``module`` by a ``SyncBatchNorm`` that keeps the
+    same parameter and buffer tensors (an optimizer built earlier still sees them). Returns
+    the module (a new one when ``module`` itself is a BatchNorm)."""
+    if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+        sync = SyncBatchNorm.__new__(SyncBatchNorm)
+        sync.__dict__.update(module.__dict__)
+        object.__setattr__(sync, "world", world)
+        return sync
+    for name, child in list(module._modules.items()):
+        if child is not None:
+            module._modules[name] = convert_sync_batchnorm(child, world)
+    return module

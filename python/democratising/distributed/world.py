@@ -1,0 +1,214 @@
+"""``World``: the MPI job as seen from one rank (mpi4py's ``COMM_WORLD``), with tensor
+collectives that work in place on the tensors' memory and never wait past a timeout."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from ..errors import DistributedError, DTypeError
+from . import _buffers, _wait
+from .reduce_op import ReduceOp
+
+_current: Optional[World] = None
+
+
+def _import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as e:  # pragma: no cover - exercised only without mpi4py
+        raise DistributedError(
+            "democratising.distributed needs mpi4py and an MPI library: "
+            "`pip install mpi4py mpich` (or build mpi4py against your cluster's MPI, see "
+            "docs/distributed.md)"
+        ) from e
+    return MPI
+
+
+class World:
+    """One rank's handle on the job. Build it with ``World.init()``; every collective must be
+    called by every rank in the same order, as with MPI itself."""
+
+    def __init__(self, comm: Any, timeout: Optional[float] = None, name: str = "world") -> None:
+        mpi = _import_mpi()
+        self.comm = comm
+        self.name = name
+        self.timeout = _wait.resolve_timeout(timeout)
+        self._rank = comm.Get_rank()
+        self._size = comm.Get_size()
+        self._local: Optional[tuple[int, int]] = None
+        self._MPI = mpi
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, timeout: Optional[float] = None) -> World:
+        """The world of ``COMM_WORLD`` (initialising MPI on first use; later calls return the
+        same object, updating its timeout when one is given). ``timeout`` is the number of
+        seconds a collective may wait before the job is aborted (default 30 minutes or
+        ``$DEMOCRATISING_DIST_TIMEOUT``). With more than one rank an uncaught exception aborts
+        the whole job, so no rank is left waiting for a dead peer."""
+        global _current
+        mpi = _import_mpi()
+        if _current is None:
+            _current = cls(mpi.COMM_WORLD, timeout)
+            if _current.size() > 1:
+                from ._excepthook import install_abort_on_exception
+
+                install_abort_on_exception()
+        elif timeout is not None:
+            _current.timeout = _wait.resolve_timeout(timeout)
+        return _current
+
+    @classmethod
+    def current(cls) -> Optional[World]:
+        """The initialised world, or ``None`` before ``World.init()``."""
+        return _current
+
+    def dup(self, name: str) -> World:
+        """A world over a duplicate communicator, so that (say) DDP's in-flight gradient
+        reductions can never be matched against a user's collective. Collective."""
+        w = World(self.comm.Dup(), self.timeout, name)
+        w._local = self._local
+        return w
+
+    # ---- topology ----------------------------------------------------------------------------
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+    def is_main(self) -> bool:
+        """True on rank 0, the rank that usually logs and writes checkpoints."""
+        return self._rank == 0
+
+    def _local_info(self) -> tuple[int, int]:
+        if self._local is None:
+            node = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED, key=self._rank)
+            self._local = (node.Get_rank(), node.Get_size())
+            node.Free()
+        return self._local
+
+    def local_rank(self) -> int:
+        """This rank's index among the ranks on the same node (shared-memory split): the GPU
+        to use on multi-GPU nodes. Collective on first call."""
+        return self._local_info()[0]
+
+    def local_size(self) -> int:
+        """How many ranks share this node. Collective on first call."""
+        return self._local_info()[1]
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def wait(self, requests: Any, what: str) -> None:
+        """Waits for non-blocking requests, aborting the job after ``self.timeout`` seconds."""
+        reqs = requests if isinstance(requests, (list, tuple)) else [requests]
+        _wait.wait_all(reqs, what, self.timeout, self._rank, self._size)
+
+    def abort(self, message: str, errorcode: int = 1) -> None:
+        """Prints ``message`` and ends every rank of the job."""
+        _wait.abort(f"democratising.distributed (rank {self._rank}): {message}", errorcode)
+
+    def _all_reduce_array(self, arr: np.ndarray, op: ReduceOp, what: str) -> np.ndarray:
+        mpi_op = op.mpi_op(is_bool=arr.dtype == np.bool_)
+        if self._size > 1:
+            self.wait(self.comm.Iallreduce(self._MPI.IN_PLACE, arr, op=mpi_op), what)
+        return arr
+
+    # ---- tensor collectives ------------------------------------------------------------------
+
+    def barrier(self) -> None:
+        """Returns once every rank has called it."""
+        if self._size > 1:
+            self.wait(self.comm.Ibarrier(), "barrier")
+
+    def all_reduce(self, tensor: Tensor, op: Union[ReduceOp, str] = ReduceOp.Sum) -> Tensor:
+        """Combines ``tensor`` across ranks in place (and returns it)."""
+        op = ReduceOp.parse(op)
+        if op is ReduceOp.Mean and not tensor.dtype.is_floating_point:
+            raise DTypeError(f"ReduceOp.Mean needs a floating-point tensor, got {tensor.dtype}")
+        arr, write_back = _buffers.staged(tensor)
+        what = f"all_reduce ({op.name}, shape {tuple(tensor.shape)}, {tensor.dtype})"
+        self._all_reduce_array(arr, op, what)
+        if op is ReduceOp.Mean:
+            np.multiply(arr, 1.0 / self._size, out=arr, casting="unsafe")
+        if write_back is not None:
+            write_back()
+        return tensor
+
+    def broadcast(self, tensor: Tensor, root: int = 0) -> Tensor:
+        """Overwrites ``tensor`` on every rank with rank ``root``'s value (in place)."""
+        self._check_root(root)
+        arr, write_back = _buffers.staged(tensor)
+        if self._size > 1:
+            what = f"broadcast (root {root}, shape {tuple(tensor.shape)}, {tensor.dtype})"
+            self.wait(self.comm.Ibcast(arr, root=root), what)
+        if write_back is not None:
+            write_back()
+        return tensor
+
+    def all_gather(self, tensor: Tensor, stack: bool = False) -> Union[list[Tensor], Tensor]:
+        """Every rank's ``tensor`` (same shape and dtype on all ranks), as a list indexed by
+        rank, or stacked along a new first dimension with ``stack=True``."""
+        arr, _ = _buffers.staged(tensor)
+        out = np.empty((self._size, *arr.shape), dtype=arr.dtype)
+        if self._size > 1:
+            what = f"all_gather (shape {tuple(tensor.shape)}, {tensor.dtype})"
+            self.wait(self.comm.Iallgather(arr, out), what)
+        else:
+            out[0] = arr
+        stacked = _core.from_numpy(out)
+        if _buffers._dtype_name(tensor) != _buffers._dtype_name(stacked):
+            stacked = stacked.to(tensor.dtype)
+        if tensor.device.type != "cpu":
+            stacked = stacked.to(tensor.device)
+        return stacked if stack else [stacked[i] for i in range(self._size)]
+
+    # ---- Python objects ----------------------------------------------------------------------
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        """Every rank's picklable ``obj``, indexed by rank (two non-blocking collectives: the
+        sizes, then the bytes). Unpickles what peers send: use within one trusted job only."""
+        data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
+        if self._size == 1:
+            return [obj]
+        sizes = np.zeros(self._size, dtype=np.int64)
+        self.wait(
+            self.comm.Iallgather(np.array([data.size], dtype=np.int64), sizes),
+            "all_gather_object (sizes)",
+        )
+        displs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        out = np.empty(int(sizes.sum()), dtype=np.uint8)
+        self.wait(
+            self.comm.Iallgatherv(data, [out, (sizes, displs), self._MPI.BYTE]),
+            "all_gather_object",
+        )
+        return [
+            pickle.loads(out[d : d + s].tobytes()) for d, s in zip(displs.tolist(), sizes.tolist())
+        ]
+
+    def broadcast_object(self, obj: Any, root: int = 0) -> Any:
+        """Rank ``root``'s picklable ``obj`` on every rank."""
+        self._check_root(root)
+        if self._size == 1:
+            return obj
+        data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8) if self._rank == root else None
+        n = np.array([0 if data is None else data.size], dtype=np.int64)
+        self.wait(self.comm.Ibcast(n, root=root), "broadcast_object (size)")
+        buf = np.array(data, copy=True) if data is not None else np.empty(int(n[0]), np.uint8)
+        self.wait(self.comm.Ibcast(buf, root=root), "broadcast_object")
+        return obj if self._rank == root else pickle.loads(buf.tobytes())
+
+    def _check_root(self, root: int) -> None:
+        if not 0 <= root < self._size:
+            raise DistributedError(f"root rank {root} is out of range for a world of {self._size}")
+
+    def __repr__(self) -> str:
+        t = "inf" if self.timeout == float("inf") else f"{self.timeout:g}s"
+        return f"World(rank={self._rank}, size={self._size}, timeout={t})"

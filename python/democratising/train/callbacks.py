@@ -1,0 +1,318 @@
+"""Trainer callbacks: the protocol, the seed's ``EarlyStopping``, ``ModelCheckpoint``, an LR
+logger and a CSV/JSONL metrics logger.
+
+Why a protocol with no-op defaults: the trainer calls only the hooks a callback overrides, so
+an unused per-batch hook costs nothing per batch. ``state_dict``/``load_state_dict`` let a
+callback's counters survive a resume (they are stored inside the trainer's checkpoint).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "LRLogger",
+    "MetricsLogger",
+    "ModelCheckpoint",
+    "latest_checkpoint",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Callback:
+    """Base class; override any hook. ``on_epoch_end`` returning ``True`` stops training after
+    that epoch. Callbacks run in ascending ``order`` (checkpointing last, so it saves what the
+    others updated)."""
+
+    order: int = 0
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Before the first epoch of ``fit`` (after a resume has been restored)."""
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Before epoch ``epoch`` (0-based) starts."""
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None:
+        """After every batch; ``logs`` holds ``loss`` (float), ``size`` and ``step``."""
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
+        """After an epoch's metrics are recorded; return ``True`` to stop."""
+        return None
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """After the last epoch (or an early stop)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to store in trainer checkpoints (tensors and JSON-like values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores what ``state_dict`` returned."""
+
+
+def overrides(cb: Callback, hook: str) -> bool:
+    """Whether ``cb`` (the instance, not just its class) implements ``hook``."""
+    return getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook)
+
+
+# ---- early stopping --------------------------------------------------------------------------
+
+
+class EarlyStopping(Callback):
+    """The seed's early stopping: ``step(model, loss)`` returns ``True`` once the loss has failed
+    to beat the best by more than ``min_delta`` for ``patience`` steps in a row, and keeps a
+    copy of the best model's ``state_dict`` for ``restore_best_model``.
+
+    As a trainer callback it reads ``monitor`` (``val_loss``, falling back to ``loss`` when
+    there is no validation data) every epoch, and with ``restore_best`` loads the best weights
+    back when training ends. ``mode="max"`` suits metrics such as accuracy.
+    """
+
+    def __init__(
+        self,
+        patience: int,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        verbose: bool = True,
+    ) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
+        self.monitor, self.mode, self.verbose = monitor, mode, verbose
+        self.counter = 0
+        self.best_loss = math.inf
+        self.best_model_state: Optional[dict[str, Any]] = None
+        self.best_epoch: Optional[int] = None
+        self.stopped_epoch: Optional[int] = None
+
+    def step(self, model: Any, loss: float) -> bool:
+        """Records one loss; ``True`` means stop. (In ``mode="max"`` the value is negated.)"""
+        value = float(loss) if self.mode == "min" else -float(loss)
+        if value < self.best_loss - self.min_delta:
+            self.best_loss = value
+            self.counter = 0
+            # A deep copy: the live tensors keep changing as training goes on.
+            self.best_model_state = {k: v.clone() for k, v in model.state_dict().items()}
+            return False
+        self.counter += 1
+        return self.counter >= self.patience
+
+    def restore_best_model(self, model: Any) -> None:
+        """Loads the best ``state_dict`` seen so far into ``model`` (no-op before any step)."""
+        if self.best_model_state is not None:
+            model.load_state_dict(self.best_model_state)
+
+    # ---- as a callback -----------------------------------------------------------------------
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
+        key = self.monitor if self.monitor in metrics else "loss"
+        stop = self.step(trainer.model, metrics[key])
+        if self.counter == 0:  # just improved
+            self.best_epoch = int(metrics["epoch"])
+        if stop:
+            self.stopped_epoch = int(metrics["epoch"])
+            if self.verbose:
+                trainer.log(
+                    f"Early stopping at epoch {self.stopped_epoch}: {key} has not improved "
+                    f"for {self.patience} epochs (best epoch {self.best_epoch})"
+                )
+        return stop
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self.best_model_state is not None:
+            self.restore_best_model(trainer.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "counter": self.counter,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_model_state": self.best_model_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counter = int(state["counter"])
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = state.get("best_epoch")
+        self.best_model_state = state.get("best_model_state")
+
+
+# ---- checkpointing ---------------------------------------------------------------------------
+
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.safetensors$")
+
+
+def _epoch_files(directory: Path) -> list[tuple[int, Path]]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _EPOCH_FILE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: PathLike) -> Optional[Path]:
+    """The newest ``epoch_NNNN.safetensors`` in ``directory``, or ``None``."""
+    files = _epoch_files(Path(directory))
+    return files[-1][1] if files else None
+
+
+class ModelCheckpoint(Callback):
+    """Saves a resumable trainer checkpoint (model, optimizer, scheduler, scaler, epoch, RNG,
+    loader and callback state) to ``dir/epoch_NNNN.safetensors`` every ``every`` epochs,
+    atomically via ``democratising.checkpoint``; keeps only the newest ``keep_last`` of them.
+    With ``monitor`` (e.g. ``"val_loss"``) it also writes ``dir/best.safetensors`` whenever the
+    metric improves (``mode`` ``"min"`` or ``"max"``). Only rank 0 writes."""
+
+    order = 100
+
+    def __init__(
+        self,
+        dir: PathLike,
+        every: Optional[int] = 1,
+        keep_last: Optional[int] = None,
+        monitor: Optional[str] = None,
+        mode: str = "min",
+    ) -> None:
+        if every is not None and every < 1:
+            raise ValueError(f"every must be >= 1 or None, got {every}")
+        if keep_last is not None and keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1 or None, got {keep_last}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.dir, self.every, self.keep_last = Path(dir), every, keep_last
+        self.monitor, self.mode = monitor, mode
+        self.best: Optional[float] = None
+        self.last_path: Optional[Path] = None
+        self.best_path: Optional[Path] = None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None or math.isnan(self.best):
+            return not math.isnan(value)
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
+        epoch = int(metrics["epoch"])
+        best = False
+        if self.monitor is not None:
+            if self.monitor not in metrics:
+                raise KeyError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which is not among the "
+                    f"metrics {sorted(metrics)}"
+                )
+            value = float(metrics[self.monitor])
+            if self._improved(value):
+                self.best, best = value, True
+        periodic = self.every is not None and epoch % self.every == 0
+        if not trainer.is_main or not (periodic or best):
+            return None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if periodic:
+            self.last_path = self.dir / f"epoch_{epoch:04d}.safetensors"
+            trainer.save_checkpoint(self.last_path)
+            self._prune()
+        if best:
+            self.best_path = self.dir / "best.safetensors"
+            trainer.save_checkpoint(self.best_path)
+        return None
+
+    def _prune(self) -> None:
+        if self.keep_last is None:
+            return
+        files = _epoch_files(self.dir)
+        for _, path in files[: max(0, len(files) - self.keep_last)]:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+
+
+# ---- loggers ---------------------------------------------------------------------------------
+
+
+class LRLogger(Callback):
+    """Records the learning rate of every parameter group each epoch (or, with
+    ``every="batch"``, after every batch) in ``self.lrs`` as ``(step, [lr, ...])``; with
+    ``verbose`` it also logs them."""
+
+    def __init__(self, every: str = "epoch", verbose: bool = False) -> None:
+        if every not in ("epoch", "batch"):
+            raise ValueError(f"every must be 'epoch' or 'batch', got {every!r}")
+        self.every, self.verbose = every, verbose
+        self.lrs: list[tuple[int, list[float]]] = []
+        if every == "batch":  # only then a per-batch hook, so epoch logging costs nothing
+            self.on_batch_end = self._on_batch  # type: ignore[method-assign]
+
+    def _record(self, trainer: Trainer, step: int) -> None:
+        lrs = [float(g["lr"]) for g in trainer.optimizer.param_groups]
+        self.lrs.append((step, lrs))
+        if self.verbose:
+            trainer.log(f"lr at {self.every} {step}: " + ", ".join(f"{lr:.3e}" for lr in lrs))
+
+    def _on_batch(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None:
+        self._record(trainer, int(logs["step"]))
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
+        if self.every == "epoch":
+            self._record(trainer, int(metrics["epoch"]))
+        return None
+
+
+class MetricsLogger(Callback):
+    """Appends each epoch's metrics to a ``.csv`` or ``.jsonl`` file (format from the suffix or
+    ``format=``), flushing every line so a crashed run keeps its history. Rank 0 only."""
+
+    def __init__(self, path: PathLike, format: Optional[str] = None) -> None:
+        self.path = Path(path)
+        fmt = format or self.path.suffix.lstrip(".").lower()
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"MetricsLogger writes .csv or .jsonl files, got {fmt!r}")
+        self.format = fmt
+        self._fields: Optional[list[str]] = None
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
+        if not trainer.is_main:
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        row = {k: v for k, v in metrics.items() if v is None or isinstance(v, (int, float, str))}
+        if self.format == "jsonl":
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            return None
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if self._fields is None:
+            if fresh:
+                self._fields = list(row)
+            else:
+                with self.path.open(newline="") as f:
+                    self._fields = next(csv.reader(f), list(row))
+        with self.path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
+            if fresh:
+                w.writeheader()
+            w.writerow(row)
+        return None

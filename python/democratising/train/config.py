@@ -1,0 +1,713 @@
+"""Training configuration: the seed's ``TrainingConfig`` / ``OptimizerConfig`` /
+``SchedulerConfig`` as dataclasses that load from TOML or JSON and take ``key=value`` overrides.
+
+Why dataclasses: the field types drive override coercion (``"1e-4"`` becomes a float for a float
+field), unknown keys are caught with a suggestion, and ``to_dict()`` is JSON-able, so the config
+travels inside checkpoints. Optimizer and scheduler configs are tagged unions: one subclass per
+kind, chosen by the ``name`` key in files (``[optimizer] name = "adamw"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional, Union
+
+__all__ = [
+    "ConfigError",
+    "OptimizerConfig",
+    "SchedulerConfig",
+    "TrainingConfig",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file, key or value that cannot be used; the message names it."""
+
+
+def _norm(name: str) -> str:
+    """``"CosineAnnealingLR"``, ``"cosine_annealing"`` and ``"cosine-annealing"`` are one name."""
+    n = name.lower().replace("_", "").replace("-", "")
+    return n[:-2] if n.endswith("lr") and len(n) > 2 else n
+
+
+def _unknown(kind: str, key: str, choices: Iterable[str]) -> ConfigError:
+    choices = sorted(choices)
+    close = difflib.get_close_matches(key, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {choices}"
+    return ConfigError(f"unknown {kind} {key!r}{hint}")
+
+
+class _Tagged:
+    """Shared machinery of the optimizer and scheduler unions."""
+
+    name: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[_Tagged]]]
+    _kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.__dict__.get("name"):
+            cls._registry[_norm(cls.name)] = cls
+
+    @classmethod
+    def kinds(cls) -> list[str]:
+        """The canonical names accepted in ``name``."""
+        return sorted({c.name for c in cls._registry.values()})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """Builds the variant named by ``data["name"]`` from the remaining keys."""
+        data = dict(data)
+        if "name" not in data:
+            raise ConfigError(f"{cls._kind} config needs a 'name' (one of {cls.kinds()})")
+        name = str(data.pop("name"))
+        sub = cls._registry.get(_norm(name))
+        if sub is None:
+            raise _unknown(cls._kind, name, cls.kinds())
+        return _build(sub, data, cls._kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+
+# ---- optimizers ------------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizerConfig(_Tagged):
+    """Which optimizer to build and its hyperparameters (the learning rate lives in
+    ``TrainingConfig.learning_rate``). Construct with ``OptimizerConfig.Adam(...)`` etc."""
+
+    _registry: ClassVar[dict[str, type[_Tagged]]] = {}
+    _kind: ClassVar[str] = "optimizer"
+    _cls: ClassVar[str] = ""
+
+    weight_decay: float = 0.0
+
+    def _kwargs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def build(self, params: Any, lr: float) -> Any:
+        """The ``democratising.optim`` optimizer for ``params``."""
+        from .. import optim
+
+        return getattr(optim, self._cls)(params, lr=lr, **self._kwargs())
+
+    @staticmethod
+    def Adam(  # noqa: N802 - the seed's enum variant name
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        weight_decay: float = 0.0,
+        eps: float = 1e-8,
+        amsgrad: bool = False,
+    ) -> AdamConfig:
+        return AdamConfig(
+            beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=amsgrad
+        )
+
+    @staticmethod
+    def AdamW(  # noqa: N802
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        weight_decay: float = 1e-2,
+        eps: float = 1e-8,
+        amsgrad: bool = False,
+    ) -> AdamWConfig:
+        return AdamWConfig(
+            beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=amsgrad
+        )
+
+    @staticmethod
+    def SGD(  # noqa: N802
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+    ) -> SGDConfig:
+        return SGDConfig(
+            momentum=momentum, weight_decay=weight_decay, dampening=dampening, nesterov=nesterov
+        )
+
+    @staticmethod
+    def RMSprop(  # noqa: N802
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> RMSpropConfig:
+        return RMSpropConfig(
+            alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
+        )
+
+    @staticmethod
+    def Adagrad(  # noqa: N802
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        eps: float = 1e-10,
+        initial_accumulator_value: float = 0.0,
+    ) -> AdagradConfig:
+        return AdagradConfig(
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            eps=eps,
+            initial_accumulator_value=initial_accumulator_value,
+        )
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    name: ClassVar[str] = "adam"
+    _cls: ClassVar[str] = "Adam"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    amsgrad: bool = False
+
+    def _kwargs(self) -> dict[str, Any]:
+        kw = dataclasses.asdict(self)
+        kw["betas"] = (kw.pop("beta1"), kw.pop("beta2"))
+        return kw
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: ClassVar[str] = "adamw"
+    _cls: ClassVar[str] = "AdamW"
+    weight_decay: float = 1e-2
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    name: ClassVar[str] = "sgd"
+    _cls: ClassVar[str] = "SGD"
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    name: ClassVar[str] = "rmsprop"
+    _cls: ClassVar[str] = "RMSprop"
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+    centered: bool = False
+
+
+@dataclass
+class AdagradConfig(OptimizerConfig):
+    name: ClassVar[str] = "adagrad"
+    _cls: ClassVar[str] = "Adagrad"
+    lr_decay: float = 0.0
+    eps: float = 1e-10
+    initial_accumulator_value: float = 0.0
+
+
+# ---- schedulers ------------------------------------------------------------------------------
+
+
+@dataclass
+class SchedulerConfig(_Tagged):
+    """Which ``optim.lr_scheduler`` to build. ``interval`` is ``"epoch"`` (step after every
+    epoch) or ``"batch"`` (after every optimizer step); ``None`` picks the scheduler's natural
+    one (``OneCycle`` per batch, the rest per epoch)."""
+
+    _registry: ClassVar[dict[str, type[_Tagged]]] = {}
+    _kind: ClassVar[str] = "scheduler"
+    _default_interval: ClassVar[str] = "epoch"
+
+    interval: Optional[str] = None
+
+    @property
+    def step_interval(self) -> str:
+        iv = self.interval or self._default_interval
+        if iv not in ("epoch", "batch"):
+            raise ConfigError(f"scheduler interval must be 'epoch' or 'batch', got {iv!r}")
+        return iv
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        """The scheduler; ``num_epochs``/``steps_per_epoch`` fill lengths left as ``None``."""
+        raise NotImplementedError
+
+    def _horizon(self, num_epochs: int, steps_per_epoch: int) -> int:
+        return num_epochs * steps_per_epoch if self.step_interval == "batch" else num_epochs
+
+    @staticmethod
+    def CosineAnnealing(  # noqa: N802
+        T_max: Optional[int] = None,  # noqa: N803
+        eta_min: float = 0.0,
+        interval: Optional[str] = None,
+    ) -> CosineAnnealingConfig:
+        return CosineAnnealingConfig(T_max=T_max, eta_min=eta_min, interval=interval)
+
+    @staticmethod
+    def CosineAnnealingWarmRestarts(  # noqa: N802
+        T_0: int,  # noqa: N803
+        T_mult: int = 1,  # noqa: N803
+        eta_min: float = 0.0,
+        interval: Optional[str] = None,
+    ) -> CosineWarmRestartsConfig:
+        return CosineWarmRestartsConfig(T_0=T_0, T_mult=T_mult, eta_min=eta_min, interval=interval)
+
+    @staticmethod
+    def StepLR(  # noqa: N802
+        step_size: int, gamma: float = 0.1, interval: Optional[str] = None
+    ) -> StepLRConfig:
+        return StepLRConfig(step_size=step_size, gamma=gamma, interval=interval)
+
+    @staticmethod
+    def MultiStepLR(  # noqa: N802
+        milestones: list[int], gamma: float = 0.1, interval: Optional[str] = None
+    ) -> MultiStepLRConfig:
+        return MultiStepLRConfig(milestones=list(milestones), gamma=gamma, interval=interval)
+
+    @staticmethod
+    def ExponentialLR(gamma: float, interval: Optional[str] = None) -> ExponentialLRConfig:  # noqa: N802
+        return ExponentialLRConfig(gamma=gamma, interval=interval)
+
+    @staticmethod
+    def LinearLR(  # noqa: N802
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        interval: Optional[str] = None,
+    ) -> LinearLRConfig:
+        return LinearLRConfig(
+            start_factor=start_factor,
+            end_factor=end_factor,
+            total_iters=total_iters,
+            interval=interval,
+        )
+
+    @staticmethod
+    def OneCycle(  # noqa: N802
+        max_lr: Optional[float] = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        cycle_momentum: bool = True,
+        interval: Optional[str] = None,
+    ) -> OneCycleConfig:
+        return OneCycleConfig(
+            max_lr=max_lr,
+            pct_start=pct_start,
+            anneal_strategy=anneal_strategy,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
+            three_phase=three_phase,
+            cycle_momentum=cycle_momentum,
+            interval=interval,
+        )
+
+    @staticmethod
+    def ReduceLROnPlateau(  # noqa: N802
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> ReduceLROnPlateauConfig:
+        return ReduceLROnPlateauConfig(
+            mode=mode,
+            factor=factor,
+            patience=patience,
+            threshold=threshold,
+            cooldown=cooldown,
+            min_lr=min_lr,
+        )
+
+
+def _sched(name: str) -> Any:
+    from ..optim import lr_scheduler
+
+    return getattr(lr_scheduler, name)
+
+
+@dataclass
+class CosineAnnealingConfig(SchedulerConfig):
+    name: ClassVar[str] = "CosineAnnealing"
+    T_max: Optional[int] = None
+    eta_min: float = 0.0
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        t_max = self.T_max if self.T_max is not None else self._horizon(num_epochs, steps_per_epoch)
+        return _sched("CosineAnnealingLR")(optimizer, T_max=t_max, eta_min=self.eta_min)
+
+
+@dataclass
+class CosineWarmRestartsConfig(SchedulerConfig):
+    name: ClassVar[str] = "CosineAnnealingWarmRestarts"
+    T_0: int = 10
+    T_mult: int = 1
+    eta_min: float = 0.0
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        cls = _sched("CosineAnnealingWarmRestarts")
+        return cls(optimizer, T_0=self.T_0, T_mult=self.T_mult, eta_min=self.eta_min)
+
+
+@dataclass
+class StepLRConfig(SchedulerConfig):
+    name: ClassVar[str] = "StepLR"
+    step_size: int = 1
+    gamma: float = 0.1
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        return _sched("StepLR")(optimizer, step_size=self.step_size, gamma=self.gamma)
+
+
+@dataclass
+class MultiStepLRConfig(SchedulerConfig):
+    name: ClassVar[str] = "MultiStepLR"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        return _sched("MultiStepLR")(optimizer, milestones=self.milestones, gamma=self.gamma)
+
+
+@dataclass
+class ExponentialLRConfig(SchedulerConfig):
+    name: ClassVar[str] = "ExponentialLR"
+    gamma: float = 0.9
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        return _sched("ExponentialLR")(optimizer, gamma=self.gamma)
+
+
+@dataclass
+class LinearLRConfig(SchedulerConfig):
+    name: ClassVar[str] = "LinearLR"
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    total_iters: int = 5
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        return _sched("LinearLR")(
+            optimizer,
+            start_factor=self.start_factor,
+            end_factor=self.end_factor,
+            total_iters=self.total_iters,
+        )
+
+
+@dataclass
+class OneCycleConfig(SchedulerConfig):
+    name: ClassVar[str] = "OneCycle"
+    _default_interval: ClassVar[str] = "batch"
+    max_lr: Optional[float] = None
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+    cycle_momentum: bool = True
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        return _sched("OneCycleLR")(
+            optimizer,
+            max_lr=self.max_lr if self.max_lr is not None else lr,
+            total_steps=self._horizon(num_epochs, steps_per_epoch),
+            pct_start=self.pct_start,
+            anneal_strategy=self.anneal_strategy,
+            div_factor=self.div_factor,
+            final_div_factor=self.final_div_factor,
+            three_phase=self.three_phase,
+            cycle_momentum=self.cycle_momentum,
+        )
+
+
+@dataclass
+class ReduceLROnPlateauConfig(SchedulerConfig):
+    """Steps once per epoch with the validation loss (the training loss without validation)."""
+
+    name: ClassVar[str] = "ReduceLROnPlateau"
+    mode: str = "min"
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    cooldown: int = 0
+    min_lr: float = 0.0
+
+    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
+        kw = dataclasses.asdict(self)
+        kw.pop("interval")
+        return _sched("ReduceLROnPlateau")(optimizer, **kw)
+
+
+_AMP = {
+    "true": "float16",
+    "false": None,
+    "none": None,
+    "fp16": "float16",
+    "half": "float16",
+    "float16": "float16",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+}
+
+# ---- the training config ---------------------------------------------------------------------
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a training run needs besides the model and the data.
+
+    ``amp`` is ``None`` (off), ``"float16"`` or ``"bfloat16"``; float16 also uses a
+    ``GradScaler``. ``seed`` seeds ``dm.manual_seed`` and the shuffling of loaders the trainer
+    builds. ``val_fraction`` is the share held out when ``train_with_config`` is given a single
+    dataset. ``checkpoint_dir`` (with ``checkpoint_every``/``keep_last``) makes the trainer
+    save resumable checkpoints.
+    """
+
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    num_epochs: int = 10
+    device: str = "cpu"
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig.Adam)
+    scheduler: Optional[SchedulerConfig] = None
+    accumulation_steps: int = 1
+    max_grad_norm: Optional[float] = None
+    amp: Optional[str] = None
+    seed: int = 0
+    shuffle: bool = True
+    drop_last: bool = False
+    num_workers: int = 0
+    val_fraction: float = 0.2
+    checkpoint_dir: Optional[str] = None
+    checkpoint_every: int = 1
+    keep_last: Optional[int] = None
+    verbose: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amp, bool) or (isinstance(self.amp, str) and self.amp.lower() in _AMP):
+            self.amp = _AMP[str(self.amp).lower()]
+        self.validate()
+
+    def validate(self) -> None:
+        """Rejects values no run could use, early and with the field's name."""
+        checks = [
+            (self.learning_rate >= 0, "learning_rate must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.num_epochs >= 0, "num_epochs must be >= 0"),
+            (self.accumulation_steps >= 1, "accumulation_steps must be >= 1"),
+            (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0"),
+            (self.amp in (None, "float16", "bfloat16"), "amp must be None, float16 or bfloat16"),
+            (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
+            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.keep_last is None or self.keep_last >= 1, "keep_last must be >= 1"),
+            (self.num_workers >= 0, "num_workers must be >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"{msg} (TrainingConfig)")
+        if not isinstance(self.optimizer, OptimizerConfig):
+            raise ConfigError("optimizer must be an OptimizerConfig (e.g. OptimizerConfig.Adam())")
+        if self.scheduler is not None:
+            if not isinstance(self.scheduler, SchedulerConfig):
+                raise ConfigError("scheduler must be a SchedulerConfig or None")
+            _ = self.scheduler.step_interval
+
+    # ---- dict / file forms ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able; ``from_dict(to_dict())`` round-trips."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["optimizer"] = self.optimizer.to_dict()
+        out["scheduler"] = self.scheduler.to_dict() if self.scheduler is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
+        data = dict(data)
+        if isinstance(data.get("optimizer"), Mapping):
+            data["optimizer"] = OptimizerConfig.from_dict(data["optimizer"])
+        if isinstance(data.get("scheduler"), Mapping):
+            data["scheduler"] = SchedulerConfig.from_dict(data["scheduler"])
+        elif isinstance(data.get("scheduler"), str) and data["scheduler"].lower() == "none":
+            data["scheduler"] = None
+        return _build(cls, data, "training config")
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike[str]]) -> TrainingConfig:
+        """Reads ``.toml`` or ``.json``; the top level holds the fields, ``[optimizer]`` and
+        ``[scheduler]`` tables hold ``name`` plus that kind's fields."""
+        return cls.from_dict(_read_file(Path(path)))
+
+    def save(self, path: Union[str, os.PathLike[str]]) -> None:
+        """Writes JSON (the TOML standard library has no writer)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def with_overrides(self, overrides: Iterable[str]) -> TrainingConfig:
+        """A copy with ``key=value`` strings applied, e.g. ``optimizer.weight_decay=1e-4``,
+        ``scheduler.name=StepLR``, ``scheduler=none``; values are coerced to the field type."""
+        data = self.to_dict()
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"override {item!r} is not of the form key=value")
+            _apply_override(data, key.strip(), value.strip())
+        return TrainingConfig.from_dict(data)
+
+
+def load_config(
+    path: Optional[Union[str, os.PathLike[str]]] = None, overrides: Iterable[str] = ()
+) -> TrainingConfig:
+    """``TrainingConfig`` from a file (or the defaults) with ``key=value`` overrides."""
+    cfg = TrainingConfig.from_file(path) if path is not None else TrainingConfig()
+    return cfg.with_overrides(overrides)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from e
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            data = _toml().loads(text)
+        else:
+            raise ConfigError(f"config file {path} must end in .toml or .json")
+    except ConfigError:
+        raise
+    except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError
+        raise ConfigError(f"cannot parse config file {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/object at the top level")
+    return data
+
+
+def _toml() -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError as e:
+            raise ConfigError(
+                "reading TOML needs Python 3.11+ or the 'tomli' package (pip install tomli)"
+            ) from e
+    return tomllib
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, data: dict[str, Any], kind: str) -> Any:
+    """``cls(**data)`` with unknown keys reported by name and values coerced to field types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    kw = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise _unknown(f"{kind} key", key, fields)
+        kw[key] = _coerce(value, hints[key], key)
+    try:
+        return cls(**kw)
+    except TypeError as e:
+        raise ConfigError(f"invalid {kind}: {e}") from e
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Converts a parsed value (or an override string) to the field's declared type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _coerce(value, inner[0], key)
+        return value
+    if hint is str and isinstance(value, str):
+        v = value.strip()
+        return v[1:-1] if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"" else v
+    if isinstance(hint, type) and isinstance(value, hint) and not isinstance(value, bool):
+        return value
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+                return False
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise ValueError("not a boolean")
+        if hint is int:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not an int")
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError("not an integer")
+            return int(f)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a float")
+            return float(value)
+        if hint is str and isinstance(value, (int, float)):
+            return str(value)
+        if origin is list:
+            (elem,) = args or (Any,)
+            if isinstance(value, str):
+                text = value.strip().strip("[]")
+                value = [v.strip() for v in text.split(",") if v.strip()]
+            return [_coerce(v, elem, key) if elem is not Any else v for v in value]
+    except (TypeError, ValueError) as e:
+        name = getattr(hint, "__name__", str(hint))
+        raise ConfigError(f"invalid value {value!r} for {key!r}: expected {name} ({e})") from e
+    if isinstance(value, (OptimizerConfig, SchedulerConfig)) or hint is Any:
+        return value
+    raise ConfigError(f"invalid value {value!r} for {key!r}: expected {hint}")
+
+
+def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
+    head, _, rest = key.partition(".")
+    if not rest:
+        if head in ("optimizer", "scheduler") and value.lower() not in ("none", "null"):
+            data[head] = {"name": value}  # "optimizer=sgd": switch kind, defaults for the rest
+        elif head == "scheduler":
+            data[head] = None
+        else:
+            if head not in data:
+                raise _unknown("training config key", head, data)
+            data[head] = value
+        return
+    if head not in ("optimizer", "scheduler"):
+        raise ConfigError(f"{key!r}: only 'optimizer.' and 'scheduler.' keys are nested")
+    sub = data.get(head)
+    union: Any = OptimizerConfig if head == "optimizer" else SchedulerConfig
+    if rest == "name":
+        # Switching kind keeps the settings the new kind also has (weight_decay, interval...).
+        new_cls = union._registry.get(_norm(value))
+        if new_cls is None:
+            raise _unknown(head, value, union.kinds())
+        keep = {f.name for f in dataclasses.fields(new_cls)}
+        old = {k: v for k, v in (sub or {}).items() if k in keep}
+        data[head] = {"name": value, **old}
+        return
+    if sub is None:
+        raise ConfigError(f"{key!r}: set {head}.name first (no {head} is configured)")
+    sub[rest] = value

@@ -1,0 +1,195 @@
+"""TrainingConfig: the seed's construction, building optimizers/schedulers, TOML/JSON files,
+``key=value`` overrides with type coercion, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from democratising import nn, optim
+from democratising.optim import lr_scheduler
+from democratising.train import (
+    ConfigError,
+    OptimizerConfig,
+    SchedulerConfig,
+    TrainingConfig,
+    load_config,
+)
+
+TOML = """
+learning_rate = 0.01
+batch_size = 64
+num_epochs = 7
+max_grad_norm = 1.5
+accumulation_steps = 2
+
+[optimizer]
+name = "AdamW"
+beta2 = 0.98
+weight_decay = 0.05
+
+[scheduler]
+name = "cosine_annealing"
+T_max = 7
+eta_min = 1e-6
+"""
+
+
+def _params() -> list:
+    return list(nn.Dense(3, 2).parameters())
+
+
+def test_seed_style_construction() -> None:
+    cfg = TrainingConfig(
+        learning_rate=0.001,
+        batch_size=32,
+        num_epochs=100,
+        device="cpu",
+        optimizer=OptimizerConfig.Adam(beta1=0.9, beta2=0.999, weight_decay=1e-4),
+        scheduler=SchedulerConfig.CosineAnnealing(T_max=100, eta_min=1e-6),
+    )
+    opt = cfg.optimizer.build(_params(), cfg.learning_rate)
+    assert isinstance(opt, optim.Adam) and not isinstance(opt, optim.AdamW)
+    g = opt.param_groups[0]
+    assert (g["lr"], g["betas"], g["weight_decay"]) == (0.001, (0.9, 0.999), 1e-4)
+    sched = cfg.scheduler.build(opt, cfg.num_epochs, 10, cfg.learning_rate)
+    assert isinstance(sched, lr_scheduler.CosineAnnealingLR)
+    assert (sched.T_max, sched.eta_min) == (100, 1e-6)
+    assert cfg.accumulation_steps == 1 and cfg.max_grad_norm is None and cfg.amp is None
+
+
+def test_every_optimizer_kind_builds() -> None:
+    cases = [
+        (OptimizerConfig.AdamW(), optim.AdamW, {"weight_decay": 1e-2}),
+        (OptimizerConfig.SGD(momentum=0.9, nesterov=True), optim.SGD, {"momentum": 0.9}),
+        (OptimizerConfig.RMSprop(alpha=0.9), optim.RMSprop, {"alpha": 0.9}),
+        (OptimizerConfig.Adagrad(lr_decay=0.1), optim.Adagrad, {"lr_decay": 0.1}),
+    ]
+    for cfg, cls, expect in cases:
+        opt = cfg.build(_params(), 0.5)
+        assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.5
+        for k, v in expect.items():
+            assert opt.param_groups[0][k] == v
+
+
+def test_every_scheduler_kind_builds_its_lr_scheduler() -> None:
+    cases = [
+        (SchedulerConfig.CosineAnnealing(), lr_scheduler.CosineAnnealingLR),
+        (
+            SchedulerConfig.CosineAnnealingWarmRestarts(T_0=3),
+            lr_scheduler.CosineAnnealingWarmRestarts,
+        ),
+        (SchedulerConfig.StepLR(step_size=2), lr_scheduler.StepLR),
+        (SchedulerConfig.MultiStepLR(milestones=[2, 4]), lr_scheduler.MultiStepLR),
+        (SchedulerConfig.ExponentialLR(gamma=0.9), lr_scheduler.ExponentialLR),
+        (SchedulerConfig.LinearLR(), lr_scheduler.LinearLR),
+        (SchedulerConfig.OneCycle(), lr_scheduler.OneCycleLR),
+        (SchedulerConfig.ReduceLROnPlateau(patience=2), lr_scheduler.ReduceLROnPlateau),
+    ]
+    for cfg, cls in cases:
+        opt = optim.SGD(_params(), lr=0.1, momentum=0.9)
+        assert type(cfg.build(opt, 5, 4, 0.1)) is cls
+    one = SchedulerConfig.OneCycle()
+    assert one.step_interval == "batch" and SchedulerConfig.StepLR(1).step_interval == "epoch"
+    sched = one.build(optim.SGD(_params(), lr=0.1, momentum=0.9), 5, 4, 0.1)
+    assert sched.total_steps == 20
+    cos = SchedulerConfig.CosineAnnealing(interval="batch")
+    assert cos.build(optim.SGD(_params(), lr=0.1), 5, 4, 0.1).T_max == 20
+
+
+def test_toml_and_json_files_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(TOML)
+    cfg = TrainingConfig.from_file(path)
+    assert (cfg.learning_rate, cfg.batch_size, cfg.num_epochs) == (0.01, 64, 7)
+    assert isinstance(cfg.max_grad_norm, float) and cfg.accumulation_steps == 2
+    assert cfg.optimizer == OptimizerConfig.AdamW(beta2=0.98, weight_decay=0.05)
+    assert cfg.scheduler == SchedulerConfig.CosineAnnealing(T_max=7, eta_min=1e-6)
+    cfg.save(tmp_path / "run.json")
+    assert TrainingConfig.from_file(tmp_path / "run.json") == cfg
+    assert json.loads((tmp_path / "run.json").read_text())["optimizer"]["name"] == "adamw"
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_overrides_nested_and_coerced(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(TOML)
+    cfg = load_config(
+        path,
+        [
+            "optimizer.weight_decay=1e-4",
+            "batch_size=16",
+            "learning_rate=3",
+            "max_grad_norm=none",
+            "shuffle=false",
+            "device='cpu'",
+            "scheduler.T_max=12",
+            "amp=bf16",
+        ],
+    )
+    assert cfg.optimizer.weight_decay == 1e-4 and isinstance(cfg.optimizer.weight_decay, float)
+    assert cfg.batch_size == 16 and isinstance(cfg.batch_size, int)
+    assert cfg.learning_rate == 3.0 and isinstance(cfg.learning_rate, float)
+    assert cfg.max_grad_norm is None and cfg.shuffle is False and cfg.device == "cpu"
+    assert cfg.scheduler.T_max == 12 and cfg.amp == "bfloat16"
+    assert cfg.optimizer.beta2 == 0.98  # untouched keys survive
+
+
+def test_overrides_switch_kinds() -> None:
+    cfg = TrainingConfig(optimizer=OptimizerConfig.Adam(weight_decay=0.1))
+    sgd = cfg.with_overrides(["optimizer.name=SGD", "optimizer.momentum=0.9"])
+    assert sgd.optimizer == OptimizerConfig.SGD(momentum=0.9, weight_decay=0.1)
+    assert cfg.with_overrides(["optimizer=rmsprop"]).optimizer == OptimizerConfig.RMSprop()
+    ms = cfg.with_overrides(["scheduler.name=MultiStepLR", "scheduler.milestones=[3, 6]"])
+    assert ms.scheduler == SchedulerConfig.MultiStepLR(milestones=[3, 6])
+    assert ms.with_overrides(["scheduler.milestones=2,5"]).scheduler.milestones == [2, 5]
+    assert ms.with_overrides(["scheduler=none"]).scheduler is None
+    assert cfg.with_overrides(["scheduler=OneCycleLR"]).scheduler == SchedulerConfig.OneCycle()
+    assert cfg.with_overrides(["scheduler.name=steplr"]).scheduler.name == "StepLR"
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("batch_sise=3", "did you mean 'batch_size'"),
+        ("batch_size=3.5", "batch_size"),
+        ("batch_size=many", "batch_size"),
+        ("shuffle=maybe", "shuffle"),
+        ("optimizer.beta3=1", "did you mean 'beta1'|beta2"),
+        ("optimizer.name=adamax", "unknown optimizer"),
+        ("scheduler.T_max=3", "scheduler.name first"),
+        ("num_epochs", "key=value"),
+        ("learning_rate.x=1", "nested"),
+        ("batch_size=0", "batch_size must be >= 1"),
+        ("amp=fp8", "amp"),
+    ],
+)
+def test_override_errors_name_the_problem(override: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TrainingConfig().with_overrides([override])
+
+
+def test_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        TrainingConfig.from_file(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("learning_rate = = 1")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        TrainingConfig.from_file(bad)
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("a: 1")
+    with pytest.raises(ConfigError, match=r"\.toml or \.json"):
+        TrainingConfig.from_file(yaml)
+    noname = tmp_path / "n.json"
+    noname.write_text(json.dumps({"optimizer": {"momentum": 0.9}}))
+    with pytest.raises(ConfigError, match="needs a 'name'"):
+        TrainingConfig.from_file(noname)
+    good = tmp_path / "g.toml"
+    good.write_text(TOML)
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ConfigError, match="tomli"):
+        TrainingConfig.from_file(good)

@@ -1,0 +1,193 @@
+"""MPI worker: DDP training scenarios whose results tests/test_distributed.py compares with
+single-process training on the global batch. Usage: ddp_train.py OUT_DIR [STEPS]."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from common import (
+    PER_RANK,
+    global_batches,
+    grads_of,
+    make_mlp,
+    make_optimizer,
+    params_of,
+    shard,
+)
+
+import democratising as dm
+from democratising import distributed as dist
+from democratising import nn
+from democratising.data import TensorDataset
+from democratising.errors import DistributedError
+
+
+def save(out: Path, name: str, rank: int, **groups: dict[str, np.ndarray]) -> None:
+    flat = {f"{g}/{k}": v for g, d in groups.items() for k, v in d.items()}
+    np.savez(out / f"{name}_rank{rank}.npz", **flat)
+
+
+def adam_buckets(world: dist.World, out: Path, steps: int) -> None:
+    """Several small buckets, Adam, wrap_optimizer; ranks start from different weights."""
+    r, n = world.rank(), world.size()
+    model = make_mlp(seed=100 + r)
+    ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=5e-5)
+    assert len(ddp.bucket_stats()) >= 3, ddp.bucket_stats()
+    init = params_of(model)
+    opt = ddp.wrap_optimizer(make_optimizer("adam", model.parameters()))
+    loss_fn = nn.CrossEntropyLoss()
+    first: dict[str, np.ndarray] = {}
+    for x, y in global_batches(steps, PER_RANK * n):
+        opt.zero_grad()
+        loss_fn(ddp(dm.from_numpy(shard(x, r, n))), dm.from_numpy(shard(y, r, n))).backward()
+        first = first or grads_of(model)
+        opt.step()
+    save(out, "adam_buckets", r, init=init, grad=first, final=params_of(model))
+
+
+def seed_loop(world: dist.World, out: Path, steps: int) -> None:
+    """The seed guide's loop, verbatim: DistributedModel + DistributedDataLoader, step on
+    rank 0 only, then broadcast_parameters(0)."""
+    r, n = world.rank(), world.size()
+    batches = global_batches(steps, PER_RANK * n)
+    x_all = dm.from_numpy(np.concatenate([b[0] for b in batches]))
+    y_all = dm.from_numpy(np.concatenate([b[1] for b in batches]))
+    loader = (
+        dist.DistributedDataLoader(TensorDataset(x_all, y_all))
+        .batch_size(PER_RANK)
+        .num_workers(2)
+        .shuffle(False)
+        .build()
+    )
+    model = make_mlp(seed=200 + r)
+    opt = make_optimizer("sgd", model.parameters())
+    ddp = dist.DistributedModel(
+        model,
+        world,
+        dist.DistributedStrategy.DataParallel,
+        optimizer=opt,
+        loss_fn=nn.CrossEntropyLoss(),
+    )
+    init = params_of(model)
+    first: dict[str, np.ndarray] = {}
+    for batch in loader:
+        ddp.zero_grad()
+        loss = ddp.forward(batch)
+        ddp.backward(loss)
+        ddp.all_reduce_gradients(dist.ReduceOp.Mean)
+        first = first or grads_of(model)
+        if r == 0:
+            ddp.step()
+        ddp.broadcast_parameters(0)
+    save(out, "seed_loop", r, init=init, grad=first, final=params_of(model))
+
+
+def no_sync_accumulation(world: dist.World, out: Path, steps: int) -> None:
+    """Two micro-batches per step: the first inside no_sync(), the second synchronised."""
+    r, n = world.rank(), world.size()
+    model = make_mlp(seed=300 + r)
+    ddp = dist.DistributedDataParallel(model, world)
+    opt = make_optimizer("adam", model.parameters())
+    init = params_of(model)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = global_batches(2 * steps, PER_RANK * n)
+    first: dict[str, np.ndarray] = {}
+    for s in range(0, len(batches), 2):
+        opt.zero_grad()
+        (x1, y1), (x2, y2) = batches[s], batches[s + 1]
+        with ddp.no_sync():
+            loss_fn(ddp(dm.from_numpy(shard(x1, r, n))), dm.from_numpy(shard(y1, r, n))).backward()
+        loss_fn(ddp(dm.from_numpy(shard(x2, r, n))), dm.from_numpy(shard(y2, r, n))).backward()
+        first = first or grads_of(model)
+        opt.step()
+    save(out, "no_sync", r, init=init, grad=first, final=params_of(model))
+
+
+def unused_parameters(world: dist.World, out: Path, steps: int) -> None:
+    """A head that never gets a gradient: wrapped optimizer finishes the synchronisation;
+    an unwrapped one is caught at the next forward with DistributedError on every rank."""
+    r, n = world.rank(), world.size()
+    model = make_mlp(seed=400 + r, extra_unused=True)
+    opt = make_optimizer("sgd", model.parameters())
+    ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=5e-5, optimizer=opt)
+    init = {k: v for k, v in params_of(model).items() if not k.startswith("unused")}
+    loss_fn = nn.CrossEntropyLoss()
+    first: dict[str, np.ndarray] = {}
+    for x, y in global_batches(steps, PER_RANK * n):
+        opt.zero_grad()
+        loss_fn(ddp(dm.from_numpy(shard(x, r, n))), dm.from_numpy(shard(y, r, n))).backward()
+        opt.step()
+        first = first or {k: v for k, v in grads_of(model).items() if not k.startswith("unused")}
+    final = params_of(model)
+    assert np.all(final["unused.weight"] == params_of(model)["unused.weight"])
+    save(out, "unused", r, init=init, grad=first, final=final)
+
+    bare = dist.DistributedDataParallel(make_mlp(seed=1, extra_unused=True), world)
+    x, y = global_batches(1, PER_RANK * n)[0]
+    xs, ys = dm.from_numpy(shard(x, r, n)), dm.from_numpy(shard(y, r, n))
+    loss_fn(bare(xs), ys).backward()
+    try:
+        bare(xs)
+    except DistributedError as e:
+        assert "unused.weight" in str(e), str(e)
+    else:
+        raise AssertionError("forward after an unfinished synchronisation did not raise")
+
+
+def explicit_reductions(world: dist.World) -> None:
+    """all_reduce_gradients with Sum/Max/Min on local gradients (inside no_sync), and the
+    shortcuts right after a synchronised backward."""
+    r, n = world.rank(), world.size()
+    model = make_mlp(seed=500)
+    ddp = dist.DistributedDataParallel(model, world)
+    x, y = global_batches(1, PER_RANK * n, seed=7)[0]
+    xs, ys = dm.from_numpy(shard(x, r, n)), dm.from_numpy(shard(y, r, n))
+    loss_fn = nn.CrossEntropyLoss()
+    for op, combine in ((dist.ReduceOp.Max, np.max), (dist.ReduceOp.Sum, np.sum)):
+        model.zero_grad()
+        with ddp.no_sync():
+            loss_fn(ddp(xs), ys).backward()
+        local = grads_of(model)
+        gathered = {
+            k: world.all_gather(dm.from_numpy(v), stack=True).numpy() for k, v in local.items()
+        }
+        ddp.all_reduce_gradients(op)
+        for k, v in grads_of(model).items():
+            np.testing.assert_allclose(v, combine(gathered[k], axis=0), rtol=1e-6, atol=1e-7)
+    model.zero_grad()
+    loss_fn(ddp(xs), ys).backward()
+    mean = grads_of(model)
+    ddp.all_reduce_gradients(dist.ReduceOp.Mean)  # already averaged: a no-op
+    for k, v in grads_of(model).items():
+        np.testing.assert_array_equal(v, mean[k])
+    ddp.all_reduce_gradients(dist.ReduceOp.Sum)
+    for k, v in grads_of(model).items():
+        np.testing.assert_allclose(v, mean[k] * n, rtol=1e-6)
+    model.zero_grad()
+    loss_fn(ddp(xs), ys).backward()
+    try:
+        ddp.all_reduce_gradients(dist.ReduceOp.Max)
+    except DistributedError:
+        pass
+    else:
+        raise AssertionError("Max after an averaged backward did not raise")
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    world = dist.World.init(timeout=30)
+    adam_buckets(world, out, steps)
+    seed_loop(world, out, steps)
+    no_sync_accumulation(world, out, steps)
+    unused_parameters(world, out, steps)
+    explicit_reductions(world)
+    world.barrier()
+    if world.rank() == 0:
+        (out / "done").write_text("ok")
+
+
+if __name__ == "__main__":
+    main()

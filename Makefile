@@ -28,7 +28,7 @@ develop: $(STAMP) ## build the extension (release) and install the package into 
 build: develop ## alias of develop
 
 run: develop ## train the seed MLP on the built-in digits data
-	$(PY) -m democratising.demo
+	$(VENV)/bin/democratising train
 
 lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff check + format --check
 	cargo fmt --all -- --check

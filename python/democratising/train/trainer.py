@@ -21,12 +21,13 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from .._tensor import tensor
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
 from ..nn.utils import clip_grad_norm_
 from .callbacks import Callback, ModelCheckpoint, overrides
 from .config import ConfigError, TrainingConfig
-from .dist import world
+from .dist import world as world_info
 
 __all__ = ["Trainer", "train_with_config"]
 
@@ -77,7 +78,9 @@ class Trainer:
     ``loss_fn`` defaults to ``CrossEntropyLoss``; ``optimizer``/``scheduler`` default to the
     ones ``config`` describes. ``history`` maps each metric (``loss``, ``accuracy``,
     ``val_loss``, ``val_accuracy``, ``lr``, ``throughput`` in samples/s, ``time``) to one value
-    per epoch. Under ``democratising.distributed`` only rank 0 prints and writes files.
+    per epoch. Under ``democratising.distributed`` (detected, or given as ``world`` with
+    ``rank()``/``size()``) only rank 0 prints and writes files, and datasets are sharded with a
+    ``DistributedSampler``.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class Trainer:
         scheduler: Any = None,
         scheduler_interval: Optional[str] = None,
         log: Callable[[str], None] = print,
+        world: Any = None,
     ) -> None:
         self.config = cfg = config if config is not None else TrainingConfig()
         cfg.validate()
@@ -105,7 +109,11 @@ class Trainer:
         self.loss_fn = loss_fn
         if optimizer is None:
             optimizer = cfg.optimizer.build(model.parameters(), cfg.learning_rate)
+        if hasattr(model, "wrap_optimizer"):  # DistributedDataParallel: sync before step
+            optimizer = model.wrap_optimizer(optimizer)
         self.optimizer = optimizer
+        # DDP's no_sync() skips the all-reduce on micro-batches that do not end a group.
+        self._no_sync = getattr(model, "no_sync", None) if cfg.accumulation_steps > 1 else None
         self.scheduler = scheduler
         self._scheduler_interval = scheduler_interval
         self._autocast: Optional[Callable[[], Any]] = None
@@ -117,7 +125,11 @@ class Trainer:
             cbs.append(ModelCheckpoint(cfg.checkpoint_dir, cfg.checkpoint_every, cfg.keep_last))
         self.callbacks = sorted(cbs, key=lambda c: c.order)
         self._batch_callbacks = [c for c in self.callbacks if overrides(c, "on_batch_end")]
-        self.world_size, self.rank = world()
+        self._world = world
+        if world is not None:  # e.g. democratising.distributed.World.init()
+            self.world_size, self.rank = int(world.size()), int(world.rank())
+        else:
+            self.world_size, self.rank = world_info()
         self.is_main = self.rank == 0
         self._log = log
         self.epoch = 0  # epochs completed
@@ -197,6 +209,7 @@ class Trainer:
                         classes = False
         finally:
             self.model.train(was_training)
+        total, correct, seen = self._global_sums([total, correct, seen])
         out_metrics = {"loss": total / max(seen, 1)}
         if classes and seen:
             out_metrics["accuracy"] = correct / seen
@@ -282,7 +295,9 @@ class Trainer:
             return data
         sampler = None
         if self.world_size > 1:
-            sampler = DistributedSampler(data, shuffle=shuffle, seed=cfg.seed)
+            sampler = DistributedSampler(
+                data, self.world_size, self.rank, shuffle=shuffle, seed=cfg.seed
+            )
             shuffle = False
         return DataLoader(
             data,
@@ -376,8 +391,10 @@ class Trainer:
                 # The last, shorter group of an epoch averages over the batches it has.
                 divisor = min(acc_steps, n_batches - group_start)
             scaled = loss / divisor if divisor != 1 else loss
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
             pending += 1
+            sync = pending == divisor or self._no_sync is None
+            with contextlib.nullcontext() if sync else self._no_sync():  # type: ignore[misc]
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
             if pending == divisor:
                 self._optimizer_step()
                 pending = 0
@@ -404,12 +421,31 @@ class Trainer:
         elapsed = time.perf_counter() - start
         if bar is not None:
             bar.close()
+        total, count, seen, correct = self._global_sums([total, count, seen, correct])
         metrics = {"loss": total / max(count, 1)}
         if classes and seen:
             metrics["accuracy"] = correct / seen
         metrics["throughput"] = seen / elapsed if elapsed > 0 else float("inf")
         metrics["time"] = elapsed
         return metrics
+
+    def _global_sums(self, values: list[float]) -> list[float]:
+        """Sums per-rank counters over all ranks, so that every rank reports metrics of the
+        whole dataset rather than of its shard."""
+        if self.world_size <= 1:
+            return values
+        w = self._world
+        if w is None:
+            try:
+                dist = importlib.import_module("democratising.distributed")
+                w = getattr(dist, "current_world", lambda: None)()
+            except ImportError:
+                return values
+        if w is None or not hasattr(w, "all_reduce"):
+            return values
+        t = tensor(values, dtype=_core.float64)
+        w.all_reduce(t, "sum")
+        return [float(v) for v in t.tolist()]
 
     def _format(self, m: dict[str, Any]) -> str:
         parts = [f"Epoch {m['epoch']}/{self.config.num_epochs}: loss = {m['loss']:.4f}"]

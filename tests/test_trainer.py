@@ -309,11 +309,19 @@ def test_metrics_and_lr_loggers(digits: TensorDataset, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "scheduler", [SchedulerConfig.StepLR(step_size=1, gamma=0.7), SchedulerConfig.OneCycle()]
+    ("scheduler", "amp"),
+    [
+        (SchedulerConfig.StepLR(step_size=1, gamma=0.7), None),
+        (SchedulerConfig.OneCycle(), None),
+        (SchedulerConfig.StepLR(step_size=1, gamma=0.7), "float16"),
+    ],
 )
 def test_resume_is_bit_identical(
-    digits: TensorDataset, tmp_path: Path, scheduler: SchedulerConfig
+    digits: TensorDataset, tmp_path: Path, scheduler: SchedulerConfig, amp: Optional[str]
 ) -> None:
+    if amp is not None:
+        pytest.importorskip("democratising.amp")
+
     def config(ckdir: Optional[Path]) -> TrainingConfig:
         return _quiet(
             num_epochs=4,
@@ -322,6 +330,7 @@ def test_resume_is_bit_identical(
             optimizer=OptimizerConfig.AdamW(),
             scheduler=scheduler,
             seed=11,
+            amp=amp,
             checkpoint_dir=str(ckdir) if ckdir else None,
         )
 
@@ -425,6 +434,64 @@ def test_only_rank_zero_logs_and_checkpoints(
     assert not (tmp_path / "m.csv").exists()
     sampler = t.train_loader.sampler
     assert (sampler.num_replicas, sampler.rank) == (2, 1) and len(t.train_loader) == 5
+
+
+def test_data_parallel_model_hooks_are_used(digits: TensorDataset) -> None:
+    events: list[str] = []
+
+    class FakeDDP(nn.Module):
+        """Stands in for DistributedDataParallel: wrap_optimizer and no_sync."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = _mlp()
+
+        def forward(self, x: dm.Tensor) -> dm.Tensor:
+            return self.module(x)
+
+        def wrap_optimizer(self, opt: Any) -> Any:
+            step = opt.step
+
+            def synced_step(*a: Any) -> Any:
+                events.append("sync")
+                return step(*a)
+
+            opt.step = synced_step
+            return opt
+
+        @contextlib.contextmanager
+        def no_sync(self) -> Any:
+            events.append("no_sync")
+            yield
+
+    t = Trainer(FakeDDP(), _quiet(num_epochs=1, accumulation_steps=3, batch_size=64))
+    t.fit(digits)  # 5 batches: groups of 3 and 2 -> 2 steps, 3 local-only backwards
+    assert events.count("sync") == 2 and events.count("no_sync") == 3
+
+
+def test_plain_iterables_and_custom_compute_loss(digits: TensorDataset) -> None:
+    x, y = digits.tensors
+    batches = [(x[i : i + 64], y[i : i + 64]) for i in range(0, 320, 64)]
+
+    class Gen:
+        def __iter__(self) -> Any:
+            return iter(batches)
+
+    t = Trainer(_mlp(), _quiet(num_epochs=1, accumulation_steps=2))
+    t.fit(Gen())
+    assert t.global_step == 3  # 2 full groups, then the leftover batch is applied
+    with pytest.raises(ConfigError, match="len"):
+        Trainer(_mlp(), _quiet(scheduler=SchedulerConfig.OneCycle())).fit(Gen())
+
+    class DictTrainer(Trainer):
+        def compute_loss(self, batch: Any) -> Any:
+            out = self.model(batch["x"])
+            return self.loss_fn(out, batch["y"]), out, batch["y"]
+
+    t = DictTrainer(_mlp(), _quiet(num_epochs=1))
+    dicts = [{"x": bx, "y": by} for bx, by in batches]
+    t.fit(dicts, dicts)
+    assert t.history["accuracy"][0] > 0 and "val_accuracy" in t.history
 
 
 # ---- batch-size search -----------------------------------------------------------------------

@@ -154,9 +154,9 @@ class Trainer:
         """Trains until ``config.num_epochs`` epochs are complete (counting epochs restored from
         ``resume_from``) or a callback stops it; returns ``self.history``."""
         cfg = self.config
-        self.train_loader = loader = self._loader(train_data, cfg.shuffle)
-        val_loader = self._loader(val_data, False) if val_data is not None else None
-        self._ensure_scheduler(len(loader))
+        self.train_loader = loader = self._loader(train_data, train=True)
+        val_loader = self._loader(val_data, train=False) if val_data is not None else None
+        self._ensure_scheduler(len(loader) if hasattr(loader, "__len__") else None)
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         elif self.epoch == 0:
@@ -191,17 +191,16 @@ class Trainer:
 
     def evaluate(self, data: DataLike) -> dict[str, float]:
         """Mean loss (and accuracy for class-index targets) over ``data``, without gradients."""
-        loader = self._loader(data, False)
+        loader = self._loader(data, train=False)
         was_training = self.model.training
         self.model.eval()
         total, correct, seen, classes = 0.0, 0, 0, True
         try:
-            with no_grad(), self._amp_context():
+            with no_grad():
                 for batch in loader:
-                    inputs, target = self._to_device(batch)
-                    out = self.model(*inputs)
-                    n = int(target.shape[0])
-                    total += float(self.loss_fn(out, target).item()) * n
+                    loss, out, target = self.compute_loss(batch)
+                    n = int(target.shape[0]) if isinstance(target, Tensor) else 1
+                    total += float(loss.item()) * n
                     seen += n
                     if classes and _is_class_target(out, target):
                         correct += int((out.argmax(dim=1) == target).sum().item())
@@ -285,7 +284,7 @@ class Trainer:
     def _cb_key(i: int, cb: Callback) -> str:
         return f"{i}:{type(cb).__name__}"
 
-    def _loader(self, data: DataLike, shuffle: bool) -> Any:
+    def _loader(self, data: DataLike, train: bool) -> Any:
         """Datasets (and ``(x, y)`` tensor tuples) become ``DataLoader``s built from the config;
         anything else iterable is used as given."""
         cfg = self.config
@@ -293,7 +292,7 @@ class Trainer:
             data = TensorDataset(*data)
         if not isinstance(data, Dataset):
             return data
-        sampler = None
+        sampler, shuffle = None, cfg.shuffle and train
         if self.world_size > 1:
             sampler = DistributedSampler(
                 data, self.world_size, self.rank, shuffle=shuffle, seed=cfg.seed
@@ -303,14 +302,21 @@ class Trainer:
             data,
             batch_size=cfg.batch_size,
             shuffle=shuffle,
-            drop_last=cfg.drop_last and shuffle,
+            drop_last=cfg.drop_last and train,
             num_workers=cfg.num_workers,
             seed=cfg.seed,
             sampler=sampler,
         )
 
-    def _ensure_scheduler(self, batches_per_epoch: int) -> None:
+    def _ensure_scheduler(self, batches_per_epoch: Optional[int]) -> None:
         cfg = self.config
+        if batches_per_epoch is None:  # an iterable without len(): one step per epoch known
+            if cfg.scheduler is not None and cfg.scheduler.step_interval == "batch":
+                raise ConfigError(
+                    "a per-batch scheduler needs the number of batches: give fit() a "
+                    "DataLoader or another iterable with len()"
+                )
+            batches_per_epoch = cfg.accumulation_steps
         steps = max(1, math.ceil(batches_per_epoch / cfg.accumulation_steps))
         if self.scheduler is None and cfg.scheduler is not None:
             self.scheduler = cfg.scheduler.build(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import itertools
 import math
-from collections import deque
+import queue
+import threading
 from collections.abc import Iterator, Sequence, Sized
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -177,23 +176,48 @@ class DataLoader:
 def _prefetch(
     fetch: Callable[[np.ndarray], Any], batches: list[np.ndarray], workers: int, factor: int
 ) -> Iterator[Any]:
-    """Runs ``fetch`` on up to ``workers * factor`` batches ahead, yielding results in order."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dm-loader")
-    pending: deque[Future[Any]] = deque()
-    it = iter(batches)
+    """Yields ``fetch(b)`` for every batch, in order, computed ahead by ``workers`` threads.
+
+    Worker ``w`` builds batches ``w, w + workers, ...`` into its own bounded queue (``factor``
+    deep) and the consumer reads the queues round-robin: order is preserved with one queue
+    hand-off per batch and no shared scheduler. An exception in a worker is raised at the
+    position of the batch that failed.
+    """
+    queues: list[queue.Queue[tuple[bool, Any]]] = [queue.Queue(factor) for _ in range(workers)]
+    stop = threading.Event()
+
+    def work(w: int) -> None:
+        for j in range(w, len(batches), workers):
+            if stop.is_set():
+                return
+            try:
+                item: tuple[bool, Any] = (True, fetch(batches[j]))
+            except BaseException as e:  # handed to the consumer, raised there
+                item = (False, e)
+            queues[w].put(item)
+            if not item[0]:
+                return
+
+    threads = [
+        threading.Thread(target=work, args=(w,), name=f"dm-loader-{w}", daemon=True)
+        for w in range(min(workers, len(batches)))
+    ]
+    for t in threads:
+        t.start()
     try:
-        for idx in itertools.islice(it, workers * factor):
-            pending.append(pool.submit(fetch, idx))
-        while pending:
-            batch = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(fetch, nxt))
-            yield batch
+        for j in range(len(batches)):
+            ok, value = queues[j % workers].get()
+            if not ok:
+                raise value
+            yield value
     finally:
-        for f in pending:
-            f.cancel()
-        pool.shutdown(wait=False)
+        stop.set()
+        for q in queues:  # unblock a worker waiting to put into a full queue
+            while True:
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
 
 
 # ---- distributed sampling --------------------------------------------------------------------

@@ -18,10 +18,13 @@ from typing import Any, Optional
 DEFAULT_TIMEOUT = 1800.0
 TIMEOUT_ENV = "DEMOCRATISING_DIST_TIMEOUT"
 
-# Spin this long before sleeping: small collectives finish within microseconds, and sleeping
-# at once would add the scheduler's granularity to every one of them.
-_SPIN_SECONDS = 2e-3
-_MAX_SLEEP = 1e-3
+# MPI only progresses a collective while its ranks are inside MPI calls, so a rank that sleeps
+# stalls its peers too. Poll flat out briefly, then yield the core between polls (no added
+# latency, but an oversubscribed peer can run), and only sleep once a wait has lasted long
+# enough that a peer is clearly busy elsewhere (a slow rank, a checkpoint on rank 0).
+_SPIN_SECONDS = 0.1
+_YIELD_SECONDS = 1.0
+_SLEEP = 1e-3
 
 
 def resolve_timeout(timeout: Optional[float]) -> float:
@@ -53,7 +56,6 @@ def wait_all(requests: Sequence[Any], what: str, timeout: float, rank: int, size
         return
     start = time.monotonic()
     deadline = start + timeout
-    sleep = 1e-5
     while not MPI.Request.Testall(reqs):
         now = time.monotonic()
         if now >= deadline:
@@ -63,9 +65,11 @@ def wait_all(requests: Sequence[Any], what: str, timeout: float, rank: int, size
                 f"did not call {what.split(' ')[0]}). Raise the limit with "
                 f"World.init(timeout=...) or ${TIMEOUT_ENV}."
             )
-        if now - start > _SPIN_SECONDS:
-            time.sleep(sleep)
-            sleep = min(sleep * 2, _MAX_SLEEP)
+        waited = now - start
+        if waited > _YIELD_SECONDS:
+            time.sleep(_SLEEP)
+        elif waited > _SPIN_SECONDS:
+            os.sched_yield()
 
 
 def test_all(requests: Sequence[Any]) -> bool:

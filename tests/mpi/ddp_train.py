@@ -175,6 +175,33 @@ def explicit_reductions(world: dist.World) -> None:
         raise AssertionError("Max after an averaged backward did not raise")
 
 
+def grad_scaler_skips_together(world: dist.World) -> None:
+    """Plain per-rank models (no DDP), GradScaler: an inf gradient on the last rank only must
+    make every rank skip that step and back off the scale alike."""
+    from democratising.amp import GradScaler
+
+    r, n = world.rank(), world.size()
+    model = make_mlp(seed=600)
+    opt = make_optimizer("sgd", model.parameters())
+    scaler = GradScaler(init_scale=2.0**10)
+    x, y = global_batches(1, PER_RANK * n, seed=9)[0]
+    xs, ys = dm.from_numpy(shard(x, r, n)), dm.from_numpy(shard(y, r, n))
+    loss_fn = nn.CrossEntropyLoss()
+    for step in range(3):
+        before = params_of(model)
+        opt.zero_grad()
+        scaler.scale(loss_fn(model(xs), ys)).backward()
+        if step == 1 and r == n - 1:
+            model[0].bias.grad = model[0].bias.grad * float("inf")
+        scaler.step(opt)
+        scaler.update()
+        after = params_of(model)
+        changed = any(not np.array_equal(before[k], after[k]) for k in before)
+        assert changed == (step != 1), (r, step, changed)
+    scales = world.all_gather_object(scaler.get_scale())
+    assert len(set(scales)) == 1, scales
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4
@@ -184,6 +211,7 @@ def main() -> None:
     no_sync_accumulation(world, out, steps)
     unused_parameters(world, out, steps)
     explicit_reductions(world)
+    grad_scaler_skips_together(world)
     world.barrier()
     if world.rank() == 0:
         (out / "done").write_text("ok")

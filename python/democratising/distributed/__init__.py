@@ -22,6 +22,7 @@ import os
 from typing import Optional
 
 from .ddp import DistributedDataParallel
+from .ddp import finish_all_gradient_synchronizations as finish_gradient_synchronization
 from .loader import DistributedDataLoader, DistributedLoader
 from .model import DistributedModel, DistributedStrategy
 from .reduce_op import ReduceOp
@@ -40,6 +41,7 @@ __all__ = [
     "all_reduce_found_inf",
     "convert_sync_batchnorm",
     "current_world",
+    "finish_gradient_synchronization",
     "get_rank",
     "get_world_size",
     "init_if_launched",
@@ -94,7 +96,9 @@ def init_if_launched(timeout: Optional[float] = None) -> Optional[World]:
 
 def all_reduce_found_inf(flag: bool, world: Optional[World] = None) -> bool:
     """True on every rank when any rank found an inf/NaN gradient, so that ``GradScaler``
-    skips the same steps everywhere (otherwise the replicas' parameters diverge)."""
+    skips the same steps everywhere (otherwise the replicas' parameters diverge). Reading the
+    gradients for ``flag`` should come after ``finish_gradient_synchronization()`` when a
+    model may have parameters without gradients (a no-op otherwise)."""
     w = world if world is not None else World.current()
     if w is None or w.size() == 1:
         return bool(flag)

@@ -98,9 +98,24 @@ class GradientReducer:
         self.as_view = gradient_as_bucket_view
         self.buckets = build_buckets(self.params, max(1, int(bucket_cap_bytes)))
         self.location: dict[int, tuple[_Bucket, int]] = {}
+        # Per parameter, computed once (backward runs these hooks every step): its slice of
+        # the bucket shaped like the parameter, whether NumPy sees its gradients as they are
+        # (the engine gives a leaf's gradient the leaf's dtype and device), and the tensor
+        # that views the slice and becomes ``p.grad`` after each reduction.
+        self._slices: list[np.ndarray] = [np.empty(0)] * len(self.params)
+        self._direct: list[bool] = [False] * len(self.params)
+        self._views: list[Optional[Tensor]] = [None] * len(self.params)
         for b in self.buckets:
             for slot, off in zip(b.slots, b.offsets):
+                p = self.params[slot]
                 self.location[slot] = (b, off)
+                view = b.buffer[off : off + p.numel()].reshape(tuple(p.shape))
+                self._slices[slot] = view
+                self._direct[slot] = (
+                    _buffers._dtype_name(p) == np.dtype(b.dtype).name and p.device.type == "cpu"
+                )
+                if self.as_view and self._direct[slot]:
+                    self._views[slot] = _core.from_numpy(view)
         self.enabled = True  # False inside no_sync()
         self.round_open = False
         self.fresh = False  # grads hold a completed hook-driven Mean and nothing since
@@ -160,16 +175,16 @@ class GradientReducer:
             b.request = None
 
     def _pack(self, i: int, b: _Bucket, off: int, scale: float) -> None:
-        p = self.params[i]
-        n = p.numel()
-        dst = b.buffer[off : off + n].reshape(tuple(p.shape))
-        g = p.grad
+        dst = self._slices[i]
+        g = self.params[i].grad
         if g is None:
             dst.fill(0)
-        elif scale == 1.0:
-            np.copyto(dst, _grad_array(g), casting="unsafe")
+            return
+        src = np.asarray(g) if self._direct[i] and not g.requires_grad else _grad_array(g)
+        if scale == 1.0:
+            np.copyto(dst, src, casting="unsafe")
         else:
-            np.multiply(_grad_array(g), scale, out=dst, casting="unsafe")
+            np.multiply(src, scale, out=dst, casting="unsafe")
 
     def _launch_ready(self, op: ReduceOp) -> None:
         mpi = self.world._MPI
@@ -197,15 +212,13 @@ class GradientReducer:
         self.round_open = False
 
     def _unpack(self, b: _Bucket) -> None:
-        for slot, off in zip(b.slots, b.offsets):
-            p = self.params[slot]
-            arr = b.buffer[off : off + p.numel()].reshape(tuple(p.shape))
-            direct = _buffers._dtype_name(p) in _BUCKET_DTYPE and p.device.type == "cpu"
-            if self.as_view and direct:
-                p.grad = _core.from_numpy(arr)
+        for slot in b.slots:
+            p, view = self.params[slot], self._views[slot]
+            if view is not None:
+                p.grad = view
             else:
-                g = _core.from_numpy(np.array(arr, copy=True))
-                p.grad = g if direct else g.to(device=p.device, dtype=p.dtype)
+                g = _core.from_numpy(np.array(self._slices[slot], copy=True))
+                p.grad = g if self._direct[slot] else g.to(device=p.device, dtype=p.dtype)
 
     # ---- public ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ bucket cannot start, so the synchronisation is completed by ``finish_gradient_sy
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Optional, Union
@@ -24,6 +25,16 @@ from ._fingerprint import describe, verify_same_model
 from ._reducer import GradientReducer
 from .reduce_op import ReduceOp
 from .world import World
+
+_live: weakref.WeakSet[DistributedDataParallel] = weakref.WeakSet()
+
+
+def finish_all_gradient_synchronizations() -> None:
+    """Completes the open gradient synchronisation of every DDP model in this process; for
+    code that reads gradients without knowing the model (``GradScaler`` before its inf
+    check)."""
+    for ddp in list(_live):
+        ddp.finish_gradient_synchronization()
 
 
 def broadcast_tensors(world: World, tensors: list[Tensor], root: int, what: str) -> None:
@@ -90,6 +101,7 @@ class DistributedDataParallel(Module):
             self.reducer.register_hooks()
         if optimizer is not None:
             self.wrap_optimizer(optimizer)
+        _live.add(self)
 
     # ---- training ----------------------------------------------------------------------------
 

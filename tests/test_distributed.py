@@ -279,8 +279,15 @@ def test_crashing_rank_ends_the_job(via_mpi4py: bool) -> None:
 
 
 @needs_mpi
-def test_collective_timeout_aborts_naming_the_operation() -> None:
-    job = run_mpi(2, "faults.py", "timeout", timeout=45)
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("timeout", "barrier timed out after 1.5 s on rank 0 of 2"),
+        ("timeout_ddp", "DDP gradient all_reduce (1 buckets, 0.00 MiB) timed out after 1.5 s"),
+    ],
+)
+def test_collective_timeout_aborts_naming_the_operation(mode: str, message: str) -> None:
+    job = run_mpi(2, "faults.py", mode, timeout=45)
     assert job.returncode != 0, job
-    assert "barrier timed out after 1.5 s on rank 0 of 2" in job.stderr, job
+    assert message in job.stderr, job
     assert job.seconds < 20, job  # rank 1 sleeps 30 s: the abort ended it

@@ -4,6 +4,7 @@
   (each writes ``mismatch_rank{r}.txt``), after which a matching model still works.
 - ``crash``: the last rank raises while the others wait in all_reduce: the job must end.
 - ``timeout``: rank 0 waits in a barrier (timeout 1.5 s) that rank 1 never joins.
+- ``timeout_ddp``: the same for DDP's gradient all-reduce during backward.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def timeout() -> None:
     time.sleep(30)
 
 
+def timeout_ddp() -> None:
+    """Rank 1 skips backward: rank 0's gradient all-reduce (inside backward) times out."""
+    world = dist.World.init(timeout=1.5)
+    ddp = dist.DistributedDataParallel(make_mlp(0), world)
+    if world.rank() == 0:
+        ddp(dm.randn(4, 12)).sum().backward()
+    time.sleep(30)
+
+
 def main() -> None:
     mode = sys.argv[1]
     if mode == "mismatch":
@@ -65,6 +75,8 @@ def main() -> None:
         crash()
     elif mode == "timeout":
         timeout()
+    elif mode == "timeout_ddp":
+        timeout_ddp()
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -22,7 +22,7 @@ TIMEOUT_ENV = "DEMOCRATISING_DIST_TIMEOUT"
 # stalls its peers too. Poll flat out briefly, then yield the core between polls (no added
 # latency, but an oversubscribed peer can run), and only sleep once a wait has lasted long
 # enough that a peer is clearly busy elsewhere (a slow rank, a checkpoint on rank 0).
-_SPIN_SECONDS = 0.1
+_SPIN_SECONDS = 1e-3
 _YIELD_SECONDS = 1.0
 _SLEEP = 1e-3
 

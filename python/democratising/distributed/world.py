@@ -37,10 +37,12 @@ class World:
         mpi = _import_mpi()
         self.comm = comm
         self.name = name
-        self.timeout = _wait.resolve_timeout(timeout)
+        self._timeout = _wait.resolve_timeout(timeout)
+        self._parent: Optional[World] = None
         self._rank = comm.Get_rank()
         self._size = comm.Get_size()
         self._local: Optional[tuple[int, int]] = None
+        self._dups: dict[str, World] = {}
         self._MPI = mpi
 
     # ---- construction ------------------------------------------------------------------------
@@ -61,7 +63,7 @@ class World:
 
                 install_abort_on_exception()
         elif timeout is not None:
-            _current.timeout = _wait.resolve_timeout(timeout)
+            _current.timeout = timeout
         return _current
 
     @classmethod
@@ -71,10 +73,27 @@ class World:
 
     def dup(self, name: str) -> World:
         """A world over a duplicate communicator, so that (say) DDP's in-flight gradient
-        reductions can never be matched against a user's collective. Collective."""
-        w = World(self.comm.Dup(), self.timeout, name)
-        w._local = self._local
+        reductions can never be matched against a user's collective. Collective on first
+        call for each ``name``; later calls return the same world (MPI has a limited supply of
+        communicators, and models built in a loop must not use them up)."""
+        w = self._dups.get(name)
+        if w is None:
+            w = self._dups[name] = World(self.comm.Dup(), self.timeout, name)
+            w._local, w._parent = self._local, self
         return w
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a collective may wait before the job is aborted (shared with the worlds
+        ``dup`` made from this one)."""
+        return self._parent.timeout if self._parent is not None else self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: Optional[float]) -> None:
+        if self._parent is not None:
+            self._parent.timeout = seconds
+        else:
+            self._timeout = _wait.resolve_timeout(seconds)
 
     # ---- topology ----------------------------------------------------------------------------
 

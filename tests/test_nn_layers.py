@@ -204,3 +204,9 @@ def test_small_cnn_trains_on_digits() -> None:
     with dm.no_grad():
         acc = (model(xte).argmax(1) == yte).float().mean().item()
     assert acc > 0.93
+
+
+def test_gelu_and_erf_at_zero_terminate() -> None:
+    """Regression: erf's series looped forever at exactly 0 (so did GELU)."""
+    np.testing.assert_allclose(dm.tensor([0.0, -0.0]).erf().numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(dm.tensor([0.0]).gelu().numpy(), [0.0])

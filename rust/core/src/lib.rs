@@ -8,6 +8,7 @@ pub mod device;
 pub mod dtype;
 pub mod error;
 pub mod layout;
+pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
@@ -19,3 +20,9 @@ pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use storage::Storage;
 pub use tensor::Tensor;
+
+/// The seed guide's names in one import: `use democratising::prelude::*;`.
+pub mod prelude {
+    pub use crate::nn::{Adam, CrossEntropyLoss, Dense, Module, Optimizer, ReLU, Sequential, SGD};
+    pub use crate::{DType, Device, Error, Result, Tensor};
+}

@@ -187,3 +187,30 @@ def test_sampler_defaults_come_from_an_initialised_distributed_module(
     fake.is_initialized = lambda: False  # type: ignore[attr-defined]
     s = DistributedSampler(range(10))
     assert (s.num_replicas, s.rank) == (1, 0)
+
+
+def test_persistent_workers_are_reused_and_released() -> None:
+    import gc
+
+    ds = _SlowDataset(12)
+    before = {t.ident for t in threading.enumerate()}
+    loader = DataLoader(ds, 3, num_workers=2)
+    first = _labels(loader)
+    ids = {t.ident for t in threading.enumerate()} - before
+    assert len(ids) == 2
+    assert _labels(loader) == first  # a second epoch on the same threads
+    assert {t.ident for t in threading.enumerate()} - before == ids
+    # Two iterators at once (the second gets its own threads) and an abandoned epoch.
+    assert [a[1].tolist() for a, _ in zip(loader, loader)] == first
+    it = iter(loader)
+    next(it)
+    del it
+    assert _labels(loader) == first
+    once = _labels(DataLoader(ds, 3, num_workers=2, persistent_workers=False))
+    assert once == first
+    del loader
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while ({t.ident for t in threading.enumerate()} - before) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not ({t.ident for t in threading.enumerate()} - before)

@@ -5,23 +5,41 @@
 use crate::layout::Layout;
 use crate::{Element, Tensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many elements a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 const CHUNK: usize = 1 << 13;
 
+/// Builds a vector of `n` elements in parallel chunks: `fill(start, chunk)` must initialise every
+/// slot of `chunk`, which covers elements `start..start + chunk.len()`. Writing into one
+/// pre-sized buffer avoids the per-chunk vectors and the final concatenation.
+fn par_fill<O: Element>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync) -> Vec<O> {
+    let mut out: Vec<O> = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| fill(i * CHUNK, chunk));
+    // SAFETY: every chunk of the first `n` slots was fully written by `fill`.
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// Applies `f` to every element of `t` (viewed through layout `l`).
 pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O + Sync) -> Vec<O> {
     let s = t.storage().as_slice::<A>();
     let n = l.numel();
+    if n == 0 {
+        return Vec::new();
+    }
     if l.is_contiguous() {
         let src = &s[l.offset..l.offset + n];
         if n >= PAR_THRESHOLD {
-            let mut out = Vec::with_capacity(n);
-            src.par_chunks(CHUNK)
-                .map(|c| c.iter().map(|&x| f(x)).collect::<Vec<O>>())
-                .collect_into_vec(&mut out);
-            return out.into_iter().flatten().collect();
+            return par_fill(n, |start, out| {
+                for (o, &x) in out.iter_mut().zip(&src[start..]) {
+                    o.write(f(x));
+                }
+            });
         }
         return src.iter().map(|&x| f(x)).collect();
     }
@@ -39,6 +57,9 @@ pub fn map2<A: Element, B: Element, O: Element>(
     let sa = a.storage().as_slice::<A>();
     let sb = b.storage().as_slice::<B>();
     let n = al.numel();
+    if n == 0 {
+        return Vec::new();
+    }
     let a_contig = al.is_contiguous();
     let b_contig = bl.is_contiguous();
     let b_scalar = bl.strides.iter().all(|&s| s == 0);
@@ -47,17 +68,11 @@ pub fn map2<A: Element, B: Element, O: Element>(
         let xa = &sa[al.offset..al.offset + n];
         let xb = &sb[bl.offset..bl.offset + n];
         if n >= PAR_THRESHOLD {
-            let mut parts = Vec::new();
-            xa.par_chunks(CHUNK)
-                .zip(xb.par_chunks(CHUNK))
-                .map(|(ca, cb)| {
-                    ca.iter()
-                        .zip(cb)
-                        .map(|(&x, &y)| f(x, y))
-                        .collect::<Vec<O>>()
-                })
-                .collect_into_vec(&mut parts);
-            return parts.into_iter().flatten().collect();
+            return par_fill(n, |start, out| {
+                for ((o, &x), &y) in out.iter_mut().zip(&xa[start..]).zip(&xb[start..]) {
+                    o.write(f(x, y));
+                }
+            });
         }
         return xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect();
     }

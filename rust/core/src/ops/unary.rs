@@ -89,6 +89,132 @@ impl UnaryOp {
     }
 }
 
+/// Runs `$body` with `$o` bound to a closure returning `$op`: each arm's closure is its own type,
+/// so the variant is a compile-time constant in the monomorphised loop and `forward`/`derivative`
+/// (always inlined) lose their per-element `match`, letting the loops vectorise.
+macro_rules! specialize {
+    ($op:expr, |$o:ident| $body:expr) => {
+        match $op {
+            UnaryOp::Neg => {
+                let $o = move || UnaryOp::Neg;
+                $body
+            }
+            UnaryOp::Abs => {
+                let $o = move || UnaryOp::Abs;
+                $body
+            }
+            UnaryOp::Exp => {
+                let $o = move || UnaryOp::Exp;
+                $body
+            }
+            UnaryOp::Log => {
+                let $o = move || UnaryOp::Log;
+                $body
+            }
+            UnaryOp::Log2 => {
+                let $o = move || UnaryOp::Log2;
+                $body
+            }
+            UnaryOp::Log1p => {
+                let $o = move || UnaryOp::Log1p;
+                $body
+            }
+            UnaryOp::Expm1 => {
+                let $o = move || UnaryOp::Expm1;
+                $body
+            }
+            UnaryOp::Sqrt => {
+                let $o = move || UnaryOp::Sqrt;
+                $body
+            }
+            UnaryOp::Rsqrt => {
+                let $o = move || UnaryOp::Rsqrt;
+                $body
+            }
+            UnaryOp::Square => {
+                let $o = move || UnaryOp::Square;
+                $body
+            }
+            UnaryOp::Reciprocal => {
+                let $o = move || UnaryOp::Reciprocal;
+                $body
+            }
+            UnaryOp::Sin => {
+                let $o = move || UnaryOp::Sin;
+                $body
+            }
+            UnaryOp::Cos => {
+                let $o = move || UnaryOp::Cos;
+                $body
+            }
+            UnaryOp::Tanh => {
+                let $o = move || UnaryOp::Tanh;
+                $body
+            }
+            UnaryOp::Sigmoid => {
+                let $o = move || UnaryOp::Sigmoid;
+                $body
+            }
+            UnaryOp::Relu => {
+                let $o = move || UnaryOp::Relu;
+                $body
+            }
+            UnaryOp::Gelu => {
+                let $o = move || UnaryOp::Gelu;
+                $body
+            }
+            UnaryOp::GeluTanh => {
+                let $o = move || UnaryOp::GeluTanh;
+                $body
+            }
+            UnaryOp::Silu => {
+                let $o = move || UnaryOp::Silu;
+                $body
+            }
+            UnaryOp::Erf => {
+                let $o = move || UnaryOp::Erf;
+                $body
+            }
+            UnaryOp::Sign => {
+                let $o = move || UnaryOp::Sign;
+                $body
+            }
+            UnaryOp::Floor => {
+                let $o = move || UnaryOp::Floor;
+                $body
+            }
+            UnaryOp::Ceil => {
+                let $o = move || UnaryOp::Ceil;
+                $body
+            }
+            UnaryOp::Round => {
+                let $o = move || UnaryOp::Round;
+                $body
+            }
+            UnaryOp::Trunc => {
+                let $o = move || UnaryOp::Trunc;
+                $body
+            }
+            UnaryOp::Softplus { beta, threshold } => {
+                let $o = move || UnaryOp::Softplus { beta, threshold };
+                $body
+            }
+            UnaryOp::LeakyRelu(s) => {
+                let $o = move || UnaryOp::LeakyRelu(s);
+                $body
+            }
+            UnaryOp::Elu(a) => {
+                let $o = move || UnaryOp::Elu(a);
+                $body
+            }
+            UnaryOp::Clamp { min, max } => {
+                let $o = move || UnaryOp::Clamp { min, max };
+                $body
+            }
+        }
+    };
+}
+
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
@@ -284,7 +410,8 @@ fn int_forward(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
 }
 
 fn float_map<T: Float>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
-    Tensor::from_vec(map1(t, t.layout(), |x: T| forward(op, x)), t.shape())
+    let v: Vec<T> = specialize!(op, |o| map1(t, t.layout(), move |x: T| forward(o(), x)));
+    Tensor::from_vec(v, t.shape())
 }
 
 pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {

@@ -36,35 +36,49 @@ fn update<T: Float>(
     let bc2_sqrt = f((1.0 - c.beta2.powi(step as i32)).sqrt());
     let step_size = f(c.lr / bc1);
     let (b1c, b2, b2c, eps) = (f(1.0 - c.beta1), f(c.beta2), f(1.0 - c.beta2), f(c.eps));
-    let (wd, decay) = (f(c.weight_decay), f(1.0 - c.lr * c.weight_decay));
-    let (scale, neg) = (f(c.grad_scale), c.maximize);
-    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], mut vmax: Option<&mut [T]>| {
-        for i in 0..p.len() {
-            let mut gi = g[i] * scale;
-            if neg {
-                gi = -gi;
-            }
-            let mut pi = p[i];
-            if c.weight_decay != 0.0 {
-                if c.decoupled {
-                    pi = pi * decay;
-                } else {
-                    gi = gi + wd * pi;
+    // Branch-free per element: L2 decay folds into the gradient, decoupled decay into a factor
+    // (1.0 when unused), `maximize` into the sign of the gradient scale.
+    let l2 = f(if c.decoupled { 0.0 } else { c.weight_decay });
+    let decay = f(if c.decoupled {
+        1.0 - c.lr * c.weight_decay
+    } else {
+        1.0
+    });
+    let scale = f(if c.maximize {
+        -c.grad_scale
+    } else {
+        c.grad_scale
+    });
+    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>| {
+        let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
+            let gi = gi * scale + l2 * *pi;
+            *pi = *pi * decay;
+            *mi = *mi + b1c * (gi - *mi);
+            *vi = *vi * b2 + b2c * gi * gi;
+        };
+        match vmax {
+            None => {
+                for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                {
+                    moments(pi, gi, mi, vi);
+                    *pi = *pi - step_size * (*mi / (vi.sqrt() / bc2_sqrt + eps));
                 }
             }
-            let mi = m[i] + b1c * (gi - m[i]);
-            let vi = v[i] * b2 + b2c * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            let vv = match vmax.as_deref_mut() {
-                Some(vm) => {
-                    let x = if vi > vm[i] { vi } else { vm[i] };
-                    vm[i] = x;
-                    x
+            Some(vm) => {
+                for ((((pi, &gi), mi), vi), vmi) in p
+                    .iter_mut()
+                    .zip(g)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                    .zip(vm.iter_mut())
+                {
+                    moments(pi, gi, mi, vi);
+                    if *vi > *vmi {
+                        *vmi = *vi;
+                    }
+                    *pi = *pi - step_size * (*mi / (vmi.sqrt() / bc2_sqrt + eps));
                 }
-                None => vi,
-            };
-            p[i] = pi - step_size * mi / (vv.sqrt() / bc2_sqrt + eps);
+            }
         }
     };
     if p.len() >= 2 * CHUNK {

@@ -193,13 +193,13 @@ def test_persistent_workers_are_reused_and_released() -> None:
     import gc
 
     ds = _SlowDataset(12)
-    before = {t.ident for t in threading.enumerate()}
+    before = set(threading.enumerate())  # Thread objects: idents are reused
     loader = DataLoader(ds, 3, num_workers=2)
     first = _labels(loader)
-    ids = {t.ident for t in threading.enumerate()} - before
+    ids = set(threading.enumerate()) - before
     assert len(ids) == 2
     assert _labels(loader) == first  # a second epoch on the same threads
-    assert {t.ident for t in threading.enumerate()} - before == ids
+    assert set(threading.enumerate()) - before == ids
     # Two iterators at once (the second gets its own threads) and an abandoned epoch.
     assert [a[1].tolist() for a, _ in zip(loader, loader)] == first
     it = iter(loader)
@@ -211,6 +211,6 @@ def test_persistent_workers_are_reused_and_released() -> None:
     del loader
     gc.collect()
     deadline = time.monotonic() + 5
-    while ({t.ident for t in threading.enumerate()} - before) and time.monotonic() < deadline:
+    while (set(threading.enumerate()) - before) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not ({t.ident for t in threading.enumerate()} - before)
+    assert not (set(threading.enumerate()) - before)

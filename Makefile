@@ -16,7 +16,7 @@ help: ## list targets
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1"
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1" "mypy>=2.4,<2.5"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,6 +35,7 @@ lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff check + format --c
 	$(LOCK) cargo clippy --release --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/python -m mypy.stubtest democratising._core --allowlist python/democratising/stubtest-allowlist.txt
 
 fmt: $(STAMP) ## format Rust and Python sources
 	cargo fmt --all

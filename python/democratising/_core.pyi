@@ -1,0 +1,919 @@
+"""Type stubs for ``democratising._core``, the PyO3 extension module (rust/python/src/*.rs).
+
+Keep in sync with the ``#[pymethods]`` / ``#[pyfunction]`` signatures; ``make lint`` runs
+``mypy.stubtest`` against the built extension, which flags any drift.
+
+The module defines dtype constants named ``bool`` (and ``Tensor`` has methods named ``bool``,
+``int`` and ``float``), so the builtins are spelled ``_bool``, ``_int`` and ``_float`` here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Sequence
+from types import EllipsisType
+from typing import Any, ClassVar, Literal, NoReturn, SupportsIndex, TypedDict, final, overload
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import Self, TypeAlias, disjoint_base
+
+from ._tensor import MaxResult
+
+#: The names the extension lists in its own ``__all__`` (PyO3 adds every class, constant and
+#: function it registers); stubtest checks that the two agree.
+__all__ = [
+    "Device",
+    "GradFn",
+    "RemovableHandle",
+    "Tensor",
+    "__engine_version__",
+    "_adam_step",
+    "_adaptive_avg_pool2d",
+    "_amp_unscale",
+    "_avg_pool2d",
+    "_batch_norm",
+    "_conv2d",
+    "_cross_entropy",
+    "_get_autocast",
+    "_layer_norm",
+    "_linear",
+    "_max_pool2d",
+    "_record_function",
+    "_set_autocast",
+    "_set_grad_enabled",
+    "_sgd_step",
+    "_system_info",
+    "arange",
+    "autograd_grad",
+    "bfloat16",
+    "bool",
+    "cat",
+    "dtype",
+    "empty",
+    "eye",
+    "float16",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "get_rng_state",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "linspace",
+    "manual_seed",
+    "ones",
+    "rand",
+    "randint",
+    "randn",
+    "randperm",
+    "set_rng_state",
+    "stack",
+    "where",
+    "zeros",
+]
+
+_bool: TypeAlias = builtins.bool
+_int: TypeAlias = builtins.int
+_float: TypeAlias = builtins.float
+#: ``Tensor.dtype`` (a property) shadows the class inside ``Tensor``'s body.
+_dtype: TypeAlias = dtype
+
+#: A Python number (``bool`` is an ``int`` subtype, listed for clarity).
+_Scalar: TypeAlias = _bool | _int | _float
+#: A single value: a number, a NumPy scalar or a one-element tensor (``fill_``, ``masked_fill``).
+_Value: TypeAlias = _Scalar | np.generic | Tensor
+#: What binary ops accept for ``other``: a tensor, or a number / NumPy scalar / array / nested
+#: list or tuple that is promoted to one (``democratising._tensor._as_operand``).
+_Operand: TypeAlias = _Value | npt.NDArray[Any] | list[Any] | tuple[Any, ...]
+#: ``dm.float32``, ``"float32"``, a NumPy dtype or scalar type, or Python's ``float``, ``int``
+#: or ``bool``.
+_DTypeLike: TypeAlias = (
+    dtype | str | type[_float] | type[_int] | type[_bool] | np.dtype[Any] | type[np.generic]
+)
+#: ``Device(...)``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or a CUDA device index.
+_DeviceLike: TypeAlias = Device | str | _int
+#: A shape given as one argument: a tuple or list of ints, or an integer tensor.
+_ShapeArg: TypeAlias = tuple[_int, ...] | list[_int] | Tensor
+#: A ``dim`` argument that may name several dimensions.
+_Dims: TypeAlias = _int | Sequence[_int]
+#: One element of an index key: ints, slices (positive steps), ``None``, ``...``, bools,
+#: integer/bool tensors, lists and arrays (advanced indexing).
+_IndexItem: TypeAlias = (
+    SupportsIndex | slice | EllipsisType | Tensor | list[Any] | npt.NDArray[Any] | None
+)
+_Index: TypeAlias = _IndexItem | tuple[_IndexItem, ...]
+
+__engine_version__: str
+
+@final
+class dtype:  # noqa: N801 - PyTorch's name
+    """A tensor element type (``dm.float32``, ...)."""
+
+    @property
+    def name(self) -> str:
+        """The dtype's name: ``"float32"``, ``"int64"``, ``"bool"``, ..."""
+    @property
+    def is_floating_point(self) -> _bool:
+        """True for float32, float64, float16 and bfloat16."""
+    @property
+    def itemsize(self) -> _int:
+        """Bytes per element."""
+    def __eq__(self, other: object, /) -> _bool: ...
+    def __ne__(self, other: object, /) -> _bool: ...
+    def __hash__(self) -> _int: ...
+    def __reduce__(self) -> tuple[Callable[[str], dtype], tuple[str]]: ...
+
+float32: dtype
+float64: dtype
+float16: dtype
+bfloat16: dtype
+int64: dtype
+int32: dtype
+bool: dtype
+
+@final
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda", 1)``, ``Device.cpu()``, ``Device.cuda(0)``."""
+
+    def __new__(cls, spec: _DeviceLike, index: _int | None = None) -> Self: ...
+    @staticmethod
+    def cpu() -> Device:
+        """The CPU device."""
+    @staticmethod
+    def cuda(index: _int = 0) -> Device:
+        """The CUDA device ``index``."""
+    @staticmethod
+    def cuda_all() -> list[Device]:
+        """Every CUDA device; raises ``DeviceError`` when there is none."""
+    @property
+    def type(self) -> str:
+        """``"cpu"`` or ``"cuda"``."""
+    @property
+    def index(self) -> _int | None:
+        """The CUDA device index; None for the CPU."""
+    def __eq__(self, other: object, /) -> _bool: ...
+    def __ne__(self, other: object, /) -> _bool: ...
+    def __hash__(self) -> _int: ...
+
+@final
+class GradFn:
+    """The node that produced a tensor (``t.grad_fn``), for inspecting the graph."""
+
+    def name(self) -> str:
+        """The backward node's name, e.g. ``"MulBackward"``."""
+    @property
+    def next_functions(self) -> list[GradFn | None]:
+        """The nodes of this node's inputs (None for inputs that need no gradient)."""
+
+@final
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` unregisters the hook."""
+
+    def remove(self) -> None:
+        """Unregisters the hook (a no-op if it is already removed)."""
+
+@disjoint_base
+class Tensor:
+    """A multi-dimensional array with autograd."""
+
+    __array_priority__: ClassVar[_float]
+    def __new__(cls, data: Any = None) -> Self:
+        """Shares ``data`` if it is a tensor, else copies it (lists, arrays, scalars)."""
+
+    # ---- attributes --------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[_int, ...]:
+        """The size of each dimension."""
+    @property
+    def ndim(self) -> _int:
+        """The number of dimensions."""
+    @property
+    def dtype(self) -> _dtype:
+        """The element type."""
+    @property
+    def device(self) -> Device:
+        """The device holding the data."""
+    @property
+    def is_cuda(self) -> _bool:
+        """True if the tensor lives on a CUDA device."""
+    @property
+    def requires_grad(self) -> _bool:
+        """Whether autograd records operations on this tensor."""
+    @requires_grad.setter
+    def requires_grad(self, flag: _bool) -> None: ...
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (leaves and tensors that called ``retain_grad``)."""
+    @grad.setter
+    def grad(self, g: Tensor | None) -> None: ...
+    @property
+    def is_leaf(self) -> _bool:
+        """True for tensors not produced by a recorded operation."""
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The node that produced this tensor, or None for leaves."""
+    @property
+    def data(self) -> Tensor:
+        """The same data, detached from the graph."""
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """All dimensions reversed."""
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The last two dimensions swapped."""
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        """NumPy's array interface: ``numpy.asarray(t)`` views this tensor's memory (CPU only)."""
+    def dim(self) -> _int:
+        """The number of dimensions."""
+    def requires_grad_(self, requires_grad: _bool = True) -> Self:
+        """Sets ``requires_grad`` in place and returns self."""
+    def numel(self) -> _int:
+        """The number of elements."""
+    def nelement(self) -> _int:
+        """The number of elements."""
+    def element_size(self) -> _int:
+        """Bytes per element."""
+    @overload
+    def size(self, dim: None = None) -> tuple[_int, ...]:
+        """The shape, or the size of dimension ``dim``."""
+    @overload
+    def size(self, dim: _int) -> _int: ...
+    @overload
+    def stride(self, dim: None = None) -> tuple[_int, ...]:
+        """The strides in elements, or the stride of dimension ``dim``."""
+    @overload
+    def stride(self, dim: _int) -> _int: ...
+    def is_contiguous(self) -> _bool:
+        """True if the elements are laid out densely in row-major order."""
+    def is_floating_point(self) -> _bool:
+        """True if the dtype is a floating-point type."""
+    def data_ptr(self) -> _int:
+        """The address of the first element."""
+
+    # ---- Python protocols --------------------------------------------------------------------
+    def __len__(self) -> _int: ...
+    def __hash__(self) -> _int: ...
+    def __repr__(self) -> str: ...
+    def __float__(self) -> _float: ...
+    def __int__(self) -> _int: ...
+    def __index__(self) -> _int: ...
+    def __bool__(self) -> _bool: ...
+    def __iter__(self) -> Iterator[Tensor]: ...
+    def __getitem__(self, key: _Index, /) -> Tensor: ...
+    def __setitem__(self, key: _Index, value: _Operand, /) -> None: ...
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """A DLPack capsule of this (CPU) tensor's memory."""
+    def __dlpack_device__(self) -> tuple[_int, _int]:
+        """``(device_type, device_id)``: ``(1, 0)`` for the CPU, ``(2, i)`` for CUDA device i."""
+
+    # ---- conversion --------------------------------------------------------------------------
+    def item(self) -> _int | _float | _bool:
+        """The value of a one-element tensor as a Python number."""
+    def numpy(self) -> npt.NDArray[Any]:
+        """A NumPy array sharing this tensor's memory (not for tensors that require grad)."""
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists, or a number for a 0-d tensor."""
+    def to(
+        self,
+        *args: Tensor | _DTypeLike | _DeviceLike,
+        dtype: _DTypeLike | None = None,
+        device: _DeviceLike | None = None,
+        copy: _bool = False,
+        non_blocking: _bool = False,
+    ) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` or keywords."""
+    def float(self) -> Tensor:
+        """Converted to float32."""
+    def double(self) -> Tensor:
+        """Converted to float64."""
+    def half(self) -> Tensor:
+        """Converted to float16."""
+    def bfloat16(self) -> Tensor:
+        """Converted to bfloat16."""
+    def long(self) -> Tensor:
+        """Converted to int64."""
+    def int(self) -> Tensor:
+        """Converted to int32."""
+    def bool(self) -> Tensor:
+        """Converted to bool."""
+    def type_as(self, other: Tensor) -> Tensor:
+        """Converted to ``other``'s dtype."""
+    def cpu(self) -> Tensor:
+        """This tensor on the CPU."""
+    def cuda(self, device: _DeviceLike | None = None) -> Tensor:
+        """This tensor on a CUDA device (raises ``DeviceError`` where CUDA is unavailable)."""
+
+    # ---- autograd ----------------------------------------------------------------------------
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: _bool | None = None,
+        create_graph: _bool = False,
+    ) -> None:
+        """Accumulates the gradient of this tensor into the leaves' ``.grad``."""
+    def detach(self) -> Tensor:
+        """The same data, detached from the graph."""
+    def detach_(self) -> NoReturn:
+        """Not supported: raises ``AutogradError`` (use ``t = t.detach()``)."""
+    def clone(self) -> Tensor:
+        """A copy with its own memory (differentiable)."""
+    def retain_grad(self) -> None:
+        """Keeps ``.grad`` for this non-leaf tensor during backward."""
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Calls ``hook(grad)`` during backward; a returned tensor replaces the gradient."""
+    def register_post_accumulate_grad_hook(
+        self, hook: Callable[[Tensor], object]
+    ) -> RemovableHandle:
+        """Calls ``hook(tensor)`` once this leaf's ``.grad`` is final for the backward pass."""
+
+    # ---- elementwise -------------------------------------------------------------------------
+    def neg(self) -> Tensor: ...
+    def abs(self) -> Tensor: ...
+    def exp(self) -> Tensor: ...
+    def log(self) -> Tensor: ...
+    def log2(self) -> Tensor: ...
+    def log1p(self) -> Tensor: ...
+    def expm1(self) -> Tensor: ...
+    def sqrt(self) -> Tensor: ...
+    def rsqrt(self) -> Tensor: ...
+    def square(self) -> Tensor: ...
+    def reciprocal(self) -> Tensor: ...
+    def sin(self) -> Tensor: ...
+    def cos(self) -> Tensor: ...
+    def tanh(self) -> Tensor: ...
+    def sigmoid(self) -> Tensor: ...
+    def relu(self) -> Tensor: ...
+    def silu(self) -> Tensor: ...
+    def erf(self) -> Tensor: ...
+    def sign(self) -> Tensor: ...
+    def floor(self) -> Tensor: ...
+    def ceil(self) -> Tensor: ...
+    def round(self) -> Tensor: ...
+    def trunc(self) -> Tensor: ...
+    def logical_not(self) -> Tensor: ...
+    def nonzero(self) -> Tensor:
+        """The indices of the non-zero elements, shape ``(n, ndim)``."""
+    def add(self, other: _Operand, alpha: _float = 1.0) -> Tensor:
+        """``self + alpha * other``."""
+    def sub(self, other: _Operand, alpha: _float = 1.0) -> Tensor:
+        """``self - alpha * other``."""
+    def mul(self, other: _Operand) -> Tensor: ...
+    def div(self, other: _Operand) -> Tensor: ...
+    def true_divide(self, other: _Operand) -> Tensor: ...
+    def maximum(self, other: _Operand) -> Tensor: ...
+    def minimum(self, other: _Operand) -> Tensor: ...
+    def remainder(self, other: _Operand) -> Tensor: ...
+    def floor_divide(self, other: _Operand) -> Tensor: ...
+    def matmul(self, other: _Operand) -> Tensor: ...
+    def pow(self, exponent: _Operand) -> Tensor: ...
+    def eq(self, other: _Operand) -> Tensor: ...
+    def ne(self, other: _Operand) -> Tensor: ...
+    def lt(self, other: _Operand) -> Tensor: ...
+    def le(self, other: _Operand) -> Tensor: ...
+    def gt(self, other: _Operand) -> Tensor: ...
+    def ge(self, other: _Operand) -> Tensor: ...
+    def logical_and(self, other: _Operand) -> Tensor: ...
+    def logical_or(self, other: _Operand) -> Tensor: ...
+    def logical_xor(self, other: _Operand) -> Tensor: ...
+    def clamp(self, min: _float | None = None, max: _float | None = None) -> Tensor:
+        """Elementwise clamp into ``[min, max]`` (either bound may be None)."""
+    def clip(self, min: _float | None = None, max: _float | None = None) -> Tensor:
+        """Alias of ``clamp``."""
+    def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor:
+        """GELU, exact (erf) or with the tanh approximation."""
+    def softplus(self, beta: _float = 1.0, threshold: _float = 20.0) -> Tensor:
+        """``log(1 + exp(beta * x)) / beta``, linear above ``threshold``."""
+
+    # ---- operators ---------------------------------------------------------------------------
+    def __add__(self, other: _Operand, /) -> Tensor: ...
+    def __radd__(self, other: _Operand, /) -> Tensor: ...
+    def __sub__(self, other: _Operand, /) -> Tensor: ...
+    def __rsub__(self, other: _Operand, /) -> Tensor: ...
+    def __mul__(self, other: _Operand, /) -> Tensor: ...
+    def __rmul__(self, other: _Operand, /) -> Tensor: ...
+    def __truediv__(self, other: _Operand, /) -> Tensor: ...
+    def __rtruediv__(self, other: _Operand, /) -> Tensor: ...
+    def __floordiv__(self, other: _Operand, /) -> Tensor: ...
+    def __rfloordiv__(self, other: _Operand, /) -> Tensor: ...
+    def __mod__(self, other: _Operand, /) -> Tensor: ...
+    def __rmod__(self, other: _Operand, /) -> Tensor: ...
+    def __matmul__(self, other: _Operand, /) -> Tensor: ...
+    def __rmatmul__(self, other: _Operand, /) -> Tensor: ...
+    def __pow__(self, other: _Operand, modulo: None = None, /) -> Tensor: ...
+    def __rpow__(self, other: _Operand, modulo: None = None, /) -> Tensor: ...
+    def __and__(self, other: _Operand, /) -> Tensor: ...
+    def __or__(self, other: _Operand, /) -> Tensor: ...
+    def __xor__(self, other: _Operand, /) -> Tensor: ...
+    def __neg__(self) -> Tensor: ...
+    def __pos__(self) -> Tensor: ...
+    def __abs__(self) -> Tensor: ...
+    def __invert__(self) -> Tensor:
+        """Logical not (bool tensors only)."""
+    def __eq__(self, other: _Operand, /) -> Tensor: ...  # type: ignore[override]
+    def __ne__(self, other: _Operand, /) -> Tensor: ...  # type: ignore[override]
+    def __lt__(self, other: _Operand, /) -> Tensor: ...
+    def __le__(self, other: _Operand, /) -> Tensor: ...
+    def __gt__(self, other: _Operand, /) -> Tensor: ...
+    def __ge__(self, other: _Operand, /) -> Tensor: ...
+    def __iadd__(self, other: _Operand, /) -> Self: ...
+    def __isub__(self, other: _Operand, /) -> Self: ...
+    def __imul__(self, other: _Operand, /) -> Self: ...
+    def __itruediv__(self, other: _Operand, /) -> Self: ...
+
+    # ---- reductions --------------------------------------------------------------------------
+    def sum(
+        self, dim: _Dims | None = None, keepdim: _bool = False, dtype: _DTypeLike | None = None
+    ) -> Tensor:
+        """Sum over ``dim`` (all dimensions when None), optionally in ``dtype``."""
+    def mean(
+        self, dim: _Dims | None = None, keepdim: _bool = False, dtype: _DTypeLike | None = None
+    ) -> Tensor:
+        """Mean over ``dim`` (all dimensions when None), optionally in ``dtype``."""
+    def var(
+        self,
+        dim: _Dims | None = None,
+        unbiased: _bool | None = None,
+        keepdim: _bool = False,
+        *,
+        correction: _float | None = None,
+    ) -> Tensor:
+        """Variance over ``dim``; ``correction`` (default 1, or 0 if not ``unbiased``)."""
+    def std(
+        self,
+        dim: _Dims | None = None,
+        unbiased: _bool | None = None,
+        keepdim: _bool = False,
+        *,
+        correction: _float | None = None,
+    ) -> Tensor:
+        """Standard deviation over ``dim``; ``correction`` as for ``var``."""
+    def amax(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+        """Maximum over ``dim`` (all dimensions when None)."""
+    def amin(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+        """Minimum over ``dim`` (all dimensions when None)."""
+    def logsumexp(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        """Index of the maximum (of the flattened tensor when ``dim`` is None)."""
+    def argmin(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
+    @overload
+    def max(self, dim: None = None, keepdim: _bool = False) -> Tensor:
+        """``max()``: a scalar tensor; ``max(dim)``: ``(values, indices)``; ``max(other)``:
+        the elementwise maximum."""
+    @overload
+    def max(self, dim: Tensor, keepdim: _bool = False) -> Tensor: ...
+    @overload
+    def max(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
+    @overload
+    def min(self, dim: None = None, keepdim: _bool = False) -> Tensor:
+        """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``:
+        the elementwise minimum."""
+    @overload
+    def min(self, dim: Tensor, keepdim: _bool = False) -> Tensor: ...
+    @overload
+    def min(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
+    def all(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        """True where every element (along ``dim``) is non-zero."""
+    def any(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        """True where some element (along ``dim``) is non-zero."""
+
+    # ---- shape -------------------------------------------------------------------------------
+    @overload
+    def reshape(self, shape: _ShapeArg, /) -> Tensor:
+        """The same data with a new shape (a view when possible); one size may be -1."""
+    @overload
+    def reshape(self, *shape: _int) -> Tensor: ...
+    @overload
+    def view(self, shape: _ShapeArg | _dtype, /) -> Tensor:
+        """A view with a new shape (one size may be -1); ``view(dtype)`` only for its own dtype."""
+    @overload
+    def view(self, *shape: _int) -> Tensor: ...
+    def view_as(self, other: Tensor) -> Tensor:
+        """A view with ``other``'s shape."""
+    def reshape_as(self, other: Tensor) -> Tensor:
+        """Reshaped to ``other``'s shape."""
+    @overload
+    def permute(self, dims: _ShapeArg, /) -> Tensor:
+        """A view with the dimensions reordered."""
+    @overload
+    def permute(self, *dims: _int) -> Tensor: ...
+    def transpose(self, dim0: _int, dim1: _int) -> Tensor:
+        """A view with ``dim0`` and ``dim1`` swapped."""
+    def swapaxes(self, dim0: _int, dim1: _int) -> Tensor:
+        """Alias of ``transpose``."""
+    def t(self) -> Tensor:
+        """Transpose of a tensor with at most 2 dimensions."""
+    @overload
+    def expand(self, sizes: _ShapeArg, /) -> Tensor:
+        """A broadcast view to ``sizes`` (-1 keeps a dimension)."""
+    @overload
+    def expand(self, *sizes: _int) -> Tensor: ...
+    def expand_as(self, other: Tensor) -> Tensor:
+        """A broadcast view to ``other``'s shape."""
+    def squeeze(self, dim: _Dims | None = None) -> Tensor:
+        """Drops size-1 dimensions (all of them, or those in ``dim``)."""
+    def unsqueeze(self, dim: _int) -> Tensor:
+        """Inserts a size-1 dimension at ``dim``."""
+    def flatten(self, start_dim: _int = 0, end_dim: _int = -1) -> Tensor:
+        """Merges dimensions ``start_dim..=end_dim`` into one."""
+    def narrow(self, dim: _int, start: _int, length: _int) -> Tensor:
+        """A view of ``length`` elements of ``dim`` from ``start``."""
+    def select(self, dim: _int, index: _int) -> Tensor:
+        """A view of element ``index`` of ``dim``, with that dimension removed."""
+    def unbind(self, dim: _int = 0) -> list[Tensor]:
+        """The slices along ``dim``, each with that dimension removed."""
+    def split(self, split_size: _int, dim: _int = 0) -> list[Tensor]:
+        """Views of ``split_size`` elements along ``dim`` (the last may be smaller)."""
+    def chunk(self, chunks: _int, dim: _int = 0) -> list[Tensor]:
+        """At most ``chunks`` views of (nearly) equal size along ``dim``."""
+    def contiguous(self) -> Tensor:
+        """This tensor if contiguous, else a contiguous copy."""
+
+    # ---- structured ops ----------------------------------------------------------------------
+    def softmax(self, dim: _int = -1, dtype: _DTypeLike | None = None) -> Tensor:
+        """Softmax along ``dim``, optionally computed in ``dtype``."""
+    def log_softmax(self, dim: _int = -1, dtype: _DTypeLike | None = None) -> Tensor:
+        """Log-softmax along ``dim``, optionally computed in ``dtype``."""
+    def gather(self, dim: _int, index: Tensor) -> Tensor:
+        """Values at ``index`` along ``dim``."""
+    def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``dim``."""
+    def index_select(self, dim: _int, index: Tensor) -> Tensor:
+        """The entries ``index`` of dimension ``dim``."""
+    def masked_fill(self, mask: Tensor, value: _Value) -> Tensor:
+        """A copy with ``value`` where ``mask`` is true."""
+    def where(self, condition: Tensor, other: _Operand) -> Tensor:
+        """``self`` where ``condition`` is true, else ``other``."""
+    def dot(self, other: Tensor) -> Tensor:
+        """Inner product of two 1-D tensors."""
+    def mm(self, other: Tensor) -> Tensor:
+        """Matrix product of two 2-D tensors."""
+
+    # ---- in place (no new tensor; return self) -----------------------------------------------
+    def add_(self, other: _Operand, alpha: _float = 1.0) -> Self:
+        """``self += alpha * other``."""
+    def sub_(self, other: _Operand, alpha: _float = 1.0) -> Self:
+        """``self -= alpha * other``."""
+    def mul_(self, other: _Operand) -> Self: ...
+    def div_(self, other: _Operand) -> Self: ...
+    def zero_(self) -> Self:
+        """Fills with zeros."""
+    def fill_(self, value: _Value) -> Self:
+        """Fills with ``value``."""
+    def copy_(self, src: _Operand) -> Self:
+        """Copies (broadcasting) ``src`` into this tensor."""
+    def clamp_(self, min: _float | None = None, max: _float | None = None) -> Self:
+        """Clamps into ``[min, max]`` in place."""
+    def uniform_(self, a: _float = 0.0, b: _float = 1.0) -> Self:
+        """Fills with samples from U(a, b) (not recorded by autograd)."""
+    def normal_(self, mean: _float = 0.0, std: _float = 1.0) -> Self:
+        """Fills with samples from N(mean, std²) (not recorded by autograd)."""
+
+# ---- factories -------------------------------------------------------------------------------
+
+@overload
+def zeros(
+    size: _ShapeArg,
+    /,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+
+@overload
+def zeros(
+    *size: _int,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor: ...
+@overload
+def ones(
+    size: _ShapeArg,
+    /,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+
+@overload
+def ones(
+    *size: _int,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor: ...
+@overload
+def empty(
+    size: _ShapeArg,
+    /,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """An uninitialised tensor (zero-filled in practice): ``empty(2, 3)`` or ``empty((2, 3))``."""
+
+@overload
+def empty(
+    *size: _int,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor: ...
+def full(
+    size: _int | _ShapeArg,
+    fill_value: _Value,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value`` (dtype follows the value)."""
+
+def arange(
+    start: _Value,
+    end: _Value | None = None,
+    step: _Value | None = None,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """``arange(end)`` or ``arange(start, end, step)``: int64 unless a bound is a float."""
+
+def linspace(
+    start: _float,
+    end: _float,
+    steps: _int,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+
+def eye(
+    n: _int,
+    m: _int | None = None,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """An ``n x m`` (default ``n x n``) identity matrix."""
+
+@overload
+def rand(
+    size: _ShapeArg,
+    /,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """Samples from U(0, 1): ``rand(2, 3)`` or ``rand((2, 3))``."""
+
+@overload
+def rand(
+    *size: _int,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor: ...
+@overload
+def randn(
+    size: _ShapeArg,
+    /,
+    *,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor:
+    """Samples from N(0, 1): ``randn(2, 3)`` or ``randn((2, 3))``."""
+
+@overload
+def randn(
+    *size: _int,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+    requires_grad: _bool = False,
+) -> Tensor: ...
+@overload
+def randint(
+    high: _int,
+    shape: Sequence[_int],
+    /,
+    *,
+    size: None = None,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+) -> Tensor:
+    """Integers uniform in ``[low, high)`` (``low`` defaults to 0): ``randint(10, (3,))``,
+    ``randint(2, 10, (3,))`` or ``randint(10, size=(3,))``."""
+
+@overload
+def randint(
+    low: _int,
+    high: _int,
+    shape: Sequence[_int],
+    /,
+    *,
+    size: None = None,
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+) -> Tensor: ...
+@overload
+def randint(
+    high: _int,
+    /,
+    *,
+    size: Sequence[_int],
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+) -> Tensor: ...
+@overload
+def randint(
+    low: _int,
+    high: _int,
+    /,
+    *,
+    size: Sequence[_int],
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+) -> Tensor: ...
+def randperm(n: _int) -> Tensor:
+    """A random permutation of ``0..n`` (int64)."""
+
+def from_numpy(array: npt.NDArray[Any]) -> Tensor:
+    """A tensor sharing the memory of a NumPy array (copied only when it cannot be shared)."""
+
+# ---- RNG and grad mode -----------------------------------------------------------------------
+
+def manual_seed(seed: _int) -> None:
+    """Seeds the global generator (negative seeds wrap around to unsigned 64 bits)."""
+
+def get_rng_state() -> list[_int]:
+    """The global generator's state: 4 unsigned 64-bit integers."""
+
+def set_rng_state(state: Sequence[_int]) -> None:
+    """Restores a state returned by ``get_rng_state``."""
+
+def is_grad_enabled() -> _bool:
+    """Whether autograd records operations on this thread."""
+
+def _set_grad_enabled(enabled: _bool) -> _bool:
+    """Sets grad mode for this thread and returns the previous mode."""
+
+# ---- joins, selection, autograd --------------------------------------------------------------
+
+def cat(tensors: Sequence[Tensor], dim: _int = 0) -> Tensor:
+    """Concatenates along an existing dimension."""
+
+def stack(tensors: Sequence[Tensor], dim: _int = 0) -> Tensor:
+    """Stacks along a new dimension."""
+
+def where(condition: Tensor, input: _Operand, other: _Operand) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (broadcasting)."""
+
+def autograd_grad(
+    outputs: Sequence[Tensor],
+    inputs: Sequence[Tensor],
+    grad_outputs: Sequence[Tensor | None] | None = None,
+    retain_graph: _bool | None = None,
+    create_graph: _bool = False,
+    allow_unused: _bool = False,
+) -> list[Tensor | None]:
+    """The gradients of ``outputs`` with respect to ``inputs`` (``autograd.grad``)."""
+
+def _record_function(
+    output: Tensor,
+    inputs: Sequence[Tensor],
+    backward: Callable[[Tensor], Tensor | Sequence[Tensor | None] | None],
+) -> Tensor:
+    """``output`` detached and re-attached with a Python ``backward(grad)`` that returns one
+    gradient (or None) per tensor in ``inputs``."""
+
+# ---- fused ops (nn.functional, optim, amp) ---------------------------------------------------
+
+def _linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` as one fused op."""
+
+def _conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple[_int, _int],
+    padding: tuple[_int, _int],
+    dilation: tuple[_int, _int],
+    groups: _int,
+) -> Tensor: ...
+def _max_pool2d(
+    input: Tensor,
+    kernel: tuple[_int, _int],
+    stride: tuple[_int, _int],
+    padding: tuple[_int, _int],
+    dilation: tuple[_int, _int],
+    ceil_mode: _bool,
+) -> Tensor: ...
+def _avg_pool2d(
+    input: Tensor,
+    kernel: tuple[_int, _int],
+    stride: tuple[_int, _int],
+    padding: tuple[_int, _int],
+    ceil_mode: _bool,
+    count_include_pad: _bool,
+) -> Tensor: ...
+def _adaptive_avg_pool2d(input: Tensor, output_size: tuple[_int, _int]) -> Tensor: ...
+def _layer_norm(
+    input: Tensor,
+    normalized_shape: Sequence[_int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: _float = 1e-5,
+) -> Tensor: ...
+def _batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: _bool,
+    momentum: _float,
+    eps: _float,
+) -> Tensor: ...
+def _cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: _int = -100,
+    reduction: Literal["mean", "sum", "none"] = "mean",
+    label_smoothing: _float = 0.0,
+) -> Tensor: ...
+def _adam_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    max_exp_avg_sqs: Sequence[Tensor],
+    steps: Sequence[_int],
+    *,
+    lr: _float,
+    beta1: _float,
+    beta2: _float,
+    eps: _float,
+    weight_decay: _float,
+    decoupled: _bool,
+    amsgrad: _bool,
+    maximize: _bool,
+    grad_scale: _float = 1.0,
+) -> None:
+    """One fused Adam/AdamW step over a parameter group, in place."""
+
+def _sgd_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    buffers: Sequence[Tensor],
+    initialized: Sequence[_bool],
+    *,
+    lr: _float,
+    momentum: _float,
+    dampening: _float,
+    weight_decay: _float,
+    nesterov: _bool,
+    maximize: _bool,
+    grad_scale: _float = 1.0,
+) -> None:
+    """One fused SGD step over a parameter group, in place."""
+
+def _set_autocast(dtype: _DTypeLike | None = None) -> dtype | None:
+    """Sets autocast's dtype for this thread (None disables it); returns the previous one."""
+
+def _get_autocast() -> dtype | None:
+    """Autocast's dtype on this thread, or None when autocast is off."""
+
+def _amp_unscale(grads: Sequence[Tensor], inv_scale: _float, apply: _bool = True) -> _bool:
+    """Multiplies the gradients by ``inv_scale`` in place (if ``apply``); True if any is inf/NaN."""
+
+# ---- build information -----------------------------------------------------------------------
+
+class _SystemInfo(TypedDict):
+    engine_version: str
+    profile: Literal["debug", "release"]
+    target: str
+    compiled_features: list[str]
+    cpu_features: dict[str, _bool]
+    simd_level: str
+    cpus: _int
+    rayon_threads: _int
+
+def _system_info() -> _SystemInfo:
+    """What this build of the engine is and what the CPU under it offers."""

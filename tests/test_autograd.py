@@ -400,6 +400,16 @@ def test_inplace_fill_and_copy_cut_or_route_history() -> None:
     assert_close(y.grad, np.array([2.0, 4.0]))
 
 
+def test_copy_into_itself() -> None:
+    x = _leaf([1.0, 2.0])
+    e = x * 3.0
+    e.copy_(e)  # used to deadlock on the tensor's own autograd lock
+    e[0].copy_(e[0])
+    e.sum().backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([3.0, 3.0]))
+
+
 def test_integer_tensors_cannot_require_grad() -> None:
     for make in (
         lambda: dm.tensor([1, 2]).requires_grad_(),

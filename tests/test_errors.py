@@ -214,6 +214,11 @@ def test_out_of_memory_is_an_error_not_an_abort() -> None:
         lambda: dm.tensor(1.0).max(0),
         lambda: dm.ones(0, requires_grad=True).sum().backward(),
         lambda: dm.ones(3).expand(2, 3).contiguous(),
+        lambda: dm.stack([dm.zeros(0), dm.zeros(0)]),
+        lambda: dm.stack([dm.zeros(0, 2, dtype=dm.bool)] * 3, 1),
+        lambda: dm.zeros(2, 0)[1] + 1,
+        lambda: dm.zeros(3, 0)[2:, :].sum(0),
+        lambda: dm.zeros(2, 0).unbind(0)[1].fill_(1.0),
     ],
 )
 def test_edge_cases_do_not_panic(fn: Callable[[], Any]) -> None:
@@ -223,6 +228,12 @@ def test_edge_cases_do_not_panic(fn: Callable[[], Any]) -> None:
         assert isinstance(e, (dm.DemocratisingError, TypeError, ValueError, IndexError))
     except BaseException as e:
         pytest.fail(f"panicked: {type(e).__name__}: {e}")
+
+
+def test_empty_views_keep_their_shapes() -> None:
+    assert dm.stack([dm.zeros(0), dm.zeros(0)]).shape == (2, 0)
+    assert dm.zeros(2, 0)[1].shape == (0,)
+    assert dm.cat([dm.zeros(2, 0), dm.zeros(3, 0)]).shape == (5, 0)
 
 
 def test_integer_overflow_wraps_like_pytorch() -> None:

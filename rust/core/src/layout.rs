@@ -201,20 +201,23 @@ impl Layout {
     /// Elements `start, start+step, ...` (`len` of them) along `dim`.
     pub fn slice(&self, dim: usize, start: usize, len: usize, step: usize) -> Layout {
         let mut l = self.clone();
-        if len > 0 {
-            l.offset += start * self.strides[dim];
-        }
         l.shape[dim] = len;
         l.strides[dim] = self.strides[dim] * step;
+        // An empty view touches no element: keep its offset inside the (possibly empty) storage.
+        if l.numel() > 0 {
+            l.offset += start * self.strides[dim];
+        }
         l
     }
 
     /// Drops `dim` by fixing its index.
     pub fn select(&self, dim: usize, index: usize) -> Layout {
         let mut l = self.clone();
-        l.offset += index * self.strides[dim];
         l.shape.remove(dim);
         l.strides.remove(dim);
+        if l.numel() > 0 {
+            l.offset += index * self.strides[dim];
+        }
         l
     }
 

@@ -155,8 +155,10 @@ impl Tensor {
         self.check_cpu()?;
         let l = &self.0.layout;
         let s = self.0.storage.as_slice::<T>();
-        if l.is_contiguous() {
-            let n = l.numel();
+        let n = l.numel();
+        if n == 0 {
+            Ok(Cow::Borrowed(&[]))
+        } else if l.is_contiguous() {
             Ok(Cow::Borrowed(&s[l.offset..l.offset + n]))
         } else {
             Ok(Cow::Owned(l.offsets().map(|o| s[o]).collect()))

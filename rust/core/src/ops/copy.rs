@@ -59,6 +59,9 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
         src
     };
     let dl = dst.layout().clone();
+    if dl.numel() == 0 {
+        return Ok(());
+    }
     with_dtype!(dst.dtype(), T => {
         let s = src.storage().as_slice::<T>();
         // SAFETY: src does not alias dst (checked above); we write only dst's own elements.
@@ -80,6 +83,9 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
 pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
     dst.check_cpu()?;
     let dl: Layout = dst.layout().clone();
+    if dl.numel() == 0 {
+        return Ok(());
+    }
     with_dtype!(dst.dtype(), T => {
         let v = T::from_f64(value);
         // SAFETY: writes only this tensor's elements.

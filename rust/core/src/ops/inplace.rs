@@ -88,9 +88,10 @@ impl Tensor {
             write_into(&z.with_layout(rel.clone()), g)?;
             Ok(vec![Some(z)])
         });
+        let (requires_grad, grad_fn) = (hook.requires_grad(), hook.grad_fn());
         let mut m = self.meta();
-        m.requires_grad = hook.requires_grad();
-        m.grad_fn = hook.grad_fn();
+        m.requires_grad = requires_grad;
+        m.grad_fn = grad_fn;
         Ok(())
     }
 
@@ -121,8 +122,10 @@ impl Tensor {
         }
         let r = result.expand(self.shape())?.to_dtype(self.dtype())?;
         write_into(self, &r.detach())?;
+        // Read before locking: `r` may be this very tensor (`t.copy_(t)`).
+        let grad_fn = r.grad_fn();
         let mut m = self.meta();
-        m.grad_fn = r.grad_fn();
+        m.grad_fn = grad_fn;
         m.requires_grad = true;
         Ok(())
     }

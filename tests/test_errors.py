@@ -3,6 +3,7 @@ Rust panic surfacing as pyo3's PanicException (a BaseException)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any, Callable
 
 import numpy as np
@@ -241,3 +242,73 @@ def test_integer_overflow_wraps_like_pytorch() -> None:
     assert (dm.tensor([-(2**63)]) % -1).tolist() == [0]
     assert (dm.tensor([2**62]) * 4).tolist() == [0]
     assert dm.ones(3)[[]].shape == (0,)
+
+
+_FUZZ_SHAPES = [(), (0,), (3,), (2, 0), (1, 3), (2, 3, 1), (0, 2, 3)]
+_FUZZ_DTYPES = [dm.float32, dm.float64, dm.int64, dm.int32, dm.bool, dm.float16, dm.bfloat16]
+_FUZZ_DIMS = [None, 0, 1, -1, 2, -3, 5, (0, 1), (-1,), (0, 0)]
+
+
+def _fuzz_ops(r: random.Random) -> list[Callable[[dm.Tensor], Any]]:
+    def d() -> Any:
+        return r.choice(_FUZZ_DIMS)
+
+    def i() -> int:
+        return r.choice([0, 1, -1, 2, 3, -5])
+
+    return [
+        lambda t: t.sum(d()),
+        lambda t: t.mean(d(), keepdim=True),
+        lambda t: t.var(d()),
+        lambda t: t.amax(d()),
+        lambda t: t.argmax(i()),
+        lambda t: t.max(i()),
+        lambda t: t.logsumexp(d()),
+        lambda t: t.softmax(i()),
+        lambda t: t.log_softmax(i()),
+        lambda t: t.view(r.choice([(-1,), (1, -1), (0,), (3, -1)])),
+        lambda t: t.transpose(i(), i()),
+        lambda t: t.squeeze(i()),
+        lambda t: t.unsqueeze(i()),
+        lambda t: t.flatten(i(), i()),
+        lambda t: t.narrow(i(), i(), r.choice([0, 1, 2])),
+        lambda t: t.select(i(), i()),
+        lambda t: t.expand(*r.choice([(2, 3), (-1,), (4, -1, -1), (3, 2, 3, 1)])),
+        lambda t: t.unbind(i()),
+        lambda t: t.chunk(r.choice([1, 3]), i()),
+        lambda t: t.gather(i(), dm.zeros(*t.shape, dtype=dm.int64)),
+        lambda t: t.index_select(i(), dm.tensor([0])),
+        lambda t: dm.cat([t, t], i()),
+        lambda t: dm.stack([t, t], i()),
+        lambda t: t @ t,
+        lambda t: t // 2 + t % 3,
+        lambda t: (t * 2.5) ** 2,
+        lambda t: t.sqrt().log().exp(),
+        lambda t: t.clamp(0, 1),
+        lambda t: t[..., None][0],
+        lambda t: t[[0]],
+        lambda t: t.add_(1),
+        lambda t: t.clamp_(0, 1),
+        lambda t: t.copy_(t.T if t.ndim == 2 else t),
+        lambda t: t.__setitem__(0, 1),
+        lambda t: t.__setitem__(..., 2),
+        lambda t: t.sum().backward(),
+        lambda t: repr(t.bfloat16().half().bool()),
+    ]
+
+
+def test_random_op_sequences_never_panic() -> None:
+    r = random.Random(1234)
+    ops = _fuzz_ops(r)
+    for _ in range(3000):
+        t = (dm.randn(*r.choice(_FUZZ_SHAPES)) * 3).to(r.choice(_FUZZ_DTYPES))
+        if t.dtype == dm.float64 and r.random() < 0.5:
+            t = t.requires_grad_() * 1.0
+        if t.ndim >= 2 and r.random() < 0.3:
+            t = t.transpose(0, 1)
+        try:
+            r.choice(ops)(t)
+        except Exception:  # typed errors are fine; only panics (BaseException) fail
+            pass
+        except BaseException as e:
+            pytest.fail(f"panic on {tuple(t.shape)} {t.dtype}: {type(e).__name__}: {e}")

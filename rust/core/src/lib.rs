@@ -12,6 +12,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
+pub mod simd;
 pub mod storage;
 pub mod tensor;
 

@@ -3,6 +3,7 @@
 //! that rayon splits when the work is large enough to pay for threads.
 
 use crate::layout::Layout;
+use crate::simd::simd;
 use crate::{Element, Tensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -36,12 +37,14 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
         let src = &s[l.offset..l.offset + n];
         if n >= PAR_THRESHOLD {
             return par_fill(n, |start, out| {
-                for (o, &x) in out.iter_mut().zip(&src[start..]) {
-                    o.write(f(x));
-                }
+                simd(|| {
+                    for (o, &x) in out.iter_mut().zip(&src[start..]) {
+                        o.write(f(x));
+                    }
+                })
             });
         }
-        return src.iter().map(|&x| f(x)).collect();
+        return simd(|| src.iter().map(|&x| f(x)).collect());
     }
     l.offsets().map(|o| f(s[o])).collect()
 }
@@ -69,12 +72,14 @@ pub fn map2<A: Element, B: Element, O: Element>(
         let xb = &sb[bl.offset..bl.offset + n];
         if n >= PAR_THRESHOLD {
             return par_fill(n, |start, out| {
-                for ((o, &x), &y) in out.iter_mut().zip(&xa[start..]).zip(&xb[start..]) {
-                    o.write(f(x, y));
-                }
+                simd(|| {
+                    for ((o, &x), &y) in out.iter_mut().zip(&xa[start..]).zip(&xb[start..]) {
+                        o.write(f(x, y));
+                    }
+                })
             });
         }
-        return xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect();
+        return simd(|| xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect());
     }
     if a_contig && b_scalar && n > 0 {
         let y = sb[bl.offset];

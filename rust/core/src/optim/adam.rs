@@ -1,6 +1,7 @@
 //! Adam / AdamW (with amsgrad and maximize) as one fused pass per parameter.
 
 use super::{check_distinct, check_param, check_state, slice_mut};
+use crate::simd::simd;
 use crate::{bail, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -50,36 +51,39 @@ fn update<T: Float>(
         c.grad_scale
     });
     let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>| {
-        let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
-            let gi = gi * scale + l2 * *pi;
-            *pi = *pi * decay;
-            *mi = *mi + b1c * (gi - *mi);
-            *vi = *vi * b2 + b2c * gi * gi;
-        };
-        match vmax {
-            None => {
-                for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
-                {
-                    moments(pi, gi, mi, vi);
-                    *pi = *pi - step_size * (*mi / (vi.sqrt() / bc2_sqrt + eps));
-                }
-            }
-            Some(vm) => {
-                for ((((pi, &gi), mi), vi), vmi) in p
-                    .iter_mut()
-                    .zip(g)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                    .zip(vm.iter_mut())
-                {
-                    moments(pi, gi, mi, vi);
-                    if *vi > *vmi {
-                        *vmi = *vi;
+        simd(|| {
+            let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
+                let gi = gi * scale + l2 * *pi;
+                *pi = *pi * decay;
+                *mi = *mi + b1c * (gi - *mi);
+                *vi = *vi * b2 + b2c * gi * gi;
+            };
+            match vmax {
+                None => {
+                    for (((pi, &gi), mi), vi) in
+                        p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                    {
+                        moments(pi, gi, mi, vi);
+                        *pi = *pi - step_size * (*mi / (vi.sqrt() / bc2_sqrt + eps));
                     }
-                    *pi = *pi - step_size * (*mi / (vmi.sqrt() / bc2_sqrt + eps));
+                }
+                Some(vm) => {
+                    for ((((pi, &gi), mi), vi), vmi) in p
+                        .iter_mut()
+                        .zip(g)
+                        .zip(m.iter_mut())
+                        .zip(v.iter_mut())
+                        .zip(vm.iter_mut())
+                    {
+                        moments(pi, gi, mi, vi);
+                        if *vi > *vmi {
+                            *vmi = *vi;
+                        }
+                        *pi = *pi - step_size * (*mi / (vmi.sqrt() / bc2_sqrt + eps));
+                    }
                 }
             }
-        }
+        })
     };
     if p.len() >= 2 * CHUNK {
         match vmax {

@@ -8,22 +8,98 @@ from typing import Any
 from ._core import Tensor
 
 _METHODS = [
-    "abs", "exp", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
-    "sin", "cos", "tanh", "sigmoid", "relu", "gelu", "silu", "softplus", "erf", "sign", "floor",
-    "ceil", "round", "trunc", "neg", "clamp", "clip", "pow", "maximum", "minimum", "remainder",
-    "floor_divide", "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax",
-    "argmin", "logsumexp", "all", "any", "matmul", "mm", "dot", "softmax", "log_softmax",
-    "gather", "scatter_add", "index_select", "masked_fill", "reshape", "flatten", "squeeze",
-    "unsqueeze", "transpose", "permute", "narrow", "unbind", "split", "chunk", "nonzero",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-    "logical_not", "add", "sub", "mul", "div", "true_divide", "numel", "clone", "detach",
+    "abs",
+    "exp",
+    "log",
+    "log2",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "gelu",
+    "silu",
+    "softplus",
+    "erf",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "neg",
+    "clamp",
+    "clip",
+    "pow",
+    "maximum",
+    "minimum",
+    "remainder",
+    "floor_divide",
+    "sum",
+    "mean",
+    "var",
+    "std",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "all",
+    "any",
+    "matmul",
+    "mm",
+    "dot",
+    "softmax",
+    "log_softmax",
+    "gather",
+    "scatter_add",
+    "index_select",
+    "masked_fill",
+    "reshape",
+    "flatten",
+    "squeeze",
+    "unsqueeze",
+    "transpose",
+    "permute",
+    "narrow",
+    "unbind",
+    "split",
+    "chunk",
+    "nonzero",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "true_divide",
+    "numel",
+    "clone",
+    "detach",
 ]
 
 
 def _forward(name: str) -> Any:
-    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:  # noqa: A002 - PyTorch's name
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+            raise TypeError(
+                f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
+            )
         return getattr(input, name)(*args, **kwargs)
 
     fn.__name__ = name
@@ -35,4 +111,4 @@ def _forward(name: str) -> Any:
 for _name in _METHODS:
     globals()[_name] = _forward(_name)
 
-__all__ = list(_METHODS)  # noqa: PLE0605
+__all__ = list(_METHODS)

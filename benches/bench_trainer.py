@@ -121,14 +121,18 @@ def main() -> None:
     )
     print()
     print(f"Seed MLP (64-128-10) on digits (1,797 samples), batch 32, Adam, {args.epochs} epochs;")
-    print(f"best of {args.repeats} interleaved runs (median in brackets)")
-    print("| loop            | ms / epoch | µs / batch | overhead |")
-    print("| --------------- | ---------: | ---------: | -------: |")
+    print(f"best and median of {args.repeats} interleaved runs")
+    print(
+        "| loop        | ms / epoch (best) | ms / epoch (median) | µs / batch | overhead (best) |"
+    )
+    print(
+        "| ----------- | ----------------: | ------------------: | ---------: | --------------: |"
+    )
     for name, v, all_v in (("bare loop", b, bare), ("Trainer.fit", t, trn)):
         med = statistics.median(all_v)
         print(
-            f"| {name:<15} | {v / args.epochs * 1e3:6.2f} ({med / args.epochs * 1e3:.2f}) "
-            f"| {v / batches * 1e6:10.1f} | {100 * (v / b - 1):+7.1f}% |"
+            f"| {name:<11} | {v / args.epochs * 1e3:17.2f} | {med / args.epochs * 1e3:19.2f} "
+            f"| {v / batches * 1e6:10.1f} | {100 * (v / b - 1):+14.1f}% |"
         )
     print()
 
@@ -140,7 +144,7 @@ def main() -> None:
         ("digits TensorDataset, batch 32", data, 32),
         ("60000x784 TensorDataset, batch 256", big, 256),
         ("per-sample NumPy Dataset, batch 64", per_sample, 64),
-        ("digits + 1 ms I/O wait per batch, batch 32", SlowStorage(data, 32), 32),
+        ("digits + 1 ms I/O wait/batch, batch 32", SlowStorage(data, 32), 32),
     ]
     print("DataLoader batches/s (shuffle=True; best of 5)")
     print("| dataset                                   | workers=0 | workers=2 | ratio |")

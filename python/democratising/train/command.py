@@ -22,8 +22,14 @@ from .trainer import Trainer
 
 __all__ = ["add_arguments", "run"]
 
-#: What ``democratising train`` uses when no config file says otherwise.
-CLI_DEFAULTS = {"num_epochs": 20, "checkpoint_dir": "checkpoints", "keep_last": 3}
+#: Where ``democratising train`` writes checkpoints unless told otherwise.
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
+
+
+def cli_defaults() -> TrainingConfig:
+    """What ``democratising train`` uses when no config file says otherwise: the library's
+    defaults with 20 epochs, checkpoints in ``checkpoints/``, the newest 3 kept."""
+    return TrainingConfig(num_epochs=20, checkpoint_dir=DEFAULT_CHECKPOINT_DIR, keep_last=3)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
-        help=f"where to write checkpoints (default: {CLI_DEFAULTS['checkpoint_dir']}/)",
+        help=f"where to write checkpoints (default: {DEFAULT_CHECKPOINT_DIR}/)",
     )
     p.add_argument("--epochs", type=int, metavar="N", help="total epochs (overrides num_epochs)")
     p.add_argument(
@@ -69,9 +75,9 @@ def _config(args: argparse.Namespace, resume: Optional[Path]) -> TrainingConfig:
         cfg = TrainingConfig.from_file(args.config)
     elif resume is not None:
         saved = Checkpoint.load(resume).extra.get("trainer", {}).get("config")
-        cfg = TrainingConfig.from_dict(saved) if saved else TrainingConfig(**CLI_DEFAULTS)
+        cfg = TrainingConfig.from_dict(saved) if saved else cli_defaults()
     else:
-        cfg = TrainingConfig(**CLI_DEFAULTS)  # type: ignore[arg-type]
+        cfg = cli_defaults()
     extra = list(args.overrides)
     if args.epochs is not None:
         extra.append(f"num_epochs={args.epochs}")
@@ -79,7 +85,7 @@ def _config(args: argparse.Namespace, resume: Optional[Path]) -> TrainingConfig:
         extra.append(f"checkpoint_dir={args.checkpoint_dir}")
     cfg = cfg.with_overrides(extra)
     if cfg.checkpoint_dir is None:
-        cfg = cfg.with_overrides([f"checkpoint_dir={CLI_DEFAULTS['checkpoint_dir']}"])
+        cfg = cfg.with_overrides([f"checkpoint_dir={DEFAULT_CHECKPOINT_DIR}"])
     return cfg
 
 

@@ -540,7 +540,8 @@ class TrainingConfig:
             data["scheduler"] = SchedulerConfig.from_dict(data["scheduler"])
         elif isinstance(data.get("scheduler"), str) and data["scheduler"].lower() == "none":
             data["scheduler"] = None
-        return _build(cls, data, "training config")
+        built: TrainingConfig = _build(cls, data, "training config")
+        return built
 
     @classmethod
     def from_file(cls, path: Union[str, os.PathLike[str]]) -> TrainingConfig:

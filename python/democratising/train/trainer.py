@@ -208,10 +208,10 @@ class Trainer:
                         classes = False
         finally:
             self.model.train(was_training)
-        total, correct, seen = self._global_sums([total, correct, seen])
-        out_metrics = {"loss": total / max(seen, 1)}
-        if classes and seen:
-            out_metrics["accuracy"] = correct / seen
+        g_total, g_correct, g_seen = self._global_sums([total, correct, seen])
+        out_metrics = {"loss": g_total / max(g_seen, 1)}
+        if classes and g_seen:
+            out_metrics["accuracy"] = g_correct / g_seen
         return out_metrics
 
     def compute_loss(self, batch: Any) -> tuple[Tensor, Any, Any]:
@@ -427,11 +427,11 @@ class Trainer:
         elapsed = time.perf_counter() - start
         if bar is not None:
             bar.close()
-        total, count, seen, correct = self._global_sums([total, count, seen, correct])
-        metrics = {"loss": total / max(count, 1)}
-        if classes and seen:
-            metrics["accuracy"] = correct / seen
-        metrics["throughput"] = seen / elapsed if elapsed > 0 else float("inf")
+        g_total, g_count, g_seen, g_correct = self._global_sums([total, count, seen, correct])
+        metrics = {"loss": g_total / max(g_count, 1)}
+        if classes and g_seen:
+            metrics["accuracy"] = g_correct / g_seen
+        metrics["throughput"] = g_seen / elapsed if elapsed > 0 else float("inf")
         metrics["time"] = elapsed
         return metrics
 

@@ -1,4 +1,4 @@
-"""The ``democratising`` command line: ``democratising train ...`` and ``--version``."""
+"""The ``democratising`` command line: ``democratising train ...``, ``bench`` and ``--version``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_arguments(train)
     sub.add_parser("demo", help="alias of 'train' with the default settings")
+    sub.add_parser(
+        "bench",
+        help="print a benchmark table (SGEMM, per-op overhead, MLP step; PyTorch if installed)",
+    )
     return ap
 
 
@@ -34,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"democratising {__version__}")
         return 0
+    if args.command == "bench":
+        from .benchmark import run as bench
+
+        return bench()
     if args.command in ("train", "demo"):
         if args.command == "train" and rest:
             ap.error(f"unrecognized arguments: {' '.join(rest)}")

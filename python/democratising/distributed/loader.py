@@ -69,6 +69,7 @@ class DistributedLoader(DataLoader):
 
     def __init__(self, dataset: Any, sampler: Any, **kwargs: Any) -> None:
         super().__init__(dataset, sampler=sampler, **kwargs)
+        self.distributed_sampler = sampler
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -76,7 +77,7 @@ class DistributedLoader(DataLoader):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Any]:
-        self.sampler.set_epoch(self.epoch)
+        self.distributed_sampler.set_epoch(self.epoch)
         self.epoch += 1
         return super().__iter__()
 

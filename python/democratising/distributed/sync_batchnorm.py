@@ -9,7 +9,8 @@ included, equals one process running BatchNorm on the concatenated batch."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -39,6 +40,27 @@ def _to_tensor(a: np.ndarray, like: Tensor) -> Tensor:
     if out.dtype != like.dtype or like.device.type != "cpu":
         out = out.to(device=like.device, dtype=like.dtype)
     return out
+
+
+@dataclass
+class _Saved:
+    """What backward needs from forward (NumPy, computed once)."""
+
+    xhat: np.ndarray
+    invstd: np.ndarray
+    count: float
+    world: World
+    axes: tuple[int, ...]
+    bshape: tuple[int, ...]
+    weight: Optional[np.ndarray]
+
+
+def _stash(ctx: FunctionCtx, saved: _Saved) -> None:
+    ctx.__dict__["sync_bn"] = saved
+
+
+def _unstash(ctx: FunctionCtx) -> _Saved:
+    return cast(_Saved, ctx.__dict__["sync_bn"])
 
 
 class _SyncBatchNormFunction(Function):
@@ -88,25 +110,25 @@ class _SyncBatchNormFunction(Function):
                 rm, rv = _as_array(running_mean), _as_array(running_var)
                 running_mean.copy_(_to_tensor((1 - m) * rm + m * mean.astype(rm.dtype), x))
                 running_var.copy_(_to_tensor((1 - m) * rv + m * unbiased.astype(rv.dtype), x))
-        ctx.xhat, ctx.invstd, ctx.count, ctx.world = xhat, invstd, count, world
-        ctx.axes, ctx.bshape = axes, bshape
-        ctx.weight = None if weight is None else _as_array(weight)
+        w = None if weight is None else _as_array(weight)
+        _stash(ctx, _Saved(xhat, invstd, float(count), world, axes, bshape, w))
         return _to_tensor(np.ascontiguousarray(y, dtype=xa.dtype), x)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad: Tensor) -> Any:  # type: ignore[override]
         g = _as_array(grad)
-        xhat, axes, bshape = ctx.xhat, ctx.axes, ctx.bshape
+        st = _unstash(ctx)
+        xhat, axes, bshape = st.xhat, st.axes, st.bshape
         sum_dy = g.sum(axis=axes, dtype=np.float64)
         sum_dy_xhat = (g * xhat).sum(axis=axes, dtype=np.float64)
         grad_x = None
         if ctx.needs_input_grad[0]:
             c = sum_dy.size
             sums = np.concatenate([sum_dy, sum_dy_xhat])
-            ctx.world._all_reduce_array(sums, ReduceOp.Sum, f"SyncBatchNorm backward sums ({c} ch)")
-            mean_dy = (sums[:c] / ctx.count).astype(g.dtype).reshape(bshape)
-            mean_dy_xhat = (sums[c:] / ctx.count).astype(g.dtype).reshape(bshape)
-            scale = ctx.invstd if ctx.weight is None else ctx.invstd * ctx.weight
+            st.world._all_reduce_array(sums, ReduceOp.Sum, f"SyncBatchNorm backward sums ({c} ch)")
+            mean_dy = (sums[:c] / st.count).astype(g.dtype).reshape(bshape)
+            mean_dy_xhat = (sums[c:] / st.count).astype(g.dtype).reshape(bshape)
+            scale = st.invstd if st.weight is None else st.invstd * st.weight
             gx = (g - mean_dy - xhat * mean_dy_xhat) * scale.astype(g.dtype).reshape(bshape)
             grad_x = _to_tensor(np.ascontiguousarray(gx), grad)
         grad_w = _to_tensor(sum_dy_xhat.astype(g.dtype), grad) if ctx.needs_input_grad[1] else None

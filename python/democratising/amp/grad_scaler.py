@@ -25,6 +25,17 @@ def _fused(optimizer: Optimizer) -> bool:
     return isinstance(optimizer, (SGD, Adam))
 
 
+def _finish_ddp_sync() -> None:
+    """Completes any open DDP gradient synchronisation (parameters without a gradient leave one
+    open) so the inf check reads the averaged gradients every rank agrees on."""
+    try:
+        from .. import distributed
+    except ImportError:
+        return
+    if getattr(distributed, "is_initialized", lambda: False)():
+        distributed.finish_gradient_synchronization()
+
+
 def _all_reduce_found_inf(found: bool) -> bool:
     """Every rank must skip the same steps: OR the flag across ranks when distributed."""
     try:
@@ -146,6 +157,7 @@ class GradScaler:
             )
         if st["stage"] is _State.STEPPED:
             raise RuntimeError("unscale_() is being called after step()")
+        _finish_ddp_sync()
         grads = self._grads(optimizer)
         found = _core._amp_unscale(grads, 1.0 / self._scale, True) if grads else False
         st["found_inf"] = _all_reduce_found_inf(found)
@@ -161,6 +173,7 @@ class GradScaler:
             raise RuntimeError("step() has already been called since the last update()")
         inv = 1.0 / self._scale
         if st["stage"] is _State.READY:
+            _finish_ddp_sync()
             grads = self._grads(optimizer)
             if _fused(optimizer):
                 # Check only; the fused Rust step multiplies by 1/scale itself (no extra pass).

@@ -16,7 +16,7 @@ help: ## list targets
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1" "mypy>=2.4,<2.5"
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1" "nvidia-cuda-nvrtc-cu12==12.9.*" "nvidia-cuda-runtime-cu12==12.9.*" "mypy>=2.4,<2.5"
 	touch $(STAMP)
 
 venv: $(STAMP)

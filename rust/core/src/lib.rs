@@ -4,6 +4,7 @@
 
 pub mod amp;
 pub mod autograd;
+pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;

@@ -2,6 +2,7 @@
 //! Only argument conversion, GIL handling and error mapping live here.
 
 mod amp;
+mod cuda;
 mod errors;
 mod functions;
 mod indexing;
@@ -59,6 +60,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_cross_entropy, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
+    cuda::register(m)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,114 @@
+"""CUDA devices and memory, PyTorch style: ``dm.cuda.is_available()``, ``device_count()``,
+``get_memory_info(i)``, ``memory_allocated()``, ``memory_reserved()``, ``empty_cache()``,
+``synchronize()``.
+
+Importing this module never needs CUDA: the driver is loaded on the first query, and on a
+machine without one the queries answer ``False`` / ``0`` while calls that need a device
+raise ``DeviceError`` saying why. Kernels are compiled at first use by NVRTC, found in a CUDA
+toolkit or in the ``nvidia-cuda-nvrtc-cu12`` and ``nvidia-cuda-runtime-cu12`` wheels (whose
+paths this module registers with the engine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from . import _core
+from ._core import Device
+
+__all__ = [
+    "device_count",
+    "empty_cache",
+    "get_memory_info",
+    "is_available",
+    "max_memory_allocated",
+    "memory_allocated",
+    "memory_reserved",
+    "synchronize",
+    "unavailable_reason",
+]
+
+
+def _nvidia_wheel_dir(name: str) -> Path | None:
+    """``site-packages/nvidia/<name>`` of an installed NVIDIA wheel, without importing it."""
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        d = Path(root) / name
+        if d.is_dir():
+            return d
+    return None
+
+
+def _register_wheels() -> None:
+    nvrtc = _nvidia_wheel_dir("cuda_nvrtc")
+    runtime = _nvidia_wheel_dir("cuda_runtime")
+    lib = nvrtc / "lib" / "libnvrtc.so.12" if nvrtc else None
+    include = runtime / "include" if runtime else None
+    _core._cuda_add_search_paths(
+        str(lib) if lib and lib.is_file() else None,
+        str(include) if include and include.is_dir() else None,
+    )
+
+
+_register_wheels()
+
+
+def _index(device: int | str | Device | None) -> int:
+    """The CUDA ordinal of ``device`` (None means device 0, the current one)."""
+    if device is None:
+        return 0
+    if isinstance(device, int):
+        return device
+    d = device if isinstance(device, Device) else Device(device)
+    if d.type != "cuda":
+        raise ValueError(f"expected a CUDA device, got {d}")
+    return d.index or 0
+
+
+def is_available() -> bool:
+    """Whether at least one CUDA device can be used."""
+    return _core._cuda_is_available()
+
+
+def device_count() -> int:
+    """The number of CUDA devices (0 without an NVIDIA driver)."""
+    return _core._cuda_device_count()
+
+
+def unavailable_reason() -> str | None:
+    """Why CUDA cannot be used on this machine, or None when it can."""
+    return _core._cuda_unavailable_reason()
+
+
+def get_memory_info(device: int | str | Device | None = None) -> tuple[int, int]:
+    """``(free, total)`` bytes of device memory, from the driver."""
+    return _core._cuda_get_memory_info(_index(device))
+
+
+def memory_allocated(device: int | str | Device | None = None) -> int:
+    """Bytes of device memory held by tensors (0 on a device never used)."""
+    return _core._cuda_memory_allocated(_index(device))
+
+
+def max_memory_allocated(device: int | str | Device | None = None) -> int:
+    """The peak of :func:`memory_allocated`."""
+    return _core._cuda_max_memory_allocated(_index(device))
+
+
+def memory_reserved(device: int | str | Device | None = None) -> int:
+    """Bytes obtained from the driver by the caching allocator: allocated plus cached."""
+    return _core._cuda_memory_reserved(_index(device))
+
+
+def empty_cache() -> None:
+    """Returns cached, unused device memory to the driver (a no-op without CUDA)."""
+    _core._cuda_empty_cache()
+
+
+def synchronize(device: int | str | Device | None = None) -> None:
+    """Waits for all work queued on ``device``; ``DeviceError`` without CUDA."""
+    _core._cuda_synchronize(_index(device))

@@ -1,0 +1,187 @@
+// Shared by every kernel family: dtype load/store, strided indexing and warp/block reductions.
+// NVRTC receives this file as an in-memory header; the host emulation (emulation/cuda_shim.h)
+// provides the CUDA names it uses, so the same text compiles with g++ for the CPU tests.
+#pragma once
+
+#if defined(__CUDACC_RTC__) || defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
+typedef __half dm_f16;
+typedef __nv_bfloat16 dm_bf16;
+typedef unsigned char dm_bool;
+
+// Threads per block of the row-wise kernels (reductions, softmax, norms): 8 warps.
+#define DM_BLOCK 256
+#define DM_WARP 32
+#define DM_FULL_MASK 0xffffffffu
+#define DM_MAX_DIMS 8
+
+// A strided view: element k of the row-major walk over `shape` lives at
+// `offset + sum_d idx_d * stride[d]`. Broadcast dims have stride 0; a contiguous view is sent
+// as ndim = 1 so indexing costs one division. Mirrors `cuda::launch::DmLayout` (repr(C)).
+struct DmLayout {
+    int ndim;
+    int pad_;
+    long long offset;
+    long long shape[DM_MAX_DIMS];
+    long long stride[DM_MAX_DIMS];
+};
+
+__device__ __forceinline__ long long dm_at(const DmLayout& l, long long k) {
+    long long off = l.offset;
+    for (int d = l.ndim - 1; d >= 0; --d) {
+        long long s = l.shape[d];
+        off += (k % s) * l.stride[d];
+        k /= s;
+    }
+    return off;
+}
+
+// Grid-stride loop over [0, n): any grid size covers any n.
+#define DM_GRID_LOOP(i, n)                                                        \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)gridDim.x * blockDim.x)
+
+// Row loop for one-block-per-row kernels; the condition is block-uniform, so __syncthreads
+// inside the body is legal.
+#define DM_ROW_LOOP(r, rows) for (long long r = blockIdx.x; r < (rows); r += gridDim.x)
+
+// ---- dtypes: every kernel computes in `Num<T>::acc` (float for half types) -----------------
+
+template <class T> struct Num;
+template <> struct Num<float> {
+    typedef float acc;
+    static __device__ __forceinline__ float load(float x) { return x; }
+    static __device__ __forceinline__ float store(float x) { return x; }
+};
+template <> struct Num<double> {
+    typedef double acc;
+    static __device__ __forceinline__ double load(double x) { return x; }
+    static __device__ __forceinline__ double store(double x) { return x; }
+};
+template <> struct Num<dm_f16> {
+    typedef float acc;
+    static __device__ __forceinline__ float load(dm_f16 x) { return __half2float(x); }
+    static __device__ __forceinline__ dm_f16 store(float x) { return __float2half_rn(x); }
+};
+template <> struct Num<dm_bf16> {
+    typedef float acc;
+    static __device__ __forceinline__ float load(dm_bf16 x) { return __bfloat162float(x); }
+    static __device__ __forceinline__ dm_bf16 store(float x) { return __float2bfloat16_rn(x); }
+};
+template <> struct Num<long long> {
+    typedef long long acc;
+    static __device__ __forceinline__ long long load(long long x) { return x; }
+    static __device__ __forceinline__ long long store(long long x) { return x; }
+};
+template <> struct Num<int> {
+    typedef int acc;
+    static __device__ __forceinline__ int load(int x) { return x; }
+    static __device__ __forceinline__ int store(int x) { return x; }
+};
+template <> struct Num<dm_bool> {
+    typedef int acc;
+    static __device__ __forceinline__ int load(dm_bool x) { return x != 0; }
+    static __device__ __forceinline__ dm_bool store(int x) { return x != 0; }
+};
+
+// Conversion between any two element types (PyTorch semantics: to bool is `!= 0`, float to
+// integer truncates). Half types go through float.
+template <class D> struct Conv {
+    template <class S> static __device__ __forceinline__ D from(S x) { return (D)x; }
+    static __device__ __forceinline__ D from(dm_f16 x) { return (D)__half2float(x); }
+    static __device__ __forceinline__ D from(dm_bf16 x) { return (D)__bfloat162float(x); }
+};
+template <> struct Conv<dm_bool> {
+    template <class S> static __device__ __forceinline__ dm_bool from(S x) { return x != (S)0; }
+    static __device__ __forceinline__ dm_bool from(dm_f16 x) { return __half2float(x) != 0.0f; }
+    static __device__ __forceinline__ dm_bool from(dm_bf16 x) { return __bfloat162float(x) != 0.0f; }
+};
+template <> struct Conv<dm_f16> {
+    template <class S> static __device__ __forceinline__ dm_f16 from(S x) { return __float2half_rn((float)x); }
+    static __device__ __forceinline__ dm_f16 from(dm_f16 x) { return x; }
+    static __device__ __forceinline__ dm_f16 from(dm_bf16 x) { return __float2half_rn(__bfloat162float(x)); }
+};
+template <> struct Conv<dm_bf16> {
+    template <class S> static __device__ __forceinline__ dm_bf16 from(S x) { return __float2bfloat16_rn((float)x); }
+    static __device__ __forceinline__ dm_bf16 from(dm_f16 x) { return __float2bfloat16_rn(__half2float(x)); }
+    static __device__ __forceinline__ dm_bf16 from(dm_bf16 x) { return x; }
+};
+
+// ---- math on the accumulation types (float and double overloads of one name) --------------
+
+#define DM_MATH1(name, f32, f64)                                                    \
+    __device__ __forceinline__ float name(float x) { return f32(x); }             \
+    __device__ __forceinline__ double name(double x) { return f64(x); }
+DM_MATH1(dm_exp, expf, exp)
+DM_MATH1(dm_log, logf, log)
+DM_MATH1(dm_log1p, log1pf, log1p)
+DM_MATH1(dm_expm1, expm1f, expm1)
+DM_MATH1(dm_sqrt, sqrtf, sqrt)
+DM_MATH1(dm_sin, sinf, sin)
+DM_MATH1(dm_cos, cosf, cos)
+DM_MATH1(dm_tanh, tanhf, tanh)
+DM_MATH1(dm_erf, erff, erf)
+DM_MATH1(dm_floor, floorf, floor)
+DM_MATH1(dm_ceil, ceilf, ceil)
+DM_MATH1(dm_rint, rintf, rint)
+DM_MATH1(dm_trunc, truncf, trunc)
+DM_MATH1(dm_fabs, fabsf, fabs)
+#undef DM_MATH1
+__device__ __forceinline__ float dm_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double dm_pow(double x, double y) { return pow(x, y); }
+__device__ __forceinline__ float dm_fmod(float x, float y) { return fmodf(x, y); }
+__device__ __forceinline__ double dm_fmod(double x, double y) { return fmod(x, y); }
+
+template <class A> __device__ __forceinline__ bool dm_isnan(A x) { return x != x; }
+template <class A> __device__ __forceinline__ bool dm_isfinite(A x) { return x - x == x - x; }
+template <class A> __device__ __forceinline__ A dm_inf();
+template <> __device__ __forceinline__ float dm_inf<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double dm_inf<double>() {
+    return __longlong_as_double(0x7ff0000000000000LL);
+}
+
+// max/min that propagate NaN (torch.max / amax semantics).
+template <class A> __device__ __forceinline__ A dm_max(A a, A b) {
+    return (dm_isnan(a) || a > b) ? a : b;
+}
+template <class A> __device__ __forceinline__ A dm_min(A a, A b) {
+    return (dm_isnan(a) || a < b) ? a : b;
+}
+
+// ---- warp and block reductions ----------------------------------------------------------------
+
+template <class A> __device__ __forceinline__ A warp_sum(A v) {
+    for (int o = DM_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(DM_FULL_MASK, v, o);
+    return v;
+}
+template <class A> __device__ __forceinline__ A warp_max(A v) {
+    for (int o = DM_WARP / 2; o > 0; o >>= 1) v = dm_max(v, __shfl_xor_sync(DM_FULL_MASK, v, o));
+    return v;
+}
+
+// Sum over the block, returned to every thread. blockDim.x must be a multiple of 32. Safe to
+// call repeatedly: the leading barrier keeps a new round from overwriting partials being read.
+template <class A> __device__ A block_sum(A v) {
+    __shared__ A part[DM_WARP];
+    const int lane = threadIdx.x % DM_WARP, warp = threadIdx.x / DM_WARP;
+    const int nwarps = blockDim.x / DM_WARP;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    return warp_sum(lane < nwarps ? part[lane] : (A)0);
+}
+
+template <class A> __device__ A block_max(A v) {
+    __shared__ A part[DM_WARP];
+    const int lane = threadIdx.x % DM_WARP, warp = threadIdx.x / DM_WARP;
+    const int nwarps = blockDim.x / DM_WARP;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    return warp_max(lane < nwarps ? part[lane] : -dm_inf<A>());
+}

@@ -1,0 +1,293 @@
+// Elementwise kernels over strided views (DmLayout): unary maps and their gradients, binary
+// ops with broadcasting, comparisons, where, fill and dtype casts. One kernel per dtype takes
+// the op as a warp-uniform code, so the table of kernels stays small; codes mirror
+// `cuda::ops::{UnaryOp, BinaryOp, CompareOp}` on the host.
+#include "common.cuh"
+
+enum UnaryCode {
+    U_IDENTITY = 0, U_NEG = 1, U_ABS = 2, U_EXP = 3, U_LOG = 4, U_LOG2 = 5, U_LOG1P = 6,
+    U_EXPM1 = 7, U_SQRT = 8, U_RSQRT = 9, U_SQUARE = 10, U_RECIPROCAL = 11, U_SIN = 12,
+    U_COS = 13, U_TANH = 14, U_SIGMOID = 15, U_RELU = 16, U_GELU = 17, U_GELU_TANH = 18,
+    U_SILU = 19, U_SOFTPLUS = 20, U_LEAKY_RELU = 21, U_ELU = 22, U_ERF = 23, U_SIGN = 24,
+    U_FLOOR = 25, U_CEIL = 26, U_ROUND = 27, U_TRUNC = 28, U_CLAMP = 29, U_AFFINE = 30,
+    U_POW_SCALAR = 31,
+};
+
+enum BinaryCode {
+    B_ADD = 0, B_SUB = 1, B_MUL = 2, B_DIV = 3, B_POW = 4, B_MAXIMUM = 5, B_MINIMUM = 6,
+    B_REMAINDER = 7, B_FLOOR_DIVIDE = 8,
+};
+
+enum CompareCode { C_EQ = 0, C_NE = 1, C_LT = 2, C_LE = 3, C_GT = 4, C_GE = 5 };
+
+#define DM_SQRT_2_OVER_PI 0.7978845608028654
+#define DM_INV_SQRT_2 0.7071067811865476
+#define DM_INV_SQRT_2PI 0.3989422804014327
+#define DM_LN_2 0.6931471805599453
+
+template <class A> __device__ __forceinline__ A sigmoid(A x) {
+    if (x >= (A)0) return (A)1 / ((A)1 + dm_exp(-x));
+    const A e = dm_exp(x);
+    return e / ((A)1 + e);
+}
+
+// f(x); `a` and `b` carry the op's scalars (softplus beta/threshold, slope, alpha, clamp
+// bounds, affine scale/shift, exponent).
+template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
+    switch (op) {
+        case U_IDENTITY: return x;
+        case U_NEG: return -x;
+        case U_ABS: return dm_fabs(x);
+        case U_EXP: return dm_exp(x);
+        case U_LOG: return dm_log(x);
+        case U_LOG2: return dm_log(x) / (A)DM_LN_2;
+        case U_LOG1P: return dm_log1p(x);
+        case U_EXPM1: return dm_expm1(x);
+        case U_SQRT: return dm_sqrt(x);
+        case U_RSQRT: return (A)1 / dm_sqrt(x);
+        case U_SQUARE: return x * x;
+        case U_RECIPROCAL: return (A)1 / x;
+        case U_SIN: return dm_sin(x);
+        case U_COS: return dm_cos(x);
+        case U_TANH: return dm_tanh(x);
+        case U_SIGMOID: return sigmoid(x);
+        case U_RELU: return (x > (A)0 || dm_isnan(x)) ? x : (A)0;
+        case U_GELU: return (A)0.5 * x * ((A)1 + dm_erf(x * (A)DM_INV_SQRT_2));
+        case U_GELU_TANH:
+            return (A)0.5 * x *
+                   ((A)1 + dm_tanh((A)DM_SQRT_2_OVER_PI * (x + (A)0.044715 * x * x * x)));
+        case U_SILU: return x * sigmoid(x);
+        case U_SOFTPLUS: return x * a > b ? x : dm_log1p(dm_exp(x * a)) / a;
+        case U_LEAKY_RELU: return x > (A)0 ? x : x * a;
+        case U_ELU: return x > (A)0 ? x : a * dm_expm1(x);
+        case U_ERF: return dm_erf(x);
+        case U_SIGN: return x > (A)0 ? (A)1 : (x < (A)0 ? (A)-1 : x * (A)0);
+        case U_FLOOR: return dm_floor(x);
+        case U_CEIL: return dm_ceil(x);
+        case U_ROUND: return dm_rint(x);
+        case U_TRUNC: return dm_trunc(x);
+        case U_CLAMP: return dm_isnan(x) ? x : (x < a ? a : (x > b ? b : x));
+        case U_AFFINE: return x * a + b;
+        case U_POW_SCALAR: return dm_pow(x, a);
+        default: return x;
+    }
+}
+
+// f'(x), for the fused backward g * f'(x).
+template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
+    switch (op) {
+        case U_IDENTITY: return (A)1;
+        case U_NEG: return (A)-1;
+        case U_ABS: return unary_apply(U_SIGN, x, a, b);
+        case U_EXP: return dm_exp(x);
+        case U_LOG: return (A)1 / x;
+        case U_LOG2: return (A)1 / (x * (A)DM_LN_2);
+        case U_LOG1P: return (A)1 / ((A)1 + x);
+        case U_EXPM1: return dm_exp(x);
+        case U_SQRT: return (A)0.5 / dm_sqrt(x);
+        case U_RSQRT: return (A)-0.5 / (x * dm_sqrt(x));
+        case U_SQUARE: return (A)2 * x;
+        case U_RECIPROCAL: return (A)-1 / (x * x);
+        case U_SIN: return dm_cos(x);
+        case U_COS: return -dm_sin(x);
+        case U_TANH: { const A t = dm_tanh(x); return (A)1 - t * t; }
+        case U_SIGMOID: { const A s = sigmoid(x); return s * ((A)1 - s); }
+        case U_RELU: return x > (A)0 ? (A)1 : (A)0;
+        case U_GELU: {
+            const A cdf = (A)0.5 * ((A)1 + dm_erf(x * (A)DM_INV_SQRT_2));
+            return cdf + x * dm_exp((A)-0.5 * x * x) * (A)DM_INV_SQRT_2PI;
+        }
+        case U_GELU_TANH: {
+            const A t = dm_tanh((A)DM_SQRT_2_OVER_PI * (x + (A)0.044715 * x * x * x));
+            const A dinner = (A)DM_SQRT_2_OVER_PI * ((A)1 + (A)(3.0 * 0.044715) * x * x);
+            return (A)0.5 * ((A)1 + t) + (A)0.5 * x * ((A)1 - t * t) * dinner;
+        }
+        case U_SILU: { const A s = sigmoid(x); return s * ((A)1 + x * ((A)1 - s)); }
+        case U_SOFTPLUS: return x * a > b ? (A)1 : sigmoid(x * a);
+        case U_LEAKY_RELU: return x > (A)0 ? (A)1 : a;
+        case U_ELU: return x > (A)0 ? (A)1 : a * dm_exp(x);
+        case U_ERF: return (A)1.1283791670955126 * dm_exp(-x * x);
+        case U_CLAMP: return (x >= a && x <= b) ? (A)1 : (A)0;
+        case U_AFFINE: return a;
+        case U_POW_SCALAR: return a * dm_pow(x, a - (A)1);
+        default: return (A)0;  // sign, floor, ceil, round, trunc
+    }
+}
+
+template <class A> __device__ A binary_apply(int op, A x, A y) {
+    switch (op) {
+        case B_ADD: return x + y;
+        case B_SUB: return x - y;
+        case B_MUL: return x * y;
+        case B_DIV: return x / y;
+        case B_POW: return dm_pow(x, y);
+        case B_MAXIMUM: return dm_max(x, y);
+        case B_MINIMUM: return dm_min(x, y);
+        case B_REMAINDER: {  // Python's sign convention: the result takes the divisor's sign
+            const A r = dm_fmod(x, y);
+            return (r != (A)0 && ((r < (A)0) != (y < (A)0))) ? r + y : r;
+        }
+        case B_FLOOR_DIVIDE: return dm_floor(x / y);
+        default: return x;
+    }
+}
+
+// Integers wrap on overflow like the CPU backend (unsigned arithmetic, no UB). Division and
+// pow are promoted to floating point by the host and never reach these.
+template <class I> struct Unsigned;
+template <> struct Unsigned<int> { typedef unsigned int type; };
+template <> struct Unsigned<long long> { typedef unsigned long long type; };
+
+template <class I> __device__ I int_binary_apply(int op, I x, I y) {
+    typedef typename Unsigned<I>::type U;
+    switch (op) {
+        case B_ADD: return (I)((U)x + (U)y);
+        case B_SUB: return (I)((U)x - (U)y);
+        case B_MUL: return (I)((U)x * (U)y);
+        case B_MAXIMUM: return x > y ? x : y;
+        case B_MINIMUM: return x < y ? x : y;
+        default: return x;
+    }
+}
+
+template <class A> __device__ __forceinline__ bool compare_apply(int op, A x, A y) {
+    switch (op) {
+        case C_EQ: return x == y;
+        case C_NE: return x != y;
+        case C_LT: return x < y;
+        case C_LE: return x <= y;
+        case C_GT: return x > y;
+        default: return x >= y;
+    }
+}
+
+template <class T>
+__device__ void unary(int op, long long n, DmLayout xl, DmLayout yl, const T* x, T* y, double a,
+                      double b) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A v = Num<T>::load(x[dm_at(xl, i)]);
+        y[dm_at(yl, i)] = Num<T>::store(unary_apply<A>(op, v, (A)a, (A)b));
+    }
+}
+
+// dx (contiguous) = g * f'(x).
+template <class T>
+__device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, const T* x,
+                               const T* g, T* dx, double a, double b) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A v = Num<T>::load(x[dm_at(xl, i)]);
+        const A gv = Num<T>::load(g[dm_at(gl, i)]);
+        dx[i] = Num<T>::store(gv * unary_derivative<A>(op, v, (A)a, (A)b));
+    }
+}
+
+template <class T>
+__device__ void binary(int op, long long n, DmLayout al, DmLayout bl, DmLayout ol, const T* a,
+                       const T* b, T* out) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A x = Num<T>::load(a[dm_at(al, i)]), y = Num<T>::load(b[dm_at(bl, i)]);
+        out[dm_at(ol, i)] = Num<T>::store(binary_apply<A>(op, x, y));
+    }
+}
+
+template <class I>
+__device__ void int_binary(int op, long long n, DmLayout al, DmLayout bl, DmLayout ol,
+                           const I* a, const I* b, I* out) {
+    DM_GRID_LOOP(i, n) { out[dm_at(ol, i)] = int_binary_apply<I>(op, a[dm_at(al, i)], b[dm_at(bl, i)]); }
+}
+
+template <class T>
+__device__ void compare(int op, long long n, DmLayout al, DmLayout bl, DmLayout ol, const T* a,
+                        const T* b, dm_bool* out) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A x = Num<T>::load(a[dm_at(al, i)]), y = Num<T>::load(b[dm_at(bl, i)]);
+        out[dm_at(ol, i)] = compare_apply<A>(op, x, y);
+    }
+}
+
+template <class T>
+__device__ void where_select(long long n, DmLayout cl, DmLayout al, DmLayout bl, DmLayout ol,
+                             const dm_bool* c, const T* a, const T* b, T* out) {
+    DM_GRID_LOOP(i, n) { out[dm_at(ol, i)] = c[dm_at(cl, i)] ? a[dm_at(al, i)] : b[dm_at(bl, i)]; }
+}
+
+template <class T> __device__ void fill(long long n, DmLayout yl, T* y, double v) {
+    const T t = Conv<T>::from(v);
+    DM_GRID_LOOP(i, n) { y[dm_at(yl, i)] = t; }
+}
+
+template <class S, class D>
+__device__ void cast(long long n, DmLayout sl, DmLayout dl, const S* src, D* dst) {
+    DM_GRID_LOOP(i, n) { dst[dm_at(dl, i)] = Conv<D>::from(src[dm_at(sl, i)]); }
+}
+
+// ---- instantiations: extern "C" names are `<kernel>_<dtype>` (see cuda/kernels.rs) ---------
+
+#define DM_FLOAT_KERNELS(S, T)                                                                   \
+    extern "C" __global__ void unary_##S(int op, long long n, DmLayout xl, DmLayout yl,          \
+                                         const T* x, T* y, double a, double b) {                 \
+        unary<T>(op, n, xl, yl, x, y, a, b);                                                     \
+    }                                                                                            \
+    extern "C" __global__ void unary_backward_##S(int op, long long n, DmLayout xl, DmLayout gl, \
+                                                  const T* x, const T* g, T* dx, double a,       \
+                                                  double b) {                                    \
+        unary_backward<T>(op, n, xl, gl, x, g, dx, a, b);                                        \
+    }                                                                                            \
+    extern "C" __global__ void binary_##S(int op, long long n, DmLayout al, DmLayout bl,         \
+                                          DmLayout ol, const T* a, const T* b, T* out) {         \
+        binary<T>(op, n, al, bl, ol, a, b, out);                                                 \
+    }
+DM_FLOAT_KERNELS(f32, float)
+DM_FLOAT_KERNELS(f64, double)
+DM_FLOAT_KERNELS(f16, dm_f16)
+DM_FLOAT_KERNELS(bf16, dm_bf16)
+
+#define DM_INT_KERNELS(S, T)                                                             \
+    extern "C" __global__ void binary_##S(int op, long long n, DmLayout al, DmLayout bl, \
+                                          DmLayout ol, const T* a, const T* b, T* out) { \
+        int_binary<T>(op, n, al, bl, ol, a, b, out);                                     \
+    }
+DM_INT_KERNELS(i64, long long)
+DM_INT_KERNELS(i32, int)
+
+#define DM_ANY_KERNELS(S, T)                                                                     \
+    extern "C" __global__ void compare_##S(int op, long long n, DmLayout al, DmLayout bl,        \
+                                           DmLayout ol, const T* a, const T* b, dm_bool* out) {  \
+        compare<T>(op, n, al, bl, ol, a, b, out);                                                \
+    }                                                                                            \
+    extern "C" __global__ void where_##S(long long n, DmLayout cl, DmLayout al, DmLayout bl,     \
+                                         DmLayout ol, const dm_bool* c, const T* a, const T* b,  \
+                                         T* out) {                                               \
+        where_select<T>(n, cl, al, bl, ol, c, a, b, out);                                        \
+    }                                                                                            \
+    extern "C" __global__ void fill_##S(long long n, DmLayout yl, T* y, double v) {              \
+        fill<T>(n, yl, y, v);                                                                    \
+    }
+DM_ANY_KERNELS(f32, float)
+DM_ANY_KERNELS(f64, double)
+DM_ANY_KERNELS(f16, dm_f16)
+DM_ANY_KERNELS(bf16, dm_bf16)
+DM_ANY_KERNELS(i64, long long)
+DM_ANY_KERNELS(i32, int)
+DM_ANY_KERNELS(bool, dm_bool)
+
+#define DM_CAST(SN, S, DN, D)                                                                \
+    extern "C" __global__ void cast_##SN##_##DN(long long n, DmLayout sl, DmLayout dl,        \
+                                                const S* src, D* dst) {                       \
+        cast<S, D>(n, sl, dl, src, dst);                                                      \
+    }
+#define DM_CAST_FROM(SN, S)                                                                    \
+    DM_CAST(SN, S, f32, float) DM_CAST(SN, S, f64, double) DM_CAST(SN, S, f16, dm_f16)        \
+    DM_CAST(SN, S, bf16, dm_bf16) DM_CAST(SN, S, i64, long long) DM_CAST(SN, S, i32, int)     \
+    DM_CAST(SN, S, bool, dm_bool)
+DM_CAST_FROM(f32, float)
+DM_CAST_FROM(f64, double)
+DM_CAST_FROM(f16, dm_f16)
+DM_CAST_FROM(bf16, dm_bf16)
+DM_CAST_FROM(i64, long long)
+DM_CAST_FROM(i32, int)
+DM_CAST_FROM(bool, dm_bool)

@@ -1,0 +1,108 @@
+// Fused multi-tensor optimizer steps: one launch updates up to DM_MT parameters of a group
+// (blockIdx.y picks the tensor, blocks stride over its elements). The arithmetic is the CPU's
+// (optim/adam.rs, optim/sgd.rs) operation for operation, in the parameter dtype, so both
+// backends agree to rounding. AMP: `found_inf` (nullable, device) skips the whole step
+// without a host sync, and `grad_scale` multiplies gradients first.
+#include "common.cuh"
+
+#define DM_MT 16
+
+// Mirrors `cuda::launch::AdamConfig` / `AdamList` (repr(C)).
+struct AdamConfig {
+    double lr, beta1, beta2, eps, weight_decay, grad_scale;
+    int decoupled, amsgrad, maximize, pad_;
+};
+struct AdamList {
+    int count, pad_;
+    long long numel[DM_MT];
+    long long step[DM_MT];  // the step count after this step, as PyTorch increments first
+    void* param[DM_MT];
+    const void* grad[DM_MT];
+    void* exp_avg[DM_MT];
+    void* exp_avg_sq[DM_MT];
+    void* max_exp_avg_sq[DM_MT];  // read only when amsgrad
+};
+
+template <class T> __device__ void adam_step(AdamConfig c, AdamList l, const float* found_inf) {
+    if (found_inf && *found_inf != 0.0f) return;
+    const int t = blockIdx.y;
+    if (t >= l.count) return;
+    T* p = (T*)l.param[t];
+    const T* g = (const T*)l.grad[t];
+    T* m = (T*)l.exp_avg[t];
+    T* v = (T*)l.exp_avg_sq[t];
+    T* vmax = (T*)l.max_exp_avg_sq[t];
+    const double step = (double)l.step[t];
+    const double bc1 = 1.0 - pow(c.beta1, step);
+    const T bc2_sqrt = (T)sqrt(1.0 - pow(c.beta2, step));
+    const T step_size = (T)(c.lr / bc1);
+    const T b1c = (T)(1.0 - c.beta1), b2 = (T)c.beta2, b2c = (T)(1.0 - c.beta2), eps = (T)c.eps;
+    const T wd = (T)c.weight_decay, decay = (T)(1.0 - c.lr * c.weight_decay);
+    const T scale = (T)c.grad_scale;
+    DM_GRID_LOOP(i, l.numel[t]) {
+        T gi = g[i] * scale;
+        if (c.maximize) gi = -gi;
+        T pi = p[i];
+        if (c.weight_decay != 0.0) {
+            if (c.decoupled) pi = pi * decay;
+            else gi = gi + wd * pi;
+        }
+        const T mi = m[i] + b1c * (gi - m[i]);
+        const T vi = v[i] * b2 + b2c * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        T vv = vi;
+        if (c.amsgrad) {
+            vv = vi > vmax[i] ? vi : vmax[i];
+            vmax[i] = vv;
+        }
+        p[i] = pi - step_size * mi / (dm_sqrt(vv) / bc2_sqrt + eps);
+    }
+}
+
+// Mirrors `cuda::launch::SgdConfig` / `SgdList` (repr(C)).
+struct SgdConfig {
+    double lr, momentum, dampening, weight_decay, grad_scale;
+    int nesterov, maximize;
+};
+struct SgdList {
+    int count, pad_;
+    long long numel[DM_MT];
+    int initialized[DM_MT];  // 0: first step, the momentum buffer becomes the gradient
+    void* param[DM_MT];
+    const void* grad[DM_MT];
+    void* momentum_buffer[DM_MT];  // null without momentum
+};
+
+template <class T> __device__ void sgd_step(SgdConfig c, SgdList l, const float* found_inf) {
+    if (found_inf && *found_inf != 0.0f) return;
+    const int t = blockIdx.y;
+    if (t >= l.count) return;
+    T* p = (T*)l.param[t];
+    const T* g = (const T*)l.grad[t];
+    T* buf = (T*)l.momentum_buffer[t];
+    const bool init = l.initialized[t] != 0;
+    const T lr = (T)c.lr, wd = (T)c.weight_decay, mom = (T)c.momentum;
+    const T damp = (T)(1.0 - c.dampening), scale = (T)c.grad_scale;
+    DM_GRID_LOOP(i, l.numel[t]) {
+        T d = g[i] * scale;
+        if (c.maximize) d = -d;
+        if (c.weight_decay != 0.0) d = d + wd * p[i];
+        if (buf) {
+            const T nb = init ? buf[i] * mom + damp * d : d;
+            buf[i] = nb;
+            d = c.nesterov ? d + mom * nb : nb;
+        }
+        p[i] = p[i] - lr * d;
+    }
+}
+
+#define DM_OPTIM_KERNELS(S, T)                                                                 \
+    extern "C" __global__ void adam_step_##S(AdamConfig c, AdamList l, const float* found_inf) { \
+        adam_step<T>(c, l, found_inf);                                                          \
+    }                                                                                           \
+    extern "C" __global__ void sgd_step_##S(SgdConfig c, SgdList l, const float* found_inf) {   \
+        sgd_step<T>(c, l, found_inf);                                                           \
+    }
+DM_OPTIM_KERNELS(f32, float)
+DM_OPTIM_KERNELS(f64, double)

@@ -1,0 +1,193 @@
+//! The CUDA backend, built on cudarc with the driver and NVRTC loaded at run time: the crate
+//! builds with no CUDA toolkit and runs with no driver (`is_available()` is then false and
+//! device calls return `Error::Device`). Kernels are the `.cu` files of `kernels/`, listed in
+//! `kernels::FAMILIES`, compiled by NVRTC for the device's `sm_XX` at first use and cached
+//! per device (and on disk). `emulation/` lets the same sources run on the CPU in tests.
+//!
+//! Wiring tensor ops to the GPU (device storages, dispatch in `ops`) builds on
+//! `runtime::DeviceBuffer` (allocator-backed memory), `kernels::lookup` (the kernel of an op
+//! and dtype), `launch` (argument structs and grid sizes) and `DeviceState::launch`.
+
+pub mod allocator;
+pub mod codes;
+pub mod kernels;
+pub mod launch;
+pub mod ptx;
+
+#[cfg(feature = "cuda")]
+pub mod nvrtc;
+#[cfg(feature = "cuda")]
+pub mod runtime;
+
+#[cfg(all(test, feature = "cuda"))]
+mod nvrtc_tests;
+
+use crate::{Error, Result};
+
+/// Why CUDA cannot be used here, or None when a device is available.
+pub fn unavailable_reason() -> Option<String> {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::unavailable_reason()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Some("democratising was built without the `cuda` feature".into())
+    }
+}
+
+/// Adds places to look for libnvrtc (a file) and the CUDA headers (a directory holding
+/// cuda_fp16.h), e.g. the pip wheels' (the Python package registers them).
+pub fn add_search_paths(
+    library: Option<std::path::PathBuf>,
+    include_dir: Option<std::path::PathBuf>,
+) {
+    #[cfg(feature = "cuda")]
+    nvrtc::add_search_paths(library, include_dir);
+    #[cfg(not(feature = "cuda"))]
+    let _ = (library, include_dir);
+}
+
+/// Whether at least one CUDA device can be used. Never panics, never fails.
+pub fn is_available() -> bool {
+    device_count() > 0
+}
+
+/// The number of CUDA devices (0 without a driver).
+pub fn device_count() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::device_count()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        0
+    }
+}
+
+fn not_available() -> Error {
+    Error::Device(format!(
+        "CUDA is not available: {}",
+        unavailable_reason().unwrap_or_default()
+    ))
+}
+
+/// (free, total) bytes of device memory, as the driver reports them.
+pub fn get_memory_info(device: usize) -> Result<(usize, usize)> {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::memory_info(device)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        Err(not_available())
+    }
+}
+
+/// Bytes held by tensors on `device` (0 when it was never used).
+pub fn memory_allocated(device: usize) -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::memory_allocated(device)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        0
+    }
+}
+
+/// Bytes obtained from the driver on `device`: allocated plus cached.
+pub fn memory_reserved(device: usize) -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::memory_reserved(device)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        0
+    }
+}
+
+/// The peak of `memory_allocated` on `device`.
+pub fn max_memory_allocated(device: usize) -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        runtime::max_memory_allocated(device)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        0
+    }
+}
+
+/// Returns every cached (unused) block to the driver. A no-op without CUDA.
+pub fn empty_cache() {
+    #[cfg(feature = "cuda")]
+    runtime::empty_cache();
+}
+
+/// Waits for all queued work on `device`.
+pub fn synchronize(device: usize) -> Result<()> {
+    if !is_available() {
+        return Err(not_available());
+    }
+    #[cfg(feature = "cuda")]
+    {
+        runtime::synchronize(device)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        Err(not_available())
+    }
+}
+
+/// Compiles (or loads from the disk cache) every kernel family on `device`, checks each
+/// against the kernel table and looks up every kernel: a smoke test for a GPU machine.
+pub fn load_all_kernels(device: usize) -> Result<usize> {
+    #[cfg(feature = "cuda")]
+    {
+        let state = runtime::device(device)?;
+        let mut n = 0;
+        for family in kernels::FAMILIES {
+            for k in family.kernels {
+                for name in k.names() {
+                    state.function(&kernels::KernelRef {
+                        family,
+                        name,
+                        params: k.params,
+                    })?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = device;
+        Err(not_available())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_never_panic_and_agree() {
+        let n = device_count();
+        assert_eq!(is_available(), n > 0);
+        if n == 0 {
+            assert!(unavailable_reason().is_some());
+            assert!(matches!(get_memory_info(0), Err(Error::Device(_))));
+            assert!(matches!(synchronize(0), Err(Error::Device(_))));
+            assert_eq!((memory_allocated(0), memory_reserved(0)), (0, 0));
+            empty_cache();
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `democratising.cuda`'s engine calls: device queries, memory statistics, NVRTC search
+//! paths and the kernel table (for the tests). Without a GPU they answer "none" or raise
+//! `DeviceError`; nothing here loads CUDA at import time.
+
+use crate::errors::ResultExt;
+use democratising::cuda;
+use pyo3::prelude::*;
+use std::path::PathBuf;
+
+#[pyfunction]
+fn _cuda_is_available(py: Python<'_>) -> bool {
+    py.detach(cuda::is_available)
+}
+
+#[pyfunction]
+fn _cuda_device_count(py: Python<'_>) -> usize {
+    py.detach(cuda::device_count)
+}
+
+/// Why CUDA cannot be used, or None when it can.
+#[pyfunction]
+fn _cuda_unavailable_reason(py: Python<'_>) -> Option<String> {
+    py.detach(cuda::unavailable_reason)
+}
+
+#[pyfunction]
+fn _cuda_get_memory_info(py: Python<'_>, device: usize) -> PyResult<(usize, usize)> {
+    py.detach(|| cuda::get_memory_info(device)).py()
+}
+
+#[pyfunction]
+fn _cuda_memory_allocated(device: usize) -> usize {
+    cuda::memory_allocated(device)
+}
+
+#[pyfunction]
+fn _cuda_memory_reserved(device: usize) -> usize {
+    cuda::memory_reserved(device)
+}
+
+#[pyfunction]
+fn _cuda_max_memory_allocated(device: usize) -> usize {
+    cuda::max_memory_allocated(device)
+}
+
+#[pyfunction]
+fn _cuda_empty_cache(py: Python<'_>) {
+    py.detach(cuda::empty_cache)
+}
+
+#[pyfunction]
+fn _cuda_synchronize(py: Python<'_>, device: usize) -> PyResult<()> {
+    py.detach(|| cuda::synchronize(device)).py()
+}
+
+/// Where libnvrtc (a file) and the CUDA headers (a directory) may be: the pip wheels.
+#[pyfunction]
+#[pyo3(signature = (library=None, include_dir=None))]
+fn _cuda_add_search_paths(library: Option<PathBuf>, include_dir: Option<PathBuf>) {
+    cuda::add_search_paths(library, include_dir);
+}
+
+/// (family, kernel name, parameter count) of every CUDA kernel.
+#[pyfunction]
+fn _cuda_kernel_table() -> Vec<(&'static str, String, usize)> {
+    cuda::kernels::all_kernels()
+}
+
+/// Compiles, loads and looks up every kernel on `device`; returns how many.
+#[pyfunction]
+fn _cuda_load_all_kernels(py: Python<'_>, device: usize) -> PyResult<usize> {
+    py.detach(|| cuda::load_all_kernels(device)).py()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_cuda_is_available, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_device_count, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_unavailable_reason, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_get_memory_info, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_memory_allocated, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_memory_reserved, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_max_memory_allocated, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_add_search_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_kernel_table, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_load_all_kernels, m)?)?;
+    Ok(())
+}

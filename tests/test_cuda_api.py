@@ -1,0 +1,59 @@
+"""``democratising.cuda`` on any machine: the queries never fail, importing loads no CUDA
+library, and without a GPU the calls that need one raise ``DeviceError`` saying why."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import democratising as dm
+import democratising.cuda as cuda
+
+
+def test_queries_are_consistent() -> None:
+    n = cuda.device_count()
+    assert isinstance(n, int) and n >= 0
+    assert cuda.is_available() == (n > 0)
+    assert (cuda.unavailable_reason() is None) == (n > 0)
+    assert cuda.memory_allocated() >= 0 and cuda.memory_reserved() >= cuda.memory_allocated()
+    assert cuda.max_memory_allocated() >= 0
+    assert cuda.empty_cache() is None
+
+
+@pytest.mark.skipif(cuda.is_available(), reason="this machine has a CUDA device")
+def test_without_a_gpu_device_calls_raise_device_error() -> None:
+    assert cuda.device_count() == 0 and not cuda.is_available()
+    assert cuda.memory_allocated(0) == 0 and cuda.memory_reserved("cuda:0") == 0
+    for call in (lambda: cuda.get_memory_info(0), cuda.synchronize):
+        with pytest.raises(dm.DeviceError, match="CUDA is not available"):
+            call()
+    with pytest.raises(dm.DeviceError):
+        dm._core._cuda_load_all_kernels(0)
+
+
+def test_device_arguments() -> None:
+    assert cuda._index(None) == 0 and cuda._index(2) == 2 and cuda._index("cuda:1") == 1
+    assert cuda._index(dm.Device.cuda(3)) == 3
+    with pytest.raises(ValueError, match="expected a CUDA device"):
+        cuda._index("cpu")
+
+
+def test_importing_loads_no_cuda_library() -> None:
+    code = (
+        "import democratising, democratising.cuda\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(any(n in maps for n in ('libcuda.so', 'libnvrtc')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False", r.stderr
+
+
+def test_kernel_table_is_well_formed() -> None:
+    table = dm._core._cuda_kernel_table()
+    names = [n for _, n, _ in table]
+    assert len(names) == len(set(names)) > 200
+    families = "elementwise reduce softmax conv pool norm random index optim amp".split()
+    assert {f for f, _, _ in table} == set(families)
+    assert all(p > 0 for _, _, p in table)

@@ -1,0 +1,182 @@
+"""Every op on CUDA against the CPU backend, forward and backward. Runs where a GPU exists;
+skips elsewhere, except with DEMOCRATISING_REQUIRE_GPU=1 (GPU CI), where no GPU is a failure.
+The CPU emulation (test_cuda_kernels.py) checks the kernels' logic on every machine; this
+suite checks the real device path: NVRTC at run time, the driver, dispatch and copies."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.cuda as cuda
+import democratising.nn.functional as F
+
+REQUIRE_GPU = os.environ.get("DEMOCRATISING_REQUIRE_GPU") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _gpu() -> None:
+    if cuda.is_available():
+        return
+    why = f"no CUDA device: {cuda.unavailable_reason()}"
+    if REQUIRE_GPU:
+        pytest.fail(f"{why} (DEMOCRATISING_REQUIRE_GPU=1)")
+    pytest.skip(why)
+
+
+def test_every_kernel_compiles_loads_and_matches_the_table_on_the_device() -> None:
+    assert dm._core._cuda_load_all_kernels(0) == len(dm._core._cuda_kernel_table())
+
+
+def test_memory_queries_and_the_caching_allocator() -> None:
+    free, total = cuda.get_memory_info(0)
+    assert 0 < free <= total
+    before = cuda.memory_allocated()
+    x = dm.ones(1 << 20, device="cuda")
+    assert cuda.memory_allocated() >= before + 4 * (1 << 20)
+    del x
+    assert cuda.memory_allocated() == before
+    assert cuda.memory_reserved() >= 4 * (1 << 20)
+    cuda.empty_cache()
+    cuda.synchronize()
+    assert cuda.memory_reserved() == cuda.memory_allocated()
+
+
+rng = np.random.default_rng(0)
+
+
+def randn(*shape: int) -> dm.Tensor:
+    return dm.tensor(rng.standard_normal(shape).astype(np.float32))
+
+
+def pos(*shape: int) -> dm.Tensor:
+    return randn(*shape).abs() + 0.1
+
+
+# name -> (inputs, op). Each op runs on CPU and CUDA copies of the inputs; outputs and the
+# gradients of float inputs are compared.
+OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
+    "add_broadcast": (lambda: [randn(5, 1, 7), randn(3, 1)], lambda a, b: a + b),
+    "sub": (lambda: [randn(33), randn(33)], lambda a, b: a - b),
+    "mul_strided": (lambda: [randn(31, 33), randn(33, 31)], lambda a, b: a * b.t()),
+    "div": (lambda: [randn(33), pos(33)], lambda a, b: a / b),
+    "pow": (lambda: [pos(33), randn(33)], lambda a, b: a**b),
+    "maximum": (lambda: [randn(33), randn(33)], dm.maximum),
+    "compare": (lambda: [randn(33), randn(33)], lambda a, b: (a < b).float() * a),
+    "where": (lambda: [randn(33), randn(33)], lambda a, b: dm.where(a > 0, a, b)),
+    "exp": (lambda: [randn(1025)], lambda a: a.exp()),
+    "log": (lambda: [pos(1025)], lambda a: a.log()),
+    "sqrt": (lambda: [pos(31)], lambda a: a.sqrt()),
+    "tanh": (lambda: [randn(31)], lambda a: a.tanh()),
+    "sigmoid": (lambda: [randn(31)], lambda a: a.sigmoid()),
+    "relu": (lambda: [randn(31)], lambda a: a.relu()),
+    "gelu": (lambda: [randn(31)], F.gelu),
+    "silu": (lambda: [randn(31)], F.silu),
+    "softplus": (lambda: [randn(31)], F.softplus),
+    "erf": (lambda: [randn(31)], lambda a: a.erf()),
+    "clamp": (lambda: [randn(31)], lambda a: a.clamp(-0.5, 0.5)),
+    "sum": (lambda: [randn(3, 1025)], lambda a: a.sum(-1)),
+    "mean_dim0": (lambda: [randn(33, 5)], lambda a: a.mean(0)),
+    "amax": (lambda: [randn(3, 33)], lambda a: a.amax(-1)),
+    "argmax": (lambda: [randn(3, 33)], lambda a: a.argmax(-1).float()),
+    "var": (lambda: [randn(4, 33)], lambda a: a.var(-1)),
+    "logsumexp": (lambda: [randn(4, 33)], lambda a: a.logsumexp(-1)),
+    "softmax": (lambda: [randn(4, 1025)], lambda a: a.softmax(-1)),
+    "log_softmax": (lambda: [randn(4, 33)], lambda a: a.log_softmax(-1)),
+    "cross_entropy": (
+        lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long()],
+        lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+    ),
+    "matmul": (lambda: [randn(2, 5, 33), randn(33, 7)], lambda a, b: a @ b),
+    "conv2d": (
+        lambda: [randn(2, 4, 7, 6), randn(6, 2, 3, 3)],
+        lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2),
+    ),
+    "max_pool2d": (lambda: [randn(2, 3, 9, 8)], lambda x: F.max_pool2d(x, 3, 2, 1)),
+    "avg_pool2d": (lambda: [randn(2, 3, 9, 8)], lambda x: F.avg_pool2d(x, 3, 2, 1)),
+    "layer_norm": (
+        lambda: [randn(5, 33), randn(33), randn(33)],
+        lambda x, w, b: F.layer_norm(x, [33], w, b),
+    ),
+    "batch_norm": (
+        lambda: [randn(4, 3, 5, 7), randn(3), randn(3)],
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    ),
+    "embedding": (
+        lambda: [dm.tensor([3, 0, 3, 7]).long(), randn(11, 33)],
+        F.embedding,
+    ),
+    "gather": (
+        lambda: [randn(4, 9, 3), dm.tensor(rng.integers(0, 9, (4, 5, 3))).long()],
+        lambda x, i: x.gather(1, i),
+    ),
+    "index_select": (
+        lambda: [randn(4, 9), dm.tensor([8, 0, 0]).long()],
+        lambda x, i: x.index_select(1, i),
+    ),
+    "scatter_add": (
+        lambda: [randn(4, 6, 3), dm.tensor(rng.integers(0, 6, (4, 5, 3))).long(), randn(4, 5, 3)],
+        lambda x, i, s: x.scatter_add(1, i, s),
+    ),
+    "to_half_and_back": (lambda: [randn(33, 31)], lambda x: x.t().half().float()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_matches_cpu(name: str) -> None:
+    make, op = OPS[name]
+    cpu = make()
+    for t in cpu:
+        if t.dtype.is_floating_point:
+            t.requires_grad_()
+    gpu = [t.detach().cuda().requires_grad_(t.requires_grad) for t in cpu]
+    want, got = op(*cpu), op(*gpu)
+    assert got.device.type == "cuda"
+    np.testing.assert_allclose(
+        got.detach().cpu().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5
+    )
+    if not want.requires_grad:
+        return
+    g = randn(*want.shape)
+    want.backward(g)
+    got.backward(g.cuda())
+    for c, d in zip(cpu, gpu):
+        if c.requires_grad:
+            np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_adam_and_sgd_steps_match_cpu() -> None:
+    from democratising.optim import SGD, Adam
+
+    for make in (
+        lambda p: Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
+        lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    ):
+        w_cpu = randn(1025).requires_grad_()
+        w_gpu = w_cpu.detach().cuda().requires_grad_()
+        opts = [make([w_cpu]), make([w_gpu])]
+        for _ in range(3):
+            g = randn(1025)
+            w_cpu.grad, w_gpu.grad = g, g.cuda()
+            for o in opts:
+                o.step()
+        np.testing.assert_allclose(
+            w_gpu.detach().cpu().numpy(), w_cpu.detach().numpy(), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_dropout_keeps_the_expected_fraction_and_scales() -> None:
+    x = dm.ones(1 << 16, device="cuda")
+    y = F.dropout(x, 0.25, training=True).cpu().numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+
+
+def test_amp_unscale_finds_inf_on_the_device() -> None:
+    g = dm.tensor([1.0, float("inf")]).cuda()
+    assert dm._core._amp_unscale([g], 0.5, True)

@@ -1,14 +1,32 @@
 """``from democratising.prelude import *``: the seed guide's names in one import."""
 
-from .data import DataLoader, TensorDataset
+from ._core import Device, Tensor
+from .amp import GradScaler, autocast
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .data import DataLoader, DistributedSampler, TensorDataset
+from .distributed import (
+    DistributedDataLoader,
+    DistributedDataParallel,
+    DistributedModel,
+    DistributedStrategy,
+    ReduceOp,
+    SyncBatchNorm,
+    World,
+)
 from .nn import (
     GELU,
+    BatchNorm1d,
+    BatchNorm2d,
     BCEWithLogitsLoss,
+    Conv2d,
     CrossEntropyLoss,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
+    LayerNorm,
     Linear,
+    MaxPool2d,
     Module,
     MSELoss,
     ReLU,
@@ -17,6 +35,17 @@ from .nn import (
     Tanh,
 )
 from .optim import SGD, Adam, AdamW
+from .optim.lr_scheduler import CosineAnnealingLR, StepLR
+from .train import (
+    EarlyStopping,
+    ModelCheckpoint,
+    OptimizerConfig,
+    SchedulerConfig,
+    Trainer,
+    TrainingConfig,
+    find_batch_size,
+    train_with_config,
+)
 
 __all__ = [
     "GELU",
@@ -24,17 +53,48 @@ __all__ = [
     "Adam",
     "AdamW",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Checkpoint",
+    "Conv2d",
+    "CosineAnnealingLR",
     "CrossEntropyLoss",
     "DataLoader",
     "Dense",
+    "Device",
+    "DistributedDataLoader",
+    "DistributedDataParallel",
+    "DistributedModel",
+    "DistributedSampler",
+    "DistributedStrategy",
     "Dropout",
+    "EarlyStopping",
+    "Embedding",
     "Flatten",
+    "GradScaler",
+    "LayerNorm",
     "Linear",
     "MSELoss",
+    "MaxPool2d",
+    "ModelCheckpoint",
     "Module",
+    "OptimizerConfig",
     "ReLU",
+    "ReduceOp",
+    "SchedulerConfig",
     "Sequential",
     "Sigmoid",
+    "StepLR",
+    "SyncBatchNorm",
     "Tanh",
+    "Tensor",
     "TensorDataset",
+    "Trainer",
+    "TrainingConfig",
+    "World",
+    "autocast",
+    "find_batch_size",
+    "load_checkpoint",
+    "save_checkpoint",
+    "train_with_config",
 ]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.deps-stamp
 # Serialise extension builds (helpers and humans may share one checkout; two cores only).
 LOCK := flock /tmp/democratising-build.lock
 
-.PHONY: help run test lint fmt build develop cargo-test pytest bench clean
+.PHONY: help run test lint fmt build develop cargo-test pytest bench clean wheel smoke
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1" "nvidia-cuda-nvrtc-cu12==12.9.*" "nvidia-cuda-runtime-cu12==12.9.*" "mypy>=2.4,<2.5"
+	$(PIP) install --quiet "auditwheel>=6" "ziglang>=0.13,<0.18"  # make wheel / make smoke
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -48,7 +49,23 @@ cargo-test: ## Rust unit and integration tests (release profile, shared with the
 pytest: develop ## Python test-suite
 	$(PY) -m pytest -q
 
-test: develop lint cargo-test pytest ## everything CI runs
+test: develop lint cargo-test pytest smoke ## everything CI runs
+
+DIST := dist
+# Portable release wheel: abi3 (CPython >= 3.9), linked by zig against glibc 2.28 symbols so it is
+# manylinux_2_28 on this newer glibc, baseline x86-64 code (no target-cpu=native: gemm picks its
+# SIMD kernels at run time). Cargo reuses target/x86_64-unknown-linux-gnu/ between wheel builds.
+WHEEL_FLAGS := --release --zig --compatibility manylinux_2_28
+
+wheel: $(STAMP) ## release wheel (abi3, manylinux_2_28) and sdist into dist/
+	rm -f $(DIST)/democratising-*.whl $(DIST)/democratising-*.tar.gz
+	$(LOCK) env PATH=$(abspath $(VENV))/bin:$$PATH \
+		maturin build $(WHEEL_FLAGS) --interpreter $(abspath $(PY)) --out $(DIST)
+	$(LOCK) env PATH=$(abspath $(VENV))/bin:$$PATH maturin sdist --out $(DIST)
+
+smoke: wheel ## the wheel in a fresh virtualenv (build/smoke-venv): train, --version; sdist check
+	env LOCK="$(LOCK)" PYTHON=$(PYTHON) AUDITWHEEL=$(abspath $(VENV))/bin/auditwheel \
+		scripts/smoke_wheel.sh $(DIST)
 
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.deps-stamp
@@ -66,4 +83,4 @@ bench: develop $(BENCH_STAMP) ## benchmark tables: democratising vs NumPy and Py
 		echo "== $$b"; $(LOCK) env PYTHONPATH=$(abspath python) $(BENCH_VENV)/bin/python $$b || exit 1; done
 
 clean: ## remove build outputs and the virtualenv
-	rm -rf target $(VENV) $(BENCH_VENV) .pytest_cache
+	rm -rf target $(VENV) $(BENCH_VENV) .pytest_cache build $(DIST)

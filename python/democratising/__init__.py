@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from . import _core
+from ._config import engine_version as _engine_version
+from ._config import show_config
 from ._core import (
     Device,
     Tensor,
@@ -64,7 +66,8 @@ from .errors import (
     ShapeError,
 )
 
-__version__ = "0.1.0"
+#: One source of truth: the workspace Cargo.toml version, compiled into the extension.
+__version__ = _engine_version()
 
 float = float32
 double = float64
@@ -136,6 +139,7 @@ __all__ = [
     "randperm",
     "set_grad_enabled",
     "set_rng_state",
+    "show_config",
     "stack",
     "tensor",
     "where",

@@ -8,6 +8,7 @@ mod functions;
 mod indexing;
 mod nn;
 mod optim;
+mod sysinfo;
 mod tensor;
 mod types;
 mod util;
@@ -60,6 +61,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_cross_entropy, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
+    m.add_function(wrap_pyfunction!(sysinfo::_system_info, m)?)?;
     cuda::register(m)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

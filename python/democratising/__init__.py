@@ -85,7 +85,7 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-from . import amp, autograd, checkpoint, data, datasets, nn, optim, utils  # noqa: E402, F401
+from . import amp, autograd, checkpoint, cuda, data, datasets, nn, optim, train, utils  # noqa: E402, F401
 
 __all__ = [
     "AutogradError",

@@ -52,7 +52,11 @@ def crash() -> None:
 
 
 def timeout() -> None:
-    world = dist.World.init(timeout=1.5)
+    # Start-up (imports, MPI init) may be slow on a loaded machine: only the barrier under test
+    # runs with the short timeout.
+    world = dist.World.init(timeout=60)
+    world.barrier()
+    world.timeout = 1.5
     if world.rank() == 0:
         world.barrier()
     time.sleep(30)
@@ -60,8 +64,10 @@ def timeout() -> None:
 
 def timeout_ddp() -> None:
     """Rank 1 skips backward: rank 0's gradient all-reduce (inside backward) times out."""
-    world = dist.World.init(timeout=1.5)
-    ddp = dist.DistributedDataParallel(make_mlp(0), world)
+    world = dist.World.init(timeout=60)
+    ddp = dist.DistributedDataParallel(make_mlp(0), world)  # construction has its collectives
+    world.barrier()
+    world.timeout = 1.5
     if world.rank() == 0:
         ddp(dm.randn(4, 12)).sum().backward()
     time.sleep(30)

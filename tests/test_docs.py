@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 #: The pages this suite runs (other pages may be owned and tested elsewhere).
-PAGES = ["training.md"]
+PAGES = ["training.md", "../README.md"]
 FENCE = re.compile(r"^```(\S*)([^\n]*)$")
 IMPORT = re.compile(
     r"^\s*(?:from\s+(democratising(?:\.\w+)+)\s+import|import\s+(democratising(?:\.\w+)+)"

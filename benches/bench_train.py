@@ -1,0 +1,791 @@
+"""Training-step benchmark: democratising against PyTorch eager and a ``jax.jit``-compiled step.
+
+One step is forward, cross-entropy loss, ``zero_grad``, backward and an Adam update (lr 1e-3,
+PyTorch's defaults). Measured, side by side in one run, on the CPU with 2 threads:
+
+* float32 steps: MLP 784-128-10 at batch 32 / 128 / 1024, MLP 784-1024-1024-10 at batch 256,
+  and a small CNN (Conv(1->32,3)-ReLU-MaxPool(2)-Conv(32->64,3)-ReLU-MaxPool(2)-Flatten-
+  Dense(1600,128)-ReLU-Dense(128,10)) at batch 64 on 28x28 inputs. JAX runs the whole step
+  (``value_and_grad`` + optax Adam) as one ``jax.jit`` function with donated parameters;
+* mixed-precision steps (autocast + GradScaler) in bfloat16 and float16 for the 784-128-10 MLP
+  and the CNN, democratising's ``dm.amp`` beside PyTorch's CPU ``torch.autocast``;
+* half-precision GEMM throughput, ``a @ b`` at N = 1024 in float16 / bfloat16 (float32 for
+  reference), democratising against PyTorch;
+* the peak resident memory (RSS high-water mark) of the process running the steps.
+
+Every (framework, case) pair runs in its own subprocess (``--worker``), which imports only its
+own framework: that keeps one library's allocations out of another's peak, and lets each
+worker's environment pin rayon / OpenMP / MKL / XLA to the same number of threads. The peak is
+``VmHWM`` from ``/proc/self/status`` over the timed steps, after a warm-up (JIT compilation
+included) and a reset of the high-water mark through ``/proc/self/clear_refs``; the table also
+gives the growth over the process's RSS right after its imports.
+
+Timing follows ``bench_ops.py``: ``time.perf_counter``, a warm-up, then the best of several
+timed batches of steps (each batch lasts at least ~20 ms). No step reads its loss back (no
+``.item()``); JAX blocks on its results at the end of each batch only, so its asynchronous
+dispatch counts, as it would in a training loop.
+
+Usage::
+
+    python benches/bench_train.py                    # everything (about 3 minutes)
+    python benches/bench_train.py --rounds 2 --budget 0.6 --json raw.json   # best of 2 rounds
+    python benches/bench_train.py --only fp32 --budget 1
+    python benches/bench_train.py --breakdown        # democratising/PyTorch time per phase
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+FRAMEWORKS = ("democratising", "torch", "jax")
+THREAD_VARS = ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+LR = 1e-3
+GEMM_N = 1024
+WARMUP_STEPS = 5
+MIN_BATCH_S = 0.02
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark row: a model at a batch size and a precision."""
+
+    model: str  # "mlp_small", "mlp_big" or "cnn"
+    batch: int
+    precision: str = "float32"  # or "bfloat16" / "float16" (autocast + GradScaler)
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}:{self.batch}:{self.precision}"
+
+    @staticmethod
+    def parse(key: str) -> Case:
+        model, batch, precision = key.split(":")
+        return Case(model, int(batch), precision)
+
+
+MODEL_NAMES = {
+    "mlp_small": "MLP 784-128-10",
+    "mlp_big": "MLP 784-1024-1024-10",
+    "cnn": "CNN 2xConv+Dense",
+}
+MLP_SIZES = {"mlp_small": (784, 128, 10), "mlp_big": (784, 1024, 1024, 10)}
+
+FP32_CASES = (
+    Case("mlp_small", 32),
+    Case("mlp_small", 128),
+    Case("mlp_small", 1024),
+    Case("mlp_big", 256),
+    Case("cnn", 64),
+)
+AMP_CASES = tuple(
+    Case(model, batch, dt)
+    for model, batch in (("mlp_small", 128), ("mlp_small", 1024), ("cnn", 64))
+    for dt in ("bfloat16", "float16")
+)
+AMP_FRAMEWORKS = ("democratising", "torch")
+
+# Targets from the issue: the minimum steps/s ratio against PyTorch, and against JAX either
+# "faster" (strictly), "at least" (as fast) or None (no JAX target).
+TARGETS: dict[str, tuple[float, Optional[str]]] = {
+    "mlp_small:32:float32": (3.0, "faster"),
+    "mlp_small:128:float32": (2.5, "faster"),
+    "mlp_small:1024:float32": (2.0, "faster"),
+    "mlp_big:256:float32": (2.0, "at least"),
+    "cnn:64:float32": (2.0, None),
+}
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def best_time(step: Callable[[], object], sync: Callable[[], object], budget_s: float) -> Result:
+    """Seconds per step: the best (and the median) batch mean over timed batches of steps.
+
+    ``sync`` waits for outstanding work (JAX's asynchronous dispatch); it runs once per batch.
+    """
+    start = time.perf_counter()
+    step()
+    sync()
+    first = time.perf_counter() - start
+    number = max(1, math.ceil(MIN_BATCH_S / max(first, 1e-9)))
+    repeats = max(3, min(50, int(budget_s / max(first * number, 1e-9))))
+    means = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            step()
+        sync()
+        means.append((time.perf_counter() - start) / number)
+    return {
+        "us": 1e6 * min(means),
+        "us_median": 1e6 * statistics.median(means),
+        "steps": repeats * number,
+    }
+
+
+def proc_status_kib(field: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Resets ``VmHWM`` to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def make_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    shape = (case.batch, 1, 28, 28) if case.model == "cnn" else (case.batch, 784)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = rng.integers(0, 10, case.batch).astype(np.int64)
+    return x, y
+
+
+def build_model(nn: Any, linear: Any, case: Case) -> Any:
+    """The case's model from a PyTorch-like ``nn`` namespace (``linear`` is Dense/Linear)."""
+    if case.model == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            linear(1600, 128),
+            nn.ReLU(),
+            linear(128, 10),
+        )
+    sizes = MLP_SIZES[case.model]
+    layers: list[Any] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers += [linear(n_in, n_out)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+# ----------------------------------------------------------------------------- frameworks
+#
+# Each ``setup_*`` returns (step, sync, loss_value): ``step`` runs one full training step.
+
+
+def setup_democratising(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    del threads  # rayon reads RAYON_NUM_THREADS, set by the driver
+    import democratising as dm
+    from democratising import nn
+
+    dm.manual_seed(0)
+    model = build_model(nn, nn.Dense, case)
+    opt = dm.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    x_np, y_np = make_data(case)
+    x, y = dm.from_numpy(x_np), dm.from_numpy(y_np)
+    last: list[Any] = [None]
+
+    if case.precision == "float32":
+
+        def step() -> None:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            last[0] = loss
+
+    else:
+        dtype = getattr(dm, case.precision)
+        scaler = dm.amp.GradScaler()
+
+        def step() -> None:
+            with dm.amp.autocast(dtype=dtype):
+                loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            last[0] = loss
+
+    return step, lambda: None, lambda: float(last[0].item())
+
+
+def setup_torch(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(nn, nn.Linear, case)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)  # PyTorch's default (for-loop) Adam
+    loss_fn = nn.CrossEntropyLoss()
+    x_np, y_np = make_data(case)
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    last: list[Any] = [None]
+
+    if case.precision == "float32":
+
+        def step() -> None:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            last[0] = loss
+
+    else:
+        dtype = getattr(torch, case.precision)
+        scaler = torch.amp.GradScaler("cpu")
+
+        def step() -> None:
+            with torch.autocast("cpu", dtype=dtype):
+                loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            last[0] = loss
+
+    return step, lambda: None, lambda: float(last[0].item())
+
+
+def setup_jax(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    del threads  # XLA_FLAGS, set by the driver
+    import jax
+    import jax.numpy as jnp
+
+    if case.precision != "float32":
+        raise ValueError("the JAX step is float32 only")
+    try:
+        import optax
+    except ImportError:
+        optax = None
+
+    rng = np.random.default_rng(0)
+
+    def uniform(shape: tuple[int, ...], fan_in: int) -> Any:
+        bound = 1.0 / math.sqrt(fan_in)
+        return jnp.asarray(rng.uniform(-bound, bound, shape).astype(np.float32))
+
+    params: dict[str, Any] = {}
+    if case.model == "cnn":
+        params["c1w"], params["c1b"] = uniform((32, 1, 3, 3), 9), uniform((32,), 9)
+        params["c2w"], params["c2b"] = uniform((64, 32, 3, 3), 288), uniform((64,), 288)
+        params["d1w"], params["d1b"] = uniform((128, 1600), 1600), uniform((128,), 1600)
+        params["d2w"], params["d2b"] = uniform((10, 128), 128), uniform((10,), 128)
+    else:
+        sizes = MLP_SIZES[case.model]
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            params[f"w{i}"], params[f"b{i}"] = uniform((n_out, n_in), n_in), uniform((n_out,), n_in)
+    n_dense = len(MLP_SIZES.get(case.model, ())) - 1
+
+    def conv_relu_pool(h: Any, w: Any, b: Any) -> Any:
+        h = jax.lax.conv_general_dilated(
+            h, w, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW")
+        )
+        h = jax.nn.relu(h + b[None, :, None, None])
+        return jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+    def forward(p: dict[str, Any], x: Any) -> Any:
+        if case.model == "cnn":
+            h = conv_relu_pool(x, p["c1w"], p["c1b"])
+            h = conv_relu_pool(h, p["c2w"], p["c2b"]).reshape(x.shape[0], -1)
+            h = jax.nn.relu(h @ p["d1w"].T + p["d1b"])
+            return h @ p["d2w"].T + p["d2b"]
+        h = x
+        for i in range(n_dense):
+            h = h @ p[f"w{i}"].T + p[f"b{i}"]
+            if i < n_dense - 1:
+                h = jax.nn.relu(h)
+        return h
+
+    def loss_fn(p: dict[str, Any], x: Any, y: Any) -> Any:
+        logits = forward(p, x)
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    if optax is not None:
+        opt = optax.adam(LR)
+        opt_state = opt.init(params)
+
+        def update(p: Any, g: Any, s: Any) -> tuple[Any, Any]:
+            updates, s = opt.update(g, s, p)
+            return optax.apply_updates(p, updates), s
+
+    else:  # Adam by hand, PyTorch's formulation
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        opt_state = (jnp.zeros((), jnp.int32), zeros, zeros)
+
+        def update(p: Any, g: Any, s: Any) -> tuple[Any, Any]:
+            t, m, v = s
+            t = t + 1
+            m = jax.tree_util.tree_map(lambda m_, g_: 0.9 * m_ + 0.1 * g_, m, g)
+            v = jax.tree_util.tree_map(lambda v_, g_: 0.999 * v_ + 0.001 * g_ * g_, v, g)
+            c1, c2 = 1 - 0.9**t, 1 - 0.999**t
+
+            def apply(p_: Any, m_: Any, v_: Any) -> Any:
+                return p_ - LR * (m_ / c1) / (jnp.sqrt(v_ / c2) + 1e-8)
+
+            return jax.tree_util.tree_map(apply, p, m, v), (t, m, v)
+
+    def train_step(p: Any, s: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(p, x, y)
+        p, s = update(p, grads, s)
+        return p, s, loss
+
+    train_step = jax.jit(train_step, donate_argnums=(0, 1))
+    x_np, y_np = make_data(case)
+    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+    state: list[Any] = [params, opt_state, None]
+
+    def step() -> None:
+        state[0], state[1], state[2] = train_step(state[0], state[1], x, y)
+
+    def sync() -> None:
+        jax.block_until_ready(state)
+
+    return step, sync, lambda: float(state[2])
+
+
+SETUPS = {"democratising": setup_democratising, "torch": setup_torch, "jax": setup_jax}
+
+
+def import_framework(name: str) -> str:
+    """Imports the framework (so the baseline RSS includes it) and returns its version."""
+    if name == "democratising":
+        import democratising as dm
+
+        return dm.__version__
+    if name == "torch":
+        import torch
+
+        return torch.__version__
+    import jax
+
+    try:
+        import optax
+
+        return f"{jax.__version__} (optax {optax.__version__})"
+    except ImportError:
+        return f"{jax.__version__} (Adam by hand)"
+
+
+def run_case(name: str, case: Case, threads: int, budget_s: float) -> Result:
+    version = import_framework(name)
+    rss_import = proc_status_kib("VmRSS")
+    step, sync, loss_value = SETUPS[name](case, threads)
+    for _ in range(WARMUP_STEPS):
+        step()
+    sync()
+    rss_before = proc_status_kib("VmRSS")
+    peak_reset = reset_peak_rss()
+    timing = best_time(step, sync, budget_s)
+    peak = proc_status_kib("VmHWM")
+    return {
+        "framework": name,
+        "version": version,
+        "case": case.key,
+        **timing,
+        "loss": loss_value(),
+        "rss_import_kib": rss_import,
+        "rss_before_kib": rss_before,
+        "peak_kib": peak,
+        "peak_reset": peak_reset,
+    }
+
+
+# ----------------------------------------------------------------------------- half GEMM
+
+
+def gemm_gflops(matmul: Callable[[], object], sync: Callable[[], object], budget_s: float) -> float:
+    seconds = best_time(matmul, sync, budget_s)["us"] / 1e6
+    return 2.0 * GEMM_N**3 / seconds / 1e9
+
+
+def run_gemm(name: str, threads: int, budget_s: float) -> Result:
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((GEMM_N, GEMM_N), dtype=np.float32)
+    b_np = rng.standard_normal((GEMM_N, GEMM_N), dtype=np.float32)
+    out: Result = {"framework": name, "version": import_framework(name), "gemm": {}}
+    for dtype in ("float32", "bfloat16", "float16"):
+        if name == "democratising":
+            import democratising as dm
+
+            a = dm.from_numpy(a_np.copy()).to(getattr(dm, dtype))
+            b = dm.from_numpy(b_np.copy()).to(getattr(dm, dtype))
+            out["gemm"][dtype] = gemm_gflops(lambda a=a, b=b: a @ b, lambda: None, budget_s)
+        else:
+            import torch
+
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                a_t = torch.from_numpy(a_np).to(getattr(torch, dtype))
+                b_t = torch.from_numpy(b_np).to(getattr(torch, dtype))
+                out["gemm"][dtype] = gemm_gflops(lambda a=a_t, b=b_t: a @ b, lambda: None, budget_s)
+    return out
+
+
+# ----------------------------------------------------------------------------- breakdown
+
+
+def run_breakdown(name: str, case: Case, threads: int, steps: int) -> Result:
+    """Median µs of each phase of the step (forward+loss, zero_grad, backward, optimizer)."""
+    import_framework(name)
+    if name == "democratising":
+        import democratising as lib
+        from democratising import nn
+
+        linear: Any = nn.Dense
+    else:
+        import torch as lib
+        from torch import nn
+
+        linear = nn.Linear
+        lib.set_num_threads(threads)
+    lib.manual_seed(0)
+    model = build_model(nn, linear, case)
+    opt = lib.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    x_np, y_np = make_data(case)
+    x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
+    phases = {"forward+loss": [], "zero_grad": [], "backward": [], "optimizer": []}
+    clock = time.perf_counter
+    for i in range(WARMUP_STEPS + steps):
+        t0 = clock()
+        loss = loss_fn(model(x), y)
+        t1 = clock()
+        opt.zero_grad()
+        t2 = clock()
+        loss.backward()
+        t3 = clock()
+        opt.step()
+        t4 = clock()
+        if i >= WARMUP_STEPS:
+            for key, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[key].append(dt)
+    return {
+        "framework": name,
+        "case": case.key,
+        "phases_us": {k: 1e6 * statistics.median(v) for k, v in phases.items()},
+    }
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in THREAD_VARS:
+        env[var] = str(threads)
+    for var in OPENBLAS_OVERRIDES:
+        env.pop(var, None)
+    xla = env.get("XLA_FLAGS", "")
+    env["XLA_FLAGS"] = (
+        f"{xla} --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}".strip()
+    )
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return env
+
+
+def run_worker(args: list[str], threads: int) -> Optional[Result]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--threads", str(threads), *args]
+    proc = subprocess.run(cmd, env=worker_env(threads), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        print(f"worker {' '.join(args)} failed: {tail[0]}", file=sys.stderr, flush=True)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def importable(name: str) -> bool:
+    code = f"import {'democratising' if name == 'democratising' else name}"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=os.environ)
+    return proc.returncode == 0
+
+
+def fmt(value: Optional[float], digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def speed(ref_us: Optional[float], dm_us: Optional[float]) -> str:
+    """Steps/s of democratising over the reference's = reference µs / democratising µs."""
+    return "—" if ref_us is None or dm_us is None else f"{ref_us / dm_us:.2f}x"
+
+
+def mib(kib: Optional[int]) -> Optional[float]:
+    return None if kib is None else kib / 1024
+
+
+def markdown_table(header: list[str], rows: list[list[str]], left: int = 2) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    align = ["-" * w if i < left else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    return "\n".join([line(header), line(align), *(line(r) for r in rows)])
+
+
+def us_of(results: dict[tuple[str, str], Result], fw: str, key: str) -> Optional[float]:
+    res = results.get((fw, key))
+    return None if res is None else res["us"]
+
+
+def target_verdicts(results: dict[tuple[str, str], Result]) -> list[list[str]]:
+    rows = []
+    for key, (min_ratio, vs_jax) in TARGETS.items():
+        case = Case.parse(key)
+        label = f"{MODEL_NAMES[case.model]}, batch {case.batch}"
+        dm_us, t_us, j_us = (us_of(results, fw, key) for fw in FRAMEWORKS)
+        if dm_us is not None and t_us is not None:
+            ok = t_us / dm_us >= min_ratio
+            rows.append([label, f">= {min_ratio:g}x PyTorch", speed(t_us, dm_us), yes_no(ok)])
+        if vs_jax is not None and dm_us is not None and j_us is not None:
+            ok = dm_us < j_us if vs_jax == "faster" else dm_us <= j_us
+            goal = "faster than JAX" if vs_jax == "faster" else "at least JAX's speed"
+            rows.append([label, goal, speed(j_us, dm_us), yes_no(ok)])
+        dm_res, t_res = results.get(("democratising", key)), results.get(("torch", key))
+        if dm_res and t_res and dm_res["peak_kib"] and t_res["peak_kib"]:
+            ok = dm_res["peak_kib"] <= t_res["peak_kib"]
+            ratio = f"{dm_res['peak_kib'] / t_res['peak_kib']:.2f}x"
+            rows.append([label, "peak RSS <= PyTorch's", ratio, yes_no(ok)])
+    return rows
+
+
+def yes_no(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def report(
+    results: dict[tuple[str, str], Result],
+    gemm: dict[str, Result],
+    versions: dict[str, str],
+    threads: int,
+) -> str:
+    lines = [
+        f"date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()},"
+        f" {os.cpu_count()} logical CPUs; Python {platform.python_version()}; threads: {threads}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"engine: {engine_build()}",
+        "",
+        "float32 training step (forward, loss, zero_grad, backward, Adam), µs/step "
+        "(lower is better); ratios are democratising's steps/s over the other's",
+    ]
+    rows = []
+    for case in FP32_CASES:
+        dm_us, t_us, j_us = (us_of(results, fw, case.key) for fw in FRAMEWORKS)
+        rows.append(
+            [
+                MODEL_NAMES[case.model],
+                str(case.batch),
+                fmt(dm_us),
+                fmt(t_us),
+                fmt(j_us),
+                fmt(None if dm_us is None else 1e6 / dm_us, 0),
+                speed(t_us, dm_us),
+                speed(j_us, dm_us),
+            ]
+        )
+    header = ["model", "batch", "democratising", "torch", "jax (jit)", "dm steps/s"]
+    lines += [markdown_table([*header, "dm/torch", "dm/jax"], rows)]
+
+    lines += ["", "Peak RSS of the step process, MiB (in brackets: growth over RSS after import)"]
+    rows = []
+    for case in FP32_CASES + AMP_CASES:
+        row = [MODEL_NAMES[case.model], str(case.batch), case.precision]
+        for fw in FRAMEWORKS:
+            res = results.get((fw, case.key))
+            if res is None or res["peak_kib"] is None:
+                row.append("—")
+            else:
+                grow = mib(res["peak_kib"] - res["rss_import_kib"])
+                row.append(f"{fmt(mib(res['peak_kib']))} (+{fmt(grow)})")
+        rows.append(row)
+    lines += [markdown_table(["model", "batch", "precision", *FRAMEWORKS], rows, left=3)]
+
+    lines += [
+        "",
+        "Mixed precision (autocast + GradScaler) against float32, µs/step; "
+        "'vs fp32' is each framework's speed-up over its own float32 step",
+    ]
+    rows = []
+    for case in AMP_CASES:
+        fp32_key = Case(case.model, case.batch).key
+        dm_us, t_us = us_of(results, "democratising", case.key), us_of(results, "torch", case.key)
+        dm32, t32 = us_of(results, "democratising", fp32_key), us_of(results, "torch", fp32_key)
+        rows.append(
+            [
+                MODEL_NAMES[case.model],
+                str(case.batch),
+                case.precision,
+                fmt(dm_us),
+                fmt(t_us),
+                speed(t_us, dm_us),
+                speed(dm32, dm_us),
+                speed(t32, t_us),
+            ]
+        )
+    header = ["model", "batch", "dtype", "democratising", "torch", "dm/torch"]
+    lines += [markdown_table([*header, "dm vs fp32", "torch vs fp32"], rows, left=3)]
+
+    lines += ["", f"GEMM a @ b, {GEMM_N}x{GEMM_N}, GFLOP/s (higher is better)"]
+    rows = []
+    for dtype in ("float32", "bfloat16", "float16"):
+        d = gemm.get("democratising", {}).get("gemm", {}).get(dtype)
+        t = gemm.get("torch", {}).get("gemm", {}).get(dtype)
+        rows.append(
+            [dtype, str(GEMM_N), fmt(d), fmt(t), speed(1 / t if t else None, 1 / d if d else None)]
+        )
+    lines += [markdown_table(["dtype", "N", "democratising", "torch", "dm/torch"], rows)]
+
+    verdicts = target_verdicts(results)
+    if verdicts:
+        lines += ["", "Targets (float32)"]
+        lines += [markdown_table(["workload", "target", "measured", "verdict"], verdicts, left=2)]
+    spread = {k: res["us_median"] / res["us"] - 1 for k, res in results.items()}
+    if spread:
+        worst = max(spread, key=lambda k: spread[k])
+        lines += [
+            "",
+            "Each figure: best of several timed batches of steps after a warm-up, one subprocess"
+            " per framework and case. The median batch exceeds the best by "
+            f"{100 * statistics.median(spread.values()):.0f}% typically, "
+            f"{100 * spread[worst]:.0f}% at worst ({worst[0]} {worst[1]}).",
+        ]
+    return "\n".join(lines)
+
+
+def engine_build() -> str:
+    """The checkout's commit and the extension's build time: the engine changes often."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        head = "unknown"
+    built = "unknown"
+    try:
+        import democratising
+
+        so = next(Path(democratising.__file__).parent.glob("_core*.so"), None)
+        if so is not None:
+            built = datetime.datetime.fromtimestamp(so.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    except ImportError:
+        pass
+    return f"checkout at {head}, extension built {built}"
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--budget", type=float, default=1.5, help="timed seconds per case")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat every case, keep the fastest round"
+    )
+    parser.add_argument("--only", choices=("fp32", "amp", "gemm"), nargs="+")
+    parser.add_argument("--breakdown", action="store_true", help="phase times, dm and torch")
+    parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=200, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker is not None:
+        if args.case == "gemm":
+            out = run_gemm(args.worker, args.threads, args.budget)
+        elif args.breakdown:
+            out = run_breakdown(args.worker, Case.parse(args.case), args.threads, args.steps)
+        else:
+            out = run_case(args.worker, Case.parse(args.case), args.threads, args.budget)
+        print(json.dumps(out))
+        return
+
+    available = [fw for fw in FRAMEWORKS if importable(fw)]
+    if args.breakdown:
+        for case in FP32_CASES:
+            for fw in ("democratising", "torch"):
+                if fw in available:
+                    res = run_worker(
+                        ["--worker", fw, "--case", case.key, "--breakdown"], args.threads
+                    )
+                    if res:
+                        phases = ", ".join(f"{k} {v:.0f}" for k, v in res["phases_us"].items())
+                        print(f"{case.key:24} {fw:14} µs: {phases}")
+        return
+
+    only = set(args.only or ("fp32", "amp", "gemm"))
+    load_before = load_average()
+    jobs: list[tuple[str, Case]] = []
+    if "fp32" in only:
+        jobs += [(fw, case) for case in FP32_CASES for fw in available]
+    if "amp" in only:
+        jobs += [(fw, case) for case in AMP_CASES for fw in AMP_FRAMEWORKS if fw in available]
+    results: dict[tuple[str, str], Result] = {}
+    versions: dict[str, str] = {}
+    for rnd in range(args.rounds):
+        for fw, case in jobs:
+            print(f"round {rnd + 1}: {fw:14} {case.key}", file=sys.stderr, flush=True)
+            cmd = ["--worker", fw, "--case", case.key, "--budget", str(args.budget)]
+            res = run_worker(cmd, args.threads)
+            if res is None:
+                continue
+            versions[fw] = res["version"]
+            prev = results.get((fw, case.key))
+            if prev is None or res["us"] < prev["us"]:
+                results[(fw, case.key)] = res
+    gemm: dict[str, Result] = {}
+    if "gemm" in only:
+        for fw in AMP_FRAMEWORKS:
+            if fw in available:
+                print(f"{fw:14} gemm", file=sys.stderr, flush=True)
+                cmd = ["--worker", fw, "--case", "gemm", "--budget", str(args.budget)]
+                res = run_worker(cmd, args.threads)
+                if res is not None:
+                    gemm[fw] = res
+                    versions[fw] = res["version"]
+    missing = [fw for fw in FRAMEWORKS if fw not in available]
+    if args.json is not None:
+        raw = {"cases": list(results.values()), "gemm": gemm, "threads": args.threads}
+        args.json.write_text(json.dumps(raw, indent=1))
+    print(report(results, gemm, versions, args.threads))
+    if missing:
+        print(f"Not importable, columns skipped: {', '.join(missing)}")
+    print(f"Load average (1 min) before / after: {load_before} / {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

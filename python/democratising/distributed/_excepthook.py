@@ -7,6 +7,7 @@ so ``mpirun -n N python script.py`` and ``mpirun -n N democratising ...`` behave
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from types import TracebackType
 from typing import Any, Optional
@@ -35,6 +36,7 @@ def _abort_after(
     )
     sys.stderr.flush()
     sys.stdout.flush()
+    time.sleep(0.5)  # let the launcher forward the traceback before every process is killed
     MPI.COMM_WORLD.Abort(1)
 
 

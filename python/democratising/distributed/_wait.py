@@ -44,6 +44,9 @@ def abort(message: str, errorcode: int = 1) -> None:
     sys.stdout.flush()
     sys.stderr.write(f"\n{message}\n")
     sys.stderr.flush()
+    # The launcher forwards our output asynchronously and Abort kills every process at once:
+    # give it a moment to drain the pipe, or the message naming the failure can be lost.
+    time.sleep(0.5)
     MPI.COMM_WORLD.Abort(errorcode)
 
 

@@ -24,7 +24,7 @@ pub fn simd<R>(f: impl FnOnce() -> R) -> R {
 /// 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; detected once.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn level() -> u8 {
+pub(crate) fn level() -> u8 {
     use std::sync::atomic::{AtomicU8, Ordering};
     static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
     let l = LEVEL.load(Ordering::Relaxed);
@@ -72,4 +72,79 @@ unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+/// Defines `$name` as a dispatcher over three compilations of the `#[inline(always)]` function
+/// `$inner`: AVX-512, AVX2+FMA and baseline. Unlike `simd(|| ...)`, whose closure the compiler
+/// may keep out of line (and so baseline), a forced-inline named body is always compiled for
+/// each level.
+#[macro_export]
+macro_rules! multiversion {
+    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) where [$($bounds:tt)*] => $inner:ident) => {
+        $vis fn $name<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn v4<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+                    $inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+                    $inner($($arg),*)
+                }
+                match $crate::simd::level() {
+                    // SAFETY: `level` checked that the CPU has these features.
+                    2 => return unsafe { v4($($arg),*) },
+                    // SAFETY: as above.
+                    1 => return unsafe { v3($($arg),*) },
+                    _ => {}
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+
+use std::mem::MaybeUninit;
+
+#[inline(always)]
+fn fill1_body<A: Copy, O, F: Fn(A) -> O>(src: &[A], out: &mut [MaybeUninit<O>], f: &F) {
+    for (o, &x) in out.iter_mut().zip(src) {
+        o.write(f(x));
+    }
+}
+
+#[inline(always)]
+fn fill2_body<A: Copy, B: Copy, O, F: Fn(A, B) -> O>(
+    a: &[A],
+    b: &[B],
+    out: &mut [MaybeUninit<O>],
+    f: &F,
+) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        o.write(f(x, y));
+    }
+}
+
+multiversion!(pub(crate) fn fill1<A, O, F>(src: &[A], out: &mut [MaybeUninit<O>], f: &F) where [A: Copy, F: Fn(A) -> O] => fill1_body);
+multiversion!(pub(crate) fn fill2<A, B, O, F>(a: &[A], b: &[B], out: &mut [MaybeUninit<O>], f: &F) where [A: Copy, B: Copy, F: Fn(A, B) -> O] => fill2_body);
+
+/// `src.map(f)` into a new vector, vectorised for the CPU's SIMD level.
+pub(crate) fn collect1<A: Copy, O, F: Fn(A) -> O>(src: &[A], f: &F) -> Vec<O> {
+    let n = src.len();
+    let mut out = Vec::with_capacity(n);
+    fill1(src, &mut out.spare_capacity_mut()[..n], f);
+    // SAFETY: `fill1` wrote all `n` slots.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// `zip(a, b).map(f)` into a new vector, vectorised for the CPU's SIMD level.
+pub(crate) fn collect2<A: Copy, B: Copy, O, F: Fn(A, B) -> O>(a: &[A], b: &[B], f: &F) -> Vec<O> {
+    let n = a.len().min(b.len());
+    let mut out = Vec::with_capacity(n);
+    fill2(a, b, &mut out.spare_capacity_mut()[..n], f);
+    // SAFETY: `fill2` wrote all `n` slots.
+    unsafe { out.set_len(n) };
+    out
 }

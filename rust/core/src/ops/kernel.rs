@@ -3,7 +3,7 @@
 //! that rayon splits when the work is large enough to pay for threads.
 
 use crate::layout::Layout;
-use crate::simd::simd;
+use crate::simd::{collect1, collect2, fill1, fill2};
 use crate::{Element, Tensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -36,15 +36,9 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
     if l.is_contiguous() {
         let src = &s[l.offset..l.offset + n];
         if n >= PAR_THRESHOLD {
-            return par_fill(n, |start, out| {
-                simd(|| {
-                    for (o, &x) in out.iter_mut().zip(&src[start..]) {
-                        o.write(f(x));
-                    }
-                })
-            });
+            return par_fill(n, |start, out| fill1(&src[start..], out, &f));
         }
-        return simd(|| src.iter().map(|&x| f(x)).collect());
+        return collect1(src, &f);
     }
     l.offsets().map(|o| f(s[o])).collect()
 }
@@ -71,15 +65,9 @@ pub fn map2<A: Element, B: Element, O: Element>(
         let xa = &sa[al.offset..al.offset + n];
         let xb = &sb[bl.offset..bl.offset + n];
         if n >= PAR_THRESHOLD {
-            return par_fill(n, |start, out| {
-                simd(|| {
-                    for ((o, &x), &y) in out.iter_mut().zip(&xa[start..]).zip(&xb[start..]) {
-                        o.write(f(x, y));
-                    }
-                })
-            });
+            return par_fill(n, |start, out| fill2(&xa[start..], &xb[start..], out, &f));
         }
-        return simd(|| xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect());
+        return collect2(xa, xb, &f);
     }
     if a_contig && b_scalar && n > 0 {
         let y = sb[bl.offset];

@@ -77,12 +77,12 @@ fn block_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let rem = chunks.remainder();
     for c in chunks {
         for i in 0..8 {
-            acc[i] = acc[i] + f(c[i]);
+            acc[i] += f(c[i]);
         }
     }
     let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for &v in rem {
-        s = s + f(v);
+        s += f(v);
     }
     s
 }
@@ -178,7 +178,7 @@ fn sum_leading<T: Float>(x: &[T], r: usize, inner: usize) -> Vec<T> {
         let mut out = vec![T::zero(); inner];
         for row in x.chunks_exact(inner1) {
             for (o, &v) in out.iter_mut().zip(row) {
-                *o = *o + v;
+                *o += v;
             }
         }
         return out;
@@ -190,7 +190,7 @@ fn sum_leading<T: Float>(x: &[T], r: usize, inner: usize) -> Vec<T> {
         part.iter_mut().for_each(|p| *p = T::zero());
         for row in block.chunks_exact(inner1) {
             for (p, &v) in part.iter_mut().zip(row) {
-                *p = *p + v;
+                *p += v;
             }
         }
         for (t, &p) in total.iter_mut().zip(&part) {

@@ -445,18 +445,26 @@ pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tens
         _ => (cast_raw(x, DType::F32)?, cast_raw(g, DType::F32)?),
     };
     let r = match x.dtype() {
-        DType::F64 => Tensor::from_vec(
-            map2(&g, g.layout(), &x, x.layout(), |g: f64, x: f64| {
-                g * derivative(op, x)
-            }),
-            x.shape(),
-        )?,
-        _ => Tensor::from_vec(
-            map2(&g, g.layout(), &x, x.layout(), |g: f32, x: f32| {
-                g * derivative(op, x)
-            }),
-            x.shape(),
-        )?,
+        DType::F64 => {
+            let v: Vec<f64> = specialize!(op, |o| map2(
+                &g,
+                g.layout(),
+                &x,
+                x.layout(),
+                move |g: f64, x: f64| g * derivative(o(), x)
+            ));
+            Tensor::from_vec(v, x.shape())?
+        }
+        _ => {
+            let v: Vec<f32> = specialize!(op, |o| map2(
+                &g,
+                g.layout(),
+                &x,
+                x.layout(),
+                move |g: f32, x: f32| g * derivative(o(), x)
+            ));
+            Tensor::from_vec(v, x.shape())?
+        }
     };
     r.to_dtype(dt)
 }

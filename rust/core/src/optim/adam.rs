@@ -1,7 +1,6 @@
 //! Adam / AdamW (with amsgrad and maximize) as one fused pass per parameter.
 
 use super::{check_distinct, check_param, check_state, slice_mut};
-use crate::simd::simd;
 use crate::{bail, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -21,6 +20,65 @@ pub struct AdamConfig {
 }
 
 const CHUNK: usize = 1 << 14;
+/// Below this many elements a parameter is updated on the calling thread: waking the pool costs
+/// more than it saves.
+const PAR_MIN: usize = 1 << 18;
+
+/// Per-step constants of the update, computed once per parameter.
+struct Consts<T> {
+    scale: T,
+    l2: T,
+    decay: T,
+    b1c: T,
+    b2: T,
+    b2c: T,
+    bc2_sqrt: T,
+    step_size: T,
+    eps: T,
+}
+
+/// The update of one contiguous chunk (forced inline so each SIMD level gets its own copy).
+#[inline(always)]
+fn adam_body<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    k: &Consts<T>,
+) {
+    let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
+        let gi = gi * k.scale + k.l2 * *pi;
+        *pi *= k.decay;
+        *mi += k.b1c * (gi - *mi);
+        *vi = *vi * k.b2 + k.b2c * gi * gi;
+    };
+    match vmax {
+        None => {
+            for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                moments(pi, gi, mi, vi);
+                *pi -= k.step_size * (*mi / (vi.sqrt() / k.bc2_sqrt + k.eps));
+            }
+        }
+        Some(vm) => {
+            for ((((pi, &gi), mi), vi), vmi) in p
+                .iter_mut()
+                .zip(g)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+                .zip(vm.iter_mut())
+            {
+                moments(pi, gi, mi, vi);
+                if *vi > *vmi {
+                    *vmi = *vi;
+                }
+                *pi -= k.step_size * (*mi / (vmi.sqrt() / k.bc2_sqrt + k.eps));
+            }
+        }
+    }
+}
+
+crate::multiversion!(fn adam_chunk<T>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>, k: &Consts<T>) where [T: Float] => adam_body);
 
 #[allow(clippy::too_many_arguments)]
 fn update<T: Float>(
@@ -50,42 +108,21 @@ fn update<T: Float>(
     } else {
         c.grad_scale
     });
-    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>| {
-        simd(|| {
-            let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
-                let gi = gi * scale + l2 * *pi;
-                *pi = *pi * decay;
-                *mi = *mi + b1c * (gi - *mi);
-                *vi = *vi * b2 + b2c * gi * gi;
-            };
-            match vmax {
-                None => {
-                    for (((pi, &gi), mi), vi) in
-                        p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
-                    {
-                        moments(pi, gi, mi, vi);
-                        *pi = *pi - step_size * (*mi / (vi.sqrt() / bc2_sqrt + eps));
-                    }
-                }
-                Some(vm) => {
-                    for ((((pi, &gi), mi), vi), vmi) in p
-                        .iter_mut()
-                        .zip(g)
-                        .zip(m.iter_mut())
-                        .zip(v.iter_mut())
-                        .zip(vm.iter_mut())
-                    {
-                        moments(pi, gi, mi, vi);
-                        if *vi > *vmi {
-                            *vmi = *vi;
-                        }
-                        *pi = *pi - step_size * (*mi / (vmi.sqrt() / bc2_sqrt + eps));
-                    }
-                }
-            }
-        })
+    let k = Consts {
+        scale,
+        l2,
+        decay,
+        b1c,
+        b2,
+        b2c,
+        bc2_sqrt,
+        step_size,
+        eps,
     };
-    if p.len() >= 2 * CHUNK {
+    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>| {
+        adam_chunk(p, g, m, v, vmax, &k)
+    };
+    if p.len() >= PAR_MIN {
         match vmax {
             Some(vm) => p
                 .par_chunks_mut(CHUNK)

@@ -31,9 +31,9 @@ fn update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: &Sgd
                     d = -d;
                 }
                 if c.weight_decay != 0.0 {
-                    d = d + wd * p[i];
+                    d += wd * p[i];
                 }
-                p[i] = p[i] - lr * d;
+                p[i] -= lr * d;
             }
         }
         Some((b, initialized)) => {
@@ -43,7 +43,7 @@ fn update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: &Sgd
                     d = -d;
                 }
                 if c.weight_decay != 0.0 {
-                    d = d + wd * p[i];
+                    d += wd * p[i];
                 }
                 let nb = if initialized {
                     b[i] * mom + damp * d
@@ -52,7 +52,7 @@ fn update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: &Sgd
                 };
                 b[i] = nb;
                 let step = if c.nesterov { d + mom * nb } else { nb };
-                p[i] = p[i] - lr * step;
+                p[i] -= lr * step;
             }
         }
     }

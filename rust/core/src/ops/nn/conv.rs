@@ -172,7 +172,7 @@ fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
                     for ox in 0..g.wo {
                         let ix = (ox * sw + kj * dw) as isize - pw as isize;
                         if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] = dst[ix as usize] + src[oy * g.wo + ox];
+                            dst[ix as usize] += src[oy * g.wo + ox];
                         }
                     }
                 }
@@ -299,7 +299,7 @@ fn backward<T: Float>(
     for ni in 0..g.n {
         for oc in 0..g.o {
             let row = &gy[(ni * g.o + oc) * cols..][..cols];
-            db[oc] = db[oc] + row.iter().fold(T::zero(), |a, &v| a + v);
+            db[oc] += row.iter().fold(T::zero(), |a, &v| a + v);
         }
     }
     (dx, dw, db)

@@ -6,6 +6,7 @@ mod cuda;
 mod errors;
 mod functions;
 mod indexing;
+mod malloc;
 mod nn;
 mod optim;
 mod sysinfo;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    malloc::tune();
     use democratising::DType;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<tensor::GradFn>()?;

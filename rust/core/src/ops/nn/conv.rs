@@ -1,9 +1,8 @@
 //! 2-D convolution as im2col + GEMM per sample (parallel over the batch), with a backward that
 //! recomputes the columns instead of keeping them, so memory stays at one column buffer per thread.
 
-use super::compute_input;
+use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
-use crate::ops::copy::cast_raw;
 use crate::ops::matmul::gemm_slices;
 use crate::{bail, Float, Result, Tensor};
 use rayon::prelude::*;
@@ -352,7 +351,7 @@ impl Tensor {
             Tensor::from_vec(forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g), &shape)?
         });
         let out = if out.dtype() != out_dtype {
-            cast_raw(&out, out_dtype)?
+            as_dtype(&out, out_dtype)?
         } else {
             out
         };
@@ -366,7 +365,7 @@ impl Tensor {
         let bias_dt = bias.map(|b| b.dtype());
         Ok(record(out, "ConvolutionBackward", &inputs, move |gy| {
             let (x, w) = (xs.get()?, ws.get()?);
-            let gy = cast_raw(gy, dt)?;
+            let gy = as_dtype(gy, dt)?;
             let (dx, dw, db) = crate::with_float!(dt, T => {
                 let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w);
                 (

@@ -1,7 +1,7 @@
 //! Softmax cross-entropy over class indices in one fused kernel: log-sum-exp, label smoothing,
 //! class weights and `ignore_index` forward, and the closed-form gradient backward.
 
-use super::compute_input;
+use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
@@ -115,13 +115,13 @@ impl Tensor {
             };
             (out, (wsum.to_f64(), denom.to_f64()))
         });
-        let out = cast_raw(&out, self.dtype())?;
+        let out = as_dtype(&out, self.dtype())?;
         let xs = Saved::new(&x);
         let wt = weight.map(|w| w.detach());
         let in_dt = self.dtype();
         Ok(record(out, "CrossEntropyLossBackward", &[self], move |g| {
             let x = xs.get()?;
-            let g = cast_raw(g, dt)?;
+            let g = as_dtype(g, dt)?;
             let dx = crate::with_float!(dt, T => {
                 let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
                 let wv: Vec<T> = match &wt { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
@@ -152,7 +152,7 @@ impl Tensor {
                 }
                 Tensor::from_vec(dx, &[n, c])?
             });
-            Ok(vec![Some(cast_raw(&dx, in_dt)?)])
+            Ok(vec![Some(as_dtype(&dx, in_dt)?)])
         }))
     }
 }

@@ -22,3 +22,13 @@ pub(crate) fn compute_input(t: &Tensor) -> Result<(Tensor, DType)> {
     };
     Ok((c, dt))
 }
+
+/// `t` in dtype `dt` as a contiguous tensor, copying only when it is not one already (fused
+/// kernels read their inputs and gradients; a same-dtype copy would only cost time).
+pub(crate) fn as_dtype(t: &Tensor, dt: DType) -> Result<Tensor> {
+    if t.dtype() == dt && t.is_contiguous() {
+        Ok(t.clone())
+    } else {
+        cast_raw(t, dt)
+    }
+}

@@ -1,9 +1,8 @@
 //! 2-D pooling over `[N, C, H, W]` (or `[C, H, W]`): max (remembering the winning index for the
 //! backward), average (PyTorch's `count_include_pad`), and adaptive average.
 
-use super::compute_input;
+use super::{as_dtype, compute_input};
 use crate::autograd::record;
-use crate::ops::copy::cast_raw;
 use crate::{bail, Element, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -126,11 +125,11 @@ impl Tensor {
             });
             (Tensor::from_vec(out, &[n, c, ho, wo])?, idx)
         });
-        let out = cast_raw(&out, self.dtype())?;
+        let out = as_dtype(&out, self.dtype())?;
         let in_shape = x4.shape().to_vec();
         let in_dt = self.dtype();
         let r = record(out, "MaxPool2DBackward", &[&x4], move |g| {
-            let g = cast_raw(g, dt)?;
+            let g = as_dtype(g, dt)?;
             let dx = crate::with_float!(dt, T => {
                 let gd = g.data::<T>()?;
                 let mut dx = vec![T::zero(); in_shape.iter().product()];
@@ -144,7 +143,7 @@ impl Tensor {
                 });
                 Tensor::from_vec(dx, &in_shape)?
             });
-            Ok(vec![Some(cast_raw(&dx, in_dt)?)])
+            Ok(vec![Some(as_dtype(&dx, in_dt)?)])
         });
         if squeeze {
             r.squeeze(Some(0))
@@ -211,11 +210,11 @@ impl Tensor {
             });
             Tensor::from_vec(out, &[n, c, ho, wo])?
         });
-        let out = cast_raw(&out, self.dtype())?;
+        let out = as_dtype(&out, self.dtype())?;
         let in_shape = x4.shape().to_vec();
         let in_dt = self.dtype();
         let r = record(out, "AvgPool2DBackward", &[&x4], move |g| {
-            let g = cast_raw(g, dt)?;
+            let g = as_dtype(g, dt)?;
             let dx = crate::with_float!(dt, T => {
                 let gd = g.data::<T>()?;
                 let mut dx = vec![T::zero(); in_shape.iter().product()];
@@ -231,7 +230,7 @@ impl Tensor {
                 });
                 Tensor::from_vec(dx, &in_shape)?
             });
-            Ok(vec![Some(cast_raw(&dx, in_dt)?)])
+            Ok(vec![Some(as_dtype(&dx, in_dt)?)])
         });
         if squeeze {
             r.squeeze(Some(0))

@@ -5,6 +5,7 @@ from .amp import GradScaler, autocast
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import DataLoader, DistributedSampler, TensorDataset
 from .distributed import (
+    DataParallel,
     DistributedDataLoader,
     DistributedDataParallel,
     DistributedModel,
@@ -60,6 +61,7 @@ __all__ = [
     "CosineAnnealingLR",
     "CrossEntropyLoss",
     "DataLoader",
+    "DataParallel",
     "Dense",
     "Device",
     "DistributedDataLoader",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .data_parallel import DataParallel
 from .ddp import DistributedDataParallel
 from .ddp import finish_all_gradient_synchronizations as finish_gradient_synchronization
 from .loader import DistributedDataLoader, DistributedLoader
@@ -30,6 +31,7 @@ from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from .world import World
 
 __all__ = [
+    "DataParallel",
     "DistributedDataLoader",
     "DistributedDataParallel",
     "DistributedLoader",

@@ -57,6 +57,25 @@ fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
     out
 }
 
+/// `run_rows` for the backward: `y` and `g` (same shape) moved to rows together.
+fn run_rows2(
+    y: &Tensor,
+    g: &Tensor,
+    d: usize,
+    f: &dyn Fn(&Tensor, &Tensor, usize) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if y.ndim() == 0 {
+        return f(&y.reshape(&[1])?, &g.reshape(&[1])?, 1)?.reshape(&[]);
+    }
+    let n = y.shape()[d];
+    if d == y.ndim() - 1 {
+        return f(&y.detach().contiguous()?, &g.detach().contiguous()?, n);
+    }
+    let (py, perm) = rows_last(y, d)?;
+    let (pg, _) = rows_last(g, d)?;
+    undo_perm(&f(&py, &pg, n)?, &perm)
+}
+
 fn run_rows(t: &Tensor, d: usize, f: &dyn Fn(&Tensor, usize) -> Result<Tensor>) -> Result<Tensor> {
     if t.ndim() == 0 {
         return f(&t.reshape(&[1])?, 1)?.reshape(&[]);
@@ -107,13 +126,8 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
         &[&x],
         move |g| {
             let y = y.get()?;
-            let yg = Tensor::stack(&[y.clone(), g.to_dtype(y.dtype())?], -1)?;
-            let bwd = move |rows: &Tensor, n: usize| -> Result<Tensor> {
-                // rows has shape [..., n, 2]: (y, g) interleaved; split them back.
-                let s = rows.shape().to_vec();
-                let yv = rows.select(-1, 0)?.contiguous()?;
-                let gv = rows.select(-1, 1)?.contiguous()?;
-                let _ = s;
+            let g = g.to_dtype(y.dtype())?;
+            let bwd = move |yv: &Tensor, gv: &Tensor, n: usize| -> Result<Tensor> {
                 match yv.dtype() {
                     DType::F64 => Tensor::from_vec(
                         backward_rows(&yv.data::<f64>()?, &gv.data::<f64>()?, n, log),
@@ -124,7 +138,7 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
                         yv.shape(),
                     ),
                     other => {
-                        let (a, b) = (cast_raw(&yv, DType::F32)?, cast_raw(&gv, DType::F32)?);
+                        let (a, b) = (cast_raw(yv, DType::F32)?, cast_raw(gv, DType::F32)?);
                         cast_raw(
                             &Tensor::from_vec(
                                 backward_rows(&a.data::<f32>()?, &b.data::<f32>()?, n, log),
@@ -135,20 +149,7 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
                     }
                 }
             };
-            // Run the row backward with `dim` innermost, carrying (y, g) pairs in a trailing axis.
-            let nd = y.ndim();
-            let r = if nd == 0 {
-                bwd(&yg.reshape(&[1, 2])?, 1)?.reshape(&[])?
-            } else if d == nd - 1 {
-                bwd(&yg, y.shape()[d])?
-            } else {
-                let mut perm: Vec<isize> = (0..nd as isize).filter(|&i| i != d as isize).collect();
-                perm.push(d as isize);
-                let mut perm2 = perm.clone();
-                perm2.push(nd as isize);
-                let p = yg.permute(&perm2)?.contiguous()?;
-                undo_perm(&bwd(&p, y.shape()[d])?, &perm)?
-            };
+            let r = run_rows2(y, &g, d, &bwd)?;
             Ok(vec![Some(r)])
         },
     ))

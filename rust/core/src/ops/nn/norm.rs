@@ -1,7 +1,7 @@
 //! Layer and batch normalisation as fused kernels: one pass for statistics, one to normalise,
 //! and the closed-form backward (no chain of small ops).
 
-use super::compute_input;
+use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
@@ -82,7 +82,7 @@ impl Tensor {
             let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
             (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
         });
-        let out = cast_raw(&out, self.dtype())?;
+        let out = as_dtype(&out, self.dtype())?;
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
@@ -100,7 +100,7 @@ impl Tensor {
                 Some(s) => Some(s.get()?.clone()),
                 None => None,
             };
-            let g = cast_raw(g, dt)?;
+            let g = as_dtype(g, dt)?;
             crate::with_float!(dt, T => {
                 let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
                 let (md, rd) = (mean.data::<T>()?, rstd.data::<T>()?);
@@ -251,7 +251,7 @@ impl Tensor {
             });
             (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(mean, &[c])?, Tensor::from_vec(rstd, &[c])?)
         });
-        let out = cast_raw(&out, self.dtype())?;
+        let out = as_dtype(&out, self.dtype())?;
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
@@ -268,7 +268,7 @@ impl Tensor {
                 Some(s) => Some(s.get()?.clone()),
                 None => None,
             };
-            let g = cast_raw(g, dt)?;
+            let g = as_dtype(g, dt)?;
             crate::with_float!(dt, T => {
                 let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
                 let (md, rd) = (mean_t.data::<T>()?, rstd_t.data::<T>()?);

@@ -8,7 +8,7 @@ from . import _core
 
 
 def format_tensor(t: _core.Tensor) -> str:
-    d = t.detach()
+    d = t.detach().cpu()
     if d.dtype in (_core.bfloat16, _core.float16):
         d = d.float()
     arr = np.asarray(d)
@@ -17,6 +17,8 @@ def format_tensor(t: _core.Tensor) -> str:
         arr, separator=", ", prefix=prefix, threshold=1000, edgeitems=3, precision=4
     )
     extras = []
+    if t.device.type == "cuda":
+        extras.append(f"device='{t.device}'")
     if t.dtype not in (_core.float32, _core.int64, _core.bool):
         extras.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:

@@ -53,7 +53,7 @@ class Function:
         def make_backward(k: int) -> Any:
             def backward(grad: Tensor) -> list[Any]:
                 grads = [
-                    grad if j == k else _core.zeros(*o.shape, dtype=o.dtype)
+                    grad if j == k else _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
                     for j, o in enumerate(outs)
                 ]
                 res = cls.backward(ctx, *grads)

@@ -30,7 +30,7 @@ _NP_OF = {
 
 def _to_array(data: Any) -> np.ndarray:
     if isinstance(data, Tensor):
-        t = data.detach()
+        t = data.detach().cpu()
         if t.dtype == _core.bfloat16:
             t = t.float()
         return np.array(t.numpy(), copy=True)

@@ -82,10 +82,8 @@ class MultiheadAttention(Module):
             else:
                 scores = scores + m
         if is_causal and attn_mask is None:
-            causal = _core.ones(lq, lk).reshape(lq, lk)
             tri = _core.arange(lq).reshape(lq, 1) < _core.arange(lk).reshape(1, lk)
-            scores = scores.masked_fill(tri.expand(*scores.shape), float("-inf"))
-            del causal
+            scores = scores.masked_fill(tri.to(scores.device).expand(*scores.shape), float("-inf"))
         if key_padding_mask is not None:
             kpm = key_padding_mask.reshape(n, 1, 1, lk)
             if kpm.dtype == _core.bool:

@@ -69,7 +69,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    mask = (_core.rand(*input.shape) >= p).to(input.dtype)
+    mask = (_core.rand(*input.shape, device=input.device) >= p).to(input.dtype)
     return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
@@ -300,7 +300,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) 
     if input.dtype.is_floating_point:
         raise DTypeError(f"embedding indices must be integers, got {input.dtype}")
     n = weight.shape[0]
-    idx = input.numpy()
+    idx = input.cpu().numpy()
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
         raise IndexOutOfRangeError(f"embedding index {int(bad)} is out of range for {n} rows")
@@ -326,9 +326,8 @@ def scaled_dot_product_attention(
     scores = (query @ key.transpose(-2, -1)) * (1.0 / math.sqrt(d))
     if is_causal:
         lq, lk = query.shape[-2], key.shape[-2]
-        causal = _core.ones(lq, lk, dtype=_core.bool)
-        allowed = _tensor(np.tril(np.ones((lq, lk), dtype=bool)))
-        scores = scores.masked_fill(allowed.logical_not() & causal, float("-inf"))
+        allowed = _tensor(np.tril(np.ones((lq, lk), dtype=bool))).to(query.device)
+        scores = scores.masked_fill(allowed.logical_not(), float("-inf"))
     if attn_mask is not None:
         if attn_mask.dtype == _core.bool:
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))

@@ -203,7 +203,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = _core.zeros(*p.shape, dtype=p.dtype)
+                p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
     def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
         with no_grad():

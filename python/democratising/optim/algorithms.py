@@ -54,7 +54,7 @@ class SGD(Optimizer):
                 buf = st.get("momentum_buffer")
                 init.append(buf is not None)
                 if buf is None:
-                    buf = _core.zeros(*p.shape, dtype=p.dtype)
+                    buf = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
                     st["momentum_buffer"] = buf
                 bufs.append(buf)
         _core._sgd_step(
@@ -111,10 +111,10 @@ class Adam(Optimizer):
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
-                st["exp_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
-                st["exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype)
+                st["exp_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                st["exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
                 if g["amsgrad"]:
-                    st["max_exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype)
+                    st["max_exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
             st["step"] += 1
             ms.append(st["exp_avg"])
             vs.append(st["exp_avg_sq"])
@@ -189,11 +189,11 @@ class RMSprop(Optimizer):
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
-                st["square_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
+                st["square_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
                 if g["momentum"] > 0:
-                    st["momentum_buffer"] = _core.zeros(*p.shape, dtype=p.dtype)
+                    st["momentum_buffer"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
                 if g["centered"]:
-                    st["grad_avg"] = _core.zeros(*p.shape, dtype=p.dtype)
+                    st["grad_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
             st["step"] += 1
             if g["weight_decay"]:
                 grad = grad + g["weight_decay"] * p
@@ -245,7 +245,7 @@ class Adagrad(Optimizer):
             if not st:
                 st["step"] = 0
                 st["sum"] = _core.full(
-                    tuple(p.shape), g["initial_accumulator_value"], dtype=p.dtype
+                    tuple(p.shape), g["initial_accumulator_value"], dtype=p.dtype, device=p.device
                 )
             st["step"] += 1
             if g["weight_decay"]:

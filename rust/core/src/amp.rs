@@ -81,8 +81,8 @@ fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> Resul
 /// value is infinite or NaN: one pass over all gradients of an optimizer step.
 pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Result<bool> {
     let mut found = false;
+    let mut on_cuda = Vec::new();
     for g in grads {
-        g.check_cpu()?;
         if !g.dtype().is_float() {
             bail!(DType, "gradients must be floating point, got {}", g.dtype());
         }
@@ -92,6 +92,10 @@ pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Resul
                 "gradients must be contiguous to be unscaled in place"
             );
         }
+        if g.device().is_cuda() {
+            on_cuda.push(g);
+            continue;
+        }
         found |= match g.dtype() {
             DType::F32 => check_and_scale::<f32>(g, inv_scale, apply)?,
             DType::F64 => check_and_scale::<f64>(g, inv_scale, apply)?,
@@ -99,6 +103,9 @@ pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Resul
             DType::BF16 => check_and_scale::<half::bf16>(g, inv_scale, apply)?,
             _ => unreachable!(),
         };
+    }
+    if !on_cuda.is_empty() {
+        found |= crate::cuda::ops::optim::unscale_and_check(&on_cuda, inv_scale, apply)?;
     }
     Ok(found)
 }

@@ -11,6 +11,10 @@ pub enum Device {
 }
 
 impl Device {
+    pub fn is_cuda(self) -> bool {
+        matches!(self, Device::Cuda(_))
+    }
+
     /// Parses `"cpu"`, `"cuda"` and `"cuda:N"`.
     pub fn parse(s: &str) -> Result<Device> {
         let s = s.trim();

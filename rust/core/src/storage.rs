@@ -56,6 +56,27 @@ impl Storage {
         }
     }
 
+    /// Wraps device memory holding `len` elements of `dtype`; `ptr` is the device address.
+    pub fn from_device(
+        buf: crate::cuda::backend::DeviceBuffer,
+        len: usize,
+        dtype: DType,
+    ) -> Storage {
+        Storage {
+            ptr: buf.ptr() as *mut u8,
+            len,
+            dtype,
+            device: Device::Cuda(buf.device()),
+            version: AtomicU64::new(0),
+            _owner: Box::new(buf),
+        }
+    }
+
+    /// The device address of element 0 (the host address for CPU storages).
+    pub fn device_ptr(&self) -> u64 {
+        self.ptr as u64
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -79,6 +100,7 @@ impl Storage {
     /// Typed read access. Panics only on a dtype mismatch, which is an engine bug.
     pub fn as_slice<T: Element>(&self) -> &[T] {
         assert_eq!(T::DTYPE, self.dtype, "storage dtype mismatch");
+        assert_eq!(self.device, Device::Cpu, "host access to a device storage");
         if self.len == 0 {
             return &[];
         }
@@ -94,6 +116,7 @@ impl Storage {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice<T: Element>(&self) -> &mut [T] {
         assert_eq!(T::DTYPE, self.dtype, "storage dtype mismatch");
+        assert_eq!(self.device, Device::Cpu, "host access to a device storage");
         if self.len == 0 {
             return &mut [];
         }
@@ -111,6 +134,7 @@ impl Storage {
 
     /// Raw bytes of the whole buffer (for serialisation).
     pub fn as_bytes(&self) -> &[u8] {
+        assert_eq!(self.device, Device::Cpu, "host access to a device storage");
         if self.len == 0 {
             return &[];
         }

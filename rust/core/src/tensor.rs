@@ -180,7 +180,9 @@ impl Tensor {
                 self.shape()
             );
         }
-        self.check_cpu()?;
+        if self.device().is_cuda() {
+            return crate::cuda::ops::to_device(self, Device::Cpu)?.item();
+        }
         let off = self.0.layout.offset;
         Ok(crate::with_dtype!(self.dtype(), T => self.0.storage.as_slice::<T>()[off].to_f64()))
     }

@@ -16,19 +16,13 @@ fn dtype_or(d: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
     }
 }
 
-fn check_device(d: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    if let Some(d) = d {
-        if d.is_none() {
-            return Ok(());
-        }
-        let dev = extract_device(d)?;
-        if dev != Device::Cpu {
-            return Err(to_pyerr(Error::Device(format!(
-                "cannot create a tensor on {dev}: CUDA is not available (no NVIDIA driver or GPU found)"
-            ))));
-        }
+/// The `device=` argument (CPU when absent). Factories build on the CPU and move the result,
+/// so a seed gives the same numbers on every device.
+fn check_device(d: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
+    match d {
+        Some(d) if !d.is_none() => extract_device(d),
+        _ => Ok(Device::Cpu),
     }
-    Ok(())
 }
 
 /// A non-negative count argument (`steps`, `n`), as a typed error when negative.
@@ -40,7 +34,12 @@ fn count(name: &str, n: isize) -> PyResult<usize> {
     })
 }
 
-fn finish(t: Tensor, requires_grad: bool) -> PyResult<PyTensor> {
+fn finish(t: Tensor, device: Device, requires_grad: bool) -> PyResult<PyTensor> {
+    let t = if device == Device::Cpu {
+        t
+    } else {
+        t.to_device(device).py()?
+    };
     if requires_grad {
         t.set_requires_grad(true).py()?;
     }
@@ -58,12 +57,13 @@ macro_rules! filled {
             device: Option<&Bound<'_, PyAny>>,
             requires_grad: bool,
         ) -> PyResult<PyTensor> {
-            check_device(device)?;
+            let dev = check_device(device)?;
             let shape = usize_shape(&int_args(size)?)?;
             let dt = dtype_or(dtype, DType::F32)?;
             let n: usize = shape.iter().product();
             finish(
                 run(py, n, || Tensor::full(&shape, $value, dt))?,
+                dev,
                 requires_grad,
             )
         }
@@ -83,7 +83,7 @@ pub fn full(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     let shape = usize_shape(&int_args(&PyTuple::new(size.py(), [size])?)?)?;
     let v = operand(fill_value)?;
     let default = match v.dtype() {
@@ -93,6 +93,7 @@ pub fn full(
     let dt = dtype_or(dtype, default)?;
     finish(
         Tensor::full(&shape, v.item().py()?, dt).py()?,
+        dev,
         requires_grad,
     )
 }
@@ -107,7 +108,7 @@ pub fn arange(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     let (s, e) = match end {
         Some(e) => (operand(start)?, operand(e)?),
         None => (Tensor::wrapped_scalar(0i64), operand(start)?),
@@ -120,6 +121,7 @@ pub fn arange(
     let dt = dtype_or(dtype, if any_float { DType::F32 } else { DType::I64 })?;
     finish(
         Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt).py()?,
+        dev,
         requires_grad,
     )
 }
@@ -134,7 +136,7 @@ pub fn linspace(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     finish(
         Tensor::linspace(
             start,
@@ -143,6 +145,7 @@ pub fn linspace(
             dtype_or(dtype, DType::F32)?,
         )
         .py()?,
+        dev,
         requires_grad,
     )
 }
@@ -156,7 +159,7 @@ pub fn eye(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     finish(
         Tensor::eye(
             count("n", n)?,
@@ -164,6 +167,7 @@ pub fn eye(
             dtype_or(dtype, DType::F32)?,
         )
         .py()?,
+        dev,
         requires_grad,
     )
 }
@@ -177,11 +181,11 @@ pub fn rand(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     let shape = usize_shape(&int_args(size)?)?;
     let dt = dtype_or(dtype, DType::F32)?;
     let n: usize = shape.iter().product();
-    finish(run(py, n, || Tensor::rand(&shape, dt))?, requires_grad)
+    finish(run(py, n, || Tensor::rand(&shape, dt))?, dev, requires_grad)
 }
 
 #[pyfunction]
@@ -193,11 +197,15 @@ pub fn randn(
     device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     let shape = usize_shape(&int_args(size)?)?;
     let dt = dtype_or(dtype, DType::F32)?;
     let n: usize = shape.iter().product();
-    finish(run(py, n, || Tensor::randn(&shape, dt))?, requires_grad)
+    finish(
+        run(py, n, || Tensor::randn(&shape, dt))?,
+        dev,
+        requires_grad,
+    )
 }
 
 /// `randint(high, size)` or `randint(low, high, size)`.
@@ -209,7 +217,7 @@ pub fn randint(
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
-    check_device(device)?;
+    let dev = check_device(device)?;
     let mut ints: Vec<i64> = Vec::new();
     let mut shape_obj = size.cloned();
     for a in args.iter() {
@@ -233,9 +241,8 @@ pub fn randint(
         ));
     };
     let shape = usize_shape(&shape_obj.extract::<Vec<isize>>()?)?;
-    Ok(wrap(
-        Tensor::randint(low, high, &shape, dtype_or(dtype, DType::I64)?).py()?,
-    ))
+    let t = Tensor::randint(low, high, &shape, dtype_or(dtype, DType::I64)?).py()?;
+    Ok(wrap(t.to_device(dev).py()?))
 }
 
 #[pyfunction]

@@ -308,7 +308,12 @@ impl PyTensor {
     /// NumPy's array interface: lets `numpy.asarray(t)` view this tensor's memory without a copy.
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.t.check_cpu().py()?;
+        if self.t.device().is_cuda() {
+            return Err(PyTypeError::new_err(format!(
+                "can't convert {} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.",
+                self.t.device()
+            )));
+        }
         let d = PyDict::new(py);
         let isz = self.t.dtype().size();
         d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
@@ -336,6 +341,7 @@ impl PyTensor {
         } else {
             self.t.clone()
         };
+        let t = t.to_device(Device::Cpu).py()?;
         let arr = py
             .import("numpy")?
             .getattr("asarray")?
@@ -396,14 +402,15 @@ impl PyTensor {
         if let Some(d) = device {
             dev = Some(extract_device(d)?);
         }
-        if let Some(d) = dev {
-            if d != self.t.device() {
-                return Err(to_pyerr(Error::Device(format!(
-                    "cannot move a tensor to {d}: CUDA is not available in this build/machine (no driver or GPU found)"
-                ))));
+        let moved;
+        let t = match dev {
+            Some(d) if d != self.t.device() => {
+                let src = &self.t;
+                moved = run(py, src.numel(), || src.to_device(d))?;
+                &moved
             }
-        }
-        let t = &self.t;
+            _ => &self.t,
+        };
         let out = match dt {
             Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
             None => t.clone(),
@@ -444,15 +451,30 @@ impl PyTensor {
     fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.t.to_dtype(other.t.dtype()).py().map(wrap)
     }
-    fn cpu(&self) -> PyTensor {
-        wrap(self.t.clone())
+    fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_device(Device::Cpu)).map(wrap)
     }
+    /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
     #[pyo3(signature = (device=None))]
-    fn cuda(&self, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-        let _ = device;
-        Err(to_pyerr(Error::Device(
-            "CUDA is not available: no NVIDIA driver or GPU was found on this machine".into(),
-        )))
+    fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let d = match device {
+            None => Device::Cuda(0),
+            Some(d) if d.is_none() => Device::Cuda(0),
+            Some(d) => match d.extract::<usize>() {
+                Ok(i) => Device::Cuda(i),
+                Err(_) => match extract_device(d)? {
+                    Device::Cpu => {
+                        return Err(to_pyerr(Error::Device(
+                            "cuda(): expected a CUDA device, got cpu".into(),
+                        )))
+                    }
+                    cuda => cuda,
+                },
+            },
+        };
+        let t = &self.t;
+        run(py, t.numel(), || t.to_device(d)).map(wrap)
     }
 
     // ---- autograd ---------------------------------------------------------------------------

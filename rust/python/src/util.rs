@@ -65,6 +65,8 @@ pub fn int_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
                 .t
                 .to_dtype(democratising::DType::I64)
                 .py()?
+                .to_device(democratising::Device::Cpu)
+                .py()?
                 .to_vec::<i64>()
                 .py()?;
             return Ok(v.into_iter().map(|x| x as isize).collect());

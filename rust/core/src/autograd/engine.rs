@@ -74,7 +74,7 @@ fn initial_grad(root: &Tensor, g: Option<Tensor>) -> Result<Tensor> {
                     root.shape()
                 );
             }
-            Tensor::ones(root.shape(), root.dtype())
+            Tensor::full_on(root.shape(), 1.0, root.dtype(), root.device())
         }
     }
 }

@@ -221,7 +221,6 @@ pub struct AmpList {
 
 // SAFETY: plain-old-data `repr(C)` structs whose layout matches the kernels' structs (checked
 // against the PTX parameter sizes by the NVRTC test); passed to kernels by value.
-#[cfg(feature = "cuda")]
 mod device_repr {
     use cudarc::driver::DeviceRepr;
     unsafe impl DeviceRepr for super::DmLayout {}

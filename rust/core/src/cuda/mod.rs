@@ -9,30 +9,28 @@
 //! and dtype), `launch` (argument structs and grid sizes) and `DeviceState::launch`.
 
 pub mod allocator;
+pub mod backend;
 pub mod codes;
+pub mod emulated;
 pub mod kernels;
 pub mod launch;
-pub mod ptx;
-
-#[cfg(feature = "cuda")]
 pub mod nvrtc;
-#[cfg(feature = "cuda")]
+pub mod ops;
+pub mod ptx;
 pub mod runtime;
 
-#[cfg(all(test, feature = "cuda"))]
+#[cfg(test)]
 mod nvrtc_tests;
 
 use crate::{Error, Result};
 
 /// Why CUDA cannot be used here, or None when a device is available.
 pub fn unavailable_reason() -> Option<String> {
-    #[cfg(feature = "cuda")]
     {
+        if let Some(path) = backend::emulator_path() {
+            return emulated::device(path, 0).err().map(|e| e.to_string());
+        }
         runtime::unavailable_reason()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        Some("democratising was built without the `cuda` feature".into())
     }
 }
 
@@ -42,10 +40,7 @@ pub fn add_search_paths(
     library: Option<std::path::PathBuf>,
     include_dir: Option<std::path::PathBuf>,
 ) {
-    #[cfg(feature = "cuda")]
     nvrtc::add_search_paths(library, include_dir);
-    #[cfg(not(feature = "cuda"))]
-    let _ = (library, include_dir);
 }
 
 /// Whether at least one CUDA device can be used. Never panics, never fails.
@@ -53,15 +48,24 @@ pub fn is_available() -> bool {
     device_count() > 0
 }
 
+/// Whether the devices are the CPU emulation of `DEMOCRATISING_CUDA_EMULATOR` (tests).
+pub fn is_emulated() -> bool {
+    {
+        backend::emulator_path().is_some()
+    }
+}
+
 /// The number of CUDA devices (0 without a driver).
 pub fn device_count() -> usize {
-    #[cfg(feature = "cuda")]
     {
+        if backend::emulator_path().is_some() {
+            return if unavailable_reason().is_none() {
+                emulated::device_count()
+            } else {
+                0
+            };
+        }
         runtime::device_count()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        0
     }
 }
 
@@ -74,60 +78,37 @@ fn not_available() -> Error {
 
 /// (free, total) bytes of device memory, as the driver reports them.
 pub fn get_memory_info(device: usize) -> Result<(usize, usize)> {
-    #[cfg(feature = "cuda")]
     {
-        runtime::memory_info(device)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        Err(not_available())
+        backend::backend(device)?.memory_info()
     }
 }
 
 /// Bytes held by tensors on `device` (0 when it was never used).
 pub fn memory_allocated(device: usize) -> usize {
-    #[cfg(feature = "cuda")]
     {
-        runtime::memory_allocated(device)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        0
+        backend::existing(device).map_or(0, |d| d.memory_allocated())
     }
 }
 
 /// Bytes obtained from the driver on `device`: allocated plus cached.
 pub fn memory_reserved(device: usize) -> usize {
-    #[cfg(feature = "cuda")]
     {
-        runtime::memory_reserved(device)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        0
+        backend::existing(device).map_or(0, |d| d.memory_reserved())
     }
 }
 
 /// The peak of `memory_allocated` on `device`.
 pub fn max_memory_allocated(device: usize) -> usize {
-    #[cfg(feature = "cuda")]
     {
-        runtime::max_memory_allocated(device)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        0
+        backend::existing(device).map_or(0, |d| d.max_memory_allocated())
     }
 }
 
 /// Returns every cached (unused) block to the driver. A no-op without CUDA.
 pub fn empty_cache() {
-    #[cfg(feature = "cuda")]
-    runtime::empty_cache();
+    for d in backend::all_existing() {
+        d.empty_cache();
+    }
 }
 
 /// Waits for all queued work on `device`.
@@ -135,28 +116,21 @@ pub fn synchronize(device: usize) -> Result<()> {
     if !is_available() {
         return Err(not_available());
     }
-    #[cfg(feature = "cuda")]
     {
-        runtime::synchronize(device)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        Err(not_available())
+        backend::backend(device)?.synchronize()
     }
 }
 
 /// Compiles (or loads from the disk cache) every kernel family on `device`, checks each
 /// against the kernel table and looks up every kernel: a smoke test for a GPU machine.
 pub fn load_all_kernels(device: usize) -> Result<usize> {
-    #[cfg(feature = "cuda")]
     {
-        let state = runtime::device(device)?;
+        let state = backend::backend(device)?;
         let mut n = 0;
         for family in kernels::FAMILIES {
             for k in family.kernels {
                 for name in k.names() {
-                    state.function(&kernels::KernelRef {
+                    state.load_kernel(&kernels::KernelRef {
                         family,
                         name,
                         params: k.params,
@@ -166,11 +140,6 @@ pub fn load_all_kernels(device: usize) -> Result<usize> {
             }
         }
         Ok(n)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = device;
-        Err(not_available())
     }
 }
 

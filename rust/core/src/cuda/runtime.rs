@@ -5,10 +5,13 @@
 //! panic: every driver call goes through `guarded`.
 
 use super::allocator::{Block, CachingAllocator, RawMemory};
+use super::backend::{Backend, Gemm};
 use super::kernels::{Family, KernelRef};
 use super::launch::LaunchDims;
 use super::{nvrtc, ptx};
+use crate::DType;
 use crate::{Error, Result};
+use cudarc::cublas;
 use cudarc::driver::{result as drv, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -80,7 +83,14 @@ pub struct DeviceState {
     pub allocator: CachingAllocator<DriverMemory>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
+    /// The cuBLAS handle bound to `stream`, created at the first GEMM.
+    cublas: Mutex<Option<CublasHandle>>,
 }
+
+/// A cuBLAS handle (a raw pointer, used under the `cublas` lock only).
+struct CublasHandle(cublas::sys::cublasHandle_t);
+// SAFETY: the handle is only used while holding `DeviceState::cublas`'s lock.
+unsafe impl Send for CublasHandle {}
 
 fn devices() -> &'static Mutex<HashMap<usize, Arc<DeviceState>>> {
     static D: OnceLock<Mutex<HashMap<usize, Arc<DeviceState>>>> = OnceLock::new();
@@ -107,13 +117,14 @@ pub fn device(device: usize) -> Result<Arc<DeviceState>> {
         arch: format!("sm_{major}{minor}"),
         modules: Default::default(),
         functions: Default::default(),
+        cublas: Mutex::new(None),
     });
     map.insert(device, state.clone());
     Ok(state)
 }
 
 /// Devices whose state exists (memory statistics never create a context).
-fn existing(device: usize) -> Option<Arc<DeviceState>> {
+pub fn existing(device: usize) -> Option<Arc<DeviceState>> {
     devices()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -142,65 +153,6 @@ impl RawMemory for DriverMemory {
             // SAFETY: `ptr` came from `alloc` and is no longer referenced (cached blocks only).
             unsafe { drv::free_sync(ptr) }
         });
-    }
-}
-
-/// Device memory owned by the caching allocator; dropping it returns the block to the cache.
-pub struct DeviceBuffer {
-    state: Arc<DeviceState>,
-    block: Block,
-    bytes: usize,
-}
-
-impl DeviceBuffer {
-    pub fn new(device_index: usize, bytes: usize) -> Result<DeviceBuffer> {
-        let state = device(device_index)?;
-        let block = state.allocator.allocate(bytes)?;
-        Ok(DeviceBuffer {
-            state,
-            block,
-            bytes,
-        })
-    }
-    /// The device address, for kernel arguments.
-    pub fn ptr(&self) -> u64 {
-        self.block.ptr
-    }
-    pub fn len_bytes(&self) -> usize {
-        self.bytes
-    }
-    pub fn device(&self) -> usize {
-        self.state.ordinal
-    }
-    /// Copies host bytes in (stream-ordered, then waits).
-    pub fn copy_from_host(&self, src: &[u8]) -> Result<()> {
-        let n = src.len().min(self.bytes);
-        let st = &self.state;
-        guarded("cuMemcpyHtoD", || {
-            st.context.bind_to_thread()?;
-            // SAFETY: the block holds at least `n` bytes; the wait makes the copy complete.
-            unsafe { drv::memcpy_htod_async(self.block.ptr, &src[..n], st.stream.cu_stream()) }?;
-            st.stream.synchronize()
-        })
-    }
-    /// Copies the buffer out (waits for the kernels queued before).
-    pub fn copy_to_host(&self, dst: &mut [u8]) -> Result<()> {
-        let n = dst.len().min(self.bytes);
-        let st = &self.state;
-        guarded("cuMemcpyDtoH", || {
-            st.context.bind_to_thread()?;
-            // SAFETY: as above; the stream sync completes the copy before `dst` is read.
-            unsafe {
-                drv::memcpy_dtoh_async(&mut dst[..n], self.block.ptr, st.stream.cu_stream())
-            }?;
-            st.stream.synchronize()
-        })
-    }
-}
-
-impl Drop for DeviceBuffer {
-    fn drop(&mut self) {
-        self.state.allocator.release(self.block);
     }
 }
 
@@ -284,38 +236,164 @@ impl DeviceState {
     }
 }
 
-/// (free, total) bytes of `device` from the driver.
-pub fn memory_info(device_index: usize) -> Result<(usize, usize)> {
-    let d = device(device_index)?;
-    let ctx = &d.context;
-    guarded("cuMemGetInfo", || ctx.mem_get_info())
+/// Runs a cuBLAS call; errors and panics (libcublas missing) become `Error::Device`.
+fn guarded_blas<T>(
+    what: &str,
+    f: impl FnOnce() -> std::result::Result<T, cublas::result::CublasError>,
+) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::Device(format!("{what}: {e:?}"))),
+        Err(_) => Err(Error::Device(format!(
+            "{what}: libcublas could not be loaded (install nvidia-cublas-cu12)"
+        ))),
+    }
 }
 
-pub fn synchronize(device_index: usize) -> Result<()> {
-    device(device_index)?.synchronize()
+/// cuBLAS's view of one operand: row-major `(i, j) at i*ld + j` is column-major with the
+/// same `ld` transposed, so a row-major product `C = A B` is the column-major `C^T = B^T A^T`.
+fn blas_op(trans: bool) -> cublas::sys::cublasOperation_t {
+    if trans {
+        cublas::sys::cublasOperation_t::CUBLAS_OP_T
+    } else {
+        cublas::sys::cublasOperation_t::CUBLAS_OP_N
+    }
 }
 
-pub fn memory_allocated(device_index: usize) -> usize {
-    existing(device_index).map_or(0, |d| d.allocator.memory_allocated())
-}
-
-pub fn memory_reserved(device_index: usize) -> usize {
-    existing(device_index).map_or(0, |d| d.allocator.memory_reserved())
-}
-
-pub fn max_memory_allocated(device_index: usize) -> usize {
-    existing(device_index).map_or(0, |d| d.allocator.max_memory_allocated())
-}
-
-pub fn empty_cache() {
-    let all: Vec<_> = devices()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect();
-    for d in all {
-        let _ = d.synchronize();
-        d.allocator.empty_cache();
+impl Backend for DeviceState {
+    fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+    fn allocate(&self, bytes: usize) -> Result<Block> {
+        self.allocator.allocate(bytes)
+    }
+    fn release(&self, block: Block) {
+        self.allocator.release(block)
+    }
+    fn copy_htod(&self, dst: u64, src: &[u8]) -> Result<()> {
+        let st = self;
+        guarded("cuMemcpyHtoD", || {
+            st.context.bind_to_thread()?;
+            // SAFETY: `dst` holds at least src.len() bytes; the wait completes the copy.
+            unsafe { drv::memcpy_htod_async(dst, src, st.stream.cu_stream()) }?;
+            st.stream.synchronize()
+        })
+    }
+    fn copy_dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()> {
+        let st = self;
+        guarded("cuMemcpyDtoH", || {
+            st.context.bind_to_thread()?;
+            // SAFETY: as above; the stream sync completes the copy before `dst` is read.
+            unsafe { drv::memcpy_dtoh_async(dst, src, st.stream.cu_stream()) }?;
+            st.stream.synchronize()
+        })
+    }
+    fn copy_dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        let st = self;
+        guarded("cuMemcpyDtoD", || {
+            st.context.bind_to_thread()?;
+            // SAFETY: both ranges are live device memory of `bytes` bytes (stream-ordered).
+            unsafe { drv::memcpy_dtod_async(dst, src, bytes, st.stream.cu_stream()) }
+        })
+    }
+    fn load_kernel(&self, k: &KernelRef) -> Result<()> {
+        self.function(k).map(|_| ())
+    }
+    unsafe fn launch(
+        &self,
+        k: &KernelRef,
+        dims: LaunchDims,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        DeviceState::launch(self, k, dims, args)
+    }
+    unsafe fn gemm(&self, g: &Gemm) -> Result<()> {
+        use cublas::sys::{cublasComputeType_t as C, cudaDataType as D};
+        if g.m == 0 || g.n == 0 || g.batch == 0 {
+            return Ok(());
+        }
+        let (dt, compute) = match g.dtype {
+            DType::F32 => (D::CUDA_R_32F, C::CUBLAS_COMPUTE_32F),
+            DType::F64 => (D::CUDA_R_64F, C::CUBLAS_COMPUTE_64F),
+            DType::F16 => (D::CUDA_R_16F, C::CUBLAS_COMPUTE_32F),
+            DType::BF16 => (D::CUDA_R_16BF, C::CUBLAS_COMPUTE_32F),
+            other => {
+                return Err(Error::DType(format!(
+                    "matmul on CUDA supports floating-point tensors, got {other}"
+                )))
+            }
+        };
+        let beta = if g.accumulate { 1.0 } else { 0.0 };
+        let (a64, b64) = (1.0f64, beta);
+        let (a32, b32) = (1.0f32, beta as f32);
+        let (alpha, beta): (*const c_void, *const c_void) = if g.dtype == DType::F64 {
+            (&a64 as *const f64 as _, &b64 as *const f64 as _)
+        } else {
+            (&a32 as *const f32 as _, &b32 as *const f32 as _)
+        };
+        let mut slot = self.cublas.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let stream = self.stream.cu_stream();
+            let ctx = &self.context;
+            guarded("binding the context", || ctx.bind_to_thread())?;
+            let h = guarded_blas("cublasCreate", || {
+                let h = cublas::result::create_handle()?;
+                // SAFETY: a fresh handle and this device's live stream.
+                unsafe { cublas::result::set_stream(h, stream as _) }?;
+                Ok(h)
+            })?;
+            *slot = Some(CublasHandle(h));
+        }
+        let h = slot.as_ref().expect("created above").0;
+        let k = g.k.max(1);
+        let ctx = &self.context;
+        guarded("binding the context", || ctx.bind_to_thread())?;
+        guarded_blas("cublasGemmStridedBatchedEx", || {
+            cublas::result::gemm_strided_batched_ex(
+                h,
+                blas_op(g.b.trans),
+                blas_op(g.a.trans),
+                g.n as i32,
+                g.m as i32,
+                g.k as i32,
+                alpha,
+                g.b.ptr as *const c_void,
+                dt,
+                g.b.ld.max(if g.b.trans { k } else { g.n }).max(1) as i32,
+                g.b.batch_stride as i64,
+                g.a.ptr as *const c_void,
+                dt,
+                g.a.ld.max(if g.a.trans { g.m } else { k }).max(1) as i32,
+                g.a.batch_stride as i64,
+                beta,
+                g.c as *mut c_void,
+                dt,
+                g.ldc.max(g.n) as i32,
+                g.c_batch_stride as i64,
+                g.batch as i32,
+                compute,
+                cublas::sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        })
+    }
+    fn synchronize(&self) -> Result<()> {
+        DeviceState::synchronize(self)
+    }
+    fn memory_info(&self) -> Result<(usize, usize)> {
+        let ctx = &self.context;
+        guarded("cuMemGetInfo", || ctx.mem_get_info())
+    }
+    fn memory_allocated(&self) -> usize {
+        self.allocator.memory_allocated()
+    }
+    fn memory_reserved(&self) -> usize {
+        self.allocator.memory_reserved()
+    }
+    fn max_memory_allocated(&self) -> usize {
+        self.allocator.max_memory_allocated()
+    }
+    fn empty_cache(&self) {
+        let _ = DeviceState::synchronize(self);
+        self.allocator.empty_cache()
     }
 }

@@ -182,9 +182,11 @@ fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<
 
 /// The op without autograd: promotes, broadcasts and computes.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    a.check_same_device(b)?;
-    a.check_cpu()?;
     let rt = result_type(&[a, b]);
+    if a.device().is_cuda() || b.device().is_cuda() {
+        return binary_cuda(op, a, b, rt);
+    }
+    a.check_same_device(b)?;
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     let (compute, out) = if op.is_logical() {
         (DType::Bool, DType::Bool)
@@ -223,6 +225,25 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
     } else {
         Ok(r)
     }
+}
+
+/// `binary_raw` for CUDA operands (a CPU 0-d operand, e.g. a Python number, moves over).
+fn binary_cuda(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
+    use crate::cuda::ops::align_device;
+    let (a, b) = if a.device().is_cuda() {
+        (a.clone(), align_device(b, a)?)
+    } else {
+        (align_device(a, b)?, b.clone())
+    };
+    let shape = broadcast_shapes(a.shape(), b.shape())?;
+    let compute = if op.is_logical() {
+        DType::Bool
+    } else if op == BinaryOp::Div {
+        rt.to_float()
+    } else {
+        rt
+    };
+    crate::cuda::ops::elementwise::binary(op, &a, &b, &shape, compute)
 }
 
 /// Reduces a broadcast gradient back to an input's shape and dtype.

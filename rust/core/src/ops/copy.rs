@@ -17,7 +17,9 @@ pub fn convert<A: Element, O: Element>(x: A) -> O {
 
 /// A contiguous copy of `t` with dtype `to`, without autograd.
 pub(crate) fn cast_raw(t: &Tensor, to: DType) -> Result<Tensor> {
-    t.check_cpu()?;
+    if t.device().is_cuda() {
+        return crate::cuda::ops::cast(t, to);
+    }
     let l = t.layout();
     let from = t.dtype();
     with_dtype!(from, A => with_dtype!(to, O => {
@@ -40,8 +42,12 @@ pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
 
 /// Writes `src` (broadcast to `dst`'s shape, cast to `dst`'s dtype) into `dst`'s memory.
 pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
-    dst.check_cpu()?;
-    src.check_cpu()?;
+    if dst.device().is_cuda() {
+        return crate::cuda::ops::write_into(dst, src);
+    }
+    if src.device().is_cuda() {
+        return write_into(dst, &crate::cuda::ops::to_device(src, dst.device())?);
+    }
     let src_l = src.layout().broadcast_to(dst.shape())?;
     let src = if src.dtype() != dst.dtype() {
         let c = cast_raw(&src.with_layout(src_l), dst.dtype())?;
@@ -81,7 +87,9 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
 
 /// Fills every element of `dst` with `value`.
 pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
-    dst.check_cpu()?;
+    if dst.device().is_cuda() {
+        return crate::cuda::ops::fill(dst, value);
+    }
     let dl: Layout = dst.layout().clone();
     if dl.numel() == 0 {
         return Ok(());
@@ -117,6 +125,57 @@ impl Tensor {
         Ok(record(out, "ToCopyBackward", &[self], move |g| {
             Ok(vec![Some(g.to_dtype(from)?)])
         }))
+    }
+
+    /// This tensor on `device` (itself when it is already there). Differentiable: the
+    /// gradient moves back to this tensor's device.
+    pub fn to_device(&self, device: crate::Device) -> Result<Tensor> {
+        if self.device() == device {
+            return Ok(self.clone());
+        }
+        if let crate::Device::Cuda(i) = device {
+            if i >= crate::cuda::device_count() {
+                let why = crate::cuda::unavailable_reason();
+                bail!(
+                    Device,
+                    "cannot move a tensor to {device}: {}",
+                    why.unwrap_or_else(|| format!(
+                        "this machine has {} CUDA device(s)",
+                        crate::cuda::device_count()
+                    ))
+                );
+            }
+        }
+        let out = crate::cuda::ops::to_device(self, device)?;
+        let from = self.device();
+        Ok(record(out, "ToCopyBackward", &[self], move |g| {
+            Ok(vec![Some(g.to_device(from)?)])
+        }))
+    }
+
+    /// A tensor of `shape` filled with `value`, created directly on `device`.
+    pub fn full_on(
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+        device: crate::Device,
+    ) -> Result<Tensor> {
+        match device {
+            crate::Device::Cpu => Tensor::full(shape, value, dtype),
+            crate::Device::Cuda(i) => {
+                if i >= crate::cuda::device_count() {
+                    bail!(
+                        Device,
+                        "cannot create a tensor on {device}: {}",
+                        crate::cuda::unavailable_reason().unwrap_or_else(|| format!(
+                            "this machine has {} CUDA device(s)",
+                            crate::cuda::device_count()
+                        ))
+                    );
+                }
+                crate::cuda::ops::full(i, dtype, shape, value)
+            }
+        }
     }
 
     /// A copy that owns its memory (`clone()` in PyTorch), differentiable.

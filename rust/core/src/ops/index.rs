@@ -91,7 +91,7 @@ impl Tensor {
         let dt = result_type(&parts);
         let mut shape = first.shape().to_vec();
         shape[d] = total;
-        let out = Tensor::zeros(&shape, dt)?;
+        let out = Tensor::full_on(&shape, 0.0, dt, first.device())?;
         let mut start = 0;
         let mut sizes = Vec::new();
         for t in &parts {
@@ -161,6 +161,9 @@ impl Tensor {
                 );
             }
         }
+        if self.device().is_cuda() {
+            return crate::cuda::ops::index::gather(self, d, index);
+        }
         let idx = index_values(index, "gather")?;
         let l = self.layout().clone();
         let size_d = if self.ndim() == 0 { 1 } else { self.shape()[d] };
@@ -211,6 +214,9 @@ impl Tensor {
                     self.shape()
                 );
             }
+        }
+        if self.device().is_cuda() {
+            return crate::cuda::ops::index::scatter_add(self, d, index, src);
         }
         let idx = index_values(index, "scatter_add")?;
         let out = cast_raw(self, self.dtype())?;
@@ -263,6 +269,9 @@ impl Tensor {
     /// NumPy advanced indexing: `indices[i]` is `None` (take the whole dim) or an integer index
     /// tensor; index tensors broadcast together. Bool masks must be converted with `nonzero` first.
     pub fn index(&self, indices: &[Option<Tensor>]) -> Result<Tensor> {
+        if self.device().is_cuda() {
+            return crate::cuda::ops::index::index(self, indices);
+        }
         let plan = AdvPlan::new(self, indices)?;
         let offs = plan.offsets(self.layout())?;
         let raw = with_dtype!(self.dtype(), T => {
@@ -290,7 +299,9 @@ impl Tensor {
         values: &Tensor,
         accumulate: bool,
     ) -> Result<()> {
-        self.check_cpu()?;
+        if self.device().is_cuda() {
+            return crate::cuda::ops::index::index_put(self, indices, values, accumulate);
+        }
         let plan = AdvPlan::new(self, indices)?;
         let offs = plan.offsets(self.layout())?;
         let v = values
@@ -363,20 +374,36 @@ impl Tensor {
                 cond.dtype()
             );
         }
-        a.check_same_device(b)?;
         let shape = broadcast_shapes(&broadcast_shapes(cond.shape(), a.shape())?, b.shape())?;
         let dt = result_type(&[a, b]);
-        let ca = cast_raw(a, dt)?;
-        let cb = cast_raw(b, dt)?;
-        let (lc, la, lb) = (
-            cond.layout().broadcast_to(&shape)?,
-            ca.layout().broadcast_to(&shape)?,
-            cb.layout().broadcast_to(&shape)?,
-        );
-        let out = with_dtype!(dt, T => Tensor::from_vec(
+        let on_cuda = [cond, a, b].iter().find(|t| t.device().is_cuda()).copied();
+        let out = if let Some(like) = on_cuda {
+            use crate::cuda::ops::{align_device, elementwise};
+            let (c, x, y) = (
+                align_device(cond, like)?,
+                align_device(a, like)?,
+                align_device(b, like)?,
+            );
+            let x = if x.dtype() == dt {
+                x
+            } else {
+                cast_raw(&x, dt)?
+            };
+            elementwise::where_(&c, &x, &y, &shape)?
+        } else {
+            a.check_same_device(b)?;
+            let ca = cast_raw(a, dt)?;
+            let cb = cast_raw(b, dt)?;
+            let (lc, la, lb) = (
+                cond.layout().broadcast_to(&shape)?,
+                ca.layout().broadcast_to(&shape)?,
+                cb.layout().broadcast_to(&shape)?,
+            );
+            with_dtype!(dt, T => Tensor::from_vec(
             map3::<bool, T, T, T>((cond, &lc), (&ca, &la), (&cb, &lb), |c, x, y| if c { x } else { y }),
             &shape,
-        )?);
+        )?)
+        };
         let c = Saved::new(cond);
         let (sa, sb, da, db) = (a.shape().to_vec(), b.shape().to_vec(), a.dtype(), b.dtype());
         Ok(record(out, "WhereBackward", &[a, b], move |g| {

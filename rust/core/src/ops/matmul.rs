@@ -144,7 +144,6 @@ fn int_matmul(
 /// Matmul of two tensors with at least 2 dims each, batch dims broadcast. No autograd.
 pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     a.check_same_device(b)?;
-    a.check_cpu()?;
     let (an, bn) = (a.ndim(), b.ndim());
     let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
     let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
@@ -168,6 +167,16 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ))
     })?;
     let dt = result_type(&[a, b]);
+    if a.device().is_cuda() {
+        let mut sa = batch.clone();
+        sa.extend([m, k]);
+        let mut sb = batch.clone();
+        sb.extend([k, n]);
+        let mut out_shape = batch.clone();
+        out_shape.extend([m, n]);
+        let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
+        return crate::cuda::ops::matmul::matmul(a, &al, b, &bl, &out_shape, (m, n, k), dt);
+    }
     let compute = if dt == DType::BF16 { DType::F32 } else { dt };
     let a = if a.dtype() != compute {
         cast_raw(a, compute)?
@@ -324,14 +333,14 @@ impl Tensor {
         }
         let dt = self.dtype();
         let same = weight.dtype() == dt && bias.is_none_or(|b| b.dtype() == dt);
-        if !(same && (dt == DType::F32 || dt == DType::F64)) {
+        if !(same && (dt == DType::F32 || dt == DType::F64)) || self.device().is_cuda() {
             let y = self.matmul(&weight.t()?)?;
             return match bias {
                 Some(b) => y.add(b),
                 None => Ok(y),
             };
         }
-        self.check_cpu()?;
+        self.check_same_device(weight)?;
         let lead: Vec<usize> = self.shape()[..self.ndim() - 1].to_vec();
         let rows: usize = lead.iter().product();
         let x2 = self.reshape(&[rows as isize, in_f as isize])?.detach();

@@ -234,8 +234,19 @@ fn reduce_float_typed<T: Float>(kind: Kind, t: &Tensor, dims: &[usize]) -> Resul
 }
 
 fn reduce_float(kind: Kind, t: &Tensor, dims: &[usize], keepdim: bool) -> Result<Tensor> {
-    t.check_cpu()?;
     let shape = out_shape(t.shape(), dims, keepdim);
+    if t.device().is_cuda() {
+        use crate::cuda::ops::reduce::{reduce, RowOp};
+        let op = match kind {
+            Kind::Sum => RowOp::Sum,
+            Kind::Mean => RowOp::Mean,
+            Kind::Var(c) => RowOp::Var(c),
+            Kind::LogSumExp => RowOp::LogSumExp,
+            Kind::Max => RowOp::Max,
+            Kind::Min => RowOp::Min,
+        };
+        return reduce(t, dims, &shape, op);
+    }
     let dt = t.dtype();
     match dt {
         DType::F32 => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, &shape),
@@ -272,6 +283,11 @@ impl Tensor {
             return x.sum(dims, keepdim);
         }
         let d = reduce_dims(self, dims)?;
+        if !self.dtype().is_float() && self.device().is_cuda() {
+            // Integer sums on the device: exact through float64 up to 2^53.
+            let r = reduce_float(Kind::Sum, &cast_raw(self, DType::F64)?, &d, keepdim)?;
+            return cast_raw(&r, DType::I64);
+        }
         if !self.dtype().is_float() {
             let t = cast_raw(self, DType::I64)?;
             let (v, outer, r) = rows::<i64>(&t, &d)?;
@@ -375,6 +391,11 @@ impl Tensor {
 
     fn extreme(&self, dims: Option<&[isize]>, keepdim: bool, max: bool) -> Result<Tensor> {
         let d = reduce_dims(self, dims)?;
+        if !self.dtype().is_float() && self.device().is_cuda() {
+            let kind = if max { Kind::Max } else { Kind::Min };
+            let r = reduce_float(kind, &cast_raw(self, DType::F64)?, &d, keepdim)?;
+            return cast_raw(&r, self.dtype());
+        }
         if !self.dtype().is_float() {
             let t = cast_raw(self, DType::I64)?;
             let (v, outer, r) = rows::<i64>(&t, &d)?;
@@ -430,6 +451,14 @@ impl Tensor {
             None => (self.reshape(&[-1])?, vec![0]),
         };
         let t = if t.ndim() == 0 { t.reshape(&[1])? } else { t };
+        if t.device().is_cuda() {
+            let shape = match dim {
+                Some(_) => out_shape(self.shape(), &d, keepdim),
+                None if keepdim => vec![1; self.ndim()],
+                None => vec![],
+            };
+            return crate::cuda::ops::reduce::arg_reduce(&t, d[0], &shape, max);
+        }
         let t64 = cast_raw(&t, DType::F64)?;
         let (v, outer, r) = rows::<f64>(&t64, &d)?;
         if r == 0 {
@@ -485,6 +514,7 @@ impl Tensor {
     pub fn all(&self) -> Result<bool> {
         Ok(self
             .to_dtype(DType::Bool)?
+            .to_device(crate::Device::Cpu)?
             .to_vec::<bool>()?
             .iter()
             .all(|&b| b))
@@ -492,6 +522,7 @@ impl Tensor {
     pub fn any(&self) -> Result<bool> {
         Ok(self
             .to_dtype(DType::Bool)?
+            .to_device(crate::Device::Cpu)?
             .to_vec::<bool>()?
             .iter()
             .any(|&b| b))

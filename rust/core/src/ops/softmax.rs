@@ -89,7 +89,6 @@ fn run_rows(t: &Tensor, d: usize, f: &dyn Fn(&Tensor, usize) -> Result<Tensor>) 
 }
 
 fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
-    x.check_cpu()?;
     let x = if x.dtype().is_float() {
         x.clone()
     } else {
@@ -98,6 +97,9 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let d = normalize_dim(dim, x.ndim())?;
     let dt = x.dtype();
     let fwd = move |rows: &Tensor, n: usize| -> Result<Tensor> {
+        if rows.device().is_cuda() {
+            return crate::cuda::ops::reduce::softmax_rows(rows, n, log);
+        }
         match rows.dtype() {
             DType::F64 => {
                 Tensor::from_vec(softmax_rows(&rows.data::<f64>()?, n, log), rows.shape())
@@ -128,6 +130,9 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
             let y = y.get()?;
             let g = g.to_dtype(y.dtype())?;
             let bwd = move |yv: &Tensor, gv: &Tensor, n: usize| -> Result<Tensor> {
+                if yv.device().is_cuda() {
+                    return crate::cuda::ops::reduce::softmax_backward_rows(yv, gv, n, log);
+                }
                 match yv.dtype() {
                     DType::F64 => Tensor::from_vec(
                         backward_rows(&yv.data::<f64>()?, &gv.data::<f64>()?, n, log),

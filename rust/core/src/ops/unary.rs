@@ -389,6 +389,11 @@ fn derivative<T: Float>(op: UnaryOp, x: T) -> T {
 }
 
 fn int_forward(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
+    if t.device().is_cuda() {
+        // Integer ops on the device: exact through float64 for |x| < 2^53.
+        let r = unary_raw(&cast_raw(t, DType::F64)?, op)?;
+        return cast_raw(&r, DType::I64);
+    }
     let t = cast_raw(t, DType::I64)?;
     let l = t.layout().clone();
     let v: Vec<i64> = match op {
@@ -415,8 +420,10 @@ fn float_map<T: Float>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
 }
 
 pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
-    t.check_cpu()?;
     let dt = t.dtype();
+    if t.device().is_cuda() && dt.is_float() {
+        return crate::cuda::ops::elementwise::unary(t, op);
+    }
     if !dt.is_float() {
         if dt == DType::Bool && op != UnaryOp::Abs {
             bail!(DType, "{:?} is not supported for bool tensors", op);
@@ -439,6 +446,9 @@ pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 
 /// `grad * f'(x)` in one pass, computed in f32 for half types.
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    if x.device().is_cuda() {
+        return crate::cuda::ops::elementwise::unary_backward(op, x, g);
+    }
     let dt = x.dtype();
     let (x, g) = match dt {
         DType::F32 | DType::F64 => (x.clone(), g.to_dtype(dt)?.contiguous()?),

@@ -178,6 +178,9 @@ pub fn adam_step(
             all.push(&max_exp_avg_sqs[i]);
         }
         check_distinct(&all)?;
+        if p.device().is_cuda() {
+            continue;
+        }
         let g = g.to_dtype(p.dtype())?.contiguous()?;
         crate::with_float!(p.dtype(), T => {
             let gd = g.data::<T>()?;
@@ -198,6 +201,23 @@ pub fn adam_step(
             }
         });
         for t in &all {
+            t.storage().bump_version();
+        }
+    }
+    let on_cuda: Vec<usize> = (0..n).filter(|&i| params[i].device().is_cuda()).collect();
+    if !on_cuda.is_empty() {
+        let pick =
+            |v: &[Tensor]| -> Vec<Tensor> { on_cuda.iter().map(|&i| v[i].clone()).collect() };
+        let vmax = if cfg.amsgrad {
+            pick(max_exp_avg_sqs)
+        } else {
+            Vec::new()
+        };
+        let st: Vec<u64> = on_cuda.iter().map(|&i| steps[i]).collect();
+        let ps = pick(params);
+        let (ms, vs) = (pick(exp_avgs), pick(exp_avg_sqs));
+        crate::cuda::ops::optim::adam_step(&ps, &pick(grads), &ms, &vs, &vmax, &st, cfg)?;
+        for t in ps.iter().chain(&ms).chain(&vs).chain(&vmax) {
             t.storage().bump_version();
         }
     }

@@ -25,11 +25,26 @@ pub(crate) fn check_state(name: &str, p: &Tensor, s: &Tensor) -> Result<()> {
     if !s.is_contiguous() {
         bail!(Value, "optimizer state {name} must be contiguous");
     }
+    if s.device() != p.device() {
+        bail!(
+            Device,
+            "optimizer state {name} is on {} but its parameter on {}",
+            s.device(),
+            p.device()
+        );
+    }
     Ok(())
 }
 
 pub(crate) fn check_param(p: &Tensor, g: &Tensor) -> Result<()> {
-    p.check_cpu()?;
+    if g.device() != p.device() {
+        bail!(
+            Device,
+            "gradient on {} but its parameter on {}",
+            g.device(),
+            p.device()
+        );
+    }
     if !matches!(p.dtype(), DType::F32 | DType::F64) {
         bail!(
             DType,

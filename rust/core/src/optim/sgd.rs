@@ -82,6 +82,30 @@ pub fn sgd_step(
             check_state("momentum_buffer", p, &buffers[i])?;
             check_distinct(&[p, &buffers[i]])?;
         }
+        if p.device().is_cuda() {
+            let b = if with_momentum {
+                std::slice::from_ref(&buffers[i])
+            } else {
+                &[]
+            };
+            let init = if with_momentum {
+                &initialized[i..i + 1]
+            } else {
+                &[]
+            };
+            crate::cuda::ops::optim::sgd_step(
+                std::slice::from_ref(p),
+                std::slice::from_ref(g),
+                b,
+                init,
+                cfg,
+            )?;
+            p.storage().bump_version();
+            if with_momentum {
+                buffers[i].storage().bump_version();
+            }
+            continue;
+        }
         let g = g.to_dtype(p.dtype())?.contiguous()?;
         crate::with_float!(p.dtype(), T => {
             let gd = g.data::<T>()?;

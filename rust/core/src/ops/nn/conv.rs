@@ -339,6 +339,27 @@ impl Tensor {
                 weight.dtype()
             );
         }
+        if self.device().is_cuda() {
+            let b = bias.map(|b| b.to_dtype(out_dtype)).transpose()?;
+            let shape = crate::cuda::ops::nn::ConvShape {
+                n: g.n,
+                c: g.c,
+                h: g.h,
+                w: g.w,
+                o: g.o,
+                kh: g.kh,
+                kw: g.kw,
+                ho: g.ho,
+                wo: g.wo,
+            };
+            return crate::cuda::ops::nn::conv2d(
+                &self.to_dtype(out_dtype)?,
+                &weight.to_dtype(out_dtype)?,
+                b.as_ref(),
+                spec,
+                shape,
+            );
+        }
         let (x, dt) = compute_input(&self.to_dtype(out_dtype)?)?;
         let (w, _) = compute_input(&weight.to_dtype(dt)?)?;
         let b = match bias {

@@ -77,6 +77,16 @@ impl Tensor {
                 "label_smoothing must be in [0, 1], got {label_smoothing}"
             );
         }
+        if self.device().is_cuda() {
+            return cross_entropy_cuda(
+                self,
+                target,
+                weight,
+                ignore_index,
+                reduction,
+                label_smoothing,
+            );
+        }
         let labels = cast_raw(target, DType::I64)?.to_vec::<i64>()?;
         for &l in &labels {
             if l != ignore_index && (l < 0 || l >= c as i64) {
@@ -155,6 +165,52 @@ impl Tensor {
             Ok(vec![Some(as_dtype(&dx, in_dt)?)])
         }))
     }
+}
+
+/// The CUDA form: the per-row losses and target weights come from one kernel, the reduction
+/// stays on the device, and the backward kernel takes the upstream gradient as a device scalar.
+fn cross_entropy_cuda(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    reduction: Reduction,
+    eps: f64,
+) -> Result<Tensor> {
+    use crate::cuda::ops::reduce::{cross_entropy_backward_rows, cross_entropy_rows};
+    let xd = x.detach();
+    let wt = weight.map(|w| w.detach());
+    let (losses, row_w) = cross_entropy_rows(&xd, target, wt.as_ref(), ignore_index, eps)?;
+    let denom = match reduction {
+        Reduction::Mean => Some(row_w.sum(None, false)?),
+        _ => None,
+    };
+    let out = match reduction {
+        Reduction::None => losses,
+        Reduction::Sum => losses.sum(None, false)?,
+        Reduction::Mean => losses
+            .sum(None, false)?
+            .div(denom.as_ref().expect("mean"))?,
+    };
+    let target = target.detach();
+    Ok(record(out, "CrossEntropyLossBackward", &[x], move |g| {
+        let (g, stride) = match (&reduction, &denom) {
+            (Reduction::None, _) => (g.clone(), 1),
+            (Reduction::Mean, Some(d)) => (g.div(d)?, 0),
+            _ => (g.clone(), 0),
+        };
+        let dx = cross_entropy_backward_rows(
+            &xd,
+            &target,
+            wt.as_ref(),
+            ignore_index,
+            eps,
+            &g,
+            stride,
+            1.0,
+        )?;
+        Ok(vec![Some(dx)])
+    }))
 }
 
 fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {

@@ -59,6 +59,9 @@ impl Tensor {
             );
         }
         let d: usize = normalized_shape.iter().product();
+        if self.device().is_cuda() {
+            return crate::cuda::ops::nn::layer_norm(self, d, weight, bias, eps);
+        }
         let (x, dt) = compute_input(self)?;
         let rows = x.numel().checked_div(d).unwrap_or(0);
         let (out, mean, rstd) = crate::with_float!(dt, T => {
@@ -211,6 +214,18 @@ impl Tensor {
             bail!(
                 Value,
                 "batch_norm in eval mode needs running_mean and running_var"
+            );
+        }
+        if self.device().is_cuda() {
+            return crate::cuda::ops::nn::batch_norm(
+                self,
+                running_mean,
+                running_var,
+                weight,
+                bias,
+                training,
+                momentum,
+                eps,
             );
         }
         let (x, dt) = compute_input(self)?;

@@ -91,6 +91,10 @@ impl Tensor {
             spec.dilation.1,
             spec.ceil_mode,
         )?;
+        if x4.device().is_cuda() {
+            let r = crate::cuda::ops::nn::max_pool2d(&x4, &spec, ho, wo)?;
+            return if squeeze { r.squeeze(Some(0)) } else { Ok(r) };
+        }
         let (x, dt) = compute_input(&x4)?;
         let planes = n * c;
         let (out, idx) = crate::with_float!(dt, T => {
@@ -173,6 +177,10 @@ impl Tensor {
             1,
             spec.ceil_mode,
         )?;
+        if x4.device().is_cuda() {
+            let r = crate::cuda::ops::nn::avg_pool2d(&x4, &spec, ho, wo)?;
+            return if squeeze { r.squeeze(Some(0)) } else { Ok(r) };
+        }
         // Window bounds and divisor of each output position (shared by forward and backward).
         let windows: Vec<(usize, usize, usize, usize, f64)> = (0..ho * wo)
             .map(|k| {
@@ -264,7 +272,9 @@ impl Tensor {
                     m[r * i + c] = 1.0 / (e - s) as f64;
                 }
             }
-            Tensor::from_vec(m, &[o, i])?.to_dtype(x4.dtype())
+            Tensor::from_vec(m, &[o, i])?
+                .to_dtype(x4.dtype())?
+                .to_device(x4.device())
         };
         let ah = weights(ho, h)?;
         let aw = weights(wo, w)?;

@@ -1,0 +1,251 @@
+//! Elementwise ops on CUDA tensors: the `unary`, `unary_backward`, `binary`, `compare` and
+//! `where` kernels index every operand through its own strided layout, so broadcast and
+//! transposed views are read in place and only the output is allocated.
+
+use super::{cast, empty, layout, ordinal, run_typed, Args};
+use crate::cuda::codes::{BinaryCode, CompareCode, UnaryCode};
+use crate::cuda::launch::{DmLayout, LaunchDims};
+use crate::ops::binary::BinaryOp;
+use crate::ops::unary::UnaryOp;
+use crate::{bail, DType, Result, Tensor};
+
+/// The kernel code of a unary op and its two scalar parameters.
+fn unary_code(op: UnaryOp) -> (UnaryCode, f64, f64) {
+    use UnaryCode as U;
+    match op {
+        UnaryOp::Neg => (U::Neg, 0.0, 0.0),
+        UnaryOp::Abs => (U::Abs, 0.0, 0.0),
+        UnaryOp::Exp => (U::Exp, 0.0, 0.0),
+        UnaryOp::Log => (U::Log, 0.0, 0.0),
+        UnaryOp::Log2 => (U::Log2, 0.0, 0.0),
+        UnaryOp::Log1p => (U::Log1p, 0.0, 0.0),
+        UnaryOp::Expm1 => (U::Expm1, 0.0, 0.0),
+        UnaryOp::Sqrt => (U::Sqrt, 0.0, 0.0),
+        UnaryOp::Rsqrt => (U::Rsqrt, 0.0, 0.0),
+        UnaryOp::Square => (U::Square, 0.0, 0.0),
+        UnaryOp::Reciprocal => (U::Reciprocal, 0.0, 0.0),
+        UnaryOp::Sin => (U::Sin, 0.0, 0.0),
+        UnaryOp::Cos => (U::Cos, 0.0, 0.0),
+        UnaryOp::Tanh => (U::Tanh, 0.0, 0.0),
+        UnaryOp::Sigmoid => (U::Sigmoid, 0.0, 0.0),
+        UnaryOp::Relu => (U::Relu, 0.0, 0.0),
+        UnaryOp::Gelu => (U::Gelu, 0.0, 0.0),
+        UnaryOp::GeluTanh => (U::GeluTanh, 0.0, 0.0),
+        UnaryOp::Silu => (U::Silu, 0.0, 0.0),
+        UnaryOp::Softplus { beta, threshold } => (U::Softplus, beta, threshold),
+        UnaryOp::LeakyRelu(s) => (U::LeakyRelu, s, 0.0),
+        UnaryOp::Elu(a) => (U::Elu, a, 0.0),
+        UnaryOp::Erf => (U::Erf, 0.0, 0.0),
+        UnaryOp::Sign => (U::Sign, 0.0, 0.0),
+        UnaryOp::Floor => (U::Floor, 0.0, 0.0),
+        UnaryOp::Ceil => (U::Ceil, 0.0, 0.0),
+        UnaryOp::Round => (U::Round, 0.0, 0.0),
+        UnaryOp::Trunc => (U::Trunc, 0.0, 0.0),
+        UnaryOp::Clamp { min, max } => (U::Clamp, min, max),
+    }
+}
+
+/// `y = f(x)` for a floating-point CUDA tensor (the output is contiguous, same dtype).
+pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    let (code, a, b) = unary_code(op);
+    unary_code_raw(t, code, a, b)
+}
+
+pub(crate) fn unary_code_raw(t: &Tensor, code: UnaryCode, a: f64, b: f64) -> Result<Tensor> {
+    let dev = ordinal(t)?;
+    if !t.dtype().is_float() {
+        bail!(
+            DType,
+            "the CUDA unary kernels take floating-point tensors, got {}",
+            t.dtype()
+        );
+    }
+    let out = empty(dev, t.dtype(), t.shape())?;
+    let n = t.numel();
+    if n == 0 {
+        return Ok(out);
+    }
+    let args = Args::new()
+        .v(code as i32)
+        .v(n as i64)
+        .v(layout(t)?)
+        .v(DmLayout::contiguous(n, 0))
+        .base(t)
+        .base(&out)
+        .v(a)
+        .v(b);
+    run_typed(dev, "unary", t.dtype(), LaunchDims::elementwise(n), args)?;
+    Ok(out)
+}
+
+/// `g * f'(x)` in one pass; `g` has `x`'s shape.
+pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let (code, a, b) = unary_code(op);
+    let g = if g.dtype() == x.dtype() {
+        g.clone()
+    } else {
+        cast(g, x.dtype())?
+    };
+    let out = empty(dev, x.dtype(), x.shape())?;
+    let n = x.numel();
+    if n == 0 {
+        return Ok(out);
+    }
+    let args = Args::new()
+        .v(code as i32)
+        .v(n as i64)
+        .v(layout(x)?)
+        .v(layout(&g)?)
+        .base(x)
+        .base(&g)
+        .base(&out)
+        .v(a)
+        .v(b);
+    run_typed(
+        dev,
+        "unary_backward",
+        x.dtype(),
+        LaunchDims::elementwise(n),
+        args,
+    )?;
+    Ok(out)
+}
+
+fn binary_code(op: BinaryOp) -> Option<BinaryCode> {
+    Some(match op {
+        BinaryOp::Add => BinaryCode::Add,
+        BinaryOp::Sub => BinaryCode::Sub,
+        BinaryOp::Mul => BinaryCode::Mul,
+        BinaryOp::Div => BinaryCode::Div,
+        BinaryOp::Pow => BinaryCode::Pow,
+        BinaryOp::Maximum => BinaryCode::Maximum,
+        BinaryOp::Minimum => BinaryCode::Minimum,
+        BinaryOp::Remainder => BinaryCode::Remainder,
+        BinaryOp::FloorDivide => BinaryCode::FloorDivide,
+        _ => return None,
+    })
+}
+
+fn compare_code(op: BinaryOp) -> Option<CompareCode> {
+    Some(match op {
+        BinaryOp::Eq => CompareCode::Eq,
+        BinaryOp::Ne => CompareCode::Ne,
+        BinaryOp::Lt => CompareCode::Lt,
+        BinaryOp::Le => CompareCode::Le,
+        BinaryOp::Gt => CompareCode::Gt,
+        BinaryOp::Ge => CompareCode::Ge,
+        _ => return None,
+    })
+}
+
+/// `op(a, b)` with both operands already of dtype `compute` and on one device, broadcast to
+/// `shape`. Arithmetic returns `compute`; comparisons and logical ops return bool.
+pub(crate) fn binary(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    compute: DType,
+) -> Result<Tensor> {
+    let dev = ordinal(a)?;
+    let (a, b) = (cast_to(a, compute)?, cast_to(b, compute)?);
+    let al = DmLayout::from_layout(&a.layout().broadcast_to(shape)?)?;
+    let bl = DmLayout::from_layout(&b.layout().broadcast_to(shape)?)?;
+    let n = crate::layout::checked_numel(shape)?;
+    if let Some(code) = compare_code(op) {
+        let out = empty(dev, DType::Bool, shape)?;
+        if n > 0 {
+            let args = Args::new()
+                .v(code as i32)
+                .v(n as i64)
+                .v(al)
+                .v(bl)
+                .v(DmLayout::contiguous(n, 0))
+                .base(&a)
+                .base(&b)
+                .base(&out);
+            run_typed(dev, "compare", compute, LaunchDims::elementwise(n), args)?;
+        }
+        return Ok(out);
+    }
+    if compute == DType::Bool {
+        // Logical ops on bools: through int32 (and, or, xor are min, max, ne of 0/1).
+        let (ia, ib) = (cast(&a, DType::I32)?, cast(&b, DType::I32)?);
+        let r = match op {
+            BinaryOp::LogicalAnd | BinaryOp::Mul | BinaryOp::Minimum => {
+                binary(BinaryOp::Minimum, &ia, &ib, shape, DType::I32)?
+            }
+            BinaryOp::LogicalOr | BinaryOp::Add | BinaryOp::Maximum => {
+                binary(BinaryOp::Maximum, &ia, &ib, shape, DType::I32)?
+            }
+            BinaryOp::LogicalXor => return binary(BinaryOp::Ne, &ia, &ib, shape, DType::I32),
+            op => bail!(
+                DType,
+                "{:?} is not supported for bool tensors; convert with .long() or .float() first",
+                op
+            ),
+        };
+        return cast(&r, DType::Bool);
+    }
+    let Some(code) = binary_code(op) else {
+        bail!(DType, "{:?} is not defined for {} tensors", op, compute)
+    };
+    if !compute.is_float()
+        && !matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Maximum | BinaryOp::Minimum
+        )
+    {
+        // Integer division-like ops: exact through float64 for |x| < 2^53.
+        let r = binary(op, &a, &b, shape, DType::F64)?;
+        return cast(&r, compute);
+    }
+    let out = empty(dev, compute, shape)?;
+    if n > 0 {
+        let args = Args::new()
+            .v(code as i32)
+            .v(n as i64)
+            .v(al)
+            .v(bl)
+            .v(DmLayout::contiguous(n, 0))
+            .base(&a)
+            .base(&b)
+            .base(&out);
+        run_typed(dev, "binary", compute, LaunchDims::elementwise(n), args)?;
+    }
+    Ok(out)
+}
+
+fn cast_to(t: &Tensor, dt: DType) -> Result<Tensor> {
+    if t.dtype() == dt {
+        Ok(t.clone())
+    } else {
+        cast(t, dt)
+    }
+}
+
+/// `cond ? a : b` with all three broadcast to `shape`; `a` and `b` already share a dtype.
+pub(crate) fn where_(cond: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let dev = ordinal(a)?;
+    let cond = cast_to(cond, DType::Bool)?;
+    let dt = a.dtype();
+    let b = cast_to(b, dt)?;
+    let out = empty(dev, dt, shape)?;
+    let n = out.numel();
+    if n == 0 {
+        return Ok(out);
+    }
+    let args = Args::new()
+        .v(n as i64)
+        .v(DmLayout::from_layout(&cond.layout().broadcast_to(shape)?)?)
+        .v(DmLayout::from_layout(&a.layout().broadcast_to(shape)?)?)
+        .v(DmLayout::from_layout(&b.layout().broadcast_to(shape)?)?)
+        .v(DmLayout::contiguous(n, 0))
+        .base(&cond)
+        .base(a)
+        .base(&b)
+        .base(&out);
+    run_typed(dev, "where", dt, LaunchDims::elementwise(n), args)?;
+    Ok(out)
+}

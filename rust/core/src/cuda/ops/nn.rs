@@ -1,0 +1,459 @@
+//! Neural-network ops on CUDA tensors: convolution (im2col kernel + one batched cuBLAS GEMM,
+//! differentiated through the matmul's own backward and col2im), max/avg pooling, layer norm
+//! and batch norm with their fused backward kernels.
+
+use super::{cast, contiguous, empty, ordinal, run_typed, Args};
+use crate::autograd::record;
+use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
+use crate::ops::nn::conv::Conv2dSpec;
+use crate::ops::nn::pool::Pool2dSpec;
+use crate::{DType, Result, Tensor};
+
+/// Means and inverse standard deviations are kept in float32 (float64 for float64 inputs).
+fn acc(dt: DType) -> DType {
+    if dt == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+fn like(t: &Tensor, dt: DType) -> Result<Tensor> {
+    let t = t.detach();
+    if t.dtype() == dt {
+        contiguous(&t)
+    } else {
+        cast(&t, dt)
+    }
+}
+
+/// Sizes of a convolution: input `[n, c, h, w]`, `o` output channels, kernel, output size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvShape {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+fn conv_geom(s: &ConvShape, spec: &Conv2dSpec) -> ConvGeom {
+    ConvGeom {
+        n: s.n as i32,
+        c: (s.c / spec.groups) as i32,
+        groups: spec.groups as i32,
+        h: s.h as i32,
+        w: s.w as i32,
+        kh: s.kh as i32,
+        kw: s.kw as i32,
+        sh: spec.stride.0 as i32,
+        sw: spec.stride.1 as i32,
+        ph: spec.padding.0 as i32,
+        pw: spec.padding.1 as i32,
+        dh: spec.dilation.0 as i32,
+        dw: spec.dilation.1 as i32,
+        ho: s.ho as i32,
+        wo: s.wo as i32,
+    }
+}
+
+/// The column matrix `[n, groups, c/groups * kh * kw, ho * wo]` of `x`; its backward is col2im.
+fn im2col(x: &Tensor, s: ConvShape, spec: Conv2dSpec) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let g = conv_geom(&s, &spec);
+    let krows = s.c / spec.groups * s.kh * s.kw;
+    let xc = contiguous(&x.detach())?;
+    let col = empty(dev, x.dtype(), &[s.n, spec.groups, krows, s.ho * s.wo])?;
+    if col.numel() > 0 {
+        let args = Args::new().v(g).data(&xc).data(&col);
+        run_typed(
+            dev,
+            "im2col",
+            x.dtype(),
+            LaunchDims::elementwise(col.numel()),
+            args,
+        )?;
+    }
+    let dt = x.dtype();
+    Ok(record(col, "Im2ColBackward", &[x], move |gcol| {
+        let gc = like(gcol, dt)?;
+        let dx = empty(dev, dt, &[s.n, s.c, s.h, s.w])?;
+        if dx.numel() > 0 {
+            let args = Args::new().v(g).data(&gc).data(&dx);
+            run_typed(dev, "col2im", dt, LaunchDims::elementwise(dx.numel()), args)?;
+        }
+        Ok(vec![Some(dx)])
+    }))
+}
+
+/// `conv2d` with `x`, `w` (and `b`) already of one floating dtype on one device.
+pub(crate) fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    spec: Conv2dSpec,
+    s: ConvShape,
+) -> Result<Tensor> {
+    let groups = spec.groups;
+    let krows = (s.c / groups * s.kh * s.kw) as isize;
+    let cols = im2col(x, s, spec)?;
+    let wg = w.reshape(&[groups as isize, (s.o / groups) as isize, krows])?;
+    let y =
+        wg.matmul(&cols)?
+            .reshape(&[s.n as isize, s.o as isize, s.ho as isize, s.wo as isize])?;
+    match b {
+        Some(b) => y.add(&b.reshape(&[1, s.o as isize, 1, 1])?),
+        None => Ok(y),
+    }
+}
+
+fn pool_geom(x: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> PoolGeom {
+    let sh = x.shape();
+    PoolGeom {
+        planes: (sh[0] * sh[1]) as i64,
+        h: sh[2] as i32,
+        w: sh[3] as i32,
+        ho: ho as i32,
+        wo: wo as i32,
+        kh: spec.kernel.0 as i32,
+        kw: spec.kernel.1 as i32,
+        sh: spec.stride.0 as i32,
+        sw: spec.stride.1 as i32,
+        ph: spec.padding.0 as i32,
+        pw: spec.padding.1 as i32,
+        dh: spec.dilation.0 as i32,
+        dw: spec.dilation.1 as i32,
+        count_include_pad: spec.count_include_pad as i32,
+        pad: 0,
+    }
+}
+
+/// Max pooling of a 4-D CUDA tensor to `[n, c, ho, wo]`.
+pub(crate) fn max_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> Result<Tensor> {
+    let dev = ordinal(x4)?;
+    let dt = x4.dtype();
+    let xc = contiguous(&x4.detach())?;
+    let g = pool_geom(x4, spec, ho, wo);
+    let out_shape = [x4.shape()[0], x4.shape()[1], ho, wo];
+    let y = empty(dev, dt, &out_shape)?;
+    let idx = empty(dev, DType::I64, &out_shape)?;
+    if y.numel() > 0 {
+        let args = Args::new().v(g).data(&xc).data(&y).data(&idx);
+        run_typed(
+            dev,
+            "max_pool2d_forward",
+            dt,
+            LaunchDims::elementwise(y.numel()),
+            args,
+        )?;
+    }
+    let in_shape = x4.shape().to_vec();
+    Ok(record(y, "MaxPool2DBackward", &[x4], move |gy| {
+        let gc = like(gy, dt)?;
+        let dx = empty(dev, dt, &in_shape)?;
+        if dx.numel() > 0 {
+            let args = Args::new().v(g).data(&gc).data(&idx).data(&dx);
+            run_typed(
+                dev,
+                "max_pool2d_backward",
+                dt,
+                LaunchDims::elementwise(dx.numel()),
+                args,
+            )?;
+        }
+        Ok(vec![Some(dx)])
+    }))
+}
+
+/// Average pooling of a 4-D CUDA tensor to `[n, c, ho, wo]`.
+pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> Result<Tensor> {
+    let dev = ordinal(x4)?;
+    let dt = x4.dtype();
+    let xc = contiguous(&x4.detach())?;
+    let g = pool_geom(x4, spec, ho, wo);
+    let y = empty(dev, dt, &[x4.shape()[0], x4.shape()[1], ho, wo])?;
+    if y.numel() > 0 {
+        let args = Args::new().v(g).data(&xc).data(&y);
+        run_typed(
+            dev,
+            "avg_pool2d_forward",
+            dt,
+            LaunchDims::elementwise(y.numel()),
+            args,
+        )?;
+    }
+    let in_shape = x4.shape().to_vec();
+    Ok(record(y, "AvgPool2DBackward", &[x4], move |gy| {
+        let gc = like(gy, dt)?;
+        let dx = empty(dev, dt, &in_shape)?;
+        if dx.numel() > 0 {
+            let args = Args::new().v(g).data(&gc).data(&dx);
+            run_typed(
+                dev,
+                "avg_pool2d_backward",
+                dt,
+                LaunchDims::elementwise(dx.numel()),
+                args,
+            )?;
+        }
+        Ok(vec![Some(dx)])
+    }))
+}
+
+/// Layer norm over the trailing `d` elements of each row.
+pub(crate) fn layer_norm(
+    x: &Tensor,
+    d: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let dt = x.dtype();
+    let xc = contiguous(&x.detach())?;
+    let rows = xc.numel().checked_div(d).unwrap_or(0);
+    let w = weight
+        .map(|w| like(&super::align_device(w, x)?, dt))
+        .transpose()?;
+    let b = bias
+        .map(|b| like(&super::align_device(b, x)?, dt))
+        .transpose()?;
+    let y = empty(dev, dt, x.shape())?;
+    let mean = empty(dev, acc(dt), &[rows])?;
+    let rstd = empty(dev, acc(dt), &[rows])?;
+    if rows > 0 {
+        let args = Args::new()
+            .v(rows as i64)
+            .v(d as i64)
+            .data(&xc)
+            .opt(w.as_ref())
+            .opt(b.as_ref())
+            .v(eps)
+            .data(&y)
+            .data(&mean)
+            .data(&rstd);
+        run_typed(dev, "layer_norm_forward", dt, LaunchDims::rows(rows), args)?;
+    }
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let (need_w, need_b) = (weight.is_some(), bias.is_some());
+    let (wdt, bdt) = (weight.map(|t| t.dtype()), bias.map(|t| t.dtype()));
+    let nshape: Vec<isize> = x.shape()
+        [x.ndim() - (x.ndim().min(weight.or(bias).map_or(0, |t| t.ndim())))..]
+        .iter()
+        .map(|&v| v as isize)
+        .collect();
+    Ok(record(y, "NativeLayerNormBackward", &inputs, move |g| {
+        let gc = like(g, dt)?;
+        let dx = empty(dev, dt, xc.shape())?;
+        let dw = if need_w {
+            Some(empty(dev, dt, &[d])?)
+        } else {
+            None
+        };
+        let db = if need_b {
+            Some(empty(dev, dt, &[d])?)
+        } else {
+            None
+        };
+        if rows > 0 {
+            let args = Args::new()
+                .v(rows as i64)
+                .v(d as i64)
+                .data(&xc)
+                .opt(w.as_ref())
+                .data(&mean)
+                .data(&rstd)
+                .data(&gc)
+                .data(&dx);
+            run_typed(dev, "layer_norm_backward", dt, LaunchDims::rows(rows), args)?;
+        }
+        if need_w || need_b {
+            if rows == 0 {
+                for t in dw.iter().chain(db.iter()) {
+                    super::fill(t, 0.0)?;
+                }
+            } else {
+                let args = Args::new()
+                    .v(rows as i64)
+                    .v(d as i64)
+                    .data(&xc)
+                    .data(&mean)
+                    .data(&rstd)
+                    .data(&gc)
+                    .opt(dw.as_ref())
+                    .opt(db.as_ref());
+                run_typed(
+                    dev,
+                    "layer_norm_backward_affine",
+                    dt,
+                    LaunchDims::elementwise(d),
+                    args,
+                )?;
+            }
+        }
+        let mut out = vec![Some(dx)];
+        if let (Some(dw), Some(wdt)) = (dw, wdt) {
+            out.push(Some(dw.reshape(&nshape)?.to_dtype(wdt)?));
+        }
+        if let (Some(db), Some(bdt)) = (db, bdt) {
+            out.push(Some(db.reshape(&nshape)?.to_dtype(bdt)?));
+        }
+        Ok(out)
+    }))
+}
+
+/// Batch norm over `[n, c, inner...]` (the semantics of `Tensor::batch_norm`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm(
+    x: &Tensor,
+    running_mean: Option<&Tensor>,
+    running_var: Option<&Tensor>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let dt = x.dtype();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let inner: usize = x.shape()[2..].iter().product();
+    let xc = contiguous(&x.detach())?;
+    let w = weight
+        .map(|w| like(&super::align_device(w, x)?, dt))
+        .transpose()?;
+    let b = bias
+        .map(|b| like(&super::align_device(b, x)?, dt))
+        .transpose()?;
+    let (mean, invstd) = if training {
+        let mean = empty(dev, acc(dt), &[c])?;
+        let var = empty(dev, acc(dt), &[c])?;
+        let invstd = empty(dev, acc(dt), &[c])?;
+        let args = Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .v(inner as i64)
+            .data(&xc)
+            .v(eps)
+            .data(&mean)
+            .data(&var)
+            .data(&invstd);
+        run_typed(dev, "batch_norm_stats", dt, LaunchDims::rows(c), args)?;
+        if let (Some(rm), Some(rv)) = (running_mean, running_var) {
+            // The kernel updates running stats of the input's dtype; others go through a copy.
+            let (rmc, rvc) = (like(rm, dt)?, like(rv, dt)?);
+            let args = Args::new()
+                .v(c as i64)
+                .v((n * inner) as i64)
+                .v(momentum)
+                .data(&mean)
+                .data(&var)
+                .data(&rmc)
+                .data(&rvc);
+            run_typed(
+                dev,
+                "batch_norm_update_running",
+                dt,
+                LaunchDims::elementwise(c),
+                args,
+            )?;
+            super::write_into(rm, &rmc)?;
+            super::write_into(rv, &rvc)?;
+        }
+        (mean, invstd)
+    } else {
+        let (rm, rv) = (
+            running_mean.expect("checked by the caller"),
+            running_var.expect("checked by the caller"),
+        );
+        let mean = like(rm, acc(dt))?;
+        let invstd = like(rv, acc(dt))?
+            .add(&Tensor::wrapped_scalar(eps))?
+            .rsqrt()?
+            .detach();
+        (mean, invstd)
+    };
+    let y = empty(dev, dt, x.shape())?;
+    if y.numel() > 0 {
+        let args = Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .v(inner as i64)
+            .data(&xc)
+            .data(&mean)
+            .data(&invstd)
+            .opt(w.as_ref())
+            .opt(b.as_ref())
+            .data(&y);
+        run_typed(
+            dev,
+            "batch_norm_forward",
+            dt,
+            LaunchDims::elementwise(y.numel()),
+            args,
+        )?;
+    }
+    let mut inputs = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let (wdt, bdt) = (weight.map(|t| t.dtype()), bias.map(|t| t.dtype()));
+    Ok(record(y, "NativeBatchNormBackward", &inputs, move |g| {
+        let gc = like(g, dt)?;
+        let sum_g = empty(dev, acc(dt), &[c])?;
+        let sum_gx = empty(dev, acc(dt), &[c])?;
+        let args = Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .v(inner as i64)
+            .data(&xc)
+            .data(&gc)
+            .data(&mean)
+            .data(&invstd)
+            .data(&sum_g)
+            .data(&sum_gx);
+        run_typed(
+            dev,
+            "batch_norm_backward_reduce",
+            dt,
+            LaunchDims::rows(c),
+            args,
+        )?;
+        let dx = empty(dev, dt, xc.shape())?;
+        if dx.numel() > 0 {
+            let args = Args::new()
+                .v(n as i64)
+                .v(c as i64)
+                .v(inner as i64)
+                .v(training as i32)
+                .data(&xc)
+                .data(&gc)
+                .data(&mean)
+                .data(&invstd)
+                .opt(w.as_ref())
+                .data(&sum_g)
+                .data(&sum_gx)
+                .data(&dx);
+            run_typed(
+                dev,
+                "batch_norm_backward",
+                dt,
+                LaunchDims::elementwise(dx.numel()),
+                args,
+            )?;
+        }
+        let mut out = vec![Some(dx)];
+        if let Some(wdt) = wdt {
+            out.push(Some(cast(&sum_gx, wdt)?));
+        }
+        if let Some(bdt) = bdt {
+            out.push(Some(cast(&sum_g, bdt)?));
+        }
+        Ok(out)
+    }))
+}

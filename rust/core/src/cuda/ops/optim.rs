@@ -1,0 +1,194 @@
+//! Fused optimizer steps and the AMP unscale on CUDA tensors: up to 16 (optimizer) or 32
+//! (unscale) tensors per launch, `blockIdx.y` picking the tensor. The callers in `optim` and
+//! `amp` have already checked shapes, dtypes, contiguity and aliasing.
+
+use super::{cast, contiguous, data_ptr, full, ordinal, run_typed, to_device, Args};
+use crate::cuda::launch::{
+    AdamConfig, AdamList, AmpList, LaunchDims, SgdConfig, SgdList, AMP_TENSORS, OPTIM_TENSORS,
+};
+use crate::{Device, Result, Tensor};
+
+/// The gradient in the parameter's dtype, contiguous, on its device.
+fn grad_like(g: &Tensor, p: &Tensor) -> Result<Tensor> {
+    let g = super::align_device(g, p)?;
+    if g.dtype() != p.dtype() {
+        cast(&g, p.dtype())
+    } else {
+        contiguous(&g)
+    }
+}
+
+/// One Adam/AdamW step (the semantics of `optim::adam_step`).
+pub(crate) fn adam_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    exp_avgs: &[Tensor],
+    exp_avg_sqs: &[Tensor],
+    max_exp_avg_sqs: &[Tensor],
+    steps: &[u64],
+    cfg: &crate::optim::AdamConfig,
+) -> Result<()> {
+    let c = AdamConfig::from(cfg);
+    for start in (0..params.len()).step_by(OPTIM_TENSORS) {
+        let end = (start + OPTIM_TENSORS).min(params.len());
+        let dev = ordinal(&params[start])?;
+        let dt = params[start].dtype();
+        let mut list = AdamList::default();
+        let mut keep = Vec::new();
+        let mut max_numel = 0;
+        for (slot, i) in (start..end).enumerate() {
+            let p = &params[i];
+            if p.device() != params[start].device() || p.dtype() != dt {
+                // Mixed groups: one launch per parameter.
+                return adam_step_each(
+                    params,
+                    grads,
+                    exp_avgs,
+                    exp_avg_sqs,
+                    max_exp_avg_sqs,
+                    steps,
+                    cfg,
+                );
+            }
+            let g = grad_like(&grads[i], p)?;
+            list.numel[slot] = p.numel() as i64;
+            list.step[slot] = steps[i] as i64;
+            list.param[slot] = data_ptr(p);
+            list.grad[slot] = data_ptr(&g);
+            list.exp_avg[slot] = data_ptr(&exp_avgs[i]);
+            list.exp_avg_sq[slot] = data_ptr(&exp_avg_sqs[i]);
+            if cfg.amsgrad {
+                list.max_exp_avg_sq[slot] = data_ptr(&max_exp_avg_sqs[i]);
+            }
+            max_numel = max_numel.max(p.numel());
+            keep.push(g);
+        }
+        list.count = (end - start) as i32;
+        let args = Args::new().v(c).v(list).v(0u64);
+        run_typed(
+            dev,
+            "adam_step",
+            dt,
+            LaunchDims::multi_tensor(end - start, max_numel),
+            args,
+        )?;
+    }
+    Ok(())
+}
+
+fn adam_step_each(
+    params: &[Tensor],
+    grads: &[Tensor],
+    exp_avgs: &[Tensor],
+    exp_avg_sqs: &[Tensor],
+    max_exp_avg_sqs: &[Tensor],
+    steps: &[u64],
+    cfg: &crate::optim::AdamConfig,
+) -> Result<()> {
+    for i in 0..params.len() {
+        let vmax = if cfg.amsgrad {
+            std::slice::from_ref(&max_exp_avg_sqs[i])
+        } else {
+            &[]
+        };
+        adam_step(
+            std::slice::from_ref(&params[i]),
+            std::slice::from_ref(&grads[i]),
+            std::slice::from_ref(&exp_avgs[i]),
+            std::slice::from_ref(&exp_avg_sqs[i]),
+            vmax,
+            &steps[i..i + 1],
+            cfg,
+        )?;
+    }
+    Ok(())
+}
+
+/// One SGD step (the semantics of `optim::sgd_step`).
+pub(crate) fn sgd_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    buffers: &[Tensor],
+    initialized: &[bool],
+    cfg: &crate::optim::SgdConfig,
+) -> Result<()> {
+    let c = SgdConfig::from(cfg);
+    let with_momentum = cfg.momentum != 0.0;
+    for i in 0..params.len() {
+        // One launch per parameter keeps mixed dtypes/devices simple; the list form still
+        // batches the kernel's arguments.
+        let p = &params[i];
+        let dev = ordinal(p)?;
+        let g = grad_like(&grads[i], p)?;
+        let mut list = SgdList {
+            count: 1,
+            ..Default::default()
+        };
+        list.numel[0] = p.numel() as i64;
+        list.param[0] = data_ptr(p);
+        list.grad[0] = data_ptr(&g);
+        if with_momentum {
+            list.momentum_buffer[0] = data_ptr(&buffers[i]);
+            list.initialized[0] = initialized[i] as i32;
+        }
+        let args = Args::new().v(c).v(list).v(0u64);
+        run_typed(
+            dev,
+            "sgd_step",
+            p.dtype(),
+            LaunchDims::multi_tensor(1, p.numel()),
+            args,
+        )?;
+    }
+    Ok(())
+}
+
+/// Multiplies every CUDA gradient by `inv_scale` in place (when `apply`) and reports whether
+/// any value is infinite or NaN (one flag per device, read back once).
+pub(crate) fn unscale_and_check(grads: &[&Tensor], inv_scale: f64, apply: bool) -> Result<bool> {
+    let mut found = false;
+    let mut by_key: Vec<((usize, crate::DType), Vec<&Tensor>)> = Vec::new();
+    for &g in grads {
+        let key = (ordinal(g)?, g.dtype());
+        match by_key.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(g),
+            None => by_key.push((key, vec![g])),
+        }
+    }
+    for ((dev, dt), gs) in by_key {
+        let flag = full(dev, crate::DType::F32, &[1], 0.0)?;
+        for chunk in gs.chunks(AMP_TENSORS) {
+            let mut list = AmpList {
+                count: chunk.len() as i32,
+                pad: 0,
+                numel: [0; AMP_TENSORS],
+                grad: [0; AMP_TENSORS],
+            };
+            let mut max_numel = 0;
+            for (i, g) in chunk.iter().enumerate() {
+                list.numel[i] = g.numel() as i64;
+                list.grad[i] = data_ptr(g);
+                max_numel = max_numel.max(g.numel());
+            }
+            let args = Args::new()
+                .v(list)
+                .v(inv_scale)
+                .v(apply as i32)
+                .v(data_ptr(&flag));
+            run_typed(
+                dev,
+                "amp_unscale",
+                dt,
+                LaunchDims::multi_tensor(chunk.len(), max_numel),
+                args,
+            )?;
+            if apply {
+                for g in chunk {
+                    g.storage().bump_version();
+                }
+            }
+        }
+        found |= to_device(&flag, Device::Cpu)?.to_vec::<f32>()?[0] != 0.0;
+    }
+    Ok(found)
+}

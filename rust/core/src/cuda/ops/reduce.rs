@@ -1,0 +1,315 @@
+//! Row kernels on CUDA tensors: reductions, arg-reductions, softmax and cross-entropy. Each
+//! works on a contiguous `[rows, cols]` view with one block per row; the host moves the
+//! reduced dims innermost first (a free view when they already are).
+
+use super::elementwise::{binary, unary_code_raw};
+use super::{cast, contiguous, empty, full, ordinal, run_typed, Args};
+use crate::cuda::codes::{ReduceCode, UnaryCode};
+use crate::cuda::launch::LaunchDims;
+use crate::ops::binary::BinaryOp;
+use crate::{bail, DType, Result, Tensor};
+
+/// The reductions `ops::reduce` asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RowOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    /// Variance with this correction (Bessel's is 1).
+    Var(f64),
+    LogSumExp,
+}
+
+/// `t` as contiguous `[outer, r]` rows with `dims` innermost.
+fn rows(t: &Tensor, dims: &[usize]) -> Result<(Tensor, usize, usize)> {
+    let nd = t.ndim();
+    let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
+    let outer: usize = t.numel().checked_div(r).unwrap_or(0);
+    let outer = if r == 0 {
+        t.shape()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dims.contains(i))
+            .map(|(_, &n)| n)
+            .product()
+    } else {
+        outer
+    };
+    let mut perm: Vec<usize> = (0..nd).filter(|d| !dims.contains(d)).collect();
+    perm.extend_from_slice(dims);
+    let p = t.with_layout(t.layout().permute(&perm)?);
+    let c = contiguous(&p)?;
+    Ok((
+        c.with_layout(crate::layout::Layout::contiguous(&[outer, r])),
+        outer,
+        r,
+    ))
+}
+
+/// One reduce kernel over rows `[outer, r]`; the result has `outer` elements.
+fn reduce_rows(x: &Tensor, outer: usize, r: usize, code: ReduceCode) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let out = empty(dev, x.dtype(), &[outer])?;
+    if outer == 0 {
+        return Ok(out);
+    }
+    let args = Args::new()
+        .v(code as i32)
+        .v(outer as i64)
+        .v(r as i64)
+        .data(x)
+        .data(&out);
+    run_typed(dev, "reduce", x.dtype(), LaunchDims::rows(outer), args)?;
+    Ok(out)
+}
+
+/// Reduces floating-point `t` over `dims` (sorted, unique) to `shape`.
+pub(crate) fn reduce(t: &Tensor, dims: &[usize], shape: &[usize], op: RowOp) -> Result<Tensor> {
+    let dev = ordinal(t)?;
+    if !t.dtype().is_float() {
+        bail!(
+            DType,
+            "CUDA reductions take floating-point tensors, got {}",
+            t.dtype()
+        );
+    }
+    let (x, outer, r) = rows(t, dims)?;
+    if r == 0 {
+        let fill = match op {
+            RowOp::Sum => 0.0,
+            RowOp::LogSumExp => f64::NEG_INFINITY,
+            RowOp::Max | RowOp::Min => bail!(
+                Index,
+                "max/min of an empty dimension: the operation has no identity"
+            ),
+            _ => f64::NAN,
+        };
+        return full(dev, t.dtype(), shape, fill);
+    }
+    let out = match op {
+        RowOp::Sum => reduce_rows(&x, outer, r, ReduceCode::Sum)?,
+        RowOp::Mean => reduce_rows(&x, outer, r, ReduceCode::Mean)?,
+        RowOp::Max => reduce_rows(&x, outer, r, ReduceCode::Max)?,
+        RowOp::Min => reduce_rows(&x, outer, r, ReduceCode::Min)?,
+        RowOp::Var(correction) => {
+            let mean =
+                reduce_rows(&x, outer, r, ReduceCode::Mean)?.reshape(&[outer as isize, 1])?;
+            let centered = binary(BinaryOp::Sub, &x, &mean, &[outer, r], x.dtype())?;
+            let ss = reduce_rows(&centered, outer, r, ReduceCode::SumSq)?;
+            let scale = 1.0 / (r as f64 - correction).max(0.0);
+            unary_code_raw(&ss, UnaryCode::Affine, scale, 0.0)?
+        }
+        RowOp::LogSumExp => {
+            let m = reduce_rows(&x, outer, r, ReduceCode::Max)?;
+            // Rows whose max is infinite use 0 as the shift (so -inf rows give -inf, not NaN).
+            let zero = full(dev, m.dtype(), &[outer], 0.0)?;
+            let d = binary(BinaryOp::Sub, &m, &m, &[outer], m.dtype())?;
+            let is_finite = binary(BinaryOp::Eq, &d, &zero, &[outer], m.dtype())?;
+            let shift = super::elementwise::where_(&is_finite, &m, &zero, &[outer])?;
+            let col = shift.reshape(&[outer as isize, 1])?;
+            let e = binary(BinaryOp::Sub, &x, &col, &[outer, r], x.dtype())?;
+            let e = unary_code_raw(&e, UnaryCode::Exp, 0.0, 0.0)?;
+            let s = reduce_rows(&e, outer, r, ReduceCode::Sum)?;
+            let l = unary_code_raw(&s, UnaryCode::Log, 0.0, 0.0)?;
+            binary(BinaryOp::Add, &l, &shift, &[outer], l.dtype())?
+        }
+    };
+    let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
+    out.reshape(&shape)
+}
+
+/// Index of the first max (min) of each row of `t` over `dim`, as int64 of shape `shape`.
+pub(crate) fn arg_reduce(t: &Tensor, dim: usize, shape: &[usize], max: bool) -> Result<Tensor> {
+    let dev = ordinal(t)?;
+    let t = if t.dtype().is_float() {
+        t.clone()
+    } else {
+        cast(t, DType::F64)?
+    };
+    let (x, outer, r) = rows(&t, &[dim])?;
+    if r == 0 {
+        bail!(Index, "argmax/argmin of an empty dimension");
+    }
+    let idx = empty(dev, DType::I64, &[outer])?;
+    let val = empty(dev, t.dtype(), &[outer])?;
+    if outer > 0 {
+        let args = Args::new()
+            .v(max as i32)
+            .v(outer as i64)
+            .v(r as i64)
+            .data(&x)
+            .data(&idx)
+            .data(&val);
+        run_typed(dev, "arg_reduce", t.dtype(), LaunchDims::rows(outer), args)?;
+    }
+    let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
+    idx.reshape(&shape)
+}
+
+/// Softmax (or log-softmax) of contiguous rows of length `n`.
+pub(crate) fn softmax_rows(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let x = contiguous(x)?;
+    let rows = x.numel().checked_div(n).unwrap_or(0);
+    let out = empty(dev, x.dtype(), x.shape())?;
+    if rows > 0 {
+        let args = Args::new()
+            .v(log as i32)
+            .v(rows as i64)
+            .v(n as i64)
+            .data(&x)
+            .data(&out);
+        run_typed(
+            dev,
+            "softmax_forward",
+            x.dtype(),
+            LaunchDims::rows(rows),
+            args,
+        )?;
+    }
+    Ok(out)
+}
+
+/// The softmax backward from the output `y` and the incoming gradient `g` (same shape).
+pub(crate) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+    let dev = ordinal(y)?;
+    let y = contiguous(y)?;
+    let g = contiguous(&if g.dtype() == y.dtype() {
+        g.clone()
+    } else {
+        cast(g, y.dtype())?
+    })?;
+    let rows = y.numel().checked_div(n).unwrap_or(0);
+    let out = empty(dev, y.dtype(), y.shape())?;
+    if rows > 0 {
+        let args = Args::new()
+            .v(log as i32)
+            .v(rows as i64)
+            .v(n as i64)
+            .data(&y)
+            .data(&g)
+            .data(&out);
+        run_typed(
+            dev,
+            "softmax_backward",
+            y.dtype(),
+            LaunchDims::rows(rows),
+            args,
+        )?;
+    }
+    Ok(out)
+}
+
+/// Per-row cross-entropy of logits `[n, c]` against int64 targets: (loss, row weight).
+/// A target outside `[0, c)` that is not `ignore_index` is an `IndexError` naming it.
+pub(crate) fn cross_entropy_rows(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    smoothing: f64,
+) -> Result<(Tensor, Tensor)> {
+    let dev = ordinal(x)?;
+    let x = contiguous(x)?;
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let target = contiguous(&super::align_device(&cast_i64(target)?, &x)?)?;
+    let weight = weight
+        .map(|w| -> Result<Tensor> { contiguous(&cast_like(&super::align_device(w, &x)?, &x)?) })
+        .transpose()?;
+    let loss = empty(dev, x.dtype(), &[n])?;
+    let row_weight = empty(dev, x.dtype(), &[n])?;
+    let bad = full(dev, DType::I64, &[1], ignore_index as f64)?;
+    if n > 0 {
+        let args = Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .data(&x)
+            .data(&target)
+            .opt(weight.as_ref())
+            .v(ignore_index)
+            .v(smoothing)
+            .data(&loss)
+            .data(&row_weight)
+            .data(&bad);
+        run_typed(
+            dev,
+            "cross_entropy_forward",
+            x.dtype(),
+            LaunchDims::rows(n),
+            args,
+        )?;
+        let bad = super::to_device(&bad, crate::Device::Cpu)?.to_vec::<i64>()?[0];
+        if bad != ignore_index {
+            bail!(
+                Index,
+                "Target {bad} is out of bounds: cross_entropy expects class indices in [0, {c})"
+            );
+        }
+    }
+    Ok((loss, row_weight))
+}
+
+/// d loss / d logits: `grad_out` is one value per row (`grad_stride` 1) or one scalar
+/// (`grad_stride` 0), times `grad_scale`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cross_entropy_backward_rows(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    ignore_index: i64,
+    smoothing: f64,
+    grad_out: &Tensor,
+    grad_stride: usize,
+    grad_scale: f64,
+) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let x = contiguous(x)?;
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let target = contiguous(&super::align_device(&cast_i64(target)?, &x)?)?;
+    let weight = weight
+        .map(|w| -> Result<Tensor> { contiguous(&cast_like(&super::align_device(w, &x)?, &x)?) })
+        .transpose()?;
+    let g = contiguous(&cast_like(&super::align_device(grad_out, &x)?, &x)?)?;
+    let dx = empty(dev, x.dtype(), &[n, c])?;
+    if n > 0 {
+        let args = Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .data(&x)
+            .data(&target)
+            .opt(weight.as_ref())
+            .v(ignore_index)
+            .v(smoothing)
+            .data(&g)
+            .v(grad_stride as i64)
+            .v(grad_scale)
+            .data(&dx);
+        run_typed(
+            dev,
+            "cross_entropy_backward",
+            x.dtype(),
+            LaunchDims::rows(n),
+            args,
+        )?;
+    }
+    Ok(dx)
+}
+
+fn cast_i64(t: &Tensor) -> Result<Tensor> {
+    if t.dtype() == DType::I64 {
+        Ok(t.clone())
+    } else if t.device().is_cuda() {
+        cast(t, DType::I64)
+    } else {
+        crate::ops::copy::cast_raw(t, DType::I64)
+    }
+}
+
+fn cast_like(t: &Tensor, like: &Tensor) -> Result<Tensor> {
+    if t.dtype() == like.dtype() {
+        Ok(t.clone())
+    } else {
+        cast(t, like.dtype())
+    }
+}

@@ -183,3 +183,151 @@ def test_dropout_keeps_the_expected_fraction_and_scales() -> None:
 def test_amp_unscale_finds_inf_on_the_device() -> None:
     g = dm.tensor([1.0, float("inf")]).cuda()
     assert dm._core._amp_unscale([g], 0.5, True)
+
+
+# ---- dtypes -------------------------------------------------------------------------------
+
+# name -> op over float inputs; each runs in every float dtype on CPU and CUDA.
+DTYPE_OPS: dict[str, tuple[Callable[[], list[dm.Tensor]], Callable[..., dm.Tensor]]] = {
+    "add_mul": (lambda: [randn(4, 33), randn(33)], lambda a, b: a * b + a),
+    "exp_tanh": (lambda: [randn(65)], lambda a: a.exp() - a.tanh()),
+    "sum_mean": (lambda: [randn(3, 65)], lambda a: a.sum(-1) + a.mean(0).sum()),
+    "softmax": (lambda: [randn(4, 33)], lambda a: a.softmax(-1)),
+    "matmul": (lambda: [randn(3, 17), randn(17, 5)], lambda a, b: a @ b),
+    "conv2d": (lambda: [randn(2, 3, 6, 6), randn(4, 3, 3, 3)], lambda x, w: F.conv2d(x, w)),
+    "layer_norm": (lambda: [randn(3, 16)], lambda x: F.layer_norm(x, [16])),
+    "max_pool": (lambda: [randn(2, 2, 6, 6)], lambda x: F.max_pool2d(x, 2)),
+}
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "float16": 2e-2, "bfloat16": 6e-2}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(DTYPE_OPS))
+def test_op_matches_cpu_in_every_float_dtype(name: str, dtype: str) -> None:
+    make, op = DTYPE_OPS[name]
+    dt = getattr(dm, dtype)
+    cpu = [t.to(dt) for t in make()]
+    want = op(*cpu)
+    got = op(*[t.cuda() for t in cpu])
+    assert got.dtype == want.dtype and got.device.type == "cuda"
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(got.cpu().float().numpy(), want.float().numpy(), rtol=tol, atol=tol)
+
+
+# ---- devices, modules, training ------------------------------------------------------------
+
+
+def test_tensors_move_between_devices_and_mixing_them_is_an_error() -> None:
+    x = randn(3, 4)
+    g = x.to("cuda")
+    assert g.device == dm.Device.cuda(0) and g.is_cuda and not x.is_cuda
+    assert g.to("cuda:0") is g or g.to("cuda:0").device == g.device
+    np.testing.assert_array_equal(g.cpu().numpy(), x.numpy())
+    np.testing.assert_array_equal(dm.zeros(2, 3, device="cuda").cpu().numpy(), np.zeros((2, 3)))
+    assert (g * 2.0).device == g.device and float((g.sum() * 0).item()) == 0.0
+    with pytest.raises(dm.DeviceError, match="same device"):
+        _ = g + x
+    with pytest.raises(TypeError, match=r"Tensor\.cpu\(\)"):
+        g.numpy()
+    if cuda.device_count() > 1:
+        h = g.to("cuda:1")
+        assert h.device == dm.Device.cuda(1)
+        np.testing.assert_array_equal(h.cpu().numpy(), x.numpy())
+    assert "device='cuda:0'" in repr(g)
+
+
+def test_bad_labels_raise_index_error_on_the_device() -> None:
+    x = randn(3, 5).cuda()
+    with pytest.raises(IndexError, match="7"):
+        F.cross_entropy(x, dm.tensor([0, 7, 1]).long().cuda())
+
+
+def _mlp() -> dm.nn.Module:
+    from democratising import nn
+
+    dm.manual_seed(0)
+    return nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+
+
+def _cnn() -> dm.nn.Module:
+    from democratising import nn
+
+    dm.manual_seed(0)
+    return nn.Sequential(
+        # No conv bias before the norm: its gradient is ~0 and Adam would amplify rounding noise.
+        nn.Conv2d(1, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 5),
+    )
+
+
+@pytest.mark.parametrize("make, shape", [(_mlp, (16, 20)), (_cnn, (8, 1, 8, 8))])
+def test_training_steps_match_cpu(make: Callable[[], dm.nn.Module], shape: tuple[int, ...]) -> None:
+    from democratising.optim import Adam
+
+    x, y = randn(*shape), dm.tensor(rng.integers(0, 5, shape[0])).long()
+    cpu_model, gpu_model = make(), make().to("cuda")
+    assert all(p.is_cuda for p in gpu_model.parameters())
+    opts = [Adam(cpu_model.parameters(), lr=1e-2), Adam(gpu_model.parameters(), lr=1e-2)]
+    for _ in range(3):
+        losses = []
+        for model, opt, xb, yb in (
+            (cpu_model, opts[0], x, y),
+            (gpu_model, opts[1], x.cuda(), y.cuda()),
+        ):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-4, abs=1e-5)
+    for (name, p), q in zip(cpu_model.state_dict().items(), gpu_model.state_dict().values()):
+        np.testing.assert_allclose(q.cpu().numpy(), p.numpy(), rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_amp_grad_scaler_step_on_the_device() -> None:
+    from democratising.amp import GradScaler, autocast
+    from democratising.optim import SGD
+
+    model = _mlp().to("cuda")
+    opt = SGD(model.parameters(), lr=0.1)
+    scaler = GradScaler(init_scale=2.0**8)
+    x, y = randn(8, 20).cuda(), dm.tensor(rng.integers(0, 5, 8)).long().cuda()
+    before = [p.detach().cpu().numpy().copy() for p in model.parameters()]
+    with autocast("cuda", dtype=dm.float16):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    after = [p.detach().cpu().numpy() for p in model.parameters()]
+    assert all(p.dtype == dm.float32 for p in model.parameters())
+    assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_data_parallel_over_devices_matches_one_device() -> None:
+    from democratising.distributed import DataParallel
+
+    devices = list(range(min(cuda.device_count(), 2)))
+    model = _mlp()
+    ref = _mlp()
+    dp = DataParallel(model, devices)
+    x, y = randn(10, 20), dm.tensor(rng.integers(0, 5, 10)).long()
+    out = dp(x.cuda())
+    assert out.device == dm.Device.cuda(0) and out.shape == (10, 5)
+    F.cross_entropy(out, y.cuda()).backward()
+    F.cross_entropy(ref(x), y).backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert p.grad.device == dm.Device.cuda(0)
+        np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_memory_statistics_follow_tensors() -> None:
+    before = cuda.memory_allocated()
+    x = dm.ones(256, 256, device="cuda")
+    assert cuda.memory_allocated() >= before + 4 * 256 * 256
+    assert cuda.max_memory_allocated() >= cuda.memory_allocated()
+    del x
+    assert cuda.memory_allocated() == before

@@ -685,6 +685,15 @@ def test_embedding_gather_index_select(sfx: str) -> None:
         bad,
     )
     assert bad.get()[0] == 9
+    cidx = np.array([8, 1, 4])
+    expected = values(raw(src, sfx), sfx).reshape(4, 9, 3).copy()
+    vals = tensor_of(sample(4 * 3 * 3) * 10, sfx).reshape(4, 3, 3)
+    expected[:, cidx] = values(raw(vals, sfx), sfx).reshape(4, 3, 3)
+    dst = buf(src, sfx)
+    emu.launch(
+        f"index_copy_{sfx}", 1, 32, 4, 9, 3, 3, buf(vals, sfx), Buf(cidx.astype(np.int64)), dst, bad
+    )
+    np.testing.assert_array_equal(values(dst.get(), sfx).reshape(4, 9, 3), expected)
 
 
 @pytest.mark.parametrize("sfx", ["f32", "f64", "f16"])

@@ -331,3 +331,29 @@ def test_memory_statistics_follow_tensors() -> None:
     assert cuda.max_memory_allocated() >= cuda.memory_allocated()
     del x
     assert cuda.memory_allocated() == before
+
+
+def test_dropout_gradient_uses_the_same_mask() -> None:
+    x = pos(4096).cuda().requires_grad_()
+    y = F.dropout(x, 0.5, training=True)
+    y.sum().backward()
+    kept = y.detach().cpu().numpy() != 0
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.where(kept, 2.0, 0.0))
+
+
+def test_indexing_and_assignment_on_the_device() -> None:
+    x = randn(5, 4)
+    g = x.cuda()
+    idx = dm.tensor([3, -1, 0]).long()
+    np.testing.assert_array_equal(g[idx.cuda()].cpu().numpy(), x[idx].numpy())
+    np.testing.assert_array_equal(g[:, idx.cuda()].cpu().numpy(), x[:, idx].numpy())
+    rows = dm.tensor([1, 2]).long()
+    x[rows] = 0.5
+    g[rows.cuda()] = 0.5
+    x[:, 1] = 7.0
+    g[:, 1] = 7.0
+    x[0] = dm.arange(4.0)
+    g[0] = dm.arange(4.0).cuda()
+    np.testing.assert_array_equal(g.cpu().numpy(), x.numpy())
+    with pytest.raises(IndexError):
+        _ = g[dm.tensor([9]).long().cuda()]

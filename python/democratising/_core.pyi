@@ -47,6 +47,7 @@ __all__ = [
     "_cuda_memory_reserved",
     "_cuda_synchronize",
     "_cuda_unavailable_reason",
+    "_dropout",
     "_get_autocast",
     "_layer_norm",
     "_linear",
@@ -815,6 +816,9 @@ def _record_function(
     gradient (or None) per tensor in ``inputs``."""
 
 # ---- fused ops (nn.functional, optim, amp) ---------------------------------------------------
+
+def _dropout(input: Tensor, p: float) -> Tensor:
+    """Zeroes elements with probability ``p`` and scales the rest by ``1/(1-p)``."""
 
 def _linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` as one fused op."""

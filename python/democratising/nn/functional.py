@@ -69,7 +69,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    mask = (_core.rand(*input.shape, device=input.device) >= p).to(input.dtype)
+    if input.is_cuda:
+        return _core._dropout(input, p)
+    mask = (_core.rand(*input.shape) >= p).to(input.dtype)
     return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 

@@ -438,6 +438,13 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
     )))
 }
 
+/// Dropout in one engine op (`nn.functional.dropout`; a Philox kernel on CUDA).
+#[pyfunction]
+pub fn _dropout(py: Python<'_>, input: PyRef<'_, PyTensor>, p: f64) -> PyResult<PyTensor> {
+    let x = &input.t;
+    run(py, x.numel(), || x.dropout(p)).map(wrap)
+}
+
 /// `input @ weight.T + bias` as one fused engine op (`nn.functional.linear`).
 #[pyfunction]
 #[pyo3(signature = (input, weight, bias=None))]

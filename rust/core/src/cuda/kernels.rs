@@ -141,6 +141,7 @@ pub const FAMILIES: &[Family] = &[
             k("embedding_forward", Dtypes(ALL), 7),
             k("gather", Dtypes(ALL), 8),
             k("index_select", Dtypes(ALL), 8),
+            k("index_copy", Dtypes(ALL), 8),
             k("embedding_backward", Dtypes(FLOATS), 7),
             k("scatter_add", Dtypes(FLOATS), 8),
             k("index_add", Dtypes(FLOATS), 8),

@@ -184,4 +184,27 @@ impl Tensor {
         });
         with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
     }
+
+    /// Dropout: zeroes each element with probability `p` and scales the rest by `1/(1-p)`.
+    /// On CUDA the mask comes from the device's Philox generator; on the CPU from
+    /// `dropout_mask`.
+    pub fn dropout(&self, p: f64) -> Result<Tensor> {
+        if !(0.0..=1.0).contains(&p) {
+            bail!(
+                Value,
+                "dropout probability has to be between 0 and 1, but got {p}"
+            );
+        }
+        if !self.dtype().is_float() {
+            bail!(
+                DType,
+                "dropout expects a floating point input, got {}",
+                self.dtype()
+            );
+        }
+        if self.device().is_cuda() {
+            return crate::cuda::ops::nn::dropout(self, p);
+        }
+        self.mul(&Tensor::dropout_mask(self.shape(), p, self.dtype())?)
+    }
 }

@@ -218,6 +218,8 @@ impl Tensor {
         if self.device().is_cuda() {
             return crate::cuda::ops::index::scatter_add(self, d, index, src);
         }
+        self.check_same_device(src)?;
+        self.check_same_device(index)?;
         let idx = index_values(index, "scatter_add")?;
         let out = cast_raw(self, self.dtype())?;
         let src_c = src.to_dtype(self.dtype())?;
@@ -301,6 +303,10 @@ impl Tensor {
     ) -> Result<()> {
         if self.device().is_cuda() {
             return crate::cuda::ops::index::index_put(self, indices, values, accumulate);
+        }
+        if values.device() != self.device() {
+            // Only a CPU scalar may meet a CPU destination here; anything else is an error.
+            self.check_same_device(values)?;
         }
         let plan = AdvPlan::new(self, indices)?;
         let offs = plan.offsets(self.layout())?;

@@ -159,8 +159,15 @@ impl Tensor {
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
         self.assign_(&self.original_self(None)?.clamp(min, max)?)
     }
+    /// Copies `src` (broadcast, cast, and moved across devices as in PyTorch) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
-        self.check_same_device(src)?;
+        let moved;
+        let src = if src.device() == self.device() {
+            src
+        } else {
+            moved = src.to_device(self.device())?;
+            &moved
+        };
         crate::layout::broadcast_shapes(src.shape(), self.shape()).and_then(|s| {
             if s != self.shape() {
                 bail!(

@@ -74,6 +74,17 @@ __device__ void index_add(long long outer, long long dst_dim, long long n, long 
     }
 }
 
+// dst[o, idx[j], k] = src[o, j, k]: assignment through an index (`x[idx] = v`); with a
+// repeated index one of the writes wins, as in PyTorch.
+template <class T>
+__device__ void index_copy(long long outer, long long dst_dim, long long n, long long inner,
+                           const T* src, const long long* idx, T* dst, long long* bad) {
+    DM_GRID_LOOP(i, outer * n * inner) {
+        const long long k = i % inner, j = idx[(i / inner) % n], o = i / (n * inner);
+        if (dm_in_range(j, dst_dim, bad)) dst[(o * dst_dim + j) * inner + k] = src[i];
+    }
+}
+
 #define DM_GATHER_KERNELS(S, T)                                                                  \
     extern "C" __global__ void embedding_forward_##S(long long n, long long dim, long long num,   \
                                                      const long long* idx, const T* weight,       \
@@ -89,6 +100,11 @@ __device__ void index_add(long long outer, long long dst_dim, long long n, long 
                                                 long long inner, const T* src,                    \
                                                 const long long* idx, T* out, long long* bad) {   \
         index_select<T>(outer, src_dim, n, inner, src, idx, out, bad);                            \
+    }                                                                                             \
+    extern "C" __global__ void index_copy_##S(long long outer, long long dst_dim, long long n,    \
+                                              long long inner, const T* src,                      \
+                                              const long long* idx, T* dst, long long* bad) {     \
+        index_copy<T>(outer, dst_dim, n, inner, src, idx, dst, bad);                              \
     }
 #define DM_SCATTER_KERNELS(S, T)                                                                 \
     extern "C" __global__ void embedding_backward_##S(long long n, long long dim, long long num,  \

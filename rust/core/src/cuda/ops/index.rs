@@ -217,7 +217,8 @@ pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     }))
 }
 
-/// `t[..., index, ...] += values` (accumulate) in place, one index tensor at dim `d`.
+/// `t[..., index, ...] = values` (or `+=` with `accumulate`) in place, one index tensor at
+/// dim `d`.
 pub(crate) fn index_put(
     t: &Tensor,
     indices: &[Option<Tensor>],
@@ -226,22 +227,19 @@ pub(crate) fn index_put(
 ) -> Result<()> {
     let dev = ordinal(t)?;
     let (d, ix) = single_index(t, indices)?;
-    if !accumulate {
+    if accumulate && !t.dtype().is_float() {
         bail!(
-            Device,
-            "assigning through an index tensor on CUDA is not implemented; use index_add_ or scatter_add"
+            DType,
+            "accumulating index_put on CUDA supports floating-point tensors, got {}",
+            t.dtype()
         );
     }
-    if !t.is_contiguous() || !t.dtype().is_float() {
-        bail!(
-            Device,
-            "index_put on CUDA needs a contiguous floating-point tensor"
-        );
-    }
+    // The kernels write a contiguous [outer, dim, inner] buffer; views go through a copy.
+    let target = contiguous(t)?;
     let size = t.shape()[d];
     let flat = wrap_negative(&index_tensor(&ix, t, "index_put")?.reshape(&[-1])?, size)?;
     let n = flat.numel();
-    let (outer, dst_dim, inner) = split(t.shape(), d);
+    let (outer, dst_dim, inner) = split(target.shape(), d);
     let v = align_device(values, t)?.detach();
     let v = v.to_dtype(t.dtype())?;
     let v = contiguous(&v.expand(&{
@@ -259,16 +257,19 @@ pub(crate) fn index_put(
             .v(inner as i64)
             .v(data_ptr(&v))
             .data(&flat)
-            .data(t)
+            .data(&target)
             .data(&bad);
-        run_typed(
-            dev,
-            "index_add",
-            t.dtype(),
-            LaunchDims::elementwise(outer * n * inner),
-            args,
-        )?;
+        let kernel = if accumulate {
+            "index_add"
+        } else {
+            "index_copy"
+        };
+        let dims = LaunchDims::elementwise(outer * n * inner);
+        run_typed(dev, kernel, t.dtype(), dims, args)?;
         check_bad(&bad, size, "index_put")?;
+    }
+    if !target.same(t) {
+        super::write_into(t, &target)?;
     }
     t.storage().bump_version();
     Ok(())

@@ -457,3 +457,48 @@ pub(crate) fn batch_norm(
         Ok(out)
     }))
 }
+
+/// Dropout with the counter-based Philox generator: keeps each element with probability
+/// `1 - p`, scaled by `1 / (1 - p)`; the backward reuses the saved keep-mask.
+pub(crate) fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
+    let dev = ordinal(x)?;
+    let dt = x.dtype();
+    let xc = contiguous(&x.detach())?;
+    let n = xc.numel();
+    let y = empty(dev, dt, x.shape())?;
+    let mask = empty(dev, DType::Bool, x.shape())?;
+    // A fresh Philox stream per call: its key and counter offset come from the global RNG.
+    let (seed, offset) = crate::rng::with_rng(|r| (r.next_u64(), r.next_u64() >> 16));
+    if n > 0 {
+        let args = Args::new()
+            .v(n as i64)
+            .data(&xc)
+            .data(&y)
+            .data(&mask)
+            .v(p)
+            .v(seed)
+            .v(offset);
+        run_typed(
+            dev,
+            "dropout_forward",
+            dt,
+            LaunchDims::elementwise(n.div_ceil(4)),
+            args,
+        )?;
+    }
+    Ok(record(y, "NativeDropoutBackward", &[x], move |g| {
+        let gc = like(g, dt)?;
+        let dx = empty(dev, dt, gc.shape())?;
+        if n > 0 {
+            let args = Args::new().v(n as i64).data(&gc).data(&mask).v(p).data(&dx);
+            run_typed(
+                dev,
+                "dropout_backward",
+                dt,
+                LaunchDims::elementwise(n),
+                args,
+            )?;
+        }
+        Ok(vec![Some(dx)])
+    }))
+}

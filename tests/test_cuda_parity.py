@@ -357,3 +357,13 @@ def test_indexing_and_assignment_on_the_device() -> None:
     np.testing.assert_array_equal(g.cpu().numpy(), x.numpy())
     with pytest.raises(IndexError):
         _ = g[dm.tensor([9]).long().cuda()]
+
+
+def test_cuda_array_interface_describes_device_memory() -> None:
+    x = randn(3, 4).cuda()
+    cai = x.__cuda_array_interface__
+    assert cai["shape"] == (3, 4) and cai["typestr"] == "<f4" and cai["version"] == 3
+    assert cai["strides"] is None and cai["data"][0] == x.data_ptr()
+    t = x.t()
+    assert t.__cuda_array_interface__["strides"] == (4, 16)
+    assert not hasattr(randn(2), "__cuda_array_interface__")

@@ -46,11 +46,14 @@ def _nvidia_wheel_dir(name: str) -> Path | None:
 def _register_wheels() -> None:
     nvrtc = _nvidia_wheel_dir("cuda_nvrtc")
     runtime = _nvidia_wheel_dir("cuda_runtime")
+    cublas = _nvidia_wheel_dir("cublas")
     lib = nvrtc / "lib" / "libnvrtc.so.12" if nvrtc else None
     include = runtime / "include" if runtime else None
+    blas = cublas / "lib" if cublas else None
     _core._cuda_add_search_paths(
         str(lib) if lib and lib.is_file() else None,
         str(include) if include and include.is_dir() else None,
+        str(blas) if blas and blas.is_dir() else None,
     )
 
 

@@ -53,11 +53,19 @@ fn _cuda_synchronize(py: Python<'_>, device: usize) -> PyResult<()> {
     py.detach(|| cuda::synchronize(device)).py()
 }
 
-/// Where libnvrtc (a file) and the CUDA headers (a directory) may be: the pip wheels.
+/// Where libnvrtc (a file), the CUDA headers (a directory) and libcublas (a directory) may
+/// be: the pip wheels.
 #[pyfunction]
-#[pyo3(signature = (library=None, include_dir=None))]
-fn _cuda_add_search_paths(library: Option<PathBuf>, include_dir: Option<PathBuf>) {
+#[pyo3(signature = (library=None, include_dir=None, cublas_dir=None))]
+fn _cuda_add_search_paths(
+    library: Option<PathBuf>,
+    include_dir: Option<PathBuf>,
+    cublas_dir: Option<PathBuf>,
+) {
     cuda::add_search_paths(library, include_dir);
+    if let Some(d) = cublas_dir {
+        cuda::runtime::set_cublas_dir(d);
+    }
 }
 
 /// (family, kernel name, parameter count) of every CUDA kernel.

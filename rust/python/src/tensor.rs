@@ -325,6 +325,38 @@ impl PyTensor {
         Ok(d)
     }
 
+    /// The CUDA Array Interface (v3) of a CUDA tensor: CuPy, Numba and CUDA-aware MPI read
+    /// its device memory without a copy. Queued work is finished first (no stream handed
+    /// over). CPU tensors have no such attribute, as in PyTorch.
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let Device::Cuda(i) = self.t.device() else {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(
+                "CPU tensors have no __cuda_array_interface__; use __array_interface__ or .numpy()",
+            ));
+        };
+        if self.t.requires_grad() {
+            return Err(PyRuntimeError::new_err(
+                "Can't export a tensor that requires grad; use tensor.detach() first.",
+            ));
+        }
+        democratising::cuda::synchronize(i).py()?;
+        let d = PyDict::new(py);
+        let isz = self.t.dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
+        if self.t.is_contiguous() {
+            d.set_item("strides", py.None())?;
+        } else {
+            let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+            d.set_item("strides", PyTuple::new(py, strides)?)?;
+        }
+        d.set_item("data", (self.data_ptr(), false))?;
+        d.set_item("version", 3)?;
+        d.set_item("stream", py.None())?;
+        Ok(d)
+    }
+
     /// A NumPy array sharing this tensor's memory.
     fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if slf.get().t.requires_grad() {

@@ -236,6 +236,31 @@ impl DeviceState {
     }
 }
 
+/// The directory of the `nvidia-cublas-cu12` wheel's libraries, if installed.
+static CUBLAS_DIR: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+pub fn set_cublas_dir(dir: std::path::PathBuf) {
+    *CUBLAS_DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
+}
+
+/// Loads libcublasLt/libcublas from the registered wheel directory (once), so that cudarc's
+/// later `dlopen("libcublas.so.12")` finds them by soname without LD_LIBRARY_PATH.
+fn preload_cublas() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let dir = CUBLAS_DIR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(dir) = dir {
+            for name in ["libcublasLt.so.12", "libcublas.so.12"] {
+                // SAFETY: NVIDIA's libraries, whose initialisers are safe to run; kept loaded
+                // for the life of the process (cudarc holds its own handle too).
+                if let Ok(lib) = unsafe { libloading::Library::new(dir.join(name)) } {
+                    std::mem::forget(lib);
+                }
+            }
+        }
+    });
+}
+
 /// Runs a cuBLAS call; errors and panics (libcublas missing) become `Error::Device`.
 fn guarded_blas<T>(
     what: &str,
@@ -333,6 +358,7 @@ impl Backend for DeviceState {
         };
         let mut slot = self.cublas.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
+            preload_cublas();
             let stream = self.stream.cu_stream();
             let ctx = &self.context;
             guarded("binding the context", || ctx.bind_to_thread())?;

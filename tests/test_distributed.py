@@ -86,6 +86,7 @@ def run_mpi(
     via_mpi4py: bool = True,
     hostfile: Optional[Path] = None,
     timeout: float = HARD_TIMEOUT,
+    extra_env: Optional[dict[str, str]] = None,
 ) -> Job:
     """Runs ``script`` on ``n`` ranks; kills the whole process group after ``timeout``."""
     assert MPIEXEC is not None
@@ -99,7 +100,7 @@ def run_mpi(
         cmd += ["-m", "mpi4py"]
     cmd += [str(MPI_DIR / script), *args]
     # One engine thread per rank: the ranks already fill the cores.
-    env = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1", **(extra_env or {}))
     env.pop("DEMOCRATISING_DIST_TIMEOUT", None)
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -291,3 +292,20 @@ def test_collective_timeout_aborts_naming_the_operation(mode: str, message: str)
     assert job.returncode != 0, job
     assert message in job.stderr, job
     assert job.seconds < 20, job  # rank 1 sleeps 30 s: the abort ended it
+
+
+@needs_mpi
+def test_ddp_with_each_rank_on_its_own_cuda_device(tmp_path: Path) -> None:
+    """Parameters on cuda:0 / cuda:1 (the emulated devices of test_cuda_emulated_device.py):
+    DDP reduces their gradients and training matches one process on the global batch."""
+    from test_cuda_emulator import build
+
+    env = {"DEMOCRATISING_CUDA_EMULATOR": str(build()), "DEMOCRATISING_CUDA_EMULATOR_DEVICES": "2"}
+    job = run_mpi(2, "ddp_cuda.py", str(tmp_path), "3", extra_env=env)
+    assert job.returncode == 0, job
+    ranks = [np.load(tmp_path / f"ddp_cuda_rank{r}.npz") for r in range(2)]
+    init = {k[len("init/") :]: ranks[0][k] for k in ranks[0].files if k.startswith("init/")}
+    _, want = common.reference_training(init, common.global_batches(3, common.PER_RANK * 2), "sgd")
+    for r in ranks:
+        for k, v in want.items():
+            np.testing.assert_allclose(r[f"final/{k}"], v, rtol=1e-4, atol=1e-6, err_msg=k)

@@ -1,0 +1,47 @@
+"""MPI worker: DDP with every rank's model on its own CUDA device (cuda:rank; the emulated
+device under make test). Gradients come back to the device after the all-reduce; the test
+compares the result with single-process training on the global batch. Usage:
+ddp_cuda.py OUT_DIR [STEPS]."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from common import PER_RANK, global_batches, make_mlp, make_optimizer, params_of, shard
+
+import democratising as dm
+from democratising import distributed as dist
+from democratising import nn
+
+
+def main() -> None:
+    out, steps = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    world = dist.World.init()
+    r, n = world.rank(), world.size()
+    device = dm.Device.cuda(r % dm.cuda.device_count())
+    model = make_mlp(seed=0)
+    init = params_of(model)
+    model.to(device)
+    ddp = dist.DistributedDataParallel(model, world)
+    opt = make_optimizer("sgd", model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+    for x, y in global_batches(steps, PER_RANK * n):
+        opt.zero_grad()
+        xb = dm.from_numpy(shard(x, r, n)).to(device)
+        yb = dm.from_numpy(shard(y, r, n)).to(device)
+        loss_fn(ddp(xb), yb).backward()
+        assert all(p.grad.device == device for p in model.parameters())
+        opt.step()
+    final = {k: np.array(p.detach().cpu().numpy()) for k, p in model.named_parameters()}
+    np.savez(
+        out / f"ddp_cuda_rank{r}.npz",
+        **{f"init/{k}": v for k, v in init.items()},
+        **{f"final/{k}": v for k, v in final.items()},
+    )
+    world.barrier()
+
+
+if __name__ == "__main__":
+    main()

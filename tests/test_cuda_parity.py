@@ -367,3 +367,51 @@ def test_cuda_array_interface_describes_device_memory() -> None:
     t = x.t()
     assert t.__cuda_array_interface__["strides"] == (4, 16)
     assert not hasattr(randn(2), "__cuda_array_interface__")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "mask",
+        "two_adjacent",
+        "two_apart",
+        "slice_then_index",
+        "broadcast_pair",
+    ],
+)
+def test_advanced_indexing_matches_cpu(key: str) -> None:
+    x = randn(4, 5, 6).requires_grad_()
+    i, j = dm.tensor([3, -1, 0]).long(), dm.tensor([4, 0, 2]).long()
+    keys: dict[str, Callable[[Any], Any]] = {
+        "mask": lambda d: (x.detach() > 0).to(d),
+        "two_adjacent": lambda d: (i.to(d), j.to(d)),
+        "two_apart": lambda d: (i.to(d), slice(None), j.to(d)),
+        "slice_then_index": lambda d: (slice(1, 3), i.to(d) + 1, j.to(d)),
+        "broadcast_pair": lambda d: (i.reshape(3, 1).to(d), j.reshape(1, 3).to(d)),
+    }
+    g = x.detach().cuda().requires_grad_()
+    want, got = x[keys[key]("cpu")], g[keys[key]("cuda")]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().numpy())
+    w = randn(*want.shape)
+    (want * w).sum().backward()
+    (got * w.cuda()).sum().backward()
+    np.testing.assert_allclose(g.grad.cpu().numpy(), x.grad.numpy(), rtol=1e-6)
+    # Assignment through the same key.
+    a, b = x.detach().clone(), g.detach().clone()
+    a[keys[key]("cpu")] = 0.25
+    b[keys[key]("cuda")] = 0.25
+    np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+    with pytest.raises(IndexError):
+        _ = g[dm.tensor([0]).long().cuda(), dm.tensor([5]).long().cuda()]
+
+
+def test_module_cuda_and_cpu_move_parameters_and_buffers() -> None:
+    from democratising import nn
+
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.LeakyReLU(0.1)).cuda()
+    assert all(t.is_cuda for t in [*m.parameters(), *m.buffers()])
+    y = m(randn(5, 3).cuda())
+    assert y.is_cuda and y.shape == (5, 4)
+    m.cpu()
+    assert not any(t.is_cuda for t in [*m.parameters(), *m.buffers()])

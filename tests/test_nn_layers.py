@@ -210,3 +210,22 @@ def test_gelu_and_erf_at_zero_terminate() -> None:
     """Regression: erf's series looped forever at exactly 0 (so did GELU)."""
     np.testing.assert_allclose(dm.tensor([0.0, -0.0]).erf().numpy(), [0.0, 0.0])
     np.testing.assert_allclose(dm.tensor([0.0]).gelu().numpy(), [0.0])
+
+
+def test_leaky_relu_elu_softplus_modules_match_numpy() -> None:
+    x = np.linspace(-3, 3, 13).astype(np.float64)
+    t = dm.tensor(x).requires_grad_()
+    cases = [
+        (nn.LeakyReLU(0.2), np.where(x > 0, x, 0.2 * x), np.where(x > 0, 1.0, 0.2)),
+        (nn.ELU(0.5), np.where(x > 0, x, 0.5 * np.expm1(x)), np.where(x > 0, 1.0, 0.5 * np.exp(x))),
+        (nn.Softplus(2.0), np.log1p(np.exp(2 * x)) / 2, 1 / (1 + np.exp(-2 * x))),
+    ]
+    for module, want, dwant in cases:
+        t.grad = None
+        y = module(t)
+        np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12, atol=1e-12)
+        y.sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), dwant, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(F.leaky_relu(t, 0.2).detach().numpy(), cases[0][1])
+    np.testing.assert_allclose(F.elu(t, 0.5).detach().numpy(), cases[1][1])
+    assert "negative_slope=0.2" in repr(nn.LeakyReLU(0.2))

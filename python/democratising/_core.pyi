@@ -400,6 +400,10 @@ class Tensor:
         """Alias of ``clamp``."""
     def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor:
         """GELU, exact (erf) or with the tanh approximation."""
+    def leaky_relu(self, negative_slope: _float = 0.01) -> Tensor:
+        """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    def elu(self, alpha: _float = 1.0) -> Tensor:
+        """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
     def softplus(self, beta: _float = 1.0, threshold: _float = 20.0) -> Tensor:
         """``log(1 + exp(beta * x)) / beta``, linear above ``threshold``."""
 

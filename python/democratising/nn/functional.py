@@ -51,6 +51,14 @@ def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return input.leaky_relu(negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return input.elu(alpha)
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return input.softplus(beta=beta, threshold=threshold)
 
@@ -88,7 +96,7 @@ def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> None:
             f"{tuple(input.shape)}, got {tuple(target.shape)}"
         )
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    t = target.numpy()
+    t = target.cpu().numpy()
     bad = t[(t != ignore_index) & ((t < 0) | (t >= c))]
     if bad.size:
         raise IndexOutOfRangeError(

@@ -244,6 +244,12 @@ class Module:
     def cpu(self: M) -> M:
         return self.to("cpu")
 
+    def cuda(self: M, device: Any = None) -> M:
+        """Moves parameters and buffers to ``cuda:device`` (device 0 by default)."""
+        if device is None:
+            return self.to("cuda:0")
+        return self.to(_core.Device.cuda(device) if isinstance(device, int) else device)
+
     def apply(self: M, fn: Callable[[Module], None]) -> M:
         for m in self.children():
             m.apply(fn)

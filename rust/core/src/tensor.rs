@@ -203,7 +203,7 @@ impl Tensor {
         match self.device() {
             Device::Cpu => Ok(()),
             d => Err(Error::Device(format!(
-                "tensor is on {d}, but this build has no usable CUDA device"
+                "this operation reads host memory but the tensor is on {d}; move it with .cpu() first"
             ))),
         }
     }

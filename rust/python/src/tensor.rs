@@ -703,6 +703,16 @@ impl PyTensor {
             ))),
         }
     }
+    #[pyo3(signature = (negative_slope=0.01))]
+    fn leaky_relu(&self, py: Python<'_>, negative_slope: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.leaky_relu(negative_slope)).map(wrap)
+    }
+    #[pyo3(signature = (alpha=1.0))]
+    fn elu(&self, py: Python<'_>, alpha: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.elu(alpha)).map(wrap)
+    }
     #[pyo3(signature = (beta=1.0, threshold=20.0))]
     fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
         let t = &self.t;

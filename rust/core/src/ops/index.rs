@@ -355,6 +355,13 @@ impl Tensor {
 
     /// Indices of nonzero elements, shape `[n, ndim]` (int64).
     pub fn nonzero(&self) -> Result<Tensor> {
+        if self.device().is_cuda() {
+            // The output size depends on the data, so the host needs the mask anyway (PyTorch
+            // syncs too): one bool per element comes over, the indices go back.
+            let b = cast_raw(self, DType::Bool)?;
+            let host = crate::cuda::ops::to_device(&b, crate::Device::Cpu)?;
+            return crate::cuda::ops::to_device(&host.nonzero()?, self.device());
+        }
         let b = cast_raw(self, DType::Bool)?;
         let v = b.to_vec::<bool>()?;
         let mut out = Vec::new();

@@ -152,21 +152,131 @@ pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
     }))
 }
 
-/// The one advanced dim of `indices` and its index tensor, or an error for other forms.
-fn single_index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<(usize, Tensor)> {
-    let adv: Vec<(usize, &Tensor)> = indices
-        .iter()
-        .enumerate()
-        .filter_map(|(i, x)| x.as_ref().map(|x| (i, x)))
-        .collect();
-    if adv.len() != 1 || indices.len() > t.ndim() {
-        bail!(
-            Device,
-            "indexing a CUDA tensor with {} index tensors is not implemented; index one dim at a time",
-            adv.len()
-        );
+/// How advanced indexing maps onto one `index_select` / `index_add` / `index_copy` along
+/// dim 0: the indexed dims are permuted to the front and flattened, and the index tensors
+/// (broadcast together, negatives wrapped, each checked against its own dim) become one
+/// linear index into them.
+struct Plan {
+    /// Indexed dims first (in order), then the others.
+    perm: Vec<usize>,
+    /// Product of the indexed dims' sizes.
+    adv_numel: usize,
+    /// The linear index, flat int64 on the device.
+    lin: Tensor,
+    /// The broadcast shape of the index tensors.
+    bshape: Vec<usize>,
+    /// Sizes of the other dims, in order.
+    rest: Vec<usize>,
+    /// Where the broadcast dims go in the result: the first indexed dim when the indexed dims
+    /// are adjacent, else the front (NumPy's and PyTorch's rule).
+    place: usize,
+}
+
+impl Plan {
+    fn new(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Plan> {
+        if indices.len() > t.ndim() {
+            bail!(
+                Index,
+                "too many indices for tensor of dimension {} (got {})",
+                t.ndim(),
+                indices.len()
+            );
+        }
+        let adv: Vec<(usize, &Tensor)> = indices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, x)| x.as_ref().map(|x| (i, x)))
+            .collect();
+        if adv.is_empty() {
+            bail!(Index, "advanced indexing needs at least one index tensor");
+        }
+        let mut bshape: Vec<usize> = Vec::new();
+        for (_, ix) in &adv {
+            bshape = crate::layout::broadcast_shapes(&bshape, ix.shape())?;
+        }
+        let dims: Vec<usize> = adv.iter().map(|(d, _)| *d).collect();
+        let mut lin: Option<Tensor> = None;
+        let mut inner = 1usize;
+        for &(d, ix) in adv.iter().rev() {
+            let size = t.shape()[d];
+            let ix = wrap_negative(&index_tensor(ix, t, "index")?, size)?.expand(&bshape)?;
+            if ix.numel() > 0 {
+                let out_of_range = ix
+                    .lt(&Tensor::wrapped_scalar(0i64))?
+                    .logical_or(&ix.ge(&Tensor::wrapped_scalar(size as i64))?)?;
+                if out_of_range.any()? {
+                    let bad = ix.masked_fill(&out_of_range.logical_not()?, 0.0)?;
+                    let (lo, hi) = (
+                        bad.amin(None, false)?.item()?,
+                        bad.amax(None, false)?.item()?,
+                    );
+                    let v = if lo < 0.0 { lo } else { hi };
+                    bail!(
+                        Index,
+                        "index {v} is out of bounds for dimension {d} with size {size}"
+                    );
+                }
+            }
+            let term = if inner == 1 {
+                ix
+            } else {
+                ix.mul(&Tensor::wrapped_scalar(inner as i64))?
+            };
+            lin = Some(match lin {
+                None => term,
+                Some(l) => l.add(&term)?,
+            });
+            inner *= size;
+        }
+        let lin = contiguous(&lin.expect("one index at least").detach().reshape(&[-1])?)?;
+        let mut perm = dims.clone();
+        perm.extend((0..t.ndim()).filter(|d| !dims.contains(d)));
+        let rest: Vec<usize> = perm[dims.len()..].iter().map(|&d| t.shape()[d]).collect();
+        let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
+        Ok(Plan {
+            perm,
+            adv_numel: inner,
+            lin,
+            bshape,
+            rest,
+            place: if adjacent { dims[0] } else { 0 },
+        })
     }
-    Ok((adv[0].0, adv[0].1.clone()))
+
+    /// `[adv_numel, rest...]` as (outer, dim, inner) of the kernels.
+    fn split(&self) -> (usize, usize, usize) {
+        (1, self.adv_numel, self.rest.iter().product())
+    }
+
+    /// The result shape in kernel order: `[bshape..., rest...]`.
+    fn bmajor_shape(&self) -> Vec<usize> {
+        let mut s = self.bshape.clone();
+        s.extend_from_slice(&self.rest);
+        s
+    }
+
+    /// Permutation from kernel order `[bshape..., rest...]` to the final order.
+    fn to_final(&self) -> Vec<usize> {
+        let (nb, nr) = (self.bshape.len(), self.rest.len());
+        let rest: Vec<usize> = (nb..nb + nr).collect();
+        let mut p: Vec<usize> = rest[..self.place].to_vec();
+        p.extend(0..nb);
+        p.extend_from_slice(&rest[self.place..]);
+        p
+    }
+
+    fn final_shape(&self) -> Vec<usize> {
+        let b = self.bmajor_shape();
+        self.to_final().iter().map(|&i| b[i]).collect()
+    }
+}
+
+fn inverse(perm: &[usize]) -> Vec<isize> {
+    let mut inv = vec![0isize; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i as isize;
+    }
+    inv
 }
 
 /// Negative indices count from the end (as in PyTorch's advanced indexing).
@@ -176,19 +286,15 @@ fn wrap_negative(ix: &Tensor, size: usize) -> Result<Tensor> {
     Tensor::where_(&neg, &shifted, ix)
 }
 
-/// `t[..., index, ...]` with one index tensor at dim `d`.
+/// `t[indices]`: NumPy/PyTorch advanced indexing with any number of index tensors.
 pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    let (d, ix) = single_index(t, indices)?;
-    let size = t.shape()[d];
-    let flat = wrap_negative(&index_tensor(&ix, t, "index")?.reshape(&[-1])?, size)?;
-    let src = contiguous(&t.detach())?;
-    let (outer, src_dim, inner) = split(src.shape(), d);
-    let n = flat.numel();
-    let mut shape = t.shape()[..d].to_vec();
-    shape.extend_from_slice(ix.shape());
-    shape.extend_from_slice(&t.shape()[d + 1..]);
-    let out = empty(dev, t.dtype(), &shape)?;
+    let plan = Plan::new(t, indices)?;
+    let perm: Vec<isize> = plan.perm.iter().map(|&d| d as isize).collect();
+    let src = contiguous(&t.detach().permute(&perm)?)?;
+    let (outer, src_dim, inner) = plan.split();
+    let n = plan.lin.numel();
+    let out = empty(dev, t.dtype(), &plan.bmajor_shape())?;
     if out.numel() > 0 {
         let bad = bad_flag(dev)?;
         let args = Args::new()
@@ -197,18 +303,15 @@ pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
             .v(n as i64)
             .v(inner as i64)
             .data(&src)
-            .data(&flat)
+            .data(&plan.lin)
             .data(&out)
             .data(&bad);
-        run_typed(
-            dev,
-            "index_select",
-            t.dtype(),
-            LaunchDims::elementwise(out.numel()),
-            args,
-        )?;
-        check_bad(&bad, size, "index")?;
+        let dims = LaunchDims::elementwise(out.numel());
+        run_typed(dev, "index_select", t.dtype(), dims, args)?;
+        check_bad(&bad, src_dim, "index")?;
     }
+    let to_final: Vec<isize> = plan.to_final().iter().map(|&d| d as isize).collect();
+    let out = contiguous(&out.permute(&to_final)?)?;
     let (tshape, dt, idx) = (t.shape().to_vec(), t.dtype(), indices.to_vec());
     Ok(record(out, "IndexBackward", &[t], move |g| {
         let z = full(dev, dt, &tshape, 0.0)?;
@@ -217,8 +320,7 @@ pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     }))
 }
 
-/// `t[..., index, ...] = values` (or `+=` with `accumulate`) in place, one index tensor at
-/// dim `d`.
+/// `t[indices] = values` (or `+=` with `accumulate`) in place.
 pub(crate) fn index_put(
     t: &Tensor,
     indices: &[Option<Tensor>],
@@ -226,7 +328,6 @@ pub(crate) fn index_put(
     accumulate: bool,
 ) -> Result<()> {
     let dev = ordinal(t)?;
-    let (d, ix) = single_index(t, indices)?;
     if accumulate && !t.dtype().is_float() {
         bail!(
             DType,
@@ -234,21 +335,18 @@ pub(crate) fn index_put(
             t.dtype()
         );
     }
-    // The kernels write a contiguous [outer, dim, inner] buffer; views go through a copy.
-    let target = contiguous(t)?;
-    let size = t.shape()[d];
-    let flat = wrap_negative(&index_tensor(&ix, t, "index_put")?.reshape(&[-1])?, size)?;
-    let n = flat.numel();
-    let (outer, dst_dim, inner) = split(target.shape(), d);
-    let v = align_device(values, t)?.detach();
-    let v = v.to_dtype(t.dtype())?;
-    let v = contiguous(&v.expand(&{
-        let mut s = t.shape()[..d].to_vec();
-        s.extend_from_slice(ix.shape());
-        s.extend_from_slice(&t.shape()[d + 1..]);
-        s
-    })?)?;
-    if n > 0 && t.numel() > 0 {
+    let plan = Plan::new(t, indices)?;
+    let perm: Vec<isize> = plan.perm.iter().map(|&d| d as isize).collect();
+    // The kernels write a contiguous [adv, rest...] buffer: the permuted view, copied.
+    let view = t.detach().permute(&perm)?;
+    let target = contiguous(&view)?;
+    let (outer, dst_dim, inner) = plan.split();
+    let n = plan.lin.numel();
+    // Values broadcast to the indexing result, then put in kernel order.
+    let v = align_device(values, t)?.detach().to_dtype(t.dtype())?;
+    let v = v.expand(&plan.final_shape())?;
+    let v = contiguous(&v.permute(&inverse(&plan.to_final()))?)?;
+    if n > 0 && inner > 0 {
         let bad = bad_flag(dev)?;
         let args = Args::new()
             .v(outer as i64)
@@ -256,7 +354,7 @@ pub(crate) fn index_put(
             .v(n as i64)
             .v(inner as i64)
             .v(data_ptr(&v))
-            .data(&flat)
+            .data(&plan.lin)
             .data(&target)
             .data(&bad);
         let kernel = if accumulate {
@@ -266,10 +364,10 @@ pub(crate) fn index_put(
         };
         let dims = LaunchDims::elementwise(outer * n * inner);
         run_typed(dev, kernel, t.dtype(), dims, args)?;
-        check_bad(&bad, size, "index_put")?;
+        check_bad(&bad, dst_dim, "index_put")?;
     }
-    if !target.same(t) {
-        super::write_into(t, &target)?;
+    if !target.same(&view) {
+        super::write_into(&view, &target)?;
     }
     t.storage().bump_version();
     Ok(())

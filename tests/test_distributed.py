@@ -295,12 +295,18 @@ def test_collective_timeout_aborts_naming_the_operation(mode: str, message: str)
 
 
 @needs_mpi
-def test_ddp_with_each_rank_on_its_own_cuda_device(tmp_path: Path) -> None:
+@pytest.mark.parametrize("aware", ["0", "1"], ids=["host-buckets", "device-buckets"])
+def test_ddp_with_each_rank_on_its_own_cuda_device(tmp_path: Path, aware: str) -> None:
     """Parameters on cuda:0 / cuda:1 (the emulated devices of test_cuda_emulated_device.py):
-    DDP reduces their gradients and training matches one process on the global batch."""
+    DDP reduces their gradients, through host buckets or (CUDA-aware MPI) device buckets, and
+    training matches one process on the global batch."""
     from test_cuda_emulator import build
 
-    env = {"DEMOCRATISING_CUDA_EMULATOR": str(build()), "DEMOCRATISING_CUDA_EMULATOR_DEVICES": "2"}
+    env = {
+        "DEMOCRATISING_CUDA_EMULATOR": str(build()),
+        "DEMOCRATISING_CUDA_EMULATOR_DEVICES": "2",
+        "DEMOCRATISING_CUDA_AWARE_MPI": aware,
+    }
     job = run_mpi(2, "ddp_cuda.py", str(tmp_path), "3", extra_env=env)
     assert job.returncode == 0, job
     ranks = [np.load(tmp_path / f"ddp_cuda_rank{r}.npz") for r in range(2)]

@@ -1,10 +1,13 @@
 """MPI worker: DDP with every rank's model on its own CUDA device (cuda:rank; the emulated
 device under make test). Gradients come back to the device after the all-reduce; the test
-compares the result with single-process training on the global batch. Usage:
-ddp_cuda.py OUT_DIR [STEPS]."""
+compares the result with single-process training on the global batch. With
+DEMOCRATISING_CUDA_AWARE_MPI=1 the gradient buckets are device tensors handed to MPI through
+the CUDA Array Interface (the emulated device's memory is host memory, so any MPI can read it);
+otherwise they are staged through host buffers. Usage: ddp_cuda.py OUT_DIR [STEPS]."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +28,8 @@ def main() -> None:
     init = params_of(model)
     model.to(device)
     ddp = dist.DistributedDataParallel(model, world)
+    device_buckets = ddp.reducer.device is not None
+    assert device_buckets == (os.environ.get("DEMOCRATISING_CUDA_AWARE_MPI") == "1")
     opt = make_optimizer("sgd", model.parameters())
     loss_fn = nn.CrossEntropyLoss()
     for x, y in global_batches(steps, PER_RANK * n):

@@ -10,23 +10,53 @@ start in index order so that every rank issues the same collectives in the same 
 When the last bucket starts, the hook waits for all of them and points each ``p.grad`` at its
 slice of the bucket (no copy), so ``loss.backward()`` returns with synchronised gradients, as
 in PyTorch. If some parameter got no gradient in this backward, the round stays open until
-``finish()``, which fills the gap with zeros (or the gradient accumulated earlier)."""
+``finish()``, which fills the gap with zeros (or the gradient accumulated earlier).
+
+Buckets are NumPy arrays in host memory, except when every parameter is on one CUDA device and
+the MPI library is CUDA-aware (``DEMOCRATISING_CUDA_AWARE_MPI=1``, or Open MPI's
+``OMPI_MCA_opal_cuda_support`` / MPICH's ``MPIR_CVAR_ENABLE_GPU`` set): then they are device
+tensors that MPI reads and writes in place through the CUDA Array Interface, and gradients
+never leave the GPU."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
 from .. import _core
-from .._core import Tensor
+from .._core import Device, Tensor
+from .._grad_mode import no_grad
 from ..errors import DistributedError
 from . import _buffers
 from .reduce_op import ReduceOp
 from .world import World
 
 _BUCKET_DTYPE = {"float32": np.float32, "float64": np.float64}
+
+
+def cuda_aware_mpi() -> bool:
+    """Whether the MPI library may be handed device memory (explicit opt-in or the MPI's own
+    CUDA switch; there is no portable query)."""
+    v = os.environ.get("DEMOCRATISING_CUDA_AWARE_MPI")
+    if v is not None:
+        return v.strip().lower() not in ("", "0", "false", "no")
+    ompi = os.environ.get("OMPI_MCA_opal_cuda_support", "").strip().lower()
+    return ompi in ("1", "true", "yes") or os.environ.get("MPIR_CVAR_ENABLE_GPU") == "1"
+
+
+class _DeviceBuffer:
+    """A device bucket as mpi4py sees it: only the CUDA Array Interface, so a CUDA-aware MPI
+    reads and writes the memory in place."""
+
+    def __init__(self, t: Tensor) -> None:
+        self._t = t
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return self._t.__cuda_array_interface__
 
 
 class _Bucket:
@@ -52,6 +82,10 @@ class _Bucket:
 
     def allocate(self) -> None:
         self.buffer = np.zeros(self.numel, dtype=self.dtype)
+
+    def allocate_on(self, device: Device) -> None:
+        dt = getattr(_core, np.dtype(self.dtype).name)
+        self.buffer = _core.zeros(self.numel, dtype=dt, device=device)
 
 
 def build_buckets(params: Sequence[Tensor], cap_bytes: int) -> list[_Bucket]:
@@ -97,12 +131,21 @@ class GradientReducer:
         self.params, self.names, self.world = list(params), list(names), world
         self.as_view = gradient_as_bucket_view
         self.buckets = build_buckets(self.params, max(1, int(bucket_cap_bytes)))
+        devices = {p.device for p in self.params}
+        only = next(iter(devices)) if len(devices) == 1 else None
+        #: The CUDA device the buckets live on, or None for host buckets.
+        self.device: Optional[Device] = (
+            only if only is not None and only.type == "cuda" and cuda_aware_mpi() else None
+        )
+        if self.device is not None:
+            for b in self.buckets:
+                b.allocate_on(self.device)
         self.location: dict[int, tuple[_Bucket, int]] = {}
         # Per parameter, computed once (backward runs these hooks every step): its slice of
         # the bucket shaped like the parameter, whether NumPy sees its gradients as they are
         # (the engine gives a leaf's gradient the leaf's dtype and device), and the tensor
         # that views the slice and becomes ``p.grad`` after each reduction.
-        self._slices: list[np.ndarray] = [np.empty(0)] * len(self.params)
+        self._slices: list[Any] = [np.empty(0)] * len(self.params)
         self._direct: list[bool] = [False] * len(self.params)
         self._views: list[Optional[Tensor]] = [None] * len(self.params)
         for b in self.buckets:
@@ -111,6 +154,12 @@ class GradientReducer:
                 self.location[slot] = (b, off)
                 view = b.buffer[off : off + p.numel()].reshape(tuple(p.shape))
                 self._slices[slot] = view
+                if self.device is not None:
+                    # Device bucket: the slice is already a tensor on the parameter's device.
+                    self._direct[slot] = _buffers._dtype_name(p) == np.dtype(b.dtype).name
+                    if self.as_view and self._direct[slot]:
+                        self._views[slot] = view
+                    continue
                 self._direct[slot] = (
                     _buffers._dtype_name(p) == np.dtype(b.dtype).name and p.device.type == "cpu"
                 )
@@ -177,6 +226,14 @@ class GradientReducer:
     def _pack(self, i: int, b: _Bucket, off: int, scale: float) -> None:
         dst = self._slices[i]
         g = self.params[i].grad
+        if self.device is not None:
+            with no_grad():
+                if g is None:
+                    dst.zero_()
+                else:
+                    src = g.detach()
+                    dst.copy_(src if scale == 1.0 else src * scale)
+            return
         if g is None:
             dst.fill(0)
             return
@@ -191,7 +248,12 @@ class GradientReducer:
         size = self.world.size()
         while self._next < len(self.buckets) and self.buckets[self._next].pending == 0:
             b = self.buckets[self._next]
-            if size > 1:
+            if size > 1 and self.device is not None:
+                _core._cuda_synchronize(self.device.index or 0)  # MPI reads the memory next
+                mpi_type = mpi.DOUBLE if b.dtype == np.float64 else mpi.FLOAT
+                buf = [_DeviceBuffer(b.buffer), mpi_type]
+                b.request = self.world.comm.Iallreduce(mpi.IN_PLACE, buf, op=op.mpi_op())
+            elif size > 1:
                 b.request = self.world.comm.Iallreduce(mpi.IN_PLACE, b.buffer, op=op.mpi_op())
             self._next += 1
 
@@ -216,6 +278,8 @@ class GradientReducer:
             p, view = self.params[slot], self._views[slot]
             if view is not None:
                 p.grad = view
+            elif self.device is not None:
+                p.grad = self._slices[slot].clone().to(dtype=p.dtype)
             else:
                 g = _core.from_numpy(np.array(self._slices[slot], copy=True))
                 p.grad = g if self._direct[slot] else g.to(device=p.device, dtype=p.dtype)
@@ -253,7 +317,11 @@ class GradientReducer:
                 return
             if op is ReduceOp.Sum:
                 for b in self.buckets:
-                    np.multiply(b.buffer, float(size), out=b.buffer)
+                    if self.device is not None:
+                        with no_grad():
+                            b.buffer.mul_(float(size))
+                    else:
+                        np.multiply(b.buffer, float(size), out=b.buffer)
                     self._unpack(b)
                 return
             raise DistributedError(

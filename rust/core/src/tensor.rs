@@ -161,7 +161,7 @@ impl Tensor {
         } else if l.is_contiguous() {
             Ok(Cow::Borrowed(&s[l.offset..l.offset + n]))
         } else {
-            Ok(Cow::Owned(l.offsets().map(|o| s[o]).collect()))
+            Ok(Cow::Owned(crate::ops::gather::gather_strided(s, l)))
         }
     }
 

@@ -40,7 +40,8 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
         }
         return collect1(src, &f);
     }
-    l.offsets().map(|o| f(s[o])).collect()
+    let g = crate::ops::gather::gather_strided(s, l);
+    collect1(&g, &f)
 }
 
 /// Applies `f` pairwise to two inputs already broadcast to the same shape.

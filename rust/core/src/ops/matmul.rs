@@ -39,6 +39,29 @@ fn batched_gemm<T: Element>(
     accumulate: bool,
 ) {
     let nd = al.ndim();
+    // A transposed right operand whose columns lie a multiple of 4 KiB apart (x @ W.t() with
+    // 1024 inputs) makes the GEMM's packing thrash one cache set and halves its speed: one
+    // tiled transpose to row-major first is far cheaper. Only for a single matrix shared by
+    // every batch entry, and for GEMMs big enough to care.
+    let brow = bl.strides[nd - 2];
+    let bcol = bl.strides[nd - 1];
+    let aliasing = brow == 1 && bcol > 1 && (bcol * std::mem::size_of::<T>()).is_multiple_of(4096);
+    if aliasing && m >= 64 && k * n >= 1 << 16 && bl.strides[..nd - 2].iter().all(|&s| s == 0) {
+        let mat = Layout {
+            shape: vec![k, n],
+            strides: vec![brow, bcol],
+            offset: bl.offset,
+        };
+        let packed = crate::ops::gather::gather_strided(b.storage().as_slice::<T>(), &mat);
+        let bt = Tensor::from_vec(packed, &[k, n]).expect("k*n elements");
+        let mut l2 = Layout::contiguous(&[k, n]);
+        l2 = Layout {
+            shape: bl.shape.clone(),
+            strides: [&bl.strides[..nd - 2], &l2.strides[..]].concat(),
+            offset: 0,
+        };
+        return batched_gemm(a, al, &bt, &l2, out, m, n, k, accumulate);
+    }
     let batch_a = Layout {
         shape: al.shape[..nd - 2].to_vec(),
         strides: al.strides[..nd - 2].to_vec(),

@@ -116,7 +116,23 @@ fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
     })
 }
 
-/// Fills `col` ([C/g*kh*kw, Ho*Wo]) from one sample's group of channels.
+/// The output columns `[lo, hi)` whose input column `ox * s + k_off - p` lies inside
+/// `[0, w)`, for one kernel column offset `k_off` (`kj * dilation`).
+#[inline]
+fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, usize) {
+    // ox * s + k_off >= p  and  ox * s + k_off < w + p
+    let lo = p.saturating_sub(k_off).div_ceil(s);
+    let hi = if w + p > k_off {
+        (w + p - k_off).div_ceil(s).min(wo)
+    } else {
+        0
+    };
+    (lo.min(wo), hi.max(lo.min(wo)))
+}
+
+/// Fills `col` ([C/g*kh*kw, Ho*Wo]) from one sample's group of channels. Each row of `col` is
+/// a shifted copy of input rows: the in-bounds span is found once per kernel column, copied
+/// with `copy_from_slice` at stride 1, and only the padding is zeroed.
 fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;
@@ -128,21 +144,26 @@ fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
                 let dst = &mut col[row * cols..(row + 1) * cols];
+                let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
                 for oy in 0..g.ho {
                     let iy = (oy * sh + ki * dh) as isize - ph as isize;
                     let d = &mut dst[oy * g.wo..(oy + 1) * g.wo];
                     if iy < 0 || iy >= g.h as isize {
-                        d.iter_mut().for_each(|v| *v = T::zero());
+                        d.fill(T::zero());
                         continue;
                     }
                     let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, v) in d.iter_mut().enumerate() {
-                        let ix = (ox * sw + kj * dw) as isize - pw as isize;
-                        *v = if ix < 0 || ix >= g.w as isize {
-                            T::zero()
+                    d[..lo].fill(T::zero());
+                    d[hi..].fill(T::zero());
+                    if hi > lo {
+                        let first = lo * sw + kj * dw - pw;
+                        if sw == 1 {
+                            d[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
                         } else {
-                            src[ix as usize]
-                        };
+                            for (k, v) in d[lo..hi].iter_mut().enumerate() {
+                                *v = src[first + k * sw];
+                            }
+                        }
                     }
                 }
             }
@@ -162,16 +183,25 @@ fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
                 let src = &col[row * cols..(row + 1) * cols];
+                let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
+                if hi <= lo {
+                    continue;
+                }
+                let first = lo * sw + kj * dw - pw;
                 for oy in 0..g.ho {
                     let iy = (oy * sh + ki * dh) as isize - ph as isize;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for ox in 0..g.wo {
-                        let ix = (ox * sw + kj * dw) as isize - pw as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] += src[oy * g.wo + ox];
+                    let s = &src[oy * g.wo + lo..oy * g.wo + hi];
+                    if sw == 1 {
+                        for (d, &v) in dst[first..first + s.len()].iter_mut().zip(s) {
+                            *d += v;
+                        }
+                    } else {
+                        for (k, &v) in s.iter().enumerate() {
+                            dst[first + k * sw] += v;
                         }
                     }
                 }

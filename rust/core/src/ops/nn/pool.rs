@@ -69,6 +69,140 @@ fn check_spec(s: &Pool2dSpec) -> Result<()> {
     Ok(())
 }
 
+/// `idx` entry of a window that lies entirely in the padding.
+const NO_INDEX: u32 = u32::MAX;
+
+/// The input rows (or columns) `[lo, hi)` window `o` covers, as kernel-tap indices: taps
+/// `k` with `0 <= o*s + k*d - p < size`.
+#[inline]
+fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let lo = if start >= 0 {
+        0
+    } else {
+        ((-start) as usize).div_ceil(d)
+    };
+    let hi = if (size as isize) <= start {
+        0
+    } else {
+        (((size as isize - start) as usize).div_ceil(d)).min(k)
+    };
+    (lo, hi.max(lo))
+}
+
+/// Max pooling of `planes` planes of `h x w`: values and, per output, the plane offset of the
+/// first maximum (NaN wins, as in PyTorch). 2x2 windows with stride 2 take a direct path.
+fn max_pool_forward<T: Float>(
+    xd: &[T],
+    planes: usize,
+    (h, w): (usize, usize),
+    (ho, wo): (usize, usize),
+    spec: &Pool2dSpec,
+) -> (Vec<T>, Vec<u32>) {
+    let per = (ho * wo).max(1);
+    let mut out = vec![T::zero(); planes * ho * wo];
+    let mut idx = vec![NO_INDEX; planes * ho * wo];
+    let direct = spec.kernel == (2, 2)
+        && spec.stride == (2, 2)
+        && spec.padding == (0, 0)
+        && spec.dilation == (1, 1)
+        && 2 * ho <= h
+        && 2 * wo <= w;
+    let better = |v: T, best: T| v > best || (v.is_nan() && !best.is_nan());
+    let ytaps: Vec<(usize, usize)> = (0..ho)
+        .map(|oy| {
+            taps(
+                oy,
+                spec.kernel.0,
+                spec.stride.0,
+                spec.padding.0,
+                spec.dilation.0,
+                h,
+            )
+        })
+        .collect();
+    let xtaps: Vec<(usize, usize)> = (0..wo)
+        .map(|ox| {
+            taps(
+                ox,
+                spec.kernel.1,
+                spec.stride.1,
+                spec.padding.1,
+                spec.dilation.1,
+                w,
+            )
+        })
+        .collect();
+    let plane_fn = |pl: usize, o: &mut [T], ix: &mut [u32]| {
+        let plane = &xd[pl * h * w..(pl + 1) * h * w];
+        if direct {
+            for oy in 0..ho {
+                let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+                for ox in 0..wo {
+                    let j = 2 * ox;
+                    let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
+                    // Branch-free on the common path (selects compile to blends / cmov):
+                    // random data would mispredict every comparison branch.
+                    let mut bi = cand[0];
+                    let mut best = plane[bi];
+                    let mut nan = best.is_nan();
+                    for &c in &cand[1..] {
+                        let v = plane[c];
+                        let gt = v > best;
+                        best = if gt { v } else { best };
+                        bi = if gt { c } else { bi };
+                        nan |= v.is_nan();
+                    }
+                    if nan {
+                        // Rare: the first NaN of the window wins.
+                        bi = cand.into_iter().find(|&c| plane[c].is_nan()).unwrap_or(bi);
+                        best = plane[bi];
+                    }
+                    o[oy * wo + ox] = best;
+                    ix[oy * wo + ox] = bi as u32;
+                }
+            }
+            return;
+        }
+        for (oy, &(ky0, ky1)) in ytaps.iter().enumerate() {
+            let y0 = (oy * spec.stride.0) as isize - spec.padding.0 as isize;
+            for (ox, &(kx0, kx1)) in xtaps.iter().enumerate() {
+                let x0 = (ox * spec.stride.1) as isize - spec.padding.1 as isize;
+                let mut best = T::NEG_INF;
+                let mut bi = NO_INDEX;
+                'window: for ki in ky0..ky1 {
+                    let row = (y0 + (ki * spec.dilation.0) as isize) as usize * w;
+                    for kj in kx0..kx1 {
+                        let j = row + (x0 + (kj * spec.dilation.1) as isize) as usize;
+                        let v = plane[j];
+                        if bi == NO_INDEX || better(v, best) {
+                            best = v;
+                            bi = j as u32;
+                            if v.is_nan() {
+                                break 'window;
+                            }
+                        }
+                    }
+                }
+                o[oy * wo + ox] = best;
+                ix[oy * wo + ox] = bi;
+            }
+        }
+    };
+    if planes * h * w >= 1 << 15 {
+        out.par_chunks_mut(per)
+            .zip(idx.par_chunks_mut(per))
+            .enumerate()
+            .for_each(|(pl, (o, ix))| plane_fn(pl, o, ix));
+    } else {
+        out.chunks_mut(per)
+            .zip(idx.chunks_mut(per))
+            .enumerate()
+            .for_each(|(pl, (o, ix))| plane_fn(pl, o, ix));
+    }
+    (out, idx)
+}
+
 impl Tensor {
     /// Max pooling; the gradient flows to the (first) maximum of each window.
     pub fn max_pool2d(&self, spec: Pool2dSpec) -> Result<Tensor> {
@@ -99,34 +233,7 @@ impl Tensor {
         let planes = n * c;
         let (out, idx) = crate::with_float!(dt, T => {
             let xd = x.data::<T>()?;
-            let mut out = vec![T::zero(); planes * ho * wo];
-            let mut idx = vec![0usize; planes * ho * wo];
-            out.par_chunks_mut((ho * wo).max(1)).zip(idx.par_chunks_mut((ho * wo).max(1))).enumerate().for_each(|(pl, (o, ix))| {
-                let plane = &xd[pl * h * w..(pl + 1) * h * w];
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut best = T::NEG_INF;
-                        let mut bi = usize::MAX;
-                        for ki in 0..spec.kernel.0 {
-                            let iy = (oy * spec.stride.0 + ki * spec.dilation.0) as isize - spec.padding.0 as isize;
-                            if iy < 0 || iy >= h as isize { continue; }
-                            for kj in 0..spec.kernel.1 {
-                                let ix2 = (ox * spec.stride.1 + kj * spec.dilation.1) as isize - spec.padding.1 as isize;
-                                if ix2 < 0 || ix2 >= w as isize { continue; }
-                                let j = iy as usize * w + ix2 as usize;
-                                let v = plane[j];
-                                if bi == usize::MAX || v > best || v.is_nan() {
-                                    best = v;
-                                    bi = j;
-                                    if v.is_nan() { break; }
-                                }
-                            }
-                        }
-                        o[oy * wo + ox] = best;
-                        ix[oy * wo + ox] = bi;
-                    }
-                }
-            });
+            let (out, idx) = max_pool_forward(&xd, planes, (h, w), (ho, wo), &spec);
             (Tensor::from_vec(out, &[n, c, ho, wo])?, idx)
         });
         let out = as_dtype(&out, self.dtype())?;
@@ -140,8 +247,8 @@ impl Tensor {
                 let hw = in_shape[2] * in_shape[3];
                 dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(pl, d)| {
                     for k in pl * ho * wo..(pl + 1) * ho * wo {
-                        if idx[k] != usize::MAX {
-                            d[idx[k]] += gd[k];
+                        if idx[k] != NO_INDEX {
+                            d[idx[k] as usize] += gd[k];
                         }
                     }
                 });

@@ -229,3 +229,34 @@ def test_leaky_relu_elu_softplus_modules_match_numpy() -> None:
     np.testing.assert_allclose(F.leaky_relu(t, 0.2).detach().numpy(), cases[0][1])
     np.testing.assert_allclose(F.elu(t, 0.5).detach().numpy(), cases[1][1])
     assert "negative_slope=0.2" in repr(nn.LeakyReLU(0.2))
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_max_pool_2x2_picks_the_first_maximum_with_ties_and_nans(with_nan: bool) -> None:
+    """The 2x2/stride-2 fast path: values and gradient routing equal a row-major scan that
+    keeps the first maximum (a NaN beats numbers), as PyTorch's CPU kernel."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 3, (2, 3, 8, 11)).astype(np.float32)  # many ties; odd width
+    if with_nan:
+        x[rng.random(x.shape) < 0.05] = np.nan
+    t = dm.tensor(x).requires_grad_()
+    y = F.max_pool2d(t, 2)
+    g = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(dm.tensor(g))
+    want, want_grad = np.zeros(tuple(y.shape), np.float32), np.zeros_like(x)
+    for a, b, i, j in np.ndindex(*want.shape):
+        best = None
+        for p, q in [
+            (2 * i, 2 * j),
+            (2 * i, 2 * j + 1),
+            (2 * i + 1, 2 * j),
+            (2 * i + 1, 2 * j + 1),
+        ]:
+            v, cur = x[a, b, p, q], None if best is None else x[a, b, best[0], best[1]]
+            if cur is None or v > cur or (np.isnan(v) and not np.isnan(cur)):
+                best = (p, q)
+        assert best is not None
+        want[a, b, i, j] = x[a, b, best[0], best[1]]
+        want_grad[a, b, best[0], best[1]] += g[a, b, i, j]
+    np.testing.assert_array_equal(y.detach().numpy(), want)
+    np.testing.assert_allclose(t.grad.numpy(), want_grad)

@@ -98,7 +98,7 @@ fn row_sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
 }
 
 #[inline]
-fn row_sum<T: Float>(x: &[T]) -> T {
+pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
     row_sum_map(x, |v| v)
 }
 

@@ -4,6 +4,7 @@
 use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
 use crate::ops::matmul::gemm_slices;
+use crate::ops::reduce::row_sum;
 use crate::{bail, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -134,6 +135,12 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
 /// a shifted copy of input rows: the in-bounds span is found once per kernel column, copied
 /// with `copy_from_slice` at stride 1, and only the padding is zeroed.
 fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
+    im2col_ld(x, g, group, col, g.cols());
+}
+
+/// `im2col` into a wider matrix: row `r` of this sample's columns starts at `col[r * ld]`
+/// (several samples side by side make one long GEMM for the weight gradient).
+fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;
     let (dh, dw) = g.s.dilation;
@@ -143,7 +150,7 @@ fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * cols..(row + 1) * cols];
+                let dst = &mut col[row * ld..row * ld + cols];
                 let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
                 for oy in 0..g.ho {
                     let iy = (oy * sh + ki * dh) as isize - ph as isize;
@@ -247,6 +254,12 @@ fn forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
 }
 
 /// Returns (dx, dw, db) for float type T.
+///
+/// The weight and bias gradients take the batch in a few chunks (one per thread): the
+/// chunk's columns sit side by side in one `[kr, S * cols]` matrix and its output gradients
+/// are gathered to `[og, S * cols]`, so `dW += gy @ col^T` is one long GEMM per chunk instead
+/// of a skinny one per sample; chunks are summed at the end. The input gradient is a separate
+/// pass, parallel over samples: `col = W^T @ gy`, then col2im.
 fn backward<T: Float>(
     x: &[T],
     w: &[T],
@@ -257,78 +270,120 @@ fn backward<T: Float>(
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
+    let wsz = g.o * kr;
     let mut dx = if need_x {
         vec![T::zero(); g.n * xsz]
     } else {
         Vec::new()
     };
-    let wsz = g.o * kr;
-    // Per-sample: dx via col2im(W^T @ gy), dw accumulated per thread then reduced.
-    let sample = |ni: usize, dxs: Option<&mut [T]>, dw: &mut [T], col: &mut [T]| {
-        let xs = &x[ni * xsz..][..xsz];
-        let gys = &gy[ni * g.o * cols..][..g.o * cols];
-        let mut dxs = dxs;
-        for grp in 0..g.s.groups {
-            let gyg = &gys[grp * og * cols..][..og * cols];
-            if need_w {
-                im2col(xs, g, grp, col);
-                // dW_g [og, kr] += gy_g [og, cols] @ col^T [cols, kr]
+    if need_x {
+        dx.par_chunks_mut(xsz.max(1)).enumerate().for_each_init(
+            || vec![T::zero(); kr * cols],
+            |col, (ni, dxs)| {
+                let gys = &gy[ni * g.o * cols..][..g.o * cols];
+                for grp in 0..g.s.groups {
+                    let gyg = &gys[grp * og * cols..][..og * cols];
+                    let wg = &w[grp * og * kr..][..og * kr];
+                    // col = W_g^T [kr, og] @ gy_g [og, cols]
+                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), col, false);
+                    col2im(col, g, grp, dxs);
+                }
+            },
+        );
+    }
+    // Weight and bias gradients over chunks of samples.
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = g.n.div_ceil(threads).max(1);
+    let chunks: Vec<(usize, usize)> = (0..g.n)
+        .step_by(chunk)
+        .map(|s0| (s0, (s0 + chunk).min(g.n)))
+        .collect();
+    let partial = |&(s0, s1): &(usize, usize)| -> (Vec<T>, Vec<T>) {
+        let width = (s1 - s0) * cols;
+        let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
+        let mut db = vec![T::zero(); g.o];
+        for ni in s0..s1 {
+            for (oc, b) in db.iter_mut().enumerate() {
+                *b += row_sum(&gy[(ni * g.o + oc) * cols..][..cols]);
+            }
+        }
+        if !need_w {
+            return (dw, db);
+        }
+        if kr <= 64 {
+            // Few kernel rows: gather the output gradients' rows (plain copies) and let the
+            // GEMM read the columns transposed.
+            // dW_g [og, kr] = gy_c [og, width] @ col^T [width, kr].
+            let mut col = vec![T::zero(); kr * width];
+            let mut gyc = vec![T::zero(); og * width];
+            for grp in 0..g.s.groups {
+                for (k, ni) in (s0..s1).enumerate() {
+                    let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
+                    for (oc, row) in src.chunks_exact(cols).enumerate() {
+                        gyc[oc * width + k * cols..][..cols].copy_from_slice(row);
+                    }
+                    im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
+                }
+                let dwg = &mut dw[grp * og * kr..][..og * kr];
                 gemm_slices(
                     og,
                     kr,
-                    cols,
-                    gyg,
-                    (cols, 1),
-                    col,
-                    (1, cols),
-                    &mut dw[grp * og * kr..][..og * kr],
-                    true,
+                    width,
+                    &gyc,
+                    (width, 1),
+                    &col,
+                    (1, width),
+                    dwg,
+                    false,
                 );
             }
-            if let Some(d) = dxs.as_deref_mut() {
-                let wg = &w[grp * og * kr..][..og * kr];
-                // col = W_g^T [kr, og] @ gy_g [og, cols]
-                gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), col, false);
-                col2im(col, g, grp, d);
+        } else {
+            // Both GEMM operands row-major (the gemm crate packs those fastest):
+            // dW_g^T [kr, og] = col [kr, width] @ gy_c^T [width, og].
+            let mut col = vec![T::zero(); kr * width];
+            let mut gyt = vec![T::zero(); width * og];
+            let mut dwt = vec![T::zero(); kr * og];
+            for grp in 0..g.s.groups {
+                for (k, ni) in (s0..s1).enumerate() {
+                    let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
+                    let dst = &mut gyt[k * cols * og..(k + 1) * cols * og];
+                    for (oc, row) in src.chunks_exact(cols).enumerate() {
+                        for (c, &v) in row.iter().enumerate() {
+                            dst[c * og + oc] = v;
+                        }
+                    }
+                    im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
+                }
+                gemm_slices(
+                    kr,
+                    og,
+                    width,
+                    &col,
+                    (width, 1),
+                    &gyt,
+                    (og, 1),
+                    &mut dwt,
+                    false,
+                );
+                let dwg = &mut dw[grp * og * kr..][..og * kr];
+                for r in 0..kr {
+                    for oc in 0..og {
+                        dwg[oc * kr + r] = dwt[r * og + oc];
+                    }
+                }
             }
         }
+        (dw, db)
     };
-    let dw = if need_x {
-        dx.par_chunks_mut(xsz.max(1))
-            .enumerate()
-            .fold(
-                || (vec![T::zero(); wsz], vec![T::zero(); kr * cols]),
-                |(mut dw, mut col), (ni, dxs)| {
-                    sample(ni, Some(dxs), &mut dw, &mut col);
-                    (dw, col)
-                },
-            )
-            .map(|(dw, _)| dw)
-            .reduce(
-                || vec![T::zero(); wsz],
-                |a, b| a.iter().zip(&b).map(|(&x, &y)| x + y).collect(),
-            )
-    } else {
-        (0..g.n)
-            .into_par_iter()
-            .fold(
-                || (vec![T::zero(); wsz], vec![T::zero(); kr * cols]),
-                |(mut dw, mut col), ni| {
-                    sample(ni, None, &mut dw, &mut col);
-                    (dw, col)
-                },
-            )
-            .map(|(dw, _)| dw)
-            .reduce(
-                || vec![T::zero(); wsz],
-                |a, b| a.iter().zip(&b).map(|(&x, &y)| x + y).collect(),
-            )
-    };
+    let parts: Vec<(Vec<T>, Vec<T>)> = chunks.par_iter().map(partial).collect();
+    let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
     let mut db = vec![T::zero(); g.o];
-    for ni in 0..g.n {
-        for oc in 0..g.o {
-            let row = &gy[(ni * g.o + oc) * cols..][..cols];
-            db[oc] += row.iter().fold(T::zero(), |a, &v| a + v);
+    for (pw, pb) in &parts {
+        for (a, &b) in dw.iter_mut().zip(pw) {
+            *a += b;
+        }
+        for (a, &b) in db.iter_mut().zip(pb) {
+            *a += b;
         }
     }
     (dx, dw, db)

@@ -138,28 +138,40 @@ fn max_pool_forward<T: Float>(
         if direct {
             for oy in 0..ho {
                 let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+                let a = &plane[r0..r0 + 2 * wo];
+                let b = &plane[r1..r1 + 2 * wo];
+                let o = &mut o[oy * wo..(oy + 1) * wo];
+                let ix = &mut ix[oy * wo..(oy + 1) * wo];
+                // Branch-free selects (random data would mispredict every comparison):
+                // the first maximum of each row pair, then of the two rows, which is the
+                // first maximum in row-major window order. NaNs are fixed up afterwards.
+                let mut nan = false;
                 for ox in 0..wo {
-                    let j = 2 * ox;
-                    let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
-                    // Branch-free on the common path (selects compile to blends / cmov):
-                    // random data would mispredict every comparison branch.
-                    let mut bi = cand[0];
-                    let mut best = plane[bi];
-                    let mut nan = best.is_nan();
-                    for &c in &cand[1..] {
-                        let v = plane[c];
-                        let gt = v > best;
-                        best = if gt { v } else { best };
-                        bi = if gt { c } else { bi };
-                        nan |= v.is_nan();
+                    let (x0, x1, y0, y1) = (a[2 * ox], a[2 * ox + 1], b[2 * ox], b[2 * ox + 1]);
+                    let g0 = x1 > x0;
+                    let m0 = if g0 { x1 } else { x0 };
+                    let g1 = y1 > y0;
+                    let m1 = if g1 { y1 } else { y0 };
+                    let gv = m1 > m0;
+                    o[ox] = if gv { m1 } else { m0 };
+                    let off = if gv {
+                        (r1 + g1 as usize) as u32
+                    } else {
+                        (r0 + g0 as usize) as u32
+                    };
+                    ix[ox] = off + 2 * ox as u32;
+                    nan |= x0.is_nan() | x1.is_nan() | y0.is_nan() | y1.is_nan();
+                }
+                if nan {
+                    // Rare: the first NaN of a window wins.
+                    for ox in 0..wo {
+                        let j = 2 * ox;
+                        let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
+                        if let Some(c) = cand.into_iter().find(|&c| plane[c].is_nan()) {
+                            o[ox] = plane[c];
+                            ix[ox] = c as u32;
+                        }
                     }
-                    if nan {
-                        // Rare: the first NaN of the window wins.
-                        bi = cand.into_iter().find(|&c| plane[c].is_nan()).unwrap_or(bi);
-                        best = plane[bi];
-                    }
-                    o[oy * wo + ox] = best;
-                    ix[oy * wo + ox] = bi as u32;
                 }
             }
             return;

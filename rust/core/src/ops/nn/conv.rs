@@ -134,12 +134,8 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
 /// Fills `col` ([C/g*kh*kw, Ho*Wo]) from one sample's group of channels. Each row of `col` is
 /// a shifted copy of input rows: the in-bounds span is found once per kernel column, copied
 /// with `copy_from_slice` at stride 1, and only the padding is zeroed.
-fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
-    im2col_ld(x, g, group, col, g.cols());
-}
-
-/// `im2col` into a wider matrix: row `r` of this sample's columns starts at `col[r * ld]`
-/// (several samples side by side make one long GEMM for the weight gradient).
+/// Row `r` of this sample's columns starts at `col[r * ld]`, so several samples can sit side
+/// by side in one matrix.
 fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;
@@ -217,40 +213,93 @@ fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
     }
 }
 
-fn forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
-    let per_out = g.o * g.cols();
-    let mut out = vec![T::zero(); g.n * per_out];
+/// The batch split into one run of samples per thread: each run's column matrices sit side
+/// by side (`[kr, samples * cols]` per group), so the forward and the weight gradient are one
+/// long GEMM per run instead of a skinny one per sample.
+fn sample_runs(n: usize) -> Vec<(usize, usize)> {
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    (0..n)
+        .step_by(per)
+        .map(|s0| (s0, (s0 + per).min(n)))
+        .collect()
+}
+
+/// Where run `(s0, s1)`'s column matrices start in the column cache (all groups of a run are
+/// consecutive: group `grp` at `+ grp * kr * width`).
+fn run_offset(g: &Geom, s0: usize) -> usize {
+    g.s.groups * g.krows() * s0 * g.cols()
+}
+
+/// Forward pass. With `keep_cols` the column matrices are returned for the backward (which
+/// then skips recomputing them); otherwise the second vector is empty.
+fn forward<T: Float>(
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &Geom,
+    runs: &[(usize, usize)],
+    keep_cols: bool,
+) -> (Vec<T>, Vec<T>) {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
-    out.par_chunks_mut(per_out.max(1))
-        .enumerate()
-        .for_each_init(
-            || vec![T::zero(); kr * cols],
-            |col, (ni, o)| {
-                let xs = &x[ni * g.c * g.h * g.w..][..g.c * g.h * g.w];
-                for grp in 0..g.s.groups {
-                    im2col(xs, g, grp, col);
-                    let wg = &w[grp * og * kr..][..og * kr];
-                    let og_out = &mut o[grp * og * cols..][..og * cols];
-                    if let Some(b) = bias {
-                        for (oc, row) in og_out.chunks_mut(cols).enumerate() {
-                            row.iter_mut().for_each(|v| *v = b[grp * og + oc]);
-                        }
+    let per_out = g.o * cols;
+    let xsz = g.c * g.h * g.w;
+    let mut out = vec![T::zero(); g.n * per_out];
+    let mut cache = vec![
+        T::zero();
+        if keep_cols {
+            g.s.groups * kr * g.n * cols
+        } else {
+            0
+        }
+    ];
+    // Split `out` and `cache` into the runs' disjoint pieces.
+    let mut pieces: Vec<(&(usize, usize), &mut [T], &mut [T])> = Vec::with_capacity(runs.len());
+    let (mut out_rest, mut cache_rest) = (&mut out[..], &mut cache[..]);
+    for r in runs {
+        let n = r.1 - r.0;
+        let (o, rest) = out_rest.split_at_mut(n * per_out);
+        out_rest = rest;
+        let csz = if keep_cols {
+            g.s.groups * kr * n * cols
+        } else {
+            0
+        };
+        let (c, rest) = cache_rest.split_at_mut(csz);
+        cache_rest = rest;
+        pieces.push((r, o, c));
+    }
+    pieces.into_par_iter().for_each(|(&(s0, s1), o, cached)| {
+        let width = (s1 - s0) * cols;
+        let mut scratch = Vec::new();
+        for grp in 0..g.s.groups {
+            let col: &mut [T] = if keep_cols {
+                &mut cached[grp * kr * width..(grp + 1) * kr * width]
+            } else {
+                scratch.resize(kr * cols, T::zero());
+                &mut scratch[..]
+            };
+            let ld = if keep_cols { width } else { cols };
+            let wg = &w[grp * og * kr..][..og * kr];
+            for (k, ni) in (s0..s1).enumerate() {
+                // Each sample's GEMM writes its output block in place (out is [N, O, cols]).
+                let c = if keep_cols {
+                    &mut col[k * cols..]
+                } else {
+                    &mut col[..]
+                };
+                im2col_ld(&x[ni * xsz..][..xsz], g, grp, c, ld);
+                let dst = &mut o[k * per_out + grp * og * cols..][..og * cols];
+                if let Some(b) = bias {
+                    for (oc, row) in dst.chunks_mut(cols).enumerate() {
+                        row.fill(b[grp * og + oc]);
                     }
-                    gemm_slices(
-                        og,
-                        cols,
-                        kr,
-                        wg,
-                        (kr, 1),
-                        col,
-                        (cols, 1),
-                        og_out,
-                        bias.is_some(),
-                    );
                 }
-            },
-        );
-    out
+                // out_g [og, cols] (+)= W_g [og, kr] @ col [kr, cols] (row stride ld)
+                gemm_slices(og, cols, kr, wg, (kr, 1), c, (ld, 1), dst, bias.is_some());
+            }
+        }
+    });
+    (out, cache)
 }
 
 /// Returns (dx, dw, db) for float type T.
@@ -260,6 +309,7 @@ fn forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
 /// are gathered to `[og, S * cols]`, so `dW += gy @ col^T` is one long GEMM per chunk instead
 /// of a skinny one per sample; chunks are summed at the end. The input gradient is a separate
 /// pass, parallel over samples: `col = W^T @ gy`, then col2im.
+#[allow(clippy::too_many_arguments)]
 fn backward<T: Float>(
     x: &[T],
     w: &[T],
@@ -267,6 +317,8 @@ fn backward<T: Float>(
     g: &Geom,
     need_x: bool,
     need_w: bool,
+    runs: &[(usize, usize)],
+    cached_cols: Option<&[T]>,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
@@ -291,13 +343,7 @@ fn backward<T: Float>(
             },
         );
     }
-    // Weight and bias gradients over chunks of samples.
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = g.n.div_ceil(threads).max(1);
-    let chunks: Vec<(usize, usize)> = (0..g.n)
-        .step_by(chunk)
-        .map(|s0| (s0, (s0 + chunk).min(g.n)))
-        .collect();
+    // Weight and bias gradients over the same runs of samples as the forward.
     let partial = |&(s0, s1): &(usize, usize)| -> (Vec<T>, Vec<T>) {
         let width = (s1 - s0) * cols;
         let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
@@ -314,7 +360,7 @@ fn backward<T: Float>(
             // Few kernel rows: gather the output gradients' rows (plain copies) and let the
             // GEMM read the columns transposed.
             // dW_g [og, kr] = gy_c [og, width] @ col^T [width, kr].
-            let mut col = vec![T::zero(); kr * width];
+            let mut scratch = vec![T::zero(); if cached_cols.is_some() { 0 } else { kr * width }];
             let mut gyc = vec![T::zero(); og * width];
             for grp in 0..g.s.groups {
                 for (k, ni) in (s0..s1).enumerate() {
@@ -322,25 +368,27 @@ fn backward<T: Float>(
                     for (oc, row) in src.chunks_exact(cols).enumerate() {
                         gyc[oc * width + k * cols..][..cols].copy_from_slice(row);
                     }
-                    im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
+                    if cached_cols.is_none() {
+                        im2col_ld(
+                            &x[ni * xsz..][..xsz],
+                            g,
+                            grp,
+                            &mut scratch[k * cols..],
+                            width,
+                        );
+                    }
                 }
+                let col = match cached_cols {
+                    Some(c) => &c[run_offset(g, s0) + grp * kr * width..][..kr * width],
+                    None => &scratch[..],
+                };
                 let dwg = &mut dw[grp * og * kr..][..og * kr];
-                gemm_slices(
-                    og,
-                    kr,
-                    width,
-                    &gyc,
-                    (width, 1),
-                    &col,
-                    (1, width),
-                    dwg,
-                    false,
-                );
+                gemm_slices(og, kr, width, &gyc, (width, 1), col, (1, width), dwg, false);
             }
         } else {
             // Both GEMM operands row-major (the gemm crate packs those fastest):
             // dW_g^T [kr, og] = col [kr, width] @ gy_c^T [width, og].
-            let mut col = vec![T::zero(); kr * width];
+            let mut scratch = vec![T::zero(); if cached_cols.is_some() { 0 } else { kr * width }];
             let mut gyt = vec![T::zero(); width * og];
             let mut dwt = vec![T::zero(); kr * og];
             for grp in 0..g.s.groups {
@@ -352,13 +400,25 @@ fn backward<T: Float>(
                             dst[c * og + oc] = v;
                         }
                     }
-                    im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
+                    if cached_cols.is_none() {
+                        im2col_ld(
+                            &x[ni * xsz..][..xsz],
+                            g,
+                            grp,
+                            &mut scratch[k * cols..],
+                            width,
+                        );
+                    }
                 }
+                let col = match cached_cols {
+                    Some(c) => &c[run_offset(g, s0) + grp * kr * width..][..kr * width],
+                    None => &scratch[..],
+                };
                 gemm_slices(
                     kr,
                     og,
                     width,
-                    &col,
+                    col,
                     (width, 1),
                     &gyt,
                     (og, 1),
@@ -375,7 +435,7 @@ fn backward<T: Float>(
         }
         (dw, db)
     };
-    let parts: Vec<(Vec<T>, Vec<T>)> = chunks.par_iter().map(partial).collect();
+    let parts: Vec<(Vec<T>, Vec<T>)> = runs.par_iter().map(partial).collect();
     let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
     let mut db = vec![T::zero(); g.o];
     for (pw, pb) in &parts {
@@ -452,9 +512,14 @@ impl Tensor {
             None => None,
         };
         let shape = [g.n, g.o, g.ho, g.wo];
-        let out = crate::with_float!(dt, T => {
+        let runs = sample_runs(g.n);
+        // The weight gradient reuses the forward's column matrices (memory for recomputation).
+        let keep = weight.requires_grad() && crate::autograd::is_grad_enabled();
+        let (out, cols) = crate::with_float!(dt, T => {
             let bd = match &b { Some(b) => Some(b.data::<T>()?.into_owned()), None => None };
-            Tensor::from_vec(forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g), &shape)?
+            let (o, c) = forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g, &runs, keep);
+            let n = c.len();
+            (Tensor::from_vec(o, &shape)?, Tensor::from_vec(c, &[n])?)
         });
         let out = if out.dtype() != out_dtype {
             as_dtype(&out, out_dtype)?
@@ -473,7 +538,8 @@ impl Tensor {
             let (x, w) = (xs.get()?, ws.get()?);
             let gy = as_dtype(gy, dt)?;
             let (dx, dw, db) = crate::with_float!(dt, T => {
-                let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w);
+                let cached = if keep { Some(cols.data::<T>()?) } else { None };
+                let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w, &runs, cached.as_deref());
                 (
                     if need_x { Some(Tensor::from_vec(dx, x.shape())?.to_dtype(dx_t)?) } else { None },
                     if need_w { Some(Tensor::from_vec(dw, w.shape())?.to_dtype(dw_t)?) } else { None },

@@ -230,6 +230,9 @@ fn run_offset(g: &Geom, s0: usize) -> usize {
     g.s.groups * g.krows() * s0 * g.cols()
 }
 
+/// One run of samples with its pieces of the output and of the column cache.
+type RunPiece<'a, T> = (&'a (usize, usize), &'a mut [T], &'a mut [T]);
+
 /// Forward pass. With `keep_cols` the column matrices are returned for the backward (which
 /// then skips recomputing them); otherwise the second vector is empty.
 fn forward<T: Float>(
@@ -253,7 +256,7 @@ fn forward<T: Float>(
         }
     ];
     // Split `out` and `cache` into the runs' disjoint pieces.
-    let mut pieces: Vec<(&(usize, usize), &mut [T], &mut [T])> = Vec::with_capacity(runs.len());
+    let mut pieces: Vec<RunPiece<'_, T>> = Vec::with_capacity(runs.len());
     let (mut out_rest, mut cache_rest) = (&mut out[..], &mut cache[..]);
     for r in runs {
         let n = r.1 - r.0;

@@ -10,7 +10,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Work (m*n*k) above which one GEMM is split across threads.
-const PAR_FLOPS: usize = 1 << 23;
+const PAR_FLOPS: usize = 1 << 25;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     if m * n * k >= PAR_FLOPS && rayon::current_num_threads() > 1 {

@@ -260,3 +260,35 @@ def test_max_pool_2x2_picks_the_first_maximum_with_ties_and_nans(with_nan: bool)
         want_grad[a, b, best[0], best[1]] += g[a, b, i, j]
     np.testing.assert_array_equal(y.detach().numpy(), want)
     np.testing.assert_allclose(t.grad.numpy(), want_grad)
+
+
+@pytest.mark.parametrize("cin,groups", [(1, 1), (16, 1), (16, 2)])
+def test_conv2d_gradients_over_sample_runs_match_the_reference(cin: int, groups: int) -> None:
+    """Batch of 9 (split into per-thread runs), few and many kernel rows (the two weight-
+    gradient layouts), groups: forward and all three gradients against the reference's."""
+    x = RNG.normal(size=(9, cin, 7, 6))
+    w = RNG.normal(size=(8, cin // groups, 3, 3))
+    b = RNG.normal(size=(8,))
+    xt, wt, bt = (dm.tensor(a).requires_grad_() for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, 1, 1, 1, groups)
+    want = conv_ref(x, w, b, (1, 1), (1, 1), (1, 1), groups)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+    gy = RNG.normal(size=want.shape)
+    y.backward(dm.tensor(gy))
+    # The adjoints by finite differences of the (linear) reference in a few random directions.
+    for t, base, args in ((xt, x, "x"), (wt, w, "w"), (bt, b, "b")):
+        d = RNG.normal(size=base.shape)
+        plus = {"x": x, "w": w, "b": b}
+        plus[args] = base + d
+        lin = conv_ref(plus["x"], plus["w"], plus["b"], (1, 1), (1, 1), (1, 1), groups) - want
+        np.testing.assert_allclose((t.grad.numpy() * d).sum(), (lin * gy).sum(), rtol=1e-9)
+
+
+def test_matmul_with_a_transposed_operand_of_4k_pitch_matches_numpy() -> None:
+    """x @ W.t() with 1024 inputs takes the pre-transposed GEMM path."""
+    x = RNG.normal(size=(96, 1024)).astype(np.float32)
+    w = RNG.normal(size=(80, 1024)).astype(np.float32)
+    got = (dm.tensor(x) @ dm.tensor(w).t()).numpy()
+    np.testing.assert_allclose(got, x @ w.T, rtol=2e-4, atol=2e-3)
+    got = F.linear(dm.tensor(x), dm.tensor(w)).numpy()
+    np.testing.assert_allclose(got, x @ w.T, rtol=2e-4, atol=2e-3)

@@ -35,6 +35,10 @@ def test_every_kernel_compiles_loads_and_matches_the_table_on_the_device() -> No
 def test_memory_queries_and_the_caching_allocator() -> None:
     free, total = cuda.get_memory_info(0)
     assert 0 < free <= total
+    info = cuda.get_memory_info("cuda:0")
+    assert info.total == total and 0 < info.free <= info.total
+    devices = dm.Device.cuda_all()
+    assert devices == [dm.Device.cuda(i) for i in range(cuda.device_count())]
     before = cuda.memory_allocated()
     x = dm.ones(1 << 20, device="cuda")
     assert cuda.memory_allocated() >= before + 4 * (1 << 20)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import NamedTuple
 
 from . import _core
 from ._core import Device
 
 __all__ = [
+    "MemoryInfo",
     "device_count",
     "empty_cache",
     "get_memory_info",
@@ -87,9 +89,17 @@ def unavailable_reason() -> str | None:
     return _core._cuda_unavailable_reason()
 
 
-def get_memory_info(device: int | str | Device | None = None) -> tuple[int, int]:
+class MemoryInfo(NamedTuple):
+    """Free and total bytes of one device's memory (a tuple, as PyTorch's ``mem_get_info``,
+    with the seed's ``.free`` / ``.total`` names)."""
+
+    free: int
+    total: int
+
+
+def get_memory_info(device: int | str | Device | None = None) -> MemoryInfo:
     """``(free, total)`` bytes of device memory, from the driver."""
-    return _core._cuda_get_memory_info(_index(device))
+    return MemoryInfo(*_core._cuda_get_memory_info(_index(device)))
 
 
 def memory_allocated(device: int | str | Device | None = None) -> int:

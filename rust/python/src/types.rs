@@ -104,9 +104,14 @@ impl PyDevice {
     /// Every CUDA device; raises `DeviceError` when there is none.
     #[staticmethod]
     fn cuda_all() -> PyResult<Vec<PyDevice>> {
-        Err(crate::errors::to_pyerr(democratising::Error::Device(
-            "no CUDA devices are available: this machine has no usable NVIDIA driver/GPU".into(),
-        )))
+        let n = democratising::cuda::device_count();
+        if n == 0 {
+            let why = democratising::cuda::unavailable_reason().unwrap_or_default();
+            return Err(crate::errors::to_pyerr(democratising::Error::Device(
+                format!("no CUDA devices are available: {why}"),
+            )));
+        }
+        Ok((0..n).map(|i| PyDevice(Device::Cuda(i))).collect())
     }
     #[getter]
     fn r#type(&self) -> &'static str {

@@ -419,3 +419,30 @@ def test_module_cuda_and_cpu_move_parameters_and_buffers() -> None:
     assert y.is_cuda and y.shape == (5, 4)
     m.cpu()
     assert not any(t.is_cuda for t in [*m.parameters(), *m.buffers()])
+
+
+def test_python_scalars_combine_with_device_tensors() -> None:
+    x = randn(33)
+    g = x.cuda()
+    for name, op in {
+        "add": lambda t: t + 1.5,
+        "radd": lambda t: 1.5 + t,
+        "sub": lambda t: t - 0.25,
+        "rsub": lambda t: 0.25 - t,
+        "mul": lambda t: t * -3.0,
+        "div": lambda t: t / 4.0,
+        "rdiv": lambda t: 2.0 / (t.abs() + 1),
+        "pow": lambda t: t.abs() ** 1.5,
+        "half": lambda t: t.half() * 2.0,
+        "int_scale": lambda t: (t > 0).long() * 3,
+    }.items():
+        want, got = op(x), op(g)
+        assert got.device.type == "cuda" and got.dtype == want.dtype, name
+        np.testing.assert_allclose(
+            got.cpu().float().numpy(), want.float().numpy(), rtol=1e-6, atol=1e-6, err_msg=name
+        )
+    w = randn(33).requires_grad_()
+    wg = w.detach().cuda().requires_grad_()
+    (w * 3.0 - 1.0).sum().backward()
+    (wg * 3.0 - 1.0).sum().backward()
+    np.testing.assert_allclose(wg.grad.cpu().numpy(), w.grad.numpy())

@@ -230,6 +230,9 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
 /// `binary_raw` for CUDA operands (a CPU 0-d operand, e.g. a Python number, moves over).
 fn binary_cuda(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
     use crate::cuda::ops::align_device;
+    if let Some(r) = crate::cuda::ops::elementwise::with_host_scalar(op, a, b, rt)? {
+        return Ok(r);
+    }
     let (a, b) = if a.device().is_cuda() {
         (a.clone(), align_device(b, a)?)
     } else {

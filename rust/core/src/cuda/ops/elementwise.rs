@@ -225,6 +225,41 @@ fn cast_to(t: &Tensor, dt: DType) -> Result<Tensor> {
     }
 }
 
+/// `x op s` for a floating CUDA tensor and a CPU 0-d scalar (a Python number) as one `unary`
+/// launch with the scalar as a kernel argument: no host-to-device copy (and the stream sync
+/// it implies) per scalar op. Add, Sub (either side), Mul, Div by the scalar (as a multiply by
+/// its reciprocal, as PyTorch's CUDA kernel does) and Pow by the scalar; None for the others.
+pub(crate) fn with_host_scalar(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    rt: DType,
+) -> Result<Option<Tensor>> {
+    let host_scalar = |t: &Tensor| !t.device().is_cuda() && t.ndim() == 0;
+    let (x, s, scalar_right) = if a.device().is_cuda() && host_scalar(b) {
+        (a, b, true)
+    } else if b.device().is_cuda() && host_scalar(a) {
+        (b, a, false)
+    } else {
+        return Ok(None);
+    };
+    if !rt.is_float() || x.dtype() != rt {
+        return Ok(None);
+    }
+    let v = s.item()?;
+    use UnaryCode as U;
+    let (code, ka, kb) = match (op, scalar_right) {
+        (BinaryOp::Add, _) => (U::Affine, 1.0, v),
+        (BinaryOp::Sub, true) => (U::Affine, 1.0, -v),
+        (BinaryOp::Sub, false) => (U::Affine, -1.0, v),
+        (BinaryOp::Mul, _) => (U::Affine, v, 0.0),
+        (BinaryOp::Div, true) => (U::Affine, 1.0 / v, 0.0),
+        (BinaryOp::Pow, true) => (U::PowScalar, v, 0.0),
+        _ => return Ok(None),
+    };
+    unary_code_raw(x, code, ka, kb).map(Some)
+}
+
 /// `cond ? a : b` with all three broadcast to `shape`; `a` and `b` already share a dtype.
 pub(crate) fn where_(cond: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dev = ordinal(a)?;

@@ -13,6 +13,8 @@ use rayon::prelude::*;
 const PAR_FLOPS: usize = 1 << 25;
 /// Work above which one GEMM with enough rows is split by rows over the threads.
 const SPLIT_FLOPS: usize = 1 << 25;
+/// Work above which a smaller GEMM is split in two with the team's resident worker.
+const TEAM_FLOPS: usize = 1 << 21;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     if m * n * k >= PAR_FLOPS && rayon::current_num_threads() > 1 {
@@ -116,6 +118,50 @@ fn batched_gemm<T: Element>(
         return;
     }
     let threads = rayon::current_num_threads();
+    if offs.len() == 1
+        && threads == 2
+        && (m >= 64 || n >= 64)
+        && (TEAM_FLOPS..SPLIT_FLOPS).contains(&(m * n * k))
+    {
+        // Mid-size: half on this thread, half on the resident worker of `team` (no wake-up
+        // per GEMM). Split rows (blocks of 16) when there are enough, else columns.
+        let (oa, ob) = offs[0];
+        let part = |r0: usize, r1: usize, c0: usize, c1: usize| {
+            let (po, pa, pb) = (&po, &pa, &pb);
+            // SAFETY: as `run`; the two calls write disjoint blocks of the output.
+            unsafe {
+                gemm::gemm(
+                    r1 - r0,
+                    c1 - c0,
+                    k,
+                    po.0.add(r0 * n + c0),
+                    1,
+                    n as isize,
+                    accumulate,
+                    pa.0.add(oa + r0 * ars as usize),
+                    acs,
+                    ars,
+                    pb.0.add(ob + c0 * bcs as usize),
+                    bcs,
+                    brs,
+                    one,
+                    one,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        };
+        if m >= 64 {
+            let half = (m / 2).next_multiple_of(16).min(m);
+            crate::ops::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
+        } else {
+            let half = (n / 2).next_multiple_of(16).min(n);
+            crate::ops::team::join(|| part(0, m, 0, half), || part(0, m, half, n));
+        }
+        return;
+    }
     if offs.len() == 1 && threads > 1 && m >= 128 && m * n * k >= SPLIT_FLOPS {
         // One GEMM split by output rows over the threads (blocks of 64 rows, the AVX-512
         // micro-kernel's height): the gemm crate's own parallel mode splits columns, which

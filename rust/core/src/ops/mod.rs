@@ -14,6 +14,7 @@ pub mod promote;
 pub mod reduce;
 pub mod softmax;
 pub mod special;
+pub(crate) mod team;
 pub mod unary;
 pub mod views;
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 const PAR_FLOPS: usize = 1 << 25;
 /// Work above which one GEMM with enough rows is split by rows over the threads.
 const SPLIT_FLOPS: usize = 1 << 25;
-/// Work above which a smaller GEMM is split in two with the team's resident worker.
+/// Work above which one GEMM is split in two with the team's resident worker (two threads).
 const TEAM_FLOPS: usize = 1 << 21;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
@@ -118,11 +118,7 @@ fn batched_gemm<T: Element>(
         return;
     }
     let threads = rayon::current_num_threads();
-    if offs.len() == 1
-        && threads == 2
-        && (m >= 64 || n >= 64)
-        && (TEAM_FLOPS..SPLIT_FLOPS).contains(&(m * n * k))
-    {
+    if offs.len() == 1 && threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
         // Mid-size: half on this thread, half on the resident worker of `team` (no wake-up
         // per GEMM). Split rows (blocks of 16) when there are enough, else columns.
         let (oa, ob) = offs[0];

@@ -148,6 +148,31 @@ pub(crate) fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
     }
 }
 
+/// Runs `f` on every item: two items split between this thread and the resident (see
+/// `join`), any other count through rayon.
+pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
+    use rayon::prelude::*;
+    if items.len() == 2 && rayon::current_num_threads() == 2 {
+        let mut it = items.into_iter();
+        let (a, b) = (it.next().expect("two"), it.next().expect("two"));
+        join(|| f(a), || f(b));
+    } else {
+        items.into_par_iter().for_each(f);
+    }
+}
+
+/// `f` of every item, in order (two items split as in `for_each`).
+pub(crate) fn map<T: Sync, R: Send, F: Fn(&T) -> R + Sync + Send>(items: &[T], f: F) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() == 2 && rayon::current_num_threads() == 2 {
+        let (mut ra, mut rb) = (None, None);
+        join(|| ra = Some(f(&items[0])), || rb = Some(f(&items[1])));
+        vec![ra.expect("ran"), rb.expect("ran")]
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::join;

@@ -6,7 +6,6 @@ use crate::autograd::{record, Saved};
 use crate::ops::matmul::gemm_slices;
 use crate::ops::reduce::row_sum;
 use crate::{bail, Float, Result, Tensor};
-use rayon::prelude::*;
 
 /// Geometry of a convolution (all sizes in elements).
 #[derive(Debug, Clone, Copy)]
@@ -271,7 +270,7 @@ fn forward<T: Float>(
         cache_rest = rest;
         pieces.push((r, o, c));
     }
-    pieces.into_par_iter().for_each(|(&(s0, s1), o, cached)| {
+    crate::ops::team::for_each(pieces, |(&(s0, s1), o, cached)| {
         let width = (s1 - s0) * cols;
         let mut scratch = Vec::new();
         for grp in 0..g.s.groups {
@@ -332,19 +331,27 @@ fn backward<T: Float>(
         Vec::new()
     };
     if need_x {
-        dx.par_chunks_mut(xsz.max(1)).enumerate().for_each_init(
-            || vec![T::zero(); kr * cols],
-            |col, (ni, dxs)| {
+        let mut pieces: Vec<(usize, &mut [T])> = Vec::with_capacity(runs.len());
+        let mut rest = &mut dx[..];
+        for &(s0, s1) in runs {
+            let (d, tail) = rest.split_at_mut((s1 - s0) * xsz);
+            rest = tail;
+            pieces.push((s0, d));
+        }
+        crate::ops::team::for_each(pieces, |(s0, dxr)| {
+            let mut col = vec![T::zero(); kr * cols];
+            for (k, dxs) in dxr.chunks_mut(xsz.max(1)).enumerate() {
+                let ni = s0 + k;
                 let gys = &gy[ni * g.o * cols..][..g.o * cols];
                 for grp in 0..g.s.groups {
                     let gyg = &gys[grp * og * cols..][..og * cols];
                     let wg = &w[grp * og * kr..][..og * kr];
                     // col = W_g^T [kr, og] @ gy_g [og, cols]
-                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), col, false);
-                    col2im(col, g, grp, dxs);
+                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), &mut col, false);
+                    col2im(&col, g, grp, dxs);
                 }
-            },
-        );
+            }
+        });
     }
     // Weight and bias gradients over the same runs of samples as the forward.
     let partial = |&(s0, s1): &(usize, usize)| -> (Vec<T>, Vec<T>) {
@@ -438,7 +445,7 @@ fn backward<T: Float>(
         }
         (dw, db)
     };
-    let parts: Vec<(Vec<T>, Vec<T>)> = runs.par_iter().map(partial).collect();
+    let parts: Vec<(Vec<T>, Vec<T>)> = crate::ops::team::map(runs, partial);
     let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
     let mut db = vec![T::zero(); g.o];
     for (pw, pb) in &parts {

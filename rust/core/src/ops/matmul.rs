@@ -149,7 +149,9 @@ fn batched_gemm<T: Element>(
                 );
             }
         };
-        if m >= 64 {
+        // Both halves pack the operand they share: split the dimension that leaves the smaller
+        // one shared (rows share b's k x n, columns share a's m x k).
+        if m >= 64 && (m >= n || n < 64) {
             let half = (m / 2).next_multiple_of(16).min(m);
             crate::ops::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
         } else {

@@ -87,6 +87,12 @@ fn copy_block<T: Copy>(
     }
 }
 
+/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst` (row-major
+/// `cols x rows`), tile by tile.
+pub(crate) fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    copy_block(src, 0, (1, cols), cols, rows, &mut dst[..rows * cols]);
+}
+
 /// The elements of the view `l` of `s`, row-major, in a new vector.
 pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
     let n = l.numel();
@@ -174,6 +180,12 @@ mod tests {
             Layout::contiguous(&[1]).broadcast_to(&[3, 4]).unwrap(),
             Layout::contiguous(&[]),
         ];
+        let mut t = vec![0f32; 33 * 70];
+        transpose_into(&s[..33 * 70], 33, 70, &mut t);
+        assert_eq!(
+            t,
+            reference(&s, &Layout::contiguous(&[33, 70]).transpose(0, 1))
+        );
         for l in views {
             assert_eq!(gather_strided(&s, &l), reference(&s, &l), "{l:?}");
         }

@@ -405,11 +405,7 @@ fn backward<T: Float>(
                 for (k, ni) in (s0..s1).enumerate() {
                     let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
                     let dst = &mut gyt[k * cols * og..(k + 1) * cols * og];
-                    for (oc, row) in src.chunks_exact(cols).enumerate() {
-                        for (c, &v) in row.iter().enumerate() {
-                            dst[c * og + oc] = v;
-                        }
-                    }
+                    crate::ops::gather::transpose_into(src, og, cols, dst);
                     if cached_cols.is_none() {
                         im2col_ld(
                             &x[ni * xsz..][..xsz],

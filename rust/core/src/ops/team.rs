@@ -120,9 +120,17 @@ impl Drop for Settle {
     }
 }
 
+/// Whether a spinning resident has a core of its own (never on a single-core machine, where
+/// it would only steal time from the caller).
+fn enabled() -> bool {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    cores >= 2 && rayon::current_num_threads() >= 2
+}
+
 /// Runs `a` here and `b` on the resident (or here, after `a`), returning when both are done.
 pub(crate) fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
-    if rayon::current_num_threads() < 2 || TEAM.busy.swap(true, Ordering::Acquire) {
+    if !enabled() || TEAM.busy.swap(true, Ordering::Acquire) {
         a();
         b();
         return;
@@ -152,7 +160,7 @@ pub(crate) fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
 /// `join`), any other count through rayon.
 pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     use rayon::prelude::*;
-    if items.len() == 2 && rayon::current_num_threads() == 2 {
+    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
         let mut it = items.into_iter();
         let (a, b) = (it.next().expect("two"), it.next().expect("two"));
         join(|| f(a), || f(b));
@@ -164,7 +172,7 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
 /// `f` of every item, in order (two items split as in `for_each`).
 pub(crate) fn map<T: Sync, R: Send, F: Fn(&T) -> R + Sync + Send>(items: &[T], f: F) -> Vec<R> {
     use rayon::prelude::*;
-    if items.len() == 2 && rayon::current_num_threads() == 2 {
+    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
         let (mut ra, mut rb) = (None, None);
         join(|| ra = Some(f(&items[0])), || rb = Some(f(&items[1])));
         vec![ra.expect("ran"), rb.expect("ran")]

@@ -231,7 +231,6 @@ unsafe fn gemm_bf16(g: &Gemm) {
     };
     let a = widen(&g.a, g.m, g.k);
     let b = widen(&g.b, g.k, g.n);
-    let mut c = vec![0f32; g.batch * g.m * g.n];
     for bi in 0..g.batch {
         let pc = (g.c as *mut bf16).add(bi * g.c_batch_stride);
         for i in 0..g.m {
@@ -244,7 +243,6 @@ unsafe fn gemm_bf16(g: &Gemm) {
                 for p in 0..g.k {
                     s += a[(bi * g.m + i) * g.k + p] * b[(bi * g.k + p) * g.n + j];
                 }
-                c[(bi * g.m + i) * g.n + j] = s;
                 *pc.add(i * g.ldc + j) = bf16::from_f32(s);
             }
         }

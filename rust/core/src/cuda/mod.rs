@@ -26,12 +26,10 @@ use crate::{Error, Result};
 
 /// Why CUDA cannot be used here, or None when a device is available.
 pub fn unavailable_reason() -> Option<String> {
-    {
-        if let Some(path) = backend::emulator_path() {
-            return emulated::device(path, 0).err().map(|e| e.to_string());
-        }
-        runtime::unavailable_reason()
+    if let Some(path) = backend::emulator_path() {
+        return emulated::device(path, 0).err().map(|e| e.to_string());
     }
+    runtime::unavailable_reason()
 }
 
 /// Adds places to look for libnvrtc (a file) and the CUDA headers (a directory holding
@@ -48,25 +46,16 @@ pub fn is_available() -> bool {
     device_count() > 0
 }
 
-/// Whether the devices are the CPU emulation of `DEMOCRATISING_CUDA_EMULATOR` (tests).
-pub fn is_emulated() -> bool {
-    {
-        backend::emulator_path().is_some()
-    }
-}
-
 /// The number of CUDA devices (0 without a driver).
 pub fn device_count() -> usize {
-    {
-        if backend::emulator_path().is_some() {
-            return if unavailable_reason().is_none() {
-                emulated::device_count()
-            } else {
-                0
-            };
-        }
-        runtime::device_count()
+    if backend::emulator_path().is_some() {
+        return if unavailable_reason().is_none() {
+            emulated::device_count()
+        } else {
+            0
+        };
     }
+    runtime::device_count()
 }
 
 fn not_available() -> Error {
@@ -78,30 +67,22 @@ fn not_available() -> Error {
 
 /// (free, total) bytes of device memory, as the driver reports them.
 pub fn get_memory_info(device: usize) -> Result<(usize, usize)> {
-    {
-        backend::backend(device)?.memory_info()
-    }
+    backend::backend(device)?.memory_info()
 }
 
 /// Bytes held by tensors on `device` (0 when it was never used).
 pub fn memory_allocated(device: usize) -> usize {
-    {
-        backend::existing(device).map_or(0, |d| d.memory_allocated())
-    }
+    backend::existing(device).map_or(0, |d| d.memory_allocated())
 }
 
 /// Bytes obtained from the driver on `device`: allocated plus cached.
 pub fn memory_reserved(device: usize) -> usize {
-    {
-        backend::existing(device).map_or(0, |d| d.memory_reserved())
-    }
+    backend::existing(device).map_or(0, |d| d.memory_reserved())
 }
 
 /// The peak of `memory_allocated` on `device`.
 pub fn max_memory_allocated(device: usize) -> usize {
-    {
-        backend::existing(device).map_or(0, |d| d.max_memory_allocated())
-    }
+    backend::existing(device).map_or(0, |d| d.max_memory_allocated())
 }
 
 /// Returns every cached (unused) block to the driver. A no-op without CUDA.
@@ -116,31 +97,27 @@ pub fn synchronize(device: usize) -> Result<()> {
     if !is_available() {
         return Err(not_available());
     }
-    {
-        backend::backend(device)?.synchronize()
-    }
+    backend::backend(device)?.synchronize()
 }
 
 /// Compiles (or loads from the disk cache) every kernel family on `device`, checks each
 /// against the kernel table and looks up every kernel: a smoke test for a GPU machine.
 pub fn load_all_kernels(device: usize) -> Result<usize> {
-    {
-        let state = backend::backend(device)?;
-        let mut n = 0;
-        for family in kernels::FAMILIES {
-            for k in family.kernels {
-                for name in k.names() {
-                    state.load_kernel(&kernels::KernelRef {
-                        family,
-                        name,
-                        params: k.params,
-                    })?;
-                    n += 1;
-                }
+    let state = backend::backend(device)?;
+    let mut n = 0;
+    for family in kernels::FAMILIES {
+        for k in family.kernels {
+            for name in k.names() {
+                state.load_kernel(&kernels::KernelRef {
+                    family,
+                    name,
+                    params: k.params,
+                })?;
+                n += 1;
             }
         }
-        Ok(n)
     }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -110,6 +110,19 @@ pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
     Ok(())
 }
 
+/// `Error::Device` saying why when `device` is a CUDA device this machine does not have.
+fn check_device(device: crate::Device, what: &str) -> Result<()> {
+    if let crate::Device::Cuda(i) = device {
+        let n = crate::cuda::device_count();
+        if i >= n {
+            let why = crate::cuda::unavailable_reason()
+                .unwrap_or_else(|| format!("this machine has {n} CUDA device(s)"));
+            bail!(Device, "cannot {what} {device}: {why}");
+        }
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// Casts to `dtype` (a no-op returning `self` when it already has it). Differentiable between
     /// floating-point dtypes.
@@ -133,19 +146,7 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        if let crate::Device::Cuda(i) = device {
-            if i >= crate::cuda::device_count() {
-                let why = crate::cuda::unavailable_reason();
-                bail!(
-                    Device,
-                    "cannot move a tensor to {device}: {}",
-                    why.unwrap_or_else(|| format!(
-                        "this machine has {} CUDA device(s)",
-                        crate::cuda::device_count()
-                    ))
-                );
-            }
-        }
+        check_device(device, "move a tensor to")?;
         let out = crate::cuda::ops::to_device(self, device)?;
         let from = self.device();
         Ok(record(out, "ToCopyBackward", &[self], move |g| {
@@ -163,16 +164,7 @@ impl Tensor {
         match device {
             crate::Device::Cpu => Tensor::full(shape, value, dtype),
             crate::Device::Cuda(i) => {
-                if i >= crate::cuda::device_count() {
-                    bail!(
-                        Device,
-                        "cannot create a tensor on {device}: {}",
-                        crate::cuda::unavailable_reason().unwrap_or_else(|| format!(
-                            "this machine has {} CUDA device(s)",
-                            crate::cuda::device_count()
-                        ))
-                    );
-                }
+                check_device(device, "create a tensor on")?;
                 crate::cuda::ops::full(i, dtype, shape, value)
             }
         }

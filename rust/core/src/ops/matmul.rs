@@ -118,13 +118,12 @@ fn batched_gemm<T: Element>(
         return;
     }
     let threads = rayon::current_num_threads();
-    if offs.len() == 1 && threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
-        // Mid-size: half on this thread, half on the resident worker of `team` (no wake-up
-        // per GEMM). Split rows (blocks of 16) when there are enough, else columns.
+    if offs.len() == 1 && threads > 1 {
         let (oa, ob) = offs[0];
-        let part = |r0: usize, r1: usize, c0: usize, c1: usize| {
+        // Rows [r0, r1) x columns [c0, c1) of the single GEMM, on the calling thread.
+        let block = |r0: usize, r1: usize, c0: usize, c1: usize| {
             let (po, pa, pb) = (&po, &pa, &pb);
-            // SAFETY: as `run`; the two calls write disjoint blocks of the output.
+            // SAFETY: as `run`; concurrent calls write disjoint blocks of the output.
             unsafe {
                 gemm::gemm(
                     r1 - r0,
@@ -149,57 +148,33 @@ fn batched_gemm<T: Element>(
                 );
             }
         };
-        // Both halves pack the operand they share: split the dimension that leaves the smaller
-        // one shared (rows share b's k x n, columns share a's m x k).
-        if m >= 64 && (m >= n || n < 64) {
-            let half = (m / 2).next_multiple_of(16).min(m);
-            crate::ops::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
-        } else {
-            let half = (n / 2).next_multiple_of(16).min(n);
-            crate::ops::team::join(|| part(0, m, 0, half), || part(0, m, half, n));
-        }
-        return;
-    }
-    if offs.len() == 1 && threads > 1 && m >= 128 && m * n * k >= SPLIT_FLOPS {
-        // One GEMM split by output rows over the threads (blocks of 64 rows, the AVX-512
-        // micro-kernel's height): the gemm crate's own parallel mode splits columns, which
-        // gains little when n is one or two of its column blocks (1024x784x128: 346 -> 474
-        // GFLOP/s) and no more than this elsewhere.
-        let (oa, ob) = offs[0];
-        let parts = threads.min(m / 64).max(1);
-        let per = m.div_ceil(parts).next_multiple_of(16);
-        let ranges: Vec<(usize, usize)> = (0..m)
-            .step_by(per)
-            .map(|r0| (r0, (r0 + per).min(m)))
-            .collect();
-        ranges.par_iter().for_each(|&(r0, r1)| {
-            let (po, pa, pb) = (&po, &pa, &pb);
-            // SAFETY: as `run`; each range writes its own rows [r0, r1) of the output.
-            unsafe {
-                gemm::gemm(
-                    r1 - r0,
-                    n,
-                    k,
-                    po.0.add(r0 * n),
-                    1,
-                    n as isize,
-                    accumulate,
-                    pa.0.add(oa + r0 * ars as usize),
-                    acs,
-                    ars,
-                    pb.0.add(ob),
-                    bcs,
-                    brs,
-                    one,
-                    one,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
+        if threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
+            // Half on this thread, half on the resident worker of `team` (no wake-up per
+            // GEMM). Both halves pack the operand they share: split the dimension that leaves
+            // the smaller one shared (rows share b's k x n, columns share a's m x k).
+            if m >= 64 && (m >= n || n < 64) {
+                let half = (m / 2).next_multiple_of(16).min(m);
+                crate::ops::team::join(|| block(0, half, 0, n), || block(half, m, 0, n));
+            } else {
+                let half = (n / 2).next_multiple_of(16).min(n);
+                crate::ops::team::join(|| block(0, m, 0, half), || block(0, m, half, n));
             }
-        });
-        return;
+            return;
+        }
+        if m >= 128 && m * n * k >= SPLIT_FLOPS {
+            // Split by output rows over the threads (blocks of 64 rows, the AVX-512
+            // micro-kernel's height): the gemm crate's own parallel mode splits columns, which
+            // gains little when n is one or two of its column blocks (1024x784x128: 346 -> 474
+            // GFLOP/s) and no more than this elsewhere.
+            let parts = threads.min(m / 64).max(1);
+            let per = m.div_ceil(parts).next_multiple_of(16);
+            let ranges: Vec<(usize, usize)> = (0..m)
+                .step_by(per)
+                .map(|r0| (r0, (r0 + per).min(m)))
+                .collect();
+            ranges.par_iter().for_each(|&(r0, r1)| block(r0, r1, 0, n));
+            return;
+        }
     }
     if offs.len() > 1 && m * n * k < PAR_FLOPS {
         offs.par_iter()

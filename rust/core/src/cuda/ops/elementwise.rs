@@ -2,9 +2,9 @@
 //! `where` kernels index every operand through its own strided layout, so broadcast and
 //! transposed views are read in place and only the output is allocated.
 
-use super::{cast, empty, layout, ordinal, run_typed, Args};
+use super::{cast, empty, layout, ordinal, run_elementwise, with_dtype, Args};
 use crate::cuda::codes::{BinaryCode, CompareCode, UnaryCode};
-use crate::cuda::launch::{DmLayout, LaunchDims};
+use crate::cuda::launch::DmLayout;
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{bail, DType, Result, Tensor};
@@ -74,7 +74,7 @@ pub(crate) fn unary_code_raw(t: &Tensor, code: UnaryCode, a: f64, b: f64) -> Res
         .base(&out)
         .v(a)
         .v(b);
-    run_typed(dev, "unary", t.dtype(), LaunchDims::elementwise(n), args)?;
+    run_elementwise(dev, "unary", t.dtype(), n, args)?;
     Ok(out)
 }
 
@@ -102,13 +102,7 @@ pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tens
         .base(&out)
         .v(a)
         .v(b);
-    run_typed(
-        dev,
-        "unary_backward",
-        x.dtype(),
-        LaunchDims::elementwise(n),
-        args,
-    )?;
+    run_elementwise(dev, "unary_backward", x.dtype(), n, args)?;
     Ok(out)
 }
 
@@ -149,7 +143,7 @@ pub(crate) fn binary(
     compute: DType,
 ) -> Result<Tensor> {
     let dev = ordinal(a)?;
-    let (a, b) = (cast_to(a, compute)?, cast_to(b, compute)?);
+    let (a, b) = (with_dtype(a, compute)?, with_dtype(b, compute)?);
     let al = DmLayout::from_layout(&a.layout().broadcast_to(shape)?)?;
     let bl = DmLayout::from_layout(&b.layout().broadcast_to(shape)?)?;
     let n = crate::layout::checked_numel(shape)?;
@@ -165,7 +159,7 @@ pub(crate) fn binary(
                 .base(&a)
                 .base(&b)
                 .base(&out);
-            run_typed(dev, "compare", compute, LaunchDims::elementwise(n), args)?;
+            run_elementwise(dev, "compare", compute, n, args)?;
         }
         return Ok(out);
     }
@@ -212,17 +206,9 @@ pub(crate) fn binary(
             .base(&a)
             .base(&b)
             .base(&out);
-        run_typed(dev, "binary", compute, LaunchDims::elementwise(n), args)?;
+        run_elementwise(dev, "binary", compute, n, args)?;
     }
     Ok(out)
-}
-
-fn cast_to(t: &Tensor, dt: DType) -> Result<Tensor> {
-    if t.dtype() == dt {
-        Ok(t.clone())
-    } else {
-        cast(t, dt)
-    }
 }
 
 /// `x op s` for a floating CUDA tensor and a CPU 0-d scalar (a Python number) as one `unary`
@@ -263,9 +249,9 @@ pub(crate) fn with_host_scalar(
 /// `cond ? a : b` with all three broadcast to `shape`; `a` and `b` already share a dtype.
 pub(crate) fn where_(cond: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let dev = ordinal(a)?;
-    let cond = cast_to(cond, DType::Bool)?;
+    let cond = with_dtype(cond, DType::Bool)?;
     let dt = a.dtype();
-    let b = cast_to(b, dt)?;
+    let b = with_dtype(b, dt)?;
     let out = empty(dev, dt, shape)?;
     let n = out.numel();
     if n == 0 {
@@ -281,6 +267,6 @@ pub(crate) fn where_(cond: &Tensor, a: &Tensor, b: &Tensor, shape: &[usize]) -> 
         .base(a)
         .base(&b)
         .base(&out);
-    run_typed(dev, "where", dt, LaunchDims::elementwise(n), args)?;
+    run_elementwise(dev, "where", dt, n, args)?;
     Ok(out)
 }

@@ -4,7 +4,8 @@
 //! flag, which becomes an `IndexError` naming the value.
 
 use super::{
-    align_device, cast, contiguous, data_ptr, empty, full, ordinal, run_typed, to_device, Args,
+    align_device, cast, contiguous, data_ptr, empty, full, ordinal, run_elementwise, run_typed,
+    to_device, Args,
 };
 use crate::autograd::record;
 use crate::cuda::launch::LaunchDims;
@@ -77,13 +78,7 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
             .data(&ix)
             .data(&out)
             .data(&bad);
-        run_typed(
-            dev,
-            "gather",
-            t.dtype(),
-            LaunchDims::elementwise(out.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "gather", t.dtype(), out.numel(), args)?;
         check_bad(&bad, src_dim, "gather")?;
     }
     let (ixs, shape, dt) = (index.clone(), t.shape().to_vec(), t.dtype());
@@ -137,13 +132,7 @@ pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
             .data(&ix)
             .data(&out)
             .data(&bad);
-        run_typed(
-            dev,
-            "scatter_add",
-            t.dtype(),
-            LaunchDims::elementwise(ix.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "scatter_add", t.dtype(), ix.numel(), args)?;
         check_bad(&bad, dst_dim, "scatter_add")?;
     }
     let ixs = index.clone();

@@ -109,6 +109,27 @@ pub(crate) fn run_typed(
     run(device, &lookup(base, Some(dtype))?, dims, args)
 }
 
+/// Launches the `<base>_<dtype>` grid-stride kernel over `n` elements.
+pub(crate) fn run_elementwise(
+    device: usize,
+    base: &str,
+    dtype: DType,
+    n: usize,
+    args: Args,
+) -> Result<()> {
+    run_typed(device, base, dtype, LaunchDims::elementwise(n), args)
+}
+
+/// `t` in dtype `dt`: itself when it already has it, else a contiguous converted copy on its
+/// own device.
+pub(crate) fn with_dtype(t: &Tensor, dt: DType) -> Result<Tensor> {
+    if t.dtype() == dt {
+        Ok(t.clone())
+    } else {
+        crate::ops::copy::cast_raw(t, dt)
+    }
+}
+
 /// The kernel layout of `t`'s view.
 pub(crate) fn layout(t: &Tensor) -> Result<DmLayout> {
     DmLayout::from_layout(t.layout())
@@ -230,7 +251,7 @@ pub(crate) fn fill(dst: &Tensor, value: f64) -> Result<()> {
         return Ok(());
     }
     let args = Args::new().v(n as i64).v(layout(dst)?).base(dst).v(value);
-    run_typed(dev, "fill", dst.dtype(), LaunchDims::elementwise(n), args)?;
+    run_elementwise(dev, "fill", dst.dtype(), n, args)?;
     dst.storage().bump_version();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! differentiated through the matmul's own backward and col2im), max/avg pooling, layer norm
 //! and batch norm with their fused backward kernels.
 
-use super::{cast, contiguous, empty, ordinal, run_typed, Args};
+use super::{cast, contiguous, empty, ordinal, run_elementwise, run_typed, Args};
 use crate::autograd::record;
 use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
 use crate::ops::nn::conv::Conv2dSpec;
@@ -18,13 +18,9 @@ fn acc(dt: DType) -> DType {
     }
 }
 
+/// `t` detached, contiguous, in dtype `dt` (a copy only when needed).
 fn like(t: &Tensor, dt: DType) -> Result<Tensor> {
-    let t = t.detach();
-    if t.dtype() == dt {
-        contiguous(&t)
-    } else {
-        cast(&t, dt)
-    }
+    crate::ops::nn::as_dtype(&t.detach(), dt)
 }
 
 /// Sizes of a convolution: input `[n, c, h, w]`, `o` output channels, kernel, output size.
@@ -70,13 +66,7 @@ fn im2col(x: &Tensor, s: ConvShape, spec: Conv2dSpec) -> Result<Tensor> {
     let col = empty(dev, x.dtype(), &[s.n, spec.groups, krows, s.ho * s.wo])?;
     if col.numel() > 0 {
         let args = Args::new().v(g).data(&xc).data(&col);
-        run_typed(
-            dev,
-            "im2col",
-            x.dtype(),
-            LaunchDims::elementwise(col.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "im2col", x.dtype(), col.numel(), args)?;
     }
     let dt = x.dtype();
     Ok(record(col, "Im2ColBackward", &[x], move |gcol| {
@@ -84,7 +74,7 @@ fn im2col(x: &Tensor, s: ConvShape, spec: Conv2dSpec) -> Result<Tensor> {
         let dx = empty(dev, dt, &[s.n, s.c, s.h, s.w])?;
         if dx.numel() > 0 {
             let args = Args::new().v(g).data(&gc).data(&dx);
-            run_typed(dev, "col2im", dt, LaunchDims::elementwise(dx.numel()), args)?;
+            run_elementwise(dev, "col2im", dt, dx.numel(), args)?;
         }
         Ok(vec![Some(dx)])
     }))
@@ -143,13 +133,7 @@ pub(crate) fn max_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
     let idx = empty(dev, DType::I64, &out_shape)?;
     if y.numel() > 0 {
         let args = Args::new().v(g).data(&xc).data(&y).data(&idx);
-        run_typed(
-            dev,
-            "max_pool2d_forward",
-            dt,
-            LaunchDims::elementwise(y.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "max_pool2d_forward", dt, y.numel(), args)?;
     }
     let in_shape = x4.shape().to_vec();
     Ok(record(y, "MaxPool2DBackward", &[x4], move |gy| {
@@ -157,13 +141,7 @@ pub(crate) fn max_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
         let dx = empty(dev, dt, &in_shape)?;
         if dx.numel() > 0 {
             let args = Args::new().v(g).data(&gc).data(&idx).data(&dx);
-            run_typed(
-                dev,
-                "max_pool2d_backward",
-                dt,
-                LaunchDims::elementwise(dx.numel()),
-                args,
-            )?;
+            run_elementwise(dev, "max_pool2d_backward", dt, dx.numel(), args)?;
         }
         Ok(vec![Some(dx)])
     }))
@@ -178,13 +156,7 @@ pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
     let y = empty(dev, dt, &[x4.shape()[0], x4.shape()[1], ho, wo])?;
     if y.numel() > 0 {
         let args = Args::new().v(g).data(&xc).data(&y);
-        run_typed(
-            dev,
-            "avg_pool2d_forward",
-            dt,
-            LaunchDims::elementwise(y.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "avg_pool2d_forward", dt, y.numel(), args)?;
     }
     let in_shape = x4.shape().to_vec();
     Ok(record(y, "AvgPool2DBackward", &[x4], move |gy| {
@@ -192,13 +164,7 @@ pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
         let dx = empty(dev, dt, &in_shape)?;
         if dx.numel() > 0 {
             let args = Args::new().v(g).data(&gc).data(&dx);
-            run_typed(
-                dev,
-                "avg_pool2d_backward",
-                dt,
-                LaunchDims::elementwise(dx.numel()),
-                args,
-            )?;
+            run_elementwise(dev, "avg_pool2d_backward", dt, dx.numel(), args)?;
         }
         Ok(vec![Some(dx)])
     }))
@@ -288,13 +254,7 @@ pub(crate) fn layer_norm(
                     .data(&gc)
                     .opt(dw.as_ref())
                     .opt(db.as_ref());
-                run_typed(
-                    dev,
-                    "layer_norm_backward_affine",
-                    dt,
-                    LaunchDims::elementwise(d),
-                    args,
-                )?;
+                run_elementwise(dev, "layer_norm_backward_affine", dt, d, args)?;
             }
         }
         let mut out = vec![Some(dx)];
@@ -356,13 +316,7 @@ pub(crate) fn batch_norm(
                 .data(&var)
                 .data(&rmc)
                 .data(&rvc);
-            run_typed(
-                dev,
-                "batch_norm_update_running",
-                dt,
-                LaunchDims::elementwise(c),
-                args,
-            )?;
+            run_elementwise(dev, "batch_norm_update_running", dt, c, args)?;
             super::write_into(rm, &rmc)?;
             super::write_into(rv, &rvc)?;
         }
@@ -391,13 +345,7 @@ pub(crate) fn batch_norm(
             .opt(w.as_ref())
             .opt(b.as_ref())
             .data(&y);
-        run_typed(
-            dev,
-            "batch_norm_forward",
-            dt,
-            LaunchDims::elementwise(y.numel()),
-            args,
-        )?;
+        run_elementwise(dev, "batch_norm_forward", dt, y.numel(), args)?;
     }
     let mut inputs = vec![x];
     inputs.extend(weight);
@@ -439,13 +387,7 @@ pub(crate) fn batch_norm(
                 .data(&sum_g)
                 .data(&sum_gx)
                 .data(&dx);
-            run_typed(
-                dev,
-                "batch_norm_backward",
-                dt,
-                LaunchDims::elementwise(dx.numel()),
-                args,
-            )?;
+            run_elementwise(dev, "batch_norm_backward", dt, dx.numel(), args)?;
         }
         let mut out = vec![Some(dx)];
         if let Some(wdt) = wdt {
@@ -478,26 +420,14 @@ pub(crate) fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
             .v(p)
             .v(seed)
             .v(offset);
-        run_typed(
-            dev,
-            "dropout_forward",
-            dt,
-            LaunchDims::elementwise(n.div_ceil(4)),
-            args,
-        )?;
+        run_elementwise(dev, "dropout_forward", dt, n.div_ceil(4), args)?;
     }
     Ok(record(y, "NativeDropoutBackward", &[x], move |g| {
         let gc = like(g, dt)?;
         let dx = empty(dev, dt, gc.shape())?;
         if n > 0 {
             let args = Args::new().v(n as i64).data(&gc).data(&mask).v(p).data(&dx);
-            run_typed(
-                dev,
-                "dropout_backward",
-                dt,
-                LaunchDims::elementwise(n),
-                args,
-            )?;
+            run_elementwise(dev, "dropout_backward", dt, n, args)?;
         }
         Ok(vec![Some(dx)])
     }))

@@ -2,7 +2,7 @@
 //! (unscale) tensors per launch, `blockIdx.y` picking the tensor. The callers in `optim` and
 //! `amp` have already checked shapes, dtypes, contiguity and aliasing.
 
-use super::{cast, contiguous, data_ptr, full, ordinal, run_typed, to_device, Args};
+use super::{data_ptr, full, ordinal, run_typed, to_device, Args};
 use crate::cuda::launch::{
     AdamConfig, AdamList, AmpList, LaunchDims, SgdConfig, SgdList, AMP_TENSORS, OPTIM_TENSORS,
 };
@@ -10,12 +10,7 @@ use crate::{Device, Result, Tensor};
 
 /// The gradient in the parameter's dtype, contiguous, on its device.
 fn grad_like(g: &Tensor, p: &Tensor) -> Result<Tensor> {
-    let g = super::align_device(g, p)?;
-    if g.dtype() != p.dtype() {
-        cast(&g, p.dtype())
-    } else {
-        contiguous(&g)
-    }
+    crate::ops::nn::as_dtype(&super::align_device(g, p)?, p.dtype())
 }
 
 /// One Adam/AdamW step (the semantics of `optim::adam_step`).

@@ -3,10 +3,11 @@
 //! reduced dims innermost first (a free view when they already are).
 
 use super::elementwise::{binary, unary_code_raw};
-use super::{cast, contiguous, empty, full, ordinal, run_typed, Args};
+use super::{cast, contiguous, empty, full, ordinal, run_typed, with_dtype, Args};
 use crate::cuda::codes::{ReduceCode, UnaryCode};
 use crate::cuda::launch::LaunchDims;
 use crate::ops::binary::BinaryOp;
+use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Result, Tensor};
 
 /// The reductions `ops::reduce` asks for.
@@ -211,12 +212,8 @@ pub(crate) fn cross_entropy_rows(
     smoothing: f64,
 ) -> Result<(Tensor, Tensor)> {
     let dev = ordinal(x)?;
-    let x = contiguous(x)?;
+    let (x, target, weight) = ce_operands(x, target, weight)?;
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    let target = contiguous(&super::align_device(&cast_i64(target)?, &x)?)?;
-    let weight = weight
-        .map(|w| -> Result<Tensor> { contiguous(&cast_like(&super::align_device(w, &x)?, &x)?) })
-        .transpose()?;
     let loss = empty(dev, x.dtype(), &[n])?;
     let row_weight = empty(dev, x.dtype(), &[n])?;
     let bad = full(dev, DType::I64, &[1], ignore_index as f64)?;
@@ -264,13 +261,9 @@ pub(crate) fn cross_entropy_backward_rows(
     grad_scale: f64,
 ) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let x = contiguous(x)?;
+    let (x, target, weight) = ce_operands(x, target, weight)?;
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    let target = contiguous(&super::align_device(&cast_i64(target)?, &x)?)?;
-    let weight = weight
-        .map(|w| -> Result<Tensor> { contiguous(&cast_like(&super::align_device(w, &x)?, &x)?) })
-        .transpose()?;
-    let g = contiguous(&cast_like(&super::align_device(grad_out, &x)?, &x)?)?;
+    let g = as_dtype(&super::align_device(grad_out, &x)?, x.dtype())?;
     let dx = empty(dev, x.dtype(), &[n, c])?;
     if n > 0 {
         let args = Args::new()
@@ -296,20 +289,17 @@ pub(crate) fn cross_entropy_backward_rows(
     Ok(dx)
 }
 
-fn cast_i64(t: &Tensor) -> Result<Tensor> {
-    if t.dtype() == DType::I64 {
-        Ok(t.clone())
-    } else if t.device().is_cuda() {
-        cast(t, DType::I64)
-    } else {
-        crate::ops::copy::cast_raw(t, DType::I64)
-    }
-}
-
-fn cast_like(t: &Tensor, like: &Tensor) -> Result<Tensor> {
-    if t.dtype() == like.dtype() {
-        Ok(t.clone())
-    } else {
-        cast(t, like.dtype())
-    }
+/// The cross-entropy kernels' operands: contiguous logits, int64 targets and optional class
+/// weights in the logits' dtype, all on the logits' device.
+fn ce_operands(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let x = contiguous(x)?;
+    let target = contiguous(&super::align_device(&with_dtype(target, DType::I64)?, &x)?)?;
+    let weight = weight
+        .map(|w| as_dtype(&super::align_device(w, &x)?, x.dtype()))
+        .transpose()?;
+    Ok((x, target, weight))
 }

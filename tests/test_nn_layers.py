@@ -284,6 +284,32 @@ def test_conv2d_gradients_over_sample_runs_match_the_reference(cin: int, groups:
         np.testing.assert_allclose((t.grad.numpy() * d).sum(), (lin * gy).sum(), rtol=1e-9)
 
 
+@pytest.mark.parametrize(
+    "shape,pad,dil",
+    [
+        ((3, 5, 9, 21), (1, 2), (2, 1)),
+        ((2, 2, 4, 3), (2, 0), (1, 1)),
+        ((2, 3, 30, 40), (0, 0), (1, 3)),
+    ],
+)
+def test_conv2d_stride_one_rows_of_every_width(shape, pad, dil) -> None:  # type: ignore[no-untyped-def]
+    """Stride 1 copies each output row's in-bounds span as one block (spilling into the next
+    row while it can): short and long rows, rows cut by padding, dilation, the last rows."""
+    x = RNG.normal(size=shape)
+    w = RNG.normal(size=(4, shape[1], 3, 3))
+    xt, wt = dm.tensor(x).requires_grad_(), dm.tensor(w).requires_grad_()
+    y = F.conv2d(xt, wt, None, 1, pad, dil, 1)
+    want = conv_ref(x, w, None, (1, 1), pad, dil, 1)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+    gy = RNG.normal(size=want.shape)
+    y.backward(dm.tensor(gy))
+    for t, base, which in ((xt, x, "x"), (wt, w, "w")):
+        d = RNG.normal(size=base.shape)
+        xs, ws = (x + d, w) if which == "x" else (x, w + d)
+        lin = conv_ref(xs, ws, None, (1, 1), pad, dil, 1) - want
+        np.testing.assert_allclose((t.grad.numpy() * d).sum(), (lin * gy).sum(), rtol=1e-9)
+
+
 def test_matmul_with_a_transposed_operand_of_4k_pitch_matches_numpy() -> None:
     """x @ W.t() with 1024 inputs takes the pre-transposed GEMM path."""
     x = RNG.normal(size=(96, 1024)).astype(np.float32)

@@ -169,18 +169,6 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     }
 }
 
-/// `f` of every item, in order (two items split as in `for_each`).
-pub(crate) fn map<T: Sync, R: Send, F: Fn(&T) -> R + Sync + Send>(items: &[T], f: F) -> Vec<R> {
-    use rayon::prelude::*;
-    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
-        let (mut ra, mut rb) = (None, None);
-        join(|| ra = Some(f(&items[0])), || rb = Some(f(&items[1])));
-        vec![ra.expect("ran"), rb.expect("ran")]
-    } else {
-        items.par_iter().map(f).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::join;

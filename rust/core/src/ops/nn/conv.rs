@@ -136,40 +136,117 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
 /// Row `r` of this sample's columns starts at `col[r * ld]`, so several samples can sit side
 /// by side in one matrix.
 fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
+    if g.s.stride == (1, 1) {
+        return im2col_s1(x, g, group, col, ld);
+    }
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;
     let (dh, dw) = g.s.dilation;
     let cols = g.cols();
     for ci in 0..g.cg() {
-        let plane = &x[(group * g.cg() + ci) * g.h * g.w..][..g.h * g.w];
+        let plane = (group * g.cg() + ci) * g.h * g.w;
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (ci * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * ld..row * ld + cols];
                 let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
                 for oy in 0..g.ho {
+                    let at = row * ld + oy * g.wo;
                     let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                    let d = &mut dst[oy * g.wo..(oy + 1) * g.wo];
-                    if iy < 0 || iy >= g.h as isize {
-                        d.fill(T::zero());
+                    if iy < 0 || iy >= g.h as isize || hi <= lo {
+                        col[at..at + g.wo].fill(T::zero());
                         continue;
                     }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    d[..lo].fill(T::zero());
-                    d[hi..].fill(T::zero());
-                    if hi > lo {
-                        let first = lo * sw + kj * dw - pw;
-                        if sw == 1 {
-                            d[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-                        } else {
-                            for (k, v) in d[lo..hi].iter_mut().enumerate() {
-                                *v = src[first + k * sw];
-                            }
+                    let first = plane + iy as usize * g.w + lo * sw + kj * dw - pw;
+                    if sw == 1 {
+                        // A spill stays inside this column row's later output rows, which are
+                        // written after this one.
+                        let spill = at + lo + SPAN <= row * ld + cols;
+                        copy_span(&mut col[at + lo..], &x[first..], hi - lo, spill);
+                    } else {
+                        for (k, v) in col[at + lo..at + hi].iter_mut().enumerate() {
+                            *v = x[first + k * sw];
                         }
+                    }
+                    if lo > 0 {
+                        col[at..at + lo].fill(T::zero());
+                    }
+                    if hi < g.wo {
+                        col[at + hi..at + g.wo].fill(T::zero());
                     }
                 }
             }
         }
+    }
+}
+
+/// `im2col_ld` for stride 1, the common case: each output row's in-bounds span is a shifted
+/// copy of an input row, and output rows outside the input are zero. Spans of up to `SPAN`
+/// elements are moved as one fixed-size block while the spill stays inside the column row.
+fn im2col_s1<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
+    let (ph, pw) = g.s.padding;
+    let (dh, dw) = g.s.dilation;
+    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
+    let cols = ho * wo;
+    for ci in 0..g.cg() {
+        let plane = (group * g.cg() + ci) * h * w;
+        for ki in 0..g.kh {
+            // Output rows whose input row `oy + ki*dh - ph` is inside the image.
+            let (ylo, yhi) = valid_cols(ho, h, 1, ph, ki * dh);
+            for kj in 0..g.kw {
+                let base = ((ci * g.kh + ki) * g.kw + kj) * ld;
+                let d = &mut col[base..base + cols];
+                let (lo, hi) = valid_cols(wo, w, 1, pw, kj * dw);
+                if hi <= lo || yhi <= ylo {
+                    d.fill(T::zero());
+                    continue;
+                }
+                d[..ylo * wo].fill(T::zero());
+                let len = hi - lo;
+                // Source of output row oy: plane + (oy + ki*dh - ph) * w + (lo + kj*dw - pw).
+                let src0 = plane + lo + kj * dw - pw;
+                let src = |oy: usize| src0 + (oy + ki * dh - ph) * w;
+                // Rows from `ylo` up to `fast` take the fixed-size copy.
+                let mut fast = ylo;
+                if len <= SPAN {
+                    while fast < yhi && fast * wo + lo + SPAN <= cols && src(fast) + SPAN <= x.len()
+                    {
+                        fast += 1;
+                    }
+                }
+                for oy in ylo..fast {
+                    let (s, o) = (src(oy), oy * wo + lo);
+                    d[o..o + SPAN].copy_from_slice(&x[s..s + SPAN]);
+                }
+                for oy in fast..yhi {
+                    let (s, o) = (src(oy), oy * wo + lo);
+                    d[o..o + len].copy_from_slice(&x[s..s + len]);
+                }
+                // After the copies: the last fixed-size copies may spill into these rows.
+                d[yhi * wo..].fill(T::zero());
+                if lo > 0 || hi < wo {
+                    for oy in ylo..yhi {
+                        d[oy * wo..oy * wo + lo].fill(T::zero());
+                        d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Elements moved by one fixed-size copy in `copy_span`.
+const SPAN: usize = 16;
+
+/// Copies `len` elements from `src` to `dst`. Convolution rows are short (a few to a few
+/// dozen elements), where a `memcpy` call costs more than the copy: with `spill`, a span of
+/// up to `SPAN` elements is moved as one fixed-size block (a vector move), writing up to
+/// `SPAN - len` elements past it, which the caller overwrites afterwards.
+#[inline(always)]
+fn copy_span<T: Copy>(dst: &mut [T], src: &[T], len: usize, spill: bool) {
+    if spill && len <= SPAN && dst.len() >= SPAN && src.len() >= SPAN {
+        dst[..SPAN].copy_from_slice(&src[..SPAN]);
+    } else {
+        dst[..len].copy_from_slice(&src[..len]);
     }
 }
 
@@ -212,9 +289,7 @@ fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
     }
 }
 
-/// The batch split into one run of samples per thread: each run's column matrices sit side
-/// by side (`[kr, samples * cols]` per group), so the forward and the weight gradient are one
-/// long GEMM per run instead of a skinny one per sample.
+/// The batch split into one run of consecutive samples per thread.
 fn sample_runs(n: usize) -> Vec<(usize, usize)> {
     let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
     (0..n)
@@ -223,94 +298,77 @@ fn sample_runs(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Where run `(s0, s1)`'s column matrices start in the column cache (all groups of a run are
-/// consecutive: group `grp` at `+ grp * kr * width`).
-fn run_offset(g: &Geom, s0: usize) -> usize {
-    g.s.groups * g.krows() * s0 * g.cols()
-}
+/// Kernels with at most this many rows (`C/groups * kH * kW`) take the weight gradient as one
+/// long GEMM per run over gathered output gradients (a per-sample GEMM that thin is mostly
+/// call overhead); wider kernels take it per sample, from a column matrix still in cache.
+const THIN_KERNEL: usize = 64;
 
-/// One run of samples with its pieces of the output and of the column cache.
-type RunPiece<'a, T> = (&'a (usize, usize), &'a mut [T], &'a mut [T]);
-
-/// Forward pass. With `keep_cols` the column matrices are returned for the backward (which
-/// then skips recomputing them); otherwise the second vector is empty.
+/// Forward pass: per sample, im2col into a per-thread buffer (which stays in cache) and one
+/// GEMM per group writing the output block in place. The backward recomputes the columns,
+/// which costs less than writing and re-reading them through memory.
 fn forward<T: Float>(
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     g: &Geom,
     runs: &[(usize, usize)],
-    keep_cols: bool,
-) -> (Vec<T>, Vec<T>) {
+) -> Vec<T> {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let per_out = g.o * cols;
     let xsz = g.c * g.h * g.w;
     let mut out = vec![T::zero(); g.n * per_out];
-    let mut cache = vec![
-        T::zero();
-        if keep_cols {
-            g.s.groups * kr * g.n * cols
-        } else {
-            0
-        }
-    ];
-    // Split `out` and `cache` into the runs' disjoint pieces.
-    let mut pieces: Vec<RunPiece<'_, T>> = Vec::with_capacity(runs.len());
-    let (mut out_rest, mut cache_rest) = (&mut out[..], &mut cache[..]);
-    for r in runs {
-        let n = r.1 - r.0;
-        let (o, rest) = out_rest.split_at_mut(n * per_out);
-        out_rest = rest;
-        let csz = if keep_cols {
-            g.s.groups * kr * n * cols
-        } else {
-            0
-        };
-        let (c, rest) = cache_rest.split_at_mut(csz);
-        cache_rest = rest;
-        pieces.push((r, o, c));
+    let mut pieces: Vec<(usize, &mut [T])> = Vec::with_capacity(runs.len());
+    let mut rest = &mut out[..];
+    for &(s0, s1) in runs {
+        let (o, tail) = rest.split_at_mut((s1 - s0) * per_out);
+        rest = tail;
+        pieces.push((s0, o));
     }
-    crate::ops::team::for_each(pieces, |(&(s0, s1), o, cached)| {
-        let width = (s1 - s0) * cols;
-        let mut scratch = Vec::new();
-        for grp in 0..g.s.groups {
-            let col: &mut [T] = if keep_cols {
-                &mut cached[grp * kr * width..(grp + 1) * kr * width]
-            } else {
-                scratch.resize(kr * cols, T::zero());
-                &mut scratch[..]
-            };
-            let ld = if keep_cols { width } else { cols };
-            let wg = &w[grp * og * kr..][..og * kr];
-            for (k, ni) in (s0..s1).enumerate() {
-                // Each sample's GEMM writes its output block in place (out is [N, O, cols]).
-                let c = if keep_cols {
-                    &mut col[k * cols..]
-                } else {
-                    &mut col[..]
-                };
-                im2col_ld(&x[ni * xsz..][..xsz], g, grp, c, ld);
-                let dst = &mut o[k * per_out + grp * og * cols..][..og * cols];
+    crate::ops::team::for_each(pieces, |(s0, o)| {
+        let mut col = vec![T::zero(); kr * cols];
+        for (k, dst) in o.chunks_mut(per_out.max(1)).enumerate() {
+            let xs = &x[(s0 + k) * xsz..][..xsz];
+            for grp in 0..g.s.groups {
+                im2col_ld(xs, g, grp, &mut col, cols);
+                let dst = &mut dst[grp * og * cols..][..og * cols];
                 if let Some(b) = bias {
                     for (oc, row) in dst.chunks_mut(cols).enumerate() {
                         row.fill(b[grp * og + oc]);
                     }
                 }
-                // out_g [og, cols] (+)= W_g [og, kr] @ col [kr, cols] (row stride ld)
-                gemm_slices(og, cols, kr, wg, (kr, 1), c, (ld, 1), dst, bias.is_some());
+                // out_g [og, cols] (+)= W_g [og, kr] @ col [kr, cols]
+                let wg = &w[grp * og * kr..][..og * kr];
+                gemm_slices(
+                    og,
+                    cols,
+                    kr,
+                    wg,
+                    (kr, 1),
+                    &col,
+                    (cols, 1),
+                    dst,
+                    bias.is_some(),
+                );
             }
         }
     });
-    (out, cache)
+    out
 }
 
-/// Returns (dx, dw, db) for float type T.
+/// One run's share of the weight and bias gradients.
+struct Partial<T> {
+    dw: Vec<T>,
+    db: Vec<T>,
+}
+
+/// Returns (dx, dw, db) for float type T, in one pass over each thread's run of samples:
+/// - bias: row sums of the output gradients;
+/// - weight, wide kernels: per sample, im2col again and `dW_g^T [kr, og] += col @ gy_g^T`;
+/// - weight, thin kernels (`THIN_KERNEL`): the run's columns side by side in `[kr, S*cols]`
+///   and its output gradients gathered to `[og, S*cols]`, then one long GEMM;
+/// - input: per sample `col = W_g^T @ gy_g`, then col2im into the sample's gradient.
 ///
-/// The weight and bias gradients take the batch in a few chunks (one per thread): the
-/// chunk's columns sit side by side in one `[kr, S * cols]` matrix and its output gradients
-/// are gathered to `[og, S * cols]`, so `dW += gy @ col^T` is one long GEMM per chunk instead
-/// of a skinny one per sample; chunks are summed at the end. The input gradient is a separate
-/// pass, parallel over samples: `col = W^T @ gy`, then col2im.
+/// Runs' partial weight/bias gradients are summed at the end.
 #[allow(clippy::too_many_arguments)]
 fn backward<T: Float>(
     x: &[T],
@@ -320,139 +378,101 @@ fn backward<T: Float>(
     need_x: bool,
     need_w: bool,
     runs: &[(usize, usize)],
-    cached_cols: Option<&[T]>,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
     let wsz = g.o * kr;
-    let mut dx = if need_x {
-        vec![T::zero(); g.n * xsz]
-    } else {
-        Vec::new()
-    };
-    if need_x {
-        let mut pieces: Vec<(usize, &mut [T])> = Vec::with_capacity(runs.len());
-        let mut rest = &mut dx[..];
-        for &(s0, s1) in runs {
-            let (d, tail) = rest.split_at_mut((s1 - s0) * xsz);
-            rest = tail;
-            pieces.push((s0, d));
-        }
-        crate::ops::team::for_each(pieces, |(s0, dxr)| {
-            let mut col = vec![T::zero(); kr * cols];
-            for (k, dxs) in dxr.chunks_mut(xsz.max(1)).enumerate() {
-                let ni = s0 + k;
-                let gys = &gy[ni * g.o * cols..][..g.o * cols];
-                for grp in 0..g.s.groups {
-                    let gyg = &gys[grp * og * cols..][..og * cols];
-                    let wg = &w[grp * og * kr..][..og * kr];
-                    // col = W_g^T [kr, og] @ gy_g [og, cols]
-                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), &mut col, false);
-                    col2im(&col, g, grp, dxs);
-                }
-            }
-        });
+    let mut dx = vec![T::zero(); if need_x { g.n * xsz } else { 0 }];
+    let mut partials: Vec<Partial<T>> = runs
+        .iter()
+        .map(|_| Partial {
+            dw: vec![T::zero(); if need_w { wsz } else { 0 }],
+            db: vec![T::zero(); g.o],
+        })
+        .collect();
+    let mut pieces = Vec::with_capacity(runs.len());
+    let mut rest = &mut dx[..];
+    for (run, part) in runs.iter().zip(partials.iter_mut()) {
+        let len = if need_x { (run.1 - run.0) * xsz } else { 0 };
+        let (d, tail) = rest.split_at_mut(len);
+        rest = tail;
+        pieces.push((*run, d, part));
     }
-    // Weight and bias gradients over the same runs of samples as the forward.
-    let partial = |&(s0, s1): &(usize, usize)| -> (Vec<T>, Vec<T>) {
-        let width = (s1 - s0) * cols;
-        let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
-        let mut db = vec![T::zero(); g.o];
+    crate::ops::team::for_each(pieces, |((s0, s1), dxr, part)| {
         for ni in s0..s1 {
-            for (oc, b) in db.iter_mut().enumerate() {
+            for (oc, b) in part.db.iter_mut().enumerate() {
                 *b += row_sum(&gy[(ni * g.o + oc) * cols..][..cols]);
             }
         }
-        if !need_w {
-            return (dw, db);
+        let per_sample_w = need_w && kr > THIN_KERNEL;
+        if need_w && !per_sample_w {
+            thin_weight_grad(x, gy, g, (s0, s1), &mut part.dw);
         }
-        if kr <= 64 {
-            // Few kernel rows: gather the output gradients' rows (plain copies) and let the
-            // GEMM read the columns transposed.
-            // dW_g [og, kr] = gy_c [og, width] @ col^T [width, kr].
-            let mut scratch = vec![T::zero(); if cached_cols.is_some() { 0 } else { kr * width }];
-            let mut gyc = vec![T::zero(); og * width];
+        if !per_sample_w && !need_x {
+            return;
+        }
+        let mut col = vec![T::zero(); if per_sample_w { kr * cols } else { 0 }];
+        let mut dwt = vec![T::zero(); if per_sample_w { wsz } else { 0 }];
+        let mut colx = vec![T::zero(); if need_x { kr * cols } else { 0 }];
+        for ni in s0..s1 {
+            let xs = &x[ni * xsz..][..xsz];
             for grp in 0..g.s.groups {
-                for (k, ni) in (s0..s1).enumerate() {
-                    let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
-                    for (oc, row) in src.chunks_exact(cols).enumerate() {
-                        gyc[oc * width + k * cols..][..cols].copy_from_slice(row);
-                    }
-                    if cached_cols.is_none() {
-                        im2col_ld(
-                            &x[ni * xsz..][..xsz],
-                            g,
-                            grp,
-                            &mut scratch[k * cols..],
-                            width,
-                        );
-                    }
+                let gyg = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
+                if per_sample_w {
+                    im2col_ld(xs, g, grp, &mut col, cols);
+                    // dW_g^T [kr, og] += col [kr, cols] @ gy_g^T [cols, og]
+                    let dst = &mut dwt[grp * kr * og..][..kr * og];
+                    gemm_slices(kr, og, cols, &col, (cols, 1), gyg, (1, cols), dst, true);
                 }
-                let col = match cached_cols {
-                    Some(c) => &c[run_offset(g, s0) + grp * kr * width..][..kr * width],
-                    None => &scratch[..],
-                };
-                let dwg = &mut dw[grp * og * kr..][..og * kr];
-                gemm_slices(og, kr, width, &gyc, (width, 1), col, (1, width), dwg, false);
-            }
-        } else {
-            // Both GEMM operands row-major (the gemm crate packs those fastest):
-            // dW_g^T [kr, og] = col [kr, width] @ gy_c^T [width, og].
-            let mut scratch = vec![T::zero(); if cached_cols.is_some() { 0 } else { kr * width }];
-            let mut gyt = vec![T::zero(); width * og];
-            let mut dwt = vec![T::zero(); kr * og];
-            for grp in 0..g.s.groups {
-                for (k, ni) in (s0..s1).enumerate() {
-                    let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
-                    let dst = &mut gyt[k * cols * og..(k + 1) * cols * og];
-                    crate::ops::gather::transpose_into(src, og, cols, dst);
-                    if cached_cols.is_none() {
-                        im2col_ld(
-                            &x[ni * xsz..][..xsz],
-                            g,
-                            grp,
-                            &mut scratch[k * cols..],
-                            width,
-                        );
-                    }
-                }
-                let col = match cached_cols {
-                    Some(c) => &c[run_offset(g, s0) + grp * kr * width..][..kr * width],
-                    None => &scratch[..],
-                };
-                gemm_slices(
-                    kr,
-                    og,
-                    width,
-                    col,
-                    (width, 1),
-                    &gyt,
-                    (og, 1),
-                    &mut dwt,
-                    false,
-                );
-                let dwg = &mut dw[grp * og * kr..][..og * kr];
-                for r in 0..kr {
-                    for oc in 0..og {
-                        dwg[oc * kr + r] = dwt[r * og + oc];
-                    }
+                if need_x {
+                    // col = W_g^T [kr, og] @ gy_g [og, cols]
+                    let wg = &w[grp * og * kr..][..og * kr];
+                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), &mut colx, false);
+                    col2im(&colx, g, grp, &mut dxr[(ni - s0) * xsz..][..xsz]);
                 }
             }
         }
-        (dw, db)
-    };
-    let parts: Vec<(Vec<T>, Vec<T>)> = crate::ops::team::map(runs, partial);
+        if per_sample_w {
+            for grp in 0..g.s.groups {
+                let src = &dwt[grp * kr * og..][..kr * og];
+                let dst = &mut part.dw[grp * og * kr..][..og * kr];
+                crate::ops::gather::transpose_into(src, kr, og, dst);
+            }
+        }
+    });
     let mut dw = vec![T::zero(); if need_w { wsz } else { 0 }];
     let mut db = vec![T::zero(); g.o];
-    for (pw, pb) in &parts {
-        for (a, &b) in dw.iter_mut().zip(pw) {
+    for p in &partials {
+        for (a, &b) in dw.iter_mut().zip(&p.dw) {
             *a += b;
         }
-        for (a, &b) in db.iter_mut().zip(pb) {
+        for (a, &b) in db.iter_mut().zip(&p.db) {
             *a += b;
         }
     }
     (dx, dw, db)
+}
+
+/// A thin kernel's weight gradient over one run of samples, added to `dw` ([O, kr]):
+/// `dW_g [og, kr] = gy_c [og, S*cols] @ col^T [S*cols, kr]` with the run's output-gradient
+/// rows gathered side by side (plain copies) and its columns likewise.
+fn thin_weight_grad<T: Float>(x: &[T], gy: &[T], g: &Geom, run: (usize, usize), dw: &mut [T]) {
+    let (kr, cols, og) = (g.krows(), g.cols(), g.og());
+    let xsz = g.c * g.h * g.w;
+    let width = (run.1 - run.0) * cols;
+    let mut col = vec![T::zero(); kr * width];
+    let mut gyc = vec![T::zero(); og * width];
+    for grp in 0..g.s.groups {
+        for (k, ni) in (run.0..run.1).enumerate() {
+            let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
+            for (oc, row) in src.chunks_exact(cols).enumerate() {
+                gyc[oc * width + k * cols..][..cols].copy_from_slice(row);
+            }
+            im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
+        }
+        let dwg = &mut dw[grp * og * kr..][..og * kr];
+        gemm_slices(og, kr, width, &gyc, (width, 1), &col, (1, width), dwg, true);
+    }
 }
 
 impl Tensor {
@@ -519,13 +539,10 @@ impl Tensor {
         };
         let shape = [g.n, g.o, g.ho, g.wo];
         let runs = sample_runs(g.n);
-        // The weight gradient reuses the forward's column matrices (memory for recomputation).
-        let keep = weight.requires_grad() && crate::autograd::is_grad_enabled();
-        let (out, cols) = crate::with_float!(dt, T => {
+        let out = crate::with_float!(dt, T => {
             let bd = match &b { Some(b) => Some(b.data::<T>()?.into_owned()), None => None };
-            let (o, c) = forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g, &runs, keep);
-            let n = c.len();
-            (Tensor::from_vec(o, &shape)?, Tensor::from_vec(c, &[n])?)
+            let o = forward::<T>(&x.data::<T>()?, &w.data::<T>()?, bd.as_deref(), &g, &runs);
+            Tensor::from_vec(o, &shape)?
         });
         let out = if out.dtype() != out_dtype {
             as_dtype(&out, out_dtype)?
@@ -544,8 +561,7 @@ impl Tensor {
             let (x, w) = (xs.get()?, ws.get()?);
             let gy = as_dtype(gy, dt)?;
             let (dx, dw, db) = crate::with_float!(dt, T => {
-                let cached = if keep { Some(cols.data::<T>()?) } else { None };
-                let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w, &runs, cached.as_deref());
+                let (dx, dw, db) = backward::<T>(&x.data::<T>()?, &w.data::<T>()?, &gy.data::<T>()?, &g, need_x, need_w, &runs);
                 (
                     if need_x { Some(Tensor::from_vec(dx, x.shape())?.to_dtype(dx_t)?) } else { None },
                     if need_w { Some(Tensor::from_vec(dw, w.shape())?.to_dtype(dw_t)?) } else { None },

@@ -12,6 +12,7 @@ pub mod matmul;
 pub mod nn;
 pub mod promote;
 pub mod reduce;
+pub(crate) mod rows;
 pub mod softmax;
 pub mod special;
 pub(crate) mod team;

@@ -1,6 +1,7 @@
 //! 2-D convolution as im2col + GEMM per sample (parallel over the batch), with a backward that
 //! recomputes the columns instead of keeping them, so memory stays at one column buffer per thread.
 
+use super::im2col::{col2im, im2col_ld};
 use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
 use crate::ops::matmul::gemm_slices;
@@ -16,32 +17,37 @@ pub struct Conv2dSpec {
     pub groups: usize,
 }
 
+/// A convolution's sizes: input `[n, c, h, w]`, weight `[o, c/groups, kh, kw]`, output
+/// `[n, o, ho, wo]`.
 #[derive(Debug, Clone, Copy)]
-struct Geom {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    kh: usize,
-    kw: usize,
-    ho: usize,
-    wo: usize,
-    s: Conv2dSpec,
+pub(super) struct Geom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub s: Conv2dSpec,
 }
 
 impl Geom {
-    fn cg(&self) -> usize {
+    /// Input channels per group.
+    pub fn cg(&self) -> usize {
         self.c / self.s.groups
     }
-    fn og(&self) -> usize {
+    /// Output channels per group.
+    pub fn og(&self) -> usize {
         self.o / self.s.groups
     }
     /// Rows of one group's column matrix: `C/g * kh * kw`.
-    fn krows(&self) -> usize {
+    pub fn krows(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
-    fn cols(&self) -> usize {
+    /// Columns of a column matrix: one per output pixel.
+    pub fn cols(&self) -> usize {
         self.ho * self.wo
     }
 }
@@ -114,179 +120,6 @@ fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
         wo,
         s,
     })
-}
-
-/// The output columns `[lo, hi)` whose input column `ox * s + k_off - p` lies inside
-/// `[0, w)`, for one kernel column offset `k_off` (`kj * dilation`).
-#[inline]
-fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, usize) {
-    // ox * s + k_off >= p  and  ox * s + k_off < w + p
-    let lo = p.saturating_sub(k_off).div_ceil(s);
-    let hi = if w + p > k_off {
-        (w + p - k_off).div_ceil(s).min(wo)
-    } else {
-        0
-    };
-    (lo.min(wo), hi.max(lo.min(wo)))
-}
-
-/// Fills `col` ([C/g*kh*kw, Ho*Wo]) from one sample's group of channels. Each row of `col` is
-/// a shifted copy of input rows: the in-bounds span is found once per kernel column, copied
-/// with `copy_from_slice` at stride 1, and only the padding is zeroed.
-/// Row `r` of this sample's columns starts at `col[r * ld]`, so several samples can sit side
-/// by side in one matrix.
-fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
-    if g.s.stride == (1, 1) {
-        return im2col_s1(x, g, group, col, ld);
-    }
-    let (sh, sw) = g.s.stride;
-    let (ph, pw) = g.s.padding;
-    let (dh, dw) = g.s.dilation;
-    let cols = g.cols();
-    for ci in 0..g.cg() {
-        let plane = (group * g.cg() + ci) * g.h * g.w;
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
-                for oy in 0..g.ho {
-                    let at = row * ld + oy * g.wo;
-                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                    if iy < 0 || iy >= g.h as isize || hi <= lo {
-                        col[at..at + g.wo].fill(T::zero());
-                        continue;
-                    }
-                    let first = plane + iy as usize * g.w + lo * sw + kj * dw - pw;
-                    if sw == 1 {
-                        // A spill stays inside this column row's later output rows, which are
-                        // written after this one.
-                        let spill = at + lo + SPAN <= row * ld + cols;
-                        copy_span(&mut col[at + lo..], &x[first..], hi - lo, spill);
-                    } else {
-                        for (k, v) in col[at + lo..at + hi].iter_mut().enumerate() {
-                            *v = x[first + k * sw];
-                        }
-                    }
-                    if lo > 0 {
-                        col[at..at + lo].fill(T::zero());
-                    }
-                    if hi < g.wo {
-                        col[at + hi..at + g.wo].fill(T::zero());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `im2col_ld` for stride 1, the common case: each output row's in-bounds span is a shifted
-/// copy of an input row, and output rows outside the input are zero. Spans of up to `SPAN`
-/// elements are moved as one fixed-size block while the spill stays inside the column row.
-fn im2col_s1<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
-    let (ph, pw) = g.s.padding;
-    let (dh, dw) = g.s.dilation;
-    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
-    let cols = ho * wo;
-    for ci in 0..g.cg() {
-        let plane = (group * g.cg() + ci) * h * w;
-        for ki in 0..g.kh {
-            // Output rows whose input row `oy + ki*dh - ph` is inside the image.
-            let (ylo, yhi) = valid_cols(ho, h, 1, ph, ki * dh);
-            for kj in 0..g.kw {
-                let base = ((ci * g.kh + ki) * g.kw + kj) * ld;
-                let d = &mut col[base..base + cols];
-                let (lo, hi) = valid_cols(wo, w, 1, pw, kj * dw);
-                if hi <= lo || yhi <= ylo {
-                    d.fill(T::zero());
-                    continue;
-                }
-                d[..ylo * wo].fill(T::zero());
-                let len = hi - lo;
-                // Source of output row oy: plane + (oy + ki*dh - ph) * w + (lo + kj*dw - pw).
-                let src0 = plane + lo + kj * dw - pw;
-                let src = |oy: usize| src0 + (oy + ki * dh - ph) * w;
-                // Rows from `ylo` up to `fast` take the fixed-size copy.
-                let mut fast = ylo;
-                if len <= SPAN {
-                    while fast < yhi && fast * wo + lo + SPAN <= cols && src(fast) + SPAN <= x.len()
-                    {
-                        fast += 1;
-                    }
-                }
-                for oy in ylo..fast {
-                    let (s, o) = (src(oy), oy * wo + lo);
-                    d[o..o + SPAN].copy_from_slice(&x[s..s + SPAN]);
-                }
-                for oy in fast..yhi {
-                    let (s, o) = (src(oy), oy * wo + lo);
-                    d[o..o + len].copy_from_slice(&x[s..s + len]);
-                }
-                // After the copies: the last fixed-size copies may spill into these rows.
-                d[yhi * wo..].fill(T::zero());
-                if lo > 0 || hi < wo {
-                    for oy in ylo..yhi {
-                        d[oy * wo..oy * wo + lo].fill(T::zero());
-                        d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Elements moved by one fixed-size copy in `copy_span`.
-const SPAN: usize = 16;
-
-/// Copies `len` elements from `src` to `dst`. Convolution rows are short (a few to a few
-/// dozen elements), where a `memcpy` call costs more than the copy: with `spill`, a span of
-/// up to `SPAN` elements is moved as one fixed-size block (a vector move), writing up to
-/// `SPAN - len` elements past it, which the caller overwrites afterwards.
-#[inline(always)]
-fn copy_span<T: Copy>(dst: &mut [T], src: &[T], len: usize, spill: bool) {
-    if spill && len <= SPAN && dst.len() >= SPAN && src.len() >= SPAN {
-        dst[..SPAN].copy_from_slice(&src[..SPAN]);
-    } else {
-        dst[..len].copy_from_slice(&src[..len]);
-    }
-}
-
-/// Adds `col` back into one sample's group of input-gradient channels (the adjoint of im2col).
-fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
-    let (sh, sw) = g.s.stride;
-    let (ph, pw) = g.s.padding;
-    let (dh, dw) = g.s.dilation;
-    let cols = g.cols();
-    for ci in 0..g.cg() {
-        let plane = &mut dx[(group * g.cg() + ci) * g.h * g.w..][..g.h * g.w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let src = &col[row * cols..(row + 1) * cols];
-                let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
-                if hi <= lo {
-                    continue;
-                }
-                let first = lo * sw + kj * dw - pw;
-                for oy in 0..g.ho {
-                    let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    let s = &src[oy * g.wo + lo..oy * g.wo + hi];
-                    if sw == 1 {
-                        for (d, &v) in dst[first..first + s.len()].iter_mut().zip(s) {
-                            *d += v;
-                        }
-                    } else {
-                        for (k, &v) in s.iter().enumerate() {
-                            dst[first + k * sw] += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The batch split into one run of consecutive samples per thread.

@@ -2,6 +2,7 @@
 //! normalisation and the cross-entropy loss.
 
 pub mod conv;
+mod im2col;
 pub mod loss;
 pub mod norm;
 pub mod pool;

@@ -1,0 +1,109 @@
+//! im2col (one sample's input patches as the columns of a matrix, so a convolution is a GEMM)
+//! and its adjoint col2im. Row `(ci, ki, kj)` of the column matrix holds, for every output
+//! pixel, the input value under kernel tap `(ki, kj)` of channel `ci` (zero in the padding).
+//! With stride 1 each output row's in-bounds span is a shifted input row, so both are a few
+//! hundred short strided row copies/adds (`ops::rows`); other strides gather element-wise.
+
+use super::conv::Geom;
+use crate::ops::rows::{add_rows, copy_rows, Span};
+use crate::Float;
+
+/// The output columns `[lo, hi)` whose input column `ox * s + k_off - p` lies inside
+/// `[0, w)`, for one kernel column offset `k_off` (`kj * dilation`).
+#[inline]
+fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, usize) {
+    // ox * s + k_off >= p  and  ox * s + k_off < w + p
+    let lo = p.saturating_sub(k_off).div_ceil(s);
+    let hi = if w + p > k_off {
+        (w + p - k_off).div_ceil(s).min(wo)
+    } else {
+        0
+    };
+    (lo.min(wo), hi.max(lo.min(wo)))
+}
+
+/// Fills `col` (`[C/g*kh*kw, Ho*Wo]`) from one sample's group of channels `x`. Row `r` of
+/// the matrix starts at `col[r * ld]`, so several samples can sit side by side in one matrix.
+pub(super) fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
+    let (sh, sw) = g.s.stride;
+    let (ph, pw) = g.s.padding;
+    let (dh, dw) = g.s.dilation;
+    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
+    let cols = ho * wo;
+    for ci in 0..g.cg() {
+        let plane = (group * g.cg() + ci) * h * w;
+        for ki in 0..g.kh {
+            // Output rows whose input row `oy*sh + ki*dh - ph` is inside the image.
+            let (ylo, yhi) = valid_cols(ho, h, sh, ph, ki * dh);
+            for kj in 0..g.kw {
+                let base = ((ci * g.kh + ki) * g.kw + kj) * ld;
+                let d = &mut col[base..base + cols];
+                let (lo, hi) = valid_cols(wo, w, sw, pw, kj * dw);
+                if hi <= lo || yhi <= ylo {
+                    d.fill(T::zero());
+                    continue;
+                }
+                d[..ylo * wo].fill(T::zero());
+                d[yhi * wo..].fill(T::zero());
+                // Input of output pixel (oy, lo): row oy*sh + ki*dh - ph, column lo*sw + kj*dw - pw.
+                let first = plane + (ylo * sh + ki * dh - ph) * w + lo * sw + kj * dw - pw;
+                let rows = yhi - ylo;
+                if sw == 1 {
+                    let src = Span::new(first, sh * w);
+                    copy_rows(x, src, d, Span::new(ylo * wo + lo, wo), rows, hi - lo);
+                } else {
+                    for r in 0..rows {
+                        let s = first + r * sh * w;
+                        let o = (ylo + r) * wo;
+                        for (k, v) in d[o + lo..o + hi].iter_mut().enumerate() {
+                            *v = x[s + k * sw];
+                        }
+                    }
+                }
+                if lo > 0 || hi < wo {
+                    for oy in ylo..yhi {
+                        d[oy * wo..oy * wo + lo].fill(T::zero());
+                        d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col` (`[C/g*kh*kw, Ho*Wo]`, rows packed) back into one sample's group of input-
+/// gradient channels `dx`: the adjoint of `im2col_ld`.
+pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
+    let (sh, sw) = g.s.stride;
+    let (ph, pw) = g.s.padding;
+    let (dh, dw) = g.s.dilation;
+    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
+    let cols = ho * wo;
+    for ci in 0..g.cg() {
+        let plane = (group * g.cg() + ci) * h * w;
+        for ki in 0..g.kh {
+            let (ylo, yhi) = valid_cols(ho, h, sh, ph, ki * dh);
+            for kj in 0..g.kw {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let (lo, hi) = valid_cols(wo, w, sw, pw, kj * dw);
+                if hi <= lo || yhi <= ylo {
+                    continue;
+                }
+                let first = plane + (ylo * sh + ki * dh - ph) * w + lo * sw + kj * dw - pw;
+                let src = row * cols + ylo * wo + lo;
+                let rows = yhi - ylo;
+                if sw == 1 {
+                    let to = Span::new(first, sh * w);
+                    add_rows(col, Span::new(src, wo), dx, to, rows, hi - lo);
+                } else {
+                    for r in 0..rows {
+                        let (s, o) = (src + r * wo, first + r * sh * w);
+                        for (k, &v) in col[s..s + hi - lo].iter().enumerate() {
+                            dx[o + k * sw] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,12 +1,13 @@
 //! 2-D convolution as im2col + GEMM per sample (parallel over the batch), with a backward that
 //! recomputes the columns instead of keeping them, so memory stays at one column buffer per thread.
 
-use super::im2col::{col2im, im2col_ld};
+use super::im2col::{col2im, im2col};
 use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
 use crate::ops::matmul::gemm_slices;
 use crate::ops::reduce::row_sum;
 use crate::{bail, Float, Result, Tensor};
+use std::mem::MaybeUninit;
 
 /// Geometry of a convolution (all sizes in elements).
 #[derive(Debug, Clone, Copy)]
@@ -131,11 +132,6 @@ fn sample_runs(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Kernels with at most this many rows (`C/groups * kH * kW`) take the weight gradient as one
-/// long GEMM per run over gathered output gradients (a per-sample GEMM that thin is mostly
-/// call overhead); wider kernels take it per sample, from a column matrix still in cache.
-const THIN_KERNEL: usize = 64;
-
 /// Forward pass: per sample, im2col into a per-thread buffer (which stays in cache) and one
 /// GEMM per group writing the output block in place. The backward recomputes the columns,
 /// which costs less than writing and re-reading them through memory.
@@ -147,45 +143,67 @@ fn forward<T: Float>(
     runs: &[(usize, usize)],
 ) -> Vec<T> {
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
-    let per_out = g.o * cols;
     let xsz = g.c * g.h * g.w;
-    let mut out = vec![T::zero(); g.n * per_out];
-    let mut pieces: Vec<(usize, &mut [T])> = Vec::with_capacity(runs.len());
-    let mut rest = &mut out[..];
-    for &(s0, s1) in runs {
-        let (o, tail) = rest.split_at_mut((s1 - s0) * per_out);
-        rest = tail;
-        pieces.push((s0, o));
-    }
-    crate::ops::team::for_each(pieces, |(s0, o)| {
+    let per_out = g.o * cols;
+    let extras = vec![(); runs.len()];
+    fill_runs(runs, per_out, extras, |(s0, _), o, ()| {
         let mut col = vec![T::zero(); kr * cols];
         for (k, dst) in o.chunks_mut(per_out.max(1)).enumerate() {
             let xs = &x[(s0 + k) * xsz..][..xsz];
+            // Each output channel's row starts as its bias (or zero), then the GEMMs add.
+            let dst = init_rows(dst, cols, |oc| bias.map_or(T::zero(), |b| b[oc]));
             for grp in 0..g.s.groups {
-                im2col_ld(xs, g, grp, &mut col, cols);
+                im2col(xs, g, grp, &mut col);
                 let dst = &mut dst[grp * og * cols..][..og * cols];
-                if let Some(b) = bias {
-                    for (oc, row) in dst.chunks_mut(cols).enumerate() {
-                        row.fill(b[grp * og + oc]);
-                    }
-                }
                 // out_g [og, cols] (+)= W_g [og, kr] @ col [kr, cols]
                 let wg = &w[grp * og * kr..][..og * kr];
-                gemm_slices(
-                    og,
-                    cols,
-                    kr,
-                    wg,
-                    (kr, 1),
-                    &col,
-                    (cols, 1),
-                    dst,
-                    bias.is_some(),
-                );
+                let acc = bias.is_some();
+                gemm_slices(og, cols, kr, wg, (kr, 1), &col, (cols, 1), dst, acc);
             }
         }
-    });
+    })
+}
+
+/// A vector of `per` elements for every sample of `runs`, built by the runs' workers: `fill(
+/// (s0, s1), piece, extra)` must write every element of its run's piece (`(s1 - s0) * per`),
+/// which it does in cache, instead of the caller zero-filling megabytes first. `extras` holds
+/// one more item per run for `fill`.
+fn fill_runs<T: Send, E: Send>(
+    runs: &[(usize, usize)],
+    per: usize,
+    extras: Vec<E>,
+    fill: impl Fn((usize, usize), &mut [MaybeUninit<T>], E) + Sync + Send,
+) -> Vec<T> {
+    let n = runs.last().map_or(0, |r| r.1) * per;
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let mut pieces = Vec::with_capacity(runs.len());
+    let mut rest = &mut out.spare_capacity_mut()[..n];
+    for (&run, extra) in runs.iter().zip(extras) {
+        let (p, tail) = rest.split_at_mut((run.1 - run.0) * per);
+        rest = tail;
+        pieces.push((run, p, extra));
+    }
+    crate::ops::team::for_each(pieces, |(run, p, extra)| fill(run, p, extra));
+    // SAFETY: the runs cover all `n` elements and `fill` wrote every one of its piece.
+    unsafe { out.set_len(n) };
     out
+}
+
+/// Writes `value(r)` into every element of row `r` of `block` (rows of `len`) and returns the
+/// block, now initialised.
+fn init_rows<T: Copy>(
+    block: &mut [MaybeUninit<T>],
+    len: usize,
+    value: impl Fn(usize) -> T,
+) -> &mut [T] {
+    for (r, row) in block.chunks_mut(len.max(1)).enumerate() {
+        let v = value(r);
+        row.iter_mut().for_each(|e| {
+            e.write(v);
+        });
+    }
+    // SAFETY: every element was written just above; MaybeUninit<T> has T's layout.
+    unsafe { &mut *(block as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// One run's share of the weight and bias gradients.
@@ -194,12 +212,12 @@ struct Partial<T> {
     db: Vec<T>,
 }
 
-/// Returns (dx, dw, db) for float type T, in one pass over each thread's run of samples:
+/// Returns (dx, dw, db) for float type T, in one pass over each thread's run of samples, all
+/// per sample from buffers that stay in cache:
 /// - bias: row sums of the output gradients;
-/// - weight, wide kernels: per sample, im2col again and `dW_g^T [kr, og] += col @ gy_g^T`;
-/// - weight, thin kernels (`THIN_KERNEL`): the run's columns side by side in `[kr, S*cols]`
-///   and its output gradients gathered to `[og, S*cols]`, then one long GEMM;
-/// - input: per sample `col = W_g^T @ gy_g`, then col2im into the sample's gradient.
+/// - weight: im2col again and `dW_g^T [kr, og] += col @ gy_g^T` (measured: faster than one
+///   long GEMM over the run's gathered columns, even for thin kernels, as nothing is gathered);
+/// - input: `col = W_g^T @ gy_g`, then col2im into the sample's gradient.
 ///
 /// Runs' partial weight/bias gradients are summed at the end.
 #[allow(clippy::too_many_arguments)]
@@ -215,7 +233,6 @@ fn backward<T: Float>(
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
     let wsz = g.o * kr;
-    let mut dx = vec![T::zero(); if need_x { g.n * xsz } else { 0 }];
     let mut partials: Vec<Partial<T>> = runs
         .iter()
         .map(|_| Partial {
@@ -223,49 +240,43 @@ fn backward<T: Float>(
             db: vec![T::zero(); g.o],
         })
         .collect();
-    let mut pieces = Vec::with_capacity(runs.len());
-    let mut rest = &mut dx[..];
-    for (run, part) in runs.iter().zip(partials.iter_mut()) {
-        let len = if need_x { (run.1 - run.0) * xsz } else { 0 };
-        let (d, tail) = rest.split_at_mut(len);
-        rest = tail;
-        pieces.push((*run, d, part));
-    }
-    crate::ops::team::for_each(pieces, |((s0, s1), dxr, part)| {
+    let per_x = if need_x { xsz } else { 0 };
+    let extras: Vec<&mut Partial<T>> = partials.iter_mut().collect();
+    let dx = fill_runs(runs, per_x, extras, |(s0, s1), dxr, part| {
         for ni in s0..s1 {
             for (oc, b) in part.db.iter_mut().enumerate() {
                 *b += row_sum(&gy[(ni * g.o + oc) * cols..][..cols]);
             }
         }
-        let per_sample_w = need_w && kr > THIN_KERNEL;
-        if need_w && !per_sample_w {
-            thin_weight_grad(x, gy, g, (s0, s1), &mut part.dw);
-        }
-        if !per_sample_w && !need_x {
+        if !need_w && !need_x {
             return;
         }
-        let mut col = vec![T::zero(); if per_sample_w { kr * cols } else { 0 }];
-        let mut dwt = vec![T::zero(); if per_sample_w { wsz } else { 0 }];
+        let mut col = vec![T::zero(); if need_w { kr * cols } else { 0 }];
+        let mut dwt = vec![T::zero(); if need_w { wsz } else { 0 }];
         let mut colx = vec![T::zero(); if need_x { kr * cols } else { 0 }];
+        // Empty without an input gradient.
+        let mut dx_samples = dxr.chunks_mut(xsz.max(1));
         for ni in s0..s1 {
             let xs = &x[ni * xsz..][..xsz];
+            // The sample's input gradient starts at zero; col2im adds every group into it.
+            let mut dxs = dx_samples.next().map(|d| init_rows(d, xsz, |_| T::zero()));
             for grp in 0..g.s.groups {
                 let gyg = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
-                if per_sample_w {
-                    im2col_ld(xs, g, grp, &mut col, cols);
+                if need_w {
+                    im2col(xs, g, grp, &mut col);
                     // dW_g^T [kr, og] += col [kr, cols] @ gy_g^T [cols, og]
                     let dst = &mut dwt[grp * kr * og..][..kr * og];
                     gemm_slices(kr, og, cols, &col, (cols, 1), gyg, (1, cols), dst, true);
                 }
-                if need_x {
+                if let Some(dxs) = dxs.as_deref_mut() {
                     // col = W_g^T [kr, og] @ gy_g [og, cols]
                     let wg = &w[grp * og * kr..][..og * kr];
                     gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), &mut colx, false);
-                    col2im(&colx, g, grp, &mut dxr[(ni - s0) * xsz..][..xsz]);
+                    col2im(&colx, g, grp, dxs);
                 }
             }
         }
-        if per_sample_w {
+        if need_w {
             for grp in 0..g.s.groups {
                 let src = &dwt[grp * kr * og..][..kr * og];
                 let dst = &mut part.dw[grp * og * kr..][..og * kr];
@@ -284,28 +295,6 @@ fn backward<T: Float>(
         }
     }
     (dx, dw, db)
-}
-
-/// A thin kernel's weight gradient over one run of samples, added to `dw` ([O, kr]):
-/// `dW_g [og, kr] = gy_c [og, S*cols] @ col^T [S*cols, kr]` with the run's output-gradient
-/// rows gathered side by side (plain copies) and its columns likewise.
-fn thin_weight_grad<T: Float>(x: &[T], gy: &[T], g: &Geom, run: (usize, usize), dw: &mut [T]) {
-    let (kr, cols, og) = (g.krows(), g.cols(), g.og());
-    let xsz = g.c * g.h * g.w;
-    let width = (run.1 - run.0) * cols;
-    let mut col = vec![T::zero(); kr * width];
-    let mut gyc = vec![T::zero(); og * width];
-    for grp in 0..g.s.groups {
-        for (k, ni) in (run.0..run.1).enumerate() {
-            let src = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
-            for (oc, row) in src.chunks_exact(cols).enumerate() {
-                gyc[oc * width + k * cols..][..cols].copy_from_slice(row);
-            }
-            im2col_ld(&x[ni * xsz..][..xsz], g, grp, &mut col[k * cols..], width);
-        }
-        let dwg = &mut dw[grp * og * kr..][..og * kr];
-        gemm_slices(og, kr, width, &gyc, (width, 1), &col, (1, width), dwg, true);
-    }
 }
 
 impl Tensor {

@@ -22,9 +22,8 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
     (lo.min(wo), hi.max(lo.min(wo)))
 }
 
-/// Fills `col` (`[C/g*kh*kw, Ho*Wo]`) from one sample's group of channels `x`. Row `r` of
-/// the matrix starts at `col[r * ld]`, so several samples can sit side by side in one matrix.
-pub(super) fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T], ld: usize) {
+/// Fills `col` (`[C/g*kh*kw, Ho*Wo]`) from one sample's group of channels `x`.
+pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;
     let (dh, dw) = g.s.dilation;
@@ -36,7 +35,7 @@ pub(super) fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]
             // Output rows whose input row `oy*sh + ki*dh - ph` is inside the image.
             let (ylo, yhi) = valid_cols(ho, h, sh, ph, ki * dh);
             for kj in 0..g.kw {
-                let base = ((ci * g.kh + ki) * g.kw + kj) * ld;
+                let base = ((ci * g.kh + ki) * g.kw + kj) * cols;
                 let d = &mut col[base..base + cols];
                 let (lo, hi) = valid_cols(wo, w, sw, pw, kj * dw);
                 if hi <= lo || yhi <= ylo {
@@ -72,7 +71,7 @@ pub(super) fn im2col_ld<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]
 }
 
 /// Adds `col` (`[C/g*kh*kw, Ho*Wo]`, rows packed) back into one sample's group of input-
-/// gradient channels `dx`: the adjoint of `im2col_ld`.
+/// gradient channels `dx`: the adjoint of `im2col`.
 pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
     let (sh, sw) = g.s.stride;
     let (ph, pw) = g.s.padding;

@@ -17,10 +17,19 @@ const CHUNK: usize = 1 << 13;
 /// pre-sized buffer avoids the per-chunk vectors and the final concatenation.
 fn par_fill<O: Element>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync) -> Vec<O> {
     let mut out: Vec<O> = Vec::with_capacity(n);
-    out.spare_capacity_mut()[..n]
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(i, chunk)| fill(i * CHUNK, chunk));
+    let slots = &mut out.spare_capacity_mut()[..n];
+    if rayon::current_num_threads() == 2 {
+        // Two halves: this thread and the team's resident worker, which is usually awake
+        // already (a rayon job from here would wait for a sleeping worker to wake up).
+        let half = (n / 2).next_multiple_of(64).min(n);
+        let (a, b) = slots.split_at_mut(half);
+        crate::ops::team::for_each(vec![(0, a), (half, b)], |(start, chunk)| fill(start, chunk));
+    } else {
+        slots
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| fill(i * CHUNK, chunk));
+    }
     // SAFETY: every chunk of the first `n` slots was fully written by `fill`.
     unsafe { out.set_len(n) };
     out

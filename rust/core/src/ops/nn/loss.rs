@@ -2,7 +2,7 @@
 //! class weights and `ignore_index` forward, and the closed-form gradient backward.
 
 use super::{as_dtype, compute_input};
-use crate::autograd::{record, Saved};
+use crate::autograd::record;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
 
@@ -17,6 +17,8 @@ struct Rows<T> {
     lse: Vec<T>,
     /// Per-row weight of the target class (0 for ignored rows).
     wt: Vec<T>,
+    /// Softmax of every row (`[n, c]`), kept for the backward so it needs no `exp`.
+    probs: Vec<T>,
 }
 
 impl Tensor {
@@ -95,7 +97,7 @@ impl Tensor {
         }
         let (x, dt) = compute_input(self)?;
         let eps = label_smoothing;
-        let (out, wsum_all) = crate::with_float!(dt, T => {
+        let (out, wsum_all, saved) = crate::with_float!(dt, T => {
             let xd = x.data::<T>()?;
             let wv: Vec<T> = match weight { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
             let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
@@ -123,19 +125,18 @@ impl Tensor {
                 Reduction::Sum => Tensor::from_vec(vec![total], &[])?,
                 Reduction::Mean => Tensor::from_vec(vec![total / denom], &[])?,
             };
-            (out, (wsum.to_f64(), denom.to_f64()))
+            let saved = (Tensor::from_vec(rows.probs, &[n, c])?, Tensor::from_vec(rows.wt, &[n])?);
+            (out, (wsum.to_f64(), denom.to_f64()), saved)
         });
         let out = as_dtype(&out, self.dtype())?;
-        let xs = Saved::new(&x);
+        let (probs, row_wt) = saved;
         let wt = weight.map(|w| w.detach());
         let in_dt = self.dtype();
         Ok(record(out, "CrossEntropyLossBackward", &[self], move |g| {
-            let x = xs.get()?;
             let g = as_dtype(g, dt)?;
             let dx = crate::with_float!(dt, T => {
-                let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
+                let (pd, rwt, gd) = (probs.data::<T>()?, row_wt.data::<T>()?, g.data::<T>()?);
                 let wv: Vec<T> = match &wt { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
-                let rows = row_stats(&xd, &labels, &wv, c, ignore_index);
                 let (wsum, denom) = (T::from_f64(wsum_all.0), T::from_f64(wsum_all.1));
                 let mut dx = vec![T::zero(); n * c];
                 for i in 0..n {
@@ -147,12 +148,11 @@ impl Tensor {
                         Reduction::Sum => gd[0],
                         Reduction::Mean => gd[0] / denom,
                     };
-                    let r = &xd[i * c..(i + 1) * c];
+                    let prow = &pd[i * c..(i + 1) * c];
                     let t = labels[i] as usize;
-                    let a = T::from_f64(1.0 - eps) * rows.wt[i];
+                    let a = T::from_f64(1.0 - eps) * rwt[i];
                     let b = T::from_f64(eps / c as f64);
-                    for j in 0..c {
-                        let p = (r[j] - rows.lse[i]).exp();
+                    for (j, &p) in prow.iter().enumerate() {
                         let mut d = a * p + b * (wsum * p - wv[j]);
                         if j == t {
                             d -= a;
@@ -217,16 +217,25 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
     let n = labels.len();
     let mut lse = Vec::with_capacity(n);
     let mut wt = Vec::with_capacity(n);
+    let mut probs = vec![T::zero(); n * c];
     for i in 0..n {
         let r = &xd[i * c..(i + 1) * c];
+        let p = &mut probs[i * c..(i + 1) * c];
         let m = r.iter().fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
         let m = if m == T::NEG_INF { T::zero() } else { m };
-        lse.push(m + r.iter().fold(T::zero(), |a, &v| a + (v - m).exp()).ln());
+        let mut sum = T::zero();
+        for (e, &v) in p.iter_mut().zip(r) {
+            *e = (v - m).exp();
+            sum += *e;
+        }
+        let inv = T::one() / sum;
+        p.iter_mut().for_each(|e| *e *= inv);
+        lse.push(m + sum.ln());
         wt.push(if labels[i] == ignore {
             T::zero()
         } else {
             wv[labels[i] as usize]
         });
     }
-    Rows { lse, wt }
+    Rows { lse, wt, probs }
 }

@@ -441,3 +441,17 @@ def test_matmul_gradcheck() -> None:
     gradcheck(lambda a, b: a @ b, [leaf(2, 3, 4), leaf(4, 2)])
     gradcheck(lambda a, b: dm.matmul(a, b), [leaf(4), leaf(4, 3)])
     gradcheck(lambda a, b: a.T @ b, [leaf(4, 3), leaf(4)])
+
+
+def test_a_leaf_hook_fires_once_with_the_summed_gradient() -> None:
+    """A leaf used twice: its hook sees the whole gradient once (PyTorch), and what the hook
+    returns is what reaches ``.grad``."""
+    w = dm.tensor([1.0, 2.0], requires_grad=True)
+    seen: list[list[float]] = []
+    w.register_hook(lambda g: seen.append(g.tolist()))
+    (w * w + w).sum().backward()
+    assert seen == [[3.0, 5.0]]
+    v = dm.tensor([1.0, 2.0], requires_grad=True)
+    v.register_hook(lambda g: g * 0.5)
+    (v * 3 + v).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [2.0, 2.0])

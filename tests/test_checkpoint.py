@@ -6,9 +6,11 @@ raise ``CheckpointError`` (never another exception, never a crash) and leave the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -23,6 +25,7 @@ import pytest
 
 import democratising as dm
 from democratising import _safetensors
+from democratising._safetensors import CHECKSUM_KEY
 from democratising.checkpoint import (
     METADATA_KEY,
     Checkpoint,
@@ -86,6 +89,21 @@ def opt_state_np(opt: Any) -> dict[tuple[int, str], Any]:
         for k, v in st.items():
             out[(i, k)] = v.numpy().copy() if isinstance(v, dm.Tensor) else v
     return out
+
+
+_DIGITS = re.compile(rb'"democratising\.sha256"\s*:\s*"([0-9a-f]{64})"')
+
+
+def reseal(blob: bytes) -> bytes:
+    """Recomputes a file's checksum after an edit, from the format's definition: SHA-256 of
+    the whole file minus the 64 digits. Hostile edits are resealed so that they get past the
+    checksum and exercise the structural checks behind it."""
+    m = _DIGITS.search(blob, 8)
+    if m is None:
+        return blob
+    begin, end = m.span(1)
+    digest = hashlib.sha256(blob[:begin] + blob[end:]).hexdigest().encode()
+    return blob[:begin] + digest + blob[end:]
 
 
 def build(header: Any, data: bytes = b"", raw_header: bytes | None = None) -> bytes:
@@ -255,6 +273,7 @@ def test_all_dtypes_round_trip_bit_exact(tmp_path: Path) -> None:
         assert as_bits(back[k]) == as_bits(t), k
     # Data offsets are aligned to the item size, as the official writer does.
     _, meta = _safetensors.read_safetensors(path)
+    assert re.fullmatch("[0-9a-f]{64}", meta.pop(CHECKSUM_KEY))
     assert meta == {"k": "v"}
     header_len = struct.unpack("<Q", path.read_bytes()[:8])[0]
     assert header_len % 8 == 0
@@ -330,7 +349,7 @@ def _edit(fn: Callable[[dict[str, Any], bytes], tuple[Any, bytes]]) -> Callable[
     def mutate(blob: bytes) -> bytes:
         header, data = _split(blob)
         h, d = fn(header, data)
-        return build(h, d)
+        return reseal(build(h, d))
 
     return mutate
 
@@ -369,7 +388,7 @@ def _dup_key(blob: bytes) -> bytes:
     text = json.dumps(h)
     entry = json.dumps(h[name])
     text = text[:-1] + f", {json.dumps(name)}: {entry}}}"
-    return build(None, d, raw_header=text.encode())
+    return reseal(build(None, d, raw_header=text.encode()))
 
 
 def _swap_shapes(h: dict[str, Any], d: bytes) -> tuple[Any, bytes]:
@@ -475,6 +494,10 @@ HOSTILE: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
+#: Raw byte edits of a valid file that the checksum, checked first, is what catches.
+_UNSEALED_BYTE_EDITS = {"trailing_garbage", "truncated_data"}
+
+
 @pytest.fixture(scope="module")
 def valid_blob(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return _valid_checkpoint(tmp_path_factory.mktemp("valid"))
@@ -505,9 +528,11 @@ def test_hostile_file_raises_and_loads_nothing(
     path = tmp_path / "bad.safetensors"
     path.write_bytes(HOSTILE[case](valid_blob))
     model, opt, params, ostate, rng = _target()
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError) as e:
         load_checkpoint(path, model, opt)
     _assert_untouched(model, opt, params, ostate, rng)
+    if case not in _UNSEALED_BYTE_EDITS:
+        assert "checksum" not in str(e.value)  # the resealed edit reached the check it targets
 
 
 def test_sanity_the_valid_file_loads(valid_blob: bytes, tmp_path: Path) -> None:
@@ -578,6 +603,154 @@ def test_plain_file_is_not_a_checkpoint(tmp_path: Path) -> None:
     save_file({"w": dm.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="load_file"):
         load_checkpoint(path, make_model())
+
+
+# ---- checksum --------------------------------------------------------------------------------
+
+
+def test_checksum_covers_the_file_minus_its_digits(valid_blob: bytes) -> None:
+    """The stored digest is what the format defines (see ``reseal``), so other tools can
+    verify our files too."""
+    header, _ = _split(valid_blob)
+    assert re.fullmatch("[0-9a-f]{64}", header["__metadata__"][CHECKSUM_KEY])
+    assert json.loads(header["__metadata__"][METADATA_KEY])["checksum"] == "sha256"
+    assert reseal(valid_blob) == valid_blob
+
+
+@pytest.mark.parametrize("mask", [0x01, 0x80, 0xFF])
+def test_every_single_byte_change_is_detected(mask: int, valid_blob: bytes, tmp_path: Path) -> None:
+    """Every byte of the file — length prefix, header, metadata, checksum, tensor data, last
+    byte — changed on its own: each must raise, and nothing may be loaded."""
+    path = tmp_path / "flip.safetensors"
+    header_end = 8 + struct.unpack("<Q", valid_blob[:8])[0]
+    model, opt, params, ostate, rng = _target()
+    for pos in range(len(valid_blob)):
+        blob = bytearray(valid_blob)
+        blob[pos] ^= mask
+        path.write_bytes(bytes(blob))
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(path, model, opt)
+        if pos >= header_end:  # tensor data: always reported as a checksum mismatch
+            assert "corrupt: checksum mismatch" in str(e.value) and str(path) in str(e.value)
+    _assert_untouched(model, opt, params, ostate, rng)
+
+
+def test_zeroed_tail_is_detected(valid_blob: bytes, tmp_path: Path) -> None:
+    assert any(valid_blob[-20:])  # otherwise zeroing would change nothing
+    path = tmp_path / "zeroed.safetensors"
+    path.write_bytes(valid_blob[:-20] + bytes(20))
+    model, opt, params, ostate, rng = _target()
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(path, model, opt)
+    _assert_untouched(model, opt, params, ostate, rng)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_file(path)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        Checkpoint.load(path)
+
+
+def test_corrupt_file_leaves_scheduler_and_scaler_alone(tmp_path: Path) -> None:
+    model, opt = trained()
+    path = tmp_path / "s.safetensors"
+    save_checkpoint(path, model, opt, _Sched(last_epoch=5), _Sched(scale=2.0), epoch=1)
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0x01
+    path.write_bytes(bytes(blob))
+    sched, scaler = _Sched(last_epoch=0), _Sched(scale=1.0)
+    model2, opt2, params, ostate, rng = _target()
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(path, model2, opt2, sched, scaler)
+    _assert_untouched(model2, opt2, params, ostate, rng)
+    assert sched.state == {"last_epoch": 0} and scaler.state == {"scale": 1.0}
+
+
+def test_plain_file_changes_raise_or_load_the_same_tensors(tmp_path: Path) -> None:
+    """``save_file`` output has no checkpoint document to insist on the checksum, so a change
+    to the checksum's key name reads as a file without one — but then the tensors are intact.
+    Every other single-byte change raises."""
+    tensors = {"w": dm.arange(12, dtype=dm.float32).reshape(3, 4), "b": dm.tensor([1, -2])}
+    path = tmp_path / "plain.safetensors"
+    save_file(tensors, path)
+    blob = path.read_bytes()
+    key_at = blob.index(CHECKSUM_KEY.encode())
+    for pos in range(len(blob)):
+        edited = bytearray(blob)
+        edited[pos] ^= 0x01
+        path.write_bytes(bytes(edited))
+        try:
+            back = load_file(path)
+        except CheckpointError:
+            continue
+        assert key_at <= pos < key_at + len(CHECKSUM_KEY), pos
+        assert {k: as_bits(v) for k, v in back.items()} == {
+            k: as_bits(v) for k, v in tensors.items()
+        }
+
+
+def test_checksum_key_is_reserved(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="reserved"):
+        save_file({"w": dm.zeros(2)}, tmp_path / "r.safetensors", metadata={CHECKSUM_KEY: "x"})
+
+
+def test_checkpoint_without_checksum_still_loads(tmp_path: Path) -> None:
+    """Checkpoints written before the checksum existed (no key, no ``"checksum"`` in the
+    document) load as before."""
+    model, opt = trained()
+    ck = Checkpoint(model_state=dict(model.state_dict()), optimizer_state=opt.state_dict())
+    ck.epoch, ck.optimizer_type = 2, "Adam"
+    tensors, metadata = ck._encode()
+    doc = json.loads(metadata[METADATA_KEY])
+    del doc["checksum"]
+    path = tmp_path / "old.safetensors"
+    with open(path, "wb") as f:
+        _safetensors.write_safetensors(f, tensors, {METADATA_KEY: json.dumps(doc)}, checksum=False)
+    assert CHECKSUM_KEY.encode() not in path.read_bytes()
+    model2, opt2, *_ = _target()
+    assert load_checkpoint(path, model2, opt2, restore_rng=False)["epoch"] == 2
+    assert_bitwise_equal(params_np(model), params_np(model2))
+
+
+def test_document_demanding_a_missing_checksum_is_corrupt(tmp_path: Path) -> None:
+    model, _ = trained()
+    tensors, metadata = Checkpoint(model_state=dict(model.state_dict()))._encode()
+    path = tmp_path / "nosum.safetensors"
+    with open(path, "wb") as f:
+        _safetensors.write_safetensors(f, tensors, metadata, checksum=False)
+    with pytest.raises(CheckpointError, match=r"corrupt: .*checksum is missing"):
+        load_checkpoint(path, make_model())
+
+
+@needs_safetensors
+def test_files_from_the_official_package_load_without_checksum(tmp_path: Path) -> None:
+    """A PyTorch-style state dict and a checkpoint written by the ``safetensors`` package
+    itself carry no checksum and load as before."""
+    model, _ = trained()
+    arrays = {k: v for k, v in params_np(model).items()}
+    path = tmp_path / "torch_style.safetensors"
+    st_numpy.save_file(arrays, str(path))
+    back = load_file(path)
+    assert_bitwise_equal(arrays, {k: v.numpy() for k, v in back.items()})
+
+    doc = json.dumps({"format_version": 1, "model_keys": sorted(arrays), "extra": {}, "epoch": 4})
+    st_numpy.save_file(
+        {"model." + k: v for k, v in arrays.items()}, str(path), metadata={METADATA_KEY: doc}
+    )
+    target = make_model()
+    assert load_checkpoint(path, target, restore_rng=False)["epoch"] == 4
+    assert_bitwise_equal(arrays, params_np(target))
+
+
+@needs_safetensors
+def test_official_package_reads_our_checksummed_files(tmp_path: Path) -> None:
+    model, opt = trained()
+    path = tmp_path / "ours.safetensors"
+    save_checkpoint(path, model, opt, epoch=1)
+    loaded = st_numpy.load_file(str(path))
+    np.testing.assert_array_equal(loaded["model.2.weight"], params_np(model)["2.weight"])
+    with safetensors.safe_open(str(path), "np") as f:
+        meta = f.metadata()
+        assert re.fullmatch("[0-9a-f]{64}", meta[CHECKSUM_KEY])
+        np.testing.assert_array_equal(f.get_tensor("model.0.bias"), params_np(model)["0.bias"])
 
 
 # ---- atomic saving ---------------------------------------------------------------------------

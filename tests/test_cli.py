@@ -93,6 +93,7 @@ def test_config_file_and_overrides(tmp_path: Path) -> None:
         (["--config", "nope.toml"], "cannot read config file"),
         (["--resume", "missing"], "no such file"),
         (["--data", "cifar"], "digits"),
+        (["--set", "device=cuda:7", "--epochs", "1"], "cuda:7"),
     ],
 )
 def test_errors_exit_2_with_a_message(
@@ -105,6 +106,13 @@ def test_errors_exit_2_with_a_message(
     finally:
         os.chdir(cwd)
     assert message in capsys.readouterr().err
+
+
+def test_bench_rejects_unknown_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--bogus"])
+    assert e.value.code == 2
+    assert "--bogus" in capsys.readouterr().err
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -193,3 +194,95 @@ def test_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tomli", None)
     with pytest.raises(ConfigError, match="tomli"):
         TrainingConfig.from_file(good)
+
+
+_OPTIMIZERS = [
+    OptimizerConfig.Adam(beta1=0.8, beta2=0.95, weight_decay=1e-4, eps=1e-7, amsgrad=True),
+    OptimizerConfig.AdamW(weight_decay=0.05),
+    OptimizerConfig.SGD(momentum=0.9, weight_decay=5e-4, dampening=0.1, nesterov=True),
+    OptimizerConfig.RMSprop(alpha=0.9, centered=True),
+    OptimizerConfig.Adagrad(lr_decay=0.01, initial_accumulator_value=0.1),
+]
+_SCHEDULERS = [
+    None,
+    SchedulerConfig.CosineAnnealing(),  # T_max and interval None: omitted from TOML
+    SchedulerConfig.CosineAnnealing(T_max=30, eta_min=1e-6, interval="batch"),
+    SchedulerConfig.CosineAnnealingWarmRestarts(T_0=3, T_mult=2),
+    SchedulerConfig.StepLR(step_size=2, gamma=0.5, interval="epoch"),
+    SchedulerConfig.MultiStepLR(milestones=[3, 6, 9]),
+    SchedulerConfig.MultiStepLR(milestones=[]),
+    SchedulerConfig.ExponentialLR(gamma=0.97),
+    SchedulerConfig.LinearLR(start_factor=0.1, total_iters=4),
+    SchedulerConfig.OneCycle(max_lr=0.3, anneal_strategy="linear", three_phase=True),
+    SchedulerConfig.ReduceLROnPlateau(mode="max", patience=3, min_lr=1e-7),
+]
+
+
+def _every_field_changed(optimizer: OptimizerConfig, scheduler: object) -> TrainingConfig:
+    return TrainingConfig(
+        learning_rate=3e-4,
+        batch_size=17,
+        num_epochs=0,
+        device="cuda:1",
+        optimizer=optimizer,
+        scheduler=scheduler,  # type: ignore[arg-type]
+        accumulation_steps=4,
+        max_grad_norm=0.5,
+        amp="bfloat16",
+        seed=1234,
+        shuffle=False,
+        drop_last=True,
+        num_workers=2,
+        val_fraction=0.0,
+        checkpoint_dir='runs/"quoted" \\ dir é',
+        checkpoint_every=3,
+        keep_last=2,
+        verbose=False,
+        progress=False,
+    )
+
+
+def _round_trip_cases() -> list[TrainingConfig]:
+    cases = [TrainingConfig()]  # defaults: scheduler, max_grad_norm, amp... are all None
+    for i, sched in enumerate(_SCHEDULERS):
+        cases.append(_every_field_changed(_OPTIMIZERS[i % len(_OPTIMIZERS)], sched))
+    return cases
+
+
+def test_round_trip_case_covers_every_field() -> None:
+    default, changed = TrainingConfig(), _every_field_changed(_OPTIMIZERS[0], _SCHEDULERS[2])
+    for f in dataclasses.fields(TrainingConfig):
+        assert getattr(changed, f.name) != getattr(default, f.name), f.name
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".TOML"])
+@pytest.mark.parametrize("index", range(len(_SCHEDULERS) + 1))
+def test_save_then_from_file_round_trips(suffix: str, index: int, tmp_path: Path) -> None:
+    cfg = _round_trip_cases()[index]
+    path = tmp_path / f"run{suffix}"
+    cfg.save(path)
+    back = TrainingConfig.from_file(path)
+    assert back == cfg
+    assert back.to_dict() == cfg.to_dict()
+    assert type(back.optimizer) is type(cfg.optimizer)
+    assert type(back.scheduler) is type(cfg.scheduler)
+
+
+def test_toml_save_writes_toml(tmp_path: Path) -> None:
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    cfg = _every_field_changed(OptimizerConfig.SGD(momentum=0.9), SchedulerConfig.StepLR(2))
+    path = tmp_path / "run.toml"
+    cfg.save(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))  # not JSON: tomllib parses it
+    assert data["optimizer"] == {"name": "sgd", **dataclasses.asdict(cfg.optimizer)}
+    assert data["scheduler"]["name"] == "StepLR" and "interval" not in data["scheduler"]
+    assert data["batch_size"] == 17 and data["shuffle"] is False
+    TrainingConfig().save(path)
+    assert "scheduler" not in tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_save_rejects_other_suffixes(tmp_path: Path) -> None:
+    for name in ("run.yaml", "run"):
+        with pytest.raises(ConfigError, match=r"\.toml or \.json"):
+            TrainingConfig().save(tmp_path / name)
+        assert not (tmp_path / name).exists()

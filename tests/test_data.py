@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -18,6 +18,7 @@ from democratising.data import (
     Dataset,
     DistributedSampler,
     TensorDataset,
+    default_collate,
     random_split,
 )
 
@@ -214,3 +215,136 @@ def test_persistent_workers_are_reused_and_released() -> None:
     while (set(threading.enumerate()) - before) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not (set(threading.enumerate()) - before)
+
+
+# ---- default_collate (PyTorch's semantics) ---------------------------------------------------
+
+
+class _Items(Dataset):
+    """A map-style dataset over a list of ready-made samples."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.items[i]
+
+
+class _Point(NamedTuple):
+    x: Any
+    label: Any
+
+
+def test_collate_dicts_of_tensors_and_strings() -> None:
+    items = [{"x": dm.tensor([float(i), 0.0]), "name": f"s{i}"} for i in range(5)]
+    batches = list(DataLoader(_Items(items), 2))
+    assert [sorted(b) for b in batches] == [["name", "x"]] * 3
+    assert batches[0]["x"].shape == (2, 2) and batches[0]["x"][:, 0].tolist() == [0.0, 1.0]
+    assert [b["name"] for b in batches] == [["s0", "s1"], ["s2", "s3"], ["s4"]]
+
+
+def test_collate_stacks_numpy_arrays_and_keeps_their_dtype() -> None:
+    f64 = [np.full((2, 3), i, dtype=np.float64) for i in range(4)]
+    out = default_collate(f64)
+    assert isinstance(out, dm.Tensor) and out.dtype == dm.float64 and out.shape == (4, 2, 3)
+    np.testing.assert_array_equal(out.numpy(), np.stack(f64))
+    assert default_collate([np.zeros(2, np.float32)] * 3).dtype == dm.float32
+    assert default_collate([np.arange(2, dtype=np.int32)] * 3).dtype == dm.int32
+    assert default_collate([np.arange(2, dtype=np.uint8)] * 3).dtype == dm.int64  # widened
+    scalars = default_collate([np.float32(1.5), np.float32(2.5)])
+    assert scalars.dtype == dm.float32 and scalars.tolist() == [1.5, 2.5]
+    with pytest.raises(TypeError, match="dtype"):
+        default_collate([np.array(["a", "b"])] * 2)
+
+
+def test_collate_python_numbers_like_pytorch() -> None:
+    ints, floats = default_collate([1, 2, 3]), default_collate([0.1, 2.5])
+    bools = default_collate([True, False])
+    assert ints.dtype == dm.int64 and ints.tolist() == [1, 2, 3]
+    assert floats.dtype == dm.float64 and floats.tolist() == [0.1, 2.5]  # not rounded to f32
+    assert bools.dtype == dm.bool and bools.tolist() == [True, False]
+
+
+def test_collate_namedtuples_keep_their_type() -> None:
+    items = [_Point(np.array([i, i], dtype=np.float32), i) for i in range(4)]
+    (batch,) = list(DataLoader(_Items(items), 4))
+    assert isinstance(batch, _Point)
+    assert batch.x.shape == (4, 2) and batch.x.dtype == dm.float32
+    assert batch.label.dtype == dm.int64 and batch.label.tolist() == [0, 1, 2, 3]
+
+
+def test_collate_nested_tuples_of_dicts_and_lists() -> None:
+    items = [(dm.tensor([float(i)]), {"y": i, "w": [0.5 * i, 1.0]}) for i in range(3)]
+    x, meta = default_collate(items)
+    assert x.shape == (3, 1)
+    assert meta["y"].tolist() == [0, 1, 2]
+    assert isinstance(meta["w"], list) and len(meta["w"]) == 2
+    assert meta["w"][0].tolist() == [0.0, 0.5, 1.0] and meta["w"][1].dtype == dm.float64
+    # Tuples stay tuples and lists stay lists, whatever the dataset type.
+    assert isinstance(default_collate([(1, 2), (3, 4)]), tuple)
+    assert isinstance(default_collate([[1, 2], [3, 4]]), list)
+
+
+def test_collate_rejects_inconsistent_sizes_and_unknown_types() -> None:
+    with pytest.raises(RuntimeError, match="equal size"):
+        default_collate([[1, 2], [3]])
+    with pytest.raises(RuntimeError, match="equal size"):
+        list(DataLoader(_Items([(1, 2.0), (3,)]), 2))
+    with pytest.raises(ValueError, match="equal size"):  # ShapeError is a ValueError
+        default_collate([dm.zeros(2), dm.zeros(3)])
+    with pytest.raises(ValueError, match="same shape"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(TypeError, match="found"):
+        default_collate([None, None])
+
+
+# ---- dm.manual_seed drives unseeded shuffling -----------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_manual_seed_makes_unseeded_shuffle_reproducible(workers: int) -> None:
+    ds = _dataset(30)
+    dm.manual_seed(5)
+    a = DataLoader(ds, 4, shuffle=True, num_workers=workers)
+    a1, a2 = _labels(a), _labels(a)
+    assert a1 != a2  # every epoch draws a new order...
+    assert sorted(i for b in a2 for i in b) == list(range(30))
+    dm.manual_seed(5)
+    b = DataLoader(ds, 4, shuffle=True, num_workers=workers)
+    assert [_labels(b), _labels(b)] == [a1, a2]  # ...and the sequence repeats after the seed
+    dm.manual_seed(6)
+    assert _labels(DataLoader(ds, 4, shuffle=True, num_workers=workers)) != a1
+    # An unshuffled loader does not consume the global generator.
+    dm.manual_seed(5)
+    _labels(DataLoader(ds, 4))
+    assert _labels(DataLoader(ds, 4, shuffle=True)) == a1
+
+
+def test_unseeded_loader_state_dict_follows_the_global_generator() -> None:
+    ds = _dataset(20)
+    a = DataLoader(ds, 5, shuffle=True)
+    assert a.state_dict() == {"rng": None}
+    seeded = DataLoader(ds, 5, shuffle=True, seed=4)
+    a.load_state_dict(seeded.state_dict())  # now shuffles like the seeded loader
+    assert _labels(a) == _labels(seeded)
+    a.load_state_dict({"rng": None})
+    dm.manual_seed(2)
+    first = _labels(a)
+    dm.manual_seed(2)
+    assert _labels(a) == first
+
+
+def test_random_split_without_seed_follows_manual_seed() -> None:
+    ds = _dataset(40)
+    dm.manual_seed(11)
+    first = [s.indices for s in random_split(ds, [0.5, 0.5])]
+    again = [s.indices for s in random_split(ds, [0.5, 0.5])]
+    dm.manual_seed(11)
+    assert [s.indices for s in random_split(ds, [0.5, 0.5])] == first
+    assert again != first
+    assert sorted(first[0] + first[1]) == list(range(40))
+    seeded = random_split(ds, [20, 20], seed=0)  # an explicit seed ignores the global one
+    assert seeded[0].indices == np.random.default_rng(0).permutation(40)[:20].tolist()

@@ -312,3 +312,8 @@ def test_random_op_sequences_never_panic() -> None:
             pass
         except BaseException as e:
             pytest.fail(f"panic on {tuple(t.shape)} {t.dtype}: {type(e).__name__}: {e}")
+
+
+def test_cross_entropy_refuses_integer_logits() -> None:
+    with pytest.raises(dm.DTypeError, match="floating point logits"):
+        dm.nn.CrossEntropyLoss()(dm.tensor([[1, 2], [3, 4]]), dm.tensor([0, 1]))

@@ -64,6 +64,7 @@ from .errors import (
     InvalidValueError,
     OutOfMemoryError,
     ShapeError,
+    StateDictError,
 )
 
 #: One source of truth: the workspace Cargo.toml version, compiled into the extension.
@@ -87,6 +88,9 @@ def get_default_dtype() -> dtype:
 
 from . import amp, autograd, checkpoint, cuda, data, datasets, nn, optim, train, utils  # noqa: E402, F401
 
+#: ``dm.autocast(...)``, as ``torch.autocast``.
+autocast = amp.autocast
+
 __all__ = [
     "AutogradError",
     "CheckpointError",
@@ -99,8 +103,10 @@ __all__ = [
     "InvalidValueError",
     "OutOfMemoryError",
     "ShapeError",
+    "StateDictError",
     "Tensor",
     "arange",
+    "autocast",
     "autograd",
     "bfloat16",
     "bool",

@@ -336,6 +336,8 @@ class Tensor:
         """Not supported: raises ``AutogradError`` (use ``t = t.detach()``)."""
     def clone(self) -> Tensor:
         """A copy with its own memory (differentiable)."""
+    def __deepcopy__(self, memo: Any) -> Self: ...
+    def __copy__(self) -> Self: ...
     def retain_grad(self) -> None:
         """Keeps ``.grad`` for this non-leaf tensor during backward."""
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:

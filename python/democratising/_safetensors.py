@@ -9,18 +9,25 @@ Format (https://github.com/huggingface/safetensors): 8-byte little-endian header
 ``N`` bytes of UTF-8 JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]},
 "__metadata__": {str: str}}``, then the data buffer. Offsets are relative to the buffer, which
 must be covered exactly: no holes, no overlaps, no trailing bytes.
+
+Integrity: every file we write carries a SHA-256 checksum in ``__metadata__`` under
+``"democratising.sha256"`` (64 lowercase hex digits). It covers the whole file except those 64
+digits — the length prefix, the rest of the header and the data — so any changed byte is caught
+on read; files without the key (other writers, older versions) are read unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import struct
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any, Optional
 
 import numpy as np
@@ -28,6 +35,7 @@ import numpy as np
 from .errors import CheckpointError
 
 __all__ = [
+    "CHECKSUM_KEY",
     "MAX_HEADER_SIZE",
     "CheckpointFileNotFoundError",
     "RawTensor",
@@ -48,6 +56,14 @@ MAX_NDIM = 32
 #: Bound on the product of the (non-zero) dimensions, so that an empty tensor with an absurd
 #: shape such as ``[0, 2**62]`` cannot overflow stride arithmetic downstream.
 MAX_ELEMENTS = 2**56
+
+#: The ``__metadata__`` key holding the file's SHA-256 (see the module docstring).
+CHECKSUM_KEY = "democratising.sha256"
+#: Where the checksum's digits sit in a header. Only a real ``__metadata__`` entry can match:
+#: inside a JSON string every ``"`` is escaped, and tensor entries hold objects, not strings.
+_CHECKSUM_RE = re.compile(rb'"democratising\.sha256"[ \t\n\r]*:[ \t\n\r]*"([0-9a-f]{64})"')
+#: Reserves the digits' place while the header is built; they are not part of the hash.
+_PLACEHOLDER = "0" * 64
 
 # safetensors dtype tag -> little-endian NumPy storage dtype. BF16 is stored as raw 16-bit words
 # because NumPy has no bfloat16.
@@ -116,16 +132,22 @@ def f32_to_bf16_bits(values: np.ndarray) -> np.ndarray:
 
 
 def _encode_header(
-    tensors: Mapping[str, RawTensor], metadata: Optional[Mapping[str, str]]
+    tensors: Mapping[str, RawTensor], metadata: Optional[Mapping[str, str]], checksum: bool
 ) -> tuple[bytes, list[tuple[str, np.ndarray]]]:
-    """Builds the header bytes and the data layout; validates names and metadata first."""
+    """Builds the header bytes and the data layout; validates names and metadata first.
+
+    With ``checksum`` the metadata starts with a placeholder for the digest, which
+    ``write_safetensors`` fills in once the rest of the file is known.
+    """
     header: dict[str, Any] = {}
-    if metadata:
-        meta: dict[str, str] = {}
-        for k, v in metadata.items():
-            if not isinstance(k, str) or not isinstance(v, str):
-                raise CheckpointError("safetensors metadata must map str to str")
-            meta[k] = v
+    meta: dict[str, str] = {CHECKSUM_KEY: _PLACEHOLDER} if checksum else {}
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise CheckpointError("safetensors metadata must map str to str")
+        if checksum and k == CHECKSUM_KEY:
+            raise CheckpointError(f"metadata key {CHECKSUM_KEY!r} is reserved for the checksum")
+        meta[k] = v
+    if meta:
         header["__metadata__"] = meta
     for name, t in tensors.items():
         if not isinstance(name, str):
@@ -160,14 +182,39 @@ def _encode_header(
 
 
 def write_safetensors(
-    f: IO[bytes], tensors: Mapping[str, RawTensor], metadata: Optional[Mapping[str, str]] = None
+    f: IO[bytes],
+    tensors: Mapping[str, RawTensor],
+    metadata: Optional[Mapping[str, str]] = None,
+    checksum: bool = True,
 ) -> None:
-    """Streams a safetensors file into an open binary file, one tensor at a time (no big copy)."""
-    head, layout = _encode_header(tensors, metadata)
+    """Streams a safetensors file into an open binary file, one tensor at a time (no big copy).
+
+    With ``checksum`` (the default) the header carries the file's SHA-256 under
+    ``CHECKSUM_KEY``; the data is hashed in a first pass over the arrays, without copying them.
+    """
+    head, layout = _encode_header(tensors, metadata, checksum)
+    if checksum:
+        match = _CHECKSUM_RE.search(head, 8)
+        assert match is not None  # _encode_header put the placeholder there
+        begin, end = match.span(1)
+        digest = _sha256([head[:begin], head[end:], *(_bytes_of(arr) for _, arr in layout)])
+        head = head[:begin] + digest.encode("ascii") + head[end:]
     f.write(head)
     for _, arr in layout:
         if arr.nbytes:
-            f.write(memoryview(arr).cast("B"))
+            f.write(_bytes_of(arr))
+
+
+def _bytes_of(arr: np.ndarray) -> memoryview:
+    """A C-contiguous array's bytes, without a copy."""
+    return arr.data.cast("B") if arr.nbytes else memoryview(b"")
+
+
+def _sha256(parts: Iterable[Any]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
@@ -390,6 +437,29 @@ def _read_exact(f: IO[bytes], n: int, what: str) -> bytes:
     return data
 
 
+def _verify_checksum(path: str, raw: bytes, data: bytes) -> Optional[str]:
+    """Checks the SHA-256 of a file that carries one, before anything in it is trusted.
+
+    Returns the verified digest, or ``None`` when the header holds no well-formed checksum (the
+    caller then compares that with what the parsed metadata says).
+    """
+    matches = list(_CHECKSUM_RE.finditer(raw))
+    if not matches:
+        return None
+    if len(matches) > 1:
+        raise CheckpointError(f"{path!r} is corrupt: it holds two checksums")
+    begin, end = matches[0].span(1)
+    stored = raw[begin:end].decode("ascii")
+    view = memoryview(raw)
+    actual = _sha256([struct.pack("<Q", len(raw)), view[:begin], view[end:], data])
+    if actual != stored:
+        raise CheckpointError(
+            f"{path!r} is corrupt: checksum mismatch (its contents hash to SHA-256 {actual}, "
+            f"the file records {stored}); it changed after it was written"
+        )
+    return stored
+
+
 def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor], dict[str, str]]:
     """Reads and fully validates a file; returns ``({name: RawTensor}, metadata)``.
 
@@ -420,7 +490,14 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
             data = f.read()
     except OSError as e:
         raise CheckpointError(f"cannot read {p!r}: {e}") from e
+    digest = _verify_checksum(p, raw, data)
     entries, metadata = parse_header(raw, len(data))
+    if metadata.get(CHECKSUM_KEY) != digest:
+        # The key is there but its digits are malformed (or the key is spelled with JSON
+        # escapes): we never write that, so the header was damaged.
+        raise CheckpointError(
+            f"{p!r} is corrupt: its {CHECKSUM_KEY!r} checksum is malformed or misplaced"
+        )
     tensors: dict[str, RawTensor] = {}
     for name, (dtype, shape, begin, end) in entries.items():
         storage = _STORAGE[dtype]

@@ -6,6 +6,12 @@ hyperparameters, step counts, scheduler and scaler state, epoch, loss, RNG state
 is one JSON document in the header's ``__metadata__`` under the key ``"democratising"``. No
 pickle anywhere, so loading a file can never run code.
 
+Every file also carries a SHA-256 of its own bytes (``_safetensors.CHECKSUM_KEY``), verified
+on every load: a flipped or zeroed byte anywhere — header, metadata or tensor data — raises
+``CheckpointError`` instead of loading wrong weights. The document says ``"checksum":
+"sha256"``, so a checkpoint whose checksum entry itself was damaged is caught as well. Files
+without it (older checkpoints, other writers) load unchecked, as before.
+
 Saving is atomic and durable (temp file in the same directory, fsync, rename, fsync the
 directory): a crash at any moment leaves the previous checkpoint or the new one, never a torn
 file. Loading validates the whole file, and every shape against the model and optimizer, before
@@ -30,6 +36,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._safetensors import (
+    CHECKSUM_KEY,
     RawTensor,
     atomic_write,
     bf16_to_f32,
@@ -55,6 +62,9 @@ __all__ = [
 FORMAT_VERSION = 1
 #: The ``__metadata__`` key holding the JSON document.
 METADATA_KEY = "democratising"
+#: The document's ``"checksum"`` value: the file carries a SHA-256 under ``CHECKSUM_KEY``.
+#: Not a format-version bump, because older readers load these files correctly as they are.
+_CHECKSUM_KIND = "sha256"
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -230,6 +240,7 @@ class Checkpoint:
             "loss": _scalar(self.loss, "loss"),
             "rng_state": rng,
             "extra": _pack(dict(self.extra), "extra", tensors),
+            "checksum": _CHECKSUM_KIND,  # the digest itself is added by write_safetensors
         }
         try:
             # NaN/inf losses are legitimate; Python's json round-trips them inside our string.
@@ -252,16 +263,18 @@ class Checkpoint:
     @classmethod
     def load(cls, path: PathLike) -> Checkpoint:
         """Reads and validates a checkpoint file; ``CheckpointError`` for anything malformed."""
-        raw, metadata = read_safetensors(path)
+        raw, metadata = read_safetensors(path)  # verifies the checksum, if there is one
         try:
-            return cls._decode(raw, metadata)
+            return cls._decode(raw, metadata, os.fspath(path))
         except CheckpointError:
             raise
         except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as e:
             raise CheckpointError(f"malformed checkpoint {os.fspath(path)!r}: {e}") from e
 
     @classmethod
-    def _decode(cls, raw: dict[str, RawTensor], metadata: dict[str, str]) -> Checkpoint:
+    def _decode(
+        cls, raw: dict[str, RawTensor], metadata: dict[str, str], path: str = "<memory>"
+    ) -> Checkpoint:
         if METADATA_KEY not in metadata:
             raise CheckpointError(
                 f"not a democratising checkpoint (no {METADATA_KEY!r} metadata); "
@@ -276,6 +289,14 @@ class Checkpoint:
         if version > FORMAT_VERSION:
             raise CheckpointError(
                 f"checkpoint format {version} is newer than this library's {FORMAT_VERSION}"
+            )
+        kind = doc.get("checksum")
+        if kind is not None and kind != _CHECKSUM_KIND:
+            raise CheckpointError(f"checkpoint {path!r} uses an unknown checksum {kind!r}")
+        if kind is not None and CHECKSUM_KEY not in metadata:
+            # The writer stored one, so it is the checksum entry itself that was damaged.
+            raise CheckpointError(
+                f"checkpoint {path!r} is corrupt: its {CHECKSUM_KEY!r} checksum is missing"
             )
         keys = doc.get("model_keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -529,7 +550,8 @@ def save_file(
     metadata: Optional[Mapping[str, str]] = None,
 ) -> None:
     """Writes plain ``{name: tensor}`` as a safetensors file (atomically), like
-    ``safetensors.numpy.save_file``; NumPy arrays are accepted too."""
+    ``safetensors.numpy.save_file``; NumPy arrays are accepted too. The metadata gains a
+    SHA-256 checksum that ``load_file`` verifies."""
     raw: dict[str, RawTensor] = {}
     for name, t in tensors.items():
         if not isinstance(t, (Tensor, np.ndarray)):
@@ -544,6 +566,7 @@ def save_file(
 
 
 def load_file(path: PathLike) -> dict[str, Tensor]:
-    """Reads any safetensors file of supported dtypes into ``{name: Tensor}`` (CPU)."""
+    """Reads any safetensors file of supported dtypes into ``{name: Tensor}`` (CPU); a file that
+    carries our checksum must match it, others (e.g. from ``safetensors.torch``) load as is."""
     raw, _ = read_safetensors(path)
     return {name: _from_raw(r) for name, r in raw.items()}

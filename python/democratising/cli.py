@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"democratising {__version__}")
         return 0
     if args.command == "bench":
+        if rest:
+            ap.error(f"unrecognized arguments: {' '.join(rest)}")
         from .benchmark import run as bench
 
         return bench()

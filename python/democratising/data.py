@@ -8,7 +8,7 @@ import os
 import queue
 import threading
 import weakref
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -58,8 +58,19 @@ class Subset(Dataset):
         return self.dataset[self.indices[i]]
 
 
-def random_split(dataset: Dataset, lengths: Sequence[float], seed: int = 0) -> list[Subset]:
-    """Splits into non-overlapping subsets (lengths as counts or fractions), reproducibly."""
+def _global_seed() -> int:
+    """A seed drawn from democratising's global generator, so that ``dm.manual_seed`` fixes
+    every shuffle that is not given its own ``seed`` (PyTorch's ``RandomSampler`` draws one
+    from the global generator the same way)."""
+    return int(_core.randint(0, 2**62, (1,)).item())
+
+
+def random_split(
+    dataset: Dataset, lengths: Sequence[float], seed: Optional[int] = None
+) -> list[Subset]:
+    """Splits into non-overlapping subsets (lengths as counts or fractions). The permutation
+    comes from ``seed`` or, without one, from the global generator (``dm.manual_seed``), like
+    PyTorch's default ``generator``."""
     n = len(dataset)
     if all(0 <= x <= 1 for x in lengths) and abs(sum(lengths) - 1) < 1e-6 and sum(lengths) != n:
         counts = [int(np.floor(n * f)) for f in lengths]
@@ -69,7 +80,7 @@ def random_split(dataset: Dataset, lengths: Sequence[float], seed: int = 0) -> l
         counts = [int(x) for x in lengths]
     if sum(counts) != n:
         raise ValueError(f"sum of input lengths {sum(counts)} does not equal dataset length {n}")
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = np.random.default_rng(_global_seed() if seed is None else seed).permutation(n)
     out, start = [], 0
     for c in counts:
         out.append(Subset(dataset, perm[start : start + c].tolist()))
@@ -77,17 +88,70 @@ def random_split(dataset: Dataset, lengths: Sequence[float], seed: int = 0) -> l
     return out
 
 
+# NumPy dtypes the engine stores as they are; others are converted by ``tensor``.
+_ENGINE_DTYPES = frozenset(
+    np.dtype(t) for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_)
+)
+
+
+def _numpy_to_tensor(array: np.ndarray) -> Tensor:
+    """A NumPy batch as a tensor with its dtype kept where the engine has it (float64 stays
+    float64, like ``torch.as_tensor``); other integer types widen to int64."""
+    if array.dtype.kind in "OSUV":  # objects, strings, void: no tensor dtype
+        raise TypeError(f"default_collate: cannot collate NumPy arrays of dtype {array.dtype}")
+    if array.dtype in _ENGINE_DTYPES:
+        return _core.from_numpy(np.ascontiguousarray(array))
+    from ._tensor import tensor
+
+    return tensor(array)
+
+
 def default_collate(batch: list[Any]) -> Any:
-    first = batch[0]
-    if isinstance(first, Tensor):
+    """Merges a list of samples into a batch, recursively, like PyTorch's ``default_collate``:
+    tensors and NumPy arrays are stacked, Python ints/floats/bools become int64/float64/bool
+    tensors, strings and bytes stay a list, mappings and (named) tuples/lists are collated
+    field by field. Tuples stay tuples, to match the ``TensorDataset`` fast path."""
+    elem = batch[0]
+    elem_type: Any = type(elem)  # rebuilt around the collated fields (dict, list, OrderedDict...)
+    if isinstance(elem, Tensor):
         return _core.stack(batch)
-    if isinstance(first, (tuple, list)):
-        return type(first)(default_collate(list(items)) for items in zip(*batch))
-    if isinstance(first, (int, float, bool, np.number)):
+    if isinstance(elem, (str, bytes)):  # before NumPy: np.str_ and np.bytes_ are strings too
+        return batch
+    if isinstance(elem, np.ndarray):
+        return _numpy_to_tensor(np.stack(batch))
+    if isinstance(elem, np.generic):  # NumPy scalars keep their dtype, like torch.as_tensor
+        return _numpy_to_tensor(np.array(batch))
+    if isinstance(elem, float):
+        # Not ``tensor(batch)``: that rounds Python floats to float32 first.
+        return _core.from_numpy(np.array(batch, dtype=np.float64))
+    if isinstance(elem, int):  # bool is an int: ``tensor`` infers bool or int64
         from ._tensor import tensor
 
         return tensor(batch)
-    return batch
+    if isinstance(elem, Mapping):
+        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
+        try:
+            return elem_type(collated)
+        except TypeError:  # a mapping type that cannot be built from a dict
+            return collated
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return elem_type(*(default_collate(list(field)) for field in zip(*batch)))
+    if isinstance(elem, Sequence):
+        sizes = {len(e) for e in batch}
+        if len(sizes) > 1:  # zip() would silently drop the extra fields
+            raise RuntimeError(
+                "default_collate: each element in list of batch should be of equal size, "
+                f"got sizes {sorted(sizes)}"
+            )
+        columns = [default_collate(list(field)) for field in zip(*batch)]
+        try:
+            return elem_type(columns)
+        except TypeError:  # a sequence type that cannot be built from a list
+            return columns
+    raise TypeError(
+        "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
+        f"found {elem_type}"
+    )
 
 
 class DataLoader:
@@ -104,7 +168,9 @@ class DataLoader:
 
     ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
     per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
-    sees the same order as an uninterrupted one.
+    sees the same order as an uninterrupted one. Without ``seed``, each shuffled epoch draws its
+    seed from the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
+    ``dm.manual_seed`` makes the whole sequence reproducible.
     """
 
     def __init__(
@@ -133,13 +199,19 @@ class DataLoader:
         self.sampler, self.prefetch_factor, self.seed = sampler, prefetch_factor, seed
         self.persistent_workers = persistent_workers
         self._pool: Optional[_WorkerPool] = None
-        self._rng = np.random.default_rng(seed)
+        # The loader's own shuffling generator; ``None``: one per epoch from the global one.
+        self._rng: Optional[np.random.Generator] = (
+            None if seed is None else np.random.default_rng(seed)
+        )
 
     def _order(self) -> np.ndarray:
         if self.sampler is not None:
             return np.asarray(list(iter(self.sampler)), dtype=np.int64)
         n = len(self.dataset)
-        return self._rng.permutation(n) if self.shuffle else np.arange(n)
+        if not self.shuffle:
+            return np.arange(n)
+        rng = self._rng if self._rng is not None else np.random.default_rng(_global_seed())
+        return rng.permutation(n)
 
     def __len__(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
@@ -151,10 +223,16 @@ class DataLoader:
             self.sampler.set_epoch(epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """The shuffling generator's state (JSON-able), for bit-identical resumption."""
-        return {"rng": self._rng.bit_generator.state}
+        """The shuffling generator's state (JSON-able), for bit-identical resumption; ``None``
+        without ``seed``, where the order follows the global generator's state instead."""
+        return {"rng": None if self._rng is None else self._rng.bit_generator.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["rng"] is None:
+            self._rng = None
+            return
+        if self._rng is None:
+            self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
 
     def _batches(self) -> list[np.ndarray]:

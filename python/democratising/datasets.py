@@ -26,7 +26,7 @@ def _digits_file() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DatasetError(
             "digits() reads the 8x8 digits data file shipped with scikit-learn; "
-            "install it with `pip install democratising[data]` (or `pip install scikit-learn`)"
+            "scikit-learn (a dependency of democratising) is missing: `pip install scikit-learn`"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
     if not path.exists():

@@ -13,6 +13,7 @@ __all__ = [
     "IndexOutOfRangeError",
     "OutOfMemoryError",
     "ShapeError",
+    "StateDictError",
 ]
 
 
@@ -58,3 +59,12 @@ class OutOfMemoryError(DemocratisingError, MemoryError):
 
 class FileIOError(DemocratisingError, OSError):
     """An operating-system I/O failure."""
+
+
+class StateDictError(DemocratisingError, KeyError, RuntimeError):
+    """``load_state_dict(strict=True)`` with missing or unexpected keys. A ``RuntimeError`` as in
+    PyTorch, and a ``KeyError`` since it is about keys."""
+
+    def __str__(self) -> str:
+        # KeyError would print the message in quotes.
+        return str(self.args[0]) if self.args else ""

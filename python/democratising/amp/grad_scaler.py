@@ -50,14 +50,17 @@ def _all_reduce_found_inf(found: bool) -> bool:
 class GradScaler:
     def __init__(
         self,
-        init_scale: float = 2.0**16,
+        init_scale: float | str = 2.0**16,
         growth_factor: float = 2.0,
         backoff_factor: float = 0.5,
         growth_interval: int = 2000,
         enabled: bool = True,
         device: str = "cpu",
     ) -> None:
-        del device
+        if isinstance(init_scale, str):
+            # PyTorch 2's `torch.amp.GradScaler("cuda", ...)`: the device comes first.
+            init_scale = 2.0**16
+        del device  # one scaler works for tensors on any device
         self._enabled = enabled
         self._scale = float(init_scale)
         self._growth_factor = float(growth_factor)

@@ -322,6 +322,26 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) 
     return out.reshape(*input.shape, weight.shape[1])
 
 
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 ``[..., num_classes]`` with a 1 at each index of integer ``tensor`` (PyTorch's
+    ``F.one_hot``); ``num_classes=-1`` takes the largest index + 1."""
+    if tensor.dtype.is_floating_point or tensor.dtype == _core.bool:
+        raise DTypeError(f"one_hot expects an integer tensor of class indices, got {tensor.dtype}")
+    idx = tensor.cpu().numpy().astype(np.int64)
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be -1 or non-negative, got {num_classes}")
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
+        raise IndexOutOfRangeError(
+            f"class index {int(bad)} is out of range for {num_classes} classes"
+        )
+    out = np.zeros((*idx.shape, num_classes), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None], 1, axis=-1)
+    return _core.from_numpy(out).to(tensor.device)
+
+
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, StateDictError
 from .parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns (PyTorch's ``_IncompatibleKeys``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
 
 M = TypeVar("M", bound="Module")
 
@@ -153,13 +161,15 @@ class Module:
                     out[f"{mp}.{n}" if mp else n] = b.detach()
         return out
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``."""
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+        """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
+        as a named tuple. With ``strict``, any missing or unexpected key raises
+        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing."""
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
+            raise StateDictError(
                 f"error loading state_dict for {type(self).__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}"
             )
@@ -179,7 +189,7 @@ class Module:
                 if src.dtype.is_floating_point != dst.dtype.is_floating_point:
                     raise DTypeError(f"dtype mismatch for {k}: {src.dtype} vs {dst.dtype}")
                 dst.copy_(src)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- modes and devices -------------------------------------------------------------------
 

@@ -132,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
     train, val = random_split(
         TensorDataset(x, y), [1 - cfg.val_fraction, cfg.val_fraction], cfg.seed
     )
-    trainer = Trainer(model, cfg, world=world)
+    try:
+        trainer = Trainer(model, cfg, world=world)  # a bad device fails here, before training
+    except (ConfigError, DemocratisingError) as e:
+        print(f"democratising train: error: {e}", file=sys.stderr)
+        return 2
     trainer.log(f"{args.data}: {len(train)} train / {len(val)} validation samples")
     trainer.log(repr(model))
     try:

@@ -550,8 +550,18 @@ class TrainingConfig:
         return cls.from_dict(_read_file(Path(path)))
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
-        """Writes JSON (the TOML standard library has no writer)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Writes the format the suffix names, ``.toml`` or ``.json``, so that ``from_file``
+        reads back an equal config. TOML has no null: ``None`` fields are left out and come
+        back as their defaults, which are ``None``."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+        elif suffix == ".toml":
+            text = _to_toml(self.to_dict())
+        else:
+            raise ConfigError(f"config file {p} must end in .toml or .json, not {p.suffix!r}")
+        p.write_text(text, encoding="utf-8")
 
     def with_overrides(self, overrides: Iterable[str]) -> TrainingConfig:
         """A copy with ``key=value`` strings applied, e.g. ``optimizer.weight_decay=1e-4``,
@@ -578,7 +588,7 @@ def load_config(
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # what TOML mandates and ``save`` writes
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from e
     suffix = path.suffix.lower()
@@ -598,12 +608,69 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _to_toml(data: Mapping[str, Any], table: str = "") -> str:
+    """A small TOML writer for config dicts: scalars, lists of scalars and nested tables.
+
+    The standard library only reads TOML. Plain keys come first, because in TOML every key
+    after a ``[table]`` header belongs to that table; ``None`` values are omitted.
+    """
+    lines = [f"[{table}]"] if table else []
+    tables = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value, key)}")
+    text = "\n".join(lines) + "\n" if lines else ""
+    for key, value in tables:
+        name = f"{table}.{_toml_key(key)}" if table else _toml_key(key)
+        text += "\n" + _to_toml(value, name)
+    return text
+
+
+def _toml_key(key: str) -> str:
+    """Bare keys where TOML allows them (``T_max``), quoted strings otherwise."""
+    bare = bool(key) and all(c.isascii() and (c.isalnum() or c in "_-") for c in key)
+    return key if bare else _toml_str(key)
+
+
+def _toml_str(s: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped (TOML does not
+    accept JSON's surrogate-pair escapes, so non-ASCII text is written as is)."""
+    out = []
+    for c in s:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any, key: str) -> str:
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # repr round-trips exactly and is valid TOML ("1e-08", "inf", "-inf", "nan").
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, key) for v in value) + "]"
+    raise ConfigError(f"cannot write {key!r} = {value!r} to TOML")
+
+
 def _toml() -> Any:
     try:
         import tomllib
     except ImportError:  # Python < 3.11
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef,import-not-found]
         except ImportError as e:
             raise ConfigError(
                 "reading TOML needs Python 3.11+ or the 'tomli' package (pip install tomli)"

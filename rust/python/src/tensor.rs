@@ -120,6 +120,19 @@ rbinary_py!(
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
 );
 
+/// A new object of `slf`'s class (`Tensor` or a subclass such as `Parameter`) around `data`,
+/// with `slf`'s `requires_grad`.
+fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let new = slf.get_type().call1((wrap(data),))?;
+    let requires_grad = slf.get().t.requires_grad();
+    new.cast::<PyTensor>()?
+        .get()
+        .t
+        .set_requires_grad(requires_grad)
+        .py()?;
+    Ok(new)
+}
+
 impl PyTensor {
     fn inplace(&self, f: impl FnOnce(&Tensor) -> democratising::Result<()>) -> PyResult<()> {
         f(&self.t).py()
@@ -542,6 +555,47 @@ impl PyTensor {
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
         run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    /// `copy.deepcopy(t)`: a leaf with its own copy of the data (and of `.grad`), the same
+    /// class (`Parameter` stays a parameter), `requires_grad` and instance attributes. As in
+    /// PyTorch, only graph leaves can be deep-copied.
+    fn __deepcopy__<'py>(
+        slf: &Bound<'py, Self>,
+        memo: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let t = &slf.get().t;
+        if !t.is_leaf() {
+            return Err(to_pyerr(Error::Autograd(format!(
+                "only graph leaves (tensors created by the user) can be deep-copied; this tensor \
+                 of shape {:?} is the result of an operation: detach() it first",
+                t.shape()
+            ))));
+        }
+        let data = py.detach(|| t.detach().deep_clone()).py()?;
+        let grad = match t.grad() {
+            Some(g) => Some(py.detach(|| g.deep_clone()).py()?),
+            None => None,
+        };
+        let new = copy_of(slf, data)?;
+        new.cast::<PyTensor>()?.get().t.set_grad(grad).py()?;
+        if let Ok(attrs) = slf.getattr("__dict__") {
+            let copied = py
+                .import("copy")?
+                .getattr("deepcopy")?
+                .call1((attrs, memo))?;
+            new.getattr("__dict__")?.call_method1("update", (copied,))?;
+        }
+        Ok(new)
+    }
+    /// `copy.copy(t)`: a new tensor object of the same class sharing this one's data (as
+    /// PyTorch's), with the same `requires_grad`.
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let new = copy_of(slf, slf.get().t.detach())?;
+        if let Ok(attrs) = slf.getattr("__dict__") {
+            new.getattr("__dict__")?.call_method1("update", (attrs,))?;
+        }
+        Ok(new)
     }
     fn retain_grad(&self) -> PyResult<()> {
         self.t.retain_grad().py()

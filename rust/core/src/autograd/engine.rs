@@ -162,6 +162,7 @@ fn run(
         captured,
         capture_leaf,
         leaf_pending,
+        partial: HashMap::new(),
     };
     for (t, g) in leaf_grads {
         sink.deliver(&t, g)?;
@@ -251,15 +252,20 @@ fn run(
             }
         }
     }
+    sink.finish()?;
     Ok(sink.captured)
 }
 
 /// Delivers gradients to leaves: into `.grad` (running hooks), or into the capture slots of `grad`.
+/// A leaf used several times gets its contributions summed first: its hooks see, and its
+/// `.grad` receives, the whole gradient once, after the last contribution (as in PyTorch).
 struct LeafSink {
     capturing: bool,
     captured: Vec<Option<Tensor>>,
     capture_leaf: HashMap<usize, usize>,
     leaf_pending: HashMap<usize, usize>,
+    /// Leaf id -> (leaf, sum of the contributions delivered so far).
+    partial: HashMap<usize, (Tensor, Tensor)>,
 }
 
 impl LeafSink {
@@ -270,13 +276,6 @@ impl LeafSink {
             }
             return Ok(());
         }
-        let hooks: Vec<_> = t.meta().hooks.iter().map(|(_, h)| h.clone()).collect();
-        let mut g = g;
-        for h in hooks {
-            if let Some(r) = h(&g)? {
-                g = r;
-            }
-        }
         if g.shape() != t.shape() {
             bail!(
                 Autograd,
@@ -285,18 +284,50 @@ impl LeafSink {
                 t.shape()
             );
         }
+        let g = if g.dtype() != t.dtype() {
+            g.to_dtype(t.dtype())?
+        } else {
+            g
+        };
+        let sum = match self.partial.remove(&t.id()) {
+            Some((_, s)) => s.add(&g)?,
+            None => g,
+        };
+        self.partial.insert(t.id(), (t.clone(), sum));
+        self.skip(t)
+    }
+
+    /// Runs the leaf's hooks on its summed gradient and adds the result into `.grad`.
+    fn flush(&mut self, id: usize) -> Result<()> {
+        let Some((t, mut g)) = self.partial.remove(&id) else {
+            return Ok(());
+        };
+        let hooks: Vec<_> = t.meta().hooks.iter().map(|(_, h)| h.clone()).collect();
+        for h in hooks {
+            if let Some(r) = h(&g)? {
+                g = r;
+            }
+        }
         if g.dtype() != t.dtype() {
             g = g.to_dtype(t.dtype())?;
         }
-        {
-            let mut m = t.meta();
-            let prev = m.grad.take();
-            m.grad = Some(match prev {
-                None => g,
-                Some(p) => p.add(&g)?,
-            });
+        let mut m = t.meta();
+        let prev = m.grad.take();
+        m.grad = Some(match prev {
+            None => g,
+            Some(p) => p.add(&g)?,
+        });
+        Ok(())
+    }
+
+    /// Flushes leaves whose count of contributions did not run out (none expected; a safety
+    /// net so that no gradient is ever dropped).
+    fn finish(&mut self) -> Result<()> {
+        let ids: Vec<usize> = self.partial.keys().copied().collect();
+        for id in ids {
+            self.flush(id)?;
         }
-        self.skip(t)
+        Ok(())
     }
 
     /// Counts one contribution as delivered; fires post-accumulate hooks after the last one.
@@ -307,6 +338,7 @@ impl LeafSink {
         let left = self.leaf_pending.entry(t.id()).or_insert(1);
         *left = left.saturating_sub(1);
         if *left == 0 {
+            self.flush(t.id())?;
             let post: Vec<_> = t.meta().post_hooks.iter().map(|(_, h)| h.clone()).collect();
             for h in post {
                 h(t)?;

@@ -32,6 +32,13 @@ impl Tensor {
         reduction: Reduction,
         label_smoothing: f64,
     ) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            bail!(
+                DType,
+                "cross_entropy expects floating point logits, got {} (convert with .float())",
+                self.dtype()
+            );
+        }
         if matches!(self.dtype(), DType::F16 | DType::BF16)
             && crate::amp::autocast_dtype().is_some()
         {

@@ -318,3 +318,32 @@ def test_matmul_with_a_transposed_operand_of_4k_pitch_matches_numpy() -> None:
     np.testing.assert_allclose(got, x @ w.T, rtol=2e-4, atol=2e-3)
     got = F.linear(dm.tensor(x), dm.tensor(w)).numpy()
     np.testing.assert_allclose(got, x @ w.T, rtol=2e-4, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"weight": True}, {"label_smoothing": 0.2}, {"reduction": "sum"}, {"reduction": "none"}],
+)
+def test_cross_entropy_with_class_probabilities(kw: dict) -> None:  # type: ignore[type-arg]
+    """Float targets of the input's shape are class probabilities (PyTorch): reference
+    ``-sum_c w_c t_c log_softmax(x)_c``, mean over samples, and a finite-difference gradcheck."""
+    x = RNG.normal(size=(5, 4))
+    t = RNG.random(size=(5, 4))
+    t /= t.sum(1, keepdims=True)
+    w = RNG.random(size=4)
+    args = dict(kw)
+    if args.pop("weight", False):
+        args["weight"] = dm.tensor(w)
+    got = F.cross_entropy(dm.tensor(x), dm.tensor(t), **args)
+    ls = args.get("label_smoothing", 0.0)
+    tt = t * (1 - ls) + ls / 4
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    per = -(logp * tt * (w if "weight" in args else 1.0)).sum(1)
+    want = {"mean": per.mean(), "sum": per.sum(), "none": per}[args.get("reduction", "mean")]
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
+    fd_check(lambda a: F.cross_entropy(a, dm.tensor(t), **args), [x])
+
+
+def test_cross_entropy_probability_targets_must_match_the_input_shape() -> None:
+    with pytest.raises(dm.ShapeError, match="probability"):
+        F.cross_entropy(dm.randn(3, 4), dm.rand(3, 5))

@@ -87,7 +87,7 @@ def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> None:
     if target.dtype.is_floating_point:
         raise DTypeError(
             f"expected class-index targets of an integer dtype, got {target.dtype} "
-            "(float targets mean class probabilities, which are not supported here)"
+            "(float class probabilities are accepted by cross_entropy only)"
         )
     n = input.shape[0] if input.ndim > 1 else 1
     if target.ndim != input.ndim - 1 or (input.ndim > 1 and target.shape[0] != n):
@@ -135,9 +135,17 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Softmax cross-entropy over class indices, with PyTorch's ``label_smoothing``."""
+    """Softmax cross-entropy against class indices (integer ``target``) or class
+    probabilities (float ``target`` of the input's shape), with PyTorch's ``weight``,
+    ``ignore_index`` (indices only) and ``label_smoothing``."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(
+            f"cross_entropy expects floating point logits, got {input.dtype} (use .float())"
+        )
+    if target.dtype.is_floating_point:
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if input.ndim == 2 and not target.dtype.is_floating_point:
         # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
         return _core._cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
@@ -160,6 +168,40 @@ def cross_entropy(
     else:
         smooth = _reduce(smooth, reduction)
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+def _cross_entropy_probs(
+    input: Tensor,
+    target: Tensor,
+    weight: Optional[Tensor],
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
+    """Cross-entropy against class probabilities: ``-sum_c w_c * t_c * log_softmax(x)_c`` per
+    sample; ``mean`` averages over samples (and spatial positions), as PyTorch does."""
+    cdim = 1 if input.ndim > 1 else 0
+    index_shape = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1 :])
+    if tuple(target.shape) == index_shape and tuple(target.shape) != tuple(input.shape):
+        raise DTypeError(
+            f"class-index targets must be integers, got {target.dtype} (class probabilities "
+            f"need a target of the input's shape {tuple(input.shape)})"
+        )
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"cross_entropy with class-probability targets expects target of the input's shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    c = input.shape[cdim]
+    logp = input.log_softmax(cdim)
+    t = target.to(dtype=logp.dtype)
+    if label_smoothing > 0.0:
+        t = t * (1.0 - label_smoothing) + label_smoothing / c
+    per = logp * t
+    if weight is not None:
+        shape = [1] * input.ndim
+        shape[cdim] = c
+        per = per * weight.to(dtype=logp.dtype).reshape(*shape)
+    return _reduce(-per.sum(dim=cdim), reduction)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

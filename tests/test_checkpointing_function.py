@@ -109,3 +109,23 @@ def test_checkpointing_lowers_peak_memory() -> None:
 
     plain, ckpt = peak("plain"), peak("ckpt")
     assert ckpt < plain * 0.6, (plain, ckpt)
+
+
+def test_recompute_under_autocast_matches_the_plain_backward() -> None:
+    """The backward recomputes a segment in the forward's autocast dtype."""
+    from democratising.utils.checkpoint import checkpoint
+
+    dm.manual_seed(0)
+    lin = dm.nn.Linear(8, 8)
+    x = dm.randn(4, 8, requires_grad=True)
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        plain = lin(x).float().sum()
+    plain.backward()
+    want = (x.grad.numpy().copy(), lin.weight.grad.numpy().copy())
+    x.grad = None
+    lin.weight.grad = None
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        ck = checkpoint(lin, x).float().sum()
+    ck.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), want[0])
+    np.testing.assert_array_equal(lin.weight.grad.numpy(), want[1])

@@ -317,3 +317,17 @@ def test_random_op_sequences_never_panic() -> None:
 def test_cross_entropy_refuses_integer_logits() -> None:
     with pytest.raises(dm.DTypeError, match="floating point logits"):
         dm.nn.CrossEntropyLoss()(dm.tensor([[1, 2], [3, 4]]), dm.tensor([0, 1]))
+
+
+def test_layers_refuse_an_input_of_another_dtype_like_pytorch() -> None:
+    lin = dm.nn.Linear(4, 3)
+    with pytest.raises(dm.DTypeError, match="int64 does not match the weight's float32"):
+        lin(dm.tensor([[1, 2, 3, 4]]))
+    with pytest.raises(dm.DTypeError, match="float64"):
+        lin(dm.randn(2, 4, dtype=dm.float64))
+    conv = dm.nn.Conv2d(1, 2, 3)
+    with pytest.raises(dm.DTypeError, match="conv2d"):
+        conv(dm.randn(1, 1, 5, 5, dtype=dm.float64))
+    assert lin.double()(dm.randn(2, 4, dtype=dm.float64)).dtype == dm.float64
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        assert conv(dm.randn(1, 1, 5, 5)).dtype == dm.bfloat16

@@ -13,13 +13,15 @@ from .._grad_mode import enable_grad, no_grad
 def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool = False) -> Any:
     """``function(*args)`` whose intermediate activations are recomputed during backward.
 
-    The global RNG state is restored before recomputing, so dropout masks match the forward.
+    The global RNG state and the autocast state of the forward are restored while recomputing,
+    so dropout masks and compute dtypes match the forward.
     Only the tensor arguments receive gradients (and the parameters ``function`` uses, which
     are reached through the recomputed graph)."""
     del use_reentrant
     if not _core.is_grad_enabled():
         return function(*args)
     rng_state = _core.get_rng_state()
+    amp_dtype = _core._get_autocast()
     with no_grad():
         out = function(*args)
     if not isinstance(out, Tensor):
@@ -27,8 +29,9 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool = F
     tensor_args = [a for a in args if isinstance(a, Tensor)]
 
     def backward(grad: Tensor) -> list[Any]:
-        saved = _core.get_rng_state()
+        saved, saved_amp = _core.get_rng_state(), _core._get_autocast()
         _core.set_rng_state(rng_state)
+        _core._set_autocast(amp_dtype)
         try:
             detached = [
                 a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a
@@ -39,6 +42,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool = F
             recomputed.backward(grad)
         finally:
             _core.set_rng_state(saved)
+            _core._set_autocast(saved_amp)
         return [
             d.grad if isinstance(d, Tensor) and d.requires_grad else None
             for d in detached

@@ -410,6 +410,7 @@ impl Tensor {
                 self.shape()
             );
         }
+        check_layer_dtypes("linear", self, weight, bias)?;
         let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
         let last = self.shape()[self.ndim() - 1];
         if last != in_f {
@@ -546,4 +547,37 @@ pub(crate) fn gemm_slices<T: Element>(
             Parallelism::None,
         );
     }
+}
+
+/// A layer's input, weight and bias must share one dtype, as in PyTorch: silently promoting a
+/// float64 or integer batch against float32 weights would hide a bug (and cost a copy).
+/// Autocast casts before this check.
+pub(crate) fn check_layer_dtypes(
+    op: &str,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<()> {
+    if x.dtype() != weight.dtype() {
+        bail!(
+            DType,
+            "{op}: input dtype {} does not match the weight's {} (convert the input with \
+             .to({}) or the layer with .to({}))",
+            x.dtype(),
+            weight.dtype(),
+            weight.dtype(),
+            x.dtype()
+        );
+    }
+    if let Some(b) = bias {
+        if b.dtype() != weight.dtype() {
+            bail!(
+                DType,
+                "{op}: bias dtype {} does not match the weight's {}",
+                b.dtype(),
+                weight.dtype()
+            );
+        }
+    }
+    Ok(())
 }

@@ -312,6 +312,7 @@ impl Tensor {
             return x.conv2d(&w, b.as_ref(), spec);
         }
         self.check_same_device(weight)?;
+        crate::ops::matmul::check_layer_dtypes("conv2d", self, weight, bias)?;
         let g = geometry(self, weight, spec)?;
         if let Some(b) = bias {
             if b.shape() != [g.o] {

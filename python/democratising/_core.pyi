@@ -230,6 +230,8 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         """The same data, detached from the graph."""
+    @data.setter
+    def data(self, value: Tensor) -> None: ...
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
         """All dimensions reversed."""
@@ -396,9 +398,13 @@ class Tensor:
     def logical_and(self, other: _Operand) -> Tensor: ...
     def logical_or(self, other: _Operand) -> Tensor: ...
     def logical_xor(self, other: _Operand) -> Tensor: ...
-    def clamp(self, min: _float | None = None, max: _float | None = None) -> Tensor:
+    def clamp(
+        self, min: _float | Tensor | None = None, max: _float | Tensor | None = None
+    ) -> Tensor:
         """Elementwise clamp into ``[min, max]`` (either bound may be None)."""
-    def clip(self, min: _float | None = None, max: _float | None = None) -> Tensor:
+    def clip(
+        self, min: _float | Tensor | None = None, max: _float | Tensor | None = None
+    ) -> Tensor:
         """Alias of ``clamp``."""
     def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor:
         """GELU, exact (erf) or with the tanh approximation."""
@@ -434,8 +440,13 @@ class Tensor:
     def __abs__(self) -> Tensor: ...
     def __invert__(self) -> Tensor:
         """Logical not (bool tensors only)."""
-    def __eq__(self, other: _Operand, /) -> Tensor: ...  # type: ignore[override]
-    def __ne__(self, other: _Operand, /) -> Tensor: ...  # type: ignore[override]
+    def __eq__(self, other: _Operand | None, /) -> Tensor: ...  # type: ignore[override]
+    def __ne__(self, other: _Operand | None, /) -> Tensor: ...  # type: ignore[override]
+    def __format__(self, spec: str, /) -> str: ...
+    def __getattr__(self, name: str, /) -> Any:
+        """Methods written in Python over the engine's ops (``democratising._tensor_extra``:
+        ``sort``, ``topk``, ``norm``, ``cumsum``, ``flip``, ``repeat``, ``exp_``, ...)."""
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
     def __lt__(self, other: _Operand, /) -> Tensor: ...
     def __le__(self, other: _Operand, /) -> Tensor: ...
     def __gt__(self, other: _Operand, /) -> Tensor: ...
@@ -548,7 +559,7 @@ class Tensor:
         """A view of element ``index`` of ``dim``, with that dimension removed."""
     def unbind(self, dim: _int = 0) -> list[Tensor]:
         """The slices along ``dim``, each with that dimension removed."""
-    def split(self, split_size: _int, dim: _int = 0) -> list[Tensor]:
+    def split(self, split_size_or_sections: _int | Sequence[_int], dim: _int = 0) -> list[Tensor]:
         """Views of ``split_size`` elements along ``dim`` (the last may be smaller)."""
     def chunk(self, chunks: _int, dim: _int = 0) -> list[Tensor]:
         """At most ``chunks`` views of (nearly) equal size along ``dim``."""
@@ -768,6 +779,15 @@ def randint(
     high: _int,
     /,
     *,
+    size: Sequence[_int],
+    dtype: _DTypeLike | None = None,
+    device: _DeviceLike | None = None,
+) -> Tensor: ...
+@overload
+def randint(
+    *,
+    low: _int = 0,
+    high: _int,
     size: Sequence[_int],
     dtype: _DTypeLike | None = None,
     device: _DeviceLike | None = None,

@@ -208,11 +208,13 @@ pub fn randn(
     )
 }
 
-/// `randint(high, size)` or `randint(low, high, size)`.
+/// `randint(high, size)` or `randint(low, high, size)`, positionally or by keyword.
 #[pyfunction]
-#[pyo3(signature = (*args, size=None, dtype=None, device=None))]
+#[pyo3(signature = (*args, low=None, high=None, size=None, dtype=None, device=None))]
 pub fn randint(
     args: &Bound<'_, PyTuple>,
+    low: Option<i64>,
+    high: Option<i64>,
     size: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
@@ -226,6 +228,12 @@ pub fn randint(
         } else {
             shape_obj = Some(a);
         }
+    }
+    match (low, high) {
+        (Some(l), Some(h)) => ints = vec![l, h],
+        (None, Some(h)) => ints = vec![ints.first().copied().unwrap_or(0), h],
+        (Some(l), None) => ints.insert(0, l),
+        (None, None) => {}
     }
     let (low, high) =
         match ints.as_slice() {

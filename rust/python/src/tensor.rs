@@ -120,6 +120,13 @@ rbinary_py!(
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
 );
 
+/// `self` unchanged or a new tensor (what `to()` returns).
+#[derive(IntoPyObject)]
+enum Either {
+    Same(Py<PyTensor>),
+    New(PyTensor),
+}
+
 /// A new object of `slf`'s class (`Tensor` or a subclass such as `Parameter`) around `data`,
 /// with `slf`'s `requires_grad`.
 fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -420,15 +427,16 @@ impl PyTensor {
     /// `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)` or keywords.
     #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false))]
     fn to(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         args: &Bound<'_, PyTuple>,
         dtype: Option<&Bound<'_, PyAny>>,
         device: Option<&Bound<'_, PyAny>>,
         copy: bool,
         non_blocking: bool,
-    ) -> PyResult<PyTensor> {
+    ) -> PyResult<Either> {
         let _ = non_blocking;
+        let py = slf.py();
+        let this = slf.get();
         let mut dt = None;
         let mut dev = None;
         for a in args.iter() {
@@ -449,21 +457,27 @@ impl PyTensor {
         }
         let moved;
         let t = match dev {
-            Some(d) if d != self.t.device() => {
-                let src = &self.t;
+            Some(d) if d != this.t.device() => {
+                let src = &this.t;
                 moved = run(py, src.numel(), || src.to_device(d))?;
                 &moved
             }
-            _ => &self.t,
+            _ => &this.t,
         };
         let out = match dt {
             Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
             None => t.clone(),
         };
         if copy && out.same(t) {
-            return run(py, t.numel(), || t.deep_clone()).map(wrap);
+            return run(py, t.numel(), || t.deep_clone())
+                .map(wrap)
+                .map(Either::New);
         }
-        Ok(wrap(out))
+        if out.same(&slf.get().t) {
+            // Nothing to move or convert: `self`, as in PyTorch.
+            return Ok(Either::Same(slf.clone().unbind()));
+        }
+        Ok(Either::New(wrap(out)))
     }
     fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
@@ -496,9 +510,15 @@ impl PyTensor {
     fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.t.to_dtype(other.t.dtype()).py().map(wrap)
     }
-    fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_device(Device::Cpu)).map(wrap)
+    /// `self` when already on the CPU (PyTorch), else a copy in host memory.
+    fn cpu(slf: &Bound<'_, Self>) -> PyResult<Either> {
+        let t = &slf.get().t;
+        if t.device() == Device::Cpu {
+            return Ok(Either::Same(slf.clone().unbind()));
+        }
+        run(slf.py(), t.numel(), || t.to_device(Device::Cpu))
+            .map(wrap)
+            .map(Either::New)
     }
     /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
     #[pyo3(signature = (device=None))]
@@ -555,6 +575,60 @@ impl PyTensor {
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
         run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    /// Assigning `t.data` copies the values in (shapes must match), as
+    /// `with no_grad(): t.copy_(value)`.
+    #[setter]
+    fn set_data(&self, py: Python<'_>, value: PyRef<'_, PyTensor>) -> PyResult<()> {
+        if value.t.shape() != self.t.shape() {
+            return Err(to_pyerr(Error::Shape(format!(
+                "cannot assign .data of shape {:?} to a tensor of shape {:?}",
+                value.t.shape(),
+                self.t.shape()
+            ))));
+        }
+        let (dst, src) = (self.t.detach(), value.t.detach());
+        run(py, dst.numel(), || dst.copy_(&src))
+    }
+    /// `f"{t:.4f}"` formats a 0-d tensor as its number (PyTorch).
+    fn __format__(slf: &Bound<'_, Self>, spec: &str) -> PyResult<String> {
+        if slf.get().t.ndim() == 0 {
+            return slf
+                .call_method0("item")?
+                .call_method1("__format__", (spec,))?
+                .extract();
+        }
+        if spec.is_empty() {
+            return slf.str()?.extract();
+        }
+        Err(PyTypeError::new_err(format!(
+            "unsupported format string {spec:?} for a tensor of shape {:?} (only 0-d tensors \
+             format as numbers)",
+            slf.get().t.shape()
+        )))
+    }
+    /// Methods written in Python on top of the engine's ops (`democratising._tensor_extra`:
+    /// `sort`, `norm`, `cumsum`, ...), looked up only when no built-in attribute matches.
+    fn __getattr__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if !name.starts_with("__") {
+            let extra = py.import("democratising._tensor_extra")?;
+            if let Some(f) = extra.getattr("METHODS")?.cast::<PyDict>()?.get_item(name)? {
+                return py.import("types")?.getattr("MethodType")?.call1((f, slf));
+            }
+        }
+        Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "'{}' object has no attribute '{name}'",
+            slf.get_type().name()?
+        )))
+    }
+    /// `pickle`: the values as a NumPy array, dtype, device and `requires_grad` (leaves only).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let rebuild = py
+            .import("democratising._tensor_extra")?
+            .getattr("_reduce")?;
+        rebuild.call1((slf,))
     }
     /// `copy.deepcopy(t)`: a leaf with its own copy of the data (and of `.grad`), the same
     /// class (`Parameter` stays a parameter), `requires_grad` and instance attributes. As in
@@ -703,11 +777,18 @@ impl PyTensor {
         }
         self.t.logical_not().py().map(wrap)
     }
-    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.eq(py, other)
+    /// `t == None` is `False` (PyTorch); anything else compares elementwise.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.is_none() {
+            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        }
+        Ok(Bound::new(py, self.eq(py, other)?)?.into_any().unbind())
     }
-    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.ne(py, other)
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.is_none() {
+            return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
+        }
+        Ok(Bound::new(py, self.ne(py, other)?)?.into_any().unbind())
     }
     fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         self.lt(py, other)
@@ -737,13 +818,46 @@ impl PyTensor {
         let o = operand(other)?;
         self.inplace(|t| t.div_(&o))
     }
+    /// `clamp(min=None, max=None)`: numbers, or tensors that broadcast against this one.
     #[pyo3(signature = (min=None, max=None))]
-    fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+    fn clamp(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
+        if min.is_none() && max.is_none() {
+            return Err(PyValueError::new_err(
+                "clamp: at least one of 'min' and 'max' must not be None",
+            ));
+        }
+        let is_tensor =
+            |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| b.is_instance_of::<PyTensor>());
         let t = &self.t;
-        run(py, t.numel(), || t.clamp(min, max)).map(wrap)
+        if is_tensor(min) || is_tensor(max) {
+            let mut out = t.clone();
+            if let Some(lo) = min {
+                let lo = operand(lo)?;
+                out = run(py, out.numel(), || out.maximum(&lo))?;
+            }
+            if let Some(hi) = max {
+                let hi = operand(hi)?;
+                out = run(py, out.numel(), || out.minimum(&hi))?;
+            }
+            return Ok(wrap(out));
+        }
+        let lo = min.map(|m| m.extract::<f64>()).transpose()?;
+        let hi = max.map(|m| m.extract::<f64>()).transpose()?;
+        run(py, t.numel(), || t.clamp(lo, hi)).map(wrap)
     }
     #[pyo3(signature = (min=None, max=None))]
-    fn clip(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+    fn clip(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
         self.clamp(py, min, max)
     }
     #[pyo3(signature = (approximate="none"))]
@@ -1006,15 +1120,49 @@ impl PyTensor {
     fn unbind(&self, dim: isize) -> PyResult<Vec<PyTensor>> {
         Ok(self.t.unbind(dim).py()?.into_iter().map(wrap).collect())
     }
-    #[pyo3(signature = (split_size, dim=0))]
-    fn split(&self, split_size: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
-        Ok(self
-            .t
-            .split(split_size, dim)
-            .py()?
-            .into_iter()
-            .map(wrap)
-            .collect())
+    /// `split(size, dim)` (equal pieces, the last smaller) or `split([sizes], dim)`.
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split(
+        &self,
+        split_size_or_sections: &Bound<'_, PyAny>,
+        dim: isize,
+    ) -> PyResult<Vec<PyTensor>> {
+        if let Ok(size) = split_size_or_sections.extract::<usize>() {
+            return Ok(self
+                .t
+                .split(size, dim)
+                .py()?
+                .into_iter()
+                .map(wrap)
+                .collect());
+        }
+        let sizes: Vec<usize> = split_size_or_sections.extract()?;
+        let d = if dim < 0 {
+            dim + self.t.ndim() as isize
+        } else {
+            dim
+        };
+        let n = usize::try_from(d)
+            .ok()
+            .and_then(|d| self.t.shape().get(d).copied())
+            .ok_or_else(|| {
+                to_pyerr(Error::Index(format!(
+                    "split: dim {dim} is out of range for a tensor of {} dims",
+                    self.t.ndim()
+                )))
+            })?;
+        if sizes.iter().sum::<usize>() != n {
+            return Err(to_pyerr(Error::Shape(format!(
+                "split: sizes {sizes:?} do not add up to {n}, the size of dim {dim}"
+            ))));
+        }
+        let mut start: isize = 0;
+        let mut out = Vec::with_capacity(sizes.len());
+        for len in sizes {
+            out.push(wrap(self.t.narrow(dim, start, len).py()?));
+            start += len as isize;
+        }
+        Ok(out)
     }
     #[pyo3(signature = (chunks, dim=0))]
     fn chunk(&self, chunks: usize, dim: isize) -> PyResult<Vec<PyTensor>> {

@@ -88,7 +88,9 @@ impl Tensor {
             // Symmetric evaluation as in PyTorch: the second half counts back from `end`.
             let v: Vec<T> = (0..steps)
                 .map(|i| {
-                    if i < steps / 2 {
+                    if steps == 1 {
+                        T::from_f64(start)
+                    } else if i < steps / 2 {
                         T::from_f64(start + step * i as f64)
                     } else {
                         T::from_f64(end - step * (steps - 1 - i) as f64)

@@ -1,0 +1,622 @@
+"""Tensor methods written in Python on top of the engine's differentiable ops: PyTorch names
+users bring along (``sort``, ``topk``, ``norm``, ``cumsum``, ``flip``, ``repeat``, ``triu``,
+``new_zeros``, in-place ``exp_`` ...). ``Tensor.__getattr__`` (in the extension) finds them in
+``METHODS`` when no built-in attribute matches; the free functions among them are also
+``dm.sort``, ``dm.norm``, ... Gradients flow through the engine ops they are made of (gather,
+index_select, cat, narrow, expand, where, ...); index computations (sort orders) use NumPy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._grad_mode import no_grad
+
+_Size = Union[int, Sequence[int]]
+
+
+class SortResult(NamedTuple):
+    """``(values, indices)`` of ``sort``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class TopkResult(NamedTuple):
+    """``(values, indices)`` of ``topk``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _dim(x: Tensor, dim: int) -> int:
+    n = max(x.ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"dim {dim} is out of range for a tensor of {x.ndim} dims")
+    return dim % n
+
+
+def _sizes(size: tuple[Any, ...]) -> tuple[int, ...]:
+    """``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(int(s) for s in size[0])
+    return tuple(int(s) for s in size)
+
+
+def _host(x: Tensor) -> np.ndarray:
+    """The values as a NumPy array (half types widened), for index computations."""
+    t = x.detach().cpu()
+    if t.dtype in (_core.bfloat16, _core.float16):
+        t = t.float()
+    return t.numpy()
+
+
+def _index(a: np.ndarray, like: Tensor) -> Tensor:
+    return _core.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(like.device)
+
+
+# ---- tests of values -----------------------------------------------------------------------
+
+
+def isnan(x: Tensor) -> Tensor:
+    if not x.dtype.is_floating_point:
+        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+    return x != x
+
+
+def isinf(x: Tensor) -> Tensor:
+    if not x.dtype.is_floating_point:
+        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+    return x.abs() == math.inf
+
+
+def isfinite(x: Tensor) -> Tensor:
+    if not x.dtype.is_floating_point:
+        return _core.ones(*x.shape, dtype=_core.bool, device=x.device)
+    return (x - x) == 0  # inf - inf and nan - nan are nan
+
+
+def equal(x: Tensor, other: Tensor) -> bool:
+    """Same shape and the same values."""
+    return tuple(x.shape) == tuple(other.shape) and bool((x == other).all())
+
+
+def isclose(
+    x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
+    a, b = _host(x), _host(other)
+    return _core.from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)).to(
+        x.device
+    )
+
+
+def allclose(
+    x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
+    return bool(np.allclose(_host(x), _host(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ---- ordering ------------------------------------------------------------------------------
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
+    """Sorted values (differentiable: a gather) and their indices; ties keep their order."""
+    del stable  # always stable
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return SortResult(x, _core.zeros(dtype=_core.int64, device=x.device))
+    a = _host(x)
+    order = np.argsort(-a if descending else a, axis=d, kind="stable")
+    idx = _index(order, x)
+    return SortResult(x.gather(d, idx), idx)
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return sort(x, dim, descending, stable).indices
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
+    """The ``k`` largest (or smallest) values along ``dim``, in order, and their indices."""
+    del sorted  # always sorted
+    d = _dim(x, dim)
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise IndexError(f"topk: k={k} is out of range for a dimension of size {n}")
+    s = sort(x, d, descending=largest)
+    return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
+
+
+# ---- reductions and scans ------------------------------------------------------------------
+
+
+def norm(
+    x: Tensor,
+    p: Union[float, str, None] = "fro",
+    dim: Optional[_Size] = None,
+    keepdim: bool = False,
+    dtype: Any = None,
+) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements by default); ``"fro"`` is the 2-norm."""
+    if dtype is not None:
+        x = x.to(dtype)
+    kw: dict[str, Any] = {"keepdim": keepdim} if dim is not None else {}
+    if dim is not None:
+        kw["dim"] = dim
+    if p in ("fro", None, 2, 2.0):
+        return (x * x).sum(**kw).sqrt()
+    if p == "nuc":
+        raise ValueError("norm: the nuclear norm is not supported")
+    a = x.abs()
+    if p in (math.inf, "inf"):
+        return a.amax(**kw) if dim is not None else a.amax()
+    if p in (-math.inf, "-inf"):
+        return a.amin(**kw) if dim is not None else a.amin()
+    if p == 0:
+        return (x != 0).to(x.dtype).sum(**kw)
+    if p == 1:
+        return a.sum(**kw)
+    pf = float(p)  # type: ignore[arg-type]
+    return a.pow(pf).sum(**kw).pow(1.0 / pf)
+
+
+def _pairwise(x: Tensor, d: int, op: Callable[[Tensor, Tensor], Tensor], pad: float) -> Tensor:
+    """Reduces dim ``d`` to size 1 by combining halves with ``op`` (log2(n) engine ops)."""
+    n = x.shape[d]
+    while n > 1:
+        if n % 2:
+            filler = _core.full(
+                tuple(1 if i == d else s for i, s in enumerate(x.shape)),
+                pad,
+                dtype=x.dtype,
+                device=x.device,
+            )
+            x = _core.cat([x, filler], d)
+            n += 1
+        x = op(x.narrow(d, 0, n // 2), x.narrow(d, n // 2, n // 2))
+        n //= 2
+    return x
+
+
+def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Product of the elements (over ``dim``); differentiable, exact at zeros."""
+    if dtype is not None:
+        x = x.to(dtype)
+    if dim is None:
+        flat = x.reshape(-1)
+        if flat.shape[0] == 0:
+            return _core.ones(dtype=x.dtype, device=x.device)
+        return _pairwise(flat, 0, lambda a, b: a * b, 1.0).reshape(())
+    d = _dim(x, dim)
+    if x.shape[d] == 0:
+        shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
+        out = _core.ones(*shape, dtype=x.dtype, device=x.device)
+    else:
+        out = _pairwise(x, d, lambda a, b: a * b, 1.0)
+    return out if keepdim else out.squeeze(d)
+
+
+def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.ndim == 0:
+        return x.clone()
+    d = _dim(x, dim)
+    n = x.shape[d]
+    k = 1
+    while k < n:
+        zeros = _core.zeros(
+            *tuple(k if i == d else s for i, s in enumerate(x.shape)),
+            dtype=x.dtype,
+            device=x.device,
+        )
+        x = x + _core.cat([zeros, x.narrow(d, 0, n - k)], d)
+        k *= 2
+    return x
+
+
+def diff(x: Tensor, n: int = 1, dim: int = -1) -> Tensor:
+    d = _dim(x, dim)
+    for _ in range(n):
+        m = x.shape[d]
+        x = x.narrow(d, 1, max(m - 1, 0)) - x.narrow(d, 0, max(m - 1, 0))
+    return x
+
+
+def trace(x: Tensor) -> Tensor:
+    if x.ndim != 2:
+        raise ValueError(f"trace expects a 2-D tensor, got {x.ndim}-D")
+    return diag(x).sum()
+
+
+# ---- rearranging ---------------------------------------------------------------------------
+
+
+def flip(x: Tensor, dims: _Size) -> Tensor:
+    for d in [dims] if isinstance(dims, int) else dims:
+        d = _dim(x, d)
+        n = x.shape[d]
+        x = x.index_select(d, _index(np.arange(n - 1, -1, -1), x))
+    return x
+
+
+def fliplr(x: Tensor) -> Tensor:
+    return flip(x, 1)
+
+
+def flipud(x: Tensor) -> Tensor:
+    return flip(x, 0)
+
+
+def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
+    if dims is None:
+        return roll(x.reshape(-1), shifts, 0).reshape(*x.shape)
+    shift_list = [shifts] if isinstance(shifts, int) else list(shifts)
+    dim_list = [dims] if isinstance(dims, int) else list(dims)
+    if len(shift_list) != len(dim_list):
+        raise ValueError("roll: shifts and dims must have the same length")
+    for s, d in zip(shift_list, dim_list):
+        d = _dim(x, d)
+        n = x.shape[d]
+        s = s % n if n else 0
+        if s:
+            x = _core.cat([x.narrow(d, n - s, s), x.narrow(d, 0, n - s)], d)
+    return x
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """Tiles the tensor ``sizes[i]`` times along each dim (PyTorch's ``repeat``)."""
+    reps = _sizes(sizes)
+    if len(reps) < x.ndim:
+        raise ValueError(
+            f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims "
+            "(need at least as many)"
+        )
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    inter = [v for s in shape for v in (1, s)]
+    expanded = [v for r, s in zip(reps, shape) for v in (r, s)]
+    return x.reshape(*inter).expand(*expanded).reshape(*[r * s for r, s in zip(reps, shape)])
+
+
+def tile(x: Tensor, dims: _Size) -> Tensor:
+    reps = (dims,) if isinstance(dims, int) else tuple(dims)
+    reps = (1,) * (x.ndim - len(reps)) + reps
+    return repeat(x, *reps)
+
+
+def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int] = None) -> Tensor:
+    if dim is None:
+        x, d = x.reshape(-1), 0
+    else:
+        d = _dim(x, dim)
+    n = x.shape[d]
+    r = np.asarray(_host(repeats) if isinstance(repeats, Tensor) else repeats, dtype=np.int64)
+    idx = np.repeat(np.arange(n), np.broadcast_to(r, (n,)) if r.ndim == 0 else r)
+    return x.index_select(d, _index(idx, x))
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    return x.expand(*shape)
+
+
+def broadcast_tensors(*tensors: Tensor) -> list[Tensor]:
+    shape = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return [t.expand(*shape) for t in tensors]
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
+    ts = (
+        list(tensors[0])
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple))
+        else list(tensors)
+    )
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if indexing == "xy" and len(ts) >= 2:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = [t.numel() for t in ts]
+    out = []
+    for i, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[i] = shape[i]
+        out.append(t.reshape(*view).expand(*shape))
+    if indexing == "xy" and len(out) >= 2:
+        # "xy" is "ij" of the first two inputs swapped, with the first two outputs swapped back.
+        out[0], out[1] = out[1], out[0]
+    return out
+
+
+def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
+    rows, cols = x.shape[-2], x.shape[-1]
+    keep = (
+        np.triu(np.ones((rows, cols), bool), diagonal)
+        if upper
+        else np.tril(np.ones((rows, cols), bool), diagonal)
+    )
+    return _core.where(_core.from_numpy(keep).to(x.device), x, 0)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _tri(x, diagonal, True)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _tri(x, diagonal, False)
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor to a square matrix with it on the ``diagonal``-th diagonal, or the
+    ``diagonal``-th diagonal of a matrix (both differentiable)."""
+    k = diagonal
+    if x.ndim == 1:
+        m = x.shape[0]
+        n = m + abs(k)
+        pad = _core.zeros(abs(k), dtype=x.dtype, device=x.device)
+        full = _core.cat([x, pad] if k >= 0 else [pad, x], 0)
+        eye = _core.from_numpy(np.eye(n, k=k)).to(dtype=x.dtype, device=x.device)
+        return full.unsqueeze(1) * eye
+    if x.ndim == 2:
+        rows, cols = x.shape
+        r0, c0 = (0, k) if k >= 0 else (-k, 0)
+        length = max(0, min(rows - r0, cols - c0))
+        r = _index(np.arange(r0, r0 + length), x)
+        c = _index(np.arange(c0, c0 + length), x)
+        return x[r, c]
+    raise ValueError(f"diag expects a 1-D or 2-D tensor, got {x.ndim}-D")
+
+
+def outer(x: Tensor, vec2: Tensor) -> Tensor:
+    return x.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    a, m = broadcast_tensors(x, mask)
+    return a[m]
+
+
+# ---- small arithmetic --------------------------------------------------------------------
+
+
+def log10(x: Tensor) -> Tensor:
+    return x.log() / math.log(10.0)
+
+
+def frac(x: Tensor) -> Tensor:
+    return x - x.trunc()
+
+
+def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
+    return x + weight * (end - x)
+
+
+def bmm(x: Tensor, mat2: Tensor) -> Tensor:
+    if x.ndim != 3 or mat2.ndim != 3:
+        raise ValueError(f"bmm expects two 3-D tensors, got {x.ndim}-D and {mat2.ndim}-D")
+    return x @ mat2
+
+
+def mv(x: Tensor, vec: Tensor) -> Tensor:
+    return x @ vec
+
+
+def addmm(x: Tensor, mat1: Tensor, mat2: Tensor, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
+    return x * beta + (mat1 @ mat2) * alpha
+
+
+# ---- factories from an existing tensor -------------------------------------------------------
+
+
+def _like(x: Tensor, dtype: Any, device: Any) -> dict[str, Any]:
+    return {"dtype": dtype or x.dtype, "device": device or x.device}
+
+
+def new_zeros(
+    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return _core.zeros(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
+
+
+def new_ones(
+    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return _core.ones(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
+
+
+def new_empty(
+    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return new_zeros(x, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new_full(
+    x: Tensor,
+    size: Sequence[int],
+    fill_value: float,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return _core.full(tuple(size), fill_value, **_like(x, dtype, device)).requires_grad_(
+        requires_grad
+    )
+
+
+def new_tensor(
+    x: Tensor, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    from ._tensor import tensor
+
+    return tensor(data, **_like(x, dtype, device), requires_grad=requires_grad)
+
+
+# ---- in-place forms and initialisers ---------------------------------------------------------
+
+
+def _inplace(name: str) -> Callable[..., Tensor]:
+    def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        x.copy_(getattr(x, name)(*args, **kwargs))
+        return x
+
+    method.__name__ = f"{name}_"
+    method.__doc__ = f"In-place ``{name}``: writes the result into this tensor and returns it."
+    return method
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    with no_grad():
+        x.copy_(_core.rand(*x.shape, dtype=x.dtype, device=x.device) * (b - a) + a)
+    return x
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    with no_grad():
+        x.copy_(_core.randn(*x.shape, dtype=x.dtype, device=x.device) * std + mean)
+    return x
+
+
+# ---- pickling ------------------------------------------------------------------------------
+
+
+def _reduce(x: Tensor) -> tuple[Any, tuple[Any, ...]]:
+    """``Tensor.__reduce__``: values as a NumPy array plus dtype, device and requires_grad."""
+    if x.requires_grad and not x.is_leaf:
+        raise RuntimeError(
+            "cannot pickle a tensor that requires grad and is not a leaf: detach() it first"
+        )
+    name = str(x.dtype).rsplit(".", 1)[-1]
+    return _rebuild, (type(x), np.array(_host(x)), name, x.requires_grad, str(x.device))
+
+
+def _rebuild(cls: type, values: np.ndarray, dtype: str, requires_grad: bool, device: str) -> Tensor:
+    t = _core.from_numpy(np.ascontiguousarray(values)).to(getattr(_core, dtype))
+    if device != "cpu":
+        t = t.to(device)
+    out = t if cls is Tensor else cls(t)
+    out.requires_grad_(requires_grad)
+    return out
+
+
+_INPLACE = [
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "abs",
+    "neg",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "sin",
+    "cos",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "reciprocal",
+    "square",
+    "sign",
+    "pow",
+    "masked_fill",
+    "clamp",
+    "clip",
+    "maximum",
+    "minimum",
+    "remainder",
+    "gelu",
+    "silu",
+]
+
+#: name -> function(tensor, ...) bound as a method by ``Tensor.__getattr__``.
+METHODS: dict[str, Callable[..., Any]] = {
+    f.__name__: f
+    for f in (
+        isnan,
+        isinf,
+        isfinite,
+        equal,
+        isclose,
+        allclose,
+        sort,
+        argsort,
+        topk,
+        norm,
+        prod,
+        cumsum,
+        diff,
+        trace,
+        flip,
+        fliplr,
+        flipud,
+        roll,
+        repeat,
+        tile,
+        repeat_interleave,
+        broadcast_to,
+        triu,
+        tril,
+        diag,
+        outer,
+        masked_select,
+        log10,
+        frac,
+        lerp,
+        bmm,
+        mv,
+        addmm,
+        new_zeros,
+        new_ones,
+        new_empty,
+        new_full,
+        new_tensor,
+        uniform_,
+        normal_,
+    )
+}
+METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
+
+#: The free functions exported as ``dm.<name>``.
+FUNCTIONS = [
+    "isnan",
+    "isinf",
+    "isfinite",
+    "equal",
+    "isclose",
+    "allclose",
+    "sort",
+    "argsort",
+    "topk",
+    "norm",
+    "prod",
+    "cumsum",
+    "diff",
+    "trace",
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "tile",
+    "repeat_interleave",
+    "broadcast_to",
+    "broadcast_tensors",
+    "meshgrid",
+    "triu",
+    "tril",
+    "diag",
+    "outer",
+    "masked_select",
+    "log10",
+    "frac",
+    "lerp",
+    "bmm",
+    "mv",
+    "addmm",
+]

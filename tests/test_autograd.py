@@ -455,3 +455,37 @@ def test_a_leaf_hook_fires_once_with_the_summed_gradient() -> None:
     v.register_hook(lambda g: g * 0.5)
     (v * 3 + v).sum().backward()
     np.testing.assert_array_equal(v.grad.numpy(), [2.0, 2.0])
+
+
+def test_a_view_taken_before_its_base_changed_in_place_refuses_to_give_a_wrong_gradient() -> None:
+    """The view's recorded history predates the write: backward raises instead of returning a
+    gradient that ignores the in-place op. Views taken after it, and writes through the view
+    itself, give PyTorch's gradients."""
+    x = dm.ones(3, requires_grad=True)
+    y = x * 1
+    z = y[1:]
+    y.mul_(2)
+    with pytest.raises(dm.AutogradError, match="modified in place"):
+        z.sum().backward()
+    x = dm.ones(3, requires_grad=True)
+    y = x * 1
+    z = y[1:]
+    y[1] = 0.0
+    with pytest.raises(dm.AutogradError, match="take the view again"):
+        (z * z).sum().backward()
+    x = dm.ones(3, requires_grad=True)
+    y = x * 1
+    y.mul_(2)
+    y[1:].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 2.0])
+    x = dm.ones(3, requires_grad=True)
+    y = x * 1
+    z = y[1:]
+    z.mul_(3)
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 3.0, 3.0])
+    x = dm.ones(3, requires_grad=True)
+    y = x * 1
+    y[1:].mul_(3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 3.0, 3.0])

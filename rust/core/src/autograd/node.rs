@@ -18,6 +18,9 @@ pub struct AutogradMeta {
     pub requires_grad: bool,
     pub grad: Option<Tensor>,
     pub grad_fn: Option<Arc<Node>>,
+    /// The storage version when `grad_fn` was set. A view whose storage was since written
+    /// through its base or another view has a stale history (see `edge_of`).
+    pub history_version: u64,
     /// Hooks on a leaf (hooks on non-leaves live on their node).
     pub hooks: Vec<(u64, Hook)>,
     pub post_hooks: Vec<(u64, PostAccumulateHook)>,
@@ -98,22 +101,50 @@ where
         retained: Mutex::new(Vec::new()),
     });
     {
+        let version = out.storage().version();
         let mut m = out.meta();
         m.requires_grad = true;
         m.grad_fn = Some(node);
+        m.history_version = version;
     }
     out
 }
 
 pub(crate) fn edge_of(t: &Tensor) -> Edge {
+    let version = t.storage().version();
     let m = t.meta();
     if !m.requires_grad {
         Edge::None
     } else if let Some(n) = &m.grad_fn {
+        if t.is_view() && m.history_version != version {
+            return Edge::Node(stale_view_node(t.shape()));
+        }
         Edge::Node(n.clone())
     } else {
         Edge::Leaf(t.clone())
     }
+}
+
+/// A node that fails the backward pass: the view it stands for was modified in place through
+/// its base (or another view of it) after it was taken, so its recorded history no longer
+/// describes its values and any gradient through it would be silently wrong. (PyTorch
+/// regenerates such a view's history; here the user takes the view again.)
+fn stale_view_node(shape: &[usize]) -> Arc<Node> {
+    let shape = shape.to_vec();
+    Arc::new(Node {
+        name: "StaleViewBackward",
+        edges: Vec::new(),
+        backward: Mutex::new(Some(Box::new(move |_g: &Tensor| {
+            bail!(
+                Autograd,
+                "a view (shape {shape:?}) was used after its base or another view of the same \
+                 tensor was modified in place, so its gradient would be wrong; take the view \
+                 again after the in-place operation"
+            )
+        }))),
+        pre_hooks: Mutex::new(Vec::new()),
+        retained: Mutex::new(Vec::new()),
+    })
 }
 
 /// A tensor saved for backward, with the storage version at save time so that a later in-place

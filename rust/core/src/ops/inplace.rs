@@ -89,9 +89,11 @@ impl Tensor {
             Ok(vec![Some(z)])
         });
         let (requires_grad, grad_fn) = (hook.requires_grad(), hook.grad_fn());
+        let version = self.storage().version();
         let mut m = self.meta();
         m.requires_grad = requires_grad;
         m.grad_fn = grad_fn;
+        m.history_version = version;
         Ok(())
     }
 
@@ -124,9 +126,11 @@ impl Tensor {
         write_into(self, &r.detach())?;
         // Read before locking: `r` may be this very tensor (`t.copy_(t)`).
         let grad_fn = r.grad_fn();
+        let version = self.storage().version();
         let mut m = self.meta();
         m.grad_fn = grad_fn;
         m.requires_grad = true;
+        m.history_version = version;
         Ok(())
     }
 

@@ -147,3 +147,14 @@ def test_meshgrid_and_broadcast_tensors() -> None:
             np.testing.assert_array_equal(g.numpy(), w)
     a, b = dm.broadcast_tensors(dm.ones(3, 1), dm.ones(4))
     assert a.shape == b.shape == (3, 4)
+
+
+def test_exact_integer_items_empty_reprs_scalar_pow_and_single_argument_where() -> None:
+    big = 2**53 + 1
+    assert dm.tensor([big]).item() == big
+    assert dm.tensor([7], dtype=dm.int32).item() == 7
+    assert repr(dm.zeros(0, 3)) == "tensor([], size=(0, 3))"
+    assert dm.pow(2.0, dm.tensor([1.0, 3.0])).tolist() == [2.0, 8.0]
+    rows, cols = dm.where(dm.tensor([[True, False], [False, True]]))
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+    assert dm.where(dm.tensor([True, False]), dm.ones(2), 0.0).tolist() == [1.0, 0.0]

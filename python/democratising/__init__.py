@@ -32,7 +32,6 @@ from ._core import (
     randn,
     randperm,
     stack,
-    where,
     zeros,
 )
 from ._core import bfloat16 as bfloat16
@@ -88,6 +87,7 @@ from ._tensor_extra import (  # noqa: F401 - PyTorch free functions written over
     trace,
     tril,
     triu,
+    where,
 )
 from .errors import (
     AutogradError,

@@ -17,6 +17,8 @@ def format_tensor(t: _core.Tensor) -> str:
         arr, separator=", ", prefix=prefix, threshold=1000, edgeitems=3, precision=4
     )
     extras = []
+    if arr.size == 0 and arr.ndim != 1:
+        extras.append(f"size={tuple(arr.shape)}")  # `[]` alone hides the shape
     if t.device.type == "cuda":
         extras.append(f"device='{t.device}'")
     if t.dtype not in (_core.float32, _core.int64, _core.bool):

@@ -96,6 +96,8 @@ _METHODS = [
 
 def _forward(name: str) -> Any:
     def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if name == "pow" and not isinstance(input, Tensor) and args and isinstance(args[0], Tensor):
+            return args[0].__rpow__(input)  # dm.pow(2.0, t)
         if not isinstance(input, Tensor):
             raise TypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"

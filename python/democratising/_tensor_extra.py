@@ -381,6 +381,15 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     return a[m]
 
 
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+    """``where(cond, x, y)`` picks elementwise (differentiable); ``where(cond)`` is
+    ``cond.nonzero()`` as a tuple of index tensors, one per dim (PyTorch)."""
+    if input is None and other is None:
+        idx = condition.nonzero()
+        return tuple(idx[:, i] for i in range(idx.shape[1]))
+    return _core.where(condition, input, other)
+
+
 # ---- small arithmetic --------------------------------------------------------------------
 
 
@@ -582,41 +591,3 @@ METHODS: dict[str, Callable[..., Any]] = {
     )
 }
 METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
-
-#: The free functions exported as ``dm.<name>``.
-FUNCTIONS = [
-    "isnan",
-    "isinf",
-    "isfinite",
-    "equal",
-    "isclose",
-    "allclose",
-    "sort",
-    "argsort",
-    "topk",
-    "norm",
-    "prod",
-    "cumsum",
-    "diff",
-    "trace",
-    "flip",
-    "fliplr",
-    "flipud",
-    "roll",
-    "tile",
-    "repeat_interleave",
-    "broadcast_to",
-    "broadcast_tensors",
-    "meshgrid",
-    "triu",
-    "tril",
-    "diag",
-    "outer",
-    "masked_select",
-    "log10",
-    "frac",
-    "lerp",
-    "bmm",
-    "mv",
-    "addmm",
-]

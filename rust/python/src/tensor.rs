@@ -296,7 +296,13 @@ impl PyTensor {
         let v = self.t.item().py()?;
         Ok(match self.t.dtype() {
             DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
-            DType::I64 | DType::I32 => (v as i64).into_pyobject(py)?.into_any().unbind(),
+            DType::I64 | DType::I32 => self
+                .t
+                .item_i64()
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
             _ => v.into_pyobject(py)?.into_any().unbind(),
         })
     }

@@ -1,14 +1,16 @@
 """Containers: ``Sequential`` (also the seed's ``Sequential().add(..).build()``), ``ModuleList``,
-``ModuleDict``."""
+``ModuleDict``, ``ParameterList``, ``ParameterDict``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union, overload
 
 from .. import _core
+from .._core import Tensor
 from .module import Module
+from .parameter import Parameter
 
 
 class Sequential(Module):
@@ -129,3 +131,134 @@ class ModuleDict(Module):
 
     def items(self) -> Iterable[tuple[str, Module]]:
         return self._modules.items()
+
+
+def _as_parameter(value: Tensor) -> Parameter:
+    """Plain tensors become ``Parameter``s, as PyTorch's parameter containers do."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"expected a Tensor or Parameter, got {type(value).__name__}")
+
+
+def _describe(p: Tensor) -> str:
+    """PyTorch's one-line summary, e.g. ``Parameter containing: [float32 of size 2x3]``."""
+    size = "x".join(str(n) for n in p.shape)
+    device = f" ({p.device})" if p.is_cuda else ""
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"{kind} containing: [{p.dtype} of size {size}{device}]"
+
+
+def _container_repr(name: str, entries: list[tuple[str, Tensor]]) -> str:
+    lines = [f"  ({k}): {_describe(p)}" for k, p in entries]
+    if not lines:
+        return f"{name}()"
+    if len(lines) == 1:
+        return f"{name}({lines[0]})"
+    return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ParameterList(Module):
+    """A list of parameters registered as ``0``, ``1``, ... (so ``state_dict`` keys match
+    PyTorch's)."""
+
+    def __init__(self, values: Optional[Iterable[Tensor]] = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def append(self, value: Tensor) -> ParameterList:
+        self._parameters[str(len(self._parameters))] = _as_parameter(value)
+        return self
+
+    def extend(self, values: Iterable[Tensor]) -> ParameterList:
+        for v in values:
+            self.append(v)
+        return self
+
+    def _key(self, idx: int) -> str:
+        n = len(self._parameters)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        return str(idx % n)
+
+    @overload
+    def __getitem__(self, idx: int) -> Parameter: ...
+    @overload
+    def __getitem__(self, idx: slice) -> ParameterList: ...
+    def __getitem__(self, idx: Union[int, slice]) -> Union[Parameter, ParameterList]:
+        if isinstance(idx, slice):
+            return ParameterList(list(self._parameters.values())[idx])
+        return self._parameters[self._key(idx)]
+
+    def __setitem__(self, idx: int, value: Tensor) -> None:
+        self._parameters[self._key(idx)] = _as_parameter(value)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+    def __iadd__(self, values: Iterable[Tensor]) -> ParameterList:
+        return self.extend(values)
+
+    def __repr__(self) -> str:
+        return _container_repr(type(self).__name__, list(self._parameters.items()))
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters registered under their keys (``state_dict`` keys match
+    PyTorch's)."""
+
+    def __init__(
+        self, parameters: Optional[Union[Mapping[str, Tensor], Iterable[tuple[str, Tensor]]]] = None
+    ) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __setitem__(self, key: str, value: Tensor) -> None:
+        self._parameters[key] = _as_parameter(value)
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self._parameters[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def keys(self) -> Iterable[str]:
+        return self._parameters.keys()
+
+    def values(self) -> Iterable[Parameter]:
+        return self._parameters.values()
+
+    def items(self) -> Iterable[tuple[str, Parameter]]:
+        return self._parameters.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str) -> Parameter:
+        return self._parameters.pop(key)
+
+    def clear(self) -> None:
+        self._parameters.clear()
+
+    def update(self, parameters: Union[Mapping[str, Tensor], Iterable[tuple[str, Tensor]]]) -> None:
+        pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
+        for k, v in pairs:
+            self[k] = v
+
+    def __repr__(self) -> str:
+        return _container_repr(type(self).__name__, list(self._parameters.items()))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
+from .._tensor_extra import broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -63,6 +65,87 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return input.softplus(beta=beta, threshold=threshold)
 
 
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(0, x), 6)``; ``inplace`` is accepted for PyTorch's signature, the result is new."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """``x`` clamped into ``[min_val, max_val]``."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return input.clamp(min_val, max_val)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """Piecewise-linear sigmoid ``relu6(x + 3) / 6``."""
+    return (input + 3.0).clamp(0.0, 6.0) / 6.0
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
+    return input * hardsigmoid(input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    return input * input.softplus().tanh()
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``."""
+    return input / (input.abs() + 1.0)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
+    return -(-input).softplus()
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``max(0, x) + weight * min(0, x)``; a ``weight`` of C > 1 values applies per channel
+    (dim 1, or dim 0 of a 1-D input), as in PyTorch."""
+    if weight.numel() > 1:
+        shape = [1] * input.ndim
+        shape[1 if input.ndim >= 2 else 0] = weight.numel()
+        weight = weight.reshape(*shape)
+    return input.clamp(min=0.0) + weight * input.clamp(max=0.0)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: the first half of ``dim`` times the sigmoid of the second half."""
+    if input.ndim == 0:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    if input.shape[dim] % 2:
+        raise ShapeError(
+            f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
+            f"{input.shape[dim]}"
+        )
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def _softmax_dim(ndim: int) -> int:
+    """PyTorch's legacy implicit softmax dimension (it warns that this is deprecated)."""
+    warnings.warn(
+        "Implicit dimension choice for softmin has been deprecated. "
+        "Change the call to include dim=X as an argument.",
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tensor:
+    """``softmax(-x)`` along ``dim`` (computed in ``dtype`` when given)."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    return (-input).softmax(dim)
+
+
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
     return input.softmax(dim)
 
@@ -80,6 +163,22 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if input.is_cuda:
         return _core._dropout(input, p)
     mask = (_core.rand(*input.shape) >= p).to(input.dtype)
+    return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+
+
+def dropout2d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
+    """Zeroes whole channels (``input[n, c]``) with probability ``p`` and scales the rest by
+    ``1/(1-p)``; a 3-D input is taken as ``[N, C, L]``, as PyTorch does (with a warning)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if input.ndim < 2:
+        raise ShapeError(f"dropout2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    keep_shape = (*input.shape[:2], *([1] * (input.ndim - 2)))
+    mask = (_core.rand(*keep_shape, device=input.device) >= p).to(input.dtype)
     return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
@@ -246,6 +345,62 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+def smooth_l1_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
+) -> Tensor:
+    """``0.5 d² / beta`` for ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0`` is L1)."""
+    _same_shape(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError("smooth_l1_loss does not support negative values for beta.")
+    d = (input - target).abs()
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    quad = d.clamp(max=beta)
+    return _reduce(0.5 * quad * quad / beta + (d - quad), reduction)
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Optional[Tensor] = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``-w [y log(x) + (1-y) log(1-x)]`` for probabilities ``x``; each log is clamped to
+    ``>= -100`` as PyTorch does, so ``x`` of exactly 0 or 1 gives a finite loss."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
+        )
+    log_x = input.log().clamp(min=-100.0)
+    log_1mx = (1.0 - input).log().clamp(min=-100.0)
+    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Pointwise ``target * (log(target) - input)`` for log-probabilities ``input`` (0 where
+    ``target`` is 0); ``log_target`` takes ``target`` as log-probabilities too. Use
+    ``reduction="batchmean"`` for the true KL divergence (``"mean"`` averages every element)."""
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        safe = _core.where(positive, target, 1.0)  # log(1) = 0 keeps 0 * log(0) at 0
+        loss = target * (safe.log() - input)
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim > 0 else total
+    return _reduce(loss, reduction)
+
+
 def _same_shape(a: Tensor, b: Tensor, name: str) -> None:
     if tuple(a.shape) != tuple(b.shape):
         raise ShapeError(
@@ -409,3 +564,215 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, training)
     return attn @ value
+
+
+# ---- padding, resampling, similarity, group norm --------------------------------------------
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(
+    input: Tensor,
+    pad: Sequence[int],
+    mode: str = "constant",
+    value: Optional[float] = None,
+) -> Tensor:
+    """Pads the trailing dims: ``pad = (left, right)`` for the last dim, then ``(top, bottom)``
+    for the one before, and so on; negative amounts crop. ``"constant"`` fills with ``value``
+    (default 0) on any number of dims; ``"reflect"``, ``"replicate"`` and ``"circular"`` pad
+    the last 1-3 dims of a batched or unbatched input by gathering existing elements."""
+    pads = [int(v) for v in pad]
+    if len(pads) % 2:
+        raise ValueError("Padding length must be divisible by 2")
+    if len(pads) // 2 > input.ndim:
+        raise ValueError("Padding length should be less than or equal to two times the input dim")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"mode must be one of {_PAD_MODES}, got {mode!r}")
+    if mode == "constant":
+        return _pad_constant(input, pads, 0.0 if value is None else float(value))
+    if value is not None and value != 0:
+        raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    n_dims = len(pads) // 2
+    if n_dims not in (1, 2, 3) or input.ndim not in (n_dims + 1, n_dims + 2):
+        raise ValueError(
+            f"{mode} padding of {n_dims} dims needs a {n_dims + 1}-D or {n_dims + 2}-D input, "
+            f"got shape {tuple(input.shape)}"
+        )
+    out = input
+    for i in range(n_dims):
+        out = _pad_gather(out, input.ndim - 1 - i, pads[2 * i], pads[2 * i + 1], mode)
+    return out
+
+
+def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
+    """Crops negative amounts with ``narrow``, then concatenates ``value`` blocks (so the
+    gradient flows through ``narrow``/``cat``)."""
+    out = input
+    for i in range(len(pads) // 2):
+        d = input.ndim - 1 - i
+        lo, hi = pads[2 * i], pads[2 * i + 1]
+        start, stop = max(-lo, 0), out.shape[d] - max(-hi, 0)
+        if stop < start:
+            raise ValueError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
+        out = out.narrow(d, start, stop - start)
+        parts = []
+        for amount in (lo, hi):
+            shape = list(out.shape)
+            shape[d] = max(amount, 0)
+            parts.append(_core.full(tuple(shape), value, dtype=out.dtype, device=out.device))
+        if lo > 0 or hi > 0:
+            out = _core.cat([parts[0], out, parts[1]], d)
+    return out
+
+
+def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
+    """Pads dim ``d`` by selecting source indices (``index_select`` carries the gradient):
+    mirrored (``reflect``, edge not repeated), clamped to the edge (``replicate``) or wrapped
+    around (``circular``)."""
+    n = x.shape[d]
+    if mode == "reflect" and (lo >= n or hi >= n):
+        raise ValueError(
+            f"Argument #4: Padding size should be less than the corresponding input dimension, "
+            f"but got: padding ({lo}, {hi}) at dimension {d} of input {tuple(x.shape)}"
+        )
+    if mode == "circular" and (lo > n or hi > n):
+        raise ValueError("Padding value causes wrapping around more than once.")
+    if n + lo + hi < 0:
+        raise ValueError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
+    if mode == "circular":  # PyTorch crops first, then wraps around what is left
+        start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+        idx = start + np.arange(-max(lo, 0), kept + max(hi, 0)) % kept
+    else:
+        idx = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            idx = np.abs(idx)
+            idx = np.where(idx > n - 1, 2 * (n - 1) - idx, idx)
+        else:
+            idx = np.clip(idx, 0, n - 1)
+    return x.index_select(d, _tensor(idx.astype(np.int64)).to(x.device))
+
+
+def interpolate(
+    input: Tensor,
+    size: Optional[Union[int, Sequence[int]]] = None,
+    scale_factor: Optional[Union[float, Sequence[float]]] = None,
+    mode: str = "nearest",
+    align_corners: Optional[bool] = None,
+    recompute_scale_factor: Optional[bool] = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resizes the spatial dims (all after ``[N, C]``) of a 3-, 4- or 5-D input. Modes
+    ``"nearest"`` and ``"nearest-exact"`` are supported; source indices follow PyTorch's float32
+    arithmetic, so results match it exactly."""
+    if mode not in ("nearest", "nearest-exact"):
+        raise ValueError(f"interpolate supports mode 'nearest' or 'nearest-exact', got {mode!r}")
+    if align_corners is not None:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear"
+        )
+    if antialias:
+        raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
+    spatial = input.ndim - 2
+    if spatial not in (1, 2, 3):
+        raise ShapeError(f"interpolate expects a 3-, 4- or 5-D input, got {input.ndim}-D")
+    in_sizes = list(input.shape[2:])
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    scales: list[Optional[float]]
+    if size is not None:
+        out_sizes = [int(size)] * spatial if isinstance(size, int) else [int(s) for s in size]
+        if len(out_sizes) != spatial:
+            raise ValueError(f"size {size!r} does not match the {spatial} spatial dims")
+        scales = [None] * spatial
+    else:
+        assert scale_factor is not None
+        factors = (
+            [float(scale_factor)] * spatial
+            if isinstance(scale_factor, (int, float))
+            else [float(f) for f in scale_factor]
+        )
+        if len(factors) != spatial:
+            raise ValueError(f"scale_factor {scale_factor!r} does not match {spatial} dims")
+        out_sizes = [math.floor(n * f) for n, f in zip(in_sizes, factors)]
+        scales = [None] * spatial if recompute_scale_factor else list(factors)
+    out = input
+    for i, (n_in, n_out, s) in enumerate(zip(in_sizes, out_sizes, scales)):
+        idx = _nearest_indices(n_in, n_out, s, exact=mode == "nearest-exact")
+        out = out.index_select(2 + i, _tensor(idx).to(input.device))
+    return out
+
+
+def _nearest_indices(n_in: int, n_out: int, scale: Optional[float], exact: bool) -> np.ndarray:
+    """Source index of each output position: ``floor(i * s)`` (``floor((i + 0.5) * s)`` for
+    nearest-exact) with ``s = 1/scale_factor`` or ``n_in/n_out``, in float32 like PyTorch."""
+    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in / n_out)
+    pos = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+    src = np.floor(pos * s).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
+def _norm_clamped(x: Tensor, p: float, dim: int, eps: float) -> Tensor:
+    """``max(||x||_p, eps)`` over ``dim`` (kept); for p=2 the clamp goes under the square root
+    so an all-zero slice gets a zero gradient instead of NaN."""
+    if p == 2.0:
+        return x.square().sum(dim, keepdim=True).clamp(min=eps * eps).sqrt()
+    if math.isinf(p):
+        a = x.abs()
+        n = a.amax(dim, keepdim=True) if p > 0 else a.amin(dim, keepdim=True)
+        return n.clamp(min=eps)
+    return x.abs().pow(p).sum(dim, keepdim=True).pow(1.0 / p).clamp(min=eps)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    return input / _norm_clamped(input, float(p), dim, eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps))`` along ``dim`` (broadcasting), the
+    normalise-first form PyTorch uses, which keeps the result within [-1, 1]."""
+    a, b = broadcast_tensors(x1, x2)
+    return ((a / _norm_clamped(a, 2.0, dim, eps)) * (b / _norm_clamped(b, 2.0, dim, eps))).sum(dim)
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """``||x1 - x2 + eps||_p`` over the last dim (PyTorch adds ``eps`` to the difference)."""
+    diff = x1 - x2 + eps
+    a = diff.abs()
+    if math.isinf(p):
+        return a.amax(-1, keepdim=keepdim) if p > 0 else a.amin(-1, keepdim=keepdim)
+    if p == 0:
+        return (diff != 0).to(diff.dtype).sum(-1, keepdim=keepdim)
+    return a.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalises each of ``num_groups`` channel groups of ``[N, C, *]`` by its own mean and
+    biased variance, then applies the per-channel affine ``weight``/``bias`` (shape ``[C]``)."""
+    if input.ndim < 2:
+        raise ShapeError(f"group_norm expects an input of at least 2 dims, got {input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise ShapeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input "
+            f"of shape {tuple(input.shape)} and num_groups={num_groups}"
+        )
+    g = input.reshape(n, num_groups, -1)
+    mean = g.mean(-1, keepdim=True)
+    var = g.var(-1, unbiased=False, keepdim=True)
+    out = ((g - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    channel_shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(*channel_shape)
+    if bias is not None:
+        out = out + bias.reshape(*channel_shape)
+    return out

@@ -1,8 +1,11 @@
-"""Layers: ``Dense``/``Linear``, activations, ``Dropout``, ``Flatten``, ``Identity``."""
+"""Layers: ``Dense``/``Linear``, activations, ``Dropout``/``Dropout2d``, ``Flatten``/``Unflatten``,
+``Identity``, padding, ``Upsample``, ``CosineSimilarity``/``PairwiseDistance``."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Optional, Union
 
 from .. import _core
 from .._core import Tensor
@@ -150,3 +153,253 @@ class Flatten(Module):
 class Identity(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x
+
+
+# ---- more activations (``inplace`` is accepted for PyTorch's signatures; results are new) ----
+
+
+def _inplace_repr(inplace: bool) -> str:
+    return "inplace=True" if inplace else ""
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError("min_val cannot be greater than max_val")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"min_val={self.min_val}, max_val={self.max_val}{inplace}"
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class _InplaceActivation(Module):
+    """An activation whose only option is PyTorch's ``inplace`` flag."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class Mish(_InplaceActivation):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.mish(x)
+
+
+class Hardswish(_InplaceActivation):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x)
+
+
+class Hardsigmoid(_InplaceActivation):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x)
+
+
+class Softsign(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class LogSigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
+class Softmin(Module):
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learnt slope: one shared (``num_parameters=1``) or one per channel."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+        super().__init__()
+        # PyTorch's attribute; on this layer it shadows ``Module.num_parameters()``.
+        self.num_parameters = num_parameters  # type: ignore[method-assign,assignment]
+        self.init = init
+        self.weight = Parameter(_core.full((num_parameters,), init))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+# ---- shape, dropout, padding, resampling, distances ----------------------------------------
+
+
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size`` (which may hold one -1)."""
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.dim % x.ndim
+        return x.reshape(*x.shape[:d], *self.unflattened_size, *x.shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels of ``[N, C, H, W]`` (or ``[N, C, L]``) while training."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+def _quad(padding: Union[int, Sequence[int]]) -> tuple[int, int, int, int]:
+    """``(left, right, top, bottom)`` from an int or a 4-tuple."""
+    if isinstance(padding, int):
+        return (padding, padding, padding, padding)
+    t = tuple(int(v) for v in padding)
+    if len(t) != 4:
+        raise ValueError(f"expected an int or (left, right, top, bottom), got {padding!r}")
+    return t  # type: ignore[return-value]
+
+
+class _Pad2d(Module):
+    mode = "constant"
+
+    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
+        super().__init__()
+        self.padding = _quad(padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, self.padding, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ConstantPad2d(_Pad2d):
+    def __init__(self, padding: Union[int, Sequence[int]], value: float) -> None:
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, self.padding, "constant", self.value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ReflectionPad2d(_Pad2d):
+    mode = "reflect"
+
+
+class ReplicationPad2d(_Pad2d):
+    mode = "replicate"
+
+
+class Upsample(Module):
+    """Nearest-neighbour resizing of the spatial dims (``F.interpolate``)."""
+
+    def __init__(
+        self,
+        size: Optional[Union[int, Sequence[int]]] = None,
+        scale_factor: Optional[Union[float, Sequence[float]]] = None,
+        mode: str = "nearest",
+        align_corners: Optional[bool] = None,
+        recompute_scale_factor: Optional[bool] = None,
+    ) -> None:
+        super().__init__()
+        self.size = size
+        self.scale_factor: Optional[Union[float, tuple[float, ...]]]
+        if scale_factor is None or isinstance(scale_factor, (int, float)):
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        else:
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(
+            x,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
+
+    def extra_repr(self) -> str:
+        if self.scale_factor is not None:
+            info = f"scale_factor={self.scale_factor!r}"
+        else:
+            info = f"size={self.size!r}"
+        return f"{info}, mode={self.mode!r}"
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

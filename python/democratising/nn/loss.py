@@ -10,10 +10,12 @@ from .module import Module
 
 
 class _Loss(Module):
+    _reductions: tuple[str, ...] = ("mean", "sum", "none")
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if reduction not in self._reductions:
+            raise ValueError(f"reduction must be one of {self._reductions}, got {reduction!r}")
         self.reduction = reduction
 
     def forward_amp(self, input: Tensor, target: Tensor) -> Tensor:
@@ -86,3 +88,37 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(
             input, target, self.weight, self.reduction, self.pos_weight
         )
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy on probabilities; ``weight`` is a buffer, as in PyTorch."""
+
+    def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probability ``input`` from ``target``; ``"batchmean"`` gives the
+    mathematical KL (``"mean"`` also divides by the number of classes)."""
+
+    _reductions = ("mean", "batchmean", "sum", "none")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, self.reduction, self.log_target)

@@ -1,4 +1,5 @@
-"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode) and ``LayerNorm``."""
+"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode), ``LayerNorm`` and
+``GroupNorm``."""
 
 from __future__ import annotations
 
@@ -129,3 +130,50 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class GroupNorm(Module):
+    """Normalises channel groups of ``[N, C, *]`` per sample (no running statistics, so train
+    and eval behave alike); ``weight``/``bias`` are per channel."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        if affine:
+            self.weight = Parameter(_core.ones(num_channels))
+            if bias:
+                self.bias = Parameter(_core.zeros(num_channels))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(
+            x,
+            self.num_groups,
+            self._parameters.get("weight"),
+            self._parameters.get("bias"),
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        has_bias = self._parameters.get("bias") is not None
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={has_bias}"
+        )

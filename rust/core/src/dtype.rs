@@ -145,11 +145,37 @@ pub trait Element: Copy + Send + Sync + 'static + fmt::Debug + PartialOrd {
     fn from_i64(v: i64) -> Self;
     fn zero() -> Self;
     fn one() -> Self;
+    /// Through f32 when neither side is f64: exact for f32 and the half types, and for bf16 a
+    /// few bit operations that vectorise (the f64 route is a software conversion per element).
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self.to_f64() as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        Self::from_f64(f64::from(v))
+    }
+}
+
+/// f32 -> bf16, rounding to nearest even (NaN stays a quiet NaN): what `bf16::from_f64` gives
+/// for the same value, since f32 -> f64 is exact.
+#[inline(always)]
+pub(crate) fn f32_to_bf16(x: f32) -> bf16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return bf16::from_bits(((b >> 16) as u16) | 0x0040);
+    }
+    let round = 0x7FFF + ((b >> 16) & 1);
+    bf16::from_bits((b.wrapping_add(round) >> 16) as u16)
 }
 
 macro_rules! impl_element {
     ($t:ty, $dt:ident, $to:expr, $from:expr, $toi:expr, $fromi:expr, $zero:expr, $one:expr) => {
+        impl_element!($t, $dt, $to, $from, $toi, $fromi, $zero, $one, {});
+    };
+    ($t:ty, $dt:ident, $to:expr, $from:expr, $toi:expr, $fromi:expr, $zero:expr, $one:expr, { $($extra:item)* }) => {
         impl Element for $t {
+            $($extra)*
             const DTYPE: DType = DType::$dt;
             #[inline(always)]
             fn to_f64(self) -> f64 {
@@ -191,7 +217,17 @@ impl_element!(
     |x: f32| x as i64,
     |v: i64| v as f32,
     0.0,
-    1.0
+    1.0,
+    {
+        #[inline(always)]
+        fn to_f32(self) -> f32 {
+            self
+        }
+        #[inline(always)]
+        fn from_f32(v: f32) -> Self {
+            v
+        }
+    }
 );
 impl_element!(
     f64,
@@ -251,7 +287,17 @@ impl_element!(
     |x: bf16| x.to_f64() as i64,
     |v: i64| bf16::from_f64(v as f64),
     bf16::ZERO,
-    bf16::ONE
+    bf16::ONE,
+    {
+        #[inline(always)]
+        fn to_f32(self) -> f32 {
+            f32::from_bits(u32::from(self.to_bits()) << 16)
+        }
+        #[inline(always)]
+        fn from_f32(v: f32) -> Self {
+            f32_to_bf16(v)
+        }
+    }
 );
 
 /// Floating-point element types that kernels compute in natively (f32 and f64); half types are
@@ -414,4 +460,59 @@ macro_rules! with_float {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::{f32_to_bf16, Element};
+    use half::bf16;
+
+    /// The bf16 nearest to `x` (ties to the even one), from exact f64 distances.
+    fn nearest(x: f32) -> u16 {
+        let b = x.to_bits();
+        let lo = (b >> 16) as u16;
+        let hi = lo.wrapping_add(1);
+        let value = |h: u16| f64::from(f32::from_bits(u32::from(h) << 16));
+        let (dl, dh) = (
+            (f64::from(x) - value(lo)).abs(),
+            (value(hi) - f64::from(x)).abs(),
+        );
+        if dl < dh || (dl == dh && lo % 2 == 0) {
+            lo
+        } else {
+            hi
+        }
+    }
+
+    #[test]
+    fn f32_to_bf16_rounds_to_nearest_even_and_back_is_exact() {
+        let mut bits: Vec<u32> = (0..u32::MAX).step_by(65_521).collect();
+        bits.extend([
+            0,
+            0x8000_0000,
+            0x7F7F_0000,
+            0x0001_8000,
+            0x3F80_8000,
+            0x3F81_8000,
+        ]);
+        bits.extend([0x3F80_7FFF, 0x3F80_8001, 0x9108_8001, 0x7F7F_7FFF]);
+        for b in bits {
+            let x = f32::from_bits(b);
+            let got = f32_to_bf16(x);
+            if x.is_nan() {
+                assert!(got.is_nan(), "{b:#x}");
+                continue;
+            }
+            // Both neighbours finite (above bf16's largest finite value, IEEE rounds to inf).
+            let next = f32::from_bits((u32::from((b >> 16) as u16) + 1) << 16);
+            if x.is_finite() && next.is_finite() {
+                assert_eq!(got.to_bits(), nearest(x), "{b:#x}");
+            }
+            assert_eq!(
+                <bf16 as Element>::to_f32(got).to_bits(),
+                got.to_f32().to_bits()
+            );
+        }
+        assert!(f32_to_bf16(f32::MAX).is_infinite() && f32_to_bf16(f32::INFINITY).is_infinite());
+    }
 }

@@ -8,6 +8,11 @@ use crate::{bail, with_dtype, DType, Element, Result, Tensor};
 /// Converts one element between dtypes (integers go through i64 so large values stay exact).
 #[inline(always)]
 pub fn convert<A: Element, O: Element>(x: A) -> O {
+    let narrow_float = |d: DType| d.is_float() && d != DType::F64;
+    if narrow_float(A::DTYPE) && narrow_float(O::DTYPE) {
+        // f32/f16/bf16 among themselves: exact through f32 (one rounding, as through f64).
+        return O::from_f32(x.to_f32());
+    }
     if A::DTYPE.is_float() || O::DTYPE.is_float() {
         O::from_f64(x.to_f64())
     } else {

@@ -280,12 +280,12 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let compute = if dt == DType::BF16 { DType::F32 } else { dt };
     let a = if a.dtype() != compute {
-        cast_raw(a, compute)?
+        cast_keeping_layout(a, compute)?
     } else {
         a.clone()
     };
     let b = if b.dtype() != compute {
-        cast_raw(b, compute)?
+        cast_keeping_layout(b, compute)?
     } else {
         b.clone()
     };
@@ -580,4 +580,47 @@ pub(crate) fn check_layer_dtypes(
         }
     }
     Ok(())
+}
+
+/// `t` cast to `dt`, keeping its strides when it is a permutation of a dense block (the
+/// transposed weight of `x @ W.t()` under bfloat16 autocast): one flat elementwise cast
+/// instead of a transposing copy, and the GEMM reads the transposed layout as it would have.
+fn cast_keeping_layout(t: &Tensor, dt: DType) -> Result<Tensor> {
+    let l = t.layout();
+    if t.device().is_cuda() || l.is_contiguous() || !is_dense_permutation(l) {
+        return cast_raw(t, dt);
+    }
+    let (lo, _) = l.span();
+    let flat = t.with_layout(Layout {
+        shape: vec![l.numel()],
+        strides: vec![1],
+        offset: lo,
+    });
+    let c = cast_raw(&flat, dt)?;
+    Ok(c.with_layout(Layout {
+        shape: l.shape.clone(),
+        strides: l.strides.clone(),
+        offset: l.offset - lo,
+    }))
+}
+
+/// Whether the view's elements fill their span exactly once: its dims, ordered by stride,
+/// nest like a contiguous tensor's (each stride is the product of the smaller dims' sizes).
+fn is_dense_permutation(l: &Layout) -> bool {
+    let mut dims: Vec<(usize, usize)> = l
+        .shape
+        .iter()
+        .zip(&l.strides)
+        .filter(|(&n, _)| n != 1)
+        .map(|(&n, &s)| (s, n))
+        .collect();
+    dims.sort_unstable();
+    let mut expect = 1;
+    for (s, n) in dims {
+        if s != expect {
+            return false;
+        }
+        expect *= n;
+    }
+    true
 }

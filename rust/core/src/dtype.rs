@@ -477,7 +477,7 @@ mod conversion_tests {
             (f64::from(x) - value(lo)).abs(),
             (value(hi) - f64::from(x)).abs(),
         );
-        if dl < dh || (dl == dh && lo % 2 == 0) {
+        if dl < dh || (dl == dh && lo.is_multiple_of(2)) {
             lo
         } else {
             hi

@@ -277,7 +277,17 @@ impl_element!(
     |x: f16| x.to_f64() as i64,
     |v: i64| f16::from_f64(v as f64),
     f16::ZERO,
-    f16::ONE
+    f16::ONE,
+    {
+        #[inline(always)]
+        fn to_f32(self) -> f32 {
+            f16::to_f32(self)
+        }
+        #[inline(always)]
+        fn from_f32(v: f32) -> Self {
+            f16::from_f32(v)
+        }
+    }
 );
 impl_element!(
     bf16,

@@ -278,7 +278,13 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
         return crate::cuda::ops::matmul::matmul(a, &al, b, &bl, &out_shape, (m, n, k), dt);
     }
-    let compute = if dt == DType::BF16 { DType::F32 } else { dt };
+    // Half types compute in f32 (float32 accumulation, as on GPUs): the `gemm` crate has no bf16
+    // kernel, and its f16 one converts while packing, slower than casting the operands once.
+    let compute = if matches!(dt, DType::BF16 | DType::F16) {
+        DType::F32
+    } else {
+        dt
+    };
     let a = if a.dtype() != compute {
         cast_keeping_layout(a, compute)?
     } else {
@@ -309,11 +315,6 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
             Tensor::from_vec(o, &out_shape)?
         }
-        DType::F16 => {
-            let mut o = vec![half::f16::ZERO; total];
-            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
-            Tensor::from_vec(o, &out_shape)?
-        }
         DType::I64 | DType::I32 | DType::Bool => {
             let a = cast_raw(&a, DType::I64)?;
             let b = cast_raw(&b, DType::I64)?;
@@ -322,7 +323,7 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let o = Tensor::from_vec(int_matmul(&a, &al, &b, &bl, m, n, k), &out_shape)?;
             cast_raw(&o, dt)?
         }
-        DType::BF16 => unreachable!(),
+        DType::BF16 | DType::F16 => unreachable!("half types compute in f32"),
     };
     if out.dtype() != dt {
         cast_raw(&out, dt)

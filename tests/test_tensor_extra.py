@@ -158,3 +158,12 @@ def test_exact_integer_items_empty_reprs_scalar_pow_and_single_argument_where() 
     rows, cols = dm.where(dm.tensor([[True, False], [False, True]]))
     assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
     assert dm.where(dm.tensor([True, False]), dm.ones(2), 0.0).tolist() == [1.0, 0.0]
+
+
+def test_nonzero_as_tuple_indexes_like_a_mask() -> None:
+    t = dm.tensor([[0.0, 1.0], [2.0, 0.0]])
+    assert t.nonzero().tolist() == [[0, 1], [1, 0]]
+    rows, cols = t.nonzero(as_tuple=True)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+    assert t[t.nonzero(as_tuple=True)].tolist() == t[t != 0].tolist()
+    assert [i.tolist() for i in dm.tensor(3.0).nonzero(as_tuple=True)] == [[0]]

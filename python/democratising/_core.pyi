@@ -374,8 +374,12 @@ class Tensor:
     def round(self) -> Tensor: ...
     def trunc(self) -> Tensor: ...
     def logical_not(self) -> Tensor: ...
-    def nonzero(self) -> Tensor:
-        """The indices of the non-zero elements, shape ``(n, ndim)``."""
+    @overload
+    def nonzero(self, *, as_tuple: Literal[False] = False) -> Tensor:
+        """The indices of the non-zero elements, shape ``(n, ndim)``; with ``as_tuple=True``
+        one index tensor per dim."""
+    @overload
+    def nonzero(self, *, as_tuple: Literal[True]) -> tuple[Tensor, ...]: ...
     def add(self, other: _Operand, alpha: _float = 1.0) -> Tensor:
         """``self + alpha * other``."""
     def sub(self, other: _Operand, alpha: _float = 1.0) -> Tensor:

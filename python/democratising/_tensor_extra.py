@@ -385,8 +385,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     """``where(cond, x, y)`` picks elementwise (differentiable); ``where(cond)`` is
     ``cond.nonzero()`` as a tuple of index tensors, one per dim (PyTorch)."""
     if input is None and other is None:
-        idx = condition.nonzero()
-        return tuple(idx[:, i] for i in range(idx.shape[1]))
+        return condition.nonzero(as_tuple=True)
     return _core.where(condition, input, other)
 
 

@@ -72,7 +72,6 @@ unary_py!(
     round,
     trunc,
     logical_not,
-    nonzero,
 );
 
 macro_rules! binary_py {
@@ -581,6 +580,25 @@ impl PyTensor {
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
         run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    /// Indices of the non-zero elements: `[n, ndim]`, or with `as_tuple=True` one index tensor
+    /// per dim (what advanced indexing takes: `t[t.nonzero(as_tuple=True)]`).
+    #[pyo3(signature = (*, as_tuple=false))]
+    fn nonzero<'py>(&self, py: Python<'py>, as_tuple: bool) -> PyResult<Bound<'py, PyAny>> {
+        let t = if self.t.ndim() == 0 && as_tuple {
+            self.t.reshape(&[1]).py()?
+        } else {
+            self.t.clone()
+        };
+        let idx = run(py, t.numel(), || t.nonzero())?;
+        if !as_tuple {
+            return Ok(Bound::new(py, wrap(idx))?.into_any());
+        }
+        let cols = (0..t.ndim())
+            .map(|d| idx.select(1, d as isize).map(wrap))
+            .collect::<democratising::Result<Vec<_>>>()
+            .py()?;
+        Ok(PyTuple::new(py, cols)?.into_any())
     }
     /// Assigning `t.data` copies the values in (shapes must match), as
     /// `with no_grad(): t.copy_(value)`.

@@ -167,3 +167,13 @@ def test_nonzero_as_tuple_indexes_like_a_mask() -> None:
     assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
     assert t[t.nonzero(as_tuple=True)].tolist() == t[t != 0].tolist()
     assert [i.tolist() for i in dm.tensor(3.0).nonzero(as_tuple=True)] == [[0]]
+
+
+def test_div_rounding_modes_match_numpy() -> None:
+    a, b = np.array([7, -7, 5]), np.array([2, 2, -3])
+    assert dm.tensor(a).div(dm.tensor(b), rounding_mode="floor").tolist() == (a // b).tolist()
+    trunc = dm.div(dm.tensor(a), dm.tensor(b), rounding_mode="trunc")
+    assert trunc.dtype == dm.int64 and trunc.tolist() == np.trunc(a / b).astype(int).tolist()
+    np.testing.assert_allclose(dm.tensor(a).div(dm.tensor(b)).numpy(), a / b, rtol=1e-6)
+    with pytest.raises(ValueError, match="rounding_mode"):
+        dm.ones(2).div(2, rounding_mode="round")

@@ -90,7 +90,7 @@ macro_rules! binary_py {
 }
 
 binary_py!(
-    mul => mul, div => div, true_divide => div, maximum => maximum, minimum => minimum,
+    mul => mul, true_divide => div, maximum => maximum, minimum => minimum,
     remainder => remainder, floor_divide => floor_divide, matmul => matmul, eq => eq, ne => ne,
     lt => lt, le => le, gt => gt, ge => ge, logical_and => logical_and, logical_or => logical_or,
     logical_xor => logical_xor,
@@ -580,6 +580,30 @@ impl PyTensor {
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
         run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
+    /// (integer inputs then give an integer result, as in PyTorch).
+    #[pyo3(signature = (other, *, rounding_mode=None))]
+    fn div(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        rounding_mode: Option<&str>,
+    ) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        let n = t.numel().max(o.numel());
+        match rounding_mode {
+            None => run(py, n, || t.div(&o)).map(wrap),
+            Some("floor") => run(py, n, || t.floor_divide(&o)).map(wrap),
+            Some("trunc") => {
+                let dt = democratising::ops::result_type(&[t, &o]);
+                run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap)
+            }
+            Some(other) => Err(PyValueError::new_err(format!(
+                "div: rounding_mode must be None, 'floor' or 'trunc', got {other:?}"
+            ))),
+        }
     }
     /// Indices of the non-zero elements: `[n, ndim]`, or with `as_tuple=True` one index tensor
     /// per dim (what advanced indexing takes: `t[t.nonzero(as_tuple=True)]`).

@@ -331,3 +331,14 @@ def test_layers_refuse_an_input_of_another_dtype_like_pytorch() -> None:
     assert lin.double()(dm.randn(2, 4, dtype=dm.float64)).dtype == dm.float64
     with dm.autocast("cpu", dtype=dm.bfloat16):
         assert conv(dm.randn(1, 1, 5, 5)).dtype == dm.bfloat16
+
+
+def test_shape_dtype_and_value_errors_are_also_runtime_errors_like_pytorch() -> None:
+    """Code written for PyTorch catches these mistakes with ``except RuntimeError``."""
+    with pytest.raises(RuntimeError):
+        dm.randn(2, 3) @ dm.randn(2, 3)
+    with pytest.raises(RuntimeError):
+        bool(dm.ones(2))
+    with pytest.raises(RuntimeError):
+        dm.tensor([1, 2]).requires_grad_()
+    assert issubclass(dm.ShapeError, ValueError) and issubclass(dm.DTypeError, TypeError)

@@ -1,5 +1,7 @@
 """The exception hierarchy. Every engine error arrives as one of these classes; each also derives
-from the built-in exception a PyTorch user would catch (``ValueError``, ``TypeError``, ...)."""
+from the built-in exception a Python user would catch (``ValueError``, ``TypeError``, ...) and,
+where PyTorch raises ``RuntimeError`` for the same mistake (shape, dtype and value errors), from
+``RuntimeError`` too, so ``except RuntimeError`` written for PyTorch still catches them."""
 
 from __future__ import annotations
 
@@ -21,11 +23,11 @@ class DemocratisingError(Exception):
     """Base class of every error raised by democratising."""
 
 
-class ShapeError(DemocratisingError, ValueError):
+class ShapeError(DemocratisingError, ValueError, RuntimeError):
     """Incompatible or invalid tensor shapes; the message names the shapes."""
 
 
-class DTypeError(DemocratisingError, TypeError):
+class DTypeError(DemocratisingError, TypeError, RuntimeError):
     """A dtype the operation does not accept."""
 
 
@@ -37,7 +39,7 @@ class IndexOutOfRangeError(DemocratisingError, IndexError):
     """An index or label out of range."""
 
 
-class InvalidValueError(DemocratisingError, ValueError):
+class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
     """An argument with an invalid value."""
 
 

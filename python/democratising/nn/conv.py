@@ -1,4 +1,4 @@
-"""``Conv2d`` and the pooling layers."""
+"""``Conv1d``/``Conv2d`` and the pooling layers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,87 @@ from .layers import _uniform
 from .module import Module
 
 IntPair = Union[int, Sequence[int]]
+IntSingle = Union[int, Sequence[int]]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class Conv1d(Module):
+    """1-D convolution over ``[N, C, L]`` (or ``[C, L]``) with PyTorch's parameter shapes
+    ``weight [O, C/groups, k]``, ``bias [O]`` and default initialisation U(±1/√fan_in).
+    Non-``"zeros"`` ``padding_mode`` pads explicitly with ``F.pad`` before a valid convolution."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntSingle,
+        stride: IntSingle = 1,
+        padding: Union[IntSingle, str] = 0,
+        dilation: IntSingle = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError("in_channels and out_channels must both be divisible by groups")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
+            )
+        k = F._single(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = (k,), (F._single(stride),)
+        self.dilation, self.groups, self.padding_mode = (F._single(dilation),), groups, padding_mode
+        self.padding: Union[tuple[int], str]
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(
+                    f"Invalid padding string {padding!r}, should be one of ['valid', 'same']"
+                )
+            if padding == "same" and self.stride != (1,):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+            total = self.dilation[0] * (k - 1) if padding == "same" else 0
+            # PyTorch puts the odd extra element of "same" padding on the right.
+            self._explicit_padding = (total // 2, total - total // 2)
+        else:
+            self.padding = (F._single(padding),)
+            self._explicit_padding = (self.padding[0], self.padding[0])
+        fan_in = in_channels // groups * k
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        self.weight = _uniform((out_channels, in_channels // groups, k), bound)
+        if bias:
+            self.bias = _uniform((out_channels,), bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = self._parameters.get("bias")
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._explicit_padding, mode=self.padding_mode)
+            return F.conv1d(x, self.weight, bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv1d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self._parameters.get("bias") is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
 
 
 class Conv2d(Module):
@@ -111,6 +192,76 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class MaxPool1d(Module):
+    """Max pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
+
+    def __init__(
+        self,
+        kernel_size: IntSingle,
+        stride: Optional[IntSingle] = None,
+        padding: IntSingle = 0,
+        dilation: IntSingle = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        if return_indices:
+            raise ValueError("MaxPool1d: return_indices=True is not supported")
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool1d(Module):
+    """Average pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
+
+    def __init__(
+        self,
+        kernel_size: IntSingle,
+        stride: Optional[IntSingle] = None,
+        padding: IntSingle = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = (F._single(kernel_size),)
+        self.stride = (F._single(stride if stride is not None else kernel_size),)
+        self.padding = (F._single(padding),)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(Module):
+    def __init__(self, output_size: IntSingle) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

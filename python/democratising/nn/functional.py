@@ -476,6 +476,108 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[int]]) -
     return _core._adaptive_avg_pool2d(input, _pair(output_size))
 
 
+def _single(v: Union[int, Sequence[int]]) -> int:
+    if isinstance(v, int):
+        return v
+    t = tuple(int(x) for x in v)
+    if len(t) != 1:
+        raise ValueError(f"expected an int or a 1-tuple of ints, got {v!r}")
+    return t[0]
+
+
+def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
+    """``[N, C, L]`` (or unbatched ``[C, L]``) as the image ``[N, C, 1, L]``, so the 1-D ops
+    reuse the fused 2-D kernels; also says whether the input was unbatched."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"{name}: expected a 2-D or 3-D input, got shape {tuple(input.shape)}")
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    return x.unsqueeze(2), unbatched
+
+
+def _from_height_one(y: Tensor, unbatched: bool) -> Tensor:
+    y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Union[int, Sequence[int], str] = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D convolution over ``[N, C, L]`` or ``[C, L]`` with ``weight [O, C/groups, k]``: the
+    fused 2-D convolution on a height-1 image. ``padding="same"`` with an even effective kernel
+    pads the extra element on the right, like PyTorch."""
+    if weight.ndim != 3:
+        raise ShapeError(f"conv1d: expected a 3-D weight, got shape {tuple(weight.shape)}")
+    x, unbatched = _as_height_one(input, "conv1d")
+    s, d = _single(stride), _single(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = 0
+        elif padding == "same":
+            if s != 1:
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            total = d * (weight.shape[2] - 1)
+            p = total // 2
+            if total % 2:
+                x = _pad_constant(x, [0, 1], 0.0)
+        else:
+            raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+    else:
+        p = _single(padding)
+    y = _core._conv2d(x, weight.unsqueeze(2), bias, (1, s), (0, p), (1, d), groups)
+    return _from_height_one(y, unbatched)
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]] = None,
+    padding: Union[int, Sequence[int]] = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Max pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool on a height-1 image."""
+    if return_indices:
+        raise ValueError("max_pool1d: return_indices=True is not supported")
+    k = _single(kernel_size)
+    s = _single(stride) if stride is not None else k
+    x, unbatched = _as_height_one(input, "max_pool1d")
+    y = _core._max_pool2d(
+        x, (1, k), (1, s), (0, _single(padding)), (1, _single(dilation)), ceil_mode
+    )
+    return _from_height_one(y, unbatched)
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]] = None,
+    padding: Union[int, Sequence[int]] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Average pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool."""
+    k = _single(kernel_size)
+    s = _single(stride) if stride is not None else k
+    x, unbatched = _as_height_one(input, "avg_pool1d")
+    y = _core._avg_pool2d(x, (1, k), (1, s), (0, _single(padding)), ceil_mode, count_include_pad)
+    return _from_height_one(y, unbatched)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Union[int, Sequence[int]]) -> Tensor:
+    """Adaptive average pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool."""
+    x, unbatched = _as_height_one(input, "adaptive_avg_pool1d")
+    y = _core._adaptive_avg_pool2d(x, (1, _single(output_size)))
+    return _from_height_one(y, unbatched)
+
+
 def layer_norm(
     input: Tensor,
     normalized_shape: Union[int, Sequence[int]],

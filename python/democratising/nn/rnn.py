@@ -1,0 +1,456 @@
+"""Recurrent layers ``RNN``/``LSTM``/``GRU`` and the cells ``RNNCell``/``LSTMCell``/``GRUCell``,
+with PyTorch's parameter names, shapes, initialisation and gate order (so ``load_state_dict``
+of a PyTorch model's tensors works).
+
+The time loop runs in Python on differentiable engine ops: per layer and direction one
+``F.linear`` projects the input of every step at once, then one ``F.linear`` per step adds the
+hidden-state projection. Autograd records the unrolled graph, so backpropagation through time
+needs nothing special.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Optional
+
+from .. import _core
+from .._core import Tensor
+from ..errors import ShapeError
+from . import functional as F
+from .layers import _uniform
+from .module import Module
+from .parameter import Parameter
+
+# The recurrent state: ``(h,)`` for RNN/GRU, ``(h, c)`` for LSTM.
+State = tuple[Tensor, ...]
+
+
+def _rnn_step(
+    gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], nonlinearity: str
+) -> Tensor:
+    """``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; ``gi`` is the input part."""
+    pre = gi + F.linear(h, w_hh, b_hh)
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def _lstm_step(
+    gi: Tensor,
+    h: Tensor,
+    c: Tensor,
+    w_hh: Tensor,
+    b_hh: Optional[Tensor],
+    w_hr: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor]:
+    """PyTorch's LSTM step with gates stacked ``i, f, g, o``; ``w_hr`` projects ``h``."""
+    i, f, g, o = (gi + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    h = o.sigmoid() * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -> Tensor:
+    """PyTorch's GRU step (gates ``r, z, n``); the reset gate multiplies the hidden projection
+    *including* ``b_hn``: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``."""
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r = (i_r + h_r).sigmoid()
+    z = (i_z + h_z).sigmoid()
+    n = (i_n + r * h_n).tanh()
+    return (1 - z) * n + z * h
+
+
+def _check_size(name: str, value: int, positive: bool = True) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be greater than zero")
+
+
+class RNNBase(Module):
+    """The multi-layer, optionally bidirectional recurrence shared by ``RNN``, ``LSTM`` and
+    ``GRU``. ``mode`` is ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``."""
+
+    _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in self._GATES:
+            raise ValueError(f"Unrecognized RNN mode: {mode}")
+        if (
+            not isinstance(dropout, numbers.Number)
+            or isinstance(dropout, bool)
+            or not 0 <= dropout <= 1
+        ):
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of "
+                "an element being zeroed"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}",
+                stacklevel=3,
+            )
+        for flag_name, flag in (("bias", bias), ("batch_first", batch_first)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{flag_name} should be of type bool, got: {type(flag).__name__}")
+        _check_size("input_size", input_size)
+        _check_size("hidden_size", hidden_size)
+        _check_size("num_layers", num_layers)
+        _check_size("proj_size", proj_size, positive=False)
+        if proj_size < 0:
+            raise ValueError(
+                "proj_size should be a positive integer or zero to disable projections"
+            )
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+
+        gate_size = self._GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size
+        directions = 2 if bidirectional else 1
+        # PyTorch's init: every weight and bias U(±1/√hidden_size), registered in its order.
+        bound = 1.0 / math.sqrt(hidden_size)
+        self._all_weights: list[list[str]] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else real_hidden * directions
+            for direction in range(directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes: list[tuple[str, tuple[int, ...]]] = [
+                    (f"weight_ih{sfx}", (gate_size, layer_input)),
+                    (f"weight_hh{sfx}", (gate_size, real_hidden)),
+                ]
+                if bias:
+                    shapes += [(f"bias_ih{sfx}", (gate_size,)), (f"bias_hh{sfx}", (gate_size,))]
+                if proj_size > 0:
+                    shapes.append((f"weight_hr{sfx}", (proj_size, hidden_size)))
+                for name, shape in shapes:
+                    self.register_parameter(name, _uniform(shape, bound))
+                self._all_weights.append([name for name, _ in shapes])
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters grouped per layer and direction, as in PyTorch."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def flatten_parameters(self) -> None:
+        """No-op kept for PyTorch compatibility: there is no cuDNN weight buffer to compact
+        (PyTorch's is a no-op off cuDNN too)."""
+
+    def _state_sizes(self) -> list[int]:
+        h = self.proj_size if self.proj_size > 0 else self.hidden_size
+        return [h, self.hidden_size] if self.mode == "LSTM" else [h]
+
+    def _step(self, gi: Tensor, state: State, sfx: str) -> State:
+        w_hh = getattr(self, f"weight_hh{sfx}")
+        b_hh = self._parameters.get(f"bias_hh{sfx}")
+        if self.mode == "LSTM":
+            return _lstm_step(
+                gi, state[0], state[1], w_hh, b_hh, self._parameters.get(f"weight_hr{sfx}")
+            )
+        if self.mode == "GRU":
+            return (_gru_step(gi, state[0], w_hh, b_hh),)
+        nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
+        return (_rnn_step(gi, state[0], w_hh, b_hh, nonlinearity),)
+
+    def _run(self, input: Tensor, hx: Optional[State]) -> tuple[Tensor, State]:
+        """The shared forward: ``input`` ``[T, N, C]`` or batch-first/unbatched per the flags,
+        ``hx`` a tuple of ``[L*D, N, H]`` states (or ``None`` for zeros)."""
+        name = type(self).__name__
+        if input.ndim not in (2, 3):
+            raise ShapeError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+        batched = input.ndim == 3
+        if input.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                f"got {input.shape[-1]}"
+            )
+        # Work time-major: [T, N, C].
+        if not batched:
+            x = input.unsqueeze(1)
+        else:
+            x = input.transpose(0, 1) if self.batch_first else input
+        steps, batch = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ShapeError("Expected sequence length to be larger than 0 in RNN")
+        directions = 2 if self.bidirectional else 1
+        sizes = self._state_sizes()
+        if hx is None:
+            hx = tuple(
+                _core.zeros(
+                    (self.num_layers * directions, batch, s), dtype=x.dtype, device=x.device
+                )
+                for s in sizes
+            )
+        else:
+            want = 2 if not batched else 3
+            if any(h.ndim != want for h in hx):
+                got = next(h.ndim for h in hx if h.ndim != want)
+                kind = "unbatched 2-D" if not batched else "batched 3-D"
+                raise ShapeError(
+                    f"For {kind} input, hx should also be {want}-D but got {got}-D tensor"
+                )
+            if not batched:
+                hx = tuple(h.unsqueeze(1) for h in hx)
+            for k, (h, s) in enumerate(zip(hx, sizes)):
+                expected = (self.num_layers * directions, batch, s)
+                if tuple(h.shape) != expected:
+                    which = f"hidden[{k}]" if len(sizes) > 1 else "hidden"
+                    raise ShapeError(f"Expected {which} size {expected}, got {list(h.shape)}")
+
+        finals: list[State] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs: list[Tensor] = []
+            for direction in range(directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                idx = layer * directions + direction
+                state = tuple(h[idx] for h in hx)
+                # One GEMM for the input projection of every time step.
+                gi = F.linear(
+                    layer_input,
+                    getattr(self, f"weight_ih{sfx}"),
+                    self._parameters.get(f"bias_ih{sfx}"),
+                ).unbind(0)
+                ys: list[Tensor] = []
+                order = range(steps - 1, -1, -1) if direction else range(steps)
+                for t in order:
+                    state = self._step(gi[t], state, sfx)
+                    ys.append(state[0])
+                if direction:
+                    ys.reverse()  # the backward direction's outputs, back in time order
+                outputs.append(_core.stack(ys, 0))
+                finals.append(state)
+            layer_input = outputs[0] if directions == 1 else _core.cat(outputs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+
+        out = layer_input
+        h_n = tuple(_core.stack([s[k] for s in finals], 0) for k in range(len(sizes)))
+        if not batched:
+            return out.squeeze(1), tuple(h.squeeze(1) for h in h_n)
+        return (out.transpose(0, 1) if self.batch_first else out), h_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` with ``act`` tanh or
+    ReLU. ``forward(input, hx=None)`` returns ``(output, h_n)``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(
+            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
+        )
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        out, (h_n,) = self._run(input, None if hx is None else (hx,))
+        return out, h_n
+
+
+class LSTM(RNNBase):
+    """LSTM with PyTorch's gate order ``i, f, g, o`` and optional output projection
+    (``proj_size``). ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns
+    ``(output, (h_n, c_n))``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+        )
+
+    def forward(
+        self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        out, (h_n, c_n) = self._run(input, None if hx is None else tuple(hx))
+        return out, (h_n, c_n)
+
+
+class GRU(RNNBase):
+    """GRU with PyTorch's gate order ``r, z, n``. ``forward(input, hx=None)`` returns
+    ``(output, h_n)``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
+        super().__init__(
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
+        )
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        out, (h_n,) = self._run(input, None if hx is None else (hx,))
+        return out, h_n
+
+
+class RNNCellBase(Module):
+    """One time step: ``weight_ih [G*H, in]``, ``weight_hh [G*H, H]``, ``bias_ih``/``bias_hh
+    [G*H]`` (PyTorch's names), all initialised U(±1/√hidden_size)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int) -> None:
+        super().__init__()
+        _check_size("input_size", input_size)
+        _check_size("hidden_size", hidden_size)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = _uniform((num_chunks * hidden_size, input_size), bound)
+        self.weight_hh = _uniform((num_chunks * hidden_size, hidden_size), bound)
+        if bias:
+            self.bias_ih = _uniform((num_chunks * hidden_size,), bound)
+            self.bias_hh = _uniform((num_chunks * hidden_size,), bound)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+
+    def _prepare(
+        self, input: Tensor, hx: Optional[State], count: int
+    ) -> tuple[Tensor, State, bool]:
+        """Batches an unbatched ``[in]`` input (and its state); zeros when ``hx`` is None.
+        Returns the input projection ``x W_ih^T + b_ih``, the state and whether it was batched."""
+        name = type(self).__name__
+        if input.ndim not in (1, 2):
+            raise ShapeError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+        batched = input.ndim == 2
+        x = input if batched else input.unsqueeze(0)
+        if hx is None:
+            shape = (x.shape[0], self.hidden_size)
+            hx = tuple(_core.zeros(shape, dtype=x.dtype, device=x.device) for _ in range(count))
+        else:
+            if any(h.ndim != input.ndim for h in hx):
+                raise ShapeError(
+                    f"{name}: Expected hidden to be {input.ndim}D like the input, got "
+                    f"{[h.ndim for h in hx]}"
+                )
+            if not batched:
+                hx = tuple(h.unsqueeze(0) for h in hx)
+        gi = F.linear(x, self.weight_ih, self._parameters.get("bias_ih"))
+        return gi, hx, batched
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        nonlinearity = self.__dict__.get("nonlinearity", "tanh")
+        if nonlinearity != "tanh":
+            s += f", nonlinearity={nonlinearity}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; ``forward(input, hx=None)`` returns
+    ``h'``."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+        super().__init__(input_size, hidden_size, bias, num_chunks=1)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+        gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)
+        h = _rnn_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"), self.nonlinearity)
+        return h if batched else h.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates ``i, f, g, o``); ``forward(input, hx=None)`` with
+    ``hx = (h, c)`` returns ``(h', c')``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=4)
+
+    def forward(
+        self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
+    ) -> tuple[Tensor, Tensor]:
+        gi, (h, c), batched = self._prepare(input, None if hx is None else tuple(hx), 2)
+        h, c = _lstm_step(gi, h, c, self.weight_hh, self._parameters.get("bias_hh"))
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates ``r, z, n``); ``forward(input, hx=None)`` returns ``h'``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=3)
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+        gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)
+        h = _gru_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"))
+        return h if batched else h.squeeze(0)
+
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]

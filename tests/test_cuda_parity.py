@@ -127,7 +127,31 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         lambda x, i, s: x.scatter_add(1, i, s),
     ),
     "to_half_and_back": (lambda: [randn(33, 31)], lambda x: x.t().half().float()),
+    # View backwards (zeros of the input's shape, then the gradient written into the view)
+    # and ops composed of them must create those zeros on the gradient's device.
+    "narrow_select_slice": (
+        lambda: [randn(5, 7)],
+        lambda x: x.narrow(1, 2, 3).sum() * x.select(0, 1).sum() + x[::2, 1:].sum(),
+    ),
+    "composites": (
+        lambda: [randn(4, 6)],
+        lambda x: (
+            x.topk(2).values.sum()
+            + x.cumsum(1).sum()
+            + x.roll(1, 1)[0].sum()
+            + x[:, :4].diag().sum()
+            + x.prod(1).sum()
+        ),
+    ),
+    "lstm": (lambda: [randn(5, 3, 4)], lambda x: _lstm(x)),
 }
+
+
+def _lstm(x: dm.Tensor) -> dm.Tensor:
+    """A 2-layer bidirectional LSTM with the same weights on either device."""
+    dm.manual_seed(1)
+    m = dm.nn.LSTM(4, 6, num_layers=2, bidirectional=True)
+    return m.to(x.device)(x)[0]
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

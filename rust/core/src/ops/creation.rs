@@ -42,11 +42,13 @@ impl Tensor {
     pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
         Self::full(shape, 1.0, dtype)
     }
+    /// Zeros of this tensor's shape and dtype, on its device.
     pub fn zeros_like(&self) -> Result<Tensor> {
-        Self::zeros(self.shape(), self.dtype())
+        Self::full_on(self.shape(), 0.0, self.dtype(), self.device())
     }
+    /// Ones of this tensor's shape and dtype, on its device.
     pub fn ones_like(&self) -> Result<Tensor> {
-        Self::ones(self.shape(), self.dtype())
+        Self::full_on(self.shape(), 1.0, self.dtype(), self.device())
     }
 
     /// `arange(start, end, step)` in `dtype`.

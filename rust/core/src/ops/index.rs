@@ -187,7 +187,7 @@ impl Tensor {
         let shape = self.shape().to_vec();
         let dt = self.dtype();
         Ok(record(out, "GatherBackward", &[self], move |g| {
-            let z = Tensor::zeros(&shape, dt)?;
+            let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
             Ok(vec![Some(z.scatter_add(d as isize, &ix, g)?)])
         }))
     }
@@ -287,7 +287,7 @@ impl Tensor {
         let dt = self.dtype();
         let idx: Vec<Option<Tensor>> = indices.to_vec();
         Ok(record(out, "IndexBackward", &[self], move |g| {
-            let z = Tensor::zeros(&shape, dt)?;
+            let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
             z.index_put_raw(&idx, g, true)?;
             Ok(vec![Some(z)])
         }))

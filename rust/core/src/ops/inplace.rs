@@ -84,7 +84,7 @@ impl Tensor {
         // Re-derive this view from the rebased base.
         let (bshape, bdtype) = (base.shape().to_vec(), base.dtype());
         let hook = record(self.detach(), "AsStridedBackward", &[&base], move |g| {
-            let z = Tensor::zeros(&bshape, bdtype)?;
+            let z = Tensor::full_on(&bshape, 0.0, bdtype, g.device())?;
             write_into(&z.with_layout(rel.clone()), g)?;
             Ok(vec![Some(z)])
         });

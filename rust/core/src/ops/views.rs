@@ -210,7 +210,7 @@ impl Tensor {
             "SliceBackward",
             &[self],
             move |g| {
-                let z = Tensor::zeros(&in_shape, dtype)?;
+                let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
                 let view = z.with_layout(z.layout().slice(d, start, len, step));
                 crate::ops::copy::write_into(&view, g)?;
                 Ok(vec![Some(z)])
@@ -259,7 +259,7 @@ impl Tensor {
             "SelectBackward",
             &[self],
             move |g| {
-                let z = Tensor::zeros(&in_shape, dtype)?;
+                let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
                 let view = z.with_layout(z.layout().select(d, i));
                 crate::ops::copy::write_into(&view, g)?;
                 Ok(vec![Some(z)])

@@ -41,11 +41,10 @@ fn rows(t: &Tensor, dims: &[usize]) -> Result<(Tensor, usize, usize)> {
     perm.extend_from_slice(dims);
     let p = t.with_layout(t.layout().permute(&perm)?);
     let c = contiguous(&p)?;
-    Ok((
-        c.with_layout(crate::layout::Layout::contiguous(&[outer, r])),
-        outer,
-        r,
-    ))
+    // Keep the offset: an already-contiguous view (a row of a matrix) starts inside its storage.
+    let mut rows = crate::layout::Layout::contiguous(&[outer, r]);
+    rows.offset = c.layout().offset;
+    Ok((c.with_layout(rows), outer, r))
 }
 
 /// One reduce kernel over rows `[outer, r]`; the result has `outer` elements.

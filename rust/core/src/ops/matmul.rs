@@ -98,23 +98,29 @@ fn batched_gemm<T: Element>(
     let offs: Vec<(usize, usize)> = batch_a.offsets().zip(batch_b.offsets()).collect();
     let po = SendPtr(out.as_mut_ptr());
     let one = T::one();
-    let run = |i: usize, (oa, ob): (usize, usize), par: Parallelism| {
+    // Rows [r0, r1) x columns [c0, c1) of batch entry `i` (operand offsets `oa`, `ob`).
+    let block = |i: usize,
+                 (oa, ob): (usize, usize),
+                 (r0, r1): (usize, usize),
+                 (c0, c1): (usize, usize),
+                 par: Parallelism| {
         let (po, pa, pb) = (&po, &pa, &pb);
         // SAFETY: offsets and strides come from layouts validated against their storages; each
-        // batch entry writes its own disjoint `m*n` block of `out`.
+        // batch entry writes its own `m*n` block of `out`, and concurrent calls within one
+        // entry write disjoint row/column blocks of it.
         unsafe {
             gemm::gemm(
-                m,
-                n,
+                r1 - r0,
+                c1 - c0,
                 k,
-                po.0.add(i * m * n),
+                po.0.add(i * m * n + r0 * n + c0),
                 1,
                 n as isize,
                 accumulate,
-                pa.0.add(oa),
+                pa.0.add(oa + r0 * ars as usize),
                 acs,
                 ars,
-                pb.0.add(ob),
+                pb.0.add(ob + c0 * bcs as usize),
                 bcs,
                 brs,
                 one,
@@ -126,6 +132,7 @@ fn batched_gemm<T: Element>(
             );
         }
     };
+    let run = |i: usize, o: (usize, usize), par: Parallelism| block(i, o, (0, m), (0, n), par);
     if k == 0 {
         if !accumulate {
             out.iter_mut().for_each(|x| *x = T::zero());
@@ -134,34 +141,9 @@ fn batched_gemm<T: Element>(
     }
     let threads = rayon::current_num_threads();
     if offs.len() == 1 && threads > 1 {
-        let (oa, ob) = offs[0];
         // Rows [r0, r1) x columns [c0, c1) of the single GEMM, on the calling thread.
-        let block = |r0: usize, r1: usize, c0: usize, c1: usize| {
-            let (po, pa, pb) = (&po, &pa, &pb);
-            // SAFETY: as `run`; concurrent calls write disjoint blocks of the output.
-            unsafe {
-                gemm::gemm(
-                    r1 - r0,
-                    c1 - c0,
-                    k,
-                    po.0.add(r0 * n + c0),
-                    1,
-                    n as isize,
-                    accumulate,
-                    pa.0.add(oa + r0 * ars as usize),
-                    acs,
-                    ars,
-                    pb.0.add(ob + c0 * bcs as usize),
-                    bcs,
-                    brs,
-                    one,
-                    one,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
+        let part = |r0: usize, r1: usize, c0: usize, c1: usize| {
+            block(0, offs[0], (r0, r1), (c0, c1), Parallelism::None)
         };
         if threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
             // Half on this thread, half on the resident worker of `team` (no wake-up per
@@ -169,10 +151,10 @@ fn batched_gemm<T: Element>(
             // the smaller one shared (rows share b's k x n, columns share a's m x k).
             if m >= 64 && (m >= n || n < 64) {
                 let half = (m / 2).next_multiple_of(16).min(m);
-                crate::ops::team::join(|| block(0, half, 0, n), || block(half, m, 0, n));
+                crate::ops::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
             } else {
                 let half = (n / 2).next_multiple_of(16).min(n);
-                crate::ops::team::join(|| block(0, m, 0, half), || block(0, m, half, n));
+                crate::ops::team::join(|| part(0, m, 0, half), || part(0, m, half, n));
             }
             return;
         }
@@ -187,7 +169,7 @@ fn batched_gemm<T: Element>(
                 .step_by(per)
                 .map(|r0| (r0, (r0 + per).min(m)))
                 .collect();
-            ranges.par_iter().for_each(|&(r0, r1)| block(r0, r1, 0, n));
+            ranges.par_iter().for_each(|&(r0, r1)| part(r0, r1, 0, n));
             return;
         }
     }

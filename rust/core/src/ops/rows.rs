@@ -1,11 +1,10 @@
 //! Copies and adds of many short, equally spaced rows: `dst[d0 + r*ds ..][..len] (+)=
 //! src[s0 + r*ss ..][..len]` for `r < rows`. im2col and col2im are made of these, with rows
 //! of a few to a few dozen elements, where a `memcpy` call costs more than the data. With
-//! AVX-512, a copied row is full 16-lane (f32) or 8-lane (f64) vectors and one masked vector
-//! for the rest: no call, no scalar tail, no read or write past the row.
+//! AVX-512, a copied row is whole 64-byte vectors and one byte-masked vector for the rest: no
+//! call, no scalar tail, no read or write past the row.
 
 use crate::Float;
-use std::any::TypeId;
 
 /// `dst` rows = `src` rows.
 pub(crate) fn copy_rows<T: Float>(
@@ -70,17 +69,21 @@ fn run<T: Float, const ADD: bool>(
     // store cannot take its data from the store buffer.
     #[cfg(target_arch = "x86_64")]
     if !ADD && crate::simd::level() >= 2 {
-        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
-        if TypeId::of::<T>() == TypeId::of::<f32>() {
-            // SAFETY: T is f32; the CPU has AVX-512 (`level`); bounds asserted above.
-            unsafe { avx512::copy_f32(sp.cast(), s, dp.cast(), d, rows, len) };
-            return;
-        }
-        if TypeId::of::<T>() == TypeId::of::<f64>() {
-            // SAFETY: as above, with T = f64.
-            unsafe { avx512::copy_f64(sp.cast(), s, dp.cast(), d, rows, len) };
-            return;
-        }
+        let size = std::mem::size_of::<T>();
+        let bytes = |sp: Span| Span::new(sp.start * size, sp.stride * size);
+        // SAFETY: the CPU has AVX-512F/BW (`level`); the byte spans are the element spans
+        // bounded above.
+        unsafe {
+            avx512::copy_bytes(
+                src.as_ptr().cast(),
+                bytes(s),
+                dst.as_mut_ptr().cast(),
+                bytes(d),
+                rows,
+                len * size,
+            )
+        };
+        return;
     }
     for r in 0..rows {
         let from = &src[s.start + r * s.stride..][..len];
@@ -100,64 +103,39 @@ mod avx512 {
     use super::Span;
     use std::arch::x86_64::*;
 
+    /// Copies `rows` rows of `len` bytes.
+    ///
     /// # Safety
-    /// AVX-512F available; `rows` rows of `len` f32 at `s`/`d` inside their buffers.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn copy_f32(
-        src: *const f32,
+    /// AVX-512F and BW available; every row inside its buffer.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn copy_bytes(
+        src: *const u8,
         s: Span,
-        dst: *mut f32,
+        dst: *mut u8,
         d: Span,
         rows: usize,
         len: usize,
     ) {
-        let (full, tail) = (len / 16, len % 16);
-        let mask: __mmask16 = ((1u32 << tail) - 1) as u16;
+        let (full, tail) = (len / 64, len % 64);
+        let mask: __mmask64 = if tail == 0 {
+            0
+        } else {
+            u64::MAX >> (64 - tail)
+        };
         for r in 0..rows {
             // SAFETY: (all below) offsets stay inside the row, which the caller bounds; masked
-            // lanes are neither read nor written.
+            // bytes are neither read nor written.
             unsafe {
                 let sp = src.add(s.start + r * s.stride);
                 let dp = dst.add(d.start + r * d.stride);
                 for c in 0..full {
-                    let v = _mm512_loadu_ps(sp.add(16 * c));
-                    _mm512_storeu_ps(dp.add(16 * c), v);
+                    let v = _mm512_loadu_si512(sp.add(64 * c).cast());
+                    _mm512_storeu_si512(dp.add(64 * c).cast(), v);
                 }
                 if tail > 0 {
-                    let o = 16 * full;
-                    let v = _mm512_maskz_loadu_ps(mask, sp.add(o));
-                    _mm512_mask_storeu_ps(dp.add(o), mask, v);
-                }
-            }
-        }
-    }
-
-    /// # Safety
-    /// As `copy_f32`, for f64.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn copy_f64(
-        src: *const f64,
-        s: Span,
-        dst: *mut f64,
-        d: Span,
-        rows: usize,
-        len: usize,
-    ) {
-        let (full, tail) = (len / 8, len % 8);
-        let mask: __mmask8 = ((1u32 << tail) - 1) as u8;
-        for r in 0..rows {
-            // SAFETY: as in `copy_f32`.
-            unsafe {
-                let sp = src.add(s.start + r * s.stride);
-                let dp = dst.add(d.start + r * d.stride);
-                for c in 0..full {
-                    let v = _mm512_loadu_pd(sp.add(8 * c));
-                    _mm512_storeu_pd(dp.add(8 * c), v);
-                }
-                if tail > 0 {
-                    let o = 8 * full;
-                    let v = _mm512_maskz_loadu_pd(mask, sp.add(o));
-                    _mm512_mask_storeu_pd(dp.add(o), mask, v);
+                    let o = 64 * full;
+                    let v = _mm512_maskz_loadu_epi8(mask, sp.add(o).cast());
+                    _mm512_mask_storeu_epi8(dp.add(o).cast(), mask, v);
                 }
             }
         }

@@ -5,7 +5,7 @@
 use super::{cast, contiguous, empty, ordinal, run_elementwise, run_typed, Args};
 use crate::autograd::record;
 use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
-use crate::ops::nn::conv::Conv2dSpec;
+use crate::ops::nn::conv::Geom;
 use crate::ops::nn::pool::Pool2dSpec;
 use crate::{DType, Result, Tensor};
 
@@ -23,21 +23,8 @@ fn like(t: &Tensor, dt: DType) -> Result<Tensor> {
     crate::ops::nn::as_dtype(&t.detach(), dt)
 }
 
-/// Sizes of a convolution: input `[n, c, h, w]`, `o` output channels, kernel, output size.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConvShape {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub o: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub ho: usize,
-    pub wo: usize,
-}
-
-fn conv_geom(s: &ConvShape, spec: &Conv2dSpec) -> ConvGeom {
+fn conv_geom(s: &Geom) -> ConvGeom {
+    let spec = &s.s;
     ConvGeom {
         n: s.n as i32,
         c: (s.c / spec.groups) as i32,
@@ -58,12 +45,12 @@ fn conv_geom(s: &ConvShape, spec: &Conv2dSpec) -> ConvGeom {
 }
 
 /// The column matrix `[n, groups, c/groups * kh * kw, ho * wo]` of `x`; its backward is col2im.
-fn im2col(x: &Tensor, s: ConvShape, spec: Conv2dSpec) -> Result<Tensor> {
+fn im2col(x: &Tensor, s: Geom) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let g = conv_geom(&s, &spec);
-    let krows = s.c / spec.groups * s.kh * s.kw;
+    let g = conv_geom(&s);
+    let krows = s.krows();
     let xc = contiguous(&x.detach())?;
-    let col = empty(dev, x.dtype(), &[s.n, spec.groups, krows, s.ho * s.wo])?;
+    let col = empty(dev, x.dtype(), &[s.n, s.s.groups, krows, s.cols()])?;
     if col.numel() > 0 {
         let args = Args::new().v(g).data(&xc).data(&col);
         run_elementwise(dev, "im2col", x.dtype(), col.numel(), args)?;
@@ -81,17 +68,10 @@ fn im2col(x: &Tensor, s: ConvShape, spec: Conv2dSpec) -> Result<Tensor> {
 }
 
 /// `conv2d` with `x`, `w` (and `b`) already of one floating dtype on one device.
-pub(crate) fn conv2d(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    spec: Conv2dSpec,
-    s: ConvShape,
-) -> Result<Tensor> {
-    let groups = spec.groups;
-    let krows = (s.c / groups * s.kh * s.kw) as isize;
-    let cols = im2col(x, s, spec)?;
-    let wg = w.reshape(&[groups as isize, (s.o / groups) as isize, krows])?;
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, s: Geom) -> Result<Tensor> {
+    let groups = s.s.groups;
+    let cols = im2col(x, s)?;
+    let wg = w.reshape(&[groups as isize, s.og() as isize, s.krows() as isize])?;
     let y =
         wg.matmul(&cols)?
             .reshape(&[s.n as isize, s.o as isize, s.ho as isize, s.wo as isize])?;

@@ -18,10 +18,11 @@ pub struct Conv2dSpec {
     pub groups: usize,
 }
 
-/// A convolution's sizes: input `[n, c, h, w]`, weight `[o, c/groups, kh, kw]`, output
+/// A convolution's sizes (shared by the CPU kernels and the CUDA path): input `[n, c, h, w]`,
+/// weight `[o, c/groups, kh, kw]`, output
 /// `[n, o, ho, wo]`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Geom {
+pub(crate) struct Geom {
     pub n: usize,
     pub c: usize,
     pub h: usize,
@@ -335,23 +336,11 @@ impl Tensor {
         }
         if self.device().is_cuda() {
             let b = bias.map(|b| b.to_dtype(out_dtype)).transpose()?;
-            let shape = crate::cuda::ops::nn::ConvShape {
-                n: g.n,
-                c: g.c,
-                h: g.h,
-                w: g.w,
-                o: g.o,
-                kh: g.kh,
-                kw: g.kw,
-                ho: g.ho,
-                wo: g.wo,
-            };
             return crate::cuda::ops::nn::conv2d(
                 &self.to_dtype(out_dtype)?,
                 &weight.to_dtype(out_dtype)?,
                 b.as_ref(),
-                spec,
-                shape,
+                g,
             );
         }
         let (x, dt) = compute_input(&self.to_dtype(out_dtype)?)?;

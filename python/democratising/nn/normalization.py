@@ -15,6 +15,16 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _register_affine(
+    module: Module, affine: bool, bias: bool, shape: Union[int, Sequence[int]]
+) -> None:
+    """The learnable scale (ones) and shift (zeros) of a normalisation layer, or ``None`` in
+    their places (so ``state_dict`` and ``repr`` look like PyTorch's either way)."""
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    module.register_parameter("weight", Parameter(_core.ones(*dims)) if affine else None)
+    module.register_parameter("bias", Parameter(_core.zeros(*dims)) if affine and bias else None)
+
+
 class _BatchNorm(Module):
     _expected_ndim: tuple[int, ...] = ()
 
@@ -29,12 +39,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(_core.ones(num_features))
-            self.bias = Parameter(_core.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, True, num_features)
         if track_running_stats:
             self.register_buffer("running_mean", _core.zeros(num_features))
             self.register_buffer("running_var", _core.ones(num_features))
@@ -109,15 +114,7 @@ class LayerNorm(Module):
         )
         self.normalized_shape, self.eps = shape, eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_core.ones(*shape))
-            if bias:
-                self.bias = Parameter(_core.zeros(*shape))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, elementwise_affine, bias, shape)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(
@@ -152,15 +149,7 @@ class GroupNorm(Module):
             )
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
-        if affine:
-            self.weight = Parameter(_core.ones(num_channels))
-            if bias:
-                self.bias = Parameter(_core.zeros(num_channels))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, bias, num_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(

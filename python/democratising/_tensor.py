@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from .errors import DTypeError, OverflowValueError, ShapeError
 
 
 class MaxResult(NamedTuple):
@@ -28,6 +29,36 @@ _NP_OF = {
 }
 
 
+_INT64 = np.iinfo(np.int64)
+
+
+def _numpy_array(data: Any) -> np.ndarray:
+    """``np.array(data)`` with NumPy's own errors turned into the library's typed ones."""
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ShapeError(
+            f"could not make a tensor from ragged data (sequences of different lengths): {e}"
+        ) from None
+    if arr.dtype.kind == "O":
+        if arr.size and all(isinstance(x, int) for x in arr.flat):
+            big = max(arr.flat, key=lambda x: abs(int(x)))
+            raise OverflowValueError(
+                f"Python int {big} is out of range for int64, the widest integer dtype"
+            )
+        raise TypeError(f"could not infer a tensor from data of type {type(data).__name__}")
+    if arr.dtype.kind in "USVMmc":
+        raise DTypeError(
+            f"can't make a tensor from data of NumPy dtype {arr.dtype}: supported are float, "
+            "int and bool data"
+        )
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > _INT64.max:
+        raise OverflowValueError(
+            f"value {int(arr.max())} is out of range for int64, the widest integer dtype"
+        )
+    return arr
+
+
 def _to_array(data: Any) -> np.ndarray:
     if isinstance(data, Tensor):
         t = data.detach().cpu()
@@ -35,8 +66,8 @@ def _to_array(data: Any) -> np.ndarray:
             t = t.float()
         return np.array(t.numpy(), copy=True)
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        return np.array([_to_array(x) for x in data])
-    arr = np.array(data)
+        return _numpy_array([_to_array(x) for x in data])
+    arr = _numpy_array(data)
     is_numpy = isinstance(data, (np.ndarray, np.generic))
     if not is_numpy and arr.dtype == np.float64:
         # Python floats default to float32, like PyTorch's default dtype.
@@ -45,9 +76,34 @@ def _to_array(data: Any) -> np.ndarray:
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "u" or arr.dtype == np.int8 or arr.dtype == np.int16:
         arr = arr.astype(np.int64)
-    if arr.dtype.kind == "O":
-        raise TypeError(f"could not infer a tensor from data of type {type(data).__name__}")
     return arr
+
+
+def _resolve_dtype(dtype: Any) -> _core.dtype:
+    """``dtype`` as written by the user (``dm.int32``, ``"int32"``, ``np.int32``) as a dtype,
+    through the engine's own parser (an unknown name raises ``DTypeError`` naming it)."""
+    return dtype if isinstance(dtype, _core.dtype) else _core.empty(0, dtype=dtype).dtype
+
+
+def _check_fits(arr: np.ndarray, dtype: Any) -> None:
+    """Values that an integer ``dtype`` cannot hold raise instead of wrapping (the same rule as
+    ``full``, ``fill_`` and integer ops: ``tensor([2**40], dtype=int32)`` is an error)."""
+    name = getattr(dtype, "name", None)
+    if name not in ("int32", "int64") or arr.size == 0 or arr.dtype.kind not in "iuf":
+        return
+    info = np.iinfo(name)
+    lo, hi = arr.min(), arr.max()
+    if arr.dtype.kind == "f":
+        bad = not (np.isfinite(lo) and np.isfinite(hi)) or lo <= info.min - 1.0
+        bad = bad or hi >= info.max + 1.0
+    else:
+        bad = int(lo) < info.min or int(hi) > info.max
+    if bad:
+        worst = lo if (arr.dtype.kind == "f" and not np.isfinite(lo)) or lo < info.min else hi
+        raise OverflowValueError(
+            f"value {worst} cannot be converted to {name} without overflow "
+            f"(its range is [{info.min}, {info.max}])"
+        )
 
 
 def tensor(
@@ -57,12 +113,16 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
+    arr = _to_array(data)
+    if dtype is not None and not isinstance(data, Tensor):
+        dtype = _resolve_dtype(dtype)
+        _check_fits(arr, dtype)
     # A private C-ordered copy (np.ascontiguousarray would turn 0-d data into 1-d).
-    t = _core.from_numpy(np.array(_to_array(data), copy=True, order="C"))
+    t = _core.from_numpy(np.array(arr, copy=True, order="C"))
     if dtype is None and isinstance(data, Tensor):
         dtype = data.dtype
     if dtype is not None:
-        t = t.to(dtype)
+        t = t.to(dtype=dtype)
     if device is not None:
         t = t.to(device)
     if requires_grad:
@@ -81,6 +141,11 @@ def from_dlpack(ext: Any) -> Tensor:
     """A tensor sharing memory with any object that implements the DLPack protocol (CPU)."""
     if isinstance(ext, Tensor):
         return ext
+    if not hasattr(ext, "__dlpack__"):
+        raise TypeError(
+            f"from_dlpack expects an object with __dlpack__ (a tensor or array), got "
+            f"{type(ext).__name__}"
+        )
     return _core.from_numpy(np.from_dlpack(ext))
 
 

@@ -7,15 +7,17 @@ index_select, cat, narrow, expand, where, ...); index computations (sort orders)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
 import numpy as np
 
 from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
+from .errors import InvalidValueError, ShapeError
 
 _Size = Union[int, Sequence[int]]
 
@@ -32,6 +34,25 @@ class TopkResult(NamedTuple):
 
     values: Tensor
     indices: Tensor
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _takes_tensor(fn: _F) -> _F:
+    """``dm.tril(5)`` raises PyTorch's ``TypeError`` naming the argument, instead of an
+    ``AttributeError`` from deep inside the function."""
+
+    @functools.wraps(fn)
+    def checked(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"{fn.__name__}(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(x).__name__}"
+            )
+        return fn(x, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def _dim(x: Tensor, dim: int) -> int:
@@ -63,47 +84,56 @@ def _index(a: np.ndarray, like: Tensor) -> Tensor:
 # ---- tests of values -----------------------------------------------------------------------
 
 
+@_takes_tensor
 def isnan(x: Tensor) -> Tensor:
     if not x.dtype.is_floating_point:
         return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
     return x != x
 
 
+@_takes_tensor
 def isinf(x: Tensor) -> Tensor:
     if not x.dtype.is_floating_point:
         return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
     return x.abs() == math.inf
 
 
+@_takes_tensor
 def isfinite(x: Tensor) -> Tensor:
     if not x.dtype.is_floating_point:
         return _core.ones(*x.shape, dtype=_core.bool, device=x.device)
     return (x - x) == 0  # inf - inf and nan - nan are nan
 
 
+@_takes_tensor
 def equal(x: Tensor, other: Tensor) -> bool:
     """Same shape and the same values."""
     return tuple(x.shape) == tuple(other.shape) and bool((x == other).all())
 
 
+@_takes_tensor
 def isclose(
     x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> Tensor:
+    broadcast_shapes(x.shape, other.shape)
     a, b = _host(x), _host(other)
     return _core.from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)).to(
         x.device
     )
 
 
+@_takes_tensor
 def allclose(
     x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> bool:
+    broadcast_shapes(x.shape, other.shape)
     return bool(np.allclose(_host(x), _host(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 # ---- ordering ------------------------------------------------------------------------------
 
 
+@_takes_tensor
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
     """Sorted values (differentiable: a gather) and their indices; ties keep their order."""
     del stable  # always stable
@@ -116,10 +146,12 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     return SortResult(x.gather(d, idx), idx)
 
 
+@_takes_tensor
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     return sort(x, dim, descending, stable).indices
 
 
+@_takes_tensor
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
     """The ``k`` largest (or smallest) values along ``dim``, in order, and their indices."""
     del sorted  # always sorted
@@ -134,6 +166,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 # ---- reductions and scans ------------------------------------------------------------------
 
 
+@_takes_tensor
 def norm(
     x: Tensor,
     p: Union[float, str, None] = "fro",
@@ -182,6 +215,7 @@ def _pairwise(x: Tensor, d: int, op: Callable[[Tensor, Tensor], Tensor], pad: fl
     return x
 
 
+@_takes_tensor
 def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Product of the elements (over ``dim``); differentiable, exact at zeros."""
     if dtype is not None:
@@ -200,6 +234,7 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
     return out if keepdim else out.squeeze(d)
 
 
+@_takes_tensor
 def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
     """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable)."""
     if dtype is not None:
@@ -220,6 +255,7 @@ def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
     return x
 
 
+@_takes_tensor
 def diff(x: Tensor, n: int = 1, dim: int = -1) -> Tensor:
     d = _dim(x, dim)
     for _ in range(n):
@@ -228,6 +264,7 @@ def diff(x: Tensor, n: int = 1, dim: int = -1) -> Tensor:
     return x
 
 
+@_takes_tensor
 def trace(x: Tensor) -> Tensor:
     if x.ndim != 2:
         raise ValueError(f"trace expects a 2-D tensor, got {x.ndim}-D")
@@ -237,6 +274,7 @@ def trace(x: Tensor) -> Tensor:
 # ---- rearranging ---------------------------------------------------------------------------
 
 
+@_takes_tensor
 def flip(x: Tensor, dims: _Size) -> Tensor:
     for d in [dims] if isinstance(dims, int) else dims:
         d = _dim(x, d)
@@ -245,14 +283,17 @@ def flip(x: Tensor, dims: _Size) -> Tensor:
     return x
 
 
+@_takes_tensor
 def fliplr(x: Tensor) -> Tensor:
     return flip(x, 1)
 
 
+@_takes_tensor
 def flipud(x: Tensor) -> Tensor:
     return flip(x, 0)
 
 
+@_takes_tensor
 def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     if dims is None:
         return roll(x.reshape(-1), shifts, 0).reshape(*x.shape)
@@ -269,6 +310,7 @@ def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     return x
 
 
+@_takes_tensor
 def repeat(x: Tensor, *sizes: Any) -> Tensor:
     """Tiles the tensor ``sizes[i]`` times along each dim (PyTorch's ``repeat``)."""
     reps = _sizes(sizes)
@@ -283,12 +325,14 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
     return x.reshape(*inter).expand(*expanded).reshape(*[r * s for r, s in zip(reps, shape)])
 
 
+@_takes_tensor
 def tile(x: Tensor, dims: _Size) -> Tensor:
     reps = (dims,) if isinstance(dims, int) else tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
     return repeat(x, *reps)
 
 
+@_takes_tensor
 def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int] = None) -> Tensor:
     if dim is None:
         x, d = x.reshape(-1), 0
@@ -296,16 +340,37 @@ def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int]
         d = _dim(x, dim)
     n = x.shape[d]
     r = np.asarray(_host(repeats) if isinstance(repeats, Tensor) else repeats, dtype=np.int64)
+    if r.ndim > 1 or (r.ndim == 1 and r.shape[0] not in (1, n)):
+        raise ShapeError(
+            f"repeat_interleave: repeats must be a number or have {n} entries (the size of "
+            f"dim {d}), got shape {r.shape}"
+        )
+    if r.size and r.min() < 0:
+        raise InvalidValueError(f"repeat_interleave: repeats must be >= 0, got {int(r.min())}")
+    if r.ndim == 1 and r.shape[0] == 1:
+        r = r[0]
     idx = np.repeat(np.arange(n), np.broadcast_to(r, (n,)) if r.ndim == 0 else r)
     return x.index_select(d, _index(idx, x))
 
 
+@_takes_tensor
 def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     return x.expand(*shape)
 
 
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """The shape ``shapes`` broadcast to (PyTorch's ``torch.broadcast_shapes``); shapes that
+    do not broadcast raise ``ShapeError`` naming them."""
+    try:
+        return tuple(np.broadcast_shapes(*(tuple(s) for s in shapes)))
+    except ValueError:
+        raise ShapeError(
+            f"shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together"
+        ) from None
+
+
 def broadcast_tensors(*tensors: Tensor) -> list[Tensor]:
-    shape = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    shape = broadcast_shapes(*(t.shape for t in tensors))
     return [t.expand(*shape) for t in tensors]
 
 
@@ -343,14 +408,17 @@ def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     return _core.where(_core.from_numpy(keep).to(x.device), x, 0)
 
 
+@_takes_tensor
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     return _tri(x, diagonal, True)
 
 
+@_takes_tensor
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     return _tri(x, diagonal, False)
 
 
+@_takes_tensor
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """A 1-D tensor to a square matrix with it on the ``diagonal``-th diagonal, or the
     ``diagonal``-th diagonal of a matrix (both differentiable)."""
@@ -372,10 +440,12 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     raise ValueError(f"diag expects a 1-D or 2-D tensor, got {x.ndim}-D")
 
 
+@_takes_tensor
 def outer(x: Tensor, vec2: Tensor) -> Tensor:
     return x.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
+@_takes_tensor
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     a, m = broadcast_tensors(x, mask)
     return a[m]
@@ -392,28 +462,34 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
 # ---- small arithmetic --------------------------------------------------------------------
 
 
+@_takes_tensor
 def log10(x: Tensor) -> Tensor:
     return x.log() / math.log(10.0)
 
 
+@_takes_tensor
 def frac(x: Tensor) -> Tensor:
     return x - x.trunc()
 
 
+@_takes_tensor
 def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
     return x + weight * (end - x)
 
 
+@_takes_tensor
 def bmm(x: Tensor, mat2: Tensor) -> Tensor:
     if x.ndim != 3 or mat2.ndim != 3:
         raise ValueError(f"bmm expects two 3-D tensors, got {x.ndim}-D and {mat2.ndim}-D")
     return x @ mat2
 
 
+@_takes_tensor
 def mv(x: Tensor, vec: Tensor) -> Tensor:
     return x @ vec
 
 
+@_takes_tensor
 def addmm(x: Tensor, mat1: Tensor, mat2: Tensor, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
     return x * beta + (mat1 @ mat2) * alpha
 
@@ -425,24 +501,28 @@ def _like(x: Tensor, dtype: Any, device: Any) -> dict[str, Any]:
     return {"dtype": dtype or x.dtype, "device": device or x.device}
 
 
+@_takes_tensor
 def new_zeros(
     x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     return _core.zeros(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
 
 
+@_takes_tensor
 def new_ones(
     x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     return _core.ones(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
 
 
+@_takes_tensor
 def new_empty(
     x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     return new_zeros(x, *size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+@_takes_tensor
 def new_full(
     x: Tensor,
     size: Sequence[int],
@@ -456,6 +536,7 @@ def new_full(
     )
 
 
+@_takes_tensor
 def new_tensor(
     x: Tensor, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
@@ -477,12 +558,14 @@ def _inplace(name: str) -> Callable[..., Tensor]:
     return method
 
 
+@_takes_tensor
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     with no_grad():
         x.copy_(_core.rand(*x.shape, dtype=x.dtype, device=x.device) * (b - a) + a)
     return x
 
 
+@_takes_tensor
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     with no_grad():
         x.copy_(_core.randn(*x.shape, dtype=x.dtype, device=x.device) * std + mean)

@@ -14,6 +14,7 @@ __all__ = [
     "DistributedError",
     "IndexOutOfRangeError",
     "OutOfMemoryError",
+    "OverflowValueError",
     "ShapeError",
     "StateDictError",
 ]
@@ -41,6 +42,12 @@ class IndexOutOfRangeError(DemocratisingError, IndexError):
 
 class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
     """An argument with an invalid value."""
+
+
+class OverflowValueError(InvalidValueError, OverflowError):
+    """A number that does not fit the dtype it would be stored in (``2**40`` into ``int32``, a
+    Python int beyond ``int64``, ``nan`` into an integer tensor). An ``OverflowError`` as in
+    NumPy, and a ``RuntimeError`` as in PyTorch ("value cannot be converted without overflow")."""
 
 
 class AutogradError(DemocratisingError, RuntimeError):

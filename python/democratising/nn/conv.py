@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional, Union
 
 from .._core import Tensor
+from ..errors import InvalidValueError
 from . import functional as F
 from .layers import _uniform
 from .module import Module
@@ -15,6 +16,25 @@ IntPair = Union[int, Sequence[int]]
 IntSingle = Union[int, Sequence[int]]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _check_geometry(
+    layer: str,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    padding: Optional[tuple[int, ...]],
+) -> None:
+    """Refuses a kernel, stride or dilation below 1 and a negative padding when the layer is
+    built (PyTorch: "negative padding is not supported"), not at its first forward."""
+    for name, value, least in (
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+        ("padding", padding, 0),
+    ):
+        if value is not None and min(value) < least:
+            raise InvalidValueError(f"{layer}: {name} must be >= {least}, got {value}")
 
 
 class Conv1d(Module):
@@ -47,6 +67,13 @@ class Conv1d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = (k,), (F._single(stride),)
         self.dilation, self.groups, self.padding_mode = (F._single(dilation),), groups, padding_mode
+        _check_geometry(
+            "Conv1d",
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            None if isinstance(padding, str) else (F._single(padding),),
+        )
         self.padding: Union[tuple[int], str]
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
@@ -118,6 +145,13 @@ class Conv2d(Module):
         self.kernel_size, self.stride = (kh, kw), F._pair(stride)
         self.padding = padding if isinstance(padding, str) else F._pair(padding)
         self.dilation, self.groups = F._pair(dilation), groups
+        _check_geometry(
+            "Conv2d",
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            None if isinstance(self.padding, str) else self.padding,
+        )
         fan_in = in_channels // groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound)

@@ -823,6 +823,9 @@ def _norm_clamped(x: Tensor, p: float, dim: int, eps: float) -> Tensor:
         a = x.abs()
         n = a.amax(dim, keepdim=True) if p > 0 else a.amin(dim, keepdim=True)
         return n.clamp(min=eps)
+    if p == 0:
+        # The "0-norm" counts the nonzero entries (1/p would divide by zero).
+        return (x != 0).to(x.dtype).sum(dim, keepdim=True).clamp(min=eps)
     return x.abs().pow(p).sum(dim, keepdim=True).pow(1.0 / p).clamp(min=eps)
 
 

@@ -16,6 +16,9 @@ pub enum Error {
     Index(String),
     /// An invalid argument value (negative size, bad probability, ...).
     Value(String),
+    /// A number that does not fit the dtype it is stored in (`int32` given `2**40`, a Python
+    /// int beyond int64): raised instead of wrapping or saturating.
+    Overflow(String),
     /// Misuse of autograd (backward twice, in-place on a leaf requiring grad, ...).
     Autograd(String),
     /// A malformed, truncated or hostile checkpoint file.
@@ -39,6 +42,7 @@ impl fmt::Display for Error {
             | Error::Device(m)
             | Error::Index(m)
             | Error::Value(m)
+            | Error::Overflow(m)
             | Error::Autograd(m)
             | Error::Checkpoint(m)
             | Error::Distributed(m)

@@ -3,7 +3,8 @@
 
 use democratising::Error;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyModule, PyType};
 
 fn class_name(e: &Error) -> &'static str {
     match e {
@@ -12,6 +13,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Device(_) => "DeviceError",
         Error::Index(_) => "IndexOutOfRangeError",
         Error::Value(_) => "InvalidValueError",
+        Error::Overflow(_) => "OverflowValueError",
         Error::Autograd(_) => "AutogradError",
         Error::Checkpoint(_) => "CheckpointError",
         Error::Distributed(_) => "DistributedError",
@@ -20,12 +22,15 @@ fn class_name(e: &Error) -> &'static str {
     }
 }
 
+/// `democratising.errors`, imported once (an error path must not pay for an import).
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
 /// Converts an engine error into the matching Python exception.
 pub fn to_pyerr(e: Error) -> PyErr {
     Python::attach(|py| {
-        let ty = py
-            .import("democratising.errors")
-            .and_then(|m| m.getattr(class_name(&e)))
+        let ty = ERRORS
+            .get_or_try_init(py, || py.import("democratising.errors").map(Bound::unbind))
+            .and_then(|m| m.bind(py).getattr(class_name(&e)))
             .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
         match ty {
             Ok(t) => PyErr::from_type(t, e.to_string()),

@@ -92,7 +92,7 @@ pub fn full(
     };
     let dt = dtype_or(dtype, default)?;
     finish(
-        Tensor::full(&shape, v.item().py()?, dt).py()?,
+        Tensor::full_scalar(&shape, &v, dt).py()?,
         dev,
         requires_grad,
     )
@@ -119,11 +119,14 @@ pub fn arange(
     };
     let any_float = [&s, &e, &st].iter().any(|t| t.dtype().is_float());
     let dt = dtype_or(dtype, if any_float { DType::F32 } else { DType::I64 })?;
-    finish(
-        Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt).py()?,
-        dev,
-        requires_grad,
-    )
+    let t = if any_float {
+        Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt)
+    } else {
+        // Integer bounds: exact in int64 at any magnitude.
+        let (s, e, st) = (s.item_i64().py()?, e.item_i64().py()?, st.item_i64().py()?);
+        Tensor::arange_int(s, e, st, dt)
+    };
+    finish(t.py()?, dev, requires_grad)
 }
 
 #[pyfunction]
@@ -408,6 +411,18 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
                 arr.getattr("dtype")?
             ))));
         };
+        if dt == DType::Bool && attempt == 0 {
+            // NumPy lets any byte sit in a bool array (`uint8_array.view(bool)`); a Rust bool
+            // must be 0 or 1, so such an array is normalised into a copy (nonzero -> True).
+            let bytes = arr.call_method1("view", (np.getattr("uint8")?,))?;
+            let any_big = np
+                .getattr("any")?
+                .call1((np.getattr("greater")?.call1((&bytes, 1))?,))?;
+            if any_big.is_truthy()? {
+                arr = np.getattr("not_equal")?.call1((bytes, 0))?;
+                continue;
+            }
+        }
         let (ptr, readonly): (usize, bool) = iface
             .get_item("data")?
             .map(|d| d.extract())

@@ -35,9 +35,15 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
         let get = |name: &str| -> PyResult<Option<isize>> {
             let v = s.getattr(name)?;
             if v.is_none() {
-                Ok(None)
-            } else {
-                Ok(Some(v.extract()?))
+                return Ok(None);
+            }
+            // Bounds past isize clamp as in NumPy (`t[-10**20:10**20]` is the whole dim).
+            match v.extract::<isize>() {
+                Ok(i) => Ok(Some(i)),
+                Err(_) if v.is_instance_of::<PyInt>() => {
+                    Ok(Some(if v.lt(0)? { isize::MIN } else { isize::MAX }))
+                }
+                Err(e) => Err(e),
             }
         };
         let step = get("step")?.unwrap_or(1);
@@ -194,6 +200,9 @@ pub fn setitem(
 ) -> PyResult<()> {
     let items = parse_key(key)?;
     let v = operand(value)?;
+    if v.is_wrapped_number() {
+        democratising::ops::overflow::check_scalar_fits(&v, t.dtype()).py()?;
+    }
     run(py, t.numel(), || {
         let tracked = is_grad_enabled() && (t.requires_grad() || v.requires_grad());
         let (cur, adv) = apply_basic(t, &items)?;

@@ -9,6 +9,17 @@ use democratising::Tensor;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+/// A geometry argument (`stride`, `padding`, ...) checked against its minimum, so a negative
+/// value is a typed error naming it instead of PyO3's "can't convert negative int to unsigned".
+fn geom(op: &str, name: &str, v: (isize, isize), min: isize) -> PyResult<(usize, usize)> {
+    if v.0 < min || v.1 < min {
+        return Err(crate::errors::to_pyerr(democratising::Error::Value(
+            format!("{op}: {name} must be >= {min}, got {v:?}"),
+        )));
+    }
+    Ok((v.0 as usize, v.1 as usize))
+}
+
 fn opt(t: &Option<PyRef<'_, PyTensor>>) -> Option<Tensor> {
     t.as_ref().map(|t| t.t.clone())
 }
@@ -21,17 +32,17 @@ pub fn _conv2d(
     input: PyRef<'_, PyTensor>,
     weight: PyRef<'_, PyTensor>,
     bias: Option<PyRef<'_, PyTensor>>,
-    stride: (usize, usize),
-    padding: (usize, usize),
-    dilation: (usize, usize),
-    groups: usize,
+    stride: (isize, isize),
+    padding: (isize, isize),
+    dilation: (isize, isize),
+    groups: isize,
 ) -> PyResult<PyTensor> {
     let (x, w, b) = (&input.t, &weight.t, opt(&bias));
     let spec = Conv2dSpec {
-        stride,
-        padding,
-        dilation,
-        groups,
+        stride: geom("conv2d", "stride", stride, 1)?,
+        padding: geom("conv2d", "padding", padding, 0)?,
+        dilation: geom("conv2d", "dilation", dilation, 1)?,
+        groups: geom("conv2d", "groups", (groups, groups), 1)?.0,
     };
     let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
     run(py, work, || x.conv2d(w, b.as_ref(), spec)).map(wrap)
@@ -42,17 +53,17 @@ pub fn _conv2d(
 pub fn _max_pool2d(
     py: Python<'_>,
     input: PyRef<'_, PyTensor>,
-    kernel: (usize, usize),
-    stride: (usize, usize),
-    padding: (usize, usize),
-    dilation: (usize, usize),
+    kernel: (isize, isize),
+    stride: (isize, isize),
+    padding: (isize, isize),
+    dilation: (isize, isize),
     ceil_mode: bool,
 ) -> PyResult<PyTensor> {
     let spec = Pool2dSpec {
-        kernel,
-        stride,
-        padding,
-        dilation,
+        kernel: geom("max_pool2d", "kernel_size", kernel, 1)?,
+        stride: geom("max_pool2d", "stride", stride, 1)?,
+        padding: geom("max_pool2d", "padding", padding, 0)?,
+        dilation: geom("max_pool2d", "dilation", dilation, 1)?,
         ceil_mode,
         count_include_pad: true,
     };
@@ -65,16 +76,16 @@ pub fn _max_pool2d(
 pub fn _avg_pool2d(
     py: Python<'_>,
     input: PyRef<'_, PyTensor>,
-    kernel: (usize, usize),
-    stride: (usize, usize),
-    padding: (usize, usize),
+    kernel: (isize, isize),
+    stride: (isize, isize),
+    padding: (isize, isize),
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> PyResult<PyTensor> {
     let spec = Pool2dSpec {
-        kernel,
-        stride,
-        padding,
+        kernel: geom("avg_pool2d", "kernel_size", kernel, 1)?,
+        stride: geom("avg_pool2d", "stride", stride, 1)?,
+        padding: geom("avg_pool2d", "padding", padding, 0)?,
         dilation: (1, 1),
         ceil_mode,
         count_include_pad,
@@ -87,8 +98,9 @@ pub fn _avg_pool2d(
 pub fn _adaptive_avg_pool2d(
     py: Python<'_>,
     input: PyRef<'_, PyTensor>,
-    output_size: (usize, usize),
+    output_size: (isize, isize),
 ) -> PyResult<PyTensor> {
+    let output_size = geom("adaptive_avg_pool2d", "output_size", output_size, 1)?;
     let x = &input.t;
     run(py, x.numel(), || x.adaptive_avg_pool2d(output_size)).map(wrap)
 }

@@ -448,10 +448,19 @@ impl PyTensor {
             if let Ok(t) = a.cast::<PyTensor>() {
                 dt = Some(t.get().t.dtype());
                 dev = Some(t.get().t.device());
-            } else if let Ok(d) = extract_dtype(&a) {
-                dt = Some(d);
             } else {
-                dev = Some(extract_device(&a)?);
+                match (extract_dtype(&a), extract_device(&a)) {
+                    (Ok(d), _) => dt = Some(d),
+                    (_, Ok(d)) => dev = Some(d),
+                    // Neither: say what it is not as a dtype, unless it reads as a device name.
+                    (Err(dtype_err), Err(device_err)) => {
+                        let name = a.extract::<String>().unwrap_or_default();
+                        let device_like = ["cpu", "cuda", "mps", "xpu"]
+                            .iter()
+                            .any(|p| name.starts_with(p));
+                        return Err(if device_like { device_err } else { dtype_err });
+                    }
+                }
             }
         }
         if let Some(d) = dtype {
@@ -1284,7 +1293,9 @@ impl PyTensor {
         mask: PyRef<'_, PyTensor>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<PyTensor> {
-        let v = operand(value)?.item().py()?;
+        let v = operand(value)?;
+        democratising::ops::overflow::check_scalar_fits(&v, self.t.dtype()).py()?;
+        let v = v.item().py()?;
         let (t, m) = (&self.t, &mask.t);
         run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
     }
@@ -1357,8 +1368,8 @@ impl PyTensor {
         Ok(slf)
     }
     fn fill_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let v = operand(value)?.item().py()?;
-        slf.get().t.fill_(v).py()?;
+        let v = operand(value)?;
+        slf.get().t.fill_scalar_(&v).py()?;
         Ok(slf)
     }
     fn copy_<'py>(slf: Bound<'py, Self>, src: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {

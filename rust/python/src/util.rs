@@ -32,10 +32,14 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         return Ok(Tensor::wrapped_scalar(obj.extract::<bool>()?));
     }
     if obj.is_instance_of::<PyInt>() {
-        return Ok(match obj.extract::<i64>() {
-            Ok(i) => Tensor::wrapped_scalar(i),
-            Err(_) => Tensor::wrapped_scalar(obj.extract::<f64>()?),
-        });
+        // Beyond int64 a Python int has no dtype to live in (PyTorch: "Overflow when
+        // unpacking long"); rounding it to a float would silently change the value.
+        return match obj.extract::<i64>() {
+            Ok(i) => Ok(Tensor::wrapped_scalar(i)),
+            Err(_) => Err(crate::errors::to_pyerr(democratising::Error::Overflow(
+                format!("Python int {obj} is out of range for int64, the widest integer dtype"),
+            ))),
+        };
     }
     if obj.is_instance_of::<PyFloat>() {
         return Ok(Tensor::wrapped_scalar(obj.extract::<f64>()?));

@@ -4,6 +4,7 @@ use crate::autograd::{record, Saved};
 use crate::layout::broadcast_shapes;
 use crate::ops::copy::cast_raw;
 use crate::ops::kernel::map2;
+use crate::ops::overflow::{overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
 use crate::{bail, DType, Float, Result, Tensor};
 
@@ -183,6 +184,14 @@ fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<
 /// The op without autograd: promotes, broadcasts and computes.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let rt = result_type(&[a, b]);
+    if let Some(v) = wrapped_int_outside(&[a, b], rt) {
+        // A Python int that int32 cannot hold: a comparison is still well defined (computed in
+        // int64, as NumPy does); arithmetic would wrap, so it fails as in NumPy 2.
+        if !op.is_comparison() {
+            return Err(overflow(v, rt));
+        }
+        return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
+    }
     if a.device().is_cuda() || b.device().is_cuda() {
         return binary_cuda(op, a, b, rt);
     }

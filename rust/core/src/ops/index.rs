@@ -34,6 +34,21 @@ fn wrap_index(i: i64, n: usize, dim: usize) -> Result<usize> {
     Ok(j as usize)
 }
 
+/// `i` as a position along a dim of size `n`, negatives refused: `gather` and `scatter_add`
+/// take indices as they are, as PyTorch and the CUDA kernels do (no wrapping from the end).
+fn check_index(i: i64, n: usize, dim: usize) -> Result<usize> {
+    if i < 0 {
+        bail!(
+            Index,
+            "index {} is out of bounds for dimension {} with size {}",
+            i,
+            dim,
+            n
+        );
+    }
+    wrap_index(i, n, dim)
+}
+
 /// Iterates the multi-indices of `shape` in row-major order.
 fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize]) -> Result<()>) -> Result<()> {
     let n: usize = shape.iter().product();
@@ -172,7 +187,7 @@ impl Tensor {
             let mut out = Vec::with_capacity(idx.len());
             let mut k = 0;
             for_each_index(index.shape(), |pos| {
-                let j = wrap_index(idx[k], size_d, d)?;
+                let j = check_index(idx[k], size_d, d)?;
                 k += 1;
                 let mut off = l.offset;
                 for (a, &p) in pos.iter().enumerate() {
@@ -232,7 +247,7 @@ impl Tensor {
             let o = unsafe { out.storage().as_mut_slice::<T>() };
             let mut k = 0;
             for_each_index(index.shape(), |pos| {
-                let j = wrap_index(idx[k], size_d, d)?;
+                let j = check_index(idx[k], size_d, d)?;
                 k += 1;
                 let mut oo = 0;
                 let mut so = sl.offset;

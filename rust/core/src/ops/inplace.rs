@@ -18,6 +18,23 @@ fn can_cast(from: DType, to: DType) -> bool {
 
 impl Tensor {
     fn check_inplace_allowed(&self, result_requires_grad: bool) -> Result<()> {
+        // An expanded view (stride 0 over a dim longer than 1) has several elements in one
+        // memory location: a write would race with itself and give order-dependent values.
+        let l = self.layout();
+        if l.shape
+            .iter()
+            .zip(&l.strides)
+            .any(|(&n, &s)| n > 1 && s == 0)
+        {
+            bail!(
+                Value,
+                "unsupported operation: more than one element of the written-to tensor (shape \
+                 {:?}, strides {:?}) refers to a single memory location, as in an expand()ed \
+                 view; clone() the tensor before the in-place operation",
+                l.shape,
+                l.strides
+            );
+        }
         if !is_grad_enabled() {
             return Ok(());
         }

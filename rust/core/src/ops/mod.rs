@@ -10,6 +10,7 @@ pub mod inplace;
 pub mod kernel;
 pub mod matmul;
 pub mod nn;
+pub mod overflow;
 pub mod promote;
 pub mod reduce;
 pub(crate) mod rows;

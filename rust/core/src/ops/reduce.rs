@@ -133,12 +133,10 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
                     let m = x
                         .iter()
                         .fold(T::NEG_INF, |a, &v| if v > a || v.is_nan() { v } else { a });
+                    // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
+                    // (`x - m` would be inf - inf = NaN).
                     if m.is_nan() || m == T::INF || m == T::NEG_INF {
-                        if m == T::NEG_INF {
-                            m
-                        } else {
-                            m + x.iter().fold(T::zero(), |a, &v| a + v * T::zero())
-                        }
+                        m
                     } else {
                         m + row_sum_map(x, |v| (v - m).exp()).ln()
                     }

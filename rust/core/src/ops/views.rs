@@ -202,6 +202,9 @@ impl Tensor {
         let start = start.min(n);
         let end = end.min(n).max(start);
         let len = (end - start).div_ceil(step);
+        // With at most one element the step is never taken: keep the stride small (a step of
+        // 10**20 would make a stride no consumer of the layout could represent).
+        let step = if len <= 1 { 1 } else { step };
         let l = self.layout().slice(d, start, len, step);
         let in_shape = self.shape().to_vec();
         let dtype = self.dtype();

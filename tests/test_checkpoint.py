@@ -692,9 +692,9 @@ def test_checksum_key_is_reserved(tmp_path: Path) -> None:
         save_file({"w": dm.zeros(2)}, tmp_path / "r.safetensors", metadata={CHECKSUM_KEY: "x"})
 
 
-def test_checkpoint_without_checksum_still_loads(tmp_path: Path) -> None:
+def test_checkpoint_without_checksum_is_refused_unless_allowed(tmp_path: Path) -> None:
     """Checkpoints written before the checksum existed (no key, no ``"checksum"`` in the
-    document) load as before."""
+    document) are unverified: refused by default, loaded with a warning on request."""
     model, opt = trained()
     ck = Checkpoint(model_state=dict(model.state_dict()), optimizer_state=opt.state_dict())
     ck.epoch, ck.optimizer_type = 2, "Adam"
@@ -705,9 +705,45 @@ def test_checkpoint_without_checksum_still_loads(tmp_path: Path) -> None:
     with open(path, "wb") as f:
         _safetensors.write_safetensors(f, tensors, {METADATA_KEY: json.dumps(doc)}, checksum=False)
     assert CHECKSUM_KEY.encode() not in path.read_bytes()
-    model2, opt2, *_ = _target()
-    assert load_checkpoint(path, model2, opt2, restore_rng=False)["epoch"] == 2
+    model2, opt2, params, ostate, rng = _target()
+    with pytest.raises(CheckpointError, match=r"unverified.*allow_unverified=True"):
+        load_checkpoint(path, model2, opt2)
+    with pytest.raises(CheckpointError, match="unverified"):
+        Checkpoint.load(path)
+    _assert_untouched(model2, opt2, params, ostate, rng)
+    with pytest.warns(UserWarning, match="unverified"):
+        info = load_checkpoint(path, model2, opt2, restore_rng=False, allow_unverified=True)
+    assert info["epoch"] == 2
     assert_bitwise_equal(params_np(model), params_np(model2))
+
+
+def _strip_checksum(blob: bytes) -> bytes:
+    """What someone gets past the checksum with: the digest and the document's claim both
+    removed, the rest of the file intact."""
+    header, data = _split(blob)
+    meta = header["__metadata__"]
+    del meta[CHECKSUM_KEY]
+    doc = json.loads(meta[METADATA_KEY])
+    del doc["checksum"]
+    meta[METADATA_KEY] = json.dumps(doc)
+    return build(header, data)
+
+
+def test_stripping_the_checksum_is_not_a_way_around_it(valid_blob: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "stripped.safetensors"
+    path.write_bytes(_strip_checksum(valid_blob))
+    model, opt, params, ostate, rng = _target()
+    with pytest.raises(CheckpointError, match="unverified"):
+        load_checkpoint(path, model, opt)
+    _assert_untouched(model, opt, params, ostate, rng)
+    with pytest.warns(UserWarning, match="unverified"):
+        assert load_checkpoint(path, model, opt, allow_unverified=True)["epoch"] == 1
+    # Plain weight files are not checkpoints: they load without a checksum, no warning.
+    plain = tmp_path / "weights.safetensors"
+    with open(plain, "wb") as f:
+        raw = {"w": _safetensors.RawTensor("F32", np.ones(3, np.float32))}
+        _safetensors.write_safetensors(f, raw, checksum=False)
+    assert load_file(plain)["w"].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_document_demanding_a_missing_checksum_is_corrupt(tmp_path: Path) -> None:
@@ -722,8 +758,8 @@ def test_document_demanding_a_missing_checksum_is_corrupt(tmp_path: Path) -> Non
 
 @needs_safetensors
 def test_files_from_the_official_package_load_without_checksum(tmp_path: Path) -> None:
-    """A PyTorch-style state dict and a checkpoint written by the ``safetensors`` package
-    itself carry no checksum and load as before."""
+    """A PyTorch-style state dict written by the ``safetensors`` package carries no checksum
+    and loads as before: it is a weight file. A checkpoint written that way is unverified."""
     model, _ = trained()
     arrays = {k: v for k, v in params_np(model).items()}
     path = tmp_path / "torch_style.safetensors"
@@ -736,7 +772,11 @@ def test_files_from_the_official_package_load_without_checksum(tmp_path: Path) -
         {"model." + k: v for k, v in arrays.items()}, str(path), metadata={METADATA_KEY: doc}
     )
     target = make_model()
-    assert load_checkpoint(path, target, restore_rng=False)["epoch"] == 4
+    with pytest.raises(CheckpointError, match="unverified"):
+        load_checkpoint(path, target, restore_rng=False)
+    with pytest.warns(UserWarning, match="unverified"):
+        info = load_checkpoint(path, target, restore_rng=False, allow_unverified=True)
+    assert info["epoch"] == 4
     assert_bitwise_equal(arrays, params_np(target))
 
 
@@ -751,6 +791,123 @@ def test_official_package_reads_our_checksummed_files(tmp_path: Path) -> None:
         meta = f.metadata()
         assert re.fullmatch("[0-9a-f]{64}", meta[CHECKSUM_KEY])
         np.testing.assert_array_equal(f.get_tensor("model.0.bias"), params_np(model)["0.bias"])
+
+
+# ---- resource limits -------------------------------------------------------------------------
+
+
+def _many_empty(n: int, key: str = "data_offsets") -> bytes:
+    entry = '{"dtype":"F32","shape":[0],"' + key + '":[0,0]}'
+    body = ",".join(f'"t{i}":{entry}' for i in range(n))
+    return build(None, raw_header=("{" + body + "}").encode())
+
+
+@pytest.mark.parametrize("key", ["data_offsets", "data\\u005foffsets"])
+def test_header_with_too_many_tensors_is_refused_quickly(key: str, tmp_path: Path) -> None:
+    """1.5 M empty tensors in an 89 MB header once took a minute and 1.8 GB; the count is now
+    bounded before (or, for escaped keys, while) the header is parsed."""
+    path = tmp_path / "many.safetensors"
+    path.write_bytes(_many_empty(_safetensors.MAX_TENSORS + 1000, key))
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=f"more than {_safetensors.MAX_TENSORS} tensors"):
+        load_file(path)
+    assert time.perf_counter() - start < 3.0
+
+
+def test_header_of_tiny_values_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "commas.safetensors"
+    path.write_bytes(build(None, raw_header=b'{"a":[' + b"0," * 4_000_000 + b"0]}"))
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="JSON values"):
+        load_file(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_many_tensors_within_the_limit_load_in_linear_time(tmp_path: Path) -> None:
+    path = tmp_path / "ok.safetensors"
+    path.write_bytes(_many_empty(50_000))
+    start = time.perf_counter()
+    assert len(load_file(path)) == 50_000
+    assert time.perf_counter() - start < 3.0
+
+
+# ---- layouts: DistributedDataParallel's ``module.`` prefix -----------------------------------
+
+
+class _Wrapped(dm.nn.Module):
+    """The key layout of ``DistributedDataParallel``/``DataParallel``: ``module.<key>``."""
+
+    def __init__(self, module: dm.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: dm.Tensor) -> dm.Tensor:
+        return self.module(x)
+
+
+def test_wrapped_checkpoint_loads_into_a_plain_model_and_back(tmp_path: Path) -> None:
+    model, opt = trained()
+    wrapped = _Wrapped(model)
+    assert next(iter(wrapped.state_dict())) == "module.0.weight"
+    path = tmp_path / "ddp.safetensors"
+    save_checkpoint(path, wrapped, opt, epoch=2)
+    plain = make_model()
+    plain_opt = dm.optim.Adam(plain.parameters(), lr=0.3)
+    assert load_checkpoint(path, plain, plain_opt)["epoch"] == 2
+    assert_bitwise_equal(params_np(model), params_np(plain))
+
+    save_checkpoint(path, plain, plain_opt, epoch=3)
+    target = _Wrapped(make_model())
+    assert load_checkpoint(path, target, restore_rng=False)["epoch"] == 3
+    assert_bitwise_equal(params_np(model), params_np(target.module))
+
+
+def test_prefix_is_adapted_only_when_every_key_needs_it(tmp_path: Path) -> None:
+    model, _ = trained()
+    sd = {("module." + k if k.startswith("0.") else k): v for k, v in model.state_dict().items()}
+    path = tmp_path / "mixed.safetensors"
+    Checkpoint(model_state=sd).save(path)
+    target = make_model()
+    before = params_np(target)
+    with pytest.raises(CheckpointError, match="unexpected keys"):
+        load_checkpoint(path, target)
+    assert_bitwise_equal(before, params_np(target))
+
+
+# ---- scheduler and scaler state ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda st: st.update(last_epoch="3"), "last_epoch must be a number"),
+        (lambda st: st.update(base_lrs="x"), "base_lrs must be a list"),
+        (lambda st: st.update(step=5), "unexpected key 'step'"),
+        (lambda st: st.update(optimizer=None), "unexpected key 'optimizer'"),
+        (lambda st: st.pop("gamma"), "lacks"),
+    ],
+)
+def test_bad_scheduler_state_is_refused_before_anything_changes(
+    edit: Callable[[dict[str, Any]], Any], match: str, tmp_path: Path
+) -> None:
+    model, opt = trained()
+    sched = dm.optim.lr_scheduler.StepLR(opt, step_size=2)
+    ck = Checkpoint(
+        model_state=dict(model.state_dict()),
+        optimizer_state=opt.state_dict(),
+        scheduler_state=sched.state_dict(),
+        optimizer_type="Adam",
+    )
+    edit(ck.scheduler_state)
+    path = tmp_path / "s.safetensors"
+    ck.save(path)
+    model2, opt2, params, ostate, rng = _target()
+    sched2 = dm.optim.lr_scheduler.StepLR(opt2, step_size=5)
+    before = sched2.state_dict()
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(path, model2, opt2, sched2)
+    _assert_untouched(model2, opt2, params, ostate, rng)
+    assert sched2.state_dict() == before
 
 
 # ---- atomic saving ---------------------------------------------------------------------------

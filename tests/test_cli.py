@@ -3,17 +3,19 @@ files and overrides, errors, the progress bar on a terminal, and ``--version``."
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 import democratising as dm
-from democratising.checkpoint import load_file
+from democratising.checkpoint import Checkpoint, load_file
 from democratising.cli import main
 
 
@@ -184,3 +186,140 @@ def test_mpirun_two_ranks_train_data_parallel(tmp_path: Path) -> None:
     assert r.stdout.count("Epoch 1/1:") == 1  # only rank 0 prints
     assert "DistributedDataParallel(world=2" in r.stdout
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["epoch_0001.safetensors"]
+
+
+# ---- untrusted checkpoints and bad values: one line, exit status 2 ---------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint written by ``democratising train`` (CLI defaults, one epoch)."""
+    cwd = tmp_path_factory.mktemp("cli_source")
+    r = _cli("train", "--epochs", "1", cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return cwd / "checkpoints" / "epoch_0001.safetensors"
+
+
+def _edited(src: Path, dst: Path, edit: Callable[[Checkpoint], Any]) -> Path:
+    """``src`` edited and saved with a valid checksum, as anyone can write one."""
+    ck = Checkpoint.load(src)
+    edit(ck)
+    ck.save(dst)
+    return dst
+
+
+def test_resume_never_lets_the_checkpoint_choose_paths(
+    cli_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A crafted checkpoint whose saved config names another directory and keep_last=1 once
+    made ``--resume`` overwrite and delete ``epoch_*`` files there. Run settings now come from
+    the command line, the config file and the defaults only."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for i in range(1, 5):
+        (victim / f"epoch_{i:04d}.safetensors").write_bytes(b"precious")
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def evil(ck: Checkpoint) -> None:
+        ck.extra["trainer"]["config"].update(
+            checkpoint_dir=str(victim), keep_last=1, num_epochs=4, batch_size=8
+        )
+
+    _edited(cli_checkpoint, run / "evil.safetensors", evil)
+    r = _cli("train", "--resume", "evil.safetensors", "--epochs", "2", cwd=run)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in victim.iterdir()) == [
+        f"epoch_{i:04d}.safetensors" for i in range(1, 5)
+    ]
+    assert all(p.read_bytes() == b"precious" for p in victim.iterdir())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_0002.safetensors"]
+    assert "Epoch 2/2:" in r.stdout and "Epoch 3/" not in r.stdout
+    assert "Note: the checkpoint's run used other settings for batch_size" in r.stdout
+    assert str(victim) not in r.stdout + r.stderr
+
+
+def _assert_usage_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("democratising train: error: "), r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        ('{"seed": -1}', ["seed", "[0, 2**64-1]"]),
+        ('{"seed": 1e30}', ["seed", "[0, 2**64-1]"]),
+        ('{"optimizer": {"name": "adam", "beta1": 5}}', ["optimizer.beta1", "[0, 1)"]),
+        ('{"scheduler": {"name": "StepLR", "step_size": 0}}', ["scheduler.step_size", "[1, "]),
+        ('{"num_workers": 100000}', ["num_workers", "[0, 256]"]),
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", ["nested too deeply"]),
+    ],
+)
+def test_bad_config_values_exit_2_with_one_line(
+    content: str, needles: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.json").write_text(content)
+    r = _cli("train", "--config", "bad.json", "--epochs", "1", cwd=tmp_path)
+    _assert_usage_error(r, *needles)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+_BAD_PCG64 = {
+    "bit_generator": "PCG64",
+    "state": {"state": -1, "inc": 1},
+    "has_uint32": 0,
+    "uinteger": 0,
+}
+
+#: The bad-metadata checkpoints of issue 13, each otherwise valid and checksummed.
+_BAD_CHECKPOINTS: dict[str, tuple[Callable[[Checkpoint], Any], str]] = {
+    "trainer_not_dict": (lambda ck: ck.extra.update(trainer="x"), "'trainer' must be a dict"),
+    "bad_history": (
+        lambda ck: ck.extra["trainer"].update(history={"loss": 3}),
+        "trainer.history.loss",
+    ),
+    "loader_without_rng": (lambda ck: ck.extra["trainer"].update(loader={}), "trainer.loader"),
+    "bad_pcg64_state": (
+        lambda ck: ck.extra["trainer"].update(loader={"rng": _BAD_PCG64}),
+        "trainer.loader",
+    ),
+    "config_not_dict": (lambda ck: ck.extra["trainer"].update(config=[1]), "trainer.config"),
+    "lr_as_string": (lambda ck: ck.optimizer_state["param_groups"][0].update(lr="0.1"), "'lr'"),
+    "negative_epoch": (lambda ck: setattr(ck, "epoch", -1), "'epoch'"),
+    "epoch_1e30": (lambda ck: setattr(ck, "epoch", 10**30), "'epoch'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CHECKPOINTS))
+def test_bad_resume_checkpoints_exit_2_with_one_line(
+    case: str, cli_checkpoint: Path, tmp_path: Path
+) -> None:
+    edit, needle = _BAD_CHECKPOINTS[case]
+    _edited(cli_checkpoint, tmp_path / "bad.safetensors", edit)
+    r = _cli("train", "--resume", "bad.safetensors", "--epochs", "3", cwd=tmp_path)
+    _assert_usage_error(r, needle)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_unverified_resume_needs_the_flag(cli_checkpoint: Path, tmp_path: Path) -> None:
+    blob = cli_checkpoint.read_bytes()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8 : 8 + n])
+    meta = header["__metadata__"]
+    del meta["democratising.sha256"]
+    doc = json.loads(meta["democratising"])
+    del doc["checksum"]
+    meta["democratising"] = json.dumps(doc)
+    raw = json.dumps(header).encode()
+    (tmp_path / "old.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + blob[8 + n :])
+    r = _cli("train", "--resume", "old.safetensors", "--epochs", "2", cwd=tmp_path)
+    _assert_usage_error(r, "unverified", "allow_unverified")
+    r = _cli(
+        "train", "--resume", "old.safetensors", "--epochs", "2", "--allow-unverified", cwd=tmp_path
+    )
+    assert r.returncode == 0 and "Epoch 2/2:" in r.stdout, r.stderr
+    assert "unverified" in r.stderr

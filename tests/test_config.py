@@ -164,7 +164,7 @@ def test_overrides_switch_kinds() -> None:
         ("scheduler.T_max=3", "scheduler.name first"),
         ("num_epochs", "key=value"),
         ("learning_rate.x=1", "nested"),
-        ("batch_size=0", "batch_size must be >= 1"),
+        ("batch_size=0", r"batch_size must be an int in \[1, "),
         ("amp=fp8", "amp"),
     ],
 )
@@ -199,7 +199,7 @@ def test_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 _OPTIMIZERS = [
     OptimizerConfig.Adam(beta1=0.8, beta2=0.95, weight_decay=1e-4, eps=1e-7, amsgrad=True),
     OptimizerConfig.AdamW(weight_decay=0.05),
-    OptimizerConfig.SGD(momentum=0.9, weight_decay=5e-4, dampening=0.1, nesterov=True),
+    OptimizerConfig.SGD(momentum=0.9, weight_decay=5e-4, dampening=0.0, nesterov=True),
     OptimizerConfig.RMSprop(alpha=0.9, centered=True),
     OptimizerConfig.Adagrad(lr_decay=0.01, initial_accumulator_value=0.1),
 ]
@@ -286,3 +286,130 @@ def test_save_rejects_other_suffixes(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"\.toml or \.json"):
             TrainingConfig().save(tmp_path / name)
         assert not (tmp_path / name).exists()
+
+
+# ---- every field's type and range ------------------------------------------------------------
+
+#: (field=value, text the message must hold): the key and its allowed values.
+_BAD_FIELDS = [
+    ("seed=-1", r"seed must be an int in \[0, 2\*\*64-1\], got -1"),
+    ("seed=1e30", r"seed must be an int in \[0, 2\*\*64-1\]"),
+    ("seed=18446744073709551616", r"seed must be an int in \[0, 2\*\*64-1\]"),
+    ("learning_rate=-0.1", r"learning_rate must be a finite number >= 0"),
+    ("learning_rate=nan", r"learning_rate must be a finite number >= 0"),
+    ("learning_rate=inf", r"learning_rate must be a finite number >= 0"),
+    ("num_epochs=-3", r"num_epochs must be an int in \[0, 2\*\*31-1\]"),
+    ("num_epochs=1e30", r"num_epochs must be an int in \[0, 2\*\*31-1\]"),
+    ("batch_size=1e12", r"batch_size must be an int in \[1, 2\*\*31-1\]"),
+    ("accumulation_steps=0", r"accumulation_steps must be an int in \[1, "),
+    ("max_grad_norm=0", r"max_grad_norm must be a finite number > 0 or None"),
+    ("val_fraction=1", r"val_fraction must be a number in \[0, 1\)"),
+    ("num_workers=100000", r"num_workers must be an int in \[0, 256\]"),
+    ("num_workers=-1", r"num_workers must be an int in \[0, 256\]"),
+    ("checkpoint_every=0", r"checkpoint_every must be an int in \[1, "),
+    ("keep_last=0", r"keep_last must be an int in \[1, .*or None"),
+    ("optimizer.beta1=5", r"optimizer.beta1 must be a number in \[0, 1\), got 5"),
+    ("optimizer.beta2=-0.1", r"optimizer.beta2 must be a number in \[0, 1\)"),
+    ("optimizer.eps=-1", r"optimizer.eps must be a finite number >= 0"),
+    ("optimizer.weight_decay=-1", r"optimizer.weight_decay must be a finite number >= 0"),
+]
+
+
+@pytest.mark.parametrize(("override", "match"), _BAD_FIELDS)
+def test_every_field_is_checked_with_its_allowed_values(override: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TrainingConfig().with_overrides([override])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            ["scheduler=StepLR", "scheduler.step_size=0"],
+            r"scheduler.step_size must be an int in \[1,",
+        ),
+        (
+            ["scheduler=StepLR", "scheduler.gamma=-1"],
+            r"scheduler.gamma must be a finite number >= 0",
+        ),
+        (
+            ["scheduler=MultiStepLR", "scheduler.milestones=[1,-2]"],
+            r"scheduler.milestones must be a list",
+        ),
+        (
+            ["scheduler=CosineAnnealing", "scheduler.T_max=0"],
+            r"scheduler.T_max must be an int in \[1,",
+        ),
+        (
+            ["scheduler=LinearLR", "scheduler.start_factor=0"],
+            r"scheduler.start_factor must be a number in \(0, 1\]",
+        ),
+        (
+            ["scheduler=OneCycle", "scheduler.anneal_strategy=cubic"],
+            r"scheduler.anneal_strategy must be one of 'cos', 'linear'",
+        ),
+        (
+            ["scheduler=OneCycle", "scheduler.pct_start=2"],
+            r"scheduler.pct_start must be a number in \[0, 1\]",
+        ),
+        (
+            ["scheduler=ReduceLROnPlateau", "scheduler.factor=1"],
+            r"scheduler.factor must be a number in \[0, 1\)",
+        ),
+        (
+            ["scheduler=StepLR", "scheduler.interval=hourly"],
+            r"scheduler.interval must be one of None, 'epoch', 'batch'",
+        ),
+        (
+            ["optimizer=sgd", "optimizer.nesterov=true"],
+            r"nesterov = true needs optimizer.momentum > 0",
+        ),
+        (
+            ["optimizer=rmsprop", "optimizer.alpha=2"],
+            r"optimizer.alpha must be a number in \[0, 1\]",
+        ),
+    ],
+)
+def test_optimizer_and_scheduler_fields_are_checked(overrides: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TrainingConfig().with_overrides(overrides)
+
+
+def test_direct_construction_is_checked_too() -> None:
+    with pytest.raises(ConfigError, match="batch_size must be an int"):
+        TrainingConfig(batch_size=32.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="shuffle must be true or false"):
+        TrainingConfig(shuffle=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        TrainingConfig(seed=True)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="device must be a device name"):
+        TrainingConfig(device="")
+    with pytest.raises(ConfigError, match=r"optimizer.beta1 must be a number in \[0, 1\)"):
+        OptimizerConfig.Adam(beta1=5)
+    with pytest.raises(ConfigError, match=r"scheduler\.step_size must be an int"):
+        SchedulerConfig.StepLR(step_size=0)
+    cfg = TrainingConfig(checkpoint_dir=Path("ck"), seed=2**64 - 1)  # type: ignore[arg-type]
+    assert cfg.checkpoint_dir == "ck" and json.dumps(cfg.to_dict())
+
+
+def test_config_errors_are_democratising_errors() -> None:
+    import democratising as dm
+
+    assert issubclass(ConfigError, dm.DemocratisingError) and issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_deeply_nested_file_is_a_config_error(suffix: str, tmp_path: Path) -> None:
+    path = tmp_path / f"deep{suffix}"
+    depth = 100_000
+    if suffix == ".json":
+        path.write_text('{"a": ' + "[" * depth + "]" * depth + "}")
+    else:
+        path.write_text("a = " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError, match=r"nested too deeply|cannot parse"):
+        TrainingConfig.from_file(path)
+
+
+def test_from_dict_refuses_non_mappings() -> None:
+    with pytest.raises(ConfigError, match="table/object"):
+        TrainingConfig.from_dict([1, 2])  # type: ignore[arg-type]

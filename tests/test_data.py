@@ -81,6 +81,42 @@ def test_state_dict_resumes_the_shuffle_order() -> None:
     assert [_labels(b), _labels(b)] == expected
 
 
+def _pcg(**changes: Any) -> dict[str, Any]:
+    state = DataLoader(_dataset(4), 2, shuffle=True, seed=1).state_dict()["rng"]
+    inner = {**state["state"], **changes.pop("inner", {})}
+    return {**state, "state": inner, **changes}
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({}, "'rng' entry"),
+        ([1], "'rng' entry"),
+        ({"rng": 5}, "PCG64 state"),
+        ({"rng": _pcg(bit_generator="MT19937")}, "not 'MT19937'"),
+        ({"rng": _pcg(inner={"state": -1})}, "unsigned 128-bit"),
+        ({"rng": _pcg(inner={"inc": 2**200})}, "unsigned 128-bit"),
+        ({"rng": _pcg(inner={"inc": "x"})}, "unsigned 128-bit"),
+        ({"rng": _pcg(has_uint32=5)}, "has_uint32 must be 0 or 1"),
+        ({"rng": _pcg(uinteger=2**40)}, "uinteger"),
+    ],
+)
+def test_bad_loader_state_is_refused_and_changes_nothing(state: Any, match: str) -> None:
+    loader = DataLoader(_dataset(30), 7, shuffle=True, seed=3)
+    before = loader.state_dict()
+    with pytest.raises(ValueError, match=match):
+        loader.load_state_dict(state)
+    with pytest.raises(ValueError, match=match):
+        DataLoader.check_state_dict(state)
+    assert loader.state_dict() == before
+
+
+def test_num_workers_is_capped() -> None:
+    with pytest.raises(ValueError, match=r"num_workers must be in \[0, 256\]"):
+        DataLoader(_dataset(4), 2, num_workers=100_000)
+    assert DataLoader(_dataset(4), 2, num_workers=256).num_workers == 256
+
+
 def test_drop_last_len_and_subset_fast_path() -> None:
     ds = _dataset(23)
     assert len(DataLoader(ds, 5)) == 5 and len(DataLoader(ds, 5, drop_last=True)) == 4

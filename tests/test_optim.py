@@ -103,3 +103,158 @@ def test_adam_with_zero_gradients_stays_finite_for_many_steps() -> None:
         p.grad = dm.zeros(2)
         opt.step()
     assert np.isfinite(p.detach().numpy()).all()
+
+
+# ---- load_state_dict validation --------------------------------------------------------------
+
+
+def _stepped(cls: type = Adam, **kw: object) -> tuple[list[dm.Tensor], object]:
+    dm.manual_seed(0)
+    params = [dm.randn(3, 4, requires_grad=True), dm.randn(4, requires_grad=True)]
+    opt = cls([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], **kw)
+    for _ in range(2):
+        for p in params:
+            p.grad = dm.ones(*p.shape)
+        opt.step()
+    return params, opt
+
+
+def _snapshot(opt: object) -> tuple[list[dict], dict]:
+    sd = opt.state_dict()  # type: ignore[attr-defined]
+    state = {
+        (i, k): (v.numpy().copy() if isinstance(v, dm.Tensor) else v)
+        for i, st in sd["state"].items()
+        for k, v in st.items()
+    }
+    return sd["param_groups"], state
+
+
+def _bad_state_dicts() -> dict[str, tuple[object, type, str]]:
+    _, src = _stepped()
+    sd = src.state_dict()  # type: ignore[attr-defined]
+
+    def edit(fn: object) -> dict:
+        import copy
+
+        d = copy.deepcopy({"param_groups": sd["param_groups"], "state": dict(sd["state"])})
+        d["state"] = {k: dict(v) for k, v in sd["state"].items()}
+        fn(d)  # type: ignore[operator]
+        return d
+
+    return {
+        "not_a_dict": ([1, 2], ValueError, "must be a dict"),
+        "no_state_key": ({"param_groups": sd["param_groups"]}, KeyError, r"lacks \['state'\]"),
+        "one_group_too_many": (
+            edit(lambda d: d["param_groups"].append(dict(d["param_groups"][0]))),
+            ValueError,
+            "3 parameter groups, the optimizer 2",
+        ),
+        "group_size": (
+            edit(lambda d: d["param_groups"][0].update(params=[0, 5])),
+            ValueError,
+            "parameter group 0 has 2 parameters",
+        ),
+        "group_missing_lr": (
+            edit(lambda d: d["param_groups"][1].pop("lr")),
+            KeyError,
+            r"parameter group 1 of the loaded state dict lacks \['lr'\]",
+        ),
+        "lr_string": (
+            edit(lambda d: d["param_groups"][0].update(lr="0.1")),
+            ValueError,
+            "'lr' must be a finite number",
+        ),
+        "lr_negative": (
+            edit(lambda d: d["param_groups"][0].update(lr=-1.0)),
+            ValueError,
+            "'lr' must be >= 0",
+        ),
+        "betas_out_of_range": (
+            edit(lambda d: d["param_groups"][0].update(betas=(5.0, 0.9))),
+            ValueError,
+            r"'betas' must lie in \[0, 1\)",
+        ),
+        "amsgrad_not_bool": (
+            edit(lambda d: d["param_groups"][0].update(amsgrad="yes")),
+            ValueError,
+            "'amsgrad' must be a bool",
+        ),
+        "state_without_step": (
+            edit(lambda d: d["state"][0].pop("step")),
+            KeyError,
+            r"state of parameter 0: missing keys \['step'\]",
+        ),
+        "state_unknown_key": (
+            edit(lambda d: d["state"][1].update(momentum_buffer=dm.zeros(4))),
+            KeyError,
+            "unexpected keys",
+        ),
+        "state_for_unknown_param": (
+            edit(lambda d: d["state"].update({7: d["state"][0]})),
+            KeyError,
+            "state for parameter 7",
+        ),
+        "state_wrong_shape": (
+            edit(lambda d: d["state"][0].update(exp_avg=dm.zeros(4, 3))),
+            ValueError,
+            r"'exp_avg' has shape \(4, 3\), the parameter \(3, 4\)",
+        ),
+        "step_negative": (
+            edit(lambda d: d["state"][0].update(step=-1)),
+            ValueError,
+            "'step' must be an int >= 0",
+        ),
+        "moment_not_a_tensor": (
+            edit(lambda d: d["state"][0].update(exp_avg=[1, 2])),
+            ValueError,
+            "must be a tensor",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_state_dicts()))
+def test_load_state_dict_validates_and_changes_nothing(case: str) -> None:
+    """Problems used to surface later, inside step() (``KeyError: 'step'``, a TypeError for a
+    string lr); now load_state_dict refuses them up front with a typed error."""
+    bad, exc, match = _bad_state_dicts()[case]
+    params, opt = _stepped()
+    before = _snapshot(opt)
+    with pytest.raises(exc, match=match) as e:
+        opt.load_state_dict(bad)  # type: ignore[attr-defined]
+    assert isinstance(e.value, dm.DemocratisingError)
+    after = _snapshot(opt)
+    assert before[0] == after[0] and before[1].keys() == after[1].keys()
+    for k in before[1]:
+        np.testing.assert_array_equal(before[1][k], after[1][k])
+    for p in params:  # still steps
+        p.grad = dm.ones(*p.shape)
+    opt.step()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kw"),
+    [
+        (SGD, {"lr": 0.1, "momentum": 0.9}),
+        (Adam, {"amsgrad": True}),
+        (AdamW, {}),
+        (RMSprop, {"momentum": 0.5, "centered": True}),
+        (Adagrad, {}),
+    ],
+)
+def test_valid_state_dicts_round_trip(cls: type, kw: dict) -> None:
+    params, opt = _stepped(cls, **kw)
+    sd = opt.state_dict()  # type: ignore[attr-defined]
+    dm.manual_seed(1)
+    fresh_params = [dm.randn(3, 4, requires_grad=True), dm.randn(4, requires_grad=True)]
+    fresh = cls([{"params": fresh_params[:1]}, {"params": fresh_params[1:]}], **kw)
+    fresh.load_state_dict(sd)
+    assert _snapshot(fresh)[0] == _snapshot(opt)[0]
+    for p, q in zip(params, fresh_params):
+        p.grad = dm.ones(*p.shape)
+        q.grad = dm.ones(*q.shape)
+    opt.step()  # type: ignore[attr-defined]
+    fresh.step()
+    a, b = _snapshot(opt)[1], _snapshot(fresh)[1]
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])

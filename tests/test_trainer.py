@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
+import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 from typing import Any, Optional
@@ -16,6 +19,7 @@ import pytest
 
 import democratising as dm
 from democratising import nn
+from democratising.checkpoint import Checkpoint, CheckpointError
 from democratising.data import DataLoader, TensorDataset
 from democratising.optim import SGD
 from democratising.train import (
@@ -349,6 +353,287 @@ def test_resume_is_bit_identical(
     done = Trainer(_mlp(5, dropout=True), config(None))
     done.fit(digits, digits, resume_from=tmp_path / "a")
     assert done.epoch == 4 and len(done.history["loss"]) == 4
+
+
+def _resume_config(ckdir: Optional[Path] = None, **kw: Any) -> TrainingConfig:
+    return _quiet(
+        num_epochs=kw.pop("num_epochs", 2),
+        scheduler=SchedulerConfig.StepLR(step_size=1, gamma=0.5),
+        seed=3,
+        checkpoint_dir=str(ckdir) if ckdir else None,
+        **kw,
+    )
+
+
+def _bad_trainer_meta(edit: Any) -> Any:
+    def fn(ck: Any) -> None:
+        edit(ck.extra["trainer"])
+
+    return fn
+
+
+_BAD_PCG64 = {
+    "bit_generator": "PCG64",
+    "state": {"state": -1, "inc": 1},
+    "has_uint32": 0,
+    "uinteger": 0,
+}
+
+#: Bad trainer metadata of a checkpoint that is otherwise valid and checksummed (anyone can
+#: compute a checksum): each must be refused with CheckpointError naming the key.
+BAD_RESUMES: dict[str, tuple[Any, str]] = {
+    "trainer_not_dict": (lambda ck: ck.extra.update(trainer=[1, 2]), "'trainer' must be a dict"),
+    "history_values_not_lists": (
+        _bad_trainer_meta(lambda t: t.update(history={"loss": 5})),
+        "trainer.history.loss",
+    ),
+    "history_not_dict": (_bad_trainer_meta(lambda t: t.update(history=[1])), "trainer.history"),
+    "loader_without_rng": (_bad_trainer_meta(lambda t: t.update(loader={})), "trainer.loader"),
+    "bad_pcg64_state": (
+        _bad_trainer_meta(lambda t: t.update(loader={"rng": _BAD_PCG64})),
+        "trainer.loader",
+    ),
+    "pcg64_wrong_generator": (
+        _bad_trainer_meta(
+            lambda t: t.update(loader={"rng": {**_BAD_PCG64, "bit_generator": "MT"}})
+        ),
+        "trainer.loader",
+    ),
+    "config_not_dict": (_bad_trainer_meta(lambda t: t.update(config="x")), "trainer.config"),
+    "global_step_negative": (
+        _bad_trainer_meta(lambda t: t.update(global_step=-5)),
+        "trainer.global_step",
+    ),
+    "callbacks_not_dict": (_bad_trainer_meta(lambda t: t.update(callbacks=3)), "callbacks"),
+    "early_stopping_counter_str": (
+        _bad_trainer_meta(lambda t: t["callbacks"]["0:EarlyStopping"].update(counter="2")),
+        "EarlyStopping",
+    ),
+    "early_stopping_wrong_shapes": (
+        _bad_trainer_meta(
+            lambda t: t["callbacks"]["0:EarlyStopping"].update(
+                best_model_state={"0.weight": dm.zeros(2)}
+            )
+        ),
+        "best_model_state",
+    ),
+    "lr_is_a_string": (
+        lambda ck: ck.optimizer_state["param_groups"][0].update(lr="0.1"),
+        "'lr' must be a finite number",
+    ),
+    "optimizer_state_without_step": (
+        lambda ck: ck.optimizer_state["state"][0].pop("step"),
+        "missing keys \\['step'\\]",
+    ),
+    "epoch_negative": (lambda ck: setattr(ck, "epoch", -1), "'epoch' must be an int"),
+    "epoch_huge": (lambda ck: setattr(ck, "epoch", 10**30), "'epoch' must be an int"),
+    "scheduler_last_epoch_str": (
+        lambda ck: ck.scheduler_state.update(last_epoch="1"),
+        "last_epoch must be a number",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def resume_source(digits: TensorDataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ckdir = tmp_path_factory.mktemp("resume_source")
+    Trainer(_mlp(0), _resume_config(ckdir, num_epochs=1), callbacks=[EarlyStopping(5)]).fit(
+        digits, digits
+    )
+    return ckdir / "epoch_0001.safetensors"
+
+
+def _trainer_state(t: Trainer) -> dict[str, Any]:
+    opt = t.optimizer.state_dict()
+    return {
+        "params": _params(t.model),
+        "opt_state": {
+            (i, k): (v.numpy().copy() if isinstance(v, dm.Tensor) else v)
+            for i, st in opt["state"].items()
+            for k, v in st.items()
+        },
+        "opt_groups": opt["param_groups"],
+        "scheduler": t.scheduler.state_dict(),
+        "rng": dm.get_rng_state(),
+        "loader": json.dumps(t.train_loader.state_dict()),
+        "counters": (t.epoch, t.global_step, json.dumps(t.history)),
+        "es": (t.callbacks[0].counter, t.callbacks[0].best_loss),
+    }
+
+
+def _assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for k in a["params"]:
+        np.testing.assert_array_equal(a["params"][k], b["params"][k])
+    assert a["opt_state"].keys() == b["opt_state"].keys()
+    for k in a["opt_state"]:
+        np.testing.assert_array_equal(a["opt_state"][k], b["opt_state"][k])
+    for key in ("opt_groups", "scheduler", "rng", "loader", "counters", "es"):
+        assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RESUMES))
+def test_bad_resume_metadata_raises_and_changes_nothing(
+    case: str, resume_source: Path, digits: TensorDataset, tmp_path: Path
+) -> None:
+    edit, match = BAD_RESUMES[case]
+    ck = Checkpoint.load(resume_source)
+    edit(ck)
+    bad = tmp_path / "bad.safetensors"
+    ck.save(bad)
+    # A trainer in the middle of its own run, with state in every part.
+    trainer = Trainer(_mlp(7), _resume_config(num_epochs=1), callbacks=[EarlyStopping(5)])
+    trainer.fit(digits, digits)
+    dm.manual_seed(1234)
+    before = _trainer_state(trainer)
+    with pytest.raises(CheckpointError, match=match):
+        trainer.load_checkpoint(bad)
+    _assert_same_state(before, _trainer_state(trainer))
+    # The same through fit(): refused before any epoch runs.
+    trainer.config.num_epochs = 5
+    with pytest.raises(CheckpointError, match=match):
+        trainer.fit(digits, digits, resume_from=bad)
+    assert trainer.epoch == 1 and _params(trainer.model).keys() == before["params"].keys()
+    for k, v in before["params"].items():
+        np.testing.assert_array_equal(_params(trainer.model)[k], v)
+
+
+def test_user_callback_failing_to_load_rolls_everything_back(
+    resume_source: Path, digits: TensorDataset
+) -> None:
+    """A callback whose own ``load_state_dict`` fails after validation: the whole resume is
+    rolled back, not left half applied."""
+
+    class Fragile(Callback):
+        def state_dict(self) -> dict[str, Any]:
+            return {"x": 1}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            raise RuntimeError("cannot load")
+
+    trainer = Trainer(
+        _mlp(7), _resume_config(num_epochs=1), callbacks=[EarlyStopping(5), Fragile()]
+    )
+    trainer.fit(digits, digits)
+    ck = Checkpoint.load(resume_source)
+    ck.extra["trainer"]["callbacks"]["1:Fragile"] = {"x": 2}
+    trainer_state = _trainer_state(trainer)
+    path = resume_source.parent / "fragile.safetensors"
+    ck.save(path)
+    with pytest.raises(CheckpointError, match="cannot load"):
+        trainer.load_checkpoint(path)
+    _assert_same_state(trainer_state, _trainer_state(trainer))
+
+
+def test_resume_never_takes_settings_or_paths_from_the_checkpoint(
+    resume_source: Path, digits: TensorDataset, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for i in range(1, 4):
+        (victim / f"epoch_{i:04d}.safetensors").write_bytes(b"precious")
+    ck = Checkpoint.load(resume_source)
+    ck.extra["trainer"]["config"].update(
+        checkpoint_dir=str(victim), keep_last=1, batch_size=7, num_epochs=9
+    )
+    evil = tmp_path / "evil.safetensors"
+    ck.save(evil)
+    logs: list[str] = []
+    mine = tmp_path / "mine"
+    cfg = TrainingConfig(
+        num_epochs=3,
+        scheduler=SchedulerConfig.StepLR(step_size=1, gamma=0.5),
+        seed=3,
+        checkpoint_dir=str(mine),
+        keep_last=2,
+    )
+    trainer = Trainer(_mlp(0), cfg, callbacks=[EarlyStopping(5)], log=logs.append)
+    trainer.fit(digits, digits, resume_from=evil)
+    assert trainer.epoch == 3 and trainer.config.batch_size == 32
+    assert sorted(p.name for p in victim.iterdir()) == [
+        "epoch_0001.safetensors",
+        "epoch_0002.safetensors",
+        "epoch_0003.safetensors",
+    ]
+    assert all(p.read_bytes() == b"precious" for p in victim.iterdir())
+    assert sorted(p.name for p in mine.iterdir()) == [
+        "epoch_0002.safetensors",
+        "epoch_0003.safetensors",
+    ]
+    notes = [line for line in logs if line.startswith("Note:")]
+    assert len(notes) == 1 and "batch_size" in notes[0] and str(victim) not in notes[0]
+
+
+def test_unverified_resume_needs_allow_unverified(
+    resume_source: Path, digits: TensorDataset, tmp_path: Path
+) -> None:
+    blob = resume_source.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    meta = header["__metadata__"]
+    del meta["democratising.sha256"]
+    doc = json.loads(meta["democratising"])
+    del doc["checksum"]
+    meta["democratising"] = json.dumps(doc)
+    raw = json.dumps(header).encode()
+    path = tmp_path / "unverified.safetensors"
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + n :])
+    trainer = Trainer(_mlp(0), _resume_config(num_epochs=2), callbacks=[EarlyStopping(5)])
+    with pytest.raises(CheckpointError, match="unverified"):
+        trainer.fit(digits, digits, resume_from=path)
+    with pytest.warns(UserWarning, match="unverified"):
+        trainer.fit(digits, digits, resume_from=path, allow_unverified=True)
+    assert trainer.epoch == 2
+
+
+def test_ddp_checkpoint_resumes_in_one_process_and_back(
+    resume_source: Path, digits: TensorDataset, tmp_path: Path
+) -> None:
+    """A real DistributedDataParallel run (a world of one, in a subprocess so that MPI is not
+    initialised here) writes ``module.`` keys; a plain trainer resumes from it, and a DDP
+    trainer resumes from a plain checkpoint."""
+    pytest.importorskip("mpi4py")
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import democratising as dm
+            from democratising import nn
+            from democratising.data import TensorDataset
+            from democratising.distributed import DistributedDataParallel, World
+            from democratising.train import (
+                EarlyStopping, SchedulerConfig, Trainer, TrainingConfig,
+            )
+            dm.manual_seed(0)
+            x, y = dm.datasets.digits()
+            data = TensorDataset(x[:320], y[:320])
+            model = nn.Sequential(nn.Dense(64, 32), nn.ReLU(), nn.Dense(32, 10))
+            ddp = DistributedDataParallel(model, World.init(timeout=30))
+            cfg = TrainingConfig(
+                num_epochs=2, verbose=False, seed=3, checkpoint_dir={str(tmp_path / "ddp")!r},
+                scheduler=SchedulerConfig.StepLR(step_size=1, gamma=0.5),
+            )
+            t = Trainer(ddp, cfg, callbacks=[EarlyStopping(5)])
+            t.fit(data, data, resume_from={str(resume_source)!r})
+            assert t.epoch == 2, t.epoch
+            print("ddp ok")
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0 and "ddp ok" in proc.stdout, proc.stderr
+    written = tmp_path / "ddp" / "epoch_0002.safetensors"
+    assert all(
+        k.startswith("model.module.")
+        for k in dm.checkpoint.load_file(written)
+        if k.startswith("model.")
+    )
+    plain = Trainer(_mlp(5), _resume_config(num_epochs=3), callbacks=[EarlyStopping(5)])
+    plain.fit(digits, digits, resume_from=written)
+    assert plain.epoch == 3
 
 
 # ---- AMP and distributed ---------------------------------------------------------------------

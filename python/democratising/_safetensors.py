@@ -13,7 +13,12 @@ must be covered exactly: no holes, no overlaps, no trailing bytes.
 Integrity: every file we write carries a SHA-256 checksum in ``__metadata__`` under
 ``"democratising.sha256"`` (64 lowercase hex digits). It covers the whole file except those 64
 digits — the length prefix, the rest of the header and the data — so any changed byte is caught
-on read; files without the key (other writers, older versions) are read unchecked.
+on read; files without the key (other writers, older versions) are read unchecked here, and
+``checkpoint`` refuses such a file as a checkpoint unless told to accept it unverified.
+
+Limits: the header is at most ``MAX_HEADER_SIZE`` bytes (as the official reader) and names at
+most ``MAX_TENSORS`` tensors, counted before and during parsing, so a hostile header is refused
+in well under a second instead of costing minutes and gigabytes.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from .errors import CheckpointError
 __all__ = [
     "CHECKSUM_KEY",
     "MAX_HEADER_SIZE",
+    "MAX_TENSORS",
     "CheckpointFileNotFoundError",
     "RawTensor",
     "atomic_write",
@@ -51,6 +57,13 @@ __all__ = [
 #: The official implementation refuses headers above 100 MB; so do we (a hostile length must
 #: not make us allocate gigabytes before we can tell the file is bad).
 MAX_HEADER_SIZE = 100_000_000
+#: At most this many tensors in one file: a checkpoint of a model with tens of thousands of
+#: parameter tensors plus their optimizer state fits; a hostile header of millions of empty
+#: tensors is refused before it costs seconds and gigabytes to parse.
+MAX_TENSORS = 200_000
+#: Bound on the commas in a header (each JSON value after the first needs one), checked before
+#: parsing: a 100 MB header of tiny values would otherwise cost seconds and gigabytes.
+MAX_HEADER_COMMAS = 16 * MAX_TENSORS
 #: More dimensions than any real tensor; keeps hostile shapes out of NumPy and the engine.
 MAX_NDIM = 32
 #: Bound on the product of the (non-zero) dimensions, so that an empty tensor with an absurd
@@ -318,13 +331,27 @@ def _fsync_dir(directory: str) -> None:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise CheckpointError(f"duplicate key {k!r} in safetensors header")
-        out[k] = v
-    return out
+class _Objects:
+    """JSON object hook: refuses duplicate keys and stops the parse once the header holds
+    more objects than ``MAX_TENSORS`` entries could need (each tensor entry is one object)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.count += 1
+        if self.count > MAX_TENSORS + 2:  # + the top level and __metadata__
+            raise CheckpointError(f"safetensors header holds more than {MAX_TENSORS} tensors")
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            for k, _ in pairs:
+                if k in seen:
+                    raise CheckpointError(f"duplicate key {k!r} in safetensors header")
+                seen.add(k)
+        return out
 
 
 def _reject_constant(name: str) -> Any:
@@ -339,10 +366,6 @@ def _check_text(s: str, what: str) -> None:
         raise CheckpointError(f"{what} {s!r} is not valid Unicode") from e
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def parse_header(
     raw: bytes, buffer_len: int
 ) -> tuple[dict[str, tuple[str, list[int], int, int]], dict[str, str]]:
@@ -352,18 +375,31 @@ def parse_header(
     """
     if not raw.startswith(b"{"):
         raise CheckpointError("safetensors header does not start with '{'")
+    if len(raw) > MAX_HEADER_SIZE:
+        raise CheckpointError(f"safetensors header of {len(raw)} bytes exceeds {MAX_HEADER_SIZE}")
+    # Cheap counts before the parse, so a hostile header is refused in milliseconds. An entry
+    # spelled with escapes evades the first count; the object hook still stops the parse.
+    if raw.count(b'"data_offsets"') > MAX_TENSORS:
+        raise CheckpointError(f"safetensors header holds more than {MAX_TENSORS} tensors")
+    if raw.count(b",") > MAX_HEADER_COMMAS:
+        raise CheckpointError(
+            f"safetensors header holds more than {MAX_HEADER_COMMAS} JSON values; "
+            f"at most {MAX_TENSORS} tensors are allowed"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CheckpointError(f"safetensors header is not valid UTF-8: {e}") from e
     try:
-        header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        header = json.loads(text, object_pairs_hook=_Objects(), parse_constant=_reject_constant)
     except CheckpointError:
         raise
     except (ValueError, RecursionError) as e:
         raise CheckpointError(f"safetensors header is not valid JSON: {e}") from e
     if not isinstance(header, dict):
         raise CheckpointError("safetensors header is not a JSON object")
+    # Valid UTF-8 holds no lone surrogates; only a \u escape can smuggle one into a string.
+    escapes = b"\\u" in raw
 
     metadata: dict[str, str] = {}
     if "__metadata__" in header:
@@ -373,43 +409,48 @@ def parse_header(
         for k, v in meta.items():
             if not isinstance(v, str):
                 raise CheckpointError(f"safetensors metadata value for {k!r} is not a string")
-            _check_text(k, "metadata key")
-            _check_text(v, "metadata value")
+            if escapes:
+                _check_text(k, "metadata key")
+                _check_text(v, "metadata value")
         metadata = meta
 
+    if len(header) > MAX_TENSORS:
+        raise CheckpointError(f"safetensors header holds more than {MAX_TENSORS} tensors")
     entries: dict[str, tuple[str, list[int], int, int]] = {}
+    fields = {"dtype", "shape", "data_offsets"}
     for name, info in header.items():
-        _check_text(name, "tensor name")
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        if escapes:
+            _check_text(name, "tensor name")
+        if not isinstance(info, dict) or info.keys() != fields:
             raise CheckpointError(
                 f"tensor {name!r}: entry must have exactly 'dtype', 'shape' and 'data_offsets'"
             )
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in _STORAGE:
+        storage = _STORAGE.get(dtype) if type(dtype) is str else None
+        if storage is None:
             raise CheckpointError(f"tensor {name!r}: unsupported dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        # type(...) is int: exact ints only (bool is a subclass, floats are not).
+        if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
             raise CheckpointError(f"tensor {name!r}: shape {shape!r} is not a list of ints >= 0")
         if len(shape) > MAX_NDIM:
             raise CheckpointError(f"tensor {name!r}: {len(shape)} dimensions (max {MAX_NDIM})")
         numel, bound = 1, 1
         for d in shape:
             numel *= d
-            bound *= max(d, 1)
+            bound *= d or 1
             if bound > MAX_ELEMENTS:
                 raise CheckpointError(f"tensor {name!r}: shape {shape} is absurdly large")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(_is_int(o) for o in offsets)
-        ):
+        if type(offsets) is not list or len(offsets) != 2:
             raise CheckpointError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end]")
         begin, end = offsets
+        if type(begin) is not int or type(end) is not int:
+            raise CheckpointError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end]")
         if not 0 <= begin <= end <= buffer_len:
             raise CheckpointError(
                 f"tensor {name!r}: data_offsets [{begin}, {end}] outside the {buffer_len}-byte "
                 "data buffer"
             )
-        if end - begin != numel * _STORAGE[dtype].itemsize:
+        if end - begin != numel * storage.itemsize:
             raise CheckpointError(
                 f"tensor {name!r}: {end - begin} bytes do not hold shape {shape} of {dtype}"
             )
@@ -418,7 +459,7 @@ def parse_header(
     # The buffer must be tiled exactly: sorted by position, each tensor starts where the last
     # one ended, and the last one ends at the end of the file.
     pos = 0
-    for name, (_, _, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2:]):
+    for begin, end, name in sorted((e[2], e[3], n) for n, e in entries.items()):
         if begin != pos:
             kind = "overlaps the previous tensor" if begin < pos else "leaves a hole before it"
             raise CheckpointError(f"tensor {name!r}: data_offsets [{begin}, {end}] {kind}")

@@ -9,8 +9,15 @@ pickle anywhere, so loading a file can never run code.
 Every file also carries a SHA-256 of its own bytes (``_safetensors.CHECKSUM_KEY``), verified
 on every load: a flipped or zeroed byte anywhere — header, metadata or tensor data — raises
 ``CheckpointError`` instead of loading wrong weights. The document says ``"checksum":
-"sha256"``, so a checkpoint whose checksum entry itself was damaged is caught as well. Files
-without it (older checkpoints, other writers) load unchecked, as before.
+"sha256"``, so a checkpoint whose checksum entry itself was damaged is caught as well. A
+checkpoint without the checksum (an older version, another writer, or a file whose key was
+removed to get past the check) is refused as unverified unless the caller passes
+``allow_unverified=True``; then it loads with a warning. Plain weight files read by
+``load_file`` (e.g. a PyTorch state dict saved by ``safetensors``) need no checksum.
+
+Layouts: a checkpoint written through ``DistributedDataParallel`` (keys ``module.0.weight``)
+restores into a plain model and the reverse; the ``module.`` prefix is stripped or added when,
+and only when, every key needs it.
 
 Saving is atomic and durable (temp file in the same directory, fsync, rename, fsync the
 directory): a crash at any moment leaves the previous checkpoint or the new one, never a torn
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Optional, Union
@@ -45,7 +53,10 @@ from ._safetensors import (
     read_safetensors,
     write_safetensors,
 )
+from ._state_match import check_like, match_prefix
 from .errors import CheckpointError
+from .optim._state_check import prepare as prepare_optimizer_state
+from .optim.optimizer import Optimizer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -261,11 +272,12 @@ class Checkpoint:
     # ---- reading -----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: PathLike) -> Checkpoint:
-        """Reads and validates a checkpoint file; ``CheckpointError`` for anything malformed."""
+    def load(cls, path: PathLike, allow_unverified: bool = False) -> Checkpoint:
+        """Reads and validates a checkpoint file; ``CheckpointError`` for anything malformed,
+        and for a file without its checksum unless ``allow_unverified`` (then a warning)."""
         raw, metadata = read_safetensors(path)  # verifies the checksum, if there is one
         try:
-            return cls._decode(raw, metadata, os.fspath(path))
+            return cls._decode(raw, metadata, os.fspath(path), allow_unverified)
         except CheckpointError:
             raise
         except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as e:
@@ -273,7 +285,11 @@ class Checkpoint:
 
     @classmethod
     def _decode(
-        cls, raw: dict[str, RawTensor], metadata: dict[str, str], path: str = "<memory>"
+        cls,
+        raw: dict[str, RawTensor],
+        metadata: dict[str, str],
+        path: str = "<memory>",
+        allow_unverified: bool = False,
     ) -> Checkpoint:
         if METADATA_KEY not in metadata:
             raise CheckpointError(
@@ -297,6 +313,18 @@ class Checkpoint:
             # The writer stored one, so it is the checksum entry itself that was damaged.
             raise CheckpointError(
                 f"checkpoint {path!r} is corrupt: its {CHECKSUM_KEY!r} checksum is missing"
+            )
+        if CHECKSUM_KEY not in metadata:
+            if not allow_unverified:
+                raise CheckpointError(
+                    f"checkpoint {path!r} is unverified: it has no {CHECKSUM_KEY!r} checksum, "
+                    "so damage to it cannot be detected; pass allow_unverified=True to load "
+                    "it anyway"
+                )
+            warnings.warn(
+                f"loading unverified checkpoint {path!r} (no {CHECKSUM_KEY!r} checksum)",
+                UserWarning,
+                stacklevel=4,
             )
         keys = doc.get("model_keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -358,8 +386,10 @@ class Checkpoint:
         ``load_state_dict`` still fails, what was already applied is rolled back."""
         missing: list[str] = []
         unexpected: list[str] = []
+        model_state = self.model_state
         if model is not None:
-            missing, unexpected = _check_model(model, self.model_state, strict)
+            model_state = match_prefix(model_state, model.state_dict().keys())
+            missing, unexpected = _check_model(model, model_state, strict)
         opt_state = None
         if optimizer is not None:
             opt_state = _check_optimizer(optimizer, self.optimizer_state, self.optimizer_type)
@@ -367,15 +397,18 @@ class Checkpoint:
             (scheduler, self.scheduler_state, "scheduler"),
             (scaler, self.scaler_state, "scaler"),
         ):
-            if obj is not None and st is None:
+            if obj is None:
+                continue
+            if st is None:
                 raise CheckpointError(f"a {name} was given but the checkpoint has no {name} state")
+            _check_state_like(obj, st, name)
 
         undo: list[Any] = []
         try:
             if model is not None:
                 saved = {k: v.clone() for k, v in model.state_dict().items()}
                 undo.append(lambda: model.load_state_dict(saved, strict=False))
-                model.load_state_dict(self.model_state, strict=False)
+                model.load_state_dict(model_state, strict=False)
             if optimizer is not None:
                 old = optimizer.state_dict()
                 undo.append(lambda: optimizer.load_state_dict(old))
@@ -493,7 +526,25 @@ def _check_optimizer(
                     v = v.to(p.device)
             out[name] = v
         fixed[idx] = out
-    return {"state": fixed, "param_groups": groups}
+    prepared = {"state": fixed, "param_groups": groups}
+    if isinstance(optimizer, Optimizer):
+        try:  # what load_state_dict would refuse, refused before anything is restored
+            prepare_optimizer_state(optimizer, prepared)
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"checkpoint optimizer state: {e}") from e
+    return prepared
+
+
+def _check_state_like(obj: Any, state: dict[str, Any], name: str) -> None:
+    """A scheduler's or scaler's saved state must look like its live one (see
+    ``_state_match.check_like``); nothing to compare against when the live state is empty."""
+    live = obj.state_dict()
+    if not live:
+        return
+    try:
+        check_like(state, live, f"{name} state", owner=obj)
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {e}") from e
 
 
 # ---- public functions ------------------------------------------------------------------------
@@ -532,14 +583,16 @@ def load_checkpoint(
     scaler: Any = None,
     strict: bool = True,
     restore_rng: bool = True,
+    allow_unverified: bool = False,
 ) -> dict[str, Any]:
     """Restores a checkpoint written by ``save_checkpoint`` into the given objects.
 
     Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys"}``. Raises
     ``CheckpointError`` — with nothing modified — for a missing, truncated, corrupt or
-    mismatching file.
+    mismatching file, and for one without its checksum unless ``allow_unverified``. Model
+    keys with or without the ``module.`` prefix of a data-parallel wrapper both load.
     """
-    return Checkpoint.load(path).restore(
+    return Checkpoint.load(path, allow_unverified=allow_unverified).restore(
         model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
     )
 

@@ -58,6 +58,43 @@ class Subset(Dataset):
         return self.dataset[self.indices[i]]
 
 
+#: Most loader threads one ``DataLoader`` may start; more only exhausts the machine.
+MAX_NUM_WORKERS = 256
+
+
+def _check_pcg64_state(st: Any) -> None:
+    """A NumPy ``PCG64`` bit-generator state, checked field by field (NumPy itself accepts
+    some out-of-range values) and then by NumPy on a scratch generator."""
+    if not isinstance(st, Mapping) or set(st) != {
+        "bit_generator",
+        "state",
+        "has_uint32",
+        "uinteger",
+    }:
+        raise ValueError(
+            "loader 'rng' must be a PCG64 state {bit_generator, state, has_uint32, uinteger}"
+        )
+    if st["bit_generator"] != "PCG64":
+        raise ValueError(f"loader 'rng' must be a PCG64 state, not {st['bit_generator']!r}")
+    inner = st["state"]
+    if not isinstance(inner, Mapping) or set(inner) != {"state", "inc"}:
+        raise ValueError("loader 'rng' state must hold 'state' and 'inc'")
+
+    def uint(v: Any, bits: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**bits
+
+    if not (uint(inner["state"], 128) and uint(inner["inc"], 128)):
+        raise ValueError("loader 'rng' state and inc must be unsigned 128-bit ints")
+    if st["has_uint32"] not in (0, 1) or isinstance(st["has_uint32"], float):
+        raise ValueError("loader 'rng' has_uint32 must be 0 or 1")
+    if not uint(st["uinteger"], 32):
+        raise ValueError("loader 'rng' uinteger must be an unsigned 32-bit int")
+    try:
+        np.random.PCG64().state = dict(st)  # type: ignore[assignment]
+    except (TypeError, ValueError, OverflowError, KeyError) as e:
+        raise ValueError(f"loader 'rng' is not a valid PCG64 state: {e}") from e
+
+
 def _global_seed() -> int:
     """A seed drawn from democratising's global generator, so that ``dm.manual_seed`` fixes
     every shuffle that is not given its own ``seed`` (PyTorch's ``RandomSampler`` draws one
@@ -188,8 +225,11 @@ class DataLoader:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be non-negative, got {num_workers}")
+        if not 0 <= num_workers <= MAX_NUM_WORKERS:
+            raise ValueError(
+                f"num_workers must be in [0, {MAX_NUM_WORKERS}] (each is a thread), "
+                f"got {num_workers}"
+            )
         if prefetch_factor < 1:
             raise ValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
         if sampler is not None and shuffle:
@@ -227,13 +267,25 @@ class DataLoader:
         without ``seed``, where the order follows the global generator's state instead."""
         return {"rng": None if self._rng is None else self._rng.bit_generator.state}
 
+    @staticmethod
+    def check_state_dict(state: Any) -> None:
+        """``ValueError`` naming the problem unless ``state`` is what ``state_dict`` returns:
+        ``{"rng": None}`` or ``{"rng": <a PCG64 state>}``. Checks without changing anything,
+        so a resume can validate every part of a checkpoint before applying any."""
+        if not isinstance(state, Mapping) or "rng" not in state:
+            raise ValueError("a DataLoader state must be a dict with an 'rng' entry")
+        if state["rng"] is not None:
+            _check_pcg64_state(state["rng"])
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores ``state_dict()``'s result; ``ValueError`` (and no change) if malformed."""
+        self.check_state_dict(state)
         if state["rng"] is None:
             self._rng = None
             return
-        if self._rng is None:
-            self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
+        rng = np.random.default_rng()
+        rng.bit_generator.state = dict(state["rng"])
+        self._rng = rng
 
     def _batches(self) -> list[np.ndarray]:
         order = self._order()

@@ -1,14 +1,21 @@
 """Built-in datasets: ``digits()`` (the real 8x8 handwritten digits that scikit-learn ships, read
-offline from its data file) and ``mnist(root)`` (the standard IDX files, gzipped or not)."""
+offline from its data file) and ``mnist(root)`` (the standard IDX files, gzipped or not).
+
+IDX files are untrusted input: their headers are checked (magic, a size limit, images against
+labels) before any payload is read, and gzipped payloads are decompressed as a stream that stops
+one byte past what the header declares, so a gzip bomb is refused without expanding it.
+"""
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -42,27 +49,89 @@ def digits() -> tuple[Tensor, Tensor]:
     return _core.from_numpy(x), _core.from_numpy(y)
 
 
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise DatasetError(f"cannot read IDX file {path}: {e}") from e
-    if len(data) < 8:
-        raise DatasetError(f"{path} is too short to be an IDX file")
-    (m,) = struct.unpack(">I", data[:4])
-    if m != magic:
-        raise DatasetError(f"{path}: bad magic number {m} (expected {magic})")
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    dims = struct.unpack(">" + "I" * ndim, data[4:header])
-    count = int(np.prod(dims))
-    if len(data) - header != count:
+#: Largest IDX payload we read (2 GiB): far above MNIST's 47 MB and EMNIST's 640 MB, and
+#: checked against the header before anything is decompressed or allocated.
+MAX_IDX_BYTES = 2**31
+_CHUNK = 1 << 20
+
+
+class _Idx:
+    """An open IDX file (gzipped or not) whose header has been read and checked.
+
+    Why streaming: a gzip file does not say how large it expands, so a few MB can hold GBs
+    (a gzip bomb). The header does say how many bytes follow, so we never decompress more than
+    that plus one byte, the byte that proves the file is longer than it claims.
+    """
+
+    def __init__(self, path: Path, magic: int) -> None:
+        self.path = path
+        gz = path.suffix == ".gz"
+        try:
+            self.file: Any = gzip.open(path, "rb") if gz else open(path, "rb")
+        except OSError as e:
+            raise DatasetError(f"cannot read IDX file {path}: {e}") from e
+        try:
+            head = self._read(4)
+            if len(head) < 4:
+                raise DatasetError(f"{path} is too short to be an IDX file")
+            (m,) = struct.unpack(">I", head)
+            if m != magic:
+                raise DatasetError(f"{path}: bad magic number {m} (expected {magic})")
+            ndim = magic & 0xFF
+            raw_dims = self._read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetError(f"{path} is too short to be an IDX file")
+            self.dims = struct.unpack(">" + "I" * ndim, raw_dims)
+            self.nbytes = math.prod(self.dims)
+            if self.nbytes > MAX_IDX_BYTES:
+                raise DatasetError(
+                    f"{path}: header declares shape {self.dims} ({self.nbytes} bytes), more than "
+                    f"the {MAX_IDX_BYTES}-byte limit for an IDX file"
+                )
+            if not gz:
+                size = os.fstat(self.file.fileno()).st_size
+                if size != 4 + 4 * ndim + self.nbytes:
+                    self._mismatch(size - 4 - 4 * ndim)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _read(self, n: int) -> bytes:
+        try:
+            data: bytes = self.file.read(n)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DatasetError(f"cannot read IDX file {self.path}: {e}") from e
+        return data
+
+    def _mismatch(self, found: str | int) -> None:
         raise DatasetError(
-            f"{path}: expected {count} bytes of data for shape {dims}, found {len(data) - header}"
+            f"{self.path}: expected {self.nbytes} bytes of data for shape {self.dims}, "
+            f"found {found}"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+    def read(self) -> np.ndarray:
+        """The payload as a ``uint8`` array of the declared shape; closes the file."""
+        try:
+            # Grown as data arrives, so a header that lies about a huge size costs nothing
+            # until the bytes are really there.
+            out = bytearray()
+            while len(out) < self.nbytes:
+                chunk = self._read(min(_CHUNK, self.nbytes - len(out)))
+                if not chunk:
+                    self._mismatch(len(out))
+                out += chunk
+            if self._read(1):
+                self._mismatch("more than the header declares")
+        finally:
+            self.file.close()
+        return np.frombuffer(out, dtype=np.uint8).reshape(self.dims)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    return _Idx(path, magic).read()
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -77,9 +146,22 @@ def mnist(root: Union[str, os.PathLike], train: bool = True) -> tuple[Tensor, Te
     """MNIST from ``root``: images ``[N, 28, 28]`` float32 in [0, 1], labels int64."""
     r = Path(root)
     prefix = "train" if train else "t10k"
-    images = _read_idx(_find(r, f"{prefix}-images-idx3-ubyte"), 2051)
-    labels = _read_idx(_find(r, f"{prefix}-labels-idx1-ubyte"), 2049)
-    if images.shape[0] != labels.shape[0]:
-        raise DatasetError(f"{images.shape[0]} images but {labels.shape[0]} labels in {r}")
+    image_file = _Idx(_find(r, f"{prefix}-images-idx3-ubyte"), 2051)
+    try:
+        label_file = _Idx(_find(r, f"{prefix}-labels-idx1-ubyte"), 2049)
+    except BaseException:
+        image_file.close()
+        raise
+    # Both headers are checked before either payload is read.
+    if image_file.dims[0] != label_file.dims[0]:
+        image_file.close()
+        label_file.close()
+        raise DatasetError(f"{image_file.dims[0]} images but {label_file.dims[0]} labels in {r}")
+    try:
+        images = image_file.read()
+    except BaseException:
+        label_file.close()
+        raise
+    labels = label_file.read()
     x = (images.astype(np.float32) / 255.0).copy()
     return _core.from_numpy(x), _core.from_numpy(labels.astype(np.int64))

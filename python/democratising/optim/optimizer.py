@@ -90,26 +90,17 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        params = [p for g in self.param_groups for p in g["params"]]
-        for g, saved in zip(self.param_groups, groups):
-            if len(g["params"]) != len(saved["params"]):
-                raise ValueError("loaded state dict contains a parameter group of different size")
-            for k, v in saved.items():
-                if k != "params":
-                    g[k] = v
-        self.state = {}
-        for k, st in state_dict["state"].items():
-            i = int(k)
-            if i >= len(params):
-                raise ValueError(f"state for parameter {i} but the optimizer has {len(params)}")
-            p = params[i]
-            self.state[p] = {
-                n: (v.to(p.dtype) if isinstance(v, Tensor) and v.dtype.is_floating_point else v)
-                for n, v in st.items()
-            }
+        """Loads what ``state_dict`` returned. Everything is checked first (group count and
+        sizes, hyperparameter kinds, each parameter's state keys, shapes and dtypes): a bad
+        state dict raises ``StateDictError``, ``ShapeError`` or ``InvalidValueError`` and
+        changes nothing."""
+        from ._state_check import prepare
+
+        groups, state = prepare(self, state_dict)
+        for live, new in zip(self.param_groups, groups):
+            live.clear()
+            live.update(new)
+        self.state = state
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

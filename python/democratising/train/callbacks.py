@@ -3,7 +3,10 @@ logger and a CSV/JSONL metrics logger.
 
 Why a protocol with no-op defaults: the trainer calls only the hooks a callback overrides, so
 an unused per-batch hook costs nothing per batch. ``state_dict``/``load_state_dict`` let a
-callback's counters survive a resume (they are stored inside the trainer's checkpoint).
+callback's counters survive a resume (they are stored inside the trainer's checkpoint), and
+``check_state_dict`` validates such state, which comes from a file, before a resume applies
+anything. A callback's state is counters and values, never paths: where a callback writes is
+decided by its constructor, not by a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .._core import Tensor
+from .._state_match import match_prefix
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -58,8 +65,24 @@ class Callback:
         """State to store in trainer checkpoints (tensors and JSON-like values)."""
         return {}
 
+    def check_state_dict(self, state: Any, trainer: Trainer) -> dict[str, Any]:
+        """Validates ``state`` read from a checkpoint (untrusted) without changing anything,
+        and returns it as ``load_state_dict`` should receive it; raises ``ValueError`` or
+        ``TypeError`` naming the problem. The default only requires a dict."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"callback state must be a dict, got {type(state).__name__}")
+        return dict(state)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores what ``state_dict`` returned."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def overrides(cb: Callback, hook: str) -> bool:
@@ -144,6 +167,42 @@ class EarlyStopping(Callback):
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
             "best_model_state": self.best_model_state,
+        }
+
+    def check_state_dict(self, state: Any, trainer: Trainer) -> dict[str, Any]:
+        """Counters of the right types, and a best model that fits ``trainer.model`` (its keys
+        adapted to a ``module.`` wrapper layout, as checkpoints are)."""
+        state = super().check_state_dict(state, trainer)
+        counter, best, epoch = state.get("counter"), state.get("best_loss"), state.get("best_epoch")
+        if not _is_int(counter) or not 0 <= counter <= 2**31 - 1:
+            raise ValueError(f"EarlyStopping 'counter' must be an int >= 0, got {counter!r}")
+        if not _is_num(best) or math.isnan(best):
+            raise ValueError(f"EarlyStopping 'best_loss' must be a number, got {best!r}")
+        if epoch is not None and (not _is_int(epoch) or epoch < 0):
+            raise ValueError(f"EarlyStopping 'best_epoch' must be an int >= 0, got {epoch!r}")
+        saved = state.get("best_model_state")
+        if saved is not None:
+            if not isinstance(saved, Mapping):
+                raise TypeError("EarlyStopping 'best_model_state' must be a dict of tensors")
+            own = trainer.model.state_dict()
+            saved = match_prefix(saved, own.keys())
+            if set(saved) != set(own):
+                raise ValueError(
+                    "EarlyStopping 'best_model_state' does not match the model: missing "
+                    f"{sorted(set(own) - set(saved))[:5]}, unexpected "
+                    f"{sorted(map(str, set(saved) - set(own)))[:5]}"
+                )
+            for k, t in saved.items():
+                if not isinstance(t, Tensor) or tuple(t.shape) != tuple(own[k].shape):
+                    raise ValueError(
+                        f"EarlyStopping 'best_model_state' {k!r} is not a tensor of shape "
+                        f"{tuple(own[k].shape)}"
+                    )
+        return {
+            "counter": counter,
+            "best_loss": best,
+            "best_epoch": epoch,
+            "best_model_state": saved,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -246,6 +305,15 @@ class ModelCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
+
+    def check_state_dict(self, state: Any, trainer: Trainer) -> dict[str, Any]:
+        """Only the best monitored value: the directory and retention come from the
+        constructor, never from a checkpoint."""
+        state = super().check_state_dict(state, trainer)
+        best = state.get("best")
+        if best is not None and not _is_num(best):
+            raise ValueError(f"ModelCheckpoint 'best' must be a number or None, got {best!r}")
+        return {"best": best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")

@@ -2,6 +2,11 @@
 
 Why here and not in ``cli.py``: the command is training logic (data, model, resume), while
 ``cli.py`` only parses arguments and dispatches.
+
+Run settings come from the command line, the config file and the CLI defaults, never from a
+``--resume`` checkpoint: a checkpoint is untrusted input and restores state only, so a crafted
+file cannot choose where checkpoints are written or which files are pruned. Every usage error
+(a bad config value, a bad or unverified checkpoint) is one ``error:`` line and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,10 +15,9 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .. import _core
-from ..checkpoint import Checkpoint
 from ..data import TensorDataset, random_split
 from ..errors import DemocratisingError
 from .callbacks import latest_checkpoint
@@ -44,6 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--resume", metavar="PATH", help="checkpoint file, or a directory (newest)")
     p.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="resume from a checkpoint that has no checksum (e.g. from an older version)",
+    )
+    p.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
         help=f"where to write checkpoints (default: {DEFAULT_CHECKPOINT_DIR}/)",
@@ -69,13 +78,10 @@ def _resume_path(spec: str) -> Path:
     return path
 
 
-def _config(args: argparse.Namespace, resume: Optional[Path]) -> TrainingConfig:
-    """File (or the resumed run's own config, or the CLI defaults), then ``--set``, then flags."""
+def _config(args: argparse.Namespace) -> TrainingConfig:
+    """The config file (or the CLI defaults), then ``--set``, then flags; never a checkpoint."""
     if args.config is not None:
         cfg = TrainingConfig.from_file(args.config)
-    elif resume is not None:
-        saved = Checkpoint.load(resume).extra.get("trainer", {}).get("config")
-        cfg = TrainingConfig.from_dict(saved) if saved else cli_defaults()
     else:
         cfg = cli_defaults()
     extra = list(args.overrides)
@@ -115,17 +121,23 @@ def _distributed(model: Any) -> tuple[Any, Any]:
     return dist.DistributedDataParallel(model, world), world
 
 
+def _usage_error(e: BaseException) -> int:
+    """One line on stderr (the first line of the message) and exit status 2."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    print(f"democratising train: error: {text}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs ``democratising train``; returns the exit status."""
     from ..nn import Dense, ReLU, Sequential
 
     try:
         resume = _resume_path(args.resume) if args.resume else None
-        cfg = _config(args, resume)
+        cfg = _config(args)
         x, y, features = _dataset(args.data)
     except (ConfigError, DemocratisingError, OSError) as e:
-        print(f"democratising train: error: {e}", file=sys.stderr)
-        return 2
+        return _usage_error(e)
     _core.manual_seed(cfg.seed)
     model = Sequential().add(Dense(features, 128)).add(ReLU()).add(Dense(128, 10)).build()
     model, world = _distributed(model)
@@ -134,13 +146,19 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         trainer = Trainer(model, cfg, world=world)  # a bad device fails here, before training
-    except (ConfigError, DemocratisingError) as e:
-        print(f"democratising train: error: {e}", file=sys.stderr)
-        return 2
-    trainer.log(f"{args.data}: {len(train)} train / {len(val)} validation samples")
-    trainer.log(repr(model))
+        trainer.log(f"{args.data}: {len(train)} train / {len(val)} validation samples")
+        trainer.log(repr(model))
+        # A bad --resume file is a usage error too: it is read and checked before training.
+        loaders = trainer._setup_fit(
+            train,
+            val if len(val) else None,
+            resume,
+            allow_unverified=getattr(args, "allow_unverified", False),
+        )
+    except (ConfigError, DemocratisingError, OSError) as e:
+        return _usage_error(e)
     try:
-        trainer.fit(train, val if len(val) else None, resume_from=resume)
+        trainer._run_fit(*loaders)
     except (ConfigError, DemocratisingError) as e:
         print(f"democratising train: error: {e}", file=sys.stderr)
         return 1

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Union
 
+from . import _validate as rules
+from ._validate import ConfigError
+
 __all__ = [
     "ConfigError",
     "OptimizerConfig",
@@ -26,10 +29,6 @@ __all__ = [
     "TrainingConfig",
     "load_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration file, key or value that cannot be used; the message names it."""
 
 
 def _norm(name: str) -> str:
@@ -51,6 +50,15 @@ class _Tagged:
     name: ClassVar[str] = ""
     _registry: ClassVar[dict[str, type[_Tagged]]]
     _kind: ClassVar[str] = ""
+    #: Every field's rule (type and allowed values), checked on construction.
+    _spec: ClassVar[dict[str, rules.Check]] = {}
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """``ConfigError`` naming the first field (``optimizer.beta1``...) with a bad value."""
+        rules.check_fields(self, self._spec, f"{self._kind}.")
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -89,6 +97,7 @@ class OptimizerConfig(_Tagged):
     _registry: ClassVar[dict[str, type[_Tagged]]] = {}
     _kind: ClassVar[str] = "optimizer"
     _cls: ClassVar[str] = ""
+    _spec: ClassVar[dict[str, rules.Check]] = {"weight_decay": rules.Num(0)}
 
     weight_decay: float = 0.0
 
@@ -167,6 +176,13 @@ class OptimizerConfig(_Tagged):
 class AdamConfig(OptimizerConfig):
     name: ClassVar[str] = "adam"
     _cls: ClassVar[str] = "Adam"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "weight_decay": rules.Num(0),
+        "beta1": rules.Num(0, 1, hi_open=True),
+        "beta2": rules.Num(0, 1, hi_open=True),
+        "eps": rules.Num(0),
+        "amsgrad": rules.Bool(),
+    }
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -189,15 +205,36 @@ class AdamWConfig(AdamConfig):
 class SGDConfig(OptimizerConfig):
     name: ClassVar[str] = "sgd"
     _cls: ClassVar[str] = "SGD"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "weight_decay": rules.Num(0),
+        "momentum": rules.Num(0),
+        "dampening": rules.Num(0, 1),
+        "nesterov": rules.Bool(),
+    }
     momentum: float = 0.0
     dampening: float = 0.0
     nesterov: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ConfigError(
+                "optimizer.nesterov = true needs optimizer.momentum > 0 and "
+                f"optimizer.dampening = 0, got {self.momentum} and {self.dampening}"
+            )
 
 
 @dataclass
 class RMSpropConfig(OptimizerConfig):
     name: ClassVar[str] = "rmsprop"
     _cls: ClassVar[str] = "RMSprop"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "weight_decay": rules.Num(0),
+        "alpha": rules.Num(0, 1),
+        "eps": rules.Num(0),
+        "momentum": rules.Num(0),
+        "centered": rules.Bool(),
+    }
     alpha: float = 0.99
     eps: float = 1e-8
     momentum: float = 0.0
@@ -208,12 +245,21 @@ class RMSpropConfig(OptimizerConfig):
 class AdagradConfig(OptimizerConfig):
     name: ClassVar[str] = "adagrad"
     _cls: ClassVar[str] = "Adagrad"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "weight_decay": rules.Num(0),
+        "lr_decay": rules.Num(0),
+        "eps": rules.Num(0),
+        "initial_accumulator_value": rules.Num(0),
+    }
     lr_decay: float = 0.0
     eps: float = 1e-10
     initial_accumulator_value: float = 0.0
 
 
 # ---- schedulers ------------------------------------------------------------------------------
+
+
+_INTERVAL = rules.Choice((None, "epoch", "batch"))
 
 
 @dataclass
@@ -225,6 +271,7 @@ class SchedulerConfig(_Tagged):
     _registry: ClassVar[dict[str, type[_Tagged]]] = {}
     _kind: ClassVar[str] = "scheduler"
     _default_interval: ClassVar[str] = "epoch"
+    _spec: ClassVar[dict[str, rules.Check]] = {"interval": _INTERVAL}
 
     interval: Optional[str] = None
 
@@ -339,6 +386,11 @@ def _sched(name: str) -> Any:
 @dataclass
 class CosineAnnealingConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealing"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "T_max": rules.Int(1, optional=True),
+        "eta_min": rules.Num(0),
+    }
     T_max: Optional[int] = None
     eta_min: float = 0.0
 
@@ -350,6 +402,12 @@ class CosineAnnealingConfig(SchedulerConfig):
 @dataclass
 class CosineWarmRestartsConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealingWarmRestarts"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "T_0": rules.Int(1),
+        "T_mult": rules.Int(1),
+        "eta_min": rules.Num(0),
+    }
     T_0: int = 10
     T_mult: int = 1
     eta_min: float = 0.0
@@ -362,6 +420,11 @@ class CosineWarmRestartsConfig(SchedulerConfig):
 @dataclass
 class StepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "StepLR"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "step_size": rules.Int(1),
+        "gamma": rules.Num(0),
+    }
     step_size: int = 1
     gamma: float = 0.1
 
@@ -372,6 +435,11 @@ class StepLRConfig(SchedulerConfig):
 @dataclass
 class MultiStepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "MultiStepLR"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "milestones": rules.IntList(0),
+        "gamma": rules.Num(0),
+    }
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
 
@@ -382,6 +450,10 @@ class MultiStepLRConfig(SchedulerConfig):
 @dataclass
 class ExponentialLRConfig(SchedulerConfig):
     name: ClassVar[str] = "ExponentialLR"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "gamma": rules.Num(0, lo_open=True),
+    }
     gamma: float = 0.9
 
     def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
@@ -391,6 +463,12 @@ class ExponentialLRConfig(SchedulerConfig):
 @dataclass
 class LinearLRConfig(SchedulerConfig):
     name: ClassVar[str] = "LinearLR"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "start_factor": rules.Num(0, 1, lo_open=True),
+        "end_factor": rules.Num(0, 1),
+        "total_iters": rules.Int(1),
+    }
     start_factor: float = 1.0 / 3
     end_factor: float = 1.0
     total_iters: int = 5
@@ -408,6 +486,16 @@ class LinearLRConfig(SchedulerConfig):
 class OneCycleConfig(SchedulerConfig):
     name: ClassVar[str] = "OneCycle"
     _default_interval: ClassVar[str] = "batch"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "max_lr": rules.Num(0, lo_open=True, optional=True),
+        "pct_start": rules.Num(0, 1),
+        "anneal_strategy": rules.Choice(("cos", "linear")),
+        "div_factor": rules.Num(0, lo_open=True),
+        "final_div_factor": rules.Num(0, lo_open=True),
+        "three_phase": rules.Bool(),
+        "cycle_momentum": rules.Bool(),
+    }
     max_lr: Optional[float] = None
     pct_start: float = 0.3
     anneal_strategy: str = "cos"
@@ -435,6 +523,15 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
     """Steps once per epoch with the validation loss (the training loss without validation)."""
 
     name: ClassVar[str] = "ReduceLROnPlateau"
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "interval": _INTERVAL,
+        "mode": rules.Choice(("min", "max")),
+        "factor": rules.Num(0, 1, hi_open=True),
+        "patience": rules.Int(0),
+        "threshold": rules.Num(0),
+        "cooldown": rules.Int(0),
+        "min_lr": rules.Num(0),
+    }
     mode: str = "min"
     factor: float = 0.1
     patience: int = 10
@@ -493,34 +590,49 @@ class TrainingConfig:
     verbose: bool = True
     progress: bool = True
 
+    #: Every scalar field's rule: its type and allowed values (see ``_validate``).
+    _spec: ClassVar[dict[str, rules.Check]] = {
+        "learning_rate": rules.Num(0),
+        "batch_size": rules.Int(1),
+        "num_epochs": rules.Int(0),
+        "accumulation_steps": rules.Int(1),
+        "max_grad_norm": rules.Num(0, lo_open=True, optional=True),
+        "amp": rules.Choice((None, "float16", "bfloat16")),
+        "seed": rules.Int(0, rules.MAX_SEED),
+        "shuffle": rules.Bool(),
+        "drop_last": rules.Bool(),
+        "num_workers": rules.Int(0, rules.MAX_NUM_WORKERS),
+        "val_fraction": rules.Num(0, 1, hi_open=True),
+        "checkpoint_dir": rules.Text("a directory path (a non-empty string)", optional=True),
+        "checkpoint_every": rules.Int(1),
+        "keep_last": rules.Int(1, optional=True),
+        "verbose": rules.Bool(),
+        "progress": rules.Bool(),
+    }
+
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool) or (isinstance(self.amp, str) and self.amp.lower() in _AMP):
             self.amp = _AMP[str(self.amp).lower()]
+        if isinstance(self.checkpoint_dir, os.PathLike):
+            self.checkpoint_dir = os.fspath(self.checkpoint_dir)
         self.validate()
 
     def validate(self) -> None:
-        """Rejects values no run could use, early and with the field's name."""
-        checks = [
-            (self.learning_rate >= 0, "learning_rate must be >= 0"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.num_epochs >= 0, "num_epochs must be >= 0"),
-            (self.accumulation_steps >= 1, "accumulation_steps must be >= 1"),
-            (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be > 0"),
-            (self.amp in (None, "float16", "bfloat16"), "amp must be None, float16 or bfloat16"),
-            (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
-            (self.keep_last is None or self.keep_last >= 1, "keep_last must be >= 1"),
-            (self.num_workers >= 0, "num_workers must be >= 0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"{msg} (TrainingConfig)")
+        """Rejects values no run could use, early: ``ConfigError`` naming the field and its
+        allowed values. ``num_workers`` is capped at ``MAX_NUM_WORKERS`` (256) loader threads."""
+        rules.check_fields(self, self._spec)
+        device = self.device
+        if not (isinstance(device, str) and device) and not hasattr(device, "type"):
+            raise ConfigError(
+                f"device must be a device name such as 'cpu' or 'cuda:0', got {rules.show(device)}"
+            )
         if not isinstance(self.optimizer, OptimizerConfig):
             raise ConfigError("optimizer must be an OptimizerConfig (e.g. OptimizerConfig.Adam())")
+        self.optimizer.validate()
         if self.scheduler is not None:
             if not isinstance(self.scheduler, SchedulerConfig):
                 raise ConfigError("scheduler must be a SchedulerConfig or None")
-            _ = self.scheduler.step_interval
+            self.scheduler.validate()
 
     # ---- dict / file forms ---------------------------------------------------------------------
 
@@ -533,6 +645,17 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
+        """Builds a config from plain values (a parsed file); ``ConfigError`` for anything
+        that is not a valid config, never another exception."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a training config must be a table/object, got {rules.show(data)}")
+        try:
+            return cls._from_dict(data)
+        except RecursionError as e:
+            raise ConfigError("training config is nested too deeply") from e
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
         data = dict(data)
         if isinstance(data.get("optimizer"), Mapping):
             data["optimizer"] = OptimizerConfig.from_dict(data["optimizer"])
@@ -603,6 +726,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise
     except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError
         raise ConfigError(f"cannot parse config file {path}: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(f"cannot parse config file {path}: nested too deeply") from e
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table/object at the top level")
     return data
@@ -727,6 +852,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if hint is int:
             if isinstance(value, bool):
                 raise ValueError("a boolean is not an int")
+            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+                return int(value)  # exact, even beyond float precision
             f = float(value)
             if not f.is_integer():
                 raise ValueError("not an integer")
@@ -743,12 +870,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 text = value.strip().strip("[]")
                 value = [v.strip() for v in text.split(",") if v.strip()]
             return [_coerce(v, elem, key) if elem is not Any else v for v in value]
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         name = getattr(hint, "__name__", str(hint))
-        raise ConfigError(f"invalid value {value!r} for {key!r}: expected {name} ({e})") from e
+        raise ConfigError(
+            f"invalid value {rules.show(value)} for {key!r}: expected {name} ({e})"
+        ) from e
     if isinstance(value, (OptimizerConfig, SchedulerConfig)) or hint is Any:
         return value
-    raise ConfigError(f"invalid value {value!r} for {key!r}: expected {hint}")
+    raise ConfigError(f"invalid value {rules.show(value)} for {key!r}: expected {hint}")
 
 
 def _apply_override(data: dict[str, Any], key: str, value: str) -> None:

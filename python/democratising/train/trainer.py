@@ -5,6 +5,12 @@ gradient accumulation (the loss divided by ``accumulation_steps``, as in the see
 clipping, mixed precision (``democratising.amp``), LR schedulers stepped per epoch or per batch,
 callbacks, a progress bar, and checkpoints that resume bit-identically. The hot loop does
 nothing else per batch, which keeps it within a few percent of a hand-written loop.
+
+A checkpoint is untrusted input and restores state only (model, optimizer, scheduler, scaler,
+RNG, loader position, history, epoch, callback counters): run settings, paths above all, come
+from the ``TrainingConfig`` the trainer was built with. ``load_checkpoint`` validates every
+part of a file before applying any, so a bad file raises ``CheckpointError`` and changes
+nothing (``_resume``).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor import tensor
-from ..checkpoint import Checkpoint, save_checkpoint
+from ..checkpoint import save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
+from ..errors import CheckpointError
 from ..nn.utils import clip_grad_norm_
+from ._resume import ResumePlan, Snapshot, check_resume, config_differences
 from .callbacks import Callback, ModelCheckpoint, overrides
 from .config import ConfigError, TrainingConfig
 from .dist import world as world_info
@@ -150,17 +158,36 @@ class Trainer:
         train_data: DataLike,
         val_data: Optional[DataLike] = None,
         resume_from: Optional[PathLike] = None,
+        allow_unverified: bool = False,
     ) -> dict[str, list[Any]]:
         """Trains until ``config.num_epochs`` epochs are complete (counting epochs restored from
-        ``resume_from``) or a callback stops it; returns ``self.history``."""
+        ``resume_from``) or a callback stops it; returns ``self.history``. A ``resume_from``
+        file without its checksum is refused unless ``allow_unverified``."""
+        loader, val_loader = self._setup_fit(train_data, val_data, resume_from, allow_unverified)
+        return self._run_fit(loader, val_loader)
+
+    def _setup_fit(
+        self,
+        train_data: DataLike,
+        val_data: Optional[DataLike],
+        resume_from: Optional[PathLike],
+        allow_unverified: bool = False,
+    ) -> tuple[Any, Any]:
+        """Everything before the first epoch: loaders, scheduler, and the resume (or the
+        seed). The CLI calls it separately so that a bad checkpoint is a usage error."""
         cfg = self.config
         self.train_loader = loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None else None
         self._ensure_scheduler(len(loader) if hasattr(loader, "__len__") else None)
         if resume_from is not None:
-            self.load_checkpoint(resume_from)
+            self.load_checkpoint(resume_from, allow_unverified=allow_unverified)
         elif self.epoch == 0:
             _core.manual_seed(cfg.seed)
+        return loader, val_loader
+
+    def _run_fit(self, loader: Any, val_loader: Any) -> dict[str, list[Any]]:
+        """The epochs, after ``_setup_fit``."""
+        cfg = self.config
         self.stop_training = False
         self.model.train()
         self.optimizer.zero_grad()
@@ -248,9 +275,18 @@ class Trainer:
             **extra,
         )
 
-    def load_checkpoint(self, path: PathLike) -> dict[str, Any]:
+    def load_checkpoint(self, path: PathLike, allow_unverified: bool = False) -> dict[str, Any]:
         """Restores a ``save_checkpoint`` file: model, optimizer, scheduler, scaler, RNG, epoch,
-        history, the training loader's shuffling state and callback state."""
+        history, the training loader's shuffling state and callback state.
+
+        Every part is validated before any is applied; a bad file raises ``CheckpointError``
+        naming the problem and leaves the trainer, its model, optimizer, scheduler and the
+        global RNG as they were. A file without its checksum is refused unless
+        ``allow_unverified``. The run's settings (``self.config``: paths, epochs, ...) are never
+        taken from the file; when the file's run used different settings, one line says so.
+        A checkpoint of a ``DistributedDataParallel`` model (``module.`` keys) loads into a
+        plain model and the reverse.
+        """
         if os.path.isdir(path):
             from .callbacks import latest_checkpoint
 
@@ -258,21 +294,23 @@ class Trainer:
             if found is None:
                 raise FileNotFoundError(f"no epoch_NNNN.safetensors checkpoint in {path}")
             path = found
-        ckpt = Checkpoint.load(path)
-        info = ckpt.restore(self.model, self.optimizer, self.scheduler, self.scaler)
-        state = info["extra"].get("trainer", {})
-        self.epoch = int(info["epoch"] or 0)
-        self.global_step = int(state.get("global_step", 0))
-        self.history = {k: list(v) for k, v in (state.get("history") or {}).items()}
-        loader_state = state.get("loader")
-        if loader_state is not None and hasattr(self.train_loader, "load_state_dict"):
-            self.train_loader.load_state_dict(loader_state)
-        saved_cbs = state.get("callbacks") or {}
-        for i, cb in self._indexed():
-            key = self._cb_key(i, cb)
-            if key in saved_cbs:
-                cb.load_state_dict(saved_cbs[key])
+        plan: ResumePlan = check_resume(self, path, allow_unverified)
+        snapshot = Snapshot.take(self)
+        try:
+            info = plan.checkpoint.restore(self.model, self.optimizer, self.scheduler, self.scaler)
+            plan.apply(self)
+        except Exception as e:
+            snapshot.restore(self)
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"restoring {os.fspath(path)!r} failed: {e}") from e
         self.log(f"Resumed from {os.fspath(path)} at epoch {self.epoch}")
+        differ = config_differences(plan.config, self.config)
+        if differ:
+            self.log(
+                f"Note: the checkpoint's run used other settings for {', '.join(differ)}; "
+                "continuing with the current ones"
+            )
         return info
 
     # ---- internals -------------------------------------------------------------------------
@@ -473,6 +511,7 @@ def train_with_config(
     loss_fn: Optional[Callable[[Any, Any], Tensor]] = None,
     callbacks: Sequence[Callback] = (),
     resume_from: Optional[PathLike] = None,
+    allow_unverified: bool = False,
 ) -> Trainer:
     """The seed's ``train_with_config(model, data, config)``; returns the ``Trainer`` (its
     ``history`` holds the metrics).
@@ -485,7 +524,7 @@ def train_with_config(
     config = config if config is not None else TrainingConfig()
     train, val = _resolve_data(data, config)
     trainer = Trainer(model, config, loss_fn=loss_fn, callbacks=callbacks)
-    trainer.fit(train, val, resume_from=resume_from)
+    trainer.fit(train, val, resume_from=resume_from, allow_unverified=allow_unverified)
     return trainer
 
 

@@ -6,6 +6,7 @@ where PyTorch raises ``RuntimeError`` for the same mistake (shape, dtype and val
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentTypeError",
     "AutogradError",
     "CheckpointError",
     "DTypeError",
@@ -42,6 +43,11 @@ class IndexOutOfRangeError(DemocratisingError, IndexError):
 
 class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
     """An argument with an invalid value."""
+
+
+class ArgumentTypeError(DemocratisingError, TypeError):
+    """An argument of the wrong kind: a number where a tensor is needed, ``len()`` of a 0-d
+    tensor, a CUDA tensor given to ``.numpy()``."""
 
 
 class OverflowValueError(InvalidValueError, OverflowError):

@@ -1,7 +1,9 @@
 //! One error enum for the whole engine. Each variant maps to exactly one Python exception class in the
 //! glue crate, so callers can tell shape problems from dtype problems without parsing messages.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// Every way an engine call can fail.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +18,9 @@ pub enum Error {
     Index(String),
     /// An invalid argument value (negative size, bad probability, ...).
     Value(String),
+    /// An argument of the wrong kind (a number where a tensor is needed, `len()` of a 0-d
+    /// tensor): Python's `TypeError`.
+    Type(String),
     /// A number that does not fit the dtype it is stored in (`int32` given `2**40`, a Python
     /// int beyond int64): raised instead of wrapping or saturating.
     Overflow(String),
@@ -29,6 +34,48 @@ pub enum Error {
     OutOfMemory(String),
     /// An operating-system I/O failure.
     Io(String),
+    /// An error raised by user code the engine called (a gradient hook, a custom backward):
+    /// carried through unchanged, so the caller gets the original exception back.
+    External(External),
+}
+
+/// A foreign error (e.g. a Python exception) travelling through the engine untouched, with the
+/// engine's context (`where_`: which hook or backward raised it).
+#[derive(Clone)]
+pub struct External {
+    /// The original error; the glue that created it downcasts it back.
+    pub payload: Arc<dyn Any + Send + Sync>,
+    /// Its message, for `Display` on the Rust side.
+    pub message: String,
+    /// Where in the engine it was raised.
+    pub where_: String,
+}
+
+impl fmt::Debug for External {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "External({:?} in {})", self.message, self.where_)
+    }
+}
+
+impl PartialEq for External {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.payload, &other.payload)
+    }
+}
+
+impl Error {
+    /// Wraps a foreign error raised at `where_` (see `Error::External`).
+    pub fn external(
+        payload: impl Any + Send + Sync,
+        message: impl Into<String>,
+        where_: impl Into<String>,
+    ) -> Self {
+        Error::External(External {
+            payload: Arc::new(payload),
+            message: message.into(),
+            where_: where_.into(),
+        })
+    }
 }
 
 /// The engine's result type.
@@ -42,12 +89,14 @@ impl fmt::Display for Error {
             | Error::Device(m)
             | Error::Index(m)
             | Error::Value(m)
+            | Error::Type(m)
             | Error::Overflow(m)
             | Error::Autograd(m)
             | Error::Checkpoint(m)
             | Error::Distributed(m)
             | Error::OutOfMemory(m)
             | Error::Io(m) => m,
+            Error::External(x) => &x.message,
         };
         f.write_str(msg)
     }

@@ -13,20 +13,38 @@ fn class_name(e: &Error) -> &'static str {
         Error::Device(_) => "DeviceError",
         Error::Index(_) => "IndexOutOfRangeError",
         Error::Value(_) => "InvalidValueError",
+        Error::Type(_) => "ArgumentTypeError",
         Error::Overflow(_) => "OverflowValueError",
         Error::Autograd(_) => "AutogradError",
         Error::Checkpoint(_) => "CheckpointError",
         Error::Distributed(_) => "DistributedError",
         Error::OutOfMemory(_) => "OutOfMemoryError",
         Error::Io(_) => "FileIOError",
+        Error::External(_) => "AutogradError",
     }
 }
 
 /// `democratising.errors`, imported once (an error path must not pay for an import).
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// Converts an engine error into the matching Python exception.
+/// Converts an engine error into the matching Python exception. A Python exception that
+/// travelled through the engine (raised in a hook or a custom backward) comes back as itself,
+/// its type and traceback intact, with a note saying where the engine called it.
 pub fn to_pyerr(e: Error) -> PyErr {
+    if let Error::External(x) = &e {
+        if let Some(err) = x.payload.downcast_ref::<PyErr>() {
+            return Python::attach(|py| {
+                let err = err.clone_ref(py);
+                let value = err.value(py);
+                if value.hasattr("add_note").unwrap_or(false) {
+                    let note = format!("(raised in {} during backward)", x.where_);
+                    // Best effort: a note is context, never a reason to lose the error.
+                    let _ = value.call_method1("add_note", (note,));
+                }
+                err
+            });
+        }
+    }
     Python::attach(|py| {
         let ty = ERRORS
             .get_or_try_init(py, || py.import("democratising.errors").map(Bound::unbind))
@@ -37,6 +55,16 @@ pub fn to_pyerr(e: Error) -> PyErr {
             Err(err) => err,
         }
     })
+}
+
+/// A `TypeError` of the hierarchy (`ArgumentTypeError`).
+pub fn type_error(msg: impl Into<String>) -> PyErr {
+    to_pyerr(Error::Type(msg.into()))
+}
+
+/// A `ValueError` of the hierarchy (`InvalidValueError`).
+pub fn value_error(msg: impl Into<String>) -> PyErr {
+    to_pyerr(Error::Value(msg.into()))
 }
 
 /// `?`-friendly conversion of engine results.
@@ -50,7 +78,9 @@ impl<T> ResultExt<T> for democratising::Result<T> {
     }
 }
 
-/// Builds an engine error from a Python exception raised inside a hook.
-pub fn from_pyerr(e: PyErr) -> Error {
-    Error::Autograd(format!("a hook raised: {e}"))
+/// Carries a Python exception raised by user code the engine called (`where_`: a tensor hook,
+/// a custom `Function.backward`, ...) through the engine; `to_pyerr` gives it back unchanged.
+pub fn from_pyerr(e: PyErr, where_: &str) -> Error {
+    let message = e.to_string();
+    Error::external(e, message, where_)
 }

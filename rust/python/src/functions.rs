@@ -242,12 +242,12 @@ pub fn randint(
         match ints.as_slice() {
             [h] => (0, *h),
             [l, h] => (*l, *h),
-            _ => return Err(pyo3::exceptions::PyTypeError::new_err(
+            _ => return Err(crate::errors::type_error(
                 "randint(low=0, high, size): expected one or two integer bounds and a size tuple",
             )),
         };
     let Some(shape_obj) = shape_obj else {
-        return Err(pyo3::exceptions::PyTypeError::new_err(
+        return Err(crate::errors::type_error(
             "randint() missing required argument 'size'",
         ));
     };
@@ -385,7 +385,7 @@ struct PyOwner(#[allow(dead_code)] Py<PyAny>);
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     let np = py.import("numpy")?;
     if !array.is_instance(&np.getattr("ndarray")?)? {
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        return Err(crate::errors::type_error(format!(
             "from_numpy expects a numpy.ndarray, got {}",
             array.get_type()
         )));
@@ -504,7 +504,7 @@ pub fn _record_function(
         Python::attach(|py| {
             let r = backward
                 .call1(py, (wrap(g.clone()),))
-                .map_err(crate::errors::from_pyerr)?;
+                .map_err(|e| crate::errors::from_pyerr(e, "a custom Function's backward"))?;
             let r = r.bind(py);
             let items: Vec<Bound<'_, PyAny>> = if let Ok(t) = r.cast::<PyTuple>() {
                 t.iter().collect()

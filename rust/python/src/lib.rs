@@ -1,5 +1,7 @@
 //! PyO3 glue: exposes the democratising engine as the `democratising._core` extension module.
 //! Only argument conversion, GIL handling and error mapping live here.
+// Rust must never panic across the Python boundary: the glue neither unwraps nor expects.
+#![warn(clippy::expect_used, clippy::panic)]
 
 mod amp;
 mod cuda;

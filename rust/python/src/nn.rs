@@ -6,7 +6,6 @@ use democratising::ops::nn::conv::Conv2dSpec;
 use democratising::ops::nn::loss::Reduction;
 use democratising::ops::nn::pool::Pool2dSpec;
 use democratising::Tensor;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// A geometry argument (`stride`, `padding`, ...) checked against its minimum, so a negative
@@ -173,7 +172,7 @@ pub fn _cross_entropy(
         "sum" => Reduction::Sum,
         "none" => Reduction::None,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(crate::errors::value_error(format!(
                 "reduction must be 'mean', 'sum' or 'none', got {other:?}"
             )))
         }

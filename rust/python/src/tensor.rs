@@ -6,7 +6,6 @@ use crate::types::{extract_device, extract_dtype, PyDType, PyDevice};
 use crate::util::{dims_arg, int_args, operand, run, wrap};
 use democratising::autograd;
 use democratising::{DType, Device, Error, Tensor};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
@@ -276,7 +275,7 @@ impl PyTensor {
     }
     fn __len__(&self) -> PyResult<usize> {
         if self.t.ndim() == 0 {
-            return Err(PyTypeError::new_err("len() of a 0-d tensor"));
+            return Err(crate::errors::type_error("len() of a 0-d tensor"));
         }
         Ok(self.t.shape()[0])
     }
@@ -313,7 +312,7 @@ impl PyTensor {
     }
     fn __index__(&self) -> PyResult<i64> {
         if !self.t.dtype().is_int() {
-            return Err(PyTypeError::new_err(
+            return Err(crate::errors::type_error(
                 "only integer tensors of a single element can be converted to an index",
             ));
         }
@@ -334,7 +333,7 @@ impl PyTensor {
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         if self.t.device().is_cuda() {
-            return Err(PyTypeError::new_err(format!(
+            return Err(crate::errors::type_error(format!(
                 "can't convert {} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.",
                 self.t.device()
             )));
@@ -356,14 +355,15 @@ impl PyTensor {
     #[getter]
     fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let Device::Cuda(i) = self.t.device() else {
+            // A plain AttributeError: `hasattr(t, "__cuda_array_interface__")` is the protocol.
             return Err(pyo3::exceptions::PyAttributeError::new_err(
                 "CPU tensors have no __cuda_array_interface__; use __array_interface__ or .numpy()",
             ));
         };
         if self.t.requires_grad() {
-            return Err(PyRuntimeError::new_err(
-                "Can't export a tensor that requires grad; use tensor.detach() first.",
-            ));
+            return Err(crate::errors::to_pyerr(Error::Autograd(
+                "Can't export a tensor that requires grad; use tensor.detach() first.".into(),
+            )));
         }
         democratising::cuda::synchronize(i).py()?;
         let d = PyDict::new(py);
@@ -385,9 +385,10 @@ impl PyTensor {
     /// A NumPy array sharing this tensor's memory.
     fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if slf.get().t.requires_grad() {
-            return Err(PyRuntimeError::new_err(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.",
-            ));
+            return Err(crate::errors::to_pyerr(Error::Autograd(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                    .into(),
+            )));
         }
         py.import("numpy")?.getattr("asarray")?.call1((slf,))
     }
@@ -609,7 +610,7 @@ impl PyTensor {
                 let dt = democratising::ops::result_type(&[t, &o]);
                 run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap)
             }
-            Some(other) => Err(PyValueError::new_err(format!(
+            Some(other) => Err(crate::errors::value_error(format!(
                 "div: rounding_mode must be None, 'floor' or 'trunc', got {other:?}"
             ))),
         }
@@ -658,7 +659,7 @@ impl PyTensor {
         if spec.is_empty() {
             return slf.str()?.extract();
         }
-        Err(PyTypeError::new_err(format!(
+        Err(crate::errors::type_error(format!(
             "unsupported format string {spec:?} for a tensor of shape {:?} (only 0-d tensors \
              format as numbers)",
             slf.get().t.shape()
@@ -674,6 +675,7 @@ impl PyTensor {
                 return py.import("types")?.getattr("MethodType")?.call1((f, slf));
             }
         }
+        // A plain AttributeError, as `getattr`/`hasattr` expect of `__getattr__`.
         Err(pyo3::exceptions::PyAttributeError::new_err(format!(
             "'{}' object has no attribute '{name}'",
             slf.get_type().name()?
@@ -735,7 +737,9 @@ impl PyTensor {
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {
             Python::attach(|py| {
-                let r = hook.call1(py, (wrap(g.clone()),)).map_err(from_pyerr)?;
+                let r = hook
+                    .call1(py, (wrap(g.clone()),))
+                    .map_err(|e| from_pyerr(e, "a tensor hook"))?;
                 let r = r.bind(py);
                 if r.is_none() {
                     return Ok(None);
@@ -761,7 +765,8 @@ impl PyTensor {
     ) -> PyResult<HookHandle> {
         let f: autograd::PostAccumulateHook = Arc::new(move |t: &Tensor| {
             Python::attach(|py| {
-                hook.call1(py, (wrap(t.clone()),)).map_err(from_pyerr)?;
+                hook.call1(py, (wrap(t.clone()),))
+                    .map_err(|e| from_pyerr(e, "a post-accumulate-grad hook"))?;
                 Ok(())
             })
         });
@@ -885,7 +890,7 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
         if min.is_none() && max.is_none() {
-            return Err(PyValueError::new_err(
+            return Err(crate::errors::value_error(
                 "clamp: at least one of 'min' and 'max' must not be None",
             ));
         }
@@ -923,7 +928,7 @@ impl PyTensor {
         match approximate {
             "none" => run(py, t.numel(), || t.gelu()).map(wrap),
             "tanh" => run(py, t.numel(), || t.gelu_tanh()).map(wrap),
-            other => Err(PyValueError::new_err(format!(
+            other => Err(crate::errors::value_error(format!(
                 "gelu: approximate must be 'none' or 'tanh', got {other:?}"
             ))),
         }
@@ -1421,7 +1426,7 @@ impl PyTensor {
     }
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.t.ndim() == 0 {
-            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+            return Err(crate::errors::type_error("iteration over a 0-d tensor"));
         }
         let items: Vec<PyTensor> = self.t.unbind(0).py()?.into_iter().map(wrap).collect();
         Ok(items.into_pyobject(py)?.try_iter()?.into_any().unbind())

@@ -2,7 +2,6 @@
 
 use crate::errors::{to_pyerr, ResultExt};
 use democratising::{DType, Device};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 /// A tensor element type (`dm.float32`, ...).
@@ -145,7 +144,7 @@ pub fn extract_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
     if let Ok(i) = obj.extract::<usize>() {
         return Ok(Device::Cuda(i));
     }
-    Err(PyTypeError::new_err(format!(
+    Err(crate::errors::type_error(format!(
         "cannot interpret {obj} as a device"
     )))
 }

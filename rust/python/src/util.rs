@@ -3,7 +3,6 @@
 use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
 use democratising::{Result, Tensor};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
 
@@ -49,7 +48,7 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let r = conv.call1((obj,))?;
     match r.cast::<PyTensor>() {
         Ok(t) => Ok(t.get().t.clone()),
-        Err(_) => Err(PyTypeError::new_err(format!(
+        Err(_) => Err(crate::errors::type_error(format!(
             "unsupported operand type {}",
             obj.get_type()
         ))),

@@ -91,3 +91,45 @@ def test_glue_value_and_autograd_errors_are_in_the_hierarchy() -> None:
     with pytest.raises(AutogradError):
         dm.ones(2, requires_grad=True).numpy()
     assert isinstance(np.asarray(dm.ones(2)), np.ndarray)
+
+
+def test_queue_callback_runs_once_after_the_last_gradient() -> None:
+    a, b = dm.randn(3, requires_grad=True), dm.randn(3, requires_grad=True)
+    seen: list[str] = []
+
+    def at_end() -> None:
+        # Every leaf's .grad is final when the callback runs.
+        seen.append(f"end a={a.grad is not None} b={b.grad is not None}")
+
+    def hook(t: dm.Tensor) -> None:
+        seen.append("hook")
+        if len(seen) == 1:
+            dm.autograd.queue_callback(at_end)
+
+    a.register_post_accumulate_grad_hook(hook)
+    b.register_post_accumulate_grad_hook(hook)
+    (a * b).sum().backward()
+    assert seen == ["hook", "hook", "end a=True b=True"]
+    seen.clear()
+    (a + b).sum().backward()  # a new pass: the callback was consumed
+    assert seen == ["hook", "hook", "end a=True b=True"]
+
+
+def test_queue_callback_outside_backward_raises() -> None:
+    with pytest.raises(AutogradError, match="during the backward pass"):
+        dm.autograd.queue_callback(lambda: None)
+
+
+def test_queue_callback_exception_propagates() -> None:
+    x = dm.randn(2, requires_grad=True)
+
+    def boom() -> None:
+        raise UserError("in callback")
+
+    x.register_hook(lambda g: dm.autograd.queue_callback(boom))
+    with pytest.raises(UserError, match="in callback"):
+        (x * 2).sum().backward()
+    # The queue closed with the failed pass: the next backward runs cleanly.
+    y = dm.randn(2, requires_grad=True)
+    (y * 2).sum().backward()
+    assert y.grad is not None

@@ -52,6 +52,7 @@ __all__ = [
     "_layer_norm",
     "_linear",
     "_max_pool2d",
+    "_queue_callback",
     "_record_function",
     "_set_autocast",
     "_set_grad_enabled",
@@ -841,6 +842,9 @@ def autograd_grad(
     allow_unused: _bool = False,
 ) -> list[Tensor | None]:
     """The gradients of ``outputs`` with respect to ``inputs`` (``autograd.grad``)."""
+
+def _queue_callback(callback: Callable[[], object]) -> None:
+    """Runs ``callback()`` when the backward pass in progress ends (autograd.queue_callback)."""
 
 def _record_function(
     output: Tensor,

@@ -39,6 +39,15 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
             if not p.requires_grad:
                 raise ValueError("optimizing a tensor that does not require grad")
+            if not p.is_leaf:
+                # Its .grad is never filled, and a step would write into an intermediate.
+                raise ValueError(
+                    "can't optimize a non-leaf Tensor (the result of an operation); optimize "
+                    "the tensors it was computed from, or .detach().requires_grad_() a copy"
+                )
+        if len({id(p) for p in g["params"]}) != len(g["params"]):
+            # Each copy would be stepped: the update applied twice per step.
+            raise ValueError("optimizer parameter group contains the same parameter twice")
         for k, v in self.defaults.items():
             g.setdefault(k, v)
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}

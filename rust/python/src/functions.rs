@@ -487,6 +487,21 @@ pub fn _linear(
     .map(wrap)
 }
 
+/// Queues `callback()` to run once the backward pass in progress ends (every gradient
+/// accumulated, every hook run): `democratising.autograd.queue_callback`.
+#[pyfunction]
+pub fn _queue_callback(callback: Py<PyAny>) -> PyResult<()> {
+    let f: autograd::EndCallback = Box::new(move || {
+        Python::attach(|py| {
+            callback
+                .call0(py)
+                .map(|_| ())
+                .map_err(|e| crate::errors::from_pyerr(e, "a queued backward callback"))
+        })
+    });
+    autograd::queue_callback(f).py()
+}
+
 /// Attaches a Python-defined backward to `output` (for `autograd.Function` and gradient
 /// checkpointing). `backward(grad)` returns one gradient (or None) per tensor in `inputs`.
 #[pyfunction]

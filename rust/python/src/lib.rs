@@ -54,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_dropout, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_queue_callback, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(amp::_set_autocast, m)?)?;
     m.add_function(wrap_pyfunction!(amp::_get_autocast, m)?)?;

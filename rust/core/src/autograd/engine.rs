@@ -4,7 +4,8 @@
 use super::mode::GradModeGuard;
 use super::node::{edge_of, lock, Edge, Node};
 use crate::{bail, Result, Tensor};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// `tensor.backward(gradient, retain_graph)`: accumulates gradients into the leaves' `.grad`.
@@ -79,6 +80,60 @@ fn initial_grad(root: &Tensor, g: Option<Tensor>) -> Result<Tensor> {
     }
 }
 
+/// A callback queued during a backward pass, run once after the pass has delivered every
+/// gradient (PyTorch's `queue_callback`; DDP finishes its gradient buckets this way).
+pub type EndCallback = Box<dyn FnOnce() -> Result<()> + Send>;
+
+thread_local! {
+    /// One queue per backward pass in progress on this thread (a hook may start a nested one).
+    static END_CALLBACKS: RefCell<Vec<Vec<EndCallback>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues `f` to run when the backward pass in progress on this thread ends (after the last
+/// gradient is accumulated and every hook has run). Outside a backward pass it fails.
+pub fn queue_callback(f: EndCallback) -> Result<()> {
+    END_CALLBACKS.with(|q| match q.borrow_mut().last_mut() {
+        Some(pass) => {
+            pass.push(f);
+            Ok(())
+        }
+        None => Err(crate::Error::Autograd(
+            "queue_callback can only be called during the backward pass (from a hook)".into(),
+        )),
+    })
+}
+
+/// Opens this pass's callback queue; on drop (an error included) the queue closes.
+struct CallbackScope;
+
+impl CallbackScope {
+    fn open() -> Self {
+        END_CALLBACKS.with(|q| q.borrow_mut().push(Vec::new()));
+        CallbackScope
+    }
+
+    /// Runs the callbacks queued during the pass, in order (a callback may queue more).
+    fn run_all(&self) -> Result<()> {
+        loop {
+            let next = END_CALLBACKS.with(|q| {
+                let mut q = q.borrow_mut();
+                let pass = q.last_mut()?;
+                (!pass.is_empty()).then(|| pass.remove(0))
+            });
+            match next {
+                Some(f) => f()?,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        END_CALLBACKS.with(|q| q.borrow_mut().pop());
+    }
+}
+
 fn run(
     roots: &[Tensor],
     grad_outputs: Vec<Option<Tensor>>,
@@ -95,89 +150,139 @@ fn run(
             roots.len()
         );
     }
-    // Where captured gradients go: leaves by tensor identity, non-leaves by their node.
-    let captured: Vec<Option<Tensor>> = vec![None; capture.map_or(0, |c| c.len())];
-    let mut capture_leaf: HashMap<usize, usize> = HashMap::new();
-    let mut capture_node: HashMap<usize, usize> = HashMap::new();
-    if let Some(inputs) = capture {
-        for (i, t) in inputs.iter().enumerate() {
-            match t.grad_fn() {
-                Some(n) => capture_node.insert(node_key(&n), i),
-                None => capture_leaf.insert(t.id(), i),
-            };
-        }
-    }
-
-    // Seed gradients.
-    let mut node_grads: HashMap<usize, Option<Tensor>> = HashMap::new();
-    let mut seeds: Vec<Arc<Node>> = Vec::new();
-    let mut leaf_grads: Vec<(Tensor, Tensor)> = Vec::new();
-    for (root, g) in roots.iter().zip(grad_outputs) {
-        if !root.requires_grad() {
-            bail!(
-                Autograd,
-                "element 0 of tensors does not require grad and does not have a grad_fn"
-            );
-        }
-        let g = initial_grad(root, g)?;
-        match edge_of(root) {
-            Edge::Node(n) => {
-                let k = node_key(&n);
-                if !node_grads.contains_key(&k) {
-                    seeds.push(n.clone());
-                }
-                add_into(node_grads.entry(k).or_default(), g)?;
-            }
-            Edge::Leaf(t) => leaf_grads.push((t, g)),
-            Edge::None => {}
-        }
-    }
-
-    // Count, for every reachable node, how many edges point at it; and for every leaf how many
-    // gradient contributions it will receive.
-    let mut deps: HashMap<usize, usize> = HashMap::new();
-    let mut leaf_pending: HashMap<usize, usize> = HashMap::new();
-    for (t, _) in &leaf_grads {
-        *leaf_pending.entry(t.id()).or_default() += 1;
-    }
-    let mut stack: Vec<Arc<Node>> = seeds.clone();
-    let mut seen: HashMap<usize, ()> = seeds.iter().map(|n| (node_key(n), ())).collect();
-    while let Some(n) = stack.pop() {
-        for e in &n.edges {
-            match e {
-                Edge::Node(m) => {
-                    *deps.entry(node_key(m)).or_default() += 1;
-                    if seen.insert(node_key(m), ()).is_none() {
-                        stack.push(m.clone());
-                    }
-                }
-                Edge::Leaf(t) => *leaf_pending.entry(t.id()).or_default() += 1,
-                Edge::None => {}
-            }
-        }
-    }
-
+    let callbacks = CallbackScope::open();
+    let mut pass = Pass::new(capture);
+    let (seeds, leaf_grads) = pass.seed(roots, grad_outputs)?;
+    let leaf_pending = pass.count_dependencies(&seeds, &leaf_grads);
     let mut sink = LeafSink {
         capturing: capture.is_some(),
-        captured,
-        capture_leaf,
+        captured: vec![None; capture.map_or(0, |c| c.len())],
+        capture_leaf: std::mem::take(&mut pass.capture_leaf),
         leaf_pending,
         partial: HashMap::new(),
     };
     for (t, g) in leaf_grads {
         sink.deliver(&t, g)?;
     }
+    pass.walk(seeds, &mut sink, retain_graph)?;
+    sink.finish()?;
+    callbacks.run_all()?;
+    Ok(sink.captured)
+}
 
-    // Kahn's algorithm from the seeds.
-    let mut ready: Vec<Arc<Node>> = seeds
-        .into_iter()
-        .filter(|n| deps.get(&node_key(n)).copied().unwrap_or(0) == 0)
-        .collect();
-    while let Some(node) = ready.pop() {
-        let key = node_key(&node);
-        let Some(mut g) = node_grads.remove(&key).flatten() else {
-            continue;
+/// The state of one backward pass over the graph: gradients summed per node, and how many
+/// edges into each node are still to be walked.
+struct Pass {
+    node_grads: HashMap<usize, Option<Tensor>>,
+    deps: HashMap<usize, usize>,
+    /// Where `grad` captures gradients: leaves by tensor identity, non-leaves by their node.
+    capture_leaf: HashMap<usize, usize>,
+    capture_node: HashMap<usize, usize>,
+}
+
+impl Pass {
+    fn new(capture: Option<&[Tensor]>) -> Self {
+        let mut pass = Pass {
+            node_grads: HashMap::new(),
+            deps: HashMap::new(),
+            capture_leaf: HashMap::new(),
+            capture_node: HashMap::new(),
         };
+        for (i, t) in capture.unwrap_or(&[]).iter().enumerate() {
+            match t.grad_fn() {
+                Some(n) => pass.capture_node.insert(node_key(&n), i),
+                None => pass.capture_leaf.insert(t.id(), i),
+            };
+        }
+        pass
+    }
+
+    /// The roots' gradients: into their nodes (returned as the seeds), or straight to leaves.
+    #[allow(clippy::type_complexity)]
+    fn seed(
+        &mut self,
+        roots: &[Tensor],
+        grad_outputs: Vec<Option<Tensor>>,
+    ) -> Result<(Vec<Arc<Node>>, Vec<(Tensor, Tensor)>)> {
+        let mut seeds: Vec<Arc<Node>> = Vec::new();
+        let mut leaf_grads: Vec<(Tensor, Tensor)> = Vec::new();
+        for (root, g) in roots.iter().zip(grad_outputs) {
+            if !root.requires_grad() {
+                bail!(
+                    Autograd,
+                    "element 0 of tensors does not require grad and does not have a grad_fn"
+                );
+            }
+            let g = initial_grad(root, g)?;
+            match edge_of(root) {
+                Edge::Node(n) => {
+                    let k = node_key(&n);
+                    if !self.node_grads.contains_key(&k) {
+                        seeds.push(n.clone());
+                    }
+                    add_into(self.node_grads.entry(k).or_default(), g)?;
+                }
+                Edge::Leaf(t) => leaf_grads.push((t, g)),
+                Edge::None => {}
+            }
+        }
+        Ok((seeds, leaf_grads))
+    }
+
+    /// Counts, for every node reachable from the seeds, the edges pointing at it; returns, for
+    /// every leaf, how many gradient contributions it will receive.
+    fn count_dependencies(
+        &mut self,
+        seeds: &[Arc<Node>],
+        leaf_grads: &[(Tensor, Tensor)],
+    ) -> HashMap<usize, usize> {
+        let mut leaf_pending: HashMap<usize, usize> = HashMap::new();
+        for (t, _) in leaf_grads {
+            *leaf_pending.entry(t.id()).or_default() += 1;
+        }
+        let mut stack: Vec<Arc<Node>> = seeds.to_vec();
+        let mut seen: HashSet<usize> = seeds.iter().map(node_key).collect();
+        while let Some(n) = stack.pop() {
+            for e in &n.edges {
+                match e {
+                    Edge::Node(m) => {
+                        *self.deps.entry(node_key(m)).or_default() += 1;
+                        if seen.insert(node_key(m)) {
+                            stack.push(m.clone());
+                        }
+                    }
+                    Edge::Leaf(t) => *leaf_pending.entry(t.id()).or_default() += 1,
+                    Edge::None => {}
+                }
+            }
+        }
+        leaf_pending
+    }
+
+    /// Kahn's algorithm from the seeds: each node runs once all its consumers have.
+    fn walk(&mut self, seeds: Vec<Arc<Node>>, sink: &mut LeafSink, retain: bool) -> Result<()> {
+        let mut ready: Vec<Arc<Node>> = seeds
+            .into_iter()
+            .filter(|n| self.deps.get(&node_key(n)).copied().unwrap_or(0) == 0)
+            .collect();
+        while let Some(node) = ready.pop() {
+            let Some(g) = self.node_grads.remove(&node_key(&node)).flatten() else {
+                continue;
+            };
+            let input_grads = self.apply(&node, g, sink, retain)?;
+            self.send(&node, input_grads, sink, &mut ready)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one node: its pre-hooks, retained `.grad`s and captures, then its backward.
+    fn apply(
+        &mut self,
+        node: &Arc<Node>,
+        mut g: Tensor,
+        sink: &mut LeafSink,
+        retain: bool,
+    ) -> Result<Vec<Option<Tensor>>> {
         let hooks: Vec<_> = lock(&node.pre_hooks)
             .iter()
             .map(|(_, h)| h.clone())
@@ -198,52 +303,57 @@ fn run(
                 });
             }
         }
-        if let Some(&i) = capture_node.get(&key) {
+        if let Some(&i) = self.capture_node.get(&node_key(node)) {
             add_into(&mut sink.captured[i], g.clone())?;
         }
-        let input_grads = {
-            let mut slot = lock(&node.backward);
-            let Some(f) = slot.as_ref() else {
-                bail!(
-                    Autograd,
-                    "trying to backward through the graph a second time (in {}); its saved tensors \
-                     were freed: specify retain_graph=True on the first backward",
-                    node.name
-                );
-            };
-            let grads = f(&g)?;
-            if !retain_graph {
-                *slot = None;
-            }
-            grads
+        let mut slot = lock(&node.backward);
+        let Some(f) = slot.as_ref() else {
+            bail!(
+                Autograd,
+                "trying to backward through the graph a second time (in {}); its saved tensors \
+                 were freed: specify retain_graph=True on the first backward",
+                node.name
+            );
         };
-        if input_grads.len() != node.edges.len() {
+        let grads = f(&g)?;
+        if !retain {
+            *slot = None;
+        }
+        if grads.len() != node.edges.len() {
             bail!(
                 Autograd,
                 "internal: {} returned {} gradients for {} inputs",
                 node.name,
-                input_grads.len(),
+                grads.len(),
                 node.edges.len()
             );
         }
+        Ok(grads)
+    }
+
+    /// Hands a node's input gradients along its edges: to leaves, or summed into the next
+    /// nodes (which become ready once their last consumer has run).
+    fn send(
+        &mut self,
+        node: &Arc<Node>,
+        input_grads: Vec<Option<Tensor>>,
+        sink: &mut LeafSink,
+        ready: &mut Vec<Arc<Node>>,
+    ) -> Result<()> {
         for (e, ig) in node.edges.iter().zip(input_grads) {
             match e {
                 Edge::None => {}
-                Edge::Leaf(t) => {
-                    if let Some(ig) = ig {
-                        sink.deliver(t, ig)?;
-                    } else {
-                        sink.skip(t)?;
-                    }
-                }
+                Edge::Leaf(t) => match ig {
+                    Some(ig) => sink.deliver(t, ig)?,
+                    None => sink.skip(t)?,
+                },
                 Edge::Node(m) => {
                     let mk = node_key(m);
+                    let slot = self.node_grads.entry(mk).or_default();
                     if let Some(ig) = ig {
-                        add_into(node_grads.entry(mk).or_default(), ig)?;
-                    } else {
-                        node_grads.entry(mk).or_default();
+                        add_into(slot, ig)?;
                     }
-                    let d = deps.entry(mk).or_insert(1);
+                    let d = self.deps.entry(mk).or_insert(1);
                     *d -= 1;
                     if *d == 0 {
                         ready.push(m.clone());
@@ -251,9 +361,8 @@ fn run(
                 }
             }
         }
+        Ok(())
     }
-    sink.finish()?;
-    Ok(sink.captured)
 }
 
 /// Delivers gradients to leaves: into `.grad` (running hooks), or into the capture slots of `grad`.

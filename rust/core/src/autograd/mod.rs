@@ -5,7 +5,7 @@ mod engine;
 mod mode;
 mod node;
 
-pub use engine::{backward, grad};
+pub use engine::{backward, grad, queue_callback, EndCallback};
 pub use mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
 pub(crate) use node::next_hook_id;
 pub use node::{record, AutogradMeta, BackwardFn, Edge, Hook, Node, PostAccumulateHook, Saved};

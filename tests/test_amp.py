@@ -163,3 +163,40 @@ def test_seed_forward_amp_flow() -> None:
     scaler.step(opt)
     scaler.update()
     assert all(p.grad.dtype == dm.float32 for p in model.parameters())
+
+
+class _RecordingSGD(dm.optim.Optimizer):
+    """A custom optimizer: plain SGD that records the ``_grad_scale`` each step saw."""
+
+    def __init__(self, params: list[dm.Tensor], fused: bool) -> None:
+        super().__init__(params, {"lr": 0.5})
+        self._step_supports_amp_scaling = fused
+        self.seen: list[float] = []
+
+    def _update(self, group: dict[str, object]) -> None:
+        self.seen.append(self._grad_scale)
+        for p in group["params"]:  # type: ignore[attr-defined]
+            p.sub_(p.grad * self._grad_scale, alpha=0.5)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_grad_scaler_asks_the_optimizer_whether_its_step_unscales(fused: bool) -> None:
+    p = dm.tensor([1.0, -2.0], requires_grad=True)
+    opt = _RecordingSGD([p], fused)
+    scaler = GradScaler(init_scale=4.0)
+    scaler.scale((p * p).sum()).backward()
+    scaler.step(opt)
+    # Fused: the scaler left the gradient scaled and handed 1/scale to the step; otherwise it
+    # unscaled the gradient itself and the step saw 1.0. Either way the update is the same.
+    assert opt.seen == ([0.25] if fused else [1.0])
+    np.testing.assert_allclose(p.grad.numpy(), [8.0, -16.0] if fused else [2.0, -4.0])
+    np.testing.assert_allclose(p.detach().numpy(), [0.0, 0.0])
+    assert opt._grad_scale == 1.0  # restored after the step
+    scaler.update()
+
+
+def test_builtin_optimizers_declare_their_amp_capability() -> None:
+    p = [dm.zeros(2, requires_grad=True)]
+    assert SGD(p, 0.1)._step_supports_amp_scaling and Adam(p)._step_supports_amp_scaling
+    assert dm.optim.AdamW(p)._step_supports_amp_scaling
+    assert dm.optim.Optimizer._step_supports_amp_scaling is False

@@ -18,11 +18,11 @@ class _State(Enum):
     STEPPED = 2
 
 
-def _fused(optimizer: Optimizer) -> bool:
-    """Optimizers whose Rust step multiplies gradients by ``_grad_scale`` itself."""
-    from ..optim.algorithms import SGD, Adam
-
-    return isinstance(optimizer, (SGD, Adam))
+def _fused(optimizer: Any) -> bool:
+    """Whether the optimizer's step multiplies gradients by ``_grad_scale`` itself: it says so
+    with ``_step_supports_amp_scaling`` (PyTorch's capability attribute), so a new or custom
+    optimizer is fused by declaring it, not by being named here."""
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
 
 
 def _finish_ddp_sync() -> None:

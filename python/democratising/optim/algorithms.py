@@ -18,6 +18,8 @@ def _check(lr: float, **kw: float) -> None:
 
 
 class SGD(Optimizer):
+    _step_supports_amp_scaling = True  # _core._sgd_step takes grad_scale
+
     def __init__(
         self,
         params: ParamsT,
@@ -76,6 +78,7 @@ class Adam(Optimizer):
     """Adam (and, with ``decoupled=True``, AdamW's decoupled weight decay)."""
 
     _decoupled = False
+    _step_supports_amp_scaling = True  # _core._adam_step takes grad_scale
 
     def __init__(
         self,

@@ -15,6 +15,12 @@ ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
 class Optimizer:
     """Base class: subclasses implement ``_update(group)`` for one parameter group."""
 
+    #: Whether ``step()`` multiplies every gradient by ``_grad_scale`` itself (a fused step),
+    #: as PyTorch's attribute of the same name: ``GradScaler`` then only checks the gradients
+    #: for inf/NaN and hands the inverse scale over, instead of unscaling them in a separate
+    #: pass. Each optimizer class declares it; a custom one may set it to ``True`` when its
+    #: ``_update`` honours ``_grad_scale``.
+    _step_supports_amp_scaling: bool = False
     #: Gradients are multiplied by this inside fused steps (AMP's unscale); 1.0 otherwise.
     _grad_scale: float = 1.0
 

@@ -180,12 +180,16 @@ def test_op_matches_cpu(name: str) -> None:
             np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_adam_and_sgd_steps_match_cpu() -> None:
-    from democratising.optim import SGD, Adam
+def test_fused_optimizer_steps_match_cpu() -> None:
+    from democratising.optim import SGD, Adagrad, Adam, RMSprop
 
     for make in (
         lambda p: Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
         lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: RMSprop(p, lr=1e-2, momentum=0.5, centered=True, weight_decay=0.1),
+        lambda p: RMSprop(p, lr=1e-2, maximize=True),
+        lambda p: Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.1),
+        lambda p: Adagrad(p, lr=0.1, initial_accumulator_value=0.5, maximize=True),
     ):
         w_cpu = randn(1025).requires_grad_()
         w_gpu = w_cpu.detach().cuda().requires_grad_()

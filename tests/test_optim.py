@@ -84,6 +84,62 @@ def test_rmsprop_and_adagrad_match_reference() -> None:
     np.testing.assert_allclose(got, p, rtol=1e-10)
 
 
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_fused_rmsprop_matches_reference(centered: bool, momentum: float, maximize: bool) -> None:
+    lr, alpha, eps, wd = 0.01, 0.9, 1e-8, 0.05
+    p0 = np.random.default_rng(6).normal(size=(3, 5))
+    grads = _grads(7, 5, p0.shape)
+    kw = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=momentum)
+    got = _run(RMSprop, dict(kw, centered=centered, maximize=maximize), p0, grads)
+    p, sq, ga, buf = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    for g in grads:
+        g = (-g if maximize else g) + wd * p
+        sq = sq * alpha + (1 - alpha) * g * g
+        if centered:
+            ga = ga * alpha + (1 - alpha) * g
+            avg = np.sqrt(sq - ga * ga) + eps
+        else:
+            avg = np.sqrt(sq) + eps
+        if momentum:
+            buf = buf * momentum + g / avg
+            p = p - lr * buf
+        else:
+            p = p - lr * g / avg
+    np.testing.assert_allclose(got, p, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_fused_adagrad_matches_reference(maximize: bool) -> None:
+    lr, decay, wd, init, eps = 0.1, 0.05, 0.02, 0.3, 1e-10
+    p0 = np.random.default_rng(8).normal(size=(6,))
+    grads = _grads(9, 5, p0.shape)
+    kw = dict(lr=lr, lr_decay=decay, weight_decay=wd, initial_accumulator_value=init, eps=eps)
+    got = _run(Adagrad, dict(kw, maximize=maximize), p0, grads)
+    p, s = p0.copy(), np.full_like(p0, init)
+    for t, g in enumerate(grads, 1):
+        g = (-g if maximize else g) + wd * p
+        s = s + g * g
+        p = p - (lr / (1 + (t - 1) * decay)) * g / (np.sqrt(s) + eps)
+    np.testing.assert_allclose(got, p, rtol=1e-12, atol=1e-14)
+
+
+def test_rmsprop_and_adagrad_are_one_engine_call_per_group(monkeypatch) -> None:
+    calls: list[str] = []
+    for name in ("_rmsprop_step", "_adagrad_step"):
+        real = getattr(dm._core, name)
+        monkeypatch.setattr(
+            dm._core, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1]
+        )
+    ps = [dm.randn(3, requires_grad=True) for _ in range(4)]
+    for p in ps:
+        p.grad = dm.ones(3)
+    RMSprop(ps, lr=0.1).step()
+    Adagrad(ps, lr=0.1).step()
+    assert calls == ["_rmsprop_step", "_adagrad_step"]
+
+
 def test_param_groups_lr_is_editable_and_skips_params_without_grad() -> None:
     a = dm.tensor([1.0], requires_grad=True)
     b = dm.tensor([1.0], requires_grad=True)

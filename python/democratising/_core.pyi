@@ -28,6 +28,7 @@ __all__ = [
     "RemovableHandle",
     "Tensor",
     "__engine_version__",
+    "_adagrad_step",
     "_adam_step",
     "_adaptive_avg_pool2d",
     "_amp_unscale",
@@ -54,6 +55,7 @@ __all__ = [
     "_max_pool2d",
     "_queue_callback",
     "_record_function",
+    "_rmsprop_step",
     "_set_autocast",
     "_set_grad_enabled",
     "_sgd_step",
@@ -948,6 +950,41 @@ def _sgd_step(
     grad_scale: _float = 1.0,
 ) -> None:
     """One fused SGD step over a parameter group, in place."""
+
+def _rmsprop_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    square_avgs: Sequence[Tensor],
+    grad_avgs: Sequence[Tensor],
+    momentum_buffers: Sequence[Tensor],
+    *,
+    lr: _float,
+    alpha: _float,
+    eps: _float,
+    weight_decay: _float,
+    momentum: _float,
+    centered: _bool,
+    maximize: _bool,
+    grad_scale: _float = 1.0,
+) -> None:
+    """One fused RMSprop step over a parameter group, in place (``grad_avgs`` only when
+    centered, ``momentum_buffers`` only with momentum)."""
+
+def _adagrad_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    sums: Sequence[Tensor],
+    steps: Sequence[_int],
+    *,
+    lr: _float,
+    lr_decay: _float,
+    weight_decay: _float,
+    eps: _float,
+    maximize: _bool,
+    grad_scale: _float = 1.0,
+) -> None:
+    """One fused Adagrad step over a parameter group, in place; ``steps`` are the step counts
+    after this step."""
 
 def _set_autocast(dtype: _DTypeLike | None = None) -> dtype | None:
     """Sets autocast's dtype for this thread (None disables it); returns the previous one."""

@@ -161,6 +161,10 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
+    """RMSprop (optionally centered, with momentum): one fused engine call per group."""
+
+    _step_supports_amp_scaling = True  # _core._rmsprop_step takes grad_scale
+
     def __init__(
         self,
         params: ParamsT,
@@ -170,6 +174,7 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        maximize: bool = False,
     ) -> None:
         _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         super().__init__(
@@ -181,14 +186,16 @@ class RMSprop(Optimizer):
                 weight_decay=weight_decay,
                 momentum=momentum,
                 centered=centered,
+                maximize=maximize,
             ),
         )
 
     def _update(self, g: dict[str, Any]) -> None:
-        for p in g["params"]:
-            if p.grad is None:
-                continue
-            grad = p.grad
+        params = [p for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        square_avgs, grad_avgs, bufs = [], [], []
+        for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
@@ -198,26 +205,33 @@ class RMSprop(Optimizer):
                 if g["centered"]:
                     st["grad_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
             st["step"] += 1
-            if g["weight_decay"]:
-                grad = grad + g["weight_decay"] * p
-            a = g["alpha"]
-            sq = st["square_avg"] * a + (1 - a) * grad * grad
-            st["square_avg"] = sq
+            square_avgs.append(st["square_avg"])
             if g["centered"]:
-                ga = st["grad_avg"] * a + (1 - a) * grad
-                st["grad_avg"] = ga
-                avg = (sq - ga * ga).sqrt() + g["eps"]
-            else:
-                avg = sq.sqrt() + g["eps"]
+                grad_avgs.append(st["grad_avg"])
             if g["momentum"] > 0:
-                buf = st["momentum_buffer"] * g["momentum"] + grad / avg
-                st["momentum_buffer"] = buf
-                p.sub_(buf, alpha=g["lr"])
-            else:
-                p.sub_(grad / avg, alpha=g["lr"])
+                bufs.append(st["momentum_buffer"])
+        _core._rmsprop_step(
+            params,
+            [p.grad for p in params],
+            square_avgs,
+            grad_avgs,
+            bufs,
+            lr=g["lr"],
+            alpha=g["alpha"],
+            eps=g["eps"],
+            weight_decay=g["weight_decay"],
+            momentum=g["momentum"],
+            centered=g["centered"],
+            maximize=g.get("maximize", False),
+            grad_scale=self._grad_scale,
+        )
 
 
 class Adagrad(Optimizer):
+    """Adagrad with learning-rate decay: one fused engine call per group."""
+
+    _step_supports_amp_scaling = True  # _core._adagrad_step takes grad_scale
+
     def __init__(
         self,
         params: ParamsT,
@@ -226,6 +240,7 @@ class Adagrad(Optimizer):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        maximize: bool = False,
     ) -> None:
         _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
         super().__init__(
@@ -236,14 +251,16 @@ class Adagrad(Optimizer):
                 weight_decay=weight_decay,
                 initial_accumulator_value=initial_accumulator_value,
                 eps=eps,
+                maximize=maximize,
             ),
         )
 
     def _update(self, g: dict[str, Any]) -> None:
-        for p in g["params"]:
-            if p.grad is None:
-                continue
-            grad = p.grad
+        params = [p for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        sums, steps = [], []
+        for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
@@ -251,12 +268,20 @@ class Adagrad(Optimizer):
                     tuple(p.shape), g["initial_accumulator_value"], dtype=p.dtype, device=p.device
                 )
             st["step"] += 1
-            if g["weight_decay"]:
-                grad = grad + g["weight_decay"] * p
-            clr = g["lr"] / (1 + (st["step"] - 1) * g["lr_decay"])
-            s = st["sum"] + grad * grad
-            st["sum"] = s
-            p.sub_(grad / (s.sqrt() + g["eps"]), alpha=clr)
+            sums.append(st["sum"])
+            steps.append(st["step"])
+        _core._adagrad_step(
+            params,
+            [p.grad for p in params],
+            sums,
+            steps,
+            lr=g["lr"],
+            lr_decay=g["lr_decay"],
+            weight_decay=g["weight_decay"],
+            eps=g["eps"],
+            maximize=g.get("maximize", False),
+            grad_scale=self._grad_scale,
+        )
 
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "Tensor"]

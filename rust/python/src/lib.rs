@@ -67,6 +67,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_cross_entropy, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::_rmsprop_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::_adagrad_step, m)?)?;
     m.add_function(wrap_pyfunction!(sysinfo::_system_info, m)?)?;
     cuda::register(m)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;

@@ -2,7 +2,10 @@
 
 use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
-use democratising::optim::{adam_step, sgd_step, AdamConfig, SgdConfig};
+use democratising::optim::{
+    adagrad_step, adam_step, rmsprop_step, sgd_step, AdagradConfig, AdamConfig, RmspropConfig,
+    RmspropState, SgdConfig,
+};
 use democratising::Tensor;
 use pyo3::prelude::*;
 
@@ -81,4 +84,73 @@ pub fn _sgd_step(
         grad_scale,
     };
     py.detach(|| sgd_step(&p, &g, &b, &initialized, &cfg)).py()
+}
+
+#[pyfunction]
+#[pyo3(signature = (params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_scale=1.0))]
+#[allow(clippy::too_many_arguments)]
+pub fn _rmsprop_step(
+    py: Python<'_>,
+    params: Vec<PyRef<'_, PyTensor>>,
+    grads: Vec<PyRef<'_, PyTensor>>,
+    square_avgs: Vec<PyRef<'_, PyTensor>>,
+    grad_avgs: Vec<PyRef<'_, PyTensor>>,
+    momentum_buffers: Vec<PyRef<'_, PyTensor>>,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+    maximize: bool,
+    grad_scale: f64,
+) -> PyResult<()> {
+    let (p, g, v) = (handles(&params), handles(&grads), handles(&square_avgs));
+    let (gbar, buf) = (handles(&grad_avgs), handles(&momentum_buffers));
+    let cfg = RmspropConfig {
+        lr,
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        centered,
+        maximize,
+        grad_scale,
+    };
+    let states: Vec<RmspropState<'_>> = (0..v.len())
+        .map(|i| RmspropState {
+            square_avg: &v[i],
+            grad_avg: gbar.get(i),
+            momentum_buffer: buf.get(i),
+        })
+        .collect();
+    py.detach(|| rmsprop_step(&p, &g, &states, &cfg)).py()
+}
+
+#[pyfunction]
+#[pyo3(signature = (params, grads, sums, steps, *, lr, lr_decay, weight_decay, eps, maximize, grad_scale=1.0))]
+#[allow(clippy::too_many_arguments)]
+pub fn _adagrad_step(
+    py: Python<'_>,
+    params: Vec<PyRef<'_, PyTensor>>,
+    grads: Vec<PyRef<'_, PyTensor>>,
+    sums: Vec<PyRef<'_, PyTensor>>,
+    steps: Vec<u64>,
+    lr: f64,
+    lr_decay: f64,
+    weight_decay: f64,
+    eps: f64,
+    maximize: bool,
+    grad_scale: f64,
+) -> PyResult<()> {
+    let (p, g, s) = (handles(&params), handles(&grads), handles(&sums));
+    let cfg = AdagradConfig {
+        lr,
+        lr_decay,
+        weight_decay,
+        eps,
+        maximize,
+        grad_scale,
+    };
+    py.detach(|| adagrad_step(&p, &g, &s, &steps, &cfg)).py()
 }

@@ -151,7 +151,9 @@ pub const FAMILIES: &[Family] = &[
         "optim",
         [
             k("adam_step", Dtypes(F32_F64), 3),
-            k("sgd_step", Dtypes(F32_F64), 3)
+            k("sgd_step", Dtypes(F32_F64), 3),
+            k("rmsprop_step", Dtypes(F32_F64), 13),
+            k("adagrad_step", Dtypes(F32_F64), 9),
         ]
     ),
     family!(

@@ -2,10 +2,14 @@
 //! caller (the Python optimizer, so its `state_dict` stays plain); each call updates a whole
 //! parameter group in place, one pass over memory per parameter, with PyTorch's exact formulas.
 
+mod adagrad;
 mod adam;
+mod rmsprop;
 mod sgd;
 
+pub use adagrad::{adagrad_step, AdagradConfig};
 pub use adam::{adam_step, AdamConfig};
+pub use rmsprop::{rmsprop_step, RmspropConfig, RmspropState};
 pub use sgd::{sgd_step, SgdConfig};
 
 use crate::{bail, DType, Result, Tensor};

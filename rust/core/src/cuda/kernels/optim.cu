@@ -1,7 +1,7 @@
-// Fused multi-tensor optimizer steps: one launch updates up to DM_MT parameters of a group
-// (blockIdx.y picks the tensor, blocks stride over its elements). The arithmetic is the CPU's
-// (optim/adam.rs, optim/sgd.rs) operation for operation, in the parameter dtype, so both
-// backends agree to rounding. AMP: `found_inf` (nullable, device) skips the whole step
+// Fused optimizer steps: Adam and SGD update up to DM_MT parameters of a group per launch
+// (blockIdx.y picks the tensor, blocks stride over its elements); RMSprop and Adagrad one
+// parameter per launch. The arithmetic is the CPU's (optim/*.rs) operation for operation, in
+// the parameter dtype, so both backends agree to rounding. AMP: `found_inf` (nullable, device) skips the whole step
 // without a host sync, and `grad_scale` multiplies gradients first.
 #include "common.cuh"
 
@@ -97,12 +97,71 @@ template <class T> __device__ void sgd_step(SgdConfig c, SgdList l, const float*
     }
 }
 
+// RMSprop for one parameter (optim/rmsprop.rs): flags bit 0 = centered, bit 1 = maximize;
+// grad_avg is read only when centered, momentum_buffer only when non-null.
+template <class T>
+__device__ void rmsprop_step(double lr, double alpha, double eps, double weight_decay,
+                             double momentum, double grad_scale, int flags, long long n, T* p,
+                             const T* g, T* v, T* gbar, T* buf) {
+    const bool centered = flags & 1, maximize = flags & 2;
+    const T a = (T)alpha, one_m_a = (T)(1.0 - alpha), e = (T)eps, wd = (T)weight_decay;
+    const T mom = (T)momentum, scale = (T)grad_scale, lr_t = (T)lr;
+    DM_GRID_LOOP(i, n) {
+        T gi = g[i] * scale;
+        if (maximize) gi = -gi;
+        if (weight_decay != 0.0) gi = gi + wd * p[i];
+        const T vi = v[i] * a + one_m_a * gi * gi;
+        v[i] = vi;
+        T avg;
+        if (centered) {
+            const T m = gbar[i] * a + one_m_a * gi;
+            gbar[i] = m;
+            avg = dm_sqrt(vi - m * m) + e;
+        } else {
+            avg = dm_sqrt(vi) + e;
+        }
+        if (buf) {
+            const T nb = buf[i] * mom + gi / avg;
+            buf[i] = nb;
+            p[i] = p[i] - lr_t * nb;
+        } else {
+            p[i] = p[i] - lr_t * gi / avg;
+        }
+    }
+}
+
+// Adagrad for one parameter at the decayed rate clr (optim/adagrad.rs).
+template <class T>
+__device__ void adagrad_step(double clr, double weight_decay, double eps, double grad_scale,
+                             int maximize, long long n, T* p, const T* g, T* sum) {
+    const T lr_t = (T)clr, wd = (T)weight_decay, e = (T)eps, scale = (T)grad_scale;
+    DM_GRID_LOOP(i, n) {
+        T gi = g[i] * scale;
+        if (maximize) gi = -gi;
+        if (weight_decay != 0.0) gi = gi + wd * p[i];
+        const T s = sum[i] + gi * gi;
+        sum[i] = s;
+        p[i] = p[i] - lr_t * gi / (dm_sqrt(s) + e);
+    }
+}
+
 #define DM_OPTIM_KERNELS(S, T)                                                                 \
     extern "C" __global__ void adam_step_##S(AdamConfig c, AdamList l, const float* found_inf) { \
         adam_step<T>(c, l, found_inf);                                                          \
     }                                                                                           \
     extern "C" __global__ void sgd_step_##S(SgdConfig c, SgdList l, const float* found_inf) {   \
         sgd_step<T>(c, l, found_inf);                                                           \
+    }                                                                                           \
+    extern "C" __global__ void rmsprop_step_##S(double lr, double alpha, double eps,            \
+                                                double wd, double mom, double scale, int flags, \
+                                                long long n, T* p, const T* g, T* v, T* gbar,   \
+                                                T* buf) {                                       \
+        rmsprop_step<T>(lr, alpha, eps, wd, mom, scale, flags, n, p, g, v, gbar, buf);          \
+    }                                                                                           \
+    extern "C" __global__ void adagrad_step_##S(double clr, double wd, double eps, double scale, \
+                                                int maximize, long long n, T* p, const T* g,    \
+                                                T* sum) {                                       \
+        adagrad_step<T>(clr, wd, eps, scale, maximize, n, p, g, sum);                           \
     }
 DM_OPTIM_KERNELS(f32, float)
 DM_OPTIM_KERNELS(f64, double)

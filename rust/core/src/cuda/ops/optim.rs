@@ -2,7 +2,7 @@
 //! (unscale) tensors per launch, `blockIdx.y` picking the tensor. The callers in `optim` and
 //! `amp` have already checked shapes, dtypes, contiguity and aliasing.
 
-use super::{data_ptr, full, ordinal, run_typed, to_device, Args};
+use super::{data_ptr, full, ordinal, run_elementwise, run_typed, to_device, Args};
 use crate::cuda::launch::{
     AdamConfig, AdamList, AmpList, LaunchDims, SgdConfig, SgdList, AMP_TENSORS, OPTIM_TENSORS,
 };
@@ -136,6 +136,54 @@ pub(crate) fn sgd_step(
         )?;
     }
     Ok(())
+}
+
+/// One RMSprop step of one parameter (the semantics of `optim::rmsprop_step`).
+pub(crate) fn rmsprop_step(
+    p: &Tensor,
+    g: &Tensor,
+    st: &crate::optim::RmspropState<'_>,
+    c: &crate::optim::RmspropConfig,
+) -> Result<()> {
+    let g = grad_like(g, p)?;
+    let flags = i32::from(c.centered) | (i32::from(c.maximize) << 1);
+    let args = Args::new()
+        .v(c.lr)
+        .v(c.alpha)
+        .v(c.eps)
+        .v(c.weight_decay)
+        .v(c.momentum)
+        .v(c.grad_scale)
+        .v(flags)
+        .v(p.numel() as i64)
+        .data(p)
+        .data(&g)
+        .data(st.square_avg)
+        .opt(st.grad_avg)
+        .opt(st.momentum_buffer);
+    run_elementwise(ordinal(p)?, "rmsprop_step", p.dtype(), p.numel(), args)
+}
+
+/// One Adagrad step of one parameter at the decayed rate `clr` (`optim::adagrad_step`).
+pub(crate) fn adagrad_step(
+    p: &Tensor,
+    g: &Tensor,
+    sum: &Tensor,
+    clr: f64,
+    c: &crate::optim::AdagradConfig,
+) -> Result<()> {
+    let g = grad_like(g, p)?;
+    let args = Args::new()
+        .v(clr)
+        .v(c.weight_decay)
+        .v(c.eps)
+        .v(c.grad_scale)
+        .v(i32::from(c.maximize))
+        .v(p.numel() as i64)
+        .data(p)
+        .data(&g)
+        .data(sum);
+    run_elementwise(ordinal(p)?, "adagrad_step", p.dtype(), p.numel(), args)
 }
 
 /// Multiplies every CUDA gradient by `inv_scale` in place (when `apply`) and reports whether

@@ -101,6 +101,65 @@ def test_every_scheduler_kind_builds_its_lr_scheduler() -> None:
     assert cos.build(optim.SGD(_params(), lr=0.1), 5, 4, 0.1).T_max == 20
 
 
+_OPTIMIZER_VARIANTS = ["Adam", "AdamW", "SGD", "RMSprop", "Adagrad"]
+
+
+@pytest.mark.parametrize("kind", _OPTIMIZER_VARIANTS)
+def test_optimizer_config_defaults_are_the_optimizers_own(kind: str) -> None:
+    # Declared once: a config built with no arguments builds the optimizer exactly as the
+    # optimizer's own defaults would.
+    cfg = getattr(OptimizerConfig, kind)()
+    assert cfg.build(_params(), 0.5).defaults == getattr(optim, kind)(_params(), 0.5).defaults
+
+
+def test_scheduler_config_defaults_are_the_schedulers_own() -> None:
+    opt = optim.SGD(_params(), lr=0.1, momentum=0.9)
+    lin = SchedulerConfig.LinearLR().build(opt, 5, 4, 0.1)
+    ref = lr_scheduler.LinearLR(optim.SGD(_params(), lr=0.1, momentum=0.9))
+    assert (lin.start_factor, lin.end_factor, lin.total_iters) == (
+        ref.start_factor,
+        ref.end_factor,
+        ref.total_iters,
+    )
+    plateau = SchedulerConfig.ReduceLROnPlateau()
+    ref_plateau = lr_scheduler.ReduceLROnPlateau(opt)
+    assert (plateau.factor, plateau.patience, plateau.threshold, plateau.cooldown) == (
+        ref_plateau.factor,
+        ref_plateau.patience,
+        ref_plateau.threshold,
+        ref_plateau.cooldown,
+    )
+
+
+def test_config_fields_follow_the_target_signature() -> None:
+    from democratising.train import _fields
+    from democratising.train import _validate as rules
+
+    def target(params: object, lr: float, first: int = 3, betas: tuple = (0.5, 0.25)) -> None:
+        del params, lr, first, betas
+
+    spec = {"b1": rules.Num(0), "b2": rules.Num(0), "first": rules.Num(0), "tag": rules.Bool()}
+
+    class Made:
+        pass
+
+    split = {"betas": ("b1", "b2")}
+    _fields.add_fields(Made, target, spec, split=split, defaults={}, own={"tag": False})
+    made = dataclasses.dataclass(Made)
+    assert [(f.name, f.default) for f in dataclasses.fields(made)] == [
+        ("first", 3.0),  # the rule's type: a float field gets a float default
+        ("b1", 0.5),
+        ("b2", 0.25),
+        ("tag", False),
+    ]
+
+    class Typo:
+        pass
+
+    with pytest.raises(TypeError, match="firts"):
+        _fields.add_fields(Typo, target, {"firts": rules.Int(0)}, split={}, defaults={}, own={})
+
+
 def test_toml_and_json_files_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
     path.write_text(TOML)

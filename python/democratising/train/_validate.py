@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import reprlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import DemocratisingError
 
@@ -69,6 +69,15 @@ class Check:
     def allowed(self) -> str:
         raise NotImplementedError
 
+    def kind(self) -> Any:
+        """The Python type of the values this rule accepts (a config field's type)."""
+        raise NotImplementedError
+
+    def hint(self) -> Any:
+        """The field's type annotation: ``kind()``, or ``Optional[kind()]`` when ``None``
+        is allowed."""
+        return Optional[self.kind()] if self.optional else self.kind()
+
     def ok(self, value: Any) -> bool:
         raise NotImplementedError
 
@@ -99,6 +108,9 @@ class Int(Check):
     def allowed(self) -> str:
         return f"an int in [{_fmt(self.lo)}, {_fmt(self.hi)}]"
 
+    def kind(self) -> Any:
+        return int
+
     def ok(self, value: Any) -> bool:
         return _is_int(value) and self.lo <= value <= self.hi
 
@@ -121,6 +133,9 @@ class Num(Check):
         left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
         return f"a number in {left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
 
+    def kind(self) -> Any:
+        return float
+
     def ok(self, value: Any) -> bool:
         if not _is_num(value) or not math.isfinite(value):
             return False
@@ -136,6 +151,9 @@ class Bool(Check):
     def allowed(self) -> str:
         return "true or false"
 
+    def kind(self) -> Any:
+        return bool
+
     def ok(self, value: Any) -> bool:
         return isinstance(value, bool)
 
@@ -148,6 +166,13 @@ class Choice(Check):
 
     def allowed(self) -> str:
         return "one of " + ", ".join("None" if v is None else repr(v) for v in self.values)
+
+    def kind(self) -> Any:
+        (kind,) = {type(v) for v in self.values if v is not None}
+        return kind
+
+    def hint(self) -> Any:
+        return Optional[self.kind()] if None in self.values else self.kind()
 
     def ok(self, value: Any) -> bool:
         return any(value is v or (v is not None and type(value) is type(v) and value == v)
@@ -164,6 +189,9 @@ class Text(Check):
     def allowed(self) -> str:
         return self.what
 
+    def kind(self) -> Any:
+        return str
+
     def ok(self, value: Any) -> bool:
         return isinstance(value, str) and bool(value) and "\0" not in value
 
@@ -178,6 +206,9 @@ class IntList(Check):
 
     def allowed(self) -> str:
         return f"a list of at most {self.max_len} ints in [{_fmt(self.lo)}, {_fmt(self.hi)}]"
+
+    def kind(self) -> Any:
+        return list[int]
 
     def ok(self, value: Any) -> bool:
         return (

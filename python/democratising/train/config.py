@@ -17,9 +17,12 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, Callable, ClassVar, Optional, Union
 
+from .. import optim
+from ..optim import lr_scheduler
 from . import _validate as rules
+from ._fields import add_fields
 from ._validate import ConfigError
 
 __all__ = [
@@ -45,13 +48,25 @@ def _unknown(kind: str, key: str, choices: Iterable[str]) -> ConfigError:
 
 
 class _Tagged:
-    """Shared machinery of the optimizer and scheduler unions."""
+    """Shared machinery of the optimizer and scheduler unions.
+
+    A variant names what it builds (``_target``) and the parameters a file may set, each with
+    its rule (``_spec``); its dataclass fields, their order and defaults come from the target's
+    signature (see ``_fields``), so each hyperparameter is declared once, where it is used."""
 
     name: ClassVar[str] = ""
     _registry: ClassVar[dict[str, type[_Tagged]]]
     _kind: ClassVar[str] = ""
+    #: What ``build`` constructs; its signature supplies the fields' order and defaults.
+    _target: ClassVar[Callable[..., Any]]
     #: Every field's rule (type and allowed values), checked on construction.
     _spec: ClassVar[dict[str, rules.Check]] = {}
+    #: Parameters spelled as several fields (``betas`` as ``beta1``, ``beta2``).
+    _split: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Defaults the config sets where the target has none or means another.
+    _defaults: ClassVar[dict[str, Any]] = {}
+    #: Config-only fields (not parameters of the target) and their defaults, placed last.
+    _own: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         self.validate()
@@ -64,6 +79,17 @@ class _Tagged:
         super().__init_subclass__(**kw)
         if cls.__dict__.get("name"):
             cls._registry[_norm(cls.name)] = cls
+            # ``AdamConfig`` is also ``OptimizerConfig.Adam``, the seed's enum-variant spelling.
+            union = next(c for c in cls.__mro__ if "_registry" in c.__dict__)
+            setattr(union, cls.__name__.removesuffix("Config"), cls)
+            add_fields(
+                cls,
+                cls._target,
+                cls._spec,
+                split=cls._split,
+                defaults=cls._defaults,
+                own=cls._own,
+            )
 
     @classmethod
     def kinds(cls) -> list[str]:
@@ -85,135 +111,72 @@ class _Tagged:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
 
+    def _kwargs(self) -> dict[str, Any]:
+        """The fields as the target's keyword arguments (split parameters joined again)."""
+        kw = dataclasses.asdict(self)  # type: ignore[call-overload]
+        for param, names in self._split.items():
+            kw[param] = tuple(kw.pop(n) for n in names)
+        for name in self._own:
+            kw.pop(name)
+        return kw
+
 
 # ---- optimizers ------------------------------------------------------------------------------
 
 
-@dataclass
 class OptimizerConfig(_Tagged):
     """Which optimizer to build and its hyperparameters (the learning rate lives in
-    ``TrainingConfig.learning_rate``). Construct with ``OptimizerConfig.Adam(...)`` etc."""
+    ``TrainingConfig.learning_rate``). Construct with ``OptimizerConfig.Adam(...)`` etc.: each
+    takes the optimizer's own keyword arguments and defaults (Adam's ``betas`` as ``beta1``
+    and ``beta2``)."""
 
     _registry: ClassVar[dict[str, type[_Tagged]]] = {}
     _kind: ClassVar[str] = "optimizer"
-    _cls: ClassVar[str] = ""
-    _spec: ClassVar[dict[str, rules.Check]] = {"weight_decay": rules.Num(0)}
 
-    weight_decay: float = 0.0
-
-    def _kwargs(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    Adam: ClassVar[type[AdamConfig]]
+    AdamW: ClassVar[type[AdamWConfig]]
+    SGD: ClassVar[type[SGDConfig]]
+    RMSprop: ClassVar[type[RMSpropConfig]]
+    Adagrad: ClassVar[type[AdagradConfig]]
 
     def build(self, params: Any, lr: float) -> Any:
         """The ``democratising.optim`` optimizer for ``params``."""
-        from .. import optim
+        return self._target(params, lr=lr, **self._kwargs())
 
-        return getattr(optim, self._cls)(params, lr=lr, **self._kwargs())
 
-    @staticmethod
-    def Adam(  # noqa: N802 - the seed's enum variant name
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        weight_decay: float = 0.0,
-        eps: float = 1e-8,
-        amsgrad: bool = False,
-    ) -> AdamConfig:
-        return AdamConfig(
-            beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=amsgrad
-        )
-
-    @staticmethod
-    def AdamW(  # noqa: N802
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        weight_decay: float = 1e-2,
-        eps: float = 1e-8,
-        amsgrad: bool = False,
-    ) -> AdamWConfig:
-        return AdamWConfig(
-            beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=amsgrad
-        )
-
-    @staticmethod
-    def SGD(  # noqa: N802
-        momentum: float = 0.0,
-        weight_decay: float = 0.0,
-        dampening: float = 0.0,
-        nesterov: bool = False,
-    ) -> SGDConfig:
-        return SGDConfig(
-            momentum=momentum, weight_decay=weight_decay, dampening=dampening, nesterov=nesterov
-        )
-
-    @staticmethod
-    def RMSprop(  # noqa: N802
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-        centered: bool = False,
-    ) -> RMSpropConfig:
-        return RMSpropConfig(
-            alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
-        )
-
-    @staticmethod
-    def Adagrad(  # noqa: N802
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        eps: float = 1e-10,
-        initial_accumulator_value: float = 0.0,
-    ) -> AdagradConfig:
-        return AdagradConfig(
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            eps=eps,
-            initial_accumulator_value=initial_accumulator_value,
-        )
+_ADAM_SPEC: dict[str, rules.Check] = {
+    "weight_decay": rules.Num(0),
+    "beta1": rules.Num(0, 1, hi_open=True),
+    "beta2": rules.Num(0, 1, hi_open=True),
+    "eps": rules.Num(0),
+    "amsgrad": rules.Bool(),
+}
 
 
 @dataclass
 class AdamConfig(OptimizerConfig):
     name: ClassVar[str] = "adam"
-    _cls: ClassVar[str] = "Adam"
-    _spec: ClassVar[dict[str, rules.Check]] = {
-        "weight_decay": rules.Num(0),
-        "beta1": rules.Num(0, 1, hi_open=True),
-        "beta2": rules.Num(0, 1, hi_open=True),
-        "eps": rules.Num(0),
-        "amsgrad": rules.Bool(),
-    }
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    amsgrad: bool = False
-
-    def _kwargs(self) -> dict[str, Any]:
-        kw = dataclasses.asdict(self)
-        kw["betas"] = (kw.pop("beta1"), kw.pop("beta2"))
-        return kw
+    _target = optim.Adam
+    _spec = _ADAM_SPEC
+    _split = {"betas": ("beta1", "beta2")}
 
 
 @dataclass
 class AdamWConfig(AdamConfig):
     name: ClassVar[str] = "adamw"
-    _cls: ClassVar[str] = "AdamW"
-    weight_decay: float = 1e-2
+    _target = optim.AdamW
 
 
 @dataclass
 class SGDConfig(OptimizerConfig):
     name: ClassVar[str] = "sgd"
-    _cls: ClassVar[str] = "SGD"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = optim.SGD
+    _spec = {
         "weight_decay": rules.Num(0),
         "momentum": rules.Num(0),
         "dampening": rules.Num(0, 1),
         "nesterov": rules.Bool(),
     }
-    momentum: float = 0.0
-    dampening: float = 0.0
-    nesterov: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -227,33 +190,26 @@ class SGDConfig(OptimizerConfig):
 @dataclass
 class RMSpropConfig(OptimizerConfig):
     name: ClassVar[str] = "rmsprop"
-    _cls: ClassVar[str] = "RMSprop"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = optim.RMSprop
+    _spec = {
         "weight_decay": rules.Num(0),
         "alpha": rules.Num(0, 1),
         "eps": rules.Num(0),
         "momentum": rules.Num(0),
         "centered": rules.Bool(),
     }
-    alpha: float = 0.99
-    eps: float = 1e-8
-    momentum: float = 0.0
-    centered: bool = False
 
 
 @dataclass
 class AdagradConfig(OptimizerConfig):
     name: ClassVar[str] = "adagrad"
-    _cls: ClassVar[str] = "Adagrad"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = optim.Adagrad
+    _spec = {
         "weight_decay": rules.Num(0),
         "lr_decay": rules.Num(0),
         "eps": rules.Num(0),
         "initial_accumulator_value": rules.Num(0),
     }
-    lr_decay: float = 0.0
-    eps: float = 1e-10
-    initial_accumulator_value: float = 0.0
 
 
 # ---- schedulers ------------------------------------------------------------------------------
@@ -262,18 +218,28 @@ class AdagradConfig(OptimizerConfig):
 _INTERVAL = rules.Choice((None, "epoch", "batch"))
 
 
-@dataclass
 class SchedulerConfig(_Tagged):
     """Which ``optim.lr_scheduler`` to build. ``interval`` is ``"epoch"`` (step after every
     epoch) or ``"batch"`` (after every optimizer step); ``None`` picks the scheduler's natural
-    one (``OneCycle`` per batch, the rest per epoch)."""
+    one (``OneCycle`` per batch, the rest per epoch). Construct with
+    ``SchedulerConfig.StepLR(...)`` etc.: each takes the scheduler's own arguments and
+    defaults, then ``interval``."""
 
     _registry: ClassVar[dict[str, type[_Tagged]]] = {}
     _kind: ClassVar[str] = "scheduler"
     _default_interval: ClassVar[str] = "epoch"
-    _spec: ClassVar[dict[str, rules.Check]] = {"interval": _INTERVAL}
+    _own: ClassVar[dict[str, Any]] = {"interval": None}
 
-    interval: Optional[str] = None
+    CosineAnnealing: ClassVar[type[CosineAnnealingConfig]]
+    CosineAnnealingWarmRestarts: ClassVar[type[CosineAnnealingWarmRestartsConfig]]
+    StepLR: ClassVar[type[StepLRConfig]]
+    MultiStepLR: ClassVar[type[MultiStepLRConfig]]
+    ExponentialLR: ClassVar[type[ExponentialLRConfig]]
+    LinearLR: ClassVar[type[LinearLRConfig]]
+    OneCycle: ClassVar[type[OneCycleConfig]]
+    ReduceLROnPlateau: ClassVar[type[ReduceLROnPlateauConfig]]
+
+    interval: Optional[str]  # a field of every variant (from ``_own``), declared here for readers
 
     @property
     def step_interval(self) -> str:
@@ -284,209 +250,84 @@ class SchedulerConfig(_Tagged):
 
     def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
         """The scheduler; ``num_epochs``/``steps_per_epoch`` fill lengths left as ``None``."""
-        raise NotImplementedError
+        kw = self._kwargs()
+        self._resolve(kw, self._horizon(num_epochs, steps_per_epoch), lr)
+        return self._target(optimizer, **kw)
+
+    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
+        """Fills the arguments left to the run (a length of ``None`` is the run's length)."""
 
     def _horizon(self, num_epochs: int, steps_per_epoch: int) -> int:
         return num_epochs * steps_per_epoch if self.step_interval == "batch" else num_epochs
-
-    @staticmethod
-    def CosineAnnealing(  # noqa: N802
-        T_max: Optional[int] = None,  # noqa: N803
-        eta_min: float = 0.0,
-        interval: Optional[str] = None,
-    ) -> CosineAnnealingConfig:
-        return CosineAnnealingConfig(T_max=T_max, eta_min=eta_min, interval=interval)
-
-    @staticmethod
-    def CosineAnnealingWarmRestarts(  # noqa: N802
-        T_0: int,  # noqa: N803
-        T_mult: int = 1,  # noqa: N803
-        eta_min: float = 0.0,
-        interval: Optional[str] = None,
-    ) -> CosineWarmRestartsConfig:
-        return CosineWarmRestartsConfig(T_0=T_0, T_mult=T_mult, eta_min=eta_min, interval=interval)
-
-    @staticmethod
-    def StepLR(  # noqa: N802
-        step_size: int, gamma: float = 0.1, interval: Optional[str] = None
-    ) -> StepLRConfig:
-        return StepLRConfig(step_size=step_size, gamma=gamma, interval=interval)
-
-    @staticmethod
-    def MultiStepLR(  # noqa: N802
-        milestones: list[int], gamma: float = 0.1, interval: Optional[str] = None
-    ) -> MultiStepLRConfig:
-        return MultiStepLRConfig(milestones=list(milestones), gamma=gamma, interval=interval)
-
-    @staticmethod
-    def ExponentialLR(gamma: float, interval: Optional[str] = None) -> ExponentialLRConfig:  # noqa: N802
-        return ExponentialLRConfig(gamma=gamma, interval=interval)
-
-    @staticmethod
-    def LinearLR(  # noqa: N802
-        start_factor: float = 1.0 / 3,
-        end_factor: float = 1.0,
-        total_iters: int = 5,
-        interval: Optional[str] = None,
-    ) -> LinearLRConfig:
-        return LinearLRConfig(
-            start_factor=start_factor,
-            end_factor=end_factor,
-            total_iters=total_iters,
-            interval=interval,
-        )
-
-    @staticmethod
-    def OneCycle(  # noqa: N802
-        max_lr: Optional[float] = None,
-        pct_start: float = 0.3,
-        anneal_strategy: str = "cos",
-        div_factor: float = 25.0,
-        final_div_factor: float = 1e4,
-        three_phase: bool = False,
-        cycle_momentum: bool = True,
-        interval: Optional[str] = None,
-    ) -> OneCycleConfig:
-        return OneCycleConfig(
-            max_lr=max_lr,
-            pct_start=pct_start,
-            anneal_strategy=anneal_strategy,
-            div_factor=div_factor,
-            final_div_factor=final_div_factor,
-            three_phase=three_phase,
-            cycle_momentum=cycle_momentum,
-            interval=interval,
-        )
-
-    @staticmethod
-    def ReduceLROnPlateau(  # noqa: N802
-        mode: str = "min",
-        factor: float = 0.1,
-        patience: int = 10,
-        threshold: float = 1e-4,
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-    ) -> ReduceLROnPlateauConfig:
-        return ReduceLROnPlateauConfig(
-            mode=mode,
-            factor=factor,
-            patience=patience,
-            threshold=threshold,
-            cooldown=cooldown,
-            min_lr=min_lr,
-        )
-
-
-def _sched(name: str) -> Any:
-    from ..optim import lr_scheduler
-
-    return getattr(lr_scheduler, name)
 
 
 @dataclass
 class CosineAnnealingConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealing"
-    _spec: ClassVar[dict[str, rules.Check]] = {
-        "interval": _INTERVAL,
-        "T_max": rules.Int(1, optional=True),
-        "eta_min": rules.Num(0),
-    }
-    T_max: Optional[int] = None
-    eta_min: float = 0.0
+    _target = lr_scheduler.CosineAnnealingLR
+    _spec = {"interval": _INTERVAL, "T_max": rules.Int(1, optional=True), "eta_min": rules.Num(0)}
+    _defaults = {"T_max": None}
 
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        t_max = self.T_max if self.T_max is not None else self._horizon(num_epochs, steps_per_epoch)
-        return _sched("CosineAnnealingLR")(optimizer, T_max=t_max, eta_min=self.eta_min)
+    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
+        if kw["T_max"] is None:
+            kw["T_max"] = horizon
 
 
 @dataclass
-class CosineWarmRestartsConfig(SchedulerConfig):
+class CosineAnnealingWarmRestartsConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealingWarmRestarts"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = lr_scheduler.CosineAnnealingWarmRestarts
+    _spec = {
         "interval": _INTERVAL,
         "T_0": rules.Int(1),
         "T_mult": rules.Int(1),
         "eta_min": rules.Num(0),
     }
-    T_0: int = 10
-    T_mult: int = 1
-    eta_min: float = 0.0
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        cls = _sched("CosineAnnealingWarmRestarts")
-        return cls(optimizer, T_0=self.T_0, T_mult=self.T_mult, eta_min=self.eta_min)
+    _defaults = {"T_0": 10}
 
 
 @dataclass
 class StepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "StepLR"
-    _spec: ClassVar[dict[str, rules.Check]] = {
-        "interval": _INTERVAL,
-        "step_size": rules.Int(1),
-        "gamma": rules.Num(0),
-    }
-    step_size: int = 1
-    gamma: float = 0.1
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        return _sched("StepLR")(optimizer, step_size=self.step_size, gamma=self.gamma)
+    _target = lr_scheduler.StepLR
+    _spec = {"interval": _INTERVAL, "step_size": rules.Int(1), "gamma": rules.Num(0)}
+    _defaults = {"step_size": 1}
 
 
 @dataclass
 class MultiStepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "MultiStepLR"
-    _spec: ClassVar[dict[str, rules.Check]] = {
-        "interval": _INTERVAL,
-        "milestones": rules.IntList(0),
-        "gamma": rules.Num(0),
-    }
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        return _sched("MultiStepLR")(optimizer, milestones=self.milestones, gamma=self.gamma)
+    _target = lr_scheduler.MultiStepLR
+    _spec = {"interval": _INTERVAL, "milestones": rules.IntList(0), "gamma": rules.Num(0)}
+    _defaults: ClassVar[dict[str, Any]] = {"milestones": []}
 
 
 @dataclass
 class ExponentialLRConfig(SchedulerConfig):
     name: ClassVar[str] = "ExponentialLR"
-    _spec: ClassVar[dict[str, rules.Check]] = {
-        "interval": _INTERVAL,
-        "gamma": rules.Num(0, lo_open=True),
-    }
-    gamma: float = 0.9
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        return _sched("ExponentialLR")(optimizer, gamma=self.gamma)
+    _target = lr_scheduler.ExponentialLR
+    _spec = {"interval": _INTERVAL, "gamma": rules.Num(0, lo_open=True)}
+    _defaults = {"gamma": 0.9}
 
 
 @dataclass
 class LinearLRConfig(SchedulerConfig):
     name: ClassVar[str] = "LinearLR"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = lr_scheduler.LinearLR
+    _spec = {
         "interval": _INTERVAL,
         "start_factor": rules.Num(0, 1, lo_open=True),
         "end_factor": rules.Num(0, 1),
         "total_iters": rules.Int(1),
     }
-    start_factor: float = 1.0 / 3
-    end_factor: float = 1.0
-    total_iters: int = 5
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        return _sched("LinearLR")(
-            optimizer,
-            start_factor=self.start_factor,
-            end_factor=self.end_factor,
-            total_iters=self.total_iters,
-        )
 
 
 @dataclass
 class OneCycleConfig(SchedulerConfig):
     name: ClassVar[str] = "OneCycle"
+    _target = lr_scheduler.OneCycleLR
     _default_interval: ClassVar[str] = "batch"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _spec = {
         "interval": _INTERVAL,
         "max_lr": rules.Num(0, lo_open=True, optional=True),
         "pct_start": rules.Num(0, 1),
@@ -496,26 +337,12 @@ class OneCycleConfig(SchedulerConfig):
         "three_phase": rules.Bool(),
         "cycle_momentum": rules.Bool(),
     }
-    max_lr: Optional[float] = None
-    pct_start: float = 0.3
-    anneal_strategy: str = "cos"
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    three_phase: bool = False
-    cycle_momentum: bool = True
+    _defaults = {"max_lr": None}  # the run's learning rate
 
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        return _sched("OneCycleLR")(
-            optimizer,
-            max_lr=self.max_lr if self.max_lr is not None else lr,
-            total_steps=self._horizon(num_epochs, steps_per_epoch),
-            pct_start=self.pct_start,
-            anneal_strategy=self.anneal_strategy,
-            div_factor=self.div_factor,
-            final_div_factor=self.final_div_factor,
-            three_phase=self.three_phase,
-            cycle_momentum=self.cycle_momentum,
-        )
+    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
+        if kw["max_lr"] is None:
+            kw["max_lr"] = lr
+        kw["total_steps"] = horizon
 
 
 @dataclass
@@ -523,7 +350,8 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
     """Steps once per epoch with the validation loss (the training loss without validation)."""
 
     name: ClassVar[str] = "ReduceLROnPlateau"
-    _spec: ClassVar[dict[str, rules.Check]] = {
+    _target = lr_scheduler.ReduceLROnPlateau
+    _spec = {
         "interval": _INTERVAL,
         "mode": rules.Choice(("min", "max")),
         "factor": rules.Num(0, 1, hi_open=True),
@@ -532,17 +360,6 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
         "cooldown": rules.Int(0),
         "min_lr": rules.Num(0),
     }
-    mode: str = "min"
-    factor: float = 0.1
-    patience: int = 10
-    threshold: float = 1e-4
-    cooldown: int = 0
-    min_lr: float = 0.0
-
-    def build(self, optimizer: Any, num_epochs: int, steps_per_epoch: int, lr: float) -> Any:
-        kw = dataclasses.asdict(self)
-        kw.pop("interval")
-        return _sched("ReduceLROnPlateau")(optimizer, **kw)
 
 
 _AMP = {

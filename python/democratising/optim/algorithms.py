@@ -1,8 +1,16 @@
-"""SGD, Adam, AdamW, RMSprop and Adagrad with PyTorch's exact update rules."""
+"""SGD, Adam, AdamW, RMSprop and Adagrad with PyTorch's exact update rules, each one fused
+engine call per parameter group.
+
+The hyperparameters are declared once, in each ``__init__`` signature: the group defaults are
+read from it (``_arguments``), and the engine call takes them from the group by name
+(``_hyper``), so adding one means adding a parameter, not editing three lists."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from .. import _core
 from .._core import Tensor
@@ -17,9 +25,62 @@ def _check(lr: float, **kw: float) -> None:
             raise ValueError(f"invalid {k} value: {v}")
 
 
-class SGD(Optimizer):
-    _step_supports_amp_scaling = True  # _core._sgd_step takes grad_scale
+def _arguments(init: Callable[..., None], scope: Mapping[str, Any]) -> dict[str, Any]:
+    """The hyperparameters ``init`` was called with (its parameters after ``self, params``),
+    read from its ``locals()``: the group defaults, in signature order."""
+    return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
 
+
+def _with_defaults(init: Callable[..., None], **defaults: Any) -> Callable[..., None]:
+    """``init`` with other defaults, and a signature that says so (``inspect.signature`` and
+    the training configs read it): a subclass that differs only in defaults declares no
+    parameter list of its own."""
+    sig = inspect.signature(init)
+    sig = sig.replace(
+        parameters=[
+            p.replace(default=defaults.pop(p.name, p.default)) for p in sig.parameters.values()
+        ]
+    )
+    if defaults:
+        raise TypeError(f"{init.__qualname__} has no parameters {sorted(defaults)}")
+
+    @functools.wraps(init)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        init(*bound.args, **bound.kwargs)
+
+    wrapper.__signature__ = sig  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _zeros(p: Tensor) -> Tensor:
+    return _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+
+
+class _Fused(Optimizer):
+    """An optimizer whose step is one engine call per group that also applies AMP's
+    ``_grad_scale``."""
+
+    _step_supports_amp_scaling = True
+
+    def _hyper(self, g: dict[str, Any], *skip: str) -> dict[str, Any]:
+        """The group's hyperparameters as keyword arguments of the engine call (a key missing
+        from an older state dict takes its default), with ``grad_scale``."""
+        kw = {k: g.get(k, v) for k, v in self.defaults.items() if k not in skip}
+        kw["grad_scale"] = self._grad_scale
+        return kw
+
+    def _update(self, g: dict[str, Any]) -> None:
+        params = [p for p in g["params"] if p.grad is not None]
+        if params:
+            self._step(g, params, [p.grad for p in params])
+
+    def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        raise NotImplementedError
+
+
+class SGD(_Fused):
     def __init__(
         self,
         params: ParamsT,
@@ -33,22 +94,9 @@ class SGD(Optimizer):
         _check(lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                momentum=momentum,
-                dampening=dampening,
-                weight_decay=weight_decay,
-                nesterov=nesterov,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _arguments(SGD.__init__, locals()))
 
-    def _update(self, g: dict[str, Any]) -> None:
-        params = [p for p in g["params"] if p.grad is not None]
-        if not params:
-            return
+    def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         bufs, init = [], []
         if g["momentum"]:
             for p in params:
@@ -56,29 +104,15 @@ class SGD(Optimizer):
                 buf = st.get("momentum_buffer")
                 init.append(buf is not None)
                 if buf is None:
-                    buf = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
-                    st["momentum_buffer"] = buf
+                    buf = st["momentum_buffer"] = _zeros(p)
                 bufs.append(buf)
-        _core._sgd_step(
-            params,
-            [p.grad for p in params],
-            bufs,
-            init,
-            lr=g["lr"],
-            momentum=g["momentum"],
-            dampening=g["dampening"],
-            weight_decay=g["weight_decay"],
-            nesterov=g["nesterov"],
-            maximize=g["maximize"],
-            grad_scale=self._grad_scale,
-        )
+        _core._sgd_step(params, grads, bufs, init, **self._hyper(g))
 
 
-class Adam(Optimizer):
+class Adam(_Fused):
     """Adam (and, with ``decoupled=True``, AdamW's decoupled weight decay)."""
 
     _decoupled = False
-    _step_supports_amp_scaling = True  # _core._adam_step takes grad_scale
 
     def __init__(
         self,
@@ -93,31 +127,18 @@ class Adam(Optimizer):
         _check(lr, eps=eps, weight_decay=weight_decay)
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"invalid betas: {betas}")
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                betas=tuple(betas),
-                eps=eps,
-                weight_decay=weight_decay,
-                amsgrad=amsgrad,
-                maximize=maximize,
-            ),
-        )
+        betas = (betas[0], betas[1])
+        super().__init__(params, _arguments(Adam.__init__, locals()))
 
-    def _update(self, g: dict[str, Any]) -> None:
-        params = [p for p in g["params"] if p.grad is not None]
-        if not params:
-            return
+    def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         ms, vs, vmaxs, steps = [], [], [], []
         for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
-                st["exp_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
-                st["exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                st["exp_avg"], st["exp_avg_sq"] = _zeros(p), _zeros(p)
                 if g["amsgrad"]:
-                    st["max_exp_avg_sq"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                    st["max_exp_avg_sq"] = _zeros(p)
             st["step"] += 1
             ms.append(st["exp_avg"])
             vs.append(st["exp_avg_sq"])
@@ -125,45 +146,21 @@ class Adam(Optimizer):
                 vmaxs.append(st["max_exp_avg_sq"])
             steps.append(st["step"])
         b1, b2 = g["betas"]
+        kw = self._hyper(g, "betas")
         _core._adam_step(
-            params,
-            [p.grad for p in params],
-            ms,
-            vs,
-            vmaxs,
-            steps,
-            lr=g["lr"],
-            beta1=b1,
-            beta2=b2,
-            eps=g["eps"],
-            weight_decay=g["weight_decay"],
-            decoupled=self._decoupled,
-            amsgrad=g["amsgrad"],
-            maximize=g["maximize"],
-            grad_scale=self._grad_scale,
+            params, grads, ms, vs, vmaxs, steps, beta1=b1, beta2=b2, decoupled=self._decoupled, **kw
         )
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay, by default ``weight_decay=1e-2``."""
+
     _decoupled = True
-
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        maximize: bool = False,
-    ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+    __init__ = _with_defaults(Adam.__init__, weight_decay=1e-2)
 
 
-class RMSprop(Optimizer):
-    """RMSprop (optionally centered, with momentum): one fused engine call per group."""
-
-    _step_supports_amp_scaling = True  # _core._rmsprop_step takes grad_scale
+class RMSprop(_Fused):
+    """RMSprop (optionally centered, with momentum)."""
 
     def __init__(
         self,
@@ -177,60 +174,30 @@ class RMSprop(Optimizer):
         maximize: bool = False,
     ) -> None:
         _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                alpha=alpha,
-                eps=eps,
-                weight_decay=weight_decay,
-                momentum=momentum,
-                centered=centered,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _arguments(RMSprop.__init__, locals()))
 
-    def _update(self, g: dict[str, Any]) -> None:
-        params = [p for p in g["params"] if p.grad is not None]
-        if not params:
-            return
+    def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         square_avgs, grad_avgs, bufs = [], [], []
         for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
-                st["square_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                st["square_avg"] = _zeros(p)
                 if g["momentum"] > 0:
-                    st["momentum_buffer"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                    st["momentum_buffer"] = _zeros(p)
                 if g["centered"]:
-                    st["grad_avg"] = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                    st["grad_avg"] = _zeros(p)
             st["step"] += 1
             square_avgs.append(st["square_avg"])
             if g["centered"]:
                 grad_avgs.append(st["grad_avg"])
             if g["momentum"] > 0:
                 bufs.append(st["momentum_buffer"])
-        _core._rmsprop_step(
-            params,
-            [p.grad for p in params],
-            square_avgs,
-            grad_avgs,
-            bufs,
-            lr=g["lr"],
-            alpha=g["alpha"],
-            eps=g["eps"],
-            weight_decay=g["weight_decay"],
-            momentum=g["momentum"],
-            centered=g["centered"],
-            maximize=g.get("maximize", False),
-            grad_scale=self._grad_scale,
-        )
+        _core._rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, **self._hyper(g))
 
 
-class Adagrad(Optimizer):
-    """Adagrad with learning-rate decay: one fused engine call per group."""
-
-    _step_supports_amp_scaling = True  # _core._adagrad_step takes grad_scale
+class Adagrad(_Fused):
+    """Adagrad with learning-rate decay."""
 
     def __init__(
         self,
@@ -243,45 +210,21 @@ class Adagrad(Optimizer):
         maximize: bool = False,
     ) -> None:
         _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
-        super().__init__(
-            params,
-            dict(
-                lr=lr,
-                lr_decay=lr_decay,
-                weight_decay=weight_decay,
-                initial_accumulator_value=initial_accumulator_value,
-                eps=eps,
-                maximize=maximize,
-            ),
-        )
+        super().__init__(params, _arguments(Adagrad.__init__, locals()))
 
-    def _update(self, g: dict[str, Any]) -> None:
-        params = [p for p in g["params"] if p.grad is not None]
-        if not params:
-            return
+    def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         sums, steps = [], []
         for p in params:
             st = self.state.setdefault(p, {})
             if not st:
                 st["step"] = 0
-                st["sum"] = _core.full(
-                    tuple(p.shape), g["initial_accumulator_value"], dtype=p.dtype, device=p.device
-                )
+                start = g["initial_accumulator_value"]
+                st["sum"] = _core.full(tuple(p.shape), start, dtype=p.dtype, device=p.device)
             st["step"] += 1
             sums.append(st["sum"])
             steps.append(st["step"])
-        _core._adagrad_step(
-            params,
-            [p.grad for p in params],
-            sums,
-            steps,
-            lr=g["lr"],
-            lr_decay=g["lr_decay"],
-            weight_decay=g["weight_decay"],
-            eps=g["eps"],
-            maximize=g.get("maximize", False),
-            grad_scale=self._grad_scale,
-        )
+        kw = self._hyper(g, "initial_accumulator_value")
+        _core._adagrad_step(params, grads, sums, steps, **kw)
 
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "Tensor"]

@@ -238,14 +238,23 @@ def _lambdas(optimizer: Any, lr_lambda: Any) -> list[Callable[[int], float]]:
     return fns
 
 
-class _LambdaStateMixin:
-    """``state_dict`` for schedulers holding user callables.
+class _LambdaScheduler(LRScheduler):
+    """A scheduler driven by user callables, one per parameter group (or one for all).
 
-    Plain functions and lambdas cannot be restored from data, so (as in PyTorch) only the
-    ``__dict__`` of callable *objects* is saved; functions are saved as ``None``.
+    Its ``state_dict``: plain functions and lambdas cannot be restored from data, so (as in
+    PyTorch) only the ``__dict__`` of callable *objects* is saved; functions are saved as
+    ``None``.
     """
 
-    lr_lambdas: list[Callable[[int], float]]
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -268,18 +277,8 @@ class _LambdaStateMixin:
                 fn.__dict__.update(fn_state)
 
 
-class LambdaLR(_LambdaStateMixin, LRScheduler):
+class LambdaLR(_LambdaScheduler):
     """``lr = base_lr * lr_lambda(epoch)`` (not chainable: it always starts from ``base_lr``)."""
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         self._warn_if_outside_step()
@@ -288,18 +287,8 @@ class LambdaLR(_LambdaStateMixin, LRScheduler):
         ]
 
 
-class MultiplicativeLR(_LambdaStateMixin, LRScheduler):
+class MultiplicativeLR(_LambdaScheduler):
     """``lr *= lr_lambda(epoch)`` at every step after the initial one (chainable)."""
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         self._warn_if_outside_step()

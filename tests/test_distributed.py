@@ -291,6 +291,7 @@ def test_collective_timeout_aborts_naming_the_operation(mode: str, message: str)
     job = run_mpi(2, "faults.py", mode, timeout=45)
     assert job.returncode != 0, job
     assert message in job.stderr, job
+    assert "rank 1 never arrived (rank 0 waited)" in job.stderr, job
     assert job.seconds < 20, job  # rank 1 sleeps 30 s: the abort ended it
 
 

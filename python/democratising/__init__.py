@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+from . import _launcher  # noqa: F401 - first: under mpiexec, an error on one rank ends the job
+
+# isort: split
 from . import _core
 from ._config import engine_version as _engine_version
 from ._config import show_config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +31,58 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _LastLine:
+    """Forwards to a text stream and remembers the last non-empty line written through it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        lines = [ln for ln in str(text).splitlines() if ln.strip()]
+        if lines:
+            self.line = lines[-1].strip()
+        return int(self._stream.write(text) or 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``democratising`` command; returns the exit status. Under an MPI launch of more than
+    one rank, a failure on this rank (a non-zero status, including argparse's) aborts every
+    rank of the job, naming this rank and its error, instead of leaving the others waiting."""
+    from . import _launcher
+
+    if not _launcher.multi_rank():
+        return _run(argv)
+    tee = _LastLine(sys.stderr)
+    sys.stderr = tee  # type: ignore[assignment]  # a forwarding proxy
+    try:
+        try:
+            status = _run(argv)
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not status:
+                raise
+    finally:
+        if sys.stderr is tee:
+            sys.stderr = tee._stream
+    if status:
+        command = next((a for a in (argv or sys.argv[1:]) if not a.startswith("-")), "")
+        name = f"democratising {command}".strip()
+        line = tee.line.removeprefix(f"{name}: ").removeprefix("democratising: ")
+        line = line.removeprefix("error: ")
+        error = f" ({line})" if line else ""
+        _launcher.abort_job(
+            f"{name}: {_launcher.rank_text()} failed with exit status {status}{error}; "
+            "aborting every rank of the job",
+            status,
+        )
+    return status
+
+
+def _run(argv: list[str] | None) -> int:
     ap = _parser()
     args, rest = ap.parse_known_args(argv)
     if args.version:
@@ -50,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         from .train.command import run
 
         if args.command == "demo":
-            return main(["train", *rest])
+            return _run(["train", *rest])
         return run(args)
     ap.print_help(sys.stderr)
     return 2

@@ -18,9 +18,9 @@ docs/distributed.md for launching, hostfiles and using a cluster's own MPI."""
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
+from .. import _launcher
 from .data_parallel import DataParallel
 from .ddp import DistributedDataParallel
 from .ddp import finish_all_gradient_synchronizations as finish_gradient_synchronization
@@ -51,16 +51,6 @@ __all__ = [
     "launched_with_mpi",
 ]
 
-# Variables that MPICH/Hydra, Open MPI, Intel MPI, PMIx and Slurm set in every launched rank.
-_LAUNCHER_ENV = (
-    "PMI_RANK",
-    "PMI_SIZE",
-    "OMPI_COMM_WORLD_SIZE",
-    "PMIX_RANK",
-    "MPI_LOCALNRANKS",
-    "HYDI_CONTROL_FD",
-)
-
 
 def is_initialized() -> bool:
     """True once ``World.init()`` has run in this process."""
@@ -87,7 +77,7 @@ def get_world_size() -> int:
 def launched_with_mpi() -> bool:
     """True when this process was started by ``mpiexec``/``mpirun``/``srun`` (judged from the
     launcher's environment variables, without initialising MPI)."""
-    return any(k in os.environ for k in _LAUNCHER_ENV)
+    return _launcher.launched()
 
 
 def init_if_launched(timeout: Optional[float] = None) -> Optional[World]:

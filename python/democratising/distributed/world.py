@@ -3,6 +3,7 @@ collectives that work in place on the tensors' memory and never wait past a time
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from typing import Any, Optional, Union
 
@@ -11,10 +12,13 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from ..errors import DistributedError, DTypeError
-from . import _buffers, _wait
+from . import _buffers, _peers, _wait
 from .reduce_op import ReduceOp
 
 _current: Optional[World] = None
+# Keys of the worlds duplicated from COMM_WORLD's: dup() is collective and called in the same
+# order on every rank, so the same world has the same key everywhere.
+_keys = itertools.count(1)
 
 
 def _import_mpi() -> Any:
@@ -33,11 +37,22 @@ class World:
     """One rank's handle on the job. Build it with ``World.init()``; every collective must be
     called by every rank in the same order, as with MPI itself."""
 
-    def __init__(self, comm: Any, timeout: Optional[float] = None, name: str = "world") -> None:
+    def __init__(
+        self,
+        comm: Any,
+        timeout: Optional[float] = None,
+        name: str = "world",
+        key: Optional[int] = None,
+    ) -> None:
         mpi = _import_mpi()
         self.comm = comm
         self.name = name
         self._timeout = _wait.resolve_timeout(timeout)
+        # Worlds over COMM_WORLD and its duplicates get a key and number their collectives, so
+        # that ranks can tell each other where they wait (see _peers); others (a user's own
+        # sub-communicator) only get the timeout.
+        self._key = key
+        self._seq = 0
         self._parent: Optional[World] = None
         self._rank = comm.Get_rank()
         self._size = comm.Get_size()
@@ -53,15 +68,23 @@ class World:
         same object, updating its timeout when one is given). ``timeout`` is the number of
         seconds a collective may wait before the job is aborted (default 30 minutes or
         ``$DEMOCRATISING_DIST_TIMEOUT``). With more than one rank an uncaught exception aborts
-        the whole job, so no rank is left waiting for a dead peer."""
+        the whole job, and so does a rank that exits while the others still wait in a
+        collective (after a grace period of a few seconds), so no rank is left waiting for a
+        dead peer. A bad ``timeout`` or ``$DEMOCRATISING_DIST_TIMEOUT`` raises
+        ``DistributedError`` before MPI is initialised."""
         global _current
+        seconds = _wait.resolve_timeout(timeout)
         mpi = _import_mpi()
         if _current is None:
-            _current = cls(mpi.COMM_WORLD, timeout)
-            if _current.size() > 1:
-                from ._excepthook import install_abort_on_exception
+            world = cls(mpi.COMM_WORLD, seconds, key=0)
+            if world.size() > 1:
+                from .. import _launcher
 
-                install_abort_on_exception()
+                _launcher.install_abort_hook()
+                side, req = mpi.COMM_WORLD.Idup()
+                world.wait(req, "World.init (duplicating COMM_WORLD)")
+                _peers.start(side, mpi)
+            _current = world
         elif timeout is not None:
             _current.timeout = timeout
         return _current
@@ -78,7 +101,10 @@ class World:
         communicators, and models built in a loop must not use them up)."""
         w = self._dups.get(name)
         if w is None:
-            w = self._dups[name] = World(self.comm.Dup(), self.timeout, name)
+            comm, req = self.comm.Idup()
+            self.wait(req, f"dup ({name!r})")
+            key = None if self._key is None else next(_keys)
+            w = self._dups[name] = World(comm, self.timeout, name, key)
             w._local, w._parent = self._local, self
         return w
 
@@ -128,7 +154,9 @@ class World:
     def wait(self, requests: Any, what: str) -> None:
         """Waits for non-blocking requests, aborting the job after ``self.timeout`` seconds."""
         reqs = requests if isinstance(requests, (list, tuple)) else [requests]
-        _wait.wait_all(reqs, what, self.timeout, self._rank, self._size)
+        self._seq += 1
+        where = None if self._key is None else (self._key, self._seq, self.name)
+        _wait.wait_all(reqs, what, self.timeout, self._rank, self._size, where)
 
     def abort(self, message: str, errorcode: int = 1) -> None:
         """Prints ``message`` and ends every rank of the job."""

@@ -1,0 +1,208 @@
+"""Whether this process is one rank of an MPI job, judged from the launcher's environment
+without initialising MPI, and ending the whole job when this rank fails.
+
+MPI cannot notice a rank that fails before ``MPI_Init``: its peers wait in ``MPI_Init`` (or in
+``World.init()``) for ever, and ``mpiexec`` does not end them. So importing this module (the
+first thing ``import democratising`` does) installs, under a launch of more than one rank, a
+``sys.excepthook`` that on an uncaught
+exception initialises MPI (which pairs with the peers waiting in ``MPI_Init``) and calls
+``COMM_WORLD.Abort``. This module never imports mpi4py until that moment: importing
+``mpi4py.MPI`` initialises MPI, which must stay the program's decision."""
+
+from __future__ import annotations
+
+import faulthandler
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Optional
+
+#: Variables that MPICH/Hydra, Open MPI, Intel MPI, PMIx and Slurm set in every launched rank.
+LAUNCHER_ENV = (
+    "PMI_RANK",
+    "PMI_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "OMPI_COMM_WORLD_RANK",
+    "PMIX_RANK",
+    "MPI_LOCALNRANKS",
+    "HYDI_CONTROL_FD",
+)
+_RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+_SIZE_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+_SLURM_SIZE_ENV = ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")  # trusted only under a PMI launch
+
+TIMEOUT_ENV = "DEMOCRATISING_DIST_TIMEOUT"
+#: Seconds a collective may wait when neither ``World.init(timeout=)`` nor the environment says.
+DEFAULT_TIMEOUT = 1800.0
+
+
+def _int(env: Mapping[str, str], names: tuple[str, ...]) -> Optional[int]:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def launched(env: Optional[Mapping[str, str]] = None) -> bool:
+    """True when ``mpiexec``/``mpirun``/``srun`` started this process."""
+    env = os.environ if env is None else env
+    return any(k in env for k in LAUNCHER_ENV)
+
+
+def rank(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
+    """This process's rank as the launcher says, or ``None``."""
+    env = os.environ if env is None else env
+    return _int(env, _RANK_ENV) if launched(env) else None
+
+
+def size(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
+    """The number of ranks as the launcher says, or ``None`` (not launched, or not said)."""
+    env = os.environ if env is None else env
+    if not launched(env):
+        return None
+    n = _int(env, _SIZE_ENV)
+    if n is None and ("PMIX_RANK" in env or "PMI_RANK" in env):
+        n = _int(env, _SLURM_SIZE_ENV)
+    return n
+
+
+def multi_rank(env: Optional[Mapping[str, str]] = None) -> bool:
+    """True when launched with more than one rank (or an unknown number of them)."""
+    env = os.environ if env is None else env
+    n = size(env)
+    return launched(env) and (n is None or n > 1)
+
+
+def parse_timeout(value: Any, source: str) -> float:
+    """``value`` as a collective timeout in seconds; ``<= 0`` or ``inf`` means for ever.
+    Raises ``DistributedError`` naming ``source`` for anything else (text, NaN)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if math.isnan(seconds):
+        from .errors import DistributedError
+
+        raise DistributedError(
+            f"{source}={value!r} is not a number of seconds (use e.g. 600; 0 waits for ever)"
+        )
+    return math.inf if seconds <= 0 else seconds
+
+
+def env_timeout() -> Optional[float]:
+    """``$DEMOCRATISING_DIST_TIMEOUT`` in seconds, or ``None`` when unset or empty."""
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    return parse_timeout(value, TIMEOUT_ENV) if value else None
+
+
+def _lenient_timeout() -> float:
+    try:
+        t = env_timeout()
+    except Exception:
+        t = None
+    return DEFAULT_TIMEOUT if t is None else t
+
+
+def _write(message: str) -> None:
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    sys.stderr.write(f"\n{message}\n")
+    sys.stderr.flush()
+
+
+def abort_job(message: str, status: int = 1) -> None:
+    """Prints ``message`` and ends every rank of the job with ``COMM_WORLD.Abort(status)``,
+    initialising MPI first when this rank has not (that pairs with peers waiting in
+    ``MPI_Init``; it waits at most the collective timeout for them, then exits this process
+    alone). Returns only when MPI cannot be used (no mpi4py, MPI already finalised, or not
+    launched by an MPI launcher)."""
+    mpi: Any = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized():
+        _write(message)
+        if mpi.Is_finalized():
+            return
+    else:
+        if not launched():
+            _write(message)
+            return
+        seconds = _lenient_timeout()
+        bounded = seconds < 1e7  # faulthandler refuses larger; inf (0 = wait forever) too
+        limit = f"at most {seconds:g} s" if bounded else "with no limit"
+        _write(
+            f"{message} (this rank had not started MPI: it starts it now to reach the others, "
+            f"waiting {limit} for them)"
+        )
+        if bounded:
+            # MPI_Init holds the GIL, so a Python thread could not end the wait: faulthandler's
+            # watchdog is a C thread. It prints where this rank was stuck, then exits.
+            faulthandler.dump_traceback_later(seconds, exit=True)
+        try:
+            import mpi4py.MPI
+
+            mpi = mpi4py.MPI
+        except Exception as e:  # mpi4py or its MPI library is missing
+            faulthandler.cancel_dump_traceback_later()
+            _write(f"(cannot abort the other ranks: {type(e).__name__}: {e})")
+            return
+        faulthandler.cancel_dump_traceback_later()
+        if not mpi.Is_initialized():  # mpi4py.rc.initialize = False: not ours to start
+            return
+    # The launcher forwards output asynchronously and Abort kills every process at once:
+    # give it a moment to drain the pipe, or the message naming the failure can be lost.
+    time.sleep(0.5)
+    mpi.COMM_WORLD.Abort(status or 1)
+
+
+def rank_text() -> str:
+    """``"rank R of N"`` for messages (from MPI once initialised, else from the launcher)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        comm = mpi.COMM_WORLD
+        return f"rank {comm.Get_rank()} of {comm.Get_size()}"
+    r, n = rank(), size()
+    return f"rank {'?' if r is None else r} of {'?' if n is None else n}"
+
+
+_installed = False
+
+
+def install_abort_hook() -> None:
+    """Chains ``sys.excepthook`` to :func:`abort_job` (exceptions in other threads are left
+    alone: a dying helper thread does not stop the main one). Idempotent."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    previous = sys.excepthook
+
+    def hook(
+        exc_type: type[BaseException], exc: BaseException, tb: Optional[TracebackType]
+    ) -> None:
+        try:
+            previous(exc_type, exc, tb)
+        except Exception:
+            traceback.print_exception(exc_type, exc, tb)
+        if issubclass(exc_type, SystemExit):
+            return
+        abort_job(
+            f"democratising: uncaught {exc_type.__name__} on {rank_text()}; "
+            "aborting every rank of the job"
+        )
+
+    sys.excepthook = hook
+
+
+def install_abort_hook_if_launched() -> None:
+    """What ``import democratising`` does: the abort hook, under a launch of several ranks."""
+    if multi_rank():
+        install_abort_hook()
+
+
+install_abort_hook_if_launched()

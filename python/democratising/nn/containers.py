@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Optional, Union, overload
+from typing import Any, ClassVar, Optional, Union, overload
 
 from .. import _core
 from .._core import Tensor
@@ -13,7 +13,66 @@ from .module import Module
 from .parameter import Parameter
 
 
-class Sequential(Module):
+class _Entries(Module):
+    """What every container shares: its entries live in one of the module's own dicts
+    (``_modules``, or ``_parameters`` for the parameter containers), which ``len`` counts. The
+    subclasses add how entries are named and iterated (``_Listed``, ``_Keyed``)."""
+
+    _holds_parameters: ClassVar[bool] = False
+
+    def _entries(self) -> dict[str, Any]:
+        return self._parameters if self._holds_parameters else self._modules
+
+    def _convert(self, value: Any) -> Any:
+        """An entry as stored (parameter containers turn tensors into ``Parameter``s)."""
+        return _as_parameter(value) if self._holds_parameters else value
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+class _Listed(_Entries):
+    """Entries named ``0``, ``1``, ... like PyTorch's; iteration yields the entries."""
+
+    def append(self, value: Any) -> Any:
+        self._entries()[str(len(self))] = self._convert(value)
+        return self
+
+    def extend(self, values: Iterable[Any]) -> Any:
+        for v in values:
+            self.append(v)
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._entries().values())
+
+
+class _Keyed(_Entries):
+    """Entries under string keys; the read side of a ``dict`` (iteration yields the keys)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._entries()[key] = self._convert(value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def keys(self) -> Iterable[str]:
+        return self._entries().keys()
+
+    def values(self) -> Iterable[Any]:
+        return self._entries().values()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._entries().items()
+
+
+class Sequential(_Listed):
     """Runs its children in order; children are named ``0``, ``1``, ... like PyTorch."""
 
     def __init__(self, *layers: Module) -> None:
@@ -25,7 +84,7 @@ class Sequential(Module):
         """Appends a layer and returns ``self`` so calls chain (the seed's builder)."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.add expects a Module, got {type(layer).__name__}")
-        self._modules[str(len(self._modules))] = layer
+        super().append(layer)
         return self
 
     append = add
@@ -66,71 +125,24 @@ class Sequential(Module):
         object.__setattr__(self, "_checkpointing", segments)
         return self
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __getitem__(self, i: int) -> Module:
-        mods = list(self._modules.values())
-        return mods[i]
+        return list(self._modules.values())[i]
 
 
-class ModuleList(Module):
+class ModuleList(_Listed):
     def __init__(self, modules: Optional[Iterable[Module]] = None) -> None:
         super().__init__()
-        for m in modules or []:
-            self.append(m)
-
-    def append(self, m: Module) -> ModuleList:
-        self._modules[str(len(self._modules))] = m
-        return self
-
-    def extend(self, ms: Iterable[Module]) -> ModuleList:
-        for m in ms:
-            self.append(m)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        self.extend(modules or [])
 
     def __getitem__(self, i: int) -> Module:
         return list(self._modules.values())[i]
 
 
-class ModuleDict(Module):
+class ModuleDict(_Keyed):
     def __init__(self, modules: Optional[Mapping[str, Module]] = None) -> None:
         super().__init__()
         for k, m in (modules or {}).items():
             self[k] = m
-
-    def __setitem__(self, key: str, m: Module) -> None:
-        self._modules[key] = m
-
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def keys(self) -> Iterable[str]:
-        return self._modules.keys()
-
-    def values(self) -> Iterable[Module]:
-        return self._modules.values()
-
-    def items(self) -> Iterable[tuple[str, Module]]:
-        return self._modules.items()
 
 
 def _as_parameter(value: Tensor) -> Parameter:
@@ -159,23 +171,16 @@ def _container_repr(name: str, entries: list[tuple[str, Tensor]]) -> str:
     return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ParameterList(Module):
+class ParameterList(_Listed):
     """A list of parameters registered as ``0``, ``1``, ... (so ``state_dict`` keys match
     PyTorch's)."""
+
+    _holds_parameters = True
 
     def __init__(self, values: Optional[Iterable[Tensor]] = None) -> None:
         super().__init__()
         if values is not None:
             self.extend(values)
-
-    def append(self, value: Tensor) -> ParameterList:
-        self._parameters[str(len(self._parameters))] = _as_parameter(value)
-        return self
-
-    def extend(self, values: Iterable[Tensor]) -> ParameterList:
-        for v in values:
-            self.append(v)
-        return self
 
     def _key(self, idx: int) -> str:
         n = len(self._parameters)
@@ -195,12 +200,6 @@ class ParameterList(Module):
     def __setitem__(self, idx: int, value: Tensor) -> None:
         self._parameters[self._key(idx)] = _as_parameter(value)
 
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self._parameters.values())
-
     def __iadd__(self, values: Iterable[Tensor]) -> ParameterList:
         return self.extend(values)
 
@@ -208,9 +207,11 @@ class ParameterList(Module):
         return _container_repr(type(self).__name__, list(self._parameters.items()))
 
 
-class ParameterDict(Module):
+class ParameterDict(_Keyed):
     """An ordered dict of parameters registered under their keys (``state_dict`` keys match
     PyTorch's)."""
+
+    _holds_parameters = True
 
     def __init__(
         self, parameters: Optional[Union[Mapping[str, Tensor], Iterable[tuple[str, Tensor]]]] = None
@@ -219,32 +220,8 @@ class ParameterDict(Module):
         if parameters is not None:
             self.update(parameters)
 
-    def __setitem__(self, key: str, value: Tensor) -> None:
-        self._parameters[key] = _as_parameter(value)
-
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
-
     def __delitem__(self, key: str) -> None:
         del self._parameters[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._parameters
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def keys(self) -> Iterable[str]:
-        return self._parameters.keys()
-
-    def values(self) -> Iterable[Parameter]:
-        return self._parameters.values()
-
-    def items(self) -> Iterable[tuple[str, Parameter]]:
-        return self._parameters.items()
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._parameters.get(key, default)

@@ -17,6 +17,7 @@ from typing import Optional
 
 from .. import _core
 from .._core import Tensor
+from .._specialise import specialise
 from ..errors import ShapeError
 from . import functional as F
 from .layers import _uniform
@@ -302,28 +303,7 @@ class LSTM(RNNBase):
     (``proj_size``). ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns
     ``(output, (h_n, c_n))``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-    ) -> None:
-        super().__init__(
-            "LSTM",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-        )
+    __init__ = specialise(RNNBase.__init__, fixed={"mode": "LSTM"})
 
     def forward(
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
@@ -336,19 +316,7 @@ class GRU(RNNBase):
     """GRU with PyTorch's gate order ``r, z, n``. ``forward(input, hx=None)`` returns
     ``(output, h_n)``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-    ) -> None:
-        super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
-        )
+    __init__ = specialise(RNNBase.__init__, fixed={"mode": "GRU", "proj_size": 0})
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         out, (h_n,) = self._run(input, None if hx is None else (hx,))

@@ -7,13 +7,13 @@ read from it (``_arguments``), and the engine call takes them from the group by 
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Mapping
 from typing import Any, Callable
 
 from .. import _core
 from .._core import Tensor
+from .._specialise import specialise
 from .optimizer import Optimizer, ParamsT
 
 
@@ -29,29 +29,6 @@ def _arguments(init: Callable[..., None], scope: Mapping[str, Any]) -> dict[str,
     """The hyperparameters ``init`` was called with (its parameters after ``self, params``),
     read from its ``locals()``: the group defaults, in signature order."""
     return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
-
-
-def _with_defaults(init: Callable[..., None], **defaults: Any) -> Callable[..., None]:
-    """``init`` with other defaults, and a signature that says so (``inspect.signature`` and
-    the training configs read it): a subclass that differs only in defaults declares no
-    parameter list of its own."""
-    sig = inspect.signature(init)
-    sig = sig.replace(
-        parameters=[
-            p.replace(default=defaults.pop(p.name, p.default)) for p in sig.parameters.values()
-        ]
-    )
-    if defaults:
-        raise TypeError(f"{init.__qualname__} has no parameters {sorted(defaults)}")
-
-    @functools.wraps(init)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        bound = sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        init(*bound.args, **bound.kwargs)
-
-    wrapper.__signature__ = sig  # type: ignore[attr-defined]
-    return wrapper
 
 
 def _zeros(p: Tensor) -> Tensor:
@@ -156,7 +133,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay, by default ``weight_decay=1e-2``."""
 
     _decoupled = True
-    __init__ = _with_defaults(Adam.__init__, weight_decay=1e-2)
+    __init__ = specialise(Adam.__init__, defaults={"weight_decay": 1e-2})
 
 
 class RMSprop(_Fused):

@@ -22,24 +22,26 @@ def _best(fn: Callable[[], Any], repeat: int = 20, number: int = 1) -> float:
     return best
 
 
-def _dm_cases() -> dict[str, float]:
+def _cases(lib: Any, lib_nn: Any, lib_optim: Any) -> dict[str, float]:
+    """The table's rows, timed with one library: democratising (``_core``, ``nn``, ``optim``)
+    or PyTorch (``torch``, ``torch.nn``, ``torch.optim``), the same code for both."""
     out: dict[str, float] = {}
     for n in (256, 512, 1024):
-        a, b = _core.randn(n, n), _core.randn(n, n)
+        a, b = lib.randn(n, n), lib.randn(n, n)
         out[f"sgemm {n} (GFLOP/s)"] = 2 * n**3 / _best(lambda a=a, b=b: a @ b, 5) / 1e9
-    x, y = _core.ones(1), _core.ones(1)
+    x, y = lib.ones(1), lib.ones(1)
     out["a + b, 1 element (us)"] = _best(lambda: x + y, 20, 2000) * 1e6
-    t = _core.randn(4, 4, requires_grad=True)
+    t = lib.randn(4, 4, requires_grad=True)
 
     def chain() -> None:
         ((t * 2 + 1).relu().exp().sum() * 0.5 + t.sum()).backward()
 
     out["10-op fwd+bwd (us)"] = _best(chain, 20, 200) * 1e6
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = lib_nn.CrossEntropyLoss()
     for batch in (32, 128):
-        model = nn.Sequential(nn.Dense(784, 128), nn.ReLU(), nn.Dense(128, 10))
-        opt = optim.Adam(model.parameters(), 1e-3)
-        xb, yb = _core.randn(batch, 784), _core.randint(0, 10, (batch,))
+        model = lib_nn.Sequential(lib_nn.Linear(784, 128), lib_nn.ReLU(), lib_nn.Linear(128, 10))
+        opt = lib_optim.Adam(model.parameters(), 1e-3)
+        xb, yb = lib.randn(batch, 784), lib.randint(0, 10, (batch,))
 
         def step(model: Any = model, opt: Any = opt, xb: Any = xb, yb: Any = yb) -> None:
             loss = loss_fn(model(xb), yb)
@@ -56,39 +58,12 @@ def _torch_cases() -> Optional[dict[str, float]]:
         import torch
     except ImportError:
         return None
-    out: dict[str, float] = {}
-    for n in (256, 512, 1024):
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        out[f"sgemm {n} (GFLOP/s)"] = 2 * n**3 / _best(lambda a=a, b=b: a @ b, 5) / 1e9
-    x, y = torch.ones(1), torch.ones(1)
-    out["a + b, 1 element (us)"] = _best(lambda: x + y, 20, 2000) * 1e6
-    t = torch.randn(4, 4, requires_grad=True)
-
-    def chain() -> None:
-        ((t * 2 + 1).relu().exp().sum() * 0.5 + t.sum()).backward()
-
-    out["10-op fwd+bwd (us)"] = _best(chain, 20, 200) * 1e6
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for batch in (32, 128):
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
-        )
-        opt = torch.optim.Adam(model.parameters(), 1e-3)
-        xb, yb = torch.randn(batch, 784), torch.randint(0, 10, (batch,))
-
-        def step(model: Any = model, opt: Any = opt, xb: Any = xb, yb: Any = yb) -> None:
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        out[f"MLP step, batch {batch} (us)"] = _best(step, 20, 20) * 1e6
-    return out
+    return _cases(torch, torch.nn, torch.optim)
 
 
 def run() -> int:
     """Prints the table; ratios are democratising's speed relative to PyTorch's."""
-    dm = _dm_cases()
+    dm = _cases(_core, nn, optim)
     ref = _torch_cases()
     width = max(len(k) for k in dm)
     head = f"{'benchmark':<{width}} | democratising"

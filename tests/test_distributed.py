@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 
 from democratising import distributed as dist
-from democratising.distributed.loader import _FallbackDistributedSampler
 
 MPI_DIR = Path(__file__).parent / "mpi"
 HARD_TIMEOUT = 60.0
@@ -140,21 +139,6 @@ def test_reduce_op_names_and_uninitialised_helpers() -> None:
     assert dist.current_world() is None and not dist.is_initialized()
     assert (dist.get_rank(), dist.get_world_size()) == (0, 1)
     assert dist.all_reduce_found_inf(True) is True and dist.all_reduce_found_inf(False) is False
-
-
-@pytest.mark.parametrize(("n", "size", "drop_last"), [(23, 4, False), (23, 4, True), (8, 2, False)])
-def test_fallback_sampler_partitions_like_pytorch(n: int, size: int, drop_last: bool) -> None:
-    parts = [
-        list(_FallbackDistributedSampler(range(n), size, r, shuffle=True, drop_last=drop_last))
-        for r in range(size)
-    ]
-    per_rank = n // size if drop_last else math.ceil(n / size)
-    assert all(len(p) == per_rank for p in parts)
-    flat = [i for p in parts for i in p]
-    if drop_last:
-        assert len(set(flat)) == len(flat) == per_rank * size
-    else:
-        assert set(flat) == set(range(n))
 
 
 # ---- MPI jobs -----------------------------------------------------------------------------

@@ -1,67 +1,17 @@
 """The seed guide's ``DistributedDataLoader(dataset).batch_size(32).num_workers(4).build()``.
 
 ``build()`` returns a ``DataLoader`` over this rank's share of the dataset, drawn by
-``democratising.data.DistributedSampler`` (or an identical fallback here when that class is
-missing). Each pass over the loader starts a new epoch, so the shuffle changes every epoch the
-same way on all ranks without a ``set_epoch`` call; ``set_epoch(e)`` still pins it."""
+``democratising.data.DistributedSampler``. Each pass over the loader starts a new epoch, so
+the shuffle changes every epoch the same way on all ranks without a ``set_epoch`` call;
+``set_epoch(e)`` still pins it."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
-import numpy as np
-
-from ..data import DataLoader
+from ..data import DataLoader, DistributedSampler
 from .world import World
-
-
-class _FallbackDistributedSampler:
-    """PyTorch's ``DistributedSampler`` rules: shuffle with ``seed + epoch``, pad by repeating
-    from the start (or trim with ``drop_last``) to a multiple of the world size, then take
-    every ``num_replicas``-th index starting at ``rank``."""
-
-    def __init__(
-        self,
-        dataset: Sized,
-        num_replicas: int,
-        rank: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        drop_last: bool = False,
-    ) -> None:
-        self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
-        self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
-        n = len(dataset)
-        if drop_last and n % num_replicas:
-            self.num_samples = n // num_replicas
-        else:
-            self.num_samples = math.ceil(n / num_replicas)
-        self.total_size = self.num_samples * num_replicas
-
-    def __iter__(self) -> Iterator[int]:
-        n = len(self.dataset)
-        if self.shuffle:
-            idx = np.random.default_rng(self.seed + self.epoch).permutation(n)
-        else:
-            idx = np.arange(n)
-        if self.total_size > n:
-            idx = np.resize(idx, self.total_size)  # repeats from the start
-        idx = idx[: self.total_size]
-        return iter(idx[self.rank :: self.num_replicas].tolist())
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-
-def _sampler_class() -> Callable[..., Any]:
-    from .. import data
-
-    return getattr(data, "DistributedSampler", _FallbackDistributedSampler)
 
 
 class DistributedLoader(DataLoader):
@@ -128,7 +78,7 @@ class DistributedDataLoader:
 
     def build(self) -> DistributedLoader:
         world = self._world if self._world is not None else World.init()
-        sampler = _sampler_class()(
+        sampler = DistributedSampler(
             self._dataset,
             num_replicas=world.size(),
             rank=world.rank(),

@@ -474,3 +474,48 @@ def test_python_scalars_combine_with_device_tensors() -> None:
     (w * 3.0 - 1.0).sum().backward()
     (wg * 3.0 - 1.0).sum().backward()
     np.testing.assert_allclose(wg.grad.cpu().numpy(), w.grad.numpy())
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize(
+    "norm",
+    [
+        lambda x, w: F.layer_norm(x, (4,), w, None),
+        lambda x, w: F.batch_norm(x, None, None, w, None, training=True),
+        lambda x, w: F.batch_norm(x, dm.zeros(4), dm.ones(4), w, None, training=False),
+    ],
+)
+@pytest.mark.parametrize("modified", ["input", "weight"])
+def test_in_place_change_after_a_norm_raises_on_both_backends(norm, device, modified) -> None:
+    """The saved-tensor version check is the same on every backend: the norms record their
+    backward once, over the backends' primitives (the CUDA path used to compute with the
+    changed values silently)."""
+    x = randn(3, 4).to(device).requires_grad_()
+    w = randn(4).to(device).requires_grad_()
+    h, ww = x * 1.0, w * 1.0  # non-leaves, so they may be modified in place
+    y = norm(h, ww)
+    with dm.no_grad():
+        (h if modified == "input" else ww).add_(1.0)
+    with pytest.raises(dm.AutogradError, match="modified by an in-place operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_error_classes_are_the_same_on_both_backends(device) -> None:
+    x = randn(3, 4).to(device)
+    with pytest.raises(dm.ShapeError):
+        x @ randn(5, 2).to(device)
+    with pytest.raises(dm.IndexOutOfRangeError):
+        x.gather(1, dm.tensor([[7]]).to(device))
+    with pytest.raises(dm.IndexOutOfRangeError):
+        F.cross_entropy(x, dm.tensor([0, 1, 9]).to(device))
+    with pytest.raises(dm.DTypeError):
+        F.layer_norm(dm.ones(2, 4, dtype=dm.int64).to(device), (4,))
+    with pytest.raises(dm.ShapeError):
+        F.layer_norm(x, (5,))
+    with pytest.raises(dm.InvalidValueError):
+        x.expand(2, 3, 4).add_(1.0)
+    with pytest.raises(dm.IndexOutOfRangeError, match="could not be broadcast"):
+        x[dm.tensor([0, 1]).to(device), dm.tensor([0, 1, 2]).to(device)]
+    with pytest.raises(dm.IndexOutOfRangeError):
+        x[dm.tensor([5]).to(device)]

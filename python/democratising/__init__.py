@@ -10,6 +10,9 @@ from __future__ import annotations
 from . import _launcher  # noqa: F401 - first: under mpiexec, an error on one rank ends the job
 
 # isort: split
+from . import _threads  # noqa: F401 - before anything starts the engine's thread pool
+
+# isort: split
 from . import _core
 from ._config import engine_version as _engine_version
 from ._config import show_config
@@ -60,6 +63,7 @@ from ._tensor_extra import (  # noqa: F401 - PyTorch free functions written over
     allclose,
     argsort,
     bmm,
+    broadcast_shapes,
     broadcast_tensors,
     broadcast_to,
     cumsum,

@@ -4,6 +4,8 @@
 
 pub mod amp;
 pub mod autograd;
+pub mod backend;
+pub mod cpu;
 pub mod cuda;
 pub mod device;
 pub mod dtype;

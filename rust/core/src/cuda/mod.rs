@@ -16,8 +16,11 @@ pub mod kernels;
 pub mod launch;
 pub mod nvrtc;
 pub mod ops;
+pub mod primitives;
 pub mod ptx;
 pub mod runtime;
+
+pub use primitives::Cuda;
 
 #[cfg(test)]
 mod nvrtc_tests;

@@ -500,8 +500,17 @@ struct AdvPlan {
     perm: Option<Vec<usize>>,
 }
 
-impl AdvPlan {
-    fn new(t: &Tensor, indices: &[Option<Tensor>]) -> Result<AdvPlan> {
+/// The advanced part of an index key, checked the same way on every backend: which dims are
+/// indexed, by which tensors, and the shape those tensors broadcast to (NumPy's rules and its
+/// `IndexError` for a key that does not fit).
+pub(crate) struct AdvKey<'a> {
+    pub dims: Vec<usize>,
+    pub tensors: Vec<&'a Tensor>,
+    pub bshape: Vec<usize>,
+}
+
+impl<'a> AdvKey<'a> {
+    pub(crate) fn new(t: &Tensor, indices: &'a [Option<Tensor>]) -> Result<AdvKey<'a>> {
         if indices.len() > t.ndim() {
             bail!(
                 Index,
@@ -510,25 +519,42 @@ impl AdvPlan {
                 indices.len()
             );
         }
-        let mut adv_dims = Vec::new();
+        let mut dims = Vec::new();
         let mut tensors = Vec::new();
         for (i, ix) in indices.iter().enumerate() {
             if let Some(ix) = ix {
                 t.check_same_device(ix)?;
-                adv_dims.push(i);
+                dims.push(i);
                 tensors.push(ix);
             }
         }
-        if adv_dims.is_empty() {
+        if dims.is_empty() {
             bail!(Index, "advanced indexing needs at least one index tensor");
         }
         let mut bshape: Vec<usize> = Vec::new();
         for ix in &tensors {
             bshape = broadcast_shapes(&bshape, ix.shape()).map_err(|_| {
-                crate::Error::Index(format!("shape mismatch: indexing tensors could not be broadcast together (shapes {:?})",
-                    tensors.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()))
+                crate::Error::Index(format!(
+                    "shape mismatch: indexing tensors could not be broadcast together (shapes {:?})",
+                    tensors.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
+                ))
             })?;
         }
+        Ok(AdvKey {
+            dims,
+            tensors,
+            bshape,
+        })
+    }
+}
+
+impl AdvPlan {
+    fn new(t: &Tensor, indices: &[Option<Tensor>]) -> Result<AdvPlan> {
+        let AdvKey {
+            dims: adv_dims,
+            tensors,
+            bshape,
+        } = AdvKey::new(t, indices)?;
         let mut idx_values = Vec::new();
         for (ix, &d) in tensors.iter().zip(&adv_dims) {
             let e = ix.detach().expand(&bshape)?;

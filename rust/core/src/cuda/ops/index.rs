@@ -163,26 +163,9 @@ struct Plan {
 
 impl Plan {
     fn new(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Plan> {
-        if indices.len() > t.ndim() {
-            bail!(
-                Index,
-                "too many indices for tensor of dimension {} (got {})",
-                t.ndim(),
-                indices.len()
-            );
-        }
-        let adv: Vec<(usize, &Tensor)> = indices
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|x| (i, x)))
-            .collect();
-        if adv.is_empty() {
-            bail!(Index, "advanced indexing needs at least one index tensor");
-        }
-        let mut bshape: Vec<usize> = Vec::new();
-        for (_, ix) in &adv {
-            bshape = crate::layout::broadcast_shapes(&bshape, ix.shape())?;
-        }
+        let key = crate::ops::index::AdvKey::new(t, indices)?;
+        let bshape = key.bshape.clone();
+        let adv: Vec<(usize, &Tensor)> = key.dims.iter().copied().zip(key.tensors).collect();
         let dims: Vec<usize> = adv.iter().map(|(d, _)| *d).collect();
         let mut lin: Option<Tensor> = None;
         let mut inner = 1usize;

@@ -2,8 +2,9 @@
 //! differentiated through the matmul's own backward and col2im), max/avg pooling, layer norm
 //! and batch norm with their fused backward kernels.
 
-use super::{cast, contiguous, empty, ordinal, run_elementwise, run_typed, Args};
+use super::{contiguous, empty, ordinal, run_elementwise, run_typed, Args};
 use crate::autograd::record;
+use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
 use crate::ops::nn::conv::Geom;
 use crate::ops::nn::pool::Pool2dSpec;
@@ -150,24 +151,20 @@ pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
     }))
 }
 
-/// Layer norm over the trailing `d` elements of each row.
-pub(crate) fn layer_norm(
+/// Layer norm over rows of `d` elements (`backend::Backend::layer_norm_forward`).
+pub(crate) fn layer_norm_forward(
     x: &Tensor,
     d: usize,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     eps: f64,
-) -> Result<Tensor> {
+) -> Result<NormForward> {
     let dev = ordinal(x)?;
     let dt = x.dtype();
     let xc = contiguous(&x.detach())?;
     let rows = xc.numel().checked_div(d).unwrap_or(0);
-    let w = weight
-        .map(|w| like(&super::align_device(w, x)?, dt))
-        .transpose()?;
-    let b = bias
-        .map(|b| like(&super::align_device(b, x)?, dt))
-        .transpose()?;
+    let w = affine_like(weight, x)?;
+    let b = affine_like(bias, x)?;
     let y = empty(dev, dt, x.shape())?;
     let mean = empty(dev, acc(dt), &[rows])?;
     let rstd = empty(dev, acc(dt), &[rows])?;
@@ -184,134 +181,130 @@ pub(crate) fn layer_norm(
             .data(&rstd);
         run_typed(dev, "layer_norm_forward", dt, LaunchDims::rows(rows), args)?;
     }
-    let mut inputs = vec![x];
-    inputs.extend(weight);
-    inputs.extend(bias);
-    let (need_w, need_b) = (weight.is_some(), bias.is_some());
-    let (wdt, bdt) = (weight.map(|t| t.dtype()), bias.map(|t| t.dtype()));
-    let nshape: Vec<isize> = x.shape()
-        [x.ndim() - (x.ndim().min(weight.or(bias).map_or(0, |t| t.ndim())))..]
-        .iter()
-        .map(|&v| v as isize)
-        .collect();
-    Ok(record(y, "NativeLayerNormBackward", &inputs, move |g| {
-        let gc = like(g, dt)?;
-        let dx = empty(dev, dt, xc.shape())?;
-        let dw = if need_w {
-            Some(empty(dev, dt, &[d])?)
+    Ok(NormForward {
+        y,
+        x: xc,
+        mean,
+        rstd,
+    })
+}
+
+/// The layer-norm backward (`backend::Backend::layer_norm_backward`).
+pub(crate) fn layer_norm_backward(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    d: usize,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let xc = saved.x;
+    let (dev, dt) = (ordinal(xc)?, xc.dtype());
+    let rows = xc.numel().checked_div(d).unwrap_or(0);
+    let w = affine_like(saved.weight, xc)?;
+    let gc = like(g, dt)?;
+    let dx = empty(dev, dt, xc.shape())?;
+    let dw = need_w.then(|| empty(dev, dt, &[d])).transpose()?;
+    let db = need_b.then(|| empty(dev, dt, &[d])).transpose()?;
+    if rows > 0 {
+        let args = Args::new()
+            .v(rows as i64)
+            .v(d as i64)
+            .data(xc)
+            .opt(w.as_ref())
+            .data(saved.mean)
+            .data(saved.rstd)
+            .data(&gc)
+            .data(&dx);
+        run_typed(dev, "layer_norm_backward", dt, LaunchDims::rows(rows), args)?;
+    }
+    if need_w || need_b {
+        if rows == 0 {
+            for t in dw.iter().chain(db.iter()) {
+                super::fill(t, 0.0)?;
+            }
         } else {
-            None
-        };
-        let db = if need_b {
-            Some(empty(dev, dt, &[d])?)
-        } else {
-            None
-        };
-        if rows > 0 {
             let args = Args::new()
                 .v(rows as i64)
                 .v(d as i64)
-                .data(&xc)
-                .opt(w.as_ref())
-                .data(&mean)
-                .data(&rstd)
+                .data(xc)
+                .data(saved.mean)
+                .data(saved.rstd)
                 .data(&gc)
-                .data(&dx);
-            run_typed(dev, "layer_norm_backward", dt, LaunchDims::rows(rows), args)?;
+                .opt(dw.as_ref())
+                .opt(db.as_ref());
+            run_elementwise(dev, "layer_norm_backward_affine", dt, d, args)?;
         }
-        if need_w || need_b {
-            if rows == 0 {
-                for t in dw.iter().chain(db.iter()) {
-                    super::fill(t, 0.0)?;
-                }
-            } else {
-                let args = Args::new()
-                    .v(rows as i64)
-                    .v(d as i64)
-                    .data(&xc)
-                    .data(&mean)
-                    .data(&rstd)
-                    .data(&gc)
-                    .opt(dw.as_ref())
-                    .opt(db.as_ref());
-                run_elementwise(dev, "layer_norm_backward_affine", dt, d, args)?;
-            }
-        }
-        let mut out = vec![Some(dx)];
-        if let (Some(dw), Some(wdt)) = (dw, wdt) {
-            out.push(Some(dw.reshape(&nshape)?.to_dtype(wdt)?));
-        }
-        if let (Some(db), Some(bdt)) = (db, bdt) {
-            out.push(Some(db.reshape(&nshape)?.to_dtype(bdt)?));
-        }
-        Ok(out)
-    }))
+    }
+    Ok(NormGrads { dx, dw, db })
 }
 
-/// Batch norm over `[n, c, inner...]` (the semantics of `Tensor::batch_norm`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn batch_norm(
+/// An affine parameter on `x`'s device in `x`'s dtype (the kernels read it as such).
+fn affine_like(t: Option<&Tensor>, x: &Tensor) -> Result<Option<Tensor>> {
+    t.map(|t| like(&super::align_device(t, x)?, x.dtype()))
+        .transpose()
+}
+
+/// Batch norm over `[n, c, inner...]` (`backend::Backend::batch_norm_forward`).
+pub(crate) fn batch_norm_forward(
     x: &Tensor,
-    running_mean: Option<&Tensor>,
-    running_var: Option<&Tensor>,
+    running: RunningStats<'_>,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     training: bool,
-    momentum: f64,
     eps: f64,
-) -> Result<Tensor> {
+) -> Result<NormForward> {
     let dev = ordinal(x)?;
     let dt = x.dtype();
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let inner: usize = x.shape()[2..].iter().product();
     let xc = contiguous(&x.detach())?;
-    let w = weight
-        .map(|w| like(&super::align_device(w, x)?, dt))
-        .transpose()?;
-    let b = bias
-        .map(|b| like(&super::align_device(b, x)?, dt))
-        .transpose()?;
-    let (mean, invstd) = if training {
-        let mean = empty(dev, acc(dt), &[c])?;
-        let var = empty(dev, acc(dt), &[c])?;
-        let invstd = empty(dev, acc(dt), &[c])?;
-        let args = Args::new()
-            .v(n as i64)
-            .v(c as i64)
-            .v(inner as i64)
-            .data(&xc)
-            .v(eps)
-            .data(&mean)
-            .data(&var)
-            .data(&invstd);
-        run_typed(dev, "batch_norm_stats", dt, LaunchDims::rows(c), args)?;
-        if let (Some(rm), Some(rv)) = (running_mean, running_var) {
-            // The kernel updates running stats of the input's dtype; others go through a copy.
-            let (rmc, rvc) = (like(rm, dt)?, like(rv, dt)?);
+    let w = affine_like(weight, x)?;
+    let b = affine_like(bias, x)?;
+    let (mean, invstd) = match (training, running.mean, running.var) {
+        (true, rm, rv) => {
+            let mean = empty(dev, acc(dt), &[c])?;
+            let var = empty(dev, acc(dt), &[c])?;
+            let invstd = empty(dev, acc(dt), &[c])?;
             let args = Args::new()
+                .v(n as i64)
                 .v(c as i64)
-                .v((n * inner) as i64)
-                .v(momentum)
+                .v(inner as i64)
+                .data(&xc)
+                .v(eps)
                 .data(&mean)
                 .data(&var)
-                .data(&rmc)
-                .data(&rvc);
-            run_elementwise(dev, "batch_norm_update_running", dt, c, args)?;
-            super::write_into(rm, &rmc)?;
-            super::write_into(rv, &rvc)?;
+                .data(&invstd);
+            run_typed(dev, "batch_norm_stats", dt, LaunchDims::rows(c), args)?;
+            if let (Some(rm), Some(rv)) = (rm, rv) {
+                // The kernel updates running stats of the input's dtype; others go through a copy.
+                let (rmc, rvc) = (like(rm, dt)?, like(rv, dt)?);
+                let args = Args::new()
+                    .v(c as i64)
+                    .v((n * inner) as i64)
+                    .v(running.momentum)
+                    .data(&mean)
+                    .data(&var)
+                    .data(&rmc)
+                    .data(&rvc);
+                run_elementwise(dev, "batch_norm_update_running", dt, c, args)?;
+                super::write_into(rm, &rmc)?;
+                super::write_into(rv, &rvc)?;
+            }
+            (mean, invstd)
         }
-        (mean, invstd)
-    } else {
-        let (rm, rv) = (
-            running_mean.expect("checked by the caller"),
-            running_var.expect("checked by the caller"),
-        );
-        let mean = like(rm, acc(dt))?;
-        let invstd = like(rv, acc(dt))?
-            .add(&Tensor::wrapped_scalar(eps))?
-            .rsqrt()?
-            .detach();
-        (mean, invstd)
+        (false, Some(rm), Some(rv)) => {
+            let mean = like(rm, acc(dt))?;
+            let invstd = like(rv, acc(dt))?
+                .add(&Tensor::wrapped_scalar(eps))?
+                .rsqrt()?
+                .detach();
+            (mean, invstd)
+        }
+        (false, _, _) => {
+            return Err(crate::Error::Value(
+                "batch_norm in eval mode needs running_mean and running_var".into(),
+            ))
+        }
     };
     let y = empty(dev, dt, x.shape())?;
     if y.numel() > 0 {
@@ -327,57 +320,69 @@ pub(crate) fn batch_norm(
             .data(&y);
         run_elementwise(dev, "batch_norm_forward", dt, y.numel(), args)?;
     }
-    let mut inputs = vec![x];
-    inputs.extend(weight);
-    inputs.extend(bias);
-    let (wdt, bdt) = (weight.map(|t| t.dtype()), bias.map(|t| t.dtype()));
-    Ok(record(y, "NativeBatchNormBackward", &inputs, move |g| {
-        let gc = like(g, dt)?;
-        let sum_g = empty(dev, acc(dt), &[c])?;
-        let sum_gx = empty(dev, acc(dt), &[c])?;
+    Ok(NormForward {
+        y,
+        x: xc,
+        mean,
+        rstd: invstd,
+    })
+}
+
+/// The batch-norm backward (`backend::Backend::batch_norm_backward`).
+pub(crate) fn batch_norm_backward(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    training: bool,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let xc = saved.x;
+    let (dev, dt) = (ordinal(xc)?, xc.dtype());
+    let (n, c) = (xc.shape()[0], xc.shape()[1]);
+    let inner: usize = xc.shape()[2..].iter().product();
+    let w = affine_like(saved.weight, xc)?;
+    let gc = like(g, dt)?;
+    let sum_g = empty(dev, acc(dt), &[c])?;
+    let sum_gx = empty(dev, acc(dt), &[c])?;
+    let args = Args::new()
+        .v(n as i64)
+        .v(c as i64)
+        .v(inner as i64)
+        .data(xc)
+        .data(&gc)
+        .data(saved.mean)
+        .data(saved.rstd)
+        .data(&sum_g)
+        .data(&sum_gx);
+    run_typed(
+        dev,
+        "batch_norm_backward_reduce",
+        dt,
+        LaunchDims::rows(c),
+        args,
+    )?;
+    let dx = empty(dev, dt, xc.shape())?;
+    if dx.numel() > 0 {
         let args = Args::new()
             .v(n as i64)
             .v(c as i64)
             .v(inner as i64)
-            .data(&xc)
+            .v(training as i32)
+            .data(xc)
             .data(&gc)
-            .data(&mean)
-            .data(&invstd)
+            .data(saved.mean)
+            .data(saved.rstd)
+            .opt(w.as_ref())
             .data(&sum_g)
-            .data(&sum_gx);
-        run_typed(
-            dev,
-            "batch_norm_backward_reduce",
-            dt,
-            LaunchDims::rows(c),
-            args,
-        )?;
-        let dx = empty(dev, dt, xc.shape())?;
-        if dx.numel() > 0 {
-            let args = Args::new()
-                .v(n as i64)
-                .v(c as i64)
-                .v(inner as i64)
-                .v(training as i32)
-                .data(&xc)
-                .data(&gc)
-                .data(&mean)
-                .data(&invstd)
-                .opt(w.as_ref())
-                .data(&sum_g)
-                .data(&sum_gx)
-                .data(&dx);
-            run_elementwise(dev, "batch_norm_backward", dt, dx.numel(), args)?;
-        }
-        let mut out = vec![Some(dx)];
-        if let Some(wdt) = wdt {
-            out.push(Some(cast(&sum_gx, wdt)?));
-        }
-        if let Some(bdt) = bdt {
-            out.push(Some(cast(&sum_g, bdt)?));
-        }
-        Ok(out)
-    }))
+            .data(&sum_gx)
+            .data(&dx);
+        run_elementwise(dev, "batch_norm_backward", dt, dx.numel(), args)?;
+    }
+    Ok(NormGrads {
+        dx,
+        dw: need_w.then_some(sum_gx),
+        db: need_b.then_some(sum_g),
+    })
 }
 
 /// Dropout with the counter-based Philox generator: keeps each element with probability

@@ -1,0 +1,99 @@
+//! One interface over the devices. An op in `ops/` validates its arguments, asks
+//! `backend::of(tensor)` for the primitives it needs and records its backward once, in terms of
+//! the same interface; each backend (`cpu/`, `cuda/`) implements the primitives for its memory.
+//! `of` is the one place that matches on the device: no op asks where its tensors live.
+//!
+//! A fused op follows one pattern (candle's `CustomOp`): a `*_forward` primitive per backend
+//! that returns the output and what the backward needs, and a `*_backward` primitive that
+//! turns the saved values and the output gradient into input gradients.
+
+use crate::{Device, Result, Tensor};
+
+/// What a normalisation's forward hands to its backward.
+pub struct NormForward {
+    /// The output, in the input's dtype.
+    pub y: Tensor,
+    /// The input as the backward reads it (the input itself when no copy was needed, so the
+    /// op's saved-tensor version check sees in-place changes of it).
+    pub x: Tensor,
+    /// Per-row (layer norm) or per-channel (batch norm) mean and inverse standard deviation.
+    pub mean: Tensor,
+    pub rstd: Tensor,
+}
+
+/// A normalisation's input gradients: `dx` in the saved input's dtype; `dw`/`db` flat
+/// (`[d]` or `[C]`), when asked for.
+pub struct NormGrads {
+    pub dx: Tensor,
+    pub dw: Option<Tensor>,
+    pub db: Option<Tensor>,
+}
+
+/// The saved state of a normalisation, as its backward primitive reads it.
+pub struct NormSaved<'a> {
+    pub x: &'a Tensor,
+    pub weight: Option<&'a Tensor>,
+    pub mean: &'a Tensor,
+    pub rstd: &'a Tensor,
+}
+
+/// The running statistics batch norm updates in training mode (or reads in eval mode).
+#[derive(Clone, Copy)]
+pub struct RunningStats<'a> {
+    pub mean: Option<&'a Tensor>,
+    pub var: Option<&'a Tensor>,
+    pub momentum: f64,
+}
+
+/// The primitives a device provides.
+pub trait Backend: Sync {
+    /// Layer norm over rows of `d` contiguous elements, with optional affine `w`/`b` (`[d]`).
+    fn layer_norm_forward(
+        &self,
+        x: &Tensor,
+        d: usize,
+        w: Option<&Tensor>,
+        b: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<NormForward>;
+
+    /// The closed-form layer-norm backward.
+    fn layer_norm_backward(
+        &self,
+        saved: NormSaved<'_>,
+        g: &Tensor,
+        d: usize,
+        need_w: bool,
+        need_b: bool,
+    ) -> Result<NormGrads>;
+
+    /// Batch norm over `[N, C, ...]`: batch statistics in training mode (updating `running`),
+    /// the running statistics in eval mode.
+    fn batch_norm_forward(
+        &self,
+        x: &Tensor,
+        running: RunningStats<'_>,
+        w: Option<&Tensor>,
+        b: Option<&Tensor>,
+        training: bool,
+        eps: f64,
+    ) -> Result<NormForward>;
+
+    /// The closed-form batch-norm backward (`training`: through the batch statistics).
+    fn batch_norm_backward(
+        &self,
+        saved: NormSaved<'_>,
+        g: &Tensor,
+        training: bool,
+        need_w: bool,
+        need_b: bool,
+    ) -> Result<NormGrads>;
+}
+
+/// The backend that holds `t`'s memory.
+pub fn of(t: &Tensor) -> &'static dyn Backend {
+    match t.device() {
+        Device::Cpu => &crate::cpu::Cpu,
+        Device::Cuda(_) => &crate::cuda::Cuda,
+    }
+}

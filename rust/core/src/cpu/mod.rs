@@ -1,0 +1,57 @@
+//! The CPU backend: kernels over host memory, behind `backend::Backend`. Each file holds the
+//! kernels of one op family; this file only wires them to the interface.
+
+mod norm;
+
+use crate::backend::{Backend, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::{Result, Tensor};
+
+/// The CPU as a `Backend` (`backend::of` returns it for host tensors).
+pub struct Cpu;
+
+impl Backend for Cpu {
+    fn layer_norm_forward(
+        &self,
+        x: &Tensor,
+        d: usize,
+        w: Option<&Tensor>,
+        b: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<NormForward> {
+        norm::layer_norm_forward(x, d, w, b, eps)
+    }
+
+    fn layer_norm_backward(
+        &self,
+        saved: NormSaved<'_>,
+        g: &Tensor,
+        d: usize,
+        need_w: bool,
+        need_b: bool,
+    ) -> Result<NormGrads> {
+        norm::layer_norm_backward(saved, g, d, need_w, need_b)
+    }
+
+    fn batch_norm_forward(
+        &self,
+        x: &Tensor,
+        running: RunningStats<'_>,
+        w: Option<&Tensor>,
+        b: Option<&Tensor>,
+        training: bool,
+        eps: f64,
+    ) -> Result<NormForward> {
+        norm::batch_norm_forward(x, running, w, b, training, eps)
+    }
+
+    fn batch_norm_backward(
+        &self,
+        saved: NormSaved<'_>,
+        g: &Tensor,
+        training: bool,
+        need_w: bool,
+        need_b: bool,
+    ) -> Result<NormGrads> {
+        norm::batch_norm_backward(saved, g, training, need_w, need_b)
+    }
+}

@@ -1,0 +1,212 @@
+//! Layer and batch normalisation on the CPU: one pass for the statistics, one to normalise, and
+//! the closed-form backward (no chain of small ops). Half inputs compute in float32.
+
+use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
+use crate::ops::copy::cast_raw;
+use crate::ops::nn::{as_dtype, compute_input};
+use crate::{Element, Float, Result, Tensor};
+use rayon::prelude::*;
+
+fn affine<T: Float>(t: Option<&Tensor>) -> Result<Option<Vec<T>>> {
+    Ok(match t {
+        Some(t) => Some(cast_raw(t, T::DTYPE)?.to_vec::<T>()?),
+        None => None,
+    })
+}
+
+pub(super) fn layer_norm_forward(
+    input: &Tensor,
+    d: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<NormForward> {
+    let (x, dt) = compute_input(input)?;
+    let rows = x.numel().checked_div(d).unwrap_or(0);
+    let (out, mean, rstd) = crate::with_float!(dt, T => {
+        let xd = x.data::<T>()?;
+        let (wv, bv) = (affine::<T>(weight)?, affine::<T>(bias)?);
+        let mut out = vec![T::zero(); x.numel()];
+        let mut stats = vec![(T::zero(), T::zero()); rows];
+        out.par_chunks_mut(d.max(1)).zip(stats.par_iter_mut()).enumerate().for_each(|(r, (o, st))| {
+            let row = &xd[r * d..(r + 1) * d];
+            let m = row.iter().fold(T::zero(), |a, &v| a + v) / T::from_usize(d);
+            let var = row.iter().fold(T::zero(), |a, &v| a + (v - m) * (v - m)) / T::from_usize(d);
+            let rs = T::one() / (var + T::from_f64(eps)).sqrt();
+            for j in 0..d {
+                let mut y = (row[j] - m) * rs;
+                if let Some(w) = &wv { y *= w[j]; }
+                if let Some(b) = &bv { y += b[j]; }
+                o[j] = y;
+            }
+            *st = (m, rs);
+        });
+        let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
+        (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
+    });
+    Ok(NormForward {
+        y: as_dtype(&out, input.dtype())?,
+        x,
+        mean,
+        rstd,
+    })
+}
+
+pub(super) fn layer_norm_backward(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    d: usize,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let x = saved.x;
+    let dt = x.dtype();
+    let rows = x.numel().checked_div(d).unwrap_or(0);
+    let g = as_dtype(g, dt)?;
+    crate::with_float!(dt, T => {
+        let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
+        let (md, rd) = (saved.mean.data::<T>()?, saved.rstd.data::<T>()?);
+        let wv = affine::<T>(saved.weight)?;
+        let mut dx = vec![T::zero(); x.numel()];
+        let mut dw = vec![T::zero(); d];
+        let mut db = vec![T::zero(); d];
+        for r in 0..rows {
+            let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
+            let (m, rs) = (md[r], rd[r]);
+            let mut s1 = T::zero();
+            let mut s2 = T::zero();
+            for j in 0..d {
+                let xh = (xr[j] - m) * rs;
+                let gw = match &wv { Some(w) => gr[j] * w[j], None => gr[j] };
+                s1 += gw;
+                s2 += gw * xh;
+                dw[j] += gr[j] * xh;
+                db[j] += gr[j];
+            }
+            let inv_d = T::one() / T::from_usize(d);
+            for j in 0..d {
+                let xh = (xr[j] - m) * rs;
+                let gw = match &wv { Some(w) => gr[j] * w[j], None => gr[j] };
+                dx[r * d + j] = rs * (gw - inv_d * s1 - xh * inv_d * s2);
+            }
+        }
+        Ok(NormGrads {
+            dx: Tensor::from_vec(dx, x.shape())?,
+            dw: if need_w { Some(Tensor::from_vec(dw, &[d])?) } else { None },
+            db: if need_b { Some(Tensor::from_vec(db, &[d])?) } else { None },
+        })
+    })
+}
+
+pub(super) fn batch_norm_forward(
+    input: &Tensor,
+    running: RunningStats<'_>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    eps: f64,
+) -> Result<NormForward> {
+    let (n, c) = (input.shape()[0], input.shape()[1]);
+    let inner: usize = input.shape()[2..].iter().product();
+    let count = n * inner;
+    let (x, dt) = compute_input(input)?;
+    let (out, mean_t, rstd_t) = crate::with_float!(dt, T => {
+        let xd = x.data::<T>()?;
+        let at = |ni: usize, ci: usize| &xd[(ni * c + ci) * inner..(ni * c + ci + 1) * inner];
+        let (mean, var): (Vec<T>, Vec<T>) = if training {
+            (0..c).into_par_iter().map(|ci| {
+                let mut s = T::zero();
+                for ni in 0..n { s += at(ni, ci).iter().fold(T::zero(), |a, &v| a + v); }
+                let m = s / T::from_usize(count);
+                let mut ss = T::zero();
+                for ni in 0..n { ss += at(ni, ci).iter().fold(T::zero(), |a, &v| a + (v - m) * (v - m)); }
+                (m, ss / T::from_usize(count))
+            }).unzip()
+        } else {
+            (affine::<T>(running.mean)?.unwrap_or_default(), affine::<T>(running.var)?.unwrap_or_default())
+        };
+        let rstd: Vec<T> = var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
+        if training {
+            if let (Some(rm), Some(rv)) = (running.mean, running.var) {
+                let _g = crate::autograd::GradModeGuard::new(false);
+                let unbiased: Vec<T> = var.iter().map(|&v| v * T::from_usize(count) / T::from_usize(count - 1)).collect();
+                let bm = Tensor::from_vec(mean.clone(), &[c])?;
+                let bv = Tensor::from_vec(unbiased, &[c])?;
+                let mo = running.momentum;
+                rm.copy_(&rm.mul_scalar(1.0 - mo)?.add(&bm.mul_scalar(mo)?)?)?;
+                rv.copy_(&rv.mul_scalar(1.0 - mo)?.add(&bv.mul_scalar(mo)?)?)?;
+            }
+        }
+        let (wv, bv) = (affine::<T>(weight)?, affine::<T>(bias)?);
+        let mut out = vec![T::zero(); x.numel()];
+        out.par_chunks_mut(inner.max(1)).enumerate().for_each(|(k, o)| {
+            let ci = k % c;
+            let src = &xd[k * inner..(k + 1) * inner];
+            let scale = rstd[ci] * wv.as_ref().map_or(T::one(), |w| w[ci]);
+            let shift = bv.as_ref().map_or(T::zero(), |b| b[ci]) - mean[ci] * scale;
+            for (d, &v) in o.iter_mut().zip(src) { *d = v * scale + shift; }
+        });
+        (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(mean, &[c])?, Tensor::from_vec(rstd, &[c])?)
+    });
+    Ok(NormForward {
+        y: as_dtype(&out, input.dtype())?,
+        x,
+        mean: mean_t,
+        rstd: rstd_t,
+    })
+}
+
+pub(super) fn batch_norm_backward(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    training: bool,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let x = saved.x;
+    let dt = x.dtype();
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let inner: usize = x.shape()[2..].iter().product();
+    let count = n * inner;
+    let g = as_dtype(g, dt)?;
+    crate::with_float!(dt, T => {
+        let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
+        let (md, rd) = (saved.mean.data::<T>()?, saved.rstd.data::<T>()?);
+        let wv = affine::<T>(saved.weight)?;
+        // Per-channel sums of g and g * xhat.
+        let sums: Vec<(T, T)> = (0..c).into_par_iter().map(|ci| {
+            let (mut s1, mut s2) = (T::zero(), T::zero());
+            for ni in 0..n {
+                let o = (ni * c + ci) * inner;
+                for j in o..o + inner {
+                    s1 += gd[j];
+                    s2 += gd[j] * (xd[j] - md[ci]) * rd[ci];
+                }
+            }
+            (s1, s2)
+        }).collect();
+        let inv = T::one() / T::from_usize(count);
+        let mut dx = vec![T::zero(); x.numel()];
+        dx.par_chunks_mut(inner.max(1)).enumerate().for_each(|(k, d)| {
+            let ci = k % c;
+            let wc = wv.as_ref().map_or(T::one(), |w| w[ci]);
+            let (s1, s2) = sums[ci];
+            for (j, dj) in d.iter_mut().enumerate() {
+                let idx = k * inner + j;
+                *dj = if training {
+                    let xh = (xd[idx] - md[ci]) * rd[ci];
+                    wc * rd[ci] * (gd[idx] - inv * s1 - xh * inv * s2)
+                } else {
+                    wc * rd[ci] * gd[idx]
+                };
+            }
+        });
+        let dw: Vec<T> = sums.iter().map(|s| s.1).collect();
+        let db: Vec<T> = sums.iter().map(|s| s.0).collect();
+        Ok(NormGrads {
+            dx: Tensor::from_vec(dx, x.shape())?,
+            dw: if need_w { Some(Tensor::from_vec(dw, &[c])?) } else { None },
+            db: if need_b { Some(Tensor::from_vec(db, &[c])?) } else { None },
+        })
+    })
+}

@@ -101,3 +101,22 @@ def gradcheck(
         np.testing.assert_allclose(
             analytic, numeric, rtol=rtol, atol=atol, err_msg=f"gradient of input {k} is wrong"
         )
+
+
+class FakeWorld:
+    """A world of ``size`` ranks seen from ``rank``, to register with ``democratising._ranks``
+    without MPI; ``others_found_inf`` is what the other ranks contribute to ``any_rank``."""
+
+    def __init__(self, size: int, rank: int, others_found_inf: bool = False) -> None:
+        self._size, self._rank, self.others_found_inf = size, rank, others_found_inf
+        self.any_rank_calls = 0
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+    def any_rank(self, flag: bool) -> bool:
+        self.any_rank_calls += 1
+        return flag or self.others_found_inf

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import democratising as dm
-from democratising import nn
+from democratising import _ranks, nn
 from democratising.amp import GradScaler, autocast
 from democratising.optim import SGD, Adam
+from helpers import FakeWorld
 
 
 @pytest.mark.parametrize("low", [dm.float16, dm.bfloat16])
@@ -200,3 +201,23 @@ def test_builtin_optimizers_declare_their_amp_capability() -> None:
     assert SGD(p, 0.1)._step_supports_amp_scaling and Adam(p)._step_supports_amp_scaling
     assert dm.optim.AdamW(p)._step_supports_amp_scaling
     assert dm.optim.Optimizer._step_supports_amp_scaling is False
+
+
+@pytest.mark.parametrize("others_found_inf", [False, True])
+def test_grad_scaler_skips_when_any_rank_found_inf(
+    others_found_inf: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The registered world (World.init() registers the real one) ORs the flag over ranks.
+    world = FakeWorld(2, 0, others_found_inf=others_found_inf)
+    monkeypatch.setattr(_ranks, "_group", world)
+    for opt_cls in (SGD, _RecordingSGD):
+        p = dm.tensor([1.0, 2.0], requires_grad=True)
+        opt = SGD([p], lr=0.1) if opt_cls is SGD else _RecordingSGD([p], fused=False)
+        scaler = GradScaler(init_scale=4.0)
+        scaler.scale((p * p).sum()).backward()
+        scaler.step(opt)  # fused (SGD) and unscale_-then-step (_RecordingSGD) paths
+        scaler.update()
+        moved = not np.array_equal(p.detach().numpy(), [1.0, 2.0])
+        assert moved is not others_found_inf
+        assert scaler.get_scale() == (2.0 if others_found_inf else 4.0)
+    assert world.any_rank_calls == 2

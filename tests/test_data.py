@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
-import types
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 
 import democratising as dm
+from democratising import _ranks
 from democratising.data import (
     DataLoader,
     Dataset,
@@ -21,6 +20,7 @@ from democratising.data import (
     default_collate,
     random_split,
 )
+from helpers import FakeWorld
 
 
 def _dataset(n: int = 50) -> TensorDataset:
@@ -208,20 +208,17 @@ def test_loader_with_distributed_sampler() -> None:
     assert sampler.epoch == 3
 
 
-def test_sampler_defaults_come_from_an_initialised_distributed_module(
+def test_sampler_defaults_come_from_the_registered_world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "democratising.distributed", None)  # import fails
+    monkeypatch.setattr(_ranks, "_group", None)
     s = DistributedSampler(range(4))
     assert (s.num_replicas, s.rank) == (1, 0)
-    fake = types.ModuleType("democratising.distributed")
-    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
-    fake.get_world_size = lambda: 4  # type: ignore[attr-defined]
-    fake.get_rank = lambda: 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "democratising.distributed", fake)
+    _ranks.register(FakeWorld(4, 3))  # what World.init() does
     s = DistributedSampler(range(10), shuffle=False)
     assert (s.num_replicas, s.rank, list(s)) == (4, 3, [3, 7, 1])
-    fake.is_initialized = lambda: False  # type: ignore[attr-defined]
+    assert DistributedSampler(range(10), rank=0).num_replicas == 4
+    _ranks.register(None)
     s = DistributedSampler(range(10))
     assert (s.num_replicas, s.rank) == (1, 0)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import democratising as dm
-from democratising import nn
+from democratising import _ranks, nn
 from democratising.checkpoint import Checkpoint, CheckpointError
 from democratising.data import DataLoader, TensorDataset
 from democratising.optim import SGD
@@ -39,6 +39,7 @@ from democratising.train import (
     search_batch_size,
     train_with_config,
 )
+from helpers import FakeWorld
 
 
 def _params(model: nn.Module) -> dict[str, np.ndarray]:
@@ -706,11 +707,7 @@ def test_real_amp_if_available(digits: TensorDataset) -> None:
 def test_only_rank_zero_logs_and_checkpoints(
     digits: TensorDataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    fake = types.ModuleType("democratising.distributed")
-    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
-    fake.get_world_size = lambda: 2  # type: ignore[attr-defined]
-    fake.get_rank = lambda: 1  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "democratising.distributed", fake)
+    monkeypatch.setattr(_ranks, "_group", FakeWorld(2, 1))  # as World.init() registers it
     lines: list[str] = []
     cfg = TrainingConfig(num_epochs=1, checkpoint_dir=str(tmp_path / "ck"))
     t = Trainer(_mlp(), cfg, log=lines.append, callbacks=[MetricsLogger(tmp_path / "m.csv")])
@@ -721,11 +718,14 @@ def test_only_rank_zero_logs_and_checkpoints(
     assert (sampler.num_replicas, sampler.rank) == (2, 1) and len(t.train_loader) == 5
 
 
-def test_data_parallel_model_hooks_are_used(digits: TensorDataset) -> None:
+def test_data_parallel_model_no_sync_is_used_and_the_optimizer_left_alone(
+    digits: TensorDataset,
+) -> None:
     events: list[str] = []
 
     class FakeDDP(nn.Module):
-        """Stands in for DistributedDataParallel: wrap_optimizer and no_sync."""
+        """Stands in for DistributedDataParallel: no_sync (its backward synchronises by
+        itself, so the trainer has nothing to wrap)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -734,24 +734,17 @@ def test_data_parallel_model_hooks_are_used(digits: TensorDataset) -> None:
         def forward(self, x: dm.Tensor) -> dm.Tensor:
             return self.module(x)
 
-        def wrap_optimizer(self, opt: Any) -> Any:
-            step = opt.step
-
-            def synced_step(*a: Any) -> Any:
-                events.append("sync")
-                return step(*a)
-
-            opt.step = synced_step
-            return opt
-
         @contextlib.contextmanager
         def no_sync(self) -> Any:
             events.append("no_sync")
             yield
 
-    t = Trainer(FakeDDP(), _quiet(num_epochs=1, accumulation_steps=3, batch_size=64))
+    model = FakeDDP()
+    opt = dm.optim.SGD(model.parameters(), lr=0.01)
+    t = Trainer(model, _quiet(num_epochs=1, accumulation_steps=3, batch_size=64), optimizer=opt)
     t.fit(digits)  # 5 batches: groups of 3 and 2 -> 2 steps, 3 local-only backwards
-    assert events.count("sync") == 2 and events.count("no_sync") == 3
+    assert events.count("no_sync") == 3 and t.global_step == 2
+    assert t.optimizer is opt and "step" not in vars(opt)  # step() is the class's own
 
 
 def test_plain_iterables_and_custom_compute_loss(digits: TensorDataset) -> None:

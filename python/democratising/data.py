@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import queue
@@ -13,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, _ranks
 from ._core import Tensor
 
 
@@ -448,33 +447,14 @@ def _prefetch(
 # ---- distributed sampling --------------------------------------------------------------------
 
 
-def _world_info() -> Optional[tuple[int, int]]:
-    """``(world_size, rank)`` from ``democratising.distributed`` when it exists and is
-    initialised, else ``None``. Imported lazily: that package is optional (mpi4py)."""
-    try:
-        dist = importlib.import_module("democratising.distributed")
-    except ImportError:
-        return None
-    try:
-        is_init = getattr(dist, "is_initialized", None)
-        if callable(is_init) and is_init():
-            return int(dist.get_world_size()), int(dist.get_rank())
-        world_cls = getattr(dist, "World", None)
-        current = getattr(world_cls, "current", None) if world_cls is not None else None
-        world = current() if callable(current) else None
-        if world is not None:
-            return int(world.size()), int(world.rank())
-    except Exception:  # a half-initialised backend must not break single-process training
-        return None
-    return None
-
-
 class DistributedSampler:
     """Gives each of ``num_replicas`` processes a disjoint slice of the dataset, exactly like
     PyTorch's: shuffle with ``seed + epoch`` (call ``set_epoch`` every epoch), then pad by
     repeating indices from the start (or, with ``drop_last``, trim the tail) so that every rank
     gets ``ceil(len / num_replicas)`` samples and stays in lock-step, then take every
-    ``num_replicas``-th index from ``rank``."""
+    ``num_replicas``-th index from ``rank``. ``num_replicas`` and ``rank`` default to the
+    world ``democratising.distributed.World.init()`` registered (one process, rank 0, before
+    that)."""
 
     def __init__(
         self,
@@ -485,10 +465,10 @@ class DistributedSampler:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        if num_replicas is None or rank is None:
-            size, r = _world_info() or (1, 0)
-            num_replicas = size if num_replicas is None else num_replicas
-            rank = r if rank is None else rank
+        if num_replicas is None:
+            num_replicas = _ranks.world_size()
+        if rank is None:
+            rank = _ranks.rank()
         if num_replicas < 1:
             raise ValueError(f"num_replicas must be positive, got {num_replicas}")
         if not 0 <= rank < num_replicas:

@@ -30,13 +30,16 @@ def save(out: Path, name: str, rank: int, **groups: dict[str, np.ndarray]) -> No
 
 
 def adam_buckets(world: dist.World, out: Path, steps: int) -> None:
-    """Several small buckets, Adam, wrap_optimizer; ranks start from different weights."""
+    """Several small buckets, Adam used as is (nothing wraps or replaces its step: backward
+    returns with averaged gradients); ranks start from different weights."""
     r, n = world.rank(), world.size()
     model = make_mlp(seed=100 + r)
     ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=5e-5)
     assert len(ddp.bucket_stats()) >= 3, ddp.bucket_stats()
     init = params_of(model)
-    opt = ddp.wrap_optimizer(make_optimizer("adam", model.parameters()))
+    opt = make_optimizer("adam", model.parameters())
+    assert "step" not in vars(opt), "DDP must not replace optimizer.step"
+    assert not hasattr(ddp, "wrap_optimizer")
     loss_fn = nn.CrossEntropyLoss()
     first: dict[str, np.ndarray] = {}
     for x, y in global_batches(steps, PER_RANK * n):
@@ -106,18 +109,21 @@ def no_sync_accumulation(world: dist.World, out: Path, steps: int) -> None:
 
 
 def unused_parameters(world: dist.World, out: Path, steps: int) -> None:
-    """A head that never gets a gradient: wrapped optimizer finishes the synchronisation;
-    an unwrapped one is caught at the next forward with DistributedError on every rank."""
+    """A head that never gets a gradient: backward's end-of-pass callback still completes the
+    synchronisation (the head's gradient is zero), with a plain optimizer; only a backward
+    pass that raised half-way leaves it open, and the next forward says so on every rank."""
     r, n = world.rank(), world.size()
     model = make_mlp(seed=400 + r, extra_unused=True)
     opt = make_optimizer("sgd", model.parameters())
-    ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=5e-5, optimizer=opt)
+    ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=5e-5)
     init = {k: v for k, v in params_of(model).items() if not k.startswith("unused")}
     loss_fn = nn.CrossEntropyLoss()
     first: dict[str, np.ndarray] = {}
     for x, y in global_batches(steps, PER_RANK * n):
         opt.zero_grad()
         loss_fn(ddp(dm.from_numpy(shard(x, r, n))), dm.from_numpy(shard(y, r, n))).backward()
+        assert ddp.reducer.pending_names() is None  # finished by backward itself
+        assert not np.any(grads_of(model)["unused.weight"])
         opt.step()
         first = first or {k: v for k, v in grads_of(model).items() if not k.startswith("unused")}
     final = params_of(model)
@@ -128,12 +134,26 @@ def unused_parameters(world: dist.World, out: Path, steps: int) -> None:
     x, y = global_batches(1, PER_RANK * n)[0]
     xs, ys = dm.from_numpy(shard(x, r, n)), dm.from_numpy(shard(y, r, n))
     loss_fn(bare(xs), ys).backward()
+    bare(xs)  # nothing left open: no error
+    xg = xs.clone().requires_grad_()
+
+    def fail(_: dm.Tensor) -> None:
+        raise ValueError("hook failed")
+
+    xg.register_hook(fail)  # raises after the parameters' gradients have started
+    try:
+        loss_fn(bare(xg), ys).backward()
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the failing hook did not raise")
     try:
         bare(xs)
     except DistributedError as e:
-        assert "unused.weight" in str(e), str(e)
+        assert "backward pass stopped" in str(e), str(e)
     else:
-        raise AssertionError("forward after an unfinished synchronisation did not raise")
+        raise AssertionError("forward after a failed backward did not raise")
+    bare(xs)  # the open round was completed by that check
 
 
 def explicit_reductions(world: dist.World) -> None:

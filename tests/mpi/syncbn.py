@@ -80,7 +80,7 @@ def check_ddp_training(world: dist.World) -> None:
         ref_opt.step()
     model = dist.convert_sync_batchnorm(make_bn_mlp())
     ddp = dist.DistributedDataParallel(model, world)
-    opt = ddp.wrap_optimizer(SGD(ddp.parameters(), 0.1))
+    opt = SGD(ddp.parameters(), 0.1)
     for x, y in batches:
         opt.zero_grad()
         loss_fn(ddp(dm.from_numpy(shard(x, r, n))), dm.from_numpy(shard(y, r, n))).backward()

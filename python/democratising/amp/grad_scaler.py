@@ -1,5 +1,10 @@
 """``GradScaler``: dynamic loss scaling with PyTorch's exact dynamics, plus the seed guide's
-chained setters (``GradScaler().init_scale(2**16).growth_factor(2.0)...``)."""
+chained setters (``GradScaler().init_scale(2**16).growth_factor(2.0)...``).
+
+In a data-parallel job every rank must skip the same steps, or the replicas' parameters
+diverge: the found-inf flag is ORed over the ranks of the world ``World.init()`` registered in
+``_ranks`` (the scaler never imports ``democratising.distributed``). Under DDP the gradients it
+checks are already the averaged ones: backward finishes their synchronisation."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import math
 from enum import Enum
 from typing import Any, Optional
 
-from .. import _core
+from .. import _core, _ranks
 from .._core import Tensor
 from ..optim.optimizer import Optimizer
 
@@ -23,28 +28,6 @@ def _fused(optimizer: Any) -> bool:
     with ``_step_supports_amp_scaling`` (PyTorch's capability attribute), so a new or custom
     optimizer is fused by declaring it, not by being named here."""
     return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
-
-
-def _finish_ddp_sync() -> None:
-    """Completes any open DDP gradient synchronisation (parameters without a gradient leave one
-    open) so the inf check reads the averaged gradients every rank agrees on."""
-    try:
-        from .. import distributed
-    except ImportError:
-        return
-    if getattr(distributed, "is_initialized", lambda: False)():
-        distributed.finish_gradient_synchronization()
-
-
-def _all_reduce_found_inf(found: bool) -> bool:
-    """Every rank must skip the same steps: OR the flag across ranks when distributed."""
-    try:
-        from .. import distributed
-    except ImportError:
-        return found
-    if not getattr(distributed, "is_initialized", lambda: False)():
-        return found
-    return bool(distributed.all_reduce_found_inf(found))
 
 
 class GradScaler:
@@ -160,10 +143,9 @@ class GradScaler:
             )
         if st["stage"] is _State.STEPPED:
             raise RuntimeError("unscale_() is being called after step()")
-        _finish_ddp_sync()
         grads = self._grads(optimizer)
         found = _core._amp_unscale(grads, 1.0 / self._scale, True) if grads else False
-        st["found_inf"] = _all_reduce_found_inf(found)
+        st["found_inf"] = _ranks.any_rank(found)
         st["stage"] = _State.UNSCALED
 
     def step(self, optimizer: Optimizer, *args: Any, **kwargs: Any) -> Optional[Any]:
@@ -176,12 +158,11 @@ class GradScaler:
             raise RuntimeError("step() has already been called since the last update()")
         inv = 1.0 / self._scale
         if st["stage"] is _State.READY:
-            _finish_ddp_sync()
             grads = self._grads(optimizer)
             if _fused(optimizer):
                 # Check only; the fused Rust step multiplies by 1/scale itself (no extra pass).
                 found = _core._amp_unscale(grads, inv, False) if grads else False
-                st["found_inf"] = _all_reduce_found_inf(found)
+                st["found_inf"] = _ranks.any_rank(found)
                 retval = None
                 if not st["found_inf"]:
                     optimizer._grad_scale = inv

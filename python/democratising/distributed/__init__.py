@@ -6,7 +6,7 @@ Launch one process per rank, e.g. ``mpiexec -n 4 python -m mpi4py train.py``::
 
     world = dist.World.init()
     model = dist.DistributedDataParallel(make_model(), world)
-    opt = model.wrap_optimizer(Adam(model.parameters(), 1e-3))
+    opt = Adam(model.parameters(), 1e-3)
     loader = dist.DistributedDataLoader(dataset).batch_size(32).build()
     for x, y in loader:
         opt.zero_grad()
@@ -88,14 +88,9 @@ def init_if_launched(timeout: Optional[float] = None) -> Optional[World]:
 
 def all_reduce_found_inf(flag: bool, world: Optional[World] = None) -> bool:
     """True on every rank when any rank found an inf/NaN gradient, so that ``GradScaler``
-    skips the same steps everywhere (otherwise the replicas' parameters diverge). Reading the
-    gradients for ``flag`` should come after ``finish_gradient_synchronization()`` when a
-    model may have parameters without gradients (a no-op otherwise)."""
+    skips the same steps everywhere (otherwise the replicas' parameters diverge; the scaler
+    does this itself through the world ``World.init()`` registered)."""
     w = world if world is not None else World.current()
     if w is None or w.size() == 1:
         return bool(flag)
-    import numpy as np
-
-    arr = np.array([1 if flag else 0], dtype=np.int32)
-    w._all_reduce_array(arr, ReduceOp.Max, "all_reduce_found_inf")
-    return bool(arr[0])
+    return w.any_rank(flag)

@@ -7,10 +7,12 @@ when a bucket is full, and all buckets before it have been started, a non-blocki
 ``Iallreduce`` starts on it while backward goes on computing earlier layers. Buckets always
 start in index order so that every rank issues the same collectives in the same order.
 
-When the last bucket starts, the hook waits for all of them and points each ``p.grad`` at its
-slice of the bucket (no copy), so ``loss.backward()`` returns with synchronised gradients, as
-in PyTorch. If some parameter got no gradient in this backward, the round stays open until
-``finish()``, which fills the gap with zeros (or the gradient accumulated earlier).
+The first hook of a backward pass also queues an end-of-backward callback with the engine
+(``autograd.queue_callback``). When backward has delivered its last gradient, the callback
+completes the round: it packs the gradient of any parameter that got none in this pass (zeros,
+or the gradient accumulated earlier), starts the buckets still waiting for it, waits for all of
+them and points each ``p.grad`` at its slice of the bucket (no copy). So ``loss.backward()``
+returns with synchronised gradients, as in PyTorch, and the optimizer is used unchanged.
 
 Buckets are NumPy arrays in host memory, except when every parameter is on one CUDA device and
 the MPI library is CUDA-aware (``DEMOCRATISING_CUDA_AWARE_MPI=1``, or Open MPI's
@@ -26,7 +28,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _core
+from .. import _core, autograd
 from .._core import Device, Tensor
 from .._grad_mode import no_grad
 from ..errors import DistributedError
@@ -202,16 +204,20 @@ class GradientReducer:
             self.params[i].grad = local
         if not self.round_open:
             self._open_round()
+            autograd.queue_callback(self._end_of_backward)
         self._ready[i] = True
         b, off = self.location[i]
         self._pack(i, b, off, self._scale)
         b.pending -= 1
         self._launch_ready(ReduceOp.Mean)
-        if self._next == len(self.buckets):
-            self._complete()
-            self.fresh = True
-        else:
+        if self._next < len(self.buckets):
             self._progress()
+
+    def _end_of_backward(self) -> None:
+        """Run by the engine once the backward pass that opened the round has delivered every
+        gradient: completes the round (waits for the buckets, fills in parameters that got no
+        gradient)."""
+        self.finish()
 
     # ---- round mechanics ---------------------------------------------------------------------
 
@@ -288,7 +294,8 @@ class GradientReducer:
 
     def finish(self) -> list[str]:
         """Completes an open round (a no-op otherwise); returns the names of the parameters
-        that received no gradient in it."""
+        that received no gradient in it. Backward runs it at its end; an explicit call is
+        needed only after a backward pass that failed half-way."""
         if not self.round_open:
             return []
         missing = [self.names[i] for i, r in enumerate(self._ready) if not r]

@@ -3,12 +3,11 @@
 Construction checks that every rank built the same model (else ``DistributedError`` on every
 rank) and copies rank 0's parameters and buffers to the others. After that each
 ``loss.backward()`` returns with gradients averaged over the ranks: bucketed ``Iallreduce``s
-start during backward as gradients become final (see ``_reducer``), so communication overlaps
-with the rest of backward. The optimizer is then used exactly as in single-process training.
-
-The one case that needs help is a parameter that gets no gradient in a backward pass: its
-bucket cannot start, so the synchronisation is completed by ``finish_gradient_synchronization()``
--- which ``wrap_optimizer(opt)`` (or ``optimizer=`` here) runs before each ``opt.step()``."""
+start during backward as gradients become final, and an end-of-backward callback of the engine
+waits for them (see ``_reducer``), so communication overlaps with the rest of backward. The
+optimizer is then used exactly as in single-process training: nothing wraps or replaces its
+``step``. A parameter that gets no gradient in a backward pass is synchronised at its end too
+(as zero, or as the gradient accumulated before)."""
 
 from __future__ import annotations
 
@@ -30,9 +29,8 @@ _live: weakref.WeakSet[DistributedDataParallel] = weakref.WeakSet()
 
 
 def finish_all_gradient_synchronizations() -> None:
-    """Completes the open gradient synchronisation of every DDP model in this process; for
-    code that reads gradients without knowing the model (``GradScaler`` before its inf
-    check)."""
+    """Completes the open gradient synchronisation of every DDP model in this process. Backward
+    does this at its end; this is for a backward pass that failed half-way."""
     for ddp in list(_live):
         ddp.finish_gradient_synchronization()
 
@@ -61,8 +59,7 @@ class DistributedDataParallel(Module):
     earlier overlap). ``broadcast_buffers``: copy rank 0's buffers (BatchNorm running stats)
     to all ranks before each training forward, as PyTorch does. ``gradient_as_bucket_view``:
     after synchronisation ``p.grad`` is a view of the bucket (no copy); the next synchronised
-    backward overwrites it, so ``clone()`` a gradient you want to keep. ``optimizer``: wrapped
-    with ``wrap_optimizer``."""
+    backward overwrites it, so ``clone()`` a gradient you want to keep."""
 
     def __init__(
         self,
@@ -71,7 +68,6 @@ class DistributedDataParallel(Module):
         bucket_cap_mb: float = 25.0,
         broadcast_buffers: bool = True,
         gradient_as_bucket_view: bool = True,
-        optimizer: Optional[Any] = None,
     ) -> None:
         super().__init__()
         if not isinstance(module, Module):
@@ -99,8 +95,6 @@ class DistributedDataParallel(Module):
         )
         if world.size() > 1:
             self.reducer.register_hooks()
-        if optimizer is not None:
-            self.wrap_optimizer(optimizer)
         _live.add(self)
 
     # ---- training ----------------------------------------------------------------------------
@@ -109,11 +103,12 @@ class DistributedDataParallel(Module):
         missing = self.reducer.pending_names()
         if missing is not None:
             self.reducer.finish()  # keep the ranks' collectives matched, then say why
+            unreached = f" (no gradient had reached {missing[:8]})" if missing else ""
             raise DistributedError(
-                "the previous backward pass left gradient synchronisation unfinished because "
-                f"these parameters received no gradient: {missing[:8]}; the optimizer step "
-                "then used unsynchronised gradients. Call ddp.finish_gradient_synchronization() "
-                "before optimizer.step(), or wrap the optimizer with ddp.wrap_optimizer(opt)."
+                "the previous backward pass stopped before its gradient synchronisation "
+                f"finished{unreached}, so any optimizer step since used unsynchronised "
+                "gradients. After a backward that raised, call "
+                "ddp.finish_gradient_synchronization() before stepping."
             )
         if self.broadcast_buffers and self.training:
             bufs = list(self.module.buffers())
@@ -122,25 +117,10 @@ class DistributedDataParallel(Module):
         return self.module(*args, **kwargs)
 
     def finish_gradient_synchronization(self) -> list[str]:
-        """Waits for the gradient all-reduces of the last backward (a no-op when backward
-        already completed them). Returns the names of parameters that got no gradient."""
+        """Completes a gradient synchronisation left open by a backward pass that raised
+        half-way (a no-op otherwise: backward completes it at its end). Returns the names of
+        the parameters that got no gradient in that pass."""
         return self.reducer.finish()
-
-    def wrap_optimizer(self, optimizer: Any) -> Any:
-        """Makes ``optimizer.step()`` call ``finish_gradient_synchronization()`` first, so
-        training with parameters that sometimes get no gradient stays correct. Returns it."""
-        if getattr(optimizer, "_ddp_wrapped", None) is self:
-            return optimizer
-        original = optimizer.step
-
-        def step(*args: Any, **kwargs: Any) -> Any:
-            self.finish_gradient_synchronization()
-            return original(*args, **kwargs)
-
-        step.__doc__ = original.__doc__
-        optimizer.step = step
-        optimizer._ddp_wrapped = self
-        return optimizer
 
     @contextmanager
     def no_sync(self) -> Iterator[None]:

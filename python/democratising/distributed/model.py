@@ -40,7 +40,7 @@ class DistributedModel(DistributedDataParallel):
     ) -> None:
         if strategy is not DistributedStrategy.DataParallel:
             raise DistributedError(f"unsupported distributed strategy {strategy!r}")
-        super().__init__(module, world, bucket_cap_mb, optimizer=optimizer, **kwargs)
+        super().__init__(module, world, bucket_cap_mb, **kwargs)
         self.strategy = strategy
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -58,12 +58,11 @@ class DistributedModel(DistributedDataParallel):
         loss.backward(retain_graph=retain_graph)
 
     def step(self) -> None:
-        """One optimizer step (after any unfinished gradient synchronisation)."""
+        """One optimizer step (``backward`` has already averaged the gradients)."""
         if self.optimizer is None:
             raise DistributedError(
                 "DistributedModel.step() needs an optimizer: pass optimizer= when building it"
             )
-        self.finish_gradient_synchronization()
         self.optimizer.step()
 
     def zero_grad(self, set_to_none: bool = True) -> None:

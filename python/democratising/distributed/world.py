@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _ranks
 from .._core import Tensor
 from ..errors import DistributedError, DTypeError
 from . import _buffers, _peers, _wait
@@ -85,6 +85,8 @@ class World:
                 world.wait(req, "World.init (duplicating COMM_WORLD)")
                 _peers.start(side, mpi)
             _current = world
+            # The layers below this package (data, amp, train) learn of the job from _ranks.
+            _ranks.register(world)
         elif timeout is not None:
             _current.timeout = timeout
         return _current
@@ -161,6 +163,13 @@ class World:
     def abort(self, message: str, errorcode: int = 1) -> None:
         """Prints ``message`` and ends every rank of the job."""
         _wait.abort(f"democratising.distributed (rank {self._rank}): {message}", errorcode)
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any rank (a logical OR; collective):
+        how ``GradScaler`` makes every rank skip the same steps."""
+        arr = np.array([1 if flag else 0], dtype=np.int32)
+        self._all_reduce_array(arr, ReduceOp.Max, "any_rank")
+        return bool(arr[0])
 
     def _all_reduce_array(self, arr: np.ndarray, op: ReduceOp, what: str) -> np.ndarray:
         mpi_op = op.mpi_op(is_bool=arr.dtype == np.bool_)

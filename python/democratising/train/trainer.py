@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional, Union
 
-from .. import _core
+from .. import _core, _ranks
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor import tensor
@@ -35,7 +35,6 @@ from ..nn.utils import clip_grad_norm_
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
 from .callbacks import Callback, ModelCheckpoint, overrides
 from .config import ConfigError, TrainingConfig
-from .dist import world as world_info
 
 __all__ = ["Trainer", "train_with_config"]
 
@@ -117,8 +116,6 @@ class Trainer:
         self.loss_fn = loss_fn
         if optimizer is None:
             optimizer = cfg.optimizer.build(model.parameters(), cfg.learning_rate)
-        if hasattr(model, "wrap_optimizer"):  # DistributedDataParallel: sync before step
-            optimizer = model.wrap_optimizer(optimizer)
         self.optimizer = optimizer
         # DDP's no_sync() skips the all-reduce on micro-batches that do not end a group.
         self._no_sync = getattr(model, "no_sync", None) if cfg.accumulation_steps > 1 else None
@@ -137,7 +134,7 @@ class Trainer:
         if world is not None:  # e.g. democratising.distributed.World.init()
             self.world_size, self.rank = int(world.size()), int(world.rank())
         else:
-            self.world_size, self.rank = world_info()
+            self.world_size, self.rank = _ranks.world_size(), _ranks.rank()
         self.is_main = self.rank == 0
         self._log = log
         self.epoch = 0  # epochs completed
@@ -478,13 +475,7 @@ class Trainer:
         whole dataset rather than of its shard."""
         if self.world_size <= 1:
             return values
-        w = self._world
-        if w is None:
-            try:
-                dist = importlib.import_module("democratising.distributed")
-                w = getattr(dist, "current_world", lambda: None)()
-            except ImportError:
-                return values
+        w = self._world if self._world is not None else _ranks.current()
         if w is None or not hasattr(w, "all_reduce"):
             return values
         t = tensor(values, dtype=_core.float64)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -149,61 +149,35 @@ def from_dlpack(ext: Any) -> Tensor:
     return _core.from_numpy(np.from_dlpack(ext))
 
 
-def _like(
-    fn: Any,
-    t: Tensor,
-    dtype: Optional[_core.dtype],
-    requires_grad: builtins.bool,
-    device: Any = None,
-) -> Tensor:
-    return fn(
-        *t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad
+def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    """``zeros_like`` and its kin: ``factory`` (``_core.zeros``...) called with ``t``'s shape,
+    and its dtype and device unless given. One definition for the five of them."""
+
+    def like(
+        t: Tensor,
+        dtype: Optional[_core.dtype] = None,
+        requires_grad: builtins.bool = False,
+        device: Any = None,
+    ) -> Tensor:
+        return factory(
+            *t.shape,
+            dtype=dtype or t.dtype,
+            device=device or t.device,
+            requires_grad=requires_grad,
+        )
+
+    like.__name__ = like.__qualname__ = name
+    like.__doc__ = (
+        f"``{factory.__name__}`` with the shape (and by default the dtype and device) of ``t``."
     )
+    return like
 
 
-def zeros_like(
-    t: Tensor,
-    dtype: Optional[_core.dtype] = None,
-    requires_grad: builtins.bool = False,
-    device: Any = None,
-) -> Tensor:
-    return _like(_core.zeros, t, dtype, requires_grad, device)
-
-
-def ones_like(
-    t: Tensor,
-    dtype: Optional[_core.dtype] = None,
-    requires_grad: builtins.bool = False,
-    device: Any = None,
-) -> Tensor:
-    return _like(_core.ones, t, dtype, requires_grad, device)
-
-
-def empty_like(
-    t: Tensor,
-    dtype: Optional[_core.dtype] = None,
-    requires_grad: builtins.bool = False,
-    device: Any = None,
-) -> Tensor:
-    return _like(_core.empty, t, dtype, requires_grad, device)
-
-
-def rand_like(
-    t: Tensor,
-    dtype: Optional[_core.dtype] = None,
-    requires_grad: builtins.bool = False,
-    device: Any = None,
-) -> Tensor:
-    return _like(_core.rand, t, dtype, requires_grad, device)
-
-
-def randn_like(
-    t: Tensor,
-    dtype: Optional[_core.dtype] = None,
-    requires_grad: builtins.bool = False,
-    device: Any = None,
-) -> Tensor:
-    return _like(_core.randn, t, dtype, requires_grad, device)
+zeros_like = _like(_core.zeros, "zeros_like")
+ones_like = _like(_core.ones, "ones_like")
+empty_like = _like(_core.empty, "empty_like")
+rand_like = _like(_core.rand, "rand_like")
+randn_like = _like(_core.randn, "randn_like")
 
 
 def full_like(

@@ -55,6 +55,7 @@ from ._safetensors import (
 )
 from ._state_match import check_like, match_prefix
 from .errors import CheckpointError
+from .nn.module import IncompatibleKeys
 from .optim._state_check import prepare as prepare_optimizer_state
 from .optim.optimizer import Optimizer
 
@@ -454,12 +455,11 @@ def _check_model(
     model: Any, state: Mapping[str, Tensor], strict: bool
 ) -> tuple[list[str], list[str]]:
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if strict and (missing or unexpected):
+    keys = IncompatibleKeys.between(own, state)
+    if strict and (keys.missing_keys or keys.unexpected_keys):
         raise CheckpointError(
-            f"checkpoint does not match {type(model).__name__}: missing keys {missing}, "
-            f"unexpected keys {unexpected}"
+            f"checkpoint does not match {type(model).__name__}: missing keys "
+            f"{keys.missing_keys}, unexpected keys {keys.unexpected_keys}"
         )
     for k, dst in own.items():
         if k not in state:
@@ -474,7 +474,7 @@ def _check_model(
             raise CheckpointError(
                 f"dtype mismatch for {k}: checkpoint {src.dtype}, model {dst.dtype}"
             )
-    return missing, unexpected
+    return keys.missing_keys, keys.unexpected_keys
 
 
 def _check_optimizer(

@@ -20,7 +20,7 @@ from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
 from ..errors import ShapeError
 from ..nn.module import Module
-from ..nn.normalization import _BatchNorm
+from ..nn.normalization import _BatchNorm, affine_of
 from .reduce_op import ReduceOp
 from .world import World
 
@@ -165,17 +165,11 @@ class SyncBatchNorm(_BatchNorm):
                 f"SyncBatchNorm({self.num_features}) expects input (N, {self.num_features}, ...) "
                 f"with 2 to 5 dimensions, got shape {tuple(x.shape)}"
             )
-        momentum = 0.0 if self.momentum is None else self.momentum
+        momentum = self._momentum()
         track = self.training and self.track_running_stats
-        if track:
-            with no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked.item())
         return _SyncBatchNormFunction.apply(
             x,
-            self._parameters.get("weight"),
-            self._parameters.get("bias"),
+            *affine_of(self),
             self.running_mean if track else None,
             self.running_var if track else None,
             momentum,

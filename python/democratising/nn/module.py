@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from .. import _core
@@ -19,6 +19,14 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+    @classmethod
+    def between(cls, own: Iterable[str], given: Iterable[str]) -> IncompatibleKeys:
+        """The keys of ``own`` (a model's state) missing from ``given`` (a state to load), and
+        those of ``given`` the model does not have, each in its own order."""
+        own, given = list(own), list(given)
+        have, want = set(given), set(own)
+        return cls([k for k in own if k not in have], [k for k in given if k not in want])
 
 
 M = TypeVar("M", bound="Module")
@@ -165,13 +173,11 @@ class Module:
         """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
         as a named tuple. With ``strict``, any missing or unexpected key raises
         ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing."""
-        own = self.state_dict()
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
+        keys = IncompatibleKeys.between(self.state_dict(), state_dict)
+        if strict and (keys.missing_keys or keys.unexpected_keys):
             raise StateDictError(
                 f"error loading state_dict for {type(self).__name__}: "
-                f"missing keys {missing}, unexpected keys {unexpected}"
+                f"missing keys {keys.missing_keys}, unexpected keys {keys.unexpected_keys}"
             )
         targets = dict(self.named_parameters())
         targets.update(self.named_buffers())
@@ -189,7 +195,7 @@ class Module:
                 if src.dtype.is_floating_point != dst.dtype.is_floating_point:
                     raise DTypeError(f"dtype mismatch for {k}: {src.dtype} vs {dst.dtype}")
                 dst.copy_(src)
-        return IncompatibleKeys(missing, unexpected)
+        return keys
 
     # ---- modes and devices -------------------------------------------------------------------
 

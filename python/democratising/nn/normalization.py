@@ -25,6 +25,11 @@ def _register_affine(
     module.register_parameter("bias", Parameter(_core.zeros(*dims)) if affine and bias else None)
 
 
+def affine_of(module: Module) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """The layer's scale and shift as the functional ops take them (``None`` where absent)."""
+    return module._parameters.get("weight"), module._parameters.get("bias")
+
+
 class _BatchNorm(Module):
     _expected_ndim: tuple[int, ...] = ()
 
@@ -68,23 +73,28 @@ class _BatchNorm(Module):
                 f"(shape {tuple(x.shape)})"
             )
         use_batch = self.training or not self.track_running_stats
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            with no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.item())
+        momentum = self._momentum()
         track = self.training and self.track_running_stats
         return F.batch_norm(
             x,
             self.running_mean if (track or not use_batch) else None,
             self.running_var if (track or not use_batch) else None,
-            self._parameters.get("weight"),
-            self._parameters.get("bias"),
+            *affine_of(self),
             use_batch,
             momentum,
             self.eps,
         )
+
+    def _momentum(self) -> float:
+        """This forward's running-statistics momentum; in training with running statistics it
+        counts the batch first (``momentum=None`` is a cumulative average: 1 / batches seen)."""
+        if not (self.training and self.track_running_stats):
+            return 0.0 if self.momentum is None else self.momentum
+        with no_grad():
+            self.num_batches_tracked.add_(1)
+        if self.momentum is None:
+            return 1.0 / float(self.num_batches_tracked.item())
+        return self.momentum
 
     def extra_repr(self) -> str:
         return (
@@ -117,13 +127,7 @@ class LayerNorm(Module):
         _register_affine(self, elementwise_affine, bias, shape)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.layer_norm(
-            x,
-            self.normalized_shape,
-            self._parameters.get("weight"),
-            self._parameters.get("bias"),
-            self.eps,
-        )
+        return F.layer_norm(x, self.normalized_shape, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -152,13 +156,7 @@ class GroupNorm(Module):
         _register_affine(self, affine, bias, num_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.group_norm(
-            x,
-            self.num_groups,
-            self._parameters.get("weight"),
-            self._parameters.get("bias"),
-            self.eps,
-        )
+        return F.group_norm(x, self.num_groups, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
         has_bias = self._parameters.get("bias") is not None

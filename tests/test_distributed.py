@@ -24,7 +24,10 @@ from typing import Any, Optional
 import numpy as np
 import pytest
 
+import democratising as dm
 from democratising import distributed as dist
+from democratising.data import TensorDataset
+from helpers import FakeWorld
 
 MPI_DIR = Path(__file__).parent / "mpi"
 HARD_TIMEOUT = 60.0
@@ -129,6 +132,20 @@ def _group(d: dict[str, np.ndarray], group: str) -> dict[str, np.ndarray]:
 
 
 # ---- no MPI needed ------------------------------------------------------------------------
+
+
+def test_loader_builder_chains_its_setters() -> None:
+    ds = TensorDataset(dm.arange(10.0))
+    builder = dist.DistributedDataLoader(ds)
+    assert builder.batch_size(2).shuffle(False).drop_last().seed(3) is builder
+    loader = builder.world(FakeWorld(2, 1)).build()  # any object with rank() and size()
+    sampler = loader.distributed_sampler
+    assert (sampler.num_replicas, sampler.rank, sampler.shuffle) == (2, 1, False)
+    assert (sampler.seed, sampler.drop_last, loader.batch_size) == (3, True, 2)
+    assert list(sampler) == [1, 3, 5, 7, 9]
+    assert [b[0].tolist() for b in loader] == [[1.0, 3.0], [5.0, 7.0]]  # drop_last
+    with pytest.raises(TypeError, match="batch_size"):
+        dist.DistributedDataLoader(ds).batch_size()
 
 
 def test_reduce_op_names_and_uninitialised_helpers() -> None:

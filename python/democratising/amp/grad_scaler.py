@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from .. import _core, _ranks
+from .._chain import chained
 from .._core import Tensor
 from ..optim.optimizer import Optimizer
 
@@ -63,28 +64,11 @@ class GradScaler:
 
     # ---- the seed's chained setters -----------------------------------------------------------
 
-    def init_scale(self, value: float) -> GradScaler:
-        self._scale = float(value)
-        return self
-
-    def growth_factor(self, value: float) -> GradScaler:
-        self._growth_factor = float(value)
-        self._check_factors()
-        return self
-
-    def backoff_factor(self, value: float) -> GradScaler:
-        self._backoff_factor = float(value)
-        self._check_factors()
-        return self
-
-    def growth_interval(self, value: int) -> GradScaler:
-        self._growth_interval = int(value)
-        self._check_factors()
-        return self
-
-    def enabled(self, value: bool = True) -> GradScaler:
-        self._enabled = bool(value)
-        return self
+    init_scale = chained("_scale", float)
+    growth_factor = chained("_growth_factor", float, check="_check_factors")
+    backoff_factor = chained("_backoff_factor", float, check="_check_factors")
+    growth_interval = chained("_growth_interval", int, check="_check_factors")
+    enabled = chained("_enabled", bool, default=True)
 
     # ---- PyTorch API -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
+from .._chain import chained
 from ..data import DataLoader, DistributedSampler
 from .world import World
 
@@ -48,33 +49,14 @@ class DistributedDataLoader:
         """The seed's ``DistributedDataLoader::new(dataset)``."""
         return cls(dataset, world)
 
-    def batch_size(self, n: int) -> DistributedDataLoader:
-        self._batch_size = n
-        return self
-
-    def num_workers(self, k: int) -> DistributedDataLoader:
-        self._num_workers = k
-        return self
-
-    def shuffle(self, on: bool = True) -> DistributedDataLoader:
-        self._shuffle = on
-        return self
-
-    def seed(self, s: int) -> DistributedDataLoader:
-        self._seed = s
-        return self
-
-    def drop_last(self, on: bool = True) -> DistributedDataLoader:
-        self._drop_last = on
-        return self
-
-    def collate_fn(self, fn: Callable[[list[Any]], Any]) -> DistributedDataLoader:
-        self._collate_fn = fn
-        return self
-
-    def world(self, world: World) -> DistributedDataLoader:
-        self._world = world
-        return self
+    # The seed's chained setters: each stores its value and returns the builder.
+    batch_size = chained("_batch_size")
+    num_workers = chained("_num_workers")
+    shuffle = chained("_shuffle", default=True)
+    seed = chained("_seed")
+    drop_last = chained("_drop_last", default=True)
+    collate_fn = chained("_collate_fn")
+    world = chained("_world")
 
     def build(self) -> DistributedLoader:
         world = self._world if self._world is not None else World.init()

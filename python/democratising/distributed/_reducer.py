@@ -197,8 +197,8 @@ class GradientReducer:
         if not self.enabled:
             return
         if self.round_open and self._ready[i]:
-            # A second backward before the first one's round was finished (some parameter got
-            # no gradient): complete the old round, keeping this parameter's new local sum.
+            # A round left open by an earlier backward pass (one that raised before its
+            # end-of-backward callback ran): complete it, keeping this parameter's new local sum.
             local = self.params[i].grad
             self.finish()
             self.params[i].grad = local

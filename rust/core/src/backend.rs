@@ -7,7 +7,7 @@
 //! that returns the output and what the backward needs, and a `*_backward` primitive that
 //! turns the saved values and the output gradient into input gradients.
 
-use crate::{Device, Result, Tensor};
+use crate::{DType, Device, Result, Tensor};
 
 /// What a normalisation's forward hands to its backward.
 pub struct NormForward {
@@ -46,7 +46,7 @@ pub struct RunningStats<'a> {
 }
 
 /// The primitives a device provides.
-pub trait Backend: Sync {
+pub trait Backend: IndexOps + Sync {
     /// Layer norm over rows of `d` contiguous elements, with optional affine `w`/`b` (`[d]`).
     fn layer_norm_forward(
         &self,
@@ -88,6 +88,36 @@ pub trait Backend: Sync {
         need_w: bool,
         need_b: bool,
     ) -> Result<NormGrads>;
+}
+
+/// The gathers and scatters every backend provides (no autograd: the ops in `ops/index.rs`
+/// record the backward once, for all backends).
+pub trait IndexOps {
+    /// `out[i][j] = t[index[i][j]][j]` along dim `d` (negative indices refused).
+    fn gather(&self, t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor>;
+    /// `out = t; out[index[i][j]][j] += src[i][j]` along dim `d`.
+    fn scatter_add(&self, t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor>;
+    /// `t[indices]`, NumPy's advanced indexing (`None`: the whole dim).
+    fn index(&self, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor>;
+    /// `t[indices] = values` (or `+=`), in place.
+    fn index_put(
+        &self,
+        t: &Tensor,
+        indices: &[Option<Tensor>],
+        values: &Tensor,
+        accumulate: bool,
+    ) -> Result<()>;
+    /// The positions of nonzero elements, `[n, ndim]` int64.
+    fn nonzero(&self, t: &Tensor) -> Result<Tensor>;
+    /// `cond ? a : b` broadcast to `shape`, in dtype `dt`.
+    fn where_(
+        &self,
+        cond: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+        dt: DType,
+    ) -> Result<Tensor>;
 }
 
 /// The backend that holds `t`'s memory.

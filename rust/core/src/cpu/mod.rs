@@ -1,10 +1,11 @@
 //! The CPU backend: kernels over host memory, behind `backend::Backend`. Each file holds the
 //! kernels of one op family; this file only wires them to the interface.
 
+mod index;
 mod norm;
 
-use crate::backend::{Backend, NormForward, NormGrads, NormSaved, RunningStats};
-use crate::{Result, Tensor};
+use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::{DType, Result, Tensor};
 
 /// The CPU as a `Backend` (`backend::of` returns it for host tensors).
 pub struct Cpu;
@@ -53,5 +54,44 @@ impl Backend for Cpu {
         need_b: bool,
     ) -> Result<NormGrads> {
         norm::batch_norm_backward(saved, g, training, need_w, need_b)
+    }
+}
+
+impl IndexOps for Cpu {
+    fn gather(&self, t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
+        index::gather(t, d, index)
+    }
+
+    fn scatter_add(&self, t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        index::scatter_add(t, d, index, src)
+    }
+
+    fn index(&self, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+        index::index(t, indices)
+    }
+
+    fn index_put(
+        &self,
+        t: &Tensor,
+        indices: &[Option<Tensor>],
+        values: &Tensor,
+        accumulate: bool,
+    ) -> Result<()> {
+        index::index_put(t, indices, values, accumulate)
+    }
+
+    fn nonzero(&self, t: &Tensor) -> Result<Tensor> {
+        index::nonzero(t)
+    }
+
+    fn where_(
+        &self,
+        cond: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+        dt: DType,
+    ) -> Result<Tensor> {
+        index::where_(cond, a, b, shape, dt)
     }
 }

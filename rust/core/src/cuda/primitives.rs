@@ -1,9 +1,10 @@
 //! The CUDA device as a `backend::Backend`: wires the interface to the kernels' host code in
 //! `cuda/ops/` (each primitive there launches NVRTC kernels, or runs them on the emulator).
 
-use super::ops::nn;
-use crate::backend::{Backend, NormForward, NormGrads, NormSaved, RunningStats};
-use crate::{Result, Tensor};
+use super::ops::{align_device, elementwise, index, nn, to_device};
+use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::ops::copy::cast_raw;
+use crate::{DType, Device, Result, Tensor};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).
 pub struct Cuda;
@@ -52,5 +53,62 @@ impl Backend for Cuda {
         need_b: bool,
     ) -> Result<NormGrads> {
         nn::batch_norm_backward(saved, g, training, need_w, need_b)
+    }
+}
+
+impl IndexOps for Cuda {
+    fn gather(&self, t: &Tensor, d: usize, ix: &Tensor) -> Result<Tensor> {
+        index::gather(t, d, ix)
+    }
+
+    fn scatter_add(&self, t: &Tensor, d: usize, ix: &Tensor, src: &Tensor) -> Result<Tensor> {
+        index::scatter_add(t, d, ix, src)
+    }
+
+    fn index(&self, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+        index::index(t, indices)
+    }
+
+    fn index_put(
+        &self,
+        t: &Tensor,
+        indices: &[Option<Tensor>],
+        values: &Tensor,
+        accumulate: bool,
+    ) -> Result<()> {
+        index::index_put(t, indices, values, accumulate)
+    }
+
+    /// The output size depends on the data, so the host needs the mask anyway (PyTorch syncs
+    /// too): one bool per element comes over, the indices go back.
+    fn nonzero(&self, t: &Tensor) -> Result<Tensor> {
+        let b = cast_raw(t, DType::Bool)?;
+        let host = to_device(&b, Device::Cpu)?;
+        to_device(&crate::cpu::Cpu.nonzero(&host)?, t.device())
+    }
+
+    fn where_(
+        &self,
+        cond: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+        dt: DType,
+    ) -> Result<Tensor> {
+        let like = [a, b, cond]
+            .into_iter()
+            .find(|t| t.device().is_cuda())
+            .unwrap_or(a);
+        let (c, x, y) = (
+            align_device(cond, like)?,
+            align_device(a, like)?,
+            align_device(b, like)?,
+        );
+        let x = if x.dtype() == dt {
+            x
+        } else {
+            cast_raw(&x, dt)?
+        };
+        elementwise::where_(&c, &x, &y, shape)
     }
 }

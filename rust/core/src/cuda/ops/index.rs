@@ -7,7 +7,6 @@ use super::{
     align_device, cast, contiguous, data_ptr, empty, full, ordinal, run_elementwise, run_typed,
     to_device, Args,
 };
-use crate::autograd::record;
 use crate::cuda::launch::LaunchDims;
 use crate::{bail, DType, Device, Result, Tensor};
 
@@ -81,11 +80,7 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
         run_elementwise(dev, "gather", t.dtype(), out.numel(), args)?;
         check_bad(&bad, src_dim, "gather")?;
     }
-    let (ixs, shape, dt) = (index.clone(), t.shape().to_vec(), t.dtype());
-    Ok(record(out, "GatherBackward", &[t], move |g| {
-        let z = full(dev, dt, &shape, 0.0)?;
-        Ok(vec![Some(z.scatter_add(d as isize, &ixs, g)?)])
-    }))
+    Ok(out)
 }
 
 /// Out-of-place `self.scatter_add(d, index, src)`.
@@ -135,10 +130,7 @@ pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
         run_elementwise(dev, "scatter_add", t.dtype(), ix.numel(), args)?;
         check_bad(&bad, dst_dim, "scatter_add")?;
     }
-    let ixs = index.clone();
-    Ok(record(out, "ScatterAddBackward", &[t, src], move |g| {
-        Ok(vec![Some(g.clone()), Some(g.gather(d as isize, &ixs)?)])
-    }))
+    Ok(out)
 }
 
 /// How advanced indexing maps onto one `index_select` / `index_add` / `index_copy` along
@@ -284,12 +276,7 @@ pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     }
     let to_final: Vec<isize> = plan.to_final().iter().map(|&d| d as isize).collect();
     let out = contiguous(&out.permute(&to_final)?)?;
-    let (tshape, dt, idx) = (t.shape().to_vec(), t.dtype(), indices.to_vec());
-    Ok(record(out, "IndexBackward", &[t], move |g| {
-        let z = full(dev, dt, &tshape, 0.0)?;
-        index_put(&z, &idx, g, true)?;
-        Ok(vec![Some(z)])
-    }))
+    Ok(out)
 }
 
 /// `t[indices] = values` (or `+=` with `accumulate`) in place.

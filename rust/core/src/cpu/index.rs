@@ -1,0 +1,319 @@
+//! Gathers and scatters on the CPU: `gather`/`scatter_add` along a dim, NumPy advanced
+//! indexing (`index`, `index_put`), `nonzero` and `where`. Index keys are validated by
+//! `ops::index::AdvKey` first, the same way on every backend.
+
+use crate::layout::Layout;
+use crate::ops::copy::cast_raw;
+use crate::ops::index::AdvKey;
+use crate::ops::kernel::map3;
+use crate::{bail, with_dtype, DType, Element, Result, Tensor};
+
+/// Int64 contents of an index tensor, checked to be integral.
+fn index_values(index: &Tensor, what: &str) -> Result<Vec<i64>> {
+    if !index.dtype().is_int() {
+        bail!(
+            DType,
+            "{what}: expected an int64 or int32 index tensor, got {}",
+            index.dtype()
+        );
+    }
+    cast_raw(index, DType::I64)?.to_vec::<i64>()
+}
+
+fn wrap_index(i: i64, n: usize, dim: usize) -> Result<usize> {
+    let j = if i < 0 { i + n as i64 } else { i };
+    if j < 0 || j >= n as i64 {
+        bail!(
+            Index,
+            "index {} is out of bounds for dimension {} with size {}",
+            i,
+            dim,
+            n
+        );
+    }
+    Ok(j as usize)
+}
+
+/// `i` as a position along a dim of size `n`, negatives refused: `gather` and `scatter_add`
+/// take indices as they are, as PyTorch and the CUDA kernels do (no wrapping from the end).
+fn check_index(i: i64, n: usize, dim: usize) -> Result<usize> {
+    if i < 0 {
+        bail!(
+            Index,
+            "index {} is out of bounds for dimension {} with size {}",
+            i,
+            dim,
+            n
+        );
+    }
+    wrap_index(i, n, dim)
+}
+
+/// Iterates the multi-indices of `shape` in row-major order.
+fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize]) -> Result<()>) -> Result<()> {
+    let n: usize = shape.iter().product();
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        f(&idx)?;
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn add_elem<T: Element>(a: T, b: T) -> T {
+    if T::DTYPE.is_float() {
+        T::from_f64(a.to_f64() + b.to_f64())
+    } else {
+        T::from_i64(a.to_i64().wrapping_add(b.to_i64()))
+    }
+}
+
+/// How an advanced index maps output positions to input offsets.
+struct AdvPlan {
+    adv_dims: Vec<usize>,
+    idx_values: Vec<Vec<i64>>,
+    bshape: Vec<usize>,
+    rest_dims: Vec<usize>,
+    /// Output shape in `[broadcast index dims..., rest dims...]` order.
+    bmajor_shape: Vec<usize>,
+    /// Final output shape (index dims moved into place when the advanced dims are adjacent).
+    final_shape: Vec<usize>,
+    /// Permutation from b-major order to final order (None when identical).
+    perm: Option<Vec<usize>>,
+}
+
+impl AdvPlan {
+    fn new(t: &Tensor, indices: &[Option<Tensor>]) -> Result<AdvPlan> {
+        let AdvKey {
+            dims: adv_dims,
+            tensors,
+            bshape,
+        } = AdvKey::new(t, indices)?;
+        let mut idx_values = Vec::new();
+        for (ix, &d) in tensors.iter().zip(&adv_dims) {
+            let e = ix.detach().expand(&bshape)?;
+            let vals = index_values(&e, "index")?;
+            let n = t.shape()[d];
+            for &v in &vals {
+                wrap_index(v, n, d)?;
+            }
+            idx_values.push(vals);
+        }
+        let rest_dims: Vec<usize> = (0..t.ndim()).filter(|d| !adv_dims.contains(d)).collect();
+        let mut bmajor_shape = bshape.clone();
+        bmajor_shape.extend(rest_dims.iter().map(|&d| t.shape()[d]));
+        let adjacent = adv_dims.windows(2).all(|w| w[1] == w[0] + 1);
+        let (final_shape, perm) = if adjacent && adv_dims[0] > 0 {
+            let before = rest_dims.iter().filter(|&&d| d < adv_dims[0]).count();
+            let nb = bshape.len();
+            let total = bmajor_shape.len();
+            // final = [rest_before..., b..., rest_after...]
+            let mut perm = Vec::new();
+            perm.extend(nb..nb + before);
+            perm.extend(0..nb);
+            perm.extend(nb + before..total);
+            let fs = perm.iter().map(|&p| bmajor_shape[p]).collect();
+            (fs, Some(perm))
+        } else {
+            (bmajor_shape.clone(), None)
+        };
+        Ok(AdvPlan {
+            adv_dims,
+            idx_values,
+            bshape,
+            rest_dims,
+            bmajor_shape,
+            final_shape,
+            perm,
+        })
+    }
+
+    /// Storage offsets of every output element, b-major order.
+    fn offsets(&self, l: &Layout) -> Result<Vec<usize>> {
+        let nb: usize = self.bshape.iter().product();
+        let rest = Layout {
+            shape: self.rest_dims.iter().map(|&d| l.shape[d]).collect(),
+            strides: self.rest_dims.iter().map(|&d| l.strides[d]).collect(),
+            offset: 0,
+        };
+        let rest_offs: Vec<usize> = rest.offsets().collect();
+        let mut out = Vec::with_capacity(nb * rest_offs.len());
+        for b in 0..nb {
+            let mut base = l.offset;
+            for (k, &d) in self.adv_dims.iter().enumerate() {
+                base += wrap_index(self.idx_values[k][b], l.shape[d], d)? * l.strides[d];
+            }
+            out.extend(rest_offs.iter().map(|&r| base + r));
+        }
+        Ok(out)
+    }
+
+    fn to_final(&self, bmajor: &Tensor) -> Result<Tensor> {
+        match &self.perm {
+            None => Ok(bmajor.clone()),
+            Some(p) => bmajor.permute(&p.iter().map(|&x| x as isize).collect::<Vec<_>>()),
+        }
+    }
+
+    fn final_to_bmajor(&self, fin: &Tensor) -> Result<Tensor> {
+        match &self.perm {
+            None => Ok(fin.clone()),
+            Some(p) => {
+                let mut inv = vec![0isize; p.len()];
+                for (i, &x) in p.iter().enumerate() {
+                    inv[x] = i as isize;
+                }
+                fin.permute(&inv)
+            }
+        }
+    }
+}
+
+/// `out[i][j] = t[index[i][j]][j]` (for dim `d` = 0), no autograd.
+pub(super) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
+    let idx = index_values(index, "gather")?;
+    let l = t.layout().clone();
+    let size_d = if t.ndim() == 0 { 1 } else { t.shape()[d] };
+    with_dtype!(t.dtype(), T => {
+        let s = t.storage().as_slice::<T>();
+        let mut out = Vec::with_capacity(idx.len());
+        let mut k = 0;
+        for_each_index(index.shape(), |pos| {
+            let j = check_index(idx[k], size_d, d)?;
+            k += 1;
+            let mut off = l.offset;
+            for (a, &p) in pos.iter().enumerate() {
+                off += if a == d { j } else { p } * l.strides[a];
+            }
+            out.push(s[off]);
+            Ok(())
+        })?;
+        Tensor::from_vec(out, index.shape())
+    })
+}
+
+/// `out = t; out[index[i][j]][j] += src[i][j]` (for dim `d` = 0), no autograd.
+pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+    t.check_same_device(src)?;
+    t.check_same_device(index)?;
+    let idx = index_values(index, "scatter_add")?;
+    let out = cast_raw(t, t.dtype())?;
+    let src_c = src.to_dtype(t.dtype())?;
+    let sl = src_c.layout().clone();
+    let size_d = if t.ndim() == 0 { 1 } else { t.shape()[d] };
+    let ostrides = out.strides().to_vec();
+    with_dtype!(t.dtype(), T => {
+        let s = src_c.storage().as_slice::<T>();
+        // SAFETY: `out` is a fresh contiguous tensor no one else references.
+        let o = unsafe { out.storage().as_mut_slice::<T>() };
+        let mut k = 0;
+        for_each_index(index.shape(), |pos| {
+            let j = check_index(idx[k], size_d, d)?;
+            k += 1;
+            let mut oo = 0;
+            let mut so = sl.offset;
+            for (a, &p) in pos.iter().enumerate() {
+                oo += if a == d { j } else { p } * ostrides[a];
+                so += p * sl.strides[a];
+            }
+            o[oo] = add_elem(o[oo], s[so]);
+            Ok(())
+        })?;
+    });
+    Ok(out)
+}
+
+/// `t[indices]` (NumPy advanced indexing), no autograd.
+pub(super) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+    let plan = AdvPlan::new(t, indices)?;
+    let offs = plan.offsets(t.layout())?;
+    let raw = with_dtype!(t.dtype(), T => {
+        let s = t.storage().as_slice::<T>();
+        Tensor::from_vec(offs.iter().map(|&o| s[o]).collect::<Vec<T>>(), &plan.bmajor_shape)?
+    });
+    // A new tensor (not a view of the private gather buffer), so in-place ops on it are fine.
+    let fin = plan.to_final(&raw)?.contiguous()?;
+    Tensor::from_storage(fin.storage().clone(), fin.layout().clone())
+}
+
+/// `t[indices] = values` (or `+=` with `accumulate`) in place, no autograd.
+pub(super) fn index_put(
+    t: &Tensor,
+    indices: &[Option<Tensor>],
+    values: &Tensor,
+    accumulate: bool,
+) -> Result<()> {
+    if values.device() != t.device() {
+        // Only a CPU scalar may meet a CPU destination here; anything else is an error.
+        t.check_same_device(values)?;
+    }
+    let plan = AdvPlan::new(t, indices)?;
+    let offs = plan.offsets(t.layout())?;
+    let v = values
+        .to_dtype(t.dtype())?
+        .detach()
+        .expand(&plan.final_shape)?;
+    let vb = plan.final_to_bmajor(&v)?;
+    let vb = cast_raw(&vb, t.dtype())?;
+    with_dtype!(t.dtype(), T => {
+        let src = vb.storage().as_slice::<T>();
+        // SAFETY: `vb` is a fresh buffer, so it cannot alias `t`.
+        let dst = unsafe { t.storage().as_mut_slice::<T>() };
+        for (i, &o) in offs.iter().enumerate() {
+            dst[o] = if accumulate { add_elem(dst[o], src[i]) } else { src[i] };
+        }
+    });
+    t.storage().bump_version();
+    Ok(())
+}
+
+/// Indices of nonzero elements, shape `[n, ndim]` (int64).
+pub(super) fn nonzero(t: &Tensor) -> Result<Tensor> {
+    let b = cast_raw(t, DType::Bool)?;
+    let v = b.to_vec::<bool>()?;
+    let mut out = Vec::new();
+    let mut count = 0;
+    let mut k = 0;
+    for_each_index(t.shape(), |pos| {
+        if v[k] {
+            out.extend(pos.iter().map(|&p| p as i64));
+            count += 1;
+        }
+        k += 1;
+        Ok(())
+    })?;
+    Tensor::from_vec(out, &[count, t.ndim()])
+}
+
+/// `cond ? a : b` broadcast to `shape`, computed in `dt`, no autograd.
+pub(super) fn where_(
+    cond: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    dt: DType,
+) -> Result<Tensor> {
+    for t in [cond, a, b] {
+        if t.ndim() > 0 || t.device() != crate::Device::Cpu {
+            a.check_same_device(t)?;
+        }
+    }
+    let ca = cast_raw(a, dt)?;
+    let cb = cast_raw(b, dt)?;
+    let (lc, la, lb) = (
+        cond.layout().broadcast_to(shape)?,
+        ca.layout().broadcast_to(shape)?,
+        cb.layout().broadcast_to(shape)?,
+    );
+    with_dtype!(dt, T => Tensor::from_vec(
+        map3::<bool, T, T, T>((cond, &lc), (&ca, &la), (&cb, &lb), |c, x, y| if c { x } else { y }),
+        shape,
+    ))
+}

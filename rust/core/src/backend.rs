@@ -7,6 +7,7 @@
 //! that returns the output and what the backward needs, and a `*_backward` primitive that
 //! turns the saved values and the output gradient into input gradients.
 
+use crate::ops::nn::pool::Pool2dSpec;
 use crate::{DType, Device, Result, Tensor};
 
 /// What a normalisation's forward hands to its backward.
@@ -46,7 +47,7 @@ pub struct RunningStats<'a> {
 }
 
 /// The primitives a device provides.
-pub trait Backend: IndexOps + Sync {
+pub trait Backend: IndexOps + PoolOps + Sync {
     /// Layer norm over rows of `d` contiguous elements, with optional affine `w`/`b` (`[d]`).
     fn layer_norm_forward(
         &self,
@@ -118,6 +119,46 @@ pub trait IndexOps {
         shape: &[usize],
         dt: DType,
     ) -> Result<Tensor>;
+}
+
+/// Pooling and dropout: a forward per backend, the backward primitive the op records once.
+pub trait PoolOps {
+    /// Max pooling of `[n, c, h, w]` to `out_hw`: values and an argmax tensor that only this
+    /// backend's `max_pool2d_backward` reads.
+    fn max_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<(Tensor, Tensor)>;
+    /// `g` scattered back to the maxima, `[n, c, h, w]`.
+    fn max_pool2d_backward(
+        &self,
+        g: &Tensor,
+        argmax: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor>;
+    /// Average pooling of `[n, c, h, w]` to `out_hw`.
+    fn avg_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor>;
+    /// `g` spread evenly over the windows, `[n, c, h, w]`.
+    fn avg_pool2d_backward(
+        &self,
+        g: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor>;
+    /// Dropout with probability `p`: the output and a mask only `dropout_backward` reads.
+    fn dropout_forward(&self, x: &Tensor, p: f64) -> Result<(Tensor, Tensor)>;
+    /// `g` through the forward's mask.
+    fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor>;
 }
 
 /// The backend that holds `t`'s memory.

@@ -3,8 +3,10 @@
 
 mod index;
 mod norm;
+mod pool;
 
-use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats};
+use crate::ops::nn::pool::Pool2dSpec;
 use crate::{DType, Result, Tensor};
 
 /// The CPU as a `Backend` (`backend::of` returns it for host tensors).
@@ -93,5 +95,59 @@ impl IndexOps for Cpu {
         dt: DType,
     ) -> Result<Tensor> {
         index::where_(cond, a, b, shape, dt)
+    }
+}
+
+impl PoolOps for Cpu {
+    fn max_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<(Tensor, Tensor)> {
+        pool::max_pool2d_forward(x, spec, out_hw)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        g: &Tensor,
+        argmax: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        let _ = spec;
+        pool::max_pool2d_backward(g, argmax, in_shape, out_hw)
+    }
+
+    fn avg_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        pool::avg_pool2d_forward(x, spec, out_hw)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        g: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        pool::avg_pool2d_backward(g, in_shape, spec, out_hw)
+    }
+
+    fn dropout_forward(&self, x: &Tensor, p: f64) -> Result<(Tensor, Tensor)> {
+        // The mask holds 0 or 1/(1-p) in x's dtype, drawn from the global generator.
+        let mask = Tensor::dropout_mask(x.shape(), p, x.dtype())?;
+        let _off = crate::autograd::GradModeGuard::new(false);
+        Ok((x.mul(&mask)?, mask))
+    }
+
+    fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
+        let _ = p;
+        g.mul(mask)
     }
 }

@@ -2,8 +2,9 @@
 //! `cuda/ops/` (each primitive there launches NVRTC kernels, or runs them on the emulator).
 
 use super::ops::{align_device, elementwise, index, nn, to_device};
-use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats};
 use crate::ops::copy::cast_raw;
+use crate::ops::nn::pool::Pool2dSpec;
 use crate::{DType, Device, Result, Tensor};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).
@@ -110,5 +111,54 @@ impl IndexOps for Cuda {
             cast_raw(&x, dt)?
         };
         elementwise::where_(&c, &x, &y, shape)
+    }
+}
+
+impl PoolOps for Cuda {
+    fn max_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<(Tensor, Tensor)> {
+        nn::max_pool2d_forward(x, spec, out_hw)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        g: &Tensor,
+        argmax: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        nn::max_pool2d_backward(g, argmax, in_shape, spec, out_hw)
+    }
+
+    fn avg_pool2d_forward(
+        &self,
+        x: &Tensor,
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        nn::avg_pool2d_forward(x, spec, out_hw)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        g: &Tensor,
+        in_shape: &[usize],
+        spec: &Pool2dSpec,
+        out_hw: (usize, usize),
+    ) -> Result<Tensor> {
+        nn::avg_pool2d_backward(g, in_shape, spec, out_hw)
+    }
+
+    fn dropout_forward(&self, x: &Tensor, p: f64) -> Result<(Tensor, Tensor)> {
+        nn::dropout_forward(x, p)
+    }
+
+    fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
+        nn::dropout_backward(g, mask, p)
     }
 }

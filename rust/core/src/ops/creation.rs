@@ -190,8 +190,8 @@ impl Tensor {
     }
 
     /// Dropout: zeroes each element with probability `p` and scales the rest by `1/(1-p)`.
-    /// On CUDA the mask comes from the device's Philox generator; on the CPU from
-    /// `dropout_mask`.
+    /// The mask comes from the backend (CUDA: the device's Philox generator; CPU:
+    /// `dropout_mask`); the backward is recorded here, once.
     pub fn dropout(&self, p: f64) -> Result<Tensor> {
         if !(0.0..=1.0).contains(&p) {
             bail!(
@@ -206,9 +206,16 @@ impl Tensor {
                 self.dtype()
             );
         }
-        if self.device().is_cuda() {
-            return crate::cuda::ops::nn::dropout(self, p);
-        }
-        self.mul(&Tensor::dropout_mask(self.shape(), p, self.dtype())?)
+        let (y, mask) = crate::backend::of(self).dropout_forward(self, p)?;
+        Ok(crate::autograd::record(
+            y,
+            "NativeDropoutBackward",
+            &[self],
+            move |g| {
+                Ok(vec![Some(
+                    crate::backend::of(g).dropout_backward(g, &mask, p)?,
+                )])
+            },
+        ))
     }
 }

@@ -83,7 +83,10 @@ pub(crate) fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, s: Geom) -> Res
 }
 
 fn pool_geom(x: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> PoolGeom {
-    let sh = x.shape();
+    pool_geom_of(x.shape(), spec, ho, wo)
+}
+
+fn pool_geom_of(sh: &[usize], spec: &Pool2dSpec, ho: usize, wo: usize) -> PoolGeom {
     PoolGeom {
         planes: (sh[0] * sh[1]) as i64,
         h: sh[2] as i32,
@@ -103,8 +106,12 @@ fn pool_geom(x: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> PoolGeom {
     }
 }
 
-/// Max pooling of a 4-D CUDA tensor to `[n, c, ho, wo]`.
-pub(crate) fn max_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> Result<Tensor> {
+/// Max pooling of a 4-D CUDA tensor to `[n, c, ho, wo]`: values and argmax (int64).
+pub(crate) fn max_pool2d_forward(
+    x4: &Tensor,
+    spec: &Pool2dSpec,
+    (ho, wo): (usize, usize),
+) -> Result<(Tensor, Tensor)> {
     let dev = ordinal(x4)?;
     let dt = x4.dtype();
     let xc = contiguous(&x4.detach())?;
@@ -116,20 +123,34 @@ pub(crate) fn max_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
         let args = Args::new().v(g).data(&xc).data(&y).data(&idx);
         run_elementwise(dev, "max_pool2d_forward", dt, y.numel(), args)?;
     }
-    let in_shape = x4.shape().to_vec();
-    Ok(record(y, "MaxPool2DBackward", &[x4], move |gy| {
-        let gc = like(gy, dt)?;
-        let dx = empty(dev, dt, &in_shape)?;
-        if dx.numel() > 0 {
-            let args = Args::new().v(g).data(&gc).data(&idx).data(&dx);
-            run_elementwise(dev, "max_pool2d_backward", dt, dx.numel(), args)?;
-        }
-        Ok(vec![Some(dx)])
-    }))
+    Ok((y, idx))
+}
+
+/// The max-pooling backward: `g` scattered to each window's argmax.
+pub(crate) fn max_pool2d_backward(
+    gy: &Tensor,
+    argmax: &Tensor,
+    in_shape: &[usize],
+    spec: &Pool2dSpec,
+    (ho, wo): (usize, usize),
+) -> Result<Tensor> {
+    let (dev, dt) = (ordinal(gy)?, gy.dtype());
+    let g = pool_geom_of(in_shape, spec, ho, wo);
+    let gc = like(gy, dt)?;
+    let dx = empty(dev, dt, in_shape)?;
+    if dx.numel() > 0 {
+        let args = Args::new().v(g).data(&gc).data(argmax).data(&dx);
+        run_elementwise(dev, "max_pool2d_backward", dt, dx.numel(), args)?;
+    }
+    Ok(dx)
 }
 
 /// Average pooling of a 4-D CUDA tensor to `[n, c, ho, wo]`.
-pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> Result<Tensor> {
+pub(crate) fn avg_pool2d_forward(
+    x4: &Tensor,
+    spec: &Pool2dSpec,
+    (ho, wo): (usize, usize),
+) -> Result<Tensor> {
     let dev = ordinal(x4)?;
     let dt = x4.dtype();
     let xc = contiguous(&x4.detach())?;
@@ -139,16 +160,25 @@ pub(crate) fn avg_pool2d(x4: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -
         let args = Args::new().v(g).data(&xc).data(&y);
         run_elementwise(dev, "avg_pool2d_forward", dt, y.numel(), args)?;
     }
-    let in_shape = x4.shape().to_vec();
-    Ok(record(y, "AvgPool2DBackward", &[x4], move |gy| {
-        let gc = like(gy, dt)?;
-        let dx = empty(dev, dt, &in_shape)?;
-        if dx.numel() > 0 {
-            let args = Args::new().v(g).data(&gc).data(&dx);
-            run_elementwise(dev, "avg_pool2d_backward", dt, dx.numel(), args)?;
-        }
-        Ok(vec![Some(dx)])
-    }))
+    Ok(y)
+}
+
+/// The average-pooling backward.
+pub(crate) fn avg_pool2d_backward(
+    gy: &Tensor,
+    in_shape: &[usize],
+    spec: &Pool2dSpec,
+    (ho, wo): (usize, usize),
+) -> Result<Tensor> {
+    let (dev, dt) = (ordinal(gy)?, gy.dtype());
+    let g = pool_geom_of(in_shape, spec, ho, wo);
+    let gc = like(gy, dt)?;
+    let dx = empty(dev, dt, in_shape)?;
+    if dx.numel() > 0 {
+        let args = Args::new().v(g).data(&gc).data(&dx);
+        run_elementwise(dev, "avg_pool2d_backward", dt, dx.numel(), args)?;
+    }
+    Ok(dx)
 }
 
 /// Layer norm over rows of `d` elements (`backend::Backend::layer_norm_forward`).
@@ -386,8 +416,8 @@ pub(crate) fn batch_norm_backward(
 }
 
 /// Dropout with the counter-based Philox generator: keeps each element with probability
-/// `1 - p`, scaled by `1 / (1 - p)`; the backward reuses the saved keep-mask.
-pub(crate) fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
+/// `1 - p`, scaled by `1 / (1 - p)`; returns the output and the keep-mask (bool).
+pub(crate) fn dropout_forward(x: &Tensor, p: f64) -> Result<(Tensor, Tensor)> {
     let dev = ordinal(x)?;
     let dt = x.dtype();
     let xc = contiguous(&x.detach())?;
@@ -407,13 +437,18 @@ pub(crate) fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
             .v(offset);
         run_elementwise(dev, "dropout_forward", dt, n.div_ceil(4), args)?;
     }
-    Ok(record(y, "NativeDropoutBackward", &[x], move |g| {
-        let gc = like(g, dt)?;
-        let dx = empty(dev, dt, gc.shape())?;
-        if n > 0 {
-            let args = Args::new().v(n as i64).data(&gc).data(&mask).v(p).data(&dx);
-            run_elementwise(dev, "dropout_backward", dt, n, args)?;
-        }
-        Ok(vec![Some(dx)])
-    }))
+    Ok((y, mask))
+}
+
+/// The dropout backward: `g` through the saved keep-mask, scaled as the forward.
+pub(crate) fn dropout_backward(g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
+    let (dev, dt) = (ordinal(g)?, g.dtype());
+    let gc = like(g, dt)?;
+    let n = gc.numel();
+    let dx = empty(dev, dt, gc.shape())?;
+    if n > 0 {
+        let args = Args::new().v(n as i64).data(&gc).data(mask).v(p).data(&dx);
+        run_elementwise(dev, "dropout_backward", dt, n, args)?;
+    }
+    Ok(dx)
 }

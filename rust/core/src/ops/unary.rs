@@ -40,6 +40,95 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Every op, with representative parameters: the table tests iterate over (a finite-
+    /// difference gradient check of each, a CUDA-against-CPU check of each). `table_index`
+    /// matches exhaustively, so a new variant does not compile until it is listed here too.
+    pub const ALL: &'static [UnaryOp] = &[
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Log2,
+        UnaryOp::Log1p,
+        UnaryOp::Expm1,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Square,
+        UnaryOp::Reciprocal,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::Gelu,
+        UnaryOp::GeluTanh,
+        UnaryOp::Silu,
+        UnaryOp::Softplus {
+            beta: 2.0,
+            threshold: 20.0,
+        },
+        UnaryOp::LeakyRelu(0.1),
+        UnaryOp::Elu(0.7),
+        UnaryOp::Erf,
+        UnaryOp::Sign,
+        UnaryOp::Floor,
+        UnaryOp::Ceil,
+        UnaryOp::Round,
+        UnaryOp::Trunc,
+        UnaryOp::Clamp {
+            min: -0.5,
+            max: 0.5,
+        },
+    ];
+
+    /// The op's position in `ALL`.
+    pub fn table_index(self) -> usize {
+        match self {
+            UnaryOp::Neg => 0,
+            UnaryOp::Abs => 1,
+            UnaryOp::Exp => 2,
+            UnaryOp::Log => 3,
+            UnaryOp::Log2 => 4,
+            UnaryOp::Log1p => 5,
+            UnaryOp::Expm1 => 6,
+            UnaryOp::Sqrt => 7,
+            UnaryOp::Rsqrt => 8,
+            UnaryOp::Square => 9,
+            UnaryOp::Reciprocal => 10,
+            UnaryOp::Sin => 11,
+            UnaryOp::Cos => 12,
+            UnaryOp::Tanh => 13,
+            UnaryOp::Sigmoid => 14,
+            UnaryOp::Relu => 15,
+            UnaryOp::Gelu => 16,
+            UnaryOp::GeluTanh => 17,
+            UnaryOp::Silu => 18,
+            UnaryOp::Softplus { .. } => 19,
+            UnaryOp::LeakyRelu(_) => 20,
+            UnaryOp::Elu(_) => 21,
+            UnaryOp::Erf => 22,
+            UnaryOp::Sign => 23,
+            UnaryOp::Floor => 24,
+            UnaryOp::Ceil => 25,
+            UnaryOp::Round => 26,
+            UnaryOp::Trunc => 27,
+            UnaryOp::Clamp { .. } => 28,
+        }
+    }
+
+    /// Whether the op is defined for negative inputs (the others need `x > 0`).
+    pub fn accepts_negative(self) -> bool {
+        !matches!(
+            self,
+            UnaryOp::Log
+                | UnaryOp::Log2
+                | UnaryOp::Sqrt
+                | UnaryOp::Rsqrt
+                | UnaryOp::Reciprocal
+                | UnaryOp::Log1p
+        )
+    }
+
     fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "NegBackward",
@@ -488,6 +577,13 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     Ok(record(out, op.name(), &[t], move |g| {
         Ok(vec![Some(unary_backward(op, x.get()?, g)?)])
     }))
+}
+
+impl Tensor {
+    /// Applies the elementwise `op` (differentiable): the op table's entry point.
+    pub fn apply_unary(&self, op: UnaryOp) -> Result<Tensor> {
+        unary(self, op)
+    }
 }
 
 macro_rules! unary_methods {

@@ -1,0 +1,66 @@
+//! Finite-difference gradient checks in float64 over the whole elementwise op table
+//! (`UnaryOp::ALL`) and the binary ops: a new op is checked by being listed in the table.
+
+// A test: a failed unwrap is a failing check, not a crash across the Python boundary.
+#![allow(clippy::unwrap_used)]
+
+use democratising::autograd::backward;
+use democratising::ops::UnaryOp;
+use democratising::prelude::*;
+
+/// Central differences of `f` (summed) against autograd's gradient at `x0`.
+fn check(what: &str, x0: &[f64], f: &dyn Fn(&Tensor) -> Result<Tensor>) {
+    let x = Tensor::from_vec(x0.to_vec(), &[x0.len()]).unwrap();
+    x.set_requires_grad(true).unwrap();
+    backward(&f(&x).unwrap().sum(None, false).unwrap(), None, false).unwrap();
+    let got = x.grad().unwrap().to_vec::<f64>().unwrap();
+    let h = 1e-6;
+    for i in 0..x0.len() {
+        let at = |d: f64| {
+            let mut v = x0.to_vec();
+            v[i] += d;
+            let t = Tensor::from_vec(v, &[x0.len()]).unwrap();
+            f(&t).unwrap().sum(None, false).unwrap().item().unwrap()
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h);
+        let tol = 1e-5 * (1.0 + fd.abs());
+        assert!(
+            (got[i] - fd).abs() < tol,
+            "{what} at x = {}: autograd {} vs finite difference {fd}",
+            x0[i],
+            got[i]
+        );
+    }
+}
+
+/// Points away from every op's kinks and jumps (0, integers, halves, clamp bounds).
+const POSITIVE: &[f64] = &[0.31, 0.77, 1.23, 1.61, 2.37];
+const MIXED: &[f64] = &[-1.83, -0.71, -0.23, 0.37, 1.13];
+
+#[test]
+fn every_unary_op_in_the_table_has_a_matching_gradient() {
+    assert_eq!(UnaryOp::ALL.len(), 29);
+    for (i, &op) in UnaryOp::ALL.iter().enumerate() {
+        assert_eq!(op.table_index(), i, "{op:?} is listed out of order");
+        let what = format!("{op:?}");
+        check(&what, POSITIVE, &|t| t.apply_unary(op));
+        if op.accepts_negative() {
+            check(&what, MIXED, &|t| t.apply_unary(op));
+        }
+    }
+}
+
+#[test]
+fn binary_ops_have_matching_gradients() {
+    let other = Tensor::from_vec(vec![0.53f64, -1.7, 2.2, 0.9, -0.4], &[5]).unwrap();
+    let o = &other;
+    check("add", MIXED, &|t| t.add(o));
+    check("sub", MIXED, &|t| o.sub(t));
+    check("mul", MIXED, &|t| t.mul(o));
+    check("div (numerator)", MIXED, &|t| t.div(o));
+    check("div (denominator)", POSITIVE, &|t| o.div(t));
+    check("pow (base)", POSITIVE, &|t| t.pow(o));
+    check("pow (exponent)", MIXED, &|t| o.abs()?.pow(t));
+    check("maximum", MIXED, &|t| t.maximum(o));
+    check("minimum", MIXED, &|t| t.minimum(o));
+}

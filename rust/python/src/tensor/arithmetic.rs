@@ -1,0 +1,182 @@
+//! `Tensor` arithmetic: operators, elementwise math and comparisons.
+
+use super::PyTensor;
+use crate::errors::{to_pyerr, ResultExt};
+use crate::util::{operand, run, wrap};
+use democratising::{DType, Error};
+use pyo3::prelude::*;
+
+#[pymethods]
+impl PyTensor {
+    // ---- arithmetic -------------------------------------------------------------------------
+
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.add_scaled(&o, -alpha)).map(wrap)
+    }
+    fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        if let Ok(e) = exponent.extract::<f64>() {
+            if !exponent.is_instance_of::<PyTensor>() && t.dtype().is_float() {
+                return run(py, t.numel(), || t.pow_scalar(e)).map(wrap);
+            }
+        }
+        let o = operand(exponent)?;
+        run(py, t.numel(), || t.pow(&o)).map(wrap)
+    }
+    fn __rpow__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let _ = modulo;
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || o.pow(t)).map(wrap)
+    }
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let _ = modulo;
+        self.pow(py, other)
+    }
+    fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.neg(py)
+    }
+    fn __pos__(&self) -> PyTensor {
+        wrap(self.t.clone())
+    }
+    fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.abs(py)
+    }
+    fn __invert__(&self) -> PyResult<PyTensor> {
+        if self.t.dtype() != DType::Bool {
+            return Err(to_pyerr(Error::DType(format!(
+                "~ is only supported on bool tensors here, got {}",
+                self.t.dtype()
+            ))));
+        }
+        self.t.logical_not().py().map(wrap)
+    }
+    /// `t == None` is `False` (PyTorch); anything else compares elementwise.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.is_none() {
+            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        }
+        Ok(Bound::new(py, self.eq(py, other)?)?.into_any().unbind())
+    }
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.is_none() {
+            return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
+        }
+        Ok(Bound::new(py, self.ne(py, other)?)?.into_any().unbind())
+    }
+    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.lt(py, other)
+    }
+    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.le(py, other)
+    }
+    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.gt(py, other)
+    }
+    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.ge(py, other)
+    }
+    fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.add_(&o, 1.0))
+    }
+    fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.sub_(&o, 1.0))
+    }
+    fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.mul_(&o))
+    }
+    fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        self.inplace(|t| t.div_(&o))
+    }
+    /// `clamp(min=None, max=None)`: numbers, or tensors that broadcast against this one.
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
+        if min.is_none() && max.is_none() {
+            return Err(crate::errors::value_error(
+                "clamp: at least one of 'min' and 'max' must not be None",
+            ));
+        }
+        let is_tensor =
+            |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| b.is_instance_of::<PyTensor>());
+        let t = &self.t;
+        if is_tensor(min) || is_tensor(max) {
+            let mut out = t.clone();
+            if let Some(lo) = min {
+                let lo = operand(lo)?;
+                out = run(py, out.numel(), || out.maximum(&lo))?;
+            }
+            if let Some(hi) = max {
+                let hi = operand(hi)?;
+                out = run(py, out.numel(), || out.minimum(&hi))?;
+            }
+            return Ok(wrap(out));
+        }
+        let lo = min.map(|m| m.extract::<f64>()).transpose()?;
+        let hi = max.map(|m| m.extract::<f64>()).transpose()?;
+        run(py, t.numel(), || t.clamp(lo, hi)).map(wrap)
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        self.clamp(py, min, max)
+    }
+    #[pyo3(signature = (approximate="none"))]
+    fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
+        let t = &self.t;
+        match approximate {
+            "none" => run(py, t.numel(), || t.gelu()).map(wrap),
+            "tanh" => run(py, t.numel(), || t.gelu_tanh()).map(wrap),
+            other => Err(crate::errors::value_error(format!(
+                "gelu: approximate must be 'none' or 'tanh', got {other:?}"
+            ))),
+        }
+    }
+    #[pyo3(signature = (negative_slope=0.01))]
+    fn leaky_relu(&self, py: Python<'_>, negative_slope: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.leaky_relu(negative_slope)).map(wrap)
+    }
+    #[pyo3(signature = (alpha=1.0))]
+    fn elu(&self, py: Python<'_>, alpha: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.elu(alpha)).map(wrap)
+    }
+    #[pyo3(signature = (beta=1.0, threshold=20.0))]
+    fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.softplus(beta, threshold)).map(wrap)
+    }
+}

@@ -1,0 +1,282 @@
+//! `Tensor` methods that convert: dtypes and devices (`to`, `float`, `cuda`), NumPy and
+//! DLPack interchange, Python numbers, `repr` and formatting, pickling and copies.
+
+use super::{numpy_typestr, Either, PyTensor};
+use crate::errors::{to_pyerr, ResultExt};
+use crate::types::{extract_device, extract_dtype};
+use crate::util::{run, wrap};
+use democratising::{DType, Device, Error};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+#[pymethods]
+impl PyTensor {
+    // ---- conversion -------------------------------------------------------------------------
+
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Py<PyAny>> {
+        let v = self.t.item().py()?;
+        Ok(match self.t.dtype() {
+            DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
+            DType::I64 | DType::I32 => self
+                .t
+                .item_i64()
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            _ => v.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        self.t.item().py()
+    }
+    fn __int__(&self) -> PyResult<i64> {
+        Ok(self.t.item().py()? as i64)
+    }
+    fn __index__(&self) -> PyResult<i64> {
+        if !self.t.dtype().is_int() {
+            return Err(crate::errors::type_error(
+                "only integer tensors of a single element can be converted to an index",
+            ));
+        }
+        Ok(self.t.item().py()? as i64)
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.t.numel() != 1 {
+            return Err(to_pyerr(Error::Value(format!(
+                "Boolean value of Tensor with {} elements (shape {:?}) is ambiguous",
+                self.t.numel(),
+                self.t.shape()
+            ))));
+        }
+        Ok(self.t.item().py()? != 0.0)
+    }
+
+    /// NumPy's array interface: lets `numpy.asarray(t)` view this tensor's memory without a copy.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        if self.t.device().is_cuda() {
+            return Err(crate::errors::type_error(format!(
+                "can't convert {} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.",
+                self.t.device()
+            )));
+        }
+        let d = PyDict::new(py);
+        let isz = self.t.dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
+        let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+        d.set_item("strides", PyTuple::new(py, strides)?)?;
+        d.set_item("data", (self.data_ptr(), false))?;
+        d.set_item("version", 3)?;
+        Ok(d)
+    }
+
+    /// The CUDA Array Interface (v3) of a CUDA tensor: CuPy, Numba and CUDA-aware MPI read
+    /// its device memory without a copy. Queued work is finished first (no stream handed
+    /// over). CPU tensors have no such attribute, as in PyTorch.
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let Device::Cuda(i) = self.t.device() else {
+            // A plain AttributeError: `hasattr(t, "__cuda_array_interface__")` is the protocol.
+            return Err(pyo3::exceptions::PyAttributeError::new_err(
+                "CPU tensors have no __cuda_array_interface__; use __array_interface__ or .numpy()",
+            ));
+        };
+        if self.t.requires_grad() {
+            return Err(crate::errors::to_pyerr(Error::Autograd(
+                "Can't export a tensor that requires grad; use tensor.detach() first.".into(),
+            )));
+        }
+        democratising::cuda::synchronize(i).py()?;
+        let d = PyDict::new(py);
+        let isz = self.t.dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
+        if self.t.is_contiguous() {
+            d.set_item("strides", py.None())?;
+        } else {
+            let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+            d.set_item("strides", PyTuple::new(py, strides)?)?;
+        }
+        d.set_item("data", (self.data_ptr(), false))?;
+        d.set_item("version", 3)?;
+        d.set_item("stream", py.None())?;
+        Ok(d)
+    }
+
+    /// A NumPy array sharing this tensor's memory.
+    fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if slf.get().t.requires_grad() {
+            return Err(crate::errors::to_pyerr(Error::Autograd(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                    .into(),
+            )));
+        }
+        py.import("numpy")?.getattr("asarray")?.call1((slf,))
+    }
+
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = if self.t.dtype() == DType::BF16 || self.t.dtype() == DType::F16 {
+            self.t.to_dtype(DType::F32).py()?
+        } else {
+            self.t.clone()
+        };
+        let t = t.to_device(Device::Cpu).py()?;
+        let arr = py
+            .import("numpy")?
+            .getattr("asarray")?
+            .call1((wrap(t.detach()),))?;
+        arr.call_method0("tolist")
+    }
+
+    #[pyo3(signature = (**kwargs))]
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let arr = py.import("numpy")?.getattr("asarray")?.call1((slf,))?;
+        arr.call_method("__dlpack__", (), kwargs)
+    }
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        match self.t.device() {
+            Device::Cpu => (1, 0),
+            Device::Cuda(i) => (2, i as i32),
+        }
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<String> {
+        py.import("democratising._format")?
+            .getattr("format_tensor")?
+            .call1((slf,))?
+            .extract()
+    }
+
+    /// `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)` or keywords.
+    #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false))]
+    fn to(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+        copy: bool,
+        non_blocking: bool,
+    ) -> PyResult<Either> {
+        let _ = non_blocking;
+        let py = slf.py();
+        let this = slf.get();
+        let mut dt = None;
+        let mut dev = None;
+        for a in args.iter() {
+            if let Ok(t) = a.cast::<PyTensor>() {
+                dt = Some(t.get().t.dtype());
+                dev = Some(t.get().t.device());
+            } else {
+                match (extract_dtype(&a), extract_device(&a)) {
+                    (Ok(d), _) => dt = Some(d),
+                    (_, Ok(d)) => dev = Some(d),
+                    // Neither: say what it is not as a dtype, unless it reads as a device name.
+                    (Err(dtype_err), Err(device_err)) => {
+                        let name = a.extract::<String>().unwrap_or_default();
+                        let device_like = ["cpu", "cuda", "mps", "xpu"]
+                            .iter()
+                            .any(|p| name.starts_with(p));
+                        return Err(if device_like { device_err } else { dtype_err });
+                    }
+                }
+            }
+        }
+        if let Some(d) = dtype {
+            dt = Some(extract_dtype(d)?);
+        }
+        if let Some(d) = device {
+            dev = Some(extract_device(d)?);
+        }
+        let moved;
+        let t = match dev {
+            Some(d) if d != this.t.device() => {
+                let src = &this.t;
+                moved = run(py, src.numel(), || src.to_device(d))?;
+                &moved
+            }
+            _ => &this.t,
+        };
+        let out = match dt {
+            Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
+            None => t.clone(),
+        };
+        if copy && out.same(t) {
+            return run(py, t.numel(), || t.deep_clone())
+                .map(wrap)
+                .map(Either::New);
+        }
+        if out.same(&slf.get().t) {
+            // Nothing to move or convert: `self`, as in PyTorch.
+            return Ok(Either::Same(slf.clone().unbind()));
+        }
+        Ok(Either::New(wrap(out)))
+    }
+    fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F32)).map(wrap)
+    }
+    fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F64)).map(wrap)
+    }
+    fn half(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::F16)).map(wrap)
+    }
+    fn bfloat16(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::BF16)).map(wrap)
+    }
+    fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::I64)).map(wrap)
+    }
+    fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::I32)).map(wrap)
+    }
+    fn bool(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.to_dtype(DType::Bool)).map(wrap)
+    }
+    fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.t.to_dtype(other.t.dtype()).py().map(wrap)
+    }
+    /// `self` when already on the CPU (PyTorch), else a copy in host memory.
+    fn cpu(slf: &Bound<'_, Self>) -> PyResult<Either> {
+        let t = &slf.get().t;
+        if t.device() == Device::Cpu {
+            return Ok(Either::Same(slf.clone().unbind()));
+        }
+        run(slf.py(), t.numel(), || t.to_device(Device::Cpu))
+            .map(wrap)
+            .map(Either::New)
+    }
+    /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
+    #[pyo3(signature = (device=None))]
+    fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let d = match device {
+            None => Device::Cuda(0),
+            Some(d) if d.is_none() => Device::Cuda(0),
+            Some(d) => match d.extract::<usize>() {
+                Ok(i) => Device::Cuda(i),
+                Err(_) => match extract_device(d)? {
+                    Device::Cpu => {
+                        return Err(to_pyerr(Error::Device(
+                            "cuda(): expected a CUDA device, got cpu".into(),
+                        )))
+                    }
+                    cuda => cuda,
+                },
+            },
+        };
+        let t = &self.t;
+        run(py, t.numel(), || t.to_device(d)).map(wrap)
+    }
+}

@@ -1,0 +1,233 @@
+//! `Tensor` methods of autograd: `backward`, `grad`, `requires_grad`, hooks, `detach`.
+
+use super::{copy_of, HookHandle, PyTensor};
+use crate::errors::{from_pyerr, to_pyerr, ResultExt};
+use crate::util::{operand, run, wrap};
+use democratising::autograd;
+use democratising::{Error, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use std::sync::Arc;
+
+#[pymethods]
+impl PyTensor {
+    // ---- autograd ---------------------------------------------------------------------------
+
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false))]
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<PyRef<'_, PyTensor>>,
+        retain_graph: Option<bool>,
+        create_graph: bool,
+    ) -> PyResult<()> {
+        if create_graph {
+            return Err(to_pyerr(Error::Autograd(
+                "create_graph=True (higher-order gradients) is not supported by democratising"
+                    .into(),
+            )));
+        }
+        let g = gradient.map(|g| g.t.clone());
+        let t = &self.t;
+        let retain = retain_graph.unwrap_or(false);
+        py.detach(|| autograd::backward(t, g, retain)).py()
+    }
+    fn detach(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        Err(to_pyerr(Error::Autograd(format!(
+            "detach_() is not supported; use t = t.detach() (shape {:?})",
+            slf.get().t.shape()
+        ))))
+    }
+    fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.deep_clone()).map(wrap)
+    }
+    /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
+    /// (integer inputs then give an integer result, as in PyTorch).
+    #[pyo3(signature = (other, *, rounding_mode=None))]
+    fn div(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        rounding_mode: Option<&str>,
+    ) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        let n = t.numel().max(o.numel());
+        match rounding_mode {
+            None => run(py, n, || t.div(&o)).map(wrap),
+            Some("floor") => run(py, n, || t.floor_divide(&o)).map(wrap),
+            Some("trunc") => {
+                let dt = democratising::ops::result_type(&[t, &o]);
+                run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap)
+            }
+            Some(other) => Err(crate::errors::value_error(format!(
+                "div: rounding_mode must be None, 'floor' or 'trunc', got {other:?}"
+            ))),
+        }
+    }
+    /// Indices of the non-zero elements: `[n, ndim]`, or with `as_tuple=True` one index tensor
+    /// per dim (what advanced indexing takes: `t[t.nonzero(as_tuple=True)]`).
+    #[pyo3(signature = (*, as_tuple=false))]
+    fn nonzero<'py>(&self, py: Python<'py>, as_tuple: bool) -> PyResult<Bound<'py, PyAny>> {
+        let t = if self.t.ndim() == 0 && as_tuple {
+            self.t.reshape(&[1]).py()?
+        } else {
+            self.t.clone()
+        };
+        let idx = run(py, t.numel(), || t.nonzero())?;
+        if !as_tuple {
+            return Ok(Bound::new(py, wrap(idx))?.into_any());
+        }
+        let cols = (0..t.ndim())
+            .map(|d| idx.select(1, d as isize).map(wrap))
+            .collect::<democratising::Result<Vec<_>>>()
+            .py()?;
+        Ok(PyTuple::new(py, cols)?.into_any())
+    }
+    /// Assigning `t.data` copies the values in (shapes must match), as
+    /// `with no_grad(): t.copy_(value)`.
+    #[setter]
+    fn set_data(&self, py: Python<'_>, value: PyRef<'_, PyTensor>) -> PyResult<()> {
+        if value.t.shape() != self.t.shape() {
+            return Err(to_pyerr(Error::Shape(format!(
+                "cannot assign .data of shape {:?} to a tensor of shape {:?}",
+                value.t.shape(),
+                self.t.shape()
+            ))));
+        }
+        let (dst, src) = (self.t.detach(), value.t.detach());
+        run(py, dst.numel(), || dst.copy_(&src))
+    }
+    /// `f"{t:.4f}"` formats a 0-d tensor as its number (PyTorch).
+    fn __format__(slf: &Bound<'_, Self>, spec: &str) -> PyResult<String> {
+        if slf.get().t.ndim() == 0 {
+            return slf
+                .call_method0("item")?
+                .call_method1("__format__", (spec,))?
+                .extract();
+        }
+        if spec.is_empty() {
+            return slf.str()?.extract();
+        }
+        Err(crate::errors::type_error(format!(
+            "unsupported format string {spec:?} for a tensor of shape {:?} (only 0-d tensors \
+             format as numbers)",
+            slf.get().t.shape()
+        )))
+    }
+    /// Methods written in Python on top of the engine's ops (`democratising._tensor_extra`:
+    /// `sort`, `norm`, `cumsum`, ...), looked up only when no built-in attribute matches.
+    fn __getattr__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if !name.starts_with("__") {
+            let extra = py.import("democratising._tensor_extra")?;
+            if let Some(f) = extra.getattr("METHODS")?.cast::<PyDict>()?.get_item(name)? {
+                return py.import("types")?.getattr("MethodType")?.call1((f, slf));
+            }
+        }
+        // A plain AttributeError, as `getattr`/`hasattr` expect of `__getattr__`.
+        Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "'{}' object has no attribute '{name}'",
+            slf.get_type().name()?
+        )))
+    }
+    /// `pickle`: the values as a NumPy array, dtype, device and `requires_grad` (leaves only).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let rebuild = py
+            .import("democratising._tensor_extra")?
+            .getattr("_reduce")?;
+        rebuild.call1((slf,))
+    }
+    /// `copy.deepcopy(t)`: a leaf with its own copy of the data (and of `.grad`), the same
+    /// class (`Parameter` stays a parameter), `requires_grad` and instance attributes. As in
+    /// PyTorch, only graph leaves can be deep-copied.
+    fn __deepcopy__<'py>(
+        slf: &Bound<'py, Self>,
+        memo: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let t = &slf.get().t;
+        if !t.is_leaf() {
+            return Err(to_pyerr(Error::Autograd(format!(
+                "only graph leaves (tensors created by the user) can be deep-copied; this tensor \
+                 of shape {:?} is the result of an operation: detach() it first",
+                t.shape()
+            ))));
+        }
+        let data = py.detach(|| t.detach().deep_clone()).py()?;
+        let grad = match t.grad() {
+            Some(g) => Some(py.detach(|| g.deep_clone()).py()?),
+            None => None,
+        };
+        let new = copy_of(slf, data)?;
+        new.cast::<PyTensor>()?.get().t.set_grad(grad).py()?;
+        if let Ok(attrs) = slf.getattr("__dict__") {
+            let copied = py
+                .import("copy")?
+                .getattr("deepcopy")?
+                .call1((attrs, memo))?;
+            new.getattr("__dict__")?.call_method1("update", (copied,))?;
+        }
+        Ok(new)
+    }
+    /// `copy.copy(t)`: a new tensor object of the same class sharing this one's data (as
+    /// PyTorch's), with the same `requires_grad`.
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let new = copy_of(slf, slf.get().t.detach())?;
+        if let Ok(attrs) = slf.getattr("__dict__") {
+            new.getattr("__dict__")?.call_method1("update", (attrs,))?;
+        }
+        Ok(new)
+    }
+    fn retain_grad(&self) -> PyResult<()> {
+        self.t.retain_grad().py()
+    }
+    /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
+    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
+        let f: autograd::Hook = Arc::new(move |g: &Tensor| {
+            Python::attach(|py| {
+                let r = hook
+                    .call1(py, (wrap(g.clone()),))
+                    .map_err(|e| from_pyerr(e, "a tensor hook"))?;
+                let r = r.bind(py);
+                if r.is_none() {
+                    return Ok(None);
+                }
+                match r.cast::<PyTensor>() {
+                    Ok(t) => Ok(Some(t.get().t.clone())),
+                    Err(_) => Err(Error::Autograd(
+                        "a tensor hook must return None or a Tensor".into(),
+                    )),
+                }
+            })
+        });
+        let id = self.t.register_hook(f).py()?;
+        Ok(HookHandle {
+            tensor: self.t.clone(),
+            id,
+        })
+    }
+    /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass.
+    fn register_post_accumulate_grad_hook(
+        slf: &Bound<'_, Self>,
+        hook: Py<PyAny>,
+    ) -> PyResult<HookHandle> {
+        let f: autograd::PostAccumulateHook = Arc::new(move |t: &Tensor| {
+            Python::attach(|py| {
+                hook.call1(py, (wrap(t.clone()),))
+                    .map_err(|e| from_pyerr(e, "a post-accumulate-grad hook"))?;
+                Ok(())
+            })
+        });
+        let id = slf.get().t.register_post_accumulate_grad_hook(f).py()?;
+        Ok(HookHandle {
+            tensor: slf.get().t.clone(),
+            id,
+        })
+    }
+}

@@ -1,0 +1,395 @@
+//! The Python `Tensor` class: a thin wrapper over the engine's `Tensor` handle. Methods convert
+//! arguments, release the GIL around large work and map errors; all logic lives in the engine.
+//! This file holds the class, its construction, attributes and indexing; the other methods are
+//! in one file per concern beside it.
+
+mod arithmetic;
+mod conversion;
+mod gradients;
+mod inplace;
+mod reductions;
+mod shape;
+mod structured;
+
+use crate::errors::{to_pyerr, ResultExt};
+use crate::types::{PyDType, PyDevice};
+use crate::util::{operand, run, wrap};
+use democratising::autograd;
+use democratising::{DType, Device, Error, Tensor};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use std::sync::Arc;
+
+/// A multi-dimensional array with autograd. See `democratising` for the full API.
+#[pyclass(frozen, subclass, name = "Tensor", module = "democratising", weakref)]
+pub struct PyTensor {
+    pub t: Tensor,
+}
+
+fn numpy_typestr(dt: DType) -> PyResult<&'static str> {
+    Ok(match dt {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::F16 => "<f2",
+        DType::I64 => "<i8",
+        DType::I32 => "<i4",
+        DType::Bool => "|b1",
+        DType::BF16 => {
+            return Err(to_pyerr(Error::DType(
+                "NumPy has no bfloat16: convert with .float() before .numpy()".into(),
+            )))
+        }
+    })
+}
+
+macro_rules! unary_py {
+    ($($name:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
+                    let t = &self.t;
+                    run(py, t.numel(), || t.$name()).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+unary_py!(
+    neg,
+    abs,
+    exp,
+    log,
+    log2,
+    log1p,
+    expm1,
+    sqrt,
+    rsqrt,
+    square,
+    reciprocal,
+    sin,
+    cos,
+    tanh,
+    sigmoid,
+    relu,
+    silu,
+    erf,
+    sign,
+    floor,
+    ceil,
+    round,
+    trunc,
+    logical_not,
+);
+
+macro_rules! binary_py {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+                    let o = operand(other)?;
+                    let t = &self.t;
+                    run(py, t.numel().max(o.numel()), || t.$method(&o)).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+binary_py!(
+    mul => mul, true_divide => div, maximum => maximum, minimum => minimum,
+    remainder => remainder, floor_divide => floor_divide, matmul => matmul, eq => eq, ne => ne,
+    lt => lt, le => le, gt => gt, ge => ge, logical_and => logical_and, logical_or => logical_or,
+    logical_xor => logical_xor,
+    __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
+    __mod__ => remainder, __matmul__ => matmul, __and__ => logical_and, __or__ => logical_or,
+    __xor__ => logical_xor,
+);
+
+macro_rules! rbinary_py {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+                    let o = operand(other)?;
+                    let t = &self.t;
+                    run(py, t.numel(), || o.$method(t)).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+rbinary_py!(
+    __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div,
+    __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
+);
+
+/// `self` unchanged or a new tensor (what `to()` returns).
+#[derive(IntoPyObject)]
+enum Either {
+    Same(Py<PyTensor>),
+    New(PyTensor),
+}
+
+/// A new object of `slf`'s class (`Tensor` or a subclass such as `Parameter`) around `data`,
+/// with `slf`'s `requires_grad`.
+fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let new = slf.get_type().call1((wrap(data),))?;
+    let requires_grad = slf.get().t.requires_grad();
+    new.cast::<PyTensor>()?
+        .get()
+        .t
+        .set_requires_grad(requires_grad)
+        .py()?;
+    Ok(new)
+}
+
+impl PyTensor {
+    fn inplace(&self, f: impl FnOnce(&Tensor) -> democratising::Result<()>) -> PyResult<()> {
+        f(&self.t).py()
+    }
+}
+
+#[pymethods]
+impl PyTensor {
+    /// `Tensor(data)`: a tensor sharing `data` if it is a tensor, else a copy of it (lists,
+    /// NumPy arrays, numbers). Subclasses (`nn.Parameter`) construct through here.
+    #[new]
+    #[pyo3(signature = (data=None))]
+    fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        match data {
+            None => Ok(wrap(Tensor::zeros(&[0], DType::F32).py()?)),
+            Some(d) => match d.cast::<PyTensor>() {
+                Ok(t) => Ok(wrap(t.get().t.detach())),
+                Err(_) => {
+                    let t = py
+                        .import("democratising._tensor")?
+                        .getattr("tensor")?
+                        .call1((d,))?;
+                    Ok(wrap(t.cast::<PyTensor>()?.get().t.clone()))
+                }
+            },
+        }
+    }
+
+    // ---- attributes ------------------------------------------------------------------------
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.shape())
+    }
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    fn dim(&self) -> usize {
+        self.t.ndim()
+    }
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        PyDType(self.t.dtype())
+    }
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice(self.t.device())
+    }
+    #[getter]
+    fn is_cuda(&self) -> bool {
+        matches!(self.t.device(), Device::Cuda(_))
+    }
+    #[getter]
+    fn requires_grad(&self) -> bool {
+        self.t.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
+        self.t.set_requires_grad(flag).py()
+    }
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.set_requires_grad(requires_grad).py()?;
+        Ok(slf)
+    }
+    #[getter]
+    fn grad(&self) -> Option<PyTensor> {
+        self.t.grad().map(wrap)
+    }
+    #[setter]
+    fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
+        self.t.set_grad(g.map(|g| g.t.clone())).py()
+    }
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.t.is_leaf()
+    }
+    #[getter]
+    fn grad_fn(&self) -> Option<GradFn> {
+        self.t.grad_fn().map(|n| GradFn { node: n })
+    }
+    #[getter]
+    fn data(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    #[getter(T)]
+    fn transpose_all(&self) -> PyResult<PyTensor> {
+        self.t.t().py().map(wrap)
+    }
+    #[getter(mT)]
+    fn matrix_transpose(&self) -> PyResult<PyTensor> {
+        self.t.transpose(-2, -1).py().map(wrap)
+    }
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    fn nelement(&self) -> usize {
+        self.t.numel()
+    }
+    fn element_size(&self) -> usize {
+        self.t.dtype().size()
+    }
+    #[pyo3(signature = (dim=None))]
+    fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            Some(d) => Ok(self
+                .t
+                .dim_size(d)
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+            None => Ok(PyTuple::new(py, self.t.shape())?.into_any().unbind()),
+        }
+    }
+    #[pyo3(signature = (dim=None))]
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            Some(d) => {
+                let i = democratising::layout::normalize_dim(d, self.t.ndim()).py()?;
+                Ok(self.t.strides()[i].into_pyobject(py)?.into_any().unbind())
+            }
+            None => Ok(PyTuple::new(py, self.t.strides())?.into_any().unbind()),
+        }
+    }
+    fn is_contiguous(&self) -> bool {
+        self.t.is_contiguous()
+    }
+    fn is_floating_point(&self) -> bool {
+        self.t.dtype().is_float()
+    }
+    fn data_ptr(&self) -> usize {
+        self.t.storage().as_ptr() as usize + self.t.layout().offset * self.t.dtype().size()
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        if self.t.ndim() == 0 {
+            return Err(crate::errors::type_error("len() of a 0-d tensor"));
+        }
+        Ok(self.t.shape()[0])
+    }
+    /// Makes NumPy defer to the reflected operators (`np.float32(2) * t` is a Tensor).
+    #[classattr]
+    fn __array_priority__() -> f64 {
+        1000.0
+    }
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+
+    // ---- indexing ---------------------------------------------------------------------------
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        crate::indexing::getitem(py, &self.t, key).map(wrap)
+    }
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        crate::indexing::setitem(py, &self.t, key, value)
+    }
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.t.ndim() == 0 {
+            return Err(crate::errors::type_error("iteration over a 0-d tensor"));
+        }
+        let items: Vec<PyTensor> = self.t.unbind(0).py()?.into_iter().map(wrap).collect();
+        Ok(items.into_pyobject(py)?.try_iter()?.into_any().unbind())
+    }
+}
+
+impl PyTensor {
+    fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+        max: bool,
+    ) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => {
+                let r = if max {
+                    self.t.amax(None, false)
+                } else {
+                    self.t.amin(None, false)
+                };
+                Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
+            }
+            Some(d) if d.is_instance_of::<PyTensor>() => {
+                let o = operand(d)?;
+                let r = if max {
+                    self.t.maximum(&o)
+                } else {
+                    self.t.minimum(&o)
+                };
+                Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
+            }
+            Some(d) => {
+                let d: isize = d.extract()?;
+                let (v, i) = self.t.max_dim(d, keepdim, max).py()?;
+                let ret = py.import("democratising._tensor")?.getattr("MaxResult")?;
+                Ok(ret.call1((wrap(v), wrap(i)))?.unbind())
+            }
+        }
+    }
+}
+
+/// The node that produced a tensor (`t.grad_fn`), for inspecting the graph.
+#[pyclass(frozen, name = "GradFn", module = "democratising")]
+pub struct GradFn {
+    node: Arc<autograd::Node>,
+}
+
+#[pymethods]
+impl GradFn {
+    fn name(&self) -> &'static str {
+        self.node.name
+    }
+    #[getter]
+    fn next_functions(&self) -> Vec<Option<GradFn>> {
+        self.node
+            .next_functions()
+            .into_iter()
+            .map(|n| n.map(|node| GradFn { node }))
+            .collect()
+    }
+    fn __repr__(&self) -> String {
+        format!("<{} object>", self.node.name)
+    }
+}
+
+/// Returned by `register_hook`, like PyTorch's handle: `handle.remove()` unregisters the hook.
+#[pyclass(frozen, name = "RemovableHandle", module = "democratising")]
+pub struct HookHandle {
+    tensor: Tensor,
+    id: u64,
+}
+
+#[pymethods]
+impl HookHandle {
+    fn remove(&self) {
+        self.tensor.remove_hook(self.id);
+    }
+}

@@ -1,0 +1,167 @@
+//! `Tensor` shape methods: views, reshapes, permutations, splits and joins.
+
+use super::PyTensor;
+use crate::errors::{to_pyerr, ResultExt};
+use crate::types::extract_dtype;
+use crate::util::{dims_arg, int_args, run, wrap};
+use democratising::Error;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+#[pymethods]
+impl PyTensor {
+    // ---- shape ------------------------------------------------------------------------------
+
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.reshape(&int_args(shape)?).py().map(wrap)
+    }
+    #[pyo3(signature = (*shape))]
+    fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        if shape.len() == 1 {
+            if let Ok(dt) = extract_dtype(&shape.get_item(0)?) {
+                if dt != self.t.dtype() {
+                    return Err(to_pyerr(Error::DType(
+                        "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
+                    )));
+                }
+                return Ok(wrap(self.t.clone()));
+            }
+        }
+        self.t.view(&int_args(shape)?).py().map(wrap)
+    }
+    fn view_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
+        self.t.view(&s).py().map(wrap)
+    }
+    fn reshape_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
+        self.t.reshape(&s).py().map(wrap)
+    }
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, dims: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.permute(&int_args(dims)?).py().map(wrap)
+    }
+    fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
+        self.t.transpose(dim0, dim1).py().map(wrap)
+    }
+    fn swapaxes(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
+        self.t.transpose(dim0, dim1).py().map(wrap)
+    }
+    fn t(&self) -> PyResult<PyTensor> {
+        if self.t.ndim() > 2 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "t() expects a tensor with <= 2 dimensions, but got shape {:?}",
+                self.t.shape()
+            ))));
+        }
+        self.t.t().py().map(wrap)
+    }
+    #[pyo3(signature = (*sizes))]
+    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.expand_isize(&int_args(sizes)?).py().map(wrap)
+    }
+    fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.t.expand(other.t.shape()).py().map(wrap)
+    }
+    /// `squeeze()`, `squeeze(dim)` or `squeeze((d0, d1, ...))`.
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let Some(dims) = dims_arg(dim)? else {
+            return self.t.squeeze(None).py().map(wrap);
+        };
+        let nd = self.t.ndim();
+        let mut ds = dims
+            .iter()
+            .map(|&d| democratising::layout::normalize_dim(d, nd))
+            .collect::<democratising::Result<Vec<usize>>>()
+            .py()?;
+        ds.sort_unstable_by(|a, b| b.cmp(a));
+        ds.dedup();
+        let mut out = self.t.clone();
+        for d in ds {
+            out = out.squeeze(Some(d as isize)).py()?;
+        }
+        Ok(wrap(out))
+    }
+    fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
+        self.t.unsqueeze(dim).py().map(wrap)
+    }
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    fn flatten(&self, start_dim: isize, end_dim: isize) -> PyResult<PyTensor> {
+        self.t.flatten(start_dim, end_dim).py().map(wrap)
+    }
+    fn narrow(&self, dim: isize, start: isize, length: isize) -> PyResult<PyTensor> {
+        let Ok(length) = usize::try_from(length) else {
+            return Err(to_pyerr(Error::Value(format!(
+                "narrow(): length must be non-negative, got {length}"
+            ))));
+        };
+        self.t.narrow(dim, start, length).py().map(wrap)
+    }
+    fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {
+        self.t.select(dim, index).py().map(wrap)
+    }
+    #[pyo3(signature = (dim=0))]
+    fn unbind(&self, dim: isize) -> PyResult<Vec<PyTensor>> {
+        Ok(self.t.unbind(dim).py()?.into_iter().map(wrap).collect())
+    }
+    /// `split(size, dim)` (equal pieces, the last smaller) or `split([sizes], dim)`.
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split(
+        &self,
+        split_size_or_sections: &Bound<'_, PyAny>,
+        dim: isize,
+    ) -> PyResult<Vec<PyTensor>> {
+        if let Ok(size) = split_size_or_sections.extract::<usize>() {
+            return Ok(self
+                .t
+                .split(size, dim)
+                .py()?
+                .into_iter()
+                .map(wrap)
+                .collect());
+        }
+        let sizes: Vec<usize> = split_size_or_sections.extract()?;
+        let d = if dim < 0 {
+            dim + self.t.ndim() as isize
+        } else {
+            dim
+        };
+        let n = usize::try_from(d)
+            .ok()
+            .and_then(|d| self.t.shape().get(d).copied())
+            .ok_or_else(|| {
+                to_pyerr(Error::Index(format!(
+                    "split: dim {dim} is out of range for a tensor of {} dims",
+                    self.t.ndim()
+                )))
+            })?;
+        if sizes.iter().sum::<usize>() != n {
+            return Err(to_pyerr(Error::Shape(format!(
+                "split: sizes {sizes:?} do not add up to {n}, the size of dim {dim}"
+            ))));
+        }
+        let mut start: isize = 0;
+        let mut out = Vec::with_capacity(sizes.len());
+        for len in sizes {
+            out.push(wrap(self.t.narrow(dim, start, len).py()?));
+            start += len as isize;
+        }
+        Ok(out)
+    }
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk(&self, chunks: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
+        Ok(self
+            .t
+            .chunk(chunks, dim)
+            .py()?
+            .into_iter()
+            .map(wrap)
+            .collect())
+    }
+    fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, t.numel(), || t.contiguous()).map(wrap)
+    }
+}

@@ -1,0 +1,106 @@
+//! `Tensor` structured ops: matmul, gather/scatter, where, masks and sorting helpers.
+
+use super::PyTensor;
+use crate::errors::{to_pyerr, ResultExt};
+use crate::types::extract_dtype;
+use crate::util::{operand, run, wrap};
+use democratising::{Error, Tensor};
+use pyo3::prelude::*;
+
+#[pymethods]
+impl PyTensor {
+    // ---- structured ops ---------------------------------------------------------------------
+
+    #[pyo3(signature = (dim=-1, dtype=None))]
+    fn softmax(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let t = match dtype {
+            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.softmax(dim)).map(wrap)
+    }
+    #[pyo3(signature = (dim=-1, dtype=None))]
+    fn log_softmax(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let t = match dtype {
+            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || t.log_softmax(dim)).map(wrap)
+    }
+    fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let (t, i) = (&self.t, &index.t);
+        run(py, i.numel(), || t.gather(dim, i)).map(wrap)
+    }
+    fn scatter_add(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+        src: PyRef<'_, PyTensor>,
+    ) -> PyResult<PyTensor> {
+        let (t, i, s) = (&self.t, &index.t, &src.t);
+        run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
+    }
+    fn index_select(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+    ) -> PyResult<PyTensor> {
+        let (t, i) = (&self.t, &index.t);
+        run(py, t.numel(), || t.index_select(dim, i)).map(wrap)
+    }
+    fn masked_fill(
+        &self,
+        py: Python<'_>,
+        mask: PyRef<'_, PyTensor>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let v = operand(value)?;
+        democratising::ops::overflow::check_scalar_fits(&v, self.t.dtype()).py()?;
+        let v = v.item().py()?;
+        let (t, m) = (&self.t, &mask.t);
+        run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
+    }
+    #[pyo3(name = "where")]
+    fn where_method(
+        &self,
+        py: Python<'_>,
+        condition: PyRef<'_, PyTensor>,
+        other: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let (t, c) = (&self.t, &condition.t);
+        run(py, t.numel(), || Tensor::where_(c, t, &o)).map(wrap)
+    }
+    fn dot(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        if self.t.ndim() != 1 || other.t.ndim() != 1 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "dot: 1D tensors expected, but got {:?} and {:?}",
+                self.t.shape(),
+                other.t.shape()
+            ))));
+        }
+        self.t.matmul(&other.t).py().map(wrap)
+    }
+    fn mm(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        if self.t.ndim() != 2 || other.t.ndim() != 2 {
+            return Err(to_pyerr(Error::Shape(format!(
+                "mm: 2D tensors expected, but got {:?} and {:?}",
+                self.t.shape(),
+                other.t.shape()
+            ))));
+        }
+        self.t.matmul(&other.t).py().map(wrap)
+    }
+}

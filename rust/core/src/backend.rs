@@ -8,6 +8,7 @@
 //! turns the saved values and the output gradient into input gradients.
 
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
 
 /// What a normalisation's forward hands to its backward.
@@ -47,7 +48,7 @@ pub struct RunningStats<'a> {
 }
 
 /// The primitives a device provides.
-pub trait Backend: IndexOps + PoolOps + Sync {
+pub trait Backend: IndexOps + MathOps + PoolOps + Sync {
     /// Layer norm over rows of `d` contiguous elements, with optional affine `w`/`b` (`[d]`).
     fn layer_norm_forward(
         &self,
@@ -159,6 +160,21 @@ pub trait PoolOps {
     fn dropout_forward(&self, x: &Tensor, p: f64) -> Result<(Tensor, Tensor)>;
     /// `g` through the forward's mask.
     fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor>;
+}
+
+/// Elementwise and row-wise math: the forward and backward kernels of the elementwise unary
+/// ops and of softmax.
+pub trait MathOps {
+    /// `op` over a floating tensor, in its dtype.
+    fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
+    /// An integer-keeping `op` (`UnaryOp::keeps_int`) over an integer tensor, as int64.
+    fn unary_int(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
+    /// `g * op'(x)`, in `x`'s dtype.
+    fn unary_backward(&self, op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor>;
+    /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
+    fn softmax_rows(&self, rows: &Tensor, n: usize, log: bool) -> Result<Tensor>;
+    /// Its backward from the output `y` and the output gradient `g` (both contiguous rows).
+    fn softmax_backward_rows(&self, y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor>;
 }
 
 /// The backend that holds `t`'s memory.

@@ -4,9 +4,14 @@
 mod index;
 mod norm;
 mod pool;
+mod softmax;
+mod unary;
 
-use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats};
+use crate::backend::{
+    Backend, IndexOps, MathOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats,
+};
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::unary::UnaryOp;
 use crate::{DType, Result, Tensor};
 
 /// The CPU as a `Backend` (`backend::of` returns it for host tensors).
@@ -149,5 +154,27 @@ impl PoolOps for Cpu {
     fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
         let _ = p;
         g.mul(mask)
+    }
+}
+
+impl MathOps for Cpu {
+    fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        unary::float_forward(t, op)
+    }
+
+    fn unary_int(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        unary::int_forward(op, t)
+    }
+
+    fn unary_backward(&self, op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+        unary::unary_backward(op, x, g)
+    }
+
+    fn softmax_rows(&self, rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+        softmax::softmax_rows_of(rows, n, log)
+    }
+
+    fn softmax_backward_rows(&self, y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+        softmax::softmax_backward_rows_of(y, g, n, log)
     }
 }

@@ -1,10 +1,13 @@
 //! The CUDA device as a `backend::Backend`: wires the interface to the kernels' host code in
 //! `cuda/ops/` (each primitive there launches NVRTC kernels, or runs them on the emulator).
 
-use super::ops::{align_device, elementwise, index, nn, to_device};
-use crate::backend::{Backend, IndexOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats};
+use super::ops::{align_device, elementwise, index, nn, reduce, to_device};
+use crate::backend::{
+    Backend, IndexOps, MathOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats,
+};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).
@@ -160,5 +163,29 @@ impl PoolOps for Cuda {
 
     fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
         nn::dropout_backward(g, mask, p)
+    }
+}
+
+impl MathOps for Cuda {
+    fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        elementwise::unary(t, op)
+    }
+
+    /// Integer ops on the device: exact through float64 for |x| < 2^53.
+    fn unary_int(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+        let r = elementwise::unary(&cast_raw(t, DType::F64)?, op)?;
+        cast_raw(&r, DType::I64)
+    }
+
+    fn unary_backward(&self, op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+        elementwise::unary_backward(op, x, g)
+    }
+
+    fn softmax_rows(&self, rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+        reduce::softmax_rows(rows, n, log)
+    }
+
+    fn softmax_backward_rows(&self, y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+        reduce::softmax_backward_rows(y, g, n, log)
     }
 }

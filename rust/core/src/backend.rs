@@ -7,6 +7,7 @@
 //! that returns the output and what the backward needs, and a `*_backward` primitive that
 //! turns the saved values and the output gradient into input gradients.
 
+use crate::ops::binary::BinaryOp;
 use crate::ops::nn::pool::Pool2dSpec;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
@@ -165,6 +166,9 @@ pub trait PoolOps {
 /// Elementwise and row-wise math: the forward and backward kernels of the elementwise unary
 /// ops and of softmax.
 pub trait MathOps {
+    /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons give bool). One
+    /// operand may be a CPU 0-d tensor (a Python number) whatever this backend is.
+    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor>;
     /// `op` over a floating tensor, in its dtype.
     fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
     /// An integer-keeping `op` (`UnaryOp::keeps_int`) over an integer tensor, as int64.

@@ -1,6 +1,7 @@
 //! The CPU backend: kernels over host memory, behind `backend::Backend`. Each file holds the
 //! kernels of one op family; this file only wires them to the interface.
 
+mod binary;
 mod index;
 mod norm;
 mod pool;
@@ -10,6 +11,7 @@ mod unary;
 use crate::backend::{
     Backend, IndexOps, MathOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats,
 };
+use crate::ops::binary::BinaryOp;
 use crate::ops::nn::pool::Pool2dSpec;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Result, Tensor};
@@ -158,6 +160,10 @@ impl PoolOps for Cpu {
 }
 
 impl MathOps for Cpu {
+    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
+        binary::binary(op, a, b, rt)
+    }
+
     fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
         unary::float_forward(t, op)
     }

@@ -7,7 +7,7 @@ use crate::{DType, Element, Float, Result, Tensor};
 use rayon::prelude::*;
 
 /// `idx` entry of a window that lies entirely in the padding.
-const NO_INDEX: u32 = u32::MAX;
+const NO_INDEX: i32 = -1;
 
 /// The input rows (or columns) `[lo, hi)` window `o` covers, as kernel-tap indices: taps
 /// `k` with `0 <= o*s + k*d - p < size`.
@@ -35,7 +35,7 @@ fn max_pool_forward<T: Float>(
     (h, w): (usize, usize),
     (ho, wo): (usize, usize),
     spec: &Pool2dSpec,
-) -> (Vec<T>, Vec<u32>) {
+) -> (Vec<T>, Vec<i32>) {
     let per = (ho * wo).max(1);
     let mut out = vec![T::zero(); planes * ho * wo];
     let mut idx = vec![NO_INDEX; planes * ho * wo];
@@ -70,7 +70,7 @@ fn max_pool_forward<T: Float>(
             )
         })
         .collect();
-    let plane_fn = |pl: usize, o: &mut [T], ix: &mut [u32]| {
+    let plane_fn = |pl: usize, o: &mut [T], ix: &mut [i32]| {
         let plane = &xd[pl * h * w..(pl + 1) * h * w];
         if direct {
             for oy in 0..ho {
@@ -92,11 +92,11 @@ fn max_pool_forward<T: Float>(
                     let gv = m1 > m0;
                     o[ox] = if gv { m1 } else { m0 };
                     let off = if gv {
-                        (r1 + g1 as usize) as u32
+                        (r1 + g1 as usize) as i32
                     } else {
-                        (r0 + g0 as usize) as u32
+                        (r0 + g0 as usize) as i32
                     };
-                    ix[ox] = off + 2 * ox as u32;
+                    ix[ox] = off + 2 * ox as i32;
                     nan |= x0.is_nan() | x1.is_nan() | y0.is_nan() | y1.is_nan();
                 }
                 if nan {
@@ -106,7 +106,7 @@ fn max_pool_forward<T: Float>(
                         let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
                         if let Some(c) = cand.into_iter().find(|&c| plane[c].is_nan()) {
                             o[ox] = plane[c];
-                            ix[ox] = c as u32;
+                            ix[ox] = c as i32;
                         }
                     }
                 }
@@ -126,7 +126,7 @@ fn max_pool_forward<T: Float>(
                         let v = plane[j];
                         if bi == NO_INDEX || better(v, best) {
                             best = v;
-                            bi = j as u32;
+                            bi = j as i32;
                             if v.is_nan() {
                                 break 'window;
                             }
@@ -160,14 +160,19 @@ pub(super) fn max_pool2d_forward(
     (ho, wo): (usize, usize),
 ) -> Result<(Tensor, Tensor)> {
     let (n, c, h, w) = (x4.shape()[0], x4.shape()[1], x4.shape()[2], x4.shape()[3]);
+    if h * w > i32::MAX as usize {
+        // The argmax is an int32 offset within a plane.
+        crate::bail!(
+            Value,
+            "max_pool2d: a plane of {h}x{w} is too large (at most 2^31 - 1 elements)"
+        );
+    }
     let (x, dt) = compute_input(x4)?;
     let (out, idx) = crate::with_float!(dt, T => {
         let xd = x.data::<T>()?;
         let (out, idx) = max_pool_forward(&xd, n * c, (h, w), (ho, wo), spec);
         (Tensor::from_vec(out, &[n, c, ho, wo])?, idx)
     });
-    // u32 offsets as int32 (planes are below 2^31 elements; NO_INDEX becomes -1).
-    let idx: Vec<i32> = idx.into_iter().map(|v| v as i32).collect();
     Ok((
         as_dtype(&out, x4.dtype())?,
         Tensor::from_vec(idx, &[n, c, ho, wo])?,

@@ -5,6 +5,8 @@ use super::ops::{align_device, elementwise, index, nn, reduce, to_device};
 use crate::backend::{
     Backend, IndexOps, MathOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats,
 };
+use crate::layout::broadcast_shapes;
+use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::pool::Pool2dSpec;
 use crate::ops::unary::UnaryOp;
@@ -167,6 +169,28 @@ impl PoolOps for Cuda {
 }
 
 impl MathOps for Cuda {
+    /// A CPU 0-d operand (a Python number) moves over, or becomes a kernel argument.
+    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
+        use crate::cuda::ops::align_device;
+        if let Some(r) = crate::cuda::ops::elementwise::with_host_scalar(op, a, b, rt)? {
+            return Ok(r);
+        }
+        let (a, b) = if a.device().is_cuda() {
+            (a.clone(), align_device(b, a)?)
+        } else {
+            (align_device(a, b)?, b.clone())
+        };
+        let shape = broadcast_shapes(a.shape(), b.shape())?;
+        let compute = if op.is_logical() {
+            DType::Bool
+        } else if op == BinaryOp::Div {
+            rt.to_float()
+        } else {
+            rt
+        };
+        crate::cuda::ops::elementwise::binary(op, &a, &b, &shape, compute)
+    }
+
     fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor> {
         elementwise::unary(t, op)
     }

@@ -1,12 +1,10 @@
 //! Elementwise binary ops with broadcasting and PyTorch type promotion, and their gradients.
 
 use crate::autograd::{record, Saved};
-use crate::layout::broadcast_shapes;
-use crate::ops::copy::cast_raw;
-use crate::ops::kernel::map2;
+use crate::backend;
 use crate::ops::overflow::{overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
-use crate::{bail, DType, Float, Result, Tensor};
+use crate::{DType, Result, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -31,154 +29,16 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         use BinaryOp::*;
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
     }
-    fn is_logical(self) -> bool {
+    pub(crate) fn is_logical(self) -> bool {
         matches!(
             self,
             BinaryOp::LogicalAnd | BinaryOp::LogicalOr | BinaryOp::LogicalXor
         )
     }
-}
-
-macro_rules! compare_arms {
-    ($op:expr, $T:ty, $a:expr, $al:expr, $b:expr, $bl:expr, $shape:expr) => {
-        match $op {
-            BinaryOp::Eq => Tensor::from_vec(
-                map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x == y),
-                $shape,
-            ),
-            BinaryOp::Ne => Tensor::from_vec(
-                map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x != y),
-                $shape,
-            ),
-            BinaryOp::Lt => {
-                Tensor::from_vec(map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x < y), $shape)
-            }
-            BinaryOp::Le => Tensor::from_vec(
-                map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x <= y),
-                $shape,
-            ),
-            BinaryOp::Gt => {
-                Tensor::from_vec(map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x > y), $shape)
-            }
-            BinaryOp::Ge => Tensor::from_vec(
-                map2::<$T, $T, bool>($a, $al, $b, $bl, |x, y| x >= y),
-                $shape,
-            ),
-            _ => unreachable!(),
-        }
-    };
-}
-
-fn float_kernel<T: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    let al = a.layout().broadcast_to(shape)?;
-    let bl = b.layout().broadcast_to(shape)?;
-    let (a, b, al, bl) = (a, b, &al, &bl);
-    let v: Vec<T> = match op {
-        BinaryOp::Add => map2(a, al, b, bl, |x: T, y: T| x + y),
-        BinaryOp::Sub => map2(a, al, b, bl, |x: T, y: T| x - y),
-        BinaryOp::Mul => map2(a, al, b, bl, |x: T, y: T| x * y),
-        BinaryOp::Div => map2(a, al, b, bl, |x: T, y: T| x / y),
-        BinaryOp::Pow => map2(a, al, b, bl, |x: T, y: T| x.powf(y)),
-        BinaryOp::Maximum => map2(a, al, b, bl, |x: T, y: T| x.max(y)),
-        BinaryOp::Minimum => map2(a, al, b, bl, |x: T, y: T| x.min(y)),
-        BinaryOp::Remainder => map2(a, al, b, bl, |x: T, y: T| {
-            let r = T::from_f64(x.to_f64() % y.to_f64());
-            if r != T::zero() && ((r < T::zero()) != (y < T::zero())) {
-                r + y
-            } else {
-                r
-            }
-        }),
-        BinaryOp::FloorDivide => map2(a, al, b, bl, |x: T, y: T| {
-            T::from_f64((x / y).to_f64().floor())
-        }),
-        op if op.is_comparison() => return compare_arms!(op, T, a, al, b, bl, shape),
-        _ => bail!(DType, "{:?} is not defined for floating point tensors", op),
-    };
-    Tensor::from_vec(v, shape)
-}
-
-macro_rules! int_kernel {
-    ($T:ty, $op:expr, $a:expr, $b:expr, $shape:expr) => {{
-        let al = $a.layout().broadcast_to($shape)?;
-        let bl = $b.layout().broadcast_to($shape)?;
-        let (a, b, al, bl) = ($a, $b, &al, &bl);
-        let v: Vec<$T> = match $op {
-            BinaryOp::Add => map2(a, al, b, bl, |x: $T, y: $T| x.wrapping_add(y)),
-            BinaryOp::Sub => map2(a, al, b, bl, |x: $T, y: $T| x.wrapping_sub(y)),
-            BinaryOp::Mul => map2(a, al, b, bl, |x: $T, y: $T| x.wrapping_mul(y)),
-            BinaryOp::Maximum => map2(a, al, b, bl, |x: $T, y: $T| x.max(y)),
-            BinaryOp::Minimum => map2(a, al, b, bl, |x: $T, y: $T| x.min(y)),
-            BinaryOp::Pow => {
-                if b.to_dtype(DType::I64)?
-                    .to_vec::<i64>()?
-                    .iter()
-                    .any(|&e| e < 0)
-                {
-                    bail!(Value, "integers to negative integer powers are not allowed");
-                }
-                map2(a, al, b, bl, |x: $T, y: $T| x.wrapping_pow(y as u32))
-            }
-            BinaryOp::Remainder | BinaryOp::FloorDivide => {
-                if b.to_dtype(DType::I64)?
-                    .to_vec::<i64>()?
-                    .iter()
-                    .any(|&e| e == 0)
-                {
-                    bail!(Value, "integer division or modulo by zero");
-                }
-                if $op == BinaryOp::Remainder {
-                    map2(a, al, b, bl, |x: $T, y: $T| {
-                        // wrapping: MIN % -1 is 0 instead of a panic.
-                        let r = x.wrapping_rem_euclid(y);
-                        r + if y < 0 && r != 0 { y } else { 0 }
-                    })
-                } else {
-                    map2(a, al, b, bl, |x: $T, y: $T| {
-                        let q = x.wrapping_div(y);
-                        if (x.wrapping_rem(y) != 0) && ((x < 0) != (y < 0)) {
-                            q - 1
-                        } else {
-                            q
-                        }
-                    })
-                }
-            }
-            op if op.is_comparison() => return compare_arms!(op, $T, a, al, b, bl, $shape),
-            op => bail!(DType, "{:?} is not defined for integer tensors", op),
-        };
-        Tensor::from_vec(v, $shape)
-    }};
-}
-
-fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    let al = a.layout().broadcast_to(shape)?;
-    let bl = b.layout().broadcast_to(shape)?;
-    let (al, bl) = (&al, &bl);
-    let v: Vec<bool> = match op {
-        BinaryOp::LogicalAnd | BinaryOp::Mul | BinaryOp::Minimum => {
-            map2(a, al, b, bl, |x: bool, y: bool| x && y)
-        }
-        BinaryOp::LogicalOr | BinaryOp::Add | BinaryOp::Maximum => {
-            map2(a, al, b, bl, |x: bool, y: bool| x || y)
-        }
-        BinaryOp::LogicalXor | BinaryOp::Ne => map2(a, al, b, bl, |x: bool, y: bool| x != y),
-        BinaryOp::Eq => map2(a, al, b, bl, |x: bool, y: bool| x == y),
-        BinaryOp::Lt => map2(a, al, b, bl, |x: bool, y: bool| !x & y),
-        BinaryOp::Le => map2(a, al, b, bl, |x: bool, y: bool| x <= y),
-        BinaryOp::Gt => map2(a, al, b, bl, |x: bool, y: bool| x & !y),
-        BinaryOp::Ge => map2(a, al, b, bl, |x: bool, y: bool| x >= y),
-        op => bail!(
-            DType,
-            "{:?} is not supported for bool tensors; convert with .long() or .float() first",
-            op
-        ),
-    };
-    Tensor::from_vec(v, shape)
 }
 
 /// The op without autograd: promotes, broadcasts and computes.
@@ -192,70 +52,14 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
-    if a.device().is_cuda() || b.device().is_cuda() {
-        return binary_cuda(op, a, b, rt);
-    }
-    a.check_same_device(b)?;
-    let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let (compute, out) = if op.is_logical() {
-        (DType::Bool, DType::Bool)
-    } else if op.is_comparison() {
-        (rt, DType::Bool)
-    } else if op == BinaryOp::Div {
-        (rt.to_float(), rt.to_float())
+    // The backend of the first operand that is not a CPU number (a 0-d CPU tensor, e.g. a
+    // Python scalar, meets a tensor of any device).
+    let lead = if a.device() == crate::Device::Cpu && a.ndim() == 0 {
+        b
     } else {
-        (rt, rt)
+        a
     };
-    // Half types compute in f32 and round once at the end.
-    let compute = match compute {
-        DType::F16 | DType::BF16 => DType::F32,
-        c => c,
-    };
-    let ca = if a.dtype() == compute {
-        a.clone()
-    } else {
-        cast_raw(a, compute)?
-    };
-    let cb = if b.dtype() == compute {
-        b.clone()
-    } else {
-        cast_raw(b, compute)?
-    };
-    let r = match compute {
-        DType::F32 => float_kernel::<f32>(op, &ca, &cb, &shape)?,
-        DType::F64 => float_kernel::<f64>(op, &ca, &cb, &shape)?,
-        DType::I64 => int_kernel!(i64, op, &ca, &cb, &shape)?,
-        DType::I32 => int_kernel!(i32, op, &ca, &cb, &shape)?,
-        DType::Bool => bool_kernel(op, &ca, &cb, &shape)?,
-        DType::F16 | DType::BF16 => unreachable!(),
-    };
-    if r.dtype() != out {
-        cast_raw(&r, out)
-    } else {
-        Ok(r)
-    }
-}
-
-/// `binary_raw` for CUDA operands (a CPU 0-d operand, e.g. a Python number, moves over).
-fn binary_cuda(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
-    use crate::cuda::ops::align_device;
-    if let Some(r) = crate::cuda::ops::elementwise::with_host_scalar(op, a, b, rt)? {
-        return Ok(r);
-    }
-    let (a, b) = if a.device().is_cuda() {
-        (a.clone(), align_device(b, a)?)
-    } else {
-        (align_device(a, b)?, b.clone())
-    };
-    let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let compute = if op.is_logical() {
-        DType::Bool
-    } else if op == BinaryOp::Div {
-        rt.to_float()
-    } else {
-        rt
-    };
-    crate::cuda::ops::elementwise::binary(op, &a, &b, &shape, compute)
+    backend::of(lead).binary(op, a, b, rt)
 }
 
 /// Reduces a broadcast gradient back to an input's shape and dtype.

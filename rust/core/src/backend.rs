@@ -9,6 +9,7 @@
 
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::reduce::Kind as ReduceKind;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
 
@@ -175,6 +176,24 @@ pub trait MathOps {
     fn unary_int(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
     /// `g * op'(x)`, in `x`'s dtype.
     fn unary_backward(&self, op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor>;
+    /// A float reduction of `t` over `dims` (sorted) into `shape`, in `t`'s dtype.
+    fn reduce(
+        &self,
+        kind: ReduceKind,
+        t: &Tensor,
+        dims: &[usize],
+        shape: &[usize],
+    ) -> Result<Tensor>;
+    /// Sum, max or min of an integer or bool tensor over `dims`, as int64.
+    fn reduce_int(
+        &self,
+        kind: ReduceKind,
+        t: &Tensor,
+        dims: &[usize],
+        shape: &[usize],
+    ) -> Result<Tensor>;
+    /// The index of the first maximum (or minimum) along dim `d`, int64, into `shape`.
+    fn arg_reduce(&self, t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor>;
     /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
     fn softmax_rows(&self, rows: &Tensor, n: usize, log: bool) -> Result<Tensor>;
     /// Its backward from the output `y` and the output gradient `g` (both contiguous rows).

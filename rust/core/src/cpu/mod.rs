@@ -5,6 +5,7 @@ mod binary;
 mod index;
 mod norm;
 mod pool;
+pub(crate) mod reduce;
 mod softmax;
 mod unary;
 
@@ -13,6 +14,7 @@ use crate::backend::{
 };
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::reduce::Kind;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Result, Tensor};
 
@@ -160,6 +162,24 @@ impl PoolOps for Cpu {
 }
 
 impl MathOps for Cpu {
+    fn reduce(&self, kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) -> Result<Tensor> {
+        reduce::reduce(kind, t, dims, shape)
+    }
+
+    fn reduce_int(
+        &self,
+        kind: Kind,
+        t: &Tensor,
+        dims: &[usize],
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        reduce::reduce_int(kind, t, dims, shape)
+    }
+
+    fn arg_reduce(&self, t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor> {
+        reduce::arg_reduce(t, d, shape, max)
+    }
+
     fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
         binary::binary(op, a, b, rt)
     }

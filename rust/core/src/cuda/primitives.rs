@@ -1,7 +1,8 @@
 //! The CUDA device as a `backend::Backend`: wires the interface to the kernels' host code in
 //! `cuda/ops/` (each primitive there launches NVRTC kernels, or runs them on the emulator).
 
-use super::ops::{align_device, elementwise, index, nn, reduce, to_device};
+use super::ops::reduce::{self, RowOp};
+use super::ops::{align_device, elementwise, index, nn, to_device};
 use crate::backend::{
     Backend, IndexOps, MathOps, NormForward, NormGrads, NormSaved, PoolOps, RunningStats,
 };
@@ -9,6 +10,7 @@ use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::reduce::Kind;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
 
@@ -169,6 +171,34 @@ impl PoolOps for Cuda {
 }
 
 impl MathOps for Cuda {
+    fn reduce(&self, kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) -> Result<Tensor> {
+        let op = match kind {
+            Kind::Sum => RowOp::Sum,
+            Kind::Mean => RowOp::Mean,
+            Kind::Var(c) => RowOp::Var(c),
+            Kind::LogSumExp => RowOp::LogSumExp,
+            Kind::Max => RowOp::Max,
+            Kind::Min => RowOp::Min,
+        };
+        reduce::reduce(t, dims, shape, op)
+    }
+
+    /// Integer reductions on the device: exact through float64 up to 2^53.
+    fn reduce_int(
+        &self,
+        kind: Kind,
+        t: &Tensor,
+        dims: &[usize],
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        let r = self.reduce(kind, &cast_raw(t, DType::F64)?, dims, shape)?;
+        cast_raw(&r, DType::I64)
+    }
+
+    fn arg_reduce(&self, t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor> {
+        reduce::arg_reduce(t, d, shape, max)
+    }
+
     /// A CPU 0-d operand (a Python number) moves over, or becomes a kernel argument.
     fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
         use crate::cuda::ops::align_device;

@@ -3,9 +3,10 @@
 //! reduces contiguous rows; `sum` also reduces leading dimensions in place (bias gradients).
 
 use crate::autograd::{record, Saved};
+use crate::backend;
 use crate::layout::normalize_dim;
 use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Element, Float, Result, Tensor};
+use crate::{bail, DType, Result, Tensor};
 
 /// Sorted, de-duplicated, normalised reduction dims (`None` or empty = all dims).
 pub(crate) fn reduce_dims(t: &Tensor, dims: Option<&[isize]>) -> Result<Vec<usize>> {
@@ -34,7 +35,7 @@ pub(crate) fn reduce_dims(t: &Tensor, dims: Option<&[isize]>) -> Result<Vec<usiz
     Ok(out)
 }
 
-fn out_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
+pub(crate) fn out_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
     let mut s = Vec::new();
     for (i, &n) in shape.iter().enumerate() {
         if dims.contains(&i) {
@@ -48,62 +49,9 @@ fn out_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Vec<usize> {
     s
 }
 
-/// Rows of the reduction: a contiguous buffer of `outer * r` elements, reduced dims innermost.
-fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)> {
-    let nd = t.ndim();
-    let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
-    let outer: usize = t
-        .shape()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !dims.contains(i))
-        .map(|(_, &n)| n)
-        .product();
-    let mut perm: Vec<usize> = (0..nd).filter(|d| !dims.contains(d)).collect();
-    perm.extend_from_slice(dims);
-    let l = t.layout().permute(&perm)?;
-    let v = t.with_layout(l).to_vec::<T>()?;
-    Ok((v, outer, r))
-}
-
-/// Elements summed in `T` before a partial sum is folded into an f64 total: keeps float32 sums of
-/// millions of elements accurate (like PyTorch's cascade sum) while the inner loop vectorises.
-const SUM_BLOCK: usize = 256;
-
-#[inline]
-fn block_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = x.chunks_exact(8);
-    let rem = chunks.remainder();
-    for c in chunks {
-        for i in 0..8 {
-            acc[i] += f(c[i]);
-        }
-    }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for &v in rem {
-        s += f(v);
-    }
-    s
-}
-
-/// `sum(f(x))` over a row, accurate for long rows.
-#[inline]
-fn row_sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
-    if x.len() <= SUM_BLOCK {
-        return block_sum(x, f);
-    }
-    let total: f64 = x.chunks(SUM_BLOCK).map(|c| block_sum(c, f).to_f64()).sum();
-    T::from_f64(total)
-}
-
-#[inline]
-pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
-    row_sum_map(x, |v| v)
-}
-
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
+/// A float reduction over rows, as the backends' `reduce` primitive computes it.
+pub enum Kind {
     Sum,
     Mean,
     Var(f64),
@@ -112,152 +60,9 @@ enum Kind {
     Min,
 }
 
-fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
-    (0..outer)
-        .map(|o| {
-            let x = &v[o * r..(o + 1) * r];
-            match kind {
-                Kind::Sum => row_sum(x),
-                Kind::Mean => row_sum(x) / T::from_usize(r),
-                Kind::Var(correction) => {
-                    let m = row_sum(x) / T::from_usize(r);
-                    let ss = row_sum_map(x, |v| (v - m) * (v - m));
-                    let denom = r as f64 - correction;
-                    if denom <= 0.0 {
-                        T::from_f64(f64::NAN)
-                    } else {
-                        ss / T::from_f64(denom)
-                    }
-                }
-                Kind::LogSumExp => {
-                    let m = x
-                        .iter()
-                        .fold(T::NEG_INF, |a, &v| if v > a || v.is_nan() { v } else { a });
-                    // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
-                    // (`x - m` would be inf - inf = NaN).
-                    if m.is_nan() || m == T::INF || m == T::NEG_INF {
-                        m
-                    } else {
-                        m + row_sum_map(x, |v| (v - m).exp()).ln()
-                    }
-                }
-                Kind::Max => x.iter().fold(T::NEG_INF, |a, &v| {
-                    if v > a || v.is_nan() || a.is_nan() {
-                        if a.is_nan() {
-                            a
-                        } else {
-                            v
-                        }
-                    } else {
-                        a
-                    }
-                }),
-                Kind::Min => x.iter().fold(T::INF, |a, &v| {
-                    if v < a || v.is_nan() || a.is_nan() {
-                        if a.is_nan() {
-                            a
-                        } else {
-                            v
-                        }
-                    } else {
-                        a
-                    }
-                }),
-            }
-        })
-        .collect()
-}
-
-/// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it.
-fn sum_leading<T: Float>(x: &[T], r: usize, inner: usize) -> Vec<T> {
-    let inner1 = inner.max(1);
-    let x = &x[..(r * inner1).min(x.len())];
-    if r <= SUM_BLOCK {
-        let mut out = vec![T::zero(); inner];
-        for row in x.chunks_exact(inner1) {
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o += v;
-            }
-        }
-        return out;
-    }
-    // Partial sums over blocks of rows, folded into f64 totals (see `SUM_BLOCK`).
-    let mut total = vec![0f64; inner];
-    let mut part = vec![T::zero(); inner];
-    for block in x.chunks(SUM_BLOCK * inner1) {
-        part.iter_mut().for_each(|p| *p = T::zero());
-        for row in block.chunks_exact(inner1) {
-            for (p, &v) in part.iter_mut().zip(row) {
-                *p += v;
-            }
-        }
-        for (t, &p) in total.iter_mut().zip(&part) {
-            *t += p.to_f64();
-        }
-    }
-    total.into_iter().map(T::from_f64).collect()
-}
-
-fn reduce_float_typed<T: Float>(kind: Kind, t: &Tensor, dims: &[usize]) -> Result<Vec<T>> {
-    let nd = t.ndim();
-    // Fast path: sum over leading dims of a contiguous tensor.
-    if kind == Kind::Sum
-        && t.is_contiguous()
-        && !dims.is_empty()
-        && dims.iter().enumerate().all(|(i, &d)| i == d)
-        && dims.len() < nd
-    {
-        let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
-        let inner = t.numel() / r.max(1);
-        let data = t.data::<T>()?;
-        if r == 0 {
-            return Ok(vec![T::zero(); t.shape()[dims.len()..].iter().product()]);
-        }
-        return Ok(sum_leading(&data, r, inner));
-    }
-    let (v, outer, r) = rows::<T>(t, dims)?;
-    if r == 0 {
-        let fill = match kind {
-            Kind::Sum => T::zero(),
-            Kind::LogSumExp => T::NEG_INF,
-            Kind::Max | Kind::Min => bail!(
-                Index,
-                "max/min of an empty dimension: the operation has no identity"
-            ),
-            _ => T::from_f64(f64::NAN),
-        };
-        return Ok(vec![fill; outer]);
-    }
-    Ok(float_rows(kind, &v, outer, r))
-}
-
 fn reduce_float(kind: Kind, t: &Tensor, dims: &[usize], keepdim: bool) -> Result<Tensor> {
     let shape = out_shape(t.shape(), dims, keepdim);
-    if t.device().is_cuda() {
-        use crate::cuda::ops::reduce::{reduce, RowOp};
-        let op = match kind {
-            Kind::Sum => RowOp::Sum,
-            Kind::Mean => RowOp::Mean,
-            Kind::Var(c) => RowOp::Var(c),
-            Kind::LogSumExp => RowOp::LogSumExp,
-            Kind::Max => RowOp::Max,
-            Kind::Min => RowOp::Min,
-        };
-        return reduce(t, dims, &shape, op);
-    }
-    let dt = t.dtype();
-    match dt {
-        DType::F32 => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, &shape),
-        DType::F64 => Tensor::from_vec(reduce_float_typed::<f64>(kind, t, dims)?, &shape),
-        DType::F16 | DType::BF16 => {
-            let r = Tensor::from_vec(
-                reduce_float_typed::<f32>(kind, &cast_raw(t, DType::F32)?, dims)?,
-                &shape,
-            )?;
-            cast_raw(&r, dt)
-        }
-        _ => unreachable!(),
-    }
+    backend::of(t).reduce(kind, t, dims, &shape)
 }
 
 /// Expands a reduced gradient back over the reduced dims (undoing `keepdim=False`).
@@ -281,18 +86,9 @@ impl Tensor {
             return x.sum(dims, keepdim);
         }
         let d = reduce_dims(self, dims)?;
-        if !self.dtype().is_float() && self.device().is_cuda() {
-            // Integer sums on the device: exact through float64 up to 2^53.
-            let r = reduce_float(Kind::Sum, &cast_raw(self, DType::F64)?, &d, keepdim)?;
-            return cast_raw(&r, DType::I64);
-        }
         if !self.dtype().is_float() {
-            let t = cast_raw(self, DType::I64)?;
-            let (v, outer, r) = rows::<i64>(&t, &d)?;
-            let s: Vec<i64> = (0..outer)
-                .map(|o| v[o * r..(o + 1) * r].iter().sum())
-                .collect();
-            return Tensor::from_vec(s, &out_shape(self.shape(), &d, keepdim));
+            let shape = out_shape(self.shape(), &d, keepdim);
+            return backend::of(self).reduce_int(Kind::Sum, self, &d, &shape);
         }
         let out = reduce_float(Kind::Sum, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
@@ -389,31 +185,10 @@ impl Tensor {
 
     fn extreme(&self, dims: Option<&[isize]>, keepdim: bool, max: bool) -> Result<Tensor> {
         let d = reduce_dims(self, dims)?;
-        if !self.dtype().is_float() && self.device().is_cuda() {
-            let kind = if max { Kind::Max } else { Kind::Min };
-            let r = reduce_float(kind, &cast_raw(self, DType::F64)?, &d, keepdim)?;
-            return cast_raw(&r, self.dtype());
-        }
         if !self.dtype().is_float() {
-            let t = cast_raw(self, DType::I64)?;
-            let (v, outer, r) = rows::<i64>(&t, &d)?;
-            if r == 0 {
-                bail!(
-                    Index,
-                    "amax/amin of an empty dimension: the operation has no identity"
-                );
-            }
-            let s: Vec<i64> = (0..outer)
-                .map(|o| {
-                    let row = v[o * r..(o + 1) * r].iter();
-                    if max {
-                        row.copied().max().unwrap_or(0)
-                    } else {
-                        row.copied().min().unwrap_or(0)
-                    }
-                })
-                .collect();
-            let out = Tensor::from_vec(s, &out_shape(self.shape(), &d, keepdim))?;
+            let shape = out_shape(self.shape(), &d, keepdim);
+            let kind = if max { Kind::Max } else { Kind::Min };
+            let out = backend::of(self).reduce_int(kind, self, &d, &shape)?;
             return cast_raw(&out, self.dtype());
         }
         let out = reduce_float(if max { Kind::Max } else { Kind::Min }, self, &d, keepdim)?;
@@ -449,41 +224,12 @@ impl Tensor {
             None => (self.reshape(&[-1])?, vec![0]),
         };
         let t = if t.ndim() == 0 { t.reshape(&[1])? } else { t };
-        if t.device().is_cuda() {
-            let shape = match dim {
-                Some(_) => out_shape(self.shape(), &d, keepdim),
-                None if keepdim => vec![1; self.ndim()],
-                None => vec![],
-            };
-            return crate::cuda::ops::reduce::arg_reduce(&t, d[0], &shape, max);
-        }
-        let t64 = cast_raw(&t, DType::F64)?;
-        let (v, outer, r) = rows::<f64>(&t64, &d)?;
-        if r == 0 {
-            bail!(Index, "argmax/argmin of an empty dimension");
-        }
-        let idx: Vec<i64> = (0..outer)
-            .map(|o| {
-                let row = &v[o * r..(o + 1) * r];
-                let mut best = 0;
-                for (i, &x) in row.iter().enumerate() {
-                    let b = row[best];
-                    if b.is_nan() {
-                        break;
-                    }
-                    if x.is_nan() || (max && x > b) || (!max && x < b) {
-                        best = i;
-                    }
-                }
-                best as i64
-            })
-            .collect();
         let shape = match dim {
             Some(_) => out_shape(self.shape(), &d, keepdim),
             None if keepdim => vec![1; self.ndim()],
             None => vec![],
         };
-        Tensor::from_vec(idx, &shape)
+        backend::of(&t).arg_reduce(&t, d[0], &shape, max)
     }
 
     pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {

@@ -4,8 +4,8 @@
 use super::im2col::{col2im, im2col};
 use super::{as_dtype, compute_input};
 use crate::autograd::{record, Saved};
+use crate::cpu::reduce::row_sum;
 use crate::ops::matmul::gemm_slices;
-use crate::ops::reduce::row_sum;
 use crate::{bail, Float, Result, Tensor};
 use std::mem::MaybeUninit;
 

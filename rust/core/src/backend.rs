@@ -7,11 +7,7 @@
 //! that returns the output and what the backward needs, and a `*_backward` primitive that
 //! turns the saved values and the output gradient into input gradients.
 
-use crate::ops::binary::BinaryOp;
-use crate::ops::nn::pool::Pool2dSpec;
-use crate::ops::reduce::Kind as ReduceKind;
-use crate::ops::unary::UnaryOp;
-use crate::{DType, Device, Result, Tensor};
+use crate::{Device, Tensor};
 
 /// What a normalisation's forward hands to its backward.
 pub struct NormForward {
@@ -49,156 +45,212 @@ pub struct RunningStats<'a> {
     pub momentum: f64,
 }
 
-/// The primitives a device provides.
-pub trait Backend: IndexOps + MathOps + PoolOps + Sync {
-    /// Layer norm over rows of `d` contiguous elements, with optional affine `w`/`b` (`[d]`).
-    fn layer_norm_forward(
-        &self,
-        x: &Tensor,
-        d: usize,
-        w: Option<&Tensor>,
-        b: Option<&Tensor>,
-        eps: f64,
-    ) -> Result<NormForward>;
-
-    /// The closed-form layer-norm backward.
-    fn layer_norm_backward(
-        &self,
-        saved: NormSaved<'_>,
-        g: &Tensor,
-        d: usize,
-        need_w: bool,
-        need_b: bool,
-    ) -> Result<NormGrads>;
-
-    /// Batch norm over `[N, C, ...]`: batch statistics in training mode (updating `running`),
-    /// the running statistics in eval mode.
-    fn batch_norm_forward(
-        &self,
-        x: &Tensor,
-        running: RunningStats<'_>,
-        w: Option<&Tensor>,
-        b: Option<&Tensor>,
-        training: bool,
-        eps: f64,
-    ) -> Result<NormForward>;
-
-    /// The closed-form batch-norm backward (`training`: through the batch statistics).
-    fn batch_norm_backward(
-        &self,
-        saved: NormSaved<'_>,
-        g: &Tensor,
-        training: bool,
-        need_w: bool,
-        need_b: bool,
-    ) -> Result<NormGrads>;
+/// The primitives a device provides, listed once: `backend_interface!` hands this list to a
+/// macro, so the trait (`declare_backend!`, below) and each backend's implementation
+/// (`delegate_backend!`, in `cpu/mod.rs` and `cuda/primitives.rs`, forwarding every method to
+/// the backend's free function of the same name) are generated from it and cannot drift apart.
+macro_rules! backend_interface {
+    ($callback:ident!($($prefix:tt)*)) => {
+        $callback! {
+            ($($prefix)*)
+            // ---- normalisation: forward primitives and the closed-form backward ----
+            /// Layer norm over rows of `d` contiguous elements, optional affine `w`/`b` (`[d]`).
+            fn layer_norm_forward(
+                x: &$crate::Tensor,
+                d: usize,
+                w: Option<&$crate::Tensor>,
+                b: Option<&$crate::Tensor>,
+                eps: f64,
+            ) -> $crate::Result<$crate::backend::NormForward>;
+            /// The closed-form layer-norm backward.
+            fn layer_norm_backward(
+                saved: $crate::backend::NormSaved<'_>,
+                g: &$crate::Tensor,
+                d: usize,
+                need_w: bool,
+                need_b: bool,
+            ) -> $crate::Result<$crate::backend::NormGrads>;
+            /// Batch norm over `[N, C, ...]`: batch statistics in training mode (updating
+            /// `running`), the running statistics in eval mode.
+            fn batch_norm_forward(
+                x: &$crate::Tensor,
+                running: $crate::backend::RunningStats<'_>,
+                w: Option<&$crate::Tensor>,
+                b: Option<&$crate::Tensor>,
+                training: bool,
+                eps: f64,
+            ) -> $crate::Result<$crate::backend::NormForward>;
+            /// The closed-form batch-norm backward (`training`: through the batch statistics).
+            fn batch_norm_backward(
+                saved: $crate::backend::NormSaved<'_>,
+                g: &$crate::Tensor,
+                training: bool,
+                need_w: bool,
+                need_b: bool,
+            ) -> $crate::Result<$crate::backend::NormGrads>;
+            // ---- gathers and scatters (no autograd: `ops/index.rs` records) ----
+            /// `out[i][j] = t[index[i][j]][j]` along dim `d` (negative indices refused).
+            fn gather(
+                t: &$crate::Tensor,
+                d: usize,
+                index: &$crate::Tensor,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `out = t; out[index[i][j]][j] += src[i][j]` along dim `d`.
+            fn scatter_add(
+                t: &$crate::Tensor,
+                d: usize,
+                index: &$crate::Tensor,
+                src: &$crate::Tensor,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `t[indices]`, NumPy's advanced indexing (`None`: the whole dim).
+            fn index(
+                t: &$crate::Tensor,
+                indices: &[Option<$crate::Tensor>],
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `t[indices] = values` (or `+=`), in place.
+            fn index_put(
+                t: &$crate::Tensor,
+                indices: &[Option<$crate::Tensor>],
+                values: &$crate::Tensor,
+                accumulate: bool,
+            ) -> $crate::Result<()>;
+            /// The positions of nonzero elements, `[n, ndim]` int64.
+            fn nonzero(t: &$crate::Tensor) -> $crate::Result<$crate::Tensor>;
+            /// `cond ? a : b` broadcast to `shape`, in dtype `dt`.
+            fn where_(
+                cond: &$crate::Tensor,
+                a: &$crate::Tensor,
+                b: &$crate::Tensor,
+                shape: &[usize],
+                dt: $crate::DType,
+            ) -> $crate::Result<$crate::Tensor>;
+            // ---- pooling and dropout: forward, and the backward the op records ----
+            /// Max pooling of `[n, c, h, w]` to `out_hw`: values, and an argmax tensor that only
+            /// this backend's `max_pool2d_backward` reads.
+            fn max_pool2d_forward(
+                x: &$crate::Tensor,
+                spec: &$crate::ops::nn::pool::Pool2dSpec,
+                out_hw: (usize, usize),
+            ) -> $crate::Result<($crate::Tensor, $crate::Tensor)>;
+            /// `g` scattered back to the maxima, `[n, c, h, w]`.
+            fn max_pool2d_backward(
+                g: &$crate::Tensor,
+                argmax: &$crate::Tensor,
+                in_shape: &[usize],
+                spec: &$crate::ops::nn::pool::Pool2dSpec,
+                out_hw: (usize, usize),
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Average pooling of `[n, c, h, w]` to `out_hw`.
+            fn avg_pool2d_forward(
+                x: &$crate::Tensor,
+                spec: &$crate::ops::nn::pool::Pool2dSpec,
+                out_hw: (usize, usize),
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `g` spread evenly over the windows, `[n, c, h, w]`.
+            fn avg_pool2d_backward(
+                g: &$crate::Tensor,
+                in_shape: &[usize],
+                spec: &$crate::ops::nn::pool::Pool2dSpec,
+                out_hw: (usize, usize),
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Dropout with probability `p`: the output and a mask only `dropout_backward` reads.
+            fn dropout_forward(
+                x: &$crate::Tensor,
+                p: f64,
+            ) -> $crate::Result<($crate::Tensor, $crate::Tensor)>;
+            /// `g` through the forward's mask.
+            fn dropout_backward(
+                g: &$crate::Tensor,
+                mask: &$crate::Tensor,
+                p: f64,
+            ) -> $crate::Result<$crate::Tensor>;
+            // ---- elementwise, reductions and softmax ----
+            /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons give
+            /// bool). One operand may be a CPU 0-d tensor (a Python number).
+            fn binary(
+                op: $crate::ops::BinaryOp,
+                a: &$crate::Tensor,
+                b: &$crate::Tensor,
+                rt: $crate::DType,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `op` over a floating tensor, in its dtype.
+            fn unary_float(
+                t: &$crate::Tensor,
+                op: $crate::ops::UnaryOp,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// An integer-keeping `op` over an integer tensor, as int64.
+            fn unary_int(
+                t: &$crate::Tensor,
+                op: $crate::ops::UnaryOp,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `g * op'(x)`, in `x`'s dtype.
+            fn unary_backward(
+                op: $crate::ops::UnaryOp,
+                x: &$crate::Tensor,
+                g: &$crate::Tensor,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// A float reduction of `t` over `dims` (sorted) into `shape`, in `t`'s dtype.
+            fn reduce(
+                kind: $crate::ops::reduce::Kind,
+                t: &$crate::Tensor,
+                dims: &[usize],
+                shape: &[usize],
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Sum, max or min of an integer or bool tensor over `dims`, as int64.
+            fn reduce_int(
+                kind: $crate::ops::reduce::Kind,
+                t: &$crate::Tensor,
+                dims: &[usize],
+                shape: &[usize],
+            ) -> $crate::Result<$crate::Tensor>;
+            /// The index of the first maximum (or minimum) along dim `d`, int64, into `shape`.
+            fn arg_reduce(
+                t: &$crate::Tensor,
+                d: usize,
+                shape: &[usize],
+                max: bool,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
+            fn softmax_rows(
+                rows: &$crate::Tensor,
+                n: usize,
+                log: bool,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Its backward from the output `y` and the output gradient `g` (contiguous rows).
+            fn softmax_backward_rows(
+                y: &$crate::Tensor,
+                g: &$crate::Tensor,
+                n: usize,
+                log: bool,
+            ) -> $crate::Result<$crate::Tensor>;
+        }
+    };
 }
+pub(crate) use backend_interface;
 
-/// The gathers and scatters every backend provides (no autograd: the ops in `ops/index.rs`
-/// record the backward once, for all backends).
-pub trait IndexOps {
-    /// `out[i][j] = t[index[i][j]][j]` along dim `d` (negative indices refused).
-    fn gather(&self, t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor>;
-    /// `out = t; out[index[i][j]][j] += src[i][j]` along dim `d`.
-    fn scatter_add(&self, t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor>;
-    /// `t[indices]`, NumPy's advanced indexing (`None`: the whole dim).
-    fn index(&self, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor>;
-    /// `t[indices] = values` (or `+=`), in place.
-    fn index_put(
-        &self,
-        t: &Tensor,
-        indices: &[Option<Tensor>],
-        values: &Tensor,
-        accumulate: bool,
-    ) -> Result<()>;
-    /// The positions of nonzero elements, `[n, ndim]` int64.
-    fn nonzero(&self, t: &Tensor) -> Result<Tensor>;
-    /// `cond ? a : b` broadcast to `shape`, in dtype `dt`.
-    fn where_(
-        &self,
-        cond: &Tensor,
-        a: &Tensor,
-        b: &Tensor,
-        shape: &[usize],
-        dt: DType,
-    ) -> Result<Tensor>;
+/// The `Backend` trait from the interface list.
+macro_rules! declare_backend {
+    (() $($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {
+        /// The primitives a device provides (see `backend_interface!` for the list).
+        pub trait Backend: Sync {
+            $($(#[$doc])* fn $name(&self, $($arg: $ty),*) -> $ret;)*
+        }
+    };
 }
+backend_interface!(declare_backend!());
 
-/// Pooling and dropout: a forward per backend, the backward primitive the op records once.
-pub trait PoolOps {
-    /// Max pooling of `[n, c, h, w]` to `out_hw`: values and an argmax tensor that only this
-    /// backend's `max_pool2d_backward` reads.
-    fn max_pool2d_forward(
-        &self,
-        x: &Tensor,
-        spec: &Pool2dSpec,
-        out_hw: (usize, usize),
-    ) -> Result<(Tensor, Tensor)>;
-    /// `g` scattered back to the maxima, `[n, c, h, w]`.
-    fn max_pool2d_backward(
-        &self,
-        g: &Tensor,
-        argmax: &Tensor,
-        in_shape: &[usize],
-        spec: &Pool2dSpec,
-        out_hw: (usize, usize),
-    ) -> Result<Tensor>;
-    /// Average pooling of `[n, c, h, w]` to `out_hw`.
-    fn avg_pool2d_forward(
-        &self,
-        x: &Tensor,
-        spec: &Pool2dSpec,
-        out_hw: (usize, usize),
-    ) -> Result<Tensor>;
-    /// `g` spread evenly over the windows, `[n, c, h, w]`.
-    fn avg_pool2d_backward(
-        &self,
-        g: &Tensor,
-        in_shape: &[usize],
-        spec: &Pool2dSpec,
-        out_hw: (usize, usize),
-    ) -> Result<Tensor>;
-    /// Dropout with probability `p`: the output and a mask only `dropout_backward` reads.
-    fn dropout_forward(&self, x: &Tensor, p: f64) -> Result<(Tensor, Tensor)>;
-    /// `g` through the forward's mask.
-    fn dropout_backward(&self, g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor>;
+/// `impl Backend for $t`, each method calling the free function of the same name in scope
+/// where the macro is invoked (the backend's module).
+macro_rules! delegate_backend {
+    (($t:ty) $($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {
+        impl $crate::backend::Backend for $t {
+            $(fn $name(&self, $($arg: $ty),*) -> $ret {
+                $name($($arg),*)
+            })*
+        }
+    };
 }
-
-/// Elementwise and row-wise math: the forward and backward kernels of the elementwise unary
-/// ops and of softmax.
-pub trait MathOps {
-    /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons give bool). One
-    /// operand may be a CPU 0-d tensor (a Python number) whatever this backend is.
-    fn binary(&self, op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor>;
-    /// `op` over a floating tensor, in its dtype.
-    fn unary_float(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
-    /// An integer-keeping `op` (`UnaryOp::keeps_int`) over an integer tensor, as int64.
-    fn unary_int(&self, t: &Tensor, op: UnaryOp) -> Result<Tensor>;
-    /// `g * op'(x)`, in `x`'s dtype.
-    fn unary_backward(&self, op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor>;
-    /// A float reduction of `t` over `dims` (sorted) into `shape`, in `t`'s dtype.
-    fn reduce(
-        &self,
-        kind: ReduceKind,
-        t: &Tensor,
-        dims: &[usize],
-        shape: &[usize],
-    ) -> Result<Tensor>;
-    /// Sum, max or min of an integer or bool tensor over `dims`, as int64.
-    fn reduce_int(
-        &self,
-        kind: ReduceKind,
-        t: &Tensor,
-        dims: &[usize],
-        shape: &[usize],
-    ) -> Result<Tensor>;
-    /// The index of the first maximum (or minimum) along dim `d`, int64, into `shape`.
-    fn arg_reduce(&self, t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor>;
-    /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
-    fn softmax_rows(&self, rows: &Tensor, n: usize, log: bool) -> Result<Tensor>;
-    /// Its backward from the output `y` and the output gradient `g` (both contiguous rows).
-    fn softmax_backward_rows(&self, y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor>;
-}
+pub(crate) use delegate_backend;
 
 /// The backend that holds `t`'s memory.
 pub fn of(t: &Tensor) -> &'static dyn Backend {

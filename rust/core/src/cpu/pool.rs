@@ -184,6 +184,7 @@ pub(super) fn max_pool2d_backward(
     g: &Tensor,
     argmax: &Tensor,
     in_shape: &[usize],
+    _spec: &Pool2dSpec,
     (ho, wo): (usize, usize),
 ) -> Result<Tensor> {
     let dt = compute_dtype(g.dtype());

@@ -4,7 +4,7 @@
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
 
-fn softmax_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
+fn forward_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks_exact(n.max(1)) {
         let m = row
@@ -39,25 +39,20 @@ fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
 }
 
 /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
-pub(super) fn softmax_rows_of(rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+pub(super) fn softmax_rows(rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     match rows.dtype() {
-        DType::F64 => Tensor::from_vec(softmax_rows(&rows.data::<f64>()?, n, log), rows.shape()),
-        DType::F32 => Tensor::from_vec(softmax_rows(&rows.data::<f32>()?, n, log), rows.shape()),
+        DType::F64 => Tensor::from_vec(forward_rows(&rows.data::<f64>()?, n, log), rows.shape()),
+        DType::F32 => Tensor::from_vec(forward_rows(&rows.data::<f32>()?, n, log), rows.shape()),
         dt => {
             let r = cast_raw(rows, DType::F32)?;
-            let y = Tensor::from_vec(softmax_rows(&r.data::<f32>()?, n, log), r.shape())?;
+            let y = Tensor::from_vec(forward_rows(&r.data::<f32>()?, n, log), r.shape())?;
             cast_raw(&y, dt)
         }
     }
 }
 
 /// The gradient of `softmax_rows_of` from its output `y` and the output gradient `g`.
-pub(super) fn softmax_backward_rows_of(
-    y: &Tensor,
-    g: &Tensor,
-    n: usize,
-    log: bool,
-) -> Result<Tensor> {
+pub(super) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     match y.dtype() {
         DType::F64 => Tensor::from_vec(
             backward_rows(&y.data::<f64>()?, &g.data::<f64>()?, n, log),

@@ -307,7 +307,7 @@ fn derivative<T: Float>(op: UnaryOp, x: T) -> T {
 }
 
 /// An integer-keeping op over the values as int64 (wrapping, as PyTorch's integer kernels).
-pub(super) fn int_forward(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
+pub(super) fn unary_int(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let t = cast_raw(t, DType::I64)?;
     let l = t.layout().clone();
     let v: Vec<i64> = match op {
@@ -334,7 +334,7 @@ fn float_map<T: Float>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
 }
 
 /// The op over a floating tensor (half types compute in float32 and round once).
-pub(super) fn float_forward(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),

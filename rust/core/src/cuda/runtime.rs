@@ -1,4 +1,4 @@
-//! The driver side of the backend (only with the `cuda` feature): the availability probe,
+//! The driver side of the backend (always compiled; libcuda is found at run time): the probe,
 //! one primary context and stream per device, the per-device caching allocator, compiled
 //! modules cached per device, and checked kernel launches. libcuda is loaded at run time, so
 //! a machine without a driver gets `is_available() == false` and `Error::Device`, never a

@@ -1,7 +1,7 @@
 // Elementwise kernels over strided views (DmLayout): unary maps and their gradients, binary
 // ops with broadcasting, comparisons, where, fill and dtype casts. One kernel per dtype takes
 // the op as a warp-uniform code, so the table of kernels stays small; codes mirror
-// `cuda::ops::{UnaryOp, BinaryOp, CompareOp}` on the host.
+// `cuda::codes::{UnaryCode, BinaryCode, CompareCode}` on the host (a test checks them).
 #include "common.cuh"
 
 enum UnaryCode {

@@ -164,6 +164,41 @@ macro_rules! backend_interface {
                 mask: &$crate::Tensor,
                 p: f64,
             ) -> $crate::Result<$crate::Tensor>;
+            // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----
+            /// One SGD step of one parameter (`buf`: its momentum buffer, if any).
+            fn sgd_step_one(
+                p: &$crate::Tensor,
+                g: &$crate::Tensor,
+                buf: Option<&$crate::Tensor>,
+                initialized: bool,
+                cfg: &$crate::optim::SgdConfig,
+            ) -> $crate::Result<()>;
+            /// One Adam/AdamW step over parameters of this backend (`steps`: counts after it).
+            #[allow(clippy::too_many_arguments)]
+            fn adam_step(
+                params: &[$crate::Tensor],
+                grads: &[$crate::Tensor],
+                exp_avgs: &[$crate::Tensor],
+                exp_avg_sqs: &[$crate::Tensor],
+                max_exp_avg_sqs: &[$crate::Tensor],
+                steps: &[u64],
+                cfg: &$crate::optim::AdamConfig,
+            ) -> $crate::Result<()>;
+            /// One RMSprop step of one parameter and its state.
+            fn rmsprop_step_one(
+                p: &$crate::Tensor,
+                g: &$crate::Tensor,
+                st: &$crate::optim::RmspropState<'_>,
+                cfg: &$crate::optim::RmspropConfig,
+            ) -> $crate::Result<()>;
+            /// One Adagrad step of one parameter at the decayed learning rate `clr`.
+            fn adagrad_step_one(
+                p: &$crate::Tensor,
+                g: &$crate::Tensor,
+                sum: &$crate::Tensor,
+                clr: f64,
+                cfg: &$crate::optim::AdagradConfig,
+            ) -> $crate::Result<()>;
             // ---- elementwise, reductions and softmax ----
             /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons give
             /// bool). One operand may be a CPU 0-d tensor (a Python number).

@@ -19,6 +19,9 @@ pub(crate) use super::ops::nn::{
     dropout_backward, dropout_forward, layer_norm_backward, layer_norm_forward,
     max_pool2d_backward, max_pool2d_forward,
 };
+pub(crate) use super::ops::optim::{
+    adagrad_step as adagrad_step_one, adam_step, rmsprop_step as rmsprop_step_one,
+};
 pub(crate) use super::ops::reduce::{arg_reduce, softmax_backward_rows, softmax_rows};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).
@@ -114,4 +117,23 @@ pub(crate) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 pub(crate) fn unary_int(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let r = elementwise::unary(&cast_raw(t, DType::F64)?, op)?;
     cast_raw(&r, DType::I64)
+}
+
+/// One SGD step of one parameter through the list kernel.
+pub(crate) fn sgd_step_one(
+    p: &Tensor,
+    g: &Tensor,
+    buf: Option<&Tensor>,
+    initialized: bool,
+    cfg: &crate::optim::SgdConfig,
+) -> Result<()> {
+    let bufs = buf.map(std::slice::from_ref).unwrap_or(&[]);
+    let init: &[bool] = if buf.is_some() { &[initialized] } else { &[] };
+    super::ops::optim::sgd_step(
+        std::slice::from_ref(p),
+        std::slice::from_ref(g),
+        bufs,
+        init,
+        cfg,
+    )
 }

@@ -1,0 +1,331 @@
+//! Optimizer updates on the CPU: SGD, Adam/AdamW, RMSprop and Adagrad as one fused pass over
+//! each parameter and its state, PyTorch's formulas operation for operation (`optim/` checks
+//! the arguments and dispatches; the CUDA kernels in `cuda/kernels/optim.cu` mirror these).
+
+use crate::optim::slice_mut;
+use crate::optim::{AdagradConfig, AdamConfig, RmspropConfig, RmspropState, SgdConfig};
+use crate::{Float, Result, Tensor};
+use rayon::prelude::*;
+
+fn sgd_update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: &SgdConfig) {
+    let f = T::from_f64;
+    let (lr, wd, mom, damp, scale) = (
+        f(c.lr),
+        f(c.weight_decay),
+        f(c.momentum),
+        f(1.0 - c.dampening),
+        f(c.grad_scale),
+    );
+    match buf {
+        None => {
+            for i in 0..p.len() {
+                let mut d = g[i] * scale;
+                if c.maximize {
+                    d = -d;
+                }
+                if c.weight_decay != 0.0 {
+                    d += wd * p[i];
+                }
+                p[i] -= lr * d;
+            }
+        }
+        Some((b, initialized)) => {
+            for i in 0..p.len() {
+                let mut d = g[i] * scale;
+                if c.maximize {
+                    d = -d;
+                }
+                if c.weight_decay != 0.0 {
+                    d += wd * p[i];
+                }
+                let nb = if initialized {
+                    b[i] * mom + damp * d
+                } else {
+                    d
+                };
+                b[i] = nb;
+                let step = if c.nesterov { d + mom * nb } else { nb };
+                p[i] -= lr * step;
+            }
+        }
+    }
+}
+
+/// One SGD step of one parameter (`buf`: the momentum buffer, `initialized` false on its first
+/// step, when it becomes the gradient).
+pub(super) fn sgd_step_one(
+    p: &Tensor,
+    g: &Tensor,
+    buf: Option<&Tensor>,
+    initialized: bool,
+    cfg: &SgdConfig,
+) -> Result<()> {
+    let g = g.to_dtype(p.dtype())?.contiguous()?;
+    crate::with_float!(p.dtype(), T => {
+        let gd = g.data::<T>()?;
+        // SAFETY: parameter and buffer are distinct contiguous storages (checked by the op).
+        unsafe {
+            let b = buf.map(|b| (slice_mut::<T>(b), initialized));
+            sgd_update::<T>(slice_mut::<T>(p), &gd, b, cfg);
+        }
+    });
+    Ok(())
+}
+
+fn rmsprop_update<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    v: &mut [T],
+    mut gbar: Option<&mut [T]>,
+    mut buf: Option<&mut [T]>,
+    c: &RmspropConfig,
+) {
+    let f = T::from_f64;
+    let (lr, alpha, one_m_alpha, eps) = (f(c.lr), f(c.alpha), f(1.0 - c.alpha), f(c.eps));
+    let (wd, mom, scale) = (f(c.weight_decay), f(c.momentum), f(c.grad_scale));
+    for i in 0..p.len() {
+        let mut gi = g[i] * scale;
+        if c.maximize {
+            gi = -gi;
+        }
+        if c.weight_decay != 0.0 {
+            gi += wd * p[i];
+        }
+        let vi = v[i] * alpha + one_m_alpha * gi * gi;
+        v[i] = vi;
+        let avg = match gbar.as_deref_mut() {
+            Some(gb) => {
+                let m = gb[i] * alpha + one_m_alpha * gi;
+                gb[i] = m;
+                (vi - m * m).sqrt() + eps
+            }
+            None => vi.sqrt() + eps,
+        };
+        match buf.as_deref_mut() {
+            Some(b) => {
+                let nb = b[i] * mom + gi / avg;
+                b[i] = nb;
+                p[i] -= lr * nb;
+            }
+            None => p[i] -= lr * gi / avg,
+        }
+    }
+}
+
+/// One RMSprop step of one parameter and its state.
+pub(super) fn rmsprop_step_one(
+    p: &Tensor,
+    g: &Tensor,
+    st: &RmspropState<'_>,
+    cfg: &RmspropConfig,
+) -> Result<()> {
+    let g = g.to_dtype(p.dtype())?.contiguous()?;
+    crate::with_float!(p.dtype(), T => {
+        let gd = g.data::<T>()?;
+        // SAFETY: parameter and states are distinct contiguous storages (checked by the op).
+        unsafe {
+            rmsprop_update::<T>(
+                slice_mut::<T>(p),
+                &gd,
+                slice_mut::<T>(st.square_avg),
+                st.grad_avg.map(|t| slice_mut::<T>(t)),
+                st.momentum_buffer.map(|t| slice_mut::<T>(t)),
+                cfg,
+            );
+        }
+    });
+    Ok(())
+}
+
+fn adagrad_update<T: Float>(p: &mut [T], g: &[T], sum: &mut [T], clr: f64, c: &AdagradConfig) {
+    let f = T::from_f64;
+    let (clr, wd, eps, scale) = (f(clr), f(c.weight_decay), f(c.eps), f(c.grad_scale));
+    for i in 0..p.len() {
+        let mut gi = g[i] * scale;
+        if c.maximize {
+            gi = -gi;
+        }
+        if c.weight_decay != 0.0 {
+            gi += wd * p[i];
+        }
+        let s = sum[i] + gi * gi;
+        sum[i] = s;
+        p[i] -= clr * gi / (s.sqrt() + eps);
+    }
+}
+
+/// One Adagrad step of one parameter at the decayed rate `clr`.
+pub(super) fn adagrad_step_one(
+    p: &Tensor,
+    g: &Tensor,
+    sum: &Tensor,
+    clr: f64,
+    cfg: &AdagradConfig,
+) -> Result<()> {
+    let g = g.to_dtype(p.dtype())?.contiguous()?;
+    crate::with_float!(p.dtype(), T => {
+        let gd = g.data::<T>()?;
+        // SAFETY: parameter and state are distinct contiguous storages (checked by the op).
+        unsafe { adagrad_update::<T>(slice_mut::<T>(p), &gd, slice_mut::<T>(sum), clr, cfg) };
+    });
+    Ok(())
+}
+
+const CHUNK: usize = 1 << 14;
+/// Below this many elements a parameter is updated on the calling thread: waking the pool costs
+/// more than it saves.
+const PAR_MIN: usize = 1 << 18;
+
+/// Per-step constants of the update, computed once per parameter.
+struct Consts<T> {
+    scale: T,
+    l2: T,
+    decay: T,
+    b1c: T,
+    b2: T,
+    b2c: T,
+    bc2_sqrt: T,
+    step_size: T,
+    eps: T,
+}
+
+/// The update of one contiguous chunk (forced inline so each SIMD level gets its own copy).
+#[inline(always)]
+fn adam_body<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    k: &Consts<T>,
+) {
+    let moments = |pi: &mut T, gi: T, mi: &mut T, vi: &mut T| {
+        let gi = gi * k.scale + k.l2 * *pi;
+        *pi *= k.decay;
+        *mi += k.b1c * (gi - *mi);
+        *vi = *vi * k.b2 + k.b2c * gi * gi;
+    };
+    match vmax {
+        None => {
+            for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                moments(pi, gi, mi, vi);
+                *pi -= k.step_size * (*mi / (vi.sqrt() / k.bc2_sqrt + k.eps));
+            }
+        }
+        Some(vm) => {
+            for ((((pi, &gi), mi), vi), vmi) in p
+                .iter_mut()
+                .zip(g)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+                .zip(vm.iter_mut())
+            {
+                moments(pi, gi, mi, vi);
+                if *vi > *vmi {
+                    *vmi = *vi;
+                }
+                *pi -= k.step_size * (*mi / (vmi.sqrt() / k.bc2_sqrt + k.eps));
+            }
+        }
+    }
+}
+
+crate::multiversion!(fn adam_chunk<T>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>, k: &Consts<T>) where [T: Float] => adam_body);
+
+#[allow(clippy::too_many_arguments)]
+fn adam_update<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    c: &AdamConfig,
+    step: u64,
+) {
+    let f = T::from_f64;
+    let bc1 = 1.0 - c.beta1.powi(step as i32);
+    let bc2_sqrt = f((1.0 - c.beta2.powi(step as i32)).sqrt());
+    let step_size = f(c.lr / bc1);
+    let (b1c, b2, b2c, eps) = (f(1.0 - c.beta1), f(c.beta2), f(1.0 - c.beta2), f(c.eps));
+    // Branch-free per element: L2 decay folds into the gradient, decoupled decay into a factor
+    // (1.0 when unused), `maximize` into the sign of the gradient scale.
+    let l2 = f(if c.decoupled { 0.0 } else { c.weight_decay });
+    let decay = f(if c.decoupled {
+        1.0 - c.lr * c.weight_decay
+    } else {
+        1.0
+    });
+    let scale = f(if c.maximize {
+        -c.grad_scale
+    } else {
+        c.grad_scale
+    });
+    let k = Consts {
+        scale,
+        l2,
+        decay,
+        b1c,
+        b2,
+        b2c,
+        bc2_sqrt,
+        step_size,
+        eps,
+    };
+    let kernel = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>| {
+        adam_chunk(p, g, m, v, vmax, &k)
+    };
+    if p.len() >= PAR_MIN {
+        match vmax {
+            Some(vm) => p
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(vm.par_chunks_mut(CHUNK))
+                .for_each(|((((p, g), m), v), vm)| kernel(p, g, m, v, Some(vm))),
+            None => p
+                .par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), m), v)| kernel(p, g, m, v, None)),
+        }
+    } else {
+        kernel(p, g, m, v, vmax);
+    }
+}
+
+/// One Adam/AdamW step over parameters on the CPU (validated by the op).
+pub(super) fn adam_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    exp_avgs: &[Tensor],
+    exp_avg_sqs: &[Tensor],
+    max_exp_avg_sqs: &[Tensor],
+    steps: &[u64],
+    cfg: &AdamConfig,
+) -> Result<()> {
+    for i in 0..params.len() {
+        let p = &params[i];
+        let g = grads[i].to_dtype(p.dtype())?.contiguous()?;
+        crate::with_float!(p.dtype(), T => {
+            let gd = g.data::<T>()?;
+            // SAFETY: p and its states are distinct contiguous storages (checked by the op); the
+            // gradient was made contiguous and may only alias if it is one of them, which
+            // `contiguous()` of a different tensor cannot be.
+            unsafe {
+                let vmax = if cfg.amsgrad { Some(slice_mut::<T>(&max_exp_avg_sqs[i])) } else { None };
+                adam_update::<T>(
+                    slice_mut::<T>(p),
+                    &gd,
+                    slice_mut::<T>(&exp_avgs[i]),
+                    slice_mut::<T>(&exp_avg_sqs[i]),
+                    vmax,
+                    cfg,
+                    steps[i],
+                );
+            }
+        });
+    }
+    Ok(())
+}

@@ -210,9 +210,43 @@ def test_cli_error_on_one_rank_ends_the_job(bad: str, tmp_path: Path) -> None:
 
 
 @needs_mpi
+@pytest.mark.parametrize("code", ["1", "end"], ids=["sys-exit-1", "script-ends"])
+def test_exit_before_world_init_ends_the_job_naming_the_rank(code: str) -> None:
+    """Rank 1 leaves after ``import democratising`` but before ``World.init`` (no exception, so
+    no excepthook) while rank 0 calls ``World.init`` and an all_reduce: rank 1's at-exit join
+    starts MPI, pairs with rank 0, says goodbye, and rank 0 aborts naming it."""
+    job, after = _run_timed(2, "exit_before_init", code)
+    assert job.returncode != 0, job
+    assert "rank 1 exited before joining all_reduce" in job.stderr, job
+    assert after < ENDS_WITHIN, job
+
+
+@needs_mpi
+@pytest.mark.parametrize("via_mpi4py", [False, True], ids=["plain-python", "python-m-mpi4py"])
+def test_ranks_that_never_use_mpi_still_exit_cleanly(via_mpi4py: bool) -> None:
+    job = run_mpi(2, "early.py", "no_mpi", via_mpi4py=via_mpi4py, timeout=HARD_TIMEOUT)
+    assert job.returncode == 0, job
+    assert sorted(job.stdout.split("\n"))[-2:] == ["no_mpi ok 0", "no_mpi ok 1"], job
+    assert "exited before joining" not in job.stderr, job
+    assert job.seconds < 15, job  # start-up included
+
+
+@needs_mpi
+def test_exit_join_gives_up_when_no_peer_starts_mpi() -> None:
+    """Rank 0 ends without its at-exit handlers, so nobody pairs with rank 1's at-exit
+    MPI_Init: it must exit after the collective timeout (2 s here) rather than hang."""
+    worker = [sys.executable, str(MPI_DIR / "early.py"), "exit_alone"]
+    job = _run_mpmd([worker, worker], MPI_DIR, {"DEMOCRATISING_DIST_TIMEOUT": "2"})
+    after = _ended_after_failure(job, time.time())
+    assert job.returncode != 0, job
+    assert "Timeout (0:00:02)!" in job.stderr and "join_at_exit" in job.stderr, job
+    assert after < ENDS_WITHIN, job
+
+
+@needs_mpi
 def test_abort_hook_gives_up_when_no_peer_starts_mpi() -> None:
-    """Rank 0 ends without MPI, so nobody pairs with the failing rank's MPI_Init: it must exit
-    after the collective timeout (2 s here) rather than hang."""
+    """Rank 0 ends without MPI (and without its at-exit join), so nobody pairs with the failing
+    rank's MPI_Init: it must exit after the collective timeout (2 s here) rather than hang."""
     worker = [sys.executable, str(MPI_DIR / "early.py"), "raise_alone"]
     job = _run_mpmd([worker, worker], MPI_DIR, {"DEMOCRATISING_DIST_TIMEOUT": "2"})
     after = _ended_after_failure(job, time.time())

@@ -6,11 +6,15 @@ MPI cannot notice a rank that fails before ``MPI_Init``: its peers wait in ``MPI
 first thing ``import democratising`` does) installs, under a launch of more than one rank, a
 ``sys.excepthook`` that on an uncaught
 exception initialises MPI (which pairs with the peers waiting in ``MPI_Init``) and calls
-``COMM_WORLD.Abort``. This module never imports mpi4py until that moment: importing
+``COMM_WORLD.Abort``, and an ``atexit`` handler (:func:`join_at_exit`) by which a rank that ends
+(``sys.exit`` with any status, or the end of the script) without having started MPI pairs with
+its peers' ``MPI_Init`` and says goodbye, so that peers waiting in a collective end the job
+naming it. This module never imports mpi4py until one of those moments: importing
 ``mpi4py.MPI`` initialises MPI, which must stay the program's decision."""
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import math
 import os
@@ -199,10 +203,73 @@ def install_abort_hook() -> None:
     sys.excepthook = hook
 
 
+def _world_created() -> bool:
+    world = sys.modules.get("democratising.distributed.world")
+    return world is not None and getattr(world, "_current", None) is not None
+
+
+def _mpi_started() -> bool:
+    mpi: Any = sys.modules.get("mpi4py.MPI")
+    try:
+        return mpi is not None and bool(mpi.Is_initialized())
+    except Exception:
+        return True  # cannot tell: leave MPI alone
+
+
+def join_at_exit() -> None:
+    """The at-exit half of the rule that no rank leaves its peers waiting in ``MPI_Init``: a
+    rank of a multi-rank launch that ends (any exit status, including the end of the script)
+    without ever starting MPI starts it now with ``World.init()`` (pairing with peers waiting
+    in ``MPI_Init`` and in ``World.init``'s duplication of ``COMM_WORLD``) and says goodbye on
+    the peers' channel, so a peer waiting in a collective aborts the job within seconds naming
+    this rank, and ranks that all end without MPI simply pair up and exit. Waits at most the
+    collective timeout for the peers (faulthandler's watchdog then exits this process with
+    status 1). Does nothing when this process started MPI itself (its own business) or already
+    has a ``World`` (then ``World.init``'s own goodbye runs at exit). Never raises."""
+    if _world_created() or _mpi_started():
+        return
+    seconds = _lenient_timeout()
+    bounded = seconds < 1e7  # faulthandler refuses larger; inf (0 = wait forever) too
+    try:
+        if bounded:
+            # MPI_Init holds the GIL: only faulthandler's C watchdog can end the wait.
+            faulthandler.dump_traceback_later(seconds, exit=True)
+        try:
+            from .distributed import _peers
+            from .distributed.world import World
+
+            World.init(timeout=seconds)
+        finally:
+            if bounded:
+                faulthandler.cancel_dump_traceback_later()
+        peers = _peers.current()
+        if peers is not None:
+            # atexit handlers registered while atexit runs are not reliably run: call it.
+            peers.goodbye()
+    except BaseException as e:  # at exit, never raise
+        try:
+            _write(f"democratising: {rank_text()} could not reach its peers at exit ({e})")
+        except Exception:
+            pass
+
+
+_join_registered = False
+
+
+def install_join_at_exit() -> None:
+    """Registers :func:`join_at_exit` with ``atexit``. Idempotent."""
+    global _join_registered
+    if not _join_registered:
+        _join_registered = True
+        atexit.register(join_at_exit)
+
+
 def install_abort_hook_if_launched() -> None:
-    """What ``import democratising`` does: the abort hook, under a launch of several ranks."""
+    """What ``import democratising`` does under a launch of several ranks: the abort hook and
+    the at-exit join (:func:`join_at_exit`)."""
     if multi_rank():
         install_abort_hook()
+        install_join_at_exit()
 
 
 install_abort_hook_if_launched()

@@ -10,9 +10,17 @@ end after it.
   joins that all_reduce 1.5 s later (after the goodbye arrived) and must still succeed.
 - ``cli_after_init``: the last rank runs ``democratising train`` with a bad ``--data`` after
   ``World.init`` (so the CLI's error return, not an exception); the others wait in a barrier.
-- ``raise_alone``: rank 0 ends without ever starting MPI and the last rank raises: its abort
+- ``raise_alone``: rank 0 ends without ever starting MPI (``os._exit``, so without its at-exit
+  join) and the last rank raises: its abort
   hook waits in MPI_Init for peers that never come, and must give up after the collective
   timeout (``$DEMOCRATISING_DIST_TIMEOUT``) instead of hanging.
+- ``exit_before_init CODE``: the last rank leaves after ``import democratising`` but before
+  ``World.init`` (``sys.exit(CODE)``; CODE ``end`` lets the script simply end) while the others
+  call ``World.init`` and an all_reduce (timeout 60 s).
+- ``no_mpi``: every rank ends without ever using MPI; the job must exit 0.
+- ``exit_alone``: rank 0 ends without its at-exit handlers (``os._exit``), the last rank calls
+  ``sys.exit(1)`` before ``World.init``: its at-exit join waits in MPI_Init for a peer that never
+  comes and must give up after the collective timeout.
 - ``timeout_names_missing``: every rank but the last waits in a barrier with a 1.5 s timeout;
   the message must name the last rank as the one that never arrived.
 """
@@ -50,6 +58,42 @@ def raise_alone() -> None:
     if rank == size - 1:
         failing("raise")
         raise RuntimeError(f"deliberate failure on rank {rank}, with no peer in MPI_Init")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _launch_rank() -> tuple[int, int]:
+    import os
+
+    return int(os.environ["PMI_RANK"]), int(os.environ["PMI_SIZE"])
+
+
+def exit_before_init(code: str) -> None:
+    rank, size = _launch_rank()
+    if rank == size - 1:
+        time.sleep(1.0)  # let the peers reach MPI_Init first
+        failing(f"exit before World.init ({code})")
+        if code == "end":
+            return
+        sys.exit(int(code))
+    world = dist.World.init(timeout=60)
+    world.all_reduce(dm.ones(3))
+    raise AssertionError("all_reduce completed although a rank left before World.init")
+
+
+def no_mpi() -> None:
+    print(f"no_mpi ok {_launch_rank()[0]}", flush=True)
+
+
+def exit_alone() -> None:
+    import os
+
+    rank, size = _launch_rank()
+    if rank == size - 1:
+        failing("sys.exit(1) alone")
+        sys.exit(1)
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def exit_after_init(code: int) -> None:
@@ -109,6 +153,12 @@ def main() -> None:
         finish_early()
     elif mode == "cli_after_init":
         cli_after_init()
+    elif mode == "exit_before_init":
+        exit_before_init(sys.argv[2])
+    elif mode == "no_mpi":
+        no_mpi()
+    elif mode == "exit_alone":
+        exit_alone()
     elif mode == "timeout_names_missing":
         timeout_names_missing()
     else:

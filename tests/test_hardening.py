@@ -288,3 +288,51 @@ def test_normalize_with_p_zero_counts_nonzeros() -> None:
     x = dm.tensor([[3.0, 0.0, 4.0]])
     assert F.normalize(x, p=0).tolist() == [[1.5, 0.0, 2.0]]
     assert dm.broadcast_shapes((3, 1), (1, 4)) == (3, 4)
+
+
+# ---- review follow-ups: the same rules through every entry point ------------------------------
+
+
+def test_numpy_scalars_follow_the_python_number_rules() -> None:
+    i32 = dm.tensor([1, 2], dtype=dm.int32)
+    with pytest.raises(OverflowValueError):
+        i32 + np.int64(2**40 + 5)
+    assert (i32 == np.int64(2**40)).tolist() == [False, False]
+    assert (i32 + np.int32(3)).tolist() == [4, 5]
+    assert (i32 + np.int64(3)).dtype == dm.int32
+    assert (dm.ones(2) * np.float64(2.5)).tolist() == [2.5, 2.5]
+    t = dm.zeros(2, dtype=dm.int32)
+    with pytest.raises(OverflowValueError):
+        t[0] = np.int64(2**40 + 5)
+
+
+def test_clamp_and_where_check_integer_ranges() -> None:
+    i32 = dm.tensor([1, 2], dtype=dm.int32)
+    with pytest.raises(OverflowValueError):
+        i32.clamp(min=2**40 + 5)
+    with pytest.raises(OverflowValueError):
+        dm.where(dm.tensor([False, False]), i32, 2**40 + 5)
+    with pytest.raises(OverflowValueError):
+        dm.tensor([1, 2]).clamp(min=2**70)
+    assert i32.clamp(min=2).tolist() == [2, 2]
+    assert dm.ones(2).clamp(max=1e300).tolist() == [1.0, 1.0]
+
+
+def test_integer_sub_and_scaled_add_keep_the_dtype() -> None:
+    assert dm.tensor([5]).sub(3).tolist() == [2]
+    assert dm.tensor([5]).sub(3).dtype == dm.int64
+    t = dm.tensor([5], dtype=dm.int32)
+    t -= 3
+    assert t.tolist() == [2] and t.dtype == dm.int32
+    assert dm.tensor([5]).add(dm.tensor([2]), alpha=2).tolist() == [9]
+    assert dm.tensor([5.0]).add(dm.tensor([2.0]), alpha=0.5).tolist() == [6.0]
+
+
+@pytest.mark.parametrize(
+    "key", [lambda: dm.tensor([0]), lambda: dm.tensor([True, False, True, False])]
+)
+def test_advanced_index_writes_into_an_expanded_view_raise(key) -> None:
+    base = dm.zeros(1, 3)
+    with pytest.raises(InvalidValueError, match="single memory location"):
+        base.expand(4, 3)[key()] = 1.0
+    assert base.tolist() == [[0.0, 0.0, 0.0]]

@@ -44,6 +44,10 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         return Ok(Tensor::wrapped_scalar(obj.extract::<f64>()?));
     }
     let py = obj.py();
+    if is_numpy_scalar(obj)? {
+        // A NumPy scalar counts as the Python number it holds (its range checked the same way).
+        return operand(&obj.call_method0("item")?);
+    }
     let conv = py.import("democratising._tensor")?.getattr("_as_operand")?;
     let r = conv.call1((obj,))?;
     match r.cast::<PyTensor>() {
@@ -53,6 +57,22 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
             obj.get_type()
         ))),
     }
+}
+
+/// Whether `obj` is a NumPy scalar (`np.int64(5)`, `np.float32(1.5)`, `np.bool_(True)`).
+fn is_numpy_scalar(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let module = obj.get_type().getattr("__module__")?;
+    if module.extract::<String>().ok().as_deref() != Some("numpy") {
+        return Ok(false);
+    }
+    Ok(match obj.call_method0("item") {
+        Ok(i) => {
+            i.is_instance_of::<PyInt>()
+                || i.is_instance_of::<PyFloat>()
+                || i.is_instance_of::<PyBool>()
+        }
+        Err(_) => false,
+    })
 }
 
 /// `f(2, 3)` or `f((2, 3))` or `f([2, 3])` → `[2, 3]`.

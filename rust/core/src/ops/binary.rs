@@ -208,7 +208,16 @@ impl Tensor {
         if alpha == 1.0 {
             return self.add(other);
         }
-        self.add(&other.mul(&Tensor::wrapped_scalar(alpha))?)
+        if alpha == -1.0 {
+            return self.sub(other);
+        }
+        // An integral alpha stays an integer (int tensors keep their dtype, as in PyTorch).
+        let a = if alpha.fract() == 0.0 && alpha.abs() < 9.0e15 {
+            Tensor::wrapped_scalar(alpha as i64)
+        } else {
+            Tensor::wrapped_scalar(alpha)
+        };
+        self.add(&other.mul(&a)?)
     }
 
     pub fn add_scalar(&self, v: f64) -> Result<Tensor> {

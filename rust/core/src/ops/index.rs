@@ -195,6 +195,7 @@ impl Tensor {
         values: &Tensor,
         accumulate: bool,
     ) -> Result<()> {
+        self.check_no_overlap()?;
         backend::of(self).index_put(self, indices, values, accumulate)
     }
 
@@ -239,6 +240,9 @@ impl Tensor {
         }
         let shape = broadcast_shapes(&broadcast_shapes(cond.shape(), a.shape())?, b.shape())?;
         let dt = result_type(&[a, b]);
+        if let Some(v) = crate::ops::overflow::wrapped_int_outside(&[a, b], dt) {
+            return Err(crate::ops::overflow::overflow(v, dt));
+        }
         // The backend of the first operand that is not a CPU number (a 0-d CPU tensor moves).
         let lead = [a, b, cond]
             .into_iter()

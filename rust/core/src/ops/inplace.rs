@@ -17,9 +17,10 @@ fn can_cast(from: DType, to: DType) -> bool {
 }
 
 impl Tensor {
-    fn check_inplace_allowed(&self, result_requires_grad: bool) -> Result<()> {
-        // An expanded view (stride 0 over a dim longer than 1) has several elements in one
-        // memory location: a write would race with itself and give order-dependent values.
+    /// Refuses to write into an expanded view (stride 0 over a dim longer than 1): several of
+    /// its elements share one memory location, so a write races with itself and gives
+    /// order-dependent values.
+    pub(crate) fn check_no_overlap(&self) -> Result<()> {
         let l = self.layout();
         if l.shape
             .iter()
@@ -35,6 +36,11 @@ impl Tensor {
                 l.strides
             );
         }
+        Ok(())
+    }
+
+    fn check_inplace_allowed(&self, result_requires_grad: bool) -> Result<()> {
+        self.check_no_overlap()?;
         if !is_grad_enabled() {
             return Ok(());
         }

@@ -140,6 +140,12 @@ impl PyTensor {
             }
             return Ok(wrap(out));
         }
+        // An integer tensor's bound that its dtype cannot hold is an error, not a wrapped value.
+        if t.dtype().is_int() {
+            for b in [min, max].into_iter().flatten() {
+                democratising::ops::overflow::check_scalar_fits(&operand(b)?, t.dtype()).py()?;
+            }
+        }
         let lo = min.map(|m| m.extract::<f64>()).transpose()?;
         let hi = max.map(|m| m.extract::<f64>()).transpose()?;
         run(py, t.numel(), || t.clamp(lo, hi)).map(wrap)

@@ -984,3 +984,41 @@ def test_kill_9_never_leaves_a_torn_file(tmp_path: Path) -> None:
         start = epoch + 1000
     # Each new writer's first save removed the temp files of the killed ones.
     assert len([n for n in os.listdir(tmp_path) if n.endswith(".tmp")]) <= 1
+
+
+_HUGE_SPARSE = textwrap.dedent(
+    """
+    import resource, sys, time
+    from democratising import checkpoint
+    from democratising.errors import CheckpointError
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    try:
+        checkpoint.load_file(sys.argv[1])
+    except CheckpointError as e:
+        print("refused", e)
+    seconds = time.monotonic() - start
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(f"seconds {seconds:.3f} grew_kib {grew}")
+    """
+)
+
+
+def test_small_header_on_a_huge_sparse_file_is_refused_before_reading(tmp_path: Path) -> None:
+    """A valid 8-byte tensor followed by a 3 GB hole: the header does not account for the file's
+    size, so it is refused before the data region is read (it read 3 GB, 5.9 GB of RSS)."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    path = tmp_path / "sparse.safetensors"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + bytes(8))
+        f.truncate(3 * 10**9)
+    out = subprocess.run(
+        [sys.executable, "-c", _HUGE_SPARSE, str(path)], capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out
+    assert "refused" in out.stdout and "trailing bytes" in out.stdout, out
+    seconds, grew_kib = out.stdout.split()[-3], out.stdout.split()[-1]
+    assert float(seconds) < 1.0, out
+    assert int(grew_kib) < 100 * 1024, out  # under 100 MiB of extra peak memory

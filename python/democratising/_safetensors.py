@@ -528,11 +528,13 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
                     f"file is truncated: header claims {n} bytes but the file has {size}"
                 )
             raw = _read_exact(f, n, "header")
-            data = f.read()
+            # The header must account for every byte of the file before any of its data is
+            # read: a small header on a huge (or sparse) file is refused here, in O(header).
+            entries, metadata = parse_header(raw, size - 8 - n)
+            data = _read_exact(f, size - 8 - n, "data")
     except OSError as e:
         raise CheckpointError(f"cannot read {p!r}: {e}") from e
     digest = _verify_checksum(p, raw, data)
-    entries, metadata = parse_header(raw, len(data))
     if metadata.get(CHECKSUM_KEY) != digest:
         # The key is there but its digits are malformed (or the key is spelled with JSON
         # escapes): we never write that, so the header was damaged.

@@ -76,22 +76,46 @@ def test_absurd_header_counts_are_refused_before_reading(gz: bool, tmp_path: Pat
     assert time.perf_counter() - start < 1.0
 
 
-def test_header_lying_below_the_limit_costs_only_what_is_there(tmp_path: Path) -> None:
-    """A header claiming 2,000 MB with 8 KB behind it: refused as short, without allocating
-    what the header promised."""
+def test_limit_counts_the_loaded_float32_size(tmp_path: Path) -> None:
+    """2,000 MB of pixels is under 4 GiB as bytes but 8 GB as float32: refused from the header
+    (it used to be read, then converted with several full-size temporaries)."""
     _write(tmp_path, _images(2_000_000, bytes(8192), rows=1000, cols=1), _labels(2_000_000, b""))
+    with pytest.raises(DatasetError, match=f"8000000000 once loaded.*{MAX_IDX_BYTES}-byte limit"):
+        datasets.mnist(tmp_path)
+
+
+def test_loading_allocates_only_the_payload_and_the_float32_array(tmp_path: Path) -> None:
+    """Peak traced memory stays near the final float32 array plus the uint8 payload (it was
+    the payload plus two float32 arrays: astype, division and copy)."""
+    n = 50_000
+    _write(tmp_path, _images(n), _labels(n))
+    final = n * 28 * 28 * 4
+    tracemalloc.start()
+    try:
+        x, _ = datasets.mnist(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tuple(x.shape) == (n, 28, 28)
+    assert peak < 1.4 * final, (peak, final)
+
+
+def test_header_lying_below_the_limit_costs_only_what_is_there(tmp_path: Path) -> None:
+    """A header claiming 500 MB (2 GB as float32) with 8 KB behind it: refused as short,
+    without allocating what the header promised."""
+    _write(tmp_path, _images(2_000_000, bytes(8192), rows=250, cols=1), _labels(2_000_000, b""))
     tracemalloc.start()
     try:
         # The labels do not match: refused from the headers alone.
-        _write(tmp_path, _images(2_000_000, bytes(8192), rows=1000, cols=1), _labels(5))
+        _write(tmp_path, _images(2_000_000, bytes(8192), rows=250, cols=1), _labels(5))
         with pytest.raises(DatasetError, match="2000000 images but 5 labels"):
             datasets.mnist(tmp_path)
         _write(
             tmp_path,
-            _images(2_000_000, bytes(8192), rows=1000, cols=1),
+            _images(2_000_000, bytes(8192), rows=250, cols=1),
             _labels(2_000_000, bytes(100)),
         )
-        with pytest.raises(DatasetError, match=r"expected 2000000000 bytes .* found 8192"):
+        with pytest.raises(DatasetError, match=r"expected 500000000 bytes .* found 8192"):
             datasets.mnist(tmp_path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -488,3 +488,43 @@ def test_orthogonal_gives_orthonormal_rows_or_columns_and_follows_the_seed() -> 
     first = init.orthogonal_(dm.zeros(4, 4)).numpy()
     dm.manual_seed(5)
     assert np.array_equal(first, init.orthogonal_(dm.zeros(4, 4)).numpy())
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "arg"),
+    [
+        (lambda t: F.conv2d(5, dm.ones(1, 1, 1, 1)), "conv2d", "input"),
+        (lambda t: F.relu(5), "relu", "input"),
+        (lambda t: F.relu(input=5.0), "relu", "input"),
+        (lambda t: F.softmax(5, 0), "softmax", "input"),
+        (lambda t: F.mse_loss(5, t), "mse_loss", "input"),
+        (lambda t: F.cross_entropy(5, t), "cross_entropy", "input"),
+        (lambda t: F.dropout(5), "dropout", "input"),
+        (lambda t: F.pad(5, (1, 1)), "pad", "input"),
+        (lambda t: F.one_hot(5), "one_hot", "tensor"),
+        (lambda t: F.layer_norm([1.0, 2.0], (2,)), "layer_norm", "input"),
+        (lambda t: F.cosine_similarity(None, t), "cosine_similarity", "x1"),
+    ],
+)
+def test_functional_refuses_a_non_tensor_input_like_pytorch(
+    call: Callable[[dm.Tensor], object], name: str, arg: str
+) -> None:
+    """A Python number where a tensor is required: PyTorch's ``TypeError`` naming the function
+    and argument (it was ``AttributeError: 'int' object has no attribute ...``)."""
+    with pytest.raises(
+        TypeError, match=rf"^{name}\(\): argument '{arg}' \(position 1\) must be Tensor"
+    ):
+        call(dm.ones(2))
+
+
+def test_every_public_functional_taking_a_tensor_checks_it() -> None:
+    import inspect
+
+    for name in dir(F):
+        fn = getattr(F, name)
+        if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != F.__name__:
+            continue
+        first = next(iter(inspect.signature(fn).parameters.values()), None)
+        if first is not None and first.annotation == "Tensor":
+            with pytest.raises(TypeError, match="must be Tensor, not int"):
+                fn(5, *([None] * (len(inspect.signature(fn).parameters) - 1)))

@@ -8,6 +8,7 @@ index_select, cat, narrow, expand, where, ...); index computations (sort orders)
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
@@ -41,16 +42,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _takes_tensor(fn: _F) -> _F:
     """``dm.tril(5)`` raises PyTorch's ``TypeError`` naming the argument, instead of an
-    ``AttributeError`` from deep inside the function."""
+    ``AttributeError`` from deep inside the function. The first argument is checked whether
+    it is passed by position or by name (a parameter called ``x`` is shown as ``input``)."""
+    first = next(iter(inspect.signature(fn).parameters))
+    shown = "input" if first == "x" else first
 
     @functools.wraps(fn)
-    def checked(x: Any, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(x, Tensor):
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else kwargs.get(first, Tensor)
+        if not isinstance(x, Tensor) and x is not Tensor:  # (Tensor: not given, fn says so)
             raise TypeError(
-                f"{fn.__name__}(): argument 'input' (position 1) must be Tensor, not "
+                f"{fn.__name__}(): argument '{shown}' (position 1) must be Tensor, not "
                 f"{type(x).__name__}"
             )
-        return fn(x, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     return checked  # type: ignore[return-value]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
-from .._tensor_extra import broadcast_tensors
+from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -881,3 +882,19 @@ def group_norm(
     if bias is not None:
         out = out + bias.reshape(*channel_shape)
     return out
+
+
+def _check_tensor_arguments() -> None:
+    """Every public function here whose first parameter is a tensor raises PyTorch's
+    ``TypeError`` for anything else (``F.relu(5)``: "relu(): argument 'input' (position 1) must
+    be Tensor, not int") instead of an ``AttributeError`` from inside it."""
+    names = globals()
+    for name, fn in list(names.items()):
+        if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != __name__:
+            continue
+        params = list(inspect.signature(fn).parameters.values())
+        if params and params[0].annotation in ("Tensor", Tensor):
+            names[name] = _takes_tensor(fn)
+
+
+_check_tensor_arguments()

@@ -317,9 +317,25 @@ def test_unverified_resume_needs_the_flag(cli_checkpoint: Path, tmp_path: Path) 
     raw = json.dumps(header).encode()
     (tmp_path / "old.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + blob[8 + n :])
     r = _cli("train", "--resume", "old.safetensors", "--epochs", "2", cwd=tmp_path)
-    _assert_usage_error(r, "unverified", "allow_unverified")
+    _assert_usage_error(r, "unverified", "pass --allow-unverified to load it")
+    assert "allow_unverified=True" not in r.stderr
     r = _cli(
         "train", "--resume", "old.safetensors", "--epochs", "2", "--allow-unverified", cwd=tmp_path
     )
     assert r.returncode == 0 and "Epoch 2/2:" in r.stdout, r.stderr
     assert "unverified" in r.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "nan"])
+def test_bad_dist_timeout_under_a_launcher_exits_2_with_one_line(
+    value: str, tmp_path: Path
+) -> None:
+    """Under MPI (a launcher's environment; one rank, so nothing else to reach) a bad
+    ``$DEMOCRATISING_DIST_TIMEOUT`` is a usage error, not a traceback with status 1."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env = {**base, "PMI_RANK": "0", "PMI_SIZE": "1", "DEMOCRATISING_DIST_TIMEOUT": value}
+    r = subprocess.run(
+        [sys.executable, "-m", "democratising.cli", "train", "--epochs", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    _assert_usage_error(r, f"DEMOCRATISING_DIST_TIMEOUT={value!r}")

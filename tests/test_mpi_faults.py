@@ -264,3 +264,13 @@ def test_timeout_names_the_rank_that_never_arrived() -> None:
     assert "barrier timed out after 1.5 s on rank" in job.stderr, job
     assert "rank 2 never arrived" in job.stderr, job
     assert "rank 0 never arrived" not in job.stderr and "rank 1 never" not in job.stderr, job
+
+
+@needs_mpi
+def test_cli_bad_timeout_variable_is_a_usage_error_on_every_rank(tmp_path: Path) -> None:
+    cmd = [*_cli(), "train", "--epochs", "1"]
+    job = _run_mpmd([cmd, cmd], tmp_path, {"DEMOCRATISING_DIST_TIMEOUT": "abc"})
+    assert job.returncode == 2, job
+    assert "Traceback" not in job.stderr, job
+    assert "democratising train: error: DEMOCRATISING_DIST_TIMEOUT='abc'" in job.stderr, job
+    assert job.seconds < 25, job

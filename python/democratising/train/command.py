@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import _core
+from .. import _core, _launcher
 from ..data import TensorDataset, random_split
 from ..errors import DemocratisingError
 from .callbacks import latest_checkpoint
@@ -124,6 +124,8 @@ def _distributed(model: Any) -> tuple[Any, Any]:
 def _usage_error(e: BaseException) -> int:
     """One line on stderr (the first line of the message) and exit status 2."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    # The library's advice names the keyword argument; here it is the flag.
+    text = text.replace("allow_unverified=True", "--allow-unverified")
     print(f"democratising train: error: {text}", file=sys.stderr)
     return 2
 
@@ -136,11 +138,16 @@ def run(args: argparse.Namespace) -> int:
         resume = _resume_path(args.resume) if args.resume else None
         cfg = _config(args)
         x, y, features = _dataset(args.data)
+        if _launcher.launched():  # a bad $DEMOCRATISING_DIST_TIMEOUT is a usage error too
+            _launcher.env_timeout()
     except (ConfigError, DemocratisingError, OSError) as e:
         return _usage_error(e)
     _core.manual_seed(cfg.seed)
     model = Sequential().add(Dense(features, 128)).add(ReLU()).add(Dense(128, 10)).build()
-    model, world = _distributed(model)
+    try:
+        model, world = _distributed(model)
+    except DemocratisingError as e:  # e.g. mpi4py missing
+        return _usage_error(e)
     train, val = random_split(
         TensorDataset(x, y), [1 - cfg.val_fraction, cfg.val_fraction], cfg.seed
     )

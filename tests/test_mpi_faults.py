@@ -226,7 +226,7 @@ def test_exit_before_world_init_ends_the_job_naming_the_rank(code: str) -> None:
 def test_ranks_that_never_use_mpi_still_exit_cleanly(via_mpi4py: bool) -> None:
     job = run_mpi(2, "early.py", "no_mpi", via_mpi4py=via_mpi4py, timeout=HARD_TIMEOUT)
     assert job.returncode == 0, job
-    assert sorted(job.stdout.split("\n"))[-2:] == ["no_mpi ok 0", "no_mpi ok 1"], job
+    assert "no_mpi ok 0" in job.stdout and "no_mpi ok 1" in job.stdout, job  # lines may interleave
     assert "exited before joining" not in job.stderr, job
     assert job.seconds < 15, job  # start-up included
 

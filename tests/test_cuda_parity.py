@@ -519,3 +519,24 @@ def test_error_classes_are_the_same_on_both_backends(device) -> None:
         x[dm.tensor([0, 1]).to(device), dm.tensor([0, 1, 2]).to(device)]
     with pytest.raises(dm.IndexOutOfRangeError):
         x[dm.tensor([5]).to(device)]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_in_place_change_after_cross_entropy_raises_where_the_backward_reads_it(device) -> None:
+    """The class weights are read by the backward on both backends, the logits on CUDA (the CPU
+    keeps the softmax it computed): a change made in place after the forward raises."""
+    x = randn(4, 3).to(device).requires_grad_()
+    w = (randn(3).abs() + 0.5).to(device).requires_grad_()
+    h, ww = x * 1.0, w * 1.0
+    loss = F.cross_entropy(h, dm.tensor([0, 1, 2, 1]).to(device), weight=ww)
+    with dm.no_grad():
+        ww.add_(1.0)
+    with pytest.raises(dm.AutogradError, match="modified by an in-place operation"):
+        loss.backward()
+    if device == "cuda":
+        h2 = x * 1.0
+        loss = F.cross_entropy(h2, dm.tensor([0, 1, 2, 1]).to(device))
+        with dm.no_grad():
+            h2.add_(1.0)
+        with pytest.raises(dm.AutogradError, match="modified by an in-place operation"):
+            loss.backward()

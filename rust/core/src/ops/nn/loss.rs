@@ -2,7 +2,7 @@
 //! class weights and `ignore_index` forward, and the closed-form gradient backward.
 
 use super::{as_dtype, compute_input};
-use crate::autograd::record;
+use crate::autograd::{record, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
 
@@ -137,13 +137,13 @@ impl Tensor {
         });
         let out = as_dtype(&out, self.dtype())?;
         let (probs, row_wt) = saved;
-        let wt = weight.map(|w| w.detach());
+        let wt = weight.map(Saved::new);
         let in_dt = self.dtype();
         Ok(record(out, "CrossEntropyLossBackward", &[self], move |g| {
             let g = as_dtype(g, dt)?;
             let dx = crate::with_float!(dt, T => {
                 let (pd, rwt, gd) = (probs.data::<T>()?, row_wt.data::<T>()?, g.data::<T>()?);
-                let wv: Vec<T> = match &wt { Some(w) => cast_raw(w, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
+                let wv: Vec<T> = match &wt { Some(w) => cast_raw(w.get()?, dt)?.to_vec::<T>()?, None => vec![T::one(); c] };
                 let (wsum, denom) = (T::from_f64(wsum_all.0), T::from_f64(wsum_all.1));
                 let mut dx = vec![T::zero(); n * c];
                 for i in 0..n {
@@ -200,22 +200,17 @@ fn cross_entropy_cuda(
             .div(denom.as_ref().expect("mean"))?,
     };
     let target = target.detach();
+    // The backward reads the logits and weights again: behind version checks, as every op.
+    let (xs, ws) = (Saved::new(&xd), wt.as_ref().map(Saved::new));
+    drop((xd, wt));
     Ok(record(out, "CrossEntropyLossBackward", &[x], move |g| {
+        let (xd, wt) = (xs.get()?, ws.as_ref().map(Saved::get).transpose()?);
         let (g, stride) = match (&reduction, &denom) {
             (Reduction::None, _) => (g.clone(), 1),
             (Reduction::Mean, Some(d)) => (g.div(d)?, 0),
             _ => (g.clone(), 0),
         };
-        let dx = cross_entropy_backward_rows(
-            &xd,
-            &target,
-            wt.as_ref(),
-            ignore_index,
-            eps,
-            &g,
-            stride,
-            1.0,
-        )?;
+        let dx = cross_entropy_backward_rows(xd, &target, wt, ignore_index, eps, &g, stride, 1.0)?;
         Ok(vec![Some(dx)])
     }))
 }

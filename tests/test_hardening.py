@@ -301,6 +301,8 @@ def test_numpy_scalars_follow_the_python_number_rules() -> None:
     assert (i32 + np.int32(3)).tolist() == [4, 5]
     assert (i32 + np.int64(3)).dtype == dm.int32
     assert (dm.ones(2) * np.float64(2.5)).tolist() == [2.5, 2.5]
+    # A one-element array is an array, not a scalar: it broadcasts with its own shape.
+    assert tuple((dm.ones(3) + np.array([[5.0]])).shape) == (1, 3)
     t = dm.zeros(2, dtype=dm.int32)
     with pytest.raises(OverflowValueError):
         t[0] = np.int64(2**40 + 5)

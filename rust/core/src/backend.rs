@@ -287,6 +287,19 @@ macro_rules! delegate_backend {
 }
 pub(crate) use delegate_backend;
 
+/// The backend of an op over several operands: that of the first one that is not a CPU number
+/// (a 0-d CPU tensor, e.g. a Python scalar, may meet tensors of any device).
+pub fn of_operands(operands: &[&Tensor]) -> &'static dyn Backend {
+    let lead = operands
+        .iter()
+        .find(|t| !(t.device() == Device::Cpu && t.ndim() == 0))
+        .or(operands.first());
+    match lead {
+        Some(t) => of(t),
+        None => &crate::cpu::Cpu,
+    }
+}
+
 /// The backend that holds `t`'s memory.
 pub fn of(t: &Tensor) -> &'static dyn Backend {
     match t.device() {

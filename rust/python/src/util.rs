@@ -61,18 +61,18 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 
 /// Whether `obj` is a NumPy scalar (`np.int64(5)`, `np.float32(1.5)`, `np.bool_(True)`).
 fn is_numpy_scalar(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let module = obj.get_type().getattr("__module__")?;
-    if module.extract::<String>().ok().as_deref() != Some("numpy") {
+    // `numpy.generic` is the base of every NumPy scalar type (never of an array, not even a
+    // one-element one, whose shape must broadcast as such).
+    let Some(numpy) = obj
+        .py()
+        .import("sys")?
+        .getattr("modules")?
+        .get_item("numpy")
+        .ok()
+    else {
         return Ok(false);
-    }
-    Ok(match obj.call_method0("item") {
-        Ok(i) => {
-            i.is_instance_of::<PyInt>()
-                || i.is_instance_of::<PyFloat>()
-                || i.is_instance_of::<PyBool>()
-        }
-        Err(_) => false,
-    })
+    };
+    obj.is_instance(&numpy.getattr("generic")?)
 }
 
 /// `f(2, 3)` or `f((2, 3))` or `f([2, 3])` → `[2, 3]`.

@@ -52,14 +52,7 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
-    // The backend of the first operand that is not a CPU number (a 0-d CPU tensor, e.g. a
-    // Python scalar, meets a tensor of any device).
-    let lead = if a.device() == crate::Device::Cpu && a.ndim() == 0 {
-        b
-    } else {
-        a
-    };
-    backend::of(lead).binary(op, a, b, rt)
+    backend::of_operands(&[a, b]).binary(op, a, b, rt)
 }
 
 /// Reduces a broadcast gradient back to an input's shape and dtype.

@@ -243,12 +243,7 @@ impl Tensor {
         if let Some(v) = crate::ops::overflow::wrapped_int_outside(&[a, b], dt) {
             return Err(crate::ops::overflow::overflow(v, dt));
         }
-        // The backend of the first operand that is not a CPU number (a 0-d CPU tensor moves).
-        let lead = [a, b, cond]
-            .into_iter()
-            .find(|t| !(t.device() == crate::Device::Cpu && t.ndim() == 0))
-            .unwrap_or(a);
-        let out = backend::of(lead).where_(cond, a, b, &shape, dt)?;
+        let out = backend::of_operands(&[a, b, cond]).where_(cond, a, b, &shape, dt)?;
         let c = Saved::new(cond);
         let (sa, sb, da, db) = (a.shape().to_vec(), b.shape().to_vec(), a.dtype(), b.dtype());
         Ok(record(out, "WhereBackward", &[a, b], move |g| {

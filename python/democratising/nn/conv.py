@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
 from .._core import Tensor
 from ..errors import InvalidValueError
 from . import functional as F
-from .layers import _uniform
+from .layers import _init_weight_and_bias
 from .module import Module
 
 IntPair = Union[int, Sequence[int]]
@@ -89,13 +88,7 @@ class Conv1d(Module):
         else:
             self.padding = (F._single(padding),)
             self._explicit_padding = (self.padding[0], self.padding[0])
-        fan_in = in_channels // groups * k
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = _uniform((out_channels, in_channels // groups, k), bound)
-        if bias:
-            self.bias = _uniform((out_channels,), bound)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_channels, in_channels // groups, k), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         bias = self._parameters.get("bias")
@@ -152,13 +145,7 @@ class Conv2d(Module):
             self.dilation,
             None if isinstance(self.padding, str) else self.padding,
         )
-        fan_in = in_channels // groups * kh * kw
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound)
-        if bias:
-            self.bias = _uniform((out_channels,), bound)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(
@@ -219,16 +206,21 @@ class AvgPool2d(Module):
         )
 
 
-class AdaptiveAvgPool2d(Module):
+class _AdaptiveAvgPoolNd(Module):
+    """What ``AdaptiveAvgPool1d`` and ``AdaptiveAvgPool2d`` share: the output size, kept as
+    given and shown in ``repr``."""
+
     def __init__(self, output_size: IntPair) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(x, self.output_size)
-
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
 
 class MaxPool1d(Module):
@@ -275,9 +267,8 @@ class AvgPool1d(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size = (F._single(kernel_size),)
-        self.stride = (F._single(stride if stride is not None else kernel_size),)
-        self.padding = (F._single(padding),)
+        k, s = F._kernel_and_stride(kernel_size, stride, F._single)
+        self.kernel_size, self.stride, self.padding = (k,), (s,), (F._single(padding),)
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
@@ -289,13 +280,6 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
-    def __init__(self, output_size: IntSingle) -> None:
-        super().__init__()
-        self.output_size = output_size
-
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool1d(x, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"

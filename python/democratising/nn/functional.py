@@ -6,7 +6,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 
 _REDUCTIONS = ("mean", "sum", "none")
+_Size = TypeVar("_Size")
 
 
 def _reduce(x: Tensor, reduction: str) -> Tensor:
@@ -155,16 +156,28 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
     return input.log_softmax(dim)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zeroes elements with probability ``p`` and scales the rest by ``1/(1-p)``."""
+def _check_dropout_p(p: float) -> None:
+    """The probability check of every dropout, functional or layer, with PyTorch's message
+    (the layers make it at construction, the functions at each call)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_scaled(input: Tensor, keep: Tensor, p: float) -> Tensor:
+    """``input`` where the 0/1 ``keep`` mask (broadcast) is 1, scaled by ``1/(1-p)`` so the
+    expected value is unchanged; all zeros for ``p == 1``."""
+    return input * keep * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zeroes elements with probability ``p`` and scales the rest by ``1/(1-p)``."""
+    _check_dropout_p(p)
     if not training or p == 0.0:
         return input
     if input.is_cuda:
         return _core._dropout(input, p)
-    mask = (_core.rand(*input.shape) >= p).to(input.dtype)
-    return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    keep = (_core.rand(*input.shape) >= p).to(input.dtype)
+    return _keep_scaled(input, keep, p)
 
 
 def dropout2d(
@@ -172,15 +185,14 @@ def dropout2d(
 ) -> Tensor:
     """Zeroes whole channels (``input[n, c]``) with probability ``p`` and scales the rest by
     ``1/(1-p)``; a 3-D input is taken as ``[N, C, L]``, as PyTorch does (with a warning)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_dropout_p(p)
     if not training or p == 0.0:
         return input
     if input.ndim < 2:
         raise ShapeError(f"dropout2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
     keep_shape = (*input.shape[:2], *([1] * (input.ndim - 2)))
-    mask = (_core.rand(*keep_shape, device=input.device) >= p).to(input.dtype)
-    return input * mask * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    keep = (_core.rand(*keep_shape, device=input.device) >= p).to(input.dtype)
+    return _keep_scaled(input, keep, p)
 
 
 def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> None:
@@ -409,13 +421,34 @@ def _same_shape(a: Tensor, b: Tensor, name: str) -> None:
         )
 
 
-def _pair(v: Union[int, Sequence[int]]) -> tuple[int, int]:
+def _ints(v: Union[int, Sequence[int]], n: int, expected: str) -> tuple[int, ...]:
+    """``n`` ints from an int (repeated) or a sequence of exactly ``n``: how every size, stride
+    and padding argument is spelled; ``expected`` describes the sequence in the error."""
     if isinstance(v, int):
-        return (v, v)
+        return (v,) * n
     t = tuple(int(x) for x in v)
-    if len(t) != 2:
-        raise ValueError(f"expected an int or a pair of ints, got {v!r}")
-    return t  # type: ignore[return-value]
+    if len(t) != n:
+        raise ValueError(f"expected an int or {expected}, got {v!r}")
+    return t
+
+
+def _pair(v: Union[int, Sequence[int]]) -> tuple[int, int]:
+    return _ints(v, 2, "a pair of ints")  # type: ignore[return-value]
+
+
+def _single(v: Union[int, Sequence[int]]) -> int:
+    return _ints(v, 1, "a 1-tuple of ints")[0]
+
+
+def _kernel_and_stride(
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]],
+    size: Callable[[Union[int, Sequence[int]]], _Size],
+) -> tuple[_Size, _Size]:
+    """A pool's window and step, each read by ``size`` (``_pair``, ``_single``); the step
+    defaults to the window, as in PyTorch."""
+    k = size(kernel_size)
+    return k, size(stride) if stride is not None else k
 
 
 def conv2d(
@@ -455,8 +488,7 @@ def max_pool2d(
     dilation: Union[int, Sequence[int]] = 1,
     ceil_mode: bool = False,
 ) -> Tensor:
-    k = _pair(kernel_size)
-    s = _pair(stride) if stride is not None else k
+    k, s = _kernel_and_stride(kernel_size, stride, _pair)
     return _core._max_pool2d(input, k, s, _pair(padding), _pair(dilation), ceil_mode)
 
 
@@ -468,22 +500,12 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Tensor:
-    k = _pair(kernel_size)
-    s = _pair(stride) if stride is not None else k
+    k, s = _kernel_and_stride(kernel_size, stride, _pair)
     return _core._avg_pool2d(input, k, s, _pair(padding), ceil_mode, count_include_pad)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[int]]) -> Tensor:
     return _core._adaptive_avg_pool2d(input, _pair(output_size))
-
-
-def _single(v: Union[int, Sequence[int]]) -> int:
-    if isinstance(v, int):
-        return v
-    t = tuple(int(x) for x in v)
-    if len(t) != 1:
-        raise ValueError(f"expected an int or a 1-tuple of ints, got {v!r}")
-    return t[0]
 
 
 def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
@@ -547,8 +569,7 @@ def max_pool1d(
     """Max pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool on a height-1 image."""
     if return_indices:
         raise ValueError("max_pool1d: return_indices=True is not supported")
-    k = _single(kernel_size)
-    s = _single(stride) if stride is not None else k
+    k, s = _kernel_and_stride(kernel_size, stride, _single)
     x, unbatched = _as_height_one(input, "max_pool1d")
     y = _core._max_pool2d(
         x, (1, k), (1, s), (0, _single(padding)), (1, _single(dilation)), ceil_mode
@@ -565,8 +586,7 @@ def avg_pool1d(
     count_include_pad: bool = True,
 ) -> Tensor:
     """Average pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool."""
-    k = _single(kernel_size)
-    s = _single(stride) if stride is not None else k
+    k, s = _kernel_and_stride(kernel_size, stride, _single)
     x, unbatched = _as_height_one(input, "avg_pool1d")
     y = _core._avg_pool2d(x, (1, k), (1, s), (0, _single(padding)), ceil_mode, count_include_pad)
     return _from_height_one(y, unbatched)

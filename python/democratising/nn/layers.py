@@ -18,6 +18,20 @@ def _uniform(shape: tuple[int, ...], bound: float) -> Parameter:
     return Parameter(_core.rand(*shape) * (2 * bound) - bound)
 
 
+def _init_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool) -> None:
+    """PyTorch's default initialisation of ``Linear`` and the convolutions (Kaiming-uniform
+    with a=√5): ``weight`` and ``bias`` (one per output, ``weight_shape[0]``) both drawn from
+    U(±1/√fan_in), weight first, where fan_in is the size of one output's weights; without
+    ``bias`` a ``None`` parameter, so ``state_dict`` and ``repr`` match PyTorch's."""
+    fan_in = math.prod(weight_shape[1:])
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    module.weight = _uniform(weight_shape, bound)
+    if bias:
+        module.bias = _uniform((weight_shape[0],), bound)
+    else:
+        module.register_parameter("bias", None)
+
+
 class Dense(Module):
     """``y = x @ weight.T + bias`` with ``weight`` of shape ``(out, in)`` and PyTorch's default
     initialisation (Kaiming-uniform, a=√5, i.e. U(±1/√in) for both weight and bias)."""
@@ -26,12 +40,7 @@ class Dense(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        self.weight = _uniform((out_features, in_features), bound)
-        if bias:
-            self.bias = _uniform((out_features,), bound)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_features, in_features), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self._parameters.get("bias"))
@@ -130,8 +139,7 @@ class LogSoftmax(Module):
 class Dropout(Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        F._check_dropout_p(p)
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
@@ -285,8 +293,7 @@ class Dropout2d(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        F._check_dropout_p(p)
         self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
@@ -298,12 +305,7 @@ class Dropout2d(Module):
 
 def _quad(padding: Union[int, Sequence[int]]) -> tuple[int, int, int, int]:
     """``(left, right, top, bottom)`` from an int or a 4-tuple."""
-    if isinstance(padding, int):
-        return (padding, padding, padding, padding)
-    t = tuple(int(v) for v in padding)
-    if len(t) != 4:
-        raise ValueError(f"expected an int or (left, right, top, bottom), got {padding!r}")
-    return t  # type: ignore[return-value]
+    return F._ints(padding, 4, "(left, right, top, bottom)")  # type: ignore[return-value]
 
 
 class _Pad2d(Module):

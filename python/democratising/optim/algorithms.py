@@ -8,7 +8,7 @@ read from it (``_arguments``), and the engine call takes them from the group by 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 from .. import _core
@@ -55,6 +55,19 @@ class _Fused(Optimizer):
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         raise NotImplementedError
+
+    def _stepped_state(
+        self, p: Tensor, buffers: Sequence[str], fill: float = 0.0
+    ) -> dict[str, Any]:
+        """``p``'s state with its step count advanced. A first step starts the count at 0 and
+        creates the named buffers like ``p``, filled with ``fill``, in PyTorch's key order."""
+        st = self.state.setdefault(p, {})
+        if not st:
+            st["step"] = 0
+            for name in buffers:
+                st[name] = _core.full(tuple(p.shape), fill, dtype=p.dtype, device=p.device)
+        st["step"] += 1
+        return st
 
 
 class SGD(_Fused):
@@ -109,14 +122,9 @@ class Adam(_Fused):
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         ms, vs, vmaxs, steps = [], [], [], []
+        buffers = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
         for p in params:
-            st = self.state.setdefault(p, {})
-            if not st:
-                st["step"] = 0
-                st["exp_avg"], st["exp_avg_sq"] = _zeros(p), _zeros(p)
-                if g["amsgrad"]:
-                    st["max_exp_avg_sq"] = _zeros(p)
-            st["step"] += 1
+            st = self._stepped_state(p, buffers)
             ms.append(st["exp_avg"])
             vs.append(st["exp_avg_sq"])
             if g["amsgrad"]:
@@ -155,16 +163,11 @@ class RMSprop(_Fused):
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         square_avgs, grad_avgs, bufs = [], [], []
+        buffers = ["square_avg"]
+        buffers += ["momentum_buffer"] if g["momentum"] > 0 else []
+        buffers += ["grad_avg"] if g["centered"] else []
         for p in params:
-            st = self.state.setdefault(p, {})
-            if not st:
-                st["step"] = 0
-                st["square_avg"] = _zeros(p)
-                if g["momentum"] > 0:
-                    st["momentum_buffer"] = _zeros(p)
-                if g["centered"]:
-                    st["grad_avg"] = _zeros(p)
-            st["step"] += 1
+            st = self._stepped_state(p, buffers)
             square_avgs.append(st["square_avg"])
             if g["centered"]:
                 grad_avgs.append(st["grad_avg"])
@@ -192,12 +195,7 @@ class Adagrad(_Fused):
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         sums, steps = [], []
         for p in params:
-            st = self.state.setdefault(p, {})
-            if not st:
-                st["step"] = 0
-                start = g["initial_accumulator_value"]
-                st["sum"] = _core.full(tuple(p.shape), start, dtype=p.dtype, device=p.device)
-            st["step"] += 1
+            st = self._stepped_state(p, ["sum"], g["initial_accumulator_value"])
             sums.append(st["sum"])
             steps.append(st["step"])
         kw = self._hyper(g, "initial_accumulator_value")

@@ -195,9 +195,14 @@ class LRScheduler:
                 values = closed_form() if closed_form is not None else self.get_lr()
         finally:
             self._get_lr_called_within_step = False
+        self._set_lrs(values)
+
+    def _set_lrs(self, values: Iterable[float]) -> None:
+        """Puts this step's rates into the optimizer's groups and remembers them for
+        ``get_last_lr()``."""
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._current_lrs()
 
     def _warn_if_outside_step(self) -> None:
         # The chainable rules advance from the *current* rates, so calling get_lr() by hand
@@ -207,6 +212,11 @@ class LRScheduler:
 
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
+
+    def _scaled_lrs(self, factor: float) -> list[float]:
+        """Every group's current rate times ``factor``: the step of the multiplicative
+        chainable rules (``StepLR``, ``ExponentialLR``, ``LinearLR``...)."""
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(last_epoch={getattr(self, 'last_epoch', None)})"
@@ -319,7 +329,7 @@ class StepLR(LRScheduler):
         self._warn_if_outside_step()
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current_lrs()
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self) -> list[float]:
         return [
@@ -349,7 +359,7 @@ class MultiStepLR(LRScheduler):
         if self.last_epoch not in self.milestones:
             return self._current_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
-        return [group["lr"] * factor for group in self.optimizer.param_groups]
+        return self._scaled_lrs(factor)
 
     def _get_closed_form_lr(self) -> list[float]:
         milestones = sorted(self.milestones.elements())
@@ -385,10 +395,10 @@ class ConstantLR(LRScheduler):
     def get_lr(self) -> list[float]:
         self._warn_if_outside_step()
         if self.last_epoch == 0:
-            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+            return self._scaled_lrs(self.factor)
         if self.last_epoch != self.total_iters:
             return self._current_lrs()
-        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+        return self._scaled_lrs(1.0 / self.factor)
 
     def _get_closed_form_lr(self) -> list[float]:
         return [
@@ -428,13 +438,13 @@ class LinearLR(LRScheduler):
     def get_lr(self) -> list[float]:
         self._warn_if_outside_step()
         if self.last_epoch == 0:
-            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+            return self._scaled_lrs(self.start_factor)
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._current_lrs()
         # Ratio of consecutive factors: f(e) / f(e-1) with f linear in e.
         delta = self.end_factor - self.start_factor
         ratio = 1.0 + delta / (self.total_iters * self.start_factor + (self.last_epoch - 1) * delta)
-        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+        return self._scaled_lrs(ratio)
 
     def _get_closed_form_lr(self) -> list[float]:
         return [
@@ -465,7 +475,7 @@ class ExponentialLR(LRScheduler):
         # apply gamma once more than the closed form (PyTorch issue 102261).
         if self._is_initial:
             return self._current_lrs()
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self) -> list[float]:
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
@@ -493,7 +503,7 @@ class PolynomialLR(LRScheduler):
             (1.0 - self.last_epoch / self.total_iters)
             / (1.0 - (self.last_epoch - 1) / self.total_iters)
         ) ** self.power
-        return [group["lr"] * decay for group in self.optimizer.param_groups]
+        return self._scaled_lrs(decay)
 
     def _get_closed_form_lr(self) -> list[float]:
         return [
@@ -625,9 +635,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             values = self.get_lr()
         finally:
             self._get_lr_called_within_step = False
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = self._current_lrs()
+        self._set_lrs(values)
 
 
 # --------------------------------------------------------------------------------------------

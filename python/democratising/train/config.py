@@ -61,6 +61,8 @@ class _Tagged:
     _target: ClassVar[Callable[..., Any]]
     #: Every field's rule (type and allowed values), checked on construction.
     _spec: ClassVar[dict[str, rules.Check]] = {}
+    #: Rules of the fields every variant of a union has, put first in each variant's ``_spec``.
+    _common_spec: ClassVar[dict[str, rules.Check]] = {}
     #: Parameters spelled as several fields (``betas`` as ``beta1``, ``beta2``).
     _split: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: Defaults the config sets where the target has none or means another.
@@ -78,6 +80,7 @@ class _Tagged:
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if cls.__dict__.get("name"):
+            cls._spec = {**cls._common_spec, **cls._spec}
             cls._registry[_norm(cls.name)] = cls
             # ``AdamConfig`` is also ``OptimizerConfig.Adam``, the seed's enum-variant spelling.
             union = next(c for c in cls.__mro__ if "_registry" in c.__dict__)
@@ -132,6 +135,7 @@ class OptimizerConfig(_Tagged):
 
     _registry: ClassVar[dict[str, type[_Tagged]]] = {}
     _kind: ClassVar[str] = "optimizer"
+    _common_spec: ClassVar[dict[str, rules.Check]] = {"weight_decay": rules.Num(0)}
 
     Adam: ClassVar[type[AdamConfig]]
     AdamW: ClassVar[type[AdamWConfig]]
@@ -145,7 +149,6 @@ class OptimizerConfig(_Tagged):
 
 
 _ADAM_SPEC: dict[str, rules.Check] = {
-    "weight_decay": rules.Num(0),
     "beta1": rules.Num(0, 1, hi_open=True),
     "beta2": rules.Num(0, 1, hi_open=True),
     "eps": rules.Num(0),
@@ -172,7 +175,6 @@ class SGDConfig(OptimizerConfig):
     name: ClassVar[str] = "sgd"
     _target = optim.SGD
     _spec = {
-        "weight_decay": rules.Num(0),
         "momentum": rules.Num(0),
         "dampening": rules.Num(0, 1),
         "nesterov": rules.Bool(),
@@ -192,7 +194,6 @@ class RMSpropConfig(OptimizerConfig):
     name: ClassVar[str] = "rmsprop"
     _target = optim.RMSprop
     _spec = {
-        "weight_decay": rules.Num(0),
         "alpha": rules.Num(0, 1),
         "eps": rules.Num(0),
         "momentum": rules.Num(0),
@@ -205,7 +206,6 @@ class AdagradConfig(OptimizerConfig):
     name: ClassVar[str] = "adagrad"
     _target = optim.Adagrad
     _spec = {
-        "weight_decay": rules.Num(0),
         "lr_decay": rules.Num(0),
         "eps": rules.Num(0),
         "initial_accumulator_value": rules.Num(0),
@@ -229,6 +229,7 @@ class SchedulerConfig(_Tagged):
     _kind: ClassVar[str] = "scheduler"
     _default_interval: ClassVar[str] = "epoch"
     _own: ClassVar[dict[str, Any]] = {"interval": None}
+    _common_spec: ClassVar[dict[str, rules.Check]] = {"interval": _INTERVAL}
 
     CosineAnnealing: ClassVar[type[CosineAnnealingConfig]]
     CosineAnnealingWarmRestarts: ClassVar[type[CosineAnnealingWarmRestartsConfig]]
@@ -265,7 +266,7 @@ class SchedulerConfig(_Tagged):
 class CosineAnnealingConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealing"
     _target = lr_scheduler.CosineAnnealingLR
-    _spec = {"interval": _INTERVAL, "T_max": rules.Int(1, optional=True), "eta_min": rules.Num(0)}
+    _spec = {"T_max": rules.Int(1, optional=True), "eta_min": rules.Num(0)}
     _defaults = {"T_max": None}
 
     def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
@@ -278,7 +279,6 @@ class CosineAnnealingWarmRestartsConfig(SchedulerConfig):
     name: ClassVar[str] = "CosineAnnealingWarmRestarts"
     _target = lr_scheduler.CosineAnnealingWarmRestarts
     _spec = {
-        "interval": _INTERVAL,
         "T_0": rules.Int(1),
         "T_mult": rules.Int(1),
         "eta_min": rules.Num(0),
@@ -290,7 +290,7 @@ class CosineAnnealingWarmRestartsConfig(SchedulerConfig):
 class StepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "StepLR"
     _target = lr_scheduler.StepLR
-    _spec = {"interval": _INTERVAL, "step_size": rules.Int(1), "gamma": rules.Num(0)}
+    _spec = {"step_size": rules.Int(1), "gamma": rules.Num(0)}
     _defaults = {"step_size": 1}
 
 
@@ -298,7 +298,7 @@ class StepLRConfig(SchedulerConfig):
 class MultiStepLRConfig(SchedulerConfig):
     name: ClassVar[str] = "MultiStepLR"
     _target = lr_scheduler.MultiStepLR
-    _spec = {"interval": _INTERVAL, "milestones": rules.IntList(0), "gamma": rules.Num(0)}
+    _spec = {"milestones": rules.IntList(0), "gamma": rules.Num(0)}
     _defaults: ClassVar[dict[str, Any]] = {"milestones": []}
 
 
@@ -306,7 +306,7 @@ class MultiStepLRConfig(SchedulerConfig):
 class ExponentialLRConfig(SchedulerConfig):
     name: ClassVar[str] = "ExponentialLR"
     _target = lr_scheduler.ExponentialLR
-    _spec = {"interval": _INTERVAL, "gamma": rules.Num(0, lo_open=True)}
+    _spec = {"gamma": rules.Num(0, lo_open=True)}
     _defaults = {"gamma": 0.9}
 
 
@@ -315,7 +315,6 @@ class LinearLRConfig(SchedulerConfig):
     name: ClassVar[str] = "LinearLR"
     _target = lr_scheduler.LinearLR
     _spec = {
-        "interval": _INTERVAL,
         "start_factor": rules.Num(0, 1, lo_open=True),
         "end_factor": rules.Num(0, 1),
         "total_iters": rules.Int(1),
@@ -328,7 +327,6 @@ class OneCycleConfig(SchedulerConfig):
     _target = lr_scheduler.OneCycleLR
     _default_interval: ClassVar[str] = "batch"
     _spec = {
-        "interval": _INTERVAL,
         "max_lr": rules.Num(0, lo_open=True, optional=True),
         "pct_start": rules.Num(0, 1),
         "anneal_strategy": rules.Choice(("cos", "linear")),
@@ -352,7 +350,6 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
     name: ClassVar[str] = "ReduceLROnPlateau"
     _target = lr_scheduler.ReduceLROnPlateau
     _spec = {
-        "interval": _INTERVAL,
         "mode": rules.Choice(("min", "max")),
         "factor": rules.Num(0, 1, hi_open=True),
         "patience": rules.Int(0),

@@ -95,7 +95,20 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long()],
         lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
     ),
+    "cross_entropy_sum_weighted": (
+        lambda: [randn(5, 7), dm.tensor([1, 0, 6, 2, 2]).long(), randn(7).abs()],
+        lambda x, t, w: F.cross_entropy(x, t, weight=w, reduction="sum", ignore_index=2),
+    ),
+    "cross_entropy_none": (
+        lambda: [randn(5, 7), dm.tensor([1, 0, 6, 2, 2]).long()],
+        lambda x, t: F.cross_entropy(x, t, reduction="none"),
+    ),
     "matmul": (lambda: [randn(2, 5, 33), randn(33, 7)], lambda a, b: a @ b),
+    "linear": (lambda: [randn(4, 9), randn(5, 9), randn(5)], F.linear),
+    "conv2d_bias_dilated": (
+        lambda: [randn(2, 3, 8, 7), randn(4, 3, 2, 3), randn(4)],
+        lambda x, w, b: F.conv2d(x, w, b, padding=(1, 0), dilation=2),
+    ),
     "conv2d": (
         lambda: [randn(2, 4, 7, 6), randn(6, 2, 3, 3)],
         lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2),

@@ -4,7 +4,7 @@
 //! follows the forward's dtypes and float32 parameters receive float32 gradients.
 //! `unscale_and_check` is the fused non-finite check / unscale over all gradients of a step.
 
-use crate::{bail, DType, Element, Result, Tensor};
+use crate::{bail, DType, Result, Tensor};
 use std::cell::Cell;
 
 thread_local! {
@@ -57,31 +57,10 @@ pub(crate) fn to_f32(t: &Tensor) -> Result<Tensor> {
     }
 }
 
-fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> Result<bool> {
-    let off = t.layout().offset;
-    let n = t.numel();
-    let mut found = false;
-    if apply {
-        // SAFETY: gradients are contiguous (checked by the caller) and updated one at a time.
-        let s = unsafe { &mut t.storage().as_mut_slice::<T>()[off..off + n] };
-        for v in s.iter_mut() {
-            let x = v.to_f64() * inv_scale;
-            found |= !x.is_finite();
-            *v = T::from_f64(x);
-        }
-        t.storage().bump_version();
-    } else {
-        let s = &t.storage().as_slice::<T>()[off..off + n];
-        found = s.iter().any(|v| !v.to_f64().is_finite());
-    }
-    Ok(found)
-}
-
 /// Multiplies every gradient by `inv_scale` in place (when `apply`) and reports whether any
-/// value is infinite or NaN: one pass over all gradients of an optimizer step.
+/// value is infinite or NaN: one pass over all gradients of an optimizer step, one call per
+/// device.
 pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Result<bool> {
-    let mut found = false;
-    let mut on_cuda = Vec::new();
     for g in grads {
         if !g.dtype().is_float() {
             bail!(DType, "gradients must be floating point, got {}", g.dtype());
@@ -92,22 +71,11 @@ pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Resul
                 "gradients must be contiguous to be unscaled in place"
             );
         }
-        if g.device().is_cuda() {
-            on_cuda.push(g);
-            continue;
-        }
-        found |= match g.dtype() {
-            DType::F32 => check_and_scale::<f32>(g, inv_scale, apply)?,
-            DType::F64 => check_and_scale::<f64>(g, inv_scale, apply)?,
-            DType::F16 => check_and_scale::<half::f16>(g, inv_scale, apply)?,
-            DType::BF16 => check_and_scale::<half::bf16>(g, inv_scale, apply)?,
-            _ => unreachable!(),
-        };
     }
-    if !on_cuda.is_empty() {
-        found |= crate::cuda::ops::optim::unscale_and_check(&on_cuda, inv_scale, apply)?;
-    }
-    Ok(found)
+    let refs: Vec<&Tensor> = grads.iter().collect();
+    let found =
+        crate::backend::by_device(&refs, |be, gs| be.unscale_and_check(gs, inv_scale, apply))?;
+    Ok(found.into_iter().any(|f| f))
 }
 
 #[cfg(test)]

@@ -37,6 +37,13 @@ pub struct NormSaved<'a> {
     pub rstd: &'a Tensor,
 }
 
+/// A convolution's input gradients, in the dtype its forward read; each only when asked for.
+pub struct ConvGrads {
+    pub dx: Option<Tensor>,
+    pub dw: Option<Tensor>,
+    pub db: Option<Tensor>,
+}
+
 /// The running statistics batch norm updates in training mode (or reads in eval mode).
 #[derive(Clone, Copy)]
 pub struct RunningStats<'a> {
@@ -53,6 +60,84 @@ macro_rules! backend_interface {
     ($callback:ident!($($prefix:tt)*)) => {
         $callback! {
             ($($prefix)*)
+            // ---- memory: transfers, casts, fills, creation ----
+            /// `t` copied to `device` without autograd (`backend::transfer` picks the backend
+            /// of the end that is not the host; `t` itself when it is already there).
+            fn to_device(
+                t: &$crate::Tensor,
+                device: $crate::Device,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// A contiguous copy of `t` converted to `to`, without autograd.
+            fn cast(t: &$crate::Tensor, to: $crate::DType) -> $crate::Result<$crate::Tensor>;
+            /// Writes `src` (any device, broadcast to `dst`'s shape, cast to its dtype) into
+            /// `dst`'s view, bumping its version.
+            fn write_into(dst: &$crate::Tensor, src: &$crate::Tensor) -> $crate::Result<()>;
+            /// Sets every element of `dst`'s view to `value`, bumping its version.
+            fn fill(dst: &$crate::Tensor, value: f64) -> $crate::Result<()>;
+            /// A new tensor of `shape` filled with `value` on `device` (of this backend).
+            fn full(
+                shape: &[usize],
+                value: f64,
+                dtype: $crate::DType,
+                device: $crate::Device,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// Multiplies the (contiguous, floating) gradients by `inv_scale` in place when
+            /// `apply`, and says whether any value is infinite or NaN.
+            fn unscale_and_check(
+                grads: &[&$crate::Tensor],
+                inv_scale: f64,
+                apply: bool,
+            ) -> $crate::Result<bool>;
+            // ---- matrix products ----
+            /// `a @ b` (`[..., m, k]` by `[..., k, n]`) over the broadcast `batch` dims, in
+            /// the promoted dtype `dt`.
+            fn matmul(
+                a: &$crate::Tensor,
+                b: &$crate::Tensor,
+                batch: &[usize],
+                mnk: (usize, usize, usize),
+                dt: $crate::DType,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// `x @ weight.T + bias` for `x` `[rows, in]`, `weight` `[out, in]` (one float
+            /// dtype), as `[rows, out]`.
+            fn linear_forward(
+                x: &$crate::Tensor,
+                weight: &$crate::Tensor,
+                bias: Option<&$crate::Tensor>,
+            ) -> $crate::Result<$crate::Tensor>;
+            // ---- convolution: forward, and the backward the op records ----
+            /// `conv2d` of `x` `[n, c, h, w]` by `w` (plus `b`), all of one float dtype.
+            fn conv2d_forward(
+                x: &$crate::Tensor,
+                w: &$crate::Tensor,
+                b: Option<&$crate::Tensor>,
+                geom: &$crate::ops::nn::conv::Geom,
+            ) -> $crate::Result<$crate::Tensor>;
+            /// The gradients for input, weight and bias (as `need` asks) from `gy`.
+            fn conv2d_backward(
+                x: &$crate::Tensor,
+                w: &$crate::Tensor,
+                gy: &$crate::Tensor,
+                geom: &$crate::ops::nn::conv::Geom,
+                need: [bool; 3],
+            ) -> $crate::Result<$crate::backend::ConvGrads>;
+            // ---- cross-entropy: forward, and the backward the op records ----
+            /// The loss of logits `x` `[n, c]` against class indices `target` `[n]`, reduced
+            /// as `spec` says, in `x`'s dtype, and the tensors its backward reads.
+            fn cross_entropy_forward(
+                x: &$crate::Tensor,
+                target: &$crate::Tensor,
+                weight: Option<&$crate::Tensor>,
+                spec: &$crate::ops::nn::loss::CrossEntropySpec,
+            ) -> $crate::Result<($crate::Tensor, Vec<$crate::Tensor>)>;
+            /// The logits' gradient from the forward's saved tensors and the output gradient.
+            fn cross_entropy_backward(
+                saved: &[&$crate::Tensor],
+                target: &$crate::Tensor,
+                weight: Option<&$crate::Tensor>,
+                spec: &$crate::ops::nn::loss::CrossEntropySpec,
+                g: &$crate::Tensor,
+            ) -> $crate::Result<$crate::Tensor>;
             // ---- normalisation: forward primitives and the closed-form backward ----
             /// Layer norm over rows of `d` contiguous elements, optional affine `w`/`b` (`[d]`).
             fn layer_norm_forward(
@@ -306,4 +391,50 @@ pub fn of(t: &Tensor) -> &'static dyn Backend {
         Device::Cpu => &crate::cpu::Cpu,
         Device::Cuda(_) => &crate::cuda::Cuda,
     }
+}
+
+/// The backend of `device`, or `Error::Device` saying why this machine does not have it
+/// (`what` names the attempted action: "move a tensor to").
+pub fn on(device: Device, what: &str) -> crate::Result<&'static dyn Backend> {
+    match device {
+        Device::Cpu => Ok(&crate::cpu::Cpu),
+        Device::Cuda(i) => {
+            let n = crate::cuda::device_count();
+            if i >= n {
+                let why = crate::cuda::unavailable_reason()
+                    .unwrap_or_else(|| format!("this machine has {n} CUDA device(s)"));
+                crate::bail!(Device, "cannot {what} {device}: {why}");
+            }
+            Ok(&crate::cuda::Cuda)
+        }
+    }
+}
+
+/// `t` copied to `device` without autograd: the device backend does the transfer whichever
+/// way it goes (the host backend only ever copies to itself).
+pub fn transfer(t: &Tensor, device: Device) -> crate::Result<Tensor> {
+    if t.device() == device {
+        return Ok(t.clone());
+    }
+    let be = match device {
+        Device::Cpu => of(t),
+        Device::Cuda(_) => on(device, "move a tensor to")?,
+    };
+    be.to_device(t, device)
+}
+
+/// Applies `f` to each group of `ts` that shares a device, with that device's backend (the
+/// order within a group is kept).
+pub fn by_device<'a, R>(
+    ts: &[&'a Tensor],
+    mut f: impl FnMut(&'static dyn Backend, &[&'a Tensor]) -> crate::Result<R>,
+) -> crate::Result<Vec<R>> {
+    let mut groups: Vec<(Device, Vec<&'a Tensor>)> = Vec::new();
+    for &t in ts {
+        match groups.iter_mut().find(|(d, _)| *d == t.device()) {
+            Some((_, g)) => g.push(t),
+            None => groups.push((t.device(), vec![t])),
+        }
+    }
+    groups.iter().map(|(_, g)| f(of(g[0]), g)).collect()
 }

@@ -180,27 +180,23 @@ impl Tensor {
                 self.shape()
             );
         }
-        if self.device().is_cuda() {
-            return crate::cuda::ops::to_device(self, Device::Cpu)?.item();
-        }
-        let off = self.0.layout.offset;
-        Ok(crate::with_dtype!(self.dtype(), T => self.0.storage.as_slice::<T>()[off].to_f64()))
+        let host = crate::backend::transfer(self, Device::Cpu)?;
+        let off = host.0.layout.offset;
+        Ok(crate::with_dtype!(self.dtype(), T => host.0.storage.as_slice::<T>()[off].to_f64()))
     }
 
     /// The single element of an integer tensor, exactly (`item` goes through f64, which
     /// rounds integers above 2^53).
     pub fn item_i64(&self) -> Result<i64> {
-        if self.numel() != 1 || self.device().is_cuda() {
-            return match (self.numel(), self.device()) {
-                (1, _) => crate::cuda::ops::to_device(self, Device::Cpu)?.item_i64(),
-                _ => self.item().map(|v| v as i64),
-            };
+        if self.numel() != 1 {
+            return self.item().map(|v| v as i64);
         }
-        let off = self.0.layout.offset;
+        let host = crate::backend::transfer(self, Device::Cpu)?;
+        let off = host.0.layout.offset;
         Ok(match self.dtype() {
-            DType::I64 => self.0.storage.as_slice::<i64>()[off],
-            DType::I32 => i64::from(self.0.storage.as_slice::<i32>()[off]),
-            _ => self.item()? as i64,
+            DType::I64 => host.0.storage.as_slice::<i64>()[off],
+            DType::I32 => i64::from(host.0.storage.as_slice::<i32>()[off]),
+            _ => host.item()? as i64,
         })
     }
 

@@ -1,10 +1,10 @@
 //! Elementwise binary kernels on the CPU over broadcast strided layouts: float (half types
 //! compute in float32), integer (wrapping, floor division and remainder as Python) and bool.
 
+use crate::cpu::kernel::map2;
 use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
-use crate::ops::kernel::map2;
 use crate::{bail, DType, Float, Result, Tensor};
 
 macro_rules! compare_arms {

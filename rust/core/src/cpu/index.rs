@@ -2,10 +2,10 @@
 //! indexing (`index`, `index_put`), `nonzero` and `where`. Index keys are validated by
 //! `ops::index::AdvKey` first, the same way on every backend.
 
+use crate::cpu::kernel::map3;
 use crate::layout::Layout;
 use crate::ops::copy::cast_raw;
 use crate::ops::index::AdvKey;
-use crate::ops::kernel::map3;
 use crate::{bail, with_dtype, DType, Element, Result, Tensor};
 
 /// Int64 contents of an index tensor, checked to be integral.

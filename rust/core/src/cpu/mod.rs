@@ -3,20 +3,32 @@
 //! file only brings them together and generates the `Backend` implementation from them.
 
 mod binary;
+mod conv;
+mod copy;
 mod dropout;
+mod im2col;
 mod index;
+mod kernel;
+mod loss;
+pub(crate) mod matmul;
 mod norm;
 mod optim;
 mod pool;
 pub(crate) mod reduce;
+pub(crate) mod rows;
 mod softmax;
+pub(crate) mod team;
 mod unary;
 
 use crate::backend::{backend_interface, delegate_backend};
 
 use binary::binary;
+use conv::{conv2d_backward, conv2d_forward};
+use copy::{cast, fill, full, to_device, unscale_and_check, write_into};
 use dropout::{dropout_backward, dropout_forward};
 use index::{gather, index, index_put, nonzero, scatter_add, where_};
+use loss::{cross_entropy_backward, cross_entropy_forward};
+use matmul::{linear_forward, matmul};
 use norm::{batch_norm_backward, batch_norm_forward, layer_norm_backward, layer_norm_forward};
 use optim::{adagrad_step_one, adam_step, rmsprop_step_one, sgd_step_one};
 use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward};

@@ -2,8 +2,8 @@
 //! is one fused pass `grad * f'(x)`), monomorphised per op so the loops vectorise. The op list
 //! itself (`UnaryOp`, its names and table) lives in `ops/unary.rs`.
 
+use crate::cpu::kernel::{map1, map2};
 use crate::ops::copy::cast_raw;
-use crate::ops::kernel::{map1, map2};
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Float, Result, Tensor};
 

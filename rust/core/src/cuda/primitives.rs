@@ -3,11 +3,12 @@
 //! adapters defined here; the `Backend` implementation is generated from them.
 
 use super::ops::reduce::RowOp;
-use super::ops::{align_device, elementwise, to_device};
+use super::ops::{align_device, elementwise};
 use crate::backend::{backend_interface, delegate_backend};
 use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
+use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::reduce::Kind;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
@@ -16,18 +17,97 @@ pub(crate) use super::ops::elementwise::unary_backward;
 pub(crate) use super::ops::index::{gather, index, index_put, scatter_add};
 pub(crate) use super::ops::nn::{
     avg_pool2d_backward, avg_pool2d_forward, batch_norm_backward, batch_norm_forward,
-    dropout_backward, dropout_forward, layer_norm_backward, layer_norm_forward,
-    max_pool2d_backward, max_pool2d_forward,
+    conv2d_backward, conv2d_forward, dropout_backward, dropout_forward, layer_norm_backward,
+    layer_norm_forward, max_pool2d_backward, max_pool2d_forward,
 };
+pub(crate) use super::ops::optim::unscale_and_check;
 pub(crate) use super::ops::optim::{
     adagrad_step as adagrad_step_one, adam_step, rmsprop_step as rmsprop_step_one,
 };
 pub(crate) use super::ops::reduce::{arg_reduce, softmax_backward_rows, softmax_rows};
+pub(crate) use super::ops::{cast, fill, to_device, write_into};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).
 pub struct Cuda;
 
 backend_interface!(delegate_backend!(Cuda));
+
+/// `a @ b` through cuBLAS, the operands' layouts broadcast to the batch shape.
+pub(crate) fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    batch: &[usize],
+    (m, n, k): (usize, usize, usize),
+    dt: DType,
+) -> Result<Tensor> {
+    let sa = [batch, &[m, k]].concat();
+    let sb = [batch, &[k, n]].concat();
+    let out_shape = [batch, &[m, n]].concat();
+    let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
+    super::ops::matmul::matmul(a, &al, b, &bl, &out_shape, (m, n, k), dt)
+}
+
+/// `x @ weight.T` through cuBLAS (the transposed view costs no copy), plus the bias.
+pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (rows, in_f, out_f) = (x.shape()[0], x.shape()[1], weight.shape()[0]);
+    let y = matmul(x, &weight.t()?, &[], (rows, out_f, in_f), x.dtype())?;
+    match bias {
+        Some(b) => binary(BinaryOp::Add, &y, b, y.dtype()),
+        None => Ok(y),
+    }
+}
+
+/// The per-row losses and target weights come from one kernel and the reduction stays on the
+/// device; the backward re-reads the logits (no `[n, c]` softmax kept).
+pub(crate) fn cross_entropy_forward(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    spec: &CrossEntropySpec,
+) -> Result<(Tensor, Vec<Tensor>)> {
+    use super::ops::reduce::cross_entropy_rows;
+    let (losses, row_w) = cross_entropy_rows(x, target, weight, spec.ignore_index, spec.smoothing)?;
+    let total = |t: &Tensor| reduce(Kind::Sum, t, &[0], &[]);
+    Ok(match spec.reduction {
+        Reduction::None => (losses, vec![x.clone()]),
+        Reduction::Sum => (total(&losses)?, vec![x.clone()]),
+        Reduction::Mean => {
+            let denom = total(&row_w)?;
+            let out = binary(BinaryOp::Div, &total(&losses)?, &denom, x.dtype())?;
+            (out, vec![x.clone(), denom])
+        }
+    })
+}
+
+/// The backward kernel takes the upstream gradient as a device scalar (or one per row).
+pub(crate) fn cross_entropy_backward(
+    saved: &[&Tensor],
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    spec: &CrossEntropySpec,
+    g: &Tensor,
+) -> Result<Tensor> {
+    use super::ops::reduce::cross_entropy_backward_rows;
+    let (x, g, stride) = match (spec.reduction, saved) {
+        (Reduction::None, [x, ..]) => (*x, g.clone(), 1),
+        (Reduction::Sum, [x, ..]) => (*x, g.clone(), 0),
+        (Reduction::Mean, [x, denom]) => (*x, binary(BinaryOp::Div, g, denom, g.dtype())?, 0),
+        _ => crate::bail!(
+            Value,
+            "cross_entropy: the backward expects the forward's saved tensors"
+        ),
+    };
+    let (ignore, eps) = (spec.ignore_index, spec.smoothing);
+    cross_entropy_backward_rows(x, target, weight, ignore, eps, &g, stride, 1.0)
+}
+
+/// A new device tensor of `shape` filled with `value`.
+pub(crate) fn full(shape: &[usize], value: f64, dtype: DType, device: Device) -> Result<Tensor> {
+    match device {
+        Device::Cuda(i) => super::ops::full(i, dtype, shape, value),
+        Device::Cpu => Tensor::full(shape, value, dtype),
+    }
+}
 
 /// The output size depends on the data, so the host needs the mask anyway (PyTorch syncs
 /// too): one bool per element comes over, the indices go back.

@@ -1,9 +1,7 @@
 //! Copies: materialising views, dtype casts, and writing one tensor into another's memory.
 
 use crate::autograd::record;
-use crate::layout::Layout;
-use crate::ops::kernel::map1;
-use crate::{bail, with_dtype, DType, Element, Result, Tensor};
+use crate::{bail, DType, Element, Result, Tensor};
 
 /// Converts one element between dtypes (integers go through i64 so large values stay exact).
 #[inline(always)]
@@ -22,19 +20,7 @@ pub fn convert<A: Element, O: Element>(x: A) -> O {
 
 /// A contiguous copy of `t` with dtype `to`, without autograd.
 pub(crate) fn cast_raw(t: &Tensor, to: DType) -> Result<Tensor> {
-    if t.device().is_cuda() {
-        return crate::cuda::ops::cast(t, to);
-    }
-    let l = t.layout();
-    let from = t.dtype();
-    with_dtype!(from, A => with_dtype!(to, O => {
-        let v: Vec<O> = if from == to {
-            t.data::<O>()?.into_owned()
-        } else {
-            map1::<A, O>(t, l, convert::<A, O>)
-        };
-        Tensor::from_vec(v, t.shape())
-    }))
+    crate::backend::of(t).cast(t, to)
 }
 
 /// Contiguous copy with autograd (the backward of a copy is the identity).
@@ -47,85 +33,12 @@ pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
 
 /// Writes `src` (broadcast to `dst`'s shape, cast to `dst`'s dtype) into `dst`'s memory.
 pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
-    if dst.device().is_cuda() {
-        return crate::cuda::ops::write_into(dst, src);
-    }
-    if src.device().is_cuda() {
-        return write_into(dst, &crate::cuda::ops::to_device(src, dst.device())?);
-    }
-    let src_l = src.layout().broadcast_to(dst.shape())?;
-    let src = if src.dtype() != dst.dtype() {
-        let c = cast_raw(&src.with_layout(src_l), dst.dtype())?;
-        let l = c.layout().clone();
-        (c, l)
-    } else {
-        (src.clone(), src_l)
-    };
-    // If source and destination share storage, materialise the source first.
-    let (src, src_l) = if std::sync::Arc::ptr_eq(src.0.storage(), dst.storage()) {
-        let c = cast_raw(&src.0.with_layout(src.1.clone()), dst.dtype())?;
-        let l = c.layout().clone();
-        (c, l)
-    } else {
-        src
-    };
-    let dl = dst.layout().clone();
-    if dl.numel() == 0 {
-        return Ok(());
-    }
-    with_dtype!(dst.dtype(), T => {
-        let s = src.storage().as_slice::<T>();
-        // SAFETY: src does not alias dst (checked above); we write only dst's own elements.
-        let d = unsafe { dst.storage().as_mut_slice::<T>() };
-        if dl.is_contiguous() && src_l.is_contiguous() {
-            let n = dl.numel();
-            d[dl.offset..dl.offset + n].copy_from_slice(&s[src_l.offset..src_l.offset + n]);
-        } else {
-            for (od, os) in dl.offsets().zip(src_l.offsets()) {
-                d[od] = s[os];
-            }
-        }
-    });
-    dst.storage().bump_version();
-    Ok(())
+    crate::backend::of(dst).write_into(dst, src)
 }
 
 /// Fills every element of `dst` with `value`.
 pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
-    if dst.device().is_cuda() {
-        return crate::cuda::ops::fill(dst, value);
-    }
-    let dl: Layout = dst.layout().clone();
-    if dl.numel() == 0 {
-        return Ok(());
-    }
-    with_dtype!(dst.dtype(), T => {
-        let v = T::from_f64(value);
-        // SAFETY: writes only this tensor's elements.
-        let d = unsafe { dst.storage().as_mut_slice::<T>() };
-        if dl.is_contiguous() {
-            d[dl.offset..dl.offset + dl.numel()].fill(v);
-        } else {
-            for o in dl.offsets() {
-                d[o] = v;
-            }
-        }
-    });
-    dst.storage().bump_version();
-    Ok(())
-}
-
-/// `Error::Device` saying why when `device` is a CUDA device this machine does not have.
-fn check_device(device: crate::Device, what: &str) -> Result<()> {
-    if let crate::Device::Cuda(i) = device {
-        let n = crate::cuda::device_count();
-        if i >= n {
-            let why = crate::cuda::unavailable_reason()
-                .unwrap_or_else(|| format!("this machine has {n} CUDA device(s)"));
-            bail!(Device, "cannot {what} {device}: {why}");
-        }
-    }
-    Ok(())
+    crate::backend::of(dst).fill(dst, value)
 }
 
 impl Tensor {
@@ -151,8 +64,7 @@ impl Tensor {
         if self.device() == device {
             return Ok(self.clone());
         }
-        check_device(device, "move a tensor to")?;
-        let out = crate::cuda::ops::to_device(self, device)?;
+        let out = crate::backend::transfer(self, device)?;
         let from = self.device();
         Ok(record(out, "ToCopyBackward", &[self], move |g| {
             Ok(vec![Some(g.to_device(from)?)])
@@ -166,13 +78,7 @@ impl Tensor {
         dtype: DType,
         device: crate::Device,
     ) -> Result<Tensor> {
-        match device {
-            crate::Device::Cpu => Tensor::full(shape, value, dtype),
-            crate::Device::Cuda(i) => {
-                check_device(device, "create a tensor on")?;
-                crate::cuda::ops::full(i, dtype, shape, value)
-            }
-        }
+        crate::backend::on(device, "create a tensor on")?.full(shape, value, dtype, device)
     }
 
     /// A copy that owns its memory (`clone()` in PyTorch), differentiable.

@@ -1,5 +1,6 @@
-//! Tensor operations. Each file holds one family; every op is a method on `Tensor` that computes
-//! its result with a CPU kernel and records its backward rule when autograd needs it.
+//! Tensor operations. Each file holds one family; every op is a method on `Tensor` that checks
+//! its arguments, computes its result through the backend primitives (`backend::of`) and
+//! records its backward rule, once for every device, when autograd needs it.
 
 pub mod binary;
 pub mod copy;
@@ -7,16 +8,13 @@ pub mod creation;
 pub mod gather;
 pub mod index;
 pub mod inplace;
-pub mod kernel;
 pub mod matmul;
 pub mod nn;
 pub mod overflow;
 pub mod promote;
 pub mod reduce;
-pub(crate) mod rows;
 pub mod softmax;
 pub mod special;
-pub(crate) mod team;
 pub mod unary;
 pub mod views;
 

@@ -1,13 +1,15 @@
-//! Neural-network ops on CUDA tensors: convolution (im2col kernel + one batched cuBLAS GEMM,
-//! differentiated through the matmul's own backward and col2im), max/avg pooling, layer norm
-//! and batch norm with their fused backward kernels.
+//! Neural-network primitives on CUDA tensors: convolution (im2col kernel + one batched cuBLAS
+//! GEMM forward; col2im and two GEMMs backward), max/avg pooling, layer norm and batch norm
+//! with their fused backward kernels.
 
 use super::{contiguous, empty, ordinal, run_elementwise, run_typed, Args};
-use crate::autograd::record;
-use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{ConvGrads, NormForward, NormGrads, NormSaved, RunningStats};
 use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
+use crate::cuda::primitives;
+use crate::ops::binary::BinaryOp;
 use crate::ops::nn::conv::Geom;
 use crate::ops::nn::pool::Pool2dSpec;
+use crate::ops::reduce::Kind;
 use crate::{DType, Result, Tensor};
 
 /// Means and inverse standard deviations are kept in float32 (float64 for float64 inputs).
@@ -45,41 +47,98 @@ fn conv_geom(s: &Geom) -> ConvGeom {
     }
 }
 
-/// The column matrix `[n, groups, c/groups * kh * kw, ho * wo]` of `x`; its backward is col2im.
-fn im2col(x: &Tensor, s: Geom) -> Result<Tensor> {
+/// The column matrix `[n, groups, c/groups * kh * kw, ho * wo]` of `x`.
+fn im2col(x: &Tensor, s: &Geom) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let g = conv_geom(&s);
-    let krows = s.krows();
-    let xc = contiguous(&x.detach())?;
-    let col = empty(dev, x.dtype(), &[s.n, s.s.groups, krows, s.cols()])?;
+    let xc = contiguous(x)?;
+    let col = empty(dev, x.dtype(), &[s.n, s.s.groups, s.krows(), s.cols()])?;
     if col.numel() > 0 {
-        let args = Args::new().v(g).data(&xc).data(&col);
+        let args = Args::new().v(conv_geom(s)).data(&xc).data(&col);
         run_elementwise(dev, "im2col", x.dtype(), col.numel(), args)?;
     }
-    let dt = x.dtype();
-    Ok(record(col, "Im2ColBackward", &[x], move |gcol| {
-        let gc = like(gcol, dt)?;
-        let dx = empty(dev, dt, &[s.n, s.c, s.h, s.w])?;
-        if dx.numel() > 0 {
-            let args = Args::new().v(g).data(&gc).data(&dx);
-            run_elementwise(dev, "col2im", dt, dx.numel(), args)?;
-        }
-        Ok(vec![Some(dx)])
-    }))
+    Ok(col)
 }
 
-/// `conv2d` with `x`, `w` (and `b`) already of one floating dtype on one device.
-pub(crate) fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, s: Geom) -> Result<Tensor> {
-    let groups = s.s.groups;
+/// The adjoint of `im2col`: each column entry added back to its input pixel.
+fn col2im(gcol: &Tensor, s: &Geom) -> Result<Tensor> {
+    let (dev, dt) = (ordinal(gcol)?, gcol.dtype());
+    let gc = contiguous(gcol)?;
+    let dx = empty(dev, dt, &[s.n, s.c, s.h, s.w])?;
+    if dx.numel() > 0 {
+        let args = Args::new().v(conv_geom(s)).data(&gc).data(&dx);
+        run_elementwise(dev, "col2im", dt, dx.numel(), args)?;
+    }
+    Ok(dx)
+}
+
+/// Each group's weight as a matrix `[groups, o/groups, krows]`.
+fn weight_matrix(w: &Tensor, s: &Geom) -> Result<Tensor> {
+    w.detach()
+        .reshape(&[s.s.groups as isize, s.og() as isize, s.krows() as isize])
+}
+
+/// `conv2d` as im2col and one batched cuBLAS GEMM: `W_g [og, kr] @ col [kr, cols]` for
+/// every sample and group.
+pub(crate) fn conv2d_forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    s: &Geom,
+) -> Result<Tensor> {
     let cols = im2col(x, s)?;
-    let wg = w.reshape(&[groups as isize, s.og() as isize, s.krows() as isize])?;
-    let y =
-        wg.matmul(&cols)?
-            .reshape(&[s.n as isize, s.o as isize, s.ho as isize, s.wo as isize])?;
+    let wg = weight_matrix(w, s)?;
+    let dims = (s.og(), s.cols(), s.krows());
+    let y = primitives::matmul(&wg, &cols, &[s.n, s.s.groups], dims, x.dtype())?;
+    let y = y.reshape(&[s.n as isize, s.o as isize, s.ho as isize, s.wo as isize])?;
     match b {
-        Some(b) => y.add(&b.reshape(&[1, s.o as isize, 1, 1])?),
+        Some(b) => {
+            let b4 = b.detach().reshape(&[1, s.o as isize, 1, 1])?;
+            primitives::binary(BinaryOp::Add, &y, &b4, y.dtype())
+        }
         None => Ok(y),
     }
+}
+
+/// The convolution's gradients: `dW_g = sum_n gy_g @ col^T` (the columns recomputed),
+/// `dx = col2im(W_g^T @ gy_g)`, `db` the sum of `gy` over batch and pixels.
+pub(crate) fn conv2d_backward(
+    x: &Tensor,
+    w: &Tensor,
+    gy: &Tensor,
+    s: &Geom,
+    [need_x, need_w, need_b]: [bool; 3],
+) -> Result<ConvGrads> {
+    let dt = x.dtype();
+    let gy = like(gy, dt)?;
+    let gyg = gy.reshape(&[
+        s.n as isize,
+        s.s.groups as isize,
+        s.og() as isize,
+        s.cols() as isize,
+    ])?;
+    let batch = [s.n, s.s.groups];
+    let dx = if need_x {
+        let wt = weight_matrix(w, s)?.transpose(-1, -2)?;
+        let gcol = primitives::matmul(&wt, &gyg, &batch, (s.krows(), s.cols(), s.og()), dt)?;
+        Some(col2im(&gcol, s)?)
+    } else {
+        None
+    };
+    let dw = if need_w {
+        let cols = im2col(x, s)?.transpose(-1, -2)?;
+        let per = primitives::matmul(&gyg, &cols, &batch, (s.og(), s.krows(), s.cols()), dt)?;
+        let shape = [s.s.groups, s.og(), s.krows()];
+        let sum = primitives::reduce(Kind::Sum, &per, &[0], &shape)?;
+        Some(sum.reshape(&w.shape().iter().map(|&d| d as isize).collect::<Vec<_>>())?)
+    } else {
+        None
+    };
+    let db = if need_b {
+        Some(primitives::reduce(Kind::Sum, &gy, &[0, 2, 3], &[s.o])?)
+    } else {
+        None
+    };
+    Ok(ConvGrads { dx, dw, db })
 }
 
 fn pool_geom(x: &Tensor, spec: &Pool2dSpec, ho: usize, wo: usize) -> PoolGeom {

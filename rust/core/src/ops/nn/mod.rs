@@ -2,7 +2,6 @@
 //! normalisation and the cross-entropy loss.
 
 pub mod conv;
-mod im2col;
 pub mod loss;
 pub mod norm;
 pub mod pool;

@@ -23,7 +23,7 @@ fn par_fill<O: Element>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + 
         // already (a rayon job from here would wait for a sleeping worker to wake up).
         let half = (n / 2).next_multiple_of(64).min(n);
         let (a, b) = slots.split_at_mut(half);
-        crate::ops::team::for_each(vec![(0, a), (half, b)], |(start, chunk)| fill(start, chunk));
+        crate::cpu::team::for_each(vec![(0, a), (half, b)], |(start, chunk)| fill(start, chunk));
     } else {
         slots
             .par_chunks_mut(CHUNK)

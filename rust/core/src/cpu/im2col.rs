@@ -4,8 +4,8 @@
 //! With stride 1 each output row's in-bounds span is a shifted input row, so both are a few
 //! hundred short strided row copies/adds (`ops::rows`); other strides gather element-wise.
 
-use super::conv::Geom;
-use crate::ops::rows::{add_rows, copy_rows, Span};
+use crate::cpu::rows::{add_rows, copy_rows, Span};
+use crate::ops::nn::conv::Geom;
 use crate::Float;
 
 /// The output columns `[lo, hi)` whose input column `ox * s + k_off - p` lies inside

@@ -1,0 +1,134 @@
+//! Host memory: casts, writes into views, fills, the host end of transfers, and the AMP
+//! unscale-and-check pass over gradients.
+
+use crate::cpu::kernel::map1;
+use crate::ops::copy::convert;
+use crate::{bail, with_dtype, DType, Device, Element, Result, Tensor};
+
+/// The host backend only copies to itself: a device transfer is done by the device backend
+/// (`backend::transfer` routes it there).
+pub(crate) fn to_device(t: &Tensor, device: Device) -> Result<Tensor> {
+    if device != Device::Cpu {
+        bail!(Device, "the host backend cannot copy to {device}");
+    }
+    Ok(t.clone())
+}
+
+/// A contiguous copy of `t` with dtype `to`.
+pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
+    let l = t.layout();
+    let from = t.dtype();
+    with_dtype!(from, A => with_dtype!(to, O => {
+        let v: Vec<O> = if from == to {
+            t.data::<O>()?.into_owned()
+        } else {
+            map1::<A, O>(t, l, convert::<A, O>)
+        };
+        Tensor::from_vec(v, t.shape())
+    }))
+}
+
+/// Writes `src` (broadcast to `dst`'s shape, cast to `dst`'s dtype) into `dst`'s memory.
+pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    if src.device() != dst.device() {
+        return write_into(dst, &crate::backend::transfer(src, dst.device())?);
+    }
+    let src_l = src.layout().broadcast_to(dst.shape())?;
+    let src = if src.dtype() != dst.dtype() {
+        let c = cast(&src.with_layout(src_l), dst.dtype())?;
+        let l = c.layout().clone();
+        (c, l)
+    } else {
+        (src.clone(), src_l)
+    };
+    // If source and destination share storage, materialise the source first.
+    let (src, src_l) = if std::sync::Arc::ptr_eq(src.0.storage(), dst.storage()) {
+        let c = cast(&src.0.with_layout(src.1.clone()), dst.dtype())?;
+        let l = c.layout().clone();
+        (c, l)
+    } else {
+        src
+    };
+    let dl = dst.layout().clone();
+    if dl.numel() == 0 {
+        return Ok(());
+    }
+    with_dtype!(dst.dtype(), T => {
+        let s = src.storage().as_slice::<T>();
+        // SAFETY: src does not alias dst (checked above); we write only dst's own elements.
+        let d = unsafe { dst.storage().as_mut_slice::<T>() };
+        if dl.is_contiguous() && src_l.is_contiguous() {
+            let n = dl.numel();
+            d[dl.offset..dl.offset + n].copy_from_slice(&s[src_l.offset..src_l.offset + n]);
+        } else {
+            for (od, os) in dl.offsets().zip(src_l.offsets()) {
+                d[od] = s[os];
+            }
+        }
+    });
+    dst.storage().bump_version();
+    Ok(())
+}
+
+/// Fills every element of `dst`'s view with `value`.
+pub(crate) fn fill(dst: &Tensor, value: f64) -> Result<()> {
+    let dl = dst.layout().clone();
+    if dl.numel() == 0 {
+        return Ok(());
+    }
+    with_dtype!(dst.dtype(), T => {
+        let v = T::from_f64(value);
+        // SAFETY: writes only this tensor's elements.
+        let d = unsafe { dst.storage().as_mut_slice::<T>() };
+        if dl.is_contiguous() {
+            d[dl.offset..dl.offset + dl.numel()].fill(v);
+        } else {
+            for o in dl.offsets() {
+                d[o] = v;
+            }
+        }
+    });
+    dst.storage().bump_version();
+    Ok(())
+}
+
+/// A new host tensor of `shape` filled with `value`.
+pub(crate) fn full(shape: &[usize], value: f64, dtype: DType, _device: Device) -> Result<Tensor> {
+    Tensor::full(shape, value, dtype)
+}
+
+/// The AMP pass over host gradients: scale each in place (when `apply`) and look for
+/// non-finite values, one read (and write) of each.
+pub(crate) fn unscale_and_check(grads: &[&Tensor], inv_scale: f64, apply: bool) -> Result<bool> {
+    let mut found = false;
+    for g in grads {
+        found |= match g.dtype() {
+            DType::F32 => check_and_scale::<f32>(g, inv_scale, apply),
+            DType::F64 => check_and_scale::<f64>(g, inv_scale, apply),
+            DType::F16 => check_and_scale::<half::f16>(g, inv_scale, apply),
+            DType::BF16 => check_and_scale::<half::bf16>(g, inv_scale, apply),
+            dt => bail!(DType, "gradients must be floating point, got {dt}"),
+        };
+    }
+    Ok(found)
+}
+
+fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> bool {
+    let off = t.layout().offset;
+    let n = t.numel();
+    if apply {
+        let mut found = false;
+        // SAFETY: gradients are contiguous (checked by `amp`) and updated one at a time.
+        let s = unsafe { &mut t.storage().as_mut_slice::<T>()[off..off + n] };
+        for v in s.iter_mut() {
+            let x = v.to_f64() * inv_scale;
+            found |= !x.is_finite();
+            *v = T::from_f64(x);
+        }
+        t.storage().bump_version();
+        found
+    } else {
+        let s = &t.storage().as_slice::<T>()[off..off + n];
+        s.iter().any(|v| !v.to_f64().is_finite())
+    }
+}

@@ -1,0 +1,162 @@
+//! Softmax cross-entropy on the host in one pass per row: log-sum-exp, label smoothing, class
+//! weights and `ignore_index`; the softmax is kept for the closed-form backward so it needs no
+//! second `exp`.
+
+use crate::ops::copy::cast_raw;
+use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
+use crate::ops::nn::{as_dtype, compute_input};
+use crate::{bail, DType, Element, Float, Result, Tensor};
+
+struct Rows<T> {
+    lse: Vec<T>,
+    /// Per-row weight of the target class (0 for ignored rows).
+    wt: Vec<T>,
+    /// Softmax of every row (`[n, c]`), kept for the backward so it needs no `exp`.
+    probs: Vec<T>,
+}
+
+/// The labels as int64, each checked against the `c` classes (`ignore_index` allowed).
+fn labels(target: &Tensor, c: usize, ignore_index: i64) -> Result<Vec<i64>> {
+    let labels = cast_raw(target, DType::I64)?.to_vec::<i64>()?;
+    for &l in &labels {
+        if l != ignore_index && (l < 0 || l >= c as i64) {
+            bail!(Index, "target label {l} is out of bounds for {c} classes");
+        }
+    }
+    Ok(labels)
+}
+
+/// The class weights in `dt` (ones without a weight tensor).
+fn class_weights<T: Float>(weight: Option<&Tensor>, c: usize, dt: DType) -> Result<Vec<T>> {
+    match weight {
+        Some(w) => cast_raw(w, dt)?.to_vec::<T>(),
+        None => Ok(vec![T::one(); c]),
+    }
+}
+
+/// The loss (reduced as `spec` says) and what the backward reads: the softmax `[n, c]`, the
+/// per-row target weights `[n]` and the mean's denominator (a float64 scalar).
+pub(crate) fn cross_entropy_forward(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    spec: &CrossEntropySpec,
+) -> Result<(Tensor, Vec<Tensor>)> {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let labels = labels(target, c, spec.ignore_index)?;
+    let (xc, dt) = compute_input(x)?;
+    let eps = spec.smoothing;
+    let (out, saved) = crate::with_float!(dt, T => {
+        let xd = xc.data::<T>()?;
+        let wv: Vec<T> = class_weights(weight, c, dt)?;
+        let rows = row_stats(&xd, &labels, &wv, c, spec.ignore_index);
+        let mut losses = Vec::with_capacity(n);
+        for i in 0..n {
+            if rows.wt[i] == T::zero() && labels[i] == spec.ignore_index {
+                losses.push(T::zero());
+                continue;
+            }
+            let r = &xd[i * c..(i + 1) * c];
+            let t = labels[i] as usize;
+            let nll = rows.wt[i] * (rows.lse[i] - r[t]);
+            let smooth = if eps > 0.0 {
+                r.iter().zip(&wv).fold(T::zero(), |a, (&v, &w)| a + w * (rows.lse[i] - v))
+            } else {
+                T::zero()
+            };
+            losses.push(T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth);
+        }
+        let denom = rows.wt.iter().fold(T::zero(), |a, &v| a + v);
+        let total = losses.iter().fold(T::zero(), |a, &v| a + v);
+        let out = match spec.reduction {
+            Reduction::None => Tensor::from_vec(losses, &[n])?,
+            Reduction::Sum => Tensor::from_vec(vec![total], &[])?,
+            Reduction::Mean => Tensor::from_vec(vec![total / denom], &[])?,
+        };
+        let saved = vec![
+            Tensor::from_vec(rows.probs, &[n, c])?,
+            Tensor::from_vec(rows.wt, &[n])?,
+            Tensor::from_vec(vec![denom.to_f64()], &[])?,
+        ];
+        (out, saved)
+    });
+    Ok((as_dtype(&out, x.dtype())?, saved))
+}
+
+/// The closed-form gradient of the logits from the forward's saved softmax, row weights and
+/// denominator: `scale * ((1 - eps) * w_t * (p - onehot) + eps / c * (wsum * p - w))`.
+pub(crate) fn cross_entropy_backward(
+    saved: &[&Tensor],
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    spec: &CrossEntropySpec,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let [probs, row_wt, denom] = saved else {
+        bail!(
+            Value,
+            "cross_entropy: the backward expects the forward's 3 saved tensors"
+        );
+    };
+    let (n, c) = (probs.shape()[0], probs.shape()[1]);
+    let dt = probs.dtype();
+    let labels = labels(target, c, spec.ignore_index)?;
+    let g = as_dtype(g, dt)?;
+    let eps = spec.smoothing;
+    crate::with_float!(dt, T => {
+        let (pd, rwt, gd) = (probs.data::<T>()?, row_wt.data::<T>()?, g.data::<T>()?);
+        let wv: Vec<T> = class_weights(weight, c, dt)?;
+        let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
+        let denom = T::from_f64(denom.item()?);
+        let (a_eps, b) = (T::from_f64(1.0 - eps), T::from_f64(eps / c as f64));
+        let mut dx = vec![T::zero(); n * c];
+        for i in 0..n {
+            if labels[i] == spec.ignore_index {
+                continue;
+            }
+            let scale = match spec.reduction {
+                Reduction::None => gd[i],
+                Reduction::Sum => gd[0],
+                Reduction::Mean => gd[0] / denom,
+            };
+            let prow = &pd[i * c..(i + 1) * c];
+            let t = labels[i] as usize;
+            let a = a_eps * rwt[i];
+            for (j, &p) in prow.iter().enumerate() {
+                let mut d = a * p + b * (wsum * p - wv[j]);
+                if j == t {
+                    d -= a;
+                }
+                dx[i * c + j] = scale * d;
+            }
+        }
+        Tensor::from_vec(dx, &[n, c])
+    })
+}
+
+fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
+    let n = labels.len();
+    let mut lse = Vec::with_capacity(n);
+    let mut wt = Vec::with_capacity(n);
+    let mut probs = vec![T::zero(); n * c];
+    for i in 0..n {
+        let r = &xd[i * c..(i + 1) * c];
+        let p = &mut probs[i * c..(i + 1) * c];
+        let m = r.iter().fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
+        let m = if m == T::NEG_INF { T::zero() } else { m };
+        let mut sum = T::zero();
+        for (e, &v) in p.iter_mut().zip(r) {
+            *e = (v - m).exp();
+            sum += *e;
+        }
+        let inv = T::one() / sum;
+        p.iter_mut().for_each(|e| *e *= inv);
+        lse.push(m + sum.ln());
+        wt.push(if labels[i] == ignore {
+            T::zero()
+        } else {
+            wv[labels[i] as usize]
+        });
+    }
+    Rows { lse, wt, probs }
+}

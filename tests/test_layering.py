@@ -122,3 +122,31 @@ def test_importing_the_lower_layers_loads_neither_mpi_nor_distributed() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_python_written_tensor_methods_are_real_methods() -> None:
+    import inspect
+
+    import democratising as dm
+    from democratising import _tensor_extra
+
+    assert "__getattr__" not in vars(dm.Tensor)
+    for name in _tensor_extra.METHODS:
+        method = getattr(dm.Tensor, name)
+        assert next(iter(inspect.signature(method).parameters)) == "self", name
+    x = dm.tensor([[3.0, 1.0], [2.0, 5.0]])
+    assert x.sort(dim=1).values.tolist() == [[1.0, 3.0], [2.0, 5.0]]
+    assert x.new_zeros(3).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(AttributeError, match="no attribute 'no_such_method'"):
+        x.no_such_method  # noqa: B018
+
+
+def test_the_extension_never_imports_the_package() -> None:
+    glue = Path(__file__).resolve().parents[1] / "rust" / "python" / "src"
+    offenders = [
+        f"{p.relative_to(glue)}:{i}"
+        for p in sorted(glue.rglob("*.rs"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if 'import("democratising' in line
+    ]
+    assert offenders == []

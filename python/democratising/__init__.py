@@ -129,6 +129,27 @@ def get_default_dtype() -> dtype:
     return float32
 
 
+def _register_helpers() -> None:
+    """Hands the extension the Python helpers it calls (tensors from Python data, the repr,
+    pickling, named results, the exception classes), so it never imports the package."""
+    from . import _format, _tensor, _tensor_extra
+    from . import errors as _errors
+
+    _core._register_helpers(
+        {
+            "as_operand": _tensor._as_operand,
+            "dtype_from_name": _dtype_from_name,
+            "errors": _errors,
+            "format_tensor": _format.format_tensor,
+            "max_result": _tensor.MaxResult,
+            "reduce_tensor": _tensor_extra._reduce,
+            "tensor": _tensor.tensor,
+        }
+    )
+
+
+_register_helpers()
+
 from . import amp, autograd, checkpoint, cuda, data, datasets, nn, optim, train, utils  # noqa: E402, F401
 
 #: ``dm.autocast(...)``, as ``torch.autocast``.

@@ -1,7 +1,7 @@
 """Tensor methods written in Python on top of the engine's differentiable ops: PyTorch names
 users bring along (``sort``, ``topk``, ``norm``, ``cumsum``, ``flip``, ``repeat``, ``triu``,
-``new_zeros``, in-place ``exp_`` ...). ``Tensor.__getattr__`` (in the extension) finds them in
-``METHODS`` when no built-in attribute matches; the free functions among them are also
+``new_zeros``, in-place ``exp_`` ...), installed as methods of the extension's ``Tensor`` type
+(``_install``, at import) and typed in ``_core.pyi``; the free functions among them are also
 ``dm.sort``, ``dm.norm``, ... Gradients flow through the engine ops they are made of (gather,
 index_select, cat, narrow, expand, where, ...); index computations (sort orders) use NumPy."""
 
@@ -17,7 +17,6 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._grad_mode import no_grad
 from .errors import InvalidValueError, ShapeError
 
 _Size = Union[int, Sequence[int]]
@@ -563,20 +562,6 @@ def _inplace(name: str) -> Callable[..., Tensor]:
     return method
 
 
-@_takes_tensor
-def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    with no_grad():
-        x.copy_(_core.rand(*x.shape, dtype=x.dtype, device=x.device) * (b - a) + a)
-    return x
-
-
-@_takes_tensor
-def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    with no_grad():
-        x.copy_(_core.randn(*x.shape, dtype=x.dtype, device=x.device) * std + mean)
-    return x
-
-
 # ---- pickling ------------------------------------------------------------------------------
 
 
@@ -622,7 +607,6 @@ _INPLACE = [
     "sign",
     "pow",
     "masked_fill",
-    "clamp",
     "clip",
     "maximum",
     "minimum",
@@ -631,7 +615,7 @@ _INPLACE = [
     "silu",
 ]
 
-#: name -> function(tensor, ...) bound as a method by ``Tensor.__getattr__``.
+#: name -> function(tensor, ...), installed as a method of ``Tensor`` by ``_install``.
 METHODS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (
@@ -673,8 +657,31 @@ METHODS: dict[str, Callable[..., Any]] = {
         new_empty,
         new_full,
         new_tensor,
-        uniform_,
-        normal_,
     )
 }
 METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
+
+
+def _as_method(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a method: the same call, its first parameter named ``self`` (as the stubs and
+    ``help`` show it; the free function keeps PyTorch's ``input``-style name)."""
+
+    @functools.wraps(fn)
+    def method(self: Tensor, /, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    sig = inspect.signature(fn)
+    first, *rest = sig.parameters.values()
+    method.__signature__ = sig.replace(parameters=[first.replace(name="self"), *rest])  # type: ignore[attr-defined]
+    return method
+
+
+def _install(cls: type) -> None:
+    """Makes each of ``METHODS`` a real method of the tensor type (ordinary attribute lookup,
+    ``dir``, ``help`` and the stubs all see it), unless the engine defines one of that name."""
+    for name, fn in METHODS.items():
+        if name not in vars(cls):
+            setattr(cls, name, _as_method(fn))
+
+
+_install(Tensor)

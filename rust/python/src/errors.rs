@@ -3,8 +3,7 @@
 
 use democratising::Error;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyModule, PyType};
+use pyo3::types::PyType;
 
 fn class_name(e: &Error) -> &'static str {
     match e {
@@ -23,9 +22,6 @@ fn class_name(e: &Error) -> &'static str {
         Error::External(_) => "AutogradError",
     }
 }
-
-/// `democratising.errors`, imported once (an error path must not pay for an import).
-static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// Converts an engine error into the matching Python exception. A Python exception that
 /// travelled through the engine (raised in a hook or a custom backward) comes back as itself,
@@ -46,9 +42,10 @@ pub fn to_pyerr(e: Error) -> PyErr {
         }
     }
     Python::attach(|py| {
-        let ty = ERRORS
-            .get_or_try_init(py, || py.import("democratising.errors").map(Bound::unbind))
-            .and_then(|m| m.bind(py).getattr(class_name(&e)))
+        // `democratising.errors`, registered by the package at import (an error path never
+        // imports anything).
+        let ty = crate::registry::helper(py, "errors")
+            .and_then(|m| m.getattr(class_name(&e)))
             .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
         match ty {
             Ok(t) => PyErr::from_type(t, e.to_string()),

@@ -11,6 +11,7 @@ mod indexing;
 mod malloc;
 mod nn;
 mod optim;
+mod registry;
 mod sysinfo;
 mod tensor;
 mod types;
@@ -70,6 +71,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(optim::_rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adagrad_step, m)?)?;
     m.add_function(wrap_pyfunction!(sysinfo::_system_info, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::_register_helpers, m)?)?;
     cuda::register(m)?;
     m.add("__engine_version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

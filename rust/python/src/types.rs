@@ -30,7 +30,7 @@ impl PyDType {
         self.0.size()
     }
     fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, (String,))> {
-        let f = py.import("democratising")?.getattr("_dtype_from_name")?;
+        let f = crate::registry::helper(py, "dtype_from_name")?;
         Ok((f.unbind(), (self.0.name().to_string(),)))
     }
 }

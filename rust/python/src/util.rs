@@ -48,7 +48,7 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         // A NumPy scalar counts as the Python number it holds (its range checked the same way).
         return operand(&obj.call_method0("item")?);
     }
-    let conv = py.import("democratising._tensor")?.getattr("_as_operand")?;
+    let conv = crate::registry::helper(py, "as_operand")?;
     let r = conv.call1((obj,))?;
     match r.cast::<PyTensor>() {
         Ok(t) => Ok(t.get().t.clone()),

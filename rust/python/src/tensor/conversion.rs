@@ -147,8 +147,7 @@ impl PyTensor {
     }
 
     fn __repr__(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<String> {
-        py.import("democratising._format")?
-            .getattr("format_tensor")?
+        crate::registry::helper(py, "format_tensor")?
             .call1((slf,))?
             .extract()
     }

@@ -6,7 +6,7 @@ use crate::util::{operand, run, wrap};
 use democratising::autograd;
 use democratising::{Error, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::PyTuple;
 use std::sync::Arc;
 
 #[pymethods]
@@ -119,29 +119,10 @@ impl PyTensor {
             slf.get().t.shape()
         )))
     }
-    /// Methods written in Python on top of the engine's ops (`democratising._tensor_extra`:
-    /// `sort`, `norm`, `cumsum`, ...), looked up only when no built-in attribute matches.
-    fn __getattr__<'py>(slf: &Bound<'py, Self>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        if !name.starts_with("__") {
-            let extra = py.import("democratising._tensor_extra")?;
-            if let Some(f) = extra.getattr("METHODS")?.cast::<PyDict>()?.get_item(name)? {
-                return py.import("types")?.getattr("MethodType")?.call1((f, slf));
-            }
-        }
-        // A plain AttributeError, as `getattr`/`hasattr` expect of `__getattr__`.
-        Err(pyo3::exceptions::PyAttributeError::new_err(format!(
-            "'{}' object has no attribute '{name}'",
-            slf.get_type().name()?
-        )))
-    }
     /// `pickle`: the values as a NumPy array, dtype, device and `requires_grad` (leaves only).
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let rebuild = py
-            .import("democratising._tensor_extra")?
-            .getattr("_reduce")?;
-        rebuild.call1((slf,))
+        crate::registry::helper(py, "reduce_tensor")?.call1((slf,))
     }
     /// `copy.deepcopy(t)`: a leaf with its own copy of the data (and of `.grad`), the same
     /// class (`Parameter` stays a parameter), `requires_grad` and instance attributes. As in

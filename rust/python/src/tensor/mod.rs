@@ -166,10 +166,7 @@ impl PyTensor {
             Some(d) => match d.cast::<PyTensor>() {
                 Ok(t) => Ok(wrap(t.get().t.detach())),
                 Err(_) => {
-                    let t = py
-                        .import("democratising._tensor")?
-                        .getattr("tensor")?
-                        .call1((d,))?;
+                    let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
                     Ok(wrap(t.cast::<PyTensor>()?.get().t.clone()))
                 }
             },
@@ -349,7 +346,7 @@ impl PyTensor {
             Some(d) => {
                 let d: isize = d.extract()?;
                 let (v, i) = self.t.max_dim(d, keepdim, max).py()?;
-                let ret = py.import("democratising._tensor")?.getattr("MaxResult")?;
+                let ret = crate::registry::helper(py, "max_result")?;
                 Ok(ret.call1((wrap(v), wrap(i)))?.unbind())
             }
         }

@@ -150,11 +150,15 @@ impl Tensor {
         let lead: Vec<usize> = self.shape()[..self.ndim() - 1].to_vec();
         let rows: usize = lead.iter().product();
         let x2 = self.reshape(&[rows as isize, in_f as isize])?.detach();
-        let mut out_shape = lead;
-        out_shape.push(out_f);
-        let out = crate::backend::of(self)
-            .linear_forward(&x2, weight, bias)?
-            .reshape(&out_shape.iter().map(|&n| n as isize).collect::<Vec<_>>())?;
+        let out = crate::backend::of(self).linear_forward(&x2, weight, bias)?;
+        // `[rows, out]` is already the output's shape for a 2-D input.
+        let out = if lead.len() == 1 {
+            out
+        } else {
+            let mut shape: Vec<isize> = lead.iter().map(|&n| n as isize).collect();
+            shape.push(out_f as isize);
+            out.reshape(&shape)?
+        };
         let inputs: Vec<&Tensor> = match bias {
             Some(b) => vec![self, weight, b],
             None => vec![self, weight],

@@ -12,6 +12,69 @@ typedef __half dm_f16;
 typedef __nv_bfloat16 dm_bf16;
 typedef unsigned char dm_bool;
 
+// ---- op codes: generated from cuda/codes.rs (codes::header) ----
+enum UnaryCode {
+    U_IDENTITY = 0,
+    U_NEG = 1,
+    U_ABS = 2,
+    U_EXP = 3,
+    U_LOG = 4,
+    U_LOG2 = 5,
+    U_LOG1P = 6,
+    U_EXPM1 = 7,
+    U_SQRT = 8,
+    U_RSQRT = 9,
+    U_SQUARE = 10,
+    U_RECIPROCAL = 11,
+    U_SIN = 12,
+    U_COS = 13,
+    U_TANH = 14,
+    U_SIGMOID = 15,
+    U_RELU = 16,
+    U_GELU = 17,
+    U_GELU_TANH = 18,
+    U_SILU = 19,
+    U_SOFTPLUS = 20,
+    U_LEAKY_RELU = 21,
+    U_ELU = 22,
+    U_ERF = 23,
+    U_SIGN = 24,
+    U_FLOOR = 25,
+    U_CEIL = 26,
+    U_ROUND = 27,
+    U_TRUNC = 28,
+    U_CLAMP = 29,
+    U_AFFINE = 30,
+    U_POW_SCALAR = 31,
+};
+enum BinaryCode {
+    B_ADD = 0,
+    B_SUB = 1,
+    B_MUL = 2,
+    B_DIV = 3,
+    B_POW = 4,
+    B_MAXIMUM = 5,
+    B_MINIMUM = 6,
+    B_REMAINDER = 7,
+    B_FLOOR_DIVIDE = 8,
+};
+enum CompareCode {
+    C_EQ = 0,
+    C_NE = 1,
+    C_LT = 2,
+    C_LE = 3,
+    C_GT = 4,
+    C_GE = 5,
+};
+enum ReduceCode {
+    R_SUM = 0,
+    R_MEAN = 1,
+    R_MAX = 2,
+    R_MIN = 3,
+    R_SUM_SQ = 4,
+};
+// ---- end of generated op codes ----
+
 // Threads per block of the row-wise kernels (reductions, softmax, norms): 8 warps.
 #define DM_BLOCK 256
 #define DM_WARP 32

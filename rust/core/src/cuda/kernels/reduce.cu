@@ -5,8 +5,6 @@
 // the extreme (the first NaN if any), like the CPU backend.
 #include "common.cuh"
 
-enum ReduceCode { R_SUM = 0, R_MEAN = 1, R_MAX = 2, R_MIN = 3, R_SUM_SQ = 4 };
-
 template <class T>
 __device__ void reduce_rows(int op, long long rows, long long cols, const T* x, T* out) {
     typedef typename Num<T>::acc A;

@@ -338,3 +338,11 @@ def test_advanced_index_writes_into_an_expanded_view_raise(key) -> None:
     with pytest.raises(InvalidValueError, match="single memory location"):
         base.expand(4, 3)[key()] = 1.0
     assert base.tolist() == [[0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("layer", ["Conv1d", "Conv2d"])
+def test_conv_layers_refuse_zero_groups_with_a_value_error(layer: str) -> None:
+    import democratising.nn as nn
+
+    with pytest.raises(ValueError, match="groups must be a positive integer"):
+        getattr(nn, layer)(4, 4, 3, groups=0)

@@ -131,6 +131,8 @@ class Conv2d(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
         if in_channels % groups or out_channels % groups:
             raise ValueError("in_channels and out_channels must both be divisible by groups")
         kh, kw = F._pair(kernel_size)

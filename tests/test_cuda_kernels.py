@@ -44,7 +44,8 @@ def close(got: np.ndarray, want: dm.Tensor | np.ndarray, sfx: str, scale: float 
 
 
 def codes(enum: str) -> dict[str, int]:
-    src = (KERNELS / ("reduce.cu" if enum == "ReduceCode" else "elementwise.cu")).read_text()
+    """The op codes of ``enum`` (generated into common.cuh from the host's tables)."""
+    src = (KERNELS / "common.cuh").read_text()
     body = re.search(enum + r"\s*\{(.*?)\}", src, re.S)
     assert body is not None
     return {k: int(v) for k, v in re.findall(r"(\w+)\s*=\s*(\d+)", body.group(1))}

@@ -62,6 +62,8 @@ __all__ = [
     "_set_grad_enabled",
     "_sgd_step",
     "_system_info",
+    "_unary",
+    "_unary_names",
     "arange",
     "autograd_grad",
     "bfloat16",
@@ -1124,6 +1126,12 @@ class _SystemInfo(TypedDict):
     simd_level: str
     cpus: _int
     rayon_threads: _int
+
+def _unary(input: Tensor, name: str) -> Tensor:
+    """A parameterless op of the engine's unary table, by its Python name."""
+
+def _unary_names() -> list[str]:
+    """The Python names of the unary table's parameterless ops."""
 
 def _register_helpers(helpers: dict[str, Any]) -> None:
     """Called once by the package's ``__init__``: the Python helpers the extension calls."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _core
 from ._core import Tensor
 
 _METHODS = [
@@ -109,6 +110,9 @@ def _forward(name: str) -> Any:
     fn.__doc__ = f"Same as ``Tensor.{name}``."
     return fn
 
+
+# Ops of the engine's unary table get a free function too (``dm.erf(t)``), listed or not.
+_METHODS += [n for n in _core._unary_names() if n not in _METHODS]
 
 for _name in _METHODS:
     globals()[_name] = _forward(_name)

@@ -676,12 +676,27 @@ def _as_method(fn: Callable[..., Any]) -> Callable[..., Any]:
     return method
 
 
+def _table_op(name: str) -> Callable[[Tensor], Tensor]:
+    """The method of an op of the engine's unary table that has no glue method of its own."""
+
+    def method(self: Tensor) -> Tensor:
+        return _core._unary(self, name)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Elementwise ``{name}`` (differentiable)."
+    return method
+
+
 def _install(cls: type) -> None:
-    """Makes each of ``METHODS`` a real method of the tensor type (ordinary attribute lookup,
-    ``dir``, ``help`` and the stubs all see it), unless the engine defines one of that name."""
+    """Makes each of ``METHODS``, and each op of the engine's unary table, a real method of
+    the tensor type (ordinary attribute lookup, ``dir``, ``help`` and the stubs all see it),
+    unless the engine defines one of that name."""
     for name, fn in METHODS.items():
         if name not in vars(cls):
             setattr(cls, name, _as_method(fn))
+    for name in _core._unary_names():
+        if name not in vars(cls):
+            setattr(cls, name, _table_op(name))
 
 
 _install(Tensor)

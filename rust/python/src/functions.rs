@@ -567,3 +567,23 @@ pub fn _record_function(
         f,
     )))
 }
+
+/// `op(input)` for a parameterless op of the engine's unary table, by its Python name: ops
+/// added to the table reach Python as methods and free functions without glue of their own.
+#[pyfunction]
+pub fn _unary(py: Python<'_>, input: PyRef<'_, PyTensor>, name: &str) -> PyResult<PyTensor> {
+    let op = democratising::ops::UnaryOp::by_name(name)
+        .ok_or_else(|| crate::errors::value_error(format!("no elementwise op named {name:?}")))?;
+    let x = &input.t;
+    run(py, x.numel(), || x.apply_unary(op)).map(wrap)
+}
+
+/// The Python names of the unary table's parameterless ops (`"exp"`, `"erf"`, ...).
+#[pyfunction]
+pub fn _unary_names() -> Vec<&'static str> {
+    democratising::ops::UnaryOp::ALL
+        .iter()
+        .map(|op| op.python_name())
+        .filter(|n| !n.is_empty())
+        .collect()
+}

@@ -54,6 +54,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_dropout, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_unary, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_unary_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_queue_callback, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;

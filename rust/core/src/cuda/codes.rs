@@ -1,5 +1,6 @@
 //! Op codes the elementwise and reduce kernels switch on, declared once: `op_codes!` makes
-//! each Rust enum and, from the same list, the C enums the `.cu` files use (`header()`), kept
+//! each Rust enum and, from the same list (and the unary op table's codes), the C enums the
+//! `.cu` files use (`header()`), kept
 //! in a generated region of `kernels/common.cuh` that a test compares against `header()`
 //! (`DEMOCRATISING_BLESS=1 cargo test -p democratising codes` rewrites it).
 
@@ -15,10 +16,18 @@ macro_rules! op_codes {
             }
         )*
 
-        /// The C enums of every code list, as `kernels/common.cuh` holds them.
+        /// The C enums of every code list, as `kernels/common.cuh` holds them (`UnaryCode`
+        /// with the unary table's codes merged in, by value).
         pub fn header() -> String {
             let mut out = String::new();
-            $(out.push_str(&c_enum(stringify!($name), $prefix, &[$((stringify!($v), $n)),*]));)*
+            $(
+                let mut codes: Vec<(&str, i32)> = vec![$((stringify!($v), $n)),*];
+                if stringify!($name) == "UnaryCode" {
+                    codes.extend_from_slice(crate::ops::unary::UnaryOp::CUDA_CODES);
+                    codes.sort_by_key(|&(_, n)| n);
+                }
+                out.push_str(&c_enum(stringify!($name), $prefix, &codes));
+            )*
             out
         }
     };
@@ -42,39 +51,12 @@ fn c_enum(name: &str, prefix: &str, variants: &[(&str, i32)]) -> String {
 }
 
 op_codes! {
-    /// `UnaryCode`: the scalars `a`/`b` of the `unary` kernels carry the op's parameters
-    /// (softplus beta/threshold, slope, alpha, clamp bounds, affine scale/shift, exponent).
+    /// `UnaryCode`, the codes the host launches directly (the identity, `x * a + b` for
+    /// scalar arithmetic, `x ^ a`); every op of the unary table (`ops/unary.rs`) adds its own
+    /// code to the same C enum. The scalars `a`/`b` of the `unary` kernels carry an op's
+    /// parameters.
     enum UnaryCode as "U_" {
         Identity = 0,
-        Neg = 1,
-        Abs = 2,
-        Exp = 3,
-        Log = 4,
-        Log2 = 5,
-        Log1p = 6,
-        Expm1 = 7,
-        Sqrt = 8,
-        Rsqrt = 9,
-        Square = 10,
-        Reciprocal = 11,
-        Sin = 12,
-        Cos = 13,
-        Tanh = 14,
-        Sigmoid = 15,
-        Relu = 16,
-        Gelu = 17,
-        GeluTanh = 18,
-        Silu = 19,
-        Softplus = 20,
-        LeakyRelu = 21,
-        Elu = 22,
-        Erf = 23,
-        Sign = 24,
-        Floor = 25,
-        Ceil = 26,
-        Round = 27,
-        Trunc = 28,
-        Clamp = 29,
         Affine = 30,
         PowScalar = 31,
     }
@@ -136,6 +118,23 @@ mod tests {
             region, want,
             "kernels/common.cuh is stale: run DEMOCRATISING_BLESS=1 cargo test -p democratising codes"
         );
+    }
+
+    #[test]
+    fn unary_codes_are_distinct() {
+        let mut codes: Vec<i32> = crate::ops::unary::UnaryOp::CUDA_CODES
+            .iter()
+            .map(|c| c.1)
+            .collect();
+        codes.extend([
+            UnaryCode::Identity as i32,
+            UnaryCode::Affine as i32,
+            UnaryCode::PowScalar as i32,
+        ]);
+        let n = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), n, "two unary ops share a CUDA code");
     }
 
     #[test]

@@ -1,180 +1,380 @@
-//! Elementwise unary ops. Each float op has a forward formula and a derivative formula; the
-//! backward is one fused pass `grad * f'(x)` over the saved input.
+//! Elementwise unary ops, declared once in the `unary_ops!` table below (the enum, names,
+//! formulas, derivatives and CUDA codes); the backward is one fused pass `grad * f'(x)` over
+//! the saved input.
 
 use crate::autograd::{record, Saved};
 use crate::backend;
 use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Result, Tensor};
+use crate::{bail, DType, Float, Result, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum UnaryOp {
-    Neg,
-    Abs,
-    Exp,
-    Log,
-    Log2,
-    Log1p,
-    Expm1,
-    Sqrt,
-    Rsqrt,
-    Square,
-    Reciprocal,
-    Sin,
-    Cos,
-    Tanh,
-    Sigmoid,
-    Relu,
-    Gelu,
-    GeluTanh,
-    Silu,
-    Softplus { beta: f64, threshold: f64 },
-    LeakyRelu(f64),
-    Elu(f64),
-    Erf,
-    Sign,
-    Floor,
-    Ceil,
-    Round,
-    Trunc,
-    Clamp { min: f64, max: f64 },
+/// Where an op is defined (its inputs; the table's tests sample inside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    Real,
+    /// `x > 0`.
+    Positive,
+    /// `-1 < x < 1`.
+    Unit,
+}
+
+impl Domain {
+    pub fn contains(self, x: f64) -> bool {
+        match self {
+            Domain::Real => true,
+            Domain::Positive => x > 0.0,
+            Domain::Unit => x.abs() < 1.0,
+        }
+    }
+}
+
+/// What an op does to integer and bool tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ints {
+    /// Computed on the integers (`unary_int`), the dtype kept.
+    Keep,
+    /// Computed in floating point (the tensor is cast to float32 first).
+    Float,
+}
+
+/// `v` in the kernel's float type (the formulas below are written with it).
+#[inline(always)]
+fn c<T: Float>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// What a backend's unary kernel runs with: `run` is called with a closure that returns the
+/// op, a distinct type per op, so the op is a constant in the monomorphised loop and the
+/// formulas lose their per-element `match` (the loops vectorise).
+pub(crate) trait Specialized {
+    type Out;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, op: O) -> Self::Out;
+}
+
+/// The table of elementwise unary ops, the one place an op is declared. Each row gives the
+/// variant (with its `f64` parameters and the example values the table tests use), the
+/// Python name (`""`: reached through a method with parameters), the autograd node's name,
+/// what happens to integer inputs, the domain, the CUDA code with its two scalars, and the
+/// forward and derivative formulas (the backward is one fused pass `grad * f'(x)`). From it
+/// come the enum, `ALL`, the names, the CPU kernels' formulas and the CUDA op codes (the
+/// `UnaryCode` C enum in `cuda/kernels/common.cuh`); the CUDA formulas are the same
+/// expressions in `cuda/kernels/elementwise.cu`.
+macro_rules! unary_ops {
+    ($(
+        $(#[$doc:meta])*
+        $v:ident $({ $($f:ident = $ex:expr),+ })? => {
+            python: $py:literal,
+            backward: $bw:literal,
+            ints: $ints:ident,
+            domain: $dom:ident,
+            cuda: $code:literal ($ca:expr, $cb:expr),
+            f: |$x:ident| $fe:expr,
+            df: |$dx:ident| $de:expr $(,)?
+        }
+    )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum UnaryOp {
+            $($(#[$doc])* $v $({ $($f: f64),+ })?,)*
+        }
+
+        impl UnaryOp {
+            /// Every op, with representative parameters: the table tests iterate over it (a
+            /// finite-difference gradient check of each, a CUDA-against-CPU check of each).
+            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$v $({ $($f: $ex),+ })?,)*];
+
+            /// `(code, a, b)`: the CUDA kernels' op code and scalar parameters.
+            pub fn cuda_code(self) -> (i32, f64, f64) {
+                match self {
+                    $(UnaryOp::$v $({ $($f),+ })? => ($code, $ca, $cb),)*
+                }
+            }
+
+            /// `(variant name, code)` of every op, for the generated C enum.
+            pub const CUDA_CODES: &'static [(&'static str, i32)] = &[$((stringify!($v), $code),)*];
+
+            /// The parameterless op called `name` in Python (`"erf"`), if any.
+            pub fn by_name(name: &str) -> Option<UnaryOp> {
+                Self::ALL.iter().copied().find(|op| !op.python_name().is_empty() && op.python_name() == name)
+            }
+
+            /// The name Python reaches the op by through `by_name` (`""` for ops with
+            /// parameters, which have methods of their own).
+            pub fn python_name(self) -> &'static str {
+                match self {
+                    $(UnaryOp::$v { .. } => $py,)*
+                }
+            }
+
+            /// The autograd node's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(UnaryOp::$v { .. } => $bw,)*
+                }
+            }
+
+            /// Ops that keep integer dtypes (everything else computes in floating point).
+            pub(crate) fn keeps_int(self) -> bool {
+                match self {
+                    $(UnaryOp::$v { .. } => Ints::$ints == Ints::Keep,)*
+                }
+            }
+
+            /// Where the op is defined.
+            pub fn domain(self) -> Domain {
+                match self {
+                    $(UnaryOp::$v { .. } => Domain::$dom,)*
+                }
+            }
+
+            /// Calls `s.run` with a closure returning this op (see `Specialized`).
+            pub(crate) fn specialize<S: Specialized>(self, s: S) -> S::Out {
+                match self {
+                    $(UnaryOp::$v $({ $($f),+ })? => s.run(move || UnaryOp::$v $({ $($f),+ })?),)*
+                }
+            }
+
+            /// `f(x)`.
+            #[inline(always)]
+            #[allow(unused_variables)]
+            pub(crate) fn forward<T: Float>(self, x: T) -> T {
+                match self {
+                    $(UnaryOp::$v $({ $($f),+ })? => {
+                        let $x = x;
+                        $fe
+                    })*
+                }
+            }
+
+            /// `f'(x)`, used by the fused backward `grad * f'(x)`.
+            #[inline(always)]
+            #[allow(unused_variables)]
+            pub(crate) fn derivative<T: Float>(self, x: T) -> T {
+                match self {
+                    $(UnaryOp::$v $({ $($f),+ })? => {
+                        let $dx = x;
+                        $de
+                    })*
+                }
+            }
+        }
+    };
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+const LN_2: f64 = std::f64::consts::LN_2;
+
+unary_ops! {
+    Neg => {
+        python: "neg", backward: "NegBackward", ints: Keep, domain: Real, cuda: 1 (0.0, 0.0),
+        f: |x| -x,
+        df: |x| -T::one(),
+    }
+    Abs => {
+        python: "abs", backward: "AbsBackward", ints: Keep, domain: Real, cuda: 2 (0.0, 0.0),
+        f: |x| x.abs(),
+        df: |x| UnaryOp::Sign.forward(x),
+    }
+    Exp => {
+        python: "exp", backward: "ExpBackward", ints: Float, domain: Real, cuda: 3 (0.0, 0.0),
+        f: |x| x.exp(),
+        df: |x| x.exp(),
+    }
+    Log => {
+        python: "log", backward: "LogBackward", ints: Float, domain: Positive, cuda: 4 (0.0, 0.0),
+        f: |x| x.ln(),
+        df: |x| T::one() / x,
+    }
+    Log2 => {
+        python: "log2", backward: "Log2Backward", ints: Float, domain: Positive, cuda: 5 (0.0, 0.0),
+        f: |x| x.ln() / c(LN_2),
+        df: |x| T::one() / (x * c(LN_2)),
+    }
+    Log1p => {
+        python: "log1p", backward: "Log1pBackward", ints: Float, domain: Positive, cuda: 6 (0.0, 0.0),
+        f: |x| x.ln_1p(),
+        df: |x| T::one() / (T::one() + x),
+    }
+    Expm1 => {
+        python: "expm1", backward: "Expm1Backward", ints: Float, domain: Real, cuda: 7 (0.0, 0.0),
+        f: |x| c(x.to_f64().exp_m1()),
+        df: |x| x.exp(),
+    }
+    Sqrt => {
+        python: "sqrt", backward: "SqrtBackward", ints: Float, domain: Positive, cuda: 8 (0.0, 0.0),
+        f: |x| x.sqrt(),
+        df: |x| c::<T>(0.5) / x.sqrt(),
+    }
+    Rsqrt => {
+        python: "rsqrt", backward: "RsqrtBackward", ints: Float, domain: Positive, cuda: 9 (0.0, 0.0),
+        f: |x| T::one() / x.sqrt(),
+        df: |x| c::<T>(-0.5) / (x * x.sqrt()),
+    }
+    Square => {
+        python: "square", backward: "PowBackward", ints: Keep, domain: Real, cuda: 10 (0.0, 0.0),
+        f: |x| x * x,
+        df: |x| c::<T>(2.0) * x,
+    }
+    Reciprocal => {
+        python: "reciprocal", backward: "ReciprocalBackward", ints: Float, domain: Positive,
+        cuda: 11 (0.0, 0.0),
+        f: |x| T::one() / x,
+        df: |x| -T::one() / (x * x),
+    }
+    Sin => {
+        python: "sin", backward: "SinBackward", ints: Float, domain: Real, cuda: 12 (0.0, 0.0),
+        f: |x| x.sin(),
+        df: |x| x.cos(),
+    }
+    Cos => {
+        python: "cos", backward: "CosBackward", ints: Float, domain: Real, cuda: 13 (0.0, 0.0),
+        f: |x| x.cos(),
+        df: |x| -x.sin(),
+    }
+    Tanh => {
+        python: "tanh", backward: "TanhBackward", ints: Float, domain: Real, cuda: 14 (0.0, 0.0),
+        f: |x| x.tanh(),
+        df: |x| {
+            let t = x.tanh();
+            T::one() - t * t
+        },
+    }
+    Sigmoid => {
+        python: "sigmoid", backward: "SigmoidBackward", ints: Float, domain: Real,
+        cuda: 15 (0.0, 0.0),
+        f: |x| sigmoid(x),
+        df: |x| {
+            let s = sigmoid(x);
+            s * (T::one() - s)
+        },
+    }
+    Relu => {
+        python: "relu", backward: "ReluBackward", ints: Keep, domain: Real, cuda: 16 (0.0, 0.0),
+        f: |x| if x > T::zero() || x.is_nan() { x } else { T::zero() },
+        df: |x| if x > T::zero() { T::one() } else { T::zero() },
+    }
+    Gelu => {
+        python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 17 (0.0, 0.0),
+        f: |x| c::<T>(0.5) * x * (T::one() + (x * c(INV_SQRT_2)).erf()),
+        df: |x| {
+            let cdf = c::<T>(0.5) * (T::one() + (x * c(INV_SQRT_2)).erf());
+            let pdf = (c::<T>(-0.5) * x * x).exp() * c(0.398_942_280_401_432_7);
+            cdf + x * pdf
+        },
+    }
+    GeluTanh => {
+        python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 18 (0.0, 0.0),
+        f: |x| {
+            let inner = c::<T>(SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
+            c::<T>(0.5) * x * (T::one() + inner.tanh())
+        },
+        df: |x| {
+            let inner = c::<T>(SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
+            let t = inner.tanh();
+            let dinner = c::<T>(SQRT_2_OVER_PI) * (T::one() + c::<T>(3.0 * 0.044715) * x * x);
+            c::<T>(0.5) * (T::one() + t) + c::<T>(0.5) * x * (T::one() - t * t) * dinner
+        },
+    }
+    Silu => {
+        python: "silu", backward: "SiluBackward", ints: Float, domain: Real, cuda: 19 (0.0, 0.0),
+        f: |x| x * sigmoid(x),
+        df: |x| {
+            let s = sigmoid(x);
+            s * (T::one() + x * (T::one() - s))
+        },
+    }
+    Softplus { beta = 2.0, threshold = 20.0 } => {
+        python: "", backward: "SoftplusBackward", ints: Float, domain: Real,
+        cuda: 20 (beta, threshold),
+        f: |x| {
+            let bx = x * c(beta);
+            if bx > c(threshold) { x } else { bx.exp().ln_1p() / c(beta) }
+        },
+        df: |x| if x * c(beta) > c(threshold) { T::one() } else { sigmoid(x * c(beta)) },
+    }
+    LeakyRelu { slope = 0.1 } => {
+        python: "", backward: "LeakyReluBackward", ints: Float, domain: Real,
+        cuda: 21 (slope, 0.0),
+        f: |x| if x > T::zero() { x } else { x * c(slope) },
+        df: |x| if x > T::zero() { T::one() } else { c(slope) },
+    }
+    Elu { alpha = 0.7 } => {
+        python: "", backward: "EluBackward", ints: Float, domain: Real, cuda: 22 (alpha, 0.0),
+        f: |x| if x > T::zero() { x } else { c::<T>(alpha) * c(x.to_f64().exp_m1()) },
+        df: |x| if x > T::zero() { T::one() } else { c::<T>(alpha) * x.exp() },
+    }
+    Erf => {
+        python: "erf", backward: "ErfBackward", ints: Float, domain: Real, cuda: 23 (0.0, 0.0),
+        f: |x| x.erf(),
+        df: |x| c::<T>(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp(),
+    }
+    Sign => {
+        python: "sign", backward: "ZeroGradBackward", ints: Keep, domain: Real,
+        cuda: 24 (0.0, 0.0),
+        f: |x| {
+            if x > T::zero() {
+                T::one()
+            } else if x < T::zero() {
+                -T::one()
+            } else {
+                x * T::zero()
+            }
+        },
+        df: |x| T::zero(),
+    }
+    Floor => {
+        python: "floor", backward: "ZeroGradBackward", ints: Keep, domain: Real,
+        cuda: 25 (0.0, 0.0),
+        f: |x| c(x.to_f64().floor()),
+        df: |x| T::zero(),
+    }
+    Ceil => {
+        python: "ceil", backward: "ZeroGradBackward", ints: Keep, domain: Real,
+        cuda: 26 (0.0, 0.0),
+        f: |x| c(x.to_f64().ceil()),
+        df: |x| T::zero(),
+    }
+    Round => {
+        python: "round", backward: "ZeroGradBackward", ints: Keep, domain: Real,
+        cuda: 27 (0.0, 0.0),
+        f: |x| c(x.to_f64().round_ties_even()),
+        df: |x| T::zero(),
+    }
+    Trunc => {
+        python: "trunc", backward: "ZeroGradBackward", ints: Keep, domain: Real,
+        cuda: 28 (0.0, 0.0),
+        f: |x| c(x.to_f64().trunc()),
+        df: |x| T::zero(),
+    }
+    Clamp { min = -0.5, max = 0.5 } => {
+        python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
+        f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
+        df: |x| if x >= c(min) && x <= c(max) { T::one() } else { T::zero() },
+    }
 }
 
 impl UnaryOp {
-    /// Every op, with representative parameters: the table tests iterate over (a finite-
-    /// difference gradient check of each, a CUDA-against-CPU check of each). `table_index`
-    /// matches exhaustively, so a new variant does not compile until it is listed here too.
-    pub const ALL: &'static [UnaryOp] = &[
-        UnaryOp::Neg,
-        UnaryOp::Abs,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Log2,
-        UnaryOp::Log1p,
-        UnaryOp::Expm1,
-        UnaryOp::Sqrt,
-        UnaryOp::Rsqrt,
-        UnaryOp::Square,
-        UnaryOp::Reciprocal,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Tanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-        UnaryOp::Gelu,
-        UnaryOp::GeluTanh,
-        UnaryOp::Silu,
-        UnaryOp::Softplus {
-            beta: 2.0,
-            threshold: 20.0,
-        },
-        UnaryOp::LeakyRelu(0.1),
-        UnaryOp::Elu(0.7),
-        UnaryOp::Erf,
-        UnaryOp::Sign,
-        UnaryOp::Floor,
-        UnaryOp::Ceil,
-        UnaryOp::Round,
-        UnaryOp::Trunc,
-        UnaryOp::Clamp {
-            min: -0.5,
-            max: 0.5,
-        },
-    ];
-
     /// The op's position in `ALL`.
     pub fn table_index(self) -> usize {
-        match self {
-            UnaryOp::Neg => 0,
-            UnaryOp::Abs => 1,
-            UnaryOp::Exp => 2,
-            UnaryOp::Log => 3,
-            UnaryOp::Log2 => 4,
-            UnaryOp::Log1p => 5,
-            UnaryOp::Expm1 => 6,
-            UnaryOp::Sqrt => 7,
-            UnaryOp::Rsqrt => 8,
-            UnaryOp::Square => 9,
-            UnaryOp::Reciprocal => 10,
-            UnaryOp::Sin => 11,
-            UnaryOp::Cos => 12,
-            UnaryOp::Tanh => 13,
-            UnaryOp::Sigmoid => 14,
-            UnaryOp::Relu => 15,
-            UnaryOp::Gelu => 16,
-            UnaryOp::GeluTanh => 17,
-            UnaryOp::Silu => 18,
-            UnaryOp::Softplus { .. } => 19,
-            UnaryOp::LeakyRelu(_) => 20,
-            UnaryOp::Elu(_) => 21,
-            UnaryOp::Erf => 22,
-            UnaryOp::Sign => 23,
-            UnaryOp::Floor => 24,
-            UnaryOp::Ceil => 25,
-            UnaryOp::Round => 26,
-            UnaryOp::Trunc => 27,
-            UnaryOp::Clamp { .. } => 28,
-        }
+        let d = std::mem::discriminant(&self);
+        Self::ALL
+            .iter()
+            .position(|o| std::mem::discriminant(o) == d)
+            .unwrap_or(usize::MAX)
     }
 
-    /// Whether the op is defined for negative inputs (the others need `x > 0`).
+    /// Whether the op is defined for negative inputs.
     pub fn accepts_negative(self) -> bool {
-        !matches!(
-            self,
-            UnaryOp::Log
-                | UnaryOp::Log2
-                | UnaryOp::Sqrt
-                | UnaryOp::Rsqrt
-                | UnaryOp::Reciprocal
-                | UnaryOp::Log1p
-        )
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "NegBackward",
-            UnaryOp::Abs => "AbsBackward",
-            UnaryOp::Exp => "ExpBackward",
-            UnaryOp::Log => "LogBackward",
-            UnaryOp::Log2 => "Log2Backward",
-            UnaryOp::Log1p => "Log1pBackward",
-            UnaryOp::Expm1 => "Expm1Backward",
-            UnaryOp::Sqrt => "SqrtBackward",
-            UnaryOp::Rsqrt => "RsqrtBackward",
-            UnaryOp::Square => "PowBackward",
-            UnaryOp::Reciprocal => "ReciprocalBackward",
-            UnaryOp::Sin => "SinBackward",
-            UnaryOp::Cos => "CosBackward",
-            UnaryOp::Tanh => "TanhBackward",
-            UnaryOp::Sigmoid => "SigmoidBackward",
-            UnaryOp::Relu => "ReluBackward",
-            UnaryOp::Gelu | UnaryOp::GeluTanh => "GeluBackward",
-            UnaryOp::Silu => "SiluBackward",
-            UnaryOp::Softplus { .. } => "SoftplusBackward",
-            UnaryOp::LeakyRelu(_) => "LeakyReluBackward",
-            UnaryOp::Elu(_) => "EluBackward",
-            UnaryOp::Erf => "ErfBackward",
-            UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => {
-                "ZeroGradBackward"
-            }
-            UnaryOp::Clamp { .. } => "ClampBackward",
-        }
-    }
-
-    /// Ops that keep integer dtypes (everything else computes in floating point).
-    pub(crate) fn keeps_int(self) -> bool {
-        matches!(
-            self,
-            UnaryOp::Neg
-                | UnaryOp::Abs
-                | UnaryOp::Square
-                | UnaryOp::Relu
-                | UnaryOp::Sign
-                | UnaryOp::Floor
-                | UnaryOp::Ceil
-                | UnaryOp::Round
-                | UnaryOp::Trunc
-                | UnaryOp::Clamp { .. }
-        )
+        self.domain() == Domain::Real
     }
 }
 
@@ -244,10 +444,10 @@ impl Tensor {
         unary(self, UnaryOp::Softplus { beta, threshold })
     }
     pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
-        unary(self, UnaryOp::LeakyRelu(slope))
+        unary(self, UnaryOp::LeakyRelu { slope })
     }
     pub fn elu(&self, alpha: f64) -> Result<Tensor> {
-        unary(self, UnaryOp::Elu(alpha))
+        unary(self, UnaryOp::Elu { alpha })
     }
     /// Clamps to `[min, max]` (either bound optional).
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {

@@ -10,48 +10,13 @@ use crate::ops::unary::UnaryOp;
 use crate::{bail, DType, Result, Tensor};
 
 /// The kernel code of a unary op and its two scalar parameters.
-fn unary_code(op: UnaryOp) -> (UnaryCode, f64, f64) {
-    use UnaryCode as U;
-    match op {
-        UnaryOp::Neg => (U::Neg, 0.0, 0.0),
-        UnaryOp::Abs => (U::Abs, 0.0, 0.0),
-        UnaryOp::Exp => (U::Exp, 0.0, 0.0),
-        UnaryOp::Log => (U::Log, 0.0, 0.0),
-        UnaryOp::Log2 => (U::Log2, 0.0, 0.0),
-        UnaryOp::Log1p => (U::Log1p, 0.0, 0.0),
-        UnaryOp::Expm1 => (U::Expm1, 0.0, 0.0),
-        UnaryOp::Sqrt => (U::Sqrt, 0.0, 0.0),
-        UnaryOp::Rsqrt => (U::Rsqrt, 0.0, 0.0),
-        UnaryOp::Square => (U::Square, 0.0, 0.0),
-        UnaryOp::Reciprocal => (U::Reciprocal, 0.0, 0.0),
-        UnaryOp::Sin => (U::Sin, 0.0, 0.0),
-        UnaryOp::Cos => (U::Cos, 0.0, 0.0),
-        UnaryOp::Tanh => (U::Tanh, 0.0, 0.0),
-        UnaryOp::Sigmoid => (U::Sigmoid, 0.0, 0.0),
-        UnaryOp::Relu => (U::Relu, 0.0, 0.0),
-        UnaryOp::Gelu => (U::Gelu, 0.0, 0.0),
-        UnaryOp::GeluTanh => (U::GeluTanh, 0.0, 0.0),
-        UnaryOp::Silu => (U::Silu, 0.0, 0.0),
-        UnaryOp::Softplus { beta, threshold } => (U::Softplus, beta, threshold),
-        UnaryOp::LeakyRelu(s) => (U::LeakyRelu, s, 0.0),
-        UnaryOp::Elu(a) => (U::Elu, a, 0.0),
-        UnaryOp::Erf => (U::Erf, 0.0, 0.0),
-        UnaryOp::Sign => (U::Sign, 0.0, 0.0),
-        UnaryOp::Floor => (U::Floor, 0.0, 0.0),
-        UnaryOp::Ceil => (U::Ceil, 0.0, 0.0),
-        UnaryOp::Round => (U::Round, 0.0, 0.0),
-        UnaryOp::Trunc => (U::Trunc, 0.0, 0.0),
-        UnaryOp::Clamp { min, max } => (U::Clamp, min, max),
-    }
-}
-
 /// `y = f(x)` for a floating-point CUDA tensor (the output is contiguous, same dtype).
 pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
-    let (code, a, b) = unary_code(op);
+    let (code, a, b) = op.cuda_code();
     unary_code_raw(t, code, a, b)
 }
 
-pub(crate) fn unary_code_raw(t: &Tensor, code: UnaryCode, a: f64, b: f64) -> Result<Tensor> {
+pub(crate) fn unary_code_raw(t: &Tensor, code: i32, a: f64, b: f64) -> Result<Tensor> {
     let dev = ordinal(t)?;
     if !t.dtype().is_float() {
         bail!(
@@ -66,7 +31,7 @@ pub(crate) fn unary_code_raw(t: &Tensor, code: UnaryCode, a: f64, b: f64) -> Res
         return Ok(out);
     }
     let args = Args::new()
-        .v(code as i32)
+        .v(code)
         .v(n as i64)
         .v(layout(t)?)
         .v(DmLayout::contiguous(n, 0))
@@ -81,7 +46,7 @@ pub(crate) fn unary_code_raw(t: &Tensor, code: UnaryCode, a: f64, b: f64) -> Res
 /// `g * f'(x)` in one pass; `g` has `x`'s shape.
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let (code, a, b) = unary_code(op);
+    let (code, a, b) = op.cuda_code();
     let g = if g.dtype() == x.dtype() {
         g.clone()
     } else {
@@ -93,7 +58,7 @@ pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tens
         return Ok(out);
     }
     let args = Args::new()
-        .v(code as i32)
+        .v(code)
         .v(n as i64)
         .v(layout(x)?)
         .v(layout(&g)?)
@@ -151,7 +116,7 @@ pub(crate) fn binary(
         let out = empty(dev, DType::Bool, shape)?;
         if n > 0 {
             let args = Args::new()
-                .v(code as i32)
+                .v(code)
                 .v(n as i64)
                 .v(al)
                 .v(bl)
@@ -198,7 +163,7 @@ pub(crate) fn binary(
     let out = empty(dev, compute, shape)?;
     if n > 0 {
         let args = Args::new()
-            .v(code as i32)
+            .v(code)
             .v(n as i64)
             .v(al)
             .v(bl)
@@ -235,12 +200,12 @@ pub(crate) fn with_host_scalar(
     let v = s.item()?;
     use UnaryCode as U;
     let (code, ka, kb) = match (op, scalar_right) {
-        (BinaryOp::Add, _) => (U::Affine, 1.0, v),
-        (BinaryOp::Sub, true) => (U::Affine, 1.0, -v),
-        (BinaryOp::Sub, false) => (U::Affine, -1.0, v),
-        (BinaryOp::Mul, _) => (U::Affine, v, 0.0),
-        (BinaryOp::Div, true) => (U::Affine, 1.0 / v, 0.0),
-        (BinaryOp::Pow, true) => (U::PowScalar, v, 0.0),
+        (BinaryOp::Add, _) => (U::Affine as i32, 1.0, v),
+        (BinaryOp::Sub, true) => (U::Affine as i32, 1.0, -v),
+        (BinaryOp::Sub, false) => (U::Affine as i32, -1.0, v),
+        (BinaryOp::Mul, _) => (U::Affine as i32, v, 0.0),
+        (BinaryOp::Div, true) => (U::Affine as i32, 1.0 / v, 0.0),
+        (BinaryOp::Pow, true) => (U::PowScalar as i32, v, 0.0),
         _ => return Ok(None),
     };
     unary_code_raw(x, code, ka, kb).map(Some)

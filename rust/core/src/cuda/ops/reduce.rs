@@ -8,6 +8,7 @@ use crate::cuda::codes::{ReduceCode, UnaryCode};
 use crate::cuda::launch::LaunchDims;
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::as_dtype;
+use crate::ops::unary::UnaryOp;
 use crate::{bail, DType, Result, Tensor};
 
 /// The reductions `ops::reduce` asks for.
@@ -98,7 +99,7 @@ pub(crate) fn reduce(t: &Tensor, dims: &[usize], shape: &[usize], op: RowOp) -> 
             let centered = binary(BinaryOp::Sub, &x, &mean, &[outer, r], x.dtype())?;
             let ss = reduce_rows(&centered, outer, r, ReduceCode::SumSq)?;
             let scale = 1.0 / (r as f64 - correction).max(0.0);
-            unary_code_raw(&ss, UnaryCode::Affine, scale, 0.0)?
+            unary_code_raw(&ss, UnaryCode::Affine as i32, scale, 0.0)?
         }
         RowOp::LogSumExp => {
             let m = reduce_rows(&x, outer, r, ReduceCode::Max)?;
@@ -109,9 +110,9 @@ pub(crate) fn reduce(t: &Tensor, dims: &[usize], shape: &[usize], op: RowOp) -> 
             let shift = super::elementwise::where_(&is_finite, &m, &zero, &[outer])?;
             let col = shift.reshape(&[outer as isize, 1])?;
             let e = binary(BinaryOp::Sub, &x, &col, &[outer, r], x.dtype())?;
-            let e = unary_code_raw(&e, UnaryCode::Exp, 0.0, 0.0)?;
+            let e = unary_code_raw(&e, UnaryOp::Exp.cuda_code().0, 0.0, 0.0)?;
             let s = reduce_rows(&e, outer, r, ReduceCode::Sum)?;
-            let l = unary_code_raw(&s, UnaryCode::Log, 0.0, 0.0)?;
+            let l = unary_code_raw(&s, UnaryOp::Log.cuda_code().0, 0.0, 0.0)?;
             binary(BinaryOp::Add, &l, &shift, &[outer], l.dtype())?
         }
     };

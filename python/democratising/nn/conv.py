@@ -167,7 +167,19 @@ class Conv2d(Module):
         )
 
 
-class MaxPool2d(Module):
+class _PoolNd(Module):
+    """What the pooling layers share: the window (``kernel_size``, ``stride``, ``padding``) and
+    ``ceil_mode``, stored as each layer's constructor reads them."""
+
+    def __init__(
+        self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair, ceil_mode: bool
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode = ceil_mode
+
+
+class MaxPool2d(_PoolNd):
     def __init__(
         self,
         kernel_size: IntPair,
@@ -176,9 +188,8 @@ class MaxPool2d(Module):
         dilation: IntPair = 1,
         ceil_mode: bool = False,
     ) -> None:
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.dilation = dilation
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(
@@ -189,7 +200,7 @@ class MaxPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_PoolNd):
     def __init__(
         self,
         kernel_size: IntPair,
@@ -198,9 +209,8 @@ class AvgPool2d(Module):
         ceil_mode: bool = False,
         count_include_pad: bool = True,
     ) -> None:
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(
@@ -225,7 +235,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
         return F.adaptive_avg_pool2d(x, self.output_size)
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_PoolNd):
     """Max pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
 
     def __init__(
@@ -237,13 +247,11 @@ class MaxPool1d(Module):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        super().__init__()
         if return_indices:
             raise ValueError("MaxPool1d: return_indices=True is not supported")
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+        stride = stride if stride is not None else kernel_size
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.dilation, self.return_indices = dilation, return_indices
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool1d(
@@ -257,7 +265,7 @@ class MaxPool1d(Module):
         )
 
 
-class AvgPool1d(Module):
+class AvgPool1d(_PoolNd):
     """Average pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
 
     def __init__(
@@ -268,10 +276,9 @@ class AvgPool1d(Module):
         ceil_mode: bool = False,
         count_include_pad: bool = True,
     ) -> None:
-        super().__init__()
         k, s = F._kernel_and_stride(kernel_size, stride, F._single)
-        self.kernel_size, self.stride, self.padding = (k,), (s,), (F._single(padding),)
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        super().__init__((k,), (s,), (F._single(padding),), ceil_mode)
+        self.count_include_pad = count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool1d(

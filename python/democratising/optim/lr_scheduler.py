@@ -114,6 +114,7 @@ class LRScheduler:
 
     Subclasses implement ``get_lr()`` (the chainable rule, reading the current learning rates)
     and optionally ``_get_closed_form_lr()`` (a function of ``last_epoch`` and ``base_lrs``).
+    The schedulers of this module write their rule as ``_next_lrs()`` (see ``_RuleScheduler``).
     """
 
     # Class-level defaults; the context in ``step`` / ``_initial_step`` sets instance copies,
@@ -226,6 +227,20 @@ class _LRScheduler(LRScheduler):
     """Old PyTorch name of ``LRScheduler``, kept so ``isinstance`` checks in ported code work."""
 
 
+class _RuleScheduler(LRScheduler):
+    """A scheduler with a rule of its own (every one here but ``SequentialLR``,
+    ``ChainedScheduler`` and ``ReduceLROnPlateau``): ``get_lr()`` runs it, warning first when
+    called outside ``step()``, as PyTorch's schedulers do."""
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        return self._next_lrs()
+
+    def _next_lrs(self) -> list[float]:
+        """The rule: the next learning rates (the chainable ones computed from the current)."""
+        raise NotImplementedError
+
+
 # --------------------------------------------------------------------------------------------
 # lambda-based schedulers
 # --------------------------------------------------------------------------------------------
@@ -248,7 +263,7 @@ def _lambdas(optimizer: Any, lr_lambda: Any) -> list[Callable[[int], float]]:
     return fns
 
 
-class _LambdaScheduler(LRScheduler):
+class _LambdaScheduler(_RuleScheduler):
     """A scheduler driven by user callables, one per parameter group (or one for all).
 
     Its ``state_dict``: plain functions and lambdas cannot be restored from data, so (as in
@@ -290,8 +305,7 @@ class _LambdaScheduler(LRScheduler):
 class LambdaLR(_LambdaScheduler):
     """``lr = base_lr * lr_lambda(epoch)`` (not chainable: it always starts from ``base_lr``)."""
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         return [
             base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)
         ]
@@ -300,8 +314,7 @@ class LambdaLR(_LambdaScheduler):
 class MultiplicativeLR(_LambdaScheduler):
     """``lr *= lr_lambda(epoch)`` at every step after the initial one (chainable)."""
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self._is_initial:
             return self._current_lrs()
         return [
@@ -315,7 +328,7 @@ class MultiplicativeLR(_LambdaScheduler):
 # --------------------------------------------------------------------------------------------
 
 
-class StepLR(LRScheduler):
+class StepLR(_RuleScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(
@@ -325,8 +338,7 @@ class StepLR(LRScheduler):
         self.gamma = _real_arg("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current_lrs()
         return self._scaled_lrs(self.gamma)
@@ -337,7 +349,7 @@ class StepLR(LRScheduler):
         ]
 
 
-class MultiStepLR(LRScheduler):
+class MultiStepLR(_RuleScheduler):
     """Multiply the learning rate by ``gamma`` at each milestone (repeated milestones compound)."""
 
     def __init__(
@@ -354,8 +366,7 @@ class MultiStepLR(LRScheduler):
         self.gamma = _real_arg("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self.last_epoch not in self.milestones:
             return self._current_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -374,7 +385,16 @@ class MultiStepLR(LRScheduler):
         self.milestones = Counter({int(k): int(v) for k, v in dict(self.milestones).items()})
 
 
-class ConstantLR(LRScheduler):
+class _Warmup(_RuleScheduler):
+    """``ConstantLR`` and ``LinearLR``: a factor on the rate for the first ``total_iters``
+    epochs; each subclass checks and stores its factors before calling this constructor."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int, last_epoch: int) -> None:
+        self.total_iters = _int_arg("total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+
+class ConstantLR(_Warmup):
     """Multiply the learning rate by ``factor`` for the first ``total_iters`` epochs."""
 
     def __init__(
@@ -389,11 +409,9 @@ class ConstantLR(LRScheduler):
         if not 0.0 < factor <= 1.0:
             raise ValueError(f"Constant multiplicative factor must be in (0, 1], got {factor}")
         self.factor = factor
-        self.total_iters = _int_arg("total_iters", total_iters, 1)
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, total_iters, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self.last_epoch == 0:
             return self._scaled_lrs(self.factor)
         if self.last_epoch != self.total_iters:
@@ -407,7 +425,7 @@ class ConstantLR(LRScheduler):
         ]
 
 
-class LinearLR(LRScheduler):
+class LinearLR(_Warmup):
     """Scale the learning rate by a factor going linearly from ``start_factor`` to ``end_factor``
     over ``total_iters`` epochs (a warm-up when ``start_factor < end_factor``)."""
 
@@ -432,11 +450,9 @@ class LinearLR(LRScheduler):
             )
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = _int_arg("total_iters", total_iters, 1)
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, total_iters, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self.last_epoch == 0:
             return self._scaled_lrs(self.start_factor)
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -459,7 +475,7 @@ class LinearLR(LRScheduler):
         ]
 
 
-class ExponentialLR(LRScheduler):
+class ExponentialLR(_RuleScheduler):
     """Multiply the learning rate by ``gamma`` every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
@@ -469,8 +485,7 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         # The construction step must not decay: resuming with last_epoch=k would otherwise
         # apply gamma once more than the closed form (PyTorch issue 102261).
         if self._is_initial:
@@ -481,7 +496,7 @@ class ExponentialLR(LRScheduler):
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
-class PolynomialLR(LRScheduler):
+class PolynomialLR(_RuleScheduler):
     """Decay the learning rate as ``(1 - epoch / total_iters) ** power`` down to zero."""
 
     def __init__(
@@ -495,8 +510,7 @@ class PolynomialLR(LRScheduler):
         self.power = _real_arg("power", power)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._current_lrs()
         decay = (
@@ -518,7 +532,7 @@ class PolynomialLR(LRScheduler):
 # --------------------------------------------------------------------------------------------
 
 
-class CosineAnnealingLR(LRScheduler):
+class CosineAnnealingLR(_RuleScheduler):
     """Cosine annealing from the base rate to ``eta_min`` over ``T_max`` epochs, without restarts.
 
     The rate follows PyTorch's recursive form, ``eta_{t+1} = eta_min + (eta_t - eta_min) *
@@ -541,8 +555,7 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = _real_arg("eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current_lrs()
@@ -574,7 +587,7 @@ class CosineAnnealingLR(LRScheduler):
         ]
 
 
-class CosineAnnealingWarmRestarts(LRScheduler):
+class CosineAnnealingWarmRestarts(_RuleScheduler):
     """SGDR: cosine annealing restarted every ``T_i`` epochs, with ``T_i`` growing by ``T_mult``.
 
     Not chainable: every step computes ``eta_min + (base_lr - eta_min)(1 + cos(pi T_cur/T_i))/2``.
@@ -596,8 +609,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur: float = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         return [
             self.eta_min
             + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
@@ -643,7 +655,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 # --------------------------------------------------------------------------------------------
 
 
-class OneCycleLR(LRScheduler):
+class OneCycleLR(_RuleScheduler):
     """The 1cycle policy: warm up from ``max_lr / div_factor`` to ``max_lr``, then anneal to
     ``max_lr / div_factor / final_div_factor`` (with ``three_phase``, come back down to the
     initial rate first, then anneal). Momentum (SGD's ``momentum`` or Adam's ``betas[0]``) is
@@ -770,8 +782,7 @@ class OneCycleLR(LRScheduler):
         """Straight line from ``start`` (pct 0) to ``end`` (pct 1)."""
         return (end - start) * pct + start
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_outside_step()
+    def _next_lrs(self) -> list[float]:
         step_num = self.last_epoch
         if step_num > self.total_steps:
             raise ValueError(

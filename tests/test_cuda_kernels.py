@@ -87,6 +87,7 @@ UNARY = {
     "U_LEAKY_RELU": (0.1, 0, lambda t: dm.where(t > 0, t, t * 0.1), "any"),
     "U_ELU": (0.7, 0, lambda t: dm.where(t > 0, t, t.expm1() * 0.7), "any"),
     "U_ERF": (0, 0, lambda t: t.erf(), "any"),
+    "U_ERFINV": (0, 0, lambda t: t.erfinv(), "unit"),
     "U_SIGN": (0, 0, lambda t: t.sign(), "any"),
     "U_FLOOR": (0, 0, lambda t: t.floor(), "any"),
     "U_CEIL": (0, 0, lambda t: t.ceil(), "any"),
@@ -99,6 +100,8 @@ UNARY = {
 
 
 def sample(n: int, domain: str = "any") -> np.ndarray:
+    if domain == "unit":
+        return rng.uniform(-0.97, 0.97, n)
     x = rng.standard_normal(n) * 2
     return np.abs(x) + 0.1 if domain == "pos" else x
 

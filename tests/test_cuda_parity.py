@@ -82,6 +82,7 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
     "silu": (lambda: [randn(31)], F.silu),
     "softplus": (lambda: [randn(31)], F.softplus),
     "erf": (lambda: [randn(31)], lambda a: a.erf()),
+    "erfinv": (lambda: [randn(31).tanh()], lambda a: a.erfinv()),
     "clamp": (lambda: [randn(31)], lambda a: a.clamp(-0.5, 0.5)),
     "sum": (lambda: [randn(3, 1025)], lambda a: a.sum(-1)),
     "mean_dim0": (lambda: [randn(33, 5)], lambda a: a.mean(0)),

@@ -410,3 +410,18 @@ def test_matmul_layouts_and_dtypes() -> None:
     ints = dm.tensor([[1, 2], [3, 4]]) @ dm.tensor([[1], [1]])
     assert ints.dtype == dm.int64 and ints.tolist() == [[3], [7]]
     assert (dm.tensor([[1, 2]]) @ dm.tensor([[1.5], [1.0]])).dtype == dm.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erfinv_inverts_erf(dtype: type) -> None:
+    x = np.linspace(-0.999, 0.999, 42).astype(dtype).reshape(3, -1)[:, ::2]  # non-contiguous
+    y = dm.tensor(np.ascontiguousarray(x)).erfinv()
+    assert y.dtype == dm.tensor(x).dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(_erf(y.double().numpy()), x.astype(np.float64), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(dm.erfinv(dm.tensor(x)).numpy(), y.numpy())
+    assert abs(dm.tensor(0.5, dtype=dm.float64).erfinv().item() - 0.4769362762044699) < 1e-15
+    edges = dm.tensor([-1.0, 1.0, 1.5, float("nan")]).erfinv().tolist()
+    assert edges[:2] == [-math.inf, math.inf] and all(math.isnan(v) for v in edges[2:])
+    assert dm.erfinv(dm.zeros(0, 3)).shape == (0, 3)
+    gradcheck(lambda t: t.erfinv(), [_leaf(np.array([[-0.9, -0.3, 0.0], [0.2, 0.6, 0.85]]))])

@@ -355,11 +355,67 @@ unary_ops! {
         f: |x| c(x.to_f64().trunc()),
         df: |x| T::zero(),
     }
+    Erfinv => {
+        python: "erfinv", backward: "ErfinvBackward", ints: Float, domain: Unit,
+        cuda: 32 (0.0, 0.0),
+        f: |x| c(erfinv(x.to_f64())),
+        df: |x| {
+            let y = erfinv(x.to_f64());
+            c(0.5 * std::f64::consts::PI.sqrt() * (y * y).exp())
+        },
+    }
     Clamp { min = -0.5, max = 0.5 } => {
         python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
         df: |x| if x >= c(min) && x <= c(max) { T::one() } else { T::zero() },
     }
+}
+
+/// The inverse error function on `(-1, 1)` (`±inf` at `±1`, NaN outside): Giles' single
+/// precision approximation ("Approximating the erfinv function", 2010), then two Newton
+/// steps on `erf(x) = y`, which bring it to double precision.
+fn erfinv(y: f64) -> f64 {
+    if y.is_nan() || y.abs() > 1.0 {
+        return f64::NAN;
+    }
+    if y.abs() == 1.0 {
+        return y * f64::INFINITY;
+    }
+    let w = -((1.0 - y) * (1.0 + y)).ln();
+    let horner = |w: f64, cs: &[f64]| cs.iter().fold(0.0, |p, &k| k + p * w);
+    let p = if w < 5.0 {
+        let cs = [
+            2.810_226_36e-08,
+            3.432_739_39e-07,
+            -3.523_387_7e-06,
+            -4.391_506_54e-06,
+            2.185_808_7e-04,
+            -1.253_725_03e-03,
+            -4.177_681_64e-03,
+            2.466_407_27e-01,
+            1.501_409_41,
+        ];
+        horner(w - 2.5, &cs)
+    } else {
+        let cs = [
+            -2.002_142_57e-04,
+            1.009_505_58e-04,
+            1.349_343_22e-03,
+            -3.673_428_44e-03,
+            5.739_507_73e-03,
+            -7.622_461_3e-03,
+            9.438_870_47e-03,
+            1.001_674_06,
+            2.832_976_82,
+        ];
+        horner(w.sqrt() - 3.0, &cs)
+    };
+    let mut x = p * y;
+    for _ in 0..2 {
+        let slope = std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp();
+        x -= (crate::ops::special::erf(x) - y) / slope;
+    }
+    x
 }
 
 impl UnaryOp {

@@ -46,6 +46,7 @@ enum UnaryCode {
     U_CLAMP = 29,
     U_AFFINE = 30,
     U_POW_SCALAR = 31,
+    U_ERFINV = 32,
 };
 enum BinaryCode {
     B_ADD = 0,

@@ -15,6 +15,33 @@ template <class A> __device__ __forceinline__ A sigmoid(A x) {
     return e / ((A)1 + e);
 }
 
+// The inverse error function: Giles' approximation, then two Newton steps on erf(x) = y (as
+// the host's `erfinv` in ops/unary.rs).
+template <class A> __device__ A dm_erfinv(A y) {
+    if (dm_isnan(y) || dm_fabs(y) > (A)1) return y * (A)0 / (A)0;
+    if (dm_fabs(y) == (A)1) return y / (A)0;
+    A w = -dm_log(((A)1 - y) * ((A)1 + y));
+    A p;
+    if (w < (A)5) {
+        w = w - (A)2.5;
+        p = (A)2.81022636e-08;
+        p = (A)3.43273939e-07 + p * w; p = (A)-3.5233877e-06 + p * w;
+        p = (A)-4.39150654e-06 + p * w; p = (A)2.1858087e-04 + p * w;
+        p = (A)-1.25372503e-03 + p * w; p = (A)-4.17768164e-03 + p * w;
+        p = (A)2.46640727e-01 + p * w; p = (A)1.50140941 + p * w;
+    } else {
+        w = dm_sqrt(w) - (A)3;
+        p = (A)-2.00214257e-04;
+        p = (A)1.00950558e-04 + p * w; p = (A)1.34934322e-03 + p * w;
+        p = (A)-3.67342844e-03 + p * w; p = (A)5.73950773e-03 + p * w;
+        p = (A)-7.6224613e-03 + p * w; p = (A)9.43887047e-03 + p * w;
+        p = (A)1.00167406 + p * w; p = (A)2.83297682 + p * w;
+    }
+    A x = p * y;
+    for (int i = 0; i < 2; ++i) x -= (dm_erf(x) - y) / ((A)1.1283791670955126 * dm_exp(-x * x));
+    return x;
+}
+
 // f(x); `a` and `b` carry the op's scalars (softplus beta/threshold, slope, alpha, clamp
 // bounds, affine scale/shift, exponent).
 template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
@@ -45,6 +72,7 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_LEAKY_RELU: return x > (A)0 ? x : x * a;
         case U_ELU: return x > (A)0 ? x : a * dm_expm1(x);
         case U_ERF: return dm_erf(x);
+        case U_ERFINV: return dm_erfinv(x);
         case U_SIGN: return x > (A)0 ? (A)1 : (x < (A)0 ? (A)-1 : x * (A)0);
         case U_FLOOR: return dm_floor(x);
         case U_CEIL: return dm_ceil(x);
@@ -91,6 +119,7 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_LEAKY_RELU: return x > (A)0 ? (A)1 : a;
         case U_ELU: return x > (A)0 ? (A)1 : a * dm_exp(x);
         case U_ERF: return (A)1.1283791670955126 * dm_exp(-x * x);
+        case U_ERFINV: { const A y = dm_erfinv(x); return (A)0.886226925452758 * dm_exp(y * y); }
         case U_CLAMP: return (x >= a && x <= b) ? (A)1 : (A)0;
         case U_AFFINE: return a;
         case U_POW_SCALAR: return a * dm_pow(x, a - (A)1);

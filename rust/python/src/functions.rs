@@ -46,8 +46,10 @@ fn finish(t: Tensor, device: Device, requires_grad: bool) -> PyResult<PyTensor> 
     Ok(wrap(t))
 }
 
-macro_rules! filled {
-    ($name:ident, $value:expr) => {
+/// A factory `name(*size, dtype=None, device=None, requires_grad=False)` over the engine's
+/// `make(&shape, dtype)`: built on the CPU, then moved (see `check_device`).
+macro_rules! sized_factory {
+    ($name:ident, $make:expr) => {
         #[pyfunction]
         #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
         pub fn $name(
@@ -61,18 +63,16 @@ macro_rules! filled {
             let shape = usize_shape(&int_args(size)?)?;
             let dt = dtype_or(dtype, DType::F32)?;
             let n: usize = shape.iter().product();
-            finish(
-                run(py, n, || Tensor::full(&shape, $value, dt))?,
-                dev,
-                requires_grad,
-            )
+            finish(run(py, n, || ($make)(&shape, dt))?, dev, requires_grad)
         }
     };
 }
 
-filled!(zeros, 0.0);
-filled!(ones, 1.0);
-filled!(empty, 0.0);
+sized_factory!(zeros, |s: &[usize], dt| Tensor::full(s, 0.0, dt));
+sized_factory!(ones, |s: &[usize], dt| Tensor::full(s, 1.0, dt));
+sized_factory!(empty, |s: &[usize], dt| Tensor::full(s, 0.0, dt));
+sized_factory!(rand, Tensor::rand);
+sized_factory!(randn, Tensor::randn);
 
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, *, dtype=None, device=None, requires_grad=false))]
@@ -170,42 +170,6 @@ pub fn eye(
             dtype_or(dtype, DType::F32)?,
         )
         .py()?,
-        dev,
-        requires_grad,
-    )
-}
-
-#[pyfunction]
-#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
-pub fn rand(
-    py: Python<'_>,
-    size: &Bound<'_, PyTuple>,
-    dtype: Option<&Bound<'_, PyAny>>,
-    device: Option<&Bound<'_, PyAny>>,
-    requires_grad: bool,
-) -> PyResult<PyTensor> {
-    let dev = check_device(device)?;
-    let shape = usize_shape(&int_args(size)?)?;
-    let dt = dtype_or(dtype, DType::F32)?;
-    let n: usize = shape.iter().product();
-    finish(run(py, n, || Tensor::rand(&shape, dt))?, dev, requires_grad)
-}
-
-#[pyfunction]
-#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
-pub fn randn(
-    py: Python<'_>,
-    size: &Bound<'_, PyTuple>,
-    dtype: Option<&Bound<'_, PyAny>>,
-    device: Option<&Bound<'_, PyAny>>,
-    requires_grad: bool,
-) -> PyResult<PyTensor> {
-    let dev = check_device(device)?;
-    let shape = usize_shape(&int_args(size)?)?;
-    let dt = dtype_or(dtype, DType::F32)?;
-    let n: usize = shape.iter().product();
-    finish(
-        run(py, n, || Tensor::randn(&shape, dt))?,
         dev,
         requires_grad,
     )

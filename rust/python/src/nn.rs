@@ -47,6 +47,24 @@ pub fn _conv2d(
     run(py, work, || x.conv2d(w, b.as_ref(), spec)).map(wrap)
 }
 
+/// A pooling window from `[kernel, stride, padding, dilation]` (each checked: positive,
+/// padding non-negative).
+fn pool_spec(
+    op: &str,
+    [kernel, stride, padding, dilation]: [(isize, isize); 4],
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> PyResult<Pool2dSpec> {
+    Ok(Pool2dSpec {
+        kernel: geom(op, "kernel_size", kernel, 1)?,
+        stride: geom(op, "stride", stride, 1)?,
+        padding: geom(op, "padding", padding, 0)?,
+        dilation: geom(op, "dilation", dilation, 1)?,
+        ceil_mode,
+        count_include_pad,
+    })
+}
+
 #[pyfunction]
 #[pyo3(signature = (input, kernel, stride, padding, dilation, ceil_mode))]
 pub fn _max_pool2d(
@@ -58,14 +76,8 @@ pub fn _max_pool2d(
     dilation: (isize, isize),
     ceil_mode: bool,
 ) -> PyResult<PyTensor> {
-    let spec = Pool2dSpec {
-        kernel: geom("max_pool2d", "kernel_size", kernel, 1)?,
-        stride: geom("max_pool2d", "stride", stride, 1)?,
-        padding: geom("max_pool2d", "padding", padding, 0)?,
-        dilation: geom("max_pool2d", "dilation", dilation, 1)?,
-        ceil_mode,
-        count_include_pad: true,
-    };
+    let window = [kernel, stride, padding, dilation];
+    let spec = pool_spec("max_pool2d", window, ceil_mode, true)?;
     let x = &input.t;
     run(py, x.numel(), || x.max_pool2d(spec)).map(wrap)
 }
@@ -81,14 +93,8 @@ pub fn _avg_pool2d(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> PyResult<PyTensor> {
-    let spec = Pool2dSpec {
-        kernel: geom("avg_pool2d", "kernel_size", kernel, 1)?,
-        stride: geom("avg_pool2d", "stride", stride, 1)?,
-        padding: geom("avg_pool2d", "padding", padding, 0)?,
-        dilation: (1, 1),
-        ceil_mode,
-        count_include_pad,
-    };
+    let window = [kernel, stride, padding, (1, 1)];
+    let spec = pool_spec("avg_pool2d", window, ceil_mode, count_include_pad)?;
     let x = &input.t;
     run(py, x.numel(), || x.avg_pool2d(spec)).map(wrap)
 }

@@ -77,6 +77,46 @@ fn repitched<T: Element>(
     Some((bt, l2))
 }
 
+/// Splits one GEMM of `m x n x k` over the threads when it is big enough, `part(r0, r1, c0,
+/// c1)` computing one block on the calling thread; `false` when it is better run whole.
+fn split_single<F>((m, n, k): (usize, usize, usize), part: F) -> bool
+where
+    F: Fn(usize, usize, usize, usize) + Sync,
+{
+    let threads = rayon::current_num_threads();
+    if threads < 2 {
+        return false;
+    }
+    if threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
+        // Half on this thread, half on the resident worker of `team` (no wake-up per GEMM).
+        // Both halves pack the operand they share: split the dimension that leaves the smaller
+        // one shared (rows share b's k x n, columns share a's m x k).
+        if m >= 64 && (m >= n || n < 64) {
+            let half = (m / 2).next_multiple_of(16).min(m);
+            crate::cpu::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
+        } else {
+            let half = (n / 2).next_multiple_of(16).min(n);
+            crate::cpu::team::join(|| part(0, m, 0, half), || part(0, m, half, n));
+        }
+        return true;
+    }
+    if m >= 128 && m * n * k >= SPLIT_FLOPS {
+        // Split by output rows over the threads (blocks of 64 rows, the AVX-512 micro-kernel's
+        // height): the gemm crate's own parallel mode splits columns, which gains little when
+        // n is one or two of its column blocks (1024x784x128: 346 -> 474 GFLOP/s) and no more
+        // than this elsewhere.
+        let parts = threads.min(m / 64).max(1);
+        let per = m.div_ceil(parts).next_multiple_of(16);
+        let ranges: Vec<(usize, usize)> = (0..m)
+            .step_by(per)
+            .map(|r0| (r0, (r0 + per).min(m)))
+            .collect();
+        ranges.par_iter().for_each(|&(r0, r1)| part(r0, r1, 0, n));
+        return true;
+    }
+    false
+}
+
 /// `out[b] (+)= a[b] @ b[b]` for every batch index; `a`/`b` layouts already broadcast to the
 /// batch shape. `out` is contiguous `[batch..., m, n]`.
 #[allow(clippy::too_many_arguments)]
@@ -153,37 +193,12 @@ fn batched_gemm<T: Element>(
         }
         return;
     }
-    let threads = rayon::current_num_threads();
-    if offs.len() == 1 && threads > 1 {
+    if offs.len() == 1 {
         // Rows [r0, r1) x columns [c0, c1) of the single GEMM, on the calling thread.
         let part = |r0: usize, r1: usize, c0: usize, c1: usize| {
             block(0, offs[0], (r0, r1), (c0, c1), Parallelism::None)
         };
-        if threads == 2 && (m >= 64 || n >= 64) && m * n * k >= TEAM_FLOPS {
-            // Half on this thread, half on the resident worker of `team` (no wake-up per
-            // GEMM). Both halves pack the operand they share: split the dimension that leaves
-            // the smaller one shared (rows share b's k x n, columns share a's m x k).
-            if m >= 64 && (m >= n || n < 64) {
-                let half = (m / 2).next_multiple_of(16).min(m);
-                crate::cpu::team::join(|| part(0, half, 0, n), || part(half, m, 0, n));
-            } else {
-                let half = (n / 2).next_multiple_of(16).min(n);
-                crate::cpu::team::join(|| part(0, m, 0, half), || part(0, m, half, n));
-            }
-            return;
-        }
-        if m >= 128 && m * n * k >= SPLIT_FLOPS {
-            // Split by output rows over the threads (blocks of 64 rows, the AVX-512
-            // micro-kernel's height): the gemm crate's own parallel mode splits columns, which
-            // gains little when n is one or two of its column blocks (1024x784x128: 346 -> 474
-            // GFLOP/s) and no more than this elsewhere.
-            let parts = threads.min(m / 64).max(1);
-            let per = m.div_ceil(parts).next_multiple_of(16);
-            let ranges: Vec<(usize, usize)> = (0..m)
-                .step_by(per)
-                .map(|r0| (r0, (r0 + per).min(m)))
-                .collect();
-            ranges.par_iter().for_each(|&(r0, r1)| part(r0, r1, 0, n));
+        if split_single((m, n, k), part) {
             return;
         }
     }

@@ -7,6 +7,20 @@ use crate::optim::{AdagradConfig, AdamConfig, RmspropConfig, RmspropState, SgdCo
 use crate::{Float, Result, Tensor};
 use rayon::prelude::*;
 
+/// The gradient an update applies: unscaled (`scale`), negated under `maximize`, plus the L2
+/// weight decay `wd * p` when there is one (PyTorch's order of operations).
+#[inline(always)]
+fn effective_grad<T: Float>(g: T, p: T, scale: T, maximize: bool, wd: Option<T>) -> T {
+    let mut d = g * scale;
+    if maximize {
+        d = -d;
+    }
+    if let Some(wd) = wd {
+        d += wd * p;
+    }
+    d
+}
+
 fn sgd_update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: &SgdConfig) {
     let f = T::from_f64;
     let (lr, wd, mom, damp, scale) = (
@@ -16,28 +30,17 @@ fn sgd_update<T: Float>(p: &mut [T], g: &[T], buf: Option<(&mut [T], bool)>, c: 
         f(1.0 - c.dampening),
         f(c.grad_scale),
     );
+    let decay = (c.weight_decay != 0.0).then_some(wd);
     match buf {
         None => {
             for i in 0..p.len() {
-                let mut d = g[i] * scale;
-                if c.maximize {
-                    d = -d;
-                }
-                if c.weight_decay != 0.0 {
-                    d += wd * p[i];
-                }
+                let d = effective_grad(g[i], p[i], scale, c.maximize, decay);
                 p[i] -= lr * d;
             }
         }
         Some((b, initialized)) => {
             for i in 0..p.len() {
-                let mut d = g[i] * scale;
-                if c.maximize {
-                    d = -d;
-                }
-                if c.weight_decay != 0.0 {
-                    d += wd * p[i];
-                }
+                let d = effective_grad(g[i], p[i], scale, c.maximize, decay);
                 let nb = if initialized {
                     b[i] * mom + damp * d
                 } else {
@@ -83,14 +86,9 @@ fn rmsprop_update<T: Float>(
     let f = T::from_f64;
     let (lr, alpha, one_m_alpha, eps) = (f(c.lr), f(c.alpha), f(1.0 - c.alpha), f(c.eps));
     let (wd, mom, scale) = (f(c.weight_decay), f(c.momentum), f(c.grad_scale));
+    let decay = (c.weight_decay != 0.0).then_some(wd);
     for i in 0..p.len() {
-        let mut gi = g[i] * scale;
-        if c.maximize {
-            gi = -gi;
-        }
-        if c.weight_decay != 0.0 {
-            gi += wd * p[i];
-        }
+        let gi = effective_grad(g[i], p[i], scale, c.maximize, decay);
         let vi = v[i] * alpha + one_m_alpha * gi * gi;
         v[i] = vi;
         let avg = match gbar.as_deref_mut() {
@@ -140,14 +138,9 @@ pub(super) fn rmsprop_step_one(
 fn adagrad_update<T: Float>(p: &mut [T], g: &[T], sum: &mut [T], clr: f64, c: &AdagradConfig) {
     let f = T::from_f64;
     let (clr, wd, eps, scale) = (f(clr), f(c.weight_decay), f(c.eps), f(c.grad_scale));
+    let decay = (c.weight_decay != 0.0).then_some(wd);
     for i in 0..p.len() {
-        let mut gi = g[i] * scale;
-        if c.maximize {
-            gi = -gi;
-        }
-        if c.weight_decay != 0.0 {
-            gi += wd * p[i];
-        }
+        let gi = effective_grad(g[i], p[i], scale, c.maximize, decay);
         let s = sum[i] + gi * gi;
         sum[i] = s;
         p[i] -= clr * gi / (s.sqrt() + eps);

@@ -27,8 +27,109 @@ fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize
     (lo, hi.max(lo))
 }
 
+/// One plane of 2x2, stride-2 max pooling: values into `o`, plane offsets into `ix`.
+/// Branch-free selects (random data would mispredict every comparison): the first maximum of
+/// each row pair, then of the two rows, which is the first maximum in row-major window order.
+/// NaNs are fixed up afterwards (rare: the first NaN of a window wins).
+fn max_pool_2x2<T: Float>(
+    plane: &[T],
+    w: usize,
+    (ho, wo): (usize, usize),
+    o: &mut [T],
+    ix: &mut [i32],
+) {
+    for oy in 0..ho {
+        let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+        let a = &plane[r0..r0 + 2 * wo];
+        let b = &plane[r1..r1 + 2 * wo];
+        let o = &mut o[oy * wo..(oy + 1) * wo];
+        let ix = &mut ix[oy * wo..(oy + 1) * wo];
+        let mut nan = false;
+        for ox in 0..wo {
+            let (x0, x1, y0, y1) = (a[2 * ox], a[2 * ox + 1], b[2 * ox], b[2 * ox + 1]);
+            let g0 = x1 > x0;
+            let m0 = if g0 { x1 } else { x0 };
+            let g1 = y1 > y0;
+            let m1 = if g1 { y1 } else { y0 };
+            let gv = m1 > m0;
+            o[ox] = if gv { m1 } else { m0 };
+            let off = if gv {
+                (r1 + g1 as usize) as i32
+            } else {
+                (r0 + g0 as usize) as i32
+            };
+            ix[ox] = off + 2 * ox as i32;
+            nan |= x0.is_nan() | x1.is_nan() | y0.is_nan() | y1.is_nan();
+        }
+        if nan {
+            for ox in 0..wo {
+                let j = 2 * ox;
+                let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
+                if let Some(c) = cand.into_iter().find(|&c| plane[c].is_nan()) {
+                    o[ox] = plane[c];
+                    ix[ox] = c as i32;
+                }
+            }
+        }
+    }
+}
+
+/// The kernel taps `[lo, hi)` of each output row or column.
+type Taps = Vec<(usize, usize)>;
+
+/// The kernel taps each output row (`dim` 0) or column (`dim` 1) covers inside the input.
+fn window_taps(spec: &Pool2dSpec, dim: usize, outs: usize, size: usize) -> Taps {
+    let pick = |p: (usize, usize)| if dim == 0 { p.0 } else { p.1 };
+    let (k, s, p, d) = (
+        pick(spec.kernel),
+        pick(spec.stride),
+        pick(spec.padding),
+        pick(spec.dilation),
+    );
+    (0..outs).map(|o| taps(o, k, s, p, d, size)).collect()
+}
+
+/// One plane of max pooling with any window: values into `o`, plane offsets into `ix` (the
+/// first maximum; NaN wins, as in PyTorch).
+fn max_pool_windows<T: Float>(
+    plane: &[T],
+    w: usize,
+    (ytaps, xtaps): (&Taps, &Taps),
+    spec: &Pool2dSpec,
+    o: &mut [T],
+    ix: &mut [i32],
+) {
+    let wo = xtaps.len();
+    let better = |v: T, best: T| v > best || (v.is_nan() && !best.is_nan());
+    for (oy, &(ky0, ky1)) in ytaps.iter().enumerate() {
+        let y0 = (oy * spec.stride.0) as isize - spec.padding.0 as isize;
+        for (ox, &(kx0, kx1)) in xtaps.iter().enumerate() {
+            let x0 = (ox * spec.stride.1) as isize - spec.padding.1 as isize;
+            let mut best = T::NEG_INF;
+            let mut bi = NO_INDEX;
+            'window: for ki in ky0..ky1 {
+                let row = (y0 + (ki * spec.dilation.0) as isize) as usize * w;
+                for kj in kx0..kx1 {
+                    let j = row + (x0 + (kj * spec.dilation.1) as isize) as usize;
+                    let v = plane[j];
+                    if bi == NO_INDEX || better(v, best) {
+                        best = v;
+                        bi = j as i32;
+                        if v.is_nan() {
+                            break 'window;
+                        }
+                    }
+                }
+            }
+            o[oy * wo + ox] = best;
+            ix[oy * wo + ox] = bi;
+        }
+    }
+}
+
 /// Max pooling of `planes` planes of `h x w`: values and, per output, the plane offset of the
-/// first maximum (NaN wins, as in PyTorch). 2x2 windows with stride 2 take a direct path.
+/// first maximum (NaN wins, as in PyTorch), planes in parallel when there is enough work.
+/// 2x2 windows with stride 2 take a direct path.
 fn max_pool_forward<T: Float>(
     xd: &[T],
     planes: usize,
@@ -45,97 +146,13 @@ fn max_pool_forward<T: Float>(
         && spec.dilation == (1, 1)
         && 2 * ho <= h
         && 2 * wo <= w;
-    let better = |v: T, best: T| v > best || (v.is_nan() && !best.is_nan());
-    let ytaps: Vec<(usize, usize)> = (0..ho)
-        .map(|oy| {
-            taps(
-                oy,
-                spec.kernel.0,
-                spec.stride.0,
-                spec.padding.0,
-                spec.dilation.0,
-                h,
-            )
-        })
-        .collect();
-    let xtaps: Vec<(usize, usize)> = (0..wo)
-        .map(|ox| {
-            taps(
-                ox,
-                spec.kernel.1,
-                spec.stride.1,
-                spec.padding.1,
-                spec.dilation.1,
-                w,
-            )
-        })
-        .collect();
+    let (ytaps, xtaps) = (window_taps(spec, 0, ho, h), window_taps(spec, 1, wo, w));
     let plane_fn = |pl: usize, o: &mut [T], ix: &mut [i32]| {
         let plane = &xd[pl * h * w..(pl + 1) * h * w];
         if direct {
-            for oy in 0..ho {
-                let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
-                let a = &plane[r0..r0 + 2 * wo];
-                let b = &plane[r1..r1 + 2 * wo];
-                let o = &mut o[oy * wo..(oy + 1) * wo];
-                let ix = &mut ix[oy * wo..(oy + 1) * wo];
-                // Branch-free selects (random data would mispredict every comparison):
-                // the first maximum of each row pair, then of the two rows, which is the
-                // first maximum in row-major window order. NaNs are fixed up afterwards.
-                let mut nan = false;
-                for ox in 0..wo {
-                    let (x0, x1, y0, y1) = (a[2 * ox], a[2 * ox + 1], b[2 * ox], b[2 * ox + 1]);
-                    let g0 = x1 > x0;
-                    let m0 = if g0 { x1 } else { x0 };
-                    let g1 = y1 > y0;
-                    let m1 = if g1 { y1 } else { y0 };
-                    let gv = m1 > m0;
-                    o[ox] = if gv { m1 } else { m0 };
-                    let off = if gv {
-                        (r1 + g1 as usize) as i32
-                    } else {
-                        (r0 + g0 as usize) as i32
-                    };
-                    ix[ox] = off + 2 * ox as i32;
-                    nan |= x0.is_nan() | x1.is_nan() | y0.is_nan() | y1.is_nan();
-                }
-                if nan {
-                    // Rare: the first NaN of a window wins.
-                    for ox in 0..wo {
-                        let j = 2 * ox;
-                        let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
-                        if let Some(c) = cand.into_iter().find(|&c| plane[c].is_nan()) {
-                            o[ox] = plane[c];
-                            ix[ox] = c as i32;
-                        }
-                    }
-                }
-            }
-            return;
-        }
-        for (oy, &(ky0, ky1)) in ytaps.iter().enumerate() {
-            let y0 = (oy * spec.stride.0) as isize - spec.padding.0 as isize;
-            for (ox, &(kx0, kx1)) in xtaps.iter().enumerate() {
-                let x0 = (ox * spec.stride.1) as isize - spec.padding.1 as isize;
-                let mut best = T::NEG_INF;
-                let mut bi = NO_INDEX;
-                'window: for ki in ky0..ky1 {
-                    let row = (y0 + (ki * spec.dilation.0) as isize) as usize * w;
-                    for kj in kx0..kx1 {
-                        let j = row + (x0 + (kj * spec.dilation.1) as isize) as usize;
-                        let v = plane[j];
-                        if bi == NO_INDEX || better(v, best) {
-                            best = v;
-                            bi = j as i32;
-                            if v.is_nan() {
-                                break 'window;
-                            }
-                        }
-                    }
-                }
-                o[oy * wo + ox] = best;
-                ix[oy * wo + ox] = bi;
-            }
+            max_pool_2x2(plane, w, (ho, wo), o, ix);
+        } else {
+            max_pool_windows(plane, w, (&ytaps, &xtaps), spec, o, ix);
         }
     };
     if planes * h * w >= 1 << 15 {

@@ -116,46 +116,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 (Some(ga), gb)
             }
             BinaryOp::Pow => {
-                let (x, e) = (xa.get()?, xb.get()?);
-                let ga = if need_a {
-                    // e * x^(e-1), defined as 0 where e == 0 (0 * 0^-1 would be NaN).
-                    let em1 = e.sub(&Tensor::wrapped_scalar(1.0f64))?;
-                    let e_zero = e.eq(&Tensor::wrapped_scalar(0.0f64))?;
-                    let d = e.mul(&x.pow(&em1)?)?.masked_fill(&e_zero, 0.0)?;
-                    Some(g.mul(&d)?)
-                } else {
-                    None
-                };
-                let gb = if need_b {
-                    let out = saved_out.as_ref().map(|s| s.get()).transpose()?.cloned();
-                    let out = match out {
-                        Some(o) => o,
-                        None => x.pow(e)?,
-                    };
-                    // d/de x^e = x^e ln x, defined as 0 where x == 0 (PyTorch's convention).
-                    let lx = x.log()?;
-                    let zero = x.eq(&Tensor::wrapped_scalar(0.0f64))?;
-                    let d = out.mul(&lx)?.masked_fill(&zero, 0.0)?;
-                    Some(g.mul(&d)?)
-                } else {
-                    None
-                };
-                (ga, gb)
+                let out = saved_out.as_ref().map(|s| s.get()).transpose()?;
+                pow_grads(g, xa.get()?, xb.get()?, out, need_a, need_b)?
             }
             BinaryOp::Maximum | BinaryOp::Minimum => {
-                let (x, y) = (xa.get()?, xb.get()?);
-                let pick_a = if op == BinaryOp::Maximum {
-                    x.gt(y)?
-                } else {
-                    x.lt(y)?
-                };
-                let tie = x.eq(y)?;
-                let wa = pick_a.to_dtype(g.dtype())?.add(
-                    &tie.to_dtype(g.dtype())?
-                        .mul(&Tensor::wrapped_scalar(0.5f64))?,
-                )?;
-                let wb = Tensor::wrapped_scalar(1.0f64).sub(&wa)?;
-                (Some(g.mul(&wa)?), Some(g.mul(&wb)?))
+                extremum_grads(op == BinaryOp::Maximum, g, xa.get()?, xb.get()?)?
             }
             BinaryOp::Remainder => {
                 let q = binary_raw(BinaryOp::FloorDivide, xa.get()?, xb.get()?)?;
@@ -174,6 +139,57 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             },
         ])
     }))
+}
+
+/// The gradients of `x ^ e`: `e * x^(e-1)` for the base (0 where `e == 0`, where the formula
+/// would give `0 * 0^-1`) and `x^e ln x` for the exponent (0 where `x == 0`, PyTorch's
+/// convention), from the forward's output when it was kept.
+fn pow_grads(
+    g: &Tensor,
+    x: &Tensor,
+    e: &Tensor,
+    out: Option<&Tensor>,
+    need_a: bool,
+    need_b: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let ga = if need_a {
+        let em1 = e.sub(&Tensor::wrapped_scalar(1.0f64))?;
+        let e_zero = e.eq(&Tensor::wrapped_scalar(0.0f64))?;
+        let d = e.mul(&x.pow(&em1)?)?.masked_fill(&e_zero, 0.0)?;
+        Some(g.mul(&d)?)
+    } else {
+        None
+    };
+    let gb = if need_b {
+        let out = match out {
+            Some(o) => o.clone(),
+            None => x.pow(e)?,
+        };
+        let zero = x.eq(&Tensor::wrapped_scalar(0.0f64))?;
+        let d = out.mul(&x.log()?)?.masked_fill(&zero, 0.0)?;
+        Some(g.mul(&d)?)
+    } else {
+        None
+    };
+    Ok((ga, gb))
+}
+
+/// The gradients of `maximum(x, y)` (`max`) or `minimum`: to the operand that won, split
+/// evenly on ties (as PyTorch).
+fn extremum_grads(
+    max: bool,
+    g: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let pick_a = if max { x.gt(y)? } else { x.lt(y)? };
+    let tie = x.eq(y)?;
+    let half_ties = tie
+        .to_dtype(g.dtype())?
+        .mul(&Tensor::wrapped_scalar(0.5f64))?;
+    let wa = pick_a.to_dtype(g.dtype())?.add(&half_ties)?;
+    let wb = Tensor::wrapped_scalar(1.0f64).sub(&wa)?;
+    Ok((Some(g.mul(&wa)?), Some(g.mul(&wb)?)))
 }
 
 macro_rules! binary_methods {

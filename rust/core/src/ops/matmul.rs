@@ -106,37 +106,8 @@ impl Tensor {
             let _off = crate::amp::AutocastGuard::disabled();
             return x.linear(&w, b.as_ref());
         }
-        if weight.ndim() != 2 || self.ndim() == 0 {
-            bail!(
-                Shape,
-                "linear: expected weight [out, in] and input [..., in], got {:?} and {:?}",
-                weight.shape(),
-                self.shape()
-            );
-        }
-        check_layer_dtypes("linear", self, weight, bias)?;
+        check_linear(self, weight, bias)?;
         let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
-        let last = self.shape()[self.ndim() - 1];
-        if last != in_f {
-            bail!(
-                Shape,
-                "linear: input has {} features (shape {:?}) but weight expects {} (shape {:?})",
-                last,
-                self.shape(),
-                in_f,
-                weight.shape()
-            );
-        }
-        if let Some(b) = bias {
-            if b.shape() != [out_f] {
-                bail!(
-                    Shape,
-                    "linear: bias shape {:?} does not match {} output features",
-                    b.shape(),
-                    out_f
-                );
-            }
-        }
         let dt = self.dtype();
         let same = weight.dtype() == dt && bias.is_none_or(|b| b.dtype() == dt);
         if !(same && (dt == DType::F32 || dt == DType::F64)) {
@@ -186,6 +157,43 @@ impl Tensor {
             Ok(v)
         }))
     }
+}
+
+/// `linear`'s argument checks: weight `[out, in]`, input `[..., in]` of the weight's dtype,
+/// bias `[out]`.
+fn check_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
+    if weight.ndim() != 2 || x.ndim() == 0 {
+        bail!(
+            Shape,
+            "linear: expected weight [out, in] and input [..., in], got {:?} and {:?}",
+            weight.shape(),
+            x.shape()
+        );
+    }
+    check_layer_dtypes("linear", x, weight, bias)?;
+    let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
+    let last = x.shape()[x.ndim() - 1];
+    if last != in_f {
+        bail!(
+            Shape,
+            "linear: input has {} features (shape {:?}) but weight expects {} (shape {:?})",
+            last,
+            x.shape(),
+            in_f,
+            weight.shape()
+        );
+    }
+    if let Some(b) = bias {
+        if b.shape() != [out_f] {
+            bail!(
+                Shape,
+                "linear: bias shape {:?} does not match {} output features",
+                b.shape(),
+                out_f
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A layer's input, weight and bias must share one dtype, as in PyTorch: silently promoting a

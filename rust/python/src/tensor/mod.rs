@@ -83,8 +83,11 @@ unary_py!(
     logical_not,
 );
 
+/// Binary methods `name(other)`: `self.method(other)` for the listed names, and the reflected
+/// forms (`__radd__`: `other.method(self)`) after `reflected:`. `other` may be a tensor, a
+/// Python number or a NumPy value.
 macro_rules! binary_py {
-    ($($name:ident => $method:ident),* $(,)?) => {
+    ($($name:ident => $method:ident),* ; reflected: $($rname:ident => $rmethod:ident),* $(,)?) => {
         #[pymethods]
         impl PyTensor {
             $(
@@ -92,6 +95,13 @@ macro_rules! binary_py {
                     let o = operand(other)?;
                     let t = &self.t;
                     run(py, t.numel().max(o.numel()), || t.$method(&o)).map(wrap)
+                }
+            )*
+            $(
+                fn $rname(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+                    let o = operand(other)?;
+                    let t = &self.t;
+                    run(py, t.numel(), || o.$rmethod(t)).map(wrap)
                 }
             )*
         }
@@ -105,25 +115,8 @@ binary_py!(
     logical_xor => logical_xor,
     __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
     __mod__ => remainder, __matmul__ => matmul, __and__ => logical_and, __or__ => logical_or,
-    __xor__ => logical_xor,
-);
-
-macro_rules! rbinary_py {
-    ($($name:ident => $method:ident),* $(,)?) => {
-        #[pymethods]
-        impl PyTensor {
-            $(
-                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-                    let o = operand(other)?;
-                    let t = &self.t;
-                    run(py, t.numel(), || o.$method(t)).map(wrap)
-                }
-            )*
-        }
-    };
-}
-
-rbinary_py!(
+    __xor__ => logical_xor;
+    reflected:
     __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div,
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
 );

@@ -18,11 +18,7 @@ impl PyTensor {
         dim: isize,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let t = match dtype {
-            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
-            None => self.t.clone(),
-        };
-        run(py, t.numel(), || t.softmax(dim)).map(wrap)
+        self.softmax_over(py, dim, dtype, false)
     }
     #[pyo3(signature = (dim=-1, dtype=None))]
     fn log_softmax(
@@ -31,11 +27,7 @@ impl PyTensor {
         dim: isize,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let t = match dtype {
-            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
-            None => self.t.clone(),
-        };
-        run(py, t.numel(), || t.log_softmax(dim)).map(wrap)
+        self.softmax_over(py, dim, dtype, true)
     }
     fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         let (t, i) = (&self.t, &index.t);
@@ -102,5 +94,29 @@ impl PyTensor {
             ))));
         }
         self.t.matmul(&other.t).py().map(wrap)
+    }
+}
+
+impl PyTensor {
+    /// Softmax (or log-softmax) along `dim`, the input cast to `dtype` first when given.
+    fn softmax_over(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        dtype: Option<&Bound<'_, PyAny>>,
+        log: bool,
+    ) -> PyResult<PyTensor> {
+        let t = match dtype {
+            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
+            None => self.t.clone(),
+        };
+        run(py, t.numel(), || {
+            if log {
+                t.log_softmax(dim)
+            } else {
+                t.softmax(dim)
+            }
+        })
+        .map(wrap)
     }
 }

@@ -191,6 +191,25 @@ pub(crate) fn max_pool2d_backward(
     argmax: &Tensor,
     in_shape: &[usize],
     spec: &Pool2dSpec,
+    out_hw: (usize, usize),
+) -> Result<Tensor> {
+    pool_backward(
+        "max_pool2d_backward",
+        gy,
+        Some(argmax),
+        in_shape,
+        spec,
+        out_hw,
+    )
+}
+
+/// A pooling backward kernel (`argmax`: max pooling's winners) writing `[n, c, h, w]`.
+fn pool_backward(
+    kernel: &str,
+    gy: &Tensor,
+    argmax: Option<&Tensor>,
+    in_shape: &[usize],
+    spec: &Pool2dSpec,
     (ho, wo): (usize, usize),
 ) -> Result<Tensor> {
     let (dev, dt) = (ordinal(gy)?, gy.dtype());
@@ -198,8 +217,11 @@ pub(crate) fn max_pool2d_backward(
     let gc = like(gy, dt)?;
     let dx = empty(dev, dt, in_shape)?;
     if dx.numel() > 0 {
-        let args = Args::new().v(g).data(&gc).data(argmax).data(&dx);
-        run_elementwise(dev, "max_pool2d_backward", dt, dx.numel(), args)?;
+        let mut args = Args::new().v(g).data(&gc);
+        if let Some(idx) = argmax {
+            args = args.data(idx);
+        }
+        run_elementwise(dev, kernel, dt, dx.numel(), args.data(&dx))?;
     }
     Ok(dx)
 }
@@ -227,17 +249,9 @@ pub(crate) fn avg_pool2d_backward(
     gy: &Tensor,
     in_shape: &[usize],
     spec: &Pool2dSpec,
-    (ho, wo): (usize, usize),
+    out_hw: (usize, usize),
 ) -> Result<Tensor> {
-    let (dev, dt) = (ordinal(gy)?, gy.dtype());
-    let g = pool_geom_of(in_shape, spec, ho, wo);
-    let gc = like(gy, dt)?;
-    let dx = empty(dev, dt, in_shape)?;
-    if dx.numel() > 0 {
-        let args = Args::new().v(g).data(&gc).data(&dx);
-        run_elementwise(dev, "avg_pool2d_backward", dt, dx.numel(), args)?;
-    }
-    Ok(dx)
+    pool_backward("avg_pool2d_backward", gy, None, in_shape, spec, out_hw)
 }
 
 /// Layer norm over rows of `d` elements (`backend::Backend::layer_norm_forward`).

@@ -212,20 +212,14 @@ pub(crate) fn cross_entropy_rows(
     smoothing: f64,
 ) -> Result<(Tensor, Tensor)> {
     let dev = ordinal(x)?;
-    let (x, target, weight) = ce_operands(x, target, weight)?;
-    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let ops = ce_operands(x, target, weight)?;
+    let (x, (n, c)) = (&ops.x, ops.rows_classes());
     let loss = empty(dev, x.dtype(), &[n])?;
     let row_weight = empty(dev, x.dtype(), &[n])?;
     let bad = full(dev, DType::I64, &[1], ignore_index as f64)?;
     if n > 0 {
-        let args = Args::new()
-            .v(n as i64)
-            .v(c as i64)
-            .data(&x)
-            .data(&target)
-            .opt(weight.as_ref())
-            .v(ignore_index)
-            .v(smoothing)
+        let args = ops
+            .args(ignore_index, smoothing)
             .data(&loss)
             .data(&row_weight)
             .data(&bad);
@@ -261,19 +255,13 @@ pub(crate) fn cross_entropy_backward_rows(
     grad_scale: f64,
 ) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let (x, target, weight) = ce_operands(x, target, weight)?;
-    let (n, c) = (x.shape()[0], x.shape()[1]);
-    let g = as_dtype(&super::align_device(grad_out, &x)?, x.dtype())?;
+    let ops = ce_operands(x, target, weight)?;
+    let (x, (n, c)) = (&ops.x, ops.rows_classes());
+    let g = as_dtype(&super::align_device(grad_out, x)?, x.dtype())?;
     let dx = empty(dev, x.dtype(), &[n, c])?;
     if n > 0 {
-        let args = Args::new()
-            .v(n as i64)
-            .v(c as i64)
-            .data(&x)
-            .data(&target)
-            .opt(weight.as_ref())
-            .v(ignore_index)
-            .v(smoothing)
+        let args = ops
+            .args(ignore_index, smoothing)
             .data(&g)
             .v(grad_stride as i64)
             .v(grad_scale)
@@ -291,15 +279,37 @@ pub(crate) fn cross_entropy_backward_rows(
 
 /// The cross-entropy kernels' operands: contiguous logits, int64 targets and optional class
 /// weights in the logits' dtype, all on the logits' device.
-fn ce_operands(
-    x: &Tensor,
-    target: &Tensor,
-    weight: Option<&Tensor>,
-) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+struct CeOperands {
+    x: Tensor,
+    target: Tensor,
+    weight: Option<Tensor>,
+}
+
+impl CeOperands {
+    /// `(n, c)` of the logits.
+    fn rows_classes(&self) -> (usize, usize) {
+        (self.x.shape()[0], self.x.shape()[1])
+    }
+
+    /// The arguments both kernels start with: sizes, operands and options.
+    fn args(&self, ignore_index: i64, smoothing: f64) -> Args {
+        let (n, c) = self.rows_classes();
+        Args::new()
+            .v(n as i64)
+            .v(c as i64)
+            .data(&self.x)
+            .data(&self.target)
+            .opt(self.weight.as_ref())
+            .v(ignore_index)
+            .v(smoothing)
+    }
+}
+
+fn ce_operands(x: &Tensor, target: &Tensor, weight: Option<&Tensor>) -> Result<CeOperands> {
     let x = contiguous(x)?;
     let target = contiguous(&super::align_device(&with_dtype(target, DType::I64)?, &x)?)?;
     let weight = weight
         .map(|w| as_dtype(&super::align_device(w, &x)?, x.dtype()))
         .transpose()?;
-    Ok((x, target, weight))
+    Ok(CeOperands { x, target, weight })
 }

@@ -47,46 +47,7 @@ impl Tensor {
             let _off = crate::amp::AutocastGuard::disabled();
             return x.cross_entropy(target, weight, ignore_index, reduction, label_smoothing);
         }
-        if self.ndim() != 2 {
-            bail!(
-                Shape,
-                "cross_entropy: expected logits [N, C], got {:?}",
-                self.shape()
-            );
-        }
-        if !target.dtype().is_int() {
-            bail!(
-                DType,
-                "cross_entropy: expected integer class indices, got {}",
-                target.dtype()
-            );
-        }
-        let (n, c) = (self.shape()[0], self.shape()[1]);
-        if target.shape() != [n] {
-            bail!(
-                Shape,
-                "cross_entropy: target shape {:?} does not match logits {:?} (expected [{}])",
-                target.shape(),
-                self.shape(),
-                n
-            );
-        }
-        if let Some(w) = weight {
-            if w.shape() != [c] {
-                bail!(
-                    Shape,
-                    "cross_entropy: weight shape {:?} does not match {} classes",
-                    w.shape(),
-                    c
-                );
-            }
-        }
-        if !(0.0..=1.0).contains(&label_smoothing) {
-            bail!(
-                Value,
-                "label_smoothing must be in [0, 1], got {label_smoothing}"
-            );
-        }
+        check_cross_entropy(self, target, weight, label_smoothing)?;
         let spec = CrossEntropySpec {
             ignore_index,
             reduction,
@@ -109,4 +70,55 @@ impl Tensor {
             Ok(vec![Some(as_dtype(&dx, in_dt)?)])
         }))
     }
+}
+
+/// Cross-entropy's argument checks: logits `[N, C]`, integer targets `[N]`, class weights
+/// `[C]` and a label smoothing in `[0, 1]`.
+fn check_cross_entropy(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    label_smoothing: f64,
+) -> Result<()> {
+    if x.ndim() != 2 {
+        bail!(
+            Shape,
+            "cross_entropy: expected logits [N, C], got {:?}",
+            x.shape()
+        );
+    }
+    if !target.dtype().is_int() {
+        bail!(
+            DType,
+            "cross_entropy: expected integer class indices, got {}",
+            target.dtype()
+        );
+    }
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    if target.shape() != [n] {
+        bail!(
+            Shape,
+            "cross_entropy: target shape {:?} does not match logits {:?} (expected [{}])",
+            target.shape(),
+            x.shape(),
+            n
+        );
+    }
+    if let Some(w) = weight {
+        if w.shape() != [c] {
+            bail!(
+                Shape,
+                "cross_entropy: weight shape {:?} does not match {} classes",
+                w.shape(),
+                c
+            );
+        }
+    }
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        bail!(
+            Value,
+            "label_smoothing must be in [0, 1], got {label_smoothing}"
+        );
+    }
+    Ok(())
 }

@@ -164,54 +164,8 @@ impl Tensor {
                 eps,
             );
         }
-        if self.ndim() < 2 {
-            bail!(
-                Shape,
-                "batch_norm expects input [N, C, ...], got {:?}",
-                self.shape()
-            );
-        }
-        if !self.dtype().is_float() {
-            bail!(
-                DType,
-                "batch_norm expects a floating point input, got {}",
-                self.dtype()
-            );
-        }
-        let (n, c) = (self.shape()[0], self.shape()[1]);
-        let inner: usize = self.shape()[2..].iter().product();
-        for (name, t) in [
-            ("running_mean", running_mean),
-            ("running_var", running_var),
-            ("weight", weight),
-            ("bias", bias),
-        ] {
-            if let Some(t) = t {
-                if t.shape() != [c] {
-                    bail!(
-                        Shape,
-                        "batch_norm: {name} shape {:?} does not match {} channels of input {:?}",
-                        t.shape(),
-                        c,
-                        self.shape()
-                    );
-                }
-            }
-        }
-        let count = n * inner;
-        if training && count <= 1 {
-            bail!(
-                Value,
-                "expected more than 1 value per channel when training, got input size {:?}",
-                self.shape()
-            );
-        }
-        if !training && (running_mean.is_none() || running_var.is_none()) {
-            bail!(
-                Value,
-                "batch_norm in eval mode needs running_mean and running_var"
-            );
-        }
+        check_batch_norm(self, [running_mean, running_var, weight, bias], training)?;
+        let c = self.shape()[1];
         let running = RunningStats {
             mean: running_mean,
             var: running_var,
@@ -241,4 +195,55 @@ impl Tensor {
             },
         ))
     }
+}
+
+/// Batch norm's argument checks: a floating `[N, C, ...]` input, per-channel tensors
+/// (running mean and variance, weight, bias) of shape `[C]`, more than one value per channel
+/// in training mode and the running statistics in eval mode.
+fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: bool) -> Result<()> {
+    if x.ndim() < 2 {
+        bail!(
+            Shape,
+            "batch_norm expects input [N, C, ...], got {:?}",
+            x.shape()
+        );
+    }
+    if !x.dtype().is_float() {
+        bail!(
+            DType,
+            "batch_norm expects a floating point input, got {}",
+            x.dtype()
+        );
+    }
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let inner: usize = x.shape()[2..].iter().product();
+    let names = ["running_mean", "running_var", "weight", "bias"];
+    for (name, t) in names.into_iter().zip(per_channel) {
+        if let Some(t) = t {
+            if t.shape() != [c] {
+                bail!(
+                    Shape,
+                    "batch_norm: {name} shape {:?} does not match {} channels of input {:?}",
+                    t.shape(),
+                    c,
+                    x.shape()
+                );
+            }
+        }
+    }
+    let count = n * inner;
+    if training && count <= 1 {
+        bail!(
+            Value,
+            "expected more than 1 value per channel when training, got input size {:?}",
+            x.shape()
+        );
+    }
+    if !training && (per_channel[0].is_none() || per_channel[1].is_none()) {
+        bail!(
+            Value,
+            "batch_norm in eval mode needs running_mean and running_var"
+        );
+    }
+    Ok(())
 }

@@ -517,8 +517,12 @@ def test_in_place_change_after_a_norm_raises_on_both_backends(norm, device, modi
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_error_classes_are_the_same_on_both_backends(device) -> None:
     x = randn(3, 4).to(device)
-    with pytest.raises(dm.ShapeError):
+    with pytest.raises(dm.ShapeError) as info:
         x @ randn(5, 2).to(device)
+    assert (info.value.op, info.value.shapes) == ("matmul", ((3, 4), (5, 2)))
+    with pytest.raises(dm.ShapeError) as info:
+        x + randn(5).to(device)
+    assert (info.value.op, info.value.shapes) == ("add", ((3, 4), (5,)))
     with pytest.raises(dm.IndexOutOfRangeError):
         x.gather(1, dm.tensor([[7]]).to(device))
     with pytest.raises(dm.IndexOutOfRangeError):

@@ -350,3 +350,41 @@ def test_shape_dtype_and_value_errors_are_also_runtime_errors_like_pytorch() -> 
     with pytest.raises(RuntimeError):
         dm.tensor([1, 2]).requires_grad_()
     assert issubclass(dm.ShapeError, ValueError) and issubclass(dm.DTypeError, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("op", "call", "shapes"),
+    [
+        ("add", lambda: dm.ones(2, 3) + dm.ones(4), ((2, 3), (4,))),
+        ("eq", lambda: dm.ones(2, 3) == dm.ones(2, 2), ((2, 3), (2, 2))),
+        ("matmul", lambda: dm.ones(2, 3) @ dm.ones(4, 5), ((2, 3), (4, 5))),
+        (
+            "linear",
+            lambda: dm.nn.functional.linear(dm.ones(2, 3), dm.ones(4, 5)),
+            ((2, 3), (4, 5)),
+        ),
+        (
+            "cross_entropy",
+            lambda: dm.nn.functional.cross_entropy(dm.ones(2, 3), dm.zeros(3).long()),
+            ((2, 3), (3,)),
+        ),
+        (
+            "conv2d",
+            lambda: dm.nn.functional.conv2d(dm.ones(1, 3, 5, 5), dm.ones(2, 4, 3, 3)),
+            ((1, 3, 5, 5), (2, 4, 3, 3)),
+        ),
+    ],
+)
+def test_shape_errors_name_the_op_and_its_operands(op: str, call: Any, shapes: tuple) -> None:
+    with pytest.raises(dm.ShapeError) as info:
+        call()
+    e = info.value
+    assert (e.op, e.shapes) == (op, shapes)
+    assert len(e.dtypes) == 2 and all(isinstance(d, dm.dtype) for d in e.dtypes)
+    assert str(shapes[0][0]) in str(e)
+
+
+def test_errors_without_operands_have_empty_context() -> None:
+    with pytest.raises(dm.ShapeError) as info:
+        dm.ones(2, 3).reshape(7)
+    assert (info.value.op, info.value.shapes, info.value.dtypes) == (None, (), ())

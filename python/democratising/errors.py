@@ -22,7 +22,13 @@ __all__ = [
 
 
 class DemocratisingError(Exception):
-    """Base class of every error raised by democratising."""
+    """Base class of every error raised by democratising. An error about operands an op cannot
+    combine names them: ``op`` (``"matmul"``), ``shapes`` (a tuple of shape tuples, in argument
+    order) and ``dtypes``; they are ``None``/empty where the engine does not know them."""
+
+    op: str | None = None
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[object, ...] = ()
 
 
 class ShapeError(DemocratisingError, ValueError, RuntimeError):

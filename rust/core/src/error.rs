@@ -37,6 +37,23 @@ pub enum Error {
     /// An error raised by user code the engine called (a gradient hook, a custom backward):
     /// carried through unchanged, so the caller gets the original exception back.
     External(External),
+    /// Operands whose shapes an op cannot combine, with the op and the shapes (and dtypes) it
+    /// was given, so callers can inspect them instead of parsing the message (a `ShapeError`
+    /// with `op`, `shapes` and `dtypes` in Python).
+    ShapeMismatch(Box<Mismatch>),
+}
+
+/// What `Error::ShapeMismatch` carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    /// The op's name as the user calls it (`"add"`, `"matmul"`, `"cross_entropy"`).
+    pub op: String,
+    /// The operands' shapes, in argument order.
+    pub shapes: Vec<Vec<usize>>,
+    /// The operands' dtypes, in the same order.
+    pub dtypes: Vec<crate::DType>,
+    /// The whole message (it names the shapes too).
+    pub message: String,
 }
 
 /// A foreign error (e.g. a Python exception) travelling through the engine untouched, with the
@@ -64,6 +81,20 @@ impl PartialEq for External {
 }
 
 impl Error {
+    /// `Error::ShapeMismatch` for `op` over `operands`, with `message`.
+    pub fn shape_mismatch(
+        op: impl Into<String>,
+        operands: &[&crate::Tensor],
+        message: impl Into<String>,
+    ) -> Self {
+        Error::ShapeMismatch(Box::new(Mismatch {
+            op: op.into(),
+            shapes: operands.iter().map(|t| t.shape().to_vec()).collect(),
+            dtypes: operands.iter().map(|t| t.dtype()).collect(),
+            message: message.into(),
+        }))
+    }
+
     /// Wraps a foreign error raised at `where_` (see `Error::External`).
     pub fn external(
         payload: impl Any + Send + Sync,
@@ -97,6 +128,7 @@ impl fmt::Display for Error {
             | Error::OutOfMemory(m)
             | Error::Io(m) => m,
             Error::External(x) => &x.message,
+            Error::ShapeMismatch(m) => &m.message,
         };
         f.write_str(msg)
     }

@@ -21,7 +21,7 @@ pub mod tensor;
 
 pub use device::Device;
 pub use dtype::{DType, Element, Float};
-pub use error::{Error, Result};
+pub use error::{Error, Mismatch, Result};
 pub use storage::Storage;
 pub use tensor::Tensor;
 

@@ -71,7 +71,17 @@ fn typed_errors_name_the_shapes() {
     let a = Tensor::zeros(&[2, 3], DType::F32).unwrap();
     let b = Tensor::zeros(&[4, 5], DType::F32).unwrap();
     match a.matmul(&b) {
-        Err(Error::Shape(m)) => assert!(m.contains("[2, 3]") && m.contains("[4, 5]"), "{m}"),
+        Err(Error::ShapeMismatch(m)) => {
+            assert!(
+                m.message.contains("[2, 3]") && m.message.contains("[4, 5]"),
+                "{m:?}"
+            );
+            assert_eq!(
+                (m.op.as_str(), m.shapes.clone()),
+                ("matmul", vec![vec![2, 3], vec![4, 5]])
+            );
+            assert_eq!(m.dtypes, vec![DType::F32, DType::F32]);
+        }
         other => panic!("expected a shape error, got {other:?}"),
     }
     let ints = Tensor::zeros(&[2], DType::I64).unwrap();

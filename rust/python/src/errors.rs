@@ -20,6 +20,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::OutOfMemory(_) => "OutOfMemoryError",
         Error::Io(_) => "FileIOError",
         Error::External(_) => "AutogradError",
+        Error::ShapeMismatch(_) => "ShapeError",
     }
 }
 
@@ -48,7 +49,14 @@ pub fn to_pyerr(e: Error) -> PyErr {
             .and_then(|m| m.getattr(class_name(&e)))
             .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
         match ty {
-            Ok(t) => PyErr::from_type(t, e.to_string()),
+            Ok(t) => {
+                let err = PyErr::from_type(t, e.to_string());
+                if let Error::ShapeMismatch(m) = &e {
+                    // Best effort: the attributes are context, never a reason to lose the error.
+                    let _ = describe(py, &err, m);
+                }
+                err
+            }
             Err(err) => err,
         }
     })
@@ -80,4 +88,20 @@ impl<T> ResultExt<T> for democratising::Result<T> {
 pub fn from_pyerr(e: PyErr, where_: &str) -> Error {
     let message = e.to_string();
     Error::external(e, message, where_)
+}
+
+/// Sets `op`, `shapes` (tuples) and `dtypes` (dtype objects) on a raised `ShapeError`.
+fn describe(py: Python<'_>, err: &PyErr, m: &democratising::Mismatch) -> PyResult<()> {
+    let value = err.value(py);
+    value.setattr("op", &m.op)?;
+    let shapes: Vec<Bound<'_, pyo3::types::PyTuple>> = m
+        .shapes
+        .iter()
+        .map(|s| pyo3::types::PyTuple::new(py, s))
+        .collect::<PyResult<_>>()?;
+    value.setattr("shapes", pyo3::types::PyTuple::new(py, shapes)?)?;
+    let dtypes: Vec<crate::types::PyDType> =
+        m.dtypes.iter().map(|&d| crate::types::PyDType(d)).collect();
+    value.setattr("dtypes", pyo3::types::PyTuple::new(py, dtypes)?)?;
+    Ok(())
 }

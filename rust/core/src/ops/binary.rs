@@ -4,7 +4,7 @@ use crate::autograd::{record, Saved};
 use crate::backend;
 use crate::ops::overflow::{overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
-use crate::{DType, Result, Tensor};
+use crate::{DType, Error, Result, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -29,6 +29,31 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// The op's name as the user calls it (`"add"`, `"eq"`).
+    pub fn name(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            Pow => "pow",
+            Maximum => "maximum",
+            Minimum => "minimum",
+            Remainder => "remainder",
+            FloorDivide => "floor_divide",
+            Eq => "eq",
+            Ne => "ne",
+            Lt => "lt",
+            Le => "le",
+            Gt => "gt",
+            Ge => "ge",
+            LogicalAnd => "logical_and",
+            LogicalOr => "logical_or",
+            LogicalXor => "logical_xor",
+        }
+    }
+
     pub(crate) fn is_comparison(self) -> bool {
         use BinaryOp::*;
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
@@ -52,7 +77,12 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
-    backend::of_operands(&[a, b]).binary(op, a, b, rt)
+    backend::of_operands(&[a, b])
+        .binary(op, a, b, rt)
+        .map_err(|e| match e {
+            Error::Shape(m) => Error::shape_mismatch(op.name(), &[a, b], m),
+            e => e,
+        })
 }
 
 /// Reduces a broadcast gradient back to an input's shape and dtype.

@@ -13,23 +13,20 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
     let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
     if k != k2 {
-        bail!(
-            Shape,
-            "matmul: shapes {:?} and {:?} cannot be multiplied ({}x{} and {}x{})",
+        let msg = format!(
+            "matmul: shapes {:?} and {:?} cannot be multiplied ({m}x{k} and {k2}x{n})",
             a.shape(),
             b.shape(),
-            m,
-            k,
-            k2,
-            n
         );
+        return Err(crate::Error::shape_mismatch("matmul", &[a, b], msg));
     }
     let batch = broadcast_shapes(&a.shape()[..an - 2], &b.shape()[..bn - 2]).map_err(|_| {
-        crate::Error::Shape(format!(
+        let msg = format!(
             "matmul: batch dimensions of {:?} and {:?} cannot be broadcast",
             a.shape(),
             b.shape()
-        ))
+        );
+        crate::Error::shape_mismatch("matmul", &[a, b], msg)
     })?;
     let dt = result_type(&[a, b]);
     crate::backend::of(a).matmul(a, b, &batch, (m, n, k), dt)
@@ -174,14 +171,12 @@ fn check_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()
     let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
     let last = x.shape()[x.ndim() - 1];
     if last != in_f {
-        bail!(
-            Shape,
-            "linear: input has {} features (shape {:?}) but weight expects {} (shape {:?})",
-            last,
+        let msg = format!(
+            "linear: input has {last} features (shape {:?}) but weight expects {in_f} (shape {:?})",
             x.shape(),
-            in_f,
             weight.shape()
         );
+        return Err(crate::Error::shape_mismatch("linear", &[x, weight], msg));
     }
     if let Some(b) = bias {
         if b.shape() != [out_f] {

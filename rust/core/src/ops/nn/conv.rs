@@ -101,11 +101,11 @@ fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
     let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
     if c % s.groups != 0 || o % s.groups != 0 || cg * s.groups != c {
-        bail!(
-            Shape,
+        let msg = format!(
             "conv2d: input has {} channels and weight {:?} with groups={}: expected weight [O, {}, kH, kW] with O divisible by groups",
             c, w.shape(), s.groups, c / s.groups.max(1)
         );
+        return Err(crate::Error::shape_mismatch("conv2d", &[x, w], msg));
     }
     if kh == 0 || kw == 0 {
         bail!(

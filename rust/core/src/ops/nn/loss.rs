@@ -96,13 +96,16 @@ fn check_cross_entropy(
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
     if target.shape() != [n] {
-        bail!(
-            Shape,
-            "cross_entropy: target shape {:?} does not match logits {:?} (expected [{}])",
+        let msg = format!(
+            "cross_entropy: target shape {:?} does not match logits {:?} (expected [{n}])",
             target.shape(),
             x.shape(),
-            n
         );
+        return Err(crate::Error::shape_mismatch(
+            "cross_entropy",
+            &[x, target],
+            msg,
+        ));
     }
     if let Some(w) = weight {
         if w.shape() != [c] {

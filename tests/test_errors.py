@@ -373,6 +373,8 @@ def test_shape_dtype_and_value_errors_are_also_runtime_errors_like_pytorch() -> 
             lambda: dm.nn.functional.conv2d(dm.ones(1, 3, 5, 5), dm.ones(2, 4, 3, 3)),
             ((1, 3, 5, 5), (2, 4, 3, 3)),
         ),
+        ("cat", lambda: dm.cat([dm.ones(2, 3), dm.ones(2, 4)]), ((2, 3), (2, 4))),
+        ("stack", lambda: dm.stack([dm.ones(2, 3), dm.ones(3, 2)]), ((2, 3), (3, 2))),
     ],
 )
 def test_shape_errors_name_the_op_and_its_operands(op: str, call: Any, shapes: tuple) -> None:
@@ -382,6 +384,13 @@ def test_shape_errors_name_the_op_and_its_operands(op: str, call: Any, shapes: t
     assert (e.op, e.shapes) == (op, shapes)
     assert len(e.dtypes) == 2 and all(isinstance(d, dm.dtype) for d in e.dtypes)
     assert str(shapes[0][0]) in str(e)
+
+
+def test_where_names_its_three_operands() -> None:
+    with pytest.raises(dm.ShapeError) as info:
+        dm.where(dm.ones(2, 3) > 0, dm.ones(2, 3), dm.ones(4))
+    assert (info.value.op, info.value.shapes) == ("where", ((2, 3), (2, 3), (4,)))
+    assert len(info.value.dtypes) == 3
 
 
 def test_errors_without_operands_have_empty_context() -> None:

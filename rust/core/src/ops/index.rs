@@ -35,13 +35,12 @@ impl Tensor {
                     .enumerate()
                     .any(|(i, &n)| i != d && n != first.shape()[i])
             {
-                bail!(
-                    Shape,
-                    "cat: sizes of tensors must match except in dimension {}: got {:?} and {:?}",
-                    d,
+                let msg = format!(
+                    "cat: sizes of tensors must match except in dimension {d}: got {:?} and {:?}",
                     first.shape(),
                     t.shape()
                 );
+                return Err(crate::Error::shape_mismatch("cat", &[first, t], msg));
             }
             total += t.shape()[d];
         }
@@ -78,12 +77,16 @@ impl Tensor {
         let shape = tensors[0].shape();
         for t in tensors {
             if t.shape() != shape {
-                bail!(
-                    Shape,
+                let msg = format!(
                     "stack expects each tensor to be equal size, but got {:?} and {:?}",
                     shape,
                     t.shape()
                 );
+                return Err(crate::Error::shape_mismatch(
+                    "stack",
+                    &[&tensors[0], t],
+                    msg,
+                ));
             }
         }
         let d = normalize_dim(dim, tensors[0].ndim() + 1)? as isize;
@@ -238,7 +241,9 @@ impl Tensor {
                 cond.dtype()
             );
         }
-        let shape = broadcast_shapes(&broadcast_shapes(cond.shape(), a.shape())?, b.shape())?;
+        let shape = broadcast_shapes(cond.shape(), a.shape())
+            .and_then(|s| broadcast_shapes(&s, b.shape()))
+            .map_err(|e| crate::Error::shape_mismatch("where", &[cond, a, b], e.to_string()))?;
         let dt = result_type(&[a, b]);
         if let Some(v) = crate::ops::overflow::wrapped_int_outside(&[a, b], dt) {
             return Err(crate::ops::overflow::overflow(v, dt));

@@ -72,10 +72,12 @@ pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Resul
             );
         }
     }
-    let refs: Vec<&Tensor> = grads.iter().collect();
-    let found =
-        crate::backend::by_device(&refs, |be, gs| be.unscale_and_check(gs, inv_scale, apply))?;
-    Ok(found.into_iter().any(|f| f))
+    let mut found = false;
+    for group in crate::backend::by_device(grads) {
+        let gs: Vec<&Tensor> = group.iter().map(|&i| &grads[i]).collect();
+        found |= crate::backend::of(gs[0]).unscale_and_check(&gs, inv_scale, apply)?;
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

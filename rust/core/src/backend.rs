@@ -423,18 +423,15 @@ pub fn transfer(t: &Tensor, device: Device) -> crate::Result<Tensor> {
     be.to_device(t, device)
 }
 
-/// Applies `f` to each group of `ts` that shares a device, with that device's backend (the
-/// order within a group is kept).
-pub fn by_device<'a, R>(
-    ts: &[&'a Tensor],
-    mut f: impl FnMut(&'static dyn Backend, &[&'a Tensor]) -> crate::Result<R>,
-) -> crate::Result<Vec<R>> {
-    let mut groups: Vec<(Device, Vec<&'a Tensor>)> = Vec::new();
-    for &t in ts {
+/// Indices of `ts` grouped by device, each group in first-seen order (one backend call per
+/// device).
+pub fn by_device(ts: &[Tensor]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Device, Vec<usize>)> = Vec::new();
+    for (i, t) in ts.iter().enumerate() {
         match groups.iter_mut().find(|(d, _)| *d == t.device()) {
-            Some((_, g)) => g.push(t),
-            None => groups.push((t.device(), vec![t])),
+            Some((_, g)) => g.push(i),
+            None => groups.push((t.device(), vec![i])),
         }
     }
-    groups.iter().map(|(_, g)| f(of(g[0]), g)).collect()
+    groups.into_iter().map(|(_, g)| g).collect()
 }

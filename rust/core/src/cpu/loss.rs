@@ -15,10 +15,11 @@ struct Rows<T> {
     probs: Vec<T>,
 }
 
-/// The labels as int64, each checked against the `c` classes (`ignore_index` allowed).
-fn labels(target: &Tensor, c: usize, ignore_index: i64) -> Result<Vec<i64>> {
-    let labels = cast_raw(target, DType::I64)?.to_vec::<i64>()?;
-    for &l in &labels {
+/// The labels as an int64 tensor, each checked against the `c` classes (`ignore_index`
+/// allowed).
+fn labels(target: &Tensor, c: usize, ignore_index: i64) -> Result<Tensor> {
+    let labels = cast_raw(target, DType::I64)?;
+    for &l in labels.data::<i64>()?.iter() {
         if l != ignore_index && (l < 0 || l >= c as i64) {
             bail!(Index, "target label {l} is out of bounds for {c} classes");
         }
@@ -35,7 +36,8 @@ fn class_weights<T: Float>(weight: Option<&Tensor>, c: usize, dt: DType) -> Resu
 }
 
 /// The loss (reduced as `spec` says) and what the backward reads: the softmax `[n, c]`, the
-/// per-row target weights `[n]` and the mean's denominator (a float64 scalar).
+/// per-row target weights `[n]`, the mean's denominator (a float64 scalar) and the checked
+/// int64 labels.
 pub(crate) fn cross_entropy_forward(
     x: &Tensor,
     target: &Tensor,
@@ -43,7 +45,8 @@ pub(crate) fn cross_entropy_forward(
     spec: &CrossEntropySpec,
 ) -> Result<(Tensor, Vec<Tensor>)> {
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    let labels = labels(target, c, spec.ignore_index)?;
+    let labels_t = labels(target, c, spec.ignore_index)?;
+    let labels = labels_t.data::<i64>()?;
     let (xc, dt) = compute_input(x)?;
     let eps = spec.smoothing;
     let (out, saved) = crate::with_float!(dt, T => {
@@ -77,6 +80,7 @@ pub(crate) fn cross_entropy_forward(
             Tensor::from_vec(rows.probs, &[n, c])?,
             Tensor::from_vec(rows.wt, &[n])?,
             Tensor::from_vec(vec![denom.to_f64()], &[])?,
+            labels_t.clone(),
         ];
         (out, saved)
     });
@@ -84,23 +88,24 @@ pub(crate) fn cross_entropy_forward(
 }
 
 /// The closed-form gradient of the logits from the forward's saved softmax, row weights and
-/// denominator: `scale * ((1 - eps) * w_t * (p - onehot) + eps / c * (wsum * p - w))`.
+/// denominator, at the labels it checked (the target itself is not read again):
+/// `scale * ((1 - eps) * w_t * (p - onehot) + eps / c * (wsum * p - w))`.
 pub(crate) fn cross_entropy_backward(
     saved: &[&Tensor],
-    target: &Tensor,
+    _target: &Tensor,
     weight: Option<&Tensor>,
     spec: &CrossEntropySpec,
     g: &Tensor,
 ) -> Result<Tensor> {
-    let [probs, row_wt, denom] = saved else {
+    let [probs, row_wt, denom, labels] = saved else {
         bail!(
             Value,
-            "cross_entropy: the backward expects the forward's 3 saved tensors"
+            "cross_entropy: the backward expects the forward's 4 saved tensors"
         );
     };
     let (n, c) = (probs.shape()[0], probs.shape()[1]);
     let dt = probs.dtype();
-    let labels = labels(target, c, spec.ignore_index)?;
+    let labels = labels.data::<i64>()?;
     let g = as_dtype(g, dt)?;
     let eps = spec.smoothing;
     crate::with_float!(dt, T => {

@@ -117,6 +117,17 @@ where
     false
 }
 
+/// The batch dims of a matmul operand's layout (all but the last two), at its offset: walking
+/// them gives each matrix's start.
+fn batch_dims(l: &Layout) -> Layout {
+    let nd = l.ndim();
+    Layout {
+        shape: l.shape[..nd - 2].to_vec(),
+        strides: l.strides[..nd - 2].to_vec(),
+        offset: l.offset,
+    }
+}
+
 /// `out[b] (+)= a[b] @ b[b]` for every batch index; `a`/`b` layouts already broadcast to the
 /// batch shape. `out` is contiguous `[batch..., m, n]`.
 #[allow(clippy::too_many_arguments)]
@@ -135,16 +146,7 @@ fn batched_gemm<T: Element>(
         return batched_gemm(a, al, &bt, &l2, out, m, n, k, accumulate);
     }
     let nd = al.ndim();
-    let batch_a = Layout {
-        shape: al.shape[..nd - 2].to_vec(),
-        strides: al.strides[..nd - 2].to_vec(),
-        offset: al.offset,
-    };
-    let batch_b = Layout {
-        shape: bl.shape[..nd - 2].to_vec(),
-        strides: bl.strides[..nd - 2].to_vec(),
-        offset: bl.offset,
-    };
+    let (batch_a, batch_b) = (batch_dims(al), batch_dims(bl));
     let (ars, acs) = (al.strides[nd - 2] as isize, al.strides[nd - 1] as isize);
     let (brs, bcs) = (bl.strides[nd - 2] as isize, bl.strides[nd - 1] as isize);
     let pa = SendPtr(a.storage().as_slice::<T>().as_ptr() as *mut T);
@@ -223,16 +225,7 @@ fn int_matmul(
     k: usize,
 ) -> Vec<i64> {
     let nd = al.ndim();
-    let batch_a = Layout {
-        shape: al.shape[..nd - 2].to_vec(),
-        strides: al.strides[..nd - 2].to_vec(),
-        offset: al.offset,
-    };
-    let batch_b = Layout {
-        shape: bl.shape[..nd - 2].to_vec(),
-        strides: bl.strides[..nd - 2].to_vec(),
-        offset: bl.offset,
-    };
+    let (batch_a, batch_b) = (batch_dims(al), batch_dims(bl));
     let sa = a.storage().as_slice::<i64>();
     let sb = b.storage().as_slice::<i64>();
     let mut out = Vec::new();

@@ -56,7 +56,7 @@ pub fn adam_step(
         check_distinct(&all)?;
     }
     // One call per device: the CUDA kernel updates up to 16 parameters per launch.
-    for group in super::by_device(params) {
+    for group in backend::by_device(params) {
         let pick = |v: &[Tensor]| -> Vec<Tensor> { group.iter().map(|&i| v[i].clone()).collect() };
         let vmax = if cfg.amsgrad {
             pick(max_exp_avg_sqs)

@@ -85,19 +85,6 @@ pub(crate) unsafe fn slice_mut<T: crate::Element>(t: &Tensor) -> &mut [T] {
     &mut t.storage().as_mut_slice::<T>()[off..off + n]
 }
 
-/// Indices of `params` grouped by device, each group in first-seen order (one backend call
-/// per device).
-pub(crate) fn by_device(params: &[Tensor]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(crate::Device, Vec<usize>)> = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        match groups.iter_mut().find(|(d, _)| *d == p.device()) {
-            Some((_, g)) => g.push(i),
-            None => groups.push((p.device(), vec![i])),
-        }
-    }
-    groups.into_iter().map(|(_, g)| g).collect()
-}
-
 /// Rejects parameter/state lists that alias each other (which would make the fused update race).
 pub(crate) fn check_distinct(ts: &[&Tensor]) -> Result<()> {
     for i in 0..ts.len() {

@@ -669,11 +669,36 @@ def scaled_dot_product_attention(
     attn_mask: Optional[Tensor] = None,
     dropout_p: float = 0.0,
     is_causal: bool = False,
-    training: bool = True,
+    scale: Optional[float] = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
-    """``softmax(q @ k^T / sqrt(d) + mask) @ v``; boolean masks mark positions to keep."""
-    d = query.shape[-1]
-    scores = (query @ key.transpose(-2, -1)) * (1.0 / math.sqrt(d))
+    """``softmax(q @ k^T * scale + mask) @ v`` over ``[..., L, E]`` queries and ``[..., S, E]``
+    keys (PyTorch's ``F.scaled_dot_product_attention``). A boolean ``attn_mask`` marks the
+    positions that may be attended to, a float one is added to the scores; ``is_causal`` keeps
+    the lower triangle; ``scale`` defaults to ``1/sqrt(E)``; with ``enable_gqa`` the query may
+    have a multiple of the key/value heads (dim -3), each key head serving a group."""
+    if attn_mask is not None and is_causal:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ShapeError("scaled_dot_product_attention expects inputs of at least 2 dims")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ShapeError(
+            f"scaled_dot_product_attention: query {tuple(query.shape)}, key {tuple(key.shape)} "
+            f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
+            f"key/value lengths must agree)"
+        )
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hk == 0 or hq % hk or value.shape[-3] != hk:
+            raise ShapeError(
+                f"enable_gqa: {hq} query heads are not a multiple of {hk} key/value heads"
+            )
+        key = key.repeat_interleave(hq // hk, dim=-3)
+        value = value.repeat_interleave(hq // hk, dim=-3)
+    factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = (query @ key.transpose(-2, -1)) * factor
     if is_causal:
         lq, lk = query.shape[-2], key.shape[-2]
         allowed = _tensor(np.tril(np.ones((lq, lk), dtype=bool))).to(query.device)
@@ -682,10 +707,10 @@ def scaled_dot_product_attention(
         if attn_mask.dtype == _core.bool:
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
         else:
-            scores = scores + attn_mask
+            scores = scores + attn_mask.to(scores.dtype)
     attn = scores.softmax(-1)
     if dropout_p > 0.0:
-        attn = dropout(attn, dropout_p, training)
+        attn = dropout(attn, dropout_p, True)
     return attn @ value
 
 

@@ -259,14 +259,8 @@ macro_rules! backend_interface {
                 cfg: &$crate::optim::SgdConfig,
             ) -> $crate::Result<()>;
             /// One Adam/AdamW step over parameters of this backend (`steps`: counts after it).
-            #[allow(clippy::too_many_arguments)]
             fn adam_step(
-                params: &[$crate::Tensor],
-                grads: &[$crate::Tensor],
-                exp_avgs: &[$crate::Tensor],
-                exp_avg_sqs: &[$crate::Tensor],
-                max_exp_avg_sqs: &[$crate::Tensor],
-                steps: &[u64],
+                ts: &$crate::optim::AdamTensors<'_>,
                 cfg: &$crate::optim::AdamConfig,
             ) -> $crate::Result<()>;
             /// One RMSprop step of one parameter and its state.

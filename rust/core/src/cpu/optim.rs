@@ -3,7 +3,9 @@
 //! the arguments and dispatches; the CUDA kernels in `cuda/kernels/optim.cu` mirror these).
 
 use crate::optim::slice_mut;
-use crate::optim::{AdagradConfig, AdamConfig, RmspropConfig, RmspropState, SgdConfig};
+use crate::optim::{
+    AdagradConfig, AdamConfig, AdamTensors, RmspropConfig, RmspropState, SgdConfig,
+};
 use crate::{Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -289,33 +291,25 @@ fn adam_update<T: Float>(
 }
 
 /// One Adam/AdamW step over parameters on the CPU (validated by the op).
-pub(super) fn adam_step(
-    params: &[Tensor],
-    grads: &[Tensor],
-    exp_avgs: &[Tensor],
-    exp_avg_sqs: &[Tensor],
-    max_exp_avg_sqs: &[Tensor],
-    steps: &[u64],
-    cfg: &AdamConfig,
-) -> Result<()> {
-    for i in 0..params.len() {
-        let p = &params[i];
-        let g = grads[i].to_dtype(p.dtype())?.contiguous()?;
+pub(super) fn adam_step(ts: &AdamTensors<'_>, cfg: &AdamConfig) -> Result<()> {
+    for i in 0..ts.params.len() {
+        let p = &ts.params[i];
+        let g = ts.grads[i].to_dtype(p.dtype())?.contiguous()?;
         crate::with_float!(p.dtype(), T => {
             let gd = g.data::<T>()?;
             // SAFETY: p and its states are distinct contiguous storages (checked by the op); the
             // gradient was made contiguous and may only alias if it is one of them, which
             // `contiguous()` of a different tensor cannot be.
             unsafe {
-                let vmax = if cfg.amsgrad { Some(slice_mut::<T>(&max_exp_avg_sqs[i])) } else { None };
+                let vmax = if cfg.amsgrad { Some(slice_mut::<T>(&ts.max_exp_avg_sqs[i])) } else { None };
                 adam_update::<T>(
                     slice_mut::<T>(p),
                     &gd,
-                    slice_mut::<T>(&exp_avgs[i]),
-                    slice_mut::<T>(&exp_avg_sqs[i]),
+                    slice_mut::<T>(&ts.exp_avgs[i]),
+                    slice_mut::<T>(&ts.exp_avg_sqs[i]),
                     vmax,
                     cfg,
-                    steps[i],
+                    ts.steps[i],
                 );
             }
         });

@@ -1,9 +1,9 @@
 //! Adagrad as one fused pass per parameter, PyTorch's formulas: `sum += g^2`,
 //! `p -= clr * g / (sqrt(sum) + eps)` with `clr = lr / (1 + (step - 1) * lr_decay)`.
 
-use super::{check_distinct, check_param, check_state};
+use super::{check_distinct, check_lengths, check_param, check_state};
 use crate::backend;
-use crate::{bail, Result, Tensor};
+use crate::{Result, Tensor};
 
 #[derive(Debug, Clone, Copy)]
 pub struct AdagradConfig {
@@ -31,14 +31,13 @@ pub fn adagrad_step(
     steps: &[u64],
     cfg: &AdagradConfig,
 ) -> Result<()> {
-    let n = params.len();
-    if grads.len() != n || sums.len() != n || steps.len() != n {
-        bail!(
-            Value,
-            "adagrad_step: parameter, gradient, state and step lists differ in length"
-        );
-    }
-    for i in 0..n {
+    let lens = [grads.len(), sums.len(), steps.len()];
+    check_lengths(
+        "adagrad_step: parameter, gradient, state and step",
+        params.len(),
+        &lens,
+    )?;
+    for i in 0..params.len() {
         let (p, g, s) = (&params[i], &grads[i], &sums[i]);
         check_param(p, g)?;
         check_state("sum", p, s)?;

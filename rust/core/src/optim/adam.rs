@@ -1,6 +1,6 @@
 //! Adam / AdamW (with amsgrad and maximize) as one fused pass per parameter.
 
-use super::{check_distinct, check_param, check_state};
+use super::{check_distinct, check_lengths, check_param, check_state};
 use crate::backend;
 use crate::{bail, Result, Tensor};
 
@@ -19,6 +19,33 @@ pub struct AdamConfig {
     pub grad_scale: f64,
 }
 
+/// The per-parameter tensors of one Adam step, as a backend receives them: one entry per
+/// parameter in each list (`max_exp_avg_sqs` is empty without amsgrad).
+#[derive(Clone, Copy)]
+pub struct AdamTensors<'a> {
+    pub params: &'a [Tensor],
+    pub grads: &'a [Tensor],
+    pub exp_avgs: &'a [Tensor],
+    pub exp_avg_sqs: &'a [Tensor],
+    pub max_exp_avg_sqs: &'a [Tensor],
+    pub steps: &'a [u64],
+}
+
+impl<'a> AdamTensors<'a> {
+    /// Parameter `i` alone (with its max_exp_avg_sq when there are any).
+    pub fn one(&self, i: usize) -> AdamTensors<'a> {
+        let at = |v: &'a [Tensor]| v.get(i..i + 1).unwrap_or(&[]);
+        AdamTensors {
+            params: at(self.params),
+            grads: at(self.grads),
+            exp_avgs: at(self.exp_avgs),
+            exp_avg_sqs: at(self.exp_avg_sqs),
+            max_exp_avg_sqs: at(self.max_exp_avg_sqs),
+            steps: &self.steps[i..i + 1],
+        }
+    }
+}
+
 /// One Adam/AdamW step over a parameter group. `steps[i]` is parameter i's step count *after*
 /// this step (PyTorch increments before computing the bias corrections).
 pub fn adam_step(
@@ -31,12 +58,8 @@ pub fn adam_step(
     cfg: &AdamConfig,
 ) -> Result<()> {
     let n = params.len();
-    if grads.len() != n || exp_avgs.len() != n || exp_avg_sqs.len() != n || steps.len() != n {
-        bail!(
-            Value,
-            "adam_step: parameter, gradient, state and step lists differ in length"
-        );
-    }
+    let lens = [grads.len(), exp_avgs.len(), exp_avg_sqs.len(), steps.len()];
+    check_lengths("adam_step: parameter, gradient, state and step", n, &lens)?;
     if cfg.amsgrad && max_exp_avg_sqs.len() != n {
         bail!(
             Value,
@@ -65,7 +88,15 @@ pub fn adam_step(
         };
         let st: Vec<u64> = group.iter().map(|&i| steps[i]).collect();
         let (ps, ms, vs) = (pick(params), pick(exp_avgs), pick(exp_avg_sqs));
-        backend::of(&ps[0]).adam_step(&ps, &pick(grads), &ms, &vs, &vmax, &st, cfg)?;
+        let ts = AdamTensors {
+            params: &ps,
+            grads: &pick(grads),
+            exp_avgs: &ms,
+            exp_avg_sqs: &vs,
+            max_exp_avg_sqs: &vmax,
+            steps: &st,
+        };
+        backend::of(&ps[0]).adam_step(&ts, cfg)?;
         for t in ps.iter().chain(&ms).chain(&vs).chain(&vmax) {
             t.storage().bump_version();
         }

@@ -8,11 +8,20 @@ mod rmsprop;
 mod sgd;
 
 pub use adagrad::{adagrad_step, AdagradConfig};
-pub use adam::{adam_step, AdamConfig};
+pub use adam::{adam_step, AdamConfig, AdamTensors};
 pub use rmsprop::{rmsprop_step, RmspropConfig, RmspropState};
 pub use sgd::{sgd_step, SgdConfig};
 
 use crate::{bail, DType, Result, Tensor};
+
+/// Fails unless every per-parameter list (of lengths `lens`) has one entry per each of the `n`
+/// parameters; `lists` names them in the message.
+pub(crate) fn check_lengths(lists: &str, n: usize, lens: &[usize]) -> Result<()> {
+    if lens.iter().any(|&len| len != n) {
+        bail!(Value, "{lists} lists differ in length");
+    }
+    Ok(())
+}
 
 /// Checks that a state tensor can be updated in place alongside its parameter.
 pub(crate) fn check_state(name: &str, p: &Tensor, s: &Tensor) -> Result<()> {

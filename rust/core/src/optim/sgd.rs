@@ -1,9 +1,9 @@
 //! SGD with momentum, dampening, Nesterov and weight decay as one fused pass per parameter
 //! (the backends' `sgd_step_one`; the CPU loop is in `cpu/optim.rs`).
 
-use super::{check_distinct, check_param, check_state};
+use super::{check_distinct, check_lengths, check_param, check_state};
 use crate::backend;
-use crate::{bail, Result, Tensor};
+use crate::{Result, Tensor};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SgdConfig {
@@ -25,15 +25,17 @@ pub fn sgd_step(
     initialized: &[bool],
     cfg: &SgdConfig,
 ) -> Result<()> {
-    let n = params.len();
     let with_momentum = cfg.momentum != 0.0;
-    if grads.len() != n || (with_momentum && (buffers.len() != n || initialized.len() != n)) {
-        bail!(
-            Value,
-            "sgd_step: parameter, gradient and buffer lists differ in length"
-        );
+    let mut lens = vec![grads.len()];
+    if with_momentum {
+        lens.extend([buffers.len(), initialized.len()]);
     }
-    for i in 0..n {
+    check_lengths(
+        "sgd_step: parameter, gradient and buffer",
+        params.len(),
+        &lens,
+    )?;
+    for i in 0..params.len() {
         let (p, g) = (&params[i], &grads[i]);
         check_param(p, g)?;
         if with_momentum {

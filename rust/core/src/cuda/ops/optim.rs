@@ -6,6 +6,7 @@ use super::{data_ptr, full, ordinal, run_elementwise, run_typed, to_device, Args
 use crate::cuda::launch::{
     AdamConfig, AdamList, AmpList, LaunchDims, SgdConfig, SgdList, AMP_TENSORS, OPTIM_TENSORS,
 };
+use crate::optim::AdamTensors;
 use crate::{Device, Result, Tensor};
 
 /// The gradient in the parameter's dtype, contiguous, on its device.
@@ -14,16 +15,9 @@ fn grad_like(g: &Tensor, p: &Tensor) -> Result<Tensor> {
 }
 
 /// One Adam/AdamW step (the semantics of `optim::adam_step`).
-pub(crate) fn adam_step(
-    params: &[Tensor],
-    grads: &[Tensor],
-    exp_avgs: &[Tensor],
-    exp_avg_sqs: &[Tensor],
-    max_exp_avg_sqs: &[Tensor],
-    steps: &[u64],
-    cfg: &crate::optim::AdamConfig,
-) -> Result<()> {
+pub(crate) fn adam_step(ts: &AdamTensors<'_>, cfg: &crate::optim::AdamConfig) -> Result<()> {
     let c = AdamConfig::from(cfg);
+    let params = ts.params;
     for start in (0..params.len()).step_by(OPTIM_TENSORS) {
         let end = (start + OPTIM_TENSORS).min(params.len());
         let dev = ordinal(&params[start])?;
@@ -35,25 +29,17 @@ pub(crate) fn adam_step(
             let p = &params[i];
             if p.device() != params[start].device() || p.dtype() != dt {
                 // Mixed groups: one launch per parameter.
-                return adam_step_each(
-                    params,
-                    grads,
-                    exp_avgs,
-                    exp_avg_sqs,
-                    max_exp_avg_sqs,
-                    steps,
-                    cfg,
-                );
+                return (0..params.len()).try_for_each(|i| adam_step(&ts.one(i), cfg));
             }
-            let g = grad_like(&grads[i], p)?;
+            let g = grad_like(&ts.grads[i], p)?;
             list.numel[slot] = p.numel() as i64;
-            list.step[slot] = steps[i] as i64;
+            list.step[slot] = ts.steps[i] as i64;
             list.param[slot] = data_ptr(p);
             list.grad[slot] = data_ptr(&g);
-            list.exp_avg[slot] = data_ptr(&exp_avgs[i]);
-            list.exp_avg_sq[slot] = data_ptr(&exp_avg_sqs[i]);
+            list.exp_avg[slot] = data_ptr(&ts.exp_avgs[i]);
+            list.exp_avg_sq[slot] = data_ptr(&ts.exp_avg_sqs[i]);
             if cfg.amsgrad {
-                list.max_exp_avg_sq[slot] = data_ptr(&max_exp_avg_sqs[i]);
+                list.max_exp_avg_sq[slot] = data_ptr(&ts.max_exp_avg_sqs[i]);
             }
             max_numel = max_numel.max(p.numel());
             keep.push(g);
@@ -66,34 +52,6 @@ pub(crate) fn adam_step(
             dt,
             LaunchDims::multi_tensor(end - start, max_numel),
             args,
-        )?;
-    }
-    Ok(())
-}
-
-fn adam_step_each(
-    params: &[Tensor],
-    grads: &[Tensor],
-    exp_avgs: &[Tensor],
-    exp_avg_sqs: &[Tensor],
-    max_exp_avg_sqs: &[Tensor],
-    steps: &[u64],
-    cfg: &crate::optim::AdamConfig,
-) -> Result<()> {
-    for i in 0..params.len() {
-        let vmax = if cfg.amsgrad {
-            std::slice::from_ref(&max_exp_avg_sqs[i])
-        } else {
-            &[]
-        };
-        adam_step(
-            std::slice::from_ref(&params[i]),
-            std::slice::from_ref(&grads[i]),
-            std::slice::from_ref(&exp_avgs[i]),
-            std::slice::from_ref(&exp_avg_sqs[i]),
-            vmax,
-            &steps[i..i + 1],
-            cfg,
         )?;
     }
     Ok(())

@@ -57,6 +57,22 @@ pub(crate) fn to_f32(t: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// For ops that autocast runs in float32, called first thing with the op itself: under
+/// autocast, a half `t` is widened to float32 and `op` runs on it with autocast off (the
+/// result to return); `None` when the op should go ahead as called.
+pub(crate) fn in_f32(
+    t: &Tensor,
+    op: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Option<Result<Tensor>> {
+    if !matches!(t.dtype(), DType::F16 | DType::BF16) || autocast_dtype().is_none() {
+        return None;
+    }
+    Some(to_f32(t).and_then(|x| {
+        let _off = AutocastGuard::disabled();
+        op(&x)
+    }))
+}
+
 /// Multiplies every gradient by `inv_scale` in place (when `apply`) and reports whether any
 /// value is infinite or NaN: one pass over all gradients of an optimizer step, one call per
 /// device.

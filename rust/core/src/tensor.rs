@@ -212,6 +212,15 @@ impl Tensor {
         Ok(())
     }
 
+    /// Refuses a tensor that is not floating point: `DType` error "`{what}`, got `{dtype}`"
+    /// (`what` says which op wants a float and how it puts it).
+    pub(crate) fn check_float(&self, what: &str) -> Result<()> {
+        if !self.dtype().is_float() {
+            bail!(DType, "{what}, got {}", self.dtype());
+        }
+        Ok(())
+    }
+
     pub fn check_cpu(&self) -> Result<()> {
         match self.device() {
             Device::Cpu => Ok(()),

@@ -199,13 +199,7 @@ impl Tensor {
                 "dropout probability has to be between 0 and 1, but got {p}"
             );
         }
-        if !self.dtype().is_float() {
-            bail!(
-                DType,
-                "dropout expects a floating point input, got {}",
-                self.dtype()
-            );
-        }
+        self.check_float("dropout expects a floating point input")?;
         let (y, mask) = crate::backend::of(self).dropout_forward(self, p)?;
         Ok(crate::autograd::record(
             y,

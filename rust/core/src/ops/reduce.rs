@@ -78,12 +78,8 @@ fn expand_back(g: &Tensor, in_shape: &[usize], dims: &[usize], keepdim: bool) ->
 
 impl Tensor {
     pub fn sum(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.sum(dims, keepdim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.sum(dims, keepdim)) {
+            return y;
         }
         let d = reduce_dims(self, dims)?;
         if !self.dtype().is_float() {
@@ -98,20 +94,12 @@ impl Tensor {
     }
 
     pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.mean(dims, keepdim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.mean(dims, keepdim)) {
+            return y;
         }
-        if !self.dtype().is_float() {
-            bail!(
-                DType,
-                "mean(): could not infer output dtype. Input dtype must be floating point, got {}",
-                self.dtype()
-            );
-        }
+        self.check_float(
+            "mean(): could not infer output dtype. Input dtype must be floating point",
+        )?;
         let d = reduce_dims(self, dims)?;
         let out = reduce_float(Kind::Mean, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
@@ -124,20 +112,10 @@ impl Tensor {
 
     /// Variance with Bessel's `correction` (1 = unbiased, PyTorch's default).
     pub fn var(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.var(dims, correction, keepdim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.var(dims, correction, keepdim)) {
+            return y;
         }
-        if !self.dtype().is_float() {
-            bail!(
-                DType,
-                "var(): input dtype must be floating point, got {}",
-                self.dtype()
-            );
-        }
+        self.check_float("var(): input dtype must be floating point")?;
         let d = reduce_dims(self, dims)?;
         let out = reduce_float(Kind::Var(correction), self, &d, keepdim)?;
         let shape = self.shape().to_vec();
@@ -160,12 +138,8 @@ impl Tensor {
     }
 
     pub fn logsumexp(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.logsumexp(dims, keepdim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.logsumexp(dims, keepdim)) {
+            return y;
         }
         let t = if self.dtype().is_float() {
             self.clone()

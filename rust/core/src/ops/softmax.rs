@@ -87,22 +87,14 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
 
 impl Tensor {
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.softmax(dim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.softmax(dim)) {
+            return y;
         }
         softmax_impl(self, dim, false)
     }
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.log_softmax(dim);
+        if let Some(y) = crate::amp::in_f32(self, |x| x.log_softmax(dim)) {
+            return y;
         }
         softmax_impl(self, dim, true)
     }

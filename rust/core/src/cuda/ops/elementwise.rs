@@ -18,13 +18,7 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 
 pub(crate) fn unary_code_raw(t: &Tensor, code: i32, a: f64, b: f64) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    if !t.dtype().is_float() {
-        bail!(
-            DType,
-            "the CUDA unary kernels take floating-point tensors, got {}",
-            t.dtype()
-        );
-    }
+    t.check_float("the CUDA unary kernels take floating-point tensors")?;
     let out = empty(dev, t.dtype(), t.shape())?;
     let n = t.numel();
     if n == 0 {

@@ -86,13 +86,7 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
 /// Out-of-place `self.scatter_add(d, index, src)`.
 pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    if !t.dtype().is_float() {
-        bail!(
-            DType,
-            "scatter_add on CUDA supports floating-point tensors, got {}",
-            t.dtype()
-        );
-    }
+    t.check_float("scatter_add on CUDA supports floating-point tensors")?;
     let ix = index_tensor(index, t, "scatter_add")?;
     let out = cast(t, t.dtype())?;
     let mut l = align_device(src, t)?.detach().layout().clone();

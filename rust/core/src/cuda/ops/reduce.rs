@@ -68,13 +68,7 @@ fn reduce_rows(x: &Tensor, outer: usize, r: usize, code: ReduceCode) -> Result<T
 /// Reduces floating-point `t` over `dims` (sorted, unique) to `shape`.
 pub(crate) fn reduce(t: &Tensor, dims: &[usize], shape: &[usize], op: RowOp) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    if !t.dtype().is_float() {
-        bail!(
-            DType,
-            "CUDA reductions take floating-point tensors, got {}",
-            t.dtype()
-        );
-    }
+    t.check_float("CUDA reductions take floating-point tensors")?;
     let (x, outer, r) = rows(t, dims)?;
     if r == 0 {
         let fill = match op {

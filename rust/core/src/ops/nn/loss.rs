@@ -4,7 +4,7 @@
 
 use super::as_dtype;
 use crate::autograd::{record, Saved};
-use crate::{bail, DType, Result, Tensor};
+use crate::{bail, Result, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduction {
@@ -40,12 +40,10 @@ impl Tensor {
                 self.dtype()
             );
         }
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.cross_entropy(target, weight, ignore_index, reduction, label_smoothing);
+        if let Some(y) = crate::amp::in_f32(self, |x| {
+            x.cross_entropy(target, weight, ignore_index, reduction, label_smoothing)
+        }) {
+            return y;
         }
         check_cross_entropy(self, target, weight, label_smoothing)?;
         let spec = CrossEntropySpec {

@@ -80,12 +80,10 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
+        if let Some(y) =
+            crate::amp::in_f32(self, |x| x.layer_norm(normalized_shape, weight, bias, eps))
         {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.layer_norm(normalized_shape, weight, bias, eps);
+            return y;
         }
         let k = normalized_shape.len();
         if k == 0 || k > self.ndim() || &self.shape()[self.ndim() - k..] != normalized_shape {
@@ -108,13 +106,7 @@ impl Tensor {
                 }
             }
         }
-        if !self.dtype().is_float() {
-            bail!(
-                DType,
-                "layer_norm expects a floating point input, got {}",
-                self.dtype()
-            );
-        }
+        self.check_float("layer_norm expects a floating point input")?;
         let d: usize = normalized_shape.iter().product();
         let fw = backend::of(self).layer_norm_forward(self, d, weight, bias, eps)?;
         let nshape: Vec<isize> = normalized_shape.iter().map(|&v| v as isize).collect();
@@ -149,12 +141,8 @@ impl Tensor {
         momentum: f64,
         eps: f64,
     ) -> Result<Tensor> {
-        if matches!(self.dtype(), DType::F16 | DType::BF16)
-            && crate::amp::autocast_dtype().is_some()
-        {
-            let x = crate::amp::to_f32(self)?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.batch_norm(
+        if let Some(y) = crate::amp::in_f32(self, |x| {
+            x.batch_norm(
                 running_mean,
                 running_var,
                 weight,
@@ -162,7 +150,9 @@ impl Tensor {
                 training,
                 momentum,
                 eps,
-            );
+            )
+        }) {
+            return y;
         }
         check_batch_norm(self, [running_mean, running_var, weight, bias], training)?;
         let c = self.shape()[1];
@@ -208,13 +198,7 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
             x.shape()
         );
     }
-    if !x.dtype().is_float() {
-        bail!(
-            DType,
-            "batch_norm expects a floating point input, got {}",
-            x.dtype()
-        );
-    }
+    x.check_float("batch_norm expects a floating point input")?;
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let inner: usize = x.shape()[2..].iter().product();
     let names = ["running_mean", "running_var", "weight", "bias"];

@@ -98,6 +98,31 @@ impl Layout {
         self.shape.iter().product()
     }
 
+    /// `(size, stride)` of each dim that is not of size 1, outermost first.
+    pub fn sized_dims(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(&n, _)| n != 1)
+            .map(|(&n, &s)| (n, s))
+    }
+
+    /// `(size, stride)` per dim with size-1 dims dropped and dims that are contiguous with
+    /// each other merged (row-major order is preserved): the fewest dims that walk the view.
+    pub fn merged_dims(&self) -> Vec<(usize, usize)> {
+        let mut dims: Vec<(usize, usize)> = Vec::with_capacity(self.shape.len());
+        for (n, s) in self.sized_dims() {
+            match dims.last_mut() {
+                Some((pn, ps)) if *ps == s * n => {
+                    *pn *= n;
+                    *ps = s;
+                }
+                _ => dims.push((n, s)),
+            }
+        }
+        dims
+    }
+
     /// True when the elements are densely packed in row-major order (size-1 dims ignored).
     pub fn is_contiguous(&self) -> bool {
         let mut acc = 1usize;
@@ -243,13 +268,7 @@ impl Layout {
             });
         }
         // Merge runs of old dims that are contiguous with each other and split them into new dims.
-        let old: Vec<(usize, usize)> = self
-            .shape
-            .iter()
-            .zip(&self.strides)
-            .filter(|(&n, _)| n != 1)
-            .map(|(&n, &s)| (n, s))
-            .collect();
+        let old: Vec<(usize, usize)> = self.sized_dims().collect();
         let mut strides = vec![0usize; shape.len()];
         let mut oi = 0;
         let mut ni = 0;
@@ -326,18 +345,15 @@ pub fn infer_shape(requested: &[isize], numel: usize, from: &[usize]) -> Result<
         }
     }
     let mut out: Vec<usize> = requested.iter().map(|&d| d.max(0) as usize).collect();
-    if let Some(i) = unknown {
-        if known == 0 || !numel.is_multiple_of(known) {
-            bail!(
-                Shape,
-                "shape {:?} is invalid for input of size {} (shape {:?})",
-                requested,
-                numel,
-                from
-            );
+    let fits = match unknown {
+        Some(i) if known != 0 && numel.is_multiple_of(known) => {
+            out[i] = numel / known;
+            true
         }
-        out[i] = numel / known;
-    } else if known != numel {
+        Some(_) => false,
+        None => known == numel,
+    };
+    if !fits {
         bail!(
             Shape,
             "shape {:?} is invalid for input of size {} (shape {:?})",

@@ -402,13 +402,7 @@ fn cast_keeping_layout(t: &Tensor, dt: DType) -> Result<Tensor> {
 /// Whether the view's elements fill their span exactly once: its dims, ordered by stride,
 /// nest like a contiguous tensor's (each stride is the product of the smaller dims' sizes).
 fn is_dense_permutation(l: &Layout) -> bool {
-    let mut dims: Vec<(usize, usize)> = l
-        .shape
-        .iter()
-        .zip(&l.strides)
-        .filter(|(&n, _)| n != 1)
-        .map(|(&n, &s)| (s, n))
-        .collect();
+    let mut dims: Vec<(usize, usize)> = l.sized_dims().map(|(n, s)| (s, n)).collect();
     dims.sort_unstable();
     let mut expect = 1;
     for (s, n) in dims {

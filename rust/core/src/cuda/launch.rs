@@ -44,19 +44,7 @@ impl DmLayout {
     /// each other merged, so common views need few divisions and any view of up to 8
     /// non-mergeable dims fits.
     pub fn from_layout(l: &Layout) -> Result<DmLayout> {
-        let mut dims: Vec<(usize, usize)> = Vec::with_capacity(l.shape.len());
-        for (&n, &s) in l.shape.iter().zip(&l.strides) {
-            if n == 1 {
-                continue;
-            }
-            match dims.last_mut() {
-                Some((pn, ps)) if *ps == s * n => {
-                    *pn *= n;
-                    *ps = s;
-                }
-                _ => dims.push((n, s)),
-            }
-        }
+        let dims = l.merged_dims();
         if dims.len() > MAX_DIMS {
             bail!(
                 Shape,

@@ -14,25 +14,6 @@ const TILE: usize = 32;
 /// Below this many elements the copy stays on the calling thread.
 const PAR_MIN: usize = 1 << 16;
 
-/// `(size, stride)` per dim with size-1 dims dropped and dims that are contiguous with each
-/// other merged (row-major order is preserved).
-fn merged(l: &Layout) -> Vec<(usize, usize)> {
-    let mut dims: Vec<(usize, usize)> = Vec::with_capacity(l.shape.len());
-    for (&n, &s) in l.shape.iter().zip(&l.strides) {
-        if n == 1 {
-            continue;
-        }
-        match dims.last_mut() {
-            Some((pn, ps)) if *ps == s * n => {
-                *pn *= n;
-                *ps = s;
-            }
-            _ => dims.push((n, s)),
-        }
-    }
-    dims
-}
-
 /// Offsets of the outer dims (all but the last `inner` merged dims), in row-major order.
 fn outer_offsets(dims: &[(usize, usize)], base: usize) -> Vec<usize> {
     let mut offs = vec![base];
@@ -99,7 +80,7 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
     if n == 0 {
         return Vec::new();
     }
-    let dims = merged(l);
+    let dims = l.merged_dims();
     if dims.is_empty() {
         return vec![s[l.offset]];
     }

@@ -178,17 +178,7 @@ fn check_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<()
         );
         return Err(crate::Error::shape_mismatch("linear", &[x, weight], msg));
     }
-    if let Some(b) = bias {
-        if b.shape() != [out_f] {
-            bail!(
-                Shape,
-                "linear: bias shape {:?} does not match {} output features",
-                b.shape(),
-                out_f
-            );
-        }
-    }
-    Ok(())
+    super::check_vector(bias, "linear: bias", out_f, "output features")
 }
 
 /// A layer's input, weight and bias must share one dtype, as in PyTorch: silently promoting a

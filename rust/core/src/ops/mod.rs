@@ -21,3 +21,21 @@ pub mod views;
 pub use binary::BinaryOp;
 pub use promote::result_type;
 pub use unary::UnaryOp;
+
+/// Checks an optional per-feature tensor (a bias, class weights, per-channel statistics) is a
+/// vector of `n`: "`{what}` shape .. does not match `{n}` `{unit}`" otherwise.
+pub(crate) fn check_vector(
+    t: Option<&crate::Tensor>,
+    what: &str,
+    n: usize,
+    unit: &str,
+) -> crate::Result<()> {
+    match t {
+        Some(t) if t.shape() != [n] => crate::bail!(
+            Shape,
+            "{what} shape {:?} does not match {n} {unit}",
+            t.shape()
+        ),
+        _ => Ok(()),
+    }
+}

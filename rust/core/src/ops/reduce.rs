@@ -230,20 +230,16 @@ impl Tensor {
     }
 
     pub fn all(&self) -> Result<bool> {
-        Ok(self
-            .to_dtype(DType::Bool)?
-            .to_device(crate::Device::Cpu)?
-            .to_vec::<bool>()?
-            .iter()
-            .all(|&b| b))
+        Ok(self.host_bools()?.iter().all(|&b| b))
     }
     pub fn any(&self) -> Result<bool> {
-        Ok(self
-            .to_dtype(DType::Bool)?
+        Ok(self.host_bools()?.iter().any(|&b| b))
+    }
+    /// The elements as bools, read back to the host (for `all`/`any`).
+    fn host_bools(&self) -> Result<Vec<bool>> {
+        self.to_dtype(DType::Bool)?
             .to_device(crate::Device::Cpu)?
-            .to_vec::<bool>()?
-            .iter()
-            .any(|&b| b))
+            .to_vec::<bool>()
     }
 
     /// Sums a broadcast gradient down to `shape` (the adjoint of `expand`).

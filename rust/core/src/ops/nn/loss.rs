@@ -105,16 +105,7 @@ fn check_cross_entropy(
             msg,
         ));
     }
-    if let Some(w) = weight {
-        if w.shape() != [c] {
-            bail!(
-                Shape,
-                "cross_entropy: weight shape {:?} does not match {} classes",
-                w.shape(),
-                c
-            );
-        }
-    }
+    crate::ops::check_vector(weight, "cross_entropy: weight", c, "classes")?;
     if !(0.0..=1.0).contains(&label_smoothing) {
         bail!(
             Value,

@@ -202,18 +202,9 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let inner: usize = x.shape()[2..].iter().product();
     let names = ["running_mean", "running_var", "weight", "bias"];
+    let unit = format!("channels of input {:?}", x.shape());
     for (name, t) in names.into_iter().zip(per_channel) {
-        if let Some(t) = t {
-            if t.shape() != [c] {
-                bail!(
-                    Shape,
-                    "batch_norm: {name} shape {:?} does not match {} channels of input {:?}",
-                    t.shape(),
-                    c,
-                    x.shape()
-                );
-            }
-        }
+        crate::ops::check_vector(t, &format!("batch_norm: {name}"), c, &unit)?;
     }
     let count = n * inner;
     if training && count <= 1 {

@@ -342,46 +342,27 @@ pub trait Float:
     fn from_usize(n: usize) -> Self;
 }
 
+/// `fn $m(self) -> Self { <$t>::$m(self) }` for each method `Float` takes as it is from std.
+macro_rules! inherent_float_methods {
+    ($t:ty: $($m:ident),*) => {
+        $(
+            #[inline(always)]
+            fn $m(self) -> Self {
+                <$t>::$m(self)
+            }
+        )*
+    };
+}
+
 macro_rules! impl_float {
     ($t:ty) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
-            #[inline(always)]
-            fn exp(self) -> Self {
-                <$t>::exp(self)
-            }
-            #[inline(always)]
-            fn ln(self) -> Self {
-                <$t>::ln(self)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
-            #[inline(always)]
-            fn sin(self) -> Self {
-                <$t>::sin(self)
-            }
-            #[inline(always)]
-            fn cos(self) -> Self {
-                <$t>::cos(self)
-            }
-            #[inline(always)]
-            fn tanh(self) -> Self {
-                <$t>::tanh(self)
-            }
-            #[inline(always)]
-            fn abs(self) -> Self {
-                <$t>::abs(self)
-            }
+            inherent_float_methods!($t: exp, ln, sqrt, sin, cos, tanh, abs, ln_1p);
             #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
-            }
-            #[inline(always)]
-            fn ln_1p(self) -> Self {
-                <$t>::ln_1p(self)
             }
             #[inline(always)]
             fn erf(self) -> Self {

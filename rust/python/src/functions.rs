@@ -267,17 +267,25 @@ pub fn _set_grad_enabled(enabled: bool) -> bool {
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn cat(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
-    let ts: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
-    let n = ts.iter().map(|t| t.numel()).sum();
-    run(py, n, || Tensor::cat(&ts, dim)).map(wrap)
+    join(py, &tensors, dim, Tensor::cat)
 }
 
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn stack(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
+    join(py, &tensors, dim, Tensor::stack)
+}
+
+/// `cat` and `stack`: `op` over the tensors' handles, the GIL released for large inputs.
+fn join(
+    py: Python<'_>,
+    tensors: &[PyRef<'_, PyTensor>],
+    dim: isize,
+    op: fn(&[Tensor], isize) -> democratising::Result<Tensor>,
+) -> PyResult<PyTensor> {
     let ts: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
     let n = ts.iter().map(|t| t.numel()).sum();
-    run(py, n, || Tensor::stack(&ts, dim)).map(wrap)
+    run(py, n, || op(&ts, dim)).map(wrap)
 }
 
 #[pyfunction]

@@ -9,6 +9,26 @@ use democratising::{DType, Device, Error};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+/// The dtype shorthands (`float()`, `long()`, ...): `self` cast to the named dtype.
+macro_rules! cast_py {
+    ($($name:ident => $dtype:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
+                    let t = &self.t;
+                    run(py, t.numel(), || t.to_dtype(DType::$dtype)).map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+cast_py!(
+    float => F32, double => F64, half => F16, bfloat16 => BF16,
+    long => I64, int => I32, bool => Bool,
+);
+
 #[pymethods]
 impl PyTensor {
     // ---- conversion -------------------------------------------------------------------------
@@ -215,34 +235,6 @@ impl PyTensor {
             return Ok(Either::Same(slf.clone().unbind()));
         }
         Ok(Either::New(wrap(out)))
-    }
-    fn float(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::F32)).map(wrap)
-    }
-    fn double(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::F64)).map(wrap)
-    }
-    fn half(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::F16)).map(wrap)
-    }
-    fn bfloat16(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::BF16)).map(wrap)
-    }
-    fn long(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::I64)).map(wrap)
-    }
-    fn int(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::I32)).map(wrap)
-    }
-    fn bool(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
-        run(py, t.numel(), || t.to_dtype(DType::Bool)).map(wrap)
     }
     fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.t.to_dtype(other.t.dtype()).py().map(wrap)

@@ -8,52 +8,39 @@ use democratising::autograd;
 use democratising::Tensor;
 use pyo3::prelude::*;
 
+/// In-place methods `name(arg[, alpha=1.0])` that write `self.method(arg, alpha)` and return
+/// `self`; `arg` (named as PyTorch names it) may be a tensor or a Python number.
+macro_rules! operand_inplace_py {
+    ($($name:ident($arg:ident $(, $alpha:ident)?) => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = ($arg $(, $alpha = 1.0)?))]
+                fn $name<'py>(
+                    slf: Bound<'py, Self>,
+                    $arg: &Bound<'py, PyAny>,
+                    $($alpha: f64,)?
+                ) -> PyResult<Bound<'py, Self>> {
+                    let o = operand($arg)?;
+                    slf.get().t.$method(&o $(, $alpha)?).py()?;
+                    Ok(slf)
+                }
+            )*
+        }
+    };
+}
+
+operand_inplace_py!(
+    add_(other, alpha) => add_, sub_(other, alpha) => sub_, mul_(other) => mul_,
+    div_(other) => div_, fill_(value) => fill_scalar_, copy_(src) => copy_,
+);
+
 #[pymethods]
 impl PyTensor {
     // ---- in place ---------------------------------------------------------------------------
 
-    #[pyo3(signature = (other, alpha=1.0))]
-    fn add_<'py>(
-        slf: Bound<'py, Self>,
-        other: &Bound<'py, PyAny>,
-        alpha: f64,
-    ) -> PyResult<Bound<'py, Self>> {
-        let o = operand(other)?;
-        slf.get().t.add_(&o, alpha).py()?;
-        Ok(slf)
-    }
-    #[pyo3(signature = (other, alpha=1.0))]
-    fn sub_<'py>(
-        slf: Bound<'py, Self>,
-        other: &Bound<'py, PyAny>,
-        alpha: f64,
-    ) -> PyResult<Bound<'py, Self>> {
-        let o = operand(other)?;
-        slf.get().t.sub_(&o, alpha).py()?;
-        Ok(slf)
-    }
-    fn mul_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let o = operand(other)?;
-        slf.get().t.mul_(&o).py()?;
-        Ok(slf)
-    }
-    fn div_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let o = operand(other)?;
-        slf.get().t.div_(&o).py()?;
-        Ok(slf)
-    }
     fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().t.zero_().py()?;
-        Ok(slf)
-    }
-    fn fill_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let v = operand(value)?;
-        slf.get().t.fill_scalar_(&v).py()?;
-        Ok(slf)
-    }
-    fn copy_<'py>(slf: Bound<'py, Self>, src: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        let s = operand(src)?;
-        slf.get().t.copy_(&s).py()?;
         Ok(slf)
     }
     #[pyo3(signature = (min=None, max=None))]
@@ -68,20 +55,26 @@ impl PyTensor {
     /// Fills with samples from U(from, to), in place (no autograd), like `nn.init.uniform_`.
     #[pyo3(signature = (a=0.0, b=1.0))]
     fn uniform_(slf: Bound<'_, Self>, a: f64, b: f64) -> PyResult<Bound<'_, Self>> {
-        let t = &slf.get().t;
-        let r = Tensor::rand_uniform(t.shape(), a, b, t.dtype()).py()?;
-        let _g = autograd::GradModeGuard::new(false);
-        t.copy_(&r).py()?;
-        drop(_g);
-        Ok(slf)
+        overwrite(slf, |t| Tensor::rand_uniform(t.shape(), a, b, t.dtype()))
     }
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: Bound<'_, Self>, mean: f64, std: f64) -> PyResult<Bound<'_, Self>> {
-        let t = &slf.get().t;
-        let r = Tensor::randn_scaled(t.shape(), mean, std, t.dtype()).py()?;
-        let _g = autograd::GradModeGuard::new(false);
-        t.copy_(&r).py()?;
-        drop(_g);
-        Ok(slf)
+        overwrite(slf, |t| {
+            Tensor::randn_scaled(t.shape(), mean, std, t.dtype())
+        })
     }
+}
+
+/// `uniform_` and `normal_`: copies `sample(self)` (fresh random values of its shape and
+/// dtype) into `self`, outside autograd, as `nn.init` does.
+fn overwrite<'py>(
+    slf: Bound<'py, PyTensor>,
+    sample: impl FnOnce(&Tensor) -> democratising::Result<Tensor>,
+) -> PyResult<Bound<'py, PyTensor>> {
+    let t = &slf.get().t;
+    let r = sample(t).py()?;
+    let _g = autograd::GradModeGuard::new(false);
+    t.copy_(&r).py()?;
+    drop(_g);
+    Ok(slf)
 }

@@ -7,28 +7,32 @@ use crate::util::{operand, run, wrap};
 use democratising::{Error, Tensor};
 use pyo3::prelude::*;
 
+/// `softmax(dim=-1, dtype=None)` and `log_softmax` (`log` says which), through `softmax_over`.
+macro_rules! softmax_py {
+    ($($name:ident => $log:expr),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = (dim=-1, dtype=None))]
+                fn $name(
+                    &self,
+                    py: Python<'_>,
+                    dim: isize,
+                    dtype: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<PyTensor> {
+                    self.softmax_over(py, dim, dtype, $log)
+                }
+            )*
+        }
+    };
+}
+
+softmax_py!(softmax => false, log_softmax => true);
+
 #[pymethods]
 impl PyTensor {
     // ---- structured ops ---------------------------------------------------------------------
 
-    #[pyo3(signature = (dim=-1, dtype=None))]
-    fn softmax(
-        &self,
-        py: Python<'_>,
-        dim: isize,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyTensor> {
-        self.softmax_over(py, dim, dtype, false)
-    }
-    #[pyo3(signature = (dim=-1, dtype=None))]
-    fn log_softmax(
-        &self,
-        py: Python<'_>,
-        dim: isize,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyTensor> {
-        self.softmax_over(py, dim, dtype, true)
-    }
     fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         let (t, i) = (&self.t, &index.t);
         run(py, i.numel(), || t.gather(dim, i)).map(wrap)
@@ -76,28 +80,26 @@ impl PyTensor {
         run(py, t.numel(), || Tensor::where_(c, t, &o)).map(wrap)
     }
     fn dot(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        if self.t.ndim() != 1 || other.t.ndim() != 1 {
-            return Err(to_pyerr(Error::Shape(format!(
-                "dot: 1D tensors expected, but got {:?} and {:?}",
-                self.t.shape(),
-                other.t.shape()
-            ))));
-        }
-        self.t.matmul(&other.t).py().map(wrap)
+        self.matmul_of_rank(&other, 1, "dot")
     }
     fn mm(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        if self.t.ndim() != 2 || other.t.ndim() != 2 {
-            return Err(to_pyerr(Error::Shape(format!(
-                "mm: 2D tensors expected, but got {:?} and {:?}",
-                self.t.shape(),
-                other.t.shape()
-            ))));
-        }
-        self.t.matmul(&other.t).py().map(wrap)
+        self.matmul_of_rank(&other, 2, "mm")
     }
 }
 
 impl PyTensor {
+    /// `dot` and `mm`: `matmul` of two tensors that must both have `ndim` dims.
+    fn matmul_of_rank(&self, other: &PyTensor, ndim: usize, op: &str) -> PyResult<PyTensor> {
+        if self.t.ndim() != ndim || other.t.ndim() != ndim {
+            return Err(to_pyerr(Error::Shape(format!(
+                "{op}: {ndim}D tensors expected, but got {:?} and {:?}",
+                self.t.shape(),
+                other.t.shape()
+            ))));
+        }
+        self.t.matmul(&other.t).py().map(wrap)
+    }
+
     /// Softmax (or log-softmax) along `dim`, the input cast to `dtype` first when given.
     fn softmax_over(
         &self,

@@ -17,52 +17,50 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 }
 
 pub(crate) fn unary_code_raw(t: &Tensor, code: i32, a: f64, b: f64) -> Result<Tensor> {
-    let dev = ordinal(t)?;
     t.check_float("the CUDA unary kernels take floating-point tensors")?;
-    let out = empty(dev, t.dtype(), t.shape())?;
-    let n = t.numel();
-    if n == 0 {
-        return Ok(out);
-    }
-    let args = Args::new()
-        .v(code)
-        .v(n as i64)
-        .v(layout(t)?)
-        .v(DmLayout::contiguous(n, 0))
-        .base(t)
-        .base(&out)
-        .v(a)
-        .v(b);
-    run_elementwise(dev, "unary", t.dtype(), n, args)?;
-    Ok(out)
+    launch_unary("unary", (code, a, b), t, None)
 }
 
 /// `g * f'(x)` in one pass; `g` has `x`'s shape.
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let dev = ordinal(x)?;
-    let (code, a, b) = op.cuda_code();
     let g = if g.dtype() == x.dtype() {
         g.clone()
     } else {
         cast(g, x.dtype())?
     };
+    launch_unary("unary_backward", op.cuda_code(), x, Some(&g))
+}
+
+/// One launch of `unary` (`g` None: `kernel(code, n, x layout, out layout, x, out, a, b)`) or
+/// `unary_backward` (`kernel(code, n, x layout, g layout, x, g, out, a, b)`) over `x`'s
+/// elements, into a new contiguous tensor of `x`'s dtype.
+fn launch_unary(
+    kernel: &str,
+    (code, a, b): (i32, f64, f64),
+    x: &Tensor,
+    g: Option<&Tensor>,
+) -> Result<Tensor> {
+    let dev = ordinal(x)?;
     let out = empty(dev, x.dtype(), x.shape())?;
     let n = x.numel();
     if n == 0 {
         return Ok(out);
     }
-    let args = Args::new()
+    let second = match g {
+        Some(g) => layout(g)?,
+        None => DmLayout::contiguous(n, 0),
+    };
+    let mut args = Args::new()
         .v(code)
         .v(n as i64)
         .v(layout(x)?)
-        .v(layout(&g)?)
-        .base(x)
-        .base(&g)
-        .base(&out)
-        .v(a)
-        .v(b);
-    run_elementwise(dev, "unary_backward", x.dtype(), n, args)?;
-    Ok(out)
+        .v(second)
+        .base(x);
+    if let Some(g) = g {
+        args = args.base(g);
+    }
+    let args = args.base(&out).v(a).v(b);
+    run_elementwise(dev, kernel, x.dtype(), n, args).map(|()| out)
 }
 
 fn binary_code(op: BinaryOp) -> Option<BinaryCode> {
@@ -101,26 +99,16 @@ pub(crate) fn binary(
     shape: &[usize],
     compute: DType,
 ) -> Result<Tensor> {
-    let dev = ordinal(a)?;
     let (a, b) = (with_dtype(a, compute)?, with_dtype(b, compute)?);
-    let al = DmLayout::from_layout(&a.layout().broadcast_to(shape)?)?;
-    let bl = DmLayout::from_layout(&b.layout().broadcast_to(shape)?)?;
-    let n = crate::layout::checked_numel(shape)?;
     if let Some(code) = compare_code(op) {
-        let out = empty(dev, DType::Bool, shape)?;
-        if n > 0 {
-            let args = Args::new()
-                .v(code)
-                .v(n as i64)
-                .v(al)
-                .v(bl)
-                .v(DmLayout::contiguous(n, 0))
-                .base(&a)
-                .base(&b)
-                .base(&out);
-            run_elementwise(dev, "compare", compute, n, args)?;
-        }
-        return Ok(out);
+        return launch_binary(
+            "compare",
+            code as i32,
+            (&a, &b),
+            shape,
+            compute,
+            DType::Bool,
+        );
     }
     if compute == DType::Bool {
         // Logical ops on bools: through int32 (and, or, xor are min, max, ne of 0/1).
@@ -154,7 +142,24 @@ pub(crate) fn binary(
         let r = binary(op, &a, &b, shape, DType::F64)?;
         return cast(&r, compute);
     }
-    let out = empty(dev, compute, shape)?;
+    launch_binary("binary", code as i32, (&a, &b), shape, compute, compute)
+}
+
+/// One launch of the `binary` or `compare` kernel (op `code`): `a op b`, both of dtype
+/// `compute` and broadcast to `shape`, into a new tensor of `out_dtype`.
+fn launch_binary(
+    kernel: &str,
+    code: i32,
+    (a, b): (&Tensor, &Tensor),
+    shape: &[usize],
+    compute: DType,
+    out_dtype: DType,
+) -> Result<Tensor> {
+    let dev = ordinal(a)?;
+    let al = DmLayout::from_layout(&a.layout().broadcast_to(shape)?)?;
+    let bl = DmLayout::from_layout(&b.layout().broadcast_to(shape)?)?;
+    let n = crate::layout::checked_numel(shape)?;
+    let out = empty(dev, out_dtype, shape)?;
     if n > 0 {
         let args = Args::new()
             .v(code)
@@ -162,10 +167,10 @@ pub(crate) fn binary(
             .v(al)
             .v(bl)
             .v(DmLayout::contiguous(n, 0))
-            .base(&a)
-            .base(&b)
+            .base(a)
+            .base(b)
             .base(&out);
-        run_elementwise(dev, "binary", compute, n, args)?;
+        run_elementwise(dev, kernel, compute, n, args)?;
     }
     Ok(out)
 }

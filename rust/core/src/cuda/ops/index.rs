@@ -4,10 +4,8 @@
 //! flag, which becomes an `IndexError` naming the value.
 
 use super::{
-    align_device, cast, contiguous, data_ptr, empty, full, ordinal, run_elementwise, run_typed,
-    to_device, Args,
+    align_device, cast, contiguous, empty, full, ordinal, run_elementwise, to_device, Args,
 };
-use crate::cuda::launch::LaunchDims;
 use crate::{bail, DType, Device, Result, Tensor};
 
 /// (outer, size of dim, inner) of a shape around `d`.
@@ -51,6 +49,30 @@ fn bad_flag(dev: usize) -> Result<Tensor> {
     full(dev, DType::I64, &[1], i64::MIN as f64)
 }
 
+/// Launches one of the indexing kernels, `kernel(outer, dim, n, inner, src, idx, dst, bad)`:
+/// `n` indices `idx` into a dim of size `dim` of the `[outer, dim, inner]` views, over `work`
+/// threads; an index out of range becomes an `IndexError` for `what`.
+fn launch_indexed(
+    (dev, kernel, dt): (usize, &str, DType),
+    (outer, dim, n, inner): (usize, usize, usize, usize),
+    [src, idx, dst]: [&Tensor; 3],
+    work: usize,
+    what: &str,
+) -> Result<()> {
+    let bad = bad_flag(dev)?;
+    let args = Args::new()
+        .v(outer as i64)
+        .v(dim as i64)
+        .v(n as i64)
+        .v(inner as i64)
+        .data(src)
+        .data(idx)
+        .data(dst)
+        .data(&bad);
+    run_elementwise(dev, kernel, dt, work, args)?;
+    check_bad(&bad, dim, what)
+}
+
 /// `self.gather(d, index)`.
 pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     let dev = ordinal(t)?;
@@ -66,19 +88,15 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     let out = empty(dev, t.dtype(), index.shape())?;
     if out.numel() > 0 && t.ndim() > 0 {
         let (outer, src_dim, inner) = split(src.shape(), d);
-        let n = index.shape()[d];
-        let bad = bad_flag(dev)?;
-        let args = Args::new()
-            .v(outer as i64)
-            .v(src_dim as i64)
-            .v(n as i64)
-            .v(inner as i64)
-            .data(&src)
-            .data(&ix)
-            .data(&out)
-            .data(&bad);
-        run_elementwise(dev, "gather", t.dtype(), out.numel(), args)?;
-        check_bad(&bad, src_dim, "gather")?;
+        let geom = (outer, src_dim, index.shape()[d], inner);
+        let work = out.numel();
+        launch_indexed(
+            (dev, "gather", t.dtype()),
+            geom,
+            [&src, &ix, &out],
+            work,
+            "gather",
+        )?;
     }
     Ok(out)
 }
@@ -111,18 +129,9 @@ pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
                 t.shape()
             );
         }
-        let bad = bad_flag(dev)?;
-        let args = Args::new()
-            .v(outer as i64)
-            .v(dst_dim as i64)
-            .v(n as i64)
-            .v(inner as i64)
-            .data(&s)
-            .data(&ix)
-            .data(&out)
-            .data(&bad);
-        run_elementwise(dev, "scatter_add", t.dtype(), ix.numel(), args)?;
-        check_bad(&bad, dst_dim, "scatter_add")?;
+        let (geom, work) = ((outer, dst_dim, n, inner), ix.numel());
+        let kernel = (dev, "scatter_add", t.dtype());
+        launch_indexed(kernel, geom, [&s, &ix, &out], work, "scatter_add")?;
     }
     Ok(out)
 }
@@ -254,19 +263,9 @@ pub(crate) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     let n = plan.lin.numel();
     let out = empty(dev, t.dtype(), &plan.bmajor_shape())?;
     if out.numel() > 0 {
-        let bad = bad_flag(dev)?;
-        let args = Args::new()
-            .v(outer as i64)
-            .v(src_dim as i64)
-            .v(n as i64)
-            .v(inner as i64)
-            .data(&src)
-            .data(&plan.lin)
-            .data(&out)
-            .data(&bad);
-        let dims = LaunchDims::elementwise(out.numel());
-        run_typed(dev, "index_select", t.dtype(), dims, args)?;
-        check_bad(&bad, src_dim, "index")?;
+        let (geom, work) = ((outer, src_dim, n, inner), out.numel());
+        let kernel = (dev, "index_select", t.dtype());
+        launch_indexed(kernel, geom, [&src, &plan.lin, &out], work, "index")?;
     }
     let to_final: Vec<isize> = plan.to_final().iter().map(|&d| d as isize).collect();
     let out = contiguous(&out.permute(&to_final)?)?;
@@ -300,24 +299,14 @@ pub(crate) fn index_put(
     let v = v.expand(&plan.final_shape())?;
     let v = contiguous(&v.permute(&inverse(&plan.to_final()))?)?;
     if n > 0 && inner > 0 {
-        let bad = bad_flag(dev)?;
-        let args = Args::new()
-            .v(outer as i64)
-            .v(dst_dim as i64)
-            .v(n as i64)
-            .v(inner as i64)
-            .v(data_ptr(&v))
-            .data(&plan.lin)
-            .data(&target)
-            .data(&bad);
         let kernel = if accumulate {
             "index_add"
         } else {
             "index_copy"
         };
-        let dims = LaunchDims::elementwise(outer * n * inner);
-        run_typed(dev, kernel, t.dtype(), dims, args)?;
-        check_bad(&bad, dst_dim, "index_put")?;
+        let (geom, work) = ((outer, dst_dim, n, inner), outer * n * inner);
+        let ts = [&v, &plan.lin, &target];
+        launch_indexed((dev, kernel, t.dtype()), geom, ts, work, "index_put")?;
     }
     if !target.same(&view) {
         super::write_into(&view, &target)?;

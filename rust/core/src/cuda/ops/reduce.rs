@@ -144,54 +144,31 @@ pub(crate) fn arg_reduce(t: &Tensor, dim: usize, shape: &[usize], max: bool) -> 
 
 /// Softmax (or log-softmax) of contiguous rows of length `n`.
 pub(crate) fn softmax_rows(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
-    let dev = ordinal(x)?;
-    let x = contiguous(x)?;
-    let rows = x.numel().checked_div(n).unwrap_or(0);
-    let out = empty(dev, x.dtype(), x.shape())?;
-    if rows > 0 {
-        let args = Args::new()
-            .v(log as i32)
-            .v(rows as i64)
-            .v(n as i64)
-            .data(&x)
-            .data(&out);
-        run_typed(
-            dev,
-            "softmax_forward",
-            x.dtype(),
-            LaunchDims::rows(rows),
-            args,
-        )?;
-    }
-    Ok(out)
+    launch_softmax("softmax_forward", log, n, &[&contiguous(x)?])
 }
 
 /// The softmax backward from the output `y` and the incoming gradient `g` (same shape).
 pub(crate) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
-    let dev = ordinal(y)?;
     let y = contiguous(y)?;
     let g = contiguous(&if g.dtype() == y.dtype() {
         g.clone()
     } else {
         cast(g, y.dtype())?
     })?;
+    launch_softmax("softmax_backward", log, n, &[&y, &g])
+}
+
+/// One launch of a softmax kernel, `kernel(log, rows, n, inputs..., out)`, over the
+/// contiguous rows of `n` of `inputs[0]`, into a new tensor of its shape and dtype.
+fn launch_softmax(kernel: &str, log: bool, n: usize, inputs: &[&Tensor]) -> Result<Tensor> {
+    let y = inputs[0];
+    let dev = ordinal(y)?;
     let rows = y.numel().checked_div(n).unwrap_or(0);
     let out = empty(dev, y.dtype(), y.shape())?;
     if rows > 0 {
-        let args = Args::new()
-            .v(log as i32)
-            .v(rows as i64)
-            .v(n as i64)
-            .data(&y)
-            .data(&g)
-            .data(&out);
-        run_typed(
-            dev,
-            "softmax_backward",
-            y.dtype(),
-            LaunchDims::rows(rows),
-            args,
-        )?;
+        let args = Args::new().v(log as i32).v(rows as i64).v(n as i64);
+        let args = inputs.iter().fold(args, |args, t| args.data(t)).data(&out);
+        run_typed(dev, kernel, y.dtype(), LaunchDims::rows(rows), args)?;
     }
     Ok(out)
 }

@@ -22,49 +22,78 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
     (lo.min(wo), hi.max(lo.min(wo)))
 }
 
+/// Where one kernel tap `(ci, ki, kj)` reads the image: output rows `ylo..yhi` and columns
+/// `lo..hi` have their input inside it, and `first` is the input index of output `(ylo, lo)`.
+struct Window {
+    ylo: usize,
+    yhi: usize,
+    lo: usize,
+    hi: usize,
+    first: usize,
+}
+
+/// Every kernel tap of one group's channels, in column-matrix row order: its row and its
+/// window (None when no output pixel sees the image through it).
+fn taps(g: &Geom, group: usize) -> impl Iterator<Item = (usize, Option<Window>)> + '_ {
+    let ((sh, sw), (ph, pw), (dh, dw)) = (g.s.stride, g.s.padding, g.s.dilation);
+    (0..g.cg()).flat_map(move |ci| {
+        let plane = (group * g.cg() + ci) * g.h * g.w;
+        (0..g.kh).flat_map(move |ki| {
+            // Output rows whose input row `oy*sh + ki*dh - ph` is inside the image.
+            let (ylo, yhi) = valid_cols(g.ho, g.h, sh, ph, ki * dh);
+            (0..g.kw).map(move |kj| {
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
+                let window = (hi > lo && yhi > ylo).then(|| Window {
+                    ylo,
+                    yhi,
+                    lo,
+                    hi,
+                    // Row oy*sh + ki*dh - ph, column lo*sw + kj*dw - pw of the plane.
+                    first: plane + (ylo * sh + ki * dh - ph) * g.w + lo * sw + kj * dw - pw,
+                });
+                (row, window)
+            })
+        })
+    })
+}
+
 /// Fills `col` (`[C/g*kh*kw, Ho*Wo]`) from one sample's group of channels `x`.
 pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
-    let (sh, sw) = g.s.stride;
-    let (ph, pw) = g.s.padding;
-    let (dh, dw) = g.s.dilation;
-    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
-    let cols = ho * wo;
-    for ci in 0..g.cg() {
-        let plane = (group * g.cg() + ci) * h * w;
-        for ki in 0..g.kh {
-            // Output rows whose input row `oy*sh + ki*dh - ph` is inside the image.
-            let (ylo, yhi) = valid_cols(ho, h, sh, ph, ki * dh);
-            for kj in 0..g.kw {
-                let base = ((ci * g.kh + ki) * g.kw + kj) * cols;
-                let d = &mut col[base..base + cols];
-                let (lo, hi) = valid_cols(wo, w, sw, pw, kj * dw);
-                if hi <= lo || yhi <= ylo {
-                    d.fill(T::zero());
-                    continue;
+    let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
+    let cols = g.ho * wo;
+    for (row, window) in taps(g, group) {
+        let d = &mut col[row * cols..(row + 1) * cols];
+        let Some(window) = window else {
+            d.fill(T::zero());
+            continue;
+        };
+        let Window {
+            ylo,
+            yhi,
+            lo,
+            hi,
+            first,
+        } = window;
+        d[..ylo * wo].fill(T::zero());
+        d[yhi * wo..].fill(T::zero());
+        let rows = yhi - ylo;
+        if sw == 1 {
+            let src = Span::new(first, sh * w);
+            copy_rows(x, src, d, Span::new(ylo * wo + lo, wo), rows, hi - lo);
+        } else {
+            for r in 0..rows {
+                let s = first + r * sh * w;
+                let o = (ylo + r) * wo;
+                for (k, v) in d[o + lo..o + hi].iter_mut().enumerate() {
+                    *v = x[s + k * sw];
                 }
-                d[..ylo * wo].fill(T::zero());
-                d[yhi * wo..].fill(T::zero());
-                // Input of output pixel (oy, lo): row oy*sh + ki*dh - ph, column lo*sw + kj*dw - pw.
-                let first = plane + (ylo * sh + ki * dh - ph) * w + lo * sw + kj * dw - pw;
-                let rows = yhi - ylo;
-                if sw == 1 {
-                    let src = Span::new(first, sh * w);
-                    copy_rows(x, src, d, Span::new(ylo * wo + lo, wo), rows, hi - lo);
-                } else {
-                    for r in 0..rows {
-                        let s = first + r * sh * w;
-                        let o = (ylo + r) * wo;
-                        for (k, v) in d[o + lo..o + hi].iter_mut().enumerate() {
-                            *v = x[s + k * sw];
-                        }
-                    }
-                }
-                if lo > 0 || hi < wo {
-                    for oy in ylo..yhi {
-                        d[oy * wo..oy * wo + lo].fill(T::zero());
-                        d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
-                    }
-                }
+            }
+        }
+        if lo > 0 || hi < wo {
+            for oy in ylo..yhi {
+                d[oy * wo..oy * wo + lo].fill(T::zero());
+                d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
             }
         }
     }
@@ -73,34 +102,22 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
 /// Adds `col` (`[C/g*kh*kw, Ho*Wo]`, rows packed) back into one sample's group of input-
 /// gradient channels `dx`: the adjoint of `im2col`.
 pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
-    let (sh, sw) = g.s.stride;
-    let (ph, pw) = g.s.padding;
-    let (dh, dw) = g.s.dilation;
-    let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo);
-    let cols = ho * wo;
-    for ci in 0..g.cg() {
-        let plane = (group * g.cg() + ci) * h * w;
-        for ki in 0..g.kh {
-            let (ylo, yhi) = valid_cols(ho, h, sh, ph, ki * dh);
-            for kj in 0..g.kw {
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let (lo, hi) = valid_cols(wo, w, sw, pw, kj * dw);
-                if hi <= lo || yhi <= ylo {
-                    continue;
-                }
-                let first = plane + (ylo * sh + ki * dh - ph) * w + lo * sw + kj * dw - pw;
-                let src = row * cols + ylo * wo + lo;
-                let rows = yhi - ylo;
-                if sw == 1 {
-                    let to = Span::new(first, sh * w);
-                    add_rows(col, Span::new(src, wo), dx, to, rows, hi - lo);
-                } else {
-                    for r in 0..rows {
-                        let (s, o) = (src + r * wo, first + r * sh * w);
-                        for (k, &v) in col[s..s + hi - lo].iter().enumerate() {
-                            dx[o + k * sw] += v;
-                        }
-                    }
+    let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
+    let cols = g.ho * wo;
+    for (row, window) in taps(g, group) {
+        let Some(win) = window else {
+            continue;
+        };
+        let src = row * cols + win.ylo * wo + win.lo;
+        let (first, rows, len) = (win.first, win.yhi - win.ylo, win.hi - win.lo);
+        if sw == 1 {
+            let to = Span::new(first, sh * w);
+            add_rows(col, Span::new(src, wo), dx, to, rows, len);
+        } else {
+            for r in 0..rows {
+                let (s, o) = (src + r * wo, first + r * sh * w);
+                for (k, &v) in col[s..s + len].iter().enumerate() {
+                    dx[o + k * sw] += v;
                 }
             }
         }

@@ -9,6 +9,18 @@ use crate::optim::{
 use crate::{Float, Result, Tensor};
 use rayon::prelude::*;
 
+/// Runs `$body` with `$T` the parameter `$p`'s float type and `$gd` the gradient `$g`'s
+/// elements in it (converted and made contiguous first when needed): how every update starts.
+macro_rules! with_grad_data {
+    ($p:expr, $g:expr, $T:ident, $gd:ident => $body:expr) => {{
+        let g = $g.to_dtype($p.dtype())?.contiguous()?;
+        crate::with_float!($p.dtype(), $T => {
+            let $gd = g.data::<$T>()?;
+            $body
+        })
+    }};
+}
+
 /// The gradient an update applies: unscaled (`scale`), negated under `maximize`, plus the L2
 /// weight decay `wd * p` when there is one (PyTorch's order of operations).
 #[inline(always)]
@@ -65,9 +77,7 @@ pub(super) fn sgd_step_one(
     initialized: bool,
     cfg: &SgdConfig,
 ) -> Result<()> {
-    let g = g.to_dtype(p.dtype())?.contiguous()?;
-    crate::with_float!(p.dtype(), T => {
-        let gd = g.data::<T>()?;
+    with_grad_data!(p, g, T, gd => {
         // SAFETY: parameter and buffer are distinct contiguous storages (checked by the op).
         unsafe {
             let b = buf.map(|b| (slice_mut::<T>(b), initialized));
@@ -119,9 +129,7 @@ pub(super) fn rmsprop_step_one(
     st: &RmspropState<'_>,
     cfg: &RmspropConfig,
 ) -> Result<()> {
-    let g = g.to_dtype(p.dtype())?.contiguous()?;
-    crate::with_float!(p.dtype(), T => {
-        let gd = g.data::<T>()?;
+    with_grad_data!(p, g, T, gd => {
         // SAFETY: parameter and states are distinct contiguous storages (checked by the op).
         unsafe {
             rmsprop_update::<T>(
@@ -157,9 +165,7 @@ pub(super) fn adagrad_step_one(
     clr: f64,
     cfg: &AdagradConfig,
 ) -> Result<()> {
-    let g = g.to_dtype(p.dtype())?.contiguous()?;
-    crate::with_float!(p.dtype(), T => {
-        let gd = g.data::<T>()?;
+    with_grad_data!(p, g, T, gd => {
         // SAFETY: parameter and state are distinct contiguous storages (checked by the op).
         unsafe { adagrad_update::<T>(slice_mut::<T>(p), &gd, slice_mut::<T>(sum), clr, cfg) };
     });
@@ -294,9 +300,7 @@ fn adam_update<T: Float>(
 pub(super) fn adam_step(ts: &AdamTensors<'_>, cfg: &AdamConfig) -> Result<()> {
     for i in 0..ts.params.len() {
         let p = &ts.params[i];
-        let g = ts.grads[i].to_dtype(p.dtype())?.contiguous()?;
-        crate::with_float!(p.dtype(), T => {
-            let gd = g.data::<T>()?;
+        with_grad_data!(p, ts.grads[i], T, gd => {
             // SAFETY: p and its states are distinct contiguous storages (checked by the op); the
             // gradient was made contiguous and may only alias if it is one of them, which
             // `contiguous()` of a different tensor cannot be.

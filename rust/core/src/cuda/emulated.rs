@@ -43,6 +43,17 @@ fn library(path: &str) -> Result<&'static Library> {
         .map_err(|e| Error::Device(format!("the CUDA emulator {path:?} could not be used: {e}")))
 }
 
+/// The function `name` (NUL-terminated) of the emulator library.
+///
+/// # Safety
+/// `F` must be the symbol's real signature.
+unsafe fn symbol<F: Copy>(
+    lib: &libloading::Library,
+    name: &[u8],
+) -> std::result::Result<F, String> {
+    lib.get::<F>(name).map(|s| *s).map_err(|e| e.to_string())
+}
+
 fn load(path: &str) -> std::result::Result<Library, String> {
     type Count = unsafe extern "C" fn() -> c_int;
     type Name = unsafe extern "C" fn(c_int) -> *const c_char;
@@ -51,18 +62,10 @@ fn load(path: &str) -> std::result::Result<Library, String> {
     // signatures (emulator.cpp's extern "C" API).
     unsafe {
         let lib = libloading::Library::new(path).map_err(|e| e.to_string())?;
-        let count: Count = *lib
-            .get::<Count>(b"dm_emu_count\0")
-            .map_err(|e| e.to_string())?;
-        let name: Name = *lib
-            .get::<Name>(b"dm_emu_name\0")
-            .map_err(|e| e.to_string())?;
-        let sig: Sig = *lib
-            .get::<Sig>(b"dm_emu_signature\0")
-            .map_err(|e| e.to_string())?;
-        let launch: Launch = *lib
-            .get::<Launch>(b"dm_emu_launch\0")
-            .map_err(|e| e.to_string())?;
+        let count: Count = symbol(&lib, b"dm_emu_count\0")?;
+        let name: Name = symbol(&lib, b"dm_emu_name\0")?;
+        let sig: Sig = symbol(&lib, b"dm_emu_signature\0")?;
+        let launch: Launch = symbol(&lib, b"dm_emu_launch\0")?;
         let mut index = HashMap::new();
         let mut buf = [0 as c_char; 512];
         for i in 0..count() {

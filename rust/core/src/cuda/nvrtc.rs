@@ -151,6 +151,27 @@ impl Drop for Program {
     }
 }
 
+/// NVRTC's "size of an output" and "copy it out" calls (`nvrtcGetPTXSize`, `nvrtcGetPTX`).
+type SizeFn = unsafe fn(cudarc::nvrtc::sys::nvrtcProgram, *mut usize) -> NvrtcResult;
+type CopyFn = unsafe fn(cudarc::nvrtc::sys::nvrtcProgram, *mut c_char) -> NvrtcResult;
+type NvrtcResult = cudarc::nvrtc::sys::nvrtcResult;
+
+impl Program {
+    /// One of the program's outputs (its log, PTX or CUBIN) through its size and copy calls;
+    /// `what` names them in errors (`"PTX"`: nvrtcGetPTXSize, nvrtcGetPTX).
+    fn output(&self, what: &str, size_of: SizeFn, copy: CopyFn) -> Result<Vec<u8>> {
+        let mut size = 0usize;
+        guarded(&format!("nvrtcGet{what}Size"), || unsafe {
+            size_of(self.0, &mut size)
+        })?;
+        let mut out = vec![0u8; size];
+        guarded(&format!("nvrtcGet{what}"), || unsafe {
+            copy(self.0, out.as_mut_ptr() as *mut c_char)
+        })?;
+        Ok(out)
+    }
+}
+
 fn c_string(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::Value("NUL byte in NVRTC input".into()))
 }
@@ -185,18 +206,13 @@ pub fn compile(family: &Family, arch: &str) -> Result<Compiled> {
         sys::nvrtcCompileProgram(prog.0, option_ptrs.len() as i32, option_ptrs.as_ptr())
     });
     if let Err(e) = compiled {
-        let mut size = 0usize;
-        let mut log = Vec::new();
-        if guarded("nvrtcGetProgramLogSize", || unsafe {
-            sys::nvrtcGetProgramLogSize(prog.0, &mut size)
-        })
-        .is_ok()
-        {
-            log = vec![0u8; size.max(1)];
-            let _ = guarded("nvrtcGetProgramLog", || unsafe {
-                sys::nvrtcGetProgramLog(prog.0, log.as_mut_ptr() as *mut c_char)
-            });
-        }
+        let log = prog
+            .output(
+                "ProgramLog",
+                sys::nvrtcGetProgramLogSize,
+                sys::nvrtcGetProgramLog,
+            )
+            .unwrap_or_default();
         let log = CStr::from_bytes_until_nul(&log)
             .map(|c| c.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -205,24 +221,11 @@ pub fn compile(family: &Family, arch: &str) -> Result<Compiled> {
             family.name
         )));
     }
-    let mut size = 0usize;
-    guarded("nvrtcGetPTXSize", || unsafe {
-        sys::nvrtcGetPTXSize(prog.0, &mut size)
-    })?;
-    let mut ptx = vec![0u8; size];
-    guarded("nvrtcGetPTX", || unsafe {
-        sys::nvrtcGetPTX(prog.0, ptx.as_mut_ptr() as *mut c_char)
-    })?;
+    let ptx = prog.output("PTX", sys::nvrtcGetPTXSize, sys::nvrtcGetPTX)?;
     let ptx = CStr::from_bytes_until_nul(&ptx)
         .map(|c| c.to_string_lossy().into_owned())
         .map_err(|_| Error::Device("NVRTC returned PTX without a terminator".into()))?;
-    guarded("nvrtcGetCUBINSize", || unsafe {
-        sys::nvrtcGetCUBINSize(prog.0, &mut size)
-    })?;
-    let mut cubin = vec![0u8; size];
-    guarded("nvrtcGetCUBIN", || unsafe {
-        sys::nvrtcGetCUBIN(prog.0, cubin.as_mut_ptr() as *mut c_char)
-    })?;
+    let cubin = prog.output("CUBIN", sys::nvrtcGetCUBINSize, sys::nvrtcGetCUBIN)?;
     Ok(Compiled { ptx, cubin })
 }
 

@@ -15,6 +15,7 @@ use crate::{DType, Device, Result, Tensor};
 
 pub(crate) use super::ops::elementwise::unary_backward;
 pub(crate) use super::ops::index::{gather, index, index_put, scatter_add};
+pub(crate) use super::ops::matmul::matmul;
 pub(crate) use super::ops::nn::{
     avg_pool2d_backward, avg_pool2d_forward, batch_norm_backward, batch_norm_forward,
     conv2d_backward, conv2d_forward, dropout_backward, dropout_forward, layer_norm_backward,
@@ -31,21 +32,6 @@ pub(crate) use super::ops::{cast, fill, to_device, write_into};
 pub struct Cuda;
 
 backend_interface!(delegate_backend!(Cuda));
-
-/// `a @ b` through cuBLAS, the operands' layouts broadcast to the batch shape.
-pub(crate) fn matmul(
-    a: &Tensor,
-    b: &Tensor,
-    batch: &[usize],
-    (m, n, k): (usize, usize, usize),
-    dt: DType,
-) -> Result<Tensor> {
-    let sa = [batch, &[m, k]].concat();
-    let sb = [batch, &[k, n]].concat();
-    let out_shape = [batch, &[m, n]].concat();
-    let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
-    super::ops::matmul::matmul(a, &al, b, &bl, &out_shape, (m, n, k), dt)
-}
 
 /// `x @ weight.T` through cuBLAS (the transposed view costs no copy), plus the bias.
 pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {

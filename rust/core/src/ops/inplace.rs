@@ -2,10 +2,11 @@
 //! involved, the op is computed out of place (recording its node) and the result is written back,
 //! with the tensor "rebased" onto the new node, as PyTorch does.
 
-use crate::autograd::{is_grad_enabled, record};
+use crate::autograd::{is_grad_enabled, record, Node};
 use crate::layout::Layout;
 use crate::ops::copy::{cast_raw, fill_raw, write_into};
 use crate::{bail, DType, Result, Tensor};
+use std::sync::Arc;
 
 fn can_cast(from: DType, to: DType) -> bool {
     let cat = |d: DType| match d {
@@ -111,13 +112,18 @@ impl Tensor {
             write_into(&z.with_layout(rel.clone()), g)?;
             Ok(vec![Some(z)])
         });
-        let (requires_grad, grad_fn) = (hook.requires_grad(), hook.grad_fn());
+        self.set_history(hook.requires_grad(), hook.grad_fn());
+        Ok(())
+    }
+
+    /// Makes `grad_fn` this tensor's history as of its current version (after an in-place
+    /// write, so the saved-tensor checks see the write as part of it).
+    fn set_history(&self, requires_grad: bool, grad_fn: Option<Arc<Node>>) {
         let version = self.storage().version();
         let mut m = self.meta();
         m.requires_grad = requires_grad;
         m.grad_fn = grad_fn;
         m.history_version = version;
-        Ok(())
     }
 
     /// Writes `result` (broadcast to this shape) into this tensor, rebasing autograd onto it.
@@ -149,11 +155,7 @@ impl Tensor {
         write_into(self, &r.detach())?;
         // Read before locking: `r` may be this very tensor (`t.copy_(t)`).
         let grad_fn = r.grad_fn();
-        let version = self.storage().version();
-        let mut m = self.meta();
-        m.grad_fn = grad_fn;
-        m.requires_grad = true;
-        m.history_version = version;
+        self.set_history(true, grad_fn);
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! View ops: new layouts over the same storage (no copy), each with its gradient rule.
 
 use crate::autograd::record;
-use crate::layout::{infer_shape, normalize_dim};
+use crate::layout::{infer_shape, normalize_dim, Layout};
 use crate::{bail, Result, Tensor};
 
 fn to_isize(shape: &[usize]) -> Vec<isize> {
@@ -205,20 +205,7 @@ impl Tensor {
         // With at most one element the step is never taken: keep the stride small (a step of
         // 10**20 would make a stride no consumer of the layout could represent).
         let step = if len <= 1 { 1 } else { step };
-        let l = self.layout().slice(d, start, len, step);
-        let in_shape = self.shape().to_vec();
-        let dtype = self.dtype();
-        Ok(record(
-            self.with_layout(l),
-            "SliceBackward",
-            &[self],
-            move |g| {
-                let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
-                let view = z.with_layout(z.layout().slice(d, start, len, step));
-                crate::ops::copy::write_into(&view, g)?;
-                Ok(vec![Some(z)])
-            },
-        ))
+        Ok(self.sub_view("SliceBackward", move |l| l.slice(d, start, len, step)))
     }
 
     /// `narrow(dim, start, length)`.
@@ -254,20 +241,27 @@ impl Tensor {
             );
         }
         let i = i as usize;
-        let l = self.layout().select(d, i);
-        let in_shape = self.shape().to_vec();
-        let dtype = self.dtype();
-        Ok(record(
-            self.with_layout(l),
-            "SelectBackward",
+        Ok(self.sub_view("SelectBackward", move |l| l.select(d, i)))
+    }
+
+    /// The view of `self` through `view` (a slice, a select), recorded as `name`: its backward
+    /// writes the gradient into zeros of `self`'s shape through the same `view`.
+    fn sub_view(
+        &self,
+        name: &'static str,
+        view: impl Fn(&Layout) -> Layout + Send + Sync + 'static,
+    ) -> Tensor {
+        let (in_shape, dtype) = (self.shape().to_vec(), self.dtype());
+        record(
+            self.with_layout(view(self.layout())),
+            name,
             &[self],
             move |g| {
                 let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
-                let view = z.with_layout(z.layout().select(d, i));
-                crate::ops::copy::write_into(&view, g)?;
+                crate::ops::copy::write_into(&z.with_layout(view(z.layout())), g)?;
                 Ok(vec![Some(z)])
             },
-        ))
+        )
     }
 
     /// Splits into chunks of `size` along `dim` (the last may be smaller).

@@ -28,6 +28,22 @@ fn batch_stride(shape: &[usize], strides: &[usize]) -> Option<usize> {
     Some(ps)
 }
 
+/// The leading dimension of a matrix stored as `lines` lines `line_stride` apart, each of
+/// `len` elements `elem_stride` apart, when cuBLAS can read it as row-major (None otherwise).
+fn leading_dim(
+    (lines, line_stride, len, elem_stride): (usize, usize, usize, usize),
+) -> Option<usize> {
+    if elem_stride != 1 && len != 1 {
+        return None;
+    }
+    let ld = if lines == 1 {
+        len.max(1)
+    } else {
+        line_stride.max(len).max(1)
+    };
+    (lines == 1 || line_stride >= len).then_some(ld)
+}
+
 /// The GEMM form of one operand `[batch..., rows, cols]` (its layout already broadcast),
 /// copying it to a contiguous tensor only when cuBLAS cannot read the view.
 fn operand(t: &Tensor, l: &Layout, rows: usize, cols: usize) -> Result<(Tensor, GemmOperand)> {
@@ -37,36 +53,14 @@ fn operand(t: &Tensor, l: &Layout, rows: usize, cols: usize) -> Result<(Tensor, 
     let size = t.dtype().size() as u64;
     let base = t.storage().device_ptr() + l.offset as u64 * size;
     if let Some(bs) = bs {
-        if cs == 1 || cols == 1 {
-            let ld = if rows == 1 {
-                cols.max(1)
-            } else {
-                rs.max(cols).max(1)
-            };
-            if rows == 1 || rs >= cols {
+        // As stored (row-major), else as the transpose of a row-major matrix.
+        for (trans, lines) in [(false, (rows, rs, cols, cs)), (true, (cols, cs, rows, rs))] {
+            if let Some(ld) = leading_dim(lines) {
                 return Ok((
                     t.clone(),
                     GemmOperand {
                         ptr: base,
-                        trans: false,
-                        ld,
-                        batch_stride: bs,
-                    },
-                ));
-            }
-        }
-        if rs == 1 || rows == 1 {
-            let ld = if cols == 1 {
-                rows.max(1)
-            } else {
-                cs.max(rows).max(1)
-            };
-            if cols == 1 || cs >= rows {
-                return Ok((
-                    t.clone(),
-                    GemmOperand {
-                        ptr: base,
-                        trans: true,
+                        trans,
                         ld,
                         batch_stride: bs,
                     },
@@ -87,18 +81,30 @@ fn operand(t: &Tensor, l: &Layout, rows: usize, cols: usize) -> Result<(Tensor, 
     ))
 }
 
-/// `a @ b` for CUDA tensors already checked and broadcast: `al` is `[batch..., m, k]`, `bl`
-/// is `[batch..., k, n]`; the result is a contiguous `[batch..., m, n]` tensor of dtype `dt`.
-#[allow(clippy::too_many_arguments)]
+/// The operand `t` viewed through `l`, in dtype `dt`: itself when it has it, else a
+/// contiguous converted copy of the view (and that copy's layout).
+fn in_dtype(t: &Tensor, l: Layout, dt: DType) -> Result<(Tensor, Layout)> {
+    if t.dtype() == dt {
+        return Ok((t.clone(), l));
+    }
+    let c = cast(&t.with_layout(l), dt)?;
+    let l = c.layout().clone();
+    Ok((c, l))
+}
+
+/// `a @ b` through cuBLAS for CUDA tensors already checked: `a` `[..., m, k]` and `b`
+/// `[..., k, n]` broadcast to the `batch` dims (as layouts, no copy); the result is a
+/// contiguous `[batch..., m, n]` tensor of dtype `dt`.
 pub(crate) fn matmul(
     a: &Tensor,
-    al: &Layout,
     b: &Tensor,
-    bl: &Layout,
-    out_shape: &[usize],
+    batch: &[usize],
     (m, n, k): (usize, usize, usize),
     dt: DType,
 ) -> Result<Tensor> {
+    let out_shape = [batch, &[m, n]].concat();
+    let al = a.layout().broadcast_to(&[batch, &[m, k]].concat())?;
+    let bl = b.layout().broadcast_to(&[batch, &[k, n]].concat())?;
     let dev = ordinal(a)?;
     if !dt.is_float() {
         bail!(
@@ -106,22 +112,10 @@ pub(crate) fn matmul(
             "matmul on CUDA supports floating-point tensors, got {dt} (PyTorch has no integer CUDA matmul either)"
         );
     }
-    let (a, al) = if a.dtype() == dt {
-        (a.clone(), al.clone())
-    } else {
-        let c = cast(&a.with_layout(al.clone()), dt)?;
-        let l = c.layout().clone();
-        (c, l)
-    };
-    let (b, bl) = if b.dtype() == dt {
-        (b.clone(), bl.clone())
-    } else {
-        let c = cast(&b.with_layout(bl.clone()), dt)?;
-        let l = c.layout().clone();
-        (c, l)
-    };
-    let out = empty(dev, dt, out_shape)?;
-    let batch: usize = out_shape[..out_shape.len() - 2].iter().product();
+    let (a, al) = in_dtype(a, al, dt)?;
+    let (b, bl) = in_dtype(b, bl, dt)?;
+    let out = empty(dev, dt, &out_shape)?;
+    let batch: usize = batch.iter().product();
     if out.numel() == 0 {
         return Ok(out);
     }

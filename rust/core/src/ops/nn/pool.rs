@@ -69,28 +69,37 @@ fn check_spec(s: &Pool2dSpec) -> Result<()> {
     Ok(())
 }
 
+/// A pooling op's checked `[N, C, H, W]` input (see `as4d`), whether to squeeze its result,
+/// and the output size `(ho, wo)` of `spec`'s windows at `dilation`.
+fn windows(
+    t: &Tensor,
+    what: &str,
+    spec: &Pool2dSpec,
+    dilation: (usize, usize),
+) -> Result<(Tensor, bool, (usize, usize))> {
+    check_spec(spec)?;
+    let (x4, squeeze) = as4d(t, what)?;
+    let (h, w) = (x4.shape()[2], x4.shape()[3]);
+    let (k, s, p, ceil) = (spec.kernel, spec.stride, spec.padding, spec.ceil_mode);
+    let ho = pooled(h, k.0, s.0, p.0, dilation.0, ceil)?;
+    let wo = pooled(w, k.1, s.1, p.1, dilation.1, ceil)?;
+    Ok((x4, squeeze, (ho, wo)))
+}
+
+/// The result of a pooling op for the input `as4d` was given: `[C, H, W]` again when it
+/// added the batch dim.
+fn unbatch(r: Tensor, squeeze: bool) -> Result<Tensor> {
+    if squeeze {
+        r.squeeze(Some(0))
+    } else {
+        Ok(r)
+    }
+}
+
 impl Tensor {
     /// Max pooling; the gradient flows to the (first) maximum of each window.
     pub fn max_pool2d(&self, spec: Pool2dSpec) -> Result<Tensor> {
-        check_spec(&spec)?;
-        let (x4, squeeze) = as4d(self, "max_pool2d")?;
-        let (h, w) = (x4.shape()[2], x4.shape()[3]);
-        let ho = pooled(
-            h,
-            spec.kernel.0,
-            spec.stride.0,
-            spec.padding.0,
-            spec.dilation.0,
-            spec.ceil_mode,
-        )?;
-        let wo = pooled(
-            w,
-            spec.kernel.1,
-            spec.stride.1,
-            spec.padding.1,
-            spec.dilation.1,
-            spec.ceil_mode,
-        )?;
+        let (x4, squeeze, (ho, wo)) = windows(self, "max_pool2d", &spec, spec.dilation)?;
         let be = backend::of(&x4);
         let (out, argmax) = be.max_pool2d_forward(&x4, &spec, (ho, wo))?;
         let (in_shape, in_dt) = (x4.shape().to_vec(), self.dtype());
@@ -98,45 +107,19 @@ impl Tensor {
             let dx = backend::of(g).max_pool2d_backward(g, &argmax, &in_shape, &spec, (ho, wo))?;
             Ok(vec![Some(dx.to_dtype(in_dt)?)])
         });
-        if squeeze {
-            r.squeeze(Some(0))
-        } else {
-            Ok(r)
-        }
+        unbatch(r, squeeze)
     }
 
     /// Average pooling (`count_include_pad` as in PyTorch; dilation must be 1).
     pub fn avg_pool2d(&self, spec: Pool2dSpec) -> Result<Tensor> {
-        check_spec(&spec)?;
-        let (x4, squeeze) = as4d(self, "avg_pool2d")?;
-        let (h, w) = (x4.shape()[2], x4.shape()[3]);
-        let ho = pooled(
-            h,
-            spec.kernel.0,
-            spec.stride.0,
-            spec.padding.0,
-            1,
-            spec.ceil_mode,
-        )?;
-        let wo = pooled(
-            w,
-            spec.kernel.1,
-            spec.stride.1,
-            spec.padding.1,
-            1,
-            spec.ceil_mode,
-        )?;
+        let (x4, squeeze, (ho, wo)) = windows(self, "avg_pool2d", &spec, (1, 1))?;
         let out = backend::of(&x4).avg_pool2d_forward(&x4, &spec, (ho, wo))?;
         let (in_shape, in_dt) = (x4.shape().to_vec(), self.dtype());
         let r = record(out, "AvgPool2DBackward", &[&x4], move |g| {
             let dx = backend::of(g).avg_pool2d_backward(g, &in_shape, &spec, (ho, wo))?;
             Ok(vec![Some(dx.to_dtype(in_dt)?)])
         });
-        if squeeze {
-            r.squeeze(Some(0))
-        } else {
-            Ok(r)
-        }
+        unbatch(r, squeeze)
     }
 
     /// Adaptive average pooling to `(out_h, out_w)`: bin i spans
@@ -171,10 +154,6 @@ impl Tensor {
         let ah = weights(ho, h)?;
         let aw = weights(wo, w)?;
         let r = ah.matmul(&x4)?.matmul(&aw.t()?)?;
-        if squeeze {
-            r.squeeze(Some(0))
-        } else {
-            Ok(r)
-        }
+        unbatch(r, squeeze)
     }
 }

@@ -169,6 +169,24 @@ pub(crate) fn f32_to_bf16(x: f32) -> bf16 {
     bf16::from_bits((b.wrapping_add(round) >> 16) as u16)
 }
 
+/// One conversion method of `Element` from its closure: `to_*(self)` or `from_*(v)`.
+macro_rules! element_conversion {
+    ($name:ident(self) -> $out:ty = $f:expr) => {
+        #[inline(always)]
+        fn $name(self) -> $out {
+            #[allow(clippy::redundant_closure_call)]
+            ($f)(self)
+        }
+    };
+    ($name:ident($in:ty) -> Self = $f:expr) => {
+        #[inline(always)]
+        fn $name(v: $in) -> Self {
+            #[allow(clippy::redundant_closure_call)]
+            ($f)(v)
+        }
+    };
+}
+
 macro_rules! impl_element {
     ($t:ty, $dt:ident, $to:expr, $from:expr, $toi:expr, $fromi:expr, $zero:expr, $one:expr) => {
         impl_element!($t, $dt, $to, $from, $toi, $fromi, $zero, $one, {});
@@ -177,26 +195,10 @@ macro_rules! impl_element {
         impl Element for $t {
             $($extra)*
             const DTYPE: DType = DType::$dt;
-            #[inline(always)]
-            fn to_f64(self) -> f64 {
-                #[allow(clippy::redundant_closure_call)]
-                ($to)(self)
-            }
-            #[inline(always)]
-            fn from_f64(v: f64) -> Self {
-                #[allow(clippy::redundant_closure_call)]
-                ($from)(v)
-            }
-            #[inline(always)]
-            fn to_i64(self) -> i64 {
-                #[allow(clippy::redundant_closure_call)]
-                ($toi)(self)
-            }
-            #[inline(always)]
-            fn from_i64(v: i64) -> Self {
-                #[allow(clippy::redundant_closure_call)]
-                ($fromi)(v)
-            }
+            element_conversion!(to_f64(self) -> f64 = $to);
+            element_conversion!(from_f64(f64) -> Self = $from);
+            element_conversion!(to_i64(self) -> i64 = $toi);
+            element_conversion!(from_i64(i64) -> Self = $fromi);
             #[inline(always)]
             fn zero() -> Self {
                 $zero
@@ -209,56 +211,53 @@ macro_rules! impl_element {
     };
 }
 
-impl_element!(
-    f32,
-    F32,
-    |x: f32| x as f64,
-    |v: f64| v as f32,
-    |x: f32| x as i64,
-    |v: i64| v as f32,
-    0.0,
-    1.0,
-    {
-        #[inline(always)]
-        fn to_f32(self) -> f32 {
-            self
-        }
-        #[inline(always)]
-        fn from_f32(v: f32) -> Self {
-            v
-        }
+/// The primitive numbers: every conversion is an `as` cast.
+macro_rules! impl_primitive_element {
+    ($t:ty, $dt:ident, $zero:expr, $one:expr $(, { $($extra:item)* })?) => {
+        impl_element!(
+            $t,
+            $dt,
+            |x: $t| x as f64,
+            |v: f64| v as $t,
+            |x: $t| x as i64,
+            |v: i64| v as $t,
+            $zero,
+            $one,
+            { $($($extra)*)? }
+        );
+    };
+}
+
+/// The `half` crate's types, through f64 (exact for both); `to_f32`/`from_f32` given.
+macro_rules! impl_half_element {
+    ($t:ident, $dt:ident, { $($extra:item)* }) => {
+        impl_element!(
+            $t,
+            $dt,
+            |x: $t| x.to_f64(),
+            $t::from_f64,
+            |x: $t| x.to_f64() as i64,
+            |v: i64| $t::from_f64(v as f64),
+            $t::ZERO,
+            $t::ONE,
+            { $($extra)* }
+        );
+    };
+}
+
+impl_primitive_element!(f32, F32, 0.0, 1.0, {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
     }
-);
-impl_element!(
-    f64,
-    F64,
-    |x: f64| x,
-    |v: f64| v,
-    |x: f64| x as i64,
-    |v: i64| v as f64,
-    0.0,
-    1.0
-);
-impl_element!(
-    i64,
-    I64,
-    |x: i64| x as f64,
-    |v: f64| v as i64,
-    |x: i64| x,
-    |v: i64| v,
-    0,
-    1
-);
-impl_element!(
-    i32,
-    I32,
-    |x: i32| x as f64,
-    |v: f64| v as i32,
-    |x: i32| x as i64,
-    |v: i64| v as i32,
-    0,
-    1
-);
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+});
+impl_primitive_element!(f64, F64, 0.0, 1.0);
+impl_primitive_element!(i64, I64, 0, 1);
+impl_primitive_element!(i32, I32, 0, 1);
 impl_element!(
     bool,
     Bool,
@@ -269,46 +268,26 @@ impl_element!(
     false,
     true
 );
-impl_element!(
-    f16,
-    F16,
-    |x: f16| x.to_f64(),
-    f16::from_f64,
-    |x: f16| x.to_f64() as i64,
-    |v: i64| f16::from_f64(v as f64),
-    f16::ZERO,
-    f16::ONE,
-    {
-        #[inline(always)]
-        fn to_f32(self) -> f32 {
-            f16::to_f32(self)
-        }
-        #[inline(always)]
-        fn from_f32(v: f32) -> Self {
-            f16::from_f32(v)
-        }
+impl_half_element!(f16, F16, {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
     }
-);
-impl_element!(
-    bf16,
-    BF16,
-    |x: bf16| x.to_f64(),
-    bf16::from_f64,
-    |x: bf16| x.to_f64() as i64,
-    |v: i64| bf16::from_f64(v as f64),
-    bf16::ZERO,
-    bf16::ONE,
-    {
-        #[inline(always)]
-        fn to_f32(self) -> f32 {
-            f32::from_bits(u32::from(self.to_bits()) << 16)
-        }
-        #[inline(always)]
-        fn from_f32(v: f32) -> Self {
-            f32_to_bf16(v)
-        }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
     }
-);
+});
+impl_half_element!(bf16, BF16, {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        f32_to_bf16(v)
+    }
+});
 
 /// Floating-point element types that kernels compute in natively (f32 and f64); half types are
 /// widened to f32 for elementwise math.
@@ -354,6 +333,22 @@ macro_rules! inherent_float_methods {
     };
 }
 
+/// `max`/`min` that propagate NaN, like PyTorch's maximum/minimum (std's ignore it).
+macro_rules! nan_propagating_methods {
+    ($t:ty: $($m:ident),*) => {
+        $(
+            #[inline(always)]
+            fn $m(self, o: Self) -> Self {
+                if self.is_nan() || o.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::$m(self, o)
+                }
+            }
+        )*
+    };
+}
+
 macro_rules! impl_float {
     ($t:ty) => {
         impl Float for $t {
@@ -368,23 +363,7 @@ macro_rules! impl_float {
             fn erf(self) -> Self {
                 crate::ops::special::erf(self as f64) as $t
             }
-            #[inline(always)]
-            fn max(self, o: Self) -> Self {
-                // NaN-propagating, like PyTorch's maximum.
-                if self.is_nan() || o.is_nan() {
-                    <$t>::NAN
-                } else {
-                    <$t>::max(self, o)
-                }
-            }
-            #[inline(always)]
-            fn min(self, o: Self) -> Self {
-                if self.is_nan() || o.is_nan() {
-                    <$t>::NAN
-                } else {
-                    <$t>::min(self, o)
-                }
-            }
+            nan_propagating_methods!($t: max, min);
             #[inline(always)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
@@ -403,36 +382,8 @@ impl_float!(f64);
 #[macro_export]
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
-        match $dt {
-            $crate::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            $crate::DType::F16 => {
-                type $T = half::f16;
-                $body
-            }
-            $crate::DType::BF16 => {
-                type $T = half::bf16;
-                $body
-            }
-            $crate::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            $crate::DType::I32 => {
-                type $T = i32;
-                $body
-            }
-            $crate::DType::Bool => {
-                type $T = bool;
-                $body
-            }
-        }
+        $crate::match_dtype!($dt, $T => $body;
+            F32: f32, F64: f64, F16: half::f16, BF16: half::bf16, I64: i64, I32: i32, Bool: bool)
     };
 }
 
@@ -440,15 +391,25 @@ macro_rules! with_dtype {
 #[macro_export]
 macro_rules! with_float {
     ($dt:expr, $T:ident => $body:expr) => {
+        $crate::match_dtype!($dt, $T => $body; F64: f64; _: f32)
+    };
+}
+
+/// The `match` behind `with_dtype!`/`with_float!`: one arm per listed `DType` variant binding
+/// `$T` to its Rust type, and an optional catch-all type for the rest.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! match_dtype {
+    ($dt:expr, $T:ident => $body:expr; $($v:ident: $t:ty),* $(; _: $other:ty)?) => {
         match $dt {
-            $crate::DType::F64 => {
-                type $T = f64;
+            $($crate::DType::$v => {
+                type $T = $t;
                 $body
-            }
-            _ => {
-                type $T = f32;
+            })*
+            $(_ => {
+                type $T = $other;
                 $body
-            }
+            })?
         }
     };
 }

@@ -233,16 +233,16 @@ fn adam_body<T: Float>(
 
 crate::multiversion!(fn adam_chunk<T>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], vmax: Option<&mut [T]>, k: &Consts<T>) where [T: Float] => adam_body);
 
-#[allow(clippy::too_many_arguments)]
-fn adam_update<T: Float>(
-    p: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    vmax: Option<&mut [T]>,
-    c: &AdamConfig,
-    step: u64,
-) {
+/// One parameter's Adam state: first and second moments, and the running maximum of the
+/// second under amsgrad.
+struct Moments<'a, T> {
+    m: &'a mut [T],
+    v: &'a mut [T],
+    vmax: Option<&'a mut [T]>,
+}
+
+fn adam_update<T: Float>(p: &mut [T], g: &[T], moments: Moments<'_, T>, c: &AdamConfig, step: u64) {
+    let Moments { m, v, vmax } = moments;
     let f = T::from_f64;
     let bc1 = 1.0 - c.beta1.powi(step as i32);
     let bc2_sqrt = f((1.0 - c.beta2.powi(step as i32)).sqrt());
@@ -305,16 +305,12 @@ pub(super) fn adam_step(ts: &AdamTensors<'_>, cfg: &AdamConfig) -> Result<()> {
             // gradient was made contiguous and may only alias if it is one of them, which
             // `contiguous()` of a different tensor cannot be.
             unsafe {
-                let vmax = if cfg.amsgrad { Some(slice_mut::<T>(&ts.max_exp_avg_sqs[i])) } else { None };
-                adam_update::<T>(
-                    slice_mut::<T>(p),
-                    &gd,
-                    slice_mut::<T>(&ts.exp_avgs[i]),
-                    slice_mut::<T>(&ts.exp_avg_sqs[i]),
-                    vmax,
-                    cfg,
-                    ts.steps[i],
-                );
+                let moments = Moments {
+                    m: slice_mut::<T>(&ts.exp_avgs[i]),
+                    v: slice_mut::<T>(&ts.exp_avg_sqs[i]),
+                    vmax: if cfg.amsgrad { Some(slice_mut::<T>(&ts.max_exp_avg_sqs[i])) } else { None },
+                };
+                adam_update::<T>(slice_mut::<T>(p), &gd, moments, cfg, ts.steps[i]);
             }
         });
     }

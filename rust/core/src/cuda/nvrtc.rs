@@ -8,7 +8,7 @@ use crate::{Error, Result};
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Options every family is compiled with (the cache key includes them).
 const OPTIONS: &[&str] = &["--std=c++17"];
@@ -19,16 +19,19 @@ struct Hints {
     include_dirs: Vec<PathBuf>,
 }
 
-fn hints() -> &'static Mutex<Hints> {
+/// The registered search paths, locked (a panic while they were held loses nothing).
+fn hints() -> MutexGuard<'static, Hints> {
     static H: OnceLock<Mutex<Hints>> = OnceLock::new();
     H.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers where libnvrtc (a file) and the CUDA headers (a directory holding cuda_fp16.h)
 /// may be, in addition to `DEMOCRATISING_NVRTC` / `DEMOCRATISING_CUDA_INCLUDE` and the
 /// usual toolkit locations. The Python package passes the pip wheels' paths here.
 pub fn add_search_paths(library: Option<PathBuf>, include_dir: Option<PathBuf>) {
-    let mut h = hints().lock().unwrap_or_else(|e| e.into_inner());
+    let mut h = hints();
     h.libraries.extend(library);
     h.include_dirs.extend(include_dir);
 }
@@ -58,13 +61,7 @@ fn ensure_library() -> Result<()> {
         return Ok(());
     }
     let mut candidates = env_paths("DEMOCRATISING_NVRTC");
-    candidates.extend(
-        hints()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .libraries
-            .clone(),
-    );
+    candidates.extend(hints().libraries.clone());
     for root in toolkit_roots() {
         candidates.push(root.join("lib64/libnvrtc.so.12"));
     }
@@ -103,13 +100,7 @@ pub fn version() -> Result<(i32, i32)> {
 /// The directory holding cuda_fp16.h / cuda_bf16.h, which the kernels include.
 pub fn include_dir() -> Result<PathBuf> {
     let mut candidates = env_paths("DEMOCRATISING_CUDA_INCLUDE");
-    candidates.extend(
-        hints()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .include_dirs
-            .clone(),
-    );
+    candidates.extend(hints().include_dirs.clone());
     candidates.extend(toolkit_roots().into_iter().map(|r| r.join("include")));
     candidates
         .iter()

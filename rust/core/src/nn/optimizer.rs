@@ -10,16 +10,41 @@ pub trait Optimizer {
     fn zero_grad(&self) -> Result<()>;
 }
 
-fn with_grads(params: &[Tensor]) -> (Vec<usize>, Vec<Tensor>) {
-    let mut idx = Vec::new();
-    let mut grads = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        if let Some(g) = p.grad() {
-            idx.push(i);
-            grads.push(g);
+/// The parameters of a step that have a gradient (their indices and gradients), read with
+/// grad mode off for as long as this lives.
+struct WithGrads {
+    _no_grad: GradModeGuard,
+    idx: Vec<usize>,
+    grads: Vec<Tensor>,
+}
+
+impl WithGrads {
+    fn of(params: &[Tensor]) -> WithGrads {
+        let _no_grad = GradModeGuard::new(false);
+        let (idx, grads) = params
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.grad().map(|g| (i, g)))
+            .unzip();
+        WithGrads {
+            _no_grad,
+            idx,
+            grads,
         }
     }
-    (idx, grads)
+
+    /// The entries of `v` (one per parameter) of the parameters that have a gradient.
+    fn pick<T: Clone>(&self, v: &[T]) -> Vec<T> {
+        self.idx.iter().map(|&i| v[i].clone()).collect()
+    }
+}
+
+/// Clears every parameter's gradient (`zero_grad` of both optimizers).
+fn clear_grads(params: &[Tensor]) -> Result<()> {
+    for p in params {
+        p.set_grad(None)?;
+    }
+    Ok(())
 }
 
 /// Adam with PyTorch's defaults (betas 0.9/0.999, eps 1e-8).
@@ -45,46 +70,30 @@ impl Adam {
             exp_avg_sq: params.iter().map(zeros).collect::<Result<_>>()?,
             steps: vec![0; params.len()],
             params,
-            config: AdamConfig {
-                lr,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 0.0,
-                decoupled: false,
-                amsgrad: false,
-                maximize: false,
-                grad_scale: 1.0,
-            },
+            config: AdamConfig::new(lr),
         })
     }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self) -> Result<()> {
-        let _g = GradModeGuard::new(false);
-        let (idx, grads) = with_grads(&self.params);
-        let pick = |v: &[Tensor]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-        for &i in &idx {
+        let with = WithGrads::of(&self.params);
+        for &i in &with.idx {
             self.steps[i] += 1;
         }
-        let steps: Vec<u64> = idx.iter().map(|&i| self.steps[i]).collect();
         adam_step(
-            &pick(&self.params),
-            &grads,
-            &pick(&self.exp_avg),
-            &pick(&self.exp_avg_sq),
+            &with.pick(&self.params),
+            &with.grads,
+            &with.pick(&self.exp_avg),
+            &with.pick(&self.exp_avg_sq),
             &[],
-            &steps,
+            &with.pick(&self.steps),
             &self.config,
         )
     }
 
     fn zero_grad(&self) -> Result<()> {
-        for p in &self.params {
-            p.set_grad(None)?;
-        }
-        Ok(())
+        clear_grads(&self.params)
     }
 }
 
@@ -111,37 +120,29 @@ impl SGD {
                 .collect::<Result<_>>()?,
             initialized: vec![false; params.len()],
             params,
-            config: SgdConfig {
-                lr,
-                momentum,
-                dampening: 0.0,
-                weight_decay: 0.0,
-                nesterov: false,
-                maximize: false,
-                grad_scale: 1.0,
-            },
+            config: SgdConfig::new(lr, momentum),
         })
     }
 }
 
 impl Optimizer for SGD {
     fn step(&mut self) -> Result<()> {
-        let _g = GradModeGuard::new(false);
-        let (idx, grads) = with_grads(&self.params);
-        let params: Vec<Tensor> = idx.iter().map(|&i| self.params[i].clone()).collect();
-        let bufs: Vec<Tensor> = idx.iter().map(|&i| self.buffers[i].clone()).collect();
-        let init: Vec<bool> = idx.iter().map(|&i| self.initialized[i]).collect();
-        sgd_step(&params, &grads, &bufs, &init, &self.config)?;
-        for &i in &idx {
+        let with = WithGrads::of(&self.params);
+        let (params, bufs) = (with.pick(&self.params), with.pick(&self.buffers));
+        sgd_step(
+            &params,
+            &with.grads,
+            &bufs,
+            &with.pick(&self.initialized),
+            &self.config,
+        )?;
+        for &i in &with.idx {
             self.initialized[i] = true;
         }
         Ok(())
     }
 
     fn zero_grad(&self) -> Result<()> {
-        for p in &self.params {
-            p.set_grad(None)?;
-        }
-        Ok(())
+        clear_grads(&self.params)
     }
 }

@@ -19,6 +19,24 @@ pub struct AdamConfig {
     pub grad_scale: f64,
 }
 
+impl AdamConfig {
+    /// PyTorch's defaults at learning rate `lr`: betas 0.9/0.999, eps 1e-8, no weight decay,
+    /// no amsgrad, minimizing.
+    pub fn new(lr: f64) -> AdamConfig {
+        AdamConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            amsgrad: false,
+            maximize: false,
+            grad_scale: 1.0,
+        }
+    }
+}
+
 /// The per-parameter tensors of one Adam step, as a backend receives them: one entry per
 /// parameter in each list (`max_exp_avg_sqs` is empty without amsgrad).
 #[derive(Clone, Copy)]

@@ -16,6 +16,22 @@ pub struct SgdConfig {
     pub grad_scale: f64,
 }
 
+impl SgdConfig {
+    /// PyTorch's defaults at learning rate `lr` and `momentum`: no dampening, weight decay or
+    /// Nesterov, minimizing.
+    pub fn new(lr: f64, momentum: f64) -> SgdConfig {
+        SgdConfig {
+            lr,
+            momentum,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+            grad_scale: 1.0,
+        }
+    }
+}
+
 /// One SGD step over a parameter group. With momentum, `buffers[i]` is updated in place;
 /// `initialized[i] == false` means "first step: the buffer becomes the gradient", as in PyTorch.
 pub fn sgd_step(

@@ -81,51 +81,74 @@ dim_reductions_py! {
     logsumexp;
 }
 
-#[pymethods]
-impl PyTensor {
-    // ---- reductions -------------------------------------------------------------------------
+/// `max()`/`min()` → scalar tensor; `max(dim)` → `(values, indices)`; `max(other)` →
+/// elementwise: `extreme`, `is_max` saying which.
+macro_rules! extreme_py {
+    ($($name:ident => $is_max:expr),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = (dim=None, keepdim=false))]
+                fn $name<'py>(
+                    &self,
+                    py: Python<'py>,
+                    dim: Option<&Bound<'py, PyAny>>,
+                    keepdim: bool,
+                ) -> PyResult<Py<PyAny>> {
+                    self.extreme(py, dim, keepdim, $is_max)
+                }
+            )*
+        }
+    };
+}
 
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
-        self.t.argmax(dim, keepdim).py().map(wrap)
-    }
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
-        self.t.argmin(dim, keepdim).py().map(wrap)
-    }
-    /// `max()` → scalar tensor; `max(dim)` → `(values, indices)`; `max(other)` → elementwise.
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn max<'py>(
-        &self,
-        py: Python<'py>,
-        dim: Option<&Bound<'py, PyAny>>,
-        keepdim: bool,
-    ) -> PyResult<Py<PyAny>> {
-        self.extreme(py, dim, keepdim, true)
-    }
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn min<'py>(
-        &self,
-        py: Python<'py>,
-        dim: Option<&Bound<'py, PyAny>>,
-        keepdim: bool,
-    ) -> PyResult<Py<PyAny>> {
-        self.extreme(py, dim, keepdim, false)
-    }
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn all(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
-        let b = self.t.to_dtype(DType::Bool).py()?;
-        match dim {
-            None => Ok(wrap(Tensor::scalar(b.all().py()?))),
-            Some(d) => b.amin(Some(&[d]), keepdim).py().map(wrap),
+extreme_py!(max => true, min => false);
+
+/// Methods `name(dim=None, keepdim=false)` over at most one dim, each `self.$helper(dim,
+/// keepdim, $flag)`.
+macro_rules! one_dim_py {
+    ($($name:ident => $helper:ident($flag:expr)),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = (dim=None, keepdim=false))]
+                fn $name(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+                    self.$helper(dim, keepdim, $flag)
+                }
+            )*
         }
+    };
+}
+
+one_dim_py!(
+    argmax => arg_extreme(true), argmin => arg_extreme(false),
+    all => truth(false), any => truth(true),
+);
+
+impl PyTensor {
+    /// `argmax` (`is_max`) or `argmin`.
+    fn arg_extreme(&self, dim: Option<isize>, keepdim: bool, is_max: bool) -> PyResult<PyTensor> {
+        let r = if is_max {
+            self.t.argmax(dim, keepdim)
+        } else {
+            self.t.argmin(dim, keepdim)
+        };
+        r.py().map(wrap)
     }
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn any(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+
+    /// `any` (`any`) or `all`: of every element as a bool scalar, or along `dim` as the
+    /// max (min) of the elements as bools.
+    fn truth(&self, dim: Option<isize>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
         let b = self.t.to_dtype(DType::Bool).py()?;
-        match dim {
-            None => Ok(wrap(Tensor::scalar(b.any().py()?))),
-            Some(d) => b.amax(Some(&[d]), keepdim).py().map(wrap),
-        }
+        let Some(d) = dim else {
+            let v = if any { b.any() } else { b.all() };
+            return Ok(wrap(Tensor::scalar(v.py()?)));
+        };
+        let r = if any {
+            b.amax(Some(&[d]), keepdim)
+        } else {
+            b.amin(Some(&[d]), keepdim)
+        };
+        r.py().map(wrap)
     }
 }

@@ -12,15 +12,11 @@ impl PyTensor {
 
     #[pyo3(signature = (other, alpha=1.0))]
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
-        let o = operand(other)?;
-        let t = &self.t;
-        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
+        self.add_scaled(py, other, alpha)
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
-        let o = operand(other)?;
-        let t = &self.t;
-        run(py, t.numel(), || t.add_scaled(&o, -alpha)).map(wrap)
+        self.add_scaled(py, other, -alpha)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         let t = &self.t;
@@ -32,25 +28,22 @@ impl PyTensor {
         let o = operand(exponent)?;
         run(py, t.numel(), || t.pow(&o)).map(wrap)
     }
+    // Three-argument pow (`modulo`) is not supported: the argument is ignored.
     fn __rpow__(
         &self,
-        py: Python<'_>,
         other: &Bound<'_, PyAny>,
-        modulo: Option<&Bound<'_, PyAny>>,
+        _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let _ = modulo;
         let o = operand(other)?;
         let t = &self.t;
-        run(py, t.numel(), || o.pow(t)).map(wrap)
+        run(other.py(), t.numel(), || o.pow(t)).map(wrap)
     }
     fn __pow__(
         &self,
-        py: Python<'_>,
         other: &Bound<'_, PyAny>,
-        modulo: Option<&Bound<'_, PyAny>>,
+        _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let _ = modulo;
-        self.pow(py, other)
+        self.pow(other.py(), other)
     }
     fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.neg(py)
@@ -150,14 +143,14 @@ impl PyTensor {
         let hi = max.map(|m| m.extract::<f64>()).transpose()?;
         run(py, t.numel(), || t.clamp(lo, hi)).map(wrap)
     }
+    /// `clip`: PyTorch's alias of `clamp`.
     #[pyo3(signature = (min=None, max=None))]
     fn clip(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         min: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        self.clamp(py, min, max)
+        slf.get().clamp(slf.py(), min, max)
     }
     #[pyo3(signature = (approximate="none"))]
     fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
@@ -184,5 +177,19 @@ impl PyTensor {
     fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
         let t = &self.t;
         run(py, t.numel(), || t.softplus(beta, threshold)).map(wrap)
+    }
+}
+
+impl PyTensor {
+    /// `add`/`sub`: `self + alpha * other`, `other` a tensor or a Python number.
+    fn add_scaled(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        alpha: f64,
+    ) -> PyResult<PyTensor> {
+        let o = operand(other)?;
+        let t = &self.t;
+        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
     }
 }

@@ -140,17 +140,9 @@ pub fn linspace(
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
-    finish(
-        Tensor::linspace(
-            start,
-            end,
-            count("steps", steps)?,
-            dtype_or(dtype, DType::F32)?,
-        )
-        .py()?,
-        dev,
-        requires_grad,
-    )
+    let steps = count("steps", steps)?;
+    let t = Tensor::linspace(start, end, steps, dtype_or(dtype, DType::F32)?).py()?;
+    finish(t, dev, requires_grad)
 }
 
 #[pyfunction]
@@ -163,16 +155,9 @@ pub fn eye(
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
-    finish(
-        Tensor::eye(
-            count("n", n)?,
-            m.map(|m| count("m", m)).transpose()?,
-            dtype_or(dtype, DType::F32)?,
-        )
-        .py()?,
-        dev,
-        requires_grad,
-    )
+    let (n, m) = (count("n", n)?, m.map(|m| count("m", m)).transpose()?);
+    let t = Tensor::eye(n, m, dtype_or(dtype, DType::F32)?).py()?;
+    finish(t, dev, requires_grad)
 }
 
 /// `randint(high, size)` or `randint(low, high, size)`, positionally or by keyword.

@@ -4,7 +4,7 @@ use super::PyTensor;
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::extract_dtype;
 use crate::util::{operand, run, wrap};
-use democratising::{Error, Tensor};
+use democratising::Error;
 use pyo3::prelude::*;
 
 /// `softmax(dim=-1, dtype=None)` and `log_softmax` (`log` says which), through `softmax_over`.
@@ -68,16 +68,14 @@ impl PyTensor {
         let (t, m) = (&self.t, &mask.t);
         run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
     }
+    /// `t.where(condition, other)`: `torch.where(condition, t, other)`.
     #[pyo3(name = "where")]
     fn where_method(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         condition: PyRef<'_, PyTensor>,
         other: &Bound<'_, PyAny>,
     ) -> PyResult<PyTensor> {
-        let o = operand(other)?;
-        let (t, c) = (&self.t, &condition.t);
-        run(py, t.numel(), || Tensor::where_(c, t, &o)).map(wrap)
+        crate::functions::where_(slf.py(), condition, slf.as_any(), other)
     }
     fn dot(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.matmul_of_rank(&other, 1, "dot")

@@ -4,7 +4,7 @@
 //! With stride 1 each output row's in-bounds span is a shifted input row, so both are a few
 //! hundred short strided row copies/adds (`ops::rows`); other strides gather element-wise.
 
-use crate::cpu::rows::{add_rows, copy_rows, Span};
+use crate::cpu::rows::{add_rows, copy_rows, Rows, Span};
 use crate::ops::nn::conv::Geom;
 use crate::Float;
 
@@ -79,8 +79,13 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
         d[yhi * wo..].fill(T::zero());
         let rows = yhi - ylo;
         if sw == 1 {
-            let src = Span::new(first, sh * w);
-            copy_rows(x, src, d, Span::new(ylo * wo + lo, wo), rows, hi - lo);
+            let transfer = Rows {
+                src: Span::new(first, sh * w),
+                dst: Span::new(ylo * wo + lo, wo),
+                count: rows,
+                len: hi - lo,
+            };
+            copy_rows(x, d, transfer);
         } else {
             for r in 0..rows {
                 let s = first + r * sh * w;
@@ -111,8 +116,13 @@ pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) 
         let src = row * cols + win.ylo * wo + win.lo;
         let (first, rows, len) = (win.first, win.yhi - win.ylo, win.hi - win.lo);
         if sw == 1 {
-            let to = Span::new(first, sh * w);
-            add_rows(col, Span::new(src, wo), dx, to, rows, len);
+            let transfer = Rows {
+                src: Span::new(src, wo),
+                dst: Span::new(first, sh * w),
+                count: rows,
+                len,
+            };
+            add_rows(col, dx, transfer);
         } else {
             for r in 0..rows {
                 let (s, o) = (src + r * wo, first + r * sh * w);

@@ -7,27 +7,22 @@
 use crate::Float;
 
 /// `dst` rows = `src` rows.
-pub(crate) fn copy_rows<T: Float>(
-    src: &[T],
-    s: Span,
-    dst: &mut [T],
-    d: Span,
-    rows: usize,
-    len: usize,
-) {
-    run::<T, false>(src, s, dst, d, rows, len);
+pub(crate) fn copy_rows<T: Float>(src: &[T], dst: &mut [T], rows: Rows) {
+    run::<T, false>(src, dst, rows);
 }
 
 /// `dst` rows += `src` rows.
-pub(crate) fn add_rows<T: Float>(
-    src: &[T],
-    s: Span,
-    dst: &mut [T],
-    d: Span,
-    rows: usize,
-    len: usize,
-) {
-    run::<T, true>(src, s, dst, d, rows, len);
+pub(crate) fn add_rows<T: Float>(src: &[T], dst: &mut [T], rows: Rows) {
+    run::<T, true>(src, dst, rows);
+}
+
+/// One batch of row transfers: `count` rows of `len` elements, read at `src`, written at `dst`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rows {
+    pub src: Span,
+    pub dst: Span,
+    pub count: usize,
+    pub len: usize,
 }
 
 /// Where the rows of one operand are: first element and the distance between rows.
@@ -42,26 +37,30 @@ impl Span {
         Span { start, stride }
     }
 
-    /// One past the last element touched by `rows` rows of `len`.
+    /// One past the last element touched by `rows` rows of `len` (at least one row).
     fn end(self, rows: usize, len: usize) -> usize {
         self.start + (rows - 1) * self.stride + len
     }
+
+    /// Where row `r` starts.
+    fn row(self, r: usize) -> usize {
+        self.start + r * self.stride
+    }
 }
 
-fn run<T: Float, const ADD: bool>(
-    src: &[T],
-    s: Span,
-    dst: &mut [T],
-    d: Span,
-    rows: usize,
-    len: usize,
-) {
-    if rows == 0 || len == 0 {
+fn run<T: Float, const ADD: bool>(src: &[T], dst: &mut [T], rows: Rows) {
+    let Rows {
+        src: s,
+        dst: d,
+        count,
+        len,
+    } = rows;
+    if count == 0 || len == 0 {
         return;
     }
     // Every access below is inside these bounds.
     assert!(
-        s.end(rows, len) <= src.len() && d.end(rows, len) <= dst.len(),
+        s.end(count, len) <= src.len() && d.end(count, len) <= dst.len(),
         "rows out of bounds"
     );
     // Adds stay plain loops: measured, masked vector adds are slower in col2im, where the
@@ -71,23 +70,20 @@ fn run<T: Float, const ADD: bool>(
     if !ADD && crate::simd::level() >= 2 {
         let size = std::mem::size_of::<T>();
         let bytes = |sp: Span| Span::new(sp.start * size, sp.stride * size);
+        let in_bytes = Rows {
+            src: bytes(s),
+            dst: bytes(d),
+            count,
+            len: len * size,
+        };
         // SAFETY: the CPU has AVX-512F/BW (`level`); the byte spans are the element spans
         // bounded above.
-        unsafe {
-            avx512::copy_bytes(
-                src.as_ptr().cast(),
-                bytes(s),
-                dst.as_mut_ptr().cast(),
-                bytes(d),
-                rows,
-                len * size,
-            )
-        };
+        unsafe { avx512::copy_bytes(src.as_ptr().cast(), dst.as_mut_ptr().cast(), in_bytes) };
         return;
     }
-    for r in 0..rows {
-        let from = &src[s.start + r * s.stride..][..len];
-        let to = &mut dst[d.start + r * d.stride..][..len];
+    for r in 0..count {
+        let from = &src[s.row(r)..][..len];
+        let to = &mut dst[d.row(r)..][..len];
         if ADD {
             for (a, &b) in to.iter_mut().zip(from) {
                 *a += b;
@@ -100,34 +96,27 @@ fn run<T: Float, const ADD: bool>(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::Span;
+    use super::Rows;
     use std::arch::x86_64::*;
 
-    /// Copies `rows` rows of `len` bytes.
+    /// Copies `rows` (spans and lengths in bytes).
     ///
     /// # Safety
     /// AVX-512F and BW available; every row inside its buffer.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn copy_bytes(
-        src: *const u8,
-        s: Span,
-        dst: *mut u8,
-        d: Span,
-        rows: usize,
-        len: usize,
-    ) {
-        let (full, tail) = (len / 64, len % 64);
+    pub(super) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, rows: Rows) {
+        let (full, tail) = (rows.len / 64, rows.len % 64);
         let mask: __mmask64 = if tail == 0 {
             0
         } else {
             u64::MAX >> (64 - tail)
         };
-        for r in 0..rows {
+        for r in 0..rows.count {
             // SAFETY: (all below) offsets stay inside the row, which the caller bounds; masked
             // bytes are neither read nor written.
             unsafe {
-                let sp = src.add(s.start + r * s.stride);
-                let dp = dst.add(d.start + r * d.stride);
+                let sp = src.add(rows.src.row(r));
+                let dp = dst.add(rows.dst.row(r));
                 for c in 0..full {
                     let v = _mm512_loadu_si512(sp.add(64 * c).cast());
                     _mm512_storeu_si512(dp.add(64 * c).cast(), v);
@@ -144,7 +133,7 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use super::{add_rows, copy_rows, Span};
+    use super::{add_rows, copy_rows, Rows, Span};
 
     fn check<T: crate::Float + std::fmt::Debug>(len: usize) {
         let src: Vec<T> = (0..200).map(|i| T::from_usize(i)).collect();
@@ -155,14 +144,20 @@ mod tests {
                 want[7 + r * 41 + k] = src[3 + r * 13 + k];
             }
         }
-        copy_rows(&src, Span::new(3, 13), &mut dst, Span::new(7, 41), 5, len);
+        let rows = Rows {
+            src: Span::new(3, 13),
+            dst: Span::new(7, 41),
+            count: 5,
+            len,
+        };
+        copy_rows(&src, &mut dst, rows);
         assert_eq!(dst, want, "copy len {len}");
         for r in 0..5 {
             for k in 0..len {
                 want[7 + r * 41 + k] += src[3 + r * 13 + k];
             }
         }
-        add_rows(&src, Span::new(3, 13), &mut dst, Span::new(7, 41), 5, len);
+        add_rows(&src, &mut dst, rows);
         assert_eq!(dst, want, "add len {len}");
     }
 

@@ -215,8 +215,8 @@ class GPT(nn.Module):
     def tie_weights(self) -> None:
         """One parameter for the token embedding and the output projection (weight tying).
 
-        Call it again after ``.to(device)``: moving a model converts each module's
-        parameters separately, so the two names would end up holding two tensors."""
+        ``main`` calls it again after ``.to(device)``: a no-op where ``Module.to`` keeps shared
+        parameters shared, a repair with versions that converted each module's separately."""
         self.lm_head.weight = self.wte.weight
 
     def forward(self, idx: dm.Tensor) -> dm.Tensor:

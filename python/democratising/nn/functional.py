@@ -610,6 +610,46 @@ def layer_norm(
     return _core._layer_norm(input, shape, weight, bias, eps)
 
 
+# ``torch.finfo(dtype).eps`` of the floating-point dtypes
+_FINFO_EPS = {
+    _core.float32: 1.1920928955078125e-07,
+    _core.float64: 2.220446049250313e-16,
+    _core.float16: 0.0009765625,
+    _core.bfloat16: 0.0078125,
+}
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Optional[Tensor] = None,
+    eps: Optional[float] = None,
+) -> Tensor:
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims (PyTorch's
+    ``F.rms_norm``): ``x / sqrt(mean(x**2) + eps) * weight``; ``eps=None`` is the machine epsilon
+    of the input's dtype. float16/bfloat16 inputs are normalised in float32."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or input.ndim < n or tuple(input.shape[input.ndim - n :]) != shape:
+        raise ShapeError(
+            f"rms_norm: normalized_shape {list(shape)} does not match the trailing dims of an "
+            f"input of shape {tuple(input.shape)}"
+        )
+    if weight is not None and tuple(weight.shape) != shape:
+        raise ShapeError(f"rms_norm: weight has shape {tuple(weight.shape)}, expected {shape}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"rms_norm expects a floating-point input, got {input.dtype}")
+    if eps is None:
+        eps = _FINFO_EPS[input.dtype]
+    low = input.dtype in (_core.float16, _core.bfloat16)
+    x = input.float() if low else input
+    dims = list(range(input.ndim - n, input.ndim))
+    y = x * ((x * x).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    if low:
+        y = y.to(input.dtype)
+    return y if weight is None else y * weight
+
+
 def batch_norm(
     input: Tensor,
     running_mean: Optional[Tensor],

@@ -1,5 +1,5 @@
-"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode), ``LayerNorm`` and
-``GroupNorm``."""
+"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode), ``LayerNorm``,
+``GroupNorm`` and ``RMSNorm``."""
 
 from __future__ import annotations
 
@@ -163,4 +163,34 @@ class GroupNorm(Module):
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
             f"bias={has_bias}"
+        )
+
+
+class RMSNorm(Module):
+    """Root-mean-square layer normalisation over the trailing ``normalized_shape`` dims
+    (PyTorch's ``nn.RMSNorm``): ``x / sqrt(mean(x**2) + eps) * weight`` with ``weight``
+    initialised to ones; ``eps=None`` uses the input dtype's machine epsilon."""
+
+    def __init__(
+        self,
+        normalized_shape: Union[int, Sequence[int]],
+        eps: Optional[float] = None,
+        elementwise_affine: bool = True,
+    ) -> None:
+        super().__init__()
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
+        self.normalized_shape, self.eps = shape, eps
+        self.elementwise_affine = elementwise_affine
+        self.register_parameter(
+            "weight", Parameter(_core.ones(*shape)) if elementwise_affine else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self._parameters.get("weight"), self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

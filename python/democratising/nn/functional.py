@@ -716,7 +716,11 @@ def scaled_dot_product_attention(
     keys (PyTorch's ``F.scaled_dot_product_attention``). A boolean ``attn_mask`` marks the
     positions that may be attended to, a float one is added to the scores; ``is_causal`` keeps
     the lower triangle; ``scale`` defaults to ``1/sqrt(E)``; with ``enable_gqa`` the query may
-    have a multiple of the key/value heads (dim -3), each key head serving a group."""
+    have a multiple of the key/value heads (dim -3), each key head serving a group.
+
+    Runs as one fused engine op (flash attention: the ``[L, S]`` scores are never stored, a
+    fully masked row gives zeros) unless the batch dims need broadcasting or the mask needs a
+    gradient, which the composite path handles."""
     if attn_mask is not None and is_causal:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
     if not 0.0 <= dropout_p < 1.0:
@@ -728,6 +732,10 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: query {tuple(query.shape)}, key {tuple(key.shape)} "
             f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
             f"key/value lengths must agree)"
+        )
+    if _fused_attention_applies(query, key, value, attn_mask):
+        return _core._scaled_dot_product_attention(
+            query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
         )
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         hq, hk = query.shape[-3], key.shape[-3]
@@ -752,6 +760,18 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, True)
     return attn @ value
+
+
+def _fused_attention_applies(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor]) -> bool:
+    """Whether the fused engine op covers the call: one rank, the same batch dims (the
+    composite broadcasts them) and no gradient wanted for the mask."""
+    n = q.ndim
+    return (
+        k.ndim == n
+        and v.ndim == n
+        and tuple(q.shape[:-3]) == tuple(k.shape[:-3]) == tuple(v.shape[:-3])
+        and (mask is None or not mask.requires_grad)
+    )
 
 
 # ---- padding, resampling, similarity, group norm --------------------------------------------

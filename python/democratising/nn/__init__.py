@@ -156,3 +156,12 @@ __all__ = [
     "init",
     "utils",
 ]
+
+
+def _names_for_modules() -> dict[str, object]:
+    """The public layers, for ``nn.modules``'s PyTorch-path submodules."""
+    return {name: globals()[name] for name in __all__ if name[0].isupper()}
+
+
+from . import modules as modules  # noqa: E402 - after the layers it re-exports
+from . import parallel as parallel  # noqa: E402

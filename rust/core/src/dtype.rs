@@ -343,13 +343,13 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty) => {
+    ($t:ty, exp: $exp:path, tanh: $tanh:path, erf: $erf:path) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
             #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                $exp(self)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -369,7 +369,7 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -385,7 +385,7 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn erf(self) -> Self {
-                crate::ops::special::erf(self as f64) as $t
+                $erf(self)
             }
             #[inline(always)]
             fn max(self, o: Self) -> Self {
@@ -415,8 +415,9 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32);
-impl_float!(f64);
+// float32 uses the vectorisable `fastmath` functions (libm's would be a call per element).
+impl_float!(f32, exp: crate::fastmath::exp_f32, tanh: crate::fastmath::tanh_f32, erf: crate::fastmath::erf_f32);
+impl_float!(f64, exp: f64::exp, tanh: f64::tanh, erf: crate::ops::special::erf);
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.
 #[macro_export]

@@ -1,7 +1,7 @@
 //! Fused attention on the CPU: flash-attention tiling with an online softmax, so no `[l, s]`
 //! matrix is stored. A forward task takes `QB` query rows of one head and walks the keys in
 //! tiles of `KB`; each tile is transposed once, so a row's scores are `e` vector updates of
-//! `KB` lanes and the exponentials a vectorisable polynomial (`exp_f32`). A backward task owns
+//! `KB` lanes and the exponentials vectorise (`fastmath`). A backward task owns
 //! one key/value head (it alone writes those gradient rows, and those of its query heads) and
 //! recomputes the probabilities from the saved log-sum-exp. Both are compiled per SIMD level
 //! (`multiversion!`).
@@ -17,52 +17,10 @@ const QB: usize = 32;
 /// Keys per tile.
 const KB: usize = 64;
 
-/// The float types the kernels run in, with an exponential that vectorises.
-trait AttnFloat: Float {
-    fn exp_fast(self) -> Self;
-}
-
-impl AttnFloat for f64 {
-    #[inline(always)]
-    fn exp_fast(self) -> f64 {
-        self.exp()
-    }
-}
-
-impl AttnFloat for f32 {
-    #[inline(always)]
-    fn exp_fast(self) -> f32 {
-        exp_f32(self)
-    }
-}
-
-/// `e^x` without a libm call, so loops over it vectorise: Cephes' `expf` (reduction by ln 2,
-/// a degree-6 polynomial, about 2 ulp); exactly 0 below -87.3, `-inf` included. Attention only
-/// exponentiates `score - max <= 0`, so the clamp at 88 never bites.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    let xc = x.clamp(-87.3, 88.0);
-    let n = (xc * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    let scaled = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
-    if x < -87.3 {
-        0.0
-    } else {
-        scaled
-    }
-}
-
 /// The rows `j0 .. j0 + kb` of `rows` (`width` wide) transposed into `out[d * KB + t]`, lanes
 /// past `kb` zeroed.
 #[inline(always)]
-fn transpose_tile<T: AttnFloat>(rows: &[T], width: usize, kb: usize, out: &mut [T]) {
+fn transpose_tile<T: Float>(rows: &[T], width: usize, kb: usize, out: &mut [T]) {
     for d in 0..width {
         let lane = &mut out[d * KB..(d + 1) * KB];
         for (t, o) in lane.iter_mut().enumerate() {
@@ -77,7 +35,7 @@ fn transpose_tile<T: AttnFloat>(rows: &[T], width: usize, kb: usize, out: &mut [
 
 /// The largest of the `KB` lanes, with 16 independent running maxima (so it vectorises).
 #[inline(always)]
-fn lanes_max<T: AttnFloat>(x: &[T; KB]) -> T {
+fn lanes_max<T: Float>(x: &[T; KB]) -> T {
     let mut acc = [T::NEG_INF; 16];
     for c in x.chunks_exact(16) {
         for t in 0..16 {
@@ -90,7 +48,7 @@ fn lanes_max<T: AttnFloat>(x: &[T; KB]) -> T {
 
 /// The sum of the `KB` lanes, in 16 independent partial sums.
 #[inline(always)]
-fn lanes_sum<T: AttnFloat>(x: &[T; KB]) -> T {
+fn lanes_sum<T: Float>(x: &[T; KB]) -> T {
     let mut acc = [T::zero(); 16];
     for c in x.chunks_exact(16) {
         for t in 0..16 {
@@ -101,14 +59,14 @@ fn lanes_sum<T: AttnFloat>(x: &[T; KB]) -> T {
 }
 
 #[inline(always)]
-fn axpy<T: AttnFloat>(acc: &mut [T], a: T, x: &[T]) {
+fn axpy<T: Float>(acc: &mut [T], a: T, x: &[T]) {
     for (o, &v) in acc.iter_mut().zip(x) {
         *o += a * v;
     }
 }
 
 #[inline(always)]
-fn dot<T: AttnFloat>(a: &[T], b: &[T]) -> T {
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
@@ -132,7 +90,7 @@ impl HeadAt {
 
 /// Adds the mask to the scores of query `i` against keys `j0 .. j0 + n`.
 #[inline(always)]
-fn add_mask<T: AttnFloat>(
+fn add_mask<T: Float>(
     sp: &AttentionSpec,
     mask: Option<&[T]>,
     at: HeadAt,
@@ -150,7 +108,7 @@ fn add_mask<T: AttnFloat>(
 
 /// The dropout factor (0 or `1 / (1 - p)`) of probability `(i, j)`.
 #[inline(always)]
-fn keep_factor<T: AttnFloat>(sp: &AttentionSpec, at: HeadAt, i: usize, j: usize) -> T {
+fn keep_factor<T: Float>(sp: &AttentionSpec, at: HeadAt, i: usize, j: usize) -> T {
     let u = philox_unit(sp.seed, 0, at.drop + (i * sp.s + j) as u64);
     if u >= sp.dropout_p {
         T::from_f64(1.0 / (1.0 - sp.dropout_p))
@@ -176,7 +134,7 @@ const RB: usize = 4;
 /// scaled) against the `KB` lanes of a transposed tile: each tile lane loaded once for `RB`
 /// rows.
 #[inline(always)]
-fn tile_dots_rows<T: AttnFloat>(x: &[T], width: usize, tile: &[T], acc: &mut [[T; KB]; RB]) {
+fn tile_dots_rows<T: Float>(x: &[T], width: usize, tile: &[T], acc: &mut [[T; KB]; RB]) {
     let mut a = [[T::zero(); KB]; RB];
     for d in 0..width {
         let lane: &[T; KB] = tile[d * KB..(d + 1) * KB].try_into().expect("KB lanes");
@@ -193,7 +151,7 @@ fn tile_dots_rows<T: AttnFloat>(x: &[T], width: usize, tile: &[T], acc: &mut [[T
 /// `acc += sum_t p[t] * v[t]` over rows of `v` (`ev` wide), 16 output lanes at a time so
 /// the running sums stay in registers.
 #[inline(always)]
-fn accumulate_rows<T: AttnFloat>(acc: &mut [T], p: &[T], v: &[T], ev: usize) {
+fn accumulate_rows<T: Float>(acc: &mut [T], p: &[T], v: &[T], ev: usize) {
     let mut c0 = 0;
     while c0 + 16 <= ev {
         let mut a: [T; 16] = acc[c0..c0 + 16].try_into().expect("16 lanes");
@@ -219,7 +177,7 @@ fn accumulate_rows<T: AttnFloat>(acc: &mut [T], p: &[T], v: &[T], ev: usize) {
 /// of `exp(score - m)`, and (in `out`) the unnormalised output.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn online_update<T: AttnFloat>(
+fn online_update<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     (i, j0, n): (usize, usize, usize),
@@ -234,13 +192,13 @@ fn online_update<T: AttnFloat>(
     if mnew == T::NEG_INF {
         return;
     }
-    let alpha = (*m - mnew).exp_fast();
+    let alpha = (*m - mnew).exp();
     if alpha != T::one() {
         *l *= alpha;
         acc.iter_mut().for_each(|a| *a *= alpha);
     }
     for v in sc.iter_mut() {
-        *v = (*v - mnew).exp_fast();
+        *v = (*v - mnew).exp();
     }
     *l += lanes_sum(sc);
     if sp.dropout_p > 0.0 {
@@ -254,7 +212,7 @@ fn online_update<T: AttnFloat>(
 
 /// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
 #[inline(always)]
-fn forward_rows<T: AttnFloat>(
+fn forward_rows<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     mask: Option<&[T]>,
@@ -311,7 +269,7 @@ fn forward_rows<T: AttnFloat>(
     }
 }
 
-crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: AttnFloat] => forward_rows);
+crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
 
 /// `v` cut into `n` consecutive pieces of `len` (which may be 0).
 fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
@@ -324,7 +282,7 @@ fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
     out
 }
 
-fn forward_typed<T: AttnFloat>(
+fn forward_typed<T: Float>(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
@@ -376,7 +334,7 @@ struct HeadGrad<'a, T> {
 /// `out[t] += sum_r coef[r][t] * x[r]` for the first `n` rows of `out` (`w` wide), `x` being
 /// `RB` rows: each output row is read and written once for `RB` contributions.
 #[inline(always)]
-fn combine_rows<T: AttnFloat>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T], n: usize) {
+fn combine_rows<T: Float>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T], n: usize) {
     for t in 0..n {
         let c: [T; RB] = std::array::from_fn(|r| coef[r][t]);
         if c.iter().all(|&v| v == T::zero()) {
@@ -394,7 +352,7 @@ fn combine_rows<T: AttnFloat>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: 
 }
 
 /// `x`'s rows times `factor`, padded with zero rows to a multiple of `RB`.
-fn padded_rows<T: AttnFloat>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
+fn padded_rows<T: Float>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
     let mut out = vec![T::zero(); rows.div_ceil(RB) * RB * w];
     for (o, &v) in out.iter_mut().zip(x) {
         *o = v * factor;
@@ -408,7 +366,7 @@ fn padded_rows<T: AttnFloat>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T
 /// head's end, and fully masked rows, get zeros.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_grads<T: AttnFloat>(
+fn tile_grads<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     st: &HeadGrad<'_, T>,
@@ -434,7 +392,7 @@ fn tile_grads<T: AttnFloat>(
         p[u][n..].fill(T::NEG_INF);
         let lse = st.lse[i];
         for v in p[u].iter_mut() {
-            *v = (*v - lse).exp_fast();
+            *v = (*v - lse).exp();
         }
         if sp.dropout_p > 0.0 {
             for t in 0..n {
@@ -454,7 +412,7 @@ fn tile_grads<T: AttnFloat>(
 /// Adds one query head's contribution to the gradients of its queries (`dq`, `[l, e]`) and
 /// of its key/value head (`dk` `[s, e]`, `dv` `[s, ev]`), `RB` query rows at a time.
 #[inline(always)]
-fn backward_head<T: AttnFloat>(
+fn backward_head<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     st: &HeadGrad<'_, T>,
@@ -493,9 +451,9 @@ fn backward_head<T: AttnFloat>(
     dq.iter_mut().for_each(|v| *v *= scale);
 }
 
-crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: AttnFloat] => backward_head);
+crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: Float] => backward_head);
 
-fn backward_typed<T: AttnFloat>(
+fn backward_typed<T: Float>(
     [q, k, v]: [&Tensor; 3],
     out: &Tensor,
     lse: &Tensor,
@@ -577,24 +535,5 @@ pub(super) fn attention_backward(
             DType,
             "the attention kernels run in float32 or float64, got {dt}"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exp_f32;
-
-    #[test]
-    fn exp_f32_is_close_to_libm() {
-        for i in -2000..=200 {
-            let x = i as f32 * 0.0437;
-            let (want, got) = (x.exp(), exp_f32(x));
-            assert!(
-                (got - want).abs() <= want * 4e-7 + 1e-37,
-                "{x}: {got} vs {want}"
-            );
-        }
-        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f32(0.0), 1.0);
     }
 }

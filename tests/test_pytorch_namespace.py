@@ -218,3 +218,95 @@ def test_multinomial_is_reproducible_and_checks_its_input() -> None:
         dm.multinomial(dm.zeros(3), 1)
     with pytest.raises(ValueError):
         dm.multinomial(dm.ones(2, 2, 2), 1)
+
+
+# ---- layer constructors: device=/dtype=, inplace= ------------------------------------------
+
+_FACTORY_LAYERS = [
+    (nn.Linear, (3, 4)),
+    (nn.Conv1d, (2, 3, 3)),
+    (nn.Conv2d, (2, 3, 3)),
+    (nn.Embedding, (5, 3)),
+    (nn.LayerNorm, (3,)),
+    (nn.BatchNorm1d, (3,)),
+    (nn.BatchNorm2d, (3,)),
+    (nn.GroupNorm, (1, 3)),
+    (nn.RMSNorm, (3,)),
+    (nn.LSTM, (3, 4)),
+    (nn.GRU, (3, 4)),
+    (nn.RNN, (3, 4)),
+    (nn.LSTMCell, (3, 4)),
+    (nn.GRUCell, (3, 4)),
+    (nn.RNNCell, (3, 4)),
+    (nn.PReLU, ()),
+    (nn.MultiheadAttention, (4, 2)),
+    (nn.TransformerEncoderLayer, (4, 2, 8)),
+]
+
+
+@pytest.mark.parametrize("cls,args", _FACTORY_LAYERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_layers_take_device_and_dtype(cls: type, args: tuple[int, ...]) -> None:
+    m = cls(*args, device="cpu", dtype=dm.float64)
+    assert {p.dtype for p in m.parameters()} == {dm.float64}
+    assert all(p.device.type == "cpu" for p in m.parameters())
+    # Integer buffers (BatchNorm's num_batches_tracked) keep their dtype.
+    assert all(b.dtype in (dm.float64, dm.int64) for b in m.buffers())
+
+
+def test_linear_takes_device_and_dtype_by_position() -> None:
+    m = nn.Linear(2, 3, False, "cpu", dm.float64)
+    assert m.weight.dtype == dm.float64 and m.bias is None
+
+
+def test_inplace_activations_write_into_their_input_without_autograd() -> None:
+    for layer in (
+        nn.ReLU(True),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.ELU(inplace=True),
+        nn.Hardtanh(inplace=True),
+        nn.ReLU6(inplace=True),
+        nn.SiLU(inplace=True),
+    ):
+        x = dm.tensor([-2.0, -0.5, 0.5, 7.0])
+        expected = to_numpy(type(layer)()(x.clone())) if type(layer) is not nn.LeakyReLU else None
+        y = layer(x)
+        assert y is x, type(layer).__name__
+        if expected is not None:
+            np.testing.assert_allclose(to_numpy(x), expected, rtol=1e-6)
+    assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"
+    assert repr(nn.LeakyReLU(0.2, True)) == "LeakyReLU(negative_slope=0.2, inplace=True)"
+    assert repr(nn.Dropout(0.1)) == "Dropout(p=0.1, inplace=False)"
+
+
+def test_inplace_activations_keep_gradients_right() -> None:
+    w = dm.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    y = nn.ReLU(inplace=True)(w * 2)
+    y.sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad), [0.0, 2.0, 2.0])
+    d = nn.Dropout(0.5, inplace=True)
+    d.eval()
+    x = dm.ones(4)
+    assert d(x) is x
+
+
+def test_conv2d_padding_modes() -> None:
+    dm.manual_seed(0)
+    x = dm.randn(1, 2, 5, 6)
+    for mode in ("reflect", "replicate", "circular"):
+        c = nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode)
+        ref = dm.nn.functional.conv2d(
+            dm.nn.functional.pad(x, (1, 1, 1, 1), mode=mode), c.weight, c.bias
+        )
+        np.testing.assert_allclose(to_numpy(c(x)), to_numpy(ref), rtol=1e-6)
+        assert c(x).shape == (1, 3, 5, 6)
+    with pytest.raises(ValueError, match="padding_mode"):
+        nn.Conv2d(1, 1, 3, padding_mode="mirror")
+
+
+def test_embedding_takes_pytorchs_extra_arguments() -> None:
+    w = dm.randn(4, 2)
+    e = nn.Embedding(4, 2, _weight=w, _freeze=True, sparse=True)
+    np.testing.assert_array_equal(to_numpy(e.weight), to_numpy(w))
+    assert not e.weight.requires_grad
+    with pytest.raises(dm.InvalidValueError, match="max_norm"):
+        nn.Embedding(4, 2, max_norm=1.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -676,9 +677,11 @@ def test_load_state_dict_checks_the_new_optimizers_state() -> None:
     sd["state"][0]["mu_product"] = "x"
     with pytest.raises(InvalidValueError, match="mu_product"):
         nadam.load_state_dict(sd)
-    sd["state"][0]["mu_product"] = dm.tensor(0.5)  # PyTorch's 0-d tensor is read as a number
+    sd["state"][0]["mu_product"] = dm.tensor(0.5)  # PyTorch's 0-d tensors are read as numbers
+    sd["state"][0]["step"] = dm.tensor(1.0)
     nadam.load_state_dict(sd)
-    assert nadam.state[q]["mu_product"] == 0.5
+    assert nadam.state[q]["mu_product"] == 0.5 and nadam.state[q]["step"] == 1
+    assert isinstance(nadam.state[q]["step"], int)
 
 
 def test_grad_none_parameters_are_skipped_and_zero_grad_clears() -> None:
@@ -692,3 +695,72 @@ def test_grad_none_parameters_are_skipped_and_zero_grad_clears() -> None:
         assert np.all(b.detach().numpy() == 1.0)
         opt.zero_grad()
         assert a.grad is None
+
+
+# ---- CUDA: the same steps on the device (skipped without one) --------------------------------
+
+
+def _cuda_makers() -> list[Any]:
+    return [
+        pytest.param(lambda ps: optim.Adadelta(ps, lr=0.5, weight_decay=0.1), id="Adadelta"),
+        pytest.param(lambda ps: optim.Adamax(ps, lr=0.05, maximize=True), id="Adamax"),
+        pytest.param(lambda ps: optim.NAdam(ps, lr=0.05, weight_decay=0.1), id="NAdam"),
+        pytest.param(lambda ps: optim.RAdam(ps, lr=0.05, betas=(0.8, 0.9)), id="RAdam"),
+        pytest.param(lambda ps: optim.ASGD(ps, lr=0.1, lambd=0.05, t0=1), id="ASGD"),
+        pytest.param(lambda ps: optim.Rprop(ps, lr=0.1), id="Rprop"),
+        pytest.param(lambda ps: optim.SparseAdam(ps, lr=0.05), id="SparseAdam"),
+        pytest.param(lambda ps: optim.Muon(ps, lr=0.05), id="Muon"),
+    ]
+
+
+@pytest.mark.parametrize("make", _cuda_makers())
+def test_cuda_steps_match_cpu(make: Callable[[list[dm.Tensor]], Any]) -> None:
+    if not dm.cuda.is_available():
+        pytest.skip("no CUDA device")
+    rng = np.random.default_rng(5)
+    w0 = rng.normal(size=(33, 17)).astype(np.float32)
+    w_cpu = dm.tensor(w0, requires_grad=True)
+    w_gpu = dm.tensor(w0).cuda().requires_grad_()
+    opts = [make([w_cpu]), make([w_gpu])]
+    for k in range(7):
+        g = rng.normal(size=w0.shape).astype(np.float32)
+        g[k::5] = 0.0
+        w_cpu.grad, w_gpu.grad = dm.tensor(g), dm.tensor(g).cuda()
+        for o in opts:
+            o.step()
+    assert w_gpu.device.type == "cuda"
+    np.testing.assert_allclose(
+        w_gpu.detach().cpu().numpy(), w_cpu.detach().numpy(), rtol=1e-4, atol=1e-5
+    )
+    state = opts[1].state[w_gpu]
+    assert all(v.device.type == "cuda" for v in state.values() if isinstance(v, dm.Tensor))
+
+
+def test_cuda_lbfgs_matches_cpu() -> None:
+    if not dm.cuda.is_available():
+        pytest.skip("no CUDA device")
+    results = []
+    for to_device in (False, True):
+        x = dm.tensor(X0)
+        x = (x.cuda() if to_device else x).requires_grad_()
+        opt = optim.LBFGS([x], line_search_fn="strong_wolfe", max_iter=10)
+
+        def closure(x: dm.Tensor = x, opt: Any = opt) -> dm.Tensor:
+            opt.zero_grad()
+            loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] * x[0]) ** 2
+            loss.backward()
+            return loss
+
+        for _ in range(3):
+            opt.step(closure)
+        results.append(x.detach().cpu().numpy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9, atol=1e-12)
+
+
+def test_docs_examples_run() -> None:
+    """The python blocks of docs/optimizers.md run (that page is not in test_docs's list)."""
+    page = os.path.join(os.path.dirname(__file__), "..", "docs", "optimizers.md")
+    blocks = re.findall(r"^```python\n(.*?)^```", open(page).read(), re.S | re.M)
+    assert len(blocks) == 3
+    for source in blocks:
+        exec(compile(source, "docs/optimizers.md", "exec"), {})

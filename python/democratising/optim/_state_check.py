@@ -161,6 +161,8 @@ def _check_entry(i: Any, st: Any, p: Tensor, rule: Optional[_Rule]) -> dict[str,
         if not isinstance(name, str):
             raise InvalidValueError(f"{where} has a non-string key {name!r}")
         if name == "step":
+            if isinstance(v, Tensor) and v.dim() == 0 and not v.requires_grad:
+                v = v.item()  # PyTorch keeps the count as a 0-d tensor
             ok = _is_num(v) and (isinstance(v, int) or float(v).is_integer())
             if not ok or not 0 <= v <= _MAX_STEP:
                 raise InvalidValueError(f"{where}: 'step' must be an int >= 0, got {v!r}")

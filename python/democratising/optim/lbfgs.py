@@ -297,7 +297,7 @@ class LBFGS(Optimizer):
                     ro.append(1.0 / curvature)
                     h_diag = curvature / y.dot(y).item()
                 d = self._two_loop(g, old_dirs, old_stps, ro, h_diag)
-            prev_g = g.clone()
+            prev_g = g  # never changed in place: each iteration makes a new g
             prev_loss = loss
             if state["n_iter"] == 1:
                 t = min(1.0, 1.0 / g.abs().sum().item()) * lr

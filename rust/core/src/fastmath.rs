@@ -69,7 +69,7 @@ pub fn erf_f32(x: f32) -> f32 {
     p = p * z - 2.685_381_2e-2;
     p = p * z + 0.112_835_85;
     p = p * z - 0.376_126_26;
-    p = p * z + 1.128_379_2;
+    p = p * z + std::f32::consts::FRAC_2_SQRT_PI;
     let small = x * p;
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);

@@ -11,6 +11,16 @@ PyTorch's defaults). Measured, side by side in one run, on the CPU with 2 thread
   and the CNN, democratising's ``dm.amp`` beside PyTorch's CPU ``torch.autocast``;
 * half-precision GEMM throughput, ``a @ b`` at N = 1024 in float16 / bfloat16 (float32 for
   reference), democratising against PyTorch;
+* transformer steps (``--only gpt``): a nanoGPT-style decoder (token + position embeddings,
+  pre-norm blocks of LayerNorm -> causal ``F.scaled_dot_product_attention`` -> residual,
+  LayerNorm -> MLP with GELU (tanh form, GPT-2's) -> residual, final LayerNorm, head tied to the
+  token embedding) over a vocabulary of 65, trained with AdamW (lr 1e-3, weight decay 0.01) and
+  gradient clipping at 1.0: GPT-small (4 layers, 4 heads, 128 wide, block 128, batch 16) and
+  GPT-mid (6 layers, 6 heads, 384 wide, block 256, batch 8), in float32 and under bfloat16
+  autocast (no GradScaler: bfloat16 has float32's range). PyTorch eager runs its fused
+  ``scaled_dot_product_attention``; the JAX step (float32) is one ``jax.jit`` function with
+  optax's ``clip_by_global_norm`` + ``adamw``. ``--only gpt-mem`` adds GPT-small at block 1024
+  (batch 4), a case for the peak memory of attention over long contexts;
 * the peak resident memory (RSS high-water mark) of the process running the steps.
 
 Every (framework, case) pair runs in its own subprocess (``--worker``), which imports only its
@@ -27,16 +37,20 @@ dispatch counts, as it would in a training loop.
 
 Usage::
 
-    python benches/bench_train.py                    # everything (about 3 minutes)
+    python benches/bench_train.py                    # everything (about 6 minutes)
     python benches/bench_train.py --rounds 2 --budget 0.6 --json raw.json   # best of 2 rounds
     python benches/bench_train.py --only fp32 --budget 1
+    python benches/bench_train.py --only gpt gpt-mem   # the transformer cases
+    python benches/bench_train.py --worker democratising --case gpt_small:16:bfloat16   # one
     python benches/bench_train.py --breakdown        # democratising/PyTorch time per phase
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import functools
 import json
 import math
 import os
@@ -66,7 +80,7 @@ Result = dict[str, Any]
 class Case:
     """One benchmark row: a model at a batch size and a precision."""
 
-    model: str  # "mlp_small", "mlp_big" or "cnn"
+    model: str  # "mlp_small", "mlp_big", "cnn" or a GPT_SIZES key
     batch: int
     precision: str = "float32"  # or "bfloat16" / "float16" (autocast + GradScaler)
 
@@ -84,6 +98,9 @@ MODEL_NAMES = {
     "mlp_small": "MLP 784-128-10",
     "mlp_big": "MLP 784-1024-1024-10",
     "cnn": "CNN 2xConv+Dense",
+    "gpt_small": "GPT-small 4L/4H/128, block 128",
+    "gpt_mid": "GPT-mid 6L/6H/384, block 256",
+    "gpt_small_1024": "GPT-small 4L/4H/128, block 1024",
 }
 MLP_SIZES = {"mlp_small": (784, 128, 10), "mlp_big": (784, 1024, 1024, 10)}
 
@@ -100,6 +117,23 @@ AMP_CASES = tuple(
     for dt in ("bfloat16", "float16")
 )
 AMP_FRAMEWORKS = ("democratising", "torch")
+
+#: GPT models: (layers, heads, width, block size); the vocabulary is GPT_VOCAB characters.
+GPT_SIZES = {
+    "gpt_small": (4, 4, 128, 128),
+    "gpt_mid": (6, 6, 384, 256),
+    "gpt_small_1024": (4, 4, 128, 1024),
+}
+GPT_VOCAB = 65
+GPT_WEIGHT_DECAY = 0.01
+GPT_CLIP = 1.0
+GPT_WARMUP_STEPS = 2  # a GPT step lasts long enough for its caches to warm in two
+GPT_CASES = tuple(
+    Case(model, batch, dt)
+    for model, batch in (("gpt_small", 16), ("gpt_mid", 8))
+    for dt in ("float32", "bfloat16")
+)
+GPT_MEMORY_CASES = (Case("gpt_small_1024", 4),)
 
 # Targets from the issue: the minimum steps/s ratio against PyTorch, and against JAX either
 # "faster" (strictly), "at least" (as fast) or None (no JAX target).
@@ -370,7 +404,232 @@ def setup_jax(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
     return step, sync, lambda: float(state[2])
 
 
+# ----------------------------------------------------------------------------- GPT steps
+#
+# The same decoder for democratising and PyTorch (both take PyTorch's module API); JAX gets
+# the same computation written as functions of a parameter dict.
+
+
+def make_gpt_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    block = GPT_SIZES[case.model][3]
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, GPT_VOCAB, (case.batch, block + 1)).astype(np.int64)
+    return np.ascontiguousarray(tokens[:, :-1]), np.ascontiguousarray(tokens[:, 1:])
+
+
+def build_gpt(lib: Any, nn: Any, functional: Any, case: Case) -> Any:
+    """The case's GPT from a PyTorch-like library (``lib.arange``, ``nn``, ``functional``)."""
+    n_layer, n_head, n_embd, block = GPT_SIZES[case.model]
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(n_embd)
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+            self.gelu = nn.GELU(approximate="tanh")
+            self.mlp_proj = nn.Linear(4 * n_embd, n_embd)
+
+        def forward(self, x: Any) -> Any:
+            b, t, c = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
+            q, k, v = (z.reshape(b, t, n_head, c // n_head).transpose(1, 2) for z in (q, k, v))
+            y = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, c))
+            return x + self.mlp_proj(self.gelu(self.c_fc(self.ln_2(x))))
+
+    class GPT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(GPT_VOCAB, n_embd)
+            self.wpe = nn.Embedding(block, n_embd)
+            self.h = nn.ModuleList([Block() for _ in range(n_layer)])
+            self.ln_f = nn.LayerNorm(n_embd)
+            self.lm_head = nn.Linear(n_embd, GPT_VOCAB, bias=False)
+            self.lm_head.weight = self.wte.weight  # tied
+            for emb in (self.wte, self.wpe):  # GPT-2's N(0, 0.02), as the JAX step
+                nn.init.normal_(emb.weight, 0.0, 0.02)
+
+        def forward(self, idx: Any) -> Any:
+            x = self.wte(idx) + self.wpe(lib.arange(idx.shape[1]))
+            for blk in self.h:
+                x = blk(x)
+            return self.lm_head(self.ln_f(x))
+
+    return GPT()
+
+
+def setup_gpt_eager(lib: Any, case: Case) -> tuple[Callable, Callable, Callable]:
+    """One GPT training step for democratising or PyTorch (``lib`` is the package)."""
+    nn, functional = lib.nn, lib.nn.functional
+    lib.manual_seed(0)
+    model = build_gpt(lib, nn, functional, case)
+    opt = lib.optim.AdamW(model.parameters(), lr=LR, weight_decay=GPT_WEIGHT_DECAY)
+    x_np, y_np = make_gpt_data(case)
+    x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
+    if case.precision == "float32":
+        autocast: Callable[[], Any] = contextlib.nullcontext
+    elif lib.__name__ == "torch":
+        autocast = functools.partial(lib.autocast, "cpu", dtype=getattr(lib, case.precision))
+    else:
+        autocast = functools.partial(lib.amp.autocast, dtype=getattr(lib, case.precision))
+    last: list[Any] = [None]
+
+    def step() -> None:
+        with autocast():
+            logits = model(x)
+            loss = functional.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), GPT_CLIP)
+        opt.step()
+        last[0] = loss
+
+    return step, lambda: None, lambda: float(last[0].item())
+
+
+def setup_gpt_democratising(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    del threads  # RAYON_NUM_THREADS, set by the driver
+    import democratising as dm
+
+    return setup_gpt_eager(dm, case)
+
+
+def setup_gpt_torch(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    import torch
+
+    torch.set_num_threads(threads)
+    return setup_gpt_eager(torch, case)
+
+
+def setup_gpt_jax(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    del threads  # XLA_FLAGS, set by the driver
+    import jax
+    import jax.numpy as jnp
+
+    if case.precision != "float32":
+        raise ValueError("the JAX step is float32 only")
+    try:
+        import optax
+    except ImportError:
+        optax = None
+    n_layer, n_head, n_embd, block = GPT_SIZES[case.model]
+    head_dim = n_embd // n_head
+    rng = np.random.default_rng(0)
+
+    def normal(*shape: int) -> Any:
+        return jnp.asarray((0.02 * rng.standard_normal(shape)).astype(np.float32))
+
+    def zeros(*shape: int) -> Any:
+        return jnp.zeros(shape, jnp.float32)
+
+    def ones(*shape: int) -> Any:
+        return jnp.ones(shape, jnp.float32)
+
+    params: dict[str, Any] = {
+        "wte": normal(GPT_VOCAB, n_embd),
+        "wpe": normal(block, n_embd),
+        "ln_f": (ones(n_embd), zeros(n_embd)),
+        "h": [
+            {
+                "ln_1": (ones(n_embd), zeros(n_embd)),
+                "c_attn": (normal(3 * n_embd, n_embd), zeros(3 * n_embd)),
+                "c_proj": (normal(n_embd, n_embd), zeros(n_embd)),
+                "ln_2": (ones(n_embd), zeros(n_embd)),
+                "c_fc": (normal(4 * n_embd, n_embd), zeros(4 * n_embd)),
+                "mlp_proj": (normal(n_embd, 4 * n_embd), zeros(n_embd)),
+            }
+            for _ in range(n_layer)
+        ],
+    }
+
+    def layer_norm(x: Any, wb: tuple[Any, Any]) -> Any:
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) * jax.lax.rsqrt(var + 1e-5) * wb[0] + wb[1]
+
+    def linear(x: Any, wb: tuple[Any, Any]) -> Any:
+        return x @ wb[0].T + wb[1]
+
+    def attention(x: Any, p: dict[str, Any]) -> Any:
+        b, t, c = x.shape
+        q, k, v = jnp.split(linear(x, p["c_attn"]), 3, axis=-1)
+        q, k, v = (z.reshape(b, t, n_head, head_dim).transpose(0, 2, 1, 3) for z in (q, k, v))
+        scores = (q @ k.swapaxes(-1, -2)) / math.sqrt(head_dim)
+        scores = jnp.where(jnp.tril(jnp.ones((t, t), bool)), scores, -jnp.inf)
+        y = jax.nn.softmax(scores, axis=-1) @ v
+        return linear(y.transpose(0, 2, 1, 3).reshape(b, t, c), p["c_proj"])
+
+    def forward(p: dict[str, Any], idx: Any) -> Any:
+        x = p["wte"][idx] + p["wpe"][: idx.shape[1]]
+        for blk in p["h"]:
+            x = x + attention(layer_norm(x, blk["ln_1"]), blk)
+            h = jax.nn.gelu(linear(layer_norm(x, blk["ln_2"]), blk["c_fc"]), approximate=True)
+            x = x + linear(h, blk["mlp_proj"])
+        return layer_norm(x, p["ln_f"]) @ p["wte"].T
+
+    def loss_fn(p: dict[str, Any], x: Any, y: Any) -> Any:
+        logp = jax.nn.log_softmax(forward(p, x).reshape(-1, GPT_VOCAB))
+        return -jnp.mean(jnp.take_along_axis(logp, y.reshape(-1, 1), axis=1))
+
+    if optax is not None:
+        opt = optax.chain(
+            optax.clip_by_global_norm(GPT_CLIP),
+            optax.adamw(LR, b1=0.9, b2=0.999, eps=1e-8, weight_decay=GPT_WEIGHT_DECAY),
+        )
+        opt_state = opt.init(params)
+
+        def update(p: Any, g: Any, s: Any) -> tuple[Any, Any]:
+            updates, s = opt.update(g, s, p)
+            return optax.apply_updates(p, updates), s
+
+    else:  # clipping and AdamW by hand, PyTorch's formulation
+        tree = jax.tree_util
+        zero_tree = tree.tree_map(jnp.zeros_like, params)
+        opt_state = (jnp.zeros((), jnp.int32), zero_tree, zero_tree)
+
+        def update(p: Any, g: Any, s: Any) -> tuple[Any, Any]:
+            norm = jnp.sqrt(sum(jnp.sum(leaf * leaf) for leaf in tree.tree_leaves(g)))
+            g = tree.tree_map(lambda g_: g_ * jnp.minimum(1.0, GPT_CLIP / (norm + 1e-6)), g)
+            t, m, v = s
+            t = t + 1
+            m = tree.tree_map(lambda m_, g_: 0.9 * m_ + 0.1 * g_, m, g)
+            v = tree.tree_map(lambda v_, g_: 0.999 * v_ + 0.001 * g_ * g_, v, g)
+            c1, c2 = 1 - 0.9**t, 1 - 0.999**t
+
+            def apply(p_: Any, m_: Any, v_: Any) -> Any:
+                p_ = p_ * (1 - LR * GPT_WEIGHT_DECAY)
+                return p_ - LR * (m_ / c1) / (jnp.sqrt(v_ / c2) + 1e-8)
+
+            return tree.tree_map(apply, p, m, v), (t, m, v)
+
+    def train_step(p: Any, s: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
+        loss, grads = jax.value_and_grad(loss_fn)(p, x, y)
+        p, s = update(p, grads, s)
+        return p, s, loss
+
+    train_step = jax.jit(train_step, donate_argnums=(0, 1))
+    x_np, y_np = make_gpt_data(case)
+    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+    state: list[Any] = [params, opt_state, None]
+
+    def step() -> None:
+        state[0], state[1], state[2] = train_step(state[0], state[1], x, y)
+
+    def sync() -> None:
+        jax.block_until_ready(state)
+
+    return step, sync, lambda: float(state[2])
+
+
 SETUPS = {"democratising": setup_democratising, "torch": setup_torch, "jax": setup_jax}
+GPT_SETUPS = {
+    "democratising": setup_gpt_democratising,
+    "torch": setup_gpt_torch,
+    "jax": setup_gpt_jax,
+}
 
 
 def import_framework(name: str) -> str:
@@ -396,8 +655,9 @@ def import_framework(name: str) -> str:
 def run_case(name: str, case: Case, threads: int, budget_s: float) -> Result:
     version = import_framework(name)
     rss_import = proc_status_kib("VmRSS")
-    step, sync, loss_value = SETUPS[name](case, threads)
-    for _ in range(WARMUP_STEPS):
+    gpt = case.model in GPT_SIZES
+    step, sync, loss_value = (GPT_SETUPS if gpt else SETUPS)[name](case, threads)
+    for _ in range(GPT_WARMUP_STEPS if gpt else WARMUP_STEPS):
         step()
     sync()
     rss_before = proc_status_kib("VmRSS")
@@ -578,21 +838,74 @@ def target_verdicts(results: dict[tuple[str, str], Result]) -> list[list[str]]:
     return rows
 
 
+def gpt_frameworks(case: Case, available: list[str]) -> list[str]:
+    """The frameworks that run ``case``: all in float32, those with autocast otherwise."""
+    allowed = FRAMEWORKS if case.precision == "float32" else AMP_FRAMEWORKS
+    return [fw for fw in allowed if fw in available]
+
+
+def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
+    """The transformer tables: step times with tokens/s, and peak memory."""
+    keys = {key for _, key in results}
+    cases = [c for c in GPT_CASES + GPT_MEMORY_CASES if c.key in keys]
+    if not cases:
+        return []
+    lines = [
+        "",
+        "GPT training step (forward, loss, zero_grad, backward, clip 1.0, AdamW), µs/step; "
+        "'dm tok/s' is democratising's tokens per second; bfloat16 is autocast (JAX: float32 only)",
+    ]
+    rows = []
+    for case in cases:
+        dm_us, t_us, j_us = (us_of(results, fw, case.key) for fw in FRAMEWORKS)
+        tokens = case.batch * GPT_SIZES[case.model][3]
+        rows.append(
+            [
+                MODEL_NAMES[case.model],
+                str(case.batch),
+                case.precision,
+                fmt(dm_us, 0),
+                fmt(t_us, 0),
+                fmt(j_us, 0),
+                fmt(None if dm_us is None else tokens / (dm_us / 1e6), 0),
+                speed(t_us, dm_us),
+                speed(j_us, dm_us),
+            ]
+        )
+    header = ["model", "batch", "precision", "democratising", "torch", "jax (jit)", "dm tok/s"]
+    lines += [markdown_table([*header, "dm/torch", "dm/jax"], rows, left=3)]
+    lines += [
+        "",
+        "GPT peak RSS of the step process, MiB (in brackets: growth over RSS after import)",
+    ]
+    rows = []
+    for case in cases:
+        row = [MODEL_NAMES[case.model], str(case.batch), case.precision]
+        peaks = {}
+        for fw in FRAMEWORKS:
+            res = results.get((fw, case.key))
+            if res is None or res["peak_kib"] is None:
+                row.append("—")
+                continue
+            peaks[fw] = res["peak_kib"]
+            grow = mib(res["peak_kib"] - res["rss_import_kib"])
+            row.append(f"{fmt(mib(res['peak_kib']))} (+{fmt(grow)})")
+        ratio = None
+        if "democratising" in peaks and "torch" in peaks:
+            ratio = f"{peaks['democratising'] / peaks['torch']:.2f}x"
+        rows.append([*row, ratio or "—"])
+    header = ["model", "batch", "precision", *FRAMEWORKS, "dm/torch"]
+    lines += [markdown_table(header, rows, left=3)]
+    return lines
+
+
 def yes_no(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def report(
-    results: dict[tuple[str, str], Result],
-    gemm: dict[str, Result],
-    versions: dict[str, str],
-    threads: int,
-) -> str:
+def mlp_cnn_report(results: dict[tuple[str, str], Result], gemm: dict[str, Result]) -> list[str]:
+    """The MLP/CNN tables: float32 steps, peak memory, mixed precision and half GEMM."""
     lines = [
-        f"date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()},"
-        f" {os.cpu_count()} logical CPUs; Python {platform.python_version()}; threads: {threads}",
-        "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"engine: {engine_build()}",
         "",
         "float32 training step (forward, loss, zero_grad, backward, Adam), µs/step "
         "(lower is better); ratios are democratising's steps/s over the other's",
@@ -664,6 +977,26 @@ def report(
         )
     lines += [markdown_table(["dtype", "N", "democratising", "torch", "dm/torch"], rows)]
 
+    return lines
+
+
+def report(
+    results: dict[tuple[str, str], Result],
+    gemm: dict[str, Result],
+    versions: dict[str, str],
+    threads: int,
+) -> str:
+    lines = [
+        f"date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()},"
+        f" {os.cpu_count()} logical CPUs; Python {platform.python_version()}; threads: {threads}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"engine: {engine_build()}",
+    ]
+    keys = {key for _, key in results}
+    if gemm or any(c.key in keys for c in FP32_CASES + AMP_CASES):
+        lines += mlp_cnn_report(results, gemm)
+    lines += gpt_report(results)
+
     verdicts = target_verdicts(results)
     if verdicts:
         lines += ["", "Targets (float32)"]
@@ -716,7 +1049,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="repeat every case, keep the fastest round"
     )
-    parser.add_argument("--only", choices=("fp32", "amp", "gemm"), nargs="+")
+    parser.add_argument("--only", choices=("fp32", "amp", "gemm", "gpt", "gpt-mem"), nargs="+")
     parser.add_argument("--breakdown", action="store_true", help="phase times, dm and torch")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
@@ -747,13 +1080,17 @@ def main(argv: Optional[list[str]] = None) -> None:
                         print(f"{case.key:24} {fw:14} µs: {phases}")
         return
 
-    only = set(args.only or ("fp32", "amp", "gemm"))
+    only = set(args.only or ("fp32", "amp", "gemm", "gpt", "gpt-mem"))
     load_before = load_average()
     jobs: list[tuple[str, Case]] = []
     if "fp32" in only:
         jobs += [(fw, case) for case in FP32_CASES for fw in available]
     if "amp" in only:
         jobs += [(fw, case) for case in AMP_CASES for fw in AMP_FRAMEWORKS if fw in available]
+    if "gpt" in only:
+        jobs += [(fw, case) for case in GPT_CASES for fw in gpt_frameworks(case, available)]
+    if "gpt-mem" in only:
+        jobs += [(fw, c) for c in GPT_MEMORY_CASES for fw in gpt_frameworks(c, available)]
     results: dict[tuple[str, str], Result] = {}
     versions: dict[str, str] = {}
     for rnd in range(args.rounds):

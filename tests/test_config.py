@@ -298,6 +298,10 @@ def _every_field_changed(optimizer: OptimizerConfig, scheduler: object) -> Train
         keep_last=2,
         verbose=False,
         progress=False,
+        runs_dir="experiments",
+        run_name="mlp-1",
+        extend_schedule="stretch",
+        model_summary=False,
     )
 
 

@@ -158,7 +158,34 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         ),
     ),
     "lstm": (lambda: [randn(5, 3, 4)], lambda x: _lstm(x)),
+    # Fused attention: odd lengths, several key tiles, GQA, masks, dropout (seeded: the same
+    # Philox mask on both devices) and a single query.
+    "sdpa_causal_gqa": (
+        lambda: [randn(2, 4, 17, 8), randn(2, 2, 17, 8), randn(2, 2, 17, 8)],
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
+    ),
+    "sdpa_bool_mask_long": (
+        lambda: [randn(2, 3, 9, 16), randn(2, 3, 300, 16), randn(2, 3, 300, 8)],
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=_BOOL_MASK.to(q.device)),
+    ),
+    "sdpa_float_mask_dropout": (
+        lambda: [randn(1, 2, 33, 80), randn(1, 2, 40, 80), randn(1, 2, 40, 24)],
+        lambda q, k, v: _seeded_sdpa(q, k, v),
+    ),
+    "sdpa_one_query": (
+        lambda: [randn(3, 1, 64), randn(3, 5, 64), randn(3, 5, 64)],
+        F.scaled_dot_product_attention,
+    ),
 }
+
+_BOOL_MASK = dm.tensor(rng.random((2, 1, 9, 300)) > 0.3)
+_FLOAT_MASK = dm.tensor(rng.standard_normal((33, 40)).astype(np.float32))
+
+
+def _seeded_sdpa(q: dm.Tensor, k: dm.Tensor, v: dm.Tensor) -> dm.Tensor:
+    dm.manual_seed(3)
+    mask = _FLOAT_MASK.to(q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.3)
 
 
 def _lstm(x: dm.Tensor) -> dm.Tensor:
@@ -243,6 +270,10 @@ DTYPE_OPS: dict[str, tuple[Callable[[], list[dm.Tensor]], Callable[..., dm.Tenso
     "conv2d": (lambda: [randn(2, 3, 6, 6), randn(4, 3, 3, 3)], lambda x, w: F.conv2d(x, w)),
     "layer_norm": (lambda: [randn(3, 16)], lambda x: F.layer_norm(x, [16])),
     "max_pool": (lambda: [randn(2, 2, 6, 6)], lambda x: F.max_pool2d(x, 2)),
+    "sdpa": (
+        lambda: [randn(2, 2, 9, 8), randn(2, 2, 9, 8), randn(2, 2, 9, 8)],
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+    ),
 }
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "float16": 2e-2, "bfloat16": 6e-2}
 

@@ -1,7 +1,7 @@
 """Every ```python block of the docs pages in PAGES runs, each in a fresh namespace in a
 temporary directory; ```python no-run blocks are only compiled; a block that imports a
-democratising module this installation lacks is skipped (docs may describe modules still being
-written)."""
+democratising module, or a name from one, that this installation lacks is skipped (docs may
+describe modules and layers still being written)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: The pages this suite runs (other pages may be owned and tested elsewhere).
-PAGES = ["training.md", "../README.md"]
+PAGES = ["training.md", "transformers.md", "../README.md"]
 FENCE = re.compile(r"^```(\S*)([^\n]*)$")
 IMPORT = re.compile(
     r"^\s*(?:from\s+(democratising(?:\.\w+)+)\s+import|import\s+(democratising(?:\.\w+)+)"
     r"|from\s+democratising\s+import\s+([\w, ]+))",
     re.M,
+)
+#: ``from democratising.x.y import A, B`` (one line, or parenthesised over several).
+FROM_IMPORT = re.compile(
+    r"^\s*from\s+(democratising(?:\.\w+)+)\s+import\s+(\([^)]*\)|[^\n]+)", re.M
 )
 
 
@@ -62,7 +66,23 @@ def _missing_module(source: str) -> str | None:
                     return mod
             except ModuleNotFoundError:
                 return mod
+    for module, names in FROM_IMPORT.findall(source):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return module
+        names = " ".join(line.split("#")[0] for line in names.strip("()").splitlines())
+        for name in (part.split()[0] for part in names.split(",") if part.strip()):
+            if name != "*" and not hasattr(mod, name) and not _is_submodule(f"{module}.{name}"):
+                return f"{module}.{name}"
     return None
+
+
+def _is_submodule(dotted: str) -> bool:
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except ModuleNotFoundError:  # the parent is a module, not a package
+        return False
 
 
 BLOCKS = _blocks()
@@ -71,6 +91,7 @@ BLOCKS = _blocks()
 def test_docs_have_python_blocks() -> None:
     assert (DOCS / "training.md").exists()
     assert sum(1 for b in BLOCKS if b[0] == "training.md" and b[3]) >= 15
+    assert sum(1 for b in BLOCKS if b[0] == "transformers.md" and b[3]) >= 10
 
 
 @pytest.mark.parametrize(

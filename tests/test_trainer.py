@@ -203,6 +203,9 @@ def test_history_and_printed_lines(digits: TensorDataset, capsys: pytest.Capture
     assert hist["epoch"] == [1, 2] and all(tp > 0 for tp in hist["throughput"])
     assert hist["loss"][1] < hist["loss"][0]
     assert 0 <= hist["accuracy"][0] <= 1
+    summary = [ln for ln in lines if not ln.startswith("Epoch ")]
+    lines = [ln for ln in lines if ln.startswith("Epoch ")]
+    assert any("2,410 parameters (2,410 trainable" in ln for ln in summary), summary
     assert len(lines) == 2 and lines[0].startswith("Epoch 1/2: loss = ")
     assert "samples/s" in lines[0] and "val_accuracy" in lines[0]
     assert capsys.readouterr().err == ""  # no progress bar when stderr is not a terminal

@@ -216,3 +216,42 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# ---- PyTorch's namespace (issue 18): `import democratising as torch` runs PyTorch programs ----
+# _pytorch_compat installs Tensor.type, Tensor.multinomial, Tensor.is_xpu, ... on import.
+from . import (  # noqa: E402, F401
+    _pytorch_compat,
+    _torchrun_env,
+    accelerator,
+    backends,
+    serialization,
+)
+from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
+from ._pytorch_compat import (  # noqa: E402, F401
+    Size,
+    as_tensor,
+    compile,
+    finfo,
+    get_float32_matmul_precision,
+    iinfo,
+    is_floating_point,
+    is_tensor,
+    multinomial,
+    set_float32_matmul_precision,
+)
+from .serialization import load, save  # noqa: E402, F401
+
+#: ``torch.device``: the same class as ``Device`` (``dm.device("cuda", 1)``, ``"cuda:1"``).
+device = Device
+
+_torchrun_env.export_torchrun_env()  # RANK/WORLD_SIZE/... under mpirun, as torchrun sets them
+
+
+def __getattr__(name: str) -> object:
+    """``dm.distributed`` on first use, as ``torch.distributed`` is always there: imported
+    lazily so that importing the package never loads the MPI layer."""
+    if name == "distributed":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.distributed")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,6 +58,7 @@ __all__ = [
     "_record_function",
     "_register_helpers",
     "_rmsprop_step",
+    "_scaled_dot_product_attention",
     "_set_autocast",
     "_set_grad_enabled",
     "_sgd_step",
@@ -1018,6 +1019,16 @@ def _layer_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     eps: _float = 1e-5,
+) -> Tensor: ...
+def _scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: _float = 0.0,
+    is_causal: _bool = False,
+    scale: _float | None = None,
+    enable_gqa: _bool = False,
 ) -> Tensor: ...
 def _batch_norm(
     input: Tensor,

@@ -4,6 +4,7 @@ engine's thread-local grad mode."""
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
@@ -86,3 +87,46 @@ class set_grad_enabled(_GradMode):  # noqa: N801
                 _core._set_grad_enabled(prev)
 
         return wrapper  # type: ignore[return-value]
+
+
+class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
+    """``torch.inference_mode``: here the same as ``no_grad`` (no graph is recorded, so no
+    memory is kept for backward); ``inference_mode(False)`` changes nothing, as in PyTorch.
+    A context manager and a decorator, bare (``@inference_mode``) or called."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # the bare decorator form
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        super().__init__()
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        _INFERENCE.depth = getattr(_INFERENCE, "depth", 0) + int(self.mode)
+        enabled = False if self.mode else _core.is_grad_enabled()
+        self._prev.append(_core._set_grad_enabled(enabled))
+
+    def __exit__(self, *exc: object) -> None:
+        _INFERENCE.depth -= int(self.mode)
+        _core._set_grad_enabled(self._prev.pop())
+
+    def __call__(self, fn: F) -> F:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+#: How many enabled ``inference_mode`` blocks this thread is inside.
+_INFERENCE = threading.local()
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside an enabled ``inference_mode`` block."""
+    return getattr(_INFERENCE, "depth", 0) > 0

@@ -516,8 +516,10 @@ def _check_optimizer(
         for name, v in entry.items():
             if isinstance(v, Tensor):
                 # Per-parameter state tensors (moments, buffers) are shaped like the parameter;
-                # a 0-d tensor (a step count) is the only other shape we accept.
-                if v.dim() > 0 and tuple(v.shape) != tuple(p.shape):
+                # a 0-d tensor (a step count) is the only other shape we accept, unless the
+                # optimizer checks its own layout (LBFGS keeps flat vectors of all parameters).
+                own_layout = hasattr(optimizer, "_check_state_entry")
+                if v.dim() > 0 and tuple(v.shape) != tuple(p.shape) and not own_layout:
                     raise CheckpointError(
                         f"optimizer state {idx}.{name} has shape {tuple(v.shape)}, "
                         f"the parameter {tuple(p.shape)}"

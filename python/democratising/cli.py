@@ -17,10 +17,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     train = sub.add_parser(
         "train",
-        help="train the seed MLP (digits by default) from a TrainingConfig",
+        help="train the seed MLP (digits by default), or your own model, from a TrainingConfig",
         description="Train the seed guide's MLP (Dense-ReLU-Dense, 128 hidden) with Adam on "
-        "the built-in digits data (or MNIST), printing per-epoch loss, accuracy and "
-        "throughput and writing resumable checkpoints.",
+        "the built-in digits data (or MNIST), or your own model and data (--model, --data "
+        "pkg.module:factory), printing per-epoch loss, accuracy and throughput and writing "
+        "resumable checkpoints into a folder per run (runs/NAME/version_N). Ctrl-C saves a "
+        "checkpoint and exits with status 130; --resume last continues.",
     )
     add_arguments(train)
     sub.add_parser("demo", help="alias of 'train' with the default settings")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sys.stderr is tee:
             sys.stderr = tee._stream
-    if status:
+    if status and status != 130:  # 130: Ctrl-C, which every rank saw and stopped for
         command = next((a for a in (argv or sys.argv[1:]) if not a.startswith("-")), "")
         name = f"democratising {command}".strip()
         line = tee.line.removeprefix(f"{name}: ").removeprefix("democratising: ")

@@ -12,6 +12,7 @@ paths this module registers with the engine).
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,13 +21,21 @@ from ._core import Device
 
 __all__ = [
     "MemoryInfo",
+    "current_device",
     "device_count",
     "empty_cache",
+    "get_device_name",
     "get_memory_info",
     "is_available",
+    "is_bf16_supported",
+    "manual_seed",
+    "manual_seed_all",
     "max_memory_allocated",
     "memory_allocated",
     "memory_reserved",
+    "seed",
+    "seed_all",
+    "set_device",
     "synchronize",
     "unavailable_reason",
 ]
@@ -125,3 +134,69 @@ def empty_cache() -> None:
 def synchronize(device: int | str | Device | None = None) -> None:
     """Waits for all work queued on ``device``; ``DeviceError`` without CUDA."""
     _core._cuda_synchronize(_index(device))
+
+
+# ---- PyTorch's seeding and device-selection spellings ----------------------------------------
+# One global generator serves every device here, so the CUDA seeding calls seed it.
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the global generator, which also drives random ops on CUDA tensors."""
+    _core.manual_seed(int(seed))
+
+
+def manual_seed_all(seed: int) -> None:
+    """As :func:`manual_seed`: one generator serves all devices."""
+    _core.manual_seed(int(seed))
+
+
+def seed() -> None:
+    """Seeds the global generator from the operating system's entropy."""
+    _core.manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
+
+
+seed_all = seed
+
+_current_device = [0]
+
+
+def current_device() -> int:
+    """The index recorded by :func:`set_device` (0 by default)."""
+    return _current_device[0]
+
+
+def set_device(device: int | str | Device) -> None:
+    """Records the default CUDA index; ``DeviceError`` if there is no such device. Tensors
+    still go where ``.to()``/``device=`` send them (``"cuda"`` means device 0)."""
+    index = _index(device)
+    count = device_count()
+    if not 0 <= index < count:
+        from .errors import DeviceError
+
+        reason = unavailable_reason() or f"{count} CUDA device(s)"
+        raise DeviceError(f"cannot select CUDA device {index}: {reason}")
+    _current_device[0] = index
+
+
+def get_device_name(device: int | str | Device | None = None) -> str:
+    """A readable name of a CUDA device (the driver's name is not exposed by the engine)."""
+    return f"CUDA device {_index(device)}"
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """bfloat16 works wherever CUDA does (the engine converts where the GPU lacks it)."""
+    del including_emulation
+    return is_available()
+
+
+def _install_amp() -> None:
+    """``democratising.cuda.amp`` (``torch.cuda.amp``) as a submodule of this module."""
+    import sys
+
+    from . import _cuda_amp
+
+    sys.modules[__name__ + ".amp"] = _cuda_amp
+    globals()["amp"] = _cuda_amp
+
+
+_install_amp()

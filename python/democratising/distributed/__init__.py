@@ -52,11 +52,6 @@ __all__ = [
 ]
 
 
-def is_initialized() -> bool:
-    """True once ``World.init()`` has run in this process."""
-    return World.current() is not None
-
-
 def current_world() -> Optional[World]:
     """The initialised ``World``, or ``None``."""
     return World.current()
@@ -94,3 +89,59 @@ def all_reduce_found_inf(flag: bool, world: Optional[World] = None) -> bool:
     if w is None or w.size() == 1:
         return bool(flag)
     return w.any_rank(flag)
+
+
+# ---- torch.distributed's names (init_process_group, all_reduce, ...) over the same World ----
+from ._torch_api import (  # noqa: E402 - after World, which they use
+    GroupMember,
+    Work,
+    all_gather,
+    all_gather_object,
+    all_reduce,
+    barrier,
+    broadcast,
+    broadcast_object_list,
+    destroy_process_group,
+    get_backend,
+    get_local_rank,
+    init_process_group,
+    is_available,
+    is_gloo_available,
+    is_initialized,
+    is_mpi_available,
+    is_nccl_available,
+    reduce,
+)
+
+__all__ += [
+    "GroupMember",
+    "Work",
+    "all_gather",
+    "all_gather_object",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "broadcast_object_list",
+    "destroy_process_group",
+    "get_backend",
+    "get_local_rank",
+    "init_process_group",
+    "is_available",
+    "is_gloo_available",
+    "is_mpi_available",
+    "is_nccl_available",
+    "reduce",
+]
+
+
+def _fill_nn_parallel() -> None:
+    """``nn.parallel``'s PyTorch names, set from above (``nn`` never imports this package)."""
+    from ..nn import parallel
+    from ._torch_api import TorchDistributedDataParallel
+
+    parallel._installed.update(
+        DistributedDataParallel=TorchDistributedDataParallel, DataParallel=DataParallel
+    )
+
+
+_fill_nn_parallel()

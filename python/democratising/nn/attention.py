@@ -1,45 +1,184 @@
-"""``MultiheadAttention`` with PyTorch's parameters (``in_proj_weight [3E, E]``,
-``in_proj_bias``, ``out_proj``) and call signature."""
+"""``MultiheadAttention`` with PyTorch's constructor, parameters (``in_proj_weight [3E, E]`` or
+``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ, ``in_proj_bias``, ``bias_k``/``bias_v``,
+``out_proj``), call signature and masking conventions."""
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from . import functional as F
-from .layers import Dense
+from . import init
+from .layers import Linear
 from .module import Module
 from .parameter import Parameter
 
 
+def _canonical_mask(mask: Optional[Tensor], name: str, dtype: Any) -> Optional[Tensor]:
+    """A boolean mask (``True`` = masked out, MultiheadAttention's convention) as an additive
+    float mask of ``dtype`` (``-inf`` where masked, 0 elsewhere); a float mask cast to ``dtype``."""
+    if mask is None:
+        return None
+    if mask.dtype == _core.bool:
+        zeros = _core.zeros(*mask.shape, dtype=dtype, device=mask.device)
+        return zeros.masked_fill(mask, float("-inf"))
+    if not mask.dtype.is_floating_point:
+        raise DTypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")
+    return mask.to(dtype)
+
+
+def _pad_last(mask: Optional[Tensor]) -> Optional[Tensor]:
+    """``mask`` with a zero (= attend) column appended on its last dim (for ``bias_k`` and
+    ``add_zero_attn``, which add one key)."""
+    if mask is None:
+        return None
+    col = _core.zeros(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)
+    return _core.cat([mask, col], -1)
+
+
 class MultiheadAttention(Module):
+    """Multi-head attention (PyTorch's ``nn.MultiheadAttention``): ``out_proj(concat(heads))``
+    with ``head_i = softmax(q_i k_i^T / sqrt(head_dim) + mask) v_i``.
+
+    Inputs are ``[L, N, E]`` (``[N, L, E]`` with ``batch_first``) or unbatched ``[L, E]``; keys and
+    values may have ``kdim``/``vdim`` features. Without ``need_weights`` the attention runs in
+    ``F.scaled_dot_product_attention``; with it the weights are computed explicitly and returned
+    (averaged over heads when ``average_attn_weights``)."""
+
     def __init__(
         self,
         embed_dim: int,
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: Optional[int] = None,
+        vdim: Optional[int] = None,
         batch_first: bool = False,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(
+                f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} "
+                f"and num_heads={num_heads} instead"
+            )
         if embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
-        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
-        self.head_dim, self.batch_first = embed_dim // num_heads, batch_first
-        bound = math.sqrt(6.0 / (embed_dim + 3 * embed_dim))  # xavier_uniform on [3E, E]
-        self.in_proj_weight = Parameter(_core.rand(3 * embed_dim, embed_dim) * (2 * bound) - bound)
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads, self.dropout, self.batch_first = num_heads, dropout, batch_first
+        self.head_dim = embed_dim // num_heads
+        self.add_zero_attn = add_zero_attn
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(_core.empty(3 * embed_dim, embed_dim))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.q_proj_weight = Parameter(_core.empty(embed_dim, embed_dim))
+            self.k_proj_weight = Parameter(_core.empty(embed_dim, self.kdim))
+            self.v_proj_weight = Parameter(_core.empty(embed_dim, self.vdim))
+            self.register_parameter("in_proj_weight", None)
         if bias:
             self.in_proj_bias = Parameter(_core.zeros(3 * embed_dim))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Dense(embed_dim, embed_dim, bias=bias)
-        if bias:
-            self.out_proj.bias = Parameter(_core.zeros(embed_dim))
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        if add_bias_kv:
+            self.bias_k = Parameter(_core.empty(1, 1, embed_dim))
+            self.bias_v = Parameter(_core.empty(1, 1, embed_dim))
+        else:
+            self.register_parameter("bias_k", None)
+            self.register_parameter("bias_v", None)
+        self._reset_parameters()
+        if device is not None or dtype is not None:
+            self.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
+
+    def _reset_parameters(self) -> None:
+        """PyTorch's initialisation: Xavier-uniform projections, zero biases, Xavier-normal
+        ``bias_k``/``bias_v``; ``out_proj.weight`` keeps ``Linear``'s default."""
+        p = self._parameters
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(p["in_proj_weight"])
+        else:
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                init.xavier_uniform_(p[name])
+        if p["in_proj_bias"] is not None:
+            init.zeros_(p["in_proj_bias"])
+            init.zeros_(self.out_proj.bias)
+        for name in ("bias_k", "bias_v"):
+            if p[name] is not None:
+                init.xavier_normal_(p[name])
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def _check_inputs(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Optional[Tensor],
+        attn_mask: Optional[Tensor],
+    ) -> bool:
+        """Raises ``ShapeError`` for inputs PyTorch rejects; returns whether they are batched."""
+        if query.ndim == 3:
+            if key.ndim != 3 or value.ndim != 3:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched (3-D) query, expected key and value to be "
+                    f"3-D but found {key.ndim}-D and {value.ndim}-D tensors respectively"
+                )
+            if key_padding_mask is not None and key_padding_mask.ndim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched (3-D) query, expected key_padding_mask to "
+                    f"be None or 2-D but found {key_padding_mask.ndim}-D tensor instead"
+                )
+            if attn_mask is not None and attn_mask.ndim not in (2, 3):
+                raise ShapeError(
+                    f"MultiheadAttention: for batched (3-D) query, expected attn_mask to be "
+                    f"None, 2-D or 3-D but found {attn_mask.ndim}-D tensor instead"
+                )
+            return True
+        if query.ndim == 2:
+            if key.ndim != 2 or value.ndim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched (2-D) query, expected key and value to "
+                    f"be 2-D but found {key.ndim}-D and {value.ndim}-D tensors respectively"
+                )
+            if key_padding_mask is not None and key_padding_mask.ndim != 1:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched (2-D) query, expected key_padding_mask "
+                    f"to be None or 1-D but found {key_padding_mask.ndim}-D tensor instead"
+                )
+            if attn_mask is not None and attn_mask.ndim not in (2, 3):
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched (2-D) query, expected attn_mask to be "
+                    f"None, 2-D or 3-D but found {attn_mask.ndim}-D tensor instead"
+                )
+            return False
+        raise ShapeError(
+            f"MultiheadAttention: query should be unbatched 2-D or batched 3-D tensor but "
+            f"received {query.ndim}-D query tensor of shape {tuple(query.shape)}"
+        )
+
+    def _projections(self) -> tuple[Tensor, Tensor, Tensor]:
+        p = self._parameters
+        if self._qkv_same_embed_dim:
+            wq, wk, wv = p["in_proj_weight"].chunk(3, 0)
+            return wq, wk, wv
+        return p["q_proj_weight"], p["k_proj_weight"], p["v_proj_weight"]
 
     def forward(
         self,
@@ -52,57 +191,141 @@ class MultiheadAttention(Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Optional[Tensor]]:
-        """Inputs ``[L, N, E]`` (or ``[N, L, E]`` with ``batch_first``); returns the output and,
-        with ``need_weights``, the attention weights (averaged over heads by default)."""
-        unbatched = query.ndim == 2
-        if unbatched:
+        """Returns ``(attn_output, attn_weights)``: the output shaped like ``query`` and, with
+        ``need_weights``, the weights ``[N, L, S]`` (``[N, H, L, S]`` without
+        ``average_attn_weights``; no batch dim for unbatched inputs), else ``None``.
+
+        ``key_padding_mask`` is ``[N, S]`` (``[S]`` unbatched), ``attn_mask`` ``[L, S]`` or
+        ``[N * num_heads, L, S]``; a boolean mask is ``True`` where attention is *not*
+        allowed, a float mask is added to the scores. ``is_causal`` marks ``attn_mask`` as the
+        causal mask (used as the hint it is in PyTorch); without ``attn_mask`` it applies the
+        causal mask itself."""
+        batched = self._check_inputs(query, key, value, key_padding_mask, attn_mask)
+        if not batched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
         elif self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        lq, n, e = query.shape
-        if e != self.embed_dim:
-            raise ShapeError(f"query has embedding size {e}, expected {self.embed_dim}")
-        lk = key.shape[0]
-        w, b = self.in_proj_weight, self._parameters.get("in_proj_bias")
-        wq, wk, wv = w.chunk(3, 0)
-        bq, bk, bv = b.chunk(3, 0) if b is not None else (None, None, None)
+        tgt_len, bsz, embed_dim = query.shape
+        src_len = key.shape[0]
         h, d = self.num_heads, self.head_dim
-
-        def heads(x: Tensor, weight: Tensor, bias: Optional[Tensor], length: int) -> Tensor:
-            y = F.linear(x, weight, bias)  # [L, N, E]
-            return y.reshape(length, n * h, d).transpose(0, 1)  # [N*H, L, d]
-
-        q, k, v = heads(query, wq, bq, lq), heads(key, wk, bk, lk), heads(value, wv, bv, lk)
-        scores = (q @ k.transpose(1, 2)) * (1.0 / math.sqrt(d))  # [N*H, Lq, Lk]
-        scores = scores.reshape(n, h, lq, lk)
+        if embed_dim != self.embed_dim:
+            raise ShapeError(
+                f"MultiheadAttention: was expecting embedding dimension of {self.embed_dim}, "
+                f"but got query of shape {tuple(query.shape)}"
+            )
+        if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ShapeError(
+                f"MultiheadAttention: expected key with {self.kdim} and value with {self.vdim} "
+                f"features, got key {tuple(key.shape)} and value {tuple(value.shape)}"
+            )
+        if key.shape[:2] != value.shape[:2] or key.shape[1] != bsz:
+            raise ShapeError(
+                f"MultiheadAttention: key shape {tuple(key.shape)} does not match value shape "
+                f"{tuple(value.shape)} or the query's batch size {bsz}"
+            )
+        dtype = query.dtype
+        key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", dtype)
+        if key_padding_mask is not None and tuple(key_padding_mask.shape) != (bsz, src_len):
+            raise ShapeError(
+                f"MultiheadAttention: expecting key_padding_mask shape of {(bsz, src_len)}, but "
+                f"got {tuple(key_padding_mask.shape)}"
+            )
+        causal_only = is_causal and key_padding_mask is None and not need_weights
+        if is_causal and attn_mask is None and not causal_only:
+            # No mask to go with the hint: build the causal one (PyTorch requires it be given).
+            attn_mask = _causal_mask(tgt_len, src_len, dtype, query.device)
+        if causal_only:
+            attn_mask = None  # SDPA applies the causal mask itself
+        else:
+            attn_mask = _canonical_mask(attn_mask, "attn_mask", dtype)
+            is_causal = False
         if attn_mask is not None:
-            m = attn_mask if attn_mask.ndim == 2 else attn_mask.reshape(n, h, lq, lk)
-            if m.dtype == _core.bool:
-                scores = scores.masked_fill(m.expand(*scores.shape), float("-inf"))
-            else:
-                scores = scores + m
-        if is_causal and attn_mask is None:
-            tri = _core.arange(lq).reshape(lq, 1) < _core.arange(lk).reshape(1, lk)
-            scores = scores.masked_fill(tri.to(scores.device).expand(*scores.shape), float("-inf"))
+            if attn_mask.ndim == 2:
+                if tuple(attn_mask.shape) != (tgt_len, src_len):
+                    raise ShapeError(
+                        f"MultiheadAttention: the shape of the 2-D attn_mask is "
+                        f"{tuple(attn_mask.shape)}, but should be {(tgt_len, src_len)}"
+                    )
+                attn_mask = attn_mask.unsqueeze(0)
+            elif tuple(attn_mask.shape) != (bsz * h, tgt_len, src_len):
+                raise ShapeError(
+                    f"MultiheadAttention: the shape of the 3-D attn_mask is "
+                    f"{tuple(attn_mask.shape)}, but should be {(bsz * h, tgt_len, src_len)}"
+                )
+
+        # input projections
+        wq, wk, wv = self._projections()
+        b = self._parameters["in_proj_bias"]
+        bq, bk, bv = b.chunk(3, 0) if b is not None else (None, None, None)
+        q = F.linear(query, wq, bq)
+        k = F.linear(key, wk, bk)
+        v = F.linear(value, wv, bv)
+        bias_k, bias_v = self._parameters["bias_k"], self._parameters["bias_v"]
+        if bias_k is not None and bias_v is not None:
+            k = _core.cat([k, bias_k.to(k.dtype).expand(1, bsz, embed_dim)], 0)
+            v = _core.cat([v, bias_v.to(v.dtype).expand(1, bsz, embed_dim)], 0)
+            attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)
+
+        # heads: [N*H, len, d]
+        q = q.reshape(tgt_len, bsz * h, d).transpose(0, 1)
+        k = k.reshape(k.shape[0], bsz * h, d).transpose(0, 1)
+        v = v.reshape(v.shape[0], bsz * h, d).transpose(0, 1)
+        if self.add_zero_attn:
+            zeros = _core.zeros(bsz * h, 1, d, dtype=k.dtype, device=k.device)
+            k, v = _core.cat([k, zeros], 1), _core.cat([v, zeros], 1)
+            attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)
+        src_len = k.shape[1]
+
+        # merge the key padding mask into the attention mask
         if key_padding_mask is not None:
-            kpm = key_padding_mask.reshape(n, 1, 1, lk)
-            if kpm.dtype == _core.bool:
-                scores = scores.masked_fill(kpm.expand(*scores.shape), float("-inf"))
+            kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, h, 1, src_len)
+            kpm = kpm.reshape(bsz * h, 1, src_len)
+            attn_mask = kpm if attn_mask is None else attn_mask + kpm
+        dropout_p = self.dropout if self.training else 0.0
+
+        if need_weights:
+            scores = (q * math.sqrt(1.0 / d)) @ k.transpose(1, 2)  # [N*H, L, S]
+            if attn_mask is not None:
+                scores = scores + attn_mask
+            weights = scores.softmax(-1)
+            if dropout_p > 0.0:
+                weights = F.dropout(weights, dropout_p, True)
+            out = weights @ v  # [N*H, L, d]
+            out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+            out = self.out_proj(out).reshape(tgt_len, bsz, embed_dim)
+            weights = weights.reshape(bsz, h, tgt_len, src_len)
+            if average_attn_weights:
+                weights = weights.mean(dim=1)
+            if not batched:
+                out, weights = out.squeeze(1), weights.squeeze(0)
+            elif self.batch_first:
+                out = out.transpose(0, 1)
+            return out, weights
+
+        if attn_mask is not None:
+            if attn_mask.shape[0] == 1:
+                attn_mask = attn_mask.unsqueeze(0)  # [1, 1, L, S]
             else:
-                scores = scores + kpm
-        attn = scores.softmax(-1)
-        if self.dropout > 0.0:
-            attn = F.dropout(attn, self.dropout, self.training)
-        out = attn.reshape(n * h, lq, lk) @ v  # [N*H, Lq, d]
-        out = out.transpose(0, 1).reshape(lq, n, e)
-        out = self.out_proj(out)
-        if unbatched:
+                attn_mask = attn_mask.reshape(bsz, h, -1, src_len)
+        q4 = q.reshape(bsz, h, tgt_len, d)
+        k4 = k.reshape(bsz, h, src_len, d)
+        v4 = v.reshape(bsz, h, src_len, d)
+        out = F.scaled_dot_product_attention(
+            q4, k4, v4, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal
+        )  # [N, H, L, d]
+        out = out.permute(2, 0, 1, 3).reshape(tgt_len * bsz, embed_dim)
+        out = self.out_proj(out).reshape(tgt_len, bsz, embed_dim)
+        if not batched:
             out = out.squeeze(1)
         elif self.batch_first:
             out = out.transpose(0, 1)
-        weights = None
-        if need_weights:
-            weights = attn.mean(dim=1) if average_attn_weights else attn
-            if unbatched:
-                weights = weights.squeeze(0)
-        return out, weights
+        return out, None
+
+
+def _causal_mask(rows: int, cols: int, dtype: Any, device: Any) -> Tensor:
+    """``[rows, cols]`` float mask: 0 on and below the diagonal, ``-inf`` above it."""
+    above = _core.arange(rows).reshape(rows, 1) < _core.arange(cols).reshape(1, cols)
+    mask = _core.zeros(rows, cols, dtype=dtype).masked_fill(above, float("-inf"))
+    return mask if device is None else mask.to(device)

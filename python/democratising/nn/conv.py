@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .._core import Tensor
 from ..errors import InvalidValueError
 from . import functional as F
+from ._factory import to_factory
 from .layers import _init_weight_and_bias
 from .module import Module
 
@@ -52,6 +53,8 @@ class Conv1d(Module):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         if groups <= 0:
@@ -89,6 +92,7 @@ class Conv1d(Module):
             self.padding = (F._single(padding),)
             self._explicit_padding = (self.padding[0], self.padding[0])
         _init_weight_and_bias(self, (out_channels, in_channels // groups, k), bias)
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         bias = self._parameters.get("bias")
@@ -117,7 +121,8 @@ class Conv1d(Module):
 
 class Conv2d(Module):
     """2-D convolution with PyTorch's parameter shapes ``weight [O, C/groups, kH, kW]`` and
-    default initialisation U(±1/√fan_in)."""
+    default initialisation U(±1/√fan_in). Non-``"zeros"`` ``padding_mode`` pads explicitly
+    with ``F.pad`` before a valid convolution, as ``Conv1d`` does."""
 
     def __init__(
         self,
@@ -129,12 +134,20 @@ class Conv2d(Module):
         dilation: IntPair = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups or out_channels % groups:
             raise ValueError("in_channels and out_channels must both be divisible by groups")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
         kh, kw = F._pair(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = (kh, kw), F._pair(stride)
@@ -148,8 +161,25 @@ class Conv2d(Module):
             None if isinstance(self.padding, str) else self.padding,
         )
         _init_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias)
+        to_factory(self, device, dtype)
+
+    def _explicit_padding(self) -> tuple[int, int, int, int]:
+        """``(left, right, top, bottom)`` for ``F.pad`` (PyTorch puts the odd extra element of
+        ``"same"`` padding on the right/bottom)."""
+        if isinstance(self.padding, str):
+            if self.padding == "valid":
+                return (0, 0, 0, 0)
+            th = self.dilation[0] * (self.kernel_size[0] - 1)
+            tw = self.dilation[1] * (self.kernel_size[1] - 1)
+            return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+        ph, pw = self.padding
+        return (pw, pw, ph, ph)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
+            bias = self._parameters.get("bias")
+            return F.conv2d(x, self.weight, bias, self.stride, 0, self.dilation, self.groups)
         return F.conv2d(
             x,
             self.weight,

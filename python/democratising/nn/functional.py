@@ -610,6 +610,46 @@ def layer_norm(
     return _core._layer_norm(input, shape, weight, bias, eps)
 
 
+# ``torch.finfo(dtype).eps`` of the floating-point dtypes
+_FINFO_EPS = {
+    _core.float32: 1.1920928955078125e-07,
+    _core.float64: 2.220446049250313e-16,
+    _core.float16: 0.0009765625,
+    _core.bfloat16: 0.0078125,
+}
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Optional[Tensor] = None,
+    eps: Optional[float] = None,
+) -> Tensor:
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims (PyTorch's
+    ``F.rms_norm``): ``x / sqrt(mean(x**2) + eps) * weight``; ``eps=None`` is the machine epsilon
+    of the input's dtype. float16/bfloat16 inputs are normalised in float32."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or input.ndim < n or tuple(input.shape[input.ndim - n :]) != shape:
+        raise ShapeError(
+            f"rms_norm: normalized_shape {list(shape)} does not match the trailing dims of an "
+            f"input of shape {tuple(input.shape)}"
+        )
+    if weight is not None and tuple(weight.shape) != shape:
+        raise ShapeError(f"rms_norm: weight has shape {tuple(weight.shape)}, expected {shape}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"rms_norm expects a floating-point input, got {input.dtype}")
+    if eps is None:
+        eps = _FINFO_EPS[input.dtype]
+    low = input.dtype in (_core.float16, _core.bfloat16)
+    x = input.float() if low else input
+    dims = list(range(input.ndim - n, input.ndim))
+    y = x * ((x * x).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    if low:
+        y = y.to(input.dtype)
+    return y if weight is None else y * weight
+
+
 def batch_norm(
     input: Tensor,
     running_mean: Optional[Tensor],
@@ -676,7 +716,11 @@ def scaled_dot_product_attention(
     keys (PyTorch's ``F.scaled_dot_product_attention``). A boolean ``attn_mask`` marks the
     positions that may be attended to, a float one is added to the scores; ``is_causal`` keeps
     the lower triangle; ``scale`` defaults to ``1/sqrt(E)``; with ``enable_gqa`` the query may
-    have a multiple of the key/value heads (dim -3), each key head serving a group."""
+    have a multiple of the key/value heads (dim -3), each key head serving a group.
+
+    Runs as one fused engine op (flash attention: the ``[L, S]`` scores are never stored, a
+    fully masked row gives zeros) unless the batch dims need broadcasting or the mask needs a
+    gradient, which the composite path handles."""
     if attn_mask is not None and is_causal:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
     if not 0.0 <= dropout_p < 1.0:
@@ -688,6 +732,10 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: query {tuple(query.shape)}, key {tuple(key.shape)} "
             f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
             f"key/value lengths must agree)"
+        )
+    if _fused_attention_applies(query, key, value, attn_mask):
+        return _core._scaled_dot_product_attention(
+            query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
         )
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         hq, hk = query.shape[-3], key.shape[-3]
@@ -712,6 +760,18 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, True)
     return attn @ value
+
+
+def _fused_attention_applies(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor]) -> bool:
+    """Whether the fused engine op covers the call: one rank, the same batch dims (the
+    composite broadcasts them) and no gradient wanted for the mask."""
+    n = q.ndim
+    return (
+        k.ndim == n
+        and v.ndim == n
+        and tuple(q.shape[:-3]) == tuple(k.shape[:-3]) == tuple(v.shape[:-3])
+        and (mask is None or not mask.requires_grad)
+    )
 
 
 # ---- padding, resampling, similarity, group norm --------------------------------------------

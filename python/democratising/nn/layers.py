@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .. import _core
 from .._core import Tensor
 from . import functional as F
+from ._factory import inplace_result, to_factory
 from .module import Module
 from .parameter import Parameter
 
@@ -36,11 +37,19 @@ class Dense(Module):
     """``y = x @ weight.T + bias`` with ``weight`` of shape ``(out, in)`` and PyTorch's default
     initialisation (Kaiming-uniform, a=√5, i.e. U(±1/√in) for both weight and bias)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         _init_weight_and_bias(self, (out_features, in_features), bias)
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self._parameters.get("bias"))
@@ -54,32 +63,44 @@ Linear = Dense
 
 
 class ReLU(Module):
+    """``max(x, 0)``; ``inplace=True`` writes the result into the input (see
+    ``_factory.inplace_result`` for when autograd keeps it a new tensor)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return inplace_result(x, x.relu(), self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.leaky_relu(self.negative_slope)
+        return inplace_result(x, x.leaky_relu(self.negative_slope), self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"negative_slope={self.negative_slope}{inplace}"
 
 
 class ELU(Module):
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.elu(self.alpha)
+        return inplace_result(x, x.elu(self.alpha), self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"alpha={self.alpha}{inplace}"
 
 
 class Softplus(Module):
@@ -104,8 +125,15 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
-        return x.silu()
+        return inplace_result(x, x.silu(), self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
 class Tanh(Module):
@@ -137,16 +165,18 @@ class LogSoftmax(Module):
 
 
 class Dropout(Module):
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         F._check_dropout_p(p)
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        if not self.training or self.p == 0:
+            return x
+        return inplace_result(x, F.dropout(x, self.p, self.training), self.inplace)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Flatten(Module):
@@ -163,7 +193,7 @@ class Identity(Module):
         return x
 
 
-# ---- more activations (``inplace`` is accepted for PyTorch's signatures; results are new) ----
+# ---- more activations (``inplace=True`` writes into the input, see ``inplace_result``) ----
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -178,7 +208,7 @@ class Hardtanh(Module):
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return inplace_result(x, F.hardtanh(x, self.min_val, self.max_val), self.inplace)
 
     def extra_repr(self) -> str:
         inplace = ", inplace=True" if self.inplace else ""
@@ -206,17 +236,17 @@ class _InplaceActivation(Module):
 
 class Mish(_InplaceActivation):
     def forward(self, x: Tensor) -> Tensor:
-        return F.mish(x)
+        return inplace_result(x, F.mish(x), self.inplace)
 
 
 class Hardswish(_InplaceActivation):
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardswish(x)
+        return inplace_result(x, F.hardswish(x), self.inplace)
 
 
 class Hardsigmoid(_InplaceActivation):
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardsigmoid(x)
+        return inplace_result(x, F.hardsigmoid(x), self.inplace)
 
 
 class Softsign(Module):
@@ -256,12 +286,15 @@ class GLU(Module):
 class PReLU(Module):
     """Leaky ReLU with a learnt slope: one shared (``num_parameters=1``) or one per channel."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None
+    ) -> None:
         super().__init__()
         # PyTorch's attribute; on this layer it shadows ``Module.num_parameters()``.
         self.num_parameters = num_parameters  # type: ignore[method-assign,assignment]
         self.init = init
         self.weight = Parameter(_core.full((num_parameters,), init))
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)
@@ -297,7 +330,9 @@ class Dropout2d(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
+        if not self.training or self.p == 0:
+            return x
+        return inplace_result(x, F.dropout2d(x, self.p, self.training), self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -125,13 +125,15 @@ class Module:
             yield m
 
     def named_parameters(
-        self, prefix: str = "", recurse: bool = True
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
+        """Parameters by dotted name; a parameter shared by several modules (tied weights) is
+        yielded once, under its first name, unless ``remove_duplicate=False``."""
         seen: set[int] = set()
         mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
         for mp, m in mods:
             for n, p in m._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mp}.{n}" if mp else n), p
@@ -179,7 +181,7 @@ class Module:
                 f"error loading state_dict for {type(self).__name__}: "
                 f"missing keys {keys.missing_keys}, unexpected keys {keys.unexpected_keys}"
             )
-        targets = dict(self.named_parameters())
+        targets: dict[str, Tensor] = dict(self.named_parameters(remove_duplicate=False))
         targets.update(self.named_buffers())
         with no_grad():
             for k, v in state_dict.items():
@@ -222,13 +224,21 @@ class Module:
                 p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
     def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
+        """Replaces each parameter and buffer by ``fn`` of it; a parameter shared by several
+        modules (tied weights) is converted once and stays shared."""
+        done: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (old, new); old kept alive
         with no_grad():
             for m in self.modules():
                 for n, p in list(m._parameters.items()):
-                    if p is not None:
+                    if p is None:
+                        continue
+                    if id(p) not in done:
                         new = fn(p)
-                        if new is not p:
-                            m._parameters[n] = Parameter(new, requires_grad=p.requires_grad)
+                        done[id(p)] = (
+                            p,
+                            p if new is p else Parameter(new, requires_grad=p.requires_grad),
+                        )
+                    m._parameters[n] = done[id(p)][1]
                 for n, b in list(m._buffers.items()):
                     if b is not None:
                         m._buffers[n] = fn(b)

@@ -1,16 +1,17 @@
-"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode), ``LayerNorm`` and
-``GroupNorm``."""
+"""``BatchNorm1d``/``BatchNorm2d`` (running statistics, momentum, eval mode), ``LayerNorm``,
+``GroupNorm`` and ``RMSNorm``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import ShapeError
 from . import functional as F
+from ._factory import to_factory
 from .module import Module
 from .parameter import Parameter
 
@@ -40,6 +41,8 @@ class _BatchNorm(Module):
         momentum: Optional[float] = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -53,6 +56,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        to_factory(self, device, dtype)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -117,6 +121,8 @@ class LayerNorm(Module):
         eps: float = 1e-5,
         elementwise_affine: bool = True,
         bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         shape = (
@@ -125,6 +131,7 @@ class LayerNorm(Module):
         self.normalized_shape, self.eps = shape, eps
         self.elementwise_affine = elementwise_affine
         _register_affine(self, elementwise_affine, bias, shape)
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, *affine_of(self), self.eps)
@@ -145,6 +152,8 @@ class GroupNorm(Module):
         affine: bool = True,
         *,
         bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         if num_channels % num_groups != 0:
@@ -154,6 +163,7 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
         _register_affine(self, affine, bias, num_channels)
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(x, self.num_groups, *affine_of(self), self.eps)
@@ -163,4 +173,37 @@ class GroupNorm(Module):
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
             f"bias={has_bias}"
+        )
+
+
+class RMSNorm(Module):
+    """Root-mean-square layer normalisation over the trailing ``normalized_shape`` dims
+    (PyTorch's ``nn.RMSNorm``): ``x / sqrt(mean(x**2) + eps) * weight`` with ``weight``
+    initialised to ones; ``eps=None`` uses the input dtype's machine epsilon."""
+
+    def __init__(
+        self,
+        normalized_shape: Union[int, Sequence[int]],
+        eps: Optional[float] = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        shape = (
+            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
+        self.normalized_shape, self.eps = shape, eps
+        self.elementwise_affine = elementwise_affine
+        self.register_parameter(
+            "weight", Parameter(_core.ones(*shape)) if elementwise_affine else None
+        )
+        to_factory(self, device, dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self._parameters.get("weight"), self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Optional
+from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
 from ..errors import ShapeError
 from . import functional as F
+from ._factory import to_factory
 from .layers import _uniform
 from .module import Module
 from .parameter import Parameter
@@ -88,6 +89,8 @@ class RNNBase(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         if mode not in self._GATES:
@@ -147,6 +150,7 @@ class RNNBase(Module):
                 for name, shape in shapes:
                     self.register_parameter(name, _uniform(shape, bound))
                 self._all_weights.append([name for name, _ in shapes])
+        to_factory(self, device, dtype)
 
     @property
     def all_weights(self) -> list[list[Parameter]]:
@@ -282,6 +286,8 @@ class RNN(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(
@@ -289,7 +295,16 @@ class RNN(RNNBase):
             )
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(
-            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
         )
         self.nonlinearity = nonlinearity
 
@@ -327,7 +342,15 @@ class RNNCellBase(Module):
     """One time step: ``weight_ih [G*H, in]``, ``weight_hh [G*H, H]``, ``bias_ih``/``bias_hh
     [G*H]`` (PyTorch's names), all initialised U(±1/√hidden_size)."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        num_chunks: int,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
         _check_size("input_size", input_size)
         _check_size("hidden_size", hidden_size)
@@ -341,6 +364,7 @@ class RNNCellBase(Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        to_factory(self, device, dtype)
 
     def _prepare(
         self, input: Tensor, hx: Optional[State], count: int
@@ -381,11 +405,17 @@ class RNNCell(RNNCellBase):
     ``h'``."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
-        super().__init__(input_size, hidden_size, bias, num_chunks=1)
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
@@ -398,8 +428,15 @@ class LSTMCell(RNNCellBase):
     """One LSTM step (gates ``i, f, g, o``); ``forward(input, hx=None)`` with
     ``hx = (h, c)`` returns ``(h', c')``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=4)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
     def forward(
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
@@ -412,8 +449,15 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     """One GRU step (gates ``r, z, n``); ``forward(input, hx=None)`` returns ``h'``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
-        super().__init__(input_size, hidden_size, bias, num_chunks=3)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)

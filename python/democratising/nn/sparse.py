@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
+from ._factory import to_factory
 from .module import Module
 from .parameter import Parameter
 
@@ -17,19 +19,48 @@ class Embedding(Module):
     and never updated by gradients, as in PyTorch."""
 
     def __init__(
-        self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: Optional[int] = None,
+        max_norm: Optional[float] = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: Optional[Tensor] = None,
+        _freeze: bool = False,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
+        """PyTorch's signature. ``sparse=True`` is accepted and gives dense gradients (there
+        are no sparse tensors here); ``max_norm`` and ``scale_grad_by_freq`` are refused with
+        ``InvalidValueError`` rather than silently ignored. ``_weight`` is the initial table."""
         super().__init__()
+        if max_norm is not None or scale_grad_by_freq:
+            raise InvalidValueError(
+                "Embedding(max_norm=..., scale_grad_by_freq=True) is not supported; renormalise "
+                "the weight explicitly"
+            )
+        del norm_type, sparse
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
             raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        self.weight = Parameter(_core.randn(num_embeddings, embedding_dim))
-        if padding_idx is not None:
-            with no_grad():
-                self.weight[padding_idx] = 0.0
+        if _weight is not None:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ShapeError(
+                    f"Shape of weight {tuple(_weight.shape)} does not match num_embeddings and "
+                    "embedding_dim"
+                )
+            self.weight = Parameter(_weight.detach(), requires_grad=not _freeze)
+        else:
+            self.weight = Parameter(_core.randn(num_embeddings, embedding_dim))
+            if padding_idx is not None:
+                with no_grad():
+                    self.weight[padding_idx] = 0.0
+        to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.embedding(x, self.weight, self.padding_idx)

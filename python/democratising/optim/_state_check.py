@@ -22,8 +22,11 @@ __all__ = ["prepare"]
 #: Group hyperparameters that no algorithm accepts below zero.
 _NON_NEGATIVE = frozenset(
     {"lr", "eps", "weight_decay", "momentum", "alpha", "lr_decay", "initial_accumulator_value",
-     "dampening", "initial_lr"}
+     "dampening", "initial_lr", "rho", "lambd", "momentum_decay", "tolerance_grad",
+     "tolerance_change", "max_iter", "max_eval", "history_size", "ns_steps"}
 )  # fmt: skip
+#: ``(required, allowed, scalar)`` state keys of an algorithm (see ``_state_rule``).
+_Rule = tuple[set[str], set[str], set[str]]
 #: Most steps a state may record; keeps the counter an exact int64 in the engine.
 _MAX_STEP = 2**62
 
@@ -32,30 +35,35 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _state_rule(opt: Any, group: Mapping[str, Any]) -> Optional[tuple[set[str], set[str]]]:
-    """``(required, allowed)`` per-parameter state keys of a built-in algorithm, given the
-    group's settings, or ``None`` for an optimizer we do not know (generic checks only). An
-    empty per-parameter state is always allowed: the algorithms create it on the first step."""
+def _state_rule(opt: Any, group: Mapping[str, Any]) -> Optional[_Rule]:
+    """``(required, allowed, scalar)`` per-parameter state keys of a built-in algorithm, given
+    the group's settings (``scalar``: keys holding a number, not a parameter-shaped tensor), or
+    ``None`` for an optimizer we do not know (generic checks only). An empty per-parameter
+    state is always allowed: the algorithms create it on the first step."""
+    from ._common import PerParam
+
+    if isinstance(opt, PerParam):
+        return opt._state_rule(dict(group))
     for cls in type(opt).__mro__:
         if cls.__module__ != "democratising.optim.algorithms":
             continue
         name = cls.__name__
         if name == "SGD":
-            return set(), {"momentum_buffer"}
+            return set(), {"momentum_buffer"}, set()
         if name in ("Adam", "AdamW"):
             keys = {"step", "exp_avg", "exp_avg_sq"}
             if group.get("amsgrad"):
                 keys.add("max_exp_avg_sq")
-            return keys, keys
+            return keys, keys, set()
         if name == "RMSprop":
             keys = {"step", "square_avg"}
             if _is_num(group.get("momentum")) and group["momentum"] > 0:
                 keys.add("momentum_buffer")
             if group.get("centered"):
                 keys.add("grad_avg")
-            return keys, keys
+            return keys, keys, set()
         if name == "Adagrad":
-            return {"step", "sum"}, {"step", "sum"}
+            return {"step", "sum"}, {"step", "sum"}, set()
     return None
 
 
@@ -81,9 +89,9 @@ def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
         if key == "betas" and not all(0.0 <= b < 1.0 for b in out):
             raise InvalidValueError(f"{what} must lie in [0, 1), got {value!r}")
         return tuple(out) if isinstance(live, tuple) else out
-    if isinstance(live, str):
-        if not isinstance(value, str):
-            raise InvalidValueError(f"{what} must be a string, got {value!r}")
+    if isinstance(live, str):  # an option that is a name or None (line_search_fn, ...)
+        if not isinstance(value, str) and value is not None:
+            raise InvalidValueError(f"{what} must be a string or None, got {value!r}")
         return value
     if live is None:
         if value is not None and not isinstance(value, (bool, int, float, str)):
@@ -135,15 +143,13 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
     return new_groups, ids
 
 
-def _check_entry(
-    i: Any, st: Any, p: Tensor, rule: Optional[tuple[set[str], set[str]]]
-) -> dict[str, Any]:
+def _check_entry(i: Any, st: Any, p: Tensor, rule: Optional[_Rule]) -> dict[str, Any]:
     """One parameter's state, checked against the algorithm's rule and the parameter."""
     where = f"state of parameter {i}"
     if not isinstance(st, Mapping):
         raise InvalidValueError(f"{where} is not a dict")
     if st and rule is not None:
-        required, allowed = rule
+        required, allowed, _ = rule
         missing, unknown = sorted(required - set(st)), sorted(set(st) - allowed)
         if missing or unknown:
             raise StateDictError(
@@ -155,10 +161,18 @@ def _check_entry(
         if not isinstance(name, str):
             raise InvalidValueError(f"{where} has a non-string key {name!r}")
         if name == "step":
+            if isinstance(v, Tensor) and v.dim() == 0 and not v.requires_grad:
+                v = v.item()  # PyTorch keeps the count as a 0-d tensor
             ok = _is_num(v) and (isinstance(v, int) or float(v).is_integer())
             if not ok or not 0 <= v <= _MAX_STEP:
                 raise InvalidValueError(f"{where}: 'step' must be an int >= 0, got {v!r}")
             out[name] = int(v)
+        elif rule is not None and name in rule[2]:
+            if isinstance(v, Tensor) and v.numel() == 1:
+                v = v.item()  # PyTorch keeps these as 0-d tensors
+            if not _is_num(v) or not math.isfinite(v):
+                raise InvalidValueError(f"{where}: {name!r} must be a finite number, got {v!r}")
+            out[name] = float(v)
         elif isinstance(v, Tensor):
             shapes_ok = tuple(v.shape) == tuple(p.shape) or (rule is None and v.dim() == 0)
             if not shapes_ok:
@@ -198,6 +212,7 @@ def prepare(opt: Any, state_dict: Any) -> tuple[list[dict[str, Any]], dict[Tenso
     owner = [g for g in groups for _ in g["params"]]
     position = {k: n for n, k in enumerate(ids)}
     state: dict[Tensor, dict[str, Any]] = {}
+    custom = getattr(opt, "_check_state_entry", None)  # an algorithm with its own layout
     for k, st in saved_state.items():
         n = position.get(_norm_id(k)) if isinstance(k, (int, str)) else None
         if n is None or isinstance(k, bool):
@@ -205,7 +220,10 @@ def prepare(opt: Any, state_dict: Any) -> tuple[list[dict[str, Any]], dict[Tenso
                 f"loaded state dict has state for parameter {k!r}, which no parameter group "
                 f"lists (the optimizer has {len(params)} parameters)"
             )
-        state[params[n]] = _check_entry(k, st, params[n], _state_rule(opt, owner[n]))
+        if custom is not None:
+            state[params[n]] = custom(k, st, params[n])
+        else:
+            state[params[n]] = _check_entry(k, st, params[n], _state_rule(opt, owner[n]))
     return groups, state
 
 

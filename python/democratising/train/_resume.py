@@ -66,6 +66,8 @@ class ResumePlan:
     loader: Optional[dict[str, Any]]
     callbacks: list[tuple[Callback, dict[str, Any]]] = field(default_factory=list)
     config: Optional[dict[str, Any]] = None
+    #: A mid-epoch (Ctrl-C) checkpoint's place: batches done, running sums, elapsed time.
+    partial: Optional[dict[str, Any]] = None
 
     def apply(self, trainer: Trainer) -> None:
         """The trainer-side state (``Checkpoint.restore`` does model, optimizer, ...)."""
@@ -123,9 +125,46 @@ def check_resume(trainer: Trainer, path: PathLike, allow_unverified: bool = Fals
     config = state.get("config")
     if config is not None and not isinstance(config, Mapping):
         raise bad("trainer.config", f"must be a dict, got {type(config).__name__}")
+    partial = _check_partial(state.get("partial"), bad)
     return ResumePlan(
-        ckpt, epoch, step, history, loader, callbacks, None if config is None else dict(config)
+        ckpt,
+        epoch,
+        step,
+        history,
+        loader,
+        callbacks,
+        None if config is None else dict(config),
+        partial,
     )
+
+
+def _check_partial(partial: Any, bad: Any) -> Optional[dict[str, Any]]:
+    """``{"batch": n >= 1, "sums": [4 numbers], "classes": bool, "elapsed": s}`` or ``None``."""
+    if partial is None:
+        return None
+    if not isinstance(partial, Mapping):
+        raise bad("trainer.partial", f"must be a dict, got {type(partial).__name__}")
+    batch, sums = partial.get("batch"), partial.get("sums")
+    if not _is_int(batch) or not 1 <= batch <= MAX_COUNT:
+        raise bad("trainer.partial.batch", f"must be an int in [1, {MAX_COUNT}], got {batch!r}")
+    if (
+        not isinstance(sums, (list, tuple))
+        or len(sums) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sums)
+    ):
+        raise bad("trainer.partial.sums", "must be a list of 4 numbers")
+    classes, elapsed = partial.get("classes"), partial.get("elapsed", 0.0)
+    if not isinstance(classes, bool):
+        raise bad("trainer.partial.classes", f"must be a bool, got {classes!r}")
+    if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or not elapsed >= 0:
+        raise bad("trainer.partial.elapsed", f"must be a number >= 0, got {elapsed!r}")
+    total, count, seen, correct = (float(v) for v in sums)
+    return {
+        "batch": batch,
+        "sums": [total, int(count), int(seen), int(correct)],
+        "classes": classes,
+        "elapsed": float(elapsed),
+    }
 
 
 def _check_history(history: Any, bad: Any) -> dict[str, list[Any]]:
@@ -210,3 +249,4 @@ class Snapshot:
             except Exception:  # the original failure is what to report
                 pass
         trainer.epoch, trainer.global_step, trainer.history = self.counters
+        trainer._resume_partial = None

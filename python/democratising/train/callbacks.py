@@ -145,6 +145,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
         key = self.monitor if self.monitor in metrics else "loss"
+        self._watched = key
         stop = self.step(trainer.model, metrics[key])
         if self.counter == 0:  # just improved
             self.best_epoch = int(metrics["epoch"])
@@ -160,6 +161,13 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best and self.best_model_state is not None:
             self.restore_best_model(trainer.model)
+            if self.verbose:
+                best = self.best_loss if self.mode == "min" else -self.best_loss
+                at = f" of epoch {self.best_epoch}" if self.best_epoch is not None else ""
+                watched = getattr(self, "_watched", self.monitor)
+                trainer.log(
+                    f"EarlyStopping: restored the best weights{at} ({watched} = {best:.4g})"
+                )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -214,22 +222,32 @@ class EarlyStopping(Callback):
 
 # ---- checkpointing ---------------------------------------------------------------------------
 
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)\.safetensors$")
+#: ``epoch_0003.safetensors`` after 3 epochs; ``epoch_0003_step_450.safetensors`` when a run
+#: was interrupted (Ctrl-C) after 3 epochs and 450 optimizer steps in all.
+_EPOCH_FILE = re.compile(r"^epoch_(\d+)(?:_step_(\d+))?\.safetensors$")
 
 
-def _epoch_files(directory: Path) -> list[tuple[int, Path]]:
+def _order_key(name: str) -> Optional[tuple[int, int]]:
+    """``(epochs, step)`` of a checkpoint file name (step -1 for an epoch's end), or ``None``."""
+    m = _EPOCH_FILE.match(name)
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)) if m.group(2) is not None else -1
+
+
+def _epoch_files(directory: Path) -> list[tuple[tuple[int, int], Path]]:
     if not directory.is_dir():
         return []
     found = []
     for p in directory.iterdir():
-        m = _EPOCH_FILE.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
+        key = _order_key(p.name)
+        if key is not None:
+            found.append((key, p))
     return sorted(found)
 
 
 def latest_checkpoint(directory: PathLike) -> Optional[Path]:
-    """The newest ``epoch_NNNN.safetensors`` in ``directory``, or ``None``."""
+    """The newest ``epoch_NNNN[_step_S].safetensors`` in ``directory``, or ``None``."""
     files = _epoch_files(Path(directory))
     return files[-1][1] if files else None
 
@@ -239,7 +257,11 @@ class ModelCheckpoint(Callback):
     loader and callback state) to ``dir/epoch_NNNN.safetensors`` every ``every`` epochs,
     atomically via ``democratising.checkpoint``; keeps only the newest ``keep_last`` of them.
     With ``monitor`` (e.g. ``"val_loss"``) it also writes ``dir/best.safetensors`` whenever the
-    metric improves (``mode`` ``"min"`` or ``"max"``). Only rank 0 writes."""
+    metric improves (``mode`` ``"min"`` or ``"max"``). Only rank 0 writes.
+
+    Pruning deletes only files this callback wrote (in this run, or in the run it resumed: the
+    names are part of its state), never another run's checkpoints in the same directory.
+    ``last_path`` is the newest file it wrote."""
 
     order = 100
 
@@ -262,6 +284,8 @@ class ModelCheckpoint(Callback):
         self.best: Optional[float] = None
         self.last_path: Optional[Path] = None
         self.best_path: Optional[Path] = None
+        #: Names of the epoch files this run wrote, oldest first: the only ones pruned.
+        self.written: list[str] = []
 
     def _improved(self, value: float) -> bool:
         if self.best is None or math.isnan(self.best):
@@ -285,26 +309,38 @@ class ModelCheckpoint(Callback):
             return None
         self.dir.mkdir(parents=True, exist_ok=True)
         if periodic:
-            self.last_path = self.dir / f"epoch_{epoch:04d}.safetensors"
-            trainer.save_checkpoint(self.last_path)
+            self.save(trainer, f"epoch_{epoch:04d}.safetensors")
             self._prune()
         if best:
             self.best_path = self.dir / "best.safetensors"
             trainer.save_checkpoint(self.best_path)
         return None
 
+    def save(self, trainer: Trainer, name: str) -> Path:
+        """Writes ``dir/name`` (a checkpoint of this run) and records it as this run's own."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if name in self.written:
+            self.written.remove(name)
+        self.written.append(name)  # before saving: the file's own state lists it
+        self.last_path = self.dir / name
+        trainer.save_checkpoint(self.last_path)
+        return self.last_path
+
     def _prune(self) -> None:
+        """Keeps the newest ``keep_last`` of this run's own files (an interrupted run's
+        mid-epoch file counts as one); other files in the directory are left alone."""
         if self.keep_last is None:
             return
-        files = _epoch_files(self.dir)
-        for _, path in files[: max(0, len(files) - self.keep_last)]:
+        own = sorted(self.written, key=lambda n: _order_key(n) or (-1, -1))
+        for name in own[: max(0, len(own) - self.keep_last)]:
             try:
-                path.unlink()
+                (self.dir / name).unlink()
             except FileNotFoundError:
                 pass
+            self.written.remove(name)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
+        return {"best": self.best, "written": list(self.written)}
 
     def check_state_dict(self, state: Any, trainer: Trainer) -> dict[str, Any]:
         """Only the best monitored value: the directory and retention come from the
@@ -313,10 +349,20 @@ class ModelCheckpoint(Callback):
         best = state.get("best")
         if best is not None and not _is_num(best):
             raise ValueError(f"ModelCheckpoint 'best' must be a number or None, got {best!r}")
-        return {"best": best}
+        written = state.get("written", [])
+        if not isinstance(written, list) or len(written) > 100_000:
+            raise ValueError("ModelCheckpoint 'written' must be a list of file names")
+        for name in written:
+            # Bare checkpoint names only: a file never makes pruning reach another folder.
+            if not isinstance(name, str) or _order_key(name) is None:
+                raise ValueError(
+                    f"ModelCheckpoint 'written' holds {name!r}, not an epoch_NNNN file name"
+                )
+        return {"best": best, "written": list(written)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
+        self.written = list(state.get("written", []))
 
 
 # ---- loggers ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import os
 import typing
@@ -27,6 +28,7 @@ from ._validate import ConfigError
 
 __all__ = [
     "ConfigError",
+    "ConfigKeyError",
     "OptimizerConfig",
     "SchedulerConfig",
     "TrainingConfig",
@@ -45,6 +47,34 @@ def _unknown(kind: str, key: str, choices: Iterable[str]) -> ConfigError:
     close = difflib.get_close_matches(key, choices, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {choices}"
     return ConfigError(f"unknown {kind} {key!r}{hint}")
+
+
+class ConfigKeyError(ConfigError, TypeError):
+    """An unknown keyword argument of a config class: a ``TypeError`` like Python's own, with a
+    did-you-mean, and a ``ConfigError`` like every other config problem."""
+
+
+def _problems(errors: list[str], what: str) -> ConfigError:
+    """One ``ConfigError`` listing every problem found (the single message as is), so that a
+    config file is fixed in one go rather than one error per run."""
+    if len(errors) == 1:
+        err = ConfigError(errors[0])
+    else:
+        listed = "\n".join(f"  - {e}" for e in errors)
+        err = ConfigError(f"{len(errors)} problems in the {what}:\n{listed}")
+    err.problems = list(errors)  # type: ignore[attr-defined]
+    return err
+
+
+def _messages(e: ConfigError) -> list[str]:
+    return list(getattr(e, "problems", None) or [str(e)])
+
+
+#: Keys people write inside ``[optimizer]`` that belong elsewhere, and where they belong.
+_MISPLACED = {
+    "lr": "learning_rate",
+    "learning_rate": "learning_rate",
+}
 
 
 class _Tagged:
@@ -237,6 +267,7 @@ class SchedulerConfig(_Tagged):
     MultiStepLR: ClassVar[type[MultiStepLRConfig]]
     ExponentialLR: ClassVar[type[ExponentialLRConfig]]
     LinearLR: ClassVar[type[LinearLRConfig]]
+    PolynomialLR: ClassVar[type[PolynomialLRConfig]]
     OneCycle: ClassVar[type[OneCycleConfig]]
     ReduceLROnPlateau: ClassVar[type[ReduceLROnPlateauConfig]]
 
@@ -317,8 +348,24 @@ class LinearLRConfig(SchedulerConfig):
     _spec = {
         "start_factor": rules.Num(0, 1, lo_open=True),
         "end_factor": rules.Num(0, 1),
-        "total_iters": rules.Int(1),
+        "total_iters": rules.Int(1, optional=True),
     }
+
+    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
+        if kw["total_iters"] is None:  # ``None``: over the whole run
+            kw["total_iters"] = horizon
+
+
+@dataclass
+class PolynomialLRConfig(SchedulerConfig):
+    name: ClassVar[str] = "PolynomialLR"
+    _target = lr_scheduler.PolynomialLR
+    _spec = {"total_iters": rules.Int(1, optional=True), "power": rules.Num(0)}
+    _defaults = {"total_iters": None}  # the run's length
+
+    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
+        if kw["total_iters"] is None:
+            kw["total_iters"] = horizon
 
 
 @dataclass
@@ -359,6 +406,9 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
     }
 
 
+#: What a resume with more epochs does to a length-bound schedule (see ``train._extend``).
+EXTEND_CHOICES = (None, "stretch", "hold", "restart")
+
 _AMP = {
     "true": "float16",
     "false": None,
@@ -369,6 +419,14 @@ _AMP = {
     "bf16": "bfloat16",
     "bfloat16": "bfloat16",
 }
+
+
+def _amp_name(amp: Any) -> Any:
+    """``"bf16"``, ``True``, ``"none"``... as the dtype name the config stores (or ``None``)."""
+    if isinstance(amp, bool) or (isinstance(amp, str) and amp.lower() in _AMP):
+        return _AMP[str(amp).lower()]
+    return amp
+
 
 # ---- the training config ---------------------------------------------------------------------
 
@@ -382,6 +440,14 @@ class TrainingConfig:
     builds. ``val_fraction`` is the share held out when ``train_with_config`` is given a single
     dataset. ``checkpoint_dir`` (with ``checkpoint_every``/``keep_last``) makes the trainer
     save resumable checkpoints.
+
+    ``runs_dir`` gives every ``fit`` its own folder ``runs_dir/run_name/version_N/`` (the
+    config, ``metrics.csv``, ``train.log`` and, unless ``checkpoint_dir`` says otherwise,
+    ``checkpoints/``); a resumed run keeps writing into the folder of the checkpoint it
+    resumes. ``extend_schedule`` says what a resume with more epochs does to a schedule whose
+    length was the old run's (``"stretch"``, ``"hold"`` or ``"restart"``; ``None`` refuses
+    with an error that names them). ``model_summary`` logs the layers and parameter counts at
+    the start of ``fit``.
     """
 
     learning_rate: float = 1e-3
@@ -403,6 +469,10 @@ class TrainingConfig:
     keep_last: Optional[int] = None
     verbose: bool = True
     progress: bool = True
+    runs_dir: Optional[str] = None
+    run_name: str = "run"
+    extend_schedule: Optional[str] = None
+    model_summary: bool = True
 
     #: Every scalar field's rule: its type and allowed values (see ``_validate``).
     _spec: ClassVar[dict[str, rules.Check]] = {
@@ -422,11 +492,14 @@ class TrainingConfig:
         "keep_last": rules.Int(1, optional=True),
         "verbose": rules.Bool(),
         "progress": rules.Bool(),
+        "runs_dir": rules.Text("a directory path (a non-empty string)", optional=True),
+        "run_name": rules.Text("a run name (a non-empty string without '/' or '..')"),
+        "extend_schedule": rules.Choice(EXTEND_CHOICES),
+        "model_summary": rules.Bool(),
     }
 
     def __post_init__(self) -> None:
-        if isinstance(self.amp, bool) or (isinstance(self.amp, str) and self.amp.lower() in _AMP):
-            self.amp = _AMP[str(self.amp).lower()]
+        self.amp = _amp_name(self.amp)
         if isinstance(self.checkpoint_dir, os.PathLike):
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
         self.validate()
@@ -435,6 +508,10 @@ class TrainingConfig:
         """Rejects values no run could use, early: ``ConfigError`` naming the field and its
         allowed values. ``num_workers`` is capped at ``MAX_NUM_WORKERS`` (256) loader threads."""
         rules.check_fields(self, self._spec)
+        if "/" in self.run_name or "\\" in self.run_name or self.run_name in (".", ".."):
+            raise ConfigError(
+                f"run_name must be a plain name (a folder under runs_dir), got {self.run_name!r}"
+            )
         device = self.device
         if not (isinstance(device, str) and device) and not hasattr(device, "type"):
             raise ConfigError(
@@ -471,13 +548,22 @@ class TrainingConfig:
     @classmethod
     def _from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
         data = dict(data)
-        if isinstance(data.get("optimizer"), Mapping):
-            data["optimizer"] = OptimizerConfig.from_dict(data["optimizer"])
-        if isinstance(data.get("scheduler"), Mapping):
-            data["scheduler"] = SchedulerConfig.from_dict(data["scheduler"])
-        elif isinstance(data.get("scheduler"), str) and data["scheduler"].lower() == "none":
+        errors: list[str] = []
+        for key, union in (("optimizer", OptimizerConfig), ("scheduler", SchedulerConfig)):
+            if isinstance(data.get(key), Mapping):
+                try:
+                    data[key] = union.from_dict(data[key])
+                except ConfigError as e:  # reported with the top-level problems below
+                    errors.extend(_messages(e))
+                    del data[key]
+        if isinstance(data.get("scheduler"), str) and data["scheduler"].lower() == "none":
             data["scheduler"] = None
-        built: TrainingConfig = _build(cls, data, "training config")
+        try:
+            built: TrainingConfig = _build(cls, data, "training config")
+        except ConfigError as e:
+            raise _problems(errors + _messages(e), "training config") from None
+        if errors:
+            raise _problems(errors, "training config")
         return built
 
     @classmethod
@@ -622,14 +708,36 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _build(cls: type, data: dict[str, Any], kind: str) -> Any:
-    """``cls(**data)`` with unknown keys reported by name and values coerced to field types."""
+    """``cls(**data)`` with values coerced to field types; every unknown key, uncoercible and
+    out-of-range value is reported in one ``ConfigError`` (see ``_problems``)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
-    kw = {}
+    spec: dict[str, rules.Check] = getattr(cls, "_spec", {})
+    prefix = "" if cls is TrainingConfig else f"{kind}."
+    kw: dict[str, Any] = {}
+    errors: list[str] = []
     for key, value in data.items():
         if key not in fields:
-            raise _unknown(f"{kind} key", key, fields)
-        kw[key] = _coerce(value, hints[key], key)
+            home = _MISPLACED.get(key) if kind in ("optimizer", "scheduler") else None
+            if home is not None:
+                errors.append(
+                    f"{kind} key {key!r}: the learning rate is the top-level {home!r} "
+                    f"(write {home} = ... above the [{kind}] table, or --set {home}=...)"
+                )
+            else:
+                errors.append(str(_unknown(f"{kind} key", key, fields)))
+            continue
+        try:
+            kw[key] = _coerce(value, hints[key], key)
+            if key == "amp" and cls is TrainingConfig:
+                kw[key] = _amp_name(kw[key])
+            if key in spec:
+                spec[key].check(prefix + key, kw[key])
+        except ConfigError as e:
+            errors.extend(_messages(e))
+            kw.pop(key, None)
+    if errors:
+        raise _problems(errors, kind)
     try:
         return cls(**kw)
     except TypeError as e:
@@ -722,3 +830,34 @@ def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
     if sub is None:
         raise ConfigError(f"{key!r}: set {head}.name first (no {head} is configured)")
     sub[rest] = value
+
+
+def _suggest_unknown_kwargs(cls: type) -> None:
+    """Wraps the dataclass ``__init__`` of ``cls`` so that a misspelt keyword argument
+    (``TrainingConfig(batch_sise=64)``) raises ``ConfigKeyError`` with a did-you-mean instead
+    of Python's bare ``unexpected keyword argument``."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        for key in kwargs:
+            if key not in names:
+                if key in _MISPLACED and issubclass(cls, _Tagged):
+                    raise ConfigKeyError(
+                        f"{cls.__name__} has no {key!r}: the learning rate is "
+                        "TrainingConfig(learning_rate=...)"
+                    ) from None
+                err = _unknown(f"{cls.__name__} argument", key, names)
+                raise ConfigKeyError(str(err)) from None
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[misc]
+
+
+for _cls in (
+    TrainingConfig,
+    *OptimizerConfig._registry.values(),
+    *SchedulerConfig._registry.values(),
+):
+    _suggest_unknown_kwargs(_cls)

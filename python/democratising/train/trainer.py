@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from .. import _core, _ranks
@@ -32,8 +36,10 @@ from ..checkpoint import save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
 from ..errors import CheckpointError
 from ..nn.utils import clip_grad_norm_
+from . import _hooks, _rundir
+from ._extend import check_extension
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
-from .callbacks import Callback, ModelCheckpoint, overrides
+from .callbacks import Callback, MetricsLogger, ModelCheckpoint, latest_checkpoint, overrides
 from .config import ConfigError, TrainingConfig
 
 __all__ = ["Trainer", "train_with_config"]
@@ -79,6 +85,65 @@ def _is_class_target(out: Any, target: Any) -> bool:
     )
 
 
+class _InterruptedError(Exception):
+    """Raised inside the loop once a Ctrl-C was asked for and the current step is done."""
+
+
+class _SigintGuard:
+    """While ``fit`` runs (in the main thread): the first SIGINT only sets ``requested`` and
+    says so, so that the loop can finish its step and save; a second raises
+    ``KeyboardInterrupt`` at once (checkpoints are written to a temp file and renamed, so
+    this never leaves a torn file)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.requested = False
+        self._say = say
+        self._old: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _SigintGuard:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handle)
+                self._installed = True
+            except ValueError:  # not the main interpreter
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = True
+        self._say(
+            "Interrupted: finishing the current step, then saving a checkpoint "
+            "(press Ctrl-C again to stop at once)"
+        )
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old)
+            self._installed = False
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+
+def _batch_size_of(batch: Any) -> int:
+    """The first dimension of the first tensor in ``batch`` (1 if there is none)."""
+    if isinstance(batch, Tensor):
+        return int(batch.shape[0]) if batch.ndim else 1
+    if isinstance(batch, (tuple, list)):
+        for b in batch:
+            n = _batch_size_of(b)
+            if n:
+                return n
+    if isinstance(batch, dict):
+        for b in batch.values():
+            return _batch_size_of(b)
+    return 1
+
+
 class Trainer:
     """Trains ``model`` as ``config`` says; ``fit(train, val)`` fills ``self.history``.
 
@@ -88,6 +153,18 @@ class Trainer:
     per epoch. Under ``democratising.distributed`` (detected, or given as ``world`` with
     ``rank()``/``size()``) only rank 0 prints and writes files, and datasets are sharded with a
     ``DistributedSampler``.
+
+    Keyword ``settings`` are ``TrainingConfig`` fields (or Lightning's names: ``max_epochs``,
+    ``lr``, ``accumulate_grad_batches``, ``gradient_clip_val``, ``precision``,
+    ``default_root_dir``...) applied over ``config``: ``Trainer(model, max_epochs=3)``. A model
+    that defines ``training_step``/``validation_step``/``test_step``/``predict_step`` or
+    ``configure_optimizers`` is driven by them (see ``_hooks``).
+
+    Ctrl-C during ``fit``: the current optimizer step finishes, a checkpoint is written (to the
+    run's checkpoint folder, when there is one), a line says how to resume, ``interrupted``
+    becomes ``True`` and ``fit`` raises ``KeyboardInterrupt`` (so a script does not go on with
+    a half-trained model; ``democratising train`` exits with status 130). A second Ctrl-C
+    stops at once.
     """
 
     def __init__(
@@ -101,8 +178,9 @@ class Trainer:
         scheduler_interval: Optional[str] = None,
         log: Callable[[str], None] = print,
         world: Any = None,
+        **settings: Any,
     ) -> None:
-        self.config = cfg = config if config is not None else TrainingConfig()
+        self.config = cfg = _hooks.apply_settings(config, settings)
         cfg.validate()
         self.device = _core.Device(cfg.device) if isinstance(cfg.device, str) else cfg.device
         self._on_cpu = self.device.type == "cpu"
@@ -114,9 +192,19 @@ class Trainer:
 
             loss_fn = CrossEntropyLoss()
         self.loss_fn = loss_fn
+        configure = _hooks.find_hook(model, "configure_optimizers")
+        if optimizer is None and configure is not None:
+            optimizer, hook_sched, hook_interval = _hooks.parse_optimizers(configure())
+            if scheduler is None and hook_sched is not None:
+                scheduler = hook_sched
+                scheduler_interval = scheduler_interval or hook_interval
         if optimizer is None:
             optimizer = cfg.optimizer.build(model.parameters(), cfg.learning_rate)
         self.optimizer = optimizer
+        self._steps = {
+            name: _hooks.find_hook(model, f"{name}_step")
+            for name in ("training", "validation", "test", "predict")
+        }
         # DDP's no_sync() skips the all-reduce on micro-batches that do not end a group.
         self._no_sync = getattr(model, "no_sync", None) if cfg.accumulation_steps > 1 else None
         self.scheduler = scheduler
@@ -126,8 +214,16 @@ class Trainer:
         if cfg.amp is not None:
             self._autocast, self.scaler = _load_amp(cfg.amp)
         cbs = list(callbacks)
-        if cfg.checkpoint_dir is not None:
-            cbs.append(ModelCheckpoint(cfg.checkpoint_dir, cfg.checkpoint_every, cfg.keep_last))
+        self._checkpointer: Optional[ModelCheckpoint] = None
+        self._metrics_logger: Optional[MetricsLogger] = None
+        if cfg.checkpoint_dir is not None or cfg.runs_dir is not None:
+            # Without checkpoint_dir the folder is the run's, known once fit() starts.
+            where = cfg.checkpoint_dir if cfg.checkpoint_dir is not None else "checkpoints"
+            self._checkpointer = ModelCheckpoint(where, cfg.checkpoint_every, cfg.keep_last)
+            cbs.append(self._checkpointer)
+        if cfg.runs_dir is not None:
+            self._metrics_logger = MetricsLogger("metrics.csv")
+            cbs.append(self._metrics_logger)
         self.callbacks = sorted(cbs, key=lambda c: c.order)
         self._batch_callbacks = [c for c in self.callbacks if overrides(c, "on_batch_end")]
         self._world = world
@@ -142,11 +238,29 @@ class Trainer:
         self.history: dict[str, list[Any]] = {}
         self.stop_training = False
         self.train_loader: Any = None
+        #: This run's folder (``runs_dir/run_name/version_N``), once ``fit`` has made it.
+        self.run_dir: Optional[Path] = None
+        #: Whether the last ``fit`` was stopped by Ctrl-C, and the checkpoint it then wrote.
+        self.interrupted = False
+        self.interrupt_checkpoint: Optional[Path] = None
+        #: How to resume, shown after Ctrl-C; ``{path}`` is the checkpoint (the CLI sets its own).
+        self.resume_hint = "fit(..., ckpt_path={path!r})"
+        self.resumed_from: Optional[Path] = None
+        self._resumed_config: Optional[dict[str, Any]] = None
+        self._scheduler_end: Optional[int] = None  # extend_schedule = "hold": stop here
+        self._steps_per_epoch = 1
+        self._resume_partial: Optional[dict[str, Any]] = None  # a mid-epoch checkpoint's place
+        self._partial_state: Optional[dict[str, Any]] = None  # what an interrupt save records
+        self._guard: Optional[_SigintGuard] = None
+        self._log_file: Any = None
 
     # ---- public API ------------------------------------------------------------------------
 
     def log(self, message: str) -> None:
-        """Prints on rank 0 when ``config.verbose``."""
+        """Prints on rank 0 when ``config.verbose`` (and appends to the run's ``train.log``)."""
+        if self.is_main and self._log_file is not None:
+            self._log_file.write(message + "\n")
+            self._log_file.flush()
         if self.is_main and self.config.verbose:
             self._log(message)
 
@@ -156,12 +270,48 @@ class Trainer:
         val_data: Optional[DataLike] = None,
         resume_from: Optional[PathLike] = None,
         allow_unverified: bool = False,
+        ckpt_path: Optional[PathLike] = None,
     ) -> dict[str, list[Any]]:
         """Trains until ``config.num_epochs`` epochs are complete (counting epochs restored from
         ``resume_from``) or a callback stops it; returns ``self.history``. A ``resume_from``
-        file without its checksum is refused unless ``allow_unverified``."""
+        file without its checksum is refused unless ``allow_unverified``. ``ckpt_path`` is
+        Lightning's name for ``resume_from``; ``"last"`` means the newest complete checkpoint
+        of the newest run (under ``runs_dir``, ``checkpoint_dir`` or ``runs/``)."""
+        if ckpt_path is not None:
+            if resume_from is not None:
+                raise ValueError("give resume_from or ckpt_path, not both")
+            resume_from = ckpt_path
         loader, val_loader = self._setup_fit(train_data, val_data, resume_from, allow_unverified)
         return self._run_fit(loader, val_loader)
+
+    def find_last_checkpoint(self) -> Optional[Path]:
+        """What ``ckpt_path="last"`` resumes: the newest complete checkpoint of the newest run
+        under ``runs_dir`` (or ``runs/``), or in ``checkpoint_dir``."""
+        cfg = self.config
+        roots = [cfg.runs_dir if cfg.runs_dir is not None else "runs"]
+        if cfg.checkpoint_dir is not None:
+            roots.append(cfg.checkpoint_dir)
+        return _rundir.find_last(*roots)
+
+    def resolve_resume(self, path: PathLike) -> Path:
+        """``"last"``, a directory (its newest checkpoint) or a file, as the file to load."""
+        if os.fspath(path) == "last":
+            found = self.find_last_checkpoint()
+            if found is None:
+                cfg = self.config
+                where = cfg.runs_dir if cfg.runs_dir is not None else "runs"
+                extra = f" or {cfg.checkpoint_dir}" if cfg.checkpoint_dir is not None else ""
+                raise FileNotFoundError(f"'last': no complete checkpoint under {where}/{extra}")
+            return found
+        p = Path(path)
+        if p.is_dir():
+            found = latest_checkpoint(p)
+            if found is None:
+                found = _rundir.find_last(p)
+            if found is None:
+                raise FileNotFoundError(f"no epoch_NNNN.safetensors checkpoint in {p}")
+            return found
+        return p
 
     def _setup_fit(
         self,
@@ -176,18 +326,99 @@ class Trainer:
         self.train_loader = loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None else None
         self._ensure_scheduler(len(loader) if hasattr(loader, "__len__") else None)
-        if resume_from is not None:
-            self.load_checkpoint(resume_from, allow_unverified=allow_unverified)
+        path = self.resolve_resume(resume_from) if resume_from is not None else None
+        if path is not None:
+            self.load_checkpoint(path, allow_unverified=allow_unverified)
+            saved = (self._resumed_config or {}).get("num_epochs")
+            if self.epoch >= cfg.num_epochs:
+                self.log(
+                    f"The checkpoint's run already completed {self.epoch} epochs and "
+                    f"num_epochs = {cfg.num_epochs}: nothing to train; ask for more epochs "
+                    "(num_epochs, or --epochs on the command line) to continue it"
+                )
+            else:
+                line = check_extension(
+                    self, self._steps_per_epoch, saved if isinstance(saved, int) else None
+                )
+                if line:
+                    self.log(line)
         elif self.epoch == 0:
             _core.manual_seed(cfg.seed)
+        self._open_run_dir(path)
         return loader, val_loader
+
+    def _open_run_dir(self, resumed: Optional[Path]) -> None:
+        """The run's own folder: the resumed run's, or a new ``version_N`` (rank 0 only);
+        points the checkpoint and metrics callbacks and the log file into it."""
+        cfg = self.config
+        ckpt = self._checkpointer
+        if cfg.runs_dir is None:
+            if ckpt is not None and self.is_main and resumed is None:
+                others = [p for p in ckpt.dir.glob("epoch_*.safetensors")]
+                if others:
+                    self.log(
+                        f"Note: {ckpt.dir} already holds {len(others)} checkpoint(s) of another "
+                        "run; files of the same epochs are replaced (pruning only removes this "
+                        "run's own); set runs_dir for a folder per run"
+                    )
+            return
+        if not self.is_main:
+            return
+        run = _rundir.run_dir_of(resumed) if resumed is not None else None
+        if run is None:
+            run = _rundir.new_version_dir(cfg.runs_dir, cfg.run_name)
+        self.run_dir = run
+        if ckpt is not None and cfg.checkpoint_dir is None:
+            ckpt.dir = run / _rundir.CHECKPOINTS
+        if self._metrics_logger is not None:
+            self._metrics_logger.path = run / "metrics.csv"
+        cfg.save(run / "config.toml")
+        if self._log_file is None:
+            self._log_file = open(run / "train.log", "a", encoding="utf-8")
+        self.log(f"Run folder: {run}")
 
     def _run_fit(self, loader: Any, val_loader: Any) -> dict[str, list[Any]]:
         """The epochs, after ``_setup_fit``."""
+        self.interrupted = False
+        self.interrupt_checkpoint = None
+        try:
+            with _SigintGuard(self._say) as guard:
+                self._guard = guard
+                return self._epochs(loader, val_loader)
+        except _InterruptedError:
+            path = self.interrupt_checkpoint
+            if path is not None:
+                hint = self.resume_hint.format(path=os.fspath(path))
+                self._say(f"Saved {path}; resume with: {hint}")
+            else:
+                self._say(
+                    "Stopped without a checkpoint (no checkpoint_dir or runs_dir is set); "
+                    "nothing was saved"
+                )
+            raise KeyboardInterrupt from None
+        finally:
+            self._guard = None
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+    def _say(self, message: str) -> None:
+        """Like ``log``, but also when ``verbose`` is off: Ctrl-C handling must be seen."""
+        if not self.is_main:
+            return
+        if self.config.verbose:
+            self.log(message)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def _epochs(self, loader: Any, val_loader: Any) -> dict[str, list[Any]]:
         cfg = self.config
         self.stop_training = False
         self.model.train()
         self.optimizer.zero_grad()
+        if cfg.model_summary and self.epoch < cfg.num_epochs:
+            for line in _hooks.model_summary(self.model, self.optimizer):
+                self.log(line)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         while self.epoch < cfg.num_epochs and not self.stop_training:
@@ -213,15 +444,22 @@ class Trainer:
             cb.on_train_end(self)
         return self.history
 
-    def evaluate(self, data: DataLike) -> dict[str, float]:
-        """Mean loss (and accuracy for class-index targets) over ``data``, without gradients."""
+    def evaluate(self, data: DataLike, _hook: str = "validation") -> dict[str, float]:
+        """Mean loss (and accuracy for class-index targets) over ``data``, without gradients;
+        with a model's ``validation_step``, the mean of what it returns."""
         loader = self._loader(data, train=False)
+        step = self._steps.get(_hook)
+        if step is not None:
+            return self._evaluate_hook(loader, step, _hook)
         was_training = self.model.training
         self.model.eval()
         total, correct, seen, classes = 0.0, 0, 0, True
+        bar = self._progress(loader, _hook)
         try:
             with no_grad():
                 for batch in loader:
+                    if bar is not None:
+                        bar.update(1)
                     loss, out, target = self.compute_loss(batch)
                     n = int(target.shape[0]) if isinstance(target, Tensor) else 1
                     total += float(loss.item()) * n
@@ -232,11 +470,79 @@ class Trainer:
                         classes = False
         finally:
             self.model.train(was_training)
+            if bar is not None:
+                bar.close()
         g_total, g_correct, g_seen = self._global_sums([total, correct, seen])
         out_metrics = {"loss": g_total / max(g_seen, 1)}
         if classes and g_seen:
             out_metrics["accuracy"] = g_correct / g_seen
         return out_metrics
+
+    def _evaluate_hook(self, loader: Any, step: Callable[..., Any], hook: str) -> dict[str, float]:
+        """The sample-weighted mean of every number ``<hook>_step(batch, i)`` returns."""
+        was_training = self.model.training
+        self.model.eval()
+        sums: dict[str, float] = {}
+        seen = 0
+        bar = self._progress(loader, hook)
+        try:
+            with no_grad():
+                for i, batch in enumerate(loader):
+                    with self._amp_context():
+                        values = _hooks.metrics_of(step(self._batch_to_device(batch), i))
+                    n = _batch_size_of(batch)
+                    for k, v in values.items():
+                        sums[k] = sums.get(k, 0.0) + v * n
+                    seen += n
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            self.model.train(was_training)
+            if bar is not None:
+                bar.close()
+        keys = sorted(sums)
+        totals = self._global_sums([sums[k] for k in keys] + [seen])
+        g_seen = max(totals[-1], 1)
+        return {k: v / g_seen for k, v in zip(keys, totals[:-1])}
+
+    def test(self, data: DataLike) -> dict[str, float]:
+        """Metrics over ``data`` from the model's ``test_step`` (else as ``evaluate``)."""
+        return self.evaluate(data, _hook="test" if self._steps.get("test") else "validation")
+
+    def predict(self, data: DataLike) -> list[Any]:
+        """The model's ``predict_step(batch, i)`` (else ``model(*inputs)``) for every batch
+        of ``data``, without gradients, in eval mode."""
+        loader = self._loader(data, train=False)
+        step = self._steps.get("predict")
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        try:
+            with no_grad(), self._amp_context():
+                for i, batch in enumerate(loader):
+                    if step is not None:
+                        out.append(step(self._batch_to_device(batch), i))
+                    else:
+                        if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+                            inputs, _ = self._to_device(batch)
+                        else:
+                            inputs = (self._batch_to_device(batch),)
+                        out.append(self.model(*inputs))
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _batch_to_device(self, batch: Any) -> Any:
+        """Every tensor in ``batch`` (tuples, lists, dicts) on the trainer's device."""
+        if self._on_cpu:
+            return batch
+        if isinstance(batch, Tensor):
+            return batch.to(self.device)
+        if isinstance(batch, (tuple, list)):
+            return type(batch)(self._batch_to_device(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: self._batch_to_device(v) for k, v in batch.items()}
+        return batch
 
     def compute_loss(self, batch: Any) -> tuple[Tensor, Any, Any]:
         """``(loss, outputs, targets)`` for one batch; override for custom batch layouts."""
@@ -253,6 +559,10 @@ class Trainer:
         loader_state = None
         if self.train_loader is not None and hasattr(self.train_loader, "state_dict"):
             loader_state = self.train_loader.state_dict()
+        partial = self._partial_state
+        if partial is not None:  # mid-epoch: the loader as it was when the epoch began
+            loader_state = partial["loader"]
+            partial = {k: v for k, v in partial.items() if k != "loader"}
         last_loss = self.history.get("loss", [None])[-1] if self.history else None
         save_checkpoint(
             path,
@@ -268,6 +578,7 @@ class Trainer:
                 "loader": loader_state,
                 "callbacks": {self._cb_key(i, c): c.state_dict() for i, c in self._indexed()},
                 "config": self.config.to_dict(),
+                "partial": partial,
             },
             **extra,
         )
@@ -284,13 +595,7 @@ class Trainer:
         A checkpoint of a ``DistributedDataParallel`` model (``module.`` keys) loads into a
         plain model and the reverse.
         """
-        if os.path.isdir(path):
-            from .callbacks import latest_checkpoint
-
-            found = latest_checkpoint(path)
-            if found is None:
-                raise FileNotFoundError(f"no epoch_NNNN.safetensors checkpoint in {path}")
-            path = found
+        path = self.resolve_resume(path)
         plan: ResumePlan = check_resume(self, path, allow_unverified)
         snapshot = Snapshot.take(self)
         try:
@@ -301,7 +606,13 @@ class Trainer:
             if isinstance(e, CheckpointError):
                 raise
             raise CheckpointError(f"restoring {os.fspath(path)!r} failed: {e}") from e
-        self.log(f"Resumed from {os.fspath(path)} at epoch {self.epoch}")
+        self.resumed_from = Path(path)
+        self._resumed_config = plan.config
+        self._resume_partial = plan.partial
+        where = f"epoch {self.epoch}"
+        if plan.partial is not None:
+            where += f", batch {plan.partial['batch']} of epoch {self.epoch + 1}"
+        self.log(f"Resumed from {os.fspath(path)} at {where}")
         differ = config_differences(plan.config, self.config)
         if differ:
             self.log(
@@ -353,6 +664,7 @@ class Trainer:
                 )
             batches_per_epoch = cfg.accumulation_steps
         steps = max(1, math.ceil(batches_per_epoch / cfg.accumulation_steps))
+        self._steps_per_epoch = steps
         if self.scheduler is None and cfg.scheduler is not None:
             self.scheduler = cfg.scheduler.build(
                 self.optimizer, cfg.num_epochs, steps, cfg.learning_rate
@@ -373,7 +685,7 @@ class Trainer:
         if self._plateau:
             self.scheduler.step(metrics.get("val_loss", metrics["loss"]))
         else:
-            self.scheduler.step()
+            self._scheduler_step()
 
     def _amp_context(self) -> Any:
         return self._autocast() if self._autocast is not None else contextlib.nullcontext()
@@ -385,8 +697,9 @@ class Trainer:
             target = target.to(self.device) if isinstance(target, Tensor) else target
         return inputs, target
 
-    def _progress(self, loader: Any, epoch: int) -> Any:
-        """tqdm over the batches, only when someone is watching (stderr is a terminal)."""
+    def _progress(self, loader: Any, epoch: Union[int, str]) -> Any:
+        """tqdm over the batches, only when someone is watching (stderr is a terminal);
+        ``epoch`` is the training epoch, or the name of an evaluation (``"validation"``)."""
         if not (self.config.progress and self.config.verbose and self.is_main):
             return None
         try:
@@ -396,7 +709,10 @@ class Trainer:
         except (ImportError, AttributeError, ValueError):
             return None
         total = len(loader) if hasattr(loader, "__len__") else None
-        desc = f"epoch {epoch + 1}/{self.config.num_epochs}"
+        if isinstance(epoch, str):
+            desc = epoch
+        else:
+            desc = f"epoch {epoch + 1}/{self.config.num_epochs}"
         return tqdm(total=total, desc=desc, leave=False, unit="batch")
 
     def _optimizer_step(self) -> None:
@@ -414,7 +730,13 @@ class Trainer:
         opt.zero_grad()
         self.global_step += 1
         if self.scheduler is not None and self._scheduler_interval == "batch":
-            self.scheduler.step()
+            self._scheduler_step()
+
+    def _scheduler_step(self, *args: Any) -> None:
+        end = self._scheduler_end
+        if end is not None and getattr(self.scheduler, "last_epoch", 0) >= end:
+            return  # extend_schedule = "hold": the schedule has ended, its last rate stays
+        self.scheduler.step(*args)
 
     def _train_epoch(self, loader: Any, epoch: int) -> dict[str, float]:
         acc_steps = self.config.accumulation_steps
@@ -423,9 +745,32 @@ class Trainer:
         batch_cbs, scaler = self._batch_callbacks, self.scaler
         total, count, seen, correct, classes = 0.0, 0, 0, 0, True
         pending = 0  # batches whose gradients are accumulated but not yet applied
+        # Where a mid-epoch (Ctrl-C) checkpoint would send the loader back to.
+        epoch_start = loader.state_dict() if hasattr(loader, "state_dict") else None
+        training_step = self._steps.get("training")
+        guard, multi = self._guard, self.world_size > 1
         start = time.perf_counter()
-        for i, batch in enumerate(loader):
-            loss, out, target = self.compute_loss(batch)
+        batches: Any = loader
+        skip = 0
+        resumed, self._resume_partial = self._resume_partial, None
+        if resumed is not None:  # a mid-epoch checkpoint: continue after its last batch
+            skip = int(resumed["batch"])
+            total, count, seen, correct = resumed["sums"]
+            classes = bool(resumed["classes"])
+            start -= float(resumed["elapsed"])
+            batches = itertools.islice(iter(loader), skip, None)
+            if bar is not None:
+                bar.update(skip)
+        for i, batch in enumerate(batches, skip):
+            if training_step is not None:
+                with self._amp_context():
+                    loss = _hooks.loss_of(
+                        training_step(self._batch_to_device(batch), i), "training_step"
+                    )
+                out = target = None
+                classes = False
+            else:
+                loss, out, target = self.compute_loss(batch)
             divisor = acc_steps
             if n_batches is not None and acc_steps > 1:
                 group_start = i - i % acc_steps
@@ -440,7 +785,10 @@ class Trainer:
                 self._optimizer_step()
                 pending = 0
             value = loss.item()
-            n = int(target.shape[0]) if isinstance(target, Tensor) else 1
+            if isinstance(target, Tensor):
+                n = int(target.shape[0])
+            else:
+                n = _batch_size_of(batch) if training_step is not None else 1
             total += value
             count += 1
             seen += n
@@ -457,6 +805,21 @@ class Trainer:
                 logs = {"loss": value, "size": n, "step": self.global_step}
                 for cb in batch_cbs:
                     cb.on_batch_end(self, i, logs)
+            if guard is not None and pending == 0:
+                asked = guard.requested
+                if multi:  # every rank stops after the same step
+                    asked = self._any_rank(asked)
+                if asked:
+                    if bar is not None:
+                        bar.close()
+                    self._save_interrupted(
+                        epoch_start,
+                        i + 1,
+                        [total, count, seen, correct],
+                        classes,
+                        time.perf_counter() - start,
+                    )
+                    raise _InterruptedError
         if pending:  # an iterable without len(): apply what is left
             self._optimizer_step()
         elapsed = time.perf_counter() - start
@@ -469,6 +832,41 @@ class Trainer:
         metrics["throughput"] = g_seen / elapsed if elapsed > 0 else float("inf")
         metrics["time"] = elapsed
         return metrics
+
+    def _any_rank(self, flag: bool) -> bool:
+        w = self._world if self._world is not None else _ranks.current()
+        if w is None or not hasattr(w, "any_rank"):
+            return flag
+        return bool(w.any_rank(flag))
+
+    def _save_interrupted(
+        self,
+        loader_state: Any,
+        batch: int,
+        sums: list[float],
+        classes: bool,
+        elapsed: float,
+    ) -> None:
+        """After Ctrl-C: a checkpoint at this step (rank 0, into the run's checkpoint folder)
+        that a resume continues from the next batch of this epoch."""
+        self.interrupted = True
+        ckpt = self._checkpointer or next(
+            (c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None
+        )
+        if ckpt is None or not self.is_main:
+            return
+        self._partial_state = {
+            "batch": batch,
+            "sums": [float(v) for v in sums],
+            "classes": bool(classes),
+            "elapsed": float(elapsed),
+            "loader": loader_state,
+        }
+        try:
+            name = f"epoch_{self.epoch:04d}_step_{self.global_step}.safetensors"
+            self.interrupt_checkpoint = ckpt.save(self, name)
+        finally:
+            self._partial_state = None
 
     def _global_sums(self, values: list[float]) -> list[float]:
         """Sums per-rank counters over all ranks, so that every rank reports metrics of the

@@ -249,6 +249,28 @@ macro_rules! backend_interface {
                 mask: &$crate::Tensor,
                 p: f64,
             ) -> $crate::Result<$crate::Tensor>;
+            // ---- fused attention: forward, and the backward the op records ----
+            /// `softmax(q k^T * scale + mask) v` for contiguous `q` `[b, hq, l, e]`, `k`
+            /// `[b, hk, s, e]`, `v` `[b, hk, s, ev]` (f32 or f64) and the additive `mask` read
+            /// through `spec.mask_strides`: the output `[b, hq, l, ev]` and each query row's
+            /// log-sum-exp `[b, hq, l]` (`-inf` for a fully masked row).
+            fn attention_forward(
+                q: &$crate::Tensor,
+                k: &$crate::Tensor,
+                v: &$crate::Tensor,
+                mask: Option<&$crate::Tensor>,
+                spec: &$crate::ops::nn::attention::AttentionSpec,
+            ) -> $crate::Result<($crate::Tensor, $crate::Tensor)>;
+            /// The gradients of `q`, `k` and `v` from the forward's output and log-sum-exp and
+            /// the output gradient `g`, recomputing the probabilities tile by tile.
+            fn attention_backward(
+                qkv: [&$crate::Tensor; 3],
+                out: &$crate::Tensor,
+                lse: &$crate::Tensor,
+                g: &$crate::Tensor,
+                mask: Option<&$crate::Tensor>,
+                spec: &$crate::ops::nn::attention::AttentionSpec,
+            ) -> $crate::Result<[$crate::Tensor; 3]>;
             // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----
             /// One SGD step of one parameter (`buf`: its momentum buffer, if any).
             fn sgd_step_one(

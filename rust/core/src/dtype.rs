@@ -350,18 +350,26 @@ macro_rules! nan_propagating_methods {
 }
 
 macro_rules! impl_float {
-    ($t:ty) => {
+    ($t:ty, exp: $exp:path, tanh: $tanh:path, erf: $erf:path) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
-            inherent_float_methods!($t: exp, ln, sqrt, sin, cos, tanh, abs, ln_1p);
+            inherent_float_methods!($t: ln, sqrt, sin, cos, abs, ln_1p);
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $tanh(self)
+            }
             #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
             }
             #[inline(always)]
             fn erf(self) -> Self {
-                crate::ops::special::erf(self as f64) as $t
+                $erf(self)
             }
             nan_propagating_methods!($t: max, min);
             #[inline(always)]
@@ -375,8 +383,9 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32);
-impl_float!(f64);
+// float32 uses the vectorisable `fastmath` functions (libm's would be a call per element).
+impl_float!(f32, exp: crate::fastmath::exp_f32, tanh: crate::fastmath::tanh_f32, erf: crate::fastmath::erf_f32);
+impl_float!(f64, exp: f64::exp, tanh: f64::tanh, erf: crate::ops::special::erf);
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.
 #[macro_export]

@@ -10,6 +10,7 @@ pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod fastmath;
 pub mod layout;
 pub mod nn;
 pub mod ops;

@@ -127,3 +127,55 @@ mod tests {
         assert!(n.abs() < 0.05);
     }
 }
+
+/// Philox4x32-10 (Salmon et al., SC'11), the same function as `random.cu`'s: a counter-based
+/// generator, so a value is a pure function of (seed, offset, index) and a fused kernel can
+/// redraw a dropout mask in its backward, on either device, with no mask stored.
+pub(crate) fn philox4x32_10(mut c: [u32; 4], mut k0: u32, mut k1: u32) -> [u32; 4] {
+    for round in 0..10 {
+        if round > 0 {
+            k0 = k0.wrapping_add(0x9E37_79B9);
+            k1 = k1.wrapping_add(0xBB67_AE85);
+        }
+        let p0 = 0xD251_1F53u64 * u64::from(c[0]);
+        let p1 = 0xCD9E_8D57u64 * u64::from(c[2]);
+        c = [
+            (p1 >> 32) as u32 ^ c[1] ^ k0,
+            p1 as u32,
+            (p0 >> 32) as u32 ^ c[3] ^ k1,
+            p0 as u32,
+        ];
+    }
+    c
+}
+
+/// Uniform in [0, 1) for element `i` of stream (`seed`, `offset`): word `i % 4` of the Philox
+/// block `i / 4`, as `philox_words` and `word_to_unit` of `random.cu` compute it.
+pub(crate) fn philox_unit(seed: u64, offset: u64, i: u64) -> f64 {
+    let g = i / 4;
+    let ctr = [
+        g as u32,
+        (g >> 32) as u32,
+        offset as u32,
+        (offset >> 32) as u32,
+    ];
+    let w = philox4x32_10(ctr, seed as u32, (seed >> 32) as u32)[(i % 4) as usize];
+    f64::from(w) * 2.328_306_436_538_696_3e-10
+}
+
+#[cfg(test)]
+mod philox_tests {
+    use super::philox4x32_10;
+
+    #[test]
+    fn random123_known_answers() {
+        assert_eq!(
+            philox4x32_10([0; 4], 0, 0),
+            [0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8]
+        );
+        assert_eq!(
+            philox4x32_10([u32::MAX; 4], u32::MAX, u32::MAX),
+            [0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD]
+        );
+    }
+}

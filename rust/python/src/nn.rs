@@ -127,6 +127,36 @@ pub fn _layer_norm(
     .map(wrap)
 }
 
+/// The fused `F.scaled_dot_product_attention` (flash attention; no `[L, S]` matrix).
+#[pyfunction]
+#[pyo3(signature = (query, key, value, attn_mask=None, dropout_p=0.0, is_causal=false, scale=None, enable_gqa=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn _scaled_dot_product_attention(
+    py: Python<'_>,
+    query: PyRef<'_, PyTensor>,
+    key: PyRef<'_, PyTensor>,
+    value: PyRef<'_, PyTensor>,
+    attn_mask: Option<PyRef<'_, PyTensor>>,
+    dropout_p: f64,
+    is_causal: bool,
+    scale: Option<f64>,
+    enable_gqa: bool,
+) -> PyResult<PyTensor> {
+    let (q, k, v, mask) = (&query.t, &key.t, &value.t, opt(&attn_mask));
+    let work = q.numel().saturating_mul(k.numel());
+    run(py, work, || {
+        let args = democratising::ops::nn::attention::AttentionArgs {
+            mask: mask.as_ref(),
+            dropout_p,
+            causal: is_causal,
+            scale,
+            enable_gqa,
+        };
+        q.scaled_dot_product_attention(k, v, &args)
+    })
+    .map(wrap)
+}
+
 #[pyfunction]
 #[pyo3(signature = (input, running_mean, running_var, weight, bias, training, momentum, eps))]
 #[allow(clippy::too_many_arguments)]

@@ -2,6 +2,7 @@
 //! kernels of one op family and exports free functions named as the interface's methods; this
 //! file only brings them together and generates the `Backend` implementation from them.
 
+mod attention;
 mod binary;
 mod conv;
 mod copy;
@@ -22,6 +23,7 @@ mod unary;
 
 use crate::backend::{backend_interface, delegate_backend};
 
+use attention::{attention_backward, attention_forward};
 use binary::binary;
 use conv::{conv2d_backward, conv2d_forward};
 use copy::{cast, fill, full, to_device, unscale_and_check, write_into};

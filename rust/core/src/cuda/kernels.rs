@@ -97,6 +97,14 @@ pub const FAMILIES: &[Family] = &[
         ]
     ),
     family!(
+        "attention",
+        [
+            k("attention_forward", Dtypes(F32_F64), 7),
+            k("attention_backward_dq", Dtypes(F32_F64), 10),
+            k("attention_backward_dkv", Dtypes(F32_F64), 10),
+        ]
+    ),
+    family!(
         "conv",
         [
             k("im2col", Dtypes(FLOATS), 3),

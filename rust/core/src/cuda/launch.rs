@@ -88,6 +88,25 @@ pub struct ConvGeom {
     pub wo: i32,
 }
 
+/// `AttnGeom` of attention.cu: `ops::nn::attention::AttentionSpec` as the kernels read it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AttnGeom {
+    pub b: i64,
+    pub hq: i64,
+    pub hk: i64,
+    pub l: i64,
+    pub s: i64,
+    pub e: i64,
+    pub ev: i64,
+    pub mask_strides: [i64; 4],
+    pub scale: f64,
+    pub dropout_p: f64,
+    pub seed: u64,
+    pub causal: i32,
+    pub has_mask: i32,
+}
+
 /// `PoolGeom` of pool.cu (`planes` = N * C).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -214,6 +233,7 @@ mod device_repr {
     unsafe impl DeviceRepr for super::DmLayout {}
     unsafe impl DeviceRepr for super::ConvGeom {}
     unsafe impl DeviceRepr for super::PoolGeom {}
+    unsafe impl DeviceRepr for super::AttnGeom {}
     unsafe impl DeviceRepr for super::AdamConfig {}
     unsafe impl DeviceRepr for super::AdamList {}
     unsafe impl DeviceRepr for super::SgdConfig {}
@@ -269,6 +289,7 @@ mod tests {
         assert_eq!(size_of::<DmLayout>(), 144);
         assert_eq!(size_of::<ConvGeom>(), 60);
         assert_eq!(size_of::<PoolGeom>(), 64);
+        assert_eq!(size_of::<AttnGeom>(), 120);
         assert_eq!(size_of::<AdamConfig>(), 64);
         assert_eq!(size_of::<AdamList>(), 904);
         assert_eq!(size_of::<SgdConfig>(), 48);

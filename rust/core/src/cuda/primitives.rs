@@ -13,6 +13,7 @@ use crate::ops::reduce::Kind;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Tensor};
 
+pub(crate) use super::ops::attention::{attention_backward, attention_forward};
 pub(crate) use super::ops::elementwise::unary_backward;
 pub(crate) use super::ops::index::{gather, index, index_put, scatter_add};
 pub(crate) use super::ops::matmul::matmul;

@@ -1,47 +1,9 @@
-// Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11), so every element's
-// random value is a pure function of (seed, offset, element index): no generator state on
-// the device, any launch geometry gives the same stream, and the backward pass recomputes
-// nothing (dropout keeps its mask). The host advances `offset` by one per call so successive
-// calls draw independent streams.
+// Counter-based random numbers from Philox4x32-10 (common.cuh), so every element's random
+// value is a pure function of (seed, offset, element index): no generator state on the
+// device, any launch geometry gives the same stream, and the backward pass recomputes nothing
+// (dropout keeps its mask). The host advances `offset` by one per call so successive calls
+// draw independent streams.
 #include "common.cuh"
-
-struct Philox4 {
-    unsigned int v[4];
-};
-
-__device__ __forceinline__ Philox4 philox4x32_10(Philox4 c, unsigned int k0, unsigned int k1) {
-    for (int round = 0; round < 10; ++round) {
-        if (round > 0) {
-            k0 += 0x9E3779B9u;
-            k1 += 0xBB67AE85u;
-        }
-        const unsigned long long p0 = (unsigned long long)0xD2511F53u * c.v[0];
-        const unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c.v[2];
-        const unsigned int hi0 = (unsigned int)(p0 >> 32), lo0 = (unsigned int)p0;
-        const unsigned int hi1 = (unsigned int)(p1 >> 32), lo1 = (unsigned int)p1;
-        Philox4 n;
-        n.v[0] = hi1 ^ c.v[1] ^ k0;
-        n.v[1] = lo1;
-        n.v[2] = hi0 ^ c.v[3] ^ k1;
-        n.v[3] = lo0;
-        c = n;
-    }
-    return c;
-}
-
-// Four random words for group `group` (elements 4*group .. 4*group+3) of stream (seed, offset).
-__device__ __forceinline__ Philox4 philox_words(unsigned long long seed, unsigned long long offset,
-                                                unsigned long long group) {
-    Philox4 c;
-    c.v[0] = (unsigned int)group;
-    c.v[1] = (unsigned int)(group >> 32);
-    c.v[2] = (unsigned int)offset;
-    c.v[3] = (unsigned int)(offset >> 32);
-    return philox4x32_10(c, (unsigned int)seed, (unsigned int)(seed >> 32));
-}
-
-// Uniform in [0, 1) with 32 random bits.
-__device__ __forceinline__ double word_to_unit(unsigned int w) { return (double)w * 2.3283064365386963e-10; }
 
 // Known-answer hook: in[6*i..] = (ctr0..3, key0, key1) -> out[4*i..].
 extern "C" __global__ void philox4x32_10_raw(long long n, const unsigned int* in, unsigned int* out) {

@@ -4,6 +4,7 @@
 //! closures call the same tensor ops, which dispatch again. Ops with no CUDA path return
 //! `Error::Device` naming the op; nothing silently falls back to the CPU.
 
+pub mod attention;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;

@@ -1,6 +1,7 @@
 //! Fused neural-network ops with their own backward kernels: convolution, pooling,
 //! normalisation and the cross-entropy loss.
 
+pub mod attention;
 pub mod conv;
 pub mod loss;
 pub mod norm;

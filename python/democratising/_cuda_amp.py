@@ -1,0 +1,64 @@
+"""``democratising.cuda.amp``: PyTorch's older spellings ``torch.cuda.amp.autocast`` and
+``torch.cuda.amp.GradScaler``. As in PyTorch, on a machine without CUDA both warn and
+disable themselves, so a CUDA mixed-precision script runs on the CPU in float32."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional
+
+from . import _core
+from .amp import autocast as _autocast
+from .amp.grad_scaler import GradScaler as _GradScaler
+
+__all__ = ["GradScaler", "autocast"]
+
+
+def _cuda_ok() -> bool:
+    return bool(_core._cuda_is_available())
+
+
+class autocast(_autocast):  # noqa: N801 - PyTorch's name
+    """``torch.cuda.amp.autocast(enabled=True, dtype=torch.float16, cache_enabled=True)``:
+    ``autocast("cuda", ...)``; disabled, with a warning, when CUDA is not available."""
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        dtype: Optional[_core.dtype] = None,
+        cache_enabled: Optional[bool] = None,
+    ) -> None:
+        if enabled and not _cuda_ok():
+            warnings.warn(
+                "User provided device_type of 'cuda', but CUDA is not available. Disabling",
+                UserWarning,
+                stacklevel=2,
+            )
+            enabled = False
+        super().__init__("cuda", dtype, enabled, cache_enabled)
+
+
+class GradScaler(_GradScaler):
+    """``torch.cuda.amp.GradScaler(...)``: the scaler of ``democratising.amp``; disabled,
+    with a warning, when CUDA is not available (then ``scale`` returns the loss unchanged and
+    ``step`` just steps), as PyTorch's does."""
+
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if enabled and not _cuda_ok():
+            warnings.warn(
+                "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+                UserWarning,
+                stacklevel=2,
+            )
+            enabled = False
+        super().__init__(
+            init_scale, growth_factor, backoff_factor, growth_interval, enabled, device="cuda"
+        )

@@ -1,0 +1,301 @@
+"""PyTorch spellings that ported programs reach for, written over existing engine ops:
+``dm.compile`` (returns its argument), ``dm.multinomial``/``Tensor.multinomial``,
+``Tensor.type()``, ``Tensor.is_xpu``/``is_mps``, ``dm.is_tensor``, ``dm.finfo``/``iinfo``,
+``dm.set_float32_matmul_precision`` and friends. Each exists so that ``import democratising as
+torch`` runs code written for PyTorch; none changes how the engine computes."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Callable, Optional, TypeVar, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Device, Tensor
+from .errors import DTypeError, InvalidValueError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+__all__ = [
+    "Size",
+    "as_tensor",
+    "compile",
+    "finfo",
+    "get_float32_matmul_precision",
+    "iinfo",
+    "is_floating_point",
+    "is_tensor",
+    "multinomial",
+    "set_float32_matmul_precision",
+]
+
+
+# ---- torch.compile ---------------------------------------------------------------------------
+
+
+def compile(
+    model: Optional[_F] = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: Optional[bool] = None,
+    backend: Union[str, Callable[..., Any]] = "inductor",
+    mode: Optional[str] = None,
+    options: Optional[dict[str, Any]] = None,
+    disable: bool = False,
+) -> Any:
+    """Returns ``model`` (a function or module) unchanged: democratising runs eagerly and has
+    no graph compiler, so ``model = torch.compile(model)`` and ``@torch.compile`` /
+    ``@torch.compile(mode=...)`` keep working and compute exactly what the eager model does."""
+    del fullgraph, dynamic, backend, mode, options, disable
+    if model is None:
+        return lambda fn: fn
+    return model
+
+
+# ---- dtypes and type names -------------------------------------------------------------------
+
+#: PyTorch's legacy tensor-type names (``x.type()``) per dtype.
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "bfloat16": "BFloat16Tensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "bool": "BoolTensor",
+}
+_NAME_TO_DTYPE = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+def _type_name(x: Tensor) -> str:
+    """``"torch.FloatTensor"``, ``"torch.cuda.LongTensor"``...: PyTorch's exact strings, so
+    that ported comparisons such as ``x.type() == "torch.cuda.FloatTensor"`` keep working."""
+    base = _TYPE_NAMES[x.dtype.name]
+    return f"torch.cuda.{base}" if x.device.type == "cuda" else f"torch.{base}"
+
+
+def _tensor_type(
+    self: Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any
+) -> Union[str, Tensor]:
+    """``x.type()`` names the type as PyTorch does (``"torch.FloatTensor"``); ``x.type(dtype)``
+    converts, and accepts the type names too (``"torch.cuda.LongTensor"`` also moves the
+    tensor to CUDA). Returns ``self`` when nothing changes, like PyTorch."""
+    del non_blocking, kwargs
+    if dtype is None:
+        return _type_name(self)
+    if isinstance(dtype, _core.dtype):
+        return self if self.dtype == dtype else self.to(dtype)
+    if isinstance(dtype, str):
+        parts = dtype.split(".")
+        cuda = "cuda" in parts[:-1]
+        name = _NAME_TO_DTYPE.get(parts[-1])
+        if name is None:
+            raise DTypeError(f"invalid type: {dtype!r} (known: {sorted(_NAME_TO_DTYPE)})")
+        out = self if self.dtype.name == name else self.to(getattr(_core, name))
+        if cuda and out.device.type != "cuda":
+            out = out.to("cuda")
+        elif not cuda and out.device.type == "cuda":
+            out = out.to("cpu")
+        return out
+    raise DTypeError(f"type(): expected a dtype or a type name, got {type(dtype).__name__}")
+
+
+def is_tensor(obj: Any) -> builtins.bool:
+    """Whether ``obj`` is a tensor (PyTorch's ``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> builtins.bool:
+    return builtins.bool(input.dtype.is_floating_point)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, sharing memory where it can: a tensor of the requested dtype and
+    device is returned as is, a NumPy array of an engine dtype is wrapped (``from_numpy``)."""
+    from ._tensor import tensor
+
+    if isinstance(data, Tensor):
+        out = data
+        if dtype is not None and out.dtype != dtype:
+            out = out.to(dtype)
+        if device is not None and out.device != Device(str(device)):
+            out = out.to(device)
+        return out
+    if isinstance(data, np.ndarray) and dtype is None and data.dtype.kind in "fib":
+        try:
+            out = _core.from_numpy(data)
+        except (TypeError, ValueError, RuntimeError):
+            out = tensor(data)
+        return out if device is None else out.to(device)
+    return tensor(data, dtype=dtype, device=device)
+
+
+class Size(tuple):  # type: ignore[type-arg]
+    """``torch.Size``: shapes here are plain tuples, so this is a tuple with ``numel()``."""
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= int(s)
+        return n
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """``torch.finfo(dtype)``: machine limits of a floating dtype (``bits``, ``eps``, ``max``,
+    ``min``, ``tiny``/``smallest_normal``, ``resolution``), from NumPy (bfloat16 from its
+    definition: 8 exponent bits, 7 mantissa bits)."""
+
+    def __init__(self, type: Any = None) -> None:
+        d = _core.float32 if type is None else type
+        if not isinstance(d, _core.dtype) or not d.is_floating_point:
+            raise DTypeError(f"finfo: expected a floating dtype, got {d}")
+        self.dtype = d.name
+        if d.name == "bfloat16":
+            self.bits, self.eps, self.resolution = 16, 2.0**-7, 0.01
+            self.max = float((2 - 2.0**-7) * 2.0**127)
+            self.tiny = self.smallest_normal = 2.0**-126
+        else:
+            fi = np.finfo(np.dtype(d.name))
+            self.bits, self.eps, self.resolution = int(fi.bits), float(fi.eps), float(fi.resolution)
+            self.max, self.tiny = float(fi.max), float(fi.tiny)
+            self.smallest_normal = float(fi.smallest_normal)
+        self.min = -self.max
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+            f"eps={self.eps}, smallest_normal={self.smallest_normal}, tiny={self.tiny}, "
+            f"dtype={self.dtype})"
+        )
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """``torch.iinfo(dtype)``: ``bits``, ``max``, ``min`` of an integer dtype."""
+
+    def __init__(self, type: Any) -> None:
+        if not isinstance(type, _core.dtype) or type.is_floating_point or type.name == "bool":
+            raise DTypeError(f"iinfo: expected an integer dtype, got {type}")
+        ii = np.iinfo(np.dtype(type.name))
+        self.bits, self.max, self.min, self.dtype = (
+            int(ii.bits),
+            int(ii.max),
+            int(ii.min),
+            type.name,
+        )
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, bits={self.bits}, dtype={self.dtype})"
+
+
+# ---- float32 matmul precision (a setting without effect here) -------------------------------
+
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Accepted for PyTorch programs (``"highest"``, ``"high"``, ``"medium"``); the engine
+    always multiplies float32 in full precision (it has no TF32 path)."""
+    if precision not in ("highest", "high", "medium"):
+        raise InvalidValueError(
+            f"invalid precision {precision!r}: expected 'highest', 'high' or 'medium'"
+        )
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _MATMUL_PRECISION[0]
+
+
+# ---- multinomial -----------------------------------------------------------------------------
+
+
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: builtins.bool = False,
+    *,
+    generator: Any = None,
+    out: Optional[Tensor] = None,
+) -> Tensor:
+    """Draws ``num_samples`` category indices from each row of (unnormalised, non-negative)
+    probabilities ``input`` (1-D or 2-D), as int64 on ``input``'s device. Uniforms come from
+    the engine's global generator (``dm.rand``), so ``dm.manual_seed`` makes draws
+    reproducible. With replacement: inverse CDF; without: the Gumbel-top-k trick (keys
+    ``log(u) / p``, largest ``num_samples`` kept), which samples sequentially without
+    replacement in distribution."""
+    del generator  # the global generator is the only one
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"multinomial(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
+    if input.ndim not in (1, 2):
+        raise InvalidValueError(f"prob_dist must be 1 or 2 dim, got {input.ndim}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(
+            f"multinomial only supports floating-point dtypes for input, got {input.dtype}"
+        )
+    if isinstance(num_samples, builtins.bool) or int(num_samples) != num_samples:
+        raise TypeError(f"num_samples must be an int, got {num_samples!r}")
+    k = int(num_samples)
+    if k <= 0:
+        raise InvalidValueError(f"cannot sample n_sample <= 0 samples, got {k}")
+    p = input.detach().cpu().to(_core.float64).numpy().reshape(-1, input.shape[-1])
+    rows, n = p.shape
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise InvalidValueError("probability tensor contains either `inf`, `nan` or element < 0")
+    if n == 0 or np.any(p.sum(axis=1) <= 0):
+        raise InvalidValueError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and k > n:
+        raise InvalidValueError(
+            f"cannot sample n_sample > prob_dist.size(-1) samples without replacement ({k} > {n})"
+        )
+    if replacement:
+        u = _core.rand(rows, k, dtype=_core.float64).numpy()
+        cdf = np.cumsum(p, axis=1)
+        cdf /= cdf[:, -1:]
+        idx = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)])
+        # A category of probability zero is never drawn, even at the cdf's flat steps.
+        idx = np.minimum(idx, n - 1)
+    else:
+        if np.any((p > 0).sum(axis=1) < k):
+            raise InvalidValueError(
+                "invalid multinomial distribution (with replacement=False, not enough "
+                "non-negative category to sample)"
+            )
+        u = _core.rand(rows, n, dtype=_core.float64).numpy()
+        u = np.clip(u, np.finfo(np.float64).tiny, None)
+        with np.errstate(divide="ignore"):
+            keys = np.where(p > 0, np.log(u) / p, -np.inf)
+        idx = np.argsort(-keys, axis=1, kind="stable")[:, :k]
+    res = _core.from_numpy(np.ascontiguousarray(idx.astype(np.int64)))
+    if input.ndim == 1:
+        res = res.reshape(k)
+    if input.device.type != "cpu":
+        res = res.to(input.device)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+def _install(cls: type) -> None:
+    """Adds the tensor methods and properties (unless the engine already defines them)."""
+    extra: dict[str, Any] = {
+        "type": _tensor_type,
+        "multinomial": lambda self, num_samples, replacement=False, *, generator=None: multinomial(
+            self, num_samples, replacement, generator=generator
+        ),
+        "is_xpu": property(lambda self: False, doc="Always False: no Intel GPU backend."),
+        "is_mps": property(lambda self: False, doc="Always False: no Apple GPU backend."),
+        "is_meta": property(lambda self: False, doc="Always False: no meta tensors."),
+        "is_sparse": property(lambda self: False, doc="Always False: tensors are dense."),
+        "is_quantized": property(lambda self: False, doc="Always False."),
+        "is_complex": lambda self: False,
+    }
+    for name, value in extra.items():
+        if name not in vars(cls):
+            setattr(cls, name, value)
+
+
+_install(Tensor)

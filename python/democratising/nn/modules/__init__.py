@@ -1,0 +1,84 @@
+"""``democratising.nn.modules``: PyTorch's module paths (``nn.modules.linear.Linear``,
+``nn.modules.conv.Conv2d``, ``nn.modules.batchnorm._BatchNorm``, ``nn.modules.utils._pair``...)
+for code that imports layers from them. The layers live in a few files here (``nn.layers``,
+``nn.conv``...); each of PyTorch's submodule names is a module that holds every public layer,
+so any ``from torch.nn.modules.<name> import <Layer>`` of a layer we have resolves."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterable
+from itertools import repeat
+from typing import Any, Callable
+
+from .. import _names_for_modules
+from ..loss import _Loss
+from ..module import Module
+from ..normalization import _BatchNorm
+
+#: PyTorch's files under ``torch/nn/modules``.
+SUBMODULES = (
+    "activation",
+    "adaptive",
+    "batchnorm",
+    "container",
+    "conv",
+    "distance",
+    "dropout",
+    "flatten",
+    "instancenorm",
+    "linear",
+    "loss",
+    "module",
+    "normalization",
+    "padding",
+    "pixelshuffle",
+    "pooling",
+    "rnn",
+    "sparse",
+    "transformer",
+    "upsampling",
+)
+
+
+def _ntuple(n: int, name: str = "parse") -> Callable[[Any], tuple[Any, ...]]:
+    """PyTorch's ``nn.modules.utils._ntuple``: an int repeated ``n`` times, an iterable kept."""
+
+    def parse(x: Any) -> tuple[Any, ...]:
+        if isinstance(x, Iterable) and not isinstance(x, str):
+            return tuple(x)
+        return tuple(repeat(x, n))
+
+    parse.__name__ = name
+    return parse
+
+
+_single = _ntuple(1, "_single")
+_pair = _ntuple(2, "_pair")
+_triple = _ntuple(3, "_triple")
+_quadruple = _ntuple(4, "_quadruple")
+
+_PRIVATE = {"_BatchNorm": _BatchNorm, "_Loss": _Loss, "_WeightedLoss": _Loss}
+
+
+def _install() -> None:
+    public = _names_for_modules()
+    for sub in SUBMODULES:
+        mod = types.ModuleType(f"{__name__}.{sub}", f"PyTorch's ``torch.nn.modules.{sub}`` path.")
+        mod.__dict__.update(public)
+        mod.__dict__.update(_PRIVATE)
+        sys.modules[mod.__name__] = mod
+        globals()[sub] = mod
+    utils = types.ModuleType(f"{__name__}.utils", "``_single``/``_pair``/``_triple``/``_ntuple``.")
+    utils.__dict__.update(
+        _ntuple=_ntuple, _single=_single, _pair=_pair, _triple=_triple, _quadruple=_quadruple
+    )
+    sys.modules[utils.__name__] = utils
+    globals()["utils"] = utils
+    globals().update(public)
+
+
+_install()
+
+__all__ = ["Module", *SUBMODULES, "utils"]

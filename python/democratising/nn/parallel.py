@@ -1,0 +1,53 @@
+"""``democratising.nn.parallel``: PyTorch's ``DistributedDataParallel`` and ``DataParallel``
+names over ``democratising.distributed`` (MPI). ``DistributedDataParallel(module,
+device_ids=[local_rank])`` wraps with the world that ``dist.init_process_group`` started.
+
+``nn`` sits below ``distributed`` and never imports it: these names are stand-ins that
+``democratising.distributed`` fills in when it is imported (``init_process_group`` needs it),
+so ``from torch.nn.parallel import DistributedDataParallel as DDP`` at the top of a script,
+then ``DDP(model)`` after ``init_process_group``, builds the real wrapper, and
+``isinstance(m, DDP)`` is true of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DistributedError
+
+__all__ = ["DataParallel", "DistributedDataParallel"]
+
+#: name -> implementation class, set by ``democratising.distributed`` on import.
+_installed: dict[str, type] = {}
+
+
+class _Deferred(type):
+    """Metaclass of the stand-ins: calls and ``isinstance`` go to the implementation."""
+
+    def _impl(cls) -> type:
+        impl = _installed.get(cls.__name__)
+        if impl is None:
+            raise DistributedError(
+                f"{cls.__name__} needs the distributed layer: call "
+                "democratising.distributed.init_process_group() (or import "
+                "democratising.distributed) first"
+            )
+        return impl
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._impl()(*args, **kwargs)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        impl = _installed.get(cls.__name__)
+        return impl is not None and isinstance(obj, impl)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        impl = _installed.get(cls.__name__)
+        return impl is not None and issubclass(sub, impl)
+
+
+class DistributedDataParallel(metaclass=_Deferred):
+    """``torch.nn.parallel.DistributedDataParallel(module, device_ids=None, ...)``."""
+
+
+class DataParallel(metaclass=_Deferred):
+    """``torch.nn.DataParallel(module, device_ids=None, output_device=None, dim=0)``."""

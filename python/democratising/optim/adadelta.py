@@ -1,0 +1,56 @@
+"""``Adadelta`` (Zeiler 2012) with PyTorch's signature, defaults and update rule."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .._core import Tensor
+from ._common import PerParam, addcmul_, check_flags, check_lr, check_non_negative, full_like
+from .algorithms import _arguments
+from .optimizer import ParamsT
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(PerParam):
+    """Adadelta: ``v = rho v + (1-rho) g²``, ``Δ = sqrt(u+eps)/sqrt(v+eps) · g``,
+    ``u = rho u + (1-rho) Δ²``, ``p -= lr Δ`` (``g`` with L2 ``weight_decay`` added)."""
+
+    _state_keys = ("step", "square_avg", "acc_delta")
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: Optional[bool] = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_lr(lr)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        check_non_negative(eps=eps, weight_decay=weight_decay)
+        check_flags(differentiable)
+        super().__init__(params, _arguments(Adadelta.__init__, locals()))
+
+    def _step_param(
+        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
+    ) -> None:
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = full_like(p, 0.0)
+            state["acc_delta"] = full_like(p, 0.0)
+        state["step"] += 1
+        lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
+        if wd != 0:
+            grad = grad.add(p, alpha=wd)
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        addcmul_(square_avg.mul_(rho), grad, grad, 1 - rho)
+        delta = (acc_delta + eps).sqrt_().div_((square_avg + eps).sqrt_()).mul_(grad)
+        addcmul_(acc_delta.mul_(rho), delta, delta, 1 - rho)
+        p.add_(delta, alpha=-lr)

@@ -1,0 +1,65 @@
+"""``ASGD`` (averaged SGD, Polyak & Juditsky 1992) with PyTorch's signature, defaults and update
+rule: the parameters take SGD steps with a decaying rate ``eta``; ``state["ax"]`` holds their
+running average, which starts after ``t0`` steps."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .._core import Tensor
+from ._common import PerParam, check_flags, check_lr, check_non_negative, full_like
+from .algorithms import _arguments
+from .optimizer import ParamsT
+
+__all__ = ["ASGD"]
+
+
+class ASGD(PerParam):
+    """ASGD: ``p *= 1 - lambd eta``, ``p -= eta g``; ``ax += mu (p - ax)``; then
+    ``eta = lr / (1 + lambd lr t)^alpha`` and ``mu = 1 / max(1, t - t0)``. ``eta`` and ``mu``
+    are kept as Python floats."""
+
+    _state_keys = ("step", "eta", "mu", "ax")
+    _scalar_keys = ("eta", "mu")
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: Optional[bool] = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        check_lr(lr)
+        check_non_negative(weight_decay=weight_decay)
+        check_flags(differentiable)
+        super().__init__(params, _arguments(ASGD.__init__, locals()))
+
+    def _step_param(
+        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
+    ) -> None:
+        lr, lambd = group["lr"], group["lambd"]
+        if not state:
+            state["step"] = 0
+            state["eta"] = float(lr)
+            state["mu"] = 1.0
+            state["ax"] = full_like(p, 0.0)
+        state["step"] += 1
+        step = state["step"]
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        eta, mu = float(state["eta"]), float(state["mu"])
+        p.mul_(1 - lambd * eta)
+        p.add_(grad, alpha=-eta)
+        ax = state["ax"]
+        if mu != 1:
+            ax.add_((p - ax).mul_(mu))
+        else:
+            ax.copy_(p)
+        state["eta"] = lr / ((1 + lambd * lr * step) ** group["alpha"])
+        state["mu"] = 1 / max(1, step - group["t0"])

@@ -1,0 +1,396 @@
+"""``LBFGS``: limited-memory BFGS with PyTorch's signature, defaults, stopping rules and state
+keys, and an optional line search satisfying the strong Wolfe conditions.
+
+The parameters are treated as one flat vector ``x`` (all parameters of the single group,
+concatenated). Each ``step(closure)`` runs up to ``max_iter`` iterations:
+
+* the direction ``d = -H g`` comes from the two-loop recursion over the last ``history_size``
+  pairs ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (a pair is kept only when the curvature
+  ``yᵀs`` exceeds 1e-10), with the initial matrix ``H0 = (yᵀs / yᵀy) I`` of the newest pair
+  (Nocedal & Wright, *Numerical Optimization*, algorithms 7.4 and 7.5);
+* the step length is ``lr`` (on the very first iteration ``lr · min(1, 1/‖g‖₁)``), or, with
+  ``line_search_fn="strong_wolfe"``, a step from that start satisfying
+  ``f(x + a d) <= f(x) + c1 a gᵀd`` and ``|g(x + a d)ᵀd| <= c2 |gᵀd|`` (``c1 = 1e-4``,
+  ``c2 = 0.9``; bracketing then zooming with safeguarded cubic interpolation, N&W 3.5/3.6);
+* it stops on ``max_iter`` iterations, ``max_eval`` closure calls, ``max|g| <= tolerance_grad``,
+  a step or a loss change below ``tolerance_change``, or a direction that does not descend.
+
+The history lives in ``state[first parameter]`` under PyTorch's keys (``d``, ``t``,
+``old_dirs``, ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``,
+``n_iter``, ``func_evals``), so ``state_dict``/``load_state_dict`` and checkpoints carry it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Optional
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import enable_grad, no_grad
+from ..errors import InvalidValueError, ShapeError
+from ._common import check_lr
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["LBFGS"]
+
+#: Curvature ``yᵀs`` at or below which a pair is not added to the history.
+_MIN_CURVATURE = 1e-10
+#: Strong Wolfe constants: sufficient decrease and curvature.
+_C1, _C2 = 1e-4, 0.9
+#: Most function evaluations in one line search.
+_MAX_LS = 25
+
+_Eval = tuple[float, Tensor, float]
+
+
+def _as_float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, Tensor) else float(value)
+
+
+def _cubic_minimiser(
+    a1: float, f1: float, d1: float, a2: float, f2: float, d2: float, lo: float, hi: float
+) -> float:
+    """The minimiser in ``[lo, hi]`` of the cubic through ``(a1, f1)``, ``(a2, f2)`` with
+    slopes ``d1``, ``d2`` (N&W eq. 3.59); the middle of ``[lo, hi]`` when the cubic has no
+    minimiser there or the points coincide."""
+    if a1 == a2:
+        return (lo + hi) / 2
+    theta = d1 + d2 - 3 * (f1 - f2) / (a1 - a2)
+    disc = theta * theta - d1 * d2
+    if not disc >= 0:
+        return (lo + hi) / 2
+    gamma = math.copysign(math.sqrt(disc), a2 - a1)
+    denom = d2 - d1 + 2 * gamma
+    if denom == 0:
+        return (lo + hi) / 2
+    a = a2 - (a2 - a1) * (d2 + gamma - theta) / denom
+    if not math.isfinite(a):
+        return (lo + hi) / 2
+    return min(max(a, lo), hi)
+
+
+def _strong_wolfe(
+    phi: Callable[[float], _Eval],
+    step: float,
+    f0: float,
+    g0: Tensor,
+    slope0: float,
+    d_max: float,
+    tolerance_change: float,
+) -> tuple[float, Tensor, float, int]:
+    """A step ``a`` along the direction that satisfies the strong Wolfe conditions, found by
+    bracketing (growing the step while the function keeps descending) and zooming (shrinking
+    the bracket by cubic interpolation, kept 10% inside it). ``phi(a)`` returns the loss, flat
+    gradient and slope at ``x + a d``. Returns ``(f, g, a, evaluations)``; when no step
+    qualifies within ``_MAX_LS`` evaluations, the best one found (possibly 0)."""
+    evals = 0
+    prev: tuple[float, float, Tensor, float] = (0.0, f0, g0, slope0)
+    a = step
+    f, g, slope = phi(a)
+    evals += 1
+    lo: tuple[float, float, Tensor, float]
+    hi: tuple[float, float, Tensor, float]
+    while True:
+        cur = (a, f, g, slope)
+        if f > f0 + _C1 * a * slope0 or (evals > 1 and f >= prev[1]):
+            lo, hi = prev, cur
+            break
+        if abs(slope) <= -_C2 * slope0:
+            return f, g, a, evals
+        if slope >= 0:
+            lo, hi = cur, prev
+            break
+        if evals >= _MAX_LS:
+            return f, g, a, evals
+        lower = a + 0.01 * (a - prev[0])  # extrapolate: between 1.01 and 10 times the step
+        prev, a = cur, _cubic_minimiser(prev[0], prev[1], prev[3], a, f, slope, lower, 10 * a)
+        f, g, slope = phi(a)
+        evals += 1
+    # zoom: lo satisfies sufficient decrease with the lowest value; its slope points at hi
+    while evals < _MAX_LS:
+        width = abs(hi[0] - lo[0])
+        if width * d_max < tolerance_change:
+            break
+        left, right = min(lo[0], hi[0]), max(lo[0], hi[0])
+        a = _cubic_minimiser(
+            lo[0], lo[1], lo[3], hi[0], hi[1], hi[3], left + 0.1 * width, right - 0.1 * width
+        )
+        f, g, slope = phi(a)
+        evals += 1
+        if f > f0 + _C1 * a * slope0 or f >= lo[1]:
+            hi = (a, f, g, slope)
+            continue
+        if abs(slope) <= -_C2 * slope0:
+            return f, g, a, evals
+        if slope * (hi[0] - lo[0]) >= 0:
+            hi = lo
+        lo = (a, f, g, slope)
+    return lo[1], lo[2], lo[0], evals
+
+
+class LBFGS(Optimizer):
+    """L-BFGS over all parameters as one vector; ``step(closure)`` calls ``closure`` (which
+    zeroes the gradients, computes the loss, calls ``backward`` and returns the loss) as often
+    as it needs and returns the loss of its first call. One parameter group only, as PyTorch.
+    ``line_search_fn``: ``None`` (fixed step ``lr``) or ``"strong_wolfe"``."""
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1,
+        max_iter: int = 20,
+        max_eval: Optional[int] = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: Optional[str] = None,
+    ) -> None:
+        check_lr(lr)
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4
+        if max_iter < 1:
+            raise ValueError(f"Invalid max_iter value: {max_iter}")
+        if max_eval < 1:
+            raise ValueError(f"Invalid max_eval value: {max_eval}")
+        if history_size < 1:
+            raise ValueError(f"Invalid history_size value: {history_size}")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(
+                f"Invalid line_search_fn: {line_search_fn!r}; only 'strong_wolfe' is supported"
+            )
+        defaults = {
+            "lr": lr,
+            "max_iter": max_iter,
+            "max_eval": max_eval,
+            "tolerance_grad": tolerance_grad,
+            "tolerance_change": tolerance_change,
+            "history_size": history_size,
+            "line_search_fn": line_search_fn,
+        }
+        super().__init__(params, defaults)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        super().add_param_group(group)
+
+    # ---- the flat vector -----------------------------------------------------------------
+
+    def _params(self) -> list[Tensor]:
+        return list(self.param_groups[0]["params"])
+
+    def _numel(self) -> int:
+        return sum(p.numel() for p in self._params())
+
+    def _flat_grad(self) -> Tensor:
+        parts = []
+        for p in self._params():
+            g = p.grad
+            if g is None:
+                g = _core.zeros(p.numel(), dtype=p.dtype, device=p.device)
+            parts.append(g.reshape(-1))
+        return _core.cat(parts) if len(parts) > 1 else parts[0].clone()
+
+    def _add_to_params(self, scale: float, direction: Tensor) -> None:
+        offset = 0
+        for p in self._params():
+            n = p.numel()
+            p.add_(direction.narrow(0, offset, n).reshape(p.shape), alpha=scale)
+            offset += n
+
+    def _set_params(self, values: list[Tensor]) -> None:
+        for p, v in zip(self._params(), values):
+            p.copy_(v)
+
+    def _evaluate_at(
+        self, evaluate: Callable[[], Any], start: list[Tensor], d: Tensor, a: float
+    ) -> _Eval:
+        """Loss, flat gradient and slope along ``d`` at ``start + a d`` (left there)."""
+        self._set_params(start)
+        self._add_to_params(a, d)
+        loss = _as_float(evaluate())
+        g = self._flat_grad()
+        return loss, g, g.dot(d).item()
+
+    # ---- the algorithm -------------------------------------------------------------------
+
+    @staticmethod
+    def _two_loop(
+        g: Tensor, ys: list[Tensor], ss: list[Tensor], rhos: list[float], h_diag: float
+    ) -> Tensor:
+        """``-H g`` for the L-BFGS matrix ``H`` of the pairs ``(s, y)`` (oldest first)."""
+        q = -g
+        alphas = []
+        for y, s, rho in zip(reversed(ys), reversed(ss), reversed(rhos)):
+            alpha = s.dot(q) * rho
+            q.sub_(y * alpha)
+            alphas.append(alpha)
+        r = q.mul_(h_diag)
+        for y, s, rho, alpha in zip(ys, ss, rhos, reversed(alphas)):
+            beta = y.dot(r) * rho
+            r.add_(s * (alpha - beta))
+        return r
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """Runs up to ``max_iter`` iterations, calling ``closure`` to re-evaluate the loss and
+        gradients; returns the first loss ``closure`` gave."""
+        if closure is None:
+            raise TypeError(
+                "LBFGS.step() requires a closure that clears the gradients, computes the loss, "
+                "calls backward() and returns the loss"
+            )
+
+        def evaluate() -> Any:
+            with enable_grad():
+                return closure()
+
+        with no_grad():
+            return self._iterate(evaluate)
+
+    def _iterate(self, evaluate: Callable[[], Any]) -> Any:
+        group = self.param_groups[0]
+        lr = group["lr"]
+        max_iter, max_eval = group["max_iter"], group["max_eval"]
+        tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
+        history_size, line_search = group["history_size"], group["line_search_fn"]
+        if line_search not in (None, "strong_wolfe"):
+            raise ValueError(f"only 'strong_wolfe' is supported, got {line_search!r}")
+        state = self.state.setdefault(self._params()[0], {})
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+
+        first_loss = evaluate()
+        loss = _as_float(first_loss)
+        evals = 1
+        state["func_evals"] += 1
+        g = self._flat_grad()
+        if g.abs().max().item() <= tol_grad:
+            return first_loss
+
+        d: Optional[Tensor] = state.get("d")
+        t: float = _as_float(state.get("t", lr))
+        old_dirs: list[Tensor] = list(state.get("old_dirs", []))
+        old_stps: list[Tensor] = list(state.get("old_stps", []))
+        ro: list[float] = list(state.get("ro", []))
+        h_diag = _as_float(state.get("H_diag", 1.0))
+        prev_g: Optional[Tensor] = state.get("prev_flat_grad")
+        prev_loss: Optional[float] = state.get("prev_loss")
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+            if state["n_iter"] == 1 or d is None or prev_g is None:
+                d = -g
+                old_dirs, old_stps, ro, h_diag = [], [], [], 1.0
+            else:
+                y = g - prev_g
+                s = d * t
+                curvature = y.dot(s).item()
+                if curvature > _MIN_CURVATURE:
+                    if len(old_dirs) == history_size:
+                        old_dirs, old_stps, ro = old_dirs[1:], old_stps[1:], ro[1:]
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / curvature)
+                    h_diag = curvature / y.dot(y).item()
+                d = self._two_loop(g, old_dirs, old_stps, ro, h_diag)
+            prev_g = g  # never changed in place: each iteration makes a new g
+            prev_loss = loss
+            if state["n_iter"] == 1:
+                t = min(1.0, 1.0 / g.abs().sum().item()) * lr
+            else:
+                t = lr
+            slope = g.dot(d).item()
+            if slope > -tol_change:
+                break
+
+            if line_search == "strong_wolfe":
+                start = [p.clone() for p in self._params()]
+                phi = functools.partial(self._evaluate_at, evaluate, start, d)
+                d_max = d.abs().max().item()
+                loss, g, t, ls_evals = _strong_wolfe(phi, t, loss, g, slope, d_max, tol_change)
+                self._set_params(start)
+                self._add_to_params(t, d)
+                converged = g.abs().max().item() <= tol_grad
+            else:
+                self._add_to_params(t, d)
+                ls_evals = 0
+                converged = False
+                if n_iter != max_iter:
+                    loss = _as_float(evaluate())
+                    g = self._flat_grad()
+                    converged = g.abs().max().item() <= tol_grad
+                    ls_evals = 1
+            evals += ls_evals
+            state["func_evals"] += ls_evals
+
+            if n_iter == max_iter or evals >= max_eval or converged:
+                break
+            if d.abs().max().item() * abs(t) <= tol_change:
+                break
+            if abs(loss - prev_loss) < tol_change:
+                break
+
+        state.update(
+            d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+            prev_flat_grad=prev_g, prev_loss=prev_loss,
+        )  # fmt: skip
+        return first_loss
+
+    # ---- state_dict checks ---------------------------------------------------------------
+
+    def _check_state_entry(self, index: Any, st: Any, p: Tensor) -> dict[str, Any]:
+        """One saved state entry, checked and converted (``load_state_dict`` and checkpoints):
+        counters are ints, ``t``/``H_diag``/``prev_loss`` numbers, ``d``/``prev_flat_grad``
+        and the history flat vectors of all parameters' size (moved to the parameter's dtype
+        and device). PyTorch's 0-d tensors are read as numbers; its ``al`` scratch is dropped."""
+        where = f"state of parameter {index}"
+        if not isinstance(st, dict):
+            raise InvalidValueError(f"{where} is not a dict")
+        n = self._numel()
+
+        def vector(name: str, v: Any) -> Tensor:
+            if not isinstance(v, Tensor):
+                raise InvalidValueError(f"{where}: {name!r} must be a tensor, got {v!r}")
+            if tuple(v.shape) != (n,):
+                raise ShapeError(f"{where}: {name!r} has shape {tuple(v.shape)}, expected ({n},)")
+            return v.to(p.dtype).to(p.device)
+
+        def number(name: str, v: Any) -> float:
+            if isinstance(v, Tensor) and v.numel() == 1:
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise InvalidValueError(f"{where}: {name!r} must be a finite number, got {v!r}")
+            return float(v)
+
+        out: dict[str, Any] = {}
+        for name, v in st.items():
+            if name in ("func_evals", "n_iter"):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise InvalidValueError(f"{where}: {name!r} must be an int >= 0, got {v!r}")
+                out[name] = v
+            elif name in ("d", "prev_flat_grad"):
+                out[name] = None if v is None else vector(name, v)
+            elif name in ("t", "H_diag"):
+                out[name] = number(name, v)
+            elif name == "prev_loss":
+                out[name] = None if v is None else number(name, v)
+            elif name in ("old_dirs", "old_stps"):
+                if not isinstance(v, (list, tuple)):
+                    raise InvalidValueError(f"{where}: {name!r} must be a list of tensors")
+                out[name] = [vector(f"{name}[{i}]", x) for i, x in enumerate(v)]
+            elif name == "ro":
+                if not isinstance(v, (list, tuple)):
+                    raise InvalidValueError(f"{where}: 'ro' must be a list of numbers")
+                out[name] = [number(f"ro[{i}]", x) for i, x in enumerate(v)]
+            elif name == "al":
+                continue
+            else:
+                raise InvalidValueError(f"{where}: unexpected key {name!r} for LBFGS")
+        sizes = {len(out.get(k, [])) for k in ("old_dirs", "old_stps", "ro")}
+        if len(sizes) > 1:
+            raise InvalidValueError(f"{where}: 'old_dirs', 'old_stps' and 'ro' differ in length")
+        return out

@@ -1,0 +1,63 @@
+"""``Rprop`` (resilient backpropagation, Riedmiller & Braun 1993) with PyTorch's signature,
+defaults and update rule."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .._core import Tensor
+from ._common import PerParam, check_flags, check_lr, full_like
+from .algorithms import _arguments
+from .optimizer import ParamsT
+
+__all__ = ["Rprop"]
+
+
+class Rprop(PerParam):
+    """Rprop: each element's step size grows by ``etas[1]`` while its gradient keeps its sign
+    and shrinks by ``etas[0]`` when it flips (clamped to ``step_sizes``); the parameter moves
+    by ``-sign(g) · step_size``, and a flipped gradient counts as zero (no move, no memory)."""
+
+    _state_keys = ("step", "prev", "step_size")
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: Optional[bool] = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        check_lr(lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        if len(step_sizes) != 2:
+            raise ValueError(f"step_sizes must be a pair, got {tuple(step_sizes)!r}")
+        etas = (etas[0], etas[1])
+        step_sizes = (step_sizes[0], step_sizes[1])
+        check_flags(differentiable)
+        super().__init__(params, _arguments(Rprop.__init__, locals()))
+
+    def _step_param(
+        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
+    ) -> None:
+        if not state:
+            state["step"] = 0
+            state["prev"] = full_like(p, 0.0)
+            state["step_size"] = full_like(p, group["lr"])
+        state["step"] += 1
+        etaminus, etaplus = group["etas"]
+        lo, hi = group["step_sizes"]
+        prev, step_size = state["prev"], state["step_size"]
+        product = grad * prev
+        flipped = product < 0
+        factor = full_like(p, 1.0).masked_fill_(product > 0, etaplus)
+        factor.masked_fill_(flipped, etaminus)
+        step_size.mul_(factor).clamp_(lo, hi)
+        grad = grad.masked_fill(flipped, 0.0)
+        p.sub_(grad.sign().mul_(step_size))
+        prev.copy_(grad)

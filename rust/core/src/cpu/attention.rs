@@ -1,0 +1,539 @@
+//! Fused attention on the CPU: flash-attention tiling with an online softmax, so no `[l, s]`
+//! matrix is stored. A forward task takes `QB` query rows of one head and walks the keys in
+//! tiles of `KB`; each tile is transposed once, so a row's scores are `e` vector updates of
+//! `KB` lanes and the exponentials vectorise (`fastmath`). A backward task owns
+//! one key/value head (it alone writes those gradient rows, and those of its query heads) and
+//! recomputes the probabilities from the saved log-sum-exp. Both are compiled per SIMD level
+//! (`multiversion!`).
+
+use rayon::prelude::*;
+
+use crate::ops::nn::attention::AttentionSpec;
+use crate::rng::philox_unit;
+use crate::{bail, DType, Float, Result, Tensor};
+
+/// Query rows per forward task.
+const QB: usize = 32;
+/// Keys per tile.
+const KB: usize = 64;
+
+/// The rows `j0 .. j0 + kb` of `rows` (`width` wide) transposed into `out[d * KB + t]`, lanes
+/// past `kb` zeroed.
+#[inline(always)]
+fn transpose_tile<T: Float>(rows: &[T], width: usize, kb: usize, out: &mut [T]) {
+    for d in 0..width {
+        let lane = &mut out[d * KB..(d + 1) * KB];
+        for (t, o) in lane.iter_mut().enumerate() {
+            *o = if t < kb {
+                rows[t * width + d]
+            } else {
+                T::zero()
+            };
+        }
+    }
+}
+
+/// The largest of the `KB` lanes, with 16 independent running maxima (so it vectorises).
+#[inline(always)]
+fn lanes_max<T: Float>(x: &[T; KB]) -> T {
+    let mut acc = [T::NEG_INF; 16];
+    for c in x.chunks_exact(16) {
+        for t in 0..16 {
+            acc[t] = if c[t] > acc[t] { c[t] } else { acc[t] };
+        }
+    }
+    acc.iter()
+        .fold(T::NEG_INF, |a, &v| if v > a { v } else { a })
+}
+
+/// The sum of the `KB` lanes, in 16 independent partial sums.
+#[inline(always)]
+fn lanes_sum<T: Float>(x: &[T; KB]) -> T {
+    let mut acc = [T::zero(); 16];
+    for c in x.chunks_exact(16) {
+        for t in 0..16 {
+            acc[t] += c[t];
+        }
+    }
+    acc.iter().fold(T::zero(), |a, &v| a + v)
+}
+
+#[inline(always)]
+fn axpy<T: Float>(acc: &mut [T], a: T, x: &[T]) {
+    for (o, &v) in acc.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+#[inline(always)]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+}
+
+/// Where one head's mask rows and dropout stream start.
+#[derive(Clone, Copy)]
+struct HeadAt {
+    /// Offset of element `(b, h, 0, 0)` in the mask.
+    mask: usize,
+    /// Philox index of probability `(0, 0)` of this head.
+    drop: u64,
+}
+
+impl HeadAt {
+    fn new(sp: &AttentionSpec, b: usize, h: usize) -> HeadAt {
+        HeadAt {
+            mask: b * sp.mask_strides[0] + h * sp.mask_strides[1],
+            drop: (((b * sp.hq + h) * sp.l) * sp.s) as u64,
+        }
+    }
+}
+
+/// Adds the mask to the scores of query `i` against keys `j0 .. j0 + n`.
+#[inline(always)]
+fn add_mask<T: Float>(
+    sp: &AttentionSpec,
+    mask: Option<&[T]>,
+    at: HeadAt,
+    i: usize,
+    j0: usize,
+    sc: &mut [T],
+) {
+    if let Some(m) = mask {
+        let row = at.mask + i * sp.mask_strides[2];
+        for (t, v) in sc.iter_mut().enumerate() {
+            *v += m[row + (j0 + t) * sp.mask_strides[3]];
+        }
+    }
+}
+
+/// The dropout factor (0 or `1 / (1 - p)`) of probability `(i, j)`.
+#[inline(always)]
+fn keep_factor<T: Float>(sp: &AttentionSpec, at: HeadAt, i: usize, j: usize) -> T {
+    let u = philox_unit(sp.seed, 0, at.drop + (i * sp.s + j) as u64);
+    if u >= sp.dropout_p {
+        T::from_f64(1.0 / (1.0 - sp.dropout_p))
+    } else {
+        T::zero()
+    }
+}
+
+/// The inputs of one head, as slices of the contiguous operands.
+struct Head<'a, T> {
+    /// This task's query rows (`[rows, e]`) and the head's key and value rows.
+    q: &'a [T],
+    k: &'a [T],
+    v: &'a [T],
+    at: HeadAt,
+}
+
+/// Query rows whose scores one `tile_dots_rows` call computes (4 x `KB` accumulators fill 16
+/// AVX-512 registers in float32).
+const RB: usize = 4;
+
+/// `acc[r][t] = sum_d x[r][d] * tile[d][t]` for `RB` rows of `x` (`[RB, width]`, already
+/// scaled) against the `KB` lanes of a transposed tile: each tile lane loaded once for `RB`
+/// rows.
+#[inline(always)]
+fn tile_dots_rows<T: Float>(x: &[T], width: usize, tile: &[T], acc: &mut [[T; KB]; RB]) {
+    let mut a = [[T::zero(); KB]; RB];
+    for d in 0..width {
+        let lane: &[T; KB] = tile[d * KB..(d + 1) * KB].try_into().expect("KB lanes");
+        for (r, ar) in a.iter_mut().enumerate() {
+            let xv = x[r * width + d];
+            for t in 0..KB {
+                ar[t] += xv * lane[t];
+            }
+        }
+    }
+    *acc = a;
+}
+
+/// `acc += sum_t p[t] * v[t]` over rows of `v` (`ev` wide), 16 output lanes at a time so
+/// the running sums stay in registers.
+#[inline(always)]
+fn accumulate_rows<T: Float>(acc: &mut [T], p: &[T], v: &[T], ev: usize) {
+    let mut c0 = 0;
+    while c0 + 16 <= ev {
+        let mut a: [T; 16] = acc[c0..c0 + 16].try_into().expect("16 lanes");
+        for (t, &pt) in p.iter().enumerate() {
+            let row: &[T; 16] = v[t * ev + c0..t * ev + c0 + 16]
+                .try_into()
+                .expect("16 lanes");
+            for u in 0..16 {
+                a[u] += pt * row[u];
+            }
+        }
+        acc[c0..c0 + 16].copy_from_slice(&a);
+        c0 += 16;
+    }
+    if c0 < ev {
+        for (t, &pt) in p.iter().enumerate() {
+            axpy(&mut acc[c0..], pt, &v[t * ev + c0..(t + 1) * ev]);
+        }
+    }
+}
+
+/// The running softmax state of one query row: the max `m` of its scores so far, the sum `l`
+/// of `exp(score - m)`, and (in `out`) the unnormalised output.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn online_update<T: Float>(
+    sp: &AttentionSpec,
+    head: &Head<'_, T>,
+    (i, j0, n): (usize, usize, usize),
+    sc: &mut [T; KB],
+    mask: Option<&[T]>,
+    (m, l): (&mut T, &mut T),
+    acc: &mut [T],
+) {
+    add_mask(sp, mask, head.at, i, j0, &mut sc[..n]);
+    sc[n..].fill(T::NEG_INF);
+    let mnew = m.max(lanes_max(sc));
+    if mnew == T::NEG_INF {
+        return;
+    }
+    let alpha = (*m - mnew).exp();
+    if alpha != T::one() {
+        *l *= alpha;
+        acc.iter_mut().for_each(|a| *a *= alpha);
+    }
+    for v in sc.iter_mut() {
+        *v = (*v - mnew).exp();
+    }
+    *l += lanes_sum(sc);
+    if sp.dropout_p > 0.0 {
+        for (t, v) in sc[..n].iter_mut().enumerate() {
+            *v *= keep_factor::<T>(sp, head.at, i, j0 + t);
+        }
+    }
+    accumulate_rows(acc, &sc[..n], &head.v[j0 * sp.ev..(j0 + n) * sp.ev], sp.ev);
+    *m = mnew;
+}
+
+/// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
+#[inline(always)]
+fn forward_rows<T: Float>(
+    sp: &AttentionSpec,
+    head: &Head<'_, T>,
+    mask: Option<&[T]>,
+    i0: usize,
+    out: &mut [T],
+    lse: &mut [T],
+) {
+    let (e, ev, rows) = (sp.e, sp.ev, lse.len());
+    let scale = T::from_f64(sp.scale);
+    let (mut m, mut l) = ([T::NEG_INF; QB], [T::zero(); QB]);
+    let mut qs = vec![T::zero(); rows.div_ceil(RB) * RB * e];
+    for (o, &x) in qs.iter_mut().zip(head.q) {
+        *o = x * scale;
+    }
+    let mut kt = vec![T::zero(); e * KB];
+    let mut sc = [[T::zero(); KB]; RB];
+    out.fill(T::zero());
+    let jmax = if sp.causal { sp.s.min(i0 + rows) } else { sp.s };
+    let mut j0 = 0;
+    while j0 < jmax {
+        let kb = KB.min(jmax - j0);
+        transpose_tile(&head.k[j0 * e..(j0 + kb) * e], e, kb, &mut kt);
+        for r0 in (0..rows).step_by(RB) {
+            let group = RB.min(rows - r0);
+            if sp.causal && i0 + r0 + group <= j0 {
+                continue;
+            }
+            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, &mut sc);
+            for (u, scu) in sc.iter_mut().enumerate().take(group) {
+                let (r, i) = (r0 + u, i0 + r0 + u);
+                let n = if sp.causal {
+                    kb.min((i + 1).saturating_sub(j0))
+                } else {
+                    kb
+                };
+                if n > 0 {
+                    let acc = &mut out[r * ev..(r + 1) * ev];
+                    online_update(sp, head, (i, j0, n), scu, mask, (&mut m[r], &mut l[r]), acc);
+                }
+            }
+        }
+        j0 += kb;
+    }
+    for r in 0..rows {
+        let acc = &mut out[r * ev..(r + 1) * ev];
+        if l[r] > T::zero() {
+            let inv = T::one() / l[r];
+            acc.iter_mut().for_each(|a| *a *= inv);
+            lse[r] = m[r] + l[r].ln();
+        } else {
+            acc.fill(T::zero());
+            lse[r] = T::NEG_INF;
+        }
+    }
+}
+
+crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
+
+/// `v` cut into `n` consecutive pieces of `len` (which may be 0).
+fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (head, rest) = v.split_at_mut(len);
+        out.push(head);
+        v = rest;
+    }
+    out
+}
+
+fn forward_typed<T: Float>(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<(Tensor, Tensor)> {
+    let (qd, kd, vd) = (q.data::<T>()?, k.data::<T>()?, v.data::<T>()?);
+    let md = mask.map(|m| m.data::<T>()).transpose()?;
+    let md = md.as_deref();
+    let heads = sp.b * sp.hq;
+    let mut out = vec![T::zero(); heads * sp.l * sp.ev];
+    let mut lse = vec![T::NEG_INF; heads * sp.l];
+    if sp.ev > 0 && sp.l > 0 {
+        let mut tasks = Vec::new();
+        let outs = pieces(&mut out, heads, sp.l * sp.ev);
+        let lses = pieces(&mut lse, heads, sp.l);
+        for (bh, (o, ls)) in outs.into_iter().zip(lses).enumerate() {
+            for (blk, (ob, lb)) in o.chunks_mut(QB * sp.ev).zip(ls.chunks_mut(QB)).enumerate() {
+                tasks.push((bh, blk * QB, ob, lb));
+            }
+        }
+        let (qd, kd, vd) = (&*qd, &*kd, &*vd);
+        tasks.into_par_iter().for_each(|(bh, i0, ob, lb)| {
+            let (b, h) = (bh / sp.hq, bh % sp.hq);
+            let kh = b * sp.hk + h / sp.group();
+            let rows = lb.len();
+            let head = Head {
+                q: &qd[(bh * sp.l + i0) * sp.e..(bh * sp.l + i0 + rows) * sp.e],
+                k: &kd[kh * sp.s * sp.e..(kh + 1) * sp.s * sp.e],
+                v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                at: HeadAt::new(sp, b, h),
+            };
+            forward_rows_simd(sp, &head, md, i0, ob, lb);
+        });
+    }
+    Ok((
+        Tensor::from_vec(out, &[sp.b, sp.hq, sp.l, sp.ev])?,
+        Tensor::from_vec(lse, &[sp.b, sp.hq, sp.l])?,
+    ))
+}
+
+/// One query head's forward state, as its backward reads it.
+struct HeadGrad<'a, T> {
+    out: &'a [T],
+    lse: &'a [T],
+    g: &'a [T],
+}
+
+/// `out[t] += sum_r coef[r][t] * x[r]` for the first `n` rows of `out` (`w` wide), `x` being
+/// `RB` rows: each output row is read and written once for `RB` contributions.
+#[inline(always)]
+fn combine_rows<T: Float>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T], n: usize) {
+    for t in 0..n {
+        let c: [T; RB] = std::array::from_fn(|r| coef[r][t]);
+        if c.iter().all(|&v| v == T::zero()) {
+            continue;
+        }
+        let o = &mut out[t * w..(t + 1) * w];
+        for (d, od) in o.iter_mut().enumerate() {
+            let mut sum = c[0] * x[d];
+            for (r, &cr) in c.iter().enumerate().skip(1) {
+                sum += cr * x[r * w + d];
+            }
+            *od += sum;
+        }
+    }
+}
+
+/// `x`'s rows times `factor`, padded with zero rows to a multiple of `RB`.
+fn padded_rows<T: Float>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
+    let mut out = vec![T::zero(); rows.div_ceil(RB) * RB * w];
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v * factor;
+    }
+    out
+}
+
+/// The backward's probabilities for `RB` query rows against one key tile: on entry `p` holds
+/// the scores and `dp` the products `dout . v`; on exit `p` holds the kept probabilities
+/// (dropout applied) and `dp` the score gradients `p * (dp * keep - delta)`. Rows past the
+/// head's end, and fully masked rows, get zeros.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_grads<T: Float>(
+    sp: &AttentionSpec,
+    head: &Head<'_, T>,
+    st: &HeadGrad<'_, T>,
+    mask: Option<&[T]>,
+    (r0, j0, kb): (usize, usize, usize),
+    delta: &[T],
+    p: &mut [[T; KB]; RB],
+    dp: &mut [[T; KB]; RB],
+) {
+    for u in 0..RB {
+        let i = r0 + u;
+        let n = match (i < sp.l, sp.causal) {
+            (false, _) => 0,
+            (true, true) => kb.min((i + 1).saturating_sub(j0)),
+            (true, false) => kb,
+        };
+        if n == 0 || st.lse[i] == T::NEG_INF {
+            p[u] = [T::zero(); KB];
+            dp[u] = [T::zero(); KB];
+            continue;
+        }
+        add_mask(sp, mask, head.at, i, j0, &mut p[u][..n]);
+        p[u][n..].fill(T::NEG_INF);
+        let lse = st.lse[i];
+        for v in p[u].iter_mut() {
+            *v = (*v - lse).exp();
+        }
+        if sp.dropout_p > 0.0 {
+            for t in 0..n {
+                let z = keep_factor::<T>(sp, head.at, i, j0 + t);
+                dp[u][t] = p[u][t] * (dp[u][t] * z - delta[i]);
+                p[u][t] *= z;
+            }
+        } else {
+            for t in 0..KB {
+                dp[u][t] = p[u][t] * (dp[u][t] - delta[i]);
+            }
+        }
+        dp[u][n..].fill(T::zero());
+    }
+}
+
+/// Adds one query head's contribution to the gradients of its queries (`dq`, `[l, e]`) and
+/// of its key/value head (`dk` `[s, e]`, `dv` `[s, ev]`), `RB` query rows at a time.
+#[inline(always)]
+fn backward_head<T: Float>(
+    sp: &AttentionSpec,
+    head: &Head<'_, T>,
+    st: &HeadGrad<'_, T>,
+    mask: Option<&[T]>,
+    dq: &mut [T],
+    dk: &mut [T],
+    dv: &mut [T],
+) {
+    let (e, ev, scale) = (sp.e, sp.ev, T::from_f64(sp.scale));
+    let delta: Vec<T> = (0..sp.l)
+        .map(|i| dot(&st.g[i * ev..(i + 1) * ev], &st.out[i * ev..(i + 1) * ev]))
+        .collect();
+    let qs = padded_rows(head.q, sp.l, e, scale);
+    let gs = padded_rows(st.g, sp.l, ev, T::one());
+    let (mut kt, mut vt) = (vec![T::zero(); e * KB], vec![T::zero(); ev * KB]);
+    let (mut p, mut dp) = ([[T::zero(); KB]; RB], [[T::zero(); KB]; RB]);
+    let mut j0 = 0;
+    while j0 < sp.s {
+        let kb = KB.min(sp.s - j0);
+        transpose_tile(&head.k[j0 * e..(j0 + kb) * e], e, kb, &mut kt);
+        transpose_tile(&head.v[j0 * ev..(j0 + kb) * ev], ev, kb, &mut vt);
+        let first = if sp.causal { j0 / RB * RB } else { 0 };
+        for r0 in (first..sp.l).step_by(RB) {
+            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, &mut p);
+            tile_dots_rows(&gs[r0 * ev..(r0 + RB) * ev], ev, &vt, &mut dp);
+            tile_grads(sp, head, st, mask, (r0, j0, kb), &delta, &mut p, &mut dp);
+            combine_rows(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
+            combine_rows(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
+            for (u, ds) in dp.iter().enumerate().take(sp.l - r0) {
+                let rows = &head.k[j0 * e..(j0 + kb) * e];
+                accumulate_rows(&mut dq[(r0 + u) * e..(r0 + u + 1) * e], &ds[..kb], rows, e);
+            }
+        }
+        j0 += kb;
+    }
+    dq.iter_mut().for_each(|v| *v *= scale);
+}
+
+crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: Float] => backward_head);
+
+fn backward_typed<T: Float>(
+    [q, k, v]: [&Tensor; 3],
+    out: &Tensor,
+    lse: &Tensor,
+    g: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<[Tensor; 3]> {
+    let (qd, kd, vd) = (q.data::<T>()?, k.data::<T>()?, v.data::<T>()?);
+    let (od, ld, gd) = (out.data::<T>()?, lse.data::<T>()?, g.data::<T>()?);
+    let md = mask.map(|m| m.data::<T>()).transpose()?;
+    let md = md.as_deref();
+    let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
+    let (lq, lk) = (sp.l * sp.e, sp.s * sp.e);
+    let mut dq = vec![T::zero(); sp.b * sp.hq * lq];
+    let mut dk = vec![T::zero(); kv_heads * lk];
+    let mut dv = vec![T::zero(); kv_heads * sp.s * sp.ev];
+    let tasks: Vec<_> = pieces(&mut dq, kv_heads, grp * lq)
+        .into_iter()
+        .zip(pieces(&mut dk, kv_heads, lk))
+        .zip(pieces(&mut dv, kv_heads, sp.s * sp.ev))
+        .enumerate()
+        .collect();
+    let (qd, kd, vd, od, ld, gd) = (&*qd, &*kd, &*vd, &*od, &*ld, &*gd);
+    tasks.into_par_iter().for_each(|(kh, ((dqs, dks), dvs))| {
+        let b = kh / sp.hk;
+        for r in 0..grp {
+            let (bh, dqh) = (kh * grp + r, &mut dqs[r * lq..(r + 1) * lq]);
+            let head = Head {
+                q: &qd[bh * lq..(bh + 1) * lq],
+                k: &kd[kh * lk..(kh + 1) * lk],
+                v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                at: HeadAt::new(sp, b, bh % sp.hq),
+            };
+            let (lo, hi) = (bh * sp.l * sp.ev, (bh + 1) * sp.l * sp.ev);
+            let st = HeadGrad {
+                out: &od[lo..hi],
+                lse: &ld[bh * sp.l..(bh + 1) * sp.l],
+                g: &gd[lo..hi],
+            };
+            backward_head_simd(sp, &head, &st, md, dqh, dks, dvs);
+        }
+    });
+    Ok([
+        Tensor::from_vec(dq, q.shape())?,
+        Tensor::from_vec(dk, k.shape())?,
+        Tensor::from_vec(dv, v.shape())?,
+    ])
+}
+
+pub(super) fn attention_forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<(Tensor, Tensor)> {
+    match q.dtype() {
+        DType::F64 => forward_typed::<f64>(q, k, v, mask, sp),
+        DType::F32 => forward_typed::<f32>(q, k, v, mask, sp),
+        dt => bail!(
+            DType,
+            "the attention kernels run in float32 or float64, got {dt}"
+        ),
+    }
+}
+
+pub(super) fn attention_backward(
+    qkv: [&Tensor; 3],
+    out: &Tensor,
+    lse: &Tensor,
+    g: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<[Tensor; 3]> {
+    match qkv[0].dtype() {
+        DType::F64 => backward_typed::<f64>(qkv, out, lse, g, mask, sp),
+        DType::F32 => backward_typed::<f32>(qkv, out, lse, g, mask, sp),
+        dt => bail!(
+            DType,
+            "the attention kernels run in float32 or float64, got {dt}"
+        ),
+    }
+}

@@ -1,0 +1,122 @@
+//! The host side of the fused attention kernels (`kernels/attention.cu`): one block per query
+//! row for the forward and the query gradient (which also leaves each row's
+//! `delta = dot(dout, out)`), then one block per key row for the key and value gradients.
+
+use super::{full, ordinal, run_typed, Args};
+use crate::cuda::launch::{AttnGeom, LaunchDims};
+use crate::ops::nn::attention::AttentionSpec;
+use crate::{bail, Result, Tensor};
+
+/// Head dims the kernels keep in shared memory (`DM_ATTN_MAX_D`).
+const MAX_HEAD_DIM: usize = 512;
+
+fn geom(sp: &AttentionSpec, has_mask: bool) -> Result<AttnGeom> {
+    if sp.e > MAX_HEAD_DIM || sp.ev > MAX_HEAD_DIM {
+        bail!(
+            Value,
+            "scaled_dot_product_attention on CUDA supports head dims up to {MAX_HEAD_DIM}, got {} and {}",
+            sp.e,
+            sp.ev
+        );
+    }
+    let ms = sp.mask_strides.map(|v| v as i64);
+    Ok(AttnGeom {
+        b: sp.b as i64,
+        hq: sp.hq as i64,
+        hk: sp.hk as i64,
+        l: sp.l as i64,
+        s: sp.s as i64,
+        e: sp.e as i64,
+        ev: sp.ev as i64,
+        mask_strides: ms,
+        scale: sp.scale,
+        dropout_p: sp.dropout_p,
+        seed: sp.seed,
+        causal: sp.causal as i32,
+        has_mask: has_mask as i32,
+    })
+}
+
+pub(crate) fn attention_forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<(Tensor, Tensor)> {
+    let (dev, dt) = (ordinal(q)?, q.dtype());
+    let g = geom(sp, mask.is_some())?;
+    let rows = sp.b * sp.hq * sp.l;
+    let out = full(dev, dt, &[sp.b, sp.hq, sp.l, sp.ev], 0.0)?;
+    let lse = full(dev, dt, &[sp.b, sp.hq, sp.l], f64::NEG_INFINITY)?;
+    if rows > 0 {
+        let args = Args::new()
+            .v(g)
+            .data(q)
+            .data(k)
+            .data(v)
+            .opt(mask)
+            .data(&out)
+            .data(&lse);
+        run_typed(dev, "attention_forward", dt, LaunchDims::rows(rows), args)?;
+    }
+    Ok((out, lse))
+}
+
+pub(crate) fn attention_backward(
+    [q, k, v]: [&Tensor; 3],
+    out: &Tensor,
+    lse: &Tensor,
+    g: &Tensor,
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<[Tensor; 3]> {
+    let (dev, dt) = (ordinal(q)?, q.dtype());
+    let geo = geom(sp, mask.is_some())?;
+    let (q_rows, k_rows) = (sp.b * sp.hq * sp.l, sp.b * sp.hk * sp.s);
+    let dq = full(dev, dt, q.shape(), 0.0)?;
+    let dk = full(dev, dt, k.shape(), 0.0)?;
+    let dv = full(dev, dt, v.shape(), 0.0)?;
+    let delta = full(dev, dt, &[q_rows], 0.0)?;
+    if q_rows > 0 {
+        let args = Args::new()
+            .v(geo)
+            .data(q)
+            .data(k)
+            .data(v)
+            .data(out)
+            .data(lse)
+            .data(g)
+            .opt(mask)
+            .data(&dq)
+            .data(&delta);
+        run_typed(
+            dev,
+            "attention_backward_dq",
+            dt,
+            LaunchDims::rows(q_rows),
+            args,
+        )?;
+    }
+    if k_rows > 0 && q_rows > 0 {
+        let args = Args::new()
+            .v(geo)
+            .data(q)
+            .data(k)
+            .data(v)
+            .data(lse)
+            .data(g)
+            .opt(mask)
+            .data(&delta)
+            .data(&dk)
+            .data(&dv);
+        run_typed(
+            dev,
+            "attention_backward_dkv",
+            dt,
+            LaunchDims::rows(k_rows),
+            args,
+        )?;
+    }
+    Ok([dq, dk, dv])
+}

@@ -1,0 +1,324 @@
+//! Fused scaled-dot-product attention, `softmax(q k^T * scale + mask) v`, computed tile by tile
+//! with an online softmax (flash attention): the `[L, S]` score matrix is never stored, so
+//! memory grows linearly in the sequence length. The forward keeps each query row's
+//! log-sum-exp; the backward recomputes the probabilities from it. Both are backend primitives
+//! (`cpu/attention.rs`, `cuda/ops/attention.rs`); this file checks the arguments, brings the
+//! mask into the kernels' form and records the one backward.
+
+use crate::autograd::{record, Saved};
+use crate::backend;
+use crate::ops::nn::as_dtype;
+use crate::{bail, DType, Error, Result, Tensor};
+
+/// The sizes and options the attention kernels read. Queries are `[b, hq, l, e]`, keys
+/// `[b, hk, s, e]`, values `[b, hk, s, ev]`, all contiguous in the compute dtype; query head
+/// `h` reads key head `h / (hq / hk)` (grouped-query attention).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionSpec {
+    pub b: usize,
+    pub hq: usize,
+    pub hk: usize,
+    pub l: usize,
+    pub s: usize,
+    pub e: usize,
+    pub ev: usize,
+    /// Element strides of the additive mask over `(b, hq, l, s)`, 0 on broadcast dims.
+    pub mask_strides: [usize; 4],
+    pub scale: f64,
+    /// Query `i` sees keys `j <= i` only (the top-left aligned triangle, as PyTorch's).
+    pub causal: bool,
+    pub dropout_p: f64,
+    /// Philox seed of the dropout mask; element `((b * hq + h) * l + i) * s + j` of stream
+    /// (seed, 0) decides whether probability `(i, j)` of head `h` is kept.
+    pub seed: u64,
+}
+
+impl AttentionSpec {
+    /// Query heads per key/value head.
+    pub fn group(&self) -> usize {
+        self.hq / self.hk.max(1)
+    }
+}
+
+/// What the caller asks besides query, key and value (PyTorch's keyword arguments).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttentionArgs<'a> {
+    /// Boolean (true: may attend) or additive float mask, broadcastable to `[..., hq, l, s]`.
+    pub mask: Option<&'a Tensor>,
+    pub dropout_p: f64,
+    pub causal: bool,
+    /// Defaults to `1 / sqrt(e)`.
+    pub scale: Option<f64>,
+    /// Allow fewer key/value heads than query heads.
+    pub enable_gqa: bool,
+}
+
+/// `(b, h)` of a `[..., h, n, d]` tensor: the dims before the head dim multiplied together.
+fn batch_heads(shape: &[usize]) -> (usize, usize) {
+    match shape.len() {
+        2 => (1, 1),
+        n => (shape[..n - 3].iter().product(), shape[n - 3]),
+    }
+}
+
+/// Checks the operands' shapes against each other and returns the kernels' sizes (the mask
+/// strides, scale and options are filled in by the caller).
+fn spec_of(q: &Tensor, k: &Tensor, v: &Tensor, enable_gqa: bool) -> Result<AttentionSpec> {
+    let fail = |why: String| -> Error {
+        Error::shape_mismatch(
+            "scaled_dot_product_attention",
+            &[q, k, v],
+            format!(
+                "scaled_dot_product_attention: query {:?}, key {:?} and value {:?}: {why}",
+                q.shape(),
+                k.shape(),
+                v.shape()
+            ),
+        )
+    };
+    let n = q.ndim();
+    if n < 2 || k.ndim() != n || v.ndim() != n {
+        return Err(fail("expected tensors of one rank, at least 2 dims".into()));
+    }
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    if n >= 4 && (qs[..n - 3] != ks[..n - 3] || ks[..n - 3] != vs[..n - 3]) {
+        return Err(fail("the batch dims differ".into()));
+    }
+    if qs[n - 1] != ks[n - 1] {
+        return Err(fail("query and key feature sizes differ".into()));
+    }
+    if ks[n - 2] != vs[n - 2] || (n >= 3 && ks[n - 3] != vs[n - 3]) {
+        return Err(fail("key and value lengths (or heads) differ".into()));
+    }
+    let ((b, hq), (_, hk)) = (batch_heads(qs), batch_heads(ks));
+    if hq != hk && !(enable_gqa && hk > 0 && hq % hk == 0) {
+        let why = if enable_gqa {
+            format!("{hq} query heads are not a multiple of {hk} key/value heads")
+        } else {
+            format!("{hq} query heads but {hk} key/value heads (pass enable_gqa=True)")
+        };
+        return Err(fail(why));
+    }
+    Ok(AttentionSpec {
+        b,
+        hq,
+        hk,
+        l: qs[n - 2],
+        s: ks[n - 2],
+        e: qs[n - 1],
+        ev: vs[n - 1],
+        mask_strides: [0; 4],
+        scale: 1.0,
+        causal: false,
+        dropout_p: 0.0,
+        seed: 0,
+    })
+}
+
+/// The mask as the kernels read it: additive, in `dt`, contiguous over `(mb, mh, ml, ms)`
+/// where each dim is 1 (broadcast, stride 0) or the full size.
+fn kernel_mask(
+    mask: &Tensor,
+    q: &Tensor,
+    sp: &AttentionSpec,
+    dt: DType,
+) -> Result<(Tensor, [usize; 4])> {
+    let n = q.ndim();
+    let mut full: Vec<usize> = q.shape()[..n - 2].to_vec();
+    full.extend([sp.l, sp.s]);
+    if n == 2 {
+        full.insert(0, 1);
+    }
+    let m = mask.ndim();
+    let fits = m <= full.len()
+        && mask
+            .shape()
+            .iter()
+            .zip(&full[full.len() - m..])
+            .all(|(&a, &f)| a == 1 || a == f);
+    if !fits {
+        return Err(Error::shape_mismatch(
+            "scaled_dot_product_attention",
+            &[q, mask],
+            format!(
+                "scaled_dot_product_attention: attn_mask of shape {:?} does not broadcast to the \
+                 scores' shape {:?}",
+                mask.shape(),
+                full
+            ),
+        ));
+    }
+    let add = if mask.dtype() == DType::Bool {
+        let zero = Tensor::zeros(&[], dt)?;
+        let ninf = Tensor::full(&[], f64::NEG_INFINITY, dt)?;
+        Tensor::where_(
+            mask,
+            &zero.to_device(mask.device())?,
+            &ninf.to_device(mask.device())?,
+        )?
+    } else if mask.dtype().is_float() {
+        mask.to_dtype(dt)?
+    } else {
+        bail!(
+            DType,
+            "scaled_dot_product_attention: attn_mask must be bool or floating point, got {}",
+            mask.dtype()
+        );
+    };
+    let mut padded = vec![1usize; full.len() - m];
+    padded.extend_from_slice(mask.shape());
+    let nb = full.len() - 3;
+    let mut shaped = add.reshape(&padded.iter().map(|&d| d as isize).collect::<Vec<_>>())?;
+    let mb = if padded[..nb].iter().all(|&d| d == 1) {
+        1
+    } else {
+        if padded[..nb] != full[..nb] {
+            let mut to = full[..nb].to_vec();
+            to.extend_from_slice(&padded[nb..]);
+            shaped = shaped.expand(&to)?;
+        }
+        sp.b
+    };
+    let dims = [mb, padded[nb], padded[nb + 1], padded[nb + 2]];
+    let four: Vec<isize> = dims.iter().map(|&d| d as isize).collect();
+    let shaped = as_dtype(&shaped.contiguous()?.reshape(&four)?, dt)?;
+    let mut strides = [0usize; 4];
+    let mut step = 1;
+    for d in (0..4).rev() {
+        if dims[d] != 1 {
+            strides[d] = step;
+        }
+        step *= dims[d];
+    }
+    Ok((shaped, strides))
+}
+
+/// `t` reshaped to the kernels' four dims `[b, h, n, d]`, in `dt`, contiguous.
+fn four_dims(t: &Tensor, b: usize, dt: DType) -> Result<Tensor> {
+    let n = t.ndim();
+    let sh = t.shape();
+    let h = if n == 2 { 1 } else { sh[n - 3] };
+    let four = [
+        b as isize,
+        h as isize,
+        sh[n - 2] as isize,
+        sh[n - 1] as isize,
+    ];
+    as_dtype(&t.reshape(&four)?, dt)
+}
+
+impl Tensor {
+    /// `softmax(self @ key^T * scale + mask) @ value` over `[..., l, e]` queries, `[..., s, e]`
+    /// keys and `[..., s, ev]` values (PyTorch's `F.scaled_dot_product_attention`), as one
+    /// fused op. Half inputs compute in float32; a fully masked row gives zeros.
+    pub fn scaled_dot_product_attention(
+        &self,
+        key: &Tensor,
+        value: &Tensor,
+        args: &AttentionArgs<'_>,
+    ) -> Result<Tensor> {
+        let (q, k, v) = (self, key, value);
+        for t in [q, k, v] {
+            if !t.dtype().is_float() {
+                bail!(
+                    DType,
+                    "scaled_dot_product_attention expects floating point query, key and value, got {}",
+                    t.dtype()
+                );
+            }
+        }
+        let autocast = crate::amp::autocast_dtype();
+        let out_dt = autocast.unwrap_or(q.dtype());
+        if autocast.is_none() && (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
+            bail!(
+                DType,
+                "scaled_dot_product_attention expects query, key and value of one dtype, got {}, {} and {}",
+                q.dtype(),
+                k.dtype(),
+                v.dtype()
+            );
+        }
+        if !(0.0..1.0).contains(&args.dropout_p) {
+            bail!(Value, "dropout_p must be in [0, 1), got {}", args.dropout_p);
+        }
+        if args.causal && args.mask.is_some() {
+            bail!(
+                Value,
+                "scaled_dot_product_attention: pass attn_mask or is_causal, not both"
+            );
+        }
+        q.check_same_device(k)?;
+        q.check_same_device(v)?;
+        let mut sp = spec_of(q, k, v, args.enable_gqa)?;
+        sp.scale = args.scale.unwrap_or(1.0 / (sp.e.max(1) as f64).sqrt());
+        sp.causal = args.causal;
+        sp.dropout_p = args.dropout_p;
+        if sp.dropout_p > 0.0 {
+            sp.seed = crate::rng::with_rng(|r| r.next_u64());
+        }
+        let dt = if [q, k, v].iter().all(|t| t.dtype() == DType::F64) {
+            DType::F64
+        } else {
+            DType::F32
+        };
+        let mask = match args.mask {
+            Some(m) => {
+                q.check_same_device(m)?;
+                let (m, strides) = kernel_mask(m, q, &sp, dt)?;
+                sp.mask_strides = strides;
+                Some(m)
+            }
+            None => None,
+        };
+        let (q4, k4, v4) = (
+            four_dims(q, sp.b, dt)?,
+            four_dims(k, sp.b, dt)?,
+            four_dims(v, sp.b, dt)?,
+        );
+        let (out, lse) = backend::of(q).attention_forward(&q4, &k4, &v4, mask.as_ref(), &sp)?;
+        let mut out_shape: Vec<isize> = q.shape().iter().map(|&d| d as isize).collect();
+        *out_shape.last_mut().expect("rank >= 2") = sp.ev as isize;
+        let saved = [
+            Saved::new(&q4),
+            Saved::new(&k4),
+            Saved::new(&v4),
+            Saved::new(&out),
+        ];
+        let shapes = [q.shape().to_vec(), k.shape().to_vec(), v.shape().to_vec()];
+        let dtypes = [q.dtype(), k.dtype(), v.dtype()];
+        let result = out.reshape(&out_shape)?;
+        let result = if out_dt == dt {
+            result
+        } else {
+            result.to_dtype(out_dt)?
+        };
+        Ok(record(
+            result,
+            "ScaledDotProductFlashAttentionBackward",
+            &[q, k, v],
+            move |g| {
+                let [q4, k4, v4, out] =
+                    [&saved[0], &saved[1], &saved[2], &saved[3]].map(Saved::get);
+                let (q4, k4, v4, out) = (q4?, k4?, v4?, out?);
+                let g = as_dtype(
+                    &g.reshape(&[sp.b as isize, sp.hq as isize, sp.l as isize, sp.ev as isize])?,
+                    dt,
+                )?;
+                let grads = backend::of(&g).attention_backward(
+                    [q4, k4, v4],
+                    out,
+                    &lse,
+                    &g,
+                    mask.as_ref(),
+                    &sp,
+                )?;
+                let mut res = Vec::with_capacity(3);
+                for ((grad, shape), want) in grads.into_iter().zip(&shapes).zip(dtypes) {
+                    let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+                    res.push(Some(grad.reshape(&shape)?.to_dtype(want)?));
+                }
+                Ok(res)
+            },
+        ))
+    }
+}

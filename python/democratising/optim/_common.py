@@ -23,6 +23,7 @@ __all__ = [
     "check_flags",
     "check_lr",
     "check_non_negative",
+    "full_like",
     "lerp_",
 ]
 

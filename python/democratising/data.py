@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import os
 import queue
@@ -46,15 +48,266 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
+class IterableDataset(Dataset):
+    """Stream-style dataset: implement ``__iter__``. ``DataLoader`` batches what it yields
+    (in the calling thread: worker threads would each see the whole stream)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
+
+
 class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``. The indices are kept as given (a list stays a
+    list); the loader's fast path reads an int64 copy made once (``index_array``), so a batch
+    costs its own size, not the subset's."""
+
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
-        self.dataset, self.indices = dataset, list(indices)
+        self.dataset = dataset
+        self.indices = indices
+
+    @property
+    def indices(self) -> Sequence[int]:
+        return self._indices
+
+    @indices.setter
+    def indices(self, value: Sequence[int]) -> None:
+        self._indices = list(value) if not isinstance(value, (list, np.ndarray)) else value
+        self._array: Optional[np.ndarray] = None
+
+    def index_array(self) -> np.ndarray:
+        """The indices as an int64 array, made on first use and kept."""
+        if self._array is None:
+            self._array = np.asarray(self._indices, dtype=np.int64).reshape(-1)
+        return self._array
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, (list, np.ndarray)):
+            return self.dataset[[int(self._indices[j]) for j in i]]
+        return self.dataset[int(self._indices[i])]
+
+
+class ConcatDataset(Dataset):
+    """The samples of several datasets, one after the other."""
+
+    def __init__(self, datasets: Sequence[Dataset]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, i: int) -> Any:
+        n = len(self)
+        if i < 0:
+            if -i > n:
+                raise ValueError("absolute value of index should not exceed dataset length")
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {i} is out of range for a dataset of {n}")
+        d = bisect.bisect_right(self.cumulative_sizes, i)
+        start = self.cumulative_sizes[d - 1] if d else 0
+        return self.datasets[d][i - start]
+
+
+# ---- samplers (PyTorch's torch.utils.data samplers; all consumed lazily) ----------------------
+
+
+def _numpy_rng(generator: Any) -> np.random.Generator:
+    """The NumPy generator a sampler draws from: ``generator`` itself if it is one, one seeded
+    from an int or from a torch-style generator's ``initial_seed()``, or, without one, one
+    seeded from the global generator (so ``dm.manual_seed`` fixes the order, and each epoch
+    differs, as PyTorch's samplers do)."""
+    if generator is None:
+        return np.random.default_rng(_global_seed())
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        return np.random.default_rng(int(generator))
+    seed = getattr(generator, "initial_seed", None)
+    if callable(seed):
+        return np.random.default_rng(int(seed()))
+    raise TypeError(
+        "generator must be None, an int seed, a numpy.random.Generator or an object with "
+        f"initial_seed(); got {type(generator).__name__}"
+    )
+
+
+#: Indices drawn per NumPy call by the samplers that draw with replacement: large enough to
+#: amortise the call, small enough that the first batch of a 1e10-sample epoch is immediate.
+_CHUNK = 4096
+
+
+class Sampler:
+    """Base class: ``__iter__`` yields dataset indices (``__len__`` optional)."""
+
+    def __init__(self, data_source: Optional[Sized] = None) -> None:
+        del data_source
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    """``0, 1, ..., len(data_source) - 1``."""
+
+    def __init__(self, data_source: Sized) -> None:
+        self.data_source = data_source
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A random permutation (repeated if ``num_samples`` exceeds the dataset), or, with
+    ``replacement=True``, ``num_samples`` independent uniform draws, produced chunk by chunk so
+    that ``num_samples=int(1e10)`` starts at once and takes no memory."""
+
+    def __init__(
+        self,
+        data_source: Sized,
+        replacement: bool = False,
+        num_samples: Optional[int] = None,
+        generator: Any = None,
+    ) -> None:
+        if not isinstance(replacement, bool):
+            raise TypeError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
+        self.data_source, self.replacement, self.generator = data_source, replacement, generator
+        self._num_samples = num_samples
+        if not isinstance(self.num_samples, int) or self.num_samples <= 0:
+            raise ValueError(
+                "num_samples should be a positive integer value, but got "
+                f"num_samples={self.num_samples}"
+            )
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        n, total = len(self.data_source), self.num_samples
+        rng = _numpy_rng(self.generator)
+        if self.replacement:
+            if n == 0:
+                raise ValueError("cannot sample with replacement from an empty dataset")
+            for start in range(0, total, _CHUNK):
+                yield from rng.integers(0, n, size=min(_CHUNK, total - start)).tolist()
+            return
+        for _ in range(total // n if n else 0):
+            yield from rng.permutation(n).tolist()
+        if n and total % n:
+            yield from rng.permutation(n)[: total % n].tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a random order."""
+
+    def __init__(self, indices: Sequence[int], generator: Any = None) -> None:
+        self.indices, self.generator = indices, generator
+
+    def __iter__(self) -> Iterator[int]:
+        for i in _numpy_rng(self.generator).permutation(len(self.indices)).tolist():
+            yield self.indices[i]
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> Any:
-        return self.dataset[self.indices[i]]
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probabilities proportional to ``weights`` (with
+    replacement by default; chunked, so a huge ``num_samples`` starts at once)."""
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        num_samples: int,
+        replacement: bool = True,
+        generator: Any = None,
+    ) -> None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ValueError(
+                f"num_samples should be a positive integer value, but got num_samples={num_samples}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                f"replacement should be a boolean value, but got replacement={replacement}"
+            )
+        w = weights.detach().cpu().double().numpy() if isinstance(weights, Tensor) else weights
+        self.weights = np.asarray(w, dtype=np.float64).reshape(-1)
+        if self.weights.size == 0 or not np.all(np.isfinite(self.weights)):
+            raise ValueError("weights must be a non-empty sequence of finite numbers")
+        if np.any(self.weights < 0) or self.weights.sum() <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        if not replacement and num_samples > int((self.weights > 0).sum()):
+            raise ValueError(
+                "cannot draw more samples than there are non-zero weights without replacement"
+            )
+        self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
+
+    def __iter__(self) -> Iterator[int]:
+        rng = _numpy_rng(self.generator)
+        p = self.weights / self.weights.sum()
+        if not self.replacement:
+            yield from rng.choice(p.size, size=self.num_samples, replace=False, p=p).tolist()
+            return
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        for start in range(0, self.num_samples, _CHUNK):
+            u = rng.random(min(_CHUNK, self.num_samples - start))
+            yield from np.minimum(np.searchsorted(cdf, u, side="right"), p.size - 1).tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter
+    unless ``drop_last``), lazily."""
+
+    def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(
+                f"batch_size should be a positive integer value, but got batch_size={batch_size}"
+            )
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        it = iter(self.sampler)
+        while True:
+            batch = list(itertools.islice(it, self.batch_size))
+            if not batch or (self.drop_last and len(batch) < self.batch_size):
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def get_worker_info() -> None:
+    """``None``: loader workers here are threads of this process, not separate processes, so
+    there is no per-worker copy of the dataset to describe."""
+    return None
 
 
 #: Most loader threads one ``DataLoader`` may start; more only exhausts the machine.
@@ -102,11 +355,17 @@ def _global_seed() -> int:
 
 
 def random_split(
-    dataset: Dataset, lengths: Sequence[float], seed: Optional[int] = None
+    dataset: Dataset,
+    lengths: Sequence[float],
+    generator: Any = None,
+    *,
+    seed: Optional[int] = None,
 ) -> list[Subset]:
     """Splits into non-overlapping subsets (lengths as counts or fractions). The permutation
-    comes from ``seed`` or, without one, from the global generator (``dm.manual_seed``), like
-    PyTorch's default ``generator``."""
+    comes from ``seed`` (an int, also accepted as ``generator``), from ``generator`` (a NumPy
+    generator or an object with ``initial_seed()``, as PyTorch's
+    ``generator=torch.Generator().manual_seed(42)``), or, without either, from the global
+    generator (``dm.manual_seed``), like PyTorch's default ``generator``."""
     n = len(dataset)
     if all(0 <= x <= 1 for x in lengths) and abs(sum(lengths) - 1) < 1e-6 and sum(lengths) != n:
         counts = [int(np.floor(n * f)) for f in lengths]
@@ -116,7 +375,8 @@ def random_split(
         counts = [int(x) for x in lengths]
     if sum(counts) != n:
         raise ValueError(f"sum of input lengths {sum(counts)} does not equal dataset length {n}")
-    perm = np.random.default_rng(_global_seed() if seed is None else seed).permutation(n)
+    rng = np.random.default_rng(seed) if seed is not None else _numpy_rng(generator)
+    perm = rng.permutation(n)
     out, start = [], 0
     for c in counts:
         out.append(Subset(dataset, perm[start : start + c].tolist()))
@@ -191,52 +451,101 @@ def default_collate(batch: list[Any]) -> Any:
 
 
 class DataLoader:
-    """Iterates a dataset in batches; ``TensorDataset`` batches are gathered with one index op.
+    """Iterates a dataset in batches, with PyTorch's arguments; ``TensorDataset`` batches (also
+    through ``Subset``/``random_split``) are gathered with one index op.
+
+    The order comes from ``batch_sampler``, else ``sampler`` grouped by ``batch_size``, else
+    ``shuffle``; samplers are consumed lazily, batch by batch, so a ``RandomSampler`` of
+    ``int(1e10)`` samples yields its first batch at once. ``batch_size=None`` yields single
+    samples (``collate_fn`` applied to each, if given). An ``IterableDataset`` is batched as it
+    streams.
 
     With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
     engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
-    same, bit for bit, as with ``num_workers=0``. Datasets whose ``__getitem__`` draws random
-    numbers should derive them from the index to keep that guarantee. Threads pay off when
-    building a batch waits without the GIL (file or network reads, decoding in C); in-memory
-    ``TensorDataset`` batches are one index op, fastest with ``num_workers=0``. The threads
-    are kept between epochs unless ``persistent_workers=False``; up to ``prefetch_factor``
-    batches per worker are built ahead.
+    same, bit for bit, as with ``num_workers=0``; the sampler itself is read in the consuming
+    thread, at most ``prefetch_factor`` batches per worker ahead. Datasets whose
+    ``__getitem__`` draws random numbers should derive them from the index to keep that
+    guarantee. Threads pay off when building a batch waits without the GIL (file or network
+    reads, decoding in C); in-memory ``TensorDataset`` batches are one index op, fastest with
+    ``num_workers=0``. The threads are kept between epochs unless ``persistent_workers=False``.
+    ``pin_memory``, ``timeout``, ``multiprocessing_context`` and ``pin_memory_device`` are
+    accepted for PyTorch programs and change nothing (no pinned memory, no processes);
+    ``worker_init_fn(worker_id)`` runs once in each worker thread.
 
     ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
     per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
     sees the same order as an uninterrupted one. Without ``seed``, each shuffled epoch draws its
-    seed from the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
+    seed from ``generator`` (a NumPy generator, an int, or an object with ``initial_seed()``)
+    or from the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
     ``dm.manual_seed`` makes the whole sequence reproducible.
     """
 
     def __init__(
         self,
         dataset: Dataset,
-        batch_size: int = 1,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        num_workers: int = 0,
-        seed: Optional[int] = None,
-        collate_fn: Optional[Callable[[list[Any]], Any]] = None,
+        batch_size: Optional[int] = 1,
+        shuffle: Optional[bool] = None,
         sampler: Optional[Any] = None,
-        prefetch_factor: int = 2,
+        batch_sampler: Optional[Any] = None,
+        num_workers: int = 0,
+        collate_fn: Optional[Callable[[list[Any]], Any]] = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Optional[Callable[[int], None]] = None,
+        multiprocessing_context: Any = None,
+        generator: Any = None,
+        *,
+        prefetch_factor: Optional[int] = None,
         persistent_workers: bool = True,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+        seed: Optional[int] = None,
     ) -> None:
-        if batch_size < 1:
+        del pin_memory, multiprocessing_context, pin_memory_device, in_order
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= num_workers <= MAX_NUM_WORKERS:
             raise ValueError(
                 f"num_workers must be in [0, {MAX_NUM_WORKERS}] (each is a thread), "
                 f"got {num_workers}"
             )
-        if prefetch_factor < 1:
+        prefetch = 2 if prefetch_factor is None else prefetch_factor
+        if prefetch < 1:
             raise ValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable and (shuffle or sampler is not None or batch_sampler is not None):
+            raise ValueError(
+                "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
+                "batch_sampler options"
+            )
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
-        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
+        if batch_sampler is not None and (
+            batch_size != 1 or shuffle or sampler is not None or drop_last
+        ):
+            raise ValueError(
+                "batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                "sampler, and drop_last"
+            )
+        self.dataset, self.shuffle = dataset, bool(shuffle)
+        self.batch_size = None if batch_sampler is not None else batch_size
         self.drop_last, self.num_workers, self.collate_fn = drop_last, num_workers, collate_fn
-        self.sampler, self.prefetch_factor, self.seed = sampler, prefetch_factor, seed
+        self.prefetch_factor, self.seed, self.generator = prefetch, seed, generator
+        self.timeout, self.worker_init_fn = timeout, worker_init_fn
         self.persistent_workers = persistent_workers
+        self._user_sampler = sampler is not None
+        if sampler is None and not iterable:
+            sampler = RandomSampler(dataset) if self.shuffle else SequentialSampler(dataset)
+        self.sampler = sampler
+        self._user_batch_sampler = batch_sampler is not None
+        if batch_sampler is None and batch_size is not None and not iterable:
+            batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
+        self.batch_sampler = batch_sampler
         self._pool: Optional[_WorkerPool] = None
         # The loader's own shuffling generator; ``None``: one per epoch from the global one.
         self._rng: Optional[np.random.Generator] = (
@@ -244,16 +553,26 @@ class DataLoader:
         )
 
     def _order(self) -> np.ndarray:
-        if self.sampler is not None:
-            return np.asarray(list(iter(self.sampler)), dtype=np.int64)
+        """The default sampler's epoch order, drawn at once (O(dataset) in NumPy): with the
+        loader's ``seed`` the resumable generator, else ``generator`` or the global one."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        rng = self._rng if self._rng is not None else np.random.default_rng(_global_seed())
+        rng = self._rng if self._rng is not None else _numpy_rng(self.generator)
         return rng.permutation(n)
 
     def __len__(self) -> int:
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        if isinstance(self.dataset, IterableDataset):
+            try:
+                n = len(self.dataset)
+            except NotImplementedError:  # Dataset's placeholder: no length, as in PyTorch
+                raise TypeError(f"{type(self.dataset).__name__} has no len()") from None
+        elif self._user_batch_sampler:
+            return len(self.batch_sampler)
+        else:
+            n = len(self.sampler) if self._user_sampler else len(self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -286,88 +605,136 @@ class DataLoader:
         rng.bit_generator.state = dict(state["rng"])
         self._rng = rng
 
-    def _batches(self) -> list[np.ndarray]:
-        order = self._order()
-        out = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        if self.drop_last and out and len(out[-1]) < self.batch_size:
-            out.pop()
-        return out
+    def _index_batches(self) -> Iterator[Any]:
+        """This epoch's batches of indices (single indices with ``batch_size=None``). The
+        default order is drawn now, so shuffling state advances when ``iter()`` is called,
+        whatever the number of workers; user samplers are started now and read lazily."""
+        if self._user_batch_sampler:
+            return iter(self.batch_sampler)
+        if not self._user_sampler:
+            order = self._order()
+            if self.batch_size is None:
+                return iter(order.tolist())
+            bs, n = self.batch_size, len(order)
+            stop = n - n % bs if self.drop_last else n
+            return (order[s : s + bs] for s in range(0, stop, bs))
+        it = iter(self.sampler)
+        if self.batch_size is None:
+            return it
+        return self._chunks(it, self.batch_size, self.drop_last)
 
-    def _fetch(self, idx: np.ndarray) -> Any:
+    @staticmethod
+    def _chunks(it: Iterator[Any], size: int, drop_last: bool) -> Iterator[np.ndarray]:
+        while True:
+            chunk = list(itertools.islice(it, size))
+            if not chunk or (drop_last and len(chunk) < size):
+                return
+            yield np.asarray(chunk, dtype=np.int64)
+
+    def _fetch(self, idx: Any) -> Any:
+        if self.batch_size is None and not self._user_batch_sampler:  # one sample
+            item = self.dataset[idx]
+            return item if self.collate_fn is None else self.collate_fn(item)
         base = self.dataset
-        while isinstance(base, Subset) and self.collate_fn is None:  # random_split output
-            idx = np.asarray(base.indices, dtype=np.int64)[idx]
-            base = base.dataset
-        if isinstance(base, TensorDataset) and self.collate_fn is None:
-            it = _core.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
-            return tuple(t[it] for t in base.tensors)
+        if self.collate_fn is None and isinstance(base, (Subset, TensorDataset)):
+            idx = np.asarray(idx, dtype=np.int64)
+            while isinstance(base, Subset):  # random_split output: one gather per level
+                idx = base.index_array()[idx]
+                base = base.dataset
+            if isinstance(base, TensorDataset):
+                it = _core.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+                return tuple(t[it] for t in base.tensors)
         items = [self.dataset[int(i)] for i in idx]
         return (self.collate_fn or default_collate)(items)
 
+    def _iterable_batches(self) -> Iterator[Any]:
+        """An ``IterableDataset``'s stream, batched and collated (in this thread)."""
+        it = iter(self.dataset)  # type: ignore[call-overload]
+        if self.batch_size is None:
+            for item in it:
+                yield item if self.collate_fn is None else self.collate_fn(item)
+            return
+        collate = self.collate_fn or default_collate
+        while True:
+            chunk = list(itertools.islice(it, self.batch_size))
+            if not chunk or (self.drop_last and len(chunk) < self.batch_size):
+                return
+            yield collate(chunk)
+
     def __iter__(self) -> Iterator[Any]:
-        batches = self._batches()  # drawn now, so shuffling state advances like num_workers=0
+        if isinstance(self.dataset, IterableDataset):
+            return self._iterable_batches()
+        batches = self._index_batches()
         if self.num_workers == 0:
-            return (self._fetch(idx) for idx in batches)
+            return map(self._fetch, batches)
         pool = self._pool
         if pool is not None and pool.pid != os.getpid():  # threads do not survive fork()
             pool = self._pool = None
         if not self.persistent_workers or (pool is not None and pool.busy):
-            return _prefetch(self._fetch, batches, self.num_workers, self.prefetch_factor)
+            return _Epoch(
+                _WorkerPool(self.num_workers, self.worker_init_fn),
+                self._fetch,
+                batches,
+                self.prefetch_factor,
+                close_pool=True,
+            )
         if pool is None:
-            pool = self._pool = _WorkerPool(self.num_workers, self.prefetch_factor)
+            pool = self._pool = _WorkerPool(self.num_workers, self.worker_init_fn)
             weakref.finalize(self, pool.close)
-        return pool.run(self._fetch, batches)
+        return _Epoch(pool, self._fetch, batches, self.prefetch_factor, close_pool=False)
 
 
 class _WorkerPool:
-    """``workers`` daemon threads that build batches ahead of the consumer, in order.
+    """``workers`` daemon threads that build batches ahead of the consumer.
 
-    Worker ``w`` builds batches ``w, w + workers, ...`` of an epoch into its own bounded queue
-    (``depth`` deep) and the consumer reads the queues round-robin, so order is preserved with
-    one queue hand-off per batch. The threads outlive an epoch because starting threads costs
-    milliseconds on a busy machine, more than a small epoch takes. Each epoch has a generation
-    number: a consumer that stops early bumps it, the workers drop that epoch's remaining
-    batches, and results of an old generation are discarded.
+    The consumer (``_Epoch``) reads the sampler and hands batch ``j`` of an epoch to worker
+    ``j % workers`` through that worker's task queue, keeping at most ``depth`` batches per
+    worker in flight; each worker puts results in its own queue, which the consumer reads
+    round-robin, so order is preserved with one hand-off per batch. The threads outlive an
+    epoch because starting threads costs milliseconds on a busy machine, more than a small
+    epoch takes. Each epoch has a generation number: a consumer that stops early bumps it, the
+    workers skip that epoch's remaining tasks, and results of an old generation are dropped.
 
-    The fetch function travels with each epoch's task, so between epochs the threads hold no
+    The fetch function travels with each task, so between epochs the threads hold no
     reference to the ``DataLoader``: an unused loader is collected and its threads end.
     """
 
-    def __init__(self, workers: int, depth: int) -> None:
+    def __init__(self, workers: int, init_fn: Optional[Callable[[int], None]] = None) -> None:
         self.workers = workers
         self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
-        self._results: list[queue.Queue[Any]] = [queue.Queue(depth) for _ in range(workers)]
+        self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._gen = 0
         self.busy = False
         self.pid = os.getpid()
         for w in range(workers):
             name = f"dm-loader-{w}"
-            threading.Thread(target=self._work, args=(w,), name=name, daemon=True).start()
+            threading.Thread(target=self._work, args=(w, init_fn), name=name, daemon=True).start()
 
-    def _work(self, w: int) -> None:
+    def _work(self, w: int, init_fn: Optional[Callable[[int], None]]) -> None:
+        init_error: Optional[BaseException] = None
+        if init_fn is not None:
+            try:
+                init_fn(w)
+            except BaseException as e:  # reported with this worker's first batch
+                init_error = e
         while True:
             task = self._tasks[w].get()
             if task is None:
                 return
-            gen, batches, fetch = task
+            gen, idx, fetch = task
             del task
-            for j in range(w, len(batches), self.workers):
-                if self._gen != gen:
-                    break
+            if self._gen != gen:  # an abandoned epoch's leftover
+                del fetch
+                continue
+            if init_error is not None:
+                item: Any = (gen, False, init_error)
+            else:
                 try:
-                    item, ok = (gen, True, fetch(batches[j])), True
+                    item = (gen, True, fetch(idx))
                 except BaseException as e:  # handed to the consumer, raised there
-                    item, ok = (gen, False, e), False
-                self._results[w].put(item)
-                del item
-                if not ok:
-                    break
-            del fetch, batches
-
-    def run(self, fetch: Callable[[np.ndarray], Any], batches: list[np.ndarray]) -> _Epoch:
-        """Starts an epoch now (so a second iterator sees the pool busy) and returns its
-        iterator."""
-        return _Epoch(self, fetch, batches, close_pool=False)
+                    item = (gen, False, e)
+            self._results[w].put(item)
+            del item, fetch, idx
 
     def close(self) -> None:
         self._gen += 1
@@ -376,30 +743,48 @@ class _WorkerPool:
 
 
 class _Epoch:
-    """Iterator over one epoch of a ``_WorkerPool``: yields batches in order, raises a
-    worker's exception in its place, and, if dropped early (``break``, an exception, garbage
-    collection), tells the workers to stop and empties their queues so the pool is reusable."""
+    """Iterator over one epoch of a ``_WorkerPool``: reads the batch iterator as results are
+    consumed (``depth`` batches per worker ahead), yields batches in order, raises a worker's
+    exception in its place, and, if dropped early (``break``, an exception, garbage
+    collection), tells the workers to skip the rest so the pool is reusable."""
 
     def __init__(
         self,
         pool: _WorkerPool,
-        fetch: Callable[[np.ndarray], Any],
-        batches: list[np.ndarray],
+        fetch: Callable[[Any], Any],
+        batches: Iterator[Any],
+        depth: int,
         close_pool: bool,
     ) -> None:
         pool.busy = True
         pool._gen += 1
-        self.pool, self.gen, self.n, self.j = pool, pool._gen, len(batches), 0
-        self.fetch: Optional[Callable[[np.ndarray], Any]] = fetch  # keeps the loader alive
+        self.pool, self.gen = pool, pool._gen
+        self.fetch: Optional[Callable[[Any], Any]] = fetch  # keeps the loader alive
+        self.batches: Optional[Iterator[Any]] = batches
+        self.sent = self.j = 0
         self.close_pool, self.finished = close_pool, False
-        for t in pool._tasks:
-            t.put((self.gen, batches, fetch))
+        for _ in range(pool.workers * depth):
+            if not self._dispatch():
+                break
+
+    def _dispatch(self) -> bool:
+        """Hands the next batch to its worker; False once the sampler is exhausted."""
+        if self.batches is None:
+            return False
+        try:
+            idx = next(self.batches)
+        except StopIteration:
+            self.batches = None
+            return False
+        self.pool._tasks[self.sent % self.pool.workers].put((self.gen, idx, self.fetch))
+        self.sent += 1
+        return True
 
     def __iter__(self) -> _Epoch:
         return self
 
     def __next__(self) -> Any:
-        if self.j >= self.n or self.finished:
+        if self.finished or self.j >= self.sent:
             self.close()
             raise StopIteration
         q = self.pool._results[self.j % self.pool.workers]
@@ -411,22 +796,21 @@ class _Epoch:
         if not ok:
             self.close()
             raise value
+        try:
+            self._dispatch()
+        except BaseException:
+            self.close()
+            raise
         return value
 
     def close(self) -> None:
         if self.finished:
             return
         self.finished, pool = True, self.pool
-        if self.j < self.n or self.close_pool:
-            pool._gen += 1  # the workers drop the rest of this epoch...
-            for q in pool._results:  # ...and any waiting to put into a full queue wakes up
-                while True:
-                    try:
-                        q.get_nowait()
-                    except queue.Empty:
-                        break
+        if self.j < self.sent or self.close_pool:
+            pool._gen += 1  # the workers skip the rest of this epoch's tasks
         pool.busy = False
-        self.fetch = None
+        self.fetch = self.batches = None
         if self.close_pool:
             pool.close()
 
@@ -435,13 +819,6 @@ class _Epoch:
             self.close()
         except Exception:  # interpreter shutdown: nothing left to clean up
             pass
-
-
-def _prefetch(
-    fetch: Callable[[np.ndarray], Any], batches: list[np.ndarray], workers: int, depth: int
-) -> _Epoch:
-    """A one-epoch pool: for a second concurrent iterator, or ``persistent_workers=False``."""
-    return _Epoch(_WorkerPool(workers, depth), fetch, batches, close_pool=True)
 
 
 # ---- distributed sampling --------------------------------------------------------------------

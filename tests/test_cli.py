@@ -42,14 +42,20 @@ def test_train_prints_epochs_writes_checkpoints_and_resumes(tmp_path: Path) -> N
     assert [e.split(":")[0] for e in epochs] == ["Epoch 1/2", "Epoch 2/2"]
     assert all("loss = " in e and "accuracy = " in e and "samples/s" in e for e in epochs)
     assert r.stderr == ""  # no progress bar without a terminal
-    ck = tmp_path / "checkpoints"
+    ck = tmp_path / "runs" / "digits" / "version_0" / "checkpoints"
+    assert (
+        r.stdout.splitlines()[-1]
+        == f"Checkpoint: {ck.relative_to(tmp_path)}/epoch_0002.safetensors"
+    )
     assert sorted(p.name for p in ck.iterdir()) == [
         "epoch_0001.safetensors",
         "epoch_0002.safetensors",
     ]
-    r = _cli("train", "--resume", "checkpoints", "--epochs", "3", cwd=tmp_path)
+    r = _cli("train", "--resume", "last", "--epochs", "3", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "Resumed from checkpoints/epoch_0002.safetensors at epoch 2" in r.stdout
+    rel = ck.relative_to(tmp_path)
+    assert f"Resumed from {rel}/epoch_0002.safetensors at epoch 2" in r.stdout
+    assert r.stdout.splitlines()[-1] == f"Checkpoint: {rel}/epoch_0003.safetensors"
     assert "Epoch 3/3:" in r.stdout and "Epoch 2/3" not in r.stdout
     # Resuming reproduces the uninterrupted run bit for bit.
     r = _cli("train", "--epochs", "3", "--checkpoint-dir", "straight", cwd=tmp_path)
@@ -165,7 +171,7 @@ def test_demo_module_is_the_train_command(tmp_path: Path) -> None:
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    assert "Epoch 1/1:" in r.stdout and (tmp_path / "checkpoints").is_dir()
+    assert "Epoch 1/1:" in r.stdout and (tmp_path / "runs" / "digits" / "version_0").is_dir()
 
 
 def test_mpirun_two_ranks_train_data_parallel(tmp_path: Path) -> None:
@@ -185,7 +191,9 @@ def test_mpirun_two_ranks_train_data_parallel(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("Epoch 1/1:") == 1  # only rank 0 prints
     assert "DistributedDataParallel(world=2" in r.stdout
-    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["epoch_0001.safetensors"]
+    ck = tmp_path / "runs" / "digits" / "version_0" / "checkpoints"
+    assert [p.name for p in ck.iterdir()] == ["epoch_0001.safetensors"]
+    assert not (tmp_path / "runs" / "digits" / "version_1").exists()  # rank 0 made the folder
 
 
 # ---- untrusted checkpoints and bad values: one line, exit status 2 ---------------------------
@@ -197,7 +205,7 @@ def cli_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cwd = tmp_path_factory.mktemp("cli_source")
     r = _cli("train", "--epochs", "1", cwd=cwd)
     assert r.returncode == 0, r.stderr
-    return cwd / "checkpoints" / "epoch_0001.safetensors"
+    return cwd / "runs" / "digits" / "version_0" / "checkpoints" / "epoch_0001.safetensors"
 
 
 def _edited(src: Path, dst: Path, edit: Callable[[Checkpoint], Any]) -> Path:
@@ -233,7 +241,9 @@ def test_resume_never_lets_the_checkpoint_choose_paths(
         f"epoch_{i:04d}.safetensors" for i in range(1, 5)
     ]
     assert all(p.read_bytes() == b"precious" for p in victim.iterdir())
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_0002.safetensors"]
+    # A file outside a run folder starts a new run folder for what it continues.
+    ck = run / "runs" / "digits" / "version_0" / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == ["epoch_0002.safetensors"]
     assert "Epoch 2/2:" in r.stdout and "Epoch 3/" not in r.stdout
     assert "Note: the checkpoint's run used other settings for batch_size" in r.stdout
     assert str(victim) not in r.stdout + r.stderr
@@ -265,7 +275,7 @@ def test_bad_config_values_exit_2_with_one_line(
     (tmp_path / "bad.json").write_text(content)
     r = _cli("train", "--config", "bad.json", "--epochs", "1", cwd=tmp_path)
     _assert_usage_error(r, *needles)
-    assert not (tmp_path / "checkpoints").exists()
+    assert not (tmp_path / "runs").exists()
 
 
 _BAD_PCG64 = {
@@ -302,7 +312,7 @@ def test_bad_resume_checkpoints_exit_2_with_one_line(
     _edited(cli_checkpoint, tmp_path / "bad.safetensors", edit)
     r = _cli("train", "--resume", "bad.safetensors", "--epochs", "3", cwd=tmp_path)
     _assert_usage_error(r, needle)
-    assert not (tmp_path / "checkpoints").exists()
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unverified_resume_needs_the_flag(cli_checkpoint: Path, tmp_path: Path) -> None:

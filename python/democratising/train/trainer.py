@@ -440,6 +440,13 @@ class Trainer:
             for cb in self.callbacks:
                 if cb.on_epoch_end(self, metrics):
                     self.stop_training = True
+            if self._guard is not None and self.epoch < cfg.num_epochs:
+                asked = self._guard.requested
+                if self.world_size > 1:
+                    asked = self._any_rank(asked)
+                if asked:  # Ctrl-C during validation or the epoch's end: stop here
+                    self._save_epoch_end()
+                    raise _InterruptedError
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
@@ -838,6 +845,21 @@ class Trainer:
         if w is None or not hasattr(w, "any_rank"):
             return flag
         return bool(w.any_rank(flag))
+
+    def _save_epoch_end(self) -> None:
+        """After Ctrl-C between epochs: the epoch's checkpoint (written now unless the
+        checkpoint callback just wrote it)."""
+        self.interrupted = True
+        ckpt = self._checkpointer or next(
+            (c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None
+        )
+        if ckpt is None or not self.is_main:
+            return
+        name = f"epoch_{self.epoch:04d}.safetensors"
+        if ckpt.last_path is not None and ckpt.last_path.name == name:
+            self.interrupt_checkpoint = ckpt.last_path
+        else:
+            self.interrupt_checkpoint = ckpt.save(self, name)
 
     def _save_interrupted(
         self,

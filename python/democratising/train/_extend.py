@@ -58,6 +58,10 @@ def _rebuild(trainer: Trainer, epochs: int, steps_per_epoch: int) -> Any:
     length_field = _RUN_LENGTH_FIELD.get(name)
     if length_field is not None and hasattr(sched_cfg, length_field):
         sched_cfg = dataclasses.replace(sched_cfg, **{length_field: None})
+    # The chainable rules start from the current rate: begin from the base rate again.
+    for group in trainer.optimizer.param_groups:
+        if "initial_lr" in group:
+            group["lr"] = group["initial_lr"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sched_cfg.build(trainer.optimizer, epochs, steps_per_epoch, cfg.learning_rate)

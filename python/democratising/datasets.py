@@ -149,6 +149,13 @@ def _find(root: Path, stem: str) -> Path:
 def mnist(root: Union[str, os.PathLike], train: bool = True) -> tuple[Tensor, Tensor]:
     """MNIST from ``root``: images ``[N, 28, 28]`` float32 in [0, 1], labels int64."""
     r = Path(root)
+    if r.is_file():  # a common slip: the path of one of the files rather than their folder
+        raise DatasetError(
+            f"mnist() expected a directory holding the MNIST IDX files, got the file {r}; "
+            f"pass its folder: mnist({str(r.parent)!r})"
+        )
+    if not r.exists():
+        raise DatasetError(f"MNIST directory {r} does not exist")
     prefix = "train" if train else "t10k"
     image_file = _Idx(_find(r, f"{prefix}-images-idx3-ubyte"), 2051, 4)
     try:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from .._core import Tensor
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .layers import _init_weight_and_bias
@@ -176,6 +176,8 @@ class Conv2d(Module):
         return (pw, pw, ph, ph)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 3 and x.shape[0] != self.in_channels:
+            raise self._missing_channels(x)
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             bias = self._parameters.get("bias")
@@ -188,6 +190,22 @@ class Conv2d(Module):
             self.padding,
             self.dilation,
             self.groups,
+        )
+
+    def _missing_channels(self, x: Tensor) -> ShapeError:
+        """A 3-D input is one unbatched ``[C, H, W]`` image; ``[N, H, W]`` (a batch of
+        grey images, MNIST's layout) is the usual mistake, so say how to add the channel."""
+        n, h, w = x.shape
+        c = self.in_channels
+        fix = (
+            f"x.unsqueeze(1) makes it a batch of {n} one-channel images [{n}, 1, {h}, {w}]"
+            if c == 1
+            else f"give [N, {c}, H, W] (a batch) or [{c}, H, W] (one image)"
+        )
+        return ShapeError(
+            f"Conv2d({c}, {self.out_channels}, ...) got input [{n}, {h}, {w}]: a 3-D input is "
+            f"one image [C, H, W] with C = in_channels = {c}, but it has {n}; if these are "
+            f"{n} images, the channel dimension is missing: {fix}"
         )
 
     def extra_repr(self) -> str:

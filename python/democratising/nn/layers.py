@@ -59,7 +59,21 @@ class Dense(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={b}"
 
 
-Linear = Dense
+class _AliasOfDense(type):
+    """``isinstance``/``issubclass`` treat ``Linear`` and ``Dense`` as one class, so code that
+    checks for ``nn.Linear`` (weight-decay groups, init loops) also finds the seed's
+    ``Dense`` layers."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Dense)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, Dense)
+
+
+class Linear(Dense, metaclass=_AliasOfDense):
+    """PyTorch's name for ``Dense`` (the same layer, parameters and ``state_dict``); it prints
+    as ``Linear(...)``, the name it was built with."""
 
 
 class ReLU(Module):

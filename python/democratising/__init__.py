@@ -224,8 +224,10 @@ from . import (  # noqa: E402, F401
     _torchrun_env,
     accelerator,
     backends,
+    distributions,
     serialization,
 )
+from ._einsum import einsum, tensordot  # noqa: E402, F401
 from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
 from ._pytorch_compat import (  # noqa: E402, F401
     Size,

@@ -1,0 +1,436 @@
+"""``democratising.distributions``: PyTorch's ``Normal``, ``Bernoulli``, ``Categorical`` and
+``Uniform`` with ``sample``, ``rsample`` (reparameterised: gradients flow to the parameters),
+``log_prob``, ``entropy``, ``mean``/``stddev``/``variance``, ``batch_shape``, argument
+validation, and ``kl_divergence`` between two of the same family.
+
+Written over differentiable engine ops, so ``log_prob`` and ``rsample`` train through autograd
+(policy gradients, VAEs). Random draws come from the global generator, so ``dm.manual_seed``
+makes them reproducible."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import no_grad
+from .._tensor import tensor as _tensor
+from ..errors import InvalidValueError
+
+__all__ = [
+    "Bernoulli",
+    "Categorical",
+    "Distribution",
+    "Normal",
+    "Uniform",
+    "kl_divergence",
+]
+
+Number = Union[int, float]
+ShapeLike = Union[Sequence[int], tuple[int, ...]]
+
+_VALIDATE = [True]
+
+
+def _as_tensor(x: Any, like: Optional[Tensor] = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    dtype = like.dtype if like is not None and like.dtype.is_floating_point else _core.float32
+    t = _tensor(float(x), dtype=dtype)
+    return t if like is None or like.device.type == "cpu" else t.to(like.device)
+
+
+def _broadcast(*xs: Any) -> list[Tensor]:
+    like = next((x for x in xs if isinstance(x, Tensor)), None)
+    ts = [_as_tensor(x, like) for x in xs]
+    if len({tuple(t.shape) for t in ts}) == 1:
+        return ts
+    return list(_core_broadcast(ts))
+
+
+def _core_broadcast(ts: list[Tensor]) -> tuple[Tensor, ...]:
+    from .._tensor_extra import broadcast_tensors
+
+    return tuple(broadcast_tensors(*ts))
+
+
+def _shape(sample_shape: ShapeLike) -> tuple[int, ...]:
+    return tuple(int(s) for s in sample_shape)
+
+
+class Distribution:
+    """Base class: ``batch_shape`` (independent distributions), ``event_shape`` (one draw's
+    shape), ``sample``/``rsample``/``log_prob``/``entropy``. ``validate_args`` (default on,
+    as in PyTorch; ``Distribution.set_default_validate_args(False)`` turns it off) checks the
+    parameters and the values given to ``log_prob``."""
+
+    has_rsample = False
+    arg_constraints: dict[str, str] = {}
+
+    def __init__(
+        self,
+        batch_shape: ShapeLike = (),
+        event_shape: ShapeLike = (),
+        validate_args: Optional[bool] = None,
+    ) -> None:
+        self._batch_shape = _shape(batch_shape)
+        self._event_shape = _shape(event_shape)
+        self._validate_args = _VALIDATE[0] if validate_args is None else bool(validate_args)
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        _VALIDATE[0] = bool(value)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self._batch_shape
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self._event_shape
+
+    def _extended_shape(self, sample_shape: ShapeLike = ()) -> tuple[int, ...]:
+        return _shape(sample_shape) + self._batch_shape + self._event_shape
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        """A draw of shape ``sample_shape + batch_shape + event_shape``, without gradient."""
+        with no_grad():
+            return self.rsample(sample_shape)
+
+    def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no reparameterised sampler")
+
+    def sample_n(self, n: int) -> Tensor:
+        return self.sample((n,))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def entropy(self) -> Tensor:
+        raise NotImplementedError
+
+    def perplexity(self) -> Tensor:
+        return self.entropy().exp()
+
+    @property
+    def mean(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.variance.sqrt()
+
+    def _fail(self, name: str, constraint: str, value: Tensor) -> None:
+        raise InvalidValueError(
+            f"Expected parameter {name} (Tensor of shape {tuple(value.shape)}) of distribution "
+            f"{self!r} to satisfy the constraint {constraint}, but found invalid values:\n{value}"
+        )
+
+    def _check(self, name: str, value: Tensor, ok: Tensor, constraint: str) -> None:
+        if self._validate_args and not bool(ok.all().item()):
+            self._fail(name, constraint, value)
+
+    def _check_value(self, value: Tensor, ok: Tensor, support: str) -> None:
+        if self._validate_args and not bool(ok.all().item()):
+            raise InvalidValueError(
+                f"Expected value argument (Tensor of shape {tuple(value.shape)}) to be within "
+                f"the support ({support}) of the distribution {self!r}, but found invalid "
+                f"values:\n{value}"
+            )
+
+    def __repr__(self) -> str:
+        parts = []
+        for k in self.arg_constraints:
+            if k in self.__dict__:
+                v = self.__dict__[k]
+                parts.append(f"{k}: {v.item() if v.numel() == 1 else tuple(v.shape)}")
+        params = ", ".join(parts)
+        return f"{type(self).__name__}({params})"
+
+
+class Normal(Distribution):
+    """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
+
+    has_rsample = True
+    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+
+    def __init__(
+        self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
+    ) -> None:
+        self.loc, self.scale = _broadcast(loc, scale)
+        super().__init__(tuple(self.loc.shape), (), validate_args)
+        self._check("loc", self.loc, (self.loc == self.loc), "Real()")
+        self._check("scale", self.scale, self.scale > 0, "GreaterThan(lower_bound=0.0)")
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale**2
+
+    def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        eps = _core.randn(*shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.loc)
+        var = self.scale**2
+        log_norm = self.scale.log() + 0.5 * math.log(2 * math.pi)
+        return -((value - self.loc) ** 2) / (2 * var) - log_norm
+
+    def entropy(self) -> Tensor:
+        return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    def cdf(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.loc)
+        return 0.5 * (1 + ((value - self.loc) / (self.scale * math.sqrt(2))).erf())
+
+    def icdf(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.loc)
+        return self.loc + self.scale * (2 * value - 1).erfinv() * math.sqrt(2)
+
+
+def _probs_to_logits(probs: Tensor, binary: bool) -> Tensor:
+    eps = 1e-7 if probs.dtype != _core.float64 else 1e-15
+    p = probs.clamp(eps, 1 - eps)
+    return p.log() - (-p).log1p() if binary else p.log()
+
+
+class Bernoulli(Distribution):
+    """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
+    ``value * logits - softplus(logits)`` (stable for large logits)."""
+
+    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+
+    def __init__(
+        self,
+        probs: Optional[Union[Tensor, Number]] = None,
+        logits: Optional[Union[Tensor, Number]] = None,
+        validate_args: Any = None,
+    ) -> None:
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._from_probs = probs is not None
+        if probs is not None:
+            self.probs = _as_tensor(probs)
+            super().__init__(tuple(self.probs.shape), (), validate_args)
+            ok = (self.probs >= 0) & (self.probs <= 1)
+            self._check("probs", self.probs, ok, self.arg_constraints["probs"])
+        else:
+            self.logits = _as_tensor(logits)
+            super().__init__(tuple(self.logits.shape), (), validate_args)
+            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+
+    def __getattr__(self, name: str) -> Any:
+        # ``probs`` and ``logits`` are derived from each other on first use, as in PyTorch.
+        if name == "probs":
+            value = self.__dict__["logits"].sigmoid()
+        elif name == "logits":
+            value = _probs_to_logits(self.__dict__["probs"], binary=True)
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__[name] = value
+        return value
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return (self.probs > 0.5).to(self.probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        with no_grad():
+            p = self.probs.expand(*shape)
+            u = _core.rand(*shape, dtype=p.dtype, device=p.device)
+            return (u < p).to(p.dtype)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.logits)
+        self._check_value(value, (value == 0) | (value == 1), "Boolean()")
+        return value * self.logits - self.logits.softplus()
+
+    def entropy(self) -> Tensor:
+        return self.logits.softplus() - self.probs * self.logits
+
+
+class Categorical(Distribution):
+    """Categorical(probs=None, logits=None) over the last dimension (``probs`` need not sum
+    to one; ``logits`` are normalised with ``logsumexp``). Samples are int64 indices."""
+
+    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+
+    def __init__(
+        self,
+        probs: Optional[Tensor] = None,
+        logits: Optional[Tensor] = None,
+        validate_args: Any = None,
+    ) -> None:
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        param = _as_tensor(probs if probs is not None else logits)
+        if param.ndim < 1:
+            raise ValueError("`probs` or `logits` parameter must be at least one-dimensional.")
+        super().__init__(tuple(param.shape[:-1]), (), validate_args)
+        self._num_events = int(param.shape[-1])
+        if probs is not None:
+            ok = (param >= 0).all() & (param.sum(-1) > 0).all()
+            self._check("probs", param, ok, "Simplex()")
+            self.probs = param / param.sum(-1, keepdim=True)
+        else:
+            self._check("logits", param, (param == param), "IndependentConstraint(Real(), 1)")
+            self.logits = param - param.logsumexp(-1, keepdim=True)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "probs":
+            value = self.__dict__["logits"].softmax(-1)
+        elif name == "logits":
+            value = _probs_to_logits(self.__dict__["probs"], binary=False)
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__[name] = value
+        return value
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return (*self._batch_shape, self._num_events)
+
+    @property
+    def mean(self) -> Tensor:
+        return _core.full(self._batch_shape, float("nan"), dtype=self.probs.dtype)
+
+    @property
+    def mode(self) -> Tensor:
+        return self.probs.argmax(-1)
+
+    @property
+    def variance(self) -> Tensor:
+        return _core.full(self._batch_shape, float("nan"), dtype=self.probs.dtype)
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        from .._pytorch_compat import multinomial
+
+        shape = _shape(sample_shape)
+        n = math.prod(shape)
+        with no_grad():
+            flat = self.probs.reshape(-1, self._num_events)
+            draws = multinomial(flat, max(n, 1), replacement=True)  # [batch, n]
+            if n == 0:
+                return _core.zeros(*shape, *self._batch_shape, dtype=_core.int64)
+            draws = draws.transpose(0, 1).contiguous()  # [n, batch]
+            return draws.reshape(*shape, *self._batch_shape)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value).long() if not isinstance(value, Tensor) else value.long()
+        ok = (value >= 0) & (value < self._num_events)
+        support = f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
+        self._check_value(value, ok, support)
+        shape = tuple(_core_broadcast_shape(tuple(value.shape), self._batch_shape))
+        logits = self.logits.expand(*shape, self._num_events)
+        idx = value.expand(*shape).unsqueeze(-1)
+        return logits.gather(-1, idx).squeeze(-1)
+
+    def entropy(self) -> Tensor:
+        lo = -1.7976931348623157e308 if self.logits.dtype == _core.float64 else -3.4028234e38
+        logits = self.logits.clamp(min=lo)
+        return -(self.probs * logits).sum(-1)
+
+
+def _core_broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    from .._tensor_extra import broadcast_shapes
+
+    return tuple(broadcast_shapes(a, b))
+
+
+class Uniform(Distribution):
+    """Uniform(low, high) on ``[low, high)``: ``rsample`` is ``low + u * (high - low)``."""
+
+    has_rsample = True
+    arg_constraints = {"low": "Real()", "high": "Real()"}
+
+    def __init__(
+        self, low: Union[Tensor, Number], high: Union[Tensor, Number], validate_args: Any = None
+    ) -> None:
+        self.low, self.high = _broadcast(low, high)
+        super().__init__(tuple(self.low.shape), (), validate_args)
+        self._check("low", self.low, self.low < self.high, "LessThan(upper_bound=high)")
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.high + self.low) / 2
+
+    @property
+    def mode(self) -> Tensor:
+        return _core.full(self._batch_shape, float("nan"), dtype=self.low.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return (self.high - self.low) ** 2 / 12
+
+    def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        u = _core.rand(*shape, dtype=self.low.dtype, device=self.low.device)
+        return self.low + u * (self.high - self.low)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.low)
+        inside = (value >= self.low) & (value < self.high)
+        self._check_value(value, inside, "Interval(low, high)")
+        lp = -(self.high - self.low).log() + value * 0  # broadcast to the value's shape
+        return lp.masked_fill(inside == False, float("-inf"))  # noqa: E712 - elementwise
+
+    def entropy(self) -> Tensor:
+        return (self.high - self.low).log()
+
+    def cdf(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.low)
+        return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
+
+
+def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
+    """KL(p || q) in closed form for two distributions of the same family (Normal, Bernoulli,
+    Categorical, Uniform); ``NotImplementedError`` for other pairs, as in PyTorch."""
+    if isinstance(p, Normal) and isinstance(q, Normal):
+        var_ratio = (p.scale / q.scale) ** 2
+        t1 = ((p.loc - q.loc) / q.scale) ** 2
+        return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
+    if isinstance(p, Bernoulli) and isinstance(q, Bernoulli):
+        t1 = p.probs * ((-q.logits).softplus() - (-p.logits).softplus())
+        t2 = (1 - p.probs) * (q.logits.softplus() - p.logits.softplus())
+        return t1 + t2
+    if isinstance(p, Categorical) and isinstance(q, Categorical):
+        t = p.probs * (p.logits - q.logits)
+        t = t.masked_fill(p.probs == 0, 0.0)
+        return t.sum(-1)
+    if isinstance(p, Uniform) and isinstance(q, Uniform):
+        result = ((q.high - q.low) / (p.high - p.low)).log()
+        outside = (q.low > p.low) | (q.high < p.high)
+        return result.masked_fill(outside, float("inf"))
+    raise NotImplementedError(f"no KL divergence for {type(p).__name__} and {type(q).__name__}")

@@ -252,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             _check_resume(args.resume)
         cfg = _config(args, _run_name(args))
+        _core.manual_seed(cfg.seed)  # a data factory that draws random numbers repeats them
         train, val, features, described = _data(args.data, cfg)
         if _launcher.launched():  # a bad $DEMOCRATISING_DIST_TIMEOUT is a usage error too
             _launcher.env_timeout()

@@ -60,6 +60,8 @@ def test_each_fit_gets_its_own_version_folder(tmp_path: Path) -> None:
     for run in (a.run_dir, b.run_dir):
         assert {"config.toml", "metrics.csv", "train.log", "checkpoints"} <= set(_names(run))
     assert TrainingConfig.from_file(a.run_dir / "config.toml").num_epochs == 3
+    log = (a.run_dir / "train.log").read_text()  # written even with verbose=False
+    assert "Run folder: " in log and "Epoch 3/3: loss = " in log
     assert len((a.run_dir / "metrics.csv").read_text().splitlines()) == 1 + 3
 
 

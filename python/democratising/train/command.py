@@ -191,9 +191,10 @@ def _data(spec: str, cfg: TrainingConfig) -> tuple[Any, Any, int, str]:
     return train, (val if len(val) else None), features, desc
 
 
-def _resume_hint(args: argparse.Namespace) -> str:
+def _resume_hint(args: argparse.Namespace, ranks: int = 1) -> str:
     """The command that continues this run, ``{path}`` standing for the checkpoint."""
-    parts = ["democratising", "train"]
+    parts = ["mpirun", "-n", str(ranks)] if ranks > 1 else []
+    parts += ["democratising", "train"]
     for flag, value in (
         ("--config", args.config),
         ("--data", None if args.data == "digits" else args.data),
@@ -275,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
         return _usage_error(e)
     try:
         trainer = Trainer(model, cfg, world=world)  # a bad device fails here, before training
-        trainer.resume_hint = _resume_hint(args)
+        trainer.resume_hint = _resume_hint(args, trainer.world_size)
         trainer.log(described)
         trainer.log(repr(model))
         # A bad --resume file is a usage error too: it is read and checked before training.

@@ -85,6 +85,10 @@ def _is_class_target(out: Any, target: Any) -> bool:
     )
 
 
+#: Under MPI, the ranks agree on a Ctrl-C every this many optimizer steps (and at epoch ends).
+_SIGINT_SYNC_STEPS = 16
+
+
 class _InterruptedError(Exception):
     """Raised inside the loop once a Ctrl-C was asked for and the current step is done."""
 
@@ -253,6 +257,7 @@ class Trainer:
         self._partial_state: Optional[dict[str, Any]] = None  # what an interrupt save records
         self._guard: Optional[_SigintGuard] = None
         self._log_file: Any = None
+        self._early_log: list[str] = []
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -261,6 +266,8 @@ class Trainer:
         if self.is_main and self._log_file is not None:
             self._log_file.write(message + "\n")
             self._log_file.flush()
+        elif self.is_main and self.config.runs_dir is not None and len(self._early_log) < 1000:
+            self._early_log.append(message)  # written to train.log once the folder exists
         if self.is_main and self.config.verbose:
             self._log(message)
 
@@ -375,6 +382,8 @@ class Trainer:
         cfg.save(run / "config.toml")
         if self._log_file is None:
             self._log_file = open(run / "train.log", "a", encoding="utf-8")
+            self._log_file.writelines(line + "\n" for line in self._early_log)
+            self._early_log.clear()
         self.log(f"Run folder: {run}")
 
     def _run_fit(self, loader: Any, val_loader: Any) -> dict[str, list[Any]]:
@@ -814,8 +823,10 @@ class Trainer:
                     cb.on_batch_end(self, i, logs)
             if guard is not None and pending == 0:
                 asked = guard.requested
-                if multi:  # every rank stops after the same step
-                    asked = self._any_rank(asked)
+                if multi:
+                    # Every rank must stop after the same step: agree every few steps (one
+                    # all-reduce costs ~10 us, too much for every small step).
+                    asked = self.global_step % _SIGINT_SYNC_STEPS == 0 and self._any_rank(asked)
                 if asked:
                     if bar is not None:
                         bar.close()

@@ -158,7 +158,8 @@ def test_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=120)
     os.close(master)
     assert proc.returncode == 0
-    assert "epoch 1/1" in b"".join(chunks).decode(errors="replace")
+    bars = b"".join(chunks).decode(errors="replace")
+    assert "epoch 1/1" in bars and "validation" in bars  # a bar for each
     assert "Epoch 1/1:" in out
 
 

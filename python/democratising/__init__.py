@@ -231,6 +231,7 @@ from ._einsum import einsum, tensordot  # noqa: E402, F401
 from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
 from ._pytorch_compat import (  # noqa: E402, F401
     Size,
+    are_deterministic_algorithms_enabled,
     as_tensor,
     compile,
     finfo,
@@ -240,6 +241,7 @@ from ._pytorch_compat import (  # noqa: E402, F401
     is_tensor,
     multinomial,
     set_float32_matmul_precision,
+    use_deterministic_algorithms,
 )
 from .serialization import load, save  # noqa: E402, F401
 

@@ -19,6 +19,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "Size",
+    "are_deterministic_algorithms_enabled",
     "as_tensor",
     "compile",
     "finfo",
@@ -28,6 +29,7 @@ __all__ = [
     "is_tensor",
     "multinomial",
     "set_float32_matmul_precision",
+    "use_deterministic_algorithms",
 ]
 
 
@@ -205,6 +207,25 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return _MATMUL_PRECISION[0]
+
+
+# ---- deterministic algorithms (a setting recorded for PyTorch programs) -----------------------
+
+_DETERMINISTIC = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: builtins.bool, *, warn_only: builtins.bool = False) -> None:
+    """Accepted and recorded: the engine has no nondeterministic alternatives to switch off
+    (no autotuning; reductions have a fixed order for a given device and thread count)."""
+    _DETERMINISTIC.update(mode=builtins.bool(mode), warn_only=builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> builtins.bool:
+    return _DETERMINISTIC["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> builtins.bool:
+    return _DETERMINISTIC["warn_only"]
 
 
 # ---- multinomial -----------------------------------------------------------------------------

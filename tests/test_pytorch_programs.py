@@ -1,0 +1,66 @@
+"""PyTorch programs that run with only their imports changed (issue 18, point 7).
+
+Each file under ``tests/pytorch_programs`` is a PyTorch program (from PyTorch's examples,
+nanoGPT, makemore), shrunk to run in about a second on synthetic data, whose only change is
+``torch`` -> ``democratising`` in its imports. Each runs as its own process, checks that it
+learnt (its own asserts) and prints ``RESULT``."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROGRAMS = sorted((Path(__file__).parent / "pytorch_programs").glob("*.py"))
+
+
+def test_every_family_is_there() -> None:
+    names = {p.stem for p in PROGRAMS}
+    assert {"classifier", "vae", "rnn_lm", "gpt", "regression", "gan", "makemore"} <= names
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)
+def test_only_the_imports_name_democratising(program: Path) -> None:
+    """Outside import statements (and the module docstring) the code says ``torch``."""
+    source = program.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    skip: set[int] = set()
+    doc = tree.body[0] if tree.body and isinstance(tree.body[0], ast.Expr) else None
+    for node in ([doc] if doc is not None else []) + [
+        n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+    ]:
+        assert node.end_lineno is not None
+        skip.update(range(node.lineno, node.end_lineno + 1))
+    stray = [
+        f"{i}: {line}"
+        for i, line in enumerate(lines, 1)
+        if "democratising" in line and i not in skip
+    ]
+    assert not stray, stray
+    imports = [
+        alias.name if isinstance(node, ast.Import) else node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert "democratising" in imports and "torch" not in " ".join(imports)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)
+def test_program_runs_and_learns(program: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, RAYON_NUM_THREADS=os.environ.get("RAYON_NUM_THREADS", "2"))
+    proc = subprocess.run(
+        [sys.executable, str(program)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, f"{program.name}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert "RESULT" in proc.stdout, proc.stdout[-2000:]

@@ -64,3 +64,23 @@ def test_program_runs_and_learns(program: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, f"{program.name}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert "RESULT" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_the_porting_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every runnable ```python block of docs/pytorch.md runs (``no-run`` ones compile)."""
+    page = Path(__file__).resolve().parents[1] / "docs" / "pytorch.md"
+    monkeypatch.chdir(tmp_path)
+    blocks, current, runnable = [], None, False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if current is None and line.startswith("```python"):
+            current, runnable = [], "no-run" not in line
+        elif current is not None and line.startswith("```"):
+            blocks.append(("\n".join(current) + "\n", runnable))
+            current = None
+        elif current is not None:
+            current.append(line)
+    assert len(blocks) >= 2
+    for source, run in blocks:
+        code = compile(source, str(page), "exec")
+        if run:
+            exec(code, {"__name__": "__docs__"})

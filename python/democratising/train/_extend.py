@@ -57,7 +57,7 @@ def _rebuild(trainer: Trainer, epochs: int, steps_per_epoch: int) -> Any:
     name = type(trainer.scheduler).__name__
     length_field = _RUN_LENGTH_FIELD.get(name)
     if length_field is not None and hasattr(sched_cfg, length_field):
-        sched_cfg = dataclasses.replace(sched_cfg, **{length_field: None})
+        sched_cfg = dataclasses.replace(sched_cfg, **{length_field: None})  # type: ignore[type-var]
     # The chainable rules start from the current rate: begin from the base rate again.
     for group in trainer.optimizer.param_groups:
         if "initial_lr" in group:

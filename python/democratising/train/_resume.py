@@ -145,7 +145,7 @@ def _check_partial(partial: Any, bad: Any) -> Optional[dict[str, Any]]:
     if not isinstance(partial, Mapping):
         raise bad("trainer.partial", f"must be a dict, got {type(partial).__name__}")
     batch, sums = partial.get("batch"), partial.get("sums")
-    if not _is_int(batch) or not 1 <= batch <= MAX_COUNT:
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= MAX_COUNT:
         raise bad("trainer.partial.batch", f"must be an int in [1, {MAX_COUNT}], got {batch!r}")
     if (
         not isinstance(sums, (list, tuple))

@@ -832,11 +832,11 @@ def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
     sub[rest] = value
 
 
-def _suggest_unknown_kwargs(cls: type) -> None:
+def _suggest_unknown_kwargs(cls: Any) -> None:
     """Wraps the dataclass ``__init__`` of ``cls`` so that a misspelt keyword argument
     (``TrainingConfig(batch_sise=64)``) raises ``ConfigKeyError`` with a did-you-mean instead
     of Python's bare ``unexpected keyword argument``."""
-    init = cls.__init__
+    init: Callable[..., None] = cls.__init__
     names = [f.name for f in dataclasses.fields(cls)]
 
     @functools.wraps(init)

@@ -809,7 +809,7 @@ class Trainer:
             count += 1
             seen += n
             if classes:
-                if _is_class_target(out, target):
+                if out is not None and _is_class_target(out, target):
                     correct += int((out.detach().argmax(dim=1) == target).sum().item())
                 else:
                     classes = False

@@ -921,6 +921,9 @@ class Trainer:
             parts.append(f"val_loss = {m['val_loss']:.4f}")
         if "val_accuracy" in m:
             parts.append(f"val_accuracy = {m['val_accuracy'] * 100:.2f}%")
+        for k, v in m.items():  # what a model's validation_step returned besides its loss
+            if k.startswith("val_") and k not in ("val_loss", "val_accuracy"):
+                parts.append(f"{k} = {v:.4g}")
         parts.append(f"lr = {m['lr']:.3g}")
         parts.append(f"throughput = {m['throughput']:,.0f} samples/s")
         return "  ".join(parts)

@@ -310,3 +310,16 @@ def test_embedding_takes_pytorchs_extra_arguments() -> None:
     assert not e.weight.requires_grad
     with pytest.raises(dm.InvalidValueError, match="max_norm"):
         nn.Embedding(4, 2, max_norm=1.0)
+
+
+def test_identity_takes_any_arguments_and_tensors_pin_memory() -> None:
+    x = dm.ones(2)
+    assert nn.Identity(54, unused_argument1=0.1)(x) is x
+    assert x.pin_memory() is x and x.is_pinned() is False
+
+
+def test_use_deterministic_algorithms_is_recorded() -> None:
+    before = dm.are_deterministic_algorithms_enabled()
+    dm.use_deterministic_algorithms(True)
+    assert dm.are_deterministic_algorithms_enabled()
+    dm.use_deterministic_algorithms(before)

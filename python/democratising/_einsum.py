@@ -76,8 +76,8 @@ def _parse(equation: str, operands: Sequence[Tensor]) -> tuple[list[list[Label]]
     else:
         out_labels = _letters(out_spec, equation, allow_ellipsis=True)
         output = []
-        for v in out_labels:
-            output.extend(range(-ell_dims, 0) if v is None else [v])
+        for label in out_labels:
+            output.extend(range(-ell_dims, 0) if label is None else [label])
         named = [v for v in output if v >= 0]
         if len(set(named)) != len(named):
             raise InvalidValueError(f"einsum(): output subscript repeated in {equation!r}")

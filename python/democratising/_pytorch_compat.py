@@ -313,6 +313,9 @@ def _install(cls: type) -> None:
         "is_sparse": property(lambda self: False, doc="Always False: tensors are dense."),
         "is_quantized": property(lambda self: False, doc="Always False."),
         "is_complex": lambda self: False,
+        # No page-locked host memory here: copies to CUDA are staged by the engine itself.
+        "pin_memory": lambda self, device=None: self,
+        "is_pinned": lambda self, device=None: False,
     }
     for name, value in extra.items():
         if name not in vars(cls):

@@ -87,8 +87,9 @@ class Subset(Dataset):
         return len(self._indices)
 
     def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, (list, np.ndarray)):
-            return self.dataset[[int(self._indices[j]) for j in i]]
+        if isinstance(i, (list, np.ndarray)):  # a batch of positions, for list-indexed datasets
+            base: Any = self.dataset
+            return base[[int(self._indices[j]) for j in i]]
         return self.dataset[int(self._indices[i])]
 
 
@@ -541,11 +542,11 @@ class DataLoader:
         self._user_sampler = sampler is not None
         if sampler is None and not iterable:
             sampler = RandomSampler(dataset) if self.shuffle else SequentialSampler(dataset)
-        self.sampler = sampler
+        self.sampler: Any = sampler
         self._user_batch_sampler = batch_sampler is not None
         if batch_sampler is None and batch_size is not None and not iterable:
             batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
-        self.batch_sampler = batch_sampler
+        self.batch_sampler: Any = batch_sampler
         self._pool: Optional[_WorkerPool] = None
         # The loader's own shuffling generator; ``None``: one per epoch from the global one.
         self._rng: Optional[np.random.Generator] = (

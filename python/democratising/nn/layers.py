@@ -203,6 +203,12 @@ class Flatten(Module):
 
 
 class Identity(Module):
+    """Returns its input. Takes and ignores any arguments, as PyTorch's does, so it can stand in
+    for a layer built with arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
     def forward(self, x: Tensor) -> Tensor:
         return x
 

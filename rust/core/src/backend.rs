@@ -37,6 +37,15 @@ pub struct NormSaved<'a> {
     pub rstd: &'a Tensor,
 }
 
+/// What the fused attention's backward reads: the inputs, output and per-row log-sum-exp of
+/// the forward, and its additive mask.
+pub struct AttentionSaved<'a> {
+    pub qkv: [&'a Tensor; 3],
+    pub out: &'a Tensor,
+    pub lse: &'a Tensor,
+    pub mask: Option<&'a Tensor>,
+}
+
 /// A convolution's input gradients, in the dtype its forward read; each only when asked for.
 pub struct ConvGrads {
     pub dx: Option<Tensor>,
@@ -255,20 +264,15 @@ macro_rules! backend_interface {
             /// through `spec.mask_strides`: the output `[b, hq, l, ev]` and each query row's
             /// log-sum-exp `[b, hq, l]` (`-inf` for a fully masked row).
             fn attention_forward(
-                q: &$crate::Tensor,
-                k: &$crate::Tensor,
-                v: &$crate::Tensor,
+                qkv: [&$crate::Tensor; 3],
                 mask: Option<&$crate::Tensor>,
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<($crate::Tensor, $crate::Tensor)>;
             /// The gradients of `q`, `k` and `v` from the forward's output and log-sum-exp and
             /// the output gradient `g`, recomputing the probabilities tile by tile.
             fn attention_backward(
-                qkv: [&$crate::Tensor; 3],
-                out: &$crate::Tensor,
-                lse: &$crate::Tensor,
+                saved: $crate::backend::AttentionSaved<'_>,
                 g: &$crate::Tensor,
-                mask: Option<&$crate::Tensor>,
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<[$crate::Tensor; 3]>;
             // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----

@@ -8,9 +8,12 @@
 
 use rayon::prelude::*;
 
+use std::borrow::Cow;
+
+use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
 use crate::rng::philox_unit;
-use crate::{bail, DType, Float, Result, Tensor};
+use crate::{Float, Result, Tensor};
 
 /// Query rows per forward task.
 const QB: usize = 32;
@@ -282,16 +285,32 @@ fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
     out
 }
 
+/// The host data of the query, key, value and mask tensors.
+struct Operands<'a, T: Float> {
+    q: Cow<'a, [T]>,
+    k: Cow<'a, [T]>,
+    v: Cow<'a, [T]>,
+    mask: Option<Cow<'a, [T]>>,
+}
+
+impl<'a, T: Float> Operands<'a, T> {
+    fn read([q, k, v]: [&'a Tensor; 3], mask: Option<&'a Tensor>) -> Result<Self> {
+        Ok(Operands {
+            q: q.data::<T>()?,
+            k: k.data::<T>()?,
+            v: v.data::<T>()?,
+            mask: mask.map(|m| m.data::<T>()).transpose()?,
+        })
+    }
+}
+
 fn forward_typed<T: Float>(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    let (qd, kd, vd) = (q.data::<T>()?, k.data::<T>()?, v.data::<T>()?);
-    let md = mask.map(|m| m.data::<T>()).transpose()?;
-    let md = md.as_deref();
+    let ops = Operands::<T>::read(qkv, mask)?;
+    let (qd, kd, vd, md) = (&*ops.q, &*ops.k, &*ops.v, ops.mask.as_deref());
     let heads = sp.b * sp.hq;
     let mut out = vec![T::zero(); heads * sp.l * sp.ev];
     let mut lse = vec![T::NEG_INF; heads * sp.l];
@@ -304,7 +323,6 @@ fn forward_typed<T: Float>(
                 tasks.push((bh, blk * QB, ob, lb));
             }
         }
-        let (qd, kd, vd) = (&*qd, &*kd, &*vd);
         tasks.into_par_iter().for_each(|(bh, i0, ob, lb)| {
             let (b, h) = (bh / sp.hq, bh % sp.hq);
             let kh = b * sp.hk + h / sp.group();
@@ -454,17 +472,14 @@ fn backward_head<T: Float>(
 crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: Float] => backward_head);
 
 fn backward_typed<T: Float>(
-    [q, k, v]: [&Tensor; 3],
-    out: &Tensor,
-    lse: &Tensor,
+    saved: &AttentionSaved<'_>,
     g: &Tensor,
-    mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    let (qd, kd, vd) = (q.data::<T>()?, k.data::<T>()?, v.data::<T>()?);
-    let (od, ld, gd) = (out.data::<T>()?, lse.data::<T>()?, g.data::<T>()?);
-    let md = mask.map(|m| m.data::<T>()).transpose()?;
-    let md = md.as_deref();
+    let ops = Operands::<T>::read(saved.qkv, saved.mask)?;
+    let (qd, kd, vd, md) = (&*ops.q, &*ops.k, &*ops.v, ops.mask.as_deref());
+    let (od, ld) = (saved.out.data::<T>()?, saved.lse.data::<T>()?);
+    let gd = g.data::<T>()?;
     let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
     let (lq, lk) = (sp.l * sp.e, sp.s * sp.e);
     let mut dq = vec![T::zero(); sp.b * sp.hq * lq];
@@ -476,7 +491,7 @@ fn backward_typed<T: Float>(
         .zip(pieces(&mut dv, kv_heads, sp.s * sp.ev))
         .enumerate()
         .collect();
-    let (qd, kd, vd, od, ld, gd) = (&*qd, &*kd, &*vd, &*od, &*ld, &*gd);
+    let (od, ld, gd) = (&*od, &*ld, &*gd);
     tasks.into_par_iter().for_each(|(kh, ((dqs, dks), dvs))| {
         let b = kh / sp.hk;
         for r in 0..grp {
@@ -496,6 +511,7 @@ fn backward_typed<T: Float>(
             backward_head_simd(sp, &head, &st, md, dqh, dks, dvs);
         }
     });
+    let [q, k, v] = saved.qkv;
     Ok([
         Tensor::from_vec(dq, q.shape())?,
         Tensor::from_vec(dk, k.shape())?,
@@ -504,36 +520,17 @@ fn backward_typed<T: Float>(
 }
 
 pub(super) fn attention_forward(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    match q.dtype() {
-        DType::F64 => forward_typed::<f64>(q, k, v, mask, sp),
-        DType::F32 => forward_typed::<f32>(q, k, v, mask, sp),
-        dt => bail!(
-            DType,
-            "the attention kernels run in float32 or float64, got {dt}"
-        ),
-    }
+    crate::with_float!(qkv[0].dtype(), T => forward_typed::<T>(qkv, mask, sp))
 }
 
 pub(super) fn attention_backward(
-    qkv: [&Tensor; 3],
-    out: &Tensor,
-    lse: &Tensor,
+    saved: AttentionSaved<'_>,
     g: &Tensor,
-    mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    match qkv[0].dtype() {
-        DType::F64 => backward_typed::<f64>(qkv, out, lse, g, mask, sp),
-        DType::F32 => backward_typed::<f32>(qkv, out, lse, g, mask, sp),
-        dt => bail!(
-            DType,
-            "the attention kernels run in float32 or float64, got {dt}"
-        ),
-    }
+    crate::with_float!(saved.qkv[0].dtype(), T => backward_typed::<T>(&saved, g, sp))
 }

@@ -23,7 +23,6 @@ fn struct_params() -> Vec<(&'static str, usize, usize)> {
         ("im2col_f64", 0, size_of::<ConvGeom>()),
         ("max_pool2d_forward_f32", 0, size_of::<PoolGeom>()),
         ("attention_forward_f32", 0, size_of::<AttnGeom>()),
-        ("attention_backward_dkv_f64", 0, size_of::<AttnGeom>()),
         ("adam_step_f32", 0, size_of::<AdamConfig>()),
         ("adam_step_f64", 1, size_of::<AdamList>()),
         ("sgd_step_f32", 0, size_of::<SgdConfig>()),

@@ -22,6 +22,11 @@ __device__ __forceinline__ long long attn_keys(const AttnGeom& g, long long i) {
     return g.causal ? (i + 1 < g.s ? i + 1 : g.s) : g.s;
 }
 
+// The key/value head query head h of batch b reads (grouped-query attention).
+__device__ __forceinline__ long long attn_kv_head(const AttnGeom& g, long long b, long long h) {
+    return b * g.hk + h / (g.hq / g.hk);
+}
+
 template <class T>
 __device__ __forceinline__ T attn_mask_at(const AttnGeom& g, const T* mask, long long b, long long h,
                                           long long i, long long j) {
@@ -43,16 +48,31 @@ template <class T> __device__ __forceinline__ T attn_dot(const T* a, const T* b,
     return s;
 }
 
+// The rows of a tile that exist: at most blockDim.x of the `rest` remaining.
+__device__ __forceinline__ long long attn_tile(long long rest) {
+    return rest < (long long)blockDim.x ? rest : (long long)blockDim.x;
+}
+
+// acc[d] = acc[d] * alpha + sum_{t < n} coef[t] * rows[t * width + d], for this thread's d.
+template <class T>
+__device__ __forceinline__ void attn_accumulate(T* acc, T alpha, const T* coef, const T* rows,
+                                                long long n, long long width) {
+    for (long long d = threadIdx.x; d < width; d += blockDim.x) {
+        T a = acc[d] * alpha;
+        for (long long t = 0; t < n; ++t) a += coef[t] * rows[t * width + d];
+        acc[d] = a;
+    }
+}
+
 template <class T>
 __device__ void attention_forward(AttnGeom g, const T* q, const T* k, const T* v, const T* mask,
                                   T* out, T* lse) {
-    __shared__ T qs[DM_ATTN_MAX_D];
-    __shared__ T acc[DM_ATTN_MAX_D];
+    __shared__ T rows[2][DM_ATTN_MAX_D];
     __shared__ T ps[DM_BLOCK];
-    const long long grp = g.hq / g.hk;
+    T *qs = rows[0], *acc = rows[1];
     DM_ROW_LOOP(row, g.b * g.hq * g.l) {
         const long long i = row % g.l, bh = row / g.l, b = bh / g.hq, h = bh % g.hq;
-        const long long kh = b * g.hk + h / grp;
+        const long long kh = attn_kv_head(g, b, h);
         const T *kb = k + kh * g.s * g.e, *vb = v + kh * g.s * g.ev;
         for (long long d = threadIdx.x; d < g.e; d += blockDim.x) qs[d] = q[row * g.e + d] * (T)g.scale;
         for (long long d = threadIdx.x; d < g.ev; d += blockDim.x) acc[d] = 0;
@@ -71,12 +91,7 @@ __device__ void attention_forward(AttnGeom g, const T* q, const T* k, const T* v
             if (j < jmax) p *= attn_keep<T>(g, bh, i, j);
             ps[threadIdx.x] = p;
             __syncthreads();
-            const long long n = jmax - j0 < (long long)blockDim.x ? jmax - j0 : (long long)blockDim.x;
-            for (long long d = threadIdx.x; d < g.ev; d += blockDim.x) {
-                T a = acc[d] * alpha;
-                for (long long t = 0; t < n; ++t) a += ps[t] * vb[(j0 + t) * g.ev + d];
-                acc[d] = a;
-            }
+            attn_accumulate(acc, alpha, ps, vb + j0 * g.ev, attn_tile(jmax - j0), g.ev);
             __syncthreads();
             m = mnew;
         }
@@ -91,14 +106,12 @@ __device__ void attention_forward(AttnGeom g, const T* q, const T* k, const T* v
 template <class T>
 __device__ void attention_backward_dq(AttnGeom g, const T* q, const T* k, const T* v, const T* out,
                                       const T* lse, const T* gout, const T* mask, T* dq, T* delta) {
-    __shared__ T qs[DM_ATTN_MAX_D];
-    __shared__ T gs[DM_ATTN_MAX_D];
-    __shared__ T acc[DM_ATTN_MAX_D];
+    __shared__ T rows[3][DM_ATTN_MAX_D];
     __shared__ T ds[DM_BLOCK];
-    const long long grp = g.hq / g.hk;
+    T *qs = rows[0], *gs = rows[1], *acc = rows[2];
     DM_ROW_LOOP(row, g.b * g.hq * g.l) {
         const long long i = row % g.l, bh = row / g.l, b = bh / g.hq, h = bh % g.hq;
-        const long long kh = b * g.hk + h / grp;
+        const long long kh = attn_kv_head(g, b, h);
         const T *kb = k + kh * g.s * g.e, *vb = v + kh * g.s * g.ev;
         T part = 0;
         for (long long d = threadIdx.x; d < g.e; d += blockDim.x) {
@@ -123,12 +136,7 @@ __device__ void attention_backward_dq(AttnGeom g, const T* q, const T* k, const 
             }
             ds[threadIdx.x] = d;
             __syncthreads();
-            const long long n = jmax - j0 < (long long)blockDim.x ? jmax - j0 : (long long)blockDim.x;
-            for (long long c = threadIdx.x; c < g.e; c += blockDim.x) {
-                T a = acc[c];
-                for (long long t = 0; t < n; ++t) a += ds[t] * kb[(j0 + t) * g.e + c];
-                acc[c] = a;
-            }
+            attn_accumulate(acc, (T)1, ds, kb + j0 * g.e, attn_tile(jmax - j0), g.e);
             __syncthreads();
         }
         for (long long c = threadIdx.x; c < g.e; c += blockDim.x) dq[row * g.e + c] = acc[c];
@@ -141,12 +149,9 @@ __device__ void attention_backward_dq(AttnGeom g, const T* q, const T* k, const 
 template <class T>
 __device__ void attention_backward_dkv(AttnGeom g, const T* q, const T* k, const T* v, const T* lse,
                                        const T* gout, const T* mask, const T* delta, T* dk, T* dv) {
-    __shared__ T ks[DM_ATTN_MAX_D];
-    __shared__ T vs[DM_ATTN_MAX_D];
-    __shared__ T dka[DM_ATTN_MAX_D];
-    __shared__ T dva[DM_ATTN_MAX_D];
-    __shared__ T pds[DM_BLOCK];
-    __shared__ T dss[DM_BLOCK];
+    __shared__ T rows[4][DM_ATTN_MAX_D];
+    __shared__ T coef[2][DM_BLOCK];
+    T *ks = rows[0], *vs = rows[1], *dka = rows[2], *dva = rows[3], *pds = coef[0], *dss = coef[1];
     const long long grp = g.hq / g.hk;
     DM_ROW_LOOP(row, g.b * g.hk * g.s) {
         const long long j = row % g.s, kh = row / g.s, b = kh / g.hk;
@@ -177,17 +182,9 @@ __device__ void attention_backward_dkv(AttnGeom g, const T* q, const T* k, const
                 pds[threadIdx.x] = pd;
                 dss[threadIdx.x] = dsv;
                 __syncthreads();
-                const long long n = g.l - i0 < (long long)blockDim.x ? g.l - i0 : (long long)blockDim.x;
-                for (long long d = threadIdx.x; d < g.ev; d += blockDim.x) {
-                    T a = dva[d];
-                    for (long long t = 0; t < n; ++t) a += pds[t] * gh[(i0 + t) * g.ev + d];
-                    dva[d] = a;
-                }
-                for (long long c = threadIdx.x; c < g.e; c += blockDim.x) {
-                    T a = dka[c];
-                    for (long long t = 0; t < n; ++t) a += dss[t] * qh[(i0 + t) * g.e + c];
-                    dka[c] = a;
-                }
+                const long long n = attn_tile(g.l - i0);
+                attn_accumulate(dva, (T)1, pds, gh + i0 * g.ev, n, g.ev);
+                attn_accumulate(dka, (T)1, dss, qh + i0 * g.e, n, g.e);
                 __syncthreads();
             }
         }

@@ -3,6 +3,7 @@
 //! `delta = dot(dout, out)`), then one block per key row for the key and value gradients.
 
 use super::{full, ordinal, run_typed, Args};
+use crate::backend::AttentionSaved;
 use crate::cuda::launch::{AttnGeom, LaunchDims};
 use crate::ops::nn::attention::AttentionSpec;
 use crate::{bail, Result, Tensor};
@@ -37,57 +38,46 @@ fn geom(sp: &AttentionSpec, has_mask: bool) -> Result<AttnGeom> {
     })
 }
 
+/// The arguments every attention kernel starts with: the geometry, then q, k and v.
+fn qkv_args(geo: AttnGeom, [q, k, v]: [&Tensor; 3]) -> Args {
+    Args::new().v(geo).data(q).data(k).data(v)
+}
+
 pub(crate) fn attention_forward(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    let (dev, dt) = (ordinal(q)?, q.dtype());
-    let g = geom(sp, mask.is_some())?;
+    let (dev, dt) = (ordinal(qkv[0])?, qkv[0].dtype());
+    let geo = geom(sp, mask.is_some())?;
     let rows = sp.b * sp.hq * sp.l;
     let out = full(dev, dt, &[sp.b, sp.hq, sp.l, sp.ev], 0.0)?;
     let lse = full(dev, dt, &[sp.b, sp.hq, sp.l], f64::NEG_INFINITY)?;
     if rows > 0 {
-        let args = Args::new()
-            .v(g)
-            .data(q)
-            .data(k)
-            .data(v)
-            .opt(mask)
-            .data(&out)
-            .data(&lse);
+        let args = qkv_args(geo, qkv).opt(mask).data(&out).data(&lse);
         run_typed(dev, "attention_forward", dt, LaunchDims::rows(rows), args)?;
     }
     Ok((out, lse))
 }
 
 pub(crate) fn attention_backward(
-    [q, k, v]: [&Tensor; 3],
-    out: &Tensor,
-    lse: &Tensor,
+    saved: AttentionSaved<'_>,
     g: &Tensor,
-    mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
+    let [q, k, v] = saved.qkv;
     let (dev, dt) = (ordinal(q)?, q.dtype());
-    let geo = geom(sp, mask.is_some())?;
+    let geo = geom(sp, saved.mask.is_some())?;
     let (q_rows, k_rows) = (sp.b * sp.hq * sp.l, sp.b * sp.hk * sp.s);
-    let dq = full(dev, dt, q.shape(), 0.0)?;
-    let dk = full(dev, dt, k.shape(), 0.0)?;
-    let dv = full(dev, dt, v.shape(), 0.0)?;
+    let [dq, dk, dv] = [q, k, v].map(|t| full(dev, dt, t.shape(), 0.0));
+    let (dq, dk, dv) = (dq?, dk?, dv?);
     let delta = full(dev, dt, &[q_rows], 0.0)?;
     if q_rows > 0 {
-        let args = Args::new()
-            .v(geo)
-            .data(q)
-            .data(k)
-            .data(v)
-            .data(out)
-            .data(lse)
+        let args = qkv_args(geo, saved.qkv)
+            .data(saved.out)
+            .data(saved.lse)
             .data(g)
-            .opt(mask)
+            .opt(saved.mask)
             .data(&dq)
             .data(&delta);
         run_typed(
@@ -97,26 +87,22 @@ pub(crate) fn attention_backward(
             LaunchDims::rows(q_rows),
             args,
         )?;
-    }
-    if k_rows > 0 && q_rows > 0 {
-        let args = Args::new()
-            .v(geo)
-            .data(q)
-            .data(k)
-            .data(v)
-            .data(lse)
-            .data(g)
-            .opt(mask)
-            .data(&delta)
-            .data(&dk)
-            .data(&dv);
-        run_typed(
-            dev,
-            "attention_backward_dkv",
-            dt,
-            LaunchDims::rows(k_rows),
-            args,
-        )?;
+        if k_rows > 0 {
+            let args = qkv_args(geo, saved.qkv)
+                .data(saved.lse)
+                .data(g)
+                .opt(saved.mask)
+                .data(&delta)
+                .data(&dk)
+                .data(&dv);
+            run_typed(
+                dev,
+                "attention_backward_dkv",
+                dt,
+                LaunchDims::rows(k_rows),
+                args,
+            )?;
+        }
     }
     Ok([dq, dk, dv])
 }

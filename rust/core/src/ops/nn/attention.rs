@@ -6,7 +6,7 @@
 //! mask into the kernels' form and records the one backward.
 
 use crate::autograd::{record, Saved};
-use crate::backend;
+use crate::backend::{self, AttentionSaved};
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -275,7 +275,7 @@ impl Tensor {
             four_dims(k, sp.b, dt)?,
             four_dims(v, sp.b, dt)?,
         );
-        let (out, lse) = backend::of(q).attention_forward(&q4, &k4, &v4, mask.as_ref(), &sp)?;
+        let (out, lse) = backend::of(q).attention_forward([&q4, &k4, &v4], mask.as_ref(), &sp)?;
         let mut out_shape: Vec<isize> = q.shape().iter().map(|&d| d as isize).collect();
         *out_shape.last_mut().expect("rank >= 2") = sp.ev as isize;
         let saved = [
@@ -304,14 +304,13 @@ impl Tensor {
                     &g.reshape(&[sp.b as isize, sp.hq as isize, sp.l as isize, sp.ev as isize])?,
                     dt,
                 )?;
-                let grads = backend::of(&g).attention_backward(
-                    [q4, k4, v4],
+                let saved = AttentionSaved {
+                    qkv: [q4, k4, v4],
                     out,
-                    &lse,
-                    &g,
-                    mask.as_ref(),
-                    &sp,
-                )?;
+                    lse: &lse,
+                    mask: mask.as_ref(),
+                };
+                let grads = backend::of(&g).attention_backward(saved, &g, &sp)?;
                 let mut res = Vec::with_capacity(3);
                 for ((grad, shape), want) in grads.into_iter().zip(&shapes).zip(dtypes) {
                     let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();

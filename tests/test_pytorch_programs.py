@@ -20,7 +20,17 @@ PROGRAMS = sorted((Path(__file__).parent / "pytorch_programs").glob("*.py"))
 
 def test_every_family_is_there() -> None:
     names = {p.stem for p in PROGRAMS}
-    assert {"classifier", "vae", "rnn_lm", "gpt", "regression", "gan", "makemore"} <= names
+    assert {
+        "classifier",
+        "gan",
+        "gpt",
+        "makemore",
+        "quickstart",
+        "regression",
+        "rnn_lm",
+        "sequence_prediction",
+        "vae",
+    } <= names
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)

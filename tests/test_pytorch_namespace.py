@@ -323,3 +323,17 @@ def test_use_deterministic_algorithms_is_recorded() -> None:
     dm.use_deterministic_algorithms(True)
     assert dm.are_deterministic_algorithms_enabled()
     dm.use_deterministic_algorithms(before)
+
+
+def test_legacy_tensor_types() -> None:
+    x = dm.LongTensor([1, 2, 3])
+    assert x.dtype == dm.int64 and x.tolist() == [1, 2, 3]
+    assert isinstance(x, dm.LongTensor) and not isinstance(x, dm.FloatTensor)
+    assert isinstance(x, dm.Tensor)
+    z = dm.FloatTensor(2, 3)
+    assert z.shape == (2, 3) and z.dtype == dm.float32
+    assert dm.FloatTensor((4,)).tolist() == [4.0]  # a tuple is data, as in PyTorch
+    assert dm.FloatTensor(dm.Size((4,))).shape == (4,)  # a Size is sizes
+    assert dm.randn(2).type(dm.DoubleTensor).dtype == dm.float64
+    assert not isinstance(dm.randn(2), dm.cuda.FloatTensor)
+    assert dm.cuda.FloatTensor.__name__ == "FloatTensor"

@@ -247,6 +247,10 @@ from .serialization import load, save  # noqa: E402, F401
 
 #: ``torch.device``: the same class as ``Device`` (``dm.device("cuda", 1)``, ``"cuda:1"``).
 device = Device
+# PyTorch's legacy tensor types: ``dm.FloatTensor``, ``dm.LongTensor``, ``dm.cuda.FloatTensor``...
+globals().update(_pytorch_compat.LEGACY_TENSOR_TYPES)
+for _name, _cls in _pytorch_compat.LEGACY_CUDA_TENSOR_TYPES.items():
+    setattr(cuda, _name, _cls)
 
 _torchrun_env.export_torchrun_env()  # RANK/WORLD_SIZE/... under mpirun, as torchrun sets them
 

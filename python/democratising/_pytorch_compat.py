@@ -100,7 +100,64 @@ def _tensor_type(
         elif not cuda and out.device.type == "cuda":
             out = out.to("cpu")
         return out
+    if isinstance(dtype, _LegacyTensorType):
+        return _tensor_type(self, dtype.__module_name__)
     raise DTypeError(f"type(): expected a dtype or a type name, got {type(dtype).__name__}")
+
+
+class _LegacyTensorType(type):
+    """Metaclass of PyTorch's legacy tensor types (``torch.FloatTensor``,
+    ``torch.cuda.LongTensor``...): calling one builds a tensor of its dtype (from data, or
+    uninitialised from sizes), and ``isinstance`` checks the dtype and device kind."""
+
+    dtype_name: str
+    is_cuda: builtins.bool
+    __module_name__: str
+
+    def __instancecheck__(cls, obj: Any) -> builtins.bool:
+        return (
+            isinstance(obj, Tensor)
+            and obj.dtype.name == cls.dtype_name
+            and (obj.device.type == "cuda") == cls.is_cuda
+        )
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:
+        from ._tensor import tensor
+
+        dtype = getattr(_core, cls.dtype_name)
+        if len(args) == 1 and not isinstance(args[0], (int, Size)):  # data, as PyTorch reads it
+            data = args[0]
+            out = data.to(dtype) if isinstance(data, Tensor) else tensor(data, dtype=dtype)
+        else:
+            sizes = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+            out = _core.zeros(*[int(n) for n in sizes], dtype=dtype)
+        target = device if device is not None else ("cuda" if cls.is_cuda else None)
+        return out if target is None else out.to(target)
+
+
+def _legacy_types(cuda: builtins.bool) -> dict[str, type]:
+    """``{"FloatTensor": <type>, ...}`` for the CPU (``torch.X``) or CUDA (``torch.cuda.X``)."""
+    prefix = "torch.cuda." if cuda else "torch."
+    out: dict[str, type] = {}
+    for dtype_name, name in _TYPE_NAMES.items():
+        cls = _LegacyTensorType(
+            name,
+            (),
+            {
+                "dtype_name": dtype_name,
+                "is_cuda": cuda,
+                "__module_name__": prefix + name,
+                "__doc__": f"PyTorch's legacy ``{prefix}{name}``: a {dtype_name} tensor.",
+            },
+        )
+        out[name] = cls
+    return out
+
+
+#: ``torch.FloatTensor``, ``torch.LongTensor``, ... (zeros when built from sizes).
+LEGACY_TENSOR_TYPES = _legacy_types(cuda=False)
+#: ``torch.cuda.FloatTensor``, ... (their tensors live on CUDA).
+LEGACY_CUDA_TENSOR_TYPES = _legacy_types(cuda=True)
 
 
 def is_tensor(obj: Any) -> builtins.bool:

@@ -231,3 +231,25 @@ def test_early_break_with_a_lazy_sampler_and_workers_reuses_the_pool() -> None:
         if i == 1:
             break
     assert sorted(i for b in loader for i in b[1].tolist()) == list(range(50))
+
+
+def test_a_failing_sampler_raises_and_leaves_the_loader_usable() -> None:
+    class Flaky(Sampler):
+        def __init__(self) -> None:
+            self.fail = True
+
+        def __iter__(self) -> Any:
+            yield 0
+            if self.fail:
+                raise RuntimeError("sampler broke")
+            yield 1
+
+        def __len__(self) -> int:
+            return 2
+
+    sampler = Flaky()
+    loader = DataLoader(_ds(4), 1, sampler=sampler, num_workers=2)
+    with pytest.raises(RuntimeError, match="sampler broke"):
+        list(loader)
+    sampler.fail = False
+    assert [b[1].tolist() for b in loader] == [[0], [1]]

@@ -764,9 +764,13 @@ class _Epoch:
         self.batches: Optional[Iterator[Any]] = batches
         self.sent = self.j = 0
         self.close_pool, self.finished = close_pool, False
-        for _ in range(pool.workers * depth):
-            if not self._dispatch():
-                break
+        try:
+            for _ in range(pool.workers * depth):
+                if not self._dispatch():
+                    break
+        except BaseException:  # the sampler failed: free the pool for the next epoch
+            self.close()
+            raise
 
     def _dispatch(self) -> bool:
         """Hands the next batch to its worker; False once the sampler is exhausted."""

@@ -337,3 +337,35 @@ def test_legacy_tensor_types() -> None:
     assert dm.randn(2).type(dm.DoubleTensor).dtype == dm.float64
     assert not isinstance(dm.randn(2), dm.cuda.FloatTensor)
     assert dm.cuda.FloatTensor.__name__ == "FloatTensor"
+
+
+def test_generator_streams_for_sampling_and_splitting() -> None:
+    from democratising.utils.data import DataLoader, RandomSampler, TensorDataset, random_split
+
+    ds = TensorDataset(dm.arange(20))
+    split = [
+        s.indices for s in random_split(ds, [0.5, 0.5], generator=dm.Generator().manual_seed(42))
+    ]
+    again = [s.indices for s in random_split(ds, [0.5, 0.5], dm.Generator().manual_seed(42))]
+    assert split == again
+    g = dm.Generator().manual_seed(1)
+    assert g.initial_seed() == 1 and dm.Generator().initial_seed() == 67280421310721
+    first = list(RandomSampler(ds, generator=g))
+    second = list(RandomSampler(ds, generator=g))
+    assert sorted(first) == list(range(20)) and first != second  # the stream advances
+    g2 = dm.Generator().manual_seed(1)
+    assert list(RandomSampler(ds, generator=g2)) == first
+    loader = DataLoader(ds, 5, shuffle=True, generator=dm.Generator().manual_seed(3))
+    assert sorted(i for (b,) in loader for i in b.tolist()) == list(range(20))
+    # multinomial draws from the generator's stream and leaves the global one alone
+    p = dm.tensor([0.2, 0.3, 0.5])
+    dm.manual_seed(0)
+    before = dm.get_rng_state()
+    a = dm.multinomial(p, 8, True, generator=dm.Generator().manual_seed(9)).tolist()
+    assert dm.get_rng_state() == before
+    assert a == dm.multinomial(p, 8, True, generator=dm.Generator().manual_seed(9)).tolist()
+    dm.manual_seed(9)
+    assert a == dm.multinomial(p, 8, True).tolist()  # the same numbers as that seed
+    state = g.get_state()
+    x = dm.multinomial(p, 4, True, generator=g).tolist()
+    assert dm.multinomial(p, 4, True, generator=g.set_state(state)).tolist() == x

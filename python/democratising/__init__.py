@@ -230,6 +230,7 @@ from . import (  # noqa: E402, F401
 from ._einsum import einsum, tensordot  # noqa: E402, F401
 from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
 from ._pytorch_compat import (  # noqa: E402, F401
+    Generator,
     Size,
     are_deterministic_algorithms_enabled,
     as_tensor,

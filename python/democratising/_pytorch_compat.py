@@ -18,6 +18,7 @@ from .errors import DTypeError, InvalidValueError
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
+    "Generator",
     "Size",
     "are_deterministic_algorithms_enabled",
     "as_tensor",
@@ -266,6 +267,84 @@ def get_float32_matmul_precision() -> str:
     return _MATMUL_PRECISION[0]
 
 
+# ---- torch.Generator (a private stream of the engine's generator) -----------------------------
+
+#: PyTorch's default seed of a new generator.
+_DEFAULT_SEED = 67280421310721
+
+
+def _state_for_seed(seed: int) -> list[int]:
+    saved = _core.get_rng_state()
+    try:
+        _core.manual_seed(seed)
+        return list(_core.get_rng_state())
+    finally:
+        _core.set_rng_state(saved)
+
+
+class Generator:
+    """``torch.Generator(device="cpu")``: its own random stream, for the functions here that
+    take ``generator=`` (``multinomial``, the samplers, ``random_split``, ``DataLoader``).
+    ``manual_seed`` returns the generator, so ``generator=dm.Generator().manual_seed(42)``
+    works as in PyTorch. Draws swap the engine's global state for the generator's while they
+    run (the same numbers as ``dm.manual_seed(seed)`` would give), so do not share one
+    generator between threads. The creation functions (``dm.randn``...) take no
+    ``generator=`` yet."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self.device = device if isinstance(device, Device) else Device(str(device))
+        self._seed = _DEFAULT_SEED
+        self._state = _state_for_seed(self._seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._state = _state_for_seed(self._seed)
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def seed(self) -> int:
+        """Reseeds from the operating system's entropy and returns the new seed."""
+        import os
+
+        new = int.from_bytes(os.urandom(8), "little") >> 1
+        self.manual_seed(new)
+        return new
+
+    def get_state(self) -> list[int]:
+        return list(self._state)
+
+    def set_state(self, new_state: Any) -> Generator:
+        state = [int(v) for v in new_state]
+        saved = _core.get_rng_state()
+        try:
+            _core.set_rng_state(state)  # validated by the engine
+        finally:
+            _core.set_rng_state(saved)
+        self._state = state
+        return self
+
+    def _active(self) -> Any:
+        """A context in which the global generator draws from (and advances) this one."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def swap() -> Any:
+            saved = _core.get_rng_state()
+            _core.set_rng_state(self._state)
+            try:
+                yield
+            finally:
+                self._state = list(_core.get_rng_state())
+                _core.set_rng_state(saved)
+
+        return swap()
+
+    def __repr__(self) -> str:
+        return f"Generator(device={self.device}, initial_seed={self._seed})"
+
+
 # ---- deterministic algorithms (a setting recorded for PyTorch programs) -----------------------
 
 _DETERMINISTIC = {"mode": False, "warn_only": False}
@@ -299,10 +378,12 @@ def multinomial(
     """Draws ``num_samples`` category indices from each row of (unnormalised, non-negative)
     probabilities ``input`` (1-D or 2-D), as int64 on ``input``'s device. Uniforms come from
     the engine's global generator (``dm.rand``), so ``dm.manual_seed`` makes draws
-    reproducible. With replacement: inverse CDF; without: the Gumbel-top-k trick (keys
-    ``log(u) / p``, largest ``num_samples`` kept), which samples sequentially without
-    replacement in distribution."""
-    del generator  # the global generator is the only one
+    reproducible; a ``dm.Generator`` draws from its own stream instead. With replacement:
+    inverse CDF; without: the Gumbel-top-k trick (keys ``log(u) / p``, largest
+    ``num_samples`` kept), which samples sequentially without replacement in distribution."""
+    if isinstance(generator, Generator):
+        with generator._active():
+            return multinomial(input, num_samples, replacement, out=out)
     if not isinstance(input, Tensor):
         raise TypeError(
             f"multinomial(): argument 'input' must be Tensor, not {type(input).__name__}"

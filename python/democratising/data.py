@@ -126,13 +126,18 @@ class ConcatDataset(Dataset):
 
 def _numpy_rng(generator: Any) -> np.random.Generator:
     """The NumPy generator a sampler draws from: ``generator`` itself if it is one, one seeded
-    from an int or from a torch-style generator's ``initial_seed()``, or, without one, one
+    from a ``dm.Generator``'s stream (advancing it), from an int or from a torch-style
+    generator's ``initial_seed()``, or, without one, one
     seeded from the global generator (so ``dm.manual_seed`` fixes the order, and each epoch
     differs, as PyTorch's samplers do)."""
     if generator is None:
         return np.random.default_rng(_global_seed())
     if isinstance(generator, np.random.Generator):
         return generator
+    active = getattr(generator, "_active", None)
+    if callable(active):  # a dm.Generator: draw the seed from its stream, advancing it
+        with active():
+            return np.random.default_rng(_global_seed())
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
     seed = getattr(generator, "initial_seed", None)

@@ -369,3 +369,14 @@ def test_generator_streams_for_sampling_and_splitting() -> None:
     state = g.get_state()
     x = dm.multinomial(p, 4, True, generator=g).tolist()
     assert dm.multinomial(p, 4, True, generator=g.set_state(state)).tolist() == x
+
+
+def test_unique_like_pytorch() -> None:
+    x = dm.tensor([3, 1, 2, 3, 1])
+    assert dm.unique(x).tolist() == [1, 2, 3] and x.unique().tolist() == [1, 2, 3]
+    _, inverse, counts = dm.unique(x, return_inverse=True, return_counts=True)
+    assert inverse.tolist() == [2, 0, 1, 2, 0] and counts.tolist() == [2, 1, 2]
+    assert inverse.dtype == dm.int64
+    rows, n = dm.unique(dm.tensor([[1, 2], [1, 2], [0, 5]]), dim=0, return_counts=True)
+    assert rows.tolist() == [[0, 5], [1, 2]] and n.tolist() == [1, 2]
+    assert dm.tensor([1.5, 1.5], dtype=dm.bfloat16).unique().dtype == dm.bfloat16

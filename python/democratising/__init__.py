@@ -242,6 +242,7 @@ from ._pytorch_compat import (  # noqa: E402, F401
     is_tensor,
     multinomial,
     set_float32_matmul_precision,
+    unique,
     use_deterministic_algorithms,
 )
 from .serialization import load, save  # noqa: E402, F401

@@ -30,6 +30,7 @@ __all__ = [
     "is_tensor",
     "multinomial",
     "set_float32_matmul_precision",
+    "unique",
     "use_deterministic_algorithms",
 ]
 
@@ -438,6 +439,43 @@ def multinomial(
     return res
 
 
+def unique(
+    input: Tensor,
+    sorted: builtins.bool = True,
+    return_inverse: builtins.bool = False,
+    return_counts: builtins.bool = False,
+    dim: Optional[int] = None,
+) -> Any:
+    """The distinct values of ``input`` (sorted), as ``torch.unique``: with ``return_inverse``
+    also each element's index into them, with ``return_counts`` how often each occurs (int64);
+    with ``dim``, the distinct slices along it. Computed on the host with NumPy; like
+    PyTorch's, the result carries no gradient."""
+    del sorted  # NumPy's unique is always sorted, which PyTorch allows for sorted=False too
+    if not isinstance(input, Tensor):
+        raise TypeError(f"unique(): argument 'input' must be Tensor, not {type(input).__name__}")
+    host = input.detach().cpu()
+    low = host.dtype in (_core.float16, _core.bfloat16)
+    arr = (host.float() if low else host).numpy()
+    if dim is not None:
+        dim = dim % max(arr.ndim, 1)
+    values, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=dim)
+
+    def back(a: np.ndarray, dtype: Any) -> Tensor:
+        t = _core.from_numpy(np.ascontiguousarray(a))
+        if dtype is not None and t.dtype != dtype:
+            t = t.to(dtype)
+        return t if input.device.type == "cpu" else t.to(input.device)
+
+    out = back(values, input.dtype)
+    extra = []
+    if return_inverse:
+        shape = input.shape if dim is None else (input.shape[dim],)
+        extra.append(back(inverse.reshape(shape).astype(np.int64), None))
+    if return_counts:
+        extra.append(back(counts.astype(np.int64), None))
+    return (out, *extra) if extra else out
+
+
 def _install(cls: type) -> None:
     """Adds the tensor methods and properties (unless the engine already defines them)."""
     extra: dict[str, Any] = {
@@ -451,6 +489,9 @@ def _install(cls: type) -> None:
         "is_sparse": property(lambda self: False, doc="Always False: tensors are dense."),
         "is_quantized": property(lambda self: False, doc="Always False."),
         "is_complex": lambda self: False,
+        "unique": lambda self, sorted=True, return_inverse=False, return_counts=False, dim=None: (
+            unique(self, sorted, return_inverse, return_counts, dim)
+        ),
         # No page-locked host memory here: copies to CUDA are staged by the engine itself.
         "pin_memory": lambda self, device=None: self,
         "is_pinned": lambda self, device=None: False,

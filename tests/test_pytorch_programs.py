@@ -61,17 +61,38 @@ def test_only_the_imports_name_democratising(program: Path) -> None:
     assert "democratising" in imports and "torch" not in " ".join(imports)
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every program, started at once (each is one process with one engine thread), so the
+    file takes about as long as the slowest program."""
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    procs = {}
+    for program in PROGRAMS:
+        cwd = tmp_path_factory.mktemp(program.stem)
+        procs[program.stem] = subprocess.Popen(
+            [sys.executable, str(program)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=env,
+        )
+    out = {}
+    for name, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        out[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return out
+
+
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)
-def test_program_runs_and_learns(program: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, RAYON_NUM_THREADS=os.environ.get("RAYON_NUM_THREADS", "2"))
-    proc = subprocess.run(
-        [sys.executable, str(program)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env=env,
-    )
+def test_program_runs_and_learns(
+    program: Path, runs: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    proc = runs[program.stem]
     assert proc.returncode == 0, f"{program.name}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert "RESULT" in proc.stdout, proc.stdout[-2000:]
 

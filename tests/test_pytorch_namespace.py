@@ -380,3 +380,20 @@ def test_unique_like_pytorch() -> None:
     rows, n = dm.unique(dm.tensor([[1, 2], [1, 2], [0, 5]]), dim=0, return_counts=True)
     assert rows.tolist() == [[0, 5], [1, 2]] and n.tolist() == [1, 2]
     assert dm.tensor([1.5, 1.5], dtype=dm.bfloat16).unique().dtype == dm.bfloat16
+
+
+def test_autograd_older_spellings() -> None:
+    from democratising.autograd import Variable
+
+    t = dm.ones(2)
+    v = Variable(t, requires_grad=True)
+    assert v is t and v.requires_grad
+    a = dm.tensor([1.0, 2.0], requires_grad=True)
+    dm.autograd.backward([(a * a).sum(), (3 * a).sum()])
+    np.testing.assert_array_equal(to_numpy(a.grad), [5.0, 7.0])
+    dm.autograd.set_detect_anomaly(True)
+    assert dm.autograd.is_anomaly_enabled()
+    dm.autograd.set_detect_anomaly(False)
+    with dm.autograd.detect_anomaly():
+        assert dm.autograd.is_anomaly_enabled()
+    assert not dm.autograd.is_anomaly_enabled()

@@ -13,10 +13,15 @@ from ._grad_mode import enable_grad, no_grad, set_grad_enabled
 __all__ = [
     "Function",
     "FunctionCtx",
+    "Variable",
+    "backward",
+    "detect_anomaly",
     "enable_grad",
     "grad",
+    "is_anomaly_enabled",
     "no_grad",
     "queue_callback",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]
 
@@ -50,3 +55,68 @@ def queue_callback(callback: Callable[[], object]) -> None:
     reductions at the end of ``backward()``. An exception in ``callback`` propagates out of
     ``backward()`` unchanged."""
     _core._queue_callback(callback)
+
+
+# ---- PyTorch's older and convenience spellings (issue 18) --------------------------------------
+
+
+def backward(
+    tensors: Union[Tensor, Sequence[Tensor]],
+    grad_tensors: Optional[Union[Tensor, Sequence[Optional[Tensor]]]] = None,
+    retain_graph: Optional[bool] = None,
+    create_graph: bool = False,
+    inputs: Optional[Sequence[Tensor]] = None,
+) -> None:
+    """``torch.autograd.backward``: ``t.backward(g)`` for each tensor, accumulating into the
+    leaves' ``.grad``. ``inputs`` (accumulate only into these) is refused rather than ignored."""
+    if inputs is not None:
+        raise NotImplementedError("autograd.backward(inputs=...) is not supported; use grad()")
+    outs = _as_list(tensors)
+    if grad_tensors is None:
+        gts: list[Optional[Tensor]] = [None] * len(outs)
+    else:
+        gts = [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
+    if len(gts) != len(outs):
+        raise ValueError(f"got {len(gts)} grad_tensors for {len(outs)} tensors")
+    for k, (t, g) in enumerate(zip(outs, gts)):
+        last = k == len(outs) - 1
+        keep = retain_graph if retain_graph is not None else create_graph
+        t.backward(g, retain_graph=bool(keep) or not last)
+
+
+def Variable(  # noqa: N802 - PyTorch's (deprecated) class name
+    data: Tensor, requires_grad: bool = False, volatile: bool = False
+) -> Tensor:
+    """``torch.autograd.Variable(t)``: since PyTorch 0.4 a tensor is a variable, so this
+    returns ``t`` (with ``requires_grad`` set when asked), as PyTorch does."""
+    del volatile
+    if requires_grad and not data.requires_grad:
+        data.requires_grad_(True)
+    return data
+
+
+_ANOMALY = [False]
+
+
+def set_detect_anomaly(mode: bool, check_nan: bool = True) -> None:
+    """Recorded for PyTorch programs; the engine's errors already name the failing op."""
+    del check_nan
+    _ANOMALY[0] = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    return _ANOMALY[0]
+
+
+class detect_anomaly:  # noqa: N801 - PyTorch's name
+    """``with torch.autograd.detect_anomaly():``: sets the (recorded-only) anomaly flag."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self._prev = _ANOMALY[0]
+
+    def __enter__(self) -> None:
+        self._prev = _ANOMALY[0]
+        _ANOMALY[0] = True
+
+    def __exit__(self, *exc: object) -> None:
+        _ANOMALY[0] = self._prev

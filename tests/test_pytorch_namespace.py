@@ -397,3 +397,20 @@ def test_autograd_older_spellings() -> None:
     with dm.autograd.detect_anomaly():
         assert dm.autograd.is_anomaly_enabled()
     assert not dm.autograd.is_anomaly_enabled()
+
+
+def test_pad_sequence() -> None:
+    from democratising.nn.utils.rnn import pad_sequence
+
+    a = dm.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], requires_grad=True)
+    b = dm.tensor([[4.0, 4.0]])
+    out = pad_sequence([a, b], batch_first=True, padding_value=-1.0)
+    assert out.shape == (2, 3, 2)
+    assert out[1].tolist() == [[4.0, 4.0], [-1.0, -1.0], [-1.0, -1.0]]
+    assert pad_sequence([a, b]).shape == (3, 2, 2)
+    left = nn.utils.rnn.pad_sequence([a, b], batch_first=True, padding_side="left")
+    assert left[1].tolist() == [[0.0, 0.0], [0.0, 0.0], [4.0, 4.0]]
+    out.sum().backward()
+    np.testing.assert_array_equal(to_numpy(a.grad), np.ones((3, 2)))
+    with pytest.raises(dm.ShapeError):
+        pad_sequence([a, dm.ones(2, 3)])

@@ -165,3 +165,16 @@ def _names_for_modules() -> dict[str, object]:
 
 from . import modules as modules  # noqa: E402 - after the layers it re-exports
 from . import parallel as parallel  # noqa: E402
+
+
+def _install_utils_rnn() -> None:
+    """``nn.utils.rnn`` (PyTorch's path for ``pad_sequence``) as a submodule of ``nn.utils``."""
+    import sys
+
+    from . import _rnn_utils
+
+    sys.modules[f"{__name__}.utils.rnn"] = _rnn_utils
+    utils.rnn = _rnn_utils  # type: ignore[attr-defined]
+
+
+_install_utils_rnn()

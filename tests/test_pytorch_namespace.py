@@ -414,3 +414,25 @@ def test_pad_sequence() -> None:
     np.testing.assert_array_equal(to_numpy(a.grad), np.ones((3, 2)))
     with pytest.raises(dm.ShapeError):
         pad_sequence([a, dm.ones(2, 3)])
+
+
+def test_functional_takes_pytorchs_extra_keywords() -> None:
+    import inspect
+
+    import democratising.nn.functional as F
+
+    x = dm.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True) is x and x.tolist() == [0.0, 2.0]
+    y = dm.tensor([-1.0, 2.0])
+    assert F.leaky_relu(y, 0.5, True) is y and y.tolist() == [-0.5, 2.0]
+    w = dm.tensor([-1.0, 2.0], requires_grad=True)
+    F.elu(w * 1, inplace=True).sum().backward()  # under autograd: a new tensor, right grads
+    assert w.grad is not None
+    assert "inplace" in inspect.signature(F.silu).parameters
+    p, t = dm.rand(3, 4), dm.rand(3, 4)
+    summed = F.binary_cross_entropy(p, t, reduction="sum").item()
+    assert F.binary_cross_entropy(p, t, size_average=False).item() == pytest.approx(summed)
+    assert F.mse_loss(p, t, reduce=False).shape == (3, 4)
+    assert F.cross_entropy(dm.randn(2, 3), dm.tensor([0, 2]), size_average=False).shape == ()
+    assert F.softmax(dm.randn(2, 3), dim=-1, dtype=dm.float64).dtype == dm.float64
+    assert F.log_softmax(dm.randn(2, 3), 1, dtype=dm.float64).dtype == dm.float64

@@ -30,11 +30,90 @@ def _reduce(x: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+# ---- PyTorch's extra keyword arguments, added by decorators that keep the signatures honest ----
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _with_params(
+    fn: Callable[..., Any], wrapper: Callable[..., Any], positional: bool = False, **extra: Any
+) -> Any:
+    """``wrapper`` named and documented as ``fn``, its signature ``fn``'s plus the parameters
+    ``extra`` (name -> default), keyword-only unless ``positional``."""
+    import functools
+
+    functools.update_wrapper(wrapper, fn)
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if positional else inspect.Parameter.KEYWORD_ONLY
+    params += [inspect.Parameter(name, kind, default=default) for name, default in extra.items()]
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    delattr(wrapper, "__wrapped__")  # the signature above is the real one
+    return wrapper
+
+
+def _legacy_reduction(size_average: Optional[bool], reduce: Optional[bool], reduction: str) -> str:
+    """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags to ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _takes_legacy_reduction(fn: _F) -> _F:
+    """Adds PyTorch's deprecated ``size_average=``/``reduce=`` keywords (old programs pass
+    ``size_average=False`` for a summed loss)."""
+    names = list(inspect.signature(fn).parameters)
+    at = names.index("reduction")
+
+    def wrapper(*args: Any, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                **kwargs: Any) -> Any:  # fmt: skip
+        if size_average is not None or reduce is not None:
+            given = args[at] if len(args) > at else kwargs.get("reduction", "mean")
+            reduction = _legacy_reduction(size_average, reduce, given)
+            if len(args) > at:
+                args = (*args[:at], reduction, *args[at + 1 :])
+            else:
+                kwargs["reduction"] = reduction
+        return fn(*args, **kwargs)
+
+    return _with_params(fn, wrapper, size_average=None, reduce=None)  # type: ignore[no-any-return]
+
+
+def _takes_inplace(fn: _F) -> _F:
+    """Adds PyTorch's ``inplace=`` keyword: the result is written into the input (see
+    ``nn._factory.inplace_result`` for when autograd keeps it a new tensor)."""
+    from ._factory import inplace_result
+
+    n_args = len(inspect.signature(fn).parameters) - 1  # after ``input``
+
+    def wrapper(input: Tensor, *args: Any, inplace: bool = False, **kwargs: Any) -> Any:
+        if len(args) > n_args:  # ``inplace`` given by position, as PyTorch allows
+            args, inplace = args[:n_args], args[n_args]
+        out = fn(input, *args, **kwargs)
+        return inplace_result(input, out, inplace) if inplace and out is not input else out
+
+    return _with_params(fn, wrapper, positional=True, inplace=False)  # type: ignore[no-any-return]
+
+
+def _takes_dtype(fn: _F) -> _F:
+    """Adds PyTorch's ``dtype=`` keyword: the input is converted before the op."""
+
+    def wrapper(input: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        return fn(input if dtype is None else input.to(dtype), *args, **kwargs)
+
+    return _with_params(fn, wrapper, dtype=None)  # type: ignore[no-any-return]
+
+
 def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """``input @ weight.T + bias`` (one fused engine op)."""
     return _core._linear(input, weight, bias)
 
 
+@_takes_inplace
 def relu(input: Tensor) -> Tensor:
     return input.relu()
 
@@ -43,6 +122,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return input.gelu(approximate=approximate)
 
 
+@_takes_inplace
 def silu(input: Tensor) -> Tensor:
     return input.silu()
 
@@ -55,10 +135,12 @@ def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
+@_takes_inplace
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return input.leaky_relu(negative_slope)
 
 
+@_takes_inplace
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
     return input.elu(alpha)
 
@@ -148,10 +230,12 @@ def softmin(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tens
     return (-input).softmax(dim)
 
 
+@_takes_dtype
 def softmax(input: Tensor, dim: int = -1) -> Tensor:
     return input.softmax(dim)
 
 
+@_takes_dtype
 def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
     return input.log_softmax(dim)
 
@@ -169,6 +253,7 @@ def _keep_scaled(input: Tensor, keep: Tensor, p: float) -> Tensor:
     return input * keep * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
+@_takes_inplace
 def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zeroes elements with probability ``p`` and scales the rest by ``1/(1-p)``."""
     _check_dropout_p(p)
@@ -216,6 +301,7 @@ def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> None:
         )
 
 
+@_takes_legacy_reduction
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -239,6 +325,7 @@ def nll_loss(
     return _reduce(losses, reduction)
 
 
+@_takes_legacy_reduction
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -316,16 +403,19 @@ def _cross_entropy_probs(
     return _reduce(-per.sum(dim=cdim), reduction)
 
 
+@_takes_legacy_reduction
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(input, target, "mse_loss")
     return _reduce((input - target).square(), reduction)
 
 
+@_takes_legacy_reduction
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
 
 
+@_takes_legacy_reduction
 def huber_loss(
     input: Tensor,
     target: Tensor,
@@ -338,6 +428,7 @@ def huber_loss(
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction)
 
 
+@_takes_legacy_reduction
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -358,6 +449,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+@_takes_legacy_reduction
 def smooth_l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
 ) -> Tensor:
@@ -372,6 +464,7 @@ def smooth_l1_loss(
     return _reduce(0.5 * quad * quad / beta + (d - quad), reduction)
 
 
+@_takes_legacy_reduction
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -393,6 +486,7 @@ def binary_cross_entropy(
     return _reduce(loss, reduction)
 
 
+@_takes_legacy_reduction
 def kl_div(
     input: Tensor,
     target: Tensor,

@@ -436,3 +436,14 @@ def test_functional_takes_pytorchs_extra_keywords() -> None:
     assert F.cross_entropy(dm.randn(2, 3), dm.tensor([0, 2]), size_average=False).shape == ()
     assert F.softmax(dm.randn(2, 3), dim=-1, dtype=dm.float64).dtype == dm.float64
     assert F.log_softmax(dm.randn(2, 3), 1, dtype=dm.float64).dtype == dm.float64
+
+
+def test_loss_modules_take_the_deprecated_reduction_flags() -> None:
+    assert nn.MSELoss(size_average=False).reduction == "sum"
+    assert nn.BCELoss(reduce=False).reduction == "none"
+    assert nn.CrossEntropyLoss(size_average=False).reduction == "sum"
+    assert nn.MSELoss().reduction == "mean" and nn.L1Loss(reduction="sum").reduction == "sum"
+    p, t = dm.rand(4), dm.rand(4)
+    assert nn.MSELoss(size_average=False)(p, t).item() == pytest.approx(
+        ((p - t) ** 2).sum().item(), rel=1e-6
+    )

@@ -12,6 +12,13 @@ from .module import Module
 class _Loss(Module):
     _reductions: tuple[str, ...] = ("mean", "sum", "none")
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # Every loss takes PyTorch's deprecated ``size_average=``/``reduce=`` keywords (old
+        # programs write ``nn.MSELoss(size_average=False)`` for a summed loss).
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = F._takes_legacy_reduction(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in self._reductions:
@@ -25,6 +32,9 @@ class _Loss(Module):
 
         with autocast():
             return self.forward(input, target)
+
+
+_Loss.__init__ = F._takes_legacy_reduction(_Loss.__init__)  # type: ignore[method-assign]
 
 
 class CrossEntropyLoss(_Loss):

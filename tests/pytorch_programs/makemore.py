@@ -10,6 +10,7 @@ import democratising.nn as nn
 from democratising.nn import functional as F
 from democratising.utils.data import DataLoader, Dataset
 from democratising.utils.data.sampler import RandomSampler
+from democratising.utils.tensorboard import SummaryWriter
 
 words = [
     "anna",
@@ -125,6 +126,7 @@ def main():
         model.parameters(), lr=5e-2, weight_decay=0.01, betas=(0.9, 0.99), eps=1e-8
     )
     batch_loader = InfiniteDataLoader(train_dataset, batch_size=32, pin_memory=True, num_workers=2)
+    writer = SummaryWriter(log_dir="out")
     losses = []
     for step in range(150):
         batch = batch_loader.next()
@@ -134,6 +136,10 @@ def main():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if step % 50 == 0:
+            writer.add_scalar("Loss/train", loss.item(), step)
+            writer.flush()
+    writer.close()
     X_init = torch.zeros(5, 1, dtype=torch.long)
     X_samp = generate(model, X_init, max_word_length, top_k=None, do_sample=True)[:, 1:].tolist()
     samples = []

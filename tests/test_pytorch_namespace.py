@@ -447,3 +447,12 @@ def test_loss_modules_take_the_deprecated_reduction_flags() -> None:
     assert nn.MSELoss(size_average=False)(p, t).item() == pytest.approx(
         ((p - t) ** 2).sum().item(), rel=1e-6
     )
+
+
+def test_cuda_device_properties() -> None:
+    if dm.cuda.is_available():
+        props = dm.cuda.get_device_properties(0)
+        assert props.total_memory > 0 and props.name
+    else:
+        with pytest.raises(dm.DeviceError):
+            dm.cuda.get_device_properties(0)

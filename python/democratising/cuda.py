@@ -20,11 +20,13 @@ from . import _core
 from ._core import Device
 
 __all__ = [
+    "DeviceProperties",
     "MemoryInfo",
     "current_device",
     "device_count",
     "empty_cache",
     "get_device_name",
+    "get_device_properties",
     "get_memory_info",
     "is_available",
     "is_bf16_supported",
@@ -200,3 +202,18 @@ def _install_amp() -> None:
 
 
 _install_amp()
+
+
+class DeviceProperties(NamedTuple):
+    """What ``get_device_properties`` can say: the device's name (as ``get_device_name``) and
+    its total memory in bytes, from the driver."""
+
+    name: str
+    total_memory: int
+
+
+def get_device_properties(device: int | str | Device | None = None) -> DeviceProperties:
+    """``torch.cuda.get_device_properties(i)``: ``.name`` and ``.total_memory``; ``DeviceError``
+    without CUDA."""
+    index = _index(device)
+    return DeviceProperties(get_device_name(index), get_memory_info(index).total)

@@ -1,17 +1,27 @@
-"""``nn.utils.rnn.pad_sequence``: PyTorch's helper for batching sequences of different
-lengths (collate functions use it). ``pack_padded_sequence`` and ``PackedSequence`` are not
-provided: the recurrent layers here take padded batches."""
+"""``nn.utils.rnn``: PyTorch's helpers for batches of sequences of different lengths:
+``pad_sequence`` (collate functions use it), ``pack_padded_sequence``/``pack_sequence`` into a
+``PackedSequence``, which ``nn.RNN``/``LSTM``/``GRU`` take (each sequence's state stops at its
+own last step), and ``pad_packed_sequence`` back. All differentiable."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 
-__all__ = ["pad_sequence"]
+__all__ = [
+    "PackedSequence",
+    "pack_padded_sequence",
+    "pack_sequence",
+    "pad_packed_sequence",
+    "pad_sequence",
+]
 
 
 def pad_sequence(
@@ -43,3 +53,135 @@ def pad_sequence(
         padded.append(s)
     out = _core.stack(padded, 0)
     return out if batch_first else out.transpose(0, 1)
+
+
+# ---- packed sequences ---------------------------------------------------------------------------
+
+
+class PackedSequence(NamedTuple):
+    """PyTorch's ``PackedSequence``: the time steps of a batch of sequences sorted by length
+    (longest first), concatenated step by step (``data``: ``[sum(lengths), *]``), with the
+    number of sequences still running at each step (``batch_sizes``, int64 on the CPU) and
+    the permutations to and from the caller's batch order (``None`` when it was sorted)."""
+
+    data: Tensor
+    batch_sizes: Tensor
+    sorted_indices: Optional[Tensor] = None
+    unsorted_indices: Optional[Tensor] = None
+
+    def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        return self._replace(data=self.data.to(*args, **kwargs))
+
+    def cpu(self) -> PackedSequence:
+        return self._replace(data=self.data.cpu())
+
+    def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
+        return self._replace(data=self.data.cuda(*args, **kwargs))
+
+    @property
+    def is_cuda(self) -> bool:
+        return bool(self.data.is_cuda)
+
+
+def _lengths_array(lengths: Any) -> np.ndarray:
+    if isinstance(lengths, Tensor):
+        lengths = lengths.detach().cpu().numpy()
+    arr = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    if arr.size and arr.min() <= 0:
+        raise InvalidValueError("Length of all samples has to be greater than 0")
+    return arr
+
+
+def _index(values: np.ndarray, device: Any) -> Tensor:
+    t = _core.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return t if device is None or device.type == "cpu" else t.to(device)
+
+
+def pack_padded_sequence(
+    input: Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
+) -> PackedSequence:
+    """Packs a padded batch ``[T, B, *]`` (``[B, T, *]`` with ``batch_first``) whose sequence
+    ``b`` has ``lengths[b]`` valid steps; differentiable. With ``enforce_sorted`` the lengths
+    must be in decreasing order; without it the batch is sorted here and the permutation
+    recorded."""
+    n = _lengths_array(lengths)
+    x = input.transpose(0, 1) if batch_first else input
+    if x.ndim < 2 or n.size != x.shape[1]:
+        raise ShapeError(
+            f"pack_padded_sequence: {n.size} lengths for a batch of "
+            f"{x.shape[1] if x.ndim > 1 else 0} sequences"
+        )
+    if n.size and n.max() > x.shape[0]:
+        raise ShapeError(
+            f"pack_padded_sequence: a length of {int(n.max())} exceeds the {x.shape[0]} steps"
+        )
+    if enforce_sorted:
+        if np.any(np.diff(n) > 0):
+            raise InvalidValueError(
+                "`lengths` array must be sorted in decreasing order when `enforce_sorted` is "
+                "True. You can pass `enforce_sorted=False` to pack_padded_sequence and/or "
+                "pack_sequence to sidestep this requirement if you do not need ONNX "
+                "exportability."
+            )
+        order: Optional[np.ndarray] = None
+    else:
+        order = np.argsort(-n, kind="stable")
+        n = n[order]
+        x = x.index_select(1, _index(order, x.device))
+    steps = int(n[0]) if n.size else 0
+    batch_sizes = np.array([(n > t).sum() for t in range(steps)], dtype=np.int64)
+    data = _core.cat([x[t, : int(batch_sizes[t])] for t in range(steps)], 0)
+    sorted_idx = None if order is None else _index(order, x.device)
+    unsorted_idx = None if order is None else _index(np.argsort(order), x.device)
+    return PackedSequence(data, _index(batch_sizes, None), sorted_idx, unsorted_idx)
+
+
+def _padded(sequence: PackedSequence, total_length: Optional[int], padding_value: float
+            ) -> tuple[Tensor, np.ndarray]:  # fmt: skip
+    """``[T, B, *]`` in sorted order and the sorted lengths."""
+    sizes = sequence.batch_sizes.detach().cpu().numpy().astype(np.int64)
+    data = sequence.data
+    batch = int(sizes[0]) if sizes.size else 0
+    steps = len(sizes) if total_length is None else int(total_length)
+    if steps < len(sizes):
+        raise ValueError(
+            f"Expected total_length to be at least the length of the longest sequence "
+            f"({len(sizes)}), got {total_length}"
+        )
+    rows, offset = [], 0
+    trailing = tuple(data.shape[1:])
+    for t in range(steps):
+        bs = int(sizes[t]) if t < len(sizes) else 0
+        row = data[offset : offset + bs]
+        offset += bs
+        if bs < batch:
+            fill = _core.full(
+                (batch - bs, *trailing), padding_value, dtype=data.dtype, device=data.device
+            )
+            row = _core.cat([row, fill], 0) if bs else fill
+        rows.append(row)
+    lengths = np.array([(sizes > b).sum() for b in range(batch)], dtype=np.int64)
+    return _core.stack(rows, 0), lengths
+
+
+def pad_packed_sequence(
+    sequence: PackedSequence,
+    batch_first: bool = False,
+    padding_value: float = 0.0,
+    total_length: Optional[int] = None,
+) -> tuple[Tensor, Tensor]:
+    """The inverse of ``pack_padded_sequence``: ``(padded, lengths)`` in the caller's batch
+    order, padded with ``padding_value`` to the longest sequence (or ``total_length``)."""
+    out, lengths = _padded(sequence, total_length, padding_value)
+    if sequence.unsorted_indices is not None:
+        out = out.index_select(1, sequence.unsorted_indices)
+        lengths = lengths[sequence.unsorted_indices.detach().cpu().numpy()]
+    if batch_first:
+        out = out.transpose(0, 1)
+    return out, _index(lengths, None)
+
+
+def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
+    """Packs a list of ``[L_i, *]`` tensors (longest first unless ``enforce_sorted=False``)."""
+    lengths = [int(s.shape[0]) for s in sequences]
+    return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)

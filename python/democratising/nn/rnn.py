@@ -15,12 +15,15 @@ import numbers
 import warnings
 from typing import Any, Optional
 
+import numpy as np
+
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
 from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
+from ._rnn_utils import PackedSequence, _padded
 from .layers import _uniform
 from .module import Module
 from .parameter import Parameter
@@ -177,9 +180,33 @@ class RNNBase(Module):
         nonlinearity = "tanh" if self.mode == "RNN_TANH" else "relu"
         return (_rnn_step(gi, state[0], w_hh, b_hh, nonlinearity),)
 
-    def _run(self, input: Tensor, hx: Optional[State]) -> tuple[Tensor, State]:
+    def _run(self, input: Any, hx: Optional[State]) -> tuple[Any, State]:
         """The shared forward: ``input`` ``[T, N, C]`` or batch-first/unbatched per the flags,
-        ``hx`` a tuple of ``[L*D, N, H]`` states (or ``None`` for zeros)."""
+        or a ``PackedSequence``; ``hx`` a tuple of ``[L*D, N, H]`` states (or ``None`` for
+        zeros)."""
+        if isinstance(input, PackedSequence):
+            return self._run_packed(input, hx)
+        return self._run_padded(input, hx)
+
+    def _run_packed(self, packed: PackedSequence, hx: Optional[State]) -> tuple[Any, State]:
+        """A packed batch: run it padded (sorted by length, time-major) with each sequence's
+        state frozen after its last step, then pack the outputs the same way. ``hx`` and
+        ``h_n`` are in the caller's batch order, as in PyTorch."""
+        padded, lengths = _padded(packed, None, 0.0)
+        if hx is not None and packed.sorted_indices is not None:
+            hx = tuple(h.index_select(1, packed.sorted_indices) for h in hx)
+        out, h_n = self._run_padded(padded, hx, lengths)
+        sizes = packed.batch_sizes.tolist()
+        data = _core.cat([out[t, : int(bs)] for t, bs in enumerate(sizes)], 0)
+        if packed.unsorted_indices is not None:
+            h_n = tuple(h.index_select(1, packed.unsorted_indices) for h in h_n)
+        return packed._replace(data=data), h_n
+
+    def _run_padded(
+        self, input: Tensor, hx: Optional[State], lengths: Optional[np.ndarray] = None
+    ) -> tuple[Tensor, State]:
+        """``_run`` on a tensor; with ``lengths`` (a packed batch, time-major) each sequence's
+        state stops at its own last step and its later outputs are zeros."""
         name = type(self).__name__
         if input.ndim not in (2, 3):
             raise ShapeError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
@@ -192,6 +219,8 @@ class RNNBase(Module):
         # Work time-major: [T, N, C].
         if not batched:
             x = input.unsqueeze(1)
+        elif lengths is not None:
+            x = input  # unpacked time-major whatever batch_first says
         else:
             x = input.transpose(0, 1) if self.batch_first else input
         steps, batch = x.shape[0], x.shape[1]
@@ -222,6 +251,12 @@ class RNNBase(Module):
                     which = f"hidden[{k}]" if len(sizes) > 1 else "hidden"
                     raise ShapeError(f"Expected {which} size {expected}, got {list(h.shape)}")
 
+        masks: Optional[list[Tensor]] = None
+        if lengths is not None:
+            valid = (np.arange(steps)[:, None] < lengths[None, :]).astype(np.float32)
+            mask = _core.from_numpy(valid[:, :, None]).to(x.dtype)
+            masks = list((mask if x.device.type == "cpu" else mask.to(x.device)).unbind(0))
+
         finals: list[State] = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -239,8 +274,14 @@ class RNNBase(Module):
                 ys: list[Tensor] = []
                 order = range(steps - 1, -1, -1) if direction else range(steps)
                 for t in order:
-                    state = self._step(gi[t], state, sfx)
-                    ys.append(state[0])
+                    new = self._step(gi[t], state, sfx)
+                    if masks is None:
+                        state = new
+                        ys.append(state[0])
+                    else:  # finished sequences keep their state; their outputs are zeros
+                        m = masks[t]
+                        state = tuple(n * m + s * (1 - m) for n, s in zip(new, state))
+                        ys.append(new[0] * m)
                 if direction:
                     ys.reverse()  # the backward direction's outputs, back in time order
                 outputs.append(_core.stack(ys, 0))
@@ -253,6 +294,8 @@ class RNNBase(Module):
         h_n = tuple(_core.stack([s[k] for s in finals], 0) for k in range(len(sizes)))
         if not batched:
             return out.squeeze(1), tuple(h.squeeze(1) for h in h_n)
+        if lengths is not None:
+            return out, h_n
         return (out.transpose(0, 1) if self.batch_first else out), h_n
 
     def extra_repr(self) -> str:

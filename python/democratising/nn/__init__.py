@@ -166,6 +166,9 @@ def _names_for_modules() -> dict[str, object]:
 from . import modules as modules  # noqa: E402 - after the layers it re-exports
 from . import parallel as parallel  # noqa: E402
 
+#: ``torch.nn.DataParallel`` (PyTorch exposes it on ``nn`` too); see ``nn.parallel``.
+DataParallel = parallel.DataParallel
+
 
 def _install_utils_rnn() -> None:
     """``nn.utils.rnn`` (PyTorch's path for ``pad_sequence``) as a submodule of ``nn.utils``."""

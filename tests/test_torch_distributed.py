@@ -58,3 +58,18 @@ def test_nn_parallel_names() -> None:
 
     assert not isinstance(dm.nn.Linear(2, 2), DistributedDataParallel)
     assert isinstance(DataParallel(dm.nn.Linear(2, 2)), DataParallel)
+
+
+def test_nn_data_parallel_loads_the_distributed_layer_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, democratising as torch\n"
+        "assert 'democratising.distributed' not in sys.modules\n"
+        "m = torch.nn.DataParallel(torch.nn.Linear(2, 2))\n"
+        "assert isinstance(m, torch.nn.DataParallel) and m(torch.randn(3, 2)).shape == (3, 2)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -257,6 +257,16 @@ for _name, _cls in _pytorch_compat.LEGACY_CUDA_TENSOR_TYPES.items():
 _torchrun_env.export_torchrun_env()  # RANK/WORLD_SIZE/... under mpirun, as torchrun sets them
 
 
+def _load_distributed() -> object:
+    import importlib
+
+    return importlib.import_module(f"{__name__}.distributed")
+
+
+# nn.DataParallel / nn.parallel.DistributedDataParallel import the MPI layer on first use.
+nn.parallel._loader = _load_distributed
+
+
 def __getattr__(name: str) -> object:
     """``dm.distributed`` on first use, as ``torch.distributed`` is always there: imported
     lazily so that importing the package never loads the MPI layer."""

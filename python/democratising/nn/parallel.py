@@ -3,14 +3,14 @@ names over ``democratising.distributed`` (MPI). ``DistributedDataParallel(module
 device_ids=[local_rank])`` wraps with the world that ``dist.init_process_group`` started.
 
 ``nn`` sits below ``distributed`` and never imports it: these names are stand-ins that
-``democratising.distributed`` fills in when it is imported (``init_process_group`` needs it),
-so ``from torch.nn.parallel import DistributedDataParallel as DDP`` at the top of a script,
-then ``DDP(model)`` after ``init_process_group``, builds the real wrapper, and
-``isinstance(m, DDP)`` is true of it."""
+``democratising.distributed`` fills in when it is imported (on first use of a stand-in, by a
+loader the package's ``__init__`` sets), so ``from torch.nn.parallel import
+DistributedDataParallel as DDP`` at the top of a script, then ``DDP(model)`` after
+``init_process_group``, builds the real wrapper, and ``isinstance(m, DDP)`` is true of it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Optional
 
 from ..errors import DistributedError
 
@@ -18,6 +18,9 @@ __all__ = ["DataParallel", "DistributedDataParallel"]
 
 #: name -> implementation class, set by ``democratising.distributed`` on import.
 _installed: dict[str, type] = {}
+#: Imports the distributed layer on first use of a stand-in; set by the package's
+#: ``__init__`` (which sits above both), so ``nn`` itself never names it.
+_loader: Optional[Callable[[], object]] = None
 
 
 class _Deferred(type):
@@ -25,6 +28,9 @@ class _Deferred(type):
 
     def _impl(cls) -> type:
         impl = _installed.get(cls.__name__)
+        if impl is None and _loader is not None:
+            _loader()
+            impl = _installed.get(cls.__name__)
         if impl is None:
             raise DistributedError(
                 f"{cls.__name__} needs the distributed layer: call "

@@ -456,3 +456,43 @@ def test_cuda_device_properties() -> None:
     else:
         with pytest.raises(dm.DeviceError):
             dm.cuda.get_device_properties(0)
+
+
+def test_margin_losses_match_numpy_and_gumbel_softmax() -> None:
+    import democratising.nn.functional as F
+    from helpers import gradcheck
+
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal(6), rng.standard_normal(6)
+    y = np.array([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+    want = np.maximum(0, -y * (x1 - x2) + 0.3).mean()
+    got = nn.MarginRankingLoss(0.3)(dm.tensor(x1), dm.tensor(x2), dm.tensor(y))
+    assert got.item() == pytest.approx(want, rel=1e-5)
+    a, b = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    cos = (a * b).sum(1) / np.sqrt(((a * a).sum(1) + 1e-12) * ((b * b).sum(1) + 1e-12))
+    want = np.where(y == 1, 1 - cos, np.maximum(0, cos - 0.1)).sum()
+    got = F.cosine_embedding_loss(dm.tensor(a), dm.tensor(b), dm.tensor(y), 0.1, "sum")
+    assert got.item() == pytest.approx(want, rel=1e-5)
+    anc, pos, neg = (rng.standard_normal((5, 3)) for _ in range(3))
+
+    def dist(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.sqrt(((u - v + 1e-6) ** 2).sum(1))
+
+    want = np.maximum(dist(anc, pos) - dist(anc, neg) + 1.0, 0).mean()
+    got = nn.TripletMarginLoss()(dm.tensor(anc), dm.tensor(pos), dm.tensor(neg))
+    assert got.item() == pytest.approx(want, rel=1e-5)
+    t = dm.tensor(y, dtype=dm.float64)
+    gradcheck(
+        lambda u, v: F.margin_ranking_loss(u, v, t, 0.3),
+        [
+            dm.tensor(x1, dtype=dm.float64, requires_grad=True),
+            dm.tensor(x2 + 0.05, dtype=dm.float64, requires_grad=True),
+        ],
+    )
+    logits = dm.randn(3, 5, requires_grad=True)
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(to_numpy(soft.sum(-1)), 1.0, rtol=1e-5)
+    hard = F.gumbel_softmax(logits, hard=True)
+    assert set(np.unique(to_numpy(hard))) <= {0.0, 1.0} and to_numpy(hard).sum() == 3
+    (hard * dm.arange(5).float()).sum().backward()
+    assert logits.grad is not None

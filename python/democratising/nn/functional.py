@@ -1083,6 +1083,75 @@ def group_norm(
     return out
 
 
+# ---- more of PyTorch's functional losses and gumbel_softmax (issue 18) ---------------------------
+
+
+@_takes_legacy_reduction
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``."""
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0.0), reduction)
+
+
+@_takes_legacy_reduction
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """``1 - cos(x1, x2)`` where ``target`` is 1, ``max(0, cos(x1, x2) - margin)`` where it
+    is -1 (cosine along the last dimension, PyTorch's ``eps`` of 1e-12 in the norms)."""
+    eps = 1e-12
+    dot = (input1 * input2).sum(-1)
+    norms = ((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)
+    cos = dot / norms.sqrt()
+    zeros = cos * 0.0
+    pos = _core.where(target == 1, 1.0 - cos, zeros)
+    neg = _core.where(target == -1, (cos - margin).clamp(min=0.0), zeros)
+    return _reduce(pos + neg, reduction)
+
+
+@_takes_legacy_reduction
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the ``p``-norm distance
+    (``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = _core.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce((d_pos - d_neg + margin).clamp(min=0.0), reduction)
+
+
+def gumbel_softmax(
+    logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """Samples from the Gumbel-softmax distribution: ``softmax((logits + g) / tau)`` with
+    Gumbel noise ``g`` (from the global generator); ``hard`` returns one-hot samples whose
+    gradient is the soft sample's (straight-through)."""
+    del eps
+    u = _core.rand(*logits.shape, dtype=logits.dtype, device=logits.device)
+    tiny = 1e-20 if logits.dtype == _core.float64 else 1e-10
+    gumbels = -((u.clamp(min=tiny)).log().neg().clamp(min=tiny)).log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    n, axis = y_soft.shape[dim], dim % y_soft.ndim
+    positions = _core.arange(n, device=logits.device).reshape(
+        *[n if d == axis else 1 for d in range(y_soft.ndim)]
+    )
+    y_hard = (positions == index).to(y_soft.dtype)
+    return y_hard - y_soft.detach() + y_soft
+
+
 def _check_tensor_arguments() -> None:
     """Every public function here whose first parameter is a tensor raises PyTorch's
     ``TypeError`` for anything else (``F.relu(5)``: "relu(): argument 'input' (position 1) must

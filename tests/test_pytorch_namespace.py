@@ -481,6 +481,10 @@ def test_margin_losses_match_numpy_and_gumbel_softmax() -> None:
     want = np.maximum(dist(anc, pos) - dist(anc, neg) + 1.0, 0).mean()
     got = nn.TripletMarginLoss()(dm.tensor(anc), dm.tensor(pos), dm.tensor(neg))
     assert got.item() == pytest.approx(want, rel=1e-5)
+    d_neg = np.minimum(dist(anc, neg), dist(pos, neg))
+    want = np.maximum(dist(anc, pos) - d_neg + 1.0, 0).mean()
+    got = nn.TripletMarginLoss(swap=True)(dm.tensor(anc), dm.tensor(pos), dm.tensor(neg))
+    assert got.item() == pytest.approx(want, rel=1e-5)
     t = dm.tensor(y, dtype=dm.float64)
     gradcheck(
         lambda u, v: F.margin_ranking_loss(u, v, t, 0.3),

@@ -34,14 +34,14 @@ run: develop ## train the seed MLP on the built-in digits data
 lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff check + format --check
 	cargo fmt --all -- --check
 	$(LOCK) cargo clippy --release --workspace --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff format --check python tests benches examples
 	$(VENV)/bin/python -m mypy.stubtest democratising._core --allowlist python/democratising/stubtest-allowlist.txt
 
 fmt: $(STAMP) ## format Rust and Python sources
 	cargo fmt --all
-	$(VENV)/bin/ruff format python tests benches
-	$(VENV)/bin/ruff check --fix python tests benches
+	$(VENV)/bin/ruff format python tests benches examples
+	$(VENV)/bin/ruff check --fix python tests benches examples
 
 cargo-test: ## Rust unit and integration tests (release profile, shared with the build)
 	$(LOCK) cargo test --release -p democratising

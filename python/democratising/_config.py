@@ -14,7 +14,7 @@ import re
 import sys
 from typing import IO, Any, Optional
 
-from . import _core
+from . import _core, _threads
 
 __all__ = ["engine_version", "show_config"]
 
@@ -92,6 +92,7 @@ def _cpu_and_build() -> tuple[dict[str, Any], dict[str, Any]]:
         "features": {k: bool(v) for k, v in dict(s["cpu_features"]).items()},
         "cpus": s["cpus"],
         "rayon_threads": s["rayon_threads"],
+        "threads": _threads.describe(),
     }
     return build, cpu
 

@@ -78,6 +78,7 @@ __all__ = [
     "float64",
     "from_numpy",
     "full",
+    "get_num_threads",
     "get_rng_state",
     "int32",
     "int64",
@@ -89,6 +90,7 @@ __all__ = [
     "randint",
     "randn",
     "randperm",
+    "set_num_threads",
     "set_rng_state",
     "stack",
     "where",
@@ -578,6 +580,33 @@ class Tensor:
     def remainder_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def gelu_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def silu_(self, *args: Any, **kwargs: Any) -> Tensor: ...
+    # PyTorch compatibility (installed by _pytorch_compat at import).
+    def is_complex(self) -> _bool: ...
+    @property
+    def is_meta(self) -> _bool: ...
+    @property
+    def is_mps(self) -> _bool: ...
+    def is_pinned(self, device: Any = None) -> _bool: ...
+    @property
+    def is_quantized(self) -> _bool: ...
+    @property
+    def is_sparse(self) -> _bool: ...
+    @property
+    def is_xpu(self) -> _bool: ...
+    def multinomial(
+        self, num_samples: _int, replacement: _bool = False, *, generator: Any = None
+    ) -> Tensor: ...
+    def pin_memory(self, device: Any = None) -> Tensor: ...
+    def unique(
+        self,
+        sorted: _bool = True,
+        return_inverse: _bool = False,
+        return_counts: _bool = False,
+        dim: _int | None = None,
+    ) -> Any: ...
+    def type(
+        self, dtype: Any = None, non_blocking: _bool = False, **kwargs: Any
+    ) -> str | Tensor: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
     def __lt__(self, other: _Operand, /) -> Tensor: ...
     def __le__(self, other: _Operand, /) -> Tensor: ...
@@ -934,6 +963,12 @@ def from_numpy(array: npt.NDArray[Any]) -> Tensor:
 
 def manual_seed(seed: _int) -> None:
     """Seeds the global generator (negative seeds wrap around to unsigned 64 bits)."""
+
+def set_num_threads(num: _int) -> None:
+    """Sets the number of threads the engine's kernels use (PyTorch's name)."""
+
+def get_num_threads() -> _int:
+    """The number of threads the engine's kernels use."""
 
 def get_rng_state() -> list[_int]:
     """The global generator's state: 4 unsigned 64-bit integers."""

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from .. import _core, _ranks
+from .. import _core, _ranks, _threads
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor import tensor
@@ -428,6 +428,7 @@ class Trainer:
         if cfg.model_summary and self.epoch < cfg.num_epochs:
             for line in _hooks.model_summary(self.model, self.optimizer):
                 self.log(line)
+            self.log(f"Compute: {_threads.describe()}")
         for cb in self.callbacks:
             cb.on_train_begin(self)
         while self.epoch < cfg.num_epochs and not self.stop_training:

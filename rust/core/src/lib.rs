@@ -19,6 +19,7 @@ pub mod rng;
 pub mod simd;
 pub mod storage;
 pub mod tensor;
+pub mod threads;
 
 pub use device::Device;
 pub use dtype::{DType, Element, Float};

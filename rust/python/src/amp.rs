@@ -33,6 +33,5 @@ pub fn _amp_unscale(
     apply: bool,
 ) -> PyResult<bool> {
     let gs: Vec<Tensor> = grads.iter().map(|g| g.t.clone()).collect();
-    py.detach(|| amp::unscale_and_check(&gs, inv_scale, apply))
-        .py()
+    crate::util::detach(py, || amp::unscale_and_check(&gs, inv_scale, apply)).py()
 }

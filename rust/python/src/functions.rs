@@ -210,6 +210,23 @@ pub fn randperm(n: isize) -> PyResult<PyTensor> {
     Ok(wrap(Tensor::randperm(count("n", n)?).py()?))
 }
 
+/// Sets the number of threads the engine's kernels use (PyTorch's `set_num_threads`).
+#[pyfunction]
+pub fn set_num_threads(num: i64) -> PyResult<()> {
+    if num < 1 {
+        return Err(to_pyerr(Error::Value(format!(
+            "set_num_threads expects a positive number of threads, got {num}"
+        ))));
+    }
+    democratising::threads::set(num as usize).map_err(to_pyerr)
+}
+
+/// The number of threads the engine's kernels use.
+#[pyfunction]
+pub fn get_num_threads() -> usize {
+    democratising::threads::get()
+}
+
 /// Seeds the global generator; like PyTorch, negative seeds wrap around to unsigned 64 bits.
 #[pyfunction]
 pub fn manual_seed(seed: i128) -> PyResult<()> {
@@ -310,9 +327,7 @@ pub fn autograd_grad(
         None => vec![None; outs.len()],
     };
     let retain = retain_graph.unwrap_or(false);
-    let r = py
-        .detach(|| autograd::grad(&outs, gos, &ins, retain))
-        .py()?;
+    let r = crate::util::detach(py, || autograd::grad(&outs, gos, &ins, retain)).py()?;
     if !allow_unused && r.iter().any(|g| g.is_none()) {
         return Err(to_pyerr(Error::Autograd(
             "one of the differentiated tensors appears to not have been used in the graph; set allow_unused=True if this is the desired behavior".into(),

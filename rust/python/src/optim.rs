@@ -52,8 +52,7 @@ pub fn _adam_step(
         maximize,
         grad_scale,
     };
-    py.detach(|| adam_step(&p, &g, &m, &v, &vm, &steps, &cfg))
-        .py()
+    crate::util::detach(py, || adam_step(&p, &g, &m, &v, &vm, &steps, &cfg)).py()
 }
 
 #[pyfunction]
@@ -83,7 +82,7 @@ pub fn _sgd_step(
         maximize,
         grad_scale,
     };
-    py.detach(|| sgd_step(&p, &g, &b, &initialized, &cfg)).py()
+    crate::util::detach(py, || sgd_step(&p, &g, &b, &initialized, &cfg)).py()
 }
 
 #[pyfunction]
@@ -124,7 +123,7 @@ pub fn _rmsprop_step(
             momentum_buffer: buf.get(i),
         })
         .collect();
-    py.detach(|| rmsprop_step(&p, &g, &states, &cfg)).py()
+    crate::util::detach(py, || rmsprop_step(&p, &g, &states, &cfg)).py()
 }
 
 #[pyfunction]
@@ -152,5 +151,5 @@ pub fn _adagrad_step(
         maximize,
         grad_scale,
     };
-    py.detach(|| adagrad_step(&p, &g, &s, &steps, &cfg)).py()
+    crate::util::detach(py, || adagrad_step(&p, &g, &s, &steps, &cfg)).py()
 }

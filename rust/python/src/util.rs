@@ -2,7 +2,7 @@
 
 use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
-use democratising::{Result, Tensor};
+use democratising::{threads, Result, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
 
@@ -16,10 +16,15 @@ pub fn run<R: Send>(
     f: impl FnOnce() -> Result<R> + Send,
 ) -> PyResult<R> {
     if work >= GIL_RELEASE_WORK {
-        py.detach(f).py()
+        detach(py, f).py()
     } else {
-        f().py()
+        threads::install(f).py()
     }
+}
+
+/// Runs `f` without the GIL, with the engine's thread count (`set_num_threads`).
+pub fn detach<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
+    py.detach(|| threads::install(f))
 }
 
 /// A tensor, or a Python/NumPy number or array promoted to one.

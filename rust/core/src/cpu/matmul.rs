@@ -2,10 +2,12 @@
 //! AVX2/AVX-512/NEON), with strides passed straight through so transposed views never copy;
 //! work split over the threads by batch entry, by rows, or in two with the team's worker.
 
+use super::gemm_bf16;
 use crate::layout::Layout;
 use crate::ops::copy::cast_raw;
 use crate::{DType, Element, Result, Tensor};
 use gemm::Parallelism;
+use half::bf16;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -256,6 +258,9 @@ pub(crate) fn matmul(
     (m, n, k): (usize, usize, usize),
     dt: DType,
 ) -> Result<Tensor> {
+    if let Some(out) = bf16_matmul(a, b, batch, (m, n, k), dt)? {
+        return Ok(out);
+    }
     let compute = if matches!(dt, DType::BF16 | DType::F16) {
         DType::F32
     } else {
@@ -296,6 +301,45 @@ pub(crate) fn matmul(
     } else {
         Ok(out)
     }
+}
+
+/// bfloat16 operands through the AMX kernel (`gemm_bf16`), one GEMM per batch entry; `None`
+/// when the operands are not both bfloat16 or this CPU/OS has no AMX.
+fn bf16_matmul(
+    a: &Tensor,
+    b: &Tensor,
+    batch: &[usize],
+    (m, n, k): (usize, usize, usize),
+    dt: DType,
+) -> Result<Option<Tensor>> {
+    let all_bf16 = dt == DType::BF16 && a.dtype() == dt && b.dtype() == dt;
+    if !all_bf16 || !gemm_bf16::available() {
+        return Ok(None);
+    }
+    let al = a.layout().broadcast_to(&[batch, &[m, k]].concat())?;
+    let bl = b.layout().broadcast_to(&[batch, &[k, n]].concat())?;
+    let nd = al.ndim();
+    let (sa, sb) = (
+        a.storage().as_slice::<bf16>(),
+        b.storage().as_slice::<bf16>(),
+    );
+    let mut out = Vec::with_capacity(batch.iter().product::<usize>() * m * n);
+    for (oa, ob) in batch_dims(&al).offsets().zip(batch_dims(&bl).offsets()) {
+        let av = gemm_bf16::View {
+            data: sa,
+            offset: oa,
+            strides: (al.strides[nd - 2], al.strides[nd - 1]),
+        };
+        let bv = gemm_bf16::View {
+            data: sb,
+            offset: ob,
+            strides: (bl.strides[nd - 2], bl.strides[nd - 1]),
+        };
+        if !gemm_bf16::gemm(av, bv, (m, n, k), &mut out) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Tensor::from_vec(out, &[batch, &[m, n]].concat())?))
 }
 
 /// `x @ weight.T + bias` for `x` `[rows, in]` and `weight` `[out, in]` of one float dtype: the

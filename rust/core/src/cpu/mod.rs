@@ -7,6 +7,7 @@ mod binary;
 mod conv;
 mod copy;
 mod dropout;
+mod gemm_bf16;
 mod im2col;
 mod index;
 mod kernel;

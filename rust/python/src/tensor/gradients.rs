@@ -30,7 +30,7 @@ impl PyTensor {
         let g = gradient.map(|g| g.t.clone());
         let t = &self.t;
         let retain = retain_graph.unwrap_or(false);
-        py.detach(|| autograd::backward(t, g, retain)).py()
+        crate::util::detach(py, || autograd::backward(t, g, retain)).py()
     }
     fn detach(&self) -> PyTensor {
         wrap(self.t.detach())
@@ -140,9 +140,9 @@ impl PyTensor {
                 t.shape()
             ))));
         }
-        let data = py.detach(|| t.detach().deep_clone()).py()?;
+        let data = crate::util::detach(py, || t.detach().deep_clone()).py()?;
         let grad = match t.grad() {
-            Some(g) => Some(py.detach(|| g.deep_clone()).py()?),
+            Some(g) => Some(crate::util::detach(py, || g.deep_clone()).py()?),
             None => None,
         };
         let new = copy_of(slf, data)?;

@@ -1,0 +1,328 @@
+//! bfloat16 GEMM on Intel AMX: `tdpbf16ps` multiplies a 16 x 32 bfloat16 tile by a 32 x 16
+//! one into a 16 x 16 float32 tile, 16k flops per instruction (AVX-512's `vdpbf16ps` does no
+//! more per cycle than float32 FMAs, so only AMX makes bfloat16 faster than widening). The
+//! operands are copied once into padded buffers of whole tiles (`b` in the pair-interleaved
+//! "VNNI" layout the tiles read), so every tile load reads 1 KiB in order; a 32 x 32 block of
+//! `c` lives in four tile registers while `k` streams through. Float32 accumulation, rounded
+//! to bfloat16 once.
+//!
+//! Chosen at run time: the CPU must have AMX-BF16 and Linux must grant the process the tile
+//! state (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); otherwise `gemm` returns `None` and `matmul`
+//! widens to float32.
+
+use half::bf16;
+use rayon::prelude::*;
+
+/// Rows and columns of the `c` block one kernel call computes (2 x 2 tiles of 16 x 16).
+const BLOCK: usize = 32;
+/// `k` per tile step (32 bfloat16 = one 64-byte tile row of `a`).
+const KSTEP: usize = 32;
+/// Work (m * n * k) above which the row blocks are split over the threads.
+const PAR_WORK: usize = 1 << 22;
+
+/// A strided `rows x cols` matrix of bfloat16 inside a storage slice.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [bf16],
+    pub offset: usize,
+    /// Element strides of a row step and of a column step.
+    pub strides: (usize, usize),
+}
+
+impl View<'_> {
+    #[inline(always)]
+    fn at(&self, r: usize, c: usize) -> bf16 {
+        self.data[self.offset + r * self.strides.0 + c * self.strides.1]
+    }
+}
+
+/// Whether AMX-BF16 is usable by this process (checked, and the tile state requested, once).
+pub(crate) fn available() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(amx::enable)
+}
+
+/// The padded sizes the tiles cover.
+#[derive(Clone, Copy)]
+struct Padded {
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+/// Elements of one tile (16 rows of 64 bytes).
+const TILE: usize = 512;
+
+/// `a` cut into tiles, each stored whole (`[m_pad / 32][k_pad / 32][2][16][32]`: the two
+/// 16-row halves of a 32-row block), so a tile load reads 1 KiB in order; zeros in the
+/// padding.
+fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
+    let kt = p.k / KSTEP;
+    let mut out = vec![bf16::ZERO; p.m * p.k];
+    for r in 0..m {
+        let (mb, half, row) = (r / BLOCK, (r % BLOCK) / 16, r % 16);
+        for t in 0..kt {
+            let base = ((mb * kt + t) * 2 + half) * TILE + row * KSTEP;
+            let e0 = t * KSTEP;
+            let len = KSTEP.min(k.saturating_sub(e0));
+            let dst = &mut out[base..base + len];
+            if a.strides.1 == 1 {
+                let src = a.offset + r * a.strides.0 + e0;
+                dst.copy_from_slice(&a.data[src..src + len]);
+            } else {
+                for (e, v) in dst.iter_mut().enumerate() {
+                    *v = a.at(r, e0 + e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `b` in the pair-interleaved ("VNNI") layout the tiles read, cut into whole tiles
+/// (`[n_pad / 32][k_pad / 32][2][16 pairs][16 columns][2]`): rows `2q` and `2q + 1` of a
+/// column side by side. Column blocks are filled in parallel when large.
+fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Vec<bf16> {
+    let kt = p.k / KSTEP;
+    let mut out = vec![bf16::ZERO; p.k * p.n];
+    let at = |r: usize, c: usize| if r < k { b.at(r, c) } else { bf16::ZERO };
+    let fill = |(nb, panel): (usize, &mut [bf16])| {
+        for c in nb * BLOCK..((nb + 1) * BLOCK).min(n) {
+            let (half, col) = ((c % BLOCK) / 16, c % 16);
+            for t in 0..kt {
+                let tile = &mut panel[(t * 2 + half) * TILE..][..TILE];
+                for q in 0..16 {
+                    let r = t * KSTEP + 2 * q;
+                    tile[(q * 16 + col) * 2] = at(r, c);
+                    tile[(q * 16 + col) * 2 + 1] = at(r + 1, c);
+                }
+            }
+        }
+    };
+    let panels = out.chunks_mut((kt * 2 * TILE).max(1)).enumerate();
+    if k * n >= 1 << 16 {
+        panels.par_bridge().for_each(fill);
+    } else {
+        panels.for_each(fill);
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{Padded, BLOCK, KSTEP};
+    use half::bf16;
+    use std::arch::asm;
+
+    /// `arch_prctl`'s request for an extended state component, and AMX's tile data.
+    const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+    const XFEATURE_XTILEDATA: i64 = 18;
+    const SYS_ARCH_PRCTL: i64 = 158;
+
+    /// Whether the CPU has AMX-BF16 and the kernel lets this process use the tiles.
+    pub(super) fn enable() -> bool {
+        // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE (std's detection of them is
+        // not stable yet). Whether the OS saves the tiles is what arch_prctl answers.
+        let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+            return false;
+        }
+        let ret: i64;
+        // SAFETY: arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA) only changes which extended
+        // state this process may use; it reads no memory.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack)
+            );
+        }
+        ret == 0
+    }
+
+    /// The tile configuration: tiles 0-3 hold `c` (16 x 16 float32), 4-5 `a` (16 x 32
+    /// bfloat16), 6-7 `b` (16 pair rows x 16 columns), every row 64 bytes.
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    const CONFIG: TileConfig = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        colsb: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+
+    /// Every 32 x 32 block of `c` (`[rows][p.n]` float32: the row blocks from `first_row`),
+    /// from the tile-packed `a` and `b` (`pack_a`, `pack_b`).
+    ///
+    /// # Safety
+    /// `enable()` must have returned true; `a` holds `p.m x p.k` and `b` `p.k x p.n`
+    /// elements, `c` whole row blocks of `p.n` floats.
+    pub(super) unsafe fn blocks(
+        a: &[bf16],
+        b: &[bf16],
+        c: &mut [f32],
+        first_row: usize,
+        p: Padded,
+    ) {
+        const TILE_ROW: usize = 64;
+        let (kt, pitch_c) = (p.k / KSTEP, p.n * 4);
+        let tile = |packed: &[bf16], block: usize, t: usize, half: usize| {
+            packed
+                .as_ptr()
+                .add(((block * kt + t) * 2 + half) * super::TILE)
+        };
+        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack));
+        for nb in 0..p.n / BLOCK {
+            for mb in 0..c.len() / p.n / BLOCK {
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack)
+                );
+                let ab = first_row / BLOCK + mb;
+                for t in 0..kt {
+                    asm!(
+                        "tileloadd tmm4, [{a0} + {s}*1]",
+                        "tileloadd tmm5, [{a1} + {s}*1]",
+                        "tileloadd tmm6, [{b0} + {s}*1]",
+                        "tileloadd tmm7, [{b1} + {s}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0 = in(reg) tile(a, ab, t, 0),
+                        a1 = in(reg) tile(a, ab, t, 1),
+                        b0 = in(reg) tile(b, nb, t, 0),
+                        b1 = in(reg) tile(b, nb, t, 1),
+                        s = in(reg) TILE_ROW,
+                        options(nostack, readonly)
+                    );
+                }
+                let c0 = c.as_mut_ptr().add(mb * BLOCK * p.n + nb * BLOCK);
+                asm!(
+                    "tilestored [{c0} + {sc}*1], tmm0",
+                    "tilestored [{c1} + {sc}*1], tmm1",
+                    "tilestored [{c2} + {sc}*1], tmm2",
+                    "tilestored [{c3} + {sc}*1], tmm3",
+                    c0 = in(reg) c0,
+                    c1 = in(reg) c0.add(16),
+                    c2 = in(reg) c0.add(16 * p.n),
+                    c3 = in(reg) c0.add(16 * p.n + 16),
+                    sc = in(reg) pitch_c,
+                    options(nostack)
+                );
+            }
+        }
+        asm!("tilerelease", options(nostack));
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod amx {
+    pub(super) fn enable() -> bool {
+        false
+    }
+}
+
+/// Appends `a @ b` (`m x k` by `k x n`, bfloat16) to `out` row-major, summed in float32 and
+/// rounded once; `false` (nothing written) when AMX is not usable here.
+pub(crate) fn gemm(
+    a: View<'_>,
+    b: View<'_>,
+    (m, n, k): (usize, usize, usize),
+    out: &mut Vec<bf16>,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    let p = Padded {
+        m: m.next_multiple_of(BLOCK),
+        n: n.next_multiple_of(BLOCK),
+        k: k.next_multiple_of(KSTEP),
+    };
+    if m == 0 || n == 0 || k == 0 {
+        out.extend(std::iter::repeat_n(bf16::ZERO, m * n));
+        return true;
+    }
+    let (pa, pb) = (pack_a(a, m, k, p), pack_b(b, k, n, p));
+    let mut c = vec![0f32; p.m * p.n];
+    #[cfg(target_arch = "x86_64")]
+    {
+        let threads = crate::threads::get();
+        let run = |(i, cb): (usize, &mut [f32]), per: usize| {
+            // SAFETY: `available()` checked AMX; the packed buffers are padded to whole
+            // blocks, and each chunk of `c` is whole row blocks.
+            unsafe { amx::blocks(&pa, &pb, cb, i * per, p) }
+        };
+        if m * n * k >= PAR_WORK && threads > 1 && p.m > BLOCK {
+            let per = (p.m / BLOCK).div_ceil(threads) * BLOCK;
+            c.par_chunks_mut(per * p.n)
+                .enumerate()
+                .for_each(|chunk| run(chunk, per));
+        } else {
+            run((0, &mut c[..]), p.m);
+        }
+    }
+    for row in c.chunks(p.n).take(m) {
+        out.extend(row[..n].iter().map(|&v| crate::dtype::f32_to_bf16(v)));
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_float32_on_odd_sizes_and_strides() {
+        if !available() {
+            return;
+        }
+        for &(m, n, k) in &[(1, 1, 1), (9, 33, 17), (17, 64, 64), (40, 100, 129)] {
+            let a: Vec<bf16> = (0..m * k)
+                .map(|i| bf16::from_f32(((i * 7 % 13) as f32 - 6.0) / 8.0))
+                .collect();
+            // b stored transposed (n x k), read through strides.
+            let bt: Vec<bf16> = (0..n * k)
+                .map(|i| bf16::from_f32(((i * 5 % 11) as f32 - 5.0) / 4.0))
+                .collect();
+            let av = View {
+                data: &a,
+                offset: 0,
+                strides: (k, 1),
+            };
+            let bv = View {
+                data: &bt,
+                offset: 0,
+                strides: (1, k),
+            };
+            let mut got = Vec::new();
+            assert!(gemm(av, bv, (m, n, k), &mut got));
+            let got: Vec<f32> = got.iter().map(|v| v.to_f32()).collect();
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f32 = (0..k)
+                        .map(|q| av.at(i, q).to_f32() * bv.at(q, j).to_f32())
+                        .sum();
+                    let g = got[i * n + j];
+                    let tol = 4e-3 * want.abs().max(1.0);
+                    assert!((g - want).abs() <= tol, "{m}x{n}x{k}: {g} vs {want}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The engine's intra-op thread count (PyTorch's `set_num_threads`). Rayon's global pool is
+//! sized once, when first used: `set` before that sizes it; a later `set` makes engine work
+//! run inside a pool of the asked size (`install`), so the count can change at any time and
+//! the default path pays nothing.
+
+use std::sync::{Arc, RwLock};
+
+use crate::{bail, Result};
+
+/// The pool engine work runs in when `set` was called after the global pool started.
+static OVERRIDE: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+
+fn override_pool() -> Option<Arc<rayon::ThreadPool>> {
+    OVERRIDE.read().map(|p| p.clone()).unwrap_or(None)
+}
+
+/// Sets the number of threads the engine's kernels use (at least 1).
+pub fn set(n: usize) -> Result<()> {
+    if n == 0 {
+        bail!(
+            Value,
+            "set_num_threads expects a positive number of threads, got 0"
+        );
+    }
+    let mut slot = match OVERRIDE.write() {
+        Ok(slot) => slot,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .is_ok()
+        || rayon::current_num_threads() == n
+    {
+        *slot = None;
+        return Ok(());
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+        Ok(pool) => *slot = Some(Arc::new(pool)),
+        Err(e) => bail!(Value, "could not start {n} threads: {e}"),
+    }
+    Ok(())
+}
+
+/// The number of threads the engine's kernels use.
+pub fn get() -> usize {
+    override_pool().map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+}
+
+/// Runs `f` where engine work sees the thread count of `set`.
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match override_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_count_follows_set_and_work_runs_with_it() {
+        // Start the global pool first, so `set` takes the override path and leaves it alone.
+        let global = rayon::current_num_threads();
+        super::set(1).unwrap();
+        assert_eq!(super::get(), 1);
+        assert_eq!(super::install(rayon::current_num_threads), 1);
+        super::set(3).unwrap();
+        assert_eq!(super::get(), 3);
+        assert_eq!(super::install(rayon::current_num_threads), 3);
+        assert!(super::set(0).is_err());
+        super::set(global).unwrap();
+        assert_eq!(super::get(), global);
+    }
+}

@@ -17,8 +17,11 @@ from .optimizer import Optimizer
 
 __all__ = [
     "PerParam",
+    "adam_moments",
     "addcdiv_",
     "addcmul_",
+    "apply_weight_decay",
+    "check_adam",
     "check_betas",
     "check_flags",
     "check_lr",
@@ -64,6 +67,23 @@ def check_flags(differentiable: bool) -> None:
         )
 
 
+def check_adam(
+    lr: float,
+    eps: float,
+    betas: Sequence[float],
+    differentiable: bool = False,
+    **non_negative: float,
+) -> tuple[float, float]:
+    """The Adam family's checks in PyTorch's order: ``lr``, ``eps``, ``betas``, then the other
+    ``non_negative`` values (``weight_decay``...) and ``differentiable``; returns the betas."""
+    check_lr(lr)
+    check_non_negative(eps=eps)
+    pair = check_betas(betas)
+    check_non_negative(**non_negative)
+    check_flags(differentiable)
+    return pair
+
+
 def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
     """``t += value * a * b`` in place."""
     return t.add_(a * b, alpha=value)
@@ -84,11 +104,40 @@ def full_like(p: Tensor, value: float) -> Tensor:
     return _core.full(tuple(p.shape), value, dtype=p.dtype, device=p.device)
 
 
+def apply_weight_decay(
+    group: dict[str, Any], p: Tensor, grad: Tensor, decoupled: bool = False
+) -> Tensor:
+    """The group's ``weight_decay`` applied: ``decoupled`` (AdamW's) shrinks ``p`` by
+    ``1 - lr · weight_decay`` in place, otherwise (L2) ``weight_decay · p`` is added to the
+    gradient. Returns the gradient to step with."""
+    wd = group["weight_decay"]
+    if wd == 0:
+        return grad
+    if decoupled:
+        p.mul_(1 - group["lr"] * wd)
+        return grad
+    return grad.add(p, alpha=wd)
+
+
+def adam_moments(
+    state: dict[str, Any], grad: Tensor, betas: Sequence[float]
+) -> tuple[Tensor, Tensor]:
+    """Adam's moments updated in place, ``exp_avg += (1-b1)(g - exp_avg)`` and
+    ``exp_avg_sq = b2 exp_avg_sq + (1-b2) g²``; returns them."""
+    b1, b2 = betas
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    lerp_(exp_avg, grad, 1 - b1)
+    addcmul_(exp_avg_sq.mul_(b2), grad, grad, 1 - b2)
+    return exp_avg, exp_avg_sq
+
+
 class PerParam(Optimizer):
     """An optimizer stepping each parameter that has a gradient with ``_step_param``; the
     gradient arrives negated when the group sets ``maximize``. Subclasses list their state
     keys in ``_state_keys`` (checked by ``load_state_dict``) and the ones holding Python
-    numbers rather than parameter-shaped tensors in ``_scalar_keys``."""
+    numbers rather than parameter-shaped tensors in ``_scalar_keys``. A parameter's state
+    starts as ``_initial_state`` gives it, and its ``step`` (where it keeps one) is advanced
+    before each ``_step_param``."""
 
     _state_keys: tuple[str, ...] = ()
     _scalar_keys: tuple[str, ...] = ()
@@ -100,7 +149,18 @@ class PerParam(Optimizer):
                 continue
             if group.get("maximize", False):
                 grad = -grad
-            self._step_param(group, p, grad, self.state.setdefault(p, {}))
+            state = self.state.setdefault(p, {})
+            if not state:
+                state.update(self._initial_state(group, p))
+            if "step" in state:
+                state["step"] += 1
+            self._step_param(group, p, grad, state)
+
+    def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        """A parameter's state before its first step, in ``_state_keys`` order: ``step`` 0 and
+        the other keys zero tensors like ``p``. Subclasses with other starting values
+        override it."""
+        return {k: 0 if k == "step" else full_like(p, 0.0) for k in self._state_keys}
 
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]

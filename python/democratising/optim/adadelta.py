@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, addcmul_, check_flags, check_lr, check_non_negative, full_like
+from ._common import (
+    PerParam,
+    addcmul_,
+    apply_weight_decay,
+    check_flags,
+    check_lr,
+    check_non_negative,
+)
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -41,14 +48,8 @@ class Adadelta(PerParam):
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = full_like(p, 0.0)
-            state["acc_delta"] = full_like(p, 0.0)
-        state["step"] += 1
-        lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
-        if wd != 0:
-            grad = grad.add(p, alpha=wd)
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        grad = apply_weight_decay(group, p, grad)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         addcmul_(square_avg.mul_(rho), grad, grad, 1 - rho)
         delta = (acc_delta + eps).sqrt_().div_((square_avg + eps).sqrt_()).mul_(grad)

@@ -5,16 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import (
-    PerParam,
-    addcdiv_,
-    check_betas,
-    check_flags,
-    check_lr,
-    check_non_negative,
-    full_like,
-    lerp_,
-)
+from ._common import PerParam, addcdiv_, apply_weight_decay, check_adam, lerp_
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -40,24 +31,14 @@ class Adamax(PerParam):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        check_lr(lr)
-        check_non_negative(eps=eps)
-        betas = check_betas(betas)
-        check_non_negative(weight_decay=weight_decay)
-        check_flags(differentiable)
+        betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
         super().__init__(params, _arguments(Adamax.__init__, locals()))
 
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = full_like(p, 0.0)
-            state["exp_inf"] = full_like(p, 0.0)
-        state["step"] += 1
         b1, b2 = group["betas"]
-        if group["weight_decay"] != 0:
-            grad = grad.add(p, alpha=group["weight_decay"])
+        grad = apply_weight_decay(group, p, grad)
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         lerp_(exp_avg, grad, 1 - b1)
         exp_inf.mul_(b2).maximum_(grad.abs().add_(group["eps"]))

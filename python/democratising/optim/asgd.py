@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, check_flags, check_lr, check_non_negative, full_like
+from ._common import (
+    PerParam,
+    apply_weight_decay,
+    check_flags,
+    check_lr,
+    check_non_negative,
+    full_like,
+)
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -40,19 +47,15 @@ class ASGD(PerParam):
         check_flags(differentiable)
         super().__init__(params, _arguments(ASGD.__init__, locals()))
 
+    def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": full_like(p, 0.0)}
+
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
         lr, lambd = group["lr"], group["lambd"]
-        if not state:
-            state["step"] = 0
-            state["eta"] = float(lr)
-            state["mu"] = 1.0
-            state["ax"] = full_like(p, 0.0)
-        state["step"] += 1
         step = state["step"]
-        if group["weight_decay"] != 0:
-            grad = grad.add(p, alpha=group["weight_decay"])
+        grad = apply_weight_decay(group, p, grad)
         eta, mu = float(state["eta"]), float(state["mu"])
         p.mul_(1 - lambd * eta)
         p.add_(grad, alpha=-eta)

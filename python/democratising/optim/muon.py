@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, check_lr, full_like, lerp_
+from ._common import PerParam, check_lr, lerp_
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -100,8 +100,6 @@ class Muon(PerParam):
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["momentum_buffer"] = full_like(p, 0.0)
         momentum = group["momentum"]
         buf = lerp_(state["momentum_buffer"], grad, 1 - momentum)
         update = grad.lerp(buf, momentum) if group["nesterov"] else buf

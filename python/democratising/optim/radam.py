@@ -7,16 +7,7 @@ import math
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import (
-    PerParam,
-    addcmul_,
-    check_betas,
-    check_flags,
-    check_lr,
-    check_non_negative,
-    full_like,
-    lerp_,
-)
+from ._common import PerParam, adam_moments, apply_weight_decay, check_adam
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -44,32 +35,16 @@ class RAdam(PerParam):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        check_lr(lr)
-        check_non_negative(eps=eps)
-        betas = check_betas(betas)
-        check_non_negative(weight_decay=weight_decay)
-        check_flags(differentiable)
+        betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
         super().__init__(params, _arguments(RAdam.__init__, locals()))
 
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = full_like(p, 0.0)
-            state["exp_avg_sq"] = full_like(p, 0.0)
-        state["step"] += 1
-        step = state["step"]
-        lr, wd = group["lr"], group["weight_decay"]
+        step, lr = state["step"], group["lr"]
         b1, b2 = group["betas"]
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                p.mul_(1 - lr * wd)
-            else:
-                grad = grad.add(p, alpha=wd)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - b1)
-        addcmul_(exp_avg_sq.mul_(b2), grad, grad, 1 - b2)
+        grad = apply_weight_decay(group, p, grad, group["decoupled_weight_decay"])
+        exp_avg, exp_avg_sq = adam_moments(state, grad, (b1, b2))
         bias1, bias2 = 1 - b1**step, 1 - b2**step
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * step * (b2**step) / bias2

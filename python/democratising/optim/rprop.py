@@ -42,14 +42,12 @@ class Rprop(PerParam):
         check_flags(differentiable)
         super().__init__(params, _arguments(Rprop.__init__, locals()))
 
+    def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        return {"step": 0, "prev": full_like(p, 0.0), "step_size": full_like(p, group["lr"])}
+
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["step"] = 0
-            state["prev"] = full_like(p, 0.0)
-            state["step_size"] = full_like(p, group["lr"])
-        state["step"] += 1
         etaminus, etaplus = group["etas"]
         lo, hi = group["step_sizes"]
         prev, step_size = state["prev"], state["step_size"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
-from ._common import PerParam, check_betas, check_lr, check_non_negative, full_like
+from ._common import PerParam, check_adam
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
@@ -46,19 +46,12 @@ class SparseAdam(PerParam):
         eps: float = 1e-8,
         maximize: bool = False,
     ) -> None:
-        check_lr(lr)
-        check_non_negative(eps=eps)
-        betas = check_betas(betas)
+        betas = check_adam(lr, eps, betas)
         super().__init__(params, _arguments(SparseAdam.__init__, locals()))
 
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = full_like(p, 0.0)
-            state["exp_avg_sq"] = full_like(p, 0.0)
-        state["step"] += 1
         step = state["step"]
         b1, b2 = group["betas"]
         rows = _touched_rows(grad)

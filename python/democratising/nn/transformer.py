@@ -81,10 +81,18 @@ def _factory(module: Module, device: Any, dtype: Any) -> None:
         module.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
 
 
-class TransformerEncoderLayer(Module):
-    """Self-attention followed by a feed-forward block, each with a residual connection and a
-    ``LayerNorm`` (after the residual, or before the block with ``norm_first``). Inputs are
-    ``[S, N, E]`` (``[N, S, E]`` with ``batch_first``) or unbatched ``[S, E]``."""
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: self-attention ``self_attn`` (and, in the
+    decoder, ``multihead_attn`` over the encoder's memory), the feed-forward block
+    ``linear1 -> activation -> dropout -> linear2``, and one ``LayerNorm`` and one ``Dropout``
+    per sublayer (``norm1``, ``dropout1``, ...), registered in PyTorch's order."""
+
+    #: Whether the layer attends to an encoder's memory too (the decoder's third sublayer).
+    _cross = False
+    norm1: LayerNorm
+    norm2: LayerNorm
+    dropout1: Dropout
+    dropout2: Dropout
 
     def __init__(
         self,
@@ -101,19 +109,68 @@ class TransformerEncoderLayer(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
-        )
+        for name in ("self_attn", "multihead_attn") if self._cross else ("self_attn",):
+            setattr(
+                self,
+                name,
+                MultiheadAttention(
+                    d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+                ),
+            )
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
+        sublayers = range(1, 4 if self._cross else 3)
+        for i in sublayers:
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+        for i in sublayers:
+            setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _get_activation_fn(activation)
         _factory(self, device, dtype)
+
+    def _attend(
+        self,
+        attn: MultiheadAttention,
+        x: Tensor,
+        mem: Tensor,
+        attn_mask: Optional[Tensor],
+        key_padding_mask: Optional[Tensor],
+        is_causal: bool,
+        dropout: Dropout,
+    ) -> Tensor:
+        """``x`` attending to ``mem`` through ``attn`` (no weights), then ``dropout``."""
+        out = attn(
+            x,
+            mem,
+            mem,
+            attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask,
+            need_weights=False,
+            is_causal=is_causal,
+        )[0]
+        return dropout(out)
+
+    def _sa_block(
+        self,
+        x: Tensor,
+        attn_mask: Optional[Tensor],
+        key_padding_mask: Optional[Tensor],
+        is_causal: bool = False,
+    ) -> Tensor:
+        return self._attend(
+            self.self_attn, x, x, attn_mask, key_padding_mask, is_causal, self.dropout1
+        )
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return (self.dropout3 if self._cross else self.dropout2)(x)
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention followed by a feed-forward block, each with a residual connection and a
+    ``LayerNorm`` (after the residual, or before the block with ``norm_first``). Inputs are
+    ``[S, N, E]`` (``[N, S, E]`` with ``batch_first``) or unbatched ``[S, E]``."""
 
     def forward(
         self,
@@ -133,66 +190,14 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff_block(x))
         return x
 
-    def _sa_block(
-        self,
-        x: Tensor,
-        attn_mask: Optional[Tensor],
-        key_padding_mask: Optional[Tensor],
-        is_causal: bool = False,
-    ) -> Tensor:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return self.dropout1(x)
 
-    def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
-
-
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's ``memory``, then a feed-forward block; each
     with a residual connection and a ``LayerNorm`` (before the block with ``norm_first``)."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: Activation = F.relu,
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias
-        )
-        self.multihead_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _get_activation_fn(activation)
-        _factory(self, device, dtype)
+    _cross = True
+    norm3: LayerNorm
+    dropout3: Dropout
 
     def forward(
         self,
@@ -223,24 +228,6 @@ class TransformerDecoderLayer(Module):
             x = self.norm3(x + self._ff_block(x))
         return x
 
-    def _sa_block(
-        self,
-        x: Tensor,
-        attn_mask: Optional[Tensor],
-        key_padding_mask: Optional[Tensor],
-        is_causal: bool = False,
-    ) -> Tensor:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            is_causal=is_causal,
-            need_weights=False,
-        )[0]
-        return self.dropout1(x)
-
     def _mha_block(
         self,
         x: Tensor,
@@ -249,23 +236,36 @@ class TransformerDecoderLayer(Module):
         key_padding_mask: Optional[Tensor],
         is_causal: bool = False,
     ) -> Tensor:
-        x = self.multihead_attn(
-            x,
-            mem,
-            mem,
-            attn_mask=attn_mask,
-            key_padding_mask=key_padding_mask,
-            is_causal=is_causal,
-            need_weights=False,
-        )[0]
-        return self.dropout2(x)
-
-    def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
+        return self._attend(
+            self.multihead_attn, x, mem, attn_mask, key_padding_mask, is_causal, self.dropout2
+        )
 
 
-class TransformerEncoder(Module):
+class _Stack(Module):
+    """``num_layers`` deep copies of a layer (``layers.0``, ``layers.1``, ...) and an optional
+    final ``norm``."""
+
+    def __init__(self, layer: Module, num_layers: int, norm: Optional[Module] = None) -> None:
+        super().__init__()
+        self.layers = _get_clones(layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def _is_causal(self, x: Tensor, mask: Optional[Tensor], is_causal: Optional[bool]) -> bool:
+        """``is_causal``, or when ``None`` whether ``mask`` is the causal mask for ``x``."""
+        first = self.layers[0] if len(self.layers) else None
+        batch_first = bool(first is not None and first.self_attn.batch_first)
+        return _detect_is_causal_mask(mask, is_causal, _get_seq_len(x, batch_first))
+
+    def _run(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """``x`` through every layer (each called with the same further arguments), then
+        ``norm``."""
+        for mod in self.layers:
+            x = mod(x, *args, **kwargs)
+        return x if self.norm is None else self.norm(x)
+
+
+class TransformerEncoder(_Stack):
     """A stack of ``num_layers`` deep copies of ``encoder_layer`` (``layers.0``, ``layers.1``,
     ...) and an optional final ``norm``. ``enable_nested_tensor`` and ``mask_check`` are
     accepted for PyTorch compatibility (there is no nested-tensor fast path here)."""
@@ -278,10 +278,7 @@ class TransformerEncoder(Module):
         enable_nested_tensor: bool = True,
         mask_check: bool = True,
     ) -> None:
-        super().__init__()
-        self.layers = _get_clones(encoder_layer, num_layers)
-        self.num_layers = num_layers
-        self.norm = norm
+        super().__init__(encoder_layer, num_layers, norm)
         self.enable_nested_tensor = enable_nested_tensor
         self.use_nested_tensor = False
         self.mask_check = mask_check
@@ -295,20 +292,15 @@ class TransformerEncoder(Module):
     ) -> Tensor:
         """Runs ``src`` through every layer with the same masks; ``is_causal=None`` detects
         whether ``mask`` is the causal mask."""
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = bool(first is not None and first.self_attn.batch_first)
-        is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, batch_first))
-        out = src
-        for mod in self.layers:
-            out = mod(
-                out, src_mask=mask, is_causal=is_causal, src_key_padding_mask=src_key_padding_mask
-            )
-        if self.norm is not None:
-            out = self.norm(out)
-        return out
+        return self._run(
+            src,
+            src_mask=mask,
+            is_causal=self._is_causal(src, mask, is_causal),
+            src_key_padding_mask=src_key_padding_mask,
+        )
 
 
-class TransformerDecoder(Module):
+class TransformerDecoder(_Stack):
     """A stack of ``num_layers`` deep copies of ``decoder_layer`` and an optional ``norm``."""
 
     def __init__(
@@ -317,10 +309,7 @@ class TransformerDecoder(Module):
         num_layers: int,
         norm: Optional[Module] = None,
     ) -> None:
-        super().__init__()
-        self.layers = _get_clones(decoder_layer, num_layers)
-        self.num_layers = num_layers
-        self.norm = norm
+        super().__init__(decoder_layer, num_layers, norm)
 
     def forward(
         self,
@@ -335,24 +324,16 @@ class TransformerDecoder(Module):
     ) -> Tensor:
         """Runs ``tgt`` through every layer, each attending to ``memory``; ``tgt_is_causal=None``
         detects whether ``tgt_mask`` is the causal mask."""
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = bool(first is not None and first.self_attn.batch_first)
-        causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _get_seq_len(tgt, batch_first))
-        out = tgt
-        for mod in self.layers:
-            out = mod(
-                out,
-                memory,
-                tgt_mask=tgt_mask,
-                memory_mask=memory_mask,
-                tgt_key_padding_mask=tgt_key_padding_mask,
-                memory_key_padding_mask=memory_key_padding_mask,
-                tgt_is_causal=causal,
-                memory_is_causal=memory_is_causal,
-            )
-        if self.norm is not None:
-            out = self.norm(out)
-        return out
+        return self._run(
+            tgt,
+            memory,
+            tgt_mask=tgt_mask,
+            memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=self._is_causal(tgt, tgt_mask, tgt_is_causal),
+            memory_is_causal=memory_is_causal,
+        )
 
 
 class Transformer(Module):
@@ -380,38 +361,26 @@ class Transformer(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        layer_args = (
+            *(d_model, nhead, dim_feedforward, dropout, activation),
+            *(layer_norm_eps, batch_first, norm_first, bias),
+        )
         if custom_encoder is not None:
             self.encoder = custom_encoder
         else:
-            encoder_layer = TransformerEncoderLayer(
-                d_model,
-                nhead,
-                dim_feedforward,
-                dropout,
-                activation,
-                layer_norm_eps,
-                batch_first,
-                norm_first,
-                bias,
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(*layer_args),
+                num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias),
             )
-            encoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-            self.encoder = TransformerEncoder(encoder_layer, num_encoder_layers, encoder_norm)
         if custom_decoder is not None:
             self.decoder = custom_decoder
         else:
-            decoder_layer = TransformerDecoderLayer(
-                d_model,
-                nhead,
-                dim_feedforward,
-                dropout,
-                activation,
-                layer_norm_eps,
-                batch_first,
-                norm_first,
-                bias,
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(*layer_args),
+                num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias),
             )
-            decoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-            self.decoder = TransformerDecoder(decoder_layer, num_decoder_layers, decoder_norm)
         self._reset_parameters()
         self.d_model = d_model
         self.nhead = nhead

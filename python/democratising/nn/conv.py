@@ -37,92 +37,13 @@ def _check_geometry(
             raise InvalidValueError(f"{layer}: {name} must be >= {least}, got {value}")
 
 
-class Conv1d(Module):
-    """1-D convolution over ``[N, C, L]`` (or ``[C, L]``) with PyTorch's parameter shapes
-    ``weight [O, C/groups, k]``, ``bias [O]`` and default initialisation U(±1/√fan_in).
-    Non-``"zeros"`` ``padding_mode`` pads explicitly with ``F.pad`` before a valid convolution."""
+class _ConvNd(Module):
+    """What ``Conv1d`` and ``Conv2d`` share: PyTorch's constructor and checks, the geometry as
+    tuples of ``_ndim`` ints (``padding`` may be ``"same"``/``"valid"``), ``weight
+    [O, C/groups, *kernel_size]`` and ``bias [O]`` initialised U(±1/√fan_in), and the explicit
+    ``F.pad`` that a non-``"zeros"`` ``padding_mode`` applies before a valid convolution."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntSingle,
-        stride: IntSingle = 1,
-        padding: Union[IntSingle, str] = 0,
-        dilation: IntSingle = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("in_channels and out_channels must both be divisible by groups")
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(
-                f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
-            )
-        k = F._single(kernel_size)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = (k,), (F._single(stride),)
-        self.dilation, self.groups, self.padding_mode = (F._single(dilation),), groups, padding_mode
-        _check_geometry(
-            "Conv1d",
-            self.kernel_size,
-            self.stride,
-            self.dilation,
-            None if isinstance(padding, str) else (F._single(padding),),
-        )
-        self.padding: Union[tuple[int], str]
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(
-                    f"Invalid padding string {padding!r}, should be one of ['valid', 'same']"
-                )
-            if padding == "same" and self.stride != (1,):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-            self.padding = padding
-            total = self.dilation[0] * (k - 1) if padding == "same" else 0
-            # PyTorch puts the odd extra element of "same" padding on the right.
-            self._explicit_padding = (total // 2, total - total // 2)
-        else:
-            self.padding = (F._single(padding),)
-            self._explicit_padding = (self.padding[0], self.padding[0])
-        _init_weight_and_bias(self, (out_channels, in_channels // groups, k), bias)
-        to_factory(self, device, dtype)
-
-    def forward(self, x: Tensor) -> Tensor:
-        bias = self._parameters.get("bias")
-        if self.padding_mode != "zeros":
-            x = F.pad(x, self._explicit_padding, mode=self.padding_mode)
-            return F.conv1d(x, self.weight, bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv1d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding != (0,):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self._parameters.get("bias") is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
-
-
-class Conv2d(Module):
-    """2-D convolution with PyTorch's parameter shapes ``weight [O, C/groups, kH, kW]`` and
-    default initialisation U(±1/√fan_in). Non-``"zeros"`` ``padding_mode`` pads explicitly
-    with ``F.pad`` before a valid convolution, as ``Conv1d`` does."""
+    _ndim = 1
 
     def __init__(
         self,
@@ -147,50 +68,96 @@ class Conv2d(Module):
             raise ValueError(
                 f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
             )
-        self.padding_mode = padding_mode
-        kh, kw = F._pair(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = (kh, kw), F._pair(stride)
-        self.padding = padding if isinstance(padding, str) else F._pair(padding)
-        self.dilation, self.groups = F._pair(dilation), groups
+        self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
+        self.dilation, self.groups, self.padding_mode = self._tuple(dilation), groups, padding_mode
+        self.padding: Union[tuple[int, ...], str]
+        self.padding = padding if isinstance(padding, str) else self._tuple(padding)
         _check_geometry(
-            "Conv2d",
+            f"Conv{self._ndim}d",
             self.kernel_size,
             self.stride,
             self.dilation,
             None if isinstance(self.padding, str) else self.padding,
         )
-        _init_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(
+                    f"Invalid padding string {padding!r}, should be one of ['valid', 'same']"
+                )
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        _init_weight_and_bias(self, shape, bias)
         to_factory(self, device, dtype)
 
-    def _explicit_padding(self) -> tuple[int, int, int, int]:
-        """``(left, right, top, bottom)`` for ``F.pad`` (PyTorch puts the odd extra element of
-        ``"same"`` padding on the right/bottom)."""
-        if isinstance(self.padding, str):
-            if self.padding == "valid":
-                return (0, 0, 0, 0)
-            th = self.dilation[0] * (self.kernel_size[0] - 1)
-            tw = self.dilation[1] * (self.kernel_size[1] - 1)
-            return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
-        ph, pw = self.padding
-        return (pw, pw, ph, ph)
+    def _tuple(self, v: IntPair) -> tuple[int, ...]:
+        """``v`` as ``_ndim`` ints."""
+        return (F._single(v),) if self._ndim == 1 else F._pair(v)
+
+    def _explicit_padding(self) -> tuple[int, ...]:
+        """The padding for ``F.pad``: ``(left, right)`` per dimension, last dimension first
+        (PyTorch puts the odd extra element of ``"same"`` padding on the right/bottom)."""
+        if self.padding == "valid":
+            return (0,) * (2 * self._ndim)
+        pads: tuple[int, ...] = ()
+        for i in reversed(range(self._ndim)):
+            if isinstance(self.padding, str):
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                pads += (total // 2, total - total // 2)
+            else:
+                pads += (self.padding[i], self.padding[i])
+        return pads
+
+    def _conv(self, x: Tensor) -> Tensor:
+        """The convolution, after the explicit padding a non-``"zeros"`` ``padding_mode``
+        asks for."""
+        conv = F.conv1d if self._ndim == 1 else F.conv2d
+        padding: Any = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
+            padding = 0
+        bias = self._parameters.get("bias")
+        return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over ``[N, C, L]`` (or ``[C, L]``) with PyTorch's parameter shapes
+    ``weight [O, C/groups, k]``, ``bias [O]`` and default initialisation U(±1/√fan_in).
+    Non-``"zeros"`` ``padding_mode`` pads explicitly with ``F.pad`` before a valid convolution."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv(x)
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self._parameters.get("bias") is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution with PyTorch's parameter shapes ``weight [O, C/groups, kH, kW]`` and
+    default initialisation U(±1/√fan_in). Non-``"zeros"`` ``padding_mode`` pads explicitly
+    with ``F.pad`` before a valid convolution, as ``Conv1d`` does."""
+
+    _ndim = 2
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim == 3 and x.shape[0] != self.in_channels:
             raise self._missing_channels(x)
-        if self.padding_mode != "zeros":
-            x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
-            bias = self._parameters.get("bias")
-            return F.conv2d(x, self.weight, bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(
-            x,
-            self.weight,
-            self._parameters.get("bias"),
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )
+        return self._conv(x)
 
     def _missing_channels(self, x: Tensor) -> ShapeError:
         """A 3-D input is one unbatched ``[C, H, W]`` image; ``[N, H, W]`` (a batch of

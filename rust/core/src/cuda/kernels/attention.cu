@@ -194,22 +194,23 @@ __device__ void attention_backward_dkv(AttnGeom g, const T* q, const T* k, const
     }
 }
 
-#define DM_ATTENTION_KERNELS(S, T)                                                                   \
-    extern "C" __global__ void attention_forward_##S(AttnGeom g, const T* q, const T* k, const T* v, \
-                                                     const T* mask, T* out, T* lse) {               \
-        attention_forward<T>(g, q, k, v, mask, out, lse);                                            \
-    }                                                                                                \
-    extern "C" __global__ void attention_backward_dq_##S(AttnGeom g, const T* q, const T* k,         \
-                                                         const T* v, const T* out, const T* lse,     \
-                                                         const T* gout, const T* mask, T* dq,        \
-                                                         T* delta) {                                 \
-        attention_backward_dq<T>(g, q, k, v, out, lse, gout, mask, dq, delta);                       \
-    }                                                                                                \
-    extern "C" __global__ void attention_backward_dkv_##S(AttnGeom g, const T* q, const T* k,        \
-                                                          const T* v, const T* lse, const T* gout,   \
-                                                          const T* mask, const T* delta, T* dk,      \
-                                                          T* dv) {                                   \
-        attention_backward_dkv<T>(g, q, k, v, lse, gout, mask, delta, dk, dv);                       \
+// Every attention kernel starts with the geometry, then q, k and v (the host's `qkv_args`).
+#define DM_ATTN_QKV(T) AttnGeom g, const T *q, const T *k, const T *v
+
+#define DM_ATTENTION_KERNELS(S, T)                                                             \
+    extern "C" __global__ void attention_forward_##S(DM_ATTN_QKV(T), const T* mask, T* out,    \
+                                                     T* lse) {                                 \
+        attention_forward<T>(g, q, k, v, mask, out, lse);                                      \
+    }                                                                                          \
+    extern "C" __global__ void attention_backward_dq_##S(                                      \
+        DM_ATTN_QKV(T), const T* out, const T* lse, const T* gout, const T* mask, T* dq,       \
+        T* delta) {                                                                            \
+        attention_backward_dq<T>(g, q, k, v, out, lse, gout, mask, dq, delta);                 \
+    }                                                                                          \
+    extern "C" __global__ void attention_backward_dkv_##S(                                     \
+        DM_ATTN_QKV(T), const T* lse, const T* gout, const T* mask, const T* delta, T* dk,     \
+        T* dv) {                                                                               \
+        attention_backward_dkv<T>(g, q, k, v, lse, gout, mask, delta, dk, dv);                 \
     }
 
 DM_ATTENTION_KERNELS(f32, float)

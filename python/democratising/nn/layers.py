@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .. import _core
 from .._core import Tensor
@@ -76,45 +76,58 @@ class Linear(Dense, metaclass=_AliasOfDense):
     as ``Linear(...)``, the name it was built with."""
 
 
-class ReLU(Module):
-    """``max(x, 0)``; ``inplace=True`` writes the result into the input (see
-    ``_factory.inplace_result`` for when autograd keeps it a new tensor)."""
+class _InplaceActivation(Module):
+    """An activation with PyTorch's ``inplace`` flag: ``forward`` is ``_act(x)``, written into
+    the input with ``inplace=True`` (see ``_factory.inplace_result`` for when autograd keeps it
+    a new tensor); ``repr`` shows ``_options()`` and then ``inplace=True`` when set."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, x.relu(), self.inplace)
+        return inplace_result(x, self._act(x), self.inplace)
+
+    def _act(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _options(self) -> str:
+        return ""
 
     def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+        inplace = "inplace=True" if self.inplace else ""
+        return ", ".join(s for s in (self._options(), inplace) if s)
 
 
-class LeakyReLU(Module):
+class ReLU(_InplaceActivation):
+    """``max(x, 0)``; ``inplace=True`` writes the result into the input."""
+
+    def _act(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class LeakyReLU(_InplaceActivation):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
-        super().__init__()
-        self.negative_slope, self.inplace = negative_slope, inplace
+        super().__init__(inplace)
+        self.negative_slope = negative_slope
 
-    def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, x.leaky_relu(self.negative_slope), self.inplace)
+    def _act(self, x: Tensor) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
 
-    def extra_repr(self) -> str:
-        inplace = ", inplace=True" if self.inplace else ""
-        return f"negative_slope={self.negative_slope}{inplace}"
+    def _options(self) -> str:
+        return f"negative_slope={self.negative_slope}"
 
 
-class ELU(Module):
+class ELU(_InplaceActivation):
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha, self.inplace = alpha, inplace
+        super().__init__(inplace)
+        self.alpha = alpha
 
-    def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, x.elu(self.alpha), self.inplace)
+    def _act(self, x: Tensor) -> Tensor:
+        return x.elu(self.alpha)
 
-    def extra_repr(self) -> str:
-        inplace = ", inplace=True" if self.inplace else ""
-        return f"alpha={self.alpha}{inplace}"
+    def _options(self) -> str:
+        return f"alpha={self.alpha}"
 
 
 class Softplus(Module):
@@ -138,26 +151,26 @@ class GELU(Module):
         return x.gelu(approximate=self.approximate)
 
 
-class SiLU(Module):
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
+class SiLU(_InplaceActivation):
+    def _act(self, x: Tensor) -> Tensor:
+        return x.silu()
+
+
+class _Elementwise(Module):
+    """A layer with no options applying the function ``_fn``."""
+
+    _fn: Callable[[Tensor], Tensor]
 
     def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, x.silu(), self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+        return self._fn(x)
 
 
-class Tanh(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
+class Tanh(_Elementwise):
+    _fn = staticmethod(Tensor.tanh)
 
 
-class Sigmoid(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
+class Sigmoid(_Elementwise):
+    _fn = staticmethod(Tensor.sigmoid)
 
 
 class Softmax(Module):
@@ -178,7 +191,12 @@ class LogSoftmax(Module):
         return x.log_softmax(self.dim)
 
 
-class Dropout(Module):
+class _DropoutNd(Module):
+    """What the dropout layers share (PyTorch's ``_DropoutNd``): ``p``, ``inplace``, and a
+    ``forward`` that applies ``_drop(x, p, training)`` only while training with ``p > 0``."""
+
+    _drop: Callable[[Tensor, float, bool], Tensor]
+
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         F._check_dropout_p(p)
@@ -187,10 +205,14 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        return inplace_result(x, F.dropout(x, self.p, self.training), self.inplace)
+        return inplace_result(x, self._drop(x, self.p, self.training), self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    _drop = staticmethod(F.dropout)
 
 
 class Flatten(Module):
@@ -216,91 +238,76 @@ class Identity(Module):
 # ---- more activations (``inplace=True`` writes into the input, see ``inplace_result``) ----
 
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
-
-
-class Hardtanh(Module):
+class Hardtanh(_InplaceActivation):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
         if min_val > max_val:
             raise ValueError("min_val cannot be greater than max_val")
-        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+        super().__init__(inplace)
+        self.min_val, self.max_val = min_val, max_val
 
-    def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, F.hardtanh(x, self.min_val, self.max_val), self.inplace)
+    def _act(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
 
-    def extra_repr(self) -> str:
-        inplace = ", inplace=True" if self.inplace else ""
-        return f"min_val={self.min_val}, max_val={self.max_val}{inplace}"
+    def _options(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
 
 
 class ReLU6(Hardtanh):
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
-
-
-class _InplaceActivation(Module):
-    """An activation whose only option is PyTorch's ``inplace`` flag."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    def _options(self) -> str:
+        return ""
 
 
 class Mish(_InplaceActivation):
-    def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, F.mish(x), self.inplace)
+    _act = staticmethod(F.mish)
 
 
 class Hardswish(_InplaceActivation):
-    def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, F.hardswish(x), self.inplace)
+    _act = staticmethod(F.hardswish)
 
 
 class Hardsigmoid(_InplaceActivation):
+    _act = staticmethod(F.hardsigmoid)
+
+
+class Softsign(_Elementwise):
+    _fn = staticmethod(F.softsign)
+
+
+class LogSigmoid(_Elementwise):
+    _fn = staticmethod(F.logsigmoid)
+
+
+class _OverDim(Module):
+    """A layer applying ``_fn(x, dim)``."""
+
+    _fn: Callable[[Tensor, Any], Tensor]
+
+    def __init__(self, dim: Optional[int]) -> None:
+        super().__init__()
+        self.dim = dim
+
     def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, F.hardsigmoid(x), self.inplace)
+        return self._fn(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
-class Softsign(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softsign(x)
+class Softmin(_OverDim):
+    _fn = staticmethod(F.softmin)
 
-
-class LogSigmoid(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.logsigmoid(x)
-
-
-class Softmin(Module):
     def __init__(self, dim: Optional[int] = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softmin(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        super().__init__(dim)
 
 
-class GLU(Module):
+class GLU(_OverDim):
+    _fn = staticmethod(F.glu)
+
     def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.glu(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        super().__init__(dim)
 
 
 class PReLU(Module):
@@ -341,21 +348,10 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """Zeroes whole channels of ``[N, C, H, W]`` (or ``[N, C, L]``) while training."""
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        F._check_dropout_p(p)
-        self.p, self.inplace = p, inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0:
-            return x
-        return inplace_result(x, F.dropout2d(x, self.p, self.training), self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+    _drop = staticmethod(F.dropout2d)
 
 
 def _quad(padding: Union[int, Sequence[int]]) -> tuple[int, int, int, int]:

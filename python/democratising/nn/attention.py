@@ -134,44 +134,29 @@ class MultiheadAttention(Module):
         attn_mask: Optional[Tensor],
     ) -> bool:
         """Raises ``ShapeError`` for inputs PyTorch rejects; returns whether they are batched."""
-        if query.ndim == 3:
-            if key.ndim != 3 or value.ndim != 3:
-                raise ShapeError(
-                    f"MultiheadAttention: for batched (3-D) query, expected key and value to be "
-                    f"3-D but found {key.ndim}-D and {value.ndim}-D tensors respectively"
-                )
-            if key_padding_mask is not None and key_padding_mask.ndim != 2:
-                raise ShapeError(
-                    f"MultiheadAttention: for batched (3-D) query, expected key_padding_mask to "
-                    f"be None or 2-D but found {key_padding_mask.ndim}-D tensor instead"
-                )
-            if attn_mask is not None and attn_mask.ndim not in (2, 3):
-                raise ShapeError(
-                    f"MultiheadAttention: for batched (3-D) query, expected attn_mask to be "
-                    f"None, 2-D or 3-D but found {attn_mask.ndim}-D tensor instead"
-                )
-            return True
-        if query.ndim == 2:
-            if key.ndim != 2 or value.ndim != 2:
-                raise ShapeError(
-                    f"MultiheadAttention: for unbatched (2-D) query, expected key and value to "
-                    f"be 2-D but found {key.ndim}-D and {value.ndim}-D tensors respectively"
-                )
-            if key_padding_mask is not None and key_padding_mask.ndim != 1:
-                raise ShapeError(
-                    f"MultiheadAttention: for unbatched (2-D) query, expected key_padding_mask "
-                    f"to be None or 1-D but found {key_padding_mask.ndim}-D tensor instead"
-                )
-            if attn_mask is not None and attn_mask.ndim not in (2, 3):
-                raise ShapeError(
-                    f"MultiheadAttention: for unbatched (2-D) query, expected attn_mask to be "
-                    f"None, 2-D or 3-D but found {attn_mask.ndim}-D tensor instead"
-                )
-            return False
-        raise ShapeError(
-            f"MultiheadAttention: query should be unbatched 2-D or batched 3-D tensor but "
-            f"received {query.ndim}-D query tensor of shape {tuple(query.shape)}"
-        )
+        nd = query.ndim
+        if nd not in (2, 3):
+            raise ShapeError(
+                f"MultiheadAttention: query should be unbatched 2-D or batched 3-D tensor but "
+                f"received {nd}-D query tensor of shape {tuple(query.shape)}"
+            )
+        what = f"MultiheadAttention: for {'batched' if nd == 3 else 'unbatched'} ({nd}-D) query"
+        if key.ndim != nd or value.ndim != nd:
+            raise ShapeError(
+                f"{what}, expected key and value to be {nd}-D but found {key.ndim}-D and "
+                f"{value.ndim}-D tensors respectively"
+            )
+        if key_padding_mask is not None and key_padding_mask.ndim != nd - 1:
+            raise ShapeError(
+                f"{what}, expected key_padding_mask to be None or {nd - 1}-D but found "
+                f"{key_padding_mask.ndim}-D tensor instead"
+            )
+        if attn_mask is not None and attn_mask.ndim not in (2, 3):
+            raise ShapeError(
+                f"{what}, expected attn_mask to be None, 2-D or 3-D but found {attn_mask.ndim}-D "
+                "tensor instead"
+            )
+        return nd == 3
 
     def _projections(self) -> tuple[Tensor, Tensor, Tensor]:
         p = self._parameters

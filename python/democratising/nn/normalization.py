@@ -16,14 +16,22 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _dims(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
 def _register_affine(
-    module: Module, affine: bool, bias: bool, shape: Union[int, Sequence[int]]
+    module: Module, affine: bool, bias: Optional[bool], shape: Union[int, Sequence[int]]
 ) -> None:
     """The learnable scale (ones) and shift (zeros) of a normalisation layer, or ``None`` in
-    their places (so ``state_dict`` and ``repr`` look like PyTorch's either way)."""
-    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    their places (so ``state_dict`` and ``repr`` look like PyTorch's either way); a layer
+    without a shift at all (``RMSNorm``) passes ``bias=None``."""
+    dims = _dims(shape)
     module.register_parameter("weight", Parameter(_core.ones(*dims)) if affine else None)
-    module.register_parameter("bias", Parameter(_core.zeros(*dims)) if affine and bias else None)
+    if bias is not None:
+        module.register_parameter(
+            "bias", Parameter(_core.zeros(*dims)) if affine and bias else None
+        )
 
 
 def affine_of(module: Module) -> tuple[Optional[Tensor], Optional[Tensor]]:
@@ -114,7 +122,28 @@ class BatchNorm2d(_BatchNorm):
     _expected_ndim = (4,)
 
 
-class LayerNorm(Module):
+class _TrailingNorm(Module):
+    """What ``LayerNorm`` and ``RMSNorm`` share: the trailing ``normalized_shape`` they
+    normalise over (kept as a tuple), ``eps`` and the elementwise ``weight`` (and ``bias``
+    unless it is ``None``)."""
+
+    def __init__(
+        self,
+        normalized_shape: Union[int, Sequence[int]],
+        eps: Optional[float],
+        elementwise_affine: bool,
+        bias: Optional[bool],
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape, self.eps = _dims(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        _register_affine(self, elementwise_affine, bias, self.normalized_shape)
+        to_factory(self, device, dtype)
+
+
+class LayerNorm(_TrailingNorm):
     def __init__(
         self,
         normalized_shape: Union[int, Sequence[int]],
@@ -124,14 +153,7 @@ class LayerNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        )
-        self.normalized_shape, self.eps = shape, eps
-        self.elementwise_affine = elementwise_affine
-        _register_affine(self, elementwise_affine, bias, shape)
-        to_factory(self, device, dtype)
+        super().__init__(normalized_shape, eps, elementwise_affine, bias, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, *affine_of(self), self.eps)
@@ -176,7 +198,7 @@ class GroupNorm(Module):
         )
 
 
-class RMSNorm(Module):
+class RMSNorm(_TrailingNorm):
     """Root-mean-square layer normalisation over the trailing ``normalized_shape`` dims
     (PyTorch's ``nn.RMSNorm``): ``x / sqrt(mean(x**2) + eps) * weight`` with ``weight``
     initialised to ones; ``eps=None`` uses the input dtype's machine epsilon."""
@@ -189,16 +211,7 @@ class RMSNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        shape = (
-            (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        )
-        self.normalized_shape, self.eps = shape, eps
-        self.elementwise_affine = elementwise_affine
-        self.register_parameter(
-            "weight", Parameter(_core.ones(*shape)) if elementwise_affine else None
-        )
-        to_factory(self, device, dtype)
+        super().__init__(normalized_shape, eps, elementwise_affine, None, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, self.normalized_shape, self._parameters.get("weight"), self.eps)

@@ -541,6 +541,14 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
         raise CheckpointError(
             f"{p!r} is corrupt: its {CHECKSUM_KEY!r} checksum is malformed or misplaced"
         )
+    return decode_tensors(entries, data), metadata
+
+
+def decode_tensors(
+    entries: Mapping[str, tuple[str, list[int], int, int]], data: bytes
+) -> dict[str, RawTensor]:
+    """The tensors ``parse_header`` listed, each an owned copy of its bytes of ``data``;
+    ``CheckpointError`` for bytes that do not decode (a BOOL byte other than 0 or 1)."""
     tensors: dict[str, RawTensor] = {}
     for name, (dtype, shape, begin, end) in entries.items():
         storage = _STORAGE[dtype]
@@ -554,9 +562,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
             )
         except (ValueError, MemoryError) as e:
             raise CheckpointError(f"tensor {name!r}: cannot decode: {e}") from e
-        if dtype == "BOOL":
-            check = np.frombuffer(data, dtype=np.uint8, count=end - begin, offset=begin)
-            if check.size and int(check.max()) > 1:
-                raise CheckpointError(f"tensor {name!r}: BOOL bytes must be 0 or 1")
+        if dtype == "BOOL" and arr.size and int(arr.view(np.uint8).max()) > 1:
+            raise CheckpointError(f"tensor {name!r}: BOOL bytes must be 0 or 1")
         tensors[name] = RawTensor(dtype, arr)
-    return tensors, metadata
+    return tensors

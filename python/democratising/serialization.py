@@ -32,7 +32,6 @@ import numpy as np
 from . import _core
 from ._core import Device, Tensor
 from ._safetensors import (
-    _STORAGE,
     CHECKSUM_KEY,
     MAX_HEADER_SIZE,
     CheckpointFileNotFoundError,
@@ -41,6 +40,7 @@ from ._safetensors import (
     _verify_checksum,
     atomic_write,
     bf16_to_f32,
+    decode_tensors,
     f32_to_bf16_bits,
     numpy_tag,
     parse_header,
@@ -282,23 +282,7 @@ def _read_bytes(buf: bytes, name: str) -> tuple[dict[str, RawTensor], dict[str, 
     digest = _verify_checksum(name, raw, data)
     if metadata.get(CHECKSUM_KEY) != digest:
         raise CheckpointError(f"{name} is corrupt: its checksum is malformed or misplaced")
-    tensors: dict[str, RawTensor] = {}
-    for tname, (dtype, shape, begin, end) in entries.items():
-        storage = _STORAGE[dtype]
-        try:
-            arr = (
-                np.frombuffer(
-                    data, dtype=storage, count=(end - begin) // storage.itemsize, offset=begin
-                )
-                .reshape(shape)
-                .copy()
-            )
-        except (ValueError, MemoryError) as e:
-            raise CheckpointError(f"tensor {tname!r}: cannot decode: {e}") from e
-        if dtype == "BOOL" and arr.size and int(arr.view(np.uint8).max()) > 1:
-            raise CheckpointError(f"tensor {tname!r}: BOOL bytes must be 0 or 1")
-        tensors[tname] = RawTensor(dtype, arr)
-    return tensors, metadata
+    return decode_tensors(entries, data), metadata
 
 
 MapLocation = Union[None, str, Device, Mapping[str, Any], Callable[..., Any]]

@@ -471,15 +471,7 @@ class LSTMCell(RNNCellBase):
     """One LSTM step (gates ``i, f, g, o``); ``forward(input, hx=None)`` with
     ``hx = (h, c)`` returns ``(h', c')``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+    __init__ = specialise(RNNCellBase.__init__, fixed={"num_chunks": 4}, defaults={"bias": True})
 
     def forward(
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
@@ -492,15 +484,7 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     """One GRU step (gates ``r, z, n``); ``forward(input, hx=None)`` returns ``h'``."""
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+    __init__ = specialise(RNNCellBase.__init__, fixed={"num_chunks": 3}, defaults={"bias": True})
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)

@@ -286,8 +286,14 @@ class SchedulerConfig(_Tagged):
         self._resolve(kw, self._horizon(num_epochs, steps_per_epoch), lr)
         return self._target(optimizer, **kw)
 
+    #: Length arguments that ``None`` sets to the run's length (in ``step_interval`` units).
+    _run_length: ClassVar[tuple[str, ...]] = ()
+
     def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
         """Fills the arguments left to the run (a length of ``None`` is the run's length)."""
+        for name in self._run_length:
+            if kw[name] is None:
+                kw[name] = horizon
 
     def _horizon(self, num_epochs: int, steps_per_epoch: int) -> int:
         return num_epochs * steps_per_epoch if self.step_interval == "batch" else num_epochs
@@ -299,10 +305,7 @@ class CosineAnnealingConfig(SchedulerConfig):
     _target = lr_scheduler.CosineAnnealingLR
     _spec = {"T_max": rules.Int(1, optional=True), "eta_min": rules.Num(0)}
     _defaults = {"T_max": None}
-
-    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
-        if kw["T_max"] is None:
-            kw["T_max"] = horizon
+    _run_length = ("T_max",)
 
 
 @dataclass
@@ -350,10 +353,7 @@ class LinearLRConfig(SchedulerConfig):
         "end_factor": rules.Num(0, 1),
         "total_iters": rules.Int(1, optional=True),
     }
-
-    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
-        if kw["total_iters"] is None:  # ``None``: over the whole run
-            kw["total_iters"] = horizon
+    _run_length = ("total_iters",)  # ``None``: over the whole run
 
 
 @dataclass
@@ -362,10 +362,7 @@ class PolynomialLRConfig(SchedulerConfig):
     _target = lr_scheduler.PolynomialLR
     _spec = {"total_iters": rules.Int(1, optional=True), "power": rules.Num(0)}
     _defaults = {"total_iters": None}  # the run's length
-
-    def _resolve(self, kw: dict[str, Any], horizon: int, lr: float) -> None:
-        if kw["total_iters"] is None:
-            kw["total_iters"] = horizon
+    _run_length = ("total_iters",)
 
 
 @dataclass

@@ -44,7 +44,8 @@ TIMEOUT_ENV = "DEMOCRATISING_DIST_TIMEOUT"
 DEFAULT_TIMEOUT = 1800.0
 
 
-def _int(env: Mapping[str, str], names: tuple[str, ...]) -> Optional[int]:
+def first_int(env: Mapping[str, str], names: tuple[str, ...]) -> Optional[int]:
+    """The first of the variables ``names`` set to a whole number in ``env``, or ``None``."""
     for name in names:
         value = env.get(name, "").strip()
         if value.isdigit():
@@ -61,7 +62,7 @@ def launched(env: Optional[Mapping[str, str]] = None) -> bool:
 def rank(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
     """This process's rank as the launcher says, or ``None``."""
     env = os.environ if env is None else env
-    return _int(env, _RANK_ENV) if launched(env) else None
+    return first_int(env, _RANK_ENV) if launched(env) else None
 
 
 def size(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
@@ -69,9 +70,9 @@ def size(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
     env = os.environ if env is None else env
     if not launched(env):
         return None
-    n = _int(env, _SIZE_ENV)
+    n = first_int(env, _SIZE_ENV)
     if n is None and ("PMIX_RANK" in env or "PMI_RANK" in env):
-        n = _int(env, _SLURM_SIZE_ENV)
+        n = first_int(env, _SLURM_SIZE_ENV)
     return n
 
 

@@ -6,7 +6,7 @@ launcher's own variables: no MPI call, nothing imported, each only where unset a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Optional
 
 from . import _launcher
@@ -14,14 +14,6 @@ from . import _launcher
 #: MPI launchers' variables for a rank's place on its node (MPICH/Hydra, Open MPI, Slurm).
 _LOCAL_RANK_ENV = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID")
 _LOCAL_SIZE_ENV = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
-
-
-def _first_int(env: Mapping[str, str], names: tuple[str, ...]) -> Optional[int]:
-    for name in names:
-        value = env.get(name, "").strip()
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 def export_torchrun_env(env: Optional[MutableMapping[str, str]] = None) -> None:
@@ -32,8 +24,8 @@ def export_torchrun_env(env: Optional[MutableMapping[str, str]] = None) -> None:
     values = {
         "RANK": _launcher.rank(env),
         "WORLD_SIZE": _launcher.size(env),
-        "LOCAL_RANK": _first_int(env, _LOCAL_RANK_ENV),
-        "LOCAL_WORLD_SIZE": _first_int(env, _LOCAL_SIZE_ENV),
+        "LOCAL_RANK": _launcher.first_int(env, _LOCAL_RANK_ENV),
+        "LOCAL_WORLD_SIZE": _launcher.first_int(env, _LOCAL_SIZE_ENV),
     }
     for name, value in values.items():
         if value is not None and name not in env:

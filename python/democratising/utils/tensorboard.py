@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from datetime import datetime
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
 import numpy as np
 
@@ -189,6 +189,17 @@ def _uids() -> Any:
 _UIDS = _uids()
 
 
+def _not_recorded(kind: str) -> Callable[..., None]:
+    """A ``SummaryWriter`` method PyTorch's has but this one does not record: it takes any
+    arguments and warns, once per kind, that nothing was written."""
+
+    def method(self: SummaryWriter, *args: Any, **kwargs: Any) -> None:
+        self._drop(kind)
+
+    method.__name__, method.__qualname__ = kind, f"SummaryWriter.{kind}"
+    return method
+
+
 class SummaryWriter:
     """``SummaryWriter(log_dir=None, comment="", ...)``: ``add_scalar``, ``add_scalars``,
     ``add_histogram``, ``flush``, ``close``, a context manager. ``log_dir`` defaults to
@@ -277,26 +288,13 @@ class SummaryWriter:
                 stacklevel=3,
             )
 
-    def add_text(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_text")
-
-    def add_image(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_image")
-
-    def add_images(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_images")
-
-    def add_figure(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_figure")
-
-    def add_graph(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_graph")
-
-    def add_embedding(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_embedding")
-
-    def add_audio(self, *args: Any, **kwargs: Any) -> None:
-        self._drop("add_audio")
+    add_text = _not_recorded("add_text")
+    add_image = _not_recorded("add_image")
+    add_images = _not_recorded("add_images")
+    add_figure = _not_recorded("add_figure")
+    add_graph = _not_recorded("add_graph")
+    add_embedding = _not_recorded("add_embedding")
+    add_audio = _not_recorded("add_audio")
 
     def add_hparams(self, hparam_dict: Mapping[str, Any], metric_dict: Mapping[str, Any],
                     *args: Any, **kwargs: Any) -> None:  # fmt: skip

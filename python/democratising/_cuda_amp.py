@@ -14,8 +14,13 @@ from .amp.grad_scaler import GradScaler as _GradScaler
 __all__ = ["GradScaler", "autocast"]
 
 
-def _cuda_ok() -> bool:
-    return bool(_core._cuda_is_available())
+def _cuda_enabled(enabled: bool, message: str) -> bool:
+    """``enabled``, unless CUDA is not available: then ``False``, with PyTorch's warning
+    ``message`` pointing at the caller's constructor call."""
+    if enabled and not _core._cuda_is_available():
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return False
+    return enabled
 
 
 class autocast(_autocast):  # noqa: N801 - PyTorch's name
@@ -28,13 +33,9 @@ class autocast(_autocast):  # noqa: N801 - PyTorch's name
         dtype: Optional[_core.dtype] = None,
         cache_enabled: Optional[bool] = None,
     ) -> None:
-        if enabled and not _cuda_ok():
-            warnings.warn(
-                "User provided device_type of 'cuda', but CUDA is not available. Disabling",
-                UserWarning,
-                stacklevel=2,
-            )
-            enabled = False
+        enabled = _cuda_enabled(
+            enabled, "User provided device_type of 'cuda', but CUDA is not available. Disabling"
+        )
         super().__init__("cuda", dtype, enabled, cache_enabled)
 
 
@@ -52,13 +53,9 @@ class GradScaler(_GradScaler):
         enabled: bool = True,
         **kwargs: Any,
     ) -> None:
-        if enabled and not _cuda_ok():
-            warnings.warn(
-                "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
-                UserWarning,
-                stacklevel=2,
-            )
-            enabled = False
+        enabled = _cuda_enabled(
+            enabled, "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling."
+        )
         super().__init__(
             init_scale, growth_factor, backoff_factor, growth_interval, enabled, device="cuda"
         )

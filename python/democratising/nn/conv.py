@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
@@ -194,7 +194,33 @@ class _PoolNd(Module):
         self.ceil_mode = ceil_mode
 
 
-class MaxPool2d(_PoolNd):
+class _MaxPoolNd(_PoolNd):
+    """Max pooling through ``_pool`` (``F.max_pool1d``/``F.max_pool2d``), with ``dilation``."""
+
+    _pool: Callable[..., Tensor]
+    dilation: IntPair
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._pool(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+        )
+
+
+class _AvgPoolNd(_PoolNd):
+    """Average pooling through ``_pool`` (``F.avg_pool1d``/``F.avg_pool2d``)."""
+
+    _pool: Callable[..., Tensor]
+    count_include_pad: bool
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._pool(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+
+class MaxPool2d(_MaxPoolNd):
+    _pool = staticmethod(F.max_pool2d)
+
     def __init__(
         self,
         kernel_size: IntPair,
@@ -206,16 +232,13 @@ class MaxPool2d(_PoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation = dilation
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
-        )
-
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
 
-class AvgPool2d(_PoolNd):
+class AvgPool2d(_AvgPoolNd):
+    _pool = staticmethod(F.avg_pool2d)
+
     def __init__(
         self,
         kernel_size: IntPair,
@@ -227,11 +250,6 @@ class AvgPool2d(_PoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = count_include_pad
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
-        )
-
 
 class _AdaptiveAvgPoolNd(Module):
     """What ``AdaptiveAvgPool1d`` and ``AdaptiveAvgPool2d`` share: the output size, kept as
@@ -241,17 +259,23 @@ class _AdaptiveAvgPoolNd(Module):
         super().__init__()
         self.output_size = output_size
 
+    _pool: Callable[..., Tensor]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._pool(x, self.output_size)
+
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool2d(x, self.output_size)
+    _pool = staticmethod(F.adaptive_avg_pool2d)
 
 
-class MaxPool1d(_PoolNd):
+class MaxPool1d(_MaxPoolNd):
     """Max pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
+
+    _pool = staticmethod(F.max_pool1d)
 
     def __init__(
         self,
@@ -268,11 +292,6 @@ class MaxPool1d(_PoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation, self.return_indices = dilation, return_indices
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
-        )
-
     def extra_repr(self) -> str:
         return (
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -280,8 +299,10 @@ class MaxPool1d(_PoolNd):
         )
 
 
-class AvgPool1d(_PoolNd):
+class AvgPool1d(_AvgPoolNd):
     """Average pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
+
+    _pool = staticmethod(F.avg_pool1d)
 
     def __init__(
         self,
@@ -295,15 +316,9 @@ class AvgPool1d(_PoolNd):
         super().__init__((k,), (s,), (F._single(padding),), ceil_mode)
         self.count_include_pad = count_include_pad
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
-        )
-
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.adaptive_avg_pool1d(x, self.output_size)
+    _pool = staticmethod(F.adaptive_avg_pool1d)

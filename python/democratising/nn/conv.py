@@ -184,7 +184,11 @@ class Conv2d(_ConvNd):
 
 class _PoolNd(Module):
     """What the pooling layers share: the window (``kernel_size``, ``stride``, ``padding``) and
-    ``ceil_mode``, stored as each layer's constructor reads them."""
+    ``ceil_mode``, stored as each layer's constructor reads them, and a ``forward`` through the
+    functional op ``_pool`` with the window and then the attributes ``_pool_args`` names."""
+
+    _pool: Callable[..., Tensor]
+    _pool_args: tuple[str, ...] = ()
 
     def __init__(
         self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair, ceil_mode: bool
@@ -193,29 +197,17 @@ class _PoolNd(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode = ceil_mode
 
+    def forward(self, x: Tensor) -> Tensor:
+        rest = (getattr(self, name) for name in self._pool_args)
+        return self._pool(x, self.kernel_size, self.stride, self.padding, *rest)
+
 
 class _MaxPoolNd(_PoolNd):
-    """Max pooling through ``_pool`` (``F.max_pool1d``/``F.max_pool2d``), with ``dilation``."""
-
-    _pool: Callable[..., Tensor]
-    dilation: IntPair
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._pool(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
-        )
+    _pool_args = ("dilation", "ceil_mode")
 
 
 class _AvgPoolNd(_PoolNd):
-    """Average pooling through ``_pool`` (``F.avg_pool1d``/``F.avg_pool2d``)."""
-
-    _pool: Callable[..., Tensor]
-    count_include_pad: bool
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._pool(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
-        )
+    _pool_args = ("ceil_mode", "count_include_pad")
 
 
 class MaxPool2d(_MaxPoolNd):

@@ -313,7 +313,7 @@ fn bf16_matmul(
     dt: DType,
 ) -> Result<Option<Tensor>> {
     let all_bf16 = dt == DType::BF16 && a.dtype() == dt && b.dtype() == dt;
-    if !all_bf16 || !gemm_bf16::available() {
+    if !all_bf16 || m * n * k < gemm_bf16::MIN_WORK || !gemm_bf16::available() {
         return Ok(None);
     }
     let al = a.layout().broadcast_to(&[batch, &[m, k]].concat())?;

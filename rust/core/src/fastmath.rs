@@ -11,7 +11,10 @@
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(-104.0, 89.0);
-    let n = (xc * std::f32::consts::LOG2_E + 0.5).floor();
+    // Round to nearest by adding and removing 1.5 * 2^23 (no `floor`: on the baseline target
+    // that is a libm call, which would cost more than the whole polynomial).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;

@@ -80,16 +80,16 @@ unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
 /// each level.
 #[macro_export]
 macro_rules! multiversion {
-    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) where [$($bounds:tt)*] => $inner:ident) => {
-        $vis fn $name<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident) => {
+        $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn v4<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+                unsafe fn v4<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
                     $inner($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3<$($gen),*>($($arg: $ty),*) where $($bounds)* {
+                unsafe fn v3<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
                     $inner($($arg),*)
                 }
                 match $crate::simd::level() {

@@ -139,7 +139,12 @@ pub(crate) fn cross_entropy_backward(
     })
 }
 
-fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
+crate::multiversion!(fn row_stats<T>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> where [T: Float] => row_stats_body);
+
+/// Per-row log-sum-exp, target weight and softmax; the exponentials are written in one pass
+/// and summed in another, so the first vectorises (`row_stats` compiles it per SIMD level).
+#[inline(always)]
+fn row_stats_body<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
     let n = labels.len();
     let mut lse = Vec::with_capacity(n);
     let mut wt = Vec::with_capacity(n);
@@ -149,11 +154,10 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
         let p = &mut probs[i * c..(i + 1) * c];
         let m = r.iter().fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
         let m = if m == T::NEG_INF { T::zero() } else { m };
-        let mut sum = T::zero();
         for (e, &v) in p.iter_mut().zip(r) {
             *e = (v - m).exp();
-            sum += *e;
         }
+        let sum = p.iter().fold(T::zero(), |a, &e| a + e);
         let inv = T::one() / sum;
         p.iter_mut().for_each(|e| *e *= inv);
         lse.push(m + sum.ln());

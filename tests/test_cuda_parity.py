@@ -114,6 +114,12 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         lambda: [randn(2, 4, 7, 6), randn(6, 2, 3, 3)],
         lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2),
     ),
+    "conv_transpose2d": (
+        lambda: [randn(2, 4, 5, 6), randn(4, 3, 3, 3), randn(6)],
+        lambda x, w, b: F.conv_transpose2d(
+            x, w, b, stride=2, padding=1, output_padding=1, groups=2
+        ),
+    ),
     "max_pool2d": (lambda: [randn(2, 3, 9, 8)], lambda x: F.max_pool2d(x, 3, 2, 1)),
     "avg_pool2d": (lambda: [randn(2, 3, 9, 8)], lambda x: F.avg_pool2d(x, 3, 2, 1)),
     "layer_norm": (

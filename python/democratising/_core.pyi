@@ -36,6 +36,7 @@ __all__ = [
     "_avg_pool2d",
     "_batch_norm",
     "_conv2d",
+    "_conv_transpose2d",
     "_cross_entropy",
     "_cuda_add_search_paths",
     "_cuda_device_count",
@@ -1030,6 +1031,16 @@ def _conv2d(
     padding: tuple[_int, _int],
     dilation: tuple[_int, _int],
     groups: _int,
+) -> Tensor: ...
+def _conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple[_int, _int],
+    padding: tuple[_int, _int],
+    output_padding: tuple[_int, _int],
+    groups: _int,
+    dilation: tuple[_int, _int],
 ) -> Tensor: ...
 def _max_pool2d(
     input: Tensor,

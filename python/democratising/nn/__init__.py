@@ -13,6 +13,7 @@ from .conv import (
     MaxPool1d,
     MaxPool2d,
 )
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .layers import (
     ELU,
     GELU,
@@ -94,6 +95,8 @@ __all__ = [
     "ConstantPad2d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",

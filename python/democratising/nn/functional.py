@@ -574,6 +574,64 @@ def conv2d(
     return y.squeeze(0) if unbatched else y
 
 
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Union[int, Sequence[int]] = 0,
+    output_padding: Union[int, Sequence[int]] = 0,
+    groups: int = 1,
+    dilation: Union[int, Sequence[int]] = 1,
+) -> Tensor:
+    """2-D transposed convolution ("deconvolution") over ``[N, C_in, H, W]`` or ``[C_in, H,
+    W]`` with ``weight [C_in, C_out/groups, kH, kW]``: the gradient of a convolution with
+    respect to its input, as one engine op (PyTorch's argument order)."""
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    y = _core._conv_transpose2d(
+        x,
+        weight,
+        bias,
+        _pair(stride),
+        _pair(padding),
+        _pair(output_padding),
+        groups,
+        _pair(dilation),
+    )
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: Union[int, Sequence[int]] = 1,
+    padding: Union[int, Sequence[int]] = 0,
+    output_padding: Union[int, Sequence[int]] = 0,
+    groups: int = 1,
+    dilation: Union[int, Sequence[int]] = 1,
+) -> Tensor:
+    """1-D transposed convolution over ``[N, C_in, L]`` or ``[C_in, L]`` with ``weight
+    [C_in, C_out/groups, k]``: the 2-D op on a height-1 image."""
+    if weight.ndim != 3:
+        raise ShapeError(
+            f"conv_transpose1d: expected a 3-D weight, got shape {tuple(weight.shape)}"
+        )
+    x, unbatched = _as_height_one(input, "conv_transpose1d")
+    y = _core._conv_transpose2d(
+        x,
+        weight.unsqueeze(2),
+        bias,
+        (1, _single(stride)),
+        (0, _single(padding)),
+        (0, _single(output_padding)),
+        groups,
+        (1, _single(dilation)),
+    )
+    return _from_height_one(y, unbatched)
+
+
 def max_pool2d(
     input: Tensor,
     kernel_size: Union[int, Sequence[int]],

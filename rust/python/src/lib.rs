@@ -65,6 +65,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(amp::_get_autocast, m)?)?;
     m.add_function(wrap_pyfunction!(amp::_amp_unscale, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_conv2d, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_conv_transpose2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_max_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_avg_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_adaptive_avg_pool2d, m)?)?;

@@ -3,6 +3,7 @@
 use crate::tensor::PyTensor;
 use crate::util::{run, wrap};
 use democratising::ops::nn::conv::Conv2dSpec;
+use democratising::ops::nn::conv_transpose::ConvTranspose2dSpec;
 use democratising::ops::nn::loss::Reduction;
 use democratising::ops::nn::pool::Pool2dSpec;
 use democratising::Tensor;
@@ -45,6 +46,34 @@ pub fn _conv2d(
     };
     let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
     run(py, work, || x.conv2d(w, b.as_ref(), spec)).map(wrap)
+}
+
+/// PyTorch's `conv_transpose2d` (weight `[C_in, C_out/groups, kH, kW]`).
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias, stride, padding, output_padding, groups, dilation))]
+#[allow(clippy::too_many_arguments)]
+pub fn _conv_transpose2d(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    weight: PyRef<'_, PyTensor>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    stride: (isize, isize),
+    padding: (isize, isize),
+    output_padding: (isize, isize),
+    groups: isize,
+    dilation: (isize, isize),
+) -> PyResult<PyTensor> {
+    let (x, w, b) = (&input.t, &weight.t, opt(&bias));
+    let op = "conv_transpose2d";
+    let spec = ConvTranspose2dSpec {
+        stride: geom(op, "stride", stride, 1)?,
+        padding: geom(op, "padding", padding, 0)?,
+        output_padding: geom(op, "output_padding", output_padding, 0)?,
+        dilation: geom(op, "dilation", dilation, 1)?,
+        groups: geom(op, "groups", (groups, groups), 1)?.0,
+    };
+    let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
+    run(py, work, || x.conv_transpose2d(w, b.as_ref(), spec)).map(wrap)
 }
 
 /// A pooling window from `[kernel, stride, padding, dilation]` (each checked: positive,

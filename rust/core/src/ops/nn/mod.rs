@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_transpose;
 pub mod loss;
 pub mod norm;
 pub mod pool;

@@ -1,0 +1,148 @@
+"""``ConvTranspose1d``/``ConvTranspose2d``: PyTorch's transposed convolutions ("deconvolutions",
+the upsampling layers of GAN generators and decoders) over the engine's fused op."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from .._core import Tensor
+from ..errors import ShapeError
+from . import functional as F
+from ._factory import to_factory
+from .conv import _check_geometry
+from .layers import _uniform
+from .module import Module
+
+IntPair = Union[int, Sequence[int]]
+
+
+class _ConvTransposeNd(Module):
+    """What the transposed convolutions share: PyTorch's constructor, ``weight [C_in,
+    C_out/groups, *kernel_size]`` and ``bias [C_out]`` drawn from U(±1/√fan_in) (fan_in =
+    ``C_out/groups * prod(kernel_size)``, as PyTorch computes it from the weight), and
+    ``forward(input, output_size=None)``."""
+
+    _ndim = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        output_padding: IntPair = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntPair = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError("in_channels and out_channels must both be divisible by groups")
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
+        self.padding, self.dilation = self._tuple(padding), self._tuple(dilation)
+        self.output_padding, self.padding_mode = self._tuple(output_padding), padding_mode
+        name = type(self).__name__
+        _check_geometry(name, self.kernel_size, self.stride, self.dilation, self.padding)
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op < 0 or (op >= s and op >= d):
+                raise ValueError(
+                    f"{name}: output_padding must be smaller than either stride or dilation, "
+                    f"got output_padding={self.output_padding}, stride={self.stride}, "
+                    f"dilation={self.dilation}"
+                )
+        shape = (in_channels, out_channels // groups, *self.kernel_size)
+        fan_in = math.prod(shape[1:])
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        self.weight = _uniform(shape, bound)
+        if bias:
+            self.bias = _uniform((out_channels,), bound)
+        else:
+            self.register_parameter("bias", None)
+        to_factory(self, device, dtype)
+
+    def _tuple(self, v: IntPair) -> tuple[int, ...]:
+        return (F._single(v),) if self._ndim == 1 else F._pair(v)
+
+    def _output_padding(self, x: Tensor, output_size: Optional[Sequence[int]]) -> tuple[int, ...]:
+        """The output padding that gives ``output_size`` (its last ``_ndim`` entries), checked
+        against the sizes this layer can produce; the layer's own without it."""
+        if output_size is None:
+            return self.output_padding
+        want = list(output_size)[-self._ndim :]
+        if len(want) != self._ndim:
+            raise ShapeError(
+                f"output_size must have {self._ndim} or more elements, got {list(output_size)}"
+            )
+        pads = []
+        for i, size in enumerate(want):
+            n = x.shape[x.ndim - self._ndim + i]
+            least = (
+                (n - 1) * self.stride[i]
+                - 2 * self.padding[i]
+                + self.dilation[i] * (self.kernel_size[i] - 1)
+                + 1
+            )
+            if not least <= size < least + self.stride[i]:
+                raise ShapeError(
+                    f"requested an output size of {want}, but valid sizes range from "
+                    f"{least} to {least + self.stride[i] - 1} (for an input of {n})"
+                )
+            pads.append(size - least)
+        return tuple(pads)
+
+    def forward(self, input: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
+        op = F.conv_transpose1d if self._ndim == 1 else F.conv_transpose2d
+        bias = self._parameters.get("bias")
+        return op(
+            input,
+            self.weight,
+            bias,
+            self.stride,
+            self.padding,
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+        )
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        zeros = (0,) * self._ndim
+        if self.padding != zeros:
+            s += f", padding={self.padding}"
+        if self.output_padding != zeros:
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1,) * self._ndim:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self._parameters.get("bias") is None:
+            s += ", bias=False"
+        return s
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over ``[N, C_in, L]`` (or ``[C_in, L]``), ``weight [C_in,
+    C_out/groups, k]``."""
+
+    _ndim = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over ``[N, C_in, H, W]`` (or ``[C_in, H, W]``), ``weight
+    [C_in, C_out/groups, kH, kW]`` (DCGAN's generator layer)."""
+
+    _ndim = 2

@@ -1,0 +1,196 @@
+//! 2-D transposed convolution (PyTorch's `conv_transpose2d`), built from the convolution's own
+//! primitives: its output is the input gradient of the convolution that maps the output back
+//! to the input (`conv2d_backward`'s `dx`), its input gradient that convolution's forward, and
+//! its weight gradient that convolution's weight gradient with the roles of input and output
+//! gradient swapped. So every backend that convolves also transposes, with no kernel of its
+//! own.
+
+use super::conv::{Conv2dSpec, Geom};
+use crate::autograd::{record, Saved};
+use crate::ops::copy::cast_raw;
+use crate::{bail, DType, Result, Tensor};
+
+/// The options of a transposed convolution, as PyTorch names them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvTranspose2dSpec {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    /// Extra rows/columns on one side of the output (picks among the output sizes a strided
+    /// convolution maps to the same input size).
+    pub output_padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+/// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
+fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> Option<usize> {
+    ((input.max(1) - 1) * s + d * (k - 1) + op + 1).checked_sub(2 * p)
+}
+
+/// The convolution this transposes: input `[n, c_out, ho, wo]` (the transposed op's output),
+/// weight `[c_in, c_out / groups, kh, kw]` (the same tensor), output `[n, c_in, h, w]`.
+fn geometry(x: &Tensor, w: &Tensor, s: ConvTranspose2dSpec) -> Result<Geom> {
+    if x.ndim() != 4 || w.ndim() != 4 {
+        bail!(
+            Shape,
+            "conv_transpose2d expects input [N, C_in, H, W] and weight [C_in, C_out/groups, kH, kW], got {:?} and {:?}",
+            x.shape(),
+            w.shape()
+        );
+    }
+    let positive = [s.stride.0, s.stride.1, s.dilation.0, s.dilation.1, s.groups];
+    if positive.contains(&0) {
+        bail!(
+            Value,
+            "conv_transpose2d: stride, dilation and groups must be positive"
+        );
+    }
+    let (n, c_in, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (wc, og, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    if wc != c_in || c_in % s.groups != 0 {
+        let msg = format!(
+            "conv_transpose2d: input has {c_in} channels but weight {:?} expects {wc} (weight is [C_in, C_out/groups, kH, kW], groups={})",
+            w.shape(),
+            s.groups
+        );
+        return Err(crate::Error::shape_mismatch(
+            "conv_transpose2d",
+            &[x, w],
+            msg,
+        ));
+    }
+    if kh == 0 || kw == 0 {
+        bail!(
+            Shape,
+            "conv_transpose2d: kernel size must be positive, got weight {:?}",
+            w.shape()
+        );
+    }
+    for (op, st, d) in [
+        (s.output_padding.0, s.stride.0, s.dilation.0),
+        (s.output_padding.1, s.stride.1, s.dilation.1),
+    ] {
+        if op >= st && op >= d {
+            bail!(
+                Value,
+                "conv_transpose2d: output padding must be smaller than either stride or dilation, got output_padding={op}, stride={st}, dilation={d}"
+            );
+        }
+    }
+    let size = |i: usize, k: usize, dim: usize| {
+        let pick = |t: (usize, usize)| if dim == 0 { t.0 } else { t.1 };
+        out_size(
+            i,
+            k,
+            pick(s.stride),
+            pick(s.padding),
+            pick(s.dilation),
+            pick(s.output_padding),
+        )
+        .filter(|&v| v > 0)
+    };
+    let (Some(ho), Some(wo)) = (size(h, kh, 0), size(wd, kw, 1)) else {
+        bail!(
+            Shape,
+            "conv_transpose2d: input {:?} with kernel {kh}x{kw} and padding {:?} gives an empty output",
+            x.shape(),
+            s.padding
+        );
+    };
+    Ok(Geom {
+        n,
+        c: og * s.groups,
+        h: ho,
+        w: wo,
+        o: c_in,
+        kh,
+        kw,
+        ho: h,
+        wo: wd,
+        s: Conv2dSpec {
+            stride: s.stride,
+            padding: s.padding,
+            dilation: s.dilation,
+            groups: s.groups,
+        },
+    })
+}
+
+/// `t` in `dt` (no autograd), itself when it already is.
+fn as_dt(t: &Tensor, dt: DType) -> Result<Tensor> {
+    if t.dtype() == dt {
+        Ok(t.detach())
+    } else {
+        cast_raw(t, dt)
+    }
+}
+
+impl Tensor {
+    /// `conv_transpose2d(input [N, C_in, H, W], weight [C_in, C_out/groups, kH, kW], bias
+    /// [C_out])` as in PyTorch.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        spec: ConvTranspose2dSpec,
+    ) -> Result<Tensor> {
+        if crate::amp::autocast_dtype().is_some() {
+            let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
+            let b = bias.map(crate::amp::to_low).transpose()?;
+            let _off = crate::amp::AutocastGuard::disabled();
+            return x.conv_transpose2d(&w, b.as_ref(), spec);
+        }
+        self.check_same_device(weight)?;
+        crate::ops::matmul::check_layer_dtypes("conv_transpose2d", self, weight, bias)?;
+        let g = geometry(self, weight, spec)?;
+        crate::ops::check_vector(bias, "conv_transpose2d: bias", g.c, "output channels")?;
+        let dt = self.dtype();
+        if !dt.is_float() {
+            bail!(
+                DType,
+                "conv_transpose2d expects floating point tensors, got {dt}"
+            );
+        }
+        let (x, w) = (as_dt(self, dt)?, as_dt(weight, dt)?);
+        let backend = crate::backend::of(self);
+        let shape = [g.n, g.c, g.h, g.w];
+        let zeros = backend.full(&shape, 0.0, dt, self.device())?;
+        let out = backend
+            .conv2d_backward(&zeros, &w, &x, &g, [true, false, false])?
+            .dx
+            .expect("the input gradient was asked for");
+        let out = match bias {
+            Some(b) => {
+                let _off = crate::autograd::GradModeGuard::new(false);
+                out.add(&b.reshape(&[1, g.c as isize, 1, 1])?)?
+            }
+            None => out,
+        };
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        let (xs, ws) = (Saved::new(&x), Saved::new(&w));
+        let need = [self.requires_grad(), weight.requires_grad()];
+        let has_bias = bias.is_some();
+        Ok(record(out, "ConvolutionBackward", &inputs, move |gy| {
+            let (x, w) = (xs.get()?, ws.get()?);
+            let gy = as_dt(gy, dt)?;
+            let dx = match need[0] {
+                true => Some(backend.conv2d_forward(&gy, w, None, &g)?),
+                false => None,
+            };
+            let dw = match need[1] {
+                true => {
+                    backend
+                        .conv2d_backward(&gy, w, x, &g, [false, true, false])?
+                        .dw
+                }
+                false => None,
+            };
+            let mut grads = vec![dx, dw];
+            if has_bias {
+                grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
+            }
+            Ok(grads)
+        }))
+    }
+}

@@ -619,7 +619,7 @@ def conv_transpose1d(
             f"conv_transpose1d: expected a 3-D weight, got shape {tuple(weight.shape)}"
         )
     x, unbatched = _as_height_one(input, "conv_transpose1d")
-    y = _core._conv_transpose2d(
+    y = conv_transpose2d(
         x,
         weight.unsqueeze(2),
         bias,

@@ -3,14 +3,21 @@
 //! run inside a pool of the asked size (`install`), so the count can change at any time and
 //! the default path pays nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::{bail, Result};
 
 /// The pool engine work runs in when `set` was called after the global pool started.
 static OVERRIDE: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+/// Whether `OVERRIDE` holds a pool: every engine call checks this, so the usual case (no
+/// `set` after start-up) takes no lock.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 fn override_pool() -> Option<Arc<rayon::ThreadPool>> {
+    if !ACTIVE.load(Ordering::Acquire) {
+        return None;
+    }
     OVERRIDE.read().map(|p| p.clone()).unwrap_or(None)
 }
 
@@ -33,12 +40,14 @@ pub fn set(n: usize) -> Result<()> {
         || rayon::current_num_threads() == n
     {
         *slot = None;
+        ACTIVE.store(false, Ordering::Release);
         return Ok(());
     }
     match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
         Ok(pool) => *slot = Some(Arc::new(pool)),
         Err(e) => bail!(Value, "could not start {n} threads: {e}"),
     }
+    ACTIVE.store(true, Ordering::Release);
     Ok(())
 }
 

@@ -38,14 +38,27 @@ pub fn _conv2d(
     groups: isize,
 ) -> PyResult<PyTensor> {
     let (x, w, b) = (&input.t, &weight.t, opt(&bias));
-    let spec = Conv2dSpec {
-        stride: geom("conv2d", "stride", stride, 1)?,
-        padding: geom("conv2d", "padding", padding, 0)?,
-        dilation: geom("conv2d", "dilation", dilation, 1)?,
-        groups: geom("conv2d", "groups", (groups, groups), 1)?.0,
-    };
-    let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
-    run(py, work, || x.conv2d(w, b.as_ref(), spec)).map(wrap)
+    let spec = conv_spec("conv2d", [stride, padding, dilation], groups)?;
+    run(py, conv_work(x, w), || x.conv2d(w, b.as_ref(), spec)).map(wrap)
+}
+
+/// A convolution's options from `[stride, padding, dilation]` and `groups`, each checked.
+fn conv_spec(
+    op: &str,
+    [stride, padding, dilation]: [(isize, isize); 3],
+    groups: isize,
+) -> PyResult<Conv2dSpec> {
+    Ok(Conv2dSpec {
+        stride: geom(op, "stride", stride, 1)?,
+        padding: geom(op, "padding", padding, 0)?,
+        dilation: geom(op, "dilation", dilation, 1)?,
+        groups: geom(op, "groups", (groups, groups), 1)?.0,
+    })
+}
+
+/// The multiply-adds of a convolution of `x` by `w`, for the GIL decision.
+fn conv_work(x: &Tensor, w: &Tensor) -> usize {
+    x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1)
 }
 
 /// PyTorch's `conv_transpose2d` (weight `[C_in, C_out/groups, kH, kW]`).
@@ -66,14 +79,13 @@ pub fn _conv_transpose2d(
     let (x, w, b) = (&input.t, &weight.t, opt(&bias));
     let op = "conv_transpose2d";
     let spec = ConvTranspose2dSpec {
-        stride: geom(op, "stride", stride, 1)?,
-        padding: geom(op, "padding", padding, 0)?,
+        conv: conv_spec(op, [stride, padding, dilation], groups)?,
         output_padding: geom(op, "output_padding", output_padding, 0)?,
-        dilation: geom(op, "dilation", dilation, 1)?,
-        groups: geom(op, "groups", (groups, groups), 1)?.0,
     };
-    let work = x.numel() * w.numel() / w.shape().first().copied().unwrap_or(1).max(1);
-    run(py, work, || x.conv_transpose2d(w, b.as_ref(), spec)).map(wrap)
+    run(py, conv_work(x, w), || {
+        x.conv_transpose2d(w, b.as_ref(), spec)
+    })
+    .map(wrap)
 }
 
 /// A pooling window from `[kernel, stride, padding, dilation]` (each checked: positive,

@@ -226,10 +226,7 @@ fn forward_rows<T: Float>(
     let (e, ev, rows) = (sp.e, sp.ev, lse.len());
     let scale = T::from_f64(sp.scale);
     let (mut m, mut l) = ([T::NEG_INF; QB], [T::zero(); QB]);
-    let mut qs = vec![T::zero(); rows.div_ceil(RB) * RB * e];
-    for (o, &x) in qs.iter_mut().zip(head.q) {
-        *o = x * scale;
-    }
+    let qs = padded_rows(head.q, rows, e, scale);
     let mut kt = vec![T::zero(); e * KB];
     let mut sc = [[T::zero(); KB]; RB];
     out.fill(T::zero());

@@ -219,13 +219,9 @@ impl Tensor {
     ) -> Result<Tensor> {
         let (q, k, v) = (self, key, value);
         for t in [q, k, v] {
-            if !t.dtype().is_float() {
-                bail!(
-                    DType,
-                    "scaled_dot_product_attention expects floating point query, key and value, got {}",
-                    t.dtype()
-                );
-            }
+            t.check_float(
+                "scaled_dot_product_attention expects floating point query, key and value",
+            )?;
         }
         let autocast = crate::amp::autocast_dtype();
         let out_dt = autocast.unwrap_or(q.dtype());

@@ -10,16 +10,14 @@ use crate::autograd::{record, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Result, Tensor};
 
-/// The options of a transposed convolution, as PyTorch names them.
+/// The options of a transposed convolution: those of the convolution it transposes, and
+/// PyTorch's `output_padding`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvTranspose2dSpec {
-    pub stride: (usize, usize),
-    pub padding: (usize, usize),
+    pub conv: Conv2dSpec,
     /// Extra rows/columns on one side of the output (picks among the output sizes a strided
     /// convolution maps to the same input size).
     pub output_padding: (usize, usize),
-    pub dilation: (usize, usize),
-    pub groups: usize,
 }
 
 /// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
@@ -29,7 +27,8 @@ fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> 
 
 /// The convolution this transposes: input `[n, c_out, ho, wo]` (the transposed op's output),
 /// weight `[c_in, c_out / groups, kh, kw]` (the same tensor), output `[n, c_in, h, w]`.
-fn geometry(x: &Tensor, w: &Tensor, s: ConvTranspose2dSpec) -> Result<Geom> {
+fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
+    let (s, output_padding) = (spec.conv, spec.output_padding);
     if x.ndim() != 4 || w.ndim() != 4 {
         bail!(
             Shape,
@@ -67,8 +66,8 @@ fn geometry(x: &Tensor, w: &Tensor, s: ConvTranspose2dSpec) -> Result<Geom> {
         );
     }
     for (op, st, d) in [
-        (s.output_padding.0, s.stride.0, s.dilation.0),
-        (s.output_padding.1, s.stride.1, s.dilation.1),
+        (output_padding.0, s.stride.0, s.dilation.0),
+        (output_padding.1, s.stride.1, s.dilation.1),
     ] {
         if op >= st && op >= d {
             bail!(
@@ -85,7 +84,7 @@ fn geometry(x: &Tensor, w: &Tensor, s: ConvTranspose2dSpec) -> Result<Geom> {
             pick(s.stride),
             pick(s.padding),
             pick(s.dilation),
-            pick(s.output_padding),
+            pick(output_padding),
         )
         .filter(|&v| v > 0)
     };
@@ -107,12 +106,7 @@ fn geometry(x: &Tensor, w: &Tensor, s: ConvTranspose2dSpec) -> Result<Geom> {
         kw,
         ho: h,
         wo: wd,
-        s: Conv2dSpec {
-            stride: s.stride,
-            padding: s.padding,
-            dilation: s.dilation,
-            groups: s.groups,
-        },
+        s,
     })
 }
 
@@ -144,13 +138,8 @@ impl Tensor {
         crate::ops::matmul::check_layer_dtypes("conv_transpose2d", self, weight, bias)?;
         let g = geometry(self, weight, spec)?;
         crate::ops::check_vector(bias, "conv_transpose2d: bias", g.c, "output channels")?;
+        self.check_float("conv_transpose2d expects floating point tensors")?;
         let dt = self.dtype();
-        if !dt.is_float() {
-            bail!(
-                DType,
-                "conv_transpose2d expects floating point tensors, got {dt}"
-            );
-        }
         let (x, w) = (as_dt(self, dt)?, as_dt(weight, dt)?);
         let backend = crate::backend::of(self);
         let shape = [g.n, g.c, g.h, g.w];

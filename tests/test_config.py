@@ -302,6 +302,8 @@ def _every_field_changed(optimizer: OptimizerConfig, scheduler: object) -> Train
         run_name="mlp-1",
         extend_schedule="stretch",
         model_summary=False,
+        monitor="val_f1",
+        monitor_mode="max",
     )
 
 

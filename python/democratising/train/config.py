@@ -444,7 +444,10 @@ class TrainingConfig:
     resumes. ``extend_schedule`` says what a resume with more epochs does to a schedule whose
     length was the old run's (``"stretch"``, ``"hold"`` or ``"restart"``; ``None`` refuses
     with an error that names them). ``model_summary`` logs the layers and parameter counts at
-    the start of ``fit``.
+    the start of ``fit``. ``monitor`` names the metric (``"val_loss"``, ``"val_f1"``...) whose
+    best epoch the checkpointer also keeps as ``best.safetensors``, and that ``tune`` optimises;
+    ``monitor_mode`` is ``"min"`` or ``"max"`` (``None``: ``"min"`` for losses and errors,
+    ``"max"`` otherwise).
     """
 
     learning_rate: float = 1e-3
@@ -470,6 +473,8 @@ class TrainingConfig:
     run_name: str = "run"
     extend_schedule: Optional[str] = None
     model_summary: bool = True
+    monitor: Optional[str] = None
+    monitor_mode: Optional[str] = None
 
     #: Every scalar field's rule: its type and allowed values (see ``_validate``).
     _spec: ClassVar[dict[str, rules.Check]] = {
@@ -493,6 +498,8 @@ class TrainingConfig:
         "run_name": rules.Text("a run name (a non-empty string without '/' or '..')"),
         "extend_schedule": rules.Choice(EXTEND_CHOICES),
         "model_summary": rules.Bool(),
+        "monitor": rules.Text("a metric name such as 'val_loss' or 'val_f1'", optional=True),
+        "monitor_mode": rules.Choice((None, "min", "max")),
     }
 
     def __post_init__(self) -> None:

@@ -24,9 +24,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
+
+import numpy as np
 
 from .. import _core, _ranks, _threads
 from .._core import Tensor
@@ -38,6 +40,7 @@ from ..errors import CheckpointError
 from ..nn.utils import clip_grad_norm_
 from . import _hooks, _rundir
 from ._extend import check_extension
+from ._monitor import check_metrics, infer_mode
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
 from .callbacks import Callback, MetricsLogger, ModelCheckpoint, latest_checkpoint, overrides
 from .config import ConfigError, TrainingConfig
@@ -133,6 +136,38 @@ class _SigintGuard:
         self.restore()
 
 
+def _numpy_parts(output: Any) -> list[np.ndarray]:
+    """A prediction (a tensor, or a tuple/list of them) as NumPy arrays, to send to rank 0."""
+    items = output if isinstance(output, (tuple, list)) else [output]
+    parts = []
+    for t in items:
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                "predict under several ranks gathers tensors (or tuples of tensors); a "
+                f"prediction was {type(t).__name__}"
+            )
+        t = t.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.dtype in (_core.bfloat16, _core.float16):
+            t = t.float()
+        parts.append(np.array(t.numpy(), copy=True))
+    return parts
+
+
+def _concat_outputs(out: list[Any]) -> Any:
+    """Per-batch outputs joined along dimension 0 (tuples/lists joined element by element)."""
+    if not out:
+        return []
+    if isinstance(out[0], (tuple, list)):
+        return tuple(_core.cat([o[k] for o in out], 0) for k in range(len(out[0])))
+    return _core.cat(out, 0)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _batch_size_of(batch: Any) -> int:
     """The first dimension of the first tensor in ``batch`` (1 if there is none)."""
     if isinstance(batch, Tensor):
@@ -182,6 +217,7 @@ class Trainer:
         scheduler_interval: Optional[str] = None,
         log: Callable[[str], None] = print,
         world: Any = None,
+        metrics: Optional[Mapping[str, Any]] = None,
         **settings: Any,
     ) -> None:
         self.config = cfg = _hooks.apply_settings(config, settings)
@@ -218,12 +254,18 @@ class Trainer:
         if cfg.amp is not None:
             self._autocast, self.scaler = _load_amp(cfg.amp)
         cbs = list(callbacks)
+        #: Metrics ``evaluate`` computes besides the loss (``val_<name>`` during ``fit``).
+        self.metrics = check_metrics(metrics)
+        #: ``"min"`` or ``"max"``: which way ``config.monitor`` improves.
+        self.monitor_mode = infer_mode(cfg.monitor or "val_loss", cfg.monitor_mode, self.metrics)
         self._checkpointer: Optional[ModelCheckpoint] = None
         self._metrics_logger: Optional[MetricsLogger] = None
         if cfg.checkpoint_dir is not None or cfg.runs_dir is not None:
             # Without checkpoint_dir the folder is the run's, known once fit() starts.
             where = cfg.checkpoint_dir if cfg.checkpoint_dir is not None else "checkpoints"
-            self._checkpointer = ModelCheckpoint(where, cfg.checkpoint_every, cfg.keep_last)
+            self._checkpointer = ModelCheckpoint(
+                where, cfg.checkpoint_every, cfg.keep_last, cfg.monitor, self.monitor_mode
+            )
             cbs.append(self._checkpointer)
         if cfg.runs_dir is not None:
             self._metrics_logger = MetricsLogger("metrics.csv")
@@ -441,7 +483,9 @@ class Trainer:
             metrics.update(self._train_epoch(loader, epoch))
             metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
             if val_loader is not None:
-                metrics.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
+                evaluated = self.evaluate(val_loader).items()
+                # Numbers only: a confusion matrix is for evaluate(), not the history.
+                metrics.update({f"val_{k}": v for k, v in evaluated if _is_number(v)})
             self._epoch_scheduler_step(metrics)
             self.epoch = epoch + 1
             for k, v in metrics.items():
@@ -461,9 +505,11 @@ class Trainer:
             cb.on_train_end(self)
         return self.history
 
-    def evaluate(self, data: DataLike, _hook: str = "validation") -> dict[str, float]:
-        """Mean loss (and accuracy for class-index targets) over ``data``, without gradients;
-        with a model's ``validation_step``, the mean of what it returns."""
+    def evaluate(self, data: DataLike, _hook: str = "validation") -> dict[str, Any]:
+        """Mean loss (and accuracy for class-index targets) over ``data``, without gradients,
+        in eval mode, and every metric of ``self.metrics`` (reset first, updated with each
+        batch's outputs and targets, computed over every rank); with a model's
+        ``validation_step``, the mean of what it returns."""
         loader = self._loader(data, train=False)
         step = self._steps.get(_hook)
         if step is not None:
@@ -472,12 +518,17 @@ class Trainer:
         self.model.eval()
         total, correct, seen, classes = 0.0, 0, 0, True
         bar = self._progress(loader, _hook)
+        metric_objects = list(self.metrics.values())
+        for m in metric_objects:
+            m.reset()
         try:
             with no_grad():
                 for batch in loader:
                     if bar is not None:
                         bar.update(1)
                     loss, out, target = self.compute_loss(batch)
+                    for m in metric_objects:
+                        m.update(out, target)
                     n = int(target.shape[0]) if isinstance(target, Tensor) else 1
                     total += float(loss.item()) * n
                     seen += n
@@ -490,10 +541,25 @@ class Trainer:
             if bar is not None:
                 bar.close()
         g_total, g_correct, g_seen = self._global_sums([total, correct, seen])
-        out_metrics = {"loss": g_total / max(g_seen, 1)}
+        out_metrics: dict[str, Any] = {"loss": g_total / max(g_seen, 1)}
         if classes and g_seen:
             out_metrics["accuracy"] = g_correct / g_seen
+        out_metrics.update(self._compute_metrics())
         return out_metrics
+
+    def _compute_metrics(self) -> dict[str, Any]:
+        """Every metric's value, over every rank (the trainer's world, when it was given one
+        and the metric has none of its own)."""
+        out = {}
+        for name, m in self.metrics.items():
+            if (
+                self._world is not None
+                and getattr(m, "world", False) is None
+                and hasattr(self._world, "all_reduce")
+            ):
+                m.world = self._world
+            out[name] = m.compute()
+        return out
 
     def _evaluate_hook(self, loader: Any, step: Callable[..., Any], hook: str) -> dict[str, float]:
         """The sample-weighted mean of every number ``<hook>_step(batch, i)`` returns."""
@@ -522,13 +588,20 @@ class Trainer:
         g_seen = max(totals[-1], 1)
         return {k: v / g_seen for k, v in zip(keys, totals[:-1])}
 
-    def test(self, data: DataLike) -> dict[str, float]:
+    def test(self, data: DataLike) -> dict[str, Any]:
         """Metrics over ``data`` from the model's ``test_step`` (else as ``evaluate``)."""
         return self.evaluate(data, _hook="test" if self._steps.get("test") else "validation")
 
-    def predict(self, data: DataLike) -> list[Any]:
+    def predict(self, data: DataLike, concat: bool = False) -> Any:
         """The model's ``predict_step(batch, i)`` (else ``model(*inputs)``) for every batch
-        of ``data``, without gradients, in eval mode."""
+        of ``data``, without gradients, in eval mode: a list with one output per batch, or
+        with ``concat=True`` the outputs concatenated along the first dimension (a tensor, or
+        a tuple of tensors for a model that returns several).
+
+        Under ``democratising.distributed`` each rank predicts its shard of a dataset and rank
+        0 gets every sample's prediction in the dataset's order (the sampler's padding
+        dropped), batched as one process would batch them, as CPU tensors; the other ranks get
+        ``None``. The outputs must then be tensors (or tuples/lists of tensors)."""
         loader = self._loader(data, train=False)
         step = self._steps.get("predict")
         was_training = self.model.training
@@ -547,7 +620,50 @@ class Trainer:
                         out.append(self.model(*inputs))
         finally:
             self.model.train(was_training)
-        return out
+        sampler = getattr(loader, "sampler", None)
+        if self.world_size > 1 and isinstance(sampler, DistributedSampler):
+            return self._gather_predictions(sampler, out, concat)
+        return _concat_outputs(out) if concat else out
+
+    def _gather_predictions(self, sampler: Any, out: list[Any], concat: bool) -> Any:
+        """Every rank's predictions on rank 0, put back in the dataset's order (one
+        all-gather of ``(indices, arrays)``)."""
+        w = self._world if self._world is not None else _ranks.current()
+        if w is None or not hasattr(w, "all_gather_object"):
+            raise TypeError(
+                "predict under a world of several ranks needs its all_gather_object "
+                "(democratising.distributed.World has one)"
+            )
+        indices = list(sampler)
+        local = [_numpy_parts(o) for o in out]
+        width = len(local[0]) if local else -1
+        if any(len(parts) != width for parts in local):
+            raise TypeError("predict: every batch must give the same number of outputs")
+        arrays = [np.concatenate([p[k] for p in local]) for k in range(max(width, 0))]
+        several_here = bool(out) and isinstance(out[0], (tuple, list))
+        gathered = w.all_gather_object((indices, arrays, several_here))
+        if not self.is_main:
+            return None
+        total = len(sampler.dataset)
+        nonempty = [g for g in gathered if g[1]]
+        if not nonempty:
+            return _concat_outputs([]) if concat else []
+        several = nonempty[0][2]
+        columns = []
+        for k in range(len(nonempty[0][1])):
+            first = nonempty[0][1][k]
+            full = np.empty((total, *first.shape[1:]), dtype=first.dtype)
+            for idx, arrs, _ in nonempty:
+                full[np.asarray(idx, dtype=np.int64)] = arrs[k]  # padding rewrites equal values
+            columns.append(_core.from_numpy(np.ascontiguousarray(full)))
+        if concat:
+            return tuple(columns) if several else columns[0]
+        bs = self.config.batch_size
+        batches = []
+        for start in range(0, total, bs):
+            parts = [c[start : start + bs] for c in columns]
+            batches.append(tuple(parts) if several else parts[0])
+        return batches
 
     def _batch_to_device(self, batch: Any) -> Any:
         """Every tensor in ``batch`` (tuples, lists, dicts) on the trainer's device."""
@@ -816,8 +932,10 @@ class Trainer:
                     classes = False
             if bar is not None:
                 bar.update(1)
-                if count % 10 == 0:
-                    bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+                if count % 10 == 0 or count == 1:
+                    rate = seen / max(time.perf_counter() - start, 1e-9)
+                    postfix = {"loss": f"{total / count:.4f}", "samples/s": f"{rate:,.0f}"}
+                    bar.set_postfix(postfix, refresh=count == 1)
             if batch_cbs:
                 logs = {"loss": value, "size": n, "step": self.global_step}
                 for cb in batch_cbs:
@@ -923,7 +1041,7 @@ class Trainer:
         if "val_accuracy" in m:
             parts.append(f"val_accuracy = {m['val_accuracy'] * 100:.2f}%")
         for k, v in m.items():  # what a model's validation_step returned besides its loss
-            if k.startswith("val_") and k not in ("val_loss", "val_accuracy"):
+            if k.startswith("val_") and k not in ("val_loss", "val_accuracy") and _is_number(v):
                 parts.append(f"{k} = {v:.4g}")
         parts.append(f"lr = {m['lr']:.3g}")
         parts.append(f"throughput = {m['throughput']:,.0f} samples/s")

@@ -1,0 +1,61 @@
+"""Which way a monitored metric improves, and the ``metrics=`` argument of ``Trainer`` checked.
+
+``Trainer`` keeps the best checkpoint of any monitored metric (``TrainingConfig.monitor``),
+and ``democratising.tune`` optimises it; both need ``"min"`` or ``"max"``. When the config
+does not say, a metric object knows (``higher_is_better``); otherwise losses, errors and
+perplexities are minimised and everything else (accuracy, F1, AUROC, R²) maximised."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+__all__ = ["check_metrics", "infer_mode"]
+
+_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
+
+
+def infer_mode(
+    name: str, mode: Optional[str] = None, metrics: Optional[Mapping[str, Any]] = None
+) -> str:
+    """``mode`` if given, else ``"min"`` or ``"max"`` for the metric ``name`` (``val_`` and
+    ``test_`` prefixes are the evaluated metrics' names)."""
+    if mode is not None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        return mode
+    base = name
+    for prefix in ("val_", "test_"):
+        if base.startswith(prefix):
+            base = base[len(prefix) :]
+    metric = (metrics or {}).get(base)
+    if metric is not None and hasattr(metric, "higher_is_better"):
+        return "max" if metric.higher_is_better else "min"
+    lowered = base.lower()
+    return "min" if any(word in lowered for word in _LOWER_IS_BETTER) else "max"
+
+
+def check_metrics(metrics: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """``metrics`` as a dict of name to metric; ``TypeError`` for a name that is not a string
+    or an object without ``update``/``compute``/``reset``."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            "metrics must be a dict of name to metric, e.g. "
+            f"{{'f1': F1Score(num_classes=10)}}, got {type(metrics).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, metric in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a metric's name must be a non-empty string, got {name!r}")
+        missing = [
+            m for m in ("update", "compute", "reset") if not callable(getattr(metric, m, None))
+        ]
+        if missing:
+            raise TypeError(
+                f"metric {name!r} ({type(metric).__name__}) has no {', '.join(missing)}: give "
+                "a democratising.metrics object or one with update/compute/reset"
+            )
+        out[name] = metric
+    return out

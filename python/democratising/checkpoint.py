@@ -484,6 +484,8 @@ def _check_optimizer(
     (tensors moved to each parameter's device)."""
     if state is None:
         raise CheckpointError("an optimizer was given but the checkpoint has no optimizer state")
+    # A ZeRO optimizer is checked as the optimizer it shards (full shapes, its class).
+    optimizer = getattr(optimizer, "zero_wrapped", optimizer)
     if saved_type is not None and saved_type != type(optimizer).__name__:
         raise CheckpointError(
             f"checkpoint holds {saved_type} state, cannot load it into {type(optimizer).__name__}"
@@ -563,7 +565,17 @@ def save_checkpoint(
     **extra: Any,
 ) -> None:
     """Saves model, optimizer, scheduler and scaler state, epoch, loss, the RNG state and any
-    JSON-able (or tensor) ``extra`` values to ``path``, atomically."""
+    JSON-able (or tensor) ``extra`` values to ``path``, atomically.
+
+    With a ZeRO model (``DistributedDataParallel(..., zero_stage=1|2)``) or a
+    ``ZeroOptimizer``, ``path`` is a directory and every rank must call this: each writes its
+    shard, rank 0 publishes the index last (see ``distributed.sharded_checkpoint``)."""
+    from .distributed.sharded_checkpoint import is_sharded_target, save_sharded
+
+    if is_sharded_target(model, optimizer):
+        save_sharded(path, model, optimizer, scheduler, scaler, epoch, loss, extra)
+        return
+    otype = getattr(optimizer, "wrapped_type", type(optimizer).__name__)
     Checkpoint(
         model_state=dict(model.state_dict()) if model is not None else {},
         optimizer_state=optimizer.state_dict() if optimizer is not None else None,
@@ -573,7 +585,7 @@ def save_checkpoint(
         loss=loss,
         rng_state=list(_core.get_rng_state()),
         extra=extra,
-        optimizer_type=type(optimizer).__name__ if optimizer is not None else None,
+        optimizer_type=otype if optimizer is not None else None,
     ).save(path)
 
 
@@ -592,8 +604,17 @@ def load_checkpoint(
     Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys"}``. Raises
     ``CheckpointError`` — with nothing modified — for a missing, truncated, corrupt or
     mismatching file, and for one without its checksum unless ``allow_unverified``. Model
-    keys with or without the ``module.`` prefix of a data-parallel wrapper both load.
+    keys with or without the ``module.`` prefix of a data-parallel wrapper both load. A
+    sharded directory (saved under ZeRO at any rank count) is consolidated and loads into a
+    single process, DDP or ZeRO at any rank count.
     """
+    from .distributed.sharded_checkpoint import is_sharded_directory, load_sharded
+
+    if is_sharded_directory(path):
+        ckpt = load_sharded(path, allow_unverified=allow_unverified)
+        return ckpt.restore(
+            model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
+        )
     return Checkpoint.load(path, allow_unverified=allow_unverified).restore(
         model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
     )

@@ -29,6 +29,7 @@ from .model import DistributedModel, DistributedStrategy
 from .reduce_op import ReduceOp
 from .sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from .world import World
+from .zero import ZeroOptimizer
 
 __all__ = [
     "DataParallel",
@@ -40,6 +41,7 @@ __all__ = [
     "ReduceOp",
     "SyncBatchNorm",
     "World",
+    "ZeroOptimizer",
     "all_reduce_found_inf",
     "convert_sync_batchnorm",
     "current_world",

@@ -24,6 +24,7 @@ from ._fingerprint import describe, verify_same_model
 from ._reducer import GradientReducer
 from .reduce_op import ReduceOp
 from .world import World
+from .zero import ZeroOptimizer, ZeroReducer, replace_parameters, stage_check
 
 _live: weakref.WeakSet[DistributedDataParallel] = weakref.WeakSet()
 
@@ -59,7 +60,14 @@ class DistributedDataParallel(Module):
     earlier overlap). ``broadcast_buffers``: copy rank 0's buffers (BatchNorm running stats)
     to all ranks before each training forward, as PyTorch does. ``gradient_as_bucket_view``:
     after synchronisation ``p.grad`` is a view of the bucket (no copy); the next synchronised
-    backward overwrites it, so ``clone()`` a gradient you want to keep."""
+    backward overwrites it, so ``clone()`` a gradient you want to keep.
+
+    ``zero_stage=1`` shards the optimizer state over the ranks and ``2`` the gradients too
+    (see ``zero``): wrap the optimizer with ``ddp.shard_optimizer(opt)``. ``comm_dtype``
+    (``"bfloat16"``/``"float16"``) sends gradients in 16 bits. ``deterministic=True`` makes
+    the weights bitwise independent of the number of ranks: each backward is one of
+    ``partitions`` fixed micro-batches (``partitions / world size`` backward passes per rank
+    and step), reduced in a fixed tree."""
 
     def __init__(
         self,
@@ -68,12 +76,20 @@ class DistributedDataParallel(Module):
         bucket_cap_mb: float = 25.0,
         broadcast_buffers: bool = True,
         gradient_as_bucket_view: bool = True,
+        zero_stage: int = 0,
+        comm_dtype: Optional[str] = None,
+        deterministic: bool = False,
+        partitions: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel wraps an nn.Module, got {type(module)}")
         if bucket_cap_mb <= 0:
             raise ValueError(f"bucket_cap_mb must be positive, got {bucket_cap_mb}")
+        stage_check(zero_stage, comm_dtype)
+        self.zero_stage = int(zero_stage)
+        self.comm_dtype = comm_dtype
+        self.deterministic = bool(deterministic)
         self.module = module
         world = world if world is not None else World.init()
         self.world = world
@@ -81,20 +97,39 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         named = list(module.named_parameters())
         entries = describe(named, module.named_buffers())
-        verify_same_model(world, entries, type(self).__name__, extra=self.bucket_cap_mb)
+        extra: Any = self.bucket_cap_mb
+        if zero_stage or comm_dtype or deterministic:
+            extra = (self.bucket_cap_mb, zero_stage, comm_dtype, bool(deterministic), partitions)
+        verify_same_model(world, entries, type(self).__name__, extra=extra)
         # Own communicator: DDP's collectives never interleave with the user's on `world`.
         self._comm = world.dup("ddp") if world.size() > 1 else world
         self.broadcast_parameters(0)
         trainable = [(n, p) for n, p in named if p.requires_grad]
-        self.reducer = GradientReducer(
-            [p for _, p in trainable],
-            [n for n, _ in trainable],
-            self._comm,
-            int(self.bucket_cap_mb * 2**20),
-            gradient_as_bucket_view,
-        )
-        if world.size() > 1:
+        self.reducer: Union[GradientReducer, ZeroReducer]
+        if zero_stage or comm_dtype or deterministic:
+            self.reducer = ZeroReducer(
+                [p for _, p in trainable],
+                [n for n, _ in trainable],
+                self._comm,
+                zero_stage,
+                int(self.bucket_cap_mb * 2**20),
+                comm_dtype,
+                deterministic,
+                partitions,
+            )
+            # The parameters now live in the reducer's flat buffer (same names, same order).
+            replace_parameters(module, [p for _, p in trainable], self.reducer.params)
             self.reducer.register_hooks()
+        else:
+            self.reducer = GradientReducer(
+                [p for _, p in trainable],
+                [n for n, _ in trainable],
+                self._comm,
+                int(self.bucket_cap_mb * 2**20),
+                gradient_as_bucket_view,
+            )
+            if world.size() > 1:
+                self.reducer.register_hooks()
         _live.add(self)
 
     # ---- training ----------------------------------------------------------------------------
@@ -147,12 +182,32 @@ class DistributedDataParallel(Module):
         tensors = list(self.module.parameters()) + list(self.module.buffers())
         broadcast_tensors(self._comm, tensors, root, "broadcast_parameters")
 
+    def shard_optimizer(self, optimizer: Any) -> ZeroOptimizer:
+        """``optimizer`` (built over ``self.parameters()``) sharded for ``zero_stage`` 1/2."""
+        return ZeroOptimizer(optimizer, self)
+
+    @property
+    def micro_batches(self) -> int:
+        """Backward passes per rank and optimizer step: ``partitions / world size`` with
+        ``deterministic=True``, else 1."""
+        r = self.reducer
+        return r.leaves_per_rank if isinstance(r, ZeroReducer) else 1
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes this rank holds between steps for parameters and gradient buffers."""
+        r = self.reducer
+        if isinstance(r, ZeroReducer):
+            return r.memory()
+        params = sum(p.numel() * p.element_size() for p in self.module.parameters())
+        return {"parameters": params, "gradients": sum(b for _, b, _ in r.stats())}
+
     def bucket_stats(self) -> list[tuple[int, int, str]]:
         """``(parameters, bytes, dtype)`` of each gradient bucket, in launch order."""
         return self.reducer.stats()
 
     def extra_repr(self) -> str:
+        zero = f", zero_stage={self.zero_stage}" if self.zero_stage else ""
         return (
             f"world={self.world.size()}, buckets={len(self.reducer.buckets)}, "
-            f"bucket_cap_mb={self.bucket_cap_mb:g}"
+            f"bucket_cap_mb={self.bucket_cap_mb:g}{zero}"
         )

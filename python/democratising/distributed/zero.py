@@ -1,0 +1,805 @@
+"""ZeRO stage 1 and 2 over MPI, compressed gradient reduction and the deterministic mode.
+
+Layout. The trainable parameters (one float dtype, on the CPU) are packed, in reverse
+registration order (about the order backward produces their gradients), into one flat NumPy
+buffer cut into buckets of about ``bucket_cap_mb``; each bucket is padded to a multiple of the
+world size ``W`` and split into ``W`` equal blocks. Rank ``r`` owns block ``r`` of every bucket.
+Each parameter becomes a ``Parameter`` over its slice of the flat buffer (set once, at
+construction), so an in-place all-gather of a bucket *is* the update of its parameters: no copy
+and no Python loop per parameter.
+
+Gradients. A post-accumulate-grad hook packs each gradient (divided by ``W``) into its bucket's
+send buffer the moment it is final and drops ``p.grad``; a full bucket starts a non-blocking
+``Ireduce_scatter_block`` at once, so communication overlaps the rest of backward (as DDP's
+all-reduce). Each rank receives the reduced block it owns into its *shard gradient* buffer
+(``W`` times smaller than the model). Stage 1 keeps the full-size send buffer between steps;
+stage 2 allocates a bucket's send buffer when its first gradient arrives and frees it once the
+reduce-scatter completes, so a rank holds only its shard of the gradients. Stage 0 (used for
+plain DDP with ``comm_dtype`` or ``deterministic``) all-gathers the reduced blocks back into a
+full gradient buffer that the parameters' ``.grad`` view.
+
+Optimizer. ``ZeroOptimizer`` builds the user's optimizer class again over *segments*: 1-D
+tensors viewing the owned part of each parameter (in the flat parameter buffer) with ``.grad``
+viewing the shard gradient buffer. Every elementwise optimizer of ``democratising.optim`` then
+steps exactly what it would step on the full parameter, one fused call per group; an in-place
+``Iallgather`` per bucket (all in flight together) then hands every rank the new weights.
+Communication per step: reduce-scatter + all-gather = the volume of one all-reduce.
+
+``comm_dtype="bfloat16"|"float16"`` packs each send buffer to 16 bits (bfloat16 by
+round-to-nearest-even of the float32 bits) and replaces the reduce-scatter by an
+``Ialltoall`` of the packed blocks followed by a float32 sum of the ``W`` blocks each rank
+owns: half the bytes on the wire. ``deterministic=True`` uses the same all-to-all, and sums the
+``W`` partial gradients in a fixed binary tree; each backward pass is one of ``partitions``
+fixed micro-batches, and a rank's micro-batch gradients are first summed in the same tree, so
+the sum — and the weights — do not depend on the number of ranks (see docs/distributed.md)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from .. import _core, autograd
+from .._core import Tensor
+from .._grad_mode import no_grad
+from ..errors import DistributedError
+from ..nn.module import Module
+from ..nn.parameter import Parameter
+from ..optim.optimizer import Optimizer
+from .reduce_op import ReduceOp
+from .world import World
+
+_FLOAT = {"float32": np.float32, "float64": np.float64}
+#: The optimizers whose update is not elementwise: a flat shard cannot step them.
+_NOT_ELEMENTWISE = ("LBFGS", "Muon", "SparseAdam")
+COMM_DTYPES = ("bfloat16", "float16")
+
+
+def _dtype_name(t: Tensor) -> str:
+    return str(t.dtype).replace("democratising.", "")
+
+
+# ---- 16-bit packing ---------------------------------------------------------------------------
+
+
+def pack16(src: np.ndarray, comm_dtype: str, out: np.ndarray) -> None:
+    """``src`` (float32/float64) rounded to ``comm_dtype``, written as raw ``uint16`` words into
+    ``out``. bfloat16 rounds to nearest even (NaN stays NaN, overflow becomes inf)."""
+    if comm_dtype == "float16":
+        out.view(np.float16)[...] = src
+        return
+    bits = np.ascontiguousarray(src, dtype=np.float32).view(np.uint32)
+    rounded = bits + (np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))
+    words = (rounded >> np.uint32(16)).astype(np.uint16)
+    nan = np.isnan(src)
+    if nan.any():
+        words[nan] = 0x7FC0
+    out[...] = words
+
+
+def unpack16(words: np.ndarray, comm_dtype: str) -> np.ndarray:
+    """Raw ``uint16`` words of ``comm_dtype`` widened exactly to float32."""
+    if comm_dtype == "float16":
+        return words.view(np.float16).astype(np.float32)
+    return (words.astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def tree_sum(rows: Sequence[np.ndarray], out: np.ndarray) -> None:
+    """``out`` = the sum of ``rows`` in a fixed balanced binary tree (adjacent pairs first),
+    so that a sum split into aligned power-of-two sub-trees gives the same bits."""
+    level = [np.asarray(r, dtype=out.dtype) for r in rows]
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            nxt.append(level[i] + level[i + 1])
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    out[...] = level[0]
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+# ---- layout -----------------------------------------------------------------------------------
+
+
+class _Bucket:
+    """A run of whole parameters in the flat buffer, padded to ``W`` equal blocks."""
+
+    def __init__(self, index: int, start: int) -> None:
+        self.index, self.start = index, start
+        self.slots: list[tuple[int, int, int]] = []  # (parameter, flat offset, numel)
+        self.numel = 0  # padded
+        self.block = 0
+        self.shard_start = 0  # where this bucket's owned block sits in the shard buffer
+        self.pending = 0
+        self.send: Optional[np.ndarray] = None
+        self.packed: Optional[np.ndarray] = None
+        self.recv: Optional[np.ndarray] = None
+        self.request: Any = None
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.numel
+
+
+class Segment:
+    """The part of parameter ``param`` that this rank owns: elements ``[start, start+length)``
+    of the flattened parameter, at ``flat`` in the flat buffer and ``shard`` in the shard
+    gradient buffer."""
+
+    __slots__ = ("flat", "length", "param", "shard", "start")
+
+    def __init__(self, param: int, start: int, length: int, flat: int, shard: int) -> None:
+        self.param, self.start, self.length, self.flat, self.shard = (
+            param,
+            start,
+            length,
+            flat,
+            shard,
+        )
+
+
+class ZeroReducer:
+    """Flat parameter/gradient buffers and the per-backward gradient round of one model."""
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        names: Sequence[str],
+        world: World,
+        stage: int,
+        bucket_cap_bytes: int,
+        comm_dtype: Optional[str] = None,
+        deterministic: bool = False,
+        partitions: Optional[int] = None,
+    ) -> None:
+        self.world, self.stage = world, int(stage)
+        self.names = list(names)
+        self.comm_dtype = comm_dtype
+        self.deterministic = bool(deterministic)
+        size, rank = world.size(), world.rank()
+        self.size, self.rank = size, rank
+        if not params:
+            raise DistributedError("ZeRO needs at least one trainable parameter")
+        dtypes = {_dtype_name(p) for p in params}
+        devices = {p.device.type for p in params}
+        if len(dtypes) != 1 or next(iter(dtypes)) not in _FLOAT or devices != {"cpu"}:
+            raise DistributedError(
+                "zero_stage/comm_dtype/deterministic need every trainable parameter on the CPU "
+                f"in one of float32/float64 (got dtypes {sorted(dtypes)} on {sorted(devices)}); "
+                "AMP keeps float32 master weights, so autocast works"
+            )
+        self.dtype = _FLOAT[next(iter(dtypes))]
+        if self.deterministic:
+            parts = size if partitions is None else int(partitions)
+            if not _power_of_two(size) or not _power_of_two(parts) or parts % size:
+                raise DistributedError(
+                    f"deterministic=True needs a power-of-two world size (got {size}) and a "
+                    f"power-of-two number of partitions that it divides (got {parts})"
+                )
+            self.partitions = parts
+            self.leaves_per_rank = parts // size
+        else:
+            self.partitions = size
+            self.leaves_per_rank = 1
+        # ---- buckets
+        self.buckets: list[_Bucket] = []
+        self.location: list[tuple[_Bucket, int]] = [None] * len(params)  # type: ignore[list-item]
+        cap = max(1, int(bucket_cap_bytes)) // np.dtype(self.dtype).itemsize
+        start = 0
+        b = _Bucket(0, 0)
+        for i in reversed(range(len(params))):
+            n = params[i].numel()
+            b.slots.append((i, start + b.numel, n))
+            b.numel += n
+            if b.numel >= cap:
+                start = self._close(b)
+                b = _Bucket(len(self.buckets), start)
+        if b.slots:
+            start = self._close(b)
+        self.total = start
+        self.shard_numel = sum(b.block for b in self.buckets)
+        # ---- the flat parameter buffer: parameters become views of it
+        self.flat = np.zeros(self.total, dtype=self.dtype)
+        self.params: list[Tensor] = []
+        for b in self.buckets:
+            for i, off, _ in b.slots:
+                self.location[i] = (b, off)
+        for i, p in enumerate(params):
+            b, off = self.location[i]
+            n = p.numel()
+            view = self.flat[off : off + n].reshape(tuple(p.shape))
+            view[...] = np.asarray(p.detach().numpy())
+            q = Parameter(_core.from_numpy(view), requires_grad=True)
+            self.params.append(q)
+        self._param_views = [
+            self.flat[self.location[i][1] : self.location[i][1] + p.numel()]
+            for i, p in enumerate(self.params)
+        ]
+        # ---- owned segments
+        self.segments: list[Segment] = []
+        for b in self.buckets:
+            lo = b.start + rank * b.block
+            hi = lo + b.block
+            for i, off, n in b.slots:
+                a, z = max(lo, off), min(hi, off + n)
+                if a < z:
+                    self.segments.append(Segment(i, a - off, z - a, a, b.shard_start + a - lo))
+        # ---- gradient buffers
+        self.shard_grad = np.zeros(self.shard_numel, dtype=self.dtype)
+        self.full_grad: Optional[np.ndarray] = None
+        if self.stage <= 1 and not self.deterministic:
+            self.full_grad = np.zeros(self.total, dtype=self.dtype)  # persistent send buffers
+        self._grad_views: list[Optional[Tensor]] = [None] * len(self.params)
+        if self.stage == 0:
+            if self.full_grad is None:
+                self.full_grad = np.zeros(self.total, dtype=self.dtype)
+            for i, p in enumerate(self.params):
+                _, off = self.location[i]
+                v = self.full_grad[off : off + p.numel()].reshape(tuple(p.shape))
+                self._grad_views[i] = _core.from_numpy(v)
+        # deterministic mode: the current micro-batch's gradient and the tree of finished ones
+        self._leaf: Optional[np.ndarray] = None
+        self._total: Optional[np.ndarray] = None
+        self._stack: list[tuple[int, np.ndarray]] = []
+        self._leaves = 0
+        self.enabled = True  # False inside no_sync()
+        self.round_open = False
+        self.fresh = False
+        self._ready = [False] * len(self.params)
+        self._next = 0
+        self._handles: list[Any] = []
+        self._scale = 1.0 / size
+        mpi = world._MPI
+        self._mpi = mpi
+        self._sum = mpi.SUM if mpi is not None else None
+
+    def _close(self, b: _Bucket) -> int:
+        w = self.size
+        b.numel = -(-b.numel // w) * w
+        b.block = b.numel // w
+        b.shard_start = sum(x.block for x in self.buckets)
+        self.buckets.append(b)
+        return b.stop
+
+    # ---- hooks -------------------------------------------------------------------------------
+
+    def register_hooks(self) -> None:
+        for i, p in enumerate(self.params):
+            self._handles.append(p.register_post_accumulate_grad_hook(self._make_hook(i)))
+
+    def remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _make_hook(self, i: int) -> Callable[[Tensor], None]:
+        def hook(_: Tensor) -> None:
+            self._on_grad_ready(i)
+
+        return hook
+
+    def _on_grad_ready(self, i: int) -> None:
+        self.fresh = False
+        if not self.enabled:
+            return
+        if self.round_open and self._ready[i]:
+            local = self.params[i].grad
+            self.finish()
+            self.params[i].grad = local
+        if not self.round_open:
+            self._open_round()
+            autograd.queue_callback(self.finish)
+        self._ready[i] = True
+        b, off = self.location[i]
+        self._pack(i, b, off)
+        if self.deterministic:
+            return
+        b.pending -= 1
+        self._launch_ready()
+        if self._next < len(self.buckets):
+            from ._wait import test_all
+
+            test_all([x.request for x in self.buckets[: self._next]])
+
+    def _open_round(self) -> None:
+        self.round_open = True
+        self._ready = [False] * len(self.params)
+        self._next = 0
+        for b in self.buckets:
+            b.pending = len(b.slots)
+            b.request = None
+        if self.deterministic:
+            self._leaf = np.zeros(self.total, dtype=self.dtype)
+
+    def _send_buffer(self, b: _Bucket) -> np.ndarray:
+        if self._total is not None:
+            return self._total[b.start : b.stop]
+        if self.full_grad is not None:
+            return self.full_grad[b.start : b.stop]
+        if b.send is None:
+            b.send = np.zeros(b.numel, dtype=self.dtype)
+        return b.send
+
+    def _pack(self, i: int, b: _Bucket, off: int) -> None:
+        p = self.params[i]
+        n = p.numel()
+        g = p.grad
+        if self.deterministic:
+            assert self._leaf is not None
+            if g is not None:
+                self._leaf[off : off + n] = np.asarray(g.detach().numpy()).reshape(-1)
+        else:
+            dst = self._send_buffer(b)[off - b.start : off - b.start + n]
+            if g is None:
+                dst.fill(0)
+            else:
+                src = np.asarray(g.detach().numpy()).reshape(-1)
+                np.multiply(src, self._scale, out=dst, casting="unsafe")
+        if g is not None:
+            p.grad = None  # the engine's gradient is in the bucket now: free it
+
+    def _launch_ready(self) -> None:
+        while self._next < len(self.buckets) and self.buckets[self._next].pending == 0:
+            self._launch(self.buckets[self._next])
+            self._next += 1
+
+    def _launch(self, b: _Bucket) -> None:
+        send = self._send_buffer(b)
+        if self.comm_dtype is None and not self.deterministic:
+            recv = self.shard_grad[b.shard_start : b.shard_start + b.block]
+            if self.size == 1:
+                recv[...] = send
+                return
+            b.request = self.world.comm.Ireduce_scatter_block(send, recv, op=self._sum)
+            return
+        # all-to-all of (possibly 16-bit) blocks; each rank sums the blocks it owns
+        if self.comm_dtype is not None:
+            b.packed = np.empty(b.numel, dtype=np.uint16)
+            pack16(send, self.comm_dtype, b.packed)
+            b.recv = np.empty((self.size, b.block), dtype=np.uint16)
+            src = b.packed
+        else:
+            b.packed = None
+            b.recv = np.empty((self.size, b.block), dtype=self.dtype)
+            src = send
+        if self.size == 1:
+            b.recv[...] = src.reshape(1, -1)
+        else:
+            b.request = self.world.comm.Ialltoall(src, b.recv)
+
+    def _complete(self) -> None:
+        mb = sum(b.numel for b in self.buckets) * np.dtype(self.dtype).itemsize / 2**20
+        kind = "reduce_scatter" if self.comm_dtype is None else f"{self.comm_dtype} all_to_all"
+        self.world.wait(
+            [b.request for b in self.buckets if b.request is not None],
+            f"ZeRO gradient {kind} ({len(self.buckets)} buckets, {mb:.2f} MiB)",
+        )
+        for b in self.buckets:
+            b.request = None
+            out = self.shard_grad[b.shard_start : b.shard_start + b.block]
+            if b.recv is not None:
+                rows = (
+                    [unpack16(r, self.comm_dtype) for r in b.recv]
+                    if self.comm_dtype is not None
+                    else list(b.recv)
+                )
+                if self.deterministic:
+                    tree_sum(rows, out)
+                    np.multiply(out, 1.0 / self.partitions, out=out)
+                else:
+                    out[...] = 0
+                    for r in rows:
+                        out += r
+                b.recv = b.packed = None
+            b.send = None  # stage 2: the full-size send buffer is freed here
+        if self.stage == 0:
+            self._gather_gradients()
+        self.round_open = False
+
+    def _gather_gradients(self) -> None:
+        """Stage 0: every rank gets the full reduced gradient (rounded to ``comm_dtype`` when
+        compressing, so that all replicas see the same values)."""
+        assert self.full_grad is not None
+        requests = []
+        keep: list[tuple[np.ndarray, _Bucket]] = []
+        for b in self.buckets:
+            mine = self.shard_grad[b.shard_start : b.shard_start + b.block]
+            dst = self.full_grad[b.start : b.stop]
+            if self.comm_dtype is not None:
+                words = np.empty(b.block, dtype=np.uint16)
+                pack16(mine, self.comm_dtype, words)
+                everything = np.empty(b.numel, dtype=np.uint16)
+                if self.size == 1:
+                    everything[...] = words
+                else:
+                    requests.append(self.world.comm.Iallgather(words, everything))
+                keep.append((everything, b))
+            elif self.size == 1:
+                dst[...] = mine
+            else:
+                requests.append(self.world.comm.Iallgather(mine, dst))
+        if requests:
+            self.world.wait(requests, f"ZeRO gradient all_gather ({len(requests)} buckets)")
+        for everything, b in keep:
+            self.full_grad[b.start : b.stop] = unpack16(everything, str(self.comm_dtype))
+        for i, p in enumerate(self.params):
+            p.grad = self._grad_views[i]
+
+    # ---- public ------------------------------------------------------------------------------
+
+    def finish(self) -> list[str]:
+        """Completes an open round (a no-op otherwise); returns the names of the parameters
+        that received no gradient in it."""
+        if not self.round_open:
+            return []
+        missing = [self.names[i] for i, r in enumerate(self._ready) if not r]
+        for b in self.buckets:
+            for i, off, _ in b.slots:
+                if not self._ready[i]:
+                    self._ready[i] = True
+                    self._pack(i, b, off)
+            b.pending = 0
+        if self.deterministic:
+            self._push_leaf()
+            if self._leaves < self.leaves_per_rank:
+                self.round_open = False
+                return missing
+            self._leaves = 0
+            self._total = self._stack.pop()[1]  # the send buffers of this reduction
+            self._stack.clear()
+            try:
+                for b in self.buckets:
+                    self._launch(b)
+                self._next = len(self.buckets)
+                self._complete()
+            finally:
+                self._total = None
+        else:
+            self._launch_ready()
+            self._complete()
+        self.fresh = True
+        return missing
+
+    def _push_leaf(self) -> None:
+        """Adds this micro-batch's gradient to the binary tree of the rank's micro-batches."""
+        assert self._leaf is not None
+        node, level = self._leaf, 0
+        self._leaf = None
+        self._leaves += 1
+        while self._stack and self._stack[-1][0] == level:
+            _, left = self._stack.pop()
+            np.add(left, node, out=left)
+            node, level = left, level + 1
+        self._stack.append((level, node))
+        if self._leaves == self.leaves_per_rank and len(self._stack) != 1:
+            raise DistributedError("deterministic reduction: unbalanced micro-batch tree")
+
+    def all_reduce(self, op: ReduceOp) -> None:
+        self.finish()
+        if op is ReduceOp.Mean and (self.fresh or self.size == 1):
+            return
+        raise DistributedError(
+            f"all_reduce_gradients({op}) is not available with zero_stage/comm_dtype/"
+            "deterministic: backward already reduced the gradients (mean)"
+        )
+
+    def pending_names(self) -> Optional[list[str]]:
+        if not self.round_open:
+            return None
+        return [self.names[i] for i, r in enumerate(self._ready) if not r]
+
+    def stats(self) -> list[tuple[int, int, str]]:
+        item = np.dtype(self.dtype).itemsize
+        return [(len(b.slots), b.numel * item, np.dtype(self.dtype).name) for b in self.buckets]
+
+    def gather_parameters(self) -> None:
+        """After the owners stepped their blocks: an in-place all-gather per bucket (all in
+        flight together) gives every rank every updated parameter."""
+        if self.size == 1:
+            return
+        mpi = self._mpi
+        requests = [
+            self.world.comm.Iallgather(mpi.IN_PLACE, self.flat[b.start : b.stop])
+            for b in self.buckets
+        ]
+        mb = self.total * np.dtype(self.dtype).itemsize / 2**20
+        self.world.wait(requests, f"ZeRO parameter all_gather ({mb:.2f} MiB)")
+
+    def memory(self) -> dict[str, int]:
+        """Bytes this rank holds for parameters and gradients between steps."""
+        item = np.dtype(self.dtype).itemsize
+        grads = self.shard_numel * item
+        if self.full_grad is not None:
+            grads += self.full_grad.nbytes
+        return {"parameters": self.total * item, "gradients": grads}
+
+
+# ---- the optimizer ------------------------------------------------------------------------
+
+
+class ZeroOptimizer(Optimizer):
+    """Shards ``optimizer``'s state over the ranks of a ZeRO ``DistributedDataParallel``.
+
+    Build it from an optimizer created over ``ddp.parameters()`` (after wrapping):
+    ``opt = ZeroOptimizer(Adam(ddp.parameters(), lr=1e-3), ddp)`` or ``ddp.shard_optimizer(...)``.
+    It builds the same optimizer class with the same groups and hyperparameters over this
+    rank's segments; ``step()`` steps them and all-gathers the new weights. ``param_groups``
+    are the segment groups (edit ``lr`` there, as schedulers do); ``state_dict()`` (collective)
+    returns the full, consolidated state in the wrapped optimizer's format and
+    ``load_state_dict`` takes one and keeps this rank's part, so a state saved at any rank
+    count loads at any other. ``clip_grad_norm_`` clips with the global norm over all shards."""
+
+    def __init__(self, optimizer: Optimizer, ddp: Any) -> None:
+        reducer = getattr(ddp, "reducer", None)
+        if not isinstance(reducer, ZeroReducer) or reducer.stage < 1:
+            raise DistributedError(
+                "ZeroOptimizer needs a DistributedDataParallel with zero_stage 1 or 2"
+            )
+        cls = type(optimizer)
+        if cls.__name__ in _NOT_ELEMENTWISE:
+            raise ValueError(
+                f"{cls.__name__} does not update parameters elementwise (it needs whole "
+                "matrices or all parameters at once), so ZeRO cannot step it over a flat shard; "
+                "use zero_stage=0"
+            )
+        self.optimizer = optimizer
+        self.ddp = ddp
+        self.reducer = reducer
+        index = {id(p): i for i, p in enumerate(reducer.params)}
+        by_param: dict[int, list[Segment]] = {}
+        for s in reducer.segments:
+            by_param.setdefault(s.param, []).append(s)
+        self._order: list[int] = []  # DDP parameter index of each optimizer index
+        self._segs: list[list[tuple[Segment, Tensor]]] = []
+        groups = []
+        for g in optimizer.param_groups:
+            segs: list[Tensor] = []
+            for p in g["params"]:
+                i = index.get(id(p))
+                if i is None:
+                    raise DistributedError(
+                        "ZeroOptimizer: the optimizer holds a tensor that is not a trainable "
+                        "parameter of the ZeRO model; build the optimizer from ddp.parameters() "
+                        "after wrapping the model"
+                    )
+                self._order.append(i)
+                mine = []
+                for s in by_param.get(i, []):
+                    t = _core.from_numpy(reducer.flat[s.flat : s.flat + s.length])
+                    t.requires_grad_(True)
+                    t.grad = _core.from_numpy(reducer.shard_grad[s.shard : s.shard + s.length])
+                    mine.append((s, t))
+                    segs.append(t)
+                self._segs.append(mine)
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": segs})
+        self.inner = cls.__new__(cls)
+        Optimizer.__init__(self.inner, [{"params": []}], dict(optimizer.defaults))
+        self.inner.param_groups = []
+        for g in groups:
+            self.inner.param_groups.append(g)
+        for k, v in vars(optimizer).items():
+            if k not in ("param_groups", "state", "defaults"):
+                setattr(self.inner, k, v)
+        self.defaults = self.inner.defaults
+        self._step_supports_amp_scaling = cls._step_supports_amp_scaling
+
+    # The inner optimizer is the one that steps: keep its groups and AMP scale in one place.
+    @property  # type: ignore[override]
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.inner.param_groups
+
+    @param_groups.setter
+    def param_groups(self, value: list[dict[str, Any]]) -> None:
+        if hasattr(self, "inner"):
+            self.inner.param_groups = value
+
+    @property  # type: ignore[override]
+    def state(self) -> dict[Tensor, dict[str, Any]]:
+        return self.inner.state
+
+    @state.setter
+    def state(self, value: dict[Tensor, dict[str, Any]]) -> None:
+        if hasattr(self, "inner"):
+            self.inner.state = value
+
+    @property  # type: ignore[override]
+    def _grad_scale(self) -> float:
+        return self.inner._grad_scale
+
+    @_grad_scale.setter
+    def _grad_scale(self, value: float) -> None:
+        self.inner._grad_scale = value
+
+    @property
+    def zero_wrapped(self) -> Optimizer:
+        """The optimizer this one shards (its state stays empty; checkpoints check against
+        it)."""
+        return self.optimizer
+
+    @property
+    def wrapped_type(self) -> str:
+        """The class name of the sharded optimizer (what a checkpoint records)."""
+        return type(self.optimizer).__name__
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        self.reducer.finish()
+        loss = self.inner.step(closure)
+        self.reducer.gather_parameters()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.reducer.params:
+            p.grad = None
+
+    def clip_grad_norm_(self, max_norm: float, norm_type: float = 2.0) -> Tensor:
+        """Clips the (sharded) gradients with the norm of the whole gradient, computed over all
+        ranks; returns that norm."""
+        self.reducer.finish()
+        g = self.reducer.shard_grad
+        world = self.reducer.world
+        if math.isinf(norm_type):
+            local = np.array([np.abs(g).max() if g.size else 0.0], dtype=np.float64)
+            world._all_reduce_array(local, ReduceOp.Max, "ZeRO gradient norm")
+            total = float(local[0])
+        else:
+            local = np.array([np.sum(np.abs(g.astype(np.float64)) ** norm_type)])
+            world._all_reduce_array(local, ReduceOp.Sum, "ZeRO gradient norm")
+            total = float(local[0]) ** (1.0 / norm_type)
+        coef = float(max_norm) / (total + 1e-6)
+        if coef < 1.0:
+            np.multiply(g, coef, out=g, casting="unsafe")
+        return _core.from_numpy(np.array(total, dtype=np.float32))
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def shard_state(self) -> dict[int, list[tuple[int, int, dict[str, Any]]]]:
+        """This rank's state: per optimizer index, ``(start, length, {key: value})`` per owned
+        segment (1-D NumPy arrays for elementwise tensors, Python values otherwise)."""
+        out: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+        for k, segs in enumerate(self._segs):
+            for s, t in segs:
+                st = self.inner.state.get(t)
+                if not st:
+                    continue
+                entry: dict[str, Any] = {}
+                for key, v in st.items():
+                    if isinstance(v, Tensor) and v.dim() == 1 and v.numel() == s.length:
+                        entry[key] = np.array(v.detach().numpy(), copy=True)
+                    elif isinstance(v, Tensor):
+                        entry[key] = ("tensor0", float(v.item()), _dtype_name(v))
+                    else:
+                        entry[key] = v
+                out.setdefault(k, []).append((s.start, s.length, entry))
+        return out
+
+    def _param_shapes(self) -> list[tuple[tuple[int, ...], Any]]:
+        ps = self.reducer.params
+        return [(tuple(ps[i].shape), self.reducer.dtype) for i in self._order]
+
+    def group_state(self) -> list[dict[str, Any]]:
+        """The wrapped optimizer's ``param_groups`` as its ``state_dict`` gives them."""
+        groups, n = [], 0
+        for g, user in zip(self.inner.param_groups, self.optimizer.param_groups):
+            packed = {k: v for k, v in g.items() if k != "params"}
+            packed["params"] = list(range(n, n + len(user["params"])))
+            n += len(user["params"])
+            groups.append(packed)
+        return groups
+
+    def state_dict(self) -> dict[str, Any]:
+        """The full optimizer state (collective: every rank must call it)."""
+        parts = self.reducer.world.all_gather_object(self.shard_state())
+        return {
+            "state": assemble_state(parts, self._param_shapes()),
+            "param_groups": self.group_state(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads a full state (any rank count wrote it) and keeps this rank's part."""
+        from ..optim._state_check import prepare
+
+        groups, state = prepare(self.optimizer, state_dict)
+        users = [p for g in self.optimizer.param_groups for p in g["params"]]
+        new: dict[Tensor, dict[str, Any]] = {}
+        for k, segs in enumerate(self._segs):
+            full = state.get(users[k])
+            if not full:
+                continue
+            for s, t in segs:
+                st: dict[str, Any] = {}
+                for key, v in full.items():
+                    if (
+                        isinstance(v, Tensor)
+                        and tuple(v.shape) == tuple(users[k].shape)
+                        and v.dim() > 0
+                    ):
+                        arr = np.asarray(v.detach().cpu().numpy()).reshape(-1)
+                        st[key] = _core.from_numpy(
+                            np.array(arr[s.start : s.start + s.length], copy=True)
+                        ).to(dtype=users[k].dtype)
+                    elif isinstance(v, Tensor):
+                        st[key] = v.detach().clone()
+                    else:
+                        st[key] = v
+                new[t] = st
+        for live, saved in zip(self.inner.param_groups, groups):
+            params = live["params"]
+            live.clear()
+            live.update({k: v for k, v in saved.items() if k != "params"})
+            live["params"] = params
+        self.inner.state = new
+
+    def __repr__(self) -> str:
+        return f"ZeroOptimizer(stage={self.reducer.stage}, {self.optimizer!r})"
+
+
+def assemble_state(
+    parts: Sequence[dict[int, list[tuple[int, int, dict[str, Any]]]]],
+    shapes: Sequence[tuple[tuple[int, ...], Any]],
+) -> dict[int, dict[str, Any]]:
+    """Full per-parameter optimizer state from the segments of every rank (checks that each
+    parameter with state is covered exactly once)."""
+    out: dict[int, dict[str, Any]] = {}
+    pieces: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+    for part in parts:
+        for k, segs in part.items():
+            pieces.setdefault(int(k), []).extend(segs)
+    for k, segs in sorted(pieces.items()):
+        shape, dtype = shapes[k]
+        numel = int(np.prod(shape)) if shape else 1
+        segs.sort(key=lambda x: x[0])
+        pos = 0
+        for start, length, _ in segs:
+            if start != pos:
+                raise DistributedError(f"optimizer state of parameter {k} is not fully covered")
+            pos = start + length
+        if pos != numel:
+            raise DistributedError(f"optimizer state of parameter {k} is not fully covered")
+        entry: dict[str, Any] = {}
+        for key, v in segs[0][2].items():
+            if isinstance(v, np.ndarray):
+                full = np.concatenate([np.asarray(s[2][key]) for s in segs]).astype(dtype)
+                entry[key] = _core.from_numpy(full.reshape(shape))
+            elif isinstance(v, tuple) and len(v) == 3 and v[0] == "tensor0":
+                entry[key] = _core.from_numpy(np.array(v[1], dtype=np.dtype(v[2])))
+            else:
+                entry[key] = v
+        out[k] = entry
+    return out
+
+
+def replace_parameters(module: Module, old: Sequence[Tensor], new: Sequence[Tensor]) -> None:
+    """Points every module slot holding ``old[i]`` at ``new[i]`` (registration order kept)."""
+    swap = {id(o): n for o, n in zip(old, new)}
+    for m in module.modules():
+        for name, p in list(m._parameters.items()):
+            if p is not None and id(p) in swap:
+                m._parameters[name] = swap[id(p)]
+
+
+def state_bytes(optimizer: Union[Optimizer, ZeroOptimizer]) -> int:
+    """Bytes of tensor state an optimizer holds on this rank."""
+    n = 0
+    for st in optimizer.state.values():
+        for v in st.values():
+            if isinstance(v, Tensor):
+                n += v.numel() * v.element_size()
+    return n
+
+
+def stage_check(zero_stage: int, comm_dtype: Optional[str]) -> None:
+    if zero_stage not in (0, 1, 2):
+        raise ValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
+    if comm_dtype is not None and comm_dtype not in COMM_DTYPES:
+        raise ValueError(f"comm_dtype must be None, 'bfloat16' or 'float16', got {comm_dtype!r}")
+
+
+__all__ = ["ZeroOptimizer", "ZeroReducer", "pack16", "tree_sum", "unpack16"]
+
+_ = no_grad  # (kept importable for subclasses that step under no_grad)

@@ -1,4 +1,5 @@
-"""The ``democratising`` command line: ``democratising train ...``, ``bench`` and ``--version``."""
+"""The ``democratising`` command line: ``democratising train ...``, ``tune``, ``bench`` and
+``--version``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint and exits with status 130; --resume last continues.",
     )
     add_arguments(train)
+    from .tune.command import add_arguments as add_tune_arguments
+
+    tune = sub.add_parser(
+        "tune",
+        help="hyperparameter search over TrainingConfig fields (Optuna, or built-in grid/random)",
+        description="Run a hyperparameter search from a training config with a [tune] table "
+        "(settings) and a [tune.space] table (distributions). Under mpirun -n N every rank runs "
+        "its share of the trials against one shared study. Writes best.toml and trials.json "
+        "into runs/tune/STUDY (or --out).",
+    )
+    add_tune_arguments(tune)
     sub.add_parser("demo", help="alias of 'train' with the default settings")
     sub.add_parser(
         "bench",
@@ -98,6 +110,12 @@ def _run(argv: list[str] | None) -> int:
         from .benchmark import run as bench
 
         return bench()
+    if args.command == "tune":
+        if rest:
+            ap.error(f"unrecognized arguments: {' '.join(rest)}")
+        from .tune.command import run_command
+
+        return run_command(args)
     if args.command in ("train", "demo"):
         if args.command == "train" and rest:
             ap.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -1,5 +1,5 @@
-"""The ``democratising`` command line: ``democratising train ...``, ``tune``, ``bench`` and
-``--version``."""
+"""The ``democratising`` command line: ``democratising train ...``, ``tune``, ``plot``,
+``bench`` and ``--version``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
         "into runs/tune/STUDY (or --out).",
     )
     add_tune_arguments(tune)
+    from .plot import add_arguments as add_plot_arguments
+
+    plot = sub.add_parser(
+        "plot",
+        help="render the loss/metric/LR curves of runs to a PNG (matplotlib)",
+        description="Plot the metrics.csv curves of one or more run folders (or folders of "
+        "runs) side by side: one panel per metric, training solid, validation dashed, one "
+        "colour per run.",
+    )
+    add_plot_arguments(plot)
     sub.add_parser("demo", help="alias of 'train' with the default settings")
     sub.add_parser(
         "bench",
@@ -110,6 +120,12 @@ def _run(argv: list[str] | None) -> int:
         from .benchmark import run as bench
 
         return bench()
+    if args.command == "plot":
+        if rest:
+            ap.error(f"unrecognized arguments: {' '.join(rest)}")
+        from .plot import run_command as plot_command
+
+        return plot_command(args)
     if args.command == "tune":
         if rest:
             ap.error(f"unrecognized arguments: {' '.join(rest)}")

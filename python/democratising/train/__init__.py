@@ -16,6 +16,8 @@ from .callbacks import (
     latest_checkpoint,
 )
 from .config import ConfigError, OptimizerConfig, SchedulerConfig, TrainingConfig, load_config
+from .loggers import TensorBoardLogger
+from .memory import MemoryEstimate, estimate_memory
 from .trainer import Trainer, train_with_config
 
 __all__ = [
@@ -23,13 +25,16 @@ __all__ = [
     "ConfigError",
     "EarlyStopping",
     "LRLogger",
+    "MemoryEstimate",
     "MemoryLimitError",
     "MetricsLogger",
     "ModelCheckpoint",
     "OptimizerConfig",
     "SchedulerConfig",
+    "TensorBoardLogger",
     "Trainer",
     "TrainingConfig",
+    "estimate_memory",
     "find_batch_size",
     "latest_checkpoint",
     "load_config",

@@ -304,6 +304,7 @@ def _every_field_changed(optimizer: OptimizerConfig, scheduler: object) -> Train
         model_summary=False,
         monitor="val_f1",
         monitor_mode="max",
+        zero_stage=2,
     )
 
 

@@ -91,8 +91,8 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("zero")
     for n, tasks in (
         (4, "equal,det,mismatch,save"),
-        (2, "equal,det,resume,compress"),
-        (1, "det,resume"),
+        (2, "equal,det,resume,compress,trainer"),
+        (1, "det,resume,trainer_resume"),
     ):
         job = run_mpi(n, "zero.py", str(out), tasks, timeout=TIMEOUT)
         assert job.returncode == 0 and job.stdout.count(" ok") == n, job
@@ -104,7 +104,7 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_zero_matches_ddp_to_float32_rounding(jobs: Path, n: int) -> None:
     for r in range(n):
         diffs = json.loads((jobs / f"equal_{n}_rank{r}.json").read_text())
-        assert len(diffs) == 10  # 5 scenarios x stages 1, 2
+        assert len(diffs) == 18  # 5 scenarios x stages 1, 2, and 8 more optimizers
         for name, d in diffs.items():
             assert d <= 2e-6, (n, r, name, d)
 
@@ -127,8 +127,9 @@ def test_deterministic_weights_are_bitwise_equal_at_1_2_4_ranks(jobs: Path) -> N
 @needs_mpi
 def test_mismatched_model_raises_on_every_rank(jobs: Path) -> None:
     for r in range(4):
-        outcome = json.loads((jobs / f"mismatch_4_rank{r}.json").read_text())
+        outcome, muon = json.loads((jobs / f"mismatch_4_rank{r}.json").read_text())
         assert outcome.startswith("DistributedError") and "different models" in outcome
+        assert muon.startswith("ValueError") and "elementwise" in muon
 
 
 @needs_mpi
@@ -203,3 +204,54 @@ def test_damaged_shard_raises_and_modifies_nothing(jobs: Path, tmp_path: Path, d
     for n, p in model.named_parameters():
         assert np.array_equal(p.detach().numpy(), before[n])
     assert opt.state_dict()["state"] == {}
+
+
+@needs_mpi
+def test_trainer_shards_prints_the_estimate_and_resumes_anywhere(jobs: Path) -> None:
+    log = json.loads((jobs / "trainer_log.json").read_text())
+    assert any(line.startswith("Memory per rank (ZeRO stage 2, 2 rank(s), Adam)") for line in log)
+    assert any("optimizer state" in line for line in log)
+    # keep_last=1: the sharded epoch-2 directory was pruned once epoch 3 was written
+    names = sorted(p.name for p in (jobs / "trainer_ckpt").iterdir())
+    assert names == ["epoch_0003.safetensors"], names
+    assert (jobs / "trainer_ckpt" / "epoch_0003.safetensors").is_file()  # single process
+    saved = dict(np.load(jobs / "trainer_weights.npz"))
+    resumed = dict(np.load(jobs / "trainer_resumed.npz"))
+    assert saved.keys() == resumed.keys()
+    assert any(not np.array_equal(saved[k], resumed[k]) for k in saved)  # one more epoch
+
+
+def test_zero_stage_is_a_config_field_and_a_cli_flag() -> None:
+    import argparse
+
+    from democratising.train import ConfigError, TrainingConfig
+    from democratising.train.command import _config, add_arguments
+
+    assert TrainingConfig(zero_stage=2).zero_stage == 2
+    assert TrainingConfig().with_overrides(["zero_stage=1"]).zero_stage == 1
+    with pytest.raises(ConfigError, match="zero_stage"):
+        TrainingConfig(zero_stage=3)
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    args = ap.parse_args(["--zero-stage", "2"])
+    assert _config(args, "run").zero_stage == 2
+
+
+def test_estimate_memory_per_stage() -> None:
+    from democratising.train import estimate_memory
+
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 8))
+    n = sum(p.numel() for p in model.parameters())
+    est = [estimate_memory(model, (16, 64), "adam", zero_stage=s, world_size=4) for s in range(3)]
+    assert all(e.parameters == 4 * n for e in est)
+    assert est[0].optimizer_state == 8 * n and est[1].optimizer_state == est[2].optimizer_state
+    assert est[1].optimizer_state == pytest.approx(2 * n, rel=0.01)
+    assert est[2].gradients < est[1].gradients < 2 * est[0].gradients
+    # activations: the input, both Linear outputs and the ReLU output, float32
+    assert est[0].activations == 4 * 16 * (64 + 256 + 256 + 8)
+    sgd = estimate_memory(model, dm.zeros(16, 64), dm.optim.SGD(model.parameters(), 0.1))
+    assert sgd.optimizer_state == 0 and sgd.world_size == 1
+    amp = estimate_memory(model, (16, 64), "sgd", amp="bfloat16")
+    assert amp.activations < est[0].activations + 2 * n + 1 and "AMP bfloat16" in str(amp)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        estimate_memory(model, None, "adamz")

@@ -56,6 +56,27 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+#: The other elementwise optimizers of democratising.optim, 6 steps each.
+OTHERS = ("RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop")
+
+
+def train_other(world: dist.World, name: str, stage: int) -> dict[str, np.ndarray]:
+    r, n = world.rank(), world.size()
+    model = make_model()
+    ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=2e-4, zero_stage=stage)
+    opt: Any = getattr(dm.optim, name)(ddp.parameters(), lr=1.0 if name == "Adadelta" else 1e-2)
+    if stage:
+        opt = ddp.shard_optimizer(opt)
+    per = GLOBAL // n
+    for x, y in batches(6):
+        opt.zero_grad()
+        xs = dm.from_numpy(np.ascontiguousarray(x[r * per : (r + 1) * per]))
+        ys = dm.from_numpy(np.ascontiguousarray(y[r * per : (r + 1) * per]))
+        nn.functional.cross_entropy(ddp(xs), ys).backward()
+        opt.step()
+    return weights(model)
+
+
 def train(world: dist.World, kind: str, stage: int) -> dict[str, np.ndarray]:
     r, n = world.rank(), world.size()
     model = make_model()
@@ -108,6 +129,10 @@ def task_equal(world: dist.World, out: Path) -> None:
         for stage in (1, 2):
             got = train(world, kind, stage)
             diffs[f"{kind}/stage{stage}"] = max(float(np.abs(ref[k] - got[k]).max()) for k in ref)
+    for name in OTHERS:
+        ref = train_other(world, name, 0)
+        got = train_other(world, name, 2)
+        diffs[f"{name}/stage2"] = max(float(np.abs(ref[k] - got[k]).max()) for k in ref)
     (out / f"equal_{world.size()}_rank{world.rank()}.json").write_text(json.dumps(diffs))
 
 
@@ -174,7 +199,13 @@ def task_mismatch(world: dist.World, out: Path) -> None:
         dist.DistributedDataParallel(make_model(hidden=16 if r else 17), world, zero_stage=2)
     except DistributedError as e:
         outcome = f"DistributedError: {e}"
-    (out / f"mismatch_{world.size()}_rank{r}.json").write_text(json.dumps(outcome))
+    ddp = dist.DistributedDataParallel(make_model(), world, zero_stage=1)
+    muon = "accepted"
+    try:  # Muon orthogonalises whole matrices: no flat shard can step it
+        ddp.shard_optimizer(dm.optim.Muon([p for p in ddp.parameters() if p.dim() == 2]))
+    except ValueError as e:
+        muon = f"ValueError: {e}"
+    (out / f"mismatch_{world.size()}_rank{r}.json").write_text(json.dumps([outcome, muon]))
 
 
 def _zero_run(world: dist.World, stage: int) -> tuple[Any, Any, Any]:
@@ -226,6 +257,57 @@ def task_resume(world: dist.World, out: Path) -> None:
         np.savez(out / f"resumed_{world.size()}.npz", **state)
 
 
+def _trainer_data() -> Any:
+    from democratising.data import TensorDataset
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((32, 12)).astype(np.float32)
+    return TensorDataset(dm.from_numpy(x), dm.from_numpy(rng.integers(0, 5, 32)))
+
+
+def _trainer_config(out: Path, epochs: int, stage: int) -> Any:
+    from democratising.train import TrainingConfig
+
+    return TrainingConfig(
+        batch_size=4,
+        num_epochs=epochs,
+        max_grad_norm=1.0,
+        accumulation_steps=2,
+        zero_stage=stage,
+        checkpoint_dir=str(out / "trainer_ckpt"),
+        keep_last=1,
+        progress=False,
+        val_fraction=0.25,
+    )
+
+
+def task_trainer(world: dist.World, out: Path) -> None:
+    """The Trainer under ZeRO-2: it shards the optimizer, clips over the shards, accumulates
+    with no_sync, prints the memory estimate and writes sharded epoch checkpoints."""
+    from democratising.train import Trainer
+
+    ddp = dist.DistributedDataParallel(make_model(), world, zero_stage=2)
+    lines: list[str] = []
+    trainer = Trainer(ddp, _trainer_config(out, 2, 2), world=world, log=lines.append)
+    trainer.fit(_trainer_data())
+    assert type(trainer.optimizer).__name__ == "ZeroOptimizer"
+    if world.rank() == 0:
+        (out / "trainer_log.json").write_text(json.dumps(lines))
+        np.savez(out / "trainer_weights.npz", **weights(ddp.module))
+
+
+def task_trainer_resume(world: dist.World, out: Path) -> None:
+    """A plain single-process Trainer resumes the sharded checkpoint and trains one more
+    epoch."""
+    from democratising.train import Trainer
+
+    model = make_model(seed=5)
+    trainer = Trainer(model, _trainer_config(out, 3, 0), log=lambda _: None)
+    trainer.fit(_trainer_data(), ckpt_path=str(out / "trainer_ckpt" / "epoch_0002.safetensors"))
+    assert trainer.epoch == 3 and len(trainer.history["loss"]) == 3, trainer.history
+    np.savez(out / "trainer_resumed.npz", **weights(model))
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     world = dist.World.init()
@@ -234,6 +316,8 @@ def main() -> None:
         "det": task_det,
         "mismatch": task_mismatch,
         "compress": task_compress,
+        "trainer": task_trainer,
+        "trainer_resume": task_trainer_resume,
         "save": task_save,
         "resume": task_resume,
     }

@@ -43,7 +43,6 @@ import numpy as np
 
 from .. import _core, autograd
 from .._core import Tensor
-from .._grad_mode import no_grad
 from ..errors import DistributedError
 from ..nn.module import Module
 from ..nn.parameter import Parameter
@@ -121,6 +120,7 @@ class _Bucket:
         self.packed: Optional[np.ndarray] = None
         self.recv: Optional[np.ndarray] = None
         self.request: Any = None
+        self.done = False
 
     @property
     def stop(self) -> int:
@@ -302,10 +302,7 @@ class ZeroReducer:
             return
         b.pending -= 1
         self._launch_ready()
-        if self._next < len(self.buckets):
-            from ._wait import test_all
-
-            test_all([x.request for x in self.buckets[: self._next]])
+        self._poll()
 
     def _open_round(self) -> None:
         self.round_open = True
@@ -314,6 +311,7 @@ class ZeroReducer:
         for b in self.buckets:
             b.pending = len(b.slots)
             b.request = None
+            b.done = False
         if self.deterministic:
             self._leaf = np.zeros(self.total, dtype=self.dtype)
 
@@ -373,6 +371,33 @@ class ZeroReducer:
         else:
             b.request = self.world.comm.Ialltoall(src, b.recv)
 
+    def _poll(self) -> None:
+        """Finishes the launched buckets whose communication is done (stage 2 frees their
+        send buffers here, during backward)."""
+        for b in self.buckets[: self._next]:
+            if b.request is not None and not b.done and b.request.Test():
+                b.request = None
+                self._finalize(b)
+
+    def _finalize(self, b: _Bucket) -> None:
+        out = self.shard_grad[b.shard_start : b.shard_start + b.block]
+        if b.recv is not None:
+            rows = (
+                [unpack16(r, self.comm_dtype) for r in b.recv]
+                if self.comm_dtype is not None
+                else list(b.recv)
+            )
+            if self.deterministic:
+                tree_sum(rows, out)
+                np.multiply(out, 1.0 / self.partitions, out=out)
+            else:
+                out[...] = 0
+                for r in rows:
+                    out += r
+            b.recv = b.packed = None
+        b.send = None  # stage 2: the full-size send buffer is freed here
+        b.done = True
+
     def _complete(self) -> None:
         mb = sum(b.numel for b in self.buckets) * np.dtype(self.dtype).itemsize / 2**20
         kind = "reduce_scatter" if self.comm_dtype is None else f"{self.comm_dtype} all_to_all"
@@ -382,22 +407,8 @@ class ZeroReducer:
         )
         for b in self.buckets:
             b.request = None
-            out = self.shard_grad[b.shard_start : b.shard_start + b.block]
-            if b.recv is not None:
-                rows = (
-                    [unpack16(r, self.comm_dtype) for r in b.recv]
-                    if self.comm_dtype is not None
-                    else list(b.recv)
-                )
-                if self.deterministic:
-                    tree_sum(rows, out)
-                    np.multiply(out, 1.0 / self.partitions, out=out)
-                else:
-                    out[...] = 0
-                    for r in rows:
-                        out += r
-                b.recv = b.packed = None
-            b.send = None  # stage 2: the full-size send buffer is freed here
+            if not b.done:
+                self._finalize(b)
         if self.stage == 0:
             self._gather_gradients()
         self.round_open = False
@@ -801,5 +812,3 @@ def stage_check(zero_stage: int, comm_dtype: Optional[str]) -> None:
 
 
 __all__ = ["ZeroOptimizer", "ZeroReducer", "pack16", "tree_sum", "unpack16"]
-
-_ = no_grad  # (kept importable for subclasses that step under no_grad)

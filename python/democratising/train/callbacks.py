@@ -16,10 +16,12 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from .. import _ranks
 from .._core import Tensor
 from .._state_match import match_prefix
 
@@ -305,7 +307,9 @@ class ModelCheckpoint(Callback):
             if self._improved(value):
                 self.best, best = value, True
         periodic = self.every is not None and epoch % self.every == 0
-        if not trainer.is_main or not (periodic or best):
+        # Under ZeRO every rank writes its shard of each checkpoint (a directory).
+        zero = int(getattr(trainer.model, "zero_stage", 0) or 0) > 0
+        if not (trainer.is_main or zero) or not (periodic or best):
             return None
         self.dir.mkdir(parents=True, exist_ok=True)
         if periodic:
@@ -333,8 +337,13 @@ class ModelCheckpoint(Callback):
             return
         own = sorted(self.written, key=lambda n: _order_key(n) or (-1, -1))
         for name in own[: max(0, len(own) - self.keep_last)]:
+            path = self.dir / name
             try:
-                (self.dir / name).unlink()
+                if path.is_dir():  # a sharded (ZeRO) checkpoint: rank 0 removes it
+                    if _ranks.rank() == 0:
+                        shutil.rmtree(path)
+                else:
+                    path.unlink()
             except FileNotFoundError:
                 pass
             self.written.remove(name)

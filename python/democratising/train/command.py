@@ -91,6 +91,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="run name: the run folder is runs/NAME/version_N (default: the data's name)",
     )
     p.add_argument(
+        "--zero-stage",
+        type=int,
+        choices=(0, 1, 2),
+        help="under mpirun: shard the optimizer state (1) and the gradients too (2) over the "
+        "ranks (ZeRO; zero_stage in the config)",
+    )
+    p.add_argument(
         "--extend",
         choices=("stretch", "hold", "restart"),
         help="when --resume asks for more epochs than a OneCycle/cosine/linear/polynomial "
@@ -120,6 +127,8 @@ def _config(args: argparse.Namespace, run_name: str) -> TrainingConfig:
         extra.append(f"run_name={args.name}")
     if args.extend is not None:
         extra.append(f"extend_schedule={args.extend}")
+    if getattr(args, "zero_stage", None) is not None:
+        extra.append(f"zero_stage={args.zero_stage}")
     return cfg.with_overrides(extra)
 
 
@@ -211,9 +220,10 @@ def _resume_hint(args: argparse.Namespace, ranks: int = 1) -> str:
     return shlex.join(parts).replace("{", "{{").replace("}", "}}") + " --resume {path}"
 
 
-def _distributed(model: Any) -> tuple[Any, Any]:
-    """Under ``mpirun -n N``: init the world and wrap the model data-parallel, so each rank
-    trains on its shard and gradients are averaged. A single process is left unchanged."""
+def _distributed(model: Any, zero_stage: int = 0) -> tuple[Any, Any]:
+    """Under ``mpirun -n N``: init the world and wrap the model data-parallel (ZeRO stage
+    ``zero_stage``), so each rank trains on its shard and gradients are averaged. A single
+    process is left unchanged."""
     try:
         dist = importlib.import_module("democratising.distributed")
     except ImportError:
@@ -221,7 +231,7 @@ def _distributed(model: Any) -> tuple[Any, Any]:
     world = dist.init_if_launched()
     if world is None or world.size() == 1:
         return model, world
-    return dist.DistributedDataParallel(model, world), world
+    return dist.DistributedDataParallel(model, world, zero_stage=zero_stage), world
 
 
 def _usage_error(e: BaseException) -> int:
@@ -271,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         return _usage_error(ConfigError("--data from a factory needs --model pkg.module:factory"))
     try:
-        model, world = _distributed(model)
+        model, world = _distributed(model, cfg.zero_stage)
     except DemocratisingError as e:  # e.g. mpi4py missing
         return _usage_error(e)
     try:

@@ -447,7 +447,9 @@ class TrainingConfig:
     the start of ``fit``. ``monitor`` names the metric (``"val_loss"``, ``"val_f1"``...) whose
     best epoch the checkpointer also keeps as ``best.safetensors``, and that ``tune`` optimises;
     ``monitor_mode`` is ``"min"`` or ``"max"`` (``None``: ``"min"`` for losses and errors,
-    ``"max"`` otherwise).
+    ``"max"`` otherwise). ``zero_stage`` (0, 1 or 2) shards the optimizer state (1) and the
+    gradients too (2) over the ranks of an MPI run (see docs/distributed.md); the trainer wraps
+    the optimizer of a ``DistributedDataParallel(..., zero_stage=N)`` model itself.
     """
 
     learning_rate: float = 1e-3
@@ -475,6 +477,7 @@ class TrainingConfig:
     model_summary: bool = True
     monitor: Optional[str] = None
     monitor_mode: Optional[str] = None
+    zero_stage: int = 0
 
     #: Every scalar field's rule: its type and allowed values (see ``_validate``).
     _spec: ClassVar[dict[str, rules.Check]] = {
@@ -500,6 +503,7 @@ class TrainingConfig:
         "model_summary": rules.Bool(),
         "monitor": rules.Text("a metric name such as 'val_loss' or 'val_f1'", optional=True),
         "monitor_mode": rules.Choice((None, "min", "max")),
+        "zero_stage": rules.Choice((0, 1, 2)),
     }
 
     def __post_init__(self) -> None:

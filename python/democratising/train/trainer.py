@@ -37,8 +37,8 @@ from .._tensor import tensor
 from ..checkpoint import save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
 from ..errors import CheckpointError
-from ..nn.utils import clip_grad_norm_
 from . import _hooks, _rundir
+from . import memory as _memory
 from ._extend import check_extension
 from ._monitor import check_metrics, infer_mode
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
@@ -240,7 +240,8 @@ class Trainer:
                 scheduler_interval = scheduler_interval or hook_interval
         if optimizer is None:
             optimizer = cfg.optimizer.build(model.parameters(), cfg.learning_rate)
-        self.optimizer = optimizer
+        # ZeRO (a DistributedDataParallel(..., zero_stage=1|2) model): shard the optimizer.
+        self.optimizer = optimizer = _memory.prepare_zero(model, optimizer, cfg.zero_stage)
         self._steps = {
             name: _hooks.find_hook(model, f"{name}_step")
             for name in ("training", "validation", "test", "predict")
@@ -353,6 +354,8 @@ class Trainer:
                 raise FileNotFoundError(f"'last': no complete checkpoint under {where}/{extra}")
             return found
         p = Path(path)
+        if (p / "index.json").is_file():  # a sharded (ZeRO) checkpoint is a directory
+            return p
         if p.is_dir():
             found = latest_checkpoint(p)
             if found is None:
@@ -471,6 +474,8 @@ class Trainer:
             for line in _hooks.model_summary(self.model, self.optimizer):
                 self.log(line)
             self.log(f"Compute: {_threads.describe()}")
+            for line in _memory.describe_for_trainer(self, loader):
+                self.log(line)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         while self.epoch < cfg.num_epochs and not self.stop_training:
@@ -853,12 +858,12 @@ class Trainer:
         if self.scaler is not None:
             if cfg.max_grad_norm is not None:
                 self.scaler.unscale_(opt)
-                clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                _memory.clip_gradients(self.model, opt, cfg.max_grad_norm)
             self.scaler.step(opt)
             self.scaler.update()
         else:
             if cfg.max_grad_norm is not None:
-                clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                _memory.clip_gradients(self.model, opt, cfg.max_grad_norm)
             opt.step()
         opt.zero_grad()
         self.global_step += 1
@@ -983,8 +988,8 @@ class Trainer:
         ckpt = self._checkpointer or next(
             (c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None
         )
-        if ckpt is None or not self.is_main:
-            return
+        if ckpt is None or not self.is_main or _memory.zero_stage_of(self.model):
+            return  # (under ZeRO only the epoch-end checkpoints, written by every rank)
         name = f"epoch_{self.epoch:04d}.safetensors"
         if ckpt.last_path is not None and ckpt.last_path.name == name:
             self.interrupt_checkpoint = ckpt.last_path
@@ -1005,8 +1010,8 @@ class Trainer:
         ckpt = self._checkpointer or next(
             (c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None
         )
-        if ckpt is None or not self.is_main:
-            return
+        if ckpt is None or not self.is_main or _memory.zero_stage_of(self.model):
+            return  # (under ZeRO only the epoch-end checkpoints, written by every rank)
         self._partial_state = {
             "batch": batch,
             "sums": [float(v) for v in sums],

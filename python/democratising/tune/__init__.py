@@ -16,7 +16,7 @@ Each returns a ``TuneResult``: every trial, ``best_trial``, ``best_params``, ``b
 from __future__ import annotations
 
 from .._extras import MissingExtraError
-from ._optuna import PruningCallback
+from ._optuna import PruningCallback, make_storage
 from ._trial import TrialResult
 from .search import TuneResult, grid_search, random_search, result_from_study, run
 from .space import Categorical, Float, Int, SearchSpace, apply_params
@@ -32,6 +32,7 @@ __all__ = [
     "TuneResult",
     "apply_params",
     "grid_search",
+    "make_storage",
     "random_search",
     "result_from_study",
     "run",

@@ -195,6 +195,19 @@ def test_cli_tune_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "unknown training config key 'lr'" in capsys.readouterr().err
 
 
+def test_cli_without_optuna_names_the_extra_and_builtin_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    config = tmp_path / "digits.toml"
+    config.write_text(TOML.format(runs=tmp_path / "runs", trials=2))
+    assert main(["tune", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "democratising[tune]" in err and "--builtin" in err
+    assert main(["tune", str(config), "--builtin", "--epochs", "1"]) == 0
+    assert "2 trials: 2 complete" in capsys.readouterr().out
+
+
 def _journal_trials(path: Path) -> list[Any]:
     optuna = pytest.importorskip("optuna")
     storage = tune._optuna.make_storage(f"journal:{path}")

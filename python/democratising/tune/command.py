@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
                 **common,
             )
     except MissingExtraError as e:
-        return _error(e)
+        return _error(MissingExtraError(f"{e}; or run the built-in search: --builtin"))
     except (ConfigError, DemocratisingError, KeyError, ValueError) as e:
         return _error(e)
     gathered = _gather(result, builtin, rank) if size > 1 else result

@@ -165,10 +165,12 @@ def test_two_rank_predict_returns_the_dataset_order(tmp_path: Path) -> None:
         want = model(x).numpy()
     np.testing.assert_allclose(got["batches"], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["joined"], want, rtol=1e-5, atol=1e-6)
-    x24, y24 = _predict_data(24).tensors
+    x23, y23 = _predict_data(23).tensors
     with dm.no_grad():
-        logits = model(x24).numpy()
-    labels = np.asarray(y24.numpy())
+        logits = model(x23).numpy()
+    labels = np.asarray(y23.numpy())
+    ce = nn.CrossEntropyLoss()(dm.from_numpy(logits), y23).item()
+    assert float(got["loss"]) == pytest.approx(ce, rel=1e-5)  # the padded sample not counted
     assert float(got["acc"]) == pytest.approx(skm.accuracy_score(labels, logits.argmax(1)))
     assert float(got["f1"]) == pytest.approx(
         skm.f1_score(labels, logits.argmax(1), average="macro", zero_division=0)

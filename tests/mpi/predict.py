@@ -37,7 +37,7 @@ def main() -> None:
     trainer = Trainer(make_mlp(0), cfg, world=world, metrics=metrics)
     batches = trainer.predict(data(23))  # 23: the sampler pads one rank's shard
     joined = trainer.predict(data(23), concat=True)
-    scores = trainer.evaluate(data(24))  # 24: no padding, so every sample counts once
+    scores = trainer.evaluate(data(23))  # the padded sample is left out: each counts once
     if world.rank() != 0:
         assert batches is None and joined is None
         return

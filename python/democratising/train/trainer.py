@@ -164,6 +164,20 @@ def _concat_outputs(out: list[Any]) -> Any:
     return _core.cat(out, 0)
 
 
+def _unpadded_count(loader: Any) -> Optional[int]:
+    """How many of this rank's samples are the dataset's own when ``loader`` is sharded by a
+    padding ``DistributedSampler`` (rank ``r`` holds positions ``r, r + n, ...`` of the padded
+    order, the padding last); ``None`` when nothing is padded."""
+    sampler = getattr(loader, "sampler", None)
+    if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
+        return None
+    total = len(sampler.dataset)
+    if sampler.total_size <= total:
+        return None
+    replicas, rank = sampler.num_replicas, sampler.rank
+    return max(0, min(sampler.num_samples, -(-(total - rank) // replicas)))
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -526,12 +540,23 @@ class Trainer:
         metric_objects = list(self.metrics.values())
         for m in metric_objects:
             m.reset()
+        # Under MPI the sampler pads the last shards with repeated samples: leave them out, so
+        # that the loss and the metrics count every sample of the dataset exactly once.
+        limit = _unpadded_count(loader)
         try:
             with no_grad():
                 for batch in loader:
                     if bar is not None:
                         bar.update(1)
                     loss, out, target = self.compute_loss(batch)
+                    if limit is not None and isinstance(target, Tensor):
+                        keep = limit - seen
+                        if keep <= 0:
+                            continue
+                        if keep < int(target.shape[0]) and isinstance(out, Tensor):
+                            out, target = out[:keep], target[:keep]
+                            with self._amp_context():
+                                loss = self.loss_fn(out, target)
                     for m in metric_objects:
                         m.update(out, target)
                     n = int(target.shape[0]) if isinstance(target, Tensor) else 1

@@ -203,7 +203,9 @@ class Trainer:
     ``loss_fn`` defaults to ``CrossEntropyLoss``; ``optimizer``/``scheduler`` default to the
     ones ``config`` describes. ``history`` maps each metric (``loss``, ``accuracy``,
     ``val_loss``, ``val_accuracy``, ``lr``, ``throughput`` in samples/s, ``time``) to one value
-    per epoch. Under ``democratising.distributed`` (detected, or given as ``world`` with
+    per epoch; ``metrics`` (``{"f1": F1Score(num_classes=10)}``, see ``democratising.metrics``)
+    are computed by ``evaluate``/``test`` and on the validation data every epoch (``val_f1``).
+    Under ``democratising.distributed`` (detected, or given as ``world`` with
     ``rank()``/``size()``) only rank 0 prints and writes files, and datasets are sharded with a
     ``DistributedSampler``.
 

@@ -16,10 +16,18 @@ Each configuration runs as its own ``mpiexec`` job of this script (``--worker ..
 prints one JSON line that the parent collects. Timings: best of several repeats after a
 warm-up (``time.perf_counter``).
 
+3. ZeRO (``--zero``, issue 19): MLP 784-4096-4096-10, float32 Adam, 32 samples per rank, at
+   2 and 4 ranks (one engine thread each): DDP vs ZeRO stage 1 vs stage 2 vs the
+   deterministic mode (DDP, one micro-batch per rank). Per rank: parameter, gradient-buffer
+   and optimizer-state bytes as allocated (``ddp.memory_bytes()`` and the optimizer's state
+   tensors), peak RSS over the timed steps and its growth above the RSS before the model was
+   built (compared with ``dm.train.estimate_memory(...).peak``), and the median step time.
+
 Usage::
 
-    python benches/bench_distributed.py            # everything, prints a Markdown table
+    python benches/bench_distributed.py            # sections 1 and 2, a Markdown table
     python benches/bench_distributed.py --sizes 4 25 100
+    python benches/bench_distributed.py --zero     # section 3 only
 """
 
 from __future__ import annotations
@@ -219,6 +227,118 @@ def worker_scaling(model_name: str, steps: int) -> None:
 # ---- parent ------------------------------------------------------------------------------
 
 
+def _proc_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def worker_zero(mode: str, steps: int, batch: int) -> None:
+    """One ZeRO benchmark configuration (run under mpiexec): memory per rank and step time."""
+    import statistics
+
+    import democratising as dm
+    from democratising import distributed as dist
+    from democratising import nn
+    from democratising.distributed.zero import state_bytes
+    from democratising.optim import Adam
+    from democratising.train import estimate_memory
+
+    world = dist.World.init()
+    r, n = world.rank(), world.size()
+    base_kib = _proc_kib("VmRSS")  # before the model exists
+    dm.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(784, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 10)
+    )
+    stage = {"ddp": 0, "zero1": 1, "zero2": 2, "det": 0}[mode]
+    ddp = dist.DistributedDataParallel(model, world, zero_stage=stage, deterministic=mode == "det")
+    opt: Any = Adam(ddp.parameters(), 1e-4)
+    if stage:
+        opt = ddp.shard_optimizer(opt)
+    rng = np.random.default_rng(r)
+    x = dm.from_numpy(rng.standard_normal((batch, 784)).astype(np.float32))
+    y = dm.from_numpy(rng.integers(0, 10, batch))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_fn(ddp(x), y).backward()
+        opt.step()
+
+    step()
+    step()  # warm-up: optimizer state allocated, buffers touched
+    world.barrier()
+    _reset_peak()
+    times = []
+    for _ in range(steps):
+        world.barrier()
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    peak_kib = _proc_kib("VmHWM")
+    mem = ddp.memory_bytes()
+    est = estimate_memory(ddp, (batch, 784), opt)
+    row = {
+        "mode": mode,
+        "ranks": n,
+        "param_bytes": mem["parameters"],
+        "grad_bytes": mem["gradients"],
+        "state_bytes": state_bytes(opt),
+        "peak_rss": peak_kib * 1024,
+        "peak_growth": (peak_kib - base_kib) * 1024,
+        "estimate_peak": est.peak,
+        "estimate_total": est.total,
+        "step_s": statistics.median(times),
+    }
+    rows = world.all_gather_object(row)
+    if r == 0:
+        worst = max(rows, key=lambda q: q["peak_rss"])
+        worst["step_s"] = max(q["step_s"] for q in rows)
+        print(json.dumps(worst))
+
+
+def zero_section(steps: int, batch: int) -> list[str]:
+    lines = [
+        "ZeRO, MLP 784-4096-4096-10 (20.0 M parameters), float32 Adam, "
+        f"{batch} samples per rank, one engine thread per rank; per rank, MiB",
+        "| ranks | mode | parameters | gradients | optimizer state | grad+state vs DDP "
+        "| peak RSS | peak growth | estimate (peak) | growth / estimate | step (s) | vs DDP |",
+        "| ----: | ---- | ---------: | --------: | --------------: | ----------------: "
+        "| -------: | ----------: | --------------: | ----------------: | -------: | -----: |",
+    ]
+    mib = 2**20
+    for n in (2, 4):
+        res = {
+            m: run_job(
+                n, 1, "--worker", "zero", "--mode", m, "--steps", str(steps), "--batch", str(batch)
+            )
+            for m in ("ddp", "zero1", "zero2", "det")
+        }
+        ddp = res["ddp"]
+        ddp_gs = ddp["grad_bytes"] + ddp["state_bytes"]
+        for m, q in res.items():
+            gs = q["grad_bytes"] + q["state_bytes"]
+            lines.append(
+                f"| {n} | {m} | {q['param_bytes'] / mib:.1f} | {q['grad_bytes'] / mib:.1f} "
+                f"| {q['state_bytes'] / mib:.1f} | {gs / ddp_gs:.2f}x "
+                f"| {q['peak_rss'] / mib:.0f} | {q['peak_growth'] / mib:.0f} "
+                f"| {q['estimate_peak'] / mib:.0f} | {q['peak_growth'] / q['estimate_peak']:.2f} "
+                f"| {q['step_s']:.3f} | {q['step_s'] / ddp['step_s']:.2f}x |"
+            )
+    return lines
+
+
 def _mpiexec() -> str:
     search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     found = shutil.which("mpiexec", path=search)
@@ -238,7 +358,10 @@ def run_job(n: int, threads: int, *args: str) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--worker", choices=["allreduce", "scaling"])
+    ap.add_argument("--worker", choices=["allreduce", "scaling", "zero"])
+    ap.add_argument("--zero", action="store_true", help="only the ZeRO section")
+    ap.add_argument("--mode", default="ddp", choices=["ddp", "zero1", "zero2", "det"])
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--sizes", type=float, nargs="+", default=[1.0, 4.0, 25.0, 100.0])
     ap.add_argument("--model", default="seed")
     ap.add_argument("--steps", type=int, default=40)
@@ -247,6 +370,17 @@ def main() -> None:
         return worker_allreduce(args.sizes)
     if args.worker == "scaling":
         return worker_scaling(args.model, args.steps)
+    if args.worker == "zero":
+        return worker_zero(args.mode, args.steps, args.batch)
+    if args.zero:
+        load0 = os.getloadavg()[0]
+        lines = zero_section(min(args.steps, 8), args.batch)
+        lines += [
+            "",
+            f"Load average (1 min) before / after: {load0:.2f} / {os.getloadavg()[0]:.2f}",
+        ]
+        print("\n".join(lines))
+        return None
 
     import mpi4py
 

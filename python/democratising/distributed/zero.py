@@ -1,22 +1,25 @@
 """ZeRO stage 1 and 2 over MPI, compressed gradient reduction and the deterministic mode.
 
-Layout. The trainable parameters (one float dtype, on the CPU) are packed, in reverse
-registration order (about the order backward produces their gradients), into one flat NumPy
-buffer cut into buckets of about ``bucket_cap_mb``; each bucket is padded to a multiple of the
-world size ``W`` and split into ``W`` equal blocks. Rank ``r`` owns block ``r`` of every bucket.
-Each parameter becomes a ``Parameter`` over its slice of the flat buffer (set once, at
-construction), so an in-place all-gather of a bucket *is* the update of its parameters: no copy
-and no Python loop per parameter.
+Layout. The trainable parameters (one float dtype, on the CPU) are laid out back to back, in
+reverse registration order (about the order backward produces their gradients), in one flat
+NumPy buffer padded at its end to a multiple of the world size ``W``, and cut into buckets of
+about ``bucket_cap_mb`` (a multiple of ``W`` elements; a large parameter spans several). Each
+bucket is split into ``W`` equal blocks and rank ``r`` owns block ``r`` of every bucket. Each
+parameter becomes a ``Parameter`` over its slice of the flat buffer (set once, at
+construction), so an in-place all-gather of a bucket *is* the update of its parameters: no
+copy and no Python loop per parameter.
 
-Gradients. A post-accumulate-grad hook packs each gradient (divided by ``W``) into its bucket's
-send buffer the moment it is final and drops ``p.grad``; a full bucket starts a non-blocking
-``Ireduce_scatter_block`` at once, so communication overlaps the rest of backward (as DDP's
-all-reduce). Each rank receives the reduced block it owns into its *shard gradient* buffer
-(``W`` times smaller than the model). Stage 1 keeps the full-size send buffer between steps;
-stage 2 allocates a bucket's send buffer when its first gradient arrives and frees it once the
-reduce-scatter completes, so a rank holds only its shard of the gradients. Stage 0 (used for
-plain DDP with ``comm_dtype`` or ``deterministic``) all-gathers the reduced blocks back into a
-full gradient buffer that the parameters' ``.grad`` view.
+Gradients. A post-accumulate-grad hook packs each gradient (divided by ``W``) into its
+buckets' send buffers the moment it is final and drops ``p.grad``; a full bucket starts a
+non-blocking ``Ireduce_scatter_block`` at once, so communication overlaps the rest of
+backward (as DDP's all-reduce). Stage 1 keeps a full-size gradient buffer and reduce-scatters
+each bucket in place (the owned block lands at the bucket's start). Stage 2 keeps only a shard
+gradient buffer (``W`` times smaller than the model) that receives the owned blocks, and packs
+into staging buffers of at most ``STAGE2_BUCKET_BYTES``: a bucket's buffer returns to a pool
+of ``STAGING_BUFFERS`` as soon as its reduce-scatter completes (more are allocated while many
+buckets are in flight, and freed when they are done). Stage 0 (plain DDP with ``comm_dtype``
+or ``deterministic``) all-gathers the reduced blocks back into a full gradient buffer that the
+parameters' ``.grad`` view.
 
 Optimizer. ``ZeroOptimizer`` builds the user's optimizer class again over *segments*: 1-D
 tensors viewing the owned part of each parameter (in the flat parameter buffer) with ``.grad``
@@ -54,6 +57,11 @@ _FLOAT = {"float32": np.float32, "float64": np.float64}
 #: The optimizers whose update is not elementwise: a flat shard cannot step them.
 _NOT_ELEMENTWISE = ("LBFGS", "Muon", "SparseAdam")
 COMM_DTYPES = ("bfloat16", "float16")
+#: ZeRO-2 reduces gradients in buckets of at most this many bytes, through a pool of
+#: ``STAGING_BUFFERS`` reused staging buffers: all the gradient memory a rank keeps besides
+#: its shard.
+STAGE2_BUCKET_BYTES = 4 * 2**20
+STAGING_BUFFERS = 2
 
 
 def _dtype_name(t: Tensor) -> str:
@@ -120,6 +128,7 @@ class _Bucket:
         self.packed: Optional[np.ndarray] = None
         self.recv: Optional[np.ndarray] = None
         self.request: Any = None
+        self.send_base: Optional[np.ndarray] = None
         self.done = False
 
     @property
@@ -187,51 +196,62 @@ class ZeroReducer:
         else:
             self.partitions = size
             self.leaves_per_rank = 1
-        # ---- buckets
-        self.buckets: list[_Bucket] = []
-        self.location: list[tuple[_Bucket, int]] = [None] * len(params)  # type: ignore[list-item]
-        cap = max(1, int(bucket_cap_bytes)) // np.dtype(self.dtype).itemsize
-        start = 0
-        b = _Bucket(0, 0)
+        # ---- layout: parameters back to back (reverse registration order), cut into buckets
+        # of ``cap`` elements (a multiple of the world size; a parameter may span buckets);
+        # only the end of the last bucket is padding.
+        item = np.dtype(self.dtype).itemsize
+        if self.stage == 2:  # small buckets: the staging buffers are all a rank keeps
+            bucket_cap_bytes = min(int(bucket_cap_bytes), STAGE2_BUCKET_BYTES)
+        cap = max(size, (max(1, int(bucket_cap_bytes)) // item) // size * size)
+        self.offsets: list[int] = [0] * len(params)
+        used = 0
         for i in reversed(range(len(params))):
-            n = params[i].numel()
-            b.slots.append((i, start + b.numel, n))
-            b.numel += n
-            if b.numel >= cap:
-                start = self._close(b)
-                b = _Bucket(len(self.buckets), start)
-        if b.slots:
-            start = self._close(b)
-        self.total = start
+            self.offsets[i] = used
+            used += params[i].numel()
+        self.used = used
+        self.total = -(-used // size) * size
+        self.buckets: list[_Bucket] = []
+        for start in range(0, self.total, cap):
+            b = _Bucket(len(self.buckets), start)
+            b.numel = min(cap, self.total - start)
+            b.block = b.numel // size
+            b.shard_start = sum(x.block for x in self.buckets)
+            self.buckets.append(b)
+        self.pieces: list[list[_Bucket]] = [[] for _ in params]
+        for i in reversed(range(len(params))):
+            off, n = self.offsets[i], params[i].numel()
+            if n == 0:
+                continue
+            for b in self.buckets[off // cap : (off + n - 1) // cap + 1]:
+                b.slots.append((i, off, n))
+                self.pieces[i].append(b)
         self.shard_numel = sum(b.block for b in self.buckets)
         # ---- the flat parameter buffer: parameters become views of it
         self.flat = np.zeros(self.total, dtype=self.dtype)
         self.params: list[Tensor] = []
-        for b in self.buckets:
-            for i, off, _ in b.slots:
-                self.location[i] = (b, off)
         for i, p in enumerate(params):
-            b, off = self.location[i]
-            n = p.numel()
+            off, n = self.offsets[i], p.numel()
             view = self.flat[off : off + n].reshape(tuple(p.shape))
             view[...] = np.asarray(p.detach().numpy())
-            q = Parameter(_core.from_numpy(view), requires_grad=True)
-            self.params.append(q)
-        self._param_views = [
-            self.flat[self.location[i][1] : self.location[i][1] + p.numel()]
-            for i, p in enumerate(self.params)
-        ]
-        # ---- owned segments
+            self.params.append(Parameter(_core.from_numpy(view), requires_grad=True))
+        # Stage 2's staging buffers (bucket-sized, reused; see ``_acquire``).
+        self._pool: list[np.ndarray] = []
+        self._pool_size = 0
+        # Stage 1 reduce-scatters each bucket in place: the owned block lands at the start of
+        # the bucket's (persistent, full-size) buffer, so no separate shard buffer is needed.
+        self._in_place = self.stage == 1 and not self.deterministic and comm_dtype is None
+        # ---- owned segments (``shard``: where the segment's gradient is in ``grad_buffer``)
         self.segments: list[Segment] = []
         for b in self.buckets:
             lo = b.start + rank * b.block
             hi = lo + b.block
+            base = b.start if self._in_place else b.shard_start
             for i, off, n in b.slots:
                 a, z = max(lo, off), min(hi, off + n)
                 if a < z:
-                    self.segments.append(Segment(i, a - off, z - a, a, b.shard_start + a - lo))
+                    self.segments.append(Segment(i, a - off, z - a, a, base + a - lo))
         # ---- gradient buffers
-        self.shard_grad = np.zeros(self.shard_numel, dtype=self.dtype)
+        self.shard_grad = np.zeros(0 if self._in_place else self.shard_numel, dtype=self.dtype)
         self.full_grad: Optional[np.ndarray] = None
         if self.stage <= 1 and not self.deterministic:
             self.full_grad = np.zeros(self.total, dtype=self.dtype)  # persistent send buffers
@@ -240,9 +260,17 @@ class ZeroReducer:
             if self.full_grad is None:
                 self.full_grad = np.zeros(self.total, dtype=self.dtype)
             for i, p in enumerate(self.params):
-                _, off = self.location[i]
+                off = self.offsets[i]
                 v = self.full_grad[off : off + p.numel()].reshape(tuple(p.shape))
                 self._grad_views[i] = _core.from_numpy(v)
+        #: The buffer the segments' gradients view, and this rank's owned blocks of it.
+        self.grad_buffer = self.full_grad if self._in_place else self.shard_grad
+        assert self.grad_buffer is not None
+        self.owned_grads: list[np.ndarray] = (
+            [self.grad_buffer[b.start : b.start + b.block] for b in self.buckets]
+            if self._in_place
+            else [self.shard_grad]
+        )
         # deterministic mode: the current micro-batch's gradient and the tree of finished ones
         self._leaf: Optional[np.ndarray] = None
         self._total: Optional[np.ndarray] = None
@@ -258,14 +286,6 @@ class ZeroReducer:
         mpi = world._MPI
         self._mpi = mpi
         self._sum = mpi.SUM if mpi is not None else None
-
-    def _close(self, b: _Bucket) -> int:
-        w = self.size
-        b.numel = -(-b.numel // w) * w
-        b.block = b.numel // w
-        b.shard_start = sum(x.block for x in self.buckets)
-        self.buckets.append(b)
-        return b.stop
 
     # ---- hooks -------------------------------------------------------------------------------
 
@@ -296,11 +316,11 @@ class ZeroReducer:
             self._open_round()
             autograd.queue_callback(self.finish)
         self._ready[i] = True
-        b, off = self.location[i]
-        self._pack(i, b, off)
+        self._pack(i)
         if self.deterministic:
             return
-        b.pending -= 1
+        for b in self.pieces[i]:
+            b.pending -= 1
         self._launch_ready()
         self._poll()
 
@@ -321,24 +341,53 @@ class ZeroReducer:
         if self.full_grad is not None:
             return self.full_grad[b.start : b.stop]
         if b.send is None:
-            b.send = np.zeros(b.numel, dtype=self.dtype)
+            b.send = self._acquire(b)
         return b.send
 
-    def _pack(self, i: int, b: _Bucket, off: int) -> None:
+    def _acquire(self, b: _Bucket) -> np.ndarray:
+        """A staging buffer for bucket ``b`` (stage 2): a free one from the pool (after
+        finishing the buckets whose reduce-scatter is done), else a temporary one, freed when
+        its bucket is done (waiting instead would stall backward on the slowest rank)."""
+        if not self._pool:
+            self._poll()
+        if self._pool:
+            base = self._pool.pop()
+        else:
+            base = np.empty(self.buckets[0].numel, dtype=self.dtype)
+            self._pool_size += 1
+        buf = base[: b.numel]
+        if b.stop > self.used:  # the padding at the end of the last bucket
+            buf[self.used - b.start :] = 0
+        b.send_base = base
+        return buf
+
+    def _release(self, b: _Bucket) -> None:
+        if b.send_base is not None:
+            if len(self._pool) < STAGING_BUFFERS:
+                self._pool.append(b.send_base)
+            else:
+                self._pool_size -= 1
+            b.send_base = None
+        b.send = None
+
+    def _pack(self, i: int) -> None:
         p = self.params[i]
         n = p.numel()
+        off = self.offsets[i]
         g = p.grad
         if self.deterministic:
             assert self._leaf is not None
             if g is not None:
                 self._leaf[off : off + n] = np.asarray(g.detach().numpy()).reshape(-1)
         else:
-            dst = self._send_buffer(b)[off - b.start : off - b.start + n]
-            if g is None:
-                dst.fill(0)
-            else:
-                src = np.asarray(g.detach().numpy()).reshape(-1)
-                np.multiply(src, self._scale, out=dst, casting="unsafe")
+            src = None if g is None else np.asarray(g.detach().numpy()).reshape(-1)
+            for b in self.pieces[i]:
+                lo, hi = max(off, b.start), min(off + n, b.stop)
+                dst = self._send_buffer(b)[lo - b.start : hi - b.start]
+                if src is None:
+                    dst.fill(0)
+                else:
+                    np.multiply(src[lo - off : hi - off], self._scale, out=dst, casting="unsafe")
         if g is not None:
             p.grad = None  # the engine's gradient is in the bucket now: free it
 
@@ -349,6 +398,11 @@ class ZeroReducer:
 
     def _launch(self, b: _Bucket) -> None:
         send = self._send_buffer(b)
+        if self._in_place:
+            if self.size > 1:
+                mpi = self._mpi
+                b.request = self.world.comm.Ireduce_scatter_block(mpi.IN_PLACE, send, op=self._sum)
+            return
         if self.comm_dtype is None and not self.deterministic:
             recv = self.shard_grad[b.shard_start : b.shard_start + b.block]
             if self.size == 1:
@@ -395,7 +449,7 @@ class ZeroReducer:
                 for r in rows:
                     out += r
             b.recv = b.packed = None
-        b.send = None  # stage 2: the full-size send buffer is freed here
+        self._release(b)  # stage 2: the staging buffer goes back to the pool
         b.done = True
 
     def _complete(self) -> None:
@@ -451,10 +505,10 @@ class ZeroReducer:
             return []
         missing = [self.names[i] for i, r in enumerate(self._ready) if not r]
         for b in self.buckets:
-            for i, off, _ in b.slots:
+            for i, _, _ in b.slots:
                 if not self._ready[i]:
                     self._ready[i] = True
-                    self._pack(i, b, off)
+                    self._pack(i)
             b.pending = 0
         if self.deterministic:
             self._push_leaf()
@@ -525,7 +579,7 @@ class ZeroReducer:
     def memory(self) -> dict[str, int]:
         """Bytes this rank holds for parameters and gradients between steps."""
         item = np.dtype(self.dtype).itemsize
-        grads = self.shard_numel * item
+        grads = self.shard_grad.nbytes + self._pool_size * self.buckets[0].numel * item
         if self.full_grad is not None:
             grads += self.full_grad.nbytes
         return {"parameters": self.total * item, "gradients": grads}
@@ -584,7 +638,7 @@ class ZeroOptimizer(Optimizer):
                 for s in by_param.get(i, []):
                     t = _core.from_numpy(reducer.flat[s.flat : s.flat + s.length])
                     t.requires_grad_(True)
-                    t.grad = _core.from_numpy(reducer.shard_grad[s.shard : s.shard + s.length])
+                    t.grad = _core.from_numpy(reducer.grad_buffer[s.shard : s.shard + s.length])
                     mine.append((s, t))
                     segs.append(t)
                 self._segs.append(mine)
@@ -652,19 +706,24 @@ class ZeroOptimizer(Optimizer):
         """Clips the (sharded) gradients with the norm of the whole gradient, computed over all
         ranks; returns that norm."""
         self.reducer.finish()
-        g = self.reducer.shard_grad
+        blocks = [g for g in self.reducer.owned_grads if g.size]
         world = self.reducer.world
         if math.isinf(norm_type):
-            local = np.array([np.abs(g).max() if g.size else 0.0], dtype=np.float64)
+            local = np.array([max((float(np.abs(g).max()) for g in blocks), default=0.0)])
             world._all_reduce_array(local, ReduceOp.Max, "ZeRO gradient norm")
             total = float(local[0])
         else:
-            local = np.array([np.sum(np.abs(g.astype(np.float64)) ** norm_type)])
+            local = np.zeros(1, dtype=np.float64)
+            for g in blocks:
+                for i in range(0, g.size, 1 << 20):  # float64 sums, 8 MiB at a time
+                    part = np.abs(g[i : i + (1 << 20)].astype(np.float64))
+                    local[0] += float(np.sum(part * part if norm_type == 2.0 else part**norm_type))
             world._all_reduce_array(local, ReduceOp.Sum, "ZeRO gradient norm")
             total = float(local[0]) ** (1.0 / norm_type)
         coef = float(max_norm) / (total + 1e-6)
         if coef < 1.0:
-            np.multiply(g, coef, out=g, casting="unsafe")
+            for g in blocks:
+                np.multiply(g, coef, out=g, casting="unsafe")
         return _core.from_numpy(np.array(total, dtype=np.float32))
 
     # ---- state -------------------------------------------------------------------------------

@@ -14,7 +14,11 @@ pub fn exp_f32(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5 * 2^23 (no `floor`: on the baseline target
     // that is a libm call, which would cost more than the whole polynomial).
     const ROUND: f32 = 12_582_912.0;
-    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = xc * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    // The integer `n` from the rounded sum's low mantissa bits: `as i32` saturates and maps
+    // NaN to 0, which compilers scalarise; this stays in vector registers.
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -23,8 +27,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let n = n as i32;
-    let (n1, n2) = (n >> 1, n - (n >> 1));
+    let (n1, n2) = (ni >> 1, ni.wrapping_sub(ni >> 1));
     let scaled = y * pow2(n1) * pow2(n2);
     if x > 88.722_84 {
         f32::INFINITY
@@ -40,7 +43,7 @@ pub fn exp_f32(x: f32) -> f32 {
 /// `2^n` for `-126 <= n <= 127`.
 #[inline(always)]
 fn pow2(n: i32) -> f32 {
-    f32::from_bits(((n + 127) as u32) << 23)
+    f32::from_bits((n.wrapping_add(127) as u32) << 23)
 }
 
 /// `tanh`: Cephes' odd polynomial below 0.625, `1 - 2 / (e^{2|x|} + 1)` above.

@@ -4,38 +4,104 @@
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
 
-fn forward_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(n.max(1)) {
-        let m = row
-            .iter()
-            .fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
-        let m = if m == T::NEG_INF { T::zero() } else { m };
-        let s = row.iter().fold(T::zero(), |a, &v| a + (v - m).exp());
-        if log {
-            let ls = s.ln() + m;
-            out.extend(row.iter().map(|&v| v - ls));
-        } else {
-            let inv = T::one() / s;
-            out.extend(row.iter().map(|&v| (v - m).exp() * inv));
+use rayon::prelude::*;
+
+/// Lanes of the partial sums and maxima: independent accumulators the compiler keeps in
+/// vector registers (one running value would serialise the loop on its dependency).
+const LANES: usize = 16;
+/// Elements above which rows are split over the threads.
+const PAR_ELEMS: usize = 1 << 16;
+
+#[inline(always)]
+fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [init; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] = f(acc[k], c[k]);
         }
+    }
+    let mut r = init;
+    for &v in acc.iter().chain(tail) {
+        r = f(r, v);
+    }
+    r
+}
+
+#[inline(always)]
+fn max_of<T: Float>(a: T, b: T) -> T {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+#[inline(always)]
+fn forward_row<T: Float>(row: &[T], out: &mut [T], log: bool) {
+    let m = lane_fold(row, T::NEG_INF, max_of);
+    let m = if m == T::NEG_INF { T::zero() } else { m };
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (v - m).exp();
+    }
+    let s = lane_fold(out, T::zero(), |a, b| a + b);
+    if log {
+        let ls = s.ln() + m;
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = v - ls;
+        }
+    } else {
+        let inv = T::one() / s;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// softmax: dx = y * (g - sum(g*y)); log_softmax: dx = g - exp(y) * sum(g).
+#[inline(always)]
+fn backward_row<T: Float>(yr: &[T], gr: &[T], out: &mut [T], log: bool) {
+    if log {
+        let s = lane_fold(gr, T::zero(), |a, b| a + b);
+        for ((o, &y), &g) in out.iter_mut().zip(yr).zip(gr) {
+            *o = g - y.exp() * s;
+        }
+    } else {
+        for ((o, &y), &g) in out.iter_mut().zip(yr).zip(gr) {
+            *o = y * g;
+        }
+        let s = lane_fold(out, T::zero(), |a, b| a + b);
+        for ((o, &y), &g) in out.iter_mut().zip(yr).zip(gr) {
+            *o = y * (g - s);
+        }
+    }
+}
+
+crate::multiversion!(fn forward_one<T>(row: &[T], out: &mut [T], log: bool) where [T: Float] => forward_row);
+crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: bool) where [T: Float] => backward_row);
+
+/// Runs `f(row index, output row)` over the rows of `n`, in parallel when big.
+fn each_row<T: Float>(len: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); len];
+    let n = n.max(1);
+    if len >= PAR_ELEMS && len / n > 1 {
+        out.par_chunks_mut(n).enumerate().for_each(|(r, o)| f(r, o));
+    } else {
+        out.chunks_mut(n).enumerate().for_each(|(r, o)| f(r, o));
     }
     out
 }
 
-/// softmax: dx = y * (g - sum(g*y)); log_softmax: dx = g - exp(y) * sum(g).
+fn forward_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
+    each_row(x.len(), n, |r, o| {
+        forward_one(&x[r * n..][..o.len()], o, log)
+    })
+}
+
 fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
-    let mut out = Vec::with_capacity(y.len());
-    for (yr, gr) in y.chunks_exact(n.max(1)).zip(g.chunks_exact(n.max(1))) {
-        if log {
-            let s = gr.iter().fold(T::zero(), |a, &v| a + v);
-            out.extend(yr.iter().zip(gr).map(|(&y, &g)| g - y.exp() * s));
-        } else {
-            let s = yr.iter().zip(gr).fold(T::zero(), |a, (&y, &g)| a + y * g);
-            out.extend(yr.iter().zip(gr).map(|(&y, &g)| y * (g - s)));
-        }
-    }
-    out
+    each_row(y.len(), n, |r, o| {
+        let k = o.len();
+        backward_one(&y[r * n..][..k], &g[r * n..][..k], o, log)
+    })
 }
 
 /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.

@@ -36,7 +36,14 @@ struct Map<'a, T>(&'a Tensor, PhantomData<T>);
 impl<T: Float> Specialized for Map<'_, T> {
     type Out = Vec<T>;
     fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<T> {
-        map1(self.0, self.0.layout(), move |x: T| o().forward(x))
+        // Forced inline, so the loop `map1` compiles per SIMD level holds the formula itself
+        // (an out-of-line closure call per element runs scalar).
+        map1(
+            self.0,
+            self.0.layout(),
+            #[inline(always)]
+            move |x: T| o().forward(x),
+        )
     }
 }
 
@@ -47,9 +54,14 @@ impl<T: Float> Specialized for Grad<'_, T> {
     type Out = Vec<T>;
     fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<T> {
         let (g, x) = (self.0, self.1);
-        map2(g, g.layout(), x, x.layout(), move |g: T, x: T| {
-            g * o().derivative(x)
-        })
+        map2(
+            g,
+            g.layout(),
+            x,
+            x.layout(),
+            #[inline(always)]
+            move |g: T, x: T| g * o().derivative(x),
+        )
     }
 }
 

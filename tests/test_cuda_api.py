@@ -54,6 +54,7 @@ def test_kernel_table_is_well_formed() -> None:
     table = dm._core._cuda_kernel_table()
     names = [n for _, n, _ in table]
     assert len(names) == len(set(names)) > 200
-    families = "elementwise reduce softmax attention conv pool norm random index optim amp".split()
+    families = "elementwise reduce softmax attention rnn conv pool norm random index optim amp"
+    families = families.split()
     assert {f for f, _, _ in table} == set(families)
     assert all(p > 0 for _, _, p in table)

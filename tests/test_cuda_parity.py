@@ -164,6 +164,9 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         ),
     ),
     "lstm": (lambda: [randn(5, 3, 4)], lambda x: _lstm(x)),
+    "gru": (lambda: [randn(5, 3, 4)], lambda x: _recurrent(x, "GRU")),
+    "rnn_relu": (lambda: [randn(5, 3, 4)], lambda x: _recurrent(x, "RNN")),
+    "lstm_cell": (lambda: [randn(3, 4)], lambda x: _lstm_cell(x)),
     # Fused attention: odd lengths, several key tiles, GQA, masks, dropout (seeded: the same
     # Philox mask on both devices) and a single query.
     "sdpa_causal_gqa": (
@@ -199,6 +202,27 @@ def _lstm(x: dm.Tensor) -> dm.Tensor:
     dm.manual_seed(1)
     m = dm.nn.LSTM(4, 6, num_layers=2, bidirectional=True)
     return m.to(x.device)(x)[0]
+
+
+def _recurrent(x: dm.Tensor, kind: str) -> dm.Tensor:
+    """A bidirectional GRU, or a 2-layer ReLU RNN, with the same weights on either device."""
+    dm.manual_seed(2)
+    if kind == "GRU":
+        m: dm.nn.Module = dm.nn.GRU(4, 5, bidirectional=True, batch_first=True)
+    else:
+        m = dm.nn.RNN(4, 5, num_layers=2, nonlinearity="relu")
+    out, h_n = m.to(x.device)(x)
+    return out.sum(-1) + h_n.sum()
+
+
+def _lstm_cell(x: dm.Tensor) -> dm.Tensor:
+    """Three steps of an LSTMCell (the fused op over one step each)."""
+    dm.manual_seed(4)
+    cell = dm.nn.LSTMCell(4, 6).to(x.device)
+    hc = None
+    for _ in range(3):
+        hc = cell(x, hc)
+    return hc[0] + hc[1]
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -59,6 +59,7 @@ __all__ = [
     "_record_function",
     "_register_helpers",
     "_rmsprop_step",
+    "_rnn_sequence",
     "_scaled_dot_product_attention",
     "_set_autocast",
     "_set_grad_enabled",
@@ -1075,6 +1076,15 @@ def _scaled_dot_product_attention(
     is_causal: _bool = False,
     scale: _float | None = None,
     enable_gqa: _bool = False,
+) -> Tensor: ...
+def _rnn_sequence(
+    gi: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    mode: str,
+    reverse: _bool = False,
 ) -> Tensor: ...
 def _batch_norm(
     input: Tensor,

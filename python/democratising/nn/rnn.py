@@ -2,10 +2,12 @@
 with PyTorch's parameter names, shapes, initialisation and gate order (so ``load_state_dict``
 of a PyTorch model's tensors works).
 
-The time loop runs in Python on differentiable engine ops: per layer and direction one
-``F.linear`` projects the input of every step at once, then one ``F.linear`` per step adds the
-hidden-state projection. Autograd records the unrolled graph, so backpropagation through time
-needs nothing special.
+Per layer and direction one ``F.linear`` projects the input of every step at once; then one
+engine op (``_core._rnn_sequence``) runs the whole recurrence — a GEMM for the hidden
+projection and the fused gate math per step — with one fused backward through time. The
+cells are the same op over one step. Packed sequences and LSTM projections (``proj_size``) run
+the composite step functions below on differentiable ops instead; those are also the reference
+the tests compare the fused op against (``FUSED = False``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,21 @@ def _gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -> Te
     z = (i_z + h_z).sigmoid()
     n = (i_n + r * h_n).tanh()
     return (1 - z) * n + z * h
+
+
+# Whether layers and cells run the fused engine op (False: the composite step functions).
+FUSED = True
+
+
+def _fused(
+    gi: Tensor, state: State, w_hh: Tensor, b_hh: Optional[Tensor], mode: str, reverse: bool
+) -> tuple[Tensor, State]:
+    """The recurrence over the input projection ``gi`` ``[T, N, G*H]`` as one engine op: the
+    outputs ``[T, N, H]`` and the final state."""
+    c0 = state[1] if len(state) > 1 else None
+    packed = _core._rnn_sequence(gi, state[0], c0, w_hh, b_hh, mode, reverse)
+    steps = gi.shape[0]
+    return packed[:steps], tuple(packed[steps + k] for k in range(len(state)))
 
 
 def _check_size(name: str, value: int, positive: bool = True) -> None:
@@ -266,11 +283,19 @@ class RNNBase(Module):
                 idx = layer * directions + direction
                 state = tuple(h[idx] for h in hx)
                 # One GEMM for the input projection of every time step.
-                gi = F.linear(
+                projected = F.linear(
                     layer_input,
                     getattr(self, f"weight_ih{sfx}"),
                     self._parameters.get(f"bias_ih{sfx}"),
-                ).unbind(0)
+                )
+                if FUSED and masks is None and self.proj_size == 0:
+                    w_hh = getattr(self, f"weight_hh{sfx}")
+                    b_hh = self._parameters.get(f"bias_hh{sfx}")
+                    out_d, state = _fused(projected, state, w_hh, b_hh, self.mode, direction == 1)
+                    outputs.append(out_d)
+                    finals.append(state)
+                    continue
+                gi = projected.unbind(0)
                 ys: list[Tensor] = []
                 order = range(steps - 1, -1, -1) if direction else range(steps)
                 for t in order:
@@ -433,6 +458,13 @@ class RNNCellBase(Module):
         gi = F.linear(x, self.weight_ih, self._parameters.get("bias_ih"))
         return gi, hx, batched
 
+    def _fused_step(self, gi: Tensor, state: State, mode: str) -> State:
+        """One step as the fused engine op over a one-step sequence."""
+        _, new = _fused(
+            gi.unsqueeze(0), state, self.weight_hh, self._parameters.get("bias_hh"), mode, False
+        )
+        return new
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
@@ -463,7 +495,11 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)
-        h = _rnn_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"), self.nonlinearity)
+        if FUSED:
+            (h,) = self._fused_step(gi, (h,), f"RNN_{self.nonlinearity.upper()}")
+        else:
+            w_hh, b_hh = self.weight_hh, self._parameters.get("bias_hh")
+            h = _rnn_step(gi, h, w_hh, b_hh, self.nonlinearity)
         return h if batched else h.squeeze(0)
 
 
@@ -477,7 +513,10 @@ class LSTMCell(RNNCellBase):
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
     ) -> tuple[Tensor, Tensor]:
         gi, (h, c), batched = self._prepare(input, None if hx is None else tuple(hx), 2)
-        h, c = _lstm_step(gi, h, c, self.weight_hh, self._parameters.get("bias_hh"))
+        if FUSED:
+            h, c = self._fused_step(gi, (h, c), "LSTM")
+        else:
+            h, c = _lstm_step(gi, h, c, self.weight_hh, self._parameters.get("bias_hh"))
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -488,7 +527,10 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)
-        h = _gru_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"))
+        if FUSED:
+            (h,) = self._fused_step(gi, (h,), "GRU")
+        else:
+            h = _gru_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"))
         return h if batched else h.squeeze(0)
 
 

@@ -46,6 +46,36 @@ pub struct AttentionSaved<'a> {
     pub mask: Option<&'a Tensor>,
 }
 
+/// One recurrent step's pointwise results: the new hidden state, the new cell state (LSTM)
+/// and the gate values the backward reads (LSTM: `i, f, g, o` after their activations; GRU:
+/// `r, z, n` and the hidden projection's `n` part), each `[n, k*h]`.
+pub struct RnnStep {
+    pub h: Tensor,
+    pub c: Option<Tensor>,
+    pub act: Option<Tensor>,
+}
+
+/// What one recurrent step's backward reads: its output `h` and input `h_prev` states, the
+/// cell states around it (LSTM) and its saved gate values.
+pub struct RnnStepSaved<'a> {
+    pub h: &'a Tensor,
+    pub h_prev: &'a Tensor,
+    pub c: Option<&'a Tensor>,
+    pub c_prev: Option<&'a Tensor>,
+    pub act: Option<&'a Tensor>,
+}
+
+/// One recurrent step's gradients: of the input projection's gates `[n, g*h]`, of the hidden
+/// projection's gates when they differ (GRU), of the previous hidden state through the gate
+/// math alone (GRU's `z * h` path; the caller adds the projection's part) and of the previous
+/// cell state (LSTM).
+pub struct RnnStepGrads {
+    pub dgi: Tensor,
+    pub dgh: Option<Tensor>,
+    pub dh_prev: Option<Tensor>,
+    pub dc_prev: Option<Tensor>,
+}
+
 /// A convolution's input gradients, in the dtype its forward read; each only when asked for.
 pub struct ConvGrads {
     pub dx: Option<Tensor>,
@@ -275,6 +305,25 @@ macro_rules! backend_interface {
                 g: &$crate::Tensor,
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<[$crate::Tensor; 3]>;
+            // ---- recurrent steps: the gate math of one time step, and its backward ----
+            /// The new state from the input and hidden projections `gi`, `gh` (`[n, g*h]`,
+            /// biases included) and the previous state `h` (and `c`, LSTM), all contiguous
+            /// f32 or f64.
+            fn rnn_step_forward(
+                mode: $crate::ops::nn::rnn::RnnMode,
+                gi: &$crate::Tensor,
+                gh: &$crate::Tensor,
+                h: &$crate::Tensor,
+                c: Option<&$crate::Tensor>,
+            ) -> $crate::Result<$crate::backend::RnnStep>;
+            /// The step's gradients from the hidden-state gradient (the sum of the present
+            /// `dh` parts, each `[n, h]`) and the cell-state gradient `dc` (LSTM; `None`: 0).
+            fn rnn_step_backward(
+                mode: $crate::ops::nn::rnn::RnnMode,
+                saved: $crate::backend::RnnStepSaved<'_>,
+                dh: [Option<&$crate::Tensor>; 3],
+                dc: Option<&$crate::Tensor>,
+            ) -> $crate::Result<$crate::backend::RnnStepGrads>;
             // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----
             /// One SGD step of one parameter (`buf`: its momentum buffer, if any).
             fn sgd_step_one(

@@ -1,5 +1,6 @@
 //! Fused neural-network ops behind `democratising.nn.functional`.
 
+use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
 use crate::util::{run, wrap};
 use democratising::ops::nn::conv::Conv2dSpec;
@@ -194,6 +195,41 @@ pub fn _scaled_dot_product_attention(
             enable_gqa,
         };
         q.scaled_dot_product_attention(k, v, &args)
+    })
+    .map(wrap)
+}
+
+/// One layer and direction of `nn.RNN`/`LSTM`/`GRU` as one op: the recurrence over the input
+/// projection `gi` `[T, N, G*H]`, packed as `[T + s, N, H]` (outputs, final `h`, final `c`).
+#[pyfunction]
+#[pyo3(signature = (gi, h0, c0, w_hh, b_hh, mode, reverse=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn _rnn_sequence(
+    py: Python<'_>,
+    gi: PyRef<'_, PyTensor>,
+    h0: PyRef<'_, PyTensor>,
+    c0: Option<PyRef<'_, PyTensor>>,
+    w_hh: PyRef<'_, PyTensor>,
+    b_hh: Option<PyRef<'_, PyTensor>>,
+    mode: &str,
+    reverse: bool,
+) -> PyResult<PyTensor> {
+    use democratising::ops::nn::rnn::{RnnArgs, RnnMode};
+    let (x, h, c, w, b) = (&gi.t, &h0.t, opt(&c0), &w_hh.t, opt(&b_hh));
+    let mode = RnnMode::parse(mode).py()?;
+    let work = x
+        .numel()
+        .saturating_mul(h.shape().get(1).copied().unwrap_or(1));
+    run(py, work, || {
+        let args = RnnArgs {
+            h0: h,
+            c0: c.as_ref(),
+            w_hh: w,
+            b_hh: b.as_ref(),
+            mode,
+            reverse,
+        };
+        x.rnn_sequence(&args)
     })
     .map(wrap)
 }

@@ -17,6 +17,7 @@ mod norm;
 mod optim;
 mod pool;
 pub(crate) mod reduce;
+mod rnn;
 pub(crate) mod rows;
 mod softmax;
 pub(crate) mod team;
@@ -36,6 +37,7 @@ use norm::{batch_norm_backward, batch_norm_forward, layer_norm_backward, layer_n
 use optim::{adagrad_step_one, adam_step, rmsprop_step_one, sgd_step_one};
 use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward};
 use reduce::{arg_reduce, reduce, reduce_int};
+use rnn::{rnn_step_backward, rnn_step_forward};
 use softmax::{softmax_backward_rows, softmax_rows};
 use unary::{unary_backward, unary_float, unary_int};
 

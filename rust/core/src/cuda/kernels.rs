@@ -105,6 +105,13 @@ pub const FAMILIES: &[Family] = &[
         ]
     ),
     family!(
+        "rnn",
+        [
+            k("rnn_step_forward", Dtypes(F32_F64), 10),
+            k("rnn_step_backward", Dtypes(F32_F64), 16),
+        ]
+    ),
+    family!(
         "conv",
         [
             k("im2col", Dtypes(FLOATS), 3),

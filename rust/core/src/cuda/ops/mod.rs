@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod nn;
 pub mod optim;
 pub mod reduce;
+pub mod rnn;
 
 use super::backend::{backend, DeviceBuffer};
 use super::kernels::{lookup, lookup_cast, KernelRef};

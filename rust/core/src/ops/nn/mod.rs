@@ -1,5 +1,5 @@
 //! Fused neural-network ops with their own backward kernels: convolution, pooling,
-//! normalisation and the cross-entropy loss.
+//! normalisation, the cross-entropy loss, attention and the recurrent layers.
 
 pub mod attention;
 pub mod conv;
@@ -7,6 +7,7 @@ pub mod conv_transpose;
 pub mod loss;
 pub mod norm;
 pub mod pool;
+pub mod rnn;
 
 use crate::ops::copy::cast_raw;
 use crate::{DType, Result, Tensor};

@@ -1,0 +1,93 @@
+//! The host side of the recurrent step kernels (`kernels/rnn.cu`): one thread per batch row
+//! and hidden unit, outputs allocated here; the op (`ops/nn/rnn.rs`) runs the time loop and
+//! the GEMMs.
+
+use super::{empty, ordinal, run_elementwise, Args};
+use crate::backend::{RnnStep, RnnStepGrads, RnnStepSaved};
+use crate::ops::nn::rnn::RnnMode;
+use crate::{Result, Tensor};
+
+/// The kernels' leading arguments: batch rows, hidden size and mode.
+fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
+    Args::new().v(n as i64).v(hid as i64).v(mode.code())
+}
+
+pub(crate) fn rnn_step_forward(
+    mode: RnnMode,
+    gi: &Tensor,
+    gh: &Tensor,
+    h: &Tensor,
+    c: Option<&Tensor>,
+) -> Result<RnnStep> {
+    let (dev, dt) = (ordinal(h)?, h.dtype());
+    let (n, hid) = (h.shape()[0], h.shape()[1]);
+    let h_out = empty(dev, dt, &[n, hid])?;
+    let c_out = match mode {
+        RnnMode::Lstm => Some(empty(dev, dt, &[n, hid])?),
+        _ => None,
+    };
+    let act = match mode {
+        RnnMode::Lstm | RnnMode::Gru => Some(empty(dev, dt, &[n, 4 * hid])?),
+        _ => None,
+    };
+    if n * hid > 0 {
+        let args = head(n, hid, mode)
+            .data(gi)
+            .data(gh)
+            .data(h)
+            .opt(c)
+            .data(&h_out)
+            .opt(c_out.as_ref())
+            .opt(act.as_ref());
+        run_elementwise(dev, "rnn_step_forward", dt, n * hid, args)?;
+    }
+    Ok(RnnStep {
+        h: h_out,
+        c: c_out,
+        act,
+    })
+}
+
+pub(crate) fn rnn_step_backward(
+    mode: RnnMode,
+    saved: RnnStepSaved<'_>,
+    dh: [Option<&Tensor>; 3],
+    dc: Option<&Tensor>,
+) -> Result<RnnStepGrads> {
+    let (dev, dt) = (ordinal(saved.h)?, saved.h.dtype());
+    let (n, hid) = (saved.h.shape()[0], saved.h.shape()[1]);
+    let wide = mode.gates() * hid;
+    let dgi = empty(dev, dt, &[n, wide])?;
+    let (dgh, dhp, dcp) = match mode {
+        RnnMode::Gru => (
+            Some(empty(dev, dt, &[n, wide])?),
+            Some(empty(dev, dt, &[n, hid])?),
+            None,
+        ),
+        RnnMode::Lstm => (None, None, Some(empty(dev, dt, &[n, hid])?)),
+        _ => (None, None, None),
+    };
+    if n * hid > 0 {
+        let args = head(n, hid, mode)
+            .opt(dh[0])
+            .opt(dh[1])
+            .opt(dh[2])
+            .opt(dc)
+            .data(saved.h)
+            .data(saved.h_prev)
+            .opt(saved.c)
+            .opt(saved.c_prev)
+            .opt(saved.act)
+            .data(&dgi)
+            .opt(dgh.as_ref())
+            .opt(dhp.as_ref())
+            .opt(dcp.as_ref());
+        run_elementwise(dev, "rnn_step_backward", dt, n * hid, args)?;
+    }
+    Ok(RnnStepGrads {
+        dgi,
+        dgh,
+        dh_prev: dhp,
+        dc_prev: dcp,
+    })
+}

@@ -1,0 +1,306 @@
+//! A fused recurrent layer: one op runs a whole sequence of one layer and direction of an
+//! Elman RNN, LSTM or GRU. The caller projects the input of every time step at once (one GEMM,
+//! `gi = x W_ih^T + b_ih`); this op runs the recurrence — per step one GEMM for the hidden
+//! projection and one backend primitive for the gate math — and records one backward through
+//! time: per step the gate math's backward and one GEMM for the previous state's gradient,
+//! then one GEMM over all steps for `W_hh`'s gradient. Autograd sees one node instead of a
+//! dozen per time step.
+//!
+//! The op returns its outputs packed in one tensor `[T + s, n, h]`: the hidden state of every
+//! step in time order, then the final hidden state and (LSTM) the final cell state. Callers
+//! take views of it (autograd nodes have one output).
+
+use crate::autograd::{record, GradModeGuard, Saved};
+use crate::backend::{self, RnnStepSaved};
+use crate::ops::nn::as_dtype;
+use crate::{bail, DType, Error, Result, Tensor};
+
+/// The cell of a recurrent layer, with PyTorch's gate order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RnnMode {
+    /// `h' = tanh(gi + gh)`.
+    Tanh,
+    /// `h' = relu(gi + gh)`.
+    Relu,
+    /// Gates `i, f, g, o`: `c' = f c + i g`, `h' = o tanh(c')`.
+    Lstm,
+    /// Gates `r, z, n`: `n = tanh(gi_n + r gh_n)`, `h' = (1 - z) n + z h`.
+    Gru,
+}
+
+impl RnnMode {
+    /// PyTorch's mode names: `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`.
+    pub fn parse(name: &str) -> Result<RnnMode> {
+        Ok(match name {
+            "RNN_TANH" => RnnMode::Tanh,
+            "RNN_RELU" => RnnMode::Relu,
+            "LSTM" => RnnMode::Lstm,
+            "GRU" => RnnMode::Gru,
+            _ => bail!(
+                Value,
+                "unknown recurrent mode {name:?} (expected RNN_TANH, RNN_RELU, LSTM or GRU)"
+            ),
+        })
+    }
+
+    /// Gates per hidden unit: the projections are `[n, gates * h]`.
+    pub fn gates(self) -> usize {
+        match self {
+            RnnMode::Tanh | RnnMode::Relu => 1,
+            RnnMode::Lstm => 4,
+            RnnMode::Gru => 3,
+        }
+    }
+
+    /// The code the CUDA kernels switch on.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// The state and weights of one layer and direction besides its input projection.
+#[derive(Clone, Copy)]
+pub struct RnnArgs<'a> {
+    /// The initial hidden state `[n, h]`.
+    pub h0: &'a Tensor,
+    /// The initial cell state `[n, h]` (LSTM only).
+    pub c0: Option<&'a Tensor>,
+    /// `[gates * h, h]`.
+    pub w_hh: &'a Tensor,
+    /// `[gates * h]`.
+    pub b_hh: Option<&'a Tensor>,
+    pub mode: RnnMode,
+    /// Run from the last time step to the first (the backward direction of a bidirectional
+    /// layer); the outputs stay in time order.
+    pub reverse: bool,
+}
+
+/// Checks the operands' shapes against each other: `(t, n, h)`.
+fn sizes(gi: &Tensor, a: &RnnArgs<'_>) -> Result<(usize, usize, usize)> {
+    let fail = |why: String| -> Error {
+        let mut all = vec![gi, a.h0, a.w_hh];
+        all.extend(a.c0);
+        all.extend(a.b_hh);
+        Error::shape_mismatch(
+            "rnn_sequence",
+            &all,
+            format!(
+                "rnn_sequence: input projection {:?}, h0 {:?}, weight_hh {:?}: {why}",
+                gi.shape(),
+                a.h0.shape(),
+                a.w_hh.shape()
+            ),
+        )
+    };
+    if gi.ndim() != 3 || a.h0.ndim() != 2 {
+        return Err(fail(
+            "expected a [T, N, G*H] projection and an [N, H] state".into(),
+        ));
+    }
+    let (t, n, gh) = (gi.shape()[0], gi.shape()[1], gi.shape()[2]);
+    let h = a.h0.shape()[1];
+    let g = a.mode.gates();
+    if a.h0.shape()[0] != n || gh != g * h {
+        return Err(fail(format!(
+            "the projection must be [T, {n}, {g}*{h}] for this state"
+        )));
+    }
+    if a.w_hh.shape() != [g * h, h] {
+        return Err(fail(format!("weight_hh must be [{}, {h}]", g * h)));
+    }
+    if let Some(b) = a.b_hh {
+        if b.shape() != [g * h] {
+            return Err(fail(format!(
+                "bias_hh must be [{}], got {:?}",
+                g * h,
+                b.shape()
+            )));
+        }
+    }
+    match (a.mode, a.c0) {
+        (RnnMode::Lstm, Some(c)) if c.shape() != a.h0.shape() => Err(fail(format!(
+            "the cell state {:?} must match the hidden state",
+            c.shape()
+        ))),
+        (RnnMode::Lstm, None) => Err(fail("an LSTM needs the initial cell state".into())),
+        (RnnMode::Lstm, Some(_)) | (_, None) => Ok((t, n, h)),
+        (_, Some(_)) => Err(fail("only an LSTM has a cell state".into())),
+    }
+}
+
+/// The index of the step before `t` in processing order (`None`: the initial state).
+fn prev(t: usize, steps: usize, reverse: bool) -> Option<usize> {
+    if reverse {
+        (t + 1 < steps).then_some(t + 1)
+    } else {
+        t.checked_sub(1)
+    }
+}
+
+impl Tensor {
+    /// The recurrence of one layer and direction over `self`, the input projection
+    /// `[T, n, gates * h]` of every step (bias included): the hidden states of all steps, the
+    /// final hidden state and (LSTM) the final cell state, packed as `[T + s, n, h]`. Half
+    /// inputs compute in float32; under autocast the result has the autocast dtype.
+    pub fn rnn_sequence(&self, a: &RnnArgs<'_>) -> Result<Tensor> {
+        let mut operands = vec![self, a.h0, a.w_hh];
+        operands.extend(a.c0);
+        operands.extend(a.b_hh);
+        for t in &operands {
+            t.check_float("rnn_sequence expects floating point inputs, states and weights")?;
+            self.check_same_device(t)?;
+        }
+        let autocast = crate::amp::autocast_dtype();
+        if autocast.is_none() && operands.iter().any(|t| t.dtype() != self.dtype()) {
+            let names: Vec<String> = operands.iter().map(|t| t.dtype().to_string()).collect();
+            bail!(
+                DType,
+                "rnn_sequence expects one dtype for input, states and weights, got {}",
+                names.join(", ")
+            );
+        }
+        let (steps, n, h) = sizes(self, a)?;
+        let mode = a.mode;
+        let dt = if operands.iter().all(|t| t.dtype() == DType::F64) {
+            DType::F64
+        } else {
+            DType::F32
+        };
+        let out_dt = autocast.unwrap_or(self.dtype());
+        let gi = as_dtype(self, dt)?;
+        let h0 = as_dtype(a.h0, dt)?;
+        let c0 = a.c0.map(|c| as_dtype(c, dt)).transpose()?;
+        let w = as_dtype(a.w_hh, dt)?;
+        let b = a.b_hh.map(|b| as_dtype(b, dt)).transpose()?;
+        let be = backend::of(self);
+        let reverse = a.reverse;
+        let order: Vec<usize> = if reverse {
+            (0..steps).rev().collect()
+        } else {
+            (0..steps).collect()
+        };
+
+        let (packed, acts, cs) = {
+            let _no_grad = GradModeGuard::new(false);
+            let (mut state, mut cell) = (h0.clone(), c0.clone());
+            let mut hs: Vec<Option<Tensor>> = vec![None; steps];
+            let mut acts: Vec<Option<Tensor>> = vec![None; steps];
+            let mut cs: Vec<Option<Tensor>> = vec![None; steps];
+            for &t in &order {
+                let gh = be.linear_forward(&state, &w, b.as_ref())?;
+                let step = be.rnn_step_forward(
+                    mode,
+                    &gi.select(0, t as isize)?,
+                    &gh,
+                    &state,
+                    cell.as_ref(),
+                )?;
+                hs[t] = Some(step.h.clone());
+                acts[t] = step.act;
+                cs[t] = step.c.clone();
+                state = step.h;
+                cell = step.c;
+            }
+            let mut rows: Vec<Tensor> = hs.into_iter().flatten().collect();
+            rows.push(state);
+            rows.extend(cell);
+            (Tensor::stack(&rows, 0)?, acts, cs)
+        };
+
+        let mut inputs = vec![self, a.h0];
+        inputs.extend(a.c0);
+        inputs.push(a.w_hh);
+        inputs.extend(a.b_hh);
+        let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
+        let (saved_out, saved_w) = (Saved::new(&packed), Saved::new(&w));
+        let has_bias = b.is_some();
+        let result = if out_dt == dt {
+            packed
+        } else {
+            packed.to_dtype(out_dt)?
+        };
+        Ok(record(result, "RnnSequenceBackward", &inputs, move |g| {
+            let _no_grad = GradModeGuard::new(false);
+            let (out, w) = (saved_out.get()?, saved_w.get()?);
+            let g = as_dtype(g, dt)?;
+            let be = backend::of(&g);
+            let gsize = mode.gates() * h;
+            let (mut dh_rec, mut dh_extra) = (Some(g.select(0, steps as isize)?), None);
+            let mut dc = match mode {
+                RnnMode::Lstm => Some(g.select(0, steps as isize + 1)?),
+                _ => None,
+            };
+            let mut dgis: Vec<Option<Tensor>> = vec![None; steps];
+            let mut dghs: Vec<Option<Tensor>> = vec![None; steps];
+            let mut h_prevs: Vec<Option<Tensor>> = vec![None; steps];
+            for &t in order.iter().rev() {
+                let p = prev(t, steps, reverse);
+                let h_prev = match p {
+                    Some(p) => out.select(0, p as isize)?,
+                    None => h0.clone(),
+                };
+                let c_prev = match p {
+                    Some(p) => cs[p].clone(),
+                    None => c0.clone(),
+                };
+                let (h_t, gy) = (out.select(0, t as isize)?, g.select(0, t as isize)?);
+                let saved = RnnStepSaved {
+                    h: &h_t,
+                    h_prev: &h_prev,
+                    c: cs[t].as_ref(),
+                    c_prev: c_prev.as_ref(),
+                    act: acts[t].as_ref(),
+                };
+                let grads = be.rnn_step_backward(
+                    mode,
+                    saved,
+                    [Some(&gy), dh_rec.as_ref(), dh_extra.as_ref()],
+                    dc.as_ref(),
+                )?;
+                let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
+                dh_rec = Some(be.matmul(&dgh, w, &[], (n, h, gsize), dt)?);
+                dh_extra = grads.dh_prev;
+                dc = grads.dc_prev;
+                dgis[t] = Some(grads.dgi);
+                dghs[t] = Some(dgh);
+                h_prevs[t] = Some(h_prev);
+            }
+            let dh0 = match (dh_rec, dh_extra) {
+                (Some(a), Some(b)) => a.add(&b)?,
+                (Some(a), None) => a,
+                (None, _) => g.select(0, steps as isize)?,
+            };
+            let (dgi, dw, db) = if steps == 0 {
+                let zeros = |shape: &[usize]| backend::of(&g).full(shape, 0.0, dt, g.device());
+                (
+                    zeros(&[0, n, gsize])?,
+                    zeros(&[gsize, h])?,
+                    zeros(&[gsize])?,
+                )
+            } else {
+                let dgi = Tensor::stack(&dgis.into_iter().flatten().collect::<Vec<_>>(), 0)?;
+                let rows = (steps * n) as isize;
+                let dgh = Tensor::stack(&dghs.into_iter().flatten().collect::<Vec<_>>(), 0)?
+                    .reshape(&[rows, gsize as isize])?;
+                let hp = Tensor::stack(&h_prevs.into_iter().flatten().collect::<Vec<_>>(), 0)?
+                    .reshape(&[rows, h as isize])?;
+                let dw = be.matmul(&dgh.t()?, &hp, &[], (gsize, h, steps * n), dt)?;
+                let db = dgh.sum(Some(&[0]), false)?;
+                (dgi, dw, db)
+            };
+            let mut grads = vec![dgi, dh0];
+            if let Some(dc) = dc {
+                grads.push(dc);
+            }
+            grads.push(dw);
+            if has_bias {
+                grads.push(db);
+            }
+            grads
+                .into_iter()
+                .zip(&dtypes)
+                .map(|(grad, &want)| Ok(Some(grad.to_dtype(want)?)))
+                .collect()
+        }))
+    }
+}

@@ -56,25 +56,56 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-#: The other elementwise optimizers of democratising.optim, 6 steps each.
-OTHERS = ("RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop")
+#: The other optimizers of democratising.optim, 6 steps each (Muon, for the matrices, with
+#: AdamW for the rest: two ZeroOptimizers over one model; Muon and SparseAdam are sharded by
+#: whole parameters).
+OTHERS = (
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "ASGD",
+    "Rprop",
+    "Muon",
+    "SparseAdam",
+)
 
 
 def train_other(world: dist.World, name: str, stage: int) -> dict[str, np.ndarray]:
     r, n = world.rank(), world.size()
     model = make_model()
     ddp = dist.DistributedDataParallel(model, world, bucket_cap_mb=2e-4, zero_stage=stage)
-    opt: Any = getattr(dm.optim, name)(ddp.parameters(), lr=1.0 if name == "Adadelta" else 1e-2)
+    ps = list(ddp.parameters())
+    if name == "Muon":
+        opts: list[Any] = [
+            dm.optim.Muon([p for p in ps if p.dim() == 2], lr=0.02),
+            AdamW([p for p in ps if p.dim() != 2], 1e-2),
+        ]
+    else:
+        opts = [getattr(dm.optim, name)(ps, lr=1.0 if name == "Adadelta" else 1e-2)]
     if stage:
-        opt = ddp.shard_optimizer(opt)
+        opts = [ddp.shard_optimizer(o) for o in opts]
     per = GLOBAL // n
     for x, y in batches(6):
-        opt.zero_grad()
+        for o in opts:
+            o.zero_grad()
         xs = dm.from_numpy(np.ascontiguousarray(x[r * per : (r + 1) * per]))
         ys = dm.from_numpy(np.ascontiguousarray(y[r * per : (r + 1) * per]))
         nn.functional.cross_entropy(ddp(xs), ys).backward()
-        opt.step()
-    return weights(model)
+        if stage:
+            opts[0].clip_grad_norm_(0.5)
+        else:
+            nn.utils.clip_grad_norm_([p for g in opts[0].param_groups for p in g["params"]], 0.5)
+        for o in opts:
+            o.step()
+    out = weights(model)
+    for idx, st in opts[0].state_dict()["state"].items():  # collective under ZeRO
+        for key, v in st.items():
+            if isinstance(v, dm.Tensor):
+                out[f"state/{idx}/{key}"] = np.asarray(v.numpy()).reshape(-1)
+    return out
 
 
 def train(world: dist.World, kind: str, stage: int) -> dict[str, np.ndarray]:
@@ -201,8 +232,8 @@ def task_mismatch(world: dist.World, out: Path) -> None:
         outcome = f"DistributedError: {e}"
     ddp = dist.DistributedDataParallel(make_model(), world, zero_stage=1)
     muon = "accepted"
-    try:  # Muon orthogonalises whole matrices: no flat shard can step it
-        ddp.shard_optimizer(dm.optim.Muon([p for p in ddp.parameters() if p.dim() == 2]))
+    try:  # LBFGS couples all parameters in every step: it cannot be sharded
+        ddp.shard_optimizer(dm.optim.LBFGS(ddp.parameters()))
     except ValueError as e:
         muon = f"ValueError: {e}"
     (out / f"mismatch_{world.size()}_rank{r}.json").write_text(json.dumps([outcome, muon]))

@@ -26,7 +26,10 @@ tensors viewing the owned part of each parameter (in the flat parameter buffer) 
 viewing the shard gradient buffer. Every elementwise optimizer of ``democratising.optim`` then
 steps exactly what it would step on the full parameter, one fused call per group; an in-place
 ``Iallgather`` per bucket (all in flight together) then hands every rank the new weights.
-Communication per step: reduce-scatter + all-gather = the volume of one all-reduce.
+Communication per step: reduce-scatter + all-gather = the volume of one all-reduce. Muon and
+SparseAdam need whole parameters (matrices, rows): they are sharded by whole parameters, each
+owned by one rank, which gets the all-gathered reduced gradient and broadcasts what it stepped.
+LBFGS (all parameters coupled in each step) is refused.
 
 ``comm_dtype="bfloat16"|"float16"`` packs each send buffer to 16 bits (bfloat16 by
 round-to-nearest-even of the float32 bits) and replaces the reduce-scatter by an
@@ -54,8 +57,12 @@ from .reduce_op import ReduceOp
 from .world import World
 
 _FLOAT = {"float32": np.float32, "float64": np.float64}
-#: The optimizers whose update is not elementwise: a flat shard cannot step them.
-_NOT_ELEMENTWISE = ("LBFGS", "Muon", "SparseAdam")
+#: Optimizers whose update of a parameter needs all of it (Muon orthogonalises matrices,
+#: SparseAdam steps whole rows): ZeRO shards them by whole parameters instead of flat blocks.
+_WHOLE_PARAMETER = ("Muon", "SparseAdam")
+#: LBFGS couples all parameters in every step (dot products over all of them, a line search
+#: through a closure): it cannot be sharded.
+_UNSHARDABLE = ("LBFGS",)
 COMM_DTYPES = ("bfloat16", "float16")
 #: ZeRO-2 reduces gradients in buckets of at most this many bytes, through a pool of
 #: ``STAGING_BUFFERS`` reused staging buffers: all the gradient memory a rank keeps besides
@@ -279,6 +286,9 @@ class ZeroReducer:
         self.enabled = True  # False inside no_sync()
         self.round_open = False
         self.fresh = False
+        #: Called after each completed reduction (a ZeroOptimizer over whole parameters
+        #: gathers the gradients of the parameters it owns there).
+        self.after_round: list[Callable[[], None]] = []
         self._ready = [False] * len(self.params)
         self._next = 0
         self._handles: list[Any] = []
@@ -529,6 +539,8 @@ class ZeroReducer:
             self._launch_ready()
             self._complete()
         self.fresh = True
+        for fn in self.after_round:
+            fn()
         return missing
 
     def _push_leaf(self) -> None:
@@ -562,6 +574,25 @@ class ZeroReducer:
     def stats(self) -> list[tuple[int, int, str]]:
         item = np.dtype(self.dtype).itemsize
         return [(len(b.slots), b.numel * item, np.dtype(self.dtype).name) for b in self.buckets]
+
+    def owned_block(self, b: _Bucket) -> np.ndarray:
+        """This rank's reduced gradient block of bucket ``b``."""
+        if self._in_place:
+            assert self.full_grad is not None
+            return self.full_grad[b.start : b.start + b.block]
+        return self.shard_grad[b.shard_start : b.shard_start + b.block]
+
+    def gather_gradients_into(self, out: np.ndarray) -> None:
+        """Every rank's reduced gradient blocks, all-gathered into ``out`` (flat layout)."""
+        requests = []
+        for b in self.buckets:
+            mine, dst = self.owned_block(b), out[b.start : b.stop]
+            if self.size == 1:
+                dst[...] = mine
+            else:
+                requests.append(self.world.comm.Iallgather(mine, dst))
+        if requests:
+            self.world.wait(requests, "ZeRO gradient all_gather (whole-parameter optimizer)")
 
     def gather_parameters(self) -> None:
         """After the owners stepped their blocks: an in-place all-gather per bucket (all in
@@ -607,24 +638,22 @@ class ZeroOptimizer(Optimizer):
                 "ZeroOptimizer needs a DistributedDataParallel with zero_stage 1 or 2"
             )
         cls = type(optimizer)
-        if cls.__name__ in _NOT_ELEMENTWISE:
+        if cls.__name__ in _UNSHARDABLE:
             raise ValueError(
-                f"{cls.__name__} does not update parameters elementwise (it needs whole "
-                "matrices or all parameters at once), so ZeRO cannot step it over a flat shard; "
-                "use zero_stage=0"
+                f"{cls.__name__} couples all parameters in each step (dot products over all "
+                "of them and a line search), so ZeRO cannot shard it; use zero_stage=0"
             )
         self.optimizer = optimizer
         self.ddp = ddp
         self.reducer = reducer
+        #: Whole-parameter mode: each parameter is owned (stepped, its state kept) by one rank.
+        self.whole = cls.__name__ in _WHOLE_PARAMETER
         index = {id(p): i for i, p in enumerate(reducer.params)}
         by_param: dict[int, list[Segment]] = {}
         for s in reducer.segments:
             by_param.setdefault(s.param, []).append(s)
         self._order: list[int] = []  # DDP parameter index of each optimizer index
-        self._segs: list[list[tuple[Segment, Tensor]]] = []
-        groups = []
         for g in optimizer.param_groups:
-            segs: list[Tensor] = []
             for p in g["params"]:
                 i = index.get(id(p))
                 if i is None:
@@ -634,15 +663,35 @@ class ZeroOptimizer(Optimizer):
                         "after wrapping the model"
                     )
                 self._order.append(i)
+        self._owner = self._assign_owners() if self.whole else []
+        self._full: Optional[np.ndarray] = None
+        self._segs: list[list[tuple[Segment, Tensor]]] = []
+        groups = []
+        k = 0
+        for g in optimizer.param_groups:
+            segs: list[Tensor] = []
+            for _ in g["params"]:
+                i = self._order[k]
                 mine = []
-                for s in by_param.get(i, []):
-                    t = _core.from_numpy(reducer.flat[s.flat : s.flat + s.length])
-                    t.requires_grad_(True)
-                    t.grad = _core.from_numpy(reducer.grad_buffer[s.shard : s.shard + s.length])
-                    mine.append((s, t))
-                    segs.append(t)
+                if self.whole:
+                    if self._owner[k] == reducer.rank:
+                        q = reducer.params[i]
+                        n = q.numel()
+                        mine.append((Segment(i, 0, n, reducer.offsets[i], -1), q))
+                        segs.append(q)
+                else:
+                    for s in by_param.get(i, []):
+                        t = _core.from_numpy(reducer.flat[s.flat : s.flat + s.length])
+                        t.requires_grad_(True)
+                        buf = reducer.grad_buffer
+                        t.grad = _core.from_numpy(buf[s.shard : s.shard + s.length])
+                        mine.append((s, t))
+                        segs.append(t)
                 self._segs.append(mine)
+                k += 1
             groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": segs})
+        if self.whole:
+            reducer.after_round.append(self._gather_owned_gradients)
         self.inner = cls.__new__(cls)
         Optimizer.__init__(self.inner, [{"params": []}], dict(optimizer.defaults))
         self.inner.param_groups = []
@@ -692,11 +741,58 @@ class ZeroOptimizer(Optimizer):
         """The class name of the sharded optimizer (what a checkpoint records)."""
         return type(self.optimizer).__name__
 
+    def _assign_owners(self) -> list[int]:
+        """Whole-parameter mode: largest parameters first, each to the least loaded rank (the
+        same answer on every rank)."""
+        ps = self.reducer.params
+        sizes = [ps[i].numel() for i in self._order]
+        load = [0] * self.reducer.size
+        owner = [0] * len(sizes)
+        for k in sorted(range(len(sizes)), key=lambda k: (-sizes[k], k)):
+            r = min(range(len(load)), key=lambda r: (load[r], r))
+            owner[k] = r
+            load[r] += sizes[k]
+        return owner
+
+    def _gather_owned_gradients(self) -> None:
+        """After each reduction (whole-parameter mode): all-gather the reduced gradient and
+        point the owned parameters' ``.grad`` at it."""
+        red = self.reducer
+        if self._full is None:
+            self._full = np.zeros(red.total, dtype=red.dtype)
+        red.gather_gradients_into(self._full)
+        for segs in self._segs:
+            for s, q in segs:
+                view = self._full[s.flat : s.flat + s.length].reshape(tuple(q.shape))
+                q.grad = _core.from_numpy(view)
+
+    def _owned_grads(self) -> list[np.ndarray]:
+        if not self.whole:
+            return [g for g in self.reducer.owned_grads if g.size]
+        if self._full is None:
+            return []
+        return [self._full[s.flat : s.flat + s.length] for segs in self._segs for s, _ in segs]
+
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         self.reducer.finish()
         loss = self.inner.step(closure)
-        self.reducer.gather_parameters()
+        if self.whole:
+            self._broadcast_owned()
+        else:
+            self.reducer.gather_parameters()
         return loss
+
+    def _broadcast_owned(self) -> None:
+        """Whole-parameter mode: each owner broadcasts the parameters it stepped (one
+        non-blocking broadcast per parameter, all in flight together)."""
+        red = self.reducer
+        if red.size == 1:
+            return
+        requests = []
+        for k, i in enumerate(self._order):
+            off, n = red.offsets[i], red.params[i].numel()
+            requests.append(red.world.comm.Ibcast(red.flat[off : off + n], root=self._owner[k]))
+        red.world.wait(requests, f"ZeRO parameter broadcast ({len(requests)} parameters)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.reducer.params:
@@ -706,7 +802,7 @@ class ZeroOptimizer(Optimizer):
         """Clips the (sharded) gradients with the norm of the whole gradient, computed over all
         ranks; returns that norm."""
         self.reducer.finish()
-        blocks = [g for g in self.reducer.owned_grads if g.size]
+        blocks = self._owned_grads()
         world = self.reducer.world
         if math.isinf(norm_type):
             local = np.array([max((float(np.abs(g).max()) for g in blocks), default=0.0)])
@@ -739,8 +835,8 @@ class ZeroOptimizer(Optimizer):
                     continue
                 entry: dict[str, Any] = {}
                 for key, v in st.items():
-                    if isinstance(v, Tensor) and v.dim() == 1 and v.numel() == s.length:
-                        entry[key] = np.array(v.detach().numpy(), copy=True)
+                    if isinstance(v, Tensor) and v.dim() >= 1 and v.numel() == s.length:
+                        entry[key] = np.array(v.detach().numpy(), copy=True).reshape(-1)
                     elif isinstance(v, Tensor):
                         entry[key] = ("tensor0", float(v.item()), _dtype_name(v))
                     else:
@@ -790,9 +886,10 @@ class ZeroOptimizer(Optimizer):
                         and v.dim() > 0
                     ):
                         arr = np.asarray(v.detach().cpu().numpy()).reshape(-1)
-                        st[key] = _core.from_numpy(
-                            np.array(arr[s.start : s.start + s.length], copy=True)
-                        ).to(dtype=users[k].dtype)
+                        part = np.array(arr[s.start : s.start + s.length], copy=True)
+                        st[key] = _core.from_numpy(part.reshape(tuple(t.shape))).to(
+                            dtype=users[k].dtype
+                        )
                     elif isinstance(v, Tensor):
                         st[key] = v.detach().clone()
                     else:

@@ -161,7 +161,13 @@ class DistributedDataParallel(Module):
     def no_sync(self) -> Iterator[None]:
         """Backward passes inside accumulate gradients locally with no communication; the
         first backward after the block synchronises the accumulated sum (gradient
-        accumulation at the cost of one all-reduce per optimizer step)."""
+        accumulation at the cost of one all-reduce per optimizer step). Not with
+        ``deterministic=True``, where each backward pass is one micro-batch already."""
+        if self.deterministic:
+            raise DistributedError(
+                "no_sync() does not apply with deterministic=True: each backward pass is one "
+                f"of the fixed micro-batches ({self.micro_batches} per rank and step)"
+            )
         self.reducer.finish()
         previous = self.reducer.enabled
         self.reducer.enabled = False

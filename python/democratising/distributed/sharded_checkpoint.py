@@ -92,10 +92,12 @@ def save_sharded(
     common_name = f"common.{token}.safetensors"
     error: Optional[str] = None
     nbytes = 0
-    # Collective parts first (the same on every rank), then the local writes.
-    groups = optimizer.group_state() if optimizer is not None else None
-    state = optimizer.shard_state() if optimizer is not None else {}
+    groups: Optional[list[dict[str, Any]]] = None
+    # Everything local happens inside the try: a failure on one rank is reported to all of
+    # them below, so that every rank raises instead of some waiting for ever.
     try:
+        groups = optimizer.group_state() if optimizer is not None else None
+        state = optimizer.shard_state() if optimizer is not None else {}
         os.makedirs(directory, exist_ok=True)
         tensors: dict[str, RawTensor] = {}
         segments = []

@@ -271,8 +271,9 @@ class ZeroReducer:
                 v = self.full_grad[off : off + p.numel()].reshape(tuple(p.shape))
                 self._grad_views[i] = _core.from_numpy(v)
         #: The buffer the segments' gradients view, and this rank's owned blocks of it.
-        self.grad_buffer = self.full_grad if self._in_place else self.shard_grad
-        assert self.grad_buffer is not None
+        grad_buffer = self.full_grad if self._in_place else self.shard_grad
+        assert grad_buffer is not None
+        self.grad_buffer: np.ndarray = grad_buffer
         self.owned_grads: list[np.ndarray] = (
             [self.grad_buffer[b.start : b.start + b.block] for b in self.buckets]
             if self._in_place
@@ -689,7 +690,8 @@ class ZeroOptimizer(Optimizer):
                         segs.append(t)
                 self._segs.append(mine)
                 k += 1
-            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": segs})
+            hyper = {key: v for key, v in g.items() if key != "params"}
+            groups.append({**hyper, "params": segs})
         if self.whole:
             reducer.after_round.append(self._gather_owned_gradients)
         self.inner = cls.__new__(cls)
@@ -697,9 +699,9 @@ class ZeroOptimizer(Optimizer):
         self.inner.param_groups = []
         for g in groups:
             self.inner.param_groups.append(g)
-        for k, v in vars(optimizer).items():
-            if k not in ("param_groups", "state", "defaults"):
-                setattr(self.inner, k, v)
+        for name, v in vars(optimizer).items():
+            if name not in ("param_groups", "state", "defaults"):
+                setattr(self.inner, name, v)
         self.defaults = self.inner.defaults
         self._step_supports_amp_scaling = cls._step_supports_amp_scaling
 

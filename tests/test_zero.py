@@ -261,3 +261,38 @@ def test_estimate_memory_per_stage() -> None:
     assert amp.activations < est[0].activations + 2 * n + 1 and "AMP bfloat16" in str(amp)
     with pytest.raises(ValueError, match="unknown optimizer"):
         estimate_memory(model, None, "adamz")
+
+
+@needs_mpi
+def test_cli_zero_stage_under_mpiexec_then_resume_last_in_one_process(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from test_distributed import MPIEXEC
+
+    assert MPIEXEC is not None
+    cli = [sys.executable, "-m", "democratising.cli", "train"]
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    first = subprocess.run(
+        [MPIEXEC, "-n", "2", *cli, "--epochs", "1", "--zero-stage", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Memory per rank (ZeRO stage 2, 2 rank(s)" in first.stdout
+    ckpt = next(tmp_path.glob("runs/*/version_0/checkpoints/epoch_0001.safetensors"))
+    assert (ckpt / "index.json").is_file() and len(list(ckpt.glob("shard-*"))) == 2
+    again = subprocess.run(
+        [*cli, "--epochs", "2", "--resume", "last"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resumed from" in again.stdout and "Epoch 2/2" in again.stdout

@@ -275,7 +275,12 @@ class Checkpoint:
     @classmethod
     def load(cls, path: PathLike, allow_unverified: bool = False) -> Checkpoint:
         """Reads and validates a checkpoint file; ``CheckpointError`` for anything malformed,
-        and for a file without its checksum unless ``allow_unverified`` (then a warning)."""
+        and for a file without its checksum unless ``allow_unverified`` (then a warning). A
+        sharded (ZeRO) checkpoint directory is read whole and consolidated."""
+        from .distributed.sharded_checkpoint import is_sharded_directory, load_sharded
+
+        if is_sharded_directory(path):
+            return load_sharded(path, allow_unverified=allow_unverified)  # type: ignore[no-any-return]
         raw, metadata = read_safetensors(path)  # verifies the checksum, if there is one
         try:
             return cls._decode(raw, metadata, os.fspath(path), allow_unverified)

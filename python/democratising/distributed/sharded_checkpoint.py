@@ -86,8 +86,11 @@ def save_sharded(
         raise CheckpointError("with a ZeRO model, pass the ZeroOptimizer (ddp.shard_optimizer)")
     world = reducer.world
     rank, size = world.rank(), world.size()
-    directory = os.fspath(directory)
-    token = world.broadcast_object(secrets.token_hex(8) if rank == 0 else None, 0)
+    # Rank 0's directory and a fresh token for this save's file names, on every rank (a
+    # trainer's run folder is known on rank 0 only).
+    directory, token = world.broadcast_object(
+        (os.path.abspath(os.fspath(directory)), secrets.token_hex(8)) if rank == 0 else None, 0
+    )
     shard_name = f"shard-{rank:05d}-of-{size:05d}.{token}.safetensors"
     common_name = f"common.{token}.safetensors"
     error: Optional[str] = None

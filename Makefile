@@ -44,8 +44,10 @@ fmt: $(STAMP) ## format Rust and Python sources
 	$(VENV)/bin/ruff format python tests benches examples
 	$(VENV)/bin/ruff check --fix python tests benches examples
 
+# Selecting democratising-py too (it has no tests) resolves the dependencies' features as the
+# extension build does, so cargo reuses develop's compiled dependencies instead of rebuilding them.
 cargo-test: ## Rust unit and integration tests (release profile, shared with the build)
-	$(LOCK) cargo test --release -p democratising
+	$(LOCK) cargo test --release -p democratising -p democratising-py
 
 pytest: develop ## Python test-suite
 	$(PY) -m pytest -q

@@ -770,8 +770,10 @@ def worker_env(threads: int) -> dict[str, str]:
     return env
 
 
-def run_worker(args: list[str], threads: int) -> Optional[Result]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--threads", str(threads), *args]
+def run_worker(args: list[str], threads: int, script: Optional[Path] = None) -> Optional[Result]:
+    """Runs ``script`` (this file by default) as a worker; its last stdout line is the JSON."""
+    path = (script or Path(__file__)).resolve()
+    cmd = [sys.executable, str(path), "--threads", str(threads), *args]
     proc = subprocess.run(cmd, env=worker_env(threads), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]

@@ -305,6 +305,9 @@ def _every_field_changed(optimizer: OptimizerConfig, scheduler: object) -> Train
         monitor="val_f1",
         monitor_mode="max",
         zero_stage=2,
+        checkpoint_every_n_steps=50,
+        keep_best=2,
+        async_checkpoint=True,
     )
 
 

@@ -175,6 +175,32 @@ def rank_text() -> str:
     return f"rank {'?' if r is None else r} of {'?' if n is None else n}"
 
 
+#: Set by ``democratising launch`` (the attempt's folder): a rank's uncaught exception is
+#: recorded there as ``rank_<R>.exception.json`` before the job is aborted, since MPI's abort
+#: may kill this process before its error output reaches anyone.
+LAUNCH_DIR_ENV = "DEMOCRATISING_LAUNCH_DIR"
+
+
+def record_failure(lines: list[str]) -> None:
+    """Under ``democratising launch``: writes ``lines`` (a traceback, an error message) with
+    this rank and the time to the attempt's folder. Never raises."""
+    folder = os.environ.get(LAUNCH_DIR_ENV, "").strip()
+    if not folder:
+        return
+    try:
+        import json
+
+        r = rank()
+        r = 0 if r is None else r
+        path = os.path.join(folder, f"rank_{r}.exception.json")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"rank": r, "time": time.time(), "lines": lines[-200:]}, f)
+        os.replace(tmp, path)
+    except Exception:
+        pass
+
+
 _installed = False
 
 
@@ -196,6 +222,8 @@ def install_abort_hook() -> None:
             traceback.print_exception(exc_type, exc, tb)
         if issubclass(exc_type, SystemExit):
             return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        record_failure(text.splitlines())
         abort_job(
             f"democratising: uncaught {exc_type.__name__} on {rank_text()}; "
             "aborting every rank of the job"

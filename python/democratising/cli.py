@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
         "colour per run.",
     )
     add_plot_arguments(plot)
+    from .launch import add_arguments as add_launch_arguments
+
+    launch = sub.add_parser(
+        "launch",
+        help="run a script under mpiexec, relaunching it after a failure (resume auto)",
+        description="Start 'mpiexec -n N' (MPICH or Open MPI) on a script, watch the job and, "
+        "when it fails, report which rank failed, why and how many steps were lost, then "
+        "relaunch it up to --max-restarts times; a Trainer with fit(resume_from='auto') "
+        "continues from the newest complete checkpoint. Ctrl-C stops every rank.",
+    )
+    add_launch_arguments(launch)
     sub.add_parser("demo", help="alias of 'train' with the default settings")
     sub.add_parser(
         "bench",
@@ -98,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         line = tee.line.removeprefix(f"{name}: ").removeprefix("democratising: ")
         line = line.removeprefix("error: ")
         error = f" ({line})" if line else ""
+        _launcher.record_failure([f"{name}: exit status {status}{error}"])
         _launcher.abort_job(
             f"{name}: {_launcher.rank_text()} failed with exit status {status}{error}; "
             "aborting every rank of the job",
@@ -132,6 +144,25 @@ def _run(argv: list[str] | None) -> int:
         from .tune.command import run_command
 
         return run_command(args)
+    if args.command == "launch":
+        from .launch import run_command as launch_command
+
+        return launch_command(args, [*args.launch_command, *rest] if rest else None)
+    if args.command == "train" and (args.ranks is not None or args.max_restarts is not None):
+        from . import _launcher
+
+        if not _launcher.launched():  # the launch form: mpiexec around 'train', resume auto
+            from .launch import run_command as launch_command
+            from .launch import strip_launch_flags
+
+            if rest:
+                ap.error(f"unrecognized arguments: {' '.join(rest)}")
+            given = list(sys.argv[1:] if argv is None else argv)
+            own = strip_launch_flags(given[given.index("train") :])
+            base = ["-m", "democratising.cli", *own]
+            again = ["-m", "democratising.cli", *strip_launch_flags(own, ("--resume",))]
+            args.ranks = 1 if args.ranks is None else args.ranks
+            return launch_command(args, base, [*again, "--resume", "auto"])
     if args.command in ("train", "demo"):
         if args.command == "train" and rest:
             ap.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -667,10 +667,22 @@ class DataLoader:
                 return
             yield collate(chunk)
 
+    def iter_from(self, start: int) -> Iterator[Any]:
+        """This epoch's batches from batch ``start`` on, as ``iter()`` would yield them after
+        ``start`` batches: the sampler and the shuffling generator advance exactly as for a
+        full epoch, and the skipped batches are never loaded (a mid-epoch resume)."""
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        if isinstance(self.dataset, IterableDataset):
+            return itertools.islice(self._iterable_batches(), start, None)
+        return self._iter_batches(itertools.islice(self._index_batches(), start, None))
+
     def __iter__(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
             return self._iterable_batches()
-        batches = self._index_batches()
+        return self._iter_batches(self._index_batches())
+
+    def _iter_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
         if self.num_workers == 0:
             return map(self._fetch, batches)
         pool = self._pool

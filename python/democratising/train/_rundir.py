@@ -18,7 +18,14 @@ from ..checkpoint import Checkpoint
 from ..errors import CheckpointError
 from .callbacks import _epoch_files
 
-__all__ = ["find_last", "new_version_dir", "run_dir_of"]
+__all__ = [
+    "candidates",
+    "find_last",
+    "load_problem",
+    "new_version_dir",
+    "run_dir_of",
+    "version_checkpoint_dirs",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,3 +87,52 @@ def find_last(*roots: PathLike) -> Optional[Path]:
             if _loads(f):
                 return f
     return None
+
+
+def version_checkpoint_dirs(parent: Path) -> list[Path]:
+    """``parent/version_N/checkpoints`` for every ``N`` (folders that exist)."""
+    if not parent.is_dir():
+        return []
+    return [
+        p / CHECKPOINTS
+        for p in parent.iterdir()
+        if _VERSION.match(p.name) and (p / CHECKPOINTS).is_dir()
+    ]
+
+
+def candidates(folders: list[Path]) -> list[Path]:
+    """Every checkpoint of the folder whose newest checkpoint is newest, newest first (by
+    epoch and step), then those of the next folder, and so on."""
+    found: list[tuple[float, Path]] = []
+    for d in folders:
+        files = _epoch_files(d)
+        if files:
+            found.append((max(_mtime(f) for _, f in files), d))
+    out: list[Path] = []
+    for _, d in sorted(found, key=lambda t: t[0], reverse=True):
+        out.extend(f for _, f in reversed(_epoch_files(d)))
+    return out
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:  # removed meanwhile (pruned)
+        return 0.0
+
+
+def load_problem(path: Path) -> Optional[str]:
+    """Why ``path`` is not a complete, verified checkpoint (``None`` when it is one): a torn,
+    corrupt or foreign file, or a sharded folder without its index."""
+    from ..distributed.sharded_checkpoint import is_sharded_directory, load_sharded
+
+    try:
+        if path.is_dir():
+            if not is_sharded_directory(path):
+                return "a folder without index.json (an unfinished sharded checkpoint)"
+            load_sharded(path)
+        else:
+            Checkpoint.load(path)
+        return None
+    except (CheckpointError, OSError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"

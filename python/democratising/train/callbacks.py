@@ -17,7 +17,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -259,7 +259,9 @@ class ModelCheckpoint(Callback):
     loader and callback state) to ``dir/epoch_NNNN.safetensors`` every ``every`` epochs,
     atomically via ``democratising.checkpoint``; keeps only the newest ``keep_last`` of them.
     With ``monitor`` (e.g. ``"val_loss"``) it also writes ``dir/best.safetensors`` whenever the
-    metric improves (``mode`` ``"min"`` or ``"max"``). Only rank 0 writes.
+    metric improves (``mode`` ``"min"`` or ``"max"``). ``keep_best`` keeps the ``keep_best``
+    epoch files with the best ``monitor`` values (``val_loss``, else ``loss``, when ``monitor``
+    is unset) besides the newest ``keep_last`` (then 1 when not given). Only rank 0 writes.
 
     Pruning deletes only files this callback wrote (in this run, or in the run it resumed: the
     names are part of its state), never another run's checkpoints in the same directory.
@@ -274,6 +276,7 @@ class ModelCheckpoint(Callback):
         keep_last: Optional[int] = None,
         monitor: Optional[str] = None,
         mode: str = "min",
+        keep_best: Optional[int] = None,
     ) -> None:
         if every is not None and every < 1:
             raise ValueError(f"every must be >= 1 or None, got {every}")
@@ -281,6 +284,13 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"keep_last must be >= 1 or None, got {keep_last}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if keep_best is not None and keep_best < 1:
+            raise ValueError(f"keep_best must be >= 1 or None, got {keep_best}")
+        if keep_best is not None and keep_last is None:
+            keep_last = 1  # the newest file always stays, so that a resume continues
+        self.keep_best = keep_best
+        #: The monitored value of each epoch file this run wrote (for ``keep_best``).
+        self.scores: dict[str, float] = {}
         self.dir, self.every, self.keep_last = Path(dir), every, keep_last
         self.monitor, self.mode = monitor, mode
         self.best: Optional[float] = None
@@ -312,22 +322,42 @@ class ModelCheckpoint(Callback):
         if not (trainer.is_main or zero) or not (periodic or best):
             return None
         self.dir.mkdir(parents=True, exist_ok=True)
-        if periodic:
-            self.save(trainer, f"epoch_{epoch:04d}.safetensors")
-            self._prune()
+        also = []
         if best:
             self.best_path = self.dir / "best.safetensors"
-            trainer.save_checkpoint(self.best_path)
+            also.append(self.best_path)
+        if periodic:
+            name = f"epoch_{epoch:04d}.safetensors"
+            if self.keep_best is not None:
+                key = self.monitor or ("val_loss" if "val_loss" in metrics else "loss")
+                if key in metrics and not math.isnan(float(metrics[key])):
+                    self.scores[name] = float(metrics[key])
+            self.save(trainer, name, also=also)
+        elif also:
+            write = getattr(trainer, "_write_checkpoint", None)
+            if write is None:
+                trainer.save_checkpoint(also[0])
+            else:
+                write([also[0]])
         return None
 
-    def save(self, trainer: Trainer, name: str) -> Path:
-        """Writes ``dir/name`` (a checkpoint of this run) and records it as this run's own."""
+    def save(self, trainer: Trainer, name: str, also: Sequence[Path] = ()) -> Path:
+        """Writes ``dir/name`` (a checkpoint of this run; the same bytes to each of ``also``)
+        and records it as this run's own; older ones are pruned once it is on disk. With
+        ``async_checkpoint`` the file is written in the background."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if name in self.written:
             self.written.remove(name)
         self.written.append(name)  # before saving: the file's own state lists it
         self.last_path = self.dir / name
-        trainer.save_checkpoint(self.last_path)
+        write = getattr(trainer, "_write_checkpoint", None)
+        if write is None:  # a trainer-like object of the user's
+            trainer.save_checkpoint(self.last_path)
+            for extra in also:
+                trainer.save_checkpoint(extra)
+            self._prune()
+        else:
+            write([self.last_path, *also], after=lambda paths: self._prune())
         return self.last_path
 
     def _prune(self) -> None:
@@ -336,7 +366,13 @@ class ModelCheckpoint(Callback):
         if self.keep_last is None:
             return
         own = sorted(self.written, key=lambda n: _order_key(n) or (-1, -1))
-        for name in own[: max(0, len(own) - self.keep_last)]:
+        keep = set(own[max(0, len(own) - self.keep_last) :])
+        if self.keep_best is not None:
+            scored = [n for n in own if n in self.scores]
+            ranked = sorted(scored, key=lambda n: self.scores[n], reverse=self.mode == "max")
+            keep.update(ranked[: self.keep_best])
+        for name in [n for n in own if n not in keep]:
+            self.scores.pop(name, None)
             path = self.dir / name
             try:
                 if path.is_dir():  # a sharded (ZeRO) checkpoint: rank 0 removes it
@@ -349,7 +385,7 @@ class ModelCheckpoint(Callback):
             self.written.remove(name)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "written": list(self.written)}
+        return {"best": self.best, "written": list(self.written), "scores": dict(self.scores)}
 
     def check_state_dict(self, state: Any, trainer: Trainer) -> dict[str, Any]:
         """Only the best monitored value: the directory and retention come from the
@@ -367,11 +403,20 @@ class ModelCheckpoint(Callback):
                 raise ValueError(
                     f"ModelCheckpoint 'written' holds {name!r}, not an epoch_NNNN file name"
                 )
-        return {"best": best, "written": list(written)}
+        scores = state.get("scores", {})
+        if not isinstance(scores, Mapping) or not all(
+            isinstance(k, str) and k in written and _is_num(v) for k, v in scores.items()
+        ):
+            raise ValueError("ModelCheckpoint 'scores' must map written file names to numbers")
+        out: dict[str, Any] = {"best": best, "written": list(written)}
+        if scores:
+            out["scores"] = dict(scores)
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
         self.written = list(state.get("written", []))
+        self.scores = {k: float(v) for k, v in state.get("scores", {}).items()}
 
 
 # ---- loggers ---------------------------------------------------------------------------------

@@ -58,8 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume",
         metavar="PATH",
-        help="'last' (the newest run's newest checkpoint), a checkpoint file, or a directory "
-        "(its newest)",
+        help="'last' (the newest run's newest checkpoint), 'auto' (the same, or start fresh "
+        "when there is none), a checkpoint file, or a directory (its newest)",
     )
     p.add_argument(
         "--allow-unverified",
@@ -103,11 +103,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="when --resume asks for more epochs than a OneCycle/cosine/linear/polynomial "
         "schedule was built for: stretch it, hold its final rate, or restart it",
     )
+    from ..launch import add_arguments as add_launch_arguments
+
+    # -n N / --max-restarts R: run this command under mpiexec through democratising launch.
+    add_launch_arguments(p, command=False)
 
 
 def _check_resume(spec: str) -> None:
     """A ``--resume`` that names nothing is a usage error before anything else is done."""
-    if spec != "last" and not Path(spec).exists():
+    if spec not in ("last", "auto") and not Path(spec).exists():
         raise ConfigError(f"--resume {spec}: no such file or directory")
 
 

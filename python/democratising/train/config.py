@@ -450,6 +450,13 @@ class TrainingConfig:
     ``"max"`` otherwise). ``zero_stage`` (0, 1 or 2) shards the optimizer state (1) and the
     gradients too (2) over the ranks of an MPI run (see docs/distributed.md); the trainer wraps
     the optimizer of a ``DistributedDataParallel(..., zero_stage=N)`` model itself.
+
+    ``checkpoint_every_n_steps`` also checkpoints every N optimizer steps, mid-epoch (a resume
+    continues at the next batch and ends with the same weights, bit for bit, as a run never
+    stopped); ``keep_best`` keeps the N best epoch checkpoints by ``monitor`` besides the
+    newest ``keep_last`` (1 when unset); ``async_checkpoint`` copies the state to host memory
+    at the step and writes the file in a background thread (see docs/distributed.md, "When
+    things fail").
     """
 
     learning_rate: float = 1e-3
@@ -478,6 +485,9 @@ class TrainingConfig:
     monitor: Optional[str] = None
     monitor_mode: Optional[str] = None
     zero_stage: int = 0
+    checkpoint_every_n_steps: Optional[int] = None
+    keep_best: Optional[int] = None
+    async_checkpoint: bool = False
 
     #: Every scalar field's rule: its type and allowed values (see ``_validate``).
     _spec: ClassVar[dict[str, rules.Check]] = {
@@ -504,6 +514,9 @@ class TrainingConfig:
         "monitor": rules.Text("a metric name such as 'val_loss' or 'val_f1'", optional=True),
         "monitor_mode": rules.Choice((None, "min", "max")),
         "zero_stage": rules.Choice((0, 1, 2)),
+        "checkpoint_every_n_steps": rules.Int(1, optional=True),
+        "keep_best": rules.Int(1, optional=True),
+        "async_checkpoint": rules.Bool(),
     }
 
     def __post_init__(self) -> None:

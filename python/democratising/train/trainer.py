@@ -34,10 +34,10 @@ from .. import _core, _ranks, _threads
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor import tensor
-from ..checkpoint import save_checkpoint
+from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
 from ..errors import CheckpointError
-from . import _hooks, _rundir
+from . import _hooks, _progress, _rundir, _writer
 from . import memory as _memory
 from ._extend import check_extension
 from ._monitor import check_metrics, infer_mode
@@ -281,7 +281,12 @@ class Trainer:
             # Without checkpoint_dir the folder is the run's, known once fit() starts.
             where = cfg.checkpoint_dir if cfg.checkpoint_dir is not None else "checkpoints"
             self._checkpointer = ModelCheckpoint(
-                where, cfg.checkpoint_every, cfg.keep_last, cfg.monitor, self.monitor_mode
+                where,
+                cfg.checkpoint_every,
+                cfg.keep_last,
+                cfg.monitor,
+                self.monitor_mode,
+                keep_best=cfg.keep_best,
             )
             cbs.append(self._checkpointer)
         if cfg.runs_dir is not None:
@@ -317,6 +322,10 @@ class Trainer:
         self._guard: Optional[_SigintGuard] = None
         self._log_file: Any = None
         self._early_log: list[str] = []
+        #: Writes checkpoints in the background (``async_checkpoint``); one write in flight.
+        self._writer = _writer.CheckpointWriter()
+        #: ``progress.json`` for ``democratising launch`` (rank 0, only under the launcher).
+        self._notes: Optional[_progress.ProgressNotes] = None
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -359,6 +368,35 @@ class Trainer:
             roots.append(cfg.checkpoint_dir)
         return _rundir.find_last(*roots)
 
+    def _find_auto(self) -> Optional[Path]:
+        """``resume_from="auto"``: the newest checkpoint of ``checkpoint_dir`` (else of the
+        newest ``runs_dir/run_name/version_N``) that loads, or ``None`` to start fresh. Rank 0
+        chooses (saying which newer files it skipped as corrupt or torn) and tells the others,
+        so every rank resumes from the same file."""
+        if self.world_size > 1:
+            w = self._world if self._world is not None else _ranks.current()
+            if w is not None and hasattr(w, "broadcast_object"):
+                found = self._pick_auto() if self.is_main else None
+                chosen = w.broadcast_object(None if found is None else os.fspath(found))
+                return None if chosen is None else Path(chosen)
+        return self._pick_auto()
+
+    def _pick_auto(self) -> Optional[Path]:
+        cfg = self.config
+        if cfg.checkpoint_dir is not None:
+            roots = [Path(cfg.checkpoint_dir)]
+        elif cfg.runs_dir is not None:
+            roots = _rundir.version_checkpoint_dirs(Path(cfg.runs_dir) / cfg.run_name)
+        else:
+            roots = []
+        for path in _rundir.candidates(roots):
+            problem = _rundir.load_problem(path)
+            if problem is None:
+                return path
+            self._say(f"Skipping checkpoint {path}: {problem}; trying the previous one")
+        self.log("resume_from='auto': no complete checkpoint found, starting fresh")
+        return None
+
     def resolve_resume(self, path: PathLike) -> Path:
         """``"last"``, a directory (its newest checkpoint) or a file, as the file to load."""
         if os.fspath(path) == "last":
@@ -394,7 +432,17 @@ class Trainer:
         self.train_loader = loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None else None
         self._ensure_scheduler(len(loader) if hasattr(loader, "__len__") else None)
-        path = self.resolve_resume(resume_from) if resume_from is not None else None
+        if cfg.checkpoint_every_n_steps is not None and _memory.zero_stage_of(self.model):
+            raise ConfigError(
+                "checkpoint_every_n_steps is not supported under ZeRO (zero_stage > 0), whose "
+                "checkpoints are written by every rank at epoch ends; use checkpoint_every"
+            )
+        if self.is_main and self._notes is None:
+            self._notes = _progress.ProgressNotes.from_env()
+        if resume_from is not None and os.fspath(resume_from) == "auto":
+            path = self._find_auto()
+        else:
+            path = self.resolve_resume(resume_from) if resume_from is not None else None
         if path is not None:
             self.load_checkpoint(path, allow_unverified=allow_unverified)
             saved = (self._resumed_config or {}).get("num_epochs")
@@ -454,8 +502,11 @@ class Trainer:
         try:
             with _SigintGuard(self._say) as guard:
                 self._guard = guard
-                return self._epochs(loader, val_loader)
+                history = self._epochs(loader, val_loader)
+            self._writer.wait()  # the last checkpoint is on disk (or its failure raised)
+            return history
         except _InterruptedError:
+            self._writer.wait()
             path = self.interrupt_checkpoint
             if path is not None:
                 hint = self.resume_hint.format(path=os.fspath(path))
@@ -467,6 +518,7 @@ class Trainer:
                 )
             raise KeyboardInterrupt from None
         finally:
+            self._writer.wait(raise_error=False)  # (success waited above; an error is on its way)
             self._guard = None
             if self._log_file is not None:
                 self._log_file.close()
@@ -720,7 +772,56 @@ class Trainer:
     # ---- checkpoints -----------------------------------------------------------------------
 
     def save_checkpoint(self, path: PathLike, **extra: Any) -> None:
-        """Writes everything a resume needs, atomically (only call it on the main rank)."""
+        """Writes everything a resume needs, atomically (only call it on the main rank); it
+        returns once the file is on disk (a background write in flight is finished first).
+        ``CheckpointError`` before anything is written when the disk cannot hold it."""
+        self._writer.wait()
+        from ..distributed.sharded_checkpoint import is_sharded_target
+
+        if is_sharded_target(self.model, self.optimizer):
+            self._save_sharded(path, **extra)
+            return
+        snap = _writer.snapshot(self._checkpoint(**extra))
+        _writer.check_space(path, snap.nbytes)
+        snap.write(path)
+
+    def _write_checkpoint(
+        self, paths: Sequence[Path], after: Optional[Callable[[list[Path]], None]] = None
+    ) -> None:
+        """The checkpoint callback's write: the state at this step to every path of ``paths``,
+        in the background with ``async_checkpoint`` (the state is copied to host memory now;
+        one write in flight; a failure is raised at a later step or at the end of ``fit``),
+        then ``after(paths)`` once the files are on disk."""
+        from ..distributed.sharded_checkpoint import is_sharded_target
+
+        step = self.global_step
+
+        def done(written: list[Path]) -> None:
+            if after is not None:
+                after(written)
+            if self._notes is not None:
+                self._notes.checkpoint(written[0], step)
+
+        targets = [Path(p) for p in paths]
+        if is_sharded_target(self.model, self.optimizer):
+            for p in targets:
+                self.save_checkpoint(p)
+            done(targets)
+            return
+        self._writer.poll()  # the previous write's failure, if it failed
+        snap = _writer.snapshot(self._checkpoint())
+        _writer.check_space(
+            targets[0], snap.nbytes * len(targets), reserved=self._writer.pending_bytes
+        )
+        if self.config.async_checkpoint:
+            self._writer.submit(snap, targets, done)
+            return
+        for p in targets:
+            snap.write(p)
+        done(targets)
+
+    def _checkpoint(self, **extra: Any) -> Checkpoint:
+        """Everything a resume needs, as a ``Checkpoint`` (the tensors still the live ones)."""
         loader_state = None
         if self.train_loader is not None and hasattr(self.train_loader, "state_dict"):
             loader_state = self.train_loader.state_dict()
@@ -729,23 +830,39 @@ class Trainer:
             loader_state = partial["loader"]
             partial = {k: v for k, v in partial.items() if k != "loader"}
         last_loss = self.history.get("loss", [None])[-1] if self.history else None
+        trainer_state = {
+            "global_step": self.global_step,
+            "history": self.history,
+            "loader": loader_state,
+            "callbacks": {self._cb_key(i, c): c.state_dict() for i, c in self._indexed()},
+            "config": self.config.to_dict(),
+            "partial": partial,
+        }
+        opt = self.optimizer
+        return Checkpoint(
+            model_state=dict(self.model.state_dict()),
+            optimizer_state=opt.state_dict(),
+            scheduler_state=self.scheduler.state_dict() if self.scheduler is not None else None,
+            scaler_state=self.scaler.state_dict() if self.scaler is not None else None,
+            epoch=self.epoch,
+            loss=last_loss,
+            rng_state=list(_core.get_rng_state()),
+            extra={"trainer": trainer_state, **extra},
+            optimizer_type=getattr(opt, "wrapped_type", type(opt).__name__),
+        )
+
+    def _save_sharded(self, path: PathLike, **extra: Any) -> None:
+        """Under ZeRO: every rank writes its shard (``distributed.sharded_checkpoint``)."""
+        ckpt = self._checkpoint(**extra)
         save_checkpoint(
             path,
             model=self.model,
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             scaler=self.scaler,
-            epoch=self.epoch,
-            loss=last_loss,
-            trainer={
-                "global_step": self.global_step,
-                "history": self.history,
-                "loader": loader_state,
-                "callbacks": {self._cb_key(i, c): c.state_dict() for i, c in self._indexed()},
-                "config": self.config.to_dict(),
-                "partial": partial,
-            },
-            **extra,
+            epoch=ckpt.epoch,
+            loss=ckpt.loss,
+            **ckpt.extra,
         )
 
     def load_checkpoint(self, path: PathLike, allow_unverified: bool = False) -> dict[str, Any]:
@@ -918,12 +1035,17 @@ class Trainer:
         batches: Any = loader
         skip = 0
         resumed, self._resume_partial = self._resume_partial, None
+        every_n, notes = self.config.checkpoint_every_n_steps, self._notes
+        per_step = every_n is not None or notes is not None or self.config.async_checkpoint
         if resumed is not None:  # a mid-epoch checkpoint: continue after its last batch
             skip = int(resumed["batch"])
             total, count, seen, correct = resumed["sums"]
             classes = bool(resumed["classes"])
             start -= float(resumed["elapsed"])
-            batches = itertools.islice(iter(loader), skip, None)
+            if isinstance(loader, DataLoader):  # skips the batches without loading them
+                batches = loader.iter_from(skip)
+            else:
+                batches = itertools.islice(iter(loader), skip, None)
             if bar is not None:
                 bar.update(skip)
         for i, batch in enumerate(batches, skip):
@@ -972,6 +1094,18 @@ class Trainer:
                 logs = {"loss": value, "size": n, "step": self.global_step}
                 for cb in batch_cbs:
                     cb.on_batch_end(self, i, logs)
+            if per_step and pending == 0:
+                self._writer.poll()  # a background write's failure surfaces here
+                if notes is not None:
+                    notes.step(self.global_step, epoch)
+                if every_n is not None and self.global_step % every_n == 0:
+                    self._save_mid_epoch(
+                        epoch_start,
+                        i + 1,
+                        [total, count, seen, correct],
+                        classes,
+                        time.perf_counter() - start,
+                    )
             if guard is not None and pending == 0:
                 asked = guard.requested
                 if multi:
@@ -1034,11 +1168,26 @@ class Trainer:
         """After Ctrl-C: a checkpoint at this step (rank 0, into the run's checkpoint folder)
         that a resume continues from the next batch of this epoch."""
         self.interrupted = True
+        path = self._save_mid_epoch(loader_state, batch, sums, classes, elapsed)
+        if path is not None:
+            self.interrupt_checkpoint = path
+
+    def _save_mid_epoch(
+        self,
+        loader_state: Any,
+        batch: int,
+        sums: list[float],
+        classes: bool,
+        elapsed: float,
+    ) -> Optional[Path]:
+        """A checkpoint at this step (rank 0, into the run's checkpoint folder) that a resume
+        continues from the next batch of this epoch: ``checkpoint_every_n_steps`` and
+        Ctrl-C write it."""
         ckpt = self._checkpointer or next(
             (c for c in self.callbacks if isinstance(c, ModelCheckpoint)), None
         )
         if ckpt is None or not self.is_main or _memory.zero_stage_of(self.model):
-            return  # (under ZeRO only the epoch-end checkpoints, written by every rank)
+            return None  # (under ZeRO only the epoch-end checkpoints, written by every rank)
         self._partial_state = {
             "batch": batch,
             "sums": [float(v) for v in sums],
@@ -1048,7 +1197,7 @@ class Trainer:
         }
         try:
             name = f"epoch_{self.epoch:04d}_step_{self.global_step}.safetensors"
-            self.interrupt_checkpoint = ckpt.save(self, name)
+            return ckpt.save(self, name)
         finally:
             self._partial_state = None
 

@@ -66,13 +66,12 @@ pub struct RnnStepSaved<'a> {
 }
 
 /// One recurrent step's gradients: of the input projection's gates `[n, g*h]`, of the hidden
-/// projection's gates when they differ (GRU), of the previous hidden state through the gate
-/// math alone (GRU's `z * h` path; the caller adds the projection's part) and of the previous
-/// cell state (LSTM).
+/// projection's gates when they differ (GRU), of the previous hidden state (through the hidden
+/// projection and the gate math) and of the previous cell state (LSTM).
 pub struct RnnStepGrads {
     pub dgi: Tensor,
     pub dgh: Option<Tensor>,
-    pub dh_prev: Option<Tensor>,
+    pub dh_prev: Tensor,
     pub dc_prev: Option<Tensor>,
 }
 
@@ -305,24 +304,27 @@ macro_rules! backend_interface {
                 g: &$crate::Tensor,
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<[$crate::Tensor; 3]>;
-            // ---- recurrent steps: the gate math of one time step, and its backward ----
-            /// The new state from the input and hidden projections `gi`, `gh` (`[n, g*h]`,
-            /// biases included) and the previous state `h` (and `c`, LSTM), all contiguous
+            // ---- recurrent steps: one time step with the gate math fused, and its backward ----
+            /// The new state from the input projection `gi` (`[n, g*h]`, its bias included),
+            /// the previous state `h` (and `c`, LSTM) and the hidden weights `w_hh` `[g*h, h]`
+            /// and bias: the hidden projection and the gate math of one step, all contiguous
             /// f32 or f64.
             fn rnn_step_forward(
                 mode: $crate::ops::nn::rnn::RnnMode,
                 gi: &$crate::Tensor,
-                gh: &$crate::Tensor,
                 h: &$crate::Tensor,
                 c: Option<&$crate::Tensor>,
+                w_hh: &$crate::Tensor,
+                b_hh: Option<&$crate::Tensor>,
             ) -> $crate::Result<$crate::backend::RnnStep>;
             /// The step's gradients from the hidden-state gradient (the sum of the present
             /// `dh` parts, each `[n, h]`) and the cell-state gradient `dc` (LSTM; `None`: 0).
             fn rnn_step_backward(
                 mode: $crate::ops::nn::rnn::RnnMode,
                 saved: $crate::backend::RnnStepSaved<'_>,
-                dh: [Option<&$crate::Tensor>; 3],
+                dh: [Option<&$crate::Tensor>; 2],
                 dc: Option<&$crate::Tensor>,
+                w_hh: &$crate::Tensor,
             ) -> $crate::Result<$crate::backend::RnnStepGrads>;
             // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----
             /// One SGD step of one parameter (`buf`: its momentum buffer, if any).

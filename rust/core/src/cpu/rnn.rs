@@ -1,57 +1,32 @@
-//! The gate math of one recurrent time step on the CPU, forward and backward, row by row of
-//! the batch: each row's loop over the hidden units is branch-free (the f32 `exp`/`tanh` are
-//! `fastmath`'s polynomials, called through `Float` because the inherent `f32::tanh` is libm's),
-//! so it vectorises (at the CPU's widest SIMD level, `multiversion!`); big batches split their rows
-//! over the threads.
+//! One recurrent time step on the CPU, forward and backward: the hidden projection's GEMM and
+//! the gate math fused per block of batch rows (each block, one per thread when the step is big
+//! enough, runs its rows' GEMM and then their gates while they are in cache). Each row's loop
+//! over the hidden units is branch-free (the f32 `exp`/`tanh` are `fastmath`'s polynomials,
+//! called through `Float` because the inherent `f32::tanh` is libm's), so it vectorises at the
+//! CPU's widest SIMD level (`multiversion!`).
 
+use super::matmul::gemm_slices;
+use super::team;
 use crate::backend::{RnnStep, RnnStepGrads, RnnStepSaved};
 use crate::ops::nn::rnn::RnnMode;
 use crate::{Element, Float, Result, Tensor};
-use rayon::prelude::*;
 use std::borrow::Cow;
+use std::ops::Range;
 
-/// Elements per step below which the rows run on this thread (a fork costs more).
-const PAR_ELEMS: usize = 1 << 15;
+/// Multiply-adds per step above which the batch rows are split over the threads.
+const PAR_WORK: usize = 1 << 17;
 
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
     T::one() / (T::one() + (-x).exp())
 }
 
-/// The activation of an Elman RNN and its derivative from the output.
+/// The activation of an Elman RNN.
 #[inline(always)]
 fn act<T: Float>(mode: RnnMode, x: T) -> T {
     match mode {
         RnnMode::Relu => x.max(T::zero()),
         _ => Float::tanh(x),
-    }
-}
-
-/// Runs `f(row, outs)` on every row, each output split into rows of its own width; in
-/// parallel when the step is big enough.
-fn for_rows<T: Float, const K: usize>(
-    rows: usize,
-    outs: [(&mut [T], usize); K],
-    f: impl Fn(usize, [&mut [T]; K]) + Sync,
-) {
-    let widths = outs.each_ref().map(|(_, w)| *w);
-    let total: usize = widths.iter().sum::<usize>() * rows;
-    let ptrs = outs.map(|(o, _)| SendPtr(o.as_mut_ptr()));
-    let run = |r: usize| {
-        let mut k = 0;
-        let slices = widths.map(|w| {
-            // SAFETY: each output holds `rows * w` elements and row `r`'s slice is touched by
-            // this call only (rows are disjoint), so the slices never alias.
-            let s = unsafe { std::slice::from_raw_parts_mut(ptrs[k].get().add(r * w), w) };
-            k += 1;
-            s
-        });
-        f(r, slices);
-    };
-    if total >= PAR_ELEMS && rows > 1 {
-        (0..rows).into_par_iter().for_each(run);
-    } else {
-        (0..rows).for_each(run);
     }
 }
 
@@ -61,6 +36,45 @@ unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
     fn get(&self) -> *mut T {
         self.0
+    }
+}
+
+/// Runs `f(rows, outs)` over blocks of the `n` batch rows, each output (of `width` elements per
+/// row, 0 for an unused one) split into the block's rows; one block per thread when the step's
+/// `work` is big enough, else one block here.
+fn for_blocks<T: Float, const K: usize>(
+    n: usize,
+    work: usize,
+    outs: [(&mut [T], usize); K],
+    f: impl Fn(Range<usize>, [&mut [T]; K]) + Sync,
+) {
+    let threads = rayon::current_num_threads();
+    let blocks = if work >= PAR_WORK {
+        threads.min(n).max(1)
+    } else {
+        1
+    };
+    let per = n.div_ceil(blocks).max(1);
+    let widths = outs.each_ref().map(|(_, w)| *w);
+    let ptrs = outs.map(|(o, _)| SendPtr(o.as_mut_ptr()));
+    let run = |rows: Range<usize>| {
+        let mut k = 0;
+        let slices = widths.map(|w| {
+            // SAFETY: each output holds `n * w` elements and the blocks' row ranges are
+            // disjoint, so the slices of different calls never overlap.
+            let s = unsafe {
+                std::slice::from_raw_parts_mut(ptrs[k].get().add(rows.start * w), rows.len() * w)
+            };
+            k += 1;
+            s
+        });
+        f(rows, slices);
+    };
+    let ranges: Vec<Range<usize>> = (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect();
+    if ranges.len() <= 1 {
+        ranges.into_iter().for_each(run);
+    } else {
+        team::for_each(ranges, run);
     }
 }
 
@@ -176,42 +190,72 @@ crate::multiversion!(fn gru_forward<T>(x: &[T], y: &[T], hp: &[T], outs: [&mut [
 crate::multiversion!(fn lstm_backward<T>(dh: &[T], dc: Option<&[T]>, a: &[T], c: &[T], cp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => lstm_backward_row);
 crate::multiversion!(fn gru_backward<T>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => gru_backward_row);
 
+/// `out (+)= a @ W^T` for the block's `m` rows of `a` (`[m, k]`) and `W` `[n, k]` row-major.
+fn times_w_t<T: Float>(m: usize, n: usize, k: usize, a: &[T], w: &[T], out: &mut [T], acc: bool) {
+    gemm_slices(m, n, k, a, (k, 1), w, (1, k), out, acc);
+}
+
 pub(super) fn rnn_step_forward(
     mode: RnnMode,
     gi: &Tensor,
-    gh: &Tensor,
     h: &Tensor,
     c: Option<&Tensor>,
+    w_hh: &Tensor,
+    b_hh: Option<&Tensor>,
 ) -> Result<RnnStep> {
     let (n, hid) = (h.shape()[0], h.shape()[1]);
     let w = mode.gates() * hid;
+    let saves = matches!(mode, RnnMode::Lstm | RnnMode::Gru);
+    let cell = mode == RnnMode::Lstm;
     crate::with_float!(h.dtype(), T => {
-        let (gi, gh, hp) = (data::<T>(gi)?, data::<T>(gh)?, data::<T>(h)?);
-        let span = |r: usize, width: usize| r * width..(r + 1) * width;
-        let tensor = |v: Vec<T>, width: usize| Tensor::from_vec(v, &[n, width]);
+        let (gi, hp, wv) = (data::<T>(gi)?, data::<T>(h)?, data::<T>(w_hh)?);
+        let cp = c.map(data::<T>).transpose()?;
+        let bv = b_hh.map(data::<T>).transpose()?;
         let mut h_out = vec![T::zero(); n * hid];
-        Ok(match mode {
-            RnnMode::Lstm => {
-                let cp = data::<T>(c.expect("an LSTM step has a cell state"))?;
-                let (mut c_out, mut acts) = (vec![T::zero(); n * hid], vec![T::zero(); n * 4 * hid]);
-                for_rows(n, [(&mut h_out[..], hid), (&mut c_out[..], hid), (&mut acts[..], 4 * hid)], |r, outs| {
-                    lstm_forward(&gi[span(r, w)], &gh[span(r, w)], &cp[span(r, hid)], outs, hid)
-                });
-                RnnStep { h: tensor(h_out, hid)?, c: Some(tensor(c_out, hid)?), act: Some(tensor(acts, 4 * hid)?) }
-            }
-            RnnMode::Gru => {
-                let mut acts = vec![T::zero(); n * 4 * hid];
-                for_rows(n, [(&mut h_out[..], hid), (&mut acts[..], 4 * hid)], |r, outs| {
-                    gru_forward(&gi[span(r, w)], &gh[span(r, w)], &hp[span(r, hid)], outs, hid)
-                });
-                RnnStep { h: tensor(h_out, hid)?, c: None, act: Some(tensor(acts, 4 * hid)?) }
-            }
-            RnnMode::Tanh | RnnMode::Relu => {
-                for (o, (&x, &y)) in h_out.iter_mut().zip(gi.iter().zip(gh.iter())) {
-                    *o = act(mode, x + y);
+        let mut c_out = vec![T::zero(); if cell { n * hid } else { 0 }];
+        let mut acts = vec![T::zero(); if saves { n * 4 * hid } else { 0 }];
+        if n * hid > 0 {
+            let outs = [
+                (&mut h_out[..], hid),
+                (&mut c_out[..], if cell { hid } else { 0 }),
+                (&mut acts[..], if saves { 4 * hid } else { 0 }),
+            ];
+            for_blocks(n, n * w * hid, outs, |rows, [ho, co, a]| {
+                let (r0, m) = (rows.start, rows.len());
+                // The hidden projection of the block's rows, bias first.
+                let mut gh = vec![T::zero(); m * w];
+                if let Some(b) = &bv {
+                    gh.chunks_exact_mut(w).for_each(|row| row.copy_from_slice(b));
                 }
-                RnnStep { h: tensor(h_out, hid)?, c: None, act: None }
-            }
+                times_w_t(m, w, hid, &hp[r0 * hid..(r0 + m) * hid], &wv, &mut gh, bv.is_some());
+                let x = &gi[r0 * w..(r0 + m) * w];
+                match mode {
+                    RnnMode::Lstm => {
+                        let cp = cp.as_ref().expect("an LSTM step has a cell state");
+                        for (i, ((ho, co), a)) in ho.chunks_exact_mut(hid).zip(co.chunks_exact_mut(hid)).zip(a.chunks_exact_mut(4 * hid)).enumerate() {
+                            let cr = &cp[(r0 + i) * hid..][..hid];
+                            lstm_forward(&x[i * w..][..w], &gh[i * w..][..w], cr, [ho, co, a], hid);
+                        }
+                    }
+                    RnnMode::Gru => {
+                        for (i, (ho, a)) in ho.chunks_exact_mut(hid).zip(a.chunks_exact_mut(4 * hid)).enumerate() {
+                            let hr = &hp[(r0 + i) * hid..][..hid];
+                            gru_forward(&x[i * w..][..w], &gh[i * w..][..w], hr, [ho, a], hid);
+                        }
+                    }
+                    RnnMode::Tanh | RnnMode::Relu => {
+                        for (o, (&a, &b)) in ho.iter_mut().zip(x.iter().zip(&gh)) {
+                            *o = act(mode, a + b);
+                        }
+                    }
+                }
+            });
+        }
+        let tensor = |v: Vec<T>, width: usize| Tensor::from_vec(v, &[n, width]);
+        Ok(RnnStep {
+            h: tensor(h_out, hid)?,
+            c: if cell { Some(tensor(c_out, hid)?) } else { None },
+            act: if saves { Some(tensor(acts, 4 * hid)?) } else { None },
         })
     })
 }
@@ -219,11 +263,13 @@ pub(super) fn rnn_step_forward(
 pub(super) fn rnn_step_backward(
     mode: RnnMode,
     saved: RnnStepSaved<'_>,
-    dh: [Option<&Tensor>; 3],
+    dh: [Option<&Tensor>; 2],
     dc: Option<&Tensor>,
+    w_hh: &Tensor,
 ) -> Result<RnnStepGrads> {
     let (n, hid) = (saved.h.shape()[0], saved.h.shape()[1]);
     let w = mode.gates() * hid;
+    let (gru, cell) = (mode == RnnMode::Gru, mode == RnnMode::Lstm);
     crate::with_float!(saved.h.dtype(), T => {
         // The hidden-state gradient: the sum of its parts.
         let mut dht = vec![T::zero(); n * hid];
@@ -232,41 +278,63 @@ pub(super) fn rnn_step_backward(
                 *d += v;
             }
         }
-        let dht = &dht;
-        let span = |r: usize, width: usize| r * width..(r + 1) * width;
-        let tensor = |v: Vec<T>, width: usize| Tensor::from_vec(v, &[n, width]);
+        let wv = data::<T>(w_hh)?;
+        let a = saved.act.map(data::<T>).transpose()?;
+        let c = saved.c.map(data::<T>).transpose()?;
+        let cp = saved.c_prev.map(data::<T>).transpose()?;
+        let dcn = dc.map(data::<T>).transpose()?;
+        let (hs, hp) = (data::<T>(saved.h)?, data::<T>(saved.h_prev)?);
         let mut dgi = vec![T::zero(); n * w];
-        Ok(match mode {
-            RnnMode::Lstm => {
-                let a = data::<T>(saved.act.expect("saved gates"))?;
-                let c = data::<T>(saved.c.expect("saved cell state"))?;
-                let cp = data::<T>(saved.c_prev.expect("saved cell state"))?;
-                let dcn = dc.map(data::<T>).transpose()?;
-                let mut dcp = vec![T::zero(); n * hid];
-                for_rows(n, [(&mut dgi[..], w), (&mut dcp[..], hid)], |r, outs| {
-                    let dc = dcn.as_ref().map(|d| &d[span(r, hid)]);
-                    lstm_backward(&dht[span(r, hid)], dc, &a[span(r, w)], &c[span(r, hid)], &cp[span(r, hid)], outs, hid)
-                });
-                RnnStepGrads { dgi: tensor(dgi, w)?, dgh: None, dh_prev: None, dc_prev: Some(tensor(dcp, hid)?) }
-            }
-            RnnMode::Gru => {
-                let (a, hp) = (data::<T>(saved.act.expect("saved gates"))?, data::<T>(saved.h_prev)?);
-                let (mut dgh, mut dhp) = (vec![T::zero(); n * w], vec![T::zero(); n * hid]);
-                for_rows(n, [(&mut dgi[..], w), (&mut dgh[..], w), (&mut dhp[..], hid)], |r, outs| {
-                    gru_backward(&dht[span(r, hid)], &a[span(r, 4 * hid)], &hp[span(r, hid)], outs, hid)
-                });
-                RnnStepGrads { dgi: tensor(dgi, w)?, dgh: Some(tensor(dgh, w)?), dh_prev: Some(tensor(dhp, hid)?), dc_prev: None }
-            }
-            RnnMode::Tanh | RnnMode::Relu => {
-                let h = data::<T>(saved.h)?;
-                for (d, (&dh, &h)) in dgi.iter_mut().zip(dht.iter().zip(h.iter())) {
-                    *d = match mode {
-                        RnnMode::Relu => if h > T::zero() { dh } else { T::zero() },
-                        _ => dh * (T::one() - h * h),
-                    };
+        let mut dgh = vec![T::zero(); if gru { n * w } else { 0 }];
+        let mut dhp = vec![T::zero(); n * hid];
+        let mut dcp = vec![T::zero(); if cell { n * hid } else { 0 }];
+        if n * hid > 0 {
+            let outs = [
+                (&mut dgi[..], w),
+                (&mut dgh[..], if gru { w } else { 0 }),
+                (&mut dhp[..], hid),
+                (&mut dcp[..], if cell { hid } else { 0 }),
+            ];
+            for_blocks(n, n * w * hid, outs, |rows, [dgi, dgh, dhp, dcp]| {
+                let (r0, m) = (rows.start, rows.len());
+                let span = |i: usize, width: usize| (r0 + i) * width..(r0 + i + 1) * width;
+                let dh = &dht[r0 * hid..(r0 + m) * hid];
+                match mode {
+                    RnnMode::Lstm => {
+                        let (a, c, cp) = (a.as_ref().expect("saved gates"), c.as_ref().expect("saved cell state"), cp.as_ref().expect("saved cell state"));
+                        for (i, (dg, dcp)) in dgi.chunks_exact_mut(w).zip(dcp.chunks_exact_mut(hid)).enumerate() {
+                            let dcr = dcn.as_ref().map(|d| &d[span(i, hid)]);
+                            lstm_backward(&dh[i * hid..][..hid], dcr, &a[span(i, w)], &c[span(i, hid)], &cp[span(i, hid)], [dg, dcp], hid);
+                        }
+                    }
+                    RnnMode::Gru => {
+                        let a = a.as_ref().expect("saved gates");
+                        for (i, ((di, dg), dd)) in dgi.chunks_exact_mut(w).zip(dgh.chunks_exact_mut(w)).zip(dhp.chunks_exact_mut(hid)).enumerate() {
+                            gru_backward(&dh[i * hid..][..hid], &a[span(i, 4 * hid)], &hp[span(i, hid)], [di, dg, dd], hid);
+                        }
+                    }
+                    RnnMode::Tanh | RnnMode::Relu => {
+                        let hs = &hs[r0 * hid..(r0 + m) * hid];
+                        for (d, (&g, &h)) in dgi.iter_mut().zip(dh.iter().zip(hs)) {
+                            *d = match mode {
+                                RnnMode::Relu => if h > T::zero() { g } else { T::zero() },
+                                _ => g * (T::one() - h * h),
+                            };
+                        }
+                    }
                 }
-                RnnStepGrads { dgi: tensor(dgi, hid)?, dgh: None, dh_prev: None, dc_prev: None }
-            }
+                // The previous state's gradient through the hidden projection (added to the
+                // GRU's direct `z * dh` part).
+                let src: &[T] = if gru { dgh } else { dgi };
+                gemm_slices(m, hid, w, src, (w, 1), &wv, (hid, 1), dhp, gru);
+            });
+        }
+        let tensor = |v: Vec<T>, width: usize| Tensor::from_vec(v, &[n, width]);
+        Ok(RnnStepGrads {
+            dgi: tensor(dgi, w)?,
+            dgh: if gru { Some(tensor(dgh, w)?) } else { None },
+            dh_prev: tensor(dhp, hid)?,
+            dc_prev: if cell { Some(tensor(dcp, hid)?) } else { None },
         })
     })
 }

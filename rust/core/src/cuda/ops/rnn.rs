@@ -1,9 +1,12 @@
-//! The host side of the recurrent step kernels (`kernels/rnn.cu`): one thread per batch row
-//! and hidden unit, outputs allocated here; the op (`ops/nn/rnn.rs`) runs the time loop and
-//! the GEMMs.
+//! The host side of the recurrent step kernels (`kernels/rnn.cu`): per step the hidden
+//! projection (cuBLAS) and one kernel for the gate math, one thread per batch row and hidden
+//! unit; backward, the gate kernel and a cuBLAS GEMM for the previous state's gradient. The op
+//! (`ops/nn/rnn.rs`) runs the time loop.
 
 use super::{empty, ordinal, run_elementwise, Args};
 use crate::backend::{RnnStep, RnnStepGrads, RnnStepSaved};
+use crate::cuda::primitives::{binary, linear_forward, matmul};
+use crate::ops::binary::BinaryOp;
 use crate::ops::nn::rnn::RnnMode;
 use crate::{Result, Tensor};
 
@@ -15,11 +18,13 @@ fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
 pub(crate) fn rnn_step_forward(
     mode: RnnMode,
     gi: &Tensor,
-    gh: &Tensor,
     h: &Tensor,
     c: Option<&Tensor>,
+    w_hh: &Tensor,
+    b_hh: Option<&Tensor>,
 ) -> Result<RnnStep> {
     let (dev, dt) = (ordinal(h)?, h.dtype());
+    let gh = linear_forward(h, w_hh, b_hh)?;
     let (n, hid) = (h.shape()[0], h.shape()[1]);
     let h_out = empty(dev, dt, &[n, hid])?;
     let c_out = match mode {
@@ -33,7 +38,7 @@ pub(crate) fn rnn_step_forward(
     if n * hid > 0 {
         let args = head(n, hid, mode)
             .data(gi)
-            .data(gh)
+            .data(&gh)
             .data(h)
             .opt(c)
             .data(&h_out)
@@ -51,8 +56,9 @@ pub(crate) fn rnn_step_forward(
 pub(crate) fn rnn_step_backward(
     mode: RnnMode,
     saved: RnnStepSaved<'_>,
-    dh: [Option<&Tensor>; 3],
+    dh: [Option<&Tensor>; 2],
     dc: Option<&Tensor>,
+    w_hh: &Tensor,
 ) -> Result<RnnStepGrads> {
     let (dev, dt) = (ordinal(saved.h)?, saved.h.dtype());
     let (n, hid) = (saved.h.shape()[0], saved.h.shape()[1]);
@@ -71,7 +77,7 @@ pub(crate) fn rnn_step_backward(
         let args = head(n, hid, mode)
             .opt(dh[0])
             .opt(dh[1])
-            .opt(dh[2])
+            .opt(None)
             .opt(dc)
             .data(saved.h)
             .data(saved.h_prev)
@@ -84,10 +90,16 @@ pub(crate) fn rnn_step_backward(
             .opt(dcp.as_ref());
         run_elementwise(dev, "rnn_step_backward", dt, n * hid, args)?;
     }
+    // The previous state's gradient through the hidden projection, plus the GRU's `z * dh`.
+    let through = matmul(dgh.as_ref().unwrap_or(&dgi), w_hh, &[], (n, hid, wide), dt)?;
+    let dh_prev = match dhp {
+        Some(direct) => binary(BinaryOp::Add, &through, &direct, dt)?,
+        None => through,
+    };
     Ok(RnnStepGrads {
         dgi,
         dgh,
-        dh_prev: dhp,
+        dh_prev,
         dc_prev: dcp,
     })
 }

@@ -1,10 +1,10 @@
 //! A fused recurrent layer: one op runs a whole sequence of one layer and direction of an
 //! Elman RNN, LSTM or GRU. The caller projects the input of every time step at once (one GEMM,
-//! `gi = x W_ih^T + b_ih`); this op runs the recurrence — per step one GEMM for the hidden
-//! projection and one backend primitive for the gate math — and records one backward through
-//! time: per step the gate math's backward and one GEMM for the previous state's gradient,
-//! then one GEMM over all steps for `W_hh`'s gradient. Autograd sees one node instead of a
-//! dozen per time step.
+//! `gi = x W_ih^T + b_ih`); this op runs the recurrence — per step one backend primitive for
+//! the hidden projection's GEMM with the gate math fused — and records one backward through
+//! time: per step one primitive for the gate math's backward and the previous state's gradient
+//! (a GEMM), then one GEMM over all steps for `W_hh`'s gradient. Autograd sees one node
+//! instead of a dozen per time step.
 //!
 //! The op returns its outputs packed in one tensor `[T + s, n, h]`: the hidden state of every
 //! step in time order, then the final hidden state and (LSTM) the final cell state. Callers
@@ -187,14 +187,9 @@ impl Tensor {
             let mut acts: Vec<Option<Tensor>> = vec![None; steps];
             let mut cs: Vec<Option<Tensor>> = vec![None; steps];
             for &t in &order {
-                let gh = be.linear_forward(&state, &w, b.as_ref())?;
-                let step = be.rnn_step_forward(
-                    mode,
-                    &gi.select(0, t as isize)?,
-                    &gh,
-                    &state,
-                    cell.as_ref(),
-                )?;
+                let gi_t = gi.select(0, t as isize)?;
+                let step =
+                    be.rnn_step_forward(mode, &gi_t, &state, cell.as_ref(), &w, b.as_ref())?;
                 hs[t] = Some(step.h.clone());
                 acts[t] = step.act;
                 cs[t] = step.c.clone();
@@ -225,7 +220,7 @@ impl Tensor {
             let g = as_dtype(g, dt)?;
             let be = backend::of(&g);
             let gsize = mode.gates() * h;
-            let (mut dh_rec, mut dh_extra) = (Some(g.select(0, steps as isize)?), None);
+            let mut dh_next = g.select(0, steps as isize)?;
             let mut dc = match mode {
                 RnnMode::Lstm => Some(g.select(0, steps as isize + 1)?),
                 _ => None,
@@ -251,25 +246,16 @@ impl Tensor {
                     c_prev: c_prev.as_ref(),
                     act: acts[t].as_ref(),
                 };
-                let grads = be.rnn_step_backward(
-                    mode,
-                    saved,
-                    [Some(&gy), dh_rec.as_ref(), dh_extra.as_ref()],
-                    dc.as_ref(),
-                )?;
+                let dh = [Some(&gy), Some(&dh_next)];
+                let grads = be.rnn_step_backward(mode, saved, dh, dc.as_ref(), w)?;
                 let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
-                dh_rec = Some(be.matmul(&dgh, w, &[], (n, h, gsize), dt)?);
-                dh_extra = grads.dh_prev;
+                dh_next = grads.dh_prev;
                 dc = grads.dc_prev;
                 dgis[t] = Some(grads.dgi);
                 dghs[t] = Some(dgh);
                 h_prevs[t] = Some(h_prev);
             }
-            let dh0 = match (dh_rec, dh_extra) {
-                (Some(a), Some(b)) => a.add(&b)?,
-                (Some(a), None) => a,
-                (None, _) => g.select(0, steps as isize)?,
-            };
+            let dh0 = dh_next;
             let (dgi, dw, db) = if steps == 0 {
                 let zeros = |shape: &[usize]| backend::of(&g).full(shape, 0.0, dt, g.device());
                 (

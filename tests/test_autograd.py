@@ -489,3 +489,25 @@ def test_a_view_taken_before_its_base_changed_in_place_refuses_to_give_a_wrong_g
     y[1:].mul_(3)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 3.0, 3.0])
+
+
+def test_grad_accumulates_in_place_like_pytorch() -> None:
+    """A second backward adds into the existing ``.grad`` in place (PyTorch's AccumulateGrad): a
+    held reference, or a ``.grad`` set to a view of a flat buffer, sees the sum; a gradient the
+    engine hands to two leaves (both inputs of an addition) is copied for the second, so the
+    in-place sums never leak from one leaf into the other."""
+    x = dm.ones(3, requires_grad=True)
+    y = dm.ones(3, requires_grad=True)
+    (x + y).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0, 4.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0, 1.0])
+    held = x.grad
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(held.numpy(), [6.0, 6.0, 6.0])
+
+    flat = dm.zeros(5)
+    w = dm.ones(3, requires_grad=True)
+    w.grad = flat[1:4]
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(flat.numpy(), [0.0, 2.0, 2.0, 2.0, 0.0])

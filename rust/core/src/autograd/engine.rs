@@ -42,6 +42,17 @@ fn node_key(n: &Arc<Node>) -> usize {
     Arc::as_ptr(n) as usize
 }
 
+/// A leaf's first gradient as its own `.grad`: the tensor itself when nothing else refers to it
+/// or its memory, else a copy, so that accumulating into `.grad` in place later never writes
+/// into another leaf's gradient (the same tensor reaches both inputs of an addition).
+fn owned(g: Tensor) -> Result<Tensor> {
+    if Arc::strong_count(&g.0) == 1 && Arc::strong_count(g.storage()) == 1 {
+        Ok(g)
+    } else {
+        g.deep_clone()
+    }
+}
+
 fn add_into(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
     *slot = Some(match slot.take() {
         None => g,
@@ -420,12 +431,21 @@ impl LeafSink {
         if g.dtype() != t.dtype() {
             g = g.to_dtype(t.dtype())?;
         }
-        let mut m = t.meta();
-        let prev = m.grad.take();
-        m.grad = Some(match prev {
-            None => g,
-            Some(p) => p.add(&g)?,
-        });
+        let prev = t.meta().grad.take();
+        let grad = match prev {
+            None => owned(g)?,
+            Some(p) => {
+                // In place, as PyTorch's AccumulateGrad: a `.grad` the user holds or set (a
+                // view into a flat buffer, say) keeps receiving the gradients.
+                let summed = p.add_(&g, 1.0);
+                if let Err(e) = summed {
+                    t.meta().grad = Some(p);
+                    return Err(e);
+                }
+                p
+            }
+        };
+        t.meta().grad = Some(grad);
         Ok(())
     }
 

@@ -121,6 +121,23 @@ def test_ctrl_c_stops_every_rank_without_relaunching_and_keeps_the_checkpoints(
     Checkpoint.load(candidates([ck])[0])  # the newest checkpoint is complete
 
 
+@needs_mpi
+def test_train_command_launch_form(tmp_path: Path) -> None:
+    env = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    r = subprocess.run(
+        [sys.executable, "-m", "democratising.cli", "train", "-n", "2", "--max-restarts", "1",
+         "--epochs", "1", "--set", "checkpoint_every_n_steps=10", "--log-dir", "logs"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HARD_TIMEOUT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "finished after 1 attempt" in r.stderr
+    assert r.stdout.count("Epoch 1/1") == 1  # rank 0 prints
+    ck = tmp_path / "runs/digits/version_0/checkpoints"
+    assert (ck / "epoch_0001.safetensors").exists()
+    assert any("_step_" in p.name for p in ck.iterdir())
+    assert json.loads((tmp_path / "logs/attempt_0/progress.json").read_text())["step"] > 0
+
+
 # ---- no MPI needed ------------------------------------------------------------------------------
 
 

@@ -123,6 +123,62 @@ def test_killed_at_random_steps_and_resumed_gives_bitwise_the_same_weights(
     _assert_same(_weights(model), reference)
 
 
+def test_mid_epoch_resume_restores_the_grad_scaler(tmp_path: Path) -> None:
+    """float16 autocast with a GradScaler (its scale and growth tracker change per step)."""
+    kw: dict[str, Any] = dict(amp="float16", num_epochs=2)
+    model = _model()
+    Trainer(model, _config(None, **kw)).fit(_data())
+    want = _weights(model)
+    ckpt = tmp_path / "ck"
+    with pytest.raises(_CrashError):
+        cfg = _config(ckpt, checkpoint_every_n_steps=3, **kw)
+        Trainer(_model(), cfg, callbacks=[_CrashAt(14)]).fit(_data())
+    model = _model()
+    trainer = Trainer(model, _config(ckpt, checkpoint_every_n_steps=3, **kw))
+    trainer.fit(_data(), resume_from="auto")
+    assert trainer.resumed_from is not None and trainer.resumed_from.name.endswith(
+        "_12.safetensors"
+    )
+    assert trainer.scaler is not None
+    _assert_same(_weights(model), want)
+
+
+_EXIT_SCRIPT = r"""
+import sys, time
+from pathlib import Path
+import numpy as np
+import democratising as dm
+from democratising import nn
+from democratising.data import TensorDataset
+from democratising.train import Trainer, TrainingConfig, _writer
+
+real = _writer.Snapshot.write
+def slow(self, path):
+    time.sleep(0.5)
+    real(self, path)
+_writer.Snapshot.write = slow
+cfg = TrainingConfig(num_epochs=1, checkpoint_dir=sys.argv[1], async_checkpoint=True,
+                     verbose=False, progress=False, model_summary=False)
+trainer = Trainer(nn.Linear(4, 2), cfg)
+x = dm.from_numpy(np.zeros((8, 4), dtype=np.float32))
+trainer._setup_fit(TensorDataset(x, dm.from_numpy(np.zeros(8, dtype=np.int64))), None, None)
+trainer._write_checkpoint([Path(sys.argv[1]) / "epoch_0007.safetensors"])
+print("SUBMITTED", flush=True)
+"""
+
+
+def test_the_process_waits_for_a_write_in_flight_at_exit(tmp_path: Path) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(_EXIT_SCRIPT)
+    ckpt = tmp_path / "ck"
+    ckpt.mkdir()
+    r = subprocess.run(
+        [sys.executable, str(script), str(ckpt)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and "SUBMITTED" in r.stdout, r.stderr
+    Checkpoint.load(ckpt / "epoch_0007.safetensors")  # written after the script's last line
+
+
 def test_auto_without_a_checkpoint_starts_fresh(
     tmp_path: Path, reference: dict[str, np.ndarray]
 ) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -27,7 +28,11 @@ HARD_TIMEOUT = 150.0
 SCRIPT = str(MPI_DIR / "resilient.py")
 
 
-def _launch(*args: str, cwd: Path, sigint_after: float = 0.0) -> subprocess.CompletedProcess[str]:
+def _launch(
+    *args: str, cwd: Path, sigint_once: Optional[Path] = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs the launcher; with ``sigint_once``, sends it SIGINT once that folder holds a
+    checkpoint (training is under way)."""
     cmd = [sys.executable, "-m", "democratising.cli", "launch", *args]
     env = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("DEMOCRATISING_DIST_TIMEOUT", None)
@@ -36,8 +41,13 @@ def _launch(*args: str, cwd: Path, sigint_after: float = 0.0) -> subprocess.Comp
         start_new_session=True,
     )  # fmt: skip
     try:
-        if sigint_after:
-            time.sleep(sigint_after)
+        if sigint_once is not None:
+            deadline = time.monotonic() + HARD_TIMEOUT / 2
+            while time.monotonic() < deadline and proc.poll() is None:
+                if sigint_once.is_dir() and any(sigint_once.glob("epoch_*")):
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)
             proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the launcher only
         out, err = proc.communicate(timeout=HARD_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -111,11 +121,12 @@ def test_ctrl_c_stops_every_rank_without_relaunching_and_keeps_the_checkpoints(
     job = _launch(
         "-n", "2", "--max-restarts", "3", "--log-dir", str(tmp_path / "logs"), "--",
         SCRIPT, str(ck), str(tmp_path / "out.npz"), "", "400",
-        cwd=tmp_path, sigint_after=4.0,
+        cwd=tmp_path, sigint_once=ck,
     )  # fmt: skip
     err = job.stderr
     assert job.returncode == L.EXIT_INTERRUPTED, err[-4000:]
     assert "stopped by Ctrl-C" in err and "relaunching" not in err
+    assert re.search(r"Saved \S+; resume with", err), err[-3000:]  # the trainer's last save
     assert not (tmp_path / "logs/attempt_1").exists()
     assert not (tmp_path / "out.npz").exists()  # it was stopped, not finished
     Checkpoint.load(candidates([ck])[0])  # the newest checkpoint is complete

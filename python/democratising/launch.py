@@ -467,6 +467,9 @@ def run_command(
     except (ValueError, FileNotFoundError) as e:
         print(f"democratising launch: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C between two attempts: no job is running
+        print("democratising launch: stopped by Ctrl-C", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return result.status
 
 

@@ -137,6 +137,38 @@ fn prev(t: usize, steps: usize, reverse: bool) -> Option<usize> {
     }
 }
 
+/// `W_hh`'s gradient, `sum_t dgh_t^T h_{t-1}`, as two GEMMs reading the saved states where
+/// they lie (no stacked copy of the previous states): the steps whose previous state is an
+/// output row, then the one that starts from `h0`. `dgh` is `[T, n, g*h]`, `out` the packed
+/// forward output (its first `T` rows the states in time order).
+fn weight_grad(dgh: &Tensor, out: &Tensor, h0: &Tensor, reverse: bool) -> Result<Tensor> {
+    let (steps, n, gsize) = (dgh.shape()[0], dgh.shape()[1], dgh.shape()[2]);
+    let h = h0.shape()[1];
+    let be = backend::of(dgh);
+    let dt = dgh.dtype();
+    // The first step in processing order reads h0; the others read the output row before
+    // (forward) or after (reverse) them.
+    let (first, rest_g, rest_h) = if reverse {
+        (steps - 1, 0, 1)
+    } else {
+        (0, 1, 0)
+    };
+    let g0 = dgh.select(0, first as isize)?;
+    let mut dw = be.matmul(&g0.t()?, h0, &[], (gsize, h, n), dt)?;
+    if steps > 1 {
+        let rows = ((steps - 1) * n) as isize;
+        let g = dgh
+            .narrow(0, rest_g, steps - 1)?
+            .reshape(&[rows, gsize as isize])?;
+        let hp = out
+            .narrow(0, rest_h, steps - 1)?
+            .reshape(&[rows, h as isize])?;
+        let rest = be.matmul(&g.t()?, &hp, &[], (gsize, h, (steps - 1) * n), dt)?;
+        dw = dw.add(&rest)?;
+    }
+    Ok(dw)
+}
+
 impl Tensor {
     /// The recurrence of one layer and direction over `self`, the input projection
     /// `[T, n, gates * h]` of every step (bias included): the hidden states of all steps, the
@@ -227,7 +259,6 @@ impl Tensor {
             };
             let mut dgis: Vec<Option<Tensor>> = vec![None; steps];
             let mut dghs: Vec<Option<Tensor>> = vec![None; steps];
-            let mut h_prevs: Vec<Option<Tensor>> = vec![None; steps];
             for &t in order.iter().rev() {
                 let p = prev(t, steps, reverse);
                 let h_prev = match p {
@@ -248,12 +279,10 @@ impl Tensor {
                 };
                 let dh = [Some(&gy), Some(&dh_next)];
                 let grads = be.rnn_step_backward(mode, saved, dh, dc.as_ref(), w)?;
-                let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
                 dh_next = grads.dh_prev;
                 dc = grads.dc_prev;
                 dgis[t] = Some(grads.dgi);
-                dghs[t] = Some(dgh);
-                h_prevs[t] = Some(h_prev);
+                dghs[t] = grads.dgh;
             }
             let dh0 = dh_next;
             let (dgi, dw, db) = if steps == 0 {
@@ -265,14 +294,15 @@ impl Tensor {
                 )
             } else {
                 let dgi = Tensor::stack(&dgis.into_iter().flatten().collect::<Vec<_>>(), 0)?;
-                let rows = (steps * n) as isize;
-                let dgh = Tensor::stack(&dghs.into_iter().flatten().collect::<Vec<_>>(), 0)?
-                    .reshape(&[rows, gsize as isize])?;
-                let hp = Tensor::stack(&h_prevs.into_iter().flatten().collect::<Vec<_>>(), 0)?
-                    .reshape(&[rows, h as isize])?;
-                let dw = be.matmul(&dgh.t()?, &hp, &[], (gsize, h, steps * n), dt)?;
-                let db = dgh.sum(Some(&[0]), false)?;
-                (dgi, dw, db)
+                let dgh = match mode {
+                    RnnMode::Gru => {
+                        Tensor::stack(&dghs.into_iter().flatten().collect::<Vec<_>>(), 0)?
+                    }
+                    _ => dgi.clone(),
+                };
+                let dw = weight_grad(&dgh, out, &h0, reverse)?;
+                let db = dgh.reshape(&[(steps * n) as isize, gsize as isize])?;
+                (dgi, dw, db.sum(Some(&[0]), false)?)
             };
             let mut grads = vec![dgi, dh0];
             if let Some(dc) = dc {

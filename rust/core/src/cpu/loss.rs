@@ -1,11 +1,17 @@
 //! Softmax cross-entropy on the host in one pass per row: log-sum-exp, label smoothing, class
 //! weights and `ignore_index`; the softmax is kept for the closed-form backward so it needs no
-//! second `exp`.
+//! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
+//! each at the CPU's SIMD level.
 
+use super::softmax::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
 use crate::{bail, DType, Element, Float, Result, Tensor};
+use rayon::prelude::*;
+
+/// Logits above which the rows are split over the threads.
+const PAR_ELEMS: usize = 1 << 15;
 
 struct Rows<T> {
     lse: Vec<T>,
@@ -115,57 +121,102 @@ pub(crate) fn cross_entropy_backward(
         let denom = T::from_f64(denom.item()?);
         let (a_eps, b) = (T::from_f64(1.0 - eps), T::from_f64(eps / c as f64));
         let mut dx = vec![T::zero(); n * c];
-        for i in 0..n {
+        let row = |(i, d): (usize, &mut [T])| {
             if labels[i] == spec.ignore_index {
-                continue;
+                return;
             }
             let scale = match spec.reduction {
                 Reduction::None => gd[i],
                 Reduction::Sum => gd[0],
                 Reduction::Mean => gd[0] / denom,
             };
+            let a = scale * a_eps * rwt[i];
             let prow = &pd[i * c..(i + 1) * c];
-            let t = labels[i] as usize;
-            let a = a_eps * rwt[i];
-            for (j, &p) in prow.iter().enumerate() {
-                let mut d = a * p + b * (wsum * p - wv[j]);
-                if j == t {
-                    d -= a;
-                }
-                dx[i * c + j] = scale * d;
+            if eps > 0.0 {
+                let (bs, bw) = (scale * b, scale * b * wsum);
+                backward_smooth(d, prow, &wv, a + bw, bs);
+            } else {
+                backward_plain(d, prow, a);
             }
+            d[labels[i] as usize] -= a;
+        };
+        if n * c >= PAR_ELEMS {
+            dx.par_chunks_mut(c.max(1)).enumerate().for_each(row);
+        } else {
+            dx.chunks_mut(c.max(1)).enumerate().for_each(row);
         }
         Tensor::from_vec(dx, &[n, c])
     })
 }
 
-crate::multiversion!(fn row_stats<T>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> where [T: Float] => row_stats_body);
-
-/// Per-row log-sum-exp, target weight and softmax; the exponentials are written in one pass
-/// and summed in another, so the first vectorises (`row_stats` compiles it per SIMD level).
+/// `d = a * p` over a row.
 #[inline(always)]
-fn row_stats_body<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
-    let n = labels.len();
-    let mut lse = Vec::with_capacity(n);
-    let mut wt = Vec::with_capacity(n);
-    let mut probs = vec![T::zero(); n * c];
-    for i in 0..n {
-        let r = &xd[i * c..(i + 1) * c];
-        let p = &mut probs[i * c..(i + 1) * c];
-        let m = r.iter().fold(T::NEG_INF, |a, &v| if v > a { v } else { a });
-        let m = if m == T::NEG_INF { T::zero() } else { m };
-        for (e, &v) in p.iter_mut().zip(r) {
-            *e = (v - m).exp();
-        }
-        let sum = p.iter().fold(T::zero(), |a, &e| a + e);
-        let inv = T::one() / sum;
-        p.iter_mut().for_each(|e| *e *= inv);
-        lse.push(m + sum.ln());
-        wt.push(if labels[i] == ignore {
-            T::zero()
-        } else {
-            wv[labels[i] as usize]
-        });
+fn backward_plain_body<T: Float>(d: &mut [T], p: &[T], a: T) {
+    for (d, &p) in d.iter_mut().zip(p) {
+        *d = a * p;
     }
+}
+
+/// `d = ap * p - bs * w` over a row (label smoothing with class weights `w`).
+#[inline(always)]
+fn backward_smooth_body<T: Float>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) {
+    for ((d, &p), &w) in d.iter_mut().zip(p).zip(w) {
+        *d = ap * p - bs * w;
+    }
+}
+
+crate::multiversion!(fn backward_plain<T>(d: &mut [T], p: &[T], a: T) where [T: Float] => backward_plain_body);
+crate::multiversion!(fn backward_smooth<T>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) where [T: Float] => backward_smooth_body);
+crate::multiversion!(fn softmax_row<T>(r: &[T], p: &mut [T]) -> T where [T: Float] => softmax_row_body);
+
+/// The softmax of one row into `p`; returns its log-sum-exp. Lane accumulators for the max and
+/// the sum keep the loops vectorised.
+#[inline(always)]
+fn softmax_row_body<T: Float>(r: &[T], p: &mut [T]) -> T {
+    let m = lane_fold(r, T::NEG_INF, max_of);
+    let m = if m == T::NEG_INF { T::zero() } else { m };
+    for (e, &v) in p.iter_mut().zip(r) {
+        *e = (v - m).exp();
+    }
+    let sum = lane_fold(p, T::zero(), |a, e| a + e);
+    let inv = T::one() / sum;
+    p.iter_mut().for_each(|e| *e *= inv);
+    m + sum.ln()
+}
+
+/// Per-row log-sum-exp, target weight and softmax, the rows in parallel when big.
+fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
+    let n = labels.len();
+    let mut lse = vec![T::zero(); n];
+    let mut probs = vec![T::zero(); n * c];
+    let row = |(i, (p, l)): (usize, (&mut [T], &mut T))| {
+        *l = softmax_row(&xd[i * c..(i + 1) * c], p);
+    };
+    if c == 0 {
+        // No classes: every log-sum-exp is -inf (an empty sum).
+        lse.iter_mut().for_each(|l| *l = T::NEG_INF);
+    } else if n * c >= PAR_ELEMS {
+        probs
+            .par_chunks_mut(c)
+            .zip(lse.par_iter_mut())
+            .enumerate()
+            .for_each(row);
+    } else {
+        probs
+            .chunks_mut(c)
+            .zip(lse.iter_mut())
+            .enumerate()
+            .for_each(row);
+    }
+    let wt = labels
+        .iter()
+        .map(|&l| {
+            if l == ignore {
+                T::zero()
+            } else {
+                wv[l as usize]
+            }
+        })
+        .collect();
     Rows { lse, wt, probs }
 }

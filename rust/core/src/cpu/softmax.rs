@@ -13,7 +13,7 @@ const LANES: usize = 16;
 const PAR_ELEMS: usize = 1 << 16;
 
 #[inline(always)]
-fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+pub(super) fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     let mut acc = [init; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -30,7 +30,7 @@ fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
 }
 
 #[inline(always)]
-fn max_of<T: Float>(a: T, b: T) -> T {
+pub(super) fn max_of<T: Float>(a: T, b: T) -> T {
     if b > a {
         b
     } else {

@@ -364,6 +364,16 @@ macro_rules! backend_interface {
                 b: &$crate::Tensor,
                 rt: $crate::DType,
             ) -> $crate::Result<$crate::Tensor>;
+            /// `dst = dst op other` (`dst + alpha * other` for `Add`) written into `dst`'s memory,
+            /// for a contiguous f32/f64 `dst` and an `other` of its dtype that is contiguous of
+            /// its shape or a 0-d number, with no autograd; `false` when this backend leaves it
+            /// to the out-of-place path (compute, then write back).
+            fn binary_inplace(
+                dst: &$crate::Tensor,
+                other: &$crate::Tensor,
+                op: $crate::ops::BinaryOp,
+                alpha: f64,
+            ) -> $crate::Result<bool>;
             /// `op` over a floating tensor, in its dtype.
             fn unary_float(
                 t: &$crate::Tensor,

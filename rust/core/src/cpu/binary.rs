@@ -5,7 +5,71 @@ use crate::cpu::kernel::map2;
 use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Float, Result, Tensor};
+use crate::{bail, DType, Element, Float, Result, Tensor};
+use rayon::prelude::*;
+
+/// Elements above which an in-place update is split over the threads.
+const PAR_INPLACE: usize = 1 << 16;
+
+/// `d op= o` over a contiguous run (`o` one element: a number).
+#[inline(always)]
+fn inplace_body<T: Float>(d: &mut [T], o: &[T], op: BinaryOp, alpha: T) {
+    macro_rules! apply {
+        ($f:expr) => {
+            if o.len() == 1 {
+                let y = o[0];
+                d.iter_mut().for_each(|x| *x = $f(*x, y));
+            } else {
+                d.iter_mut().zip(o).for_each(|(x, &y)| *x = $f(*x, y));
+            }
+        };
+    }
+    match op {
+        BinaryOp::Add => apply!(|x: T, y: T| x + alpha * y),
+        BinaryOp::Sub => apply!(|x: T, y: T| x - y),
+        BinaryOp::Mul => apply!(|x: T, y: T| x * y),
+        _ => apply!(|x: T, y: T| x / y),
+    }
+}
+
+crate::multiversion!(fn inplace_run<T>(d: &mut [T], o: &[T], op: BinaryOp, alpha: T) where [T: Float] => inplace_body);
+
+/// The in-place fast path (`backend::Backend::binary_inplace`): the caller checked the
+/// layouts, dtypes and that nothing is recorded.
+pub(crate) fn binary_inplace(
+    dst: &Tensor,
+    other: &Tensor,
+    op: BinaryOp,
+    alpha: f64,
+) -> Result<bool> {
+    if !matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    ) {
+        return Ok(false);
+    }
+    let n = dst.numel();
+    let scalar = other.ndim() == 0;
+    crate::with_float!(dst.dtype(), T => {
+        let o = other.data::<T>()?;
+        let off = dst.layout().offset;
+        // SAFETY: `dst` is contiguous and `other` either does not share its memory or is the
+        // very same elements (read before written, element by element).
+        let d = &mut unsafe { dst.storage().as_mut_slice::<T>() }[off..off + n];
+        let alpha = T::from_f64(alpha);
+        if n >= PAR_INPLACE {
+            let chunk = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(4096);
+            d.par_chunks_mut(chunk).enumerate().for_each(|(i, dc)| {
+                let oc = if scalar { &o[..] } else { &o[i * chunk..i * chunk + dc.len()] };
+                inplace_run(dc, oc, op, alpha);
+            });
+        } else {
+            inplace_run(d, &o, op, alpha);
+        }
+    });
+    dst.storage().bump_version();
+    Ok(true)
+}
 
 macro_rules! compare_arms {
     ($op:expr, $T:ty, $a:expr, $al:expr, $b:expr, $bl:expr, $shape:expr) => {

@@ -2,7 +2,9 @@
 //! unscale-and-check pass over gradients.
 
 use crate::cpu::kernel::map1;
+use crate::layout::Layout;
 use crate::ops::copy::convert;
+use crate::ops::gather::gather_strided;
 use crate::{bail, with_dtype, DType, Device, Element, Result, Tensor};
 
 /// The host backend only copies to itself: a device transfer is done by the device backend
@@ -26,6 +28,34 @@ pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
         };
         Tensor::from_vec(v, t.shape())
     }))
+}
+
+/// Copies the elements of `s` laid out as `sl` into `d` laid out as `dl` (same shape): one
+/// memcpy when both are contiguous, one per row when both are contiguous along the last dim
+/// (`cat` along it writes such views), a gather when only the destination is contiguous, and
+/// element by element otherwise.
+fn copy_strided<T: Element>(d: &mut [T], dl: &Layout, s: &[T], sl: &Layout) {
+    let n = dl.numel();
+    let nd = dl.ndim();
+    if dl.is_contiguous() && sl.is_contiguous() {
+        d[dl.offset..dl.offset + n].copy_from_slice(&s[sl.offset..sl.offset + n]);
+    } else if nd > 0 && dl.shape[nd - 1] > 1 && dl.strides[nd - 1] == 1 && sl.strides[nd - 1] == 1 {
+        let run = dl.shape[nd - 1];
+        let outer = |l: &Layout| Layout {
+            shape: l.shape[..nd - 1].to_vec(),
+            strides: l.strides[..nd - 1].to_vec(),
+            offset: l.offset,
+        };
+        for (od, os) in outer(dl).offsets().zip(outer(sl).offsets()) {
+            d[od..od + run].copy_from_slice(&s[os..os + run]);
+        }
+    } else if dl.is_contiguous() {
+        d[dl.offset..dl.offset + n].copy_from_slice(&gather_strided(s, sl));
+    } else {
+        for (od, os) in dl.offsets().zip(sl.offsets()) {
+            d[od] = s[os];
+        }
+    }
 }
 
 /// Writes `src` (broadcast to `dst`'s shape, cast to `dst`'s dtype) into `dst`'s memory.
@@ -57,14 +87,7 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
         let s = src.storage().as_slice::<T>();
         // SAFETY: src does not alias dst (checked above); we write only dst's own elements.
         let d = unsafe { dst.storage().as_mut_slice::<T>() };
-        if dl.is_contiguous() && src_l.is_contiguous() {
-            let n = dl.numel();
-            d[dl.offset..dl.offset + n].copy_from_slice(&s[src_l.offset..src_l.offset + n]);
-        } else {
-            for (od, os) in dl.offsets().zip(src_l.offsets()) {
-                d[od] = s[os];
-            }
-        }
+        copy_strided(d, &dl, s, &src_l);
     });
     dst.storage().bump_version();
     Ok(())

@@ -35,6 +35,12 @@ pub struct Cuda;
 
 backend_interface!(delegate_backend!(Cuda));
 
+/// Declined: a device tensor's in-place update runs the binary kernel out of place and writes
+/// the result back (`Tensor::assign_`).
+pub(crate) fn binary_inplace(_: &Tensor, _: &Tensor, _: BinaryOp, _: f64) -> Result<bool> {
+    Ok(false)
+}
+
 /// `x @ weight.T` through cuBLAS (the transposed view costs no copy), plus the bias.
 pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (rows, in_f, out_f) = (x.shape()[0], x.shape()[1], weight.shape()[0]);

@@ -4,6 +4,7 @@
 
 use crate::autograd::{is_grad_enabled, record, Node};
 use crate::layout::Layout;
+use crate::ops::binary::BinaryOp;
 use crate::ops::copy::{cast_raw, fill_raw, write_into};
 use crate::{bail, DType, Result, Tensor};
 use std::sync::Arc;
@@ -159,10 +160,51 @@ impl Tensor {
         Ok(())
     }
 
+    /// `self op= other` straight into this tensor's memory when nothing is recorded and the
+    /// operands allow it (see `Backend::binary_inplace`): no temporary and no write-back, as
+    /// an optimizer's `p.add_(g, alpha=-lr)` expects. Whether it ran.
+    fn binary_inplace(&self, other: &Tensor, op: BinaryOp, alpha: f64) -> Result<bool> {
+        let recorded = is_grad_enabled() && (self.requires_grad() || other.requires_grad());
+        let dt = self.dtype();
+        // A number (0-d) takes the float tensor's dtype, as type promotion would.
+        let number;
+        let other = if !recorded
+            && other.ndim() == 0
+            && other.dtype() != dt
+            && other.device() == self.device()
+            && matches!(dt, DType::F32 | DType::F64)
+        {
+            number = other.to_dtype(dt)?;
+            &number
+        } else {
+            other
+        };
+        let fits = !recorded
+            && matches!(dt, DType::F32 | DType::F64)
+            && other.dtype() == dt
+            && other.device() == self.device()
+            && self.is_contiguous()
+            && ((other.ndim() == 0 && other.numel() == 1)
+                || (other.shape() == self.shape() && other.is_contiguous()));
+        // Sharing memory is fine only when it is the very same elements.
+        let aliased = Arc::ptr_eq(self.storage(), other.storage())
+            && (other.layout().offset != self.layout().offset || other.shape() != self.shape());
+        if !fits || aliased {
+            return Ok(false);
+        }
+        crate::backend::of(self).binary_inplace(self, other, op, alpha)
+    }
+
     pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        if self.binary_inplace(other, BinaryOp::Add, alpha)? {
+            return Ok(());
+        }
         self.assign_(&self.add_scaled(other, alpha)?)
     }
     pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        if self.binary_inplace(other, BinaryOp::Add, -alpha)? {
+            return Ok(());
+        }
         self.assign_(&self.add_scaled(other, -alpha)?)
     }
     /// The value of `self` to compute an in-place op from. When the op is recorded, its backward
@@ -180,9 +222,15 @@ impl Tensor {
     }
 
     pub fn mul_(&self, other: &Tensor) -> Result<()> {
+        if self.binary_inplace(other, BinaryOp::Mul, 1.0)? {
+            return Ok(());
+        }
         self.assign_(&self.original_self(Some(other))?.mul(other)?)
     }
     pub fn div_(&self, other: &Tensor) -> Result<()> {
+        if self.binary_inplace(other, BinaryOp::Div, 1.0)? {
+            return Ok(());
+        }
         self.assign_(&self.original_self(Some(other))?.div(other)?)
     }
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {

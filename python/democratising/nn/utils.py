@@ -27,15 +27,17 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0)
     with no_grad():
         if math.isinf(norm_type):
             total = _core.stack([g.abs().amax().float() for g in grads]).amax()
+        elif norm_type == 2.0:
+            flats = [g.float().reshape(-1) for g in grads]
+            total = _core.stack([f @ f for f in flats]).sum().sqrt()  # dot products
         else:
             total = _core.stack([(g.float().abs() ** norm_type).sum() for g in grads]).sum() ** (
                 1.0 / norm_type
             )
         coef = max_norm / (total.item() + 1e-6)
         if coef < 1.0:
-            for p in ps:
-                if p.grad is not None:
-                    p.grad = p.grad * coef
+            for g in grads:
+                g.mul_(coef)  # in place, as PyTorch: references to .grad see the clipped values
     return total
 
 

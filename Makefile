@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install "maturin>=1.5,<2" "numpy>=1.23" "pytest>=7" "ruff>=0.5" "scikit-learn>=1.0" tqdm safetensors "mpi4py>=4.0" "mpich>=4.1" "nvidia-cuda-nvrtc-cu12==12.9.*" "nvidia-cuda-runtime-cu12==12.9.*" "mypy>=2.4,<2.5"
-	$(PIP) install "optuna>=3.4" "tensorboard>=2.14" "matplotlib>=3.7"  # extras tune/tensorboard/plot, tested
+	$(PIP) install "optuna>=3.4" "tensorboard>=2.14" "matplotlib>=3.7" "onnx>=1.14" "onnxruntime>=1.16"  # extras tune/tensorboard/plot/onnx (+ onnxruntime to check exports), tested
 	$(PIP) install "auditwheel>=6" "ziglang>=0.13,<0.18"  # make wheel / make smoke
 	touch $(STAMP)
 

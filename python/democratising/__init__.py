@@ -270,10 +270,10 @@ nn.parallel._loader = _load_distributed
 
 
 def __getattr__(name: str) -> object:
-    """``dm.distributed`` on first use, as ``torch.distributed`` is always there: imported
-    lazily so that importing the package never loads the MPI layer."""
-    if name == "distributed":
+    """``dm.distributed`` (and ``dm.onnx``) on first use, as ``torch.distributed`` is always
+    there: imported lazily so that importing the package never loads the MPI layer."""
+    if name in ("distributed", "onnx"):
         import importlib
 
-        return importlib.import_module(f"{__name__}.distributed")
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

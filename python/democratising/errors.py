@@ -13,6 +13,7 @@ __all__ = [
     "DemocratisingError",
     "DeviceError",
     "DistributedError",
+    "ExportError",
     "IndexOutOfRangeError",
     "OutOfMemoryError",
     "OverflowValueError",
@@ -89,3 +90,9 @@ class StateDictError(DemocratisingError, KeyError, RuntimeError):
     def __str__(self) -> str:
         # KeyError would print the message in quotes.
         return str(self.args[0]) if self.args else ""
+
+
+class ExportError(DemocratisingError, RuntimeError):
+    """A model ``democratising.onnx.export`` cannot write as ONNX: an op with no ONNX form
+    (named in the message), data-dependent Python in ``forward`` or a size that follows a
+    dynamic axis where the graph needs a fixed one."""

@@ -249,6 +249,15 @@ from ._pytorch_compat import (  # noqa: E402, F401
 )
 from .serialization import load, save  # noqa: E402, F401
 
+# isort: split
+from . import linalg  # noqa: E402, F401
+from .linalg._aliases import ALIASES as _LINALG_ALIASES  # noqa: E402
+from .linalg._aliases import install as _install_linalg  # noqa: E402
+
+# dm.det, dm.inverse, dm.cholesky, ... and Tensor.det(), Tensor.inverse(), ... (torch's spellings)
+globals().update(_LINALG_ALIASES)
+_install_linalg(Tensor)
+
 #: ``torch.device``: the same class as ``Device`` (``dm.device("cuda", 1)``, ``"cuda:1"``).
 device = Device
 # PyTorch's legacy tensor types: ``dm.FloatTensor``, ``dm.LongTensor``, ``dm.cuda.FloatTensor``...

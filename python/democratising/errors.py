@@ -15,6 +15,7 @@ __all__ = [
     "DistributedError",
     "ExportError",
     "IndexOutOfRangeError",
+    "LinAlgError",
     "OutOfMemoryError",
     "OverflowValueError",
     "ShapeError",
@@ -50,6 +51,12 @@ class IndexOutOfRangeError(DemocratisingError, IndexError):
 
 class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
     """An argument with an invalid value."""
+
+
+class LinAlgError(InvalidValueError):
+    """A matrix a linear-algebra function cannot handle: singular in ``linalg.inv``/``solve``,
+    not positive-definite in ``linalg.cholesky``. A ``RuntimeError`` as PyTorch's
+    ``torch.linalg.LinAlgError``; also ``dm.linalg.LinAlgError``."""
 
 
 class ArgumentTypeError(DemocratisingError, TypeError):

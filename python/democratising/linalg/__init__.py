@@ -1,0 +1,60 @@
+"""``democratising.linalg`` (also ``dm.linalg``): PyTorch's ``torch.linalg`` for real
+matrices, batched over leading dimensions and differentiable.
+
+The factorisations, inverses and solves run on NumPy's LAPACK on the CPU (float32 and
+float64; float16/bfloat16 inputs compute in float32 and return their own dtype), with
+backwards written in engine ops. CUDA tensors compute through the host: the matrices are
+copied to the CPU, factorised there and the results copied back (the products, norms and
+views run on the device). Errors: ``ShapeError`` for non-square or non-matrix inputs,
+``DTypeError`` for integer ones, ``LinAlgError`` for singular (``inv``, ``solve``) or
+non-positive-definite (``cholesky``) matrices. Complex tensors and the general (non-symmetric)
+eigendecomposition are not provided."""
+
+from __future__ import annotations
+
+from .._functional_ops import matmul  # type: ignore[attr-defined]
+from ..errors import LinAlgError
+from ._decompositions import cholesky, cholesky_ex, eigh, eigvalsh, qr, svd, svdvals
+from ._norms import cond, matrix_norm, norm, vector_norm
+from ._products import cross, diagonal, matrix_power, multi_dot, vecdot
+from ._solves import (
+    det,
+    inv,
+    inv_ex,
+    lstsq,
+    matrix_rank,
+    pinv,
+    slogdet,
+    solve,
+    solve_triangular,
+)
+
+__all__ = [
+    "LinAlgError",
+    "cholesky",
+    "cholesky_ex",
+    "cond",
+    "cross",
+    "det",
+    "diagonal",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "inv_ex",
+    "lstsq",
+    "matmul",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_rank",
+    "multi_dot",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "solve_triangular",
+    "svd",
+    "svdvals",
+    "vecdot",
+    "vector_norm",
+]

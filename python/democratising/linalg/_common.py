@@ -1,0 +1,230 @@
+"""Shared plumbing of ``democratising.linalg``: argument checks (floating dtypes, square
+matrices), the NumPy round trip (half types computed in float32, CUDA tensors through the
+host), batched-matrix helpers written in differentiable engine ops, and the result tuples."""
+
+# Matrices keep their mathematical and PyTorch names (A, B, L, Q, R, U, S, Vh, gA, ...).
+# ruff: noqa: N802
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from ..errors import DTypeError, LinAlgError, ShapeError
+
+__all__ = ["LinAlgError"]
+
+
+_HALF = (_core.float16, _core.bfloat16)
+_FLOAT = (_core.float32, _core.float64)
+
+
+def check_float(op: str, *tensors: Tensor) -> None:
+    """``DTypeError`` unless every tensor is floating point (PyTorch rejects integers)."""
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
+        if not t.dtype.is_floating_point:
+            raise DTypeError(
+                f"{op}: Expected a floating point tensor as input. Got {t.dtype} (the linear "
+                "algebra functions support float32 and float64; half types compute in float32)"
+            )
+
+
+def check_matrix(op: str, a: Tensor, name: str = "A", square: bool = False) -> None:
+    """``ShapeError`` unless ``a`` is a (batch of) matrix (square if asked)."""
+    check_float(op, a)
+    if a.ndim < 2:
+        raise ShapeError(
+            f"{op}: {name} must have at least 2 dimensions (a batch of matrices), got shape "
+            f"{tuple(a.shape)}"
+        )
+    if square and a.shape[-1] != a.shape[-2]:
+        raise ShapeError(
+            f"{op}: {name} must be batches of square matrices, but they are "
+            f"{a.shape[-2]} by {a.shape[-1]} matrices"
+        )
+
+
+def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs ``fn`` on float32 copies of half-precision tensor arguments and casts its tensor
+    results back (casts are differentiable, so gradients flow in the input's dtype)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        half = next((a.dtype for a in args if isinstance(a, Tensor) and a.dtype in _HALF), None)
+        if half is None:
+            return fn(*args, **kwargs)
+        args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _HALF else a for a in args)
+        out = fn(*args, **kwargs)
+        return _cast_back(out, half)
+
+    return run
+
+
+def _cast_back(out: Any, dtype: Any) -> Any:
+    if isinstance(out, Tensor):
+        return out.to(dtype) if out.dtype == _core.float32 else out
+    if isinstance(out, tuple):
+        vals = [_cast_back(o, dtype) for o in out]
+        return type(out)(*vals) if hasattr(out, "_fields") else tuple(vals)
+    return out
+
+
+def host(t: Tensor) -> np.ndarray:
+    """A NumPy copy of the values (CUDA tensors copied to the host; half types as float32)."""
+    d = t.detach()
+    if d.device.type != "cpu":
+        d = d.cpu()
+    if d.dtype in _HALF:
+        d = d.float()
+    return np.array(d.numpy(), copy=True)
+
+
+def to_tensor(a: np.ndarray, like: Tensor, dtype: Any = None) -> Tensor:
+    """``a`` as a tensor of ``like``'s dtype (or ``dtype``) on ``like``'s device."""
+    target = like.dtype if dtype is None else dtype
+    if target in _FLOAT:
+        a = a.astype(np.float32 if target == _core.float32 else np.float64, copy=False)
+    t = _core.from_numpy(np.ascontiguousarray(a))  # at least 1-D
+    if a.ndim == 0:
+        t = t.reshape(())
+    if t.dtype != target:
+        t = t.to(target)
+    return t if like.device.type == "cpu" else t.to(like.device)
+
+
+def batch_index(shape: Sequence[int], flat: int) -> tuple[int, ...]:
+    """The batch coordinates of the ``flat``-th matrix of a batch of ``shape``."""
+    return tuple(int(i) for i in np.unravel_index(flat, tuple(shape))) if shape else ()
+
+
+def where_batch(op: str, bad: np.ndarray, batch: Sequence[int]) -> str:
+    """``"linalg.inv: (Batch element (1, 0)): "``-style prefix naming the first failing matrix."""
+    if not batch:
+        return f"{op}: "
+    first = int(np.flatnonzero(bad.reshape(-1))[0]) if bad.any() else 0
+    return f"{op}: (Batch element {batch_index(batch, first)}): "
+
+
+def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.ndarray) -> Any:
+    """``fn(a, *rest)`` (a batched NumPy LAPACK call); NumPy's error becomes a ``LinAlgError``
+    naming the first failing matrix of the batch and ``why`` it failed. ``rest`` share
+    ``a``'s batch dimensions."""
+    try:
+        return fn(a, *rest)
+    except np.linalg.LinAlgError:
+        pass
+    batch = a.shape[:-2]
+    flat = a.reshape(-1, *a.shape[-2:])
+    bad = np.zeros(len(flat), dtype=bool)
+    for i, m in enumerate(flat):
+        try:
+            fn(m, *(r.reshape(-1, *r.shape[len(batch) :])[i] for r in rest))
+        except np.linalg.LinAlgError:
+            bad[i] = True
+            break
+    raise LinAlgError(where_batch(op, bad, batch) + why)
+
+
+# ---- batched-matrix helpers over engine ops (all differentiable) ----
+
+
+def mT(a: Tensor) -> Tensor:
+    """The transpose of the last two dimensions."""
+    return a.transpose(-2, -1)
+
+
+def eye_like(n: int, like: Tensor) -> Tensor:
+    return _core.eye(n, dtype=like.dtype, device=like.device)
+
+
+def diag_embed(v: Tensor) -> Tensor:
+    """``(..., n)`` to ``(..., n, n)`` with ``v`` on the diagonal."""
+    n = v.shape[-1]
+    return v.unsqueeze(-1) * eye_like(n, v)
+
+
+def diag_part(a: Tensor) -> Tensor:
+    """The main diagonal of ``(..., n, n)`` matrices, as ``(..., n)``."""
+    n = a.shape[-1]
+    return (a * eye_like(n, a)).sum(-1)
+
+
+def sum_to(g: Tensor, shape: Sequence[int]) -> Tensor:
+    """Reduces a broadcast gradient ``g`` back to ``shape``."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(dim=tuple(range(lead)))
+    dims = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g
+
+
+def zeros(shape: Sequence[int], like: Tensor, dtype: Any = None) -> Tensor:
+    return _core.zeros(
+        *tuple(shape), dtype=like.dtype if dtype is None else dtype, device=like.device
+    )
+
+
+def eps(t: Tensor) -> float:
+    """Machine epsilon of ``t``'s dtype (float32 for half types, which compute in float32)."""
+    return float(np.finfo(np.float64 if t.dtype == _core.float64 else np.float32).eps)
+
+
+# ---- result tuples, as PyTorch's torch.return_types ----
+
+
+class SlogdetResult(NamedTuple):
+    sign: Tensor
+    logabsdet: Tensor
+
+
+class EighResult(NamedTuple):
+    eigenvalues: Tensor
+    eigenvectors: Tensor
+
+
+class QRResult(NamedTuple):
+    Q: Tensor
+    R: Tensor
+
+
+class SVDResult(NamedTuple):
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+class TorchSVDResult(NamedTuple):
+    """``torch.svd``'s ``(U, S, V)`` (``V``, not ``Vh``)."""
+
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+class LstsqResult(NamedTuple):
+    solution: Tensor
+    residuals: Tensor
+    rank: Tensor
+    singular_values: Tensor
+
+
+class CholeskyExResult(NamedTuple):
+    L: Tensor
+    info: Tensor
+
+
+class InvExResult(NamedTuple):
+    inverse: Tensor
+    info: Tensor

@@ -1,0 +1,162 @@
+"""Products and views written over engine ops (so they run on any device and differentiate
+through autograd as they are): ``cross``, ``vecdot``, ``diagonal``, ``matrix_power`` and
+``multi_dot`` (its multiplication order chosen by the classic matrix-chain dynamic
+programme)."""
+
+# Matrices keep their mathematical and PyTorch names (A, B, L, Q, R, U, S, Vh, gA, ...).
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+from .. import _core
+from .._core import Tensor
+from .._tensor_extra import broadcast_tensors
+from ..errors import InvalidValueError, ShapeError
+from . import _common as c
+from ._solves import inv
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (``torch.linalg.cross``); batch
+    dimensions broadcast."""
+    a, b = _broadcast(input, other)
+    d = dim % max(a.ndim, 1)
+    if a.ndim == 0 or a.shape[d] != 3:
+        raise ShapeError(
+            f"linalg.cross: inputs dimension {dim} must have length 3. Got shapes "
+            f"{tuple(input.shape)} and {tuple(other.shape)}"
+        )
+
+    def part(t: Tensor, i: int) -> Tensor:
+        return t.narrow(d, i, 1)
+
+    x = part(a, 1) * part(b, 2) - part(a, 2) * part(b, 1)
+    y = part(a, 2) * part(b, 0) - part(a, 0) * part(b, 2)
+    z = part(a, 0) * part(b, 1) - part(a, 1) * part(b, 0)
+    return _core.cat([x, y, z], d)
+
+
+def _broadcast(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    x, y = broadcast_tensors(a, b)
+    return x, y
+
+
+def cross_legacy(input: Tensor, other: Tensor, dim: Optional[int] = None) -> Tensor:
+    """``torch.cross``: without ``dim``, the first dimension of length 3."""
+    if dim is None:
+        a, _ = _broadcast(input, other)
+        dim = next((i for i, s in enumerate(a.shape) if s == 3), -1)
+    return cross(input, other, dim=dim)
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """The dot product of vectors along ``dim`` (``torch.linalg.vecdot``); broadcasts."""
+    return (x * y).sum(dim)
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """The ``offset``-th diagonal of the matrices in dims ``dim1``/``dim2``, as the last
+    dimension (``torch.linalg.diagonal``). A copy here (PyTorch's is a view)."""
+    return diagonal_of(A, offset, dim1, dim2)
+
+
+def diagonal_of(A: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """``torch.diagonal`` (defaults ``dim1=0, dim2=1``): permute the two dims last, flatten
+    them, and pick every ``(cols + 1)``-th element (differentiable: an ``index_select``)."""
+    nd = A.ndim
+    if nd < 2:
+        raise ShapeError(f"diagonal: expected a tensor of at least 2 dimensions, got {nd}")
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise InvalidValueError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    rest = [i for i in range(nd) if i not in (d1, d2)]
+    B = A.permute(*rest, d1, d2)
+    rows, cols = B.shape[-2], B.shape[-1]
+    start = offset if offset >= 0 else -offset * cols
+    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    flat = B.reshape(*B.shape[:-2], rows * cols)
+    idx = _core.arange(length, dtype=_core.int64, device=A.device) * (cols + 1) + start
+    return flat.index_select(flat.ndim - 1, idx)
+
+
+def matrix_power(A: Tensor, n: int) -> Tensor:
+    """``A`` multiplied by itself ``n`` times (``torch.linalg.matrix_power``): the identity
+    for 0, powers of ``inv(A)`` for negative ``n``; by repeated squaring."""
+    c.check_matrix("linalg.matrix_power", A, square=True)
+    if not isinstance(n, int):
+        raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
+    if n == 0:
+        eye = c.eye_like(A.shape[-1], A)
+        return eye.expand(*A.shape).contiguous() + 0.0 * A
+    base = inv(A) if n < 0 else A
+    k = abs(n)
+    result: Optional[Tensor] = None
+    while k:
+        if k & 1:
+            result = base if result is None else result @ base
+        k >>= 1
+        if k:
+            base = base @ base
+    assert result is not None
+    return result
+
+
+def _chain_order(dims: Sequence[int]) -> list[list[int]]:
+    """The split table of the cheapest parenthesisation of matrices ``dims[i] x dims[i+1]``."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = -1
+            for k in range(i, j):
+                q = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if cost[i][j] < 0 or q < cost[i][j]:
+                    cost[i][j], split[i][j] = q, k
+    return split
+
+
+def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
+    """The product of a chain of matrices in the cheapest order (``torch.linalg.multi_dot``);
+    the first may be a 1-D row vector and the last a 1-D column vector."""
+    ts = list(tensors)
+    if len(ts) < 2:
+        raise InvalidValueError("multi_dot(): expected at least 2 tensors but got " + str(len(ts)))
+    c.check_float("linalg.multi_dot", *ts)
+    first_vec, last_vec = ts[0].ndim == 1, ts[-1].ndim == 1
+    if first_vec:
+        ts[0] = ts[0].unsqueeze(0)
+    if last_vec:
+        ts[-1] = ts[-1].unsqueeze(-1)
+    for i, t in enumerate(ts):
+        if t.ndim != 2:
+            raise ShapeError(
+                f"multi_dot(): tensor {i} must be 2D"
+                + (" (or 1D as the first or last)" if i in (0, len(ts) - 1) else "")
+                + f" but got {t.ndim}D"
+            )
+    for i in range(len(ts) - 1):
+        if ts[i].shape[1] != ts[i + 1].shape[0]:
+            raise ShapeError(
+                f"multi_dot(): tensors {i} and {i + 1} with shapes {tuple(ts[i].shape)} and "
+                f"{tuple(ts[i + 1].shape)} cannot be multiplied"
+            )
+    dims = [ts[0].shape[0], *(t.shape[1] for t in ts)]
+    split = _chain_order(dims)
+
+    def product(i: int, j: int) -> Tensor:
+        if i == j:
+            return ts[i]
+        k = split[i][j]
+        return product(i, k) @ product(k + 1, j)
+
+    out = product(0, len(ts) - 1)
+    if first_vec:
+        out = out.squeeze(0)
+    if last_vec:
+        out = out.squeeze(-1)
+    return out

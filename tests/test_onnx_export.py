@@ -149,13 +149,110 @@ def test_reading_values_in_forward_raises() -> None:
 
 
 def test_a_size_baked_from_the_dynamic_axis_raises() -> None:
-    class BatchNoise(nn.Module):
+    class BatchPositions(nn.Module):
         def forward(self, x: dm.Tensor) -> dm.Tensor:
-            return x + dm.ones(x.shape[0], 1)
+            return x + dm.arange(x.shape[0]).float().unsqueeze(1)
 
     with pytest.raises(ExportError, match="follows a dynamic axis"):
-        _export(BatchNoise(), dm.randn(2, 3))
-    dm.onnx.export(BatchNoise(), dm.randn(2, 3), io.BytesIO())  # a fixed batch is fine
+        _export(BatchPositions(), dm.randn(2, 3))
+    dm.onnx.export(BatchPositions(), dm.randn(2, 3), io.BytesIO())  # a fixed batch is fine
+
+
+def test_one_valued_constants_sized_by_the_batch_broadcast() -> None:
+    """``zeros(*mask.shape).masked_fill(mask, -inf)`` (MultiheadAttention's boolean key padding
+    mask) and ``x + ones(batch, 1)`` follow the batch in the exported graph."""
+
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x: dm.Tensor, pad: dm.Tensor) -> tuple[dm.Tensor, dm.Tensor]:
+            out, weights = self.mha(x, x, x, key_padding_mask=pad)
+            return out + dm.ones(x.shape[0], 1, 1), weights
+
+    def make(b: int) -> tuple[dm.Tensor, dm.Tensor]:
+        pad = np.zeros((b, 5), dtype=bool)
+        pad[:, -1] = True
+        return dm.randn(b, 5, 16), dm.from_numpy(pad)
+
+    model = Masked().eval()
+    buf = io.BytesIO()
+    dm.onnx.export(model, make(2), buf, input_names=["x", "pad"],
+                   dynamic_axes={"x": [0], "pad": [0]})  # fmt: skip
+    session = ort.InferenceSession(buf.getvalue())
+    x, pad = make(5)
+    got = session.run(None, {"x": x.numpy(), "pad": pad.numpy()})
+    with dm.no_grad():
+        want = model(x, pad)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
+
+
+def test_seq_first_encoder_stack_with_a_causal_mask() -> None:
+    """``nn.TransformerEncoder`` (two layers, a final norm) over ``[S, N, E]`` with a fixed
+    causal mask, the batch on axis 1; softplus with ``beta`` after it."""
+    layer = nn.TransformerEncoderLayer(16, 2, 32)
+    model = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(16)).eval()
+    mask = nn.Transformer.generate_square_subsequent_mask(6)
+
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model
+
+        def forward(self, x: dm.Tensor) -> dm.Tensor:
+            return F.softplus(self.encoder(x, mask=mask), beta=2.0)
+
+    wrapped = Wrapped().eval()
+    buf = io.BytesIO()
+    dm.onnx.export(wrapped, dm.randn(6, 2, 16), buf, dynamic_axes={"input": {1: "batch"}})
+    session = ort.InferenceSession(buf.getvalue())
+    x = dm.randn(6, 5, 16)
+    (got,) = session.run(None, {"input": x.numpy()})
+    with dm.no_grad():
+        np.testing.assert_allclose(got, wrapped(x).numpy(), atol=1e-5)
+
+
+class WordLM(nn.Module):
+    """PyTorch's examples/word_language_model RNNModel (seq-first, hidden state in and out)."""
+
+    def __init__(self, kind: str, ntoken: int = 30, nhid: int = 10, nlayers: int = 2) -> None:
+        super().__init__()
+        self.ntoken, self.kind = ntoken, kind
+        self.drop, self.encoder = nn.Dropout(0.5), nn.Embedding(ntoken, 8)
+        if kind in ("LSTM", "GRU"):
+            self.rnn = getattr(nn, kind)(8, nhid, nlayers, dropout=0.5)
+        else:
+            self.rnn = nn.RNN(8, nhid, nlayers, nonlinearity=kind, dropout=0.5)
+        self.decoder = nn.Linear(nhid, ntoken)
+
+    def forward(self, input: dm.Tensor, hidden: Any) -> tuple[dm.Tensor, Any]:
+        output, hidden = self.rnn(self.drop(self.encoder(input)), hidden)
+        decoded = self.decoder(self.drop(output)).view(-1, self.ntoken)
+        return F.log_softmax(decoded, dim=1), hidden
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "tanh", "relu"])
+def test_word_language_model_exports_with_its_hidden_state(kind: str) -> None:
+    """As its main.py does: ``torch.onnx.export(model, (dummy_input, hidden), path)``."""
+    model = WordLM(kind).eval()
+    seq_len, batch = 5, 3
+    dummy = dm.LongTensor(seq_len * batch).zero_().view(-1, batch)
+    shape = (2, batch, 10)
+    hidden: Any = (dm.zeros(*shape), dm.zeros(*shape)) if kind == "LSTM" else dm.zeros(*shape)
+    buf = io.BytesIO()
+    dm.onnx.export(model, (dummy, hidden), buf)
+    session = ort.InferenceSession(buf.getvalue())
+    x = dm.randint(0, 30, (seq_len, batch))
+    states = [dm.randn(*shape) for _ in range(2 if kind == "LSTM" else 1)]
+    feed = dict(zip((i.name for i in session.get_inputs()), (t.numpy() for t in [x, *states])))
+    got = session.run(None, feed)
+    with dm.no_grad():
+        out, h = model(x, tuple(states) if kind == "LSTM" else states[0])
+    want = [out, *(h if kind == "LSTM" else (h,))]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-5)
 
 
 def test_wrappers_are_removed_after_export() -> None:

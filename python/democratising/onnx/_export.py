@@ -14,8 +14,8 @@ from .._extras import require
 from ..errors import ExportError
 from . import _layers  # noqa: F401  (registers the layer converters)
 from ._graph import Graph
-from ._ops import converter_for
-from ._trace import Call, Tracer, Value, tensors_in
+from ._ops import ELEMENTWISE, converter_for
+from ._trace import Call, Tracer, Value, _map, tensors_in
 
 __all__ = ["export"]
 
@@ -29,15 +29,17 @@ DynamicAxes = dict[str, Union[dict[int, str], list[int]]]
 
 
 def _trace(
-    model: Any, inputs: list[Tensor], kwargs: dict[str, Any]
+    model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Tracer, list[Value], Any]:
+    """One traced forward of ``model(*args, **kwargs)``; the tensors in ``args`` (nested
+    tuples and lists too, as an LSTM's ``(h, c)``) are the graph inputs, in order."""
     from .. import nn
     from .._grad_mode import no_grad
 
-    tracer = Tracer({nn.LSTM: "nn.LSTM", nn.GRU: "nn.GRU"})
+    tracer = Tracer({nn.LSTM: "nn.LSTM", nn.GRU: "nn.GRU", nn.RNN: "nn.RNN"})
     with no_grad(), tracer.active():
-        values = [tracer.value(t) for t in inputs]
-        out = model(*inputs, **kwargs)
+        values = [tracer.value(t) for t in tensors_in(args)]
+        out = model(*args, **kwargs)
     return tracer, values, out
 
 
@@ -49,18 +51,53 @@ def _grown(t: Tensor, axes: list[int]) -> Tensor:
     return _core.from_numpy(np.ascontiguousarray(a))
 
 
-def _fixed(obj: Any) -> Any:
+def _fixed(obj: Any, loose: bool = False) -> Any:
     """A call's arguments as compared between the two traces: traced values as placeholders,
-    constant tensors as their shapes, numbers and sizes as they are."""
+    constant tensors as their shapes (their ranks when ``loose``), numbers and sizes as they
+    are."""
     if isinstance(obj, Value):
         return "<traced>"
     if isinstance(obj, Tensor):
-        return ("<constant>", tuple(obj.shape))
+        return ("<constant>", obj.ndim if loose else tuple(obj.shape))
     if isinstance(obj, (list, tuple)):
-        return tuple(_fixed(o) for o in obj)
+        return tuple(_fixed(o, loose) for o in obj)
     if isinstance(obj, dict):
-        return tuple((k, _fixed(v)) for k, v in obj.items())
+        return tuple((k, _fixed(v, loose)) for k, v in obj.items())
     return obj
+
+
+def _uniform_constants(c1: Call, c2: Call) -> Optional[dict[int, tuple[int, ...]]]:
+    """For an element-wise op given a constant whose shape follows a dynamic axis (``zeros(
+    *mask.shape).masked_fill(mask, ...)``): when every such constant holds one value and a
+    traced operand gives the output that axis, the constants shrunk to size 1 along those axes
+    (``id`` -> axes) broadcast to the same result; else ``None``."""
+    if c1.op not in ELEMENTWISE or _fixed(c1.args, True) != _fixed(c2.args, True):
+        return None
+    shrink: dict[int, tuple[int, ...]] = {}
+    out = c1.outputs[0]
+    traced = tensors_in_values(c1.args)
+    for a, b in zip(tensors_in(c1.args), tensors_in(c2.args)):
+        if tuple(a.shape) == tuple(b.shape):
+            continue
+        arr = a.detach().cpu().numpy()
+        if arr.size == 0 or not np.all(arr == arr.flat[0]):
+            return None
+        axes = tuple(i for i, (x, y) in enumerate(zip(a.shape, b.shape)) if x != y)
+        for i in axes:
+            k = i - a.ndim + len(out.shape)
+            sizes = (out.shape[k], out.shape2[k])
+            if not any(
+                0 <= k - len(out.shape) + len(v.shape)
+                and (
+                    v.shape[k - len(out.shape) + len(v.shape)],
+                    v.shape2[k - len(out.shape) + len(v.shape)],
+                )
+                == sizes
+                for v in traced
+            ):
+                return None
+        shrink[id(a)] = axes
+    return shrink
 
 
 def _align(first: Tracer, second: Tracer) -> None:
@@ -75,14 +112,18 @@ def _align(first: Tracer, second: Tracer) -> None:
             "the forward runs different ops when a dynamic axis changes size (first difference "
             f"at op {at}: {ops1[at : at + 1]} vs {ops2[at : at + 1]}); it cannot be one ONNX graph"
         )
+    for v1, v2 in zip(first.created, second.created):
+        v1.shape2 = v2.shape
     for c1, c2 in zip(first.calls, second.calls):
-        if c1.op not in _SIZED_OPS and _fixed((c1.args, c1.kwargs)) != _fixed((c2.args, c2.kwargs)):
+        if c1.op in _SIZED_OPS or _fixed((c1.args, c1.kwargs)) == _fixed((c2.args, c2.kwargs)):
+            continue
+        shrink = _uniform_constants(c1, c2)
+        if shrink is None:
             raise ExportError(
                 f"{c1.op} takes a size or constant that follows a dynamic axis; ONNX needs it "
                 "fixed here (export without that dynamic axis, or compute it from tensor ops)"
             )
-    for v1, v2 in zip(first.created, second.created):
-        v1.shape2 = v2.shape
+        first.shrink.update(shrink)
 
 
 def _names(given: Optional[list[str]], n: int, stem: str) -> list[str]:
@@ -170,20 +211,23 @@ def export(
     if args and isinstance(args[-1], dict):
         call_kwargs.update(args[-1])
         args = args[:-1]
-    if not all(isinstance(a, Tensor) for a in args):
-        raise ExportError("export: args must be tensors (a tuple of them, a dict of kwargs last)")
-    inputs = list(args)
+    inputs = tensors_in(args)
+    if not inputs:
+        raise ExportError(
+            "export: args hold no tensor (a tensor, or a tuple of them and of "
+            "tuples of them, with a dict of keyword arguments last)"
+        )
     dynamic_axes = dynamic_axes or {}
     was_training = getattr(model, "training", False)
     if was_training:
         model.eval()
     try:
-        tracer, in_values, out = _trace(model, inputs, call_kwargs)
+        tracer, in_values, out = _trace(model, args, call_kwargs)
         in_names = _names(input_names, len(inputs), "input")
         grow = [sorted(_axes(dynamic_axes, n)) for n in in_names]
         if any(grow):
-            grown = [_grown(t, ax) if ax else t for t, ax in zip(inputs, grow)]
-            second, _, _ = _trace(model, grown, call_kwargs)
+            grown = {id(t): _grown(t, ax) for t, ax in zip(inputs, grow) if ax}
+            second, _, _ = _trace(model, _map(args, lambda t: grown.get(id(t), t)), call_kwargs)
             _align(tracer, second)
         else:
             for v in tracer.created:

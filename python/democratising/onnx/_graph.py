@@ -75,6 +75,8 @@ class Graph:
                 return hit[1]
             with self._tracer.quiet():
                 arr = x.detach().cpu().numpy()
+            for axis in self._tracer.shrink.get(id(x), ()):
+                arr = arr.take([0], axis=axis)  # one value: broadcasts along the dynamic axis
             name = self._params.get(id(x)) or self.fresh("const")
             self.initializers.append(self.onnx.numpy_helper.from_array(np.array(arr), name))
             self._consts[id(x)] = (x, name)

@@ -160,7 +160,8 @@ def _attention(g: Graph, c: Call) -> None:
 
 # ---- recurrent layers ----------------------------------------------------------------------
 
-_GATE_ORDER = {"nn.LSTM": [0, 3, 1, 2], "nn.GRU": [1, 0, 2]}  # PyTorch blocks in ONNX order
+# PyTorch's gate blocks in ONNX's order
+_GATE_ORDER = {"nn.LSTM": [0, 3, 1, 2], "nn.GRU": [1, 0, 2], "nn.RNN": [0]}
 
 
 def _gates(g: Graph, tensors: list[Any], order: list[int]) -> str:
@@ -182,7 +183,7 @@ def _rnn(g: Graph, c: Call) -> None:
     if len(x.shape) != 3:
         raise ExportError(f"{c.op}: only batched 3-D inputs are exported")
     hx = arg(c, 1, "hx")
-    states = [] if hx is None else ([hx] if c.op == "nn.GRU" else list(hx))
+    states = [] if hx is None else (list(hx) if c.op == "nn.LSTM" else [hx])
     order = _GATE_ORDER[c.op]
     d = 2 if m.bidirectional else 1
     h = m.hidden_size
@@ -209,6 +210,8 @@ def _rnn(g: Graph, c: Call) -> None:
             attrs["direction"] = "bidirectional"
         if c.op == "nn.GRU":
             attrs["linear_before_reset"] = 1
+        if c.op == "nn.RNN":
+            attrs["activations"] = [m.nonlinearity.capitalize()] * d
         outs = g.node(c.op.split(".")[1], ins, n_out=1 + len(finals), **attrs)
         # Y [T, D, N, H] -> [T, N, D*H]
         y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])[0]
@@ -236,5 +239,6 @@ for _key, _fn in {
     "_core._scaled_dot_product_attention": _attention,
     "nn.LSTM": _rnn,
     "nn.GRU": _rnn,
+    "nn.RNN": _rnn,
 }.items():
     CONVERTERS[_key] = _fn

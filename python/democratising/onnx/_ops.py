@@ -15,7 +15,7 @@ from ..errors import ExportError
 from ._graph import Graph, arg
 from ._trace import Call, Value
 
-__all__ = ["CONVERTERS", "converter_for"]
+__all__ = ["CONVERTERS", "ELEMENTWISE", "converter_for"]
 
 Converter = Callable[[Graph, Call], None]
 CONVERTERS: dict[str, Converter] = {}
@@ -45,6 +45,10 @@ _REFLECTED = {
 }  # fmt: skip
 _REDUCE = {"mean": "ReduceMean", "sum": "ReduceSum", "amax": "ReduceMax",
            "amin": "ReduceMin", "logsumexp": "ReduceLogSumExp", "prod": "ReduceProd"}  # fmt: skip
+# Broadcasting ops: a one-valued constant operand may shrink to size 1 (``_export._align``).
+ELEMENTWISE = frozenset(
+    f"Tensor.{k}" for k, v in {**_BINARY, **_REFLECTED}.items() if v != "MatMul"
+) | {"Tensor.masked_fill", "Tensor.where", "_core.where"}
 _CASTS = ("to", "float", "double", "half", "long", "int", "bool", "type_as", "type")
 _RESHAPES = ("reshape", "view", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as")
 _SOFTMAX = {"softmax": "Softmax", "log_softmax": "LogSoftmax"}
@@ -161,6 +165,17 @@ def _gelu(g: Graph, c: Call) -> None:
         core = g.node("Erf", [g.node("Div", [x.name, g.name(math.sqrt(2.0), like=x)])[0]])[0]
     one_plus = g.node("Add", [core, g.name(1.0, like=x)])[0]
     g.node("Mul", [g.node("Mul", [x.name, half])[0], one_plus], _out(c))
+
+
+def _softplus(g: Graph, c: Call) -> None:
+    """``log(1 + exp(beta * x)) / beta`` (ONNX's Softplus has no ``threshold``: above it
+    PyTorch returns ``x``, which the formula matches to float precision)."""
+    x, beta = c.args[0], float(arg(c, 1, "beta", 1.0))
+    if beta == 1.0:
+        g.node("Softplus", [g.name(x)], _out(c))
+        return
+    scaled = g.node("Mul", [g.name(x), g.name(beta, like=x)])[0]
+    g.node("Div", [g.node("Softplus", [scaled])[0], g.name(beta, like=x)], _out(c))
 
 
 def _silu(g: Graph, c: Call) -> None:
@@ -309,7 +324,7 @@ _register(("index_select",), _index_select)
 _register(("F.embedding",), _embedding)
 _register(("leaky_relu",), _activation("LeakyRelu", alpha=(1, "negative_slope", 0.01)))
 _register(("elu",), _activation("Elu", alpha=(1, "alpha", 1.0)))
-_register(("softplus",), _activation("Softplus"))
+_register(("softplus",), _softplus)
 
 
 def converter_for(op: str) -> Converter:

@@ -109,6 +109,8 @@ class Tracer:
         self.calls: list[Call] = []
         self.values: dict[int, tuple[Tensor, Value]] = {}
         self.created: list[Value] = []
+        # constants of element-wise ops stored with these axes cut to size 1 (``_align``)
+        self.shrink: dict[int, tuple[int, ...]] = {}
         self.depth = 0
         self._module_types = module_types
         self._counter = 0

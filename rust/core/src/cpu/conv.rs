@@ -1,6 +1,6 @@
-//! 2-D convolution on the host as im2col + GEMM per sample (parallel over the batch), with a
-//! backward that recomputes the columns instead of keeping them, so memory stays at one column
-//! buffer per thread.
+//! 2-D convolution on the host as im2col + GEMM (parallel over the batch; samples with small
+//! outputs stacked side by side into one GEMM), with a backward that recomputes the columns
+//! instead of keeping them, so memory stays at a few column buffers per thread.
 
 use super::im2col::{col2im, im2col};
 use super::matmul::gemm_slices;
@@ -73,9 +73,42 @@ fn sample_runs(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Forward pass: per sample, im2col into a per-thread buffer (which stays in cache) and one
-/// GEMM per group writing the output block in place. The backward recomputes the columns,
-/// which costs less than writing and re-reading them through memory.
+/// Output positions a GEMM should at least cover: a 4x4 or 1x1 output alone (the small end
+/// of a GAN, a transposed convolution's first layer) makes a GEMV-shaped product whose packing
+/// costs more than its arithmetic, so such samples are stacked side by side into one GEMM.
+const MIN_GEMM_COLS: usize = 256;
+
+/// Samples per GEMM for outputs of `cols` positions, in a run of `len` samples.
+fn block_len(cols: usize, len: usize) -> usize {
+    (MIN_GEMM_COLS / cols.max(1)).clamp(1, len.max(1))
+}
+
+/// Copies sample `j`'s `[rows, cols]` block into columns `j * cols..` of the `[rows, b * cols]`
+/// matrix `wide` (`into`), or back out of it.
+fn stack_columns<T: Copy>(
+    wide: &mut [T],
+    one: &mut [T],
+    rows: usize,
+    cols: usize,
+    j: usize,
+    b: usize,
+    into: bool,
+) {
+    for r in 0..rows {
+        let w = &mut wide[r * b * cols + j * cols..][..cols];
+        let o = &mut one[r * cols..][..cols];
+        if into {
+            w.copy_from_slice(o);
+        } else {
+            o.copy_from_slice(w);
+        }
+    }
+}
+
+/// Forward pass: per block of samples, im2col into per-thread buffers (which stay in cache),
+/// side by side when the output is small, and one GEMM per group; the output starts as the
+/// bias. The backward recomputes the columns, which costs less than writing and re-reading
+/// them through memory.
 fn forward<T: Float>(
     x: &[T],
     w: &[T],
@@ -87,19 +120,47 @@ fn forward<T: Float>(
     let xsz = g.c * g.h * g.w;
     let per_out = g.o * cols;
     let extras = vec![(); runs.len()];
-    fill_runs(runs, per_out, extras, |(s0, _), o, ()| {
+    fill_runs(runs, per_out, extras, |(s0, s1), o, ()| {
+        // Each output channel's row starts as its bias (or zero), then the GEMMs add.
+        let o = init_rows(o, cols, |r| bias.map_or(T::zero(), |b| b[r % g.o.max(1)]));
+        let bmax = block_len(cols, s1 - s0);
         let mut col = vec![T::zero(); kr * cols];
-        for (k, dst) in o.chunks_mut(per_out.max(1)).enumerate() {
-            let xs = &x[(s0 + k) * xsz..][..xsz];
-            // Each output channel's row starts as its bias (or zero), then the GEMMs add.
-            let dst = init_rows(dst, cols, |oc| bias.map_or(T::zero(), |b| b[oc]));
+        let mut wide = vec![T::zero(); if bmax > 1 { kr * bmax * cols } else { 0 }];
+        let mut outb = vec![T::zero(); if bmax > 1 { og * bmax * cols } else { 0 }];
+        for k0 in (0..s1 - s0).step_by(bmax) {
+            let b = bmax.min(s1 - s0 - k0);
             for grp in 0..g.s.groups {
-                im2col(xs, g, grp, &mut col);
-                let dst = &mut dst[grp * og * cols..][..og * cols];
-                // out_g [og, cols] (+)= W_g [og, kr] @ col [kr, cols]
                 let wg = &w[grp * og * kr..][..og * kr];
-                let acc = bias.is_some();
-                gemm_slices(og, cols, kr, wg, (kr, 1), &col, (cols, 1), dst, acc);
+                if b == 1 {
+                    im2col(&x[(s0 + k0) * xsz..][..xsz], g, grp, &mut col);
+                    // out_g [og, cols] += W_g [og, kr] @ col [kr, cols]
+                    let dst = &mut o[k0 * per_out + grp * og * cols..][..og * cols];
+                    gemm_slices(og, cols, kr, wg, (kr, 1), &col, (cols, 1), dst, true);
+                    continue;
+                }
+                let bw = b * cols;
+                for j in 0..b {
+                    im2col(&x[(s0 + k0 + j) * xsz..][..xsz], g, grp, &mut col);
+                    stack_columns(&mut wide, &mut col, kr, cols, j, b, true);
+                }
+                gemm_slices(
+                    og,
+                    bw,
+                    kr,
+                    wg,
+                    (kr, 1),
+                    &wide[..kr * bw],
+                    (bw, 1),
+                    &mut outb[..og * bw],
+                    false,
+                );
+                for j in 0..b {
+                    for oc in 0..og {
+                        let dst = &mut o[(k0 + j) * per_out + (grp * og + oc) * cols..][..cols];
+                        let src = &outb[oc * bw + j * cols..][..cols];
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                    }
+                }
             }
         }
     })
@@ -154,11 +215,12 @@ struct Partial<T> {
 }
 
 /// Returns (dx, dw, db) for float type T, in one pass over each thread's run of samples, all
-/// per sample from buffers that stay in cache:
+/// per block of samples (side by side when the output is small, as in the forward) from buffers
+/// that stay in cache:
 /// - bias: row sums of the output gradients;
 /// - weight: im2col again and `dW_g^T [kr, og] += col @ gy_g^T` (measured: faster than one
 ///   long GEMM over the run's gathered columns, even for thin kernels, as nothing is gathered);
-/// - input: `col = W_g^T @ gy_g`, then col2im into the sample's gradient.
+/// - input: `col = W_g^T @ gy_g`, then col2im into each sample's gradient.
 ///
 /// Runs' partial weight/bias gradients are summed at the end.
 #[allow(clippy::too_many_arguments)]
@@ -189,31 +251,82 @@ fn backward<T: Float>(
                 *b += row_sum(&gy[(ni * g.o + oc) * cols..][..cols]);
             }
         }
+        // The samples' input gradients start at zero; col2im adds every group into them.
+        let dxr = init_rows(dxr, xsz, |_| T::zero());
         if !need_w && !need_x {
             return;
         }
-        let mut col = vec![T::zero(); if need_w { kr * cols } else { 0 }];
+        let bmax = block_len(cols, s1 - s0);
+        let wide_len = kr * bmax * cols;
+        let mut col = vec![T::zero(); kr * cols];
+        let mut wide = vec![T::zero(); if need_w { wide_len } else { 0 }];
+        let mut colx = vec![T::zero(); if need_x { wide_len } else { 0 }];
+        let mut gyb = vec![T::zero(); if bmax > 1 { og * bmax * cols } else { 0 }];
         let mut dwt = vec![T::zero(); if need_w { wsz } else { 0 }];
-        let mut colx = vec![T::zero(); if need_x { kr * cols } else { 0 }];
-        // Empty without an input gradient.
-        let mut dx_samples = dxr.chunks_mut(xsz.max(1));
-        for ni in s0..s1 {
-            let xs = &x[ni * xsz..][..xsz];
-            // The sample's input gradient starts at zero; col2im adds every group into it.
-            let mut dxs = dx_samples.next().map(|d| init_rows(d, xsz, |_| T::zero()));
+        for k0 in (0..s1 - s0).step_by(bmax) {
+            let b = bmax.min(s1 - s0 - k0);
+            let bw = b * cols;
             for grp in 0..g.s.groups {
-                let gyg = &gy[(ni * g.o + grp * og) * cols..][..og * cols];
+                // gy_g for the block, [og, b * cols] (the sample's own block when alone).
+                let gy_at = |j: usize| (s0 + k0 + j) * g.o * cols + grp * og * cols;
+                let gyg: &[T] = if b == 1 {
+                    &gy[gy_at(0)..][..og * cols]
+                } else {
+                    for j in 0..b {
+                        for oc in 0..og {
+                            let src = &gy[gy_at(j) + oc * cols..][..cols];
+                            gyb[oc * bw + j * cols..][..cols].copy_from_slice(src);
+                        }
+                    }
+                    &gyb[..og * bw]
+                };
                 if need_w {
-                    im2col(xs, g, grp, &mut col);
-                    // dW_g^T [kr, og] += col [kr, cols] @ gy_g^T [cols, og]
+                    for j in 0..b {
+                        let xs = &x[(s0 + k0 + j) * xsz..][..xsz];
+                        if b == 1 {
+                            im2col(xs, g, grp, &mut wide[..kr * cols]);
+                        } else {
+                            im2col(xs, g, grp, &mut col);
+                            stack_columns(&mut wide, &mut col, kr, cols, j, b, true);
+                        }
+                    }
+                    // dW_g^T [kr, og] += col [kr, bw] @ gy_g^T [bw, og]
                     let dst = &mut dwt[grp * kr * og..][..kr * og];
-                    gemm_slices(kr, og, cols, &col, (cols, 1), gyg, (1, cols), dst, true);
+                    gemm_slices(
+                        kr,
+                        og,
+                        bw,
+                        &wide[..kr * bw],
+                        (bw, 1),
+                        gyg,
+                        (1, bw),
+                        dst,
+                        true,
+                    );
                 }
-                if let Some(dxs) = dxs.as_deref_mut() {
-                    // col = W_g^T [kr, og] @ gy_g [og, cols]
+                if need_x {
+                    // col = W_g^T [kr, og] @ gy_g [og, bw]
                     let wg = &w[grp * og * kr..][..og * kr];
-                    gemm_slices(kr, cols, og, wg, (1, kr), gyg, (cols, 1), &mut colx, false);
-                    col2im(&colx, g, grp, dxs);
+                    gemm_slices(
+                        kr,
+                        bw,
+                        og,
+                        wg,
+                        (1, kr),
+                        gyg,
+                        (bw, 1),
+                        &mut colx[..kr * bw],
+                        false,
+                    );
+                    for j in 0..b {
+                        let dxs = &mut dxr[(k0 + j) * xsz..][..xsz];
+                        if b == 1 {
+                            col2im(&colx[..kr * cols], g, grp, dxs);
+                        } else {
+                            stack_columns(&mut colx, &mut col, kr, cols, j, b, false);
+                            col2im(&col, g, grp, dxs);
+                        }
+                    }
                 }
             }
         }

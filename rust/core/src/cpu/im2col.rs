@@ -58,8 +58,23 @@ fn taps(g: &Geom, group: usize) -> impl Iterator<Item = (usize, Option<Window>)>
     })
 }
 
+/// Whether a group's columns are its input itself: one output position whose window is the
+/// whole unpadded image (the small end of a GAN: 4x4 -> 1x1, and the transposed 1x1 -> 4x4).
+fn whole_image(g: &Geom) -> bool {
+    g.ho == 1
+        && g.wo == 1
+        && g.s.padding == (0, 0)
+        && g.s.dilation == (1, 1)
+        && (g.kh, g.kw) == (g.h, g.w)
+}
+
 /// Fills `col` (`[C/g*kh*kw, Ho*Wo]`) from one sample's group of channels `x`.
 pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
+    if whole_image(g) {
+        let kr = g.krows();
+        col[..kr].copy_from_slice(&x[group * kr..][..kr]);
+        return;
+    }
     let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
     let cols = g.ho * wo;
     for (row, window) in taps(g, group) {
@@ -107,6 +122,12 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
 /// Adds `col` (`[C/g*kh*kw, Ho*Wo]`, rows packed) back into one sample's group of input-
 /// gradient channels `dx`: the adjoint of `im2col`.
 pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) {
+    if whole_image(g) {
+        let kr = g.krows();
+        let d = &mut dx[group * kr..][..kr];
+        d.iter_mut().zip(&col[..kr]).for_each(|(d, &c)| *d += c);
+        return;
+    }
     let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
     let cols = g.ho * wo;
     for (row, window) in taps(g, group) {

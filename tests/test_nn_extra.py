@@ -528,3 +528,14 @@ def test_every_public_functional_taking_a_tensor_checks_it() -> None:
         if first is not None and first.annotation == "Tensor":
             with pytest.raises(TypeError, match="must be Tensor, not int"):
                 fn(5, *([None] * (len(inspect.signature(fn).parameters) - 1)))
+
+
+def test_binary_cross_entropy_gradient_is_finite_at_saturated_probabilities() -> None:
+    """PyTorch's backward ``(x - y) / max(x (1 - x), 1e-12)``: a sigmoid saturated to exactly
+    0 or 1 gives a large finite gradient, not NaN (the clamped logs' 0 * inf)."""
+    x = dm.tensor([0.0, 1.0, 0.25], requires_grad=True)
+    y = dm.tensor([1.0, 0.0, 1.0])
+    loss = F.binary_cross_entropy(x, y, reduction="sum")
+    assert abs(loss.item() - (200.0 - np.log(0.25))) < 1e-4
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [-1e12, 1e12, -4.0], rtol=1e-6)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._function import Function, FunctionCtx
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
@@ -464,6 +465,29 @@ def smooth_l1_loss(
     return _reduce(0.5 * quad * quad / beta + (d - quad), reduction)
 
 
+def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``log(x)`` and ``log(1 - x)``, each clamped to ``>= -100`` as PyTorch does."""
+    return x.log().clamp(min=-100.0), (1.0 - x).log().clamp(min=-100.0)
+
+
+class _BinaryCrossEntropy(Function):
+    """The elementwise ``-[y log(x) + (1-y) log(1-x)]`` with PyTorch's backward ``(x - y) /
+    max(x (1 - x), 1e-12)``: finite where ``x`` is exactly 0 or 1 (a saturated sigmoid), where
+    differentiating the clamped logs would give ``0 * inf = NaN``."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, y)
+        log_x, log_1mx = _clamped_logs(x)
+        return -(y * log_x + (1.0 - y) * log_1mx)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        x, y = ctx.saved_tensors
+        log_x, log_1mx = _clamped_logs(x)
+        return g * (x - y) / (x * (1.0 - x)).clamp(min=1e-12), g * (log_1mx - log_x)
+
+
 @_takes_legacy_reduction
 def binary_cross_entropy(
     input: Tensor,
@@ -478,9 +502,7 @@ def binary_cross_entropy(
             f"Using a target size ({tuple(target.shape)}) that is different to the input size "
             f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
-    log_x = input.log().clamp(min=-100.0)
-    log_1mx = (1.0 - input).log().clamp(min=-100.0)
-    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

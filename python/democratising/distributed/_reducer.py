@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -119,7 +119,60 @@ def _grad_array(g: Tensor) -> np.ndarray:
     return np.asarray(g.numpy())
 
 
-class GradientReducer:
+class GradRound:
+    """Per-parameter gradient hooks feeding a per-backward "round" (DDP's and ZeRO's reducers)."""
+
+    params: list[Tensor]
+    _handles: list[Any]
+    _ready: list[bool]
+    fresh: bool
+    enabled: bool
+    round_open: bool
+
+    def register_hooks(self) -> None:
+        for i, p in enumerate(self.params):
+            self._handles.append(p.register_post_accumulate_grad_hook(self._make_hook(i)))
+
+    def remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _make_hook(self, i: int) -> Callable[[Tensor], None]:
+        def hook(_: Tensor) -> None:
+            self._on_grad_ready(i)
+
+        return hook
+
+    def _on_grad_ready(self, i: int) -> None:
+        raise NotImplementedError
+
+    def _open_round(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> list[str]:
+        raise NotImplementedError
+
+    def _mark_ready(self, i: int, end_of_backward: Callable[[], Any]) -> bool:
+        """Marks parameter ``i``'s gradient ready, opening a round (with ``end_of_backward``
+        queued) if none is open; False when reduction is off."""
+        self.fresh = False
+        if not self.enabled:
+            return False
+        if self.round_open and self._ready[i]:
+            # A round left open by an earlier backward pass (one that raised before its
+            # end-of-backward callback ran): complete it, keeping this parameter's new local sum.
+            local = self.params[i].grad
+            self.finish()
+            self.params[i].grad = local
+        if not self.round_open:
+            self._open_round()
+            autograd.queue_callback(end_of_backward)
+        self._ready[i] = True
+        return True
+
+
+class GradientReducer(GradRound):
     """Owns the buckets and the per-backward "round" state of one DDP model."""
 
     def __init__(
@@ -177,35 +230,9 @@ class GradientReducer:
 
     # ---- hooks -------------------------------------------------------------------------------
 
-    def register_hooks(self) -> None:
-        for i, p in enumerate(self.params):
-            self._handles.append(p.register_post_accumulate_grad_hook(self._make_hook(i)))
-
-    def remove_hooks(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-
-    def _make_hook(self, i: int) -> Any:
-        def hook(_: Tensor) -> None:
-            self._on_grad_ready(i)
-
-        return hook
-
     def _on_grad_ready(self, i: int) -> None:
-        self.fresh = False
-        if not self.enabled:
+        if not self._mark_ready(i, self._end_of_backward):
             return
-        if self.round_open and self._ready[i]:
-            # A round left open by an earlier backward pass (one that raised before its
-            # end-of-backward callback ran): complete it, keeping this parameter's new local sum.
-            local = self.params[i].grad
-            self.finish()
-            self.params[i].grad = local
-        if not self.round_open:
-            self._open_round()
-            autograd.queue_callback(self._end_of_backward)
-        self._ready[i] = True
         b, off = self.location[i]
         self._pack(i, b, off, self._scale)
         b.pending -= 1

@@ -47,12 +47,13 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .. import _core, autograd
+from .. import _core
 from .._core import Tensor
 from ..errors import DistributedError
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..optim.optimizer import Optimizer
+from ._reducer import GradRound
 from .reduce_op import ReduceOp
 from .world import World
 
@@ -160,7 +161,7 @@ class Segment:
         )
 
 
-class ZeroReducer:
+class ZeroReducer(GradRound):
     """Flat parameter/gradient buffers and the per-backward gradient round of one model."""
 
     def __init__(
@@ -300,33 +301,9 @@ class ZeroReducer:
 
     # ---- hooks -------------------------------------------------------------------------------
 
-    def register_hooks(self) -> None:
-        for i, p in enumerate(self.params):
-            self._handles.append(p.register_post_accumulate_grad_hook(self._make_hook(i)))
-
-    def remove_hooks(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-
-    def _make_hook(self, i: int) -> Callable[[Tensor], None]:
-        def hook(_: Tensor) -> None:
-            self._on_grad_ready(i)
-
-        return hook
-
     def _on_grad_ready(self, i: int) -> None:
-        self.fresh = False
-        if not self.enabled:
+        if not self._mark_ready(i, self.finish):
             return
-        if self.round_open and self._ready[i]:
-            local = self.params[i].grad
-            self.finish()
-            self.params[i].grad = local
-        if not self.round_open:
-            self._open_round()
-            autograd.queue_callback(self.finish)
-        self._ready[i] = True
         self._pack(i)
         if self.deterministic:
             return

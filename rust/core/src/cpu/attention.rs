@@ -355,13 +355,16 @@ fn combine_rows<T: Float>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T]
         if c.iter().all(|&v| v == T::zero()) {
             continue;
         }
+        // Rows sliced to `w` up front: with every length known, the loop over `d` has no
+        // bounds checks and vectorises (indexing `x[r * w + d]` kept it scalar).
+        let xr: [&[T]; RB] = std::array::from_fn(|r| &x[r * w..(r + 1) * w]);
         let o = &mut out[t * w..(t + 1) * w];
-        for (d, od) in o.iter_mut().enumerate() {
-            let mut sum = c[0] * x[d];
-            for (r, &cr) in c.iter().enumerate().skip(1) {
-                sum += cr * x[r * w + d];
+        for d in 0..w {
+            let mut sum = c[0] * xr[0][d];
+            for r in 1..RB {
+                sum += c[r] * xr[r][d];
             }
-            *od += sum;
+            o[d] += sum;
         }
     }
 }

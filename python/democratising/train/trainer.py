@@ -1048,6 +1048,14 @@ class Trainer:
                 batches = itertools.islice(iter(loader), skip, None)
             if bar is not None:
                 bar.update(skip)
+
+        def save_here() -> Optional[Path]:
+            """The mid-epoch checkpoint after batch ``i`` (``checkpoint_every_n_steps``, Ctrl-C)."""
+            sums = [total, count, seen, correct]
+            return self._save_mid_epoch(
+                epoch_start, i + 1, sums, classes, time.perf_counter() - start
+            )
+
         for i, batch in enumerate(batches, skip):
             if training_step is not None:
                 with self._amp_context():
@@ -1099,13 +1107,7 @@ class Trainer:
                 if notes is not None:
                     notes.step(self.global_step, epoch)
                 if every_n is not None and self.global_step % every_n == 0:
-                    self._save_mid_epoch(
-                        epoch_start,
-                        i + 1,
-                        [total, count, seen, correct],
-                        classes,
-                        time.perf_counter() - start,
-                    )
+                    save_here()
             if guard is not None and pending == 0:
                 asked = guard.requested
                 if multi:
@@ -1115,13 +1117,7 @@ class Trainer:
                 if asked:
                     if bar is not None:
                         bar.close()
-                    self._save_interrupted(
-                        epoch_start,
-                        i + 1,
-                        [total, count, seen, correct],
-                        classes,
-                        time.perf_counter() - start,
-                    )
+                    self._save_interrupted(save_here)
                     raise _InterruptedError
         if pending:  # an iterable without len(): apply what is left
             self._optimizer_step()
@@ -1157,18 +1153,11 @@ class Trainer:
         else:
             self.interrupt_checkpoint = ckpt.save(self, name)
 
-    def _save_interrupted(
-        self,
-        loader_state: Any,
-        batch: int,
-        sums: list[float],
-        classes: bool,
-        elapsed: float,
-    ) -> None:
-        """After Ctrl-C: a checkpoint at this step (rank 0, into the run's checkpoint folder)
-        that a resume continues from the next batch of this epoch."""
+    def _save_interrupted(self, save_here: Callable[[], Optional[Path]]) -> None:
+        """After Ctrl-C: a checkpoint at this step (rank 0, into the run's checkpoint folder,
+        written by ``save_here``) that a resume continues from the next batch of this epoch."""
         self.interrupted = True
-        path = self._save_mid_epoch(loader_state, batch, sums, classes, elapsed)
+        path = save_here()
         if path is not None:
             self.interrupt_checkpoint = path
 

@@ -45,16 +45,21 @@ def cli_defaults() -> TrainingConfig:
     return TrainingConfig.from_dict(CLI_DEFAULTS)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="TrainingConfig as .toml or .json")
+def _add_set_argument(p: argparse.ArgumentParser, example: str = "") -> None:
+    """The repeatable ``--set KEY=VALUE`` config override (into ``args.overrides``)."""
     p.add_argument(
         "--set",
         metavar="KEY=VALUE",
         action="append",
         default=[],
         dest="overrides",
-        help="override a config value, e.g. --set optimizer.weight_decay=1e-4 (repeatable)",
+        help=f"override a config value{example} (repeatable)",
     )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TrainingConfig as .toml or .json")
+    _add_set_argument(p, ", e.g. --set optimizer.weight_decay=1e-4")
     p.add_argument(
         "--resume",
         metavar="PATH",

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 from .. import _core, _launcher
 from .._extras import MissingExtraError
 from ..errors import DemocratisingError
-from ..train.command import CLI_DEFAULTS, _data, _load_factory
+from ..train.command import CLI_DEFAULTS, _add_set_argument, _data, _load_factory
 from ..train.config import ConfigError, TrainingConfig, _read_file
 from .search import TuneResult, grid_search, random_search, result_from_study, run
 from .space import SearchSpace
@@ -74,14 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial")
     p.add_argument("--data", default="digits", metavar="SPEC", help="as for democratising train")
     p.add_argument("--model", metavar="SPEC", help="'pkg.module:factory' (default: the MLP)")
-    p.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="overrides",
-        help="override a config value (repeatable)",
-    )
+    _add_set_argument(p)
     p.add_argument("--out", metavar="DIR", help="output folder (default runs_dir/tune/STUDY)")
 
 

@@ -68,32 +68,29 @@ def _conv_transpose(g: Graph, c: Call) -> None:
     )
 
 
-def _max_pool(g: Graph, c: Call) -> None:
-    x, k, s, pad, dilation, ceil = (arg(c, i, "") for i in range(6))
+def _pool(g: Graph, c: Call, op: str, **attrs: Any) -> None:
+    """An ONNX pooling node ``op`` over the call's input with its kernel, strides and pads
+    (the call's first four arguments), plus ``attrs``."""
+    x, k, s, pad = (arg(c, i, "") for i in range(4))
     g.node(
-        "MaxPool",
+        op,
         [x.name],
         [c.outputs[0].name],
         kernel_shape=list(k),
         strides=list(s),
         pads=_pads(pad),
-        dilations=list(dilation),
-        ceil_mode=int(ceil),
+        **attrs,
     )
+
+
+def _max_pool(g: Graph, c: Call) -> None:
+    dilation, ceil = arg(c, 4, ""), arg(c, 5, "")
+    _pool(g, c, "MaxPool", dilations=list(dilation), ceil_mode=int(ceil))
 
 
 def _avg_pool(g: Graph, c: Call) -> None:
-    x, k, s, pad, ceil, include = (arg(c, i, "") for i in range(6))
-    g.node(
-        "AveragePool",
-        [x.name],
-        [c.outputs[0].name],
-        kernel_shape=list(k),
-        strides=list(s),
-        pads=_pads(pad),
-        ceil_mode=int(ceil),
-        count_include_pad=int(include),
-    )
+    ceil, include = arg(c, 4, ""), arg(c, 5, "")
+    _pool(g, c, "AveragePool", ceil_mode=int(ceil), count_include_pad=int(include))
 
 
 def _adaptive_avg_pool(g: Graph, c: Call) -> None:

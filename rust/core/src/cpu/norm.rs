@@ -1,6 +1,7 @@
 //! Layer and batch normalisation on the CPU: one pass for the statistics, one to normalise, and
 //! the closed-form backward (no chain of small ops). Half inputs compute in float32.
 
+use super::softmax::lane_fold;
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::{as_dtype, compute_input};
@@ -13,6 +14,101 @@ fn affine<T: Float>(t: Option<&Tensor>) -> Result<Option<Vec<T>>> {
         None => None,
     })
 }
+
+/// `sum(a * f(b))` with 16 lane accumulators (one running sum would serialise the loop).
+#[inline(always)]
+fn lane_dot<T: Float>(a: &[T], b: &[T], f: impl Fn(T) -> T) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [T::zero(); 16];
+    let full = n / 16 * 16;
+    for c in (0..full).step_by(16) {
+        for k in 0..16 {
+            lanes[k] += a[c + k] * f(b[c + k]);
+        }
+    }
+    let mut s = lanes.iter().fold(T::zero(), |acc, &v| acc + v);
+    for j in full..n {
+        s += a[j] * f(b[j]);
+    }
+    s
+}
+
+/// One row of layer norm: its normalised, affine output into `o`, and its mean and inverse
+/// standard deviation. Lane accumulators keep the sums vectorised.
+#[inline(always)]
+fn ln_forward_row_body<T: Float>(
+    row: &[T],
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: T,
+    o: &mut [T],
+) -> (T, T) {
+    let d = row.len();
+    let o = &mut o[..d];
+    let m = lane_fold(row, T::zero(), |a, v| a + v) / T::from_usize(d);
+    for (y, &v) in o.iter_mut().zip(row) {
+        *y = v - m;
+    }
+    let var = lane_dot(o, o, |c| c) / T::from_usize(d);
+    let rs = T::one() / (var + eps).sqrt();
+    match (w, b) {
+        (Some(w), Some(b)) => o
+            .iter_mut()
+            .zip(&w[..d])
+            .zip(&b[..d])
+            .for_each(|((y, &w), &b)| *y = *y * rs * w + b),
+        (Some(w), None) => o
+            .iter_mut()
+            .zip(&w[..d])
+            .for_each(|(y, &w)| *y = *y * rs * w),
+        (None, Some(b)) => o
+            .iter_mut()
+            .zip(&b[..d])
+            .for_each(|(y, &b)| *y = *y * rs + b),
+        (None, None) => o.iter_mut().for_each(|y| *y *= rs),
+    }
+    (m, rs)
+}
+
+/// One row of the layer-norm backward: `dx = rstd (gw - mean(gw) - xhat mean(gw xhat))` with
+/// `gw = g w`, into `dxr`, and the row's terms added to the weight and bias gradients.
+#[inline(always)]
+fn ln_backward_row_body<T: Float>(
+    xr: &[T],
+    gr: &[T],
+    w: Option<&[T]>,
+    (m, rs): (T, T),
+    dxr: &mut [T],
+    dw: &mut [T],
+    db: &mut [T],
+) {
+    let d = xr.len();
+    let (gr, dxr, dw, db) = (&gr[..d], &mut dxr[..d], &mut dw[..d], &mut db[..d]);
+    for j in 0..d {
+        let xh = (xr[j] - m) * rs;
+        dw[j] += gr[j] * xh;
+        db[j] += gr[j];
+    }
+    match w {
+        Some(w) => dxr
+            .iter_mut()
+            .zip(gr)
+            .zip(&w[..d])
+            .for_each(|((o, &g), &w)| *o = g * w),
+        None => dxr.copy_from_slice(gr),
+    }
+    let s1 = lane_fold(dxr, T::zero(), |a, v| a + v);
+    let s2 = lane_dot(dxr, xr, |x| x - m) * rs; // sum(gw * xhat), xhat = (x - m) rs
+    let inv_d = T::one() / T::from_usize(d);
+    for j in 0..d {
+        let xh = (xr[j] - m) * rs;
+        dxr[j] = rs * (dxr[j] - inv_d * s1 - xh * inv_d * s2);
+    }
+}
+
+crate::multiversion!(fn ln_forward_row<T>(row: &[T], w: Option<&[T]>, b: Option<&[T]>, eps: T, o: &mut [T]) -> (T, T) where [T: Float] => ln_forward_row_body);
+crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], dw: &mut [T], db: &mut [T]) where [T: Float] => ln_backward_row_body);
 
 pub(super) fn layer_norm_forward(
     input: &Tensor,
@@ -28,18 +124,9 @@ pub(super) fn layer_norm_forward(
         let (wv, bv) = (affine::<T>(weight)?, affine::<T>(bias)?);
         let mut out = vec![T::zero(); x.numel()];
         let mut stats = vec![(T::zero(), T::zero()); rows];
+        let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), T::from_f64(eps));
         out.par_chunks_mut(d.max(1)).zip(stats.par_iter_mut()).enumerate().for_each(|(r, (o, st))| {
-            let row = &xd[r * d..(r + 1) * d];
-            let m = row.iter().fold(T::zero(), |a, &v| a + v) / T::from_usize(d);
-            let var = row.iter().fold(T::zero(), |a, &v| a + (v - m) * (v - m)) / T::from_usize(d);
-            let rs = T::one() / (var + T::from_f64(eps)).sqrt();
-            for j in 0..d {
-                let mut y = (row[j] - m) * rs;
-                if let Some(w) = &wv { y *= w[j]; }
-                if let Some(b) = &bv { y += b[j]; }
-                o[j] = y;
-            }
-            *st = (m, rs);
+            *st = ln_forward_row(&xd[r * d..(r + 1) * d], wv, bv, eps, o);
         });
         let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
         (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
@@ -68,27 +155,26 @@ pub(super) fn layer_norm_backward(
         let (md, rd) = (saved.mean.data::<T>()?, saved.rstd.data::<T>()?);
         let wv = affine::<T>(saved.weight)?;
         let mut dx = vec![T::zero(); x.numel()];
-        let mut dw = vec![T::zero(); d];
-        let mut db = vec![T::zero(); d];
-        for r in 0..rows {
-            let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
-            let (m, rs) = (md[r], rd[r]);
-            let mut s1 = T::zero();
-            let mut s2 = T::zero();
-            for j in 0..d {
-                let xh = (xr[j] - m) * rs;
-                let gw = match &wv { Some(w) => gr[j] * w[j], None => gr[j] };
-                s1 += gw;
-                s2 += gw * xh;
-                dw[j] += gr[j] * xh;
-                db[j] += gr[j];
-            }
-            let inv_d = T::one() / T::from_usize(d);
-            for j in 0..d {
-                let xh = (xr[j] - m) * rs;
-                let gw = match &wv { Some(w) => gr[j] * w[j], None => gr[j] };
-                dx[r * d + j] = rs * (gw - inv_d * s1 - xh * inv_d * s2);
-            }
+        let wv = wv.as_deref();
+        // Blocks of rows in parallel, each with its own partial weight and bias gradients.
+        let per = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let partials: Vec<(Vec<T>, Vec<T>)> = dx
+            .par_chunks_mut((per * d).max(1))
+            .enumerate()
+            .map(|(b, dxb)| {
+                let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
+                for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
+                    let r = b * per + i;
+                    let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
+                    ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxr, &mut dw, &mut db);
+                }
+                (dw, db)
+            })
+            .collect();
+        let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
+        for (pw, pb) in &partials {
+            dw.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
+            db.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
         }
         Ok(NormGrads {
             dx: Tensor::from_vec(dx, x.shape())?,

@@ -12,6 +12,8 @@ const LANES: usize = 16;
 /// Elements above which rows are split over the threads.
 const PAR_ELEMS: usize = 1 << 16;
 
+/// Folds `x` with `f` over 16 independent lanes, then the lanes into one: `f` must combine two
+/// partial results of its own kind (a sum, a max), not map an element.
 #[inline(always)]
 pub(super) fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     let mut acc = [init; LANES];

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -103,6 +103,18 @@ def describe(t: TrialResult, monitor: str) -> str:
     return f"Trial {t.number} {what}{value} ({_params(t.params)})"
 
 
+class _Setup(NamedTuple):
+    """What every search derives from its arguments before the first trial."""
+
+    base: TrainingConfig
+    quiet: TrainingConfig
+    space: SearchSpace
+    train: Any
+    val: Any
+    name: str
+    maximize: bool
+
+
 def _setup(
     config: Optional[TrainingConfig],
     space: Union[SearchSpace, Mapping[str, Any]],
@@ -110,7 +122,7 @@ def _setup(
     monitor: Optional[str],
     mode: Optional[str],
     metrics: Optional[Mapping[str, Any]],
-) -> tuple[TrainingConfig, TrainingConfig, SearchSpace, Any, Any, str, bool]:
+) -> _Setup:
     base = config if config is not None else TrainingConfig()
     sp = SearchSpace.of(space)
     sp.check(base)
@@ -118,7 +130,7 @@ def _setup(
     train, val = split_data(data, quiet)
     name = monitor or base.monitor or ("val_loss" if val is not None else "loss")
     maximize = infer_mode(name, mode or base.monitor_mode, metrics) == "max"
-    return base, quiet, sp, train, val, name, maximize
+    return _Setup(base, quiet, sp, train, val, name, maximize)
 
 
 def run(
@@ -213,13 +225,8 @@ def result_from_study(study: Any, base: TrainingConfig, monitor: str) -> TuneRes
 
 def _builtin(
     points: Any,
-    base: TrainingConfig,
-    quiet: TrainingConfig,
+    setup: _Setup,
     model: Callable[..., Any],
-    train: Any,
-    val: Any,
-    name: str,
-    maximize: bool,
     prune: bool,
     metrics: Optional[Mapping[str, Any]],
     loss_fn: Optional[Callable[[Any, Any], Any]],
@@ -227,6 +234,7 @@ def _builtin(
     log: Log,
     numbers: Optional[Sequence[int]],
 ) -> TuneResult:
+    base, quiet, _, train, val, name, maximize = setup
     results: list[TrialResult] = []
     finished: list[list[float]] = []  # per-epoch values of completed trials (the median rule)
     for number, params in enumerate(points):
@@ -268,28 +276,11 @@ def grid_search(
     ``Float`` without ``step`` contributes ``grid_points`` values), with no extra needed.
     ``prune=True`` stops trials by the median rule (see ``MedianStopper``); ``numbers``
     restricts the run to those trial numbers (how ranks share a grid)."""
-    base, quiet, sp, train, val, name, maximize = _setup(
-        config, space, data, monitor, mode, metrics
-    )
-    points = list(sp.grid())
+    setup = _setup(config, space, data, monitor, mode, metrics)
+    points = list(setup.space.grid())
     if trials is not None:
         points = points[:trials]
-    return _builtin(
-        points,
-        base,
-        quiet,
-        model,
-        train,
-        val,
-        name,
-        maximize,
-        prune,
-        metrics,
-        loss_fn,
-        callbacks,
-        log,
-        numbers,
-    )
+    return _builtin(points, setup, model, prune, metrics, loss_fn, callbacks, log, numbers)
 
 
 def random_search(
@@ -311,27 +302,10 @@ def random_search(
     """``trials`` points drawn at random from the space (log-uniform where ``log=True``),
     seeded with ``seed`` (default ``config.seed``): the same seed draws the same points on
     every rank, so ranks can share them by ``numbers``. No extra needed."""
-    base, quiet, sp, train, val, name, maximize = _setup(
-        config, space, data, monitor, mode, metrics
-    )
-    rng = np.random.default_rng(base.seed if seed is None else seed)
-    points = [sp.sample(rng) for _ in range(trials)]
-    return _builtin(
-        points,
-        base,
-        quiet,
-        model,
-        train,
-        val,
-        name,
-        maximize,
-        prune,
-        metrics,
-        loss_fn,
-        callbacks,
-        log,
-        numbers,
-    )
+    setup = _setup(config, space, data, monitor, mode, metrics)
+    rng = np.random.default_rng(setup.base.seed if seed is None else seed)
+    points = [setup.space.sample(rng) for _ in range(trials)]
+    return _builtin(points, setup, model, prune, metrics, loss_fn, callbacks, log, numbers)
 
 
 def wait_for_trials(study: Any, total: int, timeout: float, poll: float = 0.5) -> int:

@@ -128,6 +128,8 @@ class GradRound:
     fresh: bool
     enabled: bool
     round_open: bool
+    buckets: Any
+    _next: int
 
     def register_hooks(self) -> None:
         for i, p in enumerate(self.params):
@@ -148,7 +150,13 @@ class GradRound:
         raise NotImplementedError
 
     def _open_round(self) -> None:
-        raise NotImplementedError
+        """Starts a round: no gradient ready yet, every bucket waiting for all its slots."""
+        self.round_open = True
+        self._ready = [False] * len(self.params)
+        self._next = 0
+        for b in self.buckets:
+            b.pending = len(b.slots)
+            b.request = None
 
     def finish(self) -> list[str]:
         raise NotImplementedError
@@ -247,14 +255,6 @@ class GradientReducer(GradRound):
         self.finish()
 
     # ---- round mechanics ---------------------------------------------------------------------
-
-    def _open_round(self) -> None:
-        self.round_open = True
-        self._ready = [False] * len(self.params)
-        self._next = 0
-        for b in self.buckets:
-            b.pending = len(b.slots)
-            b.request = None
 
     def _pack(self, i: int, b: _Bucket, off: int, scale: float) -> None:
         dst = self._slices[i]

@@ -313,12 +313,8 @@ class ZeroReducer(GradRound):
         self._poll()
 
     def _open_round(self) -> None:
-        self.round_open = True
-        self._ready = [False] * len(self.params)
-        self._next = 0
+        super()._open_round()
         for b in self.buckets:
-            b.pending = len(b.slots)
-            b.request = None
             b.done = False
         if self.deterministic:
             self._leaf = np.zeros(self.total, dtype=self.dtype)

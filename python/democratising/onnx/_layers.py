@@ -39,29 +39,27 @@ def _pads(p: Any) -> list[int]:
     return list(p) + list(p)
 
 
-def _conv(g: Graph, c: Call) -> None:
-    x, w, b, stride, pad, dilation, groups = (arg(c, i, "") for i in range(7))
+def _conv_node(g: Graph, c: Call, op: str, stride: Any, pad: Any, **attrs: Any) -> None:
+    """An ONNX convolution node ``op`` over the call's input, weight and (optional) bias with
+    its strides and pads, plus ``attrs``."""
+    x, w, b = (arg(c, i, "") for i in range(3))
     ins = [x.name, g.name(w), _optional(g, b)]
-    g.node(
-        "Conv",
-        ins,
-        [c.outputs[0].name],
-        strides=list(stride),
-        pads=_pads(pad),
-        dilations=list(dilation),
-        group=groups,
-    )
+    g.node(op, ins, [c.outputs[0].name], strides=list(stride), pads=_pads(pad), **attrs)
+
+
+def _conv(g: Graph, c: Call) -> None:
+    stride, pad, dilation, groups = (arg(c, i, "") for i in range(3, 7))
+    _conv_node(g, c, "Conv", stride, pad, dilations=list(dilation), group=groups)
 
 
 def _conv_transpose(g: Graph, c: Call) -> None:
-    x, w, b, stride, pad, out_pad, groups, dilation = (arg(c, i, "") for i in range(8))
-    ins = [x.name, g.name(w), _optional(g, b)]
-    g.node(
+    stride, pad, out_pad, groups, dilation = (arg(c, i, "") for i in range(3, 8))
+    _conv_node(
+        g,
+        c,
         "ConvTranspose",
-        ins,
-        [c.outputs[0].name],
-        strides=list(stride),
-        pads=_pads(pad),
+        stride,
+        pad,
         output_padding=list(out_pad),
         group=groups,
         dilations=list(dilation),
@@ -72,15 +70,8 @@ def _pool(g: Graph, c: Call, op: str, **attrs: Any) -> None:
     """An ONNX pooling node ``op`` over the call's input with its kernel, strides and pads
     (the call's first four arguments), plus ``attrs``."""
     x, k, s, pad = (arg(c, i, "") for i in range(4))
-    g.node(
-        op,
-        [x.name],
-        [c.outputs[0].name],
-        kernel_shape=list(k),
-        strides=list(s),
-        pads=_pads(pad),
-        **attrs,
-    )
+    out = [c.outputs[0].name]
+    g.node(op, [x.name], out, kernel_shape=list(k), strides=list(s), pads=_pads(pad), **attrs)
 
 
 def _max_pool(g: Graph, c: Call) -> None:

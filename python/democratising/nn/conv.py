@@ -18,6 +18,14 @@ IntSingle = Union[int, Sequence[int]]
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+    """PyTorch's checks that ``groups`` is positive and divides both channel counts."""
+    if groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError("in_channels and out_channels must both be divisible by groups")
+
+
 def _check_geometry(
     layer: str,
     kernel_size: tuple[int, ...],
@@ -60,10 +68,7 @@ class _ConvNd(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("in_channels and out_channels must both be divisible by groups")
+        _check_groups(in_channels, out_channels, groups)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(
                 f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"

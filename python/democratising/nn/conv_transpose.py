@@ -11,7 +11,7 @@ from .._core import Tensor
 from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .conv import _check_geometry
+from .conv import _check_geometry, _check_groups
 from .layers import _uniform
 from .module import Module
 
@@ -42,10 +42,7 @@ class _ConvTransposeNd(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("in_channels and out_channels must both be divisible by groups")
+        _check_groups(in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups

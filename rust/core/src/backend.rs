@@ -55,14 +55,34 @@ pub struct RnnStep {
     pub act: Option<Tensor>,
 }
 
+/// One recurrent step's inputs: the input projection `gi` (`[n, g*h]`, its bias included),
+/// the previous state `h` (and `c`, LSTM) and the hidden weights `w_hh` `[g*h, h]` and bias.
+#[derive(Clone, Copy)]
+pub struct RnnStepInputs<'a> {
+    pub gi: &'a Tensor,
+    pub h: &'a Tensor,
+    pub c: Option<&'a Tensor>,
+    pub w_hh: &'a Tensor,
+    pub b_hh: Option<&'a Tensor>,
+}
+
 /// What one recurrent step's backward reads: its output `h` and input `h_prev` states, the
-/// cell states around it (LSTM) and its saved gate values.
+/// cell states around it (LSTM), its saved gate values and the hidden weights.
 pub struct RnnStepSaved<'a> {
     pub h: &'a Tensor,
     pub h_prev: &'a Tensor,
     pub c: Option<&'a Tensor>,
     pub c_prev: Option<&'a Tensor>,
     pub act: Option<&'a Tensor>,
+    pub w_hh: &'a Tensor,
+}
+
+/// The gradients reaching one recurrent step: of its hidden state (the sum of the present
+/// parts, each `[n, h]`) and of its cell state (LSTM; `None`: 0).
+#[derive(Clone, Copy)]
+pub struct RnnStepUpstream<'a> {
+    pub dh: [Option<&'a Tensor>; 2],
+    pub dc: Option<&'a Tensor>,
 }
 
 /// One recurrent step's gradients: of the input projection's gates `[n, g*h]`, of the hidden
@@ -305,26 +325,17 @@ macro_rules! backend_interface {
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<[$crate::Tensor; 3]>;
             // ---- recurrent steps: one time step with the gate math fused, and its backward ----
-            /// The new state from the input projection `gi` (`[n, g*h]`, its bias included),
-            /// the previous state `h` (and `c`, LSTM) and the hidden weights `w_hh` `[g*h, h]`
-            /// and bias: the hidden projection and the gate math of one step, all contiguous
-            /// f32 or f64.
+            /// The new state of one step: the hidden projection and the gate math, all
+            /// operands contiguous f32 or f64.
             fn rnn_step_forward(
                 mode: $crate::ops::nn::rnn::RnnMode,
-                gi: &$crate::Tensor,
-                h: &$crate::Tensor,
-                c: Option<&$crate::Tensor>,
-                w_hh: &$crate::Tensor,
-                b_hh: Option<&$crate::Tensor>,
+                x: $crate::backend::RnnStepInputs<'_>,
             ) -> $crate::Result<$crate::backend::RnnStep>;
-            /// The step's gradients from the hidden-state gradient (the sum of the present
-            /// `dh` parts, each `[n, h]`) and the cell-state gradient `dc` (LSTM; `None`: 0).
+            /// The step's gradients from what reaches it.
             fn rnn_step_backward(
                 mode: $crate::ops::nn::rnn::RnnMode,
                 saved: $crate::backend::RnnStepSaved<'_>,
-                dh: [Option<&$crate::Tensor>; 2],
-                dc: Option<&$crate::Tensor>,
-                w_hh: &$crate::Tensor,
+                up: $crate::backend::RnnStepUpstream<'_>,
             ) -> $crate::Result<$crate::backend::RnnStepGrads>;
             // ---- optimizer steps (in place; `optim/` checks shapes, dtypes and aliasing) ----
             /// One SGD step of one parameter (`buf`: its momentum buffer, if any).

@@ -7,7 +7,7 @@
 
 use super::matmul::gemm_slices;
 use super::team;
-use crate::backend::{RnnStep, RnnStepGrads, RnnStepSaved};
+use crate::backend::{RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
 use crate::ops::nn::rnn::RnnMode;
 use crate::{Element, Float, Result, Tensor};
 use std::borrow::Cow;
@@ -195,14 +195,8 @@ fn times_w_t<T: Float>(m: usize, n: usize, k: usize, a: &[T], w: &[T], out: &mut
     gemm_slices(m, n, k, a, (k, 1), w, (1, k), out, acc);
 }
 
-pub(super) fn rnn_step_forward(
-    mode: RnnMode,
-    gi: &Tensor,
-    h: &Tensor,
-    c: Option<&Tensor>,
-    w_hh: &Tensor,
-    b_hh: Option<&Tensor>,
-) -> Result<RnnStep> {
+pub(super) fn rnn_step_forward(mode: RnnMode, x: RnnStepInputs<'_>) -> Result<RnnStep> {
+    let (gi, h, c, w_hh, b_hh) = (x.gi, x.h, x.c, x.w_hh, x.b_hh);
     let (n, hid) = (h.shape()[0], h.shape()[1]);
     let w = mode.gates() * hid;
     let saves = matches!(mode, RnnMode::Lstm | RnnMode::Gru);
@@ -263,10 +257,9 @@ pub(super) fn rnn_step_forward(
 pub(super) fn rnn_step_backward(
     mode: RnnMode,
     saved: RnnStepSaved<'_>,
-    dh: [Option<&Tensor>; 2],
-    dc: Option<&Tensor>,
-    w_hh: &Tensor,
+    up: RnnStepUpstream<'_>,
 ) -> Result<RnnStepGrads> {
+    let (dh, dc, w_hh) = (up.dh, up.dc, saved.w_hh);
     let (n, hid) = (saved.h.shape()[0], saved.h.shape()[1]);
     let w = mode.gates() * hid;
     let (gru, cell) = (mode == RnnMode::Gru, mode == RnnMode::Lstm);

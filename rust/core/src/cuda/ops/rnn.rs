@@ -4,27 +4,21 @@
 //! (`ops/nn/rnn.rs`) runs the time loop.
 
 use super::{empty, ordinal, run_elementwise, Args};
-use crate::backend::{RnnStep, RnnStepGrads, RnnStepSaved};
+use crate::backend::{RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
 use crate::cuda::primitives::{binary, linear_forward, matmul};
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::rnn::RnnMode;
-use crate::{Result, Tensor};
+use crate::Result;
 
 /// The kernels' leading arguments: batch rows, hidden size and mode.
 fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
     Args::new().v(n as i64).v(hid as i64).v(mode.code())
 }
 
-pub(crate) fn rnn_step_forward(
-    mode: RnnMode,
-    gi: &Tensor,
-    h: &Tensor,
-    c: Option<&Tensor>,
-    w_hh: &Tensor,
-    b_hh: Option<&Tensor>,
-) -> Result<RnnStep> {
+pub(crate) fn rnn_step_forward(mode: RnnMode, x: RnnStepInputs<'_>) -> Result<RnnStep> {
+    let h = x.h;
     let (dev, dt) = (ordinal(h)?, h.dtype());
-    let gh = linear_forward(h, w_hh, b_hh)?;
+    let gh = linear_forward(h, x.w_hh, x.b_hh)?;
     let (n, hid) = (h.shape()[0], h.shape()[1]);
     let h_out = empty(dev, dt, &[n, hid])?;
     let c_out = match mode {
@@ -37,10 +31,10 @@ pub(crate) fn rnn_step_forward(
     };
     if n * hid > 0 {
         let args = head(n, hid, mode)
-            .data(gi)
+            .data(x.gi)
             .data(&gh)
             .data(h)
-            .opt(c)
+            .opt(x.c)
             .data(&h_out)
             .opt(c_out.as_ref())
             .opt(act.as_ref());
@@ -56,10 +50,9 @@ pub(crate) fn rnn_step_forward(
 pub(crate) fn rnn_step_backward(
     mode: RnnMode,
     saved: RnnStepSaved<'_>,
-    dh: [Option<&Tensor>; 2],
-    dc: Option<&Tensor>,
-    w_hh: &Tensor,
+    up: RnnStepUpstream<'_>,
 ) -> Result<RnnStepGrads> {
+    let RnnStepUpstream { dh, dc } = up;
     let (dev, dt) = (ordinal(saved.h)?, saved.h.dtype());
     let (n, hid) = (saved.h.shape()[0], saved.h.shape()[1]);
     let wide = mode.gates() * hid;
@@ -91,7 +84,13 @@ pub(crate) fn rnn_step_backward(
         run_elementwise(dev, "rnn_step_backward", dt, n * hid, args)?;
     }
     // The previous state's gradient through the hidden projection, plus the GRU's `z * dh`.
-    let through = matmul(dgh.as_ref().unwrap_or(&dgi), w_hh, &[], (n, hid, wide), dt)?;
+    let through = matmul(
+        dgh.as_ref().unwrap_or(&dgi),
+        saved.w_hh,
+        &[],
+        (n, hid, wide),
+        dt,
+    )?;
     let dh_prev = match dhp {
         Some(direct) => binary(BinaryOp::Add, &through, &direct, dt)?,
         None => through,

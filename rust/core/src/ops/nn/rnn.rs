@@ -11,7 +11,7 @@
 //! take views of it (autograd nodes have one output).
 
 use crate::autograd::{record, GradModeGuard, Saved};
-use crate::backend::{self, RnnStepSaved};
+use crate::backend::{self, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -220,8 +220,14 @@ impl Tensor {
             let mut cs: Vec<Option<Tensor>> = vec![None; steps];
             for &t in &order {
                 let gi_t = gi.select(0, t as isize)?;
-                let step =
-                    be.rnn_step_forward(mode, &gi_t, &state, cell.as_ref(), &w, b.as_ref())?;
+                let x = RnnStepInputs {
+                    gi: &gi_t,
+                    h: &state,
+                    c: cell.as_ref(),
+                    w_hh: &w,
+                    b_hh: b.as_ref(),
+                };
+                let step = be.rnn_step_forward(mode, x)?;
                 hs[t] = Some(step.h.clone());
                 acts[t] = step.act;
                 cs[t] = step.c.clone();
@@ -276,9 +282,13 @@ impl Tensor {
                     c: cs[t].as_ref(),
                     c_prev: c_prev.as_ref(),
                     act: acts[t].as_ref(),
+                    w_hh: w,
                 };
-                let dh = [Some(&gy), Some(&dh_next)];
-                let grads = be.rnn_step_backward(mode, saved, dh, dc.as_ref(), w)?;
+                let up = RnnStepUpstream {
+                    dh: [Some(&gy), Some(&dh_next)],
+                    dc: dc.as_ref(),
+                };
+                let grads = be.rnn_step_backward(mode, saved, up)?;
                 dh_next = grads.dh_prev;
                 dc = grads.dc_prev;
                 dgis[t] = Some(grads.dgi);

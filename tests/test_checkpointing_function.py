@@ -77,9 +77,14 @@ def test_checkpoint_function_gives_input_and_parameter_grads() -> None:
 
 
 _PEAK_SCRIPT = """
-import resource, sys
+import sys, threading, time
 import democratising as dm
 from democratising import nn
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
 dm.manual_seed(0)
 layers = []
 for _ in range(16):
@@ -88,10 +93,19 @@ model = nn.Sequential(*layers)
 if sys.argv[1] == "ckpt":
     model.enable_checkpointing()
 x = dm.randn(4096, 512)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# The resident set sampled while forward+backward runs, against the set before it (the
+# process's high-water mark would also count whatever peaked at import time).
+base, peak, done = rss_kib(), [0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss_kib())
+        time.sleep(0.001)
+t = threading.Thread(target=sample)
+t.start()
 model(x).sum().backward()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(peak - base)
+done.set()
+t.join()
+print(max(peak[0], rss_kib()) - base)
 """
 
 

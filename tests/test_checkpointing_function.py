@@ -93,8 +93,8 @@ model = nn.Sequential(*layers)
 if sys.argv[1] == "ckpt":
     model.enable_checkpointing()
 x = dm.randn(4096, 512)
-# The resident set sampled while forward+backward runs, against the set before it (the
-# process's high-water mark would also count whatever peaked at import time).
+# The resident set sampled while forward+backward runs, against the set before it: ru_maxrss
+# would start at pytest's own peak (Linux keeps a process's high-water mark across exec).
 base, peak, done = rss_kib(), [0], threading.Event()
 def sample():
     while not done.is_set():

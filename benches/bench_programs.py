@@ -610,16 +610,7 @@ def report(results: Results, versions: dict[str, str], threads: int) -> str:
     header = ["program", "democratising ms/step", "PyTorch ms/step", "ratio", "target", "verdict"]
     lines.append(bt.markdown_table(header, rows, left=1))
     lines += [f"(*) {PROGRAMS[p].label}: {note}" for p, note in WORKAROUNDS.items()]
-    spread = {k: res["us_median"] / res["us"] - 1 for k, res in results.items()}
-    if spread:
-        worst = max(spread, key=lambda k: spread[k])
-        lines += [
-            "",
-            "Each figure: best of several timed batches of steps after a warm-up, one subprocess"
-            " per framework and program. The median batch exceeds the best by "
-            f"{100 * statistics.median(spread.values()):.0f}% typically, "
-            f"{100 * spread[worst]:.0f}% at worst ({worst[0]} {worst[1]}).",
-        ]
+    lines += bt.spread_note(results, "program")
     return "\n".join(lines)
 
 

@@ -1003,17 +1003,24 @@ def report(
     if verdicts:
         lines += ["", "Targets (float32)"]
         lines += [markdown_table(["workload", "target", "measured", "verdict"], verdicts, left=2)]
-    spread = {k: res["us_median"] / res["us"] - 1 for k, res in results.items()}
-    if spread:
-        worst = max(spread, key=lambda k: spread[k])
-        lines += [
-            "",
-            "Each figure: best of several timed batches of steps after a warm-up, one subprocess"
-            " per framework and case. The median batch exceeds the best by "
-            f"{100 * statistics.median(spread.values()):.0f}% typically, "
-            f"{100 * spread[worst]:.0f}% at worst ({worst[0]} {worst[1]}).",
-        ]
+    lines += spread_note(results, "case")
     return "\n".join(lines)
+
+
+def spread_note(results: dict[tuple[str, str], dict[str, Any]], unit: str) -> list[str]:
+    """The closing remark under a timing table: how far the median batch sits above the best,
+    typically and at worst (``unit`` names what a row is: "case", "program")."""
+    spread = {k: res["us_median"] / res["us"] - 1 for k, res in results.items()}
+    if not spread:
+        return []
+    worst = max(spread, key=lambda k: spread[k])
+    return [
+        "",
+        "Each figure: best of several timed batches of steps after a warm-up, one subprocess"
+        f" per framework and {unit}. The median batch exceeds the best by "
+        f"{100 * statistics.median(spread.values()):.0f}% typically, "
+        f"{100 * spread[worst]:.0f}% at worst ({worst[0]} {worst[1]}).",
+    ]
 
 
 def engine_build() -> str:

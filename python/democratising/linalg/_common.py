@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._tensor_extra import _host
 from ..errors import DTypeError, LinAlgError, ShapeError
 
 __all__ = ["LinAlgError"]
@@ -78,12 +79,7 @@ def _cast_back(out: Any, dtype: Any) -> Any:
 
 def host(t: Tensor) -> np.ndarray:
     """A NumPy copy of the values (CUDA tensors copied to the host; half types as float32)."""
-    d = t.detach()
-    if d.device.type != "cpu":
-        d = d.cpu()
-    if d.dtype in _HALF:
-        d = d.float()
-    return np.array(d.numpy(), copy=True)
+    return np.array(_host(t), copy=True)
 
 
 def to_tensor(a: np.ndarray, like: Tensor, dtype: Any = None) -> Tensor:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _core, _ranks
 from .._core import Tensor
+from .._tensor_extra import _host
 from ..errors import ArgumentTypeError, ShapeError
 
 __all__ = ["Metric", "to_numpy"]
@@ -29,12 +30,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     """A NumPy view or copy of a democratising ``Tensor``, a NumPy array, a number or a (nested)
     list; tensors are detached and moved to the CPU (bfloat16/float16 read as float32)."""
     if isinstance(x, Tensor):
-        t = x.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        if t.dtype in (_core.bfloat16, _core.float16):
-            t = t.float()
-        return np.asarray(t.numpy())
+        return np.asarray(_host(x))
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch.Tensor

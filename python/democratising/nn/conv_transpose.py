@@ -3,7 +3,6 @@ the upsampling layers of GAN generators and decoders) over the engine's fused op
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -12,7 +11,7 @@ from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .conv import _check_geometry, _check_groups
-from .layers import _uniform
+from .layers import _init_weight_and_bias
 from .module import Module
 
 IntPair = Union[int, Sequence[int]]
@@ -59,13 +58,7 @@ class _ConvTransposeNd(Module):
                     f"dilation={self.dilation}"
                 )
         shape = (in_channels, out_channels // groups, *self.kernel_size)
-        fan_in = math.prod(shape[1:])
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = _uniform(shape, bound)
-        if bias:
-            self.bias = _uniform((out_channels,), bound)
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, shape, bias, bias_size=out_channels)
         to_factory(self, device, dtype)
 
     def _tuple(self, v: IntPair) -> tuple[int, ...]:

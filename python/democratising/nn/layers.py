@@ -19,16 +19,19 @@ def _uniform(shape: tuple[int, ...], bound: float) -> Parameter:
     return Parameter(_core.rand(*shape) * (2 * bound) - bound)
 
 
-def _init_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool) -> None:
+def _init_weight_and_bias(
+    module: Module, weight_shape: tuple[int, ...], bias: bool, bias_size: Optional[int] = None
+) -> None:
     """PyTorch's default initialisation of ``Linear`` and the convolutions (Kaiming-uniform
-    with a=√5): ``weight`` and ``bias`` (one per output, ``weight_shape[0]``) both drawn from
-    U(±1/√fan_in), weight first, where fan_in is the size of one output's weights; without
-    ``bias`` a ``None`` parameter, so ``state_dict`` and ``repr`` match PyTorch's."""
+    with a=√5): ``weight`` and ``bias`` (one per output, ``weight_shape[0]`` unless
+    ``bias_size`` says otherwise, as for the transposed convolutions) both drawn from
+    U(±1/√fan_in), weight first, where fan_in is ``prod(weight_shape[1:])``; without ``bias``
+    a ``None`` parameter, so ``state_dict`` and ``repr`` match PyTorch's."""
     fan_in = math.prod(weight_shape[1:])
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     module.weight = _uniform(weight_shape, bound)
     if bias:
-        module.bias = _uniform((weight_shape[0],), bound)
+        module.bias = _uniform((weight_shape[0] if bias_size is None else bias_size,), bound)
     else:
         module.register_parameter("bias", None)
 

@@ -613,13 +613,6 @@ def load_checkpoint(
     sharded directory (saved under ZeRO at any rank count) is consolidated and loads into a
     single process, DDP or ZeRO at any rank count.
     """
-    from .distributed.sharded_checkpoint import is_sharded_directory, load_sharded
-
-    if is_sharded_directory(path):
-        ckpt = load_sharded(path, allow_unverified=allow_unverified)
-        return ckpt.restore(
-            model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
-        )
     return Checkpoint.load(path, allow_unverified=allow_unverified).restore(
         model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
     )

@@ -82,12 +82,8 @@ class ResumePlan:
 
 def check_resume(trainer: Trainer, path: PathLike, allow_unverified: bool = False) -> ResumePlan:
     """Reads ``path`` and validates its trainer metadata; ``CheckpointError`` naming the key."""
-    from ..distributed.sharded_checkpoint import is_sharded_directory, load_sharded
-
-    if is_sharded_directory(path):  # written under ZeRO: consolidated here, at any rank count
-        ckpt = load_sharded(path, allow_unverified=allow_unverified)
-    else:
-        ckpt = Checkpoint.load(path, allow_unverified=allow_unverified)
+    # (a sharded ZeRO directory is consolidated by ``Checkpoint.load``, at any rank count)
+    ckpt = Checkpoint.load(path, allow_unverified=allow_unverified)
     where = os.fspath(path)
 
     def bad(key: str, problem: str) -> CheckpointError:

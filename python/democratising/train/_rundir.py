@@ -124,15 +124,12 @@ def _mtime(p: Path) -> float:
 def load_problem(path: Path) -> Optional[str]:
     """Why ``path`` is not a complete, verified checkpoint (``None`` when it is one): a torn,
     corrupt or foreign file, or a sharded folder without its index."""
-    from ..distributed.sharded_checkpoint import is_sharded_directory, load_sharded
+    from ..distributed.sharded_checkpoint import is_sharded_directory
 
+    if path.is_dir() and not is_sharded_directory(path):
+        return "a folder without index.json (an unfinished sharded checkpoint)"
     try:
-        if path.is_dir():
-            if not is_sharded_directory(path):
-                return "a folder without index.json (an unfinished sharded checkpoint)"
-            load_sharded(path)
-        else:
-            Checkpoint.load(path)
+        Checkpoint.load(path)  # a sharded folder is consolidated (every shard read)
         return None
     except (CheckpointError, OSError, ValueError) as e:
         return f"{type(e).__name__}: {e}"

@@ -566,12 +566,6 @@ def run_program(
 Results = dict[tuple[str, str], bt.Result]
 
 
-def ratio_of(results: Results, program: str) -> Optional[float]:
-    """PyTorch's step time over democratising's (> 1: democratising is faster)."""
-    dm_us, t_us = (bt.us_of(results, fw, program) for fw in FRAMEWORKS)
-    return None if dm_us is None or t_us is None else t_us / dm_us
-
-
 def report(results: Results, versions: dict[str, str], threads: int) -> str:
     lines = [
         f"date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()},"
@@ -587,7 +581,8 @@ def report(results: Results, versions: dict[str, str], threads: int) -> str:
         dm_us, t_us = (bt.us_of(results, fw, program) for fw in FRAMEWORKS)
         if dm_us is None and t_us is None:
             continue
-        ratio = ratio_of(results, program)
+        # PyTorch's step time over democratising's (> 1: democratising is faster)
+        ratio = None if dm_us is None or t_us is None else t_us / dm_us
         verdict = "—" if ratio is None else bt.yes_no(ratio >= spec.target)
         if ratio is not None:
             ratios.append(ratio)

@@ -15,7 +15,7 @@ from ..errors import ExportError
 from . import _layers  # noqa: F401  (registers the layer converters)
 from ._graph import Graph
 from ._ops import ELEMENTWISE, converter_for
-from ._trace import Call, Tracer, Value, _map, tensors_in
+from ._trace import Call, Tracer, Value, _map, tensors_in, values_in
 
 __all__ = ["export"]
 
@@ -75,7 +75,7 @@ def _uniform_constants(c1: Call, c2: Call) -> Optional[dict[int, tuple[int, ...]
         return None
     shrink: dict[int, tuple[int, ...]] = {}
     out = c1.outputs[0]
-    traced = tensors_in_values(c1.args)
+    traced = values_in(c1.args)
     for a, b in zip(tensors_in(c1.args), tensors_in(c2.args)):
         if tuple(a.shape) == tuple(b.shape):
             continue
@@ -154,25 +154,8 @@ def _live(calls: list[Call], wanted: set[str]) -> list[Call]:
     for call in reversed(calls):
         if any(o.name in wanted for o in call.outputs):
             keep.append(call)
-            wanted |= {v.name for v in tensors_in_values((call.args, call.kwargs))}
+            wanted |= {v.name for v in values_in((call.args, call.kwargs))}
     return keep[::-1]
-
-
-def tensors_in_values(obj: Any) -> list[Value]:
-    found: list[Value] = []
-
-    def walk(o: Any) -> None:
-        if isinstance(o, Value):
-            found.append(o)
-        elif isinstance(o, (list, tuple)):
-            for x in o:
-                walk(x)
-        elif isinstance(o, dict):
-            for x in o.values():
-                walk(x)
-
-    walk(obj)
-    return found
 
 
 def export(

@@ -77,17 +77,18 @@ class Call:
     raw: tuple[Any, ...] = field(default=(), repr=False)
 
 
-def _map(obj: Any, fn: Callable[[Tensor], Any]) -> Any:
-    """``obj`` with every tensor in (nested tuples, lists, dicts) replaced by ``fn(tensor)``."""
-    if isinstance(obj, Tensor):
+def _map(obj: Any, fn: Callable[[Any], Any], kind: type = Tensor) -> Any:
+    """``obj`` with every tensor (every instance of ``kind``) in (nested tuples, lists, dicts)
+    replaced by ``fn(tensor)``."""
+    if isinstance(obj, kind):
         return fn(obj)
     if isinstance(obj, (list, tuple)):
-        items = [_map(o, fn) for o in obj]
+        items = [_map(o, fn, kind) for o in obj]
         if isinstance(obj, tuple) and hasattr(obj, "_fields"):
             return type(obj)(*items)
         return type(obj)(items)
     if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
+        return {k: _map(v, fn, kind) for k, v in obj.items()}
     return obj
 
 
@@ -95,6 +96,13 @@ def tensors_in(obj: Any) -> list[Tensor]:
     """The tensors in ``obj`` (nested tuples, lists, dicts), in order."""
     found: list[Tensor] = []
     _map(obj, found.append)
+    return found
+
+
+def values_in(obj: Any) -> list[Value]:
+    """The traced ``Value``s in ``obj`` (a call's recorded arguments), in order."""
+    found: list[Value] = []
+    _map(obj, found.append, Value)
     return found
 
 

@@ -129,12 +129,14 @@ def plot_runs(
     fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), dpi=dpi)
     FigureCanvasAgg(fig)
     colors = [f"C{i % 10}" for i in range(len(runs))]
+    names = [_label(run, runs) for run in runs]
+    xs = []  # each run's epochs (1, 2, ... where it records none)
+    for cols_ in data:
+        n = max((len(v) for v in cols_.values()), default=0)
+        xs.append(cols_.get("epoch") or [float(e + 1) for e in range(n)])
     for i, panel in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        for run, cols_, color in zip(runs, data, colors):
-            name = _label(run, runs)
-            n = max((len(v) for v in cols_.values()), default=0)
-            x = cols_.get("epoch") or [float(e + 1) for e in range(n)]
+        for name, x, cols_, color in zip(names, xs, data, colors):
             for key, style, suffix in ((panel, "-", ""), (f"val_{panel}", "--", " (val)")):
                 y = cols_.get(key, [])
                 if any(not math.isnan(v) for v in y):

@@ -58,14 +58,17 @@ class Snapshot:
         atomic_write(path, body)
 
 
-def snapshot(ckpt: Checkpoint) -> Snapshot:
-    """Encodes ``ckpt`` and copies every tensor to host memory the checkpoint owns, so the
-    live model and optimizer may change as soon as this returns."""
+def snapshot(ckpt: Checkpoint, copy: bool = True) -> Snapshot:
+    """Encodes ``ckpt`` and (with ``copy``: for a background write) copies every tensor to
+    host memory the checkpoint owns, so the live model and optimizer may change as soon as
+    this returns. A write made before training goes on needs no copy."""
     tensors, metadata = ckpt._encode()
-    owned = {
-        k: RawTensor(r.dtype, np.array(r.array, copy=True, order="C")) for k, r in tensors.items()
-    }
-    return Snapshot(owned, dict(metadata))
+    if copy:
+        tensors = {
+            k: RawTensor(r.dtype, np.array(r.array, copy=True, order="C"))
+            for k, r in tensors.items()
+        }
+    return Snapshot(tensors, dict(metadata))
 
 
 def check_space(path: PathLike, nbytes: int, reserved: int = 0) -> None:

@@ -781,7 +781,7 @@ class Trainer:
         if is_sharded_target(self.model, self.optimizer):
             self._save_sharded(path, **extra)
             return
-        snap = _writer.snapshot(self._checkpoint(**extra))
+        snap = _writer.snapshot(self._checkpoint(**extra), copy=False)  # written right here
         _writer.check_space(path, snap.nbytes)
         snap.write(path)
 
@@ -809,7 +809,7 @@ class Trainer:
             done(targets)
             return
         self._writer.poll()  # the previous write's failure, if it failed
-        snap = _writer.snapshot(self._checkpoint())
+        snap = _writer.snapshot(self._checkpoint(), copy=self.config.async_checkpoint)
         _writer.check_space(
             targets[0], snap.nbytes * len(targets), reserved=self._writer.pending_bytes
         )

@@ -3,7 +3,7 @@
 //! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
 //! each at the CPU's SIMD level.
 
-use super::softmax::{lane_fold, max_of};
+use super::softmax::forward_one;
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
@@ -167,22 +167,6 @@ fn backward_smooth_body<T: Float>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) {
 
 crate::multiversion!(fn backward_plain<T>(d: &mut [T], p: &[T], a: T) where [T: Float] => backward_plain_body);
 crate::multiversion!(fn backward_smooth<T>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) where [T: Float] => backward_smooth_body);
-crate::multiversion!(fn softmax_row<T>(r: &[T], p: &mut [T]) -> T where [T: Float] => softmax_row_body);
-
-/// The softmax of one row into `p`; returns its log-sum-exp. Lane accumulators for the max and
-/// the sum keep the loops vectorised.
-#[inline(always)]
-fn softmax_row_body<T: Float>(r: &[T], p: &mut [T]) -> T {
-    let m = lane_fold(r, T::NEG_INF, max_of);
-    let m = if m == T::NEG_INF { T::zero() } else { m };
-    for (e, &v) in p.iter_mut().zip(r) {
-        *e = (v - m).exp();
-    }
-    let sum = lane_fold(p, T::zero(), |a, e| a + e);
-    let inv = T::one() / sum;
-    p.iter_mut().for_each(|e| *e *= inv);
-    m + sum.ln()
-}
 
 /// Per-row log-sum-exp, target weight and softmax, the rows in parallel when big.
 fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
@@ -190,7 +174,7 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
     let mut lse = vec![T::zero(); n];
     let mut probs = vec![T::zero(); n * c];
     let row = |(i, (p, l)): (usize, (&mut [T], &mut T))| {
-        *l = softmax_row(&xd[i * c..(i + 1) * c], p);
+        *l = forward_one(&xd[i * c..(i + 1) * c], p, false);
     };
     if c == 0 {
         // No classes: every log-sum-exp is -inf (an empty sum).

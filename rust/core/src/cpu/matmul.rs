@@ -3,6 +3,7 @@
 //! work split over the threads by batch entry, by rows, or in two with the team's worker.
 
 use super::gemm_bf16;
+use super::lanes::SendPtr;
 use crate::layout::Layout;
 use crate::ops::copy::cast_raw;
 use crate::{DType, Element, Result, Tensor};
@@ -25,10 +26,6 @@ fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
         Parallelism::None
     }
 }
-
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 /// A transposed right operand whose columns lie a multiple of 4 KiB apart (x @ W.t() with
 /// 1024 inputs) makes the GEMM's packing thrash one cache set: 1.6x slower. Copying its

@@ -11,6 +11,7 @@ mod gemm_bf16;
 mod im2col;
 mod index;
 mod kernel;
+mod lanes;
 mod loss;
 pub(crate) mod matmul;
 mod norm;

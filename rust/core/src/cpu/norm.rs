@@ -1,7 +1,7 @@
 //! Layer and batch normalisation on the CPU: one pass for the statistics, one to normalise, and
 //! the closed-form backward (no chain of small ops). Half inputs compute in float32.
 
-use super::softmax::lane_fold;
+use super::lanes::{lane_dot, lane_fold};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::{as_dtype, compute_input};
@@ -13,25 +13,6 @@ fn affine<T: Float>(t: Option<&Tensor>) -> Result<Option<Vec<T>>> {
         Some(t) => Some(cast_raw(t, T::DTYPE)?.to_vec::<T>()?),
         None => None,
     })
-}
-
-/// `sum(a * f(b))` with 16 lane accumulators (one running sum would serialise the loop).
-#[inline(always)]
-fn lane_dot<T: Float>(a: &[T], b: &[T], f: impl Fn(T) -> T) -> T {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut lanes = [T::zero(); 16];
-    let full = n / 16 * 16;
-    for c in (0..full).step_by(16) {
-        for k in 0..16 {
-            lanes[k] += a[c + k] * f(b[c + k]);
-        }
-    }
-    let mut s = lanes.iter().fold(T::zero(), |acc, &v| acc + v);
-    for j in full..n {
-        s += a[j] * f(b[j]);
-    }
-    s
 }
 
 /// One row of layer norm: its normalised, affine output into `o`, and its mean and inverse

@@ -5,6 +5,7 @@
 //! called through `Float` because the inherent `f32::tanh` is libm's), so it vectorises at the
 //! CPU's widest SIMD level (`multiversion!`).
 
+use super::lanes::SendPtr;
 use super::matmul::gemm_slices;
 use super::team;
 use crate::backend::{RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
@@ -27,15 +28,6 @@ fn act<T: Float>(mode: RnnMode, x: T) -> T {
     match mode {
         RnnMode::Relu => x.max(T::zero()),
         _ => Float::tanh(x),
-    }
-}
-
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-impl<T> SendPtr<T> {
-    fn get(&self) -> *mut T {
-        self.0
     }
 }
 
@@ -63,7 +55,7 @@ fn for_blocks<T: Float, const K: usize>(
             // SAFETY: each output holds `n * w` elements and the blocks' row ranges are
             // disjoint, so the slices of different calls never overlap.
             let s = unsafe {
-                std::slice::from_raw_parts_mut(ptrs[k].get().add(rows.start * w), rows.len() * w)
+                std::slice::from_raw_parts_mut(ptrs[k].0.add(rows.start * w), rows.len() * w)
             };
             k += 1;
             s

@@ -1,55 +1,27 @@
 //! Softmax and log-softmax over contiguous rows on the CPU, and their backward. Half inputs
 //! compute in float32 and round once.
 
+use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
 
 use rayon::prelude::*;
 
-/// Lanes of the partial sums and maxima: independent accumulators the compiler keeps in
-/// vector registers (one running value would serialise the loop on its dependency).
-const LANES: usize = 16;
 /// Elements above which rows are split over the threads.
 const PAR_ELEMS: usize = 1 << 16;
 
-/// Folds `x` with `f` over 16 independent lanes, then the lanes into one: `f` must combine two
-/// partial results of its own kind (a sum, a max), not map an element.
+/// The softmax (or log-softmax) of one row into `out`; returns the row's log-sum-exp (which
+/// cross-entropy keeps).
 #[inline(always)]
-pub(super) fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
-    let mut acc = [init; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for k in 0..LANES {
-            acc[k] = f(acc[k], c[k]);
-        }
-    }
-    let mut r = init;
-    for &v in acc.iter().chain(tail) {
-        r = f(r, v);
-    }
-    r
-}
-
-#[inline(always)]
-pub(super) fn max_of<T: Float>(a: T, b: T) -> T {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-#[inline(always)]
-fn forward_row<T: Float>(row: &[T], out: &mut [T], log: bool) {
+fn forward_row<T: Float>(row: &[T], out: &mut [T], log: bool) -> T {
     let m = lane_fold(row, T::NEG_INF, max_of);
     let m = if m == T::NEG_INF { T::zero() } else { m };
     for (o, &v) in out.iter_mut().zip(row) {
         *o = (v - m).exp();
     }
     let s = lane_fold(out, T::zero(), |a, b| a + b);
+    let ls = s.ln() + m;
     if log {
-        let ls = s.ln() + m;
         for (o, &v) in out.iter_mut().zip(row) {
             *o = v - ls;
         }
@@ -57,6 +29,7 @@ fn forward_row<T: Float>(row: &[T], out: &mut [T], log: bool) {
         let inv = T::one() / s;
         out.iter_mut().for_each(|o| *o *= inv);
     }
+    ls
 }
 
 /// softmax: dx = y * (g - sum(g*y)); log_softmax: dx = g - exp(y) * sum(g).
@@ -78,7 +51,7 @@ fn backward_row<T: Float>(yr: &[T], gr: &[T], out: &mut [T], log: bool) {
     }
 }
 
-crate::multiversion!(fn forward_one<T>(row: &[T], out: &mut [T], log: bool) where [T: Float] => forward_row);
+crate::multiversion!(pub(super) fn forward_one<T>(row: &[T], out: &mut [T], log: bool) -> T where [T: Float] => forward_row);
 crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: bool) where [T: Float] => backward_row);
 
 /// Runs `f(row index, output row)` over the rows of `n`, in parallel when big.
@@ -95,7 +68,7 @@ fn each_row<T: Float>(len: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) 
 
 fn forward_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
     each_row(x.len(), n, |r, o| {
-        forward_one(&x[r * n..][..o.len()], o, log)
+        forward_one(&x[r * n..][..o.len()], o, log);
     })
 }
 

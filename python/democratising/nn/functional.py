@@ -482,10 +482,16 @@ class _BinaryCrossEntropy(Function):
         return -(y * log_x + (1.0 - y) * log_1mx)
 
     @staticmethod
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: FunctionCtx, g: Tensor
+    ) -> tuple[Optional[Tensor], Optional[Tensor]]:
         x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        gx = g * (x - y) / (x * (1.0 - x)).clamp(min=1e-12) if need_x else None
+        if not need_y:  # the target is data: skip recomputing both logs
+            return gx, None
         log_x, log_1mx = _clamped_logs(x)
-        return g * (x - y) / (x * (1.0 - x)).clamp(min=1e-12), g * (log_1mx - log_x)
+        return gx, g * (log_1mx - log_x)
 
 
 @_takes_legacy_reduction

@@ -103,14 +103,14 @@ def version_checkpoint_dirs(parent: Path) -> list[Path]:
 def candidates(folders: list[Path]) -> list[Path]:
     """Every checkpoint of the folder whose newest checkpoint is newest, newest first (by
     epoch and step), then those of the next folder, and so on."""
-    found: list[tuple[float, Path]] = []
+    found: list[tuple[float, list[Path]]] = []
     for d in folders:
-        files = _epoch_files(d)
+        files = [f for _, f in _epoch_files(d)]
         if files:
-            found.append((max(_mtime(f) for _, f in files), d))
+            found.append((max(_mtime(f) for f in files), files))
     out: list[Path] = []
-    for _, d in sorted(found, key=lambda t: t[0], reverse=True):
-        out.extend(f for _, f in reversed(_epoch_files(d)))
+    for _, files in sorted(found, key=lambda t: t[0], reverse=True):
+        out.extend(reversed(files))
     return out
 
 

@@ -230,7 +230,7 @@ def estimate_memory(
     bucket); measured peak RSS growth on the benchmark MLP is within 15% of it."""
     reducer = getattr(model, "reducer", None)
     if zero_stage is None:
-        zero_stage = int(getattr(model, "zero_stage", 0) or 0)
+        zero_stage = zero_stage_of(model)
     if world_size is None:
         world = getattr(model, "world", None)
         world_size = int(world.size()) if world is not None else 1
@@ -263,9 +263,8 @@ def estimate_memory(
         comm_dtype = getattr(model, "comm_dtype", None)
     if zero_stage == 0 and not (deterministic or comm_dtype):
         grads = n * item  # buckets (p.grad views them after backward)
-        transient = n * item + scratch if w > 1 else 0  # the engine's gradients until the end
-        if w == 1:
-            grads, transient = n * item, 0  # one process: p.grad only
+        # the engine's gradients until the end (one process: p.grad only)
+        transient = n * item + scratch if w > 1 else 0
     elif zero_stage == 0:  # DDP through the ZeRO reducer: full gradient buffer + owned shard
         grads = n * item + shard
         if deterministic:  # a micro-batch buffer, then the all-to-all receive buffers

@@ -42,7 +42,14 @@ from . import memory as _memory
 from ._extend import check_extension
 from ._monitor import check_metrics, infer_mode
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
-from .callbacks import Callback, MetricsLogger, ModelCheckpoint, latest_checkpoint, overrides
+from .callbacks import (
+    Callback,
+    MetricsLogger,
+    ModelCheckpoint,
+    _is_num,
+    latest_checkpoint,
+    overrides,
+)
 from .config import ConfigError, TrainingConfig
 
 __all__ = ["Trainer", "train_with_config"]
@@ -176,10 +183,6 @@ def _unpadded_count(loader: Any) -> Optional[int]:
         return None
     replicas, rank = sampler.num_replicas, sampler.rank
     return max(0, min(sampler.num_samples, -(-(total - rank) // replicas)))
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _batch_size_of(batch: Any) -> int:
@@ -558,7 +561,7 @@ class Trainer:
             if val_loader is not None:
                 evaluated = self.evaluate(val_loader).items()
                 # Numbers only: a confusion matrix is for evaluate(), not the history.
-                metrics.update({f"val_{k}": v for k, v in evaluated if _is_number(v)})
+                metrics.update({f"val_{k}": v for k, v in evaluated if _is_num(v)})
             self._epoch_scheduler_step(metrics)
             self.epoch = epoch + 1
             for k, v in metrics.items():
@@ -1211,7 +1214,7 @@ class Trainer:
         if "val_accuracy" in m:
             parts.append(f"val_accuracy = {m['val_accuracy'] * 100:.2f}%")
         for k, v in m.items():  # what a model's validation_step returned besides its loss
-            if k.startswith("val_") and k not in ("val_loss", "val_accuracy") and _is_number(v):
+            if k.startswith("val_") and k not in ("val_loss", "val_accuracy") and _is_num(v):
                 parts.append(f"{k} = {v:.4g}")
         parts.append(f"lr = {m['lr']:.3g}")
         parts.append(f"throughput = {m['throughput']:,.0f} samples/s")

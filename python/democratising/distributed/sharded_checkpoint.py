@@ -30,6 +30,7 @@ from .._safetensors import (
     RawTensor,
     _fsync_dir,
     atomic_write,
+    numpy_tag,
     read_safetensors,
     write_safetensors,
 )
@@ -106,7 +107,7 @@ def save_sharded(
         segments = []
         for s in reducer.segments:
             arr = np.array(reducer.flat[s.flat : s.flat + s.length], copy=True)
-            tensors[f"p/{s.param}/{s.start}"] = RawTensor(_tag(arr), arr)
+            tensors[f"p/{s.param}/{s.start}"] = RawTensor(numpy_tag(arr), arr)
             segments.append([s.param, s.start, s.length])
         scalars: dict[str, list[Any]] = {}
         for k, segs in state.items():
@@ -114,7 +115,7 @@ def save_sharded(
                 small = {}
                 for key, v in entry.items():
                     if isinstance(v, np.ndarray):
-                        tensors[f"s/{k}/{key}/{start}"] = RawTensor(_tag(v), v)
+                        tensors[f"s/{k}/{key}/{start}"] = RawTensor(numpy_tag(v), v)
                     else:
                         small[key] = _scalar_json(v)
                 scalars.setdefault(str(k), []).append([start, length, sorted(entry), small])
@@ -179,12 +180,6 @@ def save_sharded(
     error = world.broadcast_object(error, 0)
     if error is not None:
         raise CheckpointError(error)
-
-
-def _tag(arr: np.ndarray) -> str:
-    from .._safetensors import numpy_tag
-
-    return numpy_tag(arr)
 
 
 def _remove(paths: list[str]) -> None:

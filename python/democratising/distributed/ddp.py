@@ -97,36 +97,35 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         named = list(module.named_parameters())
         entries = describe(named, module.named_buffers())
+        zero = bool(zero_stage or comm_dtype or deterministic)  # the ZeRO reducer's options
         extra: Any = self.bucket_cap_mb
-        if zero_stage or comm_dtype or deterministic:
+        if zero:
             extra = (self.bucket_cap_mb, zero_stage, comm_dtype, bool(deterministic), partitions)
         verify_same_model(world, entries, type(self).__name__, extra=extra)
         # Own communicator: DDP's collectives never interleave with the user's on `world`.
         self._comm = world.dup("ddp") if world.size() > 1 else world
         self.broadcast_parameters(0)
-        trainable = [(n, p) for n, p in named if p.requires_grad]
+        trainable = [p for _, p in named if p.requires_grad]
+        names = [n for n, p in named if p.requires_grad]
+        cap = int(self.bucket_cap_mb * 2**20)
         self.reducer: Union[GradientReducer, ZeroReducer]
-        if zero_stage or comm_dtype or deterministic:
+        if zero:
             self.reducer = ZeroReducer(
-                [p for _, p in trainable],
-                [n for n, _ in trainable],
+                trainable,
+                names,
                 self._comm,
                 zero_stage,
-                int(self.bucket_cap_mb * 2**20),
+                cap,
                 comm_dtype,
                 deterministic,
                 partitions,
             )
             # The parameters now live in the reducer's flat buffer (same names, same order).
-            replace_parameters(module, [p for _, p in trainable], self.reducer.params)
+            replace_parameters(module, trainable, self.reducer.params)
             self.reducer.register_hooks()
         else:
             self.reducer = GradientReducer(
-                [p for _, p in trainable],
-                [n for n, _ in trainable],
-                self._comm,
-                int(self.bucket_cap_mb * 2**20),
-                gradient_as_bucket_view,
+                trainable, names, self._comm, cap, gradient_as_bucket_view
             )
             if world.size() > 1:
                 self.reducer.register_hooks()

@@ -252,9 +252,26 @@ def test_op_matches_cpu(name: str) -> None:
 
 
 def test_fused_optimizer_steps_match_cpu() -> None:
-    from democratising.optim import SGD, Adagrad, Adam, RMSprop
+    from democratising.optim import (
+        ASGD,
+        SGD,
+        Adadelta,
+        Adagrad,
+        Adam,
+        Adamax,
+        NAdam,
+        RAdam,
+        RMSprop,
+        Rprop,
+    )
 
     for make in (
+        lambda p: Adadelta(p, lr=0.5, weight_decay=0.1),
+        lambda p: Adamax(p, lr=0.05, maximize=True),
+        lambda p: NAdam(p, lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+        lambda p: RAdam(p, lr=0.05, betas=(0.8, 0.9), weight_decay=0.1),
+        lambda p: ASGD(p, lr=0.1, lambd=0.05, t0=1, weight_decay=0.1),
+        lambda p: Rprop(p, lr=0.1, etas=(0.4, 1.3), maximize=True),
         lambda p: Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
         lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
         lambda p: RMSprop(p, lr=1e-2, momentum=0.5, centered=True, weight_decay=0.1),
@@ -265,7 +282,7 @@ def test_fused_optimizer_steps_match_cpu() -> None:
         w_cpu = randn(1025).requires_grad_()
         w_gpu = w_cpu.detach().cuda().requires_grad_()
         opts = [make([w_cpu]), make([w_gpu])]
-        for _ in range(3):
+        for _ in range(7):  # RAdam rectifies from its sixth step with betas (0.8, 0.9)
             g = randn(1025)
             w_cpu.grad, w_gpu.grad = g, g.cuda()
             for o in opts:

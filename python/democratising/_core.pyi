@@ -56,6 +56,7 @@ __all__ = [
     "_layer_norm",
     "_linear",
     "_max_pool2d",
+    "_optim_rule_step",
     "_queue_callback",
     "_record_function",
     "_register_helpers",
@@ -1171,6 +1172,18 @@ def _rmsprop_step(
 ) -> None:
     """One fused RMSprop step over a parameter group, in place (``grad_avgs`` only when
     centered, ``momentum_buffers`` only with momentum)."""
+
+def _optim_rule_step(
+    rule: str,
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    states: Sequence[Sequence[Tensor]],
+    consts: Sequence[Sequence[_float]],
+) -> None:
+    """One fused step of an element-wise optimizer rule (``"adadelta"``, ``"adamax"``,
+    ``"nadam"``, ``"radam"``, ``"asgd"``, ``"rprop"``) over a parameter group, in place:
+    ``states[i]`` are parameter i's state tensors and ``consts[i]`` its per-step constants,
+    ``scale, l2, decay`` then the rule's."""
 
 def _adagrad_step(
     params: Sequence[Tensor],

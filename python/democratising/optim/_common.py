@@ -1,6 +1,7 @@
 """Shared pieces of the optimizers written over tensor ops (Adadelta, Adamax, NAdam, RAdam,
 ASGD, Rprop, SparseAdam, Muon): PyTorch's hyperparameter checks and messages, the per-parameter
-step loop, and the in-place helpers the engine lacks (``addcmul_``/``addcdiv_``/``lerp_``).
+step loop, the fused engine rules' driver (``FusedRule``), and the in-place helpers the engine
+lacks (``lerp_``).
 
 Each step runs under ``no_grad`` on the parameters' own device, so CUDA parameters update on
 the device; scalars (step counts, bias corrections) stay Python floats, so no step reads a
@@ -16,11 +17,8 @@ from .._core import Tensor
 from .optimizer import Optimizer
 
 __all__ = [
+    "FusedRule",
     "PerParam",
-    "adam_moments",
-    "addcdiv_",
-    "addcmul_",
-    "apply_weight_decay",
     "check_adam",
     "check_betas",
     "check_flags",
@@ -84,16 +82,6 @@ def check_adam(
     return pair
 
 
-def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """``t += value * a * b`` in place."""
-    return t.add_(a * b, alpha=value)
-
-
-def addcdiv_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """``t += value * a / b`` in place."""
-    return t.add_(a / b, alpha=value)
-
-
 def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
     """``t += weight * (end - t)`` in place (``Tensor.lerp_``)."""
     return t.copy_(t.lerp(end, weight))
@@ -102,33 +90,6 @@ def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
 def full_like(p: Tensor, value: float) -> Tensor:
     """A tensor like ``p`` (shape, dtype, device) filled with ``value``."""
     return _core.full(tuple(p.shape), value, dtype=p.dtype, device=p.device)
-
-
-def apply_weight_decay(
-    group: dict[str, Any], p: Tensor, grad: Tensor, decoupled: bool = False
-) -> Tensor:
-    """The group's ``weight_decay`` applied: ``decoupled`` (AdamW's) shrinks ``p`` by
-    ``1 - lr · weight_decay`` in place, otherwise (L2) ``weight_decay · p`` is added to the
-    gradient. Returns the gradient to step with."""
-    wd = group["weight_decay"]
-    if wd == 0:
-        return grad
-    if decoupled:
-        p.mul_(1 - group["lr"] * wd)
-        return grad
-    return grad.add(p, alpha=wd)
-
-
-def adam_moments(
-    state: dict[str, Any], grad: Tensor, betas: Sequence[float]
-) -> tuple[Tensor, Tensor]:
-    """Adam's moments updated in place, ``exp_avg += (1-b1)(g - exp_avg)`` and
-    ``exp_avg_sq = b2 exp_avg_sq + (1-b2) g²``; returns them."""
-    b1, b2 = betas
-    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    lerp_(exp_avg, grad, 1 - b1)
-    addcmul_(exp_avg_sq.mul_(b2), grad, grad, 1 - b2)
-    return exp_avg, exp_avg_sq
 
 
 class PerParam(Optimizer):
@@ -172,3 +133,73 @@ class PerParam(Optimizer):
         """``(required, allowed, scalar)`` per-parameter state keys for ``load_state_dict``."""
         keys = set(cls._state_keys)
         return keys, keys, set(cls._scalar_keys)
+
+
+class FusedRule(PerParam):
+    """A per-parameter optimizer whose update is one of the engine's element-wise rules
+    (``_core._optim_rule_step``): one fused call per group, on the CPU or the parameters'
+    CUDA device. A subclass names the rule (``_rule``), lists the state tensors it updates in
+    the engine's order (``_rule_states``), and computes a parameter's per-step constants in
+    ``_constants`` (advancing any scalar state, such as NAdam's ``mu_product``, there).
+
+    Parameters the engine cannot update in place (float16/bfloat16, non-contiguous) step
+    through float32 (or their own dtype's) contiguous copies that are written back, so the
+    update is computed at least as precisely as PyTorch's."""
+
+    _rule: str = ""
+    _rule_states: tuple[str, ...] = ()
+
+    def _update(self, group: dict[str, Any]) -> None:
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        states: list[list[Tensor]] = []
+        consts: list[list[float]] = []
+        write_back: list[tuple[Tensor, Tensor]] = []
+        for p in group["params"]:
+            grad: Optional[Tensor] = p.grad
+            if grad is None:
+                continue
+            state = self.state.setdefault(p, {})
+            if not state:
+                state.update(self._initial_state(group, p))
+            if "step" in state:
+                state["step"] += 1
+            consts.append(self._prefix(group, state) + self._constants(group, state))
+            tensors = [state[key] for key in self._rule_states]
+            if any(_needs_copy(t) for t in [p, *tensors]):
+                copies = [_stepping_copy(t) for t in [p, *tensors]]
+                write_back += zip([p, *tensors], copies)
+                p, tensors = copies[0], copies[1:]
+            params.append(p)
+            grads.append(grad)
+            states.append(tensors)
+        if params:
+            _core._optim_rule_step(self._rule, params, grads, states, consts)
+        for original, copy in write_back:
+            original.copy_(copy)
+
+    def _prefix(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
+        """The constants every rule starts with, ``scale, l2, decay``: ``-1`` under
+        ``maximize``, and the group's ``weight_decay`` as L2 on the gradient or (with
+        ``decoupled_weight_decay``) as a ``1 - lr · weight_decay`` shrink of the parameter."""
+        scale = -1.0 if group.get("maximize", False) else 1.0
+        wd = float(group.get("weight_decay", 0.0))
+        if group.get("decoupled_weight_decay", False):
+            return [scale, 0.0, 1.0 - group["lr"] * wd]
+        return [scale, wd, 1.0]
+
+    def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
+        raise NotImplementedError
+
+
+_ENGINE_DTYPES = (_core.float32, _core.float64)
+
+
+def _needs_copy(t: Tensor) -> bool:
+    return t.dtype not in _ENGINE_DTYPES or not t.is_contiguous()
+
+
+def _stepping_copy(t: Tensor) -> Tensor:
+    """A contiguous copy of ``t`` the engine can update: float32 unless ``t`` is float64."""
+    dtype = t.dtype if t.dtype in _ENGINE_DTYPES else _core.float32
+    return t.to(dtype).contiguous().clone()

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .._core import Tensor
-from ._common import (
-    PerParam,
-    addcmul_,
-    apply_weight_decay,
-    check_flags,
-    check_lr,
-    check_non_negative,
-)
+from ._common import FusedRule, check_flags, check_lr, check_non_negative
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
 __all__ = ["Adadelta"]
 
 
-class Adadelta(PerParam):
+class Adadelta(FusedRule):
     """Adadelta: ``v = rho v + (1-rho) g²``, ``Δ = sqrt(u+eps)/sqrt(v+eps) · g``,
     ``u = rho u + (1-rho) Δ²``, ``p -= lr Δ`` (``g`` with L2 ``weight_decay`` added)."""
 
     _state_keys = ("step", "square_avg", "acc_delta")
+    _rule = "adadelta"
+    _rule_states = ("square_avg", "acc_delta")
 
     def __init__(
         self,
@@ -45,13 +39,5 @@ class Adadelta(PerParam):
         check_flags(differentiable)
         super().__init__(params, _arguments(Adadelta.__init__, locals()))
 
-    def _step_param(
-        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
-    ) -> None:
-        lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        grad = apply_weight_decay(group, p, grad)
-        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        addcmul_(square_avg.mul_(rho), grad, grad, 1 - rho)
-        delta = (acc_delta + eps).sqrt_().div_((square_avg + eps).sqrt_()).mul_(grad)
-        addcmul_(acc_delta.mul_(rho), delta, delta, 1 - rho)
-        p.add_(delta, alpha=-lr)
+    def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
+        return [group["lr"], group["rho"], group["eps"]]

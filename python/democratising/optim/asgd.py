@@ -7,27 +7,22 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import (
-    PerParam,
-    apply_weight_decay,
-    check_flags,
-    check_lr,
-    check_non_negative,
-    full_like,
-)
+from ._common import FusedRule, check_flags, check_lr, check_non_negative, full_like
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
 __all__ = ["ASGD"]
 
 
-class ASGD(PerParam):
+class ASGD(FusedRule):
     """ASGD: ``p *= 1 - lambd eta``, ``p -= eta g``; ``ax += mu (p - ax)``; then
     ``eta = lr / (1 + lambd lr t)^alpha`` and ``mu = 1 / max(1, t - t0)``. ``eta`` and ``mu``
     are kept as Python floats."""
 
     _state_keys = ("step", "eta", "mu", "ax")
     _scalar_keys = ("eta", "mu")
+    _rule = "asgd"
+    _rule_states = ("ax",)
 
     def __init__(
         self,
@@ -50,19 +45,13 @@ class ASGD(PerParam):
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": full_like(p, 0.0)}
 
-    def _step_param(
-        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
-    ) -> None:
-        lr, lambd = group["lr"], group["lambd"]
-        step = state["step"]
-        grad = apply_weight_decay(group, p, grad)
+    def _prefix(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
+        scale, l2, _ = super()._prefix(group, state)
+        return [scale, l2, 1 - group["lambd"] * float(state["eta"])]
+
+    def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
+        lr, lambd, step = group["lr"], group["lambd"], state["step"]
         eta, mu = float(state["eta"]), float(state["mu"])
-        p.mul_(1 - lambd * eta)
-        p.add_(grad, alpha=-eta)
-        ax = state["ax"]
-        if mu != 1:
-            ax.add_((p - ax).mul_(mu))
-        else:
-            ax.copy_(p)
         state["eta"] = lr / ((1 + lambd * lr * step) ** group["alpha"])
         state["mu"] = 1 / max(1, step - group["t0"])
+        return [eta, mu]

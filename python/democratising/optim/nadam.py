@@ -6,20 +6,22 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, adam_moments, addcdiv_, apply_weight_decay, check_adam, full_like
+from ._common import FusedRule, check_adam, full_like
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
 __all__ = ["NAdam"]
 
 
-class NAdam(PerParam):
+class NAdam(FusedRule):
     """NAdam: ``mu_t = b1 (1 - 0.5 · 0.96^(t psi))`` (``psi = momentum_decay``), moments as
     Adam, ``p -= lr (1-mu_t)/(1-prod mu) · g/d + lr mu_{t+1}/(1-prod mu · mu_{t+1}) · m/d``
     with ``d = sqrt(v / (1-b2^t)) + eps``. ``mu_product`` is kept as a Python float."""
 
     _state_keys = ("step", "mu_product", "exp_avg", "exp_avg_sq")
     _scalar_keys = ("mu_product",)
+    _rule = "nadam"
+    _rule_states = ("exp_avg", "exp_avg_sq")
 
     def __init__(
         self,
@@ -49,18 +51,14 @@ class NAdam(PerParam):
             "exp_avg_sq": full_like(p, 0.0),
         }
 
-    def _step_param(
-        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
-    ) -> None:
+    def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         step = state["step"]
         lr, psi = group["lr"], group["momentum_decay"]
         b1, b2 = group["betas"]
-        grad = apply_weight_decay(group, p, grad, group["decoupled_weight_decay"])
         mu = b1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
         mu_product = float(state["mu_product"]) * mu
         state["mu_product"] = mu_product
-        exp_avg, exp_avg_sq = adam_moments(state, grad, (b1, b2))
-        denom = exp_avg_sq.div(1 - b2**step).sqrt_().add_(group["eps"])
-        addcdiv_(p, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
-        addcdiv_(p, exp_avg, denom, -lr * mu_next / (1.0 - mu_product * mu_next))
+        c_grad = -lr * (1.0 - mu) / (1.0 - mu_product)
+        c_avg = -lr * mu_next / (1.0 - mu_product * mu_next)
+        return [1 - b1, b2, 1 - b2**step, group["eps"], c_grad, c_avg]

@@ -6,19 +6,21 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, check_flags, check_lr, full_like
+from ._common import FusedRule, check_flags, check_lr, full_like
 from .algorithms import _arguments
 from .optimizer import ParamsT
 
 __all__ = ["Rprop"]
 
 
-class Rprop(PerParam):
+class Rprop(FusedRule):
     """Rprop: each element's step size grows by ``etas[1]`` while its gradient keeps its sign
     and shrinks by ``etas[0]`` when it flips (clamped to ``step_sizes``); the parameter moves
     by ``-sign(g) · step_size``, and a flipped gradient counts as zero (no move, no memory)."""
 
     _state_keys = ("step", "prev", "step_size")
+    _rule = "rprop"
+    _rule_states = ("prev", "step_size")
 
     def __init__(
         self,
@@ -45,17 +47,7 @@ class Rprop(PerParam):
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "prev": full_like(p, 0.0), "step_size": full_like(p, group["lr"])}
 
-    def _step_param(
-        self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
-    ) -> None:
+    def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         etaminus, etaplus = group["etas"]
         lo, hi = group["step_sizes"]
-        prev, step_size = state["prev"], state["step_size"]
-        product = grad * prev
-        flipped = product < 0
-        factor = full_like(p, 1.0).masked_fill_(product > 0, etaplus)
-        factor.masked_fill_(flipped, etaminus)
-        step_size.mul_(factor).clamp_(lo, hi)
-        grad = grad.masked_fill(flipped, 0.0)
-        p.sub_(grad.sign().mul_(step_size))
-        prev.copy_(grad)
+        return [etaminus, etaplus, lo, hi]

@@ -366,6 +366,15 @@ macro_rules! backend_interface {
                 clr: f64,
                 cfg: &$crate::optim::AdagradConfig,
             ) -> $crate::Result<()>;
+            /// One step of an element-wise optimizer rule (`optim::rules`) of one parameter:
+            /// `p` and its `state` updated in place with the per-step constants `k`.
+            fn optim_rule_step(
+                rule: $crate::optim::OptimRule,
+                p: &$crate::Tensor,
+                g: &$crate::Tensor,
+                state: &[&$crate::Tensor],
+                k: &[f64],
+            ) -> $crate::Result<()>;
             // ---- elementwise, reductions and softmax ----
             /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons give
             /// bool). One operand may be a CPU 0-d tensor (a Python number).

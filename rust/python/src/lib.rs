@@ -77,6 +77,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adagrad_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::_optim_rule_step, m)?)?;
     m.add_function(wrap_pyfunction!(sysinfo::_system_info, m)?)?;
     m.add_function(wrap_pyfunction!(registry::_register_helpers, m)?)?;
     cuda::register(m)?;

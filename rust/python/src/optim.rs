@@ -3,8 +3,8 @@
 use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
 use democratising::optim::{
-    adagrad_step, adam_step, rmsprop_step, sgd_step, AdagradConfig, AdamConfig, RmspropConfig,
-    RmspropState, SgdConfig,
+    adagrad_step, adam_step, rmsprop_step, rule_step, sgd_step, AdagradConfig, AdamConfig,
+    OptimRule, RmspropConfig, RmspropState, SgdConfig,
 };
 use democratising::Tensor;
 use pyo3::prelude::*;
@@ -152,4 +152,22 @@ pub fn _adagrad_step(
         grad_scale,
     };
     crate::util::detach(py, || adagrad_step(&p, &g, &s, &steps, &cfg)).py()
+}
+
+/// One step of an element-wise rule (Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop) over a
+/// group: `states[i]` are parameter i's state tensors, `consts[i]` its per-step constants
+/// (`optim::rules` lays them out).
+#[pyfunction]
+pub fn _optim_rule_step(
+    py: Python<'_>,
+    rule: &str,
+    params: Vec<PyRef<'_, PyTensor>>,
+    grads: Vec<PyRef<'_, PyTensor>>,
+    states: Vec<Vec<PyRef<'_, PyTensor>>>,
+    consts: Vec<Vec<f64>>,
+) -> PyResult<()> {
+    let rule = OptimRule::parse(rule).py()?;
+    let (p, g) = (handles(&params), handles(&grads));
+    let s: Vec<Vec<Tensor>> = states.iter().map(|st| handles(st)).collect();
+    crate::util::detach(py, || rule_step(rule, &p, &g, &s, &consts)).py()
 }

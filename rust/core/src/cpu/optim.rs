@@ -20,6 +20,7 @@ macro_rules! with_grad_data {
         })
     }};
 }
+pub(super) use with_grad_data;
 
 /// The gradient an update applies: unscaled (`scale`), negated under `maximize`, plus the L2
 /// weight decay `wd * p` when there is one (PyTorch's order of operations).
@@ -172,10 +173,10 @@ pub(super) fn adagrad_step_one(
     Ok(())
 }
 
-const CHUNK: usize = 1 << 14;
+pub(super) const CHUNK: usize = 1 << 14;
 /// Below this many elements a parameter is updated on the calling thread: waking the pool costs
 /// more than it saves.
-const PAR_MIN: usize = 1 << 18;
+pub(super) const PAR_MIN: usize = 1 << 18;
 
 /// Per-step constants of the update, computed once per parameter.
 struct Consts<T> {

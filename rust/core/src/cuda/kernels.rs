@@ -169,6 +169,7 @@ pub const FAMILIES: &[Family] = &[
             k("sgd_step", Dtypes(F32_F64), 3),
             k("rmsprop_step", Dtypes(F32_F64), 13),
             k("adagrad_step", Dtypes(F32_F64), 9),
+            k("optim_rule_step", Dtypes(F32_F64), 7),
         ]
     ),
     family!(

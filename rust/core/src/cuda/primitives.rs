@@ -24,7 +24,7 @@ pub(crate) use super::ops::nn::{
 };
 pub(crate) use super::ops::optim::unscale_and_check;
 pub(crate) use super::ops::optim::{
-    adagrad_step as adagrad_step_one, adam_step, rmsprop_step as rmsprop_step_one,
+    adagrad_step as adagrad_step_one, adam_step, optim_rule_step, rmsprop_step as rmsprop_step_one,
 };
 pub(crate) use super::ops::reduce::{arg_reduce, softmax_backward_rows, softmax_rows};
 pub(crate) use super::ops::rnn::{rnn_step_backward, rnn_step_forward};

@@ -5,11 +5,13 @@
 mod adagrad;
 mod adam;
 mod rmsprop;
+mod rules;
 mod sgd;
 
 pub use adagrad::{adagrad_step, AdagradConfig};
 pub use adam::{adam_step, AdamConfig, AdamTensors};
 pub use rmsprop::{rmsprop_step, RmspropConfig, RmspropState};
+pub use rules::{rule_step, OptimRule, MAX_RULE_CONSTS, PREFIX_CONSTS};
 pub use sgd::{sgd_step, SgdConfig};
 
 use crate::{bail, DType, Result, Tensor};

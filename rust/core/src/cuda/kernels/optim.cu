@@ -1,6 +1,6 @@
 // Fused optimizer steps: Adam and SGD update up to DM_MT parameters of a group per launch
 // (blockIdx.y picks the tensor, blocks stride over its elements); RMSprop and Adagrad one
-// parameter per launch. The arithmetic is the CPU's (optim/*.rs) operation for operation, in
+// parameter per launch, as are the element-wise rules (Adadelta ... Rprop). The arithmetic is the CPU's (optim/*.rs) operation for operation, in
 // the parameter dtype, so both backends agree to rounding. AMP: `found_inf` (nullable, device) skips the whole step
 // without a host sync, and `grad_scale` multiplies gradients first.
 #include "common.cuh"
@@ -145,6 +145,105 @@ __device__ void adagrad_step(double clr, double weight_decay, double eps, double
     }
 }
 
+// The element-wise rules of optim/rules.rs (rule numbers as `OptimRule`), one parameter per
+// launch, operation for operation as cpu/optim_rules.rs: k[0..3] prepare the gradient
+// (`g * scale + l2 * p`, then `p *= decay`), the rest are the rule's constants. `s1` is null
+// for ASGD. Mirrors `[f64; MAX_RULE_CONSTS]`.
+#define DM_RULE_CONSTS 12
+struct RuleConsts {
+    double k[DM_RULE_CONSTS];
+};
+
+template <class T> __device__ T dm_lerp(T s, T e, T w) {
+    return w < (T)0.5 ? s + w * (e - s) : e - (e - s) * ((T)1 - w);
+}
+
+// torch.maximum: NaN when either is NaN.
+template <class T> __device__ T dm_nan_max(T a, T b) {
+    if (a != a) return a;
+    if (b != b) return b;
+    return b > a ? b : a;
+}
+
+template <class T>
+__device__ void optim_rule_step(int rule, RuleConsts c, long long n, T* p, const T* g, T* s0,
+                                T* s1) {
+    const double* k = c.k + 3;
+    const T scale = (T)c.k[0], l2 = (T)c.k[1], decay = (T)c.k[2];
+    const bool has_l2 = c.k[1] != 0.0, has_decay = c.k[2] != 1.0;
+    DM_GRID_LOOP(i, n) {
+        T pi = p[i];
+        T gi = g[i] * scale;
+        if (has_l2) gi = gi + l2 * pi;
+        if (has_decay) pi = pi * decay;
+        switch (rule) {
+        case 0: {  // Adadelta: lr, rho, eps
+            const T rho = (T)k[1], one_m_rho = (T)(1.0 - k[1]), eps = (T)k[2];
+            const T v = s0[i] * rho + one_m_rho * gi * gi;
+            s0[i] = v;
+            const T std = dm_sqrt(v + eps);
+            const T delta = dm_sqrt(s1[i] + eps) / std * gi;
+            s1[i] = s1[i] * rho + one_m_rho * delta * delta;
+            pi = pi - (T)k[0] * delta;
+            break;
+        }
+        case 1: {  // Adamax: clr, 1 - b1, b2, eps
+            const T m = dm_lerp(s0[i], gi, (T)k[1]);
+            s0[i] = m;
+            const T u = dm_nan_max(s1[i] * (T)k[2], (gi < (T)0 ? -gi : gi) + (T)k[3]);
+            s1[i] = u;
+            pi = pi - (T)k[0] * (m / u);
+            break;
+        }
+        case 2: {  // NAdam: 1 - b1, b2, 1 - b2^t, eps, c_grad, c_avg
+            const T m = dm_lerp(s0[i], gi, (T)k[0]);
+            s0[i] = m;
+            const T v = s1[i] * (T)k[1] + (T)(1.0 - k[1]) * gi * gi;
+            s1[i] = v;
+            const T d = dm_sqrt(v / (T)k[2]) + (T)k[3];
+            pi = pi + (T)k[4] * (gi / d);
+            pi = pi + (T)k[5] * (m / d);
+            break;
+        }
+        case 3: {  // RAdam: 1 - b1, b2, 1 - b1^t, lr, sqrt(1 - b2^t), eps, rect (0: none)
+            const T m = dm_lerp(s0[i], gi, (T)k[0]);
+            s0[i] = m;
+            const T v = s1[i] * (T)k[1] + (T)(1.0 - k[1]) * gi * gi;
+            s1[i] = v;
+            const T corrected = m / (T)k[2] * (T)k[3];
+            if (k[6] != 0.0) {
+                pi = pi - corrected * ((T)k[4] / (dm_sqrt(v) + (T)k[5])) * (T)k[6];
+            } else {
+                pi = pi - corrected;
+            }
+            break;
+        }
+        case 4: {  // ASGD: eta, mu (1: the average restarts at the parameter)
+            pi = pi - (T)k[0] * gi;
+            s0[i] = k[1] != 1.0 ? s0[i] + (pi - s0[i]) * (T)k[1] : pi;
+            break;
+        }
+        default: {  // Rprop: etaminus, etaplus, step_size_min, step_size_max
+            const T zero = (T)0, etaminus = (T)k[0];
+            const T prod = gi * s0[i];
+            const T factor = prod > zero ? (T)k[1]
+                             : prod < zero ? etaminus
+                             : prod == zero ? (T)1
+                                            : prod;
+            T s = s1[i] * factor;
+            s = s < (T)k[2] ? (T)k[2] : (s > (T)k[3] ? (T)k[3] : s);
+            s1[i] = s;
+            const T gz = factor == etaminus ? zero : gi;
+            const T sign = gz > zero ? (T)1 : (gz < zero ? (T)-1 : zero);
+            pi = pi - sign * s;
+            s0[i] = gz;
+            break;
+        }
+        }
+        p[i] = pi;
+    }
+}
+
 #define DM_OPTIM_KERNELS(S, T)                                                                 \
     extern "C" __global__ void adam_step_##S(AdamConfig c, AdamList l, const float* found_inf) { \
         adam_step<T>(c, l, found_inf);                                                          \
@@ -162,6 +261,10 @@ __device__ void adagrad_step(double clr, double weight_decay, double eps, double
                                                 int maximize, long long n, T* p, const T* g,    \
                                                 T* sum) {                                       \
         adagrad_step<T>(clr, wd, eps, scale, maximize, n, p, g, sum);                           \
+    }                                                                                           \
+    extern "C" __global__ void optim_rule_step_##S(int rule, RuleConsts c, long long n, T* p,   \
+                                                   const T* g, T* s0, T* s1) {                 \
+        optim_rule_step<T>(rule, c, n, p, g, s0, s1);                                           \
     }
 DM_OPTIM_KERNELS(f32, float)
 DM_OPTIM_KERNELS(f64, double)

@@ -144,6 +144,29 @@ pub(crate) fn adagrad_step(
     run_elementwise(ordinal(p)?, "adagrad_step", p.dtype(), p.numel(), args)
 }
 
+/// One step of an element-wise optimizer rule of one parameter (`optim::rule_step`).
+pub(crate) fn optim_rule_step(
+    rule: crate::optim::OptimRule,
+    p: &Tensor,
+    g: &Tensor,
+    state: &[&Tensor],
+    k: &[f64],
+) -> Result<()> {
+    let g = grad_like(g, p)?;
+    // optim.cu's `RuleConsts`: the constants padded to a fixed-size array.
+    let mut consts = [0.0f64; crate::optim::MAX_RULE_CONSTS];
+    consts[..k.len()].copy_from_slice(k);
+    let args = Args::new()
+        .v(rule as i32)
+        .v(consts)
+        .v(p.numel() as i64)
+        .data(p)
+        .data(&g)
+        .data(state[0])
+        .opt(state.get(1).copied());
+    run_elementwise(ordinal(p)?, "optim_rule_step", p.dtype(), p.numel(), args)
+}
+
 /// Multiplies every CUDA gradient by `inv_scale` in place (when `apply`) and reports whether
 /// any value is infinite or NaN (one flag per device, read back once).
 pub(crate) fn unscale_and_check(grads: &[&Tensor], inv_scale: f64, apply: bool) -> Result<bool> {

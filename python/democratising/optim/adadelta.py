@@ -40,4 +40,5 @@ class Adadelta(FusedRule):
         super().__init__(params, _arguments(Adadelta.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
-        return [group["lr"], group["rho"], group["eps"]]
+        rho = group["rho"]
+        return [group["lr"], rho, 1 - rho, group["eps"]]

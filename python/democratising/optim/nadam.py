@@ -61,4 +61,4 @@ class NAdam(FusedRule):
         state["mu_product"] = mu_product
         c_grad = -lr * (1.0 - mu) / (1.0 - mu_product)
         c_avg = -lr * mu_next / (1.0 - mu_product * mu_next)
-        return [1 - b1, b2, 1 - b2**step, group["eps"], c_grad, c_avg]
+        return [1 - b1, b2, 1 - b2, 1 - b2**step, group["eps"], c_grad, c_avg]

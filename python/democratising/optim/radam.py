@@ -50,4 +50,4 @@ class RAdam(FusedRule):
             rect = math.sqrt(
                 (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
             )
-        return [1 - b1, b2, bias1, lr, math.sqrt(bias2), group["eps"], rect]
+        return [1 - b1, b2, 1 - b2, bias1, lr, math.sqrt(bias2), group["eps"], rect]

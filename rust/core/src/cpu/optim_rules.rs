@@ -62,12 +62,33 @@ impl<T: Float> Prefix<T> {
     }
 }
 
-struct Adadelta<T> {
-    lr: T,
-    rho: T,
-    one_m_rho: T,
-    eps: T,
+/// A rule's constants as named fields, read in order from the constants after the prefix
+/// (`optim::rules` lays them out; a missing one, which the op's length check rules out,
+/// reads as zero).
+macro_rules! rule_consts {
+    ($(#[$doc:meta])* $name:ident { $($field:ident),* $(,)? }) => {
+        $(#[$doc])*
+        struct $name<T> {
+            $($field: T),*
+        }
+
+        impl<T: Float> $name<T> {
+            fn read(c: &[f64]) -> Self {
+                let mut it = c.iter().map(|&v| T::from_f64(v));
+                $name {
+                    $($field: it.next().unwrap_or_else(T::zero)),*
+                }
+            }
+        }
+    };
 }
+
+rule_consts!(Adadelta {
+    lr,
+    rho,
+    one_m_rho,
+    eps
+});
 
 impl<T: Float> Rule<T> for Adadelta<T> {
     #[inline(always)]
@@ -80,12 +101,7 @@ impl<T: Float> Rule<T> for Adadelta<T> {
     }
 }
 
-struct Adamax<T> {
-    clr: T,
-    w: T,
-    b2: T,
-    eps: T,
-}
+rule_consts!(Adamax { clr, w, b2, eps });
 
 impl<T: Float> Rule<T> for Adamax<T> {
     #[inline(always)]
@@ -96,75 +112,69 @@ impl<T: Float> Rule<T> for Adamax<T> {
     }
 }
 
-struct NAdam<T> {
-    w: T,
-    b2: T,
-    b2c: T,
-    bc2: T,
-    eps: T,
-    c_grad: T,
-    c_avg: T,
-}
+rule_consts!(NAdam {
+    w,
+    b2,
+    one_m_b2,
+    bc2,
+    eps,
+    c_grad,
+    c_avg
+});
 
 impl<T: Float> Rule<T> for NAdam<T> {
     #[inline(always)]
     fn apply(&self, p: &mut T, g: T, m: &mut T, v: &mut T) {
         *m = lerp(*m, g, self.w);
-        *v = *v * self.b2 + self.b2c * g * g;
+        *v = *v * self.b2 + self.one_m_b2 * g * g;
         let d = (*v / self.bc2).sqrt() + self.eps;
         *p += self.c_grad * (g / d);
         *p += self.c_avg * (*m / d);
     }
 }
 
-struct RAdam<T> {
-    w: T,
-    b2: T,
-    b2c: T,
-    bc1: T,
-    lr: T,
-    sqrt_bc2: T,
-    eps: T,
-    /// `None` until the variance is rectified (`rho_t > 5`).
-    rect: Option<T>,
-}
+rule_consts!(
+    /// `rect` is 0 until the variance is rectified (`rho_t > 5`).
+    RAdam { w, b2, one_m_b2, bc1, lr, sqrt_bc2, eps, rect }
+);
 
 impl<T: Float> Rule<T> for RAdam<T> {
     #[inline(always)]
     fn apply(&self, p: &mut T, g: T, m: &mut T, v: &mut T) {
         *m = lerp(*m, g, self.w);
-        *v = *v * self.b2 + self.b2c * g * g;
+        *v = *v * self.b2 + self.one_m_b2 * g * g;
         let corrected = *m / self.bc1 * self.lr;
-        match self.rect {
-            Some(r) => *p -= corrected * (self.sqrt_bc2 / (v.sqrt() + self.eps)) * r,
-            None => *p -= corrected,
+        if self.rect != T::zero() {
+            *p -= corrected * (self.sqrt_bc2 / (v.sqrt() + self.eps)) * self.rect;
+        } else {
+            *p -= corrected;
         }
     }
 }
 
-struct Asgd<T> {
-    eta: T,
-    /// `None` when `mu == 1`: the average restarts at the parameter.
-    mu: Option<T>,
-}
+rule_consts!(
+    /// `mu == 1` restarts the average at the parameter.
+    Asgd { eta, mu }
+);
 
 impl<T: Float> Rule<T> for Asgd<T> {
     #[inline(always)]
     fn apply(&self, p: &mut T, g: T, ax: &mut T, _: &mut T) {
         *p -= self.eta * g;
-        *ax = match self.mu {
-            Some(mu) => *ax + (*p - *ax) * mu,
-            None => *p,
+        *ax = if self.mu != T::one() {
+            *ax + (*p - *ax) * self.mu
+        } else {
+            *p
         };
     }
 }
 
-struct Rprop<T> {
-    etaminus: T,
-    etaplus: T,
-    lo: T,
-    hi: T,
-}
+rule_consts!(Rprop {
+    etaminus,
+    etaplus,
+    lo,
+    hi
+});
 
 impl<T: Float> Rule<T> for Rprop<T> {
     #[inline(always)]
@@ -203,17 +213,19 @@ impl<T: Float> Rule<T> for Rprop<T> {
     }
 }
 
-/// The update of one contiguous chunk (forced inline so each SIMD level gets its own copy);
-/// `s1` is empty for one-state rules.
+/// One parameter's (or one chunk's) memory: the parameter, its gradient and its states (`s1`
+/// empty for one-state rules).
+struct Slices<'a, T> {
+    p: &'a mut [T],
+    g: &'a [T],
+    s0: &'a mut [T],
+    s1: &'a mut [T],
+}
+
+/// The update of one contiguous chunk (forced inline so each SIMD level gets its own copy).
 #[inline(always)]
-fn rule_body<T: Float, R: Rule<T>>(
-    p: &mut [T],
-    g: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
-    pre: &Prefix<T>,
-    r: &R,
-) {
+fn rule_body<T: Float, R: Rule<T>>(x: Slices<'_, T>, pre: &Prefix<T>, r: &R) {
+    let Slices { p, g, s0, s1 } = x;
     if s1.is_empty() {
         for ((pi, &gi), a) in p.iter_mut().zip(g).zip(s0.iter_mut()) {
             let gi = pre.prepare(pi, gi);
@@ -228,35 +240,32 @@ fn rule_body<T: Float, R: Rule<T>>(
     }
 }
 
-crate::multiversion!(fn rule_chunk<T, R>(p: &mut [T], g: &[T], s0: &mut [T], s1: &mut [T], pre: &Prefix<T>, r: &R) where [T: Float, R: Rule<T>] => rule_body);
+crate::multiversion!(fn rule_chunk<T, R>(x: Slices<'_, T>, pre: &Prefix<T>, r: &R) where [T: Float, R: Rule<T>] => rule_body);
 
 /// Runs rule `r` over a whole parameter, split over the pool when it is large.
-fn run<T: Float, R: Rule<T>>(
-    p: &mut [T],
-    g: &[T],
-    s0: &mut [T],
-    s1: &mut [T],
-    pre: &Prefix<T>,
-    r: &R,
-) {
-    if p.len() < PAR_MIN {
-        return rule_chunk(p, g, s0, s1, pre, r);
+fn run<T: Float, R: Rule<T>>(x: Slices<'_, T>, pre: &Prefix<T>, r: &R) {
+    if x.p.len() < PAR_MIN {
+        return rule_chunk(x, pre, r);
     }
+    let Slices { p, g, s0, s1 } = x;
     let chunks = p
         .par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(s0.par_chunks_mut(CHUNK));
     if s1.is_empty() {
-        chunks.for_each(|((p, g), a)| rule_chunk(p, g, a, &mut [], pre, r));
+        chunks.for_each(|((p, g), s0)| {
+            let s1 = &mut [];
+            rule_chunk(Slices { p, g, s0, s1 }, pre, r)
+        });
     } else {
         chunks
             .zip(s1.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), a), b)| rule_chunk(p, g, a, b, pre, r));
+            .for_each(|(((p, g), s0), s1)| rule_chunk(Slices { p, g, s0, s1 }, pre, r));
     }
 }
 
 /// Applies `rule` with constants `k` (validated by `optim::rule_step`) to one parameter.
-fn apply_rule<T: Float>(rule: OptimRule, p: &mut [T], g: &[T], s: [&mut [T]; 2], k: &[f64]) {
+fn apply_rule<T: Float>(rule: OptimRule, x: Slices<'_, T>, k: &[f64]) {
     let f = T::from_f64;
     let pre = Prefix {
         scale: f(k[0]),
@@ -264,67 +273,13 @@ fn apply_rule<T: Float>(rule: OptimRule, p: &mut [T], g: &[T], s: [&mut [T]; 2],
         decay: (k[2] != 1.0).then(|| f(k[2])),
     };
     let c = &k[PREFIX_CONSTS..];
-    let [s0, s1] = s;
     match rule {
-        OptimRule::Adadelta => {
-            let r = Adadelta {
-                lr: f(c[0]),
-                rho: f(c[1]),
-                one_m_rho: f(1.0 - c[1]),
-                eps: f(c[2]),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
-        OptimRule::Adamax => {
-            let r = Adamax {
-                clr: f(c[0]),
-                w: f(c[1]),
-                b2: f(c[2]),
-                eps: f(c[3]),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
-        OptimRule::NAdam => {
-            let r = NAdam {
-                w: f(c[0]),
-                b2: f(c[1]),
-                b2c: f(1.0 - c[1]),
-                bc2: f(c[2]),
-                eps: f(c[3]),
-                c_grad: f(c[4]),
-                c_avg: f(c[5]),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
-        OptimRule::RAdam => {
-            let r = RAdam {
-                w: f(c[0]),
-                b2: f(c[1]),
-                b2c: f(1.0 - c[1]),
-                bc1: f(c[2]),
-                lr: f(c[3]),
-                sqrt_bc2: f(c[4]),
-                eps: f(c[5]),
-                rect: (c[6] != 0.0).then(|| f(c[6])),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
-        OptimRule::Asgd => {
-            let r = Asgd {
-                eta: f(c[0]),
-                mu: (c[1] != 1.0).then(|| f(c[1])),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
-        OptimRule::Rprop => {
-            let r = Rprop {
-                etaminus: f(c[0]),
-                etaplus: f(c[1]),
-                lo: f(c[2]),
-                hi: f(c[3]),
-            };
-            run(p, g, s0, s1, &pre, &r)
-        }
+        OptimRule::Adadelta => run(x, &pre, &Adadelta::read(c)),
+        OptimRule::Adamax => run(x, &pre, &Adamax::read(c)),
+        OptimRule::NAdam => run(x, &pre, &NAdam::read(c)),
+        OptimRule::RAdam => run(x, &pre, &RAdam::read(c)),
+        OptimRule::Asgd => run(x, &pre, &Asgd::read(c)),
+        OptimRule::Rprop => run(x, &pre, &Rprop::read(c)),
     }
 }
 
@@ -345,7 +300,8 @@ pub(super) fn optim_rule_step(
                 Some(t) => slice_mut::<T>(t),
                 None => &mut [],
             };
-            apply_rule::<T>(rule, slice_mut::<T>(p), &gd, [s0, s1], k);
+            let x = Slices { p: slice_mut::<T>(p), g: &gd, s0, s1 };
+            apply_rule::<T>(rule, x, k);
         }
     });
     Ok(())

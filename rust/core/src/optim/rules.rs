@@ -16,16 +16,16 @@ use crate::{bail, Result, Tensor};
 /// kernel (`optim.cu`'s `optim_rule_step`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptimRule {
-    /// States `square_avg, acc_delta`; constants `lr, rho, eps`. (`1 - x` of a constant is
-    /// computed from it in float64, as PyTorch's Python does.)
+    /// States `square_avg, acc_delta`; constants `lr, rho, 1 - rho, eps`. (`1 - x` of a
+    /// constant comes computed in float64, as PyTorch's Python computes it.)
     Adadelta = 0,
     /// States `exp_avg, exp_inf`; constants `clr (lr / (1 - b1^t)), 1 - b1, b2, eps`.
     Adamax = 1,
-    /// States `exp_avg, exp_avg_sq`; constants `1 - b1, b2, 1 - b2^t, eps, c_grad, c_avg`:
+    /// States `exp_avg, exp_avg_sq`; constants `1 - b1, b2, 1 - b2, 1 - b2^t, eps, c_grad, c_avg`:
     /// `d = sqrt(v / (1 - b2^t)) + eps`, `p += c_grad * g / d`, then `p += c_avg * m / d`.
     NAdam = 2,
-    /// States `exp_avg, exp_avg_sq`; constants `1 - b1, b2, 1 - b1^t, lr, sqrt(1 - b2^t), eps,
-    /// rect`, with `rect == 0` meaning the variance is not yet rectified (a momentum-SGD step).
+    /// States `exp_avg, exp_avg_sq`; constants `1 - b1, b2, 1 - b2, 1 - b1^t, lr, sqrt(1 - b2^t),
+    /// eps, rect`, with `rect == 0` meaning the variance is not yet rectified (a momentum-SGD step).
     RAdam = 3,
     /// State `ax`; constants `eta, mu` (`decay` is `1 - lambd * eta`).
     Asgd = 4,
@@ -67,10 +67,10 @@ impl OptimRule {
     /// How many constants follow the shared prefix.
     pub fn consts(self) -> usize {
         match self {
-            OptimRule::Adadelta => 3,
+            OptimRule::Adadelta => 4,
             OptimRule::Adamax => 4,
-            OptimRule::NAdam => 6,
-            OptimRule::RAdam => 7,
+            OptimRule::NAdam => 7,
+            OptimRule::RAdam => 8,
             OptimRule::Asgd => 2,
             OptimRule::Rprop => 4,
         }

@@ -177,8 +177,8 @@ __device__ void optim_rule_step(int rule, RuleConsts c, long long n, T* p, const
         if (has_l2) gi = gi + l2 * pi;
         if (has_decay) pi = pi * decay;
         switch (rule) {
-        case 0: {  // Adadelta: lr, rho, eps
-            const T rho = (T)k[1], one_m_rho = (T)(1.0 - k[1]), eps = (T)k[2];
+        case 0: {  // Adadelta: lr, rho, 1 - rho, eps
+            const T rho = (T)k[1], one_m_rho = (T)k[2], eps = (T)k[3];
             const T v = s0[i] * rho + one_m_rho * gi * gi;
             s0[i] = v;
             const T std = dm_sqrt(v + eps);
@@ -195,24 +195,24 @@ __device__ void optim_rule_step(int rule, RuleConsts c, long long n, T* p, const
             pi = pi - (T)k[0] * (m / u);
             break;
         }
-        case 2: {  // NAdam: 1 - b1, b2, 1 - b2^t, eps, c_grad, c_avg
+        case 2: {  // NAdam: 1 - b1, b2, 1 - b2, 1 - b2^t, eps, c_grad, c_avg
             const T m = dm_lerp(s0[i], gi, (T)k[0]);
             s0[i] = m;
-            const T v = s1[i] * (T)k[1] + (T)(1.0 - k[1]) * gi * gi;
+            const T v = s1[i] * (T)k[1] + (T)k[2] * gi * gi;
             s1[i] = v;
-            const T d = dm_sqrt(v / (T)k[2]) + (T)k[3];
-            pi = pi + (T)k[4] * (gi / d);
-            pi = pi + (T)k[5] * (m / d);
+            const T d = dm_sqrt(v / (T)k[3]) + (T)k[4];
+            pi = pi + (T)k[5] * (gi / d);
+            pi = pi + (T)k[6] * (m / d);
             break;
         }
-        case 3: {  // RAdam: 1 - b1, b2, 1 - b1^t, lr, sqrt(1 - b2^t), eps, rect (0: none)
+        case 3: {  // RAdam: 1 - b1, b2, 1 - b2, 1 - b1^t, lr, sqrt(1 - b2^t), eps, rect (0: none)
             const T m = dm_lerp(s0[i], gi, (T)k[0]);
             s0[i] = m;
-            const T v = s1[i] * (T)k[1] + (T)(1.0 - k[1]) * gi * gi;
+            const T v = s1[i] * (T)k[1] + (T)k[2] * gi * gi;
             s1[i] = v;
-            const T corrected = m / (T)k[2] * (T)k[3];
-            if (k[6] != 0.0) {
-                pi = pi - corrected * ((T)k[4] / (dm_sqrt(v) + (T)k[5])) * (T)k[6];
+            const T corrected = m / (T)k[3] * (T)k[4];
+            if ((T)k[7] != (T)0) {
+                pi = pi - corrected * ((T)k[5] / (dm_sqrt(v) + (T)k[6])) * (T)k[7];
             } else {
                 pi = pi - corrected;
             }
@@ -220,7 +220,7 @@ __device__ void optim_rule_step(int rule, RuleConsts c, long long n, T* p, const
         }
         case 4: {  // ASGD: eta, mu (1: the average restarts at the parameter)
             pi = pi - (T)k[0] * gi;
-            s0[i] = k[1] != 1.0 ? s0[i] + (pi - s0[i]) * (T)k[1] : pi;
+            s0[i] = (T)k[1] != (T)1 ? s0[i] + (pi - s0[i]) * (T)k[1] : pi;
             break;
         }
         default: {  // Rprop: etaminus, etaplus, step_size_min, step_size_max

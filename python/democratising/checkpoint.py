@@ -224,6 +224,34 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     optimizer_type: Optional[str] = None
 
+    @classmethod
+    def _capture(
+        cls,
+        model_state: dict[str, Tensor],
+        optimizer_state: Optional[dict[str, Any]],
+        optimizer: Any,
+        scheduler: Any,
+        scaler: Any,
+        epoch: Optional[int],
+        loss: Optional[float],
+        extra: dict[str, Any],
+    ) -> Checkpoint:
+        """The live training objects' state and the RNG state now: what every save path (the
+        functions, the trainer, rank 0 of a sharded save) writes around its own model and
+        optimizer state."""
+        otype = getattr(optimizer, "wrapped_type", type(optimizer).__name__)
+        return cls(
+            model_state=model_state,
+            optimizer_state=optimizer_state,
+            scheduler_state=scheduler.state_dict() if scheduler is not None else None,
+            scaler_state=scaler.state_dict() if scaler is not None else None,
+            epoch=epoch,
+            loss=loss,
+            rng_state=list(_core.get_rng_state()),
+            extra=extra,
+            optimizer_type=otype if optimizer is not None else None,
+        )
+
     # ---- writing -----------------------------------------------------------------------------
 
     def _encode(self) -> tuple[dict[str, RawTensor], dict[str, str]]:
@@ -580,17 +608,15 @@ def save_checkpoint(
     if is_sharded_target(model, optimizer):
         save_sharded(path, model, optimizer, scheduler, scaler, epoch, loss, extra)
         return
-    otype = getattr(optimizer, "wrapped_type", type(optimizer).__name__)
-    Checkpoint(
-        model_state=dict(model.state_dict()) if model is not None else {},
-        optimizer_state=optimizer.state_dict() if optimizer is not None else None,
-        scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-        scaler_state=scaler.state_dict() if scaler is not None else None,
-        epoch=epoch,
-        loss=loss,
-        rng_state=list(_core.get_rng_state()),
-        extra=extra,
-        optimizer_type=otype if optimizer is not None else None,
+    Checkpoint._capture(
+        dict(model.state_dict()) if model is not None else {},
+        optimizer.state_dict() if optimizer is not None else None,
+        optimizer,
+        scheduler,
+        scaler,
+        epoch,
+        loss,
+        extra,
     ).save(path)
 
 

@@ -18,6 +18,7 @@ truncated or corrupt file raises ``CheckpointError`` before anything is modified
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -130,16 +131,15 @@ def save_sharded(
         if rank == 0:
             own = set(reducer.names)
             rest = {k: v for k, v in model.module.state_dict().items() if k not in own}
-            Checkpoint(
-                model_state=rest,
-                optimizer_state=(None if groups is None else {"state": {}, "param_groups": groups}),
-                scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-                scaler_state=scaler.state_dict() if scaler is not None else None,
-                epoch=epoch,
-                loss=loss,
-                rng_state=list(_core.get_rng_state()),
-                extra=dict(extra or {}),
-                optimizer_type=optimizer.wrapped_type if optimizer is not None else None,
+            Checkpoint._capture(
+                rest,
+                None if groups is None else {"state": {}, "param_groups": groups},
+                optimizer,
+                scheduler,
+                scaler,
+                epoch,
+                loss,
+                dict(extra or {}),
             ).save(os.path.join(directory, common_name))
     except Exception as e:  # reported to every rank below, so that all of them raise
         error = f"rank {rank}: {type(e).__name__}: {e}"
@@ -273,14 +273,4 @@ def load_sharded(directory: Any, allow_unverified: bool = False) -> Any:
         except DistributedError as e:
             raise CheckpointError(f"sharded checkpoint {directory!r}: {e}") from e
         optimizer_state = {"state": state, "param_groups": common.optimizer_state["param_groups"]}
-    return Checkpoint(
-        model_state=model_state,
-        optimizer_state=optimizer_state,
-        scheduler_state=common.scheduler_state,
-        scaler_state=common.scaler_state,
-        epoch=common.epoch,
-        loss=common.loss,
-        rng_state=common.rng_state,
-        extra=common.extra,
-        optimizer_type=common.optimizer_type,
-    )
+    return dataclasses.replace(common, model_state=model_state, optimizer_state=optimizer_state)

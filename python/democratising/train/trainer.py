@@ -841,17 +841,15 @@ class Trainer:
             "config": self.config.to_dict(),
             "partial": partial,
         }
-        opt = self.optimizer
-        return Checkpoint(
-            model_state=dict(self.model.state_dict()),
-            optimizer_state=opt.state_dict(),
-            scheduler_state=self.scheduler.state_dict() if self.scheduler is not None else None,
-            scaler_state=self.scaler.state_dict() if self.scaler is not None else None,
-            epoch=self.epoch,
-            loss=last_loss,
-            rng_state=list(_core.get_rng_state()),
-            extra={"trainer": trainer_state, **extra},
-            optimizer_type=getattr(opt, "wrapped_type", type(opt).__name__),
+        return Checkpoint._capture(
+            dict(self.model.state_dict()),
+            self.optimizer.state_dict(),
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.epoch,
+            last_loss,
+            {"trainer": trainer_state, **extra},
         )
 
     def _save_sharded(self, path: PathLike, **extra: Any) -> None:

@@ -45,13 +45,33 @@ def _check_geometry(
             raise InvalidValueError(f"{layer}: {name} must be >= {least}, got {value}")
 
 
-class _ConvNd(Module):
+class _ConvBase(Module):
+    """What ordinary and transposed convolutions share: the geometry read as tuples of
+    ``_ndim`` ints, and the start of ``repr``."""
+
+    _ndim = 1
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def _tuple(self, v: IntPair) -> tuple[int, ...]:
+        """``v`` as ``_ndim`` ints."""
+        return (F._single(v),) if self._ndim == 1 else F._pair(v)
+
+    def _repr_head(self) -> str:
+        """Channels, kernel size and stride: what every convolution's ``repr`` shows first."""
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+
+
+class _ConvNd(_ConvBase):
     """What ``Conv1d`` and ``Conv2d`` share: PyTorch's constructor and checks, the geometry as
     tuples of ``_ndim`` ints (``padding`` may be ``"same"``/``"valid"``), ``weight
     [O, C/groups, *kernel_size]`` and ``bias [O]`` initialised U(±1/√fan_in), and the explicit
     ``F.pad`` that a non-``"zeros"`` ``padding_mode`` applies before a valid convolution."""
-
-    _ndim = 1
 
     def __init__(
         self,
@@ -96,10 +116,6 @@ class _ConvNd(Module):
         _init_weight_and_bias(self, shape, bias)
         to_factory(self, device, dtype)
 
-    def _tuple(self, v: IntPair) -> tuple[int, ...]:
-        """``v`` as ``_ndim`` ints."""
-        return (F._single(v),) if self._ndim == 1 else F._pair(v)
-
     def _explicit_padding(self) -> tuple[int, ...]:
         """The padding for ``F.pad``: ``(left, right)`` per dimension, last dimension first
         (PyTorch puts the odd extra element of ``"same"`` padding on the right/bottom)."""
@@ -135,10 +151,7 @@ class Conv1d(_ConvNd):
         return self._conv(x)
 
     def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
+        s = self._repr_head()
         if self.padding != (0,):
             s += f", padding={self.padding}"
         if self.dilation != (1,):
@@ -181,10 +194,7 @@ class Conv2d(_ConvNd):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}"
-        )
+        return f"{self._repr_head()}, padding={self.padding}"
 
 
 class _PoolNd(Module):

@@ -10,14 +10,13 @@ from .._core import Tensor
 from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .conv import _check_geometry, _check_groups
+from .conv import _check_geometry, _check_groups, _ConvBase
 from .layers import _init_weight_and_bias
-from .module import Module
 
 IntPair = Union[int, Sequence[int]]
 
 
-class _ConvTransposeNd(Module):
+class _ConvTransposeNd(_ConvBase):
     """What the transposed convolutions share: PyTorch's constructor, ``weight [C_in,
     C_out/groups, *kernel_size]`` and ``bias [C_out]`` drawn from U(±1/√fan_in) (fan_in =
     ``C_out/groups * prod(kernel_size)``, as PyTorch computes it from the weight), and
@@ -61,9 +60,6 @@ class _ConvTransposeNd(Module):
         _init_weight_and_bias(self, shape, bias, bias_size=out_channels)
         to_factory(self, device, dtype)
 
-    def _tuple(self, v: IntPair) -> tuple[int, ...]:
-        return (F._single(v),) if self._ndim == 1 else F._pair(v)
-
     def _output_padding(self, x: Tensor, output_size: Optional[Sequence[int]]) -> tuple[int, ...]:
         """The output padding that gives ``output_size`` (its last ``_ndim`` entries), checked
         against the sizes this layer can produce; the layer's own without it."""
@@ -106,10 +102,7 @@ class _ConvTransposeNd(Module):
         )
 
     def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
+        s = self._repr_head()
         zeros = (0,) * self._ndim
         if self.padding != zeros:
             s += f", padding={self.padding}"

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -296,19 +297,36 @@ def test_collective_timeout_aborts_naming_the_operation(mode: str, message: str)
     assert job.seconds < 20, job  # rank 1 sleeps 30 s: the abort ended it
 
 
-@needs_mpi
-@pytest.mark.parametrize("aware", ["0", "1"], ids=["host-buckets", "device-buckets"])
-def test_ddp_with_each_rank_on_its_own_cuda_device(tmp_path: Path, aware: str) -> None:
-    """Parameters on cuda:0 / cuda:1 (the emulated devices of test_cuda_emulated_device.py):
-    DDP reduces their gradients, through host buckets or (CUDA-aware MPI) device buckets, and
-    training matches one process on the global batch."""
+def _emulated_cuda_env(**extra: str) -> dict[str, str]:
     from test_cuda_emulator import build
 
-    env = {
+    return {
         "DEMOCRATISING_CUDA_EMULATOR": str(build()),
         "DEMOCRATISING_CUDA_EMULATOR_DEVICES": "2",
-        "DEMOCRATISING_CUDA_AWARE_MPI": aware,
+        **extra,
     }
+
+
+#: A stand-in CuPy whose NCCL reduces emulated device memory over MPI.
+FAKE_CUPY = str(MPI_DIR / "fake_cupy")
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("aware", "transport"),
+    [("0", "host"), ("1", "mpi"), ("0", "nccl")],
+    ids=["host-buckets", "device-buckets", "nccl"],
+)
+def test_ddp_with_each_rank_on_its_own_cuda_device(
+    tmp_path: Path, aware: str, transport: str
+) -> None:
+    """Parameters on cuda:0 / cuda:1 (the emulated devices of test_cuda_emulated_device.py):
+    DDP reduces their gradients through host buckets, device buckets (CUDA-aware MPI) or NCCL
+    (the default once CuPy is installed; here the fake one), and training matches one process
+    on the global batch."""
+    env = _emulated_cuda_env(DEMOCRATISING_CUDA_AWARE_MPI=aware, EXPECT_TRANSPORT=transport)
+    if transport == "nccl":
+        env["PYTHONPATH"] = os.pathsep.join([FAKE_CUPY, os.environ.get("PYTHONPATH", "")])
     job = run_mpi(2, "ddp_cuda.py", str(tmp_path), "3", extra_env=env)
     assert job.returncode == 0, job
     ranks = [np.load(tmp_path / f"ddp_cuda_rank{r}.npz") for r in range(2)]
@@ -317,3 +335,35 @@ def test_ddp_with_each_rank_on_its_own_cuda_device(tmp_path: Path, aware: str) -
     for r in ranks:
         for k, v in want.items():
             np.testing.assert_allclose(r[f"final/{k}"], v, rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            "FAKE_NCCL_FAIL",
+            r"rank \d of 2: NCCL failed all_reduce of \d+ democratising.float32 on cuda:\d",
+        ),
+        (
+            "FAKE_NCCL_HANG",
+            r"over NCCL \(all_reduce of \d+ democratising.float32\) did not complete",
+        ),
+    ],
+    ids=["error", "timeout"],
+)
+def test_nccl_failures_name_the_rank_and_end_the_job(
+    tmp_path: Path, fault: str, message: str
+) -> None:
+    """An NCCL error raises ``DistributedError`` naming the rank, the operation and NCCL's
+    message; a reduction that never completes aborts the job after the world's timeout."""
+    env = _emulated_cuda_env(EXPECT_TRANSPORT="nccl", **{fault: "1"})
+    env["PYTHONPATH"] = os.pathsep.join([FAKE_CUPY, os.environ.get("PYTHONPATH", "")])
+    job = run_mpi(2, "ddp_cuda.py", str(tmp_path), "3", "1.5", extra_env=env, timeout=60)
+    assert job.returncode != 0, job
+    assert re.search(message, job.stderr), job
+    if fault == "FAKE_NCCL_FAIL":
+        assert "NCCL_ERROR_UNHANDLED_CUDA_ERROR" in job.stderr, job
+        assert "DistributedError" in job.stderr, job
+    else:
+        assert job.seconds < 40, job

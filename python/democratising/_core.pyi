@@ -49,6 +49,7 @@ __all__ = [
     "_cuda_max_memory_allocated",
     "_cuda_memory_allocated",
     "_cuda_memory_reserved",
+    "_cuda_stream_handle",
     "_cuda_synchronize",
     "_cuda_unavailable_reason",
     "_dropout",
@@ -1245,6 +1246,9 @@ def _cuda_memory_reserved(device: _int) -> _int: ...
 def _cuda_max_memory_allocated(device: _int) -> _int: ...
 def _cuda_empty_cache() -> None: ...
 def _cuda_synchronize(device: _int) -> None: ...
+def _cuda_stream_handle(device: _int) -> _int:
+    """The raw ``CUstream`` the engine queues ``device``'s work on (0 on the emulated device)."""
+
 def _cuda_add_search_paths(
     library: str | None = None, include_dir: str | None = None, cublas_dir: str | None = None
 ) -> None: ...

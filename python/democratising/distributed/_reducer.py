@@ -15,14 +15,12 @@ them and points each ``p.grad`` at its slice of the bucket (no copy). So ``loss.
 returns with synchronised gradients, as in PyTorch, and the optimizer is used unchanged.
 
 Buckets are NumPy arrays in host memory, except when every parameter is on one CUDA device and
-the MPI library is CUDA-aware (``DEMOCRATISING_CUDA_AWARE_MPI=1``, or Open MPI's
-``OMPI_MCA_opal_cuda_support`` / MPICH's ``MPIR_CVAR_ENABLE_GPU`` set): then they are device
-tensors that MPI reads and writes in place through the CUDA Array Interface, and gradients
-never leave the GPU."""
+the GPU transport (``_gpu_comm.gpu_transport``) is NCCL (CuPy installed) or a CUDA-aware MPI:
+then they are device tensors that NCCL, or MPI through the CUDA Array Interface, reduces in
+place, and gradients never leave the GPU."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -33,20 +31,11 @@ from .._core import Device, Tensor
 from .._grad_mode import no_grad
 from ..errors import DistributedError
 from . import _buffers
+from ._gpu_comm import NcclComm, gpu_transport
 from .reduce_op import ReduceOp
 from .world import World
 
 _BUCKET_DTYPE = {"float32": np.float32, "float64": np.float64}
-
-
-def cuda_aware_mpi() -> bool:
-    """Whether the MPI library may be handed device memory (explicit opt-in or the MPI's own
-    CUDA switch; there is no portable query)."""
-    v = os.environ.get("DEMOCRATISING_CUDA_AWARE_MPI")
-    if v is not None:
-        return v.strip().lower() not in ("", "0", "false", "no")
-    ompi = os.environ.get("OMPI_MCA_opal_cuda_support", "").strip().lower()
-    return ompi in ("1", "true", "yes") or os.environ.get("MPIR_CVAR_ENABLE_GPU") == "1"
 
 
 class _DeviceBuffer:
@@ -196,13 +185,17 @@ class GradientReducer(GradRound):
         self.buckets = build_buckets(self.params, max(1, int(bucket_cap_bytes)))
         devices = {p.device for p in self.params}
         only = next(iter(devices)) if len(devices) == 1 else None
+        #: How the gradients travel: "cpu" (host parameters), or for parameters on one CUDA
+        #: device "nccl", "mpi" (CUDA-aware) or "host" (staged).
+        self.transport = gpu_transport() if only is not None and only.type == "cuda" else "cpu"
         #: The CUDA device the buckets live on, or None for host buckets.
-        self.device: Optional[Device] = (
-            only if only is not None and only.type == "cuda" and cuda_aware_mpi() else None
-        )
+        self.device: Optional[Device] = only if self.transport in ("nccl", "mpi") else None
+        self._nccl: Optional[NcclComm] = None
         if self.device is not None:
             for b in self.buckets:
                 b.allocate_on(self.device)
+            if self.transport == "nccl" and world.size() > 1:
+                self._nccl = NcclComm.for_world(world, self.device.index or 0)
         self.location: dict[int, tuple[_Bucket, int]] = {}
         # Per parameter, computed once (backward runs these hooks every step): its slice of
         # the bucket shaped like the parameter, whether NumPy sees its gradients as they are
@@ -281,7 +274,9 @@ class GradientReducer(GradRound):
         size = self.world.size()
         while self._next < len(self.buckets) and self.buckets[self._next].pending == 0:
             b = self.buckets[self._next]
-            if size > 1 and self.device is not None:
+            if self._nccl is not None:
+                b.request = self._nccl.all_reduce(b.buffer, op)
+            elif size > 1 and self.device is not None:
                 _core._cuda_synchronize(self.device.index or 0)  # MPI reads the memory next
                 mpi_type = mpi.DOUBLE if b.dtype == np.float64 else mpi.FLOAT
                 buf = [_DeviceBuffer(b.buffer), mpi_type]
@@ -293,14 +288,17 @@ class GradientReducer(GradRound):
     def _progress(self) -> None:
         from ._wait import test_all
 
-        test_all([b.request for b in self.buckets[: self._next]])
+        if self._nccl is None:  # NCCL progresses on its own stream
+            test_all([b.request for b in self.buckets[: self._next]])
 
     def _complete(self) -> None:
         mb = sum(b.nbytes for b in self.buckets) / 2**20
-        self.world.wait(
-            [b.request for b in self.buckets],
-            f"DDP gradient all_reduce ({len(self.buckets)} buckets, {mb:.2f} MiB)",
-        )
+        what = f"DDP gradient all_reduce ({len(self.buckets)} buckets, {mb:.2f} MiB)"
+        requests = [b.request for b in self.buckets]
+        if self._nccl is not None:
+            self._nccl.wait([r for r in requests if r is not None], what)
+        else:
+            self.world.wait(requests, what)
         for b in self.buckets:
             b.request = None
             self._unpack(b)

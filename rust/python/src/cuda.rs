@@ -53,6 +53,12 @@ fn _cuda_synchronize(py: Python<'_>, device: usize) -> PyResult<()> {
     py.detach(|| cuda::synchronize(device)).py()
 }
 
+/// The raw `CUstream` handle the engine queues `device`'s work on.
+#[pyfunction]
+fn _cuda_stream_handle(device: usize) -> PyResult<usize> {
+    cuda::stream_handle(device).py()
+}
+
 /// Where libnvrtc (a file), the CUDA headers (a directory) and libcublas (a directory) may
 /// be: the pip wheels.
 #[pyfunction]
@@ -90,6 +96,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_cuda_max_memory_allocated, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_empty_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_stream_handle, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_add_search_paths, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_kernel_table, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_load_all_kernels, m)?)?;

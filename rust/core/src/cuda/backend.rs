@@ -69,6 +69,10 @@ pub trait Backend: Send + Sync {
     /// Every operand must cover the elements the shapes, strides and batch reach.
     unsafe fn gemm(&self, g: &Gemm) -> Result<()>;
     fn synchronize(&self) -> Result<()>;
+    /// The raw `CUstream` every kernel, copy and GEMM of this device is queued on (0, the
+    /// legacy default stream, where there is no real one), for libraries that queue work in
+    /// the same order (NCCL through CuPy).
+    fn stream_handle(&self) -> usize;
     /// (free, total) bytes.
     fn memory_info(&self) -> Result<(usize, usize)>;
     fn memory_allocated(&self) -> usize;

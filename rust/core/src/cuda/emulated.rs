@@ -345,6 +345,9 @@ impl Backend for EmulatedDevice {
     fn synchronize(&self) -> Result<()> {
         Ok(())
     }
+    fn stream_handle(&self) -> usize {
+        0 // launches run synchronously: every stream is the default one
+    }
     fn memory_info(&self) -> Result<(usize, usize)> {
         Ok((TOTAL - self.allocator.memory_reserved(), TOTAL))
     }

@@ -103,6 +103,14 @@ pub fn synchronize(device: usize) -> Result<()> {
     backend::backend(device)?.synchronize()
 }
 
+/// The raw `CUstream` handle the engine queues `device`'s work on (0 on the emulated device).
+pub fn stream_handle(device: usize) -> Result<usize> {
+    if !is_available() {
+        return Err(not_available());
+    }
+    Ok(backend::backend(device)?.stream_handle())
+}
+
 /// Compiles (or loads from the disk cache) every kernel family on `device`, checks each
 /// against the kernel table and looks up every kernel: a smoke test for a GPU machine.
 pub fn load_all_kernels(device: usize) -> Result<usize> {

@@ -405,6 +405,9 @@ impl Backend for DeviceState {
     fn synchronize(&self) -> Result<()> {
         DeviceState::synchronize(self)
     }
+    fn stream_handle(&self) -> usize {
+        self.stream.cu_stream() as usize
+    }
     fn memory_info(&self) -> Result<(usize, usize)> {
         let ctx = &self.context;
         guarded("cuMemGetInfo", || ctx.mem_get_info())

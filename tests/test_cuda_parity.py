@@ -493,6 +493,57 @@ def test_cuda_array_interface_describes_device_memory() -> None:
     assert not hasattr(randn(2), "__cuda_array_interface__")
 
 
+class _DevicePeer:
+    """A foreign CUDA array as DLPack sees it (standing in for CuPy or PyTorch): it exports a
+    capsule of a tensor's memory and records the stream the consumer hands it."""
+
+    def __init__(self, t: dm.Tensor) -> None:
+        self.t = t
+        self.streams: list[Any] = []
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.t.__dlpack_device__()
+
+    def __dlpack__(self, stream: Any = None, max_version: Any = None) -> Any:
+        self.streams.append(stream)
+        return self.t.__dlpack__(stream=stream, max_version=max_version)
+
+
+def test_dlpack_shares_device_memory_both_ways() -> None:
+    base = randn(4, 6).cuda()
+    for view in (base, base.t(), base[1:, 2:5], base.bfloat16()):
+        assert view.__dlpack_device__() == (2, view.device.index or 0)
+        peer = _DevicePeer(view)
+        got = dm.from_dlpack(peer)
+        assert got.device == view.device and got.dtype == view.dtype
+        assert got.shape == view.shape and got.stride() == view.stride()
+        np.testing.assert_array_equal(got.float().cpu().numpy(), view.float().cpu().numpy())
+        # The consumer hands the producer its stream (1: the legacy default stream).
+        assert peer.streams == [dm._core._cuda_stream_handle(view.device.index or 0) or 1]
+    shared = dm.from_dlpack(base.__dlpack__())  # a capsule directly
+    shared.add_(1.0)
+    np.testing.assert_array_equal(shared.cpu().numpy(), base.cpu().numpy())
+    copied = dm.from_dlpack(base.__dlpack__(copy=True))
+    copied.zero_()
+    assert base.abs().sum().item() > 0
+    with pytest.raises(BufferError):
+        base.__dlpack__(dl_device=(1, 0))
+
+
+def test_dlpack_keeps_device_memory_alive() -> None:
+    t = (dm.arange(1000.0) * 3).cuda()
+    want = t.cpu().numpy()
+    cap = t.__dlpack__()
+    del t
+    import gc
+
+    gc.collect()
+    junk = [dm.ones(1000).cuda() for _ in range(4)]  # would reuse the block were it freed
+    got = dm.from_dlpack(cap)
+    np.testing.assert_array_equal(got.cpu().numpy(), want)
+    del junk
+
+
 @pytest.mark.parametrize(
     "key",
     [

@@ -53,6 +53,7 @@ __all__ = [
     "_cuda_synchronize",
     "_cuda_unavailable_reason",
     "_dropout",
+    "_from_dlpack",
     "_get_autocast",
     "_layer_norm",
     "_linear",
@@ -298,8 +299,16 @@ class Tensor:
     def __iter__(self) -> Iterator[Tensor]: ...
     def __getitem__(self, key: _Index, /) -> Tensor: ...
     def __setitem__(self, key: _Index, value: _Operand, /) -> None: ...
-    def __dlpack__(self, **kwargs: Any) -> Any:
-        """A DLPack capsule of this (CPU) tensor's memory."""
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[_int, _int] | None = None,
+        dl_device: tuple[_int, _int] | None = None,
+        copy: _bool | None = None,
+    ) -> Any:
+        """A DLPack capsule sharing this tensor's memory (any dtype, CPU or CUDA; a CUDA
+        tensor's queued work is finished first). ``copy=True`` exports a copy."""
     def __dlpack_device__(self) -> tuple[_int, _int]:
         """``(device_type, device_id)``: ``(1, 0)`` for the CPU, ``(2, i)`` for CUDA device i."""
 
@@ -1246,6 +1255,10 @@ def _cuda_memory_reserved(device: _int) -> _int: ...
 def _cuda_max_memory_allocated(device: _int) -> _int: ...
 def _cuda_empty_cache() -> None: ...
 def _cuda_synchronize(device: _int) -> None: ...
+def _from_dlpack(capsule: object) -> Tensor:
+    """A tensor sharing the memory of an unconsumed DLPack capsule (``dltensor`` or
+    ``dltensor_versioned``), which it consumes."""
+
 def _cuda_stream_handle(device: _int) -> _int:
     """The raw ``CUstream`` the engine queues ``device``'s work on (0 on the emulated device)."""
 

@@ -173,7 +173,9 @@ def is_floating_point(input: Tensor) -> builtins.bool:
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """``data`` as a tensor, sharing memory where it can: a tensor of the requested dtype and
-    device is returned as is, a NumPy array of an engine dtype is wrapped (``from_numpy``)."""
+    device is returned as is, a NumPy array of an engine dtype is wrapped (``from_numpy``),
+    another library's tensor (PyTorch, CuPy, JAX: anything with ``__dlpack__``) is shared
+    through DLPack, on its own device."""
     from ._tensor import tensor
 
     if isinstance(data, Tensor):
@@ -189,6 +191,11 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         except (TypeError, ValueError, RuntimeError):
             out = tensor(data)
         return out if device is None else out.to(device)
+    if not isinstance(data, np.ndarray) and hasattr(data, "__dlpack__"):
+        # Another library's tensor (PyTorch, CuPy, JAX), on the CPU or a GPU: shared.
+        from ._tensor import from_dlpack
+
+        return as_tensor(from_dlpack(data), dtype=dtype, device=device)
     return tensor(data, dtype=dtype, device=device)
 
 

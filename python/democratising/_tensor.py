@@ -138,15 +138,33 @@ def _as_operand(obj: Any) -> Tensor:
 
 
 def from_dlpack(ext: Any) -> Tensor:
-    """A tensor sharing memory with any object that implements the DLPack protocol (CPU)."""
+    """A tensor sharing memory with ``ext``: any object with ``__dlpack__`` (a NumPy array,
+    a PyTorch, CuPy or JAX tensor), on the CPU or a CUDA device, or a DLPack capsule. No copy
+    (except of memory its producer marks read-only); the tensor keeps the producer's memory
+    alive, and writes through either are seen by both. A CUDA producer is handed the
+    engine's stream, so its pending work is ordered before ours."""
     if isinstance(ext, Tensor):
         return ext
+    if type(ext).__name__ == "PyCapsule":
+        return _core._from_dlpack(ext)
     if not hasattr(ext, "__dlpack__"):
         raise TypeError(
-            f"from_dlpack expects an object with __dlpack__ (a tensor or array), got "
-            f"{type(ext).__name__}"
+            f"from_dlpack expects an object with __dlpack__ (a tensor or array) or a DLPack "
+            f"capsule, got {type(ext).__name__}"
         )
-    return _core.from_numpy(np.from_dlpack(ext))
+    device_type, device_id = getattr(ext, "__dlpack_device__", lambda: (1, 0))()
+    # DLPack's stream for CUDA: our queue's handle, or 1 (the legacy default stream) for 0.
+    stream = (_core._cuda_stream_handle(device_id) or 1) if device_type == 2 else None
+    try:
+        capsule = ext.__dlpack__(stream=stream, max_version=(1, 0))
+    except TypeError:  # a producer from before DLPack 1.0's keywords
+        capsule = ext.__dlpack__() if stream is None else ext.__dlpack__(stream=stream)
+    except BufferError:
+        if device_type != 1:
+            raise
+        # NumPy refuses to export read-only arrays through the legacy protocol: copy those.
+        return _core.from_numpy(np.array(ext, copy=True))
+    return _core._from_dlpack(capsule)
 
 
 def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:

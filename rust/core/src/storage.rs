@@ -46,11 +46,28 @@ impl Storage {
     /// `ptr` must point to `len` valid, aligned elements of `dtype` that stay valid (and are not
     /// freed) for as long as `owner` lives.
     pub unsafe fn from_foreign(ptr: *mut u8, len: usize, dtype: DType, owner: Owner) -> Storage {
+        // SAFETY: the caller's guarantee, for host memory.
+        unsafe { Storage::from_foreign_on(ptr, len, dtype, Device::Cpu, owner) }
+    }
+
+    /// Wraps memory on `device` owned by someone else (another library's device buffer,
+    /// shared through DLPack): `ptr` is a host address for the CPU, a device address for CUDA.
+    ///
+    /// # Safety
+    /// `ptr` must address `len` valid, aligned elements of `dtype` on `device` that stay valid
+    /// for as long as `owner` lives.
+    pub unsafe fn from_foreign_on(
+        ptr: *mut u8,
+        len: usize,
+        dtype: DType,
+        device: Device,
+        owner: Owner,
+    ) -> Storage {
         Storage {
             ptr,
             len,
             dtype,
-            device: Device::Cpu,
+            device,
             version: AtomicU64::new(0),
             _owner: owner,
         }

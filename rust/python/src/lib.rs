@@ -5,6 +5,7 @@
 
 mod amp;
 mod cuda;
+mod dlpack;
 mod errors;
 mod functions;
 mod indexing;
@@ -54,6 +55,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::where_, m)?)?;
     m.add_function(wrap_pyfunction!(functions::autograd_grad, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::_from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_dropout, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_unary, m)?)?;

@@ -150,14 +150,41 @@ impl PyTensor {
         arr.call_method0("tolist")
     }
 
-    #[pyo3(signature = (**kwargs))]
+    /// A DLPack capsule sharing this tensor's memory (any dtype, CPU or CUDA). A CUDA tensor's
+    /// queued work is finished first, so the consumer's stream may read it at once.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
     fn __dlpack__<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
         py: Python<'py>,
-        kwargs: Option<&Bound<'py, PyDict>>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let arr = py.import("numpy")?.getattr("asarray")?.call1((slf,))?;
-        arr.call_method("__dlpack__", (), kwargs)
+        let _ = stream; // the hand-off synchronises the device below
+        let versioned = max_version.is_some_and(|(major, _)| major >= 1);
+        if self.t.requires_grad() {
+            return Err(to_pyerr(Error::Autograd(
+                "Can't export a tensor that requires grad through DLPack; use tensor.detach()"
+                    .into(),
+            )));
+        }
+        if dl_device.is_some_and(|d| d != self.__dlpack_device__()) {
+            return Err(pyo3::exceptions::PyBufferError::new_err(format!(
+                "__dlpack__: the tensor is on {}, not on the requested DLPack device {:?}",
+                self.t.device(),
+                dl_device
+            )));
+        }
+        let t = if copy == Some(true) {
+            self.t.detach().deep_clone().py()?
+        } else {
+            self.t.detach()
+        };
+        if let Device::Cuda(i) = t.device() {
+            py.detach(|| democratising::cuda::synchronize(i)).py()?;
+        }
+        crate::dlpack::export(py, &t, versioned)
     }
     fn __dlpack_device__(&self) -> (i32, i32) {
         match self.t.device() {

@@ -24,6 +24,7 @@ fn valid_cols(wo: usize, w: usize, s: usize, p: usize, k_off: usize) -> (usize, 
 
 /// Where one kernel tap `(ci, ki, kj)` reads the image: output rows `ylo..yhi` and columns
 /// `lo..hi` have their input inside it, and `first` is the input index of output `(ylo, lo)`.
+#[derive(Clone, Copy)]
 struct Window {
     ylo: usize,
     yhi: usize,
@@ -32,30 +33,49 @@ struct Window {
     first: usize,
 }
 
-/// Every kernel tap of one group's channels, in column-matrix row order: its row and its
-/// window (None when no output pixel sees the image through it).
-fn taps(g: &Geom, group: usize) -> impl Iterator<Item = (usize, Option<Window>)> + '_ {
+/// The window of each of the `kh * kw` kernel positions within a channel's plane (None when
+/// no output pixel sees the image through it), worked out once per call: a layer with
+/// hundreds of channels has thousands of taps per sample, and each window costs divisions.
+fn kernel_windows(g: &Geom) -> Vec<Option<Window>> {
     let ((sh, sw), (ph, pw), (dh, dw)) = (g.s.stride, g.s.padding, g.s.dilation);
-    (0..g.cg()).flat_map(move |ci| {
-        let plane = (group * g.cg() + ci) * g.h * g.w;
-        (0..g.kh).flat_map(move |ki| {
+    (0..g.kh)
+        .flat_map(|ki| {
             // Output rows whose input row `oy*sh + ki*dh - ph` is inside the image.
             let (ylo, yhi) = valid_cols(g.ho, g.h, sh, ph, ki * dh);
             (0..g.kw).map(move |kj| {
-                let row = (ci * g.kh + ki) * g.kw + kj;
                 let (lo, hi) = valid_cols(g.wo, g.w, sw, pw, kj * dw);
-                let window = (hi > lo && yhi > ylo).then(|| Window {
+                (hi > lo && yhi > ylo).then(|| Window {
                     ylo,
                     yhi,
                     lo,
                     hi,
                     // Row oy*sh + ki*dh - ph, column lo*sw + kj*dw - pw of the plane.
-                    first: plane + (ylo * sh + ki * dh - ph) * g.w + lo * sw + kj * dw - pw,
-                });
-                (row, window)
+                    first: (ylo * sh + ki * dh - ph) * g.w + lo * sw + kj * dw - pw,
+                })
             })
         })
-    })
+        .collect()
+}
+
+/// Calls `f(row, window)` for every kernel tap of one group's channels, in column-matrix
+/// row order, with its window in the sample (`kernel`'s, shifted to the channel's plane).
+#[inline(always)]
+fn for_each_tap(
+    g: &Geom,
+    group: usize,
+    kernel: &[Option<Window>],
+    mut f: impl FnMut(usize, Option<Window>),
+) {
+    for ci in 0..g.cg() {
+        let plane = (group * g.cg() + ci) * g.h * g.w;
+        for (k, w) in kernel.iter().enumerate() {
+            let w = w.map(|w| Window {
+                first: plane + w.first,
+                ..w
+            });
+            f(ci * kernel.len() + k, w);
+        }
+    }
 }
 
 /// Whether a group's columns are its input itself: one output position whose window is the
@@ -77,11 +97,12 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
     }
     let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
     let cols = g.ho * wo;
-    for (row, window) in taps(g, group) {
+    let kernel = kernel_windows(g);
+    for_each_tap(g, group, &kernel, |row, window| {
         let d = &mut col[row * cols..(row + 1) * cols];
         let Some(window) = window else {
             d.fill(T::zero());
-            continue;
+            return;
         };
         let Window {
             ylo,
@@ -116,7 +137,7 @@ pub(super) fn im2col<T: Float>(x: &[T], g: &Geom, group: usize, col: &mut [T]) {
                 d[oy * wo + hi..(oy + 1) * wo].fill(T::zero());
             }
         }
-    }
+    });
 }
 
 /// Adds `col` (`[C/g*kh*kw, Ho*Wo]`, rows packed) back into one sample's group of input-
@@ -130,9 +151,10 @@ pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) 
     }
     let ((sh, sw), w, wo) = (g.s.stride, g.w, g.wo);
     let cols = g.ho * wo;
-    for (row, window) in taps(g, group) {
+    let kernel = kernel_windows(g);
+    for_each_tap(g, group, &kernel, |row, window| {
         let Some(win) = window else {
-            continue;
+            return;
         };
         let src = row * cols + win.ylo * wo + win.lo;
         let (first, rows, len) = (win.first, win.yhi - win.ylo, win.hi - win.lo);
@@ -152,5 +174,5 @@ pub(super) fn col2im<T: Float>(col: &[T], g: &Geom, group: usize, dx: &mut [T]) 
                 }
             }
         }
-    }
+    });
 }

@@ -33,6 +33,27 @@ def test_without_a_gpu_device_calls_raise_device_error() -> None:
         dm._core._cuda_load_all_kernels(0)
 
 
+@pytest.mark.skipif(cuda.is_available(), reason="this machine has a CUDA device")
+def test_without_a_gpu_streams_events_and_pinning_say_why() -> None:
+    assert cuda.Event().query()  # an unrecorded event is complete, as in PyTorch
+    cuda.Event().synchronize()
+    for call in (cuda.Stream, cuda.current_stream, cuda.Event().record):
+        with pytest.raises(dm.DeviceError, match="CUDA is not available"):
+            call()
+    x = dm.ones(2)
+    assert x.pin_memory() is x and not x.is_pinned()  # nothing to pin for
+    with pytest.raises(RuntimeError, match="enable_timing"):
+        cuda.Event().elapsed_time(cuda.Event())
+    with cuda.stream(None):  # a None stream changes nothing
+        pass
+    from democratising.data import DataLoader, TensorDataset
+
+    ds = TensorDataset(dm.randn(4, 2))
+    with pytest.warns(UserWarning, match="no accelerator is found"):
+        loader = DataLoader(ds, batch_size=2, pin_memory=True)
+    assert [b[0].is_pinned() for b in loader] == [False, False]
+
+
 def test_device_arguments() -> None:
     assert cuda._index(None) == 0 and cuda._index(2) == 2 and cuda._index("cuda:1") == 1
     assert cuda._index(dm.Device.cuda(3)) == 3

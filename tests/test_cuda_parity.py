@@ -530,6 +530,54 @@ def test_dlpack_shares_device_memory_both_ways() -> None:
         base.__dlpack__(dl_device=(1, 0))
 
 
+def test_streams_and_events_follow_pytorch() -> None:
+    s = cuda.Stream()
+    assert s == cuda.current_stream() == cuda.default_stream()
+    assert s.cuda_stream == dm._core._cuda_stream_handle(0)
+    start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
+    assert start.query()  # never recorded
+    with cuda.stream(s):
+        start.record()
+        y = (randn(256, 256).cuda() @ randn(256, 256).cuda()).relu()
+        end.record()
+    end.synchronize()
+    assert start.query() and end.query() and s.query()
+    assert start.elapsed_time(end) >= 0.0
+    untimed = cuda.Event()
+    untimed.record()
+    with pytest.raises(RuntimeError, match="enable_timing"):
+        start.elapsed_time(untimed)
+    with pytest.raises(RuntimeError, match="recorded"):
+        cuda.Event(enable_timing=True).elapsed_time(end)
+    s.wait_event(end)
+    s.wait_stream(cuda.default_stream())
+    ev = s.record_event()
+    ev.synchronize()
+    s.synchronize()
+    assert float(y.sum().item()) >= 0.0
+    other = cuda.Stream(1)
+    with cuda.stream(other):
+        assert cuda.current_stream(1) == other and cuda.current_stream(0) == s
+    assert cuda.current_stream(1) == cuda.default_stream(1)
+
+
+def test_pinned_memory_and_pinning_data_loader() -> None:
+    from democratising.data import DataLoader, TensorDataset
+
+    x = dm.arange(12.0).reshape(3, 4)
+    p = x.t().pin_memory()
+    assert p.is_pinned() and not x.is_pinned() and p.pin_memory() is not None
+    np.testing.assert_array_equal(p.numpy(), x.t().numpy())
+    np.testing.assert_array_equal(p.to("cuda", non_blocking=True).cpu().numpy(), p.numpy())
+    with pytest.raises(dm.DeviceError, match="only CPU tensors"):
+        x.cuda().pin_memory()
+    ds = TensorDataset(dm.randn(10, 3), dm.arange(10))
+    for workers in (0, 2):
+        batches = list(DataLoader(ds, batch_size=4, pin_memory=True, num_workers=workers))
+        assert len(batches) == 3
+        assert all(t.is_pinned() for b in batches for t in b)
+
+
 def test_dlpack_keeps_device_memory_alive() -> None:
     t = (dm.arange(1000.0) * 3).cuda()
     want = t.cpu().numpy()

@@ -29,6 +29,7 @@ __all__ = [
     "GradFn",
     "RemovableHandle",
     "Tensor",
+    "_CudaEvent",
     "__engine_version__",
     "_adagrad_step",
     "_adam_step",
@@ -49,6 +50,7 @@ __all__ = [
     "_cuda_max_memory_allocated",
     "_cuda_memory_allocated",
     "_cuda_memory_reserved",
+    "_cuda_record_event",
     "_cuda_stream_handle",
     "_cuda_synchronize",
     "_cuda_unavailable_reason",
@@ -348,6 +350,11 @@ class Tensor:
         """This tensor on the CPU."""
     def cuda(self, device: _DeviceLike | None = None) -> Tensor:
         """This tensor on a CUDA device (raises ``DeviceError`` where CUDA is unavailable)."""
+    def pin_memory(self) -> Tensor:
+        """A copy in page-locked host memory (itself when already pinned, or when there is no
+        CUDA device to pin for)."""
+    def is_pinned(self) -> _bool:
+        """Whether the memory is page-locked (made by ``pin_memory``)."""
 
     # ---- autograd ----------------------------------------------------------------------------
     def backward(
@@ -612,7 +619,6 @@ class Tensor:
     def is_meta(self) -> _bool: ...
     @property
     def is_mps(self) -> _bool: ...
-    def is_pinned(self, device: Any = None) -> _bool: ...
     @property
     def is_quantized(self) -> _bool: ...
     @property
@@ -622,7 +628,6 @@ class Tensor:
     def multinomial(
         self, num_samples: _int, replacement: _bool = False, *, generator: Any = None
     ) -> Tensor: ...
-    def pin_memory(self, device: Any = None) -> Tensor: ...
     def unique(
         self,
         sorted: _bool = True,
@@ -1258,6 +1263,20 @@ def _cuda_synchronize(device: _int) -> None: ...
 def _from_dlpack(capsule: object) -> Tensor:
     """A tensor sharing the memory of an unconsumed DLPack capsule (``dltensor`` or
     ``dltensor_versioned``), which it consumes."""
+
+@final
+class _CudaEvent:
+    """A recorded device event (``democratising.cuda.Event`` holds one)."""
+
+    def query(self) -> _bool:
+        """Whether the work before the event has completed."""
+    def synchronize(self) -> None:
+        """Waits for the work before the event."""
+    def elapsed_ms(self, end: _CudaEvent) -> _float:
+        """Milliseconds from this event to ``end``."""
+
+def _cuda_record_event(device: _int) -> _CudaEvent:
+    """An event marking the work queued on ``device`` so far."""
 
 def _cuda_stream_handle(device: _int) -> _int:
     """The raw ``CUstream`` the engine queues ``device``'s work on (0 on the emulated device)."""

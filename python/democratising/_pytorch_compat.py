@@ -499,9 +499,6 @@ def _install(cls: type) -> None:
         "unique": lambda self, sorted=True, return_inverse=False, return_counts=False, dim=None: (
             unique(self, sorted, return_inverse, return_counts, dim)
         ),
-        # No page-locked host memory here: copies to CUDA are staged by the engine itself.
-        "pin_memory": lambda self, device=None: self,
-        "is_pinned": lambda self, device=None: False,
     }
     for name, value in extra.items():
         if name not in vars(cls):

@@ -1,6 +1,7 @@
 """CUDA devices and memory, PyTorch style: ``dm.cuda.is_available()``, ``device_count()``,
 ``get_memory_info(i)``, ``memory_allocated()``, ``memory_reserved()``, ``empty_cache()``,
-``synchronize()``.
+``synchronize()``, and streams and events (``Stream``, ``Event``, ``stream()``; see
+``_cuda_streams``).
 
 Importing this module never needs CUDA: the driver is loaded on the first query, and on a
 machine without one the queries answer ``False`` / ``0`` while calls that need a device
@@ -21,8 +22,13 @@ from ._core import Device
 
 __all__ = [
     "DeviceProperties",
+    "Event",
     "MemoryInfo",
+    "Stream",
+    "StreamContext",
     "current_device",
+    "current_stream",
+    "default_stream",
     "device_count",
     "empty_cache",
     "get_device_name",
@@ -38,6 +44,8 @@ __all__ = [
     "seed",
     "seed_all",
     "set_device",
+    "set_stream",
+    "stream",
     "synchronize",
     "unavailable_reason",
 ]
@@ -217,3 +225,15 @@ def get_device_properties(device: int | str | Device | None = None) -> DevicePro
     without CUDA."""
     index = _index(device)
     return DeviceProperties(get_device_name(index), get_memory_info(index).total)
+
+
+# Streams and events (at the end: the module uses `_index` above).
+from ._cuda_streams import (  # noqa: E402
+    Event,
+    Stream,
+    StreamContext,
+    current_stream,
+    default_stream,
+    set_stream,
+    stream,
+)

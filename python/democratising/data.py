@@ -8,6 +8,7 @@ import math
 import os
 import queue
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping, Sequence, Sized
 from typing import Any, Callable, Optional
@@ -408,6 +409,34 @@ def _numpy_to_tensor(array: np.ndarray) -> Tensor:
     return tensor(array)
 
 
+def _can_pin() -> bool:
+    """Whether batches can be pinned: a CUDA device exists (PyTorch's warning otherwise)."""
+    from . import cuda
+
+    if cuda.is_available():
+        return True
+    warnings.warn(
+        "'pin_memory' argument is set as true but no accelerator is found, then device "
+        "pinned memory won't be used.",
+        stacklevel=3,
+    )
+    return False
+
+
+def pin_batch(batch: Any) -> Any:
+    """``batch`` with every CPU tensor in it (in dicts, lists and (named) tuples) copied to
+    page-locked memory; other values as they are (PyTorch's ``pin_memory`` of a batch)."""
+    if isinstance(batch, Tensor):
+        return batch.pin_memory() if batch.device.type == "cpu" else batch
+    if isinstance(batch, Mapping):
+        return type(batch)({k: pin_batch(v) for k, v in batch.items()})  # type: ignore[call-arg]
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(pin_batch(v) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(pin_batch(v) for v in batch)
+    return batch
+
+
 def default_collate(batch: list[Any]) -> Any:
     """Merges a list of samples into a batch, recursively, like PyTorch's ``default_collate``:
     tensors and NumPy arrays are stacked, Python ints/floats/bools become int64/float64/bool
@@ -474,9 +503,12 @@ class DataLoader:
     guarantee. Threads pay off when building a batch waits without the GIL (file or network
     reads, decoding in C); in-memory ``TensorDataset`` batches are one index op, fastest with
     ``num_workers=0``. The threads are kept between epochs unless ``persistent_workers=False``.
-    ``pin_memory``, ``timeout``, ``multiprocessing_context`` and ``pin_memory_device`` are
-    accepted for PyTorch programs and change nothing (no pinned memory, no processes);
-    ``worker_init_fn(worker_id)`` runs once in each worker thread.
+    ``pin_memory=True`` puts every batch's tensors in page-locked host memory (in the worker
+    threads when there are any), so copying them to a GPU is a DMA transfer; without a CUDA
+    device it warns, as PyTorch does, and changes nothing. ``timeout``,
+    ``multiprocessing_context`` and ``pin_memory_device`` are accepted for PyTorch programs
+    and change nothing (no processes); ``worker_init_fn(worker_id)`` runs once in each worker
+    thread.
 
     ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
     per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
@@ -508,7 +540,8 @@ class DataLoader:
         in_order: bool = True,
         seed: Optional[int] = None,
     ) -> None:
-        del pin_memory, multiprocessing_context, pin_memory_device, in_order
+        del multiprocessing_context, pin_memory_device, in_order
+        self.pin_memory = bool(pin_memory) and _can_pin()
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
@@ -674,24 +707,31 @@ class DataLoader:
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
         if isinstance(self.dataset, IterableDataset):
-            return itertools.islice(self._iterable_batches(), start, None)
+            it = itertools.islice(self._iterable_batches(), start, None)
+            return map(pin_batch, it) if self.pin_memory else it
         return self._iter_batches(itertools.islice(self._index_batches(), start, None))
 
     def __iter__(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
-            return self._iterable_batches()
+            it = self._iterable_batches()
+            return map(pin_batch, it) if self.pin_memory else it
         return self._iter_batches(self._index_batches())
+
+    def _load(self, idx: Any) -> Any:
+        """Batch ``idx``, pinned when asked (in the worker that built it)."""
+        batch = self._fetch(idx)
+        return pin_batch(batch) if self.pin_memory else batch
 
     def _iter_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
         if self.num_workers == 0:
-            return map(self._fetch, batches)
+            return map(self._load, batches)
         pool = self._pool
         if pool is not None and pool.pid != os.getpid():  # threads do not survive fork()
             pool = self._pool = None
         if not self.persistent_workers or (pool is not None and pool.busy):
             return _Epoch(
                 _WorkerPool(self.num_workers, self.worker_init_fn),
-                self._fetch,
+                self._load,
                 batches,
                 self.prefetch_factor,
                 close_pool=True,
@@ -699,7 +739,7 @@ class DataLoader:
         if pool is None:
             pool = self._pool = _WorkerPool(self.num_workers, self.worker_init_fn)
             weakref.finalize(self, pool.close)
-        return _Epoch(pool, self._fetch, batches, self.prefetch_factor, close_pool=False)
+        return _Epoch(pool, self._load, batches, self.prefetch_factor, close_pool=False)
 
 
 class _WorkerPool:

@@ -89,6 +89,11 @@ impl Storage {
         }
     }
 
+    /// Whether the memory is owned by a `T` (e.g. `cuda::backend::PinnedHost`).
+    pub fn owner_is<T: Any>(&self) -> bool {
+        self._owner.is::<T>()
+    }
+
     /// The device address of element 0 (the host address for CPU storages).
     pub fn device_ptr(&self) -> u64 {
         self.ptr as u64

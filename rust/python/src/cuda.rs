@@ -4,8 +4,10 @@
 
 use crate::errors::ResultExt;
 use democratising::cuda;
+use democratising::cuda::backend::DeviceEvent;
 use pyo3::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[pyfunction]
 fn _cuda_is_available(py: Python<'_>) -> bool {
@@ -59,6 +61,37 @@ fn _cuda_stream_handle(device: usize) -> PyResult<usize> {
     cuda::stream_handle(device).py()
 }
 
+/// A recorded device event (`democratising.cuda.Event` holds one).
+#[pyclass(name = "_CudaEvent", module = "democratising._core", frozen)]
+pub struct PyCudaEvent {
+    ev: Arc<dyn DeviceEvent>,
+}
+
+#[pymethods]
+impl PyCudaEvent {
+    /// Whether the work before the event has completed.
+    fn query(&self, py: Python<'_>) -> PyResult<bool> {
+        py.detach(|| self.ev.query()).py()
+    }
+    /// Waits for the work before the event.
+    fn synchronize(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.ev.synchronize()).py()
+    }
+    /// Milliseconds from this event to `end`.
+    fn elapsed_ms(&self, py: Python<'_>, end: PyRef<'_, PyCudaEvent>) -> PyResult<f32> {
+        let end = end.ev.clone();
+        py.detach(|| self.ev.elapsed_ms(end.as_ref())).py()
+    }
+}
+
+/// An event marking the work queued on `device` so far.
+#[pyfunction]
+fn _cuda_record_event(device: usize) -> PyResult<PyCudaEvent> {
+    Ok(PyCudaEvent {
+        ev: cuda::record_event(device).py()?,
+    })
+}
+
 /// Where libnvrtc (a file), the CUDA headers (a directory) and libcublas (a directory) may
 /// be: the pip wheels.
 #[pyfunction]
@@ -97,6 +130,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_cuda_empty_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_synchronize, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_stream_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_record_event, m)?)?;
+    m.add_class::<PyCudaEvent>()?;
     m.add_function(wrap_pyfunction!(_cuda_add_search_paths, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_kernel_table, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_load_all_kernels, m)?)?;

@@ -73,12 +73,66 @@ pub trait Backend: Send + Sync {
     /// legacy default stream, where there is no real one), for libraries that queue work in
     /// the same order (NCCL through CuPy).
     fn stream_handle(&self) -> usize;
+    /// An event marking the work queued so far, with a timestamp (`torch.cuda.Event`).
+    fn record_event(&self) -> Result<Arc<dyn DeviceEvent>>;
+    /// `bytes` of page-locked host memory (faster, DMA-able copies to and from the device).
+    fn alloc_pinned(&self, bytes: usize) -> Result<*mut u8>;
+    /// Frees memory from `alloc_pinned`.
+    ///
+    /// # Safety
+    /// `ptr` must come from this backend's `alloc_pinned(bytes)` and not be used afterwards.
+    unsafe fn free_pinned(&self, ptr: *mut u8, bytes: usize);
     /// (free, total) bytes.
     fn memory_info(&self) -> Result<(usize, usize)>;
     fn memory_allocated(&self) -> usize;
     fn memory_reserved(&self) -> usize;
     fn max_memory_allocated(&self) -> usize;
     fn empty_cache(&self);
+}
+
+/// A point in a device's queue (`Backend::record_event`).
+pub trait DeviceEvent: Send + Sync {
+    /// Whether the work before the event has completed.
+    fn query(&self) -> Result<bool>;
+    /// Waits for the work before the event.
+    fn synchronize(&self) -> Result<()>;
+    /// Milliseconds from this event to `end` (an event of the same device), waiting for both.
+    fn elapsed_ms(&self, end: &dyn DeviceEvent) -> Result<f32>;
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Page-locked host memory of a device's driver (`Tensor::pin_memory`); freed on drop.
+pub struct PinnedHost {
+    backend: Arc<dyn Backend>,
+    ptr: *mut u8,
+    bytes: usize,
+}
+
+// SAFETY: the allocation is plain host memory, reached only through the storage that owns it.
+unsafe impl Send for PinnedHost {}
+unsafe impl Sync for PinnedHost {}
+
+impl PinnedHost {
+    /// `bytes` of pinned memory through the driver of `device` (at least one byte).
+    pub fn new(device: usize, bytes: usize) -> Result<PinnedHost> {
+        let backend = backend(device)?;
+        let ptr = backend.alloc_pinned(bytes.max(1))?;
+        Ok(PinnedHost {
+            backend,
+            ptr,
+            bytes: bytes.max(1),
+        })
+    }
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for PinnedHost {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with these bytes; nothing uses it after its owner drops.
+        unsafe { self.backend.free_pinned(self.ptr, self.bytes) };
+    }
 }
 
 /// Device memory from a backend's caching allocator; dropping it returns the block.

@@ -6,7 +6,7 @@
 //! with no GPU. Launches are serialised: the emulator's scheduler is global.
 
 use super::allocator::{Block, CachingAllocator, RawMemory};
-use super::backend::{Backend, Gemm};
+use super::backend::{Backend, DeviceEvent, Gemm};
 use super::kernels::KernelRef;
 use super::launch::LaunchDims;
 use crate::{DType, Error, Result};
@@ -16,6 +16,30 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const ALIGN: usize = 256;
+
+/// An event of the emulated device: launches run synchronously, so the work before it is
+/// done when it is recorded, and its timestamp is the host's clock.
+struct Event(std::time::Instant);
+
+impl DeviceEvent for Event {
+    fn query(&self) -> Result<bool> {
+        Ok(true)
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    fn elapsed_ms(&self, end: &dyn DeviceEvent) -> Result<f32> {
+        match end.as_any().downcast_ref::<Event>() {
+            Some(end) => Ok(end.0.saturating_duration_since(self.0).as_secs_f32() * 1e3),
+            None => Err(Error::Device(
+                "elapsed_time: the events are of different devices".into(),
+            )),
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 /// The memory an emulated device reports as its total.
 const TOTAL: usize = 4 << 30;
 
@@ -347,6 +371,25 @@ impl Backend for EmulatedDevice {
     }
     fn stream_handle(&self) -> usize {
         0 // launches run synchronously: every stream is the default one
+    }
+    fn alloc_pinned(&self, bytes: usize) -> Result<*mut u8> {
+        let layout = std::alloc::Layout::from_size_align(bytes.max(1), ALIGN)
+            .map_err(|e| Error::Value(e.to_string()))?;
+        // SAFETY: a non-zero-sized layout.
+        let p = unsafe { std::alloc::alloc(layout) };
+        if p.is_null() {
+            return Err(Error::OutOfMemory("pinned host allocation failed".into()));
+        }
+        Ok(p)
+    }
+    unsafe fn free_pinned(&self, ptr: *mut u8, bytes: usize) {
+        if let Ok(layout) = std::alloc::Layout::from_size_align(bytes.max(1), ALIGN) {
+            // SAFETY: allocated by `alloc_pinned` with this layout.
+            unsafe { std::alloc::dealloc(ptr, layout) };
+        }
+    }
+    fn record_event(&self) -> Result<Arc<dyn DeviceEvent>> {
+        Ok(Arc::new(Event(std::time::Instant::now())))
     }
     fn memory_info(&self) -> Result<(usize, usize)> {
         Ok((TOTAL - self.allocator.memory_reserved(), TOTAL))

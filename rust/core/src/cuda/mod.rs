@@ -111,6 +111,52 @@ pub fn stream_handle(device: usize) -> Result<usize> {
     Ok(backend::backend(device)?.stream_handle())
 }
 
+/// A copy of CPU tensor `t` in page-locked host memory (PyTorch's `pin_memory`), from which
+/// copies to a device are DMA transfers; `t` itself when it is already pinned.
+pub fn pin_memory(t: &crate::Tensor) -> Result<crate::Tensor> {
+    if t.device() != crate::Device::Cpu {
+        return Err(crate::Error::Device(format!(
+            "pin_memory: only CPU tensors can be pinned, this one is on {}",
+            t.device()
+        )));
+    }
+    if is_pinned(t) {
+        return Ok(t.clone());
+    }
+    if !is_available() {
+        return Err(not_available());
+    }
+    let c = t.contiguous()?;
+    let (n, dt) = (c.numel(), c.dtype());
+    let bytes = n * dt.size();
+    let host = backend::PinnedHost::new(0, bytes)?;
+    let src = &c.storage().as_bytes()[c.layout().offset * dt.size()..][..bytes];
+    // SAFETY: `host` holds at least `bytes` bytes and is a fresh allocation.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), host.ptr(), bytes) };
+    let ptr = host.ptr();
+    // SAFETY: `ptr` addresses `n` elements of `dt` that live as long as `host`, its owner.
+    let storage = unsafe {
+        crate::storage::Storage::from_foreign_on(ptr, n, dt, crate::Device::Cpu, Box::new(host))
+    };
+    crate::Tensor::from_storage(
+        std::sync::Arc::new(storage),
+        crate::layout::Layout::contiguous(c.shape()),
+    )
+}
+
+/// Whether `t`'s memory is page-locked (made by `pin_memory`).
+pub fn is_pinned(t: &crate::Tensor) -> bool {
+    t.storage().owner_is::<backend::PinnedHost>()
+}
+
+/// An event marking the work queued on `device` so far (`torch.cuda.Event.record`).
+pub fn record_event(device: usize) -> Result<std::sync::Arc<dyn backend::DeviceEvent>> {
+    if !is_available() {
+        return Err(not_available());
+    }
+    backend::backend(device)?.record_event()
+}
+
 /// Compiles (or loads from the disk cache) every kernel family on `device`, checks each
 /// against the kernel table and looks up every kernel: a smoke test for a GPU machine.
 pub fn load_all_kernels(device: usize) -> Result<usize> {

@@ -5,7 +5,7 @@
 //! panic: every driver call goes through `guarded`.
 
 use super::allocator::{Block, CachingAllocator, RawMemory};
-use super::backend::{Backend, Gemm};
+use super::backend::{Backend, DeviceEvent, Gemm};
 use super::kernels::{Family, KernelRef};
 use super::launch::LaunchDims;
 use super::{nvrtc, ptx};
@@ -277,6 +277,29 @@ fn guarded_blas<T>(
 
 /// cuBLAS's view of one operand: row-major `(i, j) at i*ld + j` is column-major with the
 /// same `ld` transposed, so a row-major product `C = A B` is the column-major `C^T = B^T A^T`.
+/// A driver event recorded on a device's stream.
+struct Event(cudarc::driver::CudaEvent);
+
+impl DeviceEvent for Event {
+    fn query(&self) -> Result<bool> {
+        guarded("cuEventQuery", || self.0.try_is_complete())
+    }
+    fn synchronize(&self) -> Result<()> {
+        guarded("cuEventSynchronize", || self.0.synchronize())
+    }
+    fn elapsed_ms(&self, end: &dyn DeviceEvent) -> Result<f32> {
+        let Some(end) = end.as_any().downcast_ref::<Event>() else {
+            return Err(Error::Device(
+                "elapsed_time: the events are of different devices".into(),
+            ));
+        };
+        guarded("cuEventElapsedTime", || self.0.elapsed_ms(&end.0))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 fn blas_op(trans: bool) -> cublas::sys::cublasOperation_t {
     if trans {
         cublas::sys::cublasOperation_t::CUBLAS_OP_T
@@ -407,6 +430,32 @@ impl Backend for DeviceState {
     }
     fn stream_handle(&self) -> usize {
         self.stream.cu_stream() as usize
+    }
+    fn alloc_pinned(&self, bytes: usize) -> Result<*mut u8> {
+        let ctx = &self.context;
+        guarded("cuMemHostAlloc", || {
+            ctx.bind_to_thread()?;
+            // SAFETY: a plain allocation of `bytes` (> 0) bytes, freed by `free_pinned`.
+            unsafe { drv::malloc_host(bytes, 0) }
+        })
+        .map(|p| p as *mut u8)
+    }
+    unsafe fn free_pinned(&self, ptr: *mut u8, _bytes: usize) {
+        let ctx = &self.context;
+        let _ = guarded("cuMemFreeHost", || {
+            ctx.bind_to_thread()?;
+            // SAFETY: `ptr` came from `alloc_pinned` and is freed once.
+            unsafe { drv::free_host(ptr as *mut c_void) }
+        });
+    }
+    fn record_event(&self) -> Result<Arc<dyn DeviceEvent>> {
+        let (ctx, stream) = (&self.context, &self.stream);
+        let event = guarded("cuEventCreate / cuEventRecord", || {
+            let e = ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))?;
+            e.record(stream)?;
+            Ok(e)
+        })?;
+        Ok(Arc::new(Event(event)))
     }
     fn memory_info(&self) -> Result<(usize, usize)> {
         let ctx = &self.context;

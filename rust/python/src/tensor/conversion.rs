@@ -276,6 +276,21 @@ impl PyTensor {
             .map(wrap)
             .map(Either::New)
     }
+    /// A copy in page-locked host memory (`self` when already pinned): copies from it to a
+    /// GPU are DMA transfers. Without a CUDA device there is nothing to pin for, and `self`
+    /// comes back unchanged, so PyTorch programs that pin run on any machine.
+    fn pin_memory<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if !py.detach(democratising::cuda::is_available) {
+            return Ok(slf.clone().into_any());
+        }
+        let t = slf.get().t.clone();
+        let pinned = py.detach(|| democratising::cuda::pin_memory(&t)).py()?;
+        Ok(Bound::new(py, wrap(pinned))?.into_any())
+    }
+    /// Whether the memory is page-locked (made by `pin_memory`).
+    fn is_pinned(&self) -> bool {
+        democratising::cuda::is_pinned(&self.t)
+    }
     /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
     #[pyo3(signature = (device=None))]
     fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {

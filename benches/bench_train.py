@@ -101,6 +101,7 @@ MODEL_NAMES = {
     "gpt_small": "GPT-small 4L/4H/128, block 128",
     "gpt_mid": "GPT-mid 6L/6H/384, block 256",
     "gpt_small_1024": "GPT-small 4L/4H/128, block 1024",
+    "gpt_tiny": "GPT-tiny 1L/2H/16, block 8",
 }
 MLP_SIZES = {"mlp_small": (784, 128, 10), "mlp_big": (784, 1024, 1024, 10)}
 
@@ -123,6 +124,7 @@ GPT_SIZES = {
     "gpt_small": (4, 4, 128, 128),
     "gpt_mid": (6, 6, 384, 256),
     "gpt_small_1024": (4, 4, 128, 1024),
+    "gpt_tiny": (1, 2, 16, 8),  # bench_cuda.py --tiny's smoke test
 }
 GPT_VOCAB = 65
 GPT_WEIGHT_DECAY = 0.01
@@ -453,7 +455,7 @@ def build_gpt(lib: Any, nn: Any, functional: Any, case: Case) -> Any:
                 nn.init.normal_(emb.weight, 0.0, 0.02)
 
         def forward(self, idx: Any) -> Any:
-            x = self.wte(idx) + self.wpe(lib.arange(idx.shape[1]))
+            x = self.wte(idx) + self.wpe(lib.arange(idx.shape[1], device=idx.device))
             for blk in self.h:
                 x = blk(x)
             return self.lm_head(self.ln_f(x))

@@ -735,3 +735,24 @@ def test_in_place_change_after_cross_entropy_raises_where_the_backward_reads_it(
             h2.add_(1.0)
         with pytest.raises(dm.AutogradError, match="modified by an in-place operation"):
             loss.backward()
+
+
+def test_bench_cuda_cases_run_on_the_device() -> None:
+    """benches/bench_cuda.py's cases (shrunk with ``tiny``) build and step on the device, so
+    the GPU benchmark runs as written when a GPU is lent. ResNet-18 runs its forward only:
+    its backward takes half a minute on the emulated device."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benches"))
+    import bench_cuda
+
+    cases = bench_cuda.cases(dm, tiny=True)
+    assert any(k.startswith("step ResNet-18") for k in cases)
+    assert any(k.startswith("step GPT") for k in cases)
+    for name, (step, _) in cases.items():
+        if not name.startswith("step ResNet-18"):
+            step()
+    model = bench_cuda.resnet18(dm.nn, width=2).to("cuda")
+    assert model(randn(2, 3, 8, 8).cuda()).shape == (2, 10)
+    assert bench_cuda.target_of("step GPT-mid 6L/6H/384 b32") == 1.2

@@ -150,10 +150,11 @@ def cases(lib: Any, tiny: bool) -> dict[str, Case]:
         opt = opt or lib.optim.Adam(model.parameters(), lr=1e-3)
         out[name] = (classifier_step(model, x, opt), 0.0)
 
-    gpt_case = bench_train.Case("gpt_tiny" if tiny else "gpt_mid", 2 if tiny else 32)
-    gpt = bench_train.build_gpt(lib, nn, functional, gpt_case).to("cuda")
+    gpt_case = bench_train.Case("gpt_mid", 2 if tiny else 32)
+    sizes = (1, 2, 16, 8) if tiny else None
+    gpt = bench_train.build_gpt(lib, nn, functional, gpt_case, sizes).to("cuda")
     opt = lib.optim.AdamW(gpt.parameters(), lr=3e-4, weight_decay=0.01)
-    x_np, y_np = bench_train.make_gpt_data(gpt_case)
+    x_np, y_np = bench_train.make_gpt_data(gpt_case, None if sizes is None else sizes[3])
     tokens, targets = lib.from_numpy(x_np).to("cuda"), lib.from_numpy(y_np).to("cuda")
     vocab = bench_train.GPT_VOCAB
 

@@ -101,7 +101,6 @@ MODEL_NAMES = {
     "gpt_small": "GPT-small 4L/4H/128, block 128",
     "gpt_mid": "GPT-mid 6L/6H/384, block 256",
     "gpt_small_1024": "GPT-small 4L/4H/128, block 1024",
-    "gpt_tiny": "GPT-tiny 1L/2H/16, block 8",
 }
 MLP_SIZES = {"mlp_small": (784, 128, 10), "mlp_big": (784, 1024, 1024, 10)}
 
@@ -124,7 +123,6 @@ GPT_SIZES = {
     "gpt_small": (4, 4, 128, 128),
     "gpt_mid": (6, 6, 384, 256),
     "gpt_small_1024": (4, 4, 128, 1024),
-    "gpt_tiny": (1, 2, 16, 8),  # bench_cuda.py --tiny's smoke test
 }
 GPT_VOCAB = 65
 GPT_WEIGHT_DECAY = 0.01
@@ -412,16 +410,23 @@ def setup_jax(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
 # the same computation written as functions of a parameter dict.
 
 
-def make_gpt_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    block = GPT_SIZES[case.model][3]
+def make_gpt_data(case: Case, block: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    block = GPT_SIZES[case.model][3] if block is None else block
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, GPT_VOCAB, (case.batch, block + 1)).astype(np.int64)
     return np.ascontiguousarray(tokens[:, :-1]), np.ascontiguousarray(tokens[:, 1:])
 
 
-def build_gpt(lib: Any, nn: Any, functional: Any, case: Case) -> Any:
-    """The case's GPT from a PyTorch-like library (``lib.arange``, ``nn``, ``functional``)."""
-    n_layer, n_head, n_embd, block = GPT_SIZES[case.model]
+def build_gpt(
+    lib: Any,
+    nn: Any,
+    functional: Any,
+    case: Case,
+    sizes: Optional[tuple[int, int, int, int]] = None,
+) -> Any:
+    """The case's GPT from a PyTorch-like library (``lib.arange``, ``nn``, ``functional``);
+    ``sizes`` (layers, heads, width, block) overrides the case model's."""
+    n_layer, n_head, n_embd, block = GPT_SIZES[case.model] if sizes is None else sizes
 
     class Block(nn.Module):
         def __init__(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core, _ranks
 from ._core import Tensor
+from ._nested import map_tensors
 
 
 class Dataset:
@@ -426,15 +427,7 @@ def _can_pin() -> bool:
 def pin_batch(batch: Any) -> Any:
     """``batch`` with every CPU tensor in it (in dicts, lists and (named) tuples) copied to
     page-locked memory; other values as they are (PyTorch's ``pin_memory`` of a batch)."""
-    if isinstance(batch, Tensor):
-        return batch.pin_memory() if batch.device.type == "cpu" else batch
-    if isinstance(batch, Mapping):
-        return type(batch)({k: pin_batch(v) for k, v in batch.items()})  # type: ignore[call-arg]
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(pin_batch(v) for v in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(pin_batch(v) for v in batch)
-    return batch
+    return map_tensors(batch, lambda t: t.pin_memory() if t.device.type == "cpu" else t)
 
 
 def default_collate(batch: list[Any]) -> Any:

@@ -28,6 +28,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from ..errors import DistributedError
+from ._buffers import _dtype_name
 from .reduce_op import ReduceOp
 from .world import World
 
@@ -108,7 +109,8 @@ class NcclComm:
                 raise self._error("creating the NCCL communicator", e) from e
             self.stream = cupy.cuda.Stream(non_blocking=True)
             self.engine_stream = cupy.cuda.ExternalStream(_core._cuda_stream_handle(device))
-        self._in_flight: list[NcclWork] = []
+        #: The previous round's reductions and what they were (checked before the next).
+        self._in_flight: tuple[list[NcclWork], str] = ([], "")
 
     @classmethod
     def for_world(cls, world: World, device: int) -> NcclComm:
@@ -149,12 +151,11 @@ class NcclComm:
         with self.cupy.cuda.Device(self.device):
             for w in works:
                 self.engine_stream.wait_event(w.done)
-        self._in_flight = [*works]
-        self._in_flight_what = what
+        self._in_flight = (list(works), what)
 
     def _check_in_flight(self) -> None:
         """Waits (host side) for the previous round; aborts the job past the timeout."""
-        works = self._in_flight
+        works, what = self._in_flight
         if not works or all(w.completed() for w in works):
             return
         timeout = self.world.timeout
@@ -166,7 +167,7 @@ class NcclComm:
                     self.comm.abort()
                 finally:
                     self.world.abort(
-                        f"{self._in_flight_what} over NCCL ({pending}) did not complete within "
+                        f"{what} over NCCL ({pending}) did not complete within "
                         f"{timeout:g} s on rank {self.rank} of {self.size}; aborting the job "
                         "(another rank probably crashed or hung). Raise the limit with "
                         "World.init(timeout=...)."
@@ -174,12 +175,18 @@ class NcclComm:
             time.sleep(1e-4)
 
 
+#: NCCL's name of each engine dtype it can reduce.
+_NCCL_DTYPES = {
+    "float32": "NCCL_FLOAT32",
+    "float64": "NCCL_FLOAT64",
+    "float16": "NCCL_FLOAT16",
+    "bfloat16": "NCCL_BFLOAT16",
+}
+
+
 def _nccl_dtype(nccl: Any, t: Tensor) -> Any:
-    name = str(t.dtype).removeprefix("democratising.").removeprefix("torch.")
-    key = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "float16": "NCCL_FLOAT16"}.get(
-        name, "NCCL_BFLOAT16" if name == "bfloat16" else ""
-    )
-    if not key or not hasattr(nccl, key):
+    key = _NCCL_DTYPES.get(_dtype_name(t), "")
+    if not hasattr(nccl, key):
         raise DistributedError(f"NCCL cannot reduce {t.dtype} tensors")
     return getattr(nccl, key)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._nested import map_tensors as _map
 from ..errors import ExportError
 
 __all__ = ["Call", "Tracer", "Value", "np_dtype"]
@@ -75,21 +76,6 @@ class Call:
     outputs: list[Value]
     module: Any = None
     raw: tuple[Any, ...] = field(default=(), repr=False)
-
-
-def _map(obj: Any, fn: Callable[[Any], Any], kind: type = Tensor) -> Any:
-    """``obj`` with every tensor (every instance of ``kind``) in (nested tuples, lists, dicts)
-    replaced by ``fn(tensor)``."""
-    if isinstance(obj, kind):
-        return fn(obj)
-    if isinstance(obj, (list, tuple)):
-        items = [_map(o, fn, kind) for o in obj]
-        if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-            return type(obj)(*items)
-        return type(obj)(items)
-    if isinstance(obj, dict):
-        return {k: _map(v, fn, kind) for k, v in obj.items()}
-    return obj
 
 
 def tensors_in(obj: Any) -> list[Tensor]:

@@ -142,9 +142,9 @@ class FusedRule(PerParam):
     the engine's order (``_rule_states``), and computes a parameter's per-step constants in
     ``_constants`` (advancing any scalar state, such as NAdam's ``mu_product``, there).
 
-    Parameters the engine cannot update in place (float16/bfloat16, non-contiguous) step
-    through float32 (or their own dtype's) contiguous copies that are written back, so the
-    update is computed at least as precisely as PyTorch's."""
+    Tensors the engine cannot update in place (float16/bfloat16, non-contiguous parameters or
+    states) step through float32 (or their own dtype's) contiguous copies that are written
+    back, so the update is computed at least as precisely as PyTorch's."""
 
     _rule: str = ""
     _rule_states: tuple[str, ...] = ()
@@ -166,10 +166,14 @@ class FusedRule(PerParam):
                 state["step"] += 1
             consts.append(self._prefix(group, state) + self._constants(group, state))
             tensors = [state[key] for key in self._rule_states]
-            if any(_needs_copy(t) for t in [p, *tensors]):
-                copies = [_stepping_copy(t) for t in [p, *tensors]]
-                write_back += zip([p, *tensors], copies)
-                p, tensors = copies[0], copies[1:]
+            stepped = []
+            for t in [p, *tensors]:
+                if _needs_copy(t):
+                    copy = _stepping_copy(t)
+                    write_back.append((t, copy))
+                    t = copy
+                stepped.append(t)
+            p, tensors = stepped[0], stepped[1:]
             params.append(p)
             grads.append(grad)
             states.append(tensors)
@@ -200,6 +204,7 @@ def _needs_copy(t: Tensor) -> bool:
 
 
 def _stepping_copy(t: Tensor) -> Tensor:
-    """A contiguous copy of ``t`` the engine can update: float32 unless ``t`` is float64."""
+    """A contiguous copy of ``t`` (one that ``_needs_copy``) the engine can update: float32
+    unless ``t`` is float64. A cast or a strided read always makes new memory."""
     dtype = t.dtype if t.dtype in _ENGINE_DTYPES else _core.float32
-    return t.to(dtype).contiguous().clone()
+    return t.to(dtype).contiguous()

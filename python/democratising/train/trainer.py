@@ -33,6 +33,7 @@ import numpy as np
 from .. import _core, _ranks, _threads
 from .._core import Tensor
 from .._grad_mode import no_grad
+from .._nested import map_tensors
 from .._tensor import tensor
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
@@ -756,13 +757,7 @@ class Trainer:
         """Every tensor in ``batch`` (tuples, lists, dicts) on the trainer's device."""
         if self._on_cpu:
             return batch
-        if isinstance(batch, Tensor):
-            return batch.to(self.device)
-        if isinstance(batch, (tuple, list)):
-            return type(batch)(self._batch_to_device(b) for b in batch)
-        if isinstance(batch, dict):
-            return {k: self._batch_to_device(v) for k, v in batch.items()}
-        return batch
+        return map_tensors(batch, lambda t: t.to(self.device))
 
     def compute_loss(self, batch: Any) -> tuple[Tensor, Any, Any]:
         """``(loss, outputs, targets)`` for one batch; override for custom batch layouts."""

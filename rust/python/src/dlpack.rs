@@ -110,8 +110,8 @@ fn our_dtype(t: DLDataType) -> Result<DType, Error> {
 /// shape and strides, and the storage (kept alive until the consumer calls the deleter).
 struct Exported<M> {
     managed: M,
-    _shape: Vec<i64>,
-    _strides: Vec<i64>,
+    shape: Vec<i64>,
+    strides: Vec<i64>,
     _storage: Arc<Storage>,
 }
 
@@ -220,11 +220,11 @@ fn export_as<'py, M: Managed>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py
             strides: std::ptr::null_mut(),
             byte_offset: (l.offset * t.dtype().size()) as u64,
         }),
-        _shape: l.shape.iter().map(|&n| n as i64).collect(),
-        _strides: l.strides.iter().map(|&s| s as i64).collect(),
+        shape: l.shape.iter().map(|&n| n as i64).collect(),
+        strides: l.strides.iter().map(|&s| s as i64).collect(),
         _storage: t.storage().clone(),
     });
-    let (shape, strides) = (ex._shape.as_mut_ptr(), ex._strides.as_mut_ptr());
+    let (shape, strides) = (ex.shape.as_mut_ptr(), ex.strides.as_mut_ptr());
     let dl = ex.managed.parts().0;
     dl.shape = shape;
     dl.strides = strides;

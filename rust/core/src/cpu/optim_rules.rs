@@ -27,13 +27,9 @@ fn lerp<T: Float>(s: T, e: T, w: T) -> T {
 /// `torch.maximum`: NaN when either is NaN.
 #[inline(always)]
 fn nan_max<T: Float>(a: T, b: T) -> T {
-    if a.is_nan() || b > a {
-        if a.is_nan() {
-            a
-        } else {
-            b
-        }
-    } else if b.is_nan() {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() || b > a {
         b
     } else {
         a

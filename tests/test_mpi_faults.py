@@ -169,8 +169,11 @@ def test_exit_after_init_ends_the_job_naming_the_rank(code: int) -> None:
 @needs_mpi
 def test_exit_after_init_under_mpi4py_ends_the_job() -> None:
     job, after = _run_timed(2, "exit_after_init", "3", via_mpi4py=True)
-    assert job.returncode != 0, job
-    assert "rank 1" in job.stderr, job
+    # mpi4py turns rank 1's sys.exit(3) into MPI_Abort(3): the job's status is rank 1's code.
+    assert job.returncode == 3, job
+    # MPICH names the aborting rank on stderr, but its launcher may tear the job down before
+    # that line is forwarded (seen on a loaded machine); when a line arrives, it names rank 1.
+    assert "rank 1" in job.stderr or not job.stderr.strip(), job
     assert after < ENDS_WITHIN, job
 
 

@@ -1,7 +1,8 @@
 """Shared pieces of the optimizers written over tensor ops (Adadelta, Adamax, NAdam, RAdam,
 ASGD, Rprop, SparseAdam, Muon): PyTorch's hyperparameter checks and messages, the per-parameter
-step loop, the fused engine rules' driver (``FusedRule``), and the in-place helpers the engine
-lacks (``lerp_``).
+step loop, the fused engine rules' driver (``FusedRule``), the in-place helpers the engine
+lacks (``lerp_``), and ``hyperparameters``, which reads every optimizer's group defaults (the
+fused ones of ``algorithms`` too) from its ``__init__`` signature.
 
 Each step runs under ``no_grad`` on the parameters' own device, so CUDA parameters update on
 the device; scalars (step counts, bias corrections) stay Python floats, so no step reads a
@@ -9,8 +10,9 @@ value back from the device."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Optional
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
@@ -25,6 +27,7 @@ __all__ = [
     "check_lr",
     "check_non_negative",
     "full_like",
+    "hyperparameters",
     "lerp_",
 ]
 
@@ -82,6 +85,13 @@ def check_adam(
     return pair
 
 
+def hyperparameters(init: Callable[..., None], scope: Mapping[str, Any]) -> dict[str, Any]:
+    """The hyperparameters ``init`` was called with (its parameters after ``self, params``),
+    read from its ``locals()``: the group defaults, in signature order, so that each one is
+    declared once, in the signature."""
+    return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
+
+
 def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
     """``t += weight * (end - t)`` in place (``Tensor.lerp_``)."""
     return t.copy_(t.lerp(end, weight))
@@ -110,12 +120,17 @@ class PerParam(Optimizer):
                 continue
             if group.get("maximize", False):
                 grad = -grad
-            state = self.state.setdefault(p, {})
-            if not state:
-                state.update(self._initial_state(group, p))
-            if "step" in state:
-                state["step"] += 1
-            self._step_param(group, p, grad, state)
+            self._step_param(group, p, grad, self._advance(group, p))
+
+    def _advance(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        """``p``'s state for this step: created by ``_initial_state`` on its first step, with
+        its ``step`` (where it keeps one) advanced."""
+        state = self.state.setdefault(p, {})
+        if not state:
+            state.update(self._initial_state(group, p))
+        if "step" in state:
+            state["step"] += 1
+        return state
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         """A parameter's state before its first step, in ``_state_keys`` order: ``step`` 0 and
@@ -140,7 +155,9 @@ class FusedRule(PerParam):
     (``_core._optim_rule_step``): one fused call per group, on the CPU or the parameters'
     CUDA device. A subclass names the rule (``_rule``), lists the state tensors it updates in
     the engine's order (``_rule_states``), and computes a parameter's per-step constants in
-    ``_constants`` (advancing any scalar state, such as NAdam's ``mu_product``, there).
+    ``_constants`` (advancing any scalar state, such as NAdam's ``mu_product``, there). Its
+    ``_state_keys`` follow from those: ``step``, the ``_scalar_keys``, then the
+    ``_rule_states``, which is PyTorch's order for every rule.
 
     Tensors the engine cannot update in place (float16/bfloat16, non-contiguous parameters or
     states) step through float32 (or their own dtype's) contiguous copies that are written
@@ -148,6 +165,10 @@ class FusedRule(PerParam):
 
     _rule: str = ""
     _rule_states: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._state_keys = ("step", *cls._scalar_keys, *cls._rule_states)
 
     def _update(self, group: dict[str, Any]) -> None:
         params: list[Tensor] = []
@@ -159,11 +180,7 @@ class FusedRule(PerParam):
             grad: Optional[Tensor] = p.grad
             if grad is None:
                 continue
-            state = self.state.setdefault(p, {})
-            if not state:
-                state.update(self._initial_state(group, p))
-            if "step" in state:
-                state["step"] += 1
+            state = self._advance(group, p)
             consts.append(self._prefix(group, state) + self._constants(group, state))
             tensors = [state[key] for key in self._rule_states]
             stepped = []

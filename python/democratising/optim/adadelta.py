@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._common import FusedRule, check_flags, check_lr, check_non_negative
-from .algorithms import _arguments
+from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Adadelta"]
@@ -15,7 +14,6 @@ class Adadelta(FusedRule):
     """Adadelta: ``v = rho v + (1-rho) g²``, ``Δ = sqrt(u+eps)/sqrt(v+eps) · g``,
     ``u = rho u + (1-rho) Δ²``, ``p -= lr Δ`` (``g`` with L2 ``weight_decay`` added)."""
 
-    _state_keys = ("step", "square_avg", "acc_delta")
     _rule = "adadelta"
     _rule_states = ("square_avg", "acc_delta")
 
@@ -37,7 +35,7 @@ class Adadelta(FusedRule):
             raise ValueError(f"Invalid rho value: {rho}")
         check_non_negative(eps=eps, weight_decay=weight_decay)
         check_flags(differentiable)
-        super().__init__(params, _arguments(Adadelta.__init__, locals()))
+        super().__init__(params, hyperparameters(Adadelta.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         rho = group["rho"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._common import FusedRule, check_adam
-from .algorithms import _arguments
+from ._common import FusedRule, check_adam, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Adamax"]
@@ -15,7 +14,6 @@ class Adamax(FusedRule):
     """Adamax: ``m = b1 m + (1-b1) g``, ``u = max(b2 u, |g| + eps)``,
     ``p -= lr / (1 - b1^t) · m / u`` (``g`` with L2 ``weight_decay`` added)."""
 
-    _state_keys = ("step", "exp_avg", "exp_inf")
     _rule = "adamax"
     _rule_states = ("exp_avg", "exp_inf")
 
@@ -33,7 +31,7 @@ class Adamax(FusedRule):
         capturable: bool = False,
     ) -> None:
         betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
-        super().__init__(params, _arguments(Adamax.__init__, locals()))
+        super().__init__(params, hyperparameters(Adamax.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         b1, b2 = group["betas"]

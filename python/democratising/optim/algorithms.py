@@ -2,18 +2,18 @@
 engine call per parameter group.
 
 The hyperparameters are declared once, in each ``__init__`` signature: the group defaults are
-read from it (``_arguments``), and the engine call takes them from the group by name
+read from it (``_common.hyperparameters``), and the engine call takes them from the group by name
 (``_hyper``), so adding one means adding a parameter, not editing three lists."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Sequence
+from typing import Any
 
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
+from ._common import full_like, hyperparameters
 from .optimizer import Optimizer, ParamsT
 
 
@@ -23,16 +23,6 @@ def _check(lr: float, **kw: float) -> None:
     for k, v in kw.items():
         if v < 0.0:
             raise ValueError(f"invalid {k} value: {v}")
-
-
-def _arguments(init: Callable[..., None], scope: Mapping[str, Any]) -> dict[str, Any]:
-    """The hyperparameters ``init`` was called with (its parameters after ``self, params``),
-    read from its ``locals()``: the group defaults, in signature order."""
-    return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
-
-
-def _zeros(p: Tensor) -> Tensor:
-    return _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
 
 class _Fused(Optimizer):
@@ -65,7 +55,7 @@ class _Fused(Optimizer):
         if not st:
             st["step"] = 0
             for name in buffers:
-                st[name] = _core.full(tuple(p.shape), fill, dtype=p.dtype, device=p.device)
+                st[name] = full_like(p, fill)
         st["step"] += 1
         return st
 
@@ -84,7 +74,7 @@ class SGD(_Fused):
         _check(lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, _arguments(SGD.__init__, locals()))
+        super().__init__(params, hyperparameters(SGD.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         bufs, init = [], []
@@ -94,7 +84,7 @@ class SGD(_Fused):
                 buf = st.get("momentum_buffer")
                 init.append(buf is not None)
                 if buf is None:
-                    buf = st["momentum_buffer"] = _zeros(p)
+                    buf = st["momentum_buffer"] = full_like(p, 0.0)
                 bufs.append(buf)
         _core._sgd_step(params, grads, bufs, init, **self._hyper(g))
 
@@ -118,7 +108,7 @@ class Adam(_Fused):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"invalid betas: {betas}")
         betas = (betas[0], betas[1])
-        super().__init__(params, _arguments(Adam.__init__, locals()))
+        super().__init__(params, hyperparameters(Adam.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         ms, vs, vmaxs, steps = [], [], [], []
@@ -159,7 +149,7 @@ class RMSprop(_Fused):
         maximize: bool = False,
     ) -> None:
         _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        super().__init__(params, _arguments(RMSprop.__init__, locals()))
+        super().__init__(params, hyperparameters(RMSprop.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         square_avgs, grad_avgs, bufs = [], [], []
@@ -190,7 +180,7 @@ class Adagrad(_Fused):
         maximize: bool = False,
     ) -> None:
         _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
-        super().__init__(params, _arguments(Adagrad.__init__, locals()))
+        super().__init__(params, hyperparameters(Adagrad.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         sums, steps = [], []

@@ -7,8 +7,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import FusedRule, check_flags, check_lr, check_non_negative, full_like
-from .algorithms import _arguments
+from ._common import (
+    FusedRule,
+    check_flags,
+    check_lr,
+    check_non_negative,
+    full_like,
+    hyperparameters,
+)
 from .optimizer import ParamsT
 
 __all__ = ["ASGD"]
@@ -19,7 +25,6 @@ class ASGD(FusedRule):
     ``eta = lr / (1 + lambd lr t)^alpha`` and ``mu = 1 / max(1, t - t0)``. ``eta`` and ``mu``
     are kept as Python floats."""
 
-    _state_keys = ("step", "eta", "mu", "ax")
     _scalar_keys = ("eta", "mu")
     _rule = "asgd"
     _rule_states = ("ax",)
@@ -40,7 +45,7 @@ class ASGD(FusedRule):
         check_lr(lr)
         check_non_negative(weight_decay=weight_decay)
         check_flags(differentiable)
-        super().__init__(params, _arguments(ASGD.__init__, locals()))
+        super().__init__(params, hyperparameters(ASGD.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": full_like(p, 0.0)}

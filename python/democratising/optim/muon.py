@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, check_lr, lerp_
-from .algorithms import _arguments
+from ._common import PerParam, check_lr, hyperparameters, lerp_
 from .optimizer import ParamsT
 
 __all__ = ["Muon", "zeropower_via_newtonschulz"]
@@ -85,7 +84,7 @@ class Muon(PerParam):
         if not 0 <= ns_steps < 100:
             raise ValueError("Number of steps must be less than 100 for computational efficiency")
         ns_coefficients = (ns_coefficients[0], ns_coefficients[1], ns_coefficients[2])
-        super().__init__(params, _arguments(Muon.__init__, locals()))
+        super().__init__(params, hyperparameters(Muon.__init__, locals()))
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         super().add_param_group(group)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import FusedRule, check_adam, full_like
-from .algorithms import _arguments
+from ._common import FusedRule, check_adam, full_like, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["NAdam"]
@@ -18,7 +17,6 @@ class NAdam(FusedRule):
     Adam, ``p -= lr (1-mu_t)/(1-prod mu) · g/d + lr mu_{t+1}/(1-prod mu · mu_{t+1}) · m/d``
     with ``d = sqrt(v / (1-b2^t)) + eps``. ``mu_product`` is kept as a Python float."""
 
-    _state_keys = ("step", "mu_product", "exp_avg", "exp_avg_sq")
     _scalar_keys = ("mu_product",)
     _rule = "nadam"
     _rule_states = ("exp_avg", "exp_avg_sq")
@@ -41,7 +39,7 @@ class NAdam(FusedRule):
         betas = check_adam(
             lr, eps, betas, differentiable, weight_decay=weight_decay, momentum_decay=momentum_decay
         )
-        super().__init__(params, _arguments(NAdam.__init__, locals()))
+        super().__init__(params, hyperparameters(NAdam.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {

@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from ._common import FusedRule, check_adam
-from .algorithms import _arguments
+from ._common import FusedRule, check_adam, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["RAdam"]
@@ -18,7 +17,6 @@ class RAdam(FusedRule):
     (``rho_t <= 5``) the step is SGD with momentum ``lr · m / (1-b1^t)``, afterwards it is
     scaled by ``sqrt(1-b2^t) / (sqrt(v) + eps)`` and the rectification term ``r_t``."""
 
-    _state_keys = ("step", "exp_avg", "exp_avg_sq")
     _rule = "radam"
     _rule_states = ("exp_avg", "exp_avg_sq")
 
@@ -37,7 +35,7 @@ class RAdam(FusedRule):
         differentiable: bool = False,
     ) -> None:
         betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
-        super().__init__(params, _arguments(RAdam.__init__, locals()))
+        super().__init__(params, hyperparameters(RAdam.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         step, lr = state["step"], group["lr"]

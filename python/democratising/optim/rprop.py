@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import FusedRule, check_flags, check_lr, full_like
-from .algorithms import _arguments
+from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Rprop"]
@@ -18,7 +17,6 @@ class Rprop(FusedRule):
     and shrinks by ``etas[0]`` when it flips (clamped to ``step_sizes``); the parameter moves
     by ``-sign(g) · step_size``, and a flipped gradient counts as zero (no move, no memory)."""
 
-    _state_keys = ("step", "prev", "step_size")
     _rule = "rprop"
     _rule_states = ("prev", "step_size")
 
@@ -42,7 +40,7 @@ class Rprop(FusedRule):
         etas = (etas[0], etas[1])
         step_sizes = (step_sizes[0], step_sizes[1])
         check_flags(differentiable)
-        super().__init__(params, _arguments(Rprop.__init__, locals()))
+        super().__init__(params, hyperparameters(Rprop.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "prev": full_like(p, 0.0), "step_size": full_like(p, group["lr"])}

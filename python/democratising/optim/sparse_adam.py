@@ -16,8 +16,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
-from ._common import PerParam, check_adam
-from .algorithms import _arguments
+from ._common import PerParam, check_adam, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["SparseAdam"]
@@ -47,7 +46,7 @@ class SparseAdam(PerParam):
         maximize: bool = False,
     ) -> None:
         betas = check_adam(lr, eps, betas)
-        super().__init__(params, _arguments(SparseAdam.__init__, locals()))
+        super().__init__(params, hyperparameters(SparseAdam.__init__, locals()))
 
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]

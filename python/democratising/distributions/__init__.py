@@ -217,11 +217,36 @@ def _probs_to_logits(probs: Tensor, binary: bool) -> Tensor:
     return p.log() - (-p).log1p() if binary else p.log()
 
 
-class Bernoulli(Distribution):
+class _ProbsOrLogits(Distribution):
+    """A distribution given by exactly one of ``probs`` and ``logits``; the other is derived
+    from it on first use and kept, as in PyTorch. ``_binary``: a Bernoulli's log-odds
+    (``sigmoid``) rather than a categorical's normalised last dimension (``softmax``)."""
+
+    _binary: bool
+
+    @staticmethod
+    def _exactly_one(probs: Any, logits: Any) -> None:
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "probs":
+            logits = self.__dict__["logits"]
+            value = logits.sigmoid() if self._binary else logits.softmax(-1)
+        elif name == "logits":
+            value = _probs_to_logits(self.__dict__["probs"], binary=self._binary)
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__[name] = value
+        return value
+
+
+class Bernoulli(_ProbsOrLogits):
     """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
     ``value * logits - softplus(logits)`` (stable for large logits)."""
 
     arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    _binary = True
 
     def __init__(
         self,
@@ -229,8 +254,7 @@ class Bernoulli(Distribution):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._exactly_one(probs, logits)
         self._from_probs = probs is not None
         if probs is not None:
             self.probs = _as_tensor(probs)
@@ -241,17 +265,6 @@ class Bernoulli(Distribution):
             self.logits = _as_tensor(logits)
             super().__init__(tuple(self.logits.shape), (), validate_args)
             self._check("logits", self.logits, self.logits == self.logits, "Real()")
-
-    def __getattr__(self, name: str) -> Any:
-        # ``probs`` and ``logits`` are derived from each other on first use, as in PyTorch.
-        if name == "probs":
-            value = self.__dict__["logits"].sigmoid()
-        elif name == "logits":
-            value = _probs_to_logits(self.__dict__["probs"], binary=True)
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.__dict__[name] = value
-        return value
 
     @property
     def mean(self) -> Tensor:
@@ -281,11 +294,12 @@ class Bernoulli(Distribution):
         return self.logits.softplus() - self.probs * self.logits
 
 
-class Categorical(Distribution):
+class Categorical(_ProbsOrLogits):
     """Categorical(probs=None, logits=None) over the last dimension (``probs`` need not sum
     to one; ``logits`` are normalised with ``logsumexp``). Samples are int64 indices."""
 
     arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    _binary = False
 
     def __init__(
         self,
@@ -293,8 +307,7 @@ class Categorical(Distribution):
         logits: Optional[Tensor] = None,
         validate_args: Any = None,
     ) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._exactly_one(probs, logits)
         param = _as_tensor(probs if probs is not None else logits)
         if param.ndim < 1:
             raise ValueError("`probs` or `logits` parameter must be at least one-dimensional.")
@@ -307,16 +320,6 @@ class Categorical(Distribution):
         else:
             self._check("logits", param, (param == param), "IndependentConstraint(Real(), 1)")
             self.logits = param - param.logsumexp(-1, keepdim=True)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "probs":
-            value = self.__dict__["logits"].softmax(-1)
-        elif name == "logits":
-            value = _probs_to_logits(self.__dict__["probs"], binary=False)
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.__dict__[name] = value
-        return value
 
     @property
     def param_shape(self) -> tuple[int, ...]:

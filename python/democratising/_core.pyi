@@ -12,7 +12,17 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator, Sequence
 from types import EllipsisType
-from typing import Any, ClassVar, Literal, NoReturn, SupportsIndex, TypedDict, final, overload
+from typing import (
+    Any,
+    ClassVar,
+    Literal,
+    NoReturn,
+    Protocol,
+    SupportsIndex,
+    TypedDict,
+    final,
+    overload,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -800,60 +810,37 @@ class Tensor:
 
 # ---- factories -------------------------------------------------------------------------------
 
-@overload
-def zeros(
-    size: _ShapeArg,
-    /,
-    *,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor:
-    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+class _SizeFactory(Protocol):
+    """``zeros``/``ones``/``empty``/``rand``/``randn``: the shape as ints or as one sequence."""
 
-@overload
-def zeros(
-    *size: _int,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor: ...
-@overload
-def ones(
-    size: _ShapeArg,
-    /,
-    *,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor:
-    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    @overload
+    def __call__(
+        self,
+        size: _ShapeArg,
+        /,
+        *,
+        dtype: _DTypeLike | None = None,
+        device: _DeviceLike | None = None,
+        requires_grad: _bool = False,
+    ) -> Tensor: ...
+    @overload
+    def __call__(
+        self,
+        *size: _int,
+        dtype: _DTypeLike | None = None,
+        device: _DeviceLike | None = None,
+        requires_grad: _bool = False,
+    ) -> Tensor: ...
 
-@overload
-def ones(
-    *size: _int,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor: ...
-@overload
-def empty(
-    size: _ShapeArg,
-    /,
-    *,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor:
-    """An uninitialised tensor (zero-filled in practice): ``empty(2, 3)`` or ``empty((2, 3))``."""
+zeros: _SizeFactory
+"""A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
 
-@overload
-def empty(
-    *size: _int,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor: ...
+ones: _SizeFactory
+"""A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+
+empty: _SizeFactory
+"""An uninitialised tensor (zero-filled in practice): ``empty(2, 3)`` or ``empty((2, 3))``."""
+
 def full(
     size: _int | _ShapeArg,
     fill_value: _Value,
@@ -896,42 +883,12 @@ def eye(
 ) -> Tensor:
     """An ``n x m`` (default ``n x n``) identity matrix."""
 
-@overload
-def rand(
-    size: _ShapeArg,
-    /,
-    *,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor:
-    """Samples from U(0, 1): ``rand(2, 3)`` or ``rand((2, 3))``."""
+rand: _SizeFactory
+"""Samples from U(0, 1): ``rand(2, 3)`` or ``rand((2, 3))``."""
 
-@overload
-def rand(
-    *size: _int,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor: ...
-@overload
-def randn(
-    size: _ShapeArg,
-    /,
-    *,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor:
-    """Samples from N(0, 1): ``randn(2, 3)`` or ``randn((2, 3))``."""
+randn: _SizeFactory
+"""Samples from N(0, 1): ``randn(2, 3)`` or ``randn((2, 3))``."""
 
-@overload
-def randn(
-    *size: _int,
-    dtype: _DTypeLike | None = None,
-    device: _DeviceLike | None = None,
-    requires_grad: _bool = False,
-) -> Tensor: ...
 @overload
 def randint(
     high: _int,

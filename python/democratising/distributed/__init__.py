@@ -49,7 +49,6 @@ __all__ = [
     "get_rank",
     "get_world_size",
     "init_if_launched",
-    "is_initialized",
     "launched_with_mpi",
 ]
 
@@ -94,46 +93,10 @@ def all_reduce_found_inf(flag: bool, world: Optional[World] = None) -> bool:
 
 
 # ---- torch.distributed's names (init_process_group, all_reduce, ...) over the same World ----
-from ._torch_api import (  # noqa: E402 - after World, which they use
-    GroupMember,
-    Work,
-    all_gather,
-    all_gather_object,
-    all_reduce,
-    barrier,
-    broadcast,
-    broadcast_object_list,
-    destroy_process_group,
-    get_backend,
-    get_local_rank,
-    init_process_group,
-    is_available,
-    is_gloo_available,
-    is_initialized,
-    is_mpi_available,
-    is_nccl_available,
-    reduce,
-)
+from . import _torch_api  # noqa: E402 - after World, which they use
+from ._torch_api import *  # noqa: E402, F403 - the names its __all__ lists
 
-__all__ += [
-    "GroupMember",
-    "Work",
-    "all_gather",
-    "all_gather_object",
-    "all_reduce",
-    "barrier",
-    "broadcast",
-    "broadcast_object_list",
-    "destroy_process_group",
-    "get_backend",
-    "get_local_rank",
-    "init_process_group",
-    "is_available",
-    "is_gloo_available",
-    "is_mpi_available",
-    "is_nccl_available",
-    "reduce",
-]
+__all__ += _torch_api.__all__
 
 
 def _fill_nn_parallel() -> None:

@@ -23,9 +23,10 @@ from .ddp import DistributedDataParallel
 from .reduce_op import ReduceOp
 from .world import World
 
+#: ``torch.distributed``'s names, which ``democratising.distributed`` re-exports as they are
+#: (``TorchDistributedDataParallel`` it installs as ``nn.parallel.DistributedDataParallel``).
 __all__ = [
     "GroupMember",
-    "TorchDistributedDataParallel",
     "Work",
     "all_gather",
     "all_gather_object",
@@ -34,7 +35,6 @@ __all__ = [
     "broadcast",
     "broadcast_object_list",
     "destroy_process_group",
-    "export_torchrun_env",
     "get_backend",
     "get_local_rank",
     "init_process_group",

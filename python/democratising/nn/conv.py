@@ -46,14 +46,37 @@ def _check_geometry(
 
 
 class _ConvBase(Module):
-    """What ordinary and transposed convolutions share: the geometry read as tuples of
-    ``_ndim`` ints, and the start of ``repr``."""
+    """What ordinary and transposed convolutions share: the checked channels and groups, the
+    geometry read as tuples of ``_ndim`` ints, and ``repr``."""
 
     _ndim = 1
-    in_channels: int
-    out_channels: int
-    kernel_size: tuple[int, ...]
-    stride: tuple[int, ...]
+    #: ``"same"``/``"valid"`` or ``_ndim`` ints (the transposed convolutions take ints only).
+    padding: Union[tuple[int, ...], str]
+    #: Only the transposed convolutions have an output padding (shown when not all zeros).
+    output_padding: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair,
+        dilation: IntPair,
+        groups: int,
+        padding_mode: str,
+    ) -> None:
+        """Stores what every convolution takes, after PyTorch's checks of ``groups`` and of
+        ``padding_mode`` (``_check_padding_mode``), in that order."""
+        super().__init__()
+        _check_groups(in_channels, out_channels, groups)
+        self._check_padding_mode(padding_mode)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
+        self.dilation, self.groups, self.padding_mode = self._tuple(dilation), groups, padding_mode
+
+    def _check_padding_mode(self, padding_mode: str) -> None:
+        """Raises PyTorch's error for a ``padding_mode`` this kind of convolution refuses."""
+        raise NotImplementedError
 
     def _tuple(self, v: IntPair) -> tuple[int, ...]:
         """``v`` as ``_ndim`` ints."""
@@ -65,6 +88,24 @@ class _ConvBase(Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}"
         )
+
+    def extra_repr(self) -> str:
+        """PyTorch's: the head, then each option that is not its default."""
+        s = self._repr_head()
+        zeros = (0,) * self._ndim
+        if self.padding != zeros:
+            s += f", padding={self.padding}"
+        if any(self.output_padding):
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1,) * self._ndim:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self._parameters.get("bias") is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
 
 
 class _ConvNd(_ConvBase):
@@ -87,16 +128,9 @@ class _ConvNd(_ConvBase):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        _check_groups(in_channels, out_channels, groups)
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(
-                f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
-            )
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
-        self.dilation, self.groups, self.padding_mode = self._tuple(dilation), groups, padding_mode
-        self.padding: Union[tuple[int, ...], str]
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, dilation, groups, padding_mode
+        )
         self.padding = padding if isinstance(padding, str) else self._tuple(padding)
         _check_geometry(
             f"Conv{self._ndim}d",
@@ -115,6 +149,12 @@ class _ConvNd(_ConvBase):
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         _init_weight_and_bias(self, shape, bias)
         to_factory(self, device, dtype)
+
+    def _check_padding_mode(self, padding_mode: str) -> None:
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
+            )
 
     def _explicit_padding(self) -> tuple[int, ...]:
         """The padding for ``F.pad``: ``(left, right)`` per dimension, last dimension first
@@ -149,20 +189,6 @@ class Conv1d(_ConvNd):
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv(x)
-
-    def extra_repr(self) -> str:
-        s = self._repr_head()
-        if self.padding != (0,):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self._parameters.get("bias") is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
 
 
 class Conv2d(_ConvNd):

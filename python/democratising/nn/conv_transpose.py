@@ -10,7 +10,7 @@ from .._core import Tensor
 from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .conv import _check_geometry, _check_groups, _ConvBase
+from .conv import _check_geometry, _ConvBase
 from .layers import _init_weight_and_bias
 
 IntPair = Union[int, Sequence[int]]
@@ -39,14 +39,10 @@ class _ConvTransposeNd(_ConvBase):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__()
-        _check_groups(in_channels, out_channels, groups)
-        if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
-        self.padding, self.dilation = self._tuple(padding), self._tuple(dilation)
-        self.output_padding, self.padding_mode = self._tuple(output_padding), padding_mode
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, dilation, groups, padding_mode
+        )
+        self.padding, self.output_padding = self._tuple(padding), self._tuple(output_padding)
         name = type(self).__name__
         _check_geometry(name, self.kernel_size, self.stride, self.dilation, self.padding)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
@@ -59,6 +55,10 @@ class _ConvTransposeNd(_ConvBase):
         shape = (in_channels, out_channels // groups, *self.kernel_size)
         _init_weight_and_bias(self, shape, bias, bias_size=out_channels)
         to_factory(self, device, dtype)
+
+    def _check_padding_mode(self, padding_mode: str) -> None:
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
 
     def _output_padding(self, x: Tensor, output_size: Optional[Sequence[int]]) -> tuple[int, ...]:
         """The output padding that gives ``output_size`` (its last ``_ndim`` entries), checked
@@ -100,21 +100,6 @@ class _ConvTransposeNd(_ConvBase):
             self.groups,
             self.dilation,
         )
-
-    def extra_repr(self) -> str:
-        s = self._repr_head()
-        zeros = (0,) * self._ndim
-        if self.padding != zeros:
-            s += f", padding={self.padding}"
-        if self.output_padding != zeros:
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1,) * self._ndim:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self._parameters.get("bias") is None:
-            s += ", bias=False"
-        return s
 
 
 class ConvTranspose1d(_ConvTransposeNd):

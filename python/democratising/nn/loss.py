@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from .._core import Tensor
 from . import functional as F
@@ -134,22 +134,26 @@ class KLDivLoss(_Loss):
         return F.kl_div(input, target, self.reduction, self.log_target)
 
 
-class MarginRankingLoss(_Loss):
+class _PairMarginLoss(_Loss):
+    """A loss of two inputs and a ``±1`` target with a ``margin`` (PyTorch's constructor for
+    both): ``forward`` is ``_fn(input1, input2, target, margin, reduction)``."""
+
+    _fn: Callable[[Tensor, Tensor, Tensor, float, str], Tensor]
+
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return F.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+        return self._fn(input1, input2, target, self.margin, self.reduction)
 
 
-class CosineEmbeddingLoss(_Loss):
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.margin = margin
+class MarginRankingLoss(_PairMarginLoss):
+    _fn = staticmethod(F.margin_ranking_loss)
 
-    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return F.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+class CosineEmbeddingLoss(_PairMarginLoss):
+    _fn = staticmethod(F.cosine_embedding_loss)
 
 
 class TripletMarginLoss(_Loss):

@@ -1,9 +1,9 @@
-//! 2-D convolution on the host as im2col + GEMM (parallel over the batch; samples with small
+//! 2-D convolution on the host as patches + GEMM (parallel over the batch; samples with small
 //! outputs stacked side by side into one GEMM), with a backward that recomputes the columns
 //! instead of keeping them, so memory stays at a few column buffers per thread.
 
-use super::im2col::{col2im, im2col};
 use super::matmul::gemm_slices;
+use super::patches::Patches;
 use super::reduce::row_sum;
 use crate::backend::ConvGrads;
 use crate::ops::nn::conv::Geom;
@@ -83,32 +83,10 @@ fn block_len(cols: usize, len: usize) -> usize {
     (MIN_GEMM_COLS / cols.max(1)).clamp(1, len.max(1))
 }
 
-/// Copies sample `j`'s `[rows, cols]` block into columns `j * cols..` of the `[rows, b * cols]`
-/// matrix `wide` (`into`), or back out of it.
-fn stack_columns<T: Copy>(
-    wide: &mut [T],
-    one: &mut [T],
-    rows: usize,
-    cols: usize,
-    j: usize,
-    b: usize,
-    into: bool,
-) {
-    for r in 0..rows {
-        let w = &mut wide[r * b * cols + j * cols..][..cols];
-        let o = &mut one[r * cols..][..cols];
-        if into {
-            w.copy_from_slice(o);
-        } else {
-            o.copy_from_slice(w);
-        }
-    }
-}
-
-/// Forward pass: per block of samples, im2col into per-thread buffers (which stay in cache),
-/// side by side when the output is small, and one GEMM per group; the output starts as the
-/// bias. The backward recomputes the columns, which costs less than writing and re-reading
-/// them through memory.
+/// Forward pass: per block of samples, the patch matrix (`cpu::patches`) into per-thread
+/// buffers (which stay in cache), side by side when the output is small, and one GEMM per
+/// group; the output starts as the bias. The backward rebuilds the patches, which costs less
+/// than writing and re-reading them through memory.
 fn forward<T: Float>(
     x: &[T],
     w: &[T],
@@ -119,46 +97,51 @@ fn forward<T: Float>(
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
     let per_out = g.o * cols;
+    let patches = Patches::of(g);
+    let w = patches.forward_weights(w, g);
     let extras = vec![(); runs.len()];
     fill_runs(runs, per_out, extras, |(s0, s1), o, ()| {
         // Each output channel's row starts as its bias (or zero), then the GEMMs add.
         let o = init_rows(o, cols, |r| bias.map_or(T::zero(), |b| b[r % g.o.max(1)]));
         let bmax = block_len(cols, s1 - s0);
-        let mut col = vec![T::zero(); kr * cols];
-        let mut wide = vec![T::zero(); if bmax > 1 { kr * bmax * cols } else { 0 }];
-        let mut outb = vec![T::zero(); if bmax > 1 { og * bmax * cols } else { 0 }];
+        let mut scratch = patches.scratch(g, bmax);
+        let mut wide = vec![T::zero(); kr * bmax * cols];
+        let rows = patches == Patches::Rows;
+        let mut outb = vec![T::zero(); og * bmax * cols];
         for k0 in (0..s1 - s0).step_by(bmax) {
             let b = bmax.min(s1 - s0 - k0);
+            let bw = b * cols;
+            let xs = &x[(s0 + k0) * xsz..][..b * xsz];
             for grp in 0..g.s.groups {
                 let wg = &w[grp * og * kr..][..og * kr];
-                if b == 1 {
-                    im2col(&x[(s0 + k0) * xsz..][..xsz], g, grp, &mut col);
-                    // out_g [og, cols] += W_g [og, kr] @ col [kr, cols]
-                    let dst = &mut o[k0 * per_out + grp * og * cols..][..og * cols];
-                    gemm_slices(og, cols, kr, wg, (kr, 1), &col, (cols, 1), dst, true);
-                    continue;
-                }
-                let bw = b * cols;
-                for j in 0..b {
-                    im2col(&x[(s0 + k0 + j) * xsz..][..xsz], g, grp, &mut col);
-                    stack_columns(&mut wide, &mut col, kr, cols, j, b, true);
-                }
-                gemm_slices(
-                    og,
-                    bw,
-                    kr,
-                    wg,
-                    (kr, 1),
-                    &wide[..kr * bw],
-                    (bw, 1),
-                    &mut outb[..og * bw],
-                    false,
-                );
-                for j in 0..b {
-                    for oc in 0..og {
-                        let dst = &mut o[(k0 + j) * per_out + (grp * og + oc) * cols..][..cols];
-                        let src = &outb[oc * bw + j * cols..][..cols];
-                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                patches.build(xs, g, grp, b, &mut scratch, &mut wide);
+                let (pm, ob) = (&wide[..kr * bw], &mut outb[..og * bw]);
+                // Where output channel `oc` of sample `j` starts in the run's output.
+                let dst_at = |j: usize, oc: usize| (k0 + j) * per_out + (grp * og + oc) * cols;
+                if rows {
+                    // out_g^T [bw, og] = rows [bw, kr] @ W_g^T [kr, og], added transposed.
+                    gemm_slices(bw, og, kr, pm, (kr, 1), wg, (og, 1), ob, false);
+                    for j in 0..b {
+                        for oc in 0..og {
+                            let dst = &mut o[dst_at(j, oc)..][..cols];
+                            let src = &ob[j * cols * og + oc..];
+                            dst.iter_mut()
+                                .enumerate()
+                                .for_each(|(p, d)| *d += src[p * og]);
+                        }
+                    }
+                } else if b == 1 {
+                    // out_g [og, cols] += W_g [og, kr] @ cols [kr, cols]
+                    let dst = &mut o[dst_at(0, 0)..][..og * cols];
+                    gemm_slices(og, cols, kr, wg, (kr, 1), pm, (cols, 1), dst, true);
+                } else {
+                    gemm_slices(og, bw, kr, wg, (kr, 1), pm, (bw, 1), ob, false);
+                    for j in 0..b {
+                        for oc in 0..og {
+                            let dst = &mut o[dst_at(j, oc)..][..cols];
+                            let src = &ob[oc * bw + j * cols..][..cols];
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                        }
                     }
                 }
             }
@@ -218,9 +201,10 @@ struct Partial<T> {
 /// per block of samples (side by side when the output is small, as in the forward) from buffers
 /// that stay in cache:
 /// - bias: row sums of the output gradients;
-/// - weight: im2col again and `dW_g^T [kr, og] += col @ gy_g^T` (measured: faster than one
-///   long GEMM over the run's gathered columns, even for thin kernels, as nothing is gathered);
-/// - input: `col = W_g^T @ gy_g`, then col2im into each sample's gradient.
+/// - weight: the patches again and `dW_g^T [kr, og] += patches @ gy_g^T` (measured: faster
+///   than one long GEMM over the run's gathered patches, even for thin kernels, as nothing is
+///   gathered);
+/// - input: `patches = W_g^T @ gy_g`, then scattered back into each sample's gradient.
 ///
 /// Runs' partial weight/bias gradients are summed at the end.
 #[allow(clippy::too_many_arguments)]
@@ -236,6 +220,8 @@ fn backward<T: Float>(
     let (kr, cols, og) = (g.krows(), g.cols(), g.og());
     let xsz = g.c * g.h * g.w;
     let wsz = g.o * kr;
+    let patches = Patches::of(g);
+    let w = patches.weights(w, g);
     let mut partials: Vec<Partial<T>> = runs
         .iter()
         .map(|_| Partial {
@@ -251,14 +237,14 @@ fn backward<T: Float>(
                 *b += row_sum(&gy[(ni * g.o + oc) * cols..][..cols]);
             }
         }
-        // The samples' input gradients start at zero; col2im adds every group into them.
+        // The samples' input gradients start at zero; the scatters add every group into them.
         let dxr = init_rows(dxr, xsz, |_| T::zero());
         if !need_w && !need_x {
             return;
         }
         let bmax = block_len(cols, s1 - s0);
         let wide_len = kr * bmax * cols;
-        let mut col = vec![T::zero(); kr * cols];
+        let mut scratch = patches.scratch(g, bmax);
         let mut wide = vec![T::zero(); if need_w { wide_len } else { 0 }];
         let mut colx = vec![T::zero(); if need_x { wide_len } else { 0 }];
         let mut gyb = vec![T::zero(); if bmax > 1 { og * bmax * cols } else { 0 }];
@@ -281,56 +267,42 @@ fn backward<T: Float>(
                     &gyb[..og * bw]
                 };
                 if need_w {
-                    for j in 0..b {
-                        let xs = &x[(s0 + k0 + j) * xsz..][..xsz];
-                        if b == 1 {
-                            im2col(xs, g, grp, &mut wide[..kr * cols]);
-                        } else {
-                            im2col(xs, g, grp, &mut col);
-                            stack_columns(&mut wide, &mut col, kr, cols, j, b, true);
+                    let xs = &x[(s0 + k0) * xsz..][..b * xsz];
+                    patches.build(xs, g, grp, b, &mut scratch, &mut wide);
+                    // cols: dW_g^T [kr, og] += cols [kr, bw] @ gy_g^T [bw, og];
+                    // rows: dW_g [og, kr] += gy_g [og, bw] @ rows [bw, kr].
+                    let dst = &mut dwt[grp * kr * og..][..kr * og];
+                    let pm = &wide[..kr * bw];
+                    match patches {
+                        Patches::Cols => {
+                            gemm_slices(kr, og, bw, pm, (bw, 1), gyg, (1, bw), dst, true)
+                        }
+                        Patches::Rows => {
+                            gemm_slices(og, kr, bw, gyg, (bw, 1), pm, (kr, 1), dst, true)
                         }
                     }
-                    // dW_g^T [kr, og] += col [kr, bw] @ gy_g^T [bw, og]
-                    let dst = &mut dwt[grp * kr * og..][..kr * og];
-                    gemm_slices(
-                        kr,
-                        og,
-                        bw,
-                        &wide[..kr * bw],
-                        (bw, 1),
-                        gyg,
-                        (1, bw),
-                        dst,
-                        true,
-                    );
                 }
                 if need_x {
-                    // col = W_g^T [kr, og] @ gy_g [og, bw]
+                    // patches = W_g^T [kr, og] @ gy_g [og, bw], stored in the layout's order:
+                    // for rows that is `gy_g^T [bw, og] @ W_g [og, kr]`.
                     let wg = &w[grp * og * kr..][..og * kr];
-                    gemm_slices(
-                        kr,
-                        bw,
-                        og,
-                        wg,
-                        (1, kr),
-                        gyg,
-                        (bw, 1),
-                        &mut colx[..kr * bw],
-                        false,
-                    );
-                    for j in 0..b {
-                        let dxs = &mut dxr[(k0 + j) * xsz..][..xsz];
-                        if b == 1 {
-                            col2im(&colx[..kr * cols], g, grp, dxs);
-                        } else {
-                            stack_columns(&mut colx, &mut col, kr, cols, j, b, false);
-                            col2im(&col, g, grp, dxs);
+                    let m = &mut colx[..kr * bw];
+                    match patches {
+                        Patches::Cols => {
+                            gemm_slices(kr, bw, og, wg, (1, kr), gyg, (bw, 1), m, false)
+                        }
+                        Patches::Rows => {
+                            gemm_slices(bw, kr, og, gyg, (1, bw), wg, (kr, 1), m, false)
                         }
                     }
+                    let dxs = &mut dxr[k0 * xsz..][..b * xsz];
+                    patches.scatter(&mut colx, g, grp, b, &mut scratch, dxs);
                 }
             }
         }
-        if need_w {
+        if need_w && patches == Patches::Rows {
+            part.dw.copy_from_slice(&dwt);
+        } else if need_w {
             for grp in 0..g.s.groups {
                 let src = &dwt[grp * kr * og..][..kr * og];
                 let dst = &mut part.dw[grp * og * kr..][..og * kr];
@@ -348,5 +320,5 @@ fn backward<T: Float>(
             *a += b;
         }
     }
-    (dx, dw, db)
+    (dx, patches.restore_weights(dw, g), db)
 }

@@ -55,6 +55,30 @@ pub struct RnnStep {
     pub act: Option<Tensor>,
 }
 
+/// A recurrent layer's forward over a whole sequence: `packed` `[T + s, n, h]` holds every
+/// step's hidden state in time order, then the final hidden state and (LSTM) the final cell
+/// state; `acts[t]` and `cells[t]` are step `t`'s gate values and (LSTM) cell state, as
+/// `RnnStep` has them, for the backward.
+pub struct RnnSequence {
+    pub packed: Tensor,
+    pub acts: Vec<Option<Tensor>>,
+    pub cells: Vec<Option<Tensor>>,
+}
+
+/// A recurrent layer's inputs: the input projection of every step `gi` (`[T, n, g*h]`, its
+/// bias included), the initial states `h0` (and `c0`, LSTM), the hidden weights `w_hh`
+/// `[g*h, h]` and bias, all contiguous f32 or f64 of one dtype; `reverse` runs from the last
+/// step to the first.
+#[derive(Clone, Copy)]
+pub struct RnnSequenceInputs<'a> {
+    pub gi: &'a Tensor,
+    pub h0: &'a Tensor,
+    pub c0: Option<&'a Tensor>,
+    pub w_hh: &'a Tensor,
+    pub b_hh: Option<&'a Tensor>,
+    pub reverse: bool,
+}
+
 /// One recurrent step's inputs: the input projection `gi` (`[n, g*h]`, its bias included),
 /// the previous state `h` (and `c`, LSTM) and the hidden weights `w_hh` `[g*h, h]` and bias.
 #[derive(Clone, Copy)]
@@ -324,7 +348,12 @@ macro_rules! backend_interface {
                 g: &$crate::Tensor,
                 spec: &$crate::ops::nn::attention::AttentionSpec,
             ) -> $crate::Result<[$crate::Tensor; 3]>;
-            // ---- recurrent steps: one time step with the gate math fused, and its backward ----
+            // ---- recurrent layers: a whole sequence, or one step with the gate math fused ----
+            /// The recurrence over every step of a sequence (`RnnSequence`).
+            fn rnn_sequence_forward(
+                mode: $crate::ops::nn::rnn::RnnMode,
+                x: $crate::backend::RnnSequenceInputs<'_>,
+            ) -> $crate::Result<$crate::backend::RnnSequence>;
             /// The new state of one step: the hidden projection and the gate math, all
             /// operands contiguous f32 or f64.
             fn rnn_step_forward(

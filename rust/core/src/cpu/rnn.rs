@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 /// Multiply-adds per step above which the batch rows are split over the threads.
-const PAR_WORK: usize = 1 << 17;
+pub(super) const PAR_WORK: usize = 1 << 17;
 
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
@@ -24,7 +24,7 @@ fn sigmoid<T: Float>(x: T) -> T {
 
 /// The activation of an Elman RNN.
 #[inline(always)]
-fn act<T: Float>(mode: RnnMode, x: T) -> T {
+pub(super) fn act<T: Float>(mode: RnnMode, x: T) -> T {
     match mode {
         RnnMode::Relu => x.max(T::zero()),
         _ => Float::tanh(x),
@@ -70,7 +70,7 @@ fn for_blocks<T: Float, const K: usize>(
     }
 }
 
-fn data<T: Float>(t: &Tensor) -> Result<Cow<'_, [T]>> {
+pub(super) fn data<T: Float>(t: &Tensor) -> Result<Cow<'_, [T]>> {
     t.data::<T>()
 }
 
@@ -177,13 +177,21 @@ fn gru_backward_row<T: Float>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], 
 }
 
 // Each row function compiled for the CPU's widest SIMD level (the crate's baseline is SSE2).
-crate::multiversion!(fn lstm_forward<T>(x: &[T], y: &[T], cp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => lstm_forward_row);
-crate::multiversion!(fn gru_forward<T>(x: &[T], y: &[T], hp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => gru_forward_row);
+crate::multiversion!(pub(super) fn lstm_forward<T>(x: &[T], y: &[T], cp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => lstm_forward_row);
+crate::multiversion!(pub(super) fn gru_forward<T>(x: &[T], y: &[T], hp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => gru_forward_row);
 crate::multiversion!(fn lstm_backward<T>(dh: &[T], dc: Option<&[T]>, a: &[T], c: &[T], cp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => lstm_backward_row);
 crate::multiversion!(fn gru_backward<T>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => gru_backward_row);
 
 /// `out (+)= a @ W^T` for the block's `m` rows of `a` (`[m, k]`) and `W` `[n, k]` row-major.
-fn times_w_t<T: Float>(m: usize, n: usize, k: usize, a: &[T], w: &[T], out: &mut [T], acc: bool) {
+pub(super) fn times_w_t<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    w: &[T],
+    out: &mut [T],
+    acc: bool,
+) {
     gemm_slices(m, n, k, a, (k, 1), w, (1, k), out, acc);
 }
 

@@ -4,7 +4,10 @@
 //! (`ops/nn/rnn.rs`) runs the time loop.
 
 use super::{empty, ordinal, run_elementwise, Args};
-use crate::backend::{RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
+use crate::backend::{
+    self, RnnSequence, RnnSequenceInputs, RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved,
+    RnnStepUpstream,
+};
 use crate::cuda::primitives::{binary, linear_forward, matmul};
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::rnn::RnnMode;
@@ -13,6 +16,11 @@ use crate::Result;
 /// The kernels' leading arguments: batch rows, hidden size and mode.
 fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
     Args::new().v(n as i64).v(hid as i64).v(mode.code())
+}
+
+/// The sequence as one step kernel per time step (`ops::nn::rnn::sequence_by_steps`).
+pub(crate) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> Result<RnnSequence> {
+    crate::ops::nn::rnn::sequence_by_steps(backend::of(x.gi), mode, x)
 }
 
 pub(crate) fn rnn_step_forward(mode: RnnMode, x: RnnStepInputs<'_>) -> Result<RnnStep> {

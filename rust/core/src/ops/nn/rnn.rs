@@ -11,7 +11,9 @@
 //! take views of it (autograd nodes have one output).
 
 use crate::autograd::{record, GradModeGuard, Saved};
-use crate::backend::{self, RnnStepInputs, RnnStepSaved, RnnStepUpstream};
+use crate::backend::{
+    self, Backend, RnnSequence, RnnSequenceInputs, RnnStepInputs, RnnStepSaved, RnnStepUpstream,
+};
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -214,30 +216,18 @@ impl Tensor {
 
         let (packed, acts, cs) = {
             let _no_grad = GradModeGuard::new(false);
-            let (mut state, mut cell) = (h0.clone(), c0.clone());
-            let mut hs: Vec<Option<Tensor>> = vec![None; steps];
-            let mut acts: Vec<Option<Tensor>> = vec![None; steps];
-            let mut cs: Vec<Option<Tensor>> = vec![None; steps];
-            for &t in &order {
-                let gi_t = gi.select(0, t as isize)?;
-                let x = RnnStepInputs {
-                    gi: &gi_t,
-                    h: &state,
-                    c: cell.as_ref(),
+            let seq = be.rnn_sequence_forward(
+                mode,
+                RnnSequenceInputs {
+                    gi: &gi,
+                    h0: &h0,
+                    c0: c0.as_ref(),
                     w_hh: &w,
                     b_hh: b.as_ref(),
-                };
-                let step = be.rnn_step_forward(mode, x)?;
-                hs[t] = Some(step.h.clone());
-                acts[t] = step.act;
-                cs[t] = step.c.clone();
-                state = step.h;
-                cell = step.c;
-            }
-            let mut rows: Vec<Tensor> = hs.into_iter().flatten().collect();
-            rows.push(state);
-            rows.extend(cell);
-            (Tensor::stack(&rows, 0)?, acts, cs)
+                    reverse,
+                },
+            )?;
+            (seq.packed, seq.acts, seq.cells)
         };
 
         let mut inputs = vec![self, a.h0];
@@ -329,4 +319,48 @@ impl Tensor {
                 .collect()
         }))
     }
+}
+
+/// `rnn_sequence_forward` as a loop over `be`'s one-step primitive: for a backend whose step
+/// is one kernel launch anyway (CUDA), where the host's fused loop (`cpu/rnn_sequence.rs`)
+/// has nothing to gain.
+pub(crate) fn sequence_by_steps(
+    be: &dyn Backend,
+    mode: RnnMode,
+    x: RnnSequenceInputs<'_>,
+) -> Result<RnnSequence> {
+    let steps = x.gi.shape()[0];
+    let order: Vec<usize> = if x.reverse {
+        (0..steps).rev().collect()
+    } else {
+        (0..steps).collect()
+    };
+    let (mut state, mut cell) = (x.h0.clone(), x.c0.cloned());
+    let mut hs: Vec<Option<Tensor>> = vec![None; steps];
+    let mut acts: Vec<Option<Tensor>> = vec![None; steps];
+    let mut cells: Vec<Option<Tensor>> = vec![None; steps];
+    for &t in &order {
+        let gi_t = x.gi.select(0, t as isize)?;
+        let inputs = RnnStepInputs {
+            gi: &gi_t,
+            h: &state,
+            c: cell.as_ref(),
+            w_hh: x.w_hh,
+            b_hh: x.b_hh,
+        };
+        let step = be.rnn_step_forward(mode, inputs)?;
+        hs[t] = Some(step.h.clone());
+        acts[t] = step.act;
+        cells[t] = step.c.clone();
+        state = step.h;
+        cell = step.c;
+    }
+    let mut rows: Vec<Tensor> = hs.into_iter().flatten().collect();
+    rows.push(state);
+    rows.extend(cell);
+    Ok(RnnSequence {
+        packed: Tensor::stack(&rows, 0)?,
+        acts,
+        cells,
+    })
 }

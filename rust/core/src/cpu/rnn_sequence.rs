@@ -1,0 +1,162 @@
+//! A recurrent layer's whole forward on the CPU in one call. A batch row's recurrence reads only
+//! its own previous state, so each thread takes a block of rows through every time step on its
+//! own — per step the block's hidden-projection GEMM and its gate math (`cpu/rnn.rs`'s row
+//! kernels) — with no synchronisation between steps and no tensor per step: the states, gate
+//! values and cell states are written straight into the layer's packed outputs.
+
+use super::rnn::{act, data, gru_forward, lstm_forward, times_w_t, PAR_WORK};
+use super::team;
+use crate::backend::{RnnSequence, RnnSequenceInputs};
+use crate::ops::nn::rnn::RnnMode;
+use crate::{Element, Result, Tensor};
+use std::ops::Range;
+
+/// A `[T, n, width]` output the row blocks write into: step `t`, rows `rows`.
+#[derive(Clone, Copy)]
+struct Slabs<T> {
+    ptr: *mut T,
+    n: usize,
+    width: usize,
+}
+
+// SAFETY: each thread reads and writes only its own block of rows (see `rows`).
+unsafe impl<T> Send for Slabs<T> {}
+unsafe impl<T> Sync for Slabs<T> {}
+
+impl<T> Slabs<T> {
+    fn of(v: &mut [T], n: usize, width: usize) -> Self {
+        Slabs {
+            ptr: v.as_mut_ptr(),
+            n,
+            width,
+        }
+    }
+
+    /// Rows `rows` of step `t`.
+    ///
+    /// # Safety
+    /// `t` and `rows` lie inside the buffer, and no other live slice covers these rows of this
+    /// step (each thread owns its row block; within a thread one step's slices are dropped
+    /// before the same rows of that step are taken again).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn rows(&self, t: usize, rows: &Range<usize>) -> &mut [T] {
+        let at = (t * self.n + rows.start) * self.width;
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), rows.len() * self.width) }
+    }
+}
+
+pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> Result<RnnSequence> {
+    let (steps, n, w) = (x.gi.shape()[0], x.gi.shape()[1], x.gi.shape()[2]);
+    let hid = x.h0.shape()[1];
+    let gates = if matches!(mode, RnnMode::Lstm | RnnMode::Gru) {
+        4 * hid
+    } else {
+        0
+    };
+    let cell = mode == RnnMode::Lstm;
+    if cell && x.c0.is_none() {
+        crate::bail!(Shape, "rnn_sequence: an LSTM needs an initial cell state");
+    }
+    let s = 1 + usize::from(cell);
+    crate::with_float!(x.gi.dtype(), T => {
+        let (gi, h0, wv) = (data::<T>(x.gi)?, data::<T>(x.h0)?, data::<T>(x.w_hh)?);
+        let c0 = x.c0.map(data::<T>).transpose()?;
+        let bias = x.b_hh.map(data::<T>).transpose()?;
+        let mut packed = vec![T::zero(); (steps + s) * n * hid];
+        let mut acts = vec![T::zero(); steps * n * gates];
+        let mut cells = vec![T::zero(); if cell { steps * n * hid } else { 0 }];
+        let out = (
+            Slabs::of(&mut packed, n, hid),
+            Slabs::of(&mut acts, n, gates),
+            Slabs::of(&mut cells, n, hid),
+        );
+        let run = |rows: Range<usize>| {
+            let m = rows.len();
+            let mut gh = vec![T::zero(); m * w];
+            let mut last = None;
+            for k in 0..steps {
+                let t = if x.reverse { steps - 1 - k } else { k };
+                // SAFETY (all `rows` calls): this block's rows, distinct steps or dropped
+                // slices; the previous step's rows were written by this thread.
+                let h_prev: &[T] = match last {
+                    Some(p) => unsafe { out.0.rows(p, &rows) },
+                    None => &h0[rows.start * hid..rows.end * hid],
+                };
+                match &bias {
+                    Some(b) => gh.chunks_exact_mut(w).for_each(|r| r.copy_from_slice(b)),
+                    None => gh.fill(T::zero()),
+                }
+                times_w_t(m, w, hid, h_prev, &wv, &mut gh, true);
+                let xs = &gi[(t * n + rows.start) * w..][..m * w];
+                let ho = unsafe { out.0.rows(t, &rows) };
+                match mode {
+                    RnnMode::Lstm => {
+                        let c_prev: &[T] = match (last, &c0) {
+                            (Some(p), _) => unsafe { out.2.rows(p, &rows) },
+                            (None, c) => &c.as_deref().unwrap_or_default()[rows.start * hid..rows.end * hid],
+                        };
+                        let (co, a) = unsafe { (out.2.rows(t, &rows), out.1.rows(t, &rows)) };
+                        for i in 0..m {
+                            let outs = [&mut ho[i * hid..][..hid], &mut co[i * hid..][..hid], &mut a[i * gates..][..gates]];
+                            lstm_forward(&xs[i * w..][..w], &gh[i * w..][..w], &c_prev[i * hid..][..hid], outs, hid);
+                        }
+                    }
+                    RnnMode::Gru => {
+                        let a = unsafe { out.1.rows(t, &rows) };
+                        for i in 0..m {
+                            let outs = [&mut ho[i * hid..][..hid], &mut a[i * gates..][..gates]];
+                            gru_forward(&xs[i * w..][..w], &gh[i * w..][..w], &h_prev[i * hid..][..hid], outs, hid);
+                        }
+                    }
+                    RnnMode::Tanh | RnnMode::Relu => {
+                        for (o, (&a, &b)) in ho.iter_mut().zip(xs.iter().zip(&gh)) {
+                            *o = act(mode, a + b);
+                        }
+                    }
+                }
+                last = Some(t);
+            }
+            // The final states after the time-ordered ones.
+            unsafe {
+                let fin = out.0.rows(steps, &rows);
+                match last {
+                    Some(p) => fin.copy_from_slice(out.0.rows(p, &rows)),
+                    None => fin.copy_from_slice(&h0[rows.start * hid..rows.end * hid]),
+                }
+                if cell {
+                    let fin_c = out.0.rows(steps + 1, &rows);
+                    match (last, &c0) {
+                        (Some(p), _) => fin_c.copy_from_slice(out.2.rows(p, &rows)),
+                        (None, c) => fin_c.copy_from_slice(&c.as_deref().unwrap_or_default()[rows.start * hid..rows.end * hid]),
+                    }
+                }
+            }
+        };
+        let blocks = if steps * n * w * hid >= PAR_WORK {
+            rayon::current_num_threads().min(n).max(1)
+        } else {
+            1
+        };
+        let per = n.div_ceil(blocks).max(1);
+        let ranges: Vec<Range<usize>> = (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect();
+        if ranges.len() <= 1 {
+            ranges.into_iter().for_each(run);
+        } else {
+            team::for_each(ranges, run);
+        }
+        let packed = Tensor::from_vec(packed, &[steps + s, n, hid])?;
+        let per_step = |v: Vec<T>, width: usize, kept: bool| -> Result<Vec<Option<Tensor>>> {
+            if !kept {
+                return Ok(vec![None; steps]);
+            }
+            let all = Tensor::from_vec(v, &[steps, n, width])?;
+            (0..steps).map(|t| Ok(Some(all.select(0, t as isize)?))).collect()
+        };
+        Ok(RnnSequence {
+            packed,
+            acts: per_step(acts, gates, gates > 0)?,
+            cells: per_step(cells, hid, cell)?,
+        })
+    })
+}

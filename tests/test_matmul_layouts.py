@@ -1,6 +1,6 @@
-"""Matmul over every operand layout must equal NumPy: in particular a large column-major left
-operand times a row-major right one (a wide layer's weight gradient ``g.T @ x``), which the CPU
-computes as ``(x.T @ g).T`` (`cpu/matmul.rs`, `prefers_transposed`)."""
+"""Matmul over every operand layout must equal NumPy: the CPU passes strides straight to the
+GEMM (transposed views never copy), so each combination of row- and column-major operands is
+its own path, among them a wide layer's weight gradient ``g.T @ x``."""
 
 from __future__ import annotations
 

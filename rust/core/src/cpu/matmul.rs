@@ -276,14 +276,6 @@ pub(crate) fn matmul(
     let out_shape = [batch, &[m, n]].concat();
     let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
     let total: usize = out_shape.iter().product();
-    let two_d = a.ndim() == 2 && b.ndim() == 2;
-    if two_d && prefers_transposed(&al, &bl, (m, n, k)) {
-        // out = (b^T @ a^T)^T: the product with the roles swapped, then one parallel transpose.
-        let (a, b) = (a.detach(), b.detach());
-        let out_t = matmul(&b.t()?, &a.t()?, &[], (n, m, k), compute)?;
-        let out = out_t.t()?.contiguous()?.reshape(&to_isize(&out_shape))?;
-        return if out.dtype() != dt { cast_raw(&out, dt) } else { Ok(out) };
-    }
     let out = match compute {
         DType::F32 => {
             let mut o = vec![0f32; total];
@@ -306,22 +298,6 @@ pub(crate) fn matmul(
     } else {
         Ok(out)
     }
-}
-
-/// Whether `a @ b` runs faster as `(b^T @ a^T)^T`: the `gemm` crate packs a large column-major
-/// left operand (a weight gradient `g.T @ x` over a wide output layer) from strided columns
-/// that each touch another page; swapped, the small operand takes that role and the large
-/// one is read row by row. Measured: `g.T @ x` with `g` `[700, 10000]`, `x` `[700, 200]`
-/// 14.5 ms, `(x.T @ g).T` 8.3 ms plus 2.5 ms for the transpose.
-fn prefers_transposed(al: &Layout, bl: &Layout, (m, n, k): (usize, usize, usize)) -> bool {
-    let nd = al.ndim();
-    let a_col_major = al.strides[nd - 2] == 1 && al.strides[nd - 1] >= m;
-    let b_row_major = bl.strides[nd - 1] == 1 && bl.strides[nd - 2] >= n;
-    a_col_major && b_row_major && m >= 8 * n && m * n * k >= 1 << 24
-}
-
-fn to_isize(v: &[usize]) -> Vec<isize> {
-    v.iter().map(|&x| x as isize).collect()
 }
 
 /// bfloat16 operands through the AMX kernel (`gemm_bf16`), one GEMM per batch entry; `None`

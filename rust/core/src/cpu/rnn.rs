@@ -183,15 +183,7 @@ crate::multiversion!(fn lstm_backward<T>(dh: &[T], dc: Option<&[T]>, a: &[T], c:
 crate::multiversion!(fn gru_backward<T>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => gru_backward_row);
 
 /// `out (+)= a @ W^T` for the block's `m` rows of `a` (`[m, k]`) and `W` `[n, k]` row-major.
-pub(super) fn times_w_t<T: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    w: &[T],
-    out: &mut [T],
-    acc: bool,
-) {
+fn times_w_t<T: Float>(m: usize, n: usize, k: usize, a: &[T], w: &[T], out: &mut [T], acc: bool) {
     gemm_slices(m, n, k, a, (k, 1), w, (1, k), out, acc);
 }
 

@@ -80,6 +80,28 @@ def test_layers_match_the_composite_reference(
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("cls,kwargs", CASES)
+def test_row_blocks_on_two_threads_match_the_composite_reference(
+    cls: type, kwargs: dict[str, Any]
+) -> None:
+    """A batch big enough to split into one block of rows per thread, each taken through every
+    step forward and backward on its own (`cpu/rnn_sequence.rs`): blocks of 19 and 18 rows."""
+    before = dm.get_num_threads()
+    dm.set_num_threads(2)
+    try:
+        dm.manual_seed(1)
+        m = cls(6, 24, **kwargs).double()
+        batch_first = kwargs.get("batch_first", False)
+        x = RNG.standard_normal((37, 9, 6) if batch_first else (9, 37, 6))
+        layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
+        hx = tuple(RNG.standard_normal((layers, 37, 24)) for _ in range(2 if cls is nn.LSTM else 1))
+        fused, composite = _run(m, x, hx, True, dm.float64), _run(m, x, hx, False, dm.float64)
+    finally:
+        dm.set_num_threads(before)
+    for a, b in zip(fused, composite):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
+
+
 @pytest.mark.parametrize("cls", [nn.LSTMCell, nn.GRUCell, nn.RNNCell])
 def test_cells_match_the_composite_reference(cls: type) -> None:
     m = cls(4, 6).double()

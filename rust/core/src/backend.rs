@@ -119,6 +119,29 @@ pub struct RnnStepGrads {
     pub dc_prev: Option<Tensor>,
 }
 
+/// What a recurrent layer's backward reads: the packed forward output `out` `[T + s, n, h]`,
+/// the initial states, the per-step gate values and cell states the forward returned
+/// (`RnnSequence`), the hidden weights and the direction.
+pub struct RnnSequenceSaved<'a> {
+    pub out: &'a Tensor,
+    pub h0: &'a Tensor,
+    pub c0: Option<&'a Tensor>,
+    pub acts: &'a [Option<Tensor>],
+    pub cells: &'a [Option<Tensor>],
+    pub w_hh: &'a Tensor,
+    pub reverse: bool,
+}
+
+/// A recurrent layer's gradients from its packed output's gradient: of every step's input
+/// projection `[T, n, g*h]`, of the hidden projection's gates when they differ (GRU), and of
+/// the initial states.
+pub struct RnnSequenceGrads {
+    pub dgi: Tensor,
+    pub dgh: Option<Tensor>,
+    pub dh0: Tensor,
+    pub dc0: Option<Tensor>,
+}
+
 /// A convolution's input gradients, in the dtype its forward read; each only when asked for.
 pub struct ConvGrads {
     pub dx: Option<Tensor>,
@@ -354,6 +377,12 @@ macro_rules! backend_interface {
                 mode: $crate::ops::nn::rnn::RnnMode,
                 x: $crate::backend::RnnSequenceInputs<'_>,
             ) -> $crate::Result<$crate::backend::RnnSequence>;
+            /// Its backward through time from the packed output's gradient `g` (`T >= 1`).
+            fn rnn_sequence_backward(
+                mode: $crate::ops::nn::rnn::RnnMode,
+                saved: $crate::backend::RnnSequenceSaved<'_>,
+                g: &$crate::Tensor,
+            ) -> $crate::Result<$crate::backend::RnnSequenceGrads>;
             /// The new state of one step: the hidden projection and the gate math, all
             /// operands contiguous f32 or f64.
             fn rnn_step_forward(

@@ -44,7 +44,7 @@ use optim_rules::optim_rule_step;
 use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward};
 use reduce::{arg_reduce, reduce, reduce_int};
 use rnn::{rnn_step_backward, rnn_step_forward};
-use rnn_sequence::rnn_sequence_forward;
+use rnn_sequence::{rnn_sequence_backward, rnn_sequence_forward};
 use softmax::{softmax_backward_rows, softmax_rows};
 use unary::{unary_backward, unary_float, unary_int};
 

@@ -179,8 +179,8 @@ fn gru_backward_row<T: Float>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], 
 // Each row function compiled for the CPU's widest SIMD level (the crate's baseline is SSE2).
 crate::multiversion!(pub(super) fn lstm_forward<T>(x: &[T], y: &[T], cp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => lstm_forward_row);
 crate::multiversion!(pub(super) fn gru_forward<T>(x: &[T], y: &[T], hp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => gru_forward_row);
-crate::multiversion!(fn lstm_backward<T>(dh: &[T], dc: Option<&[T]>, a: &[T], c: &[T], cp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => lstm_backward_row);
-crate::multiversion!(fn gru_backward<T>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => gru_backward_row);
+crate::multiversion!(pub(super) fn lstm_backward<T>(dh: &[T], dc: Option<&[T]>, a: &[T], c: &[T], cp: &[T], outs: [&mut [T]; 2], hid: usize) where [T: Float] => lstm_backward_row);
+crate::multiversion!(pub(super) fn gru_backward<T>(dh: &[T], a: &[T], hp: &[T], outs: [&mut [T]; 3], hid: usize) where [T: Float] => gru_backward_row);
 
 /// `out (+)= a @ W^T` for the block's `m` rows of `a` (`[m, k]`) and `W` `[n, k]` row-major.
 fn times_w_t<T: Float>(m: usize, n: usize, k: usize, a: &[T], w: &[T], out: &mut [T], acc: bool) {

@@ -4,14 +4,17 @@
 //! kernels) — with no synchronisation between steps and no tensor per step: the states, gate
 //! values and cell states are written straight into the layer's packed outputs. The hidden
 //! weights are transposed once per sequence, so each step's GEMM reads two row-major operands.
+//! The backward through time is split the same way: a row's gradients flow back through its
+//! own steps only (`W_hh`'s gradient, over all rows, is one GEMM afterwards, in the op).
 
 use super::matmul::gemm_slices;
-use super::rnn::{act, data, gru_forward, lstm_forward, PAR_WORK};
+use super::rnn::{act, data, gru_backward, gru_forward, lstm_backward, lstm_forward, PAR_WORK};
 use super::team;
-use crate::backend::{RnnSequence, RnnSequenceInputs};
+use crate::backend::{RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved};
 use crate::ops::gather::transpose_into;
 use crate::ops::nn::rnn::RnnMode;
 use crate::{Element, Result, Tensor};
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// A `[T, n, width]` output the row blocks write into: step `t`, rows `rows`.
@@ -141,18 +144,7 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
                 }
             }
         };
-        let blocks = if steps * n * w * hid >= PAR_WORK {
-            rayon::current_num_threads().min(n).max(1)
-        } else {
-            1
-        };
-        let per = n.div_ceil(blocks).max(1);
-        let ranges: Vec<Range<usize>> = (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect();
-        if ranges.len() <= 1 {
-            ranges.into_iter().for_each(run);
-        } else {
-            team::for_each(ranges, run);
-        }
+        for_row_blocks(row_blocks(steps, n, w, hid), run);
         let packed = Tensor::from_vec(packed, &[steps + s, n, hid])?;
         let per_step = |v: Vec<T>, width: usize, kept: bool| -> Result<Vec<Option<Tensor>>> {
             if !kept {
@@ -165,6 +157,146 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
             packed,
             acts: per_step(acts, gates, gates > 0)?,
             cells: per_step(cells, hid, cell)?,
+        })
+    })
+}
+
+/// Rows `rows` of step `t` of a `[T, n, width]` buffer.
+fn slab<'a, T>(v: &'a [T], n: usize, t: usize, rows: &Range<usize>, width: usize) -> &'a [T] {
+    &v[(t * n + rows.start) * width..(t * n + rows.end) * width]
+}
+
+/// The row blocks a sequence of `steps` splits into: one per thread when the work (`steps *
+/// n * w * hid` multiply-adds) is big enough, else one.
+fn row_blocks(steps: usize, n: usize, w: usize, hid: usize) -> Vec<Range<usize>> {
+    let blocks = if steps * n * w * hid >= PAR_WORK {
+        rayon::current_num_threads().min(n).max(1)
+    } else {
+        1
+    };
+    let per = n.div_ceil(blocks).max(1);
+    (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect()
+}
+
+/// Runs `run` over the blocks, on the team when there are several.
+fn for_row_blocks(blocks: Vec<Range<usize>>, run: impl Fn(Range<usize>) + Sync + Send) {
+    if blocks.len() <= 1 {
+        blocks.into_iter().for_each(run);
+    } else {
+        team::for_each(blocks, run);
+    }
+}
+
+/// Each step's saved tensor as a slice (empty where there is none).
+fn per_step<T: crate::Float>(v: &[Option<Tensor>]) -> Result<Vec<Cow<'_, [T]>>> {
+    v.iter()
+        .map(|t| match t {
+            Some(t) => data::<T>(t),
+            None => Ok(Cow::Borrowed(&[][..])),
+        })
+        .collect()
+}
+
+pub(super) fn rnn_sequence_backward(
+    mode: RnnMode,
+    s: RnnSequenceSaved<'_>,
+    g: &Tensor,
+) -> Result<RnnSequenceGrads> {
+    let steps = s.acts.len();
+    let (n, hid) = (s.h0.shape()[0], s.h0.shape()[1]);
+    let w = mode.gates() * hid;
+    let (gru, cell) = (mode == RnnMode::Gru, mode == RnnMode::Lstm);
+    if cell && s.c0.is_none() {
+        crate::bail!(Shape, "rnn_sequence: an LSTM needs an initial cell state");
+    }
+    crate::with_float!(g.dtype(), T => {
+        let (gv, out, h0, wv) = (data::<T>(g)?, data::<T>(s.out)?, data::<T>(s.h0)?, data::<T>(s.w_hh)?);
+        let c0 = s.c0.map(data::<T>).transpose()?;
+        let (acts, cells) = (per_step::<T>(s.acts)?, per_step::<T>(s.cells)?);
+        let mut dgi = vec![T::zero(); steps * n * w];
+        let mut dgh = vec![T::zero(); if gru { steps * n * w } else { 0 }];
+        let mut dh0 = vec![T::zero(); n * hid];
+        let mut dc0 = vec![T::zero(); if cell { n * hid } else { 0 }];
+        let outs = (
+            Slabs::of(&mut dgi, n, w),
+            Slabs::of(&mut dgh, n, w),
+            Slabs::of(&mut dh0, n, hid),
+            Slabs::of(&mut dc0, n, hid),
+        );
+        let run = |rows: Range<usize>| {
+            let m = rows.len();
+            let (r0, r1) = (rows.start * hid, rows.end * hid);
+            // The gradient reaching the next-processed step's state from later ones, and the
+            // cell state's: at first the final states' own gradients.
+            let mut dh_next = slab(&gv, n, steps, &rows, hid).to_vec();
+            let mut dc = if cell { slab(&gv, n, steps + 1, &rows, hid).to_vec() } else { Vec::new() };
+            let mut dht = vec![T::zero(); m * hid];
+            let mut dcp = vec![T::zero(); if cell { m * hid } else { 0 }];
+            for k in (0..steps).rev() {
+                let t = if s.reverse { steps - 1 - k } else { k };
+                let p = if s.reverse { (t + 1 < steps).then_some(t + 1) } else { t.checked_sub(1) };
+                for ((d, &a), &b) in dht.iter_mut().zip(slab(&gv, n, t, &rows, hid)).zip(&dh_next) {
+                    *d = a + b;
+                }
+                // SAFETY (all `rows` calls): this thread's rows of step `t`, each taken once.
+                let dg = unsafe { outs.0.rows(t, &rows) };
+                match mode {
+                    RnnMode::Lstm => {
+                        let c_prev: &[T] = match p {
+                            Some(p) => &cells[p][r0..r1],
+                            None => &c0.as_deref().unwrap_or_default()[r0..r1],
+                        };
+                        let (a, c) = (&acts[t][rows.start * w..rows.end * w], &cells[t][r0..r1]);
+                        for i in 0..m {
+                            let outs = [&mut dg[i * w..][..w], &mut dcp[i * hid..][..hid]];
+                            let d = (&dht[i * hid..][..hid], Some(&dc[i * hid..][..hid]));
+                            lstm_backward(d.0, d.1, &a[i * w..][..w], &c[i * hid..][..hid], &c_prev[i * hid..][..hid], outs, hid);
+                        }
+                    }
+                    RnnMode::Gru => {
+                        let h_prev: &[T] = match p {
+                            Some(p) => slab(&out, n, p, &rows, hid),
+                            None => &h0[r0..r1],
+                        };
+                        let a = &acts[t][rows.start * 4 * hid..rows.end * 4 * hid];
+                        let dgh_t = unsafe { outs.1.rows(t, &rows) };
+                        for i in 0..m {
+                            let o = [&mut dg[i * w..][..w], &mut dgh_t[i * w..][..w], &mut dh_next[i * hid..][..hid]];
+                            gru_backward(&dht[i * hid..][..hid], &a[i * 4 * hid..][..4 * hid], &h_prev[i * hid..][..hid], o, hid);
+                        }
+                    }
+                    RnnMode::Tanh | RnnMode::Relu => {
+                        let hs = slab(&out, n, t, &rows, hid);
+                        for (d, (&g, &h)) in dg.iter_mut().zip(dht.iter().zip(hs)) {
+                            *d = match mode {
+                                RnnMode::Relu => if h > T::zero() { g } else { T::zero() },
+                                _ => g * (T::one() - h * h),
+                            };
+                        }
+                    }
+                }
+                // The previous state's gradient through the hidden projection (added to the
+                // GRU's direct `z * dh` part, which `gru_backward` wrote into `dh_next`).
+                let src: &[T] = if gru { unsafe { outs.1.rows(t, &rows) } } else { dg };
+                gemm_slices(m, hid, w, src, (w, 1), &wv, (hid, 1), &mut dh_next, gru);
+                if cell {
+                    std::mem::swap(&mut dc, &mut dcp);
+                }
+            }
+            unsafe {
+                outs.2.rows(0, &rows).copy_from_slice(&dh_next);
+                if cell {
+                    outs.3.rows(0, &rows).copy_from_slice(&dc);
+                }
+            }
+        };
+        for_row_blocks(row_blocks(steps, n, w, hid), run);
+        let tensor = |v: Vec<T>, shape: &[usize]| Tensor::from_vec(v, shape);
+        Ok(RnnSequenceGrads {
+            dgi: tensor(dgi, &[steps, n, w])?,
+            dgh: if gru { Some(tensor(dgh, &[steps, n, w])?) } else { None },
+            dh0: tensor(dh0, &[n, hid])?,
+            dc0: if cell { Some(tensor(dc0, &[n, hid])?) } else { None },
         })
     })
 }

@@ -27,7 +27,9 @@ pub(crate) use super::ops::optim::{
     adagrad_step as adagrad_step_one, adam_step, optim_rule_step, rmsprop_step as rmsprop_step_one,
 };
 pub(crate) use super::ops::reduce::{arg_reduce, softmax_backward_rows, softmax_rows};
-pub(crate) use super::ops::rnn::{rnn_sequence_forward, rnn_step_backward, rnn_step_forward};
+pub(crate) use super::ops::rnn::{
+    rnn_sequence_backward, rnn_sequence_forward, rnn_step_backward, rnn_step_forward,
+};
 pub(crate) use super::ops::{cast, fill, to_device, write_into};
 
 /// CUDA memory as a `Backend` (`backend::of` returns it for device tensors).

@@ -5,13 +5,13 @@
 
 use super::{empty, ordinal, run_elementwise, Args};
 use crate::backend::{
-    self, RnnSequence, RnnSequenceInputs, RnnStep, RnnStepGrads, RnnStepInputs, RnnStepSaved,
-    RnnStepUpstream,
+    self, RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved, RnnStep,
+    RnnStepGrads, RnnStepInputs, RnnStepSaved, RnnStepUpstream,
 };
 use crate::cuda::primitives::{binary, linear_forward, matmul};
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::rnn::RnnMode;
-use crate::Result;
+use crate::{Result, Tensor};
 
 /// The kernels' leading arguments: batch rows, hidden size and mode.
 fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
@@ -21,6 +21,15 @@ fn head(n: usize, hid: usize, mode: RnnMode) -> Args {
 /// The sequence as one step kernel per time step (`ops::nn::rnn::sequence_by_steps`).
 pub(crate) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> Result<RnnSequence> {
     crate::ops::nn::rnn::sequence_by_steps(backend::of(x.gi), mode, x)
+}
+
+/// Its backward as one step backward per time step (`ops::nn::rnn::backward_by_steps`).
+pub(crate) fn rnn_sequence_backward(
+    mode: RnnMode,
+    saved: RnnSequenceSaved<'_>,
+    g: &Tensor,
+) -> Result<RnnSequenceGrads> {
+    crate::ops::nn::rnn::backward_by_steps(backend::of(g), mode, saved, g)
 }
 
 pub(crate) fn rnn_step_forward(mode: RnnMode, x: RnnStepInputs<'_>) -> Result<RnnStep> {

@@ -12,7 +12,8 @@
 
 use crate::autograd::{record, GradModeGuard, Saved};
 use crate::backend::{
-    self, Backend, RnnSequence, RnnSequenceInputs, RnnStepInputs, RnnStepSaved, RnnStepUpstream,
+    self, Backend, RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved,
+    RnnStepInputs, RnnStepSaved, RnnStepUpstream,
 };
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
@@ -208,12 +209,6 @@ impl Tensor {
         let b = a.b_hh.map(|b| as_dtype(b, dt)).transpose()?;
         let be = backend::of(self);
         let reverse = a.reverse;
-        let order: Vec<usize> = if reverse {
-            (0..steps).rev().collect()
-        } else {
-            (0..steps).collect()
-        };
-
         let (packed, acts, cs) = {
             let _no_grad = GradModeGuard::new(false);
             let seq = be.rnn_sequence_forward(
@@ -248,61 +243,35 @@ impl Tensor {
             let g = as_dtype(g, dt)?;
             let be = backend::of(&g);
             let gsize = mode.gates() * h;
-            let mut dh_next = g.select(0, steps as isize)?;
-            let mut dc = match mode {
-                RnnMode::Lstm => Some(g.select(0, steps as isize + 1)?),
-                _ => None,
-            };
-            let mut dgis: Vec<Option<Tensor>> = vec![None; steps];
-            let mut dghs: Vec<Option<Tensor>> = vec![None; steps];
-            for &t in order.iter().rev() {
-                let p = prev(t, steps, reverse);
-                let h_prev = match p {
-                    Some(p) => out.select(0, p as isize)?,
-                    None => h0.clone(),
-                };
-                let c_prev = match p {
-                    Some(p) => cs[p].clone(),
-                    None => c0.clone(),
-                };
-                let (h_t, gy) = (out.select(0, t as isize)?, g.select(0, t as isize)?);
-                let saved = RnnStepSaved {
-                    h: &h_t,
-                    h_prev: &h_prev,
-                    c: cs[t].as_ref(),
-                    c_prev: c_prev.as_ref(),
-                    act: acts[t].as_ref(),
-                    w_hh: w,
-                };
-                let up = RnnStepUpstream {
-                    dh: [Some(&gy), Some(&dh_next)],
-                    dc: dc.as_ref(),
-                };
-                let grads = be.rnn_step_backward(mode, saved, up)?;
-                dh_next = grads.dh_prev;
-                dc = grads.dc_prev;
-                dgis[t] = Some(grads.dgi);
-                dghs[t] = grads.dgh;
-            }
-            let dh0 = dh_next;
-            let (dgi, dw, db) = if steps == 0 {
+            let (dgi, dh0, dc, dw, db) = if steps == 0 {
                 let zeros = |shape: &[usize]| backend::of(&g).full(shape, 0.0, dt, g.device());
+                let dc = match mode {
+                    RnnMode::Lstm => Some(g.select(0, 1)?),
+                    _ => None,
+                };
                 (
                     zeros(&[0, n, gsize])?,
+                    g.select(0, 0)?,
+                    dc,
                     zeros(&[gsize, h])?,
                     zeros(&[gsize])?,
                 )
             } else {
-                let dgi = Tensor::stack(&dgis.into_iter().flatten().collect::<Vec<_>>(), 0)?;
-                let dgh = match mode {
-                    RnnMode::Gru => {
-                        Tensor::stack(&dghs.into_iter().flatten().collect::<Vec<_>>(), 0)?
-                    }
-                    _ => dgi.clone(),
+                let saved = RnnSequenceSaved {
+                    out,
+                    h0: &h0,
+                    c0: c0.as_ref(),
+                    acts: &acts,
+                    cells: &cs,
+                    w_hh: w,
+                    reverse,
                 };
+                let grads = be.rnn_sequence_backward(mode, saved, &g)?;
+                let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
                 let dw = weight_grad(&dgh, out, &h0, reverse)?;
                 let db = dgh.reshape(&[(steps * n) as isize, gsize as isize])?;
-                (dgi, dw, db.sum(Some(&[0]), false)?)
+                let db = db.sum(Some(&[0]), false)?;
+                (grads.dgi, grads.dh0, grads.dc0, dw, db)
             };
             let mut grads = vec![dgi, dh0];
             if let Some(dc) = dc {
@@ -362,5 +331,68 @@ pub(crate) fn sequence_by_steps(
         packed: Tensor::stack(&rows, 0)?,
         acts,
         cells,
+    })
+}
+
+/// `rnn_sequence_backward` as a loop over `be`'s one-step backward, in reverse processing
+/// order (the CUDA backend's; see `sequence_by_steps`).
+pub(crate) fn backward_by_steps(
+    be: &dyn Backend,
+    mode: RnnMode,
+    s: RnnSequenceSaved<'_>,
+    g: &Tensor,
+) -> Result<RnnSequenceGrads> {
+    let steps = s.acts.len();
+    let order: Vec<usize> = if s.reverse {
+        (0..steps).rev().collect()
+    } else {
+        (0..steps).collect()
+    };
+    let mut dh_next = g.select(0, steps as isize)?;
+    let mut dc = match mode {
+        RnnMode::Lstm => Some(g.select(0, steps as isize + 1)?),
+        _ => None,
+    };
+    let mut dgis: Vec<Option<Tensor>> = vec![None; steps];
+    let mut dghs: Vec<Option<Tensor>> = vec![None; steps];
+    for &t in order.iter().rev() {
+        let p = prev(t, steps, s.reverse);
+        let h_prev = match p {
+            Some(p) => s.out.select(0, p as isize)?,
+            None => s.h0.clone(),
+        };
+        let c_prev = match p {
+            Some(p) => s.cells[p].clone(),
+            None => s.c0.cloned(),
+        };
+        let (h_t, gy) = (s.out.select(0, t as isize)?, g.select(0, t as isize)?);
+        let saved = RnnStepSaved {
+            h: &h_t,
+            h_prev: &h_prev,
+            c: s.cells[t].as_ref(),
+            c_prev: c_prev.as_ref(),
+            act: s.acts[t].as_ref(),
+            w_hh: s.w_hh,
+        };
+        let up = RnnStepUpstream {
+            dh: [Some(&gy), Some(&dh_next)],
+            dc: dc.as_ref(),
+        };
+        let grads = be.rnn_step_backward(mode, saved, up)?;
+        dh_next = grads.dh_prev;
+        dc = grads.dc_prev;
+        dgis[t] = Some(grads.dgi);
+        dghs[t] = grads.dgh;
+    }
+    let stack =
+        |v: Vec<Option<Tensor>>| Tensor::stack(&v.into_iter().flatten().collect::<Vec<_>>(), 0);
+    Ok(RnnSequenceGrads {
+        dgi: stack(dgis)?,
+        dgh: match mode {
+            RnnMode::Gru => Some(stack(dghs)?),
+            _ => None,
+        },
+        dh0: dh_next,
+        dc0: dc,
     })
 }

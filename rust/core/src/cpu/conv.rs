@@ -3,7 +3,7 @@
 //! instead of keeping them, so memory stays at a few column buffers per thread.
 
 use super::matmul::gemm_slices;
-use super::patches::Patches;
+use super::patches::{Block, Patches};
 use super::reduce::row_sum;
 use crate::backend::ConvGrads;
 use crate::ops::nn::conv::Geom;
@@ -114,7 +114,7 @@ fn forward<T: Float>(
             let xs = &x[(s0 + k0) * xsz..][..b * xsz];
             for grp in 0..g.s.groups {
                 let wg = &w[grp * og * kr..][..og * kr];
-                patches.build(xs, g, grp, b, &mut scratch, &mut wide);
+                patches.build(Block { g, grp, b }, xs, &mut scratch, &mut wide);
                 let (pm, ob) = (&wide[..kr * bw], &mut outb[..og * bw]);
                 // Where output channel `oc` of sample `j` starts in the run's output.
                 let dst_at = |j: usize, oc: usize| (k0 + j) * per_out + (grp * og + oc) * cols;
@@ -268,7 +268,7 @@ fn backward<T: Float>(
                 };
                 if need_w {
                     let xs = &x[(s0 + k0) * xsz..][..b * xsz];
-                    patches.build(xs, g, grp, b, &mut scratch, &mut wide);
+                    patches.build(Block { g, grp, b }, xs, &mut scratch, &mut wide);
                     // cols: dW_g^T [kr, og] += cols [kr, bw] @ gy_g^T [bw, og];
                     // rows: dW_g [og, kr] += gy_g [og, bw] @ rows [bw, kr].
                     let dst = &mut dwt[grp * kr * og..][..kr * og];
@@ -296,7 +296,7 @@ fn backward<T: Float>(
                         }
                     }
                     let dxs = &mut dxr[k0 * xsz..][..b * xsz];
-                    patches.scatter(&mut colx, g, grp, b, &mut scratch, dxs);
+                    patches.scatter(Block { g, grp, b }, &mut colx, &mut scratch, dxs);
                 }
             }
         }

@@ -82,16 +82,15 @@ impl Patches {
         }
     }
 
-    /// Builds the patch matrix of `b` consecutive samples `xs` (group `grp`) in `out`.
+    /// Builds the patch matrix of block `at`'s samples `xs` in `out`.
     pub(super) fn build<T: Float>(
         self,
+        at: Block<'_>,
         xs: &[T],
-        g: &Geom,
-        grp: usize,
-        b: usize,
         s: &mut Scratch<T>,
         out: &mut [T],
     ) {
+        let Block { g, grp, b } = at;
         let (kr, cols, xsz) = (g.krows(), g.cols(), g.c * g.h * g.w);
         for j in 0..b {
             let x = &xs[j * xsz..][..xsz];
@@ -106,25 +105,20 @@ impl Patches {
         }
     }
 
-    /// Adds the patch matrix `m` of `b` samples (group `grp`) back into their input
-    /// gradients `dxs`: the adjoint of `build`.
+    /// Adds the patch matrix `m` of block `at` back into its samples' input gradients `dxs`:
+    /// the adjoint of `build`.
     pub(super) fn scatter<T: Float>(
         self,
+        at: Block<'_>,
         m: &mut [T],
-        g: &Geom,
-        grp: usize,
-        b: usize,
         s: &mut Scratch<T>,
         dxs: &mut [T],
     ) {
+        let Block { g, grp, b } = at;
         let (kr, cols, xsz) = (g.krows(), g.cols(), g.c * g.h * g.w);
-        for j in 0..b {
-            let dx = &mut dxs[j * xsz..][..xsz];
+        for (j, dx) in dxs.chunks_exact_mut(xsz).take(b).enumerate() {
             match self {
-                Patches::Rows => {
-                    let rows = &m[j * cols * kr..][..cols * kr];
-                    row2im(rows, g, grp, &mut s.xt, dx);
-                }
+                Patches::Rows => row2im(&m[j * cols * kr..][..cols * kr], g, grp, &mut s.xt, dx),
                 Patches::Cols if b == 1 => col2im(&m[..kr * cols], g, grp, dx),
                 Patches::Cols => {
                     stack_columns(m, &mut s.col, kr, cols, j, b, false);
@@ -133,6 +127,15 @@ impl Patches {
             }
         }
     }
+}
+
+/// A block of consecutive samples a GEMM covers at once, and the channel group.
+#[derive(Clone, Copy)]
+pub(super) struct Block<'a> {
+    pub g: &'a Geom,
+    pub grp: usize,
+    /// Samples in the block.
+    pub b: usize,
 }
 
 /// Copies sample `j`'s `[rows, cols]` block into columns `j * cols..` of the `[rows, b * cols]`

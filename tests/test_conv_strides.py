@@ -6,6 +6,7 @@ whose forward is col2im), in float64."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -58,6 +59,23 @@ def conv_transpose_ref(y: np.ndarray, w: np.ndarray, stride: Pair, pad: Pair, ou
     return out[:, :, pad[0] : full_h - pad[0], pad[1] : full_w - pad[1]]
 
 
+def check_against(ref: Any, op: Any, args: list[np.ndarray]) -> None:
+    """``op`` over tensors of ``args`` equals ``ref`` over the arrays, and so does each input's
+    gradient of a random weighting of the output: ``ref`` is linear in every argument, so a
+    directional difference along a random probe is exact up to rounding."""
+    tensors = [dm.tensor(a, requires_grad=True) for a in args]
+    out = op(*tensors)
+    want = ref(*args)
+    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-10, atol=1e-10)
+    g = RNG.standard_normal(want.shape)
+    (out * dm.tensor(g)).sum().backward()
+    for i, t in enumerate(tensors):
+        probe = RNG.standard_normal(args[i].shape)
+        moved = ref(*[a + probe if j == i else a for j, a in enumerate(args)])
+        numeric = ((moved - want) * g).sum()
+        np.testing.assert_allclose((t.grad.numpy() * probe).sum(), numeric, rtol=1e-9)
+
+
 CASES = [
     # (c, h, w, k, stride, padding, dilation, groups); c * kw / groups >= 32 builds the
     # patches as rows from a channels-last copy (`cpu/im2row.rs`), else as columns.
@@ -81,21 +99,14 @@ def test_strided_conv_matches_direct_convolution(c, h, w, k, stride, pad, dil, g
     n, o = 3, 6
     x = RNG.standard_normal((n, c, h, w))
     wt_np = RNG.standard_normal((o, c // groups, *k))
-    xt, wt = dm.tensor(x, requires_grad=True), dm.tensor(wt_np, requires_grad=True)
-    y = F.conv2d(xt, wt, stride=stride, padding=pad, dilation=dil, groups=groups)
-    want = conv_ref(x, wt_np, stride, pad, dil, groups)
-    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-10, atol=1e-10)
-    gy = RNG.standard_normal(want.shape)
-    (y * dm.tensor(gy)).sum().backward()
-    # The loss is linear in x and in w: a directional difference of the reference is exact.
-    for t, a in ((xt, x), (wt, wt_np)):
-        probe = RNG.standard_normal(a.shape)
-        if t is xt:
-            moved = conv_ref(x + probe, wt_np, stride, pad, dil, groups)
-        else:
-            moved = conv_ref(x, wt_np + probe, stride, pad, dil, groups)
-        numeric = ((moved - want) * gy).sum()
-        np.testing.assert_allclose((t.grad.numpy() * probe).sum(), numeric, rtol=1e-9)
+
+    def ref(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return conv_ref(x, w, stride, pad, dil, groups)
+
+    def op(x: dm.Tensor, w: dm.Tensor) -> dm.Tensor:
+        return F.conv2d(x, w, stride=stride, padding=pad, dilation=dil, groups=groups)
+
+    check_against(ref, op, [x, wt_np])
 
 
 @pytest.mark.parametrize(
@@ -111,17 +122,11 @@ def test_strided_conv_transpose_matches_scatter(c, o, h, w, stride, pad, out_pad
     n, k = 2, (4, 3)
     y = RNG.standard_normal((n, c, h, w))
     w_np = RNG.standard_normal((c, o, *k))
-    yt, wt = dm.tensor(y, requires_grad=True), dm.tensor(w_np, requires_grad=True)
-    out = F.conv_transpose2d(yt, wt, stride=stride, padding=pad, output_padding=out_pad)
-    want = conv_transpose_ref(y, w_np, stride, pad, out_pad)
-    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-10, atol=1e-10)
-    g = RNG.standard_normal(want.shape)
-    (out * dm.tensor(g)).sum().backward()
-    for t, a in ((yt, y), (wt, w_np)):
-        probe = RNG.standard_normal(a.shape)
-        if t is yt:
-            moved = conv_transpose_ref(y + probe, w_np, stride, pad, out_pad)
-        else:
-            moved = conv_transpose_ref(y, w_np + probe, stride, pad, out_pad)
-        numeric = ((moved - want) * g).sum()
-        np.testing.assert_allclose((t.grad.numpy() * probe).sum(), numeric, rtol=1e-9)
+
+    def ref(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return conv_transpose_ref(y, w, stride, pad, out_pad)
+
+    def op(y: dm.Tensor, w: dm.Tensor) -> dm.Tensor:
+        return F.conv_transpose2d(y, w, stride=stride, padding=pad, output_padding=out_pad)
+
+    check_against(ref, op, [y, w_np])

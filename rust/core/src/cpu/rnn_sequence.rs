@@ -13,7 +13,7 @@ use super::team;
 use crate::backend::{RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved};
 use crate::ops::gather::transpose_into;
 use crate::ops::nn::rnn::RnnMode;
-use crate::{Element, Result, Tensor};
+use crate::{Element, Float, Result, Tensor};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -21,6 +21,7 @@ use std::ops::Range;
 #[derive(Clone, Copy)]
 struct Slabs<T> {
     ptr: *mut T,
+    len: usize,
     n: usize,
     width: usize,
 }
@@ -33,6 +34,7 @@ impl<T> Slabs<T> {
     fn of(v: &mut [T], n: usize, width: usize) -> Self {
         Slabs {
             ptr: v.as_mut_ptr(),
+            len: v.len(),
             n,
             width,
         }
@@ -41,14 +43,135 @@ impl<T> Slabs<T> {
     /// Rows `rows` of step `t`.
     ///
     /// # Safety
-    /// `t` and `rows` lie inside the buffer, and no other live slice covers these rows of this
-    /// step (each thread owns its row block; within a thread one step's slices are dropped
-    /// before the same rows of that step are taken again).
+    /// No other live slice covers these rows of this step (each thread owns its row block;
+    /// within a thread one step's slices are dropped before the same rows of that step are
+    /// taken again).
     #[allow(clippy::mut_from_ref)]
     unsafe fn rows(&self, t: usize, rows: &Range<usize>) -> &mut [T] {
         let at = (t * self.n + rows.start) * self.width;
-        // SAFETY: the caller's contract.
+        assert!(
+            at + rows.len() * self.width <= self.len,
+            "rows outside the buffer"
+        );
+        // SAFETY: inside the buffer (checked above); exclusive by the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), rows.len() * self.width) }
+    }
+}
+
+/// One sequence's forward: its operands as slices and where its outputs go, shared by the
+/// threads (each runs its own block of rows).
+struct Forward<'a, T> {
+    mode: RnnMode,
+    /// Steps, batch rows, gate width `g*h`, hidden size, saved gate values per row.
+    steps: usize,
+    n: usize,
+    w: usize,
+    hid: usize,
+    gates: usize,
+    reverse: bool,
+    gi: &'a [T],
+    h0: &'a [T],
+    /// Empty unless LSTM.
+    c0: &'a [T],
+    /// `W_hh^T` `[h, g*h]`.
+    wt: &'a [T],
+    bias: Option<&'a [T]>,
+    packed: Slabs<T>,
+    acts: Slabs<T>,
+    cells: Slabs<T>,
+}
+
+impl<T: Float> Forward<'_, T> {
+    /// Takes batch rows `rows` through every step, then writes their final states.
+    fn run(&self, rows: Range<usize>) {
+        let mut gh = vec![T::zero(); rows.len() * self.w];
+        let mut last = None;
+        for k in 0..self.steps {
+            let t = if self.reverse { self.steps - 1 - k } else { k };
+            self.step(t, last, &rows, &mut gh);
+            last = Some(t);
+        }
+        self.finish(last, &rows);
+    }
+
+    /// Step `t` of rows `rows` (`last`: the step before it, `None` for the initial state).
+    fn step(&self, t: usize, last: Option<usize>, rows: &Range<usize>, gh: &mut [T]) {
+        let (m, w, hid, gates) = (rows.len(), self.w, self.hid, self.gates);
+        let (r0, r1) = (rows.start * hid, rows.end * hid);
+        // SAFETY (all `rows` calls): this block's rows, distinct steps or dropped slices; the
+        // previous step's rows were written by this thread.
+        let h_prev: &[T] = match last {
+            Some(p) => unsafe { self.packed.rows(p, rows) },
+            None => &self.h0[r0..r1],
+        };
+        match self.bias {
+            Some(b) => gh.chunks_exact_mut(w).for_each(|r| r.copy_from_slice(b)),
+            None => gh.fill(T::zero()),
+        }
+        gemm_slices(m, w, hid, h_prev, (hid, 1), self.wt, (w, 1), gh, true);
+        let xs = slab(self.gi, self.n, t, rows, w);
+        let ho = unsafe { self.packed.rows(t, rows) };
+        match self.mode {
+            RnnMode::Lstm => {
+                let c_prev: &[T] = match last {
+                    Some(p) => unsafe { self.cells.rows(p, rows) },
+                    None => &self.c0[r0..r1],
+                };
+                let (co, a) = unsafe { (self.cells.rows(t, rows), self.acts.rows(t, rows)) };
+                for i in 0..m {
+                    let outs = [
+                        &mut ho[i * hid..][..hid],
+                        &mut co[i * hid..][..hid],
+                        &mut a[i * gates..][..gates],
+                    ];
+                    lstm_forward(
+                        &xs[i * w..][..w],
+                        &gh[i * w..][..w],
+                        &c_prev[i * hid..][..hid],
+                        outs,
+                        hid,
+                    );
+                }
+            }
+            RnnMode::Gru => {
+                let a = unsafe { self.acts.rows(t, rows) };
+                for i in 0..m {
+                    let outs = [&mut ho[i * hid..][..hid], &mut a[i * gates..][..gates]];
+                    gru_forward(
+                        &xs[i * w..][..w],
+                        &gh[i * w..][..w],
+                        &h_prev[i * hid..][..hid],
+                        outs,
+                        hid,
+                    );
+                }
+            }
+            RnnMode::Tanh | RnnMode::Relu => {
+                for (o, (&a, &b)) in ho.iter_mut().zip(xs.iter().zip(gh.iter())) {
+                    *o = act(self.mode, a + b);
+                }
+            }
+        }
+    }
+
+    /// The final states, after the time-ordered ones (the initial ones for no steps).
+    fn finish(&self, last: Option<usize>, rows: &Range<usize>) {
+        let (r0, r1) = (rows.start * self.hid, rows.end * self.hid);
+        // SAFETY: the final rows (steps `T`, `T + 1`) are distinct from every step's.
+        unsafe {
+            let fin = self.packed.rows(self.steps, rows);
+            match last {
+                Some(p) => fin.copy_from_slice(self.packed.rows(p, rows)),
+                None => fin.copy_from_slice(&self.h0[r0..r1]),
+            }
+            if self.mode == RnnMode::Lstm {
+                let fin_c = self.packed.rows(self.steps + 1, rows);
+                match last {
+                    Some(p) => fin_c.copy_from_slice(self.cells.rows(p, rows)),
+                    None => fin_c.copy_from_slice(&self.c0[r0..r1]),
+                }
+            }
+        }
     }
 }
 
@@ -77,74 +200,19 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
         let mut packed = vec![T::zero(); (steps + s) * n * hid];
         let mut acts = vec![T::zero(); steps * n * gates];
         let mut cells = vec![T::zero(); if cell { steps * n * hid } else { 0 }];
-        let out = (
-            Slabs::of(&mut packed, n, hid),
-            Slabs::of(&mut acts, n, gates),
-            Slabs::of(&mut cells, n, hid),
-        );
-        let run = |rows: Range<usize>| {
-            let m = rows.len();
-            let mut gh = vec![T::zero(); m * w];
-            let mut last = None;
-            for k in 0..steps {
-                let t = if x.reverse { steps - 1 - k } else { k };
-                // SAFETY (all `rows` calls): this block's rows, distinct steps or dropped
-                // slices; the previous step's rows were written by this thread.
-                let h_prev: &[T] = match last {
-                    Some(p) => unsafe { out.0.rows(p, &rows) },
-                    None => &h0[rows.start * hid..rows.end * hid],
-                };
-                match &bias {
-                    Some(b) => gh.chunks_exact_mut(w).for_each(|r| r.copy_from_slice(b)),
-                    None => gh.fill(T::zero()),
-                }
-                gemm_slices(m, w, hid, h_prev, (hid, 1), &wt, (w, 1), &mut gh, true);
-                let xs = &gi[(t * n + rows.start) * w..][..m * w];
-                let ho = unsafe { out.0.rows(t, &rows) };
-                match mode {
-                    RnnMode::Lstm => {
-                        let c_prev: &[T] = match (last, &c0) {
-                            (Some(p), _) => unsafe { out.2.rows(p, &rows) },
-                            (None, c) => &c.as_deref().unwrap_or_default()[rows.start * hid..rows.end * hid],
-                        };
-                        let (co, a) = unsafe { (out.2.rows(t, &rows), out.1.rows(t, &rows)) };
-                        for i in 0..m {
-                            let outs = [&mut ho[i * hid..][..hid], &mut co[i * hid..][..hid], &mut a[i * gates..][..gates]];
-                            lstm_forward(&xs[i * w..][..w], &gh[i * w..][..w], &c_prev[i * hid..][..hid], outs, hid);
-                        }
-                    }
-                    RnnMode::Gru => {
-                        let a = unsafe { out.1.rows(t, &rows) };
-                        for i in 0..m {
-                            let outs = [&mut ho[i * hid..][..hid], &mut a[i * gates..][..gates]];
-                            gru_forward(&xs[i * w..][..w], &gh[i * w..][..w], &h_prev[i * hid..][..hid], outs, hid);
-                        }
-                    }
-                    RnnMode::Tanh | RnnMode::Relu => {
-                        for (o, (&a, &b)) in ho.iter_mut().zip(xs.iter().zip(&gh)) {
-                            *o = act(mode, a + b);
-                        }
-                    }
-                }
-                last = Some(t);
-            }
-            // The final states after the time-ordered ones.
-            unsafe {
-                let fin = out.0.rows(steps, &rows);
-                match last {
-                    Some(p) => fin.copy_from_slice(out.0.rows(p, &rows)),
-                    None => fin.copy_from_slice(&h0[rows.start * hid..rows.end * hid]),
-                }
-                if cell {
-                    let fin_c = out.0.rows(steps + 1, &rows);
-                    match (last, &c0) {
-                        (Some(p), _) => fin_c.copy_from_slice(out.2.rows(p, &rows)),
-                        (None, c) => fin_c.copy_from_slice(&c.as_deref().unwrap_or_default()[rows.start * hid..rows.end * hid]),
-                    }
-                }
-            }
+        let fwd = Forward {
+            mode, steps, n, w, hid, gates,
+            reverse: x.reverse,
+            gi: &gi,
+            h0: &h0,
+            c0: c0.as_deref().unwrap_or_default(),
+            wt: &wt,
+            bias: bias.as_deref(),
+            packed: Slabs::of(&mut packed, n, hid),
+            acts: Slabs::of(&mut acts, n, gates),
+            cells: Slabs::of(&mut cells, n, hid),
         };
-        for_row_blocks(row_blocks(steps, n, w, hid), run);
+        for_row_blocks(row_blocks(steps, n, w, hid), |rows| fwd.run(rows));
         let packed = Tensor::from_vec(packed, &[steps + s, n, hid])?;
         let per_step = |v: Vec<T>, width: usize, kept: bool| -> Result<Vec<Option<Tensor>>> {
             if !kept {
@@ -197,6 +265,166 @@ fn per_step<T: crate::Float>(v: &[Option<Tensor>]) -> Result<Vec<Cow<'_, [T]>>> 
         .collect()
 }
 
+/// One sequence's backward through time: the forward's saved values as slices, the output
+/// gradient, and where the input gradients go, shared by the threads.
+struct Backward<'a, T: Clone> {
+    mode: RnnMode,
+    steps: usize,
+    n: usize,
+    w: usize,
+    hid: usize,
+    reverse: bool,
+    /// The packed output's gradient and the packed output `[T + s, n, h]`.
+    g: &'a [T],
+    out: &'a [T],
+    h0: &'a [T],
+    /// Empty unless LSTM.
+    c0: &'a [T],
+    /// Each step's gate values and (LSTM) cell state.
+    acts: &'a [Cow<'a, [T]>],
+    cells: &'a [Cow<'a, [T]>],
+    w_hh: &'a [T],
+    dgi: Slabs<T>,
+    dgh: Slabs<T>,
+    dh0: Slabs<T>,
+    dc0: Slabs<T>,
+}
+
+/// A row block's running gradients: of the state the next-processed step reads (`dh`,
+/// `dc`), the current step's hidden-state gradient `dht` and the cell gradient it passes on.
+struct Running<T> {
+    dh: Vec<T>,
+    dc: Vec<T>,
+    dht: Vec<T>,
+    dcp: Vec<T>,
+}
+
+impl<T: Float> Backward<'_, T> {
+    /// Takes batch rows `rows` back through every step, then writes the initial states'
+    /// gradients.
+    fn run(&self, rows: Range<usize>) {
+        let (m, hid, cell) = (rows.len(), self.hid, self.mode == RnnMode::Lstm);
+        // At first the final states' own gradients.
+        let mut r = Running {
+            dh: slab(self.g, self.n, self.steps, &rows, hid).to_vec(),
+            dc: if cell {
+                slab(self.g, self.n, self.steps + 1, &rows, hid).to_vec()
+            } else {
+                Vec::new()
+            },
+            dht: vec![T::zero(); m * hid],
+            dcp: vec![T::zero(); if cell { m * hid } else { 0 }],
+        };
+        for k in (0..self.steps).rev() {
+            let t = if self.reverse { self.steps - 1 - k } else { k };
+            self.step(t, &rows, &mut r);
+            if cell {
+                std::mem::swap(&mut r.dc, &mut r.dcp);
+            }
+        }
+        // SAFETY: the initial states' gradients have one row block per thread.
+        unsafe {
+            self.dh0.rows(0, &rows).copy_from_slice(&r.dh);
+            if cell {
+                self.dc0.rows(0, &rows).copy_from_slice(&r.dc);
+            }
+        }
+    }
+
+    /// Step `t` of rows `rows`: its gates' gradients, and the previous state's into `r.dh`.
+    fn step(&self, t: usize, rows: &Range<usize>, r: &mut Running<T>) {
+        let (m, w, hid, n) = (rows.len(), self.w, self.hid, self.n);
+        let (r0, r1) = (rows.start * hid, rows.end * hid);
+        let prev = if self.reverse {
+            (t + 1 < self.steps).then_some(t + 1)
+        } else {
+            t.checked_sub(1)
+        };
+        for ((d, &a), &b) in r
+            .dht
+            .iter_mut()
+            .zip(slab(self.g, n, t, rows, hid))
+            .zip(&r.dh)
+        {
+            *d = a + b;
+        }
+        let dht = &r.dht;
+        // SAFETY (all `rows` calls): this thread's rows of step `t`, each taken once.
+        let dg = unsafe { self.dgi.rows(t, rows) };
+        match self.mode {
+            RnnMode::Lstm => {
+                let c_prev: &[T] = match prev {
+                    Some(p) => &self.cells[p][r0..r1],
+                    None => &self.c0[r0..r1],
+                };
+                let (a, c) = (
+                    &self.acts[t][rows.start * w..rows.end * w],
+                    &self.cells[t][r0..r1],
+                );
+                for i in 0..m {
+                    let outs = [&mut dg[i * w..][..w], &mut r.dcp[i * hid..][..hid]];
+                    let dc = Some(&r.dc[i * hid..][..hid]);
+                    lstm_backward(
+                        &dht[i * hid..][..hid],
+                        dc,
+                        &a[i * w..][..w],
+                        &c[i * hid..][..hid],
+                        &c_prev[i * hid..][..hid],
+                        outs,
+                        hid,
+                    );
+                }
+            }
+            RnnMode::Gru => {
+                let h_prev: &[T] = match prev {
+                    Some(p) => slab(self.out, n, p, rows, hid),
+                    None => &self.h0[r0..r1],
+                };
+                let a = &self.acts[t][rows.start * 4 * hid..rows.end * 4 * hid];
+                let dgh = unsafe { self.dgh.rows(t, rows) };
+                for i in 0..m {
+                    let o = [
+                        &mut dg[i * w..][..w],
+                        &mut dgh[i * w..][..w],
+                        &mut r.dh[i * hid..][..hid],
+                    ];
+                    gru_backward(
+                        &dht[i * hid..][..hid],
+                        &a[i * 4 * hid..][..4 * hid],
+                        &h_prev[i * hid..][..hid],
+                        o,
+                        hid,
+                    );
+                }
+            }
+            RnnMode::Tanh | RnnMode::Relu => {
+                let hs = slab(self.out, n, t, rows, hid);
+                for (d, (&g, &h)) in dg.iter_mut().zip(dht.iter().zip(hs)) {
+                    *d = match self.mode {
+                        RnnMode::Relu => {
+                            if h > T::zero() {
+                                g
+                            } else {
+                                T::zero()
+                            }
+                        }
+                        _ => g * (T::one() - h * h),
+                    };
+                }
+            }
+        }
+        // The previous state's gradient through the hidden projection (added to the GRU's
+        // direct `z * dh` part, which `gru_backward` wrote into `r.dh`).
+        let gru = self.mode == RnnMode::Gru;
+        let src: &[T] = if gru {
+            unsafe { self.dgh.rows(t, rows) }
+        } else {
+            dg
+        };
+        gemm_slices(m, hid, w, src, (w, 1), self.w_hh, (hid, 1), &mut r.dh, gru);
+    }
+}
+
 pub(super) fn rnn_sequence_backward(
     mode: RnnMode,
     s: RnnSequenceSaved<'_>,
@@ -217,80 +445,22 @@ pub(super) fn rnn_sequence_backward(
         let mut dgh = vec![T::zero(); if gru { steps * n * w } else { 0 }];
         let mut dh0 = vec![T::zero(); n * hid];
         let mut dc0 = vec![T::zero(); if cell { n * hid } else { 0 }];
-        let outs = (
-            Slabs::of(&mut dgi, n, w),
-            Slabs::of(&mut dgh, n, w),
-            Slabs::of(&mut dh0, n, hid),
-            Slabs::of(&mut dc0, n, hid),
-        );
-        let run = |rows: Range<usize>| {
-            let m = rows.len();
-            let (r0, r1) = (rows.start * hid, rows.end * hid);
-            // The gradient reaching the next-processed step's state from later ones, and the
-            // cell state's: at first the final states' own gradients.
-            let mut dh_next = slab(&gv, n, steps, &rows, hid).to_vec();
-            let mut dc = if cell { slab(&gv, n, steps + 1, &rows, hid).to_vec() } else { Vec::new() };
-            let mut dht = vec![T::zero(); m * hid];
-            let mut dcp = vec![T::zero(); if cell { m * hid } else { 0 }];
-            for k in (0..steps).rev() {
-                let t = if s.reverse { steps - 1 - k } else { k };
-                let p = if s.reverse { (t + 1 < steps).then_some(t + 1) } else { t.checked_sub(1) };
-                for ((d, &a), &b) in dht.iter_mut().zip(slab(&gv, n, t, &rows, hid)).zip(&dh_next) {
-                    *d = a + b;
-                }
-                // SAFETY (all `rows` calls): this thread's rows of step `t`, each taken once.
-                let dg = unsafe { outs.0.rows(t, &rows) };
-                match mode {
-                    RnnMode::Lstm => {
-                        let c_prev: &[T] = match p {
-                            Some(p) => &cells[p][r0..r1],
-                            None => &c0.as_deref().unwrap_or_default()[r0..r1],
-                        };
-                        let (a, c) = (&acts[t][rows.start * w..rows.end * w], &cells[t][r0..r1]);
-                        for i in 0..m {
-                            let outs = [&mut dg[i * w..][..w], &mut dcp[i * hid..][..hid]];
-                            let d = (&dht[i * hid..][..hid], Some(&dc[i * hid..][..hid]));
-                            lstm_backward(d.0, d.1, &a[i * w..][..w], &c[i * hid..][..hid], &c_prev[i * hid..][..hid], outs, hid);
-                        }
-                    }
-                    RnnMode::Gru => {
-                        let h_prev: &[T] = match p {
-                            Some(p) => slab(&out, n, p, &rows, hid),
-                            None => &h0[r0..r1],
-                        };
-                        let a = &acts[t][rows.start * 4 * hid..rows.end * 4 * hid];
-                        let dgh_t = unsafe { outs.1.rows(t, &rows) };
-                        for i in 0..m {
-                            let o = [&mut dg[i * w..][..w], &mut dgh_t[i * w..][..w], &mut dh_next[i * hid..][..hid]];
-                            gru_backward(&dht[i * hid..][..hid], &a[i * 4 * hid..][..4 * hid], &h_prev[i * hid..][..hid], o, hid);
-                        }
-                    }
-                    RnnMode::Tanh | RnnMode::Relu => {
-                        let hs = slab(&out, n, t, &rows, hid);
-                        for (d, (&g, &h)) in dg.iter_mut().zip(dht.iter().zip(hs)) {
-                            *d = match mode {
-                                RnnMode::Relu => if h > T::zero() { g } else { T::zero() },
-                                _ => g * (T::one() - h * h),
-                            };
-                        }
-                    }
-                }
-                // The previous state's gradient through the hidden projection (added to the
-                // GRU's direct `z * dh` part, which `gru_backward` wrote into `dh_next`).
-                let src: &[T] = if gru { unsafe { outs.1.rows(t, &rows) } } else { dg };
-                gemm_slices(m, hid, w, src, (w, 1), &wv, (hid, 1), &mut dh_next, gru);
-                if cell {
-                    std::mem::swap(&mut dc, &mut dcp);
-                }
-            }
-            unsafe {
-                outs.2.rows(0, &rows).copy_from_slice(&dh_next);
-                if cell {
-                    outs.3.rows(0, &rows).copy_from_slice(&dc);
-                }
-            }
+        let bwd = Backward {
+            mode, steps, n, w, hid,
+            reverse: s.reverse,
+            g: &gv,
+            out: &out,
+            h0: &h0,
+            c0: c0.as_deref().unwrap_or_default(),
+            acts: &acts,
+            cells: &cells,
+            w_hh: &wv,
+            dgi: Slabs::of(&mut dgi, n, w),
+            dgh: Slabs::of(&mut dgh, n, w),
+            dh0: Slabs::of(&mut dh0, n, hid),
+            dc0: Slabs::of(&mut dc0, n, hid),
         };
-        for_row_blocks(row_blocks(steps, n, w, hid), run);
+        for_row_blocks(row_blocks(steps, n, w, hid), |rows| bwd.run(rows));
         let tensor = |v: Vec<T>, shape: &[usize]| Tensor::from_vec(v, shape);
         Ok(RnnSequenceGrads {
             dgi: tensor(dgi, &[steps, n, w])?,

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 /// Multiply-adds per step above which the batch rows are split over the threads.
-pub(super) const PAR_WORK: usize = 1 << 17;
+const PAR_WORK: usize = 1 << 17;
 
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
@@ -40,13 +40,6 @@ fn for_blocks<T: Float, const K: usize>(
     outs: [(&mut [T], usize); K],
     f: impl Fn(Range<usize>, [&mut [T]; K]) + Sync,
 ) {
-    let threads = rayon::current_num_threads();
-    let blocks = if work >= PAR_WORK {
-        threads.min(n).max(1)
-    } else {
-        1
-    };
-    let per = n.div_ceil(blocks).max(1);
     let widths = outs.each_ref().map(|(_, w)| *w);
     let ptrs = outs.map(|(o, _)| SendPtr(o.as_mut_ptr()));
     let run = |rows: Range<usize>| {
@@ -62,11 +55,27 @@ fn for_blocks<T: Float, const K: usize>(
         });
         f(rows, slices);
     };
-    let ranges: Vec<Range<usize>> = (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect();
-    if ranges.len() <= 1 {
-        ranges.into_iter().for_each(run);
+    run_row_blocks(row_blocks(n, work), run);
+}
+
+/// The `n` batch rows as one block per thread when `work` (multiply-adds) is big enough,
+/// else one block.
+pub(super) fn row_blocks(n: usize, work: usize) -> Vec<Range<usize>> {
+    let blocks = if work >= PAR_WORK {
+        rayon::current_num_threads().min(n).max(1)
     } else {
-        team::for_each(ranges, run);
+        1
+    };
+    let per = n.div_ceil(blocks).max(1);
+    (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect()
+}
+
+/// Runs `run` over the blocks: on the team when there are several, else here.
+pub(super) fn run_row_blocks(blocks: Vec<Range<usize>>, run: impl Fn(Range<usize>) + Sync + Send) {
+    if blocks.len() <= 1 {
+        blocks.into_iter().for_each(run);
+    } else {
+        team::for_each(blocks, run);
     }
 }
 

@@ -8,11 +8,12 @@
 //! own steps only (`W_hh`'s gradient, over all rows, is one GEMM afterwards, in the op).
 
 use super::matmul::gemm_slices;
-use super::rnn::{act, data, gru_backward, gru_forward, lstm_backward, lstm_forward, PAR_WORK};
-use super::team;
+use super::rnn::{
+    act, data, gru_backward, gru_forward, lstm_backward, lstm_forward, row_blocks, run_row_blocks,
+};
 use crate::backend::{RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved};
 use crate::ops::gather::transpose_into;
-use crate::ops::nn::rnn::RnnMode;
+use crate::ops::nn::rnn::{prev, RnnMode};
 use crate::{Element, Float, Result, Tensor};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -58,17 +59,45 @@ impl<T> Slabs<T> {
     }
 }
 
-/// One sequence's forward: its operands as slices and where its outputs go, shared by the
-/// threads (each runs its own block of rows).
-struct Forward<'a, T> {
+/// A sequence's sizes and direction, which the forward and the backward both walk.
+#[derive(Clone, Copy)]
+struct Dims {
     mode: RnnMode,
-    /// Steps, batch rows, gate width `g*h`, hidden size, saved gate values per row.
+    /// Steps, batch rows, gate width `g*h`, hidden size.
     steps: usize,
     n: usize,
     w: usize,
     hid: usize,
-    gates: usize,
     reverse: bool,
+}
+
+impl Dims {
+    /// The time step processed `k`-th.
+    fn step_at(&self, k: usize) -> usize {
+        if self.reverse {
+            self.steps - 1 - k
+        } else {
+            k
+        }
+    }
+
+    /// The step processed before `t` (`None`: the initial state).
+    fn prev(&self, t: usize) -> Option<usize> {
+        prev(t, self.steps, self.reverse)
+    }
+
+    /// The batch rows split into blocks, each taken through every step by one thread.
+    fn row_blocks(&self) -> Vec<Range<usize>> {
+        row_blocks(self.n, self.steps * self.n * self.w * self.hid)
+    }
+}
+
+/// One sequence's forward: its operands as slices and where its outputs go, shared by the
+/// threads (each runs its own block of rows).
+struct Forward<'a, T> {
+    d: Dims,
+    /// Saved gate values per row (0: none).
+    gates: usize,
     gi: &'a [T],
     h0: &'a [T],
     /// Empty unless LSTM.
@@ -84,10 +113,10 @@ struct Forward<'a, T> {
 impl<T: Float> Forward<'_, T> {
     /// Takes batch rows `rows` through every step, then writes their final states.
     fn run(&self, rows: Range<usize>) {
-        let mut gh = vec![T::zero(); rows.len() * self.w];
+        let mut gh = vec![T::zero(); rows.len() * self.d.w];
         let mut last = None;
-        for k in 0..self.steps {
-            let t = if self.reverse { self.steps - 1 - k } else { k };
+        for k in 0..self.d.steps {
+            let t = self.d.step_at(k);
             self.step(t, last, &rows, &mut gh);
             last = Some(t);
         }
@@ -96,7 +125,10 @@ impl<T: Float> Forward<'_, T> {
 
     /// Step `t` of rows `rows` (`last`: the step before it, `None` for the initial state).
     fn step(&self, t: usize, last: Option<usize>, rows: &Range<usize>, gh: &mut [T]) {
-        let (m, w, hid, gates) = (rows.len(), self.w, self.hid, self.gates);
+        let Dims {
+            mode, n, w, hid, ..
+        } = self.d;
+        let (m, gates) = (rows.len(), self.gates);
         let (r0, r1) = (rows.start * hid, rows.end * hid);
         // SAFETY (all `rows` calls): this block's rows, distinct steps or dropped slices; the
         // previous step's rows were written by this thread.
@@ -109,9 +141,9 @@ impl<T: Float> Forward<'_, T> {
             None => gh.fill(T::zero()),
         }
         gemm_slices(m, w, hid, h_prev, (hid, 1), self.wt, (w, 1), gh, true);
-        let xs = slab(self.gi, self.n, t, rows, w);
+        let xs = slab(self.gi, n, t, rows, w);
         let ho = unsafe { self.packed.rows(t, rows) };
-        match self.mode {
+        match mode {
             RnnMode::Lstm => {
                 let c_prev: &[T] = match last {
                     Some(p) => unsafe { self.cells.rows(p, rows) },
@@ -148,7 +180,7 @@ impl<T: Float> Forward<'_, T> {
             }
             RnnMode::Tanh | RnnMode::Relu => {
                 for (o, (&a, &b)) in ho.iter_mut().zip(xs.iter().zip(gh.iter())) {
-                    *o = act(self.mode, a + b);
+                    *o = act(mode, a + b);
                 }
             }
         }
@@ -156,16 +188,19 @@ impl<T: Float> Forward<'_, T> {
 
     /// The final states, after the time-ordered ones (the initial ones for no steps).
     fn finish(&self, last: Option<usize>, rows: &Range<usize>) {
-        let (r0, r1) = (rows.start * self.hid, rows.end * self.hid);
+        let Dims {
+            mode, steps, hid, ..
+        } = self.d;
+        let (r0, r1) = (rows.start * hid, rows.end * hid);
         // SAFETY: the final rows (steps `T`, `T + 1`) are distinct from every step's.
         unsafe {
-            let fin = self.packed.rows(self.steps, rows);
+            let fin = self.packed.rows(steps, rows);
             match last {
                 Some(p) => fin.copy_from_slice(self.packed.rows(p, rows)),
                 None => fin.copy_from_slice(&self.h0[r0..r1]),
             }
-            if self.mode == RnnMode::Lstm {
-                let fin_c = self.packed.rows(self.steps + 1, rows);
+            if mode == RnnMode::Lstm {
+                let fin_c = self.packed.rows(steps + 1, rows);
                 match last {
                     Some(p) => fin_c.copy_from_slice(self.cells.rows(p, rows)),
                     None => fin_c.copy_from_slice(&self.c0[r0..r1]),
@@ -188,6 +223,14 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
         crate::bail!(Shape, "rnn_sequence: an LSTM needs an initial cell state");
     }
     let s = 1 + usize::from(cell);
+    let dims = Dims {
+        mode,
+        steps,
+        n,
+        w,
+        hid,
+        reverse: x.reverse,
+    };
     crate::with_float!(x.gi.dtype(), T => {
         let (gi, h0, wv) = (data::<T>(x.gi)?, data::<T>(x.h0)?, data::<T>(x.w_hh)?);
         // W_hh^T `[h, g*h]` row-major, once: read as `W_hh` through strides, the GEMM would
@@ -201,8 +244,8 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
         let mut acts = vec![T::zero(); steps * n * gates];
         let mut cells = vec![T::zero(); if cell { steps * n * hid } else { 0 }];
         let fwd = Forward {
-            mode, steps, n, w, hid, gates,
-            reverse: x.reverse,
+            d: dims,
+            gates,
             gi: &gi,
             h0: &h0,
             c0: c0.as_deref().unwrap_or_default(),
@@ -212,7 +255,7 @@ pub(super) fn rnn_sequence_forward(mode: RnnMode, x: RnnSequenceInputs<'_>) -> R
             acts: Slabs::of(&mut acts, n, gates),
             cells: Slabs::of(&mut cells, n, hid),
         };
-        for_row_blocks(row_blocks(steps, n, w, hid), |rows| fwd.run(rows));
+        run_row_blocks(dims.row_blocks(), |rows| fwd.run(rows));
         let packed = Tensor::from_vec(packed, &[steps + s, n, hid])?;
         let per_step = |v: Vec<T>, width: usize, kept: bool| -> Result<Vec<Option<Tensor>>> {
             if !kept {
@@ -234,27 +277,6 @@ fn slab<'a, T>(v: &'a [T], n: usize, t: usize, rows: &Range<usize>, width: usize
     &v[(t * n + rows.start) * width..(t * n + rows.end) * width]
 }
 
-/// The row blocks a sequence of `steps` splits into: one per thread when the work (`steps *
-/// n * w * hid` multiply-adds) is big enough, else one.
-fn row_blocks(steps: usize, n: usize, w: usize, hid: usize) -> Vec<Range<usize>> {
-    let blocks = if steps * n * w * hid >= PAR_WORK {
-        rayon::current_num_threads().min(n).max(1)
-    } else {
-        1
-    };
-    let per = n.div_ceil(blocks).max(1);
-    (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect()
-}
-
-/// Runs `run` over the blocks, on the team when there are several.
-fn for_row_blocks(blocks: Vec<Range<usize>>, run: impl Fn(Range<usize>) + Sync + Send) {
-    if blocks.len() <= 1 {
-        blocks.into_iter().for_each(run);
-    } else {
-        team::for_each(blocks, run);
-    }
-}
-
 /// Each step's saved tensor as a slice (empty where there is none).
 fn per_step<T: crate::Float>(v: &[Option<Tensor>]) -> Result<Vec<Cow<'_, [T]>>> {
     v.iter()
@@ -268,12 +290,7 @@ fn per_step<T: crate::Float>(v: &[Option<Tensor>]) -> Result<Vec<Cow<'_, [T]>>> 
 /// One sequence's backward through time: the forward's saved values as slices, the output
 /// gradient, and where the input gradients go, shared by the threads.
 struct Backward<'a, T: Clone> {
-    mode: RnnMode,
-    steps: usize,
-    n: usize,
-    w: usize,
-    hid: usize,
-    reverse: bool,
+    d: Dims,
     /// The packed output's gradient and the packed output `[T + s, n, h]`.
     g: &'a [T],
     out: &'a [T],
@@ -303,20 +320,27 @@ impl<T: Float> Backward<'_, T> {
     /// Takes batch rows `rows` back through every step, then writes the initial states'
     /// gradients.
     fn run(&self, rows: Range<usize>) {
-        let (m, hid, cell) = (rows.len(), self.hid, self.mode == RnnMode::Lstm);
+        let Dims {
+            mode,
+            steps,
+            n,
+            hid,
+            ..
+        } = self.d;
+        let (m, cell) = (rows.len(), mode == RnnMode::Lstm);
         // At first the final states' own gradients.
         let mut r = Running {
-            dh: slab(self.g, self.n, self.steps, &rows, hid).to_vec(),
+            dh: slab(self.g, n, steps, &rows, hid).to_vec(),
             dc: if cell {
-                slab(self.g, self.n, self.steps + 1, &rows, hid).to_vec()
+                slab(self.g, n, steps + 1, &rows, hid).to_vec()
             } else {
                 Vec::new()
             },
             dht: vec![T::zero(); m * hid],
             dcp: vec![T::zero(); if cell { m * hid } else { 0 }],
         };
-        for k in (0..self.steps).rev() {
-            let t = if self.reverse { self.steps - 1 - k } else { k };
+        for k in (0..steps).rev() {
+            let t = self.d.step_at(k);
             self.step(t, &rows, &mut r);
             if cell {
                 std::mem::swap(&mut r.dc, &mut r.dcp);
@@ -333,13 +357,12 @@ impl<T: Float> Backward<'_, T> {
 
     /// Step `t` of rows `rows`: its gates' gradients, and the previous state's into `r.dh`.
     fn step(&self, t: usize, rows: &Range<usize>, r: &mut Running<T>) {
-        let (m, w, hid, n) = (rows.len(), self.w, self.hid, self.n);
+        let Dims {
+            mode, n, w, hid, ..
+        } = self.d;
+        let m = rows.len();
         let (r0, r1) = (rows.start * hid, rows.end * hid);
-        let prev = if self.reverse {
-            (t + 1 < self.steps).then_some(t + 1)
-        } else {
-            t.checked_sub(1)
-        };
+        let prev = self.d.prev(t);
         for ((d, &a), &b) in r
             .dht
             .iter_mut()
@@ -351,7 +374,7 @@ impl<T: Float> Backward<'_, T> {
         let dht = &r.dht;
         // SAFETY (all `rows` calls): this thread's rows of step `t`, each taken once.
         let dg = unsafe { self.dgi.rows(t, rows) };
-        match self.mode {
+        match mode {
             RnnMode::Lstm => {
                 let c_prev: &[T] = match prev {
                     Some(p) => &self.cells[p][r0..r1],
@@ -400,7 +423,7 @@ impl<T: Float> Backward<'_, T> {
             RnnMode::Tanh | RnnMode::Relu => {
                 let hs = slab(self.out, n, t, rows, hid);
                 for (d, (&g, &h)) in dg.iter_mut().zip(dht.iter().zip(hs)) {
-                    *d = match self.mode {
+                    *d = match mode {
                         RnnMode::Relu => {
                             if h > T::zero() {
                                 g
@@ -415,7 +438,7 @@ impl<T: Float> Backward<'_, T> {
         }
         // The previous state's gradient through the hidden projection (added to the GRU's
         // direct `z * dh` part, which `gru_backward` wrote into `r.dh`).
-        let gru = self.mode == RnnMode::Gru;
+        let gru = mode == RnnMode::Gru;
         let src: &[T] = if gru {
             unsafe { self.dgh.rows(t, rows) }
         } else {
@@ -437,6 +460,14 @@ pub(super) fn rnn_sequence_backward(
     if cell && s.c0.is_none() {
         crate::bail!(Shape, "rnn_sequence: an LSTM needs an initial cell state");
     }
+    let dims = Dims {
+        mode,
+        steps,
+        n,
+        w,
+        hid,
+        reverse: s.reverse,
+    };
     crate::with_float!(g.dtype(), T => {
         let (gv, out, h0, wv) = (data::<T>(g)?, data::<T>(s.out)?, data::<T>(s.h0)?, data::<T>(s.w_hh)?);
         let c0 = s.c0.map(data::<T>).transpose()?;
@@ -446,8 +477,7 @@ pub(super) fn rnn_sequence_backward(
         let mut dh0 = vec![T::zero(); n * hid];
         let mut dc0 = vec![T::zero(); if cell { n * hid } else { 0 }];
         let bwd = Backward {
-            mode, steps, n, w, hid,
-            reverse: s.reverse,
+            d: dims,
             g: &gv,
             out: &out,
             h0: &h0,
@@ -460,7 +490,7 @@ pub(super) fn rnn_sequence_backward(
             dh0: Slabs::of(&mut dh0, n, hid),
             dc0: Slabs::of(&mut dc0, n, hid),
         };
-        for_row_blocks(row_blocks(steps, n, w, hid), |rows| bwd.run(rows));
+        run_row_blocks(dims.row_blocks(), |rows| bwd.run(rows));
         let tensor = |v: Vec<T>, shape: &[usize]| Tensor::from_vec(v, shape);
         Ok(RnnSequenceGrads {
             dgi: tensor(dgi, &[steps, n, w])?,

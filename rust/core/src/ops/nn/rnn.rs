@@ -132,7 +132,7 @@ fn sizes(gi: &Tensor, a: &RnnArgs<'_>) -> Result<(usize, usize, usize)> {
 }
 
 /// The index of the step before `t` in processing order (`None`: the initial state).
-fn prev(t: usize, steps: usize, reverse: bool) -> Option<usize> {
+pub(crate) fn prev(t: usize, steps: usize, reverse: bool) -> Option<usize> {
     if reverse {
         (t + 1 < steps).then_some(t + 1)
     } else {

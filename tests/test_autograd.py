@@ -210,6 +210,27 @@ def test_retain_grad_on_non_leaf() -> None:
         dm.ones(1).retain_grad()
 
 
+def test_a_node_reached_only_by_no_gradient_still_lets_its_inputs_run() -> None:
+    """A backward that returns None for an input that needs a gradient (a custom Function,
+    a fused loss routing past a node) must not stall the nodes behind it."""
+
+    class Drop(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, a: dm.Tensor) -> dm.Tensor:
+            return a * 1
+
+        @staticmethod
+        def backward(ctx: Any, g: dm.Tensor) -> None:
+            return None
+
+    x = _leaf([1.0, 2.0, 3.0])
+    h = x * 2
+    a = h * 2  # reached only by Drop's None
+    (Drop.apply(a).sum() + h.sum()).backward()
+    assert x.grad is not None
+    assert_close(x.grad, np.array([2.0, 2.0, 2.0]))
+
+
 def test_autograd_grad() -> None:
     a = _leaf([1.0, 2.0])
     b = _leaf([3.0, 4.0])

@@ -104,6 +104,14 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
         lambda: [randn(5, 7), dm.tensor([1, 0, 6, 2, 2]).long()],
         lambda x, t: F.cross_entropy(x, t, reduction="none"),
     ),
+    "nll_after_log_softmax": (
+        lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long(), randn(33).abs()],
+        lambda x, t, w: F.nll_loss(F.log_softmax(x, dim=1), t, weight=w),
+    ),
+    "nll_loss_none": (
+        lambda: [randn(5, 7), dm.tensor([1, 0, 6, 2, 2]).long()],
+        lambda x, t: F.nll_loss(x, t, reduction="none", ignore_index=2),
+    ),
     "matmul": (lambda: [randn(2, 5, 33), randn(33, 7)], lambda a, b: a @ b),
     "linear": (lambda: [randn(4, 9), randn(5, 9), randn(5)], F.linear),
     "conv2d_bias_dilated": (

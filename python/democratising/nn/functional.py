@@ -314,6 +314,9 @@ def nll_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` ``[N, C]`` for labels ``[N]``."""
+    if input.ndim == 2 and input.dtype.is_floating_point and not target.dtype.is_floating_point:
+        # One engine op; after log_softmax its backward reaches the logits in one pass.
+        return _core._nll_loss(input, target, weight, ignore_index, reduction)
     ignored = _check_targets(input, target, ignore_index)
     if input.ndim == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)

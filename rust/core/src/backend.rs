@@ -243,6 +243,14 @@ macro_rules! backend_interface {
                 spec: &$crate::ops::nn::loss::CrossEntropySpec,
                 g: &$crate::Tensor,
             ) -> $crate::Result<$crate::Tensor>;
+            /// The logits' gradient of `nll_loss(log_softmax(x))` from the log-probabilities
+            /// `lp` `[n, c]`: row `i` is `scale[i] * (exp(lp[i]) - onehot(labels[i]))`, with
+            /// int64 `labels` in `[0, c)` and `scale` `[n]` in `lp`'s dtype.
+            fn log_softmax_nll_backward(
+                lp: &$crate::Tensor,
+                labels: &$crate::Tensor,
+                scale: &$crate::Tensor,
+            ) -> $crate::Result<$crate::Tensor>;
             // ---- normalisation: forward primitives and the closed-form backward ----
             /// Layer norm over rows of `d` contiguous elements, optional affine `w`/`b` (`[d]`).
             fn layer_norm_forward(

@@ -280,19 +280,40 @@ pub fn _cross_entropy(
     reduction: &str,
     label_smoothing: f64,
 ) -> PyResult<PyTensor> {
-    let red = match reduction {
-        "mean" => Reduction::Mean,
-        "sum" => Reduction::Sum,
-        "none" => Reduction::None,
-        other => {
-            return Err(crate::errors::value_error(format!(
-                "reduction must be 'mean', 'sum' or 'none', got {other:?}"
-            )))
-        }
-    };
+    let red = reduction_of(reduction)?;
     let (x, t, w) = (&input.t, &target.t, opt(&weight));
     run(py, x.numel(), || {
         x.cross_entropy(t, w.as_ref(), ignore_index, red, label_smoothing)
     })
     .map(wrap)
+}
+
+/// `nll_loss` over log-probabilities `[N, C]` (other shapes take the Python composite).
+#[pyfunction]
+#[pyo3(signature = (input, target, weight=None, ignore_index=-100, reduction="mean"))]
+pub fn _nll_loss(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    target: PyRef<'_, PyTensor>,
+    weight: Option<PyRef<'_, PyTensor>>,
+    ignore_index: i64,
+    reduction: &str,
+) -> PyResult<PyTensor> {
+    let red = reduction_of(reduction)?;
+    let (x, t, w) = (&input.t, &target.t, opt(&weight));
+    run(py, x.numel(), || {
+        x.nll_loss(t, w.as_ref(), ignore_index, red)
+    })
+    .map(wrap)
+}
+
+fn reduction_of(reduction: &str) -> PyResult<Reduction> {
+    match reduction {
+        "mean" => Ok(Reduction::Mean),
+        "sum" => Ok(Reduction::Sum),
+        "none" => Ok(Reduction::None),
+        other => Err(crate::errors::value_error(format!(
+            "reduction must be 'mean', 'sum' or 'none', got {other:?}"
+        ))),
+    }
 }

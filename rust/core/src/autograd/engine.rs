@@ -145,6 +145,37 @@ impl Drop for CallbackScope {
     }
 }
 
+thread_local! {
+    /// How many passes on this thread's stack capture gradients (`grad`).
+    static CAPTURING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether a pass in progress on this thread captures gradients for `grad`: it may ask for a
+/// non-leaf's gradient, so no op may route its gradient past a node.
+pub(crate) fn capturing() -> bool {
+    CAPTURING.with(|c| c.get() > 0)
+}
+
+/// Counts a capturing pass while it runs (an error included).
+struct CaptureScope(bool);
+
+impl CaptureScope {
+    fn open(capturing: bool) -> Self {
+        if capturing {
+            CAPTURING.with(|c| c.set(c.get() + 1));
+        }
+        CaptureScope(capturing)
+    }
+}
+
+impl Drop for CaptureScope {
+    fn drop(&mut self) {
+        if self.0 {
+            CAPTURING.with(|c| c.set(c.get() - 1));
+        }
+    }
+}
+
 fn run(
     roots: &[Tensor],
     grad_outputs: Vec<Option<Tensor>>,
@@ -162,6 +193,7 @@ fn run(
         );
     }
     let callbacks = CallbackScope::open();
+    let _capture = CaptureScope::open(capture.is_some());
     let mut pass = Pass::new(capture);
     let (seeds, leaf_grads) = pass.seed(roots, grad_outputs)?;
     let leaf_pending = pass.count_dependencies(&seeds, &leaf_grads);
@@ -277,10 +309,12 @@ impl Pass {
             .filter(|n| self.deps.get(&node_key(n)).copied().unwrap_or(0) == 0)
             .collect();
         while let Some(node) = ready.pop() {
-            let Some(g) = self.node_grads.remove(&node_key(&node)).flatten() else {
-                continue;
+            let input_grads = match self.node_grads.remove(&node_key(&node)).flatten() {
+                Some(g) => self.apply(&node, g, sink, retain)?,
+                // Every consumer sent "no gradient": the node does not run, but its inputs
+                // still count it as walked (another path may yet bring them a gradient).
+                None => node.edges.iter().map(|_| None).collect(),
             };
-            let input_grads = self.apply(&node, g, sink, retain)?;
             self.send(&node, input_grads, sink, &mut ready)?;
         }
         Ok(())

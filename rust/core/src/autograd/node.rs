@@ -36,8 +36,29 @@ pub enum Edge {
     Node(Arc<Node>),
 }
 
+impl Clone for Edge {
+    fn clone(&self) -> Self {
+        match self {
+            Edge::None => Edge::None,
+            Edge::Leaf(t) => Edge::Leaf(t.clone()),
+            Edge::Node(n) => Edge::Node(n.clone()),
+        }
+    }
+}
+
+/// What a later op may rely on about how a node made its output, so that it can fuse its own
+/// backward with this node's and skip it (`nll_loss` right after `log_softmax`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    Opaque,
+    /// `log_softmax` over the last dimension: each row of the output holds log-probabilities,
+    /// and the node's one edge leads to the logits.
+    LogSoftmaxRows,
+}
+
 pub struct Node {
     pub name: &'static str,
+    pub(crate) provenance: Provenance,
     pub(crate) edges: Vec<Edge>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
     pub(crate) pre_hooks: Mutex<Vec<(u64, Hook)>>,
@@ -56,6 +77,17 @@ impl Node {
 
     pub(crate) fn retain_for(&self, t: &Tensor) {
         lock(&self.retained).push(Arc::downgrade(&t.0));
+    }
+
+    /// Whether nothing but this node's own backward reads the gradient it receives (no hook,
+    /// no retained `.grad`): an op fusing this node's backward into its own may then bypass it.
+    pub(crate) fn unobserved(&self) -> bool {
+        lock(&self.pre_hooks).is_empty() && lock(&self.retained).is_empty()
+    }
+
+    /// The edges this node sends gradients along (to an op that bypasses it).
+    pub(crate) fn edges(&self) -> &[Edge] {
+        &self.edges
     }
 
     /// The nodes this node sends gradients to (for graph inspection).
@@ -89,12 +121,45 @@ pub fn record<F>(out: Tensor, name: &'static str, inputs: &[&Tensor], backward: 
 where
     F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
+    record_as(out, name, Provenance::Opaque, inputs, backward)
+}
+
+/// `record`, telling later ops how the output was made (see `Provenance`).
+pub(crate) fn record_as<F>(
+    out: Tensor,
+    name: &'static str,
+    provenance: Provenance,
+    inputs: &[&Tensor],
+    backward: F,
+) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+{
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return out;
     }
     let edges = inputs.iter().map(|t| edge_of(t)).collect();
+    record_edges(out, name, provenance, edges, backward)
+}
+
+/// `record` with the edges given (an op that may route its gradient past one of its inputs'
+/// nodes holds an edge to that node's input too). Records nothing when no edge leads anywhere.
+pub(crate) fn record_edges<F>(
+    out: Tensor,
+    name: &'static str,
+    provenance: Provenance,
+    edges: Vec<Edge>,
+    backward: F,
+) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+{
+    if !is_grad_enabled() || edges.iter().all(|e| matches!(e, Edge::None)) {
+        return out;
+    }
     let node = Arc::new(Node {
         name,
+        provenance,
         edges,
         backward: Mutex::new(Some(Box::new(backward))),
         pre_hooks: Mutex::new(Vec::new()),
@@ -133,6 +198,7 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
     let shape = shape.to_vec();
     Arc::new(Node {
         name: "StaleViewBackward",
+        provenance: Provenance::Opaque,
         edges: Vec::new(),
         backward: Mutex::new(Some(Box::new(move |_g: &Tensor| {
             bail!(

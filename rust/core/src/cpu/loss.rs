@@ -149,6 +149,46 @@ pub(crate) fn cross_entropy_backward(
     })
 }
 
+/// `scale[i] * (exp(lp[i]) - onehot(labels[i]))` per row (see the backend interface): the
+/// dense one-hot gradient and `log_softmax`'s backward in one pass over the rows.
+pub(crate) fn log_softmax_nll_backward(
+    lp: &Tensor,
+    labels: &Tensor,
+    scale: &Tensor,
+) -> Result<Tensor> {
+    let (n, c) = (lp.shape()[0], lp.shape()[1]);
+    let labels = cast_raw(labels, DType::I64)?;
+    let labels = labels.data::<i64>()?;
+    let (lpc, dt) = compute_input(lp)?;
+    let dx = crate::with_float!(dt, T => {
+        let (ld, sd) = (lpc.data::<T>()?, as_dtype(scale, dt)?.to_vec::<T>()?);
+        let mut dx = vec![T::zero(); n * c];
+        let row = |(i, d): (usize, &mut [T])| {
+            exp_scaled(d, &ld[i * c..(i + 1) * c], sd[i]);
+            if let Some(d) = usize::try_from(labels[i]).ok().and_then(|l| d.get_mut(l)) {
+                *d -= sd[i];
+            }
+        };
+        if n * c >= PAR_ELEMS {
+            dx.par_chunks_mut(c.max(1)).enumerate().for_each(row);
+        } else {
+            dx.chunks_mut(c.max(1)).enumerate().for_each(row);
+        }
+        Tensor::from_vec(dx, &[n, c])?
+    });
+    as_dtype(&dx, lp.dtype())
+}
+
+/// `d = a * exp(lp)` over a row.
+#[inline(always)]
+fn exp_scaled_body<T: Float>(d: &mut [T], lp: &[T], a: T) {
+    for (d, &v) in d.iter_mut().zip(lp) {
+        *d = a * v.exp();
+    }
+}
+
+crate::multiversion!(fn exp_scaled<T>(d: &mut [T], lp: &[T], a: T) where [T: Float] => exp_scaled_body);
+
 /// `d = a * p` over a row.
 #[inline(always)]
 fn backward_plain_body<T: Float>(d: &mut [T], p: &[T], a: T) {

@@ -97,6 +97,17 @@ pub(crate) fn cross_entropy_backward(
     cross_entropy_backward_rows(x, target, weight, ignore, eps, &g, stride, 1.0)
 }
 
+/// The cross-entropy backward kernel over the log-probabilities: their softmax is
+/// `exp(lp)` (their log-sum-exp is 0), so it computes `scale * (exp(lp) - onehot)` per row.
+pub(crate) fn log_softmax_nll_backward(
+    lp: &Tensor,
+    labels: &Tensor,
+    scale: &Tensor,
+) -> Result<Tensor> {
+    use super::ops::reduce::cross_entropy_backward_rows;
+    cross_entropy_backward_rows(lp, labels, None, -1, 0.0, scale, 1, 1.0)
+}
+
 /// A new device tensor of `shape` filled with `value`.
 pub(crate) fn full(shape: &[usize], value: f64, dtype: DType, device: Device) -> Result<Tensor> {
     match device {

@@ -2,7 +2,7 @@
 //! a fused backward: rows of the softmax dim are handed to the backend's row primitives
 //! (`cpu/softmax.rs`, `cuda/ops/reduce.rs`) and the backward is recorded here, once.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_as, Provenance, Saved};
 use crate::backend;
 use crate::layout::normalize_dim;
 use crate::{DType, Result, Tensor};
@@ -65,13 +65,20 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let fwd = move |rows: &Tensor, n: usize| backend::of(rows).softmax_rows(rows, n, log);
     let out = run_rows(&x, d, &fwd)?;
     let y = Saved::new(&out);
-    Ok(record(
+    // A loss reading log-probabilities row by row (`nll_loss`) may fuse this backward.
+    let provenance = if log && d + 1 == x.ndim() {
+        Provenance::LogSoftmaxRows
+    } else {
+        Provenance::Opaque
+    };
+    Ok(record_as(
         out,
         if log {
             "LogSoftmaxBackward"
         } else {
             "SoftmaxBackward"
         },
+        provenance,
         &[&x],
         move |g| {
             let y = y.get()?;

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod conv;
 pub mod conv_transpose;
 pub mod loss;
+pub mod nll;
 pub mod norm;
 pub mod pool;
 pub mod rnn;

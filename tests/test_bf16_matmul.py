@@ -1,5 +1,5 @@
-"""bfloat16 matrix products (the AMX kernel where the CPU has it, widening to float32
-elsewhere): float32 accumulation rounded once, for odd sizes, transposed and batched
+"""bfloat16 matrix products (the AMX or AVX512-BF16 kernel where the CPU has one and the
+product is big enough, widening to float32 elsewhere): float32 accumulation rounded once, for odd sizes, transposed and batched
 operands, empty dims, linear layers and their gradients under autocast."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def check(got: dm.Tensor, want: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    "mnk", [(1, 1, 1), (9, 33, 17), (40, 100, 129), (64, 64, 64), (300, 70, 1000)]
+    "mnk",
+    [(1, 1, 1), (9, 33, 17), (40, 100, 129), (64, 64, 64), (300, 70, 1000), (257, 520, 520)],
 )
 def test_matches_float32_on_odd_sizes(mnk: tuple[int, int, int]) -> None:
     m, n, k = mnk

@@ -300,8 +300,9 @@ pub(crate) fn matmul(
     }
 }
 
-/// bfloat16 operands through the AMX kernel (`gemm_bf16`), one GEMM per batch entry; `None`
-/// when the operands are not both bfloat16 or this CPU/OS has no AMX.
+/// bfloat16 operands through a bfloat16 kernel (`gemm_bf16`), one GEMM per batch entry;
+/// `None` when the operands are not both bfloat16, the work is too small to pay for packing,
+/// or this CPU has no such kernel.
 fn bf16_matmul(
     a: &Tensor,
     b: &Tensor,
@@ -310,7 +311,7 @@ fn bf16_matmul(
     dt: DType,
 ) -> Result<Option<Tensor>> {
     let all_bf16 = dt == DType::BF16 && a.dtype() == dt && b.dtype() == dt;
-    if !all_bf16 || m * n * k < gemm_bf16::MIN_WORK || !gemm_bf16::available() {
+    if !all_bf16 || !gemm_bf16::worth(m, n, k) {
         return Ok(None);
     }
     let al = a.layout().broadcast_to(&[batch, &[m, k]].concat())?;

@@ -1,6 +1,7 @@
 """bfloat16 matrix products (the AMX or AVX512-BF16 kernel where the CPU has one and the
-product is big enough, widening to float32 elsewhere): float32 accumulation rounded once, for odd sizes, transposed and batched
-operands, empty dims, linear layers and their gradients under autocast."""
+product is big enough, widening to float32 elsewhere): float32 accumulation rounded once,
+for odd sizes, transposed and batched operands, empty dims, linear layers and their gradients
+under autocast."""
 
 from __future__ import annotations
 

@@ -34,3 +34,30 @@ def test_weight_gradient_of_a_wide_layer() -> None:
     (dm.nn.functional.linear(xt, wt) * dm.tensor(g)).sum().backward()
     np.testing.assert_allclose(wt.grad.numpy(), g.T @ x, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(xt.grad.numpy(), g @ w, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (0, 4, 5), (3, 4, 0)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_batch_times_one_matrix_is_one_product(shape: tuple[int, ...], transposed: bool) -> None:
+    """``[..., m, k] @ [k, n]`` runs as one ``[rows, k]`` product (contiguous or not); values
+    and both gradients (the shared matrix's summed over the batch) match NumPy."""
+    k = shape[-1]
+    a = RNG.standard_normal(shape)
+    b = RNG.standard_normal((k, 6))
+    g = RNG.standard_normal((*shape[:-1], 6))
+    if transposed:  # a non-contiguous view of the same values
+        at = dm.tensor(np.ascontiguousarray(np.swapaxes(a, -1, -2)), requires_grad=True)
+        av = at.transpose(-1, -2)
+    else:
+        at = av = dm.tensor(a, requires_grad=True)
+    bt = dm.tensor(b, requires_grad=True)
+    y = av @ bt
+    np.testing.assert_allclose(y.detach().numpy(), a @ b, rtol=1e-12, atol=1e-12)
+    (y * dm.tensor(g)).sum().backward()
+    ga = g @ b.T
+    assert at.grad is not None and bt.grad is not None
+    got_a = at.grad.numpy()
+    np.testing.assert_allclose(np.swapaxes(got_a, -1, -2) if transposed else got_a, ga, atol=1e-12)
+    rows = int(np.prod(shape[:-1]))
+    gb = a.reshape(rows, k).T @ g.reshape(rows, 6)
+    np.testing.assert_allclose(bt.grad.numpy(), gb, rtol=1e-12, atol=1e-12)

@@ -15,6 +15,7 @@
 
 use half::bf16;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Rows and columns of the `c` block one kernel call computes (2 x 2 tiles of 16 x 16).
 const BLOCK: usize = 32;
@@ -113,19 +114,30 @@ fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
     let kt = p.k / KSTEP;
     let mut out = vec![bf16::ZERO; p.m * p.k];
     let fill = |(mb, blk): (usize, &mut [bf16])| {
-        let rows = BLOCK.min(m - mb * BLOCK);
+        let (r0, rows) = (mb * BLOCK, BLOCK.min(m - mb * BLOCK));
         for t in 0..kt {
             let (e0, len) = (t * KSTEP, KSTEP.min(k - (t * KSTEP).min(k)));
             let tiles = &mut blk[t * 2 * TILE..(t + 1) * 2 * TILE];
             if a.strides.1 == 1 {
-                for r in 0..rows {
-                    let src = a.offset + (mb * BLOCK + r) * a.strides.0 + e0;
-                    tiles[r * KSTEP..r * KSTEP + len].copy_from_slice(&a.data[src..src + len]);
+                for (r, tile_row) in tiles.chunks_exact_mut(KSTEP).take(rows).enumerate() {
+                    let src = &a.data[a.offset + (r0 + r) * a.strides.0 + e0..][..len];
+                    // An element loop (one vector) rather than a `memcpy` call per 64 bytes.
+                    for (d, &v) in tile_row.iter_mut().zip(src) {
+                        *d = v;
+                    }
+                }
+            } else if a.strides.0 == 1 {
+                // `a` transposed: a run of rows per `k`, scattered down a tile column.
+                for e in 0..len {
+                    let src = &a.data[a.offset + (e0 + e) * a.strides.1 + r0..][..rows];
+                    for (d, &v) in tiles[e..].iter_mut().step_by(KSTEP).zip(src) {
+                        *d = v;
+                    }
                 }
             } else {
                 for e in 0..len {
                     for r in 0..rows {
-                        tiles[r * KSTEP + e] = a.at(mb * BLOCK + r, e0 + e);
+                        tiles[r * KSTEP + e] = a.at(r0 + r, e0 + e);
                     }
                 }
             }
@@ -336,35 +348,44 @@ mod dot {
     use super::{Padded, BLOCK, KSTEP, TILE};
     use half::bf16;
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// Rows of `c` per register block (8 rows x 32 columns: 16 accumulators).
     const MR: usize = 8;
 
     pub(super) fn available() -> bool {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bf16")
     }
 
-    /// Every 32 x 32 block of `c` (`[rows][p.n]` float32: the row blocks from `first_row`),
-    /// from the tile-packed `a` and `b` (`pack_a`, `pack_b`), 8 rows at a time: per pair of
-    /// `k`, two 16-column rows of `b` and each row's pair of `a` broadcast.
+    /// Rows `first_row..first_row + rows` of `a @ b` into `out` (`rows x n` bfloat16,
+    /// row-major), from the tile-packed `a` and `b` (`pack_a`, `pack_b`): for each 32-column
+    /// block of `b` and 8 rows of `a`, per pair of `k` two 16-column rows of `b` and each row's
+    /// pair of `a` broadcast; the sums rounded to bfloat16 as they are stored.
     ///
     /// # Safety
     /// `available()` must have returned true; `a` holds `p.m x p.k` and `b` `p.k x p.n`
-    /// elements, `c` whole row blocks of `p.n` floats.
-    #[target_feature(enable = "avx512f,avx512bf16")]
+    /// elements, `first_row` is a multiple of 32 and `out` holds `rows x n` elements.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn blocks(
         a: &[bf16],
         b: &[bf16],
-        c: &mut [f32],
-        first_row: usize,
+        out: &mut [MaybeUninit<bf16>],
+        (first_row, rows, n): (usize, usize, usize),
         p: Padded,
     ) {
         let kt = p.k / KSTEP;
-        let (a, b) = (a.as_ptr(), b.as_ptr());
+        let (a, b, o) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr().cast::<i16>());
         for nb in 0..p.n / BLOCK {
-            for mb in 0..c.len() / p.n / BLOCK {
+            for mb in 0..rows.div_ceil(BLOCK) {
                 let ab = first_row / BLOCK + mb;
                 for mr in 0..BLOCK / MR {
+                    let row0 = mb * BLOCK + mr * MR;
+                    if row0 >= rows {
+                        break;
+                    }
                     let (half, r0) = (mr * MR / 16, mr * MR % 16);
                     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
                     for t in 0..kt {
@@ -385,15 +406,33 @@ mod dot {
                             }
                         }
                     }
-                    let row0 = mb * BLOCK + mr * MR;
-                    for (r, acc) in acc.iter().enumerate() {
-                        let out = c.as_mut_ptr().add((row0 + r) * p.n + nb * BLOCK);
-                        _mm512_storeu_ps(out, acc[0]);
-                        _mm512_storeu_ps(out.add(16), acc[1]);
+                    for (r, acc) in acc.iter().enumerate().take(rows - row0) {
+                        for (h, &v) in acc.iter().enumerate() {
+                            let col = nb * BLOCK + h * 16;
+                            if col < n {
+                                let keep = (1u32 << (n - col).min(16)) - 1;
+                                let at = o.add((row0 + r) * n + col);
+                                _mm256_mask_storeu_epi16(at, keep as __mmask16, round(v));
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// `f32_to_bf16` on 16 lanes: round to nearest even, a NaN kept (and made quiet).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    fn round(v: __m512) -> __m256i {
+        let bits = _mm512_castps_si512(v);
+        let high = _mm512_srli_epi32::<16>(bits);
+        let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
+        let bias = _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF));
+        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, bias));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        let quiet = _mm512_or_si512(high, _mm512_set1_epi32(0x40));
+        _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet))
     }
 }
 
@@ -436,32 +475,42 @@ fn gemm_with(
         return true;
     }
     let (pa, pb) = (pack_a(a, m, k, p), pack_b(b, k, n, p));
-    let mut c = vec![0f32; p.m * p.n];
-    #[cfg(target_arch = "x86_64")]
-    {
-        let threads = crate::threads::get();
-        let run = |(i, cb): (usize, &mut [f32]), per: usize| {
-            // SAFETY: `kernel()` checked the CPU (and the OS, for AMX); the packed buffers are
-            // padded to whole blocks, and each chunk of `c` is whole row blocks.
-            unsafe {
-                match kernel {
-                    Kernel::Amx => amx::blocks(&pa, &pb, cb, i * per, p),
-                    Kernel::Dot => dot::blocks(&pa, &pb, cb, i * per, p),
+    let start = out.len();
+    out.reserve(m * n);
+    let dst = &mut out.spare_capacity_mut()[..m * n];
+    // One thread's rows of the result (`first_row` a multiple of 32), into its slice of `dst`.
+    let run = |first_row: usize, dst: &mut [MaybeUninit<bf16>]| {
+        let rows = dst.len() / n;
+        match kernel {
+            // SAFETY: `kernel()` checked the CPU (and the OS, for AMX); the packed buffers
+            // are padded to whole blocks, and the rows start at a block.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => {
+                let mut c = vec![0f32; rows.next_multiple_of(BLOCK) * p.n];
+                unsafe { amx::blocks(&pa, &pb, &mut c, first_row, p) };
+                for (d, c) in dst.chunks_mut(n).zip(c.chunks(p.n)) {
+                    for (d, &v) in d.iter_mut().zip(c) {
+                        d.write(crate::dtype::f32_to_bf16(v));
+                    }
                 }
             }
-        };
-        if m * n * k >= PAR_WORK && threads > 1 && p.m > BLOCK {
-            let per = (p.m / BLOCK).div_ceil(threads) * BLOCK;
-            c.par_chunks_mut(per * p.n)
-                .enumerate()
-                .for_each(|chunk| run(chunk, per));
-        } else {
-            run((0, &mut c[..]), p.m);
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Dot => unsafe { dot::blocks(&pa, &pb, dst, (first_row, rows, n), p) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("no bfloat16 kernel off x86-64"),
         }
+    };
+    let threads = crate::threads::get();
+    if m * n * k >= PAR_WORK && threads > 1 && p.m > BLOCK {
+        let per = (p.m / BLOCK).div_ceil(threads) * BLOCK;
+        dst.par_chunks_mut(per * n)
+            .enumerate()
+            .for_each(|(i, chunk)| run(i * per, chunk));
+    } else {
+        run(0, dst);
     }
-    for row in c.chunks(p.n).take(m) {
-        out.extend(row[..n].iter().map(|&v| crate::dtype::f32_to_bf16(v)));
-    }
+    // SAFETY: every row of the `m x n` result was written by one thread.
+    unsafe { out.set_len(start + m * n) };
     true
 }
 
@@ -496,7 +545,7 @@ mod tests {
             (40, 100, 129),
             (70, 3, 300),
         ] {
-            let a: Vec<bf16> = (0..m * k)
+            let a: Vec<bf16> = (0..2 * m * k)
                 .map(|i| bf16::from_f32(((i * 7 % 13) as f32 - 6.0) / 8.0))
                 .collect();
             // b stored transposed (n x k) and read through strides, or row-major, or with
@@ -504,8 +553,14 @@ mod tests {
             let bt: Vec<bf16> = (0..2 * n * k)
                 .map(|i| bf16::from_f32(((i * 5 % 11) as f32 - 5.0) / 4.0))
                 .collect();
-            // a row-major or transposed.
-            for (sa, sb) in [((k, 1), (1, k)), ((k, 1), (n, 1)), ((1, m), (2 * n, 2))] {
+            // a row-major, transposed, or with neither stride 1.
+            let layouts = [
+                ((k, 1), (1, k)),
+                ((k, 1), (n, 1)),
+                ((1, m), (2 * n, 2)),
+                ((2 * k, 2), (n, 1)),
+            ];
+            for (sa, sb) in layouts {
                 let view = |data, strides| View {
                     data,
                     offset: 0,

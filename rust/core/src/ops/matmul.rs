@@ -69,6 +69,20 @@ impl Tensor {
         if bn == 1 {
             return self.matmul(&other.unsqueeze(1)?)?.squeeze(Some(-1));
         }
+        if bn == 2 && an > 2 {
+            // A batch of matrices times one matrix is one product over all their rows: the
+            // shared matrix is packed once, and its gradient is one product instead of a
+            // product per batch entry summed afterwards.
+            let lead = &self.shape()[..an - 1];
+            let rows: usize = lead.iter().product();
+            let k = self.shape()[an - 1] as isize;
+            let mut shape: Vec<isize> = lead.iter().map(|&d| d as isize).collect();
+            shape.push(other.shape()[1] as isize);
+            return self
+                .reshape(&[rows as isize, k])?
+                .matmul(other)?
+                .reshape(&shape);
+        }
         let out = matmul_raw(self, other)?;
         if !out.dtype().is_float() {
             return Ok(out);

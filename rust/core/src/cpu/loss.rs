@@ -3,7 +3,7 @@
 //! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
 //! each at the CPU's SIMD level.
 
-use super::softmax::forward_one;
+use super::softmax::{each_row, forward_one};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
@@ -120,8 +120,7 @@ pub(crate) fn cross_entropy_backward(
         let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
         let denom = T::from_f64(denom.item()?);
         let (a_eps, b) = (T::from_f64(1.0 - eps), T::from_f64(eps / c as f64));
-        let mut dx = vec![T::zero(); n * c];
-        let row = |(i, d): (usize, &mut [T])| {
+        let dx = each_row(n * c, c, |i, d: &mut [T]| {
             if labels[i] == spec.ignore_index {
                 return;
             }
@@ -139,12 +138,7 @@ pub(crate) fn cross_entropy_backward(
                 backward_plain(d, prow, a);
             }
             d[labels[i] as usize] -= a;
-        };
-        if n * c >= PAR_ELEMS {
-            dx.par_chunks_mut(c.max(1)).enumerate().for_each(row);
-        } else {
-            dx.chunks_mut(c.max(1)).enumerate().for_each(row);
-        }
+        });
         Tensor::from_vec(dx, &[n, c])
     })
 }
@@ -162,18 +156,12 @@ pub(crate) fn log_softmax_nll_backward(
     let (lpc, dt) = compute_input(lp)?;
     let dx = crate::with_float!(dt, T => {
         let (ld, sd) = (lpc.data::<T>()?, as_dtype(scale, dt)?.to_vec::<T>()?);
-        let mut dx = vec![T::zero(); n * c];
-        let row = |(i, d): (usize, &mut [T])| {
+        let dx = each_row(n * c, c, |i, d: &mut [T]| {
             exp_scaled(d, &ld[i * c..(i + 1) * c], sd[i]);
             if let Some(d) = usize::try_from(labels[i]).ok().and_then(|l| d.get_mut(l)) {
                 *d -= sd[i];
             }
-        };
-        if n * c >= PAR_ELEMS {
-            dx.par_chunks_mut(c.max(1)).enumerate().for_each(row);
-        } else {
-            dx.chunks_mut(c.max(1)).enumerate().for_each(row);
-        }
+        });
         Tensor::from_vec(dx, &[n, c])?
     });
     as_dtype(&dx, lp.dtype())

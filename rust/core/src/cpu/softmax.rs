@@ -6,9 +6,10 @@ use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements above which rows are split over the threads.
-const PAR_ELEMS: usize = 1 << 16;
+pub(super) const PAR_ELEMS: usize = 1 << 16;
 
 /// The softmax (or log-softmax) of one row into `out`; returns the row's log-sum-exp (which
 /// cross-entropy keeps).
@@ -54,15 +55,31 @@ fn backward_row<T: Float>(yr: &[T], gr: &[T], out: &mut [T], log: bool) {
 crate::multiversion!(pub(super) fn forward_one<T>(row: &[T], out: &mut [T], log: bool) -> T where [T: Float] => forward_row);
 crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: bool) where [T: Float] => backward_row);
 
-/// Runs `f(row index, output row)` over the rows of `n`, in parallel when big.
-fn each_row<T: Float>(len: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
-    let mut out = vec![T::zero(); len];
+/// Runs `f(row index, output row)` over the rows of `n` of a new buffer of `len` elements, in
+/// parallel when big. Each row is zeroed just before `f` writes it, while it is in cache: a
+/// zeroed allocation would cost a pass over memory of its own (28 MB for a language model's
+/// logits).
+pub(super) fn each_row<T: Float>(
+    len: usize,
+    n: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(len);
     let n = n.max(1);
+    let row = |(r, o): (usize, &mut [MaybeUninit<T>])| {
+        o.fill(MaybeUninit::new(T::zero()));
+        // SAFETY: every element of `o` was just initialised.
+        let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
+        f(r, o)
+    };
+    let slots = &mut out.spare_capacity_mut()[..len];
     if len >= PAR_ELEMS && len / n > 1 {
-        out.par_chunks_mut(n).enumerate().for_each(|(r, o)| f(r, o));
+        slots.par_chunks_mut(n).enumerate().for_each(row);
     } else {
-        out.chunks_mut(n).enumerate().for_each(|(r, o)| f(r, o));
+        slots.chunks_mut(n).enumerate().for_each(row);
     }
+    // SAFETY: the rows cover all `len` slots, each initialised by `row`.
+    unsafe { out.set_len(len) };
     out
 }
 

@@ -26,11 +26,11 @@ const KSTEP: usize = 32;
 /// 1.4 ms on AMX against 0.8 ms widened; 1024^3 2.9 ms against 7.8 ms).
 const MIN_WORK_AMX: usize = 1 << 28;
 /// The same for the AVX512-BF16 kernel, which also needs `k >= MIN_K_DOT`: with fewer pairs
-/// per block of `c` the packing and the float32 block outweigh the faster dot products
-/// (measured on Zen 4, 2 threads, against widening: 2048 x 384 x 128 0.91x, 256^3 0.91x,
-/// 2048 x 128 x 384 1.04x, 512^3 1.34x, 2048 x 384 x 1536 1.64x).
+/// per block of `c`, or less work, the packing outweighs the faster dot products (measured on
+/// Zen 4, 2 threads, against widening: 512 x 128 x 128 0.6x, 2048 x 64 x 128 0.7x, 2048 x 384 x
+/// 128 1.0x, 2048 x 512 x 128 1.7x, 512^3 1.6x, 2048 x 1152 x 384 1.9x).
 const MIN_WORK_DOT: usize = 1 << 26;
-const MIN_K_DOT: usize = 256;
+const MIN_K_DOT: usize = 128;
 /// Work (m * n * k) above which the row blocks are split over the threads.
 const PAR_WORK: usize = 1 << 22;
 
@@ -169,9 +169,14 @@ fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Vec<bf16> {
             // Columns contiguous (`b` a transposed weight): each pair is two neighbours.
             for c in 0..cols {
                 let col = &b.data[b.offset + (c0 + c) * b.strides.1..][..k];
-                for (r2, two) in col.chunks(2).enumerate() {
+                let pairs = col.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    let r = k - 1; // an odd `k`: the last row's pair has no second value
+                    panel[pair(r / KSTEP, (r % KSTEP) / 2, c)] = *last;
+                }
+                for (r2, two) in pairs.enumerate() {
                     let at = pair(r2 / 16, r2 % 16, c);
-                    panel[at..at + two.len()].copy_from_slice(two);
+                    (panel[at], panel[at + 1]) = (two[0], two[1]);
                 }
             }
         } else if b.strides.1 == 1 {

@@ -26,7 +26,15 @@ def check(got: dm.Tensor, want: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     "mnk",
-    [(1, 1, 1), (9, 33, 17), (40, 100, 129), (64, 64, 64), (300, 70, 1000), (257, 520, 520)],
+    [
+        (1, 1, 1),
+        (9, 33, 17),
+        (40, 100, 129),
+        (64, 64, 64),
+        (300, 70, 1000),
+        (257, 520, 520),  # the bfloat16 kernel, where the CPU has one
+        (1100, 520, 129),  # the same with an odd k
+    ],
 )
 def test_matches_float32_on_odd_sizes(mnk: tuple[int, int, int]) -> None:
     m, n, k = mnk

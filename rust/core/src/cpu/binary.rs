@@ -2,10 +2,12 @@
 //! compute in float32), integer (wrapping, floor division and remainder as Python) and bool.
 
 use crate::cpu::kernel::map2;
+use crate::dtype::f32_to_bf16;
 use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
+use half::bf16;
 use rayon::prelude::*;
 
 /// Elements above which an in-place update is split over the threads.
@@ -209,10 +211,85 @@ fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<
     Tensor::from_vec(v, shape)
 }
 
+/// A float32 or bfloat16 element as arithmetic sees it: widened to float32, and the float32
+/// result rounded back (to nearest even) when the output is bfloat16.
+trait Widens: Element {
+    fn widen(self) -> f32;
+    fn narrow(v: f32) -> Self;
+}
+
+impl Widens for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> Self {
+        v
+    }
+}
+
+impl Widens for bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> Self {
+        f32_to_bf16(v)
+    }
+}
+
+/// `+ - * /` over bfloat16 (and float32) operands in one pass, each element widened and the
+/// result rounded once: what casting both to float32 first gives, without the copies.
+fn widened<A: Widens, B: Widens, O: Widens>(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let al = a.layout().broadcast_to(shape)?;
+    let bl = b.layout().broadcast_to(shape)?;
+    let (al, bl) = (&al, &bl);
+    let v: Vec<O> = match op {
+        BinaryOp::Add => map2(a, al, b, bl, |x: A, y: B| O::narrow(x.widen() + y.widen())),
+        BinaryOp::Sub => map2(a, al, b, bl, |x: A, y: B| O::narrow(x.widen() - y.widen())),
+        BinaryOp::Mul => map2(a, al, b, bl, |x: A, y: B| O::narrow(x.widen() * y.widen())),
+        _ => map2(a, al, b, bl, |x: A, y: B| O::narrow(x.widen() / y.widen())),
+    };
+    Tensor::from_vec(v, shape)
+}
+
+/// The bfloat16 arithmetic `widened` covers, or `None` for everything else.
+fn bf16_arith(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    out: DType,
+) -> Option<Result<Tensor>> {
+    use DType::{BF16, F32};
+    if !matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    ) {
+        return None;
+    }
+    Some(match (a.dtype(), b.dtype(), out) {
+        (BF16, BF16, BF16) => widened::<bf16, bf16, bf16>(op, a, b, shape),
+        (F32, BF16, F32) => widened::<f32, bf16, f32>(op, a, b, shape),
+        (BF16, F32, F32) => widened::<bf16, f32, f32>(op, a, b, shape),
+        _ => return None,
+    })
+}
+
 /// `op(a, b)` broadcast, computed in the promoted dtype `rt` (comparisons return bool).
 pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
     a.check_same_device(b)?;
     let shape = broadcast_shapes(a.shape(), b.shape())?;
+    if let Some(r) = bf16_arith(op, a, b, &shape, rt) {
+        return r;
+    }
     let (compute, out) = if op.is_logical() {
         (DType::Bool, DType::Bool)
     } else if op.is_comparison() {

@@ -3,9 +3,11 @@
 //! The ops and their formulas are declared once, in the table of `ops/unary.rs`.
 
 use crate::cpu::kernel::{map1, map2};
+use crate::dtype::f32_to_bf16;
 use crate::ops::copy::cast_raw;
 use crate::ops::unary::{Specialized, UnaryOp};
 use crate::{DType, Float, Result, Tensor};
+use half::bf16;
 use std::marker::PhantomData;
 
 /// An integer-keeping op over the values as int64 (wrapping, as PyTorch's integer kernels).
@@ -65,6 +67,40 @@ impl<T: Float> Specialized for Grad<'_, T> {
     }
 }
 
+/// `f(x)` over a bfloat16 tensor in one pass: each element widened, computed in float32 and
+/// rounded once (what widening the tensor first gives, without its two float32 copies).
+struct MapBf16<'a>(&'a Tensor);
+
+impl Specialized for MapBf16<'_> {
+    type Out = Vec<bf16>;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<bf16> {
+        map1(
+            self.0,
+            self.0.layout(),
+            #[inline(always)]
+            move |x: bf16| f32_to_bf16(o().forward(x.to_f32())),
+        )
+    }
+}
+
+/// `g * f'(x)` over bfloat16 gradient and input in one pass, as `MapBf16`.
+struct GradBf16<'a>(&'a Tensor, &'a Tensor);
+
+impl Specialized for GradBf16<'_> {
+    type Out = Vec<bf16>;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<bf16> {
+        let (g, x) = (self.0, self.1);
+        map2(
+            g,
+            g.layout(),
+            x,
+            x.layout(),
+            #[inline(always)]
+            move |g: bf16, x: bf16| f32_to_bf16(g.to_f32() * o().derivative(x.to_f32())),
+        )
+    }
+}
+
 fn float_map<T: Float>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
     let v: Vec<T> = op.specialize(Map::<T>(t, PhantomData));
     Tensor::from_vec(v, t.shape())
@@ -75,6 +111,7 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),
+        DType::BF16 => Tensor::from_vec(op.specialize(MapBf16(t)), t.shape()),
         dt => {
             let r = float_map::<f32>(op, &cast_raw(t, DType::F32)?)?;
             cast_raw(&r, dt)
@@ -85,6 +122,9 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 /// `grad * f'(x)` in one pass, computed in f32 for half types.
 pub(super) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let dt = x.dtype();
+    if dt == DType::BF16 && g.dtype() == dt && g.shape() == x.shape() {
+        return Tensor::from_vec(op.specialize(GradBf16(g, x)), x.shape());
+    }
     let (x, g) = match dt {
         DType::F32 | DType::F64 => (x.clone(), g.to_dtype(dt)?.contiguous()?),
         _ => (cast_raw(x, DType::F32)?, cast_raw(g, DType::F32)?),

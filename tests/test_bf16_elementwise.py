@@ -1,0 +1,82 @@
+"""bfloat16 elementwise arithmetic and unary ops compute each element in float32 and round once
+(in one pass, without float32 copies of the operands): the results must equal widening the
+tensors first, bit for bit, over broadcasting, non-contiguous views and mixed float32 operands."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.nn.functional as F
+
+rng = np.random.default_rng(11)
+
+
+def bf16(*shape: int) -> dm.Tensor:
+    return dm.tensor(rng.standard_normal(shape).astype(np.float32) * 3).bfloat16()
+
+
+def same_bits(got: dm.Tensor, want: dm.Tensor) -> None:
+    assert got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+OPS: dict[str, Callable[[dm.Tensor, dm.Tensor], dm.Tensor]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_bfloat16_arithmetic_rounds_once(op: str) -> None:
+    f = OPS[op]
+    a, b = bf16(5, 1, 7), bf16(3, 7)
+    same_bits(f(a, b), f(a.float(), b.float()).bfloat16())  # broadcast
+    at, c = bf16(7, 5).t(), bf16(5, 7)  # non-contiguous
+    same_bits(f(at, c), f(at.float(), c.float()).bfloat16())
+    x32 = dm.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+    y = bf16(4, 6)
+    same_bits(f(x32, y), f(x32, y.float()))  # float32 with bfloat16 promotes to float32
+    same_bits(f(y, x32), f(y.float(), x32))
+    empty = bf16(0, 3)
+    assert tuple(f(empty, empty).shape) == (0, 3)
+
+
+def test_bfloat16_in_place_add_and_nan_inf() -> None:
+    a, b = bf16(64), bf16(64)
+    want = (a.float() + b.float()).bfloat16()
+    a.add_(b)
+    same_bits(a, want)
+    special = dm.tensor([float("nan"), float("inf"), -float("inf"), 1.0]).bfloat16()
+    out = (special * special).float().numpy()
+    assert np.isnan(out[0]) and out[1] == np.inf and out[2] == np.inf and out[3] == 1.0
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: F.gelu(x, approximate="tanh"),
+        F.gelu,
+        F.silu,
+        lambda x: x.tanh(),
+        lambda x: x.exp(),
+    ],
+)
+def test_bfloat16_unary_forward_and_backward_round_once(
+    fn: Callable[[dm.Tensor], dm.Tensor],
+) -> None:
+    x = bf16(3, 50)
+    same_bits(fn(x), fn(x.float()).bfloat16())
+    xg = x.clone().requires_grad_()
+    g = bf16(3, 50)
+    fn(xg).backward(g)
+    x32 = x.float().requires_grad_()
+    fn(x32).backward(g.float())
+    assert xg.grad is not None and x32.grad is not None
+    # The bfloat16 backward rounds g * f'(x) once; float32's is that product unrounded.
+    same_bits(xg.grad, x32.grad.bfloat16())

@@ -737,6 +737,8 @@ class Tensor:
         """A view with the dimensions reordered."""
     @overload
     def permute(self, *dims: _int) -> Tensor: ...
+    @overload
+    def permute(self, *, dims: _ShapeArg) -> Tensor: ...
     def transpose(self, dim0: _int, dim1: _int) -> Tensor:
         """A view with ``dim0`` and ``dim1`` swapped."""
     def swapaxes(self, dim0: _int, dim1: _int) -> Tensor:
@@ -812,7 +814,8 @@ class Tensor:
 # ---- factories -------------------------------------------------------------------------------
 
 class _SizeFactory(Protocol):
-    """``zeros``/``ones``/``empty``/``rand``/``randn``: the shape as ints or as one sequence."""
+    """``zeros``/``ones``/``empty``/``rand``/``randn``: the shape as ints, as one sequence or
+    as PyTorch's ``size=`` keyword."""
 
     @overload
     def __call__(
@@ -831,6 +834,18 @@ class _SizeFactory(Protocol):
         dtype: _DTypeLike | None = None,
         device: _DeviceLike | None = None,
         requires_grad: _bool = False,
+    ) -> Tensor: ...
+    @overload
+    def __call__(
+        self,
+        *,
+        size: _ShapeArg,
+        dtype: _DTypeLike | None = None,
+        device: _DeviceLike | None = None,
+        requires_grad: _bool = False,
+        out: None = None,
+        layout: None = None,
+        pin_memory: _bool = False,
     ) -> Tensor: ...
 
 zeros: _SizeFactory

@@ -46,26 +46,68 @@ fn finish(t: Tensor, device: Device, requires_grad: bool) -> PyResult<PyTensor> 
     Ok(wrap(t))
 }
 
-/// A factory `name(*size, dtype=None, device=None, requires_grad=False)` over the engine's
-/// `make(&shape, dtype)`: built on the CPU, then moved (see `check_device`).
+/// The shape of a factory call: the positional sizes (`zeros(2, 3)`, `zeros((2, 3))`) or
+/// PyTorch's `size=` keyword (`zeros(size=(2, 3))`), not both.
+fn factory_shape(
+    size: &Bound<'_, PyTuple>,
+    keyword: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<usize>> {
+    match keyword {
+        Some(k) if !size.is_empty() => Err(to_pyerr(Error::Value(format!(
+            "size given both positionally {} and as size={}",
+            size.repr()?,
+            k.repr()?
+        )))),
+        Some(k) => usize_shape(&int_args(&PyTuple::new(k.py(), [k])?)?),
+        None => usize_shape(&int_args(size)?),
+    }
+}
+
+/// A factory `name(*size, size=None, dtype=None, device=None, requires_grad=False)` over the
+/// engine's `make(&shape, dtype)`: built on the CPU, then moved (see `check_device`).
 macro_rules! sized_factory {
     ($name:ident, $make:expr) => {
         #[pyfunction]
-        #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
+        #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false, **kwargs))]
         pub fn $name(
             py: Python<'_>,
             size: &Bound<'_, PyTuple>,
             dtype: Option<&Bound<'_, PyAny>>,
             device: Option<&Bound<'_, PyAny>>,
             requires_grad: bool,
+            kwargs: Option<&Bound<'_, PyDict>>,
         ) -> PyResult<PyTensor> {
             let dev = check_device(device)?;
-            let shape = usize_shape(&int_args(size)?)?;
+            let keyword = factory_keywords(stringify!($name), kwargs)?;
+            let shape = factory_shape(size, keyword.as_ref())?;
             let dt = dtype_or(dtype, DType::F32)?;
             let n: usize = shape.iter().product();
             finish(run(py, n, || ($make)(&shape, dt))?, dev, requires_grad)
         }
     };
+}
+
+/// A factory's `**kwargs`: PyTorch's `size=`, and `out=None`/`layout=None`/`pin_memory=False`
+/// (accepted as PyTorch's defaults); any other keyword is a `TypeError` naming it.
+fn factory_keywords<'py>(
+    name: &str,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut size = None;
+    for (k, v) in kwargs.into_iter().flatten() {
+        let key: String = k.extract()?;
+        match key.as_str() {
+            "size" => size = Some(v),
+            "out" | "layout" if v.is_none() => {}
+            "pin_memory" if !v.is_truthy()? => {}
+            _ => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{name}() got an unexpected keyword argument '{key}'"
+                )))
+            }
+        }
+    }
+    Ok(size)
 }
 
 sized_factory!(zeros, |s: &[usize], dt| Tensor::full(s, 0.0, dt));

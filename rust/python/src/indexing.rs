@@ -62,6 +62,14 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     if let Ok(i) = obj.extract::<isize>() {
         return Ok(Item::Int(i));
     }
+    if obj.is_instance_of::<pyo3::types::PyString>() || obj.is_instance_of::<pyo3::types::PyFloat>()
+    {
+        return Err(to_pyerr(Error::Index(format!(
+            "only integers, slices (`:`), ellipsis (`...`), None and integer or bool tensors \
+             are valid indices, got {}",
+            obj.repr()?
+        ))));
+    }
     // Lists and arrays become index tensors (an empty list selects nothing).
     let t = operand(obj)?;
     let t = if t.numel() == 0 && t.dtype().is_float() {

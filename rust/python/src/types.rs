@@ -97,8 +97,13 @@ impl PyDevice {
     }
     #[staticmethod]
     #[pyo3(signature = (index=0))]
-    fn cuda(index: usize) -> Self {
-        PyDevice(Device::Cuda(index))
+    fn cuda(index: i64) -> PyResult<Self> {
+        let i = usize::try_from(index).map_err(|_| {
+            crate::errors::to_pyerr(democratising::Error::Device(format!(
+                "CUDA device index must be non-negative, got {index}"
+            )))
+        })?;
+        Ok(PyDevice(Device::Cuda(i)))
     }
     /// Every CUDA device; raises `DeviceError` when there is none.
     #[staticmethod]

@@ -38,9 +38,26 @@ impl PyTensor {
         let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
         self.t.reshape(&s).py().map(wrap)
     }
-    #[pyo3(signature = (*dims))]
-    fn permute(&self, dims: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        self.t.permute(&int_args(dims)?).py().map(wrap)
+    /// `permute(2, 0, 1)`, `permute((2, 0, 1))` or PyTorch's `permute(dims=(2, 0, 1))`.
+    #[pyo3(signature = (*dims, **kwargs))]
+    fn permute(
+        &self,
+        dims: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<PyTensor> {
+        let dims = match kwargs.filter(|k| !k.is_empty()) {
+            None => int_args(dims)?,
+            Some(k) => match (dims.is_empty(), k.len(), k.get_item("dims")?) {
+                (true, 1, Some(d)) => int_args(&PyTuple::new(d.py(), [d])?)?,
+                _ => {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "permute() takes the dims positionally or as dims=, got keywords {}",
+                        k.keys()
+                    )))
+                }
+            },
+        };
+        self.t.permute(&dims).py().map(wrap)
     }
     fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
         self.t.transpose(dim0, dim1).py().map(wrap)

@@ -105,7 +105,9 @@ def _fill_nn_parallel() -> None:
     from ._torch_api import TorchDistributedDataParallel
 
     parallel._installed.update(
-        DistributedDataParallel=TorchDistributedDataParallel, DataParallel=DataParallel
+        DistributedDataParallel=TorchDistributedDataParallel,
+        DataParallel=DataParallel,
+        SyncBatchNorm=SyncBatchNorm,
     )
 
 

@@ -177,6 +177,13 @@ class SyncBatchNorm(_BatchNorm):
             world,
         )
 
+    @classmethod
+    def convert_sync_batchnorm(
+        cls, module: Module, process_group: Optional[World] = None
+    ) -> Module:
+        """PyTorch's spelling of ``convert_sync_batchnorm(module, world)``."""
+        return convert_sync_batchnorm(module, process_group)
+
 
 def convert_sync_batchnorm(module: Module, world: Optional[World] = None) -> Module:
     """Replaces every ``BatchNorm1d/2d`` in ``module`` by a ``SyncBatchNorm`` that keeps the

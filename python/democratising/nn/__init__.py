@@ -177,6 +177,8 @@ from . import parallel as parallel  # noqa: E402
 
 #: ``torch.nn.DataParallel`` (PyTorch exposes it on ``nn`` too); see ``nn.parallel``.
 DataParallel = parallel.DataParallel
+#: ``torch.nn.SyncBatchNorm``: the distributed layer's class, through a stand-in.
+SyncBatchNorm = parallel.SyncBatchNorm
 
 
 def _install_utils_rnn() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Optional, Union, overload
 
@@ -73,18 +74,21 @@ class _Keyed(_Entries):
 
 
 class Sequential(_Listed):
-    """Runs its children in order; children are named ``0``, ``1``, ... like PyTorch."""
+    """Runs its children in order; children are named ``0``, ``1``, ... like PyTorch, or by
+    the keys of an ``OrderedDict`` given as the only argument."""
 
-    def __init__(self, *layers: Module) -> None:
+    def __init__(self, *layers: Any) -> None:
         super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            for name, layer in layers[0].items():
+                self.add_module(name, _checked_module(layer))
+            return
         for layer in layers:
             self.add(layer)
 
     def add(self, layer: Module) -> Sequential:
         """Appends a layer and returns ``self`` so calls chain (the seed's builder)."""
-        if not isinstance(layer, Module):
-            raise TypeError(f"Sequential.add expects a Module, got {type(layer).__name__}")
-        super().append(layer)
+        super().append(_checked_module(layer))
         return self
 
     append = add
@@ -98,7 +102,7 @@ class Sequential(_Listed):
             x = m(x)
         return x
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
         segments = self.__dict__.get("_checkpointing")
         if not segments or not _core.is_grad_enabled() or len(args) != 1 or kwargs:
             return self.forward(*args, **kwargs)
@@ -125,7 +129,15 @@ class Sequential(_Listed):
         object.__setattr__(self, "_checkpointing", segments)
         return self
 
-    def __getitem__(self, i: int) -> Module:
+    @overload
+    def __getitem__(self, i: int) -> Module: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequential: ...
+    def __getitem__(self, i: Union[int, slice]) -> Union[Module, Sequential]:
+        """An entry, or for a slice a ``Sequential`` of those entries under their names (as
+        PyTorch's, so its ``state_dict`` keys are the parent's)."""
+        if isinstance(i, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
 
@@ -134,8 +146,25 @@ class ModuleList(_Listed):
         super().__init__()
         self.extend(modules or [])
 
-    def __getitem__(self, i: int) -> Module:
+    @overload
+    def __getitem__(self, i: int) -> Module: ...
+    @overload
+    def __getitem__(self, i: slice) -> ModuleList: ...
+    def __getitem__(self, i: Union[int, slice]) -> Union[Module, ModuleList]:
+        """An entry, or for a slice a ``ModuleList`` of those entries (renumbered, as
+        PyTorch's)."""
+        if isinstance(i, slice):
+            return type(self)(list(self._modules.values())[i])
         return list(self._modules.values())[i]
+
+    def insert(self, index: int, module: Module) -> None:
+        """Inserts ``module`` before ``index`` (``list.insert``'s positions, negative ones
+        included); the entries after it move up one name, as in PyTorch."""
+        n = len(self._modules)
+        index = max(0, min(n, index + n if index < 0 else index))
+        for i in range(n, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
 
 
 class ModuleDict(_Keyed):
@@ -143,6 +172,12 @@ class ModuleDict(_Keyed):
         super().__init__()
         for k, m in (modules or {}).items():
             self[k] = m
+
+
+def _checked_module(layer: Any) -> Module:
+    if not isinstance(layer, Module):
+        raise TypeError(f"Sequential.add expects a Module, got {type(layer).__name__}")
+    return layer
 
 
 def _as_parameter(value: Tensor) -> Parameter:

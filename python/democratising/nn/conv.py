@@ -244,7 +244,8 @@ class _PoolNd(Module):
 
 
 class _MaxPoolNd(_PoolNd):
-    _pool_args = ("dilation", "ceil_mode")
+    _pool_args = ("dilation", "ceil_mode", "return_indices")
+    return_indices: bool = False  # for layers pickled before the option existed
 
 
 class _AvgPoolNd(_PoolNd):
@@ -252,6 +253,9 @@ class _AvgPoolNd(_PoolNd):
 
 
 class MaxPool2d(_MaxPoolNd):
+    """Max pooling over ``[N, C, H, W]``; with ``return_indices`` the forward returns
+    ``(values, indices)`` as ``F.max_pool2d`` does. PyTorch's argument order."""
+
     _pool = staticmethod(F.max_pool2d)
 
     def __init__(
@@ -260,10 +264,11 @@ class MaxPool2d(_MaxPoolNd):
         stride: Optional[IntPair] = None,
         padding: IntPair = 0,
         dilation: IntPair = 1,
+        return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.dilation = dilation
+        self.dilation, self.return_indices = dilation, return_indices
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"

@@ -15,7 +15,7 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
-from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
 _REDUCTIONS = ("mean", "sum", "none")
 _Size = TypeVar("_Size")
@@ -281,6 +281,15 @@ def dropout2d(
     return _keep_scaled(input, keep, p)
 
 
+def _check_class_dim(input: Tensor, name: str) -> None:
+    """Class scores need a class dimension: ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``."""
+    if input.ndim == 0:
+        raise ShapeError(
+            f"{name}: the input needs a class dimension, shape (C,) or (N, C, ...), "
+            "got a 0-d input of shape ()"
+        )
+
+
 def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> bool:
     """Raises on targets of the wrong dtype, shape or range; returns whether any target is
     ``ignore_index`` (the labels are read on the host for the range check anyway)."""
@@ -317,6 +326,7 @@ def nll_loss(
     if input.ndim == 2 and input.dtype.is_floating_point and not target.dtype.is_floating_point:
         # One engine op; after log_softmax its backward reaches the logits in one pass.
         return _core._nll_loss(input, target, weight, ignore_index, reduction)
+    _check_class_dim(input, "nll_loss")
     ignored = _check_targets(input, target, ignore_index)
     if input.ndim == 1:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
@@ -355,6 +365,7 @@ def cross_entropy(
         raise DTypeError(
             f"cross_entropy expects floating point logits, got {input.dtype} (use .float())"
         )
+    _check_class_dim(input, "cross_entropy")
     if target.dtype.is_floating_point:
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if input.ndim == 2 and not target.dtype.is_floating_point:
@@ -417,13 +428,13 @@ def _cross_entropy_probs(
 
 @_takes_legacy_reduction
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    _same_shape(input, target, "mse_loss")
+    _warn_if_broadcast(input, target, "mse_loss")
     return _reduce((input - target).square(), reduction)
 
 
 @_takes_legacy_reduction
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    _same_shape(input, target, "l1_loss")
+    _warn_if_broadcast(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
 
 
@@ -434,7 +445,7 @@ def huber_loss(
     reduction: str = "mean",
     delta: float = 1.0,
 ) -> Tensor:
-    _same_shape(input, target, "huber_loss")
+    _warn_if_broadcast(input, target, "huber_loss")
     d = (input - target).abs()
     quad = d.clamp(max=delta)
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction)
@@ -466,7 +477,7 @@ def smooth_l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
 ) -> Tensor:
     """``0.5 d² / beta`` for ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0`` is L1)."""
-    _same_shape(input, target, "smooth_l1_loss")
+    _warn_if_broadcast(input, target, "smooth_l1_loss")
     if beta < 0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
     d = (input - target).abs()
@@ -545,6 +556,25 @@ def kl_div(
         total = loss.sum()
         return total / input.shape[0] if input.ndim > 0 else total
     return _reduce(loss, reduction)
+
+
+def _warn_if_broadcast(input: Tensor, target: Tensor, name: str) -> None:
+    """PyTorch's check for the elementwise regression losses: a target of another shape that
+    broadcasts with the input warns (it is usually a mistake, such as ``[N]`` against
+    ``[N, 1]``) and the loss broadcasts; shapes that do not broadcast raise ``ShapeError``."""
+    if tuple(input.shape) == tuple(target.shape):
+        return
+    try:
+        np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+    except ValueError:
+        _same_shape(input, target, name)
+    warnings.warn(
+        f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+        f"({tuple(input.shape)}). This will likely lead to incorrect results due to "
+        "broadcasting. Please ensure they have the same size.",
+        UserWarning,
+        stacklevel=5,  # past the loss and its two wrappers: F.mse_loss's caller
+    )
 
 
 def _same_shape(a: Tensor, b: Tensor, name: str) -> None:
@@ -678,9 +708,52 @@ def max_pool2d(
     padding: Union[int, Sequence[int]] = 0,
     dilation: Union[int, Sequence[int]] = 1,
     ceil_mode: bool = False,
-) -> Tensor:
+    return_indices: bool = False,
+) -> Any:
+    """Max pooling over ``[N, C, H, W]`` or ``[C, H, W]``; with ``return_indices`` also the
+    position of each maximum in its input plane (``h * W + w``, int64), as PyTorch returns
+    them for ``max_unpool2d``."""
     k, s = _kernel_and_stride(kernel_size, stride, _pair)
-    return _core._max_pool2d(input, k, s, _pair(padding), _pair(dilation), ceil_mode)
+    p, d = _pair(padding), _pair(dilation)
+    out = _core._max_pool2d(input, k, s, p, d, ceil_mode)
+    if not return_indices:
+        return out
+    return out, _max_pool2d_indices(input, tuple(out.shape[-2:]), k, s, p, d)
+
+
+def _max_pool2d_indices(
+    input: Tensor,
+    out_hw: tuple[int, ...],
+    k: tuple[int, int],
+    s: tuple[int, int],
+    p: tuple[int, int],
+    d: tuple[int, int],
+) -> Tensor:
+    """The flat in-plane index of each window's maximum, chosen as PyTorch's kernels do: the
+    first greatest value in row-major window order, the last NaN if the window holds any, the
+    first in-plane cell if all are ``-inf``; padding cells are never chosen. Computed on the
+    host with NumPy, from one gathered ``[planes, oh, ow, kh * kw]`` array of window values."""
+    x = input.detach()
+    a = (x.float() if x.dtype == _core.bfloat16 else x).cpu().numpy()  # exact
+    h, w = a.shape[-2:]
+    # Each window cell's input row and column: [output position, kernel offset] per axis.
+    rows = np.arange(out_hw[0])[:, None] * s[0] - p[0] + np.arange(k[0])[None, :] * d[0]
+    cols = np.arange(out_hw[1])[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]
+    r, c = rows[:, None, :, None], cols[None, :, None, :]  # -> [oh, ow, kh, kw]
+    valid = ((r >= 0) & (r < h) & (c >= 0) & (c < w)).reshape(*out_hw, -1)
+    flat = (r * w + c).reshape(*out_hw, -1)
+    planes = a.reshape(-1, h, w)
+    vals = planes[:, np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)].reshape(len(planes), *valid.shape)
+    vals = np.where(valid, vals, -np.inf)
+    best = np.argmax(vals, axis=-1)  # the first of the greatest (padding when all are -inf)
+    all_low = np.take_along_axis(vals, best[..., None], axis=-1)[..., 0] == -np.inf
+    best = np.where(all_low, np.argmax(valid, axis=-1), best)
+    nan = np.isnan(vals)
+    last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+    best = np.where(nan.any(axis=-1), last_nan, best)
+    idx = np.take_along_axis(np.broadcast_to(flat, vals.shape), best[..., None], axis=-1)
+    idx = idx.reshape(*a.shape[:-2], *out_hw).astype(np.int64)
+    return _core.from_numpy(np.ascontiguousarray(idx)).to(input.device)
 
 
 def avg_pool2d(
@@ -695,8 +768,13 @@ def avg_pool2d(
     return _core._avg_pool2d(input, k, s, _pair(padding), ceil_mode, count_include_pad)
 
 
-def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[int]]) -> Tensor:
-    return _core._adaptive_avg_pool2d(input, _pair(output_size))
+def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
+    """Average pooling to ``output_size``; a ``None`` there keeps that input size (PyTorch)."""
+    if not isinstance(output_size, int):
+        sizes = list(output_size)
+        if len(sizes) == 2 and input.ndim >= 2:
+            output_size = [n if o is None else o for o, n in zip(sizes, input.shape[-2:])]
+    return _core._adaptive_avg_pool2d(input, _pair(output_size))  # type: ignore[arg-type]
 
 
 def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
@@ -1093,8 +1171,17 @@ def interpolate(
         )
         if len(factors) != spatial:
             raise ValueError(f"scale_factor {scale_factor!r} does not match {spatial} dims")
+        if not all(f > 0 and math.isfinite(f) for f in factors):
+            raise InvalidValueError(
+                f"interpolate: scale_factor must be positive and finite, got {scale_factor!r}"
+            )
         out_sizes = [math.floor(n * f) for n, f in zip(in_sizes, factors)]
         scales = [None] * spatial if recompute_scale_factor else list(factors)
+    if min(in_sizes + out_sizes) <= 0:
+        raise InvalidValueError(
+            f"interpolate: input and output sizes should be greater than 0, but got input "
+            f"{tuple(in_sizes)} and output {tuple(out_sizes)}"
+        )
     out = input
     for i, (n_in, n_out, s) in enumerate(zip(in_sizes, out_sizes, scales)):
         idx = _nearest_indices(n_in, n_out, s, exact=mode == "nearest-exact")

@@ -32,6 +32,29 @@ class IncompatibleKeys(NamedTuple):
 M = TypeVar("M", bound="Module")
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` and ``register_forward_pre_hook`` return (PyTorch's
+    ``torch.utils.hooks.RemovableHandle``): ``remove()`` unregisters the hook, as does leaving
+    a ``with`` block on the handle."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        """Unregisters the hook (a no-op if it is already removed)."""
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class Module:
     """Base class for layers and models: subclass it and implement ``forward``."""
 
@@ -94,6 +117,45 @@ class Module:
         self._modules[name] = module
 
     add_module = register_module
+
+    def _add_hook(
+        self, kind: str, hook: Callable[..., Any], prepend: bool, kw: bool
+    ) -> RemovableHandle:
+        """Stores ``(hook, with_kwargs)`` in the ``kind`` dict (made on first use, so modules
+        without hooks pay nothing in ``__call__``) and returns its handle."""
+        hooks = self.__dict__.setdefault(kind, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (hook, kw)
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, args)`` runs before ``forward``; a result other than ``None``
+        replaces the positional arguments (a single value is wrapped in a tuple). With
+        ``with_kwargs``, ``hook(module, args, kwargs)`` may return ``(args, kwargs)``."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after ``forward``; a result other than ``None``
+        replaces the output. With ``with_kwargs`` it is ``hook(module, args, kwargs, output)``."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path ``target`` (``""`` is the module itself), as in
+        PyTorch; a missing part raises ``AttributeError`` naming it."""
+        mod: Module = self
+        for item in target.split(".") if target else []:
+            if not hasattr(mod, item):
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
 
     # ---- traversal ---------------------------------------------------------------------------
 
@@ -158,23 +220,39 @@ class Module:
 
     # ---- state -------------------------------------------------------------------------------
 
-    def state_dict(self) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name (PyTorch's keys), detached."""
-        out: OrderedDict[str, Tensor] = OrderedDict()
+    def state_dict(
+        self,
+        destination: Optional[dict[str, Any]] = None,
+        prefix: str = "",
+        keep_vars: bool = False,
+    ) -> dict[str, Any]:
+        """Parameters and persistent buffers by dotted name (PyTorch's keys), each key after
+        ``prefix``; detached unless ``keep_vars`` (then the ``Parameter``s and buffers
+        themselves). Written into ``destination`` when given (and returned)."""
+        out: dict[str, Any] = OrderedDict() if destination is None else destination
         for mp, m in self.named_modules():
             skip = m.__dict__.get("_non_persistent", set())
+            head = f"{prefix}{mp}." if mp else prefix
             for n, p in m._parameters.items():
                 if p is not None:
-                    out[f"{mp}.{n}" if mp else n] = p.detach()
+                    out[head + n] = p if keep_vars else p.detach()
             for n, b in m._buffers.items():
                 if b is not None and n not in skip:
-                    out[f"{mp}.{n}" if mp else n] = b.detach()
+                    out[head + n] = b if keep_vars else b.detach()
         return out
+
+    def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """Adds to ``state_dict`` (a copy made by ``load_state_dict``) the keys under
+        ``prefix`` that older exports of this module lack, as PyTorch's
+        ``_load_from_state_dict`` upgrades do; most modules have none."""
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
         """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
         as a named tuple. With ``strict``, any missing or unexpected key raises
         ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing."""
+        state_dict = OrderedDict(state_dict)  # a copy the modules may complete
+        for name, m in self.named_modules():
+            m._complete_state_dict(state_dict, f"{name}." if name else "")
         keys = IncompatibleKeys.between(self.state_dict(), state_dict)
         if strict and (keys.missing_keys or keys.unexpected_keys):
             raise StateDictError(
@@ -224,8 +302,14 @@ class Module:
                 p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
     def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
-        """Replaces each parameter and buffer by ``fn`` of it; a parameter shared by several
-        modules (tied weights) is converted once and stays shared."""
+        """PyTorch's ``Module._apply``: each parameter and buffer goes through ``fn``, and an
+        existing ``.grad`` is converted the same way. A parameter that ``fn`` leaves as it is
+        stays the same object; one it converts (another dtype or device) becomes a new
+        ``Parameter`` with the same ``requires_grad`` and grad, because an engine tensor cannot
+        change its dtype or device in place (``.data = x`` copies into the existing storage).
+        So, as PyTorch's ``Module.cuda`` documents, build optimizers after converting. A
+        parameter shared by several modules (tied weights) is converted once and stays
+        shared."""
         done: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (old, new); old kept alive
         with no_grad():
             for m in self.modules():
@@ -233,18 +317,15 @@ class Module:
                     if p is None:
                         continue
                     if id(p) not in done:
-                        new = fn(p)
-                        done[id(p)] = (
-                            p,
-                            p if new is p else Parameter(new, requires_grad=p.requires_grad),
-                        )
+                        done[id(p)] = (p, _converted(p, fn))
                     m._parameters[n] = done[id(p)][1]
                 for n, b in list(m._buffers.items()):
                     if b is not None:
                         m._buffers[n] = fn(b)
 
     def to(self: M, *args: Any, **kwargs: Any) -> M:
-        """``to(device)``, ``to(dtype)`` or both: floating-point parameters and buffers move."""
+        """``to(device)``, ``to(dtype)`` or both: floating-point parameters and buffers move
+        (which ``Parameter`` objects survive: see ``_apply_tensors``)."""
 
         def conv(t: Tensor) -> Tensor:
             if not t.dtype.is_floating_point:
@@ -267,6 +348,9 @@ class Module:
     def half(self: M) -> M:
         return self.to(_core.float16)
 
+    def bfloat16(self: M) -> M:
+        return self.to(_core.bfloat16)
+
     def cpu(self: M) -> M:
         return self.to("cpu")
 
@@ -288,6 +372,29 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward`` between the forward pre-hooks and forward hooks, as in PyTorch."""
+        pre = self.__dict__.get("_forward_pre_hooks")
+        if pre:
+            for hook, kw in list(pre.values()):
+                if kw:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+        out = self._call_forward(*args, **kwargs)
+        post = self.__dict__.get("_forward_hooks")
+        if post:
+            for hook, kw in list(post.values()):
+                result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward``, checkpointed when ``enable_checkpointing`` asked for it."""
         if self.__dict__.get("_checkpointing") and _core.is_grad_enabled() and not kwargs:
             from ..utils.checkpoint import checkpoint
 
@@ -319,6 +426,17 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> Parameter:
+    """``p`` after ``fn`` (see ``Module._apply_tensors``), its grad converted alike."""
+    new = fn(p)
+    if new is p:
+        return p
+    out = Parameter(new, requires_grad=p.requires_grad)
+    if p.grad is not None:
+        out.grad = fn(p.grad)
+    return out
 
 
 def _as_array(v: Any) -> Any:

@@ -73,6 +73,13 @@ class _BatchNorm(Module):
                 self.running_var.fill_(1.0)
                 self.num_batches_tracked.zero_()
 
+    def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """State dicts from before PyTorch 0.4.1 have no ``num_batches_tracked``: as PyTorch
+        does, such a load keeps this layer's current count."""
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked.clone()
+
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self._expected_ndim:
             raise ShapeError(

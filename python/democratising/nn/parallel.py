@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import DistributedError
 
-__all__ = ["DataParallel", "DistributedDataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel", "SyncBatchNorm"]
 
 #: name -> implementation class, set by ``democratising.distributed`` on import.
 _installed: dict[str, type] = {}
@@ -50,6 +50,13 @@ class _Deferred(type):
         impl = _installed.get(cls.__name__)
         return impl is not None and issubclass(sub, impl)
 
+    def __getattr__(cls, name: str) -> Any:
+        """Class attributes (``SyncBatchNorm.convert_sync_batchnorm``) come from the
+        implementation."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(cls._impl(), name)
+
 
 class DistributedDataParallel(metaclass=_Deferred):
     """``torch.nn.parallel.DistributedDataParallel(module, device_ids=None, ...)``."""
@@ -57,3 +64,8 @@ class DistributedDataParallel(metaclass=_Deferred):
 
 class DataParallel(metaclass=_Deferred):
     """``torch.nn.DataParallel(module, device_ids=None, output_device=None, dim=0)``."""
+
+
+class SyncBatchNorm(metaclass=_Deferred):
+    """``torch.nn.SyncBatchNorm(num_features, eps=1e-5, momentum=0.1, affine=True, ...)`` and
+    its ``convert_sync_batchnorm(module, process_group=None)``."""

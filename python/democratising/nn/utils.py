@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Union
+from typing import Optional, Union
 
 from .. import _core
 from .._core import Tensor
@@ -18,8 +18,19 @@ def _grads(parameters: Params) -> list[Tensor]:
     return [p.grad for p in ps if p.grad is not None]
 
 
-def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0) -> Tensor:
-    """Scales gradients in place so their global norm is at most ``max_norm``; returns the norm."""
+def clip_grad_norm_(
+    parameters: Params,
+    max_norm: float,
+    norm_type: Union[float, str] = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: Optional[bool] = None,
+) -> Tensor:
+    """Scales gradients in place so their global norm is at most ``max_norm``; returns the
+    norm. As in PyTorch, a non-finite norm raises ``RuntimeError`` with
+    ``error_if_nonfinite``, and otherwise scales anyway (a NaN norm makes the gradients NaN).
+    ``foreach`` picks PyTorch's implementation; here there is one, so it changes nothing."""
+    del foreach
+    norm_type = float(norm_type)
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = _grads(ps)
     if not grads:
@@ -34,8 +45,15 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0)
             total = _core.stack([(g.float().abs() ** norm_type).sum() for g in grads]).sum() ** (
                 1.0 / norm_type
             )
-        coef = max_norm / (total.item() + 1e-6)
-        if coef < 1.0:
+        norm = total.item()
+        if error_if_nonfinite and not math.isfinite(norm):
+            raise RuntimeError(
+                f"The total norm of order {norm_type} for gradients from `parameters` is "
+                "non-finite, so it cannot be clipped. To disable this error and scale the "
+                "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+            )
+        coef = max_norm / (norm + 1e-6)
+        if coef < 1.0 or math.isnan(coef):
             for g in grads:
                 g.mul_(coef)  # in place, as PyTorch: references to .grad see the clipped values
     return total

@@ -1,0 +1,438 @@
+"""``nn`` behaviour that PyTorch programs rely on: dtype/device conversion of modules, container
+slicing and naming, forward hooks, ``state_dict`` options, loading BatchNorm state from older
+exports, ``Embedding.from_pretrained``, pooling options, gradient clipping of non-finite norms
+and the losses' shape checks. Expected values follow PyTorch's documentation, computed by hand
+or with NumPy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.nn.functional as F
+from democratising import nn, optim
+
+# ---- 1. Module conversions keep what can be kept ---------------------------------------------
+
+
+def _tied() -> nn.Module:
+    """An embedding and an output layer sharing one weight, as language models tie them."""
+    m = nn.Module()
+    m.emb = nn.Embedding(4, 3)
+    m.out = nn.Linear(3, 4, bias=False)
+    m.out.weight = m.emb.weight
+    return m
+
+
+def test_conversions_that_change_nothing_keep_the_parameters_and_the_optimizer() -> None:
+    m = nn.Linear(3, 2)
+    w = m.weight
+    opt = optim.SGD(m.parameters(), lr=0.5)
+    m.float().cpu().to(dm.float32)
+    assert m.weight is w
+    before = w.detach().numpy().copy()
+    m(dm.ones(1, 3)).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(m.weight.detach().numpy(), before - 0.5, rtol=1e-6)
+
+
+def test_double_converts_grads_and_keeps_requires_grad_ties_and_keys() -> None:
+    m = _tied()
+    m.out.weight.requires_grad_(True)
+    keys = list(m.state_dict())
+    m.out(m.emb(dm.tensor([1, 2]))).sum().backward()
+    grad = m.emb.weight.grad.numpy().copy()
+    m.double()
+    assert m.emb.weight is m.out.weight  # still tied
+    assert m.emb.weight.dtype == dm.float64 and m.emb.weight.requires_grad
+    assert m.emb.weight.grad is not None and m.emb.weight.grad.dtype == dm.float64
+    np.testing.assert_array_equal(m.emb.weight.grad.numpy(), grad)
+    assert list(m.state_dict()) == keys
+
+
+def test_conversion_keeps_frozen_parameters_frozen_and_bfloat16_exists() -> None:
+    m = nn.Linear(2, 2)
+    m.bias.requires_grad_(False)
+    m.bfloat16()
+    assert m.weight.dtype == dm.bfloat16 and m.bias.dtype == dm.bfloat16
+    assert m.weight.requires_grad and not m.bias.requires_grad
+    assert isinstance(m.weight, nn.Parameter)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an engine tensor cannot change dtype in place (Tensor.data = x copies into the "
+    "existing float32 storage), so .double() must make new Parameter objects",
+)
+def test_optimizer_built_before_double_still_updates_the_model() -> None:
+    m = nn.Linear(3, 2)
+    w = m.weight
+    opt = optim.SGD(m.parameters(), lr=0.5)
+    m.double()
+    assert m.weight is w
+    before = m.weight.detach().numpy().copy()
+    m(dm.ones(1, 3, dtype=dm.float64)).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(m.weight.detach().numpy(), before - 0.5)
+
+
+# ---- 2. Containers -----------------------------------------------------------------------------
+
+
+def test_sequential_slice_is_a_sequential_keeping_names() -> None:
+    layers = [nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4), nn.Tanh()]
+    seq = nn.Sequential(*layers)
+    part = seq[1:3]
+    assert type(part) is nn.Sequential and len(part) == 2
+    assert part[0] is layers[1] and part[1] is layers[2]
+    assert list(part.state_dict()) == ["2.weight", "2.bias"]  # PyTorch keeps the names
+    x = dm.randn(5, 3)
+    want = layers[2](layers[1](x)).detach().numpy()
+    np.testing.assert_array_equal(part(x).detach().numpy(), want)
+    assert seq[-1] is layers[3]
+
+
+def test_sequential_from_an_ordered_dict_uses_its_names() -> None:
+    a, b = nn.Linear(2, 3), nn.Linear(3, 1)
+    seq = nn.Sequential(OrderedDict([("enc", a), ("act", nn.ReLU()), ("head", b)]))
+    assert seq.enc is a and seq.head is b and seq[2] is b
+    assert list(seq.state_dict()) == ["enc.weight", "enc.bias", "head.weight", "head.bias"]
+    x = dm.randn(4, 2)
+    np.testing.assert_array_equal(seq(x).detach().numpy(), b(a(x).relu()).detach().numpy())
+    assert list(seq[:1].state_dict()) == ["enc.weight", "enc.bias"]
+    with pytest.raises(TypeError):
+        nn.Sequential(OrderedDict([("x", 3)]))
+
+
+def test_module_list_insert_and_slice_follow_list_positions() -> None:
+    a, b, c, d = (nn.Linear(1, 1) for _ in range(4))
+    ml = nn.ModuleList([a, b])
+    ml.insert(1, c)
+    assert list(ml) == [a, c, b]
+    ml.insert(-1, d)  # before the last, as list.insert
+    assert list(ml) == [a, c, d, b]
+    ml.insert(0, nn.Identity())
+    assert [name for name, _ in ml.named_children()] == ["0", "1", "2", "3", "4"]
+    assert list(ml)[1:] == [a, c, d, b]
+    part = ml[1:3]
+    assert type(part) is nn.ModuleList and list(part) == [a, c]
+    assert [name for name, _ in part.named_children()] == ["0", "1"]
+
+
+# ---- 3. Hooks, get_submodule, state_dict options ---------------------------------------------
+
+
+def test_forward_hook_sees_the_call_and_may_replace_the_output() -> None:
+    m = nn.Linear(2, 2)
+    seen: list[Any] = []
+
+    def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        seen.append((mod, args, out))
+
+    h1 = m.register_forward_hook(record)
+    h2 = m.register_forward_hook(lambda mod, args, out: out * 0)
+    x = dm.ones(1, 2)
+    y = m(x)
+    assert seen[0][0] is m and seen[0][1][0] is x
+    assert np.all(y.detach().numpy() == 0)
+    h2.remove()
+    h2.remove()  # removing twice is harmless
+    assert np.any(m(x).detach().numpy() != 0)
+    h1.remove()
+    m(x)
+    assert len(seen) == 2
+
+
+def test_forward_pre_hook_may_replace_the_arguments() -> None:
+    m = nn.Identity()
+    h = m.register_forward_pre_hook(lambda mod, args: args[0] + 1)  # one value -> (value,)
+    assert m(dm.tensor([1.0])).item() == 2.0
+    h.remove()
+    h = m.register_forward_pre_hook(lambda mod, args: (args[0] * 3,))
+    assert m(dm.tensor([1.0])).item() == 3.0
+    h.remove()
+    assert m(dm.tensor([1.0])).item() == 1.0
+
+
+def test_hook_order_kwargs_and_handle_as_context_manager() -> None:
+    m = nn.Identity()
+    order: list[str] = []
+    m.register_forward_hook(lambda mod, args, out: order.append("first"))
+    m.register_forward_hook(lambda mod, args, out: order.append("prepended"), prepend=True)
+
+    def scale(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return (args[0] * 10,), kwargs
+
+    with m.register_forward_pre_hook(scale, with_kwargs=True):
+        assert m(dm.tensor([1.0])).item() == 10.0
+    assert m(dm.tensor([1.0])).item() == 1.0  # removed on leaving the block
+    assert order == ["prepended", "first"] * 2
+    seen: list[Any] = []
+    m.register_forward_hook(lambda mod, a, kw, out: seen.append(kw), with_kwargs=True)
+    m(dm.tensor([1.0]))
+    assert seen == [{}]
+
+
+def test_hooks_run_on_sequential_and_with_checkpointing() -> None:
+    seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    calls: list[str] = []
+    seq.register_forward_pre_hook(lambda mod, args: calls.append("pre"))
+    seq.register_forward_hook(lambda mod, args, out: calls.append("post"))
+    seq[0].register_forward_hook(lambda mod, args, out: calls.append("inner"))
+    seq.enable_checkpointing()
+    y = seq(dm.ones(1, 2, requires_grad=True))
+    assert calls == ["pre", "inner", "post"]
+    y.sum().backward()  # recomputing the checkpointed segment runs its hooks again (PyTorch)
+    assert calls == ["pre", "inner", "post", "inner"]
+
+
+def test_get_submodule_walks_dotted_paths() -> None:
+    m = nn.Module()
+    m.a = nn.Module()
+    m.a.b = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
+    assert m.get_submodule("") is m
+    assert m.get_submodule("a.b.1") is m.a.b[1]
+    with pytest.raises(AttributeError, match="`c`"):
+        m.get_submodule("a.c")
+    with pytest.raises(AttributeError, match=r"`weight` is not an nn\.Module"):
+        m.get_submodule("a.b.0.weight")
+
+
+def test_state_dict_prefix_destination_and_keep_vars() -> None:
+    m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    plain = m.state_dict()
+    assert list(m.state_dict(prefix="model.")) == [f"model.{k}" for k in plain]
+    dest: OrderedDict[str, Any] = OrderedDict(other=1)
+    assert m.state_dict(dest) is dest and list(dest) == ["other", *plain]
+    kept = m.state_dict(keep_vars=True)
+    assert kept["0.weight"] is m[0].weight and kept["1.running_mean"] is m[1].running_mean
+    assert not plain["0.weight"].requires_grad and not isinstance(plain["0.weight"], nn.Parameter)
+    assert plain["0.weight"].data_ptr() == m[0].weight.data_ptr()  # detached, not copied
+
+
+# ---- 4. BatchNorm state from older exports -----------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [nn.BatchNorm1d, nn.BatchNorm2d])
+def test_batchnorm_loads_a_state_without_num_batches_tracked(layer: Any) -> None:
+    src = layer(3)
+    src.running_mean.fill_(0.5)
+    old = {k: v for k, v in src.state_dict().items() if k != "num_batches_tracked"}
+    dst = layer(3)
+    dst.num_batches_tracked.fill_(7)
+    assert dst.load_state_dict(old) == ([], [])
+    np.testing.assert_array_equal(dst.running_mean.numpy(), [0.5] * 3)
+    assert dst.num_batches_tracked.item() == 7  # PyTorch keeps the current count
+    assert "num_batches_tracked" not in old  # the caller's dict is not changed
+
+
+def test_nested_batchnorm_without_num_batches_tracked_and_other_keys_still_checked() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    sd = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert model.load_state_dict(sd).missing_keys == []
+    del sd["1.running_var"]
+    with pytest.raises(RuntimeError, match=r"1\.running_var"):
+        model.load_state_dict(sd)
+    assert model.load_state_dict(sd, strict=False).missing_keys == ["1.running_var"]
+    no_stats = nn.BatchNorm1d(2, track_running_stats=False)
+    assert no_stats.load_state_dict({"weight": dm.ones(2), "bias": dm.zeros(2)}) == ([], [])
+
+
+# ---- 5. Embedding.from_pretrained, adaptive pooling with None, max-pool indices ------------
+
+
+def test_embedding_from_pretrained_shares_the_table_and_freezes_it() -> None:
+    table = dm.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    emb = nn.Embedding.from_pretrained(table)
+    assert (emb.num_embeddings, emb.embedding_dim) == (3, 2)
+    assert not emb.weight.requires_grad
+    assert emb.weight.data_ptr() == table.data_ptr()
+    np.testing.assert_array_equal(emb(dm.tensor([2, 0])).numpy(), [[5, 6], [1, 2]])
+    trainable = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=1)
+    assert trainable.weight.requires_grad and trainable.padding_idx == 1
+    np.testing.assert_array_equal(trainable.weight.detach().numpy()[1], [3, 4])  # not zeroed
+    with pytest.raises(ValueError, match="2-dimensional"):
+        nn.Embedding.from_pretrained(dm.ones(3))
+
+
+def test_adaptive_avg_pool2d_none_keeps_that_input_size() -> None:
+    a = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    x = dm.tensor(a)
+    y = nn.AdaptiveAvgPool2d((None, 2))(x)
+    want = a.reshape(1, 2, 3, 2, 2).mean(axis=4)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-6)
+    got = F.adaptive_avg_pool2d(x, (1, None)).numpy()
+    np.testing.assert_allclose(got, a.mean(2, keepdims=True), rtol=1e-6)
+
+
+def _reference_max_pool2d(
+    a: np.ndarray, k: int, s: int, p: int, d: int, ceil_mode: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's CPU kernel, loop by loop: output size from its formula, the first strictly
+    greater value wins, a NaN always wins, and the start is the first in-plane cell."""
+    h, w = a.shape[-2:]
+
+    def size(n: int) -> int:
+        num = n + 2 * p - d * (k - 1) - 1
+        out = (-(-num // s) if ceil_mode else num // s) + 1
+        return out - 1 if ceil_mode and (out - 1) * s >= n + p else out
+
+    oh, ow = size(h), size(w)
+    planes = a.reshape(-1, h, w)
+    vals = np.zeros((len(planes), oh, ow), a.dtype)
+    idx = np.zeros((len(planes), oh, ow), np.int64)
+    for b, plane in enumerate(planes):
+        for i in range(oh):
+            for j in range(ow):
+                r0, c0 = i * s - p, j * s - p
+                r1, c1 = min(r0 + (k - 1) * d + 1, h), min(c0 + (k - 1) * d + 1, w)
+                while r0 < 0:
+                    r0 += d
+                while c0 < 0:
+                    c0 += d
+                best, arg = -math.inf, r0 * w + c0
+                for r in range(r0, r1, d):
+                    for c in range(c0, c1, d):
+                        v = plane[r, c]
+                        if v > best or math.isnan(v):
+                            best, arg = v, r * w + c
+                vals[b, i, j], idx[b, i, j] = best, arg
+    shape = (*a.shape[:-2], oh, ow)
+    return vals.reshape(shape), idx.reshape(shape)
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "p", "d", "ceil_mode"),
+    [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (2, 1, 1, 2, False)],
+)
+def test_max_pool2d_indices_match_pytorchs_kernel(
+    k: int, s: int, p: int, d: int, ceil_mode: bool
+) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(-3, 4, size=(2, 3, 7, 6)).astype(np.float32)  # many ties
+    a[0, 0, 2, 3], a[1, 2, 0, 0], a[1, 2, 0, 1] = np.nan, np.nan, np.nan
+    a[0, 1] = -np.inf
+    want_vals, want_idx = _reference_max_pool2d(a, k, s, p, d, ceil_mode)
+    vals, idx = F.max_pool2d(dm.tensor(a), k, s, p, d, ceil_mode, return_indices=True)
+    assert idx.dtype == dm.int64
+    np.testing.assert_array_equal(idx.numpy(), want_idx)
+    np.testing.assert_array_equal(vals.numpy(), want_vals)  # NaN positions compare equal
+    layer = nn.MaxPool2d(k, s, p, d, return_indices=True, ceil_mode=ceil_mode)
+    np.testing.assert_array_equal(layer(dm.tensor(a))[1].numpy(), want_idx)
+
+
+def test_max_pool2d_indices_unbatched_and_values_unchanged_without_them() -> None:
+    a = np.random.default_rng(1).standard_normal((2, 5, 5)).astype(np.float32)
+    vals, idx = F.max_pool2d(dm.tensor(a), 2, return_indices=True)
+    assert idx.shape == (2, 2, 2)
+    gathered = np.take_along_axis(a.reshape(2, -1), idx.numpy().reshape(2, -1), axis=1)
+    np.testing.assert_array_equal(vals.numpy().reshape(2, -1), gathered)
+    np.testing.assert_array_equal(F.max_pool2d(dm.tensor(a), 2).numpy(), vals.numpy())
+    assert isinstance(nn.MaxPool2d(2)(dm.tensor(a)), dm.Tensor)
+
+
+# ---- 7. clip_grad_norm_ options ---------------------------------------------------------------
+
+
+def _with_grad(values: list[float]) -> nn.Parameter:
+    p = nn.Parameter(dm.zeros(len(values)))
+    p.grad = dm.tensor(values)
+    return p
+
+
+def test_clip_grad_norm_error_if_nonfinite() -> None:
+    p = _with_grad([3.0, math.inf])
+    with pytest.raises(RuntimeError, match=r"The total norm of order 2\.0 .* is non-finite"):
+        nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    np.testing.assert_array_equal(p.grad.numpy(), [3.0, math.inf])  # untouched
+    q = _with_grad([3.0, math.nan])
+    with pytest.raises(RuntimeError, match="order inf"):
+        nn.utils.clip_grad_norm_(q, 1.0, norm_type="inf", error_if_nonfinite=True)
+
+
+def test_clip_grad_norm_accepts_foreach_and_scales_by_a_nonfinite_norm_otherwise() -> None:
+    p = _with_grad([3.0, 4.0])
+    total = nn.utils.clip_grad_norm_([p], 1.0, foreach=True, error_if_nonfinite=True)
+    assert total.item() == pytest.approx(5.0)
+    np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.8], rtol=1e-5)
+    q = _with_grad([1.0, math.nan])
+    assert math.isnan(nn.utils.clip_grad_norm_([q], 1.0, foreach=False).item())
+    assert np.isnan(q.grad.numpy()).all()  # PyTorch multiplies by the NaN coefficient
+
+
+# ---- 8-10. Loss shape checks, interpolate's scale factor ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "per_element"),
+    [
+        (F.mse_loss, lambda d: d**2),
+        (F.l1_loss, np.abs),
+        (nn.MSELoss(), lambda d: d**2),
+        (nn.L1Loss(), np.abs),
+        (F.smooth_l1_loss, lambda d: np.where(np.abs(d) < 1, 0.5 * d**2, np.abs(d) - 0.5)),
+        (F.huber_loss, lambda d: np.where(np.abs(d) < 1, 0.5 * d**2, np.abs(d) - 0.5)),
+    ],
+)
+def test_regression_losses_warn_and_broadcast_a_target_of_another_shape(
+    loss: Any, per_element: Any
+) -> None:
+    x = np.array([[1.0], [2.0], [4.0]], np.float32)  # [3, 1]
+    t = np.array([0.0, 1.0, 3.0], np.float32)  # [3]: broadcasts to [3, 3]
+    with pytest.warns(UserWarning, match=r"Using a target size \(\(3,\)\) that is different"):
+        got = loss(dm.tensor(x), dm.tensor(t))
+    assert got.item() == pytest.approx(per_element(x - t).mean())
+    with pytest.raises(dm.ShapeError):
+        loss(dm.tensor(np.ones(3, np.float32)), dm.tensor(np.ones(4, np.float32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(dm.tensor(x), dm.tensor(x))  # same shapes: no warning
+
+
+def test_mse_broadcast_gradient_has_the_input_shape() -> None:
+    x = dm.tensor([[1.0], [2.0]], requires_grad=True)
+    with pytest.warns(UserWarning):
+        F.mse_loss(x, dm.tensor([0.0, 1.0]), reduction="sum").backward()
+    # d/dx_i sum_j (x_i - t_j)^2 = 2 * sum_j (x_i - t_j)
+    np.testing.assert_allclose(x.grad.numpy(), [[2.0], [6.0]])
+
+
+@pytest.mark.parametrize("scale", [0, 0.0, -2.0, (2.0, 0.0)])
+def test_interpolate_refuses_a_non_positive_scale_factor(scale: Any) -> None:
+    x = dm.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="scale_factor must be positive"):
+        F.interpolate(x, scale_factor=scale)
+
+
+def test_interpolate_refuses_an_empty_output() -> None:
+    with pytest.raises(ValueError, match="greater than 0"):
+        F.interpolate(dm.ones(1, 1, 4), size=0)
+    with pytest.raises(ValueError, match="greater than 0"):
+        F.interpolate(dm.ones(1, 1, 4), scale_factor=0.1)  # floor(0.4) == 0
+    assert F.interpolate(dm.ones(1, 1, 4), scale_factor=0.5).shape == (1, 1, 2)
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_class_losses_need_a_class_dimension(loss: Any) -> None:
+    with pytest.raises(dm.ShapeError, match="needs a class dimension"):
+        loss(dm.tensor(0.5), dm.tensor(0))
+    # a 1-D input is one sample of C classes, with a 0-d target (PyTorch)
+    logp = np.log(np.array([0.2, 0.8], np.float32))
+    got = loss(dm.tensor(logp), dm.tensor(1)).item()
+    assert got == pytest.approx(-math.log(0.8), rel=1e-5)
+
+
+def test_sync_batchnorm_is_reachable_from_nn_with_pytorchs_classmethod() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    weight = model[1].weight
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(converted[1], nn.SyncBatchNorm)
+    assert converted[1].weight is weight  # the same parameters: an optimizer keeps working
+    with pytest.raises(AttributeError, match="Nope"):
+        nn.Nope  # noqa: B018

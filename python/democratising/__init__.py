@@ -51,11 +51,13 @@ from ._core import set_rng_state as set_rng_state
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
 from ._tensor import (
+    bernoulli,
     empty_like,
     from_dlpack,
     full_like,
     ones_like,
     rand_like,
+    randint_like,
     randn_like,
     tensor,
     zeros_like,
@@ -174,6 +176,7 @@ __all__ = [
     "arange",
     "autocast",
     "autograd",
+    "bernoulli",
     "bfloat16",
     "bool",
     "cat",
@@ -206,6 +209,7 @@ __all__ = [
     "rand",
     "rand_like",
     "randint",
+    "randint_like",
     "randn",
     "randn_like",
     "randperm",

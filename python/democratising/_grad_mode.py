@@ -4,12 +4,52 @@ engine's thread-local grad mode."""
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
+from collections.abc import Generator
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _decorate(fn: F, mode: Callable[[], Any]) -> F:
+    """``fn`` run inside the context manager ``mode()``. A generator function is wrapped as
+    in PyTorch: the mode is set around each resume of the generator and restored at each
+    yield, so the caller's mode between ``next()`` calls is untouched."""
+    if not inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        gen = fn(*args, **kwargs)
+        try:
+            with mode():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with mode():
+                        gen.close()
+                    raise
+                except BaseException as exc:  # (thrown in by the caller: pass it on)
+                    with mode():
+                        response = gen.throw(exc)
+                else:
+                    with mode():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator  # type: ignore[return-value]
 
 
 class _GradMode:
@@ -25,14 +65,7 @@ class _GradMode:
         _core._set_grad_enabled(self._prev.pop())
 
     def __call__(self, fn: F) -> F:
-        mode = type(self)
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with mode():
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return _decorate(fn, type(self))
 
 
 class _NoParamGradMode(_GradMode):
@@ -77,16 +110,7 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     def __call__(self, fn: F) -> F:
         _core._set_grad_enabled(self._prev.pop())
         enabled = self._enabled
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = _core._set_grad_enabled(enabled)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _core._set_grad_enabled(prev)
-
-        return wrapper  # type: ignore[return-value]
+        return _decorate(fn, lambda: set_grad_enabled(enabled))
 
 
 class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
@@ -114,13 +138,7 @@ class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with inference_mode(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return _decorate(fn, lambda: inference_mode(mode))
 
 
 #: How many enabled ``inference_mode`` blocks this thread is inside.

@@ -198,6 +198,55 @@ rand_like = _like(_core.rand, "rand_like")
 randn_like = _like(_core.randn, "randn_like")
 
 
+def randint_like(
+    input: Tensor,
+    low: builtins.int = 0,
+    high: Optional[builtins.int] = None,
+    *,
+    dtype: Optional[_core.dtype] = None,
+    device: Any = None,
+    requires_grad: builtins.bool = False,
+) -> Tensor:
+    """``torch.randint_like``: integers uniform in ``[low, high)`` with ``input``'s shape (and
+    by default its dtype and device). ``randint_like(x, high)`` or ``randint_like(x, low,
+    high)``, as in PyTorch; draws come from ``dm.randint`` (so ``dm.manual_seed`` holds)."""
+    if high is None:
+        low, high = 0, low
+    out = _core.randint(
+        low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device
+    )
+    return out.requires_grad_() if requires_grad else out
+
+
+def bernoulli(
+    input: Tensor, p: Optional[builtins.float] = None, *, generator: Any = None
+) -> Tensor:
+    """``torch.bernoulli``: 1 with probability ``input`` (or with probability ``p`` when it is
+    given, ``input`` then only supplying shape, dtype and device), else 0, in ``input``'s
+    dtype. Uniforms come from ``dm.rand`` (``dm.manual_seed`` makes draws reproducible); a
+    ``dm.Generator`` draws from its own stream instead."""
+    if generator is not None:
+        from ._pytorch_compat import Generator  # (lazy: that module imports this one)
+
+        if not isinstance(generator, Generator):
+            raise TypeError(f"bernoulli(): generator must be a dm.Generator, not {generator!r}")
+        with generator._active():
+            return bernoulli(input, p)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}")
+    # float64 uniforms for float64 probabilities; float32 otherwise (half types are too coarse).
+    udtype = _core.float64 if input.dtype == _core.float64 else _core.float32
+    probs: Any = p
+    if p is None:
+        probs = input.detach().to(udtype)
+        if builtins.bool(((probs < 0) | (probs > 1) | (probs != probs)).any().item()):
+            raise ValueError("bernoulli(): all elements of input must be in [0, 1]")
+    elif not 0 <= p <= 1:
+        raise ValueError(f"bernoulli(): p must be in [0, 1], got {p}")
+    u = _core.rand(*input.shape, dtype=udtype, device=input.device)
+    return (u < probs).to(input.dtype)
+
+
 def full_like(
     t: Tensor,
     fill_value: Any,

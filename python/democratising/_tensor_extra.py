@@ -178,19 +178,30 @@ def norm(
     keepdim: bool = False,
     dtype: Any = None,
 ) -> Tensor:
-    """Vector p-norm over ``dim`` (all elements by default); ``"fro"`` is the 2-norm."""
+    """Vector p-norm over ``dim`` (all elements by default); ``"fro"`` is the 2-norm.
+
+    A differentiated finite p-norm of a float tensor goes through ``linalg.vector_norm``,
+    whose backward is 0 where the norm is 0 (PyTorch's subgradient): the engine's
+    ``sqrt``/``pow`` chain would give ``0 * inf = nan`` there."""
     if dtype is not None:
         x = x.to(dtype)
     kw: dict[str, Any] = {"keepdim": keepdim} if dim is not None else {}
     if dim is not None:
         kw["dim"] = dim
-    if p in ("fro", None, 2, 2.0):
+    if p in ("fro", None):
+        p = 2
+    if p == "nuc":
+        raise ValueError("norm: the nuclear norm is not supported")
+    finite = isinstance(p, (int, float)) and math.isfinite(p) and p != 0
+    if finite and x.dtype.is_floating_point and x.requires_grad and _core.is_grad_enabled():
+        from .linalg import vector_norm  # (lazy: linalg builds on the tensor methods)
+
+        return vector_norm(x, float(p), dim, keepdim)  # type: ignore[arg-type]
+    if p in (2, 2.0):
         if dim is None and x.dtype in (_core.float32, _core.float64):
             flat = x.reshape(-1)
             return (flat @ flat).sqrt()  # a dot product: no squared temporary, 4x faster
         return (x * x).sum(**kw).sqrt()
-    if p == "nuc":
-        raise ValueError("norm: the nuclear norm is not supported")
     a = x.abs()
     if p in (math.inf, "inf"):
         return a.amax(**kw) if dim is not None else a.amax()

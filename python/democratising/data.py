@@ -10,7 +10,7 @@ import queue
 import threading
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -28,6 +28,10 @@ class Dataset:
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        """``a + b``: the samples of ``a`` then those of ``b`` (PyTorch's ``Dataset.__add__``)."""
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -59,6 +63,32 @@ class IterableDataset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         raise TypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
+
+    def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
+        """``a + b``: the stream of ``a`` then that of ``b`` (PyTorch's ``ChainDataset``)."""
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable-style datasets streamed one after the other (PyTorch's
+    ``ChainDataset``); its length is the sum of theirs, where they all have one."""
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets = datasets
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError("ChainDataset only supports IterableDataset")
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError("ChainDataset only supports IterableDataset")
+            total += len(d)  # type: ignore[arg-type]
+        return total
 
 
 class Subset(Dataset):

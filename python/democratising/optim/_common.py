@@ -58,13 +58,21 @@ def check_betas(betas: Sequence[float]) -> tuple[float, float]:
     return (float(betas[0]), float(betas[1]))
 
 
-def check_flags(differentiable: bool) -> None:
-    """``differentiable=True`` (autograd through the step) is not supported: steps run under
-    ``no_grad``. ``foreach`` and ``capturable`` are accepted and change nothing here."""
+def check_flags(differentiable: bool, capturable: bool = False) -> None:
+    """PyTorch's implementation-selection keywords. ``foreach`` and ``fused`` only choose
+    PyTorch's kernels (every step here is already one fused call or loop), so they are
+    accepted, kept in the param groups and ignored. ``differentiable=True`` (autograd through
+    the step) and ``capturable=True`` (device-resident step counts for CUDA-graph capture)
+    change what a step is and are not supported: ``ValueError`` naming them."""
     if differentiable:
         raise ValueError(
             "differentiable=True is not supported: optimizer steps run under no_grad; "
             "write the update with tensor ops yourself to differentiate through it"
+        )
+    if capturable:
+        raise ValueError(
+            "capturable=True is not supported: step counts stay Python numbers on the host "
+            "(there is no CUDA-graph capture to make the step safe for)"
         )
 
 
@@ -73,15 +81,16 @@ def check_adam(
     eps: float,
     betas: Sequence[float],
     differentiable: bool = False,
+    capturable: bool = False,
     **non_negative: float,
 ) -> tuple[float, float]:
     """The Adam family's checks in PyTorch's order: ``lr``, ``eps``, ``betas``, then the other
-    ``non_negative`` values (``weight_decay``...) and ``differentiable``; returns the betas."""
+    ``non_negative`` values (``weight_decay``...) and the ``check_flags``; returns the betas."""
     check_lr(lr)
     check_non_negative(eps=eps)
     pair = check_betas(betas)
     check_non_negative(**non_negative)
-    check_flags(differentiable)
+    check_flags(differentiable, capturable)
     return pair
 
 

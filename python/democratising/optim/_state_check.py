@@ -25,6 +25,9 @@ _NON_NEGATIVE = frozenset(
      "dampening", "initial_lr", "rho", "lambd", "momentum_decay", "tolerance_grad",
      "tolerance_change", "max_iter", "max_eval", "history_size", "ns_steps"}
 )  # fmt: skip
+#: Group keys a state dict may lack (one saved before they existed, as PyTorch's own
+#: ``Optimizer.__setstate__`` fills them in): the optimizer's current values are kept.
+_OPTIONAL_KEYS = frozenset({"foreach", "fused", "capturable", "differentiable", "maximize"})
 #: ``(required, allowed, scalar)`` state keys of an algorithm (see ``_state_rule``).
 _Rule = tuple[set[str], set[str], set[str]]
 #: Most steps a state may record; keeps the counter an exact int64 in the engine.
@@ -124,7 +127,9 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
                 f"{where} has {len(params)} parameters in the loaded state dict and "
                 f"{len(live['params'])} in the optimizer"
             )
-        missing = sorted(k for k in live if k != "params" and k not in saved)
+        missing = sorted(
+            k for k in live if k != "params" and k not in saved and k not in _OPTIONAL_KEYS
+        )
         if missing:
             raise StateDictError(f"{where} of the loaded state dict lacks {missing}")
         group: dict[str, Any] = {"params": live["params"]}
@@ -134,6 +139,12 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
             if not isinstance(key, str):
                 raise InvalidValueError(f"{where} has a non-string key {key!r}")
             group[key] = _check_value(key, value, live.get(key), where)
+        for key in live:
+            if key in _OPTIONAL_KEYS and key not in group:
+                group[key] = live[key]
+        for flag in ("capturable", "differentiable"):
+            if group.get(flag) is True:  # as the constructors refuse them
+                raise InvalidValueError(f"{where}: {flag}=True is not supported")
         new_groups.append(group)
         ids.extend(_norm_id(k) for k in params)
     if not all(isinstance(k, int) and not isinstance(k, bool) for k in ids):

@@ -34,7 +34,7 @@ class Adadelta(FusedRule):
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")
         check_non_negative(eps=eps, weight_decay=weight_decay)
-        check_flags(differentiable)
+        check_flags(differentiable, capturable)
         super().__init__(params, hyperparameters(Adadelta.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:

@@ -30,7 +30,7 @@ class Adamax(FusedRule):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
+        betas = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
         super().__init__(params, hyperparameters(Adamax.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:

@@ -3,17 +3,22 @@ engine call per parameter group.
 
 The hyperparameters are declared once, in each ``__init__`` signature: the group defaults are
 read from it (``_common.hyperparameters``), and the engine call takes them from the group by name
-(``_hyper``), so adding one means adding a parameter, not editing three lists."""
+(``_hyper``), so adding one means adding a parameter, not editing three lists.
+
+PyTorch's implementation-selection keywords are accepted where PyTorch's optimizer has them
+and kept in the param groups as PyTorch keeps them: ``foreach``/``fused`` only pick PyTorch's
+kernels and are ignored; ``capturable=True``/``differentiable=True`` raise ``ValueError``
+(``_common.check_flags``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
-from ._common import full_like, hyperparameters
+from ._common import check_flags, full_like, hyperparameters
 from .optimizer import Optimizer, ParamsT
 
 
@@ -30,10 +35,13 @@ class _Fused(Optimizer):
     ``_grad_scale``."""
 
     _step_supports_amp_scaling = True
+    #: Group keys that choose PyTorch's implementation, not the update: not for the engine.
+    _IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")
 
     def _hyper(self, g: dict[str, Any], *skip: str) -> dict[str, Any]:
         """The group's hyperparameters as keyword arguments of the engine call (a key missing
         from an older state dict takes its default), with ``grad_scale``."""
+        skip += self._IMPLEMENTATION
         kw = {k: g.get(k, v) for k, v in self.defaults.items() if k not in skip}
         kw["grad_scale"] = self._grad_scale
         return kw
@@ -61,6 +69,8 @@ class _Fused(Optimizer):
 
 
 class SGD(_Fused):
+    """SGD with momentum, dampening, Nesterov momentum and ``maximize`` (gradient ascent)."""
+
     def __init__(
         self,
         params: ParamsT,
@@ -69,9 +79,14 @@ class SGD(_Fused):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        *,
         maximize: bool = False,
+        foreach: Optional[bool] = None,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
     ) -> None:
         _check(lr, momentum=momentum, weight_decay=weight_decay)
+        check_flags(differentiable)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, hyperparameters(SGD.__init__, locals()))
@@ -102,9 +117,15 @@ class Adam(_Fused):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
+        *,
+        foreach: Optional[bool] = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
     ) -> None:
         _check(lr, eps=eps, weight_decay=weight_decay)
+        check_flags(differentiable, capturable)
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"invalid betas: {betas}")
         betas = (betas[0], betas[1])
@@ -146,9 +167,13 @@ class RMSprop(_Fused):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        capturable: bool = False,
+        foreach: Optional[bool] = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        check_flags(differentiable, capturable)
         super().__init__(params, hyperparameters(RMSprop.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
@@ -177,9 +202,14 @@ class Adagrad(_Fused):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        foreach: Optional[bool] = None,
+        *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
     ) -> None:
         _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+        check_flags(differentiable)
         super().__init__(params, hyperparameters(Adagrad.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:

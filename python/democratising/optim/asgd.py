@@ -44,7 +44,7 @@ class ASGD(FusedRule):
     ) -> None:
         check_lr(lr)
         check_non_negative(weight_decay=weight_decay)
-        check_flags(differentiable)
+        check_flags(differentiable, capturable)
         super().__init__(params, hyperparameters(ASGD.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:

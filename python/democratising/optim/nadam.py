@@ -37,7 +37,13 @@ class NAdam(FusedRule):
         differentiable: bool = False,
     ) -> None:
         betas = check_adam(
-            lr, eps, betas, differentiable, weight_decay=weight_decay, momentum_decay=momentum_decay
+            lr,
+            eps,
+            betas,
+            differentiable,
+            capturable,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
         )
         super().__init__(params, hyperparameters(NAdam.__init__, locals()))
 

@@ -34,7 +34,7 @@ class RAdam(FusedRule):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        betas = check_adam(lr, eps, betas, differentiable, weight_decay=weight_decay)
+        betas = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
         super().__init__(params, hyperparameters(RAdam.__init__, locals()))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:

@@ -39,7 +39,7 @@ class Rprop(FusedRule):
             raise ValueError(f"step_sizes must be a pair, got {tuple(step_sizes)!r}")
         etas = (etas[0], etas[1])
         step_sizes = (step_sizes[0], step_sizes[1])
-        check_flags(differentiable)
+        check_flags(differentiable, capturable)
         super().__init__(params, hyperparameters(Rprop.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 Why dataclasses: the field types drive override coercion (``"1e-4"`` becomes a float for a float
 field), unknown keys are caught with a suggestion, and ``to_dict()`` is JSON-able, so the config
 travels inside checkpoints. Optimizer and scheduler configs are tagged unions: one subclass per
-kind, chosen by the ``name`` key in files (``[optimizer] name = "adamw"``).
+kind, chosen by the ``name`` key in files (``[optimizer] name = "adamw"``) or, as serde writes
+the seed's Rust enums, by a single key naming the kind (``[optimizer.AdamW]``).
 """
 
 from __future__ import annotations
@@ -131,8 +132,16 @@ class _Tagged:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
-        """Builds the variant named by ``data["name"]`` from the remaining keys."""
+        """Builds the variant named by ``data["name"]`` from the remaining keys, or from
+        serde's externally tagged form that the Rust seed's enums serialise to, one key naming
+        the variant (case-insensitive) over its fields: ``{"Adam": {"beta1": 0.9}}``,
+        ``[optimizer.Adam]`` in TOML."""
         data = dict(data)
+        if "name" not in data and len(data) == 1:
+            ((variant, fields),) = data.items()
+            known = isinstance(variant, str) and _norm(variant) in cls._registry
+            if known and isinstance(fields, Mapping) and "name" not in fields:
+                data = {"name": variant, **fields}
         if "name" not in data:
             raise ConfigError(f"{cls._kind} config needs a 'name' (one of {cls.kinds()})")
         name = str(data.pop("name"))

@@ -70,7 +70,6 @@ __all__ = [
     "_layer_norm",
     "_linear",
     "_max_pool2d",
-    "_nll_loss",
     "_optim_rule_step",
     "_queue_callback",
     "_record_function",
@@ -1105,14 +1104,11 @@ def _cross_entropy(
     ignore_index: _int = -100,
     reduction: Literal["mean", "sum", "none"] = "mean",
     label_smoothing: _float = 0.0,
-) -> Tensor: ...
-def _nll_loss(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    ignore_index: _int = -100,
-    reduction: Literal["mean", "sum", "none"] = "mean",
-) -> Tensor: ...
+    log_probs: _bool = False,
+) -> Tensor:
+    """Cross-entropy of ``[N, C]`` logits, or with ``log_probs`` ``nll_loss`` of
+    log-probabilities."""
+
 def _adam_step(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],

@@ -325,7 +325,7 @@ def nll_loss(
     """Negative log-likelihood of log-probabilities ``input`` ``[N, C]`` for labels ``[N]``."""
     if input.ndim == 2 and input.dtype.is_floating_point and not target.dtype.is_floating_point:
         # One engine op; after log_softmax its backward reaches the logits in one pass.
-        return _core._nll_loss(input, target, weight, ignore_index, reduction)
+        return _core._cross_entropy(input, target, weight, ignore_index, reduction, log_probs=True)
     _check_class_dim(input, "nll_loss")
     ignored = _check_targets(input, target, ignore_index)
     if input.ndim == 1:

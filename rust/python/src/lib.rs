@@ -76,7 +76,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nn::_rnn_sequence, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_cross_entropy, m)?)?;
-    m.add_function(wrap_pyfunction!(nn::_nll_loss, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adagrad_step, m)?)?;

@@ -269,8 +269,12 @@ pub fn _batch_norm(
     .map(wrap)
 }
 
+/// The losses over class indices of `[N, C]` scores (other shapes take the Python
+/// composites): softmax cross-entropy of logits, or with `log_probs` the negative
+/// log-likelihood of log-probabilities (`nll_loss`, no label smoothing).
 #[pyfunction]
-#[pyo3(signature = (input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0))]
+#[pyo3(signature = (input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, log_probs=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn _cross_entropy(
     py: Python<'_>,
     input: PyRef<'_, PyTensor>,
@@ -279,30 +283,16 @@ pub fn _cross_entropy(
     ignore_index: i64,
     reduction: &str,
     label_smoothing: f64,
+    log_probs: bool,
 ) -> PyResult<PyTensor> {
     let red = reduction_of(reduction)?;
     let (x, t, w) = (&input.t, &target.t, opt(&weight));
-    run(py, x.numel(), || {
-        x.cross_entropy(t, w.as_ref(), ignore_index, red, label_smoothing)
-    })
-    .map(wrap)
-}
-
-/// `nll_loss` over log-probabilities `[N, C]` (other shapes take the Python composite).
-#[pyfunction]
-#[pyo3(signature = (input, target, weight=None, ignore_index=-100, reduction="mean"))]
-pub fn _nll_loss(
-    py: Python<'_>,
-    input: PyRef<'_, PyTensor>,
-    target: PyRef<'_, PyTensor>,
-    weight: Option<PyRef<'_, PyTensor>>,
-    ignore_index: i64,
-    reduction: &str,
-) -> PyResult<PyTensor> {
-    let red = reduction_of(reduction)?;
-    let (x, t, w) = (&input.t, &target.t, opt(&weight));
-    run(py, x.numel(), || {
-        x.nll_loss(t, w.as_ref(), ignore_index, red)
+    run(py, x.numel(), || match log_probs {
+        true if label_smoothing != 0.0 => Err(democratising::Error::Value(
+            "nll_loss takes no label smoothing".into(),
+        )),
+        true => x.nll_loss(t, w.as_ref(), ignore_index, red),
+        false => x.cross_entropy(t, w.as_ref(), ignore_index, red, label_smoothing),
     })
     .map(wrap)
 }

@@ -1,8 +1,7 @@
 //! Elementwise binary kernels on the CPU over broadcast strided layouts: float (half types
 //! compute in float32), integer (wrapping, floor division and remainder as Python) and bool.
 
-use crate::cpu::kernel::map2;
-use crate::dtype::f32_to_bf16;
+use crate::cpu::kernel::{map2, Computes};
 use crate::layout::broadcast_shapes;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
@@ -211,43 +210,14 @@ fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<
     Tensor::from_vec(v, shape)
 }
 
-/// A float32 or bfloat16 element as arithmetic sees it: widened to float32, and the float32
-/// result rounded back (to nearest even) when the output is bfloat16.
-trait Widens: Element {
-    fn widen(self) -> f32;
-    fn narrow(v: f32) -> Self;
-}
-
-impl Widens for f32 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn narrow(v: f32) -> Self {
-        v
-    }
-}
-
-impl Widens for bf16 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline(always)]
-    fn narrow(v: f32) -> Self {
-        f32_to_bf16(v)
-    }
-}
-
 /// `+ - * /` over bfloat16 (and float32) operands in one pass, each element widened and the
 /// result rounded once: what casting both to float32 first gives, without the copies.
-fn widened<A: Widens, B: Widens, O: Widens>(
-    op: BinaryOp,
-    a: &Tensor,
-    b: &Tensor,
-    shape: &[usize],
-) -> Result<Tensor> {
+fn widened<A, B, O>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor>
+where
+    A: Computes<As = f32>,
+    B: Computes<As = f32>,
+    O: Computes<As = f32>,
+{
     let al = a.layout().broadcast_to(shape)?;
     let bl = b.layout().broadcast_to(shape)?;
     let (al, bl) = (&al, &bl);

@@ -4,9 +4,49 @@
 
 use crate::layout::Layout;
 use crate::simd::{collect1, collect2, fill1, fill2};
-use crate::{Element, Tensor};
+use crate::{Element, Float, Tensor};
+use half::bf16;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+
+/// An element as a kernel computes with it: float32 and float64 as themselves, bfloat16 widened
+/// to float32 in registers and the result rounded back once (to nearest even). So a bfloat16
+/// kernel reads and writes bfloat16, with the values widening the whole tensor first would
+/// give but without its float32 copies.
+pub(crate) trait Computes: Element {
+    type As: Float;
+    fn widen(self) -> Self::As;
+    fn narrow(v: Self::As) -> Self;
+}
+
+macro_rules! computes_as_itself {
+    ($($t:ty),*) => {$(
+        impl Computes for $t {
+            type As = $t;
+            #[inline(always)]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn narrow(v: $t) -> Self {
+                v
+            }
+        }
+    )*};
+}
+computes_as_itself!(f32, f64);
+
+impl Computes for bf16 {
+    type As = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> Self {
+        crate::dtype::f32_to_bf16(v)
+    }
+}
 
 /// Below this many elements a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;

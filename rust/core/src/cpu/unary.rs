@@ -2,11 +2,10 @@
 //! backward `grad * f'(x)`, monomorphised per op (`UnaryOp::specialize`) so they vectorise.
 //! The ops and their formulas are declared once, in the table of `ops/unary.rs`.
 
-use crate::cpu::kernel::{map1, map2};
-use crate::dtype::f32_to_bf16;
+use crate::cpu::kernel::{map1, map2, Computes};
 use crate::ops::copy::cast_raw;
 use crate::ops::unary::{Specialized, UnaryOp};
-use crate::{DType, Float, Result, Tensor};
+use crate::{DType, Result, Tensor};
 use half::bf16;
 use std::marker::PhantomData;
 
@@ -32,29 +31,30 @@ pub(super) fn unary_int(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     Tensor::from_vec(v, t.shape())
 }
 
-/// `f(x)` over a tensor, one loop per op (`Specialized`).
-struct Map<'a, T>(&'a Tensor, PhantomData<T>);
+/// `f(x)` over a tensor, one loop per op (`Specialized`), computed as `E` computes (bfloat16
+/// in float32, rounded once).
+struct Map<'a, E>(&'a Tensor, PhantomData<E>);
 
-impl<T: Float> Specialized for Map<'_, T> {
-    type Out = Vec<T>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<T> {
+impl<E: Computes> Specialized for Map<'_, E> {
+    type Out = Vec<E>;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<E> {
         // Forced inline, so the loop `map1` compiles per SIMD level holds the formula itself
         // (an out-of-line closure call per element runs scalar).
         map1(
             self.0,
             self.0.layout(),
             #[inline(always)]
-            move |x: T| o().forward(x),
+            move |x: E| E::narrow(o().forward(x.widen())),
         )
     }
 }
 
 /// `g * f'(x)` over a gradient and the saved input, one loop per op.
-struct Grad<'a, T>(&'a Tensor, &'a Tensor, PhantomData<T>);
+struct Grad<'a, E>(&'a Tensor, &'a Tensor, PhantomData<E>);
 
-impl<T: Float> Specialized for Grad<'_, T> {
-    type Out = Vec<T>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<T> {
+impl<E: Computes> Specialized for Grad<'_, E> {
+    type Out = Vec<E>;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<E> {
         let (g, x) = (self.0, self.1);
         map2(
             g,
@@ -62,47 +62,13 @@ impl<T: Float> Specialized for Grad<'_, T> {
             x,
             x.layout(),
             #[inline(always)]
-            move |g: T, x: T| g * o().derivative(x),
+            move |g: E, x: E| E::narrow(g.widen() * o().derivative(x.widen())),
         )
     }
 }
 
-/// `f(x)` over a bfloat16 tensor in one pass: each element widened, computed in float32 and
-/// rounded once (what widening the tensor first gives, without its two float32 copies).
-struct MapBf16<'a>(&'a Tensor);
-
-impl Specialized for MapBf16<'_> {
-    type Out = Vec<bf16>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<bf16> {
-        map1(
-            self.0,
-            self.0.layout(),
-            #[inline(always)]
-            move |x: bf16| f32_to_bf16(o().forward(x.to_f32())),
-        )
-    }
-}
-
-/// `g * f'(x)` over bfloat16 gradient and input in one pass, as `MapBf16`.
-struct GradBf16<'a>(&'a Tensor, &'a Tensor);
-
-impl Specialized for GradBf16<'_> {
-    type Out = Vec<bf16>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<bf16> {
-        let (g, x) = (self.0, self.1);
-        map2(
-            g,
-            g.layout(),
-            x,
-            x.layout(),
-            #[inline(always)]
-            move |g: bf16, x: bf16| f32_to_bf16(g.to_f32() * o().derivative(x.to_f32())),
-        )
-    }
-}
-
-fn float_map<T: Float>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
-    let v: Vec<T> = op.specialize(Map::<T>(t, PhantomData));
+fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
+    let v: Vec<E> = op.specialize(Map::<E>(t, PhantomData));
     Tensor::from_vec(v, t.shape())
 }
 
@@ -111,7 +77,7 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),
-        DType::BF16 => Tensor::from_vec(op.specialize(MapBf16(t)), t.shape()),
+        DType::BF16 => float_map::<bf16>(op, t),
         dt => {
             let r = float_map::<f32>(op, &cast_raw(t, DType::F32)?)?;
             cast_raw(&r, dt)
@@ -123,7 +89,8 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 pub(super) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let dt = x.dtype();
     if dt == DType::BF16 && g.dtype() == dt && g.shape() == x.shape() {
-        return Tensor::from_vec(op.specialize(GradBf16(g, x)), x.shape());
+        let v: Vec<bf16> = op.specialize(Grad::<bf16>(g, x, PhantomData));
+        return Tensor::from_vec(v, x.shape());
     }
     let (x, g) = match dt {
         DType::F32 | DType::F64 => (x.clone(), g.to_dtype(dt)?.contiguous()?),

@@ -78,34 +78,7 @@ fn check_cross_entropy(
     weight: Option<&Tensor>,
     label_smoothing: f64,
 ) -> Result<()> {
-    if x.ndim() != 2 {
-        bail!(
-            Shape,
-            "cross_entropy: expected logits [N, C], got {:?}",
-            x.shape()
-        );
-    }
-    if !target.dtype().is_int() {
-        bail!(
-            DType,
-            "cross_entropy: expected integer class indices, got {}",
-            target.dtype()
-        );
-    }
-    let (n, c) = (x.shape()[0], x.shape()[1]);
-    if target.shape() != [n] {
-        let msg = format!(
-            "cross_entropy: target shape {:?} does not match logits {:?} (expected [{n}])",
-            target.shape(),
-            x.shape(),
-        );
-        return Err(crate::Error::shape_mismatch(
-            "cross_entropy",
-            &[x, target],
-            msg,
-        ));
-    }
-    crate::ops::check_vector(weight, "cross_entropy: weight", c, "classes")?;
+    check_class_inputs("cross_entropy", "logits", x, target, weight)?;
     if !(0.0..=1.0).contains(&label_smoothing) {
         bail!(
             Value,
@@ -113,4 +86,35 @@ fn check_cross_entropy(
         );
     }
     Ok(())
+}
+
+/// The checks every loss over class indices shares (`cross_entropy`, `nll_loss`): scores
+/// `[N, C]` (`what` names them in messages), integer targets `[N]` and class weights `[C]`.
+pub(super) fn check_class_inputs(
+    op: &str,
+    what: &str,
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+) -> Result<()> {
+    if x.ndim() != 2 {
+        bail!(Shape, "{op}: expected {what} [N, C], got {:?}", x.shape());
+    }
+    if !target.dtype().is_int() {
+        bail!(
+            DType,
+            "{op}: expected integer class indices, got {}",
+            target.dtype()
+        );
+    }
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    if target.shape() != [n] {
+        let msg = format!(
+            "{op}: target shape {:?} does not match {what} {:?} (expected [{n}])",
+            target.shape(),
+            x.shape(),
+        );
+        return Err(crate::Error::shape_mismatch(op, &[x, target], msg));
+    }
+    crate::ops::check_vector(weight, &format!("{op}: weight"), c, "classes")
 }

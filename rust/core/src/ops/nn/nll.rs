@@ -107,8 +107,8 @@ fn host_labels(target: &Tensor, c: usize, ignore_index: i64) -> Result<Vec<i64>>
     Ok(labels)
 }
 
-/// `nll_loss`'s argument checks: float log-probabilities `[N, C]`, integer targets `[N]` on
-/// the same device and class weights `[C]`.
+/// `nll_loss`'s argument checks: float log-probabilities `[N, C]` on the targets' device,
+/// besides those of every loss over class indices.
 fn check_nll(lp: &Tensor, target: &Tensor, weight: Option<&Tensor>) -> Result<()> {
     if !lp.dtype().is_float() {
         bail!(
@@ -117,29 +117,6 @@ fn check_nll(lp: &Tensor, target: &Tensor, weight: Option<&Tensor>) -> Result<()
             lp.dtype()
         );
     }
-    if lp.ndim() != 2 {
-        bail!(
-            Shape,
-            "nll_loss: expected log-probabilities [N, C], got {:?}",
-            lp.shape()
-        );
-    }
-    if !target.dtype().is_int() {
-        bail!(
-            DType,
-            "expected class-index targets of an integer dtype, got {}",
-            target.dtype()
-        );
-    }
-    let n = lp.shape()[0];
-    if target.shape() != [n] {
-        bail!(
-            Shape,
-            "expected target of shape ({n},) for input of shape {:?}, got {:?}",
-            lp.shape(),
-            target.shape()
-        );
-    }
-    lp.check_same_device(target)?;
-    crate::ops::check_vector(weight, "nll_loss: weight", lp.shape()[1], "classes")
+    super::loss::check_class_inputs("nll_loss", "log-probabilities", lp, target, weight)?;
+    lp.check_same_device(target)
 }

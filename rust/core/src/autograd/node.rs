@@ -85,11 +85,6 @@ impl Node {
         lock(&self.pre_hooks).is_empty() && lock(&self.retained).is_empty()
     }
 
-    /// The edges this node sends gradients along (to an op that bypasses it).
-    pub(crate) fn edges(&self) -> &[Edge] {
-        &self.edges
-    }
-
     /// The nodes this node sends gradients to (for graph inspection).
     pub fn next_functions(&self) -> Vec<Option<Arc<Node>>> {
         self.edges

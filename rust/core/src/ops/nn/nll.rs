@@ -54,9 +54,7 @@ impl Tensor {
             .grad_fn()
             .filter(|f| f.provenance == Provenance::LogSoftmaxRows);
         // Edges: the logits (through the fused backward), then the log-probabilities.
-        let logits = fusable
-            .as_ref()
-            .map_or(Edge::None, |f| f.edges()[0].clone());
+        let logits = fusable.as_ref().map_or(Edge::None, |f| f.edges[0].clone());
         let edges = vec![logits, edge_of(self)];
         let (lp, safe) = (Saved::new(self), safe);
         Ok(record_edges(

@@ -65,11 +65,6 @@ def test_conversion_keeps_frozen_parameters_frozen_and_bfloat16_exists() -> None
     assert isinstance(m.weight, nn.Parameter)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an engine tensor cannot change dtype in place (Tensor.data = x copies into the "
-    "existing float32 storage), so .double() must make new Parameter objects",
-)
 def test_optimizer_built_before_double_still_updates_the_model() -> None:
     m = nn.Linear(3, 2)
     w = m.weight
@@ -80,6 +75,48 @@ def test_optimizer_built_before_double_still_updates_the_model() -> None:
     m(dm.ones(1, 3, dtype=dm.float64)).sum().backward()
     opt.step()
     np.testing.assert_allclose(m.weight.detach().numpy(), before - 0.5)
+
+
+def test_optimizer_built_before_to_keeps_tied_weights_and_adam_state_shapes() -> None:
+    emb, head = nn.Embedding(5, 3), nn.Linear(3, 5, bias=False)
+    head.weight = emb.weight
+    model = nn.Sequential(emb, head)
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    model.to(dm.float64)
+    assert head.weight is emb.weight and emb.weight.dtype == dm.float64
+    assert len(list(model.parameters())) == 1
+    before = emb.weight.detach().numpy().copy()
+    model(dm.tensor([[0, 1]])).sum().backward()
+    opt.step()
+    assert emb.weight.dtype == dm.float64
+    assert not np.allclose(emb.weight.detach().numpy(), before)
+
+
+def test_data_assignment_shares_storage_and_keeps_hooks_and_grad() -> None:
+    p = nn.Parameter(dm.zeros(3))
+    seen = []
+    p.register_hook(lambda g: seen.append(g.tolist()))
+    p.grad = dm.ones(3)
+    src = dm.arange(3, dtype=dm.float64)
+    p.data = src
+    assert p.dtype == dm.float64 and p.requires_grad and p.is_leaf
+    assert p.grad is None  # the float32 grad no longer fits
+    src.add_(1.0)  # p shares src's storage, as in PyTorch
+    assert p.tolist() == [1.0, 2.0, 3.0]
+    (p * 2).sum().backward()
+    assert seen == [[2.0, 2.0, 2.0]] and p.grad.tolist() == [2.0, 2.0, 2.0]
+    keep = dm.ones(3, dtype=dm.float64)
+    p.grad = keep
+    p.data = dm.zeros(3, dtype=dm.float64)
+    assert p.grad is not None and p.grad.tolist() == [1.0, 1.0, 1.0]  # still fits: kept
+    with pytest.raises(dm.DTypeError):
+        p.data = dm.arange(3)  # an int64 payload cannot require grad
+    assert p.dtype == dm.float64  # and nothing changed
+    y = p * 1.0
+    with pytest.raises(dm.ShapeError):
+        y.data = dm.zeros(4, dtype=dm.float64)
+    y.data = dm.full((3,), 5.0, dtype=dm.float64)  # a non-leaf takes a copy of the values
+    assert y.tolist() == [5.0, 5.0, 5.0]
 
 
 # ---- 2. Containers -----------------------------------------------------------------------------

@@ -1013,9 +1013,11 @@ def _record_function(
     output: Tensor,
     inputs: Sequence[Tensor],
     backward: Callable[[Tensor], Tensor | Sequence[Tensor | None] | None],
+    differentiable: _bool = False,
 ) -> Tensor:
     """``output`` detached and re-attached with a Python ``backward(grad)`` that returns one
-    gradient (or None) per tensor in ``inputs``."""
+    gradient (or None) per tensor in ``inputs``; ``differentiable``: written in recorded ops,
+    so ``create_graph=True`` may run it."""
 
 # ---- fused ops (nn.functional, optim, amp) ---------------------------------------------------
 

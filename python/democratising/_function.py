@@ -12,12 +12,23 @@ from ._grad_mode import no_grad
 class FunctionCtx:
     """The ``ctx`` object passed to ``forward``/``backward``: stash tensors and values on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: tuple[Any, ...] = ()) -> None:
         self.saved_tensors: tuple[Tensor, ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
+        self._input_ids = {id(a) for a in inputs if isinstance(a, Tensor)}
+        self._saved_other: set[int] = set()
 
     def save_for_backward(self, *tensors: Tensor) -> None:
-        self.saved_tensors = tuple(t.detach() if isinstance(t, Tensor) else t for t in tensors)
+        """As in PyTorch: saved inputs keep their graph (a backward run with
+        ``create_graph=True`` differentiates through them); other tensors are saved as
+        constants."""
+        self._saved_other = {
+            id(t) for t in tensors if isinstance(t, Tensor) and id(t) not in self._input_ids
+        }
+        self.saved_tensors = tuple(
+            t.detach() if isinstance(t, Tensor) and id(t) in self._saved_other else t
+            for t in tensors
+        )
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         self._non_diff = {id(t) for t in tensors}
@@ -39,7 +50,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any) -> Any:
-        ctx = FunctionCtx()
+        ctx = FunctionCtx(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)
@@ -67,8 +78,11 @@ class Function:
 
             return backward
 
+        # A saved output would be a constant in a graph built by the backward (it was made
+        # under no_grad): such a Function refuses create_graph=True instead of being wrong.
+        differentiable = not any(id(o) in ctx._saved_other for o in outs)
         wrapped = tuple(
-            _core._record_function(o, inputs, make_backward(k))
+            _core._record_function(o, inputs, make_backward(k), differentiable=differentiable)
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff
             else o
             for k, o in enumerate(outs)

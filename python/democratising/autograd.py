@@ -68,9 +68,7 @@ def backward(
     inputs: Optional[Sequence[Tensor]] = None,
 ) -> None:
     """``torch.autograd.backward``: ``t.backward(g)`` for each tensor, accumulating into the
-    leaves' ``.grad``. ``inputs`` (accumulate only into these) is refused rather than ignored."""
-    if inputs is not None:
-        raise NotImplementedError("autograd.backward(inputs=...) is not supported; use grad()")
+    leaves' ``.grad``; with ``inputs``, only into those tensors' ``.grad`` (leaves or not)."""
     outs = _as_list(tensors)
     if grad_tensors is None:
         gts: list[Optional[Tensor]] = [None] * len(outs)
@@ -78,10 +76,17 @@ def backward(
         gts = [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
     if len(gts) != len(outs):
         raise ValueError(f"got {len(gts)} grad_tensors for {len(outs)} tensors")
+    if inputs is not None:
+        ins = _as_list(inputs)
+        got = grad(outs, ins, gts, retain_graph, create_graph, allow_unused=True)
+        for t, g in zip(ins, got):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
     for k, (t, g) in enumerate(zip(outs, gts)):
         last = k == len(outs) - 1
         keep = retain_graph if retain_graph is not None else create_graph
-        t.backward(g, retain_graph=bool(keep) or not last)
+        t.backward(g, retain_graph=bool(keep) or not last, create_graph=create_graph)
 
 
 def Variable(  # noqa: N802 - PyTorch's (deprecated) class name

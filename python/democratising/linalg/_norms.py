@@ -37,17 +37,18 @@ class _PNorm(Function):
         a = x.abs()
         out = a.sum(dim=dims, keepdim=True) if p == 1 else a.pow(p).sum(dim=dims, keepdim=True)
         out = out if p == 1 else out.pow(1.0 / p)
-        ctx.save_for_backward(x, out)
-        ctx.p = p  # type: ignore[attr-defined]
+        ctx.save_for_backward(x)  # (not `out`: recomputed, so the backward is differentiable)
+        ctx.p, ctx.dims = p, dims  # type: ignore[attr-defined]
         return out
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
-        x, out = ctx.saved_tensors
-        p = ctx.p  # type: ignore[attr-defined]
+        (x,) = ctx.saved_tensors
+        p, dims = ctx.p, ctx.dims  # type: ignore[attr-defined]
         if p == 1:
             return g * x.sign(), None, None
         a = x.abs()
+        out = (a * a if p == 2 else a.pow(p)).sum(dim=dims, keepdim=True).pow(1.0 / p)
         safe = out.masked_fill(out == 0, 1.0)
         ratio = x / safe if p == 2 else x.sign() * (a / safe).pow(p - 1)
         ratio = ratio.masked_fill(a == 0, 0.0)

@@ -302,23 +302,17 @@ class Module:
                 p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
     def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
-        """PyTorch's ``Module._apply``: each parameter and buffer goes through ``fn``, and an
-        existing ``.grad`` is converted the same way. A parameter that ``fn`` leaves as it is
-        stays the same object; one it converts (another dtype or device) becomes a new
-        ``Parameter`` with the same ``requires_grad`` and grad, because an engine tensor cannot
-        change its dtype or device in place (``.data = x`` copies into the existing storage).
-        So, as PyTorch's ``Module.cuda`` documents, build optimizers after converting. A
-        parameter shared by several modules (tied weights) is converted once and stays
-        shared."""
-        done: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (old, new); old kept alive
+        """PyTorch's ``Module._apply``: each parameter and buffer goes through ``fn``. A
+        converted parameter keeps its object (``p.data = fn(p)``, its ``.grad`` converted the
+        same way), so optimizers built before ``.double()`` or ``.cuda()`` and weights tied
+        across modules stay valid."""
+        done: set[int] = set()  # a parameter shared by several modules converts once
         with no_grad():
             for m in self.modules():
-                for n, p in list(m._parameters.items()):
-                    if p is None:
-                        continue
-                    if id(p) not in done:
-                        done[id(p)] = (p, _converted(p, fn))
-                    m._parameters[n] = done[id(p)][1]
+                for p in m._parameters.values():
+                    if p is not None and id(p) not in done:
+                        done.add(id(p))
+                        _converted(p, fn)
                 for n, b in list(m._buffers.items()):
                     if b is not None:
                         m._buffers[n] = fn(b)
@@ -428,15 +422,15 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
-def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> Parameter:
-    """``p`` after ``fn`` (see ``Module._apply_tensors``), its grad converted alike."""
+def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
+    """Points ``p`` at ``fn(p)`` (see ``Module._apply_tensors``), its grad converted alike."""
     new = fn(p)
     if new is p:
-        return p
-    out = Parameter(new, requires_grad=p.requires_grad)
-    if p.grad is not None:
-        out.grad = fn(p.grad)
-    return out
+        return
+    grad = p.grad
+    p.data = new
+    if grad is not None:
+        p.grad = fn(grad)
 
 
 def _as_array(v: Any) -> Any:

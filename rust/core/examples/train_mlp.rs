@@ -48,7 +48,7 @@ fn train_model() -> Result<()> {
 
             // Backward pass
             model.zero_grad()?;
-            democratising::autograd::backward(&loss, None, false)?;
+            democratising::autograd::backward(&loss, None, false, false)?;
 
             // Update weights
             optimizer.step()?;

@@ -322,6 +322,39 @@ impl Tensor {
         Ok(())
     }
 
+    /// PyTorch's `leaf.data = data`: a leaf sharing `data`'s storage (any shape, dtype or
+    /// device) that takes over this leaf's `requires_grad` and hooks, and its `.grad` while
+    /// that still fits. The Python handle swaps it in, so `Module.to(dtype)` keeps Parameter
+    /// objects (and the optimizers that hold them) valid.
+    pub fn leaf_with_data(&self, data: &Tensor) -> Result<Tensor> {
+        if !self.is_leaf() {
+            bail!(
+                Autograd,
+                "cannot replace the data of a non-leaf tensor; assign to a leaf or use copy_"
+            );
+        }
+        let new = data.detach();
+        let mut old = self.meta();
+        if old.requires_grad && !new.dtype().is_float() {
+            bail!(
+                DType,
+                "a tensor that requires grad cannot take {} data (only floating point tensors \
+                 can require gradients)",
+                new.dtype()
+            );
+        }
+        {
+            let mut m = new.meta();
+            m.requires_grad = old.requires_grad;
+            m.hooks = std::mem::take(&mut old.hooks);
+            m.post_hooks = std::mem::take(&mut old.post_hooks);
+            m.grad = old.grad.take().filter(|g| {
+                g.shape() == new.shape() && g.dtype() == new.dtype() && g.device() == new.device()
+            });
+        }
+        Ok(new)
+    }
+
     /// A tensor sharing data but cut from the graph.
     pub fn detach(&self) -> Tensor {
         Self::from_parts(

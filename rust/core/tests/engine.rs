@@ -46,13 +46,13 @@ fn gradients_of_a_small_expression() {
         .unwrap()
         .sum(None, false)
         .unwrap();
-    backward(&y, None, false).unwrap();
+    backward(&y, None, false, false).unwrap();
     let g = x.grad().unwrap().to_vec::<f64>().unwrap();
     for (i, xv) in [1.0f64, 2.0, 3.0].iter().enumerate() {
         assert!((g[i] - (2.0 * xv + xv * xv) * xv.exp()).abs() < 1e-9);
     }
     let z = x.sin().unwrap().sum(None, false).unwrap();
-    let gz = grad(&[z], vec![None], std::slice::from_ref(&x), false).unwrap();
+    let gz = grad(&[z], vec![None], std::slice::from_ref(&x), false, false).unwrap();
     let gz = gz[0].as_ref().unwrap().to_vec::<f64>().unwrap();
     assert!((gz[1] - 2.0f64.cos()).abs() < 1e-12);
 }
@@ -62,8 +62,11 @@ fn backward_twice_without_retain_is_an_error() {
     let x = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
     x.set_requires_grad(true).unwrap();
     let y = x.exp().unwrap().sum(None, false).unwrap();
-    backward(&y, None, false).unwrap();
-    assert!(matches!(backward(&y, None, false), Err(Error::Autograd(_))));
+    backward(&y, None, false, false).unwrap();
+    assert!(matches!(
+        backward(&y, None, false, false),
+        Err(Error::Autograd(_))
+    ));
 }
 
 #[test]
@@ -119,7 +122,7 @@ fn seed_mlp_learns_a_separable_problem() {
     for _ in 0..60 {
         let loss = loss_fn.forward(&model.forward(&x).unwrap(), &y).unwrap();
         model.zero_grad().unwrap();
-        backward(&loss, None, false).unwrap();
+        backward(&loss, None, false, false).unwrap();
         opt.step().unwrap();
         last = loss.item().unwrap();
         first.get_or_insert(last);

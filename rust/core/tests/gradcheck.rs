@@ -12,7 +12,13 @@ use democratising::prelude::*;
 fn check(what: &str, x0: &[f64], f: &dyn Fn(&Tensor) -> Result<Tensor>) {
     let x = Tensor::from_vec(x0.to_vec(), &[x0.len()]).unwrap();
     x.set_requires_grad(true).unwrap();
-    backward(&f(&x).unwrap().sum(None, false).unwrap(), None, false).unwrap();
+    backward(
+        &f(&x).unwrap().sum(None, false).unwrap(),
+        None,
+        false,
+        false,
+    )
+    .unwrap();
     let got = x.grad().unwrap().to_vec::<f64>().unwrap();
     let h = 1e-6;
     for i in 0..x0.len() {

@@ -327,7 +327,7 @@ fn join(
     dim: isize,
     op: fn(&[Tensor], isize) -> democratising::Result<Tensor>,
 ) -> PyResult<PyTensor> {
-    let ts: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
+    let ts: Vec<Tensor> = tensors.iter().map(|t| t.tensor().clone()).collect();
     let n = ts.iter().map(|t| t.numel()).sum();
     run(py, n, || op(&ts, dim)).map(wrap)
 }
@@ -341,7 +341,7 @@ pub fn where_(
     other: &Bound<'_, PyAny>,
 ) -> PyResult<PyTensor> {
     let (a, b) = (operand(input)?, operand(other)?);
-    let c = &condition.t;
+    let c = &condition.tensor();
     run(py, c.numel(), || Tensor::where_(c, &a, &b)).map(wrap)
 }
 
@@ -357,19 +357,20 @@ pub fn autograd_grad(
     create_graph: bool,
     allow_unused: bool,
 ) -> PyResult<Vec<Option<PyTensor>>> {
-    if create_graph {
-        return Err(to_pyerr(Error::Autograd(
-            "create_graph=True (higher-order gradients) is not supported".into(),
-        )));
-    }
-    let outs: Vec<Tensor> = outputs.iter().map(|t| t.t.clone()).collect();
-    let ins: Vec<Tensor> = inputs.iter().map(|t| t.t.clone()).collect();
+    let outs: Vec<Tensor> = outputs.iter().map(|t| t.tensor().clone()).collect();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor().clone()).collect();
     let gos: Vec<Option<Tensor>> = match grad_outputs {
-        Some(g) => g.into_iter().map(|x| x.map(|t| t.t.clone())).collect(),
+        Some(g) => g
+            .into_iter()
+            .map(|x| x.map(|t| t.tensor().clone()))
+            .collect(),
         None => vec![None; outs.len()],
     };
-    let retain = retain_graph.unwrap_or(false);
-    let r = crate::util::detach(py, || autograd::grad(&outs, gos, &ins, retain)).py()?;
+    let retain = retain_graph.unwrap_or(create_graph);
+    let r = crate::util::detach(py, || {
+        autograd::grad(&outs, gos, &ins, retain, create_graph)
+    })
+    .py()?;
     if !allow_unused && r.iter().any(|g| g.is_none()) {
         return Err(to_pyerr(Error::Autograd(
             "one of the differentiated tensors appears to not have been used in the graph; set allow_unused=True if this is the desired behavior".into(),
@@ -478,7 +479,7 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
 /// Dropout in one engine op (`nn.functional.dropout`; a Philox kernel on CUDA).
 #[pyfunction]
 pub fn _dropout(py: Python<'_>, input: PyRef<'_, PyTensor>, p: f64) -> PyResult<PyTensor> {
-    let x = &input.t;
+    let x = &input.tensor();
     run(py, x.numel(), || x.dropout(p)).map(wrap)
 }
 
@@ -491,8 +492,8 @@ pub fn _linear(
     weight: PyRef<'_, PyTensor>,
     bias: Option<PyRef<'_, PyTensor>>,
 ) -> PyResult<PyTensor> {
-    let (x, w) = (&input.t, &weight.t);
-    let b = bias.as_ref().map(|b| b.t.clone());
+    let (x, w) = (&input.tensor(), &weight.tensor());
+    let b = bias.as_ref().map(|b| b.tensor().clone());
     run(
         py,
         x.numel() * w.shape().first().copied().unwrap_or(1),
@@ -517,17 +518,20 @@ pub fn _queue_callback(callback: Py<PyAny>) -> PyResult<()> {
 }
 
 /// Attaches a Python-defined backward to `output` (for `autograd.Function` and gradient
-/// checkpointing). `backward(grad)` returns one gradient (or None) per tensor in `inputs`.
+/// checkpointing). `backward(grad)` returns one gradient (or None) per tensor in `inputs`;
+/// `differentiable` says it is written in recorded ops, so `create_graph=True` may run it.
 #[pyfunction]
+#[pyo3(signature = (output, inputs, backward, differentiable=false))]
 pub fn _record_function(
     output: PyRef<'_, PyTensor>,
     inputs: Vec<PyRef<'_, PyTensor>>,
     backward: Py<PyAny>,
+    differentiable: bool,
 ) -> PyResult<PyTensor> {
-    let ins: Vec<Tensor> = inputs.iter().map(|t| t.t.clone()).collect();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor().clone()).collect();
     let n = ins.len();
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
-    let out = output.t.detach();
+    let out = output.tensor().detach();
     let refs: Vec<&Tensor> = ins.iter().collect();
     let f = move |g: &Tensor| -> democratising::Result<Vec<Option<Tensor>>> {
         Python::attach(|py| {
@@ -561,7 +565,7 @@ pub fn _record_function(
                             "backward must return Tensors or None".into(),
                         ));
                     };
-                    let g = t.get().t.clone();
+                    let g = t.get().tensor().clone();
                     if g.shape() != shape.as_slice() {
                         return Err(Error::Shape(format!(
                             "backward returned a gradient of shape {:?} for an input of shape {:?}",
@@ -574,12 +578,12 @@ pub fn _record_function(
                 .collect()
         })
     };
-    Ok(wrap(autograd::record(
-        out,
-        "PythonFunctionBackward",
-        &refs,
-        f,
-    )))
+    let name = "PythonFunctionBackward";
+    Ok(wrap(if differentiable {
+        autograd::record_differentiable(out, name, &refs, f)
+    } else {
+        autograd::record(out, name, &refs, f)
+    }))
 }
 
 /// `op(input)` for a parameterless op of the engine's unary table, by its Python name: ops
@@ -588,7 +592,7 @@ pub fn _record_function(
 pub fn _unary(py: Python<'_>, input: PyRef<'_, PyTensor>, name: &str) -> PyResult<PyTensor> {
     let op = democratising::ops::UnaryOp::by_name(name)
         .ok_or_else(|| crate::errors::value_error(format!("no elementwise op named {name:?}")))?;
-    let x = &input.t;
+    let x = &input.tensor();
     run(py, x.numel(), || x.apply_unary(op)).map(wrap)
 }
 

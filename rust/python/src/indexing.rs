@@ -53,7 +53,7 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
         return Ok(Item::Slice(get("start")?, get("stop")?, step));
     }
     if let Ok(t) = obj.cast::<PyTensor>() {
-        let t = &t.get().t;
+        let t = &t.get().tensor();
         if t.ndim() == 0 && t.dtype().is_int() {
             return Ok(Item::Int(t.item().py()? as isize));
         }

@@ -22,7 +22,7 @@ fn geom(op: &str, name: &str, v: (isize, isize), min: isize) -> PyResult<(usize,
 }
 
 fn opt(t: &Option<PyRef<'_, PyTensor>>) -> Option<Tensor> {
-    t.as_ref().map(|t| t.t.clone())
+    t.as_ref().map(|t| t.tensor().clone())
 }
 
 #[pyfunction]
@@ -38,7 +38,7 @@ pub fn _conv2d(
     dilation: (isize, isize),
     groups: isize,
 ) -> PyResult<PyTensor> {
-    let (x, w, b) = (&input.t, &weight.t, opt(&bias));
+    let (x, w, b) = (&input.tensor(), &weight.tensor(), opt(&bias));
     let spec = conv_spec("conv2d", [stride, padding, dilation], groups)?;
     run(py, conv_work(x, w), || x.conv2d(w, b.as_ref(), spec)).map(wrap)
 }
@@ -77,7 +77,7 @@ pub fn _conv_transpose2d(
     groups: isize,
     dilation: (isize, isize),
 ) -> PyResult<PyTensor> {
-    let (x, w, b) = (&input.t, &weight.t, opt(&bias));
+    let (x, w, b) = (&input.tensor(), &weight.tensor(), opt(&bias));
     let op = "conv_transpose2d";
     let spec = ConvTranspose2dSpec {
         conv: conv_spec(op, [stride, padding, dilation], groups)?,
@@ -120,7 +120,7 @@ pub fn _max_pool2d(
 ) -> PyResult<PyTensor> {
     let window = [kernel, stride, padding, dilation];
     let spec = pool_spec("max_pool2d", window, ceil_mode, true)?;
-    let x = &input.t;
+    let x = &input.tensor();
     run(py, x.numel(), || x.max_pool2d(spec)).map(wrap)
 }
 
@@ -137,7 +137,7 @@ pub fn _avg_pool2d(
 ) -> PyResult<PyTensor> {
     let window = [kernel, stride, padding, (1, 1)];
     let spec = pool_spec("avg_pool2d", window, ceil_mode, count_include_pad)?;
-    let x = &input.t;
+    let x = &input.tensor();
     run(py, x.numel(), || x.avg_pool2d(spec)).map(wrap)
 }
 
@@ -148,7 +148,7 @@ pub fn _adaptive_avg_pool2d(
     output_size: (isize, isize),
 ) -> PyResult<PyTensor> {
     let output_size = geom("adaptive_avg_pool2d", "output_size", output_size, 1)?;
-    let x = &input.t;
+    let x = &input.tensor();
     run(py, x.numel(), || x.adaptive_avg_pool2d(output_size)).map(wrap)
 }
 
@@ -162,7 +162,7 @@ pub fn _layer_norm(
     bias: Option<PyRef<'_, PyTensor>>,
     eps: f64,
 ) -> PyResult<PyTensor> {
-    let (x, w, b) = (&input.t, opt(&weight), opt(&bias));
+    let (x, w, b) = (&input.tensor(), opt(&weight), opt(&bias));
     run(py, x.numel(), || {
         x.layer_norm(&normalized_shape, w.as_ref(), b.as_ref(), eps)
     })
@@ -184,7 +184,12 @@ pub fn _scaled_dot_product_attention(
     scale: Option<f64>,
     enable_gqa: bool,
 ) -> PyResult<PyTensor> {
-    let (q, k, v, mask) = (&query.t, &key.t, &value.t, opt(&attn_mask));
+    let (q, k, v, mask) = (
+        &query.tensor(),
+        &key.tensor(),
+        &value.tensor(),
+        opt(&attn_mask),
+    );
     let work = q.numel().saturating_mul(k.numel());
     run(py, work, || {
         let args = democratising::ops::nn::attention::AttentionArgs {
@@ -215,7 +220,13 @@ pub fn _rnn_sequence(
     reverse: bool,
 ) -> PyResult<PyTensor> {
     use democratising::ops::nn::rnn::{RnnArgs, RnnMode};
-    let (x, h, c, w, b) = (&gi.t, &h0.t, opt(&c0), &w_hh.t, opt(&b_hh));
+    let (x, h, c, w, b) = (
+        &gi.tensor(),
+        &h0.tensor(),
+        opt(&c0),
+        &w_hh.tensor(),
+        opt(&b_hh),
+    );
     let mode = RnnMode::parse(mode).py()?;
     let work = x
         .numel()
@@ -248,7 +259,7 @@ pub fn _batch_norm(
     momentum: f64,
     eps: f64,
 ) -> PyResult<PyTensor> {
-    let x = &input.t;
+    let x = &input.tensor();
     let (rm, rv, w, b) = (
         opt(&running_mean),
         opt(&running_var),
@@ -286,7 +297,7 @@ pub fn _cross_entropy(
     log_probs: bool,
 ) -> PyResult<PyTensor> {
     let red = reduction_of(reduction)?;
-    let (x, t, w) = (&input.t, &target.t, opt(&weight));
+    let (x, t, w) = (&input.tensor(), &target.tensor(), opt(&weight));
     run(py, x.numel(), || match log_probs {
         true if label_smoothing != 0.0 => Err(democratising::Error::Value(
             "nll_loss takes no label smoothing".into(),

@@ -30,7 +30,7 @@ pub fn detach<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
 /// A tensor, or a Python/NumPy number or array promoted to one.
 pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     if let Ok(t) = obj.cast::<PyTensor>() {
-        return Ok(t.get().t.clone());
+        return Ok(t.get().tensor().clone());
     }
     if obj.is_instance_of::<PyBool>() {
         return Ok(Tensor::wrapped_scalar(obj.extract::<bool>()?));
@@ -56,7 +56,7 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let conv = crate::registry::helper(py, "as_operand")?;
     let r = conv.call1((obj,))?;
     match r.cast::<PyTensor>() {
-        Ok(t) => Ok(t.get().t.clone()),
+        Ok(t) => Ok(t.get().tensor().clone()),
         Err(_) => Err(crate::errors::type_error(format!(
             "unsupported operand type {}",
             obj.get_type()
@@ -90,7 +90,7 @@ pub fn int_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
         if let Ok(t) = a.cast::<PyTensor>() {
             let v = t
                 .get()
-                .t
+                .tensor()
                 .to_dtype(democratising::DType::I64)
                 .py()?
                 .to_device(democratising::Device::Cpu)
@@ -133,5 +133,5 @@ pub fn usize_shape(v: &[isize]) -> PyResult<Vec<usize>> {
 }
 
 pub fn wrap(t: Tensor) -> PyTensor {
-    PyTensor { t }
+    PyTensor::new(t)
 }

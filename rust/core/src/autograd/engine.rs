@@ -2,21 +2,35 @@
 //! delivering them to leaves (`backward`) or to the caller (`grad`).
 
 use super::mode::GradModeGuard;
-use super::node::{edge_of, lock, Edge, Node};
+use super::node::{edge_of, lock, Edge, Node, RunningNode};
 use crate::{bail, Result, Tensor};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// `tensor.backward(gradient, retain_graph)`: accumulates gradients into the leaves' `.grad`.
-pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
-    run(
-        std::slice::from_ref(root),
-        vec![gradient],
-        retain_graph,
-        None,
-    )
-    .map(|_| ())
+/// `tensor.backward(gradient, retain_graph, create_graph)`: accumulates gradients into the
+/// leaves' `.grad`. With `create_graph` the gradients carry their own graph (higher-order
+/// derivatives), as far as every node on the way has a differentiable backward.
+pub fn backward(
+    root: &Tensor,
+    gradient: Option<Tensor>,
+    retain_graph: bool,
+    create_graph: bool,
+) -> Result<()> {
+    let how = How {
+        retain: retain_graph,
+        create_graph,
+    };
+    run(std::slice::from_ref(root), vec![gradient], how, None).map(|_| ())
+}
+
+/// How a pass treats the graph it walks.
+#[derive(Clone, Copy)]
+struct How {
+    /// Keep each node's backward (and saved tensors) for another pass.
+    retain: bool,
+    /// Run the backwards in grad mode, so that the gradients are recorded too.
+    create_graph: bool,
 }
 
 /// `autograd.grad(outputs, inputs)`: returns the gradients of `outputs` with respect to `inputs`
@@ -26,6 +40,7 @@ pub fn grad(
     grad_outputs: Vec<Option<Tensor>>,
     inputs: &[Tensor],
     retain_graph: bool,
+    create_graph: bool,
 ) -> Result<Vec<Option<Tensor>>> {
     for t in inputs {
         if !t.requires_grad() {
@@ -35,7 +50,11 @@ pub fn grad(
             );
         }
     }
-    run(outputs, grad_outputs, retain_graph, Some(inputs))
+    let how = How {
+        retain: retain_graph,
+        create_graph,
+    };
+    run(outputs, grad_outputs, how, Some(inputs))
 }
 
 fn node_key(n: &Arc<Node>) -> usize {
@@ -179,10 +198,10 @@ impl Drop for CaptureScope {
 fn run(
     roots: &[Tensor],
     grad_outputs: Vec<Option<Tensor>>,
-    retain_graph: bool,
+    how: How,
     capture: Option<&[Tensor]>,
 ) -> Result<Vec<Option<Tensor>>> {
-    let _mode = GradModeGuard::new(false);
+    let _mode = GradModeGuard::new(how.create_graph);
     let _amp = crate::amp::AutocastGuard::disabled();
     if grad_outputs.len() != roots.len() {
         bail!(
@@ -203,11 +222,12 @@ fn run(
         capture_leaf: std::mem::take(&mut pass.capture_leaf),
         leaf_pending,
         partial: HashMap::new(),
+        create_graph: how.create_graph,
     };
     for (t, g) in leaf_grads {
         sink.deliver(&t, g)?;
     }
-    pass.walk(seeds, &mut sink, retain_graph)?;
+    pass.walk(seeds, &mut sink, how)?;
     sink.finish()?;
     callbacks.run_all()?;
     Ok(sink.captured)
@@ -303,14 +323,14 @@ impl Pass {
     }
 
     /// Kahn's algorithm from the seeds: each node runs once all its consumers have.
-    fn walk(&mut self, seeds: Vec<Arc<Node>>, sink: &mut LeafSink, retain: bool) -> Result<()> {
+    fn walk(&mut self, seeds: Vec<Arc<Node>>, sink: &mut LeafSink, how: How) -> Result<()> {
         let mut ready: Vec<Arc<Node>> = seeds
             .into_iter()
             .filter(|n| self.deps.get(&node_key(n)).copied().unwrap_or(0) == 0)
             .collect();
         while let Some(node) = ready.pop() {
             let input_grads = match self.node_grads.remove(&node_key(&node)).flatten() {
-                Some(g) => self.apply(&node, g, sink, retain)?,
+                Some(g) => self.apply(&node, g, sink, how)?,
                 // Every consumer sent "no gradient": the node does not run, but its inputs
                 // still count it as walked (another path may yet bring them a gradient).
                 None => node.edges.iter().map(|_| None).collect(),
@@ -326,8 +346,17 @@ impl Pass {
         node: &Arc<Node>,
         mut g: Tensor,
         sink: &mut LeafSink,
-        retain: bool,
+        how: How,
     ) -> Result<Vec<Option<Tensor>>> {
+        if how.create_graph && !node.differentiable {
+            bail!(
+                Autograd,
+                "create_graph=True: the backward of {} is not differentiable yet, so higher-order \
+                 gradients cannot pass through it (they can through elementwise math, matmul and \
+                 linear, reductions, softmax, views, indexing and custom Functions)",
+                node.name
+            );
+        }
         let hooks: Vec<_> = lock(&node.pre_hooks)
             .iter()
             .map(|(_, h)| h.clone())
@@ -360,8 +389,11 @@ impl Pass {
                 node.name
             );
         };
-        let grads = f(&g)?;
-        if !retain {
+        let grads = {
+            let _running = RunningNode::enter(node);
+            f(&g)?
+        };
+        if !how.retain {
             *slot = None;
         }
         if grads.len() != node.edges.len() {
@@ -420,6 +452,8 @@ struct LeafSink {
     leaf_pending: HashMap<usize, usize>,
     /// Leaf id -> (leaf, sum of the contributions delivered so far).
     partial: HashMap<usize, (Tensor, Tensor)>,
+    /// Gradients carry a graph: `.grad` is summed out of place and never copied.
+    create_graph: bool,
 }
 
 impl LeafSink {
@@ -467,7 +501,9 @@ impl LeafSink {
         }
         let prev = t.meta().grad.take();
         let grad = match prev {
+            None if self.create_graph => g,
             None => owned(g)?,
+            Some(p) if self.create_graph => p.add(&g)?,
             Some(p) => {
                 // In place, as PyTorch's AccumulateGrad: a `.grad` the user holds or set (a
                 // view into a flat buffer, say) keeps receiving the gradients.

@@ -8,7 +8,8 @@ mod node;
 pub(crate) use engine::capturing;
 pub use engine::{backward, grad, queue_callback, EndCallback};
 pub use mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
-pub(crate) use node::{edge_of, next_hook_id, record_as, record_edges};
+pub(crate) use node::{edge_of, next_hook_id, record_differentiable_as, record_edges};
 pub use node::{
-    record, AutogradMeta, BackwardFn, Edge, Hook, Node, PostAccumulateHook, Provenance, Saved,
+    record, record_differentiable, AutogradMeta, BackwardFn, Edge, Hook, Node, PostAccumulateHook,
+    Provenance, Saved,
 };

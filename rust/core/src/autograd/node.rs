@@ -59,6 +59,10 @@ pub enum Provenance {
 pub struct Node {
     pub name: &'static str,
     pub(crate) provenance: Provenance,
+    /// Whether the backward is written in recorded ops (and reads its saved tensors with
+    /// `Saved::get_graph`), so that running it in grad mode builds the graph of the gradient
+    /// itself: `create_graph=True` refuses to run any other node.
+    pub(crate) differentiable: bool,
     pub(crate) edges: Vec<Edge>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
     pub(crate) pre_hooks: Mutex<Vec<(u64, Hook)>>,
@@ -116,11 +120,33 @@ pub fn record<F>(out: Tensor, name: &'static str, inputs: &[&Tensor], backward: 
 where
     F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
-    record_as(out, name, Provenance::Opaque, inputs, backward)
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return out;
+    }
+    let edges = inputs.iter().map(|t| edge_of(t)).collect();
+    new_node(
+        out,
+        (name, Provenance::Opaque, false),
+        edges,
+        Box::new(backward),
+    )
 }
 
-/// `record`, telling later ops how the output was made (see `Provenance`).
-pub(crate) fn record_as<F>(
+/// `record` for an op whose backward is itself differentiable (see `Node::differentiable`).
+pub fn record_differentiable<F>(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    backward: F,
+) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+{
+    record_differentiable_as(out, name, Provenance::Opaque, inputs, backward)
+}
+
+/// `record_differentiable`, telling later ops how the output was made (see `Provenance`).
+pub(crate) fn record_differentiable_as<F>(
     out: Tensor,
     name: &'static str,
     provenance: Provenance,
@@ -134,7 +160,7 @@ where
         return out;
     }
     let edges = inputs.iter().map(|t| edge_of(t)).collect();
-    record_edges(out, name, provenance, edges, backward)
+    new_node(out, (name, provenance, true), edges, Box::new(backward))
 }
 
 /// `record` with the edges given (an op that may route its gradient past one of its inputs'
@@ -149,14 +175,24 @@ pub(crate) fn record_edges<F>(
 where
     F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
+    new_node(out, (name, provenance, false), edges, Box::new(backward))
+}
+
+fn new_node(
+    out: Tensor,
+    (name, provenance, differentiable): (&'static str, Provenance, bool),
+    edges: Vec<Edge>,
+    backward: BackwardFn,
+) -> Tensor {
     if !is_grad_enabled() || edges.iter().all(|e| matches!(e, Edge::None)) {
         return out;
     }
     let node = Arc::new(Node {
         name,
         provenance,
+        differentiable,
         edges,
-        backward: Mutex::new(Some(Box::new(backward))),
+        backward: Mutex::new(Some(backward)),
         pre_hooks: Mutex::new(Vec::new()),
         retained: Mutex::new(Vec::new()),
     });
@@ -194,6 +230,7 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
     Arc::new(Node {
         name: "StaleViewBackward",
         provenance: Provenance::Opaque,
+        differentiable: true,
         edges: Vec::new(),
         backward: Mutex::new(Some(Box::new(move |_g: &Tensor| {
             bail!(
@@ -209,17 +246,59 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
 }
 
 /// A tensor saved for backward, with the storage version at save time so that a later in-place
-/// modification is reported instead of silently producing a wrong gradient.
+/// modification is reported instead of silently producing a wrong gradient. It also keeps
+/// where the tensor came from (its leaf or its node, never the tensor's own mutable history),
+/// so that a differentiable backward can take part in a graph (`get_graph`).
 pub struct Saved {
     tensor: Tensor,
     version: u64,
+    origin: Origin,
+}
+
+enum Origin {
+    /// An input: the edge it had when saved.
+    Input(Edge),
+    /// The op's own output: its history is the node running the backward.
+    Output,
+}
+
+thread_local! {
+    /// The node whose backward is running on this thread (innermost first).
+    static RUNNING: std::cell::RefCell<Vec<Arc<Node>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks `node` as running its backward on this thread until the guard drops.
+pub(crate) struct RunningNode;
+
+impl RunningNode {
+    pub(crate) fn enter(node: &Arc<Node>) -> RunningNode {
+        RUNNING.with(|r| r.borrow_mut().push(node.clone()));
+        RunningNode
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.borrow_mut().pop());
+    }
 }
 
 impl Saved {
+    /// Saves an input of the op.
     pub fn new(t: &Tensor) -> Saved {
         Saved {
             tensor: t.detach(),
             version: t.storage().version(),
+            origin: Origin::Input(edge_of(t)),
+        }
+    }
+
+    /// Saves the op's output (made before `record` gives it a history).
+    pub fn output(t: &Tensor) -> Saved {
+        Saved {
+            tensor: t.detach(),
+            version: t.storage().version(),
+            origin: Origin::Output,
         }
     }
 
@@ -233,5 +312,31 @@ impl Saved {
             );
         }
         Ok(&self.tensor)
+    }
+
+    /// The saved tensor with its history when a backward runs in grad mode
+    /// (`create_graph=True`), so that ops on it record; else `get`'s detached tensor.
+    pub fn get_graph(&self) -> Result<Tensor> {
+        let t = self.get()?;
+        if !is_grad_enabled() {
+            return Ok(t.clone());
+        }
+        let node = match &self.origin {
+            Origin::Input(Edge::None) => return Ok(t.clone()),
+            Origin::Input(Edge::Leaf(leaf)) => return Ok(leaf.clone()),
+            Origin::Input(Edge::Node(n)) => n.clone(),
+            Origin::Output => match RUNNING.with(|r| r.borrow().last().cloned()) {
+                Some(n) => n,
+                None => return Ok(t.clone()),
+            },
+        };
+        let out = t.detach();
+        {
+            let mut m = out.meta();
+            m.requires_grad = true;
+            m.grad_fn = Some(node);
+            m.history_version = self.version;
+        }
+        Ok(out)
     }
 }

@@ -1,6 +1,6 @@
 //! Elementwise binary ops with broadcasting and PyTorch type promotion, and their gradients.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::ops::overflow::{overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
@@ -115,39 +115,40 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     };
     let (xa, xb) = (Saved::new(a), Saved::new(b));
     let saved_out = if op == BinaryOp::Pow {
-        Some(Saved::new(&out))
+        Some(Saved::output(&out))
     } else {
         None
     };
-    Ok(record(out, name, &[a, b], move |g| {
+    Ok(record_differentiable(out, name, &[a, b], move |g| {
         let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
             BinaryOp::Add => (Some(g.clone()), Some(g.clone())),
             BinaryOp::Sub => (Some(g.clone()), Some(g.neg()?)),
             BinaryOp::Mul => (
                 if need_a {
-                    Some(g.mul(xb.get()?)?)
+                    Some(g.mul(&xb.get_graph()?)?)
                 } else {
                     None
                 },
                 if need_b {
-                    Some(g.mul(xa.get()?)?)
+                    Some(g.mul(&xa.get_graph()?)?)
                 } else {
                     None
                 },
             ),
             BinaryOp::Div => {
-                let b = xb.get()?;
+                let b = &xb.get_graph()?;
                 let ga = g.div(b)?;
                 let gb = if need_b {
-                    Some(ga.mul(xa.get()?)?.div(b)?.neg()?)
+                    Some(ga.mul(&xa.get_graph()?)?.div(b)?.neg()?)
                 } else {
                     None
                 };
                 (Some(ga), gb)
             }
             BinaryOp::Pow => {
-                let out = saved_out.as_ref().map(|s| s.get()).transpose()?;
-                pow_grads(g, xa.get()?, xb.get()?, out, need_a, need_b)?
+                let out = saved_out.as_ref().map(|s| s.get_graph()).transpose()?;
+                let (x, e) = (xa.get_graph()?, xb.get_graph()?);
+                pow_grads(g, &x, &e, out.as_ref(), need_a, need_b)?
             }
             BinaryOp::Maximum | BinaryOp::Minimum => {
                 extremum_grads(op == BinaryOp::Maximum, g, xa.get()?, xb.get()?)?

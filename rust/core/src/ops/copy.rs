@@ -1,6 +1,6 @@
 //! Copies: materialising views, dtype casts, and writing one tensor into another's memory.
 
-use crate::autograd::record;
+use crate::autograd::record_differentiable;
 use crate::{bail, DType, Element, Result, Tensor};
 
 /// Converts one element between dtypes (integers go through i64 so large values stay exact).
@@ -26,7 +26,7 @@ pub(crate) fn cast_raw(t: &Tensor, to: DType) -> Result<Tensor> {
 /// Contiguous copy with autograd (the backward of a copy is the identity).
 pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
     let out = cast_raw(t, t.dtype())?;
-    Ok(record(out, "CloneBackward", &[t], |g| {
+    Ok(record_differentiable(out, "CloneBackward", &[t], |g| {
         Ok(vec![Some(g.clone())])
     }))
 }
@@ -53,9 +53,12 @@ impl Tensor {
             return Ok(out);
         }
         let from = self.dtype();
-        Ok(record(out, "ToCopyBackward", &[self], move |g| {
-            Ok(vec![Some(g.to_dtype(from)?)])
-        }))
+        Ok(record_differentiable(
+            out,
+            "ToCopyBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.to_dtype(from)?)]),
+        ))
     }
 
     /// This tensor on `device` (itself when it is already there). Differentiable: the
@@ -66,9 +69,12 @@ impl Tensor {
         }
         let out = crate::backend::transfer(self, device)?;
         let from = self.device();
-        Ok(record(out, "ToCopyBackward", &[self], move |g| {
-            Ok(vec![Some(g.to_device(from)?)])
-        }))
+        Ok(record_differentiable(
+            out,
+            "ToCopyBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.to_device(from)?)]),
+        ))
     }
 
     /// A tensor of `shape` filled with `value`, created directly on `device`.

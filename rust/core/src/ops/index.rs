@@ -1,7 +1,7 @@
 //! Joining and indexing: `cat`, `stack`, `gather`/`scatter_add`, `index_select`/`index_add`,
 //! NumPy-style advanced indexing and `index_put`, `where`, `masked_fill`, `nonzero`.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_differentiable as record, Saved};
 use crate::backend;
 use crate::layout::{broadcast_shapes, normalize_dim};
 use crate::ops::copy::{cast_raw, write_into};
@@ -185,6 +185,10 @@ impl Tensor {
         let idx: Vec<Option<Tensor>> = indices.to_vec();
         Ok(record(out, "IndexBackward", &[self], move |g| {
             let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
+            if crate::autograd::is_grad_enabled() {
+                // `create_graph=True`: the scatter is recorded.
+                return Ok(vec![Some(z.index_put(&idx, g, true)?)]);
+            }
             z.index_put_raw(&idx, g, true)?;
             Ok(vec![Some(z)])
         }))
@@ -217,6 +221,8 @@ impl Tensor {
         Ok(record(out, "IndexPutBackward", &[self, values], move |g| {
             let gself = if accumulate {
                 g.clone()
+            } else if crate::autograd::is_grad_enabled() {
+                g.index_put(&idx, &Tensor::wrapped_scalar(0.0f64), false)?
             } else {
                 let z = g.detach().deep_clone()?;
                 z.index_put_raw(&idx, &Tensor::wrapped_scalar(0.0f64), false)?;

@@ -1,7 +1,7 @@
 //! Matrix products and `linear`: shape checks, broadcasting of batch dims and the recorded
 //! backward; the products themselves are backend primitives (`cpu/matmul.rs`, cuBLAS).
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_differentiable, Saved};
 use crate::layout::broadcast_shapes;
 use crate::ops::promote::result_type;
 use crate::{bail, DType, Result, Tensor};
@@ -91,21 +91,35 @@ impl Tensor {
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let (da, db) = (self.dtype(), other.dtype());
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
-        Ok(record(out, "MmBackward", &[self, other], move |g| {
-            let ga = if need_a {
-                let r = matmul_raw(g, &xb.get()?.transpose(-1, -2)?)?;
-                Some(crate::ops::binary::grad_for(r, &sa, da)?)
-            } else {
-                None
-            };
-            let gb = if need_b {
-                let r = matmul_raw(&xa.get()?.transpose(-1, -2)?, g)?;
-                Some(crate::ops::binary::grad_for(r, &sb, db)?)
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
-        }))
+        Ok(record_differentiable(
+            out,
+            "MmBackward",
+            &[self, other],
+            move |g| {
+                // In grad mode (`create_graph=True`) the products are recorded matmuls.
+                let graph = crate::autograd::is_grad_enabled();
+                let mm = |a: &Tensor, b: &Tensor| {
+                    if graph {
+                        a.matmul(b)
+                    } else {
+                        matmul_raw(a, b)
+                    }
+                };
+                let ga = if need_a {
+                    let r = mm(g, &xb.get_graph()?.transpose(-1, -2)?)?;
+                    Some(crate::ops::binary::grad_for(r, &sa, da)?)
+                } else {
+                    None
+                };
+                let gb = if need_b {
+                    let r = mm(&xa.get_graph()?.transpose(-1, -2)?, g)?;
+                    Some(crate::ops::binary::grad_for(r, &sb, db)?)
+                } else {
+                    None
+                };
+                Ok(vec![ga, gb])
+            },
+        ))
     }
 
     /// `x @ weight.T + bias` as one fused op (the bias is written first and the GEMM accumulates
@@ -131,7 +145,7 @@ impl Tensor {
         self.check_same_device(weight)?;
         let lead: Vec<usize> = self.shape()[..self.ndim() - 1].to_vec();
         let rows: usize = lead.iter().product();
-        let x2 = self.reshape(&[rows as isize, in_f as isize])?.detach();
+        let x2 = self.detach().reshape(&[rows as isize, in_f as isize])?;
         let out = crate::backend::of(self).linear_forward(&x2, weight, bias)?;
         // `[rows, out]` is already the output's shape for a 2-D input.
         let out = if lead.len() == 1 {
@@ -145,28 +159,42 @@ impl Tensor {
             Some(b) => vec![self, weight, b],
             None => vec![self, weight],
         };
-        let (xs, ws) = (Saved::new(&x2), Saved::new(weight));
+        let (xs, ws) = (Saved::new(self), Saved::new(weight));
         let in_shape: Vec<isize> = self.shape().iter().map(|&n| n as isize).collect();
         let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
         let has_bias = bias.is_some();
-        Ok(record(out, "LinearBackward", &inputs, move |g| {
-            let g2 = g.reshape(&[rows as isize, out_f as isize])?;
-            let gx = if need_x {
-                Some(matmul_raw(&g2, ws.get()?)?.reshape(&in_shape)?)
-            } else {
-                None
-            };
-            let gw = if need_w {
-                Some(matmul_raw(&g2.t()?, xs.get()?)?)
-            } else {
-                None
-            };
-            let mut v = vec![gx, gw];
-            if has_bias {
-                v.push(Some(g2.sum(Some(&[0]), false)?));
-            }
-            Ok(v)
-        }))
+        Ok(record_differentiable(
+            out,
+            "LinearBackward",
+            &inputs,
+            move |g| {
+                let g2 = g.reshape(&[rows as isize, out_f as isize])?;
+                let graph = crate::autograd::is_grad_enabled();
+                let mm = |a: &Tensor, b: &Tensor| {
+                    if graph {
+                        a.matmul(b)
+                    } else {
+                        matmul_raw(a, b)
+                    }
+                };
+                let gx = if need_x {
+                    Some(mm(&g2, &ws.get_graph()?)?.reshape(&in_shape)?)
+                } else {
+                    None
+                };
+                let gw = if need_w {
+                    let x2 = xs.get_graph()?.reshape(&[rows as isize, in_f as isize])?;
+                    Some(mm(&g2.t()?, &x2)?)
+                } else {
+                    None
+                };
+                let mut v = vec![gx, gw];
+                if has_bias {
+                    v.push(Some(g2.sum(Some(&[0]), false)?));
+                }
+                Ok(v)
+            },
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod reduce;
 pub mod softmax;
 pub mod special;
 pub mod unary;
+pub(crate) mod unary_graph;
 pub mod views;
 
 pub use binary::BinaryOp;

@@ -2,7 +2,7 @@
 //! reduced dimensions are moved innermost (a free view when they already are) so every kernel
 //! reduces contiguous rows; `sum` also reduces leading dimensions in place (bias gradients).
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::layout::normalize_dim;
 use crate::ops::copy::cast_raw;
@@ -88,9 +88,12 @@ impl Tensor {
         }
         let out = reduce_float(Kind::Sum, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
-        Ok(record(out, "SumBackward", &[self], move |g| {
-            Ok(vec![Some(expand_back(g, &shape, &d, keepdim)?)])
-        }))
+        Ok(record_differentiable(
+            out,
+            "SumBackward",
+            &[self],
+            move |g| Ok(vec![Some(expand_back(g, &shape, &d, keepdim)?)]),
+        ))
     }
 
     pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
@@ -104,10 +107,15 @@ impl Tensor {
         let out = reduce_float(Kind::Mean, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
         let r: usize = d.iter().map(|&i| shape[i]).product();
-        Ok(record(out, "MeanBackward", &[self], move |g| {
-            let g = g.mul_scalar(1.0 / r as f64)?;
-            Ok(vec![Some(expand_back(&g, &shape, &d, keepdim)?)])
-        }))
+        Ok(record_differentiable(
+            out,
+            "MeanBackward",
+            &[self],
+            move |g| {
+                let g = g.mul_scalar(1.0 / r as f64)?;
+                Ok(vec![Some(expand_back(&g, &shape, &d, keepdim)?)])
+            },
+        ))
     }
 
     /// Variance with Bessel's `correction` (1 = unbiased, PyTorch's default).
@@ -121,16 +129,21 @@ impl Tensor {
         let shape = self.shape().to_vec();
         let r: usize = d.iter().map(|&i| shape[i]).product();
         let x = Saved::new(self);
-        Ok(record(out, "VarBackward", &[self], move |g| {
-            let x = x.get()?;
-            let centered = x.sub(&x.mean(
-                Some(&d.iter().map(|&i| i as isize).collect::<Vec<_>>()),
-                true,
-            )?)?;
-            let g = expand_back(g, &shape, &d, keepdim)?;
-            let scale = 2.0 / (r as f64 - correction);
-            Ok(vec![Some(g.mul(&centered)?.mul_scalar(scale)?)])
-        }))
+        Ok(record_differentiable(
+            out,
+            "VarBackward",
+            &[self],
+            move |g| {
+                let x = &x.get_graph()?;
+                let centered = x.sub(&x.mean(
+                    Some(&d.iter().map(|&i| i as isize).collect::<Vec<_>>()),
+                    true,
+                )?)?;
+                let g = expand_back(g, &shape, &d, keepdim)?;
+                let scale = 2.0 / (r as f64 - correction);
+                Ok(vec![Some(g.mul(&centered)?.mul_scalar(scale)?)])
+            },
+        ))
     }
 
     pub fn std(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
@@ -149,12 +162,17 @@ impl Tensor {
         let d = reduce_dims(&t, dims)?;
         let out = reduce_float(Kind::LogSumExp, &t, &d, keepdim)?;
         let shape = t.shape().to_vec();
-        let (x, o) = (Saved::new(&t), Saved::new(&out));
-        Ok(record(out, "LogsumexpBackward", &[&t], move |g| {
-            let o = expand_back(o.get()?, &shape, &d, keepdim)?;
-            let g = expand_back(g, &shape, &d, keepdim)?;
-            Ok(vec![Some(g.mul(&x.get()?.sub(&o)?.exp()?)?)])
-        }))
+        let (x, o) = (Saved::new(&t), Saved::output(&out));
+        Ok(record_differentiable(
+            out,
+            "LogsumexpBackward",
+            &[&t],
+            move |g| {
+                let o = expand_back(&o.get_graph()?, &shape, &d, keepdim)?;
+                let g = expand_back(g, &shape, &d, keepdim)?;
+                Ok(vec![Some(g.mul(&x.get_graph()?.sub(&o)?.exp()?)?)])
+            },
+        ))
     }
 
     fn extreme(&self, dims: Option<&[isize]>, keepdim: bool, max: bool) -> Result<Tensor> {
@@ -167,8 +185,9 @@ impl Tensor {
         }
         let out = reduce_float(if max { Kind::Max } else { Kind::Min }, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
-        let (x, o) = (Saved::new(self), Saved::new(&out));
-        Ok(record(
+        // The gradient only reads where the extremes are, so the mask needs no graph.
+        let (x, o) = (Saved::new(self), Saved::output(&out));
+        Ok(record_differentiable(
             out,
             if max { "AmaxBackward" } else { "AminBackward" },
             &[self],

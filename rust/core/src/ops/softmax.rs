@@ -2,7 +2,7 @@
 //! a fused backward: rows of the softmax dim are handed to the backend's row primitives
 //! (`cpu/softmax.rs`, `cuda/ops/reduce.rs`) and the backward is recorded here, once.
 
-use crate::autograd::{record_as, Provenance, Saved};
+use crate::autograd::{record_differentiable_as, Provenance, Saved};
 use crate::backend;
 use crate::layout::normalize_dim;
 use crate::{DType, Result, Tensor};
@@ -64,14 +64,14 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let d = normalize_dim(dim, x.ndim())?;
     let fwd = move |rows: &Tensor, n: usize| backend::of(rows).softmax_rows(rows, n, log);
     let out = run_rows(&x, d, &fwd)?;
-    let y = Saved::new(&out);
+    let y = Saved::output(&out);
     // A loss reading log-probabilities row by row (`nll_loss`) may fuse this backward.
     let provenance = if log && d + 1 == x.ndim() {
         Provenance::LogSoftmaxRows
     } else {
         Provenance::Opaque
     };
-    Ok(record_as(
+    Ok(record_differentiable_as(
         out,
         if log {
             "LogSoftmaxBackward"
@@ -81,6 +81,18 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
         provenance,
         &[&x],
         move |g| {
+            if crate::autograd::is_grad_enabled() {
+                // `create_graph=True`: the same formula in recorded ops.
+                let y = y.get_graph()?;
+                let g = g.to_dtype(y.dtype())?;
+                let di = d as isize;
+                let r = if log {
+                    g.sub(&y.exp()?.mul(&g.sum(Some(&[di]), true)?)?)?
+                } else {
+                    y.mul(&g.sub(&g.mul(&y)?.sum(Some(&[di]), true)?)?)?
+                };
+                return Ok(vec![Some(r)]);
+            }
             let y = y.get()?;
             let g = g.to_dtype(y.dtype())?;
             let bwd = move |yv: &Tensor, gv: &Tensor, n: usize| {

@@ -2,7 +2,7 @@
 //! formulas, derivatives and CUDA codes); the backward is one fused pass `grad * f'(x)` over
 //! the saved input.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Float, Result, Tensor};
@@ -460,7 +460,14 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
         return Ok(out);
     }
     let x = Saved::new(t);
-    Ok(record(out, op.name(), &[t], move |g| {
+    Ok(record_differentiable(out, op.name(), &[t], move |g| {
+        if crate::autograd::is_grad_enabled() {
+            // `create_graph=True`: the gradient is built of recorded ops.
+            let x = x.get_graph()?;
+            return Ok(vec![Some(crate::ops::unary_graph::unary_backward_graph(
+                op, &x, g,
+            )?)]);
+        }
         Ok(vec![Some(unary_backward(op, x.get()?, g)?)])
     }))
 }

@@ -1,8 +1,9 @@
 //! View ops: new layouts over the same storage (no copy), each with its gradient rule.
 
-use crate::autograd::record;
+use crate::autograd::record_differentiable as record;
 use crate::layout::{infer_shape, normalize_dim, Layout};
 use crate::{bail, Result, Tensor};
+use std::sync::Arc;
 
 fn to_isize(shape: &[usize]) -> Vec<isize> {
     shape.iter().map(|&n| n as isize).collect()
@@ -251,6 +252,10 @@ impl Tensor {
         name: &'static str,
         view: impl Fn(&Layout) -> Layout + Send + Sync + 'static,
     ) -> Tensor {
+        self.sub_view_shared(name, Arc::new(view))
+    }
+
+    fn sub_view_shared(&self, name: &'static str, view: ViewFn) -> Tensor {
         let (in_shape, dtype) = (self.shape().to_vec(), self.dtype());
         record(
             self.with_layout(view(self.layout())),
@@ -259,7 +264,14 @@ impl Tensor {
             move |g| {
                 let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
                 crate::ops::copy::write_into(&z.with_layout(view(z.layout())), g)?;
-                Ok(vec![Some(z)])
+                // Recorded (when a backward builds a graph): its own gradient takes the view.
+                let v = view.clone();
+                Ok(vec![Some(record(
+                    z,
+                    "ViewScatterBackward",
+                    &[g],
+                    move |gg| Ok(vec![Some(gg.sub_view_shared(name, v.clone()))]),
+                ))])
             },
         )
     }
@@ -297,3 +309,6 @@ impl Tensor {
             .collect()
     }
 }
+
+/// A view's layout from its base's (shared by a sub-view and its gradient's adjoint).
+type ViewFn = Arc<dyn Fn(&Layout) -> Layout + Send + Sync>;

@@ -19,7 +19,7 @@ impl PyTensor {
         self.add_scaled(py, other, -alpha)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         if let Ok(e) = exponent.extract::<f64>() {
             if !exponent.is_instance_of::<PyTensor>() && t.dtype().is_float() {
                 return run(py, t.numel(), || t.pow_scalar(e)).map(wrap);
@@ -35,7 +35,7 @@ impl PyTensor {
         _modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
         let o = operand(other)?;
-        let t = &self.t;
+        let t = &self.tensor();
         run(other.py(), t.numel(), || o.pow(t)).map(wrap)
     }
     fn __pow__(
@@ -49,19 +49,19 @@ impl PyTensor {
         self.neg(py)
     }
     fn __pos__(&self) -> PyTensor {
-        wrap(self.t.clone())
+        wrap(self.tensor().clone())
     }
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
     }
     fn __invert__(&self) -> PyResult<PyTensor> {
-        if self.t.dtype() != DType::Bool {
+        if self.tensor().dtype() != DType::Bool {
             return Err(to_pyerr(Error::DType(format!(
                 "~ is only supported on bool tensors here, got {}",
-                self.t.dtype()
+                self.tensor().dtype()
             ))));
         }
-        self.t.logical_not().py().map(wrap)
+        self.tensor().logical_not().py().map(wrap)
     }
     /// `t == None` is `False` (PyTorch); anything else compares elementwise.
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -120,7 +120,7 @@ impl PyTensor {
         }
         let is_tensor =
             |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| b.is_instance_of::<PyTensor>());
-        let t = &self.t;
+        let t = &self.tensor();
         if is_tensor(min) || is_tensor(max) {
             let mut out = t.clone();
             if let Some(lo) = min {
@@ -154,7 +154,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (approximate="none"))]
     fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         match approximate {
             "none" => run(py, t.numel(), || t.gelu()).map(wrap),
             "tanh" => run(py, t.numel(), || t.gelu_tanh()).map(wrap),
@@ -165,17 +165,17 @@ impl PyTensor {
     }
     #[pyo3(signature = (negative_slope=0.01))]
     fn leaky_relu(&self, py: Python<'_>, negative_slope: f64) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.leaky_relu(negative_slope)).map(wrap)
     }
     #[pyo3(signature = (alpha=1.0))]
     fn elu(&self, py: Python<'_>, alpha: f64) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.elu(alpha)).map(wrap)
     }
     #[pyo3(signature = (beta=1.0, threshold=20.0))]
     fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.softplus(beta, threshold)).map(wrap)
     }
 }
@@ -189,7 +189,7 @@ impl PyTensor {
         alpha: f64,
     ) -> PyResult<PyTensor> {
         let o = operand(other)?;
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
     }
 }

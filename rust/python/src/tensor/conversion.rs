@@ -16,7 +16,7 @@ macro_rules! cast_py {
         impl PyTensor {
             $(
                 fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
-                    let t = &self.t;
+                    let t = &self.tensor();
                     run(py, t.numel(), || t.to_dtype(DType::$dtype)).map(wrap)
                 }
             )*
@@ -34,11 +34,11 @@ impl PyTensor {
     // ---- conversion -------------------------------------------------------------------------
 
     fn item<'py>(&self, py: Python<'py>) -> PyResult<Py<PyAny>> {
-        let v = self.t.item().py()?;
-        Ok(match self.t.dtype() {
+        let v = self.tensor().item().py()?;
+        Ok(match self.tensor().dtype() {
             DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
             DType::I64 | DType::I32 => self
-                .t
+                .tensor()
                 .item_i64()
                 .py()?
                 .into_pyobject(py)?
@@ -48,44 +48,44 @@ impl PyTensor {
         })
     }
     fn __float__(&self) -> PyResult<f64> {
-        self.t.item().py()
+        self.tensor().item().py()
     }
     fn __int__(&self) -> PyResult<i64> {
-        Ok(self.t.item().py()? as i64)
+        Ok(self.tensor().item().py()? as i64)
     }
     fn __index__(&self) -> PyResult<i64> {
-        if !self.t.dtype().is_int() {
+        if !self.tensor().dtype().is_int() {
             return Err(crate::errors::type_error(
                 "only integer tensors of a single element can be converted to an index",
             ));
         }
-        Ok(self.t.item().py()? as i64)
+        Ok(self.tensor().item().py()? as i64)
     }
     fn __bool__(&self) -> PyResult<bool> {
-        if self.t.numel() != 1 {
+        if self.tensor().numel() != 1 {
             return Err(to_pyerr(Error::Value(format!(
                 "Boolean value of Tensor with {} elements (shape {:?}) is ambiguous",
-                self.t.numel(),
-                self.t.shape()
+                self.tensor().numel(),
+                self.tensor().shape()
             ))));
         }
-        Ok(self.t.item().py()? != 0.0)
+        Ok(self.tensor().item().py()? != 0.0)
     }
 
     /// NumPy's array interface: lets `numpy.asarray(t)` view this tensor's memory without a copy.
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        if self.t.device().is_cuda() {
+        if self.tensor().device().is_cuda() {
             return Err(crate::errors::type_error(format!(
                 "can't convert {} device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first.",
-                self.t.device()
+                self.tensor().device()
             )));
         }
         let d = PyDict::new(py);
-        let isz = self.t.dtype().size();
-        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
-        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
-        let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+        let isz = self.tensor().dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.tensor().shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.tensor().dtype())?)?;
+        let strides: Vec<usize> = self.tensor().strides().iter().map(|s| s * isz).collect();
         d.set_item("strides", PyTuple::new(py, strides)?)?;
         d.set_item("data", (self.data_ptr(), false))?;
         d.set_item("version", 3)?;
@@ -97,26 +97,26 @@ impl PyTensor {
     /// over). CPU tensors have no such attribute, as in PyTorch.
     #[getter]
     fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let Device::Cuda(i) = self.t.device() else {
+        let Device::Cuda(i) = self.tensor().device() else {
             // A plain AttributeError: `hasattr(t, "__cuda_array_interface__")` is the protocol.
             return Err(pyo3::exceptions::PyAttributeError::new_err(
                 "CPU tensors have no __cuda_array_interface__; use __array_interface__ or .numpy()",
             ));
         };
-        if self.t.requires_grad() {
+        if self.tensor().requires_grad() {
             return Err(crate::errors::to_pyerr(Error::Autograd(
                 "Can't export a tensor that requires grad; use tensor.detach() first.".into(),
             )));
         }
         democratising::cuda::synchronize(i).py()?;
         let d = PyDict::new(py);
-        let isz = self.t.dtype().size();
-        d.set_item("shape", PyTuple::new(py, self.t.shape())?)?;
-        d.set_item("typestr", numpy_typestr(self.t.dtype())?)?;
-        if self.t.is_contiguous() {
+        let isz = self.tensor().dtype().size();
+        d.set_item("shape", PyTuple::new(py, self.tensor().shape())?)?;
+        d.set_item("typestr", numpy_typestr(self.tensor().dtype())?)?;
+        if self.tensor().is_contiguous() {
             d.set_item("strides", py.None())?;
         } else {
-            let strides: Vec<usize> = self.t.strides().iter().map(|s| s * isz).collect();
+            let strides: Vec<usize> = self.tensor().strides().iter().map(|s| s * isz).collect();
             d.set_item("strides", PyTuple::new(py, strides)?)?;
         }
         d.set_item("data", (self.data_ptr(), false))?;
@@ -127,7 +127,7 @@ impl PyTensor {
 
     /// A NumPy array sharing this tensor's memory.
     fn numpy<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if slf.get().t.requires_grad() {
+        if slf.get().tensor().requires_grad() {
             return Err(crate::errors::to_pyerr(Error::Autograd(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
                     .into(),
@@ -137,10 +137,10 @@ impl PyTensor {
     }
 
     fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let t = if self.t.dtype() == DType::BF16 || self.t.dtype() == DType::F16 {
-            self.t.to_dtype(DType::F32).py()?
+        let t = if self.tensor().dtype() == DType::BF16 || self.tensor().dtype() == DType::F16 {
+            self.tensor().to_dtype(DType::F32).py()?
         } else {
-            self.t.clone()
+            self.tensor().clone()
         };
         let t = t.to_device(Device::Cpu).py()?;
         let arr = py
@@ -163,7 +163,7 @@ impl PyTensor {
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // the hand-off synchronises the device below
         let versioned = max_version.is_some_and(|(major, _)| major >= 1);
-        if self.t.requires_grad() {
+        if self.tensor().requires_grad() {
             return Err(to_pyerr(Error::Autograd(
                 "Can't export a tensor that requires grad through DLPack; use tensor.detach()"
                     .into(),
@@ -172,14 +172,14 @@ impl PyTensor {
         if dl_device.is_some_and(|d| d != self.__dlpack_device__()) {
             return Err(pyo3::exceptions::PyBufferError::new_err(format!(
                 "__dlpack__: the tensor is on {}, not on the requested DLPack device {:?}",
-                self.t.device(),
+                self.tensor().device(),
                 dl_device
             )));
         }
         let t = if copy == Some(true) {
-            self.t.detach().deep_clone().py()?
+            self.tensor().detach().deep_clone().py()?
         } else {
-            self.t.detach()
+            self.tensor().detach()
         };
         if let Device::Cuda(i) = t.device() {
             py.detach(|| democratising::cuda::synchronize(i)).py()?;
@@ -187,7 +187,7 @@ impl PyTensor {
         crate::dlpack::export(py, &t, versioned)
     }
     fn __dlpack_device__(&self) -> (i32, i32) {
-        match self.t.device() {
+        match self.tensor().device() {
             Device::Cpu => (1, 0),
             Device::Cuda(i) => (2, i as i32),
         }
@@ -216,8 +216,8 @@ impl PyTensor {
         let mut dev = None;
         for a in args.iter() {
             if let Ok(t) = a.cast::<PyTensor>() {
-                dt = Some(t.get().t.dtype());
-                dev = Some(t.get().t.device());
+                dt = Some(t.get().tensor().dtype());
+                dev = Some(t.get().tensor().device());
             } else {
                 match (extract_dtype(&a), extract_device(&a)) {
                     (Ok(d), _) => dt = Some(d),
@@ -241,12 +241,12 @@ impl PyTensor {
         }
         let moved;
         let t = match dev {
-            Some(d) if d != this.t.device() => {
-                let src = &this.t;
+            Some(d) if d != this.tensor().device() => {
+                let src = &this.tensor();
                 moved = run(py, src.numel(), || src.to_device(d))?;
                 &moved
             }
-            _ => &this.t,
+            _ => &this.tensor(),
         };
         let out = match dt {
             Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
@@ -257,18 +257,21 @@ impl PyTensor {
                 .map(wrap)
                 .map(Either::New);
         }
-        if out.same(&slf.get().t) {
+        if out.same(&slf.get().tensor()) {
             // Nothing to move or convert: `self`, as in PyTorch.
             return Ok(Either::Same(slf.clone().unbind()));
         }
         Ok(Either::New(wrap(out)))
     }
     fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        self.t.to_dtype(other.t.dtype()).py().map(wrap)
+        self.tensor()
+            .to_dtype(other.tensor().dtype())
+            .py()
+            .map(wrap)
     }
     /// `self` when already on the CPU (PyTorch), else a copy in host memory.
     fn cpu(slf: &Bound<'_, Self>) -> PyResult<Either> {
-        let t = &slf.get().t;
+        let t = &slf.get().tensor();
         if t.device() == Device::Cpu {
             return Ok(Either::Same(slf.clone().unbind()));
         }
@@ -283,13 +286,13 @@ impl PyTensor {
         if !py.detach(democratising::cuda::is_available) {
             return Ok(slf.clone().into_any());
         }
-        let t = slf.get().t.clone();
+        let t = slf.get().tensor().clone();
         let pinned = py.detach(|| democratising::cuda::pin_memory(&t)).py()?;
         Ok(Bound::new(py, wrap(pinned))?.into_any())
     }
     /// Whether the memory is page-locked (made by `pin_memory`).
     fn is_pinned(&self) -> bool {
-        democratising::cuda::is_pinned(&self.t)
+        democratising::cuda::is_pinned(&self.tensor())
     }
     /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
     #[pyo3(signature = (device=None))]
@@ -309,7 +312,7 @@ impl PyTensor {
                 },
             },
         };
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.to_device(d)).map(wrap)
     }
 }

@@ -21,28 +21,23 @@ impl PyTensor {
         retain_graph: Option<bool>,
         create_graph: bool,
     ) -> PyResult<()> {
-        if create_graph {
-            return Err(to_pyerr(Error::Autograd(
-                "create_graph=True (higher-order gradients) is not supported by democratising"
-                    .into(),
-            )));
-        }
-        let g = gradient.map(|g| g.t.clone());
-        let t = &self.t;
-        let retain = retain_graph.unwrap_or(false);
-        crate::util::detach(py, || autograd::backward(t, g, retain)).py()
+        let g = gradient.map(|g| g.tensor());
+        let t = &self.tensor();
+        // As in PyTorch, building the gradients' graph keeps the graph they came from.
+        let retain = retain_graph.unwrap_or(create_graph);
+        crate::util::detach(py, || autograd::backward(t, g, retain, create_graph)).py()
     }
     fn detach(&self) -> PyTensor {
-        wrap(self.t.detach())
+        wrap(self.tensor().detach())
     }
     fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         Err(to_pyerr(Error::Autograd(format!(
             "detach_() is not supported; use t = t.detach() (shape {:?})",
-            slf.get().t.shape()
+            slf.get().tensor().shape()
         ))))
     }
     fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.deep_clone()).map(wrap)
     }
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
@@ -55,7 +50,7 @@ impl PyTensor {
         rounding_mode: Option<&str>,
     ) -> PyResult<PyTensor> {
         let o = operand(other)?;
-        let t = &self.t;
+        let t = &self.tensor();
         let n = t.numel().max(o.numel());
         match rounding_mode {
             None => run(py, n, || t.div(&o)).map(wrap),
@@ -73,10 +68,10 @@ impl PyTensor {
     /// per dim (what advanced indexing takes: `t[t.nonzero(as_tuple=True)]`).
     #[pyo3(signature = (*, as_tuple=false))]
     fn nonzero<'py>(&self, py: Python<'py>, as_tuple: bool) -> PyResult<Bound<'py, PyAny>> {
-        let t = if self.t.ndim() == 0 && as_tuple {
-            self.t.reshape(&[1]).py()?
+        let t = if self.tensor().ndim() == 0 && as_tuple {
+            self.tensor().reshape(&[1]).py()?
         } else {
-            self.t.clone()
+            self.tensor().clone()
         };
         let idx = run(py, t.numel(), || t.nonzero())?;
         if !as_tuple {
@@ -88,23 +83,29 @@ impl PyTensor {
             .py()?;
         Ok(PyTuple::new(py, cols)?.into_any())
     }
-    /// Assigning `t.data` copies the values in (shapes must match), as
-    /// `with no_grad(): t.copy_(value)`.
+    /// Assigning `t.data` points a leaf at `value`'s data (sharing it; any shape, dtype or
+    /// device), keeping the object, `requires_grad` and hooks, as in PyTorch. A non-leaf
+    /// takes a copy of the values instead (shapes must match).
     #[setter]
     fn set_data(&self, py: Python<'_>, value: PyRef<'_, PyTensor>) -> PyResult<()> {
-        if value.t.shape() != self.t.shape() {
+        let (cur, src) = (self.tensor(), value.tensor());
+        if cur.is_leaf() {
+            self.replace(cur.leaf_with_data(&src).py()?);
+            return Ok(());
+        }
+        if src.shape() != cur.shape() {
             return Err(to_pyerr(Error::Shape(format!(
-                "cannot assign .data of shape {:?} to a tensor of shape {:?}",
-                value.t.shape(),
-                self.t.shape()
+                "cannot assign .data of shape {:?} to a non-leaf tensor of shape {:?}",
+                src.shape(),
+                cur.shape()
             ))));
         }
-        let (dst, src) = (self.t.detach(), value.t.detach());
+        let (dst, src) = (cur.detach(), src.detach());
         run(py, dst.numel(), || dst.copy_(&src))
     }
     /// `f"{t:.4f}"` formats a 0-d tensor as its number (PyTorch).
     fn __format__(slf: &Bound<'_, Self>, spec: &str) -> PyResult<String> {
-        if slf.get().t.ndim() == 0 {
+        if slf.get().tensor().ndim() == 0 {
             return slf
                 .call_method0("item")?
                 .call_method1("__format__", (spec,))?
@@ -116,7 +117,7 @@ impl PyTensor {
         Err(crate::errors::type_error(format!(
             "unsupported format string {spec:?} for a tensor of shape {:?} (only 0-d tensors \
              format as numbers)",
-            slf.get().t.shape()
+            slf.get().tensor().shape()
         )))
     }
     /// `pickle`: the values as a NumPy array, dtype, device and `requires_grad` (leaves only).
@@ -132,7 +133,7 @@ impl PyTensor {
         memo: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let t = &slf.get().t;
+        let t = &slf.get().tensor();
         if !t.is_leaf() {
             return Err(to_pyerr(Error::Autograd(format!(
                 "only graph leaves (tensors created by the user) can be deep-copied; this tensor \
@@ -146,7 +147,7 @@ impl PyTensor {
             None => None,
         };
         let new = copy_of(slf, data)?;
-        new.cast::<PyTensor>()?.get().t.set_grad(grad).py()?;
+        new.cast::<PyTensor>()?.get().tensor().set_grad(grad).py()?;
         if let Ok(attrs) = slf.getattr("__dict__") {
             let copied = py
                 .import("copy")?
@@ -159,14 +160,14 @@ impl PyTensor {
     /// `copy.copy(t)`: a new tensor object of the same class sharing this one's data (as
     /// PyTorch's), with the same `requires_grad`.
     fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let new = copy_of(slf, slf.get().t.detach())?;
+        let new = copy_of(slf, slf.get().tensor().detach())?;
         if let Ok(attrs) = slf.getattr("__dict__") {
             new.getattr("__dict__")?.call_method1("update", (attrs,))?;
         }
         Ok(new)
     }
     fn retain_grad(&self) -> PyResult<()> {
-        self.t.retain_grad().py()
+        self.tensor().retain_grad().py()
     }
     /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
@@ -180,16 +181,16 @@ impl PyTensor {
                     return Ok(None);
                 }
                 match r.cast::<PyTensor>() {
-                    Ok(t) => Ok(Some(t.get().t.clone())),
+                    Ok(t) => Ok(Some(t.get().tensor().clone())),
                     Err(_) => Err(Error::Autograd(
                         "a tensor hook must return None or a Tensor".into(),
                     )),
                 }
             })
         });
-        let id = self.t.register_hook(f).py()?;
+        let id = self.tensor().register_hook(f).py()?;
         Ok(HookHandle {
-            tensor: self.t.clone(),
+            tensor: self.tensor().clone(),
             id,
         })
     }
@@ -205,9 +206,13 @@ impl PyTensor {
                 Ok(())
             })
         });
-        let id = slf.get().t.register_post_accumulate_grad_hook(f).py()?;
+        let id = slf
+            .get()
+            .tensor()
+            .register_post_accumulate_grad_hook(f)
+            .py()?;
         Ok(HookHandle {
-            tensor: slf.get().t.clone(),
+            tensor: slf.get().tensor().clone(),
             id,
         })
     }

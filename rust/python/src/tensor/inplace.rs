@@ -22,7 +22,7 @@ macro_rules! operand_inplace_py {
                     $($alpha: f64,)?
                 ) -> PyResult<Bound<'py, Self>> {
                     let o = operand($arg)?;
-                    slf.get().t.$method(&o $(, $alpha)?).py()?;
+                    slf.get().tensor().$method(&o $(, $alpha)?).py()?;
                     Ok(slf)
                 }
             )*
@@ -40,7 +40,7 @@ impl PyTensor {
     // ---- in place ---------------------------------------------------------------------------
 
     fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        slf.get().t.zero_().py()?;
+        slf.get().tensor().zero_().py()?;
         Ok(slf)
     }
     #[pyo3(signature = (min=None, max=None))]
@@ -49,7 +49,7 @@ impl PyTensor {
         min: Option<f64>,
         max: Option<f64>,
     ) -> PyResult<Bound<'_, Self>> {
-        slf.get().t.clamp_(min, max).py()?;
+        slf.get().tensor().clamp_(min, max).py()?;
         Ok(slf)
     }
     /// Fills with samples from U(from, to), in place (no autograd), like `nn.init.uniform_`.
@@ -71,7 +71,7 @@ fn overwrite<'py>(
     slf: Bound<'py, PyTensor>,
     sample: impl FnOnce(&Tensor) -> democratising::Result<Tensor>,
 ) -> PyResult<Bound<'py, PyTensor>> {
-    let t = &slf.get().t;
+    let t = &slf.get().tensor();
     let r = sample(t).py()?;
     let _g = autograd::GradModeGuard::new(false);
     t.copy_(&r).py()?;

@@ -18,12 +18,36 @@ use democratising::autograd;
 use democratising::{DType, Device, Error, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// A multi-dimensional array with autograd. See `democratising` for the full API.
 #[pyclass(frozen, subclass, name = "Tensor", module = "democratising", weakref)]
 pub struct PyTensor {
-    pub t: Tensor,
+    /// The engine tensor this object stands for. Behind a lock so that `Module.to(dtype)` and
+    /// `.cuda()` can swap a Parameter's payload while the Python object (which optimizers and
+    /// tied modules hold) stays the same, as PyTorch's `param.data = ...` does.
+    handle: RwLock<Tensor>,
+}
+
+impl PyTensor {
+    pub fn new(t: Tensor) -> PyTensor {
+        PyTensor {
+            handle: RwLock::new(t),
+        }
+    }
+
+    /// The engine tensor (a reference-counted handle: cloning it copies no data).
+    pub fn tensor(&self) -> Tensor {
+        self.handle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Points this object at `t` from now on.
+    pub fn replace(&self, t: Tensor) {
+        *self.handle.write().unwrap_or_else(|e| e.into_inner()) = t;
+    }
 }
 
 fn numpy_typestr(dt: DType) -> PyResult<&'static str> {
@@ -48,7 +72,7 @@ macro_rules! unary_py {
         impl PyTensor {
             $(
                 fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
-                    let t = &self.t;
+                    let t = &self.tensor();
                     run(py, t.numel(), || t.$name()).map(wrap)
                 }
             )*
@@ -93,14 +117,14 @@ macro_rules! binary_py {
             $(
                 fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
                     let o = operand(other)?;
-                    let t = &self.t;
+                    let t = &self.tensor();
                     run(py, t.numel().max(o.numel()), || t.$method(&o)).map(wrap)
                 }
             )*
             $(
                 fn $rname(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
                     let o = operand(other)?;
-                    let t = &self.t;
+                    let t = &self.tensor();
                     run(py, t.numel(), || o.$rmethod(t)).map(wrap)
                 }
             )*
@@ -132,10 +156,10 @@ enum Either {
 /// with `slf`'s `requires_grad`.
 fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py, PyAny>> {
     let new = slf.get_type().call1((wrap(data),))?;
-    let requires_grad = slf.get().t.requires_grad();
+    let requires_grad = slf.get().tensor().requires_grad();
     new.cast::<PyTensor>()?
         .get()
-        .t
+        .tensor()
         .set_requires_grad(requires_grad)
         .py()?;
     Ok(new)
@@ -143,7 +167,7 @@ fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py,
 
 impl PyTensor {
     fn inplace(&self, f: impl FnOnce(&Tensor) -> democratising::Result<()>) -> PyResult<()> {
-        f(&self.t).py()
+        f(&self.tensor()).py()
     }
 }
 
@@ -157,10 +181,10 @@ impl PyTensor {
         match data {
             None => Ok(wrap(Tensor::zeros(&[0], DType::F32).py()?)),
             Some(d) => match d.cast::<PyTensor>() {
-                Ok(t) => Ok(wrap(t.get().t.detach())),
+                Ok(t) => Ok(wrap(t.get().tensor().detach())),
                 Err(_) => {
                     let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
-                    Ok(wrap(t.cast::<PyTensor>()?.get().t.clone()))
+                    Ok(wrap(t.cast::<PyTensor>()?.get().tensor().clone()))
                 }
             },
         }
@@ -170,114 +194,120 @@ impl PyTensor {
 
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.t.shape())
+        PyTuple::new(py, self.tensor().shape())
     }
     #[getter]
     fn ndim(&self) -> usize {
-        self.t.ndim()
+        self.tensor().ndim()
     }
     fn dim(&self) -> usize {
-        self.t.ndim()
+        self.tensor().ndim()
     }
     #[getter]
     fn dtype(&self) -> PyDType {
-        PyDType(self.t.dtype())
+        PyDType(self.tensor().dtype())
     }
     #[getter]
     fn device(&self) -> PyDevice {
-        PyDevice(self.t.device())
+        PyDevice(self.tensor().device())
     }
     #[getter]
     fn is_cuda(&self) -> bool {
-        matches!(self.t.device(), Device::Cuda(_))
+        matches!(self.tensor().device(), Device::Cuda(_))
     }
     #[getter]
     fn requires_grad(&self) -> bool {
-        self.t.requires_grad()
+        self.tensor().requires_grad()
     }
     #[setter]
     fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
-        self.t.set_requires_grad(flag).py()
+        self.tensor().set_requires_grad(flag).py()
     }
     #[pyo3(signature = (requires_grad=true))]
     fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
-        slf.get().t.set_requires_grad(requires_grad).py()?;
+        slf.get().tensor().set_requires_grad(requires_grad).py()?;
         Ok(slf)
     }
     #[getter]
     fn grad(&self) -> Option<PyTensor> {
-        self.t.grad().map(wrap)
+        self.tensor().grad().map(wrap)
     }
     #[setter]
     fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
-        self.t.set_grad(g.map(|g| g.t.clone())).py()
+        self.tensor().set_grad(g.map(|g| g.tensor().clone())).py()
     }
     #[getter]
     fn is_leaf(&self) -> bool {
-        self.t.is_leaf()
+        self.tensor().is_leaf()
     }
     #[getter]
     fn grad_fn(&self) -> Option<GradFn> {
-        self.t.grad_fn().map(|n| GradFn { node: n })
+        self.tensor().grad_fn().map(|n| GradFn { node: n })
     }
     #[getter]
     fn data(&self) -> PyTensor {
-        wrap(self.t.detach())
+        wrap(self.tensor().detach())
     }
     #[getter(T)]
     fn transpose_all(&self) -> PyResult<PyTensor> {
-        self.t.t().py().map(wrap)
+        self.tensor().t().py().map(wrap)
     }
     #[getter(mT)]
     fn matrix_transpose(&self) -> PyResult<PyTensor> {
-        self.t.transpose(-2, -1).py().map(wrap)
+        self.tensor().transpose(-2, -1).py().map(wrap)
     }
     fn numel(&self) -> usize {
-        self.t.numel()
+        self.tensor().numel()
     }
     fn nelement(&self) -> usize {
-        self.t.numel()
+        self.tensor().numel()
     }
     fn element_size(&self) -> usize {
-        self.t.dtype().size()
+        self.tensor().dtype().size()
     }
     #[pyo3(signature = (dim=None))]
     fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         match dim {
             Some(d) => Ok(self
-                .t
+                .tensor()
                 .dim_size(d)
                 .py()?
                 .into_pyobject(py)?
                 .into_any()
                 .unbind()),
-            None => Ok(PyTuple::new(py, self.t.shape())?.into_any().unbind()),
+            None => Ok(PyTuple::new(py, self.tensor().shape())?.into_any().unbind()),
         }
     }
     #[pyo3(signature = (dim=None))]
     fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         match dim {
             Some(d) => {
-                let i = democratising::layout::normalize_dim(d, self.t.ndim()).py()?;
-                Ok(self.t.strides()[i].into_pyobject(py)?.into_any().unbind())
+                let i = democratising::layout::normalize_dim(d, self.tensor().ndim()).py()?;
+                Ok(self.tensor().strides()[i]
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind())
             }
-            None => Ok(PyTuple::new(py, self.t.strides())?.into_any().unbind()),
+            None => Ok(PyTuple::new(py, self.tensor().strides())?
+                .into_any()
+                .unbind()),
         }
     }
     fn is_contiguous(&self) -> bool {
-        self.t.is_contiguous()
+        self.tensor().is_contiguous()
     }
     fn is_floating_point(&self) -> bool {
-        self.t.dtype().is_float()
+        self.tensor().dtype().is_float()
     }
     fn data_ptr(&self) -> usize {
-        self.t.storage().as_ptr() as usize + self.t.layout().offset * self.t.dtype().size()
+        self.tensor().storage().as_ptr() as usize
+            + self.tensor().layout().offset * self.tensor().dtype().size()
     }
     fn __len__(&self) -> PyResult<usize> {
-        if self.t.ndim() == 0 {
+        if self.tensor().ndim() == 0 {
             return Err(crate::errors::type_error("len() of a 0-d tensor"));
         }
-        Ok(self.t.shape()[0])
+        Ok(self.tensor().shape()[0])
     }
     /// Makes NumPy defer to the reflected operators (`np.float32(2) * t` is a Tensor).
     #[classattr]
@@ -291,7 +321,7 @@ impl PyTensor {
     // ---- indexing ---------------------------------------------------------------------------
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        crate::indexing::getitem(py, &self.t, key).map(wrap)
+        crate::indexing::getitem(py, &self.tensor(), key).map(wrap)
     }
     fn __setitem__(
         &self,
@@ -299,13 +329,19 @@ impl PyTensor {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        crate::indexing::setitem(py, &self.t, key, value)
+        crate::indexing::setitem(py, &self.tensor(), key, value)
     }
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if self.t.ndim() == 0 {
+        if self.tensor().ndim() == 0 {
             return Err(crate::errors::type_error("iteration over a 0-d tensor"));
         }
-        let items: Vec<PyTensor> = self.t.unbind(0).py()?.into_iter().map(wrap).collect();
+        let items: Vec<PyTensor> = self
+            .tensor()
+            .unbind(0)
+            .py()?
+            .into_iter()
+            .map(wrap)
+            .collect();
         Ok(items.into_pyobject(py)?.try_iter()?.into_any().unbind())
     }
 }
@@ -321,24 +357,24 @@ impl PyTensor {
         match dim {
             None => {
                 let r = if max {
-                    self.t.amax(None, false)
+                    self.tensor().amax(None, false)
                 } else {
-                    self.t.amin(None, false)
+                    self.tensor().amin(None, false)
                 };
                 Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
             }
             Some(d) if d.is_instance_of::<PyTensor>() => {
                 let o = operand(d)?;
                 let r = if max {
-                    self.t.maximum(&o)
+                    self.tensor().maximum(&o)
                 } else {
-                    self.t.minimum(&o)
+                    self.tensor().minimum(&o)
                 };
                 Ok(wrap(r.py()?).into_pyobject(py)?.into_any().unbind())
             }
             Some(d) => {
                 let d: isize = d.extract()?;
-                let (v, i) = self.t.max_dim(d, keepdim, max).py()?;
+                let (v, i) = self.tensor().max_dim(d, keepdim, max).py()?;
                 let ret = crate::registry::helper(py, "max_result")?;
                 Ok(ret.call1((wrap(v), wrap(i)))?.unbind())
             }

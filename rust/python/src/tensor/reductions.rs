@@ -25,7 +25,7 @@ macro_rules! dim_reductions_py {
             keepdim: bool,
         ) -> PyResult<PyTensor> {
             let d = dims_arg(dim)?;
-            let t = &self.t;
+            let t = &self.tensor();
             run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
         }
         }
@@ -43,8 +43,8 @@ macro_rules! dim_reductions_py {
         ) -> PyResult<PyTensor> {
             let d = dims_arg(dim)?;
             let t = match dtype {
-                Some(dt) => self.t.to_dtype(extract_dtype(dt)?).py()?,
-                None => self.t.clone(),
+                Some(dt) => self.tensor().to_dtype(extract_dtype(dt)?).py()?,
+                None => self.tensor().clone(),
             };
             run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
         }
@@ -64,7 +64,7 @@ macro_rules! dim_reductions_py {
         ) -> PyResult<PyTensor> {
             let d = dims_arg(dim)?;
             let c = correction.unwrap_or(if unbiased.unwrap_or(true) { 1.0 } else { 0.0 });
-            let t = &self.t;
+            let t = &self.tensor();
             run(py, t.numel(), || t.$name(d.as_deref(), c, keepdim)).map(wrap)
         }
         }
@@ -129,9 +129,9 @@ impl PyTensor {
     /// `argmax` (`is_max`) or `argmin`.
     fn arg_extreme(&self, dim: Option<isize>, keepdim: bool, is_max: bool) -> PyResult<PyTensor> {
         let r = if is_max {
-            self.t.argmax(dim, keepdim)
+            self.tensor().argmax(dim, keepdim)
         } else {
-            self.t.argmin(dim, keepdim)
+            self.tensor().argmin(dim, keepdim)
         };
         r.py().map(wrap)
     }
@@ -139,7 +139,7 @@ impl PyTensor {
     /// `any` (`any`) or `all`: of every element as a bool scalar, or along `dim` as the
     /// max (min) of the elements as bools.
     fn truth(&self, dim: Option<isize>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
-        let b = self.t.to_dtype(DType::Bool).py()?;
+        let b = self.tensor().to_dtype(DType::Bool).py()?;
         let Some(d) = dim else {
             let v = if any { b.any() } else { b.all() };
             return Ok(wrap(Tensor::scalar(v.py()?)));

@@ -14,29 +14,29 @@ impl PyTensor {
 
     #[pyo3(signature = (*shape))]
     fn reshape(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        self.t.reshape(&int_args(shape)?).py().map(wrap)
+        self.tensor().reshape(&int_args(shape)?).py().map(wrap)
     }
     #[pyo3(signature = (*shape))]
     fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
         if shape.len() == 1 {
             if let Ok(dt) = extract_dtype(&shape.get_item(0)?) {
-                if dt != self.t.dtype() {
+                if dt != self.tensor().dtype() {
                     return Err(to_pyerr(Error::DType(
                         "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
                     )));
                 }
-                return Ok(wrap(self.t.clone()));
+                return Ok(wrap(self.tensor().clone()));
             }
         }
-        self.t.view(&int_args(shape)?).py().map(wrap)
+        self.tensor().view(&int_args(shape)?).py().map(wrap)
     }
     fn view_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
-        self.t.view(&s).py().map(wrap)
+        let s: Vec<isize> = other.tensor().shape().iter().map(|&n| n as isize).collect();
+        self.tensor().view(&s).py().map(wrap)
     }
     fn reshape_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        let s: Vec<isize> = other.t.shape().iter().map(|&n| n as isize).collect();
-        self.t.reshape(&s).py().map(wrap)
+        let s: Vec<isize> = other.tensor().shape().iter().map(|&n| n as isize).collect();
+        self.tensor().reshape(&s).py().map(wrap)
     }
     /// `permute(2, 0, 1)`, `permute((2, 0, 1))` or PyTorch's `permute(dims=(2, 0, 1))`.
     #[pyo3(signature = (*dims, **kwargs))]
@@ -57,37 +57,37 @@ impl PyTensor {
                 }
             },
         };
-        self.t.permute(&dims).py().map(wrap)
+        self.tensor().permute(&dims).py().map(wrap)
     }
     fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
-        self.t.transpose(dim0, dim1).py().map(wrap)
+        self.tensor().transpose(dim0, dim1).py().map(wrap)
     }
     fn swapaxes(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
-        self.t.transpose(dim0, dim1).py().map(wrap)
+        self.tensor().transpose(dim0, dim1).py().map(wrap)
     }
     fn t(&self) -> PyResult<PyTensor> {
-        if self.t.ndim() > 2 {
+        if self.tensor().ndim() > 2 {
             return Err(to_pyerr(Error::Shape(format!(
                 "t() expects a tensor with <= 2 dimensions, but got shape {:?}",
-                self.t.shape()
+                self.tensor().shape()
             ))));
         }
-        self.t.t().py().map(wrap)
+        self.tensor().t().py().map(wrap)
     }
     #[pyo3(signature = (*sizes))]
     fn expand(&self, sizes: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        self.t.expand_isize(&int_args(sizes)?).py().map(wrap)
+        self.tensor().expand_isize(&int_args(sizes)?).py().map(wrap)
     }
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        self.t.expand(other.t.shape()).py().map(wrap)
+        self.tensor().expand(other.tensor().shape()).py().map(wrap)
     }
     /// `squeeze()`, `squeeze(dim)` or `squeeze((d0, d1, ...))`.
     #[pyo3(signature = (dim=None))]
     fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
         let Some(dims) = dims_arg(dim)? else {
-            return self.t.squeeze(None).py().map(wrap);
+            return self.tensor().squeeze(None).py().map(wrap);
         };
-        let nd = self.t.ndim();
+        let nd = self.tensor().ndim();
         let mut ds = dims
             .iter()
             .map(|&d| democratising::layout::normalize_dim(d, nd))
@@ -95,18 +95,18 @@ impl PyTensor {
             .py()?;
         ds.sort_unstable_by(|a, b| b.cmp(a));
         ds.dedup();
-        let mut out = self.t.clone();
+        let mut out = self.tensor().clone();
         for d in ds {
             out = out.squeeze(Some(d as isize)).py()?;
         }
         Ok(wrap(out))
     }
     fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
-        self.t.unsqueeze(dim).py().map(wrap)
+        self.tensor().unsqueeze(dim).py().map(wrap)
     }
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
     fn flatten(&self, start_dim: isize, end_dim: isize) -> PyResult<PyTensor> {
-        self.t.flatten(start_dim, end_dim).py().map(wrap)
+        self.tensor().flatten(start_dim, end_dim).py().map(wrap)
     }
     fn narrow(&self, dim: isize, start: isize, length: isize) -> PyResult<PyTensor> {
         let Ok(length) = usize::try_from(length) else {
@@ -114,14 +114,20 @@ impl PyTensor {
                 "narrow(): length must be non-negative, got {length}"
             ))));
         };
-        self.t.narrow(dim, start, length).py().map(wrap)
+        self.tensor().narrow(dim, start, length).py().map(wrap)
     }
     fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {
-        self.t.select(dim, index).py().map(wrap)
+        self.tensor().select(dim, index).py().map(wrap)
     }
     #[pyo3(signature = (dim=0))]
     fn unbind(&self, dim: isize) -> PyResult<Vec<PyTensor>> {
-        Ok(self.t.unbind(dim).py()?.into_iter().map(wrap).collect())
+        Ok(self
+            .tensor()
+            .unbind(dim)
+            .py()?
+            .into_iter()
+            .map(wrap)
+            .collect())
     }
     /// `split(size, dim)` (equal pieces, the last smaller) or `split([sizes], dim)`.
     #[pyo3(signature = (split_size_or_sections, dim=0))]
@@ -132,7 +138,7 @@ impl PyTensor {
     ) -> PyResult<Vec<PyTensor>> {
         if let Ok(size) = split_size_or_sections.extract::<usize>() {
             return Ok(self
-                .t
+                .tensor()
                 .split(size, dim)
                 .py()?
                 .into_iter()
@@ -141,17 +147,17 @@ impl PyTensor {
         }
         let sizes: Vec<usize> = split_size_or_sections.extract()?;
         let d = if dim < 0 {
-            dim + self.t.ndim() as isize
+            dim + self.tensor().ndim() as isize
         } else {
             dim
         };
         let n = usize::try_from(d)
             .ok()
-            .and_then(|d| self.t.shape().get(d).copied())
+            .and_then(|d| self.tensor().shape().get(d).copied())
             .ok_or_else(|| {
                 to_pyerr(Error::Index(format!(
                     "split: dim {dim} is out of range for a tensor of {} dims",
-                    self.t.ndim()
+                    self.tensor().ndim()
                 )))
             })?;
         if sizes.iter().sum::<usize>() != n {
@@ -162,7 +168,7 @@ impl PyTensor {
         let mut start: isize = 0;
         let mut out = Vec::with_capacity(sizes.len());
         for len in sizes {
-            out.push(wrap(self.t.narrow(dim, start, len).py()?));
+            out.push(wrap(self.tensor().narrow(dim, start, len).py()?));
             start += len as isize;
         }
         Ok(out)
@@ -170,7 +176,7 @@ impl PyTensor {
     #[pyo3(signature = (chunks, dim=0))]
     fn chunk(&self, chunks: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
         Ok(self
-            .t
+            .tensor()
             .chunk(chunks, dim)
             .py()?
             .into_iter()
@@ -178,7 +184,7 @@ impl PyTensor {
             .collect())
     }
     fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.t;
+        let t = &self.tensor();
         run(py, t.numel(), || t.contiguous()).map(wrap)
     }
 }

@@ -34,7 +34,7 @@ impl PyTensor {
     // ---- structured ops ---------------------------------------------------------------------
 
     fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        let (t, i) = (&self.t, &index.t);
+        let (t, i) = (&self.tensor(), &index.tensor());
         run(py, i.numel(), || t.gather(dim, i)).map(wrap)
     }
     fn scatter_add(
@@ -44,7 +44,7 @@ impl PyTensor {
         index: PyRef<'_, PyTensor>,
         src: PyRef<'_, PyTensor>,
     ) -> PyResult<PyTensor> {
-        let (t, i, s) = (&self.t, &index.t, &src.t);
+        let (t, i, s) = (&self.tensor(), &index.tensor(), &src.tensor());
         run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
     }
     fn index_select(
@@ -53,7 +53,7 @@ impl PyTensor {
         dim: isize,
         index: PyRef<'_, PyTensor>,
     ) -> PyResult<PyTensor> {
-        let (t, i) = (&self.t, &index.t);
+        let (t, i) = (&self.tensor(), &index.tensor());
         run(py, t.numel(), || t.index_select(dim, i)).map(wrap)
     }
     fn masked_fill(
@@ -63,9 +63,9 @@ impl PyTensor {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<PyTensor> {
         let v = operand(value)?;
-        democratising::ops::overflow::check_scalar_fits(&v, self.t.dtype()).py()?;
+        democratising::ops::overflow::check_scalar_fits(&v, self.tensor().dtype()).py()?;
         let v = v.item().py()?;
-        let (t, m) = (&self.t, &mask.t);
+        let (t, m) = (&self.tensor(), &mask.tensor());
         run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
     }
     /// `t.where(condition, other)`: `torch.where(condition, t, other)`.
@@ -88,14 +88,14 @@ impl PyTensor {
 impl PyTensor {
     /// `dot` and `mm`: `matmul` of two tensors that must both have `ndim` dims.
     fn matmul_of_rank(&self, other: &PyTensor, ndim: usize, op: &str) -> PyResult<PyTensor> {
-        if self.t.ndim() != ndim || other.t.ndim() != ndim {
+        if self.tensor().ndim() != ndim || other.tensor().ndim() != ndim {
             return Err(to_pyerr(Error::Shape(format!(
                 "{op}: {ndim}D tensors expected, but got {:?} and {:?}",
-                self.t.shape(),
-                other.t.shape()
+                self.tensor().shape(),
+                other.tensor().shape()
             ))));
         }
-        self.t.matmul(&other.t).py().map(wrap)
+        self.tensor().matmul(&other.tensor()).py().map(wrap)
     }
 
     /// Softmax (or log-softmax) along `dim`, the input cast to `dtype` first when given.
@@ -107,8 +107,8 @@ impl PyTensor {
         log: bool,
     ) -> PyResult<PyTensor> {
         let t = match dtype {
-            Some(d) => self.t.to_dtype(extract_dtype(d)?).py()?,
-            None => self.t.clone(),
+            Some(d) => self.tensor().to_dtype(extract_dtype(d)?).py()?,
+            None => self.tensor().clone(),
         };
         run(py, t.numel(), || {
             if log {

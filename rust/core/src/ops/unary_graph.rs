@@ -1,0 +1,107 @@
+//! `grad * f'(x)` for every op of the unary table, written in recorded ops. A backward running
+//! in grad mode (`create_graph=True`) uses it instead of the fused kernel, so the gradient has
+//! a graph of its own and can be differentiated again (Hessian-vector products, gradient
+//! penalties, physics-informed losses).
+
+use crate::ops::unary::UnaryOp;
+use crate::{Result, Tensor};
+
+fn s(v: f64) -> Tensor {
+    Tensor::wrapped_scalar(v)
+}
+
+/// `mask` (bool) as 1.0 / 0.0 in `like`'s dtype.
+fn ones_where(mask: &Tensor, like: &Tensor) -> Result<Tensor> {
+    mask.to_dtype(like.dtype())
+}
+
+/// `grad * f'(x)` for `op`, differentiable in both `x` and `g`.
+pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    use std::f64::consts::{FRAC_2_SQRT_PI, LN_2, PI};
+    match op {
+        UnaryOp::Neg => g.neg(),
+        UnaryOp::Abs => g.mul(&x.sign()?),
+        UnaryOp::Exp | UnaryOp::Expm1 => g.mul(&x.exp()?),
+        UnaryOp::Log => g.div(x),
+        UnaryOp::Log2 => g.div(&x.mul_scalar(LN_2)?),
+        UnaryOp::Log1p => g.div(&x.add_scalar(1.0)?),
+        UnaryOp::Sqrt => g.div(&x.sqrt()?.mul_scalar(2.0)?),
+        UnaryOp::Rsqrt => {
+            let r = x.rsqrt()?;
+            g.mul(&r.mul(&r)?.mul(&r)?.mul_scalar(-0.5)?)
+        }
+        UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?),
+        UnaryOp::Reciprocal => g.div(&x.mul(x)?)?.neg(),
+        UnaryOp::Sin => g.mul(&x.cos()?),
+        UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
+        UnaryOp::Tanh => {
+            let t = x.tanh()?;
+            g.mul(&s(1.0).sub(&t.mul(&t)?)?)
+        }
+        UnaryOp::Sigmoid => {
+            let sg = x.sigmoid()?;
+            g.mul(&sg.mul(&s(1.0).sub(&sg)?)?)
+        }
+        UnaryOp::Relu => g.mul(&ones_where(&x.gt(&s(0.0))?, g)?),
+        UnaryOp::Gelu => {
+            let cdf = x
+                .mul_scalar(FRAC_1_SQRT_2)?
+                .erf()?
+                .add_scalar(1.0)?
+                .mul_scalar(0.5)?;
+            let pdf = x
+                .mul(x)?
+                .mul_scalar(-0.5)?
+                .exp()?
+                .mul_scalar(INV_SQRT_2PI)?;
+            g.mul(&cdf.add(&x.mul(&pdf)?)?)
+        }
+        UnaryOp::GeluTanh => {
+            let k = (2.0 / PI).sqrt();
+            let x2 = x.mul(x)?;
+            let inner = x.add(&x2.mul(x)?.mul_scalar(0.044715)?)?.mul_scalar(k)?;
+            let t = inner.tanh()?;
+            let dinner = x2
+                .mul_scalar(3.0 * 0.044715)?
+                .add_scalar(1.0)?
+                .mul_scalar(k)?;
+            let left = t.add_scalar(1.0)?.mul_scalar(0.5)?;
+            let right = x
+                .mul(&s(1.0).sub(&t.mul(&t)?)?)?
+                .mul(&dinner)?
+                .mul_scalar(0.5)?;
+            g.mul(&left.add(&right)?)
+        }
+        UnaryOp::Silu => {
+            let sg = x.sigmoid()?;
+            let d = sg.mul(&x.mul(&s(1.0).sub(&sg)?)?.add_scalar(1.0)?)?;
+            g.mul(&d)
+        }
+        UnaryOp::Softplus { beta, threshold } => {
+            let bx = x.mul_scalar(beta)?;
+            let d = Tensor::where_(&bx.gt(&s(threshold))?, &s(1.0), &bx.sigmoid()?)?;
+            g.mul(&d)
+        }
+        UnaryOp::LeakyRelu { slope } => Tensor::where_(&x.gt(&s(0.0))?, g, &g.mul_scalar(slope)?),
+        UnaryOp::Elu { alpha } => {
+            let neg = g.mul(&x.exp()?.mul_scalar(alpha)?)?;
+            Tensor::where_(&x.gt(&s(0.0))?, g, &neg)
+        }
+        UnaryOp::Erf => g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?),
+        UnaryOp::Erfinv => {
+            let y = x.apply_unary(UnaryOp::Erfinv)?;
+            g.mul(&y.mul(&y)?.exp()?.mul_scalar(0.5 * PI.sqrt())?)
+        }
+        UnaryOp::Clamp { min, max } => {
+            let inside = ones_where(&x.ge(&s(min))?, g)?.mul(&ones_where(&x.le(&s(max))?, g)?)?;
+            g.mul(&inside)
+        }
+        UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => {
+            g.mul_scalar(0.0)
+        }
+    }
+}
+
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// `1 / sqrt(2 pi)`, the standard normal density at 0.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;

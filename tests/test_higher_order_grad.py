@@ -1,0 +1,311 @@
+"""Higher-order gradients (``create_graph=True``): the gradient of a gradient, checked in
+float64 against central finite differences of the first gradient, for the elementwise ops,
+broadcasting arithmetic, matmul/linear, reductions, softmax, views and indexing; plus the
+programs that need it (gradient penalties, Hessian-vector products, PDE residuals) and the
+typed error for ops whose backward is not differentiable yet."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.nn.functional as F
+from democratising import nn
+
+Fn = Callable[[dm.Tensor], dm.Tensor]
+
+
+def _first_grad(f: Fn, x: dm.Tensor, w: np.ndarray) -> dm.Tensor:
+    """d/dx sum(f(x) * w), built with a graph."""
+    out = f(x)
+    (g,) = dm.autograd.grad((out * dm.tensor(w)).sum(), x, create_graph=True)
+    return g
+
+
+def check_second_order(f: Fn, x0: np.ndarray, eps: float = 1e-6, rtol: float = 1e-5) -> None:
+    """The gradient of ``sum(grad(f)(x) * v)`` against central differences of it."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(np.shape(f(dm.tensor(x0))))
+    v = rng.standard_normal(x0.shape)
+
+    def s(xv: np.ndarray) -> float:
+        x = dm.tensor(xv, requires_grad=True)
+        return float((_first_grad(f, x, w) * dm.tensor(v)).sum().item())
+
+    x = dm.tensor(x0, requires_grad=True)
+    g = _first_grad(f, x, w)
+    assert g.requires_grad, "the first gradient carries no graph"
+    (h,) = dm.autograd.grad((g * dm.tensor(v)).sum(), x, allow_unused=True)
+    got = np.zeros_like(x0) if h is None else h.numpy()
+    want = np.zeros_like(x0)
+    for i in np.ndindex(x0.shape):
+        xp, xm = x0.copy(), x0.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        want[i] = (s(xp) - s(xm)) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6)
+
+
+def _x(*shape: int, low: float = -1.5, high: float = 1.5, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(low, high, shape)
+
+
+UNARY: dict[str, tuple[Fn, tuple[float, float]]] = {
+    "exp": (dm.exp, (-1.5, 1.5)),
+    "log": (dm.log, (0.3, 2.0)),
+    "log2": (lambda t: t.log2(), (0.3, 2.0)),
+    "log1p": (lambda t: t.log1p(), (-0.5, 2.0)),
+    "expm1": (lambda t: t.expm1(), (-1.5, 1.5)),
+    "sqrt": (dm.sqrt, (0.3, 2.0)),
+    "rsqrt": (dm.rsqrt, (0.3, 2.0)),
+    "square": (lambda t: t.square(), (-1.5, 1.5)),
+    "reciprocal": (lambda t: t.reciprocal(), (0.3, 2.0)),
+    "sin": (dm.sin, (-2.0, 2.0)),
+    "cos": (dm.cos, (-2.0, 2.0)),
+    "tanh": (dm.tanh, (-1.5, 1.5)),
+    "sigmoid": (dm.sigmoid, (-2.0, 2.0)),
+    "gelu": (F.gelu, (-2.0, 2.0)),
+    "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"), (-2.0, 2.0)),
+    "silu": (F.silu, (-2.0, 2.0)),
+    "softplus": (lambda t: F.softplus(t, beta=2.0), (-2.0, 2.0)),
+    "elu": (lambda t: F.elu(t, alpha=0.7), (-2.0, 2.0)),
+    "erf": (lambda t: t.erf(), (-1.5, 1.5)),
+    "erfinv": (lambda t: t.erfinv(), (-0.8, 0.8)),
+    "abs": (dm.abs, (0.2, 1.5)),
+    "relu": (dm.relu, (0.2, 1.5)),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), (-1.5, 1.5)),
+    "clamp": (lambda t: t.clamp(-0.5, 0.5) * t, (-1.5, 1.5)),
+    "pow_scalar": (lambda t: t**3, (-1.5, 1.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_second_derivative(name: str) -> None:
+    f, (lo, hi) = UNARY[name]
+    x0 = _x(2, 3, low=lo, high=hi)
+    if name in ("leaky_relu", "clamp"):
+        x0 = np.where(np.abs(x0) < 0.05, 0.3, x0)  # keep away from the kinks
+        x0 = np.where(np.abs(np.abs(x0) - 0.5) < 0.05, 0.3, x0)
+    check_second_order(lambda t: f(t) * t, x0)  # `* t`: nonzero second derivative throughout
+
+
+BINARY: dict[str, Callable[[dm.Tensor, dm.Tensor], dm.Tensor]] = {
+    "add": lambda a, b: (a + b) * a * b,
+    "sub": lambda a, b: (a - b) * a * b,
+    "mul": lambda a, b: a * b * a * b,
+    "div": lambda a, b: a / b * a,
+    "pow": lambda a, b: a**b,
+    "maximum": lambda a, b: dm.maximum(a, b) * a * b,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_second_derivative_with_broadcasting(name: str) -> None:
+    op = BINARY[name]
+    b0 = _x(3, low=0.5, high=1.5, seed=3)
+    check_second_order(lambda a: op(a, dm.tensor(b0)), _x(2, 3, low=0.5, high=2.0))
+    a0 = _x(2, 3, low=0.5, high=2.0, seed=4)
+    check_second_order(lambda b: op(dm.tensor(a0), b), b0)
+
+
+def test_matmul_and_linear_second_derivative() -> None:
+    w = _x(4, 3, seed=5)
+    check_second_order(lambda x: dm.tanh(x @ dm.tensor(w)), _x(2, 2, 4))
+    x0 = _x(2, 4, seed=6)
+    check_second_order(lambda m: dm.tanh(dm.tensor(x0) @ m) ** 2, w)
+    b = dm.tensor(_x(3, seed=7))
+    check_second_order(lambda x: dm.sigmoid(F.linear(x, dm.tensor(w.T), b)), _x(2, 2, 4))
+    check_second_order(lambda m: dm.tanh(F.linear(dm.tensor(x0), m, b)), _x(3, 4, seed=8))
+
+
+REDUCTIONS: dict[str, Fn] = {
+    "sum": lambda t: t.sum(dim=1) ** 2,
+    "mean": lambda t: t.mean(dim=0, keepdim=True) ** 2,
+    "var": lambda t: t.var(dim=1),
+    "std": lambda t: t.std(),
+    "logsumexp": lambda t: t.logsumexp(dim=1),
+    "amax": lambda t: t.amax(dim=1) ** 2,
+    "softmax": lambda t: t.softmax(dim=1) * t,
+    "softmax_dim0": lambda t: t.softmax(dim=0) ** 2,
+    "log_softmax": lambda t: t.log_softmax(dim=-1) * t,
+    "norm": lambda t: t.norm(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction_second_derivative(name: str) -> None:
+    check_second_order(REDUCTIONS[name], _x(3, 4, seed=9))
+
+
+VIEWS: dict[str, Fn] = {
+    "slice": lambda t: t[1:, ::2] ** 2,
+    "select": lambda t: t[:, 1] * t[0, 2],
+    "transpose": lambda t: t.T @ t,
+    "permute_reshape": lambda t: t.reshape(2, 6).permute(1, 0) ** 3,
+    "expand": lambda t: t[:1].expand(3, 4) * t,
+    "unsqueeze_squeeze": lambda t: t.unsqueeze(0).squeeze(0) ** 2,
+    "cat_stack": lambda t: dm.cat([t, t**2], 0).sum(0) * dm.stack([t, t], 0).sum(0),
+    "gather": lambda t: t.gather(1, dm.tensor([[0, 2], [1, 1], [3, 0]])) ** 2,
+    "index_select": lambda t: t.index_select(1, dm.tensor([3, 0, 3])) ** 2,
+    "advanced_index": lambda t: t[dm.tensor([0, 2, 2])] ** 3,
+    "mask": lambda t: t[t > 0] ** 2,
+    "where": lambda t: dm.where(t > 0, t**2, t**3),
+    "masked_fill": lambda t: t.masked_fill(t < -0.5, 0.0) ** 2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_view_and_index_second_derivative(name: str) -> None:
+    x0 = _x(3, 4, seed=10)
+    x0 = np.where(np.abs(x0 + 0.5) < 0.05, 0.3, x0)
+    check_second_order(VIEWS[name], x0)
+
+
+def test_third_derivative_and_default_retain() -> None:
+    x = dm.tensor([0.5, -1.0, 2.0], dtype=dm.float64, requires_grad=True)
+    y = (x**4).sum()
+    (g1,) = dm.autograd.grad(y, x, create_graph=True)
+    (g2,) = dm.autograd.grad(g1.sum(), x, create_graph=True)
+    (g3,) = dm.autograd.grad(g2.sum(), x)
+    xv = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(g1.detach().numpy(), 4 * xv**3)
+    np.testing.assert_allclose(g2.detach().numpy(), 12 * xv**2)
+    np.testing.assert_allclose(g3.numpy(), 24 * xv)
+    # create_graph keeps the graph: the first gradient's graph can be walked again.
+    (again,) = dm.autograd.grad(y, x)
+    np.testing.assert_allclose(again.numpy(), 4 * xv**3)
+
+
+def test_hessian_vector_product_of_an_mlp_matches_the_hessian() -> None:
+    dm.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    x0 = _x(4, 3, seed=11)
+    v = _x(4, 3, seed=12)
+
+    def grad_of(xv: np.ndarray) -> np.ndarray:
+        x = dm.tensor(xv, requires_grad=True)
+        (g,) = dm.autograd.grad(net(x).sum(), x)
+        return g.numpy()
+
+    x = dm.tensor(x0, requires_grad=True)
+    (g,) = dm.autograd.grad(net(x).sum(), x, create_graph=True)
+    (hv,) = dm.autograd.grad(g, x, grad_outputs=dm.tensor(v))
+    eps = 1e-6
+    want = (grad_of(x0 + eps * v) - grad_of(x0 - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(hv.numpy(), want, rtol=1e-5, atol=1e-8)
+
+
+def _penalty_loss(critic: nn.Module, real: dm.Tensor, fake: dm.Tensor) -> dm.Tensor:
+    """WGAN-GP's critic loss: the gradient penalty at interpolated points."""
+    alpha = dm.tensor(np.linspace(0.2, 0.8, real.shape[0])[:, None])
+    mixed = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
+    (g,) = dm.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    penalty = ((g.norm(2, dim=1) - 1) ** 2).mean()
+    return critic(fake).mean() - critic(real).mean() + 10 * penalty
+
+
+def test_gradient_penalty_trains_the_critic_with_exact_gradients() -> None:
+    dm.manual_seed(1)
+    critic = nn.Sequential(nn.Linear(2, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1)).double()
+    real, fake = dm.tensor(_x(5, 2, seed=13)), dm.tensor(_x(5, 2, seed=14))
+    _penalty_loss(critic, real, fake).backward()
+    w = critic[0].weight
+    got = w.grad.numpy().copy()
+    eps, want = 1e-6, np.zeros_like(got)
+    for i in np.ndindex(got.shape):
+        with dm.no_grad():
+            base = w.detach().numpy().copy()
+            plus, minus = base.copy(), base.copy()
+            plus[i] += eps
+            minus[i] -= eps
+            w.copy_(dm.tensor(plus))
+        lp = _penalty_loss(critic, real, fake).item()
+        with dm.no_grad():
+            w.copy_(dm.tensor(minus))
+        lm = _penalty_loss(critic, real, fake).item()
+        with dm.no_grad():
+            w.copy_(dm.tensor(base))
+        want[i] = (lp - lm) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_backward_with_create_graph_leaves_differentiable_grads() -> None:
+    x = dm.tensor([1.0, 2.0], dtype=dm.float64, requires_grad=True)
+    (x**3).sum().backward(create_graph=True)
+    assert x.grad is not None and x.grad.requires_grad
+    np.testing.assert_allclose(x.grad.detach().numpy(), [3.0, 12.0])
+    (h,) = dm.autograd.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(h.numpy(), [6.0, 12.0])
+
+
+def test_autograd_backward_inputs_and_create_graph() -> None:
+    a = dm.tensor([1.0, 2.0], dtype=dm.float64, requires_grad=True)
+    b = dm.tensor([3.0], dtype=dm.float64, requires_grad=True)
+    dm.autograd.backward((a * a * b).sum(), inputs=[a])
+    assert b.grad is None
+    np.testing.assert_allclose(a.grad.numpy(), [6.0, 12.0])
+    dm.autograd.backward((a * a * b).sum(), inputs=[a])  # accumulates
+    np.testing.assert_allclose(a.grad.numpy(), [12.0, 24.0])
+    c = dm.tensor([2.0], dtype=dm.float64, requires_grad=True)
+    dm.autograd.backward((c**3).sum(), create_graph=True)
+    assert c.grad.requires_grad
+
+
+def test_custom_function_with_differentiable_backward() -> None:
+    class Cube(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            (x,) = ctx.saved_tensors
+            return g * 3 * x * x
+
+    x = dm.tensor([1.0, -2.0], dtype=dm.float64, requires_grad=True)
+    (g,) = dm.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
+    (h,) = dm.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), [6.0, -12.0])
+
+
+def test_ops_without_a_differentiable_backward_raise_a_typed_error() -> None:
+    conv = nn.Conv2d(1, 2, 3).double()
+    x = dm.randn(1, 1, 5, 5, dtype=dm.float64, requires_grad=True)
+    with pytest.raises(dm.AutogradError, match="ConvolutionBackward"):
+        dm.autograd.grad(conv(x).sum(), x, create_graph=True)
+    # Without create_graph the same graph still gives first-order gradients.
+    (g,) = dm.autograd.grad(conv(x).sum(), x)
+    assert g.shape == (1, 1, 5, 5)
+
+
+def test_first_order_gradients_do_not_keep_a_graph() -> None:
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = dm.autograd.grad((dm.tanh(x) * x).sum(), x)
+    assert not g.requires_grad and g.grad_fn is None
+    y = (dm.exp(x) @ x).sum()
+    y.backward()
+    assert not x.grad.requires_grad
+
+
+def test_custom_function_saving_its_output_refuses_create_graph() -> None:
+    class Exp(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            y = x.exp()
+            ctx.save_for_backward(y)  # an output: a constant in any graph the backward builds
+            return y
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            (y,) = ctx.saved_tensors
+            return g * y
+
+    x = dm.tensor([0.5], dtype=dm.float64, requires_grad=True)
+    (g,) = dm.autograd.grad(Exp.apply(x).sum(), x)  # first order: fine
+    np.testing.assert_allclose(g.numpy(), np.exp([0.5]))
+    with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
+        dm.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)

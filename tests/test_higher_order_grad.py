@@ -309,3 +309,121 @@ def test_custom_function_saving_its_output_refuses_create_graph() -> None:
     np.testing.assert_allclose(g.numpy(), np.exp([0.5]))
     with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
         dm.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+
+
+def _seeded(f: Fn) -> Fn:
+    """``f`` with the RNG reset first, so that dropout draws the same mask every call."""
+
+    def g(t: dm.Tensor) -> dm.Tensor:
+        dm.manual_seed(5)
+        return f(t)
+
+    return g
+
+
+FUSED: dict[str, Fn] = {
+    "layer_norm": lambda t: F.layer_norm(t, (4,)) * t,
+    "layer_norm_affine": lambda t: (
+        F.layer_norm(t, (4,), dm.tensor(_x(4, seed=20)), dm.tensor(_x(4, seed=21))) ** 2
+    ),
+    "batch_norm_train": lambda t: (
+        F.batch_norm(
+            t, None, None, dm.tensor(_x(4, seed=22)), dm.tensor(_x(4, seed=23)), training=True
+        )
+        ** 2
+    ),
+    "batch_norm_eval": lambda t: (
+        F.batch_norm(
+            t,
+            dm.tensor(_x(4, seed=24), dtype=dm.float64),
+            dm.tensor(_x(4, low=0.5, high=1.5, seed=25), dtype=dm.float64),
+            training=False,
+        )
+        * t
+    ),
+    "dropout": _seeded(lambda t: F.dropout(t, 0.3, training=True) * t),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_layer_second_derivative(name: str) -> None:
+    check_second_order(FUSED[name], _x(3, 4, seed=26))
+
+
+def test_fused_layer_parameters_get_second_order_gradients() -> None:
+    x0 = dm.tensor(_x(3, 4, seed=27))
+    check_second_order(lambda w: F.layer_norm(x0 * w, (4,), w) ** 2, _x(4, seed=28))
+    check_second_order(
+        lambda w: F.batch_norm(x0, None, None, w, w * 2, training=True) ** 2, _x(4, seed=29)
+    )
+
+
+ATTENTION: dict[str, Fn] = {
+    "plain": lambda t: F.scaled_dot_product_attention(t, t * 0.5, t**2),
+    "causal": lambda t: F.scaled_dot_product_attention(t, t.flip(-2), t, is_causal=True),
+    "bool_mask": lambda t: F.scaled_dot_product_attention(
+        t,
+        t,
+        t,
+        attn_mask=dm.tensor([[True, False, True], [True, True, False], [False, True, True]]),
+    ),
+    "float_mask_scale": lambda t: F.scaled_dot_product_attention(
+        t, t, t, attn_mask=dm.tensor(_x(3, 3, seed=30)), scale=0.3
+    ),
+    "gqa": lambda t: F.scaled_dot_product_attention(t, t[:, :1], t[:, :1] * 2, enable_gqa=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION))
+def test_attention_second_derivative(name: str) -> None:
+    check_second_order(ATTENTION[name], _x(1, 2, 3, 2, seed=31))
+
+
+_TARGET = dm.tensor([2, 0, 3])
+_WEIGHT = dm.tensor([0.5, 1.0, 2.0, 1.5], dtype=dm.float64)
+
+LOSSES: dict[str, Fn] = {
+    "cross_entropy": lambda t: F.cross_entropy(t, _TARGET),
+    "cross_entropy_sum_weights": lambda t: F.cross_entropy(
+        t, _TARGET, weight=_WEIGHT, reduction="sum"
+    ),
+    "cross_entropy_none_smoothing": lambda t: F.cross_entropy(
+        t, _TARGET, reduction="none", label_smoothing=0.2
+    ),
+    "cross_entropy_ignore_weights_smoothing": lambda t: F.cross_entropy(
+        t, dm.tensor([2, -100, 1]), weight=_WEIGHT, label_smoothing=0.1
+    ),
+    "nll_after_log_softmax": lambda t: F.nll_loss(F.log_softmax(t, dim=1), _TARGET),
+    "nll_weights_ignore": lambda t: F.nll_loss(
+        F.log_softmax(t * t, dim=1), dm.tensor([1, 3, 0]), weight=_WEIGHT, ignore_index=3
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_classification_loss_second_derivative(name: str) -> None:
+    check_second_order(LOSSES[name], _x(3, 4, seed=40))
+
+
+def test_maml_inner_step_through_cross_entropy() -> None:
+    """One MAML step: the outer loss after an inner SGD step, differentiated through it."""
+    x, y = dm.tensor(_x(6, 3, seed=41)), dm.tensor([0, 1, 2, 1, 0, 2])
+
+    def outer(wv: np.ndarray, create_graph: bool = True) -> tuple[dm.Tensor, dm.Tensor]:
+        w = dm.tensor(wv, requires_grad=True)
+        inner = F.cross_entropy(x @ w, y)
+        (g,) = dm.autograd.grad(inner, w, create_graph=create_graph)
+        fast = w - 0.5 * g
+        return F.cross_entropy(x @ fast, y), w
+
+    w0 = _x(3, 3, seed=42)
+    loss, w = outer(w0)
+    loss.backward()
+    got = w.grad.numpy()
+    eps, want = 1e-6, np.zeros_like(w0)
+    for i in np.ndindex(w0.shape):
+        p, m = w0.copy(), w0.copy()
+        p[i] += eps
+        m[i] -= eps
+        want[i] = (outer(p, False)[0].item() - outer(m, False)[0].item()) / (2 * eps)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)

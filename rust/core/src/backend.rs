@@ -243,6 +243,11 @@ macro_rules! backend_interface {
                 spec: &$crate::ops::nn::loss::CrossEntropySpec,
                 g: &$crate::Tensor,
             ) -> $crate::Result<$crate::Tensor>;
+            /// The log-probabilities `log_softmax(x)` `[n, c]` from the forward's saved tensors
+            /// (a backward that builds a graph recomputes the loss from them).
+            fn cross_entropy_log_probs(
+                saved: &[&$crate::Tensor],
+            ) -> $crate::Result<$crate::Tensor>;
             /// The logits' gradient of `nll_loss(log_softmax(x))` from the log-probabilities
             /// `lp` `[n, c]`: row `i` is `scale[i] * (exp(lp[i]) - onehot(labels[i]))`, with
             /// int64 `labels` in `[0, c)` and `scale` `[n]` in `lp`'s dtype.

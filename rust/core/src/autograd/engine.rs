@@ -216,6 +216,9 @@ fn run(
     let mut pass = Pass::new(capture);
     let (seeds, leaf_grads) = pass.seed(roots, grad_outputs)?;
     let leaf_pending = pass.count_dependencies(&seeds, &leaf_grads);
+    if capture.is_some() {
+        pass.needed = Some(pass.leading_to_captures(&seeds));
+    }
     let mut sink = LeafSink {
         capturing: capture.is_some(),
         captured: vec![None; capture.map_or(0, |c| c.len())],
@@ -241,6 +244,9 @@ struct Pass {
     /// Where `grad` captures gradients: leaves by tensor identity, non-leaves by their node.
     capture_leaf: HashMap<usize, usize>,
     capture_node: HashMap<usize, usize>,
+    /// For `grad`: the nodes with a captured tensor upstream. Only they run their backward
+    /// (PyTorch computes only what the inputs need); `None` runs every node.
+    needed: Option<HashSet<usize>>,
 }
 
 impl Pass {
@@ -250,6 +256,7 @@ impl Pass {
             deps: HashMap::new(),
             capture_leaf: HashMap::new(),
             capture_node: HashMap::new(),
+            needed: None,
         };
         for (i, t) in capture.unwrap_or(&[]).iter().enumerate() {
             match t.grad_fn() {
@@ -322,6 +329,42 @@ impl Pass {
         leaf_pending
     }
 
+    /// The nodes from which a captured leaf or node is reachable, found in post-order (an
+    /// explicit stack: graphs of unrolled recurrences are deep).
+    fn leading_to_captures(&self, seeds: &[Arc<Node>]) -> HashSet<usize> {
+        let mut needed = HashSet::new();
+        let mut visited = HashSet::new();
+        let mut stack: Vec<(Arc<Node>, bool)> = seeds.iter().map(|n| (n.clone(), false)).collect();
+        while let Some((n, children_done)) = stack.pop() {
+            if children_done {
+                let leads = n.edges.iter().any(|e| match e {
+                    Edge::Leaf(t) => self.capture_leaf.contains_key(&t.id()),
+                    Edge::Node(m) => {
+                        let k = node_key(m);
+                        self.capture_node.contains_key(&k) || needed.contains(&k)
+                    }
+                    Edge::None => false,
+                });
+                if leads {
+                    needed.insert(node_key(&n));
+                }
+                continue;
+            }
+            if !visited.insert(node_key(&n)) {
+                continue;
+            }
+            stack.push((n.clone(), true));
+            for e in &n.edges {
+                if let Edge::Node(m) = e {
+                    if !visited.contains(&node_key(m)) {
+                        stack.push((m.clone(), false));
+                    }
+                }
+            }
+        }
+        needed
+    }
+
     /// Kahn's algorithm from the seeds: each node runs once all its consumers have.
     fn walk(&mut self, seeds: Vec<Arc<Node>>, sink: &mut LeafSink, how: How) -> Result<()> {
         let mut ready: Vec<Arc<Node>> = seeds
@@ -329,8 +372,17 @@ impl Pass {
             .filter(|n| self.deps.get(&node_key(n)).copied().unwrap_or(0) == 0)
             .collect();
         while let Some(node) = ready.pop() {
+            let runs = self
+                .needed
+                .as_ref()
+                .is_none_or(|n| n.contains(&node_key(&node)));
             let input_grads = match self.node_grads.remove(&node_key(&node)).flatten() {
-                Some(g) => self.apply(&node, g, sink, how)?,
+                Some(g) if runs => self.apply(&node, g, sink, how)?,
+                // Nothing captured lies upstream: only its own gradient may be asked for.
+                Some(g) => {
+                    self.observe(&node, g, sink)?;
+                    node.edges.iter().map(|_| None).collect()
+                }
                 // Every consumer sent "no gradient": the node does not run, but its inputs
                 // still count it as walked (another path may yet bring them a gradient).
                 None => node.edges.iter().map(|_| None).collect(),
@@ -340,11 +392,12 @@ impl Pass {
         Ok(())
     }
 
-    /// Runs one node: its pre-hooks, retained `.grad`s and captures, then its backward.
+    /// Runs one node: its pre-hooks, retained `.grad`s and captures (`observe`), then its
+    /// backward.
     fn apply(
         &mut self,
         node: &Arc<Node>,
-        mut g: Tensor,
+        g: Tensor,
         sink: &mut LeafSink,
         how: How,
     ) -> Result<Vec<Option<Tensor>>> {
@@ -353,33 +406,12 @@ impl Pass {
                 Autograd,
                 "create_graph=True: the backward of {} is not differentiable yet, so higher-order \
                  gradients cannot pass through it (they can through elementwise math, matmul and \
-                 linear, reductions, softmax, views, indexing and custom Functions)",
+                 linear, reductions, softmax, normalisation, dropout, attention, the classification \
+                 losses, views, indexing and custom Functions)",
                 node.name
             );
         }
-        let hooks: Vec<_> = lock(&node.pre_hooks)
-            .iter()
-            .map(|(_, h)| h.clone())
-            .collect();
-        for h in hooks {
-            if let Some(r) = h(&g)? {
-                g = r;
-            }
-        }
-        for w in lock(&node.retained).iter() {
-            if let Some(inner) = w.upgrade() {
-                let t = Tensor(inner);
-                let mut m = t.meta();
-                let prev = m.grad.take();
-                m.grad = Some(match prev {
-                    None => g.clone(),
-                    Some(p) => p.add(&g)?,
-                });
-            }
-        }
-        if let Some(&i) = self.capture_node.get(&node_key(node)) {
-            add_into(&mut sink.captured[i], g.clone())?;
-        }
+        let g = self.observe(node, g, sink)?;
         let mut slot = lock(&node.backward);
         let Some(f) = slot.as_ref() else {
             bail!(
@@ -406,6 +438,35 @@ impl Pass {
             );
         }
         Ok(grads)
+    }
+
+    /// What sees a node's incoming gradient before its backward: its pre-hooks (which may
+    /// replace it), retained `.grad`s and `grad`'s captures. Returns the gradient to use.
+    fn observe(&mut self, node: &Arc<Node>, mut g: Tensor, sink: &mut LeafSink) -> Result<Tensor> {
+        let hooks: Vec<_> = lock(&node.pre_hooks)
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect();
+        for h in hooks {
+            if let Some(r) = h(&g)? {
+                g = r;
+            }
+        }
+        for w in lock(&node.retained).iter() {
+            if let Some(inner) = w.upgrade() {
+                let t = Tensor(inner);
+                let mut m = t.meta();
+                let prev = m.grad.take();
+                m.grad = Some(match prev {
+                    None => g.clone(),
+                    Some(p) => p.add(&g)?,
+                });
+            }
+        }
+        if let Some(&i) = self.capture_node.get(&node_key(node)) {
+            add_into(&mut sink.captured[i], g.clone())?;
+        }
+        Ok(g)
     }
 
     /// Hands a node's input gradients along its edges: to leaves, or summed into the next

@@ -163,8 +163,9 @@ where
     new_node(out, (name, provenance, true), edges, Box::new(backward))
 }
 
-/// `record` with the edges given (an op that may route its gradient past one of its inputs'
-/// nodes holds an edge to that node's input too). Records nothing when no edge leads anywhere.
+/// `record_differentiable` with the edges given (an op that may route its gradient past one
+/// of its inputs' nodes holds an edge to that node's input too). Records nothing when no edge
+/// leads anywhere.
 pub(crate) fn record_edges<F>(
     out: Tensor,
     name: &'static str,
@@ -175,7 +176,7 @@ pub(crate) fn record_edges<F>(
 where
     F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
-    new_node(out, (name, provenance, false), edges, Box::new(backward))
+    new_node(out, (name, provenance, true), edges, Box::new(backward))
 }
 
 fn new_node(
@@ -258,6 +259,8 @@ pub struct Saved {
 enum Origin {
     /// An input: the edge it had when saved.
     Input(Edge),
+    /// A reshaped or cast copy of an input (the kernels' layout of it).
+    Like(History),
     /// The op's own output: its history is the node running the backward.
     Output,
 }
@@ -293,6 +296,16 @@ impl Saved {
         }
     }
 
+    /// Saves `data`, a reshaped or cast form of the input `of` (the layout a kernel reads),
+    /// with `of`'s history: `get_graph` re-attaches it through a recorded reshape and cast.
+    pub fn new_as(data: &Tensor, of: &Tensor) -> Saved {
+        Saved {
+            tensor: data.detach(),
+            version: data.storage().version(),
+            origin: Origin::Like(History::of(of)),
+        }
+    }
+
     /// Saves the op's output (made before `record` gives it a history).
     pub fn output(t: &Tensor) -> Saved {
         Saved {
@@ -325,6 +338,7 @@ impl Saved {
             Origin::Input(Edge::None) => return Ok(t.clone()),
             Origin::Input(Edge::Leaf(leaf)) => return Ok(leaf.clone()),
             Origin::Input(Edge::Node(n)) => n.clone(),
+            Origin::Like(h) => return Ok(h.attach(t)),
             Origin::Output => match RUNNING.with(|r| r.borrow().last().cloned()) {
                 Some(n) => n,
                 None => return Ok(t.clone()),
@@ -338,5 +352,39 @@ impl Saved {
             m.history_version = self.version;
         }
         Ok(out)
+    }
+}
+
+/// Where a tensor's gradient goes (its node or leaf, shape and dtype), without its data. A
+/// fused op that keeps only a derived form of an input (cross-entropy keeps the softmax) or a
+/// reshaped copy attaches those values to the input's history when a backward builds a graph.
+pub struct History {
+    edge: Edge,
+    shape: Vec<usize>,
+    dtype: crate::DType,
+}
+
+impl History {
+    pub fn of(t: &Tensor) -> History {
+        History {
+            edge: edge_of(t),
+            shape: t.shape().to_vec(),
+            dtype: t.dtype(),
+        }
+    }
+
+    /// `data` (same element count) as a tensor whose gradient, reshaped and cast back, flows
+    /// into this history; `data` itself outside grad mode or when nothing is upstream.
+    pub fn attach(&self, data: &Tensor) -> Tensor {
+        if !is_grad_enabled() || matches!(self.edge, Edge::None) {
+            return data.detach();
+        }
+        let (shape, dtype) = (self.shape.clone(), self.dtype);
+        let back = move |g: &Tensor| {
+            let s: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+            Ok(vec![Some(g.reshape(&s)?.to_dtype(dtype)?)])
+        };
+        let how = ("SavedAsBackward", Provenance::Opaque, true);
+        new_node(data.detach(), how, vec![self.edge.clone()], Box::new(back))
     }
 }

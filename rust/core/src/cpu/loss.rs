@@ -93,6 +93,17 @@ pub(crate) fn cross_entropy_forward(
     Ok((as_dtype(&out, x.dtype())?, saved))
 }
 
+/// `log(p)` of the forward's saved softmax.
+pub(crate) fn cross_entropy_log_probs(saved: &[&Tensor]) -> Result<Tensor> {
+    match saved.first() {
+        Some(p) => crate::ops::unary::unary_raw(p, crate::ops::unary::UnaryOp::Log),
+        None => bail!(
+            Value,
+            "cross_entropy: the backward expects the forward's saved tensors"
+        ),
+    }
+}
+
 /// The closed-form gradient of the logits from the forward's saved softmax, row weights and
 /// denominator, at the labels it checked (the target itself is not read again):
 /// `scale * ((1 - eps) * w_t * (p - onehot) + eps / c * (wsum * p - w))`.

@@ -36,7 +36,10 @@ use conv::{conv2d_backward, conv2d_forward};
 use copy::{cast, fill, full, to_device, unscale_and_check, write_into};
 use dropout::{dropout_backward, dropout_forward};
 use index::{gather, index, index_put, nonzero, scatter_add, where_};
-use loss::{cross_entropy_backward, cross_entropy_forward, log_softmax_nll_backward};
+use loss::{
+    cross_entropy_backward, cross_entropy_forward, cross_entropy_log_probs,
+    log_softmax_nll_backward,
+};
 use matmul::{linear_forward, matmul};
 use norm::{batch_norm_backward, batch_norm_forward, layer_norm_backward, layer_norm_forward};
 use optim::{adagrad_step_one, adam_step, rmsprop_step_one, sgd_step_one};

@@ -76,6 +76,16 @@ pub(crate) fn cross_entropy_forward(
 }
 
 /// The backward kernel takes the upstream gradient as a device scalar (or one per row).
+/// `log_softmax` of the logits the forward saved.
+pub(crate) fn cross_entropy_log_probs(saved: &[&Tensor]) -> Result<Tensor> {
+    match saved.first() {
+        Some(x) => x.detach().log_softmax(-1),
+        None => Err(crate::Error::Value(
+            "cross_entropy: the backward expects the forward's saved tensors".into(),
+        )),
+    }
+}
+
 pub(crate) fn cross_entropy_backward(
     saved: &[&Tensor],
     target: &Tensor,

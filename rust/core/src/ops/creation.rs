@@ -201,11 +201,23 @@ impl Tensor {
         }
         self.check_float("dropout expects a floating point input")?;
         let (y, mask) = crate::backend::of(self).dropout_forward(self, p)?;
-        Ok(crate::autograd::record(
+        Ok(crate::autograd::record_differentiable(
             y,
             "NativeDropoutBackward",
             &[self],
             move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: the same product, recorded. The mask is the kept
+                    // elements' scale on some backends and a bool on others.
+                    let m = if mask.dtype() != DType::Bool {
+                        mask.to_dtype(g.dtype())?
+                    } else if p < 1.0 {
+                        mask.to_dtype(g.dtype())?.mul_scalar(1.0 / (1.0 - p))?
+                    } else {
+                        mask.to_dtype(g.dtype())?.mul_scalar(0.0)?
+                    };
+                    return Ok(vec![Some(g.mul(&m)?)]);
+                }
                 Ok(vec![Some(
                     crate::backend::of(g).dropout_backward(g, &mask, p)?,
                 )])

@@ -5,7 +5,7 @@
 //! (`cpu/attention.rs`, `cuda/ops/attention.rs`); this file checks the arguments, brings the
 //! mask into the kernels' form and records the one backward.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{grads_by_recompute, record_differentiable, Saved};
 use crate::backend::{self, AttentionSaved};
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
@@ -275,9 +275,9 @@ impl Tensor {
         let mut out_shape: Vec<isize> = q.shape().iter().map(|&d| d as isize).collect();
         *out_shape.last_mut().expect("rank >= 2") = sp.ev as isize;
         let saved = [
-            Saved::new(&q4),
-            Saved::new(&k4),
-            Saved::new(&v4),
+            Saved::new_as(&q4, q),
+            Saved::new_as(&k4, k),
+            Saved::new_as(&v4, v),
             Saved::new(&out),
         ];
         let shapes = [q.shape().to_vec(), k.shape().to_vec(), v.shape().to_vec()];
@@ -288,11 +288,28 @@ impl Tensor {
         } else {
             result.to_dtype(out_dt)?
         };
-        Ok(record(
+        Ok(record_differentiable(
             result,
             "ScaledDotProductFlashAttentionBackward",
             &[q, k, v],
             move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    let qkv = [&saved[0], &saved[1], &saved[2]].map(Saved::get_graph);
+                    let [q4, k4, v4] = qkv;
+                    let g =
+                        g.reshape(&[sp.b as isize, sp.hq as isize, sp.l as isize, sp.ev as isize])?;
+                    let composite = |t: &[Tensor]| composite_attention(t, mask.as_ref(), &sp);
+                    let grads = grads_by_recompute(&[q4?, k4?, v4?], &g, composite)?;
+                    let mut res = Vec::with_capacity(3);
+                    for ((grad, shape), want) in grads.into_iter().zip(&shapes).zip(dtypes) {
+                        let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+                        res.push(
+                            grad.map(|t| t.reshape(&shape)?.to_dtype(want))
+                                .transpose()?,
+                        );
+                    }
+                    return Ok(res);
+                }
                 let [q4, k4, v4, out] =
                     [&saved[0], &saved[1], &saved[2], &saved[3]].map(Saved::get);
                 let (q4, k4, v4, out) = (q4?, k4?, v4?, out?);
@@ -316,4 +333,53 @@ impl Tensor {
             },
         ))
     }
+}
+
+/// The attention in recorded ops over the kernels' four-dimensional operands (`[b, h, n, d]`),
+/// for a backward that builds a graph (`create_graph=True`): it materialises the scores, which
+/// only higher-order gradients pay for.
+fn composite_attention(
+    qkv: &[Tensor],
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+) -> Result<Tensor> {
+    if sp.dropout_p > 0.0 {
+        bail!(
+            Autograd,
+            "create_graph=True through scaled_dot_product_attention with dropout_p > 0 is not \
+             supported; use dropout_p=0 for higher-order gradients"
+        );
+    }
+    let (q, mut k, mut v) = (qkv[0].clone(), qkv[1].clone(), qkv[2].clone());
+    if sp.hq != sp.hk {
+        // Grouped-query attention: each key/value head serves `group` query heads.
+        let grp = sp.group();
+        let widen = |t: &Tensor, d: usize| -> Result<Tensor> {
+            t.unsqueeze(2)?
+                .expand(&[sp.b, sp.hk, grp, sp.s, d])?
+                .reshape(&[sp.b as isize, sp.hq as isize, sp.s as isize, d as isize])
+        };
+        k = widen(&k, sp.e)?;
+        v = widen(&v, sp.ev)?;
+    }
+    let mut scores = q.matmul(&k.transpose(-1, -2)?)?.mul_scalar(sp.scale)?;
+    if let Some(m) = mask {
+        scores = scores.add(m)?;
+    }
+    if sp.causal {
+        let tri: Vec<f64> = (0..sp.l * sp.s)
+            .map(|ij| {
+                if ij % sp.s > ij / sp.s {
+                    f64::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let tri = Tensor::from_vec(tri, &[sp.l, sp.s])?
+            .to_dtype(scores.dtype())?
+            .to_device(scores.device())?;
+        scores = scores.add(&tri)?;
+    }
+    scores.softmax(-1)?.matmul(&v)
 }

@@ -3,7 +3,7 @@
 //! log-sum-exp, label smoothing, class weights and `ignore_index` and the closed-form gradient.
 
 use super::as_dtype;
-use crate::autograd::{record, Saved};
+use crate::autograd::{grads_by_recompute, record_differentiable, History, Saved};
 use crate::{bail, Result, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +61,29 @@ impl Tensor {
         let (ts, ws) = (Saved::new(&target), weight.as_ref().map(Saved::new));
         drop((x, target, weight));
         let in_dt = self.dtype();
-        Ok(record(out, "CrossEntropyLossBackward", &[self], move |g| {
-            let saved = saved.iter().map(Saved::get).collect::<Result<Vec<_>>>()?;
-            let w = ws.as_ref().map(Saved::get).transpose()?;
-            let dx = backend.cross_entropy_backward(&saved, ts.get()?, w, &spec, g)?;
-            Ok(vec![Some(as_dtype(&dx, in_dt)?)])
-        }))
+        let logits = History::of(self);
+        Ok(record_differentiable(
+            out,
+            "CrossEntropyLossBackward",
+            &[self],
+            move |g| {
+                let saved = saved.iter().map(Saved::get).collect::<Result<Vec<_>>>()?;
+                let w = ws.as_ref().map(Saved::get).transpose()?;
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: the loss again in recorded ops. Log-probabilities stand
+                    // in for the logits (attached to their history): the loss depends on the
+                    // logits only through their softmax, which a shift per row does not change.
+                    let z = logits.attach(&backend.cross_entropy_log_probs(&saved)?);
+                    let (t, spec) = (ts.get()?, spec);
+                    let composite = |x: &[Tensor]| class_loss(&x[0].log_softmax(-1)?, t, w, &spec);
+                    let z = vec![z];
+                    let mut grads = grads_by_recompute(&z, g, composite)?;
+                    return Ok(vec![grads.remove(0)]);
+                }
+                let dx = backend.cross_entropy_backward(&saved, ts.get()?, w, &spec, g)?;
+                Ok(vec![Some(as_dtype(&dx, in_dt)?)])
+            },
+        ))
     }
 }
 
@@ -117,4 +134,44 @@ pub(super) fn check_class_inputs(
         return Err(crate::Error::shape_mismatch(op, &[x, target], msg));
     }
     crate::ops::check_vector(weight, &format!("{op}: weight"), c, "classes")
+}
+
+/// Cross-entropy (or, with `smoothing` 0, `nll_loss`) from log-probabilities `lp` `[n, c]` in
+/// recorded ops, with the fused kernels' semantics: class weights, rows whose label is
+/// `ignore_index` contribute nothing, label smoothing spreads `smoothing` over the classes,
+/// and the mean divides by the summed weights of the counted rows.
+pub(crate) fn class_loss(
+    lp: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    spec: &CrossEntropySpec,
+) -> Result<Tensor> {
+    use crate::DType;
+    let c = lp.shape()[1];
+    let target = target.to_dtype(DType::I64)?;
+    let counted = target.ne(&Tensor::wrapped_scalar(spec.ignore_index))?;
+    let safe = Tensor::where_(&counted, &target, &Tensor::wrapped_scalar(0i64))?;
+    let on = counted.to_dtype(lp.dtype())?;
+    let row_w = match weight {
+        Some(w) => w.to_dtype(lp.dtype())?.index_select(0, &safe)?.mul(&on)?,
+        None => on.clone(),
+    };
+    let picked = lp.gather(1, &safe.unsqueeze(1)?)?.squeeze(Some(1))?;
+    let mut rows = picked
+        .mul(&row_w)?
+        .neg()?
+        .mul_scalar(1.0 - spec.smoothing)?;
+    if spec.smoothing > 0.0 {
+        let weighted = match weight {
+            Some(w) => lp.mul(&w.to_dtype(lp.dtype())?)?,
+            None => lp.clone(),
+        };
+        let smooth = weighted.sum(Some(&[1]), false)?.neg()?.mul(&on)?;
+        rows = rows.add(&smooth.mul_scalar(spec.smoothing / c as f64)?)?;
+    }
+    match spec.reduction {
+        Reduction::None => Ok(rows),
+        Reduction::Sum => rows.sum(None, false),
+        Reduction::Mean => rows.sum(None, false)?.div(&row_w.sum(None, false)?),
+    }
 }

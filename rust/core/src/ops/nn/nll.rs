@@ -73,7 +73,9 @@ impl Tensor {
                 if c == 0 {
                     return Ok(vec![None, Some(lp.zeros_like()?)]);
                 }
-                if fusable.as_ref().is_some_and(bypassable) {
+                // (Not when the backward builds a graph: the fused kernel records nothing.)
+                let graph = crate::autograd::is_grad_enabled();
+                if !graph && fusable.as_ref().is_some_and(bypassable) {
                     let scale = scale.to_dtype(lp.dtype())?;
                     let dx = crate::backend::of(lp).log_softmax_nll_backward(lp, &safe, &scale)?;
                     return Ok(vec![Some(dx), None]);

@@ -2,7 +2,7 @@
 //! backward primitives (`cpu/norm.rs`, `cuda/ops/nn.rs`), and the one place their backward is
 //! recorded, with saved-tensor version checks on every backend.
 
-use crate::autograd::{record, Saved};
+use crate::autograd::{grads_by_recompute, record_differentiable, Saved};
 use crate::backend::{self, NormForward, NormGrads, NormSaved, RunningStats};
 use crate::{bail, DType, Result, Tensor};
 
@@ -11,18 +11,30 @@ use crate::{bail, DType, Result, Tensor};
 struct SavedNorm {
     x: Saved,
     weight: Option<Saved>,
+    /// Only read when a backward builds a graph (the composite forward takes it as an input).
+    bias: Option<Saved>,
     mean: Tensor,
     rstd: Tensor,
 }
 
 impl SavedNorm {
-    fn new(fw: &NormForward, weight: Option<&Tensor>) -> Self {
+    fn new(fw: &NormForward, x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Self {
         SavedNorm {
-            x: Saved::new(&fw.x),
+            x: Saved::new_as(&fw.x, x),
             weight: weight.map(Saved::new),
+            bias: bias.map(Saved::new),
             mean: fw.mean.clone(),
             rstd: fw.rstd.clone(),
         }
+    }
+
+    /// The inputs with their histories, in the backward's order (`create_graph=True`).
+    fn inputs_with_graph(&self) -> Result<Vec<Tensor>> {
+        let mut v = vec![self.x.get_graph()?];
+        for s in [&self.weight, &self.bias].into_iter().flatten() {
+            v.push(s.get_graph()?);
+        }
+        Ok(v)
     }
 
     fn get(&self) -> Result<NormSaved<'_>> {
@@ -110,16 +122,26 @@ impl Tensor {
         let d: usize = normalized_shape.iter().product();
         let fw = backend::of(self).layer_norm_forward(self, d, weight, bias, eps)?;
         let nshape: Vec<isize> = normalized_shape.iter().map(|&v| v as isize).collect();
-        let saved = SavedNorm::new(&fw, weight);
+        let saved = SavedNorm::new(&fw, self, weight, bias);
         let (dtypes, needs) = (
             NormDtypes::of(self, weight, bias),
             (weight.is_some(), bias.is_some()),
         );
-        Ok(record(
+        let k = normalized_shape.len();
+        Ok(record_differentiable(
             fw.y,
             "NativeLayerNormBackward",
             &norm_inputs(self, weight, bias),
             move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    let composite = |t: &[Tensor]| {
+                        let n = t[0].ndim();
+                        let dims: Vec<isize> = (n - k..n).map(|d| d as isize).collect();
+                        let y = normalized(&t[0], &dims, eps)?;
+                        affine(y, &t[1..], needs, |p| Ok(p.clone()))
+                    };
+                    return grads_by_recompute(&saved.inputs_with_graph()?, g, composite);
+                }
                 let grads =
                     backend::of(g).layer_norm_backward(saved.get()?, g, d, needs.0, needs.1)?;
                 dtypes.finish(grads, &nshape)
@@ -163,17 +185,38 @@ impl Tensor {
         };
         let fw =
             backend::of(self).batch_norm_forward(self, running, weight, bias, training, eps)?;
-        let saved = SavedNorm::new(&fw, weight);
+        let saved = SavedNorm::new(&fw, self, weight, bias);
         let (dtypes, needs) = (
             NormDtypes::of(self, weight, bias),
             (weight.is_some(), bias.is_some()),
         );
         let cshape = [c as isize];
-        Ok(record(
+        Ok(record_differentiable(
             fw.y,
             "NativeBatchNormBackward",
             &norm_inputs(self, weight, bias),
             move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    let composite = |t: &[Tensor]| {
+                        let x = &t[0];
+                        // Per-channel tensors broadcast as [1, C, 1, ...].
+                        let mut bshape = vec![1isize; x.ndim()];
+                        bshape[1] = c as isize;
+                        let per_channel = |p: &Tensor| p.reshape(&bshape);
+                        let y = if training {
+                            let dims: Vec<isize> =
+                                (0..x.ndim() as isize).filter(|&d| d != 1).collect();
+                            normalized(x, &dims, eps)?
+                        } else {
+                            // The running statistics are constants.
+                            let (mean, rstd) =
+                                (per_channel(&saved.mean)?, per_channel(&saved.rstd)?);
+                            x.sub(&mean)?.mul(&rstd)?
+                        };
+                        affine(y, &t[1..], needs, per_channel)
+                    };
+                    return grads_by_recompute(&saved.inputs_with_graph()?, g, composite);
+                }
                 let grads = backend::of(g).batch_norm_backward(
                     saved.get()?,
                     g,
@@ -221,4 +264,34 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
         );
     }
     Ok(())
+}
+
+/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance) in recorded ops: the
+/// normalisations' forward as a backward that builds a graph recomputes it.
+fn normalized(x: &Tensor, dims: &[isize], eps: f64) -> Result<Tensor> {
+    let centered = x.sub(&x.mean(Some(dims), true)?)?;
+    let var = centered.mul(&centered)?.mean(Some(dims), true)?;
+    centered.mul(&var.add_scalar(eps)?.rsqrt()?)
+}
+
+/// `y * weight + bias` with whichever of the two `needs` says are present (`params` holds
+/// them in that order), each shaped by `shape` to broadcast.
+fn affine(
+    y: Tensor,
+    params: &[Tensor],
+    needs: (bool, bool),
+    shape: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let mut it = params.iter();
+    let y = match (needs.0, it.clone().next()) {
+        (true, Some(w)) => {
+            it.next();
+            y.mul(&shape(w)?)?
+        }
+        _ => y,
+    };
+    match (needs.1, it.next()) {
+        (true, Some(b)) => y.add(&shape(b)?),
+        _ => Ok(y),
+    }
 }

@@ -273,13 +273,12 @@ def test_custom_function_with_differentiable_backward() -> None:
 
 
 def test_ops_without_a_differentiable_backward_raise_a_typed_error() -> None:
-    conv = nn.Conv2d(1, 2, 3).double()
-    x = dm.randn(1, 1, 5, 5, dtype=dm.float64, requires_grad=True)
-    with pytest.raises(dm.AutogradError, match="ConvolutionBackward"):
-        dm.autograd.grad(conv(x).sum(), x, create_graph=True)
+    x = dm.randn(1, 1, 6, 6, dtype=dm.float64, requires_grad=True)
+    with pytest.raises(dm.AutogradError, match="MaxPool2DBackward"):
+        dm.autograd.grad(F.max_pool2d(x * x, 2).sum(), x, create_graph=True)
     # Without create_graph the same graph still gives first-order gradients.
-    (g,) = dm.autograd.grad(conv(x).sum(), x)
-    assert g.shape == (1, 1, 5, 5)
+    (g,) = dm.autograd.grad(F.max_pool2d(x * x, 2).sum(), x)
+    assert g.shape == (1, 1, 6, 6)
 
 
 def test_first_order_gradients_do_not_keep_a_graph() -> None:
@@ -427,3 +426,69 @@ def test_maml_inner_step_through_cross_entropy() -> None:
         m[i] -= eps
         want[i] = (outer(p, False)[0].item() - outer(m, False)[0].item()) / (2 * eps)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
+_W = _x(4, 2, 3, 3, seed=50)  # [out, in / groups, kh, kw] for groups=1 (in=2) or 2 (in=4)
+
+CONVS: dict[str, Fn] = {
+    "conv": lambda t: dm.tanh(F.conv2d(t, dm.tensor(_W))),
+    "conv_stride_pad": lambda t: F.conv2d(t, dm.tensor(_W), stride=2, padding=1) ** 2,
+    "conv_dilation": lambda t: F.conv2d(t, dm.tensor(_W), dilation=2, padding=2) ** 2,
+    "conv_weight": lambda w: dm.tanh(F.conv2d(dm.tensor(_x(2, 2, 5, 6, seed=51)), w, padding=1)),
+    "conv_transpose": lambda t: dm.tanh(
+        F.conv_transpose2d(t, dm.tensor(_x(2, 3, 3, 3, seed=52)), stride=2, padding=1)
+    ),
+    "conv_transpose_weight": lambda w: (
+        F.conv_transpose2d(dm.tensor(_x(2, 2, 5, 6, seed=53)), w, stride=2, output_padding=1) ** 2
+    ),
+}
+_CONV_X = {
+    "conv_weight": _W,
+    "conv_transpose_weight": _x(2, 3, 3, 3, seed=54),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVS))
+def test_convolution_second_derivative(name: str) -> None:
+    x0 = _CONV_X.get(name, _x(2, 2, 5, 6, seed=55))
+    check_second_order(CONVS[name], x0)
+
+
+def test_grouped_convolution_second_derivative() -> None:
+    w = dm.tensor(_x(4, 2, 3, 3, seed=56))
+    check_second_order(lambda t: F.conv2d(t, w, groups=2, stride=(1, 2)) ** 2, _x(1, 4, 5, 5))
+    x = dm.tensor(_x(1, 4, 5, 5, seed=57))
+    check_second_order(lambda v: dm.tanh(F.conv2d(x, v, groups=2)), _x(4, 2, 3, 3, seed=58))
+
+
+def test_gradient_penalty_on_a_conv_critic() -> None:
+    dm.manual_seed(2)
+    critic = nn.Sequential(
+        nn.Conv2d(1, 3, 3, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Linear(3 * 3 * 3, 1),
+    ).double()
+    real, fake = dm.tensor(_x(4, 1, 6, 6, seed=59)), dm.tensor(_x(4, 1, 6, 6, seed=60))
+
+    def loss() -> dm.Tensor:
+        alpha = dm.tensor(np.linspace(0.2, 0.8, 4)[:, None, None, None])
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (g,) = dm.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+        return ((g.reshape(4, -1).norm(2, dim=1) - 1) ** 2).mean()
+
+    loss().backward()
+    w = critic[0].weight
+    got = w.grad.numpy().copy()
+    eps, want = 1e-6, np.zeros_like(got)
+    base = w.detach().numpy().copy()
+    for i in [(0, 0, 0, 0), (1, 0, 1, 2), (2, 0, 2, 1)]:
+        for sign in (1, -1):
+            moved = base.copy()
+            moved[i] += sign * eps
+            with dm.no_grad():
+                w.copy_(dm.tensor(moved))
+            want[i] += sign * loss().item() / (2 * eps)
+        with dm.no_grad():
+            w.copy_(dm.tensor(base))
+        np.testing.assert_allclose(got[i], want[i], rtol=1e-5, atol=1e-8)

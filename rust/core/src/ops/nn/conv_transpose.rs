@@ -6,7 +6,8 @@
 //! own.
 
 use super::conv::{Conv2dSpec, Geom};
-use crate::autograd::{record, Saved};
+use super::conv_graph::conv2d_weight_grad;
+use crate::autograd::{record_differentiable, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Result, Tensor};
 
@@ -157,29 +158,53 @@ impl Tensor {
         };
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        let (xs, ws) = (Saved::new(&x), Saved::new(&w));
+        let (xs, ws) = (Saved::new_as(&x, self), Saved::new_as(&w, weight));
         let need = [self.requires_grad(), weight.requires_grad()];
         let has_bias = bias.is_some();
-        Ok(record(out, "ConvolutionBackward", &inputs, move |gy| {
-            let (x, w) = (xs.get()?, ws.get()?);
-            let gy = as_dt(gy, dt)?;
-            let dx = match need[0] {
-                true => Some(backend.conv2d_forward(&gy, w, None, &g)?),
-                false => None,
-            };
-            let dw = match need[1] {
-                true => {
-                    backend
-                        .conv2d_backward(&gy, w, x, &g, [false, true, false])?
-                        .dw
+        let dtypes = [self.dtype(), weight.dtype()];
+        Ok(record_differentiable(
+            out,
+            "ConvolutionBackward",
+            &inputs,
+            move |gy| {
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: a convolution back, and the weight gradient of the
+                    // convolution this op transposes (its input is `gy`, its output gradient `x`).
+                    let (x, w) = (xs.get_graph()?, ws.get_graph()?);
+                    let gy = gy.to_dtype(dt)?;
+                    let dx = need[0].then(|| gy.conv2d(&w, None, g.s)).transpose()?;
+                    let dw = need[1]
+                        .then(|| conv2d_weight_grad(&gy, &x, (g.kh, g.kw), g.s))
+                        .transpose()?;
+                    let mut grads = vec![
+                        dx.map(|t| t.to_dtype(dtypes[0])).transpose()?,
+                        dw.map(|t| t.to_dtype(dtypes[1])).transpose()?,
+                    ];
+                    if has_bias {
+                        grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
+                    }
+                    return Ok(grads);
                 }
-                false => None,
-            };
-            let mut grads = vec![dx, dw];
-            if has_bias {
-                grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
-            }
-            Ok(grads)
-        }))
+                let (x, w) = (xs.get()?, ws.get()?);
+                let gy = as_dt(gy, dt)?;
+                let dx = match need[0] {
+                    true => Some(backend.conv2d_forward(&gy, w, None, &g)?),
+                    false => None,
+                };
+                let dw = match need[1] {
+                    true => {
+                        backend
+                            .conv2d_backward(&gy, w, x, &g, [false, true, false])?
+                            .dw
+                    }
+                    false => None,
+                };
+                let mut grads = vec![dx, dw];
+                if has_bias {
+                    grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
+                }
+                Ok(grads)
+            },
+        ))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod conv;
+mod conv_graph;
 pub mod conv_transpose;
 pub mod loss;
 pub mod nll;

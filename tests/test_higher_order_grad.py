@@ -273,12 +273,29 @@ def test_custom_function_with_differentiable_backward() -> None:
 
 
 def test_ops_without_a_differentiable_backward_raise_a_typed_error() -> None:
-    x = dm.randn(1, 1, 6, 6, dtype=dm.float64, requires_grad=True)
-    with pytest.raises(dm.AutogradError, match="MaxPool2DBackward"):
-        dm.autograd.grad(F.max_pool2d(x * x, 2).sum(), x, create_graph=True)
+    lstm = nn.LSTM(2, 3).double()
+    x = dm.randn(4, 1, 2, dtype=dm.float64, requires_grad=True)
+    with pytest.raises(dm.AutogradError, match="Backward"):
+        dm.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
     # Without create_graph the same graph still gives first-order gradients.
-    (g,) = dm.autograd.grad(F.max_pool2d(x * x, 2).sum(), x)
-    assert g.shape == (1, 1, 6, 6)
+    (g,) = dm.autograd.grad(lstm(x)[0].sum(), x)
+    assert g.shape == (4, 1, 2)
+
+
+POOLS: dict[str, Fn] = {
+    "max_pool": lambda t: F.max_pool2d(t * t, 2) ** 2,
+    "max_pool_padding_stride": lambda t: F.max_pool2d(t**3, 3, stride=2, padding=1) ** 2,
+    "avg_pool": lambda t: F.avg_pool2d(t * t, 2) ** 2,
+    "avg_pool_no_pad_count_ceil": lambda t: (
+        F.avg_pool2d(t**3, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False) ** 2
+    ),
+    "adaptive_avg_pool": lambda t: F.adaptive_avg_pool2d(t * t, (2, 3)) ** 2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(POOLS))
+def test_pooling_second_derivative(name: str) -> None:
+    check_second_order(POOLS[name], _x(2, 2, 5, 6, seed=61))
 
 
 def test_first_order_gradients_do_not_keep_a_graph() -> None:

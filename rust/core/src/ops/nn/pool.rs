@@ -2,9 +2,9 @@
 //! backward), average (PyTorch's `count_include_pad`), and adaptive average. The kernels are the
 //! backends' (`cpu/pool.rs`, `cuda/ops/nn.rs`); the backward is recorded here, once.
 
-use crate::autograd::record;
+use crate::autograd::record_differentiable;
 use crate::backend;
-use crate::{bail, Result, Tensor};
+use crate::{bail, DType, Result, Tensor};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Pool2dSpec {
@@ -103,7 +103,13 @@ impl Tensor {
         let be = backend::of(&x4);
         let (out, argmax) = be.max_pool2d_forward(&x4, &spec, (ho, wo))?;
         let (in_shape, in_dt) = (x4.shape().to_vec(), self.dtype());
-        let r = record(out, "MaxPool2DBackward", &[&x4], move |g| {
+        let r = record_differentiable(out, "MaxPool2DBackward", &[&x4], move |g| {
+            if crate::autograd::is_grad_enabled() {
+                // `create_graph=True`: each window's gradient added at its winner, recorded.
+                return Ok(vec![Some(
+                    scatter_to_winners(g, &argmax, &in_shape)?.to_dtype(in_dt)?,
+                )]);
+            }
             let dx = backend::of(g).max_pool2d_backward(g, &argmax, &in_shape, &spec, (ho, wo))?;
             Ok(vec![Some(dx.to_dtype(in_dt)?)])
         });
@@ -115,8 +121,13 @@ impl Tensor {
         let (x4, squeeze, (ho, wo)) = windows(self, "avg_pool2d", &spec, (1, 1))?;
         let out = backend::of(&x4).avg_pool2d_forward(&x4, &spec, (ho, wo))?;
         let (in_shape, in_dt) = (x4.shape().to_vec(), self.dtype());
-        let r = record(out, "AvgPool2DBackward", &[&x4], move |g| {
+        let r = record_differentiable(out, "AvgPool2DBackward", &[&x4], move |g| {
             let dx = backend::of(g).avg_pool2d_backward(g, &in_shape, &spec, (ho, wo))?;
+            // The backward is linear in `g` and its adjoint is the pooling itself: recorded
+            // that way, it can be differentiated again (`create_graph=True`).
+            let dx = record_differentiable(dx, "AvgPool2DBackwardBackward", &[g], move |gg| {
+                Ok(vec![Some(gg.avg_pool2d(spec)?)])
+            });
             Ok(vec![Some(dx.to_dtype(in_dt)?)])
         });
         unbatch(r, squeeze)
@@ -156,4 +167,19 @@ impl Tensor {
         let r = ah.matmul(&x4)?.matmul(&aw.t()?)?;
         unbatch(r, squeeze)
     }
+}
+
+/// `g` `[n, c, ho, wo]` added into zeros `[n, c, h, w]` at each window's winner (`argmax`: the
+/// offset within its plane, negative for a window with no input element), in recorded ops.
+fn scatter_to_winners(g: &Tensor, argmax: &Tensor, in_shape: &[usize]) -> Result<Tensor> {
+    let (n, c, h, w) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+    let flat = |t: &Tensor| t.reshape(&[n as isize, c as isize, -1]);
+    let idx = flat(&argmax.to_dtype(DType::I64)?)?;
+    let won = idx.ge(&Tensor::wrapped_scalar(0i64))?;
+    let safe = Tensor::where_(&won, &idx, &Tensor::wrapped_scalar(0i64))?;
+    let src = Tensor::where_(&won, &flat(g)?, &Tensor::wrapped_scalar(0.0f64))?;
+    let zeros = Tensor::full_on(&[n, c, h * w], 0.0, g.dtype(), g.device())?;
+    zeros
+        .scatter_add(2, &safe, &src)?
+        .reshape(&[n as isize, c as isize, h as isize, w as isize])
 }

@@ -764,3 +764,66 @@ def test_bench_cuda_cases_run_on_the_device() -> None:
     model = bench_cuda.resnet18(dm.nn, width=2).to("cuda")
     assert model(randn(2, 3, 8, 8).cuda()).shape == (2, 10)
     assert bench_cuda.target_of("step GPT-mid 6L/6H/384 b32") == 1.2
+
+
+def _second_order(f: Callable[[dm.Tensor], dm.Tensor], x0: np.ndarray, device: str) -> np.ndarray:
+    x = dm.tensor(x0, device=device, requires_grad=True)
+    (g,) = dm.autograd.grad(f(x).sum(), x, create_graph=True)
+    v = dm.tensor(np.linspace(-1.0, 1.0, x0.size).reshape(x0.shape), device=device)
+    (h,) = dm.autograd.grad((g * v).sum(), x)
+    return h.cpu().numpy()
+
+
+_LABELS = [2, 0, 3, 1]
+SECOND_ORDER: dict[str, Callable[[dm.Tensor], dm.Tensor]] = {
+    "cross_entropy": lambda t: F.cross_entropy(
+        t.reshape(4, -1)[:, :5], dm.tensor(_LABELS, device=t.device), label_smoothing=0.1
+    ),
+    "nll_log_softmax": lambda t: F.nll_loss(
+        F.log_softmax(t.reshape(4, -1)[:, :5], dim=1), dm.tensor(_LABELS, device=t.device)
+    ),
+    "conv_pool_norm": lambda t: (
+        F.layer_norm(
+            F.max_pool2d(
+                F.conv2d(t, dm.ones(3, 2, 3, 3, dtype=t.dtype, device=t.device) * 0.2, padding=1), 2
+            ),
+            (3,),
+        )
+        ** 2
+    ),
+    "conv_transpose_avg_pool": lambda t: F.avg_pool2d(
+        dm.tanh(
+            F.conv_transpose2d(
+                t, dm.ones(2, 2, 3, 3, dtype=t.dtype, device=t.device) * 0.1, stride=2
+            )
+        ),
+        2,
+    ),
+    "attention_batch_norm": lambda t: (
+        F.scaled_dot_product_attention(
+            F.batch_norm(t, None, None, training=True), t, t, is_causal=True
+        )
+        ** 2
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_order_gradients_match_cpu(name: str) -> None:
+    x0 = np.random.default_rng(3).standard_normal((4, 2, 6, 6))
+    f = SECOND_ORDER[name]
+    np.testing.assert_allclose(
+        _second_order(f, x0, "cuda"), _second_order(f, x0, "cpu"), rtol=1e-6, atol=1e-9
+    )
+
+
+def test_optimizer_built_before_module_cuda_keeps_its_parameters() -> None:
+    model = dm.nn.Linear(3, 2)
+    w = model.weight
+    opt = dm.optim.SGD(model.parameters(), lr=0.5)
+    model.cuda()
+    assert model.weight is w and w.device.type == "cuda"
+    before = w.detach().cpu().numpy().copy()
+    model(dm.ones(1, 3, device="cuda")).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(w.detach().cpu().numpy(), before - 0.5, rtol=1e-6)

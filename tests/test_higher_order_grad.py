@@ -255,21 +255,26 @@ def test_autograd_backward_inputs_and_create_graph() -> None:
 
 
 def test_custom_function_with_differentiable_backward() -> None:
-    class Cube(dm.autograd.Function):
+    class XExp(dm.autograd.Function):
+        """``x * exp(x)``, whose backward is written in differentiable ops."""
+
         @staticmethod
         def forward(ctx, x):  # type: ignore[no-untyped-def]
             ctx.save_for_backward(x)
-            return x * x * x
+            return x * x.exp()
 
         @staticmethod
         def backward(ctx, g):  # type: ignore[no-untyped-def]
             (x,) = ctx.saved_tensors
-            return g * 3 * x * x
+            return g * (x + 1) * x.exp()
 
-    x = dm.tensor([1.0, -2.0], dtype=dm.float64, requires_grad=True)
-    (g,) = dm.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
-    (h,) = dm.autograd.grad(g.sum(), x)
-    np.testing.assert_allclose(h.numpy(), [6.0, -12.0])
+    xv = np.array([0.5, -2.0])
+    x = dm.tensor(xv, dtype=dm.float64, requires_grad=True)
+    (g,) = dm.autograd.grad(XExp.apply(x).sum(), x, create_graph=True)
+    (h,) = dm.autograd.grad(g.sum(), x, create_graph=True)
+    (h3,) = dm.autograd.grad(h.sum(), x)
+    np.testing.assert_allclose(h.detach().numpy(), (xv + 2) * np.exp(xv))
+    np.testing.assert_allclose(h3.numpy(), (xv + 3) * np.exp(xv))
 
 
 def test_ops_without_a_differentiable_backward_raise_a_typed_error() -> None:

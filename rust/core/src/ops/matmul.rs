@@ -96,23 +96,14 @@ impl Tensor {
             "MmBackward",
             &[self, other],
             move |g| {
-                // In grad mode (`create_graph=True`) the products are recorded matmuls.
-                let graph = crate::autograd::is_grad_enabled();
-                let mm = |a: &Tensor, b: &Tensor| {
-                    if graph {
-                        a.matmul(b)
-                    } else {
-                        matmul_raw(a, b)
-                    }
-                };
                 let ga = if need_a {
-                    let r = mm(g, &xb.get_graph()?.transpose(-1, -2)?)?;
+                    let r = grad_product(g, &xb.get_graph()?.transpose(-1, -2)?)?;
                     Some(crate::ops::binary::grad_for(r, &sa, da)?)
                 } else {
                     None
                 };
                 let gb = if need_b {
-                    let r = mm(&xa.get_graph()?.transpose(-1, -2)?, g)?;
+                    let r = grad_product(&xa.get_graph()?.transpose(-1, -2)?, g)?;
                     Some(crate::ops::binary::grad_for(r, &sb, db)?)
                 } else {
                     None
@@ -169,22 +160,14 @@ impl Tensor {
             &inputs,
             move |g| {
                 let g2 = g.reshape(&[rows as isize, out_f as isize])?;
-                let graph = crate::autograd::is_grad_enabled();
-                let mm = |a: &Tensor, b: &Tensor| {
-                    if graph {
-                        a.matmul(b)
-                    } else {
-                        matmul_raw(a, b)
-                    }
-                };
                 let gx = if need_x {
-                    Some(mm(&g2, &ws.get_graph()?)?.reshape(&in_shape)?)
+                    Some(grad_product(&g2, &ws.get_graph()?)?.reshape(&in_shape)?)
                 } else {
                     None
                 };
                 let gw = if need_w {
                     let x2 = xs.get_graph()?.reshape(&[rows as isize, in_f as isize])?;
-                    Some(mm(&g2.t()?, &x2)?)
+                    Some(grad_product(&g2.t()?, &x2)?)
                 } else {
                     None
                 };
@@ -195,6 +178,16 @@ impl Tensor {
                 Ok(v)
             },
         ))
+    }
+}
+
+/// A product inside a backward: recorded when the backward builds a graph
+/// (`create_graph=True`), the plain GEMM otherwise.
+fn grad_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if crate::autograd::is_grad_enabled() {
+        a.matmul(b)
+    } else {
+        matmul_raw(a, b)
     }
 }
 

@@ -2,7 +2,7 @@
 //! every backend (`conv2d_forward`/`conv2d_backward` primitives: `cpu/conv.rs`, and im2col +
 //! cuBLAS on CUDA).
 
-use super::conv_graph::{conv2d_input_grad, conv2d_weight_grad};
+use super::conv_graph::{conv_grads, grad_dtypes};
 use crate::autograd::{record_differentiable, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Result, Tensor};
@@ -186,11 +186,7 @@ impl Tensor {
         }
         let (xs, ws) = (Saved::new_as(&x, self), Saved::new_as(&w, weight));
         let need = [self.requires_grad(), weight.requires_grad(), bias.is_some()];
-        let dtypes = [
-            Some(self.dtype()),
-            Some(weight.dtype()),
-            bias.map(|b| b.dtype()),
-        ];
+        let dtypes = grad_dtypes(self, weight, bias);
         Ok(record_differentiable(
             out,
             "ConvolutionBackward",
@@ -198,24 +194,7 @@ impl Tensor {
             move |gy| {
                 if crate::autograd::is_grad_enabled() {
                     // `create_graph=True`: the same gradients as recorded convolutions.
-                    let (x, w) = (xs.get_graph()?, ws.get_graph()?);
-                    let gy = gy.to_dtype(x.dtype())?;
-                    let dx = need[0]
-                        .then(|| conv2d_input_grad(&gy, &w, (g.h, g.w), g.s))
-                        .transpose()?;
-                    let dw = need[1]
-                        .then(|| conv2d_weight_grad(&x, &gy, (g.kh, g.kw), g.s))
-                        .transpose()?;
-                    let db = need[2]
-                        .then(|| gy.sum(Some(&[0, 2, 3]), false))
-                        .transpose()?;
-                    let mut v = Vec::with_capacity(3);
-                    for (grad, dt) in [dx, dw, db].into_iter().zip(dtypes) {
-                        if let Some(dt) = dt {
-                            v.push(grad.map(|t| t.to_dtype(dt)).transpose()?);
-                        }
-                    }
-                    return Ok(v);
+                    return conv_grads(false, (&xs, &ws), gy, &g, (need, dtypes));
                 }
                 let gr = backend.conv2d_backward(xs.get()?, ws.get()?, gy, &g, need)?;
                 let grads = [gr.dx, gr.dw, gr.db];

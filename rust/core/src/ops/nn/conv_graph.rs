@@ -4,12 +4,56 @@
 //! the input with the output gradient, itself a convolution with stride and dilation swapped.
 //! Each is a recorded op whose own backward comes back here, so any order works.
 
-use super::conv::Conv2dSpec;
+use super::conv::{Conv2dSpec, Geom};
 use super::conv_transpose::ConvTranspose2dSpec;
-use crate::{Result, Tensor};
+use crate::autograd::Saved;
+use crate::{DType, Result, Tensor};
+
+/// The dtypes a convolution's gradients are returned in: its operands' own.
+pub(crate) fn grad_dtypes(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> [Option<DType>; 3] {
+    [Some(x.dtype()), Some(w.dtype()), b.map(Tensor::dtype)]
+}
+
+/// A convolution's (or, `transposed`, a transposed convolution's) backward as recorded
+/// convolutions; `need` is `[input, weight, bias]`. The transposed op's input gradient is a
+/// convolution back, and its weight gradient that of the convolution it transposes (whose
+/// input is `gy` and output gradient `x`).
+pub(crate) fn conv_grads(
+    transposed: bool,
+    (xs, ws): (&Saved, &Saved),
+    gy: &Tensor,
+    g: &Geom,
+    (need, dtypes): ([bool; 3], [Option<DType>; 3]),
+) -> Result<Vec<Option<Tensor>>> {
+    let (x, w) = (xs.get_graph()?, ws.get_graph()?);
+    let gy = gy.to_dtype(x.dtype())?;
+    let kernel = (g.kh, g.kw);
+    let (dx, dw) = if transposed {
+        let dx = need[0].then(|| gy.conv2d(&w, None, g.s));
+        (
+            dx,
+            need[1].then(|| conv2d_weight_grad(&gy, &x, kernel, g.s)),
+        )
+    } else {
+        let dx = need[0].then(|| conv2d_input_grad(&gy, &w, (g.h, g.w), g.s));
+        (
+            dx,
+            need[1].then(|| conv2d_weight_grad(&x, &gy, kernel, g.s)),
+        )
+    };
+    let db = need[2].then(|| gy.sum(Some(&[0, 2, 3]), false));
+    let grads = [dx.transpose()?, dw.transpose()?, db.transpose()?];
+    let mut v = Vec::with_capacity(3);
+    for (grad, dt) in grads.into_iter().zip(dtypes) {
+        if let Some(dt) = dt {
+            v.push(grad.map(|t| t.to_dtype(dt)).transpose()?);
+        }
+    }
+    Ok(v)
+}
 
 /// `conv2d`'s input gradient: the transposed convolution of `gy` back to `x_hw`.
-pub(crate) fn conv2d_input_grad(
+fn conv2d_input_grad(
     gy: &Tensor,
     w: &Tensor,
     x_hw: (usize, usize),
@@ -35,7 +79,7 @@ pub(crate) fn conv2d_input_grad(
 /// The weight gradient `[o, c / groups, kh, kw]` of a convolution with input `x` `[n, c, h, w]`
 /// and output gradient `gy` `[n, o, ho, wo]`: per group, `x` correlated with `gy` over the
 /// batch (batch and channels swapped, stride and dilation swapped), cut to the kernel size.
-pub(crate) fn conv2d_weight_grad(
+fn conv2d_weight_grad(
     x: &Tensor,
     gy: &Tensor,
     kernel: (usize, usize),

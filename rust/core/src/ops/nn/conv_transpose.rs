@@ -6,7 +6,7 @@
 //! own.
 
 use super::conv::{Conv2dSpec, Geom};
-use super::conv_graph::conv2d_weight_grad;
+use super::conv_graph::{conv_grads, grad_dtypes};
 use crate::autograd::{record_differentiable, Saved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Result, Tensor};
@@ -161,29 +161,16 @@ impl Tensor {
         let (xs, ws) = (Saved::new_as(&x, self), Saved::new_as(&w, weight));
         let need = [self.requires_grad(), weight.requires_grad()];
         let has_bias = bias.is_some();
-        let dtypes = [self.dtype(), weight.dtype()];
+        let dtypes = grad_dtypes(self, weight, bias);
         Ok(record_differentiable(
             out,
             "ConvolutionBackward",
             &inputs,
             move |gy| {
                 if crate::autograd::is_grad_enabled() {
-                    // `create_graph=True`: a convolution back, and the weight gradient of the
-                    // convolution this op transposes (its input is `gy`, its output gradient `x`).
-                    let (x, w) = (xs.get_graph()?, ws.get_graph()?);
-                    let gy = gy.to_dtype(dt)?;
-                    let dx = need[0].then(|| gy.conv2d(&w, None, g.s)).transpose()?;
-                    let dw = need[1]
-                        .then(|| conv2d_weight_grad(&gy, &x, (g.kh, g.kw), g.s))
-                        .transpose()?;
-                    let mut grads = vec![
-                        dx.map(|t| t.to_dtype(dtypes[0])).transpose()?,
-                        dw.map(|t| t.to_dtype(dtypes[1])).transpose()?,
-                    ];
-                    if has_bias {
-                        grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
-                    }
-                    return Ok(grads);
+                    // `create_graph=True`: the same gradients as recorded convolutions.
+                    let need = [need[0], need[1], has_bias];
+                    return conv_grads(true, (&xs, &ws), gy, &g, (need, dtypes));
                 }
                 let (x, w) = (xs.get()?, ws.get()?);
                 let gy = as_dt(gy, dt)?;

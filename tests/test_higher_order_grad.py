@@ -312,7 +312,7 @@ def test_first_order_gradients_do_not_keep_a_graph() -> None:
     assert not x.grad.requires_grad
 
 
-def test_custom_function_saving_its_output_refuses_create_graph() -> None:
+def test_custom_function_saving_an_output_or_intermediate_refuses_create_graph() -> None:
     class Exp(dm.autograd.Function):
         @staticmethod
         def forward(ctx, x):  # type: ignore[no-untyped-def]
@@ -330,6 +330,23 @@ def test_custom_function_saving_its_output_refuses_create_graph() -> None:
     np.testing.assert_allclose(g.numpy(), np.exp([0.5]))
     with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
         dm.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+
+    class Softsign(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            d = 1 + x.abs()
+            ctx.save_for_backward(d)  # an intermediate: refused too
+            return x / d
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            (d,) = ctx.saved_tensors
+            return g / (d * d)
+
+    with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
+        dm.autograd.grad(Softsign.apply(x).sum(), x, create_graph=True)
+    (g,) = dm.autograd.grad(Softsign.apply(x).sum(), x)
+    np.testing.assert_allclose(g.numpy(), [1 / 1.5**2])
 
 
 def _seeded(f: Fn) -> Fn:

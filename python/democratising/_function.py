@@ -19,11 +19,14 @@ class FunctionCtx:
         self._saved_other: set[int] = set()
 
     def save_for_backward(self, *tensors: Tensor) -> None:
-        """As in PyTorch: saved inputs keep their graph (a backward run with
-        ``create_graph=True`` differentiates through them); other tensors are saved as
-        constants."""
+        """Saved inputs keep their graph, so a backward run with ``create_graph=True``
+        differentiates through them (as in PyTorch). A saved floating-point tensor that is not
+        an input (an output or an intermediate) would be a constant in that graph and make the
+        higher-order gradient silently wrong, so such a Function refuses ``create_graph``."""
         self._saved_other = {
-            id(t) for t in tensors if isinstance(t, Tensor) and id(t) not in self._input_ids
+            id(t)
+            for t in tensors
+            if isinstance(t, Tensor) and id(t) not in self._input_ids and t.dtype.is_floating_point
         }
         self.saved_tensors = tuple(
             t.detach() if isinstance(t, Tensor) and id(t) in self._saved_other else t
@@ -78,9 +81,8 @@ class Function:
 
             return backward
 
-        # A saved output would be a constant in a graph built by the backward (it was made
-        # under no_grad): such a Function refuses create_graph=True instead of being wrong.
-        differentiable = not any(id(o) in ctx._saved_other for o in outs)
+        # Saved non-inputs were made under no_grad: constants in a graph the backward builds.
+        differentiable = not ctx._saved_other
         wrapped = tuple(
             _core._record_function(o, inputs, make_backward(k), differentiable=differentiable)
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff

@@ -538,3 +538,11 @@ def test_bad_serde_forms_keep_the_existing_errors(optimizer: dict, match: str) -
 
     with pytest.raises(ConfigError, match=match):
         TrainingConfig.from_dict({"optimizer": optimizer})
+
+
+def test_index_select_refuses_negative_indices_like_pytorch() -> None:
+    t = dm.arange(12.0).reshape(3, 4)
+    with pytest.raises(IndexError, match="index -1 is out of range"):
+        t.index_select(0, dm.tensor([0, -1]))
+    assert t[dm.tensor([-1])].tolist() == [[8.0, 9.0, 10.0, 11.0]]  # [] still wraps, as in PyTorch
+    assert t.index_select(1, dm.tensor([3, 0])).tolist() == [[3.0, 0.0], [7.0, 4.0], [11.0, 8.0]]

@@ -171,6 +171,17 @@ impl Tensor {
             );
         }
         let d = normalize_dim(dim, self.ndim())?;
+        // Unlike indexing with `[]`, PyTorch's index_select does not wrap negative indices.
+        if index.numel() > 0 && !index.dtype().is_float() {
+            let low = index.amin(None, false)?.item()?;
+            if low < 0.0 {
+                bail!(
+                    Index,
+                    "index_select(): index {low} is out of range for dimension {d} with size {}",
+                    self.shape()[d]
+                );
+            }
+        }
         let mut idx: Vec<Option<Tensor>> = vec![None; d];
         idx.push(Some(index.reshape(&[-1])?));
         self.index(&idx)

@@ -278,13 +278,67 @@ def test_custom_function_with_differentiable_backward() -> None:
 
 
 def test_ops_without_a_differentiable_backward_raise_a_typed_error() -> None:
-    lstm = nn.LSTM(2, 3).double()
-    x = dm.randn(4, 1, 2, dtype=dm.float64, requires_grad=True)
+    x = dm.randn(4, 3, dtype=dm.float64, requires_grad=True)
+    y = x * 2
+    y[0] = y[1] * 3  # an in-place write into a tensor with history: first-order only
     with pytest.raises(dm.AutogradError, match="Backward"):
-        dm.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
+        dm.autograd.grad((y * y).sum(), x, create_graph=True)
     # Without create_graph the same graph still gives first-order gradients.
-    (g,) = dm.autograd.grad(lstm(x)[0].sum(), x)
-    assert g.shape == (4, 1, 2)
+    (g,) = dm.autograd.grad((y * y).sum(), x)
+    assert g.shape == (4, 3)
+
+
+def _recurrent(make: Callable[[], nn.Module]) -> Fn:
+    dm.manual_seed(7)
+    layer = make().double()
+
+    def run(t: dm.Tensor) -> dm.Tensor:
+        out = layer(t)
+        first = out[0] if isinstance(out, tuple) else out
+        return first**2
+
+    return run
+
+
+RECURRENT: dict[str, Fn] = {
+    "lstm": _recurrent(lambda: nn.LSTM(2, 3)),
+    "gru_bidirectional": _recurrent(lambda: nn.GRU(2, 3, bidirectional=True)),
+    "rnn_tanh_two_layers": _recurrent(lambda: nn.RNN(2, 3, num_layers=2)),
+    "rnn_relu_no_bias": _recurrent(lambda: nn.RNN(2, 3, nonlinearity="relu", bias=False)),
+    "lstm_cell": _recurrent(lambda: nn.LSTMCell(2, 3)),
+    "gru_cell": _recurrent(lambda: nn.GRUCell(2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT))
+def test_recurrent_second_derivative(name: str) -> None:
+    shape = (4, 2) if name.endswith("cell") else (3, 2, 2)
+    check_second_order(RECURRENT[name], _x(*shape, seed=62))
+
+
+def test_recurrent_weights_get_second_order_gradients() -> None:
+    dm.manual_seed(8)
+    lstm = nn.LSTM(2, 3).double()
+    x = dm.tensor(_x(3, 1, 2, seed=63), requires_grad=True)
+    (g,) = dm.autograd.grad(lstm(x)[0].sum(), x, create_graph=True)
+    (g.norm() ** 2).backward()
+    w = lstm.weight_hh_l0
+    got = w.grad.numpy().copy()
+    base = w.detach().numpy().copy()
+    eps = 1e-6
+    for i in [(0, 0), (5, 1), (11, 2)]:
+        vals = []
+        for sign in (1, -1):
+            moved = base.copy()
+            moved[i] += sign * eps
+            with dm.no_grad():
+                w.copy_(dm.tensor(moved))
+            xi = dm.tensor(x.detach().numpy(), requires_grad=True)
+            (gi,) = dm.autograd.grad(lstm(xi)[0].sum(), xi)
+            vals.append(float((gi * gi).sum().item()))
+        with dm.no_grad():
+            w.copy_(dm.tensor(base))
+        np.testing.assert_allclose(got[i], (vals[0] - vals[1]) / (2 * eps), rtol=1e-5, atol=1e-8)
 
 
 POOLS: dict[str, Fn] = {

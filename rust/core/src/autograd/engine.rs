@@ -406,8 +406,9 @@ impl Pass {
                 Autograd,
                 "create_graph=True: the backward of {} is not differentiable yet, so higher-order \
                  gradients cannot pass through it (they can through elementwise math, matmul and \
-                 linear, convolutions, pooling, reductions, softmax, normalisation, dropout, \
-                 attention, the classification losses, views, indexing and custom Functions)",
+                 linear, convolutions, pooling, recurrent layers, reductions, softmax, \
+                 normalisation, dropout, attention, the classification losses, views, indexing \
+                 and custom Functions that save only their inputs)",
                 node.name
             );
         }

@@ -10,7 +10,7 @@
 //! step in time order, then the final hidden state and (LSTM) the final cell state. Callers
 //! take views of it (autograd nodes have one output).
 
-use crate::autograd::{record, GradModeGuard, Saved};
+use crate::autograd::{grads_by_recompute, record_differentiable, GradModeGuard, Saved};
 use crate::backend::{
     self, Backend, RnnSequence, RnnSequenceGrads, RnnSequenceInputs, RnnSequenceSaved,
     RnnStepInputs, RnnStepSaved, RnnStepUpstream,
@@ -232,62 +232,141 @@ impl Tensor {
         let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
         let (saved_out, saved_w) = (Saved::new(&packed), Saved::new(&w));
         let has_bias = b.is_some();
+        // What a backward that builds a graph recomputes the recurrence from (the inputs with
+        // their histories; the input projection is the only tensor kept for it alone).
+        let mut graph_inputs = vec![Saved::new_as(&gi, self), Saved::new_as(&h0, a.h0)];
+        if let (Some(c), Some(of)) = (&c0, a.c0) {
+            graph_inputs.push(Saved::new_as(c, of));
+        }
+        graph_inputs.push(Saved::new_as(&w, a.w_hh));
+        if let (Some(bt), Some(of)) = (&b, a.b_hh) {
+            graph_inputs.push(Saved::new_as(bt, of));
+        }
         let result = if out_dt == dt {
             packed
         } else {
             packed.to_dtype(out_dt)?
         };
-        Ok(record(result, "RnnSequenceBackward", &inputs, move |g| {
-            let _no_grad = GradModeGuard::new(false);
-            let (out, w) = (saved_out.get()?, saved_w.get()?);
-            let g = as_dtype(g, dt)?;
-            let be = backend::of(&g);
-            let gsize = mode.gates() * h;
-            let (dgi, dh0, dc, dw, db) = if steps == 0 {
-                let zeros = |shape: &[usize]| backend::of(&g).full(shape, 0.0, dt, g.device());
-                let dc = match mode {
-                    RnnMode::Lstm => Some(g.select(0, 1)?),
-                    _ => None,
+        Ok(record_differentiable(
+            result,
+            "RnnSequenceBackward",
+            &inputs,
+            move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: the recurrence again in recorded ops, differentiated.
+                    let t = graph_inputs
+                        .iter()
+                        .map(Saved::get_graph)
+                        .collect::<Result<Vec<_>>>()?;
+                    let composite = |t: &[Tensor]| recurrence(t, mode, reverse, has_bias);
+                    let grads = grads_by_recompute(&t, g, composite)?;
+                    return grads
+                        .into_iter()
+                        .zip(&dtypes)
+                        .map(|(grad, &want)| grad.map(|t| t.to_dtype(want)).transpose())
+                        .collect();
+                }
+                let _no_grad = GradModeGuard::new(false);
+                let (out, w) = (saved_out.get()?, saved_w.get()?);
+                let g = as_dtype(g, dt)?;
+                let be = backend::of(&g);
+                let gsize = mode.gates() * h;
+                let (dgi, dh0, dc, dw, db) = if steps == 0 {
+                    let zeros = |shape: &[usize]| backend::of(&g).full(shape, 0.0, dt, g.device());
+                    let dc = match mode {
+                        RnnMode::Lstm => Some(g.select(0, 1)?),
+                        _ => None,
+                    };
+                    (
+                        zeros(&[0, n, gsize])?,
+                        g.select(0, 0)?,
+                        dc,
+                        zeros(&[gsize, h])?,
+                        zeros(&[gsize])?,
+                    )
+                } else {
+                    let saved = RnnSequenceSaved {
+                        out,
+                        h0: &h0,
+                        c0: c0.as_ref(),
+                        acts: &acts,
+                        cells: &cs,
+                        w_hh: w,
+                        reverse,
+                    };
+                    let grads = be.rnn_sequence_backward(mode, saved, &g)?;
+                    let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
+                    let dw = weight_grad(&dgh, out, &h0, reverse)?;
+                    let db = dgh.reshape(&[(steps * n) as isize, gsize as isize])?;
+                    let db = db.sum(Some(&[0]), false)?;
+                    (grads.dgi, grads.dh0, grads.dc0, dw, db)
                 };
-                (
-                    zeros(&[0, n, gsize])?,
-                    g.select(0, 0)?,
-                    dc,
-                    zeros(&[gsize, h])?,
-                    zeros(&[gsize])?,
-                )
-            } else {
-                let saved = RnnSequenceSaved {
-                    out,
-                    h0: &h0,
-                    c0: c0.as_ref(),
-                    acts: &acts,
-                    cells: &cs,
-                    w_hh: w,
-                    reverse,
-                };
-                let grads = be.rnn_sequence_backward(mode, saved, &g)?;
-                let dgh = grads.dgh.unwrap_or_else(|| grads.dgi.clone());
-                let dw = weight_grad(&dgh, out, &h0, reverse)?;
-                let db = dgh.reshape(&[(steps * n) as isize, gsize as isize])?;
-                let db = db.sum(Some(&[0]), false)?;
-                (grads.dgi, grads.dh0, grads.dc0, dw, db)
-            };
-            let mut grads = vec![dgi, dh0];
-            if let Some(dc) = dc {
-                grads.push(dc);
-            }
-            grads.push(dw);
-            if has_bias {
-                grads.push(db);
-            }
-            grads
-                .into_iter()
-                .zip(&dtypes)
-                .map(|(grad, &want)| Ok(Some(grad.to_dtype(want)?)))
-                .collect()
-        }))
+                let mut grads = vec![dgi, dh0];
+                if let Some(dc) = dc {
+                    grads.push(dc);
+                }
+                grads.push(dw);
+                if has_bias {
+                    grads.push(db);
+                }
+                grads
+                    .into_iter()
+                    .zip(&dtypes)
+                    .map(|(grad, &want)| Ok(Some(grad.to_dtype(want)?)))
+                    .collect()
+            },
+        ))
     }
+}
+
+/// The packed result of `rnn_sequence` (every step's hidden state, the final hidden state and,
+/// LSTM, the final cell state) in recorded ops, from `[gi, h0, (c0), w_hh, (b_hh)]`: what a
+/// backward that builds a graph differentiates.
+fn recurrence(t: &[Tensor], mode: RnnMode, reverse: bool, has_bias: bool) -> Result<Tensor> {
+    let lstm = mode == RnnMode::Lstm;
+    let (gi, h0) = (&t[0], &t[1]);
+    let c0 = lstm.then(|| &t[2]);
+    let w = &t[if lstm { 3 } else { 2 }];
+    let b = has_bias.then(|| &t[t.len() - 1]);
+    let (steps, hsz) = (gi.shape()[0], h0.shape()[1]);
+    let gate = |x: &Tensor, k: usize| x.narrow(1, (k * hsz) as isize, hsz);
+    let (mut h, mut c) = (h0.clone(), c0.cloned());
+    let mut hs: Vec<Option<Tensor>> = vec![None; steps];
+    let order: Vec<usize> = if reverse {
+        (0..steps).rev().collect()
+    } else {
+        (0..steps).collect()
+    };
+    for step in order {
+        let x = gi.select(0, step as isize)?;
+        let gh = h.linear(w, b)?;
+        h = match mode {
+            RnnMode::Tanh => x.add(&gh)?.tanh()?,
+            RnnMode::Relu => x.add(&gh)?.relu()?,
+            RnnMode::Lstm => {
+                let z = x.add(&gh)?;
+                let (i, f) = (gate(&z, 0)?.sigmoid()?, gate(&z, 1)?.sigmoid()?);
+                let (g, o) = (gate(&z, 2)?.tanh()?, gate(&z, 3)?.sigmoid()?);
+                let cell = f.mul(c.as_ref().expect("an LSTM has a cell state"))?;
+                let cell = cell.add(&i.mul(&g)?)?;
+                let out = o.mul(&cell.tanh()?)?;
+                c = Some(cell);
+                out
+            }
+            RnnMode::Gru => {
+                let r = gate(&x, 0)?.add(&gate(&gh, 0)?)?.sigmoid()?;
+                let z = gate(&x, 1)?.add(&gate(&gh, 1)?)?.sigmoid()?;
+                let n = gate(&x, 2)?.add(&r.mul(&gate(&gh, 2)?)?)?.tanh()?;
+                let keep = z.mul(&h)?;
+                n.sub(&z.mul(&n)?)?.add(&keep)?
+            }
+        };
+        hs[step] = Some(h.clone());
+    }
+    let mut rows: Vec<Tensor> = hs.into_iter().flatten().collect();
+    rows.push(h);
+    rows.extend(c);
+    Tensor::stack(&rows, 0)
 }
 
 /// `rnn_sequence_forward` as a loop over `be`'s one-step primitive: for a backend whose step

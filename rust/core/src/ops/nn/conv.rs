@@ -2,19 +2,9 @@
 //! every backend (`conv2d_forward`/`conv2d_backward` primitives: `cpu/conv.rs`, and im2col +
 //! cuBLAS on CUDA).
 
-use super::conv_graph::{conv_grads, grad_dtypes};
-use crate::autograd::{record_differentiable, Saved};
+use super::conv_graph::{record_conv, ConvSaved};
 use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Result, Tensor};
-
-/// `t` in dtype `dt` (a gradient, cast back to its input's dtype).
-fn cast_if(t: Tensor, dt: DType) -> Result<Tensor> {
-    if t.dtype() == dt {
-        Ok(t)
-    } else {
-        cast_raw(&t, dt)
-    }
-}
+use crate::{bail, Result, Tensor};
 
 /// Geometry of a convolution (all sizes in elements).
 #[derive(Debug, Clone, Copy)]
@@ -184,28 +174,10 @@ impl Tensor {
         if let Some(b) = bias {
             inputs.push(b);
         }
-        let (xs, ws) = (Saved::new_as(&x, self), Saved::new_as(&w, weight));
-        let need = [self.requires_grad(), weight.requires_grad(), bias.is_some()];
-        let dtypes = grad_dtypes(self, weight, bias);
-        Ok(record_differentiable(
-            out,
-            "ConvolutionBackward",
-            &inputs,
-            move |gy| {
-                if crate::autograd::is_grad_enabled() {
-                    // `create_graph=True`: the same gradients as recorded convolutions.
-                    return conv_grads(false, (&xs, &ws), gy, &g, (need, dtypes));
-                }
-                let gr = backend.conv2d_backward(xs.get()?, ws.get()?, gy, &g, need)?;
-                let grads = [gr.dx, gr.dw, gr.db];
-                let mut v = Vec::with_capacity(3);
-                for (grad, dt) in grads.into_iter().zip(dtypes) {
-                    if let Some(dt) = dt {
-                        v.push(grad.map(|t| cast_if(t, dt)).transpose()?);
-                    }
-                }
-                Ok(v)
-            },
-        ))
+        let saved = ConvSaved::new(&x, &w, &inputs, g);
+        Ok(record_conv(out, &inputs, false, saved, move |s, gy| {
+            let gr = backend.conv2d_backward(s.x.get()?, s.w.get()?, gy, &s.g, s.need)?;
+            Ok([gr.dx, gr.dw, gr.db])
+        }))
     }
 }

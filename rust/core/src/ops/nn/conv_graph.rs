@@ -6,26 +6,76 @@
 
 use super::conv::{Conv2dSpec, Geom};
 use super::conv_transpose::ConvTranspose2dSpec;
-use crate::autograd::Saved;
+use crate::autograd::{record_differentiable, Saved};
 use crate::{DType, Result, Tensor};
 
-/// The dtypes a convolution's gradients are returned in: its operands' own.
-pub(crate) fn grad_dtypes(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> [Option<DType>; 3] {
-    [Some(x.dtype()), Some(w.dtype()), b.map(Tensor::dtype)]
+/// What a convolution's backward reads: its operands in the kernels' dtype (with their
+/// inputs' histories), its geometry, which of input, weight and bias need a gradient, and
+/// the dtypes those are returned in (the operands' own).
+pub(crate) struct ConvSaved {
+    pub x: Saved,
+    pub w: Saved,
+    pub g: Geom,
+    pub need: [bool; 3],
+    dtypes: [Option<DType>; 3],
 }
 
-/// A convolution's (or, `transposed`, a transposed convolution's) backward as recorded
-/// convolutions; `need` is `[input, weight, bias]`. The transposed op's input gradient is a
-/// convolution back, and its weight gradient that of the convolution it transposes (whose
-/// input is `gy` and output gradient `x`).
-pub(crate) fn conv_grads(
+impl ConvSaved {
+    /// `x`, `w`: the operands as the kernels read them; `inputs`: the op's `[input, weight,
+    /// (bias)]`.
+    pub(crate) fn new(x: &Tensor, w: &Tensor, inputs: &[&Tensor], g: Geom) -> ConvSaved {
+        let bias = inputs.get(2);
+        ConvSaved {
+            x: Saved::new_as(x, inputs[0]),
+            w: Saved::new_as(w, inputs[1]),
+            g,
+            need: [
+                inputs[0].requires_grad(),
+                inputs[1].requires_grad(),
+                bias.is_some(),
+            ],
+            dtypes: [
+                Some(inputs[0].dtype()),
+                Some(inputs[1].dtype()),
+                bias.map(|b| b.dtype()),
+            ],
+        }
+    }
+}
+
+/// Records a convolution (or, `transposed`, a transposed convolution) over `inputs`:
+/// `first_order` is its fused backward, returning `[input, weight, bias]` gradients; a pass
+/// that builds a graph (`create_graph=True`) computes them as recorded convolutions instead.
+/// Either way they come back in the operands' dtypes.
+pub(crate) fn record_conv(
+    out: Tensor,
+    inputs: &[&Tensor],
     transposed: bool,
-    (xs, ws): (&Saved, &Saved),
-    gy: &Tensor,
-    g: &Geom,
-    (need, dtypes): ([bool; 3], [Option<DType>; 3]),
-) -> Result<Vec<Option<Tensor>>> {
-    let (x, w) = (xs.get_graph()?, ws.get_graph()?);
+    saved: ConvSaved,
+    first_order: impl Fn(&ConvSaved, &Tensor) -> Result<[Option<Tensor>; 3]> + Send + Sync + 'static,
+) -> Tensor {
+    record_differentiable(out, "ConvolutionBackward", inputs, move |gy| {
+        let grads = if crate::autograd::is_grad_enabled() {
+            conv_grads(transposed, &saved, gy)?
+        } else {
+            first_order(&saved, gy)?
+        };
+        let mut v = Vec::with_capacity(3);
+        for (grad, dt) in grads.into_iter().zip(saved.dtypes) {
+            if let Some(dt) = dt {
+                v.push(grad.map(|t| t.to_dtype(dt)).transpose()?);
+            }
+        }
+        Ok(v)
+    })
+}
+
+/// A convolution's (or, `transposed`, a transposed convolution's) `[input, weight, bias]`
+/// gradients as recorded convolutions. The transposed op's input gradient is a convolution
+/// back, and its weight gradient that of the convolution it transposes (whose input is `gy`
+/// and output gradient `x`).
+fn conv_grads(transposed: bool, s: &ConvSaved, gy: &Tensor) -> Result<[Option<Tensor>; 3]> {
+    let (x, w, g, need) = (s.x.get_graph()?, s.w.get_graph()?, &s.g, s.need);
     let gy = gy.to_dtype(x.dtype())?;
     let kernel = (g.kh, g.kw);
     let (dx, dw) = if transposed {
@@ -42,14 +92,7 @@ pub(crate) fn conv_grads(
         )
     };
     let db = need[2].then(|| gy.sum(Some(&[0, 2, 3]), false));
-    let grads = [dx.transpose()?, dw.transpose()?, db.transpose()?];
-    let mut v = Vec::with_capacity(3);
-    for (grad, dt) in grads.into_iter().zip(dtypes) {
-        if let Some(dt) = dt {
-            v.push(grad.map(|t| t.to_dtype(dt)).transpose()?);
-        }
-    }
-    Ok(v)
+    Ok([dx.transpose()?, dw.transpose()?, db.transpose()?])
 }
 
 /// `conv2d`'s input gradient: the transposed convolution of `gy` back to `x_hw`.

@@ -6,8 +6,7 @@
 //! own.
 
 use super::conv::{Conv2dSpec, Geom};
-use super::conv_graph::{conv_grads, grad_dtypes};
-use crate::autograd::{record_differentiable, Saved};
+use super::conv_graph::{record_conv, ConvSaved};
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Result, Tensor};
 
@@ -158,40 +157,26 @@ impl Tensor {
         };
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        let (xs, ws) = (Saved::new_as(&x, self), Saved::new_as(&w, weight));
-        let need = [self.requires_grad(), weight.requires_grad()];
-        let has_bias = bias.is_some();
-        let dtypes = grad_dtypes(self, weight, bias);
-        Ok(record_differentiable(
-            out,
-            "ConvolutionBackward",
-            &inputs,
-            move |gy| {
-                if crate::autograd::is_grad_enabled() {
-                    // `create_graph=True`: the same gradients as recorded convolutions.
-                    let need = [need[0], need[1], has_bias];
-                    return conv_grads(true, (&xs, &ws), gy, &g, (need, dtypes));
+        let saved = ConvSaved::new(&x, &w, &inputs, g);
+        Ok(record_conv(out, &inputs, true, saved, move |s, gy| {
+            let (x, w, g) = (s.x.get()?, s.w.get()?, &s.g);
+            let gy = as_dt(gy, dt)?;
+            let dx = match s.need[0] {
+                true => Some(backend.conv2d_forward(&gy, w, None, g)?),
+                false => None,
+            };
+            let dw = match s.need[1] {
+                true => {
+                    backend
+                        .conv2d_backward(&gy, w, x, g, [false, true, false])?
+                        .dw
                 }
-                let (x, w) = (xs.get()?, ws.get()?);
-                let gy = as_dt(gy, dt)?;
-                let dx = match need[0] {
-                    true => Some(backend.conv2d_forward(&gy, w, None, &g)?),
-                    false => None,
-                };
-                let dw = match need[1] {
-                    true => {
-                        backend
-                            .conv2d_backward(&gy, w, x, &g, [false, true, false])?
-                            .dw
-                    }
-                    false => None,
-                };
-                let mut grads = vec![dx, dw];
-                if has_bias {
-                    grads.push(Some(gy.sum(Some(&[0, 2, 3]), false)?));
-                }
-                Ok(grads)
-            },
-        ))
+                false => None,
+            };
+            let db = s.need[2]
+                .then(|| gy.sum(Some(&[0, 2, 3]), false))
+                .transpose()?;
+            Ok([dx, dw, db])
+        }))
     }
 }

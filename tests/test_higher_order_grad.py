@@ -252,6 +252,12 @@ def test_autograd_backward_inputs_and_create_graph() -> None:
     c = dm.tensor([2.0], dtype=dm.float64, requires_grad=True)
     dm.autograd.backward((c**3).sum(), create_graph=True)
     assert c.grad.requires_grad
+    # Tensor.backward(inputs=...) too, a non-leaf included.
+    h = a * 2
+    (h * h * b).sum().backward(inputs=[h, b])
+    np.testing.assert_allclose(h.grad.numpy(), [12.0, 24.0])
+    np.testing.assert_allclose(b.grad.numpy(), [20.0])
+    np.testing.assert_allclose(a.grad.numpy(), [12.0, 24.0])  # untouched
 
 
 def test_custom_function_with_differentiable_backward() -> None:

@@ -372,8 +372,10 @@ class Tensor:
         gradient: Tensor | None = None,
         retain_graph: _bool | None = None,
         create_graph: _bool = False,
+        inputs: Sequence[Tensor] | None = None,
     ) -> None:
-        """Accumulates the gradient of this tensor into the leaves' ``.grad``."""
+        """Accumulates the gradient of this tensor into the leaves' ``.grad`` (with
+        ``inputs``, into those tensors' ``.grad`` only)."""
     def detach(self) -> Tensor:
         """The same data, detached from the graph."""
     def detach_(self) -> NoReturn:

@@ -266,7 +266,7 @@ enum Origin {
 }
 
 thread_local! {
-    /// The node whose backward is running on this thread (innermost first).
+    /// The nodes whose backward is running on this thread, the innermost last.
     static RUNNING: std::cell::RefCell<Vec<Arc<Node>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 

@@ -13,19 +13,39 @@ use std::sync::Arc;
 impl PyTensor {
     // ---- autograd ---------------------------------------------------------------------------
 
-    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false))]
+    /// `inputs`: accumulate only into these tensors' `.grad` (leaves or not), as PyTorch.
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(
         &self,
         py: Python<'_>,
         gradient: Option<PyRef<'_, PyTensor>>,
         retain_graph: Option<bool>,
         create_graph: bool,
+        inputs: Option<Vec<PyRef<'_, PyTensor>>>,
     ) -> PyResult<()> {
         let g = gradient.map(|g| g.tensor());
         let t = &self.tensor();
         // As in PyTorch, building the gradients' graph keeps the graph they came from.
         let retain = retain_graph.unwrap_or(create_graph);
-        crate::util::detach(py, || autograd::backward(t, g, retain, create_graph)).py()
+        let Some(inputs) = inputs else {
+            return crate::util::detach(py, || autograd::backward(t, g, retain, create_graph)).py();
+        };
+        let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor()).collect();
+        let outs = std::slice::from_ref(t);
+        let got = crate::util::detach(py, || {
+            autograd::grad(outs, vec![g], &ins, retain, create_graph)
+        })
+        .py()?;
+        for (x, grad) in ins.iter().zip(got) {
+            if let Some(grad) = grad {
+                let sum = match x.grad() {
+                    Some(prev) => prev.add(&grad).py()?,
+                    None => grad,
+                };
+                x.set_grad(Some(sum)).py()?;
+            }
+        }
+        Ok(())
     }
     fn detach(&self) -> PyTensor {
         wrap(self.tensor().detach())

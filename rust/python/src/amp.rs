@@ -32,6 +32,6 @@ pub fn _amp_unscale(
     inv_scale: f64,
     apply: bool,
 ) -> PyResult<bool> {
-    let gs: Vec<Tensor> = grads.iter().map(|g| g.tensor().clone()).collect();
+    let gs: Vec<Tensor> = grads.iter().map(|g| g.tensor()).collect();
     crate::util::detach(py, || amp::unscale_and_check(&gs, inv_scale, apply)).py()
 }

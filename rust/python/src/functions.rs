@@ -327,7 +327,7 @@ fn join(
     dim: isize,
     op: fn(&[Tensor], isize) -> democratising::Result<Tensor>,
 ) -> PyResult<PyTensor> {
-    let ts: Vec<Tensor> = tensors.iter().map(|t| t.tensor().clone()).collect();
+    let ts: Vec<Tensor> = tensors.iter().map(|t| t.tensor()).collect();
     let n = ts.iter().map(|t| t.numel()).sum();
     run(py, n, || op(&ts, dim)).map(wrap)
 }
@@ -357,13 +357,10 @@ pub fn autograd_grad(
     create_graph: bool,
     allow_unused: bool,
 ) -> PyResult<Vec<Option<PyTensor>>> {
-    let outs: Vec<Tensor> = outputs.iter().map(|t| t.tensor().clone()).collect();
-    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor().clone()).collect();
+    let outs: Vec<Tensor> = outputs.iter().map(|t| t.tensor()).collect();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor()).collect();
     let gos: Vec<Option<Tensor>> = match grad_outputs {
-        Some(g) => g
-            .into_iter()
-            .map(|x| x.map(|t| t.tensor().clone()))
-            .collect(),
+        Some(g) => g.into_iter().map(|x| x.map(|t| t.tensor())).collect(),
         None => vec![None; outs.len()],
     };
     let retain = retain_graph.unwrap_or(create_graph);
@@ -493,7 +490,7 @@ pub fn _linear(
     bias: Option<PyRef<'_, PyTensor>>,
 ) -> PyResult<PyTensor> {
     let (x, w) = (&input.tensor(), &weight.tensor());
-    let b = bias.as_ref().map(|b| b.tensor().clone());
+    let b = bias.as_ref().map(|b| b.tensor());
     run(
         py,
         x.numel() * w.shape().first().copied().unwrap_or(1),
@@ -528,7 +525,7 @@ pub fn _record_function(
     backward: Py<PyAny>,
     differentiable: bool,
 ) -> PyResult<PyTensor> {
-    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor().clone()).collect();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor()).collect();
     let n = ins.len();
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
     let out = output.tensor().detach();
@@ -565,7 +562,7 @@ pub fn _record_function(
                             "backward must return Tensors or None".into(),
                         ));
                     };
-                    let g = t.get().tensor().clone();
+                    let g = t.get().tensor();
                     if g.shape() != shape.as_slice() {
                         return Err(Error::Shape(format!(
                             "backward returned a gradient of shape {:?} for an input of shape {:?}",

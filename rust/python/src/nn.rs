@@ -22,7 +22,7 @@ fn geom(op: &str, name: &str, v: (isize, isize), min: isize) -> PyResult<(usize,
 }
 
 fn opt(t: &Option<PyRef<'_, PyTensor>>) -> Option<Tensor> {
-    t.as_ref().map(|t| t.tensor().clone())
+    t.as_ref().map(|t| t.tensor())
 }
 
 #[pyfunction]

@@ -10,7 +10,7 @@ use democratising::Tensor;
 use pyo3::prelude::*;
 
 fn handles(ts: &[PyRef<'_, PyTensor>]) -> Vec<Tensor> {
-    ts.iter().map(|t| t.tensor().clone()).collect()
+    ts.iter().map(|t| t.tensor()).collect()
 }
 
 #[pyfunction]

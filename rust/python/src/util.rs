@@ -30,7 +30,7 @@ pub fn detach<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
 /// A tensor, or a Python/NumPy number or array promoted to one.
 pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     if let Ok(t) = obj.cast::<PyTensor>() {
-        return Ok(t.get().tensor().clone());
+        return Ok(t.get().tensor());
     }
     if obj.is_instance_of::<PyBool>() {
         return Ok(Tensor::wrapped_scalar(obj.extract::<bool>()?));
@@ -56,7 +56,7 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let conv = crate::registry::helper(py, "as_operand")?;
     let r = conv.call1((obj,))?;
     match r.cast::<PyTensor>() {
-        Ok(t) => Ok(t.get().tensor().clone()),
+        Ok(t) => Ok(t.get().tensor()),
         Err(_) => Err(crate::errors::type_error(format!(
             "unsupported operand type {}",
             obj.get_type()

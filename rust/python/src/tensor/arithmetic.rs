@@ -49,7 +49,7 @@ impl PyTensor {
         self.neg(py)
     }
     fn __pos__(&self) -> PyTensor {
-        wrap(self.tensor().clone())
+        wrap(self.tensor())
     }
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)

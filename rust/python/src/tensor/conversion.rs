@@ -140,7 +140,7 @@ impl PyTensor {
         let t = if self.tensor().dtype() == DType::BF16 || self.tensor().dtype() == DType::F16 {
             self.tensor().to_dtype(DType::F32).py()?
         } else {
-            self.tensor().clone()
+            self.tensor()
         };
         let t = t.to_device(Device::Cpu).py()?;
         let arr = py
@@ -286,7 +286,7 @@ impl PyTensor {
         if !py.detach(democratising::cuda::is_available) {
             return Ok(slf.clone().into_any());
         }
-        let t = slf.get().tensor().clone();
+        let t = slf.get().tensor();
         let pinned = py.detach(|| democratising::cuda::pin_memory(&t)).py()?;
         Ok(Bound::new(py, wrap(pinned))?.into_any())
     }

@@ -91,7 +91,7 @@ impl PyTensor {
         let t = if self.tensor().ndim() == 0 && as_tuple {
             self.tensor().reshape(&[1]).py()?
         } else {
-            self.tensor().clone()
+            self.tensor()
         };
         let idx = run(py, t.numel(), || t.nonzero())?;
         if !as_tuple {
@@ -201,7 +201,7 @@ impl PyTensor {
                     return Ok(None);
                 }
                 match r.cast::<PyTensor>() {
-                    Ok(t) => Ok(Some(t.get().tensor().clone())),
+                    Ok(t) => Ok(Some(t.get().tensor())),
                     Err(_) => Err(Error::Autograd(
                         "a tensor hook must return None or a Tensor".into(),
                     )),
@@ -210,7 +210,7 @@ impl PyTensor {
         });
         let id = self.tensor().register_hook(f).py()?;
         Ok(HookHandle {
-            tensor: self.tensor().clone(),
+            tensor: self.tensor(),
             id,
         })
     }
@@ -232,7 +232,7 @@ impl PyTensor {
             .register_post_accumulate_grad_hook(f)
             .py()?;
         Ok(HookHandle {
-            tensor: slf.get().tensor().clone(),
+            tensor: slf.get().tensor(),
             id,
         })
     }

@@ -184,7 +184,7 @@ impl PyTensor {
                 Ok(t) => Ok(wrap(t.get().tensor().detach())),
                 Err(_) => {
                     let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
-                    Ok(wrap(t.cast::<PyTensor>()?.get().tensor().clone()))
+                    Ok(wrap(t.cast::<PyTensor>()?.get().tensor()))
                 }
             },
         }
@@ -234,7 +234,7 @@ impl PyTensor {
     }
     #[setter]
     fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
-        self.tensor().set_grad(g.map(|g| g.tensor().clone())).py()
+        self.tensor().set_grad(g.map(|g| g.tensor())).py()
     }
     #[getter]
     fn is_leaf(&self) -> bool {

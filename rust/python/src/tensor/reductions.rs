@@ -44,7 +44,7 @@ macro_rules! dim_reductions_py {
             let d = dims_arg(dim)?;
             let t = match dtype {
                 Some(dt) => self.tensor().to_dtype(extract_dtype(dt)?).py()?,
-                None => self.tensor().clone(),
+                None => self.tensor(),
             };
             run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
         }

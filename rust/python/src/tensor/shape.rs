@@ -25,7 +25,7 @@ impl PyTensor {
                         "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
                     )));
                 }
-                return Ok(wrap(self.tensor().clone()));
+                return Ok(wrap(self.tensor()));
             }
         }
         self.tensor().view(&int_args(shape)?).py().map(wrap)
@@ -95,7 +95,7 @@ impl PyTensor {
             .py()?;
         ds.sort_unstable_by(|a, b| b.cmp(a));
         ds.dedup();
-        let mut out = self.tensor().clone();
+        let mut out = self.tensor();
         for d in ds {
             out = out.squeeze(Some(d as isize)).py()?;
         }

@@ -108,7 +108,7 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         let t = match dtype {
             Some(d) => self.tensor().to_dtype(extract_dtype(d)?).py()?,
-            None => self.tensor().clone(),
+            None => self.tensor(),
         };
         run(py, t.numel(), || {
             if log {

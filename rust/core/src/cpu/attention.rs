@@ -1,7 +1,9 @@
 //! Fused attention on the CPU: flash-attention tiling with an online softmax, so no `[l, s]`
 //! matrix is stored. A forward task takes `QB` query rows of one head and walks the keys in
-//! tiles of `KB`; each tile is transposed once, so a row's scores are `e` vector updates of
-//! `KB` lanes and the exponentials vectorise (`fastmath`). A backward task owns
+//! tiles of `KB`; the keys are transposed once per call (`transposed_keys`), so a row's scores
+//! are `e` vector updates of `KB` lanes and the exponentials vectorise (`fastmath`). Products
+//! with a tile run `RB` query rows at a time with independent sums in registers
+//! (`tile_dots_rows`, `accumulate_group`, `combine_rows`). A backward task owns
 //! one key/value head (it alone writes those gradient rows, and those of its query heads) and
 //! recomputes the probabilities from the saved log-sum-exp. Both are compiled per SIMD level
 //! (`multiversion!`).
@@ -134,15 +136,25 @@ struct Head<'a, T> {
 const RB: usize = 4;
 
 /// `acc[r][t] = sum_d x[r][d] * tile[d][t]` for `RB` rows of `x` (`[RB, width]`, already
-/// scaled) against the `KB` lanes of a transposed tile: each tile lane loaded once for `RB`
-/// rows.
+/// scaled) against the `KB` lanes of a transposed tile whose lane `d` starts at
+/// `tile[d * stride]`: each tile lane loaded once for `RB` rows.
 #[inline(always)]
-fn tile_dots_rows<T: Float>(x: &[T], width: usize, tile: &[T], acc: &mut [[T; KB]; RB]) {
+fn tile_dots_rows<T: Float>(
+    x: &[T],
+    width: usize,
+    tile: &[T],
+    stride: usize,
+    acc: &mut [[T; KB]; RB],
+) {
+    // Rows sliced to `width` up front, so indexing them by `d < width` needs no checks.
+    let xr: [&[T]; RB] = std::array::from_fn(|r| &x[r * width..(r + 1) * width]);
     let mut a = [[T::zero(); KB]; RB];
     for d in 0..width {
-        let lane: &[T; KB] = tile[d * KB..(d + 1) * KB].try_into().expect("KB lanes");
-        for (r, ar) in a.iter_mut().enumerate() {
-            let xv = x[r * width + d];
+        let lane: &[T; KB] = tile[d * stride..d * stride + KB]
+            .try_into()
+            .expect("KB lanes");
+        for (ar, xrow) in a.iter_mut().zip(&xr) {
+            let xv = xrow[d];
             for t in 0..KB {
                 ar[t] += xv * lane[t];
             }
@@ -151,33 +163,87 @@ fn tile_dots_rows<T: Float>(x: &[T], width: usize, tile: &[T], acc: &mut [[T; KB
     *acc = a;
 }
 
-/// `acc += sum_t p[t] * v[t]` over rows of `v` (`ev` wide), 16 output lanes at a time so
-/// the running sums stay in registers.
+/// `sum_{t < n} p[r][t] * x[t][c0 .. c0 + L]` for the `RB` (= 4) rows of `p`, `x` being `w`
+/// wide. The four rows are written out so that each lane loop holds four independent sums
+/// the compiler keeps in vector registers (a loop over the rows left them on the stack).
 #[inline(always)]
-fn accumulate_rows<T: Float>(acc: &mut [T], p: &[T], v: &[T], ev: usize) {
-    let mut c0 = 0;
-    while c0 + 16 <= ev {
-        let mut a: [T; 16] = acc[c0..c0 + 16].try_into().expect("16 lanes");
-        for (t, &pt) in p.iter().enumerate() {
-            let row: &[T; 16] = v[t * ev + c0..t * ev + c0 + 16]
-                .try_into()
-                .expect("16 lanes");
-            for u in 0..16 {
-                a[u] += pt * row[u];
+fn group_product<T: Float, const L: usize>(
+    p: &[[T; KB]; RB],
+    n: usize,
+    x: &[T],
+    w: usize,
+    c0: usize,
+) -> [[T; L]; RB] {
+    const { assert!(RB == 4) };
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        [T::zero(); L],
+        [T::zero(); L],
+        [T::zero(); L],
+        [T::zero(); L],
+    );
+    for t in 0..n.min(KB) {
+        let lane: &[T; L] = x[t * w + c0..t * w + c0 + L].try_into().expect("L lanes");
+        let (p0, p1, p2, p3) = (p[0][t], p[1][t], p[2][t], p[3][t]);
+        for u in 0..L {
+            a0[u] += p0 * lane[u];
+            a1[u] += p1 * lane[u];
+            a2[u] += p2 * lane[u];
+            a3[u] += p3 * lane[u];
+        }
+    }
+    [a0, a1, a2, a3]
+}
+
+/// `acc[r] += sum_{t < n} p[r][t] * x[t]` for the first `rows` of `RB` rows (`acc` is
+/// `[rows, w]`, `x` is `[n, w]`): the product of a probability (or score-gradient) block with
+/// a value (or key) tile, each `x` row loaded once for the `RB` rows.
+#[inline(always)]
+fn accumulate_group<T: Float>(
+    acc: &mut [T],
+    rows: usize,
+    w: usize,
+    p: &[[T; KB]; RB],
+    x: &[T],
+    n: usize,
+) {
+    let mut add = |c0: usize, sums: &[[T; 32]; RB], len: usize| {
+        for (r, sr) in sums.iter().enumerate().take(rows) {
+            for (o, &v) in acc[r * w + c0..r * w + c0 + len].iter_mut().zip(sr) {
+                *o += v;
             }
         }
-        acc[c0..c0 + 16].copy_from_slice(&a);
+    };
+    let mut c0 = 0;
+    while c0 + 32 <= w {
+        add(c0, &group_product::<T, 32>(p, n, x, w, c0), 32);
+        c0 += 32;
+    }
+    if c0 + 16 <= w {
+        let s16 = group_product::<T, 16>(p, n, x, w, c0);
+        let mut sums = [[T::zero(); 32]; RB];
+        for (d, s) in sums.iter_mut().zip(&s16) {
+            d[..16].copy_from_slice(s);
+        }
+        add(c0, &sums, 16);
         c0 += 16;
     }
-    if c0 < ev {
-        for (t, &pt) in p.iter().enumerate() {
-            axpy(&mut acc[c0..], pt, &v[t * ev + c0..(t + 1) * ev]);
+    if c0 < w {
+        for r in 0..rows {
+            for t in 0..n {
+                axpy(
+                    &mut acc[r * w + c0..(r + 1) * w],
+                    p[r][t],
+                    &x[t * w + c0..(t + 1) * w],
+                );
+            }
         }
     }
 }
 
 /// The running softmax state of one query row: the max `m` of its scores so far, the sum `l`
-/// of `exp(score - m)`, and (in `out`) the unnormalised output.
+/// of `exp(score - m)`, and (in `acc`) the unnormalised output, rescaled here to the new max.
+/// On exit `sc` holds the row's (kept) weights for this tile, zero past `n`; the caller adds
+/// their product with the value tile for a group of rows at once (`accumulate_group`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn online_update<T: Float>(
@@ -193,6 +259,7 @@ fn online_update<T: Float>(
     sc[n..].fill(T::NEG_INF);
     let mnew = m.max(lanes_max(sc));
     if mnew == T::NEG_INF {
+        sc.fill(T::zero());
         return;
     }
     let alpha = (*m - mnew).exp();
@@ -209,15 +276,16 @@ fn online_update<T: Float>(
             *v *= keep_factor::<T>(sp, head.at, i, j0 + t);
         }
     }
-    accumulate_rows(acc, &sc[..n], &head.v[j0 * sp.ev..(j0 + n) * sp.ev], sp.ev);
     *m = mnew;
 }
 
 /// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
+/// `kt` is the head's keys transposed (`transposed_keys`), so key tiles are read in place.
 #[inline(always)]
 fn forward_rows<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
+    kt: &[T],
     mask: Option<&[T]>,
     i0: usize,
     out: &mut [T],
@@ -227,20 +295,20 @@ fn forward_rows<T: Float>(
     let scale = T::from_f64(sp.scale);
     let (mut m, mut l) = ([T::NEG_INF; QB], [T::zero(); QB]);
     let qs = padded_rows(head.q, rows, e, scale);
-    let mut kt = vec![T::zero(); e * KB];
+    let stride = padded_keys(sp.s);
     let mut sc = [[T::zero(); KB]; RB];
     out.fill(T::zero());
     let jmax = if sp.causal { sp.s.min(i0 + rows) } else { sp.s };
     let mut j0 = 0;
     while j0 < jmax {
         let kb = KB.min(jmax - j0);
-        transpose_tile(&head.k[j0 * e..(j0 + kb) * e], e, kb, &mut kt);
         for r0 in (0..rows).step_by(RB) {
             let group = RB.min(rows - r0);
             if sp.causal && i0 + r0 + group <= j0 {
                 continue;
             }
-            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, &mut sc);
+            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt[j0..], stride, &mut sc);
+            let mut nmax = 0;
             for (u, scu) in sc.iter_mut().enumerate().take(group) {
                 let (r, i) = (r0 + u, i0 + r0 + u);
                 let n = if sp.causal {
@@ -251,8 +319,14 @@ fn forward_rows<T: Float>(
                 if n > 0 {
                     let acc = &mut out[r * ev..(r + 1) * ev];
                     online_update(sp, head, (i, j0, n), scu, mask, (&mut m[r], &mut l[r]), acc);
+                    nmax = nmax.max(n);
+                } else {
+                    scu.fill(T::zero());
                 }
             }
+            let vt = &head.v[j0 * ev..(j0 + nmax) * ev];
+            let acc = &mut out[r0 * ev..(r0 + group) * ev];
+            accumulate_group(acc, group, ev, &sc, vt, nmax);
         }
         j0 += kb;
     }
@@ -269,7 +343,32 @@ fn forward_rows<T: Float>(
     }
 }
 
-crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
+crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, kt: &[T], mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
+
+/// Key rows per transposed key head: `s` rounded up to whole tiles.
+fn padded_keys(s: usize) -> usize {
+    s.div_ceil(KB) * KB
+}
+
+/// Every key head (`[s, e]`) transposed to `[e, padded_keys(s)]`, zero past `s`: built once
+/// per call, so the forward's row blocks read their key tiles in place instead of each
+/// transposing the tiles it visits.
+fn transposed_keys<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<T> {
+    let stride = padded_keys(s);
+    let mut out = vec![T::zero(); heads * e * stride];
+    if stride > 0 && e > 0 {
+        out.par_chunks_mut(e * stride)
+            .zip(k.par_chunks(s * e))
+            .for_each(|(o, kh)| {
+                for (t, row) in kh.chunks_exact(e).enumerate() {
+                    for (d, &v) in row.iter().enumerate() {
+                        o[d * stride + t] = v;
+                    }
+                }
+            });
+    }
+    out
+}
 
 /// `v` cut into `n` consecutive pieces of `len` (which may be 0).
 fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
@@ -312,6 +411,8 @@ fn forward_typed<T: Float>(
     let mut out = vec![T::zero(); heads * sp.l * sp.ev];
     let mut lse = vec![T::NEG_INF; heads * sp.l];
     if sp.ev > 0 && sp.l > 0 {
+        let kts = transposed_keys(kd, sp.b * sp.hk, sp.s, sp.e);
+        let kt_len = sp.e * padded_keys(sp.s);
         let mut tasks = Vec::new();
         let outs = pieces(&mut out, heads, sp.l * sp.ev);
         let lses = pieces(&mut lse, heads, sp.l);
@@ -330,7 +431,8 @@ fn forward_typed<T: Float>(
                 v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
                 at: HeadAt::new(sp, b, h),
             };
-            forward_rows_simd(sp, &head, md, i0, ob, lb);
+            let kt = &kts[kh * kt_len..(kh + 1) * kt_len];
+            forward_rows_simd(sp, &head, kt, md, i0, ob, lb);
         });
     }
     Ok((
@@ -346,25 +448,54 @@ struct HeadGrad<'a, T> {
     g: &'a [T],
 }
 
+/// `out[t][c0 .. c0 + L] += sum_r coef[r][t] * x[r][c0 .. c0 + L]` for `t < n`: the `RB` (= 4)
+/// slices of `x` are loaded once into registers (named, so the compiler keeps them there) and
+/// each output row is read and written once for the four contributions.
+#[inline(always)]
+fn combine_chunk<T: Float, const L: usize>(
+    out: &mut [T],
+    w: usize,
+    coef: &[[T; KB]; RB],
+    x: &[T],
+    n: usize,
+    c0: usize,
+) {
+    const { assert!(RB == 4) };
+    let part = |r: usize| -> [T; L] { x[r * w + c0..r * w + c0 + L].try_into().expect("L lanes") };
+    let (x0, x1, x2, x3) = (part(0), part(1), part(2), part(3));
+    for t in 0..n.min(KB) {
+        let (c0t, c1t, c2t, c3t) = (coef[0][t], coef[1][t], coef[2][t], coef[3][t]);
+        if c0t == T::zero() && c1t == T::zero() && c2t == T::zero() && c3t == T::zero() {
+            continue;
+        }
+        let o: &mut [T; L] = (&mut out[t * w + c0..t * w + c0 + L])
+            .try_into()
+            .expect("L lanes");
+        for u in 0..L {
+            o[u] += c0t * x0[u] + c1t * x1[u] + c2t * x2[u] + c3t * x3[u];
+        }
+    }
+}
+
 /// `out[t] += sum_r coef[r][t] * x[r]` for the first `n` rows of `out` (`w` wide), `x` being
 /// `RB` rows: each output row is read and written once for `RB` contributions.
 #[inline(always)]
 fn combine_rows<T: Float>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T], n: usize) {
-    for t in 0..n {
-        let c: [T; RB] = std::array::from_fn(|r| coef[r][t]);
-        if c.iter().all(|&v| v == T::zero()) {
-            continue;
-        }
-        // Rows sliced to `w` up front: with every length known, the loop over `d` has no
-        // bounds checks and vectorises (indexing `x[r * w + d]` kept it scalar).
-        let xr: [&[T]; RB] = std::array::from_fn(|r| &x[r * w..(r + 1) * w]);
-        let o = &mut out[t * w..(t + 1) * w];
-        for d in 0..w {
-            let mut sum = c[0] * xr[0][d];
-            for r in 1..RB {
-                sum += c[r] * xr[r][d];
+    let mut c0 = 0;
+    while c0 + 32 <= w {
+        combine_chunk::<T, 32>(out, w, coef, x, n, c0);
+        c0 += 32;
+    }
+    if c0 + 16 <= w {
+        combine_chunk::<T, 16>(out, w, coef, x, n, c0);
+        c0 += 16;
+    }
+    if c0 < w {
+        for t in 0..n {
+            let o = &mut out[t * w + c0..(t + 1) * w];
+            for (r, xr) in x.chunks_exact(w).take(RB).enumerate() {
+                axpy(o, coef[r][t], &xr[c0..]);
             }
-            o[d] += sum;
         }
     }
 }
@@ -454,15 +585,14 @@ fn backward_head<T: Float>(
         transpose_tile(&head.v[j0 * ev..(j0 + kb) * ev], ev, kb, &mut vt);
         let first = if sp.causal { j0 / RB * RB } else { 0 };
         for r0 in (first..sp.l).step_by(RB) {
-            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, &mut p);
-            tile_dots_rows(&gs[r0 * ev..(r0 + RB) * ev], ev, &vt, &mut dp);
+            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, KB, &mut p);
+            tile_dots_rows(&gs[r0 * ev..(r0 + RB) * ev], ev, &vt, KB, &mut dp);
             tile_grads(sp, head, st, mask, (r0, j0, kb), &delta, &mut p, &mut dp);
             combine_rows(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
             combine_rows(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
-            for (u, ds) in dp.iter().enumerate().take(sp.l - r0) {
-                let rows = &head.k[j0 * e..(j0 + kb) * e];
-                accumulate_rows(&mut dq[(r0 + u) * e..(r0 + u + 1) * e], &ds[..kb], rows, e);
-            }
+            let group = RB.min(sp.l - r0);
+            let kr = &head.k[j0 * e..(j0 + kb) * e];
+            accumulate_group(&mut dq[r0 * e..(r0 + group) * e], group, e, &dp, kr, kb);
         }
         j0 += kb;
     }

@@ -532,3 +532,56 @@ def test_grad_accumulates_in_place_like_pytorch() -> None:
     w.grad = flat[1:4]
     (w * 2).sum().backward()
     np.testing.assert_array_equal(flat.numpy(), [0.0, 2.0, 2.0, 2.0, 0.0])
+
+
+# ---- gradient sums in place -------------------------------------------------------------------
+# The engine adds a tensor's later gradient contributions into its first one in place, and a
+# view's gradient into its base's running sum, whenever nothing else holds that sum. These
+# check the sums stay right where something does hold it, or a view overlaps another.
+
+
+def test_split_views_sum_into_one_gradient_in_any_order() -> None:
+    x = _leaf(list(np.arange(12.0)))
+    h = x * 1.0
+    q, k, v = h.reshape(3, 4).split(1, dim=0)
+    w = dm.tensor(np.arange(4.0, dtype=np.float32))
+    (v.sum() * 5 + (q * w).sum() + k.sum() * 2 + (q * q).sum()).backward()
+    base = np.arange(12.0).reshape(3, 4)
+    want = np.concatenate([np.arange(4.0) + 2 * base[0], [2.0] * 4, [5.0] * 4])
+    assert_close(x.grad, want)
+
+
+def test_overlapping_views_and_a_retained_base_gradient() -> None:
+    x = _leaf([1.0, 2.0, 3.0, 4.0, 5.0])
+    h = x * 1.0
+    h.retain_grad()
+    a, b = h[1:4], h[2:]
+    seen: list[np.ndarray] = []
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))
+    (a.sum() * 2 + b.sum() * 3 + h.sum()).backward()
+    want = np.array([1.0, 3.0, 6.0, 6.0, 4.0])
+    assert_close(h.grad, want)
+    assert_close(x.grad, want)
+    np.testing.assert_allclose(seen[0], want)
+
+
+def test_a_gradient_the_user_holds_is_not_added_into() -> None:
+    x = _leaf([1.0, 2.0])
+    h = x * 1.0
+    held: list[dm.Tensor] = []
+    y = h * 3.0
+    y.register_hook(lambda g: held.append(g) or None)
+    (y.sum() + h.sum()).backward()
+    assert_close(held[0], np.array([1.0, 1.0]))
+    assert_close(x.grad, np.array([4.0, 4.0]))
+
+
+def test_split_gradients_still_build_a_graph_under_create_graph() -> None:
+    x = _leaf([1.0, 2.0, 3.0, 4.0], dm.float64)
+    q, k = (x * x).split(2)
+    (g,) = dm.autograd.grad((q * k).sum(), x, create_graph=True)
+    # d/dx sum(x0^2 x2^2 + x1^2 x3^2) = [2 x0 x2^2, 2 x1 x3^2, 2 x2 x0^2, 2 x3 x1^2]
+    assert_close(g, np.array([18.0, 64.0, 6.0, 32.0]))
+    g.sum().backward()
+    # the derivative of that sum: [2 x2^2 + 4 x0 x2, 2 x3^2 + 4 x1 x3, 4 x0 x2 + 2 x0^2, ...]
+    assert_close(x.grad, np.array([30.0, 64.0, 14.0, 40.0]))

@@ -72,10 +72,33 @@ fn owned(g: Tensor) -> Result<Tensor> {
     }
 }
 
+/// Whether a gradient sum is held by the engine alone (no other handle to the tensor or its
+/// memory) and carries no graph, so adding into it in place is invisible to anyone else.
+fn engine_owned(t: &Tensor) -> bool {
+    Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1 && !t.requires_grad()
+}
+
+/// `prev + g`: in place into `prev` when the engine alone holds it (see `engine_owned`), which
+/// saves a fresh buffer per extra contribution (a residual stream's gradient has two per
+/// block); out of place otherwise, and always when the sum would carry a graph.
+fn sum_grads(prev: Tensor, g: &Tensor) -> Result<Tensor> {
+    let in_place = !g.requires_grad()
+        && g.dtype() == prev.dtype()
+        && g.shape() == prev.shape()
+        && prev.is_contiguous()
+        && engine_owned(&prev);
+    if in_place {
+        prev.add_(g, 1.0)?;
+        Ok(prev)
+    } else {
+        prev.add(g)
+    }
+}
+
 fn add_into(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
     *slot = Some(match slot.take() {
         None => g,
-        Some(prev) => prev.add(&g)?,
+        Some(prev) => sum_grads(prev, &g)?,
     });
     Ok(())
 }
@@ -422,7 +445,16 @@ impl Pass {
                 node.name
             );
         };
-        let grads = {
+        let grads = if let Some(acc) = self.scatter_target(node, how) {
+            // A view's gradient added in place into its base's accumulator (see
+            // `Node::scatter_into`); `send` then adds nothing more for that edge.
+            let scatter = node
+                .scatter_into
+                .as_ref()
+                .expect("checked by scatter_target");
+            scatter(&acc, &g)?;
+            vec![None]
+        } else {
             let _running = RunningNode::enter(node);
             f(&g)?
         };
@@ -439,6 +471,19 @@ impl Pass {
             );
         }
         Ok(grads)
+    }
+
+    /// The accumulator a view node may add its gradient into in place: its one input's
+    /// gradient so far, when the engine alone holds it and the pass builds no graph.
+    fn scatter_target(&self, node: &Arc<Node>, how: How) -> Option<Tensor> {
+        if how.create_graph || node.scatter_into.is_none() {
+            return None;
+        }
+        let [Edge::Node(m)] = &node.edges[..] else {
+            return None;
+        };
+        let acc = self.node_grads.get(&node_key(m))?.as_ref()?;
+        engine_owned(acc).then(|| acc.clone())
     }
 
     /// What sees a node's incoming gradient before its backward: its pre-hooks (which may
@@ -540,7 +585,7 @@ impl LeafSink {
             g
         };
         let sum = match self.partial.remove(&t.id()) {
-            Some((_, s)) => s.add(&g)?,
+            Some((_, s)) => sum_grads(s, &g)?,
             None => g,
         };
         self.partial.insert(t.id(), (t.clone(), sum));

@@ -11,6 +11,9 @@ pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send 
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 /// Called with the leaf once its `.grad` is final for the current backward pass.
 pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+/// A view's backward as an in-place update: adds the view's gradient (second argument) into
+/// the part of its base's gradient (first argument, owned by the engine) that the view covers.
+pub type ScatterInto = Box<dyn Fn(&Tensor, &Tensor) -> Result<()> + Send + Sync>;
 
 /// Per-tensor autograd state.
 #[derive(Default)]
@@ -65,6 +68,10 @@ pub struct Node {
     pub(crate) differentiable: bool,
     pub(crate) edges: Vec<Edge>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
+    /// For a view of one input: its backward done in place when the input's gradient already
+    /// has an accumulator the engine alone holds (the second of `q, k, v = x.split(...)` adds
+    /// into the first's buffer instead of materialising a zero-filled gradient of its own).
+    pub(crate) scatter_into: Option<ScatterInto>,
     pub(crate) pre_hooks: Mutex<Vec<(u64, Hook)>>,
     /// Non-leaf tensors that asked to keep their gradient (`retain_grad`).
     pub(crate) retained: Mutex<Vec<Weak<crate::tensor::TensorInner>>>,
@@ -145,6 +152,33 @@ where
     record_differentiable_as(out, name, Provenance::Opaque, inputs, backward)
 }
 
+/// `record` for a view of `input` whose backward scatters the gradient into zeros shaped like
+/// the input; `scatter_into` does the same as an in-place add into an existing accumulator
+/// (see `Node::scatter_into`, used only when the pass builds no graph). The backward must be
+/// differentiable (`record_differentiable`).
+pub(crate) fn record_view<F, S>(
+    out: Tensor,
+    name: &'static str,
+    input: &Tensor,
+    backward: F,
+    scatter_into: S,
+) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    S: Fn(&Tensor, &Tensor) -> Result<()> + Send + Sync + 'static,
+{
+    if !is_grad_enabled() || !input.requires_grad() {
+        return out;
+    }
+    new_node_with(
+        out,
+        (name, Provenance::Opaque, true),
+        vec![edge_of(input)],
+        Box::new(backward),
+        Some(Box::new(scatter_into)),
+    )
+}
+
 /// `record_differentiable`, telling later ops how the output was made (see `Provenance`).
 pub(crate) fn record_differentiable_as<F>(
     out: Tensor,
@@ -185,6 +219,22 @@ fn new_node(
     edges: Vec<Edge>,
     backward: BackwardFn,
 ) -> Tensor {
+    new_node_with(
+        out,
+        (name, provenance, differentiable),
+        edges,
+        backward,
+        None,
+    )
+}
+
+fn new_node_with(
+    out: Tensor,
+    (name, provenance, differentiable): (&'static str, Provenance, bool),
+    edges: Vec<Edge>,
+    backward: BackwardFn,
+    scatter_into: Option<ScatterInto>,
+) -> Tensor {
     if !is_grad_enabled() || edges.iter().all(|e| matches!(e, Edge::None)) {
         return out;
     }
@@ -194,6 +244,7 @@ fn new_node(
         differentiable,
         edges,
         backward: Mutex::new(Some(backward)),
+        scatter_into,
         pre_hooks: Mutex::new(Vec::new()),
         retained: Mutex::new(Vec::new()),
     });
@@ -233,6 +284,7 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
         provenance: Provenance::Opaque,
         differentiable: true,
         edges: Vec::new(),
+        scatter_into: None,
         backward: Mutex::new(Some(Box::new(move |_g: &Tensor| {
             bail!(
                 Autograd,

@@ -257,10 +257,11 @@ impl Tensor {
 
     fn sub_view_shared(&self, name: &'static str, view: ViewFn) -> Tensor {
         let (in_shape, dtype) = (self.shape().to_vec(), self.dtype());
-        record(
+        let into = view.clone();
+        crate::autograd::record_view(
             self.with_layout(view(self.layout())),
             name,
-            &[self],
+            self,
             move |g| {
                 let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
                 crate::ops::copy::write_into(&z.with_layout(view(z.layout())), g)?;
@@ -273,6 +274,7 @@ impl Tensor {
                     move |gg| Ok(vec![Some(gg.sub_view_shared(name, v.clone()))]),
                 ))])
             },
+            move |acc, g| acc.with_layout(into(acc.layout())).add_(g, 1.0),
         )
     }
 

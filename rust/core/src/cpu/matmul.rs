@@ -127,15 +127,23 @@ fn batch_dims(l: &Layout) -> Layout {
     }
 }
 
+/// `out` viewed as possibly-uninitialised slots, for `batched_gemm`.
+fn as_slots<T>(out: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and `batched_gemm` only writes initialised
+    // values through the slots, so `out` stays initialised.
+    unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
 /// `out[b] (+)= a[b] @ b[b]` for every batch index; `a`/`b` layouts already broadcast to the
-/// batch shape. `out` is contiguous `[batch..., m, n]`.
+/// batch shape. `out` is contiguous `[batch..., m, n]`; without `accumulate` every slot is
+/// written and none read, so it may start uninitialised (no zero-fill pass per product).
 #[allow(clippy::too_many_arguments)]
 fn batched_gemm<T: Element>(
     a: &Tensor,
     al: &Layout,
     b: &Tensor,
     bl: &Layout,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     m: usize,
     n: usize,
     k: usize,
@@ -151,7 +159,7 @@ fn batched_gemm<T: Element>(
     let pa = SendPtr(a.storage().as_slice::<T>().as_ptr() as *mut T);
     let pb = SendPtr(b.storage().as_slice::<T>().as_ptr() as *mut T);
     let offs: Vec<(usize, usize)> = batch_a.offsets().zip(batch_b.offsets()).collect();
-    let po = SendPtr(out.as_mut_ptr());
+    let po = SendPtr(out.as_mut_ptr().cast::<T>());
     let one = T::one();
     // Rows [r0, r1) x columns [c0, c1) of batch entry `i` (operand offsets `oa`, `ob`).
     let block = |i: usize,
@@ -190,7 +198,9 @@ fn batched_gemm<T: Element>(
     let run = |i: usize, o: (usize, usize), par: Parallelism| block(i, o, (0, m), (0, n), par);
     if k == 0 {
         if !accumulate {
-            out.iter_mut().for_each(|x| *x = T::zero());
+            out.iter_mut().for_each(|x| {
+                x.write(T::zero());
+            });
         }
         return;
     }
@@ -245,6 +255,32 @@ fn int_matmul(
     out
 }
 
+/// `batched_gemm` into a fresh buffer of `total` elements, never zero-filled.
+fn product<T: Element>(
+    a: &Tensor,
+    al: &Layout,
+    b: &Tensor,
+    bl: &Layout,
+    (m, n, k): (usize, usize, usize),
+    total: usize,
+) -> Vec<T> {
+    let mut o: Vec<T> = Vec::with_capacity(total);
+    batched_gemm(
+        a,
+        al,
+        b,
+        bl,
+        &mut o.spare_capacity_mut()[..total],
+        m,
+        n,
+        k,
+        false,
+    );
+    // SAFETY: without accumulation `batched_gemm` wrote all `total` slots.
+    unsafe { o.set_len(total) };
+    o
+}
+
 /// `a @ b` over the broadcast `batch` dims (`a`: `[..., m, k]`, `b`: `[..., k, n]`), in `dt`.
 /// Half types compute in f32 (float32 accumulation, as on GPUs): the `gemm` crate has no bf16
 /// kernel, and its f16 one converts while packing, slower than casting the operands once.
@@ -277,16 +313,14 @@ pub(crate) fn matmul(
     let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
     let total: usize = out_shape.iter().product();
     let out = match compute {
-        DType::F32 => {
-            let mut o = vec![0f32; total];
-            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
-            Tensor::from_vec(o, &out_shape)?
-        }
-        DType::F64 => {
-            let mut o = vec![0f64; total];
-            batched_gemm(&a, &al, &b, &bl, &mut o, m, n, k, false);
-            Tensor::from_vec(o, &out_shape)?
-        }
+        DType::F32 => Tensor::from_vec(
+            product::<f32>(&a, &al, &b, &bl, (m, n, k), total),
+            &out_shape,
+        )?,
+        DType::F64 => Tensor::from_vec(
+            product::<f64>(&a, &al, &b, &bl, (m, n, k), total),
+            &out_shape,
+        )?,
         _ => {
             let (a, b) = (cast_raw(&a, DType::I64)?, cast_raw(&b, DType::I64)?);
             let (al, bl) = (a.layout().broadcast_to(&sa)?, b.layout().broadcast_to(&sb)?);
@@ -352,18 +386,18 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
         offset: wl.offset,
     };
     crate::with_float!(x.dtype(), T => {
-        let mut o: Vec<T> = match bias {
+        let o: Vec<T> = match bias {
             Some(b) => {
                 let bv = b.data::<T>()?;
                 let mut o = Vec::with_capacity(rows * out_f);
                 for _ in 0..rows {
                     o.extend_from_slice(&bv);
                 }
+                batched_gemm(x, x.layout(), weight, &wl, as_slots(&mut o), rows, out_f, in_f, true);
                 o
             }
-            None => vec![T::zero(); rows * out_f],
+            None => product::<T>(x, x.layout(), weight, &wl, (rows, out_f, in_f), rows * out_f),
         };
-        batched_gemm(x, x.layout(), weight, &wl, &mut o, rows, out_f, in_f, bias.is_some());
         Tensor::from_vec(o, &[rows, out_f])
     })
 }

@@ -413,3 +413,47 @@ def _set_mixed(x: dm.Tensor, v: dm.Tensor) -> dm.Tensor:
 )
 def test_setitem_gradcheck(fn: Callable[[dm.Tensor, dm.Tensor], dm.Tensor], vshape: Any) -> None:
     gradcheck(fn, [_leaf(3, 4), _leaf(*vshape)])
+
+
+# ---- whole-block index keys -----------------------------------------------------------------
+# `t[:, ..., idx]` on a contiguous tensor (an embedding lookup, index_select, and their
+# scatter-add gradients) copies whole blocks; these pin it to NumPy, with repeats, negative
+# positions, multi-dim index tensors and views.
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_block_index_matches_numpy(dim: int, dtype: str) -> None:
+    base = (RNG.standard_normal((4, 5, 6)) * 10).astype(dtype)
+    idx = np.array([[0, -1, 2], [2, 2, 1]])
+    key = (slice(None),) * dim + (idx,)
+    got = dm.tensor(base)[(*key,)].numpy()
+    np.testing.assert_array_equal(got, base[key])
+    # a view with an offset (contiguous) and a non-contiguous one (the general path)
+    np.testing.assert_array_equal(dm.tensor(base)[1:][(*key,)].numpy(), base[1:][key])
+    t = dm.tensor(base).transpose(0, 2)
+    np.testing.assert_array_equal(t[(*key,)].numpy(), np.swapaxes(base, 0, 2)[key])
+
+
+def test_block_index_errors_and_gradient_with_repeats() -> None:
+    t = dm.tensor(X)
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[dm.tensor([0, 3])]
+    w = dm.tensor(X.reshape(12, 5), requires_grad=True)
+    ids = dm.tensor([[3, 3, 0], [11, 3, -1]])
+    g = RNG.standard_normal((2, 3, 5))
+    (dm.nn.functional.embedding(ids % 12, w) * dm.tensor(g)).sum().backward()
+    want = np.zeros((12, 5))
+    np.add.at(want, np.array([[3, 3, 0], [11, 3, 11]]), g)
+    assert_close(w.grad, want)
+
+
+def test_block_index_assignment_and_values_from_its_own_memory() -> None:
+    want = np.arange(20.0).reshape(4, 5)
+    t = dm.tensor(want)
+    t[dm.tensor([0, 2])] = dm.tensor(np.full((2, 5), 7.0))
+    want[[0, 2]] = 7.0
+    np.testing.assert_array_equal(t.numpy(), want)
+    t[dm.tensor([0, 1])] = t[2:4]  # values that are a view of the destination
+    want[[0, 1]] = want[2:4].copy()
+    np.testing.assert_array_equal(t.numpy(), want)

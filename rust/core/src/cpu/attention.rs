@@ -38,29 +38,40 @@ fn transpose_tile<T: Float>(rows: &[T], width: usize, kb: usize, out: &mut [T]) 
     }
 }
 
-/// The largest of the `KB` lanes, with 16 independent running maxima (so it vectorises).
+/// `KB` lanes folded to 16 with `f`, then the 16 halved pairwise (8, 4, 2, 1): a tree the
+/// compiler turns into vector shuffles, where folding the 16 one by one was a chain of 16
+/// dependent scalar steps per row and tile.
 #[inline(always)]
-fn lanes_max<T: Float>(x: &[T; KB]) -> T {
-    let mut acc = [T::NEG_INF; 16];
-    for c in x.chunks_exact(16) {
+fn lanes_tree<T: Float>(x: &[T; KB], f: impl Fn(T, T) -> T) -> T {
+    let mut a: [T; 16] = x[..16].try_into().expect("16 lanes");
+    for c in x[16..].chunks_exact(16) {
         for t in 0..16 {
-            acc[t] = if c[t] > acc[t] { c[t] } else { acc[t] };
+            a[t] = f(a[t], c[t]);
         }
     }
-    acc.iter()
-        .fold(T::NEG_INF, |a, &v| if v > a { v } else { a })
+    // Written out: a loop over the widths stayed a loop, with its stores and reloads.
+    for t in 0..8 {
+        a[t] = f(a[t], a[t + 8]);
+    }
+    for t in 0..4 {
+        a[t] = f(a[t], a[t + 4]);
+    }
+    for t in 0..2 {
+        a[t] = f(a[t], a[t + 2]);
+    }
+    f(a[0], a[1])
 }
 
-/// The sum of the `KB` lanes, in 16 independent partial sums.
+/// The largest of the `KB` lanes.
+#[inline(always)]
+fn lanes_max<T: Float>(x: &[T; KB]) -> T {
+    lanes_tree(x, |a, b| if b > a { b } else { a })
+}
+
+/// The sum of the `KB` lanes.
 #[inline(always)]
 fn lanes_sum<T: Float>(x: &[T; KB]) -> T {
-    let mut acc = [T::zero(); 16];
-    for c in x.chunks_exact(16) {
-        for t in 0..16 {
-            acc[t] += c[t];
-        }
-    }
-    acc.iter().fold(T::zero(), |a, &v| a + v)
+    lanes_tree(x, |a, b| a + b)
 }
 
 #[inline(always)]
@@ -240,43 +251,76 @@ fn accumulate_group<T: Float>(
     }
 }
 
-/// The running softmax state of one query row: the max `m` of its scores so far, the sum `l`
-/// of `exp(score - m)`, and (in `acc`) the unnormalised output, rescaled here to the new max.
-/// On exit `sc` holds the row's (kept) weights for this tile, zero past `n`; the caller adds
-/// their product with the value tile for a group of rows at once (`accumulate_group`).
+/// The running softmax state of a group of `RB` query rows (`group` of them real, the first
+/// being query `i`) against the key tile at `j0` (`kb` keys): each row's max `m` of its scores
+/// so far, the sum `l` of `exp(score - m)`, and (in `out`, `[group, ev]`) the unnormalised
+/// output, rescaled here to the new max. On entry `sc` holds the scores; on exit each row's
+/// (kept) weights, zero past the keys it sees, for the caller to multiply with the value tile
+/// for the whole group (`accumulate_group`). Returns how many keys the group sees. The rows'
+/// rescaling factors are one vector exponential, not one scalar one per row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn online_update<T: Float>(
+fn online_group<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
-    (i, j0, n): (usize, usize, usize),
-    sc: &mut [T; KB],
+    (i, j0, kb, group): (usize, usize, usize, usize),
+    sc: &mut [[T; KB]; RB],
     mask: Option<&[T]>,
-    (m, l): (&mut T, &mut T),
-    acc: &mut [T],
-) {
-    add_mask(sp, mask, head.at, i, j0, &mut sc[..n]);
-    sc[n..].fill(T::NEG_INF);
-    let mnew = m.max(lanes_max(sc));
-    if mnew == T::NEG_INF {
-        sc.fill(T::zero());
-        return;
+    (m, l): (&mut [T], &mut [T]),
+    out: &mut [T],
+) -> usize {
+    let ev = sp.ev;
+    let mut ns = [0usize; RB];
+    let mut mnew = [T::NEG_INF; RB];
+    for u in 0..group {
+        let n = if sp.causal {
+            kb.min((i + u + 1).saturating_sub(j0))
+        } else {
+            kb
+        };
+        if n > 0 {
+            add_mask(sp, mask, head.at, i + u, j0, &mut sc[u][..n]);
+            sc[u][n..].fill(T::NEG_INF);
+            mnew[u] = m[u].max(lanes_max(&sc[u]));
+        }
+        ns[u] = n;
     }
-    let alpha = (*m - mnew).exp();
-    if alpha != T::one() {
-        *l *= alpha;
-        acc.iter_mut().for_each(|a| *a *= alpha);
-    }
-    for v in sc.iter_mut() {
-        *v = (*v - mnew).exp();
-    }
-    *l += lanes_sum(sc);
-    if sp.dropout_p > 0.0 {
-        for (t, v) in sc[..n].iter_mut().enumerate() {
-            *v *= keep_factor::<T>(sp, head.at, i, j0 + t);
+    // exp(m - mnew) per row in one 16-lane pass (unused lanes take exp(0)).
+    let mut alpha = [T::zero(); 16];
+    for u in 0..group {
+        if mnew[u] != T::NEG_INF {
+            alpha[u] = m[u] - mnew[u];
         }
     }
-    *m = mnew;
+    for a in alpha.iter_mut() {
+        *a = a.exp();
+    }
+    let mut nmax = 0;
+    for (u, scu) in sc.iter_mut().enumerate() {
+        if u >= group || ns[u] == 0 || mnew[u] == T::NEG_INF {
+            // No key seen yet (or a row past the head's end): no weights.
+            scu.fill(T::zero());
+            continue;
+        }
+        if alpha[u] != T::one() {
+            l[u] *= alpha[u];
+            out[u * ev..(u + 1) * ev]
+                .iter_mut()
+                .for_each(|a| *a *= alpha[u]);
+        }
+        for v in scu.iter_mut() {
+            *v = (*v - mnew[u]).exp();
+        }
+        l[u] += lanes_sum(scu);
+        if sp.dropout_p > 0.0 {
+            for (t, v) in scu[..ns[u]].iter_mut().enumerate() {
+                *v *= keep_factor::<T>(sp, head.at, i + u, j0 + t);
+            }
+        }
+        m[u] = mnew[u];
+        nmax = nmax.max(ns[u]);
+    }
+    nmax
 }
 
 /// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
@@ -308,24 +352,11 @@ fn forward_rows<T: Float>(
                 continue;
             }
             tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt[j0..], stride, &mut sc);
-            let mut nmax = 0;
-            for (u, scu) in sc.iter_mut().enumerate().take(group) {
-                let (r, i) = (r0 + u, i0 + r0 + u);
-                let n = if sp.causal {
-                    kb.min((i + 1).saturating_sub(j0))
-                } else {
-                    kb
-                };
-                if n > 0 {
-                    let acc = &mut out[r * ev..(r + 1) * ev];
-                    online_update(sp, head, (i, j0, n), scu, mask, (&mut m[r], &mut l[r]), acc);
-                    nmax = nmax.max(n);
-                } else {
-                    scu.fill(T::zero());
-                }
-            }
-            let vt = &head.v[j0 * ev..(j0 + nmax) * ev];
             let acc = &mut out[r0 * ev..(r0 + group) * ev];
+            let rows_at = (i0 + r0, j0, kb, group);
+            let state = (&mut m[r0..r0 + group], &mut l[r0..r0 + group]);
+            let nmax = online_group(sp, head, rows_at, &mut sc, mask, state, acc);
+            let vt = &head.v[j0 * ev..(j0 + nmax) * ev];
             accumulate_group(acc, group, ev, &sc, vt, nmax);
         }
         j0 += kb;

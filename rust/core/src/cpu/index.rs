@@ -230,8 +230,49 @@ pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
     Ok(out)
 }
 
+/// A `block_key`: the indexed dim, the positions along it, the output's shape.
+type BlockKey = (usize, Vec<usize>, Vec<usize>);
+
+/// The common key `t[:, ..., idx]` (one integer index tensor, after whole dims only) on a
+/// contiguous `t`: `(dim, positions, output shape)`. Such an index picks whole blocks of
+/// `t` (rows, for an embedding lookup), so it is a run of block copies rather than one offset
+/// per element.
+fn block_key(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Option<BlockKey>> {
+    let Some((d, Some(ix))) = indices.iter().enumerate().next_back() else {
+        return Ok(None);
+    };
+    let plain = indices[..d].iter().all(Option::is_none);
+    if !plain || d >= t.ndim() || !t.is_contiguous() || !ix.dtype().is_int() {
+        return Ok(None);
+    }
+    t.check_same_device(ix)?;
+    let n = t.shape()[d];
+    let pos = index_values(ix, "index")?
+        .into_iter()
+        .map(|i| wrap_index(i, n, d))
+        .collect::<Result<Vec<_>>>()?;
+    let shape = [&t.shape()[..d], ix.shape(), &t.shape()[d + 1..]].concat();
+    Ok(Some((d, pos, shape)))
+}
+
 /// `t[indices]` (NumPy advanced indexing), no autograd.
 pub(super) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+    if let Some((d, pos, shape)) = block_key(t, indices)? {
+        let inner: usize = t.shape()[d + 1..].iter().product();
+        let outer: usize = t.shape()[..d].iter().product();
+        let n = t.shape()[d];
+        return with_dtype!(t.dtype(), T => {
+            let s = &t.storage().as_slice::<T>()[t.layout().offset..];
+            let mut out = Vec::with_capacity(outer * pos.len() * inner);
+            for o in 0..outer {
+                for &j in &pos {
+                    let at = (o * n + j) * inner;
+                    out.extend_from_slice(&s[at..at + inner]);
+                }
+            }
+            Tensor::from_vec(out, &shape)
+        });
+    }
     let plan = AdvPlan::new(t, indices)?;
     let offs = plan.offsets(t.layout())?;
     let raw = with_dtype!(t.dtype(), T => {
@@ -254,6 +295,20 @@ pub(super) fn index_put(
         // Only a CPU scalar may meet a CPU destination here; anything else is an error.
         t.check_same_device(values)?;
     }
+    let separate = !std::sync::Arc::ptr_eq(values.storage(), t.storage());
+    if separate
+        && values.is_contiguous()
+        && values.dtype() == t.dtype()
+        && values.device() == t.device()
+    {
+        if let Some((d, pos, shape)) = block_key(t, indices)? {
+            if values.shape() == shape.as_slice() {
+                put_blocks(t, d, &pos, values, accumulate);
+                t.storage().bump_version();
+                return Ok(());
+            }
+        }
+    }
     let plan = AdvPlan::new(t, indices)?;
     let offs = plan.offsets(t.layout())?;
     let v = values
@@ -272,6 +327,34 @@ pub(super) fn index_put(
     });
     t.storage().bump_version();
     Ok(())
+}
+
+/// `index_put` for a `block_key` index with values of the output's shape: whole blocks written
+/// (or added: an embedding's gradient) at once.
+fn put_blocks(t: &Tensor, d: usize, pos: &[usize], values: &Tensor, accumulate: bool) {
+    let inner: usize = t.shape()[d + 1..].iter().product();
+    let outer: usize = t.shape()[..d].iter().product();
+    let n = t.shape()[d];
+    with_dtype!(t.dtype(), T => {
+        let src = &values.storage().as_slice::<T>()[values.layout().offset..];
+        let off = t.layout().offset;
+        // SAFETY: the caller (`index_put_raw`) checked that `t` has no overlapping elements,
+        // and `index_put` that `values` is contiguous data of this shape in other memory.
+        let dst = unsafe { &mut t.storage().as_mut_slice::<T>()[off..] };
+        let mut k = 0;
+        for o in 0..outer {
+            for &j in pos {
+                let at = (o * n + j) * inner;
+                let (to, from) = (&mut dst[at..at + inner], &src[k..k + inner]);
+                if accumulate {
+                    to.iter_mut().zip(from).for_each(|(a, &b)| *a = add_elem(*a, b));
+                } else {
+                    to.copy_from_slice(from);
+                }
+                k += inner;
+            }
+        }
+    });
 }
 
 /// Indices of nonzero elements, shape `[n, ndim]` (int64).

@@ -396,7 +396,27 @@ def _cnn() -> dm.nn.Module:
     )
 
 
-@pytest.mark.parametrize("make, shape", [(_mlp, (16, 20)), (_cnn, (8, 1, 8, 8))])
+def _split_mix() -> dm.nn.Module:
+    """One projection split three ways and a residual: the gradients of the three views and
+    of the input's two uses are summed in place by the engine (on the device, too)."""
+    from democratising import nn
+
+    class Mix(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj, self.head = nn.Linear(20, 60), nn.Linear(20, 5)
+
+        def forward(self, x: dm.Tensor) -> dm.Tensor:
+            q, k, v = self.proj(x).split(20, dim=1)
+            return self.head(q * k + v + x)
+
+    dm.manual_seed(0)
+    return Mix()
+
+
+@pytest.mark.parametrize(
+    "make, shape", [(_mlp, (16, 20)), (_cnn, (8, 1, 8, 8)), (_split_mix, (16, 20))]
+)
 def test_training_steps_match_cpu(make: Callable[[], dm.nn.Module], shape: tuple[int, ...]) -> None:
     from democratising.optim import Adam
 

@@ -127,13 +127,15 @@ fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
                     }
                 }
             } else if a.strides.0 == 1 {
-                // `a` transposed: a run of rows per `k`, scattered down a tile column.
-                for e in 0..len {
-                    let src = &a.data[a.offset + (e0 + e) * a.strides.1 + r0..][..rows];
-                    for (d, &v) in tiles[e..].iter_mut().step_by(KSTEP).zip(src) {
-                        *d = v;
-                    }
+                // `a` transposed: a run of rows per `k`; the 32 x 32 block (zero-padded) is
+                // transposed in registers into the tile pair, rows of `k` values.
+                const { assert!(BLOCK == super::transpose16::SIDE && KSTEP == BLOCK) };
+                let mut block = [[bf16::ZERO; KSTEP]; BLOCK];
+                for (e, row) in block.iter_mut().enumerate().take(len) {
+                    let at = a.offset + (e0 + e) * a.strides.1 + r0;
+                    row[..rows].copy_from_slice(&a.data[at..at + rows]);
                 }
+                super::transpose16::transpose_block(&block, tiles);
             } else {
                 for e in 0..len {
                     for r in 0..rows {

@@ -26,6 +26,7 @@ mod rnn_sequence;
 pub(crate) mod rows;
 mod softmax;
 pub(crate) mod team;
+mod transpose16;
 mod unary;
 
 use crate::backend::{backend_interface, delegate_backend};

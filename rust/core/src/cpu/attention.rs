@@ -205,6 +205,23 @@ fn group_product<T: Float, const L: usize>(
     [a0, a1, a2, a3]
 }
 
+/// `acc[r][c0 .. c0 + L] += sums[r]` for the first `rows` rows of `acc` (`w` wide). A
+/// function, not a closure, so that it is compiled with its caller's SIMD level.
+#[inline(always)]
+fn add_rows<T: Float, const L: usize>(
+    acc: &mut [T],
+    w: usize,
+    c0: usize,
+    sums: &[[T; L]; RB],
+    rows: usize,
+) {
+    for (r, sr) in sums.iter().enumerate().take(rows) {
+        for (o, &v) in acc[r * w + c0..r * w + c0 + L].iter_mut().zip(sr) {
+            *o += v;
+        }
+    }
+}
+
 /// `acc[r] += sum_{t < n} p[r][t] * x[t]` for the first `rows` of `RB` rows (`acc` is
 /// `[rows, w]`, `x` is `[n, w]`): the product of a probability (or score-gradient) block with
 /// a value (or key) tile, each `x` row loaded once for the `RB` rows.
@@ -217,25 +234,15 @@ fn accumulate_group<T: Float>(
     x: &[T],
     n: usize,
 ) {
-    let mut add = |c0: usize, sums: &[[T; 32]; RB], len: usize| {
-        for (r, sr) in sums.iter().enumerate().take(rows) {
-            for (o, &v) in acc[r * w + c0..r * w + c0 + len].iter_mut().zip(sr) {
-                *o += v;
-            }
-        }
-    };
     let mut c0 = 0;
     while c0 + 32 <= w {
-        add(c0, &group_product::<T, 32>(p, n, x, w, c0), 32);
+        let sums = group_product::<T, 32>(p, n, x, w, c0);
+        add_rows(acc, w, c0, &sums, rows);
         c0 += 32;
     }
     if c0 + 16 <= w {
-        let s16 = group_product::<T, 16>(p, n, x, w, c0);
-        let mut sums = [[T::zero(); 32]; RB];
-        for (d, s) in sums.iter_mut().zip(&s16) {
-            d[..16].copy_from_slice(s);
-        }
-        add(c0, &sums, 16);
+        let sums = group_product::<T, 16>(p, n, x, w, c0);
+        add_rows(acc, w, c0, &sums, rows);
         c0 += 16;
     }
     if c0 < w {

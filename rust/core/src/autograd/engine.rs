@@ -2,7 +2,7 @@
 //! delivering them to leaves (`backward`) or to the caller (`grad`).
 
 use super::mode::GradModeGuard;
-use super::node::{edge_of, lock, Edge, Node, RunningNode};
+use super::node::{edge_of, lock, Edge, Node, RunningNode, ScatterInto};
 use crate::{bail, Result, Tensor};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -65,17 +65,22 @@ fn node_key(n: &Arc<Node>) -> usize {
 /// or its memory, else a copy, so that accumulating into `.grad` in place later never writes
 /// into another leaf's gradient (the same tensor reaches both inputs of an addition).
 fn owned(g: Tensor) -> Result<Tensor> {
-    if Arc::strong_count(&g.0) == 1 && Arc::strong_count(g.storage()) == 1 {
+    if sole_handle(&g) {
         Ok(g)
     } else {
         g.deep_clone()
     }
 }
 
-/// Whether a gradient sum is held by the engine alone (no other handle to the tensor or its
-/// memory) and carries no graph, so adding into it in place is invisible to anyone else.
+/// Whether nothing else refers to `t` or its memory.
+fn sole_handle(t: &Tensor) -> bool {
+    Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1
+}
+
+/// Whether a gradient sum is held by the engine alone and carries no graph, so adding into it
+/// in place is invisible to anyone else.
 fn engine_owned(t: &Tensor) -> bool {
-    Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1 && !t.requires_grad()
+    sole_handle(t) && !t.requires_grad()
 }
 
 /// `prev + g`: in place into `prev` when the engine alone holds it (see `engine_owned`), which
@@ -445,13 +450,9 @@ impl Pass {
                 node.name
             );
         };
-        let grads = if let Some(acc) = self.scatter_target(node, how) {
+        let grads = if let Some((scatter, acc)) = self.scatter_target(node, how) {
             // A view's gradient added in place into its base's accumulator (see
             // `Node::scatter_into`); `send` then adds nothing more for that edge.
-            let scatter = node
-                .scatter_into
-                .as_ref()
-                .expect("checked by scatter_target");
             scatter(&acc, &g)?;
             vec![None]
         } else {
@@ -475,15 +476,13 @@ impl Pass {
 
     /// The accumulator a view node may add its gradient into in place: its one input's
     /// gradient so far, when the engine alone holds it and the pass builds no graph.
-    fn scatter_target(&self, node: &Arc<Node>, how: How) -> Option<Tensor> {
-        if how.create_graph || node.scatter_into.is_none() {
-            return None;
-        }
+    fn scatter_target<'n>(&self, node: &'n Node, how: How) -> Option<(&'n ScatterInto, Tensor)> {
+        let scatter = node.scatter_into.as_ref().filter(|_| !how.create_graph)?;
         let [Edge::Node(m)] = &node.edges[..] else {
             return None;
         };
         let acc = self.node_grads.get(&node_key(m))?.as_ref()?;
-        engine_owned(acc).then(|| acc.clone())
+        engine_owned(acc).then(|| (scatter, acc.clone()))
     }
 
     /// What sees a node's incoming gradient before its backward: its pre-hooks (which may

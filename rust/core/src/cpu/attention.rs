@@ -1,6 +1,6 @@
 //! Fused attention on the CPU: flash-attention tiling with an online softmax, so no `[l, s]`
 //! matrix is stored. A forward task takes `QB` query rows of one head and walks the keys in
-//! tiles of `KB`; the keys are transposed once per call (`transposed_keys`), so a row's scores
+//! tiles of `KB`; keys (and values) are transposed once per call (`transposed_heads`), so a row's scores
 //! are `e` vector updates of `KB` lanes and the exponentials vectorise (`fastmath`). Products
 //! with a tile run `RB` query rows at a time with independent sums in registers
 //! (`tile_dots_rows`, `accumulate_group`, `combine_rows`). A backward task owns
@@ -21,22 +21,6 @@ use crate::{Float, Result, Tensor};
 const QB: usize = 32;
 /// Keys per tile.
 const KB: usize = 64;
-
-/// The rows `j0 .. j0 + kb` of `rows` (`width` wide) transposed into `out[d * KB + t]`, lanes
-/// past `kb` zeroed.
-#[inline(always)]
-fn transpose_tile<T: Float>(rows: &[T], width: usize, kb: usize, out: &mut [T]) {
-    for d in 0..width {
-        let lane = &mut out[d * KB..(d + 1) * KB];
-        for (t, o) in lane.iter_mut().enumerate() {
-            *o = if t < kb {
-                rows[t * width + d]
-            } else {
-                T::zero()
-            };
-        }
-    }
-}
 
 /// `KB` lanes folded to 16 with `f`, then the 16 halved pairwise (8, 4, 2, 1): a tree the
 /// compiler turns into vector shuffles, where folding the 16 one by one was a chain of 16
@@ -139,6 +123,8 @@ struct Head<'a, T> {
     q: &'a [T],
     k: &'a [T],
     v: &'a [T],
+    /// The head's keys transposed (`transposed_heads`), so key tiles are read in place.
+    kt: &'a [T],
     at: HeadAt,
 }
 
@@ -331,12 +317,10 @@ fn online_group<T: Float>(
 }
 
 /// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
-/// `kt` is the head's keys transposed (`transposed_keys`), so key tiles are read in place.
 #[inline(always)]
 fn forward_rows<T: Float>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
-    kt: &[T],
     mask: Option<&[T]>,
     i0: usize,
     out: &mut [T],
@@ -358,7 +342,13 @@ fn forward_rows<T: Float>(
             if sp.causal && i0 + r0 + group <= j0 {
                 continue;
             }
-            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt[j0..], stride, &mut sc);
+            tile_dots_rows(
+                &qs[r0 * e..(r0 + RB) * e],
+                e,
+                &head.kt[j0..],
+                stride,
+                &mut sc,
+            );
             let acc = &mut out[r0 * ev..(r0 + group) * ev];
             let rows_at = (i0 + r0, j0, kb, group);
             let state = (&mut m[r0..r0 + group], &mut l[r0..r0 + group]);
@@ -381,17 +371,17 @@ fn forward_rows<T: Float>(
     }
 }
 
-crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, kt: &[T], mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
+crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
 
-/// Key rows per transposed key head: `s` rounded up to whole tiles.
+/// Rows per transposed head: `s` rounded up to whole key tiles.
 fn padded_keys(s: usize) -> usize {
     s.div_ceil(KB) * KB
 }
 
-/// Every key head (`[s, e]`) transposed to `[e, padded_keys(s)]`, zero past `s`: built once
-/// per call, so the forward's row blocks read their key tiles in place instead of each
-/// transposing the tiles it visits.
-fn transposed_keys<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<T> {
+/// Every key (or value) head (`[s, e]`) transposed to `[e, padded_keys(s)]`, zero past `s`:
+/// built once per call, so row blocks (and, with grouped queries, every query head of a
+/// key head) read their tiles in place instead of each transposing the tiles it visits.
+fn transposed_heads<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<T> {
     let stride = padded_keys(s);
     let mut out = vec![T::zero(); heads * e * stride];
     if stride > 0 && e > 0 {
@@ -449,7 +439,7 @@ fn forward_typed<T: Float>(
     let mut out = vec![T::zero(); heads * sp.l * sp.ev];
     let mut lse = vec![T::NEG_INF; heads * sp.l];
     if sp.ev > 0 && sp.l > 0 {
-        let kts = transposed_keys(kd, sp.b * sp.hk, sp.s, sp.e);
+        let kts = transposed_heads(kd, sp.b * sp.hk, sp.s, sp.e);
         let kt_len = sp.e * padded_keys(sp.s);
         let mut tasks = Vec::new();
         let outs = pieces(&mut out, heads, sp.l * sp.ev);
@@ -467,10 +457,10 @@ fn forward_typed<T: Float>(
                 q: &qd[(bh * sp.l + i0) * sp.e..(bh * sp.l + i0 + rows) * sp.e],
                 k: &kd[kh * sp.s * sp.e..(kh + 1) * sp.s * sp.e],
                 v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
                 at: HeadAt::new(sp, b, h),
             };
-            let kt = &kts[kh * kt_len..(kh + 1) * kt_len];
-            forward_rows_simd(sp, &head, kt, md, i0, ob, lb);
+            forward_rows_simd(sp, &head, md, i0, ob, lb);
         });
     }
     Ok((
@@ -479,11 +469,14 @@ fn forward_typed<T: Float>(
     ))
 }
 
-/// One query head's forward state, as its backward reads it.
+/// What one query head's backward reads besides its inputs: the forward's output and
+/// log-sum-exp, the output gradient, and its key head's values transposed
+/// (`transposed_heads`).
 struct HeadGrad<'a, T> {
     out: &'a [T],
     lse: &'a [T],
     g: &'a [T],
+    vt: &'a [T],
 }
 
 /// `out[t][c0 .. c0 + L] += sum_r coef[r][t] * x[r][c0 .. c0 + L]` for `t < n`: the `RB` (= 4)
@@ -614,17 +607,27 @@ fn backward_head<T: Float>(
         .collect();
     let qs = padded_rows(head.q, sp.l, e, scale);
     let gs = padded_rows(st.g, sp.l, ev, T::one());
-    let (mut kt, mut vt) = (vec![T::zero(); e * KB], vec![T::zero(); ev * KB]);
+    let stride = padded_keys(sp.s);
     let (mut p, mut dp) = ([[T::zero(); KB]; RB], [[T::zero(); KB]; RB]);
     let mut j0 = 0;
     while j0 < sp.s {
         let kb = KB.min(sp.s - j0);
-        transpose_tile(&head.k[j0 * e..(j0 + kb) * e], e, kb, &mut kt);
-        transpose_tile(&head.v[j0 * ev..(j0 + kb) * ev], ev, kb, &mut vt);
         let first = if sp.causal { j0 / RB * RB } else { 0 };
         for r0 in (first..sp.l).step_by(RB) {
-            tile_dots_rows(&qs[r0 * e..(r0 + RB) * e], e, &kt, KB, &mut p);
-            tile_dots_rows(&gs[r0 * ev..(r0 + RB) * ev], ev, &vt, KB, &mut dp);
+            tile_dots_rows(
+                &qs[r0 * e..(r0 + RB) * e],
+                e,
+                &head.kt[j0..],
+                stride,
+                &mut p,
+            );
+            tile_dots_rows(
+                &gs[r0 * ev..(r0 + RB) * ev],
+                ev,
+                &st.vt[j0..],
+                stride,
+                &mut dp,
+            );
             tile_grads(sp, head, st, mask, (r0, j0, kb), &delta, &mut p, &mut dp);
             combine_rows(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
             combine_rows(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
@@ -660,6 +663,11 @@ fn backward_typed<T: Float>(
         .enumerate()
         .collect();
     let (od, ld, gd) = (&*od, &*ld, &*gd);
+    let (kts, vts) = (
+        transposed_heads(kd, kv_heads, sp.s, sp.e),
+        transposed_heads(vd, kv_heads, sp.s, sp.ev),
+    );
+    let (kt_len, vt_len) = (sp.e * padded_keys(sp.s), sp.ev * padded_keys(sp.s));
     tasks.into_par_iter().for_each(|(kh, ((dqs, dks), dvs))| {
         let b = kh / sp.hk;
         for r in 0..grp {
@@ -668,6 +676,7 @@ fn backward_typed<T: Float>(
                 q: &qd[bh * lq..(bh + 1) * lq],
                 k: &kd[kh * lk..(kh + 1) * lk],
                 v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
                 at: HeadAt::new(sp, b, bh % sp.hq),
             };
             let (lo, hi) = (bh * sp.l * sp.ev, (bh + 1) * sp.l * sp.ev);
@@ -675,6 +684,7 @@ fn backward_typed<T: Float>(
                 out: &od[lo..hi],
                 lse: &ld[bh * sp.l..(bh + 1) * sp.l],
                 g: &gd[lo..hi],
+                vt: &vts[kh * vt_len..(kh + 1) * vt_len],
             };
             backward_head_simd(sp, &head, &st, md, dqh, dks, dvs);
         }

@@ -20,7 +20,7 @@ def bf16(shape: tuple[int, ...]) -> dm.Tensor:
 
 def check(got: dm.Tensor, want: np.ndarray) -> None:
     assert got.dtype == dm.bfloat16
-    scale = max(np.abs(want).max(), 1.0)
+    scale = max(float(np.abs(want).max(initial=0.0)), 1.0)
     np.testing.assert_allclose(got.detach().float().numpy(), want, atol=8e-3 * scale)
 
 
@@ -66,3 +66,44 @@ def test_linear_and_its_gradients_under_autocast() -> None:
     y.float().sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.ones((33, 48)) @ wb, rtol=2e-2, atol=5e-2)
     np.testing.assert_allclose(w.grad.numpy(), np.ones((48, 33)) @ xb, rtol=2e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize(
+    "rows_in_out",
+    [
+        (1, 1, 1),
+        (33, 64, 48),  # widened to float32
+        (300, 129, 70),
+        (512, 256, 520),  # the bfloat16 kernel, where the CPU has one
+        (0, 256, 520),
+        (7, 0, 5),
+    ],
+)
+def test_linear_with_bias_adds_in_float32_and_rounds_once(
+    rows_in_out: tuple[int, int, int],
+) -> None:
+    rows, n_in, n_out = rows_in_out
+    x, w = bf16((rows, n_in)), bf16((n_out, n_in))
+    b = (bf16((n_out,)).float() * 10).bfloat16().requires_grad_()
+    x.requires_grad_()
+    w.requires_grad_()
+    y = F.linear(x, w, b)
+    want = x.detach().float().numpy() @ w.detach().float().numpy().T + b.detach().float().numpy()
+    check(y, want)
+    # The bias rides the product's float32 sums: one rounding, so a bias far larger than the
+    # product still keeps the product's contribution to the bf16 ulp of the sum.
+    g = bf16((rows, n_out))
+    y.backward(g)
+    gn = g.float().numpy()
+    scale = max(float(np.abs(gn).sum(0).max(initial=0.0)), 1.0)
+    np.testing.assert_allclose(b.grad.float().numpy(), gn.sum(0), atol=1e-2 * scale)
+    assert b.grad.dtype == dm.bfloat16 and tuple(w.grad.shape) == (n_out, n_in)
+    check(x.grad, gn @ w.detach().float().numpy())
+
+
+def test_linear_with_a_transposed_weight_and_3d_input() -> None:
+    x = bf16((4, 128, 256))
+    w = bf16((256, 512)).t()  # a [512, 256] view with strides swapped
+    b = bf16((512,))
+    want = x.float().numpy() @ w.float().numpy().T + b.float().numpy()
+    check(F.linear(x, w, b), want)

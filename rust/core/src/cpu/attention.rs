@@ -387,15 +387,34 @@ fn transposed_heads<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<
     if stride > 0 && e > 0 {
         out.par_chunks_mut(e * stride)
             .zip(k.par_chunks(s * e))
-            .for_each(|(o, kh)| {
-                for (t, row) in kh.chunks_exact(e).enumerate() {
-                    for (d, &v) in row.iter().enumerate() {
-                        o[d * stride + t] = v;
-                    }
-                }
-            });
+            .for_each(|(o, kh)| crate::simd::simd(|| transpose_head(kh, s, e, stride, o)));
     }
     out
+}
+
+/// Keys whose `d`-th features `transpose_head` gathers into one contiguous run.
+const TB: usize = 16;
+
+/// One head's `[s, e]` rows written as `e` runs of `stride`: `TB` rows at a time, so each
+/// store is a contiguous run of `TB` lanes rather than one element `stride` apart (the
+/// element-at-a-time loop cost about 5% of a GPT-mid step).
+#[inline(always)]
+fn transpose_head<T: Float>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) {
+    let full = s / TB * TB;
+    for t0 in (0..full).step_by(TB) {
+        let rows: [&[T]; TB] = std::array::from_fn(|j| &kh[(t0 + j) * e..][..e]);
+        for d in 0..e {
+            let run: &mut [T] = &mut o[d * stride + t0..][..TB];
+            for (slot, row) in run.iter_mut().zip(&rows) {
+                *slot = row[d];
+            }
+        }
+    }
+    for t in full..s {
+        for (d, &v) in kh[t * e..][..e].iter().enumerate() {
+            o[d * stride + t] = v;
+        }
+    }
 }
 
 /// `v` cut into `n` consecutive pieces of `len` (which may be 0).
@@ -711,4 +730,27 @@ pub(super) fn attention_backward(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     crate::with_float!(saved.qkv[0].dtype(), T => backward_typed::<T>(&saved, g, sp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposed_heads_match_the_definition() {
+        for (heads, s, e) in [(1, 1, 1), (2, 17, 3), (3, 40, 16), (1, 64, 5), (2, 70, 33)] {
+            let k: Vec<f32> = (0..heads * s * e).map(|i| i as f32).collect();
+            let stride = padded_keys(s);
+            let out = transposed_heads(&k, heads, s, e);
+            assert_eq!(out.len(), heads * e * stride);
+            for h in 0..heads {
+                for d in 0..e {
+                    for t in 0..stride {
+                        let want = if t < s { k[(h * s + t) * e + d] } else { 0.0 };
+                        assert_eq!(out[(h * e + d) * stride + t], want, "{heads} {s} {e}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -367,18 +367,21 @@ mod dot {
             && is_x86_feature_detected!("avx512bf16")
     }
 
-    /// Rows `first_row..first_row + rows` of `a @ b` into `out` (`rows x n` bfloat16,
+    /// Rows `first_row..first_row + rows` of `seed + a @ b` into `out` (`rows x n` bfloat16,
     /// row-major), from the tile-packed `a` and `b` (`pack_a`, `pack_b`): for each 32-column
     /// block of `b` and 8 rows of `a`, per pair of `k` two 16-column rows of `b` and each row's
-    /// pair of `a` broadcast; the sums rounded to bfloat16 as they are stored.
+    /// pair of `a` broadcast; the sums start at the column's `seed` (the bias, or zero) and are
+    /// rounded to bfloat16 as they are stored.
     ///
     /// # Safety
     /// `available()` must have returned true; `a` holds `p.m x p.k` and `b` `p.k x p.n`
-    /// elements, `first_row` is a multiple of 32 and `out` holds `rows x n` elements.
+    /// elements, `seed` `p.n`, `first_row` is a multiple of 32 and `out` holds `rows x n`
+    /// elements.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn blocks(
         a: &[bf16],
         b: &[bf16],
+        seed: &[f32],
         out: &mut [MaybeUninit<bf16>],
         (first_row, rows, n): (usize, usize, usize),
         p: Padded,
@@ -386,6 +389,8 @@ mod dot {
         let kt = p.k / KSTEP;
         let (a, b, o) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr().cast::<i16>());
         for nb in 0..p.n / BLOCK {
+            let s = seed.as_ptr().add(nb * BLOCK);
+            let start = [_mm512_loadu_ps(s), _mm512_loadu_ps(s.add(16))];
             for mb in 0..rows.div_ceil(BLOCK) {
                 let ab = first_row / BLOCK + mb;
                 for mr in 0..BLOCK / MR {
@@ -394,7 +399,7 @@ mod dot {
                         break;
                     }
                     let (half, r0) = (mr * MR / 16, mr * MR % 16);
-                    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+                    let mut acc = [start; MR];
                     for t in 0..kt {
                         // A tile row holds one row's 32 `k` (16 pairs); a `b` tile row one
                         // pair of all 16 columns of its half.
@@ -450,16 +455,19 @@ mod dot {
     }
 }
 
-/// Appends `a @ b` (`m x k` by `k x n`, bfloat16) to `out` row-major, summed in float32 and
-/// rounded once; `false` (nothing written) when no bfloat16 kernel is usable here.
+/// Appends `a @ b (+ bias)` (`m x k` by `k x n`, bfloat16; `bias` one float32 per column) to
+/// `out` row-major, summed in float32 and rounded once; `false` (nothing written) when no
+/// bfloat16 kernel is usable here. The bias seeds the sums, so a biased linear layer is one
+/// pass over its output.
 pub(crate) fn gemm(
     a: View<'_>,
     b: View<'_>,
     dims: (usize, usize, usize),
+    bias: Option<&[f32]>,
     out: &mut Vec<bf16>,
 ) -> bool {
     match kernel() {
-        Some(kernel) => gemm_with(kernel, a, b, dims, out),
+        Some(kernel) => gemm_with(kernel, a, b, dims, bias, out),
         None => false,
     }
 }
@@ -470,6 +478,7 @@ fn gemm_with(
     a: View<'_>,
     b: View<'_>,
     (m, n, k): (usize, usize, usize),
+    bias: Option<&[f32]>,
     out: &mut Vec<bf16>,
 ) -> bool {
     let p = Padded {
@@ -477,8 +486,15 @@ fn gemm_with(
         n: n.next_multiple_of(BLOCK),
         k: k.next_multiple_of(KSTEP),
     };
+    // The bias padded to whole column blocks (zeros: no bias), so the kernels load it whole.
+    let mut seed = vec![0f32; p.n];
+    if let Some(bias) = bias {
+        seed[..n].copy_from_slice(&bias[..n]);
+    }
     if m == 0 || n == 0 || k == 0 {
-        out.extend(std::iter::repeat_n(bf16::ZERO, m * n));
+        for _ in 0..m {
+            out.extend(seed[..n].iter().map(|&v| crate::dtype::f32_to_bf16(v)));
+        }
         return true;
     }
     let (pa, pb) = (pack_a(a, m, k, p), pack_b(b, k, n, p));
@@ -496,13 +512,13 @@ fn gemm_with(
                 let mut c = vec![0f32; rows.next_multiple_of(BLOCK) * p.n];
                 unsafe { amx::blocks(&pa, &pb, &mut c, first_row, p) };
                 for (d, c) in dst.chunks_mut(n).zip(c.chunks(p.n)) {
-                    for (d, &v) in d.iter_mut().zip(c) {
-                        d.write(crate::dtype::f32_to_bf16(v));
+                    for ((d, &v), &s) in d.iter_mut().zip(c).zip(&seed) {
+                        d.write(crate::dtype::f32_to_bf16(v + s));
                     }
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Dot => unsafe { dot::blocks(&pa, &pb, dst, (first_row, rows, n), p) },
+            Kernel::Dot => unsafe { dot::blocks(&pa, &pb, &seed, dst, (first_row, rows, n), p) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("no bfloat16 kernel off x86-64"),
         }
@@ -551,6 +567,7 @@ mod tests {
             (17, 64, 64),
             (40, 100, 129),
             (70, 3, 300),
+            (5, 7, 0),
         ] {
             let a: Vec<bf16> = (0..2 * m * k)
                 .map(|i| bf16::from_f32(((i * 7 % 13) as f32 - 6.0) / 8.0))
@@ -580,13 +597,18 @@ mod tests {
 
     fn check(kernel: Kernel, av: View<'_>, bv: View<'_>, (m, n, k): (usize, usize, usize)) {
         let mut got = Vec::new();
-        assert!(gemm_with(kernel, av, bv, (m, n, k), &mut got));
+        // Every other call with a bias, which seeds each column's sum.
+        let bias: Vec<f32> = (0..n).map(|j| (j % 7) as f32 - 3.0).collect();
+        let biased = k % 2 == 1 || k == 0;
+        let seed = biased.then_some(&bias[..]);
+        assert!(gemm_with(kernel, av, bv, (m, n, k), seed, &mut got));
         let got: Vec<f32> = got.iter().map(|v| v.to_f32()).collect();
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = (0..k)
                     .map(|q| av.at(i, q).to_f32() * bv.at(q, j).to_f32())
-                    .sum();
+                    .sum::<f32>()
+                    + if biased { bias[j] } else { 0.0 };
                 let g = got[i * n + j];
                 let tol = 4e-3 * want.abs().max(1.0);
                 assert!(

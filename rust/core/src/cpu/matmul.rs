@@ -367,7 +367,7 @@ fn bf16_matmul(
             offset: ob,
             strides: (bl.strides[nd - 2], bl.strides[nd - 1]),
         };
-        if !gemm_bf16::gemm(av, bv, (m, n, k), &mut out) {
+        if !gemm_bf16::gemm(av, bv, (m, n, k), None, &mut out) {
             return Ok(None);
         }
     }
@@ -377,6 +377,9 @@ fn bf16_matmul(
 /// `x @ weight.T + bias` for `x` `[rows, in]` and `weight` `[out, in]` of one float dtype: the
 /// bias is written first and the GEMM accumulates onto it (`weight.T` read through strides).
 pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if x.dtype() == DType::BF16 {
+        return bf16_linear(x, weight, bias);
+    }
     let (rows, in_f) = (x.shape()[0], x.shape()[1]);
     let out_f = weight.shape()[0];
     let wl = weight.layout().transpose(0, 1);
@@ -400,6 +403,51 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
         };
         Tensor::from_vec(o, &[rows, out_f])
     })
+}
+
+/// bfloat16 `x @ weight.T + bias`, summed in float32 with the bias and rounded once: the bias
+/// seeds the bfloat16 kernel's sums, or, where that kernel does not pay (`gemm_bf16::worth`),
+/// is added to the widened product before rounding. One pass over the output instead of a
+/// product and a separate bias add.
+fn bf16_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (rows, in_f, out_f) = (x.shape()[0], x.shape()[1], weight.shape()[0]);
+    let bias = match bias {
+        Some(b) => Some(cast_raw(b, DType::F32)?.data::<f32>()?.into_owned()),
+        None => None,
+    };
+    if gemm_bf16::worth(rows, out_f, in_f) {
+        let (xl, wl) = (x.layout(), weight.layout());
+        let av = gemm_bf16::View {
+            data: x.storage().as_slice::<bf16>(),
+            offset: xl.offset,
+            strides: (xl.strides[0], xl.strides[1]),
+        };
+        // `weight.T` (`in x out`): the weight's strides swapped.
+        let bv = gemm_bf16::View {
+            data: weight.storage().as_slice::<bf16>(),
+            offset: wl.offset,
+            strides: (wl.strides[1], wl.strides[0]),
+        };
+        let mut out = Vec::with_capacity(rows * out_f);
+        if gemm_bf16::gemm(av, bv, (rows, out_f, in_f), bias.as_deref(), &mut out) {
+            return Tensor::from_vec(out, &[rows, out_f]);
+        }
+    }
+    let wt = weight.detach().t()?;
+    let y = matmul(x, &wt, &[], (rows, out_f, in_f), DType::F32)?;
+    let y = y.data::<f32>()?;
+    let out: Vec<bf16> = match &bias {
+        Some(b) => y
+            .chunks(out_f.max(1))
+            .flat_map(|row| {
+                row.iter()
+                    .zip(b)
+                    .map(|(&v, &c)| crate::dtype::f32_to_bf16(v + c))
+            })
+            .collect(),
+        None => y.iter().map(|&v| crate::dtype::f32_to_bf16(v)).collect(),
+    };
+    Tensor::from_vec(out, &[rows, out_f])
 }
 
 /// `out (+)= a @ b` on raw row-major-or-strided slices, single-threaded: the building block of

@@ -114,7 +114,8 @@ impl Tensor {
     }
 
     /// `x @ weight.T + bias` as one fused op (the bias is written first and the GEMM accumulates
-    /// onto it). `weight` is `[out, in]` as in PyTorch.
+    /// onto it; in bfloat16 it seeds the float32 sums, rounded once). `weight` is `[out, in]`
+    /// as in PyTorch.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         if crate::amp::autocast_dtype().is_some() {
             let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
@@ -126,7 +127,7 @@ impl Tensor {
         let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
         let dt = self.dtype();
         let same = weight.dtype() == dt && bias.is_none_or(|b| b.dtype() == dt);
-        if !(same && (dt == DType::F32 || dt == DType::F64)) {
+        if !(same && matches!(dt, DType::F32 | DType::F64 | DType::BF16)) {
             let y = self.matmul(&weight.t()?)?;
             return match bias {
                 Some(b) => y.add(b),

@@ -350,9 +350,20 @@ mod amx {
     }
 }
 
+/// Where the AVX512-BF16 kernel reads `a`'s pairs of `k` from.
+#[derive(Clone, Copy)]
+enum ASource<'a> {
+    /// The tile-packed copy (`pack_a`).
+    Packed(&'a [bf16]),
+    /// A row-major `a` itself (column stride 1) with its `k`: each row's pairs are already
+    /// consecutive 32-bit words, so the kernel broadcasts them in place and packing (a full
+    /// copy of `a`, 12% of a GEMM's time) is skipped.
+    Rows(View<'a>, usize),
+}
+
 #[cfg(target_arch = "x86_64")]
 mod dot {
-    use super::{Padded, BLOCK, KSTEP, TILE};
+    use super::{ASource, Padded, BLOCK, KSTEP, TILE};
     use half::bf16;
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
@@ -379,7 +390,7 @@ mod dot {
     /// elements.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     pub(super) unsafe fn blocks(
-        a: &[bf16],
+        a: ASource<'_>,
         b: &[bf16],
         seed: &[f32],
         out: &mut [MaybeUninit<bf16>],
@@ -387,7 +398,7 @@ mod dot {
         p: Padded,
     ) {
         let kt = p.k / KSTEP;
-        let (a, b, o) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr().cast::<i16>());
+        let (b, o) = (b.as_ptr(), out.as_mut_ptr().cast::<i16>());
         for nb in 0..p.n / BLOCK {
             let s = seed.as_ptr().add(nb * BLOCK);
             let start = [_mm512_loadu_ps(s), _mm512_loadu_ps(s.add(16))];
@@ -398,23 +409,41 @@ mod dot {
                     if row0 >= rows {
                         break;
                     }
-                    let (half, r0) = (mr * MR / 16, mr * MR % 16);
                     let mut acc = [start; MR];
-                    for t in 0..kt {
-                        // A tile row holds one row's 32 `k` (16 pairs); a `b` tile row one
-                        // pair of all 16 columns of its half.
-                        let at = a.add(((ab * kt + t) * 2 + half) * TILE + r0 * KSTEP);
-                        let at = at.cast::<i32>();
-                        let b0 = b.add((nb * kt + t) * 2 * TILE).cast::<f32>();
-                        let b1 = b0.add(TILE / 2);
-                        for q in 0..KSTEP / 2 {
-                            let w0: __m512bh = std::mem::transmute(_mm512_loadu_ps(b0.add(q * 16)));
-                            let w1: __m512bh = std::mem::transmute(_mm512_loadu_ps(b1.add(q * 16)));
-                            for (r, acc) in acc.iter_mut().enumerate() {
-                                let x = _mm512_set1_epi32(*at.add(r * KSTEP / 2 + q));
-                                let x: __m512bh = std::mem::transmute(x);
-                                acc[0] = _mm512_dpbf16_ps(acc[0], x, w0);
-                                acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
+                    // A `b` tile row holds one pair of `k` of all 16 columns of its half.
+                    let b_at = |t: usize| b.add((nb * kt + t) * 2 * TILE).cast::<f32>();
+                    match a {
+                        ASource::Packed(a) => {
+                            // A tile row holds one row's 32 `k` (16 pairs).
+                            let (half, r0) = (mr * MR / 16, mr * MR % 16);
+                            for t in 0..kt {
+                                let at = a.as_ptr().add(((ab * kt + t) * 2 + half) * TILE);
+                                let at = at.add(r0 * KSTEP).cast::<i32>();
+                                let rows: [*const i32; MR] =
+                                    std::array::from_fn(|r| at.add(r * KSTEP / 2));
+                                pairs(&mut acc, rows, b_at(t), KSTEP / 2);
+                            }
+                        }
+                        ASource::Rows(a, k) => {
+                            // Rows past this part's end repeat its last row (their sums are
+                            // never stored).
+                            let starts: [*const bf16; MR] = std::array::from_fn(|r| {
+                                let row = first_row + (row0 + r).min(rows - 1);
+                                a.data.as_ptr().add(a.offset + row * a.strides.0)
+                            });
+                            let whole = k / 2;
+                            for t in 0..whole.div_ceil(KSTEP / 2) {
+                                let q0 = t * KSTEP / 2;
+                                let at = starts.map(|r| r.add(2 * q0).cast::<i32>());
+                                pairs(&mut acc, at, b_at(t), (whole - q0).min(KSTEP / 2));
+                            }
+                            if k % 2 == 1 {
+                                // The last `k` alone: its pair's other half is zero, as in
+                                // the packed `b`.
+                                let last = starts.map(|r| (*r.add(k - 1)).to_bits() as i32);
+                                let at = last.each_ref().map(|v| v as *const i32);
+                                let b0 = b_at(whole / (KSTEP / 2)).add(whole % (KSTEP / 2) * 16);
+                                pairs(&mut acc, at, b0, 1);
                             }
                         }
                     }
@@ -429,6 +458,30 @@ mod dot {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Adds `count` pairs of `k` to an `MR x 32` block of sums: pair `q` of row `r` is the
+    /// 32-bit word at `rows[r] + q`, and the two 16-column halves of `b`'s pair `q` start at
+    /// `b0 + 16 q` and `b0 + TILE / 2 + 16 q` (floats).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    unsafe fn pairs(
+        acc: &mut [[__m512; 2]; MR],
+        rows: [*const i32; MR],
+        b0: *const f32,
+        count: usize,
+    ) {
+        let b1 = b0.add(TILE / 2);
+        for q in 0..count {
+            let w0: __m512bh = std::mem::transmute(_mm512_loadu_ps(b0.add(q * 16)));
+            let w1: __m512bh = std::mem::transmute(_mm512_loadu_ps(b1.add(q * 16)));
+            for (acc, row) in acc.iter_mut().zip(rows) {
+                let x = _mm512_set1_epi32(row.add(q).read_unaligned());
+                let x: __m512bh = std::mem::transmute(x);
+                acc[0] = _mm512_dpbf16_ps(acc[0], x, w0);
+                acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
             }
         }
     }
@@ -497,7 +550,19 @@ fn gemm_with(
         }
         return true;
     }
-    let (pa, pb) = (pack_a(a, m, k, p), pack_b(b, k, n, p));
+    // The dot kernel reads a row-major `a` in place; AMX loads whole packed tiles.
+    let direct = kernel == Kernel::Dot && a.strides.1 == 1;
+    let pa = if direct {
+        Vec::new()
+    } else {
+        pack_a(a, m, k, p)
+    };
+    let a_src = if direct {
+        ASource::Rows(a, k)
+    } else {
+        ASource::Packed(&pa)
+    };
+    let pb = pack_b(b, k, n, p);
     let start = out.len();
     out.reserve(m * n);
     let dst = &mut out.spare_capacity_mut()[..m * n];
@@ -518,7 +583,7 @@ fn gemm_with(
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Dot => unsafe { dot::blocks(&pa, &pb, &seed, dst, (first_row, rows, n), p) },
+            Kernel::Dot => unsafe { dot::blocks(a_src, &pb, &seed, dst, (first_row, rows, n), p) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("no bfloat16 kernel off x86-64"),
         }
@@ -568,6 +633,7 @@ mod tests {
             (40, 100, 129),
             (70, 3, 300),
             (5, 7, 0),
+            (300, 70, 257), // split over the threads, so parts start past row 0
         ] {
             let a: Vec<bf16> = (0..2 * m * k)
                 .map(|i| bf16::from_f32(((i * 7 % 13) as f32 - 6.0) / 8.0))

@@ -111,39 +111,9 @@ fn fill_chunks<F: Fn((usize, &mut [bf16])) + Sync>(
 /// padding. Row blocks are filled in parallel when large, walking `a` along its contiguous
 /// dim (rows of `a`, or its columns when `a` is a transposed view).
 fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
-    let kt = p.k / KSTEP;
     let mut out = vec![bf16::ZERO; p.m * p.k];
     let fill = |(mb, blk): (usize, &mut [bf16])| {
-        let (r0, rows) = (mb * BLOCK, BLOCK.min(m - mb * BLOCK));
-        for t in 0..kt {
-            let (e0, len) = (t * KSTEP, KSTEP.min(k - (t * KSTEP).min(k)));
-            let tiles = &mut blk[t * 2 * TILE..(t + 1) * 2 * TILE];
-            if a.strides.1 == 1 {
-                for (r, tile_row) in tiles.chunks_exact_mut(KSTEP).take(rows).enumerate() {
-                    let src = &a.data[a.offset + (r0 + r) * a.strides.0 + e0..][..len];
-                    // An element loop (one vector) rather than a `memcpy` call per 64 bytes.
-                    for (d, &v) in tile_row.iter_mut().zip(src) {
-                        *d = v;
-                    }
-                }
-            } else if a.strides.0 == 1 {
-                // `a` transposed: a run of rows per `k`; the 32 x 32 block (zero-padded) is
-                // transposed in registers into the tile pair, rows of `k` values.
-                const { assert!(BLOCK == super::transpose16::SIDE && KSTEP == BLOCK) };
-                let mut block = [[bf16::ZERO; KSTEP]; BLOCK];
-                for (e, row) in block.iter_mut().enumerate().take(len) {
-                    let at = a.offset + (e0 + e) * a.strides.1 + r0;
-                    row[..rows].copy_from_slice(&a.data[at..at + rows]);
-                }
-                super::transpose16::transpose_block(&block, tiles);
-            } else {
-                for e in 0..len {
-                    for r in 0..rows {
-                        tiles[r * KSTEP + e] = a.at(r0 + r, e0 + e);
-                    }
-                }
-            }
-        }
+        crate::simd::simd(|| pack_a_block(a, m, k, mb, blk));
     };
     if m > 0 {
         fill_chunks(
@@ -156,6 +126,42 @@ fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
     out
 }
 
+/// Row block `mb` of `pack_a` into its `blk` (zeroed).
+#[inline(always)]
+fn pack_a_block(a: View<'_>, m: usize, k: usize, mb: usize, blk: &mut [bf16]) {
+    let kt = blk.len() / (2 * TILE);
+    let (r0, rows) = (mb * BLOCK, BLOCK.min(m - mb * BLOCK));
+    for t in 0..kt {
+        let (e0, len) = (t * KSTEP, KSTEP.min(k - (t * KSTEP).min(k)));
+        let tiles = &mut blk[t * 2 * TILE..(t + 1) * 2 * TILE];
+        if a.strides.1 == 1 {
+            for (r, tile_row) in tiles.chunks_exact_mut(KSTEP).take(rows).enumerate() {
+                let src = &a.data[a.offset + (r0 + r) * a.strides.0 + e0..][..len];
+                // An element loop (one vector) rather than a `memcpy` call per 64 bytes.
+                for (d, &v) in tile_row.iter_mut().zip(src) {
+                    *d = v;
+                }
+            }
+        } else if a.strides.0 == 1 {
+            // `a` transposed: a run of rows per `k`; the 32 x 32 block (zero-padded) is
+            // transposed in registers into the tile pair, rows of `k` values.
+            const { assert!(BLOCK == super::transpose16::SIDE && KSTEP == BLOCK) };
+            let mut block = [[bf16::ZERO; KSTEP]; BLOCK];
+            for (e, row) in block.iter_mut().enumerate().take(len) {
+                let at = a.offset + (e0 + e) * a.strides.1 + r0;
+                row[..rows].copy_from_slice(&a.data[at..at + rows]);
+            }
+            super::transpose16::transpose_block(&block, tiles);
+        } else {
+            for e in 0..len {
+                for r in 0..rows {
+                    tiles[r * KSTEP + e] = a.at(r0 + r, e0 + e);
+                }
+            }
+        }
+    }
+}
+
 /// `b` in the pair-interleaved ("VNNI") layout the tiles read, cut into whole tiles
 /// (`[n_pad / 32][k_pad / 32][2][16 pairs][16 columns][2]`): rows `2q` and `2q + 1` of a
 /// column side by side. Column blocks are filled in parallel when large, walking `b` along
@@ -163,61 +169,85 @@ fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
 fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Vec<bf16> {
     let kt = p.k / KSTEP;
     let mut out = vec![bf16::ZERO; p.k * p.n];
+    // Compiled for the CPU's SIMD level: at the baseline the interleaving ran on 8-byte moves.
     let fill = |(nb, panel): (usize, &mut [bf16])| {
-        let (c0, cols) = (nb * BLOCK, BLOCK.min(n - nb * BLOCK));
-        // Where row pair `q` of tile step `t` keeps column `c`'s two values.
-        let pair = |t: usize, q: usize, c: usize| (t * 2 + c / 16) * TILE + (q * 16 + c % 16) * 2;
-        if b.strides.0 == 1 {
-            // Columns contiguous (`b` a transposed weight): each pair is two neighbours.
-            for c in 0..cols {
-                let col = &b.data[b.offset + (c0 + c) * b.strides.1..][..k];
-                let pairs = col.chunks_exact(2);
-                if let [last] = pairs.remainder() {
-                    let r = k - 1; // an odd `k`: the last row's pair has no second value
-                    panel[pair(r / KSTEP, (r % KSTEP) / 2, c)] = *last;
-                }
-                for (r2, two) in pairs.enumerate() {
-                    let at = pair(r2 / 16, r2 % 16, c);
-                    (panel[at], panel[at + 1]) = (two[0], two[1]);
-                }
-            }
-        } else if b.strides.1 == 1 {
-            // Rows contiguous: interleave two rows' runs of 16 columns into one tile row.
-            let row = |r: usize| &b.data[b.offset + r * b.strides.0 + c0..][..cols];
-            let zeros = [bf16::ZERO; BLOCK];
-            for r in (0..k).step_by(2) {
-                let (t, q) = (r / KSTEP, (r % KSTEP) / 2);
-                let (even, odd) = (
-                    row(r),
-                    if r + 1 < k {
-                        row(r + 1)
-                    } else {
-                        &zeros[..cols]
-                    },
-                );
-                for h in 0..cols.div_ceil(16) {
-                    let (lo, hi) = (h * 16, (h * 16 + 16).min(cols));
-                    let dst = &mut panel[pair(t, q, lo)..][..(hi - lo) * 2];
-                    for ((d, &x), &y) in
-                        dst.chunks_exact_mut(2).zip(&even[lo..hi]).zip(&odd[lo..hi])
-                    {
-                        d[0] = x;
-                        d[1] = y;
-                    }
-                }
-            }
-        } else {
-            for r in 0..k {
-                for c in 0..cols {
-                    panel[pair(r / KSTEP, (r % KSTEP) / 2, c) + r % 2] = b.at(r, c0 + c);
-                }
-            }
-        }
+        crate::simd::simd(|| pack_b_panel(b, k, n, nb, panel));
     };
     if n > 0 {
         fill_chunks(&mut out, kt * 2 * TILE, k * n >= 1 << 16, fill);
     }
     out
+}
+
+/// Where row pair `q` of tile step `t` keeps column `c`'s two values, in a column block.
+#[inline(always)]
+fn pair_at(t: usize, q: usize, c: usize) -> usize {
+    (t * 2 + c / 16) * TILE + (q * 16 + c % 16) * 2
+}
+
+/// Column block `nb` of `pack_b` into its `panel` (zeroed).
+#[inline(always)]
+fn pack_b_panel(b: View<'_>, k: usize, n: usize, nb: usize, panel: &mut [bf16]) {
+    let (c0, cols) = (nb * BLOCK, BLOCK.min(n - nb * BLOCK));
+    if b.strides.0 == 1 {
+        // Columns contiguous (`b` a transposed weight): a column's pairs are neighbours, and
+        // pair `r2` of 16 columns fills one 64-byte tile row, written whole.
+        let zeros = vec![bf16::ZERO; k];
+        for h in 0..cols.div_ceil(16) {
+            let (lo, hi) = (h * 16, (h * 16 + 16).min(cols));
+            let col: [&[bf16]; 16] = std::array::from_fn(|c| {
+                if lo + c < hi {
+                    &b.data[b.offset + (c0 + lo + c) * b.strides.1..][..k]
+                } else {
+                    &zeros[..]
+                }
+            });
+            for r2 in 0..k / 2 {
+                let dst: &mut [bf16] = &mut panel[pair_at(r2 / 16, r2 % 16, lo)..][..32];
+                for (d, c) in dst.chunks_exact_mut(2).zip(&col) {
+                    d[0] = c[2 * r2];
+                    d[1] = c[2 * r2 + 1];
+                }
+            }
+            if k % 2 == 1 {
+                // An odd `k`: the last row's pair has no second value (left zero).
+                let r2 = k / 2;
+                let dst = &mut panel[pair_at(r2 / 16, r2 % 16, lo)..][..32];
+                for (d, c) in dst.chunks_exact_mut(2).zip(&col) {
+                    d[0] = c[k - 1];
+                }
+            }
+        }
+    } else if b.strides.1 == 1 {
+        // Rows contiguous: interleave two rows' runs of 16 columns into one tile row.
+        let row = |r: usize| &b.data[b.offset + r * b.strides.0 + c0..][..cols];
+        let zeros = [bf16::ZERO; BLOCK];
+        for r in (0..k).step_by(2) {
+            let (t, q) = (r / KSTEP, (r % KSTEP) / 2);
+            let (even, odd) = (
+                row(r),
+                if r + 1 < k {
+                    row(r + 1)
+                } else {
+                    &zeros[..cols]
+                },
+            );
+            for h in 0..cols.div_ceil(16) {
+                let (lo, hi) = (h * 16, (h * 16 + 16).min(cols));
+                let dst = &mut panel[pair_at(t, q, lo)..][..(hi - lo) * 2];
+                for ((d, &x), &y) in dst.chunks_exact_mut(2).zip(&even[lo..hi]).zip(&odd[lo..hi]) {
+                    d[0] = x;
+                    d[1] = y;
+                }
+            }
+        }
+    } else {
+        for r in 0..k {
+            for c in 0..cols {
+                panel[pair_at(r / KSTEP, (r % KSTEP) / 2, c) + r % 2] = b.at(r, c0 + c);
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

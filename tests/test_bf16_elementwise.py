@@ -80,3 +80,30 @@ def test_bfloat16_unary_forward_and_backward_round_once(
     assert xg.grad is not None and x32.grad is not None
     # The bfloat16 backward rounds g * f'(x) once; float32's is that product unrounded.
     same_bits(xg.grad, x32.grad.bfloat16())
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"), [((37, 129), -1), ((4, 300, 70), 1), ((600, 200), -1), ((0, 5), -1)]
+)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_bfloat16_softmax_rounds_once_and_differentiates(
+    shape: tuple[int, ...], dim: int, name: str
+) -> None:
+    fn = getattr(F, name)
+    rng = np.random.default_rng(3)
+    x = dm.tensor(rng.standard_normal(shape).astype(np.float32) * 3).bfloat16()
+    a = x.detach().requires_grad_()
+    y = fn(a, dim=dim)
+    assert y.dtype == dm.bfloat16
+    # Computed in float32 on the widened values and rounded once: the same bits as widening
+    # the whole tensor first.
+    same_bits(y.detach(), fn(x.float(), dim=dim).bfloat16())
+    g = dm.tensor(rng.standard_normal(shape).astype(np.float32)).bfloat16()
+    y.backward(g)
+    yn, gn = y.detach().float().numpy(), g.float().numpy()
+    if name == "softmax":
+        want = yn * (gn - (gn * yn).sum(axis=dim, keepdims=True))
+    else:
+        want = gn - np.exp(yn) * gn.sum(axis=dim, keepdims=True)
+    assert a.grad.dtype == dm.bfloat16
+    np.testing.assert_allclose(a.grad.float().numpy(), want, atol=2e-2, rtol=2e-2)

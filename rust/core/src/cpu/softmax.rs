@@ -1,10 +1,12 @@
 //! Softmax and log-softmax over contiguous rows on the CPU, and their backward. Half inputs
-//! compute in float32 and round once.
+//! compute in float32 and round once; bfloat16 rows are widened one at a time in cache
+//! (`bf16_rows`), never as a float32 copy of the tensor.
 
 use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
 
+use half::bf16;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -96,11 +98,65 @@ fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
     })
 }
 
+/// The float32 row kernel `f` over `K` bfloat16 inputs cut in rows of `n`: each task widens
+/// a row of every input into its scratch (in cache), runs `f` on them into a float32 row and
+/// rounds that once into the output. The bits are those of widening the whole tensors first,
+/// without their float32 copies (three passes over memory and twice the tensor's size).
+fn bf16_rows<const K: usize>(
+    inputs: [&[bf16]; K],
+    n: usize,
+    f: impl Fn([&[f32]; K], &mut [f32]) + Sync,
+) -> Vec<bf16> {
+    let len = inputs[0].len();
+    let n = n.max(1);
+    let mut out: Vec<bf16> = Vec::with_capacity(len);
+    let row = |scratch: &mut Vec<f32>, (r, o): (usize, &mut [MaybeUninit<bf16>])| {
+        crate::simd::simd(|| {
+            let k = o.len();
+            scratch.resize((K + 1) * k, 0.0);
+            let (wide, res) = scratch.split_at_mut(K * k);
+            for (w, x) in wide.chunks_exact_mut(k.max(1)).zip(inputs) {
+                for (d, &v) in w.iter_mut().zip(&x[r * n..][..k]) {
+                    *d = v.to_f32();
+                }
+            }
+            let rows: [&[f32]; K] = std::array::from_fn(|i| &wide[i * k..(i + 1) * k]);
+            f(rows, res);
+            for (d, &v) in o.iter_mut().zip(res.iter()) {
+                d.write(crate::dtype::f32_to_bf16(v));
+            }
+        })
+    };
+    let slots = &mut out.spare_capacity_mut()[..len];
+    if len >= PAR_ELEMS && len / n > 1 {
+        slots
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each_init(Vec::new, row);
+    } else {
+        let mut scratch = Vec::new();
+        slots
+            .chunks_mut(n)
+            .enumerate()
+            .for_each(|x| row(&mut scratch, x));
+    }
+    // SAFETY: the rows cover all `len` slots, each written by `row`.
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
 pub(super) fn softmax_rows(rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
     match rows.dtype() {
         DType::F64 => Tensor::from_vec(forward_rows(&rows.data::<f64>()?, n, log), rows.shape()),
         DType::F32 => Tensor::from_vec(forward_rows(&rows.data::<f32>()?, n, log), rows.shape()),
+        DType::BF16 => {
+            let x = rows.data::<bf16>()?;
+            let y = bf16_rows([&x], n, |[r], o| {
+                forward_one(r, o, log);
+            });
+            Tensor::from_vec(y, rows.shape())
+        }
         dt => {
             let r = cast_raw(rows, DType::F32)?;
             let y = Tensor::from_vec(forward_rows(&r.data::<f32>()?, n, log), r.shape())?;
@@ -120,6 +176,11 @@ pub(super) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool)
             backward_rows(&y.data::<f32>()?, &g.data::<f32>()?, n, log),
             y.shape(),
         ),
+        DType::BF16 if g.dtype() == DType::BF16 => {
+            let (yd, gd) = (y.data::<bf16>()?, g.data::<bf16>()?);
+            let dx = bf16_rows([&yd, &gd], n, |[yr, gr], o| backward_one(yr, gr, o, log));
+            Tensor::from_vec(dx, y.shape())
+        }
         other => {
             let (a, b) = (cast_raw(y, DType::F32)?, cast_raw(g, DType::F32)?);
             let dx = backward_rows(&a.data::<f32>()?, &b.data::<f32>()?, n, log);

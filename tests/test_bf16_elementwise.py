@@ -107,3 +107,41 @@ def test_bfloat16_softmax_rounds_once_and_differentiates(
         want = gn - np.exp(yn) * gn.sum(axis=dim, keepdims=True)
     assert a.grad.dtype == dm.bfloat16
     np.testing.assert_allclose(a.grad.float().numpy(), want, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("shape", "normalized", "affine"),
+    [((37, 129), (129,), True), ((4, 30, 70), (30, 70), True), ((600, 200), (200,), False)],
+)
+def test_bfloat16_layer_norm_matches_the_widened_computation_bit_for_bit(
+    shape: tuple[int, ...], normalized: tuple[int, ...], affine: bool
+) -> None:
+    rng = np.random.default_rng(4)
+
+    def draw(s: tuple[int, ...]) -> dm.Tensor:
+        return dm.tensor(rng.standard_normal(s).astype(np.float32) * 3 + 1).bfloat16()
+
+    x, g = draw(shape), draw(shape)
+    w, b = (draw(normalized), draw(normalized)) if affine else (None, None)
+    # bfloat16 leaves, and their float32 twins holding the same values.
+    low = [t.detach().requires_grad_() if t is not None else None for t in (x, w, b)]
+    wide = [t.float().requires_grad_() if t is not None else None for t in (x, w, b)]
+    y = F.layer_norm(low[0], normalized, low[1], low[2], 1e-5)
+    y32 = F.layer_norm(wide[0], normalized, wide[1], wide[2], 1e-5)
+    assert y.dtype == dm.bfloat16
+    same_bits(y.detach(), y32.detach().bfloat16())
+    y.backward(g)
+    y32.backward(g.float())
+    for a, a32 in zip(low, wide):
+        if a is not None:
+            same_bits(a.grad, a32.grad.bfloat16())
+
+
+def test_bfloat16_layer_norm_of_a_view_and_an_in_place_change() -> None:
+    x = bf16(50, 40).t()
+    same_bits(F.layer_norm(x, (50,)), F.layer_norm(x.float(), (50,)).bfloat16())
+    h = bf16(4, 8).requires_grad_() * 1
+    y = F.layer_norm(h, (8,))
+    h.add_(1)  # the bfloat16 input the backward reads changed after the forward
+    with pytest.raises(dm.errors.AutogradError):
+        y.sum().backward()

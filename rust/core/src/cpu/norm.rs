@@ -1,12 +1,16 @@
 //! Layer and batch normalisation on the CPU: one pass for the statistics, one to normalise, and
-//! the closed-form backward (no chain of small ops). Half inputs compute in float32.
+//! the closed-form backward (no chain of small ops). Half inputs compute in float32; a
+//! bfloat16 layer norm widens one row at a time in cache (`Bf16Rows`) and keeps its bfloat16
+//! input for the backward, never a float32 copy of it.
 
 use super::lanes::{lane_dot, lane_fold};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::{as_dtype, compute_input};
-use crate::{Element, Float, Result, Tensor};
+use crate::{DType, Element, Float, Result, Tensor};
+use half::bf16;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 fn affine<T: Float>(t: Option<&Tensor>) -> Result<Option<Vec<T>>> {
     Ok(match t {
@@ -98,6 +102,9 @@ pub(super) fn layer_norm_forward(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<NormForward> {
+    if input.dtype() == DType::BF16 {
+        return layer_norm_forward_bf16(input, d, weight, bias, eps);
+    }
     let (x, dt) = compute_input(input)?;
     let rows = x.numel().checked_div(d).unwrap_or(0);
     let (out, mean, rstd) = crate::with_float!(dt, T => {
@@ -120,6 +127,140 @@ pub(super) fn layer_norm_forward(
     })
 }
 
+/// Rows of float32 values read from a float32 or a bfloat16 buffer: a bfloat16 row is
+/// widened into the caller's scratch row.
+enum Bf16Rows<'a> {
+    F32(Cow<'a, [f32]>),
+    Bf16(Cow<'a, [bf16]>),
+}
+
+impl Bf16Rows<'_> {
+    /// `t`'s values, bfloat16 kept as they are and anything else cast to float32.
+    fn of(t: &Tensor) -> Result<Bf16Rows<'_>> {
+        Ok(match t.dtype() {
+            DType::BF16 => Bf16Rows::Bf16(t.data::<bf16>()?),
+            _ => Bf16Rows::F32(Cow::Owned(cast_raw(t, DType::F32)?.to_vec::<f32>()?)),
+        })
+    }
+
+    /// Row `r` (of `scratch.len()` values), widened into `scratch` when it must be.
+    #[inline(always)]
+    fn row<'s>(&'s self, r: usize, scratch: &'s mut [f32]) -> &'s [f32] {
+        let d = scratch.len();
+        match self {
+            Bf16Rows::F32(v) => &v[r * d..(r + 1) * d],
+            Bf16Rows::Bf16(v) => {
+                for (o, &x) in scratch.iter_mut().zip(&v[r * d..(r + 1) * d]) {
+                    *o = x.to_f32();
+                }
+                scratch
+            }
+        }
+    }
+}
+
+/// `src` rounded once into `out`.
+#[inline(always)]
+fn narrow_row(src: &[f32], out: &mut [bf16]) {
+    for (o, &v) in out.iter_mut().zip(src) {
+        *o = crate::dtype::f32_to_bf16(v);
+    }
+}
+
+/// Layer norm of a bfloat16 input: each row widened into a task's scratch, normalised by the
+/// float32 row kernel and rounded once (the float32 path's bits). The input itself is kept
+/// for the backward, so no float32 copy of it exists at any point.
+fn layer_norm_forward_bf16(
+    input: &Tensor,
+    d: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<NormForward> {
+    let x = input.contiguous()?;
+    let rows = x.numel().checked_div(d).unwrap_or(0);
+    let xs = Bf16Rows::of(&x)?;
+    let (wv, bv) = (affine::<f32>(weight)?, affine::<f32>(bias)?);
+    let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), f32::from_f64(eps));
+    let mut out = vec![bf16::ZERO; x.numel()];
+    let mut stats = vec![(0f32, 0f32); rows];
+    out.par_chunks_mut(d.max(1))
+        .zip(stats.par_iter_mut())
+        .enumerate()
+        .for_each_init(Vec::new, |scratch: &mut Vec<f32>, (r, (o, st))| {
+            crate::simd::simd(|| {
+                scratch.resize(2 * d, 0.0);
+                let (wide, res) = scratch.split_at_mut(d);
+                *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
+                narrow_row(res, o);
+            })
+        });
+    let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    Ok(NormForward {
+        y: Tensor::from_vec(out, x.shape())?,
+        mean: Tensor::from_vec(m, &[rows])?,
+        rstd: Tensor::from_vec(r, &[rows])?,
+        x,
+    })
+}
+
+/// The layer-norm backward for a bfloat16 input (`layer_norm_forward_bf16`): the input and
+/// output-gradient rows widened in each task's scratch, `dx` rounded once per row, the weight
+/// and bias gradients summed in float32.
+fn layer_norm_backward_bf16(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    d: usize,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let x = saved.x;
+    let rows = x.numel().checked_div(d).unwrap_or(0);
+    let (xs, gs) = (Bf16Rows::of(x)?, Bf16Rows::of(g)?);
+    let (md, rd) = (saved.mean.data::<f32>()?, saved.rstd.data::<f32>()?);
+    let wv = affine::<f32>(saved.weight)?;
+    let wv = wv.as_deref();
+    let mut dx = vec![bf16::ZERO; x.numel()];
+    let per = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut((per * d).max(1))
+        .enumerate()
+        .map(|(b, dxb)| {
+            crate::simd::simd(|| {
+                let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+                let mut scratch = vec![0f32; 3 * d];
+                let (xw, rest) = scratch.split_at_mut(d);
+                let (gw, dxw) = rest.split_at_mut(d);
+                for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
+                    let r = b * per + i;
+                    let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
+                    ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
+                    narrow_row(dxw, dxr);
+                }
+                (dw, db)
+            })
+        })
+        .collect();
+    let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+    for (pw, pb) in &partials {
+        dw.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
+        db.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
+    }
+    Ok(NormGrads {
+        dx: Tensor::from_vec(dx, x.shape())?,
+        dw: if need_w {
+            Some(Tensor::from_vec(dw, &[d])?)
+        } else {
+            None
+        },
+        db: if need_b {
+            Some(Tensor::from_vec(db, &[d])?)
+        } else {
+            None
+        },
+    })
+}
+
 pub(super) fn layer_norm_backward(
     saved: NormSaved<'_>,
     g: &Tensor,
@@ -127,6 +268,9 @@ pub(super) fn layer_norm_backward(
     need_w: bool,
     need_b: bool,
 ) -> Result<NormGrads> {
+    if saved.x.dtype() == DType::BF16 {
+        return layer_norm_backward_bf16(saved, g, d, need_w, need_b);
+    }
     let x = saved.x;
     let dt = x.dtype();
     let rows = x.numel().checked_div(d).unwrap_or(0);

@@ -1,4 +1,5 @@
-"""Training-step benchmark: democratising against PyTorch eager and a ``jax.jit``-compiled step.
+"""Training-step benchmark: democratising against PyTorch (eager; ``torch.compile`` for the GPT
+steps) and a ``jax.jit``-compiled step.
 
 One step is forward, cross-entropy loss, ``zero_grad``, backward and an Adam update (lr 1e-3,
 PyTorch's defaults). Measured, side by side in one run, on the CPU with 2 threads:
@@ -18,7 +19,9 @@ PyTorch's defaults). Measured, side by side in one run, on the CPU with 2 thread
   gradient clipping at 1.0: GPT-small (4 layers, 4 heads, 128 wide, block 128, batch 16) and
   GPT-mid (6 layers, 6 heads, 384 wide, block 256, batch 8), in float32 and under bfloat16
   autocast (no GradScaler: bfloat16 has float32's range). PyTorch eager runs its fused
-  ``scaled_dot_product_attention``; the JAX step (float32) is one ``jax.jit`` function with
+  ``scaled_dot_product_attention``; PyTorch also runs with the model under ``torch.compile``
+  (inductor, default mode; loss, clipping and AdamW stay eager), compiled in the untimed
+  warm-up, so compile time is excluded; the JAX step (float32) is one ``jax.jit`` function with
   optax's ``clip_by_global_norm`` + ``adamw``. ``--only gpt-mem`` adds GPT-small at block 1024
   (batch 4), a case for the peak memory of attention over long contexts;
 * the peak resident memory (RSS high-water mark) of the process running the steps.
@@ -66,6 +69,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 FRAMEWORKS = ("democratising", "torch", "jax")
+#: PyTorch with the model under ``torch.compile``: a GPT-only worker, run wherever torch imports.
+TORCH_COMPILE = "torch.compile"
+GPT_FRAMEWORKS = ("democratising", "torch", TORCH_COMPILE, "jax")
+GPT_AMP_FRAMEWORKS = ("democratising", "torch", TORCH_COMPILE)
 THREAD_VARS = ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 LR = 1e-3
@@ -468,11 +475,16 @@ def build_gpt(
     return GPT()
 
 
-def setup_gpt_eager(lib: Any, case: Case) -> tuple[Callable, Callable, Callable]:
-    """One GPT training step for democratising or PyTorch (``lib`` is the package)."""
+def setup_gpt_eager(
+    lib: Any, case: Case, wrap: Optional[Callable[[Any], Any]] = None
+) -> tuple[Callable, Callable, Callable]:
+    """One GPT training step for democratising or PyTorch (``lib`` is the package); ``wrap``
+    (``torch.compile``) turns the model into the forward the step calls, while the optimizer
+    and the clipping keep to the model's own parameters."""
     nn, functional = lib.nn, lib.nn.functional
     lib.manual_seed(0)
     model = build_gpt(lib, nn, functional, case)
+    forward = model if wrap is None else wrap(model)
     opt = lib.optim.AdamW(model.parameters(), lr=LR, weight_decay=GPT_WEIGHT_DECAY)
     x_np, y_np = make_gpt_data(case)
     x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
@@ -486,7 +498,7 @@ def setup_gpt_eager(lib: Any, case: Case) -> tuple[Callable, Callable, Callable]
 
     def step() -> None:
         with autocast():
-            logits = model(x)
+            logits = forward(x)
             loss = functional.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -509,6 +521,16 @@ def setup_gpt_torch(case: Case, threads: int) -> tuple[Callable, Callable, Calla
 
     torch.set_num_threads(threads)
     return setup_gpt_eager(torch, case)
+
+
+def setup_gpt_torch_compile(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
+    """PyTorch's GPT step with the model under ``torch.compile`` (inductor). Compilation
+    (forward and backward graphs) happens on the first step, i.e. in ``run_case``'s untimed
+    warm-up; the thread count is set first, since inductor's C++ kernels bake it in."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return setup_gpt_eager(torch, case, wrap=torch.compile)
 
 
 def setup_gpt_jax(case: Case, threads: int) -> tuple[Callable, Callable, Callable]:
@@ -635,6 +657,7 @@ SETUPS = {"democratising": setup_democratising, "torch": setup_torch, "jax": set
 GPT_SETUPS = {
     "democratising": setup_gpt_democratising,
     "torch": setup_gpt_torch,
+    TORCH_COMPILE: setup_gpt_torch_compile,
     "jax": setup_gpt_jax,
 }
 
@@ -645,7 +668,7 @@ def import_framework(name: str) -> str:
         import democratising as dm
 
         return dm.__version__
-    if name == "torch":
+    if name in ("torch", TORCH_COMPILE):
         import torch
 
         return torch.__version__
@@ -848,9 +871,11 @@ def target_verdicts(results: dict[tuple[str, str], Result]) -> list[list[str]]:
 
 
 def gpt_frameworks(case: Case, available: list[str]) -> list[str]:
-    """The frameworks that run ``case``: all in float32, those with autocast otherwise."""
-    allowed = FRAMEWORKS if case.precision == "float32" else AMP_FRAMEWORKS
-    return [fw for fw in allowed if fw in available]
+    """The frameworks that run ``case``: all in float32, those with autocast otherwise;
+    torch.compile wherever torch imports (a failed compilation leaves its cells empty)."""
+    allowed = GPT_FRAMEWORKS if case.precision == "float32" else GPT_AMP_FRAMEWORKS
+    runnable = {*available, *((TORCH_COMPILE,) if "torch" in available else ())}
+    return [fw for fw in allowed if fw in runnable]
 
 
 def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
@@ -862,11 +887,13 @@ def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
     lines = [
         "",
         "GPT training step (forward, loss, zero_grad, backward, clip 1.0, AdamW), µs/step; "
-        "'dm tok/s' is democratising's tokens per second; bfloat16 is autocast (JAX: float32 only)",
+        "'dm tok/s' is democratising's tokens per second;",
+        "bfloat16 is autocast (JAX: float32 only); 'torch.compile' is PyTorch with the model "
+        "under torch.compile (inductor), compile time excluded",
     ]
     rows = []
     for case in cases:
-        dm_us, t_us, j_us = (us_of(results, fw, case.key) for fw in FRAMEWORKS)
+        dm_us, t_us, tc_us, j_us = (us_of(results, fw, case.key) for fw in GPT_FRAMEWORKS)
         tokens = case.batch * GPT_SIZES[case.model][3]
         rows.append(
             [
@@ -875,14 +902,17 @@ def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
                 case.precision,
                 fmt(dm_us, 0),
                 fmt(t_us, 0),
+                fmt(tc_us, 0),
                 fmt(j_us, 0),
                 fmt(None if dm_us is None else tokens / (dm_us / 1e6), 0),
                 speed(t_us, dm_us),
+                speed(tc_us, dm_us),
                 speed(j_us, dm_us),
             ]
         )
-    header = ["model", "batch", "precision", "democratising", "torch", "jax (jit)", "dm tok/s"]
-    lines += [markdown_table([*header, "dm/torch", "dm/jax"], rows, left=3)]
+    header = ["model", "batch", "precision", "democratising", "torch", TORCH_COMPILE, "jax (jit)"]
+    ratios = ["dm tok/s", "dm/torch", "dm/compile", "dm/jax"]
+    lines += [markdown_table([*header, *ratios], rows, left=3)]
     lines += [
         "",
         "GPT peak RSS of the step process, MiB (in brackets: growth over RSS after import)",
@@ -891,7 +921,7 @@ def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
     for case in cases:
         row = [MODEL_NAMES[case.model], str(case.batch), case.precision]
         peaks = {}
-        for fw in FRAMEWORKS:
+        for fw in GPT_FRAMEWORKS:
             res = results.get((fw, case.key))
             if res is None or res["peak_kib"] is None:
                 row.append("—")
@@ -903,7 +933,7 @@ def gpt_report(results: dict[tuple[str, str], Result]) -> list[str]:
         if "democratising" in peaks and "torch" in peaks:
             ratio = f"{peaks['democratising'] / peaks['torch']:.2f}x"
         rows.append([*row, ratio or "—"])
-    header = ["model", "batch", "precision", *FRAMEWORKS, "dm/torch"]
+    header = ["model", "batch", "precision", *GPT_FRAMEWORKS, "dm/torch"]
     lines += [markdown_table(header, rows, left=3)]
     return lines
 
@@ -1068,7 +1098,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--only", choices=("fp32", "amp", "gemm", "gpt", "gpt-mem"), nargs="+")
     parser.add_argument("--breakdown", action="store_true", help="phase times, dm and torch")
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
-    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=GPT_FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=200, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -675,6 +675,11 @@ METHODS: dict[str, Callable[..., Any]] = {
 }
 METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
 
+# More methods (addcmul, index_add, scatter, median, cummax, ...), built on the helpers above.
+from . import _tensor_more  # noqa: E402
+
+METHODS.update(_tensor_more.METHODS)
+
 
 def _as_method(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a method: the same call, its first parameter named ``self`` (as the stubs and
@@ -704,13 +709,17 @@ def _table_op(name: str) -> Callable[[Tensor], Tensor]:
 def _install(cls: type) -> None:
     """Makes each of ``METHODS``, and each op of the engine's unary table, a real method of
     the tensor type (ordinary attribute lookup, ``dir``, ``help`` and the stubs all see it),
-    unless the engine defines one of that name."""
+    and each of ``_tensor_more.PROPERTIES`` a property, unless the engine defines one of that
+    name."""
     for name, fn in METHODS.items():
         if name not in vars(cls):
             setattr(cls, name, _as_method(fn))
     for name in _core._unary_names():
         if name not in vars(cls):
             setattr(cls, name, _table_op(name))
+    for name, prop in _tensor_more.PROPERTIES.items():
+        if name not in vars(cls):
+            setattr(cls, name, prop)
 
 
 _install(Tensor)

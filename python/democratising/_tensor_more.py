@@ -1,0 +1,1033 @@
+"""More PyTorch tensor methods written in Python over the engine's differentiable ops, merged
+into ``_tensor_extra.METHODS`` (and so installed on ``Tensor`` the same way) and typed in
+``_core.pyi``: the optimizer helpers ``addcmul``/``addcdiv``, ``clamp_min``/``clamp_max``, the
+index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_dim``, the scans
+``cumprod``/``cummax``/``cummin``/``logcumsumexp``, the reductions ``median``/``nansum``/
+``nanmean``/``count_nonzero``/``dist``, ``fmod``, ``sinh``/``cosh``, ``logaddexp``,
+``nan_to_num``, the reshapes ``movedim``/``unflatten``/``tensor_split``/``sum_to_size``/
+``ravel``, the random fills ``bernoulli_``/``exponential_``, and their in-place forms; plus the
+free functions ``var_mean``, ``std_mean``, ``searchsorted`` and ``bucketize`` (PyTorch has no
+method of those names). ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
+
+Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
+narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes
+where (sort orders, the winner among duplicate indices, search positions) is computed on the
+host with NumPy, as ``sort`` does. Bad indices raise ``IndexError``, shapes that do not fit
+``ShapeError``, wrong dtypes ``DTypeError`` (both also ``RuntimeError``, as in PyTorch)."""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._tensor_extra import (
+    _dim,
+    _host,
+    _index,
+    _sizes,
+    _takes_tensor,
+    broadcast_shapes,
+    lerp,
+    norm,
+    tril,
+    triu,
+)
+from .errors import DTypeError, InvalidValueError, ShapeError
+
+_Number = Union[int, float, bool]
+_Dims = Union[int, Sequence[int]]
+
+
+class MedianResult(NamedTuple):
+    """``(values, indices)`` of ``median(dim)``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class CummaxResult(NamedTuple):
+    """``(values, indices)`` of ``cummax`` and ``cummin``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _is_float(t: Any) -> bool:
+    return isinstance(t, Tensor) and t.dtype.is_floating_point
+
+
+def _probe(v: Any) -> Any:
+    """A zero-size stand-in of ``v`` that promotes like it (0-d tensors stay 0-d)."""
+    if isinstance(v, Tensor):
+        return _core.zeros(*((0,) if v.ndim else ()), dtype=v.dtype)
+    return v
+
+
+def _result_dtype(*operands: Any) -> Any:
+    """The dtype PyTorch's type promotion gives ``operands`` (tensors and Python numbers)."""
+    out = _probe(operands[0])
+    for v in operands[1:]:
+        out = out + _probe(v)
+    return out.dtype if isinstance(out, Tensor) else None
+
+
+def _can_cast(src: Any, dst: Any) -> bool:
+    """PyTorch's rule for writing a result back in place: no float into an integer tensor, and
+    nothing but bool into a bool tensor."""
+    if src.is_floating_point and not dst.is_floating_point:
+        return False
+    return not (dst == _core.bool and src != _core.bool)
+
+
+def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The in-place form ``name_`` of ``fn``, with ``fn``'s signature: the result is written
+    into the tensor (``copy_``, so under ``dm.no_grad()`` it works on a leaf that requires
+    grad, as optimizers use it) and the tensor returned. The result must fit the tensor's
+    shape (``ShapeError``) and be castable to its dtype (``DTypeError``), as in PyTorch."""
+
+    def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        out = fn(x, *args, **kwargs)
+        if not _can_cast(out.dtype, x.dtype):
+            raise DTypeError(
+                f"{fn.__name__}_: result type {out.dtype} can't be cast to the desired output "
+                f"type {x.dtype}"
+            )
+        x.copy_(out)
+        return x
+
+    method.__name__ = method.__qualname__ = f"{fn.__name__}_"
+    method.__doc__ = f"In-place ``{fn.__name__}``: writes the result into this tensor."
+    method.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    return method
+
+
+def _index_vector(index: Any, op: str) -> np.ndarray:
+    """The values of a 0-d or 1-D integer index tensor, as an int64 NumPy vector."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index.dtype not in (_core.int64, _core.int32):
+        raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
+    if index.ndim > 1:
+        raise ShapeError(f"{op}(): Index is supposed to be a vector, got {index.ndim}-D")
+    return np.asarray(_host(index), dtype=np.int64).reshape(-1)
+
+
+def _check_range(idx: np.ndarray, n: int, dim: int, op: str, wrap: bool = False) -> np.ndarray:
+    lo = -n if wrap else 0
+    bad = idx[(idx < lo) | (idx >= n)]
+    if bad.size:
+        raise IndexError(
+            f"{op}(): index {int(bad[0])} is out of bounds for dimension {dim} with size {n}"
+        )
+    return idx % n if (wrap and n) else idx
+
+
+def _along(v: np.ndarray, ndim: int, d: int) -> np.ndarray:
+    """The vector ``v`` shaped to broadcast along dim ``d`` of an ``ndim``-D tensor."""
+    return v.reshape(tuple(-1 if i == d else 1 for i in range(ndim)))
+
+
+def _value_tensor(x: Tensor, value: Any, op: str) -> Tensor:
+    """A fill value as a 0-d tensor of ``x``'s dtype (a 0-d tensor stays differentiable)."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ShapeError(
+                f"{op} only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)"
+            )
+        return value.to(x.dtype)
+    return _core.full((), value, dtype=x.dtype, device=x.device)
+
+
+def _source_check(x: Tensor, d: int, k: int, source: Tensor, op: str) -> None:
+    """``source`` has ``x``'s dims and dtype, with ``k`` entries (the index's length) in dim
+    ``d`` (``index_add``, ``index_copy``)."""
+    if not isinstance(source, Tensor):
+        raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
+    if source.dtype != x.dtype:
+        raise DTypeError(
+            f"{op}(): self ({x.dtype}) and source ({source.dtype}) must have the same dtype"
+        )
+    want = tuple(k if i == d else s for i, s in enumerate(x.shape))
+    if tuple(source.shape) != want:
+        raise ShapeError(
+            f"{op}(): source of shape {tuple(source.shape)} does not fit: expected {want} "
+            f"(self {tuple(x.shape)} with {k} indices along dim {d})"
+        )
+
+
+def _as_1d(*ts: Any) -> list[Any]:
+    """0-d tensors viewed as 1-element vectors (PyTorch treats them so in index ops)."""
+    return [t.reshape(1) if isinstance(t, Tensor) and t.ndim == 0 else t for t in ts]
+
+
+# ---- arithmetic ------------------------------------------------------------------------------
+
+
+def _check_value(op: str, value: Any, *ts: Any) -> None:
+    if isinstance(value, float) and not builtins.any(_is_float(t) for t in ts):
+        raise DTypeError(
+            f"{op}: for integral input tensors, argument value must not be a floating point "
+            f"number (got {value})"
+        )
+
+
+@_takes_tensor
+def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) -> Tensor:
+    """``x + value * tensor1 * tensor2`` (broadcasting; differentiable in all three)."""
+    _check_value("addcmul", value, x, tensor1, tensor2)
+    prod = tensor1 * tensor2
+    return x + (prod if value == 1 else prod * value)
+
+
+@_takes_tensor
+def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) -> Tensor:
+    """``x + value * tensor1 / tensor2`` (broadcasting; differentiable in all three)."""
+    if not (_is_float(tensor1) or _is_float(tensor2)):
+        raise DTypeError(
+            "addcdiv: integer division with addcdiv is not supported: use "
+            "x + value * tensor1.div(tensor2, rounding_mode=...) instead"
+        )
+    _check_value("addcdiv", value, x, tensor1, tensor2)
+    quot = tensor1 / tensor2
+    return x + (quot if value == 1 else quot * value)
+
+
+@_takes_tensor
+def clamp_min(x: Tensor, min: Union[_Number, Tensor]) -> Tensor:
+    """``max(x, min)`` elementwise; NaN in either stays NaN; the gradient goes to ``x`` where
+    ``x >= min`` (ties included) and to a tensor ``min`` elsewhere, as PyTorch's."""
+    return _core.where((x >= min) | x.isnan(), x, min)
+
+
+@_takes_tensor
+def clamp_max(x: Tensor, max: Union[_Number, Tensor]) -> Tensor:
+    """``min(x, max)`` elementwise; NaN in either stays NaN; the gradient goes to ``x`` where
+    ``x <= max`` (ties included) and to a tensor ``max`` elsewhere, as PyTorch's."""
+    return _core.where((x <= max) | x.isnan(), x, max)
+
+
+@_takes_tensor
+def sgn(x: Tensor) -> Tensor:
+    """The sign (``-1``, ``0``, ``1``) of each element: ``sign`` for real tensors."""
+    return x.sign()
+
+
+@_takes_tensor
+def fmod(x: Tensor, other: Union[_Number, Tensor]) -> Tensor:
+    """C's remainder: ``x - trunc(x / other) * other``, with the sign of ``x`` (``remainder``
+    has the sign of ``other``). Exact: the engine's remainder of ``|x|`` by ``|other|``."""
+    dtype = _result_dtype(x, other)
+    if x.dtype != dtype:
+        x = x.to(dtype)
+    sx = _core.where(x < 0, -1, 1).to(dtype)
+    mag: Any
+    if isinstance(other, Tensor):
+        other = other.to(dtype)
+        mag = other * _core.where(other < 0, -1, 1).to(dtype)
+    else:
+        mag = abs(other)
+    return sx * (x * sx).remainder(mag)
+
+
+@_takes_tensor
+def sinh(x: Tensor) -> Tensor:
+    """Hyperbolic sine, accurate near 0 and up to the dtype's overflow:
+    ``(e^(x/2) - e^(-x/2)) * (e^(x/2) + e^(-x/2)) / 2`` with the difference from ``expm1``."""
+    h = x / 2
+    return ((h.expm1() - (-h).expm1()) * 0.5) * (h.exp() + (-h).exp())
+
+
+@_takes_tensor
+def cosh(x: Tensor) -> Tensor:
+    """Hyperbolic cosine, as ``(e^(x/2) / 2) * e^(x/2) + (e^(-x/2) / 2) * e^(-x/2)``, which
+    overflows only where the result does."""
+    u, v = (x / 2).exp(), (-x / 2).exp()
+    return (u * 0.5) * u + (v * 0.5) * v
+
+
+@_takes_tensor
+def logaddexp(x: Tensor, other: Union[Tensor, _Number]) -> Tensor:
+    """``log(exp(x) + exp(other))`` without overflow: ``hi + log1p(exp(lo - hi))``; the
+    gradient is each input's softmax weight (half each at ties), and infinities of equal
+    sign give that infinity."""
+    dtype = _result_dtype(x, other)
+    if not dtype.is_floating_point:
+        dtype = _core.float32
+    a = x.to(dtype)
+    b = other.to(dtype) if isinstance(other, Tensor) else _core.full((), other, dtype=dtype)
+    first = (a >= b).detach()
+    hi, lo = _core.where(first, a, b), _core.where(first, b, a)
+    gap = _core.where(hi.isinf() & (lo == hi), 0.0, lo - hi)  # inf - inf would be nan
+    return hi + gap.exp().log1p()
+
+
+@_takes_tensor
+def nan_to_num(
+    x: Tensor,
+    nan: float = 0.0,
+    posinf: Optional[float] = None,
+    neginf: Optional[float] = None,
+) -> Tensor:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the
+    dtype's largest and lowest finite values); gradient 1 where the value is kept, else 0."""
+    if not x.dtype.is_floating_point:
+        return x.clone()
+    from ._pytorch_compat import finfo  # (lazy: that module installs methods at import)
+
+    info = finfo(x.dtype)
+    hi = info.max if posinf is None else posinf
+    lo = info.min if neginf is None else neginf
+
+    def fill(v: float) -> Tensor:  # (via float64: full() rejects float32's max as overflow)
+        return _core.full((), v, dtype=_core.float64, device=x.device).to(x.dtype)
+
+    out = _core.where(x != x, fill(nan), x)
+    out = _core.where(x == math.inf, fill(hi), out)
+    return _core.where(x == -math.inf, fill(lo), out)
+
+
+@_takes_tensor
+def dist(x: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``x - other`` (broadcasting), as a 0-d tensor."""
+    return norm(x - other, p)
+
+
+# ---- reductions ------------------------------------------------------------------------------
+
+
+def _sum_kw(dim: Optional[_Dims], keepdim: bool, dtype: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {"keepdim": keepdim, "dtype": dtype}
+    if dim is not None:
+        kw["dim"] = dim
+    return kw
+
+
+@_takes_tensor
+def nansum(
+    x: Tensor, dim: Optional[_Dims] = None, keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
+    """``sum`` with NaN counted as zero (their gradient is 0)."""
+    if x.dtype.is_floating_point:
+        x = _core.where(x.isnan(), 0.0, x)
+    return x.sum(**_sum_kw(dim, keepdim, dtype))
+
+
+@_takes_tensor
+def nanmean(
+    x: Tensor, dim: Optional[_Dims] = None, keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
+    """The mean of the non-NaN elements (NaN where all are NaN); floating-point input only."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(
+            f"nanmean(): expected input to have floating point dtype but got {x.dtype}"
+        )
+    count = (~x.isnan()).sum(**_sum_kw(dim, keepdim, None))
+    return nansum(x, dim, keepdim, dtype=dtype) / count
+
+
+@_takes_tensor
+def count_nonzero(x: Tensor, dim: Optional[_Dims] = None) -> Tensor:
+    """The number of non-zero elements (over ``dim``), as int64."""
+    return (x != 0).sum(**_sum_kw(dim, False, None))
+
+
+@_takes_tensor
+def var_mean(
+    x: Tensor,
+    dim: Optional[_Dims] = None,
+    unbiased: Optional[bool] = None,
+    keepdim: bool = False,
+    *,
+    correction: Optional[float] = None,
+) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over ``dim``; ``var_mean(x, False)`` is the older ``unbiased`` form."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    var = x.var(dim, unbiased, keepdim, correction=correction)
+    return var, x.mean(dim, keepdim)
+
+
+@_takes_tensor
+def std_mean(
+    x: Tensor,
+    dim: Optional[_Dims] = None,
+    unbiased: Optional[bool] = None,
+    keepdim: bool = False,
+    *,
+    correction: Optional[float] = None,
+) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over ``dim``; ``std_mean(x, False)`` is the older ``unbiased`` form."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    std = x.std(dim, unbiased, keepdim, correction=correction)
+    return std, x.mean(dim, keepdim)
+
+
+def _median_index(a: np.ndarray, axis: int) -> np.ndarray:
+    """Per lane along ``axis``: the index of the lower median (stable among ties), or of the
+    first NaN where there is one (PyTorch's median propagates NaN)."""
+    n = a.shape[axis]
+    order = np.argsort(a, axis=axis, kind="stable")
+    idx = np.take(order, [(n - 1) // 2], axis=axis)
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        first_nan = np.expand_dims(np.argmax(nan, axis=axis), axis)
+        idx = np.where(nan.any(axis=axis, keepdims=True), first_nan, idx)
+    return idx
+
+
+@_takes_tensor
+def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
+    """``median()``: the lower median of all elements (NaN if any is NaN, and for an empty
+    tensor), whose gradient is shared evenly by the elements equal to it; ``median(dim)``:
+    ``(values, indices)`` along ``dim``, the gradient going to the chosen element."""
+    if dim is None:
+        flat = x.reshape(-1)
+        if flat.shape[0] == 0:
+            return _core.full((), math.nan, dtype=x.dtype, device=x.device)
+        v = flat.gather(0, _index(_median_index(_host(flat), 0), x)).reshape(())
+        if not (v.requires_grad and _core.is_grad_enabled()):
+            return v
+        same = (x.isnan() if bool(v.isnan()) else x == v).detach()
+        share = same.to(x.dtype) / int(same.sum())
+        return _core._record_function(v, [x], lambda g: g * share, differentiable=True)
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return MedianResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+    if x.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+    idx = _index(_median_index(_host(x), d), x)
+    values = x.gather(d, idx)
+    if not keepdim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return MedianResult(values, idx)
+
+
+# ---- scans -----------------------------------------------------------------------------------
+
+
+def _scan(x: Tensor, d: int, combine: Callable[[Tensor, Tensor], Tensor], pad: float) -> Tensor:
+    """Inclusive scan of ``combine`` along dim ``d`` in log2(n) steps of shifted operands
+    (``pad`` fills the shifted-in places: ``combine``'s identity)."""
+    n = x.shape[d]
+    k = 1
+    while k < n:
+        shape = tuple(k if i == d else s for i, s in enumerate(x.shape))
+        filler = _core.full(shape, pad, dtype=x.dtype, device=x.device)
+        x = combine(x, _core.cat([filler, x.narrow(d, 0, n - k)], d))
+        k *= 2
+    return x
+
+
+@_takes_tensor
+def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running products along ``dim`` (integer and bool input in int64, as PyTorch);
+    differentiable, exact at zeros."""
+    if dtype is not None:
+        x = x.to(dtype)
+    elif not x.dtype.is_floating_point:
+        x = x.to(_core.int64)
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return x.clone()
+    return _scan(x, d, lambda a, b: a * b, 1)
+
+
+@_takes_tensor
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """``log(cumsum(exp(x)))`` along ``dim``, computed stably (a scan of ``logaddexp``)."""
+    if not x.dtype.is_floating_point:
+        x = x.to(_core.float32)
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return x.clone()
+    return _scan(x, d, logaddexp, -math.inf)
+
+
+def _cum_extreme(x: Tensor, dim: int, largest: bool) -> CummaxResult:
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return CummaxResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+    a = _host(x)
+    run = (np.maximum if largest else np.minimum).accumulate(a, axis=d)
+    hit = a == run  # ties move the index to the latest, as PyTorch's
+    if a.dtype.kind == "f":
+        hit |= np.isnan(a)  # and NaN, once seen, stays (with the index of the latest NaN)
+    pos = np.where(hit, _along(np.arange(a.shape[d]), a.ndim, d), 0)
+    idx = _index(np.maximum.accumulate(pos, axis=d) if pos.size else pos, x)
+    return CummaxResult(x.gather(d, idx), idx)
+
+
+@_takes_tensor
+def cummax(x: Tensor, dim: int) -> CummaxResult:
+    """Running maximum along ``dim`` and where it was found (the latest index among ties)."""
+    return _cum_extreme(x, dim, True)
+
+
+@_takes_tensor
+def cummin(x: Tensor, dim: int) -> CummaxResult:
+    """Running minimum along ``dim`` and where it was found (the latest index among ties)."""
+    return _cum_extreme(x, dim, False)
+
+
+# ---- index ops -------------------------------------------------------------------------------
+
+
+@_takes_tensor
+def index_fill(x: Tensor, dim: int, index: Tensor, value: Union[_Number, Tensor]) -> Tensor:
+    """A copy with the entries ``index`` of dimension ``dim`` set to ``value`` (a number or a
+    0-d tensor, which gets their gradient); negative indices count from the end."""
+    d = _dim(x, dim)
+    n = x.shape[d] if x.ndim else 1
+    idx = _check_range(_index_vector(index, "index_fill"), n, d, "index_fill", wrap=True)
+    keep = np.zeros(n, dtype=bool)
+    keep[idx] = True
+    mask = _core.from_numpy(_along(keep, max(x.ndim, 1), d)).to(x.device)
+    if x.ndim == 0:
+        mask = mask.reshape(())
+    return _core.where(mask, _value_tensor(x, value, "index_fill"), x)
+
+
+@_takes_tensor
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: _Number = 1) -> Tensor:
+    """A copy with ``alpha * source`` added to the entries ``index`` of dimension ``dim``
+    (repeated indices accumulate); differentiable in ``x`` and ``source``."""
+    d = _dim(x, dim)
+    idx = _index_vector(index, "index_add")
+    x1, source1 = _as_1d(x, source)
+    _source_check(x1, d, idx.size, source1, "index_add")
+    _check_range(idx, x1.shape[d], d, "index_add")
+    if alpha != 1:
+        source1 = source1 * alpha
+    full = _index(np.broadcast_to(_along(idx, x1.ndim, d), tuple(source1.shape)), x)
+    out = x1.scatter_add(d, full, source1)
+    return out.reshape(()) if x.ndim == 0 else out
+
+
+@_takes_tensor
+def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """A copy with the entries ``index`` of dimension ``dim`` replaced by ``source``'s (for a
+    repeated index the last one wins); differentiable in ``x`` and ``source``."""
+    d = _dim(x, dim)
+    idx = _index_vector(index, "index_copy")
+    x1, source1 = _as_1d(x, source)
+    _source_check(x1, d, idx.size, source1, "index_copy")
+    n = x1.shape[d]
+    _check_range(idx, n, d, "index_copy")
+    pick = np.arange(n)
+    pick[idx] = n + np.arange(idx.size)  # NumPy assigns in order: the last repeat wins
+    out = _core.cat([x1, source1], d).index_select(d, _index(pick, x))
+    return out.reshape(()) if x.ndim == 0 else out
+
+
+def _scatter_targets(x: Tensor, d: int, index: Tensor, src: Optional[Tensor], op: str) -> Any:
+    """Checks ``scatter``'s index against ``x`` (and ``src``) and returns the index's values
+    and the flat position in ``x`` each one writes to."""
+    if index.dtype not in (_core.int64, _core.int32):
+        raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
+    if index.ndim != x.ndim:
+        raise ShapeError(
+            f"{op}(): Index tensor must have the same number of dimensions as self tensor "
+            f"({index.ndim} vs {x.ndim})"
+        )
+    for i, (ni, nx) in enumerate(zip(index.shape, x.shape)):
+        if i != d and ni > nx:
+            raise ShapeError(
+                f"{op}(): Expected index {tuple(index.shape)} to be smaller than self "
+                f"{tuple(x.shape)} apart from dimension {d}"
+            )
+    if src is not None:
+        if src.ndim != index.ndim:
+            raise ShapeError(
+                f"{op}(): Index tensor must have the same number of dimensions as src tensor "
+                f"({index.ndim} vs {src.ndim})"
+            )
+        if builtins.any(ni > ns for ni, ns in zip(index.shape, src.shape)):
+            raise ShapeError(
+                f"{op}(): Expected index {tuple(index.shape)} to be smaller than src "
+                f"{tuple(src.shape)}"
+            )
+    idx = np.asarray(_host(index), dtype=np.int64)
+    _check_range(idx.reshape(-1), x.shape[d], d, op)
+    coords: list[Any] = list(np.indices(idx.shape, sparse=True))
+    coords[d] = idx
+    full: Any = tuple(np.broadcast_arrays(*coords))
+    flat = np.ravel_multi_index(full, tuple(x.shape))
+    return idx, flat.reshape(-1)
+
+
+def _narrow_to(t: Tensor, shape: Sequence[int]) -> Tensor:
+    for i, s in enumerate(shape):
+        if t.shape[i] != s:
+            t = t.narrow(i, 0, s)
+    return t
+
+
+def _mask(flat: np.ndarray, like: Tensor) -> Tensor:
+    m = np.zeros(like.numel(), dtype=bool)
+    m[flat] = True
+    return _core.from_numpy(m.reshape(tuple(like.shape))).to(like.device)
+
+
+@_takes_tensor
+def scatter(
+    x: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Union[Tensor, _Number, None] = None,
+    value: Optional[_Number] = None,
+    *,
+    reduce: Optional[str] = None,
+) -> Tensor:
+    """A copy with ``src[i][j]`` (or the number ``value``) written at ``[index[i][j]][j]``
+    (for ``dim=0``; likewise along any dim); where an index repeats, the last write (in
+    row-major order) wins. ``reduce="add"``/``"multiply"`` combine with the present values
+    instead. Differentiable in ``x`` and ``src``."""
+    if src is not None and not isinstance(src, Tensor):
+        src, value = None, src  # scatter(dim, index, 2.0)
+    if (src is None) == (value is None):
+        raise TypeError("scatter(): give exactly one of src (a tensor) and value (a number)")
+    if reduce not in (None, "add", "multiply"):
+        raise InvalidValueError(
+            f"scatter(): reduce argument must be either 'add' or 'multiply', got {reduce!r}"
+        )
+    if not isinstance(index, Tensor):
+        raise TypeError(f"scatter(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if src is not None and src.dtype != x.dtype:
+        raise DTypeError(
+            f"scatter(): Expected self.dtype to be equal to src.dtype ({x.dtype} vs {src.dtype})"
+        )
+    d = _dim(x, dim)
+    x1, index1, src1 = _as_1d(x, index, src)
+    idx, flat = _scatter_targets(x1, d, index1, src1, "scatter")
+    if idx.size == 0:
+        return x.clone()
+    fill: Any = value
+    part = (
+        _narrow_to(src1, idx.shape)
+        if src1 is not None
+        else _core.full(idx.shape, fill, dtype=x.dtype, device=x.device)
+    )
+    full_index = _index(idx, x)
+    if reduce == "add":
+        out = x1.scatter_add(d, full_index, part)
+        return out.reshape(()) if x.ndim == 0 else out
+    # The occurrences of each target in row-major order: rank 0, 1, ... (NumPy, stable sort).
+    order = np.argsort(flat, kind="stable")
+    starts = np.r_[True, flat[order][1:] != flat[order][:-1]]
+    rank = np.empty(flat.size, dtype=np.int64)
+    rank[order] = np.arange(flat.size) - np.maximum.accumulate(
+        np.where(starts, np.arange(flat.size), 0)
+    )
+    zero = _core.zeros(*x1.shape, dtype=x.dtype, device=x.device)
+
+    def placed(sel: np.ndarray) -> Tensor:
+        """``part``'s selected elements at their targets (zero elsewhere)."""
+        if sel.all():
+            return zero.scatter_add(d, full_index, part)
+        keep = _core.from_numpy(sel.reshape(idx.shape)).to(x.device)
+        return zero.scatter_add(d, full_index, _core.where(keep, part, 0))
+
+    if reduce is None:  # the last occurrence of each target wins
+        last = np.zeros(flat.size, dtype=bool)
+        last[order[np.r_[starts[1:], True]]] = True
+        out = _core.where(_mask(flat, x1), placed(last), x1)
+    else:  # multiply: one round per rank, each with distinct targets
+        out = x1
+        for r in range(int(rank.max()) + 1):
+            sel = rank == r
+            out = out * _core.where(_mask(flat[sel], x1), placed(sel), 1)
+    return out.reshape(()) if x.ndim == 0 else out
+
+
+def _scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """``scatter_add`` with a ``src`` larger than ``index`` narrowed to it first, so that its
+    gradient has ``src``'s shape (zero past the index)."""
+    if (
+        isinstance(src, Tensor)
+        and isinstance(index, Tensor)
+        and src.ndim == index.ndim
+        and builtins.all(i <= s for i, s in zip(index.shape, src.shape))
+    ):
+        src = _narrow_to(src, index.shape)
+    return x.scatter_add(dim, index, src)
+
+
+_scatter_add.__name__ = "scatter_add"
+
+
+@_takes_tensor
+def take_along_dim(x: Tensor, indices: Tensor, dim: Optional[int] = None) -> Tensor:
+    """The values at ``indices`` along ``dim`` (of the flattened tensor when ``dim`` is None),
+    ``x`` and ``indices`` broadcast against each other in the other dims; a gather."""
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"take_along_dim(): argument 'indices' must be Tensor, not {indices!r}")
+    if dim is None:
+        return x.reshape(-1).gather(0, indices.reshape(-1))
+    if x.ndim != indices.ndim:
+        raise ShapeError(
+            "take_along_dim(): input and indices should have the same number of dimensions, "
+            f"but got {x.ndim} dimensions for input, and {indices.ndim} dimensions for indices"
+        )
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return x.gather(0, indices)
+    xs = list(x.shape)
+    xs[d] = indices.shape[d]
+    shape = broadcast_shapes(xs, indices.shape)
+    x_shape = tuple(x.shape[d] if i == d else s for i, s in enumerate(shape))
+    return x.expand(*x_shape).gather(d, indices.expand(*shape))
+
+
+def _fill_diagonal(x: Tensor, fill_value: _Number, wrap: bool = False) -> Tensor:
+    if x.ndim < 2:
+        raise ShapeError(f"fill_diagonal_: dimensions must larger than 1, got {x.ndim}")
+    if x.ndim > 2 and len(set(x.shape)) != 1:
+        raise ShapeError(
+            f"fill_diagonal_: all dimensions of input must be of equal length, got {tuple(x.shape)}"
+        )
+    keep = np.zeros(tuple(x.shape), dtype=bool)
+    np.fill_diagonal(keep, True, wrap=wrap)
+    mask = _core.from_numpy(keep).to(x.device)
+    return _core.where(mask, _value_tensor(x, fill_value, "fill_diagonal_"), x)
+
+
+_fill_diagonal.__name__ = "fill_diagonal"
+
+
+# ---- shape -----------------------------------------------------------------------------------
+
+
+@_takes_tensor
+def ravel(x: Tensor) -> Tensor:
+    """The elements as a contiguous 1-D tensor (a view when possible)."""
+    return x.reshape(-1)
+
+
+@_takes_tensor
+def sum_to_size(x: Tensor, *size: Any) -> Tensor:
+    """Summed down to ``size``, which must broadcast to this tensor's shape (the reverse of
+    ``expand``: the gradient reduction of broadcasting)."""
+    want = _sizes(size)
+    lead = x.ndim - len(want)
+    if lead < 0 or builtins.any(w not in (s, 1) for w, s in zip(want, tuple(x.shape)[lead:])):
+        raise ShapeError(f"size {list(want)} is not expandable to size {list(x.shape)}")
+    if lead:
+        x = x.sum(tuple(range(lead)))
+    dims = tuple(i for i, (w, s) in enumerate(zip(want, x.shape)) if w == 1 and s != 1)
+    return x.sum(dims, keepdim=True) if dims else x
+
+
+@_takes_tensor
+def tensor_split(
+    x: Tensor, indices_or_sections: Union[int, Sequence[int], Tensor], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """Views along ``dim``: ``sections`` parts (the first ``n % sections`` one longer), or the
+    parts between the given indices (Python slice bounds: negative ones count from the end)."""
+    if x.ndim == 0:
+        raise ShapeError(
+            "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims"
+        )
+    d = _dim(x, dim)
+    n = x.shape[d]
+    spec: Any = indices_or_sections
+    if isinstance(spec, Tensor):
+        if spec.dtype != _core.int64:
+            raise DTypeError(
+                "tensor_split expected tensor_indices_or_sections to have dtype of long, but "
+                f"got {spec.dtype}"
+            )
+        if spec.ndim > 1:
+            raise ShapeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                f"one-dimensional tensor, but got a tensor with {spec.ndim} dims"
+            )
+        spec = int(spec.item()) if spec.ndim == 0 else [int(v) for v in spec.tolist()]
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        k = int(spec)
+        if k <= 0:
+            raise InvalidValueError(f"number of sections must be larger than 0, got {k}")
+        size, extra = divmod(n, k)
+        lengths = [size + 1] * extra + [size] * (k - extra)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+        spans = list(zip(starts, lengths))
+    else:
+        bounds = [None, *(int(i) for i in spec), None]
+        spans = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            start, stop, _ = slice(a, b).indices(n)
+            spans.append((start, max(stop - start, 0)))
+    return tuple(x.narrow(d, min(s, n), ln) for s, ln in spans)
+
+
+@_takes_tensor
+def movedim(x: Tensor, source: _Dims, destination: _Dims) -> Tensor:
+    """The dims ``source`` moved to positions ``destination``, the others keeping their
+    order (a view)."""
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise InvalidValueError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
+            f"the same number of dims as destination ({dst} dims)"
+        )
+    src = [_dim(x, s) for s in src]
+    dst = [_dim(x, s) for s in dst]
+    for name, dims in (("source", src), ("destination", dst)):
+        if len(set(dims)) != len(dims):
+            raise InvalidValueError(f"movedim: repeated dim in `{name}` ({dims})")
+    if x.ndim == 0:
+        return x
+    order = [i for i in range(x.ndim) if i not in src]
+    for dd, ss in sorted(zip(dst, src)):
+        order.insert(dd, ss)
+    return x.permute(*order)
+
+
+@_takes_tensor
+def moveaxis(x: Tensor, source: _Dims, destination: _Dims) -> Tensor:
+    """Alias of ``movedim`` (NumPy's name)."""
+    return movedim(x, source, destination)
+
+
+@_takes_tensor
+def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Dim ``dim`` split into ``sizes`` (one of them may be -1, inferred); a view."""
+    d = _dim(x, dim)
+    sizes = [int(s) for s in sizes]
+    if not sizes:
+        raise InvalidValueError("unflatten: sizes must be non-empty")
+    n = x.shape[d] if x.ndim else 1
+    unknown = [i for i, s in enumerate(sizes) if s == -1]
+    if len(unknown) > 1:
+        raise InvalidValueError("unflatten: only one dimension can be inferred")
+    known = math.prod(s for s in sizes if s != -1)
+    if unknown:
+        if known == 0 or n % known:
+            raise ShapeError(
+                f"unflatten: Provided sizes {sizes} don't multiply up to the size of dim {d} "
+                f"({n}) in the input tensor"
+            )
+        sizes[unknown[0]] = n // known
+    elif known != n or builtins.any(s < 0 for s in sizes):
+        raise ShapeError(
+            f"unflatten: Provided sizes {sizes} don't multiply up to the size of dim {d} "
+            f"({n}) in the input tensor"
+        )
+    shape = tuple(x.shape)
+    return x.reshape(*shape[:d], *sizes, *shape[d + 1 :])
+
+
+# ---- random fills ----------------------------------------------------------------------------
+
+
+def _generator_scope(generator: Any, op: str) -> Any:
+    import contextlib
+
+    if generator is None:
+        return contextlib.nullcontext()
+    from ._pytorch_compat import Generator  # (lazy: that module installs methods at import)
+
+    if not isinstance(generator, Generator):
+        raise TypeError(f"{op}(): generator must be a dm.Generator, not {generator!r}")
+    return generator._active()
+
+
+def bernoulli_(x: Tensor, p: Union[float, Tensor] = 0.5, *, generator: Any = None) -> Tensor:
+    """Fills with 1 (probability ``p``, a number or a tensor broadcast to this one) or 0.
+    Uniforms come from ``dm.rand`` (``dm.manual_seed``) or ``generator``."""
+    from ._tensor import bernoulli  # (lazy: that module builds on this one's package)
+
+    with _generator_scope(generator, "bernoulli_"):
+        if isinstance(p, Tensor):
+            probs = p.detach().expand(*x.shape)
+            if not probs.dtype.is_floating_point:
+                probs = probs.to(_core.float32)
+            sample = bernoulli(probs.contiguous())
+        else:
+            sample = bernoulli(x, float(p))
+    x.copy_(sample)
+    return x
+
+
+def exponential_(x: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+    """Fills with samples of the exponential distribution of rate ``lambd``
+    (``-log(1 - u) / lambd``, ``u`` uniform from ``dm.rand`` or ``generator``)."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"exponential_ not implemented for {x.dtype}: needs a float tensor")
+    if not lambd > 0:
+        raise InvalidValueError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    udtype = _core.float64 if x.dtype == _core.float64 else _core.float32
+    with _generator_scope(generator, "exponential_"):
+        u = _core.rand(*x.shape, dtype=udtype, device=x.device)
+    x.copy_((-u).log1p() * (-1.0 / lambd))
+    return x
+
+
+# ---- sorted search (free functions; no gradient) ---------------------------------------------
+
+
+def _search(seq: np.ndarray, values: np.ndarray, side: Any) -> np.ndarray:
+    """``np.searchsorted`` along the last axis, row by row when ``seq`` has several."""
+    if seq.ndim <= 1:
+        return np.asarray(np.searchsorted(seq, values, side=side))
+    rows = zip(seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1]))
+    return np.stack([np.searchsorted(s, v, side=side) for s, v in rows]).reshape(values.shape)
+
+
+@_takes_tensor
+def searchsorted(
+    sorted_sequence: Tensor,
+    input: Union[Tensor, _Number],
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: Optional[str] = None,
+    sorter: Optional[Tensor] = None,
+) -> Tensor:
+    """For each value of ``input``, the index at which it would be inserted into the
+    innermost dim of ``sorted_sequence`` to keep it sorted (before equal values, or after
+    them with ``right=True``/``side="right"``); int64 (int32 with ``out_int32``)."""
+    if side not in (None, "left", "right"):
+        raise InvalidValueError(
+            f"torch.searchsorted(): side can only be 'left' or 'right', got {side!r}"
+        )
+    if side == "left" and right:
+        raise InvalidValueError(
+            "torch.searchsorted(): side and right can't be set to opposites, got side of left "
+            "while right was True"
+        )
+    how = "right" if (right or side == "right") else "left"
+    seq = _host(sorted_sequence)
+    if sorter is not None:
+        if tuple(sorter.shape) != tuple(sorted_sequence.shape):
+            raise ShapeError(
+                "torch.searchsorted(): boundary and sorter must have the same size, but got "
+                f"boundary tensor {list(sorted_sequence.shape)} and sorter tensor "
+                f"{list(sorter.shape)}"
+            )
+        order = np.asarray(_host(sorter), dtype=np.int64)
+        n = seq.shape[-1] if seq.ndim else 1
+        if order.size and (order.min() < 0 or order.max() >= n):
+            raise IndexError("torch.searchsorted(): sorter index out of range")
+        seq = np.take_along_axis(seq, order, axis=-1)
+    is_scalar = not isinstance(input, Tensor)
+    values = _host(input) if isinstance(input, Tensor) else np.asarray(input)
+    if seq.ndim == 0:
+        raise ShapeError("torch.searchsorted(): boundaries tensor should have at least 1 dim")
+    if seq.ndim > 1 and (
+        is_scalar or values.ndim != seq.ndim or values.shape[:-1] != seq.shape[:-1]
+    ):
+        raise ShapeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            "dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {list(seq.shape)} and input value tensor "
+            f"{list(values.shape)}"
+        )
+    out = np.asarray(_search(seq, values, how), dtype=np.int32 if out_int32 else np.int64)
+    res = _core.from_numpy(np.ascontiguousarray(out)).reshape(*out.shape)  # (0-d stays 0-d)
+    return res.to(sorted_sequence.device)
+
+
+def bucketize(
+    input: Union[Tensor, _Number],
+    boundaries: Tensor,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+) -> Tensor:
+    """The bucket of each value of ``input`` among the sorted 1-D ``boundaries``: ``i`` with
+    ``boundaries[i-1] < v <= boundaries[i]`` (``<=``/``<`` with ``right=True``)."""
+    if not isinstance(boundaries, Tensor):
+        raise TypeError(
+            f"bucketize(): argument 'boundaries' must be Tensor, not {type(boundaries).__name__}"
+        )
+    if boundaries.ndim != 1:
+        raise ShapeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+
+def _nbytes(self: Tensor) -> int:
+    """The bytes the elements take: ``numel() * element_size()``."""
+    return self.numel() * self.element_size()
+
+
+def _itemsize(self: Tensor) -> int:
+    """Bytes per element (``element_size()``)."""
+    return self.element_size()
+
+
+#: name -> property, installed on ``Tensor`` next to ``METHODS``.
+PROPERTIES: dict[str, property] = {
+    "nbytes": property(_nbytes, doc=_nbytes.__doc__),
+    "itemsize": property(_itemsize, doc=_itemsize.__doc__),
+}
+
+_OUT_OF_PLACE = (
+    addcmul,
+    addcdiv,
+    clamp_min,
+    clamp_max,
+    sgn,
+    fmod,
+    sinh,
+    cosh,
+    logaddexp,
+    nan_to_num,
+    dist,
+    nansum,
+    nanmean,
+    count_nonzero,
+    median,
+    cumprod,
+    logcumsumexp,
+    cummax,
+    cummin,
+    index_fill,
+    index_add,
+    index_copy,
+    scatter,
+    take_along_dim,
+    ravel,
+    sum_to_size,
+    tensor_split,
+    movedim,
+    moveaxis,
+    unflatten,
+)
+
+_IN_PLACE = (
+    addcmul,
+    addcdiv,
+    lerp,
+    clamp_min,
+    clamp_max,
+    index_fill,
+    index_add,
+    index_copy,
+    scatter,
+    _scatter_add,
+    tril,
+    triu,
+    nan_to_num,
+    _fill_diagonal,
+)
+
+#: name -> function(tensor, ...), merged into ``_tensor_extra.METHODS``.
+METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}
+METHODS.update({f"{f.__name__}_": _inplace_of(f) for f in _IN_PLACE})
+METHODS.update({"bernoulli_": bernoulli_, "exponential_": exponential_})

@@ -346,3 +346,31 @@ def test_conv_layers_refuse_zero_groups_with_a_value_error(layer: str) -> None:
 
     with pytest.raises(ValueError, match="groups must be a positive integer"):
         getattr(nn, layer)(4, 4, 3, groups=0)
+
+
+def test_a_float_dtype_holds_its_largest_value_and_no_more() -> None:
+    # As in PyTorch: a finite number beyond the dtype's largest value fails; the value fits.
+    f32max = float(np.finfo(np.float32).max)
+    assert dm.full((), f32max, dtype=dm.float32).item() == f32max
+    assert dm.full((1,), 65504.0, dtype=dm.float16).tolist() == [65504.0]
+    assert dm.full((1,), -65504.0, dtype=dm.float16).tolist() == [-65504.0]
+    with pytest.raises(OverflowValueError):
+        dm.full((1,), 65505.0, dtype=dm.float16)
+    with pytest.raises(OverflowValueError):
+        dm.full((1,), 1e39, dtype=dm.float32)
+    with pytest.raises(OverflowValueError):
+        dm.full((1,), f32max, dtype=dm.bfloat16)  # beyond bfloat16's largest, 3.39e38
+    assert dm.full((1,), float("inf"), dtype=dm.float16).tolist() == [float("inf")]
+
+
+def test_scatter_add_gives_a_src_larger_than_the_index_a_gradient_of_its_shape() -> None:
+    # PyTorch allows index.size(d) <= src.size(d): src entries the index does not reach get a
+    # zero gradient, and the gradient has src's shape.
+    src = dm.tensor(np.arange(15, dtype=np.float64).reshape(3, 5), requires_grad=True)
+    index = dm.tensor([[0, 1, 2, 0, 1]])
+    out = dm.zeros(3, 5, dtype=dm.float64).scatter_add(0, index, src)
+    w = dm.tensor(np.arange(15, dtype=np.float64).reshape(3, 5) + 1)
+    (out * w).sum().backward()
+    want = np.zeros((3, 5))
+    want[0] = w.numpy()[[0, 1, 2, 0, 1], np.arange(5)]
+    np.testing.assert_array_equal(src.grad.numpy(), want)

@@ -8,6 +8,22 @@ use crate::ops::copy::{cast_raw, write_into};
 use crate::ops::promote::result_type;
 use crate::{bail, DType, Result, Tensor};
 
+/// `t` (the gradient of the `src` entries an index reaches) grown with zeros to `shape`:
+/// `src` may be larger than the index along any dim, and its entries past the index get no
+/// gradient.
+fn zero_padded(mut t: Tensor, shape: &[usize]) -> Result<Tensor> {
+    for (d, &want) in shape.iter().enumerate() {
+        let have = t.shape()[d];
+        if have < want {
+            let mut fill = t.shape().to_vec();
+            fill[d] = want - have;
+            let zeros = Tensor::full_on(&fill, 0.0, t.dtype(), t.device())?;
+            t = Tensor::cat(&[t, zeros], d as isize)?;
+        }
+    }
+    Ok(t)
+}
+
 impl Tensor {
     /// Concatenates along `dim` (dtypes promote; shapes must agree off `dim`).
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
@@ -156,8 +172,10 @@ impl Tensor {
         }
         let out = backend::of(self).scatter_add(self, d, index, src)?;
         let ix = index.clone();
+        let src_shape = src.shape().to_vec();
         Ok(record(out, "ScatterAddBackward", &[self, src], move |g| {
-            Ok(vec![Some(g.clone()), Some(g.gather(d as isize, &ix)?)])
+            let gs = zero_padded(g.gather(d as isize, &ix)?, &src_shape)?;
+            Ok(vec![Some(g.clone()), Some(gs)])
         }))
     }
 

@@ -15,12 +15,13 @@ fn int_range(d: DType) -> Option<(i64, i64)> {
     }
 }
 
-/// The largest finite magnitude that rounds to a finite value of `d` (None: every f64 fits).
+/// The largest finite value of `d` (None: every f64 fits). As in PyTorch, a finite number
+/// beyond it fails, and the largest value itself fits.
 fn float_limit(d: DType) -> Option<f64> {
     match d {
-        // Halfway between f16's largest finite value (65504) and the next step (65536).
-        DType::F16 => Some(65520.0),
-        DType::F32 | DType::BF16 => Some(f64::from(f32::MAX)),
+        DType::F16 => Some(f64::from(half::f16::MAX)),
+        DType::BF16 => Some(f64::from(half::bf16::MAX)),
+        DType::F32 => Some(f64::from(f32::MAX)),
         _ => None,
     }
 }
@@ -58,7 +59,7 @@ pub fn check_scalar_fits(value: &Tensor, dtype: DType) -> Result<()> {
             return Err(overflow(v, dtype));
         }
     } else if let Some(limit) = float_limit(dtype) {
-        if v.is_finite() && v.abs() >= limit {
+        if v.is_finite() && v.abs() > limit {
             return Err(overflow(v, dtype));
         }
     }

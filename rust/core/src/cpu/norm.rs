@@ -241,24 +241,13 @@ fn layer_norm_backward_bf16(
             })
         })
         .collect();
-    let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
-    for (pw, pb) in &partials {
-        dw.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
-        db.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
-    }
-    Ok(NormGrads {
-        dx: Tensor::from_vec(dx, x.shape())?,
-        dw: if need_w {
-            Some(Tensor::from_vec(dw, &[d])?)
-        } else {
-            None
-        },
-        db: if need_b {
-            Some(Tensor::from_vec(db, &[d])?)
-        } else {
-            None
-        },
-    })
+    layer_norm_grads(
+        Tensor::from_vec(dx, x.shape())?,
+        &partials,
+        d,
+        need_w,
+        need_b,
+    )
 }
 
 pub(super) fn layer_norm_backward(
@@ -296,16 +285,29 @@ pub(super) fn layer_norm_backward(
                 (dw, db)
             })
             .collect();
-        let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
-        for (pw, pb) in &partials {
-            dw.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
-            db.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
-        }
-        Ok(NormGrads {
-            dx: Tensor::from_vec(dx, x.shape())?,
-            dw: if need_w { Some(Tensor::from_vec(dw, &[d])?) } else { None },
-            db: if need_b { Some(Tensor::from_vec(db, &[d])?) } else { None },
-        })
+        layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, d, need_w, need_b)
+    })
+}
+
+/// The layer-norm gradients from `dx` and each block of rows' partial weight and bias
+/// gradients (summed here, in block order).
+fn layer_norm_grads<T: Float>(
+    dx: Tensor,
+    partials: &[(Vec<T>, Vec<T>)],
+    d: usize,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
+    let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
+    for (pw, pb) in partials {
+        dw.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
+        db.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
+    }
+    let flat = |v: Vec<T>, need: bool| need.then(|| Tensor::from_vec(v, &[d])).transpose();
+    Ok(NormGrads {
+        dx,
+        dw: flat(dw, need_w)?,
+        db: flat(db, need_b)?,
     })
 }
 

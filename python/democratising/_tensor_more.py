@@ -342,6 +342,21 @@ def count_nonzero(x: Tensor, dim: Optional[_Dims] = None) -> Tensor:
     return (x != 0).sum(**_sum_kw(dim, False, None))
 
 
+def _spread_and_mean(
+    spread: Callable[..., Tensor],
+    x: Tensor,
+    dim: Any,
+    unbiased: Optional[bool],
+    keepdim: bool,
+    correction: Optional[float],
+) -> tuple[Tensor, Tensor]:
+    """``(spread(x), mean(x))`` over ``dim`` for ``var_mean``/``std_mean``; a bool in place of
+    ``dim`` is the older ``unbiased`` argument."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return spread(x, dim, unbiased, keepdim, correction=correction), x.mean(dim, keepdim)
+
+
 @_takes_tensor
 def var_mean(
     x: Tensor,
@@ -352,10 +367,7 @@ def var_mean(
     correction: Optional[float] = None,
 ) -> tuple[Tensor, Tensor]:
     """``(var, mean)`` over ``dim``; ``var_mean(x, False)`` is the older ``unbiased`` form."""
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    var = x.var(dim, unbiased, keepdim, correction=correction)
-    return var, x.mean(dim, keepdim)
+    return _spread_and_mean(Tensor.var, x, dim, unbiased, keepdim, correction)
 
 
 @_takes_tensor
@@ -368,10 +380,7 @@ def std_mean(
     correction: Optional[float] = None,
 ) -> tuple[Tensor, Tensor]:
     """``(std, mean)`` over ``dim``; ``std_mean(x, False)`` is the older ``unbiased`` form."""
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    std = x.std(dim, unbiased, keepdim, correction=correction)
-    return std, x.mean(dim, keepdim)
+    return _spread_and_mean(Tensor.std, x, dim, unbiased, keepdim, correction)
 
 
 def _median_index(a: np.ndarray, axis: int) -> np.ndarray:

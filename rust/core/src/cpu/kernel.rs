@@ -48,6 +48,23 @@ impl Computes for bf16 {
     }
 }
 
+/// `src` widened element by element into `dst`: a row of a half tensor brought into a
+/// kernel's float32 scratch.
+#[inline(always)]
+pub(crate) fn widen_into<S: Computes>(src: &[S], dst: &mut [S::As]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = v.widen();
+    }
+}
+
+/// `src` rounded once, element by element, into `dst`: a kernel's float32 row stored back.
+#[inline(always)]
+pub(crate) fn narrow_into<S: Computes>(src: &[S::As], dst: &mut [S]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = S::narrow(v);
+    }
+}
+
 /// Below this many elements a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 const CHUNK: usize = 1 << 13;

@@ -407,15 +407,14 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
 
 /// bfloat16 `x @ weight.T + bias`, summed in float32 with the bias and rounded once: the bias
 /// seeds the bfloat16 kernel's sums, or, where that kernel does not pay (`gemm_bf16::worth`),
-/// is added to the widened product before rounding. One pass over the output instead of a
+/// the float32 linear runs on the widened operands. One pass over the output instead of a
 /// product and a separate bias add.
 fn bf16_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (rows, in_f, out_f) = (x.shape()[0], x.shape()[1], weight.shape()[0]);
-    let bias = match bias {
-        Some(b) => Some(cast_raw(b, DType::F32)?.data::<f32>()?.into_owned()),
-        None => None,
-    };
+    let wide = |t: &Tensor| cast_raw(t, DType::F32);
+    let bias = bias.map(wide).transpose()?;
     if gemm_bf16::worth(rows, out_f, in_f) {
+        let seed = bias.as_ref().map(|b| b.data::<f32>()).transpose()?;
         let (xl, wl) = (x.layout(), weight.layout());
         let av = gemm_bf16::View {
             data: x.storage().as_slice::<bf16>(),
@@ -429,25 +428,12 @@ fn bf16_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Ten
             strides: (wl.strides[1], wl.strides[0]),
         };
         let mut out = Vec::with_capacity(rows * out_f);
-        if gemm_bf16::gemm(av, bv, (rows, out_f, in_f), bias.as_deref(), &mut out) {
+        if gemm_bf16::gemm(av, bv, (rows, out_f, in_f), seed.as_deref(), &mut out) {
             return Tensor::from_vec(out, &[rows, out_f]);
         }
     }
-    let wt = weight.detach().t()?;
-    let y = matmul(x, &wt, &[], (rows, out_f, in_f), DType::F32)?;
-    let y = y.data::<f32>()?;
-    let out: Vec<bf16> = match &bias {
-        Some(b) => y
-            .chunks(out_f.max(1))
-            .flat_map(|row| {
-                row.iter()
-                    .zip(b)
-                    .map(|(&v, &c)| crate::dtype::f32_to_bf16(v + c))
-            })
-            .collect(),
-        None => y.iter().map(|&v| crate::dtype::f32_to_bf16(v)).collect(),
-    };
-    Tensor::from_vec(out, &[rows, out_f])
+    let y = linear_forward(&wide(x)?, &wide(weight)?, bias.as_ref())?;
+    cast_raw(&y, DType::BF16)
 }
 
 /// `out (+)= a @ b` on raw row-major-or-strided slices, single-threaded: the building block of

@@ -3,6 +3,7 @@
 //! bfloat16 layer norm widens one row at a time in cache (`Bf16Rows`) and keeps its bfloat16
 //! input for the backward, never a float32 copy of it.
 
+use super::kernel::{narrow_into, widen_into};
 use super::lanes::{lane_dot, lane_fold};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
@@ -150,20 +151,10 @@ impl Bf16Rows<'_> {
         match self {
             Bf16Rows::F32(v) => &v[r * d..(r + 1) * d],
             Bf16Rows::Bf16(v) => {
-                for (o, &x) in scratch.iter_mut().zip(&v[r * d..(r + 1) * d]) {
-                    *o = x.to_f32();
-                }
+                widen_into(&v[r * d..(r + 1) * d], scratch);
                 scratch
             }
         }
-    }
-}
-
-/// `src` rounded once into `out`.
-#[inline(always)]
-fn narrow_row(src: &[f32], out: &mut [bf16]) {
-    for (o, &v) in out.iter_mut().zip(src) {
-        *o = crate::dtype::f32_to_bf16(v);
     }
 }
 
@@ -192,7 +183,7 @@ fn layer_norm_forward_bf16(
                 scratch.resize(2 * d, 0.0);
                 let (wide, res) = scratch.split_at_mut(d);
                 *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
-                narrow_row(res, o);
+                narrow_into(res, o);
             })
         });
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -235,7 +226,7 @@ fn layer_norm_backward_bf16(
                     let r = b * per + i;
                     let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
                     ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
-                    narrow_row(dxw, dxr);
+                    narrow_into(dxw, dxr);
                 }
                 (dw, db)
             })

@@ -2,6 +2,7 @@
 //! compute in float32 and round once; bfloat16 rows are widened one at a time in cache
 //! (`bf16_rows`), never as a float32 copy of the tensor.
 
+use super::kernel::{widen_into, Computes};
 use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
@@ -116,14 +117,12 @@ fn bf16_rows<const K: usize>(
             scratch.resize((K + 1) * k, 0.0);
             let (wide, res) = scratch.split_at_mut(K * k);
             for (w, x) in wide.chunks_exact_mut(k.max(1)).zip(inputs) {
-                for (d, &v) in w.iter_mut().zip(&x[r * n..][..k]) {
-                    *d = v.to_f32();
-                }
+                widen_into(&x[r * n..][..k], w);
             }
             let rows: [&[f32]; K] = std::array::from_fn(|i| &wide[i * k..(i + 1) * k]);
             f(rows, res);
             for (d, &v) in o.iter_mut().zip(res.iter()) {
-                d.write(crate::dtype::f32_to_bf16(v));
+                d.write(bf16::narrow(v));
             }
         })
     };

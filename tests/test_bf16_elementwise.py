@@ -145,3 +145,77 @@ def test_bfloat16_layer_norm_of_a_view_and_an_in_place_change() -> None:
     h.add_(1)  # the bfloat16 input the backward reads changed after the forward
     with pytest.raises(dm.errors.AutogradError):
         y.sum().backward()
+
+
+@pytest.mark.parametrize(
+    ("shape", "training", "weights"),
+    [
+        ((8, 3, 5, 7), True, "bf16"),
+        ((16, 4), True, "f32"),
+        ((6, 5, 33), False, "f32"),
+        ((5, 2, 3, 3), True, None),
+    ],
+)
+def test_bfloat16_batch_norm_matches_the_widened_computation_bit_for_bit(
+    shape: tuple[int, ...], training: bool, weights: str | None
+) -> None:
+    rng = np.random.default_rng(5)
+
+    def draw(s: tuple[int, ...]) -> dm.Tensor:
+        return dm.tensor(rng.standard_normal(s).astype(np.float32) * 3 + 1).bfloat16()
+
+    c = shape[1]
+    x, g = draw(shape), draw(shape)
+    w, b = (draw((c,)), draw((c,))) if weights else (None, None)
+    if weights == "f32":
+        w, b = w.float(), b.float()
+
+    def leaf(t: dm.Tensor | None, dtype: dm.dtype | None = None) -> dm.Tensor | None:
+        return None if t is None else t.to(dtype or t.dtype).detach().requires_grad_()
+
+    low = [leaf(x), leaf(w), leaf(b)]
+    wide = [leaf(x, dm.float32), leaf(w, dm.float32), leaf(b, dm.float32)]
+    stats = dm.tensor(rng.standard_normal(c).astype(np.float32))
+    var = dm.tensor(rng.uniform(0.5, 2.0, c).astype(np.float32))
+    rm, rv, rm32, rv32 = stats.clone(), var.clone(), stats.clone(), var.clone()
+    y = F.batch_norm(low[0], rm, rv, low[1], low[2], training, 0.1, 1e-5)
+    y32 = F.batch_norm(wide[0], rm32, rv32, wide[1], wide[2], training, 0.1, 1e-5)
+    assert y.dtype == dm.bfloat16
+    same_bits(y.detach(), y32.detach().bfloat16())
+    # The running statistics see the same float32 batch statistics.
+    same_bits(rm, rm32)
+    same_bits(rv, rv32)
+    y.backward(g)
+    y32.backward(g.float())
+    for a, a32 in zip(low, wide):
+        if a is not None:
+            same_bits(a.grad, a32.grad.to(a.dtype))
+
+
+def test_bfloat16_batch_norm_keeps_its_input_and_sees_an_in_place_change() -> None:
+    h = bf16(6, 3, 4).requires_grad_() * 1
+    y = F.batch_norm(h, None, None, training=True)
+    h.add_(1)
+    with pytest.raises(dm.errors.AutogradError):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize(("shape", "groups"), [((4, 6, 5, 5), 3), ((3, 8, 17), 8), ((2, 4), 1)])
+def test_bfloat16_group_norm_is_the_widened_computation(
+    shape: tuple[int, ...], groups: int
+) -> None:
+    x, g = bf16(*shape), bf16(*shape)
+    a, a32 = x.detach().requires_grad_(), x.float().requires_grad_()
+    # Without an affine, one rounding of the float32 result: the same bits.
+    y, y32 = F.group_norm(a, groups), F.group_norm(a32, groups)
+    assert y.dtype == dm.bfloat16
+    same_bits(y.detach(), y32.detach().bfloat16())
+    y.backward(g)
+    y32.backward(g.float())
+    same_bits(a.grad, a32.grad.bfloat16())
+    # The per-channel affine rounds after the normalisation: within bfloat16's precision.
+    c = shape[1]
+    w, b = bf16(c), bf16(c)
+    got = F.group_norm(x, groups, w, b).float().numpy()
+    want = F.group_norm(x.float(), groups, w.float(), b.float()).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-2, atol=5e-2)

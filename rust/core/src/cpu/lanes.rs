@@ -2,6 +2,7 @@
 //! running value would serialise a loop on its dependency; 16 accumulators stay in vector
 //! registers) and a raw pointer that parallel kernels hand to the threads writing disjoint parts.
 
+use super::kernel::Computes;
 use crate::Float;
 
 /// Independent accumulators per fold.
@@ -39,18 +40,34 @@ pub(super) fn max_of<T: Float>(a: T, b: T) -> T {
 /// `sum(a * f(b))` over 16 lanes.
 #[inline(always)]
 pub(super) fn lane_dot<T: Float>(a: &[T], b: &[T], f: impl Fn(T) -> T) -> T {
+    lane_sum_of(a, b, |x, y| x * f(y))
+}
+
+/// `sum(f(a, b))` over 16 lanes, the elements of both slices widened as they are read.
+#[inline(always)]
+pub(super) fn lane_sum_zip<S: Computes<As = T>, T: Float>(
+    a: &[S],
+    b: &[S],
+    f: impl Fn(T, T) -> T,
+) -> T {
+    lane_sum_of(a, b, |x: S, y: S| f(x.widen(), y.widen()))
+}
+
+/// `sum(f(a, b))` over the common length, in 16 independent lanes and then the tail.
+#[inline(always)]
+fn lane_sum_of<A: Copy, B: Copy, T: Float>(a: &[A], b: &[B], f: impl Fn(A, B) -> T) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut lanes = [T::zero(); LANES];
     let full = n / LANES * LANES;
     for c in (0..full).step_by(LANES) {
         for k in 0..LANES {
-            lanes[k] += a[c + k] * f(b[c + k]);
+            lanes[k] += f(a[c + k], b[c + k]);
         }
     }
     let mut s = lanes.iter().fold(T::zero(), |acc, &v| acc + v);
     for j in full..n {
-        s += a[j] * f(b[j]);
+        s += f(a[j], b[j]);
     }
     s
 }

@@ -3,8 +3,9 @@
 //! bfloat16 layer norm widens one row at a time in cache (`Bf16Rows`) and keeps its bfloat16
 //! input for the backward, never a float32 copy of it.
 
-use super::kernel::{narrow_into, widen_into};
-use super::lanes::{lane_dot, lane_fold};
+use super::kernel::PAR_THRESHOLD;
+use super::kernel::{narrow_into, widen_into, Computes};
+use super::lanes::{lane_dot, lane_fold, lane_sum_zip};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::{as_dtype, compute_input};
@@ -302,6 +303,15 @@ fn layer_norm_grads<T: Float>(
     })
 }
 
+/// `x` as the batch norm kernels read it: float32, float64 and bfloat16 as they are (made
+/// contiguous), float16 widened to float32.
+fn batch_norm_input(x: &Tensor) -> Result<Tensor> {
+    match x.dtype() {
+        DType::F32 | DType::F64 | DType::BF16 => x.contiguous(),
+        _ => compute_input(x).map(|(c, _)| c),
+    }
+}
+
 pub(super) fn batch_norm_forward(
     input: &Tensor,
     running: RunningStats<'_>,
@@ -310,53 +320,197 @@ pub(super) fn batch_norm_forward(
     training: bool,
     eps: f64,
 ) -> Result<NormForward> {
-    let (n, c) = (input.shape()[0], input.shape()[1]);
-    let inner: usize = input.shape()[2..].iter().product();
-    let count = n * inner;
-    let (x, dt) = compute_input(input)?;
-    let (out, mean_t, rstd_t) = crate::with_float!(dt, T => {
-        let xd = x.data::<T>()?;
-        let at = |ni: usize, ci: usize| &xd[(ni * c + ci) * inner..(ni * c + ci + 1) * inner];
-        let (mean, var): (Vec<T>, Vec<T>) = if training {
-            (0..c).into_par_iter().map(|ci| {
-                let mut s = T::zero();
-                for ni in 0..n { s += at(ni, ci).iter().fold(T::zero(), |a, &v| a + v); }
-                let m = s / T::from_usize(count);
-                let mut ss = T::zero();
-                for ni in 0..n { ss += at(ni, ci).iter().fold(T::zero(), |a, &v| a + (v - m) * (v - m)); }
-                (m, ss / T::from_usize(count))
-            }).unzip()
-        } else {
-            (affine::<T>(running.mean)?.unwrap_or_default(), affine::<T>(running.var)?.unwrap_or_default())
-        };
-        let rstd: Vec<T> = var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
-        if training {
-            if let (Some(rm), Some(rv)) = (running.mean, running.var) {
-                let _g = crate::autograd::GradModeGuard::new(false);
-                let unbiased: Vec<T> = var.iter().map(|&v| v * T::from_usize(count) / T::from_usize(count - 1)).collect();
-                let bm = Tensor::from_vec(mean.clone(), &[c])?;
-                let bv = Tensor::from_vec(unbiased, &[c])?;
-                let mo = running.momentum;
-                rm.copy_(&rm.mul_scalar(1.0 - mo)?.add(&bm.mul_scalar(mo)?)?)?;
-                rv.copy_(&rv.mul_scalar(1.0 - mo)?.add(&bv.mul_scalar(mo)?)?)?;
-            }
+    let x = batch_norm_input(input)?;
+    let mut fw = match x.dtype() {
+        DType::F64 => bn_forward::<f64>(x, running, weight, bias, training, eps)?,
+        DType::BF16 => bn_forward::<bf16>(x, running, weight, bias, training, eps)?,
+        _ => bn_forward::<f32>(x, running, weight, bias, training, eps)?,
+    };
+    fw.y = as_dtype(&fw.y, input.dtype())?;
+    Ok(fw)
+}
+
+/// The `[N, C, inner]` extent of a batch norm input.
+#[derive(Clone, Copy)]
+struct Channels {
+    n: usize,
+    c: usize,
+    inner: usize,
+}
+
+impl Channels {
+    fn of(x: &Tensor) -> Self {
+        let inner = x.shape()[2..].iter().product();
+        Channels {
+            n: x.shape()[0],
+            c: x.shape()[1],
+            inner,
         }
-        let (wv, bv) = (affine::<T>(weight)?, affine::<T>(bias)?);
-        let mut out = vec![T::zero(); x.numel()];
-        out.par_chunks_mut(inner.max(1)).enumerate().for_each(|(k, o)| {
-            let ci = k % c;
-            let src = &xd[k * inner..(k + 1) * inner];
-            let scale = rstd[ci] * wv.as_ref().map_or(T::one(), |w| w[ci]);
-            let shift = bv.as_ref().map_or(T::zero(), |b| b[ci]) - mean[ci] * scale;
-            for (d, &v) in o.iter_mut().zip(src) { *d = v * scale + shift; }
+    }
+
+    /// Elements per batch row (`C * inner`, at least 1 so it can size chunks).
+    fn row(self) -> usize {
+        (self.c * self.inner).max(1)
+    }
+
+    /// Elements per parallel task: the batch rows split evenly over the threads, or one task
+    /// when the tensor is too small to pay for a second thread.
+    fn task(self) -> usize {
+        let rows = if self.n * self.row() < PAR_THRESHOLD {
+            self.n
+        } else {
+            self.n.div_ceil(rayon::current_num_threads().max(1))
+        };
+        rows.max(1) * self.row()
+    }
+}
+
+/// Per-channel sums of `f(k[channel], a, b)` over a batch norm's `[N, C, inner]` elements:
+/// each task sums its block of batch rows (16 lanes along `inner`, or across the channels when
+/// `inner` is 1, as in `BatchNorm1d` over `[N, C]`), then the blocks add up in order. The
+/// channel's constants `k` are read once per run of `inner` elements, so the loops vectorise.
+fn channel_sums<S: Computes, K: Copy + Sync>(
+    a: &[S],
+    b: &[S],
+    dims: Channels,
+    k: &[K],
+    f: impl Fn(K, S::As, S::As) -> S::As + Sync,
+) -> Vec<S::As> {
+    let (c, inner) = (dims.c, dims.inner);
+    let partials: Vec<Vec<S::As>> = a
+        .par_chunks(dims.task())
+        .zip(b.par_chunks(dims.task()))
+        .map(|(ab, bb)| {
+            crate::simd::simd(|| {
+                let mut acc = vec![S::As::zero(); c];
+                for (ar, br) in ab.chunks(dims.row()).zip(bb.chunks(dims.row())) {
+                    if inner == 1 {
+                        for (((s, &x), &y), &kc) in acc.iter_mut().zip(ar).zip(br).zip(k) {
+                            *s += f(kc, x.widen(), y.widen());
+                        }
+                        continue;
+                    }
+                    for ((s, &kc), (x, y)) in acc
+                        .iter_mut()
+                        .zip(k)
+                        .zip(ar.chunks(inner).zip(br.chunks(inner)))
+                    {
+                        *s += lane_sum_zip(x, y, |x, y| f(kc, x, y));
+                    }
+                }
+                acc
+            })
+        })
+        .collect();
+    let mut sums = vec![S::As::zero(); c];
+    for p in &partials {
+        sums.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
+    }
+    sums
+}
+
+/// `f(k[channel], a, b)` at every element of a batch norm's `[N, C, inner]` operands, rounded
+/// once into a new `S` buffer; blocks of batch rows in parallel.
+fn channel_map<S: Computes, K: Copy + Sync>(
+    a: &[S],
+    b: &[S],
+    dims: Channels,
+    k: &[K],
+    f: impl Fn(K, S::As, S::As) -> S::As + Sync,
+) -> Vec<S> {
+    let inner = dims.inner;
+    let mut out = vec![S::narrow(S::As::zero()); a.len()];
+    out.par_chunks_mut(dims.task())
+        .zip(a.par_chunks(dims.task()).zip(b.par_chunks(dims.task())))
+        .for_each(|(ob, (ab, bb))| {
+            crate::simd::simd(|| {
+                let rows = ob
+                    .chunks_mut(dims.row())
+                    .zip(ab.chunks(dims.row()).zip(bb.chunks(dims.row())));
+                for (or, (ar, br)) in rows {
+                    if inner == 1 {
+                        for (((o, &x), &y), &kc) in or.iter_mut().zip(ar).zip(br).zip(k) {
+                            *o = S::narrow(f(kc, x.widen(), y.widen()));
+                        }
+                        continue;
+                    }
+                    let runs = or
+                        .chunks_mut(inner)
+                        .zip(ar.chunks(inner).zip(br.chunks(inner)));
+                    for ((o, (x, y)), &kc) in runs.zip(k) {
+                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                            *o = S::narrow(f(kc, x.widen(), y.widen()));
+                        }
+                    }
+                }
+            })
         });
-        (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(mean, &[c])?, Tensor::from_vec(rstd, &[c])?)
+    out
+}
+
+/// Batch norm over `x` stored as `S` (contiguous `[N, C, ...]`), computed in `S::As`:
+/// per-channel statistics in two passes (mean, then squared deviations), then one pass that
+/// normalises and rounds once. A bfloat16 `x` is saved as it is, never as a float32 copy.
+fn bn_forward<S: Computes>(
+    x: Tensor,
+    running: RunningStats<'_>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    eps: f64,
+) -> Result<NormForward> {
+    let dims = Channels::of(&x);
+    let c = dims.c;
+    let count = dims.n * dims.inner;
+    let xd = x.data::<S>()?;
+    let num = |k: usize| S::As::from_usize(k);
+    let (mean, var): (Vec<S::As>, Vec<S::As>) = if training {
+        let sums = channel_sums(&xd, &xd, dims, &vec![(); c], |_, v, _| v);
+        let mean: Vec<S::As> = sums.into_iter().map(|s| s / num(count)).collect();
+        let sq = channel_sums(&xd, &xd, dims, &mean, |m, v, _| (v - m) * (v - m));
+        let var = sq.into_iter().map(|s| s / num(count)).collect();
+        (mean, var)
+    } else {
+        let stat = |t: Option<&Tensor>| affine::<S::As>(t).map(Option::unwrap_or_default);
+        (stat(running.mean)?, stat(running.var)?)
+    };
+    let rstd: Vec<S::As> = var
+        .iter()
+        .map(|&v| S::As::one() / (v + S::As::from_f64(eps)).sqrt())
+        .collect();
+    if training {
+        if let (Some(rm), Some(rv)) = (running.mean, running.var) {
+            let _g = crate::autograd::GradModeGuard::new(false);
+            let unbiased: Vec<S::As> = var
+                .iter()
+                .map(|&v| v * num(count) / num(count - 1))
+                .collect();
+            let bm = Tensor::from_vec(mean.clone(), &[c])?;
+            let bv = Tensor::from_vec(unbiased, &[c])?;
+            let mo = running.momentum;
+            rm.copy_(&rm.mul_scalar(1.0 - mo)?.add(&bm.mul_scalar(mo)?)?)?;
+            rv.copy_(&rv.mul_scalar(1.0 - mo)?.add(&bv.mul_scalar(mo)?)?)?;
+        }
+    }
+    let (wv, bv) = (affine::<S::As>(weight)?, affine::<S::As>(bias)?);
+    // y = x * scale + shift, per channel.
+    let affine: Vec<(S::As, S::As)> = (0..c)
+        .map(|ci| {
+            let scale = rstd[ci] * wv.as_ref().map_or(S::As::one(), |w| w[ci]);
+            (
+                scale,
+                bv.as_ref().map_or(S::As::zero(), |b| b[ci]) - mean[ci] * scale,
+            )
+        })
+        .collect();
+    let out = channel_map(&xd, &xd, dims, &affine, |(scale, shift), v, _| {
+        v * scale + shift
     });
     Ok(NormForward {
-        y: as_dtype(&out, input.dtype())?,
+        y: Tensor::from_vec(out, x.shape())?,
+        mean: Tensor::from_vec(mean, &[c])?,
+        rstd: Tensor::from_vec(rstd, &[c])?,
         x,
-        mean: mean_t,
-        rstd: rstd_t,
     })
 }
 
@@ -367,50 +521,55 @@ pub(super) fn batch_norm_backward(
     need_w: bool,
     need_b: bool,
 ) -> Result<NormGrads> {
+    let g = as_dtype(g, saved.x.dtype())?;
+    match saved.x.dtype() {
+        DType::F64 => bn_backward::<f64>(saved, &g, training, need_w, need_b),
+        DType::BF16 => bn_backward::<bf16>(saved, &g, training, need_w, need_b),
+        _ => bn_backward::<f32>(saved, &g, training, need_w, need_b),
+    }
+}
+
+/// The batch norm backward for `x` and `g` stored as `S`: per-channel sums of `g` and
+/// `g * (x - mean)` in `S::As`, then `dx = a g + b (x - mean) + d` with per-channel
+/// coefficients, rounded once.
+fn bn_backward<S: Computes>(
+    saved: NormSaved<'_>,
+    g: &Tensor,
+    training: bool,
+    need_w: bool,
+    need_b: bool,
+) -> Result<NormGrads> {
     let x = saved.x;
-    let dt = x.dtype();
-    let (n, c) = (x.shape()[0], x.shape()[1]);
-    let inner: usize = x.shape()[2..].iter().product();
-    let count = n * inner;
-    let g = as_dtype(g, dt)?;
-    crate::with_float!(dt, T => {
-        let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
-        let (md, rd) = (saved.mean.data::<T>()?, saved.rstd.data::<T>()?);
-        let wv = affine::<T>(saved.weight)?;
-        // Per-channel sums of g and g * xhat.
-        let sums: Vec<(T, T)> = (0..c).into_par_iter().map(|ci| {
-            let (mut s1, mut s2) = (T::zero(), T::zero());
-            for ni in 0..n {
-                let o = (ni * c + ci) * inner;
-                for j in o..o + inner {
-                    s1 += gd[j];
-                    s2 += gd[j] * (xd[j] - md[ci]) * rd[ci];
-                }
-            }
-            (s1, s2)
-        }).collect();
-        let inv = T::one() / T::from_usize(count);
-        let mut dx = vec![T::zero(); x.numel()];
-        dx.par_chunks_mut(inner.max(1)).enumerate().for_each(|(k, d)| {
-            let ci = k % c;
-            let wc = wv.as_ref().map_or(T::one(), |w| w[ci]);
-            let (s1, s2) = sums[ci];
-            for (j, dj) in d.iter_mut().enumerate() {
-                let idx = k * inner + j;
-                *dj = if training {
-                    let xh = (xd[idx] - md[ci]) * rd[ci];
-                    wc * rd[ci] * (gd[idx] - inv * s1 - xh * inv * s2)
-                } else {
-                    wc * rd[ci] * gd[idx]
-                };
-            }
-        });
-        let dw: Vec<T> = sums.iter().map(|s| s.1).collect();
-        let db: Vec<T> = sums.iter().map(|s| s.0).collect();
-        Ok(NormGrads {
-            dx: Tensor::from_vec(dx, x.shape())?,
-            dw: if need_w { Some(Tensor::from_vec(dw, &[c])?) } else { None },
-            db: if need_b { Some(Tensor::from_vec(db, &[c])?) } else { None },
+    let dims = Channels::of(x);
+    let c = dims.c;
+    let (xd, gd) = (x.data::<S>()?, g.data::<S>()?);
+    let (md, rd) = (saved.mean.data::<S::As>()?, saved.rstd.data::<S::As>()?);
+    let wv = affine::<S::As>(saved.weight)?;
+    // Per-channel sums of g (the bias gradient) and g * xhat (the weight gradient).
+    let s1 = channel_sums(&gd, &gd, dims, &vec![(); c], |_, g, _| g);
+    let s2 = channel_sums(&gd, &xd, dims, &md, |m, g, x| g * (x - m));
+    let s2: Vec<S::As> = s2.iter().zip(rd.iter()).map(|(&s, &r)| s * r).collect();
+    let inv = S::As::one() / S::As::from_usize(dims.n * dims.inner);
+    // dx = a g + b (x - mean) + d, per channel (b and d only in training).
+    let coef: Vec<[S::As; 4]> = (0..c)
+        .map(|ci| {
+            let a = wv.as_ref().map_or(S::As::one(), |w| w[ci]) * rd[ci];
+            let (b, d) = if training {
+                (-a * rd[ci] * inv * s2[ci], -a * inv * s1[ci])
+            } else {
+                (S::As::zero(), S::As::zero())
+            };
+            [a, b, md[ci], d]
         })
+        .collect();
+    let dx = channel_map(&gd, &xd, dims, &coef, |[a, b, m, d], g, x| {
+        a * g + b * (x - m) + d
+    });
+    let per_channel =
+        |v: Vec<S::As>, need: bool| need.then(|| Tensor::from_vec(v, &[c])).transpose();
+    Ok(NormGrads {
+        dx: Tensor::from_vec(dx, x.shape())?,
+        dw: per_channel(s2, need_w)?,
+        db: per_channel(s1, need_b)?,
     })
 }

@@ -177,3 +177,30 @@ def test_div_rounding_modes_match_numpy() -> None:
     np.testing.assert_allclose(dm.tensor(a).div(dm.tensor(b)).numpy(), a / b, rtol=1e-6)
     with pytest.raises(ValueError, match="rounding_mode"):
         dm.ones(2).div(2, rounding_mode="round")
+
+
+def test_clamp_promotes_an_integer_tensor_to_float_for_a_float_bound() -> None:
+    t = dm.tensor([1, 2, 3])
+    got = t.clamp(0.5, 2.5)
+    assert got.dtype == dm.float32
+    np.testing.assert_array_equal(got.numpy(), [1.0, 2.0, 2.5])
+    assert t.clamp(min=2).dtype == dm.int64
+    assert dm.clamp(t, max=1.5).dtype == dm.float32
+    # In place, the float result cannot be written back into the integers: refused.
+    with pytest.raises(TypeError, match="can't be cast"):
+        t.clamp_(0.5)
+    np.testing.assert_array_equal(t.numpy(), [1, 2, 3])
+
+
+def test_clamp_in_place_takes_tensor_bounds_and_differentiates() -> None:
+    x = dm.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+    lo = dm.tensor([-1.0, 0.0, 0.0])
+    hi = dm.tensor([1.0, 1.0, 2.0], requires_grad=True)
+    y = x * 1
+    assert y.clamp_(lo, hi) is y
+    np.testing.assert_allclose(y.detach().numpy(), [-1.0, 0.5, 2.0])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(hi.grad.numpy(), [0.0, 0.0, 1.0])
+    with pytest.raises(ValueError):
+        y.detach().clamp_()

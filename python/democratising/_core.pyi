@@ -912,7 +912,9 @@ class Tensor:
         """Fills with ``value``."""
     def copy_(self, src: _Operand) -> Self:
         """Copies (broadcasting) ``src`` into this tensor."""
-    def clamp_(self, min: _float | None = None, max: _float | None = None) -> Self:
+    def clamp_(
+        self, min: _float | Tensor | None = None, max: _float | Tensor | None = None
+    ) -> Self:
         """Clamps into ``[min, max]`` in place."""
     def uniform_(self, a: _float = 0.0, b: _float = 1.0) -> Self:
         """Fills with samples from U(a, b) (not recorded by autograd)."""

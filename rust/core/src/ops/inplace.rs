@@ -236,6 +236,19 @@ impl Tensor {
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
         self.assign_(&self.original_self(None)?.clamp(min, max)?)
     }
+    /// `clamp_` to tensor bounds (broadcast against `self`, promoted as PyTorch's `maximum` and
+    /// `minimum`; a result `self`'s dtype cannot hold is refused, as in every in-place op).
+    pub fn clamp_tensors_(&self, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<()> {
+        let tracked = [min, max].into_iter().flatten().find(|b| b.requires_grad());
+        let mut out = self.original_self(tracked)?;
+        if let Some(lo) = min {
+            out = out.maximum(lo)?;
+        }
+        if let Some(hi) = max {
+            out = out.minimum(hi)?;
+        }
+        self.assign_(&out)
+    }
     /// Copies `src` (broadcast, cast, and moved across devices as in PyTorch) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         let moved;

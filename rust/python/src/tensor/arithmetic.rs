@@ -133,6 +133,19 @@ impl PyTensor {
             }
             return Ok(wrap(out));
         }
+        // An integer or boolean tensor clamped to a float bound is promoted to the default
+        // float dtype first, as PyTorch's type promotion does (`tensor([1, 2]).clamp(0.5)`).
+        let float_bound = [min, max]
+            .into_iter()
+            .flatten()
+            .any(|b| b.is_instance_of::<pyo3::types::PyFloat>());
+        let promoted;
+        let t = if float_bound && !t.dtype().is_float() {
+            promoted = t.to_dtype(DType::F32).py()?;
+            &promoted
+        } else {
+            t
+        };
         // An integer tensor's bound that its dtype cannot hold is an error, not a wrapped value.
         if t.dtype().is_int() {
             for b in [min, max].into_iter().flatten() {

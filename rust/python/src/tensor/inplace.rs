@@ -7,6 +7,7 @@ use crate::util::operand;
 use democratising::autograd;
 use democratising::Tensor;
 use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt};
 
 /// In-place methods `name(arg[, alpha=1.0])` that write `self.method(arg, alpha)` and return
 /// `self`; `arg` (named as PyTorch names it) may be a tensor or a Python number.
@@ -43,13 +44,38 @@ impl PyTensor {
         slf.get().tensor().zero_().py()?;
         Ok(slf)
     }
+    /// `clamp_(min=None, max=None)`: numbers, or tensors that broadcast against this one.
     #[pyo3(signature = (min=None, max=None))]
-    fn clamp_(
-        slf: Bound<'_, Self>,
-        min: Option<f64>,
-        max: Option<f64>,
-    ) -> PyResult<Bound<'_, Self>> {
-        slf.get().tensor().clamp_(min, max).py()?;
+    fn clamp_<'py>(
+        slf: Bound<'py, Self>,
+        min: Option<&Bound<'py, PyAny>>,
+        max: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
+        if min.is_none() && max.is_none() {
+            return Err(crate::errors::value_error(
+                "clamp_: at least one of 'min' and 'max' must not be None",
+            ));
+        }
+        let t = slf.get().tensor();
+        let is = |b: Option<&Bound<'py, PyAny>>, float: bool| {
+            b.is_some_and(|b| {
+                b.is_instance_of::<PyFloat>() || (!float && b.is_instance_of::<PyInt>())
+            })
+        };
+        let numbers = [min, max].into_iter().all(|b| b.is_none() || is(b, false));
+        let float_bound = is(min, true) || is(max, true);
+        if numbers && (t.dtype().is_float() || !float_bound) {
+            let lo = min.map(|m| m.extract::<f64>()).transpose()?;
+            let hi = max.map(|m| m.extract::<f64>()).transpose()?;
+            t.clamp_(lo, hi).py()?;
+        } else {
+            // Tensor bounds, or an integer tensor with a float bound (refused by the in-place
+            // write's dtype check, as PyTorch refuses it).
+            let lo = min.map(operand).transpose()?;
+            let hi = max.map(operand).transpose()?;
+            t.clamp_tensors_(lo.as_ref(), hi.as_ref()).py()?;
+        }
         Ok(slf)
     }
     /// Fills with samples from U(from, to), in place (no autograd), like `nn.init.uniform_`.

@@ -219,3 +219,16 @@ def test_bfloat16_group_norm_is_the_widened_computation(
     got = F.group_norm(x, groups, w, b).float().numpy()
     want = F.group_norm(x.float(), groups, w.float(), b.float()).numpy()
     np.testing.assert_allclose(got, want, rtol=2e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("shape", [(300, 2048), (7, 5), (2, 0), (4, 3, 130)])
+def test_bfloat16_sum_over_leading_dims_is_the_widened_sum_rounded_once(
+    shape: tuple[int, ...],
+) -> None:
+    x = bf16(*shape)
+    dims = tuple(range(len(shape) - 1))
+    got = x.sum(dims)
+    assert got.dtype == dm.bfloat16
+    same_bits(got, x.float().sum(dims).bfloat16())
+    want = x.float().numpy().astype(np.float64).sum(axis=dims)
+    np.testing.assert_allclose(got.float().numpy(), want, rtol=1e-2, atol=1e-1)

@@ -376,38 +376,45 @@ fn channel_sums<S: Computes, K: Copy + Sync>(
     k: &[K],
     f: impl Fn(K, S::As, S::As) -> S::As + Sync,
 ) -> Vec<S::As> {
-    let (c, inner) = (dims.c, dims.inner);
     let partials: Vec<Vec<S::As>> = a
         .par_chunks(dims.task())
         .zip(b.par_chunks(dims.task()))
-        .map(|(ab, bb)| {
-            crate::simd::simd(|| {
-                let mut acc = vec![S::As::zero(); c];
-                for (ar, br) in ab.chunks(dims.row()).zip(bb.chunks(dims.row())) {
-                    if inner == 1 {
-                        for (((s, &x), &y), &kc) in acc.iter_mut().zip(ar).zip(br).zip(k) {
-                            *s += f(kc, x.widen(), y.widen());
-                        }
-                        continue;
-                    }
-                    for ((s, &kc), (x, y)) in acc
-                        .iter_mut()
-                        .zip(k)
-                        .zip(ar.chunks(inner).zip(br.chunks(inner)))
-                    {
-                        *s += lane_sum_zip(x, y, |x, y| f(kc, x, y));
-                    }
-                }
-                acc
-            })
-        })
+        .map(|(ab, bb)| block_sums(ab, bb, dims, k, &f))
         .collect();
-    let mut sums = vec![S::As::zero(); c];
+    let mut sums = vec![S::As::zero(); dims.c];
     for p in &partials {
         sums.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
     }
     sums
 }
+
+/// One task's per-channel partial sums over its block of batch rows (`channel_sums`).
+#[inline(always)]
+fn block_sums_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
+    ab: &[S],
+    bb: &[S],
+    dims: Channels,
+    k: &[K],
+    f: &F,
+) -> Vec<S::As> {
+    let inner = dims.inner;
+    let mut acc = vec![S::As::zero(); dims.c];
+    for (ar, br) in ab.chunks(dims.row()).zip(bb.chunks(dims.row())) {
+        if inner == 1 {
+            for (((s, &x), &y), &kc) in acc.iter_mut().zip(ar).zip(br).zip(k) {
+                *s += f(kc, x.widen(), y.widen());
+            }
+            continue;
+        }
+        let runs = ar.chunks(inner).zip(br.chunks(inner));
+        for ((s, &kc), (x, y)) in acc.iter_mut().zip(k).zip(runs) {
+            *s += lane_sum_zip(x, y, |x, y| f(kc, x, y));
+        }
+    }
+    acc
+}
+
+crate::multiversion!(fn block_sums<S, K, F>(ab: &[S], bb: &[S], dims: Channels, k: &[K], f: &F) -> Vec<S::As> where [S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As] => block_sums_body);
 
 /// `f(k[channel], a, b)` at every element of a batch norm's `[N, C, inner]` operands, rounded
 /// once into a new `S` buffer; blocks of batch rows in parallel.
@@ -418,35 +425,46 @@ fn channel_map<S: Computes, K: Copy + Sync>(
     k: &[K],
     f: impl Fn(K, S::As, S::As) -> S::As + Sync,
 ) -> Vec<S> {
-    let inner = dims.inner;
     let mut out = vec![S::narrow(S::As::zero()); a.len()];
     out.par_chunks_mut(dims.task())
         .zip(a.par_chunks(dims.task()).zip(b.par_chunks(dims.task())))
-        .for_each(|(ob, (ab, bb))| {
-            crate::simd::simd(|| {
-                let rows = ob
-                    .chunks_mut(dims.row())
-                    .zip(ab.chunks(dims.row()).zip(bb.chunks(dims.row())));
-                for (or, (ar, br)) in rows {
-                    if inner == 1 {
-                        for (((o, &x), &y), &kc) in or.iter_mut().zip(ar).zip(br).zip(k) {
-                            *o = S::narrow(f(kc, x.widen(), y.widen()));
-                        }
-                        continue;
-                    }
-                    let runs = or
-                        .chunks_mut(inner)
-                        .zip(ar.chunks(inner).zip(br.chunks(inner)));
-                    for ((o, (x, y)), &kc) in runs.zip(k) {
-                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-                            *o = S::narrow(f(kc, x.widen(), y.widen()));
-                        }
-                    }
-                }
-            })
-        });
+        .for_each(|(ob, (ab, bb))| block_map(ob, ab, bb, dims, k, &f));
     out
 }
+
+/// `channel_map` over one task's block of batch rows.
+#[inline(always)]
+fn block_map_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
+    ob: &mut [S],
+    ab: &[S],
+    bb: &[S],
+    dims: Channels,
+    k: &[K],
+    f: &F,
+) {
+    let inner = dims.inner;
+    let rows = ob
+        .chunks_mut(dims.row())
+        .zip(ab.chunks(dims.row()).zip(bb.chunks(dims.row())));
+    for (or, (ar, br)) in rows {
+        if inner == 1 {
+            for (((o, &x), &y), &kc) in or.iter_mut().zip(ar).zip(br).zip(k) {
+                *o = S::narrow(f(kc, x.widen(), y.widen()));
+            }
+            continue;
+        }
+        let runs = or
+            .chunks_mut(inner)
+            .zip(ar.chunks(inner).zip(br.chunks(inner)));
+        for ((o, (x, y)), &kc) in runs.zip(k) {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                *o = S::narrow(f(kc, x.widen(), y.widen()));
+            }
+        }
+    }
+}
+
+crate::multiversion!(fn block_map<S, K, F>(ob: &mut [S], ab: &[S], bb: &[S], dims: Channels, k: &[K], f: &F) where [S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As] => block_map_body);
 
 /// Batch norm over `x` stored as `S` (contiguous `[N, C, ...]`), computed in `S::As`:
 /// per-channel statistics in two passes (mean, then squared deviations), then one pass that

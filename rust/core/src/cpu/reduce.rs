@@ -2,9 +2,12 @@
 //! float sums that stay accurate for long rows, variance, log-sum-exp, extrema (NaN wins),
 //! integer sums and extrema in int64, and arg-extrema.
 
+use super::kernel::{narrow_into, Computes, PAR_THRESHOLD};
 use crate::ops::copy::cast_raw;
 use crate::ops::reduce::Kind;
 use crate::{bail, DType, Element, Float, Result, Tensor};
+use half::bf16;
+use rayon::prelude::*;
 
 /// Rows of the reduction: a contiguous buffer of `outer * r` elements, reduced dims innermost.
 fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)> {
@@ -116,52 +119,80 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
         .collect()
 }
 
-/// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it.
-fn sum_leading<T: Float>(x: &[T], r: usize, inner: usize) -> Vec<T> {
+/// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it, in
+/// `S::As` (a bfloat16 gradient's bias sum widens as it reads, with no float32 copy). Large
+/// sums split their columns over the threads; each column's order is the same either way.
+fn sum_leading<S: Computes>(x: &[S], r: usize, inner: usize) -> Vec<S::As> {
     let inner1 = inner.max(1);
     let x = &x[..(r * inner1).min(x.len())];
-    if r <= SUM_BLOCK {
-        let mut out = vec![T::zero(); inner];
-        for row in x.chunks_exact(inner1) {
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o += v;
-            }
-        }
-        return out;
+    let mut out = vec![S::As::zero(); inner];
+    let threads = rayon::current_num_threads().max(1);
+    if r * inner >= PAR_THRESHOLD && inner >= 32 * threads {
+        let per = inner.div_ceil(threads).next_multiple_of(16);
+        out.par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(i, o)| sum_columns(x, inner1, i * per, o));
+    } else {
+        sum_columns(x, inner1, 0, &mut out);
+    }
+    out
+}
+
+crate::multiversion!(fn sum_columns<S>(x: &[S], inner: usize, c0: usize, out: &mut [S::As]) where [S: Computes] => sum_columns_body);
+
+/// Columns `c0..c0 + out.len()` of the rows of `x` (each `inner` long) summed into `out`.
+#[inline(always)]
+fn sum_columns_body<S: Computes>(x: &[S], inner: usize, c0: usize, out: &mut [S::As]) {
+    if x.len() <= SUM_BLOCK * inner {
+        return add_rows(x, inner, c0, out);
     }
     // Partial sums over blocks of rows, folded into f64 totals (see `SUM_BLOCK`).
-    let mut total = vec![0f64; inner];
-    let mut part = vec![T::zero(); inner];
-    for block in x.chunks(SUM_BLOCK * inner1) {
-        part.iter_mut().for_each(|p| *p = T::zero());
-        for row in block.chunks_exact(inner1) {
-            for (p, &v) in part.iter_mut().zip(row) {
-                *p += v;
-            }
-        }
-        for (t, &p) in total.iter_mut().zip(&part) {
+    let mut total = vec![0f64; out.len()];
+    for block in x.chunks(SUM_BLOCK * inner) {
+        out.iter_mut().for_each(|p| *p = S::As::zero());
+        add_rows(block, inner, c0, out);
+        for (t, &p) in total.iter_mut().zip(out.iter()) {
             *t += p.to_f64();
         }
     }
-    total.into_iter().map(T::from_f64).collect()
+    for (o, t) in out.iter_mut().zip(total) {
+        *o = S::As::from_f64(t);
+    }
 }
 
-fn reduce_float_typed<T: Float>(kind: Kind, t: &Tensor, dims: &[usize]) -> Result<Vec<T>> {
-    let nd = t.ndim();
-    // Fast path: sum over leading dims of a contiguous tensor.
-    if kind == Kind::Sum
-        && t.is_contiguous()
-        && !dims.is_empty()
-        && dims.iter().enumerate().all(|(i, &d)| i == d)
-        && dims.len() < nd
-    {
-        let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
-        let inner = t.numel() / r.max(1);
-        let data = t.data::<T>()?;
-        if r == 0 {
-            return Ok(vec![T::zero(); t.shape()[dims.len()..].iter().product()]);
+/// Adds columns `c0..` of each row of `rows` into `acc`, widening as it reads.
+#[inline(always)]
+fn add_rows<S: Computes>(rows: &[S], inner: usize, c0: usize, acc: &mut [S::As]) {
+    for row in rows.chunks_exact(inner) {
+        for (a, &v) in acc.iter_mut().zip(&row[c0..]) {
+            *a += v.widen();
         }
-        return Ok(sum_leading(&data, r, inner));
+    }
+}
+
+/// `(r, inner)` when a sum over `dims` is one over the leading dims of a contiguous tensor,
+/// which `sum_leading` reads in place.
+fn leading_sum(kind: Kind, t: &Tensor, dims: &[usize]) -> Option<(usize, usize)> {
+    let leading = dims.iter().enumerate().all(|(i, &d)| i == d);
+    if kind != Kind::Sum
+        || !t.is_contiguous()
+        || dims.is_empty()
+        || !leading
+        || dims.len() >= t.ndim()
+    {
+        return None;
+    }
+    let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
+    Some((r, t.shape()[dims.len()..].iter().product()))
+}
+
+fn reduce_float_typed<T: Float + Computes<As = T>>(
+    kind: Kind,
+    t: &Tensor,
+    dims: &[usize],
+) -> Result<Vec<T>> {
+    if let Some((r, inner)) = leading_sum(kind, t, dims) {
+        return Ok(sum_leading(&t.data::<T>()?, r, inner));
     }
     let (v, outer, r) = rows::<T>(t, dims)?;
     if r == 0 {
@@ -185,6 +216,13 @@ pub(super) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) ->
     match dt {
         DType::F32 => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, shape),
         DType::F64 => Tensor::from_vec(reduce_float_typed::<f64>(kind, t, dims)?, shape),
+        DType::BF16 if leading_sum(kind, t, dims).is_some() => {
+            let (r, inner) = leading_sum(kind, t, dims).unwrap_or_default();
+            let sums = sum_leading(&t.data::<bf16>()?, r, inner);
+            let mut out = vec![bf16::ZERO; sums.len()];
+            narrow_into(&sums, &mut out);
+            Tensor::from_vec(out, shape)
+        }
         _ => {
             let r = Tensor::from_vec(
                 reduce_float_typed::<f32>(kind, &cast_raw(t, DType::F32)?, dims)?,

@@ -603,6 +603,18 @@ def _single(v: Union[int, Sequence[int]]) -> int:
     return _ints(v, 1, "a 1-tuple of ints")[0]
 
 
+def _with_batch(input: Tensor, unbatched_ndim: int) -> tuple[Tensor, bool]:
+    """``input`` with a batch of one added when it has ``unbatched_ndim`` dims (PyTorch's
+    unbatched form), so each op handles one layout; also says whether it was added."""
+    unbatched = input.ndim == unbatched_ndim
+    return (input.unsqueeze(0) if unbatched else input), unbatched
+
+
+def _without_batch(y: Tensor, unbatched: bool) -> Tensor:
+    """Undoes ``_with_batch`` on an op's result."""
+    return y.squeeze(0) if unbatched else y
+
+
 def _kernel_and_stride(
     kernel_size: Union[int, Sequence[int]],
     stride: Optional[Union[int, Sequence[int]]],
@@ -624,8 +636,7 @@ def conv2d(
     groups: int = 1,
 ) -> Tensor:
     """2-D convolution (im2col + GEMM in the engine) over ``[N, C, H, W]`` or ``[C, H, W]``."""
-    unbatched = input.ndim == 3
-    x = input.unsqueeze(0) if unbatched else input
+    x, unbatched = _with_batch(input, 3)
     if isinstance(padding, str):
         if padding == "valid":
             pad = (0, 0)
@@ -640,7 +651,7 @@ def conv2d(
     else:
         pad = _pair(padding)
     y = _core._conv2d(x, weight, bias, _pair(stride), pad, _pair(dilation), groups)
-    return y.squeeze(0) if unbatched else y
+    return _without_batch(y, unbatched)
 
 
 def conv_transpose2d(
@@ -656,8 +667,7 @@ def conv_transpose2d(
     """2-D transposed convolution ("deconvolution") over ``[N, C_in, H, W]`` or ``[C_in, H,
     W]`` with ``weight [C_in, C_out/groups, kH, kW]``: the gradient of a convolution with
     respect to its input, as one engine op (PyTorch's argument order)."""
-    unbatched = input.ndim == 3
-    x = input.unsqueeze(0) if unbatched else input
+    x, unbatched = _with_batch(input, 3)
     y = _core._conv_transpose2d(
         x,
         weight,
@@ -668,7 +678,7 @@ def conv_transpose2d(
         groups,
         _pair(dilation),
     )
-    return y.squeeze(0) if unbatched else y
+    return _without_batch(y, unbatched)
 
 
 def conv_transpose1d(
@@ -782,14 +792,12 @@ def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
     reuse the fused 2-D kernels; also says whether the input was unbatched."""
     if input.ndim not in (2, 3):
         raise ShapeError(f"{name}: expected a 2-D or 3-D input, got shape {tuple(input.shape)}")
-    unbatched = input.ndim == 2
-    x = input.unsqueeze(0) if unbatched else input
+    x, unbatched = _with_batch(input, 2)
     return x.unsqueeze(2), unbatched
 
 
 def _from_height_one(y: Tensor, unbatched: bool) -> Tensor:
-    y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    return _without_batch(y.squeeze(2), unbatched)
 
 
 def conv1d(

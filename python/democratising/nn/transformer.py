@@ -365,22 +365,22 @@ class Transformer(Module):
             *(d_model, nhead, dim_feedforward, dropout, activation),
             *(layer_norm_eps, batch_first, norm_first, bias),
         )
-        if custom_encoder is not None:
-            self.encoder = custom_encoder
-        else:
-            self.encoder = TransformerEncoder(
-                TransformerEncoderLayer(*layer_args),
-                num_encoder_layers,
-                LayerNorm(d_model, eps=layer_norm_eps, bias=bias),
-            )
-        if custom_decoder is not None:
-            self.decoder = custom_decoder
-        else:
-            self.decoder = TransformerDecoder(
-                TransformerDecoderLayer(*layer_args),
-                num_decoder_layers,
-                LayerNorm(d_model, eps=layer_norm_eps, bias=bias),
-            )
+
+        def stack(
+            custom: Optional[Module], kind: type[_Stack], layer: type[_TransformerLayer], n: int
+        ) -> Module:
+            """``custom``, or ``n`` copies of a default ``layer`` with a final ``LayerNorm``:
+            the encoder and the decoder are built alike."""
+            if custom is not None:
+                return custom
+            return kind(layer(*layer_args), n, LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+
+        self.encoder = stack(
+            custom_encoder, TransformerEncoder, TransformerEncoderLayer, num_encoder_layers
+        )
+        self.decoder = stack(
+            custom_decoder, TransformerDecoder, TransformerDecoderLayer, num_decoder_layers
+        )
         self._reset_parameters()
         self.d_model = d_model
         self.nhead = nhead

@@ -29,6 +29,7 @@ __all__ = [
     "full_like",
     "hyperparameters",
     "lerp_",
+    "stepped_state",
 ]
 
 #: PyTorch's wording for each hyperparameter in "Invalid ... value: x".
@@ -111,6 +112,19 @@ def full_like(p: Tensor, value: float) -> Tensor:
     return _core.full(tuple(p.shape), value, dtype=p.dtype, device=p.device)
 
 
+def stepped_state(
+    states: dict[Tensor, dict[str, Any]], p: Tensor, start: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """``p``'s entry of ``states`` for this step: ``start()`` on its first step, then its
+    ``step`` (where it keeps one) advanced; the one place every optimizer counts steps."""
+    state = states.setdefault(p, {})
+    if not state:
+        state.update(start())
+    if "step" in state:
+        state["step"] += 1
+    return state
+
+
 class PerParam(Optimizer):
     """An optimizer stepping each parameter that has a gradient with ``_step_param``; the
     gradient arrives negated when the group sets ``maximize``. Subclasses list their state
@@ -134,12 +148,7 @@ class PerParam(Optimizer):
     def _advance(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         """``p``'s state for this step: created by ``_initial_state`` on its first step, with
         its ``step`` (where it keeps one) advanced."""
-        state = self.state.setdefault(p, {})
-        if not state:
-            state.update(self._initial_state(group, p))
-        if "step" in state:
-            state["step"] += 1
-        return state
+        return stepped_state(self.state, p, lambda: self._initial_state(group, p))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         """A parameter's state before its first step, in ``_state_keys`` order: ``step`` 0 and

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
-from ._common import check_flags, full_like, hyperparameters
+from ._common import check_flags, full_like, hyperparameters, stepped_state
 from .optimizer import Optimizer, ParamsT
 
 
@@ -59,13 +59,9 @@ class _Fused(Optimizer):
     ) -> dict[str, Any]:
         """``p``'s state with its step count advanced. A first step starts the count at 0 and
         creates the named buffers like ``p``, filled with ``fill``, in PyTorch's key order."""
-        st = self.state.setdefault(p, {})
-        if not st:
-            st["step"] = 0
-            for name in buffers:
-                st[name] = full_like(p, fill)
-        st["step"] += 1
-        return st
+        return stepped_state(
+            self.state, p, lambda: {"step": 0, **{name: full_like(p, fill) for name in buffers}}
+        )
 
 
 class SGD(_Fused):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import PerParam, check_lr, hyperparameters, lerp_
+from ._common import PerParam, check_lr, check_non_negative, hyperparameters, lerp_
 from .optimizer import ParamsT
 
 __all__ = ["Muon", "zeropower_via_newtonschulz"]
@@ -73,10 +73,7 @@ class Muon(PerParam):
         adjust_lr_fn: Optional[str] = None,
     ) -> None:
         check_lr(lr)
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_non_negative(momentum=momentum, weight_decay=weight_decay)
         if adjust_lr_fn is not None and adjust_lr_fn not in _LR_ADJUSTMENTS:
             raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
         if len(ns_coefficients) != 3:

@@ -1,25 +1,7 @@
 //! Runtime SIMD dispatch for our own loops. The crate is compiled for baseline x86-64 (so one
-//! wheel runs everywhere); hot loops run through `simd(|| ...)`, which re-enters them inside a
-//! function compiled with AVX-512 or AVX2 when the CPU has it. Closures inline into the
-//! target-feature function, so their loops are vectorised for that level. FMA contraction is not
+//! wheel runs everywhere); hot loops are `multiversion!` functions, compiled once more with
+//! AVX-512 and with AVX2 and chosen at run time by the CPU's `level`. FMA contraction is not
 //! enabled by Rust, so results are bit-identical whichever path runs.
-
-/// Runs `f` compiled for the widest vector extension this CPU supports.
-#[inline(always)]
-pub fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if level() >= 2 {
-            // SAFETY: the CPU supports AVX-512F/BW/DQ/VL (checked by `level`).
-            return unsafe { avx512(f) };
-        }
-        if level() == 1 {
-            // SAFETY: the CPU supports AVX2 and FMA (checked by `level`).
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
-}
 
 /// 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; detected once.
 #[cfg(target_arch = "x86_64")]
@@ -62,22 +44,11 @@ pub fn simd_level() -> &'static str {
     "baseline"
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
 /// Defines `$name` as a dispatcher over three compilations of the `#[inline(always)]` function
-/// `$inner`: AVX-512, AVX2+FMA and baseline. Unlike `simd(|| ...)`, whose closure the compiler
-/// may keep out of line (and so baseline), a forced-inline named body is always compiled for
-/// each level.
+/// `$inner`: AVX-512, AVX2+FMA and baseline. A closure run inside a target-feature function is
+/// not enough: the compiler may keep it out of line, compiled for the baseline (the bf16
+/// packing, transposes and row casts ran on SSE that way); a forced-inline named body is
+/// always compiled for each level.
 #[macro_export]
 macro_rules! multiversion {
     ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident) => {

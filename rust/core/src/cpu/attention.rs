@@ -387,10 +387,12 @@ fn transposed_heads<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<
     if stride > 0 && e > 0 {
         out.par_chunks_mut(e * stride)
             .zip(k.par_chunks(s * e))
-            .for_each(|(o, kh)| crate::simd::simd(|| transpose_head(kh, s, e, stride, o)));
+            .for_each(|(o, kh)| transpose_head_simd(kh, s, e, stride, o));
     }
     out
 }
+
+crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) where [T: Float] => transpose_head);
 
 /// Keys whose `d`-th features `transpose_head` gathers into one contiguous run.
 const TB: usize = 16;

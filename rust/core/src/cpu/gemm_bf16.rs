@@ -113,7 +113,7 @@ fn fill_chunks<F: Fn((usize, &mut [bf16])) + Sync>(
 fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
     let mut out = vec![bf16::ZERO; p.m * p.k];
     let fill = |(mb, blk): (usize, &mut [bf16])| {
-        crate::simd::simd(|| pack_a_block(a, m, k, mb, blk));
+        pack_a_block_simd(a, m, k, mb, blk);
     };
     if m > 0 {
         fill_chunks(
@@ -125,6 +125,8 @@ fn pack_a(a: View<'_>, m: usize, k: usize, p: Padded) -> Vec<bf16> {
     }
     out
 }
+
+crate::multiversion!(fn pack_a_block_simd<>(a: View<'_>, m: usize, k: usize, mb: usize, blk: &mut [bf16]) where [] => pack_a_block);
 
 /// Row block `mb` of `pack_a` into its `blk` (zeroed).
 #[inline(always)]
@@ -171,7 +173,7 @@ fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Vec<bf16> {
     let mut out = vec![bf16::ZERO; p.k * p.n];
     // Compiled for the CPU's SIMD level: at the baseline the interleaving ran on 8-byte moves.
     let fill = |(nb, panel): (usize, &mut [bf16])| {
-        crate::simd::simd(|| pack_b_panel(b, k, n, nb, panel));
+        pack_b_panel_simd(b, k, n, nb, panel);
     };
     if n > 0 {
         fill_chunks(&mut out, kt * 2 * TILE, k * n >= 1 << 16, fill);
@@ -184,6 +186,8 @@ fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Vec<bf16> {
 fn pair_at(t: usize, q: usize, c: usize) -> usize {
     (t * 2 + c / 16) * TILE + (q * 16 + c % 16) * 2
 }
+
+crate::multiversion!(fn pack_b_panel_simd<>(b: View<'_>, k: usize, n: usize, nb: usize, panel: &mut [bf16]) where [] => pack_b_panel);
 
 /// Column block `nb` of `pack_b` into its `panel` (zeroed).
 #[inline(always)]

@@ -68,6 +68,9 @@ pub(crate) fn narrow_into<S: Computes>(src: &[S::As], dst: &mut [S]) {
     }
 }
 
+crate::multiversion!(pub(crate) fn widen_row<S>(src: &[S], dst: &mut [S::As]) where [S: Computes] => widen_into);
+crate::multiversion!(pub(crate) fn narrow_row<S>(src: &[S::As], dst: &mut [S]) where [S: Computes] => narrow_into);
+
 /// Below this many elements a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 const CHUNK: usize = 1 << 13;

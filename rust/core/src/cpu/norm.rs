@@ -4,7 +4,7 @@
 //! input for the backward, never a float32 copy of it.
 
 use super::kernel::PAR_THRESHOLD;
-use super::kernel::{narrow_into, widen_into, Computes};
+use super::kernel::{narrow_row, widen_row, Computes};
 use super::lanes::{lane_dot, lane_fold, lane_sum_zip};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
@@ -152,7 +152,7 @@ impl Bf16Rows<'_> {
         match self {
             Bf16Rows::F32(v) => &v[r * d..(r + 1) * d],
             Bf16Rows::Bf16(v) => {
-                widen_into(&v[r * d..(r + 1) * d], scratch);
+                widen_row(&v[r * d..(r + 1) * d], scratch);
                 scratch
             }
         }
@@ -180,12 +180,10 @@ fn layer_norm_forward_bf16(
         .zip(stats.par_iter_mut())
         .enumerate()
         .for_each_init(Vec::new, |scratch: &mut Vec<f32>, (r, (o, st))| {
-            crate::simd::simd(|| {
-                scratch.resize(2 * d, 0.0);
-                let (wide, res) = scratch.split_at_mut(d);
-                *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
-                narrow_into(res, o);
-            })
+            scratch.resize(2 * d, 0.0);
+            let (wide, res) = scratch.split_at_mut(d);
+            *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
+            narrow_row(res, o);
         });
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok(NormForward {
@@ -218,19 +216,17 @@ fn layer_norm_backward_bf16(
         .par_chunks_mut((per * d).max(1))
         .enumerate()
         .map(|(b, dxb)| {
-            crate::simd::simd(|| {
-                let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
-                let mut scratch = vec![0f32; 3 * d];
-                let (xw, rest) = scratch.split_at_mut(d);
-                let (gw, dxw) = rest.split_at_mut(d);
-                for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
-                    let r = b * per + i;
-                    let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
-                    ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
-                    narrow_into(dxw, dxr);
-                }
-                (dw, db)
-            })
+            let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+            let mut scratch = vec![0f32; 3 * d];
+            let (xw, rest) = scratch.split_at_mut(d);
+            let (gw, dxw) = rest.split_at_mut(d);
+            for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
+                let r = b * per + i;
+                let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
+                ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
+                narrow_row(dxw, dxr);
+            }
+            (dw, db)
         })
         .collect();
     layer_norm_grads(

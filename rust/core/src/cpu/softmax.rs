@@ -2,7 +2,7 @@
 //! compute in float32 and round once; bfloat16 rows are widened one at a time in cache
 //! (`bf16_rows`), never as a float32 copy of the tensor.
 
-use super::kernel::{widen_into, Computes};
+use super::kernel::{widen_row, Computes};
 use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::{DType, Float, Result, Tensor};
@@ -99,6 +99,16 @@ fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
     })
 }
 
+/// `src` rounded once into the uninitialised `dst`.
+#[inline(always)]
+fn narrow_uninit_body(src: &[f32], dst: &mut [MaybeUninit<bf16>]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(bf16::narrow(v));
+    }
+}
+
+crate::multiversion!(fn narrow_uninit<>(src: &[f32], dst: &mut [MaybeUninit<bf16>]) where [] => narrow_uninit_body);
+
 /// The float32 row kernel `f` over `K` bfloat16 inputs cut in rows of `n`: each task widens
 /// a row of every input into its scratch (in cache), runs `f` on them into a float32 row and
 /// rounds that once into the output. The bits are those of widening the whole tensors first,
@@ -112,19 +122,15 @@ fn bf16_rows<const K: usize>(
     let n = n.max(1);
     let mut out: Vec<bf16> = Vec::with_capacity(len);
     let row = |scratch: &mut Vec<f32>, (r, o): (usize, &mut [MaybeUninit<bf16>])| {
-        crate::simd::simd(|| {
-            let k = o.len();
-            scratch.resize((K + 1) * k, 0.0);
-            let (wide, res) = scratch.split_at_mut(K * k);
-            for (w, x) in wide.chunks_exact_mut(k.max(1)).zip(inputs) {
-                widen_into(&x[r * n..][..k], w);
-            }
-            let rows: [&[f32]; K] = std::array::from_fn(|i| &wide[i * k..(i + 1) * k]);
-            f(rows, res);
-            for (d, &v) in o.iter_mut().zip(res.iter()) {
-                d.write(bf16::narrow(v));
-            }
-        })
+        let k = o.len();
+        scratch.resize((K + 1) * k, 0.0);
+        let (wide, res) = scratch.split_at_mut(K * k);
+        for (w, x) in wide.chunks_exact_mut(k.max(1)).zip(inputs) {
+            widen_row(&x[r * n..][..k], w);
+        }
+        let rows: [&[f32]; K] = std::array::from_fn(|i| &wide[i * k..(i + 1) * k]);
+        f(rows, res);
+        narrow_uninit(res, o);
     };
     let slots = &mut out.spare_capacity_mut()[..len];
     if len >= PAR_ELEMS && len / n > 1 {

@@ -161,6 +161,8 @@ impl Tensor {
         } else if l.is_contiguous() {
             Ok(Cow::Borrowed(&s[l.offset..l.offset + n]))
         } else {
+            // A broadcast view may name far more elements than its storage holds.
+            crate::ops::creation::check_alloc(&l.shape, std::mem::size_of::<T>())?;
             Ok(Cow::Owned(crate::ops::gather::gather_strided(s, l)))
         }
     }

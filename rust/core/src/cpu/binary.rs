@@ -257,6 +257,7 @@ fn bf16_arith(
 pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
     a.check_same_device(b)?;
     let shape = broadcast_shapes(a.shape(), b.shape())?;
+    crate::ops::creation::check_alloc(&shape, rt.size())?;
     if let Some(r) = bf16_arith(op, a, b, &shape, rt) {
         return r;
     }

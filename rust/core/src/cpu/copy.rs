@@ -18,6 +18,7 @@ pub(crate) fn to_device(t: &Tensor, device: Device) -> Result<Tensor> {
 
 /// A contiguous copy of `t` with dtype `to`.
 pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
+    crate::ops::creation::check_alloc(t.shape(), to.size())?;
     let l = t.layout();
     let from = t.dtype();
     with_dtype!(from, A => with_dtype!(to, O => {

@@ -74,6 +74,7 @@ fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
 
 /// The op over a floating tensor (half types compute in float32 and round once).
 pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    crate::ops::creation::check_alloc(t.shape(), t.dtype().size())?;
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),

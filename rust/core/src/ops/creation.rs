@@ -31,6 +31,13 @@ pub(crate) fn alloc_numel(shape: &[usize], bytes_per: usize) -> Result<usize> {
     Ok(n)
 }
 
+/// An `OutOfMemory` error when a result of `shape` (`bytes_per` bytes an element) cannot be
+/// allocated: ops call it before they build an output, because Rust aborts the whole process
+/// (and the user's Python session) when an allocation fails.
+pub(crate) fn check_alloc(shape: &[usize], bytes_per: usize) -> Result<()> {
+    alloc_numel(shape, bytes_per).map(|_| ())
+}
+
 impl Tensor {
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
         let n = alloc_numel(shape, dtype.size())?;

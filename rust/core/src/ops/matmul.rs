@@ -29,6 +29,9 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         crate::Error::shape_mismatch("matmul", &[a, b], msg)
     })?;
     let dt = result_type(&[a, b]);
+    if a.device() == crate::Device::Cpu {
+        crate::ops::creation::check_alloc(&[&batch[..], &[m, n]].concat(), dt.size())?;
+    }
     crate::backend::of(a).matmul(a, b, &batch, (m, n, k), dt)
 }
 
@@ -138,6 +141,9 @@ impl Tensor {
         let lead: Vec<usize> = self.shape()[..self.ndim() - 1].to_vec();
         let rows: usize = lead.iter().product();
         let x2 = self.detach().reshape(&[rows as isize, in_f as isize])?;
+        if self.device() == crate::Device::Cpu {
+            crate::ops::creation::check_alloc(&[rows, out_f], self.dtype().size())?;
+        }
         let out = crate::backend::of(self).linear_forward(&x2, weight, bias)?;
         // `[rows, out]` is already the output's shape for a 2-D input.
         let out = if lead.len() == 1 {

@@ -31,6 +31,12 @@ pub fn adagrad_step(
     steps: &[u64],
     cfg: &AdagradConfig,
 ) -> Result<()> {
+    if super::any_half(params) {
+        let (pw, sw) = (super::widened(params)?, super::widened(sums)?);
+        adagrad_step(&pw, &super::widened(grads)?, &sw, steps, cfg)?;
+        super::round_back(params, &pw)?;
+        return super::round_back(sums, &sw);
+    }
     let lens = [grads.len(), sums.len(), steps.len()];
     check_lengths(
         "adagrad_step: parameter, gradient, state and step",

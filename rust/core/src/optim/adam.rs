@@ -75,6 +75,19 @@ pub fn adam_step(
     steps: &[u64],
     cfg: &AdamConfig,
 ) -> Result<()> {
+    if super::any_half(params) {
+        let lists = [params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs];
+        let wide = lists
+            .map(super::widened)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        let g = super::widened(grads)?;
+        adam_step(&wide[0], &g, &wide[1], &wide[2], &wide[3], steps, cfg)?;
+        for (t, w) in lists.iter().zip(&wide) {
+            super::round_back(t, w)?;
+        }
+        return Ok(());
+    }
     let n = params.len();
     let lens = [grads.len(), exp_avgs.len(), exp_avg_sqs.len(), steps.len()];
     check_lengths("adam_step: parameter, gradient, state and step", n, &lens)?;

@@ -60,10 +60,10 @@ pub(crate) fn check_param(p: &Tensor, g: &Tensor) -> Result<()> {
             p.device()
         );
     }
-    if !matches!(p.dtype(), DType::F32 | DType::F64) {
+    if !p.dtype().is_float() {
         bail!(
             DType,
-            "fused optimizer steps support float32/float64 parameters, got {}",
+            "optimizers step floating-point parameters, got {}",
             p.dtype()
         );
     }
@@ -83,6 +83,44 @@ pub(crate) fn check_param(p: &Tensor, g: &Tensor) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// True when a step must run on float32 copies: a float16 or bfloat16 parameter (the fused
+/// kernels step float32 and float64; PyTorch computes half parameters' steps in float32 too).
+pub(crate) fn any_half(params: &[Tensor]) -> bool {
+    params
+        .iter()
+        .any(|p| matches!(p.dtype(), DType::F16 | DType::BF16))
+}
+
+/// `t` as a float32 copy when it is half precision, else `t` itself (shared).
+pub(crate) fn widened_one(t: &Tensor) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F16 | DType::BF16 => crate::ops::copy::cast_raw(t, DType::F32),
+        _ => Ok(t.clone()),
+    }
+}
+
+/// `ts` with every half-precision tensor cast to a float32 copy (others shared as they are).
+pub(crate) fn widened(ts: &[Tensor]) -> Result<Vec<Tensor>> {
+    ts.iter().map(widened_one).collect()
+}
+
+/// Rounds a float32 copy from `widened_one` back into `t` (once per step, as PyTorch stores
+/// a half parameter's new value), bumping its version; nothing when `wide` is `t` itself.
+pub(crate) fn round_back_one(t: &Tensor, wide: &Tensor) -> Result<()> {
+    if !t.same(wide) {
+        crate::ops::copy::write_into(t, wide)?;
+        t.storage().bump_version();
+    }
+    Ok(())
+}
+
+/// `round_back_one` over parallel lists.
+pub(crate) fn round_back(ts: &[Tensor], wide: &[Tensor]) -> Result<()> {
+    ts.iter()
+        .zip(wide)
+        .try_for_each(|(t, w)| round_back_one(t, w))
 }
 
 /// Mutable contiguous view of a tensor's elements.

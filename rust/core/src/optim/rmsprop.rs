@@ -42,6 +42,42 @@ pub fn rmsprop_step(
             states.len()
         );
     }
+    if super::any_half(params) {
+        let (pw, gw) = (super::widened(params)?, super::widened(grads)?);
+        let opt = |t: Option<&Tensor>| t.map(super::widened_one).transpose();
+        let wide = states
+            .iter()
+            .map(|s| {
+                Ok((
+                    super::widened_one(s.square_avg)?,
+                    opt(s.grad_avg)?,
+                    opt(s.momentum_buffer)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ws: Vec<RmspropState<'_>> = wide
+            .iter()
+            .map(|(sq, ga, mb)| RmspropState {
+                square_avg: sq,
+                grad_avg: ga.as_ref(),
+                momentum_buffer: mb.as_ref(),
+            })
+            .collect();
+        rmsprop_step(&pw, &gw, &ws, cfg)?;
+        super::round_back(params, &pw)?;
+        for (s, w) in states.iter().zip(&ws) {
+            super::round_back_one(s.square_avg, w.square_avg)?;
+            for (t, tw) in [
+                (s.grad_avg, w.grad_avg),
+                (s.momentum_buffer, w.momentum_buffer),
+            ] {
+                if let (Some(t), Some(tw)) = (t, tw) {
+                    super::round_back_one(t, tw)?;
+                }
+            }
+        }
+        return Ok(());
+    }
     for ((p, g), st) in params.iter().zip(grads).zip(states) {
         check_param(p, g)?;
         check_state("square_avg", p, st.square_avg)?;

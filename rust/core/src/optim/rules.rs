@@ -90,6 +90,19 @@ pub fn rule_step(
     states: &[Vec<Tensor>],
     consts: &[Vec<f64>],
 ) -> Result<()> {
+    if super::any_half(params) {
+        let pw = super::widened(params)?;
+        let sw = states
+            .iter()
+            .map(|s| super::widened(s))
+            .collect::<Result<Vec<_>>>()?;
+        rule_step(rule, &pw, &super::widened(grads)?, &sw, consts)?;
+        super::round_back(params, &pw)?;
+        for (s, w) in states.iter().zip(&sw) {
+            super::round_back(s, w)?;
+        }
+        return Ok(());
+    }
     let lens = [grads.len(), states.len(), consts.len()];
     let what = "optimizer rule step: parameter, gradient, state and constant";
     check_lengths(what, params.len(), &lens)?;

@@ -41,6 +41,12 @@ pub fn sgd_step(
     initialized: &[bool],
     cfg: &SgdConfig,
 ) -> Result<()> {
+    if super::any_half(params) {
+        let (pw, bw) = (super::widened(params)?, super::widened(buffers)?);
+        sgd_step(&pw, &super::widened(grads)?, &bw, initialized, cfg)?;
+        super::round_back(params, &pw)?;
+        return super::round_back(buffers, &bw);
+    }
     let with_momentum = cfg.momentum != 0.0;
     let mut lens = vec![grads.len()];
     if with_momentum {

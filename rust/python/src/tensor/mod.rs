@@ -268,13 +268,13 @@ impl PyTensor {
     #[pyo3(signature = (dim=None))]
     fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         match dim {
-            Some(d) => Ok(self
-                .tensor()
-                .dim_size(d)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()),
+            Some(d) => {
+                let i = exact_dim(&self.tensor(), d)?;
+                Ok(self.tensor().shape()[i]
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind())
+            }
             None => Ok(PyTuple::new(py, self.tensor().shape())?.into_any().unbind()),
         }
     }
@@ -282,7 +282,7 @@ impl PyTensor {
     fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         match dim {
             Some(d) => {
-                let i = democratising::layout::normalize_dim(d, self.tensor().ndim()).py()?;
+                let i = exact_dim(&self.tensor(), d)?;
                 Ok(self.tensor().strides()[i]
                     .into_pyobject(py)?
                     .into_any()
@@ -418,4 +418,15 @@ impl HookHandle {
     fn remove(&self) {
         self.tensor.remove_hook(self.id);
     }
+}
+
+/// `dim` of `t` for `size(dim)`/`stride(dim)`: a 0-d tensor has no dimension to name (PyTorch
+/// raises there, where reductions accept 0 or -1 for a scalar).
+fn exact_dim(t: &Tensor, dim: isize) -> PyResult<usize> {
+    if t.ndim() == 0 {
+        return Err(to_pyerr(Error::Index(format!(
+            "dimension specified as {dim} but tensor has no dimensions"
+        ))));
+    }
+    democratising::layout::normalize_dim(dim, t.ndim()).py()
 }

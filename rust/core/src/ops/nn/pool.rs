@@ -150,6 +150,7 @@ impl Tensor {
         // Express each bin as a sum of products of row and column averaging matrices:
         // out = Ah @ x @ Aw^T with Ah [ho, h], Aw [wo, w]; reuses matmul and its gradient.
         let weights = |o: usize, i: usize| -> Result<Tensor> {
+            crate::ops::creation::check_alloc(&[o, i], 8)?;
             let mut m = vec![0f64; o * i];
             for r in 0..o {
                 let s = r * i / o;

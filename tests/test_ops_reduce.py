@@ -270,3 +270,14 @@ def test_float32_sums_are_accurate_for_long_rows() -> None:
     assert abs(big.var().item() - np.var(np.arange(10**5) % 2, ddof=1)) < 1e-3
     lse = dm.tensor(np.zeros(10**6, dtype=np.float32)).logsumexp(0).item()
     assert abs(lse - np.log(1e6)) < 1e-5
+
+
+def test_std_gradient_is_zero_on_a_constant_slice_and_exact_elsewhere() -> None:
+    x = dm.tensor([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]], dtype=dm.float64, requires_grad=True)
+    x.std(1).sum().backward()
+    row = np.array([1.0, 2.0, 4.0])
+    want = (row - row.mean()) / ((row.size - 1) * row.std(ddof=1))
+    np.testing.assert_allclose(x.grad.numpy(), np.stack([np.zeros(3), want]), rtol=1e-12)
+    y = dm.ones(4, requires_grad=True)
+    y.std().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), np.zeros(4, dtype=np.float32))

@@ -146,8 +146,26 @@ impl Tensor {
         ))
     }
 
+    /// `sqrt(var)`. Its gradient is zero where the deviation is zero (a constant slice), as
+    /// in PyTorch, not `0 * inf = NaN` through the square root's derivative.
     pub fn std(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
-        self.var(dims, correction, keepdim)?.sqrt()
+        let var = self.var(dims, correction, keepdim)?;
+        let out = {
+            let _g = crate::autograd::GradModeGuard::new(false);
+            var.sqrt()?
+        };
+        let y = Saved::output(&out);
+        Ok(record_differentiable(
+            out,
+            "StdBackward",
+            &[&var],
+            move |g| {
+                let y = y.get_graph()?;
+                let dv = g.div(&y.mul_scalar(2.0)?)?;
+                let flat = y.eq(&Tensor::wrapped_scalar(0.0))?;
+                Ok(vec![Some(Tensor::where_(&flat, &dv.zeros_like()?, &dv)?)])
+            },
+        ))
     }
 
     pub fn logsumexp(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {

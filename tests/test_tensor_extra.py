@@ -204,3 +204,19 @@ def test_clamp_in_place_takes_tensor_bounds_and_differentiates() -> None:
     np.testing.assert_allclose(hi.grad.numpy(), [0.0, 0.0, 1.0])
     with pytest.raises(ValueError):
         y.detach().clamp_()
+
+
+def test_nan_is_the_largest_value_in_descending_sort_and_topk() -> None:
+    nan, inf = float("nan"), float("inf")
+    x = dm.tensor([[1.0, nan, inf, 3.0, 3.0, nan], [2.0, 1.0, 0.0, 5.0, -inf, 1.0]])
+    s = x.sort(1, descending=True)
+    # PyTorch's order: NaN first (ties in their order), then descending, ties stable.
+    np.testing.assert_array_equal(s.indices.numpy(), [[1, 5, 2, 3, 4, 0], [3, 0, 1, 5, 2, 4]])
+    top = x.topk(3, 1)
+    np.testing.assert_array_equal(top.indices.numpy(), [[1, 5, 2], [3, 0, 1]])
+    assert np.isnan(top.values.numpy()[0, :2]).all()
+    # Ascending keeps NaN last; smallest-k never picks it.
+    np.testing.assert_array_equal(x.sort(1).indices.numpy()[0], [0, 3, 4, 2, 1, 5])
+    np.testing.assert_array_equal(x.topk(2, 1, largest=False).indices.numpy()[0], [0, 3])
+    b = dm.tensor([True, False, True]).sort(descending=True)
+    np.testing.assert_array_equal(b.indices.numpy(), [0, 2, 1])

@@ -145,7 +145,17 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     if x.ndim == 0:
         return SortResult(x, _core.zeros(dtype=_core.int64, device=x.device))
     a = _host(x)
-    order = np.argsort(-a if descending else a, axis=d, kind="stable")
+    if descending and a.dtype.kind == "f":
+        # NaN counts as the largest value, as in PyTorch: first when descending (NumPy's
+        # argsort of -a would put it last). NaN first, then the values by -a, ties stable.
+        nan = np.isnan(a)
+        order = np.lexsort((np.where(nan, 0, -a), ~nan), axis=d)
+    elif descending:
+        # Booleans and unsigned integers are negated as int64 (their own negation wraps).
+        key = -(a.astype(np.int64) if a.dtype.kind in "bu" else a)
+        order = np.argsort(key, axis=d, kind="stable")
+    else:
+        order = np.argsort(a, axis=d, kind="stable")
     idx = _index(order, x)
     return SortResult(x.gather(d, idx), idx)
 

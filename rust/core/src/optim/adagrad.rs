@@ -31,11 +31,9 @@ pub fn adagrad_step(
     steps: &[u64],
     cfg: &AdagradConfig,
 ) -> Result<()> {
-    if super::any_half(params) {
-        let (pw, sw) = (super::widened(params)?, super::widened(sums)?);
-        adagrad_step(&pw, &super::widened(grads)?, &sw, steps, cfg)?;
-        super::round_back(params, &pw)?;
-        return super::round_back(sums, &sw);
+    let wide = |p: &[Tensor], g: &[Tensor], [s]: [&[Tensor]; 1]| adagrad_step(p, g, s, steps, cfg);
+    if let Some(done) = super::on_float32(params, grads, [sums], wide) {
+        return done;
     }
     let lens = [grads.len(), sums.len(), steps.len()];
     check_lengths(

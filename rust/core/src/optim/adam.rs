@@ -75,18 +75,12 @@ pub fn adam_step(
     steps: &[u64],
     cfg: &AdamConfig,
 ) -> Result<()> {
-    if super::any_half(params) {
-        let lists = [params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs];
-        let wide = lists
-            .map(super::widened)
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        let g = super::widened(grads)?;
-        adam_step(&wide[0], &g, &wide[1], &wide[2], &wide[3], steps, cfg)?;
-        for (t, w) in lists.iter().zip(&wide) {
-            super::round_back(t, w)?;
-        }
-        return Ok(());
+    let states = [exp_avgs, exp_avg_sqs, max_exp_avg_sqs];
+    let wide = |p: &[Tensor], g: &[Tensor], [m, v, vmax]: [&[Tensor]; 3]| {
+        adam_step(p, g, m, v, vmax, steps, cfg)
+    };
+    if let Some(done) = super::on_float32(params, grads, states, wide) {
+        return done;
     }
     let n = params.len();
     let lens = [grads.len(), exp_avgs.len(), exp_avg_sqs.len(), steps.len()];

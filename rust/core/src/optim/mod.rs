@@ -116,6 +116,34 @@ pub(crate) fn round_back_one(t: &Tensor, wide: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Runs `step` on float32 copies when a parameter is half precision (`any_half`): the
+/// parameters, gradients and each list of states (parallel to the parameters) widened, and
+/// the results rounded back. `None` when no parameter is half: the caller steps directly.
+pub(crate) fn on_float32<const K: usize>(
+    params: &[Tensor],
+    grads: &[Tensor],
+    states: [&[Tensor]; K],
+    step: impl FnOnce(&[Tensor], &[Tensor], [&[Tensor]; K]) -> Result<()>,
+) -> Option<Result<()>> {
+    if !any_half(params) {
+        return None;
+    }
+    let run = || {
+        let (pw, gw) = (widened(params)?, widened(grads)?);
+        let sw = states
+            .iter()
+            .map(|s| widened(s))
+            .collect::<Result<Vec<_>>>()?;
+        step(&pw, &gw, std::array::from_fn(|i| &sw[i][..]))?;
+        round_back(params, &pw)?;
+        states
+            .iter()
+            .zip(&sw)
+            .try_for_each(|(s, w)| round_back(s, w))
+    };
+    Some(run())
+}
+
 /// `round_back_one` over parallel lists.
 pub(crate) fn round_back(ts: &[Tensor], wide: &[Tensor]) -> Result<()> {
     ts.iter()

@@ -41,11 +41,10 @@ pub fn sgd_step(
     initialized: &[bool],
     cfg: &SgdConfig,
 ) -> Result<()> {
-    if super::any_half(params) {
-        let (pw, bw) = (super::widened(params)?, super::widened(buffers)?);
-        sgd_step(&pw, &super::widened(grads)?, &bw, initialized, cfg)?;
-        super::round_back(params, &pw)?;
-        return super::round_back(buffers, &bw);
+    let wide =
+        |p: &[Tensor], g: &[Tensor], [b]: [&[Tensor]; 1]| sgd_step(p, g, b, initialized, cfg);
+    if let Some(done) = super::on_float32(params, grads, [buffers], wide) {
+        return done;
     }
     let with_momentum = cfg.momentum != 0.0;
     let mut lens = vec![grads.len()];

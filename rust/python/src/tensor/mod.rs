@@ -266,32 +266,14 @@ impl PyTensor {
         self.tensor().dtype().size()
     }
     #[pyo3(signature = (dim=None))]
-    fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
-        match dim {
-            Some(d) => {
-                let i = exact_dim(&self.tensor(), d)?;
-                Ok(self.tensor().shape()[i]
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind())
-            }
-            None => Ok(PyTuple::new(py, self.tensor().shape())?.into_any().unbind()),
-        }
+    fn size(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        let t = self.tensor();
+        per_dim(py, &t, t.shape(), dim)
     }
     #[pyo3(signature = (dim=None))]
-    fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
-        match dim {
-            Some(d) => {
-                let i = exact_dim(&self.tensor(), d)?;
-                Ok(self.tensor().strides()[i]
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind())
-            }
-            None => Ok(PyTuple::new(py, self.tensor().strides())?
-                .into_any()
-                .unbind()),
-        }
+    fn stride(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        let t = self.tensor();
+        per_dim(py, &t, t.strides(), dim)
     }
     fn is_contiguous(&self) -> bool {
         self.tensor().is_contiguous()
@@ -420,13 +402,23 @@ impl HookHandle {
     }
 }
 
-/// `dim` of `t` for `size(dim)`/`stride(dim)`: a 0-d tensor has no dimension to name (PyTorch
-/// raises there, where reductions accept 0 or -1 for a scalar).
-fn exact_dim(t: &Tensor, dim: isize) -> PyResult<usize> {
+/// `size(dim)`/`stride(dim)`: `values` (one per dim of `t`) as a tuple, or the one at `dim`.
+/// A 0-d tensor has no dimension to name (PyTorch raises there, where reductions accept 0 or
+/// -1 for a scalar).
+fn per_dim(
+    py: Python<'_>,
+    t: &Tensor,
+    values: &[usize],
+    dim: Option<isize>,
+) -> PyResult<Py<PyAny>> {
+    let Some(dim) = dim else {
+        return Ok(PyTuple::new(py, values)?.into_any().unbind());
+    };
     if t.ndim() == 0 {
         return Err(to_pyerr(Error::Index(format!(
             "dimension specified as {dim} but tensor has no dimensions"
         ))));
     }
-    democratising::layout::normalize_dim(dim, t.ndim()).py()
+    let i = democratising::layout::normalize_dim(dim, t.ndim()).py()?;
+    Ok(values[i].into_pyobject(py)?.into_any().unbind())
 }

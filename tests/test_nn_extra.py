@@ -250,7 +250,7 @@ def test_interpolate_nearest_to_any_size_uses_floor_of_scaled_index() -> None:
     cols = np.minimum(np.floor((np.arange(7) + 0.5) * (5 / 7)).astype(int), 4)
     assert_close(exact, IMG[:, :, rows][:, :, :, cols])
     with pytest.raises(ValueError, match="mode"):
-        F.interpolate(dm.tensor(IMG), scale_factor=2, mode="bilinear")
+        F.interpolate(dm.tensor(IMG), scale_factor=2, mode="box")
 
 
 # ---- normalisation, similarity, distance --------------------------------------------------------

@@ -48,6 +48,8 @@ from .layers import (
     Tanh,
     Unflatten,
     Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
     ZeroPad2d,
 )
 from .loss import (
@@ -160,6 +162,8 @@ __all__ = [
     "TripletMarginLoss",
     "Unflatten",
     "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
     "ZeroPad2d",
     "functional",
     "init",

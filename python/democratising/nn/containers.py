@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Optional, Union, overload
 
 from .. import _core
 from .._core import Tensor
-from .module import Module
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
+from .module import Module, _typename
 from .parameter import Parameter
 
 
@@ -73,7 +75,50 @@ class _Keyed(_Entries):
         return self._entries().items()
 
 
-class Sequential(_Listed):
+class _ModuleListed(_Listed):
+    """What ``Sequential`` and ``ModuleList`` share with PyTorch's: integer indexing (negative
+    from the end, ``IndexError`` out of range), item assignment and deletion, ``pop``; after a
+    deletion the children are renumbered ``0``, ``1``, ... as PyTorch does."""
+
+    def _abs_index(self, idx: Any) -> int:
+        n = len(self._modules)
+        idx = operator.index(idx)
+        if not -n <= idx < n:
+            raise IndexOutOfRangeError(f"index {idx} is out of range")
+        return idx % n
+
+    def _key_at(self, idx: Any) -> str:
+        return list(self._modules)[self._abs_index(idx)]
+
+    def _renumber(self, modules: Iterable[Module]) -> None:
+        """Replaces the children by ``modules`` named ``0``, ``1``, ... (in place: the dict
+        object stays the same)."""
+        mods = list(modules)
+        self._modules.clear()
+        self._modules.update((str(i), m) for i, m in enumerate(mods))
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        """Replaces the entry at ``idx`` (a non-``Module`` raises ``ArgumentTypeError``)."""
+        setattr(self, self._key_at(idx), module)
+
+    def __delitem__(self, idx: Union[int, slice]) -> None:
+        if isinstance(idx, slice):
+            gone = set(list(self._modules)[idx])
+        else:
+            gone = {self._key_at(idx)}
+        self._renumber(m for k, m in self._modules.items() if k not in gone)
+
+    def pop(self, key: Union[int, slice]) -> Any:
+        """Removes and returns the entry at ``key`` (for a slice, a container of them)."""
+        v = self[key]  # type: ignore[index]
+        del self[key]
+        return v
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleListed):
     """Runs its children in order; children are named ``0``, ``1``, ... like PyTorch, or by
     the keys of an ``OrderedDict`` given as the only argument."""
 
@@ -138,13 +183,84 @@ class Sequential(_Listed):
         PyTorch's, so its ``state_dict`` keys are the parent's)."""
         if isinstance(i, slice):
             return type(self)(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[i]
+        return list(self._modules.values())[self._abs_index(i)]
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Inserts ``module`` before ``index`` (``-len <= index <= len``, else ``IndexError``
+        as PyTorch's); the children are renumbered ``0``, ``1``, ..."""
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(f"module should be of type: Module, got {_typename(module)}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexOutOfRangeError(f"Index out of range: {index}")
+        mods = list(self._modules.values())
+        mods.insert(index + n if index < 0 else index, module)
+        self._renumber(mods)
+        return self
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise InvalidValueError(
+                "add operator supports only objects of Sequential class, but "
+                f"{type(other)} is given."
+            )
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise InvalidValueError(
+                "add operator supports only objects of Sequential class, but "
+                f"{type(other)} is given."
+            )
+        return self.extend(list(other))
+
+    def _repeat_count(self, other: Any) -> int:
+        if not isinstance(other, int) or isinstance(other, bool):
+            raise ArgumentTypeError(
+                f"unsupported operand type(s) for *: {type(self)} and {type(other)}"
+            )
+        if other <= 0:
+            raise InvalidValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return other
+
+    def __mul__(self, other: int) -> Sequential:
+        """The children repeated ``other`` times (the same module objects, as PyTorch's)."""
+        return Sequential(*(list(self) * self._repeat_count(other)))
+
+    def __rmul__(self, other: int) -> Sequential:
+        return self.__mul__(other)
+
+    def __imul__(self, other: int) -> Sequential:
+        mods = list(self) * (self._repeat_count(other) - 1)
+        return self.extend(mods)
 
 
-class ModuleList(_Listed):
+class ModuleList(_ModuleListed):
     def __init__(self, modules: Optional[Iterable[Module]] = None) -> None:
         super().__init__()
-        self.extend(modules or [])
+        if modules is not None:
+            self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        """Appends ``module`` (a non-``Module`` raises ``ArgumentTypeError``)."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if not isinstance(modules, Iterable):
+            raise ArgumentTypeError(
+                "ModuleList.extend should be called with an iterable, but got "
+                + type(modules).__name__
+            )
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
 
     @overload
     def __getitem__(self, i: int) -> Module: ...
@@ -155,23 +271,69 @@ class ModuleList(_Listed):
         PyTorch's)."""
         if isinstance(i, slice):
             return type(self)(list(self._modules.values())[i])
-        return list(self._modules.values())[i]
+        return list(self._modules.values())[self._abs_index(i)]
 
     def insert(self, index: int, module: Module) -> None:
         """Inserts ``module`` before ``index`` (``list.insert``'s positions, negative ones
         included); the entries after it move up one name, as in PyTorch."""
-        n = len(self._modules)
-        index = max(0, min(n, index + n if index < 0 else index))
-        for i in range(n, index, -1):
-            self._modules[str(i)] = self._modules[str(i - 1)]
-        self._modules[str(index)] = module
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._renumber(mods)
 
 
 class ModuleDict(_Keyed):
-    def __init__(self, modules: Optional[Mapping[str, Module]] = None) -> None:
+    """An ordered dict of submodules registered under their keys, with PyTorch's ``dict``
+    methods (``update``, ``pop``, ``clear``, ``keys``, ``values``, ``items``)."""
+
+    def __init__(
+        self,
+        modules: Optional[Union[Mapping[str, Module], Iterable[tuple[str, Module]]]] = None,
+    ) -> None:
         super().__init__()
-        for k, m in (modules or {}).items():
-            self[k] = m
+        if modules is not None:
+            self.update(modules)
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        """Removes ``key`` and returns its module (``KeyError`` if absent)."""
+        v = self[key]
+        del self[key]
+        return v
+
+    def update(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]]]) -> None:
+        """Adds (or overwrites) the entries of a mapping, a ``ModuleDict`` or an iterable of
+        ``(key, module)`` pairs, in their order, with PyTorch's errors for anything else."""
+        if not isinstance(modules, Iterable):
+            raise ArgumentTypeError(
+                "ModuleDict.update should be called with an iterable of key/value pairs, "
+                "but got " + type(modules).__name__
+            )
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, m in enumerate(modules):
+            if not isinstance(m, Iterable):
+                raise ArgumentTypeError(
+                    f"ModuleDict update sequence element #{j} should be Iterable; is "
+                    + type(m).__name__
+                )
+            pair: list[Any] = list(m)
+            if len(pair) != 2:
+                raise InvalidValueError(
+                    f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required"
+                )
+            self[pair[0]] = pair[1]
 
 
 def _checked_module(layer: Any) -> Module:

@@ -16,6 +16,7 @@ from .._function import Function, FunctionCtx
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from . import _interpolate
 
 _REDUCTIONS = ("mean", "sum", "none")
 _Size = TypeVar("_Size")
@@ -530,6 +531,8 @@ def binary_cross_entropy(
             f"Using a target size ({tuple(target.shape)}) that is different to the input size "
             f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
+    if not bool(((input >= 0) & (input <= 1)).all()):  # NaN fails both, as in PyTorch
+        raise InvalidValueError("all elements of input should be between 0 and 1")
     loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
@@ -1146,21 +1149,34 @@ def interpolate(
     recompute_scale_factor: Optional[bool] = None,
     antialias: bool = False,
 ) -> Tensor:
-    """Resizes the spatial dims (all after ``[N, C]``) of a 3-, 4- or 5-D input. Modes
-    ``"nearest"`` and ``"nearest-exact"`` are supported; source indices follow PyTorch's float32
-    arithmetic, so results match it exactly."""
-    if mode not in ("nearest", "nearest-exact"):
-        raise ValueError(f"interpolate supports mode 'nearest' or 'nearest-exact', got {mode!r}")
-    if align_corners is not None:
+    """Resizes the spatial dims (all after ``[N, C]``) of a 3-, 4- or 5-D input. ``"nearest"``
+    and ``"nearest-exact"`` pick source elements by PyTorch's float32 index arithmetic (results
+    match it exactly); ``"linear"``, ``"bilinear"``, ``"bicubic"`` and ``"trilinear"`` (3-, 4-,
+    4- and 5-D inputs) weigh neighbours by PyTorch's source-coordinate rule, honouring
+    ``align_corners``."""
+    interpolating = mode in _interpolate.SPATIAL_DIMS
+    if mode not in ("nearest", "nearest-exact") and not interpolating:
+        raise ValueError(
+            f"interpolate: unsupported mode {mode!r} (nearest, nearest-exact, linear, "
+            "bilinear, bicubic or trilinear)"
+        )
+    if align_corners is not None and not interpolating:
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: "
             "linear | bilinear | bicubic | trilinear"
         )
-    if antialias:
+    if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
+    if antialias:
+        raise InvalidValueError("interpolate: antialias=True is not supported by this library")
     spatial = input.ndim - 2
     if spatial not in (1, 2, 3):
         raise ShapeError(f"interpolate expects a 3-, 4- or 5-D input, got {input.ndim}-D")
+    if interpolating and spatial != _interpolate.SPATIAL_DIMS[mode]:
+        raise ShapeError(
+            f"interpolate: got {input.ndim}D input, but {mode} mode needs "
+            f"{_interpolate.SPATIAL_DIMS[mode] + 2}D input"
+        )
     in_sizes = list(input.shape[2:])
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined")
@@ -1190,6 +1206,8 @@ def interpolate(
             f"interpolate: input and output sizes should be greater than 0, but got input "
             f"{tuple(in_sizes)} and output {tuple(out_sizes)}"
         )
+    if interpolating:
+        return _interpolate.resize(input, mode, out_sizes, scales, bool(align_corners))
     out = input
     for i, (n_in, n_out, s) in enumerate(zip(in_sizes, out_sizes, scales)):
         idx = _nearest_indices(n_in, n_out, s, exact=mode == "nearest-exact")
@@ -1258,6 +1276,8 @@ def group_norm(
     if input.ndim < 2:
         raise ShapeError(f"group_norm expects an input of at least 2 dims, got {input.ndim}")
     n, c = input.shape[0], input.shape[1]
+    if num_groups <= 0:
+        raise InvalidValueError(f"Expected num groups to be greater than 0, got {num_groups}")
     if c % num_groups:
         raise ShapeError(
             f"Expected number of channels in input to be divisible by num_groups, but got input "

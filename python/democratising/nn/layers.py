@@ -405,7 +405,8 @@ class ReplicationPad2d(_Pad2d):
 
 
 class Upsample(Module):
-    """Nearest-neighbour resizing of the spatial dims (``F.interpolate``)."""
+    """Resizing of the spatial dims by ``F.interpolate`` (nearest by default; linear,
+    bilinear, bicubic and trilinear too)."""
 
     def __init__(
         self,
@@ -441,6 +442,28 @@ class Upsample(Module):
         else:
             info = f"size={self.size!r}"
         return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample`` in nearest mode (PyTorch's older name)."""
+
+    def __init__(
+        self,
+        size: Optional[Union[int, Sequence[int]]] = None,
+        scale_factor: Optional[Union[float, Sequence[float]]] = None,
+    ) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample`` in bilinear mode with ``align_corners=True``, as PyTorch's."""
+
+    def __init__(
+        self,
+        size: Optional[Union[int, Sequence[int]]] = None,
+        scale_factor: Optional[Union[float, Sequence[float]]] = None,
+    ) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
 class CosineSimilarity(Module):

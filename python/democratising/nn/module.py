@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, TypeVar, cast
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import DTypeError, ShapeError, StateDictError
+from ..errors import ArgumentTypeError, AutogradError, DTypeError, ShapeError, StateDictError
 from .parameter import Parameter
 
 
@@ -69,20 +69,49 @@ class Module:
     # ---- registration ------------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if "_parameters" not in self.__dict__:
+        """As PyTorch's: a ``Parameter`` or ``Module`` value registers it (replacing whatever
+        held the name); a parameter's or child module's name accepts only another of its kind
+        or ``None`` (anything else raises ``ArgumentTypeError``, a ``TypeError``); a buffer's
+        name accepts a tensor or ``None``."""
+        d = self.__dict__
+        if "_parameters" not in d:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
-        for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            target = params
+        elif name in params:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                    "(torch.nn.Parameter or None expected)"
+                )
+            params[name] = None
+            return
         elif isinstance(value, Module):
-            self._modules[name] = value
-        elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            target = modules
+        elif name in modules:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as child module '{name}' "
+                    "(torch.nn.Module or None expected)"
+                )
+            modules[name] = None
+            return
+        elif name in buffers or name in d.get("_buffer_names", ()):
+            if value is not None and not isinstance(value, Tensor):
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                    "(torch.nn.Buffer, torch.Tensor or None expected)"
+                )
+            target = buffers
         else:
             object.__setattr__(self, name, value)
             return
-        self.__dict__.pop(name, None)
+        for registry in (params, buffers, modules):
+            if registry is not target:
+                registry.pop(name, None)
+        target[name] = value
+        d.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
@@ -101,6 +130,11 @@ class Module:
     def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
         if param is None:
             self._parameters[name] = None
+        elif not isinstance(param, Parameter):
+            raise ArgumentTypeError(
+                f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                "(torch.nn.Parameter or None required)"
+            )
         else:
             setattr(self, name, param)
 
@@ -114,6 +148,12 @@ class Module:
         self._buffers[name] = tensor
 
     def register_module(self, name: str, module: Optional[Module]) -> None:
+        """Registers ``module`` (or ``None``) as the child ``name``, as PyTorch's
+        ``add_module``; anything else raises ``ArgumentTypeError`` (a ``TypeError``)."""
+        if module is not None and not isinstance(module, Module):
+            raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"module name should be a string. Got {_typename(name)}")
         self._modules[name] = module
 
     add_module = register_module
@@ -145,6 +185,25 @@ class Module:
         replaces the output. With ``with_kwargs`` it is ``hook(module, args, kwargs, output)``."""
         return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
 
+    def register_full_backward_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs once the gradients with respect to
+        the module's positional tensor inputs are computed, as PyTorch's: both are tuples, one
+        entry per positional input / output (``None`` for non-tensors and tensors without a
+        gradient); a result other than ``None`` (a tuple as long as ``grad_input``) replaces
+        ``grad_input``. When no input requires grad, it runs with ``grad_input`` all ``None``
+        as soon as ``grad_output`` is known."""
+        return self._add_hook("_backward_hooks", hook, prepend, False)
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients with respect to the module's
+        outputs are computed, before they flow into it; a result other than ``None`` (a tuple
+        as long as ``grad_output``) replaces ``grad_output``."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend, False)
+
     def get_submodule(self, target: str) -> Module:
         """The submodule at dotted path ``target`` (``""`` is the module itself), as in
         PyTorch; a missing part raises ``AttributeError`` naming it."""
@@ -159,13 +218,24 @@ class Module:
 
     # ---- traversal ---------------------------------------------------------------------------
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        seen: set[int] = set()
+    def named_modules(
+        self, memo: Optional[set[Module]] = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and every submodule by dotted name; a module reachable by several paths
+        is yielded once, under its first name, unless ``remove_duplicate=False`` (then under
+        each of its names, as ``state_dict`` lists it). ``memo`` (PyTorch's) holds modules to
+        skip and is filled with those yielded."""
+        if isinstance(memo, str):  # the old positional ``named_modules(prefix)``
+            memo, prefix = None, memo
+        seen: set[int] = {id(m) for m in memo} if memo is not None else set()
 
         def walk(m: Module, p: str) -> Iterator[tuple[str, Module]]:
-            if id(m) in seen:
-                return
-            seen.add(id(m))
+            if remove_duplicate:
+                if id(m) in seen:
+                    return
+                seen.add(id(m))
+                if memo is not None:
+                    memo.add(m)
             yield p, m
             for n, c in m._modules.items():
                 if c is not None:
@@ -192,7 +262,11 @@ class Module:
         """Parameters by dotted name; a parameter shared by several modules (tied weights) is
         yielded once, under its first name, unless ``remove_duplicate=False``."""
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else iter([(prefix, self)])
+        )
         for mp, m in mods:
             for n, p in m._parameters.items():
                 if p is None or (remove_duplicate and id(p) in seen):
@@ -204,12 +278,23 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """Buffers by dotted name; one shared by several modules is yielded once unless
+        ``remove_duplicate=False``."""
+        seen: set[int] = set()
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else iter([(prefix, self)])
+        )
         for mp, m in mods:
             for n, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mp}.{n}" if mp else n), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{mp}.{n}" if mp else n), b
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -228,44 +313,58 @@ class Module:
     ) -> dict[str, Any]:
         """Parameters and persistent buffers by dotted name (PyTorch's keys), each key after
         ``prefix``; detached unless ``keep_vars`` (then the ``Parameter``s and buffers
-        themselves). Written into ``destination`` when given (and returned)."""
+        themselves). A submodule held under several names is listed under each, as in
+        PyTorch. Written into ``destination`` when given (and returned)."""
         out: dict[str, Any] = OrderedDict() if destination is None else destination
-        for mp, m in self.named_modules():
+        for key, (m, n, _) in self._state_slots(prefix).items():
+            t = m._parameters[n] if n in m._parameters else m._buffers[n]
+            out[key] = t if keep_vars else t.detach()
+        return out
+
+    def _state_slots(self, prefix: str = "") -> dict[str, tuple[Module, str, bool]]:
+        """Each ``state_dict`` key with the module and attribute holding its tensor, and whether
+        that is a parameter (else a persistent buffer): every path to a shared submodule."""
+        slots: dict[str, tuple[Module, str, bool]] = OrderedDict()
+        for mp, m in self.named_modules(remove_duplicate=False):
             skip = m.__dict__.get("_non_persistent", set())
             head = f"{prefix}{mp}." if mp else prefix
             for n, p in m._parameters.items():
                 if p is not None:
-                    out[head + n] = p if keep_vars else p.detach()
+                    slots[head + n] = (m, n, True)
             for n, b in m._buffers.items():
                 if b is not None and n not in skip:
-                    out[head + n] = b if keep_vars else b.detach()
-        return out
+                    slots[head + n] = (m, n, False)
+        return slots
 
     def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
         """Adds to ``state_dict`` (a copy made by ``load_state_dict``) the keys under
         ``prefix`` that older exports of this module lack, as PyTorch's
         ``_load_from_state_dict`` upgrades do; most modules have none."""
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Any, strict: bool = True, assign: bool = False
+    ) -> IncompatibleKeys:
         """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
         as a named tuple. With ``strict``, any missing or unexpected key raises
-        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing."""
+        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing. With
+        ``assign``, the loaded tensors replace the module's instead (as PyTorch's: a parameter
+        becomes a ``Parameter`` of the loaded tensor, keeping its ``requires_grad``)."""
         state_dict = OrderedDict(state_dict)  # a copy the modules may complete
-        for name, m in self.named_modules():
+        for name, m in self.named_modules(remove_duplicate=False):
             m._complete_state_dict(state_dict, f"{name}." if name else "")
-        keys = IncompatibleKeys.between(self.state_dict(), state_dict)
+        targets = self._state_slots()
+        keys = IncompatibleKeys.between(targets, state_dict)
         if strict and (keys.missing_keys or keys.unexpected_keys):
             raise StateDictError(
                 f"error loading state_dict for {type(self).__name__}: "
                 f"missing keys {keys.missing_keys}, unexpected keys {keys.unexpected_keys}"
             )
-        targets: dict[str, Tensor] = dict(self.named_parameters(remove_duplicate=False))
-        targets.update(self.named_buffers())
         with no_grad():
             for k, v in state_dict.items():
                 if k not in targets:
                     continue
-                dst = targets[k]
+                m, n, is_param = targets[k]
+                dst = m._parameters[n] if is_param else m._buffers[n]
                 src = v if isinstance(v, Tensor) else _core.from_numpy(_as_array(v))
                 if tuple(src.shape) != tuple(dst.shape):
                     raise ShapeError(
@@ -274,7 +373,16 @@ class Module:
                     )
                 if src.dtype.is_floating_point != dst.dtype.is_floating_point:
                     raise DTypeError(f"dtype mismatch for {k}: {src.dtype} vs {dst.dtype}")
-                dst.copy_(src)
+                if not assign:
+                    dst.copy_(src)
+                elif is_param:
+                    if isinstance(src, Parameter):
+                        src.requires_grad_(dst.requires_grad)
+                    else:
+                        src = Parameter(src, requires_grad=dst.requires_grad)
+                    m._parameters[n] = src
+                else:
+                    m._buffers[n] = src
         return keys
 
     # ---- modes and devices -------------------------------------------------------------------
@@ -345,6 +453,12 @@ class Module:
     def bfloat16(self: M) -> M:
         return self.to(_core.bfloat16)
 
+    def type(self: M, dst_type: Any) -> M:
+        """Casts every parameter and buffer to ``dst_type`` (a dtype or a name such as
+        ``"torch.DoubleTensor"``), as PyTorch's ``Module.type``."""
+        self._apply_tensors(lambda t: cast(Tensor, t.type(dst_type)))
+        return self
+
     def cpu(self: M) -> M:
         return self.to("cpu")
 
@@ -378,6 +492,12 @@ class Module:
                     result = hook(self, args)
                     if result is not None:
                         args = result if isinstance(result, tuple) else (result,)
+        backward = None
+        if (
+            self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")
+        ) and _core.is_grad_enabled():
+            backward = _BackwardHooks(self)
+            args = backward.setup_inputs(args)
         out = self._call_forward(*args, **kwargs)
         post = self.__dict__.get("_forward_hooks")
         if post:
@@ -385,6 +505,8 @@ class Module:
                 result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
                 if result is not None:
                     out = result
+        if backward is not None:
+            out = backward.setup_outputs(out)
         return out
 
     def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -422,6 +544,119 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
+def _gate(values: tuple[Any, ...], on_grads: Callable[[tuple[Any, ...]], Any]) -> Any:
+    """``values`` with each tensor that requires grad replaced by an identity of it whose
+    gradients, once all of them are known, go through ``on_grads`` together (a tuple as long
+    as ``values``, ``None`` where there is none; it returns the gradients to pass on, alike).
+    The identities feed one gate node, which the engine runs after all of them, and the gate
+    hands the gradients to the original tensors. Returns ``(new values, positions)``, or
+    ``(values, None)`` when no tensor requires grad (PyTorch's ``BackwardHook`` nodes)."""
+    pos = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+    if not pos:
+        return values, None
+    tensors = [values[i] for i in pos]
+    grads: list[Any] = [None] * len(values)
+    zero = _core.zeros(1, device=tensors[0].device)
+
+    def gate_backward(_: Tensor) -> list[Any]:
+        got = tuple(grads)
+        grads[:] = [None] * len(values)
+        res = on_grads(got)
+        return [res[i] for i in pos]
+
+    gate = _core._record_function(zero, tensors, gate_backward, differentiable=True)
+
+    def identity(i: int) -> Tensor:
+        def backward(g: Tensor) -> list[Tensor]:
+            grads[i] = g
+            return [zero]
+
+        return _core._record_function(values[i], [gate], backward, differentiable=True)
+
+    new = list(values)
+    for i in pos:
+        new[i] = identity(i)
+    return tuple(new), pos
+
+
+class _BackwardHooks:
+    """One call's full backward (pre-)hooks, as PyTorch's ``torch.utils.hooks.BackwardHook``:
+    gates on the positional inputs and on the outputs collect ``grad_input`` and
+    ``grad_output`` and run the module's hooks on them."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.hooks = [h for h, _ in module.__dict__.get("_backward_hooks", {}).values()]
+        self.pre_hooks = [h for h, _ in module.__dict__.get("_backward_pre_hooks", {}).values()]
+        self.grad_outputs: Optional[tuple[Any, ...]] = None
+        self.n_inputs = 0
+        self.input_pos: Optional[list[int]] = None
+
+    def setup_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.n_inputs = len(args)
+        new, self.input_pos = _gate(args, self._on_input_grads)
+        return new  # type: ignore[no-any-return]
+
+    def setup_outputs(self, out: Any) -> Any:
+        outs = out if isinstance(out, tuple) else (out,)
+        new, pos = _gate(outs, self._on_output_grads)
+        if pos is None:
+            return out
+        return new if isinstance(out, tuple) else new[0]
+
+    def _on_output_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.grad_outputs = grads
+        for hook in self.pre_hooks:
+            result = hook(self.module, self.grad_outputs)
+            if result is None:
+                continue
+            if len(result) != len(grads):
+                raise AutogradError(
+                    "Backward pre hook returned an invalid number of grad_output, "
+                    f"got {len(result)}, but expected {len(grads)}"
+                )
+            _check_sizes(hook, self.grad_outputs, result)
+            self.grad_outputs = tuple(result)
+        local = self.grad_outputs
+        if self.input_pos is None:  # no input requires grad: the hooks run now
+            none = (None,) * self.n_inputs
+            for hook in self.hooks:
+                result = hook(self.module, none, self.grad_outputs)
+                if result is not None and not all(r is None for r in result):
+                    raise AutogradError(
+                        "Backward hook for Modules where no input requires gradient should "
+                        "always return None or None for all gradients."
+                    )
+            self.grad_outputs = None
+        return local
+
+    def _on_input_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.grad_outputs is None:  # the gradient did not come through the outputs
+            return grads
+        res = grads
+        for hook in self.hooks:
+            result = hook(self.module, res, self.grad_outputs)
+            if result is None:
+                continue
+            if len(result) != len(res):
+                raise AutogradError(
+                    "Backward hook returned an invalid number of grad_input, "
+                    f"got {len(result)}, but expected {len(res)}"
+                )
+            _check_sizes(hook, res, result)
+            res = tuple(result)
+        self.grad_outputs = None
+        return res
+
+
+def _check_sizes(hook: Any, before: tuple[Any, ...], after: Any) -> None:
+    """PyTorch's check that a backward hook kept each gradient's shape."""
+    for old, new in zip(before, after):
+        if isinstance(old, Tensor) and isinstance(new, Tensor) and old.shape != new.shape:
+            name = getattr(hook, "__name__", repr(hook))
+            raise ShapeError(f"hook '{name}' has changed the size of value")
+
+
 def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
     """Points ``p`` at ``fn(p)`` (see ``Module._apply_tensors``), its grad converted alike."""
     new = fn(p)
@@ -431,6 +666,16 @@ def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
     p.data = new
     if grad is not None:
         p.grad = fn(grad)
+
+
+def _typename(value: Any) -> str:
+    """PyTorch's ``torch.typename``: ``torch.FloatTensor`` for a tensor, ``int`` for a
+    built-in, ``module.Class`` otherwise (names errors about a value of the wrong kind)."""
+    if isinstance(value, Tensor):
+        return str(value.type())
+    cls = type(value)
+    module = cls.__module__ or ""
+    return cls.__qualname__ if module in ("", "builtins") else f"{module}.{cls.__qualname__}"
 
 
 def _as_array(v: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .module import Module
@@ -185,6 +185,8 @@ class GroupNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        if num_groups <= 0:
+            raise InvalidValueError(f"Expected num groups to be greater than 0, got {num_groups}")
         if num_channels % num_groups != 0:
             raise ValueError(
                 f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"

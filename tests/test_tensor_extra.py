@@ -220,3 +220,31 @@ def test_nan_is_the_largest_value_in_descending_sort_and_topk() -> None:
     np.testing.assert_array_equal(x.topk(2, 1, largest=False).indices.numpy()[0], [0, 3])
     b = dm.tensor([True, False, True]).sort(descending=True)
     np.testing.assert_array_equal(b.indices.numpy(), [0, 2, 1])
+
+
+def test_a_requested_float64_keeps_python_floats_exact() -> None:
+    assert dm.tensor([0.7], dtype=dm.float64).item() == 0.7
+    assert dm.tensor([[0.1, 2]], dtype="float64").numpy()[0, 0] == 0.1
+    assert dm.tensor(0.7).dtype == dm.float32  # the default dtype is unchanged
+    # Other requested dtypes round once from the exact value.
+    assert (
+        dm.tensor([0.7], dtype=dm.bfloat16).item() == dm.tensor(np.array([0.7])).bfloat16().item()
+    )
+
+
+def test_hooks_may_not_change_the_gradients_size_or_dtype_and_chunk_counts_are_positive() -> None:
+    p = dm.nn.Parameter(dm.ones(3))
+
+    def shrink(g: dm.Tensor) -> dm.Tensor:
+        return g.sum()
+
+    p.register_hook(shrink)
+    with pytest.raises(dm.errors.AutogradError, match="hook 'shrink' has changed the size"):
+        (p * 2).sum().backward()
+    q = dm.nn.Parameter(dm.ones(3))
+    q.register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match="changed the type"):
+        (q * 2).sum().backward()
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="greater than 0"):
+            dm.ones(4).chunk(bad)

@@ -103,7 +103,10 @@ from ._tensor_extra import (  # noqa: F401 - PyTorch free functions written over
 from ._tensor_more import (  # noqa: F401 - more of them (addcmul, index_add, median, ...)
     addcdiv,
     addcmul,
+    arctan2,
+    atan2,
     bucketize,
+    cdist,
     clamp_max,
     clamp_min,
     cosh,

@@ -59,17 +59,20 @@ def _numpy_array(data: Any) -> np.ndarray:
     return arr
 
 
-def _to_array(data: Any) -> np.ndarray:
+def _to_array(data: Any, default_float: builtins.bool = True) -> np.ndarray:
+    """``data`` as a NumPy array; Python floats become float32 (the default dtype) unless
+    ``default_float`` is off, when a requested dtype will be applied to the exact values
+    (``tensor([0.7], dtype=float64)`` must hold 0.7, not float32's nearest)."""
     if isinstance(data, Tensor):
         t = data.detach().cpu()
         if t.dtype == _core.bfloat16:
             t = t.float()
         return np.array(t.numpy(), copy=True)
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        return _numpy_array([_to_array(x) for x in data])
+        return _numpy_array([_to_array(x, default_float) for x in data])
     arr = _numpy_array(data)
     is_numpy = isinstance(data, (np.ndarray, np.generic))
-    if not is_numpy and arr.dtype == np.float64:
+    if default_float and not is_numpy and arr.dtype == np.float64:
         # Python floats default to float32, like PyTorch's default dtype.
         arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not is_numpy:
@@ -113,7 +116,7 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
-    arr = _to_array(data)
+    arr = _to_array(data, default_float=dtype is None)
     if dtype is not None and not isinstance(data, Tensor):
         dtype = _resolve_dtype(dtype)
         _check_fits(arr, dtype)

@@ -5,9 +5,11 @@ index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_d
 ``cumprod``/``cummax``/``cummin``/``logcumsumexp``, the reductions ``median``/``nansum``/
 ``nanmean``/``count_nonzero``/``dist``, ``fmod``, ``sinh``/``cosh``, ``logaddexp``,
 ``nan_to_num``, the reshapes ``movedim``/``unflatten``/``tensor_split``/``sum_to_size``/
-``ravel``, the random fills ``bernoulli_``/``exponential_``, and their in-place forms; plus the
-free functions ``var_mean``, ``std_mean``, ``searchsorted`` and ``bucketize`` (PyTorch has no
-method of those names). ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
+``ravel``, ``atan2``/``arctan2``, the random fills ``bernoulli_``/``exponential_``, and their
+in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsorted``,
+``bucketize`` and ``cdist`` (PyTorch has no method of those names), and ``round`` with
+PyTorch's ``decimals`` in place of the engine's method (``OVERRIDES``). ``PROPERTIES`` holds
+``nbytes`` and ``itemsize``.
 
 Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
 narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes
@@ -301,6 +303,143 @@ def nan_to_num(
 def dist(x: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``x - other`` (broadcasting), as a 0-d tensor."""
     return norm(x - other, p)
+
+
+def _float_pair(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:
+    """``x`` and ``other`` broadcast together and cast to their promoted floating dtype
+    (integers and bools promote to float32), both differentiable."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}")
+    if x.device != other.device:
+        from .errors import DeviceError
+
+        raise DeviceError(
+            f"{op}(): expected all tensors to be on the same device, but found {x.device} and "
+            f"{other.device}"
+        )
+    dtype = _result_dtype(x, other)
+    if not dtype.is_floating_point:
+        dtype = _core.float32
+    shape = broadcast_shapes(x.shape, other.shape)
+    return x.to(dtype).expand(*shape), other.to(dtype).expand(*shape)
+
+
+@_takes_tensor
+def atan2(x: Tensor, other: Tensor) -> Tensor:
+    """The angle of the point ``(other, x)``: ``arctan(x / other)`` in the right quadrant, in
+    ``[-pi, pi]``, with signed zeros and infinities handled as NumPy's ``arctan2`` (which
+    computes the values). The gradient is ``other / (x^2 + other^2)`` for ``x`` and
+    ``-x / (x^2 + other^2)`` for ``other`` (0 at the origin, as PyTorch's), itself
+    differentiable."""
+    a, b = _float_pair("atan2", x, other)
+    host = np.float32 if a.dtype in (_core.float16, _core.bfloat16) else None
+    va, vb = _host(a), _host(b)
+    if host is not None:
+        va, vb = va.astype(host), vb.astype(host)
+    angle = np.ascontiguousarray(np.arctan2(va, vb))
+    out = _core.from_numpy(angle).reshape(*a.shape).to(a.dtype).to(a.device)
+    if not (_core.is_grad_enabled() and (a.requires_grad or b.requires_grad)):
+        return out
+
+    def backward(grad: Tensor) -> list[Any]:
+        r2 = a * a + b * b
+        zero = r2 == 0
+        recip = _core.where(zero, 0.0, 1.0 / _core.where(zero, 1.0, r2))
+        return [grad * b * recip, -(grad * a * recip)]
+
+    return _core._record_function(out, [a, b], backward, differentiable=True)
+
+
+@_takes_tensor
+def arctan2(x: Tensor, other: Tensor) -> Tensor:
+    """Alias of ``atan2``."""
+    return atan2(x, other)
+
+
+_CDIST_MODES = (
+    "use_mm_for_euclid_dist_if_necessary",
+    "use_mm_for_euclid_dist",
+    "donot_use_mm_for_euclid_dist",
+)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MODES[0]) -> Tensor:
+    """The ``p``-norm distance between each row of ``x1`` (``B x P x M``) and each row of
+    ``x2`` (``B x R x M``), as ``B x P x R`` (batch dims broadcast; 2-D inputs give
+    ``P x R``). Computed from the differences directly, so every ``compute_mode`` gives the
+    exact distances. Differentiable, with PyTorch's gradient conventions: zero where a
+    distance or a coordinate difference is zero. (For ``p=inf`` coordinates tied for the
+    largest difference share the gradient equally, as ``amax`` does; PyTorch gives each of
+    them all of it.)"""
+    for name, t in (("x1", x1), ("x2", x2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cdist(): argument '{name}' must be Tensor, not {type(t).__name__}")
+    if compute_mode not in _CDIST_MODES:
+        raise InvalidValueError(f"{compute_mode} is not a valid value for compute_mode")
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.ndim < 2:
+            raise ShapeError(f"cdist only supports at least 2D tensors, {name} got: {t.ndim}D")
+        if not t.dtype.is_floating_point:
+            raise DTypeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
+    if x1.dtype != x2.dtype:
+        raise DTypeError(f"cdist: expected both inputs of one dtype, got {x1.dtype} and {x2.dtype}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ShapeError(
+            f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}"
+        )
+    p = float(p)
+    if not p >= 0:
+        raise InvalidValueError("cdist only supports non-negative p values")
+    batch = broadcast_shapes(tuple(x1.shape[:-2]), tuple(x2.shape[:-2]))
+    (rows1, m), rows2 = x1.shape[-2:], x2.shape[-2]
+    a = x1.expand(*batch, rows1, m).unsqueeze(-2)  # B x P x 1 x M
+    b = x2.expand(*batch, rows2, m).unsqueeze(-3)  # B x 1 x R x M
+    mag = (a - b).abs()  # B x P x R x M
+    if m == 0:
+        return _core.zeros(*batch, rows1, rows2, dtype=x1.dtype, device=x1.device)
+    if p == 0:
+        # The count of differing coordinates, joined to the graph with a zero gradient.
+        joined = _core.where(mag.isfinite(), mag, 0.0) * 0.0
+        return ((mag != 0).to(x1.dtype) + joined).sum(-1)
+    if p == 1:
+        return mag.sum(-1)
+    if p == math.inf:
+        return mag.amax(-1)
+    # |d|^p with no gradient where d == 0 (0^(p-1) is inf for p < 1), then the p-th root
+    # with none where the distance is 0 (its derivative there is inf).
+    flat = mag == 0
+    powed = _core.where(flat, 0.0, _core.where(flat, 1.0, mag) ** p)
+    total = powed.sum(-1)
+    none = total == 0
+    safe = _core.where(none, 1.0, total)
+    root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
+    return _core.where(none, 0.0, root)
+
+
+#: The engine's ``Tensor.round`` (half to even, no ``decimals``), which ``_round`` extends.
+_ENGINE_ROUND: Callable[[Tensor], Tensor] = getattr(Tensor.round, "_engine", Tensor.round)
+
+
+def _round(self: Tensor, *, decimals: int = 0) -> Tensor:
+    """Rounds to the nearest integer, halves to even; with ``decimals``, to that many decimal
+    places (to tens, hundreds... when negative), as PyTorch's ``round(decimals=)``:
+    ``round(x * 10**d) / 10**d`` (``round(x / 10**-d) * 10**-d``), which overflows to inf
+    where ``x * 10**d`` does. The gradient is 0."""
+    if isinstance(decimals, bool) or not isinstance(decimals, int):
+        raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
+    if decimals == 0:
+        return _ENGINE_ROUND(self)
+    if not self.dtype.is_floating_point:
+        raise DTypeError(f"round with decimals is not implemented for {self.dtype}")
+    if decimals > 0:
+        scale = 10.0**decimals
+        return _ENGINE_ROUND(self * scale) / scale
+    scale = 10.0 ** (-decimals)
+    return _ENGINE_ROUND(self / scale) * scale
+
+
+_round.__name__ = _round.__qualname__ = "round"
+_round._engine = _ENGINE_ROUND  # type: ignore[attr-defined]
 
 
 # ---- reductions ------------------------------------------------------------------------------
@@ -998,6 +1137,8 @@ _OUT_OF_PLACE = (
     logaddexp,
     nan_to_num,
     dist,
+    atan2,
+    arctan2,
     nansum,
     nanmean,
     count_nonzero,
@@ -1034,7 +1175,14 @@ _IN_PLACE = (
     triu,
     nan_to_num,
     _fill_diagonal,
+    atan2,
 )
+
+#: name -> method replacing the engine's method of that name on ``Tensor`` (which
+#: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``.
+OVERRIDES: dict[str, Callable[..., Any]] = {"round": _round}
+for _name, _method in OVERRIDES.items():
+    setattr(Tensor, _name, _method)
 
 #: name -> function(tensor, ...), merged into ``_tensor_extra.METHODS``.
 METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}

@@ -40,6 +40,7 @@ __all__ = [
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
@@ -814,6 +815,153 @@ class OneCycleLR(_RuleScheduler):
                 start_step = end_step
             lrs.append(lr)
         return lrs
+
+
+class CyclicLR(_RuleScheduler):
+    """The cyclical learning rate policy (Smith, 2017): the rate goes from ``base_lr`` up to
+    ``max_lr`` in ``step_size_up`` steps and back down in ``step_size_down`` (default: the
+    same), the cycle's amplitude scaled by ``mode``: ``"triangular"`` (constant),
+    ``"triangular2"`` (halved every cycle) or ``"exp_range"`` (``gamma ** iteration``), or by
+    a custom ``scale_fn`` of the cycle number (``scale_mode="cycle"``) or of the iteration
+    (``"iterations"``). With ``cycle_momentum``, SGD's ``momentum`` (or Adam's ``betas[0]``)
+    moves inversely between ``max_momentum`` and ``base_momentum``. Step it once per batch.
+    The values are PyTorch's, step for step; ``state_dict`` saves a custom ``scale_fn`` only as
+    the ``__dict__`` of a callable object (a function is saved as ``None``), as PyTorch does.
+    """
+
+    _MODES = ("triangular", "triangular2", "exp_range")
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: Union[float, Sequence[float]],
+        max_lr: Union[float, Sequence[float]],
+        step_size_up: int = 2000,
+        step_size_down: Optional[int] = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Optional[Callable[[float], float]] = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: Union[float, Sequence[float]] = 0.8,
+        max_momentum: Union[float, Sequence[float]] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = _check_optimizer(optimizer)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        for v in base_lrs:
+            _real_arg("base_lr", v)
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for v in self.max_lrs:
+            _real_arg("max_lr", v)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        up = float(_real_arg("step_size_up", step_size_up))
+        down = up if step_size_down is None else float(_real_arg("step_size_down", step_size_down))
+        if up < 0 or down < 0 or up + down <= 0:
+            # PyTorch divides by zero at the first step instead.
+            raise ValueError(
+                "step_size_up and step_size_down must be non-negative with a positive sum, got "
+                f"{step_size_up} and {step_size_down}"
+            )
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in self._MODES and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        if scale_fn is not None and scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode = mode
+        self.gamma = _real_arg("gamma", gamma)
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "optimizer must support momentum or beta1 with `cycle_momentum` option "
+                    f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            for name, values in (
+                ("base_momentum", self.base_momentums),
+                ("max_momentum", self.max_momentums),
+            ):
+                for v in values:
+                    _real_arg(name, v)
+            if last_epoch == -1:
+                for m_max, m_base, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups
+                ):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        """The built-in modes fix ``scale_mode`` (PyTorch overrides the argument the same way)."""
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or iteration) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x  # type: ignore[no-any-return]
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _next_lrs(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        # (PyTorch's order of operations: the height first, then its scale.)
+        lrs = [
+            base_lr + ((max_lr - base_lr) * scale_factor) * scale
+            for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)
+        ]
+        if self.cycle_momentum:
+            for group, m_base, m_max in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums
+            ):
+                self._set_momentum(group, m_max - ((m_max - m_base) * scale_factor) * scale)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            k: copy.deepcopy(v)
+            for k, v in self.__dict__.items()
+            if k not in ("optimizer", "_scale_fn_custom")
+        }
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = (
+            None if fn is None or isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
+        )
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = copy.deepcopy(dict(state_dict))
+        fn_state = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if fn_state is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(fn_state)
+        self._init_scale_fn()
 
 
 def _phase(

@@ -43,8 +43,8 @@ class Optimizer:
         for p in g["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
-            if not p.requires_grad:
-                raise ValueError("optimizing a tensor that does not require grad")
+            # A frozen parameter (requires_grad False) is accepted, as in PyTorch: its .grad
+            # stays None, so every step skips it until it is unfrozen.
             if not p.is_leaf:
                 # Its .grad is never filled, and a step would write into an intermediate.
                 raise ValueError(

@@ -200,12 +200,35 @@ impl PyTensor {
                 if r.is_none() {
                     return Ok(None);
                 }
-                match r.cast::<PyTensor>() {
-                    Ok(t) => Ok(Some(t.get().tensor())),
-                    Err(_) => Err(Error::Autograd(
+                let Ok(t) = r.cast::<PyTensor>() else {
+                    return Err(Error::Autograd(
                         "a tensor hook must return None or a Tensor".into(),
-                    )),
+                    ));
+                };
+                // The replacement must stand for the same gradient (as PyTorch checks).
+                let t = t.get().tensor();
+                let name = || {
+                    hook.bind(py)
+                        .getattr("__name__")
+                        .map_or_else(|_| "hook".to_string(), |n| n.to_string())
+                };
+                if t.shape() != g.shape() {
+                    return Err(Error::Autograd(format!(
+                        "hook '{}' has changed the size of value (from {:?} to {:?})",
+                        name(),
+                        g.shape(),
+                        t.shape()
+                    )));
                 }
+                if t.dtype() != g.dtype() {
+                    return Err(Error::Autograd(format!(
+                        "hook '{}' has changed the type of value (was {} got {})",
+                        name(),
+                        g.dtype(),
+                        t.dtype()
+                    )));
+                }
+                Ok(Some(t))
             })
         });
         let id = self.tensor().register_hook(f).py()?;

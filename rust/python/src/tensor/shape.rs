@@ -174,10 +174,15 @@ impl PyTensor {
         Ok(out)
     }
     #[pyo3(signature = (chunks, dim=0))]
-    fn chunk(&self, chunks: usize, dim: isize) -> PyResult<Vec<PyTensor>> {
+    fn chunk(&self, chunks: isize, dim: isize) -> PyResult<Vec<PyTensor>> {
+        if chunks <= 0 {
+            return Err(crate::errors::value_error(format!(
+                "chunk expects `chunks` to be greater than 0, got: {chunks}"
+            )));
+        }
         Ok(self
             .tensor()
-            .chunk(chunks, dim)
+            .chunk(chunks as usize, dim)
             .py()?
             .into_iter()
             .map(wrap)

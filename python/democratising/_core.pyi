@@ -1083,6 +1083,9 @@ def from_numpy(array: npt.NDArray[Any]) -> Tensor:
 def manual_seed(seed: _int) -> None:
     """Seeds the global generator (negative seeds wrap around to unsigned 64 bits)."""
 
+def _seed_thread(seed: _int | None = None) -> None:
+    """Gives the calling thread its own generator seeded with ``seed`` (None: the global)."""
+
 def set_num_threads(num: _int) -> None:
     """Sets the number of threads the engine's kernels use (PyTorch's name)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import math
 import os
@@ -342,10 +343,24 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-def get_worker_info() -> None:
-    """``None``: loader workers here are threads of this process, not separate processes, so
-    there is no per-worker copy of the dataset to describe."""
-    return None
+class WorkerInfo:
+    """What ``get_worker_info()`` tells a dataset inside a loader worker (PyTorch's fields):
+    the worker's ``id``, ``num_workers``, the ``seed`` its generator was seeded with, and the
+    ``dataset`` (the loader's own object: workers are threads, so it is not a copy)."""
+
+    def __init__(self, id: int, num_workers: int, seed: int, dataset: Any) -> None:
+        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
+
+    def __repr__(self) -> str:
+        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed})"
+
+
+_worker = threading.local()
+
+
+def get_worker_info() -> Optional[WorkerInfo]:
+    """In a loader worker thread, its ``WorkerInfo``; ``None`` in any other thread."""
+    return getattr(_worker, "info", None)
 
 
 #: Most loader threads one ``DataLoader`` may start; more only exhausts the machine.
@@ -521,11 +536,16 @@ class DataLoader:
     With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
     engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
     same, bit for bit, as with ``num_workers=0``; the sampler itself is read in the consuming
-    thread, at most ``prefetch_factor`` batches per worker ahead. Datasets whose
-    ``__getitem__`` draws random numbers should derive them from the index to keep that
-    guarantee. Threads pay off when building a batch waits without the GIL (file or network
-    reads, decoding in C); in-memory ``TensorDataset`` batches are one index op, fastest with
-    ``num_workers=0``. The threads are kept between epochs unless ``persistent_workers=False``.
+    thread, at most ``prefetch_factor`` batches per worker ahead. A dataset whose
+    ``__getitem__`` draws from the engine's generator (``dm.rand``, random transforms) gets
+    the same batches for the same ``manual_seed``: worker ``i`` draws from a generator of its
+    own seeded with ``base_seed + i`` (``get_worker_info().seed``; ``base_seed`` drawn from the
+    main generator when the workers start), as in PyTorch, though not the draws of
+    ``num_workers=0``. Python's ``random`` and NumPy's global generator are shared by the
+    threads, so draws from them are not reproducible across workers. Threads pay off when
+    building a batch waits without the GIL (file or network reads, decoding in C); in-memory
+    ``TensorDataset`` batches are one index op, fastest with ``num_workers=0``. The threads
+    are kept between epochs unless ``persistent_workers=False``.
     ``pin_memory=True`` puts every batch's tensors in page-locked host memory (in the worker
     threads when there are any), so copying them to a GPU is a DMA transfer; without a CUDA
     device it warns, as PyTorch does, and changes nothing. ``timeout``,
@@ -609,6 +629,7 @@ class DataLoader:
             batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
         self.batch_sampler: Any = batch_sampler
         self._pool: Optional[_WorkerPool] = None
+        self._pools_started = 0  # mixed into each new pool's base seed
         # The loader's own shuffling generator; ``None``: one per epoch from the global one.
         self._rng: Optional[np.random.Generator] = (
             None if seed is None else np.random.default_rng(seed)
@@ -745,6 +766,13 @@ class DataLoader:
         batch = self._fetch(idx)
         return pin_batch(batch) if self.pin_memory else batch
 
+    def _new_pool(self) -> _WorkerPool:
+        """Worker threads for an epoch (or, persistent, for all of them); each new pool of
+        this loader gets another base seed, so non-persistent workers do not repeat the
+        previous epoch's random draws."""
+        self._pools_started += 1
+        return _WorkerPool(self.num_workers, self.worker_init_fn, self.dataset, self._pools_started)
+
     def _iter_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
         if self.num_workers == 0:
             return map(self._load, batches)
@@ -753,14 +781,14 @@ class DataLoader:
             pool = self._pool = None
         if not self.persistent_workers or (pool is not None and pool.busy):
             return _Epoch(
-                _WorkerPool(self.num_workers, self.worker_init_fn),
+                self._new_pool(),
                 self._load,
                 batches,
                 self.prefetch_factor,
                 close_pool=True,
             )
         if pool is None:
-            pool = self._pool = _WorkerPool(self.num_workers, self.worker_init_fn)
+            pool = self._pool = self._new_pool()
             weakref.finalize(self, pool.close)
         return _Epoch(pool, self._load, batches, self.prefetch_factor, close_pool=False)
 
@@ -780,8 +808,22 @@ class _WorkerPool:
     reference to the ``DataLoader``: an unused loader is collected and its threads end.
     """
 
-    def __init__(self, workers: int, init_fn: Optional[Callable[[int], None]] = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        init_fn: Optional[Callable[[int], None]] = None,
+        dataset: Any = None,
+        serial: int = 0,
+    ) -> None:
         self.workers = workers
+        # As PyTorch seeds worker i with base_seed + i: a dataset drawing random numbers
+        # then gives the same batches for the same manual_seed (each worker thread draws
+        # from its own generator, and worker i always builds batches i, i + workers, ...).
+        # base_seed is a hash of the main generator's state, not a draw from it, so starting
+        # workers leaves the main stream as it is (a resumed run starts its workers at
+        # another point than the uninterrupted one, and must still draw the same numbers).
+        state = ",".join(map(str, [*_core.get_rng_state(), serial])).encode()
+        base_seed = int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 2
         self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._gen = 0
@@ -789,9 +831,15 @@ class _WorkerPool:
         self.pid = os.getpid()
         for w in range(workers):
             name = f"dm-loader-{w}"
-            threading.Thread(target=self._work, args=(w, init_fn), name=name, daemon=True).start()
+            info = WorkerInfo(w, workers, base_seed + w, dataset)
+            threading.Thread(
+                target=self._work, args=(info, init_fn), name=name, daemon=True
+            ).start()
 
-    def _work(self, w: int, init_fn: Optional[Callable[[int], None]]) -> None:
+    def _work(self, info: WorkerInfo, init_fn: Optional[Callable[[int], None]]) -> None:
+        w = info.id
+        _core._seed_thread(info.seed)
+        _worker.info = info
         init_error: Optional[BaseException] = None
         if init_fn is not None:
             try:

@@ -81,8 +81,47 @@ impl Rng {
 
 static GLOBAL: Mutex<Option<Rng>> = Mutex::new(None);
 
-/// Runs `f` with the global generator (seeded from the clock until `manual_seed` is called).
+thread_local! {
+    /// A generator of this thread's own, which replaces the global one on it while set: a
+    /// data-loader worker thread draws from a stream seeded for it, as a PyTorch worker
+    /// process does, without touching the main thread's draws.
+    static LOCAL: std::cell::RefCell<Option<Rng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives this thread its own generator seeded with `seed` (`None`: back to the global one).
+pub fn seed_this_thread(seed: Option<u64>) {
+    put_local(seed.map(Rng::seeded));
+}
+
+/// This thread's own generator, removed from it (`threads::install` carries it to the pool
+/// thread that runs the work).
+pub(crate) fn take_local() -> Option<Rng> {
+    LOCAL.with(|l| l.try_borrow_mut().ok().and_then(|mut b| b.take()))
+}
+
+/// Sets (or clears) this thread's own generator.
+pub(crate) fn put_local(rng: Option<Rng>) {
+    LOCAL.with(|l| {
+        if let Ok(mut b) = l.try_borrow_mut() {
+            *b = rng;
+        }
+    });
+}
+
+/// Runs `f` with this thread's generator if it has one (`seed_this_thread`), else the
+/// global generator (seeded from the clock until `manual_seed` is called).
 pub fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
+    match take_local() {
+        Some(mut rng) => {
+            let r = f(&mut rng);
+            put_local(Some(rng));
+            r
+        }
+        None => with_global(f),
+    }
+}
+
+fn with_global<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
     let mut g = match GLOBAL.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),

@@ -57,9 +57,20 @@ pub fn get() -> usize {
 }
 
 /// Runs `f` where engine work sees the thread count of `set`.
+/// The calling thread's own generator (`rng::seed_this_thread`) goes with the work to the pool
+/// thread and comes back with its advanced state.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match override_pool() {
-        Some(pool) => pool.install(f),
+        Some(pool) => {
+            let local = crate::rng::take_local();
+            let (r, local) = pool.install(move || {
+                crate::rng::put_local(local);
+                let r = f();
+                (r, crate::rng::take_local())
+            });
+            crate::rng::put_local(local);
+            r
+        }
         None => f(),
     }
 }

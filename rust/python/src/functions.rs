@@ -281,6 +281,23 @@ pub fn manual_seed(seed: i128) -> PyResult<()> {
     Ok(())
 }
 
+/// Gives the calling thread a generator of its own seeded with `seed` (wrapping to 64 bits
+/// as `manual_seed`), or back to the global one with `None`: data-loader worker threads draw
+/// reproducible streams of their own.
+#[pyfunction]
+#[pyo3(signature = (seed=None))]
+pub fn _seed_thread(seed: Option<i128>) -> PyResult<()> {
+    if let Some(s) = seed {
+        if s < i64::MIN as i128 || s > u64::MAX as i128 {
+            return Err(to_pyerr(Error::Value(format!(
+                "a thread seed must fit in 64 bits, got {s}"
+            ))));
+        }
+    }
+    rng::seed_this_thread(seed.map(|s| s as u64));
+    Ok(())
+}
+
 #[pyfunction]
 pub fn get_rng_state() -> Vec<u64> {
     rng::get_rng_state().to_vec()

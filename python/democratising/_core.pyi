@@ -78,6 +78,7 @@ __all__ = [
     "_rmsprop_step",
     "_rnn_sequence",
     "_scaled_dot_product_attention",
+    "_seed_thread",
     "_set_autocast",
     "_set_grad_enabled",
     "_sgd_step",

@@ -93,6 +93,17 @@ def _real_arg(name: str, value: Any) -> float:
     return value  # type: ignore[return-value]  # keep ints as ints: PyTorch does no conversion
 
 
+def _cycles_beta1(optimizer: Any) -> bool:
+    """Whether a momentum-cycling scheduler cycles ``betas[0]`` (Adam-like) rather than
+    ``momentum``; an optimizer with neither is refused."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option "
+            f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
+        )
+    return "betas" in optimizer.defaults
+
+
 def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     """One value per parameter group: a scalar is repeated, a list must match the group count."""
     if isinstance(value, (list, tuple)):
@@ -743,12 +754,7 @@ class OneCycleLR(_RuleScheduler):
 
         self.cycle_momentum = bool(cycle_momentum)
         if self.cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option "
-                    f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1(optimizer)
             max_moms = _per_group("max_momentum", optimizer, max_momentum)
             base_moms = _per_group("base_momentum", optimizer, base_momentum)
             for name, values in (("max_momentum", max_moms), ("base_momentum", base_moms)):
@@ -878,12 +884,7 @@ class CyclicLR(_RuleScheduler):
         self._init_scale_fn()
         self.cycle_momentum = bool(cycle_momentum)
         if self.cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option "
-                    f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1(optimizer)
             self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             for name, values in (

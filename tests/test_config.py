@@ -482,3 +482,12 @@ def test_deeply_nested_file_is_a_config_error(suffix: str, tmp_path: Path) -> No
 def test_from_dict_refuses_non_mappings() -> None:
     with pytest.raises(ConfigError, match="table/object"):
         TrainingConfig.from_dict([1, 2])  # type: ignore[arg-type]
+
+
+def test_an_unknown_device_name_is_refused_when_the_config_is_made() -> None:
+    from democratising.train import ConfigError, TrainingConfig
+
+    for bad in ("gpu", "mps", "cuda:x"):
+        with pytest.raises(ConfigError, match="device"):
+            TrainingConfig(device=bad)
+    assert TrainingConfig(device="cuda:1").device == "cuda:1"  # whether it exists: at fit

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional, Union
 
-from .. import optim
+from .. import _core, optim
+from ..errors import DeviceError
 from ..optim import lr_scheduler
 from . import _validate as rules
 from ._fields import add_fields
@@ -547,6 +548,11 @@ class TrainingConfig:
             raise ConfigError(
                 f"device must be a device name such as 'cpu' or 'cuda:0', got {rules.show(device)}"
             )
+        if isinstance(device, str):
+            try:  # the name's form now; whether that device exists is checked by fit
+                _core.Device(device)
+            except DeviceError as e:
+                raise ConfigError(f"device: {e}") from None
         if not isinstance(self.optimizer, OptimizerConfig):
             raise ConfigError("optimizer must be an OptimizerConfig (e.g. OptimizerConfig.Adam())")
         self.optimizer.validate()

@@ -248,3 +248,20 @@ def test_hooks_may_not_change_the_gradients_size_or_dtype_and_chunk_counts_are_p
     for bad in (0, -1):
         with pytest.raises(ValueError, match="greater than 0"):
             dm.ones(4).chunk(bad)
+
+
+def test_kthvalue_matches_numpy_and_differentiates() -> None:
+    a = np.random.default_rng(2).standard_normal((4, 7))
+    x = dm.tensor(a, requires_grad=True)
+    r = x.kthvalue(3, 1)
+    np.testing.assert_array_equal(r.values.detach().numpy(), np.sort(a, 1)[:, 2])
+    np.testing.assert_array_equal(r.indices.numpy(), np.argsort(a, 1, kind="stable")[:, 2])
+    r.values.sum().backward()
+    want = np.zeros_like(a)
+    want[np.arange(4), np.argsort(a, 1, kind="stable")[:, 2]] = 1.0
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+    kept = dm.kthvalue(dm.tensor(a), 1, 0, keepdim=True)
+    assert tuple(kept.values.shape) == (1, 7)
+    np.testing.assert_array_equal(kept.values.numpy()[0], a.min(0))
+    with pytest.raises(IndexError):
+        dm.tensor(a).kthvalue(8, 1)

@@ -82,6 +82,7 @@ from ._tensor_extra import (  # noqa: F401 - PyTorch free functions written over
     isfinite,
     isinf,
     isnan,
+    kthvalue,
     lerp,
     log10,
     masked_select,

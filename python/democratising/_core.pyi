@@ -29,7 +29,7 @@ import numpy.typing as npt
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 from ._tensor import MaxResult
-from ._tensor_extra import SortResult, TopkResult
+from ._tensor_extra import KthvalueResult, SortResult, TopkResult
 from ._tensor_more import CummaxResult, MedianResult
 from .linalg._common import QRResult, SlogdetResult, TorchSVDResult
 
@@ -518,6 +518,7 @@ class Tensor:
     def topk(
         self, k: _int, dim: _int = -1, largest: _bool = True, sorted: _bool = True
     ) -> TopkResult: ...
+    def kthvalue(self, k: _int, dim: _int = -1, keepdim: _bool = False) -> KthvalueResult: ...
     def norm(
         self,
         p: _float | str | None = "fro",

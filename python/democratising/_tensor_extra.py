@@ -36,6 +36,13 @@ class TopkResult(NamedTuple):
     indices: Tensor
 
 
+class KthvalueResult(NamedTuple):
+    """``(values, indices)`` of ``kthvalue``."""
+
+    values: Tensor
+    indices: Tensor
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -175,6 +182,23 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise IndexError(f"topk: k={k} is out of range for a dimension of size {n}")
     s = sort(x, d, descending=largest)
     return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
+
+
+@_takes_tensor
+def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> KthvalueResult:
+    """The ``k``-th smallest value along ``dim`` (1-based; NaN counts as the largest) and its
+    index; differentiable in the value (a gather)."""
+    d = _dim(x, dim)
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue(): selected number k={k} out of range for dimension {d}")
+    s = sort(x, d)
+    if x.ndim == 0:
+        return KthvalueResult(s.values, s.indices)
+    values, indices = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if not keepdim:
+        values, indices = values.squeeze(d), indices.squeeze(d)
+    return KthvalueResult(values, indices)
 
 
 # ---- reductions and scans ------------------------------------------------------------------
@@ -652,6 +676,7 @@ METHODS: dict[str, Callable[..., Any]] = {
         sort,
         argsort,
         topk,
+        kthvalue,
         norm,
         prod,
         cumsum,

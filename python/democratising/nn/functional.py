@@ -17,6 +17,7 @@ from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import _interpolate
+from ._fold import fold, unfold  # noqa: F401 - F.fold and F.unfold
 
 _REDUCTIONS = ("mean", "sum", "none")
 _Size = TypeVar("_Size")

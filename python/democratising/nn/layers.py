@@ -466,6 +466,57 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
+class Unfold(Module):
+    """Sliding blocks as columns (``F.unfold``): ``[N, C, H, W]`` -> ``[N, C * kh * kw, L]``."""
+
+    def __init__(
+        self,
+        kernel_size: Union[int, Sequence[int]],
+        dilation: Union[int, Sequence[int]] = 1,
+        padding: Union[int, Sequence[int]] = 0,
+        stride: Union[int, Sequence[int]] = 1,
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+            f"padding={self.padding}, stride={self.stride}"
+        )
+
+
+class Fold(Module):
+    """Columns summed back into an image (``F.fold``), the adjoint of ``Unfold``."""
+
+    def __init__(
+        self,
+        output_size: Union[int, Sequence[int]],
+        kernel_size: Union[int, Sequence[int]],
+        dilation: Union[int, Sequence[int]] = 1,
+        padding: Union[int, Sequence[int]] = 0,
+        stride: Union[int, Sequence[int]] = 1,
+    ) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.fold(
+            x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+            f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
+        )
+
+
 class CosineSimilarity(Module):
     def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
         super().__init__()

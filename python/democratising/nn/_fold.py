@@ -1,0 +1,117 @@
+"""``F.unfold`` (sliding blocks of an image as columns, "im2col") and its adjoint ``F.fold``
+(columns summed back into an image): one index of block positions into the padded image,
+built in NumPy, applied with the engine's differentiable ``index_select`` and ``index_add``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from ..errors import InvalidValueError, ShapeError
+
+_Pair = Union[int, Sequence[int]]
+
+
+def _pair(v: _Pair, name: str, least: int) -> tuple[int, int]:
+    p = (int(v), int(v)) if isinstance(v, int) else tuple(int(x) for x in v)
+    if len(p) != 2 or min(p) < least:
+        raise InvalidValueError(
+            f"{name} must be {'an int' if least else 'ints'} >= {least} "
+            f"or a pair of them, got {v!r}"
+        )
+    return p  # type: ignore[return-value]
+
+
+def _blocks(
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int],
+    stride: tuple[int, int],
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """The flat index into the padded ``[Hp, Wp]`` image of every (kernel offset, block)
+    pair, ``[kh * kw, L]``; the padded size; and the blocks per dim."""
+    padded = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+    counts = tuple(
+        (padded[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(2)
+    )
+    if min(counts) <= 0:
+        raise ShapeError(
+            f"Given input with spatial size {tuple(size)}, kernel_size={kernel}, "
+            f"dilation={dilation}, padding={padding}, calculated shape of the array of sliding "
+            f"blocks as {counts}, but its components must be at least one."
+        )
+    ki, kj = np.meshgrid(np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
+    oi, oj = np.meshgrid(np.arange(counts[0]), np.arange(counts[1]), indexing="ij")
+    rows = ki.reshape(-1, 1) * dilation[0] + oi.reshape(1, -1) * stride[0]
+    cols = kj.reshape(-1, 1) * dilation[1] + oj.reshape(1, -1) * stride[1]
+    return rows * padded[1] + cols, padded, counts  # type: ignore[return-value]
+
+
+def unfold(
+    input: Tensor,
+    kernel_size: _Pair,
+    dilation: _Pair = 1,
+    padding: _Pair = 0,
+    stride: _Pair = 1,
+) -> Tensor:
+    """Sliding ``kernel_size`` blocks of ``[N, C, H, W]`` (or ``[C, H, W]``) as columns:
+    ``[N, C * kh * kw, L]``, channel-major as PyTorch orders them."""
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"unfold expects a 3-D or 4-D input, got {input.ndim}-D")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    k, d = _pair(kernel_size, "kernel_size", 1), _pair(dilation, "dilation", 1)
+    p, s = _pair(padding, "padding", 0), _pair(stride, "stride", 1)
+    n, c, h, w = x.shape
+    idx, padded, counts = _blocks((h, w), k, d, p, s)
+    if p != (0, 0):
+        from .functional import pad  # functional imports this module
+
+        x = pad(x, (p[1], p[1], p[0], p[0]))
+    flat = x.reshape(n, c, padded[0] * padded[1])
+    cols = flat.index_select(2, _core.from_numpy(idx.reshape(-1)).to(x.device))
+    out = cols.reshape(n, c * k[0] * k[1], counts[0] * counts[1])
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+def fold(
+    input: Tensor,
+    output_size: _Pair,
+    kernel_size: _Pair,
+    dilation: _Pair = 1,
+    padding: _Pair = 0,
+    stride: _Pair = 1,
+) -> Tensor:
+    """The adjoint of ``unfold``: columns ``[N, C * kh * kw, L]`` (or unbatched) summed into
+    a ``[N, C, *output_size]`` image, overlapping blocks added."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"fold expects a 2-D or 3-D input, got {input.ndim}-D")
+    x = input if input.ndim == 3 else input.unsqueeze(0)
+    size = _pair(output_size, "output_size", 1)
+    k, d = _pair(kernel_size, "kernel_size", 1), _pair(dilation, "dilation", 1)
+    p, s = _pair(padding, "padding", 0), _pair(stride, "stride", 1)
+    n, ck, blocks = x.shape
+    if ck % (k[0] * k[1]):
+        raise ShapeError(
+            f"Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={ck} and kernel_size={k}"
+        )
+    idx, padded, counts = _blocks(size, k, d, p, s)
+    if blocks != counts[0] * counts[1]:
+        raise ShapeError(
+            f"Given output_size={size}, kernel_size={k}, dilation={d}, padding={p}, "
+            f"stride={s}, expected size of input's dimension 2 to match the calculated number "
+            f"of sliding blocks {counts[0]} * {counts[1]} = {counts[0] * counts[1]}, "
+            f"but got input.size(2)={blocks}."
+        )
+    c = ck // (k[0] * k[1])
+    image = _core.zeros(n, c, padded[0] * padded[1], dtype=x.dtype, device=x.device)
+    src = x.reshape(n, c, k[0] * k[1] * blocks)
+    image = image.index_add(2, _core.from_numpy(idx.reshape(-1)).to(x.device), src)
+    out = image.reshape(n, c, padded[0], padded[1])
+    out = out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
+    return out if input.ndim == 3 else out.squeeze(0)

@@ -26,6 +26,19 @@ def _pair(v: _Pair, name: str, least: int) -> tuple[int, int]:
     return p  # type: ignore[return-value]
 
 
+def _geometry(
+    kernel_size: _Pair, dilation: _Pair, padding: _Pair, stride: _Pair
+) -> tuple[tuple[int, int], ...]:
+    """Kernel, dilation, padding and stride as checked pairs (the first two and the last at
+    least 1, padding at least 0)."""
+    return (
+        _pair(kernel_size, "kernel_size", 1),
+        _pair(dilation, "dilation", 1),
+        _pair(padding, "padding", 0),
+        _pair(stride, "stride", 1),
+    )
+
+
 def _blocks(
     size: tuple[int, int],
     kernel: tuple[int, int],
@@ -61,21 +74,19 @@ def unfold(
 ) -> Tensor:
     """Sliding ``kernel_size`` blocks of ``[N, C, H, W]`` (or ``[C, H, W]``) as columns:
     ``[N, C * kh * kw, L]``, channel-major as PyTorch orders them."""
+    from .functional import _with_batch, _without_batch, pad  # functional imports this module
+
     if input.ndim not in (3, 4):
         raise ShapeError(f"unfold expects a 3-D or 4-D input, got {input.ndim}-D")
-    x = input if input.ndim == 4 else input.unsqueeze(0)
-    k, d = _pair(kernel_size, "kernel_size", 1), _pair(dilation, "dilation", 1)
-    p, s = _pair(padding, "padding", 0), _pair(stride, "stride", 1)
+    x, unbatched = _with_batch(input, 3)
+    k, d, p, s = _geometry(kernel_size, dilation, padding, stride)
     n, c, h, w = x.shape
     idx, padded, counts = _blocks((h, w), k, d, p, s)
     if p != (0, 0):
-        from .functional import pad  # functional imports this module
-
         x = pad(x, (p[1], p[1], p[0], p[0]))
     flat = x.reshape(n, c, padded[0] * padded[1])
     cols = flat.index_select(2, _core.from_numpy(idx.reshape(-1)).to(x.device))
-    out = cols.reshape(n, c * k[0] * k[1], counts[0] * counts[1])
-    return out if input.ndim == 4 else out.squeeze(0)
+    return _without_batch(cols.reshape(n, c * k[0] * k[1], counts[0] * counts[1]), unbatched)
 
 
 def fold(
@@ -88,12 +99,13 @@ def fold(
 ) -> Tensor:
     """The adjoint of ``unfold``: columns ``[N, C * kh * kw, L]`` (or unbatched) summed into
     a ``[N, C, *output_size]`` image, overlapping blocks added."""
+    from .functional import _with_batch, _without_batch  # functional imports this module
+
     if input.ndim not in (2, 3):
         raise ShapeError(f"fold expects a 2-D or 3-D input, got {input.ndim}-D")
-    x = input if input.ndim == 3 else input.unsqueeze(0)
+    x, unbatched = _with_batch(input, 2)
     size = _pair(output_size, "output_size", 1)
-    k, d = _pair(kernel_size, "kernel_size", 1), _pair(dilation, "dilation", 1)
-    p, s = _pair(padding, "padding", 0), _pair(stride, "stride", 1)
+    k, d, p, s = _geometry(kernel_size, dilation, padding, stride)
     n, ck, blocks = x.shape
     if ck % (k[0] * k[1]):
         raise ShapeError(
@@ -113,5 +125,4 @@ def fold(
     src = x.reshape(n, c, k[0] * k[1] * blocks)
     image = image.index_add(2, _core.from_numpy(idx.reshape(-1)).to(x.device), src)
     out = image.reshape(n, c, padded[0], padded[1])
-    out = out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
-    return out if input.ndim == 3 else out.squeeze(0)
+    return _without_batch(out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]], unbatched)

@@ -213,11 +213,11 @@ fn reduce_float_typed<T: Float + Computes<As = T>>(
 /// A float reduction of `t` over `dims` into `shape` (half types through float32).
 pub(super) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) -> Result<Tensor> {
     let dt = t.dtype();
-    match dt {
-        DType::F32 => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, shape),
-        DType::F64 => Tensor::from_vec(reduce_float_typed::<f64>(kind, t, dims)?, shape),
-        DType::BF16 if leading_sum(kind, t, dims).is_some() => {
-            let (r, inner) = leading_sum(kind, t, dims).unwrap_or_default();
+    let leading = leading_sum(kind, t, dims);
+    match (dt, leading) {
+        (DType::F32, _) => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, shape),
+        (DType::F64, _) => Tensor::from_vec(reduce_float_typed::<f64>(kind, t, dims)?, shape),
+        (DType::BF16, Some((r, inner))) => {
             let sums = sum_leading(&t.data::<bf16>()?, r, inner);
             let mut out = vec![bf16::ZERO; sums.len()];
             narrow_into(&sums, &mut out);

@@ -230,6 +230,66 @@ def test_half_inputs_compute_in_float32(dtype: str) -> None:
     assert all(t.grad.dtype == getattr(dm, dtype) for t in ts)
 
 
+def bf16_run(data: list[np.ndarray], dtype: str, seed: int = 0, **kw) -> list[np.ndarray]:
+    """Output and gradients of the attention over ``data`` rounded to bfloat16, computed on
+    ``dtype`` operands (the bfloat16 kernels, or float32 ones on the same values)."""
+    ts = [dm.tensor(x.astype(np.float32)).bfloat16().to(getattr(dm, dtype)) for x in data[:3]]
+    ts = [t.requires_grad_() for t in ts]
+    dm.manual_seed(seed)
+    out = F.scaled_dot_product_attention(*ts, **kw)
+    (out.float() * dm.tensor(data[3].astype(np.float32))).sum().backward()
+    return [t.detach().float().numpy() for t in (out, *(t.grad for t in ts))]
+
+
+@pytest.mark.parametrize(
+    "q, k, ev, kw",
+    [
+        ((2, 3, 17, 8), (2, 3, 17, 8), 8, {"is_causal": True}),
+        ((1, 2, 129, 64), (1, 2, 129, 64), 64, {"is_causal": True}),
+        ((1, 2, 129, 80), (1, 2, 70, 80), 80, {}),
+        ((2, 4, 33, 7), (2, 2, 33, 7), 5, {"enable_gqa": True}),
+        ((1, 1, 1, 64), (1, 1, 1, 64), 64, {"is_causal": True}),
+        ((2, 2, 40, 256), (2, 2, 50, 256), 256, {"scale": 0.3}),
+        ((2, 2, 65, 16), (2, 2, 65, 16), 16, {"dropout_p": 0.3}),
+        ((3, 9, 16), (3, 9, 16), 16, {"is_causal": True}),
+    ],
+)
+def test_bfloat16_kernels_match_float32_on_the_same_values(q, k, ev, kw) -> None:
+    data = arrays(q, k, (*k[:-1], ev), (*q[:-1], ev))
+    got, want = bf16_run(data, "bfloat16", **kw), bf16_run(data, "float32", **kw)
+    for name, a, b in zip(("out", "dq", "dk", "dv"), got, want):
+        # Probabilities and score gradients are rounded to bfloat16 for the products.
+        scale = np.abs(b).max() + 1e-6
+        assert np.abs(a - b).max() <= 0.02 * scale, name
+
+
+@pytest.mark.parametrize("boolean", [True, False])
+def test_bfloat16_kernels_apply_broadcast_masks(boolean: bool) -> None:
+    data = arrays((2, 3, 37, 16), (2, 3, 45, 16), (2, 3, 45, 12), (2, 3, 37, 12))
+    keep = rng.random((3, 1, 45)) > 0.4
+    keep[..., 0] = True
+    mask = dm.tensor(keep) if boolean else dm.tensor(np.where(keep, 0.5, -1e4).astype(np.float32))
+    got = bf16_run(data, "bfloat16", attn_mask=mask)
+    want = bf16_run(data, "float32", attn_mask=mask)
+    for a, b in zip(got, want):
+        assert np.abs(a - b).max() <= 0.02 * (np.abs(b).max() + 1e-6)
+
+
+def test_bfloat16_kernels_on_empty_and_strided_inputs() -> None:
+    empty = [dm.zeros(2, 2, 0, 8, dtype=dm.bfloat16) for _ in range(3)]
+    assert F.scaled_dot_product_attention(*empty).shape == (2, 2, 0, 8)
+    q = dm.randn(2, 4, 3, 16, dtype=dm.bfloat16)
+    k = dm.zeros(2, 3, 0, 16, dtype=dm.bfloat16)
+    out = F.scaled_dot_product_attention(q[:, :3], k, k)
+    assert out.shape == (2, 3, 3, 16) and float(out.float().abs().sum()) == 0.0
+    # Heads split out of one projection, as in a transformer: transposed, non-contiguous views.
+    x = dm.randn(2, 20, 3 * 32, dtype=dm.bfloat16)
+    qs, ks, vs = (z.reshape(2, 20, 2, 16).transpose(1, 2) for z in x.split(32, dim=2))
+    got = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True).float().numpy()
+    want = reference(*(t.double().numpy() for t in (qs, ks, vs)), causal=True)
+    np.testing.assert_allclose(got, want, atol=3e-2)
+
+
 def test_autocast_runs_attention_in_the_low_precision_dtype() -> None:
     q, k, v = (
         dm.tensor(x.astype(np.float32)) for x in arrays((2, 2, 9, 8), (2, 2, 9, 8), (2, 2, 9, 8))

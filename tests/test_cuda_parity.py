@@ -346,6 +346,21 @@ def test_op_matches_cpu_in_every_float_dtype(name: str, dtype: str) -> None:
     np.testing.assert_allclose(got.cpu().float().numpy(), want.float().numpy(), rtol=tol, atol=tol)
 
 
+def test_bfloat16_attention_gradients_match_cpu() -> None:
+    """bfloat16 attention: the CPU's bfloat16 kernels against the device's (which widen)."""
+    data = [randn(2, 4, 17, 8), randn(2, 2, 17, 8), randn(2, 2, 17, 8)]
+    weight = randn(2, 4, 17, 8)
+    grads = []
+    for dev in ("cpu", "cuda"):
+        ts = [t.to(dm.bfloat16).to(dev).requires_grad_() for t in data]
+        out = F.scaled_dot_product_attention(*ts, is_causal=True, enable_gqa=True)
+        assert out.dtype == dm.bfloat16
+        (out.float() * weight.to(dev)).sum().backward()
+        grads.append([t.grad.cpu().float().numpy() for t in ts])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=5e-2, atol=3e-2)
+
+
 # ---- devices, modules, training ------------------------------------------------------------
 
 

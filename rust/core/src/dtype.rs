@@ -293,6 +293,7 @@ impl_half_element!(bf16, BF16, {
 /// widened to f32 for elementwise math.
 pub trait Float:
     Element
+    + Default
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>

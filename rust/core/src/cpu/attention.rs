@@ -18,9 +18,9 @@ use crate::rng::philox_unit;
 use crate::{Float, Result, Tensor};
 
 /// Query rows per forward task.
-const QB: usize = 32;
+pub(super) const QB: usize = 32;
 /// Keys per tile.
-const KB: usize = 64;
+pub(super) const KB: usize = 64;
 
 /// `KB` lanes folded to 16 with `f`, then the 16 halved pairwise (8, 4, 2, 1): a tree the
 /// compiler turns into vector shuffles, where folding the 16 one by one was a chain of 16
@@ -72,7 +72,7 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
 
 /// Where one head's mask rows and dropout stream start.
 #[derive(Clone, Copy)]
-struct HeadAt {
+pub(super) struct HeadAt {
     /// Offset of element `(b, h, 0, 0)` in the mask.
     mask: usize,
     /// Philox index of probability `(0, 0)` of this head.
@@ -80,7 +80,7 @@ struct HeadAt {
 }
 
 impl HeadAt {
-    fn new(sp: &AttentionSpec, b: usize, h: usize) -> HeadAt {
+    pub(super) fn new(sp: &AttentionSpec, b: usize, h: usize) -> HeadAt {
         HeadAt {
             mask: b * sp.mask_strides[0] + h * sp.mask_strides[1],
             drop: (((b * sp.hq + h) * sp.l) * sp.s) as u64,
@@ -130,7 +130,7 @@ struct Head<'a, T> {
 
 /// Query rows whose scores one `tile_dots_rows` call computes (4 x `KB` accumulators fill 16
 /// AVX-512 registers in float32).
-const RB: usize = 4;
+pub(super) const RB: usize = 4;
 
 /// `acc[r][t] = sum_d x[r][d] * tile[d][t]` for `RB` rows of `x` (`[RB, width]`, already
 /// scaled) against the `KB` lanes of a transposed tile whose lane `d` starts at
@@ -253,9 +253,9 @@ fn accumulate_group<T: Float>(
 /// rescaling factors are one vector exponential, not one scalar one per row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn online_group<T: Float>(
+pub(super) fn online_group<T: Float>(
     sp: &AttentionSpec,
-    head: &Head<'_, T>,
+    at: HeadAt,
     (i, j0, kb, group): (usize, usize, usize, usize),
     sc: &mut [[T; KB]; RB],
     mask: Option<&[T]>,
@@ -272,7 +272,7 @@ fn online_group<T: Float>(
             kb
         };
         if n > 0 {
-            add_mask(sp, mask, head.at, i + u, j0, &mut sc[u][..n]);
+            add_mask(sp, mask, at, i + u, j0, &mut sc[u][..n]);
             sc[u][n..].fill(T::NEG_INF);
             mnew[u] = m[u].max(lanes_max(&sc[u]));
         }
@@ -307,7 +307,7 @@ fn online_group<T: Float>(
         l[u] += lanes_sum(scu);
         if sp.dropout_p > 0.0 {
             for (t, v) in scu[..ns[u]].iter_mut().enumerate() {
-                *v *= keep_factor::<T>(sp, head.at, i + u, j0 + t);
+                *v *= keep_factor::<T>(sp, at, i + u, j0 + t);
             }
         }
         m[u] = mnew[u];
@@ -352,7 +352,7 @@ fn forward_rows<T: Float>(
             let acc = &mut out[r0 * ev..(r0 + group) * ev];
             let rows_at = (i0 + r0, j0, kb, group);
             let state = (&mut m[r0..r0 + group], &mut l[r0..r0 + group]);
-            let nmax = online_group(sp, head, rows_at, &mut sc, mask, state, acc);
+            let nmax = online_group(sp, head.at, rows_at, &mut sc, mask, state, acc);
             let vt = &head.v[j0 * ev..(j0 + nmax) * ev];
             accumulate_group(acc, group, ev, &sc, vt, nmax);
         }
@@ -374,16 +374,21 @@ fn forward_rows<T: Float>(
 crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
 
 /// Rows per transposed head: `s` rounded up to whole key tiles.
-fn padded_keys(s: usize) -> usize {
+pub(super) fn padded_keys(s: usize) -> usize {
     s.div_ceil(KB) * KB
 }
 
 /// Every key (or value) head (`[s, e]`) transposed to `[e, padded_keys(s)]`, zero past `s`:
 /// built once per call, so row blocks (and, with grouped queries, every query head of a
 /// key head) read their tiles in place instead of each transposing the tiles it visits.
-fn transposed_heads<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<T> {
+pub(super) fn transposed_heads<T: Copy + Default + Send + Sync>(
+    k: &[T],
+    heads: usize,
+    s: usize,
+    e: usize,
+) -> Vec<T> {
     let stride = padded_keys(s);
-    let mut out = vec![T::zero(); heads * e * stride];
+    let mut out = vec![T::default(); heads * e * stride];
     if stride > 0 && e > 0 {
         out.par_chunks_mut(e * stride)
             .zip(k.par_chunks(s * e))
@@ -392,7 +397,7 @@ fn transposed_heads<T: Float>(k: &[T], heads: usize, s: usize, e: usize) -> Vec<
     out
 }
 
-crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) where [T: Float] => transpose_head);
+crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) where [T: Copy] => transpose_head);
 
 /// Keys whose `d`-th features `transpose_head` gathers into one contiguous run.
 const TB: usize = 16;
@@ -401,7 +406,7 @@ const TB: usize = 16;
 /// store is a contiguous run of `TB` lanes rather than one element `stride` apart (the
 /// element-at-a-time loop cost about 5% of a GPT-mid step).
 #[inline(always)]
-fn transpose_head<T: Float>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) {
+fn transpose_head<T: Copy>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) {
     let full = s / TB * TB;
     for t0 in (0..full).step_by(TB) {
         let rows: [&[T]; TB] = std::array::from_fn(|j| &kh[(t0 + j) * e..][..e]);
@@ -420,7 +425,7 @@ fn transpose_head<T: Float>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut
 }
 
 /// `v` cut into `n` consecutive pieces of `len` (which may be 0).
-fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
+pub(super) fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let (head, rest) = v.split_at_mut(len);
@@ -567,10 +572,9 @@ fn padded_rows<T: Float>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
 /// head's end, and fully masked rows, get zeros.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_grads<T: Float>(
+pub(super) fn tile_grads<T: Float>(
     sp: &AttentionSpec,
-    head: &Head<'_, T>,
-    st: &HeadGrad<'_, T>,
+    (at, lse): (HeadAt, &[T]),
     mask: Option<&[T]>,
     (r0, j0, kb): (usize, usize, usize),
     delta: &[T],
@@ -584,20 +588,20 @@ fn tile_grads<T: Float>(
             (true, true) => kb.min((i + 1).saturating_sub(j0)),
             (true, false) => kb,
         };
-        if n == 0 || st.lse[i] == T::NEG_INF {
+        if n == 0 || lse[i] == T::NEG_INF {
             p[u] = [T::zero(); KB];
             dp[u] = [T::zero(); KB];
             continue;
         }
-        add_mask(sp, mask, head.at, i, j0, &mut p[u][..n]);
+        add_mask(sp, mask, at, i, j0, &mut p[u][..n]);
         p[u][n..].fill(T::NEG_INF);
-        let lse = st.lse[i];
+        let lse = lse[i];
         for v in p[u].iter_mut() {
             *v = (*v - lse).exp();
         }
         if sp.dropout_p > 0.0 {
             for t in 0..n {
-                let z = keep_factor::<T>(sp, head.at, i, j0 + t);
+                let z = keep_factor::<T>(sp, at, i, j0 + t);
                 dp[u][t] = p[u][t] * (dp[u][t] * z - delta[i]);
                 p[u][t] *= z;
             }
@@ -649,7 +653,8 @@ fn backward_head<T: Float>(
                 stride,
                 &mut dp,
             );
-            tile_grads(sp, head, st, mask, (r0, j0, kb), &delta, &mut p, &mut dp);
+            let (at, lse) = (head.at, st.lse);
+            tile_grads(sp, (at, lse), mask, (r0, j0, kb), &delta, &mut p, &mut dp);
             combine_rows(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
             combine_rows(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
             let group = RB.min(sp.l - r0);
@@ -723,6 +728,9 @@ pub(super) fn attention_forward(
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
+    if qkv[0].dtype() == crate::DType::BF16 {
+        return super::attention_bf16::forward(qkv, mask, sp);
+    }
     crate::with_float!(qkv[0].dtype(), T => forward_typed::<T>(qkv, mask, sp))
 }
 
@@ -731,6 +739,9 @@ pub(super) fn attention_backward(
     g: &Tensor,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
+    if saved.qkv[0].dtype() == crate::DType::BF16 {
+        return super::attention_bf16::backward(saved, g, sp);
+    }
     crate::with_float!(saved.qkv[0].dtype(), T => backward_typed::<T>(&saved, g, sp))
 }
 

@@ -3,6 +3,7 @@
 //! file only brings them together and generates the `Backend` implementation from them.
 
 mod attention;
+mod attention_bf16;
 mod binary;
 mod conv;
 mod copy;

@@ -193,6 +193,25 @@ fn kernel_mask(
     Ok((shaped, strides))
 }
 
+/// The dtype the kernels read: float64 and bfloat16 operands as they are (bfloat16 kernels
+/// sum in float32), anything else in float32.
+fn kernel_dtype(q: &Tensor, k: &Tensor, v: &Tensor) -> DType {
+    match q.dtype() {
+        dt @ (DType::F64 | DType::BF16) if k.dtype() == dt && v.dtype() == dt => dt,
+        _ => DType::F32,
+    }
+}
+
+/// The additive mask's dtype for kernels reading `dt`: float32 beside bfloat16, whose 8-bit
+/// mantissa would round the mask.
+fn mask_dtype(dt: DType) -> DType {
+    if dt == DType::BF16 {
+        DType::F32
+    } else {
+        dt
+    }
+}
+
 /// `t` reshaped to the kernels' four dims `[b, h, n, d]`, in `dt`, contiguous.
 fn four_dims(t: &Tensor, b: usize, dt: DType) -> Result<Tensor> {
     let n = t.ndim();
@@ -210,7 +229,8 @@ fn four_dims(t: &Tensor, b: usize, dt: DType) -> Result<Tensor> {
 impl Tensor {
     /// `softmax(self @ key^T * scale + mask) @ value` over `[..., l, e]` queries, `[..., s, e]`
     /// keys and `[..., s, ev]` values (PyTorch's `F.scaled_dot_product_attention`), as one
-    /// fused op. Half inputs compute in float32; a fully masked row gives zeros.
+    /// fused op. float16 inputs compute in float32, bfloat16 ones on kernels that sum in
+    /// float32; a fully masked row gives zeros.
     pub fn scaled_dot_product_attention(
         &self,
         key: &Tensor,
@@ -252,15 +272,11 @@ impl Tensor {
         if sp.dropout_p > 0.0 {
             sp.seed = crate::rng::with_rng(|r| r.next_u64());
         }
-        let dt = if [q, k, v].iter().all(|t| t.dtype() == DType::F64) {
-            DType::F64
-        } else {
-            DType::F32
-        };
+        let dt = kernel_dtype(q, k, v);
         let mask = match args.mask {
             Some(m) => {
                 q.check_same_device(m)?;
-                let (m, strides) = kernel_mask(m, q, &sp, dt)?;
+                let (m, strides) = kernel_mask(m, q, &sp, mask_dtype(dt))?;
                 sp.mask_strides = strides;
                 Some(m)
             }
@@ -364,7 +380,7 @@ fn composite_attention(
     }
     let mut scores = q.matmul(&k.transpose(-1, -2)?)?.mul_scalar(sp.scale)?;
     if let Some(m) = mask {
-        scores = scores.add(m)?;
+        scores = scores.add(&m.to_dtype(scores.dtype())?)?;
     }
     if sp.causal {
         let tri: Vec<f64> = (0..sp.l * sp.s)

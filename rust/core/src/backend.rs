@@ -369,9 +369,10 @@ macro_rules! backend_interface {
             ) -> $crate::Result<$crate::Tensor>;
             // ---- fused attention: forward, and the backward the op records ----
             /// `softmax(q k^T * scale + mask) v` for contiguous `q` `[b, hq, l, e]`, `k`
-            /// `[b, hk, s, e]`, `v` `[b, hk, s, ev]` (f32 or f64) and the additive `mask` read
-            /// through `spec.mask_strides`: the output `[b, hq, l, ev]` and each query row's
-            /// log-sum-exp `[b, hq, l]` (`-inf` for a fully masked row).
+            /// `[b, hk, s, e]`, `v` `[b, hk, s, ev]` (f32, f64 or bf16) and the additive `mask`
+            /// (f32 beside bf16) read through `spec.mask_strides`: the output `[b, hq, l, ev]`
+            /// and each query row's log-sum-exp `[b, hq, l]` (f32 for bf16; `-inf` for a fully
+            /// masked row).
             fn attention_forward(
                 qkv: [&$crate::Tensor; 3],
                 mask: Option<&$crate::Tensor>,

@@ -119,7 +119,7 @@ fn rounded(x: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
 #[cfg(target_arch = "x86_64")]
 mod dot {
     //! The five products on `vdpbf16ps`. Every function requires `super::available()`.
-    use super::{KB, RB};
+    use super::{Block, KB, PAIRS, RB};
     use std::arch::x86_64::*;
 
     /// Lanes of a 16-wide column chunk within `w - c0` columns.
@@ -228,59 +228,74 @@ mod dot {
         }
     }
 
-    /// `out[t][c] += sum_r coef[r][t] x[r][c]` for `t < n` (`out` is `[n, w]`): `x` holds the
-    /// `RB` rows interleaved in pairs (`[RB / 2, w]` words), and each key's coefficients of
-    /// rows `2i`, `2i + 1` are paired to match.
+    /// Writes `coef`'s rows `2i`, `2i + 1` paired per key, rounded, into `block[t][slot + i]`
+    /// (`i < RB / 2`): the coefficients of `keys_times_block` for one group of rows.
+    #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    pub(super) unsafe fn keys_times_rows(
-        out: &mut [f32],
-        w: usize,
-        coef: &[[f32; KB]; RB],
-        x: &[u32],
-        n: usize,
-    ) {
-        const { assert!(RB == 4) };
-        debug_assert!(x.len() >= 2 * w && out.len() >= n * w);
-        // Word t of `pairs[i]`: rows 2i and 2i + 1 of key t, rounded.
-        let mut pairs = [[0i32; KB]; 2];
+    pub(super) unsafe fn stash_pairs(coef: &[[f32; KB]; RB], block: &mut Block, slot: usize) {
         let idx = _mm512_set_epi16(
             31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
             4, 19, 3, 18, 2, 17, 1, 16, 0,
         );
-        for (i, pi) in pairs.iter_mut().enumerate() {
+        for i in 0..RB / 2 {
+            let mut words = [0i32; KB];
             for h in 0..KB / 16 {
                 let lo = _mm512_loadu_ps(coef[2 * i].as_ptr().add(16 * h));
                 let hi = _mm512_loadu_ps(coef[2 * i + 1].as_ptr().add(16 * h));
                 let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
                 let v = _mm512_permutexvar_epi16(idx, both);
-                _mm512_storeu_si512(pi.as_mut_ptr().add(16 * h).cast(), v);
+                _mm512_storeu_si512(words.as_mut_ptr().add(16 * h).cast(), v);
+            }
+            for (row, &w) in block.iter_mut().zip(&words) {
+                row[slot + i] = w;
             }
         }
+    }
+
+    /// `out[t][c] += sum_i block[t][i] . x[i][c]` for `t < n` (`out` is `[n, w]`): `x` holds
+    /// `pairs` row pairs interleaved (`[pairs, w]` words) and `block` their coefficients per
+    /// key (`stash_pairs`). A 32-column slice of all `PAIRS` rows of `x` stays in registers
+    /// while the keys stream, so each output row is loaded and stored once per `2 PAIRS`
+    /// query rows.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub(super) unsafe fn keys_times_block(
+        out: &mut [f32],
+        w: usize,
+        block: &Block,
+        pairs: usize,
+        x: &[u32],
+        n: usize,
+    ) {
+        debug_assert!(pairs <= PAIRS && x.len() >= pairs * w && out.len() >= n * w);
         let xp = x.as_ptr().cast::<i32>();
         for c0 in (0..w).step_by(32) {
             let m = [lanes(w - c0), lanes((w - c0).saturating_sub(16))];
-            let load = |i: usize, h: usize| {
-                bh(_mm512_maskz_loadu_epi32(m[h], xp.add(i * w + c0 + 16 * h)))
-            };
-            let (x00, x01, x10, x11) = (load(0, 0), load(0, 1), load(1, 0), load(1, 1));
-            for (t, (&c01, &c23)) in pairs[0].iter().zip(&pairs[1]).enumerate().take(n) {
-                if c01 == 0 && c23 == 0 {
-                    continue;
-                }
+            let xr: [[__m512bh; 2]; PAIRS] = std::array::from_fn(|i| {
+                std::array::from_fn(|h| {
+                    let keep = if i < pairs { m[h] } else { 0 };
+                    bh(_mm512_maskz_loadu_epi32(keep, xp.add(i * w + c0 + 16 * h)))
+                })
+            });
+            for (t, row) in block.iter().enumerate().take(n) {
                 let o = out.as_mut_ptr().add(t * w + c0);
-                let (b01, b23) = (bh(_mm512_set1_epi32(c01)), bh(_mm512_set1_epi32(c23)));
-                let o0 = _mm512_maskz_loadu_ps(m[0], o);
-                let o0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(o0, b01, x00), b23, x10);
-                _mm512_mask_storeu_ps(o, m[0], o0);
-                if m[1] != 0 {
-                    let o1 = _mm512_maskz_loadu_ps(m[1], o.add(16));
-                    let o1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(o1, b01, x01), b23, x11);
-                    _mm512_mask_storeu_ps(o.add(16), m[1], o1);
+                let mut o0 = _mm512_maskz_loadu_ps(m[0], o);
+                let mut o1 = _mm512_maskz_loadu_ps(m[1], o.add(16));
+                for (&c, x) in row.iter().zip(&xr) {
+                    let b = bh(_mm512_set1_epi32(c));
+                    o0 = _mm512_dpbf16_ps(o0, b, x[0]);
+                    o1 = _mm512_dpbf16_ps(o1, b, x[1]);
                 }
+                _mm512_mask_storeu_ps(o, m[0], o0);
+                _mm512_mask_storeu_ps(o.add(16), m[1], o1);
             }
         }
     }
 }
+
+/// Row pairs whose value and key gradients one `keys_times_block` call adds (16 query rows).
+const PAIRS: usize = 8;
+/// Per key of a tile, the rounded coefficients of `PAIRS` row pairs.
+type Block = [[i32; PAIRS]; KB];
 
 /// One head's operands in the products' layouts.
 struct PairedHead<'a> {
@@ -469,23 +484,48 @@ unsafe fn backward_head(
     for j0 in (0..sp.s).step_by(KB) {
         let kb = KB.min(sp.s - j0);
         let first = if sp.causal { j0 / RB * RB } else { 0 };
-        for r0 in (first..sp.l).step_by(RB) {
-            let (qr, gr) = (&rows.q[r0 * e2..], &rows.g[r0 * ev2..]);
-            // SAFETY: `available()` (checked by the caller); the row and key layouts are
-            // padded to whole `RB` row groups and `KB` key tiles.
-            unsafe {
-                dot::scores(qr, e2, &head.kt[j0..], stride, sp.scale as f32, &mut p);
-                dot::scores(gr, ev2, &vt[j0..], stride, 1.0, &mut dp);
+        for b0 in (first..sp.l).step_by(2 * PAIRS) {
+            let (mut bp, mut bds): (Block, Block) = ([[0; PAIRS]; KB], [[0; PAIRS]; KB]);
+            let groups = (sp.l - b0).min(2 * PAIRS).div_ceil(RB);
+            for gi in 0..groups {
+                let r0 = b0 + gi * RB;
+                let (qr, gr) = (&rows.q[r0 * e2..], &rows.g[r0 * ev2..]);
+                // SAFETY: `available()` (checked by the caller); the row and key layouts are
+                // padded to whole `RB` row groups and `KB` key tiles.
+                unsafe {
+                    dot::scores(qr, e2, &head.kt[j0..], stride, sp.scale as f32, &mut p);
+                    dot::scores(gr, ev2, &vt[j0..], stride, 1.0, &mut dp);
+                }
+                let at = (head.at, rows.lse);
+                tile_grads(sp, at, mask, (r0, j0, kb), &rows.delta, &mut p, &mut dp);
+                let group = RB.min(sp.l - r0);
+                // SAFETY: as above.
+                unsafe {
+                    let dqr = &mut dq[r0 * e..(r0 + group) * e];
+                    dot::rows_times_keys(dqr, group, e, &dp, &head.x[j0 / 2 * e..], kb);
+                    dot::stash_pairs(&p, &mut bp, gi * RB / 2);
+                    dot::stash_pairs(&dp, &mut bds, gi * RB / 2);
+                }
             }
-            let at = (head.at, rows.lse);
-            tile_grads(sp, at, mask, (r0, j0, kb), &rows.delta, &mut p, &mut dp);
-            let group = RB.min(sp.l - r0);
-            // SAFETY: as above.
+            let pairs = groups * RB / 2;
+            // SAFETY: as above; the interleaved rows are padded to whole groups.
             unsafe {
-                dot::keys_times_rows(&mut dv[j0 * ev..], ev, &p, &rows.gi[r0 / 2 * ev..], kb);
-                dot::keys_times_rows(&mut dk[j0 * e..], e, &dp, &rows.qi[r0 / 2 * e..], kb);
-                let dqr = &mut dq[r0 * e..(r0 + group) * e];
-                dot::rows_times_keys(dqr, group, e, &dp, &head.x[j0 / 2 * e..], kb);
+                dot::keys_times_block(
+                    &mut dv[j0 * ev..],
+                    ev,
+                    &bp,
+                    pairs,
+                    &rows.gi[b0 / 2 * ev..],
+                    kb,
+                );
+                dot::keys_times_block(
+                    &mut dk[j0 * e..],
+                    e,
+                    &bds,
+                    pairs,
+                    &rows.qi[b0 / 2 * e..],
+                    kb,
+                );
             }
         }
     }

@@ -155,10 +155,6 @@ def test_adaptive_avg_pool1d_and_pool_reprs() -> None:
     )
     assert repr(nn.AvgPool1d(3, 2)) == "AvgPool1d(kernel_size=(3,), stride=(2,), padding=(0,))"
     assert repr(nn.AdaptiveAvgPool1d(5)) == "AdaptiveAvgPool1d(output_size=5)"
-    with pytest.raises(ValueError, match="return_indices"):
-        nn.MaxPool1d(2, return_indices=True)
-    with pytest.raises(ValueError, match="return_indices"):
-        F.max_pool1d(f64(x), 2, return_indices=True)
 
 
 def test_pool1d_gradcheck() -> None:

@@ -14,6 +14,8 @@ from .module import Module
 
 IntPair = Union[int, Sequence[int]]
 IntSingle = Union[int, Sequence[int]]
+#: An adaptive pool's output size: an int, or one per axis where ``None`` keeps the input's.
+AdaptiveSize = Union[int, Sequence[Optional[int]]]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -271,7 +273,10 @@ class MaxPool2d(_MaxPoolNd):
         self.dilation, self.return_indices = dilation, return_indices
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
+            f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -289,29 +294,42 @@ class AvgPool2d(_AvgPoolNd):
         self.count_include_pad = count_include_pad
 
 
-class _AdaptiveAvgPoolNd(Module):
-    """What ``AdaptiveAvgPool1d`` and ``AdaptiveAvgPool2d`` share: the output size, kept as
-    given and shown in ``repr``."""
+class _AdaptivePoolNd(Module):
+    """What the adaptive pools share: the output size, kept as given and shown in ``repr``
+    (as PyTorch shows it), and a forward through the functional op ``_pool``."""
 
-    def __init__(self, output_size: IntPair) -> None:
+    def __init__(self, output_size: AdaptiveSize) -> None:
         super().__init__()
         self.output_size = output_size
 
-    _pool: Callable[..., Tensor]
+    _pool: Callable[..., Any]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Any:
         return self._pool(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    """An adaptive max pool; with ``return_indices`` the forward returns ``(values, indices)``
+    as the functional op does."""
+
+    def __init__(self, output_size: AdaptiveSize, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, x: Tensor) -> Any:
+        return self._pool(x, self.output_size, self.return_indices)
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
     _pool = staticmethod(F.adaptive_avg_pool2d)
 
 
 class MaxPool1d(_MaxPoolNd):
-    """Max pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``."""
+    """Max pooling over ``[N, C, L]``; ``stride`` defaults to ``kernel_size``. With
+    ``return_indices`` the forward returns ``(values, indices)`` as ``F.max_pool1d`` does."""
 
     _pool = staticmethod(F.max_pool1d)
 
@@ -324,8 +342,6 @@ class MaxPool1d(_MaxPoolNd):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        if return_indices:
-            raise ValueError("MaxPool1d: return_indices=True is not supported")
         stride = stride if stride is not None else kernel_size
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation, self.return_indices = dilation, return_indices
@@ -358,5 +374,13 @@ class AvgPool1d(_AvgPoolNd):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
     _pool = staticmethod(F.adaptive_avg_pool1d)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    _pool = staticmethod(F.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    _pool = staticmethod(F.adaptive_max_pool2d)

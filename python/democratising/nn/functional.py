@@ -743,16 +743,24 @@ def _max_pool2d_indices(
     p: tuple[int, int],
     d: tuple[int, int],
 ) -> Tensor:
-    """The flat in-plane index of each window's maximum, chosen as PyTorch's kernels do: the
-    first greatest value in row-major window order, the last NaN if the window holds any, the
-    first in-plane cell if all are ``-inf``; padding cells are never chosen. Computed on the
-    host with NumPy, from one gathered ``[planes, oh, ow, kh * kw]`` array of window values."""
+    """``_window_argmax`` over a fixed pool's windows: each window's rows and columns as
+    ``[output position, kernel offset]`` grids, the padding cells among them out of range."""
+    rows = np.arange(out_hw[0])[:, None] * s[0] - p[0] + np.arange(k[0])[None, :] * d[0]
+    cols = np.arange(out_hw[1])[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]
+    return _window_argmax(input, rows, cols)
+
+
+def _window_argmax(input: Tensor, rows: np.ndarray, cols: np.ndarray) -> Tensor:
+    """The flat in-plane index (``h * W + w``, int64) of each window's maximum, chosen as
+    PyTorch's kernels do: the first greatest value in row-major window order, the last NaN if
+    the window holds any, the first in-plane cell if all are ``-inf``; cells out of the plane
+    (padding) are never chosen. Window ``(i, j)`` covers rows ``rows[i]`` and columns
+    ``cols[j]``; computed on the host with NumPy, from one gathered ``[planes, oh, ow, kh * kw]``
+    array of window values."""
     x = input.detach()
     a = (x.float() if x.dtype == _core.bfloat16 else x).cpu().numpy()  # exact
     h, w = a.shape[-2:]
-    # Each window cell's input row and column: [output position, kernel offset] per axis.
-    rows = np.arange(out_hw[0])[:, None] * s[0] - p[0] + np.arange(k[0])[None, :] * d[0]
-    cols = np.arange(out_hw[1])[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]
+    out_hw = (len(rows), len(cols))
     r, c = rows[:, None, :, None], cols[None, :, None, :]  # -> [oh, ow, kh, kw]
     valid = ((r >= 0) & (r < h) & (c >= 0) & (c < w)).reshape(*out_hw, -1)
     flat = (r * w + c).reshape(*out_hw, -1)
@@ -791,6 +799,85 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[Optional
     return _core._adaptive_avg_pool2d(input, _pair(output_size))  # type: ignore[arg-type]
 
 
+def adaptive_max_pool2d(
+    input: Tensor,
+    output_size: Union[int, Sequence[Optional[int]]],
+    return_indices: bool = False,
+) -> Any:
+    """Max pooling of ``[N, C, H, W]`` or ``[C, H, W]`` to ``output_size`` (a ``None`` there
+    keeps that input size), output cell ``i`` of an axis taking the input's ``[floor(i * In /
+    Out), ceil((i + 1) * In / Out))`` as in PyTorch; with ``return_indices`` also each maximum's
+    in-plane position ``h * W + w`` (int64)."""
+    if input.ndim not in (3, 4):
+        raise ShapeError(
+            f"adaptive_max_pool2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}"
+        )
+    hw = (input.shape[-2], input.shape[-1])
+    oh, ow = _adaptive_size(output_size, hw, "adaptive_max_pool2d")
+    return _adaptive_max_pool(input, (oh, ow), return_indices)
+
+
+def adaptive_max_pool1d(
+    input: Tensor, output_size: Union[int, Sequence[Optional[int]]], return_indices: bool = False
+) -> Any:
+    """Adaptive max pooling over ``[N, C, L]`` or ``[C, L]`` as the 2-D op on a height-1 image;
+    the indices are then positions along ``L``."""
+    x, unbatched = _as_height_one(input, "adaptive_max_pool1d")
+    (size,) = _adaptive_size(output_size, (x.shape[-1],), "adaptive_max_pool1d")
+    return _pool_from_height_one(_adaptive_max_pool(x, (1, size), return_indices), unbatched)
+
+
+def _adaptive_size(
+    output_size: Union[int, Sequence[Optional[int]]], in_sizes: tuple[int, ...], name: str
+) -> tuple[int, ...]:
+    """``output_size`` as one positive int per pooled axis: an int is repeated and a ``None``
+    keeps that axis's input size, as PyTorch reads it."""
+    n = len(in_sizes)
+    sizes = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
+    if len(sizes) != n:
+        raise ValueError(
+            f"{name}: expected output_size as an int or a sequence of {n}, got {output_size!r}"
+        )
+    out = tuple(size if o is None else int(o) for o, size in zip(sizes, in_sizes))
+    if min(out) < 1:
+        raise InvalidValueError(f"{name}: output_size must be >= 1, got {out}")
+    return out
+
+
+def _adaptive_max_pool(x: Tensor, out_hw: tuple[int, int], return_indices: bool) -> Any:
+    """``adaptive_max_pool2d`` on a checked input and size. When the sizes divide evenly the
+    windows are a plain pool's (kernel = stride = In // Out), so the fused engine kernel runs;
+    otherwise the windows overlap or differ in width and are reduced axis by axis."""
+    h, w = x.shape[-2], x.shape[-1]
+    rows, cols = _adaptive_windows(h, out_hw[0]), _adaptive_windows(w, out_hw[1])
+    if h % out_hw[0] == 0 and w % out_hw[1] == 0:
+        k = (h // out_hw[0], w // out_hw[1])
+        out = _core._max_pool2d(x, k, k, (0, 0), (1, 1), False)
+    else:
+        out = _max_over_windows(_max_over_windows(x, -1, cols), -2, rows)
+    return (out, _window_argmax(x, rows, cols)) if return_indices else out
+
+
+def _adaptive_windows(n_in: int, n_out: int) -> np.ndarray:
+    """The input positions of each output cell's window along one axis, ``[floor(i * n_in /
+    n_out), ceil((i + 1) * n_in / n_out))``, as an ``[n_out, widest]`` array: a narrower
+    window repeats its last position, which changes neither its maximum nor where that
+    first occurs."""
+    i = np.arange(n_out)
+    start, end = i * n_in // n_out, -(-(i + 1) * n_in // n_out)
+    widest = int((end - start).max())
+    return np.minimum(start[:, None] + np.arange(widest)[None, :], end[:, None] - 1)
+
+
+def _max_over_windows(x: Tensor, dim: int, windows: np.ndarray) -> Tensor:
+    """The maximum over each window of ``windows`` along ``dim`` (-1 or -2), through
+    differentiable engine ops: the windows gathered side by side, then ``max(dim)``, whose
+    gradient goes to the element it picks (the first greatest), as PyTorch's pool's does.
+    Reducing the columns before the rows makes that the first in row-major order."""
+    idx = _core.from_numpy(np.ascontiguousarray(windows.reshape(-1), np.int64)).to(x.device)
+    return x.index_select(dim, idx).unflatten(dim, windows.shape).max(dim).values
+
+
 def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
     """``[N, C, L]`` (or unbatched ``[C, L]``) as the image ``[N, C, 1, L]``, so the 1-D ops
     reuse the fused 2-D kernels; also says whether the input was unbatched."""
@@ -802,6 +889,14 @@ def _as_height_one(input: Tensor, name: str) -> tuple[Tensor, bool]:
 
 def _from_height_one(y: Tensor, unbatched: bool) -> Tensor:
     return _without_batch(y.squeeze(2), unbatched)
+
+
+def _pool_from_height_one(out: Any, unbatched: bool) -> Any:
+    """``_from_height_one`` on a pool's result, on each of ``(values, indices)`` when the pool
+    returned both."""
+    if isinstance(out, tuple):
+        return tuple(_from_height_one(t, unbatched) for t in out)
+    return _from_height_one(out, unbatched)
 
 
 def conv1d(
@@ -846,16 +941,14 @@ def max_pool1d(
     dilation: Union[int, Sequence[int]] = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
-    """Max pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool on a height-1 image."""
-    if return_indices:
-        raise ValueError("max_pool1d: return_indices=True is not supported")
+) -> Any:
+    """Max pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool on a height-1 image;
+    with ``return_indices`` also each maximum's position along ``L`` (int64), as PyTorch."""
     k, s = _kernel_and_stride(kernel_size, stride, _single)
     x, unbatched = _as_height_one(input, "max_pool1d")
-    y = _core._max_pool2d(
-        x, (1, k), (1, s), (0, _single(padding)), (1, _single(dilation)), ceil_mode
-    )
-    return _from_height_one(y, unbatched)
+    p, d = _single(padding), _single(dilation)
+    out = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    return _pool_from_height_one(out, unbatched)
 
 
 def avg_pool1d(

@@ -425,3 +425,12 @@ def test_erfinv_inverts_erf(dtype: type) -> None:
     assert edges[:2] == [-math.inf, math.inf] and all(math.isnan(v) for v in edges[2:])
     assert dm.erfinv(dm.zeros(0, 3)).shape == (0, 3)
     gradcheck(lambda t: t.erfinv(), [_leaf(np.array([[-0.9, -0.3, 0.0], [0.2, 0.6, 0.85]]))])
+
+
+def test_sign_of_nan_and_zeros_is_zero_as_pytorch() -> None:
+    x = dm.tensor([float("nan"), -0.0, 0.0, -2.0, float("inf")], requires_grad=True)
+    got = x.sign()
+    np.testing.assert_array_equal(got.detach().numpy(), [0.0, 0.0, 0.0, -1.0, 1.0])
+    assert not np.signbit(got.detach().numpy()[1])  # +0, as PyTorch's
+    x.abs().sum().backward()  # abs's gradient is sign(x): 0 at NaN, not NaN
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0, -1.0, 1.0])

@@ -169,7 +169,16 @@ def _dtype_from_name(name: str) -> dtype:
 
 
 def get_default_dtype() -> dtype:
-    return float32
+    """The dtype of floating-point tensors made without one (float32 unless changed)."""
+    return _core._default_dtype()
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Makes ``d`` (a floating-point dtype) the dtype of factories (``zeros``, ``randn``,
+    ``arange`` over floats...), of tensors from Python floats, of new layers' parameters and
+    of float results of integer inputs, as ``torch.set_default_dtype``; anything else raises
+    ``DTypeError``."""
+    _core._set_default_dtype(d)
 
 
 def _register_helpers() -> None:

@@ -65,6 +65,7 @@ __all__ = [
     "_cuda_stream_handle",
     "_cuda_synchronize",
     "_cuda_unavailable_reason",
+    "_default_dtype",
     "_dropout",
     "_from_dlpack",
     "_get_autocast",
@@ -80,6 +81,7 @@ __all__ = [
     "_scaled_dot_product_attention",
     "_seed_thread",
     "_set_autocast",
+    "_set_default_dtype",
     "_set_grad_enabled",
     "_sgd_step",
     "_system_info",
@@ -1085,6 +1087,8 @@ def from_numpy(array: npt.NDArray[Any]) -> Tensor:
 def manual_seed(seed: _int) -> None:
     """Seeds the global generator (negative seeds wrap around to unsigned 64 bits)."""
 
+def _set_default_dtype(dtype: dtype | str) -> None: ...
+def _default_dtype() -> dtype: ...
 def _seed_thread(seed: _int | None = None) -> None:
     """Gives the calling thread its own generator seeded with ``seed`` (None: the global)."""
 

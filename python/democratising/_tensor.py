@@ -73,8 +73,10 @@ def _to_array(data: Any, default_float: builtins.bool = True) -> np.ndarray:
     arr = _numpy_array(data)
     is_numpy = isinstance(data, (np.ndarray, np.generic))
     if default_float and not is_numpy and arr.dtype == np.float64:
-        # Python floats default to float32, like PyTorch's default dtype.
-        arr = arr.astype(np.float32)
+        # Python floats take the default dtype (float32 unless `set_default_dtype` changed
+        # it); `tensor` casts to a half default.
+        if _core._default_dtype() != _core.float64:
+            arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not is_numpy:
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "u" or arr.dtype == np.int8 or arr.dtype == np.int16:
@@ -124,6 +126,9 @@ def tensor(
     t = _core.from_numpy(np.array(arr, copy=True, order="C"))
     if dtype is None and isinstance(data, Tensor):
         dtype = data.dtype
+    elif dtype is None and arr.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        default = _core._default_dtype()
+        dtype = default if default in (_core.float16, _core.bfloat16) else None
     if dtype is not None:
         t = t.to(dtype=dtype)
     if device is not None:

@@ -15,7 +15,30 @@ pub enum DType {
     F64,
 }
 
+/// `DType::default_float`'s value, as its index in `DType::ALL`.
+static DEFAULT_FLOAT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(5);
+
 impl DType {
+    /// The dtype of floating-point tensors made without one (factories, Python floats, the
+    /// result of a float op on integers): float32 unless `set_default_float` changed it, as
+    /// PyTorch's `set_default_dtype` does (process-wide, as PyTorch's).
+    pub fn default_float() -> DType {
+        DType::ALL[DEFAULT_FLOAT.load(std::sync::atomic::Ordering::Relaxed)]
+    }
+
+    /// Makes `dt` (a floating-point dtype) the default float dtype.
+    pub fn set_default_float(dt: DType) -> crate::Result<()> {
+        if !dt.is_float() {
+            crate::bail!(
+                DType,
+                "set_default_dtype: only floating-point dtypes can be the default, got {dt}"
+            );
+        }
+        let at = DType::ALL.iter().position(|&d| d == dt).unwrap_or(5);
+        DEFAULT_FLOAT.store(at, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Every dtype, in promotion-category order.
     pub const ALL: [DType; 7] = [
         DType::Bool,
@@ -108,11 +131,11 @@ impl DType {
     }
 
     /// Result dtype of a tensor combined with a Python scalar of the given kind: a scalar only
-    /// changes the dtype when it is of a higher category (int tensor * 0.5 -> float32).
+    /// changes the dtype when it is of a higher category (int tensor * 0.5 -> the default float).
     pub fn promote_with_scalar(t: DType, scalar: DType) -> DType {
         if scalar.category() > t.category() {
             match scalar.category() {
-                2 => DType::F32,
+                2 => DType::default_float(),
                 _ => DType::I64,
             }
         } else {
@@ -120,12 +143,12 @@ impl DType {
         }
     }
 
-    /// The dtype floating-point ops produce for this input (ints -> float32).
+    /// The dtype floating-point ops produce for this input (ints -> the default float).
     pub fn to_float(self) -> DType {
         if self.is_float() {
             self
         } else {
-            DType::F32
+            DType::default_float()
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::errors::{to_pyerr, ResultExt};
 use crate::tensor::PyTensor;
-use crate::types::{extract_device, extract_dtype};
+use crate::types::{extract_device, extract_dtype, PyDType};
 use crate::util::{int_args, operand, run, usize_shape, wrap};
 use democratising::{autograd, rng, DType, Device, Error, Storage, Tensor};
 use pyo3::prelude::*;
@@ -80,7 +80,7 @@ macro_rules! sized_factory {
             let dev = check_device(device)?;
             let keyword = factory_keywords(stringify!($name), kwargs)?;
             let shape = factory_shape(size, keyword.as_ref())?;
-            let dt = dtype_or(dtype, DType::F32)?;
+            let dt = dtype_or(dtype, DType::default_float())?;
             let n: usize = shape.iter().product();
             finish(run(py, n, || ($make)(&shape, dt))?, dev, requires_grad)
         }
@@ -129,7 +129,7 @@ pub fn full(
     let shape = usize_shape(&int_args(&PyTuple::new(size.py(), [size])?)?)?;
     let v = operand(fill_value)?;
     let default = match v.dtype() {
-        DType::F64 | DType::F32 => DType::F32,
+        DType::F64 | DType::F32 => DType::default_float(),
         d => d,
     };
     let dt = dtype_or(dtype, default)?;
@@ -160,7 +160,14 @@ pub fn arange(
         None => Tensor::wrapped_scalar(1i64),
     };
     let any_float = [&s, &e, &st].iter().any(|t| t.dtype().is_float());
-    let dt = dtype_or(dtype, if any_float { DType::F32 } else { DType::I64 })?;
+    let dt = dtype_or(
+        dtype,
+        if any_float {
+            DType::default_float()
+        } else {
+            DType::I64
+        },
+    )?;
     let t = if any_float {
         Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt)
     } else {
@@ -183,7 +190,7 @@ pub fn linspace(
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
     let steps = count("steps", steps)?;
-    let t = Tensor::linspace(start, end, steps, dtype_or(dtype, DType::F32)?).py()?;
+    let t = Tensor::linspace(start, end, steps, dtype_or(dtype, DType::default_float())?).py()?;
     finish(t, dev, requires_grad)
 }
 
@@ -198,7 +205,7 @@ pub fn eye(
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
     let (n, m) = (count("n", n)?, m.map(|m| count("m", m)).transpose()?);
-    let t = Tensor::eye(n, m, dtype_or(dtype, DType::F32)?).py()?;
+    let t = Tensor::eye(n, m, dtype_or(dtype, DType::default_float())?).py()?;
     finish(t, dev, requires_grad)
 }
 
@@ -279,6 +286,18 @@ pub fn manual_seed(seed: i128) -> PyResult<()> {
     }
     rng::manual_seed(seed as u64);
     Ok(())
+}
+
+/// PyTorch's `set_default_dtype`: the dtype of floating-point tensors made without one.
+#[pyfunction]
+pub fn _set_default_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<()> {
+    DType::set_default_float(extract_dtype(dtype)?).py()
+}
+
+/// PyTorch's `get_default_dtype`.
+#[pyfunction]
+pub fn _default_dtype() -> PyDType {
+    PyDType(DType::default_float())
 }
 
 /// Gives the calling thread a generator of its own seeded with `seed` (wrapping to 64 bits

@@ -45,6 +45,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::randperm, m)?)?;
     m.add_function(wrap_pyfunction!(functions::manual_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_seed_thread, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_default_dtype, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_default_dtype, m)?)?;
     m.add_function(wrap_pyfunction!(functions::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(functions::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(functions::get_rng_state, m)?)?;

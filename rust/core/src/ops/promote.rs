@@ -43,7 +43,7 @@ pub fn result_type(tensors: &[&Tensor]) -> DType {
         if t.is_wrapped_number() {
             // Python numbers count as the default dtype of their category.
             let as_default = match category(d) {
-                2 => DType::F32,
+                2 => DType::default_float(),
                 1 => DType::I64,
                 _ => DType::Bool,
             };
@@ -54,5 +54,5 @@ pub fn result_type(tensors: &[&Tensor]) -> DType {
             dim = promote_opt(dim, Some(d));
         }
     }
-    combine(dim, combine(zero, wrapped)).unwrap_or(DType::F32)
+    combine(dim, combine(zero, wrapped)).unwrap_or_else(DType::default_float)
 }

@@ -175,7 +175,7 @@ impl Tensor {
         let t = if self.dtype().is_float() {
             self.clone()
         } else {
-            self.to_dtype(DType::F32)?
+            self.to_dtype(DType::default_float())?
         };
         let d = reduce_dims(&t, dims)?;
         let out = reduce_float(Kind::LogSumExp, &t, &d, keepdim)?;

@@ -59,7 +59,7 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let x = if x.dtype().is_float() {
         x.clone()
     } else {
-        x.to_dtype(DType::F32)?
+        x.to_dtype(DType::default_float())?
     };
     let d = normalize_dim(dim, x.ndim())?;
     let fwd = move |rows: &Tensor, n: usize| backend::of(rows).softmax_rows(rows, n, log);

@@ -326,7 +326,8 @@ unary_ops! {
             } else if x < T::zero() {
                 -T::one()
             } else {
-                x * T::zero()
+                // PyTorch's: zero for both zeros and for NaN.
+                T::zero()
             }
         },
         df: |x| T::zero(),
@@ -444,7 +445,7 @@ pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
             let r = backend::of(t).unary_int(t, op)?;
             return cast_raw(&r, dt);
         }
-        return unary_raw(&cast_raw(t, DType::F32)?, op);
+        return unary_raw(&cast_raw(t, DType::default_float())?, op);
     }
     backend::of(t).unary_float(t, op)
 }

@@ -141,7 +141,7 @@ impl PyTensor {
             .any(|b| b.is_instance_of::<pyo3::types::PyFloat>());
         let promoted;
         let t = if float_bound && !t.dtype().is_float() {
-            promoted = t.to_dtype(DType::F32).py()?;
+            promoted = t.to_dtype(DType::default_float()).py()?;
             &promoted
         } else {
             t

@@ -179,7 +179,7 @@ impl PyTensor {
     #[pyo3(signature = (data=None))]
     fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         match data {
-            None => Ok(wrap(Tensor::zeros(&[0], DType::F32).py()?)),
+            None => Ok(wrap(Tensor::zeros(&[0], DType::default_float()).py()?)),
             Some(d) => match d.cast::<PyTensor>() {
                 Ok(t) => Ok(wrap(t.get().tensor().detach())),
                 Err(_) => {

@@ -73,7 +73,7 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_ELU: return x > (A)0 ? x : a * dm_expm1(x);
         case U_ERF: return dm_erf(x);
         case U_ERFINV: return dm_erfinv(x);
-        case U_SIGN: return x > (A)0 ? (A)1 : (x < (A)0 ? (A)-1 : x * (A)0);
+        case U_SIGN: return x > (A)0 ? (A)1 : (x < (A)0 ? (A)-1 : (A)0);  /* 0 for NaN, as PyTorch */
         case U_FLOOR: return dm_floor(x);
         case U_CEIL: return dm_ceil(x);
         case U_ROUND: return dm_rint(x);

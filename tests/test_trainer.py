@@ -851,3 +851,20 @@ def test_find_batch_size_on_a_model(digits: TensorDataset) -> None:
         Counting(), (x[:10], y[:10]), start=4, memory_limit=20_000, memory_usage=fake_usage
     )
     assert got <= 16
+
+
+def test_fit_on_a_loader_without_batches_raises_a_typed_error() -> None:
+    from democratising.errors import InvalidValueError
+
+    empty = dm.data.TensorDataset(dm.zeros(0, 3), dm.zeros(0, dtype=dm.int64))
+    short = dm.data.TensorDataset(dm.zeros(3, 3), dm.zeros(3, dtype=dm.int64))
+    model = dm.nn.Sequential(dm.nn.Linear(3, 2))
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    for loader in (
+        dm.data.DataLoader(empty, batch_size=4),
+        dm.data.DataLoader(short, batch_size=4, drop_last=True),
+    ):
+        trainer = dm.train.Trainer(model, dm.train.TrainingConfig(num_epochs=2))
+        with pytest.raises(InvalidValueError, match="no batches"):
+            trainer.fit(loader)
+    assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))

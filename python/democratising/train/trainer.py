@@ -37,7 +37,7 @@ from .._nested import map_tensors
 from .._tensor import tensor
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InvalidValueError
 from . import _hooks, _progress, _rundir, _writer
 from . import memory as _memory
 from ._extend import check_extension
@@ -1121,6 +1121,13 @@ class Trainer:
         if bar is not None:
             bar.close()
         g_total, g_count, g_seen, g_correct = self._global_sums([total, count, seen, correct])
+        if g_count == 0 and skip == 0:
+            # An epoch of no batches has no loss: a mistake (an empty dataset, or fewer
+            # samples than batch_size with drop_last=True) worth stopping on, not a loss of 0.
+            raise InvalidValueError(
+                "Trainer.fit: the training loader yielded no batches; check that the dataset "
+                "is not empty and holds at least one batch (batch_size, drop_last)"
+            )
         metrics = {"loss": g_total / max(g_count, 1)}
         if classes and g_seen:
             metrics["accuracy"] = g_correct / g_seen

@@ -454,6 +454,44 @@ impl<'a, T: Float> Operands<'a, T> {
     }
 }
 
+/// One forward task: `QB` query rows from `i0` (fewer at a head's end) of query head `bh`,
+/// which reads key head `kh`, with its blocks of the output and the log-sum-exp.
+pub(super) struct RowTask<'a, O, L> {
+    pub bh: usize,
+    pub kh: usize,
+    pub i0: usize,
+    pub at: HeadAt,
+    pub out: &'a mut [O],
+    pub lse: &'a mut [L],
+}
+
+/// `out` (`[b, hq, l, ev]`) and `lse` (`[b, hq, l]`) cut into the forward's tasks.
+pub(super) fn row_tasks<'a, O, L>(
+    sp: &AttentionSpec,
+    out: &'a mut [O],
+    lse: &'a mut [L],
+) -> Vec<RowTask<'a, O, L>> {
+    let heads = sp.b * sp.hq;
+    let mut tasks = Vec::new();
+    let outs = pieces(out, heads, sp.l * sp.ev);
+    for (bh, (o, ls)) in outs.into_iter().zip(pieces(lse, heads, sp.l)).enumerate() {
+        let (b, h) = (bh / sp.hq, bh % sp.hq);
+        let (kh, at) = (b * sp.hk + h / sp.group(), HeadAt::new(sp, b, h));
+        for (blk, (out, lse)) in o.chunks_mut(QB * sp.ev).zip(ls.chunks_mut(QB)).enumerate() {
+            let i0 = blk * QB;
+            tasks.push(RowTask {
+                bh,
+                kh,
+                i0,
+                at,
+                out,
+                lse,
+            });
+        }
+    }
+    tasks
+}
+
 fn forward_typed<T: Float>(
     qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
@@ -467,27 +505,19 @@ fn forward_typed<T: Float>(
     if sp.ev > 0 && sp.l > 0 {
         let kts = transposed_heads(kd, sp.b * sp.hk, sp.s, sp.e);
         let kt_len = sp.e * padded_keys(sp.s);
-        let mut tasks = Vec::new();
-        let outs = pieces(&mut out, heads, sp.l * sp.ev);
-        let lses = pieces(&mut lse, heads, sp.l);
-        for (bh, (o, ls)) in outs.into_iter().zip(lses).enumerate() {
-            for (blk, (ob, lb)) in o.chunks_mut(QB * sp.ev).zip(ls.chunks_mut(QB)).enumerate() {
-                tasks.push((bh, blk * QB, ob, lb));
-            }
-        }
-        tasks.into_par_iter().for_each(|(bh, i0, ob, lb)| {
-            let (b, h) = (bh / sp.hq, bh % sp.hq);
-            let kh = b * sp.hk + h / sp.group();
-            let rows = lb.len();
-            let head = Head {
-                q: &qd[(bh * sp.l + i0) * sp.e..(bh * sp.l + i0 + rows) * sp.e],
-                k: &kd[kh * sp.s * sp.e..(kh + 1) * sp.s * sp.e],
-                v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
-                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                at: HeadAt::new(sp, b, h),
-            };
-            forward_rows_simd(sp, &head, md, i0, ob, lb);
-        });
+        row_tasks(sp, &mut out, &mut lse)
+            .into_par_iter()
+            .for_each(|t| {
+                let (kh, rows) = (t.kh, t.lse.len());
+                let head = Head {
+                    q: &qd[(t.bh * sp.l + t.i0) * sp.e..(t.bh * sp.l + t.i0 + rows) * sp.e],
+                    k: &kd[kh * sp.s * sp.e..(kh + 1) * sp.s * sp.e],
+                    v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                    kt: &kts[kh * kt_len..(kh + 1) * kt_len],
+                    at: t.at,
+                };
+                forward_rows_simd(sp, &head, md, t.i0, t.out, t.lse);
+            });
     }
     Ok((
         Tensor::from_vec(out, &[sp.b, sp.hq, sp.l, sp.ev])?,

@@ -18,7 +18,7 @@ use half::bf16;
 use rayon::prelude::*;
 
 use super::attention::{
-    online_group, padded_keys, pieces, tile_grads, transposed_heads, HeadAt, KB, QB, RB,
+    online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, KB, QB, RB,
 };
 use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
@@ -396,28 +396,20 @@ fn forward_native(
             .map(|h| interleaved(&vd[h * lv..(h + 1) * lv], sp.s, sp.ev))
             .collect();
         let kt_len = sp.e.div_ceil(2) * padded_keys(sp.s);
-        let mut tasks = Vec::new();
-        let outs = pieces(&mut out, heads, sp.l * sp.ev);
-        let lses = pieces(&mut lse, heads, sp.l);
-        for (bh, (o, ls)) in outs.into_iter().zip(lses).enumerate() {
-            for (blk, (ob, lb)) in o.chunks_mut(QB * sp.ev).zip(ls.chunks_mut(QB)).enumerate() {
-                tasks.push((bh, blk * QB, ob, lb));
-            }
-        }
-        tasks.into_par_iter().for_each(|(bh, i0, ob, lb)| {
-            let (b, h) = (bh / sp.hq, bh % sp.hq);
-            let kh = b * sp.hk + h / sp.group();
-            let rows = lb.len();
-            let qrows = &qd[(bh * sp.l + i0) * sp.e..(bh * sp.l + i0 + rows) * sp.e];
-            let head = PairedHead {
-                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                x: &vs[kh],
-                at: HeadAt::new(sp, b, h),
-            };
-            let q = row_pairs(qrows, rows, sp.e, RB);
-            // SAFETY: `available()`.
-            unsafe { forward_rows(sp, &q, &head, md, i0, ob, lb) };
-        });
+        row_tasks(sp, &mut out, &mut lse)
+            .into_par_iter()
+            .for_each(|t| {
+                let (kh, rows) = (t.kh, t.lse.len());
+                let qrows = &qd[(t.bh * sp.l + t.i0) * sp.e..(t.bh * sp.l + t.i0 + rows) * sp.e];
+                let head = PairedHead {
+                    kt: &kts[kh * kt_len..(kh + 1) * kt_len],
+                    x: &vs[kh],
+                    at: t.at,
+                };
+                let q = row_pairs(qrows, rows, sp.e, RB);
+                // SAFETY: `available()`.
+                unsafe { forward_rows(sp, &q, &head, md, t.i0, t.out, t.lse) };
+            });
     }
     Ok((
         Tensor::from_vec(out, &[sp.b, sp.hq, sp.l, sp.ev])?,

@@ -292,28 +292,41 @@ def _check_class_dim(input: Tensor, name: str) -> None:
         )
 
 
-def _check_targets(input: Tensor, target: Tensor, ignore_index: int) -> bool:
-    """Raises on targets of the wrong dtype, shape or range; returns whether any target is
-    ``ignore_index`` (the labels are read on the host for the range check anyway)."""
+def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+    """Scores ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)`` as rows ``[M, C]`` and their labels as
+    ``[M]``, for the engine's ``[N, C]`` kernel, with the shape of the unreduced loss: ``()`` for
+    one sample (whose target is ``()`` or ``(1,)``, as PyTorch allows), ``(N, d1, ...)``."""
+    _check_class_dim(input, name)
     if target.dtype.is_floating_point:
         raise DTypeError(
             f"expected class-index targets of an integer dtype, got {target.dtype} "
             "(float class probabilities are accepted by cross_entropy only)"
         )
-    n = input.shape[0] if input.ndim > 1 else 1
-    if target.ndim != input.ndim - 1 or (input.ndim > 1 and target.shape[0] != n):
-        raise ShapeError(
-            f"expected target of shape {(n,) if input.ndim > 1 else ()} for input of shape "
-            f"{tuple(input.shape)}, got {tuple(target.shape)}"
-        )
-    c = input.shape[1] if input.ndim > 1 else input.shape[0]
-    t = target.cpu().numpy()
-    bad = t[(t != ignore_index) & ((t < 0) | (t >= c))]
-    if bad.size:
-        raise IndexOutOfRangeError(
-            f"target label {int(bad.flat[0])} is out of bounds for {c} classes"
-        )
-    return bool((t == ignore_index).any())
+    if input.ndim == 1:
+        if target.ndim > 1 or (target.ndim == 1 and target.shape[0] != 1):
+            raise _target_shape_error(
+                name, input, target, "for a 1-D input the target must be 0-d or of size 1"
+            )
+        return input.unsqueeze(0), target.reshape(1), ()
+    if input.ndim == 2:  # the engine checks these itself
+        return input, target, (input.shape[0],)
+    want = (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != want:
+        raise _target_shape_error(name, input, target, f"expected target of shape {want}")
+    return input.movedim(1, -1).reshape(-1, input.shape[1]), target.reshape(-1), want
+
+
+def _target_shape_error(name: str, input: Tensor, target: Tensor, what: str) -> ShapeError:
+    """A ``ShapeError`` naming the op and both shapes, as the engine's own shape errors do."""
+    shapes = (tuple(input.shape), tuple(target.shape))
+    e = ShapeError(f"{name}: {what} for input of shape {shapes[0]}, got {shapes[1]}")
+    e.op, e.shapes, e.dtypes = name, shapes, (input.dtype, target.dtype)
+    return e
+
+
+def _unrows(loss: Tensor, reduction: str, shape: tuple[int, ...]) -> Tensor:
+    """The engine's per-row losses back in the target's shape (``reduction="none"`` only)."""
+    return loss.reshape(*shape) if reduction == "none" else loss
 
 
 @_takes_legacy_reduction
@@ -324,29 +337,14 @@ def nll_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> Tensor:
-    """Negative log-likelihood of log-probabilities ``input`` ``[N, C]`` for labels ``[N]``."""
-    if input.ndim == 2 and input.dtype.is_floating_point and not target.dtype.is_floating_point:
-        # One engine op; after log_softmax its backward reaches the logits in one pass.
-        return _core._cross_entropy(input, target, weight, ignore_index, reduction, log_probs=True)
-    _check_class_dim(input, "nll_loss")
-    ignored = _check_targets(input, target, ignore_index)
-    if input.ndim == 1:
-        input, target = input.unsqueeze(0), target.unsqueeze(0)
-    if weight is None and not ignored and reduction in ("mean", "sum"):
-        # Every target counts once: a gather and a reduction (a dozen autograd nodes fewer,
-        # which is most of the loss's cost for a small classifier's batch).
-        picked = input.gather(1, target.unsqueeze(1))
-        return -(picked.mean() if reduction == "mean" else picked.sum())
-    valid = target != ignore_index
-    safe = target.masked_fill(valid.logical_not(), 0)
-    picked = -input.gather(1, safe.unsqueeze(1)).squeeze(1)
-    w = valid.to(input.dtype)
-    if weight is not None:
-        w = w * weight.index_select(0, safe)
-    losses = picked * w
-    if reduction == "mean":
-        return losses.sum() / w.sum()
-    return _reduce(losses, reduction)
+    """Negative log-likelihood of log-probabilities ``input`` ``(C,)``, ``(N, C)`` or
+    ``(N, C, d1, ...)`` for labels of the input's shape less the class dimension."""
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"nll_loss expects floating point log-probabilities, got {input.dtype}")
+    rows, labels, shape = _class_rows(input, target, "nll_loss")
+    # One engine op; after log_softmax its backward reaches the logits in one pass.
+    loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, log_probs=True)
+    return _unrows(loss, reduction, shape)
 
 
 @_takes_legacy_reduction
@@ -360,38 +358,26 @@ def cross_entropy(
 ) -> Tensor:
     """Softmax cross-entropy against class indices (integer ``target``) or class
     probabilities (float ``target`` of the input's shape), with PyTorch's ``weight``,
-    ``ignore_index`` (indices only) and ``label_smoothing``."""
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    ``ignore_index`` (indices only) and ``label_smoothing`` (a negative one is no smoothing,
+    as in PyTorch)."""
+    if label_smoothing > 1.0:
+        raise InvalidValueError(
+            f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
+        )
+    label_smoothing = max(float(label_smoothing), 0.0)
     if not input.dtype.is_floating_point:
         raise DTypeError(
             f"cross_entropy expects floating point logits, got {input.dtype} (use .float())"
         )
     _check_class_dim(input, "cross_entropy")
     if target.dtype.is_floating_point:
+        if ignore_index >= 0:
+            raise InvalidValueError("ignore_index is not supported for floating point target")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
-    if input.ndim == 2 and not target.dtype.is_floating_point:
-        # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
-        return _core._cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    logp = input.log_softmax(1 if input.ndim > 1 else 0)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
-    if label_smoothing == 0.0:
-        return nll
-    lp = logp if logp.ndim > 1 else logp.unsqueeze(0)
-    tg = target if target.ndim > 0 else target.unsqueeze(0)
-    c = lp.shape[1]
-    valid = (tg != ignore_index).to(lp.dtype)
-    per_class = lp if weight is None else lp * weight
-    smooth = -per_class.sum(dim=1) * valid
-    if reduction == "mean":
-        if weight is None:
-            denom = valid.sum()
-        else:
-            denom = (weight.index_select(0, tg.masked_fill((tg == ignore_index), 0)) * valid).sum()
-        smooth = smooth.sum() / denom
-    else:
-        smooth = _reduce(smooth, reduction)
-    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+    rows, labels, shape = _class_rows(input, target, "cross_entropy")
+    # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
+    loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, label_smoothing)
+    return _unrows(loss, reduction, shape)
 
 
 def _cross_entropy_probs(
@@ -448,6 +434,8 @@ def huber_loss(
     delta: float = 1.0,
 ) -> Tensor:
     _warn_if_broadcast(input, target, "huber_loss")
+    if delta <= 0:
+        raise InvalidValueError("huber_loss does not support non-positive values for delta.")
     d = (input - target).abs()
     quad = d.clamp(max=delta)
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction)
@@ -481,7 +469,7 @@ def smooth_l1_loss(
     """``0.5 d² / beta`` for ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0`` is L1)."""
     _warn_if_broadcast(input, target, "smooth_l1_loss")
     if beta < 0:
-        raise ValueError("smooth_l1_loss does not support negative values for beta.")
+        raise InvalidValueError("smooth_l1_loss does not support negative values for beta.")
     d = (input - target).abs()
     if beta == 0.0:
         return _reduce(d, reduction)
@@ -514,8 +502,8 @@ class _BinaryCrossEntropy(Function):
         gx = g * (x - y) / (x * (1.0 - x)).clamp(min=1e-12) if need_x else None
         if not need_y:  # the target is data: skip recomputing both logs
             return gx, None
-        log_x, log_1mx = _clamped_logs(x)
-        return gx, g * (log_1mx - log_x)
+        # Unclamped, as PyTorch's: infinite where ``x`` is exactly 0 or 1.
+        return gx, g * ((1.0 - x).log() - x.log())
 
 
 @_takes_legacy_reduction
@@ -553,13 +541,17 @@ def kl_div(
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        positive = target > 0
-        safe = _core.where(positive, target, 1.0)  # log(1) = 0 keeps 0 * log(0) at 0
-        loss = target * (safe.log() - input)
+        loss = _xlogx(target) - target * input
     if reduction == "batchmean":
         total = loss.sum()
         return total / input.shape[0] if input.ndim > 0 else total
     return _reduce(loss, reduction)
+
+
+def _xlogx(t: Tensor) -> Tensor:
+    """PyTorch's ``xlogy(t, t)``: 0 where ``t`` is 0, NaN where it is negative (a target that
+    is not a distribution shows as a NaN loss, as in PyTorch, instead of being dropped)."""
+    return _core.where(t == 0, 0.0, t * t.log())
 
 
 def _warn_if_broadcast(input: Tensor, target: Tensor, name: str) -> None:
@@ -1429,6 +1421,11 @@ def triplet_margin_loss(
 ) -> Tensor:
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the ``p``-norm distance
     (``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise ShapeError(
+            "triplet_margin_loss: anchor, positive and negative must have the same number of "
+            f"dimensions, got {anchor.ndim}, {positive.ndim} and {negative.ndim}"
+        )
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:

@@ -5,15 +5,39 @@ reproducible; the distributions and their scales follow PyTorch's formulas."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import warnings
-from typing import Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from .._tensor_more import _generator_scope
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _takes_generator(fn: _F) -> _F:
+    """Adds PyTorch's trailing ``generator=`` parameter: the draws come from that
+    ``dm.Generator`` instead of the global one (``None``: the global one)."""
+    sig = inspect.signature(fn)
+    n_params = len(sig.parameters)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, generator: Any = None, **kwargs: Any) -> Any:
+        if len(args) > n_params:  # ``generator`` given by position, as PyTorch allows
+            args, generator = args[:n_params], args[n_params]
+        with _generator_scope(generator, fn.__name__):
+            return fn(*args, **kwargs)
+
+    extra = inspect.Parameter("generator", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
 
 _LINEAR_FNS = (
     "linear",
@@ -74,16 +98,19 @@ def _fill_from(tensor: Tensor, values: Tensor) -> Tensor:
     return tensor
 
 
+@_takes_generator
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fills with samples from U(a, b)."""
     return _fill_from(tensor, _core.rand(*tensor.shape, dtype=tensor.dtype) * (b - a) + a)
 
 
+@_takes_generator
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills with samples from N(mean, std²)."""
     return _fill_from(tensor, _core.randn(*tensor.shape, dtype=tensor.dtype) * std + mean)
 
 
+@_takes_generator
 def trunc_normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
 ) -> Tensor:
@@ -148,6 +175,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return _fill_from(tensor, _core.from_numpy(values))
 
 
+@_takes_generator
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """U(-a, a) with ``a = gain * √(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -155,6 +183,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return uniform_(tensor, -bound, bound)
 
 
+@_takes_generator
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std²) with ``std = gain * √(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -170,6 +199,7 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> Opti
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
+@_takes_generator
 def kaiming_uniform_(
     tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Tensor:
@@ -182,6 +212,7 @@ def kaiming_uniform_(
     return uniform_(tensor, -bound, bound)
 
 
+@_takes_generator
 def kaiming_normal_(
     tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Tensor:
@@ -192,6 +223,7 @@ def kaiming_normal_(
     return normal_(tensor, 0.0, std)
 
 
+@_takes_generator
 def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix, viewed as ``[shape[0], rest]``: the Q of the QR decomposition
     of a Gaussian matrix, with signs fixed by R's diagonal so Q is uniformly distributed

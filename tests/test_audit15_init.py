@@ -41,3 +41,15 @@ def test_generator_by_position_and_wrong_kind() -> None:
     assert np.abs(a.numpy()).max() <= bound
     with pytest.raises(TypeError):
         init.normal_(dm.empty(2, 2), generator=5)
+
+
+def test_sparse_zeros_a_fraction_of_each_column_and_follows_the_seed() -> None:
+    dm.manual_seed(0)
+    w = dm.nn.init.sparse_(dm.empty(10, 6), 0.25, std=0.5)
+    a = w.numpy()
+    assert list((a == 0).sum(0)) == [3] * 6  # ceil(0.25 * 10) per column
+    assert 0.2 < a[a != 0].std() < 1.0
+    dm.manual_seed(0)
+    np.testing.assert_array_equal(dm.nn.init.sparse_(dm.empty(10, 6), 0.25, std=0.5).numpy(), a)
+    with pytest.raises(ValueError, match="2 dimensions"):
+        dm.nn.init.sparse_(dm.empty(3), 0.1)

@@ -245,6 +245,20 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return _fill_from(tensor, _core.from_numpy(values))
 
 
+@_takes_generator
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+    """A 2-D matrix drawn from N(0, std²) with ``ceil(sparsity * rows)`` entries of each column
+    set to zero, the rows chosen at random per column (Martens, 2010), as PyTorch's."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    zeros = math.ceil(sparsity * rows)
+    values = (_core.randn(rows, cols, dtype=_core.float64) * std).numpy()
+    for col in range(cols):
+        values[_core.randperm(rows).numpy()[:zeros], col] = 0.0
+    return _fill_from(tensor, _core.from_numpy(np.ascontiguousarray(values)))
+
+
 __all__ = [
     "calculate_gain",
     "constant_",
@@ -255,6 +269,7 @@ __all__ = [
     "normal_",
     "ones_",
     "orthogonal_",
+    "sparse_",
     "trunc_normal_",
     "uniform_",
     "xavier_normal_",

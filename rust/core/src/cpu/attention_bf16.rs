@@ -132,6 +132,10 @@ mod dot {
         }
     }
 
+    // Masked loads and stores may name lanes past a slice's end (masked off, so never
+    // touched): their addresses are formed with `wrapping_add`, which may leave the
+    // allocation, where `add` may not.
+
     #[inline(always)]
     unsafe fn bh(v: __m512i) -> __m512bh {
         std::mem::transmute(v)
@@ -208,7 +212,7 @@ mod dot {
             for u in 0..n2 {
                 let at = xp.add(u * w + c0);
                 let x0 = bh(_mm512_maskz_loadu_epi32(m[0], at));
-                let x1 = bh(_mm512_maskz_loadu_epi32(m[1], at.add(16)));
+                let x1 = bh(_mm512_maskz_loadu_epi32(m[1], at.wrapping_add(16)));
                 for (ar, cr) in a.iter_mut().zip(&cp) {
                     let b = bh(_mm512_set1_epi32(cr[u]));
                     ar[0] = _mm512_dpbf16_ps(ar[0], b, x0);
@@ -273,20 +277,23 @@ mod dot {
             let xr: [[__m512bh; 2]; PAIRS] = std::array::from_fn(|i| {
                 std::array::from_fn(|h| {
                     let keep = if i < pairs { m[h] } else { 0 };
-                    bh(_mm512_maskz_loadu_epi32(keep, xp.add(i * w + c0 + 16 * h)))
+                    bh(_mm512_maskz_loadu_epi32(
+                        keep,
+                        xp.wrapping_add(i * w + c0 + 16 * h),
+                    ))
                 })
             });
             for (t, row) in block.iter().enumerate().take(n) {
                 let o = out.as_mut_ptr().add(t * w + c0);
                 let mut o0 = _mm512_maskz_loadu_ps(m[0], o);
-                let mut o1 = _mm512_maskz_loadu_ps(m[1], o.add(16));
+                let mut o1 = _mm512_maskz_loadu_ps(m[1], o.wrapping_add(16));
                 for (&c, x) in row.iter().zip(&xr) {
                     let b = bh(_mm512_set1_epi32(c));
                     o0 = _mm512_dpbf16_ps(o0, b, x[0]);
                     o1 = _mm512_dpbf16_ps(o1, b, x[1]);
                 }
                 _mm512_mask_storeu_ps(o, m[0], o0);
-                _mm512_mask_storeu_ps(o.add(16), m[1], o1);
+                _mm512_mask_storeu_ps(o.wrapping_add(16), m[1], o1);
             }
         }
     }

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from .errors import InvalidValueError, ShapeError
+from .errors import DTypeError, InvalidValueError, ShapeError
 
 _Size = Union[int, Sequence[int]]
 
@@ -426,6 +426,31 @@ def broadcast_tensors(*tensors: Tensor) -> list[Tensor]:
     return [t.expand(*shape) for t in tensors]
 
 
+def logspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``base ** linspace(start, end, steps)``, as ``torch.logspace``: computed in float64 so
+    that the powers round once, then cast to ``dtype`` (the default float dtype if None)."""
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"logspace(): steps must be an int, got {type(steps).__name__}")
+    if steps < 0:
+        raise InvalidValueError("number of steps must be non-negative")
+    exponents = np.linspace(float(start), float(end), steps, dtype=np.float64)
+    from ._tensor import tensor
+
+    target = dtype if dtype is not None else _core._default_dtype()
+    return tensor(
+        np.power(float(base), exponents), dtype=target, device=device, requires_grad=requires_grad
+    )
+
+
 def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
     ts = (
         list(tensors[0])
@@ -434,6 +459,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
     )
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    _check_meshgrid_inputs(ts)
     if indexing == "xy" and len(ts) >= 2:
         ts[0], ts[1] = ts[1], ts[0]
     shape = [t.numel() for t in ts]
@@ -448,16 +474,31 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
     return out
 
 
+def _check_meshgrid_inputs(ts: list[Tensor]) -> None:
+    """PyTorch's checks: a non-empty list of 0-D or 1-D tensors sharing one dtype (the grids
+    are views of the inputs, so there is no promotion and no flattening)."""
+    if not ts:
+        raise InvalidValueError("meshgrid expects a non-empty TensorList")
+    for t in ts:
+        if t.ndim > 1:
+            raise ShapeError(
+                f"meshgrid: expected 0D or 1D tensors, got one of shape {tuple(t.shape)}"
+            )
+    if len({t.dtype for t in ts}) > 1:
+        raise DTypeError("meshgrid expects all tensors to have the same dtype")
+
+
 def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     if x.ndim < 2:
-        raise ValueError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
+        raise ShapeError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
     rows, cols = x.shape[-2], x.shape[-1]
     keep = (
         np.triu(np.ones((rows, cols), bool), diagonal)
         if upper
         else np.tril(np.ones((rows, cols), bool), diagonal)
     )
-    return _core.where(_core.from_numpy(keep).to(x.device), x, 0)
+    zero = False if x.dtype == _core.bool else 0  # a bool zero keeps bool inputs bool
+    return _core.where(_core.from_numpy(keep).to(x.device), x, zero)
 
 
 @_takes_tensor

@@ -19,6 +19,7 @@ import numpy as np
 from . import _core, _ranks
 from ._core import Tensor
 from ._nested import map_tensors
+from .errors import InvalidValueError
 
 
 class Dataset:
@@ -290,13 +291,20 @@ class WeightedRandomSampler(Sampler):
                 f"replacement should be a boolean value, but got replacement={replacement}"
             )
         w = weights.detach().cpu().double().numpy() if isinstance(weights, Tensor) else weights
-        self.weights = np.asarray(w, dtype=np.float64).reshape(-1)
+        weights_array = np.asarray(w, dtype=np.float64)
+        if weights_array.ndim != 1:  # PyTorch rejects anything but a 1-d sequence
+            raise ValueError(
+                "weights should be a 1d sequence but given weights have shape "
+                f"{tuple(weights_array.shape)}"
+            )
+        self.weights = weights_array
         if self.weights.size == 0 or not np.all(np.isfinite(self.weights)):
             raise ValueError("weights must be a non-empty sequence of finite numbers")
+        # InvalidValueError: a ValueError and, like PyTorch's multinomial error, a RuntimeError.
         if np.any(self.weights < 0) or self.weights.sum() <= 0:
-            raise ValueError("weights must be non-negative with a positive sum")
+            raise InvalidValueError("weights must be non-negative with a positive sum")
         if not replacement and num_samples > int((self.weights > 0).sum()):
-            raise ValueError(
+            raise InvalidValueError(
                 "cannot draw more samples than there are non-zero weights without replacement"
             )
         self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
@@ -449,7 +457,8 @@ def _numpy_to_tensor(array: np.ndarray) -> Tensor:
     if array.dtype.kind in "OSUV":  # objects, strings, void: no tensor dtype
         raise TypeError(f"default_collate: cannot collate NumPy arrays of dtype {array.dtype}")
     if array.dtype in _ENGINE_DTYPES:
-        return _core.from_numpy(np.ascontiguousarray(array))
+        # reshape: ascontiguousarray turns a 0-d array into a 1-d one
+        return _core.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
     from ._tensor import tensor
 
     return tensor(array)
@@ -473,6 +482,33 @@ def pin_batch(batch: Any) -> Any:
     """``batch`` with every CPU tensor in it (in dicts, lists and (named) tuples) copied to
     page-locked memory; other values as they are (PyTorch's ``pin_memory`` of a batch)."""
     return map_tensors(batch, lambda t: t.pin_memory() if t.device.type == "cpu" else t)
+
+
+def default_convert(data: Any) -> Any:
+    """PyTorch's ``default_convert`` (the ``batch_size=None`` conversion): NumPy arrays and
+    scalars become tensors, recursively through mappings, namedtuples and lists; strings,
+    tensors and other values are returned as they are."""
+    if isinstance(data, (str, bytes, Tensor)):
+        return data
+    if isinstance(data, np.ndarray):
+        return data if data.dtype.kind in "OSUV" else _numpy_to_tensor(data)
+    if isinstance(data, np.generic):
+        return data if data.dtype.kind in "OSUV" else _numpy_to_tensor(np.asarray(data))
+    if isinstance(data, Mapping):
+        return _rebuild(type(data), {key: default_convert(data[key]) for key in data})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, Sequence):
+        return _rebuild(type(data), [default_convert(d) for d in data])
+    return data
+
+
+def _rebuild(container_type: Any, contents: Any) -> Any:
+    """``contents`` in ``container_type`` where it can be built from them, else as they are."""
+    try:
+        return container_type(contents)
+    except TypeError:
+        return contents
 
 
 def default_collate(batch: list[Any]) -> Any:
@@ -530,8 +566,8 @@ class DataLoader:
     The order comes from ``batch_sampler``, else ``sampler`` grouped by ``batch_size``, else
     ``shuffle``; samplers are consumed lazily, batch by batch, so a ``RandomSampler`` of
     ``int(1e10)`` samples yields its first batch at once. ``batch_size=None`` yields single
-    samples (``collate_fn`` applied to each, if given). An ``IterableDataset`` is batched as it
-    streams.
+    samples, each passed through ``collate_fn`` (default: ``default_convert``, as in
+    PyTorch). An ``IterableDataset`` is batched as it streams.
 
     With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
     engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
@@ -604,6 +640,11 @@ class DataLoader:
             raise ValueError(
                 "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
                 "batch_sampler options"
+            )
+        if batch_size is None and drop_last:
+            raise ValueError(
+                "batch_size=None option disables auto-batching and is mutually exclusive with "
+                "drop_last"
             )
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
@@ -716,8 +757,7 @@ class DataLoader:
 
     def _fetch(self, idx: Any) -> Any:
         if self.batch_size is None and not self._user_batch_sampler:  # one sample
-            item = self.dataset[idx]
-            return item if self.collate_fn is None else self.collate_fn(item)
+            return (self.collate_fn or default_convert)(self.dataset[idx])
         base = self.dataset
         if self.collate_fn is None and isinstance(base, (Subset, TensorDataset)):
             idx = np.asarray(idx, dtype=np.int64)
@@ -734,8 +774,7 @@ class DataLoader:
         """An ``IterableDataset``'s stream, batched and collated (in this thread)."""
         it = iter(self.dataset)  # type: ignore[call-overload]
         if self.batch_size is None:
-            for item in it:
-                yield item if self.collate_fn is None else self.collate_fn(item)
+            yield from map(self.collate_fn or default_convert, it)
             return
         collate = self.collate_fn or default_collate
         while True:

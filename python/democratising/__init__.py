@@ -33,10 +33,6 @@ from ._core import (
     linspace,
     manual_seed,
     ones,
-    rand,
-    randint,
-    randn,
-    randperm,
     stack,
     zeros,
 )
@@ -50,6 +46,7 @@ from ._core import set_num_threads as set_num_threads
 from ._core import set_rng_state as set_rng_state
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
+from ._random import rand, randint, randn, randperm
 from ._tensor import (
     bernoulli,
     empty_like,

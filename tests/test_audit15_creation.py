@@ -56,3 +56,15 @@ def test_tril_triu_keep_bool_dtype(diagonal: int) -> None:
 def test_tril_of_a_vector_is_a_runtime_error_like_pytorch() -> None:
     with pytest.raises(RuntimeError):
         dm.tril(dm.ones(3))
+
+
+def test_arange_takes_end_by_keyword_and_refuses_bool() -> None:
+    from democratising.errors import DTypeError
+
+    np.testing.assert_array_equal(dm.arange(end=3).numpy(), [0, 1, 2])
+    np.testing.assert_array_equal(dm.arange(start=1, end=3).numpy(), [1, 2])
+    assert dm.arange(end=3).dtype == dm.int64
+    with pytest.raises(TypeError, match="end"):
+        dm.arange()
+    with pytest.raises(DTypeError, match="bool"):
+        dm.arange(2, dtype=dm.bool)

@@ -987,7 +987,7 @@ def full(
     """A tensor of shape ``size`` filled with ``fill_value`` (dtype follows the value)."""
 
 def arange(
-    start: _Value,
+    start: _Value | None = None,
     end: _Value | None = None,
     step: _Value | None = None,
     *,

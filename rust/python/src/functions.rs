@@ -141,9 +141,9 @@ pub fn full(
 }
 
 #[pyfunction]
-#[pyo3(signature = (start, end=None, step=None, *, dtype=None, device=None, requires_grad=false))]
+#[pyo3(signature = (start=None, end=None, step=None, *, dtype=None, device=None, requires_grad=false))]
 pub fn arange(
-    start: &Bound<'_, PyAny>,
+    start: Option<&Bound<'_, PyAny>>,
     end: Option<&Bound<'_, PyAny>>,
     step: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
@@ -151,9 +151,15 @@ pub fn arange(
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
-    let (s, e) = match end {
-        Some(e) => (operand(start)?, operand(e)?),
-        None => (Tensor::wrapped_scalar(0i64), operand(start)?),
+    // `arange(end)`, `arange(end=end)` or `arange(start, end)`, as PyTorch reads them.
+    let (s, e) = match (start, end) {
+        (Some(s), Some(e)) => (operand(s)?, operand(e)?),
+        (Some(e), None) | (None, Some(e)) => (Tensor::wrapped_scalar(0i64), operand(e)?),
+        (None, None) => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "arange() missing required argument 'end'",
+            ))
+        }
     };
     let st = match step {
         Some(x) => operand(x)?,
@@ -168,6 +174,11 @@ pub fn arange(
             DType::I64
         },
     )?;
+    if dt == DType::Bool {
+        return Err(to_pyerr(Error::DType(
+            "arange: a range of bool is not supported".into(),
+        )));
+    }
     let t = if any_float {
         Tensor::arange(s.item().py()?, e.item().py()?, st.item().py()?, dt)
     } else {

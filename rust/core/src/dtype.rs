@@ -15,8 +15,18 @@ pub enum DType {
     F64,
 }
 
-/// `DType::default_float`'s value, as its index in `DType::ALL`.
-static DEFAULT_FLOAT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(5);
+// `DType::ALL` lists the variants in declaration order, so `dt as usize` indexes it.
+const _: () = {
+    let mut i = 0;
+    while i < DType::ALL.len() {
+        assert!(DType::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+/// `DType::default_float`'s value, as its index in `DType::ALL` (float32 to start with).
+static DEFAULT_FLOAT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DType::F32 as usize);
 
 impl DType {
     /// The dtype of floating-point tensors made without one (factories, Python floats, the
@@ -34,8 +44,7 @@ impl DType {
                 "set_default_dtype: only floating-point dtypes can be the default, got {dt}"
             );
         }
-        let at = DType::ALL.iter().position(|&d| d == dt).unwrap_or(5);
-        DEFAULT_FLOAT.store(at, std::sync::atomic::Ordering::Relaxed);
+        DEFAULT_FLOAT.store(dt as usize, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

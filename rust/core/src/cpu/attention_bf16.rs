@@ -21,7 +21,7 @@ use super::attention::{
     online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, KB, QB, RB,
 };
 use crate::backend::AttentionSaved;
-use crate::ops::nn::attention::AttentionSpec;
+use crate::ops::nn::attention::{backward_in_float32, forward_in_float32, AttentionSpec};
 use crate::{DType, Result, Tensor};
 
 /// Whether the CPU runs `vdpbf16ps` (checked once).
@@ -377,18 +377,13 @@ unsafe fn forward_rows(
     }
 }
 
-/// The data of `t` as bfloat16 (a copy only when `t` is not contiguous).
-fn bf16_data(t: &Tensor) -> Result<std::borrow::Cow<'_, [bf16]>> {
-    t.data::<bf16>()
-}
-
 #[cfg(target_arch = "x86_64")]
 fn forward_native(
     [q, k, v]: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    let (qd, kd, vd) = (bf16_data(q)?, bf16_data(k)?, bf16_data(v)?);
+    let (qd, kd, vd) = (q.data::<bf16>()?, k.data::<bf16>()?, v.data::<bf16>()?);
     let md = mask.map(|m| m.data::<f32>()).transpose()?;
     let md = md.as_deref();
     let heads = sp.b * sp.hq;
@@ -537,8 +532,8 @@ fn backward_native(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     let [q, k, v] = saved.qkv;
-    let (qd, kd, vd) = (bf16_data(q)?, bf16_data(k)?, bf16_data(v)?);
-    let (od, gd) = (bf16_data(saved.out)?, bf16_data(g)?);
+    let (qd, kd, vd) = (q.data::<bf16>()?, k.data::<bf16>()?, v.data::<bf16>()?);
+    let (od, gd) = (saved.out.data::<bf16>()?, g.data::<bf16>()?);
     let ld = saved.lse.data::<f32>()?;
     let md = saved.mask.map(|m| m.data::<f32>()).transpose()?;
     let md = md.as_deref();
@@ -620,20 +615,13 @@ pub(super) fn backward(
     backward_widened(saved, g, sp)
 }
 
-fn widen(qkv: [&Tensor; 3]) -> Result<[Tensor; 3]> {
-    let [q, k, v] = qkv.map(|t| t.to_dtype(DType::F32));
-    Ok([q?, k?, v?])
-}
-
-/// The fallback: float32 kernels on widened operands, the output rounded back.
+/// The fallback: float32 kernels on widened operands.
 fn forward_widened(
     qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    let [q, k, v] = widen(qkv)?;
-    let (out, lse) = super::attention::attention_forward([&q, &k, &v], mask, sp)?;
-    Ok((out.to_dtype(DType::BF16)?, lse))
+    forward_in_float32(qkv, mask, sp, super::attention::attention_forward)
 }
 
 fn backward_widened(
@@ -641,16 +629,7 @@ fn backward_widened(
     g: &Tensor,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    let [q, k, v] = widen(saved.qkv)?;
-    let out = saved.out.to_dtype(DType::F32)?;
-    let wide = AttentionSaved {
-        qkv: [&q, &k, &v],
-        out: &out,
-        ..saved
-    };
-    let grads = super::attention::attention_backward(wide, &g.to_dtype(DType::F32)?, sp)?;
-    let [dq, dk, dv] = grads.map(|t| t.to_dtype(DType::BF16));
-    Ok([dq?, dk?, dv?])
+    backward_in_float32(saved, g, sp, super::attention::attention_backward)
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

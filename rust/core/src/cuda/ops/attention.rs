@@ -5,7 +5,7 @@
 use super::{full, ordinal, run_typed, Args};
 use crate::backend::AttentionSaved;
 use crate::cuda::launch::{AttnGeom, LaunchDims};
-use crate::ops::nn::attention::AttentionSpec;
+use crate::ops::nn::attention::{backward_in_float32, forward_in_float32, AttentionSpec};
 use crate::{bail, DType, Result, Tensor};
 
 /// Head dims the kernels keep in shared memory (`DM_ATTN_MAX_D`).
@@ -43,23 +43,14 @@ fn qkv_args(geo: AttnGeom, [q, k, v]: [&Tensor; 3]) -> Args {
     Args::new().v(geo).data(q).data(k).data(v)
 }
 
-/// bfloat16 operands widened to float32, for kernels compiled for float32 and float64 only.
-fn widened(qkv: [&Tensor; 3]) -> Result<Option<[Tensor; 3]>> {
-    if qkv[0].dtype() != DType::BF16 {
-        return Ok(None);
-    }
-    let [q, k, v] = qkv.map(|t| t.to_dtype(DType::F32));
-    Ok(Some([q?, k?, v?]))
-}
-
 pub(crate) fn attention_forward(
     qkv: [&Tensor; 3],
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    if let Some([q, k, v]) = widened(qkv)? {
-        let (out, lse) = attention_forward([&q, &k, &v], mask, sp)?;
-        return Ok((out.to_dtype(DType::BF16)?, lse));
+    if qkv[0].dtype() == DType::BF16 {
+        // The kernels are compiled for float32 and float64 only.
+        return forward_in_float32(qkv, mask, sp, attention_forward);
     }
     let (dev, dt) = (ordinal(qkv[0])?, qkv[0].dtype());
     let geo = geom(sp, mask.is_some())?;
@@ -78,16 +69,8 @@ pub(crate) fn attention_backward(
     g: &Tensor,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    if let Some([q, k, v]) = widened(saved.qkv)? {
-        let out = saved.out.to_dtype(DType::F32)?;
-        let wide = AttentionSaved {
-            qkv: [&q, &k, &v],
-            out: &out,
-            ..saved
-        };
-        let grads = attention_backward(wide, &g.to_dtype(DType::F32)?, sp)?;
-        let [dq, dk, dv] = grads.map(|t| t.to_dtype(DType::BF16));
-        return Ok([dq?, dk?, dv?]);
+    if saved.qkv[0].dtype() == DType::BF16 {
+        return backward_in_float32(saved, g, sp, attention_backward);
     }
     let [q, k, v] = saved.qkv;
     let (dev, dt) = (ordinal(q)?, q.dtype());

@@ -193,6 +193,43 @@ fn kernel_mask(
     Ok((shaped, strides))
 }
 
+/// bfloat16 attention computed by float32 kernels (`forward`), for backends or CPUs without
+/// bfloat16 ones: the operands widened, the output rounded back, the log-sum-exp float32.
+pub(crate) fn forward_in_float32(
+    qkv: [&Tensor; 3],
+    mask: Option<&Tensor>,
+    sp: &AttentionSpec,
+    forward: impl FnOnce([&Tensor; 3], Option<&Tensor>, &AttentionSpec) -> Result<(Tensor, Tensor)>,
+) -> Result<(Tensor, Tensor)> {
+    let [q, k, v] = widened(qkv)?;
+    let (out, lse) = forward([&q, &k, &v], mask, sp)?;
+    Ok((out.to_dtype(DType::BF16)?, lse))
+}
+
+/// The backward of `forward_in_float32`, through the float32 `backward`.
+pub(crate) fn backward_in_float32(
+    saved: AttentionSaved<'_>,
+    g: &Tensor,
+    sp: &AttentionSpec,
+    backward: impl FnOnce(AttentionSaved<'_>, &Tensor, &AttentionSpec) -> Result<[Tensor; 3]>,
+) -> Result<[Tensor; 3]> {
+    let [q, k, v] = widened(saved.qkv)?;
+    let out = saved.out.to_dtype(DType::F32)?;
+    let wide = AttentionSaved {
+        qkv: [&q, &k, &v],
+        out: &out,
+        ..saved
+    };
+    let [dq, dk, dv] =
+        backward(wide, &g.to_dtype(DType::F32)?, sp)?.map(|t| t.to_dtype(DType::BF16));
+    Ok([dq?, dk?, dv?])
+}
+
+fn widened(qkv: [&Tensor; 3]) -> Result<[Tensor; 3]> {
+    let [q, k, v] = qkv.map(|t| t.to_dtype(DType::F32));
+    Ok([q?, k?, v?])
+}
+
 /// The dtype the kernels read: float64 and bfloat16 operands as they are (bfloat16 kernels
 /// sum in float32), anything else in float32.
 fn kernel_dtype(q: &Tensor, k: &Tensor, v: &Tensor) -> DType {

@@ -45,9 +45,6 @@ impl Tensor {
         };
         let losses = picked.mul(&row_w)?.mul_scalar(-1.0)?;
         let denom = row_w.sum(None, false)?;
-        // A batch whose targets are all ignored has no weight: its mean is NaN (0 / 0), and
-        // its gradient 0, as PyTorch's, rather than 0 * inf.
-        let some_weight = denom.masked_fill(&denom.eq(&denom.zeros_like()?)?, 1.0)?;
         let out = match reduction {
             Reduction::None => losses,
             Reduction::Sum => losses.sum(None, false)?,
@@ -70,7 +67,12 @@ impl Tensor {
                 let scale = match reduction {
                     Reduction::None => g.mul(&row_w)?,
                     Reduction::Sum => row_w.mul(g)?,
-                    Reduction::Mean => row_w.mul(&g.div(&some_weight)?)?,
+                    Reduction::Mean => {
+                        // All targets ignored: the mean is NaN (0 / 0) and the gradient 0, as
+                        // PyTorch's, rather than 0 * inf.
+                        let some = denom.masked_fill(&denom.eq(&denom.zeros_like()?)?, 1.0)?;
+                        row_w.mul(&g.div(&some)?)?
+                    }
                 };
                 let lp = lp.get()?;
                 if c == 0 {

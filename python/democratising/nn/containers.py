@@ -7,7 +7,7 @@ import math
 import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Optional, Union, overload
+from typing import Any, ClassVar, Optional, TypeVar, Union, overload
 
 from .. import _core
 from .._core import Tensor
@@ -75,6 +75,9 @@ class _Keyed(_Entries):
         return self._entries().items()
 
 
+_L = TypeVar("_L", bound="_ModuleListed")
+
+
 class _ModuleListed(_Listed):
     """What ``Sequential`` and ``ModuleList`` share with PyTorch's: integer indexing (negative
     from the end, ``IndexError`` out of range), item assignment and deletion, ``pop``; after a
@@ -96,6 +99,21 @@ class _ModuleListed(_Listed):
         mods = list(modules)
         self._modules.clear()
         self._modules.update((str(i), m) for i, m in enumerate(mods))
+
+    @overload
+    def __getitem__(self, i: int) -> Module: ...
+    @overload
+    def __getitem__(self: _L, i: slice) -> _L: ...
+    def __getitem__(self, i: Union[int, slice]) -> Any:
+        """An entry, or for a slice a container of the same type holding those entries (how it
+        names them is the subclass's ``_sliced``)."""
+        if isinstance(i, slice):
+            return self._sliced(i)
+        return list(self._modules.values())[self._abs_index(i)]
+
+    def _sliced(self, i: slice) -> Any:
+        """The container for the entries at slice ``i``; each subclass names them its way."""
+        raise NotImplementedError
 
     def __setitem__(self, idx: int, module: Module) -> None:
         """Replaces the entry at ``idx`` (a non-``Module`` raises ``ArgumentTypeError``)."""
@@ -174,16 +192,10 @@ class Sequential(_ModuleListed):
         object.__setattr__(self, "_checkpointing", segments)
         return self
 
-    @overload
-    def __getitem__(self, i: int) -> Module: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequential: ...
-    def __getitem__(self, i: Union[int, slice]) -> Union[Module, Sequential]:
-        """An entry, or for a slice a ``Sequential`` of those entries under their names (as
-        PyTorch's, so its ``state_dict`` keys are the parent's)."""
-        if isinstance(i, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[self._abs_index(i)]
+    def _sliced(self, i: slice) -> Sequential:
+        """A ``Sequential`` of the sliced entries under their names (as PyTorch's, so its
+        ``state_dict`` keys are the parent's)."""
+        return type(self)(OrderedDict(list(self._modules.items())[i]))
 
     def insert(self, index: int, module: Module) -> Sequential:
         """Inserts ``module`` before ``index`` (``-len <= index <= len``, else ``IndexError``
@@ -262,16 +274,9 @@ class ModuleList(_ModuleListed):
     def __add__(self, other: Iterable[Module]) -> ModuleList:
         return ModuleList([*self, *other])
 
-    @overload
-    def __getitem__(self, i: int) -> Module: ...
-    @overload
-    def __getitem__(self, i: slice) -> ModuleList: ...
-    def __getitem__(self, i: Union[int, slice]) -> Union[Module, ModuleList]:
-        """An entry, or for a slice a ``ModuleList`` of those entries (renumbered, as
-        PyTorch's)."""
-        if isinstance(i, slice):
-            return type(self)(list(self._modules.values())[i])
-        return list(self._modules.values())[self._abs_index(i)]
+    def _sliced(self, i: slice) -> ModuleList:
+        """A ``ModuleList`` of the sliced entries (renumbered, as PyTorch's)."""
+        return type(self)(list(self._modules.values())[i])
 
     def insert(self, index: int, module: Module) -> None:
         """Inserts ``module`` before ``index`` (``list.insert``'s positions, negative ones

@@ -28,6 +28,15 @@ class IncompatibleKeys(NamedTuple):
         have, want = set(given), set(own)
         return cls([k for k in own if k not in have], [k for k in given if k not in want])
 
+    def raise_if_any(self, error: type[Exception], context: str) -> None:
+        """Raises ``error`` listing both kinds of keys after ``context`` when either list is
+        non-empty: what a strict load does before it copies anything."""
+        if self.missing_keys or self.unexpected_keys:
+            raise error(
+                f"{context}: missing keys {self.missing_keys}, "
+                f"unexpected keys {self.unexpected_keys}"
+            )
+
 
 M = TypeVar("M", bound="Module")
 
@@ -80,29 +89,16 @@ class Module:
         if isinstance(value, Parameter):
             target = params
         elif name in params:
-            if value is not None:
-                raise ArgumentTypeError(
-                    f"cannot assign '{_typename(value)}' as parameter '{name}' "
-                    "(torch.nn.Parameter or None expected)"
-                )
-            params[name] = None
+            _clear_slot(params, name, value, "parameter", "torch.nn.Parameter")
             return
         elif isinstance(value, Module):
             target = modules
         elif name in modules:
-            if value is not None:
-                raise ArgumentTypeError(
-                    f"cannot assign '{_typename(value)}' as child module '{name}' "
-                    "(torch.nn.Module or None expected)"
-                )
-            modules[name] = None
+            _clear_slot(modules, name, value, "child module", "torch.nn.Module")
             return
         elif name in buffers or name in d.get("_buffer_names", ()):
             if value is not None and not isinstance(value, Tensor):
-                raise ArgumentTypeError(
-                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                    "(torch.nn.Buffer, torch.Tensor or None expected)"
-                )
+                raise _assign_error(value, "buffer", name, "torch.nn.Buffer, torch.Tensor")
             target = buffers
         else:
             object.__setattr__(self, name, value)
@@ -261,18 +257,7 @@ class Module:
     ) -> Iterator[tuple[str, Parameter]]:
         """Parameters by dotted name; a parameter shared by several modules (tied weights) is
         yielded once, under its first name, unless ``remove_duplicate=False``."""
-        seen: set[int] = set()
-        mods = (
-            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
-            if recurse
-            else iter([(prefix, self)])
-        )
-        for mp, m in mods:
-            for n, p in m._parameters.items():
-                if p is None or (remove_duplicate and id(p) in seen):
-                    continue
-                seen.add(id(p))
-                yield (f"{mp}.{n}" if mp else n), p
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
@@ -283,6 +268,14 @@ class Module:
     ) -> Iterator[tuple[str, Tensor]]:
         """Buffers by dotted name; one shared by several modules is yielded once unless
         ``remove_duplicate=False``."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Any]]:
+        """The tensors of each module's ``registry`` dict (``_parameters`` or ``_buffers``) by
+        dotted name, skipping ``None`` slots and, with ``remove_duplicate``, tensors already
+        yielded: ``named_parameters`` and ``named_buffers`` walk the modules alike."""
         seen: set[int] = set()
         mods = (
             self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
@@ -290,11 +283,11 @@ class Module:
             else iter([(prefix, self)])
         )
         for mp, m in mods:
-            for n, b in m._buffers.items():
-                if b is None or (remove_duplicate and id(b) in seen):
+            for n, t in getattr(m, registry).items():
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
-                seen.add(id(b))
-                yield (f"{mp}.{n}" if mp else n), b
+                seen.add(id(t))
+                yield (f"{mp}.{n}" if mp else n), t
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -354,11 +347,8 @@ class Module:
             m._complete_state_dict(state_dict, f"{name}." if name else "")
         targets = self._state_slots()
         keys = IncompatibleKeys.between(targets, state_dict)
-        if strict and (keys.missing_keys or keys.unexpected_keys):
-            raise StateDictError(
-                f"error loading state_dict for {type(self).__name__}: "
-                f"missing keys {keys.missing_keys}, unexpected keys {keys.unexpected_keys}"
-            )
+        if strict:
+            keys.raise_if_any(StateDictError, f"error loading state_dict for {type(self).__name__}")
         with no_grad():
             for k, v in state_dict.items():
                 if k not in targets:
@@ -605,19 +595,13 @@ class _BackwardHooks:
         return new if isinstance(out, tuple) else new[0]
 
     def _on_output_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
-        self.grad_outputs = grads
-        for hook in self.pre_hooks:
-            result = hook(self.module, self.grad_outputs)
-            if result is None:
-                continue
-            if len(result) != len(grads):
-                raise AutogradError(
-                    "Backward pre hook returned an invalid number of grad_output, "
-                    f"got {len(result)}, but expected {len(grads)}"
-                )
-            _check_sizes(hook, self.grad_outputs, result)
-            self.grad_outputs = tuple(result)
-        local = self.grad_outputs
+        local = _run_grad_hooks(
+            self.pre_hooks,
+            lambda hook, g: hook(self.module, g),
+            grads,
+            "Backward pre hook returned an invalid number of grad_output",
+        )
+        self.grad_outputs = local
         if self.input_pos is None:  # no input requires grad: the hooks run now
             none = (None,) * self.n_inputs
             for hook in self.hooks:
@@ -633,20 +617,33 @@ class _BackwardHooks:
     def _on_input_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.grad_outputs is None:  # the gradient did not come through the outputs
             return grads
-        res = grads
-        for hook in self.hooks:
-            result = hook(self.module, res, self.grad_outputs)
-            if result is None:
-                continue
-            if len(result) != len(res):
-                raise AutogradError(
-                    "Backward hook returned an invalid number of grad_input, "
-                    f"got {len(result)}, but expected {len(res)}"
-                )
-            _check_sizes(hook, res, result)
-            res = tuple(result)
+        grad_outputs = self.grad_outputs
+        res = _run_grad_hooks(
+            self.hooks,
+            lambda hook, g: hook(self.module, g, grad_outputs),
+            grads,
+            "Backward hook returned an invalid number of grad_input",
+        )
         self.grad_outputs = None
         return res
+
+
+def _run_grad_hooks(
+    hooks: list[Any], call: Callable[[Any, tuple[Any, ...]], Any], grads: tuple[Any, ...], what: str
+) -> tuple[Any, ...]:
+    """Runs backward hooks in order, each as ``call(hook, grads)``: a result other than
+    ``None`` (checked to keep the number and shapes of the gradients, else ``what`` is raised
+    as PyTorch words it) replaces ``grads`` for the next hook. Returns the final gradients;
+    the pre hooks on ``grad_output`` and the hooks on ``grad_input`` chain alike."""
+    for hook in hooks:
+        result = call(hook, grads)
+        if result is None:
+            continue
+        if len(result) != len(grads):
+            raise AutogradError(f"{what}, got {len(result)}, but expected {len(grads)}")
+        _check_sizes(hook, grads, result)
+        grads = tuple(result)
+    return grads
 
 
 def _check_sizes(hook: Any, before: tuple[Any, ...], after: Any) -> None:
@@ -666,6 +663,22 @@ def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
     p.data = new
     if grad is not None:
         p.grad = fn(grad)
+
+
+def _assign_error(value: Any, kind: str, name: str, expected: str) -> ArgumentTypeError:
+    """PyTorch's error for assigning ``value`` to the registered ``kind`` slot ``name`` (a
+    parameter, child module or buffer) that takes only ``expected`` or ``None``."""
+    return ArgumentTypeError(
+        f"cannot assign '{_typename(value)}' as {kind} '{name}' ({expected} or None expected)"
+    )
+
+
+def _clear_slot(registry: dict[str, Any], name: str, value: Any, kind: str, expected: str) -> None:
+    """Assigning to a parameter's or child module's name something not of its kind: ``None``
+    empties the slot (the name stays registered), anything else is refused."""
+    if value is not None:
+        raise _assign_error(value, kind, name, expected)
+    registry[name] = None
 
 
 def _typename(value: Any) -> str:

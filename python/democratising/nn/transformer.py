@@ -91,8 +91,10 @@ class _TransformerLayer(Module):
     _cross = False
     norm1: LayerNorm
     norm2: LayerNorm
+    norm3: LayerNorm  # with ``_cross`` only
     dropout1: Dropout
     dropout2: Dropout
+    dropout3: Dropout  # with ``_cross`` only
 
     def __init__(
         self,
@@ -196,8 +198,6 @@ class TransformerDecoderLayer(_TransformerLayer):
     with a residual connection and a ``LayerNorm`` (before the block with ``norm_first``)."""
 
     _cross = True
-    norm3: LayerNorm
-    dropout3: Dropout
 
     def forward(
         self,

@@ -227,8 +227,8 @@ class Conv2d(_ConvNd):
 
 class _PoolNd(Module):
     """What the pooling layers share: the window (``kernel_size``, ``stride``, ``padding``) and
-    ``ceil_mode``, stored as each layer's constructor reads them, and a ``forward`` through the
-    functional op ``_pool`` with the window and then the attributes ``_pool_args`` names."""
+    ``ceil_mode``, stored as ``_window`` reads them, and a ``forward`` through the functional
+    op ``_pool`` with the window and then the attributes ``_pool_args`` names."""
 
     _pool: Callable[..., Tensor]
     _pool_args: tuple[str, ...] = ()
@@ -237,8 +237,14 @@ class _PoolNd(Module):
         self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair, ceil_mode: bool
     ) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding = self._window(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
+
+    def _window(
+        self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair
+    ) -> tuple[Any, Any, Any]:
+        """The window as this layer stores it; as given unless a layer says otherwise."""
+        return kernel_size, stride, padding
 
     def forward(self, x: Tensor) -> Tensor:
         rest = (getattr(self, name) for name in self._pool_args)
@@ -246,19 +252,10 @@ class _PoolNd(Module):
 
 
 class _MaxPoolNd(_PoolNd):
+    """PyTorch's constructor of the max pools (one for every dimension) and their ``repr``."""
+
     _pool_args = ("dilation", "ceil_mode", "return_indices")
     return_indices: bool = False  # for layers pickled before the option existed
-
-
-class _AvgPoolNd(_PoolNd):
-    _pool_args = ("ceil_mode", "count_include_pad")
-
-
-class MaxPool2d(_MaxPoolNd):
-    """Max pooling over ``[N, C, H, W]``; with ``return_indices`` the forward returns
-    ``(values, indices)`` as ``F.max_pool2d`` does. PyTorch's argument order."""
-
-    _pool = staticmethod(F.max_pool2d)
 
     def __init__(
         self,
@@ -272,15 +269,21 @@ class MaxPool2d(_MaxPoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation, self.return_indices = dilation, return_indices
 
+    def _shown_stride(self) -> Any:
+        """The stride ``repr`` shows: the stored one."""
+        return self.stride
+
     def extra_repr(self) -> str:
         return (
-            f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
+            f"kernel_size={self.kernel_size}, stride={self._shown_stride()}, "
             f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
 
-class AvgPool2d(_AvgPoolNd):
-    _pool = staticmethod(F.avg_pool2d)
+class _AvgPoolNd(_PoolNd):
+    """PyTorch's constructor of the average pools (one for every dimension)."""
+
+    _pool_args = ("ceil_mode", "count_include_pad")
 
     def __init__(
         self,
@@ -292,6 +295,22 @@ class AvgPool2d(_AvgPoolNd):
     ) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = count_include_pad
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over ``[N, C, H, W]``; with ``return_indices`` the forward returns
+    ``(values, indices)`` as ``F.max_pool2d`` does. PyTorch's argument order."""
+
+    _pool = staticmethod(F.max_pool2d)
+
+    def _shown_stride(self) -> Any:
+        """The stride is stored as given (``None`` by default); ``repr`` then shows the window,
+        the stride the pool uses."""
+        return self.stride or self.kernel_size
+
+
+class AvgPool2d(_AvgPoolNd):
+    _pool = staticmethod(F.avg_pool2d)
 
 
 class _AdaptivePoolNd(Module):
@@ -333,24 +352,11 @@ class MaxPool1d(_MaxPoolNd):
 
     _pool = staticmethod(F.max_pool1d)
 
-    def __init__(
-        self,
-        kernel_size: IntSingle,
-        stride: Optional[IntSingle] = None,
-        padding: IntSingle = 0,
-        dilation: IntSingle = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        stride = stride if stride is not None else kernel_size
-        super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.dilation, self.return_indices = dilation, return_indices
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+    def _window(
+        self, kernel_size: IntSingle, stride: Optional[IntSingle], padding: IntSingle
+    ) -> tuple[Any, Any, Any]:
+        """The window as given, with the stride filled in from the kernel size (PyTorch's)."""
+        return kernel_size, (stride if stride is not None else kernel_size), padding
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -358,17 +364,13 @@ class AvgPool1d(_AvgPoolNd):
 
     _pool = staticmethod(F.avg_pool1d)
 
-    def __init__(
-        self,
-        kernel_size: IntSingle,
-        stride: Optional[IntSingle] = None,
-        padding: IntSingle = 0,
-        ceil_mode: bool = False,
-        count_include_pad: bool = True,
-    ) -> None:
+    def _window(
+        self, kernel_size: IntSingle, stride: Optional[IntSingle], padding: IntSingle
+    ) -> tuple[Any, Any, Any]:
+        """The window as 1-tuples of checked ints, the stride defaulting to the kernel size
+        (PyTorch's)."""
         k, s = F._kernel_and_stride(kernel_size, stride, F._single)
-        super().__init__((k,), (s,), (F._single(padding),), ceil_mode)
-        self.count_include_pad = count_include_pad
+        return (k,), (s,), (F._single(padding),)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -80,22 +80,25 @@ class Linear(Dense, metaclass=_AliasOfDense):
 
 
 class _InplaceActivation(Module):
-    """An activation with PyTorch's ``inplace`` flag: ``forward`` is ``_act(x)``, written into
-    the input with ``inplace=True`` (see ``_factory.inplace_result`` for when autograd keeps it
-    a new tensor); ``repr`` shows ``_options()`` and then ``inplace=True`` when set."""
+    """An activation with PyTorch's ``inplace`` flag: ``forward`` is ``_act(x, *options)``, the
+    options being the attributes ``_option_names`` names, written into the input with
+    ``inplace=True`` (see ``_factory.inplace_result`` for when autograd keeps it a new
+    tensor); ``repr`` shows ``_options()`` (by default those options) and then
+    ``inplace=True`` when set."""
+
+    _act: Callable[..., Tensor]
+    _option_names: tuple[str, ...] = ()
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return inplace_result(x, self._act(x), self.inplace)
-
-    def _act(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
+        options = (getattr(self, name) for name in self._option_names)
+        return inplace_result(x, self._act(x, *options), self.inplace)
 
     def _options(self) -> str:
-        return ""
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self._option_names)
 
     def extra_repr(self) -> str:
         inplace = "inplace=True" if self.inplace else ""
@@ -110,27 +113,21 @@ class ReLU(_InplaceActivation):
 
 
 class LeakyReLU(_InplaceActivation):
+    _act = staticmethod(F.leaky_relu)
+    _option_names = ("negative_slope",)
+
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.negative_slope = negative_slope
 
-    def _act(self, x: Tensor) -> Tensor:
-        return x.leaky_relu(self.negative_slope)
-
-    def _options(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
 
 class ELU(_InplaceActivation):
+    _act = staticmethod(F.elu)
+    _option_names = ("alpha",)
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.alpha = alpha
-
-    def _act(self, x: Tensor) -> Tensor:
-        return x.elu(self.alpha)
-
-    def _options(self) -> str:
-        return f"alpha={self.alpha}"
 
 
 class Softplus(Module):
@@ -242,17 +239,14 @@ class Identity(Module):
 
 
 class Hardtanh(_InplaceActivation):
+    _act = staticmethod(F.hardtanh)
+    _option_names = ("min_val", "max_val")
+
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         if min_val > max_val:
             raise ValueError("min_val cannot be greater than max_val")
         super().__init__(inplace)
         self.min_val, self.max_val = min_val, max_val
-
-    def _act(self, x: Tensor) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
-
-    def _options(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
 
 
 class ReLU6(Hardtanh):
@@ -444,30 +438,36 @@ class Upsample(Module):
         return f"{info}, mode={self.mode!r}"
 
 
-class UpsamplingNearest2d(Upsample):
+class _FixedModeUpsample(Upsample):
+    """PyTorch's older upsampling layers: ``Upsample`` taking only ``size`` and
+    ``scale_factor``, with the ``_mode`` (and ``_align_corners``) the layer fixes."""
+
+    _mode: str
+    _align_corners: Optional[bool] = None
+
+    def __init__(
+        self,
+        size: Optional[Union[int, Sequence[int]]] = None,
+        scale_factor: Optional[Union[float, Sequence[float]]] = None,
+    ) -> None:
+        super().__init__(size, scale_factor, mode=self._mode, align_corners=self._align_corners)
+
+
+class UpsamplingNearest2d(_FixedModeUpsample):
     """``Upsample`` in nearest mode (PyTorch's older name)."""
 
-    def __init__(
-        self,
-        size: Optional[Union[int, Sequence[int]]] = None,
-        scale_factor: Optional[Union[float, Sequence[float]]] = None,
-    ) -> None:
-        super().__init__(size, scale_factor, mode="nearest")
+    _mode = "nearest"
 
 
-class UpsamplingBilinear2d(Upsample):
+class UpsamplingBilinear2d(_FixedModeUpsample):
     """``Upsample`` in bilinear mode with ``align_corners=True``, as PyTorch's."""
 
-    def __init__(
-        self,
-        size: Optional[Union[int, Sequence[int]]] = None,
-        scale_factor: Optional[Union[float, Sequence[float]]] = None,
-    ) -> None:
-        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+    _mode, _align_corners = "bilinear", True
 
 
-class Unfold(Module):
-    """Sliding blocks as columns (``F.unfold``): ``[N, C, H, W]`` -> ``[N, C * kh * kw, L]``."""
+class _SlidingBlocks(Module):
+    """What ``Unfold`` and ``Fold`` share: the block geometry both of PyTorch's constructors
+    take (``Unfold``'s constructor), stored as given and shown by ``repr`` in that order."""
 
     def __init__(
         self,
@@ -480,8 +480,9 @@ class Unfold(Module):
         self.kernel_size, self.dilation = kernel_size, dilation
         self.padding, self.stride = padding, stride
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+    def _geometry(self) -> tuple[Any, Any, Any, Any]:
+        """The geometry in the functional ops' order (after the input and ``output_size``)."""
+        return self.kernel_size, self.dilation, self.padding, self.stride
 
     def extra_repr(self) -> str:
         return (
@@ -490,7 +491,14 @@ class Unfold(Module):
         )
 
 
-class Fold(Module):
+class Unfold(_SlidingBlocks):
+    """Sliding blocks as columns (``F.unfold``): ``[N, C, H, W]`` -> ``[N, C * kh * kw, L]``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.unfold(x, *self._geometry())
+
+
+class Fold(_SlidingBlocks):
     """Columns summed back into an image (``F.fold``), the adjoint of ``Unfold``."""
 
     def __init__(
@@ -501,20 +509,14 @@ class Fold(Module):
         padding: Union[int, Sequence[int]] = 0,
         stride: Union[int, Sequence[int]] = 1,
     ) -> None:
-        super().__init__()
-        self.output_size, self.kernel_size = output_size, kernel_size
-        self.dilation, self.padding, self.stride = dilation, padding, stride
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.fold(
-            x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride
-        )
+        return F.fold(x, self.output_size, *self._geometry())
 
     def extra_repr(self) -> str:
-        return (
-            f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
-            f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
-        )
+        return f"output_size={self.output_size}, {super().extra_repr()}"
 
 
 class CosineSimilarity(Module):

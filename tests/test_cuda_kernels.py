@@ -96,6 +96,18 @@ UNARY = {
     "U_CLAMP": (-0.5, 0.75, lambda t: t.clamp(-0.5, 0.75), "any"),
     "U_AFFINE": (1.5, -2.0, lambda t: t * 1.5 - 2.0, "any"),
     "U_POW_SCALAR": (2.5, 0, lambda t: t**2.5, "pos"),
+    "U_TAN": (0, 0, lambda t: t.tan(), "unit"),
+    "U_ASIN": (0, 0, lambda t: t.asin(), "unit"),
+    "U_ACOS": (0, 0, lambda t: t.acos(), "unit"),
+    "U_ATAN": (0, 0, lambda t: t.atan(), "any"),
+    "U_ASINH": (0, 0, lambda t: t.asinh(), "any"),
+    "U_ACOSH": (0, 0, lambda t: t.acosh(), "above1"),
+    "U_ATANH": (0, 0, lambda t: t.atanh(), "unit"),
+    "U_ERFC": (0, 0, lambda t: t.erfc(), "any"),
+    "U_EXP2": (0, 0, lambda t: t.exp2(), "any"),
+    "U_LGAMMA": (0, 0, lambda t: t.lgamma(), "pos"),
+    "U_DIGAMMA": (0, 0, lambda t: t.digamma(), "pos"),
+    "U_POLYGAMMA": (2.0, 0, lambda t: t.polygamma(2), "pos"),
 }
 
 
@@ -103,6 +115,8 @@ def sample(n: int, domain: str = "any") -> np.ndarray:
     if domain == "unit":
         return rng.uniform(-0.97, 0.97, n)
     x = rng.standard_normal(n) * 2
+    if domain == "above1":
+        return np.abs(x) + 1.1
     return np.abs(x) + 0.1 if domain == "pos" else x
 
 

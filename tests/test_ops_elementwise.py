@@ -12,6 +12,8 @@ import democratising as dm
 from helpers import assert_close, gradcheck
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+_lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 RNG = np.random.default_rng(0)
 
 BINARY: dict[str, tuple[Callable[..., dm.Tensor], Callable[..., np.ndarray]]] = {
@@ -57,6 +59,19 @@ def _positive(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
 
 def _signed(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
     return (RNG.uniform(0.2, 2.0, size=shape) * RNG.choice([-1, 1], size=shape)).astype(dtype)
+
+
+def _unit(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """Inside ``(-0.45, 0.45)``: twice it stays inside ``(-1, 1)``, where asin/atanh live."""
+    return RNG.uniform(-0.45, 0.45, size=shape).astype(dtype)
+
+
+def _above_half(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """Above 0.6: twice it is above 1, where acosh lives."""
+    return RNG.uniform(0.6, 2.0, size=shape).astype(dtype)
+
+
+_SAMPLERS = {"positive": _positive, "signed": _signed, "unit": _unit, "above": _above_half}
 
 
 @pytest.mark.parametrize("name", list(BINARY))
@@ -219,6 +234,16 @@ UNARY: dict[
     "clamp_max": (lambda t: dm.clamp(t, max=0.3), lambda x: np.minimum(x, 0.3), "signed"),
     "pow_scalar": (lambda t: t**3, lambda x: x**3, "signed"),
     "pow_half": (lambda t: t.pow(0.5), np.sqrt, "positive"),
+    "tan": (dm.tan, np.tan, "unit"),
+    "asin": (dm.asin, np.arcsin, "unit"),
+    "acos": (dm.acos, np.arccos, "unit"),
+    "atan": (dm.atan, np.arctan, "signed"),
+    "asinh": (dm.asinh, np.arcsinh, "signed"),
+    "acosh": (dm.acosh, np.arccosh, "above"),
+    "atanh": (dm.atanh, np.arctanh, "unit"),
+    "erfc": (dm.erfc, _erfc, "signed"),
+    "exp2": (dm.exp2, np.exp2, "signed"),
+    "lgamma": (dm.lgamma, _lgamma, "signed"),
 }
 
 
@@ -226,8 +251,7 @@ UNARY: dict[
 @pytest.mark.parametrize("name", list(UNARY))
 def test_unary(name: str, dtype: type) -> None:
     f, ref, domain = UNARY[name]
-    gen = _positive if domain == "positive" else _signed
-    x = gen((3, 5), dtype) * 2
+    x = _SAMPLERS[domain]((3, 5), dtype) * 2
     out = f(dm.tensor(x))
     assert out.dtype == dm.tensor(x).dtype
     tol = 1e-5 if dtype == np.float32 else 1e-10
@@ -313,14 +337,15 @@ def test_binary_gradcheck_scalars() -> None:
 GRAD_UNARY = [
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
     "gelu", "gelu_tanh", "silu", "softplus", "softplus_beta", "clamp", "clamp_min", "clamp_max",
-    "pow_scalar", "log2", "log1p", "expm1", "square", "reciprocal", "erf",
+    "pow_scalar", "log2", "log1p", "expm1", "square", "reciprocal", "erf", "tan", "asin",
+    "acos", "atan", "asinh", "acosh", "atanh", "erfc", "exp2", "lgamma",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", GRAD_UNARY)
 def test_unary_gradcheck(name: str) -> None:
     f, _, domain = UNARY[name]
-    x = _positive((3, 4)) if domain == "positive" else _signed((3, 4)) * 1.5
+    x = _SAMPLERS[domain]((3, 4)) * {"signed": 1.5, "above": 2.0}.get(domain, 1.0)
     if name.startswith("clamp"):
         x = np.array([[-1.2, -0.7, -0.3, 0.1], [0.2, 0.45, 0.8, 1.3], [1.7, -2.0, 0.6, 0.0]])
     gradcheck(f, [_leaf(x)])

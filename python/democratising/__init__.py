@@ -226,6 +226,7 @@ __all__ = [
     "bfloat16",
     "bool",
     "cat",
+    "diagonal_scatter",
     "double",
     "dtype",
     "empty",
@@ -242,6 +243,8 @@ __all__ = [
     "full_like",
     "get_rng_state",
     "half",
+    "index_put",
+    "initial_seed",
     "int",
     "int32",
     "int64",
@@ -250,9 +253,13 @@ __all__ = [
     "logspace",
     "long",
     "manual_seed",
+    "masked_scatter",
     "no_grad",
+    "normal",
     "ones",
     "ones_like",
+    "poisson",
+    "put",
     "rand",
     "rand_like",
     "randint",
@@ -260,9 +267,13 @@ __all__ = [
     "randn",
     "randn_like",
     "randperm",
+    "scatter_reduce",
+    "seed",
+    "select_scatter",
     "set_grad_enabled",
     "set_rng_state",
     "show_config",
+    "slice_scatter",
     "stack",
     "tensor",
     "where",
@@ -282,6 +293,15 @@ from . import (  # noqa: E402, F401
 )
 from ._einsum import einsum, tensordot  # noqa: E402, F401
 from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
+from ._index_functions import (  # noqa: E402 - scatter ops (after _tensor_extra, which they extend)
+    diagonal_scatter,
+    index_put,
+    masked_scatter,
+    put,
+    scatter_reduce,
+    select_scatter,
+    slice_scatter,
+)
 from ._pytorch_compat import (  # noqa: E402, F401
     Generator,
     Size,
@@ -298,6 +318,13 @@ from ._pytorch_compat import (  # noqa: E402, F401
     unique,
     use_deterministic_algorithms,
 )
+from ._random_more import (  # noqa: E402, F811 - manual_seed: the engine's, remembering its seed
+    initial_seed,
+    manual_seed,
+    normal,
+    poisson,
+    seed,
+)
 from .serialization import load, save  # noqa: E402, F401
 
 # isort: split
@@ -308,6 +335,23 @@ from .linalg._aliases import install as _install_linalg  # noqa: E402
 # dm.det, dm.inverse, dm.cholesky, ... and Tensor.det(), Tensor.inverse(), ... (torch's spellings)
 globals().update(_LINALG_ALIASES)
 _install_linalg(Tensor)
+
+# isort: split
+# PyTorch's math, shape and statistics functions (dm.hypot, dm.kron, dm.quantile, ...).
+from . import _math_functions, _shape_functions, _stats_functions  # noqa: E402
+from ._math_functions import *  # noqa: E402, F403
+from ._shape_functions import *  # noqa: E402, F403
+from ._stats_functions import *  # noqa: E402, F403
+
+__all__ += [*_math_functions.__all__, *_shape_functions.__all__, *_stats_functions.__all__]
+
+# isort: split
+# torch.special, and its functions torch also has at the top level.
+from . import special  # noqa: E402
+from .special import multigammaln as mvlgamma  # noqa: E402
+from .special import polygamma  # noqa: E402
+
+__all__ += ["mvlgamma", "polygamma", "special"]
 
 #: ``torch.device``: the same class as ``Device`` (``dm.device("cuda", 1)``, ``"cuda:1"``).
 device = Device

@@ -199,11 +199,36 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     return like
 
 
+def _random_like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    """``rand_like``/``randn_like``: ``_like`` with PyTorch's keyword-only ``generator=`` (a
+    ``dm.Generator`` supplying the draws instead of the global generator)."""
+    plain = _like(factory, name)
+
+    def like(
+        t: Tensor,
+        dtype: Optional[_core.dtype] = None,
+        requires_grad: builtins.bool = False,
+        device: Any = None,
+        *,
+        generator: Any = None,
+    ) -> Tensor:
+        if generator is None:
+            return plain(t, dtype, requires_grad, device)
+        from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
+
+        with _generator_scope(generator, name):
+            return plain(t, dtype, requires_grad, device)
+
+    like.__name__ = like.__qualname__ = name
+    like.__doc__ = plain.__doc__ + " ``generator=`` draws from that ``dm.Generator``."
+    return like
+
+
 zeros_like = _like(_core.zeros, "zeros_like")
 ones_like = _like(_core.ones, "ones_like")
 empty_like = _like(_core.empty, "empty_like")
-rand_like = _like(_core.rand, "rand_like")
-randn_like = _like(_core.randn, "randn_like")
+rand_like = _random_like(_core.rand, "rand_like")
+randn_like = _random_like(_core.randn, "randn_like")
 
 
 def randint_like(
@@ -211,18 +236,27 @@ def randint_like(
     low: builtins.int = 0,
     high: Optional[builtins.int] = None,
     *,
+    generator: Any = None,
     dtype: Optional[_core.dtype] = None,
     device: Any = None,
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """``torch.randint_like``: integers uniform in ``[low, high)`` with ``input``'s shape (and
     by default its dtype and device). ``randint_like(x, high)`` or ``randint_like(x, low,
-    high)``, as in PyTorch; draws come from ``dm.randint`` (so ``dm.manual_seed`` holds)."""
+    high)``, as in PyTorch; draws come from ``dm.randint`` (so ``dm.manual_seed`` holds), or
+    from ``generator`` (a ``dm.Generator``)."""
     if high is None:
         low, high = 0, low
-    out = _core.randint(
-        low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device
-    )
+    from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
+
+    with _generator_scope(generator, "randint_like"):
+        out = _core.randint(
+            low,
+            high,
+            tuple(input.shape),
+            dtype=dtype or input.dtype,
+            device=device or input.device,
+        )
     return out.requires_grad_() if requires_grad else out
 
 

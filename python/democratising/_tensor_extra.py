@@ -675,9 +675,22 @@ def _rebuild(cls: type, values: np.ndarray, dtype: str, requires_grad: bool, dev
 
 _INPLACE = [
     "exp",
+    "exp2",
     "log",
     "log1p",
     "expm1",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "asinh",
+    "acosh",
+    "atanh",
+    "erf",
+    "erfc",
+    "erfinv",
+    "lgamma",
+    "digamma",
     "sqrt",
     "rsqrt",
     "abs",
@@ -755,6 +768,19 @@ METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
 from . import _tensor_more  # noqa: E402
 
 METHODS.update(_tensor_more.METHODS)
+
+# Random fills (random_, cauchy_, ...) and the scatter ops (index_put, scatter_reduce, ...).
+from . import _index_functions, _random_more  # noqa: E402
+
+METHODS.update(_random_more.METHODS)
+METHODS.update(_index_functions.METHODS)
+
+# PyTorch's math, shape and statistics methods (hypot, kron, quantile, ...).
+from . import _math_functions, _shape_functions, _stats_functions  # noqa: E402
+
+METHODS.update(_math_functions.METHODS)
+METHODS.update(_shape_functions.METHODS)
+METHODS.update(_stats_functions.METHODS)
 
 
 def _as_method(fn: Callable[..., Any]) -> Callable[..., Any]:

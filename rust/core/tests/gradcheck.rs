@@ -44,14 +44,16 @@ const POSITIVE: &[f64] = &[0.31, 0.77, 1.23, 1.61, 2.37];
 const MIXED: &[f64] = &[-1.83, -0.71, -0.23, 0.37, 1.13];
 /// Inside `(-1, 1)`, for ops defined there only.
 const UNIT: &[f64] = &[-0.83, -0.41, 0.07, 0.52, 0.91];
+/// Above 1, for `acosh`.
+const ABOVE_ONE: &[f64] = &[1.31, 1.77, 2.23, 2.61, 3.37];
 
 #[test]
 fn every_unary_op_in_the_table_has_a_matching_gradient() {
-    assert_eq!(UnaryOp::ALL.len(), 30);
+    assert_eq!(UnaryOp::ALL.len(), 42);
     for (i, &op) in UnaryOp::ALL.iter().enumerate() {
         assert_eq!(op.table_index(), i, "{op:?} is listed out of order");
         let what = format!("{op:?}");
-        for points in [POSITIVE, MIXED, UNIT] {
+        for points in [POSITIVE, MIXED, UNIT, ABOVE_ONE] {
             if points.iter().all(|&x| op.domain().contains(x)) {
                 check(&what, points, &|t| t.apply_unary(op));
             }

@@ -5,6 +5,7 @@
 use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::ops::copy::cast_raw;
+use crate::ops::special;
 use crate::{bail, DType, Float, Result, Tensor};
 
 /// Where an op is defined (its inputs; the table's tests sample inside it).
@@ -15,6 +16,8 @@ pub enum Domain {
     Positive,
     /// `-1 < x < 1`.
     Unit,
+    /// `x > 1`.
+    AboveOne,
 }
 
 impl Domain {
@@ -23,6 +26,7 @@ impl Domain {
             Domain::Real => true,
             Domain::Positive => x > 0.0,
             Domain::Unit => x.abs() < 1.0,
+            Domain::AboveOne => x > 1.0,
         }
     }
 }
@@ -365,6 +369,76 @@ unary_ops! {
             c(0.5 * std::f64::consts::PI.sqrt() * (y * y).exp())
         },
     }
+    Tan => {
+        python: "tan", backward: "TanBackward", ints: Float, domain: Unit, cuda: 33 (0.0, 0.0),
+        f: |x| c(x.to_f64().tan()),
+        df: |x| {
+            let t = x.to_f64().tan();
+            c(1.0 + t * t)
+        },
+    }
+    Asin => {
+        python: "asin", backward: "AsinBackward", ints: Float, domain: Unit, cuda: 34 (0.0, 0.0),
+        f: |x| c(x.to_f64().asin()),
+        df: |x| T::one() / (T::one() - x * x).sqrt(),
+    }
+    Acos => {
+        python: "acos", backward: "AcosBackward", ints: Float, domain: Unit, cuda: 35 (0.0, 0.0),
+        f: |x| c(x.to_f64().acos()),
+        df: |x| -T::one() / (T::one() - x * x).sqrt(),
+    }
+    Atan => {
+        python: "atan", backward: "AtanBackward", ints: Float, domain: Real, cuda: 36 (0.0, 0.0),
+        f: |x| c(x.to_f64().atan()),
+        df: |x| T::one() / (T::one() + x * x),
+    }
+    Asinh => {
+        python: "asinh", backward: "AsinhBackward", ints: Float, domain: Real,
+        cuda: 37 (0.0, 0.0),
+        f: |x| c(x.to_f64().asinh()),
+        df: |x| T::one() / (x * x + T::one()).sqrt(),
+    }
+    Acosh => {
+        python: "acosh", backward: "AcoshBackward", ints: Float, domain: AboveOne,
+        cuda: 38 (0.0, 0.0),
+        f: |x| c(x.to_f64().acosh()),
+        df: |x| T::one() / (x * x - T::one()).sqrt(),
+    }
+    Atanh => {
+        python: "atanh", backward: "AtanhBackward", ints: Float, domain: Unit,
+        cuda: 39 (0.0, 0.0),
+        f: |x| c(x.to_f64().atanh()),
+        df: |x| T::one() / (T::one() - x * x),
+    }
+    Erfc => {
+        python: "erfc", backward: "ErfcBackward", ints: Float, domain: Real, cuda: 40 (0.0, 0.0),
+        f: |x| c(special::erfc(x.to_f64())),
+        df: |x| c::<T>(-std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp(),
+    }
+    Exp2 => {
+        python: "exp2", backward: "Exp2Backward", ints: Float, domain: Real, cuda: 41 (0.0, 0.0),
+        f: |x| c(x.to_f64().exp2()),
+        df: |x| c(x.to_f64().exp2() * LN_2),
+    }
+    Lgamma => {
+        python: "lgamma", backward: "LgammaBackward", ints: Float, domain: Positive,
+        cuda: 42 (0.0, 0.0),
+        f: |x| c(special::lgamma(x.to_f64())),
+        df: |x| c(special::digamma(x.to_f64())),
+    }
+    Digamma => {
+        python: "digamma", backward: "DigammaBackward", ints: Float, domain: Positive,
+        cuda: 43 (0.0, 0.0),
+        f: |x| c(special::digamma(x.to_f64())),
+        df: |x| c(special::polygamma(1.0, x.to_f64())),
+    }
+    /// The `n`-th derivative of digamma (`Tensor::polygamma`, `n >= 1`).
+    Polygamma { n = 2.0 } => {
+        python: "", backward: "PolygammaBackward", ints: Float, domain: Positive,
+        cuda: 44 (n, 0.0),
+        f: |x| c(special::polygamma(n, x.to_f64())),
+        df: |x| c(special::polygamma(n + 1.0, x.to_f64())),
+    }
     Clamp { min = -0.5, max = 0.5 } => {
         python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
@@ -512,6 +586,15 @@ impl Tensor {
     }
     pub fn elu(&self, alpha: f64) -> Result<Tensor> {
         unary(self, UnaryOp::Elu { alpha })
+    }
+    /// The `n`-th derivative of digamma (`n = 0` is `digamma`); `n` must be a non-negative
+    /// integer.
+    pub fn polygamma(&self, n: i64) -> Result<Tensor> {
+        match n {
+            ..=-1 => bail!(Value, "polygamma: n must be non-negative, got {n}"),
+            0 => unary(self, UnaryOp::Digamma),
+            n => unary(self, UnaryOp::Polygamma { n: n as f64 }),
+        }
     }
     /// Clamps to `[min, max]` (either bound optional).
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {

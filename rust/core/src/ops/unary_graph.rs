@@ -92,6 +92,21 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
             let y = x.apply_unary(UnaryOp::Erfinv)?;
             g.mul(&y.mul(&y)?.exp()?.mul_scalar(0.5 * PI.sqrt())?)
         }
+        UnaryOp::Tan => {
+            let t = x.apply_unary(UnaryOp::Tan)?;
+            g.mul(&t.mul(&t)?.add_scalar(1.0)?)
+        }
+        UnaryOp::Asin => g.mul(&s(1.0).sub(&x.mul(x)?)?.rsqrt()?),
+        UnaryOp::Acos => g.mul(&s(1.0).sub(&x.mul(x)?)?.rsqrt()?)?.neg(),
+        UnaryOp::Atan => g.div(&x.mul(x)?.add_scalar(1.0)?),
+        UnaryOp::Asinh => g.mul(&x.mul(x)?.add_scalar(1.0)?.rsqrt()?),
+        UnaryOp::Acosh => g.mul(&x.mul(x)?.add_scalar(-1.0)?.rsqrt()?),
+        UnaryOp::Atanh => g.div(&s(1.0).sub(&x.mul(x)?)?),
+        UnaryOp::Erfc => g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(-FRAC_2_SQRT_PI)?),
+        UnaryOp::Exp2 => g.mul(&x.apply_unary(UnaryOp::Exp2)?.mul_scalar(LN_2)?),
+        UnaryOp::Lgamma => g.mul(&x.apply_unary(UnaryOp::Digamma)?),
+        UnaryOp::Digamma => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: 1.0 })?),
+        UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),
         UnaryOp::Clamp { min, max } => {
             let inside = ones_where(&x.ge(&s(min))?, g)?.mul(&ones_where(&x.le(&s(max))?, g)?)?;
             g.mul(&inside)

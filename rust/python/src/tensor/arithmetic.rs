@@ -186,6 +186,11 @@ impl PyTensor {
         let t = &self.tensor();
         run(py, t.numel(), || t.elu(alpha)).map(wrap)
     }
+    /// The `n`-th derivative of digamma (`torch.Tensor.polygamma`).
+    fn polygamma(&self, py: Python<'_>, n: i64) -> PyResult<PyTensor> {
+        let t = &self.tensor();
+        run(py, t.numel(), || t.polygamma(n)).map(wrap)
+    }
     #[pyo3(signature = (beta=1.0, threshold=20.0))]
     fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
         let t = &self.tensor();

@@ -47,6 +47,18 @@ enum UnaryCode {
     U_AFFINE = 30,
     U_POW_SCALAR = 31,
     U_ERFINV = 32,
+    U_TAN = 33,
+    U_ASIN = 34,
+    U_ACOS = 35,
+    U_ATAN = 36,
+    U_ASINH = 37,
+    U_ACOSH = 38,
+    U_ATANH = 39,
+    U_ERFC = 40,
+    U_EXP2 = 41,
+    U_LGAMMA = 42,
+    U_DIGAMMA = 43,
+    U_POLYGAMMA = 44,
 };
 enum BinaryCode {
     B_ADD = 0,
@@ -193,6 +205,16 @@ DM_MATH1(dm_ceil, ceilf, ceil)
 DM_MATH1(dm_rint, rintf, rint)
 DM_MATH1(dm_trunc, truncf, trunc)
 DM_MATH1(dm_fabs, fabsf, fabs)
+DM_MATH1(dm_tan, tanf, tan)
+DM_MATH1(dm_asin, asinf, asin)
+DM_MATH1(dm_acos, acosf, acos)
+DM_MATH1(dm_atan, atanf, atan)
+DM_MATH1(dm_asinh, asinhf, asinh)
+DM_MATH1(dm_acosh, acoshf, acosh)
+DM_MATH1(dm_atanh, atanhf, atanh)
+DM_MATH1(dm_erfc, erfcf, erfc)
+DM_MATH1(dm_exp2, exp2f, exp2)
+DM_MATH1(dm_lgamma, lgammaf, lgamma)
 #undef DM_MATH1
 __device__ __forceinline__ float dm_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double dm_pow(double x, double y) { return pow(x, y); }

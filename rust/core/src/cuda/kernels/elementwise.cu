@@ -42,6 +42,52 @@ template <class A> __device__ A dm_erfinv(A y) {
     return x;
 }
 
+// The digamma function: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the
+// asymptotic series; the reflection formula below 0 (as the host's `special::digamma`).
+template <class A> __device__ A dm_digamma(A x) {
+    const A pi = (A)3.141592653589793;
+    if (dm_isnan(x)) return x;
+    if (x == (A)0) return (A)1 / x < (A)0 ? dm_inf<A>() : -dm_inf<A>();  // psi(+-0) = -+inf
+    A acc = (A)0;
+    if (x < (A)0) {
+        if (x == dm_floor(x)) return x * (A)0 / (A)0;
+        acc = -pi / dm_tan(pi * x);
+        x = (A)1 - x;
+    }
+    while (x < (A)10) { acc -= (A)1 / x; x += (A)1; }
+    const A r = (A)1 / (x * x);
+    const A series = r * ((A)(1.0 / 12) + r * ((A)(-1.0 / 120) + r * ((A)(1.0 / 252) +
+                     r * ((A)(-1.0 / 240) + r * ((A)(1.0 / 132) + r * (A)(-691.0 / 32760))))));
+    return acc + dm_log(x) - (A)0.5 / x - series;
+}
+
+// The n-th derivative of digamma for n >= 1: (-1)^(n+1) n! zeta(n + 1, x), the Hurwitz zeta
+// summed directly until x + k >= 20 + n and closed with its Euler-Maclaurin tail (as the
+// host's `special::polygamma`).
+template <class A> __device__ A dm_polygamma(A n, A x) {
+    if (n == (A)0) return dm_digamma(x);
+    if (dm_isnan(x) || n < (A)0 || n != dm_floor(n)) return x * (A)0 / (A)0;
+    const bool odd = dm_fmod(n, (A)2) == (A)1;
+    if (x <= (A)0 && x == dm_floor(x)) return odd ? (A)1 / (A)0 : x * (A)0 / (A)0;
+    const A s = n + (A)1;
+    A z = x, zeta = (A)0;
+    while (z < (A)20 + n) { zeta += dm_pow(z, -s); z += (A)1; }
+    const double bern[8] = {1.0 / 6 / 2, -1.0 / 30 / 24, 1.0 / 42 / 720, -1.0 / 30 / 40320,
+                            5.0 / 66 / 3628800, -691.0 / 2730 / 479001600,
+                            7.0 / 6 / 87178291200.0, -3617.0 / 510 / 20922789888000.0};
+    A tail = dm_pow(z, (A)1 - s) / (s - (A)1) + (A)0.5 * dm_pow(z, -s);
+    A rising = s, power = dm_pow(z, -s - (A)1);
+    for (int k = 0; k < 8; ++k) {
+        tail += (A)bern[k] * rising * power;
+        const A j = (A)(2 * k);
+        rising *= (s + j + (A)1) * (s + j + (A)2);
+        power /= z * z;
+    }
+    A factorial = (A)1;
+    for (A i = (A)2; i <= n; i += (A)1) factorial *= i;
+    return (odd ? (A)1 : (A)-1) * factorial * (zeta + tail);
+}
+
 // f(x); `a` and `b` carry the op's scalars (softplus beta/threshold, slope, alpha, clamp
 // bounds, affine scale/shift, exponent).
 template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
@@ -73,6 +119,18 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_ELU: return x > (A)0 ? x : a * dm_expm1(x);
         case U_ERF: return dm_erf(x);
         case U_ERFINV: return dm_erfinv(x);
+        case U_TAN: return dm_tan(x);
+        case U_ASIN: return dm_asin(x);
+        case U_ACOS: return dm_acos(x);
+        case U_ATAN: return dm_atan(x);
+        case U_ASINH: return dm_asinh(x);
+        case U_ACOSH: return dm_acosh(x);
+        case U_ATANH: return dm_atanh(x);
+        case U_ERFC: return dm_erfc(x);
+        case U_EXP2: return dm_exp2(x);
+        case U_LGAMMA: return dm_lgamma(x);
+        case U_DIGAMMA: return dm_digamma(x);
+        case U_POLYGAMMA: return dm_polygamma(a, x);
         case U_SIGN: return x > (A)0 ? (A)1 : (x < (A)0 ? (A)-1 : (A)0);  /* 0 for NaN, as PyTorch */
         case U_FLOOR: return dm_floor(x);
         case U_CEIL: return dm_ceil(x);
@@ -120,6 +178,18 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_ELU: return x > (A)0 ? (A)1 : a * dm_exp(x);
         case U_ERF: return (A)1.1283791670955126 * dm_exp(-x * x);
         case U_ERFINV: { const A y = dm_erfinv(x); return (A)0.886226925452758 * dm_exp(y * y); }
+        case U_TAN: { const A t = dm_tan(x); return (A)1 + t * t; }
+        case U_ASIN: return (A)1 / dm_sqrt((A)1 - x * x);
+        case U_ACOS: return (A)-1 / dm_sqrt((A)1 - x * x);
+        case U_ATAN: return (A)1 / ((A)1 + x * x);
+        case U_ASINH: return (A)1 / dm_sqrt(x * x + (A)1);
+        case U_ACOSH: return (A)1 / dm_sqrt(x * x - (A)1);
+        case U_ATANH: return (A)1 / ((A)1 - x * x);
+        case U_ERFC: return (A)-1.1283791670955126 * dm_exp(-x * x);
+        case U_EXP2: return dm_exp2(x) * (A)DM_LN_2;
+        case U_LGAMMA: return dm_digamma(x);
+        case U_DIGAMMA: return dm_polygamma((A)1, x);
+        case U_POLYGAMMA: return dm_polygamma(a + (A)1, x);
         case U_CLAMP: return (x >= a && x <= b) ? (A)1 : (A)0;
         case U_AFFINE: return a;
         case U_POW_SCALAR: return a * dm_pow(x, a - (A)1);

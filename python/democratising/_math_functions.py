@@ -1,0 +1,692 @@
+"""PyTorch's elementwise math functions and aliases written in Python over the engine's ops,
+installed as free functions (``dm.hypot``) and, where PyTorch has them, as ``Tensor`` methods
+(``METHODS``, merged into ``_tensor_extra.METHODS``) with their in-place forms: the aliases
+(``absolute``, ``arccos``... of the engine's ``acos``..., ``exp2``, ``negative``,
+``multiply``, ``divide``, ``greater``..., ``concat``, ``swapaxes``, ``t``, ``msort``,
+``fix``), the differentiable composites (``deg2rad``, ``logaddexp2``, ``hypot``,
+``fmax``/``fmin``, ``sinc``, ``copysign``, ``xlogy``, ``float_power``, ``ldexp``, ``logit``)
+and the tests and integer ops, whose values NumPy computes on the host where the engine has
+no op (``signbit``, ``frexp``, ``gcd``/``lcm``, the ``bitwise_*`` ops, ``nextafter``): they
+carry no gradient, as in PyTorch, and a CUDA input's result comes back on its device. Dtypes
+follow PyTorch's promotion; integer inputs of float-valued functions give the default float
+dtype."""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, Literal, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._tensor_extra import _host, _takes_tensor, broadcast_shapes
+from ._tensor_more import _inplace_of, _result_dtype
+from .errors import DTypeError, ShapeError
+
+_Number = Union[int, float, bool]
+_Operand = Union[Tensor, int, float, bool]
+
+
+class FrexpResult(NamedTuple):
+    """``(mantissa, exponent)`` of ``frexp``."""
+
+    mantissa: Tensor
+    exponent: Tensor
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _float_of(dtype: Any) -> Any:
+    """``dtype`` if floating, else the default float dtype (PyTorch's int -> float rule)."""
+    return dtype if dtype.is_floating_point else _core._default_dtype()
+
+
+def _like(v: _Operand, dtype: Any, device: Any) -> Tensor:
+    """``v`` as a tensor of ``dtype`` (a Python number becomes a 0-d tensor on ``device``)."""
+    if isinstance(v, Tensor):
+        return v.to(dtype)
+    return _core.full((), v, dtype=dtype, device=device)
+
+
+def _check_other(op: str, other: Any, numbers: bool = True) -> None:
+    allowed: tuple[type, ...] = (Tensor, int, float, bool) if numbers else (Tensor,)
+    if not isinstance(other, allowed):
+        raise TypeError(f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}")
+
+
+def _from_host(a: Any, dtype: Any, device: Any) -> Tensor:
+    """A NumPy result as a tensor of ``dtype`` on ``device`` (0-d arrays stay 0-d)."""
+    arr = np.asarray(a)
+    return (
+        _core.from_numpy(np.ascontiguousarray(arr.reshape(-1)))
+        .reshape(arr.shape)
+        .to(dtype)
+        .to(device)
+    )
+
+
+def _device_of(*operands: Any) -> Any:
+    for v in operands:
+        if isinstance(v, Tensor):
+            return v.device
+    return None
+
+
+# ---- aliases ---------------------------------------------------------------------------------
+
+
+@_takes_tensor
+def absolute(x: Tensor) -> Tensor:
+    """Alias of ``abs``."""
+    return x.abs()
+
+
+@_takes_tensor
+def arccos(x: Tensor) -> Tensor:
+    """Alias of ``acos``."""
+    return x.acos()
+
+
+@_takes_tensor
+def arcsin(x: Tensor) -> Tensor:
+    """Alias of ``asin``."""
+    return x.asin()
+
+
+@_takes_tensor
+def arctan(x: Tensor) -> Tensor:
+    """Alias of ``atan``."""
+    return x.atan()
+
+
+@_takes_tensor
+def arccosh(x: Tensor) -> Tensor:
+    """Alias of ``acosh``."""
+    return x.acosh()
+
+
+@_takes_tensor
+def arcsinh(x: Tensor) -> Tensor:
+    """Alias of ``asinh``."""
+    return x.asinh()
+
+
+@_takes_tensor
+def arctanh(x: Tensor) -> Tensor:
+    """Alias of ``atanh``."""
+    return x.atanh()
+
+
+@_takes_tensor
+def negative(x: Tensor) -> Tensor:
+    """Alias of ``neg``."""
+    return x.neg()
+
+
+@_takes_tensor
+def positive(x: Tensor) -> Tensor:
+    """``x`` itself; bool tensors raise ``DTypeError`` as in PyTorch."""
+    if x.dtype == _core.bool:
+        raise DTypeError("The `+` operator, on a bool tensor is not supported.")
+    return x
+
+
+@_takes_tensor
+def multiply(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``mul``."""
+    return x.mul(other)
+
+
+@_takes_tensor
+def subtract(x: Tensor, other: _Operand, *, alpha: _Number = 1) -> Tensor:
+    """Alias of ``sub``: ``x - alpha * other``."""
+    if alpha == 1:
+        return x.sub(other)
+    return x.sub(other * alpha)
+
+
+@_takes_tensor
+def divide(
+    x: Tensor, other: _Operand, *, rounding_mode: Optional[Literal["trunc", "floor"]] = None
+) -> Tensor:
+    """Alias of ``div`` (``rounding_mode`` ``None``, ``"trunc"`` or ``"floor"``)."""
+    return x.div(other, rounding_mode=rounding_mode)
+
+
+@_takes_tensor
+def greater(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``gt``."""
+    return x.gt(other)
+
+
+@_takes_tensor
+def greater_equal(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``ge``."""
+    return x.ge(other)
+
+
+@_takes_tensor
+def less(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``lt``."""
+    return x.lt(other)
+
+
+@_takes_tensor
+def less_equal(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``le``."""
+    return x.le(other)
+
+
+@_takes_tensor
+def not_equal(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``ne``."""
+    return x.ne(other)
+
+
+def concat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Alias of ``cat``."""
+    return _core.cat(list(tensors), dim)
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Alias of ``cat`` (NumPy's ``axis`` name)."""
+    return _core.cat(list(tensors), axis)
+
+
+@_takes_tensor
+def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """Alias of ``transpose``."""
+    return x.transpose(axis0, axis1)
+
+
+@_takes_tensor
+def swapdims(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Alias of ``transpose``."""
+    return x.transpose(dim0, dim1)
+
+
+@_takes_tensor
+def t(x: Tensor) -> Tensor:
+    """The transpose of a tensor of at most 2 dims (0-d and 1-D come back as they are)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return x.t()
+
+
+@_takes_tensor
+def msort(x: Tensor) -> Tensor:
+    """``sort(x, dim=0).values``."""
+    return x.sort(0).values
+
+
+@_takes_tensor
+def fix(x: Tensor) -> Tensor:
+    """Alias of ``trunc``."""
+    return x.trunc()
+
+
+# ---- differentiable composites ---------------------------------------------------------------
+
+
+@_takes_tensor
+def deg2rad(x: Tensor) -> Tensor:
+    """Degrees to radians (integers give the default float dtype)."""
+    _no_bool("deg2rad", x)
+    return x.to(_float_of(x.dtype)) * (math.pi / 180.0)
+
+
+@_takes_tensor
+def rad2deg(x: Tensor) -> Tensor:
+    """Radians to degrees (integers give the default float dtype)."""
+    _no_bool("rad2deg", x)
+    return x.to(_float_of(x.dtype)) * (180.0 / math.pi)
+
+
+def _no_bool(op: str, *ts: Any) -> None:
+    for v in ts:
+        if isinstance(v, Tensor) and v.dtype == _core.bool:
+            raise DTypeError(f"\"{op}\" not implemented for 'Bool'")
+
+
+@_takes_tensor
+def exp2(x: Tensor) -> Tensor:
+    """``2 ** x`` elementwise: the engine's ``exp2`` (integers give the default float dtype)."""
+    return x.exp2()
+
+
+def _float_operands(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:
+    """``x`` and ``other`` as tensors of their promoted dtype, made floating."""
+    _check_other(op, other)
+    dtype = _float_of(_result_dtype(x, other))
+    return x.to(dtype), _like(other, dtype, x.device)
+
+
+@_takes_tensor
+def logaddexp2(x: Tensor, other: Tensor) -> Tensor:
+    """``log2(2**x + 2**other)`` without overflow (floating inputs; infinities of equal sign
+    give them)."""
+    _check_other("logaddexp2", other, numbers=False)
+    dtype = _result_dtype(x, other)
+    if not dtype.is_floating_point:
+        raise DTypeError(f"\"logaddexp2\" not implemented for '{dtype}' inputs (floating only)")
+    a, b = x.to(dtype), other.to(dtype)
+    first = (a >= b).detach()
+    hi, lo = _core.where(first, a, b), _core.where(first, b, a)
+    gap = _core.where(hi.isinf() & (lo == hi), 0.0, lo - hi)
+    return hi + (2.0**gap).log1p() * (1.0 / math.log(2.0))
+
+
+@_takes_tensor
+def hypot(x: Tensor, other: Tensor) -> Tensor:
+    """``sqrt(x**2 + other**2)``, scaled so that it overflows only where the result does
+    (floating inputs only, as in PyTorch)."""
+    _check_other("hypot", other, numbers=False)
+    dtype = _result_dtype(x, other)
+    if not dtype.is_floating_point:
+        raise DTypeError(f"\"hypot\" not implemented for '{dtype}' inputs (floating only)")
+    a, b = x.to(dtype), other.to(dtype)
+    m = a.abs().maximum(b.abs()).detach()
+    m = _core.where((m == 0) | m.isinf() | (m != m), 1.0, m)
+    r = m * ((a / m).square() + (b / m).square()).sqrt()
+    inf = a.isinf() | b.isinf()
+    return _core.where(inf, math.inf, r)
+
+
+def _fextreme(op: str, x: Tensor, other: Tensor, pick: Callable[..., Tensor]) -> Tensor:
+    _check_other(op, other, numbers=False)
+    dtype = _result_dtype(x, other)
+    a, b = x.to(dtype), other.to(dtype)
+    out = pick(a, b)
+    if not dtype.is_floating_point:
+        return out
+    return _core.where(a != a, b, _core.where(b != b, a, out))
+
+
+@_takes_tensor
+def fmax(x: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum, taking the other value where one of them is NaN (NaN only where
+    both are)."""
+    return _fextreme("fmax", x, other, _core.Tensor.maximum)
+
+
+@_takes_tensor
+def fmin(x: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum, taking the other value where one of them is NaN (NaN only where
+    both are)."""
+    return _fextreme("fmin", x, other, _core.Tensor.minimum)
+
+
+@_takes_tensor
+def sinc(x: Tensor) -> Tensor:
+    """The normalized sinc ``sin(pi x) / (pi x)``, 1 at 0 (with gradient 0 there)."""
+    xf = x.to(_float_of(x.dtype))
+    zero = (xf == 0).detach()
+    px = _core.where(zero, 1.0, xf) * math.pi
+    return _core.where(zero, 1.0, px.sin() / px)
+
+
+@_takes_tensor
+def copysign(x: Tensor, other: _Operand) -> Tensor:
+    """``|x|`` with the sign of ``other`` (signed zeros count; float result); the gradient
+    reaches ``x`` only."""
+    a, b = _float_operands("copysign", x, other)
+    neg = _from_host(np.signbit(_host(b)), _core.bool, b.device)
+    shape = broadcast_shapes(a.shape, b.shape)
+    mag = a.abs().expand(*shape)
+    return _core.where(neg.expand(*shape), -mag, mag)
+
+
+def xlogy(x: _Operand, other: _Operand) -> Tensor:
+    """``x * log(other)``, 0 where ``x`` is 0 unless ``other`` is NaN (either may be a
+    number; float result; differentiable in both)."""
+    if not isinstance(x, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("xlogy(): at least one of 'input' and 'other' must be a Tensor")
+    _check_other("xlogy", other)
+    dtype = _float_of(_result_dtype(x, other))
+    device = _device_of(x, other)
+    a, b = _like(x, dtype, device), _like(other, dtype, device)
+    safe = ((a == 0) & (b == b)).detach()
+    return a * _core.where(safe, 1.0, b).log()
+
+
+def float_power(x: _Operand, exponent: _Operand) -> Tensor:
+    """``x ** exponent`` computed in float64 (either may be a number; differentiable)."""
+    if not isinstance(x, Tensor) and not isinstance(exponent, Tensor):
+        raise TypeError("float_power(): at least one of 'input' and 'exponent' must be a Tensor")
+    if not isinstance(x, Tensor):
+        if not isinstance(x, (int, float, bool)):
+            raise TypeError(f"float_power(): argument 'input' must be Tensor, not {type(x)}")
+        return exponent.to(_core.float64).__rpow__(float(x))  # type: ignore[union-attr]
+    _check_other("float_power", exponent)
+    if isinstance(exponent, Tensor):
+        return x.to(_core.float64).pow(exponent.to(_core.float64))
+    return x.to(_core.float64).pow(float(exponent))
+
+
+def _float_power_(x: Tensor, exponent: _Operand) -> Tensor:
+    if x.dtype != _core.float64:
+        raise DTypeError(
+            "the base given to float_power_ has dtype "
+            f"{x.dtype} but the operation's result requires dtype float64"
+        )
+    x.copy_(float_power(x, exponent))
+    return x
+
+
+_float_power_.__name__ = _float_power_.__qualname__ = "float_power_"
+_float_power_.__doc__ = "In-place ``float_power`` (this tensor must be float64)."
+
+
+@_takes_tensor
+def ldexp(x: Tensor, other: Tensor) -> Tensor:
+    """``x * 2 ** other`` (float result; differentiable in both)."""
+    _check_other("ldexp", other, numbers=False)
+    dtype = _float_of(_result_dtype(x, other))
+    return x.to(dtype) * 2.0 ** other.to(dtype)
+
+
+@_takes_tensor
+def logit(x: Tensor, eps: Optional[float] = None) -> Tensor:
+    """``log(x / (1 - x))``, with ``x`` first clamped to ``[eps, 1 - eps]`` when ``eps`` is
+    given (the gradient is 0 where the clamp bites)."""
+    z = x.to(_float_of(x.dtype))
+    if eps is not None:
+        z = z.clamp(eps, 1.0 - eps)
+    return z.log() - (-z).log1p()
+
+
+# ---- values computed on the host (no gradient) -----------------------------------------------
+
+
+@_takes_tensor
+def signbit(x: Tensor) -> Tensor:
+    """Whether the sign bit is set (true for -0.0 and negative NaN) as a bool tensor."""
+    if x.dtype == _core.bool:
+        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+    return _from_host(np.signbit(_host(x)), _core.bool, x.device)
+
+
+@_takes_tensor
+def heaviside(x: Tensor, values: Tensor) -> Tensor:
+    """The step function: 0 where ``x < 0``, ``values`` where ``x == 0``, 1 where ``x > 0``
+    (both of one dtype, as PyTorch requires; no gradient)."""
+    _check_other("heaviside", values, numbers=False)
+    if x.dtype != values.dtype:
+        raise DTypeError(
+            "heaviside is not yet implemented for tensors with different dtypes "
+            f"({x.dtype} and {values.dtype})"
+        )
+    a, v = x.detach(), values.detach()
+    step = (a > 0).to(x.dtype)
+    return _core.where(a == 0, v, step)
+
+
+@_takes_tensor
+def isposinf(x: Tensor) -> Tensor:
+    """Whether each element is ``+inf``."""
+    if not x.dtype.is_floating_point:
+        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+    return x.detach() == math.inf
+
+
+@_takes_tensor
+def isneginf(x: Tensor) -> Tensor:
+    """Whether each element is ``-inf``."""
+    if not x.dtype.is_floating_point:
+        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+    return x.detach() == -math.inf
+
+
+@_takes_tensor
+def isreal(x: Tensor) -> Tensor:
+    """Whether each element is real: all true (the engine has no complex dtypes)."""
+    return _core.ones(*x.shape, dtype=_core.bool, device=x.device)
+
+
+@_takes_tensor
+def is_complex(x: Tensor) -> bool:
+    """Whether ``x`` has a complex dtype (the engine has none: always ``False``)."""
+    return builtins.bool(x.is_complex())
+
+
+@_takes_tensor
+def is_nonzero(x: Tensor) -> bool:
+    """Whether the single element of ``x`` is nonzero (other sizes raise ``ShapeError``)."""
+    n = x.numel()
+    if n == 0:
+        raise ShapeError("Boolean value of Tensor with no values is ambiguous")
+    if n > 1:
+        raise ShapeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(x.detach().reshape(()).item() != 0)
+
+
+@_takes_tensor
+def frexp(x: Tensor) -> FrexpResult:
+    """``(mantissa, exponent)`` with ``x == mantissa * 2 ** exponent`` and
+    ``0.5 <= |mantissa| < 1`` (floating input; int32 exponent; no gradient)."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(
+            f"torch.frexp() only supports floating-point dtypes, but got {x.dtype} as input"
+        )
+    m, e = np.frexp(_host(x))
+    return FrexpResult(_from_host(m, x.dtype, x.device), _from_host(e, _core.int32, x.device))
+
+
+def _int_operands(op: str, x: Tensor, other: Any, allow_bool: bool) -> tuple[Any, Any, Any]:
+    """Host values of ``x`` and ``other`` in their promoted integer (or bool) dtype."""
+    _check_other(op, other)
+    dtype = _result_dtype(x, other)
+    if dtype.is_floating_point or (dtype == _core.bool and not allow_bool):
+        raise DTypeError(f"\"{op}\" not implemented for '{dtype}' (integer tensors only)")
+    if isinstance(other, float):
+        raise DTypeError(f"{op}(): a float 'other' does not fit an integer operation")
+    a = _host(x.to(dtype))
+    b = _host(other.to(dtype)) if isinstance(other, Tensor) else np.asarray(other, a.dtype)
+    return a, b, dtype
+
+
+@_takes_tensor
+def gcd(x: Tensor, other: Tensor) -> Tensor:
+    """Elementwise greatest common divisor (non-negative) of integer tensors."""
+    _check_other("gcd", other, numbers=False)
+    a, b, dtype = _int_operands("gcd", x, other, allow_bool=False)
+    return _from_host(np.gcd(a, b), dtype, x.device)
+
+
+@_takes_tensor
+def lcm(x: Tensor, other: Tensor) -> Tensor:
+    """Elementwise least common multiple (non-negative) of integer tensors."""
+    _check_other("lcm", other, numbers=False)
+    a, b, dtype = _int_operands("lcm", x, other, allow_bool=False)
+    return _from_host(np.lcm(a, b), dtype, x.device)
+
+
+def _bitwise(op: str, ufunc: Any, x: _Operand, other: _Operand) -> Tensor:
+    if isinstance(x, Tensor):
+        a, b, dtype = _int_operands(op, x, other, allow_bool=True)
+        return _from_host(ufunc(a, b), dtype, x.device)
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    _check_other(op, x)
+    dtype = _result_dtype(other, x)
+    if dtype.is_floating_point or isinstance(x, float):
+        raise DTypeError(f"\"{op}\" not implemented for '{dtype}' (integer or bool only)")
+    b = _host(other.to(dtype))
+    return _from_host(ufunc(np.asarray(x, b.dtype), b), dtype, other.device)
+
+
+def bitwise_and(x: _Operand, other: _Operand) -> Tensor:
+    """Elementwise bitwise AND of integer or bool tensors (or one of them a number)."""
+    return _bitwise("bitwise_and", np.bitwise_and, x, other)
+
+
+def bitwise_or(x: _Operand, other: _Operand) -> Tensor:
+    """Elementwise bitwise OR of integer or bool tensors (or one of them a number)."""
+    return _bitwise("bitwise_or", np.bitwise_or, x, other)
+
+
+def bitwise_xor(x: _Operand, other: _Operand) -> Tensor:
+    """Elementwise bitwise XOR of integer or bool tensors (or one of them a number)."""
+    return _bitwise("bitwise_xor", np.bitwise_xor, x, other)
+
+
+@_takes_tensor
+def bitwise_not(x: Tensor) -> Tensor:
+    """Elementwise bitwise NOT of an integer or bool tensor (logical NOT for bool)."""
+    if x.dtype.is_floating_point:
+        raise DTypeError(f"\"bitwise_not\" not implemented for '{x.dtype}'")
+    return _from_host(np.invert(_host(x)), x.dtype, x.device)
+
+
+def _shift(op: str, left: bool, x: _Operand, other: _Operand) -> Tensor:
+    def ufunc(a: np.ndarray, s: np.ndarray) -> np.ndarray:
+        if a.dtype == np.bool_:
+            raise DTypeError(f"\"{op}\" not implemented for 'bool'")
+        width = a.dtype.itemsize * 8
+        s = np.broadcast_to(s, np.broadcast_shapes(a.shape, np.shape(s)))
+        out_of_range = (s < 0) | (s >= width)
+        safe = np.where(out_of_range, 0, s).astype(a.dtype)
+        if left:
+            return np.where(out_of_range, 0, np.left_shift(a, safe)).astype(a.dtype)
+        over = np.where(a < 0, -1, 0).astype(a.dtype)
+        return np.where(out_of_range, over, np.right_shift(a, safe)).astype(a.dtype)
+
+    return _bitwise(op, ufunc, x, other)
+
+
+def bitwise_left_shift(x: _Operand, other: _Operand) -> Tensor:
+    """``x << other`` elementwise for integer tensors (shifts past the width give 0)."""
+    return _shift("bitwise_left_shift", True, x, other)
+
+
+def bitwise_right_shift(x: _Operand, other: _Operand) -> Tensor:
+    """``x >> other`` elementwise (arithmetic) for integer tensors."""
+    return _shift("bitwise_right_shift", False, x, other)
+
+
+@_takes_tensor
+def nextafter(x: Tensor, other: Tensor) -> Tensor:
+    """The next representable value after ``x`` towards ``other`` (floating tensors of the
+    same dtype; float16 included, bfloat16 not; no gradient)."""
+    _check_other("nextafter", other, numbers=False)
+    dtype = _result_dtype(x, other)
+    if not dtype.is_floating_point:
+        raise DTypeError(f"\"nextafter\" not implemented for '{dtype}'")
+    if dtype == _core.bfloat16:
+        raise DTypeError("nextafter is not supported for bfloat16 here")
+    host = np.float16 if dtype == _core.float16 else None
+    a, b = _host(x.to(dtype)), _host(other.to(dtype))
+    if host is not None:
+        a, b = a.astype(host), b.astype(host)
+    return _from_host(np.nextafter(a, b), dtype, x.device)
+
+
+# ---- registration ----------------------------------------------------------------------------
+
+_OUT_OF_PLACE = (
+    absolute,
+    arccos,
+    arcsin,
+    arctan,
+    arccosh,
+    arcsinh,
+    arctanh,
+    negative,
+    positive,
+    multiply,
+    subtract,
+    divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    not_equal,
+    swapdims,
+    msort,
+    fix,
+    deg2rad,
+    rad2deg,
+    logaddexp2,
+    hypot,
+    fmax,
+    fmin,
+    sinc,
+    copysign,
+    xlogy,
+    float_power,
+    ldexp,
+    logit,
+    signbit,
+    heaviside,
+    isposinf,
+    isneginf,
+    isreal,
+    is_nonzero,
+    frexp,
+    gcd,
+    lcm,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    bitwise_not,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    nextafter,
+)
+
+_IN_PLACE = (
+    absolute,
+    arccos,
+    arcsin,
+    arctan,
+    arccosh,
+    arcsinh,
+    arctanh,
+    negative,
+    multiply,
+    subtract,
+    divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    not_equal,
+    fix,
+    deg2rad,
+    rad2deg,
+    hypot,
+    sinc,
+    copysign,
+    xlogy,
+    ldexp,
+    logit,
+    heaviside,
+    gcd,
+    lcm,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    bitwise_not,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    nextafter,
+)
+
+#: name -> function(tensor, ...), installed as ``Tensor`` methods by ``_tensor_extra._install``.
+METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}
+METHODS.update({f"{f.__name__}_": _inplace_of(f) for f in _IN_PLACE})
+METHODS["float_power_"] = _float_power_
+
+# (``Tensor.exp2`` is the engine's own method, from its table of unary ops.)
+__all__ = [f.__name__ for f in _OUT_OF_PLACE] + [
+    "concat",
+    "concatenate",
+    "exp2",
+    "is_complex",
+    "swapaxes",
+    "t",
+]

@@ -1,0 +1,557 @@
+"""PyTorch's statistics functions written in Python over the engine's ops: the differentiable
+``cov``, ``corrcoef``, ``quantile``/``nanquantile`` (sort + gather + lerp, all five
+interpolation modes), ``nanmedian``, ``mode`` and ``renorm``; and the counting functions
+``histc``, ``histogram``, ``bincount``, ``isin`` and ``unique_consecutive``, whose values NumPy
+computes on the host (no gradient, as in PyTorch; a CUDA input's result comes back on its
+device). Which element a selection picks (sort orders, most frequent values) is decided on the
+host too, and the values are then gathered with the engine's differentiable ``gather``.
+``METHODS`` holds the ``Tensor`` methods PyTorch has of these names, merged into
+``_tensor_extra.METHODS``."""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._math_functions import _from_host
+from ._tensor_extra import _dim, _host, _index, _takes_tensor, norm
+from ._tensor_more import MedianResult, _inplace_of, _result_dtype, movedim
+from .errors import DTypeError, InvalidValueError, ShapeError
+
+_Number = Union[int, float, bool]
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+class ModeResult(NamedTuple):
+    """``(values, indices)`` of ``mode``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class HistogramResult(NamedTuple):
+    """``(hist, bin_edges)`` of ``histogram``."""
+
+    hist: Tensor
+    bin_edges: Tensor
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _np_dtype(dtype: Any) -> Any:
+    return {_core.float64: np.float64, _core.float16: np.float16}.get(dtype, np.float32)
+
+
+def _rows(x: Tensor, dim: Optional[int]) -> tuple[Tensor, list[int], int]:
+    """``x`` as ``(B, n)`` rows along ``dim`` (all elements when ``None``), the lead shape
+    and the normalised dim."""
+    if dim is None:
+        return x.reshape(1, -1), [], 0
+    d = _dim(x, dim)
+    if x.ndim == 0:
+        return x.reshape(1, 1), [], 0
+    moved = movedim(x, d, -1)
+    lead = list(moved.shape[:-1])
+    return moved.reshape(-1, x.shape[d]), lead, d
+
+
+# ---- quantiles and medians -------------------------------------------------------------------
+
+
+def _quantile(
+    op: str,
+    x: Tensor,
+    q: Union[float, Tensor],
+    dim: Optional[int],
+    keepdim: bool,
+    interpolation: str,
+    ignore_nan: bool,
+) -> Tensor:
+    if x.dtype not in (_core.float32, _core.float64):
+        raise DTypeError(f"{op}() input tensor must be either float or double dtype")
+    if interpolation not in _INTERPOLATIONS:
+        raise InvalidValueError(
+            f"{op}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+            f"Got {interpolation}"
+        )
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise ShapeError(f"{op}() q must be a scalar or 1D tensor")
+        if q.dtype != x.dtype:
+            raise DTypeError(f"{op}() q tensor must be same dtype as the input tensor")
+        qs = np.asarray(_host(q), dtype=_np_dtype(x.dtype)).reshape(-1)
+        q_shape: Optional[int] = None if q.ndim == 0 else qs.shape[0]
+    elif isinstance(q, (int, float)) and not isinstance(q, bool):
+        qs, q_shape = np.asarray([q], dtype=np.float64), None
+    else:
+        raise TypeError(f"{op}(): argument 'q' must be float or Tensor, not {type(q).__name__}")
+    if ((qs < 0) | (qs > 1)).any() or np.isnan(qs).any():
+        raise InvalidValueError(f"{op}() q values must be in the range [0, 1]")
+    if x.numel() == 0:
+        raise ShapeError(f"{op}() input tensor must be non-empty")
+    rows, lead, d = _rows(x, dim)
+    n = rows.shape[1]
+    srt = rows.sort(-1).values  # NaN last
+    nan = np.isnan(_host(rows))
+    npd = _np_dtype(x.dtype)
+    qv = qs.astype(npd).astype(np.float64)  # q rounded to x's dtype, ranks in float64 (as torch)
+    if ignore_nan:
+        last = (n - nan.sum(1, keepdims=True) - 1).astype(np.float64)
+        ranks = qv[None, :] * last
+        ranks = np.where(ranks < 0, 0.0, ranks)
+    else:
+        ranks = np.broadcast_to(qv[None, :] * float(n - 1), (rows.shape[0], qs.shape[0]))
+        ranks = np.where(nan.any(1, keepdims=True), float(n - 1), ranks)
+    if interpolation == "lower":
+        ranks = np.floor(ranks)
+    elif interpolation == "higher":
+        ranks = np.ceil(ranks)
+    elif interpolation == "nearest":
+        ranks = np.round(ranks)  # half to even, as PyTorch's round
+    below = ranks.astype(np.int64)
+    out = srt.gather(1, _index(below, x))
+    if interpolation in ("linear", "midpoint"):
+        above = srt.gather(1, _index(np.ceil(ranks).astype(np.int64), x))
+        w = np.full(ranks.shape, 0.5, npd) if interpolation == "midpoint" else ranks - below
+        wt = _from_host(w.astype(npd), x.dtype, x.device)
+        span = above - out
+        out = _core.where(wt < 0.5, out + wt * span, above - span * (1 - wt))
+    out = out.transpose(0, 1).reshape(qs.shape[0], *lead)  # (Q, *reduced)
+    if keepdim:
+        if dim is None:
+            out = out.reshape(qs.shape[0], *([1] * x.ndim))
+        elif x.ndim:
+            out = out.unsqueeze(1 + d)
+    return out if q_shape is not None else out.reshape(tuple(out.shape[1:]))
+
+
+@_takes_tensor
+def quantile(
+    x: Tensor,
+    q: Union[float, Tensor],
+    dim: Optional[int] = None,
+    keepdim: bool = False,
+    *,
+    interpolation: str = "linear",
+) -> Tensor:
+    """The ``q``-th quantiles of ``x`` (all elements, or along ``dim``), NaN where a lane has a
+    NaN; a 1-D ``q`` adds a leading dim. Differentiable (the gradient reaches the one or two
+    sorted elements the result interpolates)."""
+    return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+@_takes_tensor
+def nanquantile(
+    x: Tensor,
+    q: Union[float, Tensor],
+    dim: Optional[int] = None,
+    keepdim: bool = False,
+    *,
+    interpolation: str = "linear",
+) -> Tensor:
+    """``quantile`` ignoring NaN (NaN only for lanes that are all NaN)."""
+    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def _nanmedian_index(a: np.ndarray) -> np.ndarray:
+    """Per row of ``a`` (``(B, n)``): the index of the lower median of its non-NaN values
+    (stable among ties; the first element when all are NaN)."""
+    order = np.argsort(a, axis=1, kind="stable")  # NaN last
+    valid = (~np.isnan(a)).sum(1) if a.dtype.kind == "f" else np.full(a.shape[0], a.shape[1])
+    pos = np.maximum((valid - 1) // 2, 0)
+    return np.take_along_axis(order, pos[:, None], axis=1)
+
+
+@_takes_tensor
+def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
+    """``nanmedian()``: the lower median of the non-NaN elements (NaN when there are none),
+    its gradient shared evenly by the elements equal to it; ``nanmedian(dim)``: ``(values,
+    indices)`` along ``dim``, the gradient going to the chosen element."""
+    if dim is None:
+        flat = x.reshape(-1)
+        if flat.shape[0] == 0:
+            return _core.full((), math.nan, dtype=x.dtype, device=x.device)
+        i = _nanmedian_index(_host(flat).reshape(1, -1))
+        v = flat.gather(0, _index(i.reshape(1), x)).reshape(())
+        if not (_core.is_grad_enabled() and x.requires_grad) or bool((v != v).item()):
+            return v
+        tie = (flat == v).detach().to(flat.dtype)
+        share = ((flat - flat.detach()) * tie).sum() / tie.sum()
+        return v.detach() + share
+    rows, lead, d = _rows(x, dim)
+    if rows.shape[1] == 0:
+        raise IndexError(f"nanmedian(): Expected reduction dim {d} to have non-zero size.")
+    idx = _nanmedian_index(_host(rows))
+    it = _index(idx, x)
+    values = rows.gather(1, it).reshape(*lead)
+    indices = it.reshape(*lead)
+    if keepdim and x.ndim:
+        values, indices = values.unsqueeze(d), indices.unsqueeze(d)
+    return MedianResult(values, indices)
+
+
+@_takes_tensor
+def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> ModeResult:
+    """``(values, indices)``: the most frequent value of each lane along ``dim`` (the
+    smallest among equally frequent ones) and the index of its last occurrence; the gradient
+    goes to that element."""
+    rows, lead, d = _rows(x, dim)
+    n = rows.shape[1]
+    if n == 0:
+        raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
+    a = _host(rows)
+    b = a.shape[0]
+    srt = np.sort(a, axis=1)
+    starts = np.ones(srt.shape, dtype=bool)
+    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]  # (each NaN is a run of its own)
+    run = np.cumsum(starts, axis=1) - 1
+    counts = np.bincount((np.arange(b)[:, None] * n + run).reshape(-1), minlength=b * n)
+    best_run = np.argmax(counts.reshape(b, n), axis=1)  # the first: the smallest value
+    first = np.argmax(run == best_run[:, None], axis=1)
+    best = srt[np.arange(b), first]
+    where = np.where(a == best[:, None], np.arange(n), -1)
+    nan_best = best != best  # an all-NaN lane: its first NaN
+    first_nan = np.argmax(a != a, axis=1)
+    picks = np.where(nan_best, first_nan, where.max(axis=1))[:, None].astype(np.int64)
+    it = _index(picks, x)
+    values = rows.gather(1, it).reshape(*lead)
+    indices = it.reshape(*lead)
+    if keepdim and x.ndim:
+        values, indices = values.unsqueeze(d), indices.unsqueeze(d)
+    return ModeResult(values, indices)
+
+
+# ---- covariance ------------------------------------------------------------------------------
+
+
+@_takes_tensor
+def cov(
+    x: Tensor,
+    *,
+    correction: int = 1,
+    fweights: Optional[Tensor] = None,
+    aweights: Optional[Tensor] = None,
+) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``x`` (a 1-D ``x`` is one
+    variable: a 0-d result), with frequency and/or observation weights; differentiable."""
+    if x.ndim > 2:
+        raise ShapeError(f"cov(): expected input to have two or fewer dimensions but got {x.ndim}")
+    dtype = x.dtype if x.dtype.is_floating_point else _core._default_dtype()
+    obs = (x.reshape(1, -1) if x.ndim < 2 else x).to(dtype)
+    n = obs.shape[1]
+    w: Optional[Tensor] = None
+    if fweights is not None:
+        if fweights.ndim > 1 or fweights.numel() != n:
+            raise ShapeError(f"cov(): expected fweights to have one dimension of size {n}")
+        if fweights.dtype.is_floating_point or fweights.dtype == _core.bool:
+            raise DTypeError(
+                f"cov(): expected fweights to have integral dtype but got {fweights.dtype}"
+            )
+        if bool((fweights < 0).any().item()):
+            raise InvalidValueError("cov(): fweights cannot be negative")
+        w = fweights.reshape(-1).to(dtype)
+    if aweights is not None:
+        if aweights.ndim > 1 or aweights.numel() != n:
+            raise ShapeError(f"cov(): expected aweights to have one dimension of size {n}")
+        if not aweights.dtype.is_floating_point:
+            raise DTypeError(
+                f"cov(): expected aweights to have floating point dtype but got {aweights.dtype}"
+            )
+        if bool((aweights < 0).any().item()):
+            raise InvalidValueError("cov(): aweights cannot be negative")
+        aw = aweights.reshape(-1).to(dtype)
+        w = aw if w is None else w * aw
+    if w is None:
+        w_sum: Any = float(n)
+        avg = obs.sum(1) / w_sum
+    else:
+        w_sum = w.sum()
+        avg = (obs * w).sum(1) / w_sum
+    if w is not None and correction != 0:
+        extra = (w * aweights.reshape(-1).to(dtype)).sum() / w_sum if aweights is not None else 1
+        norm_factor = w_sum - correction * extra
+    else:
+        norm_factor = w_sum - correction
+    nf = float(norm_factor.item()) if isinstance(norm_factor, Tensor) else float(norm_factor)
+    if nf <= 0:
+        norm_factor = 0.0 * norm_factor if isinstance(norm_factor, Tensor) else 0.0
+    centred = obs - avg.unsqueeze(1)
+    right = centred * w if w is not None else centred
+    c = centred.matmul(right.transpose(0, 1))
+    out = c / norm_factor
+    return out.reshape(()) if out.numel() == 1 and x.ndim < 2 else out.squeeze()
+
+
+@_takes_tensor
+def corrcoef(x: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the variables in the rows of ``x``, clipped to
+    ``[-1, 1]``; differentiable."""
+    c = cov(x)
+    if c.ndim == 0:
+        return c / c
+    sd = c.diagonal().sqrt()
+    c = c / sd.unsqueeze(1)
+    c = c / sd.unsqueeze(0)
+    return c.clamp(-1.0, 1.0)
+
+
+@_takes_tensor
+def renorm(x: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """Each slice of ``x`` along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to
+    norm ``maxnorm`` (PyTorch's ``maxnorm / (norm + 1e-7)``); differentiable."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"renorm: expected a floating point tensor, got {x.dtype}")
+    if p <= 0:
+        raise InvalidValueError(f"renorm: non-positive-norm not supported, got p={p}")
+    if maxnorm < 0:
+        raise InvalidValueError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x.ndim <= 1:
+        raise ShapeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    d = _dim(x, dim)
+    others = [i for i in builtins.range(x.ndim) if i != d]
+    nrm = norm(x, p, others, True)
+    big = (nrm > maxnorm).detach()
+    factor = _core.where(big, maxnorm / (nrm + 1e-7), 1.0)
+    return x * factor.to(x.dtype)
+
+
+# ---- counting (NumPy on the host) ------------------------------------------------------------
+
+
+def _torch_linspace(lo: Any, hi: Any, steps: int, npd: Any) -> np.ndarray:
+    """PyTorch's linspace in ``npd``: from both ends towards the middle."""
+    lo, hi = npd(lo), npd(hi)
+    if steps == 1:
+        return np.array([lo], dtype=npd)
+    step = (hi - lo) / npd(steps - 1)
+    i = np.arange(steps)
+    half = steps // 2
+    fwd = lo + step * i.astype(npd)
+    bwd = hi - step * (steps - 1 - i).astype(npd)
+    return np.where(i < half, fwd, bwd).astype(npd)
+
+
+def _count(a: np.ndarray, edges: np.ndarray, weights: Optional[np.ndarray]) -> np.ndarray:
+    """Counts (or weight sums) of ``a`` in ``[edges[i], edges[i+1])``, the last bin closed;
+    values outside, and NaN, left out."""
+    nb = edges.shape[0] - 1
+    keep = (a >= edges[0]) & (a <= edges[-1])
+    pos = np.searchsorted(edges, a[keep], side="right") - 1
+    pos = np.minimum(pos, nb - 1)
+    w = None if weights is None else weights[keep]
+    return np.bincount(pos, weights=w, minlength=nb)[:nb]
+
+
+@_takes_tensor
+def histc(x: Tensor, bins: int = 100, min: _Number = 0, max: _Number = 0) -> Tensor:
+    """Counts of the elements in ``bins`` equal bins over ``[min, max]`` (the data's range
+    when both are 0; outside values ignored), of ``x``'s floating dtype."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"\"histogram_cpu\" not implemented for '{x.dtype}'")
+    if bins <= 0:
+        raise InvalidValueError(f"torch.histc: bins must be > 0, but got {bins}")
+    npd = _np_dtype(x.dtype)
+    a = np.asarray(_host(x), dtype=npd).reshape(-1)
+    lo, hi = npd(min), npd(max)
+    if lo == hi and a.size:
+        lo, hi = a.min(), a.max()
+    if lo == hi:
+        lo, hi = lo - npd(1), hi + npd(1)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InvalidValueError(f"torch.histc: range of [{lo}, {hi}] is not finite")
+    if lo > hi:
+        raise InvalidValueError("torch.histc: max must be larger than min")
+    edges = _torch_linspace(lo, hi, bins + 1, npd)
+    counts = _count(a[~np.isnan(a)], edges, None)
+    return _from_host(counts.astype(npd), x.dtype, x.device)
+
+
+def histogram(
+    x: Tensor,
+    bins: Union[int, Tensor],
+    *,
+    range: Optional[Sequence[float]] = None,  # (PyTorch's name)
+    weight: Optional[Tensor] = None,
+    density: bool = False,
+) -> HistogramResult:
+    """``(hist, bin_edges)``: counts (or ``weight`` sums) of ``x`` in ``bins`` equal bins over
+    ``range`` (the data's range by default), or in the bins between the given edges; with
+    ``density`` normalised to integrate to 1. Floating tensors only; no gradient."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"histogram(): argument 'input' must be Tensor, not {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"torch.histogram: input tensor must be floating point, got {x.dtype}")
+    npd = _np_dtype(x.dtype)
+    a = np.asarray(_host(x), dtype=npd).reshape(-1)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(x.shape):
+            raise ShapeError("torch.histogram: the weight tensor should have the input's shape")
+        if weight.dtype != x.dtype:
+            raise DTypeError(
+                "torch.histogram: input tensor and weight tensor should have the same dtype"
+            )
+    wts = None if weight is None else np.asarray(_host(weight), dtype=npd).reshape(-1)
+    if isinstance(bins, Tensor):
+        if bins.ndim != 1 or bins.shape[0] < 1:
+            raise ShapeError(
+                "torch.histogram: bins tensor should have one dimension and at least 1 element"
+            )
+        if bins.dtype != x.dtype:
+            raise DTypeError(
+                "torch.histogram: input tensor and bins tensors should have the same dtype"
+            )
+        edges = np.asarray(_host(bins), dtype=npd)
+        if (np.diff(edges) < 0).any():
+            raise InvalidValueError("torch.histogram: bin edges must be in increasing order")
+    else:
+        if int(bins) <= 0:
+            raise InvalidValueError(f"torch.histogram(): bins must be > 0, but got {bins}")
+        if range is not None:
+            lo, hi = npd(range[0]), npd(range[1])
+        elif a.size:
+            lo, hi = a.min(), a.max()
+        else:
+            lo, hi = npd(0), npd(1)  # (PyTorch's range for no data)
+        if lo > hi:
+            raise InvalidValueError(
+                f"torch.histogram: min should not exceed max, but got min {lo} max {hi}"
+            )
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise InvalidValueError(f"torch.histogram: range of [{lo}, {hi}] is not finite")
+        if lo == hi:
+            lo, hi = lo - npd(0.5), hi + npd(0.5)
+        edges = _torch_linspace(lo, hi, int(bins) + 1, npd)
+    ok = ~np.isnan(a)
+    hist = _count(a[ok], edges, None if wts is None else wts[ok]).astype(npd)
+    if density and edges.shape[0] > 1:
+        widths = np.diff(edges)
+        hist = (hist / (hist.sum() * widths)).astype(npd)
+    return HistogramResult(
+        _from_host(hist, x.dtype, x.device), _from_host(edges.astype(npd), x.dtype, x.device)
+    )
+
+
+@_takes_tensor
+def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) -> Tensor:
+    """Counts of each value ``0 .. max(x)`` (at least ``minlength`` of them) of a 1-D
+    non-negative integer tensor, or the sums of their ``weights`` (float32 weights give
+    float32, others float64)."""
+    if x.ndim != 1 or x.dtype.is_floating_point or x.dtype == _core.bool:
+        raise DTypeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise InvalidValueError("minlength should be >= 0")
+    a = np.asarray(_host(x), dtype=np.int64)
+    if a.size and a.min() < 0:
+        raise InvalidValueError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is None:
+        return _from_host(np.bincount(a, minlength=minlength), _core.int64, x.device)
+    if weights.ndim != 1 or weights.shape[0] != a.shape[0]:
+        raise ShapeError("weights should be 1-d and have the same length as input")
+    out_dtype = weights.dtype if weights.dtype in (_core.float32, _core.float64) else _core.float64
+    w = np.asarray(_host(weights), dtype=np.float64)
+    return _from_host(np.bincount(a, weights=w, minlength=minlength), out_dtype, x.device)
+
+
+def isin(
+    elements: Union[Tensor, _Number],
+    test_elements: Union[Tensor, _Number],
+    *,
+    assume_unique: bool = False,
+    invert: bool = False,
+) -> Tensor:
+    """Whether each of ``elements`` is among ``test_elements`` (either may be a number), as a
+    bool tensor shaped like ``elements``; ``invert`` negates it."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): at least one of 'elements' and 'test_elements' must be a Tensor")
+    for v in (elements, test_elements):
+        if not isinstance(v, (Tensor, int, float, bool)):
+            raise TypeError(f"isin(): expected a Tensor or a number, got {type(v).__name__}")
+    dtype = _result_dtype(
+        *(v for v in (elements, test_elements) if isinstance(v, Tensor)),
+        *(v for v in (elements, test_elements) if not isinstance(v, Tensor)),
+    )
+    device = next(v.device for v in (elements, test_elements) if isinstance(v, Tensor))
+
+    def host(v: Any) -> np.ndarray:
+        if isinstance(v, Tensor):
+            return _host(v.to(dtype))
+        return np.asarray(v)
+
+    found = np.isin(host(elements), host(test_elements), assume_unique=assume_unique, invert=invert)
+    return _from_host(found, _core.bool, device)
+
+
+@_takes_tensor
+def unique_consecutive(
+    x: Tensor,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: Optional[int] = None,
+) -> Any:
+    """``x`` (flattened, or its slices along ``dim``) with runs of equal consecutive values
+    collapsed to one; with ``return_inverse`` the run each element fell into, with
+    ``return_counts`` each run's length (tuple results as PyTorch's)."""
+    if dim is None:
+        a = _host(x).reshape(-1)
+        keys = a.reshape(-1, 1)
+        shape_inv: tuple[int, ...] = tuple(x.shape)
+    else:
+        d = _dim(x, dim)
+        if x.ndim == 0:
+            raise IndexError("unique_consecutive(): dim out of range for a 0-d tensor")
+        moved = np.moveaxis(_host(x), d, 0)
+        keys = moved.reshape(moved.shape[0], -1)
+        shape_inv = (x.shape[d],)
+    m = keys.shape[0]
+    if m == 0:
+        starts = np.zeros(0, dtype=np.int64)
+    else:
+        same = keys[1:] == keys[:-1]
+        if keys.dtype.kind == "f":
+            same |= np.isnan(keys[1:]) & np.isnan(keys[:-1])
+        change = ~np.all(same, axis=1) if keys.shape[1] else np.zeros(m - 1, dtype=bool)
+        starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
+    if dim is None:
+        out = x.reshape(-1).index_select(0, _index(starts, x))
+    else:
+        out = x.index_select(d, _index(starts, x))
+    counts = np.diff(np.append(starts, m)).astype(np.int64)
+    run = np.repeat(np.arange(starts.shape[0], dtype=np.int64), counts)
+    if not (return_inverse or return_counts):
+        return out
+    result: list[Tensor] = [out]
+    if return_inverse:
+        result.append(_index(run, x).reshape(shape_inv))
+    if return_counts:
+        result.append(_index(counts, x))
+    return tuple(result)
+
+
+# ---- registration ----------------------------------------------------------------------------
+
+_OUT_OF_PLACE = (
+    cov,
+    corrcoef,
+    quantile,
+    nanquantile,
+    nanmedian,
+    mode,
+    renorm,
+    histc,
+    histogram,
+    bincount,
+    unique_consecutive,
+)
+
+#: name -> function(tensor, ...), installed as ``Tensor`` methods by ``_tensor_extra._install``.
+METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}
+METHODS["renorm_"] = _inplace_of(renorm)
+
+__all__ = [f.__name__ for f in _OUT_OF_PLACE] + ["isin"]

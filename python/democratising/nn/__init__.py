@@ -204,3 +204,50 @@ def _install_utils_rnn() -> None:
 
 
 _install_utils_rnn()
+
+# isort: split
+# More activations, shuffles, dropouts, ``Bilinear`` and 1-d/3-d/circular padding layers.
+from . import activations_extra as _activations_extra  # noqa: E402
+from . import bilinear as _bilinear  # noqa: E402
+from . import dropout_extra as _dropout_extra  # noqa: E402
+from . import padding_extra as _padding_extra  # noqa: E402
+from . import pixel_shuffle as _pixel_shuffle  # noqa: E402
+
+_extra_layers = {
+    name: getattr(mod, name)
+    for mod in (_activations_extra, _bilinear, _dropout_extra, _padding_extra, _pixel_shuffle)
+    for name in mod.__all__
+    if name[0].isupper()
+}
+globals().update(_extra_layers)
+__all__ += sorted(_extra_layers)
+for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
+    vars(getattr(modules, _sub) if _sub else modules).update(_extra_layers)
+
+# isort: split
+# More losses (``GaussianNLLLoss``, ``CTCLoss``, the hinge and margin losses...).
+from . import loss_extra as _loss_extra  # noqa: E402
+
+_extra_losses = {name: getattr(_loss_extra, name) for name in _loss_extra.__all__}
+globals().update(_extra_losses)
+__all__ += sorted(_extra_losses)
+for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
+    vars(getattr(modules, _sub) if _sub else modules).update(_extra_losses)
+
+# isort: split
+# Instance and local response norms, unpooling and power-average pooling, ``EmbeddingBag``.
+from . import embedding_bag as _embedding_bag  # noqa: E402
+from . import instance_norm as _instance_norm  # noqa: E402
+from . import local_response_norm as _local_response_norm  # noqa: E402
+from . import pooling_extra as _pooling_extra  # noqa: E402
+
+_norm_pool_layers = {
+    name: getattr(mod, name)
+    for mod in (_embedding_bag, _instance_norm, _local_response_norm, _pooling_extra)
+    for name in mod.__all__
+    if name[0].isupper()
+}
+globals().update(_norm_pool_layers)
+__all__ += sorted(_norm_pool_layers)
+for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
+    vars(getattr(modules, _sub) if _sub else modules).update(_norm_pool_layers)

@@ -180,7 +180,7 @@ class _ConvNd(_ConvBase):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             padding = 0
-        bias = self._parameters.get("bias")
+        bias = getattr(self, "bias", None)  # through a parametrization when one is registered
         return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
 
 

@@ -1469,3 +1469,65 @@ def _check_tensor_arguments() -> None:
 
 
 _check_tensor_arguments()
+
+# isort: split
+# More activations, shuffles, dropouts and the bilinear map (see their modules).
+from . import _functional_extra_activations as _extra_act  # noqa: E402
+from ._functional_extra_activations import (  # noqa: E402, F401
+    celu,
+    celu_,
+    elu_,
+    hardshrink,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu,
+    selu_,
+    softshrink,
+    tanhshrink,
+    threshold_,
+)
+from .bilinear import bilinear  # noqa: E402, F401
+from .dropout_extra import (  # noqa: E402, F401
+    alpha_dropout,
+    dropout1d,
+    dropout3d,
+    feature_alpha_dropout,
+)
+from .pixel_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402, F401
+
+threshold = _extra_act.threshold  # (not imported by name: ``softplus`` has a parameter so named)
+
+# isort: split
+# More losses: Gaussian/Poisson NLL, hinge and margin losses, triplet with distance, CTC.
+from ._functional_losses_extra import (  # noqa: E402, F401
+    ctc_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+
+# isort: split
+# Instance and local response norms, unpooling, power-average pooling, the max pools'
+# ``*_with_indices`` spellings, ``embedding_bag``, ``affine_grid`` and ``grid_sample``.
+from .embedding_bag import embedding_bag  # noqa: E402, F401
+from .grid_sample import affine_grid, grid_sample  # noqa: E402, F401
+from .instance_norm import instance_norm  # noqa: E402, F401
+from .local_response_norm import local_response_norm  # noqa: E402, F401
+from .pooling_extra import (  # noqa: E402, F401
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+)

@@ -35,12 +35,14 @@ def _register_affine(
 
 
 def affine_of(module: Module) -> tuple[Optional[Tensor], Optional[Tensor]]:
-    """The layer's scale and shift as the functional ops take them (``None`` where absent)."""
-    return module._parameters.get("weight"), module._parameters.get("bias")
+    """The layer's scale and shift as the functional ops take them (``None`` where absent);
+    read as attributes, so a parametrization registered on either is applied."""
+    return getattr(module, "weight", None), getattr(module, "bias", None)
 
 
-class _BatchNorm(Module):
-    _expected_ndim: tuple[int, ...] = ()
+class _NormBase(Module):
+    """What batch and instance norm share (PyTorch's ``_NormBase``): the hyperparameters, the
+    affine parameters and the running-statistics buffers (``None`` when not tracked)."""
 
     def __init__(
         self,
@@ -67,11 +69,16 @@ class _BatchNorm(Module):
         to_factory(self, device, dtype)
 
     def reset_running_stats(self) -> None:
+        """Running mean to zeros, running variance to ones, batch count to zero."""
         if self.track_running_stats:
             with no_grad():
                 self.running_mean.zero_()
                 self.running_var.fill_(1.0)
                 self.num_batches_tracked.zero_()
+
+
+class _BatchNorm(_NormBase):
+    _expected_ndim: tuple[int, ...] = ()
 
     def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
         """State dicts from before PyTorch 0.4.1 have no ``num_batches_tracked``: as PyTorch

@@ -78,3 +78,32 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             n = p.numel()
             p.copy_(vec[offset : offset + n].reshape(p.shape))
             offset += n
+
+
+# isort: split
+# PyTorch's other nn.utils names: parametrize, parametrizations, stateless, the hook-based
+# weight_norm / spectral_norm, conv/linear + batch-norm fusion, get_total_norm, skip_init.
+import sys as _sys  # noqa: E402
+
+from . import parametrizations, parametrize  # noqa: E402
+from .utils_extra import (  # noqa: E402, F401 - re-exported as nn.utils.<name>
+    clip_grads_with_norm_,
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+    get_total_norm,
+    remove_spectral_norm,
+    remove_weight_norm,
+    skip_init,
+    spectral_norm,
+    stateless,
+    weight_norm,
+)
+
+for _name, _mod in (
+    ("parametrize", parametrize),
+    ("parametrizations", parametrizations),
+    ("stateless", stateless),
+):
+    _sys.modules[f"{__name__}.{_name}"] = _mod

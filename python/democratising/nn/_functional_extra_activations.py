@@ -1,0 +1,156 @@
+"""More of ``torch.nn.functional``'s activations, as composites of engine ops (autograd comes
+with them): ``selu``, ``celu``, ``softshrink``, ``hardshrink``, ``tanhshrink``, ``threshold``,
+``rrelu``, and the in-place spellings ``relu_``, ``elu_``, ``leaky_relu_``, ``hardtanh_``,
+``selu_``, ``celu_``, ``threshold_``, ``rrelu_`` (written into the input as the layers'
+``inplace=True`` is, see ``nn._factory.inplace_result``)."""
+
+from __future__ import annotations
+
+from .. import _core
+from .._core import Tensor
+from .._tensor_extra import _takes_tensor
+from ..errors import InvalidValueError
+from ._factory import inplace_result
+
+__all__ = [
+    "celu",
+    "celu_",
+    "elu_",
+    "hardshrink",
+    "hardtanh_",
+    "leaky_relu_",
+    "relu_",
+    "rrelu",
+    "rrelu_",
+    "selu",
+    "selu_",
+    "softshrink",
+    "tanhshrink",
+    "threshold",
+    "threshold_",
+]
+
+#: SELU's constants (Klambauer et al., 2017), as PyTorch spells them.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@_takes_tensor
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))`` with SELU's fixed constants."""
+    return inplace_result(input, input.elu(SELU_ALPHA) * SELU_SCALE, inplace)
+
+
+def _celu(input: Tensor, alpha: float) -> Tensor:
+    if alpha == 0:
+        raise InvalidValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    # The clamps keep the exponential away from the positive side (no overflow, no NaN grad).
+    return input.clamp(min=0.0) + (input.clamp(max=0.0) / alpha).expm1() * alpha
+
+
+@_takes_tensor
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``; ``alpha`` must not be 0."""
+    return inplace_result(input, _celu(input, alpha), inplace)
+
+
+@_takes_tensor
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, 0 in between."""
+    if lambd < 0:
+        raise InvalidValueError(f"lambda must be greater or equal to 0, but found {lambd}")
+    return input - input.clamp(-lambd, lambd)
+
+
+@_takes_tensor
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, 0 elsewhere."""
+    return input * (input.abs() > lambd).to(input.dtype)
+
+
+@_takes_tensor
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)``."""
+    return input - input.tanh()
+
+
+@_takes_tensor
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, ``value`` elsewhere (NaN stays NaN)."""
+    return inplace_result(input, input.masked_fill(input <= threshold, value), inplace)
+
+
+def _rrelu(input: Tensor, lower: float, upper: float, training: bool) -> Tensor:
+    if lower > upper:
+        raise InvalidValueError("Lower bound should be less than or equal to the upper bound")
+    if not training:
+        return input.leaky_relu((lower + upper) / 2)
+    dtype = input.dtype if input.dtype.is_floating_point else _core._default_dtype()
+    slopes = _core.rand(*input.shape, dtype=dtype, device=input.device) * (upper - lower) + lower
+    return input * _core.where(input >= 0, 1.0, slopes)
+
+
+@_takes_tensor
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+) -> Tensor:
+    """Randomized leaky ReLU: while training each negative element gets its own slope drawn
+    from U(lower, upper) (the global generator, so ``manual_seed`` repeats it); otherwise the
+    fixed slope ``(lower + upper) / 2``."""
+    return inplace_result(input, _rrelu(input, lower, upper, training), inplace)
+
+
+@_takes_tensor
+def relu_(input: Tensor) -> Tensor:
+    """In-place ``relu``."""
+    return inplace_result(input, input.relu(), True)
+
+
+@_takes_tensor
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place ``elu``."""
+    return inplace_result(input, input.elu(alpha), True)
+
+
+@_takes_tensor
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place ``leaky_relu``."""
+    return inplace_result(input, input.leaky_relu(negative_slope), True)
+
+
+@_takes_tensor
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place ``hardtanh``."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return inplace_result(input, input.clamp(min_val, max_val), True)
+
+
+@_takes_tensor
+def selu_(input: Tensor) -> Tensor:
+    """In-place ``selu``."""
+    return selu(input, inplace=True)
+
+
+@_takes_tensor
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place ``celu``."""
+    return celu(input, alpha, inplace=True)
+
+
+@_takes_tensor
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place ``threshold``."""
+    return inplace_result(input, input.masked_fill(input <= threshold, value), True)
+
+
+@_takes_tensor
+def rrelu_(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False
+) -> Tensor:
+    """In-place ``rrelu``."""
+    return rrelu(input, lower, upper, training, inplace=True)

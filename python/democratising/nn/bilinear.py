@@ -1,0 +1,99 @@
+"""The bilinear map ``y = x1^T A x2 + b``: ``F.bilinear`` (a matmul-and-sum composite) and
+its layer ``Bilinear`` with PyTorch's parameters and initialisation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from .._core import Tensor
+from .._tensor_extra import _takes_tensor
+from ..errors import ShapeError
+from ._factory import to_factory
+from .layers import _uniform
+from .module import Module
+
+__all__ = ["Bilinear", "bilinear"]
+
+
+def _check_bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Optional[Tensor]) -> None:
+    if weight.ndim != 3:
+        raise ShapeError(f"bilinear(): weight must be three-dimensional, but got {weight.ndim}")
+    if input1.ndim != input2.ndim:
+        raise ShapeError(
+            f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"
+        )
+    if input1.ndim == 0:
+        raise ShapeError("bilinear(): inputs need at least one dimension, got 0-d tensors")
+    for d in range(input1.ndim - 1):
+        if input1.shape[d] != input2.shape[d]:
+            raise ShapeError(
+                f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                f"{input1.shape[d]} and {input2.shape[d]}"
+            )
+    for i, x in ((1, input1), (2, input2)):
+        if x.shape[-1] != weight.shape[i]:
+            raise ShapeError(
+                f"bilinear(): input{i} size does not match weight size: got {x.shape[-1]} but "
+                f"expected {weight.shape[i]}"
+            )
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
+        got = bias.shape[0] if bias.ndim == 1 else tuple(bias.shape)
+        raise ShapeError(
+            f"bilinear(): bias size does not match weight size: got {got} but expected "
+            f"{weight.shape[0]}"
+        )
+
+
+@_takes_tensor
+def bilinear(
+    input1: Tensor, input2: Tensor, weight: Tensor, bias: Optional[Tensor] = None
+) -> Tensor:
+    """``y[..., o] = sum_ij input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]`` for
+    inputs ``(*, in1)`` and ``(*, in2)`` with the same leading dims and ``weight`` of shape
+    ``(out, in1, in2)``."""
+    _check_bilinear(input1, input2, weight, bias)
+    out, in1, in2 = weight.shape
+    lead = tuple(input1.shape[:-1])
+    b = math.prod(lead)
+    # (B, in1) @ (in1, out * in2) -> (B, out, in2), then contracted with input2 over in2.
+    w = weight.permute(1, 0, 2).reshape(in1, out * in2)
+    t = (input1.reshape(b, in1) @ w).reshape(b, out, in2)
+    y = (t * input2.reshape(b, 1, in2)).sum(-1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, out)
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b`` with ``weight`` ``(out_features, in1_features, in2_features)``
+    and ``bias`` ``(out_features,)``, both drawn from U(±1/√in1_features) as PyTorch's."""
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in1_features, self.in2_features = in1_features, in2_features
+        self.out_features = out_features
+        bound = 1.0 / math.sqrt(in1_features) if in1_features > 0 else 0.0
+        self.weight = _uniform((out_features, in1_features, in2_features), bound)
+        if bias:
+            self.bias = _uniform((out_features,), bound)
+        else:
+            self.register_parameter("bias", None)
+        to_factory(self, device, dtype)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return bilinear(input1, input2, self.weight, getattr(self, "bias", None))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self._parameters.get('bias') is not None}"
+        )

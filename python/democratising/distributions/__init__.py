@@ -437,3 +437,79 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
         outside = (q.low > p.low) | (q.high < p.high)
         return result.masked_fill(outside, float("inf"))
     raise NotImplementedError(f"no KL divergence for {type(p).__name__} and {type(q).__name__}")
+
+
+# More distributions, transforms and the ``register_kl`` registry (``kl_divergence`` is
+# rebound to the registry-aware version, which falls back to the closed forms above).
+from . import transforms  # noqa: E402
+from .continuous import (  # noqa: E402
+    Beta,
+    Cauchy,
+    Chi2,
+    Exponential,
+    Gamma,
+    Gumbel,
+    HalfNormal,
+    Laplace,
+    LogNormal,
+    StudentT,
+)
+from .discrete import Binomial, Geometric, OneHotCategorical, Poisson  # noqa: E402
+from .kl import kl_divergence, register_kl  # noqa: E402, F811
+from .multivariate import (  # noqa: E402
+    Dirichlet,
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    MultivariateNormal,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
+from .transforms import (  # noqa: E402
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    PowerTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    TanhTransform,
+    Transform,
+)
+from .wrappers import Independent, MixtureSameFamily, TransformedDistribution  # noqa: E402
+
+__all__ += [
+    "AbsTransform",
+    "AffineTransform",
+    "Beta",
+    "Binomial",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "Dirichlet",
+    "ExpRelaxedCategorical",
+    "ExpTransform",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfNormal",
+    "Independent",
+    "Laplace",
+    "LogNormal",
+    "LogitRelaxedBernoulli",
+    "MixtureSameFamily",
+    "MultivariateNormal",
+    "OneHotCategorical",
+    "Poisson",
+    "PowerTransform",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "StudentT",
+    "TanhTransform",
+    "Transform",
+    "TransformedDistribution",
+    "register_kl",
+    "transforms",
+]

@@ -1,0 +1,294 @@
+"""Discrete distributions of PyTorch's ``torch.distributions``: ``Poisson``, ``Geometric``,
+``Binomial`` and ``OneHotCategorical``. Draws come from the engine's generator (``dm.poisson``,
+``dm.rand``), so ``dm.manual_seed`` makes them reproducible; ``log_prob`` and ``entropy`` are
+differentiable in the parameters."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from .. import _core
+from .._core import Tensor
+from .._grad_mode import no_grad
+from . import Categorical, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits
+from ._common import _Base, _binomial, _finfo, _uniform
+
+__all__ = ["Binomial", "Geometric", "OneHotCategorical", "Poisson"]
+
+Number = Union[int, float]
+_NONNEG_INT = "IntegerGreaterThan(lower_bound=0)"
+_UNIT = "Interval(lower_bound=0.0, upper_bound=1.0)"
+
+
+def _is_integer(value: Tensor) -> Tensor:
+    return value == value.floor()
+
+
+class Poisson(_Base):
+    """Poisson(rate): ``sample`` through ``dm.poisson``; ``log_prob`` is
+    ``xlogy(k, rate) - rate - lgamma(k + 1)``."""
+
+    arg_constraints = {"rate": "GreaterThanEq(lower_bound=0.0)"}
+    support = _NONNEG_INT
+    _params = ("rate",)
+
+    def __init__(self, rate: Union[Tensor, Number], validate_args: Any = None) -> None:
+        (self.rate,) = _broadcast(rate)
+        super().__init__(tuple(self.rate.shape), (), validate_args)
+        self._check("rate", self.rate, self.rate >= 0, self.arg_constraints["rate"])
+
+    @property
+    def mean(self) -> Tensor:
+        return self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return self.rate.floor()
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        from .._random_more import poisson
+
+        shape = self._extended_shape(sample_shape)
+        with no_grad():
+            return poisson(self.rate.expand(*shape).contiguous())
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, self.rate)
+        self._check_value(value, (value >= 0) & _is_integer(value), self.support)
+        return value.xlogy(self.rate) - self.rate - (value + 1).lgamma()
+
+
+class Geometric(_ProbsOrLogits, _Base):
+    """Geometric(probs=None, logits=None): the number of failures before the first success
+    (support ``{0, 1, ...}``); ``sample`` is ``floor(log u / log1p(-p))``."""
+
+    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    support = _NONNEG_INT
+    _binary = True
+    _params = ("probs", "logits")
+
+    def __init__(
+        self,
+        probs: Optional[Union[Tensor, Number]] = None,
+        logits: Optional[Union[Tensor, Number]] = None,
+        validate_args: Any = None,
+    ) -> None:
+        self._exactly_one(probs, logits)
+        if probs is not None:
+            (self.probs,) = _broadcast(probs)
+            _Base.__init__(self, tuple(self.probs.shape), (), validate_args)
+            ok = (self.probs > 0) & (self.probs <= 1)
+            self._check(
+                "probs", self.probs, ok, "HalfOpenInterval(lower_bound=0.0, upper_bound=1.0)"
+            )
+        else:
+            (self.logits,) = _broadcast(logits)
+            _Base.__init__(self, tuple(self.logits.shape), (), validate_args)
+            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+
+    @property
+    def mean(self) -> Tensor:
+        return 1.0 / self.probs - 1.0
+
+    @property
+    def mode(self) -> Tensor:
+        return self.probs * 0
+
+    @property
+    def variance(self) -> Tensor:
+        return (1.0 / self.probs - 1.0) / self.probs
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        with no_grad():
+            tiny = _finfo(self.probs.dtype).tiny
+            u = _uniform(shape, self.probs).clamp(min=tiny)
+            return (u.log() / (-self.probs).log1p()).floor()
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, self.probs)
+        self._check_value(value, (value >= 0) & _is_integer(value), self.support)
+        value, probs = _broadcast(value, self.probs)
+        safe = probs.masked_fill((probs == 1) & (value == 0), 0.0)
+        return value * (-safe).log1p() + self.probs.log()
+
+    def entropy(self) -> Tensor:
+        return (self.logits.softplus() - self.probs * self.logits) / self.probs
+
+
+def _clamp_by_zero(x: Tensor) -> Tensor:
+    return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
+
+
+class Binomial(_ProbsOrLogits, _Base):
+    """Binomial(total_count=1, probs=None, logits=None): ``sample`` counts engine uniforms below
+    ``probs`` among ``total_count`` per element (cost grows with ``total_count``); ``log_prob``
+    is PyTorch's logits form."""
+
+    arg_constraints = {
+        "total_count": "IntegerGreaterThan(lower_bound=0)",
+        "probs": _UNIT,
+        "logits": "Real()",
+    }
+    _binary = True
+    _params = ("total_count", "probs", "logits")
+
+    def __init__(
+        self,
+        total_count: Union[Tensor, Number] = 1,
+        probs: Optional[Union[Tensor, Number]] = None,
+        logits: Optional[Union[Tensor, Number]] = None,
+        validate_args: Any = None,
+    ) -> None:
+        self._exactly_one(probs, logits)
+        if probs is not None:
+            tc, self.probs = _broadcast(total_count, probs)
+            self.total_count = tc.to(self.probs.dtype)
+            param = self.probs
+        else:
+            tc, self.logits = _broadcast(total_count, logits)
+            self.total_count = tc.to(self.logits.dtype)
+            param = self.logits
+        _Base.__init__(self, tuple(param.shape), (), validate_args)
+        tc_ok = (self.total_count >= 0) & _is_integer(self.total_count)
+        self._check("total_count", self.total_count, tc_ok, self.arg_constraints["total_count"])
+        if probs is not None:
+            ok = (self.probs >= 0) & (self.probs <= 1)
+            self._check("probs", self.probs, ok, _UNIT)
+        else:
+            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+
+    @property
+    def support(self) -> str:  # type: ignore[override]
+        return "IntegerInterval(lower_bound=0, upper_bound=total_count)"
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total_count * self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.total_count + 1) * self.probs).floor().clamp(max=self.total_count)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        with no_grad():
+            return _binomial(self.total_count.expand(*shape), self.probs.expand(*shape))
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, self.logits)
+        ok = (value >= 0) & (value <= self.total_count) & _is_integer(value)
+        self._check_value(value, ok, self.support)
+        n, logits = self.total_count, self.logits
+        log_fact_n = (n + 1).lgamma()
+        log_fact_k = (value + 1).lgamma()
+        log_fact_nmk = (n - value + 1).lgamma()
+        normalize = n * _clamp_by_zero(logits) + n * (-logits.abs()).exp().log1p() - log_fact_n
+        return value * logits - log_fact_k - log_fact_nmk - normalize
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The values ``0..total_count`` (shape ``(total_count + 1,) + batch_shape`` when
+        ``expand``); all ``total_count`` must be equal, as in PyTorch."""
+        top = float(self.total_count.max().item()) if self.total_count.numel() else 0.0
+        if self.total_count.numel() and not bool((self.total_count == top).all().item()):
+            raise NotImplementedError(
+                "Inhomogeneous total count not supported by `enumerate_support`."
+            )
+        k = int(top)
+        values = _core.arange(k + 1, dtype=self.total_count.dtype, device=self.total_count.device)
+        values = values.reshape(k + 1, *([1] * len(self._batch_shape)))
+        return values.expand(k + 1, *self._batch_shape) if expand else values
+
+    def entropy(self) -> Tensor:
+        support = self.enumerate_support(expand=False)
+        lp = self.log_prob(support)
+        return -(lp.exp() * lp).sum(0)
+
+
+class OneHotCategorical(_Base):
+    """OneHotCategorical(probs=None, logits=None): ``Categorical`` draws as one-hot vectors
+    (``event_shape == (K,)``)."""
+
+    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    support = "OneHot()"
+    has_enumerate_support = True
+
+    def __init__(
+        self,
+        probs: Optional[Tensor] = None,
+        logits: Optional[Tensor] = None,
+        validate_args: Any = None,
+    ) -> None:
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        k = self._categorical._num_events
+        super().__init__(self._categorical.batch_shape, (k,), validate_args)
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> OneHotCategorical:
+        from .wrappers import _expand_categorical
+
+        new = object.__new__(OneHotCategorical)
+        new.__dict__.update(self.__dict__)
+        new._categorical = _expand_categorical(self._categorical, tuple(batch_shape))
+        new._batch_shape = tuple(int(s) for s in batch_shape)
+        return new
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._categorical.param_shape
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        from ..nn.functional import one_hot
+
+        k = self._event_shape[0]
+        return one_hot(self.probs.argmax(-1), k).to(self.probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        from ..nn.functional import one_hot
+
+        k = self._event_shape[0]
+        with no_grad():
+            idx = self._categorical.sample(sample_shape)
+            return one_hot(idx, k).to(self.probs.dtype)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.probs)
+        if self._validate_args:
+            ok = ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+            self._check_value(value, ok, self.support)
+        indices = value.max(-1)[1]
+        return self._categorical.log_prob(indices)
+
+    def entropy(self) -> Tensor:
+        return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The ``K`` one-hot vectors, shape ``(K,) + batch_shape + (K,)`` when ``expand``."""
+        k = self._event_shape[0]
+        values = _core.eye(k, dtype=self.probs.dtype, device=self.probs.device)
+        values = values.reshape(k, *([1] * len(self._batch_shape)), k)
+        return values.expand(k, *self._batch_shape, k) if expand else values

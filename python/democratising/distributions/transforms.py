@@ -1,0 +1,503 @@
+"""PyTorch's ``torch.distributions.transforms``: the ``Transform`` base (``__call__``, ``inv``,
+``log_abs_det_jacobian``, ``sign``, event dimensions, ``cache_size``) and ``ExpTransform``,
+``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``SoftmaxTransform``,
+``ComposeTransform``, ``PowerTransform`` and ``AbsTransform``, written over differentiable
+engine ops. Domains and codomains are constraint names (strings), as the package's
+``arg_constraints`` are."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from .. import _core
+from .._core import Tensor
+from ._common import _finfo, _sum_rightmost
+
+__all__ = [
+    "AbsTransform",
+    "AffineTransform",
+    "ComposeTransform",
+    "ExpTransform",
+    "PowerTransform",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "TanhTransform",
+    "Transform",
+]
+
+
+class Transform:
+    """An invertible (or at least forward-computable) map ``y = t(x)`` with
+    ``log_abs_det_jacobian(x, y)``. ``inv`` is the inverse transform; with ``cache_size=1``
+    the last ``(x, y)`` pair is remembered so ``t.inv(t(x))`` returns ``x`` itself."""
+
+    bijective = False
+    domain: str = "Real()"
+    codomain: str = "Real()"
+    domain_event_dim = 0
+    codomain_event_dim = 0
+
+    def __init__(self, cache_size: int = 0) -> None:
+        if cache_size not in (0, 1):
+            raise ValueError("cache_size must be 0 or 1")
+        self._cache_size = cache_size
+        self._cached: Optional[tuple[Tensor, Tensor]] = None
+        self._inv: Optional[Transform] = None
+
+    @property
+    def event_dim(self) -> int:
+        """The number of rightmost dimensions that make one event (``domain`` side)."""
+        if self.domain_event_dim != self.codomain_event_dim:
+            raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
+        return self.domain_event_dim
+
+    @property
+    def inv(self) -> Transform:
+        """The inverse transform (``inv.inv`` is this transform)."""
+        if self._inv is None:
+            self._inv = _InverseTransform(self)
+        return self._inv
+
+    @property
+    def sign(self) -> Union[int, Tensor]:
+        """The sign of the Jacobian determinant, for bijective monotone transforms."""
+        raise NotImplementedError
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        """This transform with the given ``cache_size``."""
+        if self._cache_size == cache_size:
+            return self
+        if type(self).__init__ is Transform.__init__:
+            return type(self)(cache_size=cache_size)
+        raise NotImplementedError(f"{type(self)}.with_cache is not implemented")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self._cache_size == 0:
+            return self._call(x)
+        if self._cached is not None and self._cached[0] is x:
+            return self._cached[1]
+        y = self._call(x)
+        self._cached = (x, y)
+        return y
+
+    def _inv_call(self, y: Tensor) -> Tensor:
+        if self._cache_size == 0:
+            return self._inverse(y)
+        if self._cached is not None and self._cached[1] is y:
+            return self._cached[0]
+        x = self._inverse(y)
+        self._cached = (x, y)
+        return x
+
+    def _call(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        """``log |dy/dx|`` at ``x`` (``y = t(x)``), summed over the event dimensions."""
+        raise NotImplementedError
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The output shape for an input of ``shape``."""
+        return tuple(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The input shape for an output of ``shape``."""
+        return tuple(shape)
+
+    def __repr__(self) -> str:
+        return type(self).__name__ + "()"
+
+
+class _InverseTransform(Transform):
+    """The inverse of a transform: calls swap, the log-Jacobian changes sign."""
+
+    def __init__(self, transform: Transform) -> None:
+        super().__init__(cache_size=transform._cache_size)
+        self._inv = transform
+        self.bijective = transform.bijective
+        self.domain = transform.codomain
+        self.codomain = transform.domain
+        self.domain_event_dim = transform.codomain_event_dim
+        self.codomain_event_dim = transform.domain_event_dim
+
+    @property
+    def inv(self) -> Transform:
+        assert self._inv is not None
+        return self._inv
+
+    @property
+    def sign(self) -> Union[int, Tensor]:
+        return self.inv.sign
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.inv._inv_call(x)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -self.inv.log_abs_det_jacobian(y, x)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.inv.inverse_shape(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.inv.forward_shape(shape)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _InverseTransform) and self.inv == other.inv
+
+    def __hash__(self) -> int:
+        return hash(("inv", self.inv))
+
+    def __repr__(self) -> str:
+        return f"{type(self.inv).__name__}().inv"
+
+
+class ExpTransform(Transform):
+    """``y = exp(x)``."""
+
+    bijective = True
+    codomain = "GreaterThan(lower_bound=0.0)"
+    sign = 1  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExpTransform)
+
+    def __hash__(self) -> int:
+        return hash(ExpTransform)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.exp()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.log()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return x
+
+
+class PowerTransform(Transform):
+    """``y = x ** exponent`` on the positive reals."""
+
+    bijective = True
+    domain = "GreaterThan(lower_bound=0.0)"
+    codomain = "GreaterThan(lower_bound=0.0)"
+
+    def __init__(self, exponent: Union[Tensor, float], cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.exponent = exponent
+
+    @property
+    def sign(self) -> Union[int, Tensor]:  # type: ignore[override]
+        e = self.exponent
+        return e.sign() if isinstance(e, Tensor) else (1 if e > 0 else -1 if e < 0 else 0)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return PowerTransform(self.exponent, cache_size=cache_size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PowerTransform):
+            return False
+        a, b = self.exponent, other.exponent
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return (
+                bool((a == b).all().item())
+                if isinstance(a, Tensor)
+                else bool(
+                    (b == a).all().item()  # type: ignore[union-attr]
+                )
+            )
+        return a == b
+
+    def __hash__(self) -> int:
+        return hash(("pow", id(self.exponent)))
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.pow(self.exponent)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.pow(1 / self.exponent)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return (self.exponent * y / x).abs().log()
+
+
+def _clipped_sigmoid(x: Tensor) -> Tensor:
+    fi = _finfo(x.dtype)
+    return x.sigmoid().clamp(min=fi.tiny, max=1.0 - fi.eps)
+
+
+class SigmoidTransform(Transform):
+    """``y = sigmoid(x)``, clipped to ``[tiny, 1 - eps]`` as in PyTorch; inverse ``logit``."""
+
+    bijective = True
+    codomain = "Interval(lower_bound=0.0, upper_bound=1.0)"
+    sign = 1  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SigmoidTransform)
+
+    def __hash__(self) -> int:
+        return hash(SigmoidTransform)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _clipped_sigmoid(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        fi = _finfo(y.dtype)
+        y = y.clamp(min=fi.tiny, max=1.0 - fi.eps)
+        return y.log() - (-y).log1p()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -(-x).softplus() - x.softplus()
+
+
+class TanhTransform(Transform):
+    """``y = tanh(x)`` with PyTorch's stable ``log|dy/dx| = 2 (log 2 - x - softplus(-2x))``
+    (the squashing used by SAC policies)."""
+
+    bijective = True
+    codomain = "Interval(lower_bound=-1.0, upper_bound=1.0)"
+    sign = 1  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TanhTransform)
+
+    def __hash__(self) -> int:
+        return hash(TanhTransform)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return 0.5 * (y.log1p() - (-y).log1p())
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return 2.0 * (math.log(2.0) - x - (-2.0 * x).softplus())
+
+
+class AbsTransform(Transform):
+    """``y = |x|`` (not bijective: the inverse is ``y`` itself)."""
+
+    codomain = "GreaterThanEq(lower_bound=0.0)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AbsTransform)
+
+    def __hash__(self) -> int:
+        return hash(AbsTransform)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.abs()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y
+
+
+class AffineTransform(Transform):
+    """``y = loc + scale * x``; ``event_dim`` rightmost dimensions form one event (their
+    log-Jacobians are summed)."""
+
+    bijective = True
+
+    def __init__(
+        self,
+        loc: Union[Tensor, float],
+        scale: Union[Tensor, float],
+        event_dim: int = 0,
+        cache_size: int = 0,
+    ) -> None:
+        super().__init__(cache_size=cache_size)
+        self.loc = loc
+        self.scale = scale
+        self._event_dim = int(event_dim)
+        self.domain_event_dim = self._event_dim
+        self.codomain_event_dim = self._event_dim
+
+    @property
+    def event_dim(self) -> int:
+        return self._event_dim
+
+    @property
+    def sign(self) -> Union[int, Tensor]:  # type: ignore[override]
+        s = self.scale
+        return s.sign() if isinstance(s, Tensor) else (1 if s > 0 else -1 if s < 0 else 0)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AffineTransform):
+            return False
+
+        def same(a: Any, b: Any) -> bool:
+            if isinstance(a, Tensor) or isinstance(b, Tensor):
+                ta = a if isinstance(a, Tensor) else b
+                tb = b if isinstance(a, Tensor) else a
+                return bool((ta == tb).all().item())
+            return bool(a == b)
+
+        return same(self.loc, other.loc) and same(self.scale, other.scale)
+
+    def __hash__(self) -> int:
+        return hash(("affine", id(self.loc), id(self.scale)))
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.loc + self.scale * x
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return (y - self.loc) / self.scale
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        shape = tuple(x.shape)
+        scale = self.scale
+        if isinstance(scale, Tensor):
+            result = scale.abs().log()
+        else:
+            result = _core.full(shape, math.log(abs(scale)), dtype=x.dtype, device=x.device)
+        if self._event_dim:
+            result = _sum_rightmost(result, self._event_dim)
+            shape = shape[: len(shape) - self._event_dim]
+        return result.expand(*shape)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        from . import _core_broadcast_shape
+
+        for p in (self.loc, self.scale):
+            if isinstance(p, Tensor):
+                shape = _core_broadcast_shape(tuple(shape), tuple(p.shape))
+        return tuple(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.forward_shape(shape)
+
+
+class SoftmaxTransform(Transform):
+    """``y = softmax(x)`` over the last dimension (not bijective; the inverse is ``log y``,
+    one of the preimages)."""
+
+    codomain = "Simplex()"
+    domain_event_dim = 1
+    codomain_event_dim = 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftmaxTransform)
+
+    def __hash__(self) -> int:
+        return hash(SoftmaxTransform)
+
+    def _call(self, x: Tensor) -> Tensor:
+        logprobs = x
+        probs = (logprobs - logprobs.max(-1, keepdim=True)[0]).exp()
+        return probs / probs.sum(-1, keepdim=True)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.log()
+
+
+class ComposeTransform(Transform):
+    """``parts`` applied in order; its inverse applies the parts' inverses in reverse, and its
+    log-Jacobian sums the parts' (each summed over the composed event dimensions)."""
+
+    def __init__(self, parts: Sequence[Transform], cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.parts = list(parts)
+        for p in self.parts:
+            if not isinstance(p, Transform):
+                raise TypeError(f"ComposeTransform: expected Transform parts, got {p!r}")
+        self.bijective = all(p.bijective for p in self.parts)
+        if not self.parts:
+            return
+        self.domain = self.parts[0].domain
+        self.codomain = self.parts[-1].codomain
+        event_dim = self.parts[-1].codomain_event_dim
+        for part in reversed(self.parts):
+            event_dim += part.domain_event_dim - part.codomain_event_dim
+            event_dim = max(event_dim, part.domain_event_dim)
+        self.domain_event_dim = event_dim
+        event_dim = self.parts[0].domain_event_dim
+        for part in self.parts:
+            event_dim += part.codomain_event_dim - part.domain_event_dim
+            event_dim = max(event_dim, part.codomain_event_dim)
+        self.codomain_event_dim = event_dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ComposeTransform(self.parts, cache_size=cache_size)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ComposeTransform) and self.parts == other.parts
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.parts))
+
+    @property
+    def inv(self) -> Transform:
+        if self._inv is None:
+            inv = ComposeTransform([p.inv for p in reversed(self.parts)])
+            inv._inv = self
+            self._inv = inv
+        return self._inv
+
+    @property
+    def sign(self) -> Union[int, Tensor]:  # type: ignore[override]
+        sign: Union[int, Tensor] = 1
+        for p in self.parts:
+            sign = sign * p.sign
+        return sign
+
+    def _call(self, x: Tensor) -> Tensor:
+        for part in self.parts:
+            x = part(x)
+        return x
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        if not self.parts:
+            return x * 0
+        xs = [x]
+        for part in self.parts[:-1]:
+            xs.append(part(xs[-1]))
+        xs.append(y)
+        total: Optional[Tensor] = None
+        event_dim = self.domain_event_dim
+        for part, a, b in zip(self.parts, xs[:-1], xs[1:]):
+            term = _sum_rightmost(
+                part.log_abs_det_jacobian(a, b), event_dim - part.domain_event_dim
+            )
+            total = term if total is None else total + term
+            event_dim += part.codomain_event_dim - part.domain_event_dim
+        assert total is not None
+        return total
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        out = tuple(shape)
+        for part in self.parts:
+            out = part.forward_shape(out)
+        return out
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        out = tuple(shape)
+        for part in reversed(self.parts):
+            out = part.inverse_shape(out)
+        return out
+
+    def __repr__(self) -> str:
+        inner = ",\n    ".join(repr(p) for p in self.parts)
+        return f"{type(self).__name__}(\n    {inner}\n)"

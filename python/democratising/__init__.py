@@ -353,6 +353,15 @@ from .special import polygamma  # noqa: E402
 
 __all__ += ["mvlgamma", "polygamma", "special"]
 
+# isort: split
+# The remaining Tensor methods PyTorch programs call (installed after every other module's,
+# whose methods their in-place forms call), and the top-level in-place functions.
+from . import _tensor_methods_torch  # noqa: E402
+
+_tensor_methods_torch.install(Tensor)
+globals().update(_tensor_methods_torch.functions())
+__all__ += list(_tensor_methods_torch.functions())
+
 #: ``torch.device``: the same class as ``Device`` (``dm.device("cuda", 1)``, ``"cuda:1"``).
 device = Device
 # PyTorch's legacy tensor types: ``dm.FloatTensor``, ``dm.LongTensor``, ``dm.cuda.FloatTensor``...
@@ -381,3 +390,17 @@ def __getattr__(name: str) -> object:
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# isort: split
+# torch.func: functional_call, grad, grad_and_value.
+from . import func  # noqa: E402
+
+__all__ += ["func"]
+
+# isort: split
+# torch's top-level functional ops (dm.conv2d, dm.layer_norm, ...), windows, dtype promotion.
+from . import _functional_aliases  # noqa: E402
+from ._functional_aliases import *  # noqa: E402, F403
+
+__all__ += _functional_aliases.__all__

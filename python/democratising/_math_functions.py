@@ -79,52 +79,38 @@ def _device_of(*operands: Any) -> Any:
 # ---- aliases ---------------------------------------------------------------------------------
 
 
-@_takes_tensor
-def absolute(x: Tensor) -> Tensor:
-    """Alias of ``abs``."""
-    return x.abs()
+def _unary_alias(name: str, target: str) -> Callable[[Tensor], Tensor]:
+    """Builds ``name(x)``, PyTorch's other spelling of the ``Tensor.<target>`` method, with its
+    own name (shown in errors and as a method) and docstring: one body for the whole family."""
+
+    def alias(x: Tensor) -> Tensor:
+        return getattr(x, target)()  # type: ignore[no-any-return]
+
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"Alias of ``{target}``."
+    return _takes_tensor(alias)
 
 
-@_takes_tensor
-def arccos(x: Tensor) -> Tensor:
-    """Alias of ``acos``."""
-    return x.acos()
+def _binary_alias(name: str, target: str) -> Callable[[Tensor, _Operand], Tensor]:
+    """Builds ``name(x, other)``, PyTorch's other spelling of the ``Tensor.<target>`` method
+    (arithmetic and comparisons), as ``_unary_alias`` does for one operand."""
+
+    def alias(x: Tensor, other: _Operand) -> Tensor:
+        return getattr(x, target)(other)  # type: ignore[no-any-return]
+
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"Alias of ``{target}``."
+    return _takes_tensor(alias)
 
 
-@_takes_tensor
-def arcsin(x: Tensor) -> Tensor:
-    """Alias of ``asin``."""
-    return x.asin()
-
-
-@_takes_tensor
-def arctan(x: Tensor) -> Tensor:
-    """Alias of ``atan``."""
-    return x.atan()
-
-
-@_takes_tensor
-def arccosh(x: Tensor) -> Tensor:
-    """Alias of ``acosh``."""
-    return x.acosh()
-
-
-@_takes_tensor
-def arcsinh(x: Tensor) -> Tensor:
-    """Alias of ``asinh``."""
-    return x.asinh()
-
-
-@_takes_tensor
-def arctanh(x: Tensor) -> Tensor:
-    """Alias of ``atanh``."""
-    return x.atanh()
-
-
-@_takes_tensor
-def negative(x: Tensor) -> Tensor:
-    """Alias of ``neg``."""
-    return x.neg()
+absolute = _unary_alias("absolute", "abs")
+arccos = _unary_alias("arccos", "acos")
+arcsin = _unary_alias("arcsin", "asin")
+arctan = _unary_alias("arctan", "atan")
+arccosh = _unary_alias("arccosh", "acosh")
+arcsinh = _unary_alias("arcsinh", "asinh")
+arctanh = _unary_alias("arctanh", "atanh")
+negative = _unary_alias("negative", "neg")
 
 
 @_takes_tensor
@@ -135,10 +121,7 @@ def positive(x: Tensor) -> Tensor:
     return x
 
 
-@_takes_tensor
-def multiply(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``mul``."""
-    return x.mul(other)
+multiply = _binary_alias("multiply", "mul")
 
 
 @_takes_tensor
@@ -157,34 +140,11 @@ def divide(
     return x.div(other, rounding_mode=rounding_mode)
 
 
-@_takes_tensor
-def greater(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``gt``."""
-    return x.gt(other)
-
-
-@_takes_tensor
-def greater_equal(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``ge``."""
-    return x.ge(other)
-
-
-@_takes_tensor
-def less(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``lt``."""
-    return x.lt(other)
-
-
-@_takes_tensor
-def less_equal(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``le``."""
-    return x.le(other)
-
-
-@_takes_tensor
-def not_equal(x: Tensor, other: _Operand) -> Tensor:
-    """Alias of ``ne``."""
-    return x.ne(other)
+greater = _binary_alias("greater", "gt")
+greater_equal = _binary_alias("greater_equal", "ge")
+less = _binary_alias("less", "lt")
+less_equal = _binary_alias("less_equal", "le")
+not_equal = _binary_alias("not_equal", "ne")
 
 
 def concat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -223,10 +183,7 @@ def msort(x: Tensor) -> Tensor:
     return x.sort(0).values
 
 
-@_takes_tensor
-def fix(x: Tensor) -> Tensor:
-    """Alias of ``trunc``."""
-    return x.trunc()
+fix = _unary_alias("fix", "trunc")
 
 
 # ---- differentiable composites ---------------------------------------------------------------
@@ -587,57 +544,8 @@ def nextafter(x: Tensor, other: Tensor) -> Tensor:
 
 # ---- registration ----------------------------------------------------------------------------
 
-_OUT_OF_PLACE = (
-    absolute,
-    arccos,
-    arcsin,
-    arctan,
-    arccosh,
-    arcsinh,
-    arctanh,
-    negative,
-    positive,
-    multiply,
-    subtract,
-    divide,
-    greater,
-    greater_equal,
-    less,
-    less_equal,
-    not_equal,
-    swapdims,
-    msort,
-    fix,
-    deg2rad,
-    rad2deg,
-    logaddexp2,
-    hypot,
-    fmax,
-    fmin,
-    sinc,
-    copysign,
-    xlogy,
-    float_power,
-    ldexp,
-    logit,
-    signbit,
-    heaviside,
-    isposinf,
-    isneginf,
-    isreal,
-    is_nonzero,
-    frexp,
-    gcd,
-    lcm,
-    bitwise_and,
-    bitwise_or,
-    bitwise_xor,
-    bitwise_not,
-    bitwise_left_shift,
-    bitwise_right_shift,
-    nextafter,
-)
-
+# The functions that PyTorch also has as in-place ``Tensor`` methods (``x.arccos_()``...;
+# ``float_power_`` is added on its own below).
 _IN_PLACE = (
     absolute,
     arccos,
@@ -675,6 +583,25 @@ _IN_PLACE = (
     bitwise_right_shift,
     nextafter,
 )
+
+# The ones it has only as out-of-place methods.
+_OUT_OF_PLACE_ONLY = (
+    positive,
+    swapdims,
+    msort,
+    logaddexp2,
+    fmax,
+    fmin,
+    float_power,
+    signbit,
+    isposinf,
+    isneginf,
+    isreal,
+    is_nonzero,
+    frexp,
+)
+
+_OUT_OF_PLACE = _IN_PLACE + _OUT_OF_PLACE_ONLY
 
 #: name -> function(tensor, ...), installed as ``Tensor`` methods by ``_tensor_extra._install``.
 METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}

@@ -260,32 +260,38 @@ def _tri_indices(lower: bool, row: int, col: int, offset: int, dtype: Any, devic
     return _core.from_numpy(np.ascontiguousarray(out)).to(dtype).to(device or "cpu")
 
 
-def tril_indices(
-    row: int,
-    col: int,
-    offset: int = 0,
-    *,
-    dtype: Any = None,
-    device: Any = None,
-    layout: Any = None,
-) -> Tensor:
+def _tri_indices_function(name: str, lower: bool, doc: str) -> Callable[..., Tensor]:
+    """Builds ``tril_indices`` or ``triu_indices``: one PyTorch signature for both, which differ
+    only in the triangle ``_tri_indices`` keeps."""
+
+    def indices(
+        row: int,
+        col: int,
+        offset: int = 0,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        layout: Any = None,
+    ) -> Tensor:
+        return _tri_indices(lower, row, col, offset, dtype or _core.int64, device)
+
+    indices.__name__ = indices.__qualname__ = name
+    indices.__doc__ = doc
+    return indices
+
+
+tril_indices = _tri_indices_function(
+    "tril_indices",
+    True,
     """The ``(2, N)`` coordinates of the lower triangle of a ``row x col`` matrix (on and
-    below diagonal ``offset``), in row-major order."""
-    return _tri_indices(True, row, col, offset, dtype or _core.int64, device)
-
-
-def triu_indices(
-    row: int,
-    col: int,
-    offset: int = 0,
-    *,
-    dtype: Any = None,
-    device: Any = None,
-    layout: Any = None,
-) -> Tensor:
+    below diagonal ``offset``), in row-major order.""",
+)
+triu_indices = _tri_indices_function(
+    "triu_indices",
+    False,
     """The ``(2, N)`` coordinates of the upper triangle of a ``row x col`` matrix (on and
-    above diagonal ``offset``), in row-major order."""
-    return _tri_indices(False, row, col, offset, dtype or _core.int64, device)
+    above diagonal ``offset``), in row-major order.""",
+)
 
 
 @_takes_tensor

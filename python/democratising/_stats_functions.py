@@ -132,32 +132,35 @@ def _quantile(
     return out if q_shape is not None else out.reshape(tuple(out.shape[1:]))
 
 
-@_takes_tensor
-def quantile(
-    x: Tensor,
-    q: Union[float, Tensor],
-    dim: Optional[int] = None,
-    keepdim: bool = False,
-    *,
-    interpolation: str = "linear",
-) -> Tensor:
+def _quantile_function(name: str, ignore_nan: bool, doc: str) -> Callable[..., Tensor]:
+    """Builds ``quantile`` or ``nanquantile``: one PyTorch signature for both, which differ only
+    in whether ``_quantile`` skips NaN."""
+
+    def quantile_of(
+        x: Tensor,
+        q: Union[float, Tensor],
+        dim: Optional[int] = None,
+        keepdim: bool = False,
+        *,
+        interpolation: str = "linear",
+    ) -> Tensor:
+        return _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan=ignore_nan)
+
+    quantile_of.__name__ = quantile_of.__qualname__ = name
+    quantile_of.__doc__ = doc
+    return _takes_tensor(quantile_of)
+
+
+quantile = _quantile_function(
+    "quantile",
+    False,
     """The ``q``-th quantiles of ``x`` (all elements, or along ``dim``), NaN where a lane has a
     NaN; a 1-D ``q`` adds a leading dim. Differentiable (the gradient reaches the one or two
-    sorted elements the result interpolates)."""
-    return _quantile("quantile", x, q, dim, keepdim, interpolation, ignore_nan=False)
-
-
-@_takes_tensor
-def nanquantile(
-    x: Tensor,
-    q: Union[float, Tensor],
-    dim: Optional[int] = None,
-    keepdim: bool = False,
-    *,
-    interpolation: str = "linear",
-) -> Tensor:
-    """``quantile`` ignoring NaN (NaN only for lanes that are all NaN)."""
-    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, ignore_nan=True)
+    sorted elements the result interpolates).""",
+)
+nanquantile = _quantile_function(
+    "nanquantile", True, """``quantile`` ignoring NaN (NaN only for lanes that are all NaN)."""
+)
 
 
 def _nanmedian_index(a: np.ndarray) -> np.ndarray:
@@ -167,6 +170,23 @@ def _nanmedian_index(a: np.ndarray) -> np.ndarray:
     valid = (~np.isnan(a)).sum(1) if a.dtype.kind == "f" else np.full(a.shape[0], a.shape[1])
     pos = np.maximum((valid - 1) // 2, 0)
     return np.take_along_axis(order, pos[:, None], axis=1)
+
+
+def _pick_along(
+    op: str, x: Tensor, dim: int, keepdim: bool, pick: Callable[[np.ndarray], np.ndarray]
+) -> tuple[Tensor, Tensor]:
+    """``(values, indices)`` of the one element per lane along ``dim`` that ``pick`` chooses
+    (from the ``(B, n)`` host lanes, a ``(B, 1)`` index array), the gradient going to it: the
+    part ``nanmedian(dim)`` and ``mode`` share."""
+    rows, lead, d = _rows(x, dim)
+    if rows.shape[1] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+    it = _index(pick(_host(rows)), x)
+    values = rows.gather(1, it).reshape(*lead)
+    indices = it.reshape(*lead)
+    if keepdim and x.ndim:
+        values, indices = values.unsqueeze(d), indices.unsqueeze(d)
+    return values, indices
 
 
 @_takes_tensor
@@ -185,16 +205,7 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
         tie = (flat == v).detach().to(flat.dtype)
         share = ((flat - flat.detach()) * tie).sum() / tie.sum()
         return v.detach() + share
-    rows, lead, d = _rows(x, dim)
-    if rows.shape[1] == 0:
-        raise IndexError(f"nanmedian(): Expected reduction dim {d} to have non-zero size.")
-    idx = _nanmedian_index(_host(rows))
-    it = _index(idx, x)
-    values = rows.gather(1, it).reshape(*lead)
-    indices = it.reshape(*lead)
-    if keepdim and x.ndim:
-        values, indices = values.unsqueeze(d), indices.unsqueeze(d)
-    return MedianResult(values, indices)
+    return MedianResult(*_pick_along("nanmedian", x, dim, keepdim, _nanmedian_index))
 
 
 @_takes_tensor
@@ -202,30 +213,23 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> ModeResult:
     """``(values, indices)``: the most frequent value of each lane along ``dim`` (the
     smallest among equally frequent ones) and the index of its last occurrence; the gradient
     goes to that element."""
-    rows, lead, d = _rows(x, dim)
-    n = rows.shape[1]
-    if n == 0:
-        raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
-    a = _host(rows)
-    b = a.shape[0]
-    srt = np.sort(a, axis=1)
-    starts = np.ones(srt.shape, dtype=bool)
-    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]  # (each NaN is a run of its own)
-    run = np.cumsum(starts, axis=1) - 1
-    counts = np.bincount((np.arange(b)[:, None] * n + run).reshape(-1), minlength=b * n)
-    best_run = np.argmax(counts.reshape(b, n), axis=1)  # the first: the smallest value
-    first = np.argmax(run == best_run[:, None], axis=1)
-    best = srt[np.arange(b), first]
-    where = np.where(a == best[:, None], np.arange(n), -1)
-    nan_best = best != best  # an all-NaN lane: its first NaN
-    first_nan = np.argmax(a != a, axis=1)
-    picks = np.where(nan_best, first_nan, where.max(axis=1))[:, None].astype(np.int64)
-    it = _index(picks, x)
-    values = rows.gather(1, it).reshape(*lead)
-    indices = it.reshape(*lead)
-    if keepdim and x.ndim:
-        values, indices = values.unsqueeze(d), indices.unsqueeze(d)
-    return ModeResult(values, indices)
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        b, n = a.shape
+        srt = np.sort(a, axis=1)
+        starts = np.ones(srt.shape, dtype=bool)
+        starts[:, 1:] = srt[:, 1:] != srt[:, :-1]  # (each NaN is a run of its own)
+        run = np.cumsum(starts, axis=1) - 1
+        counts = np.bincount((np.arange(b)[:, None] * n + run).reshape(-1), minlength=b * n)
+        best_run = np.argmax(counts.reshape(b, n), axis=1)  # the first: the smallest value
+        first = np.argmax(run == best_run[:, None], axis=1)
+        best = srt[np.arange(b), first]
+        where = np.where(a == best[:, None], np.arange(n), -1)
+        nan_best = best != best  # an all-NaN lane: its first NaN
+        first_nan = np.argmax(a != a, axis=1)
+        return np.where(nan_best, first_nan, where.max(axis=1))[:, None].astype(np.int64)
+
+    return ModeResult(*_pick_along("mode", x, dim, keepdim, pick))
 
 
 # ---- covariance ------------------------------------------------------------------------------

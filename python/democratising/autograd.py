@@ -125,3 +125,11 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc: object) -> None:
         _ANOMALY[0] = self._prev
+
+
+# ---- torch.autograd.functional, gradcheck and gradgradcheck ------------------------------------
+
+from . import autograd_functional as functional  # noqa: E402
+from .autograd_gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+
+__all__ += ["GradcheckError", "functional", "gradcheck", "gradgradcheck"]

@@ -1057,3 +1057,6 @@ class DistributedSampler:
         """Sets the epoch mixed into the shuffle seed, so every epoch has a new order that
         every rank agrees on."""
         self.epoch = epoch
+
+
+from ._stack_dataset import StackDataset  # noqa: E402, F401

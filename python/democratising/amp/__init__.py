@@ -5,3 +5,7 @@ from .autocast_mode import autocast, get_autocast_dtype, is_autocast_enabled
 from .grad_scaler import GradScaler
 
 __all__ = ["GradScaler", "autocast", "get_autocast_dtype", "is_autocast_enabled"]
+
+from .custom_autocast import custom_bwd, custom_fwd
+
+__all__ += ["custom_bwd", "custom_fwd"]

@@ -58,3 +58,27 @@ __all__ = [
     "vecdot",
     "vector_norm",
 ]
+
+from ._extras import (
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    matrix_exp,
+    solve_ex,
+    tensorinv,
+    tensorsolve,
+    vander,
+)
+
+__all__ += [
+    "lu",
+    "lu_factor",
+    "lu_factor_ex",
+    "lu_solve",
+    "matrix_exp",
+    "solve_ex",
+    "tensorinv",
+    "tensorsolve",
+    "vander",
+]

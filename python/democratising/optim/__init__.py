@@ -32,3 +32,7 @@ __all__ = [
     "SparseAdam",
     "lr_scheduler",
 ]
+
+from . import swa_utils
+
+__all__ += ["swa_utils"]

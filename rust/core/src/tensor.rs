@@ -421,6 +421,12 @@ impl Tensor {
         Ok(())
     }
 
+    /// Whether `retain_grad` was called on this non-leaf tensor (PyTorch's `retains_grad`;
+    /// false for leaves, whose gradient is always kept).
+    pub fn retains_grad(&self) -> bool {
+        self.grad_fn().is_some_and(|n| n.retains(self))
+    }
+
     /// Contiguous row-major strides for this tensor's shape.
     pub fn contiguous_strides(&self) -> Vec<usize> {
         contiguous_strides(self.shape())

@@ -90,6 +90,12 @@ impl Node {
         lock(&self.retained).push(Arc::downgrade(&t.0));
     }
 
+    /// Whether `retain_for(t)` was called for this very tensor (not another view of it).
+    pub(crate) fn retains(&self, t: &Tensor) -> bool {
+        let want = Arc::as_ptr(&t.0);
+        lock(&self.retained).iter().any(|w| w.as_ptr() == want)
+    }
+
     /// Whether nothing but this node's own backward reads the gradient it receives (no hook,
     /// no retained `.grad`): an op fusing this node's backward into its own may then bypass it.
     pub(crate) fn unobserved(&self) -> bool {

@@ -100,6 +100,9 @@ pub fn lgamma(x: f64) -> f64 {
     if x <= 0.0 && x == x.floor() {
         return f64::INFINITY;
     }
+    if x == 1.0 || x == 2.0 {
+        return 0.0; // Gamma(1) = Gamma(2) = 1 exactly, where the series leaves ~1e-15
+    }
     if x < 0.5 {
         return (PI / (PI * x).sin().abs()).ln() - lgamma(1.0 - x);
     }

@@ -189,6 +189,11 @@ impl PyTensor {
     fn retain_grad(&self) -> PyResult<()> {
         self.tensor().retain_grad().py()
     }
+    /// Whether `retain_grad()` was called on this non-leaf tensor.
+    #[getter]
+    fn retains_grad(&self) -> bool {
+        self.tensor().retains_grad()
+    }
     /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {

@@ -281,6 +281,10 @@ impl PyTensor {
     fn is_floating_point(&self) -> bool {
         self.tensor().dtype().is_float()
     }
+    /// Where this view starts in its storage, in elements.
+    fn storage_offset(&self) -> usize {
+        self.tensor().layout().offset
+    }
     fn data_ptr(&self) -> usize {
         self.tensor().storage().as_ptr() as usize
             + self.tensor().layout().offset * self.tensor().dtype().size()

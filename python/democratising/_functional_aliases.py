@@ -1,0 +1,421 @@
+"""PyTorch's top-level spellings of functional ops (``torch.conv2d``, ``torch.layer_norm``,
+``torch.kl_div``, ... with the ATen signatures: losses take an integer ``reduction``), the
+window functions (``hann_window``, ...), the dtype-promotion queries (``result_type``,
+``promote_types``, ``can_cast``), ``scalar_tensor`` and ``rsub``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._tensor import tensor as _tensor
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError
+from .nn import functional as F
+
+__all__ = [
+    "bartlett_window",
+    "batch_norm",
+    "binary_cross_entropy_with_logits",
+    "blackman_window",
+    "can_cast",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "dropout",
+    "embedding",
+    "group_norm",
+    "hamming_window",
+    "hann_window",
+    "kaiser_window",
+    "kl_div",
+    "layer_norm",
+    "margin_ranking_loss",
+    "pairwise_distance",
+    "prelu",
+    "promote_types",
+    "result_type",
+    "rsub",
+    "scalar_tensor",
+    "triplet_margin_loss",
+]
+
+# The functions whose top-level signature is the functional one.
+conv1d = F.conv1d
+conv2d = F.conv2d
+conv_transpose1d = F.conv_transpose1d
+conv_transpose2d = F.conv_transpose2d
+cosine_similarity = F.cosine_similarity
+pairwise_distance = F.pairwise_distance
+prelu = F.prelu
+
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _reduction(reduction: int) -> str:
+    """ATen's integer reduction (0 none, 1 mean, 2 sum) as the functional API's string."""
+    if isinstance(reduction, bool) or reduction not in _REDUCTIONS:
+        raise InvalidValueError(f"{reduction} is not a valid value for reduction")
+    return _REDUCTIONS[reduction]
+
+
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.dropout``: ``F.dropout(input, p, training=train)``."""
+    return F.dropout(input, p, train)
+
+
+def embedding(
+    weight: Tensor,
+    indices: Tensor,
+    padding_idx: int = -1,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """``torch.embedding``: the rows of ``weight`` at ``indices`` (note the order, weight
+    first). A negative ``padding_idx`` means none, as in ATen; the row at a non-negative one
+    gets no gradient. ``scale_grad_by_freq`` divides each row's gradient by how often it occurs
+    in ``indices``. ``sparse`` asks PyTorch for a sparse gradient; here it is dense (same
+    values)."""
+    del sparse
+    out = F.embedding(indices, weight, padding_idx if padding_idx >= 0 else None)
+    if scale_grad_by_freq and out.requires_grad:
+        idx = np.asarray(indices.detach().cpu()).astype(np.int64)
+        counts = np.bincount(idx.reshape(-1), minlength=weight.shape[0]) if idx.size else idx
+        inv = 1.0 / counts[idx] if idx.size else np.zeros(idx.shape)
+        s = _tensor(inv[..., None], dtype=out.dtype, device=out.device)
+        out = out * s + (out * (1 - s)).detach()  # value unchanged, gradient scaled by s
+    return out
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-05,
+    cudnn_enable: bool = True,
+) -> Tensor:
+    """``torch.layer_norm``: ``F.layer_norm``; ``cudnn_enable`` changes nothing here."""
+    del cudnn_enable
+    return F.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-05,
+    cudnn_enabled: bool = True,
+) -> Tensor:
+    """``torch.group_norm``: ``F.group_norm``; ``cudnn_enabled`` changes nothing here."""
+    del cudnn_enabled
+    return F.group_norm(input, num_groups, weight, bias, eps)
+
+
+def batch_norm(
+    input: Tensor,
+    weight: Optional[Tensor],
+    bias: Optional[Tensor],
+    running_mean: Optional[Tensor],
+    running_var: Optional[Tensor],
+    training: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    """``torch.batch_norm`` (ATen's argument order: weight and bias before the running
+    statistics, every argument required): ``F.batch_norm``."""
+    del cudnn_enabled
+    return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Optional[Tensor] = None,
+    pos_weight: Optional[Tensor] = None,
+    reduction: int = 1,
+) -> Tensor:
+    """``torch.binary_cross_entropy_with_logits`` (``pos_weight`` before the integer
+    ``reduction``)."""
+    return F.binary_cross_entropy_with_logits(
+        input, target, weight, reduction=_reduction(reduction), pos_weight=pos_weight
+    )
+
+
+def kl_div(
+    input: Tensor, target: Tensor, reduction: int = 1, *, log_target: bool = False
+) -> Tensor:
+    """``torch.kl_div`` (integer ``reduction``; 1 is the mean over all elements)."""
+    return F.kl_div(input, target, reduction=_reduction(reduction), log_target=log_target)
+
+
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: int = 1
+) -> Tensor:
+    """``torch.margin_ranking_loss`` (integer ``reduction``)."""
+    return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction))
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-06,
+    swap: bool = False,
+    reduction: int = 1,
+) -> Tensor:
+    """``torch.triplet_margin_loss`` (integer ``reduction``)."""
+    return F.triplet_margin_loss(
+        anchor, positive, negative, margin, p, eps, swap, reduction=_reduction(reduction)
+    )
+
+
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: int = 1
+) -> Tensor:
+    """``torch.cosine_embedding_loss`` (integer ``reduction``)."""
+    return F.cosine_embedding_loss(input1, input2, target, margin, reduction=_reduction(reduction))
+
+
+# ---- windows -------------------------------------------------------------------------------
+
+
+def _window(
+    name: str,
+    window_length: int,
+    periodic: bool,
+    formula: Callable[[np.ndarray, int], np.ndarray],
+    dtype: Any,
+    device: Any,
+    requires_grad: bool,
+) -> Tensor:
+    """A window of ``window_length`` points from ``formula(n, m)`` (``n = 0..m-1``, computed in
+    float64), symmetric or, if ``periodic``, the first ``window_length`` of ``m + 1`` points;
+    PyTorch's checks on the length and the (floating-point) dtype."""
+    dtype = _core._default_dtype() if dtype is None else dtype
+    if not dtype.is_floating_point:
+        raise DTypeError(f"{name} expects floating point dtypes, got: {dtype}")
+    if window_length < 0:
+        raise InvalidValueError(
+            f"{name} requires non-negative window_length, got window_length={window_length}"
+        )
+    if window_length <= 1:
+        arr = np.ones(window_length)
+    else:
+        n_points = window_length + 1 if periodic else window_length
+        arr = formula(np.arange(n_points, dtype=np.float64), n_points)[:window_length]
+    return _tensor(arr, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _plain_window(
+    name: str, formula: Callable[[np.ndarray, int], np.ndarray], doc: str
+) -> Callable[..., Tensor]:
+    """Builds ``name``, a window function with PyTorch's signature for the windows that have
+    no shape parameter (Hann, Blackman, Bartlett), each with its own formula and docstring."""
+
+    def window(
+        window_length: int,
+        periodic: bool = True,
+        *,
+        dtype: Any = None,
+        layout: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        del layout
+        return _window(name, window_length, periodic, formula, dtype, device, requires_grad)
+
+    window.__name__ = window.__qualname__ = name
+    window.__doc__ = doc
+    return window
+
+
+hann_window = _plain_window(
+    "hann_window",
+    lambda n, m: 0.5 - 0.5 * np.cos(2 * math.pi * n / (m - 1)),
+    """The Hann window ``0.5 - 0.5 cos(2 pi n / (m - 1))`` (``torch.hann_window``); periodic
+    by default, for spectral analysis. ``layout``: strided, the only one there is.""",
+)
+
+
+def hamming_window(
+    window_length: int,
+    periodic: bool = True,
+    alpha: float = 0.54,
+    beta: float = 0.46,
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Hamming window ``alpha - beta cos(2 pi n / (m - 1))`` (``torch.hamming_window``)."""
+    del layout
+    return _window(
+        "hamming_window",
+        window_length,
+        periodic,
+        lambda n, m: alpha - beta * np.cos(2 * math.pi * n / (m - 1)),
+        dtype,
+        device,
+        requires_grad,
+    )
+
+
+blackman_window = _plain_window(
+    "blackman_window",
+    lambda n, m: (
+        0.42 - 0.5 * np.cos(2 * math.pi * n / (m - 1)) + 0.08 * np.cos(4 * math.pi * n / (m - 1))
+    ),
+    """The Blackman window ``0.42 - 0.5 cos(2 pi n/(N-1)) + 0.08 cos(4 pi n/(N-1))``
+    (``torch.blackman_window``).""",
+)
+
+
+bartlett_window = _plain_window(
+    "bartlett_window",
+    lambda n, m: 1 - np.abs(2 * n / (m - 1) - 1),
+    """The Bartlett (triangular) window ``1 - |2n / (m - 1) - 1|``
+    (``torch.bartlett_window``).""",
+)
+
+
+def kaiser_window(
+    window_length: int,
+    periodic: bool = True,
+    beta: float = 12.0,
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Kaiser window ``I0(beta sqrt(1 - ((n - a) / a)^2)) / I0(beta)``, ``a = (N-1)/2``
+    (``torch.kaiser_window``)."""
+    del layout
+
+    def formula(n: np.ndarray, m: int) -> np.ndarray:
+        a = (m - 1) / 2
+        return np.i0(beta * np.sqrt(np.clip(1 - ((n - a) / a) ** 2, 0, None))) / np.i0(beta)
+
+    return _window("kaiser_window", window_length, periodic, formula, dtype, device, requires_grad)
+
+
+# ---- dtype promotion -----------------------------------------------------------------------
+
+_INTS = ("int32", "int64")
+_FLOAT_RANK = {"float16": 1, "bfloat16": 1, "float32": 2, "float64": 3}
+
+
+def _check_dtype(d: Any) -> None:
+    if not isinstance(d, _core.dtype):
+        raise ArgumentTypeError(f"expected a dtype, got {type(d).__name__}")
+
+
+def promote_types(type1: _core.dtype, type2: _core.dtype) -> _core.dtype:
+    """The smallest dtype both ``type1`` and ``type2`` convert to without leaving their kind
+    (``torch.promote_types``): bool < integers < floating point; ``float16`` with
+    ``bfloat16`` gives ``float32``."""
+    _check_dtype(type1)
+    _check_dtype(type2)
+    a, b = type1.name, type2.name
+    if a == b:
+        return type1
+    if a == "bool":
+        return type2
+    if b == "bool":
+        return type1
+    if a in _INTS and b in _INTS:
+        return _core.int64
+    if a in _INTS:
+        return type2
+    if b in _INTS:
+        return type1
+    ra, rb = _FLOAT_RANK[a], _FLOAT_RANK[b]
+    if ra == rb:  # float16 and bfloat16
+        return _core.float32
+    return type1 if ra > rb else type2
+
+
+def can_cast(from_: _core.dtype, to: _core.dtype) -> bool:
+    """Whether PyTorch's casting rules allow ``from_`` to ``to`` (``torch.can_cast``): not
+    floating point to integer, nor anything but bool to bool."""
+    _check_dtype(from_)
+    _check_dtype(to)
+    if from_.is_floating_point and to.name in _INTS:
+        return False
+    return not (from_.name != "bool" and to.name == "bool")
+
+
+def _combine(higher: Optional[_core.dtype], lower: Optional[_core.dtype]) -> Optional[_core.dtype]:
+    """PyTorch's ``combine_categories``: a lower-priority operand (a 0-d tensor under a
+    dimensioned one, a Python number under either) counts only if it is of a higher kind."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher.name == "bool" or lower.is_floating_point:
+        return promote_types(higher, lower)
+    return higher
+
+
+def _operand_dtype(x: Any) -> _core.dtype:
+    """A Python number's dtype as an operand: bool, int64, or the default float dtype."""
+    if isinstance(x, bool):
+        return _core.bool
+    if isinstance(x, int):
+        return _core.int64
+    if isinstance(x, float):
+        return _core._default_dtype()
+    raise ArgumentTypeError(
+        f"result_type() expects tensors or Python numbers, got {type(x).__name__}"
+    )
+
+
+def result_type(tensor1: Union[Tensor, float], tensor2: Union[Tensor, float]) -> _core.dtype:
+    """The dtype an arithmetic op on ``tensor1`` and ``tensor2`` (tensors or Python numbers)
+    returns (``torch.result_type``): dimensioned tensors decide, then 0-d tensors, then
+    numbers, each only raising the kind (bool < integer < floating point)."""
+    tiers: list[Optional[_core.dtype]] = [None, None, None]  # dimensioned, 0-d, numbers
+    for x in (tensor1, tensor2):
+        if isinstance(x, Tensor):
+            tier, d = (0 if x.dim() > 0 else 1), x.dtype
+        else:
+            tier, d = 2, _operand_dtype(x)
+        cur = tiers[tier]
+        tiers[tier] = d if cur is None else promote_types(cur, d)
+    out = _combine(tiers[0], _combine(tiers[1], tiers[2]))
+    assert out is not None
+    return out
+
+
+def scalar_tensor(
+    s: Union[bool, float],
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    pin_memory: Optional[bool] = None,
+) -> Tensor:
+    """A 0-d tensor holding ``s``, of the default float dtype unless ``dtype`` is given
+    (``torch.scalar_tensor``: even an int or bool gives a float tensor)."""
+    del layout, pin_memory
+    if isinstance(s, Tensor):
+        raise ArgumentTypeError("scalar_tensor(): argument 's' must be a Number, not Tensor")
+    return _tensor(s, dtype=_core._default_dtype() if dtype is None else dtype, device=device)
+
+
+def rsub(input: Tensor, other: Union[Tensor, float], alpha: float = 1) -> Tensor:
+    """``other - alpha * input`` (``torch.rsub``: subtraction with the operands swapped)."""
+    return other - (input if alpha == 1 else input * alpha)  # type: ignore[no-any-return]

@@ -1,0 +1,309 @@
+"""The rest of the ``Tensor`` methods PyTorch programs call, written over the package's own
+ops: in-place forms PyTorch has of ops the package had only out of place (``cumsum_``,
+``eq_``, ``logical_and_``, ``sinh_``...), the queries about where and what a tensor is
+(``is_cpu``, ``get_device``, ``is_signed``, ``is_same_size``...), the complex-number
+methods that are the identity on real tensors (``conj``, ``resolve_conj``, ``real``, ``H``),
+a few spellings (``split_with_sizes``, ``unsafe_chunk``, ``bernoulli``, ``prelu``,
+``index_reduce``, ``apply_``/``map_``); and ``FUNCTIONS``, the top-level in-place functions
+(``torch.relu_(x)``, ``torch.exp_(x)``, ``torch.zero_(x)``) that call the method of that
+name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from . import _core, _tensor
+from ._core import Tensor
+from .errors import DeviceError, InvalidValueError, ShapeError
+
+# Out-of-place methods whose in-place form ``name_`` PyTorch has (written into the tensor
+# through ``_tensor_more._inplace_of``, which checks the result's dtype can be cast back).
+INPLACE_OF = (
+    "addmm",
+    "cumsum",
+    "cumprod",
+    "sinh",
+    "cosh",
+    "log10",
+    "log2",
+    "frac",
+    "fmod",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "true_divide",
+    "floor_divide",
+    "sgn",
+    "polygamma",
+    "mvlgamma",
+    "index_reduce",
+)
+
+
+def _is_cpu(x: Tensor) -> bool:
+    """Whether the tensor is in host memory."""
+    return not x.is_cuda
+
+
+def get_device(x: Tensor) -> int:
+    """The CUDA device's index, or -1 for a CPU tensor (PyTorch's)."""
+    return x.device.index if x.is_cuda else -1
+
+
+def is_signed(x: Tensor) -> bool:
+    """Whether the dtype holds negative values (every dtype here but bool)."""
+    return x.dtype != _core.bool
+
+
+def is_same_size(x: Tensor, other: Tensor) -> bool:
+    """Whether both tensors have the same shape."""
+    return tuple(x.shape) == tuple(other.shape)
+
+
+def is_inference(x: Tensor) -> bool:
+    """False: ``inference_mode`` is ``no_grad`` here, so no tensor is an inference tensor."""
+    return False
+
+
+def is_conj(x: Tensor) -> bool:
+    """False: tensors are real, so none carries a lazy conjugation."""
+    return False
+
+
+def is_neg(x: Tensor) -> bool:
+    """False: tensors are real, so none carries a lazy negation."""
+    return False
+
+
+def conj(x: Tensor) -> Tensor:
+    """The complex conjugate: the tensor itself for real tensors, as PyTorch returns."""
+    return x
+
+
+def resolve_conj(x: Tensor) -> Tensor:
+    """Materialises a lazy conjugation: the tensor itself for real tensors."""
+    return x
+
+
+def resolve_neg(x: Tensor) -> Tensor:
+    """Materialises a lazy negation: the tensor itself for real tensors."""
+    return x
+
+
+def _real(x: Tensor) -> Tensor:
+    """The real part: the tensor itself for real tensors, as PyTorch's ``x.real``."""
+    return x
+
+
+def adjoint(x: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims (the transpose for real tensors)."""
+    if x.ndim < 2:
+        raise ShapeError(f"adjoint() is only supported for tensors of 2 or more dims, got {x.ndim}")
+    return x.transpose(-2, -1)
+
+
+def _h(x: Tensor) -> Tensor:
+    """``x.H``: the conjugate transpose of a matrix (0-d and 1-d tensors as they are)."""
+    if x.ndim > 2:
+        raise ShapeError(f"tensor.H is only supported on matrices (2-D tensors), got {x.ndim}-D")
+    return x.t() if x.ndim == 2 else x
+
+
+def split_with_sizes(x: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of the given sizes along ``dim``; they must add up to its length."""
+    sizes = [int(s) for s in split_sizes]
+    if sum(sizes) != x.shape[dim] or any(s < 0 for s in sizes):
+        raise ShapeError(
+            f"split_with_sizes expects split_sizes to sum exactly to {x.shape[dim]} "
+            f"(input tensor's size at dimension {dim}), but got split_sizes={sizes}"
+        )
+    return tuple(x.split(sizes, dim))
+
+
+def unsafe_chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``chunk`` (PyTorch's variant skips view checks that do not exist here)."""
+    return tuple(x.chunk(chunks, dim))
+
+
+def unsafe_split(x: Tensor, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """``split`` (PyTorch's variant skips view checks that do not exist here)."""
+    return tuple(x.split(split_size, dim))
+
+
+def bernoulli(x: Tensor, p: Optional[float] = None, *, generator: Any = None) -> Tensor:
+    """0/1 draws with probabilities ``x`` (or ``p`` for every element), in ``x``'s dtype."""
+    from ._tensor import bernoulli as draw
+
+    return draw(x, p, generator=generator)
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """``F.prelu``: ``x`` where positive, ``weight * x`` elsewhere (per channel)."""
+    from .nn import functional as F
+
+    return F.prelu(x, weight)
+
+
+def index_reduce(
+    x: Tensor,
+    dim: int,
+    index: Tensor,
+    source: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor:
+    """Reduces the slices of ``source`` into the slices of ``x`` that ``index`` names along
+    ``dim`` (``"prod"``, ``"mean"``, ``"amax"``, ``"amin"``): ``scatter_reduce`` with the
+    index broadcast over the other dims, differentiable as it is."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise InvalidValueError(
+            f"index_reduce(): reduce must be one of prod, mean, amax, amin, got {reduce!r}"
+        )
+    if index.ndim != 1:
+        raise ShapeError(f"index_reduce(): index must be 1-D, got {index.ndim} dims")
+    d = dim % max(x.ndim, 1)
+    if source.ndim != x.ndim or source.shape[d] != index.shape[0]:
+        raise ShapeError(
+            f"index_reduce(): source of shape {tuple(source.shape)} does not match the index "
+            f"of {index.shape[0]} entries along dim {dim} of a {x.ndim}-D tensor"
+        )
+    view = [1] * source.ndim
+    view[d] = index.shape[0]
+    full = index.reshape(view).expand(*source.shape)
+    return x.scatter_reduce(d, full, source, reduce, include_self=include_self)
+
+
+def apply_(x: Tensor, fn: Callable[[Any], Any]) -> Tensor:
+    """Calls ``fn`` on every element and writes the results back (CPU tensors only, no
+    gradient: slow, as PyTorch's)."""
+    _host_only(x, "apply_")
+    values = np.vectorize(fn, otypes=[x.numpy().dtype])(x.numpy()) if x.numel() else x.numpy()
+    x.copy_(_tensor.tensor(np.asarray(values), dtype=x.dtype))
+    return x
+
+
+def map_(x: Tensor, other: Tensor, fn: Callable[[Any, Any], Any]) -> Tensor:
+    """Writes ``fn(a, b)`` for each element ``a`` of this tensor and ``b`` of ``other``
+    (broadcast to it) back into this tensor (CPU tensors only, no gradient)."""
+    _host_only(x, "map_")
+    _host_only(other, "map_")
+    b = np.broadcast_to(other.numpy(), tuple(x.shape))
+    a = x.numpy()
+    values = np.vectorize(fn, otypes=[a.dtype])(a, b) if x.numel() else a
+    x.copy_(_tensor.tensor(np.asarray(values), dtype=x.dtype))
+    return x
+
+
+def _host_only(x: Tensor, op: str) -> None:
+    if x.is_cuda:
+        raise DeviceError(f"{op}() is only implemented on CPU tensors")
+
+
+def _mvlgamma(x: Tensor, p: int) -> Tensor:
+    """``torch.mvlgamma``: the log of the multivariate gamma function of dimension ``p``."""
+    from .special import multigammaln
+
+    return multigammaln(x, p)
+
+
+_mvlgamma.__name__ = _mvlgamma.__qualname__ = "mvlgamma"
+
+
+#: name -> function(tensor, ...), installed as methods by ``_tensor_extra``.
+METHODS: dict[str, Callable[..., Any]] = {
+    "get_device": get_device,
+    "is_signed": is_signed,
+    "is_same_size": is_same_size,
+    "is_inference": is_inference,
+    "is_conj": is_conj,
+    "is_neg": is_neg,
+    "conj": conj,
+    "resolve_conj": resolve_conj,
+    "resolve_neg": resolve_neg,
+    "adjoint": adjoint,
+    "split_with_sizes": split_with_sizes,
+    "unsafe_chunk": unsafe_chunk,
+    "unsafe_split": unsafe_split,
+    "bernoulli": bernoulli,
+    "prelu": prelu,
+    "index_reduce": index_reduce,
+    "apply_": apply_,
+    "map_": map_,
+    "mvlgamma": _mvlgamma,
+}
+
+#: name -> property, installed next to ``METHODS``.
+PROPERTIES: dict[str, property] = {
+    "is_cpu": property(_is_cpu, doc=_is_cpu.__doc__),
+    "real": property(_real, doc=_real.__doc__),
+    "H": property(_h, doc=_h.__doc__),
+}
+
+
+def _inplace_methods() -> dict[str, Callable[..., Any]]:
+    """``name_`` for each of ``INPLACE_OF``, calling the out-of-place method as ``Tensor``
+    has it when called (whichever module installed it)."""
+    from ._tensor_more import _inplace_of
+
+    def method_of(name: str) -> Callable[..., Any]:
+        def call(x: Tensor, *args: Any, **kwargs: Any) -> Any:
+            return getattr(x, name)(*args, **kwargs)
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    return {f"{n}_": _inplace_of(method_of(n)) for n in INPLACE_OF}
+
+
+def install(cls: type) -> None:
+    """Makes ``METHODS``, the in-place forms and ``PROPERTIES`` real members of the tensor
+    type, leaving alone any name an earlier module (or the engine) defines."""
+    from ._tensor_extra import _as_method
+
+    for name, fn in {**METHODS, **_inplace_methods()}.items():
+        if name not in vars(cls):
+            setattr(cls, name, _as_method(fn))
+    for name, prop in PROPERTIES.items():
+        if name not in vars(cls):
+            setattr(cls, name, prop)
+
+
+# PyTorch's top-level in-place functions: ``torch.name_(x, ...)`` is ``x.name_(...)``.
+_FUNCTION_NAMES = (
+    "abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_",
+    "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_",
+    "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "erf_", "erfc_", "exp2_", "exp_",
+    "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "lcm_", "ldexp_", "log10_", "log1p_",
+    "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_", "reciprocal_",
+    "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_",
+    "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_",
+)  # fmt: skip
+
+
+def _function(name: str) -> Callable[..., Any]:
+    def call(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, Tensor):
+            raise TypeError(
+                f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
+            )
+        return getattr(input, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``input.{name}(...)``: in place, returning ``input``."
+    return call
+
+
+def functions() -> dict[str, Callable[..., Any]]:
+    """The top-level in-place functions whose method exists on ``Tensor``."""
+    return {n: _function(n) for n in _FUNCTION_NAMES if hasattr(Tensor, n)}

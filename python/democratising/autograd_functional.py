@@ -195,6 +195,95 @@ def _fill_in_zeros(
     return tuple(res)
 
 
+_V_NONE_FOR_OUTPUT = (
+    "The vector v can only be None if the user-provided function returns a single Tensor with "
+    "a single element."
+)
+_V_NONE_FOR_INPUT = (
+    "The vector v can only be None if the input to the user-provided function is a single "
+    "Tensor with a single element."
+)
+
+
+def _prepare_inputs(
+    inputs: Tensors, create_graph: bool, fn_name: str
+) -> tuple[bool, tuple[Tensor, ...]]:
+    """Check ``inputs`` and re-root them for ``func``'s graph, the first step of every function."""
+    is_inputs_tuple, ins = _as_tuple(inputs, "inputs", fn_name)
+    return is_inputs_tuple, _grad_preprocess(ins, create_graph=create_graph, need_graph=True)
+
+
+def _call_func(
+    func: Callable[..., Tensors], ins: tuple[Tensor, ...], strict: bool, fn_name: str
+) -> tuple[bool, tuple[Tensor, ...]]:
+    """Run the user's ``func`` on the prepared inputs and check its outputs, as all functions do."""
+    is_outputs_tuple, outs = _as_tuple(func(*ins), "outputs of the user-provided function", fn_name)
+    _check_requires_grad(outs, "outputs", strict=strict)
+    return is_outputs_tuple, outs
+
+
+def _call_scalar_func(
+    func: Callable[..., Tensors], ins: tuple[Tensor, ...], strict: bool, fn_name: str
+) -> tuple[bool, tuple[Tensor, ...]]:
+    """``_call_func`` for the second-order functions, whose ``func`` must return one element."""
+    is_outputs_tuple, outs = _call_func(func, ins, strict, fn_name)
+    if is_outputs_tuple:
+        raise AutogradError(f"The function given to {fn_name} should return a single Tensor")
+    if outs[0].nelement() != 1:
+        raise AutogradError(
+            f"The Tensor returned by the function given to {fn_name} should contain a single "
+            "element"
+        )
+    return is_outputs_tuple, outs
+
+
+def _prepare_v(
+    v: Optional[Tensors],
+    refs: tuple[Tensor, ...],
+    is_refs_tuple: bool,
+    create_graph: bool,
+    fn_name: str,
+    none_message: str,
+) -> Optional[tuple[Tensor, ...]]:
+    """Check and detach the product's ``v`` against ``refs``; ``None`` only for one scalar ref."""
+    if v is None:
+        if len(refs) != 1 or refs[0].nelement() != 1:
+            raise InvalidValueError(none_message)
+        return None
+    _, vs = _as_tuple(v, "v", fn_name)
+    vs = _grad_preprocess(vs, create_graph=create_graph, need_graph=False)
+    _validate_v(vs, refs, is_refs_tuple)
+    return vs
+
+
+def _last_grad(
+    outputs: tuple[Optional[Tensor], ...],
+    inputs: tuple[Tensor, ...],
+    grad_outputs: Optional[tuple[Tensor, ...]],
+    refs: tuple[Tensor, ...],
+    create_graph: bool,
+    strict: bool,
+    stage: str,
+) -> tuple[Tensor, ...]:
+    """The products' final backward: it keeps a graph only if asked, and fills in zeros."""
+    with set_grad_enabled(True if create_graph else _is_grad_enabled()):
+        grad_res = _autograd_grad(outputs, inputs, grad_outputs, create_graph=create_graph)
+        return _fill_in_zeros(grad_res, refs, strict, create_graph, stage)
+
+
+def _product_result(
+    outs: tuple[Tensor, ...],
+    is_outputs_tuple: bool,
+    res: tuple[Tensor, ...],
+    is_res_tuple: bool,
+    create_graph: bool,
+) -> tuple[Tensors, Tensors]:
+    """The ``(func(inputs), product)`` pair that all four products return, detached and unpacked."""
+    outs = _grad_postprocess(outs, create_graph)
+    res = _grad_postprocess(res, create_graph)
+    return _tuple_postprocess(outs, is_outputs_tuple), _tuple_postprocess(res, is_res_tuple)
+
+
 def vjp(
     func: Callable[..., Tensors],
     inputs: Tensors,
@@ -204,31 +293,11 @@ def vjp(
 ) -> tuple[Tensors, Tensors]:
     """``(func(inputs), vᵀ·J)``: the vector-Jacobian product of ``func`` at ``inputs``."""
     with enable_grad():
-        is_inputs_tuple, ins = _as_tuple(inputs, "inputs", "vjp")
-        ins = _grad_preprocess(ins, create_graph=create_graph, need_graph=True)
-        is_outputs_tuple, outs = _as_tuple(
-            func(*ins), "outputs of the user-provided function", "vjp"
-        )
-        _check_requires_grad(outs, "outputs", strict=strict)
-        vs: Optional[tuple[Tensor, ...]] = None
-        if v is not None:
-            _, vs = _as_tuple(v, "v", "vjp")
-            vs = _grad_preprocess(vs, create_graph=create_graph, need_graph=False)
-            _validate_v(vs, outs, is_outputs_tuple)
-        elif len(outs) != 1 or outs[0].nelement() != 1:
-            raise InvalidValueError(
-                "The vector v can only be None if the user-provided function returns a single "
-                "Tensor with a single element."
-            )
-    with set_grad_enabled(True if create_graph else _is_grad_enabled()):
-        grad_res = _autograd_grad(outs, ins, vs, create_graph=create_graph)
-        res = _fill_in_zeros(grad_res, ins, strict, create_graph, "back")
-    outs = _grad_postprocess(outs, create_graph)
-    res = _grad_postprocess(res, create_graph)
-    return (
-        _tuple_postprocess(outs, is_outputs_tuple),
-        _tuple_postprocess(res, is_inputs_tuple),
-    )
+        is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, "vjp")
+        is_outputs_tuple, outs = _call_func(func, ins, strict, "vjp")
+        vs = _prepare_v(v, outs, is_outputs_tuple, create_graph, "vjp", _V_NONE_FOR_OUTPUT)
+    res = _last_grad(outs, ins, vs, ins, create_graph, strict, "back")
+    return _product_result(outs, is_outputs_tuple, res, is_inputs_tuple, create_graph)
 
 
 def jvp(
@@ -241,35 +310,15 @@ def jvp(
     """``(func(inputs), J·v)``: the Jacobian-vector product of ``func`` at ``inputs``,
     computed with the double-backward trick (as PyTorch does)."""
     with enable_grad():
-        is_inputs_tuple, ins = _as_tuple(inputs, "inputs", "jvp")
-        ins = _grad_preprocess(ins, create_graph=create_graph, need_graph=True)
-        vs: Optional[tuple[Tensor, ...]] = None
-        if v is not None:
-            _, vs = _as_tuple(v, "v", "jvp")
-            vs = _grad_preprocess(vs, create_graph=create_graph, need_graph=False)
-            _validate_v(vs, ins, is_inputs_tuple)
-        elif len(ins) != 1 or ins[0].nelement() != 1:
-            raise InvalidValueError(
-                "The vector v can only be None if the input to the user-provided function is a "
-                "single Tensor with a single element."
-            )
-        is_outputs_tuple, outs = _as_tuple(
-            func(*ins), "outputs of the user-provided function", "jvp"
-        )
-        _check_requires_grad(outs, "outputs", strict=strict)
+        is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, "jvp")
+        vs = _prepare_v(v, ins, is_inputs_tuple, create_graph, "jvp", _V_NONE_FOR_INPUT)
+        is_outputs_tuple, outs = _call_func(func, ins, strict, "jvp")
         # The backward is linear in grad_outputs: its value never reaches the result.
         grad_outs = tuple(_zeros_like(out, requires_grad=True) for out in outs)
         grad_ins = _autograd_grad(outs, ins, grad_outs, create_graph=True)
         _check_requires_grad(grad_ins, "grad_inputs", strict=strict)
-    with set_grad_enabled(True if create_graph else _is_grad_enabled()):
-        grad_res = _autograd_grad(grad_ins, grad_outs, vs, create_graph=create_graph)
-        res = _fill_in_zeros(grad_res, outs, strict, create_graph, "back_trick")
-    outs = _grad_postprocess(outs, create_graph)
-    res = _grad_postprocess(res, create_graph)
-    return (
-        _tuple_postprocess(outs, is_outputs_tuple),
-        _tuple_postprocess(res, is_outputs_tuple),
-    )
+    res = _last_grad(grad_ins, grad_outs, vs, outs, create_graph, strict, "back_trick")
+    return _product_result(outs, is_outputs_tuple, res, is_outputs_tuple, create_graph)
 
 
 def _check_strategy(strategy: str, vectorize: bool, strict: bool) -> None:
@@ -345,12 +394,8 @@ def jacobian(
 
     _check_strategy(strategy, vectorize, strict)
     with enable_grad():
-        is_inputs_tuple, ins = _as_tuple(inputs, "inputs", "jacobian")
-        ins = _grad_preprocess(ins, create_graph=create_graph, need_graph=True)
-        is_outputs_tuple, outs = _as_tuple(
-            func(*ins), "outputs of the user-provided function", "jacobian"
-        )
-        _check_requires_grad(outs, "outputs", strict=strict)
+        is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, "jacobian")
+        is_outputs_tuple, outs = _call_func(func, ins, strict, "jacobian")
         if strategy == "forward-mode":
             jac = _jacobian_forward(func, ins, outs, create_graph)
             jac = _grad_postprocess(jac, create_graph)
@@ -404,17 +449,8 @@ def hessian(
         raise InvalidValueError('Expected strategy to be either "forward-mode" or "reverse-mode".')
 
     def ensure_single_output_function(*inp: Tensor) -> Tensor:
-        out = func(*inp)
-        is_out_tuple, t_out = _as_tuple(out, "outputs of the user-provided function", "hessian")
-        _check_requires_grad(t_out, "outputs", strict=strict)
-        if is_out_tuple or not isinstance(out, Tensor):
-            raise AutogradError("The function given to hessian should return a single Tensor")
-        if out.nelement() != 1:
-            raise AutogradError(
-                "The Tensor returned by the function given to hessian should contain a single "
-                "element"
-            )
-        return out.reshape(())
+        _, outs = _call_scalar_func(func, inp, strict, "hessian")
+        return outs[0].reshape(())
 
     def jac_func(*inp: Tensor) -> Any:
         jac = jacobian(ensure_single_output_function, inp, create_graph=True)
@@ -440,26 +476,10 @@ def _scalar_func_setup(
     strict: bool,
     name: str,
 ) -> tuple[bool, tuple[Tensor, ...], Optional[tuple[Tensor, ...]], bool, tuple[Tensor, ...]]:
-    is_inputs_tuple, ins = _as_tuple(inputs, "inputs", name)
-    ins = _grad_preprocess(ins, create_graph=create_graph, need_graph=True)
-    vs: Optional[tuple[Tensor, ...]] = None
-    if v is not None:
-        _, vs = _as_tuple(v, "v", name)
-        vs = _grad_preprocess(vs, create_graph=create_graph, need_graph=False)
-        _validate_v(vs, ins, is_inputs_tuple)
-    elif len(ins) != 1 or ins[0].nelement() != 1:
-        raise InvalidValueError(
-            "The vector v can only be None if the input to the user-provided function is a "
-            "single Tensor with a single element."
-        )
-    is_outputs_tuple, outs = _as_tuple(func(*ins), "outputs of the user-provided function", name)
-    _check_requires_grad(outs, "outputs", strict=strict)
-    if is_outputs_tuple or not isinstance(outs[0], Tensor):
-        raise AutogradError(f"The function given to {name} should return a single Tensor")
-    if outs[0].nelement() != 1:
-        raise AutogradError(
-            f"The Tensor returned by the function given to {name} should contain a single element"
-        )
+    """The common start of ``vhp`` and ``hvp``: inputs, ``v``, then the scalar output."""
+    is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, name)
+    vs = _prepare_v(v, ins, is_inputs_tuple, create_graph, name, _V_NONE_FOR_INPUT)
+    is_outputs_tuple, outs = _call_scalar_func(func, ins, strict, name)
     return is_inputs_tuple, ins, vs, is_outputs_tuple, outs
 
 
@@ -477,15 +497,8 @@ def vhp(
         )
         jac = _autograd_grad(outs, ins, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict=strict)
-    with set_grad_enabled(True if create_graph else _is_grad_enabled()):
-        grad_res = _autograd_grad(jac, ins, vs, create_graph=create_graph)
-        res = _fill_in_zeros(grad_res, ins, strict, create_graph, "double_back")
-    outs = _grad_postprocess(outs, create_graph)
-    res = _grad_postprocess(res, create_graph)
-    return (
-        _tuple_postprocess(outs, is_outputs_tuple),
-        _tuple_postprocess(res, is_inputs_tuple),
-    )
+    res = _last_grad(jac, ins, vs, ins, create_graph, strict, "double_back")
+    return _product_result(outs, is_outputs_tuple, res, is_inputs_tuple, create_graph)
 
 
 def hvp(
@@ -506,12 +519,5 @@ def hvp(
         grad_jac = tuple(_zeros_like(inp, requires_grad=True) for inp in ins)
         double_back = _autograd_grad(jac, ins, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict=strict)
-    with set_grad_enabled(True if create_graph else _is_grad_enabled()):
-        grad_res = _autograd_grad(double_back, grad_jac, vs, create_graph=create_graph)
-        res = _fill_in_zeros(grad_res, ins, strict, create_graph, "double_back_trick")
-    outs = _grad_postprocess(outs, create_graph)
-    res = _grad_postprocess(res, create_graph)
-    return (
-        _tuple_postprocess(outs, is_outputs_tuple),
-        _tuple_postprocess(res, is_inputs_tuple),
-    )
+    res = _last_grad(double_back, grad_jac, vs, ins, create_graph, strict, "double_back_trick")
+    return _product_result(outs, is_outputs_tuple, res, is_inputs_tuple, create_graph)

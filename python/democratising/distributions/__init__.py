@@ -158,7 +158,22 @@ class Distribution:
         return f"{type(self).__name__}({params})"
 
 
-class Normal(Distribution):
+class _CentredAtLoc:
+    """Mixin for the families symmetric and unimodal about ``loc``: both ``mean`` and ``mode``
+    are ``loc`` (shared by ``Normal`` and the added ``Laplace`` and ``MultivariateNormal``)."""
+
+    loc: Tensor
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+
+class Normal(_CentredAtLoc, Distribution):
     """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
 
     has_rsample = True
@@ -171,14 +186,6 @@ class Normal(Distribution):
         super().__init__(tuple(self.loc.shape), (), validate_args)
         self._check("loc", self.loc, (self.loc == self.loc), "Real()")
         self._check("scale", self.scale, self.scale > 0, "GreaterThan(lower_bound=0.0)")
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def stddev(self) -> Tensor:

@@ -12,10 +12,10 @@ from typing import Any, Union
 
 from .. import _core
 from .._core import Tensor
-from . import Normal, ShapeLike, _broadcast
+from . import Normal, ShapeLike, _broadcast, _CentredAtLoc
 from ._common import _Base, _clamp_probs, _finfo, _normal, _rsample_gamma, _uniform
 from .transforms import AbsTransform, ExpTransform
-from .wrappers import TransformedDistribution
+from .wrappers import TransformedDistribution, _base_attr
 
 __all__ = [
     "Beta",
@@ -52,9 +52,7 @@ class Exponential(_Base):
     _params = ("rate",)
 
     def __init__(self, rate: Union[Tensor, Number], validate_args: Any = None) -> None:
-        (self.rate,) = _broadcast(rate)
-        super().__init__(tuple(self.rate.shape), (), validate_args)
-        self._check("rate", self.rate, self.rate > 0, _POS)
+        self._init_params(validate_args, rate)
 
     @property
     def mean(self) -> Tensor:
@@ -93,9 +91,9 @@ class Exponential(_Base):
         return 1.0 - self.rate.log()
 
 
-class Laplace(_Base):
-    """Laplace(loc, scale): ``rsample`` is ``loc - scale * sign(u) * log1p(-|u|)`` with
-    ``u ~ U(-1 + eps, 1)``."""
+class _LocScale(_Base):
+    """The constraints and constructor shared by the reparameterised location-scale families
+    ``Laplace``, ``Cauchy`` and ``Gumbel``: real ``loc`` and positive ``scale``, broadcast."""
 
     arg_constraints = {"loc": "Real()", "scale": _POS}
     has_rsample = True
@@ -104,18 +102,12 @@ class Laplace(_Base):
     def __init__(
         self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
     ) -> None:
-        self.loc, self.scale = _broadcast(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        self._check("loc", self.loc, self.loc == self.loc, "Real()")
-        self._check("scale", self.scale, self.scale > 0, _POS)
+        self._init_params(validate_args, loc, scale)
 
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
 
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
+class Laplace(_CentredAtLoc, _LocScale):
+    """Laplace(loc, scale): ``rsample`` is ``loc - scale * sign(u) * log1p(-|u|)`` with
+    ``u ~ U(-1 + eps, 1)``."""
 
     @property
     def variance(self) -> Tensor:
@@ -148,21 +140,9 @@ class Laplace(_Base):
         return 1 + (2 * self.scale).log()
 
 
-class Cauchy(_Base):
+class Cauchy(_LocScale):
     """Cauchy(loc, scale): ``rsample`` is ``loc + scale * tan(pi (u - 1/2))``; the mean is NaN
     and the variance infinite, as in PyTorch."""
-
-    arg_constraints = {"loc": "Real()", "scale": _POS}
-    has_rsample = True
-    _params = ("loc", "scale")
-
-    def __init__(
-        self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
-    ) -> None:
-        self.loc, self.scale = _broadcast(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        self._check("loc", self.loc, self.loc == self.loc, "Real()")
-        self._check("scale", self.scale, self.scale > 0, _POS)
 
     @property
     def mean(self) -> Tensor:
@@ -197,20 +177,8 @@ class Cauchy(_Base):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gumbel(_Base):
+class Gumbel(_LocScale):
     """Gumbel(loc, scale): ``rsample`` is ``loc - scale * log(-log u)``."""
-
-    arg_constraints = {"loc": "Real()", "scale": _POS}
-    has_rsample = True
-    _params = ("loc", "scale")
-
-    def __init__(
-        self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
-    ) -> None:
-        self.loc, self.scale = _broadcast(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        self._check("loc", self.loc, self.loc == self.loc, "Real()")
-        self._check("scale", self.scale, self.scale > 0, _POS)
 
     @property
     def mean(self) -> Tensor:
@@ -263,13 +231,8 @@ class LogNormal(TransformedDistribution):
         base = Normal(loc, scale, validate_args=validate_args)
         super().__init__(base, ExpTransform(), validate_args=validate_args)
 
-    @property
-    def loc(self) -> Tensor:
-        return self.base_dist.loc  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale  # type: ignore[attr-defined, no-any-return]
+    loc = _base_attr("loc")
+    scale = _base_attr("scale")
 
     @property
     def mean(self) -> Tensor:
@@ -305,9 +268,7 @@ class HalfNormal(TransformedDistribution):
         base = Normal(scale_t * 0, scale_t, validate_args=validate_args)
         super().__init__(base, AbsTransform(), validate_args=validate_args)
 
-    @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale  # type: ignore[attr-defined, no-any-return]
+    scale = _base_attr("scale")
 
     @property
     def mean(self) -> Tensor:
@@ -355,10 +316,8 @@ class Gamma(_Base):
         rate: Union[Tensor, Number],
         validate_args: Any = None,
     ) -> None:
-        self.concentration, self.rate = _broadcast(concentration, rate)
-        super().__init__(tuple(self.concentration.shape), (), validate_args)
-        self._check("concentration", self.concentration, self.concentration > 0, _POS)
-        self._check("rate", self.rate, self.rate > 0, _POS)
+        # Gamma's own constraints, also when a subclass (Chi2) names other parameters.
+        self._init_params(validate_args, concentration, rate, constraints=Gamma.arg_constraints)
 
     @property
     def mean(self) -> Tensor:
@@ -418,11 +377,7 @@ class StudentT(_Base):
         scale: Union[Tensor, Number] = 1.0,
         validate_args: Any = None,
     ) -> None:
-        self.df, self.loc, self.scale = _broadcast(df, loc, scale)
-        super().__init__(tuple(self.df.shape), (), validate_args)
-        self._check("df", self.df, self.df > 0, _POS)
-        self._check("loc", self.loc, self.loc == self.loc, "Real()")
-        self._check("scale", self.scale, self.scale > 0, _POS)
+        self._init_params(validate_args, df, loc, scale)
 
     @property
     def mean(self) -> Tensor:
@@ -484,10 +439,7 @@ class Beta(_Base):
         concentration0: Union[Tensor, Number],
         validate_args: Any = None,
     ) -> None:
-        self.concentration1, self.concentration0 = _broadcast(concentration1, concentration0)
-        super().__init__(tuple(self.concentration1.shape), (), validate_args)
-        self._check("concentration1", self.concentration1, self.concentration1 > 0, _POS)
-        self._check("concentration0", self.concentration0, self.concentration0 > 0, _POS)
+        self._init_params(validate_args, concentration1, concentration0)
 
     @property
     def mean(self) -> Tensor:

@@ -12,6 +12,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from . import Categorical, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits
 from ._common import _Base, _binomial, _finfo, _uniform
+from .wrappers import _OverCategorical
 
 __all__ = ["Binomial", "Geometric", "OneHotCategorical", "Poisson"]
 
@@ -62,6 +63,19 @@ class Poisson(_Base):
         return value.xlogy(self.rate) - self.rate - (value + 1).lgamma()
 
 
+def _store_probs_or_logits(
+    d: _ProbsOrLogits, probs: Any, logits: Any, *others: Any
+) -> tuple[list[Tensor], Tensor]:
+    """The common start of ``Geometric``'s and ``Binomial``'s constructors: checks that exactly
+    one of ``probs``/``logits`` is given, broadcasts it after ``others``, stores it on ``d``
+    under its name, and returns the broadcast ``others`` and the stored parameter."""
+    d._exactly_one(probs, logits)
+    name, given = ("probs", probs) if probs is not None else ("logits", logits)
+    *rest, param = _broadcast(*others, given)
+    d.__dict__[name] = param
+    return rest, param
+
+
 class Geometric(_ProbsOrLogits, _Base):
     """Geometric(probs=None, logits=None): the number of failures before the first success
     (support ``{0, 1, ...}``); ``sample`` is ``floor(log u / log1p(-p))``."""
@@ -77,17 +91,14 @@ class Geometric(_ProbsOrLogits, _Base):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        self._exactly_one(probs, logits)
+        _, param = _store_probs_or_logits(self, probs, logits)
+        _Base.__init__(self, tuple(param.shape), (), validate_args)
         if probs is not None:
-            (self.probs,) = _broadcast(probs)
-            _Base.__init__(self, tuple(self.probs.shape), (), validate_args)
             ok = (self.probs > 0) & (self.probs <= 1)
             self._check(
                 "probs", self.probs, ok, "HalfOpenInterval(lower_bound=0.0, upper_bound=1.0)"
             )
         else:
-            (self.logits,) = _broadcast(logits)
-            _Base.__init__(self, tuple(self.logits.shape), (), validate_args)
             self._check("logits", self.logits, self.logits == self.logits, "Real()")
 
     @property
@@ -144,15 +155,8 @@ class Binomial(_ProbsOrLogits, _Base):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        self._exactly_one(probs, logits)
-        if probs is not None:
-            tc, self.probs = _broadcast(total_count, probs)
-            self.total_count = tc.to(self.probs.dtype)
-            param = self.probs
-        else:
-            tc, self.logits = _broadcast(total_count, logits)
-            self.total_count = tc.to(self.logits.dtype)
-            param = self.logits
+        (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
+        self.total_count = tc.to(param.dtype)
         _Base.__init__(self, tuple(param.shape), (), validate_args)
         tc_ok = (self.total_count >= 0) & _is_integer(self.total_count)
         self._check("total_count", self.total_count, tc_ok, self.arg_constraints["total_count"])
@@ -213,11 +217,10 @@ class Binomial(_ProbsOrLogits, _Base):
         return -(lp.exp() * lp).sum(0)
 
 
-class OneHotCategorical(_Base):
+class OneHotCategorical(_OverCategorical):
     """OneHotCategorical(probs=None, logits=None): ``Categorical`` draws as one-hot vectors
     (``event_shape == (K,)``)."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
     support = "OneHot()"
     has_enumerate_support = True
 
@@ -230,27 +233,6 @@ class OneHotCategorical(_Base):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         k = self._categorical._num_events
         super().__init__(self._categorical.batch_shape, (k,), validate_args)
-
-    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> OneHotCategorical:
-        from .wrappers import _expand_categorical
-
-        new = object.__new__(OneHotCategorical)
-        new.__dict__.update(self.__dict__)
-        new._categorical = _expand_categorical(self._categorical, tuple(batch_shape))
-        new._batch_shape = tuple(int(s) for s in batch_shape)
-        return new
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
 
     @property
     def mean(self) -> Tensor:

@@ -11,10 +11,18 @@ import math
 from typing import Any, Optional, Union
 
 from .._core import Tensor
-from . import Categorical, ShapeLike, _as_tensor, _broadcast, _core_broadcast_shape, _shape
+from . import (
+    Categorical,
+    ShapeLike,
+    _as_tensor,
+    _broadcast,
+    _CentredAtLoc,
+    _core_broadcast_shape,
+    _shape,
+)
 from ._common import _Base, _clamp_probs, _normal, _rsample_gamma, _uniform
 from .transforms import ExpTransform, SigmoidTransform
-from .wrappers import TransformedDistribution, _expand_categorical
+from .wrappers import TransformedDistribution, _base_attr, _OverCategorical, _OverProbsOrLogits
 
 __all__ = [
     "Dirichlet",
@@ -45,7 +53,7 @@ def _diag(m: Tensor) -> Tensor:
     return m.diagonal(dim1=-2, dim2=-1)
 
 
-class MultivariateNormal(_Base):
+class MultivariateNormal(_CentredAtLoc, _Base):
     """MultivariateNormal(loc, covariance_matrix=None, precision_matrix=None, scale_tril=None):
     exactly one of the three matrix parameters; the Cholesky factor ``scale_tril`` is derived
     and used for ``rsample`` (``loc + L @ eps``) and ``log_prob`` (triangular solve)."""
@@ -138,14 +146,6 @@ class MultivariateNormal(_Base):
         new._unbroadcasted_scale_tril = new.scale_tril
         new._batch_shape = shape
         return new
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -247,13 +247,14 @@ def _temperature(t: Any, like: Tensor) -> Tensor:
     return _as_tensor(t, like)
 
 
-class LogitRelaxedBernoulli(_Base):
+class LogitRelaxedBernoulli(_OverProbsOrLogits):
     """LogitRelaxedBernoulli(temperature, probs=None, logits=None): the logit of a
     ``RelaxedBernoulli`` draw; ``rsample`` is ``(logits + log u - log1p(-u)) / temperature``."""
 
     arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
     has_rsample = True
     _params = ("probs", "logits")
+    _inner = "_bern"
 
     def __init__(
         self,
@@ -269,22 +270,6 @@ class LogitRelaxedBernoulli(_Base):
         self.temperature = _temperature(temperature, param)
         super().__init__(tuple(param.shape), (), validate_args)
 
-    @property
-    def probs(self) -> Tensor:
-        return self._bern.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._bern.logits
-
-    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> LogitRelaxedBernoulli:
-        shape = _shape(batch_shape)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._bern = _expand_bern(self._bern, shape)
-        new._batch_shape = shape
-        return new
-
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         logits = self.logits
@@ -298,22 +283,12 @@ class LogitRelaxedBernoulli(_Base):
         return self.temperature.log() + diff - 2 * diff.softplus()
 
 
-def _expand_bern(b: Any, shape: tuple[int, ...]) -> Any:
-    new = object.__new__(type(b))
-    new.__dict__.update(b.__dict__)
-    for name in ("probs", "logits"):
-        if name in b.__dict__:
-            new.__dict__[name] = b.__dict__[name].expand(*shape)
-    new._batch_shape = shape
-    return new
+class _RelaxedTransformed(TransformedDistribution):
+    """The shared shape of ``RelaxedBernoulli`` and ``RelaxedOneHotCategorical``: a ``_transform``
+    of a ``_base_cls(temperature, probs, logits)`` draw, exposing its parameters."""
 
-
-class RelaxedBernoulli(TransformedDistribution):
-    """RelaxedBernoulli(temperature, probs=None, logits=None): ``sigmoid`` of a
-    ``LogitRelaxedBernoulli`` (the binary Concrete distribution), reparameterised."""
-
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
-    support = "Interval(lower_bound=0.0, upper_bound=1.0)"  # type: ignore[assignment]
+    _base_cls: Any
+    _transform: Any
 
     def __init__(
         self,
@@ -322,28 +297,29 @@ class RelaxedBernoulli(TransformedDistribution):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+        base = self._base_cls(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, self._transform(), validate_args=validate_args)
 
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits  # type: ignore[attr-defined, no-any-return]
+    temperature = _base_attr("temperature")
+    probs = _base_attr("probs")
+    logits = _base_attr("logits")
 
 
-class ExpRelaxedCategorical(_Base):
+class RelaxedBernoulli(_RelaxedTransformed):
+    """RelaxedBernoulli(temperature, probs=None, logits=None): ``sigmoid`` of a
+    ``LogitRelaxedBernoulli`` (the binary Concrete distribution), reparameterised."""
+
+    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    support = "Interval(lower_bound=0.0, upper_bound=1.0)"  # type: ignore[assignment]
+    _base_cls = LogitRelaxedBernoulli
+    _transform = SigmoidTransform
+
+
+class ExpRelaxedCategorical(_OverCategorical):
     """ExpRelaxedCategorical(temperature, probs=None, logits=None): the log of a
     ``RelaxedOneHotCategorical`` draw; ``rsample`` is ``log_softmax((logits + g) / temperature)``
     with Gumbel noise ``g``."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
     support = "IndependentConstraint(Real(), 1)"
     has_rsample = True
 
@@ -358,26 +334,6 @@ class ExpRelaxedCategorical(_Base):
         self.temperature = _temperature(temperature, self._categorical.logits)
         k = self._categorical._num_events
         super().__init__(self._categorical.batch_shape, (k,), validate_args)
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
-
-    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> ExpRelaxedCategorical:
-        shape = _shape(batch_shape)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._categorical = _expand_categorical(self._categorical, shape)
-        new._batch_shape = shape
-        return new
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
@@ -397,31 +353,11 @@ class ExpRelaxedCategorical(_Base):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_RelaxedTransformed):
     """RelaxedOneHotCategorical(temperature, probs=None, logits=None): the Concrete /
     Gumbel-softmax distribution, ``exp`` of an ``ExpRelaxedCategorical``; reparameterised."""
 
     arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
     support = "Simplex()"  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        temperature: Union[Tensor, Number],
-        probs: Optional[Tensor] = None,
-        logits: Optional[Tensor] = None,
-        validate_args: Any = None,
-    ) -> None:
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, ExpTransform(), validate_args=validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs  # type: ignore[attr-defined, no-any-return]
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits  # type: ignore[attr-defined, no-any-return]
+    _base_cls = ExpRelaxedCategorical
+    _transform = ExpTransform

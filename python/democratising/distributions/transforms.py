@@ -165,18 +165,30 @@ class _InverseTransform(Transform):
         return f"{type(self.inv).__name__}().inv"
 
 
-class ExpTransform(Transform):
+class _ParameterFree(Transform):
+    """Base of the transforms without parameters, which PyTorch makes equal (and hash alike)
+    whenever they are of one class: ``isinstance`` against the class directly below this one."""
+
+    _family: type
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if _ParameterFree in cls.__bases__:
+            cls._family = cls
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, self._family)
+
+    def __hash__(self) -> int:
+        return hash(self._family)
+
+
+class ExpTransform(_ParameterFree):
     """``y = exp(x)``."""
 
     bijective = True
     codomain = "GreaterThan(lower_bound=0.0)"
     sign = 1  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ExpTransform)
-
-    def __hash__(self) -> int:
-        return hash(ExpTransform)
 
     def _call(self, x: Tensor) -> Tensor:
         return x.exp()
@@ -241,18 +253,12 @@ def _clipped_sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid().clamp(min=fi.tiny, max=1.0 - fi.eps)
 
 
-class SigmoidTransform(Transform):
+class SigmoidTransform(_ParameterFree):
     """``y = sigmoid(x)``, clipped to ``[tiny, 1 - eps]`` as in PyTorch; inverse ``logit``."""
 
     bijective = True
     codomain = "Interval(lower_bound=0.0, upper_bound=1.0)"
     sign = 1  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SigmoidTransform)
-
-    def __hash__(self) -> int:
-        return hash(SigmoidTransform)
 
     def _call(self, x: Tensor) -> Tensor:
         return _clipped_sigmoid(x)
@@ -266,19 +272,13 @@ class SigmoidTransform(Transform):
         return -(-x).softplus() - x.softplus()
 
 
-class TanhTransform(Transform):
+class TanhTransform(_ParameterFree):
     """``y = tanh(x)`` with PyTorch's stable ``log|dy/dx| = 2 (log 2 - x - softplus(-2x))``
     (the squashing used by SAC policies)."""
 
     bijective = True
     codomain = "Interval(lower_bound=-1.0, upper_bound=1.0)"
     sign = 1  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TanhTransform)
-
-    def __hash__(self) -> int:
-        return hash(TanhTransform)
 
     def _call(self, x: Tensor) -> Tensor:
         return x.tanh()
@@ -290,16 +290,10 @@ class TanhTransform(Transform):
         return 2.0 * (math.log(2.0) - x - (-2.0 * x).softplus())
 
 
-class AbsTransform(Transform):
+class AbsTransform(_ParameterFree):
     """``y = |x|`` (not bijective: the inverse is ``y`` itself)."""
 
     codomain = "GreaterThanEq(lower_bound=0.0)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AbsTransform)
-
-    def __hash__(self) -> int:
-        return hash(AbsTransform)
 
     def _call(self, x: Tensor) -> Tensor:
         return x.abs()
@@ -388,19 +382,13 @@ class AffineTransform(Transform):
         return self.forward_shape(shape)
 
 
-class SoftmaxTransform(Transform):
+class SoftmaxTransform(_ParameterFree):
     """``y = softmax(x)`` over the last dimension (not bijective; the inverse is ``log y``,
     one of the preimages)."""
 
     codomain = "Simplex()"
     domain_event_dim = 1
     codomain_event_dim = 1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SoftmaxTransform)
-
-    def __hash__(self) -> int:
-        return hash(SoftmaxTransform)
 
     def _call(self, x: Tensor) -> Tensor:
         logprobs = x

@@ -265,7 +265,7 @@ class MixtureSameFamily(_Base):
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
         comp = _expand_any(self._component_distribution, (*shape, self._num_component))
-        mix = _expand_categorical(self._mixture_distribution, shape)
+        mix = _expand_probs_or_logits(self._mixture_distribution, shape)
         return MixtureSameFamily(mix, comp, validate_args=False)
 
     def _pad(self, x: Tensor) -> Tensor:
@@ -322,11 +322,57 @@ class MixtureSameFamily(_Base):
         )
 
 
-def _expand_categorical(d: Categorical, shape: tuple[int, ...]) -> Categorical:
-    new = object.__new__(Categorical)
+def _expand_probs_or_logits(d: Any, shape: tuple[int, ...]) -> Any:
+    """A view of a ``Bernoulli`` or ``Categorical`` ``d`` with batch shape ``shape``: the package's
+    originals have no ``expand``, and the added distributions built on them need one."""
+    new = object.__new__(type(d))
     new.__dict__.update(d.__dict__)
+    event = () if d._binary else (d._num_events,)
     for name in ("probs", "logits"):
         if name in d.__dict__:
-            new.__dict__[name] = d.__dict__[name].expand(*shape, d._num_events)
+            new.__dict__[name] = d.__dict__[name].expand(*shape, *event)
     new._batch_shape = shape
     return new
+
+
+def _base_attr(name: str) -> Any:
+    """A read-only property reading ``base_dist.<name>``, so a ``TransformedDistribution``
+    subclass exposes its base distribution's parameters as PyTorch's do."""
+    return property(lambda self: getattr(self.base_dist, name), doc=f"``base_dist.{name}``.")
+
+
+class _OverProbsOrLogits(_Base):
+    """A distribution built on an inner ``Bernoulli`` or ``Categorical`` (the attribute named
+    by ``_inner``): its ``probs`` and ``logits`` are the inner one's, and ``expand`` expands
+    the inner one."""
+
+    _inner: str
+
+    @property
+    def probs(self) -> Tensor:
+        return getattr(self, self._inner).probs  # type: ignore[no-any-return]
+
+    @property
+    def logits(self) -> Tensor:
+        return getattr(self, self._inner).logits  # type: ignore[no-any-return]
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        shape = _shape(batch_shape)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        setattr(new, self._inner, _expand_probs_or_logits(getattr(self, self._inner), shape))
+        new._batch_shape = shape
+        return new
+
+
+class _OverCategorical(_OverProbsOrLogits):
+    """An ``_OverProbsOrLogits`` on a ``Categorical`` held in ``_categorical`` (as PyTorch's
+    one-hot and relaxed categoricals): its parameters, constraints and ``param_shape``."""
+
+    arg_constraints = dict(Categorical.arg_constraints)
+    _inner = "_categorical"
+    _categorical: Categorical
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._categorical.param_shape

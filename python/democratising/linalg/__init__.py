@@ -59,26 +59,7 @@ __all__ = [
     "vector_norm",
 ]
 
-from ._extras import (
-    lu,
-    lu_factor,
-    lu_factor_ex,
-    lu_solve,
-    matrix_exp,
-    solve_ex,
-    tensorinv,
-    tensorsolve,
-    vander,
-)
+from . import _extras
+from ._extras import *  # noqa: F403 - the names its __all__ lists
 
-__all__ += [
-    "lu",
-    "lu_factor",
-    "lu_factor_ex",
-    "lu_solve",
-    "matrix_exp",
-    "solve_ex",
-    "tensorinv",
-    "tensorsolve",
-    "vander",
-]
+__all__ += _extras.__all__

@@ -220,3 +220,59 @@ def test_scalar_tensor_and_rsub():
     np.testing.assert_allclose(_np(dm.rsub(x, y)), [9.0, 18.0])
     assert dm.rsub(dm.tensor([1, 2]), 2.5).dtype == dm.float32
     assert math.isclose(float(dm.rsub(dm.tensor(1.0), 0.0)), -1.0)
+
+
+# ---- vmap (loop-based) --------------------------------------------------------------------
+
+
+def test_vmap_maps_and_stacks_like_a_loop() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    got = dm.vmap(lambda a, b: (a * b).sum())(dm.tensor(x), dm.tensor(y))
+    np.testing.assert_allclose(got.numpy(), (x * y).sum(1), rtol=1e-12)
+    w = rng.standard_normal(3)
+    got = dm.vmap(dm.dot, in_dims=(0, None))(dm.tensor(x), dm.tensor(w))
+    np.testing.assert_allclose(got.numpy(), x @ w, rtol=1e-12)
+    assert dm.vmap(lambda a: a.sum(), in_dims=1)(dm.tensor(x)).shape == (3,)
+    assert dm.vmap(lambda a: a * 2, out_dims=1)(dm.tensor(x)).shape == (3, 5)
+    pair = dm.vmap(lambda a: (a.sum(), a * 0))(dm.tensor(x))
+    assert pair[0].shape == (5,) and pair[1].shape == (5, 3)
+    assert dm.vmap(dm.vmap(lambda a: a * a))(dm.randn(2, 3, 4)).shape == (2, 3, 4)
+    both = {"a": dm.tensor(x), "b": dm.tensor(y)}
+    assert dm.vmap(lambda d: d["a"] + d["b"])(both).shape == (5, 3)
+
+
+def test_vmap_of_grad_gives_per_sample_gradients() -> None:
+    from democratising.func import functional_call, grad
+
+    dm.manual_seed(0)
+    model = dm.nn.Linear(3, 1)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x, y = dm.randn(4, 3), dm.randn(4, 1)
+
+    def loss(p: dict, xi: dm.Tensor, yi: dm.Tensor) -> dm.Tensor:
+        return ((functional_call(model, p, (xi.unsqueeze(0),)) - yi) ** 2).mean()
+
+    per_sample = dm.vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    assert per_sample["weight"].shape == (4, 1, 3)
+    for i in range(4):
+        model.zero_grad()
+        loss(dict(model.named_parameters()), x[i], y[i]).backward()
+        np.testing.assert_allclose(
+            per_sample["weight"][i].numpy(), model.weight.grad.numpy(), rtol=1e-5, atol=1e-7
+        )
+
+
+def test_vmap_errors() -> None:
+    from democratising.errors import InvalidValueError, ShapeError
+
+    with pytest.raises(ShapeError):
+        dm.vmap(lambda a, b: a + b)(dm.zeros(2, 3), dm.zeros(3, 3))
+    with pytest.raises(InvalidValueError):
+        dm.vmap(lambda a: a, in_dims=(0, 0))(dm.zeros(2))
+    with pytest.raises(InvalidValueError):
+        dm.vmap(lambda a: a, in_dims=None)(dm.zeros(2))
+    with pytest.raises(ShapeError):
+        dm.vmap(lambda a: a, in_dims=2)(dm.zeros(2, 2))
+    with pytest.raises(InvalidValueError):
+        dm.vmap(lambda a: a, randomness="sometimes")

@@ -393,10 +393,11 @@ def __getattr__(name: str) -> object:
 
 
 # isort: split
-# torch.func: functional_call, grad, grad_and_value.
+# torch.func: functional_call, grad, grad_and_value, vmap (also torch.vmap).
 from . import func  # noqa: E402
+from .func import vmap  # noqa: E402
 
-__all__ += ["func"]
+__all__ += ["func", "vmap"]
 
 # isort: split
 # torch's top-level functional ops (dm.conv2d, dm.layer_norm, ...), windows, dtype promotion.

@@ -1,5 +1,7 @@
 """``democratising.func``: PyTorch's ``torch.func`` function transforms that plain autograd can
-express: ``functional_call``, ``grad`` and ``grad_and_value`` (no ``vmap``)."""
+express: ``functional_call``, ``grad``, ``grad_and_value`` and ``vmap`` (which maps by calling
+the function once per batch entry and stacking the results: PyTorch's semantics and
+composition with ``grad``, without its batching rules' speed)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .errors import ArgumentTypeError, InvalidValueError, ShapeError
 from .nn.module import Module
 from .nn.utils_extra import _functional_call
 
-__all__ = ["functional_call", "grad", "grad_and_value"]
+__all__ = ["functional_call", "grad", "grad_and_value", "vmap"]
 
 
 def functional_call(
@@ -159,3 +161,141 @@ def grad(
         return (g, value[1]) if has_aux else g
 
     return wrapper
+
+
+def _in_dims_tree(arg: Any, dims: Any) -> Any:
+    """``dims`` spread over ``arg``'s structure: an int or None applies to every tensor in it,
+    a tuple/list/dict must match the structure (PyTorch's ``in_dims`` rules)."""
+    if dims is None or isinstance(dims, int):
+        if isinstance(arg, (tuple, list)):
+            return type(arg)(_in_dims_tree(v, dims) for v in arg)
+        if isinstance(arg, dict):
+            return {k: _in_dims_tree(v, dims) for k, v in arg.items()}
+        return dims
+    if isinstance(dims, (tuple, list)) and isinstance(arg, (tuple, list)):
+        if len(dims) != len(arg):
+            raise InvalidValueError(
+                f"vmap: in_dims is not compatible with the structure of the inputs: "
+                f"{len(dims)} entries for {len(arg)}"
+            )
+        return type(arg)(_in_dims_tree(v, d) for v, d in zip(arg, dims))
+    if isinstance(dims, dict) and isinstance(arg, dict):
+        return {k: _in_dims_tree(v, dims[k]) for k, v in arg.items()}
+    raise InvalidValueError(
+        f"vmap: in_dims is not compatible with the structure of the inputs ({dims!r})"
+    )
+
+
+def _batch_size(arg: Any, dims: Any, sizes: list[int]) -> None:
+    """Collects the mapped size of every batched tensor of ``arg`` into ``sizes``."""
+    if isinstance(arg, Tensor):
+        if dims is not None:
+            if not -arg.ndim <= dims < max(arg.ndim, 1) or arg.ndim == 0:
+                raise ShapeError(
+                    f"vmap: in_dim={dims} is out of range for a tensor of {arg.ndim} dims"
+                )
+            sizes.append(arg.shape[dims])
+    elif isinstance(arg, (tuple, list)):
+        for v, d in zip(arg, dims):
+            _batch_size(v, d, sizes)
+    elif isinstance(arg, dict):
+        for k, v in arg.items():
+            _batch_size(v, dims[k], sizes)
+    elif dims is not None:
+        raise InvalidValueError(
+            f"vmap: got in_dim={dims} for an input that is not a tensor ({type(arg).__name__})"
+        )
+
+
+def _entry(arg: Any, dims: Any, i: int) -> Any:
+    """``arg`` with entry ``i`` of each batched tensor selected along its mapped dim."""
+    if isinstance(arg, Tensor):
+        return arg if dims is None else arg.select(dims, i)
+    if isinstance(arg, (tuple, list)):
+        return type(arg)(_entry(v, d, i) for v, d in zip(arg, dims))
+    if isinstance(arg, dict):
+        return {k: _entry(v, dims[k], i) for k, v in arg.items()}
+    return arg
+
+
+def _stacked(outs: list[Any], dims: Any) -> Any:
+    """The per-entry results stacked along ``out_dims`` (matching their structure)."""
+    first = outs[0]
+    if isinstance(first, Tensor):
+        if dims is None:
+            return first
+        return _core.stack(outs, dims)
+    if isinstance(first, (tuple, list)):
+        per = dims if isinstance(dims, (tuple, list)) else [dims] * len(first)
+        if len(per) != len(first):
+            raise InvalidValueError(
+                f"vmap: out_dims has {len(per)} entries for {len(first)} outputs"
+            )
+        return type(first)(_stacked([o[j] for o in outs], d) for j, d in enumerate(per))
+    if isinstance(first, dict):
+        return {
+            k: _stacked([o[k] for o in outs], dims[k] if isinstance(dims, dict) else dims)
+            for k in first
+        }
+    raise ArgumentTypeError(
+        f"vmap: the function must return tensors (or tuples, lists or dicts of them), "
+        f"got {type(first).__name__}"
+    )
+
+
+def vmap(
+    func: Callable[..., Any],
+    in_dims: Any = 0,
+    out_dims: Any = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: Optional[int] = None,
+) -> Callable[..., Any]:
+    """PyTorch's ``torch.func.vmap``: ``func`` mapped over dim ``in_dims`` of its tensor
+    arguments (an int, ``None`` for an argument passed whole, or a structure matching the
+    arguments), the results stacked along ``out_dims``. Keyword arguments are passed whole.
+
+    It calls ``func`` once per batch entry, so it composes with ``grad`` (per-sample
+    gradients: ``vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)``) and with itself, at
+    the cost of a Python loop. Random ops draw independently per entry, as PyTorch's
+    ``randomness="different"``; ``"error"`` (the default) and ``"same"`` are accepted for
+    compatibility but not enforced."""
+    if randomness not in ("error", "different", "same"):
+        raise InvalidValueError(
+            f"vmap: randomness must be 'error', 'different' or 'same', got {randomness!r}"
+        )
+    if chunk_size is not None and chunk_size < 1:
+        raise InvalidValueError(f"vmap: chunk_size must be positive, got {chunk_size}")
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if isinstance(in_dims, (tuple, list)):
+            if len(in_dims) != len(args):
+                raise InvalidValueError(
+                    f"vmap: in_dims has {len(in_dims)} entries but the function got "
+                    f"{len(args)} positional arguments"
+                )
+            dims = [_in_dims_tree(a, d) for a, d in zip(args, in_dims)]
+        else:
+            dims = [_in_dims_tree(a, in_dims) for a in args]
+        sizes: list[int] = []
+        for a, d in zip(args, dims):
+            _batch_size(a, d, sizes)
+        if not sizes:
+            raise InvalidValueError(
+                "vmap: at least one positional argument must be a tensor mapped over a dim"
+            )
+        if len(set(sizes)) != 1:
+            raise ShapeError(
+                f"vmap: expected all tensors to have the same size in the mapped dimension, "
+                f"got sizes {sizes}"
+            )
+        if sizes[0] == 0:
+            raise ShapeError("vmap: cannot map over a dimension of size 0")
+        outs = [
+            func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs) for i in range(sizes[0])
+        ]
+        return _stacked(outs, out_dims)
+
+    wrapped.__name__ = getattr(func, "__name__", "vmapped")
+    wrapped.__doc__ = getattr(func, "__doc__", None)
+    return wrapped

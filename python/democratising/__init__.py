@@ -292,6 +292,7 @@ from . import (  # noqa: E402, F401
     serialization,
 )
 from ._einsum import einsum, tensordot  # noqa: E402, F401
+from ._format import set_printoptions  # noqa: E402
 from ._grad_mode import inference_mode, is_inference_mode_enabled  # noqa: E402, F401
 from ._index_functions import (  # noqa: E402 - scatter ops (after _tensor_extra, which they extend)
     diagonal_scatter,
@@ -397,7 +398,7 @@ def __getattr__(name: str) -> object:
 from . import func  # noqa: E402
 from .func import vmap  # noqa: E402
 
-__all__ += ["func", "vmap"]
+__all__ += ["func", "set_printoptions", "vmap"]
 
 # isort: split
 # torch's top-level functional ops (dm.conv2d, dm.layer_norm, ...), windows, dtype promotion.

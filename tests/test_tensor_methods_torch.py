@@ -150,3 +150,58 @@ def test_host_only_methods_refuse_cuda_tensors() -> None:
         pytest.skip("no CUDA device")
     with pytest.raises(DeviceError):
         dm.zeros(2, device="cuda").apply_(lambda v: v)
+
+
+def test_inplace_view_ops_change_the_same_object() -> None:
+    x = dm.arange(6.0).reshape(2, 3)
+    same = x
+    assert x.unsqueeze_(0) is same and x.shape == (1, 2, 3)
+    assert x.squeeze_() is same and x.shape == (2, 3)
+    x.t_()
+    assert x.shape == (3, 2) and x.tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    x.transpose_(0, 1)
+    assert x.shape == (2, 3)
+    x.swapaxes_(0, 1).swapdims_(0, 1)
+    assert x.shape == (2, 3)
+    x.unsqueeze_(1).squeeze_(1)
+    assert x.shape == (2, 3)
+    # a view: writes through the new shape reach the old data
+    base = dm.zeros(2, 3)
+    v = base[0]
+    v.unsqueeze_(0)
+    v[0, 1] = 5.0
+    assert base[0, 1].item() == 5.0
+
+
+def test_inplace_view_ops_and_autograd() -> None:
+    leaf = dm.randn(3, requires_grad=True)
+    with pytest.raises(dm.errors.AutogradError):
+        leaf.unsqueeze_(0)
+    with dm.no_grad():
+        leaf.unsqueeze_(0)
+    assert leaf.shape == (1, 3) and leaf.is_leaf and leaf.requires_grad
+    a = dm.randn(3, requires_grad=True)
+    b = a * 2
+    b.unsqueeze_(0)
+    assert b.shape == (1, 3) and not b.is_leaf
+    (b * dm.tensor([[1.0, 2.0, 3.0]])).sum().backward()
+    assert a.grad.tolist() == [2.0, 4.0, 6.0]
+
+
+def test_resize_and_set() -> None:
+    x = dm.arange(6.0)
+    x.resize_(2, 3)
+    assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    x.resize_(4)
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0]
+    x.resize_((2, 4))
+    assert x.shape == (2, 4) and x[1, 2:].tolist() == [0.0, 0.0]
+    x.resize_as_(dm.zeros(3))
+    assert x.shape == (3,)
+    with pytest.raises(dm.errors.AutogradError):
+        dm.zeros(2, requires_grad=True).resize_(4)
+    y, src = dm.zeros(2), dm.arange(4.0)
+    assert y.set_(src) is y and y.tolist() == [0.0, 1.0, 2.0, 3.0]
+    src[0] = 9.0
+    assert y[0].item() == 9.0  # shares the source's data
+    assert y.set_().shape == (0,)

@@ -205,6 +205,79 @@ def map_(x: Tensor, other: Tensor, fn: Callable[[Any, Any], Any]) -> Tensor:
     return x
 
 
+def unsqueeze_(x: Tensor, dim: int) -> Tensor:
+    """Inserts a size-1 dim in place: this object becomes the view ``unsqueeze(dim)``."""
+    x._become(x.unsqueeze(dim), "unsqueeze_")
+    return x
+
+
+def squeeze_(x: Tensor, dim: Any = None) -> Tensor:
+    """Removes size-1 dims (or ``dim``) in place."""
+    x._become(x.squeeze() if dim is None else x.squeeze(dim), "squeeze_")
+    return x
+
+
+def transpose_(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swaps two dims in place."""
+    x._become(x.transpose(dim0, dim1), "transpose_")
+    return x
+
+
+def swapaxes_(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """``transpose_`` under NumPy's name."""
+    x._become(x.transpose(axis0, axis1), "swapaxes_")
+    return x
+
+
+def swapdims_(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``transpose_`` under another of PyTorch's names."""
+    x._become(x.transpose(dim0, dim1), "swapdims_")
+    return x
+
+
+def t_(x: Tensor) -> Tensor:
+    """Transposes a matrix in place (0-d and 1-d tensors stay as they are)."""
+    x._become(x.t(), "t_")
+    return x
+
+
+def resize_(x: Tensor, *sizes: Any, memory_format: Any = None) -> Tensor:
+    """Gives the tensor the shape ``sizes``: the first elements in row-major order are kept
+    (a view when they fit in what is there), new ones are zero (PyTorch leaves them
+    uninitialised). A tensor that requires grad cannot be resized, as in PyTorch."""
+    from .errors import AutogradError
+
+    if x.requires_grad:
+        raise AutogradError("cannot resize variables that require grad")
+    shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], Sequence) else sizes
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ShapeError(f"resize_: negative size in {shape}")
+    n = int(np.prod(shape)) if shape else 1
+    flat = x.reshape(-1)
+    if n <= flat.shape[0]:
+        new = flat[:n].reshape(shape)
+    else:
+        pad = _core.zeros(n - flat.shape[0], dtype=x.dtype, device=x.device)
+        new = _core.cat([flat, pad]).reshape(shape)
+    x._become(new, "resize_")
+    return x
+
+
+def resize_as_(x: Tensor, other: Tensor, memory_format: Any = None) -> Tensor:
+    """``resize_`` to ``other``'s shape."""
+    return resize_(x, tuple(other.shape))
+
+
+def set_(x: Tensor, source: Optional[Tensor] = None) -> Tensor:
+    """Makes this tensor share ``source``'s data (its shape, dtype and device too); without
+    a source, an empty tensor of this dtype."""
+    if source is None:
+        source = _core.zeros(0, dtype=x.dtype, device=x.device)
+    x._become(source.detach(), "set_")
+    return x
+
+
 def _host_only(x: Tensor, op: str) -> None:
     if x.is_cuda:
         raise DeviceError(f"{op}() is only implemented on CPU tensors")
@@ -241,6 +314,15 @@ METHODS: dict[str, Callable[..., Any]] = {
     "apply_": apply_,
     "map_": map_,
     "mvlgamma": _mvlgamma,
+    "unsqueeze_": unsqueeze_,
+    "squeeze_": squeeze_,
+    "transpose_": transpose_,
+    "swapaxes_": swapaxes_,
+    "swapdims_": swapdims_,
+    "t_": t_,
+    "resize_": resize_,
+    "resize_as_": resize_as_,
+    "set_": set_,
 }
 
 #: name -> property, installed next to ``METHODS``.
@@ -287,7 +369,7 @@ _FUNCTION_NAMES = (
     "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "lcm_", "ldexp_", "log10_", "log1p_",
     "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_", "reciprocal_",
     "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_",
-    "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_",
+    "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_", "resize_as_",
 )  # fmt: skip
 
 

@@ -251,3 +251,26 @@ globals().update(_norm_pool_layers)
 __all__ += sorted(_norm_pool_layers)
 for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
     vars(getattr(modules, _sub) if _sub else modules).update(_norm_pool_layers)
+
+# isort: split
+# Volumetric (3-D) layers: ``Conv3d``, ``ConvTranspose3d``, the 3-D pools, ``BatchNorm3d``.
+from . import volumetric as _volumetric  # noqa: E402
+
+_volumetric_layers = {name: getattr(_volumetric, name) for name in _volumetric.__all__}
+globals().update(_volumetric_layers)
+__all__ += sorted(_volumetric_layers)
+for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
+    vars(getattr(modules, _sub) if _sub else modules).update(_volumetric_layers)
+
+# isort: split
+# Lazy modules (``LazyLinear``, the lazy convolutions and norms), their placeholders, ``Buffer``.
+from . import lazy as _lazy  # noqa: E402
+from . import parameter as _parameter  # noqa: E402
+
+_lazy_names = {name: getattr(_lazy, name) for name in _lazy.__all__ if name != "LazyModuleMixin"}
+globals().update(_lazy_names)
+__all__ += sorted(_lazy_names)
+for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
+    vars(getattr(modules, _sub) if _sub else modules).update(_lazy_names)
+for _name in ("Buffer", "UninitializedBuffer", "UninitializedParameter"):
+    setattr(_parameter, _name, _lazy_names[_name])  # ``nn.parameter.<name>``, PyTorch's path

@@ -97,10 +97,10 @@ class _ConvBase(Module):
         zeros = (0,) * self._ndim
         if self.padding != zeros:
             s += f", padding={self.padding}"
-        if any(self.output_padding):
-            s += f", output_padding={self.output_padding}"
         if self.dilation != (1,) * self._ndim:
             s += f", dilation={self.dilation}"
+        if any(self.output_padding):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self._parameters.get("bias") is None:

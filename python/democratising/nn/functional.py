@@ -1531,3 +1531,14 @@ from .pooling_extra import (  # noqa: E402, F401
     max_unpool1d,
     max_unpool2d,
 )
+
+# isort: split
+# Volumetric (3-D) convolutions and pools, composites over the 2-D ops.
+from ._functional_volumetric import (  # noqa: E402, F401
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    conv3d,
+    conv_transpose3d,
+    max_pool3d,
+)

@@ -96,9 +96,17 @@ class Module:
         elif name in modules:
             _clear_slot(modules, name, value, "child module", "torch.nn.Module")
             return
-        elif name in buffers or name in d.get("_buffer_names", ()):
+        elif (
+            getattr(value, "_is_buffer", False)
+            or name in buffers
+            or name in d.get("_buffer_names", ())
+        ):
             if value is not None and not isinstance(value, Tensor):
                 raise _assign_error(value, "buffer", name, "torch.nn.Buffer, torch.Tensor")
+            if getattr(value, "_is_buffer", False):  # an ``nn.Buffer``: its persistence rules
+                d.setdefault("_buffer_names", set()).add(name)
+                skip = d.setdefault("_non_persistent", set())
+                skip.discard(name) if value.persistent else skip.add(name)
             target = buffers
         else:
             object.__setattr__(self, name, value)

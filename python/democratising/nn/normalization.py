@@ -124,7 +124,8 @@ class _BatchNorm(_NormBase):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
 
 
@@ -173,7 +174,11 @@ class LayerNorm(_TrailingNorm):
         return F.layer_norm(x, self.normalized_shape, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}"
+        has_bias = getattr(self, "bias", None) is not None
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={has_bias}"
+        )
 
 
 class GroupNorm(Module):

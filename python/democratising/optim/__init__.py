@@ -36,3 +36,6 @@ __all__ = [
 from . import swa_utils
 
 __all__ += ["swa_utils"]
+from .adafactor import Adafactor as Adafactor  # noqa: E402
+
+__all__ += ["Adafactor"]

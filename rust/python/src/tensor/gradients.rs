@@ -123,6 +123,25 @@ impl PyTensor {
         let (dst, src) = (cur.detach(), src.detach());
         run(py, dst.numel(), || dst.copy_(&src))
     }
+    /// Makes this object stand for `view` (a view of its own data, or another tensor's data)
+    /// from now on: the in-place metadata ops (`unsqueeze_`, `t_`, `resize_`, `set_`...). A
+    /// leaf that requires grad refuses in grad mode, as in PyTorch; under `no_grad` it stays
+    /// a leaf over the new view.
+    fn _become(&self, view: PyRef<'_, PyTensor>, op: &str) -> PyResult<()> {
+        let (cur, new) = (self.tensor(), view.tensor());
+        if cur.is_leaf() && cur.requires_grad() {
+            if autograd::is_grad_enabled() {
+                return Err(to_pyerr(Error::Autograd(format!(
+                    "{op}: a leaf Variable that requires grad is being used in an in-place \
+                     operation."
+                ))));
+            }
+            self.replace(cur.leaf_with_data(&new.detach()).py()?);
+        } else {
+            self.replace(new);
+        }
+        Ok(())
+    }
     /// `f"{t:.4f}"` formats a 0-d tensor as its number (PyTorch).
     fn __format__(slf: &Bound<'_, Self>, spec: &str) -> PyResult<String> {
         if slf.get().tensor().ndim() == 0 {

@@ -90,7 +90,7 @@ class Bilinear(Module):
         to_factory(self, device, dtype)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
-        return bilinear(input1, input2, self.weight, getattr(self, "bias", None))
+        return bilinear(input1, input2, self.weight, self._param("bias"))
 
     def extra_repr(self) -> str:
         return (

@@ -180,7 +180,7 @@ class _ConvNd(_ConvBase):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             padding = 0
-        bias = getattr(self, "bias", None)  # through a parametrization when one is registered
+        bias = self._param("bias")
         return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
 
 

@@ -89,7 +89,7 @@ class _ConvTransposeNd(_ConvBase):
 
     def forward(self, input: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
         op = F.conv_transpose1d if self._ndim == 1 else F.conv_transpose2d
-        bias = getattr(self, "bias", None)  # through a parametrization when one is registered
+        bias = self._param("bias")
         return op(
             input,
             self.weight,

@@ -55,7 +55,7 @@ class Dense(Module):
         to_factory(self, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, getattr(self, "bias", None))
+        return F.linear(x, self.weight, self._param("bias"))
 
     def extra_repr(self) -> str:
         b = self._parameters.get("bias") is not None

@@ -260,6 +260,13 @@ class Module:
         for _, m in self.named_children():
             yield m
 
+    def _param(self, name: str) -> Optional[Tensor]:
+        """The parameter ``name`` for a forward pass: straight from the registry (no attribute
+        fallback on the hot path), or, once a parametrization has moved it out, through the
+        attribute that computes it; ``None`` where there is none."""
+        params = self._parameters
+        return params[name] if name in params else getattr(self, name, None)
+
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:

@@ -37,7 +37,7 @@ def _register_affine(
 def affine_of(module: Module) -> tuple[Optional[Tensor], Optional[Tensor]]:
     """The layer's scale and shift as the functional ops take them (``None`` where absent);
     read as attributes, so a parametrization registered on either is applied."""
-    return getattr(module, "weight", None), getattr(module, "bias", None)
+    return module._param("weight"), module._param("bias")
 
 
 class _NormBase(Module):

@@ -46,7 +46,7 @@ class Conv3d(_ConvNd):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             padding = 0
-        bias = getattr(self, "bias", None)  # through a parametrization when one is registered
+        bias = self._param("bias")
         return V.conv3d(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -164,6 +164,18 @@ class LazyModuleMixin:
     _parameters: dict[str, Any]
     _buffers: dict[str, Any]
 
+    def _lazy_setup(
+        self, args: tuple[Any, ...], buffers: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
+        """Builds the regular module with a size of 0, remembers the arguments that rebuild
+        it once the size is known, and turns its weight, bias and ``buffers`` into
+        placeholders: every lazy module's constructor but ``LazyLinear``'s."""
+        assert self.cls_to_become is not None
+        self.cls_to_become.__init__(self, 0, *args, **kwargs)
+        self.__dict__["_lazy_args"] = args
+        self.__dict__["_lazy_kwargs"] = {k: v for k, v in kwargs.items() if k != "dtype"}
+        _to_placeholders(self, ("weight", "bias"), buffers)  # type: ignore[arg-type]
+
     def has_uninitialized_params(self) -> bool:
         """Whether a parameter or buffer is still a placeholder."""
         tensors = [*self._parameters.values(), *self._buffers.values()]
@@ -310,10 +322,7 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
         dtype: Any = None,
     ) -> None:
         args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
-        Conv1d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ())
+        self._lazy_setup(args, device=device, dtype=dtype)
 
 
 class LazyConv2d(_LazyConvMixin, Conv2d):
@@ -322,24 +331,7 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
     cls_to_become = Conv2d
     _spatial = 2
 
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
-        Conv2d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ())
+    __init__ = LazyConv1d.__init__  # the same arguments
 
 
 class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
@@ -373,10 +365,7 @@ class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
             dilation,
             padding_mode,
         )
-        ConvTranspose1d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ())
+        self._lazy_setup(args, device=device, dtype=dtype)
 
 
 class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
@@ -385,35 +374,7 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
     cls_to_become = ConvTranspose2d
     _spatial = 2
 
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        output_padding: Any = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: Any = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        args = (
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            output_padding,
-            groups,
-            bias,
-            dilation,
-            padding_mode,
-        )
-        ConvTranspose2d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ())
+    __init__ = LazyConvTranspose1d.__init__  # the same arguments
 
 
 class LazyBatchNorm1d(LazyModuleMixin, BatchNorm1d):
@@ -432,10 +393,7 @@ class LazyBatchNorm1d(LazyModuleMixin, BatchNorm1d):
         dtype: Any = None,
     ) -> None:
         args = (eps, momentum, affine, track_running_stats)
-        BatchNorm1d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ("running_mean", "running_var"))
+        self._lazy_setup(args, ("running_mean", "running_var"), device=device, dtype=dtype)
 
 
 class LazyBatchNorm2d(LazyModuleMixin, BatchNorm2d):
@@ -444,20 +402,7 @@ class LazyBatchNorm2d(LazyModuleMixin, BatchNorm2d):
     cls_to_become = BatchNorm2d
     _lazy_attr = "num_features"
 
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        args = (eps, momentum, affine, track_running_stats)
-        BatchNorm2d.__init__(self, 0, *args, device=device, dtype=dtype)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device}
-        _to_placeholders(self, ("weight", "bias"), ("running_mean", "running_var"))
+    __init__ = LazyBatchNorm1d.__init__  # the same arguments
 
 
 class LazyInstanceNorm1d(LazyModuleMixin, InstanceNorm1d):
@@ -478,10 +423,8 @@ class LazyInstanceNorm1d(LazyModuleMixin, InstanceNorm1d):
         bias: bool = True,
     ) -> None:
         args = (eps, momentum, affine, track_running_stats)
-        InstanceNorm1d.__init__(self, 0, *args, device=device, dtype=dtype, bias=bias)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device, "bias": bias}
-        _to_placeholders(self, ("weight", "bias"), ("running_mean", "running_var"))
+        stats = ("running_mean", "running_var")
+        self._lazy_setup(args, stats, device=device, dtype=dtype, bias=bias)
 
 
 class LazyInstanceNorm2d(LazyModuleMixin, InstanceNorm2d):
@@ -490,19 +433,4 @@ class LazyInstanceNorm2d(LazyModuleMixin, InstanceNorm2d):
     cls_to_become = InstanceNorm2d
     _lazy_attr = "num_features"
 
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-        *,
-        bias: bool = True,
-    ) -> None:
-        args = (eps, momentum, affine, track_running_stats)
-        InstanceNorm2d.__init__(self, 0, *args, device=device, dtype=dtype, bias=bias)
-        self.__dict__["_lazy_args"] = args
-        self.__dict__["_lazy_kwargs"] = {"device": device, "bias": bias}
-        _to_placeholders(self, ("weight", "bias"), ("running_mean", "running_var"))
+    __init__ = LazyInstanceNorm1d.__init__  # the same arguments

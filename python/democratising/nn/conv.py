@@ -240,10 +240,16 @@ class _PoolNd(Module):
         self.kernel_size, self.stride, self.padding = self._window(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
 
+    #: Store the kernel size as the stride when none is given (the 1-d and 3-d max pools, as
+    #: PyTorch's; ``MaxPool2d`` keeps ``None``).
+    _stride_from_kernel = False
+
     def _window(
         self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair
     ) -> tuple[Any, Any, Any]:
         """The window as this layer stores it; as given unless a layer says otherwise."""
+        if stride is None and self._stride_from_kernel:
+            stride = kernel_size
         return kernel_size, stride, padding
 
     def forward(self, x: Tensor) -> Tensor:
@@ -351,12 +357,7 @@ class MaxPool1d(_MaxPoolNd):
     ``return_indices`` the forward returns ``(values, indices)`` as ``F.max_pool1d`` does."""
 
     _pool = staticmethod(F.max_pool1d)
-
-    def _window(
-        self, kernel_size: IntSingle, stride: Optional[IntSingle], padding: IntSingle
-    ) -> tuple[Any, Any, Any]:
-        """The window as given, with the stride filled in from the kernel size (PyTorch's)."""
-        return kernel_size, (stride if stride is not None else kernel_size), padding
+    _stride_from_kernel = True
 
 
 class AvgPool1d(_AvgPoolNd):

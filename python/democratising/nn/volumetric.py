@@ -99,6 +99,7 @@ class MaxPool3d(_MaxPoolNd):
     ``stride`` defaulting to ``kernel_size``. ``return_indices=True`` is not supported."""
 
     _pool = staticmethod(V.max_pool3d)
+    _stride_from_kernel = True
 
     def __init__(
         self,
@@ -112,12 +113,6 @@ class MaxPool3d(_MaxPoolNd):
         if return_indices:
             raise InvalidValueError("MaxPool3d: return_indices=True is not supported")
         super().__init__(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
-
-    def _window(
-        self, kernel_size: Triple, stride: Optional[Triple], padding: Triple
-    ) -> tuple[Any, Any, Any]:
-        """The window as given, the stride filled in from the kernel size (PyTorch's)."""
-        return kernel_size, (stride if stride is not None else kernel_size), padding
 
 
 class AvgPool3d(_AvgPoolNd):

@@ -72,7 +72,7 @@ def multigammaln(input: Tensor, p: int) -> Tensor:
         raise InvalidValueError(
             f"multigammaln: all elements must be greater than (p-1)/2 = {(p - 1) / 2}"
         )
-    total = (input - 0.0).lgamma()
+    total = input.lgamma()
     for j in range(1, p):
         total = total + (input - j / 2).lgamma()
     return total + p * (p - 1) / 4 * math.log(math.pi)

@@ -63,6 +63,14 @@ class _Fused(Optimizer):
             self.state, p, lambda: {"step": 0, **{name: full_like(p, fill) for name in buffers}}
         )
 
+    def _stepped_states(
+        self, params: list[Tensor], buffers: Sequence[str], fill: float = 0.0
+    ) -> dict[str, list[Any]]:
+        """Every parameter's ``_stepped_state``, gathered per key (``step`` and each of
+        ``buffers``) into lists in ``params`` order: the per-key lists the engine calls take."""
+        states = [self._stepped_state(p, buffers, fill) for p in params]
+        return {key: [st[key] for st in states] for key in ("step", *buffers)}
+
 
 class SGD(_Fused):
     """SGD with momentum, dampening, Nesterov momentum and ``maximize`` (gradient ascent)."""
@@ -128,19 +136,13 @@ class Adam(_Fused):
         super().__init__(params, hyperparameters(Adam.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
-        ms, vs, vmaxs, steps = [], [], [], []
         buffers = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
-        for p in params:
-            st = self._stepped_state(p, buffers)
-            ms.append(st["exp_avg"])
-            vs.append(st["exp_avg_sq"])
-            if g["amsgrad"]:
-                vmaxs.append(st["max_exp_avg_sq"])
-            steps.append(st["step"])
+        st = self._stepped_states(params, buffers)
+        moments = st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", [])
         b1, b2 = g["betas"]
         kw = self._hyper(g, "betas")
         _core._adam_step(
-            params, grads, ms, vs, vmaxs, steps, beta1=b1, beta2=b2, decoupled=self._decoupled, **kw
+            params, grads, *moments, st["step"], beta1=b1, beta2=b2, decoupled=self._decoupled, **kw
         )
 
 
@@ -173,18 +175,12 @@ class RMSprop(_Fused):
         super().__init__(params, hyperparameters(RMSprop.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
-        square_avgs, grad_avgs, bufs = [], [], []
         buffers = ["square_avg"]
         buffers += ["momentum_buffer"] if g["momentum"] > 0 else []
         buffers += ["grad_avg"] if g["centered"] else []
-        for p in params:
-            st = self._stepped_state(p, buffers)
-            square_avgs.append(st["square_avg"])
-            if g["centered"]:
-                grad_avgs.append(st["grad_avg"])
-            if g["momentum"] > 0:
-                bufs.append(st["momentum_buffer"])
-        _core._rmsprop_step(params, grads, square_avgs, grad_avgs, bufs, **self._hyper(g))
+        st = self._stepped_states(params, buffers)
+        grad_avgs, bufs = st.get("grad_avg", []), st.get("momentum_buffer", [])
+        _core._rmsprop_step(params, grads, st["square_avg"], grad_avgs, bufs, **self._hyper(g))
 
 
 class Adagrad(_Fused):
@@ -209,13 +205,9 @@ class Adagrad(_Fused):
         super().__init__(params, hyperparameters(Adagrad.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
-        sums, steps = [], []
-        for p in params:
-            st = self._stepped_state(p, ["sum"], g["initial_accumulator_value"])
-            sums.append(st["sum"])
-            steps.append(st["step"])
+        st = self._stepped_states(params, ["sum"], g["initial_accumulator_value"])
         kw = self._hyper(g, "initial_accumulator_value")
-        _core._adagrad_step(params, grads, sums, steps, **kw)
+        _core._adagrad_step(params, grads, st["sum"], st["step"], **kw)
 
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "Tensor"]

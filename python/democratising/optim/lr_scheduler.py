@@ -104,11 +104,14 @@ def _cycles_beta1(optimizer: Any) -> bool:
     return "betas" in optimizer.defaults
 
 
-def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
-    """One value per parameter group: a scalar is repeated, a list must match the group count."""
+def _per_group(
+    name: str, optimizer: Optimizer, value: Any, error: type[ValueError] = ValueError
+) -> list[Any]:
+    """One value per parameter group: a scalar is repeated, a list must match the group count
+    (else ``error``, a ``ValueError`` of the caller's choice)."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(
+            raise error(
                 f"{name} must have the same length as optimizer.param_groups: {name} has "
                 f"{len(value)} values, param_groups has {len(optimizer.param_groups)}"
             )

@@ -16,7 +16,7 @@ from .._grad_mode import no_grad
 from ..errors import InvalidValueError
 from ..nn.module import Module
 from ..nn.normalization import _BatchNorm
-from .lr_scheduler import LRScheduler
+from .lr_scheduler import LRScheduler, _per_group
 from .optimizer import Optimizer
 
 __all__ = [
@@ -212,15 +212,7 @@ class SWALR(LRScheduler):
         anneal_strategy: str = "cos",
         last_epoch: int = -1,
     ) -> None:
-        if isinstance(swa_lr, (list, tuple)):
-            if len(swa_lr) != len(optimizer.param_groups):
-                raise InvalidValueError(
-                    f"swa_lr must have the same length as optimizer.param_groups. swa_lr has "
-                    f"{len(swa_lr)} values, param_groups has {len(optimizer.param_groups)}."
-                )
-            swa_lrs = list(swa_lr)
-        else:
-            swa_lrs = [swa_lr] * len(optimizer.param_groups)
+        swa_lrs = _per_group("swa_lr", optimizer, swa_lr, InvalidValueError)
         for lr, group in zip(swa_lrs, optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ["cos", "linear"]:

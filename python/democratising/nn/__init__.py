@@ -1,5 +1,7 @@
 """``democratising.nn``: modules, layers, losses."""
 
+from types import ModuleType
+
 from . import functional, init, utils
 from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
@@ -205,6 +207,24 @@ def _install_utils_rnn() -> None:
 
 _install_utils_rnn()
 
+
+def _export_layers(*mods: ModuleType, skip: tuple[str, ...] = ()) -> dict[str, object]:
+    """Re-exports the layers of modules loaded after ``nn.modules`` (the upper-case names of
+    their ``__all__``, less ``skip``): on ``nn``, in its ``__all__`` and under every
+    ``nn.modules.<name>`` path, as PyTorch has them. One helper for each later group."""
+    layers = {
+        name: getattr(mod, name)
+        for mod in mods
+        for name in mod.__all__
+        if name[0].isupper() and name not in skip
+    }
+    globals().update(layers)
+    __all__.extend(sorted(layers))
+    for sub in (*modules.SUBMODULES, ""):
+        vars(getattr(modules, sub) if sub else modules).update(layers)
+    return layers
+
+
 # isort: split
 # More activations, shuffles, dropouts, ``Bilinear`` and 1-d/3-d/circular padding layers.
 from . import activations_extra as _activations_extra  # noqa: E402
@@ -213,26 +233,13 @@ from . import dropout_extra as _dropout_extra  # noqa: E402
 from . import padding_extra as _padding_extra  # noqa: E402
 from . import pixel_shuffle as _pixel_shuffle  # noqa: E402
 
-_extra_layers = {
-    name: getattr(mod, name)
-    for mod in (_activations_extra, _bilinear, _dropout_extra, _padding_extra, _pixel_shuffle)
-    for name in mod.__all__
-    if name[0].isupper()
-}
-globals().update(_extra_layers)
-__all__ += sorted(_extra_layers)
-for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
-    vars(getattr(modules, _sub) if _sub else modules).update(_extra_layers)
+_export_layers(_activations_extra, _bilinear, _dropout_extra, _padding_extra, _pixel_shuffle)
 
 # isort: split
 # More losses (``GaussianNLLLoss``, ``CTCLoss``, the hinge and margin losses...).
 from . import loss_extra as _loss_extra  # noqa: E402
 
-_extra_losses = {name: getattr(_loss_extra, name) for name in _loss_extra.__all__}
-globals().update(_extra_losses)
-__all__ += sorted(_extra_losses)
-for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
-    vars(getattr(modules, _sub) if _sub else modules).update(_extra_losses)
+_export_layers(_loss_extra)
 
 # isort: split
 # Instance and local response norms, unpooling and power-average pooling, ``EmbeddingBag``.
@@ -241,36 +248,19 @@ from . import instance_norm as _instance_norm  # noqa: E402
 from . import local_response_norm as _local_response_norm  # noqa: E402
 from . import pooling_extra as _pooling_extra  # noqa: E402
 
-_norm_pool_layers = {
-    name: getattr(mod, name)
-    for mod in (_embedding_bag, _instance_norm, _local_response_norm, _pooling_extra)
-    for name in mod.__all__
-    if name[0].isupper()
-}
-globals().update(_norm_pool_layers)
-__all__ += sorted(_norm_pool_layers)
-for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
-    vars(getattr(modules, _sub) if _sub else modules).update(_norm_pool_layers)
+_export_layers(_embedding_bag, _instance_norm, _local_response_norm, _pooling_extra)
 
 # isort: split
 # Volumetric (3-D) layers: ``Conv3d``, ``ConvTranspose3d``, the 3-D pools, ``BatchNorm3d``.
 from . import volumetric as _volumetric  # noqa: E402
 
-_volumetric_layers = {name: getattr(_volumetric, name) for name in _volumetric.__all__}
-globals().update(_volumetric_layers)
-__all__ += sorted(_volumetric_layers)
-for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
-    vars(getattr(modules, _sub) if _sub else modules).update(_volumetric_layers)
+_export_layers(_volumetric)
 
 # isort: split
 # Lazy modules (``LazyLinear``, the lazy convolutions and norms), their placeholders, ``Buffer``.
 from . import lazy as _lazy  # noqa: E402
 from . import parameter as _parameter  # noqa: E402
 
-_lazy_names = {name: getattr(_lazy, name) for name in _lazy.__all__ if name != "LazyModuleMixin"}
-globals().update(_lazy_names)
-__all__ += sorted(_lazy_names)
-for _sub in (*modules.SUBMODULES, ""):  # also under ``nn.modules.<name>``, PyTorch's paths
-    vars(getattr(modules, _sub) if _sub else modules).update(_lazy_names)
+_lazy_names = _export_layers(_lazy, skip=("LazyModuleMixin",))
 for _name in ("Buffer", "UninitializedBuffer", "UninitializedParameter"):
     setattr(_parameter, _name, _lazy_names[_name])  # ``nn.parameter.<name>``, PyTorch's path

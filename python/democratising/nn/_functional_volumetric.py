@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -194,6 +194,17 @@ def conv_transpose3d(
     return F._without_batch(y, unbatched)
 
 
+def _depth_windows(
+    y: Tensor, k: int, s: int, d: int, out: int, combine: Callable[[Tensor, Tensor], Tensor]
+) -> Tensor:
+    """The depth half of the separable 3-d pools: output depth ``o`` combines (``combine``:
+    maximum or sum, in kernel order) the ``k`` depth slices ``o * s + kd * d`` of ``y``."""
+    total = _take_depth(y, [o * s for o in range(out)])
+    for kd in range(1, k):
+        total = combine(total, _take_depth(y, [o * s + kd * d for o in range(out)]))
+    return total
+
+
 def _pool_size(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool, name: str) -> int:
     """PyTorch's pooled size of an axis (with ``ceil_mode``, a last window must start inside
     the input or its left padding)."""
@@ -261,11 +272,7 @@ def max_pool3d(
     y = planes.reshape(n, c, depth, *planes.shape[2:])
     need = (out_d - 1) * s[0] + d[0] * (k[0] - 1) + 1
     y = _pad_depth(y, p[0], max(need - depth - p[0], 0), -math.inf)
-    out: Optional[Tensor] = None
-    for kd in range(k[0]):
-        sl = _take_depth(y, [o * s[0] + kd * d[0] for o in range(out_d)])
-        out = sl if out is None else out.maximum(sl)
-    assert out is not None
+    out = _depth_windows(y, k[0], s[0], d[0], out_d, Tensor.maximum)
     return F._without_batch(out, unbatched)
 
 
@@ -297,11 +304,7 @@ def avg_pool3d(
     sums = F.avg_pool2d(xp.reshape(n, c * depth, h, w), k[1:], s[1:], 0) * float(k[1] * k[2])
     sums = sums.reshape(n, c, depth, *sums.shape[2:])
     sums = sums.narrow(3, 0, outs[1]).narrow(4, 0, outs[2])
-    total: Optional[Tensor] = None
-    for kd in range(k[0]):
-        sl = _take_depth(sums, [o * s[0] + kd for o in range(outs[0])])
-        total = sl if total is None else total + sl
-    assert total is not None
+    total = _depth_windows(sums, k[0], s[0], 1, outs[0], Tensor.__add__)
     if divisor_override is not None:
         return F._without_batch(total / float(divisor_override), unbatched)
     counts = []

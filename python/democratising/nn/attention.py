@@ -39,6 +39,13 @@ def _pad_last(mask: Optional[Tensor]) -> Optional[Tensor]:
     return _core.cat([mask, col], -1)
 
 
+def _factory(module: Module, device: Any, dtype: Any) -> None:
+    """Applies PyTorch's ``device=``/``dtype=`` factory arguments after construction (any
+    dtype ``Module.to`` takes): ``MultiheadAttention`` and the transformer layers share it."""
+    if device is not None or dtype is not None:
+        module.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
+
+
 class MultiheadAttention(Module):
     """Multi-head attention (PyTorch's ``nn.MultiheadAttention``): ``out_proj(concat(heads))``
     with ``head_i = softmax(q_i k_i^T / sqrt(head_dim) + mask) v_i``.
@@ -101,8 +108,7 @@ class MultiheadAttention(Module):
             self.register_parameter("bias_k", None)
             self.register_parameter("bias_v", None)
         self._reset_parameters()
-        if device is not None or dtype is not None:
-            self.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
+        _factory(self, device, dtype)
 
     def _reset_parameters(self) -> None:
         """PyTorch's initialisation: Xavier-uniform projections, zero biases, Xavier-normal

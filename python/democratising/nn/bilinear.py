@@ -10,7 +10,7 @@ from .._core import Tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import ShapeError
 from ._factory import to_factory
-from .layers import _uniform
+from .layers import _init_weight_and_bias
 from .module import Module
 
 __all__ = ["Bilinear", "bilinear"]
@@ -81,12 +81,8 @@ class Bilinear(Module):
         super().__init__()
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
-        bound = 1.0 / math.sqrt(in1_features) if in1_features > 0 else 0.0
-        self.weight = _uniform((out_features, in1_features, in2_features), bound)
-        if bias:
-            self.bias = _uniform((out_features,), bound)
-        else:
-            self.register_parameter("bias", None)
+        shape = (out_features, in1_features, in2_features)
+        _init_weight_and_bias(self, shape, bias, fan_in=in1_features)
         to_factory(self, device, dtype)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:

@@ -175,7 +175,7 @@ class _ConvNd(_ConvBase):
     def _conv(self, x: Tensor) -> Tensor:
         """The convolution, after the explicit padding a non-``"zeros"`` ``padding_mode``
         asks for."""
-        conv = F.conv1d if self._ndim == 1 else F.conv2d
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._ndim - 1]
         padding: Any = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
@@ -183,14 +183,14 @@ class _ConvNd(_ConvBase):
         bias = self._param("bias")
         return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
 
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv(x)
+
 
 class Conv1d(_ConvNd):
     """1-D convolution over ``[N, C, L]`` (or ``[C, L]``) with PyTorch's parameter shapes
     ``weight [O, C/groups, k]``, ``bias [O]`` and default initialisation U(±1/√fan_in).
     Non-``"zeros"`` ``padding_mode`` pads explicitly with ``F.pad`` before a valid convolution."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv(x)
 
 
 class Conv2d(_ConvNd):
@@ -223,6 +223,15 @@ class Conv2d(_ConvNd):
 
     def extra_repr(self) -> str:
         return f"{self._repr_head()}, padding={self.padding}"
+
+
+def _check_return_indices(
+    layer: Union[_MaxPoolNd, _AdaptiveMaxPoolNd], return_indices: bool
+) -> None:
+    """Refuses ``return_indices=True`` when a max pool is built whose functional op cannot
+    return indices (``_has_indices`` false: the 3-d pools), as PyTorch refuses bad options."""
+    if return_indices and not layer._has_indices:
+        raise InvalidValueError(f"{type(layer).__name__}: return_indices=True is not supported")
 
 
 class _PoolNd(Module):
@@ -262,6 +271,7 @@ class _MaxPoolNd(_PoolNd):
 
     _pool_args = ("dilation", "ceil_mode", "return_indices")
     return_indices: bool = False  # for layers pickled before the option existed
+    _has_indices = True
 
     def __init__(
         self,
@@ -272,6 +282,7 @@ class _MaxPoolNd(_PoolNd):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
+        _check_return_indices(self, return_indices)
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation, self.return_indices = dilation, return_indices
 
@@ -340,7 +351,10 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     """An adaptive max pool; with ``return_indices`` the forward returns ``(values, indices)``
     as the functional op does."""
 
+    _has_indices = True
+
     def __init__(self, output_size: AdaptiveSize, return_indices: bool = False) -> None:
+        _check_return_indices(self, return_indices)
         super().__init__(output_size)
         self.return_indices = return_indices
 

@@ -88,7 +88,7 @@ class _ConvTransposeNd(_ConvBase):
         return tuple(pads)
 
     def forward(self, input: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
-        op = F.conv_transpose1d if self._ndim == 1 else F.conv_transpose2d
+        op = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._ndim - 1]
         bias = self._param("bias")
         return op(
             input,

@@ -16,7 +16,7 @@ from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from ._factory import to_factory
 from .module import Module
-from .parameter import Parameter
+from .sparse import _refuse_renorm, _table
 
 __all__ = ["EmbeddingBag", "embedding_bag"]
 
@@ -216,11 +216,7 @@ class EmbeddingBag(Module):
         """``max_norm`` and ``scale_grad_by_freq`` are refused with ``InvalidValueError``
         (as by ``Embedding``); ``sparse=True`` gives dense gradients."""
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq:
-            raise InvalidValueError(
-                "EmbeddingBag(max_norm=..., scale_grad_by_freq=True) is not supported; "
-                "renormalise the weight explicitly"
-            )
+        _refuse_renorm("EmbeddingBag", max_norm, scale_grad_by_freq)
         if mode not in _MODES:
             raise ValueError("mode has to be one of sum, mean or max")
         if padding_idx is not None:
@@ -234,15 +230,13 @@ class EmbeddingBag(Module):
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.mode, self.sparse = scale_grad_by_freq, mode, sparse
         self.include_last_offset, self.padding_idx = include_last_offset, padding_idx
-        if _weight is not None:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ShapeError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight.detach())
-        else:
-            self.weight = Parameter(_core.randn(num_embeddings, embedding_dim))
-            if padding_idx is not None:
-                with no_grad():
-                    self.weight[padding_idx] = 0.0
+        self.weight = _table(
+            num_embeddings,
+            embedding_dim,
+            padding_idx,
+            _weight,
+            "Shape of weight does not match num_embeddings and embedding_dim",
+        )
         to_factory(self, device, dtype)
 
     def reset_parameters(self) -> None:

@@ -12,6 +12,7 @@ from .._core import Tensor
 from . import functional as F
 from ._factory import inplace_result, to_factory
 from .module import Module
+from .padding_extra import _ConstantPadNd, _PadNd, _ZeroPadNd
 from .parameter import Parameter
 
 
@@ -20,14 +21,20 @@ def _uniform(shape: tuple[int, ...], bound: float) -> Parameter:
 
 
 def _init_weight_and_bias(
-    module: Module, weight_shape: tuple[int, ...], bias: bool, bias_size: Optional[int] = None
+    module: Module,
+    weight_shape: tuple[int, ...],
+    bias: bool,
+    bias_size: Optional[int] = None,
+    fan_in: Optional[int] = None,
 ) -> None:
-    """PyTorch's default initialisation of ``Linear`` and the convolutions (Kaiming-uniform
-    with a=√5): ``weight`` and ``bias`` (one per output, ``weight_shape[0]`` unless
-    ``bias_size`` says otherwise, as for the transposed convolutions) both drawn from
-    U(±1/√fan_in), weight first, where fan_in is ``prod(weight_shape[1:])``; without ``bias``
-    a ``None`` parameter, so ``state_dict`` and ``repr`` match PyTorch's."""
-    fan_in = math.prod(weight_shape[1:])
+    """PyTorch's default initialisation of ``Linear``, ``Bilinear`` and the convolutions
+    (Kaiming-uniform with a=√5): ``weight`` and ``bias`` (one per output, ``weight_shape[0]``
+    unless ``bias_size`` says otherwise, as for the transposed convolutions) both drawn from
+    U(±1/√fan_in), weight first, where fan_in is ``prod(weight_shape[1:])`` unless given (as
+    ``Bilinear`` gives it); without ``bias`` a ``None`` parameter, so ``state_dict`` and
+    ``repr`` match PyTorch's."""
+    if fan_in is None:
+        fan_in = math.prod(weight_shape[1:])
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     module.weight = _uniform(weight_shape, bound)
     if bias:
@@ -351,51 +358,20 @@ class Dropout2d(_DropoutNd):
     _drop = staticmethod(F.dropout2d)
 
 
-def _quad(padding: Union[int, Sequence[int]]) -> tuple[int, int, int, int]:
-    """``(left, right, top, bottom)`` from an int or a 4-tuple."""
-    return F._ints(padding, 4, "(left, right, top, bottom)")  # type: ignore[return-value]
+class ConstantPad2d(_ConstantPadNd):
+    _dims = 2
 
 
-class _Pad2d(Module):
-    mode = "constant"
-
-    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
-        super().__init__()
-        self.padding = _quad(padding)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x, self.padding, self.mode)
-
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
+class ZeroPad2d(_ZeroPadNd, ConstantPad2d):
+    """Pads the last two dims with zeros."""
 
 
-class ConstantPad2d(_Pad2d):
-    def __init__(self, padding: Union[int, Sequence[int]], value: float) -> None:
-        super().__init__(padding)
-        self.value = value
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x, self.padding, "constant", self.value)
-
-    def extra_repr(self) -> str:
-        return f"padding={self.padding}, value={self.value}"
+class ReflectionPad2d(_PadNd):
+    _dims, mode = 2, "reflect"
 
 
-class ZeroPad2d(ConstantPad2d):
-    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
-        super().__init__(padding, 0.0)
-
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
-
-
-class ReflectionPad2d(_Pad2d):
-    mode = "reflect"
-
-
-class ReplicationPad2d(_Pad2d):
-    mode = "replicate"
+class ReplicationPad2d(_PadNd):
+    _dims, mode = 2, "replicate"
 
 
 class Upsample(Module):

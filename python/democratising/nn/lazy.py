@@ -161,20 +161,20 @@ class LazyModuleMixin:
     cls_to_become: Optional[type] = None
     #: The regular module's attribute (its first constructor argument) read from the input.
     _lazy_attr: str = ""
+    #: The regular module's buffers that wait for the size too (placeholders until then).
+    _lazy_buffers: tuple[str, ...] = ()
     _parameters: dict[str, Any]
     _buffers: dict[str, Any]
 
-    def _lazy_setup(
-        self, args: tuple[Any, ...], buffers: tuple[str, ...] = (), **kwargs: Any
-    ) -> None:
+    def _lazy_setup(self, args: tuple[Any, ...], **kwargs: Any) -> None:
         """Builds the regular module with a size of 0, remembers the arguments that rebuild
-        it once the size is known, and turns its weight, bias and ``buffers`` into
+        it once the size is known, and turns its weight, bias and ``_lazy_buffers`` into
         placeholders: every lazy module's constructor but ``LazyLinear``'s."""
         assert self.cls_to_become is not None
         self.cls_to_become.__init__(self, 0, *args, **kwargs)
         self.__dict__["_lazy_args"] = args
         self.__dict__["_lazy_kwargs"] = {k: v for k, v in kwargs.items() if k != "dtype"}
-        _to_placeholders(self, ("weight", "bias"), buffers)  # type: ignore[arg-type]
+        _to_placeholders(self, ("weight", "bias"), self._lazy_buffers)  # type: ignore[arg-type]
 
     def has_uninitialized_params(self) -> bool:
         """Whether a parameter or buffer is still a placeholder."""
@@ -377,11 +377,18 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
     __init__ = LazyConvTranspose1d.__init__  # the same arguments
 
 
-class LazyBatchNorm1d(LazyModuleMixin, BatchNorm1d):
+class _LazyNormMixin(LazyModuleMixin):
+    """The lazy batch and instance norms: ``num_features`` from the input's dimension 1; the
+    running statistics are placeholders too."""
+
+    _lazy_attr = "num_features"
+    _lazy_buffers = ("running_mean", "running_var")
+
+
+class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
     """``BatchNorm1d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = BatchNorm1d
-    _lazy_attr = "num_features"
 
     def __init__(
         self,
@@ -393,23 +400,21 @@ class LazyBatchNorm1d(LazyModuleMixin, BatchNorm1d):
         dtype: Any = None,
     ) -> None:
         args = (eps, momentum, affine, track_running_stats)
-        self._lazy_setup(args, ("running_mean", "running_var"), device=device, dtype=dtype)
+        self._lazy_setup(args, device=device, dtype=dtype)
 
 
-class LazyBatchNorm2d(LazyModuleMixin, BatchNorm2d):
+class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
     """``BatchNorm2d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = BatchNorm2d
-    _lazy_attr = "num_features"
 
     __init__ = LazyBatchNorm1d.__init__  # the same arguments
 
 
-class LazyInstanceNorm1d(LazyModuleMixin, InstanceNorm1d):
+class LazyInstanceNorm1d(_LazyNormMixin, InstanceNorm1d):
     """``InstanceNorm1d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = InstanceNorm1d
-    _lazy_attr = "num_features"
 
     def __init__(
         self,
@@ -423,14 +428,12 @@ class LazyInstanceNorm1d(LazyModuleMixin, InstanceNorm1d):
         bias: bool = True,
     ) -> None:
         args = (eps, momentum, affine, track_running_stats)
-        stats = ("running_mean", "running_var")
-        self._lazy_setup(args, stats, device=device, dtype=dtype, bias=bias)
+        self._lazy_setup(args, device=device, dtype=dtype, bias=bias)
 
 
-class LazyInstanceNorm2d(LazyModuleMixin, InstanceNorm2d):
+class LazyInstanceNorm2d(_LazyNormMixin, InstanceNorm2d):
     """``InstanceNorm2d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = InstanceNorm2d
-    _lazy_attr = "num_features"
 
     __init__ = LazyInstanceNorm1d.__init__  # the same arguments

@@ -1,7 +1,7 @@
 """The 1-d and 3-d padding layers, and the circular ones, over ``F.pad``: ``ConstantPad1d``/
 ``3d``, ``ZeroPad1d``/``3d``, ``ReflectionPad1d``/``3d``, ``ReplicationPad1d``/``3d`` and
 ``CircularPad1d``/``2d``/``3d`` (the 2-d constant, zero, reflection and replication layers
-are in ``nn.layers``)."""
+are in ``nn.layers``, built on the same bases ``_PadNd``, ``_ConstantPadNd``, ``_ZeroPadNd``)."""
 
 from __future__ import annotations
 
@@ -79,24 +79,22 @@ class ConstantPad3d(_ConstantPadNd):
     _dims = 3
 
 
-class ZeroPad1d(ConstantPad1d):
+class _ZeroPadNd(_ConstantPadNd):
+    """What the zero pads share (each also subclasses its dimension's ``ConstantPad``, as
+    PyTorch's): constant padding with 0, ``repr`` showing the padding tuple only."""
+
+    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
+        super().__init__(padding, 0.0)
+
+    extra_repr = _PadNd.extra_repr
+
+
+class ZeroPad1d(_ZeroPadNd, ConstantPad1d):
     """Pads the last dim with zeros."""
 
-    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
-        super().__init__(padding, 0.0)
 
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
-
-
-class ZeroPad3d(ConstantPad3d):
+class ZeroPad3d(_ZeroPadNd, ConstantPad3d):
     """Pads the last three dims with zeros."""
-
-    def __init__(self, padding: Union[int, Sequence[int]]) -> None:
-        super().__init__(padding, 0.0)
-
-    def extra_repr(self) -> str:
-        return f"{self.padding}"
 
 
 class ReflectionPad1d(_PadNd):

@@ -242,30 +242,33 @@ def _lp_pool(
     return (out.sign() * F.relu(out.abs())).mul(math.prod(k)).pow(1.0 / norm_type)
 
 
-@_takes_tensor
-def lp_pool1d(
-    input: Tensor,
-    norm_type: Union[int, float],
-    kernel_size: int,
-    stride: Optional[IntOrSeq] = None,
-    ceil_mode: bool = False,
-) -> Tensor:
+def _lp_pool_nd(n: int, doc: str) -> Callable[..., Tensor]:
+    """``lp_pool1d``/``2d`` differ only in their number of window dims: one builder."""
+
+    def lp_pool(
+        input: Tensor,
+        norm_type: Union[int, float],
+        kernel_size: IntOrSeq,
+        stride: Optional[IntOrSeq] = None,
+        ceil_mode: bool = False,
+    ) -> Tensor:
+        return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, n)
+
+    lp_pool.__name__ = lp_pool.__qualname__ = f"lp_pool{n}d"
+    lp_pool.__doc__ = doc
+    return _takes_tensor(lp_pool)
+
+
+lp_pool1d = _lp_pool_nd(
+    1,
     """``(sum over each window of x ** p) ** (1 / p)`` over ``[N, C, L]`` (or ``[C, L]``),
-    computed as PyTorch does through ``avg_pool1d``; ``p = inf`` is the max of ``|x|``."""
-    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1)
-
-
-@_takes_tensor
-def lp_pool2d(
-    input: Tensor,
-    norm_type: Union[int, float],
-    kernel_size: IntOrSeq,
-    stride: Optional[IntOrSeq] = None,
-    ceil_mode: bool = False,
-) -> Tensor:
+    computed as PyTorch does through ``avg_pool1d``; ``p = inf`` is the max of ``|x|``.""",
+)
+lp_pool2d = _lp_pool_nd(
+    2,
     """``(sum over each window of x ** p) ** (1 / p)`` over ``[N, C, H, W]`` (or ``[C, H,
-    W]``), computed as PyTorch does through ``avg_pool2d``; ``p = inf`` is the max of ``|x|``."""
-    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2)
+    W]``), computed as PyTorch does through ``avg_pool2d``; ``p = inf`` is the max of ``|x|``.""",
+)
 
 
 class _LPPoolNd(Module):

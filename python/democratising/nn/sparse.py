@@ -14,6 +14,38 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _refuse_renorm(layer: str, max_norm: Optional[float], scale_grad_by_freq: bool) -> None:
+    """``Embedding`` and ``EmbeddingBag`` refuse the renormalising options (not implemented
+    here) rather than silently ignore them."""
+    if max_norm is not None or scale_grad_by_freq:
+        raise InvalidValueError(
+            f"{layer}(max_norm=..., scale_grad_by_freq=True) is not supported; renormalise the "
+            "weight explicitly"
+        )
+
+
+def _table(
+    num_embeddings: int,
+    embedding_dim: int,
+    padding_idx: Optional[int],
+    _weight: Optional[Tensor],
+    mismatch: str,
+    requires_grad: bool = True,
+) -> Parameter:
+    """The lookup table of ``Embedding`` and ``EmbeddingBag``: the given ``_weight`` (detached,
+    ``requires_grad`` as asked) after a shape check whose error is ``mismatch`` (``{shape}``
+    there is the shape given), else N(0, 1) with row ``padding_idx`` zero."""
+    if _weight is not None:
+        if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+            raise ShapeError(mismatch.format(shape=tuple(_weight.shape)))
+        return Parameter(_weight.detach(), requires_grad=requires_grad)
+    weight = Parameter(_core.randn(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        with no_grad():
+            weight[padding_idx] = 0.0
+    return weight
+
+
 class Embedding(Module):
     """``weight [num_embeddings, embedding_dim]`` initialised N(0, 1), row ``padding_idx`` zero
     and never updated by gradients, as in PyTorch."""
@@ -36,11 +68,7 @@ class Embedding(Module):
         are no sparse tensors here); ``max_norm`` and ``scale_grad_by_freq`` are refused with
         ``InvalidValueError`` rather than silently ignored. ``_weight`` is the initial table."""
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq:
-            raise InvalidValueError(
-                "Embedding(max_norm=..., scale_grad_by_freq=True) is not supported; renormalise "
-                "the weight explicitly"
-            )
+        _refuse_renorm("Embedding", max_norm, scale_grad_by_freq)
         del norm_type, sparse
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
@@ -48,18 +76,14 @@ class Embedding(Module):
             raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        if _weight is not None:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ShapeError(
-                    f"Shape of weight {tuple(_weight.shape)} does not match num_embeddings and "
-                    "embedding_dim"
-                )
-            self.weight = Parameter(_weight.detach(), requires_grad=not _freeze)
-        else:
-            self.weight = Parameter(_core.randn(num_embeddings, embedding_dim))
-            if padding_idx is not None:
-                with no_grad():
-                    self.weight[padding_idx] = 0.0
+        self.weight = _table(
+            num_embeddings,
+            embedding_dim,
+            padding_idx,
+            _weight,
+            "Shape of weight {shape} does not match num_embeddings and embedding_dim",
+            requires_grad=not _freeze,
+        )
         to_factory(self, device, dtype)
 
     @classmethod

@@ -15,7 +15,7 @@ from .._core import Tensor
 from ..errors import ShapeError
 from . import functional as F
 from . import init
-from .attention import MultiheadAttention, _causal_mask
+from .attention import MultiheadAttention, _causal_mask, _factory
 from .containers import ModuleList
 from .layers import Dropout, Linear
 from .module import Module
@@ -75,12 +75,6 @@ def _detect_is_causal_mask(
     return make_causal
 
 
-def _factory(module: Module, device: Any, dtype: Any) -> None:
-    """Applies PyTorch's ``device=``/``dtype=`` factory arguments after construction."""
-    if device is not None or dtype is not None:
-        module.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
-
-
 class _TransformerLayer(Module):
     """What the encoder and decoder layers share: self-attention ``self_attn`` (and, in the
     decoder, ``multihead_attn`` over the encoder's memory), the feed-forward block
@@ -130,6 +124,15 @@ class _TransformerLayer(Module):
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _get_activation_fn(activation)
         _factory(self, device, dtype)
+
+    def _sublayer(
+        self, x: Tensor, norm: LayerNorm, block: Callable[..., Tensor], *args: Any
+    ) -> Tensor:
+        """One residual sublayer, what every layer repeats: ``x + block(norm(x), *args)`` with
+        ``norm_first``, else ``norm(x + block(x, *args))`` (the original post-norm)."""
+        if self.norm_first:
+            return x + block(norm(x), *args)
+        return norm(x + block(x, *args))
 
     def _attend(
         self,
@@ -183,14 +186,10 @@ class TransformerEncoderLayer(_TransformerLayer):
     ) -> Tensor:
         """``src_mask`` is ``[S, S]`` or ``[N * nhead, S, S]``, ``src_key_padding_mask``
         ``[N, S]``; boolean masks are ``True`` where attention is not allowed."""
-        x = src
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            x = x + self._ff_block(self.norm2(x))
-        else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self._ff_block(x))
-        return x
+        x = self._sublayer(
+            src, self.norm1, self._sa_block, src_mask, src_key_padding_mask, is_causal
+        )
+        return self._sublayer(x, self.norm2, self._ff_block)
 
 
 class TransformerDecoderLayer(_TransformerLayer):
@@ -212,21 +211,19 @@ class TransformerDecoderLayer(_TransformerLayer):
     ) -> Tensor:
         """``tgt`` ``[T, N, E]``, ``memory`` ``[S, N, E]`` (batch first with ``batch_first``);
         ``tgt_mask`` ``[T, T]``, ``memory_mask`` ``[T, S]``, padding masks ``[N, T]``/``[N, S]``."""
-        x = tgt
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(
-                self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal
-            )
-            x = x + self._ff_block(self.norm3(x))
-        else:
-            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-            x = self.norm2(
-                x
-                + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
-            )
-            x = self.norm3(x + self._ff_block(x))
-        return x
+        x = self._sublayer(
+            tgt, self.norm1, self._sa_block, tgt_mask, tgt_key_padding_mask, tgt_is_causal
+        )
+        x = self._sublayer(
+            x,
+            self.norm2,
+            self._mha_block,
+            memory,
+            memory_mask,
+            memory_key_padding_mask,
+            memory_is_causal,
+        )
+        return self._sublayer(x, self.norm3, self._ff_block)
 
     def _mha_block(
         self,

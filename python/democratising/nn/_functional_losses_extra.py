@@ -16,7 +16,12 @@ from .._core import Tensor
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
-from .functional import _legacy_reduction, _reduce, pairwise_distance
+from .functional import (
+    _legacy_reduction,
+    _reduce,
+    _takes_positional_legacy_reduction,
+    pairwise_distance,
+)
 
 __all__ = [
     "ctc_loss",
@@ -33,12 +38,10 @@ __all__ = [
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduction(size_average: Optional[bool], reduce: Optional[bool], reduction: str) -> str:
-    """``reduction`` after the deprecated flags, checked before any work is done."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+def _check_reduction(reduction: str) -> None:
+    """PyTorch's error for an unknown ``reduction``, raised before any work is done."""
     if reduction not in _REDUCTIONS:
         raise InvalidValueError(f"{reduction} is not a valid value for reduction")
-    return reduction
 
 
 def _broadcasts_to(target: Tensor, input: Tensor, name: str) -> None:
@@ -113,7 +116,8 @@ def poisson_nll_loss(
     """Poisson negative log-likelihood: ``exp(input) - target * input`` when ``log_input``,
     else ``input - target * log(input + eps)``; ``full`` adds Stirling's approximation
     ``t log t - t + 0.5 log(2π t)`` of ``log(t!)`` where the target is above 1."""
-    reduction = _reduction(size_average, reduce, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     if log_input:
         loss = input.exp() - target * input
     else:
@@ -130,17 +134,13 @@ def poisson_nll_loss(
 
 
 @_takes_tensor
+@_takes_positional_legacy_reduction
 def hinge_embedding_loss(
-    input: Tensor,
-    target: Tensor,
-    margin: float = 1.0,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
-    reduction: str = "mean",
+    input: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean"
 ) -> Tensor:
     """``input`` where ``target`` is 1, ``max(0, margin - input)`` where it is -1 (PyTorch
     adds both terms for any other target value)."""
-    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     margin_term = (margin - input).clamp(min=0.0)
     zeros = input * 0.0
     loss = _core.where(target != 1, margin_term, zeros) + _core.where(target != -1, input, zeros)
@@ -148,31 +148,22 @@ def hinge_embedding_loss(
 
 
 @_takes_tensor
-def soft_margin_loss(
-    input: Tensor,
-    target: Tensor,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
-    reduction: str = "mean",
-) -> Tensor:
+@_takes_positional_legacy_reduction
+def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """``log(1 + exp(-target * input))``, computed as a softplus (stable for large margins)."""
-    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     _broadcasts_to(target, input, "soft_margin_loss")
     return _reduce((-target * input).softplus(), reduction)
 
 
 @_takes_tensor
+@_takes_positional_legacy_reduction
 def multilabel_soft_margin_loss(
-    input: Tensor,
-    target: Tensor,
-    weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
-    reduction: str = "mean",
+    input: Tensor, target: Tensor, weight: Optional[Tensor] = None, reduction: str = "mean"
 ) -> Tensor:
     """Per-class binary cross-entropy on logits, optionally ``weight``-ed per class, averaged
     over the last (class) dimension: one loss per sample."""
-    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     log_sig = -(-input).softplus()  # log sigmoid(x)
     log_one_minus = -input.softplus()  # log sigmoid(-x)
     loss = -(target * log_sig + (1 - target) * log_one_minus)
@@ -203,19 +194,18 @@ def _as_rows(input: Tensor, target: Tensor, name: str) -> Tensor:
 
 
 @_takes_tensor
+@_takes_positional_legacy_reduction
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
     p: int = 1,
     margin: float = 1.0,
     weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Multi-class hinge loss: ``sum_{j != y} max(0, margin - x[y] + x[j])^p * weight[y] / C``
     per sample, for ``input`` ``[N, C]`` (or ``[C]``) and class indices ``target`` ``[N]``."""
-    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     if p not in (1, 2):
         raise InvalidValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
@@ -247,17 +237,12 @@ def multi_margin_loss(
 
 
 @_takes_tensor
-def multilabel_margin_loss(
-    input: Tensor,
-    target: Tensor,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
-    reduction: str = "mean",
-) -> Tensor:
+@_takes_positional_legacy_reduction
+def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Multi-label hinge loss: ``sum_{j in targets} sum_{k not in targets}
     max(0, 1 - (x[j] - x[k])) / C`` per sample. ``target`` has the input's shape and lists
     each sample's class indices, ended by the first ``-1`` (PyTorch's padding)."""
-    reduction = _reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
     x = _as_rows(input, target, "multilabel_margin_loss")
     n, c = x.shape
     if tuple(target.shape) != tuple(input.shape):
@@ -296,8 +281,7 @@ def triplet_margin_with_distance_loss(
 ) -> Tensor:
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` = ``distance_function`` (default
     ``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
-    if reduction not in _REDUCTIONS:
-        raise InvalidValueError(f"{reduction} is not a valid value for reduction")
+    _check_reduction(reduction)
     if margin <= 0:
         raise InvalidValueError(f"margin must be greater than 0, got {margin}")
     if not anchor.ndim == positive.ndim == negative.ndim:
@@ -391,8 +375,7 @@ def ctc_loss(
     batch; ``zero_infinity`` replaces impossible alignments' infinite losses (and their
     gradients) by zero. Computed by the forward algorithm in log space, vectorised over the
     batch and the extended label sequence, one step per frame."""
-    if reduction not in _REDUCTIONS:
-        raise InvalidValueError(f"{reduction} is not a valid value for reduction")
+    _check_reduction(reduction)
     if not log_probs.is_floating_point():
         raise DTypeError(f"ctc_loss expects floating point log_probs, got {log_probs.dtype}")
     if log_probs.ndim not in (2, 3):

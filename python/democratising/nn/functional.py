@@ -39,17 +39,25 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _with_params(
-    fn: Callable[..., Any], wrapper: Callable[..., Any], positional: bool = False, **extra: Any
+    fn: Callable[..., Any],
+    wrapper: Callable[..., Any],
+    positional: bool = False,
+    before: Optional[str] = None,
+    **extra: Any,
 ) -> Any:
     """``wrapper`` named and documented as ``fn``, its signature ``fn``'s plus the parameters
-    ``extra`` (name -> default), keyword-only unless ``positional``."""
+    ``extra`` (name -> default), keyword-only unless ``positional``; they are added at the end,
+    or just before parameter ``before``."""
     import functools
 
     functools.update_wrapper(wrapper, fn)
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
+    at = len(params) if before is None else list(sig.parameters).index(before)
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if positional else inspect.Parameter.KEYWORD_ONLY
-    params += [inspect.Parameter(name, kind, default=default) for name, default in extra.items()]
+    params[at:at] = [
+        inspect.Parameter(name, kind, default=default) for name, default in extra.items()
+    ]
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     delattr(wrapper, "__wrapped__")  # the signature above is the real one
     return wrapper
@@ -84,6 +92,29 @@ def _takes_legacy_reduction(fn: _F) -> _F:
         return fn(*args, **kwargs)
 
     return _with_params(fn, wrapper, size_average=None, reduce=None)  # type: ignore[no-any-return]
+
+
+def _takes_positional_legacy_reduction(fn: _F) -> _F:
+    """``_takes_legacy_reduction`` for the losses (functions and modules) where PyTorch takes
+    ``size_average`` and ``reduce`` by position, just before ``reduction``: ``fn`` is written
+    without them, and the signature gains them there."""
+    default = inspect.signature(fn).parameters["reduction"].default
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(*args, **kwargs)
+        given = bound.arguments
+        size_average, reduce = given.pop("size_average", None), given.pop("reduce", None)
+        if size_average is not None or reduce is not None:
+            given["reduction"] = _legacy_reduction(
+                size_average, reduce, given.get("reduction", default)
+            )
+        return fn(*bound.args, **bound.kwargs)
+
+    out = _with_params(
+        fn, wrapper, positional=True, before="reduction", size_average=None, reduce=None
+    )
+    sig: inspect.Signature = out.__signature__  # the public one, that ``wrapper`` binds to
+    return out  # type: ignore[no-any-return]
 
 
 def _takes_inplace(fn: _F) -> _F:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import inspect
+from typing import Any, Callable, Optional
 
 from .._core import Tensor
 from . import functional as F
@@ -75,13 +76,32 @@ class L1Loss(_Loss):
         return F.l1_loss(input, target, self.reduction)
 
 
-class HuberLoss(_Loss):
-    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+class _OneOptionLoss(_Loss):
+    """A loss with one option besides ``reduction``, after it in PyTorch's constructor as in its
+    functional ``_fn(input, target, reduction, option)``: the subclass spells the constructor,
+    and the option is kept under the functional's name for it (``HuberLoss.delta``)."""
+
+    _fn: Callable[[Tensor, Tensor, str, Any], Tensor]
+    _option: str
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        params = list(inspect.signature(cls._fn).parameters)
+        cls._option = params[params.index("reduction") + 1]
+
+    def __init__(self, reduction: str, option: Any) -> None:
         super().__init__(reduction)
-        self.delta = delta
+        setattr(self, self._option, option)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.huber_loss(input, target, self.reduction, self.delta)
+        return self._fn(input, target, self.reduction, getattr(self, self._option))
+
+
+class HuberLoss(_OneOptionLoss):
+    _fn = staticmethod(F.huber_loss)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction, delta)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -111,27 +131,22 @@ class BCELoss(_Loss):
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
-class SmoothL1Loss(_Loss):
+class SmoothL1Loss(_OneOptionLoss):
+    _fn = staticmethod(F.smooth_l1_loss)
+
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
-        super().__init__(reduction)
-        self.beta = beta
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+        super().__init__(reduction, beta)
 
 
-class KLDivLoss(_Loss):
+class KLDivLoss(_OneOptionLoss):
     """KL divergence of log-probability ``input`` from ``target``; ``"batchmean"`` gives the
     mathematical KL (``"mean"`` also divides by the number of classes)."""
 
     _reductions = ("mean", "batchmean", "sum", "none")
+    _fn = staticmethod(F.kl_div)
 
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__(reduction)
-        self.log_target = log_target
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.kl_div(input, target, self.reduction, self.log_target)
+        super().__init__(reduction, log_target)
 
 
 class _PairMarginLoss(_Loss):

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Union
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
 from . import _functional_losses_extra as FX
-from .functional import _legacy_reduction
+from .functional import _legacy_reduction, _takes_positional_legacy_reduction
 from .layers import PairwiseDistance
 from .loss import _Loss
 from .module import Module
@@ -29,8 +29,9 @@ __all__ = [
 
 
 class _TorchSignatureLoss(_Loss):
-    """A loss whose ``__init__`` spells PyTorch's signature itself (legacy arguments included
-    where PyTorch has them), so ``_Loss`` does not add keyword-only ``size_average``/``reduce``."""
+    """A loss whose ``__init__`` has PyTorch's signature itself (legacy arguments in PyTorch's
+    places where it has them, written out or added by ``_takes_positional_legacy_reduction``),
+    so ``_Loss`` does not add keyword-only ``size_average``/``reduce``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super(_Loss, cls).__init_subclass__(**kwargs)
@@ -72,14 +73,9 @@ class PoissonNLLLoss(_TorchSignatureLoss):
 class HingeEmbeddingLoss(_TorchSignatureLoss):
     """``input`` where ``target`` is 1, ``max(0, margin - input)`` where it is -1."""
 
-    def __init__(
-        self,
-        margin: float = 1.0,
-        size_average: Optional[bool] = None,
-        reduce: Optional[bool] = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+    @_takes_positional_legacy_reduction
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
         self.margin = margin
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -92,13 +88,9 @@ class _ReductionOnlyLoss(_TorchSignatureLoss):
 
     _loss: Callable[..., Tensor]
 
-    def __init__(
-        self,
-        size_average: Optional[bool] = None,
-        reduce: Optional[bool] = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+    @_takes_positional_legacy_reduction
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return type(self)._loss(input, target, reduction=self.reduction)
@@ -113,14 +105,9 @@ class SoftMarginLoss(_ReductionOnlyLoss):
 class MultiLabelSoftMarginLoss(_TorchSignatureLoss):
     """Per-class logistic loss averaged over classes; ``weight`` (per class) is a buffer."""
 
-    def __init__(
-        self,
-        weight: Optional[Tensor] = None,
-        size_average: Optional[bool] = None,
-        reduce: Optional[bool] = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+    @_takes_positional_legacy_reduction
+    def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -130,16 +117,15 @@ class MultiLabelSoftMarginLoss(_TorchSignatureLoss):
 class MultiMarginLoss(_TorchSignatureLoss):
     """Multi-class hinge loss (``p`` of 1 or 2); ``weight`` (per class) is a buffer."""
 
+    @_takes_positional_legacy_reduction
     def __init__(
         self,
         p: int = 1,
         margin: float = 1.0,
         weight: Optional[Tensor] = None,
-        size_average: Optional[bool] = None,
-        reduce: Optional[bool] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction)
         if p not in (1, 2):
             raise InvalidValueError("only p == 1 and p == 2 supported")
         if weight is not None and weight.ndim != 1:

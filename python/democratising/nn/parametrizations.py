@@ -89,6 +89,33 @@ def _load_old_weight_norm_keys(module: Module, name: str) -> None:
     cls._complete_state_dict = complete  # type: ignore[method-assign]
 
 
+def _weight_matrix(weight: Tensor, dim: int) -> Tensor:
+    """The weight as a matrix with dimension ``dim`` as its rows: what both spectral norms (this
+    parametrization and the hook in ``nn.utils``) take the largest singular value of."""
+    if dim != 0:
+        weight = weight.permute(dim, *(d for d in range(weight.dim()) if d != dim))
+    return weight.flatten(1) if weight.dim() > 1 else weight.reshape(weight.shape[0], -1)
+
+
+def _random_unit_vectors(weight_mat: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Both spectral norms' starting ``u`` (one entry per row of ``weight_mat``) and ``v`` (per
+    column): standard normal draws, normalized."""
+    (h, w), dt, dev = weight_mat.shape, weight_mat.dtype, weight_mat.device
+    u = _core.empty(h, dtype=dt, device=dev).normal_(0, 1)
+    v = _core.empty(w, dtype=dt, device=dev).normal_(0, 1)
+    return F.normalize(u, dim=0, eps=eps), F.normalize(v, dim=0, eps=eps)
+
+
+def _spectral_norm_dim(module: Module, dim: Optional[int]) -> int:
+    """Both ``spectral_norm``s' default ``dim``: 1 for transposed convolutions (their weight's
+    output channels), else 0."""
+    from .conv_transpose import _ConvTransposeNd
+
+    if dim is not None:
+        return dim
+    return 1 if isinstance(module, _ConvTransposeNd) else 0
+
+
 class _SpectralNorm(Module):
     """The spectral-norm parametrization: the weight divided by its largest singular value,
     estimated by power iteration on the buffers ``_u`` and ``_v`` (one step per forward in
@@ -115,19 +142,14 @@ class _SpectralNorm(Module):
             self.n_power_iterations = n_power_iterations
             with no_grad():
                 weight_mat = self._reshape_weight_to_matrix(weight)
-                h, w = weight_mat.shape
-                dt, dev = weight.dtype, weight.device
-                u = _core.empty(h, dtype=dt, device=dev).normal_(0, 1)
-                v = _core.empty(w, dtype=dt, device=dev).normal_(0, 1)
-                self.register_buffer("_u", F.normalize(u, dim=0, eps=self.eps))
-                self.register_buffer("_v", F.normalize(v, dim=0, eps=self.eps))
+                u, v = _random_unit_vectors(weight_mat, self.eps)
+                self.register_buffer("_u", u)
+                self.register_buffer("_v", v)
             self._power_method(weight_mat, 15)
 
     def _reshape_weight_to_matrix(self, weight: Tensor) -> Tensor:
         """The weight as a matrix with dimension ``dim`` as its rows."""
-        if self.dim != 0:
-            weight = weight.permute(self.dim, *(d for d in range(weight.dim()) if d != self.dim))
-        return weight.flatten(1)
+        return _weight_matrix(weight, self.dim)
 
     def _power_method(self, weight_mat: Tensor, n_power_iterations: int) -> None:
         """Updates ``_u`` and ``_v`` in place by ``n_power_iterations`` power-iteration steps."""
@@ -168,20 +190,11 @@ def spectral_norm(
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
         raise InvalidValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
-    if dim is None:
-        dim = 1 if _is_conv_transpose(module) else 0
+    dim = _spectral_norm_dim(module, dim)
     parametrize.register_parametrization(
         module, name, _SpectralNorm(weight, n_power_iterations, dim, eps)
     )
     return module
-
-
-def _is_conv_transpose(module: Module) -> bool:
-    """Whether ``module`` is a transposed convolution (its weight's output channels are
-    dimension 1)."""
-    from .conv_transpose import _ConvTransposeNd
-
-    return isinstance(module, _ConvTransposeNd)
 
 
 # ---- orthogonal ----------------------------------------------------------------------------

@@ -61,23 +61,20 @@ def _set_data(dst: Tensor, src: Tensor) -> None:
     dst.data = src.detach()
 
 
-def _check_like(x: Any, ref: Tensor, what: str) -> None:
-    """PyTorch's checks that ``what`` (a parametrization's output) is a tensor of ``ref``'s dtype
-    and shape, each raising ``ValueError``."""
+def _check_like(
+    x: Any, dtype: Any, shape: tuple[int, ...], what: str, flag: str = "the `unsafe` flag"
+) -> None:
+    """PyTorch's checks that ``what`` (a parametrization's output) is a tensor of the
+    unparametrized ``dtype`` and ``shape``, each raising ``ValueError``; ``flag`` is how the
+    message names ``unsafe`` (PyTorch words it two ways)."""
     if not isinstance(x, Tensor):
         raise InvalidValueError(f"{what} must return a tensor. Got {type(x).__name__}.")
-    if x.dtype != ref.dtype:
-        raise InvalidValueError(
-            f"Registering a parametrization may not change the dtype of the tensor, unless "
-            f"the `unsafe` flag is enabled.\nunparametrized dtype: {ref.dtype}\n"
-            f"parametrized dtype: {x.dtype}"
-        )
-    if tuple(x.shape) != tuple(ref.shape):
-        raise InvalidValueError(
-            f"Registering a parametrization may not change the shape of the tensor, unless "
-            f"the `unsafe` flag is enabled.\nunparametrized shape: {tuple(ref.shape)}\n"
-            f"parametrized shape: {tuple(x.shape)}"
-        )
+    for prop, old, new in (("dtype", dtype, x.dtype), ("shape", shape, tuple(x.shape))):
+        if new != old:
+            raise InvalidValueError(
+                f"Registering a parametrization may not change the {prop} of the tensor, unless "
+                f"{flag} is enabled.\nunparametrized {prop}: {old}\nparametrized {prop}: {new}"
+            )
 
 
 class ParametrizationList(ModuleList):
@@ -130,23 +127,9 @@ class ParametrizationList(ModuleList):
                     originali = originali.detach().requires_grad_(original.requires_grad)
                 _register_parameter_or_buffer(self, f"original{i}", originali)
         if not self.unsafe:
-            z = self()
-            if not isinstance(z, Tensor):
-                raise InvalidValueError(
-                    f"A parametrization must return a tensor. Got {type(z).__name__}."
-                )
-            if z.dtype != original_dtype:
-                raise InvalidValueError(
-                    "Registering a parametrization may not change the dtype of the tensor, "
-                    f"unless `unsafe` flag is enabled.\nunparametrized dtype: {original_dtype}\n"
-                    f"parametrized dtype: {z.dtype}"
-                )
-            if tuple(z.shape) != original_shape:
-                raise InvalidValueError(
-                    "Registering a parametrization may not change the shape of the tensor, "
-                    f"unless `unsafe` flag is enabled.\nunparametrized shape: {original_shape}\n"
-                    f"parametrized shape: {tuple(z.shape)}"
-                )
+            _check_like(
+                self(), original_dtype, original_shape, "A parametrization", "`unsafe` flag"
+            )
 
     def right_inverse(self, value: Tensor) -> None:
         """Sets the originals so that the parametrized tensor is ``value``, through each
@@ -283,14 +266,14 @@ def register_parametrization(
         if not unsafe:
             y = getattr(module, tensor_name)
             x = parametrization(y)
-            _check_like(x, y, "A parametrization")
+            _check_like(x, y.dtype, tuple(y.shape), "A parametrization")
             if hasattr(parametrization, "right_inverse"):
                 try:
                     z = parametrization.right_inverse(x)
                 except NotImplementedError:
                     pass
                 else:
-                    _check_like(z, y, "parametrization.right_inverse")
+                    _check_like(z, y.dtype, tuple(y.shape), "parametrization.right_inverse")
         plist = module.parametrizations[tensor_name]
         plist.append(parametrization)
         object.__setattr__(plist, "unsafe", plist.unsafe or unsafe)

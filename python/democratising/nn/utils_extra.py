@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from .. import _core
 from .._core import Tensor
@@ -20,7 +20,13 @@ from ..errors import ArgumentTypeError, InvalidValueError, StateDictError
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
-from .parametrizations import _weight_norm, norm_except_dim
+from .parametrizations import (
+    _random_unit_vectors,
+    _spectral_norm_dim,
+    _weight_matrix,
+    _weight_norm,
+    norm_except_dim,
+)
 
 __all__ = [
     "clip_grads_with_norm_",
@@ -150,9 +156,7 @@ class SpectralNorm:
 
     def reshape_weight_to_matrix(self, weight: Tensor) -> Tensor:
         """The weight as a matrix with dimension ``dim`` as its rows."""
-        if self.dim != 0:
-            weight = weight.permute(self.dim, *(d for d in range(weight.dim()) if d != self.dim))
-        return weight.reshape(weight.shape[0], -1)
+        return _weight_matrix(weight, self.dim)
 
     def compute_weight(self, module: Module, do_power_iteration: bool) -> Tensor:
         """``<name>_orig / sigma``, after the power-iteration steps when asked."""
@@ -202,11 +206,7 @@ class SpectralNorm:
                 f"`SpectralNorm` cannot be applied as parameter `{name}` is None"
             )
         with no_grad():
-            weight_mat = fn.reshape_weight_to_matrix(weight)
-            h, w = weight_mat.shape
-            dt, dev = weight.dtype, weight.device
-            u = F.normalize(_core.empty(h, dtype=dt, device=dev).normal_(0, 1), dim=0, eps=fn.eps)
-            v = F.normalize(_core.empty(w, dtype=dt, device=dev).normal_(0, 1), dim=0, eps=fn.eps)
+            u, v = _random_unit_vectors(fn.reshape_weight_to_matrix(weight), fn.eps)
         delattr(module, fn.name)
         module.register_parameter(fn.name + "_orig", weight)
         object.__setattr__(module, fn.name, weight.detach())
@@ -227,11 +227,7 @@ def spectral_norm(
     parameter ``name`` becomes ``<name>_orig`` with power-iteration buffers ``<name>_u`` and
     ``<name>_v``; before each forward ``module.<name>`` is set to ``<name>_orig / sigma``.
     ``dim`` defaults to 1 for transposed convolutions, else 0. Returns ``module``."""
-    if dim is None:
-        from .conv_transpose import _ConvTransposeNd
-
-        dim = 1 if isinstance(module, _ConvTransposeNd) else 0
-    SpectralNorm.apply(module, name, n_power_iterations, dim, eps)
+    SpectralNorm.apply(module, name, n_power_iterations, _spectral_norm_dim(module, dim), eps)
     return module
 
 
@@ -287,10 +283,19 @@ def fuse_conv_bn_eval(conv: T, bn: Module, transpose: bool = False) -> T:
     """A copy of ``conv`` (in eval mode, as ``bn``) whose output equals ``bn(conv(x))``."""
     if conv.training or bn.training:
         raise AssertionError("Fusion only for eval!")
-    fused = copy.deepcopy(conv)
+    return _fused_copy(conv, bn, fuse_conv_bn_weights, transpose)
+
+
+def _fused_copy(
+    layer: T, bn: Module, fuse: Callable[..., tuple[Parameter, Parameter]], *extra: Any
+) -> T:
+    """What ``fuse_conv_bn_eval`` and ``fuse_linear_bn_eval`` share once their checks pass: a
+    copy of ``layer`` whose weight and bias are ``fuse``'s, from its own and ``bn``'s (running
+    statistics, ``eps``, affine parameters), ``extra`` passed after them."""
     if bn.running_mean is None or bn.running_var is None:
         raise AssertionError("the batch norm must track running statistics")
-    fused.weight, fused.bias = fuse_conv_bn_weights(
+    fused = copy.deepcopy(layer)
+    fused.weight, fused.bias = fuse(
         fused.weight,
         fused._parameters.get("bias"),
         bn.running_mean,
@@ -298,7 +303,7 @@ def fuse_conv_bn_eval(conv: T, bn: Module, transpose: bool = False) -> T:
         bn.eps,
         bn._parameters.get("weight"),
         bn._parameters.get("bias"),
-        transpose,
+        *extra,
     )
     return fused
 
@@ -332,23 +337,11 @@ def fuse_linear_bn_eval(linear: T, bn: Module) -> T:
     ``bn.num_features`` must be ``linear.out_features`` or 1."""
     if linear.training or bn.training:
         raise AssertionError("Fusion only for eval!")
-    fused = copy.deepcopy(linear)
     if not (linear.out_features == bn.num_features or bn.num_features == 1):
         raise AssertionError(
             "To fuse, linear.out_features == bn.num_features or bn.num_features == 1"
         )
-    if bn.running_mean is None or bn.running_var is None:
-        raise AssertionError("the batch norm must track running statistics")
-    fused.weight, fused.bias = fuse_linear_bn_weights(
-        fused.weight,
-        fused._parameters.get("bias"),
-        bn.running_mean,
-        bn.running_var,
-        bn.eps,
-        bn.weight,
-        bn.bias,
-    )
-    return fused
+    return _fused_copy(linear, bn, fuse_linear_bn_weights)
 
 
 # ---- gradient norms ------------------------------------------------------------------------
@@ -524,13 +517,13 @@ def _reparametrize(
 def _functional_call(
     module: Module,
     parameters_and_buffers: Mapping[str, Tensor],
-    args: Any = None,
-    kwargs: Optional[dict[str, Any]] = None,
-    *,
-    tie_weights: bool = True,
-    strict: bool = False,
+    args: Any,
+    kwargs: Optional[dict[str, Any]],
+    tie_weights: bool,
+    strict: bool,
 ) -> Any:
-    """``module(*args, **kwargs)`` with ``parameters_and_buffers`` swapped in for the call."""
+    """``module(*args, **kwargs)`` with ``parameters_and_buffers`` swapped in for the call: the
+    body of both public ``functional_call``s, which own the defaults."""
     if kwargs is None:
         kwargs = {}
     if args is None:

@@ -8,6 +8,21 @@ from typing import Any
 from . import _core
 from ._core import Tensor
 
+# The element-wise comparisons and logical ops: each has a free function here and an in-place
+# method (``eq_``, ``logical_and_``...) in ``_tensor_methods_torch``.
+COMPARISONS = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+)
+
 _METHODS = [
     "abs",
     "exp",
@@ -74,16 +89,7 @@ _METHODS = [
     "split",
     "chunk",
     "nonzero",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "logical_xor",
-    "logical_not",
+    *COMPARISONS,
     "add",
     "sub",
     "mul",

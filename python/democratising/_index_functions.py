@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._tensor_extra import _dim, _host, _index, _takes_tensor, broadcast_shapes
+from ._tensor_extra import _dim, _flat_positions, _host, _index, _takes_tensor, broadcast_shapes
 from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, index_copy, scatter
 from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
@@ -158,12 +158,7 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
             f"source.numel() = {source.numel()}, index.numel() = {index.numel()}"
         )
     n = input.numel()
-    idx = np.asarray(_host(index), dtype=np.int64).reshape(-1)
-    bad = idx[(idx < -n) | (idx >= n)]
-    if bad.size:
-        raise IndexOutOfRangeError(
-            f"put(): out of range: tried to access index {int(bad[0])} on a tensor of {n} elements"
-        )
+    idx = _flat_positions(index, n, prefix="put(): ")
     return _write(input, idx % n if n else idx, source.reshape(-1), accumulate)
 
 

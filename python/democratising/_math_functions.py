@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._tensor_extra import _host, _takes_tensor, broadcast_shapes
+from ._tensor_extra import _float_test, _host, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
 from .errors import DTypeError, ShapeError
 
@@ -385,17 +385,13 @@ def heaviside(x: Tensor, values: Tensor) -> Tensor:
 @_takes_tensor
 def isposinf(x: Tensor) -> Tensor:
     """Whether each element is ``+inf``."""
-    if not x.dtype.is_floating_point:
-        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
-    return x.detach() == math.inf
+    return _float_test(x, lambda t: t.detach() == math.inf)
 
 
 @_takes_tensor
 def isneginf(x: Tensor) -> Tensor:
     """Whether each element is ``-inf``."""
-    if not x.dtype.is_floating_point:
-        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
-    return x.detach() == -math.inf
+    return _float_test(x, lambda t: t.detach() == -math.inf)
 
 
 @_takes_tensor

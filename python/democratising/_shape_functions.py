@@ -19,7 +19,16 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._tensor_extra import _dim, _host, _index, _takes_tensor, broadcast_shapes, flip, meshgrid
+from ._tensor_extra import (
+    _dim,
+    _flat_positions,
+    _host,
+    _index,
+    _takes_tensor,
+    broadcast_shapes,
+    flip,
+    meshgrid,
+)
 from ._tensor_more import _inplace_of, _result_dtype, cumprod, movedim, tensor_split
 from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
@@ -436,14 +445,20 @@ def _need(op: str, name: str, t: Tensor, nd: int) -> None:
         raise ShapeError(f"{op}: {name} must be a {nd}D tensor, got {t.ndim}D")
 
 
+def _batch_products(op: str, batch1: Tensor, batch2: Tensor) -> Tensor:
+    """``batch1[b] @ batch2[b]`` for every ``b``, once both are checked to be 3-D batches: the
+    product ``baddbmm`` adds as it is and ``addbmm`` summed over the batch."""
+    _need(op, "batch1", batch1, 3)
+    _need(op, "batch2", batch2, 3)
+    return batch1.matmul(batch2)
+
+
 @_takes_tensor
 def baddbmm(
     x: Tensor, batch1: Tensor, batch2: Tensor, *, beta: _Number = 1, alpha: _Number = 1
 ) -> Tensor:
     """``beta * x + alpha * (batch1 @ batch2)`` for 3-D batches."""
-    _need("baddbmm", "batch1", batch1, 3)
-    _need("baddbmm", "batch2", batch2, 3)
-    return _scaled_add(x, batch1.matmul(batch2), beta, alpha, "baddbmm")
+    return _scaled_add(x, _batch_products("baddbmm", batch1, batch2), beta, alpha, "baddbmm")
 
 
 @_takes_tensor
@@ -451,9 +466,7 @@ def addbmm(
     x: Tensor, batch1: Tensor, batch2: Tensor, *, beta: _Number = 1, alpha: _Number = 1
 ) -> Tensor:
     """``beta * x + alpha * sum_b(batch1[b] @ batch2[b])`` for 3-D batches."""
-    _need("addbmm", "batch1", batch1, 3)
-    _need("addbmm", "batch2", batch2, 3)
-    return _scaled_add(x, batch1.matmul(batch2).sum(0), beta, alpha, "addbmm")
+    return _scaled_add(x, _batch_products("addbmm", batch1, batch2).sum(0), beta, alpha, "addbmm")
 
 
 @_takes_tensor
@@ -507,12 +520,7 @@ def take(x: Tensor, index: Tensor) -> Tensor:
     if index.dtype != _core.int64:
         raise DTypeError(f"take(): Expected a long tensor for index, but got {index.dtype}")
     n = x.numel()
-    idx = np.asarray(_host(index), dtype=np.int64).reshape(-1)
-    bad = idx[(idx < -n) | (idx >= n)]
-    if bad.size:
-        raise IndexOutOfRangeError(
-            f"out of range: tried to access index {int(bad[0])} on a tensor of {n} elements."
-        )
+    idx = _flat_positions(index, n, end=".")
     idx = np.where(idx < 0, idx + n, idx)
     return x.reshape(-1).index_select(0, _index(idx, x)).reshape(tuple(index.shape))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from .errors import DTypeError, InvalidValueError, ShapeError
+from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
 _Size = Union[int, Sequence[int]]
 
@@ -88,6 +88,20 @@ def _host(x: Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def _flat_positions(index: Tensor, n: int, prefix: str = "", end: str = "") -> np.ndarray:
+    """``index`` as int64 host positions into a flattened tensor of ``n`` elements, checked to
+    lie in ``[-n, n)`` as ``take`` and ``put`` require (PyTorch words their errors alike but
+    for a ``prefix`` and an ``end``)."""
+    idx = np.asarray(_host(index), dtype=np.int64).reshape(-1)
+    bad = idx[(idx < -n) | (idx >= n)]
+    if bad.size:
+        raise IndexOutOfRangeError(
+            f"{prefix}out of range: tried to access index {int(bad[0])} on a tensor of {n} "
+            f"elements{end}"
+        )
+    return idx
+
+
 def _index(a: np.ndarray, like: Tensor) -> Tensor:
     return _core.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(like.device)
 
@@ -95,25 +109,29 @@ def _index(a: np.ndarray, like: Tensor) -> Tensor:
 # ---- tests of values -----------------------------------------------------------------------
 
 
+def _float_test(x: Tensor, test: Callable[[Tensor], Tensor], otherwise: bool = False) -> Tensor:
+    """``test(x)`` for a floating-point ``x``, the one kind that holds nan and inf; for integer
+    and bool tensors the value tests (``isnan``, ``isinf``, ...) answer ``otherwise`` everywhere."""
+    if not x.dtype.is_floating_point:
+        fill = _core.ones if otherwise else _core.zeros
+        return fill(*x.shape, dtype=_core.bool, device=x.device)
+    return test(x)
+
+
 @_takes_tensor
 def isnan(x: Tensor) -> Tensor:
-    if not x.dtype.is_floating_point:
-        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
-    return x != x
+    return _float_test(x, lambda t: t != t)
 
 
 @_takes_tensor
 def isinf(x: Tensor) -> Tensor:
-    if not x.dtype.is_floating_point:
-        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
-    return x.abs() == math.inf
+    return _float_test(x, lambda t: t.abs() == math.inf)
 
 
 @_takes_tensor
 def isfinite(x: Tensor) -> Tensor:
-    if not x.dtype.is_floating_point:
-        return _core.ones(*x.shape, dtype=_core.bool, device=x.device)
-    return (x - x) == 0  # inf - inf and nan - nan are nan
+    # inf - inf and nan - nan are nan
+    return _float_test(x, lambda t: (t - t) == 0, otherwise=True)
 
 
 @_takes_tensor

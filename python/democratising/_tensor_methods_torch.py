@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core, _tensor
 from ._core import Tensor
+from ._functional_ops import COMPARISONS
 from .errors import DeviceError, InvalidValueError, ShapeError
 
 # Out-of-place methods whose in-place form ``name_`` PyTorch has (written into the tensor
@@ -31,16 +32,7 @@ INPLACE_OF = (
     "log2",
     "frac",
     "fmod",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "logical_xor",
-    "logical_not",
+    *COMPARISONS,
     "true_divide",
     "floor_divide",
     "sgn",

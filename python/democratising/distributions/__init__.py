@@ -60,6 +60,14 @@ def _shape(sample_shape: ShapeLike) -> tuple[int, ...]:
     return tuple(int(s) for s in sample_shape)
 
 
+# How ``Distribution._init_params`` tests a parameter against its ``arg_constraints`` entry.
+_CONSTRAINT_TESTS = {
+    "Real()": lambda t: t == t,
+    "GreaterThan(lower_bound=0.0)": lambda t: t > 0,
+    "GreaterThanEq(lower_bound=0.0)": lambda t: t >= 0,
+}
+
+
 class Distribution:
     """Base class: ``batch_shape`` (independent distributions), ``event_shape`` (one draw's
     shape), ``sample``/``rsample``/``log_prob``/``entropy``. ``validate_args`` (default on,
@@ -68,6 +76,7 @@ class Distribution:
 
     has_rsample = False
     arg_constraints: dict[str, str] = {}
+    _params: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -78,6 +87,22 @@ class Distribution:
         self._batch_shape = _shape(batch_shape)
         self._event_shape = _shape(event_shape)
         self._validate_args = _VALIDATE[0] if validate_args is None else bool(validate_args)
+
+    def _init_params(
+        self, validate_args: Any, *values: Any, constraints: Optional[dict[str, str]] = None
+    ) -> None:
+        """The constructor shared by the scalar-parameter families: broadcasts ``values`` into
+        the attributes named by ``_params``, takes their shape as the batch shape (no event
+        dimensions) and validates each against its entry in ``constraints`` (by default
+        ``arg_constraints``)."""
+        constraints = self.arg_constraints if constraints is None else constraints
+        tensors = _broadcast(*values)
+        for name, t in zip(self._params, tensors):
+            setattr(self, name, t)
+        Distribution.__init__(self, tuple(tensors[0].shape), (), validate_args)
+        for name, t in zip(self._params, tensors):
+            constraint = constraints[name]
+            self._check(name, t, _CONSTRAINT_TESTS[constraint](t), constraint)
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -173,19 +198,25 @@ class _CentredAtLoc:
         return self.loc
 
 
-class Normal(_CentredAtLoc, Distribution):
-    """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
+class _LocScale(Distribution):
+    """The constraints and constructor shared by the reparameterised location-scale families
+    (``Normal`` here; ``Laplace``, ``Cauchy`` and ``Gumbel`` in ``continuous``): real ``loc``
+    and positive ``scale``, broadcast."""
 
-    has_rsample = True
     arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+    has_rsample = True
+    _params = ("loc", "scale")
+    loc: Tensor
+    scale: Tensor
 
     def __init__(
         self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
     ) -> None:
-        self.loc, self.scale = _broadcast(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        self._check("loc", self.loc, (self.loc == self.loc), "Real()")
-        self._check("scale", self.scale, self.scale > 0, "GreaterThan(lower_bound=0.0)")
+        self._init_params(validate_args, loc, scale)
+
+
+class Normal(_CentredAtLoc, _LocScale):
+    """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
 
     @property
     def stddev(self) -> Tensor:

@@ -7,14 +7,14 @@ incomplete gamma function), and small tensor helpers (``_sum_rightmost``, ``_cla
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from . import Distribution, ShapeLike, _broadcast, _shape
+from . import Distribution, ShapeLike, _shape
 
 
 def _finfo(dtype: Any) -> Any:
@@ -202,20 +202,11 @@ def _expand_any(d: Distribution, batch_shape: ShapeLike) -> Distribution:
     return new
 
 
-# How ``_Base._init_params`` tests a parameter against its ``arg_constraints`` entry.
-_CONSTRAINT_TESTS = {
-    "Real()": lambda t: t == t,
-    "GreaterThan(lower_bound=0.0)": lambda t: t > 0,
-    "GreaterThanEq(lower_bound=0.0)": lambda t: t >= 0,
-}
-
-
 class _Base(Distribution):
     """The package's ``Distribution`` plus ``expand`` (tensors named in ``_params`` are expanded
     to the new batch shape, keeping their trailing event dimensions), a ``support`` attribute,
     and ``cdf``/``icdf``/``enumerate_support`` defaults that raise as PyTorch's do."""
 
-    _params: tuple[str, ...] = ()
     support: Any = "Real()"
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
@@ -231,22 +222,6 @@ class _Base(Distribution):
                 new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
         new._batch_shape = shape
         return new
-
-    def _init_params(
-        self, validate_args: Any, *values: Any, constraints: Optional[dict[str, str]] = None
-    ) -> None:
-        """The constructor shared by the scalar-parameter families: broadcasts ``values`` into
-        the attributes named by ``_params``, takes their shape as the batch shape (no event
-        dimensions) and validates each against its entry in ``constraints`` (by default
-        ``arg_constraints``)."""
-        constraints = self.arg_constraints if constraints is None else constraints
-        tensors = _broadcast(*values)
-        for name, t in zip(self._params, tensors):
-            setattr(self, name, t)
-        Distribution.__init__(self, tuple(tensors[0].shape), (), validate_args)
-        for name, t in zip(self._params, tensors):
-            constraint = constraints[name]
-            self._check(name, t, _CONSTRAINT_TESTS[constraint](t), constraint)
 
     def _value(self, value: Any, like: Tensor) -> Tensor:
         from . import _as_tensor

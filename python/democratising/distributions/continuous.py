@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from .. import _core
 from .._core import Tensor
-from . import Normal, ShapeLike, _broadcast, _CentredAtLoc
+from . import Normal, ShapeLike, _broadcast, _CentredAtLoc, _LocScale
 from ._common import _Base, _clamp_probs, _finfo, _normal, _rsample_gamma, _uniform
 from .transforms import AbsTransform, ExpTransform
 from .wrappers import TransformedDistribution, _base_attr
@@ -91,21 +91,12 @@ class Exponential(_Base):
         return 1.0 - self.rate.log()
 
 
-class _LocScale(_Base):
-    """The constraints and constructor shared by the reparameterised location-scale families
-    ``Laplace``, ``Cauchy`` and ``Gumbel``: real ``loc`` and positive ``scale``, broadcast."""
-
-    arg_constraints = {"loc": "Real()", "scale": _POS}
-    has_rsample = True
-    _params = ("loc", "scale")
-
-    def __init__(
-        self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
-    ) -> None:
-        self._init_params(validate_args, loc, scale)
+class _LocScaleBase(_LocScale, _Base):
+    """``Normal``'s location-scale constructor with ``_Base``'s ``expand``: the base of
+    ``Laplace``, ``Cauchy`` and ``Gumbel``."""
 
 
-class Laplace(_CentredAtLoc, _LocScale):
+class Laplace(_CentredAtLoc, _LocScaleBase):
     """Laplace(loc, scale): ``rsample`` is ``loc - scale * sign(u) * log1p(-|u|)`` with
     ``u ~ U(-1 + eps, 1)``."""
 
@@ -140,7 +131,7 @@ class Laplace(_CentredAtLoc, _LocScale):
         return 1 + (2 * self.scale).log()
 
 
-class Cauchy(_LocScale):
+class Cauchy(_LocScaleBase):
     """Cauchy(loc, scale): ``rsample`` is ``loc + scale * tan(pi (u - 1/2))``; the mean is NaN
     and the variance infinite, as in PyTorch."""
 
@@ -177,7 +168,7 @@ class Cauchy(_LocScale):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gumbel(_LocScale):
+class Gumbel(_LocScaleBase):
     """Gumbel(loc, scale): ``rsample`` is ``loc - scale * log(-log u)``."""
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .. import _core
 from .._core import Tensor
@@ -82,23 +82,23 @@ class Transform:
     def __hash__(self) -> int:
         return id(self)
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def _through_cache(self, arg: Tensor, side: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """``fn(arg)``, or the cached answer when ``arg`` is side ``side`` (0: x, 1: y) of the
+        cached ``(x, y)`` pair: both directions share one cache, so an inverse call on a value
+        this transform produced gives back the very input."""
         if self._cache_size == 0:
-            return self._call(x)
-        if self._cached is not None and self._cached[0] is x:
-            return self._cached[1]
-        y = self._call(x)
-        self._cached = (x, y)
-        return y
+            return fn(arg)
+        if self._cached is not None and self._cached[side] is arg:
+            return self._cached[1 - side]
+        out = fn(arg)
+        self._cached = (arg, out) if side == 0 else (out, arg)
+        return out
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self._through_cache(x, 0, self._call)
 
     def _inv_call(self, y: Tensor) -> Tensor:
-        if self._cache_size == 0:
-            return self._inverse(y)
-        if self._cached is not None and self._cached[1] is y:
-            return self._cached[0]
-        x = self._inverse(y)
-        self._cached = (x, y)
-        return x
+        return self._through_cache(y, 1, self._inverse)
 
     def _call(self, x: Tensor) -> Tensor:
         raise NotImplementedError

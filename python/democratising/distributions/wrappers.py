@@ -18,12 +18,34 @@ from .transforms import ComposeTransform, Transform
 __all__ = ["Independent", "MixtureSameFamily", "TransformedDistribution"]
 
 
-class Independent(_Base):
+class _OverBase(_Base):
+    """What ``Independent`` and ``TransformedDistribution`` share as wrappers of one
+    ``base_dist``: no parameters of their own, reparameterised exactly when the base is, and
+    batch and event shapes cut from one full shape."""
+
+    arg_constraints: dict[str, str] = {}
+    base_dist: Distribution
+
+    def _init_over(
+        self, base: Distribution, shape: tuple[int, ...], event_dim: int, validate_args: Any
+    ) -> None:
+        """Keeps ``base``; the last ``event_dim`` dimensions of ``shape`` make one event."""
+        self.base_dist = base
+        cut = len(shape) - event_dim
+        Distribution.__init__(self, shape[:cut], shape[cut:], validate_args)
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        return bool(self.base_dist.has_rsample)
+
+    def _base_support(self) -> Any:
+        return getattr(self.base_dist, "support", "Real()")
+
+
+class Independent(_OverBase):
     """Independent(base_distribution, reinterpreted_batch_ndims): the rightmost
     ``reinterpreted_batch_ndims`` batch dimensions of the base become event dimensions, so
     ``log_prob`` and ``entropy`` are summed over them."""
-
-    arg_constraints: dict[str, str] = {}
 
     def __init__(
         self,
@@ -39,19 +61,12 @@ class Independent(_Base):
                 "Expected reinterpreted_batch_ndims <= len(base_distribution.batch_shape), "
                 f"actual {n} vs {len(base_distribution.batch_shape)}"
             )
-        cut = len(shape) - event_dim
-        self.base_dist = base_distribution
         self.reinterpreted_batch_ndims = n
-        super().__init__(shape[:cut], shape[cut:], validate_args)
-
-    @property
-    def has_rsample(self) -> bool:  # type: ignore[override]
-        return bool(self.base_dist.has_rsample)
+        self._init_over(base_distribution, shape, event_dim, validate_args)
 
     @property
     def support(self) -> Any:  # type: ignore[override]
-        inner = getattr(self.base_dist, "support", "Real()")
-        return f"IndependentConstraint({inner}, {self.reinterpreted_batch_ndims})"
+        return f"IndependentConstraint({self._base_support()}, {self.reinterpreted_batch_ndims})"
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -87,12 +102,10 @@ class Independent(_Base):
         return f"Independent({self.base_dist!r}, {self.reinterpreted_batch_ndims})"
 
 
-class TransformedDistribution(_Base):
+class TransformedDistribution(_OverBase):
     """TransformedDistribution(base_distribution, transforms): samples are the base's pushed
     through ``transforms`` in order; ``log_prob(y)`` inverts them and subtracts each
     ``log_abs_det_jacobian``."""
-
-    arg_constraints: dict[str, str] = {}
 
     def __init__(
         self,
@@ -124,21 +137,15 @@ class TransformedDistribution(_Base):
         reinterpreted = transform.domain_event_dim - base_event_dim
         if reinterpreted > 0:
             base_distribution = Independent(base_distribution, reinterpreted)
-        self.base_dist = base_distribution
         event_dim = transform.codomain_event_dim + max(
             base_event_dim - transform.domain_event_dim, 0
         )
-        cut = len(forward_shape) - event_dim
-        super().__init__(forward_shape[:cut], forward_shape[cut:], validate_args)
-
-    @property
-    def has_rsample(self) -> bool:  # type: ignore[override]
-        return bool(self.base_dist.has_rsample)
+        self._init_over(base_distribution, forward_shape, event_dim, validate_args)
 
     @property
     def support(self) -> Any:  # type: ignore[override]
         if not self.transforms:
-            return getattr(self.base_dist, "support", "Real()")
+            return self._base_support()
         return self.transforms[-1].codomain
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:

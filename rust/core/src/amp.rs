@@ -73,6 +73,25 @@ pub(crate) fn in_f32(
     }))
 }
 
+/// For ops that autocast runs in low precision (matmul, linear, conv), called first thing with
+/// the op itself: under autocast, the operands are cast to the autocast dtype and `op` runs on
+/// them with autocast off (the result to return); `None` when autocast is off.
+pub(crate) fn in_low(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    op: impl FnOnce(&Tensor, &Tensor, Option<&Tensor>) -> Result<Tensor>,
+) -> Option<Result<Tensor>> {
+    autocast_dtype()?;
+    let run = || {
+        let (x, w) = (to_low(x)?, to_low(w)?);
+        let b = bias.map(to_low).transpose()?;
+        let _off = AutocastGuard::disabled();
+        op(&x, &w, b.as_ref())
+    };
+    Some(run())
+}
+
 /// Multiplies every gradient by `inv_scale` in place (when `apply`) and reports whether any
 /// value is infinite or NaN: one pass over all gradients of an optimizer step, one call per
 /// device.

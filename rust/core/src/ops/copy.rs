@@ -41,6 +41,17 @@ pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
     crate::backend::of(dst).fill(dst, value)
 }
 
+/// Records `out`, a converted copy of `src`, whose gradient is the incoming one converted back.
+fn record_to_copy(
+    out: Tensor,
+    src: &Tensor,
+    back: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static,
+) -> Tensor {
+    record_differentiable(out, "ToCopyBackward", &[src], move |g| {
+        Ok(vec![Some(back(g)?)])
+    })
+}
+
 impl Tensor {
     /// Casts to `dtype` (a no-op returning `self` when it already has it). Differentiable between
     /// floating-point dtypes.
@@ -53,12 +64,7 @@ impl Tensor {
             return Ok(out);
         }
         let from = self.dtype();
-        Ok(record_differentiable(
-            out,
-            "ToCopyBackward",
-            &[self],
-            move |g| Ok(vec![Some(g.to_dtype(from)?)]),
-        ))
+        Ok(record_to_copy(out, self, move |g| g.to_dtype(from)))
     }
 
     /// This tensor on `device` (itself when it is already there). Differentiable: the
@@ -69,12 +75,7 @@ impl Tensor {
         }
         let out = crate::backend::transfer(self, device)?;
         let from = self.device();
-        Ok(record_differentiable(
-            out,
-            "ToCopyBackward",
-            &[self],
-            move |g| Ok(vec![Some(g.to_device(from)?)]),
-        ))
+        Ok(record_to_copy(out, self, move |g| g.to_device(from)))
     }
 
     /// A tensor of `shape` filled with `value`, created directly on `device`.

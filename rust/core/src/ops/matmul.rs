@@ -38,10 +38,8 @@ pub(crate) fn matmul_raw(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 impl Tensor {
     /// `self @ other` with NumPy semantics for 1-D operands and broadcast batch dims.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
-        if crate::amp::autocast_dtype().is_some() {
-            let (a, b) = (crate::amp::to_low(self)?, crate::amp::to_low(other)?);
-            let _off = crate::amp::AutocastGuard::disabled();
-            return a.matmul(&b);
+        if let Some(low) = crate::amp::in_low(self, other, None, |a, b, _| a.matmul(b)) {
+            return low;
         }
         let (an, bn) = (self.ndim(), other.ndim());
         if an == 0 || bn == 0 {
@@ -120,11 +118,8 @@ impl Tensor {
     /// onto it; in bfloat16 it seeds the float32 sums, rounded once). `weight` is `[out, in]`
     /// as in PyTorch.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        if crate::amp::autocast_dtype().is_some() {
-            let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
-            let b = bias.map(crate::amp::to_low).transpose()?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.linear(&w, b.as_ref());
+        if let Some(low) = crate::amp::in_low(self, weight, bias, |x, w, b| x.linear(w, b)) {
+            return low;
         }
         check_linear(self, weight, bias)?;
         let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);

@@ -335,12 +335,8 @@ impl Tensor {
         ];
         let shapes = [q.shape().to_vec(), k.shape().to_vec(), v.shape().to_vec()];
         let dtypes = [q.dtype(), k.dtype(), v.dtype()];
-        let result = out.reshape(&out_shape)?;
-        let result = if out_dt == dt {
-            result
-        } else {
-            result.to_dtype(out_dt)?
-        };
+        // Back to the caller's dtype (a no-op when the kernel already ran in it).
+        let result = out.reshape(&out_shape)?.to_dtype(out_dt)?;
         Ok(record_differentiable(
             result,
             "ScaledDotProductFlashAttentionBackward",

@@ -128,11 +128,10 @@ impl Tensor {
         bias: Option<&Tensor>,
         spec: ConvTranspose2dSpec,
     ) -> Result<Tensor> {
-        if crate::amp::autocast_dtype().is_some() {
-            let (x, w) = (crate::amp::to_low(self)?, crate::amp::to_low(weight)?);
-            let b = bias.map(crate::amp::to_low).transpose()?;
-            let _off = crate::amp::AutocastGuard::disabled();
-            return x.conv_transpose2d(&w, b.as_ref(), spec);
+        if let Some(low) =
+            crate::amp::in_low(self, weight, bias, |x, w, b| x.conv_transpose2d(w, b, spec))
+        {
+            return low;
         }
         self.check_same_device(weight)?;
         crate::ops::matmul::check_layer_dtypes("conv_transpose2d", self, weight, bias)?;

@@ -83,6 +83,32 @@ fn norm_inputs<'a>(x: &'a Tensor, w: Option<&'a Tensor>, b: Option<&'a Tensor>) 
     inputs
 }
 
+/// Records a fused normalisation's output `fw.y` with its one backward: the backend's closed
+/// form (`fused`, over the version-checked saved tensors), or, when the backward builds a graph
+/// (double backward), the forward recomputed through composite ops that have derivatives of
+/// their own (`composite`, over the inputs with their histories).
+fn record_norm<C, F>(
+    fw: NormForward,
+    name: &'static str,
+    (x, weight, bias): (&Tensor, Option<&Tensor>, Option<&Tensor>),
+    affine_shape: Vec<isize>,
+    composite: C,
+    fused: F,
+) -> Tensor
+where
+    C: Fn(&[Tensor], &SavedNorm) -> Result<Tensor> + Send + Sync + 'static,
+    F: Fn(NormSaved<'_>, &Tensor) -> Result<NormGrads> + Send + Sync + 'static,
+{
+    let saved = SavedNorm::new(&fw, x, weight, bias);
+    let dtypes = NormDtypes::of(x, weight, bias);
+    record_differentiable(fw.y, name, &norm_inputs(x, weight, bias), move |g| {
+        if crate::autograd::is_grad_enabled() {
+            return grads_by_recompute(&saved.inputs_with_graph()?, g, |t| composite(t, &saved));
+        }
+        dtypes.finish(fused(saved.get()?, g)?, &affine_shape)
+    })
+}
+
 impl Tensor {
     /// Normalises over the trailing `normalized_ndim` dims, then applies `weight`/`bias`.
     pub fn layer_norm(
@@ -122,30 +148,20 @@ impl Tensor {
         let d: usize = normalized_shape.iter().product();
         let fw = backend::of(self).layer_norm_forward(self, d, weight, bias, eps)?;
         let nshape: Vec<isize> = normalized_shape.iter().map(|&v| v as isize).collect();
-        let saved = SavedNorm::new(&fw, self, weight, bias);
-        let (dtypes, needs) = (
-            NormDtypes::of(self, weight, bias),
-            (weight.is_some(), bias.is_some()),
-        );
+        let needs = (weight.is_some(), bias.is_some());
         let k = normalized_shape.len();
-        Ok(record_differentiable(
-            fw.y,
+        Ok(record_norm(
+            fw,
             "NativeLayerNormBackward",
-            &norm_inputs(self, weight, bias),
-            move |g| {
-                if crate::autograd::is_grad_enabled() {
-                    let composite = |t: &[Tensor]| {
-                        let n = t[0].ndim();
-                        let dims: Vec<isize> = (n - k..n).map(|d| d as isize).collect();
-                        let y = normalized(&t[0], &dims, eps)?;
-                        affine(y, &t[1..], needs, |p| Ok(p.clone()))
-                    };
-                    return grads_by_recompute(&saved.inputs_with_graph()?, g, composite);
-                }
-                let grads =
-                    backend::of(g).layer_norm_backward(saved.get()?, g, d, needs.0, needs.1)?;
-                dtypes.finish(grads, &nshape)
+            (self, weight, bias),
+            nshape,
+            move |t, _| {
+                let n = t[0].ndim();
+                let dims: Vec<isize> = (n - k..n).map(|d| d as isize).collect();
+                let y = normalized(&t[0], &dims, eps)?;
+                affine(y, &t[1..], needs, |p| Ok(p.clone()))
             },
+            move |saved, g| backend::of(g).layer_norm_backward(saved, g, d, needs.0, needs.1),
         ))
     }
 
@@ -185,46 +201,30 @@ impl Tensor {
         };
         let fw =
             backend::of(self).batch_norm_forward(self, running, weight, bias, training, eps)?;
-        let saved = SavedNorm::new(&fw, self, weight, bias);
-        let (dtypes, needs) = (
-            NormDtypes::of(self, weight, bias),
-            (weight.is_some(), bias.is_some()),
-        );
-        let cshape = [c as isize];
-        Ok(record_differentiable(
-            fw.y,
+        let needs = (weight.is_some(), bias.is_some());
+        Ok(record_norm(
+            fw,
             "NativeBatchNormBackward",
-            &norm_inputs(self, weight, bias),
-            move |g| {
-                if crate::autograd::is_grad_enabled() {
-                    let composite = |t: &[Tensor]| {
-                        let x = &t[0];
-                        // Per-channel tensors broadcast as [1, C, 1, ...].
-                        let mut bshape = vec![1isize; x.ndim()];
-                        bshape[1] = c as isize;
-                        let per_channel = |p: &Tensor| p.reshape(&bshape);
-                        let y = if training {
-                            let dims: Vec<isize> =
-                                (0..x.ndim() as isize).filter(|&d| d != 1).collect();
-                            normalized(x, &dims, eps)?
-                        } else {
-                            // The running statistics are constants.
-                            let (mean, rstd) =
-                                (per_channel(&saved.mean)?, per_channel(&saved.rstd)?);
-                            x.sub(&mean)?.mul(&rstd)?
-                        };
-                        affine(y, &t[1..], needs, per_channel)
-                    };
-                    return grads_by_recompute(&saved.inputs_with_graph()?, g, composite);
-                }
-                let grads = backend::of(g).batch_norm_backward(
-                    saved.get()?,
-                    g,
-                    training,
-                    needs.0,
-                    needs.1,
-                )?;
-                dtypes.finish(grads, &cshape)
+            (self, weight, bias),
+            vec![c as isize],
+            move |t, saved| {
+                let x = &t[0];
+                // Per-channel tensors broadcast as [1, C, 1, ...].
+                let mut bshape = vec![1isize; x.ndim()];
+                bshape[1] = c as isize;
+                let per_channel = |p: &Tensor| p.reshape(&bshape);
+                let y = if training {
+                    let dims: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
+                    normalized(x, &dims, eps)?
+                } else {
+                    // The running statistics are constants.
+                    let (mean, rstd) = (per_channel(&saved.mean)?, per_channel(&saved.rstd)?);
+                    x.sub(&mean)?.mul(&rstd)?
+                };
+                affine(y, &t[1..], needs, per_channel)
+            },
+            move |saved, g| {
+                backend::of(g).batch_norm_backward(saved, g, training, needs.0, needs.1)
             },
         ))
     }

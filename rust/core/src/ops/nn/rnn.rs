@@ -242,11 +242,7 @@ impl Tensor {
         if let (Some(bt), Some(of)) = (&b, a.b_hh) {
             graph_inputs.push(Saved::new_as(bt, of));
         }
-        let result = if out_dt == dt {
-            packed
-        } else {
-            packed.to_dtype(out_dt)?
-        };
+        let result = packed.to_dtype(out_dt)?;
         Ok(record_differentiable(
             result,
             "RnnSequenceBackward",

@@ -3,7 +3,7 @@
 use crate::errors::{to_pyerr, ResultExt};
 use crate::tensor::PyTensor;
 use crate::types::{extract_device, extract_dtype, PyDType};
-use crate::util::{int_args, operand, run, usize_shape, wrap};
+use crate::util::{int_args, operand, returned_gradient, run, usize_shape, wrap};
 use democratising::{autograd, rng, DType, Device, Error, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -601,15 +601,10 @@ pub fn _record_function(
                 .iter()
                 .zip(&shapes)
                 .map(|(it, shape)| {
-                    if it.is_none() {
+                    let Some(g) = returned_gradient(it, "backward must return Tensors or None")?
+                    else {
                         return Ok(None);
-                    }
-                    let Ok(t) = it.cast::<PyTensor>() else {
-                        return Err(Error::Autograd(
-                            "backward must return Tensors or None".into(),
-                        ));
                     };
-                    let g = t.get().tensor();
                     if g.shape() != shape.as_slice() {
                         return Err(Error::Shape(format!(
                             "backward returned a gradient of shape {:?} for an input of shape {:?}",

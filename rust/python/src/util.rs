@@ -135,3 +135,16 @@ pub fn usize_shape(v: &[isize]) -> PyResult<Vec<usize>> {
 pub fn wrap(t: Tensor) -> PyTensor {
     PyTensor::new(t)
 }
+
+/// What a Python callback (a tensor hook, a custom `Function.backward`) returned for one
+/// gradient: `None` for none, the tensor for a `Tensor`, and an autograd error naming
+/// `expected` for anything else.
+pub fn returned_gradient(obj: &Bound<'_, PyAny>, expected: &str) -> Result<Option<Tensor>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    match obj.cast::<PyTensor>() {
+        Ok(t) => Ok(Some(t.get().tensor())),
+        Err(_) => Err(democratising::Error::Autograd(expected.into())),
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::{copy_of, HookHandle, PyTensor};
 use crate::errors::{from_pyerr, to_pyerr, ResultExt};
-use crate::util::{operand, run, wrap};
+use crate::util::{operand, returned_gradient, run, wrap};
 use democratising::autograd;
 use democratising::{Error, Tensor};
 use pyo3::prelude::*;
@@ -220,37 +220,26 @@ impl PyTensor {
                 let r = hook
                     .call1(py, (wrap(g.clone()),))
                     .map_err(|e| from_pyerr(e, "a tensor hook"))?;
-                let r = r.bind(py);
-                if r.is_none() {
+                let expected = "a tensor hook must return None or a Tensor";
+                let Some(t) = returned_gradient(r.bind(py), expected)? else {
                     return Ok(None);
-                }
-                let Ok(t) = r.cast::<PyTensor>() else {
-                    return Err(Error::Autograd(
-                        "a tensor hook must return None or a Tensor".into(),
-                    ));
                 };
                 // The replacement must stand for the same gradient (as PyTorch checks).
-                let t = t.get().tensor();
-                let name = || {
-                    hook.bind(py)
+                let changed = |what: &str, detail: String| {
+                    let name = hook
+                        .bind(py)
                         .getattr("__name__")
-                        .map_or_else(|_| "hook".to_string(), |n| n.to_string())
+                        .map_or_else(|_| "hook".to_string(), |n| n.to_string());
+                    Err(Error::Autograd(format!(
+                        "hook '{name}' has changed the {what} of value ({detail})"
+                    )))
                 };
                 if t.shape() != g.shape() {
-                    return Err(Error::Autograd(format!(
-                        "hook '{}' has changed the size of value (from {:?} to {:?})",
-                        name(),
-                        g.shape(),
-                        t.shape()
-                    )));
+                    let detail = format!("from {:?} to {:?}", g.shape(), t.shape());
+                    return changed("size", detail);
                 }
                 if t.dtype() != g.dtype() {
-                    return Err(Error::Autograd(format!(
-                        "hook '{}' has changed the type of value (was {} got {})",
-                        name(),
-                        g.dtype(),
-                        t.dtype()
-                    )));
+                    return changed("type", format!("was {} got {}", g.dtype(), t.dtype()));
                 }
                 Ok(Some(t))
             })

@@ -74,11 +74,36 @@ impl<M: RawMemory> CachingAllocator<M> {
         // A panic while holding the lock leaves consistent counters: recover the guard.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A device's memory pool as its backend exposes it (`Backend::pool`): the caching allocator
+/// over whichever raw memory the backend has (the driver, or host RAM in the emulator).
+pub trait DevicePool: Send + Sync {
+    /// The device ordinal the pool serves.
+    fn device(&self) -> usize;
+    /// A block of at least `bytes` bytes (out of memory: `Error::OutOfMemory`).
+    fn allocate(&self, bytes: usize) -> Result<Block>;
+    /// Returns a block to the cache.
+    fn release(&self, block: Block);
+    /// Frees every cached block back to the driver.
+    fn empty_cache(&self);
+    /// Bytes in blocks held by tensors.
+    fn memory_allocated(&self) -> usize;
+    /// Bytes obtained from the driver: allocated plus cached.
+    fn memory_reserved(&self) -> usize;
+    /// The peak of `memory_allocated`.
+    fn max_memory_allocated(&self) -> usize;
+}
+
+impl<M: RawMemory> DevicePool for CachingAllocator<M> {
+    fn device(&self) -> usize {
+        self.device
+    }
 
     /// A block of at least `bytes` bytes: a cached one of the same size class (or a larger
     /// one up to twice the size), else fresh memory; on out-of-memory the cache is emptied
     /// and the allocation retried once.
-    pub fn allocate(&self, bytes: usize) -> Result<Block> {
+    fn allocate(&self, bytes: usize) -> Result<Block> {
         let size = round_size(bytes);
         let mut st = self.lock();
         let hit = st
@@ -125,28 +150,28 @@ impl<M: RawMemory> CachingAllocator<M> {
     }
 
     /// Returns a block to the cache.
-    pub fn release(&self, block: Block) {
+    fn release(&self, block: Block) {
         let mut st = self.lock();
         st.allocated -= block.size;
         st.cache.entry(block.size).or_default().push(block.ptr);
     }
 
     /// Frees every cached block back to the driver.
-    pub fn empty_cache(&self) {
+    fn empty_cache(&self) {
         release_cache(&mut self.lock());
     }
 
     /// Bytes in blocks held by tensors.
-    pub fn memory_allocated(&self) -> usize {
+    fn memory_allocated(&self) -> usize {
         self.lock().allocated
     }
 
     /// Bytes obtained from the driver: allocated plus cached.
-    pub fn memory_reserved(&self) -> usize {
+    fn memory_reserved(&self) -> usize {
         self.lock().reserved
     }
 
-    pub fn max_memory_allocated(&self) -> usize {
+    fn max_memory_allocated(&self) -> usize {
         self.lock().peak_allocated
     }
 }

@@ -6,7 +6,7 @@
 //! stands in for the driver, so `make test` runs every device code path (storages, dispatch,
 //! launch arguments, GEMM operand setup) on a machine without a GPU.
 
-use super::allocator::Block;
+use super::allocator::{Block, DevicePool};
 use super::kernels::KernelRef;
 use super::launch::LaunchDims;
 use crate::{DType, Result};
@@ -45,10 +45,18 @@ pub struct Gemm {
 /// What the tensor ops need from a device. Addresses are device addresses (`u64`); every
 /// call is ordered on the device's one stream, and copies to the host wait for it.
 pub trait Backend: Send + Sync {
-    fn ordinal(&self) -> usize;
+    /// The device's caching allocator; memory and its statistics come from it.
+    fn pool(&self) -> &dyn DevicePool;
+    fn ordinal(&self) -> usize {
+        self.pool().device()
+    }
     /// Memory from the caching allocator (out of memory: `Error::OutOfMemory`).
-    fn allocate(&self, bytes: usize) -> Result<Block>;
-    fn release(&self, block: Block);
+    fn allocate(&self, bytes: usize) -> Result<Block> {
+        self.pool().allocate(bytes)
+    }
+    fn release(&self, block: Block) {
+        self.pool().release(block)
+    }
     fn copy_htod(&self, dst: u64, src: &[u8]) -> Result<()>;
     fn copy_dtoh(&self, src: u64, dst: &mut [u8]) -> Result<()>;
     fn copy_dtod(&self, dst: u64, src: u64, bytes: usize) -> Result<()>;
@@ -84,10 +92,18 @@ pub trait Backend: Send + Sync {
     unsafe fn free_pinned(&self, ptr: *mut u8, bytes: usize);
     /// (free, total) bytes.
     fn memory_info(&self) -> Result<(usize, usize)>;
-    fn memory_allocated(&self) -> usize;
-    fn memory_reserved(&self) -> usize;
-    fn max_memory_allocated(&self) -> usize;
-    fn empty_cache(&self);
+    fn memory_allocated(&self) -> usize {
+        self.pool().memory_allocated()
+    }
+    fn memory_reserved(&self) -> usize {
+        self.pool().memory_reserved()
+    }
+    fn max_memory_allocated(&self) -> usize {
+        self.pool().max_memory_allocated()
+    }
+    fn empty_cache(&self) {
+        self.pool().empty_cache()
+    }
 }
 
 /// A point in a device's queue (`Backend::record_event`).

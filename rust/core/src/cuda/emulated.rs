@@ -5,7 +5,7 @@
 //! `DEMOCRATISING_CUDA_EMULATOR_DEVICES`, default 2), it lets the whole device path run
 //! with no GPU. Launches are serialised: the emulator's scheduler is global.
 
-use super::allocator::{Block, CachingAllocator, RawMemory};
+use super::allocator::{CachingAllocator, DevicePool, RawMemory};
 use super::backend::{Backend, DeviceEvent, Gemm};
 use super::kernels::KernelRef;
 use super::launch::LaunchDims;
@@ -139,7 +139,6 @@ impl RawMemory for HostMemory {
 }
 
 pub struct EmulatedDevice {
-    ordinal: usize,
     lib: &'static Library,
     allocator: CachingAllocator<HostMemory>,
 }
@@ -170,7 +169,6 @@ pub fn device(path: &str, ordinal: usize) -> Result<Arc<EmulatedDevice>> {
         .entry(ordinal)
         .or_insert_with(|| {
             Arc::new(EmulatedDevice {
-                ordinal,
                 lib,
                 allocator: CachingAllocator::new(ordinal, HostMemory::default()),
             })
@@ -277,14 +275,8 @@ unsafe fn gemm_bf16(g: &Gemm) {
 }
 
 impl Backend for EmulatedDevice {
-    fn ordinal(&self) -> usize {
-        self.ordinal
-    }
-    fn allocate(&self, bytes: usize) -> Result<Block> {
-        self.allocator.allocate(bytes)
-    }
-    fn release(&self, block: Block) {
-        self.allocator.release(block)
+    fn pool(&self) -> &dyn DevicePool {
+        &self.allocator
     }
     fn copy_htod(&self, dst: u64, src: &[u8]) -> Result<()> {
         // SAFETY: `dst` is an emulated device address (host memory) of at least src.len() bytes.
@@ -393,17 +385,5 @@ impl Backend for EmulatedDevice {
     }
     fn memory_info(&self) -> Result<(usize, usize)> {
         Ok((TOTAL - self.allocator.memory_reserved(), TOTAL))
-    }
-    fn memory_allocated(&self) -> usize {
-        self.allocator.memory_allocated()
-    }
-    fn memory_reserved(&self) -> usize {
-        self.allocator.memory_reserved()
-    }
-    fn max_memory_allocated(&self) -> usize {
-        self.allocator.max_memory_allocated()
-    }
-    fn empty_cache(&self) {
-        self.allocator.empty_cache()
     }
 }

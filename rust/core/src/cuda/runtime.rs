@@ -4,7 +4,7 @@
 //! a machine without a driver gets `is_available() == false` and `Error::Device`, never a
 //! panic: every driver call goes through `guarded`.
 
-use super::allocator::{Block, CachingAllocator, RawMemory};
+use super::allocator::{CachingAllocator, DevicePool, RawMemory};
 use super::backend::{Backend, DeviceEvent, Gemm};
 use super::kernels::{Family, KernelRef};
 use super::launch::LaunchDims;
@@ -309,14 +309,13 @@ fn blas_op(trans: bool) -> cublas::sys::cublasOperation_t {
 }
 
 impl Backend for DeviceState {
-    fn ordinal(&self) -> usize {
-        self.ordinal
+    fn pool(&self) -> &dyn DevicePool {
+        &self.allocator
     }
-    fn allocate(&self, bytes: usize) -> Result<Block> {
-        self.allocator.allocate(bytes)
-    }
-    fn release(&self, block: Block) {
-        self.allocator.release(block)
+    /// Waits for queued kernels first: the cached blocks they use go back to the driver.
+    fn empty_cache(&self) {
+        let _ = DeviceState::synchronize(self);
+        self.allocator.empty_cache()
     }
     fn copy_htod(&self, dst: u64, src: &[u8]) -> Result<()> {
         let st = self;
@@ -460,18 +459,5 @@ impl Backend for DeviceState {
     fn memory_info(&self) -> Result<(usize, usize)> {
         let ctx = &self.context;
         guarded("cuMemGetInfo", || ctx.mem_get_info())
-    }
-    fn memory_allocated(&self) -> usize {
-        self.allocator.memory_allocated()
-    }
-    fn memory_reserved(&self) -> usize {
-        self.allocator.memory_reserved()
-    }
-    fn max_memory_allocated(&self) -> usize {
-        self.allocator.max_memory_allocated()
-    }
-    fn empty_cache(&self) {
-        let _ = DeviceState::synchronize(self);
-        self.allocator.empty_cache()
     }
 }

@@ -217,27 +217,32 @@ U64xMT, I64xMT = ctypes.c_uint64 * MT, ctypes.c_int64 * MT
 
 
 class AdamConfig(ctypes.Structure):
-    _fields_ = [(f, ctypes.c_double) for f in "lr beta1 beta2 eps weight_decay grad_scale".split()]
-    _fields_ += [(f, ctypes.c_int32) for f in "decoupled amsgrad maximize pad".split()]
+    _fields_ = [(f, ctypes.c_double) for f in "lr beta1 beta2 eps weight_decay".split()]
+    _fields_ += [(f, ctypes.c_bool) for f in "decoupled amsgrad maximize".split()]
+    _fields_ += [("grad_scale", ctypes.c_double)]
+
+
+class ParamList(ctypes.Structure):
+    """The head of the optimizer lists: count, sizes, parameter and gradient addresses."""
+
+    _fields_ = [("count", ctypes.c_int32), ("pad", ctypes.c_int32), ("numel", I64xMT)]
+    _fields_ += [(f, U64xMT) for f in "param grad".split()]
 
 
 class AdamList(ctypes.Structure):
-    _fields_ = [("count", ctypes.c_int32), ("pad", ctypes.c_int32), ("numel", I64xMT)]
-    _fields_ += [("step", I64xMT)]
-    _fields_ += [(f, U64xMT) for f in "param grad exp_avg exp_avg_sq max_exp_avg_sq".split()]
+    _fields_ = [("head", ParamList), ("step", I64xMT)]
+    _fields_ += [(f, U64xMT) for f in "exp_avg exp_avg_sq max_exp_avg_sq".split()]
 
 
 class SgdConfig(ctypes.Structure):
-    _fields_ = [
-        (f, ctypes.c_double) for f in "lr momentum dampening weight_decay grad_scale".split()
-    ]
-    _fields_ += [("nesterov", ctypes.c_int32), ("maximize", ctypes.c_int32)]
+    _fields_ = [(f, ctypes.c_double) for f in "lr momentum dampening weight_decay".split()]
+    _fields_ += [("nesterov", ctypes.c_bool), ("maximize", ctypes.c_bool)]
+    _fields_ += [("grad_scale", ctypes.c_double)]
 
 
 class SgdList(ctypes.Structure):
-    _fields_ = [("count", ctypes.c_int32), ("pad", ctypes.c_int32), ("numel", I64xMT)]
-    _fields_ += [("initialized", ctypes.c_int32 * MT)]
-    _fields_ += [(f, U64xMT) for f in "param grad momentum_buffer".split()]
+    _fields_ = [("head", ParamList), ("initialized", ctypes.c_int32 * MT)]
+    _fields_ += [("momentum_buffer", U64xMT)]
 
 
 class AmpList(ctypes.Structure):

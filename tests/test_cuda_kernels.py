@@ -20,6 +20,7 @@ from test_cuda_emulator import (
     AmpList,
     Buf,
     ConvGeom,
+    ParamList,
     PoolGeom,
     SgdConfig,
     SgdList,
@@ -769,11 +770,11 @@ def test_adam_matches_the_cpu_step(sfx: str, decoupled: int, amsgrad: int, maxim
     for step in (1, 2, 3):
         grads = tensors(sizes, sfx)
         dm._core._adam_step(params, grads, m, v, vmax, [step] * 3, **cfg, **flags)
-        lst = AdamList(3, 0, (ctypes.c_int64 * 16)(*sizes), (ctypes.c_int64 * 16)(*[step] * 3))
         gb = [buf(g, sfx) for g in grads]
-        lst.param, lst.grad = addr_list(dev[0]), addr_list(gb)
+        head = ParamList(3, 0, (ctypes.c_int64 * 16)(*sizes), addr_list(dev[0]), addr_list(gb))
+        lst = AdamList(head, (ctypes.c_int64 * 16)(*[step] * 3))
         lst.exp_avg, lst.exp_avg_sq, lst.max_exp_avg_sq = (addr_list(d) for d in dev[1:])
-        c = AdamConfig(**cfg, decoupled=decoupled, amsgrad=amsgrad, maximize=maximize, pad=0)
+        c = AdamConfig(**cfg, decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
         emu.launch(f"adam_step_{sfx}", (2, 3), B, c, lst, None)
         for ts, ds in zip((params, m, v, vmax), dev):
             for t, d in zip(ts, ds):
@@ -804,9 +805,9 @@ def test_sgd_matches_the_cpu_step(momentum: float, nesterov: int, dampening: flo
             nesterov=bool(nesterov),
             maximize=False,
         )
-        lst = SgdList(3, 0, (ctypes.c_int64 * 16)(*sizes), (ctypes.c_int32 * 16)(*map(int, init)))
         gb = [buf(g, sfx) for g in grads]
-        lst.param, lst.grad = addr_list(dp), addr_list(gb)
+        head = ParamList(3, 0, (ctypes.c_int64 * 16)(*sizes), addr_list(dp), addr_list(gb))
+        lst = SgdList(head, (ctypes.c_int32 * 16)(*map(int, init)))
         lst.momentum_buffer = addr_list(db) if momentum else addr_list([])
         emu.launch(
             f"sgd_step_{sfx}", (2, 3), B, SgdConfig(**cfg, nesterov=nesterov, maximize=0), lst, None

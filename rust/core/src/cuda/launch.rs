@@ -128,91 +128,38 @@ pub struct PoolGeom {
     pub pad: i32,
 }
 
-/// `AdamConfig` of optim.cu (the fields of `optim::AdamConfig`, flags as ints).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct AdamConfig {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    pub grad_scale: f64,
-    pub decoupled: i32,
-    pub amsgrad: i32,
-    pub maximize: i32,
-    pub pad: i32,
-}
+/// The optimizer configs optim.cu takes as they are (`repr(C)` in `optim`).
+pub use crate::optim::{AdamConfig, SgdConfig};
 
-impl From<&crate::optim::AdamConfig> for AdamConfig {
-    fn from(c: &crate::optim::AdamConfig) -> Self {
-        AdamConfig {
-            lr: c.lr,
-            beta1: c.beta1,
-            beta2: c.beta2,
-            eps: c.eps,
-            weight_decay: c.weight_decay,
-            grad_scale: c.grad_scale,
-            decoupled: c.decoupled as i32,
-            amsgrad: c.amsgrad as i32,
-            maximize: c.maximize as i32,
-            pad: 0,
-        }
-    }
-}
-
-/// `AdamList` of optim.cu: device pointers of up to 16 parameters and their states.
+/// The head of optim.cu's tensor lists: how many parameters one launch updates, their sizes,
+/// and the device addresses of the parameters and their gradients.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AdamList {
+pub struct ParamList {
     pub count: i32,
     pub pad: i32,
     pub numel: [i64; OPTIM_TENSORS],
-    pub step: [i64; OPTIM_TENSORS],
     pub param: [u64; OPTIM_TENSORS],
     pub grad: [u64; OPTIM_TENSORS],
+}
+
+/// `AdamList` of optim.cu: up to 16 parameters and their states.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdamList {
+    pub head: ParamList,
+    pub step: [i64; OPTIM_TENSORS],
     pub exp_avg: [u64; OPTIM_TENSORS],
     pub exp_avg_sq: [u64; OPTIM_TENSORS],
     pub max_exp_avg_sq: [u64; OPTIM_TENSORS],
-}
-
-/// `SgdConfig` of optim.cu.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SgdConfig {
-    pub lr: f64,
-    pub momentum: f64,
-    pub dampening: f64,
-    pub weight_decay: f64,
-    pub grad_scale: f64,
-    pub nesterov: i32,
-    pub maximize: i32,
-}
-
-impl From<&crate::optim::SgdConfig> for SgdConfig {
-    fn from(c: &crate::optim::SgdConfig) -> Self {
-        SgdConfig {
-            lr: c.lr,
-            momentum: c.momentum,
-            dampening: c.dampening,
-            weight_decay: c.weight_decay,
-            grad_scale: c.grad_scale,
-            nesterov: c.nesterov as i32,
-            maximize: c.maximize as i32,
-        }
-    }
 }
 
 /// `SgdList` of optim.cu (`momentum_buffer` entries are 0 without momentum).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SgdList {
-    pub count: i32,
-    pub pad: i32,
-    pub numel: [i64; OPTIM_TENSORS],
+    pub head: ParamList,
     pub initialized: [i32; OPTIM_TENSORS],
-    pub param: [u64; OPTIM_TENSORS],
-    pub grad: [u64; OPTIM_TENSORS],
     pub momentum_buffer: [u64; OPTIM_TENSORS],
 }
 
@@ -290,7 +237,7 @@ mod tests {
         assert_eq!(size_of::<ConvGeom>(), 60);
         assert_eq!(size_of::<PoolGeom>(), 64);
         assert_eq!(size_of::<AttnGeom>(), 120);
-        assert_eq!(size_of::<AdamConfig>(), 64);
+        assert_eq!(size_of::<AdamConfig>(), 56);
         assert_eq!(size_of::<AdamList>(), 904);
         assert_eq!(size_of::<SgdConfig>(), 48);
         assert_eq!(size_of::<SgdList>(), 584);

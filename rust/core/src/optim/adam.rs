@@ -4,7 +4,10 @@ use super::{check_distinct, check_lengths, check_param, check_state};
 use crate::backend;
 use crate::{bail, Result, Tensor};
 
-#[derive(Debug, Clone, Copy)]
+/// Adam's hyperparameters. `repr(C)`: the CUDA kernel takes the struct as it is (optim.cu's
+/// `AdamConfig` mirrors it field for field).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
     pub lr: f64,
     pub beta1: f64,

@@ -5,7 +5,10 @@ use super::{check_distinct, check_lengths, check_param, check_state};
 use crate::backend;
 use crate::{Result, Tensor};
 
-#[derive(Debug, Clone, Copy)]
+/// SGD's hyperparameters. `repr(C)`: the CUDA kernel takes the struct as it is (optim.cu's
+/// `SgdConfig` mirrors it field for field).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SgdConfig {
     pub lr: f64,
     pub momentum: f64,

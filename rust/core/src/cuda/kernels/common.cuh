@@ -127,16 +127,14 @@ __device__ __forceinline__ long long dm_at(const DmLayout& l, long long k) {
 // ---- dtypes: every kernel computes in `Num<T>::acc` (float for half types) -----------------
 
 template <class T> struct Num;
-template <> struct Num<float> {
-    typedef float acc;
-    static __device__ __forceinline__ float load(float x) { return x; }
-    static __device__ __forceinline__ float store(float x) { return x; }
+// A type computed in itself: loading and storing are the identity.
+template <class T> struct NumSelf {
+    typedef T acc;
+    static __device__ __forceinline__ T load(T x) { return x; }
+    static __device__ __forceinline__ T store(T x) { return x; }
 };
-template <> struct Num<double> {
-    typedef double acc;
-    static __device__ __forceinline__ double load(double x) { return x; }
-    static __device__ __forceinline__ double store(double x) { return x; }
-};
+template <> struct Num<float> : NumSelf<float> {};
+template <> struct Num<double> : NumSelf<double> {};
 template <> struct Num<dm_f16> {
     typedef float acc;
     static __device__ __forceinline__ float load(dm_f16 x) { return __half2float(x); }
@@ -147,16 +145,8 @@ template <> struct Num<dm_bf16> {
     static __device__ __forceinline__ float load(dm_bf16 x) { return __bfloat162float(x); }
     static __device__ __forceinline__ dm_bf16 store(float x) { return __float2bfloat16_rn(x); }
 };
-template <> struct Num<long long> {
-    typedef long long acc;
-    static __device__ __forceinline__ long long load(long long x) { return x; }
-    static __device__ __forceinline__ long long store(long long x) { return x; }
-};
-template <> struct Num<int> {
-    typedef int acc;
-    static __device__ __forceinline__ int load(int x) { return x; }
-    static __device__ __forceinline__ int store(int x) { return x; }
-};
+template <> struct Num<long long> : NumSelf<long long> {};
+template <> struct Num<int> : NumSelf<int> {};
 template <> struct Num<dm_bool> {
     typedef int acc;
     static __device__ __forceinline__ int load(dm_bool x) { return x != 0; }
@@ -239,38 +229,39 @@ template <class A> __device__ __forceinline__ A dm_min(A a, A b) {
 
 // ---- warp and block reductions ----------------------------------------------------------------
 
-template <class A> __device__ __forceinline__ A warp_sum(A v) {
-    for (int o = DM_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(DM_FULL_MASK, v, o);
-    return v;
-}
-template <class A> __device__ __forceinline__ A warp_max(A v) {
-    for (int o = DM_WARP / 2; o > 0; o >>= 1) v = dm_max(v, __shfl_xor_sync(DM_FULL_MASK, v, o));
+// The combiners of the warp and block reductions.
+struct DmSum {
+    template <class A> __device__ __forceinline__ static A apply(A a, A b) { return a + b; }
+};
+struct DmMax {
+    template <class A> __device__ __forceinline__ static A apply(A a, A b) { return dm_max(a, b); }
+};
+
+template <class Op, class A> __device__ __forceinline__ A warp_reduce(A v) {
+    for (int o = DM_WARP / 2; o > 0; o >>= 1) {
+        v = Op::apply(v, __shfl_xor_sync(DM_FULL_MASK, v, o));
+    }
     return v;
 }
 
-// Sum over the block, returned to every thread. blockDim.x must be a multiple of 32. Safe to
-// call repeatedly: the leading barrier keeps a new round from overwriting partials being read.
-template <class A> __device__ A block_sum(A v) {
+// `Op` over the block, returned to every thread (`identity` fills the missing warps).
+// blockDim.x must be a multiple of 32. Safe to call repeatedly: the leading barrier keeps a
+// new round from overwriting partials being read.
+template <class Op, class A> __device__ A block_reduce(A v, A identity) {
     __shared__ A part[DM_WARP];
     const int lane = threadIdx.x % DM_WARP, warp = threadIdx.x / DM_WARP;
     const int nwarps = blockDim.x / DM_WARP;
-    v = warp_sum(v);
+    v = warp_reduce<Op>(v);
     __syncthreads();
     if (lane == 0) part[warp] = v;
     __syncthreads();
-    return warp_sum(lane < nwarps ? part[lane] : (A)0);
+    return warp_reduce<Op>(lane < nwarps ? part[lane] : identity);
 }
 
-template <class A> __device__ A block_max(A v) {
-    __shared__ A part[DM_WARP];
-    const int lane = threadIdx.x % DM_WARP, warp = threadIdx.x / DM_WARP;
-    const int nwarps = blockDim.x / DM_WARP;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) part[warp] = v;
-    __syncthreads();
-    return warp_max(lane < nwarps ? part[lane] : -dm_inf<A>());
-}
+template <class A> __device__ __forceinline__ A warp_sum(A v) { return warp_reduce<DmSum>(v); }
+template <class A> __device__ __forceinline__ A warp_max(A v) { return warp_reduce<DmMax>(v); }
+template <class A> __device__ A block_sum(A v) { return block_reduce<DmSum>(v, (A)0); }
+template <class A> __device__ A block_max(A v) { return block_reduce<DmMax>(v, -dm_inf<A>()); }
 
 // ---- counter-based random numbers ------------------------------------------------------
 

@@ -266,14 +266,24 @@ __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, co
     }
 }
 
+// out = f(a, b) elementwise over broadcast layouts, both operands loaded in T's accumulation
+// type (the loop binary ops and comparisons share).
+template <class T, class O, class F>
+__device__ void binary_map(long long n, DmLayout al, DmLayout bl, DmLayout ol, const T* a,
+                           const T* b, O* out, F f) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A x = Num<T>::load(a[dm_at(al, i)]), y = Num<T>::load(b[dm_at(bl, i)]);
+        out[dm_at(ol, i)] = f(x, y);
+    }
+}
+
 template <class T>
 __device__ void binary(int op, long long n, DmLayout al, DmLayout bl, DmLayout ol, const T* a,
                        const T* b, T* out) {
     typedef typename Num<T>::acc A;
-    DM_GRID_LOOP(i, n) {
-        const A x = Num<T>::load(a[dm_at(al, i)]), y = Num<T>::load(b[dm_at(bl, i)]);
-        out[dm_at(ol, i)] = Num<T>::store(binary_apply<A>(op, x, y));
-    }
+    binary_map(n, al, bl, ol, a, b, out,
+               [op](A x, A y) { return Num<T>::store(binary_apply<A>(op, x, y)); });
 }
 
 template <class I>
@@ -286,10 +296,7 @@ template <class T>
 __device__ void compare(int op, long long n, DmLayout al, DmLayout bl, DmLayout ol, const T* a,
                         const T* b, dm_bool* out) {
     typedef typename Num<T>::acc A;
-    DM_GRID_LOOP(i, n) {
-        const A x = Num<T>::load(a[dm_at(al, i)]), y = Num<T>::load(b[dm_at(bl, i)]);
-        out[dm_at(ol, i)] = compare_apply<A>(op, x, y);
-    }
+    binary_map(n, al, bl, ol, a, b, out, [op](A x, A y) { return compare_apply<A>(op, x, y); });
 }
 
 template <class T>

@@ -32,96 +32,73 @@ __device__ void embedding_backward(long long n, long long dim, long long num, co
     }
 }
 
-// out[o, j, k] = src[o, idx[o, j, k], k]; src [outer, src_dim, inner], idx/out [outer, n, inner].
-template <class T>
-__device__ void gather(long long outer, long long src_dim, long long n, long long inner, const T* src,
-                       const long long* idx, T* out, long long* bad) {
+// Where flat element i of an [outer, n, inner] view reads or writes along the indexed dim:
+// (o, j, k) with j the index at i itself when `per_element` (gather / scatter_add: idx shaped
+// like the view), else at the view's dim position (index_select / index_add / index_copy: idx
+// of n entries).
+struct DmPlace {
+    long long o, j, k;
+};
+__device__ __forceinline__ DmPlace dm_place(long long i, long long n, long long inner,
+                                            const long long* idx, bool per_element) {
+    return DmPlace{i / (n * inner), idx[per_element ? i : (i / inner) % n], i % inner};
+}
+
+// out[o, j, k] = src[o, idx, k] for src [outer, src_dim, inner] (gather, index_select).
+template <class T, bool PerElement>
+__device__ void take_along(long long outer, long long src_dim, long long n, long long inner,
+                           const T* src, const long long* idx, T* out, long long* bad) {
     DM_GRID_LOOP(i, outer * n * inner) {
-        const long long k = i % inner, o = i / (n * inner), j = idx[i];
-        out[i] = dm_in_range(j, src_dim, bad) ? src[(o * src_dim + j) * inner + k]
-                                              : Num<T>::store((typename Num<T>::acc)0);
+        const DmPlace p = dm_place(i, n, inner, idx, PerElement);
+        out[i] = dm_in_range(p.j, src_dim, bad) ? src[(p.o * src_dim + p.j) * inner + p.k]
+                                                : Num<T>::store((typename Num<T>::acc)0);
     }
 }
 
-// dst[o, idx[o, j, k], k] += src[o, j, k].
-template <class T>
-__device__ void scatter_add(long long outer, long long dst_dim, long long n, long long inner,
-                            const T* src, const long long* idx, T* dst, long long* bad) {
-    DM_GRID_LOOP(i, outer * n * inner) {
-        const long long k = i % inner, o = i / (n * inner), j = idx[i];
-        if (dm_in_range(j, dst_dim, bad)) atomicAdd(&dst[(o * dst_dim + j) * inner + k], src[i]);
-    }
-}
-
-// out[o, j, k] = src[o, idx[j], k].
-template <class T>
-__device__ void index_select(long long outer, long long src_dim, long long n, long long inner,
-                             const T* src, const long long* idx, T* out, long long* bad) {
-    DM_GRID_LOOP(i, outer * n * inner) {
-        const long long k = i % inner, j = idx[(i / inner) % n], o = i / (n * inner);
-        out[i] = dm_in_range(j, src_dim, bad) ? src[(o * src_dim + j) * inner + k]
-                                              : Num<T>::store((typename Num<T>::acc)0);
-    }
-}
-
-// dst[o, idx[j], k] += src[o, j, k].
-template <class T>
-__device__ void index_add(long long outer, long long dst_dim, long long n, long long inner,
+// dst[o, idx, k] += src[o, j, k] when `Add` (scatter_add, index_add), else = src[o, j, k]
+// (index_copy: assignment through an index, `x[idx] = v`; with a repeated index one of the
+// writes wins, as in PyTorch).
+template <class T, bool PerElement, bool Add>
+__device__ void put_along(long long outer, long long dst_dim, long long n, long long inner,
                           const T* src, const long long* idx, T* dst, long long* bad) {
     DM_GRID_LOOP(i, outer * n * inner) {
-        const long long k = i % inner, j = idx[(i / inner) % n], o = i / (n * inner);
-        if (dm_in_range(j, dst_dim, bad)) atomicAdd(&dst[(o * dst_dim + j) * inner + k], src[i]);
+        const DmPlace p = dm_place(i, n, inner, idx, PerElement);
+        if (!dm_in_range(p.j, dst_dim, bad)) continue;
+        T* d = &dst[(p.o * dst_dim + p.j) * inner + p.k];
+        if constexpr (Add) {
+            atomicAdd(d, src[i]);
+        } else {
+            *d = src[i];
+        }
     }
 }
 
-// dst[o, idx[j], k] = src[o, j, k]: assignment through an index (`x[idx] = v`); with a
-// repeated index one of the writes wins, as in PyTorch.
-template <class T>
-__device__ void index_copy(long long outer, long long dst_dim, long long n, long long inner,
-                           const T* src, const long long* idx, T* dst, long long* bad) {
-    DM_GRID_LOOP(i, outer * n * inner) {
-        const long long k = i % inner, j = idx[(i / inner) % n], o = i / (n * inner);
-        if (dm_in_range(j, dst_dim, bad)) dst[(o * dst_dim + j) * inner + k] = src[i];
+// The kernel `NAME_S` over an [outer, dim, inner] view, running `FN` (a take_along or
+// put_along instantiation, parenthesised: its template arguments hold commas).
+#define DM_ALONG_KERNEL(NAME, S, T, FN)                                                           \
+    extern "C" __global__ void NAME##_##S(long long outer, long long dim, long long n,            \
+                                         long long inner, const T* src, const long long* idx,     \
+                                         T* out, long long* bad) {                                \
+        FN(outer, dim, n, inner, src, idx, out, bad);                                             \
     }
-}
 
-#define DM_GATHER_KERNELS(S, T)                                                                  \
-    extern "C" __global__ void embedding_forward_##S(long long n, long long dim, long long num,   \
-                                                     const long long* idx, const T* weight,       \
-                                                     T* out, long long* bad) {                    \
-        embedding_forward<T>(n, dim, num, idx, weight, out, bad);                                 \
-    }                                                                                             \
-    extern "C" __global__ void gather_##S(long long outer, long long src_dim, long long n,        \
-                                          long long inner, const T* src, const long long* idx,    \
-                                          T* out, long long* bad) {                               \
-        gather<T>(outer, src_dim, n, inner, src, idx, out, bad);                                  \
-    }                                                                                             \
-    extern "C" __global__ void index_select_##S(long long outer, long long src_dim, long long n,  \
-                                                long long inner, const T* src,                    \
-                                                const long long* idx, T* out, long long* bad) {   \
-        index_select<T>(outer, src_dim, n, inner, src, idx, out, bad);                            \
-    }                                                                                             \
-    extern "C" __global__ void index_copy_##S(long long outer, long long dst_dim, long long n,    \
-                                              long long inner, const T* src,                      \
-                                              const long long* idx, T* dst, long long* bad) {     \
-        index_copy<T>(outer, dst_dim, n, inner, src, idx, dst, bad);                              \
+// The kernel `NAME_S` over the rows of an embedding table, running `NAME<T>`.
+#define DM_EMBEDDING_KERNEL(NAME, S, T)                                                           \
+    extern "C" __global__ void NAME##_##S(long long n, long long dim, long long num,              \
+                                         const long long* idx, const T* src, T* out,              \
+                                         long long* bad) {                                        \
+        NAME<T>(n, dim, num, idx, src, out, bad);                                                 \
     }
-#define DM_SCATTER_KERNELS(S, T)                                                                 \
-    extern "C" __global__ void embedding_backward_##S(long long n, long long dim, long long num,  \
-                                                      const long long* idx, const T* grad_out,    \
-                                                      T* grad_weight, long long* bad) {           \
-        embedding_backward<T>(n, dim, num, idx, grad_out, grad_weight, bad);                      \
-    }                                                                                             \
-    extern "C" __global__ void scatter_add_##S(long long outer, long long dst_dim, long long n,   \
-                                               long long inner, const T* src,                     \
-                                               const long long* idx, T* dst, long long* bad) {    \
-        scatter_add<T>(outer, dst_dim, n, inner, src, idx, dst, bad);                             \
-    }                                                                                             \
-    extern "C" __global__ void index_add_##S(long long outer, long long dst_dim, long long n,     \
-                                             long long inner, const T* src, const long long* idx, \
-                                             T* dst, long long* bad) {                            \
-        index_add<T>(outer, dst_dim, n, inner, src, idx, dst, bad);                               \
-    }
+
+#define DM_GATHER_KERNELS(S, T)                                                                   \
+    DM_EMBEDDING_KERNEL(embedding_forward, S, T)                                                  \
+    DM_ALONG_KERNEL(gather, S, T, (take_along<T, true>))                                          \
+    DM_ALONG_KERNEL(index_select, S, T, (take_along<T, false>))                                   \
+    DM_ALONG_KERNEL(index_copy, S, T, (put_along<T, false, false>))
+#define DM_SCATTER_KERNELS(S, T)                                                                  \
+    DM_EMBEDDING_KERNEL(embedding_backward, S, T)                                                 \
+    DM_ALONG_KERNEL(scatter_add, S, T, (put_along<T, true, true>))                                \
+    DM_ALONG_KERNEL(index_add, S, T, (put_along<T, false, true>))
 DM_GATHER_KERNELS(f32, float)
 DM_GATHER_KERNELS(f64, double)
 DM_GATHER_KERNELS(f16, dm_f16)

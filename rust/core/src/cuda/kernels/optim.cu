@@ -7,28 +7,45 @@
 
 #define DM_MT 16
 
-// Mirrors `cuda::launch::AdamConfig` / `AdamList` (repr(C)).
-struct AdamConfig {
-    double lr, beta1, beta2, eps, weight_decay, grad_scale;
-    int decoupled, amsgrad, maximize, pad_;
-};
-struct AdamList {
+// The head of both tensor lists (mirrors `cuda::launch::ParamList`, repr(C)).
+struct ParamList {
     int count, pad_;
     long long numel[DM_MT];
-    long long step[DM_MT];  // the step count after this step, as PyTorch increments first
     void* param[DM_MT];
     const void* grad[DM_MT];
+};
+
+// The block's slot of a list (blockIdx.y) with its parameter and gradient; `t` is -1 when the
+// block is past the list's end or AMP found an inf (the whole step is skipped, no host sync).
+template <class T> struct DmSlot {
+    int t;
+    T* p;
+    const T* g;
+};
+template <class T>
+__device__ __forceinline__ DmSlot<T> dm_slot(const ParamList& h, const float* found_inf) {
+    const int t = blockIdx.y;
+    if ((found_inf && *found_inf != 0.0f) || t >= h.count) return DmSlot<T>{-1, nullptr, nullptr};
+    return DmSlot<T>{t, (T*)h.param[t], (const T*)h.grad[t]};
+}
+
+// Mirrors `optim::AdamConfig` / `cuda::launch::AdamList` (repr(C)).
+struct AdamConfig {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled, amsgrad, maximize;
+    double grad_scale;
+};
+struct AdamList {
+    ParamList head;
+    long long step[DM_MT];  // the step count after this step, as PyTorch increments first
     void* exp_avg[DM_MT];
     void* exp_avg_sq[DM_MT];
     void* max_exp_avg_sq[DM_MT];  // read only when amsgrad
 };
 
 template <class T> __device__ void adam_step(AdamConfig c, AdamList l, const float* found_inf) {
-    if (found_inf && *found_inf != 0.0f) return;
-    const int t = blockIdx.y;
-    if (t >= l.count) return;
-    T* p = (T*)l.param[t];
-    const T* g = (const T*)l.grad[t];
+    const auto [t, p, g] = dm_slot<T>(l.head, found_inf);
+    if (t < 0) return;
     T* m = (T*)l.exp_avg[t];
     T* v = (T*)l.exp_avg_sq[t];
     T* vmax = (T*)l.max_exp_avg_sq[t];
@@ -39,7 +56,7 @@ template <class T> __device__ void adam_step(AdamConfig c, AdamList l, const flo
     const T b1c = (T)(1.0 - c.beta1), b2 = (T)c.beta2, b2c = (T)(1.0 - c.beta2), eps = (T)c.eps;
     const T wd = (T)c.weight_decay, decay = (T)(1.0 - c.lr * c.weight_decay);
     const T scale = (T)c.grad_scale;
-    DM_GRID_LOOP(i, l.numel[t]) {
+    DM_GRID_LOOP(i, l.head.numel[t]) {
         T gi = g[i] * scale;
         if (c.maximize) gi = -gi;
         T pi = p[i];
@@ -60,31 +77,26 @@ template <class T> __device__ void adam_step(AdamConfig c, AdamList l, const flo
     }
 }
 
-// Mirrors `cuda::launch::SgdConfig` / `SgdList` (repr(C)).
+// Mirrors `optim::SgdConfig` / `cuda::launch::SgdList` (repr(C)).
 struct SgdConfig {
-    double lr, momentum, dampening, weight_decay, grad_scale;
-    int nesterov, maximize;
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+    double grad_scale;
 };
 struct SgdList {
-    int count, pad_;
-    long long numel[DM_MT];
+    ParamList head;
     int initialized[DM_MT];  // 0: first step, the momentum buffer becomes the gradient
-    void* param[DM_MT];
-    const void* grad[DM_MT];
     void* momentum_buffer[DM_MT];  // null without momentum
 };
 
 template <class T> __device__ void sgd_step(SgdConfig c, SgdList l, const float* found_inf) {
-    if (found_inf && *found_inf != 0.0f) return;
-    const int t = blockIdx.y;
-    if (t >= l.count) return;
-    T* p = (T*)l.param[t];
-    const T* g = (const T*)l.grad[t];
+    const auto [t, p, g] = dm_slot<T>(l.head, found_inf);
+    if (t < 0) return;
     T* buf = (T*)l.momentum_buffer[t];
     const bool init = l.initialized[t] != 0;
     const T lr = (T)c.lr, wd = (T)c.weight_decay, mom = (T)c.momentum;
     const T damp = (T)(1.0 - c.dampening), scale = (T)c.grad_scale;
-    DM_GRID_LOOP(i, l.numel[t]) {
+    DM_GRID_LOOP(i, l.head.numel[t]) {
         T d = g[i] * scale;
         if (c.maximize) d = -d;
         if (c.weight_decay != 0.0) d = d + wd * p[i];

@@ -4,7 +4,7 @@
 
 use super::{data_ptr, full, ordinal, run_elementwise, run_typed, to_device, Args};
 use crate::cuda::launch::{
-    AdamConfig, AdamList, AmpList, LaunchDims, SgdConfig, SgdList, AMP_TENSORS, OPTIM_TENSORS,
+    AdamList, AmpList, LaunchDims, ParamList, SgdList, AMP_TENSORS, OPTIM_TENSORS,
 };
 use crate::optim::AdamTensors;
 use crate::{Device, Result, Tensor};
@@ -14,9 +14,15 @@ fn grad_like(g: &Tensor, p: &Tensor) -> Result<Tensor> {
     crate::ops::nn::as_dtype(&super::align_device(g, p)?, p.dtype())
 }
 
+/// Puts parameter `p` and its gradient `g` (on `p`'s device, in its dtype) in `slot` of a list.
+fn set_param(head: &mut ParamList, slot: usize, p: &Tensor, g: &Tensor) {
+    head.numel[slot] = p.numel() as i64;
+    head.param[slot] = data_ptr(p);
+    head.grad[slot] = data_ptr(g);
+}
+
 /// One Adam/AdamW step (the semantics of `optim::adam_step`).
 pub(crate) fn adam_step(ts: &AdamTensors<'_>, cfg: &crate::optim::AdamConfig) -> Result<()> {
-    let c = AdamConfig::from(cfg);
     let params = ts.params;
     for start in (0..params.len()).step_by(OPTIM_TENSORS) {
         let end = (start + OPTIM_TENSORS).min(params.len());
@@ -32,10 +38,8 @@ pub(crate) fn adam_step(ts: &AdamTensors<'_>, cfg: &crate::optim::AdamConfig) ->
                 return (0..params.len()).try_for_each(|i| adam_step(&ts.one(i), cfg));
             }
             let g = grad_like(&ts.grads[i], p)?;
-            list.numel[slot] = p.numel() as i64;
+            set_param(&mut list.head, slot, p, &g);
             list.step[slot] = ts.steps[i] as i64;
-            list.param[slot] = data_ptr(p);
-            list.grad[slot] = data_ptr(&g);
             list.exp_avg[slot] = data_ptr(&ts.exp_avgs[i]);
             list.exp_avg_sq[slot] = data_ptr(&ts.exp_avg_sqs[i]);
             if cfg.amsgrad {
@@ -44,8 +48,8 @@ pub(crate) fn adam_step(ts: &AdamTensors<'_>, cfg: &crate::optim::AdamConfig) ->
             max_numel = max_numel.max(p.numel());
             keep.push(g);
         }
-        list.count = (end - start) as i32;
-        let args = Args::new().v(c).v(list).v(0u64);
+        list.head.count = (end - start) as i32;
+        let args = Args::new().v(*cfg).v(list).v(0u64);
         run_typed(
             dev,
             "adam_step",
@@ -65,7 +69,6 @@ pub(crate) fn sgd_step(
     initialized: &[bool],
     cfg: &crate::optim::SgdConfig,
 ) -> Result<()> {
-    let c = SgdConfig::from(cfg);
     let with_momentum = cfg.momentum != 0.0;
     for i in 0..params.len() {
         // One launch per parameter keeps mixed dtypes/devices simple; the list form still
@@ -73,18 +76,14 @@ pub(crate) fn sgd_step(
         let p = &params[i];
         let dev = ordinal(p)?;
         let g = grad_like(&grads[i], p)?;
-        let mut list = SgdList {
-            count: 1,
-            ..Default::default()
-        };
-        list.numel[0] = p.numel() as i64;
-        list.param[0] = data_ptr(p);
-        list.grad[0] = data_ptr(&g);
+        let mut list = SgdList::default();
+        list.head.count = 1;
+        set_param(&mut list.head, 0, p, &g);
         if with_momentum {
             list.momentum_buffer[0] = data_ptr(&buffers[i]);
             list.initialized[0] = initialized[i] as i32;
         }
-        let args = Args::new().v(c).v(list).v(0u64);
+        let args = Args::new().v(*cfg).v(list).v(0u64);
         run_typed(
             dev,
             "sgd_step",

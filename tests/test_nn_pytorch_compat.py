@@ -473,3 +473,20 @@ def test_sync_batchnorm_is_reachable_from_nn_with_pytorchs_classmethod() -> None
     assert converted[1].weight is weight  # the same parameters: an optimizer keeps working
     with pytest.raises(AttributeError, match="Nope"):
         nn.Nope  # noqa: B018
+
+
+def test_embedding_repr_and_attributes_are_pytorchs() -> None:
+    # PyTorch 2.15 prints these exactly so, and keeps each constructor option as an attribute.
+    assert repr(nn.Embedding(10, 3)) == "Embedding(10, 3)"
+    emb = nn.Embedding(10, 3, padding_idx=-1)
+    assert repr(emb) == "Embedding(10, 3, padding_idx=9)"
+    emb = nn.Embedding(10, 3, norm_type=1.0, sparse=True)
+    assert repr(emb) == "Embedding(10, 3, norm_type=1.0, sparse=True)"
+    assert (emb.max_norm, emb.norm_type, emb.scale_grad_by_freq, emb.sparse) == (
+        None,
+        1.0,
+        False,
+        True,
+    )
+    pre = nn.Embedding.from_pretrained(dm.zeros(4, 2), padding_idx=1)
+    assert repr(pre) == "Embedding(4, 2, padding_idx=1)"

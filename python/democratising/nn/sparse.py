@@ -69,13 +69,15 @@ class Embedding(Module):
         ``InvalidValueError`` rather than silently ignored. ``_weight`` is the initial table."""
         super().__init__()
         _refuse_renorm("Embedding", max_norm, scale_grad_by_freq)
-        del norm_type, sparse
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
             raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
+        # PyTorch's attributes (``max_norm``/``scale_grad_by_freq`` are refused above).
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = None, norm_type, False
+        self.sparse = sparse
         self.weight = _table(
             num_embeddings,
             embedding_dim,
@@ -121,4 +123,12 @@ class Embedding(Module):
         return F.embedding(x, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        """PyTorch's: the sizes, then ``padding_idx``, ``norm_type`` and ``sparse`` when set."""
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if getattr(self, "norm_type", 2.0) != 2:
+            s += f", norm_type={self.norm_type}"
+        if getattr(self, "sparse", False):
+            s += ", sparse=True"
+        return s

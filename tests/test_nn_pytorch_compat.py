@@ -490,3 +490,138 @@ def test_embedding_repr_and_attributes_are_pytorchs() -> None:
     )
     pre = nn.Embedding.from_pretrained(dm.zeros(4, 2), padding_idx=1)
     assert repr(pre) == "Embedding(4, 2, padding_idx=1)"
+
+
+def test_layer_reprs_are_pytorchs() -> None:
+    # Each string is what PyTorch 2.15 prints for the same constructor call.
+    cases = {
+        nn.Conv2d(2, 4, 3): "Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1))",
+        nn.Conv2d(2, 4, 3, padding="same", padding_mode="reflect", bias=False): (
+            "Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1), padding=same, bias=False, "
+            "padding_mode=reflect)"
+        ),
+        nn.Conv2d(4, 4, 3, padding=1, dilation=2, groups=2): (
+            "Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(2, 2), "
+            "groups=2)"
+        ),
+        nn.AvgPool2d(3): "AvgPool2d(kernel_size=3, stride=3, padding=0)",
+        nn.AvgPool2d((2, 3), stride=1, padding=1): (
+            "AvgPool2d(kernel_size=(2, 3), stride=1, padding=1)"
+        ),
+        nn.GELU(): "GELU(approximate='none')",
+        nn.GELU(approximate="tanh"): "GELU(approximate='tanh')",
+        nn.Softmax(): "Softmax(dim=None)",
+        nn.LogSoftmax(dim=1): "LogSoftmax(dim=1)",
+        nn.Flatten(): "Flatten(start_dim=1, end_dim=-1)",
+        nn.BatchNorm1d(3): (
+            "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, "
+            "track_running_stats=True)"
+        ),
+        nn.BatchNorm2d(3, bias=False): (
+            "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, bias=False, "
+            "track_running_stats=True)"
+        ),
+    }
+    for layer, expected in cases.items():
+        assert repr(layer) == expected
+
+
+def test_softmax_without_dim_takes_pytorchs_implicit_dimension_and_warns() -> None:
+    x = dm.arange(24.0).reshape(2, 3, 4)
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        y = F.softmax(x)
+    np.testing.assert_allclose(y.numpy().sum(axis=0), np.ones((3, 4)), rtol=1e-6)  # dim 0 (3-D)
+    with pytest.warns(UserWarning, match="log_softmax"):
+        z = nn.LogSoftmax()(x.reshape(6, 4))
+    np.testing.assert_allclose(np.exp(z.numpy()).sum(axis=1), np.ones(6), rtol=1e-6)  # dim 1
+
+
+def test_batch_norm_bias_false_keeps_only_the_scale() -> None:
+    bn = nn.BatchNorm1d(3, bias=False)
+    assert bn.bias is None and sorted(bn.state_dict()) == [
+        "num_batches_tracked",
+        "running_mean",
+        "running_var",
+        "weight",
+    ]
+    x = dm.randn(4, 3, requires_grad=True)
+    bn(x).sum().backward()
+    assert bn.weight.grad is not None and x.grad is not None
+    lazy = nn.LazyBatchNorm1d(bias=False)
+    lazy(x)
+    assert lazy.bias is None and isinstance(lazy, nn.BatchNorm1d)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=2, divisor_override=3),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, divisor_override=5),
+        dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), divisor_override=2),
+    ],
+)
+def test_avg_pool2d_divisor_override_divides_window_sums(kw: dict[str, Any]) -> None:
+    rng = np.random.default_rng(0)
+    xn = rng.standard_normal((2, 3, 7, 6)).astype(np.float64)
+    k = kw["kernel_size"] if isinstance(kw["kernel_size"], tuple) else (kw["kernel_size"],) * 2
+    s = kw.get("stride", k)
+    s = s if isinstance(s, tuple) else (s, s)
+    p = kw.get("padding", 0)
+    p = p if isinstance(p, tuple) else (p, p)
+    x = dm.tensor(xn, requires_grad=True)
+    y = F.avg_pool2d(x, **kw)
+    padded = np.pad(xn, ((0, 0), (0, 0), (p[0], p[0] + k[0]), (p[1], p[1] + k[1])))
+    oh, ow = y.shape[-2:]
+    ref = np.empty((2, 3, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = padded[:, :, i * s[0] : i * s[0] + k[0], j * s[1] : j * s[1] + k[1]]
+            ref[:, :, i, j] = win.sum(axis=(2, 3)) / kw["divisor_override"]
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(nn.AvgPool2d(**kw)(x).detach().numpy(), ref, rtol=1e-12)
+    assert dm.autograd.gradcheck(lambda t: F.avg_pool2d(t, **kw), (x,))
+    with pytest.raises(dm.InvalidValueError, match="divisor"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+
+
+def test_batch_norm_reset_parameters_restores_the_initial_state() -> None:
+    for bn in (nn.BatchNorm1d(3), nn.BatchNorm2d(3, bias=False), nn.BatchNorm1d(3, affine=False)):
+        bn(dm.randn(4, 3) if isinstance(bn, nn.BatchNorm1d) else dm.randn(4, 3, 2, 2))
+        with dm.no_grad():
+            if bn.weight is not None:
+                bn.weight.fill_(3.0)
+        bn.reset_parameters()
+        assert bn.running_mean.tolist() == [0.0] * 3 and bn.running_var.tolist() == [1.0] * 3
+        assert int(bn.num_batches_tracked) == 0
+        if bn.weight is not None:
+            assert bn.weight.tolist() == [1.0] * 3
+        if bn.bias is not None:
+            assert bn.bias.tolist() == [0.0] * 3
+
+
+def test_embedding_max_norm_and_scale_grad_by_freq_follow_pytorch() -> None:
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((6, 3)) * 2
+    idx = np.array([[0, 2, 2, 5], [1, 2, 0, 3]])
+    g = np.arange(24.0).reshape(2, 4, 3)
+    # scale_grad_by_freq: each row's gradient divided by its index's count; none to padding
+    w = dm.tensor(w0, requires_grad=True)
+    out = F.embedding(dm.tensor(idx), w, padding_idx=-1, scale_grad_by_freq=True)
+    (out * dm.tensor(g)).sum().backward()
+    want = np.zeros_like(w0)
+    counts = np.bincount(idx.ravel(), minlength=6)
+    for pos, i in enumerate(idx.ravel()):
+        if i != 5:
+            want[i] += g.reshape(-1, 3)[pos] / counts[i]
+    np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-12)
+    np.testing.assert_array_equal(out.detach().numpy(), w0[idx])  # the rows themselves
+    # max_norm: the referenced rows above it are rescaled in place, the others untouched
+    emb = nn.Embedding(6, 3, max_norm=1.5, _weight=dm.tensor(w0.copy()))
+    y = emb(dm.tensor(idx))
+    norms = np.linalg.norm(w0, axis=1, keepdims=True)
+    want_w = np.where(
+        (norms > 1.5) & np.isin(np.arange(6), idx)[:, None], w0 * 1.5 / (norms + 1e-7), w0
+    )
+    np.testing.assert_allclose(emb.weight.detach().numpy(), want_w, rtol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), want_w[idx], rtol=1e-12)
+    assert repr(emb) == "Embedding(6, 3, max_norm=1.5)"

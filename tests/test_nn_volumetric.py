@@ -442,7 +442,9 @@ def test_pool_module_reprs_and_stride_default() -> None:
 
 def test_batch_norm3d() -> None:
     bn = nn.BatchNorm3d(3, dtype=dm.float64)
-    want = "BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+    want = (
+        "BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)"
+    )
     assert repr(bn) == want
     keys = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert list(bn.state_dict()) == keys

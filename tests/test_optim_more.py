@@ -5,6 +5,7 @@ gradient), ``state_dict`` round trips (also through checkpoints) and PyTorch's e
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -767,3 +768,27 @@ def test_docs_examples_run() -> None:
     assert len(blocks) == 3
     for source in blocks:
         exec(compile(source, "docs/optimizers.md", "exec"), {})
+
+
+def test_adam_decoupled_weight_decay_is_adamw() -> None:
+    # PyTorch 2.15: Adam(decoupled_weight_decay=True) steps as AdamW, whose defaults say so.
+    def run(make: Any) -> np.ndarray:
+        w = dm.nn.Parameter(dm.tensor([1.0, -2.0, 0.5]))
+        opt = make([w])
+        for _ in range(4):
+            opt.zero_grad()
+            (w * w * w).sum().backward()
+            opt.step()
+        return w.detach().numpy()
+
+    adamw = run(lambda ps: dm.optim.AdamW(ps, lr=0.1, weight_decay=0.3))
+    decoupled = run(
+        lambda ps: dm.optim.Adam(ps, lr=0.1, weight_decay=0.3, decoupled_weight_decay=True)
+    )
+    coupled = run(lambda ps: dm.optim.Adam(ps, lr=0.1, weight_decay=0.3))
+    np.testing.assert_array_equal(adamw, decoupled)
+    assert not np.allclose(adamw, coupled)
+    p = dm.nn.Parameter(dm.ones(1))
+    assert dm.optim.AdamW([p]).defaults["decoupled_weight_decay"] is True
+    assert dm.optim.Adam([p]).defaults["decoupled_weight_decay"] is False
+    assert "decoupled_weight_decay" not in inspect.signature(dm.optim.AdamW).parameters

@@ -221,9 +221,6 @@ class Conv2d(_ConvNd):
             f"{n} images, the channel dimension is missing: {fix}"
         )
 
-    def extra_repr(self) -> str:
-        return f"{self._repr_head()}, padding={self.padding}"
-
 
 def _check_return_indices(
     layer: Union[_MaxPoolNd, _AdaptiveMaxPoolNd], return_indices: bool
@@ -298,9 +295,11 @@ class _MaxPoolNd(_PoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    """PyTorch's constructor of the average pools (one for every dimension)."""
+    """PyTorch's constructor of the average pools (one for every dimension) and their
+    ``repr``; the stride is stored as the kernel size when none is given, as PyTorch's."""
 
     _pool_args = ("ceil_mode", "count_include_pad")
+    _stride_from_kernel = True
 
     def __init__(
         self,
@@ -312,6 +311,29 @@ class _AvgPoolNd(_PoolNd):
     ) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = count_include_pad
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _AvgPoolWithDivisor(_AvgPoolNd):
+    """The 2-d and 3-d average pools, which also take PyTorch's ``divisor_override`` (each
+    window's sum divided by it instead of the window's size)."""
+
+    _pool_args = ("ceil_mode", "count_include_pad", "divisor_override")
+    divisor_override: Optional[int] = None  # for layers pickled before the option existed
+
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: Optional[IntPair] = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: Optional[int] = None,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
 
 
 class MaxPool2d(_MaxPoolNd):
@@ -326,7 +348,7 @@ class MaxPool2d(_MaxPoolNd):
         return self.stride or self.kernel_size
 
 
-class AvgPool2d(_AvgPoolNd):
+class AvgPool2d(_AvgPoolWithDivisor):
     _pool = staticmethod(F.avg_pool2d)
 
 
@@ -386,9 +408,6 @@ class AvgPool1d(_AvgPoolNd):
         (PyTorch's)."""
         k, s = F._kernel_and_stride(kernel_size, stride, F._single)
         return (k,), (s,), (F._single(padding),)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AdaptiveAvgPool1d(_AdaptivePoolNd):

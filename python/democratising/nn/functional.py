@@ -13,6 +13,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
+from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
@@ -245,12 +246,13 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * b.sigmoid()
 
 
-def _softmax_dim(ndim: int) -> int:
-    """PyTorch's legacy implicit softmax dimension (it warns that this is deprecated)."""
+def _softmax_dim(name: str, ndim: int) -> int:
+    """PyTorch's legacy implicit dimension of ``name`` (softmax, softmin, log_softmax) when no
+    ``dim`` is given: 0 for 0-, 1- and 3-D inputs, else 1, with PyTorch's deprecation warning."""
     warnings.warn(
-        "Implicit dimension choice for softmin has been deprecated. "
+        f"Implicit dimension choice for {name} has been deprecated. "
         "Change the call to include dim=X as an argument.",
-        stacklevel=3,
+        stacklevel=4,
     )
     return 0 if ndim in (0, 1, 3) else 1
 
@@ -258,20 +260,22 @@ def _softmax_dim(ndim: int) -> int:
 def softmin(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tensor:
     """``softmax(-x)`` along ``dim`` (computed in ``dtype`` when given)."""
     if dim is None:
-        dim = _softmax_dim(input.ndim)
+        dim = _softmax_dim("softmin", input.ndim)
     if dtype is not None:
         input = input.to(dtype)
     return (-input).softmax(dim)
 
 
 @_takes_dtype
-def softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return input.softmax(dim)
+def softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+    """Softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
+    return input.softmax(_softmax_dim("softmax", input.ndim) if dim is None else dim)
 
 
 @_takes_dtype
-def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return input.log_softmax(dim)
+def log_softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+    """Log-softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
+    return input.log_softmax(_softmax_dim("log_softmax", input.ndim) if dim is None else dim)
 
 
 def _check_dropout_p(p: float) -> None:
@@ -445,16 +449,40 @@ def _cross_entropy_probs(
     return _reduce(-per.sum(dim=cdim), reduction)
 
 
+def _weighted(
+    losses: Tensor,
+    input: Tensor,
+    weight: Optional[Tensor],
+    reduction: str,
+    mean_over_weights: bool = True,
+) -> Tensor:
+    """The regression losses' ``reduction``, with PyTorch's per-element ``weight`` (the input's
+    size): the weighted losses summed, or their mean over the weights' sum (MSE, L1) or over
+    the element count (Huber, ``mean_over_weights=False``)."""
+    if weight is None:
+        return _reduce(losses, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ShapeError("Weights and input must have the same size.")
+    losses = losses * weight
+    if reduction == "mean" and mean_over_weights:
+        return losses.sum() / weight.sum()
+    return _reduce(losses, reduction)
+
+
 @_takes_legacy_reduction
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+def mse_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
+) -> Tensor:
     _warn_if_broadcast(input, target, "mse_loss")
-    return _reduce((input - target).square(), reduction)
+    return _weighted((input - target).square(), input, weight, reduction)
 
 
 @_takes_legacy_reduction
-def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+def l1_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
+) -> Tensor:
     _warn_if_broadcast(input, target, "l1_loss")
-    return _reduce((input - target).abs(), reduction)
+    return _weighted((input - target).abs(), input, weight, reduction)
 
 
 @_takes_legacy_reduction
@@ -463,13 +491,14 @@ def huber_loss(
     target: Tensor,
     reduction: str = "mean",
     delta: float = 1.0,
+    weight: Optional[Tensor] = None,
 ) -> Tensor:
     _warn_if_broadcast(input, target, "huber_loss")
     if delta <= 0:
         raise InvalidValueError("huber_loss does not support non-positive values for delta.")
     d = (input - target).abs()
     quad = d.clamp(max=delta)
-    return _reduce(0.5 * quad * quad + delta * (d - quad), reduction)
+    return _weighted(0.5 * quad * quad + delta * (d - quad), input, weight, reduction, False)
 
 
 @_takes_legacy_reduction
@@ -808,9 +837,25 @@ def avg_pool2d(
     padding: Union[int, Sequence[int]] = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
 ) -> Tensor:
+    """Average pooling over ``[N, C, H, W]`` or ``[C, H, W]``; ``divisor_override`` divides
+    each window's sum by that number instead of the window's size (PyTorch)."""
     k, s = _kernel_and_stride(kernel_size, stride, _pair)
-    return _core._avg_pool2d(input, k, s, _pair(padding), ceil_mode, count_include_pad)
+    p = _pair(padding)
+    if divisor_override is None:
+        return _core._avg_pool2d(input, k, s, p, ceil_mode, count_include_pad)
+    if divisor_override == 0:
+        raise InvalidValueError("avg_pool2d: divisor must be not zero")
+    # The window sums: zero-pad far enough for every window, pool without padding, and keep
+    # the pooled shape (the size check and ceil_mode's rule are the fused pool's).
+    oh, ow = _core._avg_pool2d(input, k, s, p, ceil_mode, True).shape[-2:]
+    h, w = input.shape[-2:]
+    extra_h = max((oh - 1) * s[0] + k[0] - h - p[0], 0)
+    extra_w = max((ow - 1) * s[1] + k[1] - w - p[1], 0)
+    padded = pad(input, [p[1], extra_w, p[0], extra_h])
+    sums = _core._avg_pool2d(padded, k, s, (0, 0), False, True) * float(k[0] * k[1])
+    return sums.narrow(-2, 0, oh).narrow(-1, 0, ow) / float(divisor_override)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
@@ -1062,21 +1107,61 @@ def batch_norm(
     )
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:
-    """Rows of ``weight`` selected by integer ``input`` (any shape); gradients scatter-add back."""
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: Optional[int] = None,
+    max_norm: Optional[float] = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """Rows of ``weight`` selected by integer ``input`` (any shape); gradients scatter-add back
+    (none to row ``padding_idx``, each divided by its index's count in ``input`` with
+    ``scale_grad_by_freq``). ``max_norm`` first rescales, in place and without gradient, every
+    referenced row whose ``norm_type`` norm exceeds it (PyTorch's ``embedding_renorm_``).
+    ``sparse`` is accepted and gives dense gradients (there are no sparse tensors here)."""
+    del sparse
     if input.dtype.is_floating_point:
         raise DTypeError(f"embedding indices must be integers, got {input.dtype}")
     n = weight.shape[0]
-    idx = input.cpu().numpy()
+    idx = input.cpu().numpy().reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        bad = idx[(idx < 0) | (idx >= n)][0]
         raise IndexOutOfRangeError(f"embedding index {int(bad)} is out of range for {n} rows")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise IndexOutOfRangeError("Padding_idx must be within num_embeddings")
+        padding_idx %= n
     flat = input.reshape(-1)
+    if max_norm is not None:
+        _embedding_renorm(weight, idx, max_norm, norm_type)
     out = weight.index_select(0, flat)
-    if padding_idx is not None and weight.requires_grad:
-        keep = (flat != padding_idx).to(weight.dtype).unsqueeze(1)
-        out = out * keep + (out * (1 - keep)).detach()
+    if weight.requires_grad and (padding_idx is not None or scale_grad_by_freq):
+        scale = np.ones(idx.size)
+        if scale_grad_by_freq:
+            scale /= np.bincount(idx, minlength=n)[idx]
+        if padding_idx is not None:
+            scale[idx == padding_idx] = 0.0
+        s = _core.from_numpy(scale.reshape(-1, 1)).to(weight.device).to(weight.dtype)
+        scaled = out * s
+        out = out.detach() + (scaled - scaled.detach())  # the rows as they are; gradient * s
     return out.reshape(*input.shape, weight.shape[1])
+
+
+def _embedding_renorm(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Rescales, in place and without gradient, each row of ``weight`` that ``idx`` refers to
+    and whose ``norm_type`` norm exceeds ``max_norm`` to that norm (``max_norm / (norm +
+    1e-7)``, PyTorch's ``embedding_renorm_``)."""
+    rows = _core.from_numpy(np.unique(idx).astype(np.int64)).to(weight.device)
+    if rows.numel() == 0:
+        return
+    with no_grad():
+        picked = weight.index_select(0, rows)
+        norms = picked.norm(p=norm_type, dim=1, keepdim=True)
+        scale = max_norm / (norms + 1e-7)
+        scale = scale.where(norms > max_norm, scale.new_ones(scale.shape))
+        weight.index_copy_(0, rows, picked * scale)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

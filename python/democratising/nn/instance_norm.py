@@ -130,18 +130,9 @@ class _InstanceNorm(_NormBase):
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
-        if affine and not bias:
-            self.register_parameter("bias", None)  # PyTorch's ``bias=False``: the scale only
-
-    def reset_parameters(self) -> None:
-        """Running statistics reset; ``weight`` to ones and ``bias`` to zeros."""
-        self.reset_running_stats()
-        if self.affine:
-            with no_grad():
-                self.weight.fill_(1.0)
-                if self.bias is not None:
-                    self.bias.zero_()
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in self._expected_ndim:
@@ -172,14 +163,6 @@ class _InstanceNorm(_NormBase):
             self.eps,
         )
         return y.squeeze(0) if unbatched else y
-
-    def extra_repr(self) -> str:
-        has_bias = self._parameters.get("bias") is not None
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={has_bias}, "
-            f"track_running_stats={self.track_running_stats}"
-        )
 
 
 class InstanceNorm1d(_InstanceNorm):

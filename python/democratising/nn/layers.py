@@ -157,6 +157,9 @@ class GELU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.gelu(approximate=self.approximate)
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class SiLU(_InplaceActivation):
     def _act(self, x: Tensor) -> Tensor:
@@ -178,24 +181,6 @@ class Tanh(_Elementwise):
 
 class Sigmoid(_Elementwise):
     _fn = staticmethod(Tensor.sigmoid)
-
-
-class Softmax(Module):
-    def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.softmax(self.dim)
-
-
-class LogSoftmax(Module):
-    def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.log_softmax(self.dim)
 
 
 class _DropoutNd(Module):
@@ -229,6 +214,9 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Identity(Module):
@@ -300,11 +288,24 @@ class _OverDim(Module):
         return f"dim={self.dim}"
 
 
-class Softmin(_OverDim):
-    _fn = staticmethod(F.softmin)
+class _OverOptionalDim(_OverDim):
+    """The softmax family: ``dim`` may be left out (``None``: PyTorch's deprecated implicit
+    choice, with its warning)."""
 
     def __init__(self, dim: Optional[int] = None) -> None:
         super().__init__(dim)
+
+
+class Softmin(_OverOptionalDim):
+    _fn = staticmethod(F.softmin)
+
+
+class Softmax(_OverOptionalDim):
+    _fn = staticmethod(F.softmax)
+
+
+class LogSoftmax(_OverOptionalDim):
+    _fn = staticmethod(F.log_softmax)
 
 
 class GLU(_OverDim):

@@ -398,9 +398,11 @@ class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
         track_running_stats: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         args = (eps, momentum, affine, track_running_stats)
-        self._lazy_setup(args, device=device, dtype=dtype)
+        self._lazy_setup(args, device=device, dtype=dtype, bias=bias)
 
 
 class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):

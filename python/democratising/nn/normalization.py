@@ -53,11 +53,13 @@ class _NormBase(Module):
         track_running_stats: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        _register_affine(self, affine, True, num_features)
+        _register_affine(self, affine, bias, num_features)  # ``bias=False``: the scale only
         if track_running_stats:
             self.register_buffer("running_mean", _core.zeros(num_features))
             self.register_buffer("running_var", _core.ones(num_features))
@@ -75,6 +77,24 @@ class _NormBase(Module):
                 self.running_mean.zero_()
                 self.running_var.fill_(1.0)
                 self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        """Running statistics reset; ``weight`` to ones and ``bias`` to zeros."""
+        self.reset_running_stats()
+        if self.affine:
+            with no_grad():
+                self.weight.fill_(1.0)
+                if self.bias is not None:
+                    self.bias.zero_()
+
+    def extra_repr(self) -> str:
+        """PyTorch's, ``bias`` included (whether there is a learnable shift)."""
+        has_bias = self._parameters.get("bias") is not None
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={has_bias}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class _BatchNorm(_NormBase):
@@ -121,12 +141,6 @@ class _BatchNorm(_NormBase):
         if self.momentum is None:
             return 1.0 / float(self.num_batches_tracked.item())
         return self.momentum
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
-        )
 
 
 class BatchNorm1d(_BatchNorm):

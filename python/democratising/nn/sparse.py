@@ -65,19 +65,18 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         """PyTorch's signature. ``sparse=True`` is accepted and gives dense gradients (there
-        are no sparse tensors here); ``max_norm`` and ``scale_grad_by_freq`` are refused with
-        ``InvalidValueError`` rather than silently ignored. ``_weight`` is the initial table."""
+        are no sparse tensors here); ``max_norm`` renormalises the looked-up rows in place and
+        ``scale_grad_by_freq`` divides each row's gradient by its count in the batch, as in
+        PyTorch. ``_weight`` is the initial table."""
         super().__init__()
-        _refuse_renorm("Embedding", max_norm, scale_grad_by_freq)
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
             raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
-        # PyTorch's attributes (``max_norm``/``scale_grad_by_freq`` are refused above).
-        self.max_norm, self.norm_type, self.scale_grad_by_freq = None, norm_type, False
-        self.sparse = sparse
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.weight = _table(
             num_embeddings,
             embedding_dim,
@@ -119,16 +118,34 @@ class Embedding(Module):
             _freeze=freeze,
         )
 
+    # PyTorch's options, for layers pickled before they were kept.
+    max_norm: Optional[float] = None
+    norm_type: float = 2.0
+    scale_grad_by_freq: bool = False
+    sparse: bool = False
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.embedding(x, self.weight, self.padding_idx)
+        return F.embedding(
+            x,
+            self.weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     def extra_repr(self) -> str:
-        """PyTorch's: the sizes, then ``padding_idx``, ``norm_type`` and ``sparse`` when set."""
+        """PyTorch's: the sizes, then each option that is not its default."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
-        if getattr(self, "norm_type", 2.0) != 2:
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
             s += f", norm_type={self.norm_type}"
-        if getattr(self, "sparse", False):
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        if self.sparse:
             s += ", sparse=True"
         return s

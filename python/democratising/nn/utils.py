@@ -59,12 +59,15 @@ def clip_grad_norm_(
     return total
 
 
-def clip_grad_value_(parameters: Params, clip_value: float) -> None:
+def clip_grad_value_(parameters: Params, clip_value: float, foreach: Optional[bool] = None) -> None:
+    """Clamps every gradient to ``[-clip_value, clip_value]`` in place (a reference to a
+    ``.grad`` sees the change, as in PyTorch); ``foreach`` is accepted and changes nothing."""
+    del foreach
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     with no_grad():
         for p in ps:
             if p.grad is not None:
-                p.grad = p.grad.clamp(-clip_value, clip_value)
+                p.grad.clamp_(-clip_value, clip_value)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:

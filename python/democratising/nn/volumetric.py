@@ -5,10 +5,10 @@ and adaptive pools and ``BatchNorm3d``, over the composite functionals of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Union
 
 from . import _functional_volumetric as V
-from .conv import AvgPool1d, _AdaptiveMaxPoolNd, _AdaptivePoolNd, _AvgPoolNd, _ConvNd, _MaxPoolNd
+from .conv import _AdaptiveMaxPoolNd, _AdaptivePoolNd, _AvgPoolWithDivisor, _ConvNd, _MaxPoolNd
 from .conv_transpose import _ConvTransposeNd
 from .normalization import _BatchNorm
 
@@ -56,28 +56,12 @@ class MaxPool3d(_MaxPoolNd):
     _has_indices = False
 
 
-class AvgPool3d(_AvgPoolNd):
+class AvgPool3d(_AvgPoolWithDivisor):
     """Average pooling over ``[N, C, D, H, W]`` (or ``[C, D, H, W]``), with PyTorch's
     ``ceil_mode``, ``count_include_pad`` and ``divisor_override``; ``stride`` defaults to
     ``kernel_size``."""
 
     _pool = staticmethod(V.avg_pool3d)
-    _pool_args = ("ceil_mode", "count_include_pad", "divisor_override")
-    _stride_from_kernel = True
-
-    def __init__(
-        self,
-        kernel_size: Triple,
-        stride: Optional[Triple] = None,
-        padding: Triple = 0,
-        ceil_mode: bool = False,
-        count_include_pad: bool = True,
-        divisor_override: Optional[int] = None,
-    ) -> None:
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
-        self.divisor_override = divisor_override
-
-    extra_repr = AvgPool1d.extra_repr
 
 
 class AdaptiveAvgPool3d(_AdaptivePoolNd):

@@ -109,9 +109,9 @@ class SGD(_Fused):
 
 
 class Adam(_Fused):
-    """Adam (and, with ``decoupled=True``, AdamW's decoupled weight decay)."""
+    """Adam (and, with ``decoupled_weight_decay=True``, AdamW's decoupled weight decay)."""
 
-    _decoupled = False
+    _decoupled = False  # for groups of state dicts saved before ``decoupled_weight_decay``
 
     def __init__(
         self,
@@ -127,6 +127,7 @@ class Adam(_Fused):
         capturable: bool = False,
         differentiable: bool = False,
         fused: Optional[bool] = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         _check(lr, eps=eps, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
@@ -140,17 +141,21 @@ class Adam(_Fused):
         st = self._stepped_states(params, buffers)
         moments = st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", [])
         b1, b2 = g["betas"]
-        kw = self._hyper(g, "betas")
+        kw = self._hyper(g, "betas", "decoupled_weight_decay")
+        decoupled = g.get("decoupled_weight_decay", self._decoupled)
         _core._adam_step(
-            params, grads, *moments, st["step"], beta1=b1, beta2=b2, decoupled=self._decoupled, **kw
+            params, grads, *moments, st["step"], beta1=b1, beta2=b2, decoupled=decoupled, **kw
         )
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay, by default ``weight_decay=1e-2``."""
+    """Adam with decoupled weight decay, by default ``weight_decay=1e-2`` (PyTorch's: ``Adam``
+    with ``decoupled_weight_decay=True``)."""
 
     _decoupled = True
-    __init__ = specialise(Adam.__init__, defaults={"weight_decay": 1e-2})
+    __init__ = specialise(
+        Adam.__init__, fixed={"decoupled_weight_decay": True}, defaults={"weight_decay": 1e-2}
+    )
 
 
 class RMSprop(_Fused):

@@ -625,3 +625,49 @@ def test_embedding_max_norm_and_scale_grad_by_freq_follow_pytorch() -> None:
     np.testing.assert_allclose(emb.weight.detach().numpy(), want_w, rtol=1e-12)
     np.testing.assert_allclose(y.detach().numpy(), want_w[idx], rtol=1e-12)
     assert repr(emb) == "Embedding(6, 3, max_norm=1.5)"
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, math.inf])
+def test_pdist_is_the_upper_triangle_of_the_distances(p: float) -> None:
+    xn = np.random.default_rng(0).standard_normal((5, 3))
+    xn[3] = xn[1]  # a zero distance: its gradient is zero, as in PyTorch
+    x = dm.tensor(xn, requires_grad=True)
+    d = F.pdist(x, p)
+    i, j = np.triu_indices(5, 1)
+    want = np.linalg.norm(xn[i] - xn[j], ord=p, axis=1)
+    np.testing.assert_allclose(d.detach().numpy(), want, rtol=1e-12)
+    d.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    if p in (2.0, 3.0):
+        xs = dm.tensor(np.random.default_rng(1).standard_normal((4, 3)), requires_grad=True)
+        assert dm.autograd.gradcheck(lambda t: F.pdist(t, p), (xs,))
+    with pytest.raises(dm.ShapeError, match="2D"):
+        F.pdist(dm.ones(3))
+
+
+def test_deprecated_names_warn_and_work() -> None:
+    z = dm.arange(16.0).reshape(1, 1, 4, 4)
+    with pytest.warns(UserWarning, match="upsample_bilinear"):
+        y = F.upsample_bilinear(z, scale_factor=2)
+    want = F.interpolate(z, scale_factor=2, mode="bilinear", align_corners=True)
+    np.testing.assert_array_equal(y.numpy(), want.numpy())
+    with pytest.warns(UserWarning, match="upsample_nearest"):
+        assert F.upsample_nearest(z, size=(3, 3)).shape == (1, 1, 3, 3)
+    with pytest.warns(UserWarning, match="upsample"):
+        assert F.upsample(z, scale_factor=2).shape == (1, 1, 8, 8)
+    with pytest.warns(FutureWarning, match="NLLLoss2d"):
+        loss = nn.NLLLoss2d(reduction="sum")
+    assert isinstance(loss, nn.NLLLoss)
+
+
+def test_lazy_3d_layers_infer_their_sizes() -> None:
+    x = dm.randn(2, 3, 4, 5, 6)
+    for lazy, done in [
+        (nn.LazyConv3d(4, 3, padding=1), nn.Conv3d),
+        (nn.LazyConvTranspose3d(4, 2, stride=2), nn.ConvTranspose3d),
+        (nn.LazyBatchNorm3d(), nn.BatchNorm3d),
+        (nn.LazyInstanceNorm3d(affine=True), nn.InstanceNorm3d),
+    ]:
+        y = lazy(x)
+        assert type(lazy) is done and y.ndim == 5
+        assert lazy.weight.shape[0 if done in (nn.BatchNorm3d, nn.InstanceNorm3d) else 1] in (3, 4)

@@ -1466,6 +1466,62 @@ def pairwise_distance(
     return a.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
 
 
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """The ``p``-norm distances between rows ``i < j`` of a 2-D ``input``, pairs in row-major
+    order: ``N * (N - 1) / 2`` values (PyTorch's ``pdist``, the upper triangle of
+    ``cdist(input, input)`` without its diagonal)."""
+    if input.ndim != 2:
+        raise ShapeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise InvalidValueError("pdist only supports non-negative p values")
+    rows, cols = np.triu_indices(input.shape[0], 1)
+
+    def pick(index: np.ndarray) -> Tensor:
+        return input.index_select(0, _core.from_numpy(index.astype(np.int64)).to(input.device))
+
+    diff = (pick(rows) - pick(cols)).abs()
+    if math.isinf(p):
+        return diff.amax(-1)
+    if p == 0:
+        return diff.sign().sum(-1)  # the nonzero count, differentiable with zero gradient
+    total = diff.pow(p).sum(-1)
+    # Equal rows have distance 0 and, as in PyTorch, a zero gradient (not 0 * inf).
+    nonzero = total > 0
+    return total.where(nonzero, total.new_ones(total.shape)).pow(1.0 / p) * nonzero.to(total.dtype)
+
+
+def _deprecated_upsample(name: str) -> None:
+    """PyTorch's warning for its ``upsample*`` names of ``interpolate``."""
+    warnings.warn(
+        f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.",
+        stacklevel=3,
+    )
+
+
+def upsample(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: Optional[bool] = None,
+) -> Tensor:
+    """Deprecated name of ``interpolate``."""
+    _deprecated_upsample("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """Deprecated: ``interpolate(..., mode="nearest")``."""
+    _deprecated_upsample("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """Deprecated: ``interpolate(..., mode="bilinear", align_corners=True)``."""
+    _deprecated_upsample("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
 def group_norm(
     input: Tensor,
     num_groups: int,

@@ -17,22 +17,27 @@ from .._core import Tensor
 from ..errors import ShapeError
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
-from .instance_norm import InstanceNorm1d, InstanceNorm2d
+from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .layers import Dense, Linear
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
+from .volumetric import BatchNorm3d, Conv3d, ConvTranspose3d
 
 __all__ = [
     "Buffer",
     "LazyBatchNorm1d",
     "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
     "LazyConv1d",
     "LazyConv2d",
+    "LazyConv3d",
     "LazyConvTranspose1d",
     "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
     "LazyInstanceNorm1d",
     "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
     "LazyLinear",
     "LazyModuleMixin",
     "UninitializedBuffer",
@@ -437,5 +442,39 @@ class LazyInstanceNorm2d(_LazyNormMixin, InstanceNorm2d):
     """``InstanceNorm2d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = InstanceNorm2d
+
+    __init__ = LazyInstanceNorm1d.__init__  # the same arguments
+
+
+class LazyConv3d(_LazyConvMixin, Conv3d):
+    """``Conv3d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = Conv3d
+    _spatial = 3
+
+    __init__ = LazyConv1d.__init__  # the same arguments
+
+
+class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
+    """``ConvTranspose3d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = ConvTranspose3d
+    _spatial = 3
+
+    __init__ = LazyConvTranspose1d.__init__  # the same arguments
+
+
+class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
+    """``BatchNorm3d`` whose ``num_features`` is inferred from the first input's dimension 1."""
+
+    cls_to_become = BatchNorm3d
+
+    __init__ = LazyBatchNorm1d.__init__  # the same arguments
+
+
+class LazyInstanceNorm3d(_LazyNormMixin, InstanceNorm3d):
+    """``InstanceNorm3d`` whose ``num_features`` is inferred from the first input's dimension 1."""
+
+    cls_to_become = InstanceNorm3d
 
     __init__ = LazyInstanceNorm1d.__init__  # the same arguments

@@ -5,6 +5,7 @@ margin losses, ``TripletMarginWithDistanceLoss``, ``CTCLoss``), over the functio
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Optional, Union
 
 from .._core import Tensor
@@ -12,7 +13,7 @@ from ..errors import InvalidValueError, ShapeError
 from . import _functional_losses_extra as FX
 from .functional import _legacy_reduction, _takes_positional_legacy_reduction
 from .layers import PairwiseDistance
-from .loss import _Loss
+from .loss import NLLLoss, _Loss
 from .module import Module
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
+    "NLLLoss2d",
     "PoissonNLLLoss",
     "SoftMarginLoss",
     "TripletMarginWithDistanceLoss",
@@ -208,3 +210,19 @@ class CTCLoss(_TorchSignatureLoss):
             self.reduction,
             self.zero_infinity,
         )
+
+
+class NLLLoss2d(NLLLoss):
+    """PyTorch's deprecated name of ``NLLLoss`` (which takes ``[N, C, H, W]`` inputs itself);
+    it warns as PyTorch does."""
+
+    def __init__(
+        self, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
+        warnings.warn(
+            "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in "
+            "replacement.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        super().__init__(weight, ignore_index, reduction)

@@ -671,3 +671,17 @@ def test_lazy_3d_layers_infer_their_sizes() -> None:
         y = lazy(x)
         assert type(lazy) is done and y.ndim == 5
         assert lazy.weight.shape[0 if done in (nn.BatchNorm3d, nn.InstanceNorm3d) else 1] in (3, 4)
+
+
+def test_lp_pool3d_is_the_window_p_norm() -> None:
+    xn = np.random.default_rng(0).standard_normal((2, 3, 4, 6, 4))
+    x = dm.tensor(xn, requires_grad=True)
+    y = F.lp_pool3d(x, 2, 2)
+    windows = (xn**2).reshape(2, 3, 2, 2, 3, 2, 2, 2).sum(axis=(3, 5, 7))
+    np.testing.assert_allclose(y.detach().numpy(), np.sqrt(windows), rtol=1e-12)
+    np.testing.assert_allclose(nn.LPPool3d(2, 2)(x).detach().numpy(), np.sqrt(windows))
+    inf = F.lp_pool3d(x, math.inf, 2)
+    want = np.abs(xn).reshape(2, 3, 2, 2, 3, 2, 2, 2).max(axis=(3, 5, 7))
+    np.testing.assert_array_equal(inf.detach().numpy(), want)
+    small = dm.tensor(np.abs(xn[:1, :1, :2, :2, :2]) + 0.5, requires_grad=True)
+    assert dm.autograd.gradcheck(lambda t: F.lp_pool3d(t, 3, 2), (small,))

@@ -1698,6 +1698,7 @@ from .pooling_extra import (  # noqa: E402, F401
     adaptive_max_pool2d_with_indices,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
     max_pool1d_with_indices,
     max_pool2d_with_indices,
     max_unpool1d,

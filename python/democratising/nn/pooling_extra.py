@@ -19,12 +19,14 @@ from .module import Module
 __all__ = [
     "LPPool1d",
     "LPPool2d",
+    "LPPool3d",
     "MaxUnpool1d",
     "MaxUnpool2d",
     "adaptive_max_pool1d_with_indices",
     "adaptive_max_pool2d_with_indices",
     "lp_pool1d",
     "lp_pool2d",
+    "lp_pool3d",
     "max_pool1d_with_indices",
     "max_pool2d_with_indices",
     "max_unpool1d",
@@ -227,11 +229,11 @@ def _lp_pool(
     ceil_mode: bool,
     n: int,
 ) -> Tensor:
-    """``lp_pool1d``/``2d``: the same steps through the ``n``-d max and average pools; the
-    finite case is PyTorch's ``(sign(avg) * relu(|avg|) * area) ** (1 / p)``, the window sum
-    of ``x ** p`` to the power ``1 / p``."""
-    max_pool = F.max_pool1d if n == 1 else F.max_pool2d
-    avg_pool = F.avg_pool1d if n == 1 else F.avg_pool2d
+    """``lp_pool1d``/``2d``/``3d``: the same steps through the ``n``-d max and average pools;
+    the finite case is PyTorch's ``(sign(avg) * relu(|avg|) * area) ** (1 / p)``, the window
+    sum of ``x ** p`` to the power ``1 / p``."""
+    max_pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
+    avg_pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
     _check_norm_type(norm_type)
     if norm_type == math.inf:
         return max_pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
@@ -243,7 +245,7 @@ def _lp_pool(
 
 
 def _lp_pool_nd(n: int, doc: str) -> Callable[..., Tensor]:
-    """``lp_pool1d``/``2d`` differ only in their number of window dims: one builder."""
+    """``lp_pool1d``/``2d``/``3d`` differ only in their number of window dims: one builder."""
 
     def lp_pool(
         input: Tensor,
@@ -268,6 +270,11 @@ lp_pool2d = _lp_pool_nd(
     2,
     """``(sum over each window of x ** p) ** (1 / p)`` over ``[N, C, H, W]`` (or ``[C, H,
     W]``), computed as PyTorch does through ``avg_pool2d``; ``p = inf`` is the max of ``|x|``.""",
+)
+lp_pool3d = _lp_pool_nd(
+    3,
+    """``(sum over each window of x ** p) ** (1 / p)`` over ``[N, C, D, H, W]`` (or ``[C, D, H,
+    W]``), computed as PyTorch does through ``avg_pool3d``; ``p = inf`` is the max of ``|x|``.""",
 )
 
 
@@ -310,6 +317,12 @@ class LPPool2d(_LPPoolNd):
     """``F.lp_pool2d`` as a layer."""
 
     _pool = staticmethod(lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    """``F.lp_pool3d`` as a layer."""
+
+    _pool = staticmethod(lp_pool3d)
 
 
 # ---- PyTorch's ``*_with_indices`` spellings of the max pools ----

@@ -847,10 +847,14 @@ def avg_pool2d(
         return _core._avg_pool2d(input, k, s, p, ceil_mode, count_include_pad)
     if divisor_override == 0:
         raise InvalidValueError("avg_pool2d: divisor must be not zero")
+    from ._functional_volumetric import _pool_size  # (it imports this module)
+
     # The window sums: zero-pad far enough for every window, pool without padding, and keep
-    # the pooled shape (the size check and ceil_mode's rule are the fused pool's).
-    oh, ow = _core._avg_pool2d(input, k, s, p, ceil_mode, True).shape[-2:]
+    # the pooled shape.
     h, w = input.shape[-2:]
+    oh, ow = (
+        _pool_size(n, k[i], s[i], p[i], 1, ceil_mode, "avg_pool2d") for i, n in enumerate((h, w))
+    )
     extra_h = max((oh - 1) * s[0] + k[0] - h - p[0], 0)
     extra_w = max((ow - 1) * s[1] + k[1] - w - p[1], 0)
     padded = pad(input, [p[1], extra_w, p[0], extra_h])

@@ -423,19 +423,7 @@ class LazyInstanceNorm1d(_LazyNormMixin, InstanceNorm1d):
 
     cls_to_become = InstanceNorm1d
 
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-        *,
-        bias: bool = True,
-    ) -> None:
-        args = (eps, momentum, affine, track_running_stats)
-        self._lazy_setup(args, device=device, dtype=dtype, bias=bias)
+    __init__ = LazyBatchNorm1d.__init__  # the same arguments and defaults (PyTorch's)
 
 
 class LazyInstanceNorm2d(_LazyNormMixin, InstanceNorm2d):

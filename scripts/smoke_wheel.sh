@@ -9,7 +9,7 @@
 #   PYTHON=python3          interpreter for the fresh virtualenv
 #   SMOKE_VENV=build/smoke-venv
 #   SMOKE_SDIST_BUILD=1     also build a wheel from the sdist with pip (a full Rust release build,
-#                           about 1-2 min on 2 cores) and import it; on by default when CI=true.
+#                           about 5 min on 2 cores) and import it; `make release-check` sets it.
 #   LOCK="flock FILE"       wraps the sdist build (the Makefile passes its build lock).
 #   SMOKE_PORTABLE=1        the wheel must be the portable cp39-abi3 manylinux_2_28 one (`make
 #                           wheel`); 0 accepts a linux_x86_64 wheel packed from the dev build.
@@ -20,7 +20,7 @@ DIST=${1:-dist}
 PYTHON=${PYTHON:-python3}
 VENV=${SMOKE_VENV:-build/smoke-venv}
 LOCK=${LOCK:-}
-case "${SMOKE_SDIST_BUILD:-${CI:-0}}" in 1 | true | yes) SDIST_BUILD=1 ;; *) SDIST_BUILD=0 ;; esac
+case "${SMOKE_SDIST_BUILD:-0}" in 1 | true | yes) SDIST_BUILD=1 ;; *) SDIST_BUILD=0 ;; esac
 case "${SMOKE_PORTABLE:-1}" in 1 | true | yes) PORTABLE=1 ;; *) PORTABLE=0 ;; esac
 
 start=$(date +%s.%N)
@@ -55,7 +55,7 @@ size=$(du -h "$wheel" | cut -f1)
 say "wheel $(basename "$wheel") ($size)"
 AUDITWHEEL=${AUDITWHEEL:-.venv/bin/auditwheel}
 if [ "$PORTABLE" = 0 ]; then
-	say "packed from the dev build: manylinux policy checked by make wheel / CI=true, not here"
+	say "packed from the dev build: manylinux policy checked by make wheel / make release-check, not here"
 elif [ -x "$AUDITWHEEL" ]; then
 	report=$("$AUDITWHEEL" show "$wheel" 2>&1 | tr '\n' ' ') || die "auditwheel show failed: $report"
 	grep -q 'consistent with the following platform tag: "manylinux_2_28_x86_64"' <<<"$report" ||
@@ -119,7 +119,7 @@ if [ "$SDIST_BUILD" = 1 ]; then
 		die "the wheel built from the sdist failed its checks"
 	say "sdist -> $(basename "${built[0]}") builds, installs and imports"
 else
-	say "sdist -> wheel build skipped (SMOKE_SDIST_BUILD=1 or CI=true runs it)"
+	say "sdist -> wheel build skipped (make release-check runs it)"
 fi
 
 say "OK in $(elapsed) s"

@@ -347,6 +347,13 @@ from ._stats_functions import *  # noqa: E402, F403
 __all__ += [*_math_functions.__all__, *_shape_functions.__all__, *_stats_functions.__all__]
 
 # isort: split
+# PyTorch's memory formats (dm.channels_last, ...), for memory_format= arguments.
+from . import _memory_format  # noqa: E402
+from ._memory_format import *  # noqa: E402, F403
+
+__all__ += _memory_format.__all__
+
+# isort: split
 # torch.special, and its functions torch also has at the top level.
 from . import special  # noqa: E402
 from .special import multigammaln as mvlgamma  # noqa: E402

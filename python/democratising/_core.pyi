@@ -297,8 +297,9 @@ class Tensor:
         """The strides in elements, or the stride of dimension ``dim``."""
     @overload
     def stride(self, dim: _int) -> _int: ...
-    def is_contiguous(self) -> _bool:
-        """True if the elements are laid out densely in row-major order."""
+    def is_contiguous(self, memory_format: Any = None) -> _bool:
+        """True if the elements are laid out densely in row-major order (or in
+        ``memory_format``'s order, e.g. ``dm.channels_last``)."""
     def is_floating_point(self) -> _bool:
         """True if the dtype is a floating-point type."""
     def storage_offset(self) -> _int:
@@ -344,6 +345,7 @@ class Tensor:
         device: _DeviceLike | None = None,
         copy: _bool = False,
         non_blocking: _bool = False,
+        memory_format: Any = None,
     ) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` or keywords."""
     def float(self) -> Tensor:
@@ -362,9 +364,14 @@ class Tensor:
         """Converted to bool."""
     def type_as(self, other: Tensor) -> Tensor:
         """Converted to ``other``'s dtype."""
-    def cpu(self) -> Tensor:
+    def cpu(self, memory_format: Any = None) -> Tensor:
         """This tensor on the CPU."""
-    def cuda(self, device: _DeviceLike | None = None) -> Tensor:
+    def cuda(
+        self,
+        device: _DeviceLike | None = None,
+        non_blocking: _bool = False,
+        memory_format: Any = None,
+    ) -> Tensor:
         """This tensor on a CUDA device (raises ``DeviceError`` where CUDA is unavailable)."""
     def pin_memory(self) -> Tensor:
         """A copy in page-locked host memory (itself when already pinned, or when there is no
@@ -386,8 +393,8 @@ class Tensor:
         """The same data, detached from the graph."""
     def detach_(self) -> NoReturn:
         """Not supported: raises ``AutogradError`` (use ``t = t.detach()``)."""
-    def clone(self) -> Tensor:
-        """A copy with its own memory (differentiable)."""
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy with its own memory (differentiable); channels-last tensors stay so."""
     def __deepcopy__(self, memo: Any) -> Self: ...
     def __copy__(self) -> Self: ...
     @property
@@ -919,8 +926,9 @@ class Tensor:
         """Views of ``split_size`` elements along ``dim`` (the last may be smaller)."""
     def chunk(self, chunks: _int, dim: _int = 0) -> list[Tensor]:
         """At most ``chunks`` views of (nearly) equal size along ``dim``."""
-    def contiguous(self) -> Tensor:
-        """This tensor if contiguous, else a contiguous copy."""
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """This tensor if dense in ``memory_format`` (row-major by default), else a copy
+        that is."""
 
     # ---- structured ops ----------------------------------------------------------------------
     def softmax(self, dim: _int = -1, dtype: _DTypeLike | None = None) -> Tensor:

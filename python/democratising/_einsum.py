@@ -176,11 +176,43 @@ def _contract(
     return out.reshape(*shape), batch + left + right
 
 
-def einsum(equation: str, *operands: Any) -> Tensor:
+def _sublist_letters(sublist: Any) -> str:
+    """One operand's sublist (ints in [0, 52) and ``...``) as equation letters: 0-25 are
+    ``A-Z`` and 26-51 ``a-z``, so the implicit output's alphabetical order is the ints'."""
+    if not isinstance(sublist, (list, tuple)):
+        raise TypeError(f"einsum(): expected a sublist of ints, got {type(sublist).__name__}")
+    out = []
+    for v in sublist:
+        if v is Ellipsis:
+            out.append("...")
+        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 52:
+            out.append(chr(ord("A") + v) if v < 26 else chr(ord("a") + v - 26))
+        else:
+            raise InvalidValueError(
+                f"einsum(): subscripts in a sublist must be ints in [0, 52) or ..., got {v!r}"
+            )
+    return "".join(out)
+
+
+def _from_sublists(args: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """``(a, [0, 1], b, [1, 2], [0, 2])`` as ``("AB,BC->AC", (a, b))``."""
+    pairs = len(args) // 2
+    operands = tuple(args[0 : 2 * pairs : 2])
+    specs = [_sublist_letters(sub) for sub in args[1 : 2 * pairs : 2]]
+    equation = ",".join(specs)
+    if len(args) % 2:
+        equation += "->" + _sublist_letters(args[-1])
+    return equation, operands
+
+
+def einsum(equation: Any, *operands: Any) -> Tensor:
     """Einstein summation: ``einsum("bij,bjk->bik", a, b)``, ``einsum("ii", a)`` (trace),
     ``einsum("...ij->...ji", a)``, ``einsum("i,j", a, b)`` (implicit output: outer product);
-    operands may also be given as one list. Differentiable; contractions run as batched
+    operands may also be given as one list, or in the sublist form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])``. Differentiable; contractions run as batched
     matmuls in the order that keeps intermediates smallest."""
+    if isinstance(equation, Tensor):
+        equation, operands = _from_sublists((equation, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not isinstance(equation, str):

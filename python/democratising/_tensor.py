@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._memory_format import like_layout
 from .errors import DTypeError, OverflowValueError, ShapeError
 
 
@@ -184,13 +185,14 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
         dtype: Optional[_core.dtype] = None,
         requires_grad: builtins.bool = False,
         device: Any = None,
+        *,
+        layout: Any = None,
+        memory_format: Any = None,
     ) -> Tensor:
-        return factory(
-            *t.shape,
-            dtype=dtype or t.dtype,
-            device=device or t.device,
-            requires_grad=requires_grad,
-        )
+        del layout  # (strided, the only layout)
+        out = factory(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
+        out = like_layout(out, t, memory_format)
+        return out.requires_grad_() if requires_grad else out
 
     like.__name__ = like.__qualname__ = name
     like.__doc__ = (
@@ -211,13 +213,16 @@ def _random_like(factory: Callable[..., Tensor], name: str) -> Callable[..., Ten
         device: Any = None,
         *,
         generator: Any = None,
+        layout: Any = None,
+        memory_format: Any = None,
     ) -> Tensor:
+        fmt = {"layout": layout, "memory_format": memory_format}
         if generator is None:
-            return plain(t, dtype, requires_grad, device)
+            return plain(t, dtype, requires_grad, device, **fmt)
         from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
 
         with _generator_scope(generator, name):
-            return plain(t, dtype, requires_grad, device)
+            return plain(t, dtype, requires_grad, device, **fmt)
 
     like.__name__ = like.__qualname__ = name
     like.__doc__ = plain.__doc__ + " ``generator=`` draws from that ``dm.Generator``."
@@ -238,8 +243,10 @@ def randint_like(
     *,
     generator: Any = None,
     dtype: Optional[_core.dtype] = None,
+    layout: Any = None,
     device: Any = None,
     requires_grad: builtins.bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
     """``torch.randint_like``: integers uniform in ``[low, high)`` with ``input``'s shape (and
     by default its dtype and device). ``randint_like(x, high)`` or ``randint_like(x, low,
@@ -257,6 +264,8 @@ def randint_like(
             dtype=dtype or input.dtype,
             device=device or input.device,
         )
+    del layout  # (strided, the only layout)
+    out = like_layout(out, input, memory_format)
     return out.requires_grad_() if requires_grad else out
 
 
@@ -295,11 +304,11 @@ def full_like(
     dtype: Optional[_core.dtype] = None,
     requires_grad: builtins.bool = False,
     device: Any = None,
+    *,
+    layout: Any = None,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _core.full(
-        t.shape,
-        fill_value,
-        dtype=dtype or t.dtype,
-        device=device or t.device,
-        requires_grad=requires_grad,
-    )
+    del layout  # (strided, the only layout)
+    out = _core.full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
+    out = like_layout(out, t, memory_format)
+    return out.requires_grad_() if requires_grad else out

@@ -432,7 +432,13 @@ class Module:
 
     def to(self: M, *args: Any, **kwargs: Any) -> M:
         """``to(device)``, ``to(dtype)`` or both: floating-point parameters and buffers move
-        (which ``Parameter`` objects survive: see ``_apply_tensors``)."""
+        (which ``Parameter`` objects survive: see ``_apply_tensors``). ``memory_format=`` is
+        checked and accepted, but parameters and buffers stay row-major: the fused optimizers
+        step dense row-major memory, and a layout changes no value (convolutions take
+        channels-last inputs as they come)."""
+        fmt = kwargs.pop("memory_format", None)
+        if fmt is not None:
+            _core.empty(0).is_contiguous(memory_format=fmt)  # (a TypeError naming a bad value)
 
         def conv(t: Tensor) -> Tensor:
             if not t.dtype.is_floating_point:

@@ -1,6 +1,7 @@
 //! `Tensor` methods that convert: dtypes and devices (`to`, `float`, `cuda`), NumPy and
 //! DLPack interchange, Python numbers, `repr` and formatting, pickling and copies.
 
+use super::memory_format::MemoryFormat;
 use super::{numpy_typestr, Either, PyTensor};
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::{extract_device, extract_dtype};
@@ -200,7 +201,8 @@ impl PyTensor {
     }
 
     /// `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other_tensor)` or keywords.
-    #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false))]
+    /// `memory_format=dm.channels_last` lays the result out as PyTorch's would.
+    #[pyo3(signature = (*args, dtype=None, device=None, copy=false, non_blocking=false, memory_format=None))]
     fn to(
         slf: &Bound<'_, Self>,
         args: &Bound<'_, PyTuple>,
@@ -208,8 +210,10 @@ impl PyTensor {
         device: Option<&Bound<'_, PyAny>>,
         copy: bool,
         non_blocking: bool,
+        memory_format: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Either> {
         let _ = non_blocking;
+        let format = MemoryFormat::extract(memory_format)?;
         let py = slf.py();
         let this = slf.get();
         let mut dt = None;
@@ -252,6 +256,7 @@ impl PyTensor {
             Some(d) => run(py, t.numel(), || t.to_dtype(d))?,
             None => t.clone(),
         };
+        let out = format.apply(py, &out, false)?;
         if copy && out.same(t) {
             return run(py, t.numel(), || t.deep_clone())
                 .map(wrap)
@@ -269,15 +274,22 @@ impl PyTensor {
             .py()
             .map(wrap)
     }
-    /// `self` when already on the CPU (PyTorch), else a copy in host memory.
-    fn cpu(slf: &Bound<'_, Self>) -> PyResult<Either> {
+    /// `self` when already on the CPU (PyTorch), else a copy in host memory (laid out in
+    /// `memory_format` when one is given).
+    #[pyo3(signature = (memory_format=None))]
+    fn cpu(slf: &Bound<'_, Self>, memory_format: Option<&Bound<'_, PyAny>>) -> PyResult<Either> {
+        let format = MemoryFormat::extract(memory_format)?;
         let t = &slf.get().tensor();
-        if t.device() == Device::Cpu {
+        let moved = if t.device() == Device::Cpu {
+            t.clone()
+        } else {
+            run(slf.py(), t.numel(), || t.to_device(Device::Cpu))?
+        };
+        let out = format.apply(slf.py(), &moved, false)?;
+        if out.same(t) {
             return Ok(Either::Same(slf.clone().unbind()));
         }
-        run(slf.py(), t.numel(), || t.to_device(Device::Cpu))
-            .map(wrap)
-            .map(Either::New)
+        Ok(Either::New(wrap(out)))
     }
     /// A copy in page-locked host memory (`self` when already pinned): copies from it to a
     /// GPU are DMA transfers. Without a CUDA device there is nothing to pin for, and `self`
@@ -294,9 +306,18 @@ impl PyTensor {
     fn is_pinned(&self) -> bool {
         democratising::cuda::is_pinned(&self.tensor())
     }
-    /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`.
-    #[pyo3(signature = (device=None))]
-    fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+    /// `cuda()`, `cuda(1)`, `cuda("cuda:1")` or `cuda(Device)`, laid out in `memory_format`
+    /// when one is given. `non_blocking` is accepted: the copy is synchronous, as `to`'s.
+    #[pyo3(signature = (device=None, non_blocking=false, memory_format=None))]
+    fn cuda(
+        &self,
+        py: Python<'_>,
+        device: Option<&Bound<'_, PyAny>>,
+        non_blocking: bool,
+        memory_format: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let _ = non_blocking;
+        let format = MemoryFormat::extract(memory_format)?;
         let d = match device {
             None => Device::Cuda(0),
             Some(d) if d.is_none() => Device::Cuda(0),
@@ -313,6 +334,7 @@ impl PyTensor {
             },
         };
         let t = &self.tensor();
-        run(py, t.numel(), || t.to_device(d)).map(wrap)
+        let moved = run(py, t.numel(), || t.to_device(d))?;
+        format.apply(py, &moved, false).map(wrap)
     }
 }

@@ -56,10 +56,6 @@ impl PyTensor {
             slf.get().tensor().shape()
         ))))
     }
-    fn clone(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.tensor();
-        run(py, t.numel(), || t.deep_clone()).map(wrap)
-    }
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
     /// (integer inputs then give an integer result, as in PyTorch).
     #[pyo3(signature = (other, *, rounding_mode=None))]

@@ -7,6 +7,7 @@ mod arithmetic;
 mod conversion;
 mod gradients;
 mod inplace;
+mod memory_format;
 mod reductions;
 mod shape;
 mod structured;
@@ -274,9 +275,6 @@ impl PyTensor {
     fn stride(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         let t = self.tensor();
         per_dim(py, &t, t.strides(), dim)
-    }
-    fn is_contiguous(&self) -> bool {
-        self.tensor().is_contiguous()
     }
     fn is_floating_point(&self) -> bool {
         self.tensor().dtype().is_float()

@@ -3,7 +3,7 @@
 use super::PyTensor;
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::extract_dtype;
-use crate::util::{dims_arg, int_args, run, wrap};
+use crate::util::{dims_arg, int_args, wrap};
 use democratising::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -187,9 +187,5 @@ impl PyTensor {
             .into_iter()
             .map(wrap)
             .collect())
-    }
-    fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        let t = &self.tensor();
-        run(py, t.numel(), || t.contiguous()).map(wrap)
     }
 }

@@ -1,0 +1,118 @@
+"""PyTorch's ``memory_format=`` arguments: ``dm.channels_last`` gives the NHWC strides PyTorch
+gives (values and gradients unchanged), the other formats and bad values behave as there;
+also einsum's sublist form and ``cuda(non_blocking=)``."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import democratising as dm
+
+
+def test_channels_last_strides_match_pytorch():
+    x = dm.randn(2, 3, 4, 5)
+    y = x.contiguous(memory_format=dm.channels_last)
+    # torch: x.contiguous(memory_format=torch.channels_last).stride() == (60, 1, 15, 3)
+    assert y.stride() == (60, 1, 15, 3)
+    assert not y.is_contiguous()
+    assert y.is_contiguous(memory_format=dm.channels_last)
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+    assert x.to(memory_format=dm.channels_last).stride() == (60, 1, 15, 3)
+    assert x.clone(memory_format=dm.channels_last).stride() == (60, 1, 15, 3)
+    # preserve_format (the default) keeps a channels-last layout; contiguous() undoes it.
+    assert y.clone().stride() == (60, 1, 15, 3)
+    assert y.contiguous().stride() == (60, 20, 5, 1)
+    assert y.to(memory_format=dm.contiguous_format).stride() == (60, 20, 5, 1)
+    assert y.cpu(memory_format=dm.contiguous_format).stride() == (60, 20, 5, 1)
+    assert y.cpu().stride() == (60, 1, 15, 3)
+
+
+def test_channels_last_3d_and_size_one_dims():
+    x = dm.randn(2, 3, 2, 2, 2)
+    y = x.contiguous(memory_format=dm.channels_last_3d)
+    assert y.stride() == (24, 1, 12, 6, 3)
+    assert y.is_contiguous(memory_format=dm.channels_last_3d)
+    # A size-1 dim may have any stride (torch agrees: both layouts hold).
+    one = dm.ones(1, 3, 1, 1)
+    assert one.is_contiguous() and one.is_contiguous(memory_format=dm.channels_last)
+    # Another rank is never channels-last, as in PyTorch.
+    assert not dm.ones(2, 3).is_contiguous(memory_format=dm.channels_last)
+
+
+def test_like_functions_preserve_or_take_the_format():
+    y = dm.randn(2, 3, 4, 5).contiguous(memory_format=dm.channels_last)
+    for like in (dm.zeros_like, dm.ones_like, dm.empty_like, dm.rand_like, dm.randn_like):
+        assert like(y).stride() == (60, 1, 15, 3), like.__name__
+        assert like(y, memory_format=dm.contiguous_format).stride() == (60, 20, 5, 1)
+    assert dm.full_like(y, 2.0).stride() == (60, 1, 15, 3)
+    assert dm.randint_like(y, 5).stride() == (60, 1, 15, 3)
+    g = dm.zeros_like(y, requires_grad=True)
+    assert g.is_leaf and g.requires_grad
+
+
+def test_values_and_gradients_do_not_depend_on_the_layout():
+    def step(channels_last: bool) -> tuple[float, np.ndarray, np.ndarray]:
+        dm.manual_seed(0)
+        model = dm.nn.Sequential(
+            dm.nn.Conv2d(3, 4, 3),
+            dm.nn.BatchNorm2d(4),
+            dm.nn.ReLU(),
+            dm.nn.Flatten(),
+            dm.nn.Linear(24, 2),
+        )
+        x = dm.randn(2, 3, 4, 5)
+        if channels_last:
+            model = model.to(memory_format=dm.channels_last)
+            x = x.contiguous(memory_format=dm.channels_last)
+        x.requires_grad_()
+        opt = dm.optim.Adam(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+        return loss.item(), x.grad.numpy(), model[0].weight.detach().numpy()
+
+    a, b = step(False), step(True)
+    assert a[0] == b[0]
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_bad_formats_raise_typed_errors():
+    with pytest.raises(TypeError, match="memory_format must be"):
+        dm.ones(2, 3).contiguous(memory_format="channels_last")
+    with pytest.raises(TypeError, match="memory_format must be"):
+        dm.nn.Linear(2, 3).to(memory_format=3)
+    with pytest.raises(dm.ShapeError, match="rank-4"):
+        dm.ones(2, 3).contiguous(memory_format=dm.channels_last)
+    with pytest.raises(ValueError, match="rank-5"):
+        dm.ones(2, 3, 4, 5).to(memory_format=dm.channels_last_3d)
+
+
+def test_formats_print_and_pickle_as_singletons():
+    assert repr(dm.channels_last) == "democratising.channels_last"
+    for fmt in (dm.preserve_format, dm.contiguous_format, dm.channels_last, dm.channels_last_3d):
+        assert pickle.loads(pickle.dumps(fmt)) is fmt
+        assert isinstance(fmt, dm.memory_format)
+
+
+def test_einsum_sublist_form_matches_the_equation_form():
+    a, b = dm.randn(2, 3), dm.randn(3, 4)
+    np.testing.assert_allclose(dm.einsum(a, [0, 1], b, [1, 2], [0, 2]).numpy(), (a @ b).numpy())
+    np.testing.assert_allclose(dm.einsum(a, [0, 1], b, [1, 2]).numpy(), (a @ b).numpy())
+    np.testing.assert_allclose(dm.einsum(a, [..., 1], [...]).numpy(), a.sum(1).numpy())
+    # Implicit output in the ints' order (torch: einsum(a, [30, 3]).shape == (3, 2)).
+    assert dm.einsum(a, [30, 3]).shape == (3, 2)
+    with pytest.raises(ValueError, match=r"\[0, 52\)"):
+        dm.einsum(a, [60, 1])
+
+
+def test_cuda_takes_pytorchs_keywords():
+    x = dm.ones(2)
+    if dm.cuda.is_available():
+        assert x.cuda(non_blocking=True).device.type == "cuda"
+    else:
+        with pytest.raises(dm.DeviceError):
+            x.cuda(non_blocking=True, memory_format=dm.preserve_format)

@@ -236,10 +236,12 @@ from . import pixel_shuffle as _pixel_shuffle  # noqa: E402
 _export_layers(_activations_extra, _bilinear, _dropout_extra, _padding_extra, _pixel_shuffle)
 
 # isort: split
-# More losses (``GaussianNLLLoss``, ``CTCLoss``, the hinge and margin losses...).
+# More losses (``GaussianNLLLoss``, ``CTCLoss``, the hinge and margin losses...), and the
+# adaptive softmax for large vocabularies.
+from . import adaptive as _adaptive  # noqa: E402
 from . import loss_extra as _loss_extra  # noqa: E402
 
-_export_layers(_loss_extra)
+_export_layers(_adaptive, _loss_extra)
 
 # isort: split
 # Instance and local response norms, unpooling and power-average pooling, ``EmbeddingBag``.

@@ -116,3 +116,26 @@ def test_cuda_takes_pytorchs_keywords():
     else:
         with pytest.raises(dm.DeviceError):
             x.cuda(non_blocking=True, memory_format=dm.preserve_format)
+
+
+def test_as_strided_gathers_pytorchs_positions_with_gradients():
+    a = np.arange(12, dtype=np.float32)
+    x = dm.tensor(a, requires_grad=True)
+    windows = x.as_strided((3, 3), (1, 1))
+    # torch: arange(12).as_strided((3, 3), (1, 1)) == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+    np.testing.assert_array_equal(windows.detach().numpy(), [[0, 1, 2], [1, 2, 3], [2, 3, 4]])
+    windows.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[:5], [1, 2, 3, 2, 1])  # overlaps sum
+    m = dm.tensor(a.reshape(3, 4))
+    np.testing.assert_array_equal(
+        dm.as_strided(m, (2, 2, 2), (4, 1, 1), 1).numpy(),
+        np.lib.stride_tricks.as_strided(a[1:], (2, 2, 2), (16, 4, 4)),
+    )
+    # A view's positions are in its base's storage: the offset defaults to the view's.
+    np.testing.assert_array_equal(m[1:].as_strided((2, 2), (4, 1)).numpy(), [[4, 5], [8, 9]])
+    np.testing.assert_array_equal(m.t().as_strided((2, 2), (1, 4)).numpy(), [[0, 4], [1, 5]])
+    assert m.as_strided((0, 2), (4, 1)).shape == (0, 2)
+    with pytest.raises(dm.InvalidValueError, match="not an element"):
+        m[1:].as_strided((2,), (1,), 0)
+    with pytest.raises(dm.ShapeError, match="mismatch"):
+        m.as_strided((2,), (1, 2))

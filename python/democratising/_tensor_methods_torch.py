@@ -270,6 +270,50 @@ def set_(x: Tensor, source: Optional[Tensor] = None) -> Tensor:
     return x
 
 
+def as_strided(
+    x: Tensor, size: Sequence[int], stride: Sequence[int], storage_offset: Optional[int] = None
+) -> Tensor:
+    """PyTorch's ``as_strided``: element ``i`` of the result is storage position
+    ``storage_offset + sum(i[d] * stride[d])`` (the offset defaults to ``x``'s). Here a copy,
+    not a view, gathered from ``x``'s own elements, so it is differentiable (overlapping
+    windows sum their gradients, as PyTorch's) but later writes to ``x`` do not show through;
+    a position that is no element of ``x`` raises ``InvalidValueError``."""
+    size = tuple(int(s) for s in size)
+    stride = tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise ShapeError(
+            f"as_strided(): mismatch in length of strides and shape ({len(stride)} vs {len(size)})"
+        )
+    if any(s < 0 for s in size) or any(s < 0 for s in stride):
+        raise ShapeError(f"as_strided(): negative size or stride in {size}, {stride}")
+    offset = x.storage_offset() if storage_offset is None else int(storage_offset)
+    wanted = np.full(size, offset, dtype=np.int64)
+    for d, (n, st) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[d] = n
+        wanted = wanted + (np.arange(n, dtype=np.int64) * st).reshape(shape)
+    # Where each of x's elements lives in storage, and so which element each position is.
+    held = np.full(x.shape, x.storage_offset(), dtype=np.int64)
+    for d, (n, st) in enumerate(zip(x.shape, x.stride())):
+        shape = [1] * x.ndim
+        shape[d] = n
+        held = held + (np.arange(n, dtype=np.int64) * st).reshape(shape)
+    held = held.reshape(-1)
+    order = np.argsort(held, kind="stable")
+    at = np.searchsorted(held[order], wanted.reshape(-1))
+    found = at < held.size
+    found[found] = held[order][at[found]] == wanted.reshape(-1)[found]
+    if not found.all():
+        bad = int(wanted.reshape(-1)[~found][0])
+        raise InvalidValueError(
+            f"as_strided(): storage position {bad} is not an element of the tensor (shape "
+            f"{list(x.shape)}, strides {list(x.stride())}, offset {x.storage_offset()}); "
+            "here as_strided reads only the tensor's own elements"
+        )
+    index = _core.from_numpy(np.ascontiguousarray(order[at], dtype=np.int64)).to(x.device)
+    return x.reshape(-1).index_select(0, index).reshape(size)
+
+
 def _host_only(x: Tensor, op: str) -> None:
     if x.is_cuda:
         raise DeviceError(f"{op}() is only implemented on CPU tensors")
@@ -315,6 +359,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "resize_": resize_,
     "resize_as_": resize_as_,
     "set_": set_,
+    "as_strided": as_strided,
 }
 
 #: name -> property, installed next to ``METHODS``.
@@ -379,5 +424,9 @@ def _function(name: str) -> Callable[..., Any]:
 
 
 def functions() -> dict[str, Callable[..., Any]]:
-    """The top-level in-place functions whose method exists on ``Tensor``."""
-    return {n: _function(n) for n in _FUNCTION_NAMES if hasattr(Tensor, n)}
+    """The top-level in-place functions whose method exists on ``Tensor``, and
+    ``as_strided``."""
+    return {
+        **{n: _function(n) for n in _FUNCTION_NAMES if hasattr(Tensor, n)},
+        "as_strided": as_strided,
+    }

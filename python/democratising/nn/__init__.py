@@ -237,11 +237,12 @@ _export_layers(_activations_extra, _bilinear, _dropout_extra, _padding_extra, _p
 
 # isort: split
 # More losses (``GaussianNLLLoss``, ``CTCLoss``, the hinge and margin losses...), and the
-# adaptive softmax for large vocabularies.
+# adaptive softmax for large vocabularies, and fractional max pooling.
 from . import adaptive as _adaptive  # noqa: E402
+from . import fractional_pool as _fractional_pool  # noqa: E402
 from . import loss_extra as _loss_extra  # noqa: E402
 
-_export_layers(_adaptive, _loss_extra)
+_export_layers(_adaptive, _fractional_pool, _loss_extra)
 
 # isort: split
 # Instance and local response norms, unpooling and power-average pooling, ``EmbeddingBag``.

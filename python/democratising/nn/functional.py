@@ -1719,3 +1719,12 @@ from ._functional_volumetric import (  # noqa: E402, F401
     conv_transpose3d,
     max_pool3d,
 )
+
+# isort: split
+# Fractional max pooling (pseudo-random windows, PyTorch's formula).
+from .fractional_pool import (  # noqa: E402, F401
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)

@@ -211,8 +211,9 @@ def _no_bool(op: str, *ts: Any) -> None:
 
 @_takes_tensor
 def exp2(x: Tensor) -> Tensor:
-    """``2 ** x`` elementwise: the engine's ``exp2`` (integers give the default float dtype)."""
-    return x.exp2()
+    """``2 ** x`` elementwise: the engine's ``exp2`` (integer and bool input give the default
+    float dtype; the engine refuses bool, so it is converted first)."""
+    return (x.to(_float_of(x.dtype)) if x.dtype == _core.bool else x).exp2()
 
 
 def _float_operands(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:

@@ -202,8 +202,10 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
         v = flat.gather(0, _index(i.reshape(1), x)).reshape(())
         if not (_core.is_grad_enabled() and x.requires_grad) or bool((v != v).item()):
             return v
-        tie = (flat == v).detach().to(flat.dtype)
-        share = ((flat - flat.detach()) * tie).sum() / tie.sum()
+        tie = (flat == v).detach()
+        # `where`, not `* tie`: a NaN element times 0 would make the whole share NaN.
+        moved = _core.where(tie, flat - flat.detach(), _core.zeros((), dtype=flat.dtype))
+        share = moved.sum() / tie.sum().to(flat.dtype)
         return v.detach() + share
     return MedianResult(*_pick_along("nanmedian", x, dim, keepdim, _nanmedian_index))
 

@@ -285,11 +285,21 @@ def _pairwise(x: Tensor, d: int, op: Callable[[Tensor, Tensor], Tensor], pad: fl
     return x
 
 
+def _accumulating(x: Tensor, dtype: Any) -> Tensor:
+    """``x`` in the dtype a sum or product accumulates in: ``dtype`` when given, else int64 for
+    integer and bool input (PyTorch's rule), else its own."""
+    if dtype is not None:
+        return x.to(dtype)
+    if not x.dtype.is_floating_point and x.dtype != _core.int64:
+        return x.to(_core.int64)
+    return x
+
+
 @_takes_tensor
 def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-    """Product of the elements (over ``dim``); differentiable, exact at zeros."""
-    if dtype is not None:
-        x = x.to(dtype)
+    """Product of the elements (over ``dim``); differentiable, exact at zeros. Integer and
+    bool input multiply in int64, as in PyTorch."""
+    x = _accumulating(x, dtype)
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
@@ -306,9 +316,9 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
 
 @_takes_tensor
 def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable)."""
-    if dtype is not None:
-        x = x.to(dtype)
+    """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable). Integer
+    and bool input add up in int64, as in PyTorch (bool + bool would saturate at True)."""
+    x = _accumulating(x, dtype)
     if x.ndim == 0:
         return x.clone()
     d = _dim(x, dim)
@@ -403,7 +413,25 @@ def tile(x: Tensor, dims: _Size) -> Tensor:
 
 
 @_takes_tensor
-def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int] = None) -> Tensor:
+def repeat_interleave(
+    x: Tensor,
+    repeats: Union[int, Tensor, None] = None,
+    dim: Optional[int] = None,
+    *,
+    output_size: Optional[int] = None,
+) -> Tensor:
+    """Each element (slice along ``dim``) repeated ``repeats`` times; with ``repeats`` left
+    out, ``x`` holds the repeats of ``0, 1, ...`` (``repeat_interleave(tensor([2, 1]))`` is
+    ``[0, 0, 1]``), as in PyTorch."""
+    if repeats is None:
+        if x.ndim > 1 or x.dtype.is_floating_point or x.dtype == _core.bool:
+            raise DTypeError(
+                "repeat_interleave(repeats): repeats must be a 0-D or 1-D integer tensor, got "
+                f"{x.ndim}-D {x.dtype}"
+            )
+        counts = x.reshape(-1)
+        positions = _core.arange(counts.shape[0], device=x.device)
+        return repeat_interleave(positions, counts, 0, output_size=output_size)
     if dim is None:
         x, d = x.reshape(-1), 0
     else:
@@ -420,6 +448,11 @@ def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int]
     if r.ndim == 1 and r.shape[0] == 1:
         r = r[0]
     idx = np.repeat(np.arange(n), np.broadcast_to(r, (n,)) if r.ndim == 0 else r)
+    if output_size is not None and output_size != idx.shape[0]:
+        raise ShapeError(
+            f"repeat_interleave: output_size {output_size} does not match the {idx.shape[0]} "
+            "elements the repeats give"
+        )
     return x.index_select(d, _index(idx, x))
 
 
@@ -592,6 +625,12 @@ def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
 def bmm(x: Tensor, mat2: Tensor) -> Tensor:
     if x.ndim != 3 or mat2.ndim != 3:
         raise ValueError(f"bmm expects two 3-D tensors, got {x.ndim}-D and {mat2.ndim}-D")
+    if x.shape[0] != mat2.shape[0] or x.shape[2] != mat2.shape[1]:
+        # PyTorch's bmm does not broadcast the batch (matmul does).
+        raise ShapeError(
+            f"bmm: batch2 of shape {tuple(mat2.shape)} does not fit batch1 of shape "
+            f"{tuple(x.shape)}: expected ({x.shape[0]}, {x.shape[2]}, *)"
+        )
     return x @ mat2
 
 
@@ -601,8 +640,22 @@ def mv(x: Tensor, vec: Tensor) -> Tensor:
 
 
 @_takes_tensor
-def addmm(x: Tensor, mat1: Tensor, mat2: Tensor, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
-    return x * beta + (mat1 @ mat2) * alpha
+def addmm(
+    x: Tensor,
+    mat1: Tensor,
+    mat2: Tensor,
+    beta: Union[int, float] = 1,
+    alpha: Union[int, float] = 1,
+) -> Tensor:
+    """``beta * x + alpha * (mat1 @ mat2)``; with ``beta=0`` ``x`` is ignored (NaN in it does
+    not propagate), as in PyTorch."""
+    from ._shape_functions import _scaled_add
+
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(
+            f"addmm: mat1 and mat2 must be matrices, got {mat1.ndim}-D and {mat2.ndim}-D"
+        )
+    return _scaled_add(x, mat1 @ mat2, beta, alpha, "addmm")
 
 
 # ---- factories from an existing tensor -------------------------------------------------------
@@ -659,9 +712,29 @@ def new_tensor(
 # ---- in-place forms and initialisers ---------------------------------------------------------
 
 
+def _inplace_source(x: Tensor, args: tuple[Any, ...]) -> tuple[Tensor, tuple[Any, ...]]:
+    """What an in-place op computes from: while autograd records, a clone of ``x`` (also where
+    ``x`` is one of ``args``), so the result's graph saves the clone rather than ``x``, which
+    ``copy_`` then overwrites; otherwise backward through ``y.exp_()`` on a non-leaf ``y``
+    fails with "modified by an in-place operation", where PyTorch differentiates it."""
+    if not (x.requires_grad and _core.is_grad_enabled()):
+        return x, args
+    src = x.clone()
+    return src, tuple(src if a is x else a for a in args)
+
+
 def _inplace(name: str) -> Callable[..., Tensor]:
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        x.copy_(getattr(x, name)(*args, **kwargs))
+        from ._tensor_more import _can_cast
+
+        src, args = _inplace_source(x, args)
+        out = getattr(src, name)(*args, **kwargs)
+        if not _can_cast(out.dtype, x.dtype):
+            raise DTypeError(
+                f"{name}_: result type {out.dtype} can't be cast to the desired output type "
+                f"{x.dtype}"
+            )
+        x.copy_(out)
         return x
 
     method.__name__ = f"{name}_"
@@ -801,6 +874,47 @@ METHODS.update(_shape_functions.METHODS)
 METHODS.update(_stats_functions.METHODS)
 
 
+def _augmented(target: str) -> Callable[[Tensor, Any], Tensor]:
+    """``x op= other`` as PyTorch runs it: in place through ``target`` (so views of ``x`` see
+    the new values and an integer tensor rejects a float result), not Python's fallback of
+    rebinding ``x`` to a new tensor ``x op other``."""
+
+    def method(x: Tensor, other: Any) -> Tensor:
+        return getattr(x, target)(other)
+
+    method.__name__ = method.__qualname__ = f"__i{target.rstrip('_')}__"
+    return method
+
+
+def _shift(left: bool, reflected: bool) -> Callable[[Tensor, Any], Tensor]:
+    """``x << n`` / ``x >> n`` (and ``n << x``): ``bitwise_left_shift`` / ``_right_shift``."""
+
+    def method(x: Tensor, other: Any) -> Tensor:
+        from . import _math_functions as m
+
+        fn = m.bitwise_left_shift if left else m.bitwise_right_shift
+        return fn(other, x) if reflected else fn(x, other)
+
+    return method
+
+
+# Augmented assignments the engine type leaves to Python's rebinding fallback, and the shifts.
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    "__ifloordiv__": _augmented("floor_divide_"),
+    "__imod__": _augmented("remainder_"),
+    "__ipow__": _augmented("pow_"),
+    "__iand__": _augmented("bitwise_and_"),
+    "__ior__": _augmented("bitwise_or_"),
+    "__ixor__": _augmented("bitwise_xor_"),
+    "__ilshift__": _augmented("bitwise_left_shift_"),
+    "__irshift__": _augmented("bitwise_right_shift_"),
+    "__lshift__": _shift(True, False),
+    "__rlshift__": _shift(True, True),
+    "__rshift__": _shift(False, False),
+    "__rrshift__": _shift(False, True),
+}
+
+
 def _as_method(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a method: the same call, its first parameter named ``self`` (as the stubs and
     ``help`` show it; the free function keeps PyTorch's ``input``-style name)."""
@@ -837,6 +951,9 @@ def _install(cls: type) -> None:
     for name in _core._unary_names():
         if name not in vars(cls):
             setattr(cls, name, _table_op(name))
+    for name, fn in _OPERATORS.items():
+        if name not in vars(cls):
+            setattr(cls, name, fn)
     for name, prop in _tensor_more.PROPERTIES.items():
         if name not in vars(cls):
             setattr(cls, name, prop)

@@ -33,6 +33,7 @@ from ._tensor_extra import (
     _dim,
     _host,
     _index,
+    _inplace_source,
     _sizes,
     _takes_tensor,
     broadcast_shapes,
@@ -98,7 +99,8 @@ def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     shape (``ShapeError``) and be castable to its dtype (``DTypeError``), as in PyTorch."""
 
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        out = fn(x, *args, **kwargs)
+        src, args = _inplace_source(x, args)
+        out = fn(src, *args, **kwargs)
         if not _can_cast(out.dtype, x.dtype):
             raise DTypeError(
                 f"{fn.__name__}_: result type {out.dtype} can't be cast to the desired output "
@@ -221,8 +223,9 @@ def clamp_max(x: Tensor, max: Union[_Number, Tensor]) -> Tensor:
 
 @_takes_tensor
 def sgn(x: Tensor) -> Tensor:
-    """The sign (``-1``, ``0``, ``1``) of each element: ``sign`` for real tensors."""
-    return x.sign()
+    """The sign (``-1``, ``0``, ``1``) of each element: ``sign`` for real tensors; a bool
+    tensor is its own sign, as in PyTorch."""
+    return x.clone() if x.dtype == _core.bool else x.sign()
 
 
 @_takes_tensor
@@ -254,7 +257,8 @@ def sinh(x: Tensor) -> Tensor:
 def cosh(x: Tensor) -> Tensor:
     """Hyperbolic cosine, as ``(e^(x/2) / 2) * e^(x/2) + (e^(-x/2) / 2) * e^(-x/2)``, which
     overflows only where the result does."""
-    u, v = (x / 2).exp(), (-x / 2).exp()
+    h = x / 2  # (a float tensor for integer and bool input too, which `-x` rejects)
+    u, v = h.exp(), (-h).exp()
     return (u * 0.5) * u + (v * 0.5) * v
 
 

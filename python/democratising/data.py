@@ -19,7 +19,7 @@ import numpy as np
 from . import _core, _ranks
 from ._core import Tensor
 from ._nested import map_tensors
-from .errors import InvalidValueError
+from .errors import InvalidValueError, ShapeError
 
 
 class Dataset:
@@ -44,8 +44,6 @@ class TensorDataset(Dataset):
             raise ValueError("TensorDataset needs at least one tensor")
         n = tensors[0].shape[0]
         if any(t.shape[0] != n for t in tensors):
-            from .errors import ShapeError
-
             raise ShapeError(f"size mismatch between tensors: {[tuple(t.shape) for t in tensors]}")
         self.tensors = tensors
 
@@ -523,6 +521,12 @@ def default_collate(batch: list[Any]) -> Any:
     if isinstance(elem, (str, bytes)):  # before NumPy: np.str_ and np.bytes_ are strings too
         return batch
     if isinstance(elem, np.ndarray):
+        shapes = {np.shape(e) for e in batch}
+        if len(shapes) > 1:  # NumPy's own message does not say which samples differ
+            raise ShapeError(
+                "default_collate: stack expects each array to be equal size (the same shape), "
+                f"got shapes {[np.shape(e) for e in batch]}"
+            )
         return _numpy_to_tensor(np.stack(batch))
     if isinstance(elem, np.generic):  # NumPy scalars keep their dtype, like torch.as_tensor
         return _numpy_to_tensor(np.array(batch))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import functools
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional, Union
 
 from .._core import Tensor
 from .._grad_mode import no_grad
 
-ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
+ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
 
 
 class Optimizer:
@@ -23,12 +25,34 @@ class Optimizer:
     _step_supports_amp_scaling: bool = False
     #: Gradients are multiplied by this inside fused steps (AMP's unscale); 1.0 otherwise.
     _grad_scale: float = 1.0
+    # The ``register_*_hook`` tables (hook id -> hook), created by ``_init_hooks``.
+    _optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]]
+    _optimizer_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _optimizer_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]]
+    _optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]]
+    _optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every ``step`` a class defines (a user's own optimizer too) runs the step hooks.
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        # A defaultdict, as PyTorch's: a custom ``step`` reads ``self.state[p]`` before the
+        # first step and finds an empty dict to fill.
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        _init_hooks(self)
         self.param_groups: list[dict[str, Any]] = []
-        groups = list(params)
+        if isinstance(params, Tensor):
+            # ``list(tensor)`` would split it into rows (non-leaf views): refuse it as PyTorch.
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {type(params).__name__}"
+            )
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -36,10 +60,30 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        g = dict(group)
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Appends a group; its missing hyperparameters take the optimizer's defaults. Its
+        ``params`` are tensors or, as ``model.named_parameters()`` gives them, ``(name,
+        tensor)`` pairs, whose names are kept in the group's ``param_names``."""
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        g = dict(param_group)
         ps = g["params"]
-        g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        if isinstance(ps, (set, frozenset)):
+            # A set's order changes between runs, and state dicts refer to parameters by order.
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        names = [p[0] for p in ps if isinstance(p, tuple)]
+        g["params"] = [p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in ps]
+        if names:
+            if len(names) != len(ps):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names are "
+                    "missing"
+                )
+            g["param_names"] = names
         for p in g["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
@@ -56,6 +100,13 @@ class Optimizer:
             raise ValueError("optimizer parameter group contains the same parameter twice")
         for k, v in self.defaults.items():
             g.setdefault(k, v)
+        for pg in self.param_groups:
+            if ("param_names" in pg) != ("param_names" in g):
+                kind = "with names" if "param_names" in g else "without names"
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param "
+                    f"group {kind} to the optimizer"
+                )
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}
         if any(id(p) in seen for p in g["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -64,11 +115,15 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
             for p in g["params"]:
-                if p.grad is not None:
+                grad = p.grad
+                if grad is not None:
                     if set_to_none:
                         p.grad = None
                     else:
-                        p.grad = p.grad * 0
+                        # In place, as PyTorch: a reference to the gradient sees the zeros.
+                        if grad.requires_grad:
+                            p.grad = grad = grad.detach()
+                        grad.zero_()
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = None
@@ -86,7 +141,18 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``."""
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``, passed
+        through the ``register_state_dict_*_hook`` hooks."""
+        for pre in list(_hooks(self, "_optimizer_state_dict_pre_hooks").values()):
+            pre(self)
+        out = self._plain_state_dict()
+        for post in list(_hooks(self, "_optimizer_state_dict_post_hooks").values()):
+            result = post(self, out)
+            if result is not None:
+                out = result
+        return out
+
+    def _plain_state_dict(self) -> dict[str, Any]:
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
@@ -111,17 +177,161 @@ class Optimizer:
         changes nothing."""
         from ._state_check import prepare
 
-        groups, state = prepare(self, state_dict)
-        for live, new in zip(self.param_groups, groups):
+        for pre in list(_hooks(self, "_optimizer_load_state_dict_pre_hooks").values()):
+            result = pre(self, state_dict)
+            if result is not None:
+                state_dict = result
+        # ``param_names`` (groups built from ``named_parameters()``) only label the
+        # parameters: as PyTorch, a saved group's names are taken, and a live group's kept
+        # when the saved one has none, so named and unnamed optimizers load each other.
+        names: list[Any] = []
+        if isinstance(state_dict, Mapping) and isinstance(
+            state_dict.get("param_groups"), (list, tuple)
+        ):
+            saved = state_dict["param_groups"]
+            names = [g.get("param_names") if isinstance(g, Mapping) else None for g in saved]
+            stripped = [
+                {k: v for k, v in g.items() if k != "param_names"} if isinstance(g, Mapping) else g
+                for g in saved
+            ]
+            state_dict = {**state_dict, "param_groups": stripped}
+        live_names = [g.pop("param_names", None) for g in self.param_groups]
+        try:
+            groups, state = prepare(self, state_dict)
+        finally:
+            for g, n in zip(self.param_groups, live_names):
+                if n is not None:
+                    g["param_names"] = n
+        for live, new, saved_names, kept in zip(self.param_groups, groups, names, live_names):
             live.clear()
             live.update(new)
-        self.state = state
+            chosen = saved_names if saved_names is not None else kept
+            if chosen is not None:
+                live["param_names"] = list(chosen)
+        self.state = defaultdict(dict, state)
+        for post in list(_hooks(self, "_optimizer_load_state_dict_post_hooks").values()):
+            post(self)
+
+    # ---- hooks (PyTorch's names, arguments and order) ---------------------------------------
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> Any:
+        """``hook(optimizer, args, kwargs)`` runs before each ``step``; it may return a new
+        ``(args, kwargs)`` pair for the step. Returns a handle whose ``remove()`` drops it."""
+        return _add_hook(_hooks(self, "_optimizer_step_pre_hooks"), hook, prepend=False)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> Any:
+        """``hook(optimizer, args, kwargs)`` runs after each ``step``."""
+        return _add_hook(_hooks(self, "_optimizer_step_post_hooks"), hook, prepend=False)
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> Any:
+        """``hook(optimizer)`` runs before ``state_dict`` builds the dict."""
+        return _add_hook(_hooks(self, "_optimizer_state_dict_pre_hooks"), hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> Any:
+        """``hook(optimizer, state_dict)`` runs on the built dict; a dict it returns replaces
+        it."""
+        return _add_hook(_hooks(self, "_optimizer_state_dict_post_hooks"), hook, prepend)
+
+    def register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> Any:
+        """``hook(optimizer, state_dict)`` runs before loading; a dict it returns is loaded
+        instead."""
+        return _add_hook(_hooks(self, "_optimizer_load_state_dict_pre_hooks"), hook, prepend)
+
+    def register_load_state_dict_post_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> Any:
+        """``hook(optimizer)`` runs after ``load_state_dict`` has applied the dict."""
+        return _add_hook(_hooks(self, "_optimizer_load_state_dict_post_hooks"), hook, prepend)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # An optimizer pickled before the hooks existed, or with a plain ``state`` dict.
+        self.__dict__.update(state)
+        _init_hooks(self, keep=True)
+        if not isinstance(self.__dict__.get("state"), defaultdict):
+            self.state = defaultdict(dict, self.__dict__.get("state", {}))
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__} ("]
+        # PyTorch's layout, byte for byte: a blank line between groups.
+        out = f"{type(self).__name__} ("
         for i, g in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
+            out += f"\nParameter Group {i}\n"
             for k in sorted(g):
                 if k != "params":
-                    lines.append(f"    {k}: {g[k]}")
-        return "\n".join([*lines, ")"])
+                    out += f"    {k}: {g[k]}\n"
+        return out + ")"
+
+
+_HOOK_DICTS = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def _hooks(opt: Any, name: str) -> OrderedDict[int, Callable[..., Any]]:
+    """One of ``opt``'s hook tables, created empty where it lacks it (an optimizer built
+    without ``Optimizer.__init__``, such as a wrapper that forwards to an inner one)."""
+    table = opt.__dict__.get(name)
+    if table is None:
+        table = opt.__dict__[name] = OrderedDict()
+    return table  # type: ignore[no-any-return]
+
+
+def _init_hooks(opt: Optimizer, keep: bool = False) -> None:
+    """The optimizer's empty hook tables (``keep``: only those it lacks)."""
+    for name in _HOOK_DICTS:
+        if not keep or name not in opt.__dict__:
+            opt.__dict__[name] = OrderedDict()
+
+
+def _add_hook(
+    table: OrderedDict[int, Callable[..., Any]], hook: Callable[..., Any], prepend: bool
+) -> Any:
+    from ..nn.module import RemovableHandle
+
+    handle = RemovableHandle(table)
+    table[handle.id] = hook
+    if prepend:
+        table.move_to_end(handle.id, last=False)
+    return handle
+
+
+def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` running the optimizer's step pre- and post-hooks around it, once per call: a
+    ``step`` reached through ``super().step()`` runs inside the outer one's hooks."""
+    if getattr(step, "_runs_step_hooks", False):
+        return step
+
+    @functools.wraps(step)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opt = args[0]
+        if opt.__dict__.get("_in_step_hooks", False):
+            return step(*args, **kwargs)
+        for pre in list(_hooks(opt, "_optimizer_step_pre_hooks").values()):
+            result = pre(opt, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        f"{pre} must return None or a tuple of (new_args, new_kwargs), but got "
+                        f"{result}."
+                    )
+                args, kwargs = result
+        opt.__dict__["_in_step_hooks"] = True
+        try:
+            out = step(*args, **kwargs)
+        finally:
+            opt.__dict__["_in_step_hooks"] = False
+        for post in list(_hooks(opt, "_optimizer_step_post_hooks").values()):
+            post(opt, args, kwargs)
+        return out
+
+    wrapper._runs_step_hooks = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+Optimizer.step = _with_step_hooks(Optimizer.step)  # type: ignore[method-assign]

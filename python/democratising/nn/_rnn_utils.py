@@ -17,10 +17,13 @@ from . import functional as F
 
 __all__ = [
     "PackedSequence",
+    "invert_permutation",
     "pack_padded_sequence",
     "pack_sequence",
     "pad_packed_sequence",
     "pad_sequence",
+    "unpack_sequence",
+    "unpad_sequence",
 ]
 
 
@@ -58,16 +61,32 @@ def pad_sequence(
 # ---- packed sequences ---------------------------------------------------------------------------
 
 
-class PackedSequence(NamedTuple):
-    """PyTorch's ``PackedSequence``: the time steps of a batch of sequences sorted by length
-    (longest first), concatenated step by step (``data``: ``[sum(lengths), *]``), with the
-    number of sequences still running at each step (``batch_sizes``, int64 on the CPU) and
-    the permutations to and from the caller's batch order (``None`` when it was sorted)."""
-
+class _PackedFields(NamedTuple):
     data: Tensor
     batch_sizes: Tensor
     sorted_indices: Optional[Tensor] = None
     unsorted_indices: Optional[Tensor] = None
+
+
+class PackedSequence(_PackedFields):
+    """PyTorch's ``PackedSequence``: the time steps of a batch of sequences sorted by length
+    (longest first), concatenated step by step (``data``: ``[sum(lengths), *]``), with the
+    number of sequences still running at each step (``batch_sizes``, int64 on the CPU) and
+    the permutations to and from the caller's batch order (``None`` when it was sorted).
+    Built from ``sorted_indices`` alone, ``unsorted_indices`` is its inverse, as in PyTorch."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        data: Tensor,
+        batch_sizes: Tensor,
+        sorted_indices: Optional[Tensor] = None,
+        unsorted_indices: Optional[Tensor] = None,
+    ) -> PackedSequence:
+        if unsorted_indices is None:
+            unsorted_indices = invert_permutation(sorted_indices)
+        return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
         return self._replace(data=self.data.to(*args, **kwargs))
@@ -81,6 +100,25 @@ class PackedSequence(NamedTuple):
     @property
     def is_cuda(self) -> bool:
         return bool(self.data.is_cuda)
+
+    def is_pinned(self) -> bool:
+        return bool(self.data.is_pinned())
+
+    # PyTorch's dtype shorthands: they convert ``data`` only (``batch_sizes`` stays int64).
+    def double(self) -> PackedSequence:
+        return self._replace(data=self.data.double())
+
+    def float(self) -> PackedSequence:
+        return self._replace(data=self.data.float())
+
+    def half(self) -> PackedSequence:
+        return self._replace(data=self.data.half())
+
+    def long(self) -> PackedSequence:
+        return self._replace(data=self.data.long())
+
+    def int(self) -> PackedSequence:
+        return self._replace(data=self.data.int())
 
 
 def _lengths_array(lengths: Any) -> np.ndarray:
@@ -185,3 +223,41 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
     """Packs a list of ``[L_i, *]`` tensors (longest first unless ``enforce_sorted=False``)."""
     lengths = [int(s.shape[0]) for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpad_sequence(
+    padded_sequences: Tensor, lengths: Any, batch_first: bool = False
+) -> list[Tensor]:
+    """The inverse of ``pad_sequence``: the list of ``[L_i, *]`` sequences in a right-padded
+    ``[T, B, *]`` batch (``[B, T, *]`` with ``batch_first``); differentiable. Unlike PyTorch's,
+    it leaves ``padded_sequences`` as it was (PyTorch transposes it in place)."""
+    n = _lengths_array(lengths)
+    x = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
+    if x.ndim < 2 or n.size != x.shape[0]:
+        raise ShapeError(
+            f"unpad_sequence: {n.size} lengths for a batch of {x.shape[0] if x.ndim else 0} "
+            "sequences"
+        )
+    if n.size and n.max() > x.shape[1]:
+        raise ShapeError(
+            f"unpad_sequence: a length of {int(n.max())} exceeds the {x.shape[1]} steps"
+        )
+    return [x[b, : int(length)] for b, length in enumerate(n)]
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
+    """The inverse of ``pack_sequence``: the list of ``[L_i, *]`` sequences, in the order they
+    were packed; differentiable."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
+def invert_permutation(permutation: Optional[Tensor]) -> Optional[Tensor]:
+    """The permutation that undoes ``permutation`` (``None`` stays ``None``): how
+    ``unsorted_indices`` follows from ``sorted_indices``."""
+    if permutation is None:
+        return None
+    order = permutation.detach().cpu().numpy().astype(np.int64).reshape(-1)
+    if np.sort(order).tolist() != list(range(order.size)):
+        raise InvalidValueError("invert_permutation: the input is not a permutation")
+    return _index(np.argsort(order), permutation.device)

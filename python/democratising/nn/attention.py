@@ -46,6 +46,11 @@ def _factory(module: Module, device: Any, dtype: Any) -> None:
         module.to(**{k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None})
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """PyTorch's class of ``MultiheadAttention.out_proj``: a plain ``Linear`` under the name
+    PyTorch prints, so a model's ``repr`` reads the same on both."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention (PyTorch's ``nn.MultiheadAttention``): ``out_proj(concat(heads))``
     with ``head_i = softmax(q_i k_i^T / sqrt(head_dim) + mask) v_i``.
@@ -100,7 +105,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(_core.zeros(3 * embed_dim))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
         if add_bias_kv:
             self.bias_k = Parameter(_core.empty(1, 1, embed_dim))
             self.bias_v = Parameter(_core.empty(1, 1, embed_dim))
@@ -125,9 +130,6 @@ class MultiheadAttention(Module):
         for name in ("bias_k", "bias_v"):
             if p[name] is not None:
                 init.xavier_normal_(p[name])
-
-    def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
     # ---- forward ---------------------------------------------------------------------------
 

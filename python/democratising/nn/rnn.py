@@ -22,7 +22,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from ._rnn_utils import PackedSequence, _padded
@@ -83,6 +83,21 @@ def _fused(
     packed = _core._rnn_sequence(gi, state[0], c0, w_hh, b_hh, mode, reverse)
     steps = gi.shape[0]
     return packed[:steps], tuple(packed[steps + k] for k in range(len(state)))
+
+
+class _RNNDTypeError(DTypeError, ValueError):
+    """An input whose dtype is not the recurrent layer's weights' dtype. Also a ``ValueError``:
+    that is what PyTorch's ``RNNBase.forward`` raises, so ``except ValueError`` code works."""
+
+
+def _check_dtype(input: Tensor, weight: Tensor) -> None:
+    """PyTorch's check, skipped under autocast (which casts inside the projections)."""
+    if input.dtype != weight.dtype and _core._get_autocast() is None:
+        raise _RNNDTypeError(
+            f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
+            f"Convert input: input.to({weight.dtype}), or convert model: "
+            f"model.to({input.dtype})"
+        )
 
 
 def _check_size(name: str, value: int, positive: bool = True) -> None:
@@ -233,6 +248,7 @@ class RNNBase(Module):
                 f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                 f"got {input.shape[-1]}"
             )
+        _check_dtype(input, self.weight_ih_l0)
         # Work time-major: [T, N, C].
         if not batched:
             x = input.unsqueeze(1)
@@ -443,6 +459,11 @@ class RNNCellBase(Module):
         if input.ndim not in (1, 2):
             raise ShapeError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
         batched = input.ndim == 2
+        if input.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"{name}: input has inconsistent input_size: got {input.shape[-1]} expected "
+                f"{self.input_size}"
+            )
         x = input if batched else input.unsqueeze(0)
         if hx is None:
             shape = (x.shape[0], self.hidden_size)
@@ -455,6 +476,17 @@ class RNNCellBase(Module):
                 )
             if not batched:
                 hx = tuple(h.unsqueeze(0) for h in hx)
+            for k, h in enumerate(hx):
+                if h.shape[0] != x.shape[0]:
+                    raise ShapeError(
+                        f"{name}: Input batch size {x.shape[0]} doesn't match hidden{k} batch "
+                        f"size {h.shape[0]}"
+                    )
+                if h.shape[1] != self.hidden_size:
+                    raise ShapeError(
+                        f"{name}: hidden{k} has inconsistent hidden_size: got {h.shape[1]}, "
+                        f"expected {self.hidden_size}"
+                    )
         gi = F.linear(x, self.weight_ih, self._parameters.get("bias_ih"))
         return gi, hx, batched
 

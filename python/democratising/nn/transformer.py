@@ -17,7 +17,7 @@ from . import functional as F
 from . import init
 from .attention import MultiheadAttention, _causal_mask, _factory
 from .containers import ModuleList
-from .layers import Dropout, Linear
+from .layers import GELU, Dropout, Linear, ReLU
 from .module import Module
 from .normalization import LayerNorm
 
@@ -254,18 +254,47 @@ class _Stack(Module):
         batch_first = bool(first is not None and first.self_attn.batch_first)
         return _detect_is_causal_mask(mask, is_causal, _get_seq_len(x, batch_first))
 
-    def _run(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        """``x`` through every layer (each called with the same further arguments), then
-        ``norm``."""
+    def _run(
+        self, x: Tensor, *args: Any, zero_at: Optional[Tensor] = None, **kwargs: Any
+    ) -> Tensor:
+        """``x`` through every layer (each called with the same further arguments), zeros
+        where ``zero_at`` (broadcast over ``x``) is true, then ``norm``."""
         for mod in self.layers:
             x = mod(x, *args, **kwargs)
+        if zero_at is not None:
+            x = x.masked_fill(zero_at, 0.0)
         return x if self.norm is None else self.norm(x)
+
+
+def _nested_path_layer(layer: Module) -> bool:
+    """Whether PyTorch's ``TransformerEncoder`` takes its nested-tensor (sparsity) fast path
+    with this layer: a post-norm, batch-first ``TransformerEncoderLayer`` with biased packed
+    projections, a ReLU or GELU activation, equal norm eps and an even head count."""
+    if not isinstance(layer, TransformerEncoderLayer) or layer.norm_first:
+        return False
+    attn = layer.self_attn
+    act = layer.activation
+    return bool(
+        attn.batch_first
+        and attn._qkv_same_embed_dim
+        and attn.in_proj_bias is not None
+        and (act is F.relu or act is F.gelu or isinstance(act, (ReLU, GELU)))
+        and layer.norm1.eps == layer.norm2.eps
+        and attn.num_heads % 2 == 0
+    )
 
 
 class TransformerEncoder(_Stack):
     """A stack of ``num_layers`` deep copies of ``encoder_layer`` (``layers.0``, ``layers.1``,
-    ...) and an optional final ``norm``. ``enable_nested_tensor`` and ``mask_check`` are
-    accepted for PyTorch compatibility (there is no nested-tensor fast path here)."""
+    ...) and an optional final ``norm``.
+
+    ``enable_nested_tensor`` reproduces what PyTorch's nested-tensor fast path does to the
+    result (there is no such path here): in inference (eval mode, no gradient) with a
+    ``src_key_padding_mask`` whose padding is at the end of each sequence and no ``mask``,
+    PyTorch returns zeros (then ``norm``) at the padded positions, so mean-pooling code gives
+    the same numbers on both. ``use_nested_tensor`` says whether the layer qualifies, as in
+    PyTorch; ``mask_check=False`` skips the end-padding check there, and is not honoured here
+    (a mask padded elsewhere leaves the output as computed)."""
 
     def __init__(
         self,
@@ -277,8 +306,36 @@ class TransformerEncoder(_Stack):
     ) -> None:
         super().__init__(encoder_layer, num_layers, norm)
         self.enable_nested_tensor = enable_nested_tensor
-        self.use_nested_tensor = False
+        self.use_nested_tensor = bool(enable_nested_tensor) and _nested_path_layer(encoder_layer)
         self.mask_check = mask_check
+
+    def _padding_zeroed(
+        self, src: Tensor, mask: Optional[Tensor], src_key_padding_mask: Optional[Tensor]
+    ) -> Optional[Tensor]:
+        """``[N, S, 1]``, true at the positions PyTorch's nested-tensor path returns as zeros,
+        or ``None`` when PyTorch would not take that path (its conditions, in its order)."""
+        if (
+            not getattr(self, "use_nested_tensor", False)
+            or not len(self.layers)
+            or self.layers[0].training
+            or src.ndim != 3
+            or src_key_padding_mask is None
+            or mask is not None
+            or _core._get_autocast() is not None
+        ):
+            return None
+        if _core.is_grad_enabled() and (
+            src.requires_grad or any(p.requires_grad for p in self.layers[0].parameters())
+        ):
+            return None
+        kpm = src_key_padding_mask
+        pad = kpm if kpm.dtype == _core.bool else kpm != 0
+        if tuple(pad.shape) != tuple(src.shape[:2]):
+            return None  # the layers raise the shape error
+        host = pad.detach().cpu().numpy()
+        if np.any(host[:, 1:] < host[:, :-1]):
+            return None  # a valid step after padding: not the end-padded layout
+        return pad.unsqueeze(-1)
 
     def forward(
         self,
@@ -294,6 +351,7 @@ class TransformerEncoder(_Stack):
             src_mask=mask,
             is_causal=self._is_causal(src, mask, is_causal),
             src_key_padding_mask=src_key_padding_mask,
+            zero_at=self._padding_zeroed(src, mask, src_key_padding_mask),
         )
 
 

@@ -254,3 +254,18 @@ def test_encoder_keeps_padded_outputs_where_pytorch_has_no_fast_path() -> None:
         assert not _encoder(**kwargs).use_nested_tensor
     off = nn.TransformerEncoder(_encoder().layers[0], 1, enable_nested_tensor=False)
     assert not off.use_nested_tensor
+
+
+def test_module_list_repr_collapses_runs_of_equal_entries_as_pytorch():
+    ml = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)])
+    # torch 2.15 prints exactly this.
+    assert repr(ml) == (
+        "ModuleList(\n"
+        "  (0-1): 2 x Linear(in_features=2, out_features=2, bias=True)\n"
+        "  (2): ReLU()\n"
+        "  (3): Linear(in_features=2, out_features=2, bias=True)\n"
+        ")"
+    )
+    assert repr(nn.ModuleList()) == "ModuleList()"
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 3, enable_nested_tensor=False)
+    assert "(0-2): 3 x TransformerEncoderLayer(\n" in repr(enc)

@@ -287,6 +287,25 @@ class ModuleList(_ModuleListed):
         mods.insert(index, module)
         self._renumber(mods)
 
+    def __repr__(self) -> str:
+        """PyTorch's: a run of consecutive entries that print alike is one line,
+        ``(0-5): 6 x TransformerEncoderLayer(...)``, as the stacks of layers are."""
+        reprs = [repr(m) for m in self._modules.values()]
+        if not reprs:
+            return f"{type(self).__name__}()"
+        runs: list[tuple[int, int]] = []  # (first, last) index of each run
+        for i, r in enumerate(reprs):
+            if runs and reprs[runs[-1][0]] == r:
+                runs[-1] = (runs[-1][0], i)
+            else:
+                runs.append((i, i))
+        lines = []
+        for first, last in runs:
+            head = f"({first})" if first == last else f"({first}-{last}): {last - first + 1} x"
+            sep = ": " if first == last else " "
+            lines.append(f"{head}{sep}{reprs[first]}".replace("\n", "\n  "))
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class ModuleDict(_Keyed):
     """An ordered dict of submodules registered under their keys, with PyTorch's ``dict``

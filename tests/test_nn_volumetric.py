@@ -278,10 +278,12 @@ def test_max_pool3d_unbatched_default_stride_gradcheck_and_errors() -> None:
     assert_close(F.max_pool3d(t64(x), 2), ref)
     xt = t64(RNG.permutation(60).reshape(1, 1, 3, 4, 5).astype(np.float64) / 7, grad=True)
     gradcheck(lambda x: F.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), ceil_mode=True), [xt])
-    with pytest.raises(InvalidValueError, match="return_indices"):
-        F.max_pool3d(t64(x), 2, return_indices=True)
-    with pytest.raises(InvalidValueError, match="return_indices"):
-        nn.MaxPool3d(2, return_indices=True)
+    vals, idx = F.max_pool3d(t64(x), 2, return_indices=True)
+    assert_close(vals, ref)
+    assert idx.dtype == dm.int64 and idx.shape == vals.shape
+    picked = np.take_along_axis(x.reshape(2, -1), idx.numpy().reshape(2, -1), 1)
+    assert_close(t64(picked.reshape(vals.shape)), ref)
+    assert_close(nn.MaxPool3d(2, return_indices=True)(t64(x))[0], ref)
     with pytest.raises(InvalidValueError, match="half"):
         F.max_pool3d(t64(x), 2, padding=2)
     with pytest.raises(ShapeError, match="4-D"):
@@ -339,10 +341,11 @@ def test_adaptive_pools_unbatched_none_gradcheck_and_errors() -> None:
     xt = t64(RNG.standard_normal((1, 1, 5, 3, 4)), grad=True)
     gradcheck(lambda x: F.adaptive_avg_pool3d(x, (3, 2, 3)), [xt])
     gradcheck(lambda x: F.adaptive_max_pool3d(x, (2, 2, 3)), [xt])
-    with pytest.raises(InvalidValueError, match="return_indices"):
-        F.adaptive_max_pool3d(t64(x), 2, return_indices=True)
-    with pytest.raises(InvalidValueError, match="return_indices"):
-        nn.AdaptiveMaxPool3d(2, return_indices=True)
+    vals, idx = F.adaptive_max_pool3d(t64(x), 2, return_indices=True)
+    assert_close(vals, adaptive_ref(x[None], (2,) * 3, np.max)[0])
+    picked = np.take_along_axis(x.reshape(2, -1), idx.numpy().reshape(2, -1), 1)
+    assert_close(t64(picked.reshape(vals.shape)), vals.numpy())
+    assert nn.AdaptiveMaxPool3d(2, return_indices=True)(t64(x))[1].dtype == dm.int64
     with pytest.raises(ShapeError, match="4-D"):
         F.adaptive_avg_pool3d(t64(x[0]), 2)
 

@@ -253,12 +253,12 @@ def max_pool3d(
     dilation: Triple = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Any:
     """Max pooling over ``[N, C, D, H, W]`` or ``[C, D, H, W]`` (padding counts as ``-inf``).
     The maximum is separable: a 2-D max pool over ``H, W`` of every depth slice, then the
-    maximum over each depth window. ``return_indices=True`` is not supported."""
-    if return_indices:
-        raise InvalidValueError("max_pool3d: return_indices=True is not supported")
+    maximum over each depth window. With ``return_indices`` also the flat ``d * H * W + h * W +
+    w`` position of each maximum (the first in scan order, as PyTorch's), ``(values, indices)``,
+    the values then read at those positions so the gradient goes to them alone."""
     x, unbatched = _batched(input, "max_pool3d")
     k, s, p = _pool_window(kernel_size, stride, padding, "max_pool3d")
     d = _triple(dilation)
@@ -268,12 +268,53 @@ def max_pool3d(
     out_d = _pool_size(depth, k[0], s[0], p[0], d[0], ceil_mode, "max_pool3d")
     for i in (1, 2):
         _pool_size(x.shape[2 + i], k[i], s[i], p[i], d[i], ceil_mode, "max_pool3d")
-    planes = F.max_pool2d(x.reshape(n, c * depth, h, w), k[1:], s[1:], p[1:], d[1:], ceil_mode)
+    flat = x.reshape(n, c * depth, h, w)
+    if return_indices:
+        planes, where = F.max_pool2d(
+            flat, k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices=True
+        )
+        windows = [[o * s[0] - p[0] + kd * d[0] for kd in range(k[0])] for o in range(out_d)]
+        return _gather_max(x, planes, where, windows, unbatched)
+    planes = F.max_pool2d(flat, k[1:], s[1:], p[1:], d[1:], ceil_mode)
     y = planes.reshape(n, c, depth, *planes.shape[2:])
     need = (out_d - 1) * s[0] + d[0] * (k[0] - 1) + 1
     y = _pad_depth(y, p[0], max(need - depth - p[0], 0), -math.inf)
     out = _depth_windows(y, k[0], s[0], d[0], out_d, Tensor.maximum)
     return F._without_batch(out, unbatched)
+
+
+def _gather_max(
+    x: Tensor, planes: Tensor, where: Tensor, windows: list[list[int]], unbatched: bool
+) -> tuple[Tensor, Tensor]:
+    """The indices half of the separable 3-d max pools: ``planes``/``where`` are the 2-D max
+    pool of every depth slice of ``x [N, C, D, H, W]`` and its in-plane indices; output depth
+    ``o`` takes the first slice of ``windows[o]`` (depth positions, those outside the input
+    skipped) holding the window's maximum. Returns ``(values, indices)``, the values gathered
+    from ``x`` at the indices (differentiable in ``x``)."""
+    n, c, depth, h, w = x.shape
+    oh, ow = planes.shape[2], planes.shape[3]
+    vals = planes.detach().cpu().numpy().astype(np.float64).reshape(n, c, depth, oh, ow)
+    plane_idx = where.cpu().numpy().reshape(n, c, depth, oh, ow)
+    width = max(len(win) for win in windows)
+    table = np.zeros((len(windows), width), dtype=np.int64)
+    valid = np.zeros((len(windows), width), dtype=bool)
+    for o, win in enumerate(windows):
+        for t, j in enumerate(win):
+            if 0 <= j < depth:
+                table[o, t], valid[o, t] = j, True
+    cand = vals[:, :, table]  # [N, C, D_out, width, H_out, W_out]
+    cand = np.where(valid[None, None, :, :, None, None], cand, -np.inf)
+    # np.argmax picks the first maximum (a NaN counts as the maximum), PyTorch's scan order.
+    best = np.argmax(np.where(np.isnan(cand), np.inf, cand), axis=3)
+    slice_of = np.take_along_axis(
+        np.broadcast_to(table[None, None, :, :, None, None], cand.shape), best[:, :, :, None], 3
+    )[:, :, :, 0]
+    in_plane = np.take_along_axis(plane_idx, slice_of, 2)
+    index = slice_of * (h * w) + in_plane
+    idx = _core.from_numpy(np.ascontiguousarray(index, dtype=np.int64)).to(x.device)
+    values = x.reshape(n, c, depth * h * w).gather(2, idx.reshape(n, c, -1))
+    values = values.reshape(*idx.shape)
+    return F._without_batch(values, unbatched), F._without_batch(idx, unbatched)
 
 
 def avg_pool3d(
@@ -357,8 +398,15 @@ def adaptive_max_pool3d(
     return_indices: bool = False,
 ) -> Any:
     """Max pooling of ``[N, C, D, H, W]`` or ``[C, D, H, W]`` to ``output_size`` (a ``None``
-    there keeps that input size), with PyTorch's adaptive windows. ``return_indices=True`` is
-    not supported."""
-    if return_indices:
-        raise InvalidValueError("adaptive_max_pool3d: return_indices=True is not supported")
-    return _adaptive3d(input, output_size, "adaptive_max_pool3d", use_max=True)
+    there keeps that input size), with PyTorch's adaptive windows. With ``return_indices``
+    also the flat ``d * H * W + h * W + w`` position of each maximum: ``(values, indices)``."""
+    if not return_indices:
+        return _adaptive3d(input, output_size, "adaptive_max_pool3d", use_max=True)
+    x, unbatched = _batched(input, "adaptive_max_pool3d")
+    n, c, depth, h, w = x.shape
+    od, oh, ow = F._adaptive_size(output_size, (depth, h, w), "adaptive_max_pool3d")
+    planes, where = F.adaptive_max_pool2d(
+        x.reshape(n, c * depth, h, w), (oh, ow), return_indices=True
+    )
+    windows = [list(range(lo, hi)) for lo, hi in _adaptive_bounds(depth, od)]
+    return _gather_max(x, planes, where, windows, unbatched)

@@ -1,11 +1,12 @@
 """The interpolating modes of ``F.interpolate`` (``linear``, ``bilinear``, ``trilinear``,
-``bicubic``): each spatial dim is resized by one matrix of interpolation weights
-(``[n_out, n_in]``, built in NumPy from PyTorch's source-index rule) applied with the engine's
-matmul, so the result is differentiable and its gradient is the transposed resize."""
+``bicubic``, their ``antialias=True`` forms, and ``area``): each spatial dim is resized by one
+matrix of interpolation weights (``[n_out, n_in]``, built in NumPy from PyTorch's source-index
+rule) applied with the engine's matmul, so the result is differentiable and its gradient is the
+transposed resize."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -67,24 +68,98 @@ def _cubic_weights(n_in: int, n_out: int, scale: Optional[float], align: bool) -
     return w
 
 
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """``mode="area"`` (PyTorch's adaptive average pooling) as a ``[n_out, n_in]`` matrix: output
+    ``i`` averages inputs ``floor(i * n_in / n_out)`` up to ``ceil((i + 1) * n_in / n_out)``."""
+    w = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        start = (i * n_in) // n_out
+        end = -((-(i + 1) * n_in) // n_out)
+        w[i, start:end] = 1.0 / (end - start)
+    return w
+
+
+def _triangle(x: np.ndarray) -> np.ndarray:
+    """The antialiased bilinear filter."""
+    x = np.abs(x)
+    return np.where(x < 1.0, 1.0 - x, 0.0)
+
+
+def _keys_cubic(x: np.ndarray) -> np.ndarray:
+    """The antialiased bicubic filter: Keys' cubic with ``a = -0.5`` (PyTorch uses it for
+    ``antialias=True`` where plain bicubic uses ``a = -0.75``)."""
+    a = -0.5
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+
+def _antialias_weights(
+    n_in: int,
+    n_out: int,
+    scale: Optional[float],
+    align: bool,
+    interp_size: int,
+    kernel: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """PyTorch's antialiased resize (``_compute_weights_aa``) as a ``[n_out, n_in]`` matrix:
+    when shrinking, the filter is stretched by the scale so every input contributes; each row's
+    taps are those within the filter's support, normalised to sum to 1."""
+    if align:
+        step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        step = 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
+    support = interp_size * 0.5 * step if step >= 1.0 else interp_size * 0.5
+    invscale = 1.0 / step if step >= 1.0 else 1.0
+    w = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = step * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        taps = kernel((np.arange(lo, hi) - center + 0.5) * invscale)
+        total = taps.sum()
+        w[i, lo:hi] = taps / total if total != 0.0 else taps
+    return w
+
+
+def _weights(
+    mode: str, n_in: int, n_out: int, scale: Optional[float], align: bool, antialias: bool
+) -> np.ndarray:
+    """The ``[n_out, n_in]`` resize matrix of one spatial dim for ``mode``."""
+    if mode == "area":
+        return _area_weights(n_in, n_out)
+    if antialias:
+        if mode == "bicubic":
+            return _antialias_weights(n_in, n_out, scale, align, 4, _keys_cubic)
+        return _antialias_weights(n_in, n_out, scale, align, 2, _triangle)
+    if mode == "bicubic":
+        return _cubic_weights(n_in, n_out, scale, align)
+    return _linear_weights(n_in, n_out, scale, align)
+
+
 def resize(
     x: Tensor,
     mode: str,
     out_sizes: list[int],
     scales: list[Optional[float]],
     align_corners: bool,
+    antialias: bool = False,
 ) -> Tensor:
-    """``x`` (``[N, C, *spatial]``) resized to ``out_sizes`` with the interpolating ``mode``,
-    one spatial dim at a time (the modes are separable)."""
-    weights = _cubic_weights if mode == "bicubic" else _linear_weights
+    """``x`` (``[N, C, *spatial]``) resized to ``out_sizes`` with the interpolating ``mode``
+    (or ``"area"``, which ignores ``scales`` and ``align_corners``), one spatial dim at a time
+    (the modes are separable). ``antialias`` applies to ``bilinear`` and ``bicubic``."""
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
     out = x
     for i, (n_out, s) in enumerate(zip(out_sizes, scales)):
         dim = 2 + i
         n_in = out.shape[dim]
-        if n_in == n_out and s in (None, 1.0):
+        if n_in == n_out and (s in (None, 1.0) or mode == "area"):
             continue
-        w = _tensor(weights(n_in, n_out, s, align_corners)).to(x.dtype).to(x.device)
+        w = _weights(mode, n_in, n_out, s, align_corners, antialias)
+        wt = _tensor(w).to(x.dtype).to(x.device)
         # Move the resized dim last, contract it with the weights, move it back.
         moved = out.transpose(dim, -1)
-        out = (moved @ w.t()).transpose(dim, -1)
+        out = (moved @ wt.t()).transpose(dim, -1)
     return out

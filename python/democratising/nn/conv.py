@@ -54,8 +54,11 @@ class _ConvBase(Module):
     _ndim = 1
     #: ``"same"``/``"valid"`` or ``_ndim`` ints (the transposed convolutions take ints only).
     padding: Union[tuple[int, ...], str]
-    #: Only the transposed convolutions have an output padding (shown when not all zeros).
+    #: All zeros except on the transposed convolutions (``repr`` shows it when not).
     output_padding: tuple[int, ...] = ()
+    #: PyTorch's flag telling ordinary from transposed convolutions (code such as weight
+    #: initialisers and fusers reads it).
+    transposed = False
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class _ConvBase(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = self._tuple(kernel_size), self._tuple(stride)
         self.dilation, self.groups, self.padding_mode = self._tuple(dilation), groups, padding_mode
+        # PyTorch stores the zeros on every convolution, not only the transposed ones.
+        self.output_padding = (0,) * self._ndim
 
     def _check_padding_mode(self, padding_mode: str) -> None:
         """Raises PyTorch's error for a ``padding_mode`` this kind of convolution refuses."""
@@ -180,6 +185,13 @@ class _ConvNd(_ConvBase):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
             padding = 0
+        elif padding == "same" and any(
+            d * (k - 1) % 2 for d, k in zip(self.dilation, self.kernel_size)
+        ):
+            # An even effective kernel pads one more zero on the right/bottom, as PyTorch does;
+            # the functional convolutions take only symmetric padding.
+            x = F.pad(x, self._explicit_padding())
+            padding = 0
         bias = self._param("bias")
         return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
 
@@ -222,15 +234,6 @@ class Conv2d(_ConvNd):
         )
 
 
-def _check_return_indices(
-    layer: Union[_MaxPoolNd, _AdaptiveMaxPoolNd], return_indices: bool
-) -> None:
-    """Refuses ``return_indices=True`` when a max pool is built whose functional op cannot
-    return indices (``_has_indices`` false: the 3-d pools), as PyTorch refuses bad options."""
-    if return_indices and not layer._has_indices:
-        raise InvalidValueError(f"{type(layer).__name__}: return_indices=True is not supported")
-
-
 class _PoolNd(Module):
     """What the pooling layers share: the window (``kernel_size``, ``stride``, ``padding``) and
     ``ceil_mode``, stored as ``_window`` reads them, and a ``forward`` through the functional
@@ -246,15 +249,12 @@ class _PoolNd(Module):
         self.kernel_size, self.stride, self.padding = self._window(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
 
-    #: Store the kernel size as the stride when none is given (the 1-d and 3-d max pools, as
-    #: PyTorch's; ``MaxPool2d`` keeps ``None``).
-    _stride_from_kernel = False
-
     def _window(
         self, kernel_size: IntPair, stride: Optional[IntPair], padding: IntPair
     ) -> tuple[Any, Any, Any]:
-        """The window as this layer stores it; as given unless a layer says otherwise."""
-        if stride is None and self._stride_from_kernel:
+        """The window as this layer stores it: as given, but the kernel size as the stride when
+        none is given (as PyTorch's ``_MaxPoolNd`` and ``_AvgPoolNd`` store it)."""
+        if stride is None:
             stride = kernel_size
         return kernel_size, stride, padding
 
@@ -268,7 +268,6 @@ class _MaxPoolNd(_PoolNd):
 
     _pool_args = ("dilation", "ceil_mode", "return_indices")
     return_indices: bool = False  # for layers pickled before the option existed
-    _has_indices = True
 
     def __init__(
         self,
@@ -279,17 +278,12 @@ class _MaxPoolNd(_PoolNd):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        _check_return_indices(self, return_indices)
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation, self.return_indices = dilation, return_indices
 
-    def _shown_stride(self) -> Any:
-        """The stride ``repr`` shows: the stored one."""
-        return self.stride
-
     def extra_repr(self) -> str:
         return (
-            f"kernel_size={self.kernel_size}, stride={self._shown_stride()}, "
+            f"kernel_size={self.kernel_size}, stride={self.stride}, "
             f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
@@ -299,7 +293,6 @@ class _AvgPoolNd(_PoolNd):
     ``repr``; the stride is stored as the kernel size when none is given, as PyTorch's."""
 
     _pool_args = ("ceil_mode", "count_include_pad")
-    _stride_from_kernel = True
 
     def __init__(
         self,
@@ -342,11 +335,6 @@ class MaxPool2d(_MaxPoolNd):
 
     _pool = staticmethod(F.max_pool2d)
 
-    def _shown_stride(self) -> Any:
-        """The stride is stored as given (``None`` by default); ``repr`` then shows the window,
-        the stride the pool uses."""
-        return self.stride or self.kernel_size
-
 
 class AvgPool2d(_AvgPoolWithDivisor):
     _pool = staticmethod(F.avg_pool2d)
@@ -373,10 +361,7 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     """An adaptive max pool; with ``return_indices`` the forward returns ``(values, indices)``
     as the functional op does."""
 
-    _has_indices = True
-
     def __init__(self, output_size: AdaptiveSize, return_indices: bool = False) -> None:
-        _check_return_indices(self, return_indices)
         super().__init__(output_size)
         self.return_indices = return_indices
 
@@ -393,7 +378,6 @@ class MaxPool1d(_MaxPoolNd):
     ``return_indices`` the forward returns ``(values, indices)`` as ``F.max_pool1d`` does."""
 
     _pool = staticmethod(F.max_pool1d)
-    _stride_from_kernel = True
 
 
 class AvgPool1d(_AvgPoolNd):

@@ -23,6 +23,7 @@ class _ConvTransposeNd(_ConvBase):
     ``forward(input, output_size=None)``."""
 
     _ndim = 2
+    transposed = True
 
     def __init__(
         self,

@@ -695,18 +695,23 @@ def conv2d(
     x, unbatched = _with_batch(input, 3)
     if isinstance(padding, str):
         if padding == "valid":
-            pad = (0, 0)
+            sym = (0, 0)
         elif padding == "same":
+            if _pair(stride) != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
             d = _pair(dilation)
-            kh, kw = weight.shape[2], weight.shape[3]
-            if _pair(stride) != (1, 1) or (d[0] * (kh - 1)) % 2 or (d[1] * (kw - 1)) % 2:
-                raise ValueError("padding='same' needs stride 1 and an odd effective kernel here")
-            pad = (d[0] * (kh - 1) // 2, d[1] * (kw - 1) // 2)
+            th, tw = d[0] * (weight.shape[2] - 1), d[1] * (weight.shape[3] - 1)
+            if th % 2 or tw % 2:
+                # An even effective kernel takes the odd extra zero on the bottom/right, as
+                # PyTorch's; the engine's padding is symmetric, so pad explicitly first.
+                x = pad(x, (tw // 2, tw - tw // 2, th // 2, th - th // 2))
+                th, tw = 0, 0
+            sym = (th // 2, tw // 2)
         else:
             raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
     else:
-        pad = _pair(padding)
-    y = _core._conv2d(x, weight, bias, _pair(stride), pad, _pair(dilation), groups)
+        sym = _pair(padding)
+    y = _core._conv2d(x, weight, bias, _pair(stride), sym, _pair(dilation), groups)
     return _without_batch(y, unbatched)
 
 
@@ -1361,9 +1366,9 @@ def interpolate(
     4- and 5-D inputs) weigh neighbours by PyTorch's source-coordinate rule, honouring
     ``align_corners``."""
     interpolating = mode in _interpolate.SPATIAL_DIMS
-    if mode not in ("nearest", "nearest-exact") and not interpolating:
+    if mode not in ("nearest", "nearest-exact", "area") and not interpolating:
         raise ValueError(
-            f"interpolate: unsupported mode {mode!r} (nearest, nearest-exact, linear, "
+            f"interpolate: unsupported mode {mode!r} (nearest, nearest-exact, area, linear, "
             "bilinear, bicubic or trilinear)"
         )
     if align_corners is not None and not interpolating:
@@ -1373,8 +1378,6 @@ def interpolate(
         )
     if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
-    if antialias:
-        raise InvalidValueError("interpolate: antialias=True is not supported by this library")
     spatial = input.ndim - 2
     if spatial not in (1, 2, 3):
         raise ShapeError(f"interpolate expects a 3-, 4- or 5-D input, got {input.ndim}-D")
@@ -1412,8 +1415,10 @@ def interpolate(
             f"interpolate: input and output sizes should be greater than 0, but got input "
             f"{tuple(in_sizes)} and output {tuple(out_sizes)}"
         )
-    if interpolating:
-        return _interpolate.resize(input, mode, out_sizes, scales, bool(align_corners))
+    if interpolating or mode == "area":
+        return _interpolate.resize(
+            input, mode, out_sizes, scales, bool(align_corners), antialias=antialias
+        )
     out = input
     for i, (n_in, n_out, s) in enumerate(zip(in_sizes, out_sizes, scales)):
         idx = _nearest_indices(n_in, n_out, s, exact=mode == "nearest-exact")
@@ -1700,13 +1705,16 @@ from .local_response_norm import local_response_norm  # noqa: E402, F401
 from .pooling_extra import (  # noqa: E402, F401
     adaptive_max_pool1d_with_indices,
     adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d_with_indices,
     lp_pool1d,
     lp_pool2d,
     lp_pool3d,
     max_pool1d_with_indices,
     max_pool2d_with_indices,
+    max_pool3d_with_indices,
     max_unpool1d,
     max_unpool2d,
+    max_unpool3d,
 )
 
 # isort: split

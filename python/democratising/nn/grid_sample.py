@@ -1,11 +1,13 @@
-"""Spatial transformers: ``F.affine_grid`` (2-D affine sampling grids) and ``F.grid_sample``
-(bilinear or nearest sampling of ``[N, C, H, W]`` images at grid points, with PyTorch's
+"""Spatial transformers: ``F.affine_grid`` (2-D and 3-D affine sampling grids) and
+``F.grid_sample`` (bilinear, nearest or bicubic sampling of ``[N, C, H, W]`` images, and
+trilinear or nearest sampling of ``[N, C, D, H, W]`` volumes, at grid points, with PyTorch's
 padding modes and ``align_corners`` conventions). Both are composites of engine arithmetic and
-gathers, so gradients reach ``theta``, the image and the grid. The 3-D (5-D input) forms and
-``mode="bicubic"`` are not provided: they raise ``InvalidValueError``."""
+gathers, so gradients reach ``theta``, the image and the grid."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Optional
@@ -43,8 +45,9 @@ def _linspace_from_neg_one(n: int, align_corners: bool, like: Tensor) -> Tensor:
 
 @_takes_tensor
 def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool] = None) -> Tensor:
-    """The sampling grid ``[N, H, W, 2]`` of the 2-D affine maps ``theta [N, 2, 3]`` for an
-    output of ``size = (N, C, H, W)``: each output pixel's normalised ``(x, y)`` in ``[-1, 1]``
+    """The sampling grid of the affine maps ``theta``: ``[N, H, W, 2]`` for 2-D maps
+    ``[N, 2, 3]`` and ``size = (N, C, H, W)``, or ``[N, D, H, W, 3]`` for 3-D maps ``[N, 3, 4]``
+    and ``size = (N, C, D, H, W)``; each output point's normalised ``(x, y[, z])`` in ``[-1, 1]``
     (see ``align_corners``) mapped by ``theta``. Differentiable in ``theta``."""
     align = _align(align_corners)
     if not theta.dtype.is_floating_point:
@@ -52,23 +55,19 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
             f"Expected theta to have floating point type, but got {theta.dtype}"
         )
     size = [int(s) for s in size]
-    if len(size) == 5:
-        raise InvalidValueError(
-            "affine_grid: 5-D sizes (3-D affine transforms) are not supported; only 4-D sizes "
-            "(N, C, H, W)"
-        )
-    if len(size) != 4:
+    if len(size) not in (4, 5):
         raise ShapeError(
             "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
             f"respectively. Got size {size}."
         )
-    if theta.ndim != 3 or theta.shape[-2] != 2 or theta.shape[-1] != 3:
+    k = len(size) - 2  # spatial dims
+    if theta.ndim != 3 or theta.shape[-2] != k or theta.shape[-1] != k + 1:
         raise ShapeError(
-            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
-            f"{tuple(theta.shape)}."
+            f"Expected a batch of {k}D affine matrices of shape Nx{k}x{k + 1} for size {size}. "
+            f"Got {tuple(theta.shape)}."
         )
-    n, _, h, w = size
-    if align and min(h, w) == 1:
+    n, spatial = size[0], size[2:]
+    if align and min(spatial) == 1:
         warnings.warn(
             "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
             "align_corners=True. This is not an intended use case of affine_grid. See the "
@@ -82,12 +81,18 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
         raise ShapeError(
             f"affine_grid: theta holds {theta.shape[0]} matrices for a size with batch {n}"
         )
-    xs = _linspace_from_neg_one(w, align, theta).reshape(1, w).expand(h, w)
-    ys = _linspace_from_neg_one(h, align, theta).reshape(h, 1).expand(h, w)
-    ones = _core.ones(h, w, dtype=theta.dtype, device=theta.device)
-    base = _core.stack([xs, ys, ones], dim=-1).reshape(1, h * w, 3)
-    grid = base.expand(n, h * w, 3).matmul(theta.transpose(1, 2))
-    return grid.reshape(n, h, w, 2)
+    # One coordinate per spatial axis, x (the last axis) first as PyTorch orders them.
+    axes = []
+    for comp in range(k):
+        a = k - 1 - comp  # the spatial axis this component runs along
+        shape = [1] * k
+        shape[a] = spatial[a]
+        axes.append(_linspace_from_neg_one(spatial[a], align, theta).reshape(*shape))
+    ones = _core.ones(*spatial, dtype=theta.dtype, device=theta.device)
+    base = _core.stack([c.expand(*spatial) for c in axes] + [ones], dim=-1)
+    points = math.prod(spatial)
+    grid = base.reshape(1, points, k + 1).expand(n, points, k + 1).matmul(theta.transpose(1, 2))
+    return grid.reshape(n, *spatial, k)
 
 
 def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:
@@ -116,10 +121,7 @@ def _clip(x: Tensor, size: int) -> Tensor:
 def _source_index(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
     """Normalised grid coordinates to input pixel coordinates (PyTorch's
     ``grid_sampler_compute_source_index``), clipped or reflected by ``padding_mode``."""
-    if align_corners:
-        x = (coord + 1.0) * ((size - 1) / 2)
-    else:
-        x = ((coord + 1.0) * size - 1.0) / 2
+    x = _unnormalize(coord, size, align_corners)
     if padding_mode == "border":
         x = _clip(x, size)
     elif padding_mode == "reflection":
@@ -128,15 +130,55 @@ def _source_index(coord: Tensor, size: int, padding_mode: str, align_corners: bo
     return x
 
 
-def _tap(flat: Tensor, xi: Tensor, yi: Tensor, h: int, w: int) -> Tensor:
-    """``flat [N, C, H * W]`` read at the integer pixels ``(xi, yi)`` (``[N, P]``, int64) as
-    ``[N, C, P]``, zero where a pixel lies outside the image."""
+def _tap(flat: Tensor, idx: Sequence[Tensor], sizes: Sequence[int]) -> Tensor:
+    """``flat [N, C, prod(sizes)]`` read at the integer points ``idx`` (one ``[N, P]`` int64
+    tensor per spatial axis, outermost first) as ``[N, C, P]``, zero where a point lies outside
+    the input."""
     n, c = flat.shape[0], flat.shape[1]
-    valid = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-    idx = yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)
-    p = idx.shape[1]
-    vals = flat.gather(2, idx.reshape(n, 1, p).expand(n, c, p))
+    valid = None
+    lin = None
+    for i, size in zip(idx, sizes):
+        inside = (i >= 0) & (i < size)
+        valid = inside if valid is None else valid & inside
+        clamped = i.clamp(0, size - 1)
+        lin = clamped if lin is None else lin * size + clamped
+    assert valid is not None and lin is not None
+    p = lin.shape[1]
+    vals = flat.gather(2, lin.reshape(n, 1, p).expand(n, c, p))
     return vals.masked_fill(~valid.reshape(n, 1, p), 0.0)
+
+
+def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+    """Normalised ``[-1, 1]`` coordinates to pixel coordinates (PyTorch's
+    ``grid_sampler_unnormalize``)."""
+    if align_corners:
+        return (coord + 1.0) * ((size - 1) / 2)
+    return ((coord + 1.0) * size - 1.0) / 2
+
+
+def _bound_tap(x: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """The integer pixel the bicubic filter reads for tap ``x`` (PyTorch's
+    ``compute_coordinates``): clamped for "border", mirrored then clamped for "reflection"."""
+    if padding_mode == "border":
+        x = x.clamp(0.0, size - 1)
+    elif padding_mode == "reflection":
+        x = _reflect(x, 0, 2 * (size - 1)) if align_corners else _reflect(x, -1, 2 * size - 1)
+        x = x.clamp(0.0, size - 1)
+    return x.long()
+
+
+def _cubic_coefficients(t: Tensor) -> list[Tensor]:
+    """The four cubic-convolution weights (``A = -0.75``) of the taps at offsets -1, 0, 1, 2
+    from the floor, for the fraction ``t`` (differentiable in ``t``)."""
+    a = -0.75
+
+    def near(x: Tensor) -> Tensor:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: Tensor) -> Tensor:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 
 
 @_takes_tensor
@@ -149,10 +191,12 @@ def grid_sample(
 ) -> Tensor:
     """Samples ``input [N, C, H, W]`` at the normalised points ``grid [N, H_out, W_out, 2]``
     (``(x, y)`` with ``-1``/``1`` the image's edges, or its corner pixels' centres with
-    ``align_corners``) giving ``[N, C, H_out, W_out]``. ``mode`` "bilinear" or "nearest"
-    (ties to even); ``padding_mode`` "zeros" (points outside read 0), "border" (clamped) or
-    "reflection" (mirrored). Bilinear sampling is differentiable in ``input`` and ``grid``;
-    nearest in ``input`` only. 5-D inputs and "bicubic" raise ``InvalidValueError``."""
+    ``align_corners``) giving ``[N, C, H_out, W_out]``; a 5-D ``input [N, C, D, H, W]`` with
+    ``grid [N, D_out, H_out, W_out, 3]`` (``(x, y, z)``) gives ``[N, C, D_out, H_out, W_out]``.
+    ``mode`` "bilinear" (trilinear on 5-D inputs), "nearest" (ties to even) or "bicubic" (4-D
+    only); ``padding_mode`` "zeros" (points outside read 0), "border" (clamped) or "reflection"
+    (mirrored). Bilinear and bicubic sampling are differentiable in ``input`` and ``grid``;
+    nearest in ``input`` only."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(
             "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
@@ -164,21 +208,20 @@ def grid_sample(
             f"'reflection', but got: '{padding_mode}'"
         )
     align = _align(align_corners)
-    if mode == "bicubic":
-        raise InvalidValueError("grid_sample: mode='bicubic' is not supported here")
-    if input.ndim == 5:
-        raise InvalidValueError("grid_sample: 5-D (volumetric) inputs are not supported here")
-    if input.ndim != 4:
+    if input.ndim not in (4, 5) or grid.ndim != input.ndim:
         raise ShapeError(
             f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, "
             f"but got input with sizes {list(input.shape)} and grid with sizes "
             f"{list(grid.shape)}"
         )
-    if grid.ndim != 4 or grid.shape[-1] != 2:
+    k = input.ndim - 2  # spatial dims
+    if grid.shape[-1] != k:
         raise ShapeError(
-            "grid_sampler(): expected grid to have size 2 in last dimension and 4 dims, but got "
-            f"grid with sizes {list(grid.shape)}"
+            f"grid_sampler(): expected grid to have size {k} in last dimension and "
+            f"{input.ndim} dims, but got grid with sizes {list(grid.shape)}"
         )
+    if mode == "bicubic" and k == 3:
+        raise ValueError("grid_sampler(): bicubic interpolation only supports 4D input")
     if input.shape[0] != grid.shape[0]:
         raise ShapeError(
             "grid_sampler(): expected grid and input to have same batch size, but got input "
@@ -189,29 +232,60 @@ def grid_sample(
             "grid_sampler(): expected input and grid to have the same floating-point dtype, "
             f"but input has {input.dtype} and grid has {grid.dtype}"
         )
-    n, c, h, w = input.shape
-    if h == 0 or w == 0:
+    n, c = input.shape[0], input.shape[1]
+    sizes = list(input.shape[2:])  # outermost first: [H, W] or [D, H, W]
+    if min(sizes) == 0:
         raise ShapeError(
             "grid_sampler(): expected input to have non-empty spatial dimensions, but input "
             f"has sizes {list(input.shape)}"
         )
-    ho, wo = grid.shape[1], grid.shape[2]
-    pts = grid.reshape(n, ho * wo, 2)
-    ix = _source_index(pts[:, :, 0], w, padding_mode, align)
-    iy = _source_index(pts[:, :, 1], h, padding_mode, align)
-    flat = input.reshape(n, c, h * w)
+    out_spatial = list(grid.shape[1:-1])
+    p = math.prod(out_spatial)
+    pts = grid.reshape(n, p, k)
+    # Grid component j runs along spatial axis k - 1 - j (x is the last axis).
+    comps = [pts[:, :, k - 1 - a] for a in range(k)]
+    flat = input.reshape(n, c, math.prod(sizes))
+    if mode == "bicubic":
+        out = _bicubic(flat, comps, sizes, padding_mode, align)
+        return out.reshape(n, c, *out_spatial)
+    src = [_source_index(co, size, padding_mode, align) for co, size in zip(comps, sizes)]
     if mode == "nearest":
-        out = _tap(flat, ix.detach().round().long(), iy.detach().round().long(), h, w)
-        return out.reshape(n, c, ho, wo)
-    fx, fy = ix.detach().floor(), iy.detach().floor()
-    x0, y0 = fx.long(), fy.long()
-    x1, y1 = x0 + 1, y0 + 1
-    ax, ay = ix - fx, iy - fy  # distances from the north-west corner
-    bx, by = 1.0 - ax, 1.0 - ay
-    out = (
-        _tap(flat, x0, y0, h, w) * (bx * by).unsqueeze(1)
-        + _tap(flat, x1, y0, h, w) * (ax * by).unsqueeze(1)
-        + _tap(flat, x0, y1, h, w) * (bx * ay).unsqueeze(1)
-        + _tap(flat, x1, y1, h, w) * (ax * ay).unsqueeze(1)
-    )
-    return out.reshape(n, c, ho, wo)
+        out = _tap(flat, [s.detach().round().long() for s in src], sizes)
+        return out.reshape(n, c, *out_spatial)
+    floors = [s.detach().floor() for s in src]
+    lows = [f.long() for f in floors]
+    fracs = [s - f for s, f in zip(src, floors)]  # distances from the low corner
+    out = None
+    for corner in itertools.product((0, 1), repeat=k):
+        weight = None
+        for bit, frac in zip(corner, fracs):
+            wt = frac if bit else 1.0 - frac
+            weight = wt if weight is None else weight * wt
+        assert weight is not None
+        term = _tap(flat, [lo + bit for lo, bit in zip(lows, corner)], sizes) * weight.unsqueeze(1)
+        out = term if out is None else out + term
+    assert out is not None
+    return out.reshape(n, c, *out_spatial)
+
+
+def _bicubic(
+    flat: Tensor, comps: list[Tensor], sizes: list[int], padding_mode: str, align: bool
+) -> Tensor:
+    """Bicubic sampling of ``flat [N, C, H * W]`` at the normalised ``(y, x)`` ``comps``
+    (PyTorch's rule: the 4x4 taps around the unpadded source point, each tap mapped by
+    ``padding_mode``, weighted by cubic convolution of the fractional offsets)."""
+    src = [_unnormalize(co, size, align) for co, size in zip(comps, sizes)]
+    floors = [s.detach().floor() for s in src]
+    coeffs = [_cubic_coefficients(s - f) for s, f in zip(src, floors)]
+    taps = [
+        [_bound_tap(f + (i - 1), size, padding_mode, align) for i in range(4)]
+        for f, size in zip(floors, sizes)
+    ]
+    out = None
+    for i in range(4):  # rows (y)
+        for j in range(4):  # columns (x)
+            vals = _tap(flat, [taps[0][i], taps[1][j]], sizes)
+            term = vals * (coeffs[0][i] * coeffs[1][j]).unsqueeze(1)
+            out = term if out is None else out + term
+    assert out is not None
+    return out

@@ -1,6 +1,6 @@
-"""More pooling: max unpooling (``F.max_unpool1d``/``2d``, ``MaxUnpool1d``/``2d``), power-average
-pooling (``F.lp_pool1d``/``2d``, ``LPPool1d``/``2d``) and PyTorch's ``*_with_indices`` aliases
-of the max pools, which always return ``(values, indices)``."""
+"""More pooling: max unpooling (``F.max_unpool1d``/``2d``/``3d``, ``MaxUnpool1d``/``2d``/``3d``),
+power-average pooling (``F.lp_pool1d``/``2d``, ``LPPool1d``/``2d``) and PyTorch's
+``*_with_indices`` aliases of the max pools, which always return ``(values, indices)``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from . import _functional_volumetric as V
 from . import functional as F
 from .module import Module
 
@@ -22,15 +23,19 @@ __all__ = [
     "LPPool3d",
     "MaxUnpool1d",
     "MaxUnpool2d",
+    "MaxUnpool3d",
     "adaptive_max_pool1d_with_indices",
     "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
     "lp_pool1d",
     "lp_pool2d",
     "lp_pool3d",
     "max_pool1d_with_indices",
     "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
     "max_unpool1d",
     "max_unpool2d",
+    "max_unpool3d",
 ]
 
 IntOrSeq = Union[int, Sequence[int]]
@@ -139,7 +144,8 @@ def _max_unpool(
 
 
 def _max_unpool_nd(n: int, doc: str) -> Callable[..., Tensor]:
-    """``max_unpool1d``/``2d`` differ only in their number of window dims: one builder."""
+    """``max_unpool1d``/``2d``/``3d`` differ only in their number of window dims: one
+    builder."""
     name = f"max_unpool{n}d"
 
     def max_unpool(
@@ -171,6 +177,13 @@ max_unpool2d = _max_unpool_nd(
     """The partial inverse of ``max_pool2d``: ``[N, C, H, W]`` (or ``[C, H, W]``) placed at
     the in-plane positions ``indices`` (``h * W_out + w``, from ``max_pool2d(...,
     return_indices=True)``) of a zero image of PyTorch's default size or ``output_size``.""",
+)
+max_unpool3d = _max_unpool_nd(
+    3,
+    """The partial inverse of ``max_pool3d``: ``[N, C, D, H, W]`` (or ``[C, D, H, W]``) placed
+    at the in-volume positions ``indices`` (``(d * H_out + h) * W_out + w``, from
+    ``max_pool3d(..., return_indices=True)``) of a zero volume of PyTorch's default size or
+    ``output_size``.""",
 )
 
 
@@ -211,6 +224,13 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
     _ndim = 2
     _unpool = staticmethod(max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """``F.max_unpool3d`` as a layer: ``forward(input, indices, output_size=None)``."""
+
+    _ndim = 3
+    _unpool = staticmethod(max_unpool3d)
 
 
 # ---- power-average pooling ----
@@ -338,7 +358,7 @@ def _named_with_indices(fn: Callable[..., Any], pool: Callable[..., Any]) -> Cal
 
 
 def _max_pool_with_indices(pool: Callable[..., Any]) -> Callable[..., Any]:
-    """``max_pool1d``/``2d`` share PyTorch's signature: one builder for both aliases."""
+    """``max_pool1d``/``2d``/``3d`` share PyTorch's signature: one builder for the aliases."""
 
     def with_indices(
         input: Tensor,
@@ -359,7 +379,7 @@ def _max_pool_with_indices(pool: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _adaptive_max_pool_with_indices(pool: Callable[..., Any]) -> Callable[..., Any]:
-    """``adaptive_max_pool1d``/``2d`` share PyTorch's signature: one builder for both."""
+    """``adaptive_max_pool1d``/``2d``/``3d`` share PyTorch's signature: one builder."""
 
     def with_indices(
         input: Tensor, output_size: Any, return_indices: bool = False
@@ -375,3 +395,5 @@ max_pool1d_with_indices = _max_pool_with_indices(F.max_pool1d)
 max_pool2d_with_indices = _max_pool_with_indices(F.max_pool2d)
 adaptive_max_pool1d_with_indices = _adaptive_max_pool_with_indices(F.adaptive_max_pool1d)
 adaptive_max_pool2d_with_indices = _adaptive_max_pool_with_indices(F.adaptive_max_pool2d)
+max_pool3d_with_indices = _max_pool_with_indices(V.max_pool3d)
+adaptive_max_pool3d_with_indices = _adaptive_max_pool_with_indices(V.adaptive_max_pool3d)

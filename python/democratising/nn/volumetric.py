@@ -49,11 +49,10 @@ class ConvTranspose3d(_Volumetric, _ConvTransposeNd):
 
 class MaxPool3d(_MaxPoolNd):
     """Max pooling over ``[N, C, D, H, W]`` (or ``[C, D, H, W]``); PyTorch's argument order,
-    ``stride`` defaulting to ``kernel_size``. ``return_indices=True`` is not supported."""
+    ``stride`` defaulting to ``kernel_size``; with ``return_indices`` the forward returns
+    ``(values, indices)`` as ``F.max_pool3d`` does."""
 
     _pool = staticmethod(V.max_pool3d)
-    _stride_from_kernel = True
-    _has_indices = False
 
 
 class AvgPool3d(_AvgPoolWithDivisor):
@@ -71,11 +70,10 @@ class AdaptiveAvgPool3d(_AdaptivePoolNd):
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """Max pooling of ``[N, C, D, H, W]`` (or ``[C, D, H, W]``) to ``output_size``;
-    ``return_indices=True`` is not supported."""
+    """Max pooling of ``[N, C, D, H, W]`` (or ``[C, D, H, W]``) to ``output_size``; with
+    ``return_indices`` the forward returns ``(values, indices)``."""
 
     _pool = staticmethod(V.adaptive_max_pool3d)
-    _has_indices = False
 
 
 class BatchNorm3d(_BatchNorm):

@@ -100,6 +100,14 @@ def test_bad_arguments_raise_typed_errors():
         dm.nn.FractionalMaxPool2d(2, output_ratio=1.5)
     with pytest.raises(dm.ShapeError, match="too large"):
         F.fractional_max_pool2d(dm.randn(1, 1, 4, 4), 3, output_size=3)
+    u = dm.rand(3, 1, 2)  # a larger batch of samples: the first rows are used, as PyTorch's
+    np.testing.assert_array_equal(
+        F.fractional_max_pool2d(dm.ones(1, 1, 4, 4), 2, output_size=2, _random_samples=u).numpy(),
+        np.ones((1, 1, 2, 2)),
+    )
+    layer = dm.nn.FractionalMaxPool2d(2, output_size=2, _random_samples=u)
+    assert list(layer.state_dict()) == ["_random_samples"]
+    assert list(dm.nn.FractionalMaxPool2d(2, output_size=2).state_dict()) == []
     with pytest.raises(dm.ShapeError, match="_random_samples"):
         F.fractional_max_pool2d(
             dm.randn(1, 1, 4, 4), 2, output_size=2, _random_samples=dm.rand(1, 2, 2)

@@ -168,3 +168,39 @@ def test_bool_input_to_float_math_promotes() -> None:
     assert dm.exp2(b).dtype == dm.float32
     s = dm.sgn(b)
     assert s.dtype == dm.bool and s.tolist() == [True, False]
+
+
+def test_math_on_bool_reads_zeros_and_ones_as_pytorch():
+    b = dm.tensor([True, False])
+    # torch 2.15: float32 results for the math functions.
+    for name, want in [
+        ("exp", [np.e, 1.0]),
+        ("sin", [np.sin(1.0), 0.0]),
+        ("sigmoid", [1 / (1 + np.exp(-1.0)), 0.5]),
+        ("sqrt", [1.0, 0.0]),
+        ("reciprocal", [1.0, np.inf]),
+        ("log", [0.0, -np.inf]),
+        ("exp2", [2.0, 1.0]),
+    ]:
+        out = getattr(b, name)()
+        assert out.dtype == dm.float32, name
+        np.testing.assert_allclose(out.numpy(), want, rtol=1e-6)
+        assert getattr(dm, name)(b).dtype == dm.float32
+    sq = b.square()
+    assert sq.dtype == dm.int64 and sq.tolist() == [1, 0]
+    assert b.sign().dtype == dm.bool and b.sign().tolist() == [True, False]
+    assert b.abs().dtype == dm.bool
+    for name in ("neg", "relu", "floor", "round"):
+        with pytest.raises(dm.DTypeError):
+            getattr(b, name)()
+    with pytest.raises(dm.DTypeError):
+        dm.nn.functional.gelu(b)
+
+
+def test_all_and_any_take_a_tuple_of_dims():
+    t = dm.tensor([[True, False], [True, True]])
+    assert t.all(dim=(0, 1)).item() is False
+    assert t.any(dim=(0, 1)).item() is True
+    assert t.all(dim=[0]).tolist() == [True, False]
+    assert t.all(dim=(0, 1), keepdim=True).shape == (1, 1)
+    assert t.any(1).tolist() == [True, True]

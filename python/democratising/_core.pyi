@@ -886,9 +886,9 @@ class Tensor:
     def min(self, dim: Tensor, keepdim: _bool = False) -> Tensor: ...
     @overload
     def min(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
-    def all(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+    def all(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
         """True where every element (along ``dim``) is non-zero."""
-    def any(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+    def any(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
         """True where some element (along ``dim``) is non-zero."""
 
     # ---- shape -------------------------------------------------------------------------------

@@ -89,11 +89,13 @@ def _fractional_max_pool(
             )
     if samples is None:
         samples = _core.rand(n, c, nd, dtype=x.dtype, device=x.device)
-    elif tuple(samples.shape) != (n, c, nd):
+    elif samples.ndim != 3 or tuple(samples.shape[1:]) != (c, nd) or samples.shape[0] < n:
+        # PyTorch reads the first N rows of a larger batch of samples.
         raise ShapeError(
-            f"{name}(): _random_samples must have shape {[n, c, nd]}, got {list(samples.shape)}"
+            f"{name}(): _random_samples must have shape [>= {n}, {c}, {nd}], got "
+            f"{list(samples.shape)}"
         )
-    u = samples.detach().cpu().numpy().reshape(n * c, nd)
+    u = samples.detach().cpu().numpy()[:n].reshape(n * c, nd)
     if u.dtype not in (np.float32, np.float64):
         u = u.astype(np.float32)
     # PyTorch's 2-d kernels read the samples as (width, height); the 3-d ones as (t, h, w).
@@ -194,7 +196,8 @@ class _FractionalMaxPoolNd(Module):
             raise InvalidValueError("only one of output_size and output_ratio may be specified")
         if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
             raise InvalidValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
-        self._random_samples = _random_samples
+        # A buffer, as PyTorch's (``state_dict`` holds it when one is given).
+        self.register_buffer("_random_samples", _random_samples)
 
     def forward(self, input: Tensor) -> Any:
         return _fractional_max_pool(

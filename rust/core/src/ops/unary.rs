@@ -511,10 +511,26 @@ impl UnaryOp {
 
 pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let dt = t.dtype();
+    if dt == DType::Bool {
+        // PyTorch's rules: the math functions read bools as 0/1 floats, `square` as int64s and
+        // `sign` is the identity; the rounding ops and activations refuse them.
+        return match op {
+            UnaryOp::Abs => cast_raw(&backend::of(t).unary_int(t, op)?, dt),
+            UnaryOp::Sign => t.deep_clone(),
+            UnaryOp::Square => unary_raw(&cast_raw(t, DType::I64)?, op),
+            UnaryOp::Gelu
+            | UnaryOp::GeluTanh
+            | UnaryOp::Silu
+            | UnaryOp::Softplus { .. }
+            | UnaryOp::LeakyRelu { .. }
+            | UnaryOp::Elu { .. } => {
+                bail!(DType, "{:?} is not supported for bool tensors", op)
+            }
+            _ if op.keeps_int() => bail!(DType, "{:?} is not supported for bool tensors", op),
+            _ => unary_raw(&cast_raw(t, DType::default_float())?, op),
+        };
+    }
     if !dt.is_float() {
-        if dt == DType::Bool && op != UnaryOp::Abs {
-            bail!(DType, "{:?} is not supported for bool tensors", op);
-        }
         if op.keeps_int() {
             let r = backend::of(t).unary_int(t, op)?;
             return cast_raw(&r, dt);

@@ -120,10 +120,24 @@ macro_rules! one_dim_py {
     };
 }
 
-one_dim_py!(
-    argmax => arg_extreme(true), argmin => arg_extreme(false),
-    all => truth(false), any => truth(true),
-);
+one_dim_py!(argmax => arg_extreme(true), argmin => arg_extreme(false));
+
+/// `all(dim=None, keepdim=False)` / `any`: `dim` an int or a sequence of ints, as PyTorch's.
+macro_rules! truth_py {
+    ($($name:ident => $any:expr),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = (dim=None, keepdim=false))]
+                fn $name(&self, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+                    self.truth(dims_arg(dim)?, keepdim, $any)
+                }
+            )*
+        }
+    };
+}
+
+truth_py!(all => false, any => true);
 
 impl PyTensor {
     /// `argmax` (`is_max`) or `argmin`.
@@ -136,18 +150,18 @@ impl PyTensor {
         r.py().map(wrap)
     }
 
-    /// `any` (`any`) or `all`: of every element as a bool scalar, or along `dim` as the
+    /// `any` (`any`) or `all`: of every element as a bool scalar, or along `dims` as the
     /// max (min) of the elements as bools.
-    fn truth(&self, dim: Option<isize>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
+    fn truth(&self, dims: Option<Vec<isize>>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
         let b = self.tensor().to_dtype(DType::Bool).py()?;
-        let Some(d) = dim else {
+        let Some(d) = dims else {
             let v = if any { b.any() } else { b.all() };
             return Ok(wrap(Tensor::scalar(v.py()?)));
         };
         let r = if any {
-            b.amax(Some(&[d]), keepdim)
+            b.amax(Some(&d), keepdim)
         } else {
-            b.amin(Some(&[d]), keepdim)
+            b.amin(Some(&d), keepdim)
         };
         r.py().map(wrap)
     }

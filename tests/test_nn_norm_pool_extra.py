@@ -432,5 +432,9 @@ def test_embedding_bag_layer() -> None:
         np.array([0, 3, 1]), to_numpy(pre), [0, 1], "max"))  # fmt: skip
     with pytest.raises(ValueError):
         nn.EmbeddingBag(3, 2, mode="prod")
-    with pytest.raises(InvalidValueError):
-        nn.EmbeddingBag(3, 2, max_norm=1.0)
+    pre_big = dm.tensor([[3.0, 4.0], [0.3, 0.4]])
+    capped = nn.EmbeddingBag.from_pretrained(pre_big, max_norm=1.0, mode="sum")
+    assert_close(capped(dm.tensor([0, 1]), dm.tensor([0])), [[0.9, 1.2]])  # PyTorch's values
+    assert_close(capped.weight, [[0.6, 0.8], [0.3, 0.4]])  # row 0 renormalised in place
+    with pytest.raises(ValueError, match="max mode does not support scaling"):
+        nn.EmbeddingBag(3, 2, scale_grad_by_freq=True, mode="max")(dm.tensor([[0, 1]]))

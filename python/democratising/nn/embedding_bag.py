@@ -14,9 +14,10 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from . import functional as F
 from ._factory import to_factory
 from .module import Module
-from .sparse import _refuse_renorm, _table
+from .sparse import _table
 
 __all__ = ["EmbeddingBag", "embedding_bag"]
 
@@ -46,10 +47,12 @@ def _bag_bounds(
     if np.any(np.diff(offsets) < 0):
         raise InvalidValueError(f"embedding_bag: offsets must not decrease, got {offsets.tolist()}")
     if include_last_offset:
-        starts, ends = offsets[:-1], offsets[1:]
-    else:
-        starts, ends = offsets, np.append(offsets[1:], length)
-    return starts, ends
+        if offsets.size == 0:
+            raise InvalidValueError("include_last_offset: number of offset should be at least 1")
+        return offsets[:-1], offsets[1:]
+    if offsets.size == 0:
+        return offsets, offsets
+    return offsets, np.append(offsets[1:], length)
 
 
 @_takes_tensor
@@ -72,14 +75,11 @@ def embedding_bag(
     ``include_last_offset`` the last offset ends the last bag). ``per_sample_weights`` (same
     shape as ``input``, ``mode="sum"`` only) scales each row; indices equal to ``padding_idx``
     are left out of their bag; an empty bag gives zeros. Gradients reach ``weight`` and
-    ``per_sample_weights``. ``max_norm`` and ``scale_grad_by_freq`` are refused with
-    ``InvalidValueError``; ``sparse`` is accepted and gives a dense gradient."""
-    del norm_type, sparse
-    if max_norm is not None or scale_grad_by_freq:
-        raise InvalidValueError(
-            "embedding_bag(max_norm=..., scale_grad_by_freq=True) is not supported; renormalise "
-            "the weight explicitly"
-        )
+    ``per_sample_weights``. ``max_norm`` first rescales, in place and without gradient, every
+    row the input refers to whose ``norm_type`` norm exceeds it (as ``F.embedding``);
+    ``scale_grad_by_freq`` divides each row's gradient by its count in the whole input (not
+    with ``mode="max"``). ``sparse`` is accepted and gives a dense gradient."""
+    del sparse
     if per_sample_weights is not None and tuple(input.shape) != tuple(per_sample_weights.shape):
         raise ShapeError(
             f"embedding_bag: If per_sample_weights ({tuple(per_sample_weights.shape)}) is not "
@@ -111,6 +111,8 @@ def embedding_bag(
         )
     if mode not in _MODES:
         raise ValueError("mode has to be one of sum, mean or max")
+    if mode == "max" and scale_grad_by_freq:
+        raise ValueError("max mode does not support scaling the gradient by the frequency")
     if per_sample_weights is not None and mode != "sum":
         raise InvalidValueError(
             "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
@@ -137,6 +139,10 @@ def embedding_bag(
             f"[0, {n_rows})"
         )
     starts, ends = _bag_bounds(flat_offsets, idx.size, include_last_offset)
+    if max_norm is not None:  # after every check, so that bad input leaves weight untouched
+        F._embedding_renorm(weight, idx, max_norm, norm_type)
+    # PyTorch counts each row over the whole input, padding and all
+    freq = np.bincount(idx, minlength=n_rows) if scale_grad_by_freq else None
     bags = len(starts)
     bag_of = np.repeat(np.arange(bags), ends - starts)
     # the bags are consecutive runs of the input, so their entries are one range
@@ -144,7 +150,7 @@ def embedding_bag(
     if padding_idx is not None:
         keep = idx[position] != padding_idx
         bag_of, position = bag_of[keep], position[keep]
-    return _reduce_bags(weight, idx, per_sample_weights, mode, bags, dim, bag_of, position)
+    return _reduce_bags(weight, idx, per_sample_weights, mode, bags, dim, bag_of, position, freq)
 
 
 def _reduce_bags(
@@ -156,19 +162,26 @@ def _reduce_bags(
     dim: int,
     bag_of: np.ndarray,
     position: np.ndarray,
+    freq: Optional[np.ndarray] = None,
 ) -> Tensor:
     """The bags' ``mode`` over the kept entries: entry ``j`` is input position
-    ``position[j]`` in bag ``bag_of[j]`` (both in bag order)."""
+    ``position[j]`` in bag ``bag_of[j]`` (both in bag order). With ``freq`` (each row's count
+    in the input) the gradient reaching a row through an entry is divided by that count."""
     device = weight.device
 
     def on_device(a: np.ndarray) -> Tensor:
         return _core.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
 
     rows = weight.index_select(0, on_device(idx[position]))
+    if freq is not None and rows.requires_grad:
+        # a hook, so that the forward values (and per_sample_weights' gradient) are untouched
+        inv = _core.from_numpy(1.0 / freq[idx[position]].reshape(-1, 1))
+        inv = inv.to(device=device, dtype=weight.dtype)
+        rows.register_hook(lambda grad: grad * inv)
     out = _core.zeros(bags, dim, dtype=weight.dtype, device=device)
     if mode == "max":
-        if position.size == 0:
-            return out
+        if position.size == 0:  # zeros that still lead back to weight, as PyTorch's do
+            return out.index_add(0, on_device(bag_of), rows)
         counts = np.bincount(bag_of, minlength=bags)
         widest = int(counts.max())
         first = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -213,10 +226,11 @@ class EmbeddingBag(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        """``max_norm`` and ``scale_grad_by_freq`` are refused with ``InvalidValueError``
-        (as by ``Embedding``); ``sparse=True`` gives dense gradients."""
+        """``max_norm`` renormalises the referenced rows in place on each call;
+        ``scale_grad_by_freq`` divides each row's gradient by its count in the input (refused
+        by ``forward`` with ``mode="max"``, as in PyTorch); ``sparse=True`` gives dense
+        gradients."""
         super().__init__()
-        _refuse_renorm("EmbeddingBag", max_norm, scale_grad_by_freq)
         if mode not in _MODES:
             raise ValueError("mode has to be one of sum, mean or max")
         if padding_idx is not None:
@@ -267,12 +281,16 @@ class EmbeddingBag(Module):
         )
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        s = f"{self.num_embeddings!r}, {self.embedding_dim!r}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm!r}"
         if self.norm_type != 2:
-            s += f", norm_type={self.norm_type}"
+            s += f", norm_type={self.norm_type!r}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq!r}"
         s += f", mode={self.mode!r}"
         if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
+            s += f", padding_idx={self.padding_idx!r}"
         return s
 
     @classmethod

@@ -7,21 +7,11 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .module import Module
 from .parameter import Parameter
-
-
-def _refuse_renorm(layer: str, max_norm: Optional[float], scale_grad_by_freq: bool) -> None:
-    """``Embedding`` and ``EmbeddingBag`` refuse the renormalising options (not implemented
-    here) rather than silently ignore them."""
-    if max_norm is not None or scale_grad_by_freq:
-        raise InvalidValueError(
-            f"{layer}(max_norm=..., scale_grad_by_freq=True) is not supported; renormalise the "
-            "weight explicitly"
-        )
 
 
 def _table(

@@ -204,3 +204,14 @@ def test_all_and_any_take_a_tuple_of_dims():
     assert t.all(dim=[0]).tolist() == [True, False]
     assert t.all(dim=(0, 1), keepdim=True).shape == (1, 1)
     assert t.any(1).tolist() == [True, True]
+
+
+def test_div_in_place_takes_a_rounding_mode():
+    t = dm.tensor([5, -5, 7])
+    assert t.div_(2, rounding_mode="floor") is t
+    assert t.tolist() == [2, -3, 3] and t.dtype == dm.int64  # torch: tensor([ 2, -3,  3])
+    f = dm.tensor([5.0, -5.0, 7.0])
+    f.div_(2, rounding_mode="trunc")
+    assert f.tolist() == [2.0, -2.0, 3.0]
+    with pytest.raises(ValueError, match="rounding_mode"):
+        f.div_(2, rounding_mode="nearest")

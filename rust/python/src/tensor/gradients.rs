@@ -59,7 +59,7 @@ impl PyTensor {
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
     /// (integer inputs then give an integer result, as in PyTorch).
     #[pyo3(signature = (other, *, rounding_mode=None))]
-    fn div(
+    pub(crate) fn div(
         &self,
         py: Python<'_>,
         other: &Bound<'_, PyAny>,

@@ -33,12 +33,30 @@ macro_rules! operand_inplace_py {
 
 operand_inplace_py!(
     add_(other, alpha) => add_, sub_(other, alpha) => sub_, mul_(other) => mul_,
-    div_(other) => div_, fill_(value) => fill_scalar_, copy_(src) => copy_,
+    fill_(value) => fill_scalar_, copy_(src) => copy_,
 );
 
 #[pymethods]
 impl PyTensor {
     // ---- in place ---------------------------------------------------------------------------
+
+    /// `div_(other, *, rounding_mode=None)`: true division in place, or `div`'s rounded
+    /// quotient (`"floor"`, `"trunc"`) written back, as PyTorch's.
+    #[pyo3(signature = (other, *, rounding_mode=None))]
+    fn div_<'py>(
+        slf: Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+        rounding_mode: Option<&str>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let t = slf.get().tensor();
+        if rounding_mode.is_none() {
+            t.div_(&operand(other)?).py()?;
+        } else {
+            let q = slf.get().div(slf.py(), other, rounding_mode)?;
+            t.copy_(&q.tensor()).py()?;
+        }
+        Ok(slf)
+    }
 
     fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().tensor().zero_().py()?;

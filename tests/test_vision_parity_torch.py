@@ -760,3 +760,10 @@ def test_fractional_max_pool_sizes_and_errors() -> None:
         F.fractional_max_pool2d(x, 3, output_size=11)
     with pytest.raises(ShapeError, match="_random_samples"):
         F.fractional_max_pool2d(x, 2, output_size=4, _random_samples=dm.rand(1, 3, 2))
+
+
+def test_group_norm_names_a_channel_count_that_does_not_match_its_weight():
+    with pytest.raises(
+        dm.ShapeError, match=r"weight of shape \[6\] and input of shape \[1, 4, 2, 2\]"
+    ):
+        dm.nn.GroupNorm(2, 6)(dm.randn(1, 4, 2, 2))

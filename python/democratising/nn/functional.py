@@ -1550,6 +1550,13 @@ def group_norm(
             f"Expected number of channels in input to be divisible by num_groups, but got input "
             f"of shape {tuple(input.shape)} and num_groups={num_groups}"
         )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ShapeError(
+                f"Expected {name} to be a vector of size equal to the number of channels in "
+                f"input, but got {name} of shape {list(t.shape)} and input of shape "
+                f"{list(input.shape)}"
+            )
     # Each group is one row of the fused layer norm (its mean and biased variance), so a
     # bfloat16 input is normalised without a float32 copy and backward is one kernel.
     g = input.reshape(n, num_groups, -1)

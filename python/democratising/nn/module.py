@@ -48,20 +48,37 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict[int, Any]) -> None:
+    def __init__(self, hooks: dict[int, Any], extra_dict: Optional[dict[int, Any]] = None) -> None:
         self._hooks = hooks
+        # Tables of per-hook flags (``always_call``) the hook's entry is removed from too.
+        self._extra = extra_dict
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
     def remove(self) -> None:
         """Unregisters the hook (a no-op if it is already removed)."""
         self._hooks.pop(self.id, None)
+        if self._extra is not None:
+            self._extra.pop(self.id, None)
 
     def __enter__(self) -> RemovableHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+def _has_hooks(m: Module, *kinds: str) -> bool:
+    return any(m.__dict__.get(kind) for kind in kinds)
+
+
+def _post_order(m: Module) -> Iterator[Module]:
+    """``m``'s submodules (every path to a shared one, as ``load_state_dict`` visits them)
+    before ``m`` itself: the order PyTorch runs load-state-dict post-hooks in."""
+    for child in m._modules.values():
+        if child is not None:
+            yield from _post_order(child)
+    yield m
 
 
 class Module:
@@ -163,13 +180,24 @@ class Module:
     add_module = register_module
 
     def _add_hook(
-        self, kind: str, hook: Callable[..., Any], prepend: bool, kw: bool
+        self,
+        kind: str,
+        hook: Callable[..., Any],
+        prepend: bool,
+        kw: bool,
+        always_call: bool = False,
     ) -> RemovableHandle:
         """Stores ``(hook, with_kwargs)`` in the ``kind`` dict (made on first use, so modules
-        without hooks pay nothing in ``__call__``) and returns its handle."""
+        without hooks pay nothing in ``__call__``) and returns its handle. An ``always_call``
+        hook's id also goes in ``_forward_hooks_always_called`` (PyTorch's name)."""
         hooks = self.__dict__.setdefault(kind, OrderedDict())
-        handle = RemovableHandle(hooks)
+        always = None
+        if always_call:
+            always = self.__dict__.setdefault("_forward_hooks_always_called", OrderedDict())
+        handle = RemovableHandle(hooks, always)
         hooks[handle.id] = (hook, kw)
+        if always is not None:
+            always[handle.id] = True
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         return handle
@@ -183,11 +211,19 @@ class Module:
         return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
 
     def register_forward_hook(
-        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
     ) -> RemovableHandle:
         """``hook(module, args, output)`` runs after ``forward``; a result other than ``None``
-        replaces the output. With ``with_kwargs`` it is ``hook(module, args, kwargs, output)``."""
-        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+        replaces the output. With ``with_kwargs`` it is ``hook(module, args, kwargs, output)``.
+        With ``always_call`` it also runs when the call raises (a pre-hook, ``forward`` or an
+        earlier forward hook), with the output so far (``None`` if ``forward`` did not return);
+        the error is then re-raised, and an error of the hook itself only warned about."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, always_call)
 
     def register_full_backward_hook(
         self, hook: Callable[..., Any], prepend: bool = False
@@ -207,6 +243,38 @@ class Module:
         outputs are computed, before they flow into it; a result other than ``None`` (a tuple
         as long as ``grad_output``) replaces ``grad_output``."""
         return self._add_hook("_backward_pre_hooks", hook, prepend, False)
+
+    def _add_state_hook(self, kind: str, hook: Callable[..., Any]) -> RemovableHandle:
+        """Stores a ``state_dict``/``load_state_dict`` hook in the ``kind`` dict (made on
+        first use) and returns its handle."""
+        hooks = self.__dict__.setdefault(kind, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` saves this module."""
+        return self._add_state_hook("_state_dict_pre_hooks", hook)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` runs once ``state_dict`` has
+        saved this module and its submodules; it edits ``state_dict`` in place (a returned
+        value raises ``RuntimeError``, as PyTorch)."""
+        return self._add_state_hook("_state_dict_hooks", hook)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs before ``load_state_dict`` loads this module: it
+        may rename or add keys of ``state_dict`` (a copy of the caller's) in place, and append
+        to the three lists (a message in ``error_msgs`` fails the load)."""
+        return self._add_state_hook("_load_state_dict_pre_hooks", hook)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` runs after ``load_state_dict`` loaded this
+        module and its submodules; it may edit ``incompatible_keys.missing_keys`` and
+        ``.unexpected_keys`` in place, which decides what a strict load then rejects. As in
+        PyTorch, a load with such hooks copies the matching values before that check."""
+        return self._add_state_hook("_load_state_dict_post_hooks", hook)
 
     def get_submodule(self, target: str) -> Module:
         """The submodule at dotted path ``target`` (``""`` is the module itself), as in
@@ -324,10 +392,34 @@ class Module:
         themselves). A submodule held under several names is listed under each, as in
         PyTorch. Written into ``destination`` when given (and returned)."""
         out: dict[str, Any] = OrderedDict() if destination is None else destination
+        if any(_has_hooks(m, "_state_dict_pre_hooks", "_state_dict_hooks") for m in self.modules()):
+            self._save_with_hooks(out, prefix, keep_vars)
+            return out
         for key, (m, n, _) in self._state_slots(prefix).items():
             t = m._parameters[n] if n in m._parameters else m._buffers[n]
             out[key] = t if keep_vars else t.detach()
         return out
+
+    def _save_with_hooks(self, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        """``state_dict`` as PyTorch's recursion: this module's pre-hooks, its parameters and
+        persistent buffers, its submodules, then its post-hooks (the same keys, in the same
+        order, as ``_state_slots``)."""
+        for pre in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            pre(self, prefix, keep_vars)
+        skip = self.__dict__.get("_non_persistent", set())
+        for n, p in self._parameters.items():
+            if p is not None:
+                out[prefix + n] = p if keep_vars else p.detach()
+        for n, b in self._buffers.items():
+            if b is not None and n not in skip:
+                out[prefix + n] = b if keep_vars else b.detach()
+        for name, child in self._modules.items():
+            if child is not None:
+                child._save_with_hooks(out, f"{prefix}{name}.", keep_vars)
+        meta = {"version": getattr(self, "_version", 1)}
+        for post in list(self.__dict__.get("_state_dict_hooks", {}).values()):
+            if post(self, out, prefix, meta) is not None:
+                raise RuntimeError("state_dict post-hook must return None")
 
     def _state_slots(self, prefix: str = "") -> dict[str, tuple[Module, str, bool]]:
         """Each ``state_dict`` key with the module and attribute holding its tensor, and whether
@@ -354,16 +446,80 @@ class Module:
     ) -> IncompatibleKeys:
         """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
         as a named tuple. With ``strict``, any missing or unexpected key raises
-        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing. With
+        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing (unless
+        load-state-dict post-hooks are registered: see ``register_load_state_dict_post_hook``,
+        and its pre-hook counterpart for renaming keys). With
         ``assign``, the loaded tensors replace the module's instead (as PyTorch's: a parameter
         becomes a ``Parameter`` of the loaded tensor, keeping its ``requires_grad``)."""
-        state_dict = OrderedDict(state_dict)  # a copy the modules may complete
+        state_dict = OrderedDict(state_dict)  # a copy the modules (and hooks) may complete
+        hook_missing: list[str] = []
+        hook_unexpected: list[str] = []
+        errors: list[str] = []
         for name, m in self.named_modules(remove_duplicate=False):
-            m._complete_state_dict(state_dict, f"{name}." if name else "")
+            prefix = f"{name}." if name else ""
+            pre = m.__dict__.get("_load_state_dict_pre_hooks")
+            if pre:
+                meta = {"version": getattr(m, "_version", 1)}
+                for hook in list(pre.values()):  # ``strict`` is always True here in PyTorch
+                    hook(m, state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors)
+            m._complete_state_dict(state_dict, prefix)
         targets = self._state_slots()
         keys = IncompatibleKeys.between(targets, state_dict)
+        if len(keys.unexpected_keys) > 1:
+            keys.unexpected_keys.sort(key=self._owner_rank())
+        keys.missing_keys.extend(hook_missing)
+        keys.unexpected_keys.extend(hook_unexpected)
+        # Post-hooks may forgive keys, so with them (or hook errors) the check comes after
+        # the copy, as in PyTorch; without, a strict load checks first and changes nothing.
+        posts = [m for m in _post_order(self) if _has_hooks(m, "_load_state_dict_post_hooks")]
+        context = f"error loading state_dict for {type(self).__name__}"
+        if strict and not posts and not errors:
+            keys.raise_if_any(StateDictError, context)
+        self._copy_state(state_dict, targets, assign)
+        for m in posts:
+            for hook in list(m.__dict__["_load_state_dict_post_hooks"].values()):
+                if hook(m, keys) is not None:
+                    raise RuntimeError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                        "expected to return new values, if incompatible_keys need to be "
+                        "modified, it should be done inplace."
+                    )
+        if errors:
+            raise StateDictError(f"{context}:\n\t" + "\n\t".join(errors))
         if strict:
-            keys.raise_if_any(StateDictError, f"error loading state_dict for {type(self).__name__}")
+            keys.raise_if_any(StateDictError, context)
+        return keys
+
+    def _owner_rank(self) -> Callable[[str], int]:
+        """A sort key putting unexpected keys in PyTorch's order: grouped by the module that
+        reports them (the deepest submodule their dotted path reaches, modules in
+        ``named_modules`` order), in ``state_dict`` order within a group (the sort is stable)."""
+        rank: dict[str, int] = {}
+        for name, _ in self.named_modules(remove_duplicate=False):
+            rank.setdefault(name, len(rank))
+
+        def owner(key: str) -> int:
+            m: Module = self
+            path: list[str] = []
+            parts = key.split(".")
+            for part in parts[:-1]:
+                child = m._modules.get(part)
+                if child is None:
+                    break
+                m = child
+                path.append(part)
+            return rank.get(".".join(path), 0)
+
+        return owner
+
+    def _copy_state(
+        self,
+        state_dict: dict[str, Any],
+        targets: dict[str, tuple[Module, str, bool]],
+        assign: bool,
+    ) -> None:
+        """Copies (or, with ``assign``, places) each value of ``state_dict`` with a slot in
+        ``targets`` into it, checking its shape and kind of dtype."""
         with no_grad():
             for k, v in state_dict.items():
                 if k not in targets:
@@ -388,7 +544,6 @@ class Module:
                     m._parameters[n] = src
                 else:
                     m._buffers[n] = src
-        return keys
 
     # ---- modes and devices -------------------------------------------------------------------
 
@@ -492,33 +647,71 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``forward`` between the forward pre-hooks and forward hooks, as in PyTorch."""
-        pre = self.__dict__.get("_forward_pre_hooks")
-        if pre:
-            for hook, kw in list(pre.values()):
-                if kw:
-                    result = hook(self, args, kwargs)
+        out = None
+        ran: Any = ()  # ids of the forward hooks started so far
+        try:  # costs nothing unless something raises (Python >= 3.11)
+            pre = self.__dict__.get("_forward_pre_hooks")
+            if pre:
+                for hook, kw in list(pre.values()):
+                    if kw:
+                        result = hook(self, args, kwargs)
+                        if result is not None:
+                            if not (isinstance(result, tuple) and len(result) == 2):
+                                raise RuntimeError(
+                                    "forward pre-hook must return None or a tuple of "
+                                    f"(new_args, new_kwargs), but got {result}."
+                                )
+                            args, kwargs = result
+                    else:
+                        result = hook(self, args)
+                        if result is not None:
+                            args = result if isinstance(result, tuple) else (result,)
+            backward = None
+            if (
+                self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")
+            ) and _core.is_grad_enabled():
+                backward = _BackwardHooks(self)
+                args = backward.setup_inputs(args)
+            out = self._call_forward(*args, **kwargs)
+            post = self.__dict__.get("_forward_hooks")
+            if post:
+                ran = set()
+                for hid, (hook, kw) in list(post.items()):
+                    ran.add(hid)
+                    result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
                     if result is not None:
-                        args, kwargs = result
-                else:
-                    result = hook(self, args)
-                    if result is not None:
-                        args = result if isinstance(result, tuple) else (result,)
-        backward = None
-        if (
-            self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")
-        ) and _core.is_grad_enabled():
-            backward = _BackwardHooks(self)
-            args = backward.setup_inputs(args)
-        out = self._call_forward(*args, **kwargs)
-        post = self.__dict__.get("_forward_hooks")
-        if post:
-            for hook, kw in list(post.values()):
+                        out = result
+            if backward is not None:
+                out = backward.setup_outputs(out)
+            return out
+        except Exception:
+            if self.__dict__.get("_forward_hooks_always_called"):
+                self._run_always_called_hooks(args, kwargs, out, ran)
+            raise
+
+    def _run_always_called_hooks(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, ran: Any
+    ) -> None:
+        """After the call raised: the ``always_call`` forward hooks that have not run yet, in
+        order, each given the previous one's replacement output. Their own errors become
+        warnings, so the call's error is the one raised (as PyTorch)."""
+        import warnings
+
+        always = self.__dict__["_forward_hooks_always_called"]
+        for hid, (hook, kw) in list(self.__dict__.get("_forward_hooks", {}).items()):
+            if hid not in always or hid in ran:
+                continue
+            try:
                 result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
-                if result is not None:
-                    out = result
-        if backward is not None:
-            out = backward.setup_outputs(out)
-        return out
+            except Exception as e:
+                warnings.warn(
+                    "module forward hook with ``always_call=True`` raised an exception that "
+                    f"was silenced as another error was raised in forward: {e}",
+                    stacklevel=3,
+                )
+                continue
+            if result is not None:
+                out = result
 
     def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
         """``forward``, checkpointed when ``enable_checkpointing`` asked for it."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Iterable
 from typing import Optional, Union
 
@@ -26,37 +26,35 @@ def clip_grad_norm_(
     foreach: Optional[bool] = None,
 ) -> Tensor:
     """Scales gradients in place so their global norm is at most ``max_norm``; returns the
-    norm. As in PyTorch, a non-finite norm raises ``RuntimeError`` with
+    norm. As PyTorch, it is ``get_total_norm`` of the gradients (the norm of the per-gradient
+    norms, in the gradients' dtype; ``-inf`` the smallest ``|g|``) followed by
+    ``clip_grads_with_norm_``. A non-finite norm raises ``RuntimeError`` with
     ``error_if_nonfinite``, and otherwise scales anyway (a NaN norm makes the gradients NaN).
     ``foreach`` picks PyTorch's implementation; here there is one, so it changes nothing."""
-    del foreach
-    norm_type = float(norm_type)
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = _grads(ps)
     if not grads:
         return _core.zeros()
-    with no_grad():
-        if math.isinf(norm_type):
-            total = _core.stack([g.abs().amax().float() for g in grads]).amax()
-        elif norm_type == 2.0:
-            flats = [g.float().reshape(-1) for g in grads]
-            total = _core.stack([f @ f for f in flats]).sum().sqrt()  # dot products
-        else:
-            total = _core.stack([(g.float().abs() ** norm_type).sum() for g in grads]).sum() ** (
-                1.0 / norm_type
-            )
-        norm = total.item()
-        if error_if_nonfinite and not math.isfinite(norm):
-            raise RuntimeError(
-                f"The total norm of order {norm_type} for gradients from `parameters` is "
-                "non-finite, so it cannot be clipped. To disable this error and scale the "
-                "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
-            )
-        coef = max_norm / (norm + 1e-6)
-        if coef < 1.0 or math.isnan(coef):
-            for g in grads:
-                g.mul_(coef)  # in place, as PyTorch: references to .grad see the clipped values
+    total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(ps, max_norm, total, foreach)
     return total
+
+
+def clip_grad_norm(
+    parameters: Params,
+    max_norm: float,
+    norm_type: Union[float, str] = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: Optional[bool] = None,
+) -> Tensor:
+    """Deprecated alias of ``clip_grad_norm_`` kept, as PyTorch, for old code: warns a
+    ``FutureWarning``, then clips in place the same way."""
+    warnings.warn(
+        "`nn.utils.clip_grad_norm` is now deprecated in favor of `nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
 def clip_grad_value_(parameters: Params, clip_value: float, foreach: Optional[bool] = None) -> None:
@@ -70,17 +68,36 @@ def clip_grad_value_(parameters: Params, clip_value: float, foreach: Optional[bo
                 p.grad.clamp_(-clip_value, clip_value)
 
 
+def _typename(obj: object) -> str:
+    """The type's name as ``torch.typename`` writes it (``list``, ``numpy.ndarray``)."""
+    cls = type(obj)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("", "builtins") else f"{module}.{cls.__qualname__}"
+
+
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
-    return _core.cat([p.reshape(-1) for p in parameters])
+    """All ``parameters`` flattened and concatenated into one vector."""
+    ps = list(parameters)
+    for p in ps:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"expected Tensor parameters, but got: {_typename(p)}")
+    return _core.cat([p.reshape(-1) for p in ps])
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Makes each parameter's ``.data`` the next slice of ``vec``, viewed in its shape. As
+    PyTorch, the parameters then share ``vec``'s memory and take its dtype (a later in-place
+    change of ``vec`` shows in them); ``vec``'s autograd history is not followed."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {_typename(vec)}")
     offset = 0
-    with no_grad():
-        for p in parameters:
-            n = p.numel()
-            p.copy_(vec[offset : offset + n].reshape(p.shape))
-            offset += n
+    flat = vec.detach()
+    for p in parameters:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"expected Tensor parameters, but got: {_typename(p)}")
+        n = p.numel()
+        p.data = flat[offset : offset + n].view_as(p)
+        offset += n
 
 
 # isort: split

@@ -30,6 +30,14 @@ def _check(lr: float, **kw: float) -> None:
             raise ValueError(f"invalid {k} value: {v}")
 
 
+def _ordered(hyper: dict[str, Any], order: str) -> dict[str, Any]:
+    """``hyper`` with its keys in PyTorch's order (its ``defaults`` dict, which is not its
+    signature's), so the groups of ``state_dict()`` print as PyTorch's."""
+    keys = order.split()
+    assert sorted(keys) == sorted(hyper), "the order must name every hyperparameter"
+    return {k: hyper[k] for k in keys}
+
+
 class _Fused(Optimizer):
     """An optimizer whose step is one engine call per group that also applies AMP's
     ``_grad_scale``."""
@@ -79,9 +87,9 @@ class SGD(_Fused):
         self,
         params: ParamsT,
         lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
         nesterov: bool = False,
         *,
         maximize: bool = False,
@@ -119,7 +127,7 @@ class Adam(_Fused):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0,
         amsgrad: bool = False,
         *,
         foreach: Optional[bool] = None,
@@ -134,7 +142,9 @@ class Adam(_Fused):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"invalid betas: {betas}")
         betas = (betas[0], betas[1])
-        super().__init__(params, hyperparameters(Adam.__init__, locals()))
+        hyper = hyperparameters(Adam.__init__, locals())
+        order = "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable "
+        super().__init__(params, _ordered(hyper, order + "fused decoupled_weight_decay"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
@@ -167,8 +177,8 @@ class RMSprop(_Fused):
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
+        weight_decay: float = 0,
+        momentum: float = 0,
         centered: bool = False,
         capturable: bool = False,
         foreach: Optional[bool] = None,
@@ -177,7 +187,9 @@ class RMSprop(_Fused):
     ) -> None:
         _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         check_flags(differentiable, capturable)
-        super().__init__(params, hyperparameters(RMSprop.__init__, locals()))
+        hyper = hyperparameters(RMSprop.__init__, locals())
+        order = "lr momentum alpha eps centered weight_decay capturable foreach maximize "
+        super().__init__(params, _ordered(hyper, order + "differentiable"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["square_avg"]
@@ -195,9 +207,9 @@ class Adagrad(_Fused):
         self,
         params: ParamsT,
         lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
         eps: float = 1e-10,
         foreach: Optional[bool] = None,
         *,
@@ -207,7 +219,9 @@ class Adagrad(_Fused):
     ) -> None:
         _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
         check_flags(differentiable)
-        super().__init__(params, hyperparameters(Adagrad.__init__, locals()))
+        hyper = hyperparameters(Adagrad.__init__, locals())
+        order = "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize "
+        super().__init__(params, _ordered(hyper, order + "differentiable fused"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         st = self._stepped_states(params, ["sum"], g["initial_accumulator_value"])

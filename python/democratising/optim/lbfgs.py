@@ -53,19 +53,19 @@ def _cubic_minimiser(
     a1: float, f1: float, d1: float, a2: float, f2: float, d2: float, lo: float, hi: float
 ) -> float:
     """The minimiser in ``[lo, hi]`` of the cubic through ``(a1, f1)``, ``(a2, f2)`` with
-    slopes ``d1``, ``d2`` (N&W eq. 3.59); the middle of ``[lo, hi]`` when the cubic has no
-    minimiser there or the points coincide."""
+    slopes ``d1``, ``d2`` (N&W eq. 3.59, PyTorch's ``_cubic_interpolate``); the middle of
+    ``[lo, hi]`` when the cubic has no minimiser or the points coincide."""
     if a1 == a2:
         return (lo + hi) / 2
     theta = d1 + d2 - 3 * (f1 - f2) / (a1 - a2)
     disc = theta * theta - d1 * d2
     if not disc >= 0:
         return (lo + hi) / 2
-    gamma = math.copysign(math.sqrt(disc), a2 - a1)
-    denom = d2 - d1 + 2 * gamma
-    if denom == 0:
-        return (lo + hi) / 2
-    a = a2 - (a2 - a1) * (d2 + gamma - theta) / denom
+    gamma = math.sqrt(disc)
+    if a1 <= a2:
+        a = a2 - (a2 - a1) * ((d2 + gamma - theta) / (d2 - d1 + 2 * gamma))
+    else:
+        a = a1 - (a1 - a2) * ((d1 + gamma - theta) / (d1 - d2 + 2 * gamma))
     if not math.isfinite(a):
         return (lo + hi) / 2
     return min(max(a, lo), hi)
@@ -79,62 +79,88 @@ def _strong_wolfe(
     slope0: float,
     d_max: float,
     tolerance_change: float,
+    max_ls: int = _MAX_LS,
 ) -> tuple[float, Tensor, float, int]:
     """A step ``a`` along the direction that satisfies the strong Wolfe conditions, found by
     bracketing (growing the step while the function keeps descending) and zooming (shrinking
-    the bracket by cubic interpolation, kept 10% inside it). ``phi(a)`` returns the loss, flat
-    gradient and slope at ``x + a d``. Returns ``(f, g, a, evaluations)``; when no step
-    qualifies within ``_MAX_LS`` evaluations, the best one found (possibly 0)."""
-    evals = 0
-    prev: tuple[float, float, Tensor, float] = (0.0, f0, g0, slope0)
+    the bracket by cubic interpolation, kept 10% inside it), step for step as PyTorch's
+    ``_strong_wolfe`` (so the same points are evaluated and counted). ``phi(a)`` returns the
+    loss, flat gradient and slope at ``x + a d``. Returns ``(f, g, a, evaluations)``: at most
+    ``max_ls + 1`` evaluations; when no step qualifies, the lowest bracket end (possibly 0)."""
+    # A point is (a, f, g, slope).
+    prev = (0.0, f0, g0, slope0)
     a = step
     f, g, slope = phi(a)
-    evals += 1
-    lo: tuple[float, float, Tensor, float]
-    hi: tuple[float, float, Tensor, float]
-    while True:
+    evals = 1
+    done = False
+    bracket: list[tuple[float, float, Tensor, float]] = []
+    it = 0
+    while it < max_ls:
         cur = (a, f, g, slope)
-        if f > f0 + _C1 * a * slope0 or (evals > 1 and f >= prev[1]):
-            lo, hi = prev, cur
+        if f > f0 + _C1 * a * slope0 or (it > 1 and f >= prev[1]):
+            bracket = [prev, cur]
             break
         if abs(slope) <= -_C2 * slope0:
-            return f, g, a, evals
+            bracket, done = [cur], True
+            break
         if slope >= 0:
-            lo, hi = cur, prev
+            bracket = [prev, cur]
             break
-        if evals >= _MAX_LS:
-            return f, g, a, evals
         lower = a + 0.01 * (a - prev[0])  # extrapolate: between 1.01 and 10 times the step
-        prev, a = cur, _cubic_minimiser(prev[0], prev[1], prev[3], a, f, slope, lower, 10 * a)
+        a = _cubic_minimiser(prev[0], prev[1], prev[3], a, f, slope, lower, 10 * a)
+        prev = cur
         f, g, slope = phi(a)
         evals += 1
-    # zoom: lo satisfies sufficient decrease with the lowest value; its slope points at hi
-    while evals < _MAX_LS:
-        width = abs(hi[0] - lo[0])
-        if width * d_max < tolerance_change:
+        it += 1
+    if it == max_ls:
+        # no bracket found: the start and the last point (PyTorch keeps the start's slope)
+        bracket = [(0.0, f0, g0, slope0), (a, f, g, slope)]
+    if done:
+        return f, g, a, evals
+    low, high = (0, 1) if bracket[0][1] <= bracket[1][1] else (1, 0)
+    insufficient = False
+    while not done and it < max_ls:
+        ends = (bracket[0][0], bracket[1][0])
+        left, right = min(ends), max(ends)
+        if (right - left) * d_max < tolerance_change:
             break
-        left, right = min(lo[0], hi[0]), max(lo[0], hi[0])
-        a = _cubic_minimiser(
-            lo[0], lo[1], lo[3], hi[0], hi[1], hi[3], left + 0.1 * width, right - 0.1 * width
-        )
+        b0, b1 = bracket
+        a = _cubic_minimiser(b0[0], b0[1], b0[3], b1[0], b1[1], b1[3], left, right)
+        # A trial near an end of the bracket makes little progress: the second time in a
+        # row (or when it is on the end), move it 10% of the width inside.
+        eps = 0.1 * (right - left)
+        if min(right - a, a - left) < eps:
+            if insufficient or a >= right or a <= left:
+                a = right - eps if abs(a - right) < abs(a - left) else left + eps
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
         f, g, slope = phi(a)
         evals += 1
-        if f > f0 + _C1 * a * slope0 or f >= lo[1]:
-            hi = (a, f, g, slope)
-            continue
-        if abs(slope) <= -_C2 * slope0:
-            return f, g, a, evals
-        if slope * (hi[0] - lo[0]) >= 0:
-            hi = lo
-        lo = (a, f, g, slope)
-    return lo[1], lo[2], lo[0], evals
+        it += 1
+        cur = (a, f, g, slope)
+        if f > f0 + _C1 * a * slope0 or f >= bracket[low][1]:
+            bracket[high] = cur
+            low, high = (0, 1) if bracket[0][1] <= bracket[1][1] else (1, 0)
+        else:
+            if abs(slope) <= -_C2 * slope0:
+                done = True
+            elif slope * (bracket[high][0] - bracket[low][0]) >= 0:
+                bracket[high] = bracket[low]
+            bracket[low] = cur
+    best = bracket[low]
+    return best[1], best[2], best[0], evals
 
 
 class LBFGS(Optimizer):
     """L-BFGS over all parameters as one vector; ``step(closure)`` calls ``closure`` (which
     zeroes the gradients, computes the loss, calls ``backward`` and returns the loss) as often
     as it needs and returns the loss of its first call. One parameter group only, as PyTorch.
-    ``line_search_fn``: ``None`` (fixed step ``lr``) or ``"strong_wolfe"``."""
+    ``line_search_fn``: ``None`` (fixed step ``lr``) or ``"strong_wolfe"``. With ``maximize``
+    it maximises the loss, as PyTorch: the flat gradient and the losses it reads are negated
+    (the returned loss is the closure's own)."""
 
     def __init__(
         self,
@@ -146,6 +172,8 @@ class LBFGS(Optimizer):
         tolerance_change: float = 1e-9,
         history_size: int = 100,
         line_search_fn: Optional[str] = None,
+        *,
+        maximize: bool = False,
     ) -> None:
         check_lr(lr)
         if max_eval is None:
@@ -168,18 +196,28 @@ class LBFGS(Optimizer):
             "tolerance_change": tolerance_change,
             "history_size": history_size,
             "line_search_fn": line_search_fn,
+            "maximize": maximize,
         }
         super().__init__(params, defaults)
 
-    def add_param_group(self, group: dict[str, Any]) -> None:
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
-        super().add_param_group(group)
+        super().add_param_group(param_group)
 
     # ---- the flat vector -----------------------------------------------------------------
 
     def _params(self) -> list[Tensor]:
         return list(self.param_groups[0]["params"])
+
+    def _maximize(self) -> bool:
+        # ``get``: a group loaded from a state dict saved before ``maximize`` existed lacks it.
+        return bool(self.param_groups[0].get("maximize", False))
+
+    def _loss(self, value: Any) -> float:
+        """The closure's loss as the minimised objective (negated when maximising)."""
+        loss = _as_float(value)
+        return -loss if self._maximize() else loss
 
     def _numel(self) -> int:
         return sum(p.numel() for p in self._params())
@@ -191,7 +229,8 @@ class LBFGS(Optimizer):
             if g is None:
                 g = _core.zeros(p.numel(), dtype=p.dtype, device=p.device)
             parts.append(g.reshape(-1))
-        return _core.cat(parts) if len(parts) > 1 else parts[0].clone()
+        flat = _core.cat(parts) if len(parts) > 1 else parts[0].clone()
+        return flat.neg_() if self._maximize() else flat
 
     def _add_to_params(self, scale: float, direction: Tensor) -> None:
         offset = 0
@@ -210,7 +249,7 @@ class LBFGS(Optimizer):
         """Loss, flat gradient and slope along ``d`` at ``start + a d`` (left there)."""
         self._set_params(start)
         self._add_to_params(a, d)
-        loss = _as_float(evaluate())
+        loss = self._loss(evaluate())
         g = self._flat_grad()
         return loss, g, g.dot(d).item()
 
@@ -262,7 +301,7 @@ class LBFGS(Optimizer):
         state.setdefault("n_iter", 0)
 
         first_loss = evaluate()
-        loss = _as_float(first_loss)
+        loss = self._loss(first_loss)
         evals = 1
         state["func_evals"] += 1
         g = self._flat_grad()
@@ -311,7 +350,9 @@ class LBFGS(Optimizer):
                 start = [p.clone() for p in self._params()]
                 phi = functools.partial(self._evaluate_at, evaluate, start, d)
                 d_max = d.abs().max().item()
-                loss, g, t, ls_evals = _strong_wolfe(phi, t, loss, g, slope, d_max, tol_change)
+                loss, g, t, ls_evals = _strong_wolfe(
+                    phi, t, loss, g, slope, d_max, tol_change, max_ls=max_eval - evals
+                )
                 self._set_params(start)
                 self._add_to_params(t, d)
                 converged = g.abs().max().item() <= tol_grad
@@ -320,7 +361,7 @@ class LBFGS(Optimizer):
                 ls_evals = 0
                 converged = False
                 if n_iter != max_iter:
-                    loss = _as_float(evaluate())
+                    loss = self._loss(evaluate())
                     g = self._flat_grad()
                     converged = g.abs().max().item() <= tol_grad
                     ls_evals = 1
@@ -344,9 +385,11 @@ class LBFGS(Optimizer):
 
     def _check_state_entry(self, index: Any, st: Any, p: Tensor) -> dict[str, Any]:
         """One saved state entry, checked and converted (``load_state_dict`` and checkpoints):
-        counters are ints, ``t``/``H_diag``/``prev_loss`` numbers, ``d``/``prev_flat_grad``
-        and the history flat vectors of all parameters' size (moved to the parameter's dtype
-        and device). PyTorch's 0-d tensors are read as numbers; its ``al`` scratch is dropped."""
+        counters are ints, ``t``/``H_diag``/``prev_loss``/``ro`` numbers (not necessarily
+        finite: a diverged run saves ``prev_loss=-inf``, and PyTorch reloads it),
+        ``d``/``prev_flat_grad`` and the history flat vectors of all parameters' size (moved to
+        the parameter's dtype and device). PyTorch's 0-d tensors are read as numbers; its
+        ``al`` scratch is dropped."""
         where = f"state of parameter {index}"
         if not isinstance(st, dict):
             raise InvalidValueError(f"{where} is not a dict")
@@ -362,9 +405,12 @@ class LBFGS(Optimizer):
         def number(name: str, v: Any) -> float:
             if isinstance(v, Tensor) and v.numel() == 1:
                 v = v.item()
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise InvalidValueError(f"{where}: {name!r} must be a finite number, got {v!r}")
-            return float(v)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidValueError(f"{where}: {name!r} must be a number, got {v!r}")
+            try:
+                return float(v)
+            except OverflowError:  # an int beyond float range
+                raise InvalidValueError(f"{where}: {name!r} is out of float range") from None
 
         out: dict[str, Any] = {}
         for name, v in st.items():

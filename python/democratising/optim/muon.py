@@ -83,8 +83,8 @@ class Muon(PerParam):
         ns_coefficients = (ns_coefficients[0], ns_coefficients[1], ns_coefficients[2])
         super().__init__(params, hyperparameters(Muon.__init__, locals()))
 
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        super().add_param_group(group)
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
         for p in self.param_groups[-1]["params"]:
             if p.dim() != 2:
                 self.param_groups.pop()

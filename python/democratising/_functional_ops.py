@@ -101,10 +101,37 @@ _METHODS = [
 ]
 
 
+# The arithmetic ops that PyTorch also accepts with a Python number first (``dm.remainder(5, t)``,
+# ``dm.sub(1, t, alpha=2)``; ``pow`` goes through ``__rpow__``). The comparisons, ``maximum``...
+# refuse it there too.
+NUMBER_FIRST = frozenset({"add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder"})
+
+
+def number_first(name: str, input: Any, other: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``name(input, other, ...)`` for a Python number ``input``: the number becomes a 0-d
+    tensor of the dtype PyTorch's promotion gives the pair (a wrapped number does not widen
+    ``other``'s dtype: ``5`` and an ``int32`` tensor stay ``int32``), on ``other``'s device."""
+    from ._tensor_more import _result_dtype
+    from .errors import DTypeError
+
+    if name == "sub" and (isinstance(input, bool) or other.dtype == _core.bool):
+        raise DTypeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    dtype = _result_dtype(input, other)
+    first = _core.full((), input, dtype=dtype, device=other.device)
+    return getattr(first, name)(other, *args, **kwargs)  # type: ignore[no-any-return]
+
+
 def _forward(name: str) -> Any:
     def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if name == "pow" and not isinstance(input, Tensor) and args and isinstance(args[0], Tensor):
             return args[0].__rpow__(input)  # dm.pow(2.0, t)
+        if name in NUMBER_FIRST and isinstance(input, (int, float)):
+            other = args[0] if args else kwargs.pop("other", None)
+            if isinstance(other, Tensor):
+                return number_first(name, input, other, *args[1:], **kwargs)
         if not isinstance(input, Tensor):
             raise TypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"

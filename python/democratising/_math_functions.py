@@ -14,13 +14,14 @@ dtype."""
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, NamedTuple, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _functional_ops
 from ._core import Tensor
 from ._tensor_extra import _float_test, _host, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
@@ -121,10 +122,39 @@ def positive(x: Tensor) -> Tensor:
     return x
 
 
-multiply = _binary_alias("multiply", "mul")
+def _number_first(name: str, x: Any, other: Any, **kwargs: Any) -> Optional[Tensor]:
+    """``name(x, other)`` for a Python number ``x`` and a tensor ``other``, which PyTorch
+    accepts for its arithmetic aliases (``dm.multiply(2, t)``); ``None`` for other operands,
+    whose ``TypeError`` ``_takes_tensor`` raises."""
+    if isinstance(x, (int, float)) and isinstance(other, Tensor):
+        return _functional_ops.number_first(name, x, other, **kwargs)
+    return None
 
 
-@_takes_tensor
+def _takes_number_first(target: str) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """``fn`` checked by ``_takes_tensor``, except that a Python number may come first when
+    ``other`` is a tensor: then it runs as ``Tensor.<target>`` on the number as a 0-d tensor."""
+
+    def wrap(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        checked = _takes_tensor(fn)
+
+        @functools.wraps(fn)
+        def alias(x: Any, other: Any, **kwargs: Any) -> Tensor:
+            out = _number_first(target, x, other, **kwargs)
+            return checked(x, other, **kwargs) if out is None else out
+
+        return alias
+
+    return wrap
+
+
+@_takes_number_first("mul")
+def multiply(x: Tensor, other: _Operand) -> Tensor:
+    """Alias of ``mul``."""
+    return x.mul(other)
+
+
+@_takes_number_first("sub")
 def subtract(x: Tensor, other: _Operand, *, alpha: _Number = 1) -> Tensor:
     """Alias of ``sub``: ``x - alpha * other``."""
     if alpha == 1:
@@ -132,7 +162,7 @@ def subtract(x: Tensor, other: _Operand, *, alpha: _Number = 1) -> Tensor:
     return x.sub(other * alpha)
 
 
-@_takes_tensor
+@_takes_number_first("div")
 def divide(
     x: Tensor, other: _Operand, *, rounding_mode: Optional[Literal["trunc", "floor"]] = None
 ) -> Tensor:
@@ -191,22 +221,14 @@ fix = _unary_alias("fix", "trunc")
 
 @_takes_tensor
 def deg2rad(x: Tensor) -> Tensor:
-    """Degrees to radians (integers give the default float dtype)."""
-    _no_bool("deg2rad", x)
+    """Degrees to radians (integer and bool input give the default float dtype)."""
     return x.to(_float_of(x.dtype)) * (math.pi / 180.0)
 
 
 @_takes_tensor
 def rad2deg(x: Tensor) -> Tensor:
-    """Radians to degrees (integers give the default float dtype)."""
-    _no_bool("rad2deg", x)
+    """Radians to degrees (integer and bool input give the default float dtype)."""
     return x.to(_float_of(x.dtype)) * (180.0 / math.pi)
-
-
-def _no_bool(op: str, *ts: Any) -> None:
-    for v in ts:
-        if isinstance(v, Tensor) and v.dtype == _core.bool:
-            raise DTypeError(f"\"{op}\" not implemented for 'Bool'")
 
 
 @_takes_tensor
@@ -261,7 +283,8 @@ def _fextreme(op: str, x: Tensor, other: Tensor, pick: Callable[..., Tensor]) ->
     out = pick(a, b)
     if not dtype.is_floating_point:
         return out
-    return _core.where(a != a, b, _core.where(b != b, a, out))
+    # Where both are NaN the result is ``a``'s NaN, so the gradient goes to ``input`` (PyTorch).
+    return _core.where(b != b, a, _core.where(a != a, b, out))
 
 
 @_takes_tensor

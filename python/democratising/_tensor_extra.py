@@ -255,16 +255,27 @@ def norm(
             return (flat @ flat).sqrt()  # a dot product: no squared temporary, 4x faster
         return (x * x).sum(**kw).sqrt()
     a = x.abs()
-    if p in (math.inf, "inf"):
-        return a.amax(**kw) if dim is not None else a.amax()
-    if p in (-math.inf, "-inf"):
-        return a.amin(**kw) if dim is not None else a.amin()
+    if p in (math.inf, "inf", -math.inf, "-inf"):
+        largest = p in (math.inf, "inf")
+        if x.dtype.is_floating_point and x.requires_grad and _core.is_grad_enabled():
+            return _inf_norm(a, largest, kw)
+        return a.amax(**kw) if largest else a.amin(**kw)
     if p == 0:
         return (x != 0).to(x.dtype).sum(**kw)
     if p == 1:
         return a.sum(**kw)
     pf = float(p)  # type: ignore[arg-type]
     return a.pow(pf).sum(**kw).pow(1.0 / pf)
+
+
+def _inf_norm(a: Tensor, largest: bool, kw: dict[str, Any]) -> Tensor:
+    """The largest (smallest) of ``a = |x|`` with PyTorch's gradient: shared by the ties, and
+    0 in a slice with a NaN (its norm is NaN; ``amax`` alone would give NaN gradients)."""
+    nan = a.isnan()
+    clean = a.masked_fill(nan, -math.inf if largest else math.inf)
+    clean = clean.amax(**kw) if largest else clean.amin(**kw)
+    nan_out = _core.full((), math.nan, dtype=a.dtype, device=a.device)
+    return _core.where(nan.sum(**kw) > 0, nan_out, clean)
 
 
 def _pairwise(x: Tensor, d: int, op: Callable[[Tensor, Tensor], Tensor], pad: float) -> Tensor:

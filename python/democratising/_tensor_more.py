@@ -7,9 +7,10 @@ index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_d
 ``nan_to_num``, the reshapes ``movedim``/``unflatten``/``tensor_split``/``sum_to_size``/
 ``ravel``, ``atan2``/``arctan2``, the random fills ``bernoulli_``/``exponential_``, and their
 in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsorted``,
-``bucketize`` and ``cdist`` (PyTorch has no method of those names), and ``round`` with
-PyTorch's ``decimals`` in place of the engine's method (``OVERRIDES``). ``PROPERTIES`` holds
-``nbytes`` and ``itemsize``.
+``bucketize`` and ``cdist`` (PyTorch has no method of those names), and, in place of the
+engine's methods (``OVERRIDES``), ``round`` with PyTorch's ``decimals``, ``pow``/``**`` with its
+integer powers, ``chunk``/``split`` of an empty dim and ``max``/``min``/``maximum``/``minimum``
+with its gradients where there are NaNs. ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
 
 Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
 narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes
@@ -444,6 +445,191 @@ def _round(self: Tensor, *, decimals: int = 0) -> Tensor:
 
 _round.__name__ = _round.__qualname__ = "round"
 _round._engine = _ENGINE_ROUND  # type: ignore[attr-defined]
+
+
+# ---- integer powers --------------------------------------------------------------------------
+
+_ENGINE_POW: Callable[[Tensor, Any], Tensor] = getattr(Tensor.pow, "_engine", Tensor.pow)
+_ENGINE_RPOW: Callable[[Tensor, Any], Tensor] = getattr(Tensor.__rpow__, "_engine", Tensor.__rpow__)
+
+
+def _pow_fallback(base: Any, exponent: Any) -> Optional[Tensor]:
+    """PyTorch's result for the integer powers the engine refuses, or ``None`` where PyTorch
+    refuses them too. A bool tensor to a Python bool is itself (``True``) or all true
+    (``False``). An integer (or bool) base to a *tensor* of integer exponents with negative
+    entries: ``b ** e`` for ``e < 0`` is ``1`` for ``b == 1``, ``±1`` by the parity of ``e``
+    for ``b == -1`` and ``0`` otherwise (the integer part of ``1 / b ** -e``). A negative
+    Python number as the exponent still raises, as in PyTorch."""
+    if isinstance(base, Tensor) and base.dtype == _core.bool and isinstance(exponent, bool):
+        if exponent:
+            return base.clone()
+        return _core.full(tuple(base.shape), True, dtype=_core.bool, device=base.device)
+    if not isinstance(exponent, Tensor) or exponent.dtype.is_floating_point:
+        return None
+    if (isinstance(base, Tensor) and base.dtype.is_floating_point) or isinstance(base, float):
+        return None
+    dtype = _result_dtype(base, exponent)
+    if dtype == _core.bool or not bool((exponent < 0).any()):
+        return None
+    device = exponent.device
+    if isinstance(base, Tensor):
+        b = base.to(dtype)
+    else:
+        b = _core.full((), base, dtype=dtype, device=device)
+    e = exponent.to(dtype)
+    zero = _core.full((), 0, dtype=dtype, device=device)
+    negative = _core.where((b == 1) | (b == -1), _ENGINE_POW(b, e.remainder(2)), zero)
+    return _core.where(e < 0, negative, _ENGINE_POW(b, e.clamp(min=0)))
+
+
+def _pow(self: Tensor, exponent: Any) -> Tensor:
+    """``self ** exponent`` elementwise, differentiable in both. Integer and bool operands
+    follow PyTorch where the engine refuses them (``_pow_fallback``)."""
+    try:
+        return _ENGINE_POW(self, exponent)
+    except (InvalidValueError, DTypeError):
+        out = _pow_fallback(self, exponent)
+        if out is None:
+            raise
+        return out
+
+
+def _dunder_pow(self: Tensor, other: Any, modulo: Any = None, /) -> Tensor:
+    """``self ** other`` (three-argument ``pow`` is not supported: ``modulo`` is ignored)."""
+    return _pow(self, other)
+
+
+def _rpow(self: Tensor, other: Any, modulo: Any = None, /) -> Tensor:
+    """``other ** self`` for a Python number ``other`` (``2 ** t``), as ``_pow``."""
+    try:
+        return _ENGINE_RPOW(self, other)
+    except (InvalidValueError, DTypeError):
+        out = _pow_fallback(other, self)
+        if out is None:
+            raise
+        return out
+
+
+_pow.__name__ = _pow.__qualname__ = "pow"
+_dunder_pow.__name__ = _dunder_pow.__qualname__ = "__pow__"
+_rpow.__name__ = _rpow.__qualname__ = "__rpow__"
+_pow._engine = _ENGINE_POW  # type: ignore[attr-defined]
+_rpow._engine = _ENGINE_RPOW  # type: ignore[attr-defined]
+
+
+# ---- splits of an empty dim ------------------------------------------------------------------
+
+_ENGINE_CHUNK: Callable[..., list[Tensor]] = getattr(Tensor.chunk, "_engine", Tensor.chunk)
+_ENGINE_SPLIT: Callable[..., list[Tensor]] = getattr(Tensor.split, "_engine", Tensor.split)
+
+
+def _chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
+    """``chunks`` pieces of (nearly) equal length along ``dim``, the last one shorter (fewer
+    pieces when the length does not divide so). A dim of length 0 gives ``chunks`` empty
+    pieces, as in PyTorch (the engine gives none)."""
+    out = _ENGINE_CHUNK(self, chunks, dim)
+    if not out:  # only for a dim of length 0; bad arguments have raised
+        return [self.narrow(dim, 0, 0) for _ in range(chunks)]
+    return out
+
+
+def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> list[Tensor]:
+    """``split(size, dim)`` (equal pieces, the last smaller) or ``split([sizes], dim)``. A dim
+    of length 0 split by a size gives one empty piece, as in PyTorch (the engine gives none;
+    a size of 0 is only allowed there)."""
+    size = split_size_or_sections
+    whole = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+    if whole and isinstance(dim, int) and -self.ndim <= dim < self.ndim:
+        n = self.shape[dim]
+        if n == 0:
+            return [self.narrow(dim, 0, 0)]
+        if size == 0:
+            raise InvalidValueError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}"
+            )
+    return _ENGINE_SPLIT(self, size, dim)
+
+
+_chunk.__name__ = _chunk.__qualname__ = "chunk"
+_split.__name__ = _split.__qualname__ = "split"
+_chunk._engine = _ENGINE_CHUNK  # type: ignore[attr-defined]
+_split._engine = _ENGINE_SPLIT  # type: ignore[attr-defined]
+
+
+# ---- extremes with NaN: where the gradient goes ----------------------------------------------
+
+
+def _engine_method(name: str) -> Callable[..., Any]:
+    method = getattr(Tensor, name)
+    return getattr(method, "_engine", method)  # type: ignore[no-any-return]
+
+
+_ENGINE_MAX = _engine_method("max")
+_ENGINE_MIN = _engine_method("min")
+_ENGINE_MAXIMUM = _engine_method("maximum")
+_ENGINE_MINIMUM = _engine_method("minimum")
+
+
+def _extreme_all(x: Tensor, largest: bool) -> Tensor:
+    """``x.max()`` / ``x.min()`` whose gradient, as PyTorch's, is shared equally by the NaNs
+    when there are any (the result is NaN), else by the tied extremes (the engine's rule, which
+    gives NaN everywhere once a NaN is present)."""
+    engine = _ENGINE_MAX if largest else _ENGINE_MIN
+    nan = x.isnan()
+    clean = engine(x.masked_fill(nan, -math.inf if largest else math.inf))
+    count = nan.sum()
+    zero = _core.full((), 0, dtype=x.dtype, device=x.device)
+    at_nan = _core.where(nan, x, zero).sum() / count.clamp(min=1)
+    return _core.where(count > 0, at_nan, clean)
+
+
+def _elementwise_extreme(x: Tensor, other: Any, largest: bool) -> Tensor:
+    """``maximum`` / ``minimum`` whose gradient, as PyTorch's, goes in full to both operands
+    where either is NaN (the engine gives it all to ``other``), halves on ties."""
+    out = (_ENGINE_MAXIMUM if largest else _ENGINE_MINIMUM)(x, other)
+    if not out.requires_grad:  # only a recorded result needs the extra ops
+        return out
+    return _core.where(out.isnan(), x + other, out)
+
+
+def _max(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """``max()``: a scalar tensor; ``max(dim)``: ``(values, indices)``; ``max(other)``: the
+    elementwise maximum. With NaNs, the gradient goes where PyTorch sends it."""
+    if dim is None and self.requires_grad and _core.is_grad_enabled():
+        return _extreme_all(self, True)
+    if isinstance(dim, Tensor):
+        return _elementwise_extreme(self, dim, True)
+    return _ENGINE_MAX(self, dim, keepdim)
+
+
+def _min(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``: the
+    elementwise minimum. With NaNs, the gradient goes where PyTorch sends it."""
+    if dim is None and self.requires_grad and _core.is_grad_enabled():
+        return _extreme_all(self, False)
+    if isinstance(dim, Tensor):
+        return _elementwise_extreme(self, dim, False)
+    return _ENGINE_MIN(self, dim, keepdim)
+
+
+def _maximum(self: Tensor, other: Any) -> Tensor:
+    """Elementwise maximum (NaN where either is NaN; the gradient then goes to both)."""
+    return _elementwise_extreme(self, other, True)
+
+
+def _minimum(self: Tensor, other: Any) -> Tensor:
+    """Elementwise minimum (NaN where either is NaN; the gradient then goes to both)."""
+    return _elementwise_extreme(self, other, False)
+
+
+for _fn, _name, _engine in (
+    (_max, "max", _ENGINE_MAX),
+    (_min, "min", _ENGINE_MIN),
+    (_maximum, "maximum", _ENGINE_MAXIMUM),
+    (_minimum, "minimum", _ENGINE_MINIMUM),
+):
+    _fn.__name__ = _fn.__qualname__ = _name
+    _fn._engine = _engine  # type: ignore[attr-defined]
 
 
 # ---- reductions ------------------------------------------------------------------------------
@@ -1183,8 +1369,21 @@ _IN_PLACE = (
 )
 
 #: name -> method replacing the engine's method of that name on ``Tensor`` (which
-#: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``.
-OVERRIDES: dict[str, Callable[..., Any]] = {"round": _round}
+#: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``, and
+#: ``pow``/``**`` with PyTorch's integer powers, ``chunk``/``split`` of an empty dim, and
+#: ``max``/``min``/``maximum``/``minimum`` with PyTorch's gradients where there are NaNs.
+OVERRIDES: dict[str, Callable[..., Any]] = {
+    "round": _round,
+    "pow": _pow,
+    "__pow__": _dunder_pow,
+    "__rpow__": _rpow,
+    "chunk": _chunk,
+    "split": _split,
+    "max": _max,
+    "min": _min,
+    "maximum": _maximum,
+    "minimum": _minimum,
+}
 for _name, _method in OVERRIDES.items():
     setattr(Tensor, _name, _method)
 

@@ -347,6 +347,31 @@ def fuse_linear_bn_eval(linear: T, bn: Module) -> T:
 # ---- gradient norms ------------------------------------------------------------------------
 
 
+def _norm_of(t: Tensor, p: float) -> Tensor:
+    """``linalg.vector_norm(t, p)`` of every element, in ``t``'s dtype, accumulated in float32
+    (float64 for float64): a few engine ops, where ``vector_norm`` records a differentiable
+    custom function (``clip_grad_norm_`` calls this once per parameter, every step)."""
+    if t.numel() == 0:
+        from ..linalg import vector_norm
+
+        return vector_norm(t, p)  # (its value, or PyTorch's error for max/min of nothing)
+    x = t.detach()
+    flat = (x if x.dtype == _core.float64 else x.float()).reshape(-1)
+    if p == 2.0:
+        out = (flat @ flat).sqrt()
+    elif p == math.inf:
+        out = flat.abs().amax()
+    elif p == -math.inf:
+        out = flat.abs().amin()
+    elif p == 0.0:
+        out = (flat != 0).sum().to(flat.dtype)
+    elif p == 1.0:
+        out = flat.abs().sum()
+    else:
+        out = (flat.abs() ** p).sum() ** (1.0 / p)
+    return out.to(x.dtype)
+
+
 def get_total_norm(
     tensors: Tensors,
     norm_type: Union[float, str] = 2.0,
@@ -361,11 +386,9 @@ def get_total_norm(
     norm_type = float(norm_type)
     if not ts:
         return _core.zeros()
-    from ..linalg import vector_norm
-
     with no_grad():
-        norms = [vector_norm(t, norm_type) for t in ts]
-        total = vector_norm(_core.stack(norms), norm_type)  # stack promotes mixed dtypes
+        norms = [_norm_of(t, norm_type) for t in ts]
+        total = _norm_of(_core.stack(norms), norm_type)  # stack promotes mixed dtypes
         if error_if_nonfinite and not math.isfinite(total.item()):
             raise RuntimeError(
                 f"The total norm of order {norm_type} for gradients from `parameters` is "
@@ -391,8 +414,14 @@ def clip_grads_with_norm_(
         return
     with no_grad():
         coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
+        if coef.device.type == "cpu" and coef.item() == 1.0:
+            return  # (multiplying by one changes nothing; on the host the check costs no sync)
+        cast: dict[Any, Tensor] = {}
         for g in grads:
-            g.mul_(coef.to(g.device).to(g.dtype))
+            key = (g.device, g.dtype)
+            if key not in cast:
+                cast[key] = coef.to(g.device).to(g.dtype)
+            g.mul_(cast[key])
 
 
 # ---- skip_init -----------------------------------------------------------------------------

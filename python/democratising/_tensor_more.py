@@ -9,8 +9,7 @@ index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_d
 in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsorted``,
 ``bucketize`` and ``cdist`` (PyTorch has no method of those names), and, in place of the
 engine's methods (``OVERRIDES``), ``round`` with PyTorch's ``decimals``, ``pow``/``**`` with its
-integer powers, ``chunk``/``split`` of an empty dim and ``max``/``min``/``maximum``/``minimum``
-with its gradients where there are NaNs. ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
+integer powers and ``chunk``/``split`` of an empty dim. ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
 
 Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
 narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes
@@ -554,82 +553,6 @@ _chunk.__name__ = _chunk.__qualname__ = "chunk"
 _split.__name__ = _split.__qualname__ = "split"
 _chunk._engine = _ENGINE_CHUNK  # type: ignore[attr-defined]
 _split._engine = _ENGINE_SPLIT  # type: ignore[attr-defined]
-
-
-# ---- extremes with NaN: where the gradient goes ----------------------------------------------
-
-
-def _engine_method(name: str) -> Callable[..., Any]:
-    method = getattr(Tensor, name)
-    return getattr(method, "_engine", method)  # type: ignore[no-any-return]
-
-
-_ENGINE_MAX = _engine_method("max")
-_ENGINE_MIN = _engine_method("min")
-_ENGINE_MAXIMUM = _engine_method("maximum")
-_ENGINE_MINIMUM = _engine_method("minimum")
-
-
-def _extreme_all(x: Tensor, largest: bool) -> Tensor:
-    """``x.max()`` / ``x.min()`` whose gradient, as PyTorch's, is shared equally by the NaNs
-    when there are any (the result is NaN), else by the tied extremes (the engine's rule, which
-    gives NaN everywhere once a NaN is present)."""
-    engine = _ENGINE_MAX if largest else _ENGINE_MIN
-    nan = x.isnan()
-    clean = engine(x.masked_fill(nan, -math.inf if largest else math.inf))
-    count = nan.sum()
-    zero = _core.full((), 0, dtype=x.dtype, device=x.device)
-    at_nan = _core.where(nan, x, zero).sum() / count.clamp(min=1)
-    return _core.where(count > 0, at_nan, clean)
-
-
-def _elementwise_extreme(x: Tensor, other: Any, largest: bool) -> Tensor:
-    """``maximum`` / ``minimum`` whose gradient, as PyTorch's, goes in full to both operands
-    where either is NaN (the engine gives it all to ``other``), halves on ties."""
-    out = (_ENGINE_MAXIMUM if largest else _ENGINE_MINIMUM)(x, other)
-    if not out.requires_grad:  # only a recorded result needs the extra ops
-        return out
-    return _core.where(out.isnan(), x + other, out)
-
-
-def _max(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """``max()``: a scalar tensor; ``max(dim)``: ``(values, indices)``; ``max(other)``: the
-    elementwise maximum. With NaNs, the gradient goes where PyTorch sends it."""
-    if dim is None and self.requires_grad and _core.is_grad_enabled():
-        return _extreme_all(self, True)
-    if isinstance(dim, Tensor):
-        return _elementwise_extreme(self, dim, True)
-    return _ENGINE_MAX(self, dim, keepdim)
-
-
-def _min(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``: the
-    elementwise minimum. With NaNs, the gradient goes where PyTorch sends it."""
-    if dim is None and self.requires_grad and _core.is_grad_enabled():
-        return _extreme_all(self, False)
-    if isinstance(dim, Tensor):
-        return _elementwise_extreme(self, dim, False)
-    return _ENGINE_MIN(self, dim, keepdim)
-
-
-def _maximum(self: Tensor, other: Any) -> Tensor:
-    """Elementwise maximum (NaN where either is NaN; the gradient then goes to both)."""
-    return _elementwise_extreme(self, other, True)
-
-
-def _minimum(self: Tensor, other: Any) -> Tensor:
-    """Elementwise minimum (NaN where either is NaN; the gradient then goes to both)."""
-    return _elementwise_extreme(self, other, False)
-
-
-for _fn, _name, _engine in (
-    (_max, "max", _ENGINE_MAX),
-    (_min, "min", _ENGINE_MIN),
-    (_maximum, "maximum", _ENGINE_MAXIMUM),
-    (_minimum, "minimum", _ENGINE_MINIMUM),
-):
-    _fn.__name__ = _fn.__qualname__ = _name
-    _fn._engine = _engine  # type: ignore[attr-defined]
 
 
 # ---- reductions ------------------------------------------------------------------------------
@@ -1369,9 +1292,8 @@ _IN_PLACE = (
 )
 
 #: name -> method replacing the engine's method of that name on ``Tensor`` (which
-#: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``, and
-#: ``pow``/``**`` with PyTorch's integer powers, ``chunk``/``split`` of an empty dim, and
-#: ``max``/``min``/``maximum``/``minimum`` with PyTorch's gradients where there are NaNs.
+#: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``,
+#: ``pow``/``**`` with PyTorch's integer powers and ``chunk``/``split`` of an empty dim.
 OVERRIDES: dict[str, Callable[..., Any]] = {
     "round": _round,
     "pow": _pow,
@@ -1379,10 +1301,6 @@ OVERRIDES: dict[str, Callable[..., Any]] = {
     "__rpow__": _rpow,
     "chunk": _chunk,
     "split": _split,
-    "max": _max,
-    "min": _min,
-    "maximum": _maximum,
-    "minimum": _minimum,
 }
 for _name, _method in OVERRIDES.items():
     setattr(Tensor, _name, _method)

@@ -213,13 +213,20 @@ fn extremum_grads(
     x: &Tensor,
     y: &Tensor,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    let pick_a = if max { x.gt(y)? } else { x.lt(y)? };
-    let tie = x.eq(y)?;
-    let half_ties = tie
+    // Each side gets the gradient unless the other side won outright; ties halve it. Where
+    // either is NaN neither wins nor ties, so both get all of it, as in PyTorch.
+    let (pick_a, pick_b) = if max {
+        (x.gt(y)?, x.lt(y)?)
+    } else {
+        (x.lt(y)?, x.gt(y)?)
+    };
+    let half_ties = x
+        .eq(y)?
         .to_dtype(g.dtype())?
         .mul(&Tensor::wrapped_scalar(0.5f64))?;
-    let wa = pick_a.to_dtype(g.dtype())?.add(&half_ties)?;
-    let wb = Tensor::wrapped_scalar(1.0f64).sub(&wa)?;
+    let one = Tensor::wrapped_scalar(1.0f64);
+    let wa = one.sub(&pick_b.to_dtype(g.dtype())?)?.sub(&half_ties)?;
+    let wb = one.sub(&pick_a.to_dtype(g.dtype())?)?.sub(&half_ties)?;
     Ok((Some(g.mul(&wa)?), Some(g.mul(&wb)?)))
 }
 

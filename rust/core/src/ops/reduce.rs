@@ -210,9 +210,14 @@ impl Tensor {
             if max { "AmaxBackward" } else { "AminBackward" },
             &[self],
             move |g| {
-                // Ties share the gradient equally.
+                // Ties share the gradient equally; a NaN result's gradient is shared by the
+                // NaNs that made it (PyTorch's `max()`), not spread as NaN everywhere.
                 let o = expand_back(o.get()?, &shape, &d, keepdim)?;
-                let mask = x.get()?.eq(&o)?.to_dtype(g.dtype())?;
+                let x = x.get()?;
+                let mask = x
+                    .eq(&o)?
+                    .logical_or(&x.ne(x)?.logical_and(&o.ne(&o)?)?)?
+                    .to_dtype(g.dtype())?;
                 let dims_i: Vec<isize> = d.iter().map(|&i| i as isize).collect();
                 let count = mask.sum(Some(&dims_i), true)?;
                 let g = expand_back(g, &shape, &d, keepdim)?;

@@ -124,5 +124,5 @@ def test_own_model_under_mpiexec_two_ranks(project: Path) -> None:
         "--model", "mymod:build_model", "--data", "mymod:data", "--epochs", "1", cwd=project, mpi=2
     )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("Epoch 1/1:") == 1 and "DistributedDataParallel(world=2" in r.stdout
+    assert r.stdout.count("Epoch 1/1:") == 1 and "DistributedDataParallel(\n  world=2" in r.stdout
     assert (project / "runs/build_model/version_0/checkpoints/epoch_0001.safetensors").exists()

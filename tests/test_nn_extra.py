@@ -383,7 +383,7 @@ def test_parameter_dict_registers_parameters_by_key() -> None:
     (pd["scale"] * 2 + pd["shift"]).sum().backward()
     assert_close(pd["scale"].grad, np.full(3, 2.0))
     assert repr(nn.ParameterDict({"a": dm.zeros(2)})) == (
-        "ParameterDict(  (a): Parameter containing: [democratising.float32 of size 2])"
+        "ParameterDict(  (a): Parameter containing: [torch.FloatTensor of size 2])"
     )
 
 

@@ -41,7 +41,7 @@ def test_load_state_dict_reports_keys_and_raises_runtime_error_when_strict() -> 
     assert r.missing_keys == ["0.bias"] and r.unexpected_keys == ["extra"]
     missing, unexpected = r
     assert (missing, unexpected) == (["0.bias"], ["extra"])
-    with pytest.raises(RuntimeError, match="missing keys"):
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\)"):
         m.load_state_dict({})
     with pytest.raises(KeyError):
         m.load_state_dict({})

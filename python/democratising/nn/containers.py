@@ -7,7 +7,7 @@ import math
 import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Optional, TypeVar, Union, overload
+from typing import Any, Optional, TypeVar, Union, overload
 
 from .. import _core
 from .._core import Tensor
@@ -17,18 +17,12 @@ from .parameter import Parameter
 
 
 class _Entries(Module):
-    """What every container shares: its entries live in one of the module's own dicts
-    (``_modules``, or ``_parameters`` for the parameter containers), which ``len`` counts. The
-    subclasses add how entries are named and iterated (``_Listed``, ``_Keyed``)."""
-
-    _holds_parameters: ClassVar[bool] = False
+    """What the module containers share: their entries live in the module's ``_modules``,
+    which ``len`` counts. The subclasses add how entries are named and iterated (``_Listed``,
+    ``_Keyed``)."""
 
     def _entries(self) -> dict[str, Any]:
-        return self._parameters if self._holds_parameters else self._modules
-
-    def _convert(self, value: Any) -> Any:
-        """An entry as stored (parameter containers turn tensors into ``Parameter``s)."""
-        return _as_parameter(value) if self._holds_parameters else value
+        return self._modules
 
     def __len__(self) -> int:
         return len(self._entries())
@@ -38,7 +32,7 @@ class _Listed(_Entries):
     """Entries named ``0``, ``1``, ... like PyTorch's; iteration yields the entries."""
 
     def append(self, value: Any) -> Any:
-        self._entries()[str(len(self))] = self._convert(value)
+        self._entries()[str(len(self))] = value
         return self
 
     def extend(self, values: Iterable[Any]) -> Any:
@@ -54,7 +48,7 @@ class _Keyed(_Entries):
     """Entries under string keys; the read side of a ``dict`` (iteration yields the keys)."""
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._entries()[key] = self._convert(value)
+        self._entries()[key] = value
 
     def __getitem__(self, key: str) -> Any:
         return self._entries()[key]
@@ -362,29 +356,32 @@ class ModuleDict(_Keyed):
 
 def _checked_module(layer: Any) -> Module:
     if not isinstance(layer, Module):
-        raise TypeError(f"Sequential.add expects a Module, got {type(layer).__name__}")
+        raise ArgumentTypeError(f"{_typename(layer)} is not a Module subclass")
     return layer
 
 
-def _as_parameter(value: Tensor) -> Parameter:
-    """Plain tensors become ``Parameter``s, as PyTorch's parameter containers do."""
-    if isinstance(value, Parameter):
-        return value
-    if isinstance(value, Tensor):
+def _as_parameter(value: Any) -> Any:
+    """Plain tensors become ``Parameter``s, as PyTorch's parameter containers do; other values
+    (``None``, strings, numbers) are kept as they are, as plain attributes."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
         return Parameter(value)
-    raise TypeError(f"expected a Tensor or Parameter, got {type(value).__name__}")
+    return value
 
 
-def _describe(p: Tensor) -> str:
-    """PyTorch's one-line summary, e.g. ``Parameter containing: [float32 of size 2x3]``."""
+def _describe(p: Any, dtype_name: str) -> str:
+    """PyTorch's one-line summary of an entry, e.g. ``Parameter containing: [torch.float32 of
+    size 2x3]`` (``dtype_name`` is how the container names the dtype), or ``Object of type:
+    str`` for a value that is not a tensor."""
+    if not isinstance(p, Tensor):
+        return f"Object of type: {type(p).__name__}"
     size = "x".join(str(n) for n in p.shape)
     device = f" ({p.device})" if p.is_cuda else ""
     kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-    return f"{kind} containing: [{p.dtype} of size {size}{device}]"
+    return f"{kind} containing: [{dtype_name} of size {size}{device}]"
 
 
-def _container_repr(name: str, entries: list[tuple[str, Tensor]]) -> str:
-    lines = [f"  ({k}): {_describe(p)}" for k, p in entries]
+def _container_repr(name: str, lines: list[str]) -> str:
+    """PyTorch's ``Module.__repr__`` of a container whose ``extra_repr`` lists ``lines``."""
     if not lines:
         return f"{name}()"
     if len(lines) == 1:
@@ -392,71 +389,226 @@ def _container_repr(name: str, entries: list[tuple[str, Tensor]]) -> str:
     return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ParameterList(_Listed):
+class ParameterList(Module):
     """A list of parameters registered as ``0``, ``1``, ... (so ``state_dict`` keys match
-    PyTorch's)."""
+    PyTorch's). Tensors are wrapped in ``Parameter``s; other values are held as plain
+    attributes (listed, but not in ``state_dict``), as PyTorch's."""
 
-    _holds_parameters = True
-
-    def __init__(self, values: Optional[Iterable[Tensor]] = None) -> None:
+    def __init__(self, values: Optional[Iterable[Any]] = None) -> None:
         super().__init__()
+        self._size = 0
         if values is not None:
-            self.extend(values)
+            self += values
 
-    def _key(self, idx: int) -> str:
-        n = len(self._parameters)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range")
-        return str(idx % n)
+    def _key(self, idx: Any) -> str:
+        """The attribute name of entry ``idx`` (negative from the end; ``IndexError`` out of
+        range, as PyTorch's)."""
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexOutOfRangeError(f"index {idx} is out of range")
+        return str(idx % len(self))
 
     @overload
-    def __getitem__(self, idx: int) -> Parameter: ...
+    def __getitem__(self, idx: int) -> Any: ...
     @overload
     def __getitem__(self, idx: slice) -> ParameterList: ...
-    def __getitem__(self, idx: Union[int, slice]) -> Union[Parameter, ParameterList]:
+    def __getitem__(self, idx: Union[int, slice]) -> Any:
+        """An entry, or for a slice a new ``ParameterList`` of the same objects."""
         if isinstance(idx, slice):
-            return ParameterList(list(self._parameters.values())[idx])
-        return self._parameters[self._key(idx)]
+            out = type(self)()
+            for i in range(*idx.indices(len(self))):
+                out.append(self[i])
+            return out
+        return getattr(self, self._key(idx))
 
-    def __setitem__(self, idx: int, value: Tensor) -> None:
-        self._parameters[self._key(idx)] = _as_parameter(value)
+    def __setitem__(self, idx: int, value: Any) -> None:
+        setattr(self, self._key(idx), _as_parameter(value))
 
-    def __iadd__(self, values: Iterable[Tensor]) -> ParameterList:
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([self[i] for i in range(len(self))])
+
+    def __iadd__(self, values: Iterable[Any]) -> ParameterList:
         return self.extend(values)
 
+    def __dir__(self) -> list[str]:
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value: Any) -> ParameterList:
+        """Appends ``value`` (a tensor becomes a ``Parameter``) and returns ``self``."""
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        """Appends each of ``values``: an iterable, not a tensor (PyTorch's ``TypeError``)."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise ArgumentTypeError(
+                "ParameterList.extend should be called with an iterable, but got "
+                + type(values).__name__
+            )
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(
+            f"  ({i}): {_describe(p, str(p.dtype) if isinstance(p, Tensor) else '')}"
+            for i, p in enumerate(self)
+        )
+
     def __repr__(self) -> str:
-        return _container_repr(type(self).__name__, list(self._parameters.items()))
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return _container_repr(type(self).__name__, lines)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("ParameterList should not be called.")
 
 
-class ParameterDict(_Keyed):
+class ParameterDict(Module):
     """An ordered dict of parameters registered under their keys (``state_dict`` keys match
-    PyTorch's)."""
+    PyTorch's), with ``dict``'s methods. Tensors are wrapped in ``Parameter``s; other values
+    are held as plain attributes, as PyTorch's."""
 
-    _holds_parameters = True
-
-    def __init__(
-        self, parameters: Optional[Union[Mapping[str, Tensor], Iterable[tuple[str, Tensor]]]] = None
-    ) -> None:
+    def __init__(self, parameters: Any = None) -> None:
         super().__init__()
+        self._keys: dict[str, None] = {}
         if parameters is not None:
             self.update(parameters)
 
+    @staticmethod
+    def _key_to_attr(key: Any) -> str:
+        if not isinstance(key, str):
+            raise ArgumentTypeError(
+                "Index given to ParameterDict cannot be used as a key as it is not a string "
+                f"(type is '{type(key).__name__}'). Open an issue on github if you need "
+                "non-string keys."
+            )
+        return key
+
+    def __getitem__(self, key: str) -> Any:
+        """The entry ``key``; a missing key raises ``AttributeError``, as PyTorch's."""
+        return getattr(self, self._key_to_attr(key))
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        attr = self._key_to_attr(key)
+        self._keys[key] = None
+        setattr(self, attr, _as_parameter(value))
+
     def __delitem__(self, key: str) -> None:
-        del self._parameters[key]
+        del self._keys[key]
+        delattr(self, self._key_to_attr(key))
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._parameters.get(key, default)
+    def __len__(self) -> int:
+        return len(self._keys)
 
-    def pop(self, key: str) -> Parameter:
-        return self._parameters.pop(key)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._keys))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def copy(self) -> ParameterDict:
+        """A new ``ParameterDict`` holding the same objects (a shallow copy)."""
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
 
     def clear(self) -> None:
-        self._parameters.clear()
+        for k in list(self._keys):
+            del self[k]
 
-    def update(self, parameters: Union[Mapping[str, Tensor], Iterable[tuple[str, Tensor]]]) -> None:
-        pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
-        for k, v in pairs:
-            self[k] = v
+    def pop(self, key: str) -> Any:
+        """Removes ``key`` and returns its value."""
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self) -> tuple[str, Any]:
+        """Removes and returns the last ``(key, value)`` pair (``KeyError`` when empty)."""
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
+        k = next(reversed(self._keys))
+        return k, self.pop(k)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        """A new ``ParameterDict`` with each of ``keys`` set to ``default``."""
+        return ParameterDict((k, default) for k in keys)
+
+    def keys(self) -> Iterable[str]:
+        return self._keys.keys()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return [(k, self[k]) for k in self._keys]
+
+    def values(self) -> Iterable[Any]:
+        return [self[k] for k in self._keys]
+
+    def update(self, parameters: Any) -> None:
+        """Adds (or overwrites) entries from an ``OrderedDict`` or ``ParameterDict`` (in their
+        order), another mapping (in sorted key order, as PyTorch's) or an iterable of
+        ``(key, value)`` pairs, with PyTorch's errors for anything else."""
+        if not isinstance(parameters, Iterable):
+            raise ArgumentTypeError(
+                "ParametersDict.update should be called with an iterable of key/value pairs, "
+                "but got " + type(parameters).__name__
+            )
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            for key, value in parameters.items():
+                self[key] = value
+            return
+        if isinstance(parameters, Mapping):
+            for key, value in sorted(parameters.items()):
+                self[key] = value
+            return
+        for j, pair in enumerate(parameters):
+            if not isinstance(pair, Iterable):
+                raise ArgumentTypeError(
+                    f"ParameterDict update sequence element #{j} should be Iterable; is"
+                    + type(pair).__name__
+                )
+            kv = list(pair)
+            if len(kv) != 2:
+                raise InvalidValueError(
+                    f"ParameterDict update sequence element #{j} has length {len(kv)}; "
+                    "2 is required"
+                )
+            self[kv[0]] = kv[1]
+
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(
+            f"  ({k}): {_describe(p, _typename(p) if isinstance(p, Tensor) else '')}"
+            for k, p in self.items()
+        )
 
     def __repr__(self) -> str:
-        return _container_repr(type(self).__name__, list(self._parameters.items()))
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return _container_repr(type(self).__name__, lines)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("ParameterDict should not be called.")

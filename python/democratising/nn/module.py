@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, cast
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import ArgumentTypeError, AutogradError, DTypeError, ShapeError, StateDictError
+from ..errors import (
+    ArgumentTypeError,
+    AutogradError,
+    DTypeError,
+    InvalidValueError,
+    ShapeError,
+    StateDictError,
+)
 from .parameter import Parameter
 
 
@@ -28,17 +35,73 @@ class IncompatibleKeys(NamedTuple):
         have, want = set(given), set(own)
         return cls([k for k in own if k not in have], [k for k in given if k not in want])
 
+    def all_matched(self) -> bool:
+        return not self.missing_keys and not self.unexpected_keys
+
+    def __repr__(self) -> str:
+        if self.all_matched():
+            return "<All keys matched successfully>"
+        return (
+            f"{type(self).__name__}(missing_keys={self.missing_keys!r}, "
+            f"unexpected_keys={self.unexpected_keys!r})"
+        )
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def messages(self) -> list[str]:
+        """PyTorch's lines for a strict load: the missing keys, then the unexpected ones."""
+        out = []
+        for what, keys in (("Missing", self.missing_keys), ("Unexpected", self.unexpected_keys)):
+            if keys:
+                listed = ", ".join(f'"{k}"' for k in keys)
+                out.append(f"{what} key(s) in state_dict: {listed}. ")
+        return out
+
     def raise_if_any(self, error: type[Exception], context: str) -> None:
         """Raises ``error`` listing both kinds of keys after ``context`` when either list is
-        non-empty: what a strict load does before it copies anything."""
+        non-empty, in PyTorch's words: what a strict load does before it copies anything."""
         if self.missing_keys or self.unexpected_keys:
-            raise error(
-                f"{context}: missing keys {self.missing_keys}, "
-                f"unexpected keys {self.unexpected_keys}"
-            )
+            raise error(_load_error(context, self.messages()))
 
 
 M = TypeVar("M", bound="Module")
+
+
+def _load_error(context: str, messages: list[str]) -> str:
+    """PyTorch's ``load_state_dict`` error: ``Error(s) in loading state_dict for X:`` then
+    each message on its own tab-indented line."""
+    return f"{context}:\n\t" + "\n\t".join(messages)
+
+
+def _size_mismatches(
+    state_dict: Mapping[str, Any], targets: Mapping[str, tuple[Module, str, bool]]
+) -> dict[str, str]:
+    """PyTorch's message for each value of ``state_dict`` whose shape differs from the tensor
+    it would be loaded into (those are not loaded), by key."""
+    out = {}
+    for k, (m, n, is_param) in targets.items():
+        if k not in state_dict:
+            continue
+        src = state_dict[k]
+        shape = tuple(src.shape) if hasattr(src, "shape") else _as_array(src).shape
+        dst = m._parameters[n] if is_param else m._buffers[n]
+        if shape != tuple(dst.shape):
+            out[k] = (
+                f"size mismatch for {k}: copying a param with shape {shape} from checkpoint, "
+                f"the shape in current model is {tuple(dst.shape)}."
+            )
+    return out
+
+
+class _SizeMismatchError(StateDictError, ShapeError):
+    """A load with values of the wrong shape: a ``RuntimeError`` as PyTorch's, and a
+    ``ShapeError`` as democratising's shape checks."""
+
+
+def _overrides(m: Module, name: str) -> bool:
+    """Whether ``m``'s class overrides ``Module.name`` (``get_extra_state``, ...)."""
+    return getattr(type(m), name) is not getattr(Module, name)
 
 
 class RemovableHandle:
@@ -100,8 +163,12 @@ class Module:
         or ``None`` (anything else raises ``ArgumentTypeError``, a ``TypeError``); a buffer's
         name accepts a tensor or ``None``."""
         d = self.__dict__
-        if "_parameters" not in d:
-            raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        if "_parameters" not in d:  # before ``Module.__init__``: plain attributes only
+            for kind, what in ((Parameter, "parameters"), (Module, "module")):
+                if isinstance(value, kind):
+                    raise AttributeError(f"cannot assign {what} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
             target = params
@@ -148,7 +215,26 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, name: Any, kind: str, registry: dict[str, Any]) -> None:
+        """PyTorch's checks on the name a parameter, buffer or child module is registered
+        under: a string (else ``TypeError``), without ``"."``, not empty, and not already an
+        attribute of another kind (else ``KeyError``)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"{kind} name should be a string. Got {_typename(name)}")
+        if "." in name:
+            got = f", got: {name}" if kind == "module" else ""
+            raise KeyError(f'{kind} name can\'t contain "."{got}')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if name not in registry and hasattr(self, name):
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        """Registers ``param`` (a ``Parameter`` or ``None``) under ``name``, with PyTorch's
+        checks on the name (see ``_check_new_name``) and the value."""
+        self._check_new_name(name, "parameter", self._parameters)
         if param is None:
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
@@ -160,11 +246,18 @@ class Module:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
-        """A tensor that is part of the state (saved in ``state_dict``) but not trained."""
+        """A tensor that is part of the state (saved in ``state_dict`` unless not
+        ``persistent``) but not trained; the name is checked as PyTorch's."""
+        self._check_new_name(name, "buffer", self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise ArgumentTypeError(
+                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                "(torch Tensor or None required)"
+            )
         names = self.__dict__.setdefault("_buffer_names", set())
         names.add(name)
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
+        skip = self.__dict__.setdefault("_non_persistent", set())
+        skip.discard(name) if persistent else skip.add(name)
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
 
@@ -173,8 +266,7 @@ class Module:
         ``add_module``; anything else raises ``ArgumentTypeError`` (a ``TypeError``)."""
         if module is not None and not isinstance(module, Module):
             raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
-        if not isinstance(name, str):
-            raise ArgumentTypeError(f"module name should be a string. Got {_typename(name)}")
+        self._check_new_name(name, "module", self._modules)
         self._modules[name] = module
 
     add_module = register_module
@@ -288,6 +380,44 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target`` (``"fc.weight"``), as PyTorch's; a missing
+        part, or an attribute that is not a ``Parameter``, raises ``AttributeError``."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target``, as PyTorch's; a missing part, or an attribute
+        that is not a registered buffer, raises ``AttributeError``."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return cast(Tensor, getattr(mod, name))
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Puts ``module`` at dotted path ``target``, as PyTorch's: the parent must exist; the
+        last part may be new unless ``strict``, and may only replace a module."""
+        if target == "":
+            raise InvalidValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise InvalidValueError(f"`module` is not an nn.Module, found {type(module)}")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{type(parent).__name__} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
+
     # ---- traversal ---------------------------------------------------------------------------
 
     def named_modules(
@@ -320,8 +450,12 @@ class Module:
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules by name; one held under several names is yielded once,
+        under its first (as PyTorch's)."""
+        seen: set[int] = set()
         for n, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield n, m
 
     def children(self) -> Iterator[Module]:
@@ -392,7 +526,11 @@ class Module:
         themselves). A submodule held under several names is listed under each, as in
         PyTorch. Written into ``destination`` when given (and returned)."""
         out: dict[str, Any] = OrderedDict() if destination is None else destination
-        if any(_has_hooks(m, "_state_dict_pre_hooks", "_state_dict_hooks") for m in self.modules()):
+        if any(
+            _has_hooks(m, "_state_dict_pre_hooks", "_state_dict_hooks")
+            or _overrides(m, "get_extra_state")
+            for m in self.modules()
+        ):
             self._save_with_hooks(out, prefix, keep_vars)
             return out
         for key, (m, n, _) in self._state_slots(prefix).items():
@@ -413,6 +551,8 @@ class Module:
         for n, b in self._buffers.items():
             if b is not None and n not in skip:
                 out[prefix + n] = b if keep_vars else b.detach()
+        if _overrides(self, "get_extra_state"):
+            out[prefix + "_extra_state"] = self.get_extra_state()
         for name, child in self._modules.items():
             if child is not None:
                 child._save_with_hooks(out, f"{prefix}{name}.", keep_vars)
@@ -436,6 +576,52 @@ class Module:
                     slots[head + n] = (m, n, False)
         return slots
 
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to save any picklable value in ``state_dict``
+        under ``_extra_state``, after this module's tensors (PyTorch's extra state)."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called. "
+            "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template="
+            "bug-report.yml to report this bug."
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override (with ``get_extra_state``) to restore what it saved; ``load_state_dict``
+        calls it with the ``_extra_state`` entry."""
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called. "
+            "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template="
+            "bug-report.yml to report this bug."
+        )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """PyTorch's per-module loading step, for subclasses to override: an override may
+        rename or add this module's keys of ``state_dict`` (under ``prefix``) in place, and
+        append to the three lists, before calling ``super()``. ``load_state_dict`` calls it
+        for each module, then copies every module's values together (so at this point the
+        module's tensors still hold their old values)."""
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """PyTorch's older ``state_dict`` post-hook: ``hook(module, state_dict, prefix,
+        local_metadata)`` may also return a dict, whose entries then replace the state."""
+
+        def run(module: Module, out: dict[str, Any], prefix: str, meta: Any) -> None:
+            result = hook(module, out, prefix, meta)
+            if result is not None and result is not out:
+                out.clear()
+                out.update(result)
+
+        return self._add_state_hook("_state_dict_hooks", run)
+
     def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
         """Adds to ``state_dict`` (a copy made by ``load_state_dict``) the keys under
         ``prefix`` that older exports of this module lack, as PyTorch's
@@ -451,6 +637,8 @@ class Module:
         and its pre-hook counterpart for renaming keys). With
         ``assign``, the loaded tensors replace the module's instead (as PyTorch's: a parameter
         becomes a ``Parameter`` of the loaded tensor, keeping its ``requires_grad``)."""
+        if not isinstance(state_dict, Mapping):
+            raise ArgumentTypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         state_dict = OrderedDict(state_dict)  # a copy the modules (and hooks) may complete
         hook_missing: list[str] = []
         hook_unexpected: list[str] = []
@@ -463,8 +651,18 @@ class Module:
                 for hook in list(pre.values()):  # ``strict`` is always True here in PyTorch
                     hook(m, state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors)
             m._complete_state_dict(state_dict, prefix)
+            if _overrides(m, "_load_from_state_dict"):
+                meta = {"version": getattr(m, "_version", 1)}
+                m._load_from_state_dict(
+                    state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors
+                )
         targets = self._state_slots()
-        keys = IncompatibleKeys.between(targets, state_dict)
+        extra = {  # the modules that load extra state, by key (PyTorch's ``_extra_state``)
+            (f"{name}." if name else "") + "_extra_state": m
+            for name, m in self.named_modules(remove_duplicate=False)
+            if _overrides(m, "set_extra_state")
+        }
+        keys = IncompatibleKeys.between([*targets, *extra], state_dict)
         if len(keys.unexpected_keys) > 1:
             keys.unexpected_keys.sort(key=self._owner_rank())
         keys.missing_keys.extend(hook_missing)
@@ -472,10 +670,16 @@ class Module:
         # Post-hooks may forgive keys, so with them (or hook errors) the check comes after
         # the copy, as in PyTorch; without, a strict load checks first and changes nothing.
         posts = [m for m in _post_order(self) if _has_hooks(m, "_load_state_dict_post_hooks")]
-        context = f"error loading state_dict for {type(self).__name__}"
-        if strict and not posts and not errors:
-            keys.raise_if_any(StateDictError, context)
-        self._copy_state(state_dict, targets, assign)
+        context = f"Error(s) in loading state_dict for {type(self).__name__}"
+        mismatched = _size_mismatches(state_dict, targets)
+        if strict and not posts and not errors and (mismatched or not keys.all_matched()):
+            error = _SizeMismatchError if mismatched else StateDictError
+            raise error(_load_error(context, [*keys.messages(), *mismatched.values()]))
+        self._copy_state(state_dict, targets, assign, skip=mismatched)
+        errors.extend(mismatched.values())
+        for k, m in extra.items():
+            if k in state_dict:
+                m.set_extra_state(state_dict[k])
         for m in posts:
             for hook in list(m.__dict__["_load_state_dict_post_hooks"].values()):
                 if hook(m, keys) is not None:
@@ -484,10 +688,9 @@ class Module:
                         "expected to return new values, if incompatible_keys need to be "
                         "modified, it should be done inplace."
                     )
-        if errors:
-            raise StateDictError(f"{context}:\n\t" + "\n\t".join(errors))
-        if strict:
-            keys.raise_if_any(StateDictError, context)
+        if errors or (strict and not keys.all_matched()):
+            error = _SizeMismatchError if mismatched else StateDictError
+            raise error(_load_error(context, [*keys.messages(), *errors]))
         return keys
 
     def _owner_rank(self) -> Callable[[str], int]:
@@ -517,9 +720,10 @@ class Module:
         state_dict: dict[str, Any],
         targets: dict[str, tuple[Module, str, bool]],
         assign: bool,
+        skip: Mapping[str, str],
     ) -> None:
         """Copies (or, with ``assign``, places) each value of ``state_dict`` with a slot in
-        ``targets`` into it, checking its shape and kind of dtype."""
+        ``targets`` into it (cast to its dtype, as ``copy_``), but those in ``skip``."""
         with no_grad():
             for k, v in state_dict.items():
                 if k not in targets:
@@ -527,13 +731,8 @@ class Module:
                 m, n, is_param = targets[k]
                 dst = m._parameters[n] if is_param else m._buffers[n]
                 src = v if isinstance(v, Tensor) else _core.from_numpy(_as_array(v))
-                if tuple(src.shape) != tuple(dst.shape):
-                    raise ShapeError(
-                        f"size mismatch for {k}: copying a param with shape {tuple(src.shape)}, "
-                        f"the shape in the current model is {tuple(dst.shape)}"
-                    )
-                if src.dtype.is_floating_point != dst.dtype.is_floating_point:
-                    raise DTypeError(f"dtype mismatch for {k}: {src.dtype} vs {dst.dtype}")
+                if k in skip:
+                    continue
                 if not assign:
                     dst.copy_(src)
                 elif is_param:
@@ -548,8 +747,13 @@ class Module:
     # ---- modes and devices -------------------------------------------------------------------
 
     def train(self: M, mode: bool = True) -> M:
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        """Sets ``training`` here and calls ``train(mode)`` on each child, as PyTorch's (so
+        a submodule that overrides ``train`` is honoured); returns ``self``."""
+        if not isinstance(mode, bool):
+            raise InvalidValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self: M) -> M:
@@ -592,6 +796,14 @@ class Module:
         step dense row-major memory, and a layout changes no value (convolutions take
         channels-last inputs as they come)."""
         fmt = kwargs.pop("memory_format", None)
+        for dt in [*args, kwargs.get("dtype")]:
+            if isinstance(dt, _core.dtype) and not (
+                dt.is_floating_point or getattr(dt, "is_complex", False)
+            ):
+                raise DTypeError(
+                    "nn.Module.to only accepts floating point or complex dtypes, but got "
+                    f"desired dtype={dt}"
+                )
         if fmt is not None:
             _core.empty(0).is_contiguous(memory_format=fmt)  # (a TypeError naming a bad value)
 
@@ -634,6 +846,14 @@ class Module:
             return self.to("cuda:0")
         return self.to(_core.Device.cuda(device) if isinstance(device, int) else device)
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch's ``Module.compile``: takes ``torch.compile``'s arguments and returns
+        ``None``. democratising runs eagerly (see ``democratising.compile``), so calls keep
+        computing exactly what ``forward`` does."""
+        from .._pytorch_compat import compile as _compile
+
+        _compile(self, *args, **kwargs)
+
     def apply(self: M, fn: Callable[[Module], None]) -> M:
         for m in self.children():
             m.apply(fn)
@@ -643,7 +863,9 @@ class Module:
     # ---- calling -----------------------------------------------------------------------------
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``forward`` between the forward pre-hooks and forward hooks, as in PyTorch."""
@@ -738,14 +960,31 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
+        """PyTorch's: a one-line ``extra_repr`` of a module without children stays inline;
+        otherwise each line of it, then each child, on its own indented line."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        n_extra = len(lines)
         for n, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({n}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+            lines.append(f"({n}): " + repr(m).replace("\n", "\n  "))
+        head = f"{type(self).__name__}("
         if not lines:
             return head + ")"
-        return head + "\n" + "\n".join(lines) + "\n)"
+        if n_extra == 1 and len(lines) == 1:
+            return head + lines[0] + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self) -> list[str]:
+        """PyTorch's: the class's and instance's attributes plus the registered parameters,
+        buffers and children, without names that are not identifiers (``0``, ``1``, ...)."""
+        keys = [
+            *dir(type(self)),
+            *self.__dict__,
+            *self._parameters,
+            *self._modules,
+            *self._buffers,
+        ]
+        return sorted({k for k in keys if not k[:1].isdigit()})
 
 
 def _gate(values: tuple[Any, ...], on_grads: Callable[[tuple[Any, ...]], Any]) -> Any:

@@ -143,7 +143,7 @@ def test_smooth_l1_loss(reduction: str, beta: float) -> None:
         F.smooth_l1_loss(dm.tensor(x), dm.tensor(y), reduction, beta), reduce_np(ref, reduction)
     )
     gradcheck(lambda a, b: F.smooth_l1_loss(a, b, reduction, beta), [leaf(x), leaf(y)])
-    got = nn.SmoothL1Loss(reduction, beta)(dm.tensor(x), dm.tensor(y))
+    got = nn.SmoothL1Loss(reduction=reduction, beta=beta)(dm.tensor(x), dm.tensor(y))
     assert_close(got, reduce_np(ref, reduction))
 
 
@@ -160,7 +160,8 @@ def test_kl_div(reduction: str, log_target: bool) -> None:
     expected = ref.sum() / P.shape[0] if reduction == "batchmean" else reduce_np(ref, reduction)
     got = F.kl_div(dm.tensor(logp), dm.tensor(target), reduction, log_target)
     assert_close(got, expected, rtol=1e-10)
-    assert_close(nn.KLDivLoss(reduction, log_target)(dm.tensor(logp), dm.tensor(target)), expected)
+    module = nn.KLDivLoss(reduction=reduction, log_target=log_target)
+    assert_close(module(dm.tensor(logp), dm.tensor(target)), expected)
     gradcheck(lambda a: F.kl_div(a, dm.tensor(target), reduction, log_target), [leaf(logp)])
     if log_target:
         gradcheck(lambda b: F.kl_div(dm.tensor(logp), b, reduction, True), [leaf(target)])

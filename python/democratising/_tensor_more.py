@@ -9,7 +9,8 @@ index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_d
 in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsorted``,
 ``bucketize`` and ``cdist`` (PyTorch has no method of those names), and, in place of the
 engine's methods (``OVERRIDES``), ``round`` with PyTorch's ``decimals``, ``pow``/``**`` with its
-integer powers and ``chunk``/``split`` of an empty dim. ``PROPERTIES`` holds ``nbytes`` and ``itemsize``.
+integer powers and ``chunk``/``split`` of an empty dim. ``PROPERTIES`` holds ``nbytes`` and
+``itemsize``.
 
 Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
 narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes

@@ -44,8 +44,12 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 def _celu(input: Tensor, alpha: float) -> Tensor:
     if alpha == 0:
         raise InvalidValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
-    # The clamps keep the exponential away from the positive side (no overflow, no NaN grad).
-    return input.clamp(min=0.0) + (input.clamp(max=0.0) / alpha).expm1() * alpha
+    # PyTorch's piecewise form (``x`` above 0, the exponential branch at and below 0): a sum of
+    # two clamped branches would pass gradient 2 at exactly 0. Zeroing the positive side keeps
+    # the unselected exponential from overflowing (no NaN grad) and, unlike a clamp, still
+    # passes gradient at 0 itself.
+    negative = (input.masked_fill(input > 0, 0.0) / alpha).expm1() * alpha
+    return _core.where(input > 0, input, negative)
 
 
 @_takes_tensor

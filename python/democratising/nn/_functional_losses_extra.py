@@ -38,6 +38,11 @@ __all__ = [
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+class _LabelOutOfRangeError(IndexOutOfRangeError, RuntimeError):
+    """A class label or blank index outside ``[0, C)``: PyTorch raises ``RuntimeError`` for
+    these losses, so a program catching that still catches it."""
+
+
 def _check_reduction(reduction: str) -> None:
     """PyTorch's error for an unknown ``reduction``, raised before any work is done."""
     if reduction not in _REDUCTIONS:
@@ -141,7 +146,8 @@ def hinge_embedding_loss(
     """``input`` where ``target`` is 1, ``max(0, margin - input)`` where it is -1 (PyTorch
     adds both terms for any other target value)."""
     _check_reduction(reduction)
-    margin_term = (margin - input).clamp(min=0.0)
+    # ``relu`` rather than ``clamp(min=0)``: PyTorch passes no gradient at the hinge's kink.
+    margin_term = (margin - input).relu()
     zeros = input * 0.0
     loss = _core.where(target != 1, margin_term, zeros) + _core.where(target != -1, input, zeros)
     return _reduce(loss, reduction)
@@ -222,9 +228,9 @@ def multi_margin_loss(
         raise ShapeError(f"inconsistent weight size, expected {c} but got {list(weight.shape)}")
     labels = target.reshape(n)
     if n and bool(((labels < 0) | (labels >= c)).any()):
-        raise IndexOutOfRangeError("target out of range")
+        raise _LabelOutOfRangeError("target out of range")
     idx = labels.reshape(n, 1)
-    z = (margin - x.gather(1, idx) + x).clamp(min=0.0)
+    z = (margin - x.gather(1, idx) + x).relu()  # no gradient at the kink, as in PyTorch
     h = z if p == 1 else z * z
     others = _core.arange(c, device=x.device).reshape(1, c) != idx
     h = _core.where(others, h, 0.0)
@@ -251,14 +257,14 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
         )
     labels = np.asarray(target.detach().cpu().numpy(), dtype=np.int64).reshape(n, c)
     if labels.size and (labels.min() < -1 or labels.max() >= c):
-        raise IndexOutOfRangeError("argument #2 'target' is out of range")
+        raise _LabelOutOfRangeError("argument #2 'target' is out of range")
     listed = np.cumprod(labels != -1, axis=1).astype(bool)  # the entries before the first -1
     rows = np.broadcast_to(np.arange(n)[:, None], labels.shape)
     counts = np.zeros((n, c), dtype=np.float64)  # how often class j is listed in row i
     np.add.at(counts, (rows[listed], labels[listed]), 1.0)
     others = (counts == 0).astype(np.float64)
     pair_weight = _tensor(counts[:, :, None] * others[:, None, :], dtype=x.dtype, device=x.device)
-    hinge = (1.0 - x.reshape(n, c, 1) + x.reshape(n, 1, c)).clamp(min=0.0)
+    hinge = (1.0 - x.reshape(n, c, 1) + x.reshape(n, 1, c)).relu()  # kink: no gradient
     loss = (hinge * pair_weight).sum((1, 2)) / c
     if input.ndim < 2:
         loss = loss.reshape(())
@@ -295,7 +301,8 @@ def triplet_margin_with_distance_loss(
     d_neg = dist(anchor, negative)
     if swap:
         d_neg = d_neg.minimum(dist(positive, negative))
-    return _reduce((margin + d_pos - d_neg).clamp(min=0.0), reduction)
+    # ``relu``: no gradient where the loss is exactly at its kink, as PyTorch's ``clamp_min``.
+    return _reduce((margin + d_pos - d_neg).relu(), reduction)
 
 
 # ---- connectionist temporal classification -------------------------------------------------------
@@ -354,7 +361,7 @@ def _ctc_labels(
         for i, length in enumerate(target_lengths):
             labels[i, :length] = values[offsets[i] : offsets[i] + length]
     if labels.size and (labels.min() < 0 or labels.max() >= c):
-        raise IndexOutOfRangeError(f"ctc_loss: target labels must be in [0, {c}), got {labels}")
+        raise _LabelOutOfRangeError(f"ctc_loss: target labels must be in [0, {c}), got {labels}")
     return labels
 
 
@@ -388,7 +395,7 @@ def ctc_loss(
         lp = lp.float()
     t_max, n, c = lp.shape
     if not 0 <= blank < c:
-        raise IndexOutOfRangeError("blank must be in label range")
+        raise _LabelOutOfRangeError("blank must be in label range")
     in_len = _lengths(input_lengths, "input_lengths")
     tg_len = _lengths(target_lengths, "target_lengths")
     if in_len.size != n:

@@ -195,12 +195,16 @@ def hardtanh(
     """``x`` clamped into ``[min_val, max_val]``."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return input.clamp(min_val, max_val)
+    out = input.clamp(min_val, max_val)
+    if input.requires_grad and _core.is_grad_enabled():
+        # PyTorch passes no gradient at the bounds themselves; the engine's clamp does.
+        out = _core.where((input > min_val) & (input < max_val), input, out.detach())
+    return out
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6``."""
-    return (input + 3.0).clamp(0.0, 6.0) / 6.0
+    return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -230,7 +234,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         shape = [1] * input.ndim
         shape[1 if input.ndim >= 2 else 0] = weight.numel()
         weight = weight.reshape(*shape)
-    return input.clamp(min=0.0) + weight * input.clamp(max=0.0)
+    elif input.ndim == 0:
+        weight = weight.reshape(())  # a 0-d input gives a 0-d result, as in PyTorch
+    # ``where``: at 0 the gradient is ``weight`` (PyTorch's), not ``1 + weight``.
+    return _core.where(input > 0, input, weight * input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -1180,7 +1187,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise DTypeError(f"one_hot expects an integer tensor of class indices, got {tensor.dtype}")
     idx = tensor.cpu().numpy().astype(np.int64)
     if num_classes == -1:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
+        if not idx.size:
+            raise InvalidValueError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(idx.max()) + 1
     if num_classes < 0:
         raise ValueError(f"num_classes must be -1 or non-negative, got {num_classes}")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
@@ -1471,7 +1480,9 @@ def pairwise_distance(
     if math.isinf(p):
         return a.amax(-1, keepdim=keepdim) if p > 0 else a.amin(-1, keepdim=keepdim)
     if p == 0:
-        return (diff != 0).to(diff.dtype).sum(-1, keepdim=keepdim)
+        # The count has zero gradient in PyTorch, but still takes part in autograd.
+        count = (diff != 0).to(diff.dtype) + a * 0.0
+        return count.sum(-1, keepdim=keepdim)
     return a.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
 
 
@@ -1577,7 +1588,8 @@ def margin_ranking_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
     """``max(0, -target * (input1 - input2) + margin)``."""
-    return _reduce((-target * (input1 - input2) + margin).clamp(min=0.0), reduction)
+    # ``relu``: no gradient exactly at the hinge (PyTorch's ``clamp_min``).
+    return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
 
 
 @_takes_legacy_reduction
@@ -1592,7 +1604,7 @@ def cosine_embedding_loss(
     cos = dot / norms.sqrt()
     zeros = cos * 0.0
     pos = _core.where(target == 1, 1.0 - cos, zeros)
-    neg = _core.where(target == -1, (cos - margin).clamp(min=0.0), zeros)
+    neg = _core.where(target == -1, (cos - margin).relu(), zeros)
     return _reduce(pos + neg, reduction)
 
 
@@ -1609,6 +1621,8 @@ def triplet_margin_loss(
 ) -> Tensor:
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the ``p``-norm distance
     (``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
+    if margin <= 0:
+        raise InvalidValueError(f"margin must be greater than 0, got {margin}")
     if not anchor.ndim == positive.ndim == negative.ndim:
         raise ShapeError(
             "triplet_margin_loss: anchor, positive and negative must have the same number of "
@@ -1618,7 +1632,7 @@ def triplet_margin_loss(
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
-    return _reduce((d_pos - d_neg + margin).clamp(min=0.0), reduction)
+    return _reduce((d_pos - d_neg + margin).relu(), reduction)
 
 
 def gumbel_softmax(

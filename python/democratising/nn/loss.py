@@ -3,25 +3,60 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable, Optional
 
 from .._core import Tensor
+from ..errors import InvalidValueError
 from . import functional as F
 from .module import Module
 
 
+def _reduction(
+    size_average: Optional[bool], reduce: Optional[bool], reduction: str, stacklevel: int = 3
+) -> str:
+    """``reduction`` from PyTorch's deprecated flags when either is given, with PyTorch's
+    warning (old programs pass them, often by position)."""
+    if size_average is None and reduce is None:
+        return reduction
+    reduction = F._legacy_reduction(size_average, reduce, reduction)
+    warnings.warn(
+        "size_average and reduce args will be deprecated, please use "
+        f"reduction='{reduction}' instead.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return reduction
+
+
 class _Loss(Module):
+    """PyTorch's loss base, with its constructor: programs subclass it for their own losses
+    (``super().__init__(reduction=...)`` or ``super().__init__(size_average, reduce,
+    reduction)``)."""
+
     _reductions: tuple[str, ...] = ("mean", "sum", "none")
 
     def __init_subclass__(cls, **kwargs: object) -> None:
-        # Every loss takes PyTorch's deprecated ``size_average=``/``reduce=`` keywords (old
-        # programs write ``nn.MSELoss(size_average=False)`` for a summed loss).
+        # Every loss of this package takes PyTorch's deprecated ``size_average=``/``reduce=``
+        # keywords (old programs write ``nn.MSELoss(size_average=False)`` for a summed loss); a
+        # constructor that spells them itself (in PyTorch's positions) is left as written, and
+        # so is a program's own subclass (whose ``__init__`` may have no ``reduction`` at all).
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
-            cls.__init__ = F._takes_legacy_reduction(cls.__dict__["__init__"])  # type: ignore[method-assign]
+        init = cls.__dict__.get("__init__")
+        if init is None or not cls.__module__.startswith("democratising."):
+            return
+        params = inspect.signature(init).parameters
+        if "reduction" in params and "size_average" not in params:
+            cls.__init__ = F._takes_legacy_reduction(init)  # type: ignore[method-assign]
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
+        reduction = _reduction(size_average, reduce, reduction, stacklevel=4)
         if reduction not in self._reductions:
             raise ValueError(f"reduction must be one of {self._reductions}, got {reduction!r}")
         self.reduction = reduction
@@ -35,45 +70,89 @@ class _Loss(Module):
             return self.forward(input, target)
 
 
-_Loss.__init__ = F._takes_legacy_reduction(_Loss.__init__)  # type: ignore[method-assign]
+class _WeightedLoss(_Loss):
+    """PyTorch's base of the losses with a per-class ``weight`` (a buffer, so ``state_dict``
+    and ``.to()`` carry it); programs subclass it, e.g. a focal loss calling
+    ``super().__init__(weight, reduction=reduction)``."""
 
-
-class CrossEntropyLoss(_Loss):
     def __init__(
         self,
         weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction=_reduction(size_average, reduce, reduction, stacklevel=4))
+        self.register_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy over class logits; ``weight`` (per class) is a buffer, as in PyTorch."""
+
+    def __init__(
+        self,
+        weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
         ignore_index: int = -100,
+        reduce: Optional[bool] = None,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        super().__init__(weight, reduction=_reduction(size_average, reduce, reduction))
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(
-            input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
         )
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities; ``weight`` (per class) is a buffer."""
+
     def __init__(
-        self, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean"
+        self,
+        weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
+        ignore_index: int = -100,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        super().__init__(weight, reduction=_reduction(size_average, reduce, reduction))
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        return F.nll_loss(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
 
 
-class MSELoss(_Loss):
+class _PlainLoss(_Loss):
+    """A loss whose only option is the reduction: PyTorch's ``_Loss`` constructor, legacy
+    flags by position first."""
+
+    def __init__(
+        self,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction=_reduction(size_average, reduce, reduction))
+
+
+class MSELoss(_PlainLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.mse_loss(input, target, self.reduction)
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
-class L1Loss(_Loss):
+class L1Loss(_PlainLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.l1_loss(input, target, self.reduction)
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class _OneOptionLoss(_Loss):
@@ -81,7 +160,7 @@ class _OneOptionLoss(_Loss):
     functional ``_fn(input, target, reduction, option)``: the subclass spells the constructor,
     and the option is kept under the functional's name for it (``HuberLoss.delta``)."""
 
-    _fn: Callable[[Tensor, Tensor, str, Any], Tensor]
+    _fn: Callable[..., Tensor]
     _option: str
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -90,11 +169,12 @@ class _OneOptionLoss(_Loss):
         cls._option = params[params.index("reduction") + 1]
 
     def __init__(self, reduction: str, option: Any) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         setattr(self, self._option, option)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return self._fn(input, target, self.reduction, getattr(self, self._option))
+        option = {self._option: getattr(self, self._option)}
+        return self._fn(input, target, reduction=self.reduction, **option)
 
 
 class HuberLoss(_OneOptionLoss):
@@ -104,38 +184,54 @@ class HuberLoss(_OneOptionLoss):
         super().__init__(reduction, delta)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
+    """Binary cross-entropy on logits; ``weight`` and ``pos_weight`` are buffers, as in
+    PyTorch (``state_dict`` and ``.to()`` carry them)."""
+
     def __init__(
         self,
         weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
         reduction: str = "mean",
         pos_weight: Optional[Tensor] = None,
     ) -> None:
-        super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        super().__init__(weight, reduction=_reduction(size_average, reduce, reduction))
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(
-            input, target, self.weight, self.reduction, self.pos_weight
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
         )
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """Binary cross-entropy on probabilities; ``weight`` is a buffer, as in PyTorch."""
 
-    def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)
+    def __init__(
+        self,
+        weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, reduction=_reduction(size_average, reduce, reduction))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class SmoothL1Loss(_OneOptionLoss):
     _fn = staticmethod(F.smooth_l1_loss)
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
-        super().__init__(reduction, beta)
+    def __init__(
+        self,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__(_reduction(size_average, reduce, reduction), beta)
 
 
 class KLDivLoss(_OneOptionLoss):
@@ -145,22 +241,34 @@ class KLDivLoss(_OneOptionLoss):
     _reductions = ("mean", "batchmean", "sum", "none")
     _fn = staticmethod(F.kl_div)
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__(reduction, log_target)
+    def __init__(
+        self,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        super().__init__(_reduction(size_average, reduce, reduction), log_target)
 
 
 class _PairMarginLoss(_Loss):
     """A loss of two inputs and a ``±1`` target with a ``margin`` (PyTorch's constructor for
     both): ``forward`` is ``_fn(input1, input2, target, margin, reduction)``."""
 
-    _fn: Callable[[Tensor, Tensor, Tensor, float, str], Tensor]
+    _fn: Callable[..., Tensor]
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction=_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return self._fn(input1, input2, target, self.margin, self.reduction)
+        return self._fn(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
 class MarginRankingLoss(_PairMarginLoss):
@@ -178,12 +286,25 @@ class TripletMarginLoss(_Loss):
         p: float = 2.0,
         eps: float = 1e-6,
         swap: bool = False,
+        size_average: Optional[bool] = None,
+        reduce: Optional[bool] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=_reduction(size_average, reduce, reduction))
+        if margin <= 0:  # PyTorch refuses it when the module is built
+            raise InvalidValueError(
+                f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead"
+            )
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return F.triplet_margin_loss(
-            anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction
+            anchor,
+            positive,
+            negative,
+            margin=self.margin,
+            p=self.p,
+            eps=self.eps,
+            swap=self.swap,
+            reduction=self.reduction,
         )

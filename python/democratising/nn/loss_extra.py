@@ -44,7 +44,7 @@ class GaussianNLLLoss(_TorchSignatureLoss):
     ``var`` (see ``F.gaussian_nll_loss``)."""
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input: Tensor, target: Tensor, var: Union[Tensor, float]) -> Tensor:
@@ -63,7 +63,7 @@ class PoissonNLLLoss(_TorchSignatureLoss):
         reduce: Optional[bool] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=_legacy_reduction(size_average, reduce, reduction))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
@@ -77,7 +77,7 @@ class HingeEmbeddingLoss(_TorchSignatureLoss):
 
     @_takes_positional_legacy_reduction
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.margin = margin
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -92,7 +92,7 @@ class _ReductionOnlyLoss(_TorchSignatureLoss):
 
     @_takes_positional_legacy_reduction
     def __init__(self, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return type(self)._loss(input, target, reduction=self.reduction)
@@ -109,7 +109,7 @@ class MultiLabelSoftMarginLoss(_TorchSignatureLoss):
 
     @_takes_positional_legacy_reduction
     def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -127,7 +127,7 @@ class MultiMarginLoss(_TorchSignatureLoss):
         weight: Optional[Tensor] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if p not in (1, 2):
             raise InvalidValueError("only p == 1 and p == 2 supported")
         if weight is not None and weight.ndim != 1:
@@ -162,7 +162,7 @@ class TripletMarginWithDistanceLoss(_TorchSignatureLoss):
         swap: bool = False,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if margin <= 0:
             raise InvalidValueError(
                 "TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
@@ -191,7 +191,7 @@ class CTCLoss(_TorchSignatureLoss):
     def __init__(
         self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.blank, self.zero_infinity = blank, zero_infinity
 
     def forward(
@@ -217,12 +217,17 @@ class NLLLoss2d(NLLLoss):
     it warns as PyTorch does."""
 
     def __init__(
-        self, weight: Optional[Tensor] = None, ignore_index: int = -100, reduction: str = "mean"
+        self,
+        weight: Optional[Tensor] = None,
+        size_average: Optional[bool] = None,
+        ignore_index: int = -100,
+        reduce: Optional[bool] = None,
+        reduction: str = "mean",
     ) -> None:
         warnings.warn(
             "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in "
             "replacement.",
             FutureWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
-        super().__init__(weight, ignore_index, reduction)
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)

@@ -13,7 +13,7 @@ from itertools import repeat
 from typing import Any, Callable
 
 from .. import _names_for_modules
-from ..loss import _Loss
+from ..loss import _Loss, _WeightedLoss
 from ..module import Module
 from ..normalization import _BatchNorm
 
@@ -59,7 +59,7 @@ _pair = _ntuple(2, "_pair")
 _triple = _ntuple(3, "_triple")
 _quadruple = _ntuple(4, "_quadruple")
 
-_PRIVATE = {"_BatchNorm": _BatchNorm, "_Loss": _Loss, "_WeightedLoss": _Loss}
+_PRIVATE = {"_BatchNorm": _BatchNorm, "_Loss": _Loss, "_WeightedLoss": _WeightedLoss}
 
 
 def _install() -> None:

@@ -442,7 +442,8 @@ unary_ops! {
     Clamp { min = -0.5, max = 0.5 } => {
         python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
-        df: |x| if x >= c(min) && x <= c(max) { T::one() } else { T::zero() },
+        // Strictly inside: no gradient at a bound, as PyTorch's (relu6, hardtanh at their kinks).
+        df: |x| if x > c(min) && x < c(max) { T::one() } else { T::zero() },
     }
 }
 

@@ -108,7 +108,7 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Digamma => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: 1.0 })?),
         UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),
         UnaryOp::Clamp { min, max } => {
-            let inside = ones_where(&x.ge(&s(min))?, g)?.mul(&ones_where(&x.le(&s(max))?, g)?)?;
+            let inside = ones_where(&x.gt(&s(min))?, g)?.mul(&ones_where(&x.lt(&s(max))?, g)?)?;
             g.mul(&inside)
         }
         UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => {

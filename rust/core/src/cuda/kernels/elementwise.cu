@@ -190,7 +190,7 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_LGAMMA: return dm_digamma(x);
         case U_DIGAMMA: return dm_polygamma((A)1, x);
         case U_POLYGAMMA: return dm_polygamma(a + (A)1, x);
-        case U_CLAMP: return (x >= a && x <= b) ? (A)1 : (A)0;
+        case U_CLAMP: return (x > a && x < b) ? (A)1 : (A)0;
         case U_AFFINE: return a;
         case U_POW_SCALAR: return a * dm_pow(x, a - (A)1);
         default: return (A)0;  // sign, floor, ceil, round, trunc

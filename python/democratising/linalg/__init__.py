@@ -16,7 +16,7 @@ from .._functional_ops import matmul  # type: ignore[attr-defined]
 from ..errors import LinAlgError
 from ._decompositions import cholesky, cholesky_ex, eigh, eigvalsh, qr, svd, svdvals
 from ._norms import cond, matrix_norm, norm, vector_norm
-from ._products import cross, diagonal, matrix_power, multi_dot, vecdot
+from ._products import cross, diagonal, householder_product, matrix_power, multi_dot, vecdot
 from ._solves import (
     det,
     inv,
@@ -39,6 +39,7 @@ __all__ = [
     "diagonal",
     "eigh",
     "eigvalsh",
+    "householder_product",
     "inv",
     "inv_ex",
     "lstsq",

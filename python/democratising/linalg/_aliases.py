@@ -1,8 +1,8 @@
 """PyTorch's top-level spellings of linear-algebra functions and their ``Tensor`` methods:
 ``dm.det``, ``dm.logdet``, ``dm.slogdet``, ``dm.inverse``, ``dm.cholesky``, ``dm.qr``,
-``dm.svd``, ``dm.pinverse``, ``dm.matrix_power``, ``dm.cross`` and ``dm.diagonal`` (with
-``torch``'s older signatures where they differ from ``torch.linalg``), and the same names
-as methods (``A.det()``, ``A.inverse()``, ...)."""
+``dm.svd``, ``dm.pinverse``, ``dm.matrix_power``, ``dm.cross``, ``dm.diagonal`` and
+``dm.orgqr`` (with ``torch``'s older signatures where they differ from ``torch.linalg``),
+and the same names as methods (``A.det()``, ``A.inverse()``, ``A.orgqr(tau)``, ...)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Callable
 from .._core import Tensor
 from .._tensor_extra import _as_method
 from ._decompositions import cholesky_legacy, qr_legacy, svd_legacy
-from ._products import cross_legacy, diagonal_of, matrix_power
+from ._products import cross_legacy, diagonal_of, matrix_power, orgqr
 from ._solves import det, inv, logdet, pinverse, slogdet
 
 
@@ -38,6 +38,7 @@ ALIASES: dict[str, Callable[..., Any]] = {
     "matrix_power": matrix_power,
     "cross": _named(cross_legacy, "cross"),
     "diagonal": _named(diagonal_of, "diagonal"),
+    "orgqr": orgqr,
 }
 
 

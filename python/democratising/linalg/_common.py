@@ -128,6 +128,18 @@ def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.n
     raise LinAlgError(where_batch(op, bad, batch) + why)
 
 
+def np_svd(op: str, a: np.ndarray, **kwargs: Any) -> Any:
+    """``np.linalg.svd(a, **kwargs)``; its non-convergence (non-finite input) becomes
+    PyTorch's ``LinAlgError`` (a ``RuntimeError``) rather than NumPy's ``ValueError``."""
+    try:
+        return np.linalg.svd(a, **kwargs)
+    except np.linalg.LinAlgError:
+        raise LinAlgError(
+            f"{op}: The algorithm failed to converge because the input matrix contained "
+            "non-finite values."
+        ) from None
+
+
 # ---- batched-matrix helpers over engine ops (all differentiable) ----
 
 

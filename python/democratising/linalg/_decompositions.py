@@ -194,7 +194,10 @@ class _Eigh(Function):
             n = L.shape[-1]
             off = 1.0 - c.eye_like(n, L)
             F = off / (E + c.eye_like(n, L))
-            inner = inner + F * (c.mT(V) @ gV)
+            # Only the skew part of V^T gV moves an orthogonal V; keeping just it makes gA
+            # symmetric, as PyTorch's (the input is taken to be symmetric).
+            M = c.mT(V) @ gV
+            inner = inner + F * ((M - c.mT(M)) * 0.5)
         return V @ inner @ c.mT(V), None
 
 
@@ -231,7 +234,7 @@ def _svd_host(a: np.ndarray, full: bool) -> tuple[np.ndarray, np.ndarray, np.nda
         eye_u = np.broadcast_to(np.eye(m, ur, dtype=a.dtype), (*batch, m, ur))
         eye_v = np.broadcast_to(np.eye(vc, n, dtype=a.dtype), (*batch, vc, n))
         return eye_u.copy(), np.zeros((*batch, k), dtype=a.dtype), eye_v.copy()
-    return np.linalg.svd(a, full_matrices=full)
+    return c.np_svd("linalg.svd", a, full_matrices=full)
 
 
 class _SVD(Function):
@@ -321,9 +324,7 @@ def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True) -> c.T
         S = svdvals(input)
         m, n = input.shape[-2], input.shape[-1]
         batch = tuple(input.shape[:-2])
-        u_cols, v_cols = (min(m, n),) * 2 if some else (m, n)
-        return c.TorchSVDResult(
-            c.zeros((*batch, m, u_cols), input), S, c.zeros((*batch, n, v_cols), input)
-        )
+        # As PyTorch's: square zero U and V whatever ``some`` says.
+        return c.TorchSVDResult(c.zeros((*batch, m, m), input), S, c.zeros((*batch, n, n), input))
     U, S, Vh = svd(input, full_matrices=not some)
     return c.TorchSVDResult(U, S, c.mT(Vh))

@@ -14,10 +14,11 @@ from typing import Any, Union
 
 from .._core import Tensor
 from .._function import Function, FunctionCtx
+from .._tensor_extra import where
 from ..errors import InvalidValueError, ShapeError
 from . import _common as c
 from ._decompositions import svdvals
-from ._solves import inv
+from ._solves import inv_ex
 
 _Dim = Union[int, Sequence[int], None]
 _Ord = Union[float, int, str, None]
@@ -76,6 +77,12 @@ def vector_norm(
     if scalar:
         x, dims = x.reshape(1), (0,)
     p = float(ord)
+    if abs(p) == math.inf and any(x.shape[d] == 0 for d in dims):
+        # PyTorch's RuntimeError: max/min over an empty dimension has no identity.
+        raise InvalidValueError(
+            f"linalg.vector_norm: cannot compute the {ord} norm over an empty dimension "
+            "(max/min have no identity)"
+        )
     if p == math.inf:
         out = x.abs().amax(dim=dims, keepdim=True)
     elif p == -math.inf:
@@ -126,7 +133,9 @@ def matrix_norm(
     if ord in ("nuc", 2, -2, 2.0, -2.0):
         rest = [i for i in range(A.ndim) if i not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
-        out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord in (2, 2.0) else s.amin(-1)
+        # An empty matrix's 2-norm is 0, as its nuclear norm (PyTorch's); -2 has no identity.
+        top = ord == "nuc" or (ord in (2, 2.0) and s.shape[-1] == 0)
+        out = s.sum(-1) if top else s.amax(-1) if ord in (2, 2.0) else s.amin(-1)
         if keepdim:
             out = out.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1))
         return out
@@ -178,4 +187,8 @@ def cond(A: Tensor, p: _Ord = None) -> Tensor:
         s = svdvals(A)
         hi, lo = s.amax(-1), s.amin(-1)
         return hi / lo if p in (None, 2) else lo / hi
-    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    # As PyTorch's: inf (not an error) for singular matrices.
+    inverse, info = inv_ex(A)
+    singular = (info > 0).unsqueeze(-1).unsqueeze(-1)
+    inverse = where(singular, c.eye_like(A.shape[-1], A), inverse)  # no NaN into the norm
+    return where(info > 0, math.inf, matrix_norm(A, p) * matrix_norm(inverse, p))

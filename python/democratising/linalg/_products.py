@@ -1,7 +1,8 @@
 """Products and views written over engine ops (so they run on any device and differentiate
-through autograd as they are): ``cross``, ``vecdot``, ``diagonal``, ``matrix_power`` and
+through autograd as they are): ``cross``, ``vecdot``, ``diagonal``, ``matrix_power``,
 ``multi_dot`` (its multiplication order chosen by the classic matrix-chain dynamic
-programme)."""
+programme) and ``householder_product`` (LAPACK's ``orgqr``, one rank-1 update per
+reflector)."""
 
 # Matrices keep their mathematical and PyTorch names (A, B, L, Q, R, U, S, Vh, gA, ...).
 # ruff: noqa: N803, N806
@@ -14,7 +15,7 @@ from typing import Optional
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import broadcast_tensors
-from ..errors import InvalidValueError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import _common as c
 from ._solves import inv
 
@@ -68,7 +69,10 @@ def diagonal_of(A: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Ten
     them, and pick every ``(cols + 1)``-th element (differentiable: an ``index_select``)."""
     nd = A.ndim
     if nd < 2:
-        raise ShapeError(f"diagonal: expected a tensor of at least 2 dimensions, got {nd}")
+        # PyTorch's IndexError ("Dimension out of range") for dim1/dim2 of a 0-d/1-d tensor.
+        raise IndexOutOfRangeError(
+            f"diagonal: Dimension out of range: needs at least 2 dimensions, got {nd}"
+        )
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:
         raise InvalidValueError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
@@ -85,12 +89,17 @@ def diagonal_of(A: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Ten
 def matrix_power(A: Tensor, n: int) -> Tensor:
     """``A`` multiplied by itself ``n`` times (``torch.linalg.matrix_power``): the identity
     for 0, powers of ``inv(A)`` for negative ``n``; by repeated squaring."""
-    c.check_matrix("linalg.matrix_power", A, square=True)
+    if isinstance(A, Tensor) and not A.dtype.is_floating_point and n >= 0:
+        # Integer matrices have non-negative powers (products only), as in PyTorch.
+        c.check_matrix("linalg.matrix_power", A.float(), square=True)
+    else:
+        c.check_matrix("linalg.matrix_power", A, square=True)
     if not isinstance(n, int):
         raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
     if n == 0:
         eye = c.eye_like(A.shape[-1], A)
-        return eye.expand(*A.shape).contiguous() + 0.0 * A
+        power = eye.expand(*A.shape).contiguous()
+        return power + 0.0 * A if A.dtype.is_floating_point else power
     base = inv(A) if n < 0 else A
     k = abs(n)
     result: Optional[Tensor] = None
@@ -160,3 +169,42 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     if last_vec:
         out = out.squeeze(-1)
     return out
+
+
+@c.in_float32
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+    """The first ``n`` columns of ``H_1 ... H_k`` with ``H_i = I - tau_i v_i v_i^T``
+    (``torch.linalg.householder_product``, LAPACK's ``orgqr``): ``v_i`` is column ``i`` of
+    ``A`` below the diagonal, with an implicit 1 on it. Written in engine ops, so gradients
+    reach ``A`` and ``tau``."""
+    c.check_matrix("linalg.householder_product", A)
+    c.check_float("linalg.householder_product", tau)
+    m, n = A.shape[-2], A.shape[-1]
+    k = tau.shape[-1] if tau.ndim else -1
+    if m < n:
+        raise ShapeError(
+            f"linalg.householder_product: A must have at least as many rows as columns, got {m}x{n}"
+        )
+    if tau.ndim != A.ndim - 1 or k > n or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise ShapeError(
+            f"linalg.householder_product: tau must have shape {(*A.shape[:-2], 'k')} with "
+            f"k <= {n}, got {tuple(tau.shape)}"
+        )
+    if A.dtype != tau.dtype:
+        raise DTypeError(
+            f"linalg.householder_product: A ({A.dtype}) and tau ({tau.dtype}) must share a dtype"
+        )
+    rows = _core.arange(m, dtype=_core.int64, device=A.device)
+    Q = c.eye_like(m, A).expand(*A.shape[:-2], m, m)
+    for i in range(k):
+        # v: zeros above row i, 1 at row i, A's column i below it.
+        below = (rows > i).to(A.dtype)
+        v = A[..., :, i] * below + (rows == i).to(A.dtype)
+        Qv = (Q @ v.unsqueeze(-1)).squeeze(-1)
+        Q = Q - (Qv * tau[..., i : i + 1]).unsqueeze(-1) * v.unsqueeze(-2)
+    return Q[..., :, :n]
+
+
+def orgqr(input: Tensor, tau: Tensor) -> Tensor:
+    """``torch.orgqr``: ``linalg.householder_product``."""
+    return householder_product(input, tau)

@@ -17,6 +17,7 @@ path):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
+from .._tensor_extra import where
 from ..errors import InvalidValueError, ShapeError
 from . import _common as c
 
@@ -86,6 +88,8 @@ def _cofactor(a: np.ndarray) -> np.ndarray:
     n = a.shape[-1]
     if n == 0 or a.size == 0:
         return np.zeros_like(a)
+    if not np.isfinite(a).all():  # det is NaN/inf there, and so is its gradient
+        return np.full_like(a, np.nan)
     u, s, vt = np.linalg.svd(a)
     others = np.repeat(s[..., None, :], n, axis=-2)
     idx = np.arange(n)
@@ -101,7 +105,8 @@ class _Det(Function):
         a = c.host(A)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(c.to_tensor(_cofactor(a), A))
-        return c.to_tensor(np.asarray(np.linalg.det(a)), A)
+        with np.errstate(invalid="ignore"):  # NaN input: NaN out, as PyTorch, silently
+            return c.to_tensor(np.asarray(np.linalg.det(a)), A)
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> Tensor:  # type: ignore[override]
@@ -122,13 +127,15 @@ class _Slogdet(Function):
     def forward(ctx: FunctionCtx, A: Tensor) -> tuple[Tensor, Tensor]:
         sign, logabs = np.linalg.slogdet(c.host(A))
         ctx.save_for_backward(A)
-        s, la = c.to_tensor(np.asarray(sign), A), c.to_tensor(np.asarray(logabs), A)
-        ctx.mark_non_differentiable(s)
-        return s, la
+        # ``sign`` stays in the graph (its gradient is zero), so that, as in PyTorch, it
+        # requires grad and ``sign.sum().backward()`` works.
+        return c.to_tensor(np.asarray(sign), A), c.to_tensor(np.asarray(logabs), A)
 
     @staticmethod
     def backward(ctx: FunctionCtx, g_sign: Tensor, g_logabs: Tensor) -> Tensor:  # type: ignore[override]
         (A,) = ctx.saved_tensors
+        if not bool(g_logabs.ne(0).any().item()):  # only ``sign`` was used: no inverse needed
+            return c.zeros(A.shape, A)
         return g_logabs.unsqueeze(-1).unsqueeze(-1) * c.mT(inv(A))
 
 
@@ -145,7 +152,8 @@ def logdet(A: Tensor) -> Tensor:
     is zero."""
     c.check_matrix("logdet", A, square=True)
     sign, logabs = slogdet(A)
-    return logabs + sign.log()
+    # As PyTorch's: NaN (and no gradient) where the determinant is negative.
+    return where(sign < 0, math.nan, logabs)
 
 
 def _is_vector_rhs(A: Tensor, B: Tensor) -> bool:
@@ -291,13 +299,13 @@ def _pinv_host(a: np.ndarray, atol: np.ndarray, rtol: np.ndarray, hermitian: boo
         return np.zeros((*a.shape[:-2], a.shape[-1], a.shape[-2]), dtype=a.dtype)
     if hermitian:
         w, v = np.linalg.eigh(a)
-        s = np.abs(w)
+        s = np.abs(w)  # the singular values, for the cut-off; the inverse keeps w's sign
     else:
-        u, s, vt = np.linalg.svd(a, full_matrices=False)
+        u, s, vt = c.np_svd("linalg.pinv", a, full_matrices=False)
     smax = s.max(axis=-1, keepdims=True)
     tol = np.maximum(atol[..., None], rtol[..., None] * smax)
     with np.errstate(divide="ignore"):
-        inv_s = np.where(s > tol, 1.0 / s, 0.0).astype(a.dtype)
+        inv_s = np.where(s > tol, 1.0 / (w if hermitian else s), 0.0).astype(a.dtype)
     if hermitian:
         return (v * inv_s[..., None, :]) @ np.swapaxes(v, -1, -2)
     return (np.swapaxes(vt, -1, -2) * inv_s[..., None, :]) @ np.swapaxes(u, -1, -2)
@@ -380,7 +388,7 @@ def lstsq(
             residuals = residuals.squeeze(-1) if vector else residuals
     sv = empty
     if drv in ("gelsd", "gelss"):
-        sv = c.to_tensor(np.linalg.svd(c.host(A), compute_uv=False), A)
+        sv = c.to_tensor(c.np_svd("linalg.lstsq", c.host(A), compute_uv=False), A)
     return c.LstsqResult(X.squeeze(-1) if vector else X, residuals, rank, sv)
 
 
@@ -389,7 +397,10 @@ def _rank(A: Tensor, atol: Any, rtol: Any, hermitian: bool, rcond: Any = None) -
     a = c.host(A)
     if a.size == 0:
         return c.zeros(a.shape[:-2], A, _core.int64)
-    s = np.abs(np.linalg.eigvalsh(a)) if hermitian else np.linalg.svd(a, compute_uv=False)
+    if hermitian:
+        s = np.abs(np.linalg.eigvalsh(a))
+    else:
+        s = c.np_svd("linalg.matrix_rank", a, compute_uv=False)
     tol = np.maximum(at[..., None], rt[..., None] * s.max(axis=-1, keepdims=True))
     return c.to_tensor((s > tol).sum(-1).astype(np.int64), A, _core.int64)
 

@@ -1,7 +1,8 @@
-"""``democratising.distributions``: PyTorch's ``Normal``, ``Bernoulli``, ``Categorical`` and
-``Uniform`` with ``sample``, ``rsample`` (reparameterised: gradients flow to the parameters),
-``log_prob``, ``entropy``, ``mean``/``stddev``/``variance``, ``batch_shape``, argument
-validation, and ``kl_divergence`` between two of the same family.
+"""``democratising.distributions``: PyTorch's ``torch.distributions`` (``Normal``,
+``Bernoulli``, ``Categorical`` and ``Uniform`` here; the other families, transforms, wrappers and
+the ``kl_divergence`` registry in the submodules) with ``sample``, ``rsample`` (reparameterised:
+gradients flow to the parameters), ``log_prob``, ``entropy``, ``mean``/``stddev``/``variance``,
+``expand``, ``batch_shape``, argument validation, and ``kl_divergence``.
 
 Written over differentiable engine ops, so ``log_prob`` and ``rsample`` train through autograd
 (policy gradients, VAEs). Random draws come from the global generator, so ``dm.manual_seed``
@@ -15,7 +16,7 @@ from typing import Any, Optional, Union
 
 from .. import _core
 from .._core import Tensor
-from .._grad_mode import no_grad
+from .._grad_mode import enable_grad, no_grad
 from .._tensor import tensor as _tensor
 from ..errors import InvalidValueError
 
@@ -103,6 +104,24 @@ class Distribution:
         for name, t in zip(self._params, tensors):
             constraint = constraints[name]
             self._check(name, t, _CONSTRAINT_TESTS[constraint](t), constraint)
+
+    def _expand_params(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        """A view of this distribution with batch shape ``batch_shape``: the tensors named in
+        ``_params`` (those present) are expanded, keeping their trailing event dimensions."""
+        shape = _shape(batch_shape)
+        new = _instance if _instance is not None else object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        nb = len(self._batch_shape)
+        for name in self._params:
+            if name in self.__dict__:
+                v = self.__dict__[name]
+                new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
+        new._batch_shape = shape
+        return new
+
+    def _check_real(self, value: Tensor) -> None:
+        """PyTorch's ``Real()`` support check: NaN values are out of support."""
+        self._check_value(value, value == value, "Real()")
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -204,6 +223,7 @@ class _LocScale(Distribution):
     and positive ``scale``, broadcast."""
 
     arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+    support: Any = "Real()"
     has_rsample = True
     _params = ("loc", "scale")
     loc: Tensor
@@ -213,6 +233,10 @@ class _LocScale(Distribution):
         self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
     ) -> None:
         self._init_params(validate_args, loc, scale)
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
+        return self._expand_params(batch_shape, _instance)
 
 
 class Normal(_CentredAtLoc, _LocScale):
@@ -233,6 +257,7 @@ class Normal(_CentredAtLoc, _LocScale):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
+        self._check_real(value)
         var = self.scale**2
         log_norm = self.scale.log() + 0.5 * math.log(2 * math.pi)
         return -((value - self.loc) ** 2) / (2 * var) - log_norm
@@ -242,6 +267,7 @@ class Normal(_CentredAtLoc, _LocScale):
 
     def cdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
+        self._check_real(value)
         return 0.5 * (1 + ((value - self.loc) / (self.scale * math.sqrt(2))).erf())
 
     def icdf(self, value: Any) -> Tensor:
@@ -250,7 +276,9 @@ class Normal(_CentredAtLoc, _LocScale):
 
 
 def _probs_to_logits(probs: Tensor, binary: bool) -> Tensor:
-    eps = 1e-7 if probs.dtype != _core.float64 else 1e-15
+    from .._pytorch_compat import finfo
+
+    eps = finfo(probs.dtype).eps  # PyTorch's ``clamp_probs``
     p = probs.clamp(eps, 1 - eps)
     return p.log() - (-p).log1p() if binary else p.log()
 
@@ -268,13 +296,16 @@ class _ProbsOrLogits(Distribution):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
 
     def __getattr__(self, name: str) -> Any:
-        if name == "probs":
-            logits = self.__dict__["logits"]
-            value = logits.sigmoid() if self._binary else logits.softmax(-1)
-        elif name == "logits":
-            value = _probs_to_logits(self.__dict__["probs"], binary=self._binary)
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        # Computed under ``enable_grad`` (as PyTorch's ``lazy_property``): the value is cached,
+        # so a first use inside ``sample``'s ``no_grad`` must not cut later gradients.
+        with enable_grad():
+            if name == "probs":
+                logits = self.__dict__["logits"]
+                value = logits.sigmoid() if self._binary else logits.softmax(-1)
+            elif name == "logits":
+                value = _probs_to_logits(self.__dict__["probs"], binary=self._binary)
+            else:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         self.__dict__[name] = value
         return value
 
@@ -284,7 +315,10 @@ class Bernoulli(_ProbsOrLogits):
     ``value * logits - softplus(logits)`` (stable for large logits)."""
 
     arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    support: Any = "Boolean()"
+    has_enumerate_support = True
     _binary = True
+    _params = ("probs", "logits")
 
     def __init__(
         self,
@@ -303,6 +337,21 @@ class Bernoulli(_ProbsOrLogits):
             self.logits = _as_tensor(logits)
             super().__init__(tuple(self.logits.shape), (), validate_args)
             self._check("logits", self.logits, self.logits == self.logits, "Real()")
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
+        return self._expand_params(batch_shape, _instance)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._batch_shape
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The values ``0, 1`` (shape ``(2,) + batch_shape`` when ``expand``)."""
+        param: Tensor = self.__dict__["probs" if "probs" in self.__dict__ else "logits"]
+        values = _core.arange(2, dtype=param.dtype, device=param.device)
+        values = values.reshape(2, *([1] * len(self._batch_shape)))
+        return values.expand(2, *self._batch_shape) if expand else values
 
     @property
     def mean(self) -> Tensor:
@@ -337,7 +386,9 @@ class Categorical(_ProbsOrLogits):
     to one; ``logits`` are normalised with ``logsumexp``). Samples are int64 indices."""
 
     arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    has_enumerate_support = True
     _binary = False
+    _params = ("probs", "logits")
 
     def __init__(
         self,
@@ -362,6 +413,22 @@ class Categorical(_ProbsOrLogits):
     @property
     def param_shape(self) -> tuple[int, ...]:
         return (*self._batch_shape, self._num_events)
+
+    @property
+    def support(self) -> str:
+        return f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
+        return self._expand_params(batch_shape, _instance)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The indices ``0..K-1`` (int64, shape ``(K,) + batch_shape`` when ``expand``)."""
+        k = self._num_events
+        param: Tensor = self.__dict__["probs" if "probs" in self.__dict__ else "logits"]
+        values = _core.arange(k, dtype=_core.int64, device=param.device)
+        values = values.reshape(k, *([1] * len(self._batch_shape)))
+        return values.expand(k, *self._batch_shape) if expand else values
 
     @property
     def mean(self) -> Tensor:
@@ -415,6 +482,8 @@ class Uniform(Distribution):
 
     has_rsample = True
     arg_constraints = {"low": "Real()", "high": "Real()"}
+    support: Any = "Interval(lower_bound=low, upper_bound=high)"
+    _params = ("low", "high")
 
     def __init__(
         self, low: Union[Tensor, Number], high: Union[Tensor, Number], validate_args: Any = None
@@ -422,6 +491,10 @@ class Uniform(Distribution):
         self.low, self.high = _broadcast(low, high)
         super().__init__(tuple(self.low.shape), (), validate_args)
         self._check("low", self.low, self.low < self.high, "LessThan(upper_bound=high)")
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
+        """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
+        return self._expand_params(batch_shape, _instance)
 
     @property
     def mean(self) -> Tensor:
@@ -442,8 +515,9 @@ class Uniform(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.low)
+        # The support is the closed interval (as PyTorch's), the density ``[low, high)``.
+        self._check_value(value, (value >= self.low) & (value <= self.high), self.support)
         inside = (value >= self.low) & (value < self.high)
-        self._check_value(value, inside, "Interval(low, high)")
         lp = -(self.high - self.low).log() + value * 0  # broadcast to the value's shape
         return lp.masked_fill(inside == False, float("-inf"))  # noqa: E712 - elementwise
 
@@ -452,7 +526,12 @@ class Uniform(Distribution):
 
     def cdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.low)
+        self._check_value(value, (value >= self.low) & (value <= self.high), self.support)
         return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
+
+    def icdf(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.low)
+        return value * (self.high - self.low) + self.low
 
 
 def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
@@ -493,11 +572,27 @@ from .continuous import (  # noqa: E402
     StudentT,
 )
 from .discrete import Binomial, Geometric, OneHotCategorical, Poisson  # noqa: E402
+from .extra import (  # noqa: E402
+    ContinuousBernoulli,
+    FisherSnedecor,
+    HalfCauchy,
+    InverseGamma,
+    Kumaraswamy,
+    LogisticNormal,
+    Multinomial,
+    NegativeBinomial,
+    OneHotCategoricalStraightThrough,
+    Pareto,
+    VonMises,
+    Weibull,
+)
 from .kl import kl_divergence, register_kl  # noqa: E402, F811
 from .multivariate import (  # noqa: E402
     Dirichlet,
     ExpRelaxedCategorical,
+    LKJCholesky,
     LogitRelaxedBernoulli,
+    LowRankMultivariateNormal,
     MultivariateNormal,
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
@@ -507,9 +602,12 @@ from .transforms import (  # noqa: E402
     AffineTransform,
     ComposeTransform,
     ExpTransform,
+    IndependentTransform,
     PowerTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
     TanhTransform,
     Transform,
 )
@@ -523,31 +621,48 @@ __all__ += [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "ContinuousBernoulli",
     "Dirichlet",
     "ExpRelaxedCategorical",
     "ExpTransform",
     "Exponential",
+    "FisherSnedecor",
     "Gamma",
     "Geometric",
     "Gumbel",
+    "HalfCauchy",
     "HalfNormal",
     "Independent",
+    "IndependentTransform",
+    "InverseGamma",
+    "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogNormal",
+    "LogisticNormal",
     "LogitRelaxedBernoulli",
+    "LowRankMultivariateNormal",
     "MixtureSameFamily",
+    "Multinomial",
     "MultivariateNormal",
+    "NegativeBinomial",
     "OneHotCategorical",
+    "OneHotCategoricalStraightThrough",
+    "Pareto",
     "Poisson",
     "PowerTransform",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
     "Transform",
     "TransformedDistribution",
+    "VonMises",
+    "Weibull",
     "register_kl",
     "transforms",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Union
 from .. import _core
 from .._core import Tensor
 from . import Normal, ShapeLike, _broadcast, _CentredAtLoc, _LocScale
-from ._common import _Base, _clamp_probs, _finfo, _normal, _rsample_gamma, _uniform
+from ._common import _Base, _clamp_probs, _finfo, _gammainc, _normal, _rsample_gamma, _uniform
 from .transforms import AbsTransform, ExpTransform
 from .wrappers import TransformedDistribution, _base_attr
 
@@ -50,6 +50,7 @@ class Exponential(_Base):
     support = "GreaterThanEq(lower_bound=0.0)"
     has_rsample = True
     _params = ("rate",)
+    rate: Tensor
 
     def __init__(self, rate: Union[Tensor, Number], validate_args: Any = None) -> None:
         self._init_params(validate_args, rate)
@@ -81,6 +82,7 @@ class Exponential(_Base):
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
+        self._check_value(value, value >= 0, self.support)
         return 1 - (-self.rate * value).exp()
 
     def icdf(self, value: Any) -> Tensor:
@@ -115,10 +117,12 @@ class Laplace(_CentredAtLoc, _LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         z = value - self.loc
         return 0.5 - 0.5 * z.sign() * (-z.abs() / self.scale).expm1()
 
@@ -153,11 +157,13 @@ class Cauchy(_LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         z = (value - self.loc) / self.scale
         return -math.log(math.pi) - self.scale.log() - (z**2).log1p()
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         return ((value - self.loc) / self.scale).atan() / math.pi + 0.5
 
     def icdf(self, value: Any) -> Tensor:
@@ -194,11 +200,13 @@ class Gumbel(_LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         z = (value - self.loc) / self.scale
         return -(z + (-z).exp()) - self.scale.log()
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         return (-(-(value - self.loc) / self.scale).exp()).exp()
 
     def icdf(self, value: Any) -> Tensor:
@@ -281,6 +289,7 @@ class HalfNormal(TransformedDistribution):
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
+        self._check_value(value, value >= 0, self.support)
         return 2 * self.base_dist.cdf(value) - 1  # type: ignore[attr-defined, no-any-return]
 
     def icdf(self, prob: Any) -> Tensor:
@@ -300,6 +309,8 @@ class Gamma(_Base):
     support = "GreaterThanEq(lower_bound=0.0)"
     has_rsample = True
     _params = ("concentration", "rate")
+    concentration: Tensor
+    rate: Tensor
 
     def __init__(
         self,
@@ -333,6 +344,13 @@ class Gamma(_Base):
         a, r = self.concentration, self.rate
         return a.xlogy(r) + (a - 1).xlogy(value) - r * value - a.lgamma()
 
+    def cdf(self, value: Any) -> Tensor:
+        """The regularised lower incomplete gamma ``P(concentration, rate * value)``;
+        differentiable in ``value`` and ``rate`` (not in ``concentration``, as in PyTorch)."""
+        value = self._value(value, self.rate)
+        self._check_value(value, value >= 0, self.support)
+        return _gammainc(self.concentration, self.rate * value)
+
     def entropy(self) -> Tensor:
         a = self.concentration
         return a - self.rate.log() + a.lgamma() + (1.0 - a) * a.digamma()
@@ -360,6 +378,9 @@ class StudentT(_Base):
     arg_constraints = {"df": _POS, "loc": "Real()", "scale": _POS}
     has_rsample = True
     _params = ("df", "loc", "scale")
+    df: Tensor
+    loc: Tensor
+    scale: Tensor
 
     def __init__(
         self,
@@ -394,6 +415,7 @@ class StudentT(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
+        self._check_real(value)
         y = (value - self.loc) / self.scale
         z = (
             self.scale.log()
@@ -423,6 +445,8 @@ class Beta(_Base):
     support = "Interval(lower_bound=0.0, upper_bound=1.0)"
     has_rsample = True
     _params = ("concentration1", "concentration0")
+    concentration1: Tensor
+    concentration0: Tensor
 
     def __init__(
         self,

@@ -27,7 +27,9 @@ from .wrappers import TransformedDistribution, _base_attr, _OverCategorical, _Ov
 __all__ = [
     "Dirichlet",
     "ExpRelaxedCategorical",
+    "LKJCholesky",
     "LogitRelaxedBernoulli",
+    "LowRankMultivariateNormal",
     "MultivariateNormal",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
@@ -122,15 +124,18 @@ class MultivariateNormal(_CentredAtLoc, _Base):
             raise
 
     def __getattr__(self, name: str) -> Any:
-        if name == "covariance_matrix" and "scale_tril" in self.__dict__:
-            tril = self.__dict__["scale_tril"]
-            value = tril @ tril.mT
-        elif name == "precision_matrix" and "scale_tril" in self.__dict__:
-            from ..linalg import inv
+        from .._grad_mode import enable_grad
 
-            value = inv(self.covariance_matrix)
-        else:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with enable_grad():  # cached: a first use under ``no_grad`` must not cut gradients
+            if name == "covariance_matrix" and "scale_tril" in self.__dict__:
+                tril = self.__dict__["scale_tril"]
+                value = tril @ tril.mT
+            elif name == "precision_matrix" and "scale_tril" in self.__dict__:
+                from ..linalg import inv
+
+                value = inv(self.covariance_matrix)
+            else:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         self.__dict__[name] = value
         return value
 
@@ -174,6 +179,168 @@ class MultivariateNormal(_CentredAtLoc, _Base):
         mat = self.__dict__[self._given]
         return (
             f"MultivariateNormal(loc: {tuple(self.loc.shape)}, {self._given}: {tuple(mat.shape)})"
+        )
+
+
+def _eye_plus(k: Tensor) -> Tensor:
+    """``k + I`` over the last two dimensions."""
+    from .. import _core
+
+    n = int(k.shape[-1])
+    return k + _core.eye(n, dtype=k.dtype, device=k.device)
+
+
+def _capacitance_tril(w: Tensor, d: Tensor) -> Tensor:
+    """The Cholesky factor of ``I + W^T D^{-1} W`` (PyTorch's capacitance matrix)."""
+    from ..linalg import cholesky
+
+    wt_dinv = w.mT / d.unsqueeze(-2)
+    return cholesky(_eye_plus(wt_dinv @ w))  # type: ignore[no-any-return]
+
+
+def _lowrank_logdet(d: Tensor, cap_tril: Tensor) -> Tensor:
+    return 2 * _diag(cap_tril).log().sum(-1) + d.log().sum(-1)
+
+
+def _lowrank_mahalanobis(w: Tensor, d: Tensor, x: Tensor, cap_tril: Tensor) -> Tensor:
+    wt_dinv = w.mT / d.unsqueeze(-2)
+    wt_dinv_x = (wt_dinv @ x.unsqueeze(-1)).squeeze(-1)
+    return (x.pow(2) / d).sum(-1) - _batch_mahalanobis(cap_tril, wt_dinv_x)
+
+
+class LowRankMultivariateNormal(_CentredAtLoc, _Base):
+    """LowRankMultivariateNormal(loc, cov_factor, cov_diag): covariance
+    ``cov_factor @ cov_factor.mT + diag(cov_diag)``; ``log_prob`` and ``entropy`` go through
+    the ``m x m`` capacitance matrix (Woodbury), so they cost ``O(n m^2)``, as PyTorch's."""
+
+    arg_constraints = {
+        "loc": "IndependentConstraint(Real(), 1)",
+        "cov_factor": "IndependentConstraint(Real(), 2)",
+        "cov_diag": "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)",
+    }
+    support = "IndependentConstraint(Real(), 1)"
+    has_rsample = True
+
+    def __init__(
+        self, loc: Tensor, cov_factor: Tensor, cov_diag: Tensor, validate_args: Any = None
+    ) -> None:
+        loc = _as_tensor(loc)
+        if loc.ndim < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        cov_factor = _as_tensor(cov_factor, loc)
+        cov_diag = _as_tensor(cov_diag, loc)
+        n = int(loc.shape[-1])
+        if cov_factor.ndim < 2:
+            raise ValueError(
+                "cov_factor must be at least two-dimensional, with optional leading batch "
+                "dimensions"
+            )
+        if int(cov_factor.shape[-2]) != n:
+            raise ValueError(f"cov_factor must be a batch of matrices with shape {n} x m")
+        if cov_diag.ndim < 1 or int(cov_diag.shape[-1]) != n:
+            raise ValueError(f"cov_diag must be a batch of vectors with shape {(n,)}")
+        m = int(cov_factor.shape[-1])
+        try:
+            batch = _core_broadcast_shape(
+                _core_broadcast_shape(tuple(loc.shape[:-1]), tuple(cov_factor.shape[:-2])),
+                tuple(cov_diag.shape[:-1]),
+            )
+        except ValueError as e:
+            raise ValueError(
+                f"Incompatible batch shapes: loc {tuple(loc.shape)}, "
+                f"cov_factor {tuple(cov_factor.shape)}, cov_diag {tuple(cov_diag.shape)}"
+            ) from e
+        self.loc = loc.expand(*batch, n)
+        self.cov_factor = cov_factor.expand(*batch, n, m)
+        self.cov_diag = cov_diag.expand(*batch, n)
+        super().__init__(batch, (n,), validate_args)
+        self._check("loc", self.loc, self.loc == self.loc, self.arg_constraints["loc"])
+        self._check(
+            "cov_factor",
+            self.cov_factor,
+            self.cov_factor == self.cov_factor,
+            self.arg_constraints["cov_factor"],
+        )
+        self._check("cov_diag", self.cov_diag, self.cov_diag > 0, self.arg_constraints["cov_diag"])
+        self._unbroadcasted_cov_factor = cov_factor
+        self._unbroadcasted_cov_diag = cov_diag
+        self._capacitance_tril = _capacitance_tril(cov_factor, cov_diag)
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> LowRankMultivariateNormal:
+        shape = _shape(batch_shape)
+        new = object.__new__(LowRankMultivariateNormal)
+        new.__dict__.update(self.__dict__)
+        n, m = self._event_shape[0], int(self.cov_factor.shape[-1])
+        new.loc = self.loc.expand(*shape, n)
+        new.cov_factor = self.cov_factor.expand(*shape, n, m)
+        new.cov_diag = self.cov_diag.expand(*shape, n)
+        for k in ("covariance_matrix", "precision_matrix", "scale_tril"):
+            new.__dict__.pop(k, None)
+        new._batch_shape = shape
+        return new
+
+    @property
+    def variance(self) -> Tensor:
+        var = self._unbroadcasted_cov_factor.pow(2).sum(-1) + self._unbroadcasted_cov_diag
+        return var.expand(*self._batch_shape, *self._event_shape)
+
+    def _full(self, mat: Tensor) -> Tensor:
+        n = self._event_shape[0]
+        return mat.expand(*self._batch_shape, n, n)
+
+    @property
+    def scale_tril(self) -> Tensor:
+        from ..linalg import cholesky
+
+        d_sqrt = self._unbroadcasted_cov_diag.sqrt().unsqueeze(-1)
+        dinvsqrt_w = self._unbroadcasted_cov_factor / d_sqrt
+        k = _eye_plus(dinvsqrt_w @ dinvsqrt_w.mT)
+        return self._full(d_sqrt * cholesky(k))
+
+    @property
+    def covariance_matrix(self) -> Tensor:
+        from .. import diag_embed
+
+        w = self._unbroadcasted_cov_factor
+        return self._full(w @ w.mT + diag_embed(self._unbroadcasted_cov_diag))
+
+    @property
+    def precision_matrix(self) -> Tensor:
+        from .. import diag_embed
+        from ..linalg import solve_triangular
+
+        w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        wt_dinv = w.mT / d.unsqueeze(-2)
+        a = solve_triangular(self._capacitance_tril, wt_dinv, upper=False)
+        return self._full(diag_embed(d.reciprocal()) - a.mT @ a)
+
+    def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        m = int(self.cov_factor.shape[-1])
+        eps_w = _normal((*shape[:-1], m), self.loc)
+        eps_d = _normal(shape, self.loc)
+        w_eps = (self._unbroadcasted_cov_factor @ eps_w.unsqueeze(-1)).squeeze(-1)
+        return self.loc + w_eps + self._unbroadcasted_cov_diag.sqrt() * eps_d
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = _as_tensor(value, self.loc)
+        if self._validate_args:
+            self._check_value(value, (value == value).all(-1), self.support)
+        diff = value - self.loc
+        w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        m = _lowrank_mahalanobis(w, d, diff, self._capacitance_tril)
+        log_det = _lowrank_logdet(d, self._capacitance_tril)
+        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + log_det + m)
+
+    def entropy(self) -> Tensor:
+        log_det = _lowrank_logdet(self._unbroadcasted_cov_diag, self._capacitance_tril)
+        h = 0.5 * (self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + log_det)
+        return h.expand(*self._batch_shape)
+
+    def __repr__(self) -> str:
+        return (
+            f"LowRankMultivariateNormal(loc: {tuple(self.loc.shape)}, cov_factor: "
+            f"{tuple(self.cov_factor.shape)}, cov_diag: {tuple(self.cov_diag.shape)})"
         )
 
 
@@ -361,3 +528,96 @@ class RelaxedOneHotCategorical(_RelaxedTransformed):
     support = "Simplex()"  # type: ignore[assignment]
     _base_cls = ExpRelaxedCategorical
     _transform = ExpTransform
+
+
+def _mvlgamma(a: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma ``log Gamma_p(a)`` (``torch.mvlgamma``)."""
+    total = a * 0 + p * (p - 1) / 4 * math.log(math.pi)
+    for j in range(1, p + 1):
+        total = total + (a + (1 - j) / 2).lgamma()
+    return total
+
+
+class LKJCholesky(_Base):
+    """LKJCholesky(dim, concentration=1.0): the Cholesky factor of an LKJ-distributed
+    ``dim x dim`` correlation matrix; ``sample`` is the onion method (a beta draw per row and
+    a uniform direction on the hypersphere), with every off-diagonal correlation marginally
+    ``2 Beta(b, b) - 1``, ``b = concentration - 1 + dim / 2``; ``log_prob`` is PyTorch's."""
+
+    arg_constraints = {"concentration": _POS}
+    support = "CorrCholesky()"
+    _params = ("concentration",)
+
+    def __init__(
+        self, dim: int, concentration: Union[Tensor, Number] = 1.0, validate_args: Any = None
+    ) -> None:
+        from .. import _core
+        from .continuous import Beta
+
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
+            raise ValueError(
+                f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
+            )
+        self.dim = dim
+        (self.concentration,) = _broadcast(concentration)
+        c = self.concentration
+        super().__init__(tuple(c.shape), (dim, dim), validate_args)
+        self._check("concentration", c, c > 0, _POS)
+        marginal_conc = c + 0.5 * (dim - 2)
+        offset = _core.arange(dim - 1, dtype=c.dtype, device=c.device)
+        offset = _core.cat([_core.zeros(1, dtype=c.dtype, device=c.device), offset])
+        # Row i >= 1 draws y ~ Beta(i / 2, marginal - (i - 1) / 2) (Lewandowski et al. 2009,
+        # onion method). PyTorch uses ``offset + 0.5`` = (2i - 1) / 2 for the first
+        # concentration, which skews the correlations of rows i >= 2.
+        self._beta: Any = Beta(0.5 * (offset + 1), marginal_conc.unsqueeze(-1) - 0.5 * offset)
+
+    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> LKJCholesky:
+        shape = _shape(batch_shape)
+        new = object.__new__(LKJCholesky)
+        new.__dict__.update(self.__dict__)
+        new.concentration = self.concentration.expand(*shape)
+        new._beta = self._beta.expand((*shape, self.dim))
+        new._batch_shape = shape
+        return new
+
+    def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        from .. import diag_embed
+        from .._grad_mode import no_grad
+        from ._common import _finfo
+
+        with no_grad():
+            y = self._beta.sample(sample_shape).unsqueeze(-1)
+            u = _normal(self._extended_shape(sample_shape), y).tril(-1)
+            norm = u.pow(2).sum(-1, keepdim=True).sqrt()
+            # The first row is all zeros: keep it zero rather than 0 / 0.
+            u = u / norm.masked_fill(norm == 0, 1.0)
+            w = y.sqrt() * u
+            tiny = _finfo(w.dtype).tiny
+            diag = (1 - w.pow(2).sum(-1)).clamp(min=tiny).sqrt()
+            return w + diag_embed(diag)
+
+    def log_prob(self, value: Any) -> Tensor:
+        from .. import _core
+        from ._common import _finfo
+
+        value = _as_tensor(value, self.concentration)
+        if self._validate_args:
+            tol = _finfo(value.dtype).eps * self.dim * 10
+            row_norm = value.pow(2).sum(-1).sqrt()
+            ok = (
+                (value == value.tril()).all(-1).all(-1)
+                & (_diag(value) > 0).all(-1)
+                & ((row_norm - 1.0).abs() <= tol).all(-1)
+            )
+            self._check_value(value, ok, self.support)
+        diag_elems = _diag(value)[..., 1:]
+        c = self.concentration
+        order = _core.arange(2, self.dim + 1, dtype=c.dtype, device=c.device)
+        order = 2 * (c - 1).unsqueeze(-1) + self.dim - order
+        unnormalized = (order * diag_elems.log()).sum(-1)
+        dm1 = self.dim - 1
+        alpha = c + 0.5 * dm1
+        denominator = alpha.lgamma() * dm1
+        numerator = _mvlgamma(alpha - 0.5, dm1)
+        pi_constant = 0.5 * dm1 * math.log(math.pi)
+        return unnormalized - (pi_constant + numerator - denominator)

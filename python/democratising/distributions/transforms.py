@@ -20,12 +20,36 @@ __all__ = [
     "AffineTransform",
     "ComposeTransform",
     "ExpTransform",
+    "IndependentTransform",
     "PowerTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
     "TanhTransform",
     "Transform",
+    "identity_transform",
 ]
+
+
+_MATRIX_CONSTRAINTS = ("PositiveDefinite()", "LowerCholesky()", "CorrCholesky()")
+
+
+def _constraint_event_dim(constraint: str) -> int:
+    """The event dimensions of a constraint name, as PyTorch's ``Constraint.event_dim``."""
+    if constraint.startswith("IndependentConstraint(") and constraint.endswith(")"):
+        inner, _, n = constraint[len("IndependentConstraint(") : -1].rpartition(", ")
+        return _constraint_event_dim(inner) + int(n)
+    if constraint in _MATRIX_CONSTRAINTS:
+        return 2
+    return 1 if constraint in ("Simplex()", "OneHot()") else 0
+
+
+def _independent(constraint: str, event_dim: int) -> str:
+    """``constraint`` reinterpreted over ``event_dim`` dimensions (``constraints.independent``
+    when that adds dimensions), as PyTorch names it."""
+    extra = event_dim - _constraint_event_dim(constraint)
+    return f"IndependentConstraint({constraint}, {extra})" if extra > 0 else constraint
 
 
 class Transform:
@@ -293,7 +317,7 @@ class TanhTransform(_ParameterFree):
 class AbsTransform(_ParameterFree):
     """``y = |x|`` (not bijective: the inverse is ``y`` itself)."""
 
-    codomain = "GreaterThanEq(lower_bound=0.0)"
+    codomain = "GreaterThan(lower_bound=0.0)"  # PyTorch's ``constraints.positive``
 
     def _call(self, x: Tensor) -> Tensor:
         return x.abs()
@@ -321,6 +345,7 @@ class AffineTransform(Transform):
         self._event_dim = int(event_dim)
         self.domain_event_dim = self._event_dim
         self.codomain_event_dim = self._event_dim
+        self.domain = self.codomain = _independent("Real()", self._event_dim)
 
     @property
     def event_dim(self) -> int:
@@ -386,6 +411,7 @@ class SoftmaxTransform(_ParameterFree):
     """``y = softmax(x)`` over the last dimension (not bijective; the inverse is ``log y``,
     one of the preimages)."""
 
+    domain = "IndependentConstraint(Real(), 1)"
     codomain = "Simplex()"
     domain_event_dim = 1
     codomain_event_dim = 1
@@ -412,8 +438,6 @@ class ComposeTransform(Transform):
         self.bijective = all(p.bijective for p in self.parts)
         if not self.parts:
             return
-        self.domain = self.parts[0].domain
-        self.codomain = self.parts[-1].codomain
         event_dim = self.parts[-1].codomain_event_dim
         for part in reversed(self.parts):
             event_dim += part.domain_event_dim - part.codomain_event_dim
@@ -424,6 +448,8 @@ class ComposeTransform(Transform):
             event_dim += part.codomain_event_dim - part.domain_event_dim
             event_dim = max(event_dim, part.codomain_event_dim)
         self.codomain_event_dim = event_dim
+        self.domain = _independent(self.parts[0].domain, self.domain_event_dim)
+        self.codomain = _independent(self.parts[-1].codomain, self.codomain_event_dim)
 
     def with_cache(self, cache_size: int = 1) -> Transform:
         if self._cache_size == cache_size:
@@ -489,3 +515,119 @@ class ComposeTransform(Transform):
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(p) for p in self.parts)
         return f"{type(self).__name__}(\n    {inner}\n)"
+
+
+class SoftplusTransform(_ParameterFree):
+    """``y = softplus(x) = log(1 + exp(x))``; inverse ``log(expm1(y))`` computed stably."""
+
+    bijective = True
+    codomain = "GreaterThan(lower_bound=0.0)"
+    sign = 1  # type: ignore[assignment]
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.softplus()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return (-(-y).expm1()).log() + y
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -((-x).softplus())
+
+
+class StickBreakingTransform(_ParameterFree):
+    """Unconstrained ``(..., K - 1)`` vectors to the ``K``-simplex by stick breaking (the
+    transform behind ``LogisticNormal``); bijective, unlike ``SoftmaxTransform``."""
+
+    bijective = True
+    domain = "IndependentConstraint(Real(), 1)"
+    codomain = "Simplex()"
+    domain_event_dim = 1
+    codomain_event_dim = 1
+
+    @staticmethod
+    def _log_offset(n: int, like: Tensor) -> Tensor:
+        """``log(n + 1 - k)`` for ``k = 1..n``."""
+        k = _core.arange(1, n + 1, dtype=like.dtype, device=like.device)
+        return (n + 1 - k).log()
+
+    def _call(self, x: Tensor) -> Tensor:
+        from ..nn.functional import pad
+
+        z = _clipped_sigmoid(x - self._log_offset(int(x.shape[-1]), x))
+        z_cumprod = (1 - z).cumprod(-1)
+        return pad(z, (0, 1), value=1.0) * pad(z_cumprod, (1, 0), value=1.0)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        y_crop = y[..., :-1]
+        n = int(y_crop.shape[-1])
+        k = _core.arange(1, n + 1, dtype=y.dtype, device=y.device)
+        offset = (n + 1) - k
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=_finfo(y.dtype).tiny)
+        return y_crop.log() - sf.log() + offset.log()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        from ..nn.functional import logsigmoid
+
+        x = x - self._log_offset(int(x.shape[-1]), x)
+        return (-x + logsigmoid(x) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return (*tuple(shape)[:-1], int(shape[-1]) + 1)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return (*tuple(shape)[:-1], int(shape[-1]) - 1)
+
+
+class IndependentTransform(Transform):
+    """``base_transform`` with its rightmost ``reinterpreted_batch_ndims`` batch dimensions
+    made event dimensions: the log-Jacobian is summed over them."""
+
+    def __init__(
+        self, base_transform: Transform, reinterpreted_batch_ndims: int, cache_size: int = 0
+    ) -> None:
+        super().__init__(cache_size=cache_size)
+        self.base_transform = base_transform.with_cache(cache_size)
+        self.reinterpreted_batch_ndims = int(reinterpreted_batch_ndims)
+        self.bijective = base_transform.bijective
+        self.domain_event_dim = base_transform.domain_event_dim + self.reinterpreted_batch_ndims
+        self.codomain_event_dim = base_transform.codomain_event_dim + self.reinterpreted_batch_ndims
+        self.domain = _independent(base_transform.domain, self.domain_event_dim)
+        self.codomain = _independent(base_transform.codomain, self.codomain_event_dim)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return IndependentTransform(
+            self.base_transform, self.reinterpreted_batch_ndims, cache_size=cache_size
+        )
+
+    @property
+    def sign(self) -> Union[int, Tensor]:
+        return self.base_transform.sign
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.base_transform(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.base_transform.inv(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        result = self.base_transform.log_abs_det_jacobian(x, y)
+        return _sum_rightmost(result, self.reinterpreted_batch_ndims)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.base_transform.forward_shape(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.base_transform.inverse_shape(shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_transform!r}, {self.reinterpreted_batch_ndims})"
+
+
+identity_transform = ComposeTransform([])
+"""The identity (an empty ``ComposeTransform``), as ``torch.distributions.transforms``."""

@@ -144,9 +144,11 @@ class TransformedDistribution(_OverBase):
 
     @property
     def support(self) -> Any:  # type: ignore[override]
+        from .transforms import _independent
+
         if not self.transforms:
             return self._base_support()
-        return self.transforms[-1].codomain
+        return _independent(self.transforms[-1].codomain, len(self._event_shape))
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -376,7 +378,10 @@ class _OverCategorical(_OverProbsOrLogits):
     """An ``_OverProbsOrLogits`` on a ``Categorical`` held in ``_categorical`` (as PyTorch's
     one-hot and relaxed categoricals): its parameters, constraints and ``param_shape``."""
 
-    arg_constraints = dict(Categorical.arg_constraints)
+    arg_constraints: dict[str, str] = {
+        "probs": "Simplex()",
+        "logits": "IndependentConstraint(Real(), 1)",
+    }
     _inner = "_categorical"
     _categorical: Categorical
 

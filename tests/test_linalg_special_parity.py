@@ -450,3 +450,10 @@ def test_bessel_j_matches_scipy(name: str, ref: str) -> None:
     np.testing.assert_allclose(_np(getattr(dm.special, name)(one)), want, rtol=1e-9)
     t = dm.tensor([-4.2, 1e-4, 0.3, 2.5, 30.0], dtype=dm.float64, requires_grad=True)
     gradcheck(getattr(dm.special, name), [t])
+
+
+def test_engine_erf_and_erfc_at_infinity():
+    for dtype in (dm.float32, dm.float64):
+        x = dm.tensor([float("inf"), -float("inf")], dtype=dtype)
+        assert x.erf().tolist() == [1.0, -1.0]  # torch: tensor([ 1., -1.])
+        assert dm.erfc(x).tolist() == [0.0, 2.0]  # torch: tensor([0., 2.])

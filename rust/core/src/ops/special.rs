@@ -6,6 +6,9 @@ pub fn erf(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }
+    if x.is_infinite() {
+        return x.signum(); // (the tail's expansion would give inf * 0)
+    }
     let ax = x.abs();
     let r = if ax < 2.5 {
         erf_series(ax)
@@ -24,6 +27,9 @@ pub fn erf(x: f64) -> f64 {
 pub fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
+    }
+    if x.is_infinite() {
+        return 1.0 - x.signum();
     }
     if x >= 2.5 {
         erfc_tail(x)
@@ -221,5 +227,9 @@ mod tests {
         for (x, want) in cases {
             assert!((super::erf(x) - want).abs() < 1e-14, "erf({x})");
         }
+        assert_eq!(super::erf(f64::INFINITY), 1.0);
+        assert_eq!(super::erf(f64::NEG_INFINITY), -1.0);
+        assert_eq!(super::erfc(f64::INFINITY), 0.0);
+        assert_eq!(super::erfc(f64::NEG_INFINITY), 2.0);
     }
 }

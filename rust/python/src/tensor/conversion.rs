@@ -310,13 +310,12 @@ impl PyTensor {
     /// when one is given. `non_blocking` is accepted: the copy is synchronous, as `to`'s.
     #[pyo3(signature = (device=None, non_blocking=false, memory_format=None))]
     fn cuda(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         device: Option<&Bound<'_, PyAny>>,
         non_blocking: bool,
         memory_format: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let _ = non_blocking;
+        let (py, _) = (slf.py(), non_blocking);
         let format = MemoryFormat::extract(memory_format)?;
         let d = match device {
             None => Device::Cuda(0),
@@ -333,7 +332,7 @@ impl PyTensor {
                 },
             },
         };
-        let t = &self.tensor();
+        let t = &slf.get().tensor();
         let moved = run(py, t.numel(), || t.to_device(d))?;
         format.apply(py, &moved, false).map(wrap)
     }

@@ -440,14 +440,16 @@ def test_functional_takes_pytorchs_extra_keywords() -> None:
 
 
 def test_loss_modules_take_the_deprecated_reduction_flags() -> None:
-    assert nn.MSELoss(size_average=False).reduction == "sum"
-    assert nn.BCELoss(reduce=False).reduction == "none"
-    assert nn.CrossEntropyLoss(size_average=False).reduction == "sum"
+    # PyTorch's legacy flags still work, with its deprecation warning.
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        assert nn.MSELoss(size_average=False).reduction == "sum"
+        assert nn.BCELoss(reduce=False).reduction == "none"
+        assert nn.CrossEntropyLoss(size_average=False).reduction == "sum"
     assert nn.MSELoss().reduction == "mean" and nn.L1Loss(reduction="sum").reduction == "sum"
     p, t = dm.rand(4), dm.rand(4)
-    assert nn.MSELoss(size_average=False)(p, t).item() == pytest.approx(
-        ((p - t) ** 2).sum().item(), rel=1e-6
-    )
+    with pytest.warns(UserWarning):
+        loss = nn.MSELoss(size_average=False)
+    assert loss(p, t).item() == pytest.approx(((p - t) ** 2).sum().item(), rel=1e-6)
 
 
 def test_cuda_device_properties() -> None:

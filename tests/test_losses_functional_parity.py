@@ -68,3 +68,19 @@ def test_pairwise_distance_p0_takes_part_in_autograd() -> None:
     out.sum().backward()
     np.testing.assert_array_equal(out.detach().numpy(), [2.0])
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0]])
+
+
+@pytest.mark.parametrize("fn", [F.relu6, F.hardtanh, F.hardsigmoid, F.hardswish, F.mish])
+def test_inplace_activations_write_into_their_input(fn):
+    x = dm.tensor([-4.0, 0.0, 2.0, 7.0])
+    want = fn(x.clone()).numpy()
+    assert fn(x, inplace=True) is x
+    np.testing.assert_allclose(x.numpy(), want)
+
+
+def test_hard_activation_reprs_are_pytorchs():
+    # torch: Hardswish(), Hardsigmoid() even with inplace=True; ReLU6(inplace=True).
+    assert repr(dm.nn.Hardswish(inplace=True)) == "Hardswish()"
+    assert repr(dm.nn.Hardsigmoid(inplace=True)) == "Hardsigmoid()"
+    assert repr(dm.nn.ReLU6(inplace=True)) == "ReLU6(inplace=True)"
+    assert not isinstance(dm.nn.Hardsigmoid(), dm.nn.Hardswish)

@@ -184,9 +184,18 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return input.softplus(beta=beta, threshold=threshold)
 
 
+def _written_into(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    """``out``, or with ``inplace`` written into ``input`` (``nn._factory.inplace_result``)."""
+    if not inplace:
+        return out
+    from ._factory import inplace_result
+
+    return inplace_result(input, out, True)
+
+
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    """``min(max(0, x), 6)``; ``inplace`` is accepted for PyTorch's signature, the result is new."""
-    return hardtanh(input, 0.0, 6.0)
+    """``min(max(0, x), 6)``."""
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def hardtanh(
@@ -195,26 +204,23 @@ def hardtanh(
     """``x`` clamped into ``[min_val, max_val]``."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    out = input.clamp(min_val, max_val)
-    if input.requires_grad and _core.is_grad_enabled():
-        # PyTorch passes no gradient at the bounds themselves; the engine's clamp does.
-        out = _core.where((input > min_val) & (input < max_val), input, out.detach())
-    return out
+    # (No gradient at the bounds, as PyTorch's.)
+    return _written_into(input, input.clamp(min_val, max_val), inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6``."""
-    return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
+    return _written_into(input, (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
-    return input * hardsigmoid(input)
+    return _written_into(input, input * hardsigmoid(input), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
-    return input * input.softplus().tanh()
+    return _written_into(input, input * input.softplus().tanh(), inplace)
 
 
 def softsign(input: Tensor) -> Tensor:

@@ -256,11 +256,18 @@ class Mish(_InplaceActivation):
     _act = staticmethod(F.mish)
 
 
-class Hardswish(_InplaceActivation):
+class _SilentInplace(_InplaceActivation):
+    """PyTorch prints no ``inplace`` for ``Hardswish`` and ``Hardsigmoid``."""
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Hardswish(_SilentInplace):
     _act = staticmethod(F.hardswish)
 
 
-class Hardsigmoid(_InplaceActivation):
+class Hardsigmoid(_SilentInplace):
     _act = staticmethod(F.hardsigmoid)
 
 

@@ -457,3 +457,18 @@ def test_engine_erf_and_erfc_at_infinity():
         x = dm.tensor([float("inf"), -float("inf")], dtype=dtype)
         assert x.erf().tolist() == [1.0, -1.0]  # torch: tensor([ 1., -1.])
         assert dm.erfc(x).tolist() == [0.0, 2.0]  # torch: tensor([0., 2.])
+
+
+def test_norm_nuc_is_the_sum_of_singular_values():
+    a = np.random.default_rng(0).standard_normal((3, 4))
+    x = dm.tensor(a)
+    np.testing.assert_allclose(dm.norm(x, "nuc").item(), np.linalg.norm(a, "nuc"), rtol=1e-12)
+    assert x.norm(p="nuc", keepdim=True).shape == (1, 1)  # torch: torch.Size([1, 1])
+    assert dm.norm(dm.tensor(np.ones((2, 3, 4))), "nuc", dim=(1, 2)).shape == (2,)
+
+
+def test_i0_at_the_top_level_and_as_a_method():
+    x = dm.tensor([0.0, 1.0, 2.0])
+    want = [1.0, 1.2660658, 2.2795853]  # torch.i0
+    np.testing.assert_allclose(dm.i0(x).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(x.i0().numpy(), want, rtol=1e-6)

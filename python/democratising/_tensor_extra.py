@@ -243,7 +243,10 @@ def norm(
     if p in ("fro", None):
         p = 2
     if p == "nuc":
-        raise ValueError("norm: the nuclear norm is not supported")
+        # The sum of singular values over the last two dims (or ``dim``), as PyTorch's.
+        from .linalg import matrix_norm
+
+        return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim)
     finite = isinstance(p, (int, float)) and math.isfinite(p) and p != 0
     if finite and x.dtype.is_floating_point and x.requires_grad and _core.is_grad_enabled():
         from .linalg import vector_norm  # (lazy: linalg builds on the tensor methods)

@@ -314,6 +314,13 @@ def as_strided(
     return x.reshape(-1).index_select(0, index).reshape(size)
 
 
+def i0(x: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind, order 0 (``torch.special.i0``)."""
+    from .special import i0 as special_i0  # (lazy: special imports the package's methods)
+
+    return special_i0(x)
+
+
 def _host_only(x: Tensor, op: str) -> None:
     if x.is_cuda:
         raise DeviceError(f"{op}() is only implemented on CPU tensors")
@@ -360,6 +367,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "resize_as_": resize_as_,
     "set_": set_,
     "as_strided": as_strided,
+    "i0": i0,
 }
 
 #: name -> property, installed next to ``METHODS``.

@@ -356,9 +356,8 @@ __all__ += _memory_format.__all__
 # isort: split
 # torch.special, and its functions torch also has at the top level.
 from . import special  # noqa: E402
-from .special import i0  # noqa: E402
+from .special import i0, polygamma  # noqa: E402
 from .special import multigammaln as mvlgamma  # noqa: E402
-from .special import polygamma  # noqa: E402
 
 __all__ += ["i0", "mvlgamma", "polygamma", "special"]
 

@@ -310,8 +310,11 @@ def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(step)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         opt = args[0]
-        if opt.__dict__.get("_in_step_hooks", False):
-            return step(*args, **kwargs)
+        hooks = opt.__dict__
+        if hooks.get("_in_step_hooks", False) or not (
+            hooks.get("_optimizer_step_pre_hooks") or hooks.get("_optimizer_step_post_hooks")
+        ):
+            return step(*args, **kwargs)  # (no hooks: the step as it is, nothing to track)
         for pre in list(_hooks(opt, "_optimizer_step_pre_hooks").values()):
             result = pre(opt, args, kwargs)
             if result is not None:

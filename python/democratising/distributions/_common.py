@@ -214,16 +214,7 @@ class _Base(Distribution):
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view of this distribution with batch shape ``batch_shape`` (parameters are
         expanded, not copied)."""
-        shape = _shape(batch_shape)
-        new = _instance if _instance is not None else object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        nb = len(self._batch_shape)
-        for name in self._params:
-            if name in self.__dict__:
-                v = self.__dict__[name]
-                new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
-        new._batch_shape = shape
-        return new
+        return self._expand_params(batch_shape, _instance)
 
     def _value(self, value: Any, like: Tensor) -> Tensor:
         from . import _as_tensor

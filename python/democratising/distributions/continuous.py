@@ -255,7 +255,30 @@ class LogNormal(TransformedDistribution):
         return self.base_dist.entropy() + self.loc
 
 
-class HalfNormal(TransformedDistribution):
+class _Folded(TransformedDistribution):
+    """``|x|`` for a distribution symmetric about zero with a ``scale`` (HalfNormal,
+    HalfCauchy): twice the base density on ``[0, inf)``, ``-inf`` below zero."""
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, self.scale)
+        self._check_value(value, value >= 0, self.support)
+        lp = self.base_dist.log_prob(value) + math.log(2)
+        return lp.masked_fill(value < 0, -math.inf)
+
+    def cdf(self, value: Any) -> Tensor:
+        value = self._value(value, self.scale)
+        self._check_value(value, value >= 0, self.support)
+        return 2 * self.base_dist.cdf(value) - 1  # type: ignore[attr-defined, no-any-return]
+
+    def icdf(self, prob: Any) -> Tensor:
+        prob = self._value(prob, self.scale)
+        return self.base_dist.icdf((prob + 1) / 2)  # type: ignore[attr-defined, no-any-return]
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Folded):
     """HalfNormal(scale): ``|x|`` for ``x ~ Normal(0, scale)`` (``AbsTransform``, as in
     PyTorch); ``log_prob`` is ``-inf`` below zero."""
 
@@ -280,24 +303,6 @@ class HalfNormal(TransformedDistribution):
     @property
     def variance(self) -> Tensor:
         return self.scale.pow(2) * (1 - 2 / math.pi)
-
-    def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
-        lp = self.base_dist.log_prob(value) + math.log(2)
-        return lp.masked_fill(value < 0, float("-inf"))
-
-    def cdf(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
-        return 2 * self.base_dist.cdf(value) - 1  # type: ignore[attr-defined, no-any-return]
-
-    def icdf(self, prob: Any) -> Tensor:
-        prob = self._value(prob, self.scale)
-        return self.base_dist.icdf((prob + 1) / 2)  # type: ignore[attr-defined, no-any-return]
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy() - math.log(2)
 
 
 class Gamma(_Base):

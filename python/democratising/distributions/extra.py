@@ -13,7 +13,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from . import Categorical, Distribution, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits, _shape
 from ._common import _Base
-from .continuous import Cauchy, Exponential, Gamma
+from .continuous import Cauchy, Exponential, Gamma, _Folded
 from .discrete import Binomial, OneHotCategorical, _is_integer
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
 from .wrappers import TransformedDistribution, _expand_probs_or_logits
@@ -209,7 +209,7 @@ class Kumaraswamy(_TransformedParams):
         return t0 + t1 * h0 - a.log() - b.log()
 
 
-class HalfCauchy(TransformedDistribution):
+class HalfCauchy(_Folded):
     """HalfCauchy(scale): ``|x|`` for ``x ~ Cauchy(0, scale)``; ``log_prob`` is ``-inf``
     below zero."""
 
@@ -237,24 +237,6 @@ class HalfCauchy(TransformedDistribution):
     @property
     def variance(self) -> Tensor:
         return self.base_dist.variance
-
-    def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
-        lp = self.base_dist.log_prob(value) + math.log(2)
-        return lp.masked_fill(value < 0, -math.inf)
-
-    def cdf(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
-        return 2 * self.base_dist.cdf(value) - 1  # type: ignore[attr-defined, no-any-return]
-
-    def icdf(self, prob: Any) -> Tensor:
-        prob = self._value(prob, self.scale)
-        return self.base_dist.icdf((prob + 1) / 2)  # type: ignore[attr-defined, no-any-return]
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy() - math.log(2)
 
 
 class NegativeBinomial(_ProbsOrLogits, _Base):

@@ -1,6 +1,6 @@
 """MPI worker for ranks that end early. Usage: early.py MODE [ARG]. Every failure is announced on
-stdout with ``FAILING <time.time()>`` first, so the test can measure how long the job took to
-end after it.
+stdout with ``FAILING <time.monotonic()>`` first, so the test can measure how long the job took to
+end after it (the monotonic clock is one for the whole host, and a wall-clock step can't skew it).
 
 - ``raise_before_init``: the last rank raises after ``import democratising`` but before
   ``World.init``; the others wait in ``World.init`` (MPI_Init) and then in a barrier.
@@ -35,7 +35,7 @@ from democratising import distributed as dist
 
 
 def failing(what: str) -> None:
-    print(f"FAILING {time.time():.3f} {what}", flush=True)
+    print(f"FAILING {time.monotonic():.3f} {what}", flush=True)
 
 
 def raise_before_init() -> None:

@@ -457,3 +457,48 @@ def test_block_index_assignment_and_values_from_its_own_memory() -> None:
     t[dm.tensor([0, 1])] = t[2:4]  # values that are a view of the destination
     want[[0, 1]] = want[2:4].copy()
     np.testing.assert_array_equal(t.numpy(), want)
+
+
+# ---- diagonal ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [-4, -2, -1, 0, 1, 3, 6])
+@pytest.mark.parametrize("dims", [(0, 1), (1, 2), (2, 0), (-1, -2), (0, 2)])
+def test_diagonal_matches_numpy(offset: int, dims: tuple[int, int]) -> None:
+    got = dm.tensor(X).diagonal(offset, *dims)
+    np.testing.assert_array_equal(got.numpy(), np.diagonal(X, offset, *dims))
+    np.testing.assert_array_equal(dm.diagonal(dm.tensor(X), offset, *dims).numpy(), got.numpy())
+
+
+def test_diagonal_is_a_view_writes_reach_the_base() -> None:
+    """PyTorch's idiom ``m.diagonal().fill_(1)`` (and ``copy_``, ``+=``) edits ``m`` itself."""
+    m = dm.zeros(3, 4)
+    m.diagonal().fill_(1.0)
+    m.diagonal(1).copy_(dm.tensor([5.0, 6.0, 7.0]))
+    m.diagonal(-1).add_(2.0)
+    want = np.eye(3, 4) + np.diag([5.0, 6.0, 7.0], 1)[:3, :4] + 2 * np.eye(3, 4, -1)
+    np.testing.assert_array_equal(m.numpy(), want)
+    assert m.diagonal().data_ptr() == m.data_ptr()
+    t = dm.arange(9.0).reshape(3, 3).T  # a transposed base: the diagonal is the same elements
+    np.testing.assert_array_equal(t.diagonal().numpy(), [0.0, 4.0, 8.0])
+    assert dm.linalg.diagonal(dm.zeros(2, 3, 3)).shape == (2, 3)
+
+
+def test_diagonal_empty_and_errors() -> None:
+    assert dm.ones(0, 3).diagonal().shape == (0,)
+    assert dm.ones(2, 3).diagonal(5).shape == (0,)
+    assert dm.ones(2, 3).diagonal(-9).shape == (0,)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        dm.ones(3).diagonal()
+    with pytest.raises(ValueError, match="cannot be identical"):
+        dm.ones(3, 3).diagonal(0, 1, -1)
+
+
+def test_diagonal_gradcheck_and_inplace_through_the_view() -> None:
+    gradcheck(lambda a: a.diagonal(1, 0, 2) * 1.5, [_leaf(3, 2, 4)])
+    gradcheck(lambda a: a.diagonal(-1).exp(), [_leaf(4, 3)])
+    w = dm.ones(3, 3, dtype=dm.float64, requires_grad=True)
+    y = w * 1.0
+    y.diagonal().mul_(3.0)  # an in-place op on the view of a non-leaf is recorded
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), 2 + 16 * np.eye(3))

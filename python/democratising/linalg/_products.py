@@ -15,7 +15,7 @@ from typing import Optional
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import broadcast_tensors
-from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError
 from . import _common as c
 from ._solves import inv
 
@@ -60,30 +60,14 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
 
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """The ``offset``-th diagonal of the matrices in dims ``dim1``/``dim2``, as the last
-    dimension (``torch.linalg.diagonal``). A copy here (PyTorch's is a view)."""
+    dimension (``torch.linalg.diagonal``): a view, as in PyTorch."""
     return diagonal_of(A, offset, dim1, dim2)
 
 
 def diagonal_of(A: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    """``torch.diagonal`` (defaults ``dim1=0, dim2=1``): permute the two dims last, flatten
-    them, and pick every ``(cols + 1)``-th element (differentiable: an ``index_select``)."""
-    nd = A.ndim
-    if nd < 2:
-        # PyTorch's IndexError ("Dimension out of range") for dim1/dim2 of a 0-d/1-d tensor.
-        raise IndexOutOfRangeError(
-            f"diagonal: Dimension out of range: needs at least 2 dimensions, got {nd}"
-        )
-    d1, d2 = dim1 % nd, dim2 % nd
-    if d1 == d2:
-        raise InvalidValueError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    rest = [i for i in range(nd) if i not in (d1, d2)]
-    B = A.permute(*rest, d1, d2)
-    rows, cols = B.shape[-2], B.shape[-1]
-    start = offset if offset >= 0 else -offset * cols
-    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
-    flat = B.reshape(*B.shape[:-2], rows * cols)
-    idx = _core.arange(length, dtype=_core.int64, device=A.device) * (cols + 1) + start
-    return flat.index_select(flat.ndim - 1, idx)
+    """``torch.diagonal`` (defaults ``dim1=0, dim2=1``): the engine's strided view, so writes
+    through it reach ``A`` and its gradient flows back to the diagonal."""
+    return A.diagonal(offset, dim1, dim2)
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:

@@ -246,6 +246,33 @@ impl Layout {
         l
     }
 
+    /// The `offset`-th diagonal of dims `d1`/`d2` (distinct) as a new last dim: one step along
+    /// it moves one step along both, so its stride is the sum of theirs.
+    pub fn diagonal(&self, offset: isize, d1: usize, d2: usize) -> Layout {
+        let (n1, n2) = (self.shape[d1] as isize, self.shape[d2] as isize);
+        let len = if offset >= 0 {
+            n1.min(n2 - offset)
+        } else {
+            (n1 + offset).min(n2)
+        }
+        .max(0) as usize;
+        let mut l = self.clone();
+        for d in [d1.max(d2), d1.min(d2)] {
+            l.shape.remove(d);
+            l.strides.remove(d);
+        }
+        l.shape.push(len);
+        l.strides.push(self.strides[d1] + self.strides[d2]);
+        if l.numel() > 0 {
+            l.offset += if offset >= 0 {
+                offset as usize * self.strides[d2]
+            } else {
+                offset.unsigned_abs() * self.strides[d1]
+            };
+        }
+        l
+    }
+
     pub fn unsqueeze(&self, dim: usize) -> Layout {
         let mut l = self.clone();
         let stride = if dim < self.ndim() {

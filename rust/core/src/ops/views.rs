@@ -245,6 +245,29 @@ impl Tensor {
         Ok(self.sub_view("SelectBackward", move |l| l.select(d, i)))
     }
 
+    /// `diagonal(offset, dim1, dim2)`: a view of the `offset`-th diagonal (above the main one
+    /// when positive) of the matrices in `dim1`/`dim2`, as the last dim (PyTorch's view).
+    pub fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> Result<Tensor> {
+        let nd = self.ndim();
+        if nd < 2 {
+            bail!(
+                Index,
+                "diagonal: Dimension out of range: needs at least 2 dimensions, got {}",
+                nd
+            );
+        }
+        let (d1, d2) = (normalize_dim(dim1, nd)?, normalize_dim(dim2, nd)?);
+        if d1 == d2 {
+            bail!(
+                Value,
+                "diagonal dimensions cannot be identical {}, {}",
+                dim1,
+                dim2
+            );
+        }
+        Ok(self.sub_view("DiagonalBackward", move |l| l.diagonal(offset, d1, d2)))
+    }
+
     /// The view of `self` through `view` (a slice, a select), recorded as `name`: its backward
     /// writes the gradient into zeros of `self`'s shape through the same `view`.
     fn sub_view(

@@ -116,6 +116,10 @@ impl PyTensor {
         };
         self.tensor().narrow(dim, start, length).py().map(wrap)
     }
+    #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
+    fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> PyResult<PyTensor> {
+        self.tensor().diagonal(offset, dim1, dim2).py().map(wrap)
+    }
     fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {
         self.tensor().select(dim, index).py().map(wrap)
     }

@@ -10,7 +10,7 @@ from .._core import Tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import ShapeError
 from ._factory import to_factory
-from .layers import _init_weight_and_bias
+from .layers import _init_weight_and_bias, _reset_weight_and_bias
 from .module import Module
 
 __all__ = ["Bilinear", "bilinear"]
@@ -84,6 +84,10 @@ class Bilinear(Module):
         shape = (out_features, in1_features, in2_features)
         _init_weight_and_bias(self, shape, bias, fan_in=in1_features)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws ``weight`` and ``bias`` from U(±1/√in1_features), in place."""
+        _reset_weight_and_bias(self, fan_in=self.in1_features)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
         return bilinear(input1, input2, self.weight, self._param("bias"))

@@ -9,7 +9,7 @@ from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .layers import _init_weight_and_bias
+from .layers import _init_weight_and_bias, _reset_weight_and_bias
 from .module import Module
 
 IntPair = Union[int, Sequence[int]]
@@ -156,6 +156,10 @@ class _ConvNd(_ConvBase):
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         _init_weight_and_bias(self, shape, bias)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws ``weight`` and ``bias`` from U(±1/√fan_in), in place (PyTorch's)."""
+        _reset_weight_and_bias(self)
 
     def _check_padding_mode(self, padding_mode: str) -> None:
         if padding_mode not in _PADDING_MODES:

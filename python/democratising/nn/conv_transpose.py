@@ -11,7 +11,7 @@ from ..errors import ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .conv import _check_geometry, _ConvBase
-from .layers import _init_weight_and_bias
+from .layers import _init_weight_and_bias, _reset_weight_and_bias
 
 IntPair = Union[int, Sequence[int]]
 
@@ -56,6 +56,11 @@ class _ConvTransposeNd(_ConvBase):
         shape = (in_channels, out_channels // groups, *self.kernel_size)
         _init_weight_and_bias(self, shape, bias, bias_size=out_channels)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws ``weight`` and ``bias`` from U(±1/√fan_in), fan_in from the weight's
+        ``[in, out / groups, *kernel]`` layout as PyTorch computes it, in place."""
+        _reset_weight_and_bias(self)
 
     def _check_padding_mode(self, padding_mode: str) -> None:
         if padding_mode != "zeros":

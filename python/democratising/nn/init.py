@@ -17,6 +17,7 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_more import _generator_scope
+from ..errors import DTypeError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -54,7 +55,7 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     """The recommended scale for weights feeding ``nonlinearity`` (PyTorch's table): 1 for
     linear/conv/sigmoid, 5/3 for tanh, √2 for relu, √(2/(1+slope²)) for leaky_relu, 3/4 for selu."""
     if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
-        return 1.0
+        return 1  # (an int, as PyTorch returns)
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
@@ -119,6 +120,10 @@ def trunc_normal_(
     bounds, mapped back through the inverse CDF (``erfinv``, from SciPy, which scikit-learn, a
     base dependency, requires)."""
     from scipy.special import erfinv  # type: ignore[import-untyped]
+
+    if not tensor.dtype.is_floating_point:
+        # PyTorch's normal_ refuses integer tensors; without this the samples would be cast.
+        raise DTypeError(f"trunc_normal_: expected a floating point tensor, got {tensor.dtype}")
 
     def norm_cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
@@ -258,6 +263,38 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
         values[_core.randperm(rows).numpy()[:zeros], col] = 0.0
     return _fill_from(tensor, _core.from_numpy(np.ascontiguousarray(values)))
 
+
+def _make_deprecate(meth: _F) -> _F:
+    """PyTorch's old names without the trailing underscore (``nn.init.uniform``): they warn
+    a ``FutureWarning`` and then fill in place as the new name does."""
+    new_name = meth.__name__
+    old_name = new_name[:-1]
+
+    @functools.wraps(meth)
+    def deprecated_init(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return meth(*args, **kwargs)
+
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    deprecated_init.__doc__ = f"Deprecated alias of ``{new_name}`` (warns ``FutureWarning``)."
+    return deprecated_init  # type: ignore[return-value]
+
+
+uniform = _make_deprecate(uniform_)
+normal = _make_deprecate(normal_)
+constant = _make_deprecate(constant_)
+eye = _make_deprecate(eye_)
+dirac = _make_deprecate(dirac_)
+xavier_uniform = _make_deprecate(xavier_uniform_)
+xavier_normal = _make_deprecate(xavier_normal_)
+kaiming_uniform = _make_deprecate(kaiming_uniform_)
+kaiming_normal = _make_deprecate(kaiming_normal_)
+orthogonal = _make_deprecate(orthogonal_)
+sparse = _make_deprecate(sparse_)
 
 __all__ = [
     "calculate_gain",

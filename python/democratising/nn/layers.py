@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional, Union
 
 from .. import _core
 from .._core import Tensor
+from .._grad_mode import no_grad
 from . import functional as F
 from ._factory import inplace_result, to_factory
 from .module import Module
@@ -43,6 +44,26 @@ def _init_weight_and_bias(
         module.register_parameter("bias", None)
 
 
+def _reset_weight_and_bias(module: Module, fan_in: Optional[int] = None) -> None:
+    """Re-draws ``weight`` and ``bias`` in place from U(±1/√fan_in), as
+    ``_init_weight_and_bias`` drew them (PyTorch's ``reset_parameters`` of ``Linear``,
+    ``Bilinear`` and the convolutions); a lazy module still waiting for its size is left
+    alone, as PyTorch's lazy layers do."""
+    from . import init
+
+    has_placeholders = getattr(module, "has_uninitialized_params", None)
+    if has_placeholders is not None and has_placeholders():
+        return
+    weight = module.weight
+    if fan_in is None:
+        fan_in = math.prod(tuple(weight.shape)[1:])
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    init.uniform_(weight, -bound, bound)
+    bias = module._parameters.get("bias")
+    if bias is not None:
+        init.uniform_(bias, -bound, bound)
+
+
 class Dense(Module):
     """``y = x @ weight.T + bias`` with ``weight`` of shape ``(out, in)`` and PyTorch's default
     initialisation (Kaiming-uniform, a=√5, i.e. U(±1/√in) for both weight and bias)."""
@@ -60,6 +81,10 @@ class Dense(Module):
         self.out_features = out_features
         _init_weight_and_bias(self, (out_features, in_features), bias)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws ``weight`` and ``bias`` from U(±1/√in_features), in place."""
+        _reset_weight_and_bias(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self._param("bias"))
@@ -334,6 +359,11 @@ class PReLU(Module):
         self.init = init
         self.weight = Parameter(_core.full((num_parameters,), init))
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Sets every slope back to ``init``, in place."""
+        with no_grad():
+            self.weight.fill_(self.init)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)

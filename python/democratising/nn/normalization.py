@@ -34,6 +34,17 @@ def _register_affine(
         )
 
 
+def _reset_affine(module: Module) -> None:
+    """``weight`` back to ones and ``bias`` to zeros, in place, where they exist (PyTorch's
+    ``reset_parameters`` of ``LayerNorm``, ``GroupNorm`` and ``RMSNorm``)."""
+    with no_grad():
+        weight, bias = module._parameters.get("weight"), module._parameters.get("bias")
+        if weight is not None:
+            weight.fill_(1.0)
+        if bias is not None:
+            bias.zero_()
+
+
 def affine_of(module: Module) -> tuple[Optional[Tensor], Optional[Tensor]]:
     """The layer's scale and shift as the functional ops take them (``None`` where absent);
     read as attributes, so a parametrization registered on either is applied."""
@@ -171,6 +182,10 @@ class _TrailingNorm(Module):
         _register_affine(self, elementwise_affine, bias, self.normalized_shape)
         to_factory(self, device, dtype)
 
+    def reset_parameters(self) -> None:
+        """``weight`` to ones and ``bias`` to zeros, in place."""
+        _reset_affine(self)
+
 
 class LayerNorm(_TrailingNorm):
     def __init__(
@@ -221,6 +236,10 @@ class GroupNorm(Module):
         self.eps, self.affine = eps, affine
         _register_affine(self, affine, bias, num_channels)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """``weight`` to ones and ``bias`` to zeros, in place."""
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(x, self.num_groups, *affine_of(self), self.eps)

@@ -107,6 +107,16 @@ def _check_size(name: str, value: int, positive: bool = True) -> None:
         raise ValueError(f"{name} must be greater than zero")
 
 
+def _reset_uniform(module: Module) -> None:
+    """Every parameter of a recurrent layer or cell re-drawn from U(±1/√hidden_size)."""
+    from . import init
+
+    hidden_size = module.hidden_size
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+    for weight in module.parameters():
+        init.uniform_(weight, -bound, bound)
+
+
 class RNNBase(Module):
     """The multi-layer, optionally bidirectional recurrence shared by ``RNN``, ``LSTM`` and
     ``GRU``. ``mode`` is ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``."""
@@ -186,6 +196,10 @@ class RNNBase(Module):
                     self.register_parameter(name, _uniform(shape, bound))
                 self._all_weights.append([name for name, _ in shapes])
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws every parameter from U(±1/√hidden_size), in place (PyTorch's)."""
+        _reset_uniform(self)
 
     @property
     def all_weights(self) -> list[list[Parameter]]:
@@ -449,6 +463,10 @@ class RNNCellBase(Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         to_factory(self, device, dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draws every parameter from U(±1/√hidden_size), in place (PyTorch's)."""
+        _reset_uniform(self)
 
     def _prepare(
         self, input: Tensor, hx: Optional[State], count: int

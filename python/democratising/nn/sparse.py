@@ -77,6 +77,19 @@ class Embedding(Module):
         )
         to_factory(self, device, dtype)
 
+    def reset_parameters(self) -> None:
+        """Re-draws ``weight`` from N(0, 1) in place, row ``padding_idx`` zero (PyTorch's)."""
+        from . import init
+
+        init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self) -> None:
+        """Zeroes row ``padding_idx`` (PyTorch's helper of the same name)."""
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
     @classmethod
     def from_pretrained(
         cls,

@@ -104,10 +104,14 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
 # PyTorch's other nn.utils names: parametrize, parametrizations, stateless, the hook-based
 # weight_norm / spectral_norm, conv/linear + batch-norm fusion, get_total_norm, skip_init.
 import sys as _sys  # noqa: E402
+from types import ModuleType as _ModuleType  # noqa: E402
 
+from . import _prune as prune  # noqa: E402
 from . import parametrizations, parametrize  # noqa: E402
 from .utils_extra import (  # noqa: E402, F401 - re-exported as nn.utils.<name>
     clip_grads_with_norm_,
+    convert_conv2d_weight_memory_format,
+    convert_conv3d_weight_memory_format,
     fuse_conv_bn_eval,
     fuse_conv_bn_weights,
     fuse_linear_bn_eval,
@@ -121,9 +125,53 @@ from .utils_extra import (  # noqa: E402, F401 - re-exported as nn.utils.<name>
     weight_norm,
 )
 
+
+def _submodule(name: str, **members: object) -> _ModuleType:
+    """One of PyTorch's ``torch.nn.utils.<name>`` modules, holding the same functions as
+    here, so ``from torch.nn.utils.fusion import fuse_conv_bn_eval``-style imports port."""
+    mod = _ModuleType(f"{__name__}.{name}", f"PyTorch's ``torch.nn.utils.{name}``.")
+    for key, value in members.items():
+        setattr(mod, key, value)
+    mod.__all__ = list(members)  # type: ignore[attr-defined]
+    return mod
+
+
+clip_grad = _submodule(
+    "clip_grad",
+    clip_grad_norm=clip_grad_norm,
+    clip_grad_norm_=clip_grad_norm_,
+    clip_grad_value_=clip_grad_value_,
+    get_total_norm=get_total_norm,
+    clip_grads_with_norm_=clip_grads_with_norm_,
+)
+convert_parameters = _submodule(
+    "convert_parameters",
+    parameters_to_vector=parameters_to_vector,
+    vector_to_parameters=vector_to_parameters,
+)
+fusion = _submodule(
+    "fusion",
+    fuse_conv_bn_eval=fuse_conv_bn_eval,
+    fuse_conv_bn_weights=fuse_conv_bn_weights,
+    fuse_linear_bn_eval=fuse_linear_bn_eval,
+    fuse_linear_bn_weights=fuse_linear_bn_weights,
+)
+init = _submodule("init", skip_init=skip_init)
+memory_format = _submodule(
+    "memory_format",
+    convert_conv2d_weight_memory_format=convert_conv2d_weight_memory_format,
+    convert_conv3d_weight_memory_format=convert_conv3d_weight_memory_format,
+)
+
 for _name, _mod in (
     ("parametrize", parametrize),
     ("parametrizations", parametrizations),
     ("stateless", stateless),
+    ("clip_grad", clip_grad),
+    ("convert_parameters", convert_parameters),
+    ("fusion", fusion),
+    ("init", init),
+    ("memory_format", memory_format),
+    ("prune", prune),
 ):
     _sys.modules[f"{__name__}.{_name}"] = _mod

@@ -30,6 +30,8 @@ from .parametrizations import (
 
 __all__ = [
     "clip_grads_with_norm_",
+    "convert_conv2d_weight_memory_format",
+    "convert_conv3d_weight_memory_format",
     "functional_call",
     "fuse_conv_bn_eval",
     "fuse_conv_bn_weights",
@@ -422,6 +424,38 @@ def clip_grads_with_norm_(
             if key not in cast:
                 cast[key] = coef.to(g.device).to(g.dtype)
             g.mul_(cast[key])
+
+
+# ---- memory format -------------------------------------------------------------------------
+
+
+def _convert_weight_memory_format(module: T, memory_format: Any, kinds: tuple[type, ...]) -> T:
+    """Re-lays out the weight of every ``kinds`` layer in ``module`` (itself included) in
+    ``memory_format``, keeping each parameter object (its ``.data`` is replaced)."""
+    if isinstance(module, kinds):
+        weight = module.weight
+        weight.data = weight.detach().clone(memory_format=memory_format)
+    for child in module.children():
+        _convert_weight_memory_format(child, memory_format, kinds)
+    return module
+
+
+def convert_conv2d_weight_memory_format(module: T, memory_format: Any) -> T:
+    """Lays out the weights of ``module``'s ``Conv2d`` / ``ConvTranspose2d`` layers (``module``
+    itself included, recursively) in ``memory_format`` (e.g. ``dm.channels_last``); returns
+    ``module``, as PyTorch's."""
+    from .conv import Conv2d
+    from .conv_transpose import ConvTranspose2d
+
+    return _convert_weight_memory_format(module, memory_format, (Conv2d, ConvTranspose2d))
+
+
+def convert_conv3d_weight_memory_format(module: T, memory_format: Any) -> T:
+    """``convert_conv2d_weight_memory_format`` for ``Conv3d`` / ``ConvTranspose3d`` layers
+    (e.g. ``dm.channels_last_3d``)."""
+    from .volumetric import Conv3d, ConvTranspose3d
+
+    return _convert_weight_memory_format(module, memory_format, (Conv3d, ConvTranspose3d))
 
 
 # ---- skip_init -----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class autocast(_autocast):  # noqa: N801 - PyTorch's name
         cache_enabled: Optional[bool] = None,
     ) -> None:
         enabled = _cuda_enabled(
-            enabled, "User provided device_type of 'cuda', but CUDA is not available. Disabling"
+            enabled, "CUDA is not available or torch_xla is imported. Disabling autocast."
         )
         super().__init__("cuda", dtype, enabled, cache_enabled)
 

@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+import copy
 import functools
+import warnings
 from typing import Any, Callable, Optional, TypeVar
 
 from .. import _core
+from ..errors import DeviceError, DTypeError, InvalidValueError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "autocast",
+    "get_autocast_dtype",
+    "is_autocast_available",
+    "is_autocast_enabled",
+]
+
+#: PyTorch's default autocast dtype per device type (``torch.get_autocast_dtype``).
+_DEVICE_DEFAULT_DTYPE = {"cpu": _core.bfloat16, "cuda": _core.float16}
+
+
+def _device_kind(device_type: str) -> Optional[str]:
+    """``"cpu"``/``"cuda"`` for a device string such as ``"cuda:0"``, else ``None``."""
+    kind, _, index = device_type.partition(":")
+    if kind in _DEVICE_DEFAULT_DTYPE and (not index or index.isdigit()):
+        return kind
+    return None
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``autocast`` supports ``device_type`` (``torch.amp.is_autocast_available``):
+    ``"cpu"`` and ``"cuda"``, the device types the engine runs on."""
+    if not isinstance(device_type, str):
+        raise InvalidValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    return _device_kind(device_type) is not None
 
 
 class autocast:  # noqa: N801 - PyTorch's name
     """Inside the block matmul/linear/conv run in ``dtype`` (float16 or bfloat16, float32
     accumulation) while softmax, losses, norms and reductions run in float32.
 
-    ``device_type`` is accepted for PyTorch compatibility (``"cpu"``/``"cuda"``)."""
+    As ``torch.autocast(device_type, dtype=None, enabled=True, cache_enabled=None)``:
+    ``dtype=None`` means the device's default (bfloat16 for ``"cpu"``, float16 for
+    ``"cuda"``; float16 when no ``device_type`` is given, the seed's default); any other dtype
+    warns and disables the region; ``"cuda"`` without CUDA warns and disables it, so a CUDA
+    script runs on the CPU in float32 as under PyTorch. ``cache_enabled`` is accepted and has
+    no effect (the engine keeps no cast-weight cache). The engine's mode covers every device:
+    a ``"cpu"`` region also casts CUDA tensors' ops."""
 
     def __init__(
         self,
@@ -24,13 +59,35 @@ class autocast:  # noqa: N801 - PyTorch's name
         cache_enabled: Optional[bool] = None,
     ) -> None:
         if isinstance(device_type, _core.dtype) and dtype is None:
-            device_type, dtype = None, device_type
+            device_type, dtype = None, device_type  # the seed's `autocast(dm.bfloat16)`
         del cache_enabled
+        if device_type is not None and not is_autocast_available(device_type):
+            raise DeviceError(f"User specified an unsupported autocast device_type '{device_type}'")
+        kind = _device_kind(device_type) if device_type is not None else None
         self.device_type = device_type or "cpu"
-        self.dtype = dtype if dtype is not None else _core.float16
-        if self.dtype not in (_core.float16, _core.bfloat16):
-            raise TypeError(f"autocast dtype must be float16 or bfloat16, got {self.dtype}")
-        self.enabled = enabled
+        if dtype is None:
+            dtype = _DEVICE_DEFAULT_DTYPE[kind] if kind is not None else _core.float16
+        elif not isinstance(dtype, _core.dtype):
+            raise DTypeError(f"autocast dtype must be a dtype, got {type(dtype).__name__}")
+        self.dtype = dtype
+        if enabled and kind == "cuda" and not _core._cuda_is_available():
+            warnings.warn(
+                "CUDA is not available or torch_xla is imported. Disabling autocast.",
+                UserWarning,
+                stacklevel=2,
+            )
+            enabled = False
+        elif enabled and dtype not in (_core.float16, _core.bfloat16):
+            name = (kind or "cpu").upper()
+            warnings.warn(
+                f"In {name} autocast, but the target dtype is not supported. Disabling "
+                f"autocast.\n{name} Autocast only supports dtypes of bfloat16, float16 "
+                f"currently (got {dtype}).",
+                UserWarning,
+                stacklevel=2,
+            )
+            enabled = False
+        self.enabled = bool(enabled)
         self._prev: list[Optional[_core.dtype]] = []
 
     def __enter__(self) -> autocast:
@@ -43,15 +100,31 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with autocast(self.device_type, self.dtype, self.enabled):
+            # A fresh region per call: threads and recursion never share the saved state.
+            region = copy.copy(self)
+            region._prev = []
+            with region:
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
 
-def is_autocast_enabled() -> bool:
+def is_autocast_enabled(device_type: Optional[str] = None) -> bool:
+    """Whether ops run under autocast here (``torch.is_autocast_enabled(device_type)``). The
+    engine has one mode for every device, so ``device_type`` is only checked."""
+    if device_type is not None and not is_autocast_available(device_type):
+        raise DeviceError(f"unsupported autocast device_type '{device_type}'")
     return _core._get_autocast() is not None
 
 
-def get_autocast_dtype() -> Optional[_core.dtype]:
-    return _core._get_autocast()
+def get_autocast_dtype(device_type: Optional[str] = None) -> Optional[_core.dtype]:
+    """The dtype autocast runs ops in. Without ``device_type``: ``None`` outside a region
+    (the seed's query); with it, as ``torch.get_autocast_dtype``: the device's default
+    (bfloat16 for ``"cpu"``, float16 for ``"cuda"``) outside a region."""
+    current = _core._get_autocast()
+    if device_type is None:
+        return current
+    kind = _device_kind(device_type) if isinstance(device_type, str) else None
+    if kind is None:
+        raise DeviceError(f"unsupported autocast device_type '{device_type}'")
+    return current if current is not None else _DEVICE_DEFAULT_DTYPE[kind]

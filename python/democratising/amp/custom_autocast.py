@@ -75,7 +75,9 @@ def custom_bwd(bwd: Optional[Callable[..., Any]] = None, *, device_type: str) ->
     @functools.wraps(bwd)
     def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
         ctx = args[0]
-        with autocast(device_type=device_type, enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
+        # The engine's one mode, restored as it was (not re-derived from `device_type`, which
+        # would disable a "cuda" region on a machine without CUDA).
+        with autocast(enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
             return bwd(*args, **kwargs)
 
     return decorate_bwd

@@ -8,13 +8,18 @@ checks are already the averaged ones: backward finishes their synchronisation.""
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any, Optional
+
+import numpy as np
 
 from .. import _core, _ranks
 from .._chain import chained
 from .._core import Tensor
+from ..errors import InvalidValueError
 from ..optim.optimizer import Optimizer
 
 
@@ -31,27 +36,65 @@ def _fused(optimizer: Any) -> bool:
     return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
 
 
+def _seed_order(
+    init_scale: float = 2.0**16,
+    growth_factor: float = 2.0,
+    backoff_factor: float = 0.5,
+    growth_interval: int = 2000,
+    enabled: bool = True,
+    device: str = "cpu",
+) -> None:
+    """The seed's (and ``torch.cuda.amp.GradScaler``'s) argument order."""
+
+
+def _torch_order(
+    device: str = "cpu",
+    init_scale: float = 2.0**16,
+    growth_factor: float = 2.0,
+    backoff_factor: float = 0.5,
+    growth_interval: int = 2000,
+    enabled: bool = True,
+) -> None:
+    """``torch.amp.GradScaler``'s argument order (device first)."""
+
+
+_SEED_ORDER = inspect.signature(_seed_order)
+_TORCH_ORDER = inspect.signature(_torch_order)
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to float32, as PyTorch's scale tensor stores it (overflow gives inf)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(x))
+
+
 class GradScaler:
-    def __init__(
-        self,
-        init_scale: float | str = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-        device: str = "cpu",
-    ) -> None:
-        if isinstance(init_scale, str):
-            # PyTorch 2's `torch.amp.GradScaler("cuda", ...)`: the device comes first.
-            init_scale = 2.0**16
-        del device  # one scaler works for tensors on any device
-        self._enabled = enabled
-        self._scale = float(init_scale)
-        self._growth_factor = float(growth_factor)
-        self._backoff_factor = float(backoff_factor)
-        self._growth_interval = int(growth_interval)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``GradScaler(init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
+        growth_interval=2000, enabled=True, device="cpu")``, or PyTorch 2's device-first
+        ``GradScaler("cuda", init_scale, growth_factor, ...)`` when the first positional
+        argument is a string. The scaler stays enabled on any device (one scaler works for
+        tensors on every device); ``device`` is only checked to be a string."""
+        order = _TORCH_ORDER if args and isinstance(args[0], str) else _SEED_ORDER
+        try:
+            bound = order.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"GradScaler(): {e}") from None
+        bound.apply_defaults()
+        a = bound.arguments
+        if not isinstance(a["device"], str):
+            raise TypeError(f"GradScaler(): device must be a str, got {type(a['device']).__name__}")
+        self._enabled = bool(a["enabled"])
+        self._scale = float(a["init_scale"])
+        self._growth_factor = float(a["growth_factor"])
+        self._backoff_factor = float(a["backoff_factor"])
+        self._growth_interval = int(a["growth_interval"])
         self._growth_tracker = 0
-        self._check_factors()
+        # PyTorch keeps the scale in a float32 tensor created by the first `scale()`; before
+        # it, `step`/`unscale_`/`update` raise (a forgotten `scale(loss)` is a bug).
+        self._scale_ready = False
+        if self._enabled:
+            self._check_factors()
         self._per_optimizer: dict[int, dict[str, Any]] = {}
 
     def _check_factors(self) -> None:
@@ -97,14 +140,31 @@ class GradScaler:
         self._growth_interval = int(v)
 
     def scale(self, outputs: Any) -> Any:
-        """Multiplies a loss (or a list/tuple of them) by the current scale."""
+        """Multiplies a loss (or an iterable of them, nested) by the current scale, held as a
+        float32 0-d tensor as in PyTorch: a 0-d float16/bfloat16 loss becomes float32, so the
+        scaled loss itself does not overflow float16."""
         if not self._enabled:
             return outputs
-        if isinstance(outputs, Tensor):
-            return outputs * self._scale
-        if isinstance(outputs, (list, tuple)):
-            return type(outputs)(self.scale(o) for o in outputs)
-        raise TypeError("outputs must be a Tensor or a list/tuple of Tensors")
+        if not self._scale_ready:
+            self._scale, self._scale_ready = _f32(self._scale), True
+        return self._apply_scale(outputs)
+
+    def _apply_scale(self, value: Any) -> Any:
+        if isinstance(value, Tensor):
+            scale = _core.full((), self._scale, dtype=_core.float32, device=value.device)
+            return value * scale
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._apply_scale(v) for v in value)
+        if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            return map(self._apply_scale, value)
+        raise InvalidValueError("outputs must be a Tensor or an iterable of Tensors")
+
+    def _check_ready(self, funcname: str) -> None:
+        if not self._scale_ready:
+            raise RuntimeError(
+                f"Attempted {funcname} but the scale is not initialised. This may indicate your "
+                "script did not use scaler.scale(loss or outputs) earlier in the iteration."
+            )
 
     def _opt_state(self, optimizer: Optimizer) -> dict[str, Any]:
         return self._per_optimizer.setdefault(
@@ -113,20 +173,31 @@ class GradScaler:
 
     @staticmethod
     def _grads(optimizer: Optimizer) -> list[Tensor]:
-        return [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        """The optimizer's gradients, each made contiguous first (the engine unscales in
+        place over contiguous memory; a gradient assigned as a transposed view is legal)."""
+        grads = []
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if not p.grad.is_contiguous():
+                    p.grad = p.grad.contiguous()
+                grads.append(p.grad)
+        return grads
 
     def unscale_(self, optimizer: Optimizer) -> None:
         """Divides the optimizer's gradients by the scale in place (one fused pass that also
         detects inf/NaN), e.g. before ``clip_grad_norm_``."""
         if not self._enabled:
             return
+        self._check_ready("unscale_")
         st = self._opt_state(optimizer)
         if st["stage"] is _State.UNSCALED:
             raise RuntimeError(
-                "unscale_() has already been called on this optimizer since the last update()"
+                "unscale_() has already been called on this optimizer since the last update()."
             )
         if st["stage"] is _State.STEPPED:
-            raise RuntimeError("unscale_() is being called after step()")
+            raise RuntimeError("unscale_() is being called after step().")
         grads = self._grads(optimizer)
         found = _core._amp_unscale(grads, 1.0 / self._scale, True) if grads else False
         st["found_inf"] = _ranks.any_rank(found)
@@ -137,9 +208,13 @@ class GradScaler:
         is skipped on every rank and ``update`` backs the scale off."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            # The closure would recompute an unscaled loss and its gradients after the check.
+            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+        self._check_ready("step")
         st = self._opt_state(optimizer)
         if st["stage"] is _State.STEPPED:
-            raise RuntimeError("step() has already been called since the last update()")
+            raise RuntimeError("step() has already been called since the last update().")
         inv = 1.0 / self._scale
         if st["stage"] is _State.READY:
             grads = self._grads(optimizer)
@@ -161,23 +236,33 @@ class GradScaler:
         st["stage"] = _State.STEPPED
         return retval
 
-    def update(self, new_scale: Optional[float] = None) -> None:
-        """Backs off after any skipped step, grows after ``growth_interval`` clean steps."""
+    def update(self, new_scale: Optional[float | Tensor] = None) -> None:
+        """Backs off after any skipped step, grows after ``growth_interval`` clean steps;
+        ``new_scale`` (a float or a one-element tensor) sets the scale instead. The scale is
+        kept in float32, as PyTorch's scale tensor (a growth past float32's range is skipped)."""
         if not self._enabled:
             return
+        self._check_ready("update")
         if new_scale is not None:
-            self._scale = float(new_scale)
+            if isinstance(new_scale, Tensor):
+                if new_scale.numel() != 1 or new_scale.requires_grad:
+                    raise InvalidValueError(
+                        "new_scale should be a float or a 1-element Tensor with "
+                        "requires_grad=False."
+                    )
+                new_scale = new_scale.item()
+            self._scale = _f32(float(new_scale))
         else:
-            found = any(s["found_inf"] for s in self._per_optimizer.values())
             if not self._per_optimizer:
-                raise RuntimeError("no inf checks were recorded prior to update()")
+                raise RuntimeError("No inf checks were recorded prior to update.")
+            found = any(s["found_inf"] for s in self._per_optimizer.values())
             if found:
-                self._scale *= self._backoff_factor
+                self._scale = _f32(self._scale * self._backoff_factor)
                 self._growth_tracker = 0
             else:
                 self._growth_tracker += 1
                 if self._growth_tracker == self._growth_interval:
-                    grown = self._scale * self._growth_factor
+                    grown = _f32(self._scale * self._growth_factor)
                     if math.isfinite(grown):
                         self._scale = grown
                     self._growth_tracker = 0
@@ -187,7 +272,7 @@ class GradScaler:
         if not self._enabled:
             return {}
         return {
-            "scale": self._scale,
+            "scale": self.get_scale(),
             "growth_factor": self._growth_factor,
             "backoff_factor": self._backoff_factor,
             "growth_interval": self._growth_interval,
@@ -198,8 +283,12 @@ class GradScaler:
         if not self._enabled:
             return
         if not state:
-            raise RuntimeError("the source state dict is empty, possibly from a disabled scaler")
-        self._scale = float(state["scale"])
+            raise RuntimeError(
+                "The source state dict is empty, possibly because it was saved from a disabled "
+                "instance of GradScaler."
+            )
+        scale = float(state["scale"])
+        self._scale = _f32(scale) if self._scale_ready else scale
         self._growth_factor = float(state["growth_factor"])
         self._backoff_factor = float(state["backoff_factor"])
         self._growth_interval = int(state["growth_interval"])

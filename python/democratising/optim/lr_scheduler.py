@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional, SupportsFloat, Union
 
+from .._core import Tensor
 from .optimizer import Optimizer
 
 __all__ = [
@@ -86,6 +87,14 @@ def _int_arg(name: str, value: Any, minimum: int) -> int:
 
 
 def _real_arg(name: str, value: Any) -> float:
+    """``value`` unchanged if it is a real number, or a one-element tensor (PyTorch accepts
+    learning rates and their bounds as tensors); NaN and anything else are refused."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1 or value.is_complex():
+            raise ValueError(f"{name} must be a real number or a one-element tensor, got {value!r}")
+        if math.isnan(float(value.item())):
+            raise ValueError(f"{name} must not be NaN")
+        return value  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     if math.isnan(float(value)):
@@ -108,15 +117,38 @@ def _per_group(
     name: str, optimizer: Optimizer, value: Any, error: type[ValueError] = ValueError
 ) -> list[Any]:
     """One value per parameter group: a scalar is repeated, a list must match the group count
-    (else ``error``, a ``ValueError`` of the caller's choice)."""
+    (else ``error``, a ``ValueError`` of the caller's choice). Tensors are cloned, so no two
+    groups (nor the caller) share one."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
             raise error(
                 f"{name} must have the same length as optimizer.param_groups: {name} has "
                 f"{len(value)} values, param_groups has {len(optimizer.param_groups)}"
             )
-        return list(value)
-    return [value] * len(optimizer.param_groups)
+        return [_copy_value(v) for v in value]
+    return [_copy_value(value) for _ in optimizer.param_groups]
+
+
+def _copy_value(value: Any) -> Any:
+    """``value``, cloned when it is a tensor: a learning rate given as a tensor is held by the
+    optimizer, and the scheduler's own records (``base_lrs``, ``get_last_lr()``) must not
+    alias it, or they would change with it (as in PyTorch)."""
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def _group_values(optimizer: Optimizer, key: str) -> list[Any]:
+    """Every group's ``key`` (tensors cloned)."""
+    return [_copy_value(group[key]) for group in optimizer.param_groups]
+
+
+def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
+    """``group[key] = value``, except that a tensor already there is filled in place: code
+    holding that tensor (a captured or compiled step) sees the new rate, as in PyTorch."""
+    current = group[key]
+    if isinstance(current, Tensor):
+        current.fill_(float(value.item()) if isinstance(value, Tensor) else value)
+    else:
+        group[key] = value
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,7 +182,7 @@ class LRScheduler:
             # First construction: remember the optimizer's learning rate as the base. setdefault,
             # so a second scheduler on the same optimizer sees the same base as the first.
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy_value(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -159,7 +191,7 @@ class LRScheduler:
                         f"an optimizer (last_epoch={last_epoch}); load the optimizer's state_dict "
                         "first or construct the scheduler with last_epoch=-1"
                     )
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -216,8 +248,17 @@ class LRScheduler:
     def _set_lrs(self, values: Iterable[float]) -> None:
         """Puts this step's rates into the optimizer's groups and remembers them for
         ``get_last_lr()``."""
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+        values = list(values)
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            # A parameter group added after the scheduler was built has no base rate here.
+            raise ValueError(
+                f"{type(self).__name__} computed {len(values)} learning rates for "
+                f"{len(groups)} parameter groups: a group added to the optimizer after the "
+                "scheduler was created is not scheduled; create the scheduler after adding it"
+            )
+        for group, lr in zip(groups, values):
+            _set_group_value(group, "lr", lr)
         self._last_lr = self._current_lrs()
 
     def _warn_if_outside_step(self) -> None:
@@ -227,7 +268,8 @@ class LRScheduler:
             warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=3)
 
     def _current_lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        """Every group's current rate (tensors cloned, so the list does not follow them)."""
+        return _group_values(self.optimizer, "lr")
 
     def _scaled_lrs(self, factor: float) -> list[float]:
         """Every group's current rate times ``factor``: the step of the multiplicative
@@ -865,7 +907,7 @@ class CyclicLR(_RuleScheduler):
             _real_arg("max_lr", v)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                _set_group_value(group, "lr", lr)
         up = float(_real_arg("step_size_up", step_size_up))
         down = up if step_size_down is None else float(_real_arg("step_size_down", step_size_down))
         if up < 0 or down < 0 or up + down <= 0:
@@ -1051,7 +1093,7 @@ class SequentialLR(_ContainerStateMixin, LRScheduler):
                 f"and the number of milestones to be equal to {len(ms)}"
             )
         for m in ms:
-            _int_arg("each milestone", m, 1)
+            _int_arg("each milestone", m, 0)
         if any(b <= a for a, b in zip(ms, ms[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {ms}")
         self._schedulers = children
@@ -1062,10 +1104,12 @@ class SequentialLR(_ContainerStateMixin, LRScheduler):
         # Each child stepped once when it was constructed; undo that and restart from the
         # base rates so that only the first child's epoch 0 is in effect.
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_group_value(group, "lr", group["initial_lr"])
         self.recursive_undo()
-        self._schedulers[0]._initial_step()
-        self._last_lr = self._schedulers[0].get_last_lr()
+        # A milestone 0 skips the schedulers before it (e.g. a warm-up of zero steps).
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
 
     def recursive_undo(self, sched: Any = None) -> None:
         """Move every (nested) child back by the step its constructor performed."""
@@ -1105,13 +1149,13 @@ class ChainedScheduler(_ContainerStateMixin, LRScheduler):
             type(self).__name__, optimizer, children, " to be chained"
         )
         self.optimizer = optimizer
-        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+        self._last_lr = _group_values(self._schedulers[-1].optimizer, "lr")
 
     def step(self) -> None:  # type: ignore[override]
         """Step every chained scheduler, in order."""
         for scheduler in self._schedulers:
             scheduler.step()
-        self._last_lr = [group["lr"] for group in self._schedulers[-1].optimizer.param_groups]
+        self._last_lr = _group_values(self._schedulers[-1].optimizer, "lr")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1216,7 +1260,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, self.min_lrs[i])
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_group_value(group, "lr", new_lr)
 
     @property
     def in_cooldown(self) -> bool:

@@ -255,6 +255,9 @@ class Tensor:
     @grad.setter
     def grad(self, g: Tensor | None) -> None: ...
     @property
+    def _version(self) -> _int:
+        """The in-place version counter shared by a storage's views (PyTorch's ``_version``)."""
+    @property
     def is_leaf(self) -> _bool:
         """True for tensors not produced by a recorded operation."""
     @property

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
+from .errors import ArgumentTypeError, AutogradError
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 
 class FunctionCtx:
     """The ``ctx`` object passed to ``forward``/``backward``: stash tensors and values on it."""
 
     def __init__(self, inputs: tuple[Any, ...] = ()) -> None:
-        self.saved_tensors: tuple[Tensor, ...] = ()
+        self.saved_tensors: tuple[Optional[Tensor], ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
+        self.materialize_grads = True
         self._input_ids = {id(a) for a in inputs if isinstance(a, Tensor)}
         self._saved_other: set[int] = set()
+        self._non_diff: set[int] = set()
+        self._dirty_tensors: list[Tensor] = []
+        self._versions: list[tuple[Tensor, int]] = []
 
-    def save_for_backward(self, *tensors: Tensor) -> None:
+    def save_for_backward(self, *tensors: Optional[Tensor]) -> None:
         """Saved inputs keep their graph, so a backward run with ``create_graph=True``
         differentiates through them (as in PyTorch). A saved floating-point tensor that is not
         an input (an output or an intermediate) would be a constant in that graph and make the
         higher-order gradient silently wrong, so such a Function refuses ``create_graph``."""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise ArgumentTypeError(
+                    "save_for_backward can only save variables, but argument "
+                    f"{i} is of type {type(t).__name__}"
+                )
         self._saved_other = {
             id(t)
             for t in tensors
@@ -33,59 +48,189 @@ class FunctionCtx:
             for t in tensors
         )
 
+    def _watch_saved(self) -> None:
+        """Remembers each saved tensor's version counter (shared by its views), so a backward
+        after an in-place change of one raises instead of using the new values (PyTorch)."""
+        self._versions = [(t, t._version) for t in self.saved_tensors if t is not None]
+
+    def _check_saved(self) -> None:
+        for t, version in self._versions:
+            if t._version != version:
+                raise AutogradError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: a tensor of shape {list(t.shape)} saved by "
+                    f"save_for_backward is at version {t._version}; expected version {version} "
+                    "instead"
+                )
+
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
+        """These outputs are returned without a graph (``requires_grad=False``); backward
+        still receives a (zero) gradient for each."""
         self._non_diff = {id(t) for t in tensors}
+
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        """Declares inputs that ``forward`` modified in place; the returned tensor carries this
+        Function's graph. While grad is recorded, an in-place change of a leaf that requires
+        grad is refused (``apply`` raises), as in PyTorch."""
+        for t in tensors:
+            if not isinstance(t, Tensor) or id(t) not in self._input_ids:
+                raise AutogradError("mark_dirty only accepts input tensors")
+        self._dirty_tensors = list(tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """With ``False``, ``backward`` receives ``None`` (not a zero tensor) for outputs that
+        got no gradient, so it can skip work for them."""
+        self.materialize_grads = bool(value)
+
+
+def once_differentiable(fn: _Fn) -> _Fn:
+    """Decorates ``backward``: it runs without recording, so a backward pass with
+    ``create_graph=True`` cannot differentiate through it again; differentiating its results
+    a second time raises (as in PyTorch)."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        with no_grad():
+            outputs = fn(ctx, *args, **kwargs)
+        req = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        if not _core.is_grad_enabled() or not req:
+            return outputs
+        # The incoming gradients carry a graph: tie the results to it through a node that
+        # refuses to be differentiated, so a double backward fails instead of dropping terms.
+
+        def refuse(grad: Tensor) -> list[Any]:
+            raise AutogradError(
+                "trying to differentiate twice a function that was marked with @once_differentiable"
+            )
+
+        def tie(o: Any) -> Any:
+            if isinstance(o, Tensor) and o.dtype.is_floating_point:
+                return _core._record_function(o, req, refuse)
+            return o
+
+        if isinstance(outputs, tuple):
+            return tuple(tie(o) for o in outputs)
+        return tie(outputs)
+
+    wrapper._once_differentiable = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 class Function:
-    """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grads)``, then
-    call ``MyFn.apply(*args)``. ``backward`` returns one gradient (or None) per ``forward``
+    """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grads)`` (or
+    ``forward(*args)`` plus ``setup_context(ctx, inputs, output)``), then call
+    ``MyFn.apply(*args)``. ``backward`` returns one gradient (or None) per ``forward``
     argument. With several outputs, gradients flow through each output's own node (backward is
-    linear in its incoming gradients, so the results add up exactly)."""
+    linear in its incoming gradients, so the results add up exactly); an output without a
+    gradient receives zeros, or ``None`` after ``ctx.set_materialize_grads(False)``."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, *args: Any) -> Any:
+    def forward(*args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("subclasses of Function must implement forward")
 
     @staticmethod
-    def backward(ctx: FunctionCtx, *grads: Tensor) -> Any:
-        raise NotImplementedError("subclasses of Function must implement backward")
+    def setup_context(ctx: FunctionCtx, inputs: tuple[Any, ...], output: Any) -> None:
+        raise NotImplementedError("setup_context is not defined for this Function")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grads: Any) -> Any:
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom "
+            "autograd.Function to use it with backward mode AD."
+        )
+
+    # PyTorch: ``vjp`` and ``backward`` are aliases; a subclass may define either.
+    vjp = backward
 
     @classmethod
-    def apply(cls, *args: Any) -> Any:
+    def _user_backward(cls) -> Callable[..., Any]:
+        backward_overridden = cls.backward is not Function.backward
+        vjp_overridden = cls.vjp is not Function.vjp
+        if backward_overridden and vjp_overridden:
+            raise AutogradError(
+                "Implementing both 'backward' and 'vjp' for a custom Function is not allowed. "
+                "You should only implement one of them."
+            )
+        return cls.vjp if vjp_overridden else cls.backward
+
+    @classmethod
+    def _has_setup_context(cls) -> bool:
+        return cls.setup_context is not Function.setup_context
+
+    @classmethod
+    def _bind(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """Keyword arguments (and defaults) bound to ``forward``'s parameters, in order, so
+        each input has a position for ``needs_input_grad`` and ``backward``'s results."""
+        if not kwargs:
+            return args
+        sig = inspect.signature(cls.forward)
+        if not cls._has_setup_context():  # skip ``ctx``
+            params = list(sig.parameters.values())[1:]
+            sig = sig.replace(parameters=params)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ArgumentTypeError(f"{cls.__name__}.apply(): {exc}") from None
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise ArgumentTypeError(
+                f"{cls.__name__}.apply(): keyword-only forward arguments are not supported"
+            )
+        return tuple(bound.args)
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        args = cls._bind(args, kwargs)
         ctx = FunctionCtx(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
-            out = cls.forward(ctx, *args)
+            if cls._has_setup_context():
+                out = cls.forward(*args)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args)
         tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         inputs = [args[i] for i in tensor_pos]
         if not any(ctx.needs_input_grad) or not _core.is_grad_enabled():
             return out
+        if any(t.is_leaf and t.requires_grad for t in ctx._dirty_tensors):
+            raise AutogradError(
+                "a leaf Variable that requires grad has been used in an in-place operation."
+            )
         outs = out if isinstance(out, tuple) else (out,)
-        non_diff = getattr(ctx, "_non_diff", set())
+        user_backward = cls._user_backward()
+        ctx._watch_saved()
+
+        def other_grad(o: Any) -> Optional[Tensor]:
+            if not isinstance(o, Tensor) or not ctx.materialize_grads:
+                return None
+            return _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
 
         def make_backward(k: int) -> Any:
             def backward(grad: Tensor) -> list[Any]:
-                grads = [
-                    grad if j == k else _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
-                    for j, o in enumerate(outs)
-                ]
-                res = cls.backward(ctx, *grads)
+                ctx._check_saved()
+                grads = [grad if j == k else other_grad(o) for j, o in enumerate(outs)]
+                res = user_backward(ctx, *grads)
                 res = res if isinstance(res, tuple) else (res,)
+                # PyTorch accepts trailing Nones beyond the number of forward arguments.
+                if len(res) > len(args) and all(r is None for r in res[len(args) :]):
+                    res = res[: len(args)]
                 if len(res) != len(args):
-                    raise RuntimeError(
-                        f"{cls.__name__}.backward returned {len(res)} gradients, "
-                        f"expected {len(args)} (one per forward argument)"
+                    raise AutogradError(
+                        f"function {cls.__name__}Backward returned an incorrect number of "
+                        f"gradients (expected {len(args)}, got {len(res)})"
                     )
                 return [res[i] for i in tensor_pos]
 
             return backward
 
         # Saved non-inputs were made under no_grad: constants in a graph the backward builds.
-        differentiable = not ctx._saved_other
+        # A once-differentiable backward records nothing, so it may run under create_graph.
+        once = getattr(user_backward, "_once_differentiable", False)
+        differentiable = once or not ctx._saved_other
         wrapped = tuple(
             _core._record_function(o, inputs, make_backward(k), differentiable=differentiable)
-            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff
+            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
             else o
             for k, o in enumerate(outs)
         )

@@ -67,6 +67,10 @@ class _GradMode:
     def __call__(self, fn: F) -> F:
         return _decorate(fn, type(self))
 
+    def clone(self) -> _GradMode:
+        """A fresh manager with the same setting (PyTorch's decorators call it per use)."""
+        return type(self)()
+
 
 class _NoParamGradMode(_GradMode):
     """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()``."""
@@ -112,11 +116,16 @@ class set_grad_enabled(_GradMode):  # noqa: N801
         enabled = self._enabled
         return _decorate(fn, lambda: set_grad_enabled(enabled))
 
+    def clone(self) -> set_grad_enabled:
+        """A fresh ``set_grad_enabled(mode)``; like the constructor, it sets the mode now."""
+        return set_grad_enabled(self._enabled)
+
 
 class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
     """``torch.inference_mode``: here the same as ``no_grad`` (no graph is recorded, so no
-    memory is kept for backward); ``inference_mode(False)`` changes nothing, as in PyTorch.
-    A context manager and a decorator, bare (``@inference_mode``) or called."""
+    memory is kept for backward). ``inference_mode(False)`` leaves inference mode and, as in
+    PyTorch, turns grad mode on inside its block (even within ``no_grad``). A context manager
+    and a decorator, bare (``@inference_mode``) or called."""
 
     def __new__(cls, mode: Any = True) -> Any:
         if callable(mode):  # the bare decorator form
@@ -126,25 +135,30 @@ class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
     def __init__(self, mode: Any = True) -> None:
         super().__init__()
         self.mode = bool(mode)
+        self._prev_inference: list[bool] = []
 
     def __enter__(self) -> None:
-        _INFERENCE.depth = getattr(_INFERENCE, "depth", 0) + int(self.mode)
-        enabled = False if self.mode else _core.is_grad_enabled()
-        self._prev.append(_core._set_grad_enabled(enabled))
+        self._prev_inference.append(getattr(_INFERENCE, "enabled", False))
+        _INFERENCE.enabled = self.mode
+        self._prev.append(_core._set_grad_enabled(not self.mode))
 
     def __exit__(self, *exc: object) -> None:
-        _INFERENCE.depth -= int(self.mode)
+        _INFERENCE.enabled = self._prev_inference.pop()
         _core._set_grad_enabled(self._prev.pop())
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
         return _decorate(fn, lambda: inference_mode(mode))
 
+    def clone(self) -> inference_mode:
+        return inference_mode(self.mode)
 
-#: How many enabled ``inference_mode`` blocks this thread is inside.
+
+#: ``enabled``: whether this thread's innermost ``inference_mode`` block is enabled.
 _INFERENCE = threading.local()
 
 
 def is_inference_mode_enabled() -> bool:
-    """Whether this thread is inside an enabled ``inference_mode`` block."""
-    return getattr(_INFERENCE, "depth", 0) > 0
+    """Whether this thread is inside an enabled ``inference_mode`` block (and not inside a
+    nested ``inference_mode(False)``)."""
+    return bool(getattr(_INFERENCE, "enabled", False))

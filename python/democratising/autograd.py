@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Callable, Optional, Union
 
 from . import _core
 from ._core import Tensor
 from ._function import Function, FunctionCtx
-from ._grad_mode import enable_grad, no_grad, set_grad_enabled
+from ._grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .errors import InvalidValueError, ShapeError
 
 __all__ = [
     "Function",
@@ -36,15 +38,87 @@ def grad(
     grad_outputs: Optional[Union[Tensor, Sequence[Optional[Tensor]]]] = None,
     retain_graph: Optional[bool] = None,
     create_graph: bool = False,
-    allow_unused: bool = False,
+    only_inputs: bool = True,
+    allow_unused: Optional[bool] = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
 ) -> tuple[Optional[Tensor], ...]:
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``."""
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    ``materialize_grads=True`` returns zeros (not ``None``) for inputs the outputs do not
+    depend on (and implies ``allow_unused``). ``is_grads_batched=True`` treats the first
+    dimension of every ``grad_outputs`` tensor as a batch of vectors: the result is the stack
+    of one vector-Jacobian product per vector (PyTorch vmaps; here one backward each)."""
+    del only_inputs  # deprecated in PyTorch and ignored there too
+    if materialize_grads and allow_unused is False:
+        raise InvalidValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
+    unused_ok = bool(allow_unused) or materialize_grads
     outs = _as_list(outputs)
-    gos = None
+    ins = _as_list(inputs)
+    if not ins:
+        raise InvalidValueError("`inputs` argument to `grad()` cannot be empty.")
+    gos: Optional[list[Optional[Tensor]]] = None
     if grad_outputs is not None:
         gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
-    res = _core.autograd_grad(outs, _as_list(inputs), gos, retain_graph, create_graph, allow_unused)
+    # The engine wants distinct inputs; PyTorch returns the same gradient for a repeated one.
+    first: dict[int, int] = {}
+    for t in ins:
+        first.setdefault(id(t), len(first))
+    uniq = list({id(t): t for t in ins}.values())
+    if is_grads_batched:
+        res = _batched_grad(outs, uniq, gos, retain_graph, create_graph, unused_ok)
+    else:
+        res = list(_core.autograd_grad(outs, uniq, gos, retain_graph, create_graph, unused_ok))
+    res = [res[first[id(t)]] for t in ins]
+    if materialize_grads:
+        from . import zeros_like
+
+        res = [zeros_like(i) if g is None else g for i, g in zip(ins, res)]
     return tuple(res)
+
+
+def _batched_grad(
+    outs: list[Tensor],
+    ins: list[Tensor],
+    gos: Optional[list[Optional[Tensor]]],
+    retain_graph: Optional[bool],
+    create_graph: bool,
+    allow_unused: bool,
+) -> list[Optional[Tensor]]:
+    """``grad`` with ``is_grads_batched``: one backward per row of the ``grad_outputs``."""
+    if gos is None or len(gos) != len(outs):
+        raise InvalidValueError(
+            "grad requires one grad_outputs tensor per output when is_grads_batched=True"
+        )
+    sizes = {int(g.shape[0]) for g in gos if g is not None and g.dim() > 0}
+    if len(sizes) != 1 or any(g is not None and g.dim() == 0 for g in gos):
+        raise ShapeError(
+            "is_grads_batched=True needs every grad_outputs tensor to have the same (batch) "
+            f"size in dimension 0, got sizes {sorted(sizes)}"
+        )
+    (batch,) = sizes
+    keep = retain_graph if retain_graph is not None else create_graph
+    rows: list[list[Optional[Tensor]]] = []
+    for b in range(batch):
+        row_gos = [None if g is None else g[b] for g in gos]
+        last = b == batch - 1
+        rows.append(
+            list(
+                _core.autograd_grad(
+                    outs, ins, row_gos, bool(keep) or not last, create_graph, allow_unused
+                )
+            )
+        )
+    from . import stack
+
+    res: list[Optional[Tensor]] = []
+    for k in range(len(ins)):
+        col = [c for c in (row[k] for row in rows) if c is not None]
+        res.append(stack(col) if len(col) == batch else None)
+    return res
 
 
 def queue_callback(callback: Callable[[], object]) -> None:
@@ -78,6 +152,8 @@ def backward(
         raise ValueError(f"got {len(gts)} grad_tensors for {len(outs)} tensors")
     if inputs is not None:
         ins = _as_list(inputs)
+        if not ins:
+            raise InvalidValueError("`inputs` argument to `backward()` cannot be empty.")
         got = grad(outs, ins, gts, retain_graph, create_graph, allow_unused=True)
         for t, g in zip(ins, got):
             if g is not None:
@@ -100,36 +176,86 @@ def Variable(  # noqa: N802 - PyTorch's (deprecated) class name
     return data
 
 
-_ANOMALY = [False]
-
-
-def set_detect_anomaly(mode: bool, check_nan: bool = True) -> None:
-    """Recorded for PyTorch programs; the engine's errors already name the failing op."""
-    del check_nan
-    _ANOMALY[0] = bool(mode)
+#: (enabled, check_nan): recorded for PyTorch programs; the engine's errors already name
+#: the failing op.
+_ANOMALY = [False, True]
 
 
 def is_anomaly_enabled() -> bool:
-    return _ANOMALY[0]
+    return bool(_ANOMALY[0])
 
 
-class detect_anomaly:  # noqa: N801 - PyTorch's name
+def is_anomaly_check_nan_enabled() -> bool:
+    return bool(_ANOMALY[1])
+
+
+class _AnomalyMode:
+    """Sets the anomaly flags on ``__enter__`` and restores them on ``__exit__``; also a
+    decorator (PyTorch's ``detect_anomaly`` is one)."""
+
+    def __init__(self, mode: bool, check_nan: bool) -> None:
+        self._mode = (bool(mode), bool(check_nan))
+        self._prev: list[list[bool]] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(list(_ANOMALY))
+        _ANOMALY[:] = list(self._mode)
+
+    def __exit__(self, *exc: object) -> None:
+        _ANOMALY[:] = self._prev.pop()
+
+    def __call__(self, fn: Callable[..., object]) -> Callable[..., object]:
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            with _AnomalyMode(*mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class detect_anomaly(_AnomalyMode):  # noqa: N801 - PyTorch's name
     """``with torch.autograd.detect_anomaly():``: sets the (recorded-only) anomaly flag."""
 
     def __init__(self, check_nan: bool = True) -> None:
-        self._prev = _ANOMALY[0]
+        super().__init__(True, check_nan)
+
+
+class set_detect_anomaly(_AnomalyMode):  # noqa: N801 - PyTorch's name
+    """Sets the anomaly flag now (a function call) and, used as a context manager, restores
+    the previous flags on exit, as in PyTorch."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        super().__init__(mode, check_nan)
+        self._prev.append(list(_ANOMALY))
+        _ANOMALY[:] = list(self._mode)
 
     def __enter__(self) -> None:
-        self._prev = _ANOMALY[0]
-        _ANOMALY[0] = True
+        pass
 
-    def __exit__(self, *exc: object) -> None:
-        _ANOMALY[0] = self._prev
+
+def set_multithreading_enabled(mode: bool) -> None:
+    """Accepted for PyTorch programs: the engine runs each backward pass on the calling
+    thread, so there is no multithreaded backward to switch."""
+    del mode
 
 
 # ---- torch.autograd.functional, gradcheck and gradgradcheck ------------------------------------
 
+from . import _function as function  # noqa: E402
+from . import _grad_mode as grad_mode  # noqa: E402
 from . import autograd_functional as functional  # noqa: E402
 from .autograd_gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 
-__all__ += ["GradcheckError", "functional", "gradcheck", "gradgradcheck"]
+__all__ += [
+    "GradcheckError",
+    "function",
+    "functional",
+    "grad_mode",
+    "gradcheck",
+    "gradgradcheck",
+    "inference_mode",
+    "is_anomaly_check_nan_enabled",
+    "set_multithreading_enabled",
+]

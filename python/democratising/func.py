@@ -1,5 +1,6 @@
 """``democratising.func``: PyTorch's ``torch.func`` function transforms that plain autograd can
-express: ``functional_call``, ``grad``, ``grad_and_value`` and ``vmap`` (which maps by calling
+express: ``functional_call``, ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``,
+``jacfwd``, ``hessian`` and ``vmap`` (which maps by calling
 the function once per batch entry and stacking the results: PyTorch's semantics and
 composition with ``grad``, without its batching rules' speed)."""
 
@@ -16,7 +17,17 @@ from .errors import ArgumentTypeError, InvalidValueError, ShapeError
 from .nn.module import Module
 from .nn.utils_extra import _functional_call
 
-__all__ = ["functional_call", "grad", "grad_and_value", "vmap"]
+__all__ = [
+    "functional_call",
+    "grad",
+    "grad_and_value",
+    "hessian",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "vjp",
+    "vmap",
+]
 
 
 def functional_call(
@@ -161,6 +172,209 @@ def grad(
         return (g, value[1]) if has_aux else g
 
     return wrapper
+
+
+def _split_aux(result: Any, has_aux: bool, name: str) -> tuple[Any, Any]:
+    if not has_aux:
+        return result, None
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise InvalidValueError(
+            f"{name}(f, ...): output of function f should be a tuple: (output, aux) if "
+            "has_aux is True"
+        )
+    return result[0], result[1]
+
+
+def _check_tensors(x: Any, what: str, name: str) -> tuple[Tensor, ...]:
+    items = x if isinstance(x, tuple) else (x,)
+    for t in items:
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(
+                f"{name}: Expected {what} to be a Tensor or a tuple of Tensors, got {type(t)}"
+            )
+    return items
+
+
+def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tuple[Any, ...]:
+    """PyTorch's ``torch.func.vjp``: ``(func(*primals), vjp_fn)`` (plus ``aux`` with
+    ``has_aux``), where ``vjp_fn(cotangents)`` (shaped like the output) returns a tuple with
+    one vector-Jacobian product per primal. ``vjp_fn`` may be called more than once."""
+    _check_tensors(primals, "primals", "vjp")
+    outer = any(p.requires_grad for p in primals)
+    with enable_grad():
+        ins = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
+        output, aux = _split_aux(func(*ins), has_aux, "vjp")
+    outs = _check_tensors(output, "the output of f", "vjp")
+
+    def vjp_fn(cotangents: Any) -> tuple[Tensor, ...]:
+        cots = _check_tensors(cotangents, "cotangents", "vjp")
+        if len(cots) != len(outs):
+            raise ShapeError(f"vjp: expected {len(outs)} cotangents, got {len(cots)}")
+        for o, c in zip(outs, cots):
+            if tuple(c.shape) != tuple(o.shape):
+                raise ShapeError(
+                    f"vjp: Expected cotangent of shape {tuple(o.shape)}, got {tuple(c.shape)}"
+                )
+        pairs = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]
+        grads: Sequence[Optional[Tensor]] = [None] * len(ins)
+        if pairs:
+            with enable_grad():
+                grads = _autograd_grad(
+                    [o for o, _ in pairs],
+                    ins,
+                    [c for _, c in pairs],
+                    retain_graph=True,
+                    create_graph=outer,
+                    allow_unused=True,
+                )
+        res = [
+            _core.zeros(*t.shape, dtype=t.dtype, device=t.device) if g is None else g
+            for g, t in zip(grads, ins)
+        ]
+        return tuple(res if outer else [g.detach() for g in res])
+
+    if not outer:
+        output = tuple(o.detach() for o in outs) if isinstance(output, tuple) else outs[0].detach()
+    return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
+
+
+def jvp(
+    func: Callable[..., Any],
+    primals: tuple[Tensor, ...],
+    tangents: tuple[Tensor, ...],
+    *,
+    strict: bool = False,
+    has_aux: bool = False,
+) -> tuple[Any, ...]:
+    """PyTorch's ``torch.func.jvp``: ``(func(*primals), J·tangents)`` (plus ``aux`` with
+    ``has_aux``); ``primals`` and ``tangents`` are tuples of tensors of matching shapes.
+    Computed with the double-backward trick (one reverse pass through a reverse pass)."""
+    del strict
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise ArgumentTypeError("jvp: Expected primals and tangents to be tuples")
+    if len(primals) != len(tangents):
+        raise ShapeError(
+            f"jvp: Expected primals and tangents to have the same length, got {len(primals)} "
+            f"and {len(tangents)}"
+        )
+    _check_tensors(tuple(primals), "primals", "jvp")
+    _check_tensors(tuple(tangents), "tangents", "jvp")
+    for p, t in zip(primals, tangents):
+        if tuple(p.shape) != tuple(t.shape):
+            raise ShapeError(
+                f"jvp: Expected primal and tangent shapes to match, got {tuple(p.shape)} and "
+                f"{tuple(t.shape)}"
+            )
+    outer = any(p.requires_grad for p in primals) or any(t.requires_grad for t in tangents)
+    with enable_grad():
+        ins = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
+        output, aux = _split_aux(func(*ins), has_aux, "jvp")
+        outs = _check_tensors(output, "the output of f", "jvp")
+        live = [o for o in outs if o.requires_grad]
+        # The backward is linear in these dummies: their value never reaches the result.
+        dummies = [_core.zeros(*o.shape, dtype=o.dtype, device=o.device) for o in live]
+        dummies = [d.requires_grad_(True) for d in dummies]
+        res: list[Optional[Tensor]] = [None] * len(live)
+        if live:
+            g_in = _autograd_grad(live, ins, dummies, create_graph=True, allow_unused=True)
+            pairs = [(g, t) for g, t in zip(g_in, tangents) if g is not None and g.requires_grad]
+            if pairs:
+                res = list(
+                    _autograd_grad(
+                        [g for g, _ in pairs],
+                        dummies,
+                        [t for _, t in pairs],
+                        create_graph=outer,
+                        allow_unused=True,
+                    )
+                )
+    it = iter(res)
+    tangent_out = []
+    for o in outs:
+        r = next(it) if o.requires_grad else None
+        r = _core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r
+        tangent_out.append(r if outer else r.detach())
+    primal_out = [o if outer else o.detach() for o in outs]
+    if isinstance(output, tuple):
+        result: tuple[Any, ...] = (tuple(primal_out), tuple(tangent_out))
+    else:
+        result = (primal_out[0], tangent_out[0])
+    return (*result, aux) if has_aux else result
+
+
+def _jac(
+    name: str, func: Callable[..., Any], argnums: Union[int, tuple[int, ...]], has_aux: bool
+) -> Callable[..., Any]:
+    """``jacrev``/``jacfwd``: the Jacobian of ``func`` with respect to ``argnums`` (shapes
+    ``out.shape + in.shape``; a tuple per output for tuple outputs, then per argnum for tuple
+    ``argnums``). Both are one reverse pass per output element here, and nest (``hessian``)
+    because the result keeps a graph whenever the inputs require grad."""
+    from .autograd_functional import jacobian
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        if not nums:
+            raise InvalidValueError(f"{name}: argnums must be non-empty")
+        for n in nums:
+            if not -len(args) <= n < len(args):
+                raise InvalidValueError(f"Got argnums={n}, but only {len(args)} positional inputs")
+        pos = [n % len(args) for n in nums]
+        primals = tuple(args[n] for n in pos)
+        _check_tensors(primals, "the differentiated arguments", name)
+        outer = any(p.requires_grad for p in primals)
+        aux_box: list[Any] = []
+
+        def selected(*ins: Tensor) -> Any:
+            new_args = list(args)
+            for n, t in zip(pos, ins):
+                new_args[n] = t
+            out, aux = _split_aux(func(*new_args, **kwargs), has_aux, name)
+            aux_box.append(aux)
+            return out
+
+        jac = jacobian(selected, primals, create_graph=outer)
+        if isinstance(argnums, int):  # jacobian returned one entry per input: unpack it
+            jac = tuple(j[0] for j in jac) if isinstance(jac[0], tuple) else jac[0]
+        return (jac, aux_box[-1]) if has_aux else jac
+
+    return wrapper
+
+
+def jacrev(
+    func: Callable[..., Any],
+    argnums: Union[int, tuple[int, ...]] = 0,
+    *,
+    has_aux: bool = False,
+    chunk_size: Optional[int] = None,
+) -> Callable[..., Any]:
+    """PyTorch's ``torch.func.jacrev``: a function computing the Jacobian of ``func`` with
+    respect to the arguments ``argnums`` (``(jacobian, aux)`` with ``has_aux``)."""
+    if chunk_size is not None and chunk_size < 1:
+        raise InvalidValueError(f"jacrev: chunk_size must be positive, got {chunk_size}")
+    return _jac("jacrev", func, argnums, has_aux)
+
+
+def jacfwd(
+    func: Callable[..., Any],
+    argnums: Union[int, tuple[int, ...]] = 0,
+    has_aux: bool = False,
+    *,
+    randomness: str = "error",
+) -> Callable[..., Any]:
+    """PyTorch's ``torch.func.jacfwd``: the same Jacobian as ``jacrev`` (computed here in
+    reverse mode, so the values agree exactly)."""
+    if randomness not in ("error", "different", "same"):
+        raise InvalidValueError(
+            f"jacfwd: randomness must be 'error', 'different' or 'same', got {randomness!r}"
+        )
+    return _jac("jacfwd", func, argnums, has_aux)
+
+
+def hessian(
+    func: Callable[..., Any], argnums: Union[int, tuple[int, ...]] = 0
+) -> Callable[..., Any]:
+    """PyTorch's ``torch.func.hessian``: ``jacfwd(jacrev(func, argnums), argnums)``."""
+    return jacfwd(jacrev(func, argnums), argnums)
 
 
 def _in_dims_tree(arg: Any, dims: Any) -> Any:

@@ -237,6 +237,12 @@ impl PyTensor {
     fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
         self.tensor().set_grad(g.map(|g| g.tensor())).py()
     }
+    /// The storage's in-place version counter (PyTorch's `_version`): every in-place write
+    /// through this tensor or a view of it bumps it; saved-tensor checks compare it.
+    #[getter]
+    fn _version(&self) -> u64 {
+        self.tensor().storage().version()
+    }
     #[getter]
     fn is_leaf(&self) -> bool {
         self.tensor().is_leaf()

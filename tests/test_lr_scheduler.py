@@ -391,12 +391,27 @@ def test_step_with_epoch_uses_closed_form_and_warns() -> None:
 
 
 def test_get_lr_outside_step_warns() -> None:
-    s = StepLR(sgd(1.0), step_size=1)
+    opt = sgd(1.0)
+    s = StepLR(opt, step_size=1)
     with pytest.warns(UserWarning, match="get_last_lr"):
         s.get_lr()
+    opt.step()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s.step()  # no warning from inside step
+        s.step()
+
+
+def test_scheduler_step_before_optimizer_step_warns_once_as_torch() -> None:
+    opt = sgd(1.0)
+    s = StepLR(opt, step_size=1)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.step()  # only the first step is checked
+        opt.step()
+        s.step()
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,7 +536,7 @@ BAD_ARGS: list[tuple[Callable[[SGD], Any], str]] = [
     (lambda o: ConstantLR(o, factor=0.0), "factor"),
     (lambda o: LinearLR(o, start_factor=0.0), "Starting multiplicative factor"),
     (lambda o: LinearLR(o, end_factor=1.5), "Ending multiplicative factor"),
-    (lambda o: LinearLR(o, total_iters=0), "total_iters"),
+    (lambda o: LinearLR(o, total_iters=-1), "total_iters"),
     (lambda o: CosineAnnealingLR(o, T_max=0), "T_max"),
     (lambda o: CosineAnnealingLR(o, 10, "small"), "eta_min"),
     (lambda o: CosineAnnealingWarmRestarts(o, T_0=0), "T_0"),
@@ -569,3 +584,21 @@ def test_module_exports() -> None:
     for name in lr_scheduler.__all__:
         cls = getattr(lr_scheduler, name)
         assert cls is LRScheduler or issubclass(cls, LRScheduler)
+
+
+def test_zero_total_iters_keeps_the_start_factor_as_torch() -> None:
+    """``total_iters=0`` (a zero-length warm-up) is legal in PyTorch: the factor stays."""
+    # torch 2.15: LinearLR's step(5) divides by zero (we keep the start); ConstantLR's gives 0.1.
+    for make, factor, at_5 in (
+        (lambda o: LinearLR(o, start_factor=0.25, total_iters=0), 0.25, 0.025),
+        (lambda o: ConstantLR(o, factor=0.5, total_iters=0), 0.5, 0.1),
+    ):
+        opt = SGD([dm.zeros(1, requires_grad=True)], lr=0.1)
+        s = make(opt)
+        for _ in range(3):
+            assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * factor)
+            opt.step()
+            s.step()
+        with pytest.warns(UserWarning):  # step(epoch) is deprecated, as in PyTorch
+            s.step(5)  # the closed form
+        assert opt.param_groups[0]["lr"] == pytest.approx(at_5)

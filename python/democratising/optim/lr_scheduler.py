@@ -55,6 +55,15 @@ __all__ = [
     "StepLR",
 ]
 
+#: PyTorch's warning for ``scheduler.step()`` before any ``optimizer.step()``: the first
+#: value of the schedule would be skipped.
+_STEP_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
+    "later, you should call them in the opposite order: `optimizer.step()` before "
+    "`lr_scheduler.step()`.  Failure to do this will result in PyTorch skipping the first "
+    "value of the learning rate schedule. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
 EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` is deprecated (as in PyTorch): call "
     "`scheduler.step()` without it. When an epoch is given, the closed form of the schedule is "
@@ -197,6 +206,9 @@ class LRScheduler:
 
     def _initial_step(self) -> None:
         """The construction-time step: moves ``last_epoch`` to 0 and sets the epoch-0 rates."""
+        if isinstance(self.optimizer, Optimizer):
+            # Our optimizers' step() sets it (a duck-typed optimizer is not checked).
+            self.optimizer.__dict__.setdefault("_opt_called", False)
         self._step_count = 0
         self._is_initial = True
         try:
@@ -216,6 +228,8 @@ class LRScheduler:
 
     def step(self, epoch: Optional[int] = None) -> None:
         """Advance one epoch (or, deprecated, jump to ``epoch`` using the closed form)."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
+            warnings.warn(_STEP_ORDER_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
@@ -447,7 +461,8 @@ class _Warmup(_RuleScheduler):
     epochs; each subclass checks and stores its factors before calling this constructor."""
 
     def __init__(self, optimizer: Optimizer, total_iters: int, last_epoch: int) -> None:
-        self.total_iters = _int_arg("total_iters", total_iters, 1)
+        # 0 is allowed, as in PyTorch: the factor then stays (a zero-length warm-up phase).
+        self.total_iters = _int_arg("total_iters", total_iters, 0)
         super().__init__(optimizer, last_epoch)
 
 
@@ -520,6 +535,8 @@ class LinearLR(_Warmup):
         return self._scaled_lrs(ratio)
 
     def _get_closed_form_lr(self) -> list[float]:
+        if self.total_iters == 0:  # PyTorch divides by zero here; its step() keeps the start
+            return [base_lr * self.start_factor for base_lr in self.base_lrs]
         return [
             base_lr
             * (

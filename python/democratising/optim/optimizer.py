@@ -311,6 +311,7 @@ def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         opt = args[0]
         hooks = opt.__dict__
+        hooks["_opt_called"] = True  # read by LRScheduler.step's order warning (as PyTorch)
         if hooks.get("_in_step_hooks", False) or not (
             hooks.get("_optimizer_step_pre_hooks") or hooks.get("_optimizer_step_post_hooks")
         ):

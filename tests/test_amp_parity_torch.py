@@ -518,3 +518,14 @@ def test_grad_scaler_unscales_non_contiguous_gradients(opt_cls: type) -> None:
     want = 0.8 if opt_cls is SGD else 0.9  # torch: SGD 1 - 0.1 * 2; Adam 1 - 0.1 * sign
     np.testing.assert_allclose(p.detach().numpy(), np.full((2, 3), want), rtol=1e-6)
     assert s.get_scale() == 4.0
+
+
+def test_float64_ops_stay_float64_under_autocast_like_torch() -> None:
+    """PyTorch casts only float16/32/bfloat16 tensors ("eligible"): a double op stays double."""
+    a = dm.ones(2, 2, dtype=dm.float64)
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        assert (a @ a).dtype == dm.float64
+        assert F.linear(a, dm.ones(3, 2, dtype=dm.float64)).dtype == dm.float64
+        x, k = dm.ones(1, 2, 5, dtype=dm.float64), dm.ones(3, 2, 2, dtype=dm.float64)
+        assert F.conv1d(x, k).dtype == dm.float64
+        assert (dm.ones(2, 2) @ dm.ones(2, 2)).dtype == dm.bfloat16

@@ -44,7 +44,10 @@ impl Drop for AutocastGuard {
 /// For ops that autocast runs in low precision: the input cast to the autocast dtype.
 pub(crate) fn to_low(t: &Tensor) -> Result<Tensor> {
     match autocast_dtype() {
-        Some(d) if t.dtype().is_float() && t.dtype() != d => t.to_dtype(d),
+        // float64 is not eligible, as in PyTorch: a double op stays double under autocast.
+        Some(d) if t.dtype().is_float() && t.dtype() != d && t.dtype() != DType::F64 => {
+            t.to_dtype(d)
+        }
         _ => Ok(t.clone()),
     }
 }
@@ -83,6 +86,9 @@ pub(crate) fn in_low(
     op: impl FnOnce(&Tensor, &Tensor, Option<&Tensor>) -> Result<Tensor>,
 ) -> Option<Result<Tensor>> {
     autocast_dtype()?;
+    if x.dtype() == DType::F64 || w.dtype() == DType::F64 {
+        return None; // float64 ops run as called (PyTorch casts only float16/32/bfloat16)
+    }
     let run = || {
         let (x, w) = (to_low(x)?, to_low(w)?);
         let b = bias.map(to_low).transpose()?;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import itertools
 import math
@@ -11,8 +12,16 @@ import queue
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
-from typing import Any, Callable, Optional
+from collections.abc import (
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    MutableSequence,
+    Sequence,
+    Sized,
+)
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -23,13 +32,16 @@ from .errors import InvalidValueError, ShapeError
 
 
 class Dataset:
-    """Map-style dataset: implement ``__len__`` and ``__getitem__``."""
+    """Map-style dataset: implement ``__len__`` and ``__getitem__``. Like PyTorch's, the base
+    class has no ``__len__``: ``len()`` of a dataset without one (an ``IterableDataset``
+    stream) is Python's ``TypeError``, and ``hasattr(ds, "__len__")`` tells the truth."""
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # for type checkers only: map-style subclasses define it
+
+        def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         """``a + b``: the samples of ``a`` then those of ``b`` (PyTorch's ``Dataset.__add__``)."""
@@ -59,7 +71,7 @@ class IterableDataset(Dataset):
     (in the calling thread: worker threads would each see the whole stream)."""
 
     def __iter__(self) -> Iterator[Any]:
-        raise NotImplementedError
+        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
     def __getitem__(self, index: int) -> Any:
         raise TypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
@@ -118,11 +130,26 @@ class Subset(Dataset):
     def __len__(self) -> int:
         return len(self._indices)
 
+    def _key(self, i: Any) -> Any:
+        """The parent's key at position ``i``: NumPy integers become ``int``; other keys
+        (strings, tuples, tensors) pass as they are, as in PyTorch's ``Subset``."""
+        key = self._indices[i]
+        return int(key) if isinstance(key, np.integer) else key
+
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, (list, np.ndarray)):  # a batch of positions, for list-indexed datasets
             base: Any = self.dataset
-            return base[[int(self._indices[j]) for j in i]]
-        return self.dataset[int(self._indices[i])]
+            return base[[self._key(j) for j in i]]
+        return self.dataset[self._key(i)]
+
+    def __getitems__(self, indices: list[Any]) -> list[Any]:
+        """The samples at ``indices`` (a batch), through the parent's ``__getitems__`` where it
+        has one, as PyTorch's ``Subset`` does; the ``DataLoader`` calls this for a batch."""
+        keys = [self._key(i) for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(keys)  # type: ignore[no-any-return]
+        return [self.dataset[k] for k in keys]
 
 
 class ConcatDataset(Dataset):
@@ -295,13 +322,15 @@ class WeightedRandomSampler(Sampler):
                 "weights should be a 1d sequence but given weights have shape "
                 f"{tuple(weights_array.shape)}"
             )
-        self.weights = weights_array
-        if self.weights.size == 0 or not np.all(np.isfinite(self.weights)):
-            raise ValueError("weights must be a non-empty sequence of finite numbers")
+        if weights_array.size == 0 or not np.all(np.isfinite(weights_array)):
+            raise InvalidValueError("weights must be a non-empty sequence of finite numbers")
         # InvalidValueError: a ValueError and, like PyTorch's multinomial error, a RuntimeError.
-        if np.any(self.weights < 0) or self.weights.sum() <= 0:
+        if np.any(weights_array < 0) or weights_array.sum() <= 0:
             raise InvalidValueError("weights must be non-negative with a positive sum")
-        if not replacement and num_samples > int((self.weights > 0).sum()):
+        # ``weights`` is a float64 tensor, as PyTorch's; the draws read the NumPy copy.
+        self._weights = weights_array
+        self.weights = _core.from_numpy(weights_array.copy())
+        if not replacement and num_samples > int((weights_array > 0).sum()):
             raise InvalidValueError(
                 "cannot draw more samples than there are non-zero weights without replacement"
             )
@@ -309,7 +338,7 @@ class WeightedRandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         rng = _numpy_rng(self.generator)
-        p = self.weights / self.weights.sum()
+        p = self._weights / self._weights.sum()
         if not self.replacement:
             yield from rng.choice(p.size, size=self.num_samples, replace=False, p=p).tolist()
             return
@@ -426,14 +455,39 @@ def random_split(
     ``generator=torch.Generator().manual_seed(42)``), or, without either, from the global
     generator (``dm.manual_seed``), like PyTorch's default ``generator``."""
     n = len(dataset)
-    if all(0 <= x <= 1 for x in lengths) and abs(sum(lengths) - 1) < 1e-6 and sum(lengths) != n:
-        counts = [int(np.floor(n * f)) for f in lengths]
+    lengths = list(lengths)
+    total = sum(lengths)
+    # PyTorch's rule: lengths summing to 1 are fractions, even when they are also valid
+    # counts (n=1 with [0.5, 0.5] or [1]); the remainder of the floors goes one by one to the
+    # splits in order. PyTorch refuses a sum a rounding error above 1 ([0.34, 0.56, 0.1]);
+    # here that is 1 too.
+    if math.isclose(total, 1) and total <= 1 + 1e-12:
+        counts = []
+        for i, frac in enumerate(lengths):
+            if frac < 0 or frac > 1:
+                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
+            counts.append(math.floor(n * frac))
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, c in enumerate(counts):
+            if c == 0:
+                warnings.warn(
+                    f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                    stacklevel=2,
+                )
     else:
+        if total != n:
+            raise ValueError(
+                "Sum of input lengths does not equal the length of the input dataset! "
+                f"(lengths {lengths} sum to {total}, the dataset has {n} samples)"
+            )
+        if any(isinstance(x, bool) or x != int(x) for x in lengths):
+            raise TypeError(
+                f"random_split lengths must be integer counts or fractions, got {lengths}"
+            )
         counts = [int(x) for x in lengths]
-    if sum(counts) != n:
-        raise ValueError(f"sum of input lengths {sum(counts)} does not equal dataset length {n}")
+        if any(c < 0 for c in counts):
+            raise ValueError(f"random_split lengths must be non-negative, got {lengths}")
     rng = np.random.default_rng(seed) if seed is not None else _numpy_rng(generator)
     perm = rng.permutation(n)
     out, start = [], 0
@@ -493,20 +547,54 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, np.generic):
         return data if data.dtype.kind in "OSUV" else _numpy_to_tensor(np.asarray(data))
     if isinstance(data, Mapping):
-        return _rebuild(type(data), {key: default_convert(data[key]) for key in data})
+        return _rebuild_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, Sequence):
-        return _rebuild(type(data), [default_convert(d) for d in data])
+        return _rebuild_sequence(data, [default_convert(d) for d in data])
     return data
 
 
-def _rebuild(container_type: Any, contents: Any) -> Any:
-    """``contents`` in ``container_type`` where it can be built from them, else as they are."""
+def _rebuild_mapping(elem: Mapping[Any, Any], contents: dict[Any, Any]) -> Any:
+    """``contents`` in a mapping like ``elem``: a mutable one is copied and updated, so a
+    ``defaultdict``'s factory or a subclass's attributes survive (PyTorch's rule); otherwise
+    built from ``contents``, or a plain dict when the type cannot be."""
     try:
-        return container_type(contents)
+        if isinstance(elem, MutableMapping):
+            clone = copy.copy(elem)
+            clone.update(contents)
+            return clone
+        return type(elem)(contents)  # type: ignore[call-arg]
     except TypeError:
         return contents
+
+
+def _rebuild_sequence(elem: Sequence[Any], contents: list[Any]) -> Any:
+    """``contents`` in a sequence like ``elem`` (a mutable one copied and filled in, as
+    PyTorch does), or a plain list when the type cannot hold them (``range``)."""
+    try:
+        if isinstance(elem, MutableSequence):
+            clone = copy.copy(elem)
+            for i, value in enumerate(contents):
+                clone[i] = value
+            return clone
+        return type(elem)(contents)  # type: ignore[call-arg]
+    except TypeError:
+        return contents
+
+
+def _check_equal_shapes(batch: Sequence[Any]) -> None:
+    """``ShapeError`` (also a ``RuntimeError``, as PyTorch raises) naming the first sample
+    whose shape differs from the first one's, in PyTorch's words."""
+    first = tuple(np.shape(batch[0]))
+    for i, e in enumerate(batch):
+        shape = tuple(np.shape(e))
+        if shape != first:
+            raise ShapeError(
+                "stack expects each tensor to be equal size (the same shape), but got "
+                f"{list(first)} at entry 0 and {list(shape)} at entry {i} "
+                f"(shapes {[tuple(np.shape(x)) for x in batch]})"
+            )
 
 
 def default_collate(batch: list[Any]) -> Any:
@@ -517,17 +605,20 @@ def default_collate(batch: list[Any]) -> Any:
     elem = batch[0]
     elem_type: Any = type(elem)  # rebuilt around the collated fields (dict, list, OrderedDict...)
     if isinstance(elem, Tensor):
-        return _core.stack(batch)
+        try:
+            return _core.stack(batch)
+        except ShapeError:
+            _check_equal_shapes(batch)  # names the differing sample, in PyTorch's words
+            raise
     if isinstance(elem, (str, bytes)):  # before NumPy: np.str_ and np.bytes_ are strings too
         return batch
     if isinstance(elem, np.ndarray):
-        shapes = {np.shape(e) for e in batch}
-        if len(shapes) > 1:  # NumPy's own message does not say which samples differ
-            raise ShapeError(
-                "default_collate: stack expects each array to be equal size (the same shape), "
-                f"got shapes {[np.shape(e) for e in batch]}"
-            )
-        return _numpy_to_tensor(np.stack(batch))
+        try:
+            stacked = np.stack(batch)
+        except ValueError:
+            _check_equal_shapes(batch)
+            raise
+        return _numpy_to_tensor(stacked)
     if isinstance(elem, np.generic):  # NumPy scalars keep their dtype, like torch.as_tensor
         return _numpy_to_tensor(np.array(batch))
     if isinstance(elem, float):
@@ -538,13 +629,12 @@ def default_collate(batch: list[Any]) -> Any:
 
         return tensor(batch)
     if isinstance(elem, Mapping):
-        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
-        try:
-            return elem_type(collated)
-        except TypeError:  # a mapping type that cannot be built from a dict
-            return collated
+        fields = {key: default_collate([d[key] for d in batch]) for key in elem}
+        return _rebuild_mapping(elem, fields)
+    # Fields are collated as the tuples zip() makes, as in PyTorch: a field of strings
+    # comes back as a tuple of them.
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return elem_type(*(default_collate(list(field)) for field in zip(*batch)))
+        return elem_type(*(default_collate(field) for field in zip(*batch)))  # type: ignore[arg-type]
     if isinstance(elem, Sequence):
         sizes = {len(e) for e in batch}
         if len(sizes) > 1:  # zip() would silently drop the extra fields
@@ -552,11 +642,10 @@ def default_collate(batch: list[Any]) -> Any:
                 "default_collate: each element in list of batch should be of equal size, "
                 f"got sizes {sorted(sizes)}"
             )
-        columns = [default_collate(list(field)) for field in zip(*batch)]
-        try:
-            return elem_type(columns)
-        except TypeError:  # a sequence type that cannot be built from a list
-            return columns
+        columns = [default_collate(field) for field in zip(*batch)]  # type: ignore[arg-type]
+        if isinstance(elem, tuple):
+            return tuple(columns)  # democratising keeps tuples (PyTorch: a list)
+        return _rebuild_sequence(elem, columns)
     raise TypeError(
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {elem_type}"
@@ -634,8 +723,13 @@ class DataLoader:
                 f"num_workers must be in [0, {MAX_NUM_WORKERS}] (each is a thread), "
                 f"got {num_workers}"
             )
-        prefetch = 2 if prefetch_factor is None else prefetch_factor
-        if prefetch < 1:
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing. "
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor "
+                "to None."
+            )
+        if prefetch_factor is not None and prefetch_factor < 1:
             raise ValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
@@ -661,8 +755,24 @@ class DataLoader:
             )
         self.dataset, self.shuffle = dataset, bool(shuffle)
         self.batch_size = None if batch_sampler is not None else batch_size
-        self.drop_last, self.num_workers, self.collate_fn = drop_last, num_workers, collate_fn
-        self.prefetch_factor, self.seed, self.generator = prefetch, seed, generator
+        self.drop_last, self.num_workers = drop_last, num_workers
+        # PyTorch's attribute: the default is ``default_collate`` when batching, else
+        # ``default_convert``. Only the default may take the one-gather ``TensorDataset`` path
+        # (an explicit ``collate_fn=default_collate`` reads sample by sample).
+        self._fast_collate = collate_fn is None
+        auto_batch = self.batch_size is not None or batch_sampler is not None
+        self.collate_fn: Callable[[Any], Any] = (
+            collate_fn
+            if collate_fn is not None
+            else default_collate
+            if auto_batch
+            else default_convert
+        )
+        # PyTorch's attribute: None without workers, else the batches each worker runs ahead.
+        self.prefetch_factor: Optional[int] = (
+            None if num_workers == 0 else 2 if prefetch_factor is None else prefetch_factor
+        )
+        self.seed, self.generator = seed, generator
         self.timeout, self.worker_init_fn = timeout, worker_init_fn
         self.persistent_workers = persistent_workers
         self._user_sampler = sampler is not None
@@ -691,10 +801,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
-            try:
-                n = len(self.dataset)
-            except NotImplementedError:  # Dataset's placeholder: no length, as in PyTorch
-                raise TypeError(f"{type(self.dataset).__name__} has no len()") from None
+            n = len(self.dataset)  # type: ignore[arg-type]  # TypeError without a __len__
         elif self._user_batch_sampler:
             return len(self.batch_sampler)
         else:
@@ -752,35 +859,44 @@ class DataLoader:
         return self._chunks(it, self.batch_size, self.drop_last)
 
     @staticmethod
-    def _chunks(it: Iterator[Any], size: int, drop_last: bool) -> Iterator[np.ndarray]:
+    def _chunks(it: Iterator[Any], size: int, drop_last: bool) -> Iterator[list[Any]]:
+        """The sampler's keys in lists of ``size``, kept as they are: a map-style dataset
+        may be keyed by strings or tuples, as in PyTorch."""
         while True:
             chunk = list(itertools.islice(it, size))
             if not chunk or (drop_last and len(chunk) < size):
                 return
-            yield np.asarray(chunk, dtype=np.int64)
+            yield chunk
 
     def _fetch(self, idx: Any) -> Any:
         if self.batch_size is None and not self._user_batch_sampler:  # one sample
-            return (self.collate_fn or default_convert)(self.dataset[idx])
-        base = self.dataset
-        if self.collate_fn is None and isinstance(base, (Subset, TensorDataset)):
-            idx = np.asarray(idx, dtype=np.int64)
-            while isinstance(base, Subset):  # random_split output: one gather per level
-                idx = base.index_array()[idx]
+            return self.collate_fn(self.dataset[idx])
+        if self._fast_collate and self.collate_fn is default_collate:
+            base = self.dataset
+            while isinstance(base, Subset):  # random_split output
                 base = base.dataset
-            if isinstance(base, TensorDataset):
-                it = _core.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+            if isinstance(base, TensorDataset):  # one gather per Subset level, one index op
+                pos, level = np.asarray(idx, dtype=np.int64), self.dataset
+                while isinstance(level, Subset):
+                    pos, level = level.index_array()[pos], level.dataset
+                it = _core.from_numpy(np.ascontiguousarray(pos, dtype=np.int64))
                 return tuple(t[it] for t in base.tensors)
-        items = [self.dataset[int(i)] for i in idx]
-        return (self.collate_fn or default_collate)(items)
+        # The default sampler's batches are int64 arrays: their keys go in as Python ints.
+        keys = idx.tolist() if isinstance(idx, np.ndarray) else idx
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):  # PyTorch's fetcher: one call for the whole batch
+            items = getitems(list(keys))
+        else:
+            items = [self.dataset[i] for i in keys]
+        return self.collate_fn(items)
 
     def _iterable_batches(self) -> Iterator[Any]:
         """An ``IterableDataset``'s stream, batched and collated (in this thread)."""
         it = iter(self.dataset)  # type: ignore[call-overload]
         if self.batch_size is None:
-            yield from map(self.collate_fn or default_convert, it)
+            yield from map(self.collate_fn, it)
             return
-        collate = self.collate_fn or default_collate
+        collate = self.collate_fn
         while True:
             chunk = list(itertools.islice(it, self.batch_size))
             if not chunk or (self.drop_last and len(chunk) < self.batch_size):
@@ -827,13 +943,13 @@ class DataLoader:
                 self._new_pool(),
                 self._load,
                 batches,
-                self.prefetch_factor,
+                self.prefetch_factor or 2,
                 close_pool=True,
             )
         if pool is None:
             pool = self._pool = self._new_pool()
             weakref.finalize(self, pool.close)
-        return _Epoch(pool, self._load, batches, self.prefetch_factor, close_pool=False)
+        return _Epoch(pool, self._load, batches, self.prefetch_factor or 2, close_pool=False)
 
 
 class _WorkerPool:

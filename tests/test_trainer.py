@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -868,3 +869,22 @@ def test_fit_on_a_loader_without_batches_raises_a_typed_error() -> None:
         with pytest.raises(InvalidValueError, match="no batches"):
             trainer.fit(loader)
     assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))
+
+
+def test_fit_on_a_stream_without_len() -> None:
+    """A ``DataLoader`` over an ``IterableDataset`` without ``__len__`` has a ``__len__`` that
+    raises ``TypeError`` (as PyTorch's): the Trainer trains without a batch count."""
+
+    class Stream(dm.data.IterableDataset):
+        def __iter__(self) -> Any:
+            rng = np.random.default_rng(0)
+            for i in range(48):
+                yield dm.tensor(rng.standard_normal(4), dtype=dm.float32), i % 3
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    cfg = TrainingConfig(learning_rate=1e-2, batch_size=8, num_epochs=2, progress=False)
+    history = Trainer(model, cfg).fit(
+        DataLoader(Stream(), batch_size=8), DataLoader(Stream(), batch_size=8)
+    )
+    assert history["epoch"] == [1, 2] and len(history["val_loss"]) == 2
+    assert all(math.isfinite(v) for v in history["loss"])

@@ -201,6 +201,15 @@ def _batch_size_of(batch: Any) -> int:
     return 1
 
 
+def _len_or_none(loader: Any) -> Optional[int]:
+    """The number of batches, or ``None`` for a stream: a ``DataLoader`` always has
+    ``__len__``, but over an ``IterableDataset`` without one it raises ``TypeError``."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
 class Trainer:
     """Trains ``model`` as ``config`` says; ``fit(train, val)`` fills ``self.history``.
 
@@ -435,7 +444,7 @@ class Trainer:
         cfg = self.config
         self.train_loader = loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None else None
-        self._ensure_scheduler(len(loader) if hasattr(loader, "__len__") else None)
+        self._ensure_scheduler(_len_or_none(loader))
         if cfg.checkpoint_every_n_steps is not None and _memory.zero_stage_of(self.model):
             raise ConfigError(
                 "checkpoint_every_n_steps is not supported under ZeRO (zero_stage > 0), whose "
@@ -986,7 +995,7 @@ class Trainer:
             from tqdm import tqdm
         except (ImportError, AttributeError, ValueError):
             return None
-        total = len(loader) if hasattr(loader, "__len__") else None
+        total = _len_or_none(loader)
         if isinstance(epoch, str):
             desc = epoch
         else:
@@ -1018,7 +1027,7 @@ class Trainer:
 
     def _train_epoch(self, loader: Any, epoch: int) -> dict[str, float]:
         acc_steps = self.config.accumulation_steps
-        n_batches = len(loader) if hasattr(loader, "__len__") else None
+        n_batches = _len_or_none(loader)
         bar = self._progress(loader, epoch)
         batch_cbs, scaler = self._batch_callbacks, self.scaler
         total, count, seen, correct, classes = 0.0, 0, 0, 0, True

@@ -103,6 +103,7 @@ from ._tensor_more import (  # noqa: F401 - more of them (addcmul, index_add, me
     addcdiv,
     addcmul,
     arctan2,
+    asarray,
     atan2,
     bucketize,
     cdist,
@@ -114,6 +115,7 @@ from ._tensor_more import (  # noqa: F401 - more of them (addcmul, index_add, me
     cummin,
     cumprod,
     dist,
+    empty_strided,
     fmod,
     index_add,
     index_copy,
@@ -182,18 +184,20 @@ def set_default_dtype(d: dtype) -> None:
 def _register_helpers() -> None:
     """Hands the extension the Python helpers it calls (tensors from Python data, the repr,
     pickling, named results, the exception classes), so it never imports the package."""
-    from . import _format, _tensor, _tensor_extra
+    from . import _format, _tensor, _tensor_extra, _tensor_more
     from . import errors as _errors
 
     _core._register_helpers(
         {
             "as_operand": _tensor._as_operand,
+            "bitwise": _tensor_more._bitwise,
             "dtype_from_name": _dtype_from_name,
             "errors": _errors,
             "format_tensor": _format.format_tensor,
             "max_result": _tensor.MaxResult,
             "reduce_tensor": _tensor_extra._reduce,
             "tensor": _tensor.tensor,
+            "zero_d_bool_key": _tensor_more._zero_d_bool_key,
         }
     )
 

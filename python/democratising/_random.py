@@ -1,14 +1,17 @@
 """The random creation functions (``rand``, ``randn``, ``randint``, ``randperm``) with
 PyTorch's ``generator=``: the draws come from that ``dm.Generator`` instead of the global
 generator, so a seeded generator gives the same tensors whatever else consumed random
-numbers. Without ``generator`` they are the engine's functions, called directly."""
+numbers. Without ``generator`` they are the engine's functions, called directly; ``randint``
+and ``randperm`` also take PyTorch's ``requires_grad``/``layout``/``pin_memory`` (and
+``randperm`` its ``dtype`` and ``device``), which the engine's functions lack."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from . import _core
+from ._core import Tensor
 
 
 def _with_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,5 +31,44 @@ def _with_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 rand = _with_generator(_core.rand)
 randn = _with_generator(_core.randn)
-randint = _with_generator(_core.randint)
-randperm = _with_generator(_core.randperm)
+_randint = _with_generator(_core.randint)
+_randperm = _with_generator(_core.randperm)
+
+
+def _finish(out: Tensor, requires_grad: bool) -> Tensor:
+    # (an integer tensor asked to require grad raises the engine's error, as PyTorch's does)
+    return out.requires_grad_() if requires_grad else out
+
+
+@functools.wraps(_core.randint)
+def randint(
+    *args: Any,
+    generator: Any = None,
+    requires_grad: bool = False,
+    layout: Any = None,
+    pin_memory: bool = False,
+    **kwargs: Any,
+) -> Tensor:
+    del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
+    return _finish(_randint(*args, generator=generator, **kwargs), requires_grad)
+
+
+def randperm(
+    n: int,
+    *,
+    generator: Any = None,
+    dtype: Optional[_core.dtype] = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
+    """A random permutation of ``0..n-1``, int64 unless ``dtype`` says otherwise, with
+    PyTorch's keywords (``torch.randperm(n, dtype=torch.int32, device=...)``)."""
+    del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
+    out = _randperm(n, generator=generator)
+    if dtype is not None and dtype != out.dtype:
+        out = out.to(dtype)
+    if device is not None:
+        out = out.to(device)
+    return _finish(out, requires_grad)

@@ -60,10 +60,25 @@ def _numpy_array(data: Any) -> np.ndarray:
     return arr
 
 
+def _holds_numpy_float64(data: Any) -> builtins.bool:
+    """Whether a nested list/tuple holds a NumPy float64 scalar or array: PyTorch infers
+    float64 for ``tensor([np.float64(1.5), 2.0])`` (NumPy's dtype joins the promotion), the
+    default dtype only for Python floats."""
+    for x in data:
+        if type(x) is float:  # (np.float64 subclasses float: exact type first)
+            continue
+        if isinstance(x, np.float64) or (isinstance(x, np.ndarray) and x.dtype == np.float64):
+            return True
+        if isinstance(x, (list, tuple)) and _holds_numpy_float64(x):
+            return True
+    return False
+
+
 def _to_array(data: Any, default_float: builtins.bool = True) -> np.ndarray:
     """``data`` as a NumPy array; Python floats become float32 (the default dtype) unless
     ``default_float`` is off, when a requested dtype will be applied to the exact values
-    (``tensor([0.7], dtype=float64)`` must hold 0.7, not float32's nearest)."""
+    (``tensor([0.7], dtype=float64)`` must hold 0.7, not float32's nearest), or the list holds
+    NumPy float64 values (which keep float64, as in PyTorch)."""
     if isinstance(data, Tensor):
         t = data.detach().cpu()
         if t.dtype == _core.bfloat16:
@@ -73,7 +88,12 @@ def _to_array(data: Any, default_float: builtins.bool = True) -> np.ndarray:
         return _numpy_array([_to_array(x, default_float) for x in data])
     arr = _numpy_array(data)
     is_numpy = isinstance(data, (np.ndarray, np.generic))
-    if default_float and not is_numpy and arr.dtype == np.float64:
+    if (
+        default_float
+        and not is_numpy
+        and arr.dtype == np.float64
+        and not (isinstance(data, (list, tuple)) and _holds_numpy_float64(data))
+    ):
         # Python floats take the default dtype (float32 unless `set_default_dtype` changed
         # it); `tensor` casts to a half default.
         if _core._default_dtype() != _core.float64:
@@ -181,7 +201,7 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     and its dtype and device unless given. One definition for the five of them."""
 
     def like(
-        t: Tensor,
+        input: Tensor,
         dtype: Optional[_core.dtype] = None,
         requires_grad: builtins.bool = False,
         device: Any = None,
@@ -190,13 +210,13 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
         memory_format: Any = None,
     ) -> Tensor:
         del layout  # (strided, the only layout)
-        out = factory(*t.shape, dtype=dtype or t.dtype, device=device or t.device)
-        out = like_layout(out, t, memory_format)
+        out = factory(*input.shape, dtype=dtype or input.dtype, device=device or input.device)
+        out = like_layout(out, input, memory_format)
         return out.requires_grad_() if requires_grad else out
 
     like.__name__ = like.__qualname__ = name
     like.__doc__ = (
-        f"``{factory.__name__}`` with the shape (and by default the dtype and device) of ``t``."
+        f"``{factory.__name__}`` with the shape (and by default the dtype and device) of ``input``."
     )
     return like
 
@@ -207,7 +227,7 @@ def _random_like(factory: Callable[..., Tensor], name: str) -> Callable[..., Ten
     plain = _like(factory, name)
 
     def like(
-        t: Tensor,
+        input: Tensor,
         dtype: Optional[_core.dtype] = None,
         requires_grad: builtins.bool = False,
         device: Any = None,
@@ -218,11 +238,11 @@ def _random_like(factory: Callable[..., Tensor], name: str) -> Callable[..., Ten
     ) -> Tensor:
         fmt = {"layout": layout, "memory_format": memory_format}
         if generator is None:
-            return plain(t, dtype, requires_grad, device, **fmt)
+            return plain(input, dtype, requires_grad, device, **fmt)
         from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
 
         with _generator_scope(generator, name):
-            return plain(t, dtype, requires_grad, device, **fmt)
+            return plain(input, dtype, requires_grad, device, **fmt)
 
     like.__name__ = like.__qualname__ = name
     like.__doc__ = plain.__doc__ + " ``generator=`` draws from that ``dm.Generator``."
@@ -299,7 +319,7 @@ def bernoulli(
 
 
 def full_like(
-    t: Tensor,
+    input: Tensor,
     fill_value: Any,
     dtype: Optional[_core.dtype] = None,
     requires_grad: builtins.bool = False,
@@ -309,6 +329,8 @@ def full_like(
     memory_format: Any = None,
 ) -> Tensor:
     del layout  # (strided, the only layout)
-    out = _core.full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device)
-    out = like_layout(out, t, memory_format)
+    out = _core.full(
+        input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device
+    )
+    out = like_layout(out, input, memory_format)
     return out.requires_grad_() if requires_grad else out

@@ -10,7 +10,8 @@ in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsort
 ``bucketize`` and ``cdist`` (PyTorch has no method of those names), and, in place of the
 engine's methods (``OVERRIDES``), ``round`` with PyTorch's ``decimals``, ``pow``/``**`` with its
 integer powers and ``chunk``/``split`` of an empty dim. ``PROPERTIES`` holds ``nbytes`` and
-``itemsize``.
+``itemsize``. The extension calls ``_bitwise`` (integer ``&``/``|``/``^``/``~``) and
+``_zero_d_bool_key`` (``tensor(5)[True]``) for what its operators and indexing leave out.
 
 Values stay on the engine's differentiable ops (gather, scatter_add, index_select, where, cat,
 narrow, exp/log), so gradients flow where PyTorch's do; what only decides *which* element goes
@@ -1291,6 +1292,123 @@ _IN_PLACE = (
     _fill_diagonal,
     atan2,
 )
+
+# ---- asarray ---------------------------------------------------------------------------------
+
+
+def asarray(
+    obj: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    copy: Optional[bool] = None,
+    requires_grad: Optional[bool] = None,
+) -> Tensor:
+    """``torch.asarray``: ``obj`` (a tensor, a NumPy array or scalar, another library's tensor,
+    a nested sequence or a number) as a tensor. It shares memory with ``obj`` where dtype and
+    device allow and ``copy`` is not ``True``; ``copy=False`` raises ``InvalidValueError`` where
+    sharing is impossible. ``requires_grad`` defaults to ``obj``'s (a tensor converted to
+    another dtype or device, or copied, is detached first, as in PyTorch)."""
+    from ._pytorch_compat import as_tensor
+    from ._tensor import tensor
+
+    if isinstance(obj, np.generic):
+        obj = np.asarray(obj)
+    if not isinstance(obj, Tensor) and (isinstance(obj, np.ndarray) or hasattr(obj, "__dlpack__")):
+        if copy and isinstance(obj, np.ndarray):
+            obj, copy = as_tensor(np.array(obj, copy=True)), None  # (a private copy to wrap)
+        else:
+            obj = as_tensor(obj)
+    if not isinstance(obj, Tensor):
+        if copy is False:
+            raise InvalidValueError("asarray(): can't alias arbitrary sequence into a tensor")
+        out = tensor(obj, dtype=dtype, device=device)
+        return out.requires_grad_() if requires_grad else out
+    new_dtype = dtype is not None and dtype != obj.dtype
+    new_device = device is not None and obj.device != _core.Device(str(device))
+    if new_dtype or new_device:
+        if copy is False:
+            what = f"dtype {obj.dtype} into dtype {dtype}" if new_dtype else f"device {device}"
+            raise InvalidValueError(f"asarray(): can't alias tensor with {what}")
+        out = obj.detach().to(dtype=dtype or obj.dtype, device=device or obj.device)
+    elif copy:
+        out = obj.detach().clone()
+    elif requires_grad is None or builtins.bool(requires_grad) == obj.requires_grad:
+        return obj
+    else:
+        out = obj.detach()
+    return out.requires_grad_() if requires_grad else out
+
+
+# ---- empty_strided ---------------------------------------------------------------------------
+
+
+def empty_strided(
+    size: Sequence[int],
+    stride: Sequence[int],
+    *,
+    dtype: Any = None,
+    layout: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
+    """``torch.empty_strided``: an uninitialised tensor of ``size`` laid out with ``stride``,
+    made as an ``empty`` tensor of the dims ordered by decreasing stride, permuted back (so a
+    dense layout such as channels-last or a transpose comes out with exactly those strides).
+    Strides no dense layout has (gaps, overlaps) get the dense layout of that dim order: the
+    data is undefined either way."""
+    del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
+    shape, strides = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if len(shape) != len(strides):
+        raise ShapeError(
+            f"empty_strided(): dimensionality of sizes ({len(shape)}) must match dimensionality "
+            f"of strides ({len(strides)})"
+        )
+    if builtins.any(s < 0 for s in strides):
+        raise InvalidValueError(f"empty_strided(): strides must be non-negative, got {strides}")
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
+    base = _core.empty(*(shape[d] for d in order), dtype=dtype, device=device)
+    out = base.permute(*(order.index(d) for d in range(len(shape)))) if shape else base
+    return out.requires_grad_() if requires_grad else out
+
+
+# ---- bitwise operators ---------------------------------------------------------------------
+
+
+def _bitwise(name: str, *args: Any) -> Tensor:
+    """``&``, ``|``, ``^``, ``~`` beyond two bool operands (which the engine's operators
+    handle as logical ops): PyTorch's ``bitwise_*`` of integer tensors in the promoted dtype
+    (floats raise ``DTypeError``). The extension calls it (registered as ``"bitwise"``)."""
+    from . import _math_functions
+
+    return getattr(_math_functions, name)(*args)  # type: ignore[no-any-return]
+
+
+# ---- indexing: PyTorch's readings the engine lacks ---------------------------------------------
+
+
+def _scalar_bool(k: Any) -> bool:
+    if isinstance(k, Tensor):
+        return k.ndim == 0 and k.dtype == _core.bool
+    return isinstance(k, (builtins.bool, np.bool_))
+
+
+def _zero_d_bool_key(x: Tensor, key: Any) -> Optional[tuple[Tensor, tuple[Any, ...]]]:
+    """For a 0-d ``x`` indexed by one bool scalar (``True``, ``False``, a 0-d bool tensor such
+    as ``x > 0``), which the engine rejects: ``x`` as a 1-element view and the key with that
+    bool as a 1-element mask, PyTorch's meaning (``tensor(5)[True]`` is ``tensor([5])``);
+    ``None`` for any other key. The extension calls it (as ``"zero_d_bool_key"``) only after
+    its own indexing of a 0-d tensor failed."""
+    parts = list(key) if isinstance(key, tuple) else [key]
+    at = [i for i, k in enumerate(parts) if _scalar_bool(k)]
+    if x.ndim != 0 or len(at) != 1:
+        return None
+    k = parts[at[0]]
+    mask = k.reshape(1) if isinstance(k, Tensor) else _core.from_numpy(np.array([bool(k)]))
+    parts[at[0]] = mask.to(x.device)
+    return x.unsqueeze(0), tuple(parts)
+
 
 #: name -> method replacing the engine's method of that name on ``Tensor`` (which
 #: ``_tensor_extra._install`` leaves alone), installed below: ``round`` with ``decimals``,

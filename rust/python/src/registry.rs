@@ -9,14 +9,16 @@ use pyo3::types::PyDict;
 static HELPERS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
 /// The names the package must register (checked when it does).
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 9] = [
     "as_operand",
+    "bitwise",
     "dtype_from_name",
     "errors",
     "format_tensor",
     "max_result",
     "reduce_tensor",
     "tensor",
+    "zero_d_bool_key",
 ];
 
 /// Registers the package's helpers (the first registration stays: a reloaded package's

@@ -1,9 +1,9 @@
 //! `Tensor` arithmetic: operators, elementwise math and comparisons.
 
 use super::PyTensor;
-use crate::errors::{to_pyerr, ResultExt};
+use crate::errors::ResultExt;
 use crate::util::{operand, run, wrap};
-use democratising::{DType, Error};
+use democratising::DType;
 use pyo3::prelude::*;
 
 #[pymethods]
@@ -53,15 +53,6 @@ impl PyTensor {
     }
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
-    }
-    fn __invert__(&self) -> PyResult<PyTensor> {
-        if self.tensor().dtype() != DType::Bool {
-            return Err(to_pyerr(Error::DType(format!(
-                "~ is only supported on bool tensors here, got {}",
-                self.tensor().dtype()
-            ))));
-        }
-        self.tensor().logical_not().py().map(wrap)
     }
     /// `t == None` is `False` (PyTorch); anything else compares elementwise.
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {

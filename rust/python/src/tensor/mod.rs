@@ -139,8 +139,7 @@ binary_py!(
     lt => lt, le => le, gt => gt, ge => ge, logical_and => logical_and, logical_or => logical_or,
     logical_xor => logical_xor,
     __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
-    __mod__ => remainder, __matmul__ => matmul, __and__ => logical_and, __or__ => logical_or,
-    __xor__ => logical_xor;
+    __mod__ => remainder, __matmul__ => matmul;
     reflected:
     __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div,
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
@@ -311,15 +310,45 @@ impl PyTensor {
     // ---- indexing ---------------------------------------------------------------------------
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        crate::indexing::getitem(py, &self.tensor(), key).map(wrap)
+        let t = self.tensor();
+        match crate::indexing::getitem(py, &t, key) {
+            Err(e) if t.ndim() == 0 => match zero_d_bool_key(py, &t, key)? {
+                Some((x, k)) => crate::indexing::getitem(py, &x, &k).map(wrap),
+                None => Err(e),
+            },
+            r => r.map(wrap),
+        }
     }
+    /// `t[key] = value`, with PyTorch's two readings the plain assignment refuses: a bool
+    /// scalar key on a 0-d tensor, and a value whose leading size-1 dims must go first
+    /// (`out[i] = model(x[i:i + 1])`). Both are tried only after the plain assignment failed.
     fn __setitem__(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        crate::indexing::setitem(py, &self.tensor(), key, value)
+        let t = self.tensor();
+        let Err(e) = crate::indexing::setitem(py, &t, key, value) else {
+            return Ok(());
+        };
+        if t.ndim() == 0 {
+            if let Some((x, k)) = zero_d_bool_key(py, &t, key)? {
+                return crate::indexing::setitem(py, &x, &k, value);
+            }
+        }
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().tensor();
+            let lead = v.shape().iter().take_while(|&&n| n == 1).count();
+            if lead > 0 {
+                let rest: Vec<isize> = v.shape()[lead..].iter().map(|&n| n as isize).collect();
+                let stripped = Bound::new(py, wrap(v.reshape(&rest).py()?))?;
+                if crate::indexing::setitem(py, &t, key, stripped.as_any()).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(e)
     }
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.tensor().ndim() == 0 {
@@ -429,4 +458,92 @@ fn per_dim(
     }
     let i = democratising::layout::normalize_dim(dim, t.ndim()).py()?;
     Ok(values[i].into_pyobject(py)?.into_any().unbind())
+}
+
+/// The package's reading of a bool scalar key on a 0-d tensor (`tensor(5)[True]`): the
+/// tensor as a 1-element view and the key with a 1-element mask, or `None` for other keys.
+fn zero_d_bool_key<'py>(
+    py: Python<'py>,
+    t: &Tensor,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Tensor, Bound<'py, PyAny>)>> {
+    let fixed = crate::registry::helper(py, "zero_d_bool_key")?.call1((wrap(t.clone()), key))?;
+    if fixed.is_none() {
+        return Ok(None);
+    }
+    let (x, k): (PyRef<'py, PyTensor>, Bound<'py, PyAny>) = fixed.extract()?;
+    Ok(Some((x.tensor(), k)))
+}
+
+/// `&`, `|`, `^` and `~`: the engine's logical ops when every operand is bool, PyTorch's
+/// bitwise ops (the package's `bitwise_*`, in the promoted integer dtype) otherwise.
+#[pymethods]
+impl PyTensor {
+    fn __and__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_and", other, false)
+    }
+    fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_or", other, false)
+    }
+    fn __xor__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_xor", other, false)
+    }
+    fn __rand__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_and", other, true)
+    }
+    fn __ror__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_or", other, true)
+    }
+    fn __rxor__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bitwise(py, "bitwise_xor", other, true)
+    }
+    fn __invert__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let t = slf.get().tensor();
+        if t.dtype() == DType::Bool {
+            let r = t.logical_not().py()?;
+            return Ok(Bound::new(py, wrap(r))?.into_any().unbind());
+        }
+        if t.dtype().is_float() {
+            return Err(to_pyerr(Error::DType(format!(
+                "~ (operator.invert) is only implemented on integer and Boolean-type tensors, \
+                 got {}",
+                t.dtype()
+            ))));
+        }
+        let f = crate::registry::helper(py, "bitwise")?;
+        Ok(f.call1(("bitwise_not", slf))?.unbind())
+    }
+}
+
+impl PyTensor {
+    fn bitwise(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        other: &Bound<'_, PyAny>,
+        reflected: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let t = self.tensor();
+        if t.dtype() == DType::Bool {
+            if let Ok(o) = operand(other) {
+                if o.dtype() == DType::Bool {
+                    let r = run(py, t.numel().max(o.numel()), || match name {
+                        "bitwise_and" => t.logical_and(&o),
+                        "bitwise_or" => t.logical_or(&o),
+                        _ => t.logical_xor(&o),
+                    })?;
+                    return Ok(Bound::new(py, wrap(r))?.into_any().unbind());
+                }
+            }
+        }
+        let f = crate::registry::helper(py, "bitwise")?;
+        let me = Bound::new(py, wrap(t))?;
+        let r = if reflected {
+            f.call1((name, other, me))?
+        } else {
+            f.call1((name, me, other))?
+        };
+        Ok(r.unbind())
+    }
 }

@@ -529,3 +529,12 @@ def test_float64_ops_stay_float64_under_autocast_like_torch() -> None:
         x, k = dm.ones(1, 2, 5, dtype=dm.float64), dm.ones(3, 2, 2, dtype=dm.float64)
         assert F.conv1d(x, k).dtype == dm.float64
         assert (dm.ones(2, 2) @ dm.ones(2, 2)).dtype == dm.bfloat16
+
+
+def test_top_level_mode_queries_like_torch() -> None:
+    assert dm.is_autocast_enabled() is False and dm.is_anomaly_enabled() is False
+    assert dm.get_autocast_dtype("cpu") == dm.bfloat16
+    with dm.autocast("cpu", dtype=dm.float16):
+        assert dm.is_autocast_enabled("cpu") and dm.get_autocast_dtype("cpu") == dm.float16
+    with dm.autograd.detect_anomaly(check_nan=False):
+        assert dm.is_anomaly_enabled() and not dm.is_anomaly_check_nan_enabled()

@@ -206,8 +206,12 @@ _register_helpers()
 
 from . import amp, autograd, checkpoint, cuda, data, datasets, nn, optim, train, utils  # noqa: E402, F401
 
-#: ``dm.autocast(...)``, as ``torch.autocast``.
+#: ``dm.autocast(...)``, as ``torch.autocast``; the mode queries as ``torch``'s.
 autocast = amp.autocast
+is_autocast_enabled = amp.is_autocast_enabled
+get_autocast_dtype = amp.get_autocast_dtype
+is_anomaly_enabled = autograd.is_anomaly_enabled
+is_anomaly_check_nan_enabled = autograd.is_anomaly_check_nan_enabled
 
 __all__ = [
     "AutogradError",
@@ -245,6 +249,7 @@ __all__ = [
     "from_numpy",
     "full",
     "full_like",
+    "get_autocast_dtype",
     "get_rng_state",
     "half",
     "index_put",
@@ -252,6 +257,9 @@ __all__ = [
     "int",
     "int32",
     "int64",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
+    "is_autocast_enabled",
     "is_grad_enabled",
     "linspace",
     "logspace",

@@ -579,3 +579,21 @@ def test_function_mark_dirty_leaf_allowed_under_no_grad() -> None:
     with dm.no_grad():
         y = F.apply(a)
     _close(y, [2.0, 4.0])  # torch
+
+
+def test_backward_inputs_single_tensor_detach_and_hook_handle_context() -> None:
+    """torch 2.15: ``backward(inputs=x)`` fills ``x.grad`` only ([3, 4] here), ``inputs=[]``
+    raises, ``detach_()`` makes a leaf in place, a hook handle is a context manager."""
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    z = dm.tensor([3.0, 4.0], requires_grad=True)
+    (x * z).sum().backward(inputs=x)
+    assert x.grad.tolist() == [3.0, 4.0] and z.grad is None
+    with pytest.raises(ValueError, match="cannot be empty"):
+        (x * z).sum().backward(inputs=[])
+    y = x * 2
+    assert y.detach_() is y and y.is_leaf and not y.requires_grad and y.grad_fn is None
+    x.grad = None
+    with x.register_hook(lambda g: g * 10):
+        (x * 1).sum().backward()
+    (x * 1).sum().backward()
+    assert x.grad.tolist() == [11.0, 11.0]

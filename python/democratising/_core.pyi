@@ -16,7 +16,6 @@ from typing import (
     Any,
     ClassVar,
     Literal,
-    NoReturn,
     Protocol,
     SupportsIndex,
     TypedDict,
@@ -219,6 +218,8 @@ class RemovableHandle:
 
     def remove(self) -> None:
         """Unregisters the hook (a no-op if it is already removed)."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, ty: Any, value: Any, tb: Any, /) -> _bool: ...
 
 @disjoint_base
 class Tensor:
@@ -388,14 +389,14 @@ class Tensor:
         gradient: Tensor | None = None,
         retain_graph: _bool | None = None,
         create_graph: _bool = False,
-        inputs: Sequence[Tensor] | None = None,
+        inputs: Tensor | Sequence[Tensor] | None = None,
     ) -> None:
         """Accumulates the gradient of this tensor into the leaves' ``.grad`` (with
         ``inputs``, into those tensors' ``.grad`` only)."""
     def detach(self) -> Tensor:
         """The same data, detached from the graph."""
-    def detach_(self) -> NoReturn:
-        """Not supported: raises ``AutogradError`` (use ``t = t.detach()``)."""
+    def detach_(self) -> Self:
+        """Detaches in place: a leaf over the same data with ``requires_grad=False``."""
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy with its own memory (differentiable); channels-last tensors stay so."""
     def __deepcopy__(self, memo: Any) -> Self: ...

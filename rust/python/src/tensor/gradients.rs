@@ -21,7 +21,7 @@ impl PyTensor {
         gradient: Option<PyRef<'_, PyTensor>>,
         retain_graph: Option<bool>,
         create_graph: bool,
-        inputs: Option<Vec<PyRef<'_, PyTensor>>>,
+        inputs: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let g = gradient.map(|g| g.tensor());
         let t = &self.tensor();
@@ -30,7 +30,20 @@ impl PyTensor {
         let Some(inputs) = inputs else {
             return crate::util::detach(py, || autograd::backward(t, g, retain, create_graph)).py();
         };
-        let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor()).collect();
+        // One tensor is one input (not an iterable of its rows).
+        let ins: Vec<Tensor> = match inputs.cast::<PyTensor>() {
+            Ok(one) => vec![one.get().tensor()],
+            Err(_) => inputs
+                .extract::<Vec<PyRef<'_, PyTensor>>>()?
+                .iter()
+                .map(|t| t.tensor())
+                .collect(),
+        };
+        if ins.is_empty() {
+            return Err(to_pyerr(Error::Value(
+                "`inputs` argument to `backward()` cannot be empty.".into(),
+            )));
+        }
         let outs = std::slice::from_ref(t);
         let got = crate::util::detach(py, || {
             autograd::grad(outs, vec![g], &ins, retain, create_graph)
@@ -50,11 +63,12 @@ impl PyTensor {
     fn detach(&self) -> PyTensor {
         wrap(self.tensor().detach())
     }
-    fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        Err(to_pyerr(Error::Autograd(format!(
-            "detach_() is not supported; use t = t.detach() (shape {:?})",
-            slf.get().tensor().shape()
-        ))))
+    /// Detaches this object in place: from now on it is a leaf sharing the same data, with
+    /// `requires_grad=False` (PyTorch's `detach_`).
+    fn detach_(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        let t = slf.get().tensor().detach();
+        slf.get().replace(t);
+        slf
     }
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
     /// (integer inputs then give an integer result, as in PyTorch).

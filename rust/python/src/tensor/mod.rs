@@ -437,6 +437,19 @@ impl HookHandle {
     fn remove(&self) {
         self.tensor.remove_hook(self.id);
     }
+    /// `with t.register_hook(fn):` keeps the hook for the block only (as PyTorch's handle).
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.remove();
+        false
+    }
 }
 
 /// `size(dim)`/`stride(dim)`: `values` (one per dim of `t`) as a tuple, or the one at `dim`.

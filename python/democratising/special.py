@@ -123,15 +123,27 @@ def polygamma(n: int, input: Tensor) -> Tensor:
 def multigammaln(input: Tensor, p: int) -> Tensor:
     """The log of the multivariate gamma function of dimension ``p``: ``p (p - 1) / 4 ln(pi)
     + sum_{j < p} lgamma(x - j / 2)``; every element must exceed ``(p - 1) / 2``."""
+    if isinstance(p, bool) or not isinstance(p, int):
+        raise TypeError(f"multigammaln: p must be an int, got {type(p).__name__}")
     if p < 1:
         raise InvalidValueError(f"multigammaln: p must be at least 1, got {p}")
-    if input.numel() and not bool((input > (p - 1) / 2).all()):
+    if input.numel() == 0:
+        # Nothing to sum: without this a huge ``p`` loops ``p`` times over an empty tensor.
+        return input.lgamma()
+    if not bool((input > (p - 1) / 2).all()):
         raise InvalidValueError(
             f"multigammaln: all elements must be greater than (p-1)/2 = {(p - 1) / 2}"
         )
-    total = input.lgamma()
-    for j in range(1, p):
-        total = total + (input - j / 2).lgamma()
+    if p > 1024:
+        # One broadcast ``[..., p]`` term tensor instead of ``p`` passes, as PyTorch computes
+        # it: an absurd ``p`` then fails the engine's allocation check instead of hanging.
+        x = input if input.is_floating_point() else input.float()
+        halves = _core.arange(0, p, 1, dtype=x.dtype) / 2
+        total = (x.unsqueeze(-1) - halves).lgamma().sum(-1)
+    else:
+        total = input.lgamma()
+        for j in range(1, p):
+            total = total + (input - j / 2).lgamma()
     return total + p * (p - 1) / 4 * math.log(math.pi)
 
 

@@ -16,7 +16,13 @@ from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
-from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from ..errors import (
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    OutOfMemoryError,
+    ShapeError,
+)
 from . import _interpolate
 from ._fold import fold, unfold  # noqa: F401 - F.fold and F.unfold
 
@@ -237,6 +243,11 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``max(0, x) + weight * min(0, x)``; a ``weight`` of C > 1 values applies per channel
     (dim 1, or dim 0 of a 1-D input), as in PyTorch."""
     if weight.numel() > 1:
+        if input.ndim == 0:
+            raise ShapeError(
+                f"prelu: a weight of {weight.numel()} channels needs an input with a channel "
+                "dim, got a 0-d input"
+            )
         shape = [1] * input.ndim
         shape[1 if input.ndim >= 2 else 0] = weight.numel()
         weight = weight.reshape(*shape)
@@ -250,6 +261,11 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     """Gated linear unit: the first half of ``dim`` times the sigmoid of the second half."""
     if input.ndim == 0:
         raise ShapeError("glu does not support scalars because halving size must be even")
+    if not -input.ndim <= dim < input.ndim:
+        raise IndexOutOfRangeError(
+            f"dimension out of range (expected to be in range of [{-input.ndim}, "
+            f"{input.ndim - 1}], but got {dim})"
+        )
     if input.shape[dim] % 2:
         raise ShapeError(
             f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
@@ -695,6 +711,24 @@ def _kernel_and_stride(
     return k, size(stride) if stride is not None else k
 
 
+# Buffers at least this large are probed through the engine's checked allocation first.
+_PROBE_BYTES = 1 << 30
+
+
+def _check_buffer(shape: Sequence[int], dtype: Any, name: str) -> None:
+    """Raises ``OutOfMemoryError`` when a buffer of ``shape`` cannot be allocated, before NumPy
+    builds index tables that large (NumPy's own error is an untyped ``MemoryError``)."""
+    n = math.prod(int(d) for d in shape)
+    if n * 8 > (1 << 62):
+        raise OutOfMemoryError(
+            f"{name}: cannot allocate a buffer of shape {list(shape)}: {n} elements is too many"
+        )
+    if n * 8 >= _PROBE_BYTES:
+        # The engine's ``empty`` tries the allocation fallibly and raises the typed error; the
+        # untouched pages are released at once.
+        _core.empty([n], dtype=dtype)
+
+
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -742,16 +776,8 @@ def conv_transpose2d(
     W]`` with ``weight [C_in, C_out/groups, kH, kW]``: the gradient of a convolution with
     respect to its input, as one engine op (PyTorch's argument order)."""
     x, unbatched = _with_batch(input, 3)
-    y = _core._conv_transpose2d(
-        x,
-        weight,
-        bias,
-        _pair(stride),
-        _pair(padding),
-        _pair(output_padding),
-        groups,
-        _pair(dilation),
-    )
+    s, p, op, d = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    y = _core._conv_transpose2d(x, weight, bias, s, p, op, groups, d)
     return _without_batch(y, unbatched)
 
 
@@ -939,6 +965,8 @@ def _adaptive_max_pool(x: Tensor, out_hw: tuple[int, int], return_indices: bool)
     windows are a plain pool's (kernel = stride = In // Out), so the fused engine kernel runs;
     otherwise the windows overlap or differ in width and are reduced axis by axis."""
     h, w = x.shape[-2], x.shape[-1]
+    # The output (and the window tables, as large along each axis) before NumPy builds them.
+    _check_buffer([*x.shape[:-2], *out_hw], x.dtype, "adaptive_max_pool2d")
     rows, cols = _adaptive_windows(h, out_hw[0]), _adaptive_windows(w, out_hw[1])
     if h % out_hw[0] == 0 and w % out_hw[1] == 0:
         k = (h // out_hw[0], w // out_hw[1])
@@ -1146,6 +1174,8 @@ def embedding(
     del sparse
     if input.dtype.is_floating_point:
         raise DTypeError(f"embedding indices must be integers, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ShapeError(f"'weight' must be 2-D, got shape {tuple(weight.shape)}")
     n = weight.shape[0]
     idx = input.cpu().numpy().reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -1203,6 +1233,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise IndexOutOfRangeError(
             f"class index {int(bad)} is out of range for {num_classes} classes"
         )
+    _check_buffer([*idx.shape, num_classes], _core.int64, "one_hot")
     out = np.zeros((*idx.shape, num_classes), dtype=np.int64)
     np.put_along_axis(out, idx[..., None], 1, axis=-1)
     return _core.from_numpy(out).to(tensor.device)
@@ -1353,6 +1384,8 @@ def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
         raise ValueError("Padding value causes wrapping around more than once.")
     if n + lo + hi < 0:
         raise ValueError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
+    # The padded tensor before NumPy builds an index per output position.
+    _check_buffer([*x.shape[:d], n + lo + hi, *x.shape[d + 1 :]], x.dtype, f"{mode} pad")
     if mode == "circular":  # PyTorch crops first, then wraps around what is left
         start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
         idx = start + np.arange(-max(lo, 0), kept + max(hi, 0)) % kept
@@ -1430,6 +1463,9 @@ def interpolate(
             f"interpolate: input and output sizes should be greater than 0, but got input "
             f"{tuple(in_sizes)} and output {tuple(out_sizes)}"
         )
+    # The resize builds index and weight tables per output position in NumPy: an output that
+    # cannot be allocated fails here with the engine's typed error instead of NumPy's.
+    _check_buffer([*input.shape[:2], *out_sizes], input.dtype, "interpolate")
     if interpolating or mode == "area":
         return _interpolate.resize(
             input, mode, out_sizes, scales, bool(align_corners), antialias=antialias

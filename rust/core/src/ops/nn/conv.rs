@@ -60,17 +60,33 @@ fn out_size(
     dil: usize,
     what: &str,
 ) -> Result<usize> {
-    let span = dil * (k - 1) + 1;
-    if input + 2 * pad < span {
+    let (Some(span), Some(padded)) = (
+        dil.checked_mul(k - 1).and_then(|v| v.checked_add(1)),
+        pad.checked_mul(2).and_then(|v| v.checked_add(input)),
+    ) else {
+        bail!(
+            OutOfMemory,
+            "conv2d: {what} padding {pad} or dilation {dil} is too large to represent"
+        );
+    };
+    if padded < span {
         bail!(
             Shape,
             "conv2d: {what} input size {} (padded to {}) is smaller than the kernel extent {}",
             input,
-            input + 2 * pad,
+            padded,
             span
         );
     }
-    Ok((input + 2 * pad - span) / stride + 1)
+    Ok((padded - span) / stride + 1)
+}
+
+/// `stride` cut down to the one step that fits (`padded - span + 1`) when it is larger: the
+/// output is then one position along that dim whatever the stride, and the kernels' buffers
+/// grow with it (a stride of 2**62 would overflow them).
+fn effective_stride(input: usize, k: usize, stride: usize, pad: usize, dil: usize) -> usize {
+    let extent = input + 2 * pad - (dil * (k - 1) + 1) + 1; // out_size checked it fits
+    stride.min(extent)
 }
 
 fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
@@ -107,6 +123,16 @@ fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
     }
     let ho = out_size(h, kh, s.stride.0, s.padding.0, s.dilation.0, "height")?;
     let wo = out_size(wd, kw, s.stride.1, s.padding.1, s.dilation.1, "width")?;
+    let mut s = s;
+    s.stride = (
+        effective_stride(h, kh, s.stride.0, s.padding.0, s.dilation.0),
+        effective_stride(wd, kw, s.stride.1, s.padding.1, s.dilation.1),
+    );
+    // The output and one image's patch matrix must fit in memory (a failed allocation would
+    // abort the process instead of raising).
+    let bytes = x.dtype().size();
+    crate::ops::creation::check_alloc(&[n, o, ho, wo], bytes)?;
+    crate::ops::creation::check_alloc(&[cg, kh, kw, ho, wo], bytes)?;
     Ok(Geom {
         n,
         c,

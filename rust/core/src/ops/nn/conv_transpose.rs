@@ -21,8 +21,13 @@ pub struct ConvTranspose2dSpec {
 }
 
 /// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
+/// `None` when it is empty or overflows (absurd strides or paddings).
 fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> Option<usize> {
-    ((input.max(1) - 1) * s + d * (k - 1) + op + 1).checked_sub(2 * p)
+    (input.max(1) - 1)
+        .checked_mul(s)?
+        .checked_add(d.checked_mul(k - 1)?)?
+        .checked_add(op + 1)?
+        .checked_sub(p.checked_mul(2)?)
 }
 
 /// The convolution this transposes: input `[n, c_out, ho, wo]` (the transposed op's output),
@@ -91,11 +96,17 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
     let (Some(ho), Some(wo)) = (size(h, kh, 0), size(wd, kw, 1)) else {
         bail!(
             Shape,
-            "conv_transpose2d: input {:?} with kernel {kh}x{kw} and padding {:?} gives an empty output",
+            "conv_transpose2d: input {:?} with kernel {kh}x{kw}, stride {:?} and padding {:?} gives an empty or unrepresentable output",
             x.shape(),
+            s.stride,
             s.padding
         );
     };
+    // The output, and the column buffer the input is scattered through, must fit in memory
+    // (a failed allocation would abort the process).
+    let bytes = x.dtype().size();
+    crate::ops::creation::check_alloc(&[n, og * s.groups, ho, wo], bytes)?;
+    crate::ops::creation::check_alloc(&[og, kh, kw, h, wd], bytes)?;
     Ok(Geom {
         n,
         c: og * s.groups,

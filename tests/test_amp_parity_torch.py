@@ -538,3 +538,17 @@ def test_top_level_mode_queries_like_torch() -> None:
         assert dm.is_autocast_enabled("cpu") and dm.get_autocast_dtype("cpu") == dm.float16
     with dm.autograd.detect_anomaly(check_nan=False):
         assert dm.is_anomaly_enabled() and not dm.is_anomaly_check_nan_enabled()
+
+
+def test_addmm_family_stays_low_and_prod_runs_in_float32_under_autocast() -> None:
+    """torch 2.15 CPU autocast: addmm/baddbmm/addbmm are low-precision ops (the float32 input
+    is cast too), prod is a float32 op."""
+    x, a, b = dm.ones(2, 2), dm.ones(2, 2), dm.ones(3, 2, 2)
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        assert dm.addmm(x, a, a).dtype == dm.bfloat16
+        assert dm.baddbmm(x, b, b).dtype == dm.bfloat16
+        assert dm.addbmm(x, b, b).dtype == dm.bfloat16
+        assert dm.addbmm(x, b, b).float().tolist() == [[7.0, 7.0], [7.0, 7.0]]
+        assert dm.ones(3, dtype=dm.bfloat16).prod().dtype == dm.float32
+        assert dm.addmm(x.double(), a.double(), a.double()).dtype == dm.float64
+    assert dm.addmm(x, a, a).dtype == dm.float32

@@ -417,8 +417,20 @@ def vdot(x: Tensor, other: Tensor) -> Tensor:
     return (x * other).sum()
 
 
-def _scaled_add(x: Tensor, prod: Tensor, beta: _Number, alpha: _Number, op: str) -> Tensor:
-    """``beta * x + alpha * prod`` (``x`` ignored when ``beta`` is 0, NaN included)."""
+def _scaled_add(
+    x: Tensor, prod: Tensor, beta: _Number, alpha: _Number, op: str, autocast: bool = False
+) -> Tensor:
+    """``beta * x + alpha * prod`` (``x`` ignored when ``beta`` is 0, NaN included). With
+    ``autocast`` (the ops on PyTorch's low-precision autocast list: ``addmm``, ``baddbmm``,
+    ``addbmm``), an autocast region casts ``x`` to the product's low dtype, so the result stays
+    low as PyTorch's does."""
+    if (
+        autocast
+        and _core._get_autocast() is not None
+        and prod.dtype in (_core.float16, _core.bfloat16)
+        and x.dtype in (_core.float16, _core.bfloat16, _core.float32)
+    ):
+        x = x.to(prod.dtype)
     for v in (beta, alpha):
         if isinstance(v, float) and not prod.dtype.is_floating_point:
             raise DTypeError(f"{op}: for integral input tensors, beta and alpha must be integers")
@@ -458,7 +470,8 @@ def baddbmm(
     x: Tensor, batch1: Tensor, batch2: Tensor, *, beta: _Number = 1, alpha: _Number = 1
 ) -> Tensor:
     """``beta * x + alpha * (batch1 @ batch2)`` for 3-D batches."""
-    return _scaled_add(x, _batch_products("baddbmm", batch1, batch2), beta, alpha, "baddbmm")
+    prods = _batch_products("baddbmm", batch1, batch2)
+    return _scaled_add(x, prods, beta, alpha, "baddbmm", autocast=True)
 
 
 @_takes_tensor
@@ -466,7 +479,9 @@ def addbmm(
     x: Tensor, batch1: Tensor, batch2: Tensor, *, beta: _Number = 1, alpha: _Number = 1
 ) -> Tensor:
     """``beta * x + alpha * sum_b(batch1[b] @ batch2[b])`` for 3-D batches."""
-    return _scaled_add(x, _batch_products("addbmm", batch1, batch2).sum(0), beta, alpha, "addbmm")
+    prods = _batch_products("addbmm", batch1, batch2)
+    # (autocast runs sum in float32: the batch sum goes back to the products' dtype)
+    return _scaled_add(x, prods.sum(0).to(prods.dtype), beta, alpha, "addbmm", autocast=True)
 
 
 @_takes_tensor

@@ -312,8 +312,11 @@ def _accumulating(x: Tensor, dtype: Any) -> Tensor:
 @_takes_tensor
 def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """Product of the elements (over ``dim``); differentiable, exact at zeros. Integer and
-    bool input multiply in int64, as in PyTorch."""
+    bool input multiply in int64, as in PyTorch; under autocast a half input is multiplied in
+    float32 (``prod`` is on PyTorch's autocast float32 list)."""
     x = _accumulating(x, dtype)
+    if _core._get_autocast() is not None and x.dtype in (_core.float16, _core.bfloat16):
+        x = x.float()
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
@@ -669,7 +672,7 @@ def addmm(
         raise ShapeError(
             f"addmm: mat1 and mat2 must be matrices, got {mat1.ndim}-D and {mat2.ndim}-D"
         )
-    return _scaled_add(x, mat1 @ mat2, beta, alpha, "addmm")
+    return _scaled_add(x, mat1 @ mat2, beta, alpha, "addmm", autocast=True)
 
 
 # ---- factories from an existing tensor -------------------------------------------------------

@@ -3,6 +3,8 @@ process (a Rust panic or an aborting allocation) or hung instead of raising a ty
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,47 @@ def test_replicate_pad_absurd_amount_raises_out_of_memory() -> None:
         dm.nn.Conv2d(3, 4, 2, padding_mode="replicate", padding=2**40)(_x(1, 3, 4, 4))
     got = F.pad(dm.tensor([[[1.0, 2.0, 3.0]]]), (2, 1), mode="replicate")
     assert got.tolist() == [[[1.0, 1.0, 1.0, 2.0, 3.0, 3.0]]]
+
+
+@pytest.mark.parametrize("repeats", [2**62, 2**60, 2**40])
+def test_repeat_interleave_absurd_repeats_raise(repeats: int) -> None:
+    # 2**62 and 2**60 crashed the process (NumPy's wrapped length in np.repeat).
+    with pytest.raises(_TOO_BIG):
+        dm.randn(4).repeat_interleave(repeats)
+    with pytest.raises(_TOO_BIG):
+        dm.repeat_interleave(dm.tensor([repeats]))
+    assert dm.tensor([1.0, 2.0]).repeat_interleave(dm.tensor([2, 1])).tolist() == [1.0, 1.0, 2.0]
+
+
+def test_polygamma_of_a_huge_order_returns_at_once() -> None:
+    """It hung (a sum of ~n terms). n! overflows past n = 170: +-inf, NaN where the zeta
+    underflows, as PyTorch's exp(lgamma(n + 1)) * zeta."""
+    x = dm.tensor([0.5, 1.0, 2.0], dtype=dm.float64)
+    got = dm.polygamma(2**62, x).tolist()
+    assert got[0] == -math.inf and got[1] == -math.inf and math.isnan(got[2])
+    assert dm.polygamma(201, x).tolist()[1] == math.inf
+    assert dm.polygamma(3, dm.tensor([2.0], dtype=dm.float64)).item() == pytest.approx(
+        0.4939394022668291  # scipy.special.polygamma(3, 2.0)
+    )
+
+
+def test_chunk_and_combinations_that_cannot_be_built_raise() -> None:
+    with pytest.raises(_TOO_BIG):
+        dm.zeros(0).chunk(2**62)  # hung building 2**62 empty pieces
+    with pytest.raises(_TOO_BIG):
+        dm.combinations(dm.randn(100), r=10)  # hung in itertools
+    assert len(dm.zeros(0).chunk(3)) == 3
+    assert tuple(dm.combinations(dm.arange(4), r=2).shape) == (6, 2)
+
+
+def test_integer_trunc_division_is_exact() -> None:
+    """It went through float division: 2**53 + 1 came back as 2**53, and x / 0 gave int64 max."""
+    big = dm.tensor([2**53 + 1, -7, 7, -7, 6])
+    den = dm.tensor([1, 2, -2, -2, 3])
+    assert big.div(den, rounding_mode="trunc").tolist() == [2**53 + 1, -3, -3, 3, 2]
+    i32 = dm.tensor([2**24 + 1], dtype=dm.int32).div(1, rounding_mode="trunc")
+    assert i32.dtype == dm.int32 and i32.tolist() == [2**24 + 1]
+    assert dm.tensor([-7]).div(2, rounding_mode="floor").tolist() == [-4]
+    with pytest.raises(RuntimeError):  # (PyTorch: RuntimeError "ZeroDivisionError")
+        dm.tensor([5]).div(0, rounding_mode="trunc")
+    assert dm.tensor([-7.5]).div(2, rounding_mode="trunc").tolist() == [-3.0]

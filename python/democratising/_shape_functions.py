@@ -12,6 +12,7 @@ names, merged into ``_tensor_extra.METHODS``."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional, Union
 
@@ -30,7 +31,13 @@ from ._tensor_extra import (
     meshgrid,
 )
 from ._tensor_more import _inplace_of, _result_dtype, cumprod, movedim, tensor_split
-from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from .errors import (
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    OutOfMemoryError,
+    ShapeError,
+)
 
 _Number = Union[int, float, bool]
 
@@ -252,6 +259,12 @@ def combinations(x: Tensor, r: int = 2, with_replacement: bool = False) -> Tenso
         raise InvalidValueError(f"Expect a non-negative number, but got {r}")
     if r == 0:
         return _core.zeros(0, dtype=x.dtype, device=x.device)
+    n = x.shape[0]
+    count = math.comb(n + r - 1, r) if with_replacement else math.comb(n, r)
+    if count * r > 1 << 31:  # (itertools builds them one tuple at a time: hours, then no memory)
+        raise OutOfMemoryError(
+            f"combinations: {count} combinations of {r} of {n} elements is too many to build"
+        )
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     cols = [x.index_select(0, _index(idx[:, j], x)) for j in range(r)]

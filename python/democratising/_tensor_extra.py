@@ -17,7 +17,13 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from .errors import (
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    OutOfMemoryError,
+    ShapeError,
+)
 
 _Size = Union[int, Sequence[int]]
 
@@ -198,6 +204,8 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
         raise IndexError(f"topk: k={k} is out of range for a dimension of size {n}")
+    if x.ndim == 0:  # PyTorch returns the element itself (for k=0 too)
+        return TopkResult(x, _core.zeros(dtype=_core.int64, device=x.device))
     s = sort(x, d, descending=largest)
     return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
 
@@ -429,6 +437,15 @@ def tile(x: Tensor, dims: _Size) -> Tensor:
     return repeat(x, *reps)
 
 
+def _check_alloc(numel: int, dtype: Any, op: str) -> None:
+    """``OutOfMemoryError`` when ``numel`` elements (a Python int, so it cannot wrap) could not
+    be allocated, before NumPy tries (its failure is an untyped ``MemoryError`` or a crash)."""
+    if numel * 8 > 2**62:
+        raise OutOfMemoryError(f"{op}: cannot allocate {numel} elements")
+    if numel * 8 >= 1 << 30:
+        _core.empty([numel], dtype=dtype)  # the engine's checked allocation raises the error
+
+
 @_takes_tensor
 def repeat_interleave(
     x: Tensor,
@@ -464,6 +481,10 @@ def repeat_interleave(
         raise InvalidValueError(f"repeat_interleave: repeats must be >= 0, got {int(r.min())}")
     if r.ndim == 1 and r.shape[0] == 1:
         r = r[0]
+    # The output length in Python ints (NumPy's int64 sum wraps, and np.repeat of a wrapped
+    # length crashed the process): a result that cannot be allocated is an OutOfMemoryError.
+    total = int(r) * n if r.ndim == 0 else sum(int(v) for v in r.tolist())
+    _check_alloc(total * (x.numel() // n if n else 0) + total, x.dtype, "repeat_interleave")
     idx = np.repeat(np.arange(n), np.broadcast_to(r, (n,)) if r.ndim == 0 else r)
     if output_size is not None and output_size != idx.shape[0]:
         raise ShapeError(

@@ -44,7 +44,7 @@ from ._tensor_extra import (
     tril,
     triu,
 )
-from .errors import DTypeError, InvalidValueError, ShapeError
+from .errors import DTypeError, InvalidValueError, OutOfMemoryError, ShapeError
 
 _Number = Union[int, float, bool]
 _Dims = Union[int, Sequence[int]]
@@ -530,6 +530,8 @@ def _chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     pieces, as in PyTorch (the engine gives none)."""
     out = _ENGINE_CHUNK(self, chunks, dim)
     if not out:  # only for a dim of length 0; bad arguments have raised
+        if chunks > 1 << 32:  # a list that long (hundreds of bytes a tensor) cannot be built
+            raise OutOfMemoryError(f"chunk: cannot make {chunks} empty pieces")
         return [self.narrow(dim, 0, 0) for _ in range(chunks)]
     return out
 

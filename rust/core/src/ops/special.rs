@@ -190,6 +190,13 @@ pub fn polygamma(n: f64, x: f64) -> f64 {
         };
     }
     let s = n + 1.0;
+    if n > 170.0 {
+        // n! overflows f64 (PyTorch multiplies exp(lgamma(n + 1)) by the zeta): +-inf, or NaN
+        // where zeta(n + 1, x), dominated by its first term x^-(n+1), underflows to zero. The
+        // direct sum below would also take ~n steps (it hung for n = 2**62).
+        let sign = if n % 2.0 == 1.0 { 1.0 } else { -1.0 };
+        return sign * f64::INFINITY * x.powf(-s);
+    }
     let mut z = x;
     let mut zeta = 0.0;
     while z < 20.0 + n {

@@ -87,7 +87,20 @@ impl PyTensor {
             Some("floor") => run(py, n, || t.floor_divide(&o)).map(wrap),
             Some("trunc") => {
                 let dt = democratising::ops::result_type(&[t, &o]);
-                run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap)
+                if dt.is_float() {
+                    return run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap);
+                }
+                // Integers stay exact (a float quotient rounds past 2**24 / 2**53): the floor
+                // quotient (which refuses a zero divisor), one step back up where the exact
+                // quotient was negative and inexact (remainder and dividend differ in sign).
+                run(py, n, || {
+                    let q = t.floor_divide(&o)?;
+                    let r = t.remainder(&o)?;
+                    let zero = Tensor::wrapped_scalar(0i64);
+                    let up = r.sign()?.mul(&t.sign()?)?.lt(&zero)?.to_dtype(dt)?;
+                    q.add(&up)
+                })
+                .map(wrap)
             }
             Some(other) => Err(crate::errors::value_error(format!(
                 "div: rounding_mode must be None, 'floor' or 'trunc', got {other:?}"

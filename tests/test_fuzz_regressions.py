@@ -202,3 +202,13 @@ def test_integer_trunc_division_is_exact() -> None:
     with pytest.raises(RuntimeError):  # (PyTorch: RuntimeError "ZeroDivisionError")
         dm.tensor([5]).div(0, rounding_mode="trunc")
     assert dm.tensor([-7.5]).div(2, rounding_mode="trunc").tolist() == [-3.0]
+
+
+def test_bad_bounds_betas_and_split_sizes_are_typed_errors() -> None:
+    # randint's bound past int64 was read as the size (the error then said high=0).
+    with pytest.raises(OverflowError, match="does not fit in int64"):
+        dm.randint(0, 2**63, (3,))
+    with pytest.raises(ValueError, match="betas"):  # was a bare IndexError
+        dm.optim.Adam([dm.zeros(1, requires_grad=True)], betas=[0.1])
+    with pytest.raises(ValueError, match="non-negative"):  # was OverflowError from Rust
+        dm.randn(5).split([-1, 6])

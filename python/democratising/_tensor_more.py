@@ -550,6 +550,11 @@ def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> list[Tens
             raise InvalidValueError(
                 f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}"
             )
+    if isinstance(size, (list, tuple)) and builtins.any(isinstance(v, int) and v < 0 for v in size):
+        raise InvalidValueError(
+            f"split_with_sizes expects split_sizes have only non-negative entries, but got "
+            f"split_sizes={list(size)}"
+        )
     return _ENGINE_SPLIT(self, size, dim)
 
 

@@ -139,8 +139,8 @@ class Adam(_Fused):
     ) -> None:
         _check(lr, eps=eps, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid betas: {betas}")
+        if len(betas) != 2 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"invalid betas: {betas} (two values in [0, 1))")
         betas = (betas[0], betas[1])
         hyper = hyperparameters(Adam.__init__, locals())
         order = "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable "

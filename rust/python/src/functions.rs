@@ -237,6 +237,11 @@ pub fn randint(
     for a in args.iter() {
         if let Ok(i) = a.extract::<i64>() {
             ints.push(i);
+        } else if a.is_instance_of::<pyo3::types::PyInt>() {
+            // A bound past int64 (it was read as the size, and the bounds came out wrong).
+            return Err(to_pyerr(Error::Overflow(format!(
+                "randint: bound {a} does not fit in int64"
+            ))));
         } else {
             shape_obj = Some(a);
         }

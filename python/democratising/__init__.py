@@ -204,7 +204,19 @@ def _register_helpers() -> None:
 
 _register_helpers()
 
-from . import amp, autograd, checkpoint, cuda, data, datasets, nn, optim, train, utils  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    amp,
+    autograd,
+    checkpoint,
+    cuda,
+    data,
+    datasets,
+    nn,
+    optim,
+    testing,
+    train,
+    utils,
+)
 
 #: ``dm.autocast(...)``, as ``torch.autocast``; the mode queries as ``torch``'s.
 autocast = amp.autocast
@@ -288,6 +300,7 @@ __all__ = [
     "slice_scatter",
     "stack",
     "tensor",
+    "testing",
     "where",
     "zeros",
     "zeros_like",

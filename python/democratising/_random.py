@@ -3,7 +3,8 @@ PyTorch's ``generator=``: the draws come from that ``dm.Generator`` instead of t
 generator, so a seeded generator gives the same tensors whatever else consumed random
 numbers. Without ``generator`` they are the engine's functions, called directly; ``randint``
 and ``randperm`` also take PyTorch's ``requires_grad``/``layout``/``pin_memory`` (and
-``randperm`` its ``dtype`` and ``device``), which the engine's functions lack."""
+``randperm`` its ``dtype`` and ``device``), which the engine's functions lack; all four take
+``out=``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from typing import Any, Callable, Optional
 
 from . import _core
 from ._core import Tensor
+from .errors import AutogradError, DTypeError
 
 
 def _with_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` taking a keyword-only ``generator=`` as well."""
+    """``fn`` taking the keyword-only ``generator=`` and ``out=`` as well."""
 
     @functools.wraps(fn)
-    def draw(*args: Any, generator: Any = None, **kwargs: Any) -> Any:
+    def draw(*args: Any, generator: Any = None, out: Optional[Tensor] = None, **kwargs: Any) -> Any:
+        if out is not None:
+            dtype = kwargs.pop("dtype", None)
+            return _into(
+                out,
+                lambda d: draw(*args, generator=generator, dtype=d, **kwargs),
+                dtype,
+                fn.__name__,
+            )
         if generator is None:
             return fn(*args, **kwargs)
         from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
@@ -27,6 +37,25 @@ def _with_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return draw
+
+
+def _into(out: Tensor, make: Callable[[Any], Tensor], dtype: Any, name: str) -> Tensor:
+    """PyTorch's ``out=``: the draw made in ``out``'s dtype and written into ``out`` (resized
+    to the draw's shape), which is returned."""
+    if dtype is not None and dtype != out.dtype:
+        raise DTypeError(
+            f"{name}: dtype {dtype} does not match dtype of out parameter ({out.dtype})"
+        )
+    if out.requires_grad:
+        raise AutogradError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    result = make(out.dtype).to(out.device)
+    if tuple(out.shape) != tuple(result.shape):
+        out.resize_(*result.shape)
+    out.copy_(result)
+    return out
 
 
 rand = _with_generator(_core.rand)
@@ -44,12 +73,18 @@ def _finish(out: Tensor, requires_grad: bool) -> Tensor:
 def randint(
     *args: Any,
     generator: Any = None,
+    out: Optional[Tensor] = None,
     requires_grad: bool = False,
     layout: Any = None,
     pin_memory: bool = False,
     **kwargs: Any,
 ) -> Tensor:
     del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
+    if out is not None:
+        dtype = kwargs.pop("dtype", None)
+        return _into(
+            out, lambda d: _randint(*args, generator=generator, dtype=d, **kwargs), dtype, "randint"
+        )
     return _finish(_randint(*args, generator=generator, **kwargs), requires_grad)
 
 
@@ -57,6 +92,7 @@ def randperm(
     n: int,
     *,
     generator: Any = None,
+    out: Optional[Tensor] = None,
     dtype: Optional[_core.dtype] = None,
     layout: Any = None,
     device: Any = None,
@@ -66,9 +102,11 @@ def randperm(
     """A random permutation of ``0..n-1``, int64 unless ``dtype`` says otherwise, with
     PyTorch's keywords (``torch.randperm(n, dtype=torch.int32, device=...)``)."""
     del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
-    out = _randperm(n, generator=generator)
-    if dtype is not None and dtype != out.dtype:
-        out = out.to(dtype)
+    if out is not None:
+        return _into(out, lambda d: randperm(n, generator=generator, dtype=d), dtype, "randperm")
+    perm = _randperm(n, generator=generator)
+    if dtype is not None and dtype != perm.dtype:
+        perm = perm.to(dtype)
     if device is not None:
-        out = out.to(device)
-    return _finish(out, requires_grad)
+        perm = perm.to(device)
+    return _finish(perm, requires_grad)

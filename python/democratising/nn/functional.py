@@ -1293,7 +1293,9 @@ def scaled_dot_product_attention(
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
         else:
             scores = scores + attn_mask.to(scores.dtype)
-    attn = scores.softmax(-1)
+    # A row with every key masked out gives zeros (PyTorch's safe softmax), not NaN.
+    dead = (scores == float("-inf")).all(-1, keepdim=True)
+    attn = scores.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, True)
     return attn @ value
@@ -1799,3 +1801,11 @@ from .fractional_pool import (  # noqa: E402, F401
     fractional_max_pool3d,
     fractional_max_pool3d_with_indices,
 )
+
+
+def multi_head_attention_forward(*args: Any, **kwargs: Any) -> tuple[Tensor, Optional[Tensor]]:
+    """PyTorch's ``F.multi_head_attention_forward`` (the functional form of
+    ``nn.MultiheadAttention``, with its full signature); defined in ``nn/attention.py``."""
+    from .attention import multi_head_attention_forward as impl
+
+    return impl(*args, **kwargs)  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._tensor import tensor as _tensor
 from ..errors import ShapeError
 from . import functional as F
 from . import init
@@ -123,6 +124,8 @@ class _TransformerLayer(Module):
         for i in sublayers:
             setattr(self, f"dropout{i}", Dropout(dropout))
         self.activation = _get_activation_fn(activation)
+        if not self._cross:  # PyTorch sets it on the encoder layer only
+            self.activation_relu_or_gelu = _relu_or_gelu(self.activation)
         _factory(self, device, dtype)
 
     def _sublayer(
@@ -266,6 +269,16 @@ class _Stack(Module):
         return x if self.norm is None else self.norm(x)
 
 
+def _relu_or_gelu(activation: Callable[[Tensor], Tensor]) -> int:
+    """PyTorch's ``activation_relu_or_gelu`` code: 1 for ReLU, 2 for GELU, 0 for anything else
+    (its fast paths only run the first two)."""
+    if activation is F.relu or isinstance(activation, ReLU):
+        return 1
+    if activation is F.gelu or isinstance(activation, GELU):
+        return 2
+    return 0
+
+
 def _nested_path_layer(layer: Module) -> bool:
     """Whether PyTorch's ``TransformerEncoder`` takes its nested-tensor (sparsity) fast path
     with this layer: a post-norm, batch-first ``TransformerEncoderLayer`` with biased packed
@@ -273,12 +286,11 @@ def _nested_path_layer(layer: Module) -> bool:
     if not isinstance(layer, TransformerEncoderLayer) or layer.norm_first:
         return False
     attn = layer.self_attn
-    act = layer.activation
     return bool(
         attn.batch_first
         and attn._qkv_same_embed_dim
         and attn.in_proj_bias is not None
-        and (act is F.relu or act is F.gelu or isinstance(act, (ReLU, GELU)))
+        and _relu_or_gelu(layer.activation)
         and layer.norm1.eps == layer.norm2.eps
         and attn.num_heads % 2 == 0
     )
@@ -293,8 +305,8 @@ class TransformerEncoder(_Stack):
     ``src_key_padding_mask`` whose padding is at the end of each sequence and no ``mask``,
     PyTorch returns zeros (then ``norm``) at the padded positions, so mean-pooling code gives
     the same numbers on both. ``use_nested_tensor`` says whether the layer qualifies, as in
-    PyTorch; ``mask_check=False`` skips the end-padding check there, and is not honoured here
-    (a mask padded elsewhere leaves the output as computed)."""
+    PyTorch; with ``mask_check=False`` PyTorch skips the end-padding check and keeps the first
+    unpadded-count steps of each sequence wherever the padding is, and so does this."""
 
     def __init__(
         self,
@@ -309,11 +321,14 @@ class TransformerEncoder(_Stack):
         self.use_nested_tensor = bool(enable_nested_tensor) and _nested_path_layer(encoder_layer)
         self.mask_check = mask_check
 
-    def _padding_zeroed(
+    def _nested_padding(
         self, src: Tensor, mask: Optional[Tensor], src_key_padding_mask: Optional[Tensor]
     ) -> Optional[Tensor]:
-        """``[N, S, 1]``, true at the positions PyTorch's nested-tensor path returns as zeros,
-        or ``None`` when PyTorch would not take that path (its conditions, in its order)."""
+        """``[N, S]``, true at the positions PyTorch's nested-tensor path drops (and returns as
+        zeros), or ``None`` when PyTorch would not take that path (its conditions, in its
+        order). That path keeps the first ``k`` steps of each sequence, ``k`` the number of
+        unpadded ones (a float mask pads where it is nonzero): with ``mask_check`` it is taken
+        only when the padding is at the end, without it any padding counts as end padding."""
         if (
             not getattr(self, "use_nested_tensor", False)
             or not len(self.layers)
@@ -333,9 +348,13 @@ class TransformerEncoder(_Stack):
         if tuple(pad.shape) != tuple(src.shape[:2]):
             return None  # the layers raise the shape error
         host = pad.detach().cpu().numpy()
-        if np.any(host[:, 1:] < host[:, :-1]):
+        if np.array_equal(host, np.sort(host, axis=1)):
+            return pad  # already end-padded
+        if getattr(self, "mask_check", True):
             return None  # a valid step after padding: not the end-padded layout
-        return pad.unsqueeze(-1)
+        kept = (~host).sum(axis=1, keepdims=True)
+        dropped = np.arange(host.shape[1])[None, :] >= kept
+        return _tensor(dropped).to(src.device)
 
     def forward(
         self,
@@ -346,12 +365,13 @@ class TransformerEncoder(_Stack):
     ) -> Tensor:
         """Runs ``src`` through every layer with the same masks; ``is_causal=None`` detects
         whether ``mask`` is the causal mask."""
+        dropped = self._nested_padding(src, mask, src_key_padding_mask)
         return self._run(
             src,
             src_mask=mask,
             is_causal=self._is_causal(src, mask, is_causal),
-            src_key_padding_mask=src_key_padding_mask,
-            zero_at=self._padding_zeroed(src, mask, src_key_padding_mask),
+            src_key_padding_mask=src_key_padding_mask if dropped is None else dropped,
+            zero_at=None if dropped is None else dropped.unsqueeze(-1),
         )
 
 

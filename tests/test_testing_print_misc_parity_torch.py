@@ -433,3 +433,14 @@ def test_random_creation_out() -> None:
         dm.rand(2, out=dm.empty(2, dtype=dm.float64), dtype=dm.float32)
     with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
         dm.rand(2, out=dm.empty(2, requires_grad=True))
+
+
+def test_devices_pickle_and_deepcopy() -> None:
+    """``copy.deepcopy`` of anything holding a device (a module keeping ``self.device``, a
+    Generator) raised "cannot pickle 'democratising.Device' object"."""
+    import copy
+    import pickle
+
+    assert copy.deepcopy(dm.device("cpu")) == dm.device("cpu")
+    assert pickle.loads(pickle.dumps(dm.Device("cuda:1"))) == dm.Device("cuda:1")
+    copy.deepcopy(dm.Generator())

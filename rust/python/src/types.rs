@@ -137,6 +137,13 @@ impl PyDevice {
     fn __repr__(&self) -> String {
         format!("Device('{}')", self.0)
     }
+    /// Pickles (and so `copy.deepcopy` of anything holding a device) as `Device("cuda:0")`.
+    fn __reduce__(slf: &Bound<'_, Self>) -> (Py<PyAny>, (String,)) {
+        (
+            slf.get_type().into_any().unbind(),
+            (slf.get().0.to_string(),),
+        )
+    }
 }
 
 pub fn extract_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {

@@ -304,8 +304,12 @@ def _gather_max(
                 table[o, t], valid[o, t] = j, True
     cand = vals[:, :, table]  # [N, C, D_out, width, H_out, W_out]
     cand = np.where(valid[None, None, :, :, None, None], cand, -np.inf)
-    # np.argmax picks the first maximum (a NaN counts as the maximum), PyTorch's scan order.
-    best = np.argmax(np.where(np.isnan(cand), np.inf, cand), axis=3)
+    # PyTorch's scan keeps the first greatest value, but every NaN replaces what it holds
+    # (``val > max || isnan(val)``): the last NaN when there is one, else the first maximum.
+    nan = np.isnan(cand)
+    first_max = np.argmax(np.where(nan, -np.inf, cand), axis=3)
+    last_nan = width - 1 - np.argmax(nan[:, :, :, ::-1], axis=3)
+    best = np.where(nan.any(axis=3), last_nan, first_max)
     slice_of = np.take_along_axis(
         np.broadcast_to(table[None, None, :, :, None, None], cand.shape), best[:, :, :, None], 3
     )[:, :, :, 0]
@@ -366,19 +370,41 @@ def _adaptive_bounds(length: int, out: int) -> list[tuple[int, int]]:
     return [(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
 
 
+def _adaptive_mean(x: Tensor, dim: int, out: int) -> Tensor:
+    """The mean over each of PyTorch's adaptive windows along ``dim`` (counted from the front):
+    a reshape when the windows tile the axis, else the windows gathered side by side with the
+    repeated filler positions masked out by ``where``. Unlike a pooling-matrix product (the
+    engine's ``_adaptive_avg_pool2d``, where ``0 * nan`` is ``nan``), a NaN or inf reaches
+    only the windows that contain it, as in PyTorch."""
+    length = x.shape[dim]
+    if length % out == 0:
+        return x.unflatten(dim, (out, length // out)).mean(dim + 1)
+    windows = F._adaptive_windows(length, out)
+    widths = np.array([hi - lo for lo, hi in _adaptive_bounds(length, out)])
+    trailing = (1,) * (x.ndim - dim - 1)
+    valid = np.arange(windows.shape[1])[None, :] < widths[:, None]
+    idx = _core.from_numpy(np.ascontiguousarray(windows.reshape(-1), np.int64)).to(x.device)
+    gathered = x.index_select(dim, idx).unflatten(dim, windows.shape)
+    mask = _core.from_numpy(valid.reshape(*valid.shape, *trailing)).to(x.device)
+    sums = _core.where(mask, gathered, 0.0).sum(dim + 1)
+    counts = _core.from_numpy(widths.reshape(out, *trailing)).to(x.device, x.dtype)
+    return sums / counts
+
+
 def _adaptive3d(
     input: Tensor, output_size: Union[int, Sequence[Optional[int]]], name: str, use_max: bool
 ) -> Tensor:
-    """The separable adaptive pool: the 2-D adaptive pool of each depth slice, then the mean or
-    maximum over each adaptive depth window."""
+    """The separable adaptive pool: the maximum of each depth slice's 2-D adaptive max pool, or
+    the mean over the adaptive windows of each axis in turn, then over each adaptive depth
+    window."""
     x, unbatched = _batched(input, name)
     n, c, depth, h, w = x.shape
     od, oh, ow = F._adaptive_size(output_size, (depth, h, w), name)
-    flat = x.reshape(n, c * depth, h, w)
-    planes = (
-        F.adaptive_max_pool2d(flat, (oh, ow)) if use_max else F.adaptive_avg_pool2d(flat, (oh, ow))
-    )
-    y = planes.reshape(n, c, depth, oh, ow)
+    if use_max:
+        y = F.adaptive_max_pool2d(x.reshape(n, c * depth, h, w), (oh, ow))
+        y = y.reshape(n, c, depth, oh, ow)
+    else:
+        y = _adaptive_mean(_adaptive_mean(x, 4, ow), 3, oh)
     cells = []
     for lo, hi in _adaptive_bounds(depth, od):
         win = y.narrow(2, lo, hi - lo)

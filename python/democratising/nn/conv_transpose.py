@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from .._core import Tensor
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .conv import _check_geometry, _ConvBase
@@ -43,8 +43,14 @@ class _ConvTransposeNd(_ConvBase):
         super().__init__(
             in_channels, out_channels, kernel_size, stride, dilation, groups, padding_mode
         )
-        self.padding, self.output_padding = self._tuple(padding), self._tuple(output_padding)
         name = type(self).__name__
+        if isinstance(padding, str):
+            # PyTorch fails at the first forward ("must be tuple of ints"); say why, here.
+            raise ArgumentTypeError(
+                f"{name} takes padding as ints, not {padding!r}: a transposed convolution has "
+                "no 'same'/'valid' padding"
+            )
+        self.padding, self.output_padding = self._tuple(padding), self._tuple(output_padding)
         _check_geometry(name, self.kernel_size, self.stride, self.dilation, self.padding)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op < 0 or (op >= s and op >= d):

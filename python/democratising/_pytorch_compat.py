@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 from ._core import Device, Tensor
-from .errors import DTypeError, InvalidValueError
+from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -462,13 +462,27 @@ def unique(
         raise TypeError(f"unique(): argument 'input' must be Tensor, not {type(input).__name__}")
     host = input.detach().cpu()
     low = host.dtype in (_core.float16, _core.bfloat16)
-    arr = (host.float() if low else host).numpy()
+    arr = np.asarray((host.float() if low else host).numpy()).reshape(tuple(input.shape))
     if dim is not None:
-        dim = dim % max(arr.ndim, 1)
-    values, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True, axis=dim)
+        if arr.ndim == 0:
+            raise IndexOutOfRangeError(f"unique(): dim {dim} is out of range for a 0-d tensor")
+        if not -arr.ndim <= dim < arr.ndim:
+            raise IndexOutOfRangeError(
+                f"unique(): dim {dim} is out of range for a tensor of {arr.ndim} dims"
+            )
+        dim = dim % arr.ndim
+        if any(size == 0 for i, size in enumerate(arr.shape) if i != dim):
+            raise ShapeError(
+                "unique(): there are 0 sized dimensions, and they aren't selected, so unique "
+                "cannot be applied"
+            )
+    # equal_nan=False: as in PyTorch, every NaN is a distinct value (sorted last).
+    values, inverse, counts = np.unique(
+        arr, return_inverse=True, return_counts=True, axis=dim, equal_nan=False
+    )
 
     def back(a: np.ndarray, dtype: Any) -> Tensor:
-        t = _core.from_numpy(np.ascontiguousarray(a))
+        t = _core.from_numpy(np.ascontiguousarray(a)).reshape(a.shape)  # (keeps a 0-d shape)
         if dtype is not None and t.dtype != dtype:
             t = t.to(dtype)
         return t if input.device.type == "cpu" else t.to(input.device)

@@ -197,7 +197,11 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            return _core.full((), math.nan, dtype=x.dtype, device=x.device)
+            # PyTorch's value for no elements: NaN, or the dtype's lowest integer.
+            fill: Any = math.nan if x.dtype.is_floating_point else True  # (NaN cast to bool)
+            if not x.dtype.is_floating_point and x.dtype != _core.bool:
+                fill = int(np.iinfo(_host(flat).dtype).min)
+            return _core.full((), fill, dtype=x.dtype, device=x.device)
         i = _nanmedian_index(_host(flat).reshape(1, -1))
         v = flat.gather(0, _index(i.reshape(1), x)).reshape(())
         if not (_core.is_grad_enabled() and x.requires_grad) or bool((v != v).item()):
@@ -249,6 +253,8 @@ def cov(
     variable: a 0-d result), with frequency and/or observation weights; differentiable."""
     if x.ndim > 2:
         raise ShapeError(f"cov(): expected input to have two or fewer dimensions but got {x.ndim}")
+    if x.dtype == _core.bool:
+        raise DTypeError("cov(): bool dtype is not supported for input")
     dtype = x.dtype if x.dtype.is_floating_point else _core._default_dtype()
     obs = (x.reshape(1, -1) if x.ndim < 2 else x).to(dtype)
     n = obs.shape[1]
@@ -444,6 +450,116 @@ def histogram(
     )
 
 
+class HistogramddResult(NamedTuple):
+    """``(hist, bin_edges)`` of ``histogramdd``: one tuple of edges per dimension."""
+
+    hist: Tensor
+    bin_edges: tuple[Tensor, ...]
+
+
+def _bin_edges(
+    a: np.ndarray, bins: Union[int, Tensor], span: Optional[Sequence[float]], x: Tensor, op: str
+) -> np.ndarray:
+    """One dimension's bin edges: the given edge tensor, or ``bins`` equal bins over ``span``
+    (the data's range by default, widened by 0.5 each way when it is a single value)."""
+    npd = _np_dtype(x.dtype)
+    if isinstance(bins, Tensor):
+        if bins.ndim != 1 or bins.shape[0] < 1:
+            raise ShapeError(f"{op}: bins tensor should have one dimension and at least 1 element")
+        if bins.dtype != x.dtype:
+            raise DTypeError(f"{op}: input tensor and bins tensors should have the same dtype")
+        edges = np.asarray(_host(bins), dtype=npd)
+        if (np.diff(edges) < 0).any():
+            raise InvalidValueError(f"{op}: bin edges must be in increasing order")
+        return edges
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError(f"{op}(): bins must be an int or a Tensor, not {type(bins).__name__}")
+    if int(bins) <= 0:
+        raise InvalidValueError(f"{op}(): bins must be > 0, but got {bins}")
+    if span is not None:
+        lo, hi = npd(span[0]), npd(span[1])
+    elif a.size:
+        lo, hi = a.min(), a.max()
+    else:
+        lo, hi = npd(0), npd(1)  # (PyTorch's range for no data)
+    if lo > hi:
+        raise InvalidValueError(f"{op}: min should not exceed max, but got min {lo} max {hi}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InvalidValueError(f"{op}: range of [{lo}, {hi}] is not finite")
+    if lo == hi:
+        lo, hi = lo - npd(0.5), hi + npd(0.5)
+    return _torch_linspace(lo, hi, int(bins) + 1, npd)
+
+
+def histogramdd(
+    x: Tensor,
+    bins: Union[int, Sequence[int], Sequence[Tensor]],
+    *,
+    range: Optional[Sequence[float]] = None,  # (PyTorch's name)
+    weight: Optional[Tensor] = None,
+    density: bool = False,
+) -> HistogramddResult:
+    """``(hist, bin_edges)`` of the ``D``-dimensional points in the innermost dim of ``x``:
+    counts (or ``weight`` sums) in a ``D``-dimensional grid of bins, ``bins`` an int (for
+    every dim), one int per dim, or one edge tensor per dim; ``range`` is ``D`` (min, max)
+    pairs, flattened. As ``torch.histogramdd``; floating tensors only, no gradient."""
+    op = "torch.histogramdd"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"histogramdd(): argument 'input' must be Tensor, not {type(x).__name__}")
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: input tensor should have at least 2 dimensions, got {x.ndim}")
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"{op}: input tensor must be floating point, got {x.dtype}")
+    npd = _np_dtype(x.dtype)
+    n_dims = x.shape[-1]
+    a = np.asarray(_host(x), dtype=npd).reshape(-1, n_dims)
+    per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * n_dims
+    if len(per_dim) != n_dims:
+        raise ShapeError(
+            f"{op}: expected {n_dims} sequences of bin edges for each of the {n_dims} input "
+            f"dimensions, but got {len(per_dim)} bin sequences instead"
+        )
+    if range is not None and len(range) != 2 * n_dims:
+        raise ShapeError(
+            f"{op}: for a {n_dims}-dimensional histogram, range should have {2 * n_dims} "
+            f"elements, but got {len(range)}"
+        )
+    wts = None
+    if weight is not None:
+        if tuple(weight.shape) != tuple(x.shape[:-1]):
+            raise ShapeError(f"{op}: if weight tensor is provided it should have the input's shape")
+        if weight.dtype != x.dtype:
+            raise DTypeError(f"{op}: input tensor and weight tensor should have the same dtype")
+        wts = np.asarray(_host(weight), dtype=npd).reshape(-1)
+    edges = [
+        _bin_edges(a[:, i], b, None if range is None else range[2 * i : 2 * i + 2], x, op)
+        for i, b in enumerate(per_dim)
+    ]
+    nbins = [e.shape[0] - 1 for e in edges]
+    keep = ~np.isnan(a).any(axis=1)
+    for i, e in enumerate(edges):
+        keep &= (a[:, i] >= e[0]) & (a[:, i] <= e[-1])
+    cells = np.zeros(int(keep.sum()), dtype=np.int64)
+    for i, e in enumerate(edges):  # row-major cell number; each dim's last bin is closed
+        pos = np.minimum(np.searchsorted(e, a[keep, i], side="right") - 1, max(nbins[i] - 1, 0))
+        cells = cells * nbins[i] + pos
+    total = math.prod(nbins)
+    w = None if wts is None else wts[keep]
+    hist = np.bincount(cells, weights=w, minlength=total)[:total].astype(np.float64)
+    hist = hist.reshape(nbins)
+    if density and total:
+        volume = np.ones(nbins)
+        for i, e in enumerate(edges):
+            shape = [1] * n_dims
+            shape[i] = nbins[i]
+            volume = volume * np.diff(e.astype(np.float64)).reshape(shape)
+        hist = hist / (hist.sum() * volume)
+    return HistogramddResult(
+        _from_host(hist.astype(npd), x.dtype, x.device),
+        tuple(_from_host(e.astype(npd), x.dtype, x.device) for e in edges),
+    )
+
+
 @_takes_tensor
 def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) -> Tensor:
     """Counts of each value ``0 .. max(x)`` (at least ``minlength`` of them) of a 1-D
@@ -456,7 +572,8 @@ def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) ->
     a = np.asarray(_host(x), dtype=np.int64)
     if a.size and a.min() < 0:
         raise InvalidValueError("bincount only supports 1-d non-negative integral inputs.")
-    if weights is None:
+    if weights is None or a.size == 0:
+        # (PyTorch gives int64 zeros for an empty input even with float weights.)
         return _from_host(np.bincount(a, minlength=minlength), _core.int64, x.device)
     if weights.ndim != 1 or weights.shape[0] != a.shape[0]:
         raise ShapeError("weights should be 1-d and have the same length as input")
@@ -512,16 +629,19 @@ def unique_consecutive(
         d = _dim(x, dim)
         if x.ndim == 0:
             raise IndexError("unique_consecutive(): dim out of range for a 0-d tensor")
+        if any(size == 0 for i, size in enumerate(x.shape) if i != d):
+            raise ShapeError(
+                "unique_consecutive(): there are 0 sized dimensions, and they aren't selected, "
+                "so unique cannot be applied"
+            )
         moved = np.moveaxis(_host(x), d, 0)
-        keys = moved.reshape(moved.shape[0], -1)
+        keys = moved.reshape(moved.shape[0], math.prod(moved.shape[1:]))
         shape_inv = (x.shape[d],)
     m = keys.shape[0]
     if m == 0:
         starts = np.zeros(0, dtype=np.int64)
     else:
-        same = keys[1:] == keys[:-1]
-        if keys.dtype.kind == "f":
-            same |= np.isnan(keys[1:]) & np.isnan(keys[:-1])
+        same = keys[1:] == keys[:-1]  # NaN != NaN: each NaN is a run of its own, as in PyTorch
         change = ~np.all(same, axis=1) if keys.shape[1] else np.zeros(m - 1, dtype=bool)
         starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
     if dim is None:
@@ -560,4 +680,4 @@ _OUT_OF_PLACE = (
 METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}
 METHODS["renorm_"] = _inplace_of(renorm)
 
-__all__ = [f.__name__ for f in _OUT_OF_PLACE] + ["isin"]
+__all__ = [f.__name__ for f in _OUT_OF_PLACE] + ["isin", "histogramdd"]

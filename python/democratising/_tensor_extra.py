@@ -152,9 +152,9 @@ def isclose(
 ) -> Tensor:
     broadcast_shapes(x.shape, other.shape)
     a, b = _host(x), _host(other)
-    return _core.from_numpy(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)).to(
-        x.device
-    )
+    return _core.from_numpy(
+        np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    ).to(x.device)
 
 
 @_takes_tensor
@@ -182,8 +182,9 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
         nan = np.isnan(a)
         order = np.lexsort((np.where(nan, 0, -a), ~nan), axis=d)
     elif descending:
-        # Booleans and unsigned integers are negated as int64 (their own negation wraps).
-        key = -(a.astype(np.int64) if a.dtype.kind in "bu" else a)
+        # Bitwise not (-a - 1) reverses the order without the overflow of -a at the dtype's
+        # minimum; booleans and unsigned integers go through int64 first.
+        key = ~(a.astype(np.int64) if a.dtype.kind in "bu" else a)
         order = np.argsort(key, axis=d, kind="stable")
     else:
         order = np.argsort(a, axis=d, kind="stable")
@@ -361,11 +362,33 @@ def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
 
 
 @_takes_tensor
-def diff(x: Tensor, n: int = 1, dim: int = -1) -> Tensor:
+def diff(
+    x: Tensor,
+    n: int = 1,
+    dim: int = -1,
+    prepend: Optional[Tensor] = None,
+    append: Optional[Tensor] = None,
+) -> Tensor:
+    """The ``n``-th forward difference along ``dim``, after joining ``prepend``/``append``
+    (PyTorch's ``diff``): bool input gives ``!=`` of neighbours, a dim shorter than ``n``
+    comes out empty."""
+    if x.ndim == 0:
+        raise ShapeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise InvalidValueError(f"order must be non-negative but got {n}")
     d = _dim(x, dim)
-    for _ in range(n):
-        m = x.shape[d]
-        x = x.narrow(d, 1, max(m - 1, 0)) - x.narrow(d, 0, max(m - 1, 0))
+    if n == 0:
+        return x  # (PyTorch ignores prepend/append here)
+    parts = [p for p in (prepend, x, append) if p is not None]
+    for p in parts:
+        if p.ndim != x.ndim:
+            raise ShapeError("diff expects prepend or append to be the same dimension as input")
+    if len(parts) > 1:
+        x = _core.cat(parts, d)
+    for _ in range(min(n, x.shape[d])):
+        m = x.shape[d] - 1
+        hi, lo = x.narrow(d, 1, m), x.narrow(d, 0, m)
+        x = hi != lo if x.dtype == _core.bool else hi - lo
     return x
 
 

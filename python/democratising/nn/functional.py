@@ -1137,9 +1137,9 @@ def rms_norm(
     x = input.float() if low else input
     dims = list(range(input.ndim - n, input.ndim))
     y = x * ((x * x).mean(dim=dims, keepdim=True) + eps).rsqrt()
-    if low:
-        y = y.to(input.dtype)
-    return y if weight is None else y * weight
+    if weight is not None:  # (in float32 for a half input, then back: PyTorch's result dtype)
+        y = y * (weight.float() if low else weight)
+    return y.to(input.dtype) if low else y
 
 
 def batch_norm(
@@ -1505,6 +1505,8 @@ def _norm_clamped(x: Tensor, p: float, dim: int, eps: float) -> Tensor:
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``."""
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"normalize expects a floating-point input, got {input.dtype}")
     return input / _norm_clamped(input, float(p), dim, eps)
 
 
@@ -1614,7 +1616,7 @@ def group_norm(
             )
     # Each group is one row of the fused layer norm (its mean and biased variance), so a
     # bfloat16 input is normalised without a float32 copy and backward is one kernel.
-    g = input.reshape(n, num_groups, -1)
+    g = input.reshape(n, num_groups, input.numel() // max(n, 1) // num_groups)  # (n may be 0)
     out = _core._layer_norm(g, [g.shape[-1]], None, None, eps).reshape(*input.shape)
     channel_shape = (1, c) + (1,) * (input.ndim - 2)
     if weight is not None:

@@ -288,3 +288,14 @@ def test_diff_prepend_append_bool_and_short_dims_like_torch() -> None:
     with pytest.raises(ValueError, match="one-dimensional"):
         dm.diff(dm.tensor(1.0))
     assert dm.isclose(dm.tensor(1.0), dm.tensor(1.5)).item() is False  # 0-d crashed
+
+
+def test_var_std_past_the_count_and_the_unbiased_overload() -> None:
+    """torch 2.15 divides by max(0, N - correction): inf, NaN for a constant row; a lone bool
+    is ``unbiased`` (``var(True)`` is 0-d), not dim 1."""
+    x = dm.tensor([[1.0, 3.0, 3.0, 2.0]])
+    assert dm.var(x, 1, correction=5).tolist() == [math.inf]
+    assert x.std(correction=10).item() == math.inf
+    assert math.isnan(dm.tensor([[2.0, 2.0]]).var(1, correction=2).item())
+    assert dm.var(x, True).shape == () and dm.var(x, True).item() == pytest.approx(0.9166667)
+    assert x.var(False).item() == pytest.approx(0.6875)

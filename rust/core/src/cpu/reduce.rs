@@ -73,12 +73,9 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
                 Kind::Var(correction) => {
                     let m = row_sum(x) / T::from_usize(r);
                     let ss = row_sum_map(x, |v| (v - m) * (v - m));
-                    let denom = r as f64 - correction;
-                    if denom <= 0.0 {
-                        T::from_f64(f64::NAN)
-                    } else {
-                        ss / T::from_f64(denom)
-                    }
+                    // PyTorch divides by max(0, N - correction): inf (NaN for a constant
+                    // row) once the correction reaches the count.
+                    ss / T::from_f64((r as f64 - correction).max(0.0))
                 }
                 Kind::LogSumExp => {
                     let m = x

@@ -140,7 +140,7 @@ impl Tensor {
                     true,
                 )?)?;
                 let g = expand_back(g, &shape, &d, keepdim)?;
-                let scale = 2.0 / (r as f64 - correction);
+                let scale = 2.0 / (r as f64 - correction).max(0.0);
                 Ok(vec![Some(g.mul(&centered)?.mul_scalar(scale)?)])
             },
         ))

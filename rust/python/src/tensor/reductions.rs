@@ -62,6 +62,13 @@ macro_rules! dim_reductions_py {
             keepdim: bool,
             correction: Option<f64>,
         ) -> PyResult<PyTensor> {
+            // PyTorch's `var(unbiased)` overload: a lone bool is `unbiased`, not dim 0 or 1.
+            let (dim, unbiased) = match dim {
+                Some(b) if b.is_instance_of::<pyo3::types::PyBool>() && unbiased.is_none() => {
+                    (None, Some(b.extract::<bool>()?))
+                }
+                _ => (dim, unbiased),
+            };
             let d = dims_arg(dim)?;
             let c = correction.unwrap_or(if unbiased.unwrap_or(true) { 1.0 } else { 0.0 });
             let t = &self.tensor();

@@ -437,4 +437,5 @@ __all__ += ["func", "set_printoptions", "vmap"]
 from . import _functional_aliases  # noqa: E402
 from ._functional_aliases import *  # noqa: E402, F403
 
-__all__ += _functional_aliases.__all__
+# `dm.range` exists (torch.range), but `from democratising import *` must not hide the builtin.
+__all__ += [n for n in _functional_aliases.__all__ if n != "range"]

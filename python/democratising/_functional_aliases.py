@@ -1,7 +1,8 @@
 """PyTorch's top-level spellings of functional ops (``torch.conv2d``, ``torch.layer_norm``,
 ``torch.kl_div``, ... with the ATen signatures: losses take an integer ``reduction``), the
 window functions (``hann_window``, ...), the dtype-promotion queries (``result_type``,
-``promote_types``, ``can_cast``), ``scalar_tensor`` and ``rsub``."""
+``promote_types``, ``can_cast``), ``scalar_tensor``, ``rsub``, the deprecated end-inclusive
+``range`` and ``cholesky_solve``/``cholesky_inverse``."""
 
 from __future__ import annotations
 
@@ -14,37 +15,82 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._tensor import tensor as _tensor
-from .errors import ArgumentTypeError, DTypeError, InvalidValueError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from .nn import functional as F
 
 __all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
+    "alias_copy",
+    "alpha_dropout",
+    "alpha_dropout_",
+    "avg_pool1d",
     "bartlett_window",
     "batch_norm",
+    "bilinear",
     "binary_cross_entropy_with_logits",
     "blackman_window",
     "can_cast",
+    "celu",
+    "celu_",
+    "channel_shuffle",
+    "cholesky_inverse",
+    "cholesky_solve",
+    "conj_physical",
+    "conj_physical_",
+    "constant_pad_nd",
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "cosine_embedding_loss",
     "cosine_similarity",
+    "ctc_loss",
     "dropout",
+    "dropout_",
     "embedding",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_",
     "group_norm",
     "hamming_window",
     "hann_window",
+    "hinge_embedding_loss",
+    "instance_norm",
     "kaiser_window",
     "kl_div",
     "layer_norm",
+    "lu",
+    "lu_solve",
+    "lu_unpack",
     "margin_ranking_loss",
+    "max_pool1d",
+    "max_pool1d_with_indices",
+    "max_pool2d",
+    "max_pool3d",
     "pairwise_distance",
+    "pdist",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "poisson_nll_loss",
     "prelu",
     "promote_types",
+    "range",
+    "real",
     "result_type",
+    "rms_norm",
+    "rrelu",
+    "rrelu_",
     "rsub",
     "scalar_tensor",
+    "selu",
+    "selu_",
+    "slice_copy",
+    "threshold",
+    "threshold_",
     "triplet_margin_loss",
+    "unsafe_split_with_sizes",
 ]
 
 # The functions whose top-level signature is the functional one.
@@ -55,6 +101,19 @@ conv_transpose2d = F.conv_transpose2d
 cosine_similarity = F.cosine_similarity
 pairwise_distance = F.pairwise_distance
 prelu = F.prelu
+conv3d = F.conv3d
+conv_transpose3d = F.conv_transpose3d
+bilinear = F.bilinear
+pdist = F.pdist
+pixel_shuffle = F.pixel_shuffle
+pixel_unshuffle = F.pixel_unshuffle
+channel_shuffle = F.channel_shuffle
+rms_norm = F.rms_norm
+avg_pool1d = F.avg_pool1d
+adaptive_avg_pool1d = F.adaptive_avg_pool1d
+max_pool1d = F.max_pool1d
+max_pool2d = F.max_pool2d
+max_pool3d = F.max_pool3d
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 
@@ -69,6 +128,167 @@ def _reduction(reduction: int) -> str:
 def dropout(input: Tensor, p: float, train: bool) -> Tensor:
     """``torch.dropout``: ``F.dropout(input, p, training=train)``."""
     return F.dropout(input, p, train)
+
+
+def max_pool1d_with_indices(
+    input: Tensor,
+    kernel_size: Union[int, Sequence[int]],
+    stride: Optional[Union[int, Sequence[int]]] = None,
+    padding: Union[int, Sequence[int]] = 0,
+    dilation: Union[int, Sequence[int]] = 1,
+    ceil_mode: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``torch.max_pool1d_with_indices``: ``F.max_pool1d(..., return_indices=True)``."""
+    return F.max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)  # type: ignore[no-any-return]
+
+
+def adaptive_max_pool1d(
+    input: Tensor, output_size: Union[int, Sequence[int]]
+) -> tuple[Tensor, Tensor]:
+    """``torch.adaptive_max_pool1d``: the values and their indices (always both)."""
+    return F.adaptive_max_pool1d(input, output_size, True)  # type: ignore[no-any-return]
+
+
+def dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.dropout_``: ``dropout`` in place, returning ``input``."""
+    return F.dropout(input, p, train, inplace=True)
+
+
+def alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.alpha_dropout_``: ``alpha_dropout`` in place, returning ``input``."""
+    return F.alpha_dropout(input, p, train, inplace=True)
+
+
+def feature_alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.feature_alpha_dropout_``: ``feature_alpha_dropout`` in place."""
+    return F.feature_alpha_dropout(input, p, train, inplace=True)
+
+
+def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.alpha_dropout``: ``F.alpha_dropout(input, p, training=train)``."""
+    return F.alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.feature_alpha_dropout``: ``F.feature_alpha_dropout(input, p, training=train)``."""
+    return F.feature_alpha_dropout(input, p, train)
+
+
+def selu(input: Tensor) -> Tensor:
+    """``torch.selu``: ``F.selu``."""
+    return F.selu(input)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """``torch.selu_``: ``F.selu`` in place, returning ``input``."""
+    return F.selu(input, inplace=True)
+
+
+def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``torch.celu``: ``F.celu``."""
+    return F.celu(input, alpha)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``torch.celu_``: ``F.celu`` in place, returning ``input``."""
+    return F.celu(input, alpha, inplace=True)
+
+
+def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    """``torch.threshold``: ``input`` where it is above ``threshold``, else ``value``."""
+    return F.threshold(input, threshold, value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """``torch.threshold_``: ``threshold`` in place, returning ``input``."""
+    return F.threshold(input, threshold, value, inplace=True)
+
+
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    generator: Any = None,
+) -> Tensor:
+    """``torch.rrelu``: ``F.rrelu`` (the global generator draws the slopes)."""
+    if generator is not None:
+        raise ArgumentTypeError("rrelu(): a generator argument is not supported here")
+    return F.rrelu(input, lower, upper, training)
+
+
+def rrelu_(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    generator: Any = None,
+) -> Tensor:
+    """``torch.rrelu_``: ``rrelu`` in place, returning ``input``."""
+    if generator is not None:
+        raise ArgumentTypeError("rrelu_(): a generator argument is not supported here")
+    return F.rrelu(input, lower, upper, training, inplace=True)
+
+
+def constant_pad_nd(input: Tensor, pad: Sequence[int], value: float = 0) -> Tensor:
+    """``torch.constant_pad_nd``: ``F.pad(input, pad, value=value)``."""
+    return F.pad(input, pad, "constant", value)
+
+
+def instance_norm(
+    input: Tensor,
+    weight: Optional[Tensor],
+    bias: Optional[Tensor],
+    running_mean: Optional[Tensor],
+    running_var: Optional[Tensor],
+    use_input_stats: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    """``torch.instance_norm`` (ATen's order: weight and bias first, every argument
+    required): ``F.instance_norm``; ``cudnn_enabled`` changes nothing here."""
+    del cudnn_enabled
+    return F.instance_norm(
+        input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps
+    )
+
+
+def hinge_embedding_loss(
+    input: Tensor, target: Tensor, margin: float = 1.0, reduction: int = 1
+) -> Tensor:
+    """``torch.hinge_embedding_loss`` (integer ``reduction``)."""
+    return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction))
+
+
+def poisson_nll_loss(
+    input: Tensor, target: Tensor, log_input: bool, full: bool, eps: float, reduction: int
+) -> Tensor:
+    """``torch.poisson_nll_loss`` (every argument required; integer ``reduction``)."""
+    return F.poisson_nll_loss(
+        input, target, log_input, full, eps=eps, reduction=_reduction(reduction)
+    )
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Union[Tensor, Sequence[int]],
+    target_lengths: Union[Tensor, Sequence[int]],
+    blank: int = 0,
+    reduction: int = 1,
+    zero_infinity: bool = False,
+) -> Tensor:
+    """``torch.ctc_loss`` (integer ``reduction``)."""
+    return F.ctc_loss(
+        log_probs,
+        targets,
+        input_lengths,
+        target_lengths,
+        blank,
+        reduction=_reduction(reduction),
+        zero_infinity=zero_infinity,
+    )
 
 
 def embedding(
@@ -419,3 +639,171 @@ def scalar_tensor(
 def rsub(input: Tensor, other: Union[Tensor, float], alpha: float = 1) -> Tensor:
     """``other - alpha * input`` (``torch.rsub``: subtraction with the operands swapped)."""
     return other - (input if alpha == 1 else input * alpha)  # type: ignore[no-any-return]
+
+
+def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
+    """The solution ``X`` of ``A X = input`` for ``A = L L^T`` given its Cholesky factor
+    ``L = input2`` (``upper``: ``A = U^T U``), by two triangular solves (differentiable,
+    batched)."""
+    from .linalg import solve_triangular
+
+    factor = input2
+    if upper:
+        y = solve_triangular(factor.mT, input, upper=False)
+        return solve_triangular(factor, y, upper=True)
+    y = solve_triangular(factor, input, upper=False)
+    return solve_triangular(factor.mT, y, upper=True)
+
+
+def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:
+    """The inverse of ``A = L L^T`` (``upper``: ``U^T U``) from its Cholesky factor
+    ``input``."""
+    if input.dim() < 2 or input.shape[-1] != input.shape[-2]:
+        raise ShapeError(
+            "cholesky_inverse(): expected a (batch of) square matrices, got shape "
+            f"{list(input.shape)}"
+        )
+    eye = _core.eye(input.shape[-1], dtype=input.dtype).to(input.device)
+    return cholesky_solve(eye.expand(*input.shape), input, upper)
+
+
+def real(input: Tensor) -> Tensor:
+    """``torch.real``: the tensor itself (tensors are real)."""
+    return input
+
+
+def conj_physical(input: Tensor) -> Tensor:
+    """``torch.conj_physical``: the tensor itself for a real tensor, as PyTorch returns."""
+    return input
+
+
+def conj_physical_(input: Tensor) -> Tensor:
+    """``torch.conj_physical_``: nothing to do on a real tensor; returns ``input``."""
+    return input
+
+
+def unsafe_split_with_sizes(
+    input: Tensor, split_sizes: Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """``torch.unsafe_split_with_sizes``: ``split_with_sizes`` (no aliasing is unsafe here)."""
+    return tuple(input.split_with_sizes(split_sizes, dim))
+
+
+def alias_copy(input: Tensor) -> Tensor:
+    """``torch.alias_copy``: a contiguous copy of ``input``."""
+    from ._memory_format import contiguous_format
+
+    return input.clone(memory_format=contiguous_format)
+
+
+def slice_copy(
+    input: Tensor,
+    dim: int = 0,
+    start: Optional[int] = None,
+    end: Optional[int] = None,
+    step: int = 1,
+) -> Tensor:
+    """``torch.slice_copy``: ``input[..., start:end:step, ...]`` along ``dim`` as a contiguous
+    copy."""
+    from ._memory_format import contiguous_format
+
+    if step <= 0:
+        raise InvalidValueError(f"slice_copy(): slice step must be positive, got {step}")
+    d = dim + input.dim() if dim < 0 else dim
+    index = (slice(None),) * d + (slice(start, end, step),)
+    return input[index].clone(memory_format=contiguous_format)
+
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:  # noqa: N803 - PyTorch's name
+    """``torch.lu`` (deprecated there): ``linalg.lu_factor`` (``LU, pivots``), or with
+    ``get_infos`` ``linalg.lu_factor_ex`` (``LU, pivots, infos``)."""
+    from . import linalg
+
+    if get_infos:
+        return tuple(linalg.lu_factor_ex(A, pivot=pivot))
+    return tuple(linalg.lu_factor(A, pivot=pivot))
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
+    """``torch.lu_solve`` (deprecated there; note ``b`` first): ``linalg.lu_solve``."""
+    from . import linalg
+
+    return linalg.lu_solve(LU_data, LU_pivots, b)
+
+
+def lu_unpack(
+    LU_data: Tensor,  # noqa: N803 - PyTorch's names
+    LU_pivots: Tensor,  # noqa: N803
+    unpack_data: bool = True,
+    unpack_pivots: bool = True,
+) -> Any:
+    """``torch.lu_unpack``: ``(P, L, U)`` with ``A = P @ L @ U`` from ``lu_factor``'s packed
+    ``LU`` (``m x n``) and 1-based pivots (row ``i`` swapped with ``pivots[i] - 1``, in order).
+    ``L`` is ``m x k`` unit lower, ``U`` ``k x n`` upper (``k = min(m, n)``), ``P`` ``m x m``;
+    a part not asked for is an empty tensor. Differentiable in ``LU_data``."""
+    from .linalg._extras import LUResult
+
+    if LU_data.dim() < 2:
+        raise ShapeError(
+            f"lu_unpack(): expected LU_data of at least 2 dims, got shape {list(LU_data.shape)}"
+        )
+    m, n = LU_data.shape[-2], LU_data.shape[-1]
+    k = min(m, n)
+    batch = tuple(LU_data.shape[:-2])
+    empty = _core.zeros(0, dtype=LU_data.dtype).to(LU_data.device)
+    low, up = empty, empty
+    if unpack_data:
+        eye = _core.eye(m, k, dtype=LU_data.dtype).to(LU_data.device)
+        low = LU_data[..., :, :k].tril(-1) + eye
+        up = LU_data[..., :k, :].triu()
+    perm_matrix = empty
+    if unpack_pivots:
+        piv = np.asarray(LU_pivots.detach().cpu().numpy(), dtype=np.int64).reshape(-1, k)
+        if piv.shape[0] != int(np.prod(batch, dtype=np.int64)):
+            raise ShapeError(
+                f"lu_unpack(): LU_pivots of shape {list(LU_pivots.shape)} do not match LU_data "
+                f"of shape {list(LU_data.shape)}"
+            )
+        mats = np.zeros((piv.shape[0], m, m))
+        for b, row in enumerate(piv):
+            perm = np.arange(m)
+            for i, j in enumerate(row):
+                if not 1 <= j <= m:
+                    raise InvalidValueError(f"lu_unpack(): pivot {j} is out of range 1..{m}")
+                perm[i], perm[j - 1] = perm[j - 1], perm[i]
+            mats[b, perm, np.arange(m)] = 1.0
+        perm_matrix = _tensor(
+            mats.reshape(*batch, m, m), dtype=LU_data.dtype, device=LU_data.device
+        )
+    return LUResult(perm_matrix, low, up)
+
+
+def _range(
+    start: float,
+    end: float,
+    step: float = 1,
+    *,
+    dtype: Optional[_core.dtype] = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``torch.range`` (deprecated there): ``start, start + step, ...`` up to and *including*
+    ``end``; the default float dtype unless ``dtype`` is given, whatever the arguments' types."""
+    if step == 0:
+        raise InvalidValueError("range(): step must be nonzero")
+    if (end - start) * step < 0:
+        raise InvalidValueError(
+            f"range(): upper bound and lower bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})"
+        )
+    n = math.floor((end - start) / step) + 1
+    values = start + np.arange(n, dtype=np.float64) * step
+    out = _tensor(values, dtype=dtype if dtype is not None else _core._default_dtype())
+    if device is not None:
+        out = out.to(device)
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
+_range.__name__ = _range.__qualname__ = "range"
+# PyTorch's name; assigned last so that nothing above sees the builtin shadowed.
+globals()["range"] = _range

@@ -25,7 +25,7 @@ from . import _core, _functional_ops
 from ._core import Tensor
 from ._tensor_extra import _float_test, _host, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float, bool]
 _Operand = Union[Tensor, int, float, bool]
@@ -562,6 +562,117 @@ def nextafter(x: Tensor, other: Tensor) -> Tensor:
     return _from_host(np.nextafter(a, b), dtype, x.device)
 
 
+def _gradient_along(f: Tensor, d: int, h: Union[float, np.ndarray], edge_order: int) -> Tensor:
+    """The second-order-accurate central difference of ``f`` along ``d`` (NumPy's and
+    PyTorch's formulas), with first- or second-order one-sided differences at the edges; ``h``
+    is the uniform spacing or the coordinates along ``d``."""
+    n = f.shape[d]
+
+    def part(start: int, length: int) -> Tensor:
+        return f.narrow(d, start, length)
+
+    def along(c: np.ndarray) -> Tensor:
+        # Coefficients for the n - 2 interior points, broadcast along ``d``.
+        shape = [1] * f.dim()
+        shape[d] = c.shape[0]
+        return _core.from_numpy(c.reshape(shape).astype(np.float64)).to(f.dtype).to(f.device)
+
+    if isinstance(h, np.ndarray):
+        dx = np.diff(h.astype(np.float64))
+        dx1, dx2 = dx[:-1], dx[1:]
+        a = -dx2 / (dx1 * (dx1 + dx2))
+        b = (dx2 - dx1) / (dx1 * dx2)
+        c = dx1 / (dx2 * (dx1 + dx2))
+        interior = along(a) * part(0, n - 2) + along(b) * part(1, n - 2) + along(c) * part(2, n - 2)
+        if edge_order == 1:
+            first = (part(1, 1) - part(0, 1)) / float(dx[0])
+            last = (part(n - 1, 1) - part(n - 2, 1)) / float(dx[-1])
+        else:
+            p, q = float(dx[0]), float(dx[1])
+            first = (
+                -(2 * p + q) / (p * (p + q)) * part(0, 1)
+                + (p + q) / (p * q) * part(1, 1)
+                - p / (q * (p + q)) * part(2, 1)
+            )
+            p, q = float(dx[-2]), float(dx[-1])
+            last = (
+                q / (p * (p + q)) * part(n - 3, 1)
+                - (q + p) / (p * q) * part(n - 2, 1)
+                + (2 * q + p) / (q * (p + q)) * part(n - 1, 1)
+            )
+    else:
+        step = float(h)
+        interior = (part(2, n - 2) - part(0, n - 2)) / (2 * step)
+        if edge_order == 1:
+            first = (part(1, 1) - part(0, 1)) / step
+            last = (part(n - 1, 1) - part(n - 2, 1)) / step
+        else:
+            first = (-1.5 * part(0, 1) + 2 * part(1, 1) - 0.5 * part(2, 1)) / step
+            last = (0.5 * part(n - 3, 1) - 2 * part(n - 2, 1) + 1.5 * part(n - 1, 1)) / step
+    return _core.cat([first, interior, last], d)
+
+
+def gradient(
+    input: Tensor,
+    *,
+    spacing: Union[float, Sequence[Any], Tensor] = 1,
+    dim: Optional[Union[int, Sequence[int]]] = None,
+    edge_order: int = 1,
+) -> tuple[Tensor, ...]:
+    """``torch.gradient``: the derivative estimate of ``input`` along each of ``dim`` (all
+    dims by default), one tensor per dim, by central differences inside and one-sided ones of
+    order ``edge_order`` (1 or 2) at the edges. ``spacing`` is one number for every dim, one
+    per dim, or one 1-d tensor of coordinates per dim. Differentiable in ``input``; an integer
+    input gives the default float dtype."""
+    if edge_order not in (1, 2):
+        raise InvalidValueError(
+            f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}"
+        )
+    ndim = input.dim()
+    if dim is None:
+        dims = list(builtins.range(ndim))
+    elif isinstance(dim, int):
+        dims = [dim]
+    else:
+        dims = list(dim)
+    dims = [d + ndim if d < 0 else d for d in dims]
+    if any(not 0 <= d < ndim for d in dims) or len(set(dims)) != len(dims):
+        raise ShapeError(f"gradient(): dim {dim} is out of range or repeated for a {ndim}-d input")
+    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+        spacings: list[Any] = [float(spacing)] * len(dims)
+    elif isinstance(spacing, Tensor) and spacing.dim() == 0:
+        spacings = [float(spacing.item())] * len(dims)
+    else:
+        spacings = list(spacing)  # type: ignore[arg-type]
+        if len(spacings) == 1 and len(dims) > 1 and not isinstance(spacings[0], Tensor):
+            spacings = spacings * len(dims)
+        if len(spacings) != len(dims):
+            raise ShapeError(
+                f"gradient(): expected spacing to be unspecified, a scalar or a list of length "
+                f"{len(dims)} (one per dim), got a list of length {len(spacings)}"
+            )
+    f = input if input.is_floating_point() else input.to(_core._default_dtype())
+    out = []
+    for d, h in zip(dims, spacings):
+        if f.shape[d] < edge_order + 1:
+            raise ShapeError(
+                "torch.gradient expected each dimension size to be at least edge_order+1"
+            )
+        if isinstance(h, Tensor):
+            coords = np.asarray(h.detach().cpu().numpy(), dtype=np.float64)
+            if coords.ndim == 0:
+                h = float(coords)
+            elif coords.shape != (f.shape[d],):
+                raise ShapeError(
+                    f"gradient(): the coordinates along dim {d} must be a 1-d tensor of "
+                    f"{f.shape[d]} values, got shape {list(coords.shape)}"
+                )
+            else:
+                h = coords
+        out.append(_gradient_along(f, d, h, edge_order))
+    return tuple(out)
+
+
 # ---- registration ----------------------------------------------------------------------------
 
 # The functions that PyTorch also has as in-place ``Tensor`` methods (``x.arccos_()``...;
@@ -633,6 +744,7 @@ __all__ = [f.__name__ for f in _OUT_OF_PLACE] + [
     "concat",
     "concatenate",
     "exp2",
+    "gradient",
     "is_complex",
     "swapaxes",
     "t",

@@ -39,6 +39,10 @@ INPLACE_OF = (
     "polygamma",
     "mvlgamma",
     "index_reduce",
+    "arctan2",
+    "i0",
+    "igamma",
+    "igammac",
 )
 
 
@@ -336,6 +340,118 @@ def _mvlgamma(x: Tensor, p: int) -> Tensor:
 _mvlgamma.__name__ = _mvlgamma.__qualname__ = "mvlgamma"
 
 
+def _mh(x: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims (``mT``: tensors are real)."""
+    return x.mT
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """``F.hardshrink``: ``x`` where ``|x| > lambd``, else 0."""
+    from .nn import functional as F
+
+    return F.hardshrink(x, lambd)
+
+
+def ger(x: Tensor, vec2: Tensor) -> Tensor:
+    """PyTorch's old name of ``outer``."""
+    return x.outer(vec2)
+
+
+def matrix_exp(x: Tensor) -> Tensor:
+    """``torch.linalg.matrix_exp`` of a (batch of) square matrices."""
+    from .linalg import matrix_exp as linalg_matrix_exp
+
+    return linalg_matrix_exp(x)
+
+
+def igamma(x: Tensor, other: Tensor | float) -> Tensor:
+    """The regularised lower incomplete gamma function (``torch.special.gammainc``)."""
+    from .special import gammainc
+
+    return gammainc(x, other)
+
+
+def igammac(x: Tensor, other: Tensor | float) -> Tensor:
+    """The regularised upper incomplete gamma function (``torch.special.gammaincc``)."""
+    from .special import gammaincc
+
+    return gammaincc(x, other)
+
+
+def to_dense(x: Tensor, dtype: Any = None, *, masked_grad: Optional[bool] = None) -> Tensor:
+    """The tensor itself (every tensor is dense, as PyTorch returns a strided one), cast when
+    ``dtype`` is given."""
+    return x if dtype is None or dtype == x.dtype else x.to(dtype)
+
+
+def nonzero_static(x: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
+    """The ``(n, ndim)`` indices of ``nonzero``, cut or padded with ``fill_value`` to exactly
+    ``size`` rows, so the shape does not depend on the data."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidValueError(f"nonzero_static(): size must be a non-negative int, got {size!r}")
+    found = x.nonzero()
+    n = found.shape[0]
+    if n >= size:
+        return found[:size]
+    pad = _core.full((size - n, x.dim()), fill_value, dtype=_core.int64).to(x.device)
+    return _core.cat([found, pad], 0)
+
+
+def angle(x: Tensor) -> Tensor:
+    """The argument of a real number: 0 for ``x >= 0``, pi for ``x < 0``, nan for nan; an
+    integer input gives the default float dtype. The gradient is zero, as PyTorch's for real
+    tensors (``0 * clamp(x)`` keeps the graph and carries nan through)."""
+    import math
+
+    fl = x if x.is_floating_point() else x.to(_core._default_dtype())
+    return _core.where(fl < 0, math.pi, 0.0).to(fl.dtype) + 0 * fl.clamp(-1, 1)
+
+
+def cholesky_solve(x: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
+    """``torch.cholesky_solve(self, input2, upper)``."""
+    from ._functional_aliases import cholesky_solve as solve
+
+    return solve(x, input2, upper)
+
+
+def cholesky_inverse(x: Tensor, upper: bool = False) -> Tensor:
+    """``torch.cholesky_inverse(self, upper)``."""
+    from ._functional_aliases import cholesky_inverse as inverse
+
+    return inverse(x, upper)
+
+
+def lu(x: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
+    """``torch.lu(self, pivot, get_infos)``."""
+    from ._functional_aliases import lu as factor
+
+    return factor(x, pivot, get_infos)
+
+
+def lu_solve(x: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803 - PyTorch's names
+    """``torch.lu_solve(self, LU_data, LU_pivots)``."""
+    from ._functional_aliases import lu_solve as solve
+
+    return solve(x, LU_data, LU_pivots)
+
+
+def unsafe_split_with_sizes(
+    x: Tensor, split_sizes: Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
+    """``split_with_sizes`` (no aliasing is unsafe here)."""
+    return tuple(x.split_with_sizes(split_sizes, dim))
+
+
+def conj_physical(x: Tensor) -> Tensor:
+    """The tensor itself (a real tensor's conjugate), as PyTorch returns."""
+    return x
+
+
+def conj_physical_(x: Tensor) -> Tensor:
+    """Nothing to do on a real tensor; returns it."""
+    return x
+
+
 #: name -> function(tensor, ...), installed as methods by ``_tensor_extra``.
 METHODS: dict[str, Callable[..., Any]] = {
     "get_device": get_device,
@@ -368,6 +484,21 @@ METHODS: dict[str, Callable[..., Any]] = {
     "set_": set_,
     "as_strided": as_strided,
     "i0": i0,
+    "hardshrink": hardshrink,
+    "ger": ger,
+    "matrix_exp": matrix_exp,
+    "igamma": igamma,
+    "igammac": igammac,
+    "to_dense": to_dense,
+    "nonzero_static": nonzero_static,
+    "angle": angle,
+    "cholesky_solve": cholesky_solve,
+    "cholesky_inverse": cholesky_inverse,
+    "lu": lu,
+    "lu_solve": lu_solve,
+    "unsafe_split_with_sizes": unsafe_split_with_sizes,
+    "conj_physical": conj_physical,
+    "conj_physical_": conj_physical_,
 }
 
 #: name -> property, installed next to ``METHODS``.
@@ -375,6 +506,32 @@ PROPERTIES: dict[str, property] = {
     "is_cpu": property(_is_cpu, doc=_is_cpu.__doc__),
     "real": property(_real, doc=_real.__doc__),
     "H": property(_h, doc=_h.__doc__),
+    "mH": property(_mh, doc=_mh.__doc__),
+}
+
+
+def _wrap_copy_(engine: Callable[..., Any]) -> Callable[..., Any]:
+    def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copies (broadcasting) ``src`` into this tensor; ``non_blocking`` is accepted for
+        PyTorch's code (copies here finish before the call returns)."""
+        return engine(self, src)  # type: ignore[no-any-return]
+
+    return copy_
+
+
+def _wrap_numpy(engine: Callable[..., Any]) -> Callable[..., Any]:
+    def numpy(self: Tensor, *, force: bool = False) -> Any:
+        """A NumPy array sharing this tensor's memory; ``force=True`` first detaches and
+        moves it to the host (a copy when it was on a GPU), as PyTorch's."""
+        return engine(self.detach().cpu() if force else self)
+
+    return numpy
+
+
+# Engine methods wrapped to accept PyTorch's extra keywords (name -> wrapper factory).
+_WRAPPED: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "copy_": _wrap_copy_,
+    "numpy": _wrap_numpy,
 }
 
 
@@ -404,6 +561,14 @@ def install(cls: type) -> None:
     for name, prop in PROPERTIES.items():
         if name not in vars(cls):
             setattr(cls, name, prop)
+    for name, wrap in _WRAPPED.items():
+        engine = vars(cls).get(name)
+        # Only the engine's own method (a descriptor, not a function): installing twice
+        # must not wrap the wrapper.
+        if engine is not None and not isinstance(engine, type(_wrap_numpy)):
+            wrapped = wrap(engine)
+            wrapped.__qualname__ = f"Tensor.{name}"
+            setattr(cls, name, wrapped)
 
 
 # PyTorch's top-level in-place functions: ``torch.name_(x, ...)`` is ``x.name_(...)``.
@@ -414,11 +579,44 @@ _FUNCTION_NAMES = (
     "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_", "lcm_", "ldexp_", "log10_", "log1p_",
     "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_", "reciprocal_",
     "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_",
-    "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_", "resize_as_",
+    "tan_", "tanh_", "trunc_", "xlogy_", "zero_", "index_put_", "resize_as_", "i0_",
+    "arctan2_", "detach_",
+)  # fmt: skip
+
+# PyTorch's top-level out-of-place functions that are the method of that name.
+_PLAIN_FUNCTION_NAMES = (
+    "conj", "resolve_conj", "resolve_neg", "adjoint", "get_device", "split_with_sizes",
+    "unsafe_split", "unsafe_chunk", "index_reduce", "ger", "matrix_exp", "igamma", "igammac",
+    "hardshrink", "nonzero_static", "angle",
+)  # fmt: skip
+
+# PyTorch's ``name_copy`` functions: the view op ``name`` whose result (or each result) is a
+# contiguous copy, not a view of the input.
+_COPY_OF = (
+    "as_strided", "detach", "diagonal", "expand", "permute", "select", "split",
+    "split_with_sizes", "squeeze", "t", "transpose", "unbind", "unfold", "unsqueeze", "view",
 )  # fmt: skip
 
 
-def _function(name: str) -> Callable[..., Any]:
+def _copy_function(name: str) -> Callable[..., Any]:
+    def call(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, Tensor):
+            raise TypeError(
+                f"{name}_copy(): argument 'input' must be Tensor, not {type(input).__name__}"
+            )
+        from ._memory_format import contiguous_format
+
+        out = getattr(input, name)(*args, **kwargs)
+        if isinstance(out, (tuple, list)):
+            return tuple(o.clone(memory_format=contiguous_format) for o in out)
+        return out.clone(memory_format=contiguous_format)
+
+    call.__name__ = call.__qualname__ = f"{name}_copy"
+    call.__doc__ = f"``input.{name}(...)`` as a contiguous copy, sharing no memory with ``input``."
+    return call
+
+
+def _function(name: str, inplace: bool = True) -> Callable[..., Any]:
     def call(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
             raise TypeError(
@@ -427,7 +625,11 @@ def _function(name: str) -> Callable[..., Any]:
         return getattr(input, name)(*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name
-    call.__doc__ = f"``input.{name}(...)``: in place, returning ``input``."
+    call.__doc__ = (
+        f"``input.{name}(...)``: in place, returning ``input``."
+        if inplace
+        else f"``input.{name}(...)``."
+    )
     return call
 
 
@@ -436,5 +638,7 @@ def functions() -> dict[str, Callable[..., Any]]:
     ``as_strided``."""
     return {
         **{n: _function(n) for n in _FUNCTION_NAMES if hasattr(Tensor, n)},
+        **{n: _function(n, inplace=False) for n in _PLAIN_FUNCTION_NAMES},
+        **{f"{n}_copy": _copy_function(n) for n in _COPY_OF},
         "as_strided": as_strided,
     }

@@ -1,10 +1,12 @@
 """More of ``torch.nn.functional``'s activations, as composites of engine ops (autograd comes
 with them): ``selu``, ``celu``, ``softshrink``, ``hardshrink``, ``tanhshrink``, ``threshold``,
 ``rrelu``, and the in-place spellings ``relu_``, ``elu_``, ``leaky_relu_``, ``hardtanh_``,
-``selu_``, ``celu_``, ``threshold_``, ``rrelu_`` (written into the input as the layers'
-``inplace=True`` is, see ``nn._factory.inplace_result``)."""
+``selu_``, ``celu_``, ``threshold_``, ``rrelu_`` (written into the input, see
+``apply_inplace``)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from .. import _core
 from .._core import Tensor
@@ -30,6 +32,25 @@ __all__ = [
     "threshold_",
 ]
 
+
+def apply_inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Tensor:
+    """``fn(input)``, written into ``input`` (and ``input`` returned) when ``inplace``. As in
+    PyTorch a non-leaf input is overwritten even when autograd records through it: ``fn``
+    then runs on a clone (what its backward saves), and ``copy_`` carries the gradient back
+    to the input's old value. A leaf that requires grad (an error in PyTorch) keeps
+    ``inplace_result``'s lenient new tensor."""
+    if inplace and records_inplace(input):
+        input.copy_(fn(input.clone()))
+        return input
+    return inplace_result(input, fn(input), inplace)
+
+
+def records_inplace(input: Tensor) -> bool:
+    """Whether an in-place write into ``input`` must go through autograd: it requires grad,
+    grad mode is on, and it is not a leaf (a leaf cannot be written under autograd)."""
+    return bool(input.requires_grad and _core.is_grad_enabled() and not input.is_leaf)
+
+
 #: SELU's constants (Klambauer et al., 2017), as PyTorch spells them.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -38,7 +59,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 @_takes_tensor
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))`` with SELU's fixed constants."""
-    return inplace_result(input, input.elu(SELU_ALPHA) * SELU_SCALE, inplace)
+    return apply_inplace(input, lambda x: x.elu(SELU_ALPHA) * SELU_SCALE, inplace)
 
 
 def _celu(input: Tensor, alpha: float) -> Tensor:
@@ -55,7 +76,7 @@ def _celu(input: Tensor, alpha: float) -> Tensor:
 @_takes_tensor
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``; ``alpha`` must not be 0."""
-    return inplace_result(input, _celu(input, alpha), inplace)
+    return apply_inplace(input, lambda x: _celu(x, alpha), inplace)
 
 
 @_takes_tensor
@@ -81,6 +102,8 @@ def tanhshrink(input: Tensor) -> Tensor:
 @_takes_tensor
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``x`` where ``x > threshold``, ``value`` elsewhere (NaN stays NaN)."""
+    if inplace and records_inplace(input):  # the engine's op records the overwritten input
+        return input.masked_fill_(input <= threshold, value)
     return inplace_result(input, input.masked_fill(input <= threshold, value), inplace)
 
 
@@ -105,25 +128,27 @@ def rrelu(
     """Randomized leaky ReLU: while training each negative element gets its own slope drawn
     from U(lower, upper) (the global generator, so ``manual_seed`` repeats it); otherwise the
     fixed slope ``(lower + upper) / 2``."""
-    return inplace_result(input, _rrelu(input, lower, upper, training), inplace)
+    return apply_inplace(input, lambda x: _rrelu(x, lower, upper, training), inplace)
 
 
 @_takes_tensor
 def relu_(input: Tensor) -> Tensor:
-    """In-place ``relu``."""
+    """In-place ``relu`` (the engine's op, so autograd follows the overwritten input)."""
+    if records_inplace(input):
+        return input.relu_()
     return inplace_result(input, input.relu(), True)
 
 
 @_takes_tensor
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """In-place ``elu``."""
-    return inplace_result(input, input.elu(alpha), True)
+    return apply_inplace(input, lambda x: x.elu(alpha), True)
 
 
 @_takes_tensor
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """In-place ``leaky_relu``."""
-    return inplace_result(input, input.leaky_relu(negative_slope), True)
+    return apply_inplace(input, lambda x: x.leaky_relu(negative_slope), True)
 
 
 @_takes_tensor
@@ -131,6 +156,8 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
     """In-place ``hardtanh``."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    if records_inplace(input):
+        return input.clamp_(min_val, max_val)
     return inplace_result(input, input.clamp(min_val, max_val), True)
 
 
@@ -149,6 +176,8 @@ def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
 @_takes_tensor
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
     """In-place ``threshold``."""
+    if records_inplace(input):
+        return input.masked_fill_(input <= threshold, value)
     return inplace_result(input, input.masked_fill(input <= threshold, value), True)
 
 

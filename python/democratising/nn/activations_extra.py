@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from .._core import Tensor
 from ..errors import ShapeError
 from . import _functional_extra_activations as _fx
@@ -48,6 +50,9 @@ class Threshold(_InplaceActivation):
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.threshold, self.value = threshold, value
+
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        return x.masked_fill_(x <= self.threshold, self.value)
 
 
 class RReLU(Module):

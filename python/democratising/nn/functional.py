@@ -125,15 +125,19 @@ def _takes_positional_legacy_reduction(fn: _F) -> _F:
 
 
 def _takes_inplace(fn: _F) -> _F:
-    """Adds PyTorch's ``inplace=`` keyword: the result is written into the input (see
-    ``nn._factory.inplace_result`` for when autograd keeps it a new tensor)."""
+    """Adds PyTorch's ``inplace=`` keyword: the result is written into the input, also a
+    non-leaf one under autograd (``_functional_extra_activations.apply_inplace``)."""
     from ._factory import inplace_result
+    from ._functional_extra_activations import records_inplace
 
     n_args = len(inspect.signature(fn).parameters) - 1  # after ``input``
 
     def wrapper(input: Tensor, *args: Any, inplace: bool = False, **kwargs: Any) -> Any:
         if len(args) > n_args:  # ``inplace`` given by position, as PyTorch allows
             args, inplace = args[:n_args], args[n_args]
+        if inplace and records_inplace(input):  # ``fn``'s backward saves the clone
+            input.copy_(fn(input.clone(), *args, **kwargs))
+            return input
         out = fn(input, *args, **kwargs)
         return inplace_result(input, out, inplace) if inplace and out is not input else out
 
@@ -190,13 +194,14 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return input.softplus(beta=beta, threshold=threshold)
 
 
-def _written_into(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
-    """``out``, or with ``inplace`` written into ``input`` (``nn._factory.inplace_result``)."""
+def _written_into(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Tensor:
+    """``fn(input)``, or with ``inplace`` written into ``input``, also a non-leaf one under
+    autograd (``_functional_extra_activations.apply_inplace``)."""
     if not inplace:
-        return out
-    from ._factory import inplace_result
+        return fn(input)
+    from ._functional_extra_activations import apply_inplace
 
-    return inplace_result(input, out, True)
+    return apply_inplace(input, fn, True)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -211,22 +216,22 @@ def hardtanh(
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
     # (No gradient at the bounds, as PyTorch's.)
-    return _written_into(input, input.clamp(min_val, max_val), inplace)
+    return _written_into(input, lambda x: x.clamp(min_val, max_val), inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6``."""
-    return _written_into(input, (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+    return _written_into(input, lambda x: (x + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
-    return _written_into(input, input * hardsigmoid(input), inplace)
+    return _written_into(input, lambda x: x * hardsigmoid(x), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
-    return _written_into(input, input * input.softplus().tanh(), inplace)
+    return _written_into(input, lambda x: x * x.softplus().tanh(), inplace)
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -286,7 +291,11 @@ def _softmax_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def softmin(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tensor:
+# ``_stacklevel`` only sits in PyTorch's signatures (third positional) so calls that pass it,
+# or ``dtype`` after it, keep working; the warning's level is fixed here.
+def softmin(
+    input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
     """``softmax(-x)`` along ``dim`` (computed in ``dtype`` when given)."""
     if dim is None:
         dim = _softmax_dim("softmin", input.ndim)
@@ -295,15 +304,21 @@ def softmin(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tens
     return (-input).softmax(dim)
 
 
-@_takes_dtype
-def softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+def softmax(
+    input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
     """Softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
+    if dtype is not None:
+        input = input.to(dtype)
     return input.softmax(_softmax_dim("softmax", input.ndim) if dim is None else dim)
 
 
-@_takes_dtype
-def log_softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+def log_softmax(
+    input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
     """Log-softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
+    if dtype is not None:
+        input = input.to(dtype)
     return input.log_softmax(_softmax_dim("log_softmax", input.ndim) if dim is None else dim)
 
 
@@ -1330,9 +1345,11 @@ def pad(
     the last 1-3 dims of a batched or unbatched input by gathering existing elements."""
     pads = [int(v) for v in pad]
     if len(pads) % 2:
-        raise ValueError("Padding length must be divisible by 2")
+        raise InvalidValueError("Padding length must be divisible by 2")
     if len(pads) // 2 > input.ndim:
-        raise ValueError("Padding length should be less than or equal to two times the input dim")
+        raise InvalidValueError(
+            "Padding length should be less than or equal to two times the input dim"
+        )
     if mode not in _PAD_MODES:
         raise ValueError(f"mode must be one of {_PAD_MODES}, got {mode!r}")
     if mode == "constant":
@@ -1341,7 +1358,7 @@ def pad(
         raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
     n_dims = len(pads) // 2
     if n_dims not in (1, 2, 3) or input.ndim not in (n_dims + 1, n_dims + 2):
-        raise ValueError(
+        raise ShapeError(
             f"{mode} padding of {n_dims} dims needs a {n_dims + 1}-D or {n_dims + 2}-D input, "
             f"got shape {tuple(input.shape)}"
         )
@@ -1360,7 +1377,7 @@ def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
         lo, hi = pads[2 * i], pads[2 * i + 1]
         start, stop = max(-lo, 0), out.shape[d] - max(-hi, 0)
         if stop < start:
-            raise ValueError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
+            raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
         out = out.narrow(d, start, stop - start)
         parts = []
         for amount in (lo, hi):
@@ -1378,14 +1395,14 @@ def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
     around (``circular``)."""
     n = x.shape[d]
     if mode == "reflect" and (lo >= n or hi >= n):
-        raise ValueError(
+        raise ShapeError(
             f"Argument #4: Padding size should be less than the corresponding input dimension, "
             f"but got: padding ({lo}, {hi}) at dimension {d} of input {tuple(x.shape)}"
         )
     if mode == "circular" and (lo > n or hi > n):
-        raise ValueError("Padding value causes wrapping around more than once.")
+        raise ShapeError("Padding value causes wrapping around more than once.")
     if n + lo + hi < 0:
-        raise ValueError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
+        raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
     # The padded tensor before NumPy builds an index per output position.
     _check_buffer([*x.shape[:d], n + lo + hi, *x.shape[d + 1 :]], x.dtype, f"{mode} pad")
     if mode == "circular":  # PyTorch crops first, then wraps around what is left

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import InvalidValueError
 from . import functional as F
-from ._factory import inplace_result, to_factory
+from ._factory import to_factory
+from ._functional_extra_activations import apply_inplace, records_inplace
 from .module import Module
 from .padding_extra import _ConstantPadNd, _PadNd, _ZeroPadNd
 from .parameter import Parameter
@@ -114,9 +117,8 @@ class Linear(Dense, metaclass=_AliasOfDense):
 class _InplaceActivation(Module):
     """An activation with PyTorch's ``inplace`` flag: ``forward`` is ``_act(x, *options)``, the
     options being the attributes ``_option_names`` names, written into the input with
-    ``inplace=True`` (see ``_factory.inplace_result`` for when autograd keeps it a new
-    tensor); ``repr`` shows ``_options()`` (by default those options) and then
-    ``inplace=True`` when set."""
+    ``inplace=True`` (also under autograd, as PyTorch does); ``repr`` shows ``_options()``
+    (by default those options) and then ``inplace=True`` when set."""
 
     _act: Callable[..., Tensor]
     _option_names: tuple[str, ...] = ()
@@ -126,8 +128,19 @@ class _InplaceActivation(Module):
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        options = (getattr(self, name) for name in self._option_names)
-        return inplace_result(x, self._act(x, *options), self.inplace)
+        if self.inplace and records_inplace(x):
+            out = self._engine_inplace(x)
+            if out is not None:
+                return out
+        options = [getattr(self, name) for name in self._option_names]
+        return apply_inplace(x, lambda t: self._act(t, *options), self.inplace)
+
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        """The engine's own in-place op for this activation (no clone, see
+        ``apply_inplace``), or ``None`` where there is none. Those ops record autograd
+        through the overwritten input, so ``x`` changes even when it requires grad (a leaf
+        that requires grad raises), as in PyTorch."""
+        return None
 
     def _options(self) -> str:
         return ", ".join(f"{name}={getattr(self, name)}" for name in self._option_names)
@@ -142,6 +155,9 @@ class ReLU(_InplaceActivation):
 
     def _act(self, x: Tensor) -> Tensor:
         return x.relu()
+
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        return x.relu_()
 
 
 class LeakyReLU(_InplaceActivation):
@@ -190,6 +206,9 @@ class SiLU(_InplaceActivation):
     def _act(self, x: Tensor) -> Tensor:
         return x.silu()
 
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        return x.silu_()
+
 
 class _Elementwise(Module):
     """A layer with no options applying the function ``_fn``."""
@@ -222,7 +241,7 @@ class _DropoutNd(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        return inplace_result(x, self._drop(x, self.p, self.training), self.inplace)
+        return apply_inplace(x, lambda t: self._drop(t, self.p, self.training), self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -255,18 +274,43 @@ class Identity(Module):
         return x
 
 
-# ---- more activations (``inplace=True`` writes into the input, see ``inplace_result``) ----
+# ---- more activations (``inplace=True`` writes into the input, see ``apply_inplace``) ----
 
 
 class Hardtanh(_InplaceActivation):
     _act = staticmethod(F.hardtanh)
     _option_names = ("min_val", "max_val")
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
-        if min_val > max_val:
-            raise ValueError("min_val cannot be greater than max_val")
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: Optional[float] = None,
+        max_value: Optional[float] = None,
+    ) -> None:
+        # PyTorch still accepts the old ``min_value``/``max_value`` names, with a warning.
+        if min_value is not None:
+            warnings.warn(
+                "keyword argument `min_value` is deprecated and renamed to `min_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn(
+                "keyword argument `max_value` is deprecated and renamed to `max_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            max_val = max_value
+        if not max_val > min_val:
+            raise InvalidValueError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
         super().__init__(inplace)
         self.min_val, self.max_val = min_val, max_val
+
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        return x.clamp_(self.min_val, self.max_val)
 
 
 class ReLU6(Hardtanh):

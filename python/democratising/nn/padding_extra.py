@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Union
 
 from .._core import Tensor
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from .module import Module
 
@@ -43,6 +43,12 @@ class _PadNd(Module):
 
     def __init__(self, padding: Union[int, Sequence[int]]) -> None:
         super().__init__()
+        if not isinstance(padding, int) and len(padding) != 2 * self._dims:
+            # A RuntimeError in PyTorch (at forward); ``InvalidValueError`` is one too.
+            raise InvalidValueError(
+                f"expected an int or {_SIDES[self._dims]}, got {padding!r}"
+                + (": Padding length must be divisible by 2" if len(padding) % 2 else "")
+            )
         self.padding = F._ints(padding, 2 * self._dims, _SIDES[self._dims])
 
     def forward(self, input: Tensor) -> Tensor:

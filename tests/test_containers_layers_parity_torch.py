@@ -273,3 +273,21 @@ def test_inplace_dropout_overwrites_non_leaf_under_autograd() -> None:
     (y * 3).sum().backward()
     kept = y.detach().numpy() != 0
     np.testing.assert_allclose(x.grad.numpy(), np.where(kept, 6.0, 0.0))
+
+
+def test_feature_and_alpha_dropout_inplace_overwrite_non_leaf_under_autograd() -> None:
+    """torch 2.15: ``F.dropout2d(y, .5, True, True) is y`` for a non-leaf that requires grad,
+    with the same mask as the out-of-place call under the same seed."""
+    w = dm.ones(2, 3, 4, 4, requires_grad=True)
+    dm.manual_seed(0)
+    a = F.dropout2d(w * 1, 0.5, True, False)
+    y = w * 1
+    dm.manual_seed(0)
+    b = F.dropout2d(y, 0.5, True, True)
+    assert b is y and bool((a == b).all())
+    b.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), a.detach().numpy())  # the kept channels, * 2
+    y = dm.ones(5, 4, requires_grad=True) * 1
+    assert F.alpha_dropout(y, 0.3, True, True) is y
+    y = dm.ones(5, 4, requires_grad=True) * 1
+    assert dm.nn.AlphaDropout(0.3, inplace=True)(y) is not y  # torch's layer ignores inplace

@@ -13,7 +13,7 @@ from .. import _core
 from .._core import Tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, ShapeError
-from ._factory import inplace_result
+from ._functional_extra_activations import apply_inplace
 from .functional import _check_dropout_p, _keep_scaled
 from .layers import _DropoutNd
 
@@ -63,8 +63,7 @@ def dropout1d(
             "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
             "inputs)."
         )
-    out = _feature_dropout(input, p, training, batched=input.ndim == 3)
-    return inplace_result(input, out, inplace) if out is not input else out
+    return apply_inplace(input, lambda t: _feature_dropout(t, p, training, t.ndim == 3), inplace)
 
 
 @_takes_tensor
@@ -84,8 +83,7 @@ def dropout3d(
             "an optional batch dimension (i.e. 4D or 5D inputs).",
             stacklevel=2,
         )
-    out = _feature_dropout(input, p, training, batched=input.ndim == 5)
-    return inplace_result(input, out, inplace) if out is not input else out
+    return apply_inplace(input, lambda t: _feature_dropout(t, p, training, t.ndim == 5), inplace)
 
 
 def _alpha_dropout(
@@ -98,13 +96,15 @@ def _alpha_dropout(
         return input
     if not input.dtype.is_floating_point:
         raise DTypeError(f"alpha dropout needs a floating-point input, got {input.dtype}")
-    if p == 1.0:
-        out = input * 0.0
-    else:
-        keep = mask(input, p)
+
+    def drop(x: Tensor) -> Tensor:
+        if p == 1.0:
+            return x * 0.0
+        keep = mask(x, p)
         a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1.0) * (1.0 - p))
-        out = (input * keep + (keep + (p - 1.0)) * _ALPHA) * a
-    return inplace_result(input, out, inplace)
+        return (x * keep + (keep + (p - 1.0)) * _ALPHA) * a
+
+    return apply_inplace(input, drop, inplace)
 
 
 def _element_keep(input: Tensor, p: float) -> Tensor:

@@ -357,9 +357,14 @@ def dropout2d(
         return input
     if input.ndim < 2:
         raise ShapeError(f"dropout2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
-    keep_shape = (*input.shape[:2], *([1] * (input.ndim - 2)))
-    keep = (_core.rand(*keep_shape, device=input.device) >= p).to(input.dtype)
-    return _keep_scaled(input, keep, p)
+    from ._functional_extra_activations import apply_inplace
+
+    def drop(x: Tensor) -> Tensor:
+        keep_shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
+        keep = (_core.rand(*keep_shape, device=x.device) >= p).to(x.dtype)
+        return _keep_scaled(x, keep, p)
+
+    return apply_inplace(input, drop, inplace)
 
 
 def _check_class_dim(input: Tensor, name: str) -> None:

@@ -306,8 +306,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` (a fraction or a count) of the entries, chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """Prunes ``amount`` (a fraction or a count) of the entries with the lowest scores."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -315,34 +315,34 @@ class RandomUnstructured(BasePruningMethod):
         _validate_pruning_amount_init(amount)
         self.amount = amount
 
+    @abstractmethod
+    def _scores(self, t: Tensor) -> np.ndarray:
+        """One score per entry of ``t`` (flattened); the lowest ``k`` are pruned."""
+
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         k = _compute_nparams_toprune(self.amount, t.numel())
         mask = _host(default_mask).reshape(-1)
         if k:
-            prob = _core.rand(t.numel(), dtype=_core.float64).numpy()
-            mask[np.argsort(-prob, kind="stable")[:k]] = 0
+            mask[np.argsort(self._scores(t), kind="stable")[:k]] = 0
         return _like(mask.reshape(tuple(t.shape)), default_mask)
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` (a fraction or a count) of the entries, chosen at random."""
+
+    def _scores(self, t: Tensor) -> np.ndarray:
+        return -_core.rand(t.numel(), dtype=_core.float64).numpy()
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: Union[int, float]) -> BasePruningMethod:  # type: ignore[override]
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes ``amount`` of the entries with the smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount: Union[int, float]) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        k = _compute_nparams_toprune(self.amount, t.numel())
-        mask = _host(default_mask).reshape(-1)
-        if k:
-            mask[np.argsort(np.abs(_host(t).reshape(-1)), kind="stable")[:k]] = 0
-        return _like(mask.reshape(tuple(t.shape)), default_mask)
+    def _scores(self, t: Tensor) -> np.ndarray:
+        return np.abs(_host(t).reshape(-1))  # type: ignore[no-any-return]
 
     @classmethod
     def apply(  # type: ignore[override]

@@ -488,28 +488,32 @@ fn zero_d_bool_key<'py>(
     Ok(Some((x.tensor(), k)))
 }
 
-/// `&`, `|`, `^` and `~`: the engine's logical ops when every operand is bool, PyTorch's
-/// bitwise ops (the package's `bitwise_*`, in the promoted integer dtype) otherwise.
+/// `&`, `|`, `^` (and reflected): see `PyTensor::bitwise`.
+macro_rules! bitwise_py {
+    ($($name:ident => $op:literal, $reflected:literal;)*) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                fn $name(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                    self.bitwise(py, $op, other, $reflected)
+                }
+            )*
+        }
+    };
+}
+
+bitwise_py! {
+    __and__ => "bitwise_and", false;
+    __or__ => "bitwise_or", false;
+    __xor__ => "bitwise_xor", false;
+    __rand__ => "bitwise_and", true;
+    __ror__ => "bitwise_or", true;
+    __rxor__ => "bitwise_xor", true;
+}
+
+/// `~`: the engine's logical NOT of a bool tensor, PyTorch's bitwise NOT of an integer one.
 #[pymethods]
 impl PyTensor {
-    fn __and__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_and", other, false)
-    }
-    fn __or__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_or", other, false)
-    }
-    fn __xor__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_xor", other, false)
-    }
-    fn __rand__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_and", other, true)
-    }
-    fn __ror__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_or", other, true)
-    }
-    fn __rxor__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bitwise(py, "bitwise_xor", other, true)
-    }
     fn __invert__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let t = slf.get().tensor();
@@ -530,6 +534,8 @@ impl PyTensor {
 }
 
 impl PyTensor {
+    /// `&`, `|`, `^`: the engine's logical op when both operands are bool, PyTorch's bitwise
+    /// op (the package's `bitwise_*`, in the promoted integer dtype) otherwise.
     fn bitwise(
         &self,
         py: Python<'_>,

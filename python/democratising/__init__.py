@@ -213,6 +213,7 @@ from . import (  # noqa: E402, F401
     datasets,
     nn,
     optim,
+    random,
     testing,
     train,
     utils,

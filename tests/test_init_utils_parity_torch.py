@@ -506,3 +506,17 @@ def test_pruned_module_trains_and_state_dict_round_trips() -> None:
     method = prune.L1Unstructured(amount=0.5)
     t = dm.tensor(np.random.RandomState(0).randn(6, 4).astype(np.float32))
     assert int((_np(method.prune(t)) == 0).sum()) == 12
+
+
+def test_structured_pruning_with_a_negative_dim_prunes_columns() -> None:
+    """PyTorch's default ``dim=-1``: half of a Linear(4, 3)'s 4 columns go (it pruned none)."""
+    from democratising.nn.utils import prune
+
+    for prune_fn in (
+        lambda m: prune.ln_structured(m, "weight", 0.5, n=2, dim=-1),
+        lambda m: prune.random_structured(m, "weight", 0.5, dim=-1),
+    ):
+        layer = dm.nn.Linear(4, 3)
+        prune_fn(layer)
+        kept = layer.weight_mask.sum(0).tolist()
+        assert sorted(kept) == [0.0, 0.0, 3.0, 3.0]

@@ -288,6 +288,7 @@ def _validate_structured(t: Tensor, dim: int) -> None:
 
 def _channel_mask(t: Tensor, dim: int, keep: np.ndarray, default_mask: Tensor) -> Tensor:
     """Ones on the kept channels of ``dim`` (``keep``: booleans or indices), times the mask."""
+    dim %= t.dim()  # (a negative dim, PyTorch's default -1, named no axis here)
     mask = np.zeros(tuple(t.shape))
     mask[tuple(keep if d == dim else slice(None) for d in range(t.dim()))] = 1.0
     return _like(mask * _host(default_mask), default_mask)
@@ -355,8 +356,8 @@ class L1Unstructured(_Unstructured):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-class RandomStructured(BasePruningMethod):
-    """Prunes ``amount`` of the channels along ``dim``, chosen at random."""
+class _Structured(BasePruningMethod):
+    """Prunes ``amount`` of the channels along ``dim`` with the lowest scores."""
 
     PRUNING_TYPE = "structured"
 
@@ -365,14 +366,25 @@ class RandomStructured(BasePruningMethod):
         self.amount = amount
         self.dim = dim
 
+    @abstractmethod
+    def _scores(self, t: Tensor) -> np.ndarray:
+        """One score per channel of ``t`` along ``dim``; the lowest ``k`` are pruned."""
+
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         _validate_structured(t, self.dim)
         size = t.shape[self.dim]
         k = _compute_nparams_toprune(self.amount, size)
         if not k:
             return default_mask
-        prob = _core.rand(size, dtype=_core.float64).numpy()
-        return _channel_mask(t, self.dim, prob > np.sort(prob)[k - 1], default_mask)
+        keep = np.argsort(-self._scores(t), kind="stable")[: size - k]
+        return _channel_mask(t, self.dim, keep, default_mask)
+
+
+class RandomStructured(_Structured):
+    """Prunes ``amount`` of the channels along ``dim``, chosen at random."""
+
+    def _scores(self, t: Tensor) -> np.ndarray:
+        return _core.rand(t.shape[self.dim], dtype=_core.float64).numpy()
 
     @classmethod
     def apply(  # type: ignore[override]
@@ -402,26 +414,15 @@ def _compute_norm(t: np.ndarray, n: Union[int, float, str], dim: int) -> np.ndar
     return np.asarray((x**p).sum(axis=1) ** (1.0 / p))
 
 
-class LnStructured(BasePruningMethod):
+class LnStructured(_Structured):
     """Prunes ``amount`` of the channels along ``dim`` with the smallest ``n``-norm."""
 
-    PRUNING_TYPE = "structured"
-
     def __init__(self, amount: Union[int, float], n: Union[int, float, str], dim: int = -1) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
+        super().__init__(amount, dim)
         self.n = n
-        self.dim = dim
 
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        _validate_structured(t, self.dim)
-        size = t.shape[self.dim]
-        k = _compute_nparams_toprune(self.amount, size)
-        if not k:
-            return default_mask
-        norm = _compute_norm(_host(t), self.n, self.dim)
-        keep = np.argsort(-norm, kind="stable")[: size - k]
-        return _channel_mask(t, self.dim, keep, default_mask)
+    def _scores(self, t: Tensor) -> np.ndarray:
+        return _compute_norm(_host(t), self.n, self.dim)
 
     @classmethod
     def apply(  # type: ignore[override]

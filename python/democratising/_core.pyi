@@ -672,7 +672,6 @@ class Tensor:
     def rsqrt_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def abs_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def neg_(self, *args: Any, **kwargs: Any) -> Tensor: ...
-    def relu_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def sigmoid_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def tanh_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def sin_(self, *args: Any, **kwargs: Any) -> Tensor: ...
@@ -952,11 +951,13 @@ class Tensor:
         """A view of ``length`` elements of ``dim`` from ``start``."""
     def select(self, dim: _int, index: _int) -> Tensor:
         """A view of element ``index`` of ``dim``, with that dimension removed."""
-    def unbind(self, dim: _int = 0) -> list[Tensor]:
+    def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]:
         """The slices along ``dim``, each with that dimension removed."""
-    def split(self, split_size_or_sections: _int | Sequence[_int], dim: _int = 0) -> list[Tensor]:
+    def split(
+        self, split_size_or_sections: _int | Sequence[_int], dim: _int = 0
+    ) -> tuple[Tensor, ...]:
         """Views of ``split_size`` elements along ``dim`` (the last may be smaller)."""
-    def chunk(self, chunks: _int, dim: _int = 0) -> list[Tensor]:
+    def chunk(self, chunks: _int, dim: _int = 0) -> tuple[Tensor, ...]:
         """At most ``chunks`` views of (nearly) equal size along ``dim``."""
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """This tensor if dense in ``memory_format`` (row-major by default), else a copy
@@ -989,6 +990,10 @@ class Tensor:
         """``self -= alpha * other``."""
     def mul_(self, other: _Operand) -> Self: ...
     def div_(self, other: _Operand, *, rounding_mode: str | None = None) -> Self: ...
+    def relu_(self) -> Self:
+        """ReLU in place; under autograd the backward reads the output (no copy kept)."""
+    def leaky_relu_(self, negative_slope: _float = 0.01) -> Self:
+        """Leaky ReLU in place (a negative slope is refused under autograd)."""
     def zero_(self) -> Self:
         """Fills with zeros."""
     def fill_(self, value: _Value) -> Self:

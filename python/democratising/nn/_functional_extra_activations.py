@@ -131,12 +131,19 @@ def rrelu(
     return apply_inplace(input, lambda x: _rrelu(x, lower, upper, training), inplace)
 
 
+def _lenient_leaf(input: Tensor) -> bool:
+    """A leaf that requires grad, under autograd: PyTorch refuses to write into it; here the
+    in-place form returns a new tensor instead (``inplace_result``)."""
+    return bool(input.requires_grad and input.is_leaf and _core.is_grad_enabled())
+
+
 @_takes_tensor
 def relu_(input: Tensor) -> Tensor:
-    """In-place ``relu`` (the engine's op, so autograd follows the overwritten input)."""
-    if records_inplace(input):
-        return input.relu_()
-    return inplace_result(input, input.relu(), True)
+    """In-place ``relu``: the engine's op, written straight into ``input``; under autograd its
+    backward reads the output, so no copy of the input is kept."""
+    if _lenient_leaf(input):
+        return input.relu()
+    return input.relu_()
 
 
 @_takes_tensor
@@ -147,8 +154,11 @@ def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
 
 @_takes_tensor
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """In-place ``leaky_relu``."""
-    return apply_inplace(input, lambda x: x.leaky_relu(negative_slope), True)
+    """In-place ``leaky_relu`` (the engine's op, as ``relu_``; a negative slope, whose output
+    sign does not tell the input's, works on a clone)."""
+    if _lenient_leaf(input) or negative_slope < 0:
+        return apply_inplace(input, lambda x: x.leaky_relu(negative_slope), True)
+    return input.leaky_relu_(negative_slope)
 
 
 @_takes_tensor

@@ -158,9 +158,9 @@ def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tens
     return _core._linear(input, weight, bias)
 
 
-@_takes_inplace
-def relu(input: Tensor) -> Tensor:
-    return input.relu()
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; ``inplace=True`` is ``relu_`` (the engine's in-place op)."""
+    return relu_(input) if inplace else input.relu()
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -180,9 +180,9 @@ def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
-@_takes_inplace
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return input.leaky_relu(negative_slope)
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, else ``negative_slope * x``; ``inplace=True`` is ``leaky_relu_``."""
+    return leaky_relu_(input, negative_slope) if inplace else input.leaky_relu(negative_slope)
 
 
 @_takes_inplace

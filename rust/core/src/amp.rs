@@ -33,6 +33,11 @@ impl AutocastGuard {
     pub fn disabled() -> Self {
         AutocastGuard(AUTOCAST.with(|a| a.replace(None)))
     }
+
+    /// Sets `dtype` (already validated: another thread's setting) until dropped.
+    pub(crate) fn set(dtype: Option<DType>) -> Self {
+        AutocastGuard(AUTOCAST.with(|a| a.replace(dtype)))
+    }
 }
 
 impl Drop for AutocastGuard {

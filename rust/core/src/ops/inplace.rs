@@ -2,10 +2,12 @@
 //! involved, the op is computed out of place (recording its node) and the result is written back,
 //! with the tensor "rebased" onto the new node, as PyTorch does.
 
-use crate::autograd::{is_grad_enabled, record, Node};
+use crate::autograd::{edge_of, is_grad_enabled, record, record_edges, Node, Provenance, Saved};
 use crate::layout::Layout;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::{cast_raw, fill_raw, write_into};
+use crate::ops::unary::{unary_backward, unary_raw, UnaryOp};
+use crate::ops::unary_graph::unary_backward_graph;
 use crate::{bail, DType, Result, Tensor};
 use std::sync::Arc;
 
@@ -232,6 +234,57 @@ impl Tensor {
             return Ok(());
         }
         self.assign_(&self.original_self(Some(other))?.div(other)?)
+    }
+    /// In-place ReLU, written straight into this tensor.
+    pub fn relu_(&self) -> Result<()> {
+        self.sign_preserving_(UnaryOp::Relu)
+    }
+    /// In-place leaky ReLU. Under autograd the slope must not be negative: the backward reads
+    /// the input's sign from the output, which a negative slope flips (PyTorch refuses it too).
+    pub fn leaky_relu_(&self, slope: f64) -> Result<()> {
+        if slope < 0.0 && is_grad_enabled() && self.requires_grad() {
+            bail!(
+                Value,
+                "in-place leaky_relu backward is not supported with a negative slope \
+                 ({slope}); use the out-of-place leaky_relu"
+            );
+        }
+        self.sign_preserving_(UnaryOp::LeakyRelu { slope })
+    }
+
+    /// An activation whose output has its input's sign (ReLU, leaky ReLU with a slope >= 0),
+    /// in place. Its derivative at `x` equals its derivative at `f(x)`, so when recorded the
+    /// backward reads the output left in this tensor's memory, as PyTorch's `relu_` saves its
+    /// result: no copy of the input is kept (`original_self` would clone it).
+    fn sign_preserving_(&self, op: UnaryOp) -> Result<()> {
+        let tracked = is_grad_enabled() && self.requires_grad() && self.dtype().is_float();
+        if !tracked {
+            self.check_inplace_allowed(false)?;
+            return write_into(self, &unary_raw(self, op)?);
+        }
+        self.check_inplace_allowed(true)?;
+        if self.is_view() {
+            // The base's history must be rebased too (`assign_view_`).
+            return self.assign_(&self.deep_clone()?.apply_unary(op)?);
+        }
+        let edge = edge_of(self);
+        write_into(self, &unary_raw(self, op)?)?;
+        let out = Saved::output(self);
+        // `record_edges` gives this tensor (it shares the meta) the new history.
+        record_edges(
+            self.clone(),
+            op.name(),
+            Provenance::Opaque,
+            vec![edge],
+            move |g| {
+                if is_grad_enabled() {
+                    let y = out.get_graph()?;
+                    return Ok(vec![Some(unary_backward_graph(op, &y, g)?)]);
+                }
+                Ok(vec![Some(unary_backward(op, out.get()?, g)?)])
+            },
+        );
+        Ok(())
     }
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
         self.assign_(&self.original_self(None)?.clamp(min, max)?)

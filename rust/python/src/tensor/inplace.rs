@@ -58,6 +58,19 @@ impl PyTensor {
         Ok(slf)
     }
 
+    /// `relu_()`: ReLU in place; under autograd the backward reads the output (no copy kept).
+    fn relu_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        let t = slf.get().tensor();
+        crate::util::run(slf.py(), t.numel(), || t.relu_())?;
+        Ok(slf)
+    }
+    /// `leaky_relu_(negative_slope=0.01)`, in place (as `torch.nn.functional.leaky_relu_`).
+    #[pyo3(signature = (negative_slope=0.01))]
+    fn leaky_relu_(slf: Bound<'_, Self>, negative_slope: f64) -> PyResult<Bound<'_, Self>> {
+        let t = slf.get().tensor();
+        crate::util::run(slf.py(), t.numel(), || t.leaky_relu_(negative_slope))?;
+        Ok(slf)
+    }
     fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().tensor().zero_().py()?;
         Ok(slf)

@@ -4,7 +4,7 @@ use super::PyTensor;
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::extract_dtype;
 use crate::util::{dims_arg, int_args, wrap};
-use democratising::Error;
+use democratising::{Error, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -124,30 +124,19 @@ impl PyTensor {
         self.tensor().select(dim, index).py().map(wrap)
     }
     #[pyo3(signature = (dim=0))]
-    fn unbind(&self, dim: isize) -> PyResult<Vec<PyTensor>> {
-        Ok(self
-            .tensor()
-            .unbind(dim)
-            .py()?
-            .into_iter()
-            .map(wrap)
-            .collect())
+    fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
+        pieces(py, self.tensor().unbind(dim).py()?)
     }
     /// `split(size, dim)` (equal pieces, the last smaller) or `split([sizes], dim)`.
     #[pyo3(signature = (split_size_or_sections, dim=0))]
-    fn split(
+    fn split<'py>(
         &self,
-        split_size_or_sections: &Bound<'_, PyAny>,
+        split_size_or_sections: &Bound<'py, PyAny>,
         dim: isize,
-    ) -> PyResult<Vec<PyTensor>> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let py = split_size_or_sections.py();
         if let Ok(size) = split_size_or_sections.extract::<usize>() {
-            return Ok(self
-                .tensor()
-                .split(size, dim)
-                .py()?
-                .into_iter()
-                .map(wrap)
-                .collect());
+            return pieces(py, self.tensor().split(size, dim).py()?);
         }
         let sizes: Vec<usize> = split_size_or_sections.extract()?;
         let d = if dim < 0 {
@@ -172,24 +161,28 @@ impl PyTensor {
         let mut start: isize = 0;
         let mut out = Vec::with_capacity(sizes.len());
         for len in sizes {
-            out.push(wrap(self.tensor().narrow(dim, start, len).py()?));
+            out.push(self.tensor().narrow(dim, start, len).py()?);
             start += len as isize;
         }
-        Ok(out)
+        pieces(py, out)
     }
     #[pyo3(signature = (chunks, dim=0))]
-    fn chunk(&self, chunks: isize, dim: isize) -> PyResult<Vec<PyTensor>> {
+    fn chunk<'py>(
+        &self,
+        py: Python<'py>,
+        chunks: isize,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         if chunks <= 0 {
             return Err(crate::errors::value_error(format!(
                 "chunk expects `chunks` to be greater than 0, got: {chunks}"
             )));
         }
-        Ok(self
-            .tensor()
-            .chunk(chunks as usize, dim)
-            .py()?
-            .into_iter()
-            .map(wrap)
-            .collect())
+        pieces(py, self.tensor().chunk(chunks as usize, dim).py()?)
     }
+}
+
+/// The pieces of a split as a tuple, as PyTorch's `split`, `chunk` and `unbind` return them.
+fn pieces(py: Python<'_>, parts: Vec<Tensor>) -> PyResult<Bound<'_, PyTuple>> {
+    PyTuple::new(py, parts.into_iter().map(wrap))
 }

@@ -784,19 +784,29 @@ def _inplace_source(x: Tensor, args: tuple[Any, ...]) -> tuple[Tensor, tuple[Any
     return src, tuple(src if a is x else a for a in args)
 
 
+def _can_cast(src: Any, dst: Any) -> bool:
+    """PyTorch's rule for writing a result back in place: no float into an integer tensor, and
+    nothing but bool into a bool tensor."""
+    if src.is_floating_point and not dst.is_floating_point:
+        return False
+    return not (dst == _core.bool and src != _core.bool)
+
+
+def _write_inplace(x: Tensor, out: Tensor, name: str) -> Tensor:
+    """The last step of every in-place form ``name_`` (here and in ``_tensor_more``): ``out``
+    copied into ``x``, which is returned, once PyTorch's cast rule allows it."""
+    if not _can_cast(out.dtype, x.dtype):
+        raise DTypeError(
+            f"{name}_: result type {out.dtype} can't be cast to the desired output type {x.dtype}"
+        )
+    x.copy_(out)
+    return x
+
+
 def _inplace(name: str) -> Callable[..., Tensor]:
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        from ._tensor_more import _can_cast
-
         src, args = _inplace_source(x, args)
-        out = getattr(src, name)(*args, **kwargs)
-        if not _can_cast(out.dtype, x.dtype):
-            raise DTypeError(
-                f"{name}_: result type {out.dtype} can't be cast to the desired output type "
-                f"{x.dtype}"
-            )
-        x.copy_(out)
-        return x
+        return _write_inplace(x, getattr(src, name)(*args, **kwargs), name)
 
     method.__name__ = f"{name}_"
     method.__doc__ = f"In-place ``{name}``: writes the result into this tensor and returns it."
@@ -847,7 +857,6 @@ _INPLACE = [
     "rsqrt",
     "abs",
     "neg",
-    "relu",
     "sigmoid",
     "tanh",
     "sin",

@@ -38,6 +38,7 @@ from ._tensor_extra import (
     _inplace_source,
     _sizes,
     _takes_tensor,
+    _write_inplace,
     broadcast_shapes,
     lerp,
     norm,
@@ -86,14 +87,6 @@ def _result_dtype(*operands: Any) -> Any:
     return out.dtype if isinstance(out, Tensor) else None
 
 
-def _can_cast(src: Any, dst: Any) -> bool:
-    """PyTorch's rule for writing a result back in place: no float into an integer tensor, and
-    nothing but bool into a bool tensor."""
-    if src.is_floating_point and not dst.is_floating_point:
-        return False
-    return not (dst == _core.bool and src != _core.bool)
-
-
 def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """The in-place form ``name_`` of ``fn``, with ``fn``'s signature: the result is written
     into the tensor (``copy_``, so under ``dm.no_grad()`` it works on a leaf that requires
@@ -102,14 +95,7 @@ def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         src, args = _inplace_source(x, args)
-        out = fn(src, *args, **kwargs)
-        if not _can_cast(out.dtype, x.dtype):
-            raise DTypeError(
-                f"{fn.__name__}_: result type {out.dtype} can't be cast to the desired output "
-                f"type {x.dtype}"
-            )
-        x.copy_(out)
-        return x
+        return _write_inplace(x, fn(src, *args, **kwargs), fn.__name__)
 
     method.__name__ = method.__qualname__ = f"{fn.__name__}_"
     method.__doc__ = f"In-place ``{fn.__name__}``: writes the result into this tensor."
@@ -520,11 +506,11 @@ _rpow._engine = _ENGINE_RPOW  # type: ignore[attr-defined]
 
 # ---- splits of an empty dim ------------------------------------------------------------------
 
-_ENGINE_CHUNK: Callable[..., list[Tensor]] = getattr(Tensor.chunk, "_engine", Tensor.chunk)
-_ENGINE_SPLIT: Callable[..., list[Tensor]] = getattr(Tensor.split, "_engine", Tensor.split)
+_ENGINE_CHUNK: Callable[..., tuple[Tensor, ...]] = getattr(Tensor.chunk, "_engine", Tensor.chunk)
+_ENGINE_SPLIT: Callable[..., tuple[Tensor, ...]] = getattr(Tensor.split, "_engine", Tensor.split)
 
 
-def _chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
+def _chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """``chunks`` pieces of (nearly) equal length along ``dim``, the last one shorter (fewer
     pieces when the length does not divide so). A dim of length 0 gives ``chunks`` empty
     pieces, as in PyTorch (the engine gives none)."""
@@ -532,11 +518,11 @@ def _chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     if not out:  # only for a dim of length 0; bad arguments have raised
         if chunks > 1 << 32:  # a list that long (hundreds of bytes a tensor) cannot be built
             raise OutOfMemoryError(f"chunk: cannot make {chunks} empty pieces")
-        return [self.narrow(dim, 0, 0) for _ in range(chunks)]
+        return tuple(self.narrow(dim, 0, 0) for _ in range(chunks))
     return out
 
 
-def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> list[Tensor]:
+def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """``split(size, dim)`` (equal pieces, the last smaller) or ``split([sizes], dim)``. A dim
     of length 0 split by a size gives one empty piece, as in PyTorch (the engine gives none;
     a size of 0 is only allowed there)."""
@@ -545,7 +531,7 @@ def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> list[Tens
     if whole and isinstance(dim, int) and -self.ndim <= dim < self.ndim:
         n = self.shape[dim]
         if n == 0:
-            return [self.narrow(dim, 0, 0)]
+            return (self.narrow(dim, 0, 0),)
         if size == 0:
             raise InvalidValueError(
                 f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}"

@@ -9,7 +9,7 @@ from typing import Optional
 from .._core import Tensor
 from ..errors import ShapeError
 from . import _functional_extra_activations as _fx
-from .layers import _InplaceActivation
+from .layers import _AlphaActivation, _InplaceActivation
 from .module import Module
 
 __all__ = [
@@ -30,15 +30,10 @@ class SELU(_InplaceActivation):
     _act = staticmethod(_fx.selu)
 
 
-class CELU(_InplaceActivation):
+class CELU(_AlphaActivation):
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` (``F.celu``)."""
 
     _act = staticmethod(_fx.celu)
-    _option_names = ("alpha",)
-
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__(inplace)
-        self.alpha = alpha
 
 
 class Threshold(_InplaceActivation):

@@ -14,7 +14,7 @@ from .._grad_mode import no_grad
 from ..errors import InvalidValueError
 from . import functional as F
 from ._factory import to_factory
-from ._functional_extra_activations import apply_inplace, records_inplace
+from ._functional_extra_activations import _lenient_leaf, apply_inplace
 from .module import Module
 from .padding_extra import _ConstantPadNd, _PadNd, _ZeroPadNd
 from .parameter import Parameter
@@ -128,7 +128,7 @@ class _InplaceActivation(Module):
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.inplace and records_inplace(x):
+        if self.inplace and not _lenient_leaf(x):
             out = self._engine_inplace(x)
             if out is not None:
                 return out
@@ -168,14 +168,23 @@ class LeakyReLU(_InplaceActivation):
         super().__init__(inplace)
         self.negative_slope = negative_slope
 
+    def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
+        # A negative slope flips the sign the engine's backward reads: clone instead.
+        return x.leaky_relu_(self.negative_slope) if self.negative_slope >= 0 else None
 
-class ELU(_InplaceActivation):
-    _act = staticmethod(F.elu)
+
+class _AlphaActivation(_InplaceActivation):
+    """``ELU`` and ``CELU``: the one option ``alpha``, 1.0 by default (PyTorch's)."""
+
     _option_names = ("alpha",)
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.alpha = alpha
+
+
+class ELU(_AlphaActivation):
+    _act = staticmethod(F.elu)
 
 
 class Softplus(Module):

@@ -410,36 +410,7 @@ def histogram(
                 "torch.histogram: input tensor and weight tensor should have the same dtype"
             )
     wts = None if weight is None else np.asarray(_host(weight), dtype=npd).reshape(-1)
-    if isinstance(bins, Tensor):
-        if bins.ndim != 1 or bins.shape[0] < 1:
-            raise ShapeError(
-                "torch.histogram: bins tensor should have one dimension and at least 1 element"
-            )
-        if bins.dtype != x.dtype:
-            raise DTypeError(
-                "torch.histogram: input tensor and bins tensors should have the same dtype"
-            )
-        edges = np.asarray(_host(bins), dtype=npd)
-        if (np.diff(edges) < 0).any():
-            raise InvalidValueError("torch.histogram: bin edges must be in increasing order")
-    else:
-        if int(bins) <= 0:
-            raise InvalidValueError(f"torch.histogram(): bins must be > 0, but got {bins}")
-        if range is not None:
-            lo, hi = npd(range[0]), npd(range[1])
-        elif a.size:
-            lo, hi = a.min(), a.max()
-        else:
-            lo, hi = npd(0), npd(1)  # (PyTorch's range for no data)
-        if lo > hi:
-            raise InvalidValueError(
-                f"torch.histogram: min should not exceed max, but got min {lo} max {hi}"
-            )
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise InvalidValueError(f"torch.histogram: range of [{lo}, {hi}] is not finite")
-        if lo == hi:
-            lo, hi = lo - npd(0.5), hi + npd(0.5)
-        edges = _torch_linspace(lo, hi, int(bins) + 1, npd)
+    edges = _bin_edges(a, bins, range, x, "torch.histogram", int_only=False)
     ok = ~np.isnan(a)
     hist = _count(a[ok], edges, None if wts is None else wts[ok]).astype(npd)
     if density and edges.shape[0] > 1:
@@ -458,10 +429,17 @@ class HistogramddResult(NamedTuple):
 
 
 def _bin_edges(
-    a: np.ndarray, bins: Union[int, Tensor], span: Optional[Sequence[float]], x: Tensor, op: str
+    a: np.ndarray,
+    bins: Union[int, Tensor],
+    span: Optional[Sequence[float]],
+    x: Tensor,
+    op: str,
+    int_only: bool = True,
 ) -> np.ndarray:
-    """One dimension's bin edges: the given edge tensor, or ``bins`` equal bins over ``span``
-    (the data's range by default, widened by 0.5 each way when it is a single value)."""
+    """One dimension's bin edges, for ``histogram`` and each dim of ``histogramdd``: the given
+    edge tensor, or ``bins`` equal bins over ``span`` (the data's range by default, widened by
+    0.5 each way when it is a single value). ``int_only`` rejects a count that is not an int
+    (``histogram`` takes anything ``int()`` takes)."""
     npd = _np_dtype(x.dtype)
     if isinstance(bins, Tensor):
         if bins.ndim != 1 or bins.shape[0] < 1:
@@ -472,7 +450,7 @@ def _bin_edges(
         if (np.diff(edges) < 0).any():
             raise InvalidValueError(f"{op}: bin edges must be in increasing order")
         return edges
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+    if int_only and (isinstance(bins, bool) or not isinstance(bins, (int, np.integer))):
         raise TypeError(f"{op}(): bins must be an int or a Tensor, not {type(bins).__name__}")
     if int(bins) <= 0:
         raise InvalidValueError(f"{op}(): bins must be > 0, but got {bins}")

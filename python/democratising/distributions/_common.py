@@ -16,6 +16,11 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from . import Distribution, ShapeLike, _shape
 
+#: Shared by the distribution modules: the constraint of a positive parameter, and the
+#: Euler-Mascheroni constant of their entropies and divergences.
+_POS = "GreaterThan(lower_bound=0.0)"
+_EULER = 0.57721566490153286060
+
 
 def _finfo(dtype: Any) -> Any:
     from .._pytorch_compat import finfo

@@ -12,8 +12,18 @@ from typing import Any, Union
 
 from .. import _core
 from .._core import Tensor
-from . import Normal, ShapeLike, _broadcast, _CentredAtLoc, _LocScale
-from ._common import _Base, _clamp_probs, _finfo, _gammainc, _normal, _rsample_gamma, _uniform
+from . import Normal, Number, ShapeLike, _broadcast, _CentredAtLoc, _LocScale
+from ._common import (
+    _EULER,
+    _POS,
+    _Base,
+    _clamp_probs,
+    _finfo,
+    _gammainc,
+    _normal,
+    _rsample_gamma,
+    _uniform,
+)
 from .transforms import AbsTransform, ExpTransform
 from .wrappers import TransformedDistribution, _base_attr
 
@@ -29,10 +39,6 @@ __all__ = [
     "LogNormal",
     "StudentT",
 ]
-
-Number = Union[int, float]
-_POS = "GreaterThan(lower_bound=0.0)"
-_EULER = 0.57721566490153286060
 
 
 def _nan_like(t: Tensor) -> Tensor:

@@ -10,13 +10,12 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from . import Categorical, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits
+from . import Categorical, Number, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits
 from ._common import _Base, _binomial, _finfo, _uniform
 from .wrappers import _OverCategorical
 
 __all__ = ["Binomial", "Geometric", "OneHotCategorical", "Poisson"]
 
-Number = Union[int, float]
 _NONNEG_INT = "IntegerGreaterThan(lower_bound=0)"
 _UNIT = "Interval(lower_bound=0.0, upper_bound=1.0)"
 

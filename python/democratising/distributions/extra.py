@@ -11,8 +11,17 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from . import Categorical, Distribution, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits, _shape
-from ._common import _Base
+from . import (
+    Categorical,
+    Distribution,
+    Number,
+    ShapeLike,
+    _as_tensor,
+    _broadcast,
+    _ProbsOrLogits,
+    _shape,
+)
+from ._common import _EULER, _POS, _Base
 from .continuous import Cauchy, Exponential, Gamma, _Folded
 from .discrete import Binomial, OneHotCategorical, _is_integer
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
@@ -32,10 +41,6 @@ __all__ = [
     "VonMises",
     "Weibull",
 ]
-
-Number = Union[int, float]
-_POS = "GreaterThan(lower_bound=0.0)"
-_EULER = 0.57721566490153286060
 
 
 def _check_params(d: Distribution, names: tuple[str, ...]) -> None:

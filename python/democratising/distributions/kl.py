@@ -12,7 +12,7 @@ from .. import _core
 from .._core import Tensor, stack
 from . import Bernoulli, Distribution, Normal, Uniform, _broadcast
 from . import kl_divergence as _builtin_kl
-from ._common import _sum_rightmost
+from ._common import _EULER, _sum_rightmost
 from .continuous import Beta, Cauchy, Exponential, Gamma, Gumbel, HalfNormal, Laplace
 from .discrete import Binomial, Geometric, OneHotCategorical, Poisson
 from .extra import ContinuousBernoulli, Pareto
@@ -25,8 +25,6 @@ from .multivariate import (
     _lowrank_mahalanobis,
 )
 from .wrappers import Independent, TransformedDistribution
-
-_EULER = 0.57721566490153286060
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -157,6 +155,17 @@ def _infinite_like(t: Tensor) -> Tensor:
     return _core.full(tuple(t.shape), math.inf, dtype=t.dtype, device=t.device)
 
 
+def _register_infinite(type_p: type, param: str, *types_q: type) -> None:
+    """Register ``KL(p || q) = inf`` (shaped like ``p.<param>``) for each ``q`` whose support
+    misses part of ``p``'s: one body for every such pair."""
+
+    def kl_infinite(p: Distribution, q: Distribution) -> Tensor:
+        return _infinite_like(getattr(p, param))
+
+    for type_q in types_q:
+        register_kl(type_p, type_q)(kl_infinite)
+
+
 def _inf_where(result: Tensor, mask: Tensor) -> Tensor:
     """``result`` with ``inf`` where ``mask`` (broadcast together) holds."""
     result, mask = _broadcast(result, mask)
@@ -228,10 +237,7 @@ def _kl_bernoulli_poisson(p: Bernoulli, q: Poisson) -> Tensor:
     return -p.entropy() - (p.probs * q.rate.log() - q.rate)
 
 
-@register_kl(Poisson, Bernoulli)
-@register_kl(Poisson, Binomial)
-def _kl_poisson_infinity(p: Poisson, q: Distribution) -> Tensor:
-    return _infinite_like(p.rate)
+_register_infinite(Poisson, "rate", Bernoulli, Binomial)
 
 
 @register_kl(Beta, Exponential)
@@ -263,9 +269,7 @@ def _kl_beta_normal(p: Beta, q: Normal) -> Tensor:
     return t1 + t2 + (t3 - t4 + t5) / var_normal
 
 
-@register_kl(Beta, Pareto)
-def _kl_beta_infinity(p: Beta, q: Distribution) -> Tensor:
-    return _infinite_like(p.concentration1)
+_register_infinite(Beta, "concentration1", Pareto)
 
 
 @register_kl(Beta, Uniform)
@@ -274,12 +278,7 @@ def _kl_beta_uniform(p: Beta, q: Uniform) -> Tensor:
     return _inf_where(result, (q.low > 0) | (q.high < 1))
 
 
-@register_kl(Exponential, Beta)
-@register_kl(Exponential, ContinuousBernoulli)
-@register_kl(Exponential, Pareto)
-@register_kl(Exponential, Uniform)
-def _kl_exponential_infinity(p: Exponential, q: Distribution) -> Tensor:
-    return _infinite_like(p.rate)
+_register_infinite(Exponential, "rate", Beta, ContinuousBernoulli, Pareto, Uniform)
 
 
 @register_kl(Exponential, Gamma)
@@ -310,12 +309,7 @@ def _kl_exponential_normal(p: Exponential, q: Normal) -> Tensor:
     return t1 - 1 + (t2 - t3 + t4) / var_normal
 
 
-@register_kl(Gamma, Beta)
-@register_kl(Gamma, ContinuousBernoulli)
-@register_kl(Gamma, Pareto)
-@register_kl(Gamma, Uniform)
-def _kl_gamma_infinity(p: Gamma, q: Distribution) -> Tensor:
-    return _infinite_like(p.concentration)
+_register_infinite(Gamma, "concentration", Beta, ContinuousBernoulli, Pareto, Uniform)
 
 
 @register_kl(Gamma, Exponential)
@@ -346,26 +340,11 @@ def _kl_gamma_normal(p: Gamma, q: Normal) -> Tensor:
     return t1 + (a - 1) * a.digamma() + (t2 - t3 + t4) / var_normal
 
 
-@register_kl(Gumbel, Beta)
-@register_kl(Gumbel, ContinuousBernoulli)
-@register_kl(Gumbel, Pareto)
-@register_kl(Gumbel, Exponential)
-@register_kl(Gumbel, Gamma)
-@register_kl(Gumbel, Uniform)
-@register_kl(Laplace, Beta)
-@register_kl(Laplace, ContinuousBernoulli)
-@register_kl(Laplace, Pareto)
-@register_kl(Laplace, Exponential)
-@register_kl(Laplace, Gamma)
-@register_kl(Laplace, Uniform)
-@register_kl(Normal, Beta)
-@register_kl(Normal, ContinuousBernoulli)
-@register_kl(Normal, Pareto)
-@register_kl(Normal, Exponential)
-@register_kl(Normal, Gamma)
-@register_kl(Normal, Uniform)
-def _kl_real_line_infinity(p: Distribution, q: Distribution) -> Tensor:
-    return _infinite_like(p.loc)  # type: ignore[attr-defined]
+# A distribution on the whole real line against one on a bounded or half line.
+for _real_line in (Gumbel, Laplace, Normal):
+    _register_infinite(
+        _real_line, "loc", Beta, ContinuousBernoulli, Pareto, Exponential, Gamma, Uniform
+    )
 
 
 @register_kl(Gumbel, Normal)
@@ -466,11 +445,7 @@ def _kl_pareto_pareto(p: Pareto, q: Pareto) -> Tensor:
     return _inf_where(t1 + t2 + alpha_ratio - 1, p.scale < q.scale)
 
 
-@register_kl(Pareto, Beta)
-@register_kl(Pareto, ContinuousBernoulli)
-@register_kl(Pareto, Uniform)
-def _kl_pareto_infinity(p: Pareto, q: Distribution) -> Tensor:
-    return _infinite_like(p.scale)
+_register_infinite(Pareto, "scale", Beta, ContinuousBernoulli, Uniform)
 
 
 @register_kl(Pareto, Exponential)
@@ -534,9 +509,7 @@ def _kl_uniform_cb(p: Uniform, q: ContinuousBernoulli) -> Tensor:
     return _inf_where(result, (p.high >= 1) | (p.low <= 0))
 
 
-@register_kl(ContinuousBernoulli, Pareto)
-def _kl_cb_infinity(p: ContinuousBernoulli, q: Distribution) -> Tensor:
-    return _infinite_like(p.probs)
+_register_infinite(ContinuousBernoulli, "probs", Pareto)
 
 
 @register_kl(ContinuousBernoulli, Exponential)

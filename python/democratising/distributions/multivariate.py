@@ -13,6 +13,7 @@ from typing import Any, Optional, Union
 from .._core import Tensor
 from . import (
     Categorical,
+    Number,
     ShapeLike,
     _as_tensor,
     _broadcast,
@@ -20,7 +21,7 @@ from . import (
     _core_broadcast_shape,
     _shape,
 )
-from ._common import _Base, _clamp_probs, _normal, _rsample_gamma, _uniform
+from ._common import _POS, _Base, _clamp_probs, _normal, _rsample_gamma, _uniform
 from .transforms import ExpTransform, SigmoidTransform
 from .wrappers import TransformedDistribution, _base_attr, _OverCategorical, _OverProbsOrLogits
 
@@ -34,9 +35,6 @@ __all__ = [
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
 ]
-
-Number = Union[int, float]
-_POS = "GreaterThan(lower_bound=0.0)"
 
 
 def _batch_mahalanobis(b_l: Tensor, bx: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
-from .module import Module
+from .module import Module, _pop_forward_pre_hook
 
 T = TypeVar("T", bound=Module)
 
@@ -560,12 +560,10 @@ def global_unstructured(
 def remove(module: T, name: str) -> T:
     """Makes the pruning of ``module.<name>`` permanent (see ``BasePruningMethod.remove``);
     ``ValueError`` if it is not pruned."""
-    hooks = _forward_pre_hooks(module)
-    for k, (hook, _) in list(hooks.items()):
-        if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
-            hook.remove(module)
-            del hooks[k]
-            return module
+    if _pop_forward_pre_hook(
+        module, lambda hook: isinstance(hook, BasePruningMethod) and hook._tensor_name == name
+    ):
+        return module
     raise InvalidValueError(
         f"Parameter '{name}' of module {module} has to be pruned before pruning can be removed"
     )

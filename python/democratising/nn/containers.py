@@ -340,18 +340,25 @@ class ModuleDict(_Keyed):
             for key, module in modules.items():
                 self[key] = module
             return
-        for j, m in enumerate(modules):
-            if not isinstance(m, Iterable):
-                raise ArgumentTypeError(
-                    f"ModuleDict update sequence element #{j} should be Iterable; is "
-                    + type(m).__name__
-                )
-            pair: list[Any] = list(m)
-            if len(pair) != 2:
-                raise InvalidValueError(
-                    f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required"
-                )
-            self[pair[0]] = pair[1]
+        _update_from_pairs(self, modules, "ModuleDict", "is ")
+
+
+def _update_from_pairs(target: Any, pairs: Iterable[Any], name: str, is_: str) -> None:
+    """Sets each ``(key, value)`` of ``pairs`` in ``target``: what ``ModuleDict.update`` and
+    ``ParameterDict.update`` do with a sequence, with PyTorch's errors (``is_`` is how each
+    spells the "is" before a type name)."""
+    for j, item in enumerate(pairs):
+        if not isinstance(item, Iterable):
+            raise ArgumentTypeError(
+                f"{name} update sequence element #{j} should be Iterable; {is_}"
+                + type(item).__name__
+            )
+        pair: list[Any] = list(item)
+        if len(pair) != 2:
+            raise InvalidValueError(
+                f"{name} update sequence element #{j} has length {len(pair)}; 2 is required"
+            )
+        target[pair[0]] = pair[1]
 
 
 def _checked_module(layer: Any) -> Module:
@@ -572,19 +579,7 @@ class ParameterDict(Module):
             for key, value in sorted(parameters.items()):
                 self[key] = value
             return
-        for j, pair in enumerate(parameters):
-            if not isinstance(pair, Iterable):
-                raise ArgumentTypeError(
-                    f"ParameterDict update sequence element #{j} should be Iterable; is"
-                    + type(pair).__name__
-                )
-            kv = list(pair)
-            if len(kv) != 2:
-                raise InvalidValueError(
-                    f"ParameterDict update sequence element #{j} has length {len(kv)}; "
-                    "2 is required"
-                )
-            self[kv[0]] = kv[1]
+        _update_from_pairs(self, parameters, "ParameterDict", "is")
 
     def __or__(self, other: ParameterDict) -> ParameterDict:
         out = self.copy()

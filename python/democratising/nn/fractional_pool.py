@@ -7,7 +7,7 @@ with NumPy and gathered from the input by one differentiable ``gather``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -34,6 +34,26 @@ def _tuple(v: Any, n: int, name: str) -> tuple[Any, ...]:
     if len(t) != n:
         raise InvalidValueError(f"{name} must be one value or {n} values, got {v!r}")
     return t
+
+
+def _output_ratio(
+    name: str, nd: int, output_size: Any, output_ratio: Any, what: str
+) -> Optional[tuple[Any, ...]]:
+    """``output_ratio`` as ``nd`` values (``None`` when ``output_size`` is given instead), after
+    PyTorch's checks, which both the functions and the layers' constructors make: exactly one
+    of the two given, and every ratio strictly between 0 and 1."""
+    if output_size is None and output_ratio is None:
+        raise InvalidValueError(
+            f"{name} requires specifying either an output size, or a pooling ratio"
+        )
+    if output_size is not None and output_ratio is not None:
+        raise InvalidValueError("only one of output_size and output_ratio may be specified")
+    if output_ratio is None:
+        return None
+    ratio = _tuple(output_ratio, nd, what)
+    if not all(0 < r < 1 for r in ratio):
+        raise InvalidValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+    return ratio
 
 
 def _starts(sample: np.ndarray, size: int, out: int, k: int) -> np.ndarray:
@@ -68,16 +88,8 @@ def _fractional_max_pool(
     x = input if batched else input.unsqueeze(0)
     n, c, sizes = x.shape[0], x.shape[1], tuple(x.shape[2:])
     k = _tuple(kernel_size, nd, "kernel_size")
-    if output_size is None and output_ratio is None:
-        raise InvalidValueError(
-            f"{name} requires specifying either an output size, or a pooling ratio"
-        )
-    if output_size is not None and output_ratio is not None:
-        raise InvalidValueError("only one of output_size and output_ratio may be specified")
-    if output_size is None:
-        ratio = _tuple(output_ratio, nd, "output_ratio")
-        if not all(0 < r < 1 for r in ratio):
-            raise InvalidValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+    ratio = _output_ratio(name, nd, output_size, output_ratio, "output_ratio")
+    if ratio is not None:
         out = tuple(int(s * r) for s, r in zip(sizes, ratio))
     else:
         out = tuple(int(o) for o in _tuple(output_size, nd, "output_size"))
@@ -127,35 +139,38 @@ def _fractional_max_pool(
     return (y, index) if return_indices else y
 
 
-def fractional_max_pool2d(
-    input: Tensor,
-    kernel_size: Size,
-    output_size: Optional[Size] = None,
-    output_ratio: Optional[Union[float, Sequence[float]]] = None,
-    return_indices: bool = False,
-    _random_samples: Optional[Tensor] = None,
-) -> Any:
+def _fractional_max_pool_nd(nd: int, doc: str) -> Callable[..., Any]:
+    """``fractional_max_pool2d``/``3d`` differ only in their number of pooled dims: one
+    builder (as for ``max_unpool1d``/``2d``/``3d``)."""
+
+    def fractional_max_pool(
+        input: Tensor,
+        kernel_size: Size,
+        output_size: Optional[Size] = None,
+        output_ratio: Optional[Union[float, Sequence[float]]] = None,
+        return_indices: bool = False,
+        _random_samples: Optional[Tensor] = None,
+    ) -> Any:
+        return _fractional_max_pool(
+            input, nd, kernel_size, output_size, output_ratio, return_indices, _random_samples
+        )
+
+    fractional_max_pool.__name__ = fractional_max_pool.__qualname__ = f"fractional_max_pool{nd}d"
+    fractional_max_pool.__doc__ = doc
+    return fractional_max_pool
+
+
+fractional_max_pool2d = _fractional_max_pool_nd(
+    2,
     """Fractional max pooling over ``[N, C, H, W]`` or ``[C, H, W]`` to ``output_size`` (or
     ``output_ratio`` of the input); ``_random_samples`` (``[N, C, 2]`` uniforms) fixes the
-    windows, else they are drawn with ``dm.rand``."""
-    return _fractional_max_pool(
-        input, 2, kernel_size, output_size, output_ratio, return_indices, _random_samples
-    )
-
-
-def fractional_max_pool3d(
-    input: Tensor,
-    kernel_size: Size,
-    output_size: Optional[Size] = None,
-    output_ratio: Optional[Union[float, Sequence[float]]] = None,
-    return_indices: bool = False,
-    _random_samples: Optional[Tensor] = None,
-) -> Any:
+    windows, else they are drawn with ``dm.rand``.""",
+)
+fractional_max_pool3d = _fractional_max_pool_nd(
+    3,
     """``fractional_max_pool2d`` over ``[N, C, T, H, W]`` or ``[C, T, H, W]`` (samples
-    ``[N, C, 3]``)."""
-    return _fractional_max_pool(
-        input, 3, kernel_size, output_size, output_ratio, return_indices, _random_samples
-    )
+    ``[N, C, 3]``).""",
+)
 
 
 def fractional_max_pool2d_with_indices(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
@@ -183,19 +198,11 @@ class _FractionalMaxPoolNd(Module):
         _random_samples: Optional[Tensor] = None,
     ) -> None:
         super().__init__()
-        name = type(self).__name__
         self.kernel_size = _tuple(kernel_size, self.nd, "kernel_size")
         self.return_indices = return_indices
         self.output_size = None if output_size is None else _tuple(output_size, self.nd, "")
-        self.output_ratio = None if output_ratio is None else _tuple(output_ratio, self.nd, "")
-        if output_size is None and output_ratio is None:
-            raise InvalidValueError(
-                f"{name} requires specifying either an output size, or a pooling ratio"
-            )
-        if output_size is not None and output_ratio is not None:
-            raise InvalidValueError("only one of output_size and output_ratio may be specified")
-        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
-            raise InvalidValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+        name = type(self).__name__
+        self.output_ratio = _output_ratio(name, self.nd, output_size, output_ratio, "")
         # A buffer, as PyTorch's (``state_dict`` holds it when one is given).
         self.register_buffer("_random_samples", _random_samples)
 

@@ -29,6 +29,15 @@ def _reduction(
     return reduction
 
 
+def _check_triplet_margin(name: str, margin: float) -> None:
+    """PyTorch refuses a non-positive margin when a triplet loss is built: the check of
+    ``TripletMarginLoss`` and ``TripletMarginWithDistanceLoss``."""
+    if margin <= 0:
+        raise InvalidValueError(
+            f"{name}: expected margin to be greater than 0, got {margin} instead"
+        )
+
+
 class _Loss(Module):
     """PyTorch's loss base, with its constructor: programs subclass it for their own losses
     (``super().__init__(reduction=...)`` or ``super().__init__(size_average, reduce,
@@ -291,10 +300,7 @@ class TripletMarginLoss(_Loss):
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction=_reduction(size_average, reduce, reduction))
-        if margin <= 0:  # PyTorch refuses it when the module is built
-            raise InvalidValueError(
-                f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead"
-            )
+        _check_triplet_margin("TripletMarginLoss", margin)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:

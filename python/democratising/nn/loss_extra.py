@@ -13,7 +13,7 @@ from ..errors import InvalidValueError, ShapeError
 from . import _functional_losses_extra as FX
 from .functional import _legacy_reduction, _takes_positional_legacy_reduction
 from .layers import PairwiseDistance
-from .loss import NLLLoss, _Loss
+from .loss import NLLLoss, _check_triplet_margin, _Loss
 from .module import Module
 
 __all__ = [
@@ -163,11 +163,7 @@ class TripletMarginWithDistanceLoss(_TorchSignatureLoss):
         reduction: str = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
-        if margin <= 0:
-            raise InvalidValueError(
-                "TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
-                f"{margin} instead"
-            )
+        _check_triplet_margin("TripletMarginWithDistanceLoss", margin)
         self.distance_function: Union[Module, Callable[[Tensor, Tensor], Tensor]] = (
             distance_function if distance_function is not None else PairwiseDistance()
         )

@@ -135,6 +135,19 @@ def _has_hooks(m: Module, *kinds: str) -> bool:
     return any(m.__dict__.get(kind) for kind in kinds)
 
 
+def _pop_forward_pre_hook(m: Module, matches: Callable[[Any], bool]) -> bool:
+    """Undoes and unregisters (``hook.remove(m)``) the first forward pre-hook of ``m`` that
+    ``matches``; whether there was one. Removing a pruning, a weight norm or a spectral norm
+    is this same search."""
+    hooks = m.__dict__.get("_forward_pre_hooks", {})
+    for k, (hook, _) in list(hooks.items()):
+        if matches(hook):
+            hook.remove(m)
+            del hooks[k]
+            return True
+    return False
+
+
 def _post_order(m: Module) -> Iterator[Module]:
     """``m``'s submodules (every path to a shared one, as ``load_state_dict`` visits them)
     before ``m`` itself: the order PyTorch runs load-state-dict post-hooks in."""
@@ -142,6 +155,17 @@ def _post_order(m: Module) -> Iterator[Module]:
         if child is not None:
             yield from _post_order(child)
     yield m
+
+
+def _owner_of(root: Module, target: str, must_have: bool = True) -> tuple[Module, str]:
+    """The submodule of ``root`` at dotted path ``target`` less its last part, and that part:
+    the lookup ``get_parameter``/``get_buffer``/``set_submodule`` share. With ``must_have``,
+    PyTorch's ``AttributeError`` when that submodule has no such attribute."""
+    path, _, name = target.rpartition(".")
+    mod = root.get_submodule(path)
+    if must_have and not hasattr(mod, name):
+        raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+    return mod, name
 
 
 class Module:
@@ -383,10 +407,7 @@ class Module:
     def get_parameter(self, target: str) -> Parameter:
         """The parameter at dotted path ``target`` (``"fc.weight"``), as PyTorch's; a missing
         part, or an attribute that is not a ``Parameter``, raises ``AttributeError``."""
-        path, _, name = target.rpartition(".")
-        mod = self.get_submodule(path)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        mod, name = _owner_of(self, target)
         param = getattr(mod, name)
         if not isinstance(param, Parameter):
             raise AttributeError(f"`{name}` is not an nn.Parameter")
@@ -395,10 +416,7 @@ class Module:
     def get_buffer(self, target: str) -> Tensor:
         """The buffer at dotted path ``target``, as PyTorch's; a missing part, or an attribute
         that is not a registered buffer, raises ``AttributeError``."""
-        path, _, name = target.rpartition(".")
-        mod = self.get_submodule(path)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        mod, name = _owner_of(self, target)
         if name not in mod._buffers:
             raise AttributeError(f"`{name}` is not a buffer")
         return cast(Tensor, getattr(mod, name))
@@ -410,10 +428,7 @@ class Module:
             raise InvalidValueError("Cannot set the submodule without a target name!")
         if not isinstance(module, Module):
             raise InvalidValueError(f"`module` is not an nn.Module, found {type(module)}")
-        path, _, name = target.rpartition(".")
-        parent = self.get_submodule(path)
-        if strict and not hasattr(parent, name):
-            raise AttributeError(f"{type(parent).__name__} has no attribute `{name}`")
+        parent, name = _owner_of(self, target, must_have=strict)
         if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
             raise AttributeError(f"`{name}` is not an nn.Module")
         setattr(parent, name, module)

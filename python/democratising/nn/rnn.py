@@ -107,6 +107,23 @@ def _check_size(name: str, value: int, positive: bool = True) -> None:
         raise ValueError(f"{name} must be greater than zero")
 
 
+def _input_batched(module: Module, input: Tensor, batched_ndim: int, size_error: str) -> bool:
+    """Whether ``input`` has a batch dimension (``batched_ndim`` dims, one fewer without), after
+    the checks the recurrent layers and the cells share, each with PyTorch's messages: another
+    dimension count, or a last dimension other than ``input_size`` (``size_error``, formatted
+    with ``name``, ``got`` and ``expected``), raises ``ShapeError``."""
+    name = type(module).__name__
+    if input.ndim not in (batched_ndim - 1, batched_ndim):
+        raise ShapeError(
+            f"{name}: Expected input to be {batched_ndim - 1}D or {batched_ndim}D, got "
+            f"{input.ndim}D instead"
+        )
+    if input.shape[-1] != module.input_size:
+        got, expected = input.shape[-1], module.input_size
+        raise ShapeError(size_error.format(name=name, got=got, expected=expected))
+    return input.ndim == batched_ndim
+
+
 def _reset_uniform(module: Module) -> None:
     """Every parameter of a recurrent layer or cell re-drawn from U(±1/√hidden_size)."""
     from . import init
@@ -253,15 +270,8 @@ class RNNBase(Module):
     ) -> tuple[Tensor, State]:
         """``_run`` on a tensor; with ``lengths`` (a packed batch, time-major) each sequence's
         state stops at its own last step and its later outputs are zeros."""
-        name = type(self).__name__
-        if input.ndim not in (2, 3):
-            raise ShapeError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
-        batched = input.ndim == 3
-        if input.shape[-1] != self.input_size:
-            raise ShapeError(
-                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                f"got {input.shape[-1]}"
-            )
+        size_error = "input.size(-1) must be equal to input_size. Expected {expected}, got {got}"
+        batched = _input_batched(self, input, 3, size_error)
         _check_dtype(input, self.weight_ih_l0)
         # Work time-major: [T, N, C].
         if not batched:
@@ -474,14 +484,8 @@ class RNNCellBase(Module):
         """Batches an unbatched ``[in]`` input (and its state); zeros when ``hx`` is None.
         Returns the input projection ``x W_ih^T + b_ih``, the state and whether it was batched."""
         name = type(self).__name__
-        if input.ndim not in (1, 2):
-            raise ShapeError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
-        batched = input.ndim == 2
-        if input.shape[-1] != self.input_size:
-            raise ShapeError(
-                f"{name}: input has inconsistent input_size: got {input.shape[-1]} expected "
-                f"{self.input_size}"
-            )
+        size_error = "{name}: input has inconsistent input_size: got {got} expected {expected}"
+        batched = _input_batched(self, input, 2, size_error)
         x = input if batched else input.unsqueeze(0)
         if hx is None:
             shape = (x.shape[0], self.hidden_size)

@@ -18,7 +18,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError, InvalidValueError, StateDictError
 from . import functional as F
-from .module import Module
+from .module import Module, _pop_forward_pre_hook
 from .parameter import Parameter
 from .parametrizations import (
     _random_unit_vectors,
@@ -106,12 +106,8 @@ def _remove_hook(
     module: T, name: str, kind: Union[type[WeightNorm], type[SpectralNorm]], what: str
 ) -> T:
     """Undoes ``weight_norm`` or ``spectral_norm``: both find their pre-hook the same way."""
-    hooks = _pre_hooks(module)
-    for k, (hook, _) in list(hooks.items()):
-        if isinstance(hook, kind) and hook.name == name:
-            hook.remove(module)
-            del hooks[k]
-            return module
+    if _pop_forward_pre_hook(module, lambda hook: isinstance(hook, kind) and hook.name == name):
+        return module
     raise InvalidValueError(f"{what} of '{name}' not found in {module}")
 
 

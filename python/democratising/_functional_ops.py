@@ -150,4 +150,12 @@ _METHODS += [n for n in _core._unary_names() if n not in _METHODS]
 for _name in _METHODS:
     globals()[_name] = _forward(_name)
 
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> Any:
+    """PyTorch's ``torch.split``: its first argument is named ``tensor``, not ``input``."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"split(): argument 'tensor' must be Tensor, not {type(tensor).__name__}")
+    return tensor.split(split_size_or_sections, dim)
+
+
 __all__ = list(_METHODS)

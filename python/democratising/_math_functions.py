@@ -139,9 +139,9 @@ def _takes_number_first(target: str) -> Callable[[Callable[..., Tensor]], Callab
         checked = _takes_tensor(fn)
 
         @functools.wraps(fn)
-        def alias(x: Any, other: Any, **kwargs: Any) -> Tensor:
-            out = _number_first(target, x, other, **kwargs)
-            return checked(x, other, **kwargs) if out is None else out
+        def alias(input: Any, other: Any, **kwargs: Any) -> Tensor:
+            out = _number_first(target, input, other, **kwargs)
+            return checked(input, other, **kwargs) if out is None else out
 
         return alias
 
@@ -177,9 +177,9 @@ less_equal = _binary_alias("less_equal", "le")
 not_equal = _binary_alias("not_equal", "ne")
 
 
-def concat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Alias of ``cat``."""
-    return _core.cat(list(tensors), dim)
+def concat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Optional[int] = None) -> Tensor:
+    """Alias of ``cat`` (``axis=``, NumPy's name, as PyTorch's parser also takes it)."""
+    return _core.cat(list(tensors), dim if axis is None else axis)
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -321,9 +321,10 @@ def copysign(x: Tensor, other: _Operand) -> Tensor:
     return _core.where(neg.expand(*shape), -mag, mag)
 
 
-def xlogy(x: _Operand, other: _Operand) -> Tensor:
-    """``x * log(other)``, 0 where ``x`` is 0 unless ``other`` is NaN (either may be a
+def xlogy(input: _Operand, other: _Operand) -> Tensor:
+    """``input * log(other)``, 0 where ``input`` is 0 unless ``other`` is NaN (either may be a
     number; float result; differentiable in both)."""
+    x = input
     if not isinstance(x, Tensor) and not isinstance(other, Tensor):
         raise TypeError("xlogy(): at least one of 'input' and 'other' must be a Tensor")
     _check_other("xlogy", other)
@@ -334,8 +335,9 @@ def xlogy(x: _Operand, other: _Operand) -> Tensor:
     return a * _core.where(safe, 1.0, b).log()
 
 
-def float_power(x: _Operand, exponent: _Operand) -> Tensor:
+def float_power(input: _Operand, exponent: _Operand) -> Tensor:
     """``x ** exponent`` computed in float64 (either may be a number; differentiable)."""
+    x = input
     if not isinstance(x, Tensor) and not isinstance(exponent, Tensor):
         raise TypeError("float_power(): at least one of 'input' and 'exponent' must be a Tensor")
     if not isinstance(x, Tensor):
@@ -496,19 +498,19 @@ def _bitwise(op: str, ufunc: Any, x: _Operand, other: _Operand) -> Tensor:
     return _from_host(ufunc(np.asarray(x, b.dtype), b), dtype, other.device)
 
 
-def bitwise_and(x: _Operand, other: _Operand) -> Tensor:
+def bitwise_and(input: _Operand, other: _Operand) -> Tensor:
     """Elementwise bitwise AND of integer or bool tensors (or one of them a number)."""
-    return _bitwise("bitwise_and", np.bitwise_and, x, other)
+    return _bitwise("bitwise_and", np.bitwise_and, input, other)
 
 
-def bitwise_or(x: _Operand, other: _Operand) -> Tensor:
+def bitwise_or(input: _Operand, other: _Operand) -> Tensor:
     """Elementwise bitwise OR of integer or bool tensors (or one of them a number)."""
-    return _bitwise("bitwise_or", np.bitwise_or, x, other)
+    return _bitwise("bitwise_or", np.bitwise_or, input, other)
 
 
-def bitwise_xor(x: _Operand, other: _Operand) -> Tensor:
+def bitwise_xor(input: _Operand, other: _Operand) -> Tensor:
     """Elementwise bitwise XOR of integer or bool tensors (or one of them a number)."""
-    return _bitwise("bitwise_xor", np.bitwise_xor, x, other)
+    return _bitwise("bitwise_xor", np.bitwise_xor, input, other)
 
 
 @_takes_tensor
@@ -535,14 +537,14 @@ def _shift(op: str, left: bool, x: _Operand, other: _Operand) -> Tensor:
     return _bitwise(op, ufunc, x, other)
 
 
-def bitwise_left_shift(x: _Operand, other: _Operand) -> Tensor:
+def bitwise_left_shift(input: _Operand, other: _Operand) -> Tensor:
     """``x << other`` elementwise for integer tensors (shifts past the width give 0)."""
-    return _shift("bitwise_left_shift", True, x, other)
+    return _shift("bitwise_left_shift", True, input, other)
 
 
-def bitwise_right_shift(x: _Operand, other: _Operand) -> Tensor:
+def bitwise_right_shift(input: _Operand, other: _Operand) -> Tensor:
     """``x >> other`` elementwise (arithmetic) for integer tensors."""
-    return _shift("bitwise_right_shift", False, x, other)
+    return _shift("bitwise_right_shift", False, input, other)
 
 
 @_takes_tensor

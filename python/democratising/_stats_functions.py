@@ -386,7 +386,7 @@ def histc(x: Tensor, bins: int = 100, min: _Number = 0, max: _Number = 0) -> Ten
 
 
 def histogram(
-    x: Tensor,
+    input: Tensor,
     bins: Union[int, Tensor],
     *,
     range: Optional[Sequence[float]] = None,  # (PyTorch's name)
@@ -396,6 +396,7 @@ def histogram(
     """``(hist, bin_edges)``: counts (or ``weight`` sums) of ``x`` in ``bins`` equal bins over
     ``range`` (the data's range by default), or in the bins between the given edges; with
     ``density`` normalised to integrate to 1. Floating tensors only; no gradient."""
+    x = input
     if not isinstance(x, Tensor):
         raise TypeError(f"histogram(): argument 'input' must be Tensor, not {type(x).__name__}")
     if not x.dtype.is_floating_point:
@@ -470,7 +471,7 @@ def _bin_edges(
 
 
 def histogramdd(
-    x: Tensor,
+    input: Tensor,
     bins: Union[int, Sequence[int], Sequence[Tensor]],
     *,
     range: Optional[Sequence[float]] = None,  # (PyTorch's name)
@@ -481,6 +482,7 @@ def histogramdd(
     counts (or ``weight`` sums) in a ``D``-dimensional grid of bins, ``bins`` an int (for
     every dim), one int per dim, or one edge tensor per dim; ``range`` is ``D`` (min, max)
     pairs, flattened. As ``torch.histogramdd``; floating tensors only, no gradient."""
+    x = input
     op = "torch.histogramdd"
     if not isinstance(x, Tensor):
         raise TypeError(f"histogramdd(): argument 'input' must be Tensor, not {type(x).__name__}")

@@ -56,11 +56,24 @@ def _takes_tensor(fn: _F) -> _F:
     """``dm.tril(5)`` raises PyTorch's ``TypeError`` naming the argument, instead of an
     ``AttributeError`` from deep inside the function. The first argument is checked whether
     it is passed by position or by name (a parameter called ``x`` is shown as ``input``)."""
-    first = next(iter(inspect.signature(fn).parameters))
+    params = inspect.signature(fn).parameters
+    first = next(iter(params))
     shown = "input" if first == "x" else first
+    # PyTorch's argument parser also takes ``input=`` for the first argument and NumPy's
+    # ``axis=``/``keepdims=`` for ``dim=``/``keepdim=``; map them to this function's names.
+    aliases = {
+        alias: name
+        for alias, name in (("input", first), ("axis", "dim"), ("keepdims", "keepdim"))
+        if name in params and alias not in params and alias != name
+    }
 
     @functools.wraps(fn)
     def checked(*args: Any, **kwargs: Any) -> Any:
+        for alias, name in aliases.items() if kwargs else ():
+            if alias in kwargs:
+                if name in kwargs or (name == first and args):
+                    raise TypeError(f"{fn.__name__}() got multiple values for argument '{alias}'")
+                kwargs[name] = kwargs.pop(alias)
         x = args[0] if args else kwargs.get(first, Tensor)
         if not isinstance(x, Tensor) and x is not Tensor:  # (Tensor: not given, fn says so)
             raise TypeError(
@@ -403,7 +416,10 @@ def trace(x: Tensor) -> Tensor:
 
 
 @_takes_tensor
-def flip(x: Tensor, dims: _Size) -> Tensor:
+def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
+    """``flip(0, 1)``, ``flip((0, 1))`` or ``flip(dims=(0, 1))``, as PyTorch takes them."""
+    if dims is None:
+        dims = dims_[0] if len(dims_) == 1 else dims_
     for d in [dims] if isinstance(dims, int) else dims:
         d = _dim(x, d)
         n = x.shape[d]
@@ -439,9 +455,9 @@ def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
 
 
 @_takes_tensor
-def repeat(x: Tensor, *sizes: Any) -> Tensor:
+def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
     """Tiles the tensor ``sizes[i]`` times along each dim (PyTorch's ``repeat``)."""
-    reps = _sizes(sizes)
+    reps = _sizes(sizes if repeats is None else (repeats,))
     if len(reps) < x.ndim:
         raise ValueError(
             f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims "
@@ -454,7 +470,9 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
 
 
 @_takes_tensor
-def tile(x: Tensor, dims: _Size) -> Tensor:
+def tile(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
+    if dims is None:
+        dims = dims_[0] if len(dims_) == 1 else dims_
     reps = (dims,) if isinstance(dims, int) else tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
     return repeat(x, *reps)
@@ -518,8 +536,8 @@ def repeat_interleave(
 
 
 @_takes_tensor
-def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
-    return x.expand(*shape)
+def broadcast_to(x: Tensor, size: Sequence[int]) -> Tensor:
+    return x.expand(*size)
 
 
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
@@ -728,23 +746,40 @@ def _like(x: Tensor, dtype: Any, device: Any) -> dict[str, Any]:
 
 @_takes_tensor
 def new_zeros(
-    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    x: Tensor,
+    *sizes: Any,
+    size: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    return _core.zeros(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
+    shape = _sizes(sizes if size is None else (size,))
+    return _core.zeros(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
 
 
 @_takes_tensor
 def new_ones(
-    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    x: Tensor,
+    *sizes: Any,
+    size: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    return _core.ones(*_sizes(size), **_like(x, dtype, device)).requires_grad_(requires_grad)
+    shape = _sizes(sizes if size is None else (size,))
+    return _core.ones(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
 
 
 @_takes_tensor
 def new_empty(
-    x: Tensor, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    x: Tensor,
+    *sizes: Any,
+    size: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    return new_zeros(x, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+    return new_zeros(x, *sizes, size=size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 @_takes_tensor

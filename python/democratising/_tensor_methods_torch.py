@@ -275,13 +275,14 @@ def set_(x: Tensor, source: Optional[Tensor] = None) -> Tensor:
 
 
 def as_strided(
-    x: Tensor, size: Sequence[int], stride: Sequence[int], storage_offset: Optional[int] = None
+    input: Tensor, size: Sequence[int], stride: Sequence[int], storage_offset: Optional[int] = None
 ) -> Tensor:
     """PyTorch's ``as_strided``: element ``i`` of the result is storage position
     ``storage_offset + sum(i[d] * stride[d])`` (the offset defaults to ``x``'s). Here a copy,
     not a view, gathered from ``x``'s own elements, so it is differentiable (overlapping
     windows sum their gradients, as PyTorch's) but later writes to ``x`` do not show through;
     a position that is no element of ``x`` raises ``InvalidValueError``."""
+    x = input
     size = tuple(int(s) for s in size)
     stride = tuple(int(s) for s in stride)
     if len(size) != len(stride):

@@ -522,11 +522,11 @@ def _chunk(self: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return out
 
 
-def _split(self: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+def _split(self: Tensor, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """``split(size, dim)`` (equal pieces, the last smaller) or ``split([sizes], dim)``. A dim
     of length 0 split by a size gives one empty piece, as in PyTorch (the engine gives none;
     a size of 0 is only allowed there)."""
-    size = split_size_or_sections
+    size = split_size
     whole = isinstance(size, int) and not isinstance(size, bool) and size >= 0
     if whole and isinstance(dim, int) and -self.ndim <= dim < self.ndim:
         n = self.shape[dim]

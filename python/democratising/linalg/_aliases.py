@@ -6,6 +6,7 @@ and the same names as methods (``A.det()``, ``A.inverse()``, ``A.orgqr(tau)``, .
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from .._core import Tensor
@@ -20,6 +21,21 @@ def inverse(input: Tensor) -> Tensor:
     return inv(input)
 
 
+def _input_first(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn`` with its first argument named ``input``, as torch's top-level spelling has it
+    (``torch.det(input=A)``; ``torch.linalg.det`` keeps ``A``)."""
+
+    def alias(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return fn(input, *args, **kwargs)
+
+    first, *rest = inspect.signature(fn).parameters.values()
+    alias.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
+        parameters=[first.replace(name="input"), *rest]
+    )
+    alias.__doc__ = fn.__doc__
+    return _named(alias, name)
+
+
 def _named(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     fn.__name__ = fn.__qualname__ = name
     return fn
@@ -27,17 +43,17 @@ def _named(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 #: name -> function, as ``dm.<name>`` and ``Tensor.<name>``.
 ALIASES: dict[str, Callable[..., Any]] = {
-    "det": det,
-    "logdet": logdet,
-    "slogdet": slogdet,
+    "det": _input_first(det, "det"),
+    "logdet": _input_first(logdet, "logdet"),
+    "slogdet": _input_first(slogdet, "slogdet"),
     "inverse": inverse,
     "cholesky": _named(cholesky_legacy, "cholesky"),
     "qr": _named(qr_legacy, "qr"),
     "svd": _named(svd_legacy, "svd"),
     "pinverse": pinverse,
-    "matrix_power": matrix_power,
+    "matrix_power": _input_first(matrix_power, "matrix_power"),
     "cross": _named(cross_legacy, "cross"),
-    "diagonal": _named(diagonal_of, "diagonal"),
+    "diagonal": _input_first(diagonal_of, "diagonal"),
     "orgqr": orgqr,
 }
 

@@ -91,3 +91,36 @@ def test_split_keyword_names():
     assert [p.shape for p in parts] == [(3,), (7,)]
     with pytest.raises(TypeError, match="argument 'tensor' must be Tensor"):
         dm.split([1, 2], 1)
+
+
+def test_engine_methods_take_torch_keyword_names():
+    x = dm.arange(6.0).view(2, 3)
+    xn = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(x.sum(axis=1).numpy(), xn.sum(axis=1))
+    assert x.mean(axis=0, keepdims=True).shape == (1, 3)
+    np.testing.assert_allclose(x.var(axis=1).numpy(), xn.var(axis=1, ddof=1))
+    assert x.max(axis=1).values.tolist() == [2.0, 5.0]
+    assert x.max(other=x * 0 + 2).tolist() == [[2.0, 2.0, 2.0], [3.0, 4.0, 5.0]]
+    assert x.min(other=x * 0 + 2).tolist() == [[0.0, 1.0, 2.0], [2.0, 2.0, 2.0]]
+    assert x.argmax(axis=1).tolist() == [2, 2] and x.all(axis=1).tolist() == [False, True]
+    np.testing.assert_allclose(x.softmax(axis=1).sum(1).numpy(), [1.0, 1.0], rtol=1e-6)
+    assert dm.cat([x, x], axis=1).shape == (2, 6) and dm.stack([x, x], axis=0).shape == (2, 2, 3)
+    assert x.reshape(shape=(3, 2)).shape == (3, 2) and x.view(size=(6,)).shape == (6,)
+    assert x.view(dtype=dm.float32).shape == (2, 3) and x.expand(size=(2, 2, 3)).shape == (2, 2, 3)
+    assert x.unsqueeze(axis=0).shape == (1, 2, 3) and x.unbind(axis=1)[0].tolist() == [0.0, 3.0]
+    assert x.mm(mat2=x.t()).shape == (2, 2) and x[0].dot(tensor=x[1]).item() == 14.0
+    assert x.swapaxes(axis0=0, axis1=1).shape == (3, 2)
+    assert x.gather(1, dm.tensor([[0], [1]]), sparse_grad=False).tolist() == [[0.0], [4.0]]
+    assert dm.sum(x, axis=1).tolist() == [3.0, 12.0]
+
+
+def test_engine_keyword_errors_are_type_errors():
+    x = dm.ones(2, 3)
+    with pytest.raises(TypeError, match="multiple values"):
+        x.sum(dim=0, axis=1)
+    with pytest.raises(TypeError, match="missing 1 required"):
+        x.unsqueeze()
+    with pytest.raises(TypeError, match="shape="):
+        x.reshape(foo=3)
+    with pytest.raises(TypeError, match="dim or other"):
+        x.max(0, other=x)

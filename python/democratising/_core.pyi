@@ -853,11 +853,23 @@ class Tensor:
 
     # ---- reductions --------------------------------------------------------------------------
     def sum(
-        self, dim: _Dims | None = None, keepdim: _bool = False, dtype: _DTypeLike | None = None
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        dtype: _DTypeLike | None = None,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
     ) -> Tensor:
         """Sum over ``dim`` (all dimensions when None), optionally in ``dtype``."""
     def mean(
-        self, dim: _Dims | None = None, keepdim: _bool = False, dtype: _DTypeLike | None = None
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        dtype: _DTypeLike | None = None,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
     ) -> Tensor:
         """Mean over ``dim`` (all dimensions when None), optionally in ``dtype``."""
     def var(
@@ -867,6 +879,8 @@ class Tensor:
         keepdim: _bool = False,
         *,
         correction: _float | None = None,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
     ) -> Tensor:
         """Variance over ``dim``; ``correction`` (default 1, or 0 if not ``unbiased``)."""
     def std(
@@ -876,20 +890,65 @@ class Tensor:
         keepdim: _bool = False,
         *,
         correction: _float | None = None,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
     ) -> Tensor:
         """Standard deviation over ``dim``; ``correction`` as for ``var``."""
-    def amax(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+    def amax(
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """Maximum over ``dim`` (all dimensions when None)."""
-    def amin(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+    def amin(
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """Minimum over ``dim`` (all dimensions when None)."""
-    def logsumexp(self, dim: _Dims | None = None, keepdim: _bool = False) -> Tensor:
+    def logsumexp(
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
-    def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+    def argmax(
+        self,
+        dim: _int | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _int | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """Index of the maximum (of the flattened tensor when ``dim`` is None)."""
-    def argmin(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+    def argmin(
+        self,
+        dim: _int | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _int | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
     @overload
-    def max(self, dim: None = None, keepdim: _bool = False) -> Tensor:
+    def max(
+        self,
+        dim: None = None,
+        keepdim: _bool = False,
+        *,
+        other: Tensor | None = None,
+        axis: None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """``max()``: a scalar tensor; ``max(dim)``: ``(values, indices)``; ``max(other)``:
         the elementwise maximum."""
     @overload
@@ -897,16 +956,46 @@ class Tensor:
     @overload
     def max(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
     @overload
-    def min(self, dim: None = None, keepdim: _bool = False) -> Tensor:
+    def max(
+        self, *, axis: _int, keepdim: _bool = False, keepdims: _bool | None = None
+    ) -> MaxResult: ...
+    @overload
+    def min(
+        self,
+        dim: None = None,
+        keepdim: _bool = False,
+        *,
+        other: Tensor | None = None,
+        axis: None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``:
         the elementwise minimum."""
     @overload
     def min(self, dim: Tensor, keepdim: _bool = False) -> Tensor: ...
     @overload
     def min(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
-    def all(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
+    @overload
+    def min(
+        self, *, axis: _int, keepdim: _bool = False, keepdims: _bool | None = None
+    ) -> MaxResult: ...
+    def all(
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """True where every element (along ``dim``) is non-zero."""
-    def any(self, dim: _int | Sequence[_int] | None = None, keepdim: _bool = False) -> Tensor:
+    def any(
+        self,
+        dim: _Dims | None = None,
+        keepdim: _bool = False,
+        *,
+        axis: _Dims | None = None,
+        keepdims: _bool | None = None,
+    ) -> Tensor:
         """True where some element (along ``dim``) is non-zero."""
 
     # ---- shape -------------------------------------------------------------------------------
@@ -916,10 +1005,16 @@ class Tensor:
     @overload
     def reshape(self, *shape: _int) -> Tensor: ...
     @overload
+    def reshape(self, *, shape: _ShapeArg) -> Tensor: ...
+    @overload
     def view(self, shape: _ShapeArg | _dtype, /) -> Tensor:
         """A view with a new shape (one size may be -1); ``view(dtype)`` only for its own dtype."""
     @overload
     def view(self, *shape: _int) -> Tensor: ...
+    @overload
+    def view(self, *, size: _ShapeArg) -> Tensor: ...
+    @overload
+    def view(self, *, dtype: _dtype) -> Tensor: ...
     def view_as(self, other: Tensor) -> Tensor:
         """A view with ``other``'s shape."""
     def reshape_as(self, other: Tensor) -> Tensor:
@@ -933,7 +1028,7 @@ class Tensor:
     def permute(self, *, dims: _ShapeArg) -> Tensor: ...
     def transpose(self, dim0: _int, dim1: _int) -> Tensor:
         """A view with ``dim0`` and ``dim1`` swapped."""
-    def swapaxes(self, dim0: _int, dim1: _int) -> Tensor:
+    def swapaxes(self, axis0: _int, axis1: _int) -> Tensor:
         """Alias of ``transpose``."""
     def t(self) -> Tensor:
         """Transpose of a tensor with at most 2 dimensions."""
@@ -942,11 +1037,13 @@ class Tensor:
         """A broadcast view to ``sizes`` (-1 keeps a dimension)."""
     @overload
     def expand(self, *sizes: _int) -> Tensor: ...
+    @overload
+    def expand(self, *, size: _ShapeArg) -> Tensor: ...
     def expand_as(self, other: Tensor) -> Tensor:
         """A broadcast view to ``other``'s shape."""
-    def squeeze(self, dim: _Dims | None = None) -> Tensor:
+    def squeeze(self, dim: _Dims | None = None, *, axis: _Dims | None = None) -> Tensor:
         """Drops size-1 dimensions (all of them, or those in ``dim``)."""
-    def unsqueeze(self, dim: _int) -> Tensor:
+    def unsqueeze(self, dim: _int | None = None, *, axis: _int | None = None) -> Tensor:
         """Inserts a size-1 dimension at ``dim``."""
     def flatten(self, start_dim: _int = 0, end_dim: _int = -1) -> Tensor:
         """Merges dimensions ``start_dim..=end_dim`` into one."""
@@ -954,7 +1051,7 @@ class Tensor:
         """A view of ``length`` elements of ``dim`` from ``start``."""
     def select(self, dim: _int, index: _int) -> Tensor:
         """A view of element ``index`` of ``dim``, with that dimension removed."""
-    def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]:
+    def unbind(self, dim: _int | None = None, *, axis: _int | None = None) -> tuple[Tensor, ...]:
         """The slices along ``dim``, each with that dimension removed."""
     def split(self, split_size: _int | Sequence[_int], dim: _int = 0) -> tuple[Tensor, ...]:
         """Views of ``split_size`` elements along ``dim`` (the last may be smaller)."""
@@ -969,7 +1066,7 @@ class Tensor:
         """Softmax along ``dim``, optionally computed in ``dtype``."""
     def log_softmax(self, dim: _int = -1, dtype: _DTypeLike | None = None) -> Tensor:
         """Log-softmax along ``dim``, optionally computed in ``dtype``."""
-    def gather(self, dim: _int, index: Tensor) -> Tensor:
+    def gather(self, dim: _int, index: Tensor, *, sparse_grad: _bool = False) -> Tensor:
         """Values at ``index`` along ``dim``."""
     def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
@@ -979,9 +1076,9 @@ class Tensor:
         """A copy with ``value`` where ``mask`` is true."""
     def where(self, condition: Tensor, other: _Operand) -> Tensor:
         """``self`` where ``condition`` is true, else ``other``."""
-    def dot(self, other: Tensor) -> Tensor:
+    def dot(self, tensor: Tensor) -> Tensor:
         """Inner product of two 1-D tensors."""
-    def mm(self, other: Tensor) -> Tensor:
+    def mm(self, mat2: Tensor) -> Tensor:
         """Matrix product of two 2-D tensors."""
 
     # ---- in place (no new tensor; return self) -----------------------------------------------
@@ -1509,10 +1606,12 @@ def _set_grad_enabled(enabled: _bool) -> _bool:
 
 # ---- joins, selection, autograd --------------------------------------------------------------
 
-def cat(tensors: Sequence[Tensor], dim: _int = 0) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: _int | None = None, *, axis: _int | None = None) -> Tensor:
     """Concatenates along an existing dimension."""
 
-def stack(tensors: Sequence[Tensor], dim: _int = 0) -> Tensor:
+def stack(
+    tensors: Sequence[Tensor], dim: _int | None = None, *, axis: _int | None = None
+) -> Tensor:
     """Stacks along a new dimension."""
 
 def where(condition: Tensor, input: _Operand, other: _Operand) -> Tensor:

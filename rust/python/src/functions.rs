@@ -361,14 +361,26 @@ pub fn _set_grad_enabled(enabled: bool) -> bool {
 }
 
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub fn cat(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
+#[pyo3(signature = (tensors, dim=None, *, axis=None))]
+pub fn cat(
+    py: Python<'_>,
+    tensors: Vec<PyRef<'_, PyTensor>>,
+    dim: Option<isize>,
+    axis: Option<isize>,
+) -> PyResult<PyTensor> {
+    let dim = crate::util::dim_or_axis("cat", dim, axis)?.unwrap_or(0);
     join(py, &tensors, dim, Tensor::cat)
 }
 
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub fn stack(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>, dim: isize) -> PyResult<PyTensor> {
+#[pyo3(signature = (tensors, dim=None, *, axis=None))]
+pub fn stack(
+    py: Python<'_>,
+    tensors: Vec<PyRef<'_, PyTensor>>,
+    dim: Option<isize>,
+    axis: Option<isize>,
+) -> PyResult<PyTensor> {
+    let dim = crate::util::dim_or_axis("stack", dim, axis)?.unwrap_or(0);
     join(py, &tensors, dim, Tensor::stack)
 }
 

@@ -4,7 +4,7 @@ use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
 use democratising::{threads, Result, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
 /// Elements of work below which the GIL is kept (releasing it costs more than the op).
 const GIL_RELEASE_WORK: usize = 1 << 14;
@@ -146,5 +146,37 @@ pub fn returned_gradient(obj: &Bound<'_, PyAny>, expected: &str) -> Result<Optio
     match obj.cast::<PyTensor>() {
         Ok(t) => Ok(Some(t.get().tensor())),
         Err(_) => Err(democratising::Error::Autograd(expected.into())),
+    }
+}
+
+/// PyTorch's argument parser also takes NumPy's `axis=` for `dim=` (and `keepdims=` for
+/// `keepdim=`): whichever of the two was given; both is PyTorch's `TypeError`.
+pub fn dim_or_axis<T>(op: &str, dim: Option<T>, axis: Option<T>) -> PyResult<Option<T>> {
+    match (dim, axis) {
+        (Some(_), Some(_)) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{op}() got multiple values for argument 'dim' (as dim= and axis=)"
+        ))),
+        (d, None) => Ok(d),
+        (None, a) => Ok(a),
+    }
+}
+
+/// The sizes of a `*sizes` method given as `f(2, 3)`, `f((2, 3))` or by PyTorch's keyword,
+/// `f(<name>=(2, 3))`.
+pub fn sizes_or_kw<'py>(
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    op: &str,
+    name: &str,
+) -> PyResult<Vec<isize>> {
+    let Some(k) = kwargs.filter(|k| !k.is_empty()) else {
+        return int_args(args);
+    };
+    match (args.is_empty(), k.len(), k.get_item(name)?) {
+        (true, 1, Some(v)) => int_args(&PyTuple::new(v.py(), [v])?),
+        _ => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{op}() takes the sizes positionally or as {name}=, got keywords {}",
+            k.keys()
+        ))),
     }
 }

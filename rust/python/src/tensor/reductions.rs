@@ -3,7 +3,7 @@
 use super::PyTensor;
 use crate::errors::ResultExt;
 use crate::types::extract_dtype;
-use crate::util::{dims_arg, run, wrap};
+use crate::util::{dim_or_axis, dims_arg, run, wrap};
 use democratising::{DType, Tensor};
 use pyo3::prelude::*;
 
@@ -17,14 +17,17 @@ macro_rules! dim_reductions_py {
     (@one $name:ident) => {
         #[pymethods]
         impl PyTensor {
-        #[pyo3(signature = (dim=None, keepdim=false))]
+        #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
         fn $name(
             &self,
             py: Python<'_>,
             dim: Option<&Bound<'_, PyAny>>,
             keepdim: bool,
+            axis: Option<&Bound<'_, PyAny>>,
+            keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
-            let d = dims_arg(dim)?;
+            let d = dims_arg(dim_or_axis(stringify!($name), dim, axis)?)?;
+            let keepdim = keepdims.unwrap_or(keepdim);
             let t = &self.tensor();
             run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
         }
@@ -33,15 +36,18 @@ macro_rules! dim_reductions_py {
     (@one $name:ident, dtype) => {
         #[pymethods]
         impl PyTensor {
-        #[pyo3(signature = (dim=None, keepdim=false, dtype=None))]
+        #[pyo3(signature = (dim=None, keepdim=false, dtype=None, *, axis=None, keepdims=None))]
         fn $name(
             &self,
             py: Python<'_>,
             dim: Option<&Bound<'_, PyAny>>,
             keepdim: bool,
             dtype: Option<&Bound<'_, PyAny>>,
+            axis: Option<&Bound<'_, PyAny>>,
+            keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
-            let d = dims_arg(dim)?;
+            let d = dims_arg(dim_or_axis(stringify!($name), dim, axis)?)?;
+            let keepdim = keepdims.unwrap_or(keepdim);
             let t = match dtype {
                 Some(dt) => self.tensor().to_dtype(extract_dtype(dt)?).py()?,
                 None => self.tensor(),
@@ -53,7 +59,8 @@ macro_rules! dim_reductions_py {
     (@one $name:ident, correction) => {
         #[pymethods]
         impl PyTensor {
-        #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
+        #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None, axis=None, keepdims=None))]
+        #[allow(clippy::too_many_arguments)]
         fn $name(
             &self,
             py: Python<'_>,
@@ -61,7 +68,11 @@ macro_rules! dim_reductions_py {
             unbiased: Option<bool>,
             keepdim: bool,
             correction: Option<f64>,
+            axis: Option<&Bound<'_, PyAny>>,
+            keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
+            let dim = dim_or_axis(stringify!($name), dim, axis)?;
+            let keepdim = keepdims.unwrap_or(keepdim);
             // PyTorch's `var(unbiased)` overload: a lone bool is `unbiased`, not dim 0 or 1.
             let (dim, unbiased) = match dim {
                 Some(b) if b.is_instance_of::<pyo3::types::PyBool>() && unbiased.is_none() => {
@@ -95,14 +106,27 @@ macro_rules! extreme_py {
         #[pymethods]
         impl PyTensor {
             $(
-                #[pyo3(signature = (dim=None, keepdim=false))]
+                #[pyo3(signature = (dim=None, keepdim=false, *, other=None, axis=None, keepdims=None))]
                 fn $name<'py>(
                     &self,
                     py: Python<'py>,
                     dim: Option<&Bound<'py, PyAny>>,
                     keepdim: bool,
+                    other: Option<&Bound<'py, PyAny>>,
+                    axis: Option<&Bound<'py, PyAny>>,
+                    keepdims: Option<bool>,
                 ) -> PyResult<Py<PyAny>> {
-                    self.extreme(py, dim, keepdim, $is_max)
+                    let dim = dim_or_axis(stringify!($name), dim, axis)?;
+                    if other.is_some() {
+                        // `max(other=t)`: the elementwise form.
+                        if dim.is_some() {
+                            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                                "{}() takes either dim or other, not both", stringify!($name)
+                            )));
+                        }
+                        return self.extreme(py, other, false, $is_max);
+                    }
+                    self.extreme(py, dim, keepdims.unwrap_or(keepdim), $is_max)
                 }
             )*
         }
@@ -118,9 +142,16 @@ macro_rules! one_dim_py {
         #[pymethods]
         impl PyTensor {
             $(
-                #[pyo3(signature = (dim=None, keepdim=false))]
-                fn $name(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
-                    self.$helper(dim, keepdim, $flag)
+                #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+                fn $name(
+                    &self,
+                    dim: Option<isize>,
+                    keepdim: bool,
+                    axis: Option<isize>,
+                    keepdims: Option<bool>,
+                ) -> PyResult<PyTensor> {
+                    let dim = dim_or_axis(stringify!($name), dim, axis)?;
+                    self.$helper(dim, keepdims.unwrap_or(keepdim), $flag)
                 }
             )*
         }
@@ -135,9 +166,16 @@ macro_rules! truth_py {
         #[pymethods]
         impl PyTensor {
             $(
-                #[pyo3(signature = (dim=None, keepdim=false))]
-                fn $name(&self, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
-                    self.truth(dims_arg(dim)?, keepdim, $any)
+                #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+                fn $name(
+                    &self,
+                    dim: Option<&Bound<'_, PyAny>>,
+                    keepdim: bool,
+                    axis: Option<&Bound<'_, PyAny>>,
+                    keepdims: Option<bool>,
+                ) -> PyResult<PyTensor> {
+                    let dim = dim_or_axis(stringify!($name), dim, axis)?;
+                    self.truth(dims_arg(dim)?, keepdims.unwrap_or(keepdim), $any)
                 }
             )*
         }

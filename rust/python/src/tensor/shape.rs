@@ -3,23 +3,50 @@
 use super::PyTensor;
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::extract_dtype;
-use crate::util::{dims_arg, int_args, wrap};
+use crate::util::{dim_or_axis, dims_arg, sizes_or_kw, wrap};
 use democratising::{Error, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
 
 #[pymethods]
 impl PyTensor {
     // ---- shape ------------------------------------------------------------------------------
 
-    #[pyo3(signature = (*shape))]
-    fn reshape(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        self.tensor().reshape(&int_args(shape)?).py().map(wrap)
+    /// `reshape(2, 3)`, `reshape((2, 3))` or `reshape(shape=(2, 3))`.
+    #[pyo3(signature = (*shape, **kwargs))]
+    fn reshape(
+        &self,
+        shape: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyTensor> {
+        let shape = sizes_or_kw(shape, kwargs, "reshape", "shape")?;
+        self.tensor().reshape(&shape).py().map(wrap)
     }
-    #[pyo3(signature = (*shape))]
-    fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        if shape.len() == 1 {
-            if let Ok(dt) = extract_dtype(&shape.get_item(0)?) {
+    /// `view(2, 3)`, `view((2, 3))`, `view(size=(2, 3))`, or `view(dtype)` of the same dtype.
+    #[pyo3(signature = (*shape, **kwargs))]
+    fn view(
+        &self,
+        shape: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyTensor> {
+        let dtype_kw = match kwargs {
+            Some(k) if k.len() == 1 && shape.is_empty() => k.get_item("dtype")?,
+            _ => None,
+        };
+        let first = match (&dtype_kw, shape.len()) {
+            (Some(d), _) => Some(d.clone()),
+            (None, 1) => Some(shape.get_item(0)?),
+            _ => None,
+        };
+        // (Sizes are checked first: a failed dtype extraction builds a Python error, which
+        // costs more than the view itself.)
+        let sizes = |o: &Bound<'_, PyAny>| {
+            o.is_instance_of::<PyInt>()
+                || o.is_instance_of::<PyTuple>()
+                || o.is_instance_of::<PyList>()
+        };
+        if let Some(first) = first.filter(|f| !sizes(f)) {
+            if let Ok(dt) = extract_dtype(&first) {
                 if dt != self.tensor().dtype() {
                     return Err(to_pyerr(Error::DType(
                         "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
@@ -28,7 +55,8 @@ impl PyTensor {
                 return Ok(wrap(self.tensor()));
             }
         }
-        self.tensor().view(&int_args(shape)?).py().map(wrap)
+        let shape = sizes_or_kw(shape, kwargs, "view", "size")?;
+        self.tensor().view(&shape).py().map(wrap)
     }
     fn view_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         let s: Vec<isize> = other.tensor().shape().iter().map(|&n| n as isize).collect();
@@ -43,27 +71,16 @@ impl PyTensor {
     fn permute(
         &self,
         dims: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyTensor> {
-        let dims = match kwargs.filter(|k| !k.is_empty()) {
-            None => int_args(dims)?,
-            Some(k) => match (dims.is_empty(), k.len(), k.get_item("dims")?) {
-                (true, 1, Some(d)) => int_args(&PyTuple::new(d.py(), [d])?)?,
-                _ => {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                        "permute() takes the dims positionally or as dims=, got keywords {}",
-                        k.keys()
-                    )))
-                }
-            },
-        };
+        let dims = sizes_or_kw(dims, kwargs, "permute", "dims")?;
         self.tensor().permute(&dims).py().map(wrap)
     }
     fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
         self.tensor().transpose(dim0, dim1).py().map(wrap)
     }
-    fn swapaxes(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
-        self.tensor().transpose(dim0, dim1).py().map(wrap)
+    fn swapaxes(&self, axis0: isize, axis1: isize) -> PyResult<PyTensor> {
+        self.tensor().transpose(axis0, axis1).py().map(wrap)
     }
     fn t(&self) -> PyResult<PyTensor> {
         if self.tensor().ndim() > 2 {
@@ -74,17 +91,27 @@ impl PyTensor {
         }
         self.tensor().t().py().map(wrap)
     }
-    #[pyo3(signature = (*sizes))]
-    fn expand(&self, sizes: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
-        self.tensor().expand_isize(&int_args(sizes)?).py().map(wrap)
+    /// `expand(2, -1)`, `expand((2, -1))` or `expand(size=(2, -1))`.
+    #[pyo3(signature = (*sizes, **kwargs))]
+    fn expand(
+        &self,
+        sizes: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyTensor> {
+        let sizes = sizes_or_kw(sizes, kwargs, "expand", "size")?;
+        self.tensor().expand_isize(&sizes).py().map(wrap)
     }
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.tensor().expand(other.tensor().shape()).py().map(wrap)
     }
     /// `squeeze()`, `squeeze(dim)` or `squeeze((d0, d1, ...))`.
-    #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
-        let Some(dims) = dims_arg(dim)? else {
+    #[pyo3(signature = (dim=None, *, axis=None))]
+    fn squeeze(
+        &self,
+        dim: Option<&Bound<'_, PyAny>>,
+        axis: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        let Some(dims) = dims_arg(dim_or_axis("squeeze", dim, axis)?)? else {
             return self.tensor().squeeze(None).py().map(wrap);
         };
         let nd = self.tensor().ndim();
@@ -101,7 +128,13 @@ impl PyTensor {
         }
         Ok(wrap(out))
     }
-    fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=None, *, axis=None))]
+    fn unsqueeze(&self, dim: Option<isize>, axis: Option<isize>) -> PyResult<PyTensor> {
+        let Some(dim) = dim_or_axis("unsqueeze", dim, axis)? else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "unsqueeze() missing 1 required positional argument: 'dim'",
+            ));
+        };
         self.tensor().unsqueeze(dim).py().map(wrap)
     }
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
@@ -123,8 +156,14 @@ impl PyTensor {
     fn select(&self, dim: isize, index: isize) -> PyResult<PyTensor> {
         self.tensor().select(dim, index).py().map(wrap)
     }
-    #[pyo3(signature = (dim=0))]
-    fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
+    #[pyo3(signature = (dim=None, *, axis=None))]
+    fn unbind<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<isize>,
+        axis: Option<isize>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = dim_or_axis("unbind", dim, axis)?.unwrap_or(0);
         pieces(py, self.tensor().unbind(dim).py()?)
     }
     /// `split(size, dim)` (equal pieces, the last smaller) or `split([sizes], dim)`.

@@ -13,14 +13,16 @@ macro_rules! softmax_py {
         #[pymethods]
         impl PyTensor {
             $(
-                #[pyo3(signature = (dim=-1, dtype=None))]
+                #[pyo3(signature = (dim=None, dtype=None, *, axis=None))]
                 fn $name(
                     &self,
                     py: Python<'_>,
-                    dim: isize,
+                    dim: Option<isize>,
                     dtype: Option<&Bound<'_, PyAny>>,
+                    axis: Option<isize>,
                 ) -> PyResult<PyTensor> {
-                    self.softmax_over(py, dim, dtype, $log)
+                    let dim = crate::util::dim_or_axis(stringify!($name), dim, axis)?;
+                    self.softmax_over(py, dim.unwrap_or(-1), dtype, $log)
                 }
             )*
         }
@@ -33,7 +35,16 @@ softmax_py!(softmax => false, log_softmax => true);
 impl PyTensor {
     // ---- structured ops ---------------------------------------------------------------------
 
-    fn gather(&self, py: Python<'_>, dim: isize, index: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+    /// `gather(dim, index)`; `sparse_grad` is accepted and ignored (the gradient is dense).
+    #[pyo3(signature = (dim, index, *, sparse_grad=false))]
+    fn gather(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+        sparse_grad: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = sparse_grad;
         let (t, i) = (&self.tensor(), &index.tensor());
         run(py, i.numel(), || t.gather(dim, i)).map(wrap)
     }
@@ -77,11 +88,11 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         crate::functions::where_(slf.py(), condition, slf.as_any(), other)
     }
-    fn dot(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        self.matmul_of_rank(&other, 1, "dot")
+    fn dot(&self, tensor: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.matmul_of_rank(&tensor, 1, "dot")
     }
-    fn mm(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        self.matmul_of_rank(&other, 2, "mm")
+    fn mm(&self, mat2: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        self.matmul_of_rank(&mat2, 2, "mm")
     }
 }
 

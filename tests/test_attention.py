@@ -318,7 +318,7 @@ def test_errors_are_typed_and_name_the_operands() -> None:
     with pytest.raises(ValueError, match="not both"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=dm.ones(4, 5), is_causal=True)
     with pytest.raises(ValueError, match="dropout_p"):
-        F.scaled_dot_product_attention(q, k, v, dropout_p=1.0)
+        F.scaled_dot_product_attention(q, k, v, dropout_p=1.5)
     with pytest.raises(DTypeError):
         F.scaled_dot_product_attention(q.long(), k.long(), v.long())
     with pytest.raises(DTypeError):

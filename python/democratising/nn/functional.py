@@ -1280,8 +1280,8 @@ def scaled_dot_product_attention(
     gradient, which the composite path handles."""
     if attn_mask is not None and is_causal:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ShapeError("scaled_dot_product_attention expects inputs of at least 2 dims")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
@@ -1290,7 +1290,7 @@ def scaled_dot_product_attention(
             f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
             f"key/value lengths must agree)"
         )
-    if _fused_attention_applies(query, key, value, attn_mask):
+    if dropout_p < 1.0 and _fused_attention_applies(query, key, value, attn_mask):
         return _core._scaled_dot_product_attention(
             query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
         )

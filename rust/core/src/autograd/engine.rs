@@ -260,6 +260,9 @@ fn run(
     }
     pass.walk(seeds, &mut sink, how)?;
     sink.finish()?;
+    if let Some(inputs) = capture {
+        sink.run_captured_leaf_hooks(inputs)?;
+    }
     callbacks.run_all()?;
     Ok(sink.captured)
 }
@@ -589,6 +592,34 @@ impl LeafSink {
         };
         self.partial.insert(t.id(), (t.clone(), sum));
         self.skip(t)
+    }
+
+    /// `grad`'s leaves: their hooks see (and may replace) the whole captured gradient, as
+    /// they would see it on its way into `.grad` (a non-leaf's run as its node's pre-hooks).
+    fn run_captured_leaf_hooks(&mut self, inputs: &[Tensor]) -> Result<()> {
+        let mut done = HashSet::new();
+        for t in inputs {
+            let Some(&i) = self.capture_leaf.get(&t.id()) else {
+                continue;
+            };
+            if !done.insert(i) {
+                continue; // the same leaf given twice: its hooks run once
+            }
+            let hooks: Vec<_> = t.meta().hooks.iter().map(|(_, h)| h.clone()).collect();
+            if hooks.is_empty() {
+                continue;
+            }
+            let Some(mut g) = self.captured[i].take() else {
+                continue;
+            };
+            for h in hooks {
+                if let Some(r) = h(&g)? {
+                    g = r;
+                }
+            }
+            self.captured[i] = Some(g);
+        }
+        Ok(())
     }
 
     /// Runs the leaf's hooks on its summed gradient and adds the result into `.grad`.

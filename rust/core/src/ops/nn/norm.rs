@@ -194,6 +194,19 @@ impl Tensor {
         }
         check_batch_norm(self, [running_mean, running_var, weight, bias], training)?;
         let c = self.shape()[1];
+        if self.numel() == 0 {
+            // An empty batch (PyTorch's too): an empty output, the running statistics left
+            // as they are, and zero gradients for the affine parameters.
+            let mut bshape = vec![1isize; self.ndim()];
+            bshape[1] = c as isize;
+            let params: Vec<Tensor> = [weight, bias].into_iter().flatten().cloned().collect();
+            return affine(
+                self.mul_scalar(1.0)?,
+                &params,
+                (weight.is_some(), bias.is_some()),
+                |p| p.reshape(&bshape),
+            );
+        }
         let running = RunningStats {
             mean: running_mean,
             var: running_var,
@@ -250,7 +263,7 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
         crate::ops::check_vector(t, &format!("batch_norm: {name}"), c, &unit)?;
     }
     let count = n * inner;
-    if training && count <= 1 {
+    if training && count == 1 {
         bail!(
             Value,
             "expected more than 1 value per channel when training, got input size {:?}",

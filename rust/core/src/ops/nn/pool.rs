@@ -18,18 +18,16 @@ pub struct Pool2dSpec {
 
 fn pooled(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> Result<usize> {
     let span = d * (k - 1) + 1;
-    if input + 2 * p < span {
+    // With `ceil_mode` a window longer than the (padded) input still makes one output, as in
+    // PyTorch (`(input + 2p - span + s - 1) / s + 1` when that numerator is not negative).
+    let reach = input + 2 * p + if ceil { s - 1 } else { 0 };
+    if reach < span {
         bail!(
             Shape,
             "pool2d: input size {input} (padding {p}) is smaller than the window {span}"
         );
     }
-    let num = input + 2 * p - span;
-    let mut o = if ceil {
-        num.div_ceil(s) + 1
-    } else {
-        num / s + 1
-    };
+    let mut o = (reach - span) / s + 1;
     // PyTorch: the last window must start inside the input or left padding.
     if ceil && (o - 1) * s >= input + p {
         o -= 1;
@@ -147,6 +145,18 @@ impl Tensor {
                 self.shape()
             );
         }
+        if h % ho == 0 && w % wo == 0 {
+            // Equal bins (global pooling, 14 -> 7, ...): a plain average pool.
+            let k = (h / ho, w / wo);
+            return self.avg_pool2d(Pool2dSpec {
+                kernel: k,
+                stride: k,
+                padding: (0, 0),
+                dilation: (1, 1),
+                ceil_mode: false,
+                count_include_pad: true,
+            });
+        }
         // Express each bin as a sum of products of row and column averaging matrices:
         // out = Ah @ x @ Aw^T with Ah [ho, h], Aw [wo, w]; reuses matmul and its gradient.
         let weights = |o: usize, i: usize| -> Result<Tensor> {
@@ -166,8 +176,34 @@ impl Tensor {
         let ah = weights(ho, h)?;
         let aw = weights(wo, w)?;
         let r = ah.matmul(&x4)?.matmul(&aw.t()?)?;
+        if !r.sum(None, false)?.item()?.is_finite() {
+            // A NaN or infinity times the zero weight of a bin it is not in would spread into
+            // that bin too: average each bin over its own elements instead (rare, slower).
+            return unbatch(adaptive_bins(&x4, (ho, wo))?, squeeze);
+        }
         unbatch(r, squeeze)
     }
+}
+
+/// Adaptive average pooling of `[N, C, H, W]` bin by bin (PyTorch's bins), in recorded ops.
+fn adaptive_bins(x: &Tensor, (ho, wo): (usize, usize)) -> Result<Tensor> {
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let bin = |i: usize, n: usize, o: usize| (i * n / o, ((i + 1) * n).div_ceil(o));
+    let mut rows = Vec::with_capacity(ho);
+    for i in 0..ho {
+        let (r0, r1) = bin(i, h, ho);
+        let band = x.narrow(2, r0 as isize, r1 - r0)?;
+        let mut cells = Vec::with_capacity(wo);
+        for j in 0..wo {
+            let (c0, c1) = bin(j, w, wo);
+            cells.push(
+                band.narrow(3, c0 as isize, c1 - c0)?
+                    .mean(Some(&[2, 3]), true)?,
+            );
+        }
+        rows.push(Tensor::cat(&cells, 3)?);
+    }
+    Tensor::cat(&rows, 2)
 }
 
 /// `g` `[n, c, ho, wo]` added into zeros `[n, c, h, w]` at each window's winner (`argmax`: the

@@ -1,0 +1,93 @@
+"""Engine gaps closed against PyTorch 2.15's behaviour (expected values taken from torch):
+leaf hooks under ``autograd.grad`` / ``backward(inputs=)``, an empty batch through batch norm,
+``ceil_mode`` windows longer than the input, adaptive average pooling of non-finite values,
+and attention with ``dropout_p=1``."""
+
+import math
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.nn.functional as F
+
+
+def test_leaf_hooks_run_under_autograd_grad_and_backward_inputs():
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    assert dm.autograd.grad((x * x).sum(), x)[0].tolist() == [20.0, 40.0]
+    (x * x).sum().backward(inputs=[x])
+    assert x.grad.tolist() == [20.0, 40.0]
+    # The same leaf twice: its hook still runs once.
+    g1, g2 = dm.autograd.grad((x * x).sum(), [x, x])
+    assert g1.tolist() == [20.0, 40.0] and g2.tolist() == [20.0, 40.0]
+
+
+def test_leaf_hook_sees_the_summed_gradient_once():
+    seen = []
+    x = dm.tensor([3.0], requires_grad=True)
+    x.register_hook(lambda g: seen.append(g.item()))
+    (g,) = dm.autograd.grad(x * 2 + x * 5, x)
+    assert seen == [7.0] and g.item() == 7.0
+
+
+def test_batch_norm_of_an_empty_batch():
+    m = dm.nn.BatchNorm1d(3)
+    x = dm.zeros(0, 3, requires_grad=True)
+    y = m(x)
+    assert tuple(y.shape) == (0, 3)
+    assert m.running_mean.tolist() == [0.0] * 3 and m.running_var.tolist() == [1.0] * 3
+    y.sum().backward()
+    assert m.weight.grad.tolist() == [0.0] * 3 and m.bias.grad.tolist() == [0.0] * 3
+    assert tuple(dm.nn.BatchNorm2d(3)(dm.zeros(0, 3, 4, 4)).shape) == (0, 3, 4, 4)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        dm.nn.BatchNorm1d(3)(dm.zeros(1, 3))
+
+
+def test_ceil_mode_window_longer_than_the_input():
+    x = dm.arange(3.0).view(1, 1, 3)
+    assert F.max_pool1d(x, 4, 4, ceil_mode=True).tolist() == [[[2.0]]]
+    with pytest.raises(ValueError):
+        F.max_pool1d(x, 4, 4)
+    y = dm.arange(5.0).view(1, 1, 5)
+    assert F.max_pool1d(y, 2, 2, ceil_mode=True).tolist() == [[[1.0, 3.0, 4.0]]]
+    assert F.avg_pool1d(y, 2, 2, ceil_mode=True).tolist() == [[[0.5, 2.5, 4.0]]]
+
+
+def test_adaptive_avg_pool_keeps_non_finite_values_in_their_bins():
+    a = dm.tensor([[[1.0, math.nan, 3.0, 4.0]]])
+    out = F.adaptive_avg_pool1d(a, 2)[0, 0].tolist()
+    assert math.isnan(out[0]) and out[1] == 3.5
+    b = dm.tensor([[[1.0, math.inf, 3.0, 4.0]]])
+    assert F.adaptive_avg_pool1d(b, 2)[0, 0].tolist() == [math.inf, 3.5]
+    # Unequal bins (5 -> 3: [0, 2), [1, 4), [3, 5)) with a NaN in the last one only.
+    c = dm.tensor([[[1.0, 2.0, 3.0, 4.0, math.nan]]])
+    r = F.adaptive_avg_pool1d(c, 3)[0, 0].tolist()
+    assert r[:2] == [1.5, 3.0] and math.isnan(r[2])
+
+
+@pytest.mark.parametrize("size,out", [((6, 6), (3, 2)), ((7, 5), (3, 2)), ((4, 4), (1, 1))])
+def test_adaptive_avg_pool_matches_numpy_and_gradchecks(size, out):
+    rng = np.random.default_rng(0)
+    xn = rng.standard_normal((2, 3, *size))
+    x = dm.tensor(xn, dtype=dm.float64, requires_grad=True)
+    y = F.adaptive_avg_pool2d(x, out)
+    want = np.zeros((2, 3, *out))
+    (h, w), (ho, wo) = size, out
+    for i in range(ho):
+        for j in range(wo):
+            r0, r1 = i * h // ho, -(-(i + 1) * h // ho)
+            c0, c1 = j * w // wo, -(-(j + 1) * w // wo)
+            want[:, :, i, j] = xn[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
+    assert dm.autograd.gradcheck(lambda t: F.adaptive_avg_pool2d(t, out), (x,))
+
+
+def test_attention_with_every_weight_dropped_is_zero():
+    q = dm.ones(1, 2, 3, 8, requires_grad=True)
+    y = F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)
+    assert y.abs().sum().item() == 0.0
+    y.sum().backward()
+    assert q.grad.abs().sum().item() == 0.0
+    with pytest.raises(ValueError, match="dropout_p"):
+        F.scaled_dot_product_attention(q, q, q, dropout_p=1.5)

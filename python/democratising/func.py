@@ -1,8 +1,9 @@
 """``democratising.func``: PyTorch's ``torch.func`` function transforms that plain autograd can
-express: ``functional_call``, ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``,
-``jacfwd``, ``hessian`` and ``vmap`` (which maps by calling
+express: ``functional_call``, ``stack_module_state``, ``grad``, ``grad_and_value``, ``vjp``,
+``jvp``, ``linearize``, ``jacrev``, ``jacfwd``, ``hessian`` and ``vmap`` (which maps by calling
 the function once per batch entry and stacking the results: PyTorch's semantics and
-composition with ``grad``, without its batching rules' speed)."""
+composition with ``grad``, without its batching rules' speed). Inputs and outputs may be
+tensors or (nested) tuples, lists and dicts of them, as PyTorch's pytrees."""
 
 from __future__ import annotations
 
@@ -25,9 +26,17 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
+    "replace_all_batch_norm_modules_",
+    "stack_module_state",
     "vjp",
     "vmap",
 ]
+
+
+class _TransformArgumentError(ArgumentTypeError, InvalidValueError):
+    """Something other than tensors given to or returned from a transform: PyTorch raises
+    ``ValueError`` or ``RuntimeError`` there, so this is both (and a ``TypeError``)."""
 
 
 def functional_call(
@@ -68,18 +77,61 @@ def functional_call(
     return _functional_call(module, tensors, args, kwargs, tie_weights=tie_weights, strict=strict)
 
 
-def _leaves(x: Any) -> list[Tensor]:
+def _stacked_leaf(tensors: list[Tensor], name: str) -> Tensor:
+    """One entry of ``stack_module_state``: a new leaf (requiring grad if the originals do)."""
+    flags = {t.requires_grad for t in tensors}
+    if len(flags) > 1:
+        raise InvalidValueError(f"Expected {name} from each model to have the same .requires_grad")
+    result = _core.stack(tensors, 0)
+    return result.detach().requires_grad_(True) if True in flags else result
+
+
+def stack_module_state(models: Sequence[Module]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)``: the parameters and buffers of ``models`` (modules of one class,
+    all in the same training/eval mode) stacked along a new dim 0 by name, for ensembling with
+    ``vmap(functional_call)``. The stacked parameters are new leaves an optimizer can take
+    (PyTorch's ``torch.func.stack_module_state``)."""
+    models = list(models)
+    if not models:
+        raise InvalidValueError("stack_module_state: Expected at least one model, got 0.")
+    if len({bool(m.training) for m in models}) > 1:
+        raise InvalidValueError(
+            "stack_module_state: Expected all models to have the same training/eval mode."
+        )
+    if any(type(m) is not type(models[0]) for m in models):
+        raise InvalidValueError("stack_module_state: Expected all models to be of the same class.")
+    all_params = [dict(m.named_parameters()) for m in models]
+    all_buffers = [dict(m.named_buffers()) for m in models]
+    params = {k: _stacked_leaf([p[k] for p in all_params], k) for k in all_params[0]}
+    buffers = {k: _stacked_leaf([b[k] for b in all_buffers], k) for k in all_buffers[0]}
+    return params, buffers
+
+
+def replace_all_batch_norm_modules_(root: Module) -> Module:
+    """Makes every batch-norm module in ``root`` (itself included) use batch statistics only:
+    its running statistics are dropped (``track_running_stats=False``), so ``vmap`` over it
+    updates no shared buffers. Returns ``root``, changed in place (PyTorch's
+    ``torch.func.replace_all_batch_norm_modules_``)."""
+    from .nn.normalization import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
+def _leaves(x: Any, what: str = "Thing passed to transform API") -> list[Tensor]:
     """The tensors of ``x``: a tensor, or a (nested) tuple, list or dict of tensors."""
     if isinstance(x, Tensor):
         return [x]
     if isinstance(x, (tuple, list)):
-        return [t for v in x for t in _leaves(v)]
+        return [t for v in x for t in _leaves(v, what)]
     if isinstance(x, dict):
-        return [t for v in x.values() for t in _leaves(v)]
-    raise ArgumentTypeError(
-        f"Expected the inputs to differentiate to be tensors (or tuples, lists or dicts of "
-        f"them), got {type(x).__name__}"
-    )
+        return [t for v in x.values() for t in _leaves(v, what)]
+    raise _TransformArgumentError(f"{what} must be Tensor, got {type(x)}")
 
 
 def _rebuild(x: Any, it: Any) -> Any:
@@ -88,7 +140,58 @@ def _rebuild(x: Any, it: Any) -> Any:
         return next(it)
     if isinstance(x, (tuple, list)):
         return type(x)(_rebuild(v, it) for v in x)
-    return {k: _rebuild(v, it) for k, v in x.items()}
+    if isinstance(x, dict):
+        return {k: _rebuild(v, it) for k, v in x.items()}
+    return x
+
+
+def _detached(x: Any) -> Any:
+    """``x`` (an ``aux`` output: any nesting of anything) with its tensors detached."""
+    if isinstance(x, Tensor):
+        return x.detach()
+    if isinstance(x, (tuple, list)):
+        return type(x)(_detached(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _detached(v) for k, v in x.items()}
+    return x
+
+
+def _positions(argnums: Any, nargs: int) -> list[int]:
+    """``argnums`` (an int or a tuple of distinct ints) as non-negative argument positions."""
+    if type(argnums) is int and -nargs <= argnums < nargs:  # the common case, checked cheaply
+        return [argnums % nargs]
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        nums: tuple[Any, ...] = (argnums,)
+    elif isinstance(argnums, (tuple, list)):
+        nums = tuple(argnums)
+        if not nums:
+            raise InvalidValueError("argnums must be non-empty")
+        if len(set(nums)) != len(nums):
+            raise InvalidValueError(f"argnums elements must be unique, got {argnums}")
+    else:
+        nums = (argnums,)
+    for n in nums:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise _TransformArgumentError(
+                f"argnums must be int or Tuple[int, ...], got: {type(argnums)}"
+            )
+        if not -nargs <= n < nargs:
+            raise InvalidValueError(f"Got argnum={n}, but only {nargs} positional inputs")
+    return [n % nargs for n in nums]
+
+
+def _fresh_inputs(leaves: list[Tensor]) -> list[Tensor]:
+    """Inputs to differentiate at: the tensors themselves when they require grad (so an outer
+    transform sees through), else detached copies that do."""
+    return [t if t.requires_grad else t.detach().requires_grad_(True) for t in leaves]
+
+
+def _zeros_for(grads: Sequence[Optional[Tensor]], refs: Sequence[Tensor]) -> list[Tensor]:
+    """``grads`` with each ``None`` (no dependence) replaced by zeros shaped like its ref."""
+    return [
+        _core.zeros(*t.shape, dtype=t.dtype, device=t.device) if g is None else g
+        for g, t in zip(grads, refs)
+    ]
 
 
 def grad_and_value(
@@ -102,20 +205,12 @@ def grad_and_value(
     differentiable, so transforms nest."""
 
     def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-        if not nums:
-            raise InvalidValueError("argnums must be non-empty")
-        for n in nums:
-            if not -len(args) <= n < len(args):
-                raise InvalidValueError(f"Got argnums={n}, but only {len(args)} positional inputs")
-        originals = {n % len(args): args[n] for n in nums}
+        pos = _positions(argnums, len(args))
+        originals = {n: args[n] for n in pos}
         leaves = {n: _leaves(a) for n, a in originals.items()}
         outer = any(t.requires_grad for ts in leaves.values() for t in ts)
         with enable_grad():
-            inner = {
-                n: [t if t.requires_grad else t.detach().requires_grad_(True) for t in ts]
-                for n, ts in leaves.items()
-            }
+            inner = {n: _fresh_inputs(ts) for n, ts in leaves.items()}
             new_args = list(args)
             for n, ts in inner.items():
                 new_args[n] = _rebuild(originals[n], iter(ts))
@@ -130,7 +225,7 @@ def grad_and_value(
             else:
                 output, aux = result, None
             if not isinstance(output, Tensor):
-                raise ArgumentTypeError(
+                raise _TransformArgumentError(
                     "grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got "
                     f"{type(output)}"
                 )
@@ -144,13 +239,12 @@ def grad_and_value(
             grads: Sequence[Optional[Tensor]] = [None] * len(flat)
             if output.requires_grad:  # else it does not depend on the inputs: zero gradients
                 grads = _autograd_grad(output, flat, create_graph=outer, allow_unused=True)
-        filled = [
-            _core.zeros(*t.shape, dtype=t.dtype, device=t.device) if g is None else g
-            for g, t in zip(grads, flat)
-        ]
+        filled = _zeros_for(grads, flat)
         if not outer:
             filled = [g.detach() for g in filled]
             output = output.detach()
+            if has_aux:
+                aux = _detached(aux)
         it = iter(filled)
         per_arg = [_rebuild(originals[n], it) for n in inner]
         g_out = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
@@ -179,37 +273,72 @@ def _split_aux(result: Any, has_aux: bool, name: str) -> tuple[Any, Any]:
         return result, None
     if not (isinstance(result, tuple) and len(result) == 2):
         raise InvalidValueError(
-            f"{name}(f, ...): output of function f should be a tuple: (output, aux) if "
-            "has_aux is True"
+            f"{name}: output of function f should be a tuple: (output, aux) if has_aux is True"
         )
     return result[0], result[1]
 
 
-def _check_tensors(x: Any, what: str, name: str) -> tuple[Tensor, ...]:
-    items = x if isinstance(x, tuple) else (x,)
-    for t in items:
-        if not isinstance(t, Tensor):
-            raise ArgumentTypeError(
-                f"{name}: Expected {what} to be a Tensor or a tuple of Tensors, got {type(t)}"
-            )
-    return items
+def _output_leaves(output: Any, name: str) -> list[Tensor]:
+    """The tensors of ``func``'s output, which may hold nothing else."""
+    try:
+        return _leaves(output)
+    except _TransformArgumentError:
+        bad = _first_non_tensor(output)
+        raise _TransformArgumentError(
+            f"{name}: expected f(*primals) to return only tensors, got unsupported type {bad}"
+        ) from None
 
 
-def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tuple[Any, ...]:
+def _first_non_tensor(x: Any) -> Any:
+    if isinstance(x, (tuple, list, dict)):
+        for v in x.values() if isinstance(x, dict) else x:
+            bad = _first_non_tensor(v)
+            if bad is not None:
+                return bad
+        return None
+    return None if isinstance(x, Tensor) else type(x)
+
+
+def _same_structure(x: Any, ref: Any) -> bool:
+    """Whether ``x`` nests tuples, lists and dicts exactly as ``ref`` (tensors as leaves)."""
+    if isinstance(ref, (tuple, list)):
+        return (
+            type(x) is type(ref)
+            and len(x) == len(ref)
+            and all(_same_structure(a, b) for a, b in zip(x, ref))
+        )
+    if isinstance(ref, dict):
+        return (
+            isinstance(x, dict)
+            and list(x) == list(ref)
+            and all(_same_structure(x[k], ref[k]) for k in ref)
+        )
+    return isinstance(x, Tensor)
+
+
+def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """PyTorch's ``torch.func.vjp``: ``(func(*primals), vjp_fn)`` (plus ``aux`` with
-    ``has_aux``), where ``vjp_fn(cotangents)`` (shaped like the output) returns a tuple with
-    one vector-Jacobian product per primal. ``vjp_fn`` may be called more than once."""
-    _check_tensors(primals, "primals", "vjp")
-    outer = any(p.requires_grad for p in primals)
+    ``has_aux``), where ``vjp_fn(cotangents)`` (structured like the output) returns a tuple
+    with one vector-Jacobian product per primal, structured like it. Primals and outputs are
+    tensors or tuples/lists/dicts of them. ``vjp_fn`` may be called more than once."""
+    leaves = [_leaves(p) for p in primals]
+    flat_in = [t for ts in leaves for t in ts]
+    outer = any(t.requires_grad for t in flat_in)
     with enable_grad():
-        ins = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
-        output, aux = _split_aux(func(*ins), has_aux, "vjp")
-    outs = _check_tensors(output, "the output of f", "vjp")
+        ins = _fresh_inputs(flat_in)
+        it_in = iter(ins)
+        output, aux = _split_aux(
+            func(*[_rebuild(p, it_in) for p in primals]), has_aux, "vjp(f, *primals)"
+        )
+    outs = _output_leaves(output, "vjp(f, *primals)")
 
-    def vjp_fn(cotangents: Any) -> tuple[Tensor, ...]:
-        cots = _check_tensors(cotangents, "cotangents", "vjp")
-        if len(cots) != len(outs):
-            raise ShapeError(f"vjp: expected {len(outs)} cotangents, got {len(cots)}")
+    def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
+        if not _same_structure(cotangents, output):
+            raise InvalidValueError(
+                "Expected pytree structure of cotangents to be the same as pytree structure "
+                "of outputs to the function."
+            )
+        cots = _leaves(cotangents)
         for o, c in zip(outs, cots):
             if tuple(c.shape) != tuple(o.shape):
                 raise ShapeError(
@@ -227,115 +356,166 @@ def vjp(func: Callable[..., Any], *primals: Tensor, has_aux: bool = False) -> tu
                     create_graph=outer,
                     allow_unused=True,
                 )
-        res = [
-            _core.zeros(*t.shape, dtype=t.dtype, device=t.device) if g is None else g
-            for g, t in zip(grads, ins)
-        ]
-        return tuple(res if outer else [g.detach() for g in res])
+        res = _zeros_for(grads, ins)
+        it = iter(res if outer else [g.detach() for g in res])
+        return tuple(_rebuild(p, it) for p in primals)
 
     if not outer:
-        output = tuple(o.detach() for o in outs) if isinstance(output, tuple) else outs[0].detach()
+        output = _rebuild(output, iter([o.detach() for o in outs]))
+        aux = _detached(aux)
     return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
+
+
+def _forward_setup(
+    func: Callable[..., Any], primals: Any, has_aux: bool, name: str
+) -> tuple[Any, Any, list[Tensor], list[Tensor], list[Tensor], list[Optional[Tensor]], bool]:
+    """Runs ``func`` for the double-backward trick: returns ``(output, aux, outs, ins,
+    dummies, g_in, outer)``, where ``g_in`` (the inputs' gradients for the zero cotangents
+    ``dummies``, built with a graph) is linear in ``dummies``, so one more backward through it
+    gives Jacobian-vector products."""
+    leaves = [_leaves(p) for p in primals]
+    flat_in = [t for ts in leaves for t in ts]
+    outer = any(t.requires_grad for t in flat_in)
+    with enable_grad():
+        ins = _fresh_inputs(flat_in)
+        it_in = iter(ins)
+        output, aux = _split_aux(func(*[_rebuild(p, it_in) for p in primals]), has_aux, name)
+        outs = _output_leaves(output, name)
+        live = [o for o in outs if o.requires_grad]
+        dummies = [
+            _core.zeros(*o.shape, dtype=o.dtype, device=o.device).requires_grad_(True) for o in live
+        ]
+        g_in: list[Optional[Tensor]] = [None] * len(ins)
+        if live:
+            g_in = list(_autograd_grad(live, ins, dummies, create_graph=True, allow_unused=True))
+    return output, aux, outs, ins, dummies, g_in, outer
+
+
+def _forward_product(
+    outs: list[Tensor],
+    dummies: list[Tensor],
+    g_in: list[Optional[Tensor]],
+    tangents: list[Tensor],
+    outer: bool,
+) -> list[Tensor]:
+    """``J·tangents`` for each output tensor, one backward through ``g_in``."""
+    outer = outer or any(t.requires_grad for t in tangents)
+    res: list[Optional[Tensor]] = [None] * len(dummies)
+    pairs = [(g, t) for g, t in zip(g_in, tangents) if g is not None and g.requires_grad]
+    if pairs:
+        with enable_grad():
+            res = list(
+                _autograd_grad(
+                    [g for g, _ in pairs],
+                    dummies,
+                    [t for _, t in pairs],
+                    retain_graph=True,
+                    create_graph=outer,
+                    allow_unused=True,
+                )
+            )
+    it = iter(res)
+    out: list[Tensor] = []
+    for o in outs:
+        r = next(it) if o.requires_grad else None
+        r = _core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r
+        out.append(r if outer else r.detach())
+    return out
+
+
+def _check_tangents(primals: Any, tangents: Any, name: str) -> list[Tensor]:
+    """The tensors of ``tangents``, which must match ``primals`` in structure and shapes."""
+    if not _same_structure(tangents, primals):
+        raise InvalidValueError(
+            f"{name}: Expected primals and tangents to have the same python structure"
+        )
+    flat_t = _leaves(tangents)
+    for i, (p, t) in enumerate(zip(_leaves(primals), flat_t)):
+        if tuple(p.shape) != tuple(t.shape):
+            raise ShapeError(
+                f"{name}: tangent:{i} with shape {tuple(t.shape)} in flattened pytree doesn't "
+                f"match the shape {tuple(p.shape)} of the corresponding primal."
+            )
+    return flat_t
 
 
 def jvp(
     func: Callable[..., Any],
-    primals: tuple[Tensor, ...],
-    tangents: tuple[Tensor, ...],
+    primals: Any,
+    tangents: Any,
     *,
     strict: bool = False,
     has_aux: bool = False,
 ) -> tuple[Any, ...]:
     """PyTorch's ``torch.func.jvp``: ``(func(*primals), J·tangents)`` (plus ``aux`` with
-    ``has_aux``); ``primals`` and ``tangents`` are tuples of tensors of matching shapes.
-    Computed with the double-backward trick (one reverse pass through a reverse pass)."""
+    ``has_aux``); ``primals`` is a tuple of arguments (tensors or tuples/lists/dicts of them)
+    and ``tangents`` matches it. Computed with the double-backward trick (one reverse pass
+    through a reverse pass)."""
     del strict
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise ArgumentTypeError("jvp: Expected primals and tangents to be tuples")
-    if len(primals) != len(tangents):
-        raise ShapeError(
-            f"jvp: Expected primals and tangents to have the same length, got {len(primals)} "
-            f"and {len(tangents)}"
+        raise _TransformArgumentError(
+            "jvp(f, primals, tangents): Expected primals and tangents to be tuples"
         )
-    _check_tensors(tuple(primals), "primals", "jvp")
-    _check_tensors(tuple(tangents), "tangents", "jvp")
-    for p, t in zip(primals, tangents):
-        if tuple(p.shape) != tuple(t.shape):
-            raise ShapeError(
-                f"jvp: Expected primal and tangent shapes to match, got {tuple(p.shape)} and "
-                f"{tuple(t.shape)}"
-            )
-    outer = any(p.requires_grad for p in primals) or any(t.requires_grad for t in tangents)
-    with enable_grad():
-        ins = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
-        output, aux = _split_aux(func(*ins), has_aux, "jvp")
-        outs = _check_tensors(output, "the output of f", "jvp")
-        live = [o for o in outs if o.requires_grad]
-        # The backward is linear in these dummies: their value never reaches the result.
-        dummies = [_core.zeros(*o.shape, dtype=o.dtype, device=o.device) for o in live]
-        dummies = [d.requires_grad_(True) for d in dummies]
-        res: list[Optional[Tensor]] = [None] * len(live)
-        if live:
-            g_in = _autograd_grad(live, ins, dummies, create_graph=True, allow_unused=True)
-            pairs = [(g, t) for g, t in zip(g_in, tangents) if g is not None and g.requires_grad]
-            if pairs:
-                res = list(
-                    _autograd_grad(
-                        [g for g, _ in pairs],
-                        dummies,
-                        [t for _, t in pairs],
-                        create_graph=outer,
-                        allow_unused=True,
-                    )
-                )
-    it = iter(res)
-    tangent_out = []
-    for o in outs:
-        r = next(it) if o.requires_grad else None
-        r = _core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r
-        tangent_out.append(r if outer else r.detach())
-    primal_out = [o if outer else o.detach() for o in outs]
-    if isinstance(output, tuple):
-        result: tuple[Any, ...] = (tuple(primal_out), tuple(tangent_out))
-    else:
-        result = (primal_out[0], tangent_out[0])
-    return (*result, aux) if has_aux else result
+    flat_t = _check_tangents(tuple(primals), tuple(tangents), "jvp(f, primals, tangents)")
+    output, aux, outs, _, dummies, g_in, outer = _forward_setup(
+        func, tuple(primals), has_aux, "jvp(f, primals, tangents)"
+    )
+    tangent_out = _forward_product(outs, dummies, g_in, flat_t, outer)
+    outer = outer or any(t.requires_grad for t in flat_t)
+    primal_out = _rebuild(output, iter([o if outer else o.detach() for o in outs]))
+    result = (primal_out, _rebuild(output, iter(tangent_out)))
+    return (*result, aux if outer else _detached(aux)) if has_aux else result
+
+
+def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """PyTorch's ``torch.func.linearize``: ``(func(*primals), jvp_fn)``, where
+    ``jvp_fn(*tangents)`` gives ``J·tangents`` at ``primals`` without running ``func`` again
+    (each call is one backward through the kept graph)."""
+    output, _, outs, _, dummies, g_in, outer = _forward_setup(func, primals, False, "linearize")
+
+    def jvp_fn(*tangents: Any) -> Any:
+        flat_t = _check_tangents(primals, tangents, "linearize")
+        return _rebuild(output, iter(_forward_product(outs, dummies, g_in, flat_t, outer)))
+
+    return _rebuild(output, iter([o if outer else o.detach() for o in outs])), jvp_fn
 
 
 def _jac(
     name: str, func: Callable[..., Any], argnums: Union[int, tuple[int, ...]], has_aux: bool
 ) -> Callable[..., Any]:
-    """``jacrev``/``jacfwd``: the Jacobian of ``func`` with respect to ``argnums`` (shapes
-    ``out.shape + in.shape``; a tuple per output for tuple outputs, then per argnum for tuple
-    ``argnums``). Both are one reverse pass per output element here, and nest (``hessian``)
-    because the result keeps a graph whenever the inputs require grad."""
+    """``jacrev``/``jacfwd``: the Jacobian of ``func`` with respect to ``argnums``: for each
+    output tensor (in the output's structure) the argument's structure of blocks shaped
+    ``out.shape + in.shape`` (a tuple of those, one per argnum, for tuple ``argnums``). Both
+    are one reverse pass per output element here, and nest (``hessian``) because the result
+    keeps a graph whenever the inputs require grad."""
     from .autograd_functional import jacobian
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-        if not nums:
-            raise InvalidValueError(f"{name}: argnums must be non-empty")
-        for n in nums:
-            if not -len(args) <= n < len(args):
-                raise InvalidValueError(f"Got argnums={n}, but only {len(args)} positional inputs")
-        pos = [n % len(args) for n in nums]
-        primals = tuple(args[n] for n in pos)
-        _check_tensors(primals, "the differentiated arguments", name)
-        outer = any(p.requires_grad for p in primals)
-        aux_box: list[Any] = []
+        pos = _positions(argnums, len(args))
+        originals = [args[n] for n in pos]
+        flat_in = tuple(t for a in originals for t in _leaves(a))
+        outer = any(t.requires_grad for t in flat_in)
+        box: list[Any] = []
 
-        def selected(*ins: Tensor) -> Any:
+        def selected(*ins: Tensor) -> tuple[Tensor, ...]:
+            it = iter(ins)
             new_args = list(args)
-            for n, t in zip(pos, ins):
-                new_args[n] = t
+            for n, a in zip(pos, originals):
+                new_args[n] = _rebuild(a, it)
             out, aux = _split_aux(func(*new_args, **kwargs), has_aux, name)
-            aux_box.append(aux)
-            return out
+            box.append((out, aux))
+            return tuple(_output_leaves(out, name))
 
-        jac = jacobian(selected, primals, create_graph=outer)
-        if isinstance(argnums, int):  # jacobian returned one entry per input: unpack it
-            jac = tuple(j[0] for j in jac) if isinstance(jac[0], tuple) else jac[0]
-        return (jac, aux_box[-1]) if has_aux else jac
+        rows = iter(jacobian(selected, flat_in, create_graph=outer))
+        output, aux = box[-1]
+
+        def per_output(_: Tensor) -> Any:
+            blocks = iter(next(rows))
+            per_arg = [_rebuild(a, blocks) for a in originals]
+            return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+
+        jac = _rebuild(output, (per_output(t) for t in _leaves(output)))
+        return (jac, aux if outer else _detached(aux)) if has_aux else jac
 
     return wrapper
 
@@ -350,8 +530,8 @@ def jacrev(
     """PyTorch's ``torch.func.jacrev``: a function computing the Jacobian of ``func`` with
     respect to the arguments ``argnums`` (``(jacobian, aux)`` with ``has_aux``)."""
     if chunk_size is not None and chunk_size < 1:
-        raise InvalidValueError(f"jacrev: chunk_size must be positive, got {chunk_size}")
-    return _jac("jacrev", func, argnums, has_aux)
+        raise InvalidValueError("jacrev: `chunk_size` should be greater than 0.")
+    return _jac("vjp(f, *primals)", func, argnums, has_aux)
 
 
 def jacfwd(
@@ -363,11 +543,11 @@ def jacfwd(
 ) -> Callable[..., Any]:
     """PyTorch's ``torch.func.jacfwd``: the same Jacobian as ``jacrev`` (computed here in
     reverse mode, so the values agree exactly)."""
-    if randomness not in ("error", "different", "same"):
-        raise InvalidValueError(
-            f"jacfwd: randomness must be 'error', 'different' or 'same', got {randomness!r}"
-        )
-    return _jac("jacfwd", func, argnums, has_aux)
+    _check_randomness(randomness)
+    jac = _jac("jvp(f, primals, tangents)", func, argnums, has_aux)
+    if randomness == "error":  # PyTorch vmaps jacfwd over the tangents
+        return _no_random_ops(jac)
+    return jac
 
 
 def hessian(
@@ -377,54 +557,95 @@ def hessian(
     return jacfwd(jacrev(func, argnums), argnums)
 
 
-def _in_dims_tree(arg: Any, dims: Any) -> Any:
+_RANDOM_IN_ERROR_MODE = (
+    "vmap: called random operation while in randomness error mode. Please either use the "
+    "'same' or 'different' randomness flags on vmap or perform the randomness operation out "
+    "of vmap"
+)
+
+
+def _check_randomness(randomness: str) -> None:
+    if randomness not in ("error", "different", "same"):
+        raise InvalidValueError(
+            "Only allowed values for randomness are 'error', 'different', or 'same'. Got "
+            f"{randomness}"
+        )
+
+
+def _no_random_ops(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func``, raising (as PyTorch's ``randomness="error"``) when a call drew from the
+    global generator (whose state then moved)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _core.get_rng_state()
+        result = func(*args, **kwargs)
+        if _core.get_rng_state() != state:
+            raise InvalidValueError(_RANDOM_IN_ERROR_MODE)
+        return result
+
+    return wrapper
+
+
+def _in_dims_tree(arg: Any, dims: Any, where: str) -> Any:
     """``dims`` spread over ``arg``'s structure: an int or None applies to every tensor in it,
     a tuple/list/dict must match the structure (PyTorch's ``in_dims`` rules)."""
-    if dims is None or isinstance(dims, int):
+    if dims is None or (isinstance(dims, int) and not isinstance(dims, bool)):
         if isinstance(arg, (tuple, list)):
-            return type(arg)(_in_dims_tree(v, dims) for v in arg)
+            return type(arg)(_in_dims_tree(v, dims, where) for v in arg)
         if isinstance(arg, dict):
-            return {k: _in_dims_tree(v, dims) for k, v in arg.items()}
+            return {k: _in_dims_tree(v, dims, where) for k, v in arg.items()}
         return dims
     if isinstance(dims, (tuple, list)) and isinstance(arg, (tuple, list)):
-        if len(dims) != len(arg):
-            raise InvalidValueError(
-                f"vmap: in_dims is not compatible with the structure of the inputs: "
-                f"{len(dims)} entries for {len(arg)}"
-            )
-        return type(arg)(_in_dims_tree(v, d) for v, d in zip(arg, dims))
-    if isinstance(dims, dict) and isinstance(arg, dict):
-        return {k: _in_dims_tree(v, dims[k]) for k, v in arg.items()}
+        if len(dims) == len(arg):
+            return type(arg)(_in_dims_tree(v, d, where) for v, d in zip(arg, dims))
+    elif isinstance(dims, dict) and isinstance(arg, dict):
+        if set(dims) == set(arg):
+            return {k: _in_dims_tree(v, dims[k], where) for k, v in arg.items()}
+    elif not isinstance(dims, (tuple, list, dict)):
+        raise InvalidValueError(
+            f"{where}: Got in_dim={dims} for an input but in_dim must be either an integer "
+            "dimension or None."
+        )
     raise InvalidValueError(
-        f"vmap: in_dims is not compatible with the structure of the inputs ({dims!r})"
+        f"{where}: in_dims is not compatible with the structure of `inputs`. in_dims {dims!r} "
+        f"does not match an input of type {type(arg).__name__}"
     )
 
 
-def _batch_size(arg: Any, dims: Any, sizes: list[int]) -> None:
+def _batch_size(arg: Any, dims: Any, sizes: list[int], where: str) -> None:
     """Collects the mapped size of every batched tensor of ``arg`` into ``sizes``."""
     if isinstance(arg, Tensor):
         if dims is not None:
-            if not -arg.ndim <= dims < max(arg.ndim, 1) or arg.ndim == 0:
+            if not -arg.ndim <= dims < arg.ndim:
                 raise ShapeError(
-                    f"vmap: in_dim={dims} is out of range for a tensor of {arg.ndim} dims"
+                    f"{where}: Got in_dim={dims} for some input, but that input is a Tensor of "
+                    f"dimensionality {arg.ndim} so expected in_dim to satisfy "
+                    f"-{arg.ndim} <= in_dim < {arg.ndim}."
                 )
             sizes.append(arg.shape[dims])
     elif isinstance(arg, (tuple, list)):
         for v, d in zip(arg, dims):
-            _batch_size(v, d, sizes)
+            _batch_size(v, d, sizes, where)
     elif isinstance(arg, dict):
         for k, v in arg.items():
-            _batch_size(v, dims[k], sizes)
+            _batch_size(v, dims[k], sizes, where)
     elif dims is not None:
-        raise InvalidValueError(
-            f"vmap: got in_dim={dims} for an input that is not a tensor ({type(arg).__name__})"
+        raise _TransformArgumentError(
+            f"{where}: Got in_dim={dims} for an input but the input is of type {type(arg)}. "
+            "We cannot vmap over non-Tensor arguments, please use None as the respective in_dim"
         )
 
 
 def _entry(arg: Any, dims: Any, i: int) -> Any:
-    """``arg`` with entry ``i`` of each batched tensor selected along its mapped dim."""
+    """``arg`` with entry ``i`` of each batched tensor selected along its mapped dim; with
+    ``i = -1`` (a batch of size 0) a zero placeholder of an entry's shape."""
     if isinstance(arg, Tensor):
-        return arg if dims is None else arg.select(dims, i)
+        if dims is None:
+            return arg
+        if i < 0:
+            shape = [n for d, n in enumerate(arg.shape) if d != dims % arg.ndim]
+            return _core.zeros(*shape, dtype=arg.dtype, device=arg.device)
+        return arg.select(dims, i)
     if isinstance(arg, (tuple, list)):
         return type(arg)(_entry(v, d, i) for v, d in zip(arg, dims))
     if isinstance(arg, dict):
@@ -432,28 +653,52 @@ def _entry(arg: Any, dims: Any, i: int) -> Any:
     return arg
 
 
-def _stacked(outs: list[Any], dims: Any) -> Any:
-    """The per-entry results stacked along ``out_dims`` (matching their structure)."""
+def _unmapped_tensors(arg: Any, dims: Any) -> list[Tensor]:
+    """The tensors of ``arg`` passed whole (in_dim ``None``) to every call."""
+    if isinstance(arg, Tensor):
+        return [arg] if dims is None else []
+    if isinstance(arg, (tuple, list)):
+        return [t for v, d in zip(arg, dims) for t in _unmapped_tensors(v, d)]
+    if isinstance(arg, dict):
+        return [t for k, v in arg.items() for t in _unmapped_tensors(v, dims[k])]
+    return []
+
+
+def _stacked(outs: list[Any], dims: Any, where: str, empty: bool) -> Any:
+    """The per-entry results stacked along ``out_dims`` (matching their structure); with
+    ``empty``, ``outs`` is one placeholder result and the batch has size 0."""
     first = outs[0]
+    if dims is None:  # PyTorch returns an unmapped output (of any type) as it is
+        return first
     if isinstance(first, Tensor):
-        if dims is None:
-            return first
-        return _core.stack(outs, dims)
+        if not isinstance(dims, int) or isinstance(dims, bool):
+            raise InvalidValueError(
+                f"{where}: out_dims is not compatible with the structure of `outputs` "
+                f"({dims!r} for a Tensor)"
+            )
+        stacked = _core.stack(outs, dims)
+        return stacked.narrow(dims, 0, 0) if empty else stacked
     if isinstance(first, (tuple, list)):
         per = dims if isinstance(dims, (tuple, list)) else [dims] * len(first)
         if len(per) != len(first):
             raise InvalidValueError(
-                f"vmap: out_dims has {len(per)} entries for {len(first)} outputs"
+                f"{where}: out_dims is not compatible with the structure of `outputs`. "
+                f"out_dims has {len(per)} entries but outputs has {len(first)}"
             )
-        return type(first)(_stacked([o[j] for o in outs], d) for j, d in enumerate(per))
+        return type(first)(
+            _stacked([o[j] for o in outs], d, where, empty) for j, d in enumerate(per)
+        )
     if isinstance(first, dict):
         return {
-            k: _stacked([o[k] for o in outs], dims[k] if isinstance(dims, dict) else dims)
+            k: _stacked(
+                [o[k] for o in outs], dims[k] if isinstance(dims, dict) else dims, where, empty
+            )
             for k in first
         }
-    raise ArgumentTypeError(
-        f"vmap: the function must return tensors (or tuples, lists or dicts of them), "
-        f"got {type(first).__name__}"
+    name = where.split("(", 1)[1].split(",", 1)[0]
+    raise _TransformArgumentError(
+        f"{where}: `{name}` must only return Tensors, got type {type(first)}. Did you mean to "
+        "set out_dims= to None for output?"
     )
 
 
@@ -471,44 +716,72 @@ def vmap(
 
     It calls ``func`` once per batch entry, so it composes with ``grad`` (per-sample
     gradients: ``vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)``) and with itself, at
-    the cost of a Python loop. Random ops draw independently per entry, as PyTorch's
-    ``randomness="different"``; ``"error"`` (the default) and ``"same"`` are accepted for
-    compatibility but not enforced."""
-    if randomness not in ("error", "different", "same"):
-        raise InvalidValueError(
-            f"vmap: randomness must be 'error', 'different' or 'same', got {randomness!r}"
-        )
+    the cost of a Python loop (``chunk_size`` changes nothing then). ``randomness`` is
+    PyTorch's: ``"error"`` raises when ``func`` draws random numbers, ``"different"`` draws
+    independently per entry, ``"same"`` repeats one draw for every entry. Writing in place
+    into a tensor passed whole is an error, as the loop would apply it once per entry."""
+    _check_randomness(randomness)
     if chunk_size is not None and chunk_size < 1:
-        raise InvalidValueError(f"vmap: chunk_size must be positive, got {chunk_size}")
+        raise InvalidValueError(
+            f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})"
+        )
+    fname = getattr(func, "__name__", repr(func))
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        where = f"vmap({fname}, in_dims={in_dims!r}, ...)(<inputs>)"
+        if not args:
+            raise InvalidValueError(
+                f"vmap({fname})(<inputs>): got no inputs. Maybe you forgot to add inputs, or "
+                "you are trying to vmap over a function with no inputs. The latter is "
+                "unsupported."
+            )
         if isinstance(in_dims, (tuple, list)):
             if len(in_dims) != len(args):
                 raise InvalidValueError(
-                    f"vmap: in_dims has {len(in_dims)} entries but the function got "
-                    f"{len(args)} positional arguments"
+                    f"{where}: in_dims is not compatible with the structure of `inputs`. "
+                    f"in_dims has {len(in_dims)} entries but the function got {len(args)} "
+                    "positional arguments"
                 )
-            dims = [_in_dims_tree(a, d) for a, d in zip(args, in_dims)]
+            dims = [_in_dims_tree(a, d, where) for a, d in zip(args, in_dims)]
+        elif isinstance(in_dims, int) and not isinstance(in_dims, bool):
+            dims = [_in_dims_tree(a, in_dims, where) for a in args]
         else:
-            dims = [_in_dims_tree(a, in_dims) for a in args]
+            raise InvalidValueError(
+                f"{where}: expected `in_dims` to be int or a (potentially nested) tuple "
+                f"matching the structure of inputs, got: {type(in_dims)}."
+            )
         sizes: list[int] = []
         for a, d in zip(args, dims):
-            _batch_size(a, d, sizes)
+            _batch_size(a, d, sizes, where)
         if not sizes:
             raise InvalidValueError(
-                "vmap: at least one positional argument must be a tensor mapped over a dim"
+                f"{where}: at least one input must be a Tensor mapped over a dim (in_dim not None)"
             )
         if len(set(sizes)) != 1:
             raise ShapeError(
-                f"vmap: expected all tensors to have the same size in the mapped dimension, "
-                f"got sizes {sizes}"
+                f"{where}: Expected all tensors to have the same size in the mapped dimension, "
+                f"got sizes {sizes} for the mapped dimension"
             )
-        if sizes[0] == 0:
-            raise ShapeError("vmap: cannot map over a dimension of size 0")
-        outs = [
-            func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs) for i in range(sizes[0])
-        ]
-        return _stacked(outs, out_dims)
+        unmapped = [t for a, d in zip(args, dims) for t in _unmapped_tensors(a, d)]
+        versions = [t._version for t in unmapped]
+        state = _core.get_rng_state()
+        entries = range(sizes[0]) if sizes[0] else [-1]
+        outs = []
+        for i in entries:
+            if randomness == "same":  # every entry replays the same draws
+                _core.set_rng_state(state)
+            outs.append(func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs))
+        # Checked once after the loop (not per entry) to keep the loop lean.
+        if randomness == "error" and _core.get_rng_state() != state:
+            raise InvalidValueError(_RANDOM_IN_ERROR_MODE)
+        if unmapped and [t._version for t in unmapped] != versions:
+            raise InvalidValueError(
+                f"{where}: the function wrote in place into an input passed whole (in_dim "
+                "None); this vmap calls the function once per entry, so the write would "
+                "repeat. Clone the input inside the function, or map over it."
+            )
+        where = f"vmap({fname}, ..., out_dims={out_dims!r})(<inputs>)"
+        return _stacked(outs, out_dims, where, empty=sizes[0] == 0)
 
     wrapped.__name__ = getattr(func, "__name__", "vmapped")
     wrapped.__doc__ = getattr(func, "__doc__", None)

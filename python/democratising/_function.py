@@ -206,21 +206,23 @@ class Function:
                 return None
             return _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
 
+        def run_backward(grads: list[Any]) -> list[Any]:
+            ctx._check_saved()
+            res = user_backward(ctx, *grads)
+            res = res if isinstance(res, tuple) else (res,)
+            # PyTorch accepts trailing Nones beyond the number of forward arguments.
+            if len(res) > len(args) and all(r is None for r in res[len(args) :]):
+                res = res[: len(args)]
+            if len(res) != len(args):
+                raise AutogradError(
+                    f"function {cls.__name__}Backward returned an incorrect number of "
+                    f"gradients (expected {len(args)}, got {len(res)})"
+                )
+            return [res[i] for i in tensor_pos]
+
         def make_backward(k: int) -> Any:
             def backward(grad: Tensor) -> list[Any]:
-                ctx._check_saved()
-                grads = [grad if j == k else other_grad(o) for j, o in enumerate(outs)]
-                res = user_backward(ctx, *grads)
-                res = res if isinstance(res, tuple) else (res,)
-                # PyTorch accepts trailing Nones beyond the number of forward arguments.
-                if len(res) > len(args) and all(r is None for r in res[len(args) :]):
-                    res = res[: len(args)]
-                if len(res) != len(args):
-                    raise AutogradError(
-                        f"function {cls.__name__}Backward returned an incorrect number of "
-                        f"gradients (expected {len(args)}, got {len(res)})"
-                    )
-                return [res[i] for i in tensor_pos]
+                return run_backward([grad if j == k else other_grad(o) for j, o in enumerate(outs)])
 
             return backward
 
@@ -228,6 +230,14 @@ class Function:
         # A once-differentiable backward records nothing, so it may run under create_graph.
         once = getattr(user_backward, "_once_differentiable", False)
         differentiable = once or not ctx._saved_other
+        diff = [
+            k
+            for k, o in enumerate(outs)
+            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
+        ]
+        if _packable(outs, diff, inputs, ctx):
+            packed = _packed_outputs(outs, diff, inputs, run_backward, other_grad, differentiable)
+            return packed if isinstance(out, tuple) else packed[0]
         wrapped = tuple(
             _core._record_function(o, inputs, make_backward(k), differentiable=differentiable)
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
@@ -235,3 +245,45 @@ class Function:
             for k, o in enumerate(outs)
         )
         return wrapped if isinstance(out, tuple) else wrapped[0]
+
+
+def _packable(outs: tuple[Any, ...], diff: list[int], inputs: list[Tensor], ctx: Any) -> bool:
+    """Whether a multi-output Function's differentiable outputs can share one graph node, so
+    that its backward runs once for all of them (as in PyTorch): several outputs of one dtype
+    and device, gradients materialised, none of them an input (``mark_dirty``)."""
+    if len(diff) < 2 or not ctx.materialize_grads or ctx._dirty_tensors:
+        return False
+    first = outs[diff[0]]
+    ids = {id(t) for t in inputs}
+    return all(
+        outs[k].dtype == first.dtype and outs[k].device == first.device and id(outs[k]) not in ids
+        for k in diff
+    )
+
+
+def _packed_outputs(
+    outs: tuple[Any, ...],
+    diff: list[int],
+    inputs: list[Tensor],
+    run_backward: Callable[[list[Any]], list[Any]],
+    other_grad: Callable[[Any], Optional[Tensor]],
+    differentiable: bool,
+) -> tuple[Any, ...]:
+    """The outputs as views of one flat tensor recorded with a single node: its gradient (the
+    outputs' gradients side by side, zeros for an unused one) is split back and handed to the
+    user's backward in one call."""
+    sizes = [outs[k].numel() for k in diff]
+    shapes = [tuple(outs[k].shape) for k in diff]
+
+    def backward(flat_grad: Tensor) -> list[Any]:
+        grads = [other_grad(o) for o in outs]
+        for k, piece, shape in zip(diff, flat_grad.split(sizes), shapes):
+            grads[k] = piece.reshape(shape)
+        return run_backward(grads)
+
+    flat = _core.cat([outs[k].reshape(-1) for k in diff], 0)
+    flat = _core._record_function(flat, inputs, backward, differentiable=differentiable)
+    result = list(outs)
+    for k, piece, shape in zip(diff, flat.split(sizes), shapes):
+        result[k] = piece.view(shape)
+    return tuple(result)

@@ -124,3 +124,17 @@ def test_multi_output_function_runs_its_backward_once():
 def test_multi_output_function_gradchecks_in_float64():
     x = dm.tensor([0.5, -1.5, 2.0], dtype=dm.float64, requires_grad=True)
     assert dm.autograd.gradcheck(lambda t: _Split.apply(t), (x,))
+
+
+def test_manual_seed_returns_the_default_generator():
+    g = dm.manual_seed(3)
+    assert g is dm.default_generator and g.initial_seed() == 3
+    dm.randn(2)
+    state = g.get_state()
+    b = dm.randn(4)
+    g.set_state(state)
+    assert dm.randn(4).tolist() == b.tolist()
+    g.manual_seed(5)
+    first = dm.randn(3, generator=dm.default_generator).tolist()
+    dm.manual_seed(5)
+    assert dm.randn(3).tolist() == first

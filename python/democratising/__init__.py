@@ -335,6 +335,7 @@ from ._pytorch_compat import (  # noqa: E402, F401
     are_deterministic_algorithms_enabled,
     as_tensor,
     compile,
+    default_generator,
     finfo,
     get_float32_matmul_precision,
     iinfo,

@@ -23,6 +23,7 @@ __all__ = [
     "are_deterministic_algorithms_enabled",
     "as_tensor",
     "compile",
+    "default_generator",
     "finfo",
     "get_float32_matmul_precision",
     "iinfo",
@@ -296,8 +297,7 @@ class Generator:
     ``manual_seed`` returns the generator, so ``generator=dm.Generator().manual_seed(42)``
     works as in PyTorch. Draws swap the engine's global state for the generator's while they
     run (the same numbers as ``dm.manual_seed(seed)`` would give), so do not share one
-    generator between threads. The creation functions (``dm.randn``...) take no
-    ``generator=`` yet."""
+    generator between threads."""
 
     def __init__(self, device: Any = "cpu") -> None:
         self.device = device if isinstance(device, Device) else Device(str(device))
@@ -351,6 +351,48 @@ class Generator:
 
     def __repr__(self) -> str:
         return f"Generator(device={self.device}, initial_seed={self._seed})"
+
+
+class _DefaultGenerator(Generator):
+    """``torch.default_generator``: the engine's global generator itself (what ``dm.randn``
+    and friends draw from), as a ``Generator``; ``dm.manual_seed`` returns it."""
+
+    def __init__(self) -> None:
+        self.device = Device("cpu")
+
+    def manual_seed(self, seed: int) -> Generator:
+        from ._random_more import manual_seed
+
+        manual_seed(seed)
+        return self
+
+    def initial_seed(self) -> int:
+        from ._random_more import initial_seed
+
+        return initial_seed()
+
+    def seed(self) -> int:
+        from ._random_more import seed
+
+        return seed()
+
+    def get_state(self) -> list[int]:
+        return list(_core.get_rng_state())
+
+    def set_state(self, new_state: Any) -> Generator:
+        _core.set_rng_state([int(v) for v in new_state])
+        return self
+
+    def _active(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()  # draws come from the global generator anyway
+
+    def __repr__(self) -> str:
+        return f"Generator(device=cpu, initial_seed={self.initial_seed()}) (the default one)"
+
+
+default_generator: Generator = _DefaultGenerator()
 
 
 # ---- deterministic algorithms (a setting recorded for PyTorch programs) -----------------------

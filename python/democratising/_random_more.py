@@ -39,11 +39,14 @@ _Number = Union[int, float]
 _INITIAL_SEED = [0]
 
 
-def manual_seed(seed: int) -> None:
-    """Seeds the global generator (negative seeds wrap around to unsigned 64 bits) and
-    remembers the seed for ``initial_seed``."""
+def manual_seed(seed: int) -> Any:
+    """Seeds the global generator (negative seeds wrap around to unsigned 64 bits), remembers
+    the seed for ``initial_seed`` and returns ``dm.default_generator``, as PyTorch's."""
+    from ._pytorch_compat import default_generator
+
     _core.manual_seed(seed)
     _INITIAL_SEED[0] = int(seed) % (1 << 64)
+    return default_generator
 
 
 def seed() -> int:

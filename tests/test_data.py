@@ -316,8 +316,8 @@ def test_collate_nested_tuples_of_dicts_and_lists() -> None:
     assert meta["y"].tolist() == [0, 1, 2]
     assert isinstance(meta["w"], list) and len(meta["w"]) == 2
     assert meta["w"][0].tolist() == [0.0, 0.5, 1.0] and meta["w"][1].dtype == dm.float64
-    # Tuples stay tuples and lists stay lists, whatever the dataset type.
-    assert isinstance(default_collate([(1, 2), (3, 4)]), tuple)
+    # Tuples become lists (as in PyTorch) and lists stay lists, whatever the dataset type.
+    assert isinstance(default_collate([(1, 2), (3, 4)]), list)
     assert isinstance(default_collate([[1, 2], [3, 4]]), list)
 
 

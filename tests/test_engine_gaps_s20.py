@@ -138,3 +138,32 @@ def test_manual_seed_returns_the_default_generator():
     first = dm.randn(3, generator=dm.default_generator).tolist()
     dm.manual_seed(5)
     assert dm.randn(3).tolist() == first
+
+
+def test_out_keyword_writes_into_the_given_tensor():
+    t = dm.ones(2, 2)
+    z = dm.empty(2, 2)
+    assert dm.mul(t, t * 3, out=z) is z and z.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    y = dm.empty(0)
+    dm.matmul(t, t.T, out=y)  # resized to the result, as PyTorch
+    assert y.shape == (2, 2) and y.tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    with pytest.raises(TypeError):
+        dm.add(t, 1.5, out=dm.empty(2, 2, dtype=dm.int64))
+    w = dm.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        dm.mul(w, w, out=dm.empty(2))
+
+
+def test_schedulers_take_whole_floats_and_loaders_give_lists():
+    opt = dm.optim.SGD([dm.zeros(1, requires_grad=True)], lr=1.0)
+    sched = dm.optim.lr_scheduler.StepLR(opt, 1.0, gamma=0.1)  # the torchtext tutorial's call
+    opt.step()
+    sched.step()
+    assert abs(opt.param_groups[0]["lr"] - 0.1) < 1e-12
+    with pytest.raises(ValueError):
+        dm.optim.lr_scheduler.StepLR(opt, 1.5)
+    ds = dm.data.TensorDataset(dm.arange(4.0), dm.arange(4))
+    batch = next(iter(dm.data.DataLoader(ds, batch_size=2)))
+    assert isinstance(batch, list)
+    batch[0] = batch[0] * 2  # PyTorch code reassigns batch items
+    assert batch[0].tolist() == [0.0, 2.0]

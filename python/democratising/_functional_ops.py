@@ -3,6 +3,7 @@ corresponding ``Tensor`` methods."""
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from . import _core
@@ -124,6 +125,37 @@ def number_first(name: str, input: Any, other: Tensor, *args: Any, **kwargs: Any
     return getattr(first, name)(other, *args, **kwargs)  # type: ignore[no-any-return]
 
 
+def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
+    """PyTorch's ``out=`` (``torch.mul(a, b, out=c)``, as in its Tensors tutorial): the result
+    is computed as usual, then written into ``out`` (resized to the result's shape), which is
+    returned. As in PyTorch, nothing here is differentiable and the result's dtype must be
+    castable to ``out``'s."""
+    from ._functional_aliases import can_cast
+    from .errors import AutogradError, DTypeError
+
+    out = kwargs.pop("out")
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    operands = (input, *args, *kwargs.values())
+    # (``any`` here is this module's ``dm.any``: the builtin is spelled out)
+    if _core.is_grad_enabled() and builtins.any(
+        isinstance(a, Tensor) and a.requires_grad for a in operands
+    ):
+        raise AutogradError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    result = getattr(input, name)(*args, **kwargs)
+    if not can_cast(result.dtype, out.dtype):
+        raise DTypeError(
+            f"result type {result.dtype} can't be cast to the desired output type {out.dtype}"
+        )
+    if tuple(out.shape) != tuple(result.shape):
+        out.resize_(*result.shape)
+    out.copy_(result)
+    return out
+
+
 def _forward(name: str) -> Any:
     def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if name == "pow" and not isinstance(input, Tensor) and args and isinstance(args[0], Tensor):
@@ -136,7 +168,12 @@ def _forward(name: str) -> Any:
             raise TypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
             )
-        return getattr(input, name)(*args, **kwargs)
+        try:
+            return getattr(input, name)(*args, **kwargs)
+        except TypeError:
+            if "out" not in kwargs:  # (out= is handled here, off the common path)
+                raise
+        return _into_out(name, input, args, kwargs)
 
     fn.__name__ = name
     fn.__qualname__ = name

@@ -622,13 +622,14 @@ def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     if x.ndim < 2:
         raise ShapeError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
     rows, cols = x.shape[-2], x.shape[-1]
-    keep = (
-        np.triu(np.ones((rows, cols), bool), diagonal)
-        if upper
-        else np.tril(np.ones((rows, cols), bool), diagonal)
-    )
+    # Element (i, j) is kept by its offset j - i from the main diagonal (engine ops only: a
+    # NumPy mask and its transfer cost several times more for the usual small matrices).
+    offset = _core.arange(cols, device=x.device).unsqueeze(0) - _core.arange(
+        rows, device=x.device
+    ).unsqueeze(1)
+    keep = offset >= diagonal if upper else offset <= diagonal
     zero = False if x.dtype == _core.bool else 0  # a bool zero keeps bool inputs bool
-    return _core.where(_core.from_numpy(keep).to(x.device), x, zero)
+    return _core.where(keep, x, zero)
 
 
 @_takes_tensor

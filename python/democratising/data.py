@@ -601,7 +601,7 @@ def default_collate(batch: list[Any]) -> Any:
     """Merges a list of samples into a batch, recursively, like PyTorch's ``default_collate``:
     tensors and NumPy arrays are stacked, Python ints/floats/bools become int64/float64/bool
     tensors, strings and bytes stay a list, mappings and (named) tuples/lists are collated
-    field by field. Tuples stay tuples, to match the ``TensorDataset`` fast path."""
+    field by field. Tuples become lists, as in PyTorch (and the ``TensorDataset`` fast path)."""
     elem = batch[0]
     elem_type: Any = type(elem)  # rebuilt around the collated fields (dict, list, OrderedDict...)
     if isinstance(elem, Tensor):
@@ -644,7 +644,7 @@ def default_collate(batch: list[Any]) -> Any:
             )
         columns = [default_collate(field) for field in zip(*batch)]  # type: ignore[arg-type]
         if isinstance(elem, tuple):
-            return tuple(columns)  # democratising keeps tuples (PyTorch: a list)
+            return columns  # a list, as PyTorch's (``batch[0] = batch[0].to(device)`` works)
         return _rebuild_sequence(elem, columns)
     raise TypeError(
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
@@ -880,7 +880,7 @@ class DataLoader:
                 while isinstance(level, Subset):
                     pos, level = level.index_array()[pos], level.dataset
                 it = _core.from_numpy(np.ascontiguousarray(pos, dtype=np.int64))
-                return tuple(t[it] for t in base.tensors)
+                return [t[it] for t in base.tensors]  # a list, as default_collate's
         # The default sampler's batches are int64 arrays: their keys go in as Python ints.
         keys = idx.tolist() if isinstance(idx, np.ndarray) else idx
         getitems = getattr(self.dataset, "__getitems__", None)

@@ -86,9 +86,12 @@ def _check_optimizer(optimizer: Any) -> Optimizer:
     return optimizer
 
 
-def _int_arg(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an ``int`` no smaller than ``minimum``; floats and bools are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def _int_arg(name: str, value: Any, minimum: int, strict: bool = False) -> int:
+    """``value`` as an ``int`` no smaller than ``minimum``; bools are refused. A whole float
+    (``StepLR(opt, 1.0)``, as PyTorch's own tutorials write it) is accepted where PyTorch
+    accepts it; ``strict`` refuses floats, as PyTorch does for ``T_0`` or ``total_steps``."""
+    whole_float = isinstance(value, float) and value.is_integer() and not strict
+    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or whole_float):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -676,9 +679,9 @@ class CosineAnnealingWarmRestarts(_RuleScheduler):
         eta_min: float = 0.0,
         last_epoch: int = -1,
     ) -> None:
-        self.T_0 = _int_arg("T_0", T_0, 1)
+        self.T_0 = _int_arg("T_0", T_0, 1, strict=True)
         self.T_i = self.T_0
-        self.T_mult = _int_arg("T_mult", T_mult, 1)
+        self.T_mult = _int_arg("T_mult", T_mult, 1, strict=True)
         self.eta_min = _real_arg("eta_min", eta_min)
         self.T_cur: float = last_epoch
         super().__init__(optimizer, last_epoch)
@@ -758,10 +761,10 @@ class OneCycleLR(_RuleScheduler):
     ) -> None:
         self.optimizer = _check_optimizer(optimizer)
         if total_steps is not None:
-            self.total_steps = _int_arg("total_steps", total_steps, 1)
+            self.total_steps = _int_arg("total_steps", total_steps, 1, strict=True)
         elif epochs is not None and steps_per_epoch is not None:
-            epochs = _int_arg("epochs", epochs, 1)
-            steps_per_epoch = _int_arg("steps_per_epoch", steps_per_epoch, 1)
+            epochs = _int_arg("epochs", epochs, 1, strict=True)
+            steps_per_epoch = _int_arg("steps_per_epoch", steps_per_epoch, 1, strict=True)
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")

@@ -835,9 +835,13 @@ class ZeroOptimizer(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """The full optimizer state (collective: every rank must call it)."""
+        from ..optim.optimizer import exported_state
+
         parts = self.reducer.world.all_gather_object(self.shard_state())
+        state = assemble_state(parts, self._param_shapes())
         return {
-            "state": assemble_state(parts, self._param_shapes()),
+            # As a plain optimizer's: `step` and the other scalars as 0-d tensors.
+            "state": {k: exported_state(self.inner, st) for k, st in state.items()},
             "param_groups": self.group_state(),
         }
 

@@ -28,6 +28,7 @@ __all__ = [
     "check_non_negative",
     "full_like",
     "hyperparameters",
+    "in_order",
     "lerp_",
     "stepped_state",
 ]
@@ -37,7 +38,10 @@ _LABEL = {"eps": "epsilon", "weight_decay": "weight_decay"}
 
 
 def check_lr(lr: float) -> None:
-    """``ValueError("Invalid learning rate: -1")`` as PyTorch."""
+    """``ValueError("Invalid learning rate: -1")`` as PyTorch (and its "Tensor lr must be
+    1-element" for a tensor ``lr`` with more than one value)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
 
@@ -102,6 +106,15 @@ def hyperparameters(init: Callable[..., None], scope: Mapping[str, Any]) -> dict
     return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
 
 
+def in_order(hyper: dict[str, Any], order: str) -> dict[str, Any]:
+    """``hyper`` with its keys in PyTorch's order (its ``defaults`` dict, which is not always
+    its signature's), so that groups and ``state_dict()`` list them as PyTorch's."""
+    keys = order.split()
+    if sorted(keys) != sorted(hyper):
+        raise AssertionError(f"the order must name every hyperparameter: {keys} vs {list(hyper)}")
+    return {k: hyper[k] for k in keys}
+
+
 def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
     """``t += weight * (end - t)`` in place (``Tensor.lerp_``)."""
     return t.copy_(t.lerp(end, weight))
@@ -135,6 +148,7 @@ class PerParam(Optimizer):
 
     _state_keys: tuple[str, ...] = ()
     _scalar_keys: tuple[str, ...] = ()
+    _tensor_state: tuple[str, ...] = ("step",)
 
     def _update(self, group: dict[str, Any]) -> None:
         for p in group["params"]:

@@ -27,7 +27,10 @@ _NON_NEGATIVE = frozenset(
 )  # fmt: skip
 #: Group keys a state dict may lack (one saved before they existed, as PyTorch's own
 #: ``Optimizer.__setstate__`` fills them in): the optimizer's current values are kept.
-_OPTIONAL_KEYS = frozenset({"foreach", "fused", "capturable", "differentiable", "maximize"})
+#: ``decoupled_weight_decay`` is missing from the Adam/AdamW groups of older PyTorch releases.
+_OPTIONAL_KEYS = frozenset(
+    {"foreach", "fused", "capturable", "differentiable", "maximize", "decoupled_weight_decay"}
+)
 #: ``(required, allowed, scalar)`` state keys of an algorithm (see ``_state_rule``).
 _Rule = tuple[set[str], set[str], set[str]]
 #: Most steps a state may record; keeps the counter an exact int64 in the engine.
@@ -77,10 +80,12 @@ def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise InvalidValueError(f"{what} must be a bool like the optimizer's, got {value!r}")
         return value
-    if _is_num(live):
-        if not _is_num(value) or not math.isfinite(value):
+    if _is_num(live) or (isinstance(live, Tensor) and live.numel() == 1):
+        # A one-value tensor (``lr=torch.tensor(0.01)``) is a number too, kept as saved.
+        num = value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
+        if not _is_num(num) or not math.isfinite(num):
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-        if key in _NON_NEGATIVE and value < 0:
+        if key in _NON_NEGATIVE and num < 0:
             raise InvalidValueError(f"{what} must be >= 0, got {value!r}")
         return value
     if isinstance(live, (tuple, list)):
@@ -109,9 +114,9 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
     if not isinstance(groups, (list, tuple)):
         raise InvalidValueError("optimizer state dict 'param_groups' must be a list")
     if len(groups) != len(live_groups):
-        raise InvalidValueError(
-            f"loaded state dict has {len(groups)} parameter groups, the optimizer "
-            f"{len(live_groups)}"
+        raise InvalidValueError(  # PyTorch's text first, then the counts
+            "loaded state dict has a different number of parameter groups (it has "
+            f"{len(groups)} parameter groups, the optimizer {len(live_groups)})"
         )
     new_groups: list[dict[str, Any]] = []
     ids: list[Any] = []
@@ -124,8 +129,9 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
             raise StateDictError(f"{where} of the loaded state dict has no 'params' list")
         if len(params) != len(live["params"]):
             raise InvalidValueError(
-                f"{where} has {len(params)} parameters in the loaded state dict and "
-                f"{len(live['params'])} in the optimizer"
+                "loaded state dict contains a parameter group that doesn't match the size of "
+                f"optimizer's group: {where} has {len(params)} parameters in the loaded state "
+                f"dict and {len(live['params'])} in the optimizer"
             )
         missing = sorted(
             k for k in live if k != "params" and k not in saved and k not in _OPTIONAL_KEYS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters
+from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters, in_order
 from .optimizer import ParamsT
 
 __all__ = ["Adadelta"]
@@ -35,7 +35,11 @@ class Adadelta(FusedRule):
             raise ValueError(f"Invalid rho value: {rho}")
         check_non_negative(eps=eps, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
-        super().__init__(params, hyperparameters(Adadelta.__init__, locals()))
+        hyper = hyperparameters(Adadelta.__init__, locals())
+        order = "lr rho eps weight_decay "
+        super().__init__(
+            params, in_order(hyper, order + "maximize capturable foreach differentiable")
+        )
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         rho = group["rho"]

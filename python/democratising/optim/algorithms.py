@@ -18,24 +18,17 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
-from ._common import check_flags, full_like, hyperparameters, stepped_state
+from ._common import (
+    check_adam,
+    check_flags,
+    check_lr,
+    check_non_negative,
+    full_like,
+    hyperparameters,
+    in_order,
+    stepped_state,
+)
 from .optimizer import Optimizer, ParamsT
-
-
-def _check(lr: float, **kw: float) -> None:
-    if lr < 0.0:
-        raise ValueError(f"invalid learning rate: {lr}")
-    for k, v in kw.items():
-        if v < 0.0:
-            raise ValueError(f"invalid {k} value: {v}")
-
-
-def _ordered(hyper: dict[str, Any], order: str) -> dict[str, Any]:
-    """``hyper`` with its keys in PyTorch's order (its ``defaults`` dict, which is not its
-    signature's), so the groups of ``state_dict()`` print as PyTorch's."""
-    keys = order.split()
-    assert sorted(keys) == sorted(hyper), "the order must name every hyperparameter"
-    return {k: hyper[k] for k in keys}
 
 
 class _Fused(Optimizer):
@@ -43,6 +36,7 @@ class _Fused(Optimizer):
     ``_grad_scale``."""
 
     _step_supports_amp_scaling = True
+    _tensor_state: tuple[str, ...] = ("step",)
     #: Group keys that choose PyTorch's implementation, not the update: not for the engine.
     _IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")
 
@@ -97,7 +91,8 @@ class SGD(_Fused):
         differentiable: bool = False,
         fused: Optional[bool] = None,
     ) -> None:
-        _check(lr, momentum=momentum, weight_decay=weight_decay)
+        check_lr(lr)
+        check_non_negative(momentum=momentum, weight_decay=weight_decay)
         check_flags(differentiable)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
@@ -137,14 +132,11 @@ class Adam(_Fused):
         fused: Optional[bool] = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check(lr, eps=eps, weight_decay=weight_decay)
-        check_flags(differentiable, capturable)
-        if len(betas) != 2 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid betas: {betas} (two values in [0, 1))")
-        betas = (betas[0], betas[1])
+        # PyTorch's checks, order and messages ("Invalid beta parameter at index 0: 1.0").
+        betas = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
         hyper = hyperparameters(Adam.__init__, locals())
         order = "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable "
-        super().__init__(params, _ordered(hyper, order + "fused decoupled_weight_decay"))
+        super().__init__(params, in_order(hyper, order + "fused decoupled_weight_decay"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
@@ -185,11 +177,12 @@ class RMSprop(_Fused):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        check_lr(lr)
+        check_non_negative(eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         check_flags(differentiable, capturable)
         hyper = hyperparameters(RMSprop.__init__, locals())
         order = "lr momentum alpha eps centered weight_decay capturable foreach maximize "
-        super().__init__(params, _ordered(hyper, order + "differentiable"))
+        super().__init__(params, in_order(hyper, order + "differentiable"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["square_avg"]
@@ -217,11 +210,17 @@ class Adagrad(_Fused):
         differentiable: bool = False,
         fused: Optional[bool] = None,
     ) -> None:
-        _check(lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
+        check_lr(lr)
+        check_non_negative(
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
         check_flags(differentiable)
         hyper = hyperparameters(Adagrad.__init__, locals())
         order = "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize "
-        super().__init__(params, _ordered(hyper, order + "differentiable fused"))
+        super().__init__(params, in_order(hyper, order + "differentiable fused"))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         st = self._stepped_states(params, ["sum"], g["initial_accumulator_value"])

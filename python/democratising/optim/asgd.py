@@ -43,7 +43,7 @@ class ASGD(FusedRule):
         capturable: bool = False,
     ) -> None:
         check_lr(lr)
-        check_non_negative(weight_decay=weight_decay)
+        check_non_negative(lambd=lambd, alpha=alpha, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
         super().__init__(params, hyperparameters(ASGD.__init__, locals()))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional, Union
@@ -25,6 +26,11 @@ class Optimizer:
     _step_supports_amp_scaling: bool = False
     #: Gradients are multiplied by this inside fused steps (AMP's unscale); 1.0 otherwise.
     _grad_scale: float = 1.0
+    #: Per-parameter state keys (with a class's ``_scalar_keys``) that the built-in
+    #: optimizers keep as Python numbers and ``state_dict()`` gives as 0-d tensors, as
+    #: PyTorch's built-ins keep them. Empty for a user's own optimizer, whose state is given
+    #: as it keeps it (as PyTorch does).
+    _tensor_state: tuple[str, ...] = ()
     # The ``register_*_hook`` tables (hook id -> hook), created by ``_init_hooks``.
     _optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]]
     _optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]]
@@ -52,6 +58,15 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or "
                 f"dicts, but got {type(params).__name__}"
             )
+        if isinstance(params, (set, frozenset)):
+            # PyTorch's FutureWarning: a set's order, which state dicts rely on, varies by run.
+            warnings.warn(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list "
+                "instead. This will be an error in a future release.",
+                FutureWarning,
+                stacklevel=2,
+            )
         groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -65,7 +80,7 @@ class Optimizer:
         ``params`` are tensors or, as ``model.named_parameters()`` gives them, ``(name,
         tensor)`` pairs, whose names are kept in the group's ``param_names``."""
         if not isinstance(param_group, Mapping):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
         g = dict(param_group)
         ps = g["params"]
         if isinstance(ps, (set, frozenset)):
@@ -86,7 +101,10 @@ class Optimizer:
             g["param_names"] = names
         for p in g["params"]:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+                raise TypeError(
+                    "optimizer can only optimize Tensors, but one of the params is "
+                    f"{type(p).__name__}"
+                )
             # A frozen parameter (requires_grad False) is accepted, as in PyTorch: its .grad
             # stays None, so every step skips it until it is unfrozen.
             if not p.is_leaf:
@@ -164,10 +182,14 @@ class Optimizer:
             packed["params"] = ids
             groups.append(packed)
         state = {}
+        # The built-ins' step counts and other per-parameter scalars (NAdam's ``mu_product``,
+        # ASGD's ``eta``/``mu``) live as Python numbers, so that a step never reads a device
+        # value; the state dict holds them as PyTorch's does, as 0-d tensors (``exported_state``),
+        # so that code (and PyTorch) reading ``state["step"]`` as a tensor works on it.
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = dict(self.state[p])
+                    state[index[id(p)]] = exported_state(self, self.state[p])
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -261,6 +283,29 @@ class Optimizer:
                 if k != "params":
                     out += f"    {k}: {g[k]}\n"
         return out + ")"
+
+
+def exported_state(opt: Any, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of one parameter's state as ``opt.state_dict()`` gives it: the keys of
+    ``opt._tensor_state`` and its ``_scalar_keys`` that hold Python numbers become 0-d
+    tensors, ``step`` in PyTorch's scalar dtype (float32, float64 under a float64 default
+    dtype; exact for any count below 2**24), the others (``mu_product``, ``eta``, ``mu``) in
+    float64, so that loading them back continues the very same trajectory (PyTorch casts them
+    to the parameter's dtype when it loads them). Also for wrappers that gather the state
+    themselves (ZeRO)."""
+    from .. import _core, get_default_dtype
+
+    out = dict(entry)
+    keys: tuple[str, ...] = getattr(opt, "_tensor_state", ())
+    if not keys:
+        return out
+    for k in {*keys, *getattr(opt, "_scalar_keys", ())}.intersection(out):
+        v = out[k]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            wide = k != "step" or get_default_dtype() == _core.float64
+            dtype = _core.float64 if wide else _core.float32
+            out[k] = _core.full((), float(v), dtype=dtype)
+    return out
 
 
 _HOOK_DICTS = (

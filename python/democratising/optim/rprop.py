@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters
+from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters, in_order
 from .optimizer import ParamsT
 
 __all__ = ["Rprop"]
@@ -40,7 +40,11 @@ class Rprop(FusedRule):
         etas = (etas[0], etas[1])
         step_sizes = (step_sizes[0], step_sizes[1])
         check_flags(differentiable, capturable)
-        super().__init__(params, hyperparameters(Rprop.__init__, locals()))
+        hyper = hyperparameters(Rprop.__init__, locals())
+        order = "lr etas step_sizes "
+        super().__init__(
+            params, in_order(hyper, order + "foreach maximize differentiable capturable")
+        )
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "prev": full_like(p, 0.0), "step_size": full_like(p, group["lr"])}

@@ -36,6 +36,8 @@ class SparseAdam(PerParam):
     ``p -= lr sqrt(1-b2^t)/(1-b1^t) · m / (sqrt(v) + eps)``); other rows are left alone."""
 
     _state_keys = ("step", "exp_avg", "exp_avg_sq")
+    #: PyTorch's SparseAdam keeps its step count an int in the state dict.
+    _tensor_state: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -167,3 +167,24 @@ def test_schedulers_take_whole_floats_and_loaders_give_lists():
     assert isinstance(batch, list)
     batch[0] = batch[0] * 2  # PyTorch code reassigns batch items
     assert batch[0].tolist() == [0.0, 2.0]
+
+
+def test_legacy_tensor_constructor_as_torch():
+    assert dm.Tensor().shape == (0,) and dm.Tensor().dtype == dm.float32
+    assert dm.Tensor(2, 3).shape == (2, 3) and dm.Tensor(3).shape == (3,)
+    assert dm.Tensor(dm.Size([2, 3])).shape == (2, 3)
+    t = dm.Tensor([1, 2])
+    assert t.dtype == dm.float32 and t.tolist() == [1.0, 2.0]
+    assert dm.Tensor([True, False]).dtype == dm.float32
+    assert dm.Tensor((2, 3)).tolist() == [2.0, 3.0]  # a tuple is data, as in PyTorch
+    assert dm.Tensor(np.array([1, 2])).dtype == dm.float32
+    with pytest.raises(TypeError):
+        dm.Tensor(2, [3])
+    p = dm.nn.Parameter(dm.randn(2))
+    assert isinstance(p, dm.Tensor) and p.requires_grad
+
+
+def test_other_device_names_raise_device_errors():
+    for name in ("meta", "xla", "mps"):
+        with pytest.raises(dm.DeviceError):
+            dm.ones(2).to(name)

@@ -227,8 +227,9 @@ class Tensor:
     """A multi-dimensional array with autograd."""
 
     __array_priority__: ClassVar[_float]
-    def __new__(cls, data: Any = None) -> Self:
-        """Shares ``data`` if it is a tensor, else copies it (lists, arrays, scalars)."""
+    def __new__(cls, *args: Any) -> Self:
+        """PyTorch's legacy constructor: ``Tensor(2, 3)`` zeros of that size, ``Tensor(data)``
+        the data in the default float dtype, ``Tensor(tensor)`` a detached alias."""
 
     # ---- attributes --------------------------------------------------------------------------
     @property

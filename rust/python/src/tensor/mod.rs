@@ -175,19 +175,42 @@ impl PyTensor {
 impl PyTensor {
     /// `Tensor(data)`: a tensor sharing `data` if it is a tensor, else a copy of it (lists,
     /// NumPy arrays, numbers). Subclasses (`nn.Parameter`) construct through here.
+    /// PyTorch's legacy constructor: `Tensor()` (empty), `Tensor(2, 3)` or `Tensor(dm.Size)`
+    /// (zeros of that size), `Tensor(data)` (the data in the default float dtype, as
+    /// `torch.Tensor([1, 2])` is float32), `Tensor(tensor)` (a detached alias, which is how
+    /// `nn.Parameter` and subclasses wrap a tensor).
     #[new]
-    #[pyo3(signature = (data=None))]
-    fn py_new(py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        match data {
-            None => Ok(wrap(Tensor::zeros(&[0], DType::default_float()).py()?)),
-            Some(d) => match d.cast::<PyTensor>() {
-                Ok(t) => Ok(wrap(t.get().tensor().detach())),
-                Err(_) => {
-                    let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
-                    Ok(wrap(t.cast::<PyTensor>()?.get().tensor()))
-                }
-            },
+    #[pyo3(signature = (*args))]
+    fn py_new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        let float = DType::default_float();
+        let is_int = |a: &Bound<'_, PyAny>| {
+            a.is_instance_of::<pyo3::types::PyInt>() && !a.is_instance_of::<pyo3::types::PyBool>()
+        };
+        if args.is_empty() {
+            return Ok(wrap(Tensor::zeros(&[0], float).py()?));
         }
+        if args.iter().all(|a| is_int(&a)) {
+            let shape: Vec<usize> = args.extract().map_err(|_| {
+                crate::errors::value_error(format!("Tensor(): negative size in {args}"))
+            })?;
+            return Ok(wrap(Tensor::zeros(&shape, float).py()?));
+        }
+        if args.len() != 1 {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "Tensor() takes sizes (ints) or one data argument, got {args}"
+            )));
+        }
+        let d = args.get_item(0)?;
+        if let Ok(t) = d.cast::<PyTensor>() {
+            return Ok(wrap(t.get().tensor().detach()));
+        }
+        if d.get_type().name()? == "Size" {
+            let shape: Vec<usize> = d.extract()?;
+            return Ok(wrap(Tensor::zeros(&shape, float).py()?));
+        }
+        let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
+        let t = t.cast::<PyTensor>()?.get().tensor();
+        Ok(wrap(t.to_dtype(float).py()?))
     }
 
     // ---- attributes ------------------------------------------------------------------------

@@ -188,3 +188,15 @@ def test_other_device_names_raise_device_errors():
     for name in ("meta", "xla", "mps"):
         with pytest.raises(dm.DeviceError):
             dm.ones(2).to(name)
+
+
+def test_torch_cpu_amp_spellings():
+    import democratising.cpu.amp as cpu_amp
+
+    x = dm.randn(4, 4)
+    with cpu_amp.autocast():
+        assert (x @ x).dtype == dm.bfloat16
+    with dm.cpu.amp.autocast(enabled=False):
+        assert (x @ x).dtype == dm.float32
+    assert dm.cpu.is_available() and dm.cpu.device_count() == 1
+    assert dm.cpu.amp.GradScaler().is_enabled()

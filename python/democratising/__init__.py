@@ -208,6 +208,7 @@ from . import (  # noqa: E402, F401
     amp,
     autograd,
     checkpoint,
+    cpu,
     cuda,
     data,
     datasets,

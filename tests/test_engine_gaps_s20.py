@@ -200,3 +200,23 @@ def test_torch_cpu_amp_spellings():
         assert (x @ x).dtype == dm.float32
     assert dm.cpu.is_available() and dm.cpu.device_count() == 1
     assert dm.cpu.amp.GradScaler().is_enabled()
+
+
+def test_next_functions_as_pytorch_tutorials_walk_them():
+    lin = dm.nn.Linear(3, 1)
+    loss = (lin(dm.randn(2, 3)).relu() ** 2).sum()
+    first, index = loss.grad_fn.next_functions[0]
+    assert index == 0 and "Pow" in first.name()
+    # Down to the weight: the last node's inputs end in AccumulateGrad for each parameter.
+    node, leaves = loss.grad_fn, []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        for f, _ in n.next_functions:
+            if f is None:
+                continue
+            if f.name() == "AccumulateGrad":
+                leaves.append(f.variable)
+            else:
+                stack.append(f)
+    assert sorted(tuple(t.shape) for t in leaves) == [(1,), (1, 3)]

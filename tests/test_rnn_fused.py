@@ -229,6 +229,6 @@ def test_one_fused_node_per_layer_and_direction() -> None:
         if node is None or node.name() in names:
             continue
         names.add(node.name())
-        stack.extend(node.next_functions)
+        stack.extend(f for f, _ in node.next_functions)
     assert "RnnSequenceBackward" in names
     assert not {"SigmoidBackward", "TanhBackward"} & names

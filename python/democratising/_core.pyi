@@ -35,6 +35,7 @@ from .linalg._common import QRResult, SlogdetResult, TorchSVDResult
 #: The names the extension lists in its own ``__all__`` (PyO3 adds every class, constant and
 #: function it registers); stubtest checks that the two agree.
 __all__ = [
+    "AccumulateGrad",
     "Device",
     "GradFn",
     "RemovableHandle",
@@ -210,8 +211,19 @@ class GradFn:
     def name(self) -> str:
         """The backward node's name, e.g. ``"MulBackward"``."""
     @property
-    def next_functions(self) -> list[GradFn | None]:
-        """The nodes of this node's inputs (None for inputs that need no gradient)."""
+    def next_functions(self) -> tuple[tuple[GradFn | AccumulateGrad | None, _int], ...]:
+        """One ``(function, 0)`` pair per input: its node, an ``AccumulateGrad`` for a leaf
+        that requires grad, or None (as PyTorch's)."""
+
+@final
+class AccumulateGrad:
+    """Where a leaf's gradient ends up (``.grad``); ``variable`` is the leaf."""
+
+    def name(self) -> str: ...
+    @property
+    def variable(self) -> Tensor: ...
+    @property
+    def next_functions(self) -> tuple[()]: ...
 
 @final
 class RemovableHandle:

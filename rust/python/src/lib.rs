@@ -26,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     use democratising::DType;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<tensor::GradFn>()?;
+    m.add_class::<tensor::AccumulateGrad>()?;
     m.add_class::<tensor::HookHandle>()?;
     m.add_class::<types::PyDType>()?;
     m.add_class::<types::PyDevice>()?;

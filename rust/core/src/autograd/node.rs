@@ -103,6 +103,11 @@ impl Node {
     }
 
     /// The nodes this node sends gradients to (for graph inspection).
+    /// This node's edges (to the nodes and leaves of its inputs), for inspecting the graph.
+    pub fn edges(&self) -> &[Edge] {
+        &self.edges
+    }
+
     pub fn next_functions(&self) -> Vec<Option<Arc<Node>>> {
         self.edges
             .iter()

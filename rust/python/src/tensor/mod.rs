@@ -435,16 +435,56 @@ impl GradFn {
     fn name(&self) -> &'static str {
         self.node.name
     }
+    /// As PyTorch's: one `(function, 0)` pair per input, the function being the input's node,
+    /// an `AccumulateGrad` for a leaf that requires grad, or `None`.
     #[getter]
-    fn next_functions(&self) -> Vec<Option<GradFn>> {
-        self.node
-            .next_functions()
-            .into_iter()
-            .map(|n| n.map(|node| GradFn { node }))
-            .collect()
+    fn next_functions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let pairs = self
+            .node
+            .edges()
+            .iter()
+            .map(|e| {
+                let f = match e {
+                    autograd::Edge::Node(node) => {
+                        Bound::new(py, GradFn { node: node.clone() })?.into_any()
+                    }
+                    autograd::Edge::Leaf(t) => {
+                        Bound::new(py, AccumulateGrad { leaf: t.clone() })?.into_any()
+                    }
+                    autograd::Edge::None => py.None().into_bound(py),
+                };
+                PyTuple::new(py, [f, 0i64.into_pyobject(py)?.into_any()])
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyTuple::new(py, pairs)
     }
     fn __repr__(&self) -> String {
         format!("<{} object>", self.node.name)
+    }
+}
+
+/// The end of a leaf's path in the graph (`grad_fn.next_functions` for a parameter), as
+/// PyTorch's: `variable` is the leaf whose `.grad` receives the gradient.
+#[pyclass(frozen, name = "AccumulateGrad", module = "democratising")]
+pub struct AccumulateGrad {
+    leaf: Tensor,
+}
+
+#[pymethods]
+impl AccumulateGrad {
+    fn name(&self) -> &'static str {
+        "AccumulateGrad"
+    }
+    #[getter]
+    fn variable(&self) -> PyTensor {
+        wrap(self.leaf.clone())
+    }
+    #[getter]
+    fn next_functions<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        PyTuple::empty(py)
+    }
+    fn __repr__(&self) -> &'static str {
+        "<AccumulateGrad object>"
     }
 }
 

@@ -229,9 +229,11 @@ impl PyTensor {
                     // Neither: say what it is not as a dtype, unless it reads as a device name.
                     (Err(dtype_err), Err(device_err)) => {
                         let name = a.extract::<String>().unwrap_or_default();
-                        let device_like = ["cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "mtia", "ipu"]
-                            .iter()
-                            .any(|p| name.starts_with(p));
+                        let device_like = [
+                            "cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "mtia", "ipu",
+                        ]
+                        .iter()
+                        .any(|p| name.starts_with(p));
                         return Err(if device_like { device_err } else { dtype_err });
                     }
                 }

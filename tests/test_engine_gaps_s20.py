@@ -220,3 +220,12 @@ def test_next_functions_as_pytorch_tutorials_walk_them():
             else:
                 stack.append(f)
     assert sorted(tuple(t.shape) for t in leaves) == [(1,), (1, 3)]
+
+
+def test_softshrink_has_no_gradient_at_lambda():
+    # Values from PyTorch 2.15: F.softshrink(x, 0.5) at [-0.5, 0.5, 0.7, 0.2].
+    x = dm.tensor([-0.5, 0.5, 0.7, 0.2, -0.9], requires_grad=True)
+    y = F.softshrink(x, 0.5)
+    np.testing.assert_allclose(y.detach().numpy(), [0.0, 0.0, 0.2, 0.0, -0.4], atol=1e-6)
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0, 0.0, 1.0]

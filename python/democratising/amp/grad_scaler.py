@@ -4,7 +4,11 @@ chained setters (``GradScaler().init_scale(2**16).growth_factor(2.0)...``).
 In a data-parallel job every rank must skip the same steps, or the replicas' parameters
 diverge: the found-inf flag is ORed over the ranks of the world ``World.init()`` registered in
 ``_ranks`` (the scaler never imports ``democratising.distributed``). Under DDP the gradients it
-checks are already the averaged ones: backward finishes their synchronisation."""
+checks are already the averaged ones: backward finishes their synchronisation.
+
+Misuse raises ``InvalidValueError`` (a ``RuntimeError`` and ``ValueError``, where PyTorch raises
+one of those) and a bad argument ``ArgumentTypeError``: both ``DemocratisingError``s, as the API
+promises for every failure."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 from .. import _core, _ranks
 from .._chain import chained
 from .._core import Tensor
-from ..errors import InvalidValueError
+from ..errors import ArgumentTypeError, InvalidValueError
 from ..optim.optimizer import Optimizer
 
 
@@ -79,11 +83,13 @@ class GradScaler:
         try:
             bound = order.bind(*args, **kwargs)
         except TypeError as e:
-            raise TypeError(f"GradScaler(): {e}") from None
+            raise ArgumentTypeError(f"GradScaler(): {e}") from None
         bound.apply_defaults()
         a = bound.arguments
         if not isinstance(a["device"], str):
-            raise TypeError(f"GradScaler(): device must be a str, got {type(a['device']).__name__}")
+            raise ArgumentTypeError(
+                f"GradScaler(): device must be a str, got {type(a['device']).__name__}"
+            )
         self._enabled = bool(a["enabled"])
         self._scale = float(a["init_scale"])
         self._growth_factor = float(a["growth_factor"])
@@ -99,11 +105,11 @@ class GradScaler:
 
     def _check_factors(self) -> None:
         if self._growth_factor <= 1.0:
-            raise ValueError("growth_factor should be > 1")
+            raise InvalidValueError("growth_factor should be > 1")
         if not 0.0 < self._backoff_factor < 1.0:
-            raise ValueError("backoff_factor should be in (0, 1)")
+            raise InvalidValueError("backoff_factor should be in (0, 1)")
         if self._growth_interval <= 0:
-            raise ValueError("growth_interval should be a positive integer")
+            raise InvalidValueError("growth_interval should be a positive integer")
 
     # ---- the seed's chained setters -----------------------------------------------------------
 
@@ -161,7 +167,7 @@ class GradScaler:
 
     def _check_ready(self, funcname: str) -> None:
         if not self._scale_ready:
-            raise RuntimeError(
+            raise InvalidValueError(
                 f"Attempted {funcname} but the scale is not initialised. This may indicate your "
                 "script did not use scaler.scale(loss or outputs) earlier in the iteration."
             )
@@ -193,11 +199,11 @@ class GradScaler:
         self._check_ready("unscale_")
         st = self._opt_state(optimizer)
         if st["stage"] is _State.UNSCALED:
-            raise RuntimeError(
+            raise InvalidValueError(
                 "unscale_() has already been called on this optimizer since the last update()."
             )
         if st["stage"] is _State.STEPPED:
-            raise RuntimeError("unscale_() is being called after step().")
+            raise InvalidValueError("unscale_() is being called after step().")
         grads = self._grads(optimizer)
         found = _core._amp_unscale(grads, 1.0 / self._scale, True) if grads else False
         st["found_inf"] = _ranks.any_rank(found)
@@ -210,11 +216,13 @@ class GradScaler:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:
             # The closure would recompute an unscaled loss and its gradients after the check.
-            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+            raise InvalidValueError(
+                "Closure use is not currently supported if GradScaler is enabled."
+            )
         self._check_ready("step")
         st = self._opt_state(optimizer)
         if st["stage"] is _State.STEPPED:
-            raise RuntimeError("step() has already been called since the last update().")
+            raise InvalidValueError("step() has already been called since the last update().")
         inv = 1.0 / self._scale
         if st["stage"] is _State.READY:
             grads = self._grads(optimizer)
@@ -254,7 +262,7 @@ class GradScaler:
             self._scale = _f32(float(new_scale))
         else:
             if not self._per_optimizer:
-                raise RuntimeError("No inf checks were recorded prior to update.")
+                raise InvalidValueError("No inf checks were recorded prior to update.")
             found = any(s["found_inf"] for s in self._per_optimizer.values())
             if found:
                 self._scale = _f32(self._scale * self._backoff_factor)
@@ -283,7 +291,7 @@ class GradScaler:
         if not self._enabled:
             return
         if not state:
-            raise RuntimeError(
+            raise InvalidValueError(
                 "The source state dict is empty, possibly because it was saved from a disabled "
                 "instance of GradScaler."
             )

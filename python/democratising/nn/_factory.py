@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
+from ..errors import DTypeError
 
 
 def to_factory(module: Any, device: Any = None, dtype: Any = None) -> None:
@@ -14,7 +15,8 @@ def to_factory(module: Any, device: Any = None, dtype: Any = None) -> None:
     ``factory_kwargs`` do (parameters are drawn in float32 on the CPU first, so a seed gives
     the same values whatever the target)."""
     if dtype is not None and not (isinstance(dtype, _core.dtype) and dtype.is_floating_point):
-        raise TypeError(f"layers take floating-point dtypes only, got {dtype!r}")
+        # A DTypeError (a TypeError) as every other dtype mistake, so one except catches them.
+        raise DTypeError(f"layers take floating-point dtypes only, got {dtype!r}")
     kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     if kwargs:
         module.to(**kwargs)

@@ -84,7 +84,9 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, 0 in between."""
     if lambd < 0:
         raise InvalidValueError(f"lambda must be greater or equal to 0, but found {lambd}")
-    return input - input.clamp(-lambd, lambd)
+    # Selected, not ``x - clamp(x)``: no gradient at |x| == lambd itself, as PyTorch's.
+    shrunk = _core.where(input > lambd, input - lambd, input + lambd)
+    return _core.where(input.abs() > lambd, shrunk, input * 0)
 
 
 @_takes_tensor

@@ -214,12 +214,13 @@ class Checkpoint:
     scheduler and scaler, all-or-nothing.
     """
 
+    # The seed's field order first, so ``Checkpoint(model_sd, optim_sd, epoch, loss)`` works.
     model_state: dict[str, Tensor] = field(default_factory=dict)
     optimizer_state: Optional[dict[str, Any]] = None
-    scheduler_state: Optional[dict[str, Any]] = None
-    scaler_state: Optional[dict[str, Any]] = None
     epoch: Optional[int] = None
     loss: Optional[float] = None
+    scheduler_state: Optional[dict[str, Any]] = None
+    scaler_state: Optional[dict[str, Any]] = None
     rng_state: Optional[list[int]] = None
     extra: dict[str, Any] = field(default_factory=dict)
     optimizer_type: Optional[str] = None
@@ -263,6 +264,13 @@ class Checkpoint:
             if not isinstance(v, Tensor):
                 raise CheckpointError(f"model state {k!r} is {type(v).__name__}, not a Tensor")
             tensors[_MODEL + k] = _to_raw(v)
+        # A file that ``load`` would refuse must not be written in the first place.
+        for name in ("optimizer_state", "scheduler_state", "scaler_state"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise CheckpointError(f"{name} must be a dict or None, got {type(value).__name__}")
+        if not isinstance(self.extra, Mapping):
+            raise CheckpointError(f"extra must be a dict, got {type(self.extra).__name__}")
         epoch = _scalar(self.epoch, "epoch")
         if isinstance(epoch, float):
             raise CheckpointError("epoch must be an int")
@@ -290,8 +298,11 @@ class Checkpoint:
         return tensors, {METADATA_KEY: text}
 
     def save(self, path: PathLike) -> None:
-        """Writes the checkpoint atomically and durably (see the module docstring)."""
+        """Writes the checkpoint atomically and durably (see the module docstring). Missing
+        parent directories are created, so ``save("runs/exp1/last.ckpt")`` works in a fresh
+        tree instead of failing with the name of an internal temp file."""
         tensors, metadata = self._encode()
+        os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
 
         def write(f: IO[bytes]) -> None:
             write_safetensors(f, tensors, metadata)
@@ -463,7 +474,10 @@ class Checkpoint:
             if isinstance(e, CheckpointError):
                 raise
             raise CheckpointError(f"restoring the checkpoint failed: {e}") from e
+        # Extras also sit at the top level, as in a ``torch.save``d dict (``info["step"]``);
+        # the fixed keys below win a name clash, and ``info["extra"]`` keeps them all.
         return {
+            **self.extra,
             "epoch": self.epoch,
             "loss": self.loss,
             "extra": self.extra,
@@ -598,13 +612,24 @@ def save_checkpoint(
     **extra: Any,
 ) -> None:
     """Saves model, optimizer, scheduler and scaler state, epoch, loss, the RNG state and any
-    JSON-able (or tensor) ``extra`` values to ``path``, atomically.
+    JSON-able (or tensor) ``extra`` values to ``path``, atomically. The seed guide's positional
+    order ``save_checkpoint(model, optimizer, epoch, loss, path)`` is accepted too.
 
     With a ZeRO model (``DistributedDataParallel(..., zero_stage=1|2)``) or a
     ``ZeroOptimizer``, ``path`` is a directory and every rank must call this: each writes its
     shard, rank 0 publishes the index last (see ``distributed.sharded_checkpoint``)."""
     from .distributed.sharded_checkpoint import is_sharded_target, save_sharded
 
+    if not isinstance(path, (str, os.PathLike)):
+        # The seed guide's order, ``save_checkpoint(model, optimizer, epoch, loss, path)``.
+        if isinstance(scaler, (str, os.PathLike)) and epoch is None and loss is None:
+            path, model, optimizer, epoch, loss = scaler, path, model, optimizer, scheduler
+            scheduler = scaler = None
+        else:
+            raise TypeError(
+                f"save_checkpoint: path must be a str or os.PathLike, got {type(path).__name__}; "
+                "call save_checkpoint(path, model=..., optimizer=..., epoch=..., loss=...)"
+            )
     if is_sharded_target(model, optimizer):
         save_sharded(path, model, optimizer, scheduler, scaler, epoch, loss, extra)
         return
@@ -632,7 +657,8 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restores a checkpoint written by ``save_checkpoint`` into the given objects.
 
-    Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys"}``. Raises
+    Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys"}`` plus each extra
+    under its own name (``info["step"]`` as well as ``info["extra"]["step"]``). Raises
     ``CheckpointError`` — with nothing modified — for a missing, truncated, corrupt or
     mismatching file, and for one without its checksum unless ``allow_unverified``. Model
     keys with or without the ``module.`` prefix of a data-parallel wrapper both load. A

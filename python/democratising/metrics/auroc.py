@@ -20,6 +20,7 @@ from .._tensor import tensor
 from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from ._base import Metric, same_length, to_numpy
 from ._inputs import check_labels, class_scores, integral
+from .classification import _resolve_task
 
 __all__ = ["AUROC", "binary_auroc"]
 
@@ -54,11 +55,16 @@ class AUROC(Metric):
 
     def __init__(
         self,
-        num_classes: Optional[int] = None,
+        num_classes: Any = None,
         average: Optional[str] = "macro",
         world: Any = None,
         sync_on_compute: bool = True,
+        task: Optional[str] = None,
     ) -> None:
+        if isinstance(num_classes, str) and task is None:  # torchmetrics' AUROC("binary")
+            num_classes, task = None, num_classes
+        num_classes = _resolve_task(task, num_classes, "AUROC")
+        self.task = task
         if num_classes is not None and (
             isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
         ):

@@ -7,6 +7,10 @@ which precision, recall and F1 follow exactly, whatever the batching or the numb
 A ratio with a zero denominator is 0 (scikit-learn's ``zero_division=0``); ``"macro"``
 averages over the classes that occur in the targets or the predictions (scikit-learn's
 default labels), ``"weighted"`` weighs each class by its support.
+
+torchmetrics' ``task=`` is accepted, as keyword or first argument: ``"binary"`` means two
+classes (and, for precision, recall and F1, the positive class's value); ``"multiclass"``
+needs ``num_classes``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,31 @@ def _check_num_classes(num_classes: Any, what: str) -> int:
     return int(num_classes)
 
 
+TASKS = ("binary", "multiclass")
+
+
+def _resolve_task(task: Optional[str], num_classes: Any, what: str) -> Any:
+    """torchmetrics' ``task=`` (``Accuracy(task="multiclass", num_classes=10)``) as the number
+    of classes it implies: ``"binary"`` is two classes, ``"multiclass"`` needs
+    ``num_classes``; without a task the arguments stand as given."""
+    if task is None:
+        return num_classes
+    if task not in TASKS:
+        raise InvalidValueError(
+            f"{what}: task must be 'binary' or 'multiclass', got {task!r}"
+            + (" (multilabel metrics are not supported)" if task == "multilabel" else "")
+        )
+    if task == "binary":
+        if num_classes not in (None, 2):
+            raise InvalidValueError(
+                f"{what}: task='binary' has 2 classes, got num_classes={num_classes}"
+            )
+        return 2
+    if num_classes is None:
+        raise InvalidValueError(f"{what}: task='multiclass' needs num_classes")
+    return num_classes
+
+
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` with 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
     out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
@@ -50,13 +79,18 @@ class Accuracy(Metric):
 
     def __init__(
         self,
-        top_k: int = 1,
+        top_k: Any = 1,
         num_classes: Optional[int] = None,
         threshold: float = 0.5,
         ignore_index: Optional[int] = None,
         world: Any = None,
         sync_on_compute: bool = True,
+        task: Optional[str] = None,
     ) -> None:
+        if isinstance(top_k, str) and task is None:  # torchmetrics' Accuracy("multiclass", ...)
+            top_k, task = 1, top_k
+        num_classes = _resolve_task(task, num_classes, "Accuracy")
+        self.task = task
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InvalidValueError(f"Accuracy: top_k must be an int >= 1, got {top_k!r}")
         if num_classes is not None:
@@ -113,16 +147,21 @@ class _ConfusionBased(Metric):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Any = None,
         average: Optional[str] = "macro",
         threshold: float = 0.5,
         ignore_index: Optional[int] = None,
         world: Any = None,
         sync_on_compute: bool = True,
+        task: Optional[str] = None,
     ) -> None:
         what = type(self).__name__
-        self.num_classes = _check_num_classes(num_classes, what)
-        avg = "none" if average is None else average
+        if isinstance(num_classes, str) and task is None:  # torchmetrics' F1Score("binary")
+            num_classes, task = None, num_classes
+        self.task = task
+        self.num_classes = _check_num_classes(_resolve_task(task, num_classes, what), what)
+        # torchmetrics' binary metrics are those of the positive class, whatever ``average``.
+        avg = "binary" if task == "binary" else ("none" if average is None else average)
         if avg not in AVERAGES:
             raise InvalidValueError(
                 f"{what}: average must be one of 'micro', 'macro', 'weighted', 'binary' or "
@@ -215,13 +254,17 @@ class ConfusionMatrix(_ConfusionBased):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Any = None,
         normalize: Optional[str] = None,
         threshold: float = 0.5,
         ignore_index: Optional[int] = None,
         world: Any = None,
         sync_on_compute: bool = True,
+        task: Optional[str] = None,
     ) -> None:
+        if isinstance(num_classes, str) and task is None:
+            num_classes, task = None, num_classes
+        num_classes = _resolve_task(task, num_classes, "ConfusionMatrix")
         if normalize not in (None, "true", "pred", "all", "none"):
             raise InvalidValueError(
                 f"ConfusionMatrix: normalize must be None, 'true', 'pred' or 'all', got "
@@ -229,6 +272,7 @@ class ConfusionMatrix(_ConfusionBased):
             )
         self.normalize = None if normalize == "none" else normalize
         super().__init__(num_classes, "macro", threshold, ignore_index, world, sync_on_compute)
+        self.task = task
 
     def _value(self, state: np.ndarray) -> Any:
         cm = self._matrix(state)

@@ -22,6 +22,20 @@ class MemoryLimitError(MemoryError):
     """A trial batch size used more memory than the configured limit."""
 
 
+#: Messages of out-of-memory errors raised as ``RuntimeError`` (PyTorch's CUDA/cuDNN/cuBLAS
+#: allocation failures, as Lightning's batch-size finder recognises them) rather than as
+#: ``MemoryError``; a custom model or loss may surface those.
+_OOM_MESSAGES = ("out of memory", "cublas_status_alloc_failed")
+
+
+def _is_oom(e: BaseException) -> bool:
+    """Whether ``e`` means "this batch size does not fit", so the search may stop there."""
+    if isinstance(e, MemoryError):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and any(m in msg for m in _OOM_MESSAGES)
+
+
 def search_batch_size(
     measure: Callable[[int], float],
     start: int = 32,
@@ -31,8 +45,9 @@ def search_batch_size(
     """The seed's search over ``measure(batch_size) -> samples/s``.
 
     Doubles from ``start`` while throughput beats the best so far by more than
-    ``min_improvement`` (relative); a ``MemoryError`` (``dm.OutOfMemoryError`` is one) or
-    ``MemoryLimitError`` ends the search cleanly. If ``start`` itself does not fit, halves
+    ``min_improvement`` (relative); a ``MemoryError`` (``dm.OutOfMemoryError`` is one),
+    ``MemoryLimitError`` or a ``RuntimeError`` saying "out of memory" ends the search cleanly;
+    any other error propagates. If ``start`` itself does not fit, halves
     until a size does. Returns ``(best_batch_size, {batch_size: throughput})``.
     """
     if start < 1:
@@ -47,7 +62,9 @@ def search_batch_size(
     while max_batch_size is None or bs <= max_batch_size:
         try:
             tp = measure(bs)
-        except MemoryError:
+        except (MemoryError, RuntimeError) as e:
+            if not _is_oom(e):
+                raise
             break
         results[bs] = tp
         if best_bs == 0 or tp > best * (1.0 + min_improvement):
@@ -62,7 +79,9 @@ def search_batch_size(
         try:
             results[bs] = measure(bs)
             return bs, results
-        except MemoryError:
+        except (MemoryError, RuntimeError) as e:
+            if not _is_oom(e):
+                raise
             bs //= 2
     raise MemoryError(f"no batch size from 1 to {start} fits in memory")
 

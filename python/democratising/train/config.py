@@ -429,7 +429,10 @@ _AMP = {
 
 
 def _amp_name(amp: Any) -> Any:
-    """``"bf16"``, ``True``, ``"none"``... as the dtype name the config stores (or ``None``)."""
+    """``"bf16"``, ``True``, ``"none"``, ``dm.bfloat16``... as the dtype name the config stores
+    (or ``None``); dtype objects are accepted because ``autocast(dtype=...)`` takes them."""
+    if isinstance(amp, _core.dtype):
+        amp = amp.name
     if isinstance(amp, bool) or (isinstance(amp, str) and amp.lower() in _AMP):
         return _AMP[str(amp).lower()]
     return amp

@@ -210,11 +210,44 @@ def _len_or_none(loader: Any) -> Optional[int]:
         return None
 
 
+class _DefaultLoss:
+    """The loss a ``Trainer`` without ``loss_fn`` uses, chosen from the first batch: cross
+    entropy, except for float targets of a single-output model (``[N]`` or ``[N, 1]``), where
+    cross entropy over one class is 0 whatever the weights, so regression silently learned
+    nothing; those get ``MSELoss``. The choice then replaces this object on the trainer, so
+    later batches call the chosen loss directly."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+
+    def __call__(self, out: Any, target: Any) -> Tensor:
+        from ..nn import CrossEntropyLoss, MSELoss
+
+        fn: Callable[[Any, Any], Tensor] = CrossEntropyLoss()
+        if (
+            isinstance(out, Tensor)
+            and isinstance(target, Tensor)
+            and target.dtype.is_floating_point
+            and (out.ndim == 1 or (out.ndim == 2 and int(out.shape[1]) == 1))
+        ):
+            mse = MSELoss()
+
+            def flat_mse(o: Tensor, t: Tensor) -> Tensor:
+                return mse(o.reshape(t.shape), t)
+
+            # [N, 1] outputs against [N] targets: compare row by row, not as an [N, N] broadcast.
+            fn = flat_mse if out.ndim == 2 and target.ndim == 1 else mse
+
+        self._trainer.loss_fn = fn
+        return fn(out, target)
+
+
 class Trainer:
     """Trains ``model`` as ``config`` says; ``fit(train, val)`` fills ``self.history``.
 
-    ``loss_fn`` defaults to ``CrossEntropyLoss``; ``optimizer``/``scheduler`` default to the
-    ones ``config`` describes. ``history`` maps each metric (``loss``, ``accuracy``,
+    ``loss_fn`` defaults to ``CrossEntropyLoss`` (``MSELoss`` when the first batch has float
+    targets and the model one output, see ``_DefaultLoss``); ``optimizer``/``scheduler``
+    default to the ones ``config`` describes. ``history`` maps each metric (``loss``, ``accuracy``,
     ``val_loss``, ``val_accuracy``, ``lr``, ``throughput`` in samples/s, ``time``) to one value
     per epoch; ``metrics`` (``{"f1": F1Score(num_classes=10)}``, see ``democratising.metrics``)
     are computed by ``evaluate``/``test`` and on the validation data every epoch (``val_f1``).
@@ -256,11 +289,9 @@ class Trainer:
         if not self._on_cpu:
             model.to(self.device)
         self.model = model
-        if loss_fn is None:
-            from ..nn import CrossEntropyLoss
-
-            loss_fn = CrossEntropyLoss()
-        self.loss_fn = loss_fn
+        self.loss_fn: Callable[[Any, Any], Tensor] = (
+            _DefaultLoss(self) if loss_fn is None else loss_fn
+        )
         configure = _hooks.find_hook(model, "configure_optimizers")
         if optimizer is None and configure is not None:
             optimizer, hook_sched, hook_interval = _hooks.parse_optimizers(configure())

@@ -85,7 +85,11 @@ def _index(device: int | str | Device | None) -> int:
     """The CUDA ordinal of ``device`` (None means device 0, the current one)."""
     if device is None:
         return 0
+    if isinstance(device, bool):
+        raise TypeError(f"expected a CUDA device index, got {device!r}")
     if isinstance(device, int):
+        if device < 0:
+            raise ValueError(f"CUDA device index must be >= 0, got {device}")
         return device
     d = device if isinstance(device, Device) else Device(device)
     if d.type != "cuda":

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import _launcher
+from ..errors import DistributedError
 from .data_parallel import DataParallel
 from .ddp import DistributedDataParallel
 from .ddp import finish_all_gradient_synchronizations as finish_gradient_synchronization
@@ -35,6 +36,7 @@ __all__ = [
     "DataParallel",
     "DistributedDataLoader",
     "DistributedDataParallel",
+    "DistributedError",
     "DistributedLoader",
     "DistributedModel",
     "DistributedStrategy",

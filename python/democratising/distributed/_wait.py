@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Optional
 
 from .. import _launcher
@@ -42,10 +43,12 @@ def _note_after(timeout: float) -> float:
     return min(max(1.0, timeout / 10), timeout / 3)
 
 
-def resolve_timeout(timeout: Optional[float]) -> float:
-    """``timeout`` seconds, else ``$DEMOCRATISING_DIST_TIMEOUT``, else 30 minutes; ``<= 0`` or
-    ``inf`` waits for ever. Raises ``DistributedError`` for NaN or a variable that is not a
-    number, naming it."""
+def resolve_timeout(timeout: Optional[float | timedelta]) -> float:
+    """``timeout`` seconds (or a ``timedelta``, as PyTorch's ``init_process_group`` takes), else
+    ``$DEMOCRATISING_DIST_TIMEOUT``, else 30 minutes; ``<= 0`` or ``inf`` waits for ever.
+    Raises ``DistributedError`` for NaN or a variable that is not a number, naming it."""
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
     if timeout is None:
         env = _launcher.env_timeout()
         return DEFAULT_TIMEOUT if env is None else env

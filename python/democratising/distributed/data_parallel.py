@@ -40,17 +40,21 @@ class DataParallel(Module):
         devices: Optional[Sequence[DeviceLike]] = None,
         output_device: Optional[DeviceLike] = None,
         dim: int = 0,
+        *,
+        device_ids: Optional[Sequence[DeviceLike]] = None,
     ) -> None:
         super().__init__()
-        if devices is None:
+        if device_ids is not None:  # PyTorch's name for ``devices``
+            if devices is not None:
+                raise TypeError("DataParallel: pass devices or device_ids, not both")
+            devices = device_ids
+        if not devices:  # None or empty: every GPU, else the CPU (PyTorch's CPU fallback)
             devices = (
                 [_core.Device.cuda(i) for i in range(cuda.device_count())]
                 if cuda.is_available()
                 else [_core.Device.cpu()]
             )
         devs = [_device(d) for d in devices]
-        if not devs:
-            raise ValueError("DataParallel needs at least one device")
         gpus = [d for d in devs if d.type == "cuda"]
         missing = [d for d in gpus if (d.index or 0) >= cuda.device_count()]
         if missing:

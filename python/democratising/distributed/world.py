@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import zlib
+from datetime import timedelta
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -63,14 +65,14 @@ class World:
     # ---- construction ------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, timeout: Optional[float] = None) -> World:
+    def init(cls, timeout: Optional[Union[float, timedelta]] = None) -> World:
         """The world of ``COMM_WORLD`` (initialising MPI on first use; later calls return the
         same object, updating its timeout when one is given). ``timeout`` is the number of
-        seconds a collective may wait before the job is aborted (default 30 minutes or
-        ``$DEMOCRATISING_DIST_TIMEOUT``). With more than one rank an uncaught exception aborts
-        the whole job, and so does a rank that exits while the others still wait in a
-        collective (after a grace period of a few seconds), so no rank is left waiting for a
-        dead peer. A bad ``timeout`` or ``$DEMOCRATISING_DIST_TIMEOUT`` raises
+        seconds (or a ``timedelta``) a collective may wait before the job is aborted (default
+        30 minutes or ``$DEMOCRATISING_DIST_TIMEOUT``). With more than one rank an uncaught
+        exception aborts the whole job, and so does a rank that exits while the others still
+        wait in a collective (after a grace period of a few seconds), so no rank is left
+        waiting for a dead peer. A bad ``timeout`` or ``$DEMOCRATISING_DIST_TIMEOUT`` raises
         ``DistributedError`` before MPI is initialised."""
         global _current
         seconds = _wait.resolve_timeout(timeout)
@@ -117,7 +119,7 @@ class World:
         return self._parent.timeout if self._parent is not None else self._timeout
 
     @timeout.setter
-    def timeout(self, seconds: Optional[float]) -> None:
+    def timeout(self, seconds: Optional[Union[float, timedelta]]) -> None:
         if self._parent is not None:
             self._parent.timeout = seconds
         else:
@@ -186,11 +188,13 @@ class World:
 
     def all_reduce(self, tensor: Tensor, op: Union[ReduceOp, str] = ReduceOp.Sum) -> Tensor:
         """Combines ``tensor`` across ranks in place (and returns it)."""
+        _check_tensor(tensor, "all_reduce")
         op = ReduceOp.parse(op)
         if op is ReduceOp.Mean and not tensor.dtype.is_floating_point:
             raise DTypeError(f"ReduceOp.Mean needs a floating-point tensor, got {tensor.dtype}")
-        arr, write_back = _buffers.staged(tensor)
         what = f"all_reduce ({op.name}, shape {tuple(tensor.shape)}, {tensor.dtype})"
+        self._agree(what)
+        arr, write_back = _buffers.staged(tensor)
         self._all_reduce_array(arr, op, what)
         if op is ReduceOp.Mean:
             np.multiply(arr, 1.0 / self._size, out=arr, casting="unsafe")
@@ -200,10 +204,12 @@ class World:
 
     def broadcast(self, tensor: Tensor, root: int = 0) -> Tensor:
         """Overwrites ``tensor`` on every rank with rank ``root``'s value (in place)."""
+        _check_tensor(tensor, "broadcast")
         self._check_root(root)
+        what = f"broadcast (root {root}, shape {tuple(tensor.shape)}, {tensor.dtype})"
+        self._agree(what)
         arr, write_back = _buffers.staged(tensor)
         if self._size > 1:
-            what = f"broadcast (root {root}, shape {tuple(tensor.shape)}, {tensor.dtype})"
             self.wait(self.comm.Ibcast(arr, root=root), what)
         if write_back is not None:
             write_back()
@@ -212,10 +218,12 @@ class World:
     def all_gather(self, tensor: Tensor, stack: bool = False) -> Union[list[Tensor], Tensor]:
         """Every rank's ``tensor`` (same shape and dtype on all ranks), as a list indexed by
         rank, or stacked along a new first dimension with ``stack=True``."""
+        _check_tensor(tensor, "all_gather")
+        what = f"all_gather (shape {tuple(tensor.shape)}, {tensor.dtype})"
+        self._agree(what)
         arr, _ = _buffers.staged(tensor)
         out = np.empty((self._size, *arr.shape), dtype=arr.dtype)
         if self._size > 1:
-            what = f"all_gather (shape {tuple(tensor.shape)}, {tensor.dtype})"
             self.wait(self.comm.Iallgather(arr, out), what)
         else:
             out[0] = arr
@@ -261,10 +269,39 @@ class World:
         self.wait(self.comm.Ibcast(buf, root=root), "broadcast_object")
         return obj if self._rank == root else pickle.loads(buf.tobytes())
 
+    def _agree(self, what: str) -> None:
+        """Raises ``DistributedError`` on every rank unless all ranks entered the same tensor
+        collective (``what`` names the operation, op or root, shape and dtype). MPI itself does
+        not check: mismatched buffers silently mix garbage into the result or fail with an
+        opaque MPI error. One 16-byte all-reduce of a checksum of ``what`` (its max and min
+        agree only when every rank sent the same one)."""
+        if self._size == 1:
+            return
+        sig = zlib.crc32(what.encode())
+        arr = np.array([sig, -sig], dtype=np.int64)
+        self.wait(self.comm.Iallreduce(self._MPI.IN_PLACE, arr, op=self._MPI.MAX), what)
+        if arr[0] == -arr[1]:
+            return
+        # Every rank saw the same maximum and minimum, so all of them are here: safe to gather.
+        calls = self.all_gather_object(what)
+        detail = "; ".join(f"rank {r}: {c}" for r, c in enumerate(calls))
+        raise DistributedError(
+            f"ranks called different collectives or passed tensors of different shapes or "
+            f"dtypes ({detail}); every rank must pass a tensor of the same shape and dtype"
+        )
+
     def _check_root(self, root: int) -> None:
+        if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
+            raise TypeError(f"root must be a rank number (int), got {type(root).__name__}")
         if not 0 <= root < self._size:
             raise DistributedError(f"root rank {root} is out of range for a world of {self._size}")
 
     def __repr__(self) -> str:
         t = "inf" if self.timeout == float("inf") else f"{self.timeout:g}s"
         return f"World(rank={self._rank}, size={self._size}, timeout={t})"
+
+
+def _check_tensor(tensor: Any, what: str) -> None:
+    """A clear ``TypeError`` for a non-tensor (rather than an ``AttributeError`` from inside)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"World.{what} takes a democratising Tensor, got {type(tensor).__name__}")

@@ -229,3 +229,20 @@ def test_softshrink_has_no_gradient_at_lambda():
     np.testing.assert_allclose(y.detach().numpy(), [0.0, 0.0, 0.2, 0.0, -0.4], atol=1e-6)
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_forward_amp_passes_keywords_and_prelude_has_the_common_names():
+    class Scaled(dm.nn.Module):
+        def forward(self, x, scale=1.0):
+            return x * scale
+
+    assert Scaled().forward_amp(dm.ones(2), scale=3.0).tolist() == [3.0, 3.0]
+    import democratising.prelude as prelude
+
+    for name in ("Softmax", "ModuleList", "MultiheadAttention", "RMSprop", "Optimizer", "cuda"):
+        assert name in prelude.__all__ and hasattr(prelude, name)
+
+
+def test_same_padding_with_a_wrong_weight_rank_is_a_shape_error():
+    with pytest.raises(dm.ShapeError):
+        F.conv2d(dm.ones(1, 1, 4, 4), dm.ones(1, 1, 3), padding="same")

@@ -1,5 +1,6 @@
 """``from democratising.prelude import *``: the seed guide's names in one import."""
 
+from . import cuda
 from ._core import Device, Tensor
 from .amp import GradScaler, autocast
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -16,6 +17,8 @@ from .distributed import (
 )
 from .nn import (
     GELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     BCEWithLogitsLoss,
@@ -25,18 +28,35 @@ from .nn import (
     Dropout,
     Embedding,
     Flatten,
+    HuberLoss,
+    L1Loss,
     LayerNorm,
     Linear,
+    LogSoftmax,
     MaxPool2d,
     Module,
+    ModuleDict,
+    ModuleList,
     MSELoss,
+    MultiheadAttention,
+    NLLLoss,
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
+    Softmax,
     Tanh,
 )
-from .optim import SGD, Adam, AdamW
-from .optim.lr_scheduler import CosineAnnealingLR, StepLR
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .optim.lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 from .train import (
     EarlyStopping,
     ModelCheckpoint,
@@ -51,8 +71,11 @@ from .train import (
 __all__ = [
     "GELU",
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -72,20 +95,36 @@ __all__ = [
     "Dropout",
     "EarlyStopping",
     "Embedding",
+    "ExponentialLR",
     "Flatten",
     "GradScaler",
+    "HuberLoss",
+    "L1Loss",
+    "LambdaLR",
     "LayerNorm",
     "Linear",
+    "LinearLR",
+    "LogSoftmax",
     "MSELoss",
     "MaxPool2d",
     "ModelCheckpoint",
     "Module",
+    "ModuleDict",
+    "ModuleList",
+    "MultiheadAttention",
+    "NLLLoss",
+    "OneCycleLR",
+    "Optimizer",
     "OptimizerConfig",
+    "RMSprop",
     "ReLU",
+    "ReduceLROnPlateau",
     "ReduceOp",
     "SchedulerConfig",
     "Sequential",
+    "SiLU",
     "Sigmoid",
+    "Softmax",
     "StepLR",
     "SyncBatchNorm",
     "Tanh",
@@ -95,6 +134,7 @@ __all__ = [
     "TrainingConfig",
     "World",
     "autocast",
+    "cuda",
     "find_batch_size",
     "load_checkpoint",
     "save_checkpoint",

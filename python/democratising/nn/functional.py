@@ -766,6 +766,11 @@ def conv2d(
         elif padding == "same":
             if _pair(stride) != (1, 1):
                 raise ValueError("padding='same' is not supported for strided convolutions")
+            if weight.ndim != 4:
+                raise ShapeError(
+                    f"conv2d expects a 4-D weight [C_out, C_in/groups, kH, kW], got shape "
+                    f"{tuple(weight.shape)}"
+                )
             d = _pair(dilation)
             th, tw = d[0] * (weight.shape[2] - 1), d[1] * (weight.shape[3] - 1)
             if th % 2 or tw % 2:

@@ -964,12 +964,12 @@ class Module:
         object.__setattr__(self, "_checkpointing", enabled)
         return self
 
-    def forward_amp(self, *args: Any, dtype: Any = None) -> Any:
+    def forward_amp(self, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
         """``forward`` under ``amp.autocast`` (float16 unless ``dtype`` says otherwise)."""
         from ..amp import autocast
 
         with autocast(dtype=dtype or _core.float16):
-            return self(*args)
+            return self(*args, **kwargs)
 
     def extra_repr(self) -> str:
         return ""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from . import _core
 from .amp import autocast as _autocast
@@ -25,18 +25,6 @@ class autocast(_autocast):  # noqa: N801 - PyTorch's name
         super().__init__("cpu", dtype, enabled, cache_enabled)
 
 
-class GradScaler(_GradScaler):
-    """``torch.cpu.amp.GradScaler(...)``: the scaler of ``democratising.amp`` on the CPU."""
-
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            init_scale, growth_factor, backoff_factor, growth_interval, enabled, device="cpu"
-        )
+#: ``torch.cpu.amp.GradScaler(init_scale, growth_factor, backoff_factor, growth_interval,
+#: enabled)``: ``democratising.amp``'s scaler itself, whose device defaults to the CPU.
+GradScaler = _GradScaler

@@ -360,29 +360,26 @@ pub fn _set_grad_enabled(enabled: bool) -> bool {
     autograd::set_grad_enabled(enabled)
 }
 
-#[pyfunction]
-#[pyo3(signature = (tensors, dim=None, *, axis=None))]
-pub fn cat(
-    py: Python<'_>,
-    tensors: Vec<PyRef<'_, PyTensor>>,
-    dim: Option<isize>,
-    axis: Option<isize>,
-) -> PyResult<PyTensor> {
-    let dim = crate::util::dim_or_axis("cat", dim, axis)?.unwrap_or(0);
-    join(py, &tensors, dim, Tensor::cat)
+/// `cat(tensors, dim=0)` and `stack(tensors, dim=0)` (`axis=` as NumPy spells it).
+macro_rules! join_py {
+    ($($name:ident),*) => {
+        $(
+            #[pyfunction]
+            #[pyo3(signature = (tensors, dim=None, *, axis=None))]
+            pub fn $name(
+                py: Python<'_>,
+                tensors: Vec<PyRef<'_, PyTensor>>,
+                dim: Option<isize>,
+                axis: Option<isize>,
+            ) -> PyResult<PyTensor> {
+                let dim = crate::util::dim_or_axis(stringify!($name), dim, axis)?.unwrap_or(0);
+                join(py, &tensors, dim, Tensor::$name)
+            }
+        )*
+    };
 }
 
-#[pyfunction]
-#[pyo3(signature = (tensors, dim=None, *, axis=None))]
-pub fn stack(
-    py: Python<'_>,
-    tensors: Vec<PyRef<'_, PyTensor>>,
-    dim: Option<isize>,
-    axis: Option<isize>,
-) -> PyResult<PyTensor> {
-    let dim = crate::util::dim_or_axis("stack", dim, axis)?.unwrap_or(0);
-    join(py, &tensors, dim, Tensor::stack)
-}
+join_py!(cat, stack);
 
 /// `cat` and `stack`: `op` over the tensors' handles, the GIL released for large inputs.
 fn join(

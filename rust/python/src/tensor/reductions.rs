@@ -19,17 +19,15 @@ macro_rules! dim_reductions_py {
         impl PyTensor {
         #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
         fn $name(
-            &self,
-            py: Python<'_>,
+            slf: &Bound<'_, Self>,
             dim: Option<&Bound<'_, PyAny>>,
             keepdim: bool,
             axis: Option<&Bound<'_, PyAny>>,
             keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
-            let d = dims_arg(dim_or_axis(stringify!($name), dim, axis)?)?;
-            let keepdim = keepdims.unwrap_or(keepdim);
-            let t = &self.tensor();
-            run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
+            let (d, keepdim) = reduce_args(stringify!($name), dim, axis, keepdim, keepdims)?;
+            let t = &slf.get().tensor();
+            run(slf.py(), t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
         }
         }
     };
@@ -46,8 +44,7 @@ macro_rules! dim_reductions_py {
             axis: Option<&Bound<'_, PyAny>>,
             keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
-            let d = dims_arg(dim_or_axis(stringify!($name), dim, axis)?)?;
-            let keepdim = keepdims.unwrap_or(keepdim);
+            let (d, keepdim) = reduce_args(stringify!($name), dim, axis, keepdim, keepdims)?;
             let t = match dtype {
                 Some(dt) => self.tensor().to_dtype(extract_dtype(dt)?).py()?,
                 None => self.tensor(),
@@ -89,6 +86,20 @@ macro_rules! dim_reductions_py {
     };
 }
 
+/// A reduction's `dim` (or NumPy's `axis`) as dims, and `keepdim` (or `keepdims`).
+fn reduce_args(
+    op: &str,
+    dim: Option<&Bound<'_, PyAny>>,
+    axis: Option<&Bound<'_, PyAny>>,
+    keepdim: bool,
+    keepdims: Option<bool>,
+) -> PyResult<(Option<Vec<isize>>, bool)> {
+    Ok((
+        dims_arg(dim_or_axis(op, dim, axis)?)?,
+        keepdims.unwrap_or(keepdim),
+    ))
+}
+
 dim_reductions_py! {
     sum, dtype;
     mean, dtype;
@@ -108,14 +119,14 @@ macro_rules! extreme_py {
             $(
                 #[pyo3(signature = (dim=None, keepdim=false, *, other=None, axis=None, keepdims=None))]
                 fn $name<'py>(
-                    &self,
-                    py: Python<'py>,
+                    slf: &Bound<'py, Self>,
                     dim: Option<&Bound<'py, PyAny>>,
                     keepdim: bool,
                     other: Option<&Bound<'py, PyAny>>,
                     axis: Option<&Bound<'py, PyAny>>,
                     keepdims: Option<bool>,
                 ) -> PyResult<Py<PyAny>> {
+                    let (py, this) = (slf.py(), slf.borrow());
                     let dim = dim_or_axis(stringify!($name), dim, axis)?;
                     if other.is_some() {
                         // `max(other=t)`: the elementwise form.
@@ -124,9 +135,9 @@ macro_rules! extreme_py {
                                 "{}() takes either dim or other, not both", stringify!($name)
                             )));
                         }
-                        return self.extreme(py, other, false, $is_max);
+                        return this.extreme(py, other, false, $is_max);
                     }
-                    self.extreme(py, dim, keepdims.unwrap_or(keepdim), $is_max)
+                    this.extreme(py, dim, keepdims.unwrap_or(keepdim), $is_max)
                 }
             )*
         }

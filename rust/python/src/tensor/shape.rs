@@ -8,20 +8,35 @@ use democratising::{Error, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
 
+/// Methods taking sizes as `f(2, 3)`, `f((2, 3))` or PyTorch's keyword (`reshape(shape=)`,
+/// `permute(dims=)`, `expand(size=)`), each `self.$method(&sizes)`.
+macro_rules! sizes_methods_py {
+    ($($name:ident($kw:literal) => $method:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyTensor {
+            $(
+                #[pyo3(signature = (*sizes, **kwargs))]
+                fn $name(
+                    &self,
+                    sizes: &Bound<'_, PyTuple>,
+                    kwargs: Option<&Bound<'_, PyDict>>,
+                ) -> PyResult<PyTensor> {
+                    let sizes = sizes_or_kw(sizes, kwargs, stringify!($name), $kw)?;
+                    self.tensor().$method(&sizes).py().map(wrap)
+                }
+            )*
+        }
+    };
+}
+
+sizes_methods_py!(
+    reshape("shape") => reshape, permute("dims") => permute, expand("size") => expand_isize,
+);
+
 #[pymethods]
 impl PyTensor {
     // ---- shape ------------------------------------------------------------------------------
 
-    /// `reshape(2, 3)`, `reshape((2, 3))` or `reshape(shape=(2, 3))`.
-    #[pyo3(signature = (*shape, **kwargs))]
-    fn reshape(
-        &self,
-        shape: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyTensor> {
-        let shape = sizes_or_kw(shape, kwargs, "reshape", "shape")?;
-        self.tensor().reshape(&shape).py().map(wrap)
-    }
     /// `view(2, 3)`, `view((2, 3))`, `view(size=(2, 3))`, or `view(dtype)` of the same dtype.
     #[pyo3(signature = (*shape, **kwargs))]
     fn view(
@@ -66,16 +81,6 @@ impl PyTensor {
         let s: Vec<isize> = other.tensor().shape().iter().map(|&n| n as isize).collect();
         self.tensor().reshape(&s).py().map(wrap)
     }
-    /// `permute(2, 0, 1)`, `permute((2, 0, 1))` or PyTorch's `permute(dims=(2, 0, 1))`.
-    #[pyo3(signature = (*dims, **kwargs))]
-    fn permute(
-        &self,
-        dims: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyTensor> {
-        let dims = sizes_or_kw(dims, kwargs, "permute", "dims")?;
-        self.tensor().permute(&dims).py().map(wrap)
-    }
     fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
         self.tensor().transpose(dim0, dim1).py().map(wrap)
     }
@@ -90,16 +95,6 @@ impl PyTensor {
             ))));
         }
         self.tensor().t().py().map(wrap)
-    }
-    /// `expand(2, -1)`, `expand((2, -1))` or `expand(size=(2, -1))`.
-    #[pyo3(signature = (*sizes, **kwargs))]
-    fn expand(
-        &self,
-        sizes: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyTensor> {
-        let sizes = sizes_or_kw(sizes, kwargs, "expand", "size")?;
-        self.tensor().expand_isize(&sizes).py().map(wrap)
     }
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.tensor().expand(other.tensor().shape()).py().map(wrap)

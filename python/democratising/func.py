@@ -316,20 +316,27 @@ def _same_structure(x: Any, ref: Any) -> bool:
     return isinstance(x, Tensor)
 
 
+def _run_on_fresh_inputs(
+    func: Callable[..., Any], primals: Any, has_aux: bool, name: str
+) -> tuple[Any, Any, list[Tensor], bool]:
+    """``(output, aux, ins, outer)``: ``func`` run under grad mode on fresh leaves ``ins`` (one
+    per tensor of ``primals``, rebuilt into their structure); ``outer`` says whether a primal
+    itself requires grad (then results stay attached to the caller's graph)."""
+    flat_in = [t for p in primals for t in _leaves(p)]
+    outer = any(t.requires_grad for t in flat_in)
+    with enable_grad():
+        ins = _fresh_inputs(flat_in)
+        it_in = iter(ins)
+        output, aux = _split_aux(func(*[_rebuild(p, it_in) for p in primals]), has_aux, name)
+    return output, aux, ins, outer
+
+
 def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """PyTorch's ``torch.func.vjp``: ``(func(*primals), vjp_fn)`` (plus ``aux`` with
     ``has_aux``), where ``vjp_fn(cotangents)`` (structured like the output) returns a tuple
     with one vector-Jacobian product per primal, structured like it. Primals and outputs are
     tensors or tuples/lists/dicts of them. ``vjp_fn`` may be called more than once."""
-    leaves = [_leaves(p) for p in primals]
-    flat_in = [t for ts in leaves for t in ts]
-    outer = any(t.requires_grad for t in flat_in)
-    with enable_grad():
-        ins = _fresh_inputs(flat_in)
-        it_in = iter(ins)
-        output, aux = _split_aux(
-            func(*[_rebuild(p, it_in) for p in primals]), has_aux, "vjp(f, *primals)"
-        )
+    output, aux, ins, outer = _run_on_fresh_inputs(func, primals, has_aux, "vjp(f, *primals)")
     outs = _output_leaves(output, "vjp(f, *primals)")
 
     def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
@@ -373,13 +380,8 @@ def _forward_setup(
     dummies, g_in, outer)``, where ``g_in`` (the inputs' gradients for the zero cotangents
     ``dummies``, built with a graph) is linear in ``dummies``, so one more backward through it
     gives Jacobian-vector products."""
-    leaves = [_leaves(p) for p in primals]
-    flat_in = [t for ts in leaves for t in ts]
-    outer = any(t.requires_grad for t in flat_in)
+    output, aux, ins, outer = _run_on_fresh_inputs(func, primals, has_aux, name)
     with enable_grad():
-        ins = _fresh_inputs(flat_in)
-        it_in = iter(ins)
-        output, aux = _split_aux(func(*[_rebuild(p, it_in) for p in primals]), has_aux, name)
         outs = _output_leaves(output, name)
         live = [o for o in outs if o.requires_grad]
         dummies = [

@@ -239,6 +239,35 @@ def test_from_numpy_non_contiguous_and_bool() -> None:
         dm.from_numpy([1, 2])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("np_dtype", "dtype"),
+    [
+        (np.uint8, dm.int32),
+        (np.int8, dm.int32),
+        (np.int16, dm.int32),
+        (np.dtype(">i2"), dm.int32),
+        (np.uint16, dm.int32),
+        (np.uint32, dm.int64),
+        (np.uint64, dm.int64),
+    ],
+)
+def test_from_numpy_widens_integer_dtypes_the_engine_lacks(np_dtype: Any, dtype: dm.dtype) -> None:
+    # An image decoded as uint8 is the usual case: `from_numpy(img).float() / 255` must work.
+    a = np.array([[0, 1, 2], [3, 100, 127]], dtype=np_dtype)[:, ::-1]
+    t = dm.from_numpy(a)
+    assert t.dtype == dtype and t.tolist() == a.tolist()
+    assert dm.from_numpy(np.zeros((0, 3), np_dtype)).shape == (0, 3)
+    assert_close(dm.from_numpy(a).float() / 255, a.astype(np.float32) / 255)
+
+
+def test_from_numpy_refuses_uint64_values_int64_cannot_hold() -> None:
+    assert dm.from_numpy(np.array([2**63 - 1], np.uint64)).tolist() == [2**63 - 1]
+    with pytest.raises(dm.DTypeError, match="2\\*\\*63"):
+        dm.from_numpy(np.array([1, 2**63], np.uint64))
+    with pytest.raises(dm.DTypeError, match="<U1"):
+        dm.from_numpy(np.array(["a"]))
+
+
 def test_numpy_shares_memory() -> None:
     t = dm.arange(6.0).reshape(2, 3)
     n = t.numpy()

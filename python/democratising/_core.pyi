@@ -1587,7 +1587,10 @@ def randperm(n: _int) -> Tensor:
     """A random permutation of ``0..n`` (int64)."""
 
 def from_numpy(array: npt.NDArray[Any]) -> Tensor:
-    """A tensor sharing the memory of a NumPy array (copied only when it cannot be shared)."""
+    """A tensor sharing the memory of a NumPy array (copied only when it cannot be shared).
+
+    Integer dtypes the engine lacks are copied: 8- and 16-bit into int32, uint32/uint64 into int64.
+    """
 
 # ---- RNG and grad mode -----------------------------------------------------------------------
 

@@ -449,11 +449,22 @@ fn typestr_dtype(s: &str) -> Option<DType> {
     })
 }
 
+/// The engine dtype a NumPy integer array without one of its own is copied into: 8- and 16-bit
+/// integers widen to int32, unsigned 32- and 64-bit ones to int64 (as `torch.from_numpy(a).long()`).
+fn widened_typestr(s: &str) -> Option<&'static str> {
+    match s.get(1..)? {
+        "i1" | "u1" | "i2" | "u2" => Some("<i4"),
+        "u4" | "u8" => Some("<i8"),
+        _ => None,
+    }
+}
+
 /// Keeps a Python object (the NumPy array) alive for as long as a storage uses its memory.
 struct PyOwner(#[allow(dead_code)] Py<PyAny>);
 
 /// A tensor sharing the memory of a NumPy array (copied only when its layout or dtype cannot be
-/// shared: negative or unaligned strides, read-only memory, big-endian data).
+/// shared: negative or unaligned strides, read-only memory, big-endian data, or an integer dtype the
+/// engine lacks, such as an image's uint8, which widens into int32).
 #[pyfunction]
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     let np = py.import("numpy")?;
@@ -473,6 +484,23 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
             .transpose()?
             .unwrap_or_default();
         let Some(dt) = typestr_dtype(&typestr) else {
+            if let Some(wide) = widened_typestr(&typestr).filter(|_| attempt == 0) {
+                if wide == "<i8" && typestr.ends_with("u8") {
+                    let too_big = np.getattr("any")?.call1((np
+                        .getattr("greater")?
+                        .call1((&arr, np.getattr("uint64")?.call1((i64::MAX as u64,))?))?,))?;
+                    if too_big.is_truthy()? {
+                        return Err(to_pyerr(Error::DType(
+                            "a uint64 NumPy array holds values above 2**63-1, which int64 can't hold"
+                                .into(),
+                        )));
+                    }
+                }
+                arr = np
+                    .getattr("ascontiguousarray")?
+                    .call1((arr.call_method1("astype", (wide,))?,))?;
+                continue;
+            }
             if attempt == 0 && typestr.starts_with('>') {
                 arr = np
                     .getattr("ascontiguousarray")?
@@ -480,7 +508,7 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
                 continue;
             }
             return Err(to_pyerr(Error::DType(format!(
-                "can't convert a NumPy array of dtype {}: supported are float64, float32, float16, int64, int32 and bool",
+                "can't convert a NumPy array of dtype {}: supported are floating (64, 32, 16-bit), integer and bool arrays",
                 arr.getattr("dtype")?
             ))));
         };

@@ -603,3 +603,38 @@ def test_gradient_penalty_on_a_conv_critic() -> None:
         with dm.no_grad():
             w.copy_(dm.tensor(base))
         np.testing.assert_allclose(got[i], want[i], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        dm.relu,
+        lambda x: F.relu(x * 1.0, inplace=True),
+        lambda x: F.leaky_relu(x, 0.2),
+        F.hardtanh,
+        F.relu6,
+        lambda x: x.clamp(-0.5, 1.0),
+    ],
+    ids=["relu", "relu_inplace", "leaky_relu", "hardtanh", "relu6", "clamp"],
+)
+def test_piecewise_linear_gradients_stay_differentiable_with_zero_second_derivative(f: Fn) -> None:
+    # As PyTorch's threshold_backward: the gradient of a ReLU is a function of x (derivative
+    # zero), so differentiating it again gives zeros rather than "does not require grad".
+    x = dm.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    (g,) = dm.autograd.grad(f(x).sum(), x, create_graph=True)
+    assert g.requires_grad
+    g.sum().backward()
+    assert x.grad is not None and x.grad.tolist() == [0.0, 0.0, 0.0]
+    h = dm.autograd.functional.hessian(lambda t: f(t).sum(), dm.tensor([-1.0, 0.5, 2.0]))
+    assert h.shape == (3, 3) and not h.abs().sum().item()
+
+
+def test_gradient_penalty_reaches_the_input_of_a_relu_critic() -> None:
+    # The penalty's gradient with respect to the samples is zero for a ReLU net, and present.
+    dm.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    x = dm.randn(2, 3, requires_grad=True)
+    (g,) = dm.autograd.grad(critic(x).sum(), x, create_graph=True)
+    ((g.norm(2, dim=1) - 1) ** 2).mean().backward()
+    assert x.grad is not None and x.grad.abs().sum().item() == 0.0
+    assert critic[0].weight.grad is not None and critic[0].weight.grad.abs().sum().item() > 0

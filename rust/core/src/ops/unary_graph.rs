@@ -3,6 +3,7 @@
 //! a graph of its own and can be differentiated again (Hessian-vector products, gradient
 //! penalties, physics-informed losses).
 
+use crate::autograd::record_differentiable;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Tensor};
 
@@ -13,6 +14,24 @@ fn s(v: f64) -> Tensor {
 /// `mask` (bool) as 1.0 / 0.0 in `like`'s dtype.
 fn ones_where(mask: &Tensor, like: &Tensor) -> Result<Tensor> {
     mask.to_dtype(like.dtype())
+}
+
+/// `mask` as 1.0 / 0.0 in `like`'s dtype, recorded as a function of `x` whose derivative is
+/// zero. As PyTorch's `threshold_backward`, a ReLU's gradient so stays in `x`'s graph: a second
+/// backward through it gives zeros (a ReLU net's Hessian) instead of "does not require grad".
+fn step_of(x: &Tensor, mask: &Tensor, like: &Tensor) -> Result<Tensor> {
+    zero_derivative_in(x, ones_where(mask, like)?)
+}
+
+/// `value`, recorded as a function of `x` with a zero derivative (see `step_of`).
+fn zero_derivative_in(x: &Tensor, value: Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    Ok(record_differentiable(
+        value,
+        "StepBackward",
+        &[x],
+        move |g| Ok(vec![Some(g.zeros_like()?.to_dtype(dtype)?)]),
+    ))
 }
 
 /// `grad * f'(x)` for `op`, differentiable in both `x` and `g`.
@@ -42,7 +61,7 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
             let sg = x.sigmoid()?;
             g.mul(&sg.mul(&s(1.0).sub(&sg)?)?)
         }
-        UnaryOp::Relu => g.mul(&ones_where(&x.gt(&s(0.0))?, g)?),
+        UnaryOp::Relu => g.mul(&step_of(x, &x.gt(&s(0.0))?, g)?),
         UnaryOp::Gelu => {
             let cdf = x
                 .mul_scalar(FRAC_1_SQRT_2)?
@@ -82,7 +101,10 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
             let d = Tensor::where_(&bx.gt(&s(threshold))?, &s(1.0), &bx.sigmoid()?)?;
             g.mul(&d)
         }
-        UnaryOp::LeakyRelu { slope } => Tensor::where_(&x.gt(&s(0.0))?, g, &g.mul_scalar(slope)?),
+        UnaryOp::LeakyRelu { slope } => {
+            let step = step_of(x, &x.gt(&s(0.0))?, g)?;
+            g.mul(&step.mul_scalar(1.0 - slope)?.add_scalar(slope)?)
+        }
         UnaryOp::Elu { alpha } => {
             let neg = g.mul(&x.exp()?.mul_scalar(alpha)?)?;
             Tensor::where_(&x.gt(&s(0.0))?, g, &neg)
@@ -109,7 +131,7 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),
         UnaryOp::Clamp { min, max } => {
             let inside = ones_where(&x.gt(&s(min))?, g)?.mul(&ones_where(&x.lt(&s(max))?, g)?)?;
-            g.mul(&inside)
+            g.mul(&zero_derivative_in(x, inside)?)
         }
         UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => {
             g.mul_scalar(0.0)

@@ -870,3 +870,38 @@ def test_optimizer_built_before_module_cuda_keeps_its_parameters() -> None:
     model(dm.ones(1, 3, device="cuda")).sum().backward()
     opt.step()
     np.testing.assert_allclose(w.detach().cpu().numpy(), before - 0.5, rtol=1e-6)
+
+
+def test_default_device_puts_factories_and_layers_on_the_device() -> None:
+    cuda0 = dm.Device("cuda:0")
+    try:
+        dm.set_default_device("cuda")
+        assert dm.get_default_device() == cuda0
+        assert dm.zeros(2).device == cuda0 and dm.randn(2, 3).device == cuda0
+        assert dm.arange(4).device == cuda0 and dm.tensor([1.0, 2.0]).device == cuda0
+        layer = dm.nn.Linear(3, 2)
+        assert layer.weight.device == cuda0 and layer.bias.device == cuda0
+        assert dm.zeros(2, device="cpu").device == dm.Device("cpu")
+        with dm.Device("cpu"):
+            assert dm.ones(1).device == dm.Device("cpu")
+            with dm.Device("cuda:1"):
+                assert dm.ones(1).device == dm.Device("cuda:1")
+            assert dm.ones(1).device == dm.Device("cpu")
+        assert dm.get_default_device() == cuda0
+    finally:
+        dm.set_default_device(None)
+    assert dm.zeros(1).device == dm.Device("cpu")
+
+
+def test_cpu_index_tensors_index_a_device_tensor() -> None:
+    # As PyTorch: `x_cuda[torch.randperm(n)]` (a CPU index) works; the result stays on the device.
+    x = dm.arange(6.0).reshape(3, 2)
+    xd = x.cuda()
+    perm = dm.tensor([2, 0])
+    assert xd[perm].device == xd.device and xd[perm].tolist() == x[perm].tolist()
+    mask = dm.tensor([True, False, True])
+    assert xd[mask].tolist() == x[mask].tolist()
+    xd[dm.tensor([1])] = 7.0
+    assert xd.cpu()[1].tolist() == [7.0, 7.0]
+    with pytest.raises(dm.DeviceError):
+        x[perm.cuda()]  # a device index into a CPU tensor is refused, as in PyTorch

@@ -39,9 +39,11 @@ from ._core import (
 from ._core import bfloat16 as bfloat16
 from ._core import dtype as dtype
 from ._core import from_numpy as from_numpy
+from ._core import get_default_device as get_default_device
 from ._core import get_num_threads as get_num_threads
 from ._core import get_rng_state as get_rng_state
 from ._core import is_grad_enabled as is_grad_enabled
+from ._core import set_default_device as set_default_device
 from ._core import set_num_threads as set_num_threads
 from ._core import set_rng_state as set_rng_state
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
@@ -264,6 +266,7 @@ __all__ = [
     "full",
     "full_like",
     "get_autocast_dtype",
+    "get_default_device",
     "get_rng_state",
     "half",
     "index_put",
@@ -296,6 +299,7 @@ __all__ = [
     "scatter_reduce",
     "seed",
     "select_scatter",
+    "set_default_device",
     "set_grad_enabled",
     "set_rng_state",
     "show_config",

@@ -100,6 +100,7 @@ __all__ = [
     "float64",
     "from_numpy",
     "full",
+    "get_default_device",
     "get_num_threads",
     "get_rng_state",
     "int32",
@@ -112,6 +113,7 @@ __all__ = [
     "randint",
     "randn",
     "randperm",
+    "set_default_device",
     "set_num_threads",
     "set_rng_state",
     "stack",
@@ -203,6 +205,9 @@ class Device:
     def __ne__(self, other: object, /) -> _bool: ...
     def __hash__(self) -> _int: ...
     def __reduce__(self) -> tuple[builtins.type[Device], tuple[str]]: ...
+    def __enter__(self) -> Self:
+        """``with dm.Device("cuda"):`` makes the device the factories' default in the block."""
+    def __exit__(self, ty: object, value: object, tb: object) -> _bool: ...
 
 @final
 class GradFn:
@@ -1598,6 +1603,13 @@ def manual_seed(seed: _int) -> None:
     """Seeds the global generator (negative seeds wrap around to unsigned 64 bits)."""
 
 def _set_default_dtype(dtype: dtype | str) -> None: ...
+def set_default_device(device: _DeviceLike | None) -> None:
+    """Where factories build when not given ``device=`` (None: the CPU); a CUDA device that is
+    not there raises ``DeviceError`` now."""
+
+def get_default_device() -> Device:
+    """The device factories build on when not given ``device=``."""
+
 def _default_dtype() -> dtype: ...
 def _seed_thread(seed: _int | None = None) -> None:
     """Gives the calling thread its own generator seeded with ``seed`` (None: the global)."""

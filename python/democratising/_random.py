@@ -15,6 +15,8 @@ from . import _core
 from ._core import Tensor
 from .errors import AutogradError, DTypeError
 
+_CPU = _core.Device("cpu")
+
 
 def _with_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` taking the keyword-only ``generator=`` and ``out=`` as well."""
@@ -107,6 +109,8 @@ def randperm(
     perm = _randperm(n, generator=generator)
     if dtype is not None and dtype != perm.dtype:
         perm = perm.to(dtype)
-    if device is not None:
+    if device is None:
+        device = _core.get_default_device()  # (the CPU unless `set_default_device` changed it)
+    if device != _CPU:
         perm = perm.to(device)
     return _finish(perm, requires_grad)

@@ -132,6 +132,9 @@ def _check_fits(arr: np.ndarray, dtype: Any) -> None:
         )
 
 
+_CPU = _core.Device("cpu")
+
+
 def tensor(
     data: Any,
     dtype: Optional[_core.dtype] = None,
@@ -152,7 +155,9 @@ def tensor(
         dtype = default if default in (_core.float16, _core.bfloat16) else None
     if dtype is not None:
         t = t.to(dtype=dtype)
-    if device is not None:
+    if device is None:
+        device = _core.get_default_device()  # `set_default_device` (the CPU unless changed)
+    if device != _CPU:
         t = t.to(device)
     if requires_grad:
         t.requires_grad_(True)

@@ -16,12 +16,12 @@ fn dtype_or(d: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
     }
 }
 
-/// The `device=` argument (CPU when absent). Factories build on the CPU and move the result,
-/// so a seed gives the same numbers on every device.
+/// The `device=` argument (the default device when absent, see `default_device`). Factories
+/// build on the CPU and move the result, so a seed gives the same numbers on every device.
 fn check_device(d: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
     match d {
         Some(d) if !d.is_none() => extract_device(d),
-        _ => Ok(Device::Cpu),
+        _ => Ok(crate::default_device::current()),
     }
 }
 

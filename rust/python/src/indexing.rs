@@ -5,7 +5,7 @@ use crate::errors::{to_pyerr, ResultExt};
 use crate::tensor::PyTensor;
 use crate::util::{operand, run};
 use democratising::autograd::is_grad_enabled;
-use democratising::{DType, Error, Result, Tensor};
+use democratising::{DType, Device, Error, Result, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyEllipsis, PyInt, PyNone, PySlice, PyTuple};
 
@@ -148,6 +148,15 @@ fn apply_basic(t: &Tensor, items: &[Item]) -> Result<(Tensor, Vec<(usize, Tensor
                 d += 1;
             }
             Item::Index(ix) => {
+                // A CPU index into a CUDA tensor moves to its device, as in PyTorch
+                // (`x_cuda[torch.randperm(n)]`); the other way round stays an error.
+                let moved;
+                let ix = if ix.device() == Device::Cpu && cur.device() != Device::Cpu {
+                    moved = ix.to_device(cur.device())?;
+                    &moved
+                } else {
+                    ix
+                };
                 if ix.dtype() == DType::Bool {
                     if ix.ndim() == 0 {
                         // `t[True]` adds a dim of size 1; `t[False]` one of size 0.

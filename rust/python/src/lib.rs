@@ -5,6 +5,7 @@
 
 mod amp;
 mod cuda;
+mod default_device;
 mod dlpack;
 mod errors;
 mod functions;
@@ -48,6 +49,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_seed_thread, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_default_dtype, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_default_dtype, m)?)?;
+    m.add_function(wrap_pyfunction!(default_device::set_default_device, m)?)?;
+    m.add_function(wrap_pyfunction!(default_device::get_default_device, m)?)?;
     m.add_function(wrap_pyfunction!(functions::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(functions::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(functions::get_rng_state, m)?)?;

@@ -137,6 +137,20 @@ impl PyDevice {
     fn __repr__(&self) -> String {
         format!("Device('{}')", self.0)
     }
+    /// `with dm.Device("cuda"):` makes the device the factories' default inside the block.
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        crate::default_device::enter(slf.get().0)?;
+        Ok(slf)
+    }
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        crate::default_device::exit()?;
+        Ok(false)
+    }
     /// Pickles (and so `copy.deepcopy` of anything holding a device) as `Device("cuda:0")`.
     fn __reduce__(slf: &Bound<'_, Self>) -> (Py<PyAny>, (String,)) {
         (

@@ -54,6 +54,32 @@ def test_without_a_gpu_streams_events_and_pinning_say_why() -> None:
     assert [b[0].is_pinned() for b in loader] == [False, False]
 
 
+def test_pytorch_memory_and_seeding_spellings_answer_on_any_machine() -> None:
+    stats = cuda.memory_stats()
+    assert stats["allocated_bytes.all.current"] == cuda.memory_allocated()
+    assert stats["reserved_bytes.all.peak"] == cuda.max_memory_reserved() >= 0
+    assert cuda.reset_peak_memory_stats() is None and cuda.reset_max_memory_allocated() is None
+    assert cuda.OutOfMemoryError is dm.OutOfMemoryError
+    dm.manual_seed(7)
+    assert cuda.initial_seed() == dm.initial_seed() == 7
+    state = cuda.get_rng_state()
+    a = dm.rand(3)
+    cuda.set_rng_state(state)
+    assert dm.rand(3).tolist() == a.tolist()
+    with cuda.device(None):  # no index: changes nothing
+        assert cuda.current_device() == 0
+
+
+@pytest.mark.skipif(cuda.is_available(), reason="this machine has a CUDA device")
+def test_without_a_gpu_selecting_a_device_says_why() -> None:
+    with pytest.raises(dm.DeviceError, match="cannot select CUDA device 1"):
+        with cuda.device(1):
+            pass
+    assert cuda.current_device() == 0
+    with pytest.raises(dm.DeviceError):
+        cuda.mem_get_info()
+
+
 def test_device_arguments() -> None:
     assert cuda._index(None) == 0 and cuda._index(2) == 2 and cuda._index("cuda:1") == 1
     assert cuda._index(dm.Device.cuda(3)) == 3

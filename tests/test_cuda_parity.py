@@ -32,6 +32,22 @@ def test_every_kernel_compiles_loads_and_matches_the_table_on_the_device() -> No
     assert dm._core._cuda_load_all_kernels(0) == len(dm._core._cuda_kernel_table())
 
 
+def test_peak_memory_restarts_and_device_blocks_restore() -> None:
+    x = dm.ones(1 << 18, device="cuda")
+    y = dm.ones(1 << 18, device="cuda")
+    del y
+    cuda.reset_peak_memory_stats()
+    assert cuda.max_memory_allocated() == cuda.memory_allocated()
+    assert cuda.memory_stats()["reserved_bytes.all.peak"] == cuda.memory_reserved()
+    free, total = cuda.mem_get_info(0)
+    assert 0 < free <= total
+    last = cuda.device_count() - 1
+    with cuda.device(last):
+        assert cuda.current_device() == last
+    assert cuda.current_device() == 0
+    del x
+
+
 def test_memory_queries_and_the_caching_allocator() -> None:
     free, total = cuda.get_memory_info(0)
     assert 0 < free <= total

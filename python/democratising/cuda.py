@@ -19,31 +19,42 @@ from typing import NamedTuple
 
 from . import _core
 from ._core import Device
+from .errors import OutOfMemoryError
 
 __all__ = [
     "DeviceProperties",
     "Event",
     "MemoryInfo",
+    "OutOfMemoryError",
     "Stream",
     "StreamContext",
     "current_device",
     "current_stream",
     "default_stream",
+    "device",
     "device_count",
     "empty_cache",
     "get_device_name",
     "get_device_properties",
     "get_memory_info",
+    "get_rng_state",
+    "initial_seed",
     "is_available",
     "is_bf16_supported",
     "manual_seed",
     "manual_seed_all",
     "max_memory_allocated",
+    "max_memory_reserved",
+    "mem_get_info",
     "memory_allocated",
     "memory_reserved",
+    "memory_stats",
+    "reset_max_memory_allocated",
+    "reset_peak_memory_stats",
     "seed",
     "seed_all",
     "set_device",
+    "set_rng_state",
     "set_stream",
     "stream",
     "synchronize",
@@ -140,6 +151,39 @@ def memory_reserved(device: int | str | Device | None = None) -> int:
     return _core._cuda_memory_reserved(_index(device))
 
 
+def max_memory_reserved(device: int | str | Device | None = None) -> int:
+    """The peak of :func:`memory_reserved`."""
+    return _core._cuda_max_memory_reserved(_index(device))
+
+
+def reset_peak_memory_stats(device: int | str | Device | None = None) -> None:
+    """Starts the peaks (:func:`max_memory_allocated`, :func:`max_memory_reserved`) again
+    from the current values, to measure one phase of a program."""
+    _core._cuda_reset_peak_memory_stats(_index(device))
+
+
+def reset_max_memory_allocated(device: int | str | Device | None = None) -> None:
+    """PyTorch's older spelling of :func:`reset_peak_memory_stats`."""
+    reset_peak_memory_stats(device)
+
+
+def memory_stats(device: int | str | Device | None = None) -> dict[str, int]:
+    """The caching allocator's counters under PyTorch's key names (current and peak bytes
+    held by tensors and obtained from the driver)."""
+    i = _index(device)
+    return {
+        "allocated_bytes.all.current": _core._cuda_memory_allocated(i),
+        "allocated_bytes.all.peak": _core._cuda_max_memory_allocated(i),
+        "reserved_bytes.all.current": _core._cuda_memory_reserved(i),
+        "reserved_bytes.all.peak": _core._cuda_max_memory_reserved(i),
+    }
+
+
+def mem_get_info(device: int | str | Device | None = None) -> tuple[int, int]:
+    """``(free, total)`` bytes, as ``torch.cuda.mem_get_info`` (see :func:`get_memory_info`)."""
+    return tuple(get_memory_info(device))  # type: ignore[return-value]
+
+
 def empty_cache() -> None:
     """Returns cached, unused device memory to the driver (a no-op without CUDA)."""
     _core._cuda_empty_cache()
@@ -190,6 +234,44 @@ def set_device(device: int | str | Device) -> None:
         reason = unavailable_reason() or f"{count} CUDA device(s)"
         raise DeviceError(f"cannot select CUDA device {index}: {reason}")
     _current_device[0] = index
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """``with dm.cuda.device(1):`` selects a CUDA index for the block (as :func:`set_device`)
+    and restores the previous one after it; ``None`` or a negative index changes nothing."""
+
+    def __init__(self, device: int | str | Device | None) -> None:
+        self.idx = -1 if device is None else _index(device)
+        self.prev = -1
+
+    def __enter__(self) -> device:
+        self.prev = current_device()
+        if self.idx >= 0:
+            set_device(self.idx)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current_device[0] = self.prev
+
+
+def initial_seed() -> int:
+    """The seed of the one generator that serves every device (:func:`dm.initial_seed`)."""
+    from ._random_more import initial_seed as _initial_seed
+
+    return _initial_seed()
+
+
+def get_rng_state(device: int | str | Device = "cuda") -> _core.Tensor:
+    """The state of the one generator that serves every device (random tensors are drawn on
+    the host and moved), as ``dm.get_rng_state()``."""
+    del device
+    return _core.get_rng_state()
+
+
+def set_rng_state(new_state: _core.Tensor, device: int | str | Device = "cuda") -> None:
+    """Restores a state from :func:`get_rng_state`."""
+    del device
+    _core.set_rng_state(new_state)
 
 
 def get_device_name(device: int | str | Device | None = None) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 
 _Pair = Union[int, Sequence[int]]
 
@@ -76,7 +76,13 @@ def unfold(
     ``[N, C * kh * kw, L]``, channel-major as PyTorch orders them."""
     from .functional import _with_batch, _without_batch, pad  # functional imports this module
 
-    if input.ndim not in (3, 4):
+    try:
+        nd = input.ndim
+    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
+        raise ArgumentTypeError(
+            f"unfold(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        ) from None
+    if nd not in (3, 4):
         raise ShapeError(f"unfold expects a 3-D or 4-D input, got {input.ndim}-D")
     x, unbatched = _with_batch(input, 3)
     k, d, p, s = _geometry(kernel_size, dilation, padding, stride)
@@ -101,7 +107,13 @@ def fold(
     a ``[N, C, *output_size]`` image, overlapping blocks added."""
     from .functional import _with_batch, _without_batch  # functional imports this module
 
-    if input.ndim not in (2, 3):
+    try:
+        nd = input.ndim
+    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
+        raise ArgumentTypeError(
+            f"fold(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        ) from None
+    if nd not in (2, 3):
         raise ShapeError(f"fold expects a 2-D or 3-D input, got {input.ndim}-D")
     x, unbatched = _with_batch(input, 2)
     size = _pair(output_size, "output_size", 1)

@@ -36,7 +36,11 @@ def _triple(v: Triple) -> tuple[int, int, int]:
 def _batched(input: Tensor, name: str) -> tuple[Tensor, bool]:
     """``input`` as ``[N, C, D, H, W]``, a batch of one added to an unbatched ``[C, D, H, W]``;
     also whether it was added."""
-    if input.ndim not in (4, 5):
+    try:
+        nd = input.ndim
+    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
+        raise F._not_a_tensor(name, "input", 1, input) from None
+    if nd not in (4, 5):
         raise ShapeError(
             f"{name}: expected a 4-D (unbatched) or 5-D (batched) input, got shape "
             f"{tuple(input.shape)}"
@@ -316,7 +320,10 @@ def _gather_max(
     in_plane = np.take_along_axis(plane_idx, slice_of, 2)
     index = slice_of * (h * w) + in_plane
     idx = _core.from_numpy(np.ascontiguousarray(index, dtype=np.int64)).to(x.device)
-    values = x.reshape(n, c, depth * h * w).gather(2, idx.reshape(n, c, -1))
+    # The index count spelled out: -1 is undetermined for an empty batch.
+    values = x.reshape(n, c, depth * h * w).gather(
+        2, idx.reshape(n, c, int(np.prod(index.shape[2:])))
+    )
     values = values.reshape(*idx.shape)
     return F._without_batch(values, unbatched), F._without_batch(idx, unbatched)
 
@@ -391,6 +398,16 @@ def _adaptive_mean(x: Tensor, dim: int, out: int) -> Tensor:
     return sums / counts
 
 
+def _check_nonempty(x: Tensor, name: str) -> None:
+    """PyTorch's check for the adaptive 3-D pools: an empty channel or spatial dim has no
+    window to pool (the separable means would average nothing and return garbage)."""
+    if 0 in tuple(x.shape[1:]):
+        raise ShapeError(
+            f"{name}(): Expected input to have non-zero size for non-batch dimensions, but "
+            f"input has sizes {list(x.shape)}"
+        )
+
+
 def _adaptive3d(
     input: Tensor, output_size: Union[int, Sequence[Optional[int]]], name: str, use_max: bool
 ) -> Tensor:
@@ -398,6 +415,7 @@ def _adaptive3d(
     the mean over the adaptive windows of each axis in turn, then over each adaptive depth
     window."""
     x, unbatched = _batched(input, name)
+    _check_nonempty(x, name)
     n, c, depth, h, w = x.shape
     od, oh, ow = F._adaptive_size(output_size, (depth, h, w), name)
     if use_max:
@@ -429,6 +447,7 @@ def adaptive_max_pool3d(
     if not return_indices:
         return _adaptive3d(input, output_size, "adaptive_max_pool3d", use_max=True)
     x, unbatched = _batched(input, "adaptive_max_pool3d")
+    _check_nonempty(x, "adaptive_max_pool3d")
     n, c, depth, h, w = x.shape
     od, oh, ow = F._adaptive_size(output_size, (depth, h, w), "adaptive_max_pool3d")
     planes, where = F.adaptive_max_pool2d(

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import IndexOutOfRangeError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from . import functional as F
 from .containers import ModuleList, Sequential
 from .layers import Linear
@@ -122,7 +122,15 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                 f"supported (got shape {list(target.shape)})"
             )
         x, batched = self._batched(input, "forward")
-        labels = np.asarray(target.detach().cpu().numpy(), dtype=np.int64).reshape(-1)
+        raw = np.asarray(target.detach().cpu().numpy())
+        if raw.dtype.kind not in "iu":
+            # A float target would be truncated to class indices without a word; PyTorch's
+            # gather rejects it.
+            raise DTypeError(
+                "AdaptiveLogSoftmaxWithLoss: expected a target of class indices (int64), got "
+                f"{target.dtype}"
+            )
+        labels = raw.astype(np.int64).reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
             raise IndexOutOfRangeError(
                 f"Target values should be in [0, {self.n_classes - 1}], but values in range "

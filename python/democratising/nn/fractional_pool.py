@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from .module import Module
 
 __all__ = [
@@ -80,7 +80,13 @@ def _fractional_max_pool(
     samples: Optional[Tensor],
 ) -> Any:
     name = f"fractional_max_pool{nd}d"
-    if input.ndim not in (nd + 1, nd + 2):
+    try:
+        rank = input.ndim
+    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
+        raise ArgumentTypeError(
+            f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        ) from None
+    if rank not in (nd + 1, nd + 2):
         raise ShapeError(
             f"{name}(): expected a {nd + 1}-d or {nd + 2}-d input, got shape {list(input.shape)}"
         )
@@ -93,6 +99,12 @@ def _fractional_max_pool(
         out = tuple(int(s * r) for s, r in zip(sizes, ratio))
     else:
         out = tuple(int(o) for o in _tuple(output_size, nd, "output_size"))
+    if min(k) < 1 or min(out) < 0:
+        # NumPy would fail below with its own reshape/size errors; say which argument is wrong.
+        raise InvalidValueError(
+            f"{name}(): kernel_size must be >= 1 and the output size >= 0, got "
+            f"kernel_size={k}, output size={out}"
+        )
     dims = ("time", "height", "width")[3 - nd :]
     for d in range(nd):
         if out[d] + k[d] - 1 > sizes[d]:
@@ -121,18 +133,21 @@ def _fractional_max_pool(
         shape = [planes] + [1] * (2 * nd)
         shape[1 + d], shape[1 + nd + d] = out[d], k[d]
         flat = flat + pos.reshape(shape) * strides[d]
-    flat = flat.reshape(planes, -1, int(np.prod(k)))
+    # Explicit sizes, not -1: an empty batch (no planes) leaves -1 undetermined.
+    n_out, n_in = int(np.prod(out)), int(np.prod(sizes))
+    flat = flat.reshape(planes, n_out, int(np.prod(k)))
     a = x.detach()
-    values = (a.float() if a.dtype == _core.bfloat16 else a).cpu().numpy().reshape(planes, -1)
-    window = np.take_along_axis(values, flat.reshape(planes, -1), axis=1).reshape(flat.shape)
+    values = (a.float() if a.dtype == _core.bfloat16 else a).cpu().numpy().reshape(planes, n_in)
+    window = np.take_along_axis(values, flat.reshape(planes, -1 if planes else 0), axis=1)
+    window = window.reshape(flat.shape)
     # The first greatest value, or the last NaN: PyTorch's scan order.
     best = np.argmax(window, axis=-1)
     nan = np.isnan(window)
     last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
     best = np.where(nan.any(axis=-1), last_nan, best)
-    idx = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0].reshape(n, c, -1)
+    idx = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0].reshape(n, c, n_out)
     index = _core.from_numpy(np.ascontiguousarray(idx)).to(x.device)
-    y = x.reshape(n, c, -1).gather(2, index).reshape(n, c, *out)
+    y = x.reshape(n, c, n_in).gather(2, index).reshape(n, c, *out)
     index = index.reshape(n, c, *out)
     if not batched:
         y, index = y.squeeze(0), index.squeeze(0)

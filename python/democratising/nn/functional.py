@@ -17,6 +17,7 @@ from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import (
+    ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
@@ -381,7 +382,11 @@ def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tenso
     ``[M]``, for the engine's ``[N, C]`` kernel, with the shape of the unreduced loss: ``()`` for
     one sample (whose target is ``()`` or ``(1,)``, as PyTorch allows), ``(N, d1, ...)``."""
     _check_class_dim(input, name)
-    if target.dtype.is_floating_point:
+    try:
+        floating = target.dtype.is_floating_point
+    except AttributeError:
+        raise _not_a_tensor(name, "target", 2, target) from None
+    if floating:
         raise DTypeError(
             f"expected class-index targets of an integer dtype, got {target.dtype} "
             "(float class probabilities are accepted by cross_entropy only)"
@@ -398,6 +403,15 @@ def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tenso
     if tuple(target.shape) != want:
         raise _target_shape_error(name, input, target, f"expected target of shape {want}")
     return input.movedim(1, -1).reshape(-1, input.shape[1]), target.reshape(-1), want
+
+
+def _not_a_tensor(name: str, arg: str, position: int, value: Any) -> ArgumentTypeError:
+    """PyTorch's ``TypeError`` for a non-tensor argument (raised on the error path, where an
+    ``AttributeError`` from inside the function was caught)."""
+    return ArgumentTypeError(
+        f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
+        f"{type(value).__name__}"
+    )
 
 
 def _target_shape_error(name: str, input: Tensor, target: Tensor, what: str) -> ShapeError:
@@ -454,7 +468,11 @@ def cross_entropy(
             f"cross_entropy expects floating point logits, got {input.dtype} (use .float())"
         )
     _check_class_dim(input, "cross_entropy")
-    if target.dtype.is_floating_point:
+    try:
+        floating = target.dtype.is_floating_point
+    except AttributeError:
+        raise _not_a_tensor("cross_entropy", "target", 2, target) from None
+    if floating:
         if ignore_index >= 0:
             raise InvalidValueError("ignore_index is not supported for floating point target")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
@@ -1124,7 +1142,16 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     shape = [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
-    return _core._layer_norm(input, shape, weight, bias, eps)
+    try:
+        return _core._layer_norm(input, shape, weight, bias, eps)
+    except OverflowError:
+        # A negative size fails the engine's unsigned conversion (a bare OverflowError).
+        if any(isinstance(s, int) and s < 0 for s in shape):
+            raise ShapeError(
+                f"layer_norm: normalized_shape {shape} does not match the trailing dims of "
+                f"input {list(input.shape)}"
+            ) from None
+        raise
 
 
 # ``torch.finfo(dtype).eps`` of the floating-point dtypes
@@ -1661,6 +1688,13 @@ def margin_ranking_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
     """``max(0, -target * (input1 - input2) + margin)``."""
+    if not input1.ndim == input2.ndim == target.ndim:
+        # PyTorch's check: broadcasting a [N] score against [1, N] would be a silent outer loss.
+        raise ShapeError(
+            "margin_ranking_loss: all input tensors should have the same number of dims, got "
+            f"input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target "
+            f"{tuple(target.shape)}"
+        )
     # ``relu``: no gradient exactly at the hinge (PyTorch's ``clamp_min``).
     return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
 
@@ -1671,6 +1705,13 @@ def cosine_embedding_loss(
 ) -> Tensor:
     """``1 - cos(x1, x2)`` where ``target`` is 1, ``max(0, cos(x1, x2) - margin)`` where it
     is -1 (cosine along the last dimension, PyTorch's ``eps`` of 1e-12 in the norms)."""
+    # PyTorch's checks: one target per row, rows of the same rank (no broadcasting across).
+    want = {0: 1, 1: 2}.get(target.ndim)
+    if want is None or input1.ndim != want or input2.ndim != want:
+        raise ShapeError(
+            "cosine_embedding_loss: a 0-d or 1-d target expects 1-d or 2-d inputs; got input1 "
+            f"{tuple(input1.shape)}, input2 {tuple(input2.shape)}, target {tuple(target.shape)}"
+        )
     eps = 1e-12
     dot = (input1 * input2).sum(-1)
     norms = ((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)

@@ -17,7 +17,7 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_more import _generator_scope
-from ..errors import DTypeError
+from ..errors import DTypeError, InvalidValueError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -102,12 +102,18 @@ def _fill_from(tensor: Tensor, values: Tensor) -> Tensor:
 @_takes_generator
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fills with samples from U(a, b)."""
+    if a > b:
+        raise InvalidValueError(
+            f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+        )
     return _fill_from(tensor, _core.rand(*tensor.shape, dtype=tensor.dtype) * (b - a) + a)
 
 
 @_takes_generator
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills with samples from N(mean, std²)."""
+    if std < 0:
+        raise InvalidValueError(f"normal expects std >= 0.0, but found std {std}")
     return _fill_from(tensor, _core.randn(*tensor.shape, dtype=tensor.dtype) * std + mean)
 
 
@@ -128,6 +134,8 @@ def trunc_normal_(
     def norm_cdf(x: float) -> float:
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
+    if a > b:
+        raise InvalidValueError(f"trunc_normal_ expects a <= b, but found a={a} > b={b}")
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn(
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
@@ -137,7 +145,9 @@ def trunc_normal_(
     lo, hi = 2 * norm_cdf((a - mean) / std) - 1, 2 * norm_cdf((b - mean) / std) - 1
     u = _core.rand(*tensor.shape, dtype=_core.float64).numpy() * (hi - lo) + lo
     values = np.clip(erfinv(u) * (std * math.sqrt(2.0)) + mean, a, b)
-    return _fill_from(tensor, _core.from_numpy(np.ascontiguousarray(values)))
+    # reshape: ascontiguousarray makes a 0-d array 1-d.
+    values = np.ascontiguousarray(values).reshape(tuple(tensor.shape))
+    return _fill_from(tensor, _core.from_numpy(values))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

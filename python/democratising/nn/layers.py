@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import InvalidValueError
+from ..errors import IndexOutOfRangeError, InvalidValueError
 from . import functional as F
 from ._factory import to_factory
 from ._functional_extra_activations import _lenient_leaf, apply_inplace
@@ -448,7 +448,15 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, unflattened_size
 
     def forward(self, x: Tensor) -> Tensor:
-        d = self.dim % x.ndim
+        # Checked, not ``dim % ndim``: a modulo silently picked another dim for one out of
+        # range, and divided by zero on a 0-d input.
+        d, n = self.dim, x.ndim
+        if d < 0:
+            d += n
+        if not 0 <= d < n:
+            raise IndexOutOfRangeError(
+                f"Unflatten: dim {self.dim} is out of range for an input of shape {tuple(x.shape)}"
+            )
         return x.reshape(*x.shape[:d], *self.unflattened_size, *x.shape[d + 1 :])
 
     def extra_repr(self) -> str:

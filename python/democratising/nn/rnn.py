@@ -491,6 +491,9 @@ class RNNCellBase(Module):
             shape = (x.shape[0], self.hidden_size)
             hx = tuple(_core.zeros(shape, dtype=x.dtype, device=x.device) for _ in range(count))
         else:
+            if len(hx) != count:
+                # (only LSTMCell's tuple can be the wrong length; it was an unpacking ValueError)
+                raise ShapeError(f"{name}: expected hx to hold {count} tensors, got {len(hx)}")
             if any(h.ndim != input.ndim for h in hx):
                 raise ShapeError(
                     f"{name}: Expected hidden to be {input.ndim}D like the input, got "

@@ -46,6 +46,16 @@ fn _cuda_max_memory_allocated(device: usize) -> usize {
 }
 
 #[pyfunction]
+fn _cuda_max_memory_reserved(device: usize) -> usize {
+    cuda::max_memory_reserved(device)
+}
+
+#[pyfunction]
+fn _cuda_reset_peak_memory_stats(device: usize) {
+    cuda::reset_peak_memory_stats(device)
+}
+
+#[pyfunction]
 fn _cuda_empty_cache(py: Python<'_>) {
     py.detach(cuda::empty_cache)
 }
@@ -127,6 +137,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_cuda_memory_allocated, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_memory_reserved, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_max_memory_allocated, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_max_memory_reserved, m)?)?;
+    m.add_function(wrap_pyfunction!(_cuda_reset_peak_memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_empty_cache, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_synchronize, m)?)?;
     m.add_function(wrap_pyfunction!(_cuda_stream_handle, m)?)?;

@@ -544,7 +544,12 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor
             }
             break;
         }
-        let strides: Vec<usize> = bstrides.iter().map(|&s| (s / isz) as usize).collect();
+        // An empty array's strides may be anything (NumPy 2 gives zeros): any layout will do.
+        let strides: Vec<usize> = if shape.contains(&0) {
+            democratising::layout::contiguous_strides(&shape)
+        } else {
+            bstrides.iter().map(|&s| (s / isz) as usize).collect()
+        };
         let layout = democratising::layout::Layout {
             shape: shape.clone(),
             strides,

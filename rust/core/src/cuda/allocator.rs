@@ -39,6 +39,7 @@ struct State<M> {
     allocated: usize,
     reserved: usize,
     peak_allocated: usize,
+    peak_reserved: usize,
 }
 
 pub struct CachingAllocator<M: RawMemory> {
@@ -66,6 +67,7 @@ impl<M: RawMemory> CachingAllocator<M> {
                 allocated: 0,
                 reserved: 0,
                 peak_allocated: 0,
+                peak_reserved: 0,
             }),
         }
     }
@@ -93,6 +95,10 @@ pub trait DevicePool: Send + Sync {
     fn memory_reserved(&self) -> usize;
     /// The peak of `memory_allocated`.
     fn max_memory_allocated(&self) -> usize;
+    /// The peak of `memory_reserved`.
+    fn max_memory_reserved(&self) -> usize;
+    /// Starts both peaks again from the current values (`torch.cuda.reset_peak_memory_stats`).
+    fn reset_peak_memory_stats(&self);
 }
 
 impl<M: RawMemory> DevicePool for CachingAllocator<M> {
@@ -146,6 +152,7 @@ impl<M: RawMemory> DevicePool for CachingAllocator<M> {
         st.reserved += size;
         st.allocated += size;
         st.peak_allocated = st.peak_allocated.max(st.allocated);
+        st.peak_reserved = st.peak_reserved.max(st.reserved);
         Ok(Block { ptr, size })
     }
 
@@ -173,6 +180,16 @@ impl<M: RawMemory> DevicePool for CachingAllocator<M> {
 
     fn max_memory_allocated(&self) -> usize {
         self.lock().peak_allocated
+    }
+
+    fn max_memory_reserved(&self) -> usize {
+        self.lock().peak_reserved
+    }
+
+    fn reset_peak_memory_stats(&self) {
+        let mut st = self.lock();
+        st.peak_allocated = st.allocated;
+        st.peak_reserved = st.reserved;
     }
 }
 
@@ -255,6 +272,26 @@ mod tests {
         assert_eq!((a.memory_allocated(), a.memory_reserved()), (0, 0));
         assert_eq!(a.max_memory_allocated(), 1024 + 3072);
         assert_eq!(a.lock().raw.frees, 2);
+    }
+
+    #[test]
+    fn peaks_restart_from_the_current_values() {
+        let a = CachingAllocator::new(0, Fake::new(1 << 30));
+        let b1 = a.allocate(4096).unwrap();
+        let b2 = a.allocate(4096).unwrap();
+        a.release(b2);
+        assert_eq!(
+            (a.max_memory_allocated(), a.max_memory_reserved()),
+            (8192, 8192)
+        );
+        a.empty_cache();
+        a.reset_peak_memory_stats();
+        assert_eq!(
+            (a.max_memory_allocated(), a.max_memory_reserved()),
+            (4096, 4096)
+        );
+        a.release(b1);
+        assert_eq!(a.max_memory_allocated(), 4096, "a release keeps the peak");
     }
 
     #[test]

@@ -88,6 +88,18 @@ pub fn max_memory_allocated(device: usize) -> usize {
     backend::existing(device).map_or(0, |d| d.max_memory_allocated())
 }
 
+/// The peak of `memory_reserved` on `device`.
+pub fn max_memory_reserved(device: usize) -> usize {
+    backend::existing(device).map_or(0, |d| d.pool().max_memory_reserved())
+}
+
+/// Starts the peaks of `device` again from the current values (a no-op on an unused device).
+pub fn reset_peak_memory_stats(device: usize) {
+    if let Some(d) = backend::existing(device) {
+        d.pool().reset_peak_memory_stats();
+    }
+}
+
 /// Returns every cached (unused) block to the driver. A no-op without CUDA.
 pub fn empty_cache() {
     for d in backend::all_existing() {

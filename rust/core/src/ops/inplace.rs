@@ -26,10 +26,12 @@ impl Tensor {
     /// order-dependent values.
     pub(crate) fn check_no_overlap(&self) -> Result<()> {
         let l = self.layout();
-        if l.shape
-            .iter()
-            .zip(&l.strides)
-            .any(|(&n, &s)| n > 1 && s == 0)
+        // (An empty tensor has no element to share: NumPy gives empty arrays zero strides.)
+        if !l.shape.contains(&0)
+            && l.shape
+                .iter()
+                .zip(&l.strides)
+                .any(|(&n, &s)| n > 1 && s == 0)
         {
             bail!(
                 Value,

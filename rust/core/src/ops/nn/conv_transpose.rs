@@ -20,14 +20,17 @@ pub struct ConvTranspose2dSpec {
     pub output_padding: (usize, usize),
 }
 
-/// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`.
-/// `None` when it is empty or overflows (absurd strides or paddings).
+/// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`,
+/// in signed arithmetic as PyTorch's (an empty input of an empty batch still has a size).
+/// `None` when it is empty or does not fit (absurd strides or paddings).
 fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> Option<usize> {
-    (input.max(1) - 1)
+    let [input, k, s, p, d, op] = [input, k, s, p, d, op].map(|v| v as i128);
+    let v = (input - 1)
         .checked_mul(s)?
+        .checked_sub(p.checked_mul(2)?)?
         .checked_add(d.checked_mul(k - 1)?)?
-        .checked_add(op + 1)?
-        .checked_sub(p.checked_mul(2)?)
+        .checked_add(op + 1)?;
+    usize::try_from(v).ok().filter(|&v| v > 0)
 }
 
 /// The convolution this transposes: input `[n, c_out, ho, wo]` (the transposed op's output),
@@ -63,11 +66,18 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
             msg,
         ));
     }
-    if kh == 0 || kw == 0 {
+    if kh == 0 || kw == 0 || og == 0 {
         bail!(
             Shape,
-            "conv_transpose2d: kernel size must be positive, got weight {:?}",
+            "conv_transpose2d: weight {:?} has no output channels or an empty kernel",
             w.shape()
+        );
+    }
+    if (h == 0 || wd == 0) && n > 0 && c_in > 0 {
+        bail!(
+            Shape,
+            "conv_transpose2d: input {:?} has an empty spatial size (only an empty batch or no channels may)",
+            x.shape()
         );
     }
     for (op, st, d) in [
@@ -91,7 +101,6 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
             pick(s.dilation),
             pick(output_padding),
         )
-        .filter(|&v| v > 0)
     };
     let (Some(ho), Some(wo)) = (size(h, kh, 0), size(wd, kw, 1)) else {
         bail!(

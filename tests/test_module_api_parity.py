@@ -332,7 +332,7 @@ def test_load_result_repr_and_casting_copy() -> None:
     sd = m.state_dict()
     del sd["scale"]
     r = m.load_state_dict(sd, strict=False)
-    assert repr(r) == "IncompatibleKeys(missing_keys=['scale'], unexpected_keys=[])"
+    assert repr(r) == "_IncompatibleKeys(missing_keys=['scale'], unexpected_keys=[])"
     sd = m.state_dict()
     sd["scale"] = dm.full((3,), 2, dtype=dm.int64)
     m.load_state_dict(sd)  # copied with a cast, as copy_

@@ -144,11 +144,12 @@ class Sequential(_ModuleListed):
             self.add(layer)
 
     def add(self, layer: Module) -> Sequential:
-        """Appends a layer and returns ``self`` so calls chain (the seed's builder)."""
-        super().append(_checked_module(layer))
+        """Appends a layer and returns ``self`` so calls chain (the seed's builder); it is
+        registered by ``add_module``, as PyTorch's (so global registration hooks see it)."""
+        self.add_module(str(len(self)), _checked_module(layer))
         return self
 
-    append = add
+    append = add  # type: ignore[assignment]
 
     def build(self) -> Sequential:
         """Ends a builder chain; the model is ready to use."""

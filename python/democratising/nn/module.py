@@ -42,7 +42,7 @@ class IncompatibleKeys(NamedTuple):
         if self.all_matched():
             return "<All keys matched successfully>"
         return (
-            f"{type(self).__name__}(missing_keys={self.missing_keys!r}, "
+            f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, "
             f"unexpected_keys={self.unexpected_keys!r})"
         )
 
@@ -67,6 +67,28 @@ class IncompatibleKeys(NamedTuple):
 
 M = TypeVar("M", bound="Module")
 
+#: PyTorch's per-module hook tables and non-persistent buffer set, which code reads or clears
+#: directly (``m._forward_hooks.clear()``): made on first access (``__getattr__``), as the
+#: registration methods make them, so modules without hooks stay cheap to call. Name: (the
+#: ``__dict__`` key holding it, its type).
+_LAZY_TABLES: dict[str, tuple[str, Callable[[], Any]]] = {
+    **{
+        name: (name, OrderedDict)
+        for name in (
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_forward_hooks_always_called",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_state_dict_hooks",
+            "_state_dict_pre_hooks",
+            "_load_state_dict_pre_hooks",
+            "_load_state_dict_post_hooks",
+        )
+    },
+    "_non_persistent_buffers_set": ("_non_persistent", set),
+}
+
 
 def _load_error(context: str, messages: list[str]) -> str:
     """PyTorch's ``load_state_dict`` error: ``Error(s) in loading state_dict for X:`` then
@@ -86,7 +108,7 @@ def _size_mismatches(
         src = state_dict[k]
         shape = tuple(src.shape) if hasattr(src, "shape") else _as_array(src).shape
         dst = m._parameters[n] if is_param else m._buffers[n]
-        if shape != tuple(dst.shape):
+        if shape != tuple(dst.shape) and not (shape == (1,) and dst.ndim == 0):
             out[k] = (
                 f"size mismatch for {k}: copying a param with shape {shape} from checkpoint, "
                 f"the shape in current model is {tuple(dst.shape)}."
@@ -172,6 +194,10 @@ class Module:
     """Base class for layers and models: subclass it and implement ``forward``."""
 
     training: bool
+    #: Saved in ``state_dict``'s ``_metadata`` for each module; a class whose saved state
+    #: changes layout raises it, and its ``_load_from_state_dict`` reads the saved one from
+    #: ``local_metadata["version"]`` to upgrade older checkpoints (PyTorch's).
+    _version: int = 1
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -214,11 +240,20 @@ class Module:
             if getattr(value, "_is_buffer", False):  # an ``nn.Buffer``: its persistence rules
                 d.setdefault("_buffer_names", set()).add(name)
                 skip = d.setdefault("_non_persistent", set())
-                skip.discard(name) if value.persistent else skip.add(name)
+                skip.discard(name) if getattr(value, "persistent", True) else skip.add(name)
             target = buffers
         else:
             object.__setattr__(self, name, value)
             return
+        hooks = (
+            _global_parameter_registration_hooks
+            if target is params
+            else _global_module_registration_hooks
+            if target is modules
+            else _global_buffer_registration_hooks
+        )
+        if hooks:
+            value = _registered(hooks, self, name, value)
         for registry in (params, buffers, modules):
             if registry is not target:
                 registry.pop(name, None)
@@ -230,12 +265,21 @@ class Module:
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
+        if name in _LAZY_TABLES and "_parameters" in d:  # PyTorch's always-present tables
+            key, make = _LAZY_TABLES[name]
+            return d.setdefault(key, make())
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        """Unregisters a parameter, buffer or child module (a buffer's name then takes plain
+        attributes again, and a later ``register_buffer`` is persistent unless told
+        otherwise, as PyTorch's); else deletes the plain attribute."""
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
+                if d is self._buffers:
+                    for key in ("_buffer_names", "_non_persistent"):
+                        self.__dict__.get(key, set()).discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -282,6 +326,8 @@ class Module:
         names.add(name)
         skip = self.__dict__.setdefault("_non_persistent", set())
         skip.discard(name) if persistent else skip.add(name)
+        if _global_buffer_registration_hooks:
+            tensor = _registered(_global_buffer_registration_hooks, self, name, tensor)
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
 
@@ -291,6 +337,8 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
         self._check_new_name(name, "module", self._modules)
+        if _global_module_registration_hooks:
+            module = _registered(_global_module_registration_hooks, self, name, module)
         self._modules[name] = module
 
     add_module = register_module
@@ -352,6 +400,21 @@ class Module:
         as soon as ``grad_output`` is known."""
         return self._add_hook("_backward_hooks", hook, prepend, False)
 
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """PyTorch's deprecated backward hook, run as ``register_full_backward_hook``'s (what
+        PyTorch's deprecation warning points to): the same ``grad_output``, and ``grad_input``
+        with respect to the module's inputs rather than to its last operation's."""
+        import warnings
+
+        warnings.warn(
+            "register_backward_hook is deprecated: democratising runs it as "
+            "register_full_backward_hook (grad_input holds the gradients with respect to the "
+            "module's positional inputs). Use register_full_backward_hook.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.register_full_backward_hook(hook)
+
     def register_full_backward_pre_hook(
         self, hook: Callable[..., Any], prepend: bool = False
     ) -> RemovableHandle:
@@ -384,6 +447,20 @@ class Module:
         may rename or add keys of ``state_dict`` (a copy of the caller's) in place, and append
         to the three lists (a message in ``error_msgs`` fails the load)."""
         return self._add_state_hook("_load_state_dict_pre_hooks", hook)
+
+    def _register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], with_module: bool = False
+    ) -> RemovableHandle:
+        """PyTorch's older load pre-hook: as ``register_load_state_dict_pre_hook``'s, but
+        called without the module (``hook(state_dict, prefix, ...)``) unless
+        ``with_module``."""
+        if with_module:
+            return self.register_load_state_dict_pre_hook(hook)
+
+        def run(module: Module, *args: Any) -> Any:
+            return hook(*args)
+
+        return self._add_state_hook("_load_state_dict_pre_hooks", run)
 
     def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """``hook(module, incompatible_keys)`` runs after ``load_state_dict`` loaded this
@@ -541,6 +618,8 @@ class Module:
         themselves). A submodule held under several names is listed under each, as in
         PyTorch. Written into ``destination`` when given (and returned)."""
         out: dict[str, Any] = OrderedDict() if destination is None else destination
+        if destination is None:
+            out._metadata = OrderedDict()  # type: ignore[attr-defined]
         if any(
             _has_hooks(m, "_state_dict_pre_hooks", "_state_dict_hooks")
             or _overrides(m, "get_extra_state")
@@ -548,6 +627,10 @@ class Module:
         ):
             self._save_with_hooks(out, prefix, keep_vars)
             return out
+        meta = getattr(out, "_metadata", None)
+        if meta is not None:  # each module's version under its key, as PyTorch's
+            for mp, m in self.named_modules(remove_duplicate=False):
+                meta[f"{prefix}{mp}" if mp else prefix[:-1]] = {"version": m._version}
         for key, (m, n, _) in self._state_slots(prefix).items():
             t = m._parameters[n] if n in m._parameters else m._buffers[n]
             out[key] = t if keep_vars else t.detach()
@@ -557,6 +640,9 @@ class Module:
         """``state_dict`` as PyTorch's recursion: this module's pre-hooks, its parameters and
         persistent buffers, its submodules, then its post-hooks (the same keys, in the same
         order, as ``_state_slots``)."""
+        meta = {"version": self._version}
+        if hasattr(out, "_metadata"):
+            out._metadata[prefix[:-1]] = meta
         for pre in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
             pre(self, prefix, keep_vars)
         skip = self.__dict__.get("_non_persistent", set())
@@ -571,7 +657,6 @@ class Module:
         for name, child in self._modules.items():
             if child is not None:
                 child._save_with_hooks(out, f"{prefix}{name}.", keep_vars)
-        meta = {"version": getattr(self, "_version", 1)}
         for post in list(self.__dict__.get("_state_dict_hooks", {}).values()):
             if post(self, out, prefix, meta) is not None:
                 raise RuntimeError("state_dict post-hook must return None")
@@ -654,20 +739,25 @@ class Module:
         becomes a ``Parameter`` of the loaded tensor, keeping its ``requires_grad``)."""
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        metadata = getattr(state_dict, "_metadata", None)
         state_dict = OrderedDict(state_dict)  # a copy the modules (and hooks) may complete
+        if metadata is not None:
+            state_dict._metadata = metadata  # type: ignore[attr-defined]
         hook_missing: list[str] = []
         hook_unexpected: list[str] = []
         errors: list[str] = []
         for name, m in self.named_modules(remove_duplicate=False):
             prefix = f"{name}." if name else ""
+            # The module's saved metadata (its ``version``); empty for a state without any.
+            meta = {} if metadata is None else metadata.get(name, {})
+            if assign:
+                meta["assign_to_params_buffers"] = assign
             pre = m.__dict__.get("_load_state_dict_pre_hooks")
             if pre:
-                meta = {"version": getattr(m, "_version", 1)}
                 for hook in list(pre.values()):  # ``strict`` is always True here in PyTorch
                     hook(m, state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors)
             m._complete_state_dict(state_dict, prefix)
             if _overrides(m, "_load_from_state_dict"):
-                meta = {"version": getattr(m, "_version", 1)}
                 m._load_from_state_dict(
                     state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors
                 )
@@ -748,6 +838,8 @@ class Module:
                 src = v if isinstance(v, Tensor) else _core.from_numpy(_as_array(v))
                 if k in skip:
                     continue
+                if dst.ndim == 0 and src.ndim == 1:  # PyTorch's: a 1-element 1-d value
+                    src = src[0]  # (older checkpoints' scalars) loads into a 0-d tensor
                 if not assign:
                     dst.copy_(src)
                 elif is_param:
@@ -788,14 +880,14 @@ class Module:
             else:
                 p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
 
-    def _apply_tensors(self, fn: Callable[[Tensor], Tensor]) -> None:
+    def _apply_tensors(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> None:
         """PyTorch's ``Module._apply``: each parameter and buffer goes through ``fn``. A
         converted parameter keeps its object (``p.data = fn(p)``, its ``.grad`` converted the
         same way), so optimizers built before ``.double()`` or ``.cuda()`` and weights tied
         across modules stay valid."""
         done: set[int] = set()  # a parameter shared by several modules converts once
         with no_grad():
-            for m in self.modules():
+            for m in self.modules() if recurse else (self,):
                 for p in m._parameters.values():
                     if p is not None and id(p) not in done:
                         done.add(id(p))
@@ -829,6 +921,13 @@ class Module:
             return t.to(*args, **kwargs)
 
         self._apply_tensors(conv)
+        return self
+
+    def to_empty(self: M, *, device: Any, recurse: bool = True) -> M:
+        """Moves the parameters and buffers to ``device`` without copying their values, as
+        PyTorch's (they are left uninitialised: call ``reset_parameters`` or load a state
+        next); with ``recurse=False``, only this module's own."""
+        self._apply_tensors(lambda t: _core.empty(*t.shape, dtype=t.dtype, device=device), recurse)
         return self
 
     def to_device(self: M, device: Any) -> M:
@@ -883,72 +982,78 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """``forward`` between the forward pre-hooks and forward hooks, as in PyTorch."""
+        """``forward`` between the forward pre-hooks and forward hooks, as in PyTorch. A module
+        without hooks goes straight to ``forward``; while a global hook is registered
+        (``register_module_forward_hook``...), ``Module.__call__`` is ``_call_with_globals``."""
+        d = self.__dict__
+        if (
+            d.get("_forward_pre_hooks")
+            or d.get("_forward_hooks")
+            or d.get("_backward_hooks")
+            or d.get("_backward_pre_hooks")
+        ):
+            return self._call_hooked(args, kwargs, False)
+        return self._call_forward(*args, **kwargs)
+
+    def _call_with_globals(self, *args: Any, **kwargs: Any) -> Any:
+        """``Module.__call__`` while global module hooks are registered."""
+        return self._call_hooked(args, kwargs, True)
+
+    def _call_hooked(self, args: tuple[Any, ...], kwargs: dict[str, Any], glob: bool) -> Any:
+        """A call with hooks, as PyTorch's ``_call_impl``: the global hooks (with ``glob``)
+        before the module's own, forward pre-hooks, ``forward``, forward hooks, and gates for
+        the full backward (pre-)hooks when grad mode is on."""
+        d = self.__dict__
+        pre = d.get("_forward_pre_hooks")
+        pre = list(pre.values()) if pre else []
+        if glob and _global_forward_pre_hooks:
+            pre[:0] = _global_forward_pre_hooks.values()
+        post = None  # read after ``forward``, as PyTorch (a pre-hook may add forward hooks)
         out = None
         ran: Any = ()  # ids of the forward hooks started so far
-        try:  # costs nothing unless something raises (Python >= 3.11)
-            pre = self.__dict__.get("_forward_pre_hooks")
-            if pre:
-                for hook, kw in list(pre.values()):
-                    if kw:
-                        result = hook(self, args, kwargs)
-                        if result is not None:
-                            if not (isinstance(result, tuple) and len(result) == 2):
-                                raise RuntimeError(
-                                    "forward pre-hook must return None or a tuple of "
-                                    f"(new_args, new_kwargs), but got {result}."
-                                )
-                            args, kwargs = result
-                    else:
-                        result = hook(self, args)
-                        if result is not None:
-                            args = result if isinstance(result, tuple) else (result,)
+        try:
+            for hook, kw in pre:
+                if kw:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError(
+                                "forward pre-hook must return None or a tuple of "
+                                f"(new_args, new_kwargs), but got {result}."
+                            )
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
             backward = None
             if (
-                self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")
+                d.get("_backward_hooks")
+                or d.get("_backward_pre_hooks")
+                or (glob and (_global_backward_hooks or _global_backward_pre_hooks))
             ) and _core.is_grad_enabled():
-                backward = _BackwardHooks(self)
+                backward = _BackwardHooks(self, glob)
                 args = backward.setup_inputs(args)
             out = self._call_forward(*args, **kwargs)
-            post = self.__dict__.get("_forward_hooks")
+            post = _hook_list(_global_forward_hooks, d.get("_forward_hooks"), glob)
             if post:
                 ran = set()
-                for hid, (hook, kw) in list(post.items()):
-                    ran.add(hid)
-                    result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
-                    if result is not None:
-                        out = result
+            for hid, (hook, kw) in post:
+                ran.add(hid)
+                result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
+                if result is not None:
+                    out = result
             if backward is not None:
                 out = backward.setup_outputs(out)
             return out
         except Exception:
-            if self.__dict__.get("_forward_hooks_always_called"):
-                self._run_always_called_hooks(args, kwargs, out, ran)
+            always = d.get("_forward_hooks_always_called")
+            if always or (glob and _global_forward_hooks_always_called):
+                always = {**_global_forward_hooks_always_called, **(always or {})}
+                if post is None:
+                    post = _hook_list(_global_forward_hooks, d.get("_forward_hooks"), glob)
+                _run_always_called_hooks(self, post, always, args, kwargs, out, ran)
             raise
-
-    def _run_always_called_hooks(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, ran: Any
-    ) -> None:
-        """After the call raised: the ``always_call`` forward hooks that have not run yet, in
-        order, each given the previous one's replacement output. Their own errors become
-        warnings, so the call's error is the one raised (as PyTorch)."""
-        import warnings
-
-        always = self.__dict__["_forward_hooks_always_called"]
-        for hid, (hook, kw) in list(self.__dict__.get("_forward_hooks", {}).items()):
-            if hid not in always or hid in ran:
-                continue
-            try:
-                result = hook(self, args, kwargs, out) if kw else hook(self, args, out)
-            except Exception as e:
-                warnings.warn(
-                    "module forward hook with ``always_call=True`` raised an exception that "
-                    f"was silenced as another error was raised in forward: {e}",
-                    stacklevel=3,
-                )
-                continue
-            if result is not None:
-                out = result
 
     def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
         """``forward``, checkpointed when ``enable_checkpointing`` asked for it."""
@@ -956,7 +1061,23 @@ class Module:
             from ..utils.checkpoint import checkpoint
 
             return checkpoint(self.forward, *args)
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except AttributeError as e:
+            # ``layer(None)`` or ``layer([1, 2])``: the forward's first tensor method fails on
+            # the non-tensor. Named as PyTorch's TypeError, on the error path only.
+            x = args[0] if args else None
+            if (
+                args
+                and not isinstance(x, Tensor)
+                and type(x).__name__ in str(e)
+                and type(self).__module__.startswith("democratising.")
+            ):
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}.forward(): expected a Tensor input, got "
+                    f"{type(x).__name__}"
+                ) from e
+            raise
 
     def enable_checkpointing(self: M, enabled: bool = True) -> M:
         """Recompute this module's activations in backward instead of storing them
@@ -1002,6 +1123,174 @@ class Module:
         return sorted({k for k in keys if not k[:1].isdigit()})
 
 
+def _hook_list(
+    global_hooks: dict[int, Any], own: Optional[dict[int, Any]], glob: bool
+) -> list[tuple[int, Any]]:
+    """A snapshot of ``(id, entry)`` for a call: the global hooks first (with ``glob``), then
+    the module's own, as PyTorch runs them."""
+    items = list(own.items()) if own else []
+    if glob and global_hooks:
+        items[:0] = global_hooks.items()
+    return items
+
+
+def _run_always_called_hooks(
+    module: Module,
+    post: list[tuple[int, Any]],
+    always: Mapping[int, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    out: Any,
+    ran: set[int],
+) -> None:
+    """After a call raised: the ``always_call`` forward hooks of ``post`` that have not run
+    yet, in order, each given the previous one's replacement output. Their own errors become
+    warnings, so the call's error is the one raised (as PyTorch)."""
+    import warnings
+
+    for hid, (hook, kw) in post:
+        if hid not in always or hid in ran:
+            continue
+        try:
+            result = hook(module, args, kwargs, out) if kw else hook(module, args, out)
+        except Exception as e:
+            warnings.warn(
+                "module forward hook with ``always_call=True`` raised an exception that "
+                f"was silenced as another error was raised in forward: {e}",
+                stacklevel=4,
+            )
+            continue
+        if result is not None:
+            out = result
+
+
+# PyTorch's global module hooks (``nn.modules.module.register_module_forward_hook``...), run
+# for every module before its own hooks, each ``{id: (hook, with_kwargs)}`` as a module's.
+_global_forward_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_forward_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_forward_hooks_always_called: OrderedDict[int, bool] = OrderedDict()
+_global_backward_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_backward_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+
+
+# PyTorch's global registration hooks, ``{id: hook}``: ``hook(module, name, value)`` runs as a
+# parameter, buffer or child module is registered, and may return a replacement value.
+_global_parameter_registration_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_buffer_registration_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_module_registration_hooks: OrderedDict[int, Any] = OrderedDict()
+
+
+def _registered(hooks: dict[int, Any], module: Module, name: str, value: Any) -> Any:
+    """``value`` after each registration hook of ``hooks`` (a result other than ``None``
+    replaces it for the next)."""
+    for hook in list(hooks.values()):
+        result = hook(module, name, value)
+        if result is not None:
+            value = result
+    return value
+
+
+def _add_registration_hook(hooks: dict[int, Any], hook: Callable[..., Any]) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def register_module_parameter_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global ``hook(module, name, param)``, run as any module registers a
+    parameter (``register_parameter`` or assigning a ``Parameter``); a result other than
+    ``None`` is registered instead."""
+    return _add_registration_hook(_global_parameter_registration_hooks, hook)
+
+
+def register_module_buffer_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global ``hook(module, name, buffer)``, run as any module registers a buffer
+    (``register_buffer`` or assigning to a buffer's name); a result other than ``None`` is
+    registered instead."""
+    return _add_registration_hook(_global_buffer_registration_hooks, hook)
+
+
+def register_module_module_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global ``hook(module, name, submodule)``, run as any module registers a
+    child (``add_module`` or assigning a ``Module``); a result other than ``None`` is
+    registered instead."""
+    return _add_registration_hook(_global_module_registration_hooks, hook)
+
+
+def _sync_global_call() -> None:
+    """Points ``Module.__call__`` at the variant that runs global hooks while any is
+    registered, and back at the plain one (which never looks at them) once none is."""
+    active = (
+        _global_forward_pre_hooks
+        or _global_forward_hooks
+        or _global_backward_hooks
+        or _global_backward_pre_hooks
+    )
+    Module.__call__ = Module._call_with_globals if active else _plain_call  # type: ignore[method-assign]
+
+
+class _GlobalHandle(RemovableHandle):
+    """The handle of a global module hook: removing it may restore the plain ``__call__``."""
+
+    def remove(self) -> None:
+        super().remove()
+        _sync_global_call()
+
+
+def _add_global_hook(
+    hooks: OrderedDict[int, Any], hook: Callable[..., Any], kw: bool, always_call: bool = False
+) -> RemovableHandle:
+    always = _global_forward_hooks_always_called if always_call else None
+    handle = _GlobalHandle(hooks, always)
+    hooks[handle.id] = (hook, kw)
+    if always is not None:
+        always[handle.id] = True
+    _sync_global_call()
+    return handle
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global forward pre-hook: ``hook(module, args)`` before every module's own
+    forward pre-hooks (a result other than ``None`` replaces the arguments)."""
+    return _add_global_hook(_global_forward_pre_hooks, hook, False)
+
+
+def register_module_forward_hook(
+    hook: Callable[..., Any], *, with_kwargs: bool = False, always_call: bool = False
+) -> RemovableHandle:
+    """PyTorch's global forward hook: ``hook(module, args, output)`` (with ``with_kwargs``,
+    ``hook(module, args, kwargs, output)``) after every module's ``forward``, before its own
+    forward hooks; ``always_call`` as ``Module.register_forward_hook``'s."""
+    return _add_global_hook(_global_forward_hooks, hook, with_kwargs, always_call)
+
+
+def register_module_full_backward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global ``hook(module, grad_output)``, run for every module before its own
+    (see ``Module.register_full_backward_pre_hook``)."""
+    return _add_global_hook(_global_backward_pre_hooks, hook, False)
+
+
+def register_module_full_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """PyTorch's global ``hook(module, grad_input, grad_output)``, run for every module
+    before its own (see ``Module.register_full_backward_hook``)."""
+    return _add_global_hook(_global_backward_hooks, hook, False)
+
+
+def consume_prefix_in_state_dict_if_present(state_dict: dict[str, Any], prefix: str) -> None:
+    """Strips ``prefix`` from the keys of ``state_dict`` that start with it, in place, and
+    from its ``_metadata`` keys, as PyTorch's ``nn.modules.utils`` function: how a state saved
+    from a wrapped model (``"module."`` of ``DataParallel``/DDP) loads into the bare one."""
+    for key in list(state_dict):
+        if key.startswith(prefix):
+            state_dict[key[len(prefix) :]] = state_dict.pop(key)
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        for key in list(metadata):
+            # '' is the wrapper's own entry; the wrapped model's is the bare prefix
+            if key and (key == prefix.replace(".", "") or key.startswith(prefix)):
+                metadata[key[len(prefix) :]] = metadata.pop(key)
+
+
 def _gate(values: tuple[Any, ...], on_grads: Callable[[tuple[Any, ...]], Any]) -> Any:
     """``values`` with each tensor that requires grad replaced by an identity of it whose
     gradients, once all of them are known, go through ``on_grads`` together (a tuple as long
@@ -1042,10 +1331,18 @@ class _BackwardHooks:
     gates on the positional inputs and on the outputs collect ``grad_input`` and
     ``grad_output`` and run the module's hooks on them."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, glob: bool = False) -> None:
         self.module = module
-        self.hooks = [h for h, _ in module.__dict__.get("_backward_hooks", {}).values()]
-        self.pre_hooks = [h for h, _ in module.__dict__.get("_backward_pre_hooks", {}).values()]
+        d = module.__dict__
+        self.hooks = [
+            h for _, (h, _) in _hook_list(_global_backward_hooks, d.get("_backward_hooks"), glob)
+        ]
+        self.pre_hooks = [
+            h
+            for _, (h, _) in _hook_list(
+                _global_backward_pre_hooks, d.get("_backward_pre_hooks"), glob
+            )
+        ]
         self.grad_outputs: Optional[tuple[Any, ...]] = None
         self.n_inputs = 0
         self.input_pos: Optional[list[int]] = None
@@ -1163,3 +1460,6 @@ def _as_array(v: Any) -> Any:
     import numpy as np
 
     return np.ascontiguousarray(np.asarray(v))
+
+
+_plain_call = Module.__call__

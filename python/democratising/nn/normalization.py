@@ -55,6 +55,10 @@ class _NormBase(Module):
     """What batch and instance norm share (PyTorch's ``_NormBase``): the hyperparameters, the
     affine parameters and the running-statistics buffers (``None`` when not tracked)."""
 
+    #: PyTorch's: version 2 added ``num_batches_tracked`` (recorded in ``state_dict``'s
+    #: ``_metadata``, so a checkpoint saved here reads the same in PyTorch).
+    _version = 2
+
     def __init__(
         self,
         num_features: int,

@@ -13,6 +13,7 @@ from itertools import repeat
 from typing import Any, Callable
 
 from .. import _names_for_modules
+from .. import module as _module_file
 from ..loss import _Loss, _WeightedLoss
 from ..module import Module
 from ..normalization import _BatchNorm
@@ -59,6 +60,18 @@ _pair = _ntuple(2, "_pair")
 _triple = _ntuple(3, "_triple")
 _quadruple = _ntuple(4, "_quadruple")
 
+#: What ``torch.nn.modules.module`` has beyond the layers: the global module hooks.
+_MODULE_FILE_NAMES = (
+    "register_module_forward_pre_hook",
+    "register_module_forward_hook",
+    "register_module_full_backward_pre_hook",
+    "register_module_full_backward_hook",
+    "register_module_parameter_registration_hook",
+    "register_module_buffer_registration_hook",
+    "register_module_module_registration_hook",
+    "RemovableHandle",
+)
+
 _PRIVATE = {"_BatchNorm": _BatchNorm, "_Loss": _Loss, "_WeightedLoss": _WeightedLoss}
 
 
@@ -70,9 +83,17 @@ def _install() -> None:
         mod.__dict__.update(_PRIVATE)
         sys.modules[mod.__name__] = mod
         globals()[sub] = mod
+    globals()["module"].__dict__.update(
+        {name: getattr(_module_file, name) for name in _MODULE_FILE_NAMES}
+    )
     utils = types.ModuleType(f"{__name__}.utils", "``_single``/``_pair``/``_triple``/``_ntuple``.")
     utils.__dict__.update(
-        _ntuple=_ntuple, _single=_single, _pair=_pair, _triple=_triple, _quadruple=_quadruple
+        _ntuple=_ntuple,
+        _single=_single,
+        _pair=_pair,
+        _triple=_triple,
+        _quadruple=_quadruple,
+        consume_prefix_in_state_dict_if_present=_module_file.consume_prefix_in_state_dict_if_present,
     )
     sys.modules[utils.__name__] = utils
     globals()["utils"] = utils

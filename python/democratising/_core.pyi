@@ -1287,7 +1287,7 @@ class Tensor:
     def histc(self, bins: _int = 100, min: _Scalar = 0, max: _Scalar = 0) -> Tensor: ...
     def histogram(
         self,
-        bins: _int | Tensor,
+        bins: _int | Tensor = 100,
         *,
         range: Sequence[_float] | None = None,
         weight: Tensor | None = None,

@@ -549,19 +549,32 @@ def bitwise_right_shift(input: _Operand, other: _Operand) -> Tensor:
 
 @_takes_tensor
 def nextafter(x: Tensor, other: Tensor) -> Tensor:
-    """The next representable value after ``x`` towards ``other`` (floating tensors of the
-    same dtype; float16 included, bfloat16 not; no gradient)."""
+    """The next representable value after ``x`` towards ``other`` in their promoted floating
+    dtype (bfloat16 included, stepping its 16-bit pattern; no gradient)."""
     _check_other("nextafter", other, numbers=False)
     dtype = _result_dtype(x, other)
     if not dtype.is_floating_point:
         raise DTypeError(f"\"nextafter\" not implemented for '{dtype}'")
-    if dtype == _core.bfloat16:
-        raise DTypeError("nextafter is not supported for bfloat16 here")
-    host = np.float16 if dtype == _core.float16 else None
     a, b = _host(x.to(dtype)), _host(other.to(dtype))
-    if host is not None:
-        a, b = a.astype(host), b.astype(host)
+    if dtype == _core.bfloat16:
+        return _from_host(_nextafter_bfloat16(a, b), dtype, x.device)
+    if dtype == _core.float16:
+        a, b = a.astype(np.float16), b.astype(np.float16)
     return _from_host(np.nextafter(a, b), dtype, x.device)
+
+
+def _nextafter_bfloat16(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``nextafter`` of bfloat16 values held as float32 (NumPy has no bfloat16): one step of
+    the upper 16 bits, away from zero when moving outwards, as IEEE ``nextafter``."""
+    a, b = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32))
+    bits = (a.view(np.uint32) >> 16).astype(np.int64)
+    outward = (a < b) == (a > 0)
+    step = np.where(outward, bits + 1, bits - 1)
+    tiny = np.where(b < 0, 0x8001, 0x0001)  # the smallest subnormal, with ``b``'s sign
+    step = np.where(a == 0, tiny, step)
+    out = (step.astype(np.uint32) << 16).view(np.float32)
+    out = np.where(a == b, b, out)
+    return np.where(np.isnan(a) | np.isnan(b), np.float32(np.nan), out).astype(np.float32)
 
 
 def _gradient_along(f: Tensor, d: int, h: Union[float, np.ndarray], edge_order: int) -> Tensor:
@@ -660,8 +673,9 @@ def gradient(
             raise ShapeError(
                 "torch.gradient expected each dimension size to be at least edge_order+1"
             )
+        fd = f
         if isinstance(h, Tensor):
-            coords = np.asarray(h.detach().cpu().numpy(), dtype=np.float64)
+            coords = np.asarray(_host(h), dtype=np.float64)  # (bfloat16 too)
             if coords.ndim == 0:
                 h = float(coords)
             elif coords.shape != (f.shape[d],):
@@ -670,8 +684,14 @@ def gradient(
                     f"{f.shape[d]} values, got shape {list(coords.shape)}"
                 )
             else:
+                # PyTorch divides by coordinate differences: the result takes the dtype of
+                # ``input`` promoted with the coordinates' (integer ones as the default float).
+                from ._functional_aliases import promote_types  # (lazy: it imports this one)
+
+                hd = h.dtype if h.dtype.is_floating_point else _core._default_dtype()
+                fd = f.to(promote_types(input.dtype, hd))
                 h = coords
-        out.append(_gradient_along(f, d, h, edge_order))
+        out.append(_gradient_along(fd, d, h, edge_order))
     return tuple(out)
 
 

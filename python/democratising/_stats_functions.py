@@ -256,6 +256,11 @@ def cov(
     if x.dtype == _core.bool:
         raise DTypeError("cov(): bool dtype is not supported for input")
     dtype = x.dtype if x.dtype.is_floating_point else _core._default_dtype()
+    if aweights is not None and aweights.dtype.is_floating_point and aweights.dtype != x.dtype:
+        # PyTorch weighs in the promoted dtype (float16 input, float64 weights: float64).
+        from ._functional_aliases import promote_types  # (lazy: it imports this module)
+
+        dtype = promote_types(x.dtype, aweights.dtype)
     obs = (x.reshape(1, -1) if x.ndim < 2 else x).to(dtype)
     n = obs.shape[1]
     w: Optional[Tensor] = None
@@ -387,7 +392,7 @@ def histc(x: Tensor, bins: int = 100, min: _Number = 0, max: _Number = 0) -> Ten
 
 def histogram(
     input: Tensor,
-    bins: Union[int, Tensor],
+    bins: Union[int, Tensor] = 100,
     *,
     range: Optional[Sequence[float]] = None,  # (PyTorch's name)
     weight: Optional[Tensor] = None,

@@ -74,18 +74,103 @@ def _holds_numpy_float64(data: Any) -> builtins.bool:
     return False
 
 
-def _to_array(data: Any, default_float: builtins.bool = True) -> np.ndarray:
+_NP_SCALAR_DTYPES = {
+    "float16": "float16",
+    "float32": "float32",
+    "float64": "float64",
+    "int32": "int32",
+    "bool": "bool",
+}
+
+
+def _infer_list_dtype(data: Any) -> Optional[_core.dtype]:
+    """PyTorch's ``tensor()`` inference for a list holding tensors or NumPy values: each
+    element's own dtype (a tensor's, a NumPy scalar's or array's; bool, int64, or the default
+    float dtype for Python numbers), joined by ``promote_types``. NumPy's joining differs
+    (``[tensor(1., dtype=float16), 2]`` would be float64; PyTorch keeps float16). Other
+    integer NumPy dtypes count as int64, the type such data gets alone. ``None`` for elements
+    of other types (NumPy then raises its typed error). Gathered per element type, so a long
+    list of NumPy scalars costs no Python call per element."""
+    from ._functional_aliases import promote_types  # (lazy: that module imports this one)
+
+    found: set[Any] = set()
+    stack = [data]
+    while stack:
+        seq = stack.pop()
+        if not seq:
+            found.add(_core._default_dtype())
+        for t in set(map(type, seq)):
+            if issubclass(t, (list, tuple)):
+                stack.extend(x for x in seq if isinstance(x, (list, tuple)))
+            elif issubclass(t, Tensor):
+                found.update(x.dtype for x in seq if isinstance(x, Tensor))
+            elif issubclass(t, np.ndarray):
+                found.update(_numpy_dtype(x.dtype) for x in seq if isinstance(x, np.ndarray))
+            elif issubclass(t, np.generic):  # (before float: np.float64 subclasses it)
+                found.add(_numpy_dtype(np.dtype(t)))
+            elif t is builtins.bool:
+                found.add(_core.bool)
+            elif issubclass(t, builtins.int):
+                found.add(_core.int64)
+            elif issubclass(t, builtins.float):
+                found.add(_core._default_dtype())
+            else:
+                return None
+    if None in found:
+        return None
+    out = None
+    for d in found:
+        out = d if out is None else promote_types(out, d)
+    return out
+
+
+def _numpy_dtype(d: np.dtype) -> Optional[_core.dtype]:
+    """The tensor dtype NumPy data of dtype ``d`` takes in an inferred list (``None``: none)."""
+    name = _NP_SCALAR_DTYPES.get(d.name)
+    if name is not None:
+        return getattr(_core, name)
+    return _core.int64 if d.kind in "iu" else None
+
+
+_PLAIN_TYPES = frozenset({builtins.int, builtins.float, builtins.bool, list, tuple})
+_MIXED_TYPES = (Tensor, np.generic)
+
+
+def _holds(data: Any, cls: Any) -> builtins.bool:
+    """Whether the list ``data`` has an element of type ``cls`` (its types gathered in C: a
+    generator over a long list of numbers would cost more than converting it)."""
+    types = set(map(type, data))
+    return not types <= _PLAIN_TYPES and builtins.any(issubclass(t, cls) for t in types)
+
+
+def _mixed(data: Any) -> builtins.bool:
+    """Whether the list ``data`` holds tensors or NumPy scalars, whose dtypes PyTorch's
+    inference joins (looked for among its elements and down its first elements: a full walk
+    of nested lists of numbers would cost more than their conversion)."""
+    if _holds(data, _MIXED_TYPES):
+        return True
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return isinstance(data, _MIXED_TYPES)
+
+
+def _to_array(
+    data: Any, default_float: builtins.bool = True, deep: builtins.bool = False
+) -> np.ndarray:
     """``data`` as a NumPy array; Python floats become float32 (the default dtype) unless
     ``default_float`` is off, when a requested dtype will be applied to the exact values
     (``tensor([0.7], dtype=float64)`` must hold 0.7, not float32's nearest), or the list holds
-    NumPy float64 values (which keep float64, as in PyTorch)."""
+    NumPy float64 values (which keep float64, as in PyTorch). ``deep``: convert nested lists
+    element by element (they may hold tensors, which NumPy cannot join, bfloat16 ones)."""
     if isinstance(data, Tensor):
         t = data.detach().cpu()
         if t.dtype == _core.bfloat16:
             t = t.float()
         return np.array(t.numpy(), copy=True)
-    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        return _numpy_array([_to_array(x, default_float) for x in data])
+    if isinstance(data, (list, tuple)) and (
+        _holds(data, Tensor) or (deep and not set(map(type, data)).isdisjoint((list, tuple)))
+    ):
+        return _numpy_array([_to_array(x, default_float, deep) for x in data])
     arr = _numpy_array(data)
     is_numpy = isinstance(data, (np.ndarray, np.generic))
     if (
@@ -142,7 +227,10 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
-    arr = _to_array(data, default_float=dtype is None)
+    mixed = isinstance(data, (list, tuple)) and _mixed(data)
+    if mixed and dtype is None:
+        dtype = _infer_list_dtype(data)
+    arr = _to_array(data, default_float=dtype is None, deep=mixed)
     if dtype is not None and not isinstance(data, Tensor):
         dtype = _resolve_dtype(dtype)
         _check_fits(arr, dtype)

@@ -419,6 +419,8 @@ def trace(x: Tensor) -> Tensor:
 def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
     """``flip(0, 1)``, ``flip((0, 1))`` or ``flip(dims=(0, 1))``, as PyTorch takes them."""
     if dims is None:
+        if not dims_:  # (NumPy's flip(x) reverses every axis; PyTorch requires dims)
+            raise TypeError('flip() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
     for d in [dims] if isinstance(dims, int) else dims:
         d = _dim(x, d)
@@ -472,6 +474,8 @@ def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
 @_takes_tensor
 def tile(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
     if dims is None:
+        if not dims_:
+            raise TypeError('tile() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
     reps = (dims,) if isinstance(dims, int) else tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
@@ -505,7 +509,8 @@ def repeat_interleave(
                 f"{x.ndim}-D {x.dtype}"
             )
         counts = x.reshape(-1)
-        positions = _core.arange(counts.shape[0], device=x.device)
+        # (the positions in the counts' dtype: int32 counts give int32 indices, as PyTorch's)
+        positions = _core.arange(counts.shape[0], dtype=x.dtype, device=x.device)
         return repeat_interleave(positions, counts, 0, output_size=output_size)
     if dim is None:
         x, d = x.reshape(-1), 0

@@ -564,10 +564,18 @@ def _sum_kw(dim: Optional[_Dims], keepdim: bool, dtype: Any) -> dict[str, Any]:
 def nansum(
     x: Tensor, dim: Optional[_Dims] = None, keepdim: bool = False, *, dtype: Any = None
 ) -> Tensor:
-    """``sum`` with NaN counted as zero (their gradient is 0)."""
+    """``sum`` with NaN counted as zero (their gradient is 0); the result in ``dtype`` when
+    given (the engine's sum widens an int32 or bool ``dtype`` to int64)."""
     if x.dtype.is_floating_point:
         x = _core.where(x.isnan(), 0.0, x)
-    return x.sum(**_sum_kw(dim, keepdim, dtype))
+    out = x.sum(**_sum_kw(dim, keepdim, dtype))
+    if dtype is not None:
+        from ._tensor import _resolve_dtype  # (lazy, as this module's other uses of it)
+
+        want = _resolve_dtype(dtype)
+        if out.dtype != want:
+            out = out.to(want)
+    return out
 
 
 @_takes_tensor

@@ -90,6 +90,19 @@ _IGAMMA_MAX_STEPS = 2000  # gammainc: enough for a up to about 40000
 _POLY_MAX_DEGREE = 10_000  # orthogonal polynomials: O(n) engine ops
 
 
+def _common_float(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` in the dtype PyTorch computes a binary op on them in: their result type
+    (a 0-d tensor only raising the kind: ``float32[n]`` with a 0-d float64 stays float32), the
+    default float dtype for integers and bools."""
+    if a.dtype == b.dtype and a.dtype.is_floating_point:
+        return a, b
+    from ._functional_aliases import result_type  # (lazy: that module imports this one)
+
+    dtype = result_type(a, b)
+    dtype = dtype if dtype.is_floating_point else _core._default_dtype()
+    return a.to(dtype), b.to(dtype)
+
+
 def _floating(input: Tensor) -> Tensor:
     """Integer and bool inputs as the default float dtype, as PyTorch promotes them."""
     return input if input.dtype.is_floating_point else input.to(_core._default_dtype())
@@ -288,6 +301,8 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
     if not isinstance(other, Tensor):
         dtype = input.dtype if input.dtype.is_floating_point else _core._default_dtype()
         other = _core.full((), float(other), dtype=dtype, device=input.device)
+    # (float16 with an integer y stays float16; log1p alone would make y float32)
+    input, other = _common_float(input, other)
     drop = (input == 0) & ~other.isnan()
     # Where the product is dropped the logarithm reads 0, so no inf/NaN reaches the gradient.
     safe = where(drop, zeros_like(other), other)
@@ -431,10 +446,7 @@ def zeta(input: Tensor | float, other: Tensor | float) -> Tensor:
     dtype = like.dtype if like.dtype.is_floating_point else _core._default_dtype()
     x = input if isinstance(input, Tensor) else _core.full((), float(input), dtype=dtype)
     q = other if isinstance(other, Tensor) else _core.full((), float(other), dtype=dtype)
-    x, q = _floating(x).to(like.device), _floating(q).to(like.device)
-    if x.dtype != q.dtype:
-        wide = _core.float64 if _core.float64 in (x.dtype, q.dtype) else _core.float32
-        x, q = x.to(wide), q.to(wide)
+    x, q = _common_float(x.to(like.device), q.to(like.device))
     x, q = broadcast_tensors(x, q)
     pole = x == 1
     domain = (x < 1) | ((q < 0) & (q != q.floor()) & (x != x.floor())) | x.isnan() | q.isnan()
@@ -475,13 +487,11 @@ def _poly_args(op: str, input: Tensor | float, n: Tensor | float) -> tuple[Tenso
     like = input if isinstance(input, Tensor) else n
     assert isinstance(like, Tensor)
     x = input if isinstance(input, Tensor) else _core.full((), float(input), device=like.device)
-    x = _floating(x)
     if isinstance(n, Tensor):
-        if n.dtype.is_floating_point and n.dtype != x.dtype:
-            wide = _core.float64 if _core.float64 in (x.dtype, n.dtype) else _core.float32
-            x = x.to(wide)
-        deg = n.to(x.dtype).trunc()
+        x, deg = _common_float(x, n)
+        deg = deg.trunc()
     else:
+        x = _floating(x)
         deg = _core.full((), float(math.trunc(n)), dtype=x.dtype, device=x.device)
     # PyTorch casts a NaN or infinite degree to INT64_MIN: a negative degree, so 0.
     deg = where(deg.isfinite(), deg, full_like(deg, -1.0))
@@ -625,10 +635,7 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     dtype = like.dtype if like.dtype.is_floating_point else _core._default_dtype()
     a_t = a if isinstance(a, Tensor) else _core.full((), float(a), dtype=dtype, device=like.device)
     x_t = x if isinstance(x, Tensor) else _core.full((), float(x), dtype=dtype, device=like.device)
-    a_t, x_t = _floating(a_t), _floating(x_t)
-    if a_t.dtype != x_t.dtype:
-        wide = _core.float64 if _core.float64 in (a_t.dtype, x_t.dtype) else _core.float32
-        a_t, x_t = a_t.to(wide), x_t.to(wide)
+    a_t, x_t = _common_float(a_t, x_t)
     a_t, x_t = broadcast_tensors(a_t, x_t)
     if a_t.dtype == _core.float32 and a_t.device.type in ("cpu", "cuda"):
         # float32's lgamma(a) is off by ~eps * a ln a, all of it landing in the prefactor

@@ -61,11 +61,29 @@ def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
         half = next((a.dtype for a in args if isinstance(a, Tensor) and a.dtype in _HALF), None)
         if half is None:
             return fn(*args, **kwargs)
+        half = _promoted_half(args, half)
         args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _HALF else a for a in args)
         out = fn(*args, **kwargs)
-        return _cast_back(out, half)
+        return out if half is None else _cast_back(out, half)
 
     return run
+
+
+def _promoted_half(args: Sequence[Any], half: Any) -> Any:
+    """The half dtype the results of an op on the tensors among ``args`` are cast back to, by
+    PyTorch's promotion (dimensioned tensors first, 0-d ones only raising the kind): ``None``
+    when that gives float32 or float64 (a float32 argument, or float16 with bfloat16)."""
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if len(tensors) < 2:
+        return half
+    from .._functional_aliases import _combine, promote_types  # (lazy: it imports linalg)
+
+    tiers: list[Any] = [None, None]  # dimensioned, 0-d
+    for t in tensors:
+        tier = 0 if t.ndim else 1
+        tiers[tier] = t.dtype if tiers[tier] is None else promote_types(tiers[tier], t.dtype)
+    out = _combine(tiers[0], tiers[1])
+    return out if out in _HALF else None
 
 
 def _cast_back(out: Any, dtype: Any) -> Any:

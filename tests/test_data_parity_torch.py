@@ -92,7 +92,8 @@ def test_loader_fetches_a_batch_through_getitems() -> None:
     (sub, *_) = DataLoader(Subset(_Batched(), [5, 6]), batch_size=2, collate_fn=lambda b: b)
     assert sub == [("many", 5), ("many", 6)]
     # A single sample (batch_size=None) goes through __getitem__, as in torch.
-    assert next(iter(DataLoader(_Batched(), batch_size=None))) == ("one", 0)
+    # (default_convert makes the tuple a list, as torch's does.)
+    assert next(iter(DataLoader(_Batched(), batch_size=None))) == ["one", 0]
 
 
 def test_subset_getitems_matches_torch() -> None:

@@ -381,7 +381,9 @@ class BatchSampler(Sampler):
 class WorkerInfo:
     """What ``get_worker_info()`` tells a dataset inside a loader worker (PyTorch's fields):
     the worker's ``id``, ``num_workers``, the ``seed`` its generator was seeded with, and the
-    ``dataset`` (the loader's own object: workers are threads, so it is not a copy)."""
+    ``dataset`` (for a map-style dataset the loader's own object: workers are threads, so it is
+    not a copy; for an ``IterableDataset`` the worker's shallow copy, which
+    ``worker_init_fn`` may configure, as in PyTorch)."""
 
     def __init__(self, id: int, num_workers: int, seed: int, dataset: Any) -> None:
         self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
@@ -538,8 +540,9 @@ def pin_batch(batch: Any) -> Any:
 
 def default_convert(data: Any) -> Any:
     """PyTorch's ``default_convert`` (the ``batch_size=None`` conversion): NumPy arrays and
-    scalars become tensors, recursively through mappings, namedtuples and lists; strings,
-    tensors and other values are returned as they are."""
+    scalars become tensors, recursively through mappings, namedtuples and lists; plain tuples
+    become lists (PyTorch's backward-compatible rule); strings, tensors and other values are
+    returned as they are."""
     if isinstance(data, (str, bytes, Tensor)):
         return data
     if isinstance(data, np.ndarray):
@@ -550,6 +553,8 @@ def default_convert(data: Any) -> Any:
         return _rebuild_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):  # a list, as PyTorch's (so ``batch[0] = ...`` works)
+        return [default_convert(d) for d in data]
     if isinstance(data, Sequence):
         return _rebuild_sequence(data, [default_convert(d) for d in data])
     return data
@@ -660,7 +665,9 @@ class DataLoader:
     ``shuffle``; samplers are consumed lazily, batch by batch, so a ``RandomSampler`` of
     ``int(1e10)`` samples yields its first batch at once. ``batch_size=None`` yields single
     samples, each passed through ``collate_fn`` (default: ``default_convert``, as in
-    PyTorch). An ``IterableDataset`` is batched as it streams.
+    PyTorch). An ``IterableDataset`` is batched as it streams; with ``num_workers=k > 0``
+    each of ``k`` threads streams its own copy of it, as PyTorch's worker processes do
+    (see ``_stream_workers``: shard it by ``get_worker_info()``, or every worker yields it all).
 
     With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
     engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
@@ -890,9 +897,10 @@ class DataLoader:
             items = [self.dataset[i] for i in keys]
         return self.collate_fn(items)
 
-    def _iterable_batches(self) -> Iterator[Any]:
-        """An ``IterableDataset``'s stream, batched and collated (in this thread)."""
-        it = iter(self.dataset)  # type: ignore[call-overload]
+    def _iterable_batches(self, dataset: Any = None) -> Iterator[Any]:
+        """An ``IterableDataset``'s stream (``dataset``, default the loader's), batched and
+        collated in the calling thread."""
+        it = iter(self.dataset if dataset is None else dataset)
         if self.batch_size is None:
             yield from map(self.collate_fn, it)
             return
@@ -910,15 +918,22 @@ class DataLoader:
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
         if isinstance(self.dataset, IterableDataset):
-            it = itertools.islice(self._iterable_batches(), start, None)
-            return map(pin_batch, it) if self.pin_memory else it
+            return itertools.islice(self._stream(), start, None)
         return self._iter_batches(itertools.islice(self._index_batches(), start, None))
 
     def __iter__(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
-            it = self._iterable_batches()
-            return map(pin_batch, it) if self.pin_memory else it
+            return self._stream()
         return self._iter_batches(self._index_batches())
+
+    def _stream(self) -> Iterator[Any]:
+        """An ``IterableDataset``'s batches: read in this thread, or, with workers, by
+        ``_stream_workers``."""
+        if self.num_workers > 0:
+            self._pools_started += 1
+            return _stream_workers(self, self._pools_started)
+        it = self._iterable_batches()
+        return map(pin_batch, it) if self.pin_memory else it
 
     def _load(self, idx: Any) -> Any:
         """Batch ``idx``, pinned when asked (in the worker that built it)."""
@@ -952,6 +967,82 @@ class DataLoader:
         return _Epoch(pool, self._load, batches, self.prefetch_factor or 2, close_pool=False)
 
 
+def _base_seed(serial: int) -> int:
+    """Worker ``i``'s generator seed is this plus ``i``: a hash of the main generator's state
+    and the loader's pool count, so starting workers draws nothing from the main stream."""
+    state = ",".join(map(str, [*_core.get_rng_state(), serial])).encode()
+    return int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 2
+
+
+#: What a stream worker puts after its last batch.
+_STREAM_END = object()
+
+
+def _stream_workers(loader: DataLoader, serial: int) -> Iterator[Any]:
+    """An ``IterableDataset`` read by ``num_workers`` threads, as PyTorch's worker processes
+    read it: worker ``i`` iterates its own (shallow) copy of the dataset, with
+    ``get_worker_info()`` telling it ``i`` and ``worker_init_fn(i)`` run first, and batches
+    (and collates) its own stream, so a dataset that does not shard itself by
+    ``get_worker_info()`` is read once per worker, and each worker may end with a short
+    batch. Batches come round-robin over the workers still running: worker 0's first,
+    worker 1's first, ..., worker 0's second. A worker's exception is raised in its place;
+    stopping early (``break``) stops the workers. Threads and copies last one epoch, so
+    ``worker_init_fn`` runs every epoch."""
+    n, depth = loader.num_workers, loader.prefetch_factor or 2
+    base_seed = _base_seed(serial)
+    stop = threading.Event()
+    results: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(n)]
+
+    def put(w: int, item: Any) -> bool:
+        """Hands ``item`` over, waiting for room; False once the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                results[w].put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(w: int) -> None:
+        try:
+            dataset = copy.copy(loader.dataset)
+        except Exception:  # not copyable: the workers share it
+            dataset = loader.dataset
+        _core._seed_thread(base_seed + w)
+        _worker.info = WorkerInfo(w, n, base_seed + w, dataset)
+        try:
+            if loader.worker_init_fn is not None:
+                loader.worker_init_fn(w)
+            for batch in loader._iterable_batches(dataset):
+                if not put(w, (True, pin_batch(batch) if loader.pin_memory else batch)):
+                    return
+            put(w, _STREAM_END)
+        except BaseException as e:  # raised in the consumer, in this batch's place
+            put(w, (False, e))
+
+    def batches() -> Iterator[Any]:
+        active = list(range(n))
+        try:
+            while active:
+                for w in list(active):
+                    item = results[w].get()
+                    if item is _STREAM_END:
+                        active.remove(w)
+                        continue
+                    ok, value = item
+                    if not ok:
+                        raise value
+                    yield value
+        finally:
+            stop.set()
+
+    it = batches()
+    weakref.finalize(it, stop.set)  # an epoch dropped before its first batch
+    for w in range(n):
+        threading.Thread(target=work, args=(w,), name=f"dm-stream-{w}", daemon=True).start()
+    return it
+
+
 class _WorkerPool:
     """``workers`` daemon threads that build batches ahead of the consumer.
 
@@ -981,8 +1072,7 @@ class _WorkerPool:
         # base_seed is a hash of the main generator's state, not a draw from it, so starting
         # workers leaves the main stream as it is (a resumed run starts its workers at
         # another point than the uninterrupted one, and must still draw the same numbers).
-        state = ",".join(map(str, [*_core.get_rng_state(), serial])).encode()
-        base_seed = int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 2
+        base_seed = _base_seed(serial)
         self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._gen = 0

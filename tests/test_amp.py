@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import democratising as dm
+import democratising.nn.functional as F
 from democratising import _ranks, nn
 from democratising.amp import GradScaler, autocast
 from democratising.optim import SGD, Adam
@@ -221,3 +222,27 @@ def test_grad_scaler_skips_when_any_rank_found_inf(
         assert moved is not others_found_inf
         assert scaler.get_scale() == (2.0 if others_found_inf else 4.0)
     assert world.any_rank_calls == 2
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda h, t: F.binary_cross_entropy_with_logits(h, t),
+        lambda h, t: F.poisson_nll_loss(h, t) * 0.0 + F.binary_cross_entropy_with_logits(h, t),
+        lambda h, t: (
+            F.cosine_embedding_loss(h.reshape(2, 4) + 1, t.reshape(2, 4), dm.ones(2)) * 0.0
+            + F.binary_cross_entropy_with_logits(h, t)
+        ),
+    ],
+    ids=["bce_with_logits", "poisson_nll", "cosine_embedding"],
+)
+def test_losses_run_in_float32_under_autocast_so_a_scaled_gradient_fits(loss) -> None:
+    # PyTorch's float32 list: the loss's own gradient is computed in float32 and only then
+    # cast to the float16 input (-0.5 / 8 * 2**19 = -32768 fits; in float16 inside, -inf).
+    h = dm.zeros(8, 1, dtype=dm.float16, requires_grad=True)
+    with dm.autocast("cpu", dtype=dm.float16):
+        out = loss(h, dm.ones(8, 1))
+    assert out.dtype == dm.float32
+    (out * 2.0**19).backward()
+    assert h.grad is not None and h.grad.dtype == dm.float16
+    assert h.grad.float().tolist() == [[-32768.0]] * 8

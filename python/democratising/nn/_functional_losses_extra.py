@@ -17,6 +17,7 @@ from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from .functional import (
+    _autocast_f32,
     _legacy_reduction,
     _reduce,
     _takes_positional_legacy_reduction,
@@ -123,6 +124,7 @@ def poisson_nll_loss(
     ``t log t - t + 0.5 log(2π t)`` of ``log(t!)`` where the target is above 1."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    input, target = _autocast_f32(input, target)
     if log_input:
         loss = input.exp() - target * input
     else:
@@ -146,6 +148,7 @@ def hinge_embedding_loss(
     """``input`` where ``target`` is 1, ``max(0, margin - input)`` where it is -1 (PyTorch
     adds both terms for any other target value)."""
     _check_reduction(reduction)
+    input, target = _autocast_f32(input, target)
     # ``relu`` rather than ``clamp(min=0)``: PyTorch passes no gradient at the hinge's kink.
     margin_term = (margin - input).relu()
     zeros = input * 0.0
@@ -216,7 +219,7 @@ def multi_margin_loss(
         raise InvalidValueError("only p == 1 and p == 2 supported")
     if weight is not None and weight.ndim != 1:
         raise ShapeError("weight must be one-dimensional")
-    x = _as_rows(input, target, "multi_margin_loss")
+    x = _as_rows(_autocast_f32(input)[0], target, "multi_margin_loss")
     n, c = x.shape
     if target.ndim > 1 or target.numel() != n:
         raise ShapeError(
@@ -249,7 +252,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     max(0, 1 - (x[j] - x[k])) / C`` per sample. ``target`` has the input's shape and lists
     each sample's class indices, ended by the first ``-1`` (PyTorch's padding)."""
     _check_reduction(reduction)
-    x = _as_rows(input, target, "multilabel_margin_loss")
+    x = _as_rows(_autocast_f32(input)[0], target, "multilabel_margin_loss")
     n, c = x.shape
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(

@@ -568,6 +568,18 @@ def huber_loss(
     return _weighted(0.5 * quad * quad + delta * (d - quad), input, weight, reduction, False)
 
 
+_HALF = (_core.float16, _core.bfloat16)
+
+
+def _autocast_f32(*tensors: Any) -> Any:
+    """The losses autocast runs in float32 (PyTorch's float32 list): under autocast, their
+    float16/bfloat16 inputs widened, so a scaled loss's gradient does not overflow inside the
+    loss (``GradScaler`` would skip every step); outside autocast the inputs as they are."""
+    if _core._get_autocast() is None:
+        return tensors
+    return tuple(t.float() if isinstance(t, Tensor) and t.dtype in _HALF else t for t in tensors)
+
+
 @_takes_legacy_reduction
 def binary_cross_entropy_with_logits(
     input: Tensor,
@@ -578,6 +590,7 @@ def binary_cross_entropy_with_logits(
 ) -> Tensor:
     """Stable ``-[y log sigmoid(x) + (1-y) log(1-sigmoid(x))]``."""
     _same_shape(input, target, "binary_cross_entropy_with_logits")
+    input, target, weight, pos_weight = _autocast_f32(input, target, weight, pos_weight)
     log_sig = -(-input).softplus()  # log sigmoid(x)
     log_one_minus = -input.softplus()  # log(1 - sigmoid(x))
     pos = target * log_sig
@@ -1695,6 +1708,7 @@ def margin_ranking_loss(
             f"input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target "
             f"{tuple(target.shape)}"
         )
+    input1, input2, target = _autocast_f32(input1, input2, target)
     # ``relu``: no gradient exactly at the hinge (PyTorch's ``clamp_min``).
     return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
 
@@ -1712,6 +1726,7 @@ def cosine_embedding_loss(
             "cosine_embedding_loss: a 0-d or 1-d target expects 1-d or 2-d inputs; got input1 "
             f"{tuple(input1.shape)}, input2 {tuple(input2.shape)}, target {tuple(target.shape)}"
         )
+    input1, input2 = _autocast_f32(input1, input2)
     eps = 1e-12
     dot = (input1 * input2).sum(-1)
     norms = ((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)
@@ -1742,6 +1757,7 @@ def triplet_margin_loss(
             "triplet_margin_loss: anchor, positive and negative must have the same number of "
             f"dimensions, got {anchor.ndim}, {positive.ndim} and {negative.ndim}"
         )
+    anchor, positive, negative = _autocast_f32(anchor, positive, negative)
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:

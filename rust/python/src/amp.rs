@@ -2,24 +2,32 @@
 
 use crate::errors::ResultExt;
 use crate::tensor::PyTensor;
-use crate::types::{extract_dtype, PyDType};
+use crate::types::{dtype_object, extract_dtype, PyDType};
 use democratising::{amp, Tensor};
 use pyo3::prelude::*;
 
 /// Sets autocast's dtype for this thread (None disables it); returns the previous dtype.
 #[pyfunction]
 #[pyo3(signature = (dtype=None))]
-pub fn _set_autocast(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<PyDType>> {
+pub fn _set_autocast(
+    py: Python<'_>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Py<PyDType>>> {
     let d = match dtype {
         Some(d) if !d.is_none() => Some(extract_dtype(d)?),
         _ => None,
     };
-    Ok(amp::set_autocast(d).py()?.map(PyDType))
+    amp::set_autocast(d)
+        .py()?
+        .map(|d| dtype_object(py, d))
+        .transpose()
 }
 
 #[pyfunction]
-pub fn _get_autocast() -> Option<PyDType> {
-    amp::autocast_dtype().map(PyDType)
+pub fn _get_autocast(py: Python<'_>) -> PyResult<Option<Py<PyDType>>> {
+    amp::autocast_dtype()
+        .map(|d| dtype_object(py, d))
+        .transpose()
 }
 
 /// Multiplies all gradients by `inv_scale` in place (if `apply`) and returns whether any is

@@ -100,8 +100,11 @@ fn describe(py: Python<'_>, err: &PyErr, m: &democratising::Mismatch) -> PyResul
         .map(|s| pyo3::types::PyTuple::new(py, s))
         .collect::<PyResult<_>>()?;
     value.setattr("shapes", pyo3::types::PyTuple::new(py, shapes)?)?;
-    let dtypes: Vec<crate::types::PyDType> =
-        m.dtypes.iter().map(|&d| crate::types::PyDType(d)).collect();
+    let dtypes: Vec<Py<crate::types::PyDType>> = m
+        .dtypes
+        .iter()
+        .map(|&d| crate::types::dtype_object(py, d))
+        .collect::<PyResult<_>>()?;
     value.setattr("dtypes", pyo3::types::PyTuple::new(py, dtypes)?)?;
     Ok(())
 }

@@ -312,8 +312,8 @@ pub fn _set_default_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// PyTorch's `get_default_dtype`.
 #[pyfunction]
-pub fn _default_dtype() -> PyDType {
-    PyDType(DType::default_float())
+pub fn _default_dtype(py: Python<'_>) -> PyResult<Py<PyDType>> {
+    crate::types::dtype_object(py, DType::default_float())
 }
 
 /// Gives the calling thread a generator of its own seeded with `seed` (wrapping to 64 bits

@@ -32,7 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyDType>()?;
     m.add_class::<types::PyDevice>()?;
     for dt in DType::ALL {
-        m.add(dt.name(), types::PyDType(dt))?;
+        m.add(dt.name(), types::dtype_object(m.py(), dt)?)?;
     }
     m.add_function(wrap_pyfunction!(functions::zeros, m)?)?;
     m.add_function(wrap_pyfunction!(functions::ones, m)?)?;

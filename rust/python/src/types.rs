@@ -9,6 +9,23 @@ use pyo3::prelude::*;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PyDType(pub DType);
 
+/// One Python object per dtype, made once: `x.dtype is dm.float32` holds, as in PyTorch.
+static DTYPE_OBJECTS: pyo3::sync::PyOnceLock<Vec<Py<PyDType>>> = pyo3::sync::PyOnceLock::new();
+
+/// The Python object of `dt` (the same one every time, and the one `dm.<name>` is).
+pub fn dtype_object(py: Python<'_>, dt: DType) -> PyResult<Py<PyDType>> {
+    let all = DTYPE_OBJECTS.get_or_try_init(py, || {
+        DType::ALL
+            .iter()
+            .map(|&d| Py::new(py, PyDType(d)))
+            .collect::<PyResult<Vec<_>>>()
+    })?;
+    match all.get(dt as usize) {
+        Some(obj) => Ok(obj.clone_ref(py)),
+        None => Py::new(py, PyDType(dt)),
+    }
+}
+
 #[pymethods]
 impl PyDType {
     fn __repr__(&self) -> String {

@@ -102,6 +102,28 @@ macro_rules! compare_arms {
     };
 }
 
+/// PyTorch's `div_floor_floating`: the quotient of `a - fmod(a, b)`, which is exact where
+/// `floor(a / b)` is not (`1.0 // 0.1` is 9, as in Python, since 0.1 is slightly above 1/10).
+fn floor_divide(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let m = a % b;
+    let mut d = (a - m) / b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        d -= 1.0;
+    }
+    if d == 0.0 {
+        return 0.0 * (a / b); // a signed zero
+    }
+    let f = d.floor();
+    if d - f > 0.5 {
+        f + 1.0
+    } else {
+        f
+    }
+}
+
 fn float_kernel<T: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let al = a.layout().broadcast_to(shape)?;
     let bl = b.layout().broadcast_to(shape)?;
@@ -123,7 +145,7 @@ fn float_kernel<T: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize])
             }
         }),
         BinaryOp::FloorDivide => map2(a, al, b, bl, |x: T, y: T| {
-            T::from_f64((x / y).to_f64().floor())
+            T::from_f64(floor_divide(x.to_f64(), y.to_f64()))
         }),
         op if op.is_comparison() => return compare_arms!(op, T, a, al, b, bl, shape),
         _ => bail!(DType, "{:?} is not defined for floating point tensors", op),

@@ -77,6 +77,11 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
+    if op.is_comparison() && matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() {
+        // Compared in the common half dtype, as PyTorch: `half_t == 0.1` rounds 0.1 to half
+        // first (the backend would widen both sides, and 0.1 is not a half value).
+        return binary_raw(op, &a.to_dtype(rt)?, &b.to_dtype(rt)?);
+    }
     backend::of_operands(&[a, b])
         .binary(op, a, b, rt)
         .map_err(|e| match e {

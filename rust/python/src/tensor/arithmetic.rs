@@ -54,15 +54,15 @@ impl PyTensor {
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
     }
-    /// `t == None` is `False` (PyTorch); anything else compares elementwise.
+    /// `t == None` (or a string) is `False` (PyTorch); anything else compares elementwise.
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.is_none() {
+        if other.is_none() || other.is_instance_of::<pyo3::types::PyString>() {
             return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
         }
         Ok(Bound::new(py, self.eq(py, other)?)?.into_any().unbind())
     }
     fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.is_none() {
+        if other.is_none() || other.is_instance_of::<pyo3::types::PyString>() {
             return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
         }
         Ok(Bound::new(py, self.ne(py, other)?)?.into_any().unbind())
@@ -126,10 +126,12 @@ impl PyTensor {
         }
         // An integer or boolean tensor clamped to a float bound is promoted to the default
         // float dtype first, as PyTorch's type promotion does (`tensor([1, 2]).clamp(0.5)`).
-        let float_bound = [min, max]
-            .into_iter()
-            .flatten()
-            .any(|b| b.is_instance_of::<pyo3::types::PyFloat>());
+        // (A NumPy float bound counts too: `clamp(min=np.float32(2.5))`.)
+        let float_bound = !t.dtype().is_float()
+            && [min, max].into_iter().flatten().any(|b| {
+                b.is_instance_of::<pyo3::types::PyFloat>()
+                    || operand(b).is_ok_and(|o| o.dtype().is_float())
+            });
         let promoted;
         let t = if float_bound && !t.dtype().is_float() {
             promoted = t.to_dtype(DType::default_float()).py()?;

@@ -219,6 +219,9 @@ impl PyTensor {
         let mut dt = None;
         let mut dev = None;
         for a in args.iter() {
+            if a.is_none() {
+                continue; // `x.to(None)` changes nothing, as in PyTorch
+            }
             if let Ok(t) = a.cast::<PyTensor>() {
                 dt = Some(t.get().tensor().dtype());
                 dev = Some(t.get().tensor().device());

@@ -227,8 +227,8 @@ impl PyTensor {
         self.tensor().ndim()
     }
     #[getter]
-    fn dtype(&self) -> PyDType {
-        PyDType(self.tensor().dtype())
+    fn dtype(&self, py: Python<'_>) -> PyResult<Py<PyDType>> {
+        crate::types::dtype_object(py, self.tensor().dtype())
     }
     #[getter]
     fn device(&self) -> PyDevice {

@@ -45,11 +45,17 @@ macro_rules! dim_reductions_py {
             keepdims: Option<bool>,
         ) -> PyResult<PyTensor> {
             let (d, keepdim) = reduce_args(stringify!($name), dim, axis, keepdim, keepdims)?;
-            let t = match dtype {
-                Some(dt) => self.tensor().to_dtype(extract_dtype(dt)?).py()?,
+            let want = dtype.map(|dt| extract_dtype(dt)).transpose()?;
+            let t = match want {
+                Some(dt) => self.tensor().to_dtype(dt).py()?,
                 None => self.tensor(),
             };
-            run(py, t.numel(), || t.$name(d.as_deref(), keepdim)).map(wrap)
+            let out = run(py, t.numel(), || t.$name(d.as_deref(), keepdim))?;
+            // The result in the dtype asked for (an integer sum accumulates in int64).
+            match want {
+                Some(dt) if out.dtype() != dt => out.to_dtype(dt).py().map(wrap),
+                _ => Ok(wrap(out)),
+            }
         }
         }
     };

@@ -210,7 +210,16 @@ template <class A> __device__ A binary_apply(int op, A x, A y) {
             const A r = dm_fmod(x, y);
             return (r != (A)0 && ((r < (A)0) != (y < (A)0))) ? r + y : r;
         }
-        case B_FLOOR_DIVIDE: return dm_floor(x / y);
+        case B_FLOOR_DIVIDE: {  // PyTorch's div_floor_floating: exact where floor(x / y) rounds
+            if (y == (A)0) return x / y;
+            const A m = dm_fmod(x, y);
+            A d = (x - m) / y;
+            if (m != (A)0 && ((y < (A)0) != (m < (A)0))) d -= (A)1;
+            if (d == (A)0) return (A)0 * (x / y);  // a signed zero
+            A f = dm_floor(d);
+            if (d - f > (A)0.5) f += (A)1;
+            return f;
+        }
         default: return x;
     }
 }

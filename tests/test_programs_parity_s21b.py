@@ -25,37 +25,9 @@ import numpy as np
 import pytest
 
 import democratising as dm
+from helpers import numpy_init, to_np
 
 # ---- shared helpers --------------------------------------------------------------------------
-
-
-def numpy_init(torch: Any, model: Any, seed: int) -> None:
-    """Loads NumPy-made values into every parameter and buffer (the same numbers on every
-    backend), so trajectories can be compared with the ones PyTorch gave."""
-    rng = np.random.default_rng(seed)
-    state = {}
-    for name, value in model.state_dict().items():
-        shape = tuple(value.shape)
-        if name.endswith("num_batches_tracked"):
-            continue
-        if name.endswith("running_mean"):
-            arr = np.zeros(shape, np.float32)
-        elif name.endswith("running_var"):
-            arr = np.ones(shape, np.float32)
-        elif len(shape) >= 2:
-            bound = 1.0 / math.sqrt(int(np.prod(shape[1:])))
-            arr = rng.uniform(-bound, bound, shape).astype(np.float32)
-        elif name.endswith("weight"):  # norm scales
-            arr = (1.0 + 0.1 * rng.uniform(-1, 1, shape)).astype(np.float32)
-        else:
-            arr = (0.1 * rng.uniform(-1, 1, shape)).astype(np.float32)
-        state[name] = torch.tensor(arr)
-    model.load_state_dict(state, strict=False)
-
-
-def to_np(t: Any) -> np.ndarray:
-    """A float64 NumPy copy of a tensor of either backend."""
-    return np.asarray(t.detach().float().numpy(), dtype=np.float64)
 
 
 def close(actual: Any, key: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:

@@ -73,3 +73,21 @@ def test_odd_operands_pytorch_accepts() -> None:
     c = i.clamp(min=np.float32(2.5))
     assert c.dtype is dm.float32 and c.tolist() == [3.0, 2.5, 2.5]
     assert i.clamp(min=np.int64(2)).tolist() == [3, 2, 2]
+
+
+def test_cat_promotes_with_the_legacy_empty_tensor() -> None:
+    # `acc = torch.tensor([])` then `acc = torch.cat([acc, preds])`: float32, as in PyTorch.
+    preds = dm.tensor([[1, 2]])
+    out = dm.cat([dm.tensor([]), preds])
+    assert out.dtype is dm.float32 and out.shape == (1, 2) and out.tolist() == [[1.0, 2.0]]
+    assert dm.cat([dm.tensor([1, 2]), dm.tensor([])]).dtype is dm.float32
+
+
+def test_add_with_alpha_keeps_an_integer_or_bool_result_type() -> None:
+    b = dm.tensor([True, False])
+    r = dm.add(b, b, alpha=2)
+    assert r.dtype is dm.bool and r.tolist() == [True, False]
+    i = dm.tensor([1, 2], dtype=dm.int32)
+    r = dm.add(i, b, alpha=2)
+    assert r.dtype is dm.int32 and r.tolist() == [3, 2]
+    assert dm.sub(i, i, alpha=2).tolist() == [-1, -2]

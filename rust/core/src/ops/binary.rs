@@ -269,7 +269,14 @@ impl Tensor {
         } else {
             Tensor::wrapped_scalar(alpha)
         };
-        self.add(&other.mul(&a)?)
+        // An integer or bool pair keeps its own result type (`bool + bool * 2` is bool, as in
+        // PyTorch), not the int64 that the product with a Python int would give.
+        let rt = result_type(&[self, other]);
+        let scaled = other.mul(&a)?;
+        if !rt.is_float() && scaled.dtype() != rt {
+            return self.add(&scaled.to_dtype(rt)?);
+        }
+        self.add(&scaled)
     }
 
     pub fn add_scalar(&self, v: f64) -> Result<Tensor> {

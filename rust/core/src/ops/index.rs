@@ -60,7 +60,9 @@ impl Tensor {
             }
             total += t.shape()[d];
         }
-        let dt = result_type(&parts);
+        // The skipped legacy empties (`torch.tensor([])`, float32) still take part in the
+        // promotion, as in PyTorch: `cat([acc, preds])` from `acc = tensor([])` is float.
+        let dt = result_type(&tensors.iter().collect::<Vec<_>>());
         let mut shape = first.shape().to_vec();
         shape[d] = total;
         let out = Tensor::full_on(&shape, 0.0, dt, first.device())?;

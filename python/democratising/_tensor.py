@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
@@ -60,10 +61,21 @@ def _numpy_array(data: Any) -> np.ndarray:
     return arr
 
 
+_NUMBER_TYPES = frozenset({builtins.int, builtins.float, builtins.bool})
+_SEQUENCE_TYPES = frozenset({list, tuple})
+
+
 def _holds_numpy_float64(data: Any) -> builtins.bool:
     """Whether a nested list/tuple holds a NumPy float64 scalar or array: PyTorch infers
     float64 for ``tensor([np.float64(1.5), 2.0])`` (NumPy's dtype joins the promotion), the
     default dtype only for Python floats."""
+    # The common lists of numbers and of rows of numbers are told apart by their types,
+    # gathered in C (rows one level down joined in one pass).
+    types = set(map(type, data))
+    if types <= _NUMBER_TYPES:
+        return False
+    if types <= _SEQUENCE_TYPES:
+        return _holds_numpy_float64(list(itertools.chain.from_iterable(data)))
     for x in data:
         if type(x) is float:  # (np.float64 subclasses float: exact type first)
             continue
@@ -234,8 +246,10 @@ def tensor(
     if dtype is not None and not isinstance(data, Tensor):
         dtype = _resolve_dtype(dtype)
         _check_fits(arr, dtype)
-    # A private C-ordered copy (np.ascontiguousarray would turn 0-d data into 1-d).
-    t = _core.from_numpy(np.array(arr, copy=True, order="C"))
+    # `from_numpy` shares memory: `arr` is already a private copy (`_to_array` always makes
+    # one), so only a non-C-ordered one is copied again (np.ascontiguousarray would turn 0-d
+    # data into 1-d).
+    t = _core.from_numpy(arr if arr.flags.c_contiguous else np.array(arr, order="C"))
     if dtype is None and isinstance(data, Tensor):
         dtype = data.dtype
     elif dtype is None and arr.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):

@@ -344,7 +344,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return input
     if input.is_cuda:
         return _core._dropout(input, p)
-    keep = (_core.rand(*input.shape) >= p).to(input.dtype)
+    keep = (_core.rand(*input.shape) >= p).to(dtype=input.dtype)  # (keyword: no device probe)
     return _keep_scaled(input, keep, p)
 
 
@@ -362,7 +362,7 @@ def dropout2d(
 
     def drop(x: Tensor) -> Tensor:
         keep_shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
-        keep = (_core.rand(*keep_shape, device=x.device) >= p).to(x.dtype)
+        keep = (_core.rand(*keep_shape, device=x.device) >= p).to(dtype=x.dtype)
         return _keep_scaled(x, keep, p)
 
     return apply_inplace(input, drop, inplace)
@@ -1242,19 +1242,26 @@ def embedding(
     if weight.ndim != 2:
         raise ShapeError(f"'weight' must be 2-D, got shape {tuple(weight.shape)}")
     n = weight.shape[0]
-    idx = input.cpu().numpy().reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = idx[(idx < 0) | (idx >= n)][0]
-        raise IndexOutOfRangeError(f"embedding index {int(bad)} is out of range for {n} rows")
-    if padding_idx is not None:
-        if not -n <= padding_idx < n:
-            raise IndexOutOfRangeError("Padding_idx must be within num_embeddings")
-        padding_idx %= n
     flat = input.reshape(-1)
-    if max_norm is not None:
-        _embedding_renorm(weight, idx, max_norm, norm_type)
-    out = weight.index_select(0, flat)
+    if max_norm is None and not (weight.is_cuda or input.is_cuda):
+        # The common case: the engine's CPU ``index_select`` checks the range itself, so the
+        # host copy of the indices is made only to word its error (or for the scaling below).
+        idx = None
+        try:
+            out = weight.index_select(0, flat)
+        except IndexOutOfRangeError:
+            _embedding_range(input.cpu().numpy().reshape(-1), n)
+            raise
+        padding_idx = _padding_row(padding_idx, n)
+    else:
+        idx = _embedding_range(input.cpu().numpy().reshape(-1), n)
+        padding_idx = _padding_row(padding_idx, n)
+        if max_norm is not None:
+            _embedding_renorm(weight, idx, max_norm, norm_type)
+        out = weight.index_select(0, flat)
     if weight.requires_grad and (padding_idx is not None or scale_grad_by_freq):
+        if idx is None:
+            idx = input.cpu().numpy().reshape(-1)
         scale = np.ones(idx.size)
         if scale_grad_by_freq:
             scale /= np.bincount(idx, minlength=n)[idx]
@@ -1264,6 +1271,24 @@ def embedding(
         scaled = out * s
         out = out.detach() + (scaled - scaled.detach())  # the rows as they are; gradient * s
     return out.reshape(*input.shape, weight.shape[1])
+
+
+def _embedding_range(idx: np.ndarray, n: int) -> np.ndarray:
+    """``idx`` (the flat host indices) checked to lie in ``[0, n)``: PyTorch's error names the
+    first bad one."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)][0]
+        raise IndexOutOfRangeError(f"embedding index {int(bad)} is out of range for {n} rows")
+    return idx
+
+
+def _padding_row(padding_idx: Optional[int], n: int) -> Optional[int]:
+    """``padding_idx`` as a row in ``[0, n)`` (a negative one counts from the end)."""
+    if padding_idx is None:
+        return None
+    if not -n <= padding_idx < n:
+        raise IndexOutOfRangeError("Padding_idx must be within num_embeddings")
+    return padding_idx % n
 
 
 def _embedding_renorm(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:

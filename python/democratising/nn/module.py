@@ -522,20 +522,34 @@ class Module:
         if isinstance(memo, str):  # the old positional ``named_modules(prefix)``
             memo, prefix = None, memo
         seen: set[int] = {id(m) for m in memo} if memo is not None else set()
-
-        def walk(m: Module, p: str) -> Iterator[tuple[str, Module]]:
-            if remove_duplicate:
-                if id(m) in seen:
-                    return
-                seen.add(id(m))
-                if memo is not None:
-                    memo.add(m)
-            yield p, m
-            for n, c in m._modules.items():
-                if c is not None:
-                    yield from walk(c, f"{p}.{n}" if p else n)
-
-        yield from walk(self, prefix)
+        if remove_duplicate:
+            if id(self) in seen:
+                return
+            seen.add(id(self))
+            if memo is not None:
+                memo.add(self)
+        yield prefix, self
+        # Pre-order walk with a stack of child iterators (not nested generators, whose
+        # ``yield from`` chain costs per level on every step); each child's ``_modules`` is
+        # read after it is yielded, as the recursive walk did.
+        stack = [(prefix, iter(self._modules.items()))]
+        while stack:
+            p, children = stack[-1]
+            for n, c in children:
+                if c is None:
+                    continue
+                if remove_duplicate:
+                    if id(c) in seen:
+                        continue
+                    seen.add(id(c))
+                    if memo is not None:
+                        memo.add(c)
+                cp = f"{p}.{n}" if p else n
+                yield cp, c
+                stack.append((cp, iter(c._modules.items())))
+                break
+            else:
+                stack.pop()
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
@@ -569,8 +583,19 @@ class Module:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
+        if type(self).named_parameters is not Module.named_parameters:
+            # (an override of ``named_parameters`` decides, as in PyTorch)
+            for _, p in self.named_parameters(recurse=recurse):
+                yield p
+            return
+        # ``named_parameters``' walk without building the names nobody reads.
+        seen: set[int] = set()
+        for _, m in self.named_modules() if recurse else (("", self),):
+            for p in m._parameters.values():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield p
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
@@ -620,20 +645,32 @@ class Module:
         out: dict[str, Any] = OrderedDict() if destination is None else destination
         if destination is None:
             out._metadata = OrderedDict()  # type: ignore[attr-defined]
-        if any(
-            _has_hooks(m, "_state_dict_pre_hooks", "_state_dict_hooks")
-            or _overrides(m, "get_extra_state")
-            for m in self.modules()
-        ):
-            self._save_with_hooks(out, prefix, keep_vars)
-            return out
+        # One walk serves the hook check, the metadata and the tensors (the keys and order
+        # of ``_state_slots``).
+        mods = list(self.named_modules(remove_duplicate=False))
+        base_extra = Module.get_extra_state
+        for _, m in mods:
+            d = m.__dict__
+            if (
+                d.get("_state_dict_pre_hooks")
+                or d.get("_state_dict_hooks")
+                or type(m).get_extra_state is not base_extra
+            ):
+                self._save_with_hooks(out, prefix, keep_vars)
+                return out
         meta = getattr(out, "_metadata", None)
         if meta is not None:  # each module's version under its key, as PyTorch's
-            for mp, m in self.named_modules(remove_duplicate=False):
+            for mp, m in mods:
                 meta[f"{prefix}{mp}" if mp else prefix[:-1]] = {"version": m._version}
-        for key, (m, n, _) in self._state_slots(prefix).items():
-            t = m._parameters[n] if n in m._parameters else m._buffers[n]
-            out[key] = t if keep_vars else t.detach()
+        for mp, m in mods:
+            skip = m.__dict__.get("_non_persistent", ())
+            head = f"{prefix}{mp}." if mp else prefix
+            for n, t in m._parameters.items():
+                if t is not None:
+                    out[head + n] = t if keep_vars else t.detach()
+            for n, t in m._buffers.items():
+                if t is not None and n not in skip:
+                    out[head + n] = t if keep_vars else t.detach()
         return out
 
     def _save_with_hooks(self, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:

@@ -367,7 +367,8 @@ def _norm_of(t: Tensor, p: float) -> Tensor:
         out = flat.abs().sum()
     else:
         out = (flat.abs() ** p).sum() ** (1.0 / p)
-    return out.to(x.dtype)
+    # (keyword dtype: the engine's positional ``to`` also tries the argument as a device)
+    return out.to(dtype=x.dtype)
 
 
 def get_total_norm(
@@ -418,7 +419,7 @@ def clip_grads_with_norm_(
         for g in grads:
             key = (g.device, g.dtype)
             if key not in cast:
-                cast[key] = coef.to(g.device).to(g.dtype)
+                cast[key] = coef.to(g.device).to(dtype=g.dtype)
             g.mul_(cast[key])
 
 

@@ -54,7 +54,7 @@ from ._safetensors import (
     write_safetensors,
 )
 from ._state_match import check_like, match_prefix
-from .errors import CheckpointError
+from .errors import ArgumentTypeError, CheckpointError
 from .nn.module import IncompatibleKeys
 from .optim._state_check import prepare as prepare_optimizer_state
 from .optim.optimizer import Optimizer
@@ -475,7 +475,9 @@ class Checkpoint:
                 raise
             raise CheckpointError(f"restoring the checkpoint failed: {e}") from e
         # Extras also sit at the top level, as in a ``torch.save``d dict (``info["step"]``);
-        # the fixed keys below win a name clash, and ``info["extra"]`` keeps them all.
+        # the fixed keys below win a name clash, and ``info["extra"]`` keeps them all. The
+        # states are there too (the ``Checkpoint`` field names), for a caller that loads them
+        # itself: ``model.load_state_dict(load_checkpoint(path)["model_state"])``.
         return {
             **self.extra,
             "epoch": self.epoch,
@@ -483,6 +485,10 @@ class Checkpoint:
             "extra": self.extra,
             "missing_keys": missing,
             "unexpected_keys": unexpected,
+            "model_state": self.model_state,
+            "optimizer_state": self.optimizer_state,
+            "scheduler_state": self.scheduler_state,
+            "scaler_state": self.scaler_state,
         }
 
 
@@ -626,7 +632,7 @@ def save_checkpoint(
             path, model, optimizer, epoch, loss = scaler, path, model, optimizer, scheduler
             scheduler = scaler = None
         else:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"save_checkpoint: path must be a str or os.PathLike, got {type(path).__name__}; "
                 "call save_checkpoint(path, model=..., optimizer=..., epoch=..., loss=...)"
             )
@@ -657,8 +663,9 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restores a checkpoint written by ``save_checkpoint`` into the given objects.
 
-    Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys"}`` plus each extra
-    under its own name (``info["step"]`` as well as ``info["extra"]["step"]``). Raises
+    Returns ``{"epoch", "loss", "extra", "missing_keys", "unexpected_keys", "model_state",
+    "optimizer_state", "scheduler_state", "scaler_state"}`` plus each extra under its own name
+    (``info["step"]`` as well as ``info["extra"]["step"]``). Raises
     ``CheckpointError`` — with nothing modified — for a missing, truncated, corrupt or
     mismatching file, and for one without its checksum unless ``allow_unverified``. Model
     keys with or without the ``module.`` prefix of a data-parallel wrapper both load. A

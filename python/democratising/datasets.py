@@ -29,6 +29,11 @@ class DatasetError(DemocratisingError, OSError):
     """A dataset file that is missing or malformed."""
 
 
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset file or folder that does not exist; also a ``FileNotFoundError``, as
+    ``open()`` would raise."""
+
+
 def _digits_file() -> Path:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
@@ -139,15 +144,20 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 
 
 def _find(root: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz"):
-        p = root / name
-        if p.exists():
-            return p
-    raise DatasetError(f"MNIST file {stem}[.gz] not found in {root}")
+    # Also torchvision's layout (``root/MNIST/raw``), so that a folder it downloaded into works.
+    for folder in (root, root / "MNIST" / "raw", root / "raw"):
+        for name in (stem, stem + ".gz"):
+            p = folder / name
+            if p.exists():
+                return p
+    raise DatasetNotFoundError(
+        f"MNIST file {stem}[.gz] not found in {root} (nor in {root}/MNIST/raw)"
+    )
 
 
 def mnist(root: Union[str, os.PathLike], train: bool = True) -> tuple[Tensor, Tensor]:
-    """MNIST from ``root``: images ``[N, 28, 28]`` float32 in [0, 1], labels int64."""
+    """MNIST from ``root`` (or torchvision's ``root/MNIST/raw``): images ``[N, 28, 28]`` float32
+    in [0, 1], labels int64."""
     r = Path(root)
     if r.is_file():  # a common slip: the path of one of the files rather than their folder
         raise DatasetError(
@@ -155,7 +165,7 @@ def mnist(root: Union[str, os.PathLike], train: bool = True) -> tuple[Tensor, Te
             f"pass its folder: mnist({str(r.parent)!r})"
         )
     if not r.exists():
-        raise DatasetError(f"MNIST directory {r} does not exist")
+        raise DatasetNotFoundError(f"MNIST directory {r} does not exist")
     prefix = "train" if train else "t10k"
     image_file = _Idx(_find(r, f"{prefix}-images-idx3-ubyte"), 2051, 4)
     try:

@@ -2,9 +2,11 @@
 
 from . import cuda
 from ._core import Device, Tensor
+from ._grad_mode import no_grad
+from ._random_more import manual_seed
 from .amp import GradScaler, autocast
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .data import DataLoader, DistributedSampler, TensorDataset
+from .data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
 from .distributed import (
     DataParallel,
     DistributedDataLoader,
@@ -14,6 +16,7 @@ from .distributed import (
     ReduceOp,
     SyncBatchNorm,
     World,
+    convert_sync_batchnorm,
 )
 from .nn import (
     GELU,
@@ -50,11 +53,14 @@ from .nn import (
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .optim.lr_scheduler import (
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
     ExponentialLR,
     LambdaLR,
     LinearLR,
+    MultiStepLR,
     OneCycleLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 from .train import (
@@ -82,9 +88,11 @@ __all__ = [
     "Checkpoint",
     "Conv2d",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "CrossEntropyLoss",
     "DataLoader",
     "DataParallel",
+    "Dataset",
     "Dense",
     "Device",
     "DistributedDataLoader",
@@ -111,6 +119,7 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiStepLR",
     "MultiheadAttention",
     "NLLLoss",
     "OneCycleLR",
@@ -122,6 +131,7 @@ __all__ = [
     "ReduceOp",
     "SchedulerConfig",
     "Sequential",
+    "SequentialLR",
     "SiLU",
     "Sigmoid",
     "Softmax",
@@ -134,9 +144,13 @@ __all__ = [
     "TrainingConfig",
     "World",
     "autocast",
+    "convert_sync_batchnorm",
     "cuda",
     "find_batch_size",
     "load_checkpoint",
+    "manual_seed",
+    "no_grad",
+    "random_split",
     "save_checkpoint",
     "train_with_config",
 ]

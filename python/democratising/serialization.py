@@ -47,7 +47,7 @@ from ._safetensors import (
     read_safetensors,
     write_safetensors,
 )
-from .errors import CheckpointError, DeviceError
+from .errors import ArgumentTypeError, CheckpointError, DeviceError
 
 __all__ = [
     "FORMAT",
@@ -238,7 +238,9 @@ def save(
     elif hasattr(f, "write"):
         write(f)  # type: ignore[arg-type]
     else:
-        raise TypeError(f"save(): f must be a path or a binary file object, got {type(f).__name__}")
+        raise ArgumentTypeError(
+            f"save(): f must be a path or a binary file object, got {type(f).__name__}"
+        )
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -421,12 +423,14 @@ def load(
         name = "the file object"
         buf = f.read()  # type: ignore[union-attr]
         if not isinstance(buf, (bytes, bytearray, memoryview)):
-            raise TypeError("load(): the file object must be opened in binary mode")
+            raise ArgumentTypeError("load(): the file object must be opened in binary mode")
         buf = bytes(buf)
         _refuse_pickle(buf[:8], name)
         tensors, metadata = _read_bytes(buf, name)
     else:
-        raise TypeError(f"load(): f must be a path or a binary file object, got {type(f).__name__}")
+        raise ArgumentTypeError(
+            f"load(): f must be a path or a binary file object, got {type(f).__name__}"
+        )
     if FORMAT not in metadata:  # a plain safetensors file: {name: tensor}
         unpacker = _Unpacker(tensors, map_location)
         return {k: unpacker.tensor({"__tensor__": k}) for k in tensors}

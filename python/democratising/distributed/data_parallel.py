@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 from .. import _core, cuda
 from .._core import Tensor
-from ..errors import DeviceError
+from ..errors import ArgumentTypeError, DeviceError, InvalidValueError
 from ..nn.module import Module
 from .sync_batchnorm import convert_sync_batchnorm
 
@@ -46,8 +46,10 @@ class DataParallel(Module):
         super().__init__()
         if device_ids is not None:  # PyTorch's name for ``devices``
             if devices is not None:
-                raise TypeError("DataParallel: pass devices or device_ids, not both")
+                raise ArgumentTypeError("DataParallel: pass devices or device_ids, not both")
             devices = device_ids
+        if isinstance(devices, (str, int, _core.Device)):
+            devices = [devices]  # one device, not a sequence of them ("cpu" is not 'c', 'p', 'u')
         if not devices:  # None or empty: every GPU, else the CPU (PyTorch's CPU fallback)
             devices = (
                 [_core.Device.cuda(i) for i in range(cuda.device_count())]
@@ -74,7 +76,7 @@ class DataParallel(Module):
             return self.module(*inputs, **kwargs)
         batch = _batch_size(inputs, self.dim)
         if batch is None:
-            raise ValueError("DataParallel needs at least one tensor input to scatter")
+            raise InvalidValueError("DataParallel needs at least one tensor input to scatter")
         devs = self.devices[: max(1, min(len(self.devices), batch))]
         parts = [_scatter(inputs, self.dim, len(devs), i, d) for i, d in enumerate(devs)]
         kw = [_scatter(kwargs, self.dim, len(devs), i, d) for i, d in enumerate(devs)]

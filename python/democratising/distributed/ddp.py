@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Optional, Union
 
 from .._core import Tensor
-from ..errors import DistributedError
+from ..errors import ArgumentTypeError, DistributedError, InvalidValueError
 from ..nn.module import Module
 from . import _buffers
 from ._fingerprint import describe, verify_same_model
@@ -83,9 +83,11 @@ class DistributedDataParallel(Module):
     ) -> None:
         super().__init__()
         if not isinstance(module, Module):
-            raise TypeError(f"DistributedDataParallel wraps an nn.Module, got {type(module)}")
+            raise ArgumentTypeError(
+                f"DistributedDataParallel wraps an nn.Module, got {type(module)}"
+            )
         if bucket_cap_mb <= 0:
-            raise ValueError(f"bucket_cap_mb must be positive, got {bucket_cap_mb}")
+            raise InvalidValueError(f"bucket_cap_mb must be positive, got {bucket_cap_mb}")
         stage_check(zero_stage, comm_dtype)
         self.zero_stage = int(zero_stage)
         self.comm_dtype = comm_dtype

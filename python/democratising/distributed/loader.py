@@ -36,13 +36,29 @@ class DistributedLoader(DataLoader):
 class DistributedDataLoader:
     """Builder: ``DistributedDataLoader(dataset).batch_size(32).num_workers(4).build()``.
 
-    ``batch_size`` is per rank: the global batch is ``batch_size * world.size()``."""
+    ``batch_size`` is per rank: the global batch is ``batch_size * world.size()``. The settings
+    may also be given as ``DataLoader``-style keywords, ``DistributedDataLoader(ds,
+    batch_size=32)``, and the builder may be iterated without ``build()``: it then builds once
+    and iterates that loader, so the shuffle still changes every epoch."""
 
-    def __init__(self, dataset: Any, world: Optional[World] = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        world: Optional[World] = None,
+        *,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        collate_fn: Optional[Callable[[list[Any]], Any]] = None,
+    ) -> None:
         self._dataset, self._world = dataset, world
-        self._batch_size, self._num_workers = 1, 0
-        self._shuffle, self._seed, self._drop_last = True, 0, False
-        self._collate_fn: Optional[Callable[[list[Any]], Any]] = None
+        self._batch_size, self._num_workers = batch_size, num_workers
+        self._shuffle, self._seed, self._drop_last = shuffle, seed, drop_last
+        self._collate_fn = collate_fn
+        self._loader: Optional[DistributedLoader] = None
+        self._built_with: Optional[tuple[Any, ...]] = None
 
     @classmethod
     def new(cls, dataset: Any, world: Optional[World] = None) -> DistributedDataLoader:
@@ -76,3 +92,27 @@ class DistributedDataLoader:
             collate_fn=self._collate_fn,
             drop_last=self._drop_last,
         )
+
+    def _settings(self) -> tuple[Any, ...]:
+        return (
+            self._world,
+            self._batch_size,
+            self._num_workers,
+            self._shuffle,
+            self._seed,
+            self._drop_last,
+            self._collate_fn,
+        )
+
+    def _built(self) -> DistributedLoader:
+        """The loader iterating the builder uses: built once, rebuilt if a setting changed."""
+        settings = self._settings()
+        if self._loader is None or self._built_with != settings:
+            self._loader, self._built_with = self.build(), settings
+        return self._loader
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any, Callable, Optional
 
 from .._core import Tensor
-from ..errors import DistributedError
+from ..errors import DistributedError, InvalidValueError
 from ..nn.module import Module
 from .ddp import DistributedDataParallel
 from .world import World
@@ -38,8 +38,7 @@ class DistributedModel(DistributedDataParallel):
         bucket_cap_mb: float = 25.0,
         **kwargs: Any,
     ) -> None:
-        if strategy is not DistributedStrategy.DataParallel:
-            raise DistributedError(f"unsupported distributed strategy {strategy!r}")
+        strategy = _strategy(strategy)
         super().__init__(module, world, bucket_cap_mb, **kwargs)
         self.strategy = strategy
         self.optimizer = optimizer
@@ -57,11 +56,16 @@ class DistributedModel(DistributedDataParallel):
         """``loss.backward()``; returns with gradients averaged over the ranks."""
         loss.backward(retain_graph=retain_graph)
 
-    def step(self) -> None:
-        """One optimizer step (``backward`` has already averaged the gradients)."""
+    def step(self, optimizer: Optional[Any] = None) -> None:
+        """One optimizer step (``backward`` has already averaged the gradients): of
+        ``optimizer`` when given (then it is also kept for later calls), else of the one
+        passed when building the model."""
+        if optimizer is not None:
+            self.optimizer = optimizer
         if self.optimizer is None:
             raise DistributedError(
-                "DistributedModel.step() needs an optimizer: pass optimizer= when building it"
+                "DistributedModel.step() needs an optimizer: pass optimizer= when building it "
+                "or call model.step(optimizer)"
             )
         self.optimizer.step()
 
@@ -69,3 +73,19 @@ class DistributedModel(DistributedDataParallel):
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none)
         super().zero_grad(set_to_none)
+
+
+def _strategy(strategy: Any) -> DistributedStrategy:
+    """A ``DistributedStrategy`` or its name (``"DataParallel"``, ``"data_parallel"``)."""
+    if isinstance(strategy, DistributedStrategy):
+        return strategy
+    if isinstance(strategy, str):
+        key = strategy.replace("_", "").lower()
+        for member in DistributedStrategy:
+            if key == member.name.lower():
+                return member
+    names = [m.name for m in DistributedStrategy]
+    raise InvalidValueError(
+        f"unsupported distributed strategy {strategy!r}; use DistributedStrategy.{names[0]}"
+        f" (one of {names})"
+    )

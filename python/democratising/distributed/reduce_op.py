@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from ..errors import InvalidValueError
+
 
 class ReduceOp(Enum):
     """``Sum``, ``Mean`` (a sum divided by the world size: MPI has no mean), ``Max``, ``Min``.
@@ -45,4 +47,4 @@ class ReduceOp(Enum):
             for name, member in cls.__members__.items():
                 if member.value == key or name.lower() == key:
                     return member
-        raise ValueError(f"unknown reduce op {op!r}; use ReduceOp.Sum, Mean, Max or Min")
+        raise InvalidValueError(f"unknown reduce op {op!r}; use ReduceOp.Sum, Mean, Max or Min")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _core, _ranks
 from .._core import Tensor
-from ..errors import DistributedError, DTypeError
+from ..errors import ArgumentTypeError, DistributedError, DTypeError
 from . import _buffers, _peers, _wait
 from .reduce_op import ReduceOp
 
@@ -292,7 +292,7 @@ class World:
 
     def _check_root(self, root: int) -> None:
         if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
-            raise TypeError(f"root must be a rank number (int), got {type(root).__name__}")
+            raise ArgumentTypeError(f"root must be a rank number (int), got {type(root).__name__}")
         if not 0 <= root < self._size:
             raise DistributedError(f"root rank {root} is out of range for a world of {self._size}")
 
@@ -304,4 +304,6 @@ class World:
 def _check_tensor(tensor: Any, what: str) -> None:
     """A clear ``TypeError`` for a non-tensor (rather than an ``AttributeError`` from inside)."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"World.{what} takes a democratising Tensor, got {type(tensor).__name__}")
+        raise ArgumentTypeError(
+            f"World.{what} takes a democratising Tensor, got {type(tensor).__name__}"
+        )

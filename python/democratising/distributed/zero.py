@@ -49,7 +49,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import DistributedError
+from ..errors import DistributedError, InvalidValueError
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..optim.optimizer import Optimizer
@@ -613,7 +613,7 @@ class ZeroOptimizer(Optimizer):
             )
         cls = type(optimizer)
         if cls.__name__ in _UNSHARDABLE:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{cls.__name__} couples all parameters in each step (dot products over all "
                 "of them and a line search), so ZeRO cannot shard it; use zero_stage=0"
             )
@@ -941,9 +941,11 @@ def state_bytes(optimizer: Union[Optimizer, ZeroOptimizer]) -> int:
 
 def stage_check(zero_stage: int, comm_dtype: Optional[str]) -> None:
     if zero_stage not in (0, 1, 2):
-        raise ValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
+        raise InvalidValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
     if comm_dtype is not None and comm_dtype not in COMM_DTYPES:
-        raise ValueError(f"comm_dtype must be None, 'bfloat16' or 'float16', got {comm_dtype!r}")
+        raise InvalidValueError(
+            f"comm_dtype must be None, 'bfloat16' or 'float16', got {comm_dtype!r}"
+        )
 
 
 __all__ = ["ZeroOptimizer", "ZeroReducer", "pack16", "tree_sum", "unpack16"]

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from ..errors import ArgumentTypeError
 from ._validate import Check
 
 __all__ = ["add_fields"]
@@ -65,14 +66,14 @@ def add_fields(
     found += list(own.items())
     unknown = set(spec) - {n for n, _ in found}
     if unknown:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{cls.__name__}: {sorted(unknown)} not parameters of {target.__qualname__}"
         )
     annotations = _own_annotations(cls)
     for name, value in found:
         value = defaults.get(name, value)
         if value is _EMPTY:
-            raise TypeError(f"{cls.__name__}.{name}: a config field needs a default")
+            raise ArgumentTypeError(f"{cls.__name__}.{name}: a config field needs a default")
         rule = spec[name]
         annotations[name] = rule.hint()
         if isinstance(value, list):

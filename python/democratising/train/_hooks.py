@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from .._core import Tensor
+from ..errors import ArgumentTypeError
 from .config import ConfigError, ConfigKeyError, TrainingConfig
 
 __all__ = ["apply_settings", "find_hook", "model_summary", "parse_optimizers"]
@@ -184,7 +185,7 @@ def loss_of(result: Any, hook: str) -> Tensor:
     if isinstance(result, Mapping):
         result = result.get("loss")
     if not isinstance(result, Tensor):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{hook}() must return the loss tensor or a dict with 'loss', got "
             f"{type(result).__name__}"
         )

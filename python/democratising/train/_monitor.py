@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from ..errors import ArgumentTypeError, InvalidValueError
+
 __all__ = ["check_metrics", "infer_mode"]
 
 _LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
@@ -22,7 +24,7 @@ def infer_mode(
     ``test_`` prefixes are the evaluated metrics' names)."""
     if mode is not None:
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+            raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
         return mode
     base = name
     for prefix in ("val_", "test_"):
@@ -41,19 +43,19 @@ def check_metrics(metrics: Optional[Mapping[str, Any]]) -> dict[str, Any]:
     if metrics is None:
         return {}
     if not isinstance(metrics, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             "metrics must be a dict of name to metric, e.g. "
             f"{{'f1': F1Score(num_classes=10)}}, got {type(metrics).__name__}"
         )
     out: dict[str, Any] = {}
     for name, metric in metrics.items():
         if not isinstance(name, str) or not name:
-            raise TypeError(f"a metric's name must be a non-empty string, got {name!r}")
+            raise ArgumentTypeError(f"a metric's name must be a non-empty string, got {name!r}")
         missing = [
             m for m in ("update", "compute", "reset") if not callable(getattr(metric, m, None))
         ]
         if missing:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"metric {name!r} ({type(metric).__name__}) has no {', '.join(missing)}: give "
                 "a democratising.metrics object or one with update/compute/reset"
             )

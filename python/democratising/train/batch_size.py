@@ -9,11 +9,13 @@ Why throughput and not "largest that fits": past some size a bigger batch stops 
 from __future__ import annotations
 
 import importlib
+import numbers
 import time
 from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
+from ..errors import ArgumentTypeError, InvalidValueError
 
 __all__ = ["MemoryLimitError", "find_batch_size", "search_batch_size"]
 
@@ -50,11 +52,13 @@ def search_batch_size(
     any other error propagates. If ``start`` itself does not fit, halves
     until a size does. Returns ``(best_batch_size, {batch_size: throughput})``.
     """
+    _check_int("start", start)
     if start < 1:
-        raise ValueError(f"start must be >= 1, got {start}")
+        raise InvalidValueError(f"start must be >= 1, got {start}")
     if max_batch_size is not None:
+        _check_int("max_batch_size", max_batch_size)
         if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+            raise InvalidValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         start = min(start, max_batch_size)
     results: dict[int, float] = {}
     best_bs, best = 0, 0.0
@@ -84,6 +88,12 @@ def search_batch_size(
                 raise
             bs //= 2
     raise MemoryError(f"no batch size from 1 to {start} fits in memory")
+
+
+def _check_int(name: str, value: Any) -> None:
+    """A batch size must be a whole number: 3.5 would fail later as an odd index error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
 
 
 def _default_memory_usage(device: Any) -> Callable[[], int]:
@@ -125,6 +135,18 @@ def find_batch_size(
     each trial (default: see ``_default_memory_usage``); exceeding it, or an out-of-memory
     error, ends the search cleanly.
     """
+    if loss_fn is not None and not callable(loss_fn):
+        # ``find_batch_size(model, batch, 64)`` meant ``start=64``: say so, not "not callable".
+        raise ArgumentTypeError(
+            f"loss_fn must be callable, got {type(loss_fn).__name__}; "
+            "pass the other settings by keyword: find_batch_size(model, batch, start=...)"
+        )
+    for name, value in (("steps", steps), ("warmup", warmup)):
+        _check_int(name, value)
+    if steps < 1 or warmup < 0:
+        raise InvalidValueError(
+            f"steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}"
+        )
     if isinstance(sample_batch, Tensor):
         xs, y = (sample_batch,), None
     else:
@@ -132,7 +154,7 @@ def find_batch_size(
         xs = tuple(rest)
     n = int(xs[0].shape[0])
     if n < 1:
-        raise ValueError("sample_batch is empty")
+        raise InvalidValueError("sample_batch is empty")
     if loss_fn is None and y is not None:
         from ..nn import CrossEntropyLoss, MSELoss
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import numbers
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from .. import _ranks
 from .._core import Tensor
 from .._state_match import match_prefix
+from ..errors import ArgumentTypeError, InvalidValueError
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -72,7 +74,7 @@ class Callback:
         and returns it as ``load_state_dict`` should receive it; raises ``ValueError`` or
         ``TypeError`` naming the problem. The default only requires a dict."""
         if not isinstance(state, Mapping):
-            raise TypeError(f"callback state must be a dict, got {type(state).__name__}")
+            raise ArgumentTypeError(f"callback state must be a dict, got {type(state).__name__}")
         return dict(state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -95,6 +97,20 @@ def overrides(cb: Callback, hook: str) -> bool:
 # ---- early stopping --------------------------------------------------------------------------
 
 
+def _count(name: str, value: Any, what: str) -> int:
+    """``value`` as an int; ``ArgumentTypeError`` for a float, bool or string (1.5 epochs)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float; ``ArgumentTypeError`` for a bool or string."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
 class EarlyStopping(Callback):
     """The seed's early stopping: ``step(model, loss)`` returns ``True`` once the loss has failed
     to beat the best by more than ``min_delta`` for ``patience`` steps in a row, and keeps a
@@ -114,10 +130,14 @@ class EarlyStopping(Callback):
         mode: str = "min",
         verbose: bool = True,
     ) -> None:
+        patience = _count("patience", patience, "an int (epochs)")
         if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
+            raise InvalidValueError(f"patience must be >= 1, got {patience}")
+        min_delta = _number("min_delta", min_delta)
+        if not (min_delta >= 0 and math.isfinite(min_delta)):
+            raise InvalidValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+            raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
         self.monitor, self.mode, self.verbose = monitor, mode, verbose
         self.counter = 0
@@ -185,26 +205,30 @@ class EarlyStopping(Callback):
         state = super().check_state_dict(state, trainer)
         counter, best, epoch = state.get("counter"), state.get("best_loss"), state.get("best_epoch")
         if not _is_int(counter) or not 0 <= counter <= 2**31 - 1:
-            raise ValueError(f"EarlyStopping 'counter' must be an int >= 0, got {counter!r}")
+            raise InvalidValueError(f"EarlyStopping 'counter' must be an int >= 0, got {counter!r}")
         if not _is_num(best) or math.isnan(best):
-            raise ValueError(f"EarlyStopping 'best_loss' must be a number, got {best!r}")
+            raise InvalidValueError(f"EarlyStopping 'best_loss' must be a number, got {best!r}")
         if epoch is not None and (not _is_int(epoch) or epoch < 0):
-            raise ValueError(f"EarlyStopping 'best_epoch' must be an int >= 0, got {epoch!r}")
+            raise InvalidValueError(
+                f"EarlyStopping 'best_epoch' must be an int >= 0, got {epoch!r}"
+            )
         saved = state.get("best_model_state")
         if saved is not None:
             if not isinstance(saved, Mapping):
-                raise TypeError("EarlyStopping 'best_model_state' must be a dict of tensors")
+                raise ArgumentTypeError(
+                    "EarlyStopping 'best_model_state' must be a dict of tensors"
+                )
             own = trainer.model.state_dict()
             saved = match_prefix(saved, own.keys())
             if set(saved) != set(own):
-                raise ValueError(
+                raise InvalidValueError(
                     "EarlyStopping 'best_model_state' does not match the model: missing "
                     f"{sorted(set(own) - set(saved))[:5]}, unexpected "
                     f"{sorted(map(str, set(saved) - set(own)))[:5]}"
                 )
             for k, t in saved.items():
                 if not isinstance(t, Tensor) or tuple(t.shape) != tuple(own[k].shape):
-                    raise ValueError(
+                    raise InvalidValueError(
                         f"EarlyStopping 'best_model_state' {k!r} is not a tensor of shape "
                         f"{tuple(own[k].shape)}"
                     )
@@ -271,21 +295,40 @@ class ModelCheckpoint(Callback):
 
     def __init__(
         self,
-        dir: PathLike,
+        dir: Optional[PathLike] = None,
         every: Optional[int] = 1,
         keep_last: Optional[int] = None,
         monitor: Optional[str] = None,
         mode: str = "min",
         keep_best: Optional[int] = None,
+        *,
+        dirpath: Optional[PathLike] = None,
+        every_n_epochs: Optional[int] = None,
     ) -> None:
+        # ``dirpath``/``every_n_epochs``: Lightning's names for ``dir``/``every``.
+        if dirpath is not None:
+            if dir is not None:
+                raise ArgumentTypeError("ModelCheckpoint: give dir or dirpath, not both")
+            dir = dirpath
+        if dir is None:
+            raise ArgumentTypeError("ModelCheckpoint needs the directory to write to: dir=")
+        if not isinstance(dir, (str, os.PathLike)):
+            raise ArgumentTypeError(
+                f"ModelCheckpoint: dir must be a str or os.PathLike, got {type(dir).__name__}"
+            )
+        if every_n_epochs is not None:
+            every = every_n_epochs
+        for name, value in (("every", every), ("keep_last", keep_last), ("keep_best", keep_best)):
+            if value is not None:
+                _count(f"ModelCheckpoint: {name}", value, "an int or None")
         if every is not None and every < 1:
-            raise ValueError(f"every must be >= 1 or None, got {every}")
+            raise InvalidValueError(f"every must be >= 1 or None, got {every}")
         if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be >= 1 or None, got {keep_last}")
+            raise InvalidValueError(f"keep_last must be >= 1 or None, got {keep_last}")
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+            raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if keep_best is not None and keep_best < 1:
-            raise ValueError(f"keep_best must be >= 1 or None, got {keep_best}")
+            raise InvalidValueError(f"keep_best must be >= 1 or None, got {keep_best}")
         if keep_best is not None and keep_last is None:
             keep_last = 1  # the newest file always stays, so that a resume continues
         self.keep_best = keep_best
@@ -393,21 +436,25 @@ class ModelCheckpoint(Callback):
         state = super().check_state_dict(state, trainer)
         best = state.get("best")
         if best is not None and not _is_num(best):
-            raise ValueError(f"ModelCheckpoint 'best' must be a number or None, got {best!r}")
+            raise InvalidValueError(
+                f"ModelCheckpoint 'best' must be a number or None, got {best!r}"
+            )
         written = state.get("written", [])
         if not isinstance(written, list) or len(written) > 100_000:
-            raise ValueError("ModelCheckpoint 'written' must be a list of file names")
+            raise InvalidValueError("ModelCheckpoint 'written' must be a list of file names")
         for name in written:
             # Bare checkpoint names only: a file never makes pruning reach another folder.
             if not isinstance(name, str) or _order_key(name) is None:
-                raise ValueError(
+                raise InvalidValueError(
                     f"ModelCheckpoint 'written' holds {name!r}, not an epoch_NNNN file name"
                 )
         scores = state.get("scores", {})
         if not isinstance(scores, Mapping) or not all(
             isinstance(k, str) and k in written and _is_num(v) for k, v in scores.items()
         ):
-            raise ValueError("ModelCheckpoint 'scores' must map written file names to numbers")
+            raise InvalidValueError(
+                "ModelCheckpoint 'scores' must map written file names to numbers"
+            )
         out: dict[str, Any] = {"best": best, "written": list(written)}
         if scores:
             out["scores"] = dict(scores)
@@ -429,7 +476,7 @@ class LRLogger(Callback):
 
     def __init__(self, every: str = "epoch", verbose: bool = False) -> None:
         if every not in ("epoch", "batch"):
-            raise ValueError(f"every must be 'epoch' or 'batch', got {every!r}")
+            raise InvalidValueError(f"every must be 'epoch' or 'batch', got {every!r}")
         self.every, self.verbose = every, verbose
         self.lrs: list[tuple[int, list[float]]] = []
         if every == "batch":  # only then a per-batch hook, so epoch logging costs nothing
@@ -458,7 +505,7 @@ class MetricsLogger(Callback):
         self.path = Path(path)
         fmt = format or self.path.suffix.lstrip(".").lower()
         if fmt not in ("csv", "jsonl"):
-            raise ValueError(f"MetricsLogger writes .csv or .jsonl files, got {fmt!r}")
+            raise InvalidValueError(f"MetricsLogger writes .csv or .jsonl files, got {fmt!r}")
         self.format = fmt
         self._fields: Optional[list[str]] = None
 

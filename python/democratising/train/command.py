@@ -45,12 +45,16 @@ def cli_defaults() -> TrainingConfig:
     return TrainingConfig.from_dict(CLI_DEFAULTS)
 
 
-def _add_set_argument(p: argparse.ArgumentParser, example: str = "") -> None:
-    """The repeatable ``--set KEY=VALUE`` config override (into ``args.overrides``)."""
+def _add_set_argument(p: argparse.ArgumentParser, example: str = "", several: bool = False) -> None:
+    """The repeatable ``--set KEY=VALUE`` config override (into ``args.overrides``).
+    ``several``: one ``--set`` may also take several pairs (``--set a=1 b=2``, as API.md's
+    ``[--set key=value ...]`` reads); only for commands without positional arguments, which
+    the list would swallow."""
     p.add_argument(
         "--set",
         metavar="KEY=VALUE",
-        action="append",
+        action="extend" if several else "append",
+        nargs="+" if several else None,
         default=[],
         dest="overrides",
         help=f"override a config value{example} (repeatable)",
@@ -59,7 +63,7 @@ def _add_set_argument(p: argparse.ArgumentParser, example: str = "") -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TrainingConfig as .toml or .json")
-    _add_set_argument(p, ", e.g. --set optimizer.weight_decay=1e-4")
+    _add_set_argument(p, ", e.g. --set optimizer.weight_decay=1e-4", several=True)
     p.add_argument(
         "--resume",
         metavar="PATH",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional, Union
 
 from .. import _core, optim
-from ..errors import DeviceError
+from ..errors import ArgumentTypeError, DeviceError, InvalidValueError
 from ..optim import lr_scheduler
 from . import _validate as rules
 from ._fields import add_fields
@@ -30,6 +30,7 @@ from ._validate import ConfigError
 
 __all__ = [
     "ConfigError",
+    "ConfigFileNotFoundError",
     "ConfigKeyError",
     "OptimizerConfig",
     "SchedulerConfig",
@@ -49,6 +50,14 @@ def _unknown(kind: str, key: str, choices: Iterable[str]) -> ConfigError:
     close = difflib.get_close_matches(key, choices, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {choices}"
     return ConfigError(f"unknown {kind} {key!r}{hint}")
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config file that does not exist: also the ``FileNotFoundError`` ``open()`` raises."""
+
+
+class ConfigDeviceError(ConfigError, DeviceError):
+    """A ``device`` the config cannot name (``"gpu"``): a bad config value and a bad device."""
 
 
 class ConfigKeyError(ConfigError, TypeError):
@@ -279,6 +288,8 @@ class SchedulerConfig(_Tagged):
     LinearLR: ClassVar[type[LinearLRConfig]]
     PolynomialLR: ClassVar[type[PolynomialLRConfig]]
     OneCycle: ClassVar[type[OneCycleConfig]]
+    CosineAnnealingLR: ClassVar[type[CosineAnnealingConfig]]  # PyTorch's name
+    OneCycleLR: ClassVar[type[OneCycleConfig]]  # PyTorch's name
     ReduceLROnPlateau: ClassVar[type[ReduceLROnPlateauConfig]]
 
     interval: Optional[str]  # a field of every variant (from ``_own``), declared here for readers
@@ -413,6 +424,11 @@ class ReduceLROnPlateauConfig(SchedulerConfig):
     }
 
 
+# PyTorch's class names for the two variants whose seed names drop the "LR", so that
+# ``SchedulerConfig.CosineAnnealingLR(T_max=...)`` works as ``CosineAnnealing`` does.
+SchedulerConfig.CosineAnnealingLR = CosineAnnealingConfig
+SchedulerConfig.OneCycleLR = OneCycleConfig
+
 #: What a resume with more epochs does to a length-bound schedule (see ``train._extend``).
 EXTEND_CHOICES = (None, "stretch", "hold", "restart")
 
@@ -536,6 +552,20 @@ class TrainingConfig:
         self.amp = _amp_name(self.amp)
         if isinstance(self.checkpoint_dir, os.PathLike):
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
+        if isinstance(self.runs_dir, os.PathLike):
+            self.runs_dir = os.fspath(self.runs_dir)
+        # A name or a table, as a config file holds them: ``optimizer="SGD"``,
+        # ``scheduler={"name": "StepLR", "step_size": 5}``.
+        if isinstance(self.optimizer, (str, Mapping)):
+            self.optimizer = _variant(OptimizerConfig, self.optimizer)
+        if isinstance(self.scheduler, str) and self.scheduler.lower() == "none":
+            self.scheduler = None
+        elif isinstance(self.scheduler, (str, Mapping)):
+            self.scheduler = _variant(SchedulerConfig, self.scheduler)
+        if isinstance(self.device, _core.Device):
+            # The seed's ``device: Device::cuda(0)``: kept as its name, so that the config
+            # still saves to TOML/JSON and compares equal to one read back.
+            self.device = str(self.device)
         self.validate()
 
     def validate(self) -> None:
@@ -555,7 +585,7 @@ class TrainingConfig:
             try:  # the name's form now; whether that device exists is checked by fit
                 _core.Device(device)
             except DeviceError as e:
-                raise ConfigError(f"device: {e}") from None
+                raise ConfigDeviceError(f"device: {e}") from None
         if not isinstance(self.optimizer, OptimizerConfig):
             raise ConfigError("optimizer must be an OptimizerConfig (e.g. OptimizerConfig.Adam())")
         self.optimizer.validate()
@@ -611,6 +641,35 @@ class TrainingConfig:
         ``[scheduler]`` tables hold ``name`` plus that kind's fields."""
         return cls.from_dict(_read_file(Path(path)))
 
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike[str]]) -> TrainingConfig:
+        """``from_file``: a ``.toml`` or ``.json`` file."""
+        return cls.from_file(path)
+
+    @classmethod
+    def from_toml(cls, source: Union[str, os.PathLike[str]]) -> TrainingConfig:
+        """A config from a TOML file, or from TOML text (a string that is not an existing
+        path and holds a newline or ``=``), as the seed's ``toml::from_str`` reads it."""
+        return cls._from_text_or_file(source, "toml")
+
+    @classmethod
+    def from_json(cls, source: Union[str, os.PathLike[str]]) -> TrainingConfig:
+        """A config from a JSON file, or from JSON text (a string starting with ``{``)."""
+        return cls._from_text_or_file(source, "json")
+
+    @classmethod
+    def _from_text_or_file(cls, source: Union[str, os.PathLike[str]], fmt: str) -> TrainingConfig:
+        if isinstance(source, str) and not os.path.exists(source):
+            text = source.strip()
+            is_text = text.startswith("{") if fmt == "json" else ("\n" in text or "=" in text)
+            if is_text:
+                return cls.from_dict(_parse_text(text, fmt, "config text"))
+        if not isinstance(source, (str, os.PathLike)):
+            raise ArgumentTypeError(
+                f"from_{fmt} takes a path or {fmt.upper()} text, got {type(source).__name__}"
+            )
+        return cls.from_dict(_read_file(Path(source), fmt))
+
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """Writes the format the suffix names, ``.toml`` or ``.json``, so that ``from_file``
         reads back an equal config. TOML has no null: ``None`` fields are left out and come
@@ -637,6 +696,11 @@ class TrainingConfig:
         return TrainingConfig.from_dict(data)
 
 
+def _variant(union: type[_Tagged], value: Union[str, Mapping[str, Any]]) -> Any:
+    """The optimizer/scheduler config a name (``"Adam"``) or a table describes."""
+    return union.from_dict({"name": value} if isinstance(value, str) else value)
+
+
 def load_config(
     path: Optional[Union[str, os.PathLike[str]]] = None, overrides: Iterable[str] = ()
 ) -> TrainingConfig:
@@ -648,27 +712,30 @@ def load_config(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, fmt: Optional[str] = None) -> dict[str, Any]:
+    """The parsed file; its format is ``fmt`` (``"toml"``/``"json"``) or its suffix's."""
     try:
         text = path.read_text(encoding="utf-8")  # what TOML mandates and ``save`` writes
+    except FileNotFoundError as e:
+        raise ConfigFileNotFoundError(f"cannot read config file {path}: {e}") from e
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from e
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix == ".toml":
-            data = _toml().loads(text)
-        else:
+    if fmt is None:
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt not in ("json", "toml"):
             raise ConfigError(f"config file {path} must end in .toml or .json")
-    except ConfigError:
-        raise
+    return _parse_text(text, fmt, f"config file {path}")
+
+
+def _parse_text(text: str, fmt: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if fmt == "json" else _toml().loads(text)
     except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError
-        raise ConfigError(f"cannot parse config file {path}: {e}") from e
+        raise ConfigError(f"cannot parse {what}: {e}") from e
     except RecursionError as e:
-        raise ConfigError(f"cannot parse config file {path}: nested too deeply") from e
+        raise ConfigError(f"cannot parse {what}: nested too deeply") from e
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a table/object at the top level")
+        raise ConfigError(f"{what} must hold a table/object at the top level")
     return data
 
 
@@ -755,6 +822,7 @@ def _build(cls: type, data: dict[str, Any], kind: str) -> Any:
     prefix = "" if cls is TrainingConfig else f"{kind}."
     kw: dict[str, Any] = {}
     errors: list[str] = []
+    data = _join_split(cls, data)
     for key, value in data.items():
         if key not in fields:
             home = _MISPLACED.get(key) if kind in ("optimizer", "scheduler") else None
@@ -783,6 +851,32 @@ def _build(cls: type, data: dict[str, Any], kind: str) -> Any:
         raise ConfigError(f"invalid {kind}: {e}") from e
 
 
+def _join_split(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """PyTorch's spelling of a parameter the config splits (``betas=(0.9, 0.999)`` for
+    ``beta1``/``beta2``), spread over its fields; a string (``--set optimizer.betas=0.9,0.99``)
+    is read as a comma-separated list."""
+    split: dict[str, tuple[str, ...]] = getattr(cls, "_split", {})
+    if not any(param in data for param in split):
+        return data
+    data = dict(data)
+    for param, names in split.items():
+        if param not in data:
+            continue
+        value = data.pop(param)
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").replace(" ", "").split(",") if v]
+        if not isinstance(value, (list, tuple)) or len(value) != len(names):
+            raise ConfigError(
+                f"{cls.__name__}: {param} must be a sequence of {len(names)} values "
+                f"({', '.join(names)}), got {rules.show(value)}"
+            )
+        both = [n for n in names if n in data]
+        if both:
+            raise ConfigKeyError(f"{cls.__name__}: give {param} or {', '.join(both)}, not both")
+        data.update(zip(names, value))
+    return data
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Converts a parsed value (or an override string) to the field's declared type."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -809,19 +903,19 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 return False
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
-            raise ValueError("not a boolean")
+            raise InvalidValueError("not a boolean")
         if hint is int:
             if isinstance(value, bool):
-                raise ValueError("a boolean is not an int")
+                raise InvalidValueError("a boolean is not an int")
             if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
                 return int(value)  # exact, even beyond float precision
             f = float(value)
             if not f.is_integer():
-                raise ValueError("not an integer")
+                raise InvalidValueError("not an integer")
             return int(f)
         if hint is float:
             if isinstance(value, bool):
-                raise ValueError("a boolean is not a float")
+                raise InvalidValueError("a boolean is not a float")
             return float(value)
         if hint is str and isinstance(value, (int, float)):
             return str(value)
@@ -868,6 +962,9 @@ def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
         return
     if sub is None:
         raise ConfigError(f"{key!r}: set {head}.name first (no {head} is configured)")
+    variant = union._registry.get(_norm(str(sub.get("name", ""))))
+    for name in getattr(variant, "_split", {}).get(rest, ()):
+        sub.pop(name, None)  # "optimizer.betas=0.8,0.99" replaces beta1 and beta2
     sub[rest] = value
 
 
@@ -880,6 +977,7 @@ def _suggest_unknown_kwargs(cls: Any) -> None:
 
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        kwargs = _join_split(cls, kwargs)
         for key in kwargs:
             if key not in names:
                 if key in _MISPLACED and issubclass(cls, _Tagged):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from .._extras import require
+from ..errors import InvalidValueError
 from .callbacks import Callback
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class TensorBoardLogger(Callback):
     ) -> None:
         self._writer_cls, self._event, self._summary = _protos()
         if log_every_n_steps is not None and log_every_n_steps < 1:
-            raise ValueError(f"log_every_n_steps must be >= 1, got {log_every_n_steps}")
+            raise InvalidValueError(f"log_every_n_steps must be >= 1, got {log_every_n_steps}")
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.histograms, self.log_every_n_steps, self.bins = histograms, log_every_n_steps, bins
         self._writer: Any = None

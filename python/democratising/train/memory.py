@@ -19,6 +19,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import ArgumentTypeError, InvalidValueError
 
 #: Optimizer state tensors per parameter element, by optimizer name (lower case).
 _STATE_PER_PARAM = {
@@ -110,7 +111,7 @@ def _state_count(optimizer: Any) -> tuple[str, int]:
     if isinstance(optimizer, str):
         name = optimizer.lower()
         if name not in _STATE_PER_PARAM:
-            raise ValueError(
+            raise InvalidValueError(
                 f"unknown optimizer {optimizer!r}; expected one of {sorted(_STATE_PER_PARAM)}"
             )
         return name, _STATE_PER_PARAM[name]
@@ -143,7 +144,7 @@ def _sample(batch: Any) -> Optional[Tensor]:
         return _core.from_numpy(np.ascontiguousarray(batch))
     if isinstance(batch, Tensor):
         return batch
-    raise TypeError(
+    raise ArgumentTypeError(
         f"batch must be an input shape, a tensor or a sample batch, got {type(batch).__name__}"
     )
 
@@ -237,9 +238,9 @@ def estimate_memory(
     if bucket_cap_mb is None:
         bucket_cap_mb = float(getattr(model, "bucket_cap_mb", 25.0))
     if zero_stage not in (0, 1, 2):
-        raise ValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
+        raise InvalidValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
     if world_size < 1:
-        raise ValueError(f"world_size must be >= 1, got {world_size}")
+        raise InvalidValueError(f"world_size must be >= 1, got {world_size}")
     module = getattr(model, "module", model)
     params = [p for p in module.parameters()]
     trainable = [p for p in params if p.requires_grad]

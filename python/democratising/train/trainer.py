@@ -37,7 +37,7 @@ from .._nested import map_tensors
 from .._tensor import tensor
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
-from ..errors import CheckpointError, InvalidValueError
+from ..errors import ArgumentTypeError, CheckpointError, InvalidValueError
 from . import _hooks, _progress, _rundir, _writer
 from . import memory as _memory
 from ._extend import check_extension
@@ -80,7 +80,7 @@ def _split_batch(batch: Any) -> tuple[tuple[Any, ...], Any]:
     """``(x, y)`` or ``(x1, ..., xn, y)``: every element but the last goes to the model."""
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return tuple(batch[:-1]), batch[-1]
-    raise TypeError(
+    raise ArgumentTypeError(
         "a batch must be a tuple (inputs..., target); subclass Trainer and override "
         f"compute_loss for other layouts (got {type(batch).__name__})"
     )
@@ -150,7 +150,7 @@ def _numpy_parts(output: Any) -> list[np.ndarray]:
     parts = []
     for t in items:
         if not isinstance(t, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "predict under several ranks gathers tensors (or tuples of tensors); a "
                 f"prediction was {type(t).__name__}"
             )
@@ -199,6 +199,49 @@ def _batch_size_of(batch: Any) -> int:
         for b in batch.values():
             return _batch_size_of(b)
     return 1
+
+
+def _as_config(config: Any) -> Optional[TrainingConfig]:
+    """A ``TrainingConfig``, or what describes one: a dict of its fields or a TOML/JSON path."""
+    if config is None or isinstance(config, TrainingConfig):
+        return config
+    if isinstance(config, Mapping):
+        return TrainingConfig.from_dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return TrainingConfig.from_file(config)
+    raise ArgumentTypeError(
+        "config must be a TrainingConfig (or a dict of its fields, or a .toml/.json path), "
+        f"got {type(config).__name__}"
+    )
+
+
+def _as_callbacks(callbacks: Any) -> list[Callback]:
+    """The callbacks as a list; one callback alone is accepted, as Lightning does."""
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, (str, bytes)):
+        raise ArgumentTypeError(
+            f"callbacks must be a list of callbacks, got {type(callbacks).__name__}"
+        )
+    out = list(callbacks)
+    for cb in out:
+        if isinstance(cb, type):
+            raise ArgumentTypeError(
+                f"callbacks holds the class {cb.__name__}, not an instance: "
+                f"write {cb.__name__}(...)"
+            )
+    return out
+
+
+def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """``value`` or its alias (Lightning's keyword), refusing both at once."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise ArgumentTypeError(f"give {name} or {alias}, not both")
+    return alias_value
 
 
 def _len_or_none(loader: Any) -> Optional[int]:
@@ -282,6 +325,18 @@ class Trainer:
         metrics: Optional[Mapping[str, Any]] = None,
         **settings: Any,
     ) -> None:
+        if not callable(getattr(model, "parameters", None)):
+            raise ArgumentTypeError(
+                f"Trainer trains an nn.Module (something with parameters()), got "
+                f"{type(model).__name__}"
+            )
+        if loss_fn is not None and not callable(loss_fn):
+            raise ArgumentTypeError(
+                f"loss_fn must be callable, got {type(loss_fn).__name__}; "
+                "pass callbacks by keyword: Trainer(model, config, callbacks=[...])"
+            )
+        config = _as_config(config)
+        callbacks = _as_callbacks(callbacks)
         self.config = cfg = _hooks.apply_settings(config, settings)
         cfg.validate()
         self.device = _core.Device(cfg.device) if isinstance(cfg.device, str) else cfg.device
@@ -385,23 +440,49 @@ class Trainer:
 
     def fit(
         self,
-        train_data: DataLike,
-        val_data: Optional[DataLike] = None,
+        train_loader: Optional[DataLike] = None,
+        val_loader: Optional[DataLike] = None,
         resume_from: Optional[PathLike] = None,
         allow_unverified: bool = False,
         ckpt_path: Optional[PathLike] = None,
+        *,
+        train_dataloaders: Optional[DataLike] = None,
+        val_dataloaders: Optional[DataLike] = None,
     ) -> dict[str, list[Any]]:
         """Trains until ``config.num_epochs`` epochs are complete (counting epochs restored from
-        ``resume_from``) or a callback stops it; returns ``self.history``. A ``resume_from``
-        file without its checksum is refused unless ``allow_unverified``. ``ckpt_path`` is
-        Lightning's name for ``resume_from``; ``"last"`` means the newest complete checkpoint
-        of the newest run (under ``runs_dir``, ``checkpoint_dir`` or ``runs/``)."""
+        ``resume_from``) or a callback stops it; returns ``self.history``. ``train_loader`` and
+        ``val_loader`` (API.md's names) take DataLoaders, datasets or ``(x, y)`` tensors;
+        ``train_dataloaders``/``val_dataloaders`` are Lightning's names for them. A
+        ``resume_from`` file without its checksum is refused unless ``allow_unverified``.
+        ``ckpt_path`` is Lightning's name for ``resume_from``; ``"last"`` means the newest
+        complete checkpoint of the newest run (under ``runs_dir``, ``checkpoint_dir`` or
+        ``runs/``)."""
+        train_loader = _one_of("train_loader", train_loader, "train_dataloaders", train_dataloaders)
+        val_loader = _one_of("val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        if train_loader is None:
+            raise ArgumentTypeError(
+                "Trainer.fit() needs the training data: fit(train_loader, val_loader)"
+            )
         if ckpt_path is not None:
             if resume_from is not None:
-                raise ValueError("give resume_from or ckpt_path, not both")
+                raise InvalidValueError("give resume_from or ckpt_path, not both")
             resume_from = ckpt_path
-        loader, val_loader = self._setup_fit(train_data, val_data, resume_from, allow_unverified)
-        return self._run_fit(loader, val_loader)
+        loader, val = self._setup_fit(train_loader, val_loader, resume_from, allow_unverified)
+        return self._run_fit(loader, val)
+
+    # ---- the history by key: ``train_with_config`` returns the trainer, and a user who reads
+    # its result as ``fit``'s (``result["loss"]``) gets the same lists.
+
+    def __getitem__(self, metric: str) -> list[Any]:
+        """``trainer["loss"]`` is ``trainer.history["loss"]``."""
+        return self.history[metric]
+
+    def __contains__(self, metric: object) -> bool:
+        return metric in self.history
+
+    def keys(self) -> Any:
+        """The metrics recorded in ``history``."""
+        return self.history.keys()
 
     def find_last_checkpoint(self) -> Optional[Path]:
         """What ``ckpt_path="last"`` resumes: the newest complete checkpoint of the newest run
@@ -758,7 +839,7 @@ class Trainer:
         all-gather of ``(indices, arrays)``)."""
         w = self._world if self._world is not None else _ranks.current()
         if w is None or not hasattr(w, "all_gather_object"):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "predict under a world of several ranks needs its all_gather_object "
                 "(democratising.distributed.World has one)"
             )
@@ -766,7 +847,7 @@ class Trainer:
         local = [_numpy_parts(o) for o in out]
         width = len(local[0]) if local else -1
         if any(len(parts) != width for parts in local):
-            raise TypeError("predict: every batch must give the same number of outputs")
+            raise ArgumentTypeError("predict: every batch must give the same number of outputs")
         arrays = [np.concatenate([p[k] for p in local]) for k in range(max(width, 0))]
         several_here = bool(out) and isinstance(out[0], (tuple, list))
         gathered = w.all_gather_object((indices, arrays, several_here))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .._extras import require
+from ..errors import InvalidValueError
 from ..train.callbacks import Callback
 
 __all__ = ["PruningCallback", "make_pruner", "make_sampler", "make_storage", "optuna"]
@@ -79,7 +80,9 @@ def make_sampler(search: Any, space: Any, seed: Optional[int]) -> Any:
         return samplers.RandomSampler(seed=seed)
     if name == "grid":
         return samplers.GridSampler(space.optuna_grid(), seed=seed)
-    raise ValueError(f"search must be 'tpe', 'random', 'grid' or an Optuna sampler, got {search!r}")
+    raise InvalidValueError(
+        f"search must be 'tpe', 'random', 'grid' or an Optuna sampler, got {search!r}"
+    )
 
 
 def make_pruner(pruner: Any, startup_trials: int = 2, warmup_epochs: int = 0) -> Any:
@@ -95,6 +98,6 @@ def make_pruner(pruner: Any, startup_trials: int = 2, warmup_epochs: int = 0) ->
         return pruners.HyperbandPruner()
     if name == "none":
         return pruners.NopPruner()
-    raise ValueError(
+    raise InvalidValueError(
         f"pruner must be 'median', 'hyperband', 'none' or an Optuna pruner, got {pruner!r}"
     )

@@ -18,6 +18,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ..train._monitor import infer_mode
 from ..train.callbacks import Callback
 from ..train.config import TrainingConfig
@@ -57,7 +58,7 @@ class TuneResult:
     def best_trial(self) -> TrialResult:
         done = self.completed
         if not done:
-            raise ValueError("no trial completed, so there is no best trial")
+            raise InvalidValueError("no trial completed, so there is no best trial")
         sign = 1.0 if self.direction == "maximize" else -1.0
         return max(done, key=lambda t: (sign * float(t.value or 0.0), -t.number))
 

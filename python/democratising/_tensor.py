@@ -11,7 +11,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._memory_format import like_layout
-from .errors import DTypeError, OverflowValueError, ShapeError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, OverflowValueError, ShapeError
 
 
 class MaxResult(NamedTuple):
@@ -48,7 +48,7 @@ def _numpy_array(data: Any) -> np.ndarray:
             raise OverflowValueError(
                 f"Python int {big} is out of range for int64, the widest integer dtype"
             )
-        raise TypeError(f"could not infer a tensor from data of type {type(data).__name__}")
+        raise ArgumentTypeError(f"could not infer a tensor from data of type {type(data).__name__}")
     if arr.dtype.kind in "USVMmc":
         raise DTypeError(
             f"can't make a tensor from data of NumPy dtype {arr.dtype}: supported are float, "
@@ -284,7 +284,7 @@ def from_dlpack(ext: Any) -> Tensor:
     if type(ext).__name__ == "PyCapsule":
         return _core._from_dlpack(ext)
     if not hasattr(ext, "__dlpack__"):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"from_dlpack expects an object with __dlpack__ (a tensor or array) or a DLPack "
             f"capsule, got {type(ext).__name__}"
         )
@@ -407,20 +407,24 @@ def bernoulli(
         from ._pytorch_compat import Generator  # (lazy: that module imports this one)
 
         if not isinstance(generator, Generator):
-            raise TypeError(f"bernoulli(): generator must be a dm.Generator, not {generator!r}")
+            raise ArgumentTypeError(
+                f"bernoulli(): generator must be a dm.Generator, not {generator!r}"
+            )
         with generator._active():
             return bernoulli(input, p)
     if not isinstance(input, Tensor):
-        raise TypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise ArgumentTypeError(
+            f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
     # float64 uniforms for float64 probabilities; float32 otherwise (half types are too coarse).
     udtype = _core.float64 if input.dtype == _core.float64 else _core.float32
     probs: Any = p
     if p is None:
         probs = input.detach().to(udtype)
         if builtins.bool(((probs < 0) | (probs > 1) | (probs != probs)).any().item()):
-            raise ValueError("bernoulli(): all elements of input must be in [0, 1]")
+            raise InvalidValueError("bernoulli(): all elements of input must be in [0, 1]")
     elif not 0 <= p <= 1:
-        raise ValueError(f"bernoulli(): p must be in [0, 1], got {p}")
+        raise InvalidValueError(f"bernoulli(): p must be in [0, 1], got {p}")
     u = _core.rand(*input.shape, dtype=udtype, device=input.device)
     return (u < probs).to(input.dtype)
 

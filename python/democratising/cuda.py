@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from . import _core
 from ._core import Device
-from .errors import OutOfMemoryError
+from .errors import ArgumentTypeError, InvalidValueError, OutOfMemoryError
 
 __all__ = [
     "DeviceProperties",
@@ -97,14 +97,14 @@ def _index(device: int | str | Device | None) -> int:
     if device is None:
         return 0
     if isinstance(device, bool):
-        raise TypeError(f"expected a CUDA device index, got {device!r}")
+        raise ArgumentTypeError(f"expected a CUDA device index, got {device!r}")
     if isinstance(device, int):
         if device < 0:
-            raise ValueError(f"CUDA device index must be >= 0, got {device}")
+            raise InvalidValueError(f"CUDA device index must be >= 0, got {device}")
         return device
     d = device if isinstance(device, Device) else Device(device)
     if d.type != "cuda":
-        raise ValueError(f"expected a CUDA device, got {d}")
+        raise InvalidValueError(f"expected a CUDA device, got {d}")
     return d.index or 0
 
 

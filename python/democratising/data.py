@@ -28,7 +28,7 @@ import numpy as np
 from . import _core, _ranks
 from ._core import Tensor
 from ._nested import map_tensors
-from .errors import InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, InvalidValueError, ShapeError
 
 
 class Dataset:
@@ -53,7 +53,7 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise InvalidValueError("TensorDataset needs at least one tensor")
         n = tensors[0].shape[0]
         if any(t.shape[0] != n for t in tensors):
             raise ShapeError(f"size mismatch between tensors: {[tuple(t.shape) for t in tensors]}")
@@ -74,7 +74,7 @@ class IterableDataset(Dataset):
         raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
     def __getitem__(self, index: int) -> Any:
-        raise TypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
+        raise ArgumentTypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
 
     def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
         """``a + b``: the stream of ``a`` then that of ``b`` (PyTorch's ``ChainDataset``)."""
@@ -91,14 +91,14 @@ class ChainDataset(IterableDataset):
     def __iter__(self) -> Iterator[Any]:
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
-                raise TypeError("ChainDataset only supports IterableDataset")
+                raise ArgumentTypeError("ChainDataset only supports IterableDataset")
             yield from d
 
     def __len__(self) -> int:
         total = 0
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
-                raise TypeError("ChainDataset only supports IterableDataset")
+                raise ArgumentTypeError("ChainDataset only supports IterableDataset")
             total += len(d)  # type: ignore[arg-type]
         return total
 
@@ -158,10 +158,10 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Sequence[Dataset]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("datasets should not be an empty iterable")
+            raise InvalidValueError("datasets should not be an empty iterable")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
-                raise TypeError("ConcatDataset does not support IterableDataset")
+                raise ArgumentTypeError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self) -> int:
@@ -171,7 +171,7 @@ class ConcatDataset(Dataset):
         n = len(self)
         if i < 0:
             if -i > n:
-                raise ValueError("absolute value of index should not exceed dataset length")
+                raise InvalidValueError("absolute value of index should not exceed dataset length")
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {i} is out of range for a dataset of {n}")
@@ -202,7 +202,7 @@ def _numpy_rng(generator: Any) -> np.random.Generator:
     seed = getattr(generator, "initial_seed", None)
     if callable(seed):
         return np.random.default_rng(int(seed()))
-    raise TypeError(
+    raise ArgumentTypeError(
         "generator must be None, an int seed, a numpy.random.Generator or an object with "
         f"initial_seed(); got {type(generator).__name__}"
     )
@@ -249,13 +249,13 @@ class RandomSampler(Sampler):
         generator: Any = None,
     ) -> None:
         if not isinstance(replacement, bool):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"replacement should be a boolean value, but got replacement={replacement}"
             )
         self.data_source, self.replacement, self.generator = data_source, replacement, generator
         self._num_samples = num_samples
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(
+            raise InvalidValueError(
                 "num_samples should be a positive integer value, but got "
                 f"num_samples={self.num_samples}"
             )
@@ -269,7 +269,7 @@ class RandomSampler(Sampler):
         rng = _numpy_rng(self.generator)
         if self.replacement:
             if n == 0:
-                raise ValueError("cannot sample with replacement from an empty dataset")
+                raise InvalidValueError("cannot sample with replacement from an empty dataset")
             for start in range(0, total, _CHUNK):
                 yield from rng.integers(0, n, size=min(_CHUNK, total - start)).tolist()
             return
@@ -308,17 +308,17 @@ class WeightedRandomSampler(Sampler):
         generator: Any = None,
     ) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"num_samples should be a positive integer value, but got num_samples={num_samples}"
             )
         if not isinstance(replacement, bool):
-            raise ValueError(
+            raise InvalidValueError(
                 f"replacement should be a boolean value, but got replacement={replacement}"
             )
         w = weights.detach().cpu().double().numpy() if isinstance(weights, Tensor) else weights
         weights_array = np.asarray(w, dtype=np.float64)
         if weights_array.ndim != 1:  # PyTorch rejects anything but a 1-d sequence
-            raise ValueError(
+            raise InvalidValueError(
                 "weights should be a 1d sequence but given weights have shape "
                 f"{tuple(weights_array.shape)}"
             )
@@ -358,11 +358,13 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"batch_size should be a positive integer value, but got batch_size={batch_size}"
             )
         if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+            raise InvalidValueError(
+                f"drop_last should be a boolean value, but got drop_last={drop_last}"
+            )
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -413,28 +415,28 @@ def _check_pcg64_state(st: Any) -> None:
         "has_uint32",
         "uinteger",
     }:
-        raise ValueError(
+        raise InvalidValueError(
             "loader 'rng' must be a PCG64 state {bit_generator, state, has_uint32, uinteger}"
         )
     if st["bit_generator"] != "PCG64":
-        raise ValueError(f"loader 'rng' must be a PCG64 state, not {st['bit_generator']!r}")
+        raise InvalidValueError(f"loader 'rng' must be a PCG64 state, not {st['bit_generator']!r}")
     inner = st["state"]
     if not isinstance(inner, Mapping) or set(inner) != {"state", "inc"}:
-        raise ValueError("loader 'rng' state must hold 'state' and 'inc'")
+        raise InvalidValueError("loader 'rng' state must hold 'state' and 'inc'")
 
     def uint(v: Any, bits: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**bits
 
     if not (uint(inner["state"], 128) and uint(inner["inc"], 128)):
-        raise ValueError("loader 'rng' state and inc must be unsigned 128-bit ints")
+        raise InvalidValueError("loader 'rng' state and inc must be unsigned 128-bit ints")
     if st["has_uint32"] not in (0, 1) or isinstance(st["has_uint32"], float):
-        raise ValueError("loader 'rng' has_uint32 must be 0 or 1")
+        raise InvalidValueError("loader 'rng' has_uint32 must be 0 or 1")
     if not uint(st["uinteger"], 32):
-        raise ValueError("loader 'rng' uinteger must be an unsigned 32-bit int")
+        raise InvalidValueError("loader 'rng' uinteger must be an unsigned 32-bit int")
     try:
         np.random.PCG64().state = dict(st)  # type: ignore[assignment]
     except (TypeError, ValueError, OverflowError, KeyError) as e:
-        raise ValueError(f"loader 'rng' is not a valid PCG64 state: {e}") from e
+        raise InvalidValueError(f"loader 'rng' is not a valid PCG64 state: {e}") from e
 
 
 def _global_seed() -> int:
@@ -467,7 +469,7 @@ def random_split(
         counts = []
         for i, frac in enumerate(lengths):
             if frac < 0 or frac > 1:
-                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
+                raise InvalidValueError(f"Fraction at index {i} is not between 0 and 1")
             counts.append(math.floor(n * frac))
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
@@ -479,17 +481,17 @@ def random_split(
                 )
     else:
         if total != n:
-            raise ValueError(
+            raise InvalidValueError(
                 "Sum of input lengths does not equal the length of the input dataset! "
                 f"(lengths {lengths} sum to {total}, the dataset has {n} samples)"
             )
         if any(isinstance(x, bool) or x != int(x) for x in lengths):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"random_split lengths must be integer counts or fractions, got {lengths}"
             )
         counts = [int(x) for x in lengths]
         if any(c < 0 for c in counts):
-            raise ValueError(f"random_split lengths must be non-negative, got {lengths}")
+            raise InvalidValueError(f"random_split lengths must be non-negative, got {lengths}")
     rng = np.random.default_rng(seed) if seed is not None else _numpy_rng(generator)
     perm = rng.permutation(n)
     out, start = [], 0
@@ -509,7 +511,9 @@ def _numpy_to_tensor(array: np.ndarray) -> Tensor:
     """A NumPy batch as a tensor with its dtype kept where the engine has it (float64 stays
     float64, like ``torch.as_tensor``); other integer types widen to int64."""
     if array.dtype.kind in "OSUV":  # objects, strings, void: no tensor dtype
-        raise TypeError(f"default_collate: cannot collate NumPy arrays of dtype {array.dtype}")
+        raise ArgumentTypeError(
+            f"default_collate: cannot collate NumPy arrays of dtype {array.dtype}"
+        )
     if array.dtype in _ENGINE_DTYPES:
         # reshape: ascontiguousarray turns a 0-d array into a 1-d one
         return _core.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
@@ -651,7 +655,7 @@ def default_collate(batch: list[Any]) -> Any:
         if isinstance(elem, tuple):
             return columns  # a list, as PyTorch's (``batch[0] = batch[0].to(device)`` works)
         return _rebuild_sequence(elem, columns)
-    raise TypeError(
+    raise ArgumentTypeError(
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {elem_type}"
     )
@@ -724,39 +728,39 @@ class DataLoader:
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise InvalidValueError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= num_workers <= MAX_NUM_WORKERS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"num_workers must be in [0, {MAX_NUM_WORKERS}] (each is a thread), "
                 f"got {num_workers}"
             )
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError(
+            raise InvalidValueError(
                 "prefetch_factor option could only be specified in multiprocessing. "
                 "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor "
                 "to None."
             )
         if prefetch_factor is not None and prefetch_factor < 1:
-            raise ValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
+            raise InvalidValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
         if timeout < 0:
-            raise ValueError("timeout option should be non-negative")
+            raise InvalidValueError("timeout option should be non-negative")
         iterable = isinstance(dataset, IterableDataset)
         if iterable and (shuffle or sampler is not None or batch_sampler is not None):
-            raise ValueError(
+            raise InvalidValueError(
                 "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
                 "batch_sampler options"
             )
         if batch_size is None and drop_last:
-            raise ValueError(
+            raise InvalidValueError(
                 "batch_size=None option disables auto-batching and is mutually exclusive with "
                 "drop_last"
             )
         if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
+            raise InvalidValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (
             batch_size != 1 or shuffle or sampler is not None or drop_last
         ):
-            raise ValueError(
+            raise InvalidValueError(
                 "batch_sampler option is mutually exclusive with batch_size, shuffle, "
                 "sampler, and drop_last"
             )
@@ -833,7 +837,7 @@ class DataLoader:
         ``{"rng": None}`` or ``{"rng": <a PCG64 state>}``. Checks without changing anything,
         so a resume can validate every part of a checkpoint before applying any."""
         if not isinstance(state, Mapping) or "rng" not in state:
-            raise ValueError("a DataLoader state must be a dict with an 'rng' entry")
+            raise InvalidValueError("a DataLoader state must be a dict with an 'rng' entry")
         if state["rng"] is not None:
             _check_pcg64_state(state["rng"])
 
@@ -916,7 +920,7 @@ class DataLoader:
         ``start`` batches: the sampler and the shuffling generator advance exactly as for a
         full epoch, and the skipped batches are never loaded (a mid-epoch resume)."""
         if start < 0:
-            raise ValueError(f"start must be >= 0, got {start}")
+            raise InvalidValueError(f"start must be >= 0, got {start}")
         if isinstance(self.dataset, IterableDataset):
             return itertools.islice(self._stream(), start, None)
         return self._iter_batches(itertools.islice(self._index_batches(), start, None))
@@ -1229,9 +1233,9 @@ class DistributedSampler:
         if rank is None:
             rank = _ranks.rank()
         if num_replicas < 1:
-            raise ValueError(f"num_replicas must be positive, got {num_replicas}")
+            raise InvalidValueError(f"num_replicas must be positive, got {num_replicas}")
         if not 0 <= rank < num_replicas:
-            raise ValueError(
+            raise InvalidValueError(
                 f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]"
             )
         self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank

@@ -167,7 +167,7 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """In-place ``hardtanh``."""
     if min_val > max_val:
-        raise ValueError("min_val cannot be greater than max_val")
+        raise InvalidValueError("min_val cannot be greater than max_val")
     if records_inplace(input):
         return input.clamp_(min_val, max_val)
     return inplace_result(input, input.clamp(min_val, max_val), True)

@@ -15,7 +15,13 @@ from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor
-from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from ..errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 from .functional import (
     _autocast_f32,
     _legacy_reduction,
@@ -85,7 +91,9 @@ def gaussian_nll_loss(
             raise InvalidValueError("var has negative entry/entries")
         var = _core.full(tuple(input.shape), float(var), dtype=input.dtype, device=input.device)
     elif not isinstance(var, Tensor):
-        raise TypeError(f"gaussian_nll_loss: var must be a Tensor or float, not {type(var)}")
+        raise ArgumentTypeError(
+            f"gaussian_nll_loss: var must be a Tensor or float, not {type(var)}"
+        )
     elif bool((var < 0).any()):
         raise InvalidValueError("var has negative entry/entries")
     in_shape, var_shape = tuple(input.shape), tuple(var.shape)

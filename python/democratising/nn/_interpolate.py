@@ -12,6 +12,7 @@ import numpy as np
 
 from .._core import Tensor
 from .._tensor import tensor as _tensor
+from ..errors import InvalidValueError
 
 #: The cubic convolution coefficient PyTorch's bicubic mode uses.
 _CUBIC_A = -0.75
@@ -150,7 +151,9 @@ def resize(
     (or ``"area"``, which ignores ``scales`` and ``align_corners``), one spatial dim at a time
     (the modes are separable). ``antialias`` applies to ``bilinear`` and ``bicubic``."""
     if antialias and mode not in ("bilinear", "bicubic"):
-        raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
+        raise InvalidValueError(
+            "Anti-alias option is only supported for bilinear and bicubic modes"
+        )
     out = x
     for i, (n_out, s) in enumerate(zip(out_sizes, scales)):
         dim = 2 + i

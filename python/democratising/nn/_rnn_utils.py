@@ -36,10 +36,10 @@ def pad_sequence(
     """Stacks tensors of shape ``[L_i, *]`` into ``[L_max, B, *]`` (``[B, L_max, *]`` with
     ``batch_first``), filling with ``padding_value`` on the ``padding_side``; differentiable."""
     if padding_side not in ("right", "left"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        raise InvalidValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     seqs = list(sequences)
     if not seqs:
-        raise ValueError("pad_sequence: received an empty list of sequences")
+        raise InvalidValueError("pad_sequence: received an empty list of sequences")
     trailing = tuple(seqs[0].shape[1:])
     for s in seqs:
         if tuple(s.shape[1:]) != trailing:
@@ -182,7 +182,7 @@ def _padded(sequence: PackedSequence, total_length: Optional[int], padding_value
     batch = int(sizes[0]) if sizes.size else 0
     steps = len(sizes) if total_length is None else int(total_length)
     if steps < len(sizes):
-        raise ValueError(
+        raise InvalidValueError(
             f"Expected total_length to be at least the length of the longest sequence "
             f"({len(sizes)}), got {total_length}"
         )

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import functional as F
 from .containers import ModuleList, Sequential
 from .layers import Linear
@@ -53,7 +53,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         super().__init__()
         cutoffs = list(cutoffs)
         if not cutoffs:
-            raise ValueError("cutoffs should be a sequence of length larger than 0")
+            raise InvalidValueError("cutoffs should be a sequence of length larger than 0")
         if (
             cutoffs != sorted(cutoffs)
             or len(set(cutoffs)) != len(cutoffs)
@@ -61,7 +61,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             or min(cutoffs) <= 0
             or max(cutoffs) > n_classes - 1
         ):
-            raise ValueError(
+            raise InvalidValueError(
                 "cutoffs should be a sequence of unique, positive integers sorted in an "
                 "increasing order, where each value is between 1 and n_classes-1"
             )

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from . import init
 from .layers import Linear
@@ -77,12 +77,12 @@ class MultiheadAttention(Module):
     ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} "
                 f"and num_heads={num_heads} instead"
             )
         if embed_dim % num_heads:
-            raise ValueError(
+            raise InvalidValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
         self.embed_dim = embed_dim
@@ -310,11 +310,13 @@ def multi_head_attention_forward(
         )
     if use_separate_proj_weight:
         if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
-            raise ValueError("use_separate_proj_weight is True but q/k/v_proj_weight is None")
+            raise InvalidValueError(
+                "use_separate_proj_weight is True but q/k/v_proj_weight is None"
+            )
         wq, wk, wv = q_proj_weight, k_proj_weight, v_proj_weight
     else:
         if in_proj_weight is None:
-            raise ValueError("use_separate_proj_weight is False but in_proj_weight is None")
+            raise InvalidValueError("use_separate_proj_weight is False but in_proj_weight is None")
         wq, wk, wv = in_proj_weight.chunk(3, 0)
     if key.shape[-1] != wk.shape[-1] or value.shape[-1] != wv.shape[-1]:
         raise ShapeError(
@@ -358,10 +360,10 @@ def multi_head_attention_forward(
     k = F.linear(key, wk, bk)
     v = F.linear(value, wv, bv)
     if (bias_k is None) != (bias_v is None):
-        raise ValueError("bias_k and bias_v must be given together")
+        raise InvalidValueError("bias_k and bias_v must be given together")
     if bias_k is not None and bias_v is not None:
         if static_k is not None or static_v is not None:
-            raise ValueError("bias cannot be added to static key or value")
+            raise InvalidValueError("bias cannot be added to static key or value")
         k = _core.cat([k, bias_k.to(k.dtype).expand(1, bsz, embed_dim)], 0)
         v = _core.cat([v, bias_v.to(v.dtype).expand(1, bsz, embed_dim)], 0)
         attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)

@@ -23,9 +23,9 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
     """PyTorch's checks that ``groups`` is positive and divides both channel counts."""
     if groups <= 0:
-        raise ValueError("groups must be a positive integer")
+        raise InvalidValueError("groups must be a positive integer")
     if in_channels % groups or out_channels % groups:
-        raise ValueError("in_channels and out_channels must both be divisible by groups")
+        raise InvalidValueError("in_channels and out_channels must both be divisible by groups")
 
 
 def _check_geometry(
@@ -148,11 +148,11 @@ class _ConvNd(_ConvBase):
         )
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(
+                raise InvalidValueError(
                     f"Invalid padding string {padding!r}, should be one of ['valid', 'same']"
                 )
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+                raise InvalidValueError("padding='same' is not supported for strided convolutions")
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         _init_weight_and_bias(self, shape, bias)
         to_factory(self, device, dtype)
@@ -163,7 +163,7 @@ class _ConvNd(_ConvBase):
 
     def _check_padding_mode(self, padding_mode: str) -> None:
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(
+            raise InvalidValueError(
                 f"padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
             )
 

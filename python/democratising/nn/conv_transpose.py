@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from .._core import Tensor
-from ..errors import ArgumentTypeError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .conv import _check_geometry, _ConvBase
@@ -54,7 +54,7 @@ class _ConvTransposeNd(_ConvBase):
         _check_geometry(name, self.kernel_size, self.stride, self.dilation, self.padding)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op < 0 or (op >= s and op >= d):
-                raise ValueError(
+                raise InvalidValueError(
                     f"{name}: output_padding must be smaller than either stride or dilation, "
                     f"got output_padding={self.output_padding}, stride={self.stride}, "
                     f"dilation={self.dilation}"
@@ -70,7 +70,9 @@ class _ConvTransposeNd(_ConvBase):
 
     def _check_padding_mode(self, padding_mode: str) -> None:
         if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+            raise InvalidValueError(
+                f'Only "zeros" padding mode is supported for {type(self).__name__}'
+            )
 
     def _output_padding(self, x: Tensor, output_size: Optional[Sequence[int]]) -> tuple[int, ...]:
         """The output padding that gives ``output_size`` (its last ``_ndim`` entries), checked

@@ -89,7 +89,7 @@ def embedding_bag(
         raise ShapeError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
     if input.ndim == 2:
         if offsets is not None:
-            raise ValueError(
+            raise InvalidValueError(
                 "if input is 2D, then offsets has to be None, as input is treated is a "
                 "mini-batch of fixed length sequences. However, found offsets of type "
                 f"{type(offsets)}"
@@ -100,7 +100,7 @@ def embedding_bag(
         idx = _host_ints(input, "input").reshape(-1)
     elif input.ndim == 1:
         if offsets is None:
-            raise ValueError("offsets has to be a 1D Tensor but got None")
+            raise InvalidValueError("offsets has to be a 1D Tensor but got None")
         if offsets.ndim != 1:
             raise ShapeError("offsets has to be a 1D Tensor")
         flat_offsets = _host_ints(offsets, "offsets")
@@ -110,9 +110,9 @@ def embedding_bag(
             f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}"
         )
     if mode not in _MODES:
-        raise ValueError("mode has to be one of sum, mean or max")
+        raise InvalidValueError("mode has to be one of sum, mean or max")
     if mode == "max" and scale_grad_by_freq:
-        raise ValueError("max mode does not support scaling the gradient by the frequency")
+        raise InvalidValueError("max mode does not support scaling the gradient by the frequency")
     if per_sample_weights is not None and mode != "sum":
         raise InvalidValueError(
             "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
@@ -232,13 +232,13 @@ class EmbeddingBag(Module):
         gradients."""
         super().__init__()
         if mode not in _MODES:
-            raise ValueError("mode has to be one of sum, mean or max")
+            raise InvalidValueError("mode has to be one of sum, mean or max")
         if padding_idx is not None:
             if padding_idx > 0 and padding_idx >= num_embeddings:
-                raise ValueError("padding_idx must be within num_embeddings")
+                raise InvalidValueError("padding_idx must be within num_embeddings")
             if padding_idx < 0:
                 if padding_idx < -num_embeddings:
-                    raise ValueError("padding_idx must be within num_embeddings")
+                    raise InvalidValueError("padding_idx must be within num_embeddings")
                 padding_idx += num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type = max_norm, norm_type

@@ -38,7 +38,7 @@ def _reduce(x: Tensor, reduction: str) -> Tensor:
         return x.sum()
     if reduction == "none":
         return x
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    raise InvalidValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 # ---- PyTorch's extra keyword arguments, added by decorators that keep the signatures honest ----
@@ -215,7 +215,7 @@ def hardtanh(
 ) -> Tensor:
     """``x`` clamped into ``[min_val, max_val]``."""
     if min_val > max_val:
-        raise ValueError("min_val cannot be greater than max_val")
+        raise InvalidValueError("min_val cannot be greater than max_val")
     # (No gradient at the bounds, as PyTorch's.)
     return _written_into(input, lambda x: x.clamp(min_val, max_val), inplace)
 
@@ -327,7 +327,7 @@ def _check_dropout_p(p: float) -> None:
     """The probability check of every dropout, functional or layer, with PyTorch's message
     (the layers make it at construction, the functions at each call)."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise InvalidValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
 def _keep_scaled(input: Tensor, keep: Tensor, p: float) -> Tensor:
@@ -656,7 +656,7 @@ def binary_cross_entropy(
     """``-w [y log(x) + (1-y) log(1-x)]`` for probabilities ``x``; each log is clamped to
     ``>= -100`` as PyTorch does, so ``x`` of exactly 0 or 1 gives a finite loss."""
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(
+        raise InvalidValueError(
             f"Using a target size ({tuple(target.shape)}) that is different to the input size "
             f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
@@ -727,7 +727,7 @@ def _ints(v: Union[int, Sequence[int]], n: int, expected: str) -> tuple[int, ...
         return (v,) * n
     t = tuple(int(x) for x in v)
     if len(t) != n:
-        raise ValueError(f"expected an int or {expected}, got {v!r}")
+        raise InvalidValueError(f"expected an int or {expected}, got {v!r}")
     return t
 
 
@@ -796,7 +796,7 @@ def conv2d(
             sym = (0, 0)
         elif padding == "same":
             if _pair(stride) != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+                raise InvalidValueError("padding='same' is not supported for strided convolutions")
             if weight.ndim != 4:
                 raise ShapeError(
                     f"conv2d expects a 4-D weight [C_out, C_in/groups, kH, kW], got shape "
@@ -811,7 +811,7 @@ def conv2d(
                 th, tw = 0, 0
             sym = (th // 2, tw // 2)
         else:
-            raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+            raise InvalidValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
     else:
         sym = _pair(padding)
     y = _core._conv2d(x, weight, bias, _pair(stride), sym, _pair(dilation), groups)
@@ -1007,7 +1007,7 @@ def _adaptive_size(
     n = len(in_sizes)
     sizes = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
     if len(sizes) != n:
-        raise ValueError(
+        raise InvalidValueError(
             f"{name}: expected output_size as an int or a sequence of {n}, got {output_size!r}"
         )
     out = tuple(size if o is None else int(o) for o, size in zip(sizes, in_sizes))
@@ -1094,13 +1094,13 @@ def conv1d(
             p = 0
         elif padding == "same":
             if s != 1:
-                raise ValueError("padding='same' is not supported for strided convolutions")
+                raise InvalidValueError("padding='same' is not supported for strided convolutions")
             total = d * (weight.shape[2] - 1)
             p = total // 2
             if total % 2:
                 x = _pad_constant(x, [0, 1], 0.0)
         else:
-            raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+            raise InvalidValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
     else:
         p = _single(padding)
     y = _core._conv2d(x, weight.unsqueeze(2), bias, (1, s), (0, p), (1, d), groups)
@@ -1317,7 +1317,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             raise InvalidValueError("Can not infer total number of classes from empty tensor.")
         num_classes = int(idx.max()) + 1
     if num_classes < 0:
-        raise ValueError(f"num_classes must be -1 or non-negative, got {num_classes}")
+        raise InvalidValueError(f"num_classes must be -1 or non-negative, got {num_classes}")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
         raise IndexOutOfRangeError(
@@ -1349,9 +1349,11 @@ def scaled_dot_product_attention(
     fully masked row gives zeros) unless the batch dims need broadcasting or the mask needs a
     gradient, which the composite path handles."""
     if attn_mask is not None and is_causal:
-        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+        raise InvalidValueError(
+            "scaled_dot_product_attention: pass attn_mask or is_causal, not both"
+        )
     if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
+        raise InvalidValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ShapeError("scaled_dot_product_attention expects inputs of at least 2 dims")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
@@ -1426,11 +1428,11 @@ def pad(
             "Padding length should be less than or equal to two times the input dim"
         )
     if mode not in _PAD_MODES:
-        raise ValueError(f"mode must be one of {_PAD_MODES}, got {mode!r}")
+        raise InvalidValueError(f"mode must be one of {_PAD_MODES}, got {mode!r}")
     if mode == "constant":
         return _pad_constant(input, pads, 0.0 if value is None else float(value))
     if value is not None and value != 0:
-        raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        raise InvalidValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
     n_dims = len(pads) // 2
     if n_dims not in (1, 2, 3) or input.ndim not in (n_dims + 1, n_dims + 2):
         raise ShapeError(
@@ -1509,17 +1511,19 @@ def interpolate(
     ``align_corners``."""
     interpolating = mode in _interpolate.SPATIAL_DIMS
     if mode not in ("nearest", "nearest-exact", "area") and not interpolating:
-        raise ValueError(
+        raise InvalidValueError(
             f"interpolate: unsupported mode {mode!r} (nearest, nearest-exact, area, linear, "
             "bilinear, bicubic or trilinear)"
         )
     if align_corners is not None and not interpolating:
-        raise ValueError(
+        raise InvalidValueError(
             "align_corners option can only be set with the interpolating modes: "
             "linear | bilinear | bicubic | trilinear"
         )
     if antialias and mode not in ("bilinear", "bicubic"):
-        raise ValueError("Anti-alias option is only supported for bilinear and bicubic modes")
+        raise InvalidValueError(
+            "Anti-alias option is only supported for bilinear and bicubic modes"
+        )
     spatial = input.ndim - 2
     if spatial not in (1, 2, 3):
         raise ShapeError(f"interpolate expects a 3-, 4- or 5-D input, got {input.ndim}-D")
@@ -1530,12 +1534,12 @@ def interpolate(
         )
     in_sizes = list(input.shape[2:])
     if (size is None) == (scale_factor is None):
-        raise ValueError("only one of size or scale_factor should be defined")
+        raise InvalidValueError("only one of size or scale_factor should be defined")
     scales: list[Optional[float]]
     if size is not None:
         out_sizes = [int(size)] * spatial if isinstance(size, int) else [int(s) for s in size]
         if len(out_sizes) != spatial:
-            raise ValueError(f"size {size!r} does not match the {spatial} spatial dims")
+            raise InvalidValueError(f"size {size!r} does not match the {spatial} spatial dims")
         scales = [None] * spatial
     else:
         assert scale_factor is not None
@@ -1545,7 +1549,7 @@ def interpolate(
             else [float(f) for f in scale_factor]
         )
         if len(factors) != spatial:
-            raise ValueError(f"scale_factor {scale_factor!r} does not match {spatial} dims")
+            raise InvalidValueError(f"scale_factor {scale_factor!r} does not match {spatial} dims")
         if not all(f > 0 and math.isfinite(f) for f in factors):
             raise InvalidValueError(
                 f"interpolate: scale_factor must be positive and finite, got {scale_factor!r}"

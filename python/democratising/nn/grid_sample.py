@@ -198,12 +198,12 @@ def grid_sample(
     (mirrored). Bilinear and bicubic sampling are differentiable in ``input`` and ``grid``;
     nearest in ``input`` only."""
     if mode not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError(
+        raise InvalidValueError(
             "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
             f"'bicubic', but got: '{mode}'"
         )
     if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(
+        raise InvalidValueError(
             "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
             f"'reflection', but got: '{padding_mode}'"
         )
@@ -221,7 +221,7 @@ def grid_sample(
             f"{input.ndim} dims, but got grid with sizes {list(grid.shape)}"
         )
     if mode == "bicubic" and k == 3:
-        raise ValueError("grid_sampler(): bicubic interpolation only supports 4D input")
+        raise InvalidValueError("grid_sampler(): bicubic interpolation only supports 4D input")
     if input.shape[0] != grid.shape[0]:
         raise ShapeError(
             "grid_sampler(): expected grid and input to have same batch size, but got input "

@@ -66,18 +66,18 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
         elif not isinstance(param, bool) and isinstance(param, (int, float)):
             negative_slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise InvalidValueError(f"negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + negative_slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise InvalidValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight laid out ``[out, in, *kernel]`` (Linear, Conv):
     ``in * prod(kernel)`` and ``out * prod(kernel)``."""
     if tensor.ndim < 2:
-        raise ValueError(
+        raise InvalidValueError(
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
         )
     receptive_field = math.prod(tensor.shape[2:])
@@ -87,7 +87,9 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
+        raise InvalidValueError(
+            f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']"
+        )
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -169,7 +171,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fills a 2-D tensor with the identity (ones on the main diagonal, also when not square),
     so a Linear layer passes its inputs through."""
     if tensor.ndim != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise InvalidValueError("Only tensors with 2 dimensions are supported")
     return _fill_from(tensor, _core.eye(*tensor.shape))
 
 
@@ -177,10 +179,10 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """Fills a 3-, 4- or 5-D conv weight with the Dirac delta, so the convolution keeps as many
     input channels as possible (per group) unchanged."""
     if tensor.ndim not in (3, 4, 5):
-        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+        raise InvalidValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     sizes = tuple(tensor.shape)
     if sizes[0] % groups != 0:
-        raise ValueError("dim 0 must be divisible by groups")
+        raise InvalidValueError("dim 0 must be divisible by groups")
     out_per_group = sizes[0] // groups
     centre = tuple(k // 2 for k in sizes[2:])
     values = np.zeros(sizes)
@@ -244,7 +246,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     of a Gaussian matrix, with signs fixed by R's diagonal so Q is uniformly distributed
     (Saxe et al., 2013), times ``gain``."""
     if tensor.ndim < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
+        raise InvalidValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]
@@ -265,7 +267,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     """A 2-D matrix drawn from N(0, std²) with ``ceil(sparsity * rows)`` entries of each column
     set to zero, the rows chosen at random per column (Martens, 2010), as PyTorch's."""
     if tensor.ndim != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise InvalidValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     zeros = math.ceil(sparsity * rows)
     values = (_core.randn(rows, cols, dtype=_core.float64) * std).numpy()

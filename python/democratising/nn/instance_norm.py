@@ -59,7 +59,7 @@ def instance_norm(
     if use_input_stats:
         spatial = math.prod(input.shape[2:])
         if spatial == 1:
-            raise ValueError(
+            raise InvalidValueError(
                 "Expected more than 1 spatial element when training, got input size "
                 f"{list(input.shape)}"
             )

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import IndexOutOfRangeError, InvalidValueError
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
 from . import functional as F
 from ._factory import to_factory
 from ._functional_extra_activations import _lenient_leaf, apply_inplace
@@ -435,13 +435,13 @@ class Unflatten(Module):
         super().__init__()
         # PyTorch's check: a tuple or list of ints, kept as given (its repr shows it so).
         if not isinstance(unflattened_size, (tuple, list)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "unflattened_size must be a tuple of ints, but found type "
                 f"{type(unflattened_size).__name__}"
             )
         for i, n in enumerate(unflattened_size):
             if not isinstance(n, int):
-                raise TypeError(
+                raise ArgumentTypeError(
                     "unflattened_size must be tuple of ints, but found element of type "
                     f"{type(n).__name__} at pos {i}"
                 )

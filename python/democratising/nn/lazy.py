@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
@@ -81,15 +81,17 @@ class _Uninitialized:
 
     def size(self, dim: Optional[int] = None) -> Any:
         """Raises: the placeholder has no size yet."""
-        raise ValueError(f"Attempted to use an uninitialized parameter in {type(self).size}")
+        raise InvalidValueError(f"Attempted to use an uninitialized parameter in {type(self).size}")
 
     def numel(self) -> int:
         """Raises: the placeholder has no size yet."""
-        raise ValueError(f"Attempted to use an uninitialized parameter in {type(self).numel}")
+        raise InvalidValueError(
+            f"Attempted to use an uninitialized parameter in {type(self).numel}"
+        )
 
     def dim(self) -> int:
         """Raises: the placeholder has no size yet."""
-        raise ValueError(f"Attempted to use an uninitialized parameter in {type(self).dim}")
+        raise InvalidValueError(f"Attempted to use an uninitialized parameter in {type(self).dim}")
 
     def detach(self) -> Any:
         """The placeholder itself."""

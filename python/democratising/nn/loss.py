@@ -67,7 +67,9 @@ class _Loss(Module):
         super().__init__()
         reduction = _reduction(size_average, reduce, reduction, stacklevel=4)
         if reduction not in self._reductions:
-            raise ValueError(f"reduction must be one of {self._reductions}, got {reduction!r}")
+            raise InvalidValueError(
+                f"reduction must be one of {self._reductions}, got {reduction!r}"
+            )
         self.reduction = reduction
 
     def forward_amp(self, input: Tensor, target: Tensor) -> Tensor:

@@ -233,7 +233,7 @@ class GroupNorm(Module):
         if num_groups <= 0:
             raise InvalidValueError(f"Expected num groups to be greater than 0, got {num_groups}")
         if num_channels % num_groups != 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )
         self.num_groups, self.num_channels = num_groups, num_channels

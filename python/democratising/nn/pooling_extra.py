@@ -90,14 +90,14 @@ def _unpool_output_size(
     if len(sizes) == n + 2:
         sizes = sizes[2:]
     if len(sizes) != n:
-        raise ValueError(
+        raise InvalidValueError(
             f"output_size should be a sequence containing {n} or {n + 2} elements, but it has "
             f"a length of '{len(sizes)}'"
         )
     for d in range(n):
         low, high = default[d] - stride[d], default[d] + stride[d]
         if not low < sizes[d] < high:
-            raise ValueError(
+            raise InvalidValueError(
                 f'invalid output_size "{list(output_size)}" (dim {d} must be between {low} and '
                 f"{high})"
             )
@@ -238,7 +238,7 @@ class MaxUnpool3d(_MaxUnpoolNd):
 
 def _check_norm_type(norm_type: float) -> None:
     if norm_type == 0:
-        raise ValueError(f"norm_type must be a non-zero value, but got {norm_type}")
+        raise InvalidValueError(f"norm_type must be a non-zero value, but got {norm_type}")
 
 
 def _lp_pool(

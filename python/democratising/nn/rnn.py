@@ -22,7 +22,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from ._rnn_utils import PackedSequence, _padded
@@ -102,9 +102,9 @@ def _check_dtype(input: Tensor, weight: Tensor) -> None:
 
 def _check_size(name: str, value: int, positive: bool = True) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} should be of type int, got: {type(value).__name__}")
     if positive and value <= 0:
-        raise ValueError(f"{name} must be greater than zero")
+        raise InvalidValueError(f"{name} must be greater than zero")
 
 
 def _input_batched(module: Module, input: Tensor, batched_ndim: int, size_error: str) -> bool:
@@ -156,13 +156,13 @@ class RNNBase(Module):
     ) -> None:
         super().__init__()
         if mode not in self._GATES:
-            raise ValueError(f"Unrecognized RNN mode: {mode}")
+            raise InvalidValueError(f"Unrecognized RNN mode: {mode}")
         if (
             not isinstance(dropout, numbers.Number)
             or isinstance(dropout, bool)
             or not 0 <= dropout <= 1
         ):
-            raise ValueError(
+            raise InvalidValueError(
                 "dropout should be a number in range [0, 1] representing the probability of "
                 "an element being zeroed"
             )
@@ -175,17 +175,19 @@ class RNNBase(Module):
             )
         for flag_name, flag in (("bias", bias), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
-                raise TypeError(f"{flag_name} should be of type bool, got: {type(flag).__name__}")
+                raise ArgumentTypeError(
+                    f"{flag_name} should be of type bool, got: {type(flag).__name__}"
+                )
         _check_size("input_size", input_size)
         _check_size("hidden_size", hidden_size)
         _check_size("num_layers", num_layers)
         _check_size("proj_size", proj_size, positive=False)
         if proj_size < 0:
-            raise ValueError(
+            raise InvalidValueError(
                 "proj_size should be a positive integer or zero to disable projections"
             )
         if proj_size >= hidden_size:
-            raise ValueError("proj_size has to be smaller than hidden_size")
+            raise InvalidValueError("proj_size has to be smaller than hidden_size")
         self.mode = mode
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
@@ -398,7 +400,7 @@ class RNN(RNNBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
             )
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
@@ -546,7 +548,7 @@ class RNNCell(RNNCellBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+            raise InvalidValueError(f"Unknown nonlinearity: {nonlinearity}")
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
 

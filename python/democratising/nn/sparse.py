@@ -7,7 +7,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from .module import Module
@@ -62,7 +62,7 @@ class Embedding(Module):
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
-            raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
+            raise InvalidValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type

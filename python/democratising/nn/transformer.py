@@ -13,7 +13,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError
 from . import functional as F
 from . import init
 from .attention import MultiheadAttention, _causal_mask, _factory
@@ -42,7 +42,9 @@ def _get_activation_fn(activation: Activation) -> Callable[[Tensor], Tensor]:
             return F.gelu
         raise RuntimeError(f"activation should be relu/gelu, not {activation}")
     if not callable(activation):
-        raise TypeError(f"activation must be a string or a callable, got {type(activation)}")
+        raise ArgumentTypeError(
+            f"activation must be a string or a callable, got {type(activation)}"
+        )
     return activation
 
 

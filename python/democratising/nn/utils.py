@@ -9,6 +9,7 @@ from typing import Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import ArgumentTypeError
 
 Params = Union[Tensor, Iterable[Tensor]]
 
@@ -80,7 +81,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     ps = list(parameters)
     for p in ps:
         if not isinstance(p, Tensor):
-            raise TypeError(f"expected Tensor parameters, but got: {_typename(p)}")
+            raise ArgumentTypeError(f"expected Tensor parameters, but got: {_typename(p)}")
     return _core.cat([p.reshape(-1) for p in ps])
 
 
@@ -89,12 +90,12 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     PyTorch, the parameters then share ``vec``'s memory and take its dtype (a later in-place
     change of ``vec`` shows in them); ``vec``'s autograd history is not followed."""
     if not isinstance(vec, Tensor):
-        raise TypeError(f"expected torch.Tensor, but got: {_typename(vec)}")
+        raise ArgumentTypeError(f"expected torch.Tensor, but got: {_typename(vec)}")
     offset = 0
     flat = vec.detach()
     for p in parameters:
         if not isinstance(p, Tensor):
-            raise TypeError(f"expected Tensor parameters, but got: {_typename(p)}")
+            raise ArgumentTypeError(f"expected Tensor parameters, but got: {_typename(p)}")
         n = p.numel()
         p.data = flat[offset : offset + n].view_as(p)
         offset += n

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
+from ..errors import InvalidValueError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -41,25 +42,25 @@ def check_lr(lr: float) -> None:
     """``ValueError("Invalid learning rate: -1")`` as PyTorch (and its "Tensor lr must be
     1-element" for a tensor ``lr`` with more than one value)."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
+        raise InvalidValueError("Tensor lr must be 1-element")
     if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
+        raise InvalidValueError(f"Invalid learning rate: {lr}")
 
 
 def check_non_negative(**values: float) -> None:
     """``ValueError("Invalid epsilon value: -1")`` (PyTorch's wording) for a negative value."""
     for name, v in values.items():
         if not 0.0 <= v:
-            raise ValueError(f"Invalid {_LABEL.get(name, name)} value: {v}")
+            raise InvalidValueError(f"Invalid {_LABEL.get(name, name)} value: {v}")
 
 
 def check_betas(betas: Sequence[float]) -> tuple[float, float]:
     """Both betas in ``[0, 1)``; returns them as a tuple."""
     if len(betas) != 2:
-        raise ValueError(f"betas must be a pair, got {tuple(betas)!r}")
+        raise InvalidValueError(f"betas must be a pair, got {tuple(betas)!r}")
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+            raise InvalidValueError(f"Invalid beta parameter at index {i}: {b}")
     return (float(betas[0]), float(betas[1]))
 
 
@@ -70,12 +71,12 @@ def check_flags(differentiable: bool, capturable: bool = False) -> None:
     the step) and ``capturable=True`` (device-resident step counts for CUDA-graph capture)
     change what a step is and are not supported: ``ValueError`` naming them."""
     if differentiable:
-        raise ValueError(
+        raise InvalidValueError(
             "differentiable=True is not supported: optimizer steps run under no_grad; "
             "write the update with tensor ops yourself to differentiate through it"
         )
     if capturable:
-        raise ValueError(
+        raise InvalidValueError(
             "capturable=True is not supported: step counts stay Python numbers on the host "
             "(there is no CUDA-graph capture to make the step safe for)"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..errors import InvalidValueError
 from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters, in_order
 from .optimizer import ParamsT
 
@@ -32,7 +33,7 @@ class Adadelta(FusedRule):
     ) -> None:
         check_lr(lr)
         if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
+            raise InvalidValueError(f"Invalid rho value: {rho}")
         check_non_negative(eps=eps, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
         hyper = hyperparameters(Adadelta.__init__, locals())

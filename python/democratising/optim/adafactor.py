@@ -8,7 +8,7 @@ import math
 from typing import Any, Optional
 
 from .._core import Tensor
-from ..errors import ShapeError, StateDictError
+from ..errors import InvalidValueError, ShapeError, StateDictError
 from ._common import PerParam, check_lr, full_like, hyperparameters
 from .optimizer import ParamsT
 
@@ -54,18 +54,18 @@ class Adafactor(PerParam):
         maximize: bool = False,
     ) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+            raise InvalidValueError("Tensor lr must be 1-element")
         check_lr(float(lr))
         if not 0.0 >= beta2_decay:
-            raise ValueError(f"beta2_decay should be <= 0 but is: {beta2_decay}")
+            raise InvalidValueError(f"beta2_decay should be <= 0 but is: {beta2_decay}")
         if eps[0] is not None and not 0.0 <= eps[0]:
-            raise ValueError(f"epsilon1 should be >= 0 but is: {eps[0]}")
+            raise InvalidValueError(f"epsilon1 should be >= 0 but is: {eps[0]}")
         if not 0.0 <= eps[1]:
-            raise ValueError(f"epsilon2 should be >= 0 but is: {eps[1]}")
+            raise InvalidValueError(f"epsilon2 should be >= 0 but is: {eps[1]}")
         if not 1.0 <= d:
-            raise ValueError(f"Clipping threshold d should be >= 1 but is: {d}")
+            raise InvalidValueError(f"Clipping threshold d should be >= 1 but is: {d}")
         if not 0.0 <= weight_decay:
-            raise ValueError(f"weight_decay should be >= 0 but is: {weight_decay}")
+            raise InvalidValueError(f"weight_decay should be >= 0 but is: {weight_decay}")
         super().__init__(params, hyperparameters(Adafactor.__init__, locals()))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._specialise import specialise
+from ..errors import InvalidValueError
 from ._common import (
     check_adam,
     check_flags,
@@ -95,7 +96,7 @@ class SGD(_Fused):
         check_non_negative(momentum=momentum, weight_decay=weight_decay)
         check_flags(differentiable)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+            raise InvalidValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, hyperparameters(SGD.__init__, locals()))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:

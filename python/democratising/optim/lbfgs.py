@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad, no_grad
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from ._common import check_lr
 from .optimizer import Optimizer, ParamsT
 
@@ -179,13 +179,13 @@ class LBFGS(Optimizer):
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         if max_iter < 1:
-            raise ValueError(f"Invalid max_iter value: {max_iter}")
+            raise InvalidValueError(f"Invalid max_iter value: {max_iter}")
         if max_eval < 1:
-            raise ValueError(f"Invalid max_eval value: {max_eval}")
+            raise InvalidValueError(f"Invalid max_eval value: {max_eval}")
         if history_size < 1:
-            raise ValueError(f"Invalid history_size value: {history_size}")
+            raise InvalidValueError(f"Invalid history_size value: {history_size}")
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Invalid line_search_fn: {line_search_fn!r}; only 'strong_wolfe' is supported"
             )
         defaults = {
@@ -202,7 +202,9 @@ class LBFGS(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise InvalidValueError(
+                "LBFGS doesn't support per-parameter options (parameter groups)"
+            )
         super().add_param_group(param_group)
 
     # ---- the flat vector -----------------------------------------------------------------
@@ -276,7 +278,7 @@ class LBFGS(Optimizer):
         """Runs up to ``max_iter`` iterations, calling ``closure`` to re-evaluate the loss and
         gradients; returns the first loss ``closure`` gave."""
         if closure is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "LBFGS.step() requires a closure that clears the gradients, computes the loss, "
                 "calls backward() and returns the loss"
             )
@@ -295,7 +297,7 @@ class LBFGS(Optimizer):
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
         history_size, line_search = group["history_size"], group["line_search_fn"]
         if line_search not in (None, "strong_wolfe"):
-            raise ValueError(f"only 'strong_wolfe' is supported, got {line_search!r}")
+            raise InvalidValueError(f"only 'strong_wolfe' is supported, got {line_search!r}")
         state = self.state.setdefault(self._params()[0], {})
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)

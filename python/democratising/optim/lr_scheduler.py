@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional, SupportsFloat, Union
 
 from .._core import Tensor
+from ..errors import ArgumentTypeError, InvalidValueError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -82,7 +83,7 @@ _GET_LR_WARNING = (
 
 def _check_optimizer(optimizer: Any) -> Optimizer:
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer")
     return optimizer
 
 
@@ -92,9 +93,9 @@ def _int_arg(name: str, value: Any, minimum: int, strict: bool = False) -> int:
     accepts it; ``strict`` refuses floats, as PyTorch does for ``T_0`` or ``total_steps``."""
     whole_float = isinstance(value, float) and value.is_integer() and not strict
     if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or whole_float):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -103,14 +104,16 @@ def _real_arg(name: str, value: Any) -> float:
     learning rates and their bounds as tensors); NaN and anything else are refused."""
     if isinstance(value, Tensor):
         if value.numel() != 1 or value.is_complex():
-            raise ValueError(f"{name} must be a real number or a one-element tensor, got {value!r}")
+            raise InvalidValueError(
+                f"{name} must be a real number or a one-element tensor, got {value!r}"
+            )
         if math.isnan(float(value.item())):
-            raise ValueError(f"{name} must not be NaN")
+            raise InvalidValueError(f"{name} must not be NaN")
         return value  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
+        raise InvalidValueError(f"{name} must be a real number, got {value!r}")
     if math.isnan(float(value)):
-        raise ValueError(f"{name} must not be NaN")
+        raise InvalidValueError(f"{name} must not be NaN")
     return value  # type: ignore[return-value]  # keep ints as ints: PyTorch does no conversion
 
 
@@ -118,7 +121,7 @@ def _cycles_beta1(optimizer: Any) -> bool:
     """Whether a momentum-cycling scheduler cycles ``betas[0]`` (Adam-like) rather than
     ``momentum``; an optimizer with neither is refused."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError(
+        raise InvalidValueError(
             "optimizer must support momentum or beta1 with `cycle_momentum` option "
             f"enabled ({type(optimizer).__name__} has neither); pass cycle_momentum=False"
         )
@@ -269,7 +272,7 @@ class LRScheduler:
         groups = self.optimizer.param_groups
         if len(values) != len(groups):
             # A parameter group added after the scheduler was built has no base rate here.
-            raise ValueError(
+            raise InvalidValueError(
                 f"{type(self).__name__} computed {len(values)} learning rates for "
                 f"{len(groups)} parameter groups: a group added to the optimizer after the "
                 "scheduler was created is not scheduled; create the scheduler after adding it"
@@ -324,7 +327,7 @@ def _lambdas(optimizer: Any, lr_lambda: Any) -> list[Callable[[int], float]]:
     _check_optimizer(optimizer)
     if isinstance(lr_lambda, (list, tuple)):
         if len(lr_lambda) != len(optimizer.param_groups):
-            raise ValueError(
+            raise InvalidValueError(
                 f"Expected {len(optimizer.param_groups)} lr_lambdas (one per parameter group), "
                 f"but got {len(lr_lambda)}"
             )
@@ -333,7 +336,7 @@ def _lambdas(optimizer: Any, lr_lambda: Any) -> list[Callable[[int], float]]:
         fns = [lr_lambda] * len(optimizer.param_groups)
     for fn in fns:
         if not callable(fn):
-            raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+            raise ArgumentTypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
     return fns
 
 
@@ -482,7 +485,9 @@ class ConstantLR(_Warmup):
         factor = _real_arg("factor", factor)
         # PyTorch accepts factor == 0 but then divides by it when the phase ends.
         if not 0.0 < factor <= 1.0:
-            raise ValueError(f"Constant multiplicative factor must be in (0, 1], got {factor}")
+            raise InvalidValueError(
+                f"Constant multiplicative factor must be in (0, 1], got {factor}"
+            )
         self.factor = factor
         super().__init__(optimizer, total_iters, last_epoch)
 
@@ -515,12 +520,12 @@ class LinearLR(_Warmup):
         start_factor = _real_arg("start_factor", start_factor)
         end_factor = _real_arg("end_factor", end_factor)
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError(
+            raise InvalidValueError(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal "
                 f"to 1, got start_factor={start_factor}"
             )
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"Ending multiplicative factor expected to be between 0 and 1, got {end_factor}"
             )
         self.start_factor = start_factor
@@ -558,7 +563,7 @@ class ExponentialLR(_RuleScheduler):
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         gamma = _real_arg("gamma", gamma)
         if gamma < 0:
-            raise ValueError(f"gamma must be non-negative, got {gamma}")
+            raise InvalidValueError(f"gamma must be non-negative, got {gamma}")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -627,7 +632,7 @@ class CosineAnnealingLR(_RuleScheduler):
     ) -> None:
         T_max = _real_arg("T_max", T_max)  # noqa: N806
         if T_max <= 0:
-            raise ValueError(f"T_max must be positive, got {T_max}")
+            raise InvalidValueError(f"T_max must be positive, got {T_max}")
         self.T_max = T_max
         self.eta_min = _real_arg("eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
@@ -705,7 +710,7 @@ class CosineAnnealingWarmRestarts(_RuleScheduler):
                 self.T_i = self.T_i * self.T_mult
         else:
             if epoch < 0:
-                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+                raise InvalidValueError(f"Expected non-negative epoch, but got {epoch}")
             if epoch >= self.T_0:
                 if self.T_mult == 1:
                     self.T_cur = epoch % self.T_0
@@ -767,22 +772,26 @@ class OneCycleLR(_RuleScheduler):
             steps_per_epoch = _int_arg("steps_per_epoch", steps_per_epoch, 1, strict=True)
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+            raise InvalidValueError(
+                "You must define either total_steps OR (epochs AND steps_per_epoch)"
+            )
         if (
             isinstance(pct_start, bool)
             or not isinstance(pct_start, numbers.Real)
             or not 0.0 <= pct_start <= 1.0
         ):
-            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start!r}")
+            raise InvalidValueError(
+                f"Expected float between 0 and 1 pct_start, but got {pct_start!r}"
+            )
         pct_start = float(pct_start)
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy!r}"
             )
         self._anneal_func_type = anneal_strategy
         for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
             if _real_arg(name, value) <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+                raise InvalidValueError(f"{name} must be positive, got {value}")
 
         # Phase boundaries are step indices (floats, as in PyTorch): phase i covers the steps
         # after the previous end_step up to its own end_step.
@@ -810,7 +819,7 @@ class OneCycleLR(_RuleScheduler):
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         for v in max_lrs:
             if _real_arg("max_lr", v) < 0:
-                raise ValueError(f"max_lr must be non-negative, got {v}")
+                raise InvalidValueError(f"max_lr must be non-negative, got {v}")
         if last_epoch == -1:
             for group, group_max in zip(optimizer.param_groups, max_lrs):
                 group["initial_lr"] = group_max / div_factor
@@ -857,7 +866,7 @@ class OneCycleLR(_RuleScheduler):
     def _next_lrs(self) -> list[float]:
         step_num = self.last_epoch
         if step_num > self.total_steps:
-            raise ValueError(
+            raise InvalidValueError(
                 f"Tried to step {step_num} times. The specified number of total steps is "
                 f"{self.total_steps}"
             )
@@ -870,7 +879,7 @@ class OneCycleLR(_RuleScheduler):
                 if step_num <= end_step or i == last:
                     if end_step == start_step:
                         # PyTorch divides by zero here (ZeroDivisionError).
-                        raise ValueError(
+                        raise InvalidValueError(
                             f"OneCycleLR phase {i} is empty (it starts and ends at step "
                             f"{end_step}) with pct_start and total_steps={self.total_steps}; "
                             "choose pct_start so that pct_start * total_steps != 1"
@@ -932,16 +941,18 @@ class CyclicLR(_RuleScheduler):
         down = up if step_size_down is None else float(_real_arg("step_size_down", step_size_down))
         if up < 0 or down < 0 or up + down <= 0:
             # PyTorch divides by zero at the first step instead.
-            raise ValueError(
+            raise InvalidValueError(
                 "step_size_up and step_size_down must be non-negative with a positive sum, got "
                 f"{step_size_up} and {step_size_down}"
             )
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if mode not in self._MODES and scale_fn is None:
-            raise ValueError("mode is invalid and scale_fn is None")
+            raise InvalidValueError("mode is invalid and scale_fn is None")
         if scale_fn is not None and scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+            raise InvalidValueError(
+                f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}"
+            )
         self.mode = mode
         self.gamma = _real_arg("gamma", gamma)
         self._scale_fn_custom = scale_fn
@@ -1053,17 +1064,21 @@ def _check_children(
 ) -> list[Any]:
     children = list(schedulers)
     if len(children) < 1:
-        raise ValueError(f"{owner} expects at least one scheduler{what}, but got no scheduler")
+        raise InvalidValueError(
+            f"{owner} expects at least one scheduler{what}, but got no scheduler"
+        )
     for i, s in enumerate(children):
         if not hasattr(s, "optimizer"):
-            raise TypeError(f"{owner} at index {i} should have `optimizer` as its attribute")
+            raise ArgumentTypeError(
+                f"{owner} at index {i} should have `optimizer` as its attribute"
+            )
         if isinstance(s, ReduceLROnPlateau):
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires a metric "
                 f"in `step`, but got one at index {i} in the given schedulers sequence"
             )
         if s.optimizer is not optimizer:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{owner} expects all schedulers to belong to the same optimizer, but scheduler "
                 f"{type(s).__name__} at index {i} has a different one"
             )
@@ -1107,7 +1122,7 @@ class SequentialLR(_ContainerStateMixin, LRScheduler):
         children = _check_children(type(self).__name__, optimizer, schedulers, "")
         ms = list(milestones)
         if len(ms) != len(children) - 1:
-            raise ValueError(
+            raise InvalidValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than "
                 f"the number of milestone points, but got number of schedulers {len(children)} "
                 f"and the number of milestones to be equal to {len(ms)}"
@@ -1115,7 +1130,7 @@ class SequentialLR(_ContainerStateMixin, LRScheduler):
         for m in ms:
             _int_arg("each milestone", m, 0)
         if any(b <= a for a, b in zip(ms, ms[1:])):
-            raise ValueError(f"milestones must be strictly increasing, got {ms}")
+            raise InvalidValueError(f"milestones must be strictly increasing, got {ms}")
         self._schedulers = children
         self._milestones = [int(m) for m in ms]
         self.last_epoch = _int_arg("last_epoch", last_epoch, -1) + 1
@@ -1160,7 +1175,7 @@ class ChainedScheduler(_ContainerStateMixin, LRScheduler):
     ) -> None:
         children = list(schedulers)
         if not children:
-            raise ValueError(
+            raise InvalidValueError(
                 "ChainedScheduler expects at least one scheduler to be chained, but got no "
                 "scheduler"
             )
@@ -1206,14 +1221,14 @@ class ReduceLROnPlateau(LRScheduler):
     ) -> None:
         factor = _real_arg("factor", factor)
         if factor >= 1.0:
-            raise ValueError(f"Factor should be < 1.0, got {factor}")
+            raise InvalidValueError(f"Factor should be < 1.0, got {factor}")
         if factor < 0:
-            raise ValueError(f"Factor should be >= 0, got {factor}")
+            raise InvalidValueError(f"Factor should be >= 0, got {factor}")
         self.factor = factor
         self.optimizer = _check_optimizer(optimizer)
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(
+                raise InvalidValueError(
                     f"expected {len(optimizer.param_groups)} min_lrs (one per parameter group), "
                     f"got {len(min_lr)}"
                 )
@@ -1224,11 +1239,11 @@ class ReduceLROnPlateau(LRScheduler):
             self.min_lrs = [min_lr] * len(optimizer.param_groups)
         for v in self.min_lrs:
             if _real_arg("min_lr", v) < 0:
-                raise ValueError(f"min_lr must be non-negative, got {v}")
+                raise InvalidValueError(f"min_lr must be non-negative, got {v}")
         self.patience = _int_arg("patience", patience, 0)
         self.cooldown = _int_arg("cooldown", cooldown, 0)
         if _real_arg("eps", eps) < 0:
-            raise ValueError(f"eps must be non-negative, got {eps}")
+            raise InvalidValueError(f"eps must be non-negative, got {eps}")
         self.eps = eps
         self.last_epoch = 0
         self._last_lr = self._current_lrs()
@@ -1298,13 +1313,13 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode!r} is unknown! Expected 'min' or 'max'")
+            raise InvalidValueError(f"mode {mode!r} is unknown! Expected 'min' or 'max'")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(
+            raise InvalidValueError(
                 f"threshold mode {threshold_mode!r} is unknown! Expected 'rel' or 'abs'"
             )
         if _real_arg("threshold", threshold) < 0:
-            raise ValueError(f"threshold must be non-negative, got {threshold}")
+            raise InvalidValueError(f"threshold must be non-negative, got {threshold}")
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
         self.threshold = threshold

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .._core import Tensor
+from ..errors import InvalidValueError
 from ._common import PerParam, check_lr, check_non_negative, hyperparameters, lerp_
 from .optimizer import ParamsT
 
@@ -26,11 +27,13 @@ def zeropower_via_newtonschulz(
     SVD, singular values pushed towards 1): ``X = G / max(‖G‖_F, eps)`` (on the wide side), then
     ``ns_steps`` times ``A = X Xᵀ``, ``X = a X + (b A + c A²) X``."""
     if ns_steps >= 100:
-        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+        raise InvalidValueError(
+            "Number of steps must be less than 100 for computational efficiency"
+        )
     if grad.dim() != 2:
-        raise ValueError("Input tensor gradient must be a 2D matrix")
+        raise InvalidValueError("Input tensor gradient must be a 2D matrix")
     if len(ns_coefficients) != 3:
-        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+        raise InvalidValueError("Coefficients must be a tuple of exactly 3 values")
     a, b, c = ns_coefficients
     tall = grad.shape[0] > grad.shape[1]
     x = grad.T if tall else grad
@@ -75,11 +78,15 @@ class Muon(PerParam):
         check_lr(lr)
         check_non_negative(momentum=momentum, weight_decay=weight_decay)
         if adjust_lr_fn is not None and adjust_lr_fn not in _LR_ADJUSTMENTS:
-            raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
+            raise InvalidValueError(
+                f"Adjust learning rate function {adjust_lr_fn} is not supported"
+            )
         if len(ns_coefficients) != 3:
-            raise ValueError("Coefficients must be a tuple of exactly 3 values")
+            raise InvalidValueError("Coefficients must be a tuple of exactly 3 values")
         if not 0 <= ns_steps < 100:
-            raise ValueError("Number of steps must be less than 100 for computational efficiency")
+            raise InvalidValueError(
+                "Number of steps must be less than 100 for computational efficiency"
+            )
         ns_coefficients = (ns_coefficients[0], ns_coefficients[1], ns_coefficients[2])
         super().__init__(params, hyperparameters(Muon.__init__, locals()))
 
@@ -88,7 +95,7 @@ class Muon(PerParam):
         for p in self.param_groups[-1]["params"]:
             if p.dim() != 2:
                 self.param_groups.pop()
-                raise ValueError(
+                raise InvalidValueError(
                     "Muon only supports 2D parameters whereas we found a parameter with size: "
                     f"{tuple(p.shape)}"
                 )

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, Union
 
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import ArgumentTypeError, InvalidValueError
 
 ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
 
@@ -54,7 +55,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
             # ``list(tensor)`` would split it into rows (non-leaf views): refuse it as PyTorch.
-            raise TypeError(
+            raise ArgumentTypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
                 f"dicts, but got {type(params).__name__}"
             )
@@ -69,7 +70,7 @@ class Optimizer:
             )
         groups: list[Any] = list(params)
         if not groups:
-            raise ValueError("optimizer got an empty parameter list")
+            raise InvalidValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
@@ -80,12 +81,12 @@ class Optimizer:
         ``params`` are tensors or, as ``model.named_parameters()`` gives them, ``(name,
         tensor)`` pairs, whose names are kept in the group's ``param_names``."""
         if not isinstance(param_group, Mapping):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+            raise ArgumentTypeError(f"param_group must be a dict, but got {type(param_group)}")
         g = dict(param_group)
         ps = g["params"]
         if isinstance(ps, (set, frozenset)):
             # A set's order changes between runs, and state dicts refer to parameters by order.
-            raise TypeError(
+            raise ArgumentTypeError(
                 "optimizer parameters need to be organized in ordered collections, but the "
                 "ordering of tensors in sets will change between runs. Please use a list instead."
             )
@@ -94,14 +95,14 @@ class Optimizer:
         g["params"] = [p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in ps]
         if names:
             if len(names) != len(ps):
-                raise ValueError(
+                raise InvalidValueError(
                     "all optimizer params should be with/without names. Some param names are "
                     "missing"
                 )
             g["param_names"] = names
         for p in g["params"]:
             if not isinstance(p, Tensor):
-                raise TypeError(
+                raise ArgumentTypeError(
                     "optimizer can only optimize Tensors, but one of the params is "
                     f"{type(p).__name__}"
                 )
@@ -109,25 +110,25 @@ class Optimizer:
             # stays None, so every step skips it until it is unfrozen.
             if not p.is_leaf:
                 # Its .grad is never filled, and a step would write into an intermediate.
-                raise ValueError(
+                raise InvalidValueError(
                     "can't optimize a non-leaf Tensor (the result of an operation); optimize "
                     "the tensors it was computed from, or .detach().requires_grad_() a copy"
                 )
         if len({id(p) for p in g["params"]}) != len(g["params"]):
             # Each copy would be stepped: the update applied twice per step.
-            raise ValueError("optimizer parameter group contains the same parameter twice")
+            raise InvalidValueError("optimizer parameter group contains the same parameter twice")
         for k, v in self.defaults.items():
             g.setdefault(k, v)
         for pg in self.param_groups:
             if ("param_names" in pg) != ("param_names" in g):
                 kind = "with names" if "param_names" in g else "without names"
-                raise ValueError(
+                raise InvalidValueError(
                     "all optimizer param groups should be with/without names. cannot add param "
                     f"group {kind} to the optimizer"
                 )
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}
         if any(id(p) in seen for p in g["params"]):
-            raise ValueError("some parameters appear in more than one parameter group")
+            raise InvalidValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(g)
 
     def zero_grad(self, set_to_none: bool = True) -> None:

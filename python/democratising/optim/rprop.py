@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
+from ..errors import InvalidValueError
 from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters, in_order
 from .optimizer import ParamsT
 
@@ -34,9 +35,9 @@ class Rprop(FusedRule):
     ) -> None:
         check_lr(lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
-            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+            raise InvalidValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
         if len(step_sizes) != 2:
-            raise ValueError(f"step_sizes must be a pair, got {tuple(step_sizes)!r}")
+            raise InvalidValueError(f"step_sizes must be a pair, got {tuple(step_sizes)!r}")
         etas = (etas[0], etas[1])
         step_sizes = (step_sizes[0], step_sizes[1])
         check_flags(differentiable, capturable)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad, no_grad
+from ..errors import ArgumentTypeError, InvalidValueError
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
@@ -42,7 +43,7 @@ def checkpoint(
     elif isinstance(out, (tuple, list)):
         outs = list(out)
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             "checkpoint() supports functions returning a Tensor or a tuple/list, "
             f"not {type(out).__name__}"
         )
@@ -127,7 +128,7 @@ def checkpoint_sequential(
     ``preserve_rng_state``."""
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:
-        raise ValueError("Unexpected keyword arguments: " + ",".join(kwargs))
+        raise InvalidValueError("Unexpected keyword arguments: " + ",".join(kwargs))
     if hasattr(functions, "children"):
         functions = list(functions.children())
     fns: Sequence[Callable[[Any], Any]] = list(functions)
@@ -141,7 +142,9 @@ def checkpoint_sequential(
         return forward
 
     if not 1 <= segments <= max(len(fns), 1):
-        raise ValueError(f"checkpoint_sequential: segments must be 1..{len(fns)}, got {segments}")
+        raise InvalidValueError(
+            f"checkpoint_sequential: segments must be 1..{len(fns)}, got {segments}"
+        )
     size = len(fns) // segments
     for k in range(segments - 1):
         input = checkpoint(

@@ -115,9 +115,15 @@ pub(super) fn layer_norm_forward(
         let mut out = vec![T::zero(); x.numel()];
         let mut stats = vec![(T::zero(), T::zero()); rows];
         let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), T::from_f64(eps));
-        out.par_chunks_mut(d.max(1)).zip(stats.par_iter_mut()).enumerate().for_each(|(r, (o, st))| {
+        let row = |(r, (o, st)): (usize, (&mut [T], &mut (T, T)))| {
             *st = ln_forward_row(&xd[r * d..(r + 1) * d], wv, bv, eps, o);
-        });
+        };
+        // A small input in this thread: handing it to the pool costs more than the rows.
+        if x.numel() < PAR_THRESHOLD {
+            out.chunks_mut(d.max(1)).zip(stats.iter_mut()).enumerate().for_each(row);
+        } else {
+            out.par_chunks_mut(d.max(1)).zip(stats.par_iter_mut()).enumerate().for_each(row);
+        }
         let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
         (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
     });
@@ -176,15 +182,24 @@ fn layer_norm_forward_bf16(
     let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), f32::from_f64(eps));
     let mut out = vec![bf16::ZERO; x.numel()];
     let mut stats = vec![(0f32, 0f32); rows];
-    out.par_chunks_mut(d.max(1))
-        .zip(stats.par_iter_mut())
-        .enumerate()
-        .for_each_init(Vec::new, |scratch: &mut Vec<f32>, (r, (o, st))| {
-            scratch.resize(2 * d, 0.0);
-            let (wide, res) = scratch.split_at_mut(d);
-            *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
-            narrow_row(res, o);
-        });
+    let row = |scratch: &mut Vec<f32>, (r, (o, st)): (usize, (&mut [bf16], &mut (f32, f32)))| {
+        scratch.resize(2 * d, 0.0);
+        let (wide, res) = scratch.split_at_mut(d);
+        *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
+        narrow_row(res, o);
+    };
+    if x.numel() < PAR_THRESHOLD {
+        let mut scratch = Vec::new();
+        out.chunks_mut(d.max(1))
+            .zip(stats.iter_mut())
+            .enumerate()
+            .for_each(|item| row(&mut scratch, item));
+    } else {
+        out.par_chunks_mut(d.max(1))
+            .zip(stats.par_iter_mut())
+            .enumerate()
+            .for_each_init(Vec::new, row);
+    }
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok(NormForward {
         y: Tensor::from_vec(out, x.shape())?,
@@ -211,24 +226,31 @@ fn layer_norm_backward_bf16(
     let wv = affine::<f32>(saved.weight)?;
     let wv = wv.as_deref();
     let mut dx = vec![bf16::ZERO; x.numel()];
-    let per = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-        .par_chunks_mut((per * d).max(1))
-        .enumerate()
-        .map(|(b, dxb)| {
-            let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
-            let mut scratch = vec![0f32; 3 * d];
-            let (xw, rest) = scratch.split_at_mut(d);
-            let (gw, dxw) = rest.split_at_mut(d);
-            for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
-                let r = b * per + i;
-                let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
-                ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
-                narrow_row(dxw, dxr);
-            }
-            (dw, db)
-        })
-        .collect();
+    let per = rows_per_block(rows, x.numel());
+    let block = |(b, dxb): (usize, &mut [bf16])| {
+        let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+        let mut scratch = vec![0f32; 3 * d];
+        let (xw, rest) = scratch.split_at_mut(d);
+        let (gw, dxw) = rest.split_at_mut(d);
+        for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
+            let r = b * per + i;
+            let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
+            ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
+            narrow_row(dxw, dxr);
+        }
+        (dw, db)
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if per >= rows {
+        dx.chunks_mut((per * d).max(1))
+            .enumerate()
+            .map(block)
+            .collect()
+    } else {
+        dx.par_chunks_mut((per * d).max(1))
+            .enumerate()
+            .map(block)
+            .collect()
+    };
     layer_norm_grads(
         Tensor::from_vec(dx, x.shape())?,
         &partials,
@@ -259,22 +281,32 @@ pub(super) fn layer_norm_backward(
         let mut dx = vec![T::zero(); x.numel()];
         let wv = wv.as_deref();
         // Blocks of rows in parallel, each with its own partial weight and bias gradients.
-        let per = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        let partials: Vec<(Vec<T>, Vec<T>)> = dx
-            .par_chunks_mut((per * d).max(1))
-            .enumerate()
-            .map(|(b, dxb)| {
-                let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
-                for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
-                    let r = b * per + i;
-                    let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
-                    ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxr, &mut dw, &mut db);
-                }
-                (dw, db)
-            })
-            .collect();
+        let per = rows_per_block(rows, x.numel());
+        let block = |(b, dxb): (usize, &mut [T])| {
+            let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
+            for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
+                let r = b * per + i;
+                let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
+                ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxr, &mut dw, &mut db);
+            }
+            (dw, db)
+        };
+        let partials: Vec<(Vec<T>, Vec<T>)> = if per >= rows {
+            dx.chunks_mut((per * d).max(1)).enumerate().map(block).collect()
+        } else {
+            dx.par_chunks_mut((per * d).max(1)).enumerate().map(block).collect()
+        };
         layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, d, need_w, need_b)
     })
+}
+
+/// Rows per block of the layer-norm backward: one block per pool thread, or all the rows in
+/// one block (run in the calling thread) when the input is too small to be worth the pool.
+fn rows_per_block(rows: usize, numel: usize) -> usize {
+    if numel < PAR_THRESHOLD {
+        return rows.max(1);
+    }
+    rows.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// The layer-norm gradients from `dx` and each block of rows' partial weight and bias

@@ -226,11 +226,20 @@ impl PyTensor {
                 dt = Some(t.get().tensor().dtype());
                 dev = Some(t.get().tensor().device());
             } else {
-                match (extract_dtype(&a), extract_device(&a)) {
+                // A device is only tried when the argument is not a dtype (`to(dm.float32)`
+                // builds no device error).
+                let dtype = extract_dtype(&a);
+                let device = if dtype.is_ok() {
+                    None
+                } else {
+                    Some(extract_device(&a))
+                };
+                match (dtype, device) {
                     (Ok(d), _) => dt = Some(d),
-                    (_, Ok(d)) => dev = Some(d),
+                    (_, Some(Ok(d))) => dev = Some(d),
+                    (_, None) => {}
                     // Neither: say what it is not as a dtype, unless it reads as a device name.
-                    (Err(dtype_err), Err(device_err)) => {
+                    (Err(dtype_err), Some(Err(device_err))) => {
                         let name = a.extract::<String>().unwrap_or_default();
                         let device_like = [
                             "cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "mtia", "ipu",

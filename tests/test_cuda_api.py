@@ -78,6 +78,8 @@ def test_without_a_gpu_selecting_a_device_says_why() -> None:
     assert cuda.current_device() == 0
     with pytest.raises(dm.DeviceError):
         cuda.mem_get_info()
+    with pytest.raises(dm.DeviceError, match="no CUDA device 0"):
+        cuda.get_device_name(0)
 
 
 def test_device_arguments() -> None:

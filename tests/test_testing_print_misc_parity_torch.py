@@ -25,9 +25,12 @@ def _restore_printoptions() -> Iterator[None]:
 
 
 def _raised(fn: Callable[[], Any]) -> tuple[type[BaseException], str]:
+    """The built-in exception type PyTorch would raise (ours are typed subclasses of it, e.g.
+    ``InvalidValueError`` of ``ValueError``) and the message."""
     with pytest.raises(Exception) as info:
         fn()
-    return info.type, str(info.value)
+    builtin = next(t for t in info.type.__mro__ if t.__module__ == "builtins")
+    return builtin, str(info.value)
 
 
 # ---- assert_close ------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from .errors import ArgumentTypeError
+
 __all__ = ["chained"]
 
 _REQUIRED: Any = object()
@@ -39,7 +41,7 @@ class chained:  # noqa: N801 - used like a decorator-made method
 
         def set_value(value: Any = self.default) -> Any:
             if value is _REQUIRED:
-                raise TypeError(f"{self.name}() missing its value")
+                raise ArgumentTypeError(f"{self.name}() missing its value")
             setattr(obj, self.attr, value if self.convert is None else self.convert(value))
             if self.check is not None:
                 getattr(obj, self.check)()

@@ -21,7 +21,7 @@ from typing import Any, Union
 
 from . import _core
 from ._core import Tensor
-from .errors import InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, InvalidValueError, ShapeError
 
 __all__ = ["einsum", "tensordot"]
 
@@ -180,7 +180,9 @@ def _sublist_letters(sublist: Any) -> str:
     """One operand's sublist (ints in [0, 52) and ``...``) as equation letters: 0-25 are
     ``A-Z`` and 26-51 ``a-z``, so the implicit output's alphabetical order is the ints'."""
     if not isinstance(sublist, (list, tuple)):
-        raise TypeError(f"einsum(): expected a sublist of ints, got {type(sublist).__name__}")
+        raise ArgumentTypeError(
+            f"einsum(): expected a sublist of ints, got {type(sublist).__name__}"
+        )
     out = []
     for v in sublist:
         if v is Ellipsis:
@@ -216,12 +218,14 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not isinstance(equation, str):
-        raise TypeError(f"einsum(): the equation must be a str, got {type(equation).__name__}")
+        raise ArgumentTypeError(
+            f"einsum(): the equation must be a str, got {type(equation).__name__}"
+        )
     if not operands:
         raise InvalidValueError("einsum(): must provide at least one operand")
     for op in operands:
         if not isinstance(op, Tensor):
-            raise TypeError(f"einsum(): operands must be tensors, got {type(op).__name__}")
+            raise ArgumentTypeError(f"einsum(): operands must be tensors, got {type(op).__name__}")
     inputs, output = _parse(equation, operands)
 
     # Sizes per label; ellipsis dimensions are right-aligned and broadcast (size 1 stretches).

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
+from .errors import InvalidValueError
 
 #: PyTorch's profiles: (precision, threshold, edgeitems, linewidth).
 _PROFILES = {
@@ -43,7 +44,7 @@ def set_printoptions(
     by the values), and is set by every call, as in PyTorch."""
     if profile is not None:
         if profile not in _PROFILES:
-            raise ValueError(f"set_printoptions: unknown profile {profile!r}")
+            raise InvalidValueError(f"set_printoptions: unknown profile {profile!r}")
         p, t, e, w = _PROFILES[profile]
         OPTIONS.update(precision=p, threshold=t, edgeitems=e, linewidth=w)
     for name, value in (

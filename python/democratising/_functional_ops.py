@@ -8,6 +8,7 @@ from typing import Any
 
 from . import _core
 from ._core import Tensor
+from .errors import ArgumentTypeError
 
 # The element-wise comparisons and logical ops: each has a free function here and an in-place
 # method (``eq_``, ``logical_and_``...) in ``_tensor_methods_torch``.
@@ -135,7 +136,9 @@ def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str,
 
     out = kwargs.pop("out")
     if not isinstance(out, Tensor):
-        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+        raise ArgumentTypeError(
+            f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}"
+        )
     operands = (input, *args, *kwargs.values())
     # (``any`` here is this module's ``dm.any``: the builtin is spelled out)
     if _core.is_grad_enabled() and builtins.any(
@@ -165,7 +168,7 @@ def _forward(name: str) -> Any:
             if isinstance(other, Tensor):
                 return number_first(name, input, other, *args[1:], **kwargs)
         if not isinstance(input, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
             )
         try:
@@ -191,7 +194,9 @@ for _name in _METHODS:
 def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> Any:
     """PyTorch's ``torch.split``: its first argument is named ``tensor``, not ``input``."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"split(): argument 'tensor' must be Tensor, not {type(tensor).__name__}")
+        raise ArgumentTypeError(
+            f"split(): argument 'tensor' must be Tensor, not {type(tensor).__name__}"
+        )
     return tensor.split(split_size_or_sections, dim)
 
 

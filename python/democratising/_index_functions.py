@@ -25,7 +25,13 @@ from . import _core
 from ._core import Tensor
 from ._tensor_extra import _dim, _flat_positions, _host, _index, _takes_tensor, broadcast_shapes
 from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, index_copy, scatter
-from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from .errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 
 _INDEX_DTYPES = (_core.int64, _core.int32)
 
@@ -57,7 +63,7 @@ def _write(x: Tensor, pos: np.ndarray, values: Tensor, accumulate: bool = False)
 
 def _tensor_arg(v: Any, op: str, name: str) -> Tensor:
     if not isinstance(v, Tensor):
-        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(v).__name__}")
+        raise ArgumentTypeError(f"{op}(): argument '{name}' must be Tensor, not {type(v).__name__}")
     return v
 
 
@@ -105,14 +111,16 @@ def index_put(
     masks) of advanced indexing; ``accumulate=True`` adds them (repeated indices add up), else
     a repeated index keeps the last value. Differentiable in ``input`` and ``values``."""
     if not isinstance(indices, (tuple, list)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"index_put(): argument 'indices' must be a tuple of Tensors, not "
             f"{type(indices).__name__}"
         )
     keys = []
     for k, t in enumerate(indices):
         if not isinstance(t, Tensor):
-            raise TypeError(f"index_put(): expected Tensor as element {k} of indices, got {t!r}")
+            raise ArgumentTypeError(
+                f"index_put(): expected Tensor as element {k} of indices, got {t!r}"
+            )
         if t.dtype not in (*_INDEX_DTYPES, _core.bool):
             raise DTypeError(
                 f"index_put(): tensors used as indices must be long, int or bool tensors, got "

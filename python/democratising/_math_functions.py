@@ -25,7 +25,7 @@ from . import _core, _functional_ops
 from ._core import Tensor
 from ._tensor_extra import _float_test, _host, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
-from .errors import DTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float, bool]
 _Operand = Union[Tensor, int, float, bool]
@@ -56,7 +56,9 @@ def _like(v: _Operand, dtype: Any, device: Any) -> Tensor:
 def _check_other(op: str, other: Any, numbers: bool = True) -> None:
     allowed: tuple[type, ...] = (Tensor, int, float, bool) if numbers else (Tensor,)
     if not isinstance(other, allowed):
-        raise TypeError(f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}"
+        )
 
 
 def _from_host(a: Any, dtype: Any, device: Any) -> Tensor:
@@ -326,7 +328,7 @@ def xlogy(input: _Operand, other: _Operand) -> Tensor:
     number; float result; differentiable in both)."""
     x = input
     if not isinstance(x, Tensor) and not isinstance(other, Tensor):
-        raise TypeError("xlogy(): at least one of 'input' and 'other' must be a Tensor")
+        raise ArgumentTypeError("xlogy(): at least one of 'input' and 'other' must be a Tensor")
     _check_other("xlogy", other)
     dtype = _float_of(_result_dtype(x, other))
     device = _device_of(x, other)
@@ -339,10 +341,14 @@ def float_power(input: _Operand, exponent: _Operand) -> Tensor:
     """``x ** exponent`` computed in float64 (either may be a number; differentiable)."""
     x = input
     if not isinstance(x, Tensor) and not isinstance(exponent, Tensor):
-        raise TypeError("float_power(): at least one of 'input' and 'exponent' must be a Tensor")
+        raise ArgumentTypeError(
+            "float_power(): at least one of 'input' and 'exponent' must be a Tensor"
+        )
     if not isinstance(x, Tensor):
         if not isinstance(x, (int, float, bool)):
-            raise TypeError(f"float_power(): argument 'input' must be Tensor, not {type(x)}")
+            raise ArgumentTypeError(
+                f"float_power(): argument 'input' must be Tensor, not {type(x)}"
+            )
         return exponent.to(_core.float64).__rpow__(float(x))  # type: ignore[union-attr]
     _check_other("float_power", exponent)
     if isinstance(exponent, Tensor):
@@ -489,7 +495,7 @@ def _bitwise(op: str, ufunc: Any, x: _Operand, other: _Operand) -> Tensor:
         a, b, dtype = _int_operands(op, x, other, allow_bool=True)
         return _from_host(ufunc(a, b), dtype, x.device)
     if not isinstance(other, Tensor):
-        raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
+        raise ArgumentTypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
     _check_other(op, x)
     dtype = _result_dtype(other, x)
     if dtype.is_floating_point or isinstance(x, float):

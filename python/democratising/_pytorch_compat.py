@@ -13,7 +13,13 @@ import numpy as np
 
 from . import _core
 from ._core import Device, Tensor
-from .errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from .errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -435,7 +441,7 @@ def multinomial(
         with generator._active():
             return multinomial(input, num_samples, replacement, out=out)
     if not isinstance(input, Tensor):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"multinomial(): argument 'input' must be Tensor, not {type(input).__name__}"
         )
     if input.ndim not in (1, 2):
@@ -445,7 +451,7 @@ def multinomial(
             f"multinomial only supports floating-point dtypes for input, got {input.dtype}"
         )
     if isinstance(num_samples, builtins.bool) or int(num_samples) != num_samples:
-        raise TypeError(f"num_samples must be an int, got {num_samples!r}")
+        raise ArgumentTypeError(f"num_samples must be an int, got {num_samples!r}")
     k = int(num_samples)
     if k <= 0:
         raise InvalidValueError(f"cannot sample n_sample <= 0 samples, got {k}")
@@ -501,7 +507,9 @@ def unique(
     PyTorch's, the result carries no gradient."""
     del sorted  # NumPy's unique is always sorted, which PyTorch allows for sorted=False too
     if not isinstance(input, Tensor):
-        raise TypeError(f"unique(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise ArgumentTypeError(
+            f"unique(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
     host = input.detach().cpu()
     low = host.dtype in (_core.float16, _core.bfloat16)
     arr = np.asarray((host.float() if low else host).numpy()).reshape(tuple(input.shape))

@@ -29,7 +29,7 @@ from ._core import Tensor
 from ._grad_mode import no_grad
 from ._tensor_extra import _host, _sizes, broadcast_shapes
 from ._tensor_more import _generator_scope, _result_dtype
-from .errors import DTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float]
 
@@ -99,7 +99,7 @@ def _write_out(value: Tensor, out: Optional[Tensor], op: str) -> Tensor:
     if out is None:
         return value
     if not isinstance(out, Tensor):
-        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+        raise ArgumentTypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
     if tuple(out.shape) != tuple(value.shape):
         raise ShapeError(
             f"{op}(): out has shape {tuple(out.shape)}, the result has {tuple(value.shape)}"
@@ -141,12 +141,14 @@ def normal(
     tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
     for name, v in (("mean", mean), ("std", std)):
         if not isinstance(v, (Tensor, int, float)) or isinstance(v, bool):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"normal(): argument '{name}' must be Tensor or float, not {type(v).__name__}"
             )
     if not tensors:
         if size is None:
-            raise TypeError("normal(): with a float mean and std, the size argument is required")
+            raise ArgumentTypeError(
+                "normal(): with a float mean and std, the size argument is required"
+            )
         if not std >= 0:  # type: ignore[operator]
             raise InvalidValueError(f"normal expects std >= 0.0, but found std {std}")
         shape = _sizes((size,))
@@ -159,7 +161,7 @@ def normal(
         value = _write_out(value, out, "normal")
         return value.requires_grad_() if requires_grad and out is None else value
     if size is not None or dtype is not None or device is not None or requires_grad:
-        raise TypeError(
+        raise ArgumentTypeError(
             "normal(): size, dtype, device and requires_grad go only with a float mean and std"
         )
     dt = _result_dtype(mean, std)
@@ -239,7 +241,9 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     ones by transformed rejection (PTRS); the uniforms come from ``dm.rand`` (``dm.manual_seed``)
     or ``generator``, so draws are reproducible."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"poisson(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise ArgumentTypeError(
+            f"poisson(): argument 'input' must be Tensor, not {type(input).__name__}"
+        )
     _float_dtype(input, "poisson")
     lam = np.asarray(_host(input), dtype=np.float64).reshape(-1)
     if lam.size and not np.all(lam >= 0):
@@ -338,7 +342,9 @@ def random_(
         from_ = 0
     for name, v in (("from", from_), ("to", to)):
         if v is not None and (isinstance(v, bool) or int(v) != v):
-            raise TypeError(f"random_(): argument '{name}' must be int, not {type(v).__name__}")
+            raise ArgumentTypeError(
+                f"random_(): argument '{name}' must be int, not {type(v).__name__}"
+            )
     dt = self.dtype
     if dt in _INT_RANGES:
         lo, top = _INT_RANGES[dt]

@@ -32,6 +32,7 @@ from ._tensor_extra import (
 )
 from ._tensor_more import _inplace_of, _result_dtype, cumprod, movedim, tensor_split
 from .errors import (
+    ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
@@ -54,11 +55,11 @@ class AminmaxResult(NamedTuple):
 
 def _tensor_list(op: str, tensors: Any) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}(): argument 'tensors' must be a tuple or list of Tensors")
+        raise ArgumentTypeError(f"{op}(): argument 'tensors' must be a tuple or list of Tensors")
     out = list(tensors)
     for v in out:
         if not isinstance(v, Tensor):
-            raise TypeError(f"{op}(): expected Tensor elements, got {type(v).__name__}")
+            raise ArgumentTypeError(f"{op}(): expected Tensor elements, got {type(v).__name__}")
     if not out:
         raise ShapeError(f"{op}(): expected a non-empty list of Tensors")
     return out
@@ -76,7 +77,7 @@ def _unpack(tensors: tuple[Any, ...]) -> tuple[list[Tensor], bool]:
         return list(tensors[0]), False
     for v in tensors:
         if not isinstance(v, Tensor):
-            raise TypeError(f"expected Tensor arguments, got {type(v).__name__}")
+            raise ArgumentTypeError(f"expected Tensor arguments, got {type(v).__name__}")
     return list(tensors), len(tensors) == 1
 
 
@@ -212,7 +213,9 @@ def block_diag(*tensors: Tensor) -> Tensor:
     """The block-diagonal matrix of the given 0-d, 1-D (one row) or 2-D blocks."""
     for v in tensors:
         if not isinstance(v, Tensor):
-            raise TypeError(f"block_diag(): expected Tensor arguments, got {type(v).__name__}")
+            raise ArgumentTypeError(
+                f"block_diag(): expected Tensor arguments, got {type(v).__name__}"
+            )
         if v.ndim > 2:
             raise ShapeError(
                 "torch.block_diag: Input tensors must have 2 or fewer dimensions. "
@@ -368,7 +371,7 @@ def unravel_index(indices: Tensor, shape: Union[int, Sequence[int]]) -> tuple[Te
     """The coordinates (int64 tensors shaped like ``indices``) that the flat ``indices`` have
     in a tensor of ``shape``; negative indices count from the end."""
     if not isinstance(indices, Tensor):
-        raise TypeError(f"expected 'indices' to be a tensor, got {type(indices).__name__}")
+        raise ArgumentTypeError(f"expected 'indices' to be a tensor, got {type(indices).__name__}")
     if indices.dtype.is_floating_point or indices.dtype == _core.bool:
         raise DTypeError(f"expected 'indices' to be an integer tensor, got {indices.dtype}")
     dims = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
@@ -465,7 +468,7 @@ def _broadcast(x: Tensor, prod: Tensor, op: str) -> None:
 
 def _need(op: str, name: str, t: Tensor, nd: int) -> None:
     if not isinstance(t, Tensor):
-        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(t).__name__}")
+        raise ArgumentTypeError(f"{op}(): argument '{name}' must be Tensor, not {type(t).__name__}")
     if t.ndim != nd:
         raise ShapeError(f"{op}: {name} must be a {nd}D tensor, got {t.ndim}D")
 
@@ -544,7 +547,9 @@ def take(x: Tensor, index: Tensor) -> Tensor:
     """The elements of the flattened ``x`` at ``index`` (int64; negative counts from the
     end), shaped like ``index``; differentiable in ``x``."""
     if not isinstance(index, Tensor):
-        raise TypeError(f"take(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise ArgumentTypeError(
+            f"take(): argument 'index' must be Tensor, not {type(index).__name__}"
+        )
     if index.dtype != _core.int64:
         raise DTypeError(f"take(): Expected a long tensor for index, but got {index.dtype}")
     n = x.numel()
@@ -588,7 +593,7 @@ def _trapezoid_parts(
 ) -> tuple[Tensor, Any, int]:
     """The pairwise means of ``y`` along ``dim`` and the spacings to weight them with."""
     if not isinstance(y, Tensor):
-        raise TypeError(f"{op}(): argument 'y' must be Tensor, not {type(y).__name__}")
+        raise ArgumentTypeError(f"{op}(): argument 'y' must be Tensor, not {type(y).__name__}")
     if x is not None and dx is not None:
         raise InvalidValueError(f"{op}(): pass either x or dx, not both")
     d = _dim(y, dim)

@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from .errors import ArgumentTypeError
+
 __all__ = ["specialise"]
 
 
@@ -28,9 +30,9 @@ def specialise(
     sig = inspect.signature(init)
     unknown = (set(fixed) | set(defaults)) - set(sig.parameters)
     if unknown:
-        raise TypeError(f"{init.__qualname__} has no parameters {sorted(unknown)}")
+        raise ArgumentTypeError(f"{init.__qualname__} has no parameters {sorted(unknown)}")
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
-        raise TypeError(f"{init.__qualname__}: *args/**kwargs cannot be specialised")
+        raise ArgumentTypeError(f"{init.__qualname__}: *args/**kwargs cannot be specialised")
     public = sig.replace(
         parameters=[
             p.replace(default=defaults.get(p.name, p.default))

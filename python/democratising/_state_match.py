@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from .errors import InvalidValueError
+
 __all__ = ["PREFIX", "check_like", "match_prefix"]
 
 #: What ``DistributedDataParallel`` and ``DataParallel`` put before their module's keys.
@@ -68,32 +70,32 @@ def check_like(saved: Any, live: Any, what: str, owner: Any = None) -> None:
 
 def _check(saved: Any, live: Any, what: str, owner: Any, depth: int) -> None:
     if depth > 32:
-        raise ValueError(f"{what} is nested too deeply")
+        raise InvalidValueError(f"{what} is nested too deeply")
     if isinstance(live, bool):
         if not isinstance(saved, bool):
-            raise ValueError(f"{what} must be true or false, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be true or false, got {_short(saved)}")
     elif _is_num(live):
         if not _is_num(saved):
-            raise ValueError(f"{what} must be a number, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be a number, got {_short(saved)}")
         if isinstance(live, int) and isinstance(saved, float) and not math.isfinite(saved):
-            raise ValueError(f"{what} must be a finite number, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be a finite number, got {_short(saved)}")
     elif isinstance(live, str):
         if not isinstance(saved, str):
-            raise ValueError(f"{what} must be a string, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be a string, got {_short(saved)}")
     elif isinstance(live, (list, tuple)):
         if not isinstance(saved, (list, tuple)):
-            raise ValueError(f"{what} must be a list, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be a list, got {_short(saved)}")
         for i, item in enumerate(saved):
             if live:
                 _check(item, live[min(i, len(live) - 1)], f"{what}[{i}]", None, depth + 1)
             elif not _plain(item):
-                raise ValueError(f"{what}[{i}] is not plain data")
+                raise InvalidValueError(f"{what}[{i}] is not plain data")
     elif isinstance(live, Mapping):
         if not isinstance(saved, Mapping):
-            raise ValueError(f"{what} must be a dict, got {_short(saved)}")
+            raise InvalidValueError(f"{what} must be a dict, got {_short(saved)}")
         missing = [k for k in live if k not in saved]
         if missing and owner is not None:
-            raise ValueError(f"{what} lacks {sorted(map(str, missing))}")
+            raise InvalidValueError(f"{what} lacks {sorted(map(str, missing))}")
         record = bool(live) and all(isinstance(k, str) for k in live)
         for k, item in saved.items():
             if k in live:
@@ -102,18 +104,18 @@ def _check(saved: Any, live: Any, what: str, owner: Any, depth: int) -> None:
                 # The top level of a state that ``__dict__.update`` applies: a new key must
                 # not replace an attribute outside the state (a method, the optimizer).
                 if not isinstance(k, str) or k.startswith("__") or hasattr(owner, k):
-                    raise ValueError(f"{what} has an unexpected key {k!r}")
+                    raise InvalidValueError(f"{what} has an unexpected key {k!r}")
                 if not _plain(item):
-                    raise ValueError(f"{what}.{k} is not plain data")
+                    raise InvalidValueError(f"{what}.{k} is not plain data")
             elif record:
-                raise ValueError(f"{what} has an unexpected key {_short(k)}")
+                raise InvalidValueError(f"{what} has an unexpected key {_short(k)}")
             elif live:
                 # Keys that vary (a Counter of milestones): like any live value.
                 _check(item, next(iter(live.values())), f"{what}.{k}", None, depth + 1)
             elif not _plain(item):
-                raise ValueError(f"{what}.{k} is not plain data")
+                raise InvalidValueError(f"{what}.{k} is not plain data")
     elif not _plain(saved) and type(saved) is not type(live):
-        raise ValueError(f"{what} is not plain data")
+        raise InvalidValueError(f"{what} is not plain data")
 
 
 def _short(v: Any) -> str:

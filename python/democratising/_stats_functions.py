@@ -22,7 +22,7 @@ from ._core import Tensor
 from ._math_functions import _from_host
 from ._tensor_extra import _dim, _host, _index, _takes_tensor, norm
 from ._tensor_more import MedianResult, _inplace_of, _result_dtype, movedim
-from .errors import DTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float, bool]
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -91,7 +91,9 @@ def _quantile(
     elif isinstance(q, (int, float)) and not isinstance(q, bool):
         qs, q_shape = np.asarray([q], dtype=np.float64), None
     else:
-        raise TypeError(f"{op}(): argument 'q' must be float or Tensor, not {type(q).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): argument 'q' must be float or Tensor, not {type(q).__name__}"
+        )
     if ((qs < 0) | (qs > 1)).any() or np.isnan(qs).any():
         raise InvalidValueError(f"{op}() q values must be in the range [0, 1]")
     if x.numel() == 0:
@@ -403,7 +405,9 @@ def histogram(
     ``density`` normalised to integrate to 1. Floating tensors only; no gradient."""
     x = input
     if not isinstance(x, Tensor):
-        raise TypeError(f"histogram(): argument 'input' must be Tensor, not {type(x).__name__}")
+        raise ArgumentTypeError(
+            f"histogram(): argument 'input' must be Tensor, not {type(x).__name__}"
+        )
     if not x.dtype.is_floating_point:
         raise DTypeError(f"torch.histogram: input tensor must be floating point, got {x.dtype}")
     npd = _np_dtype(x.dtype)
@@ -457,7 +461,9 @@ def _bin_edges(
             raise InvalidValueError(f"{op}: bin edges must be in increasing order")
         return edges
     if int_only and (isinstance(bins, bool) or not isinstance(bins, (int, np.integer))):
-        raise TypeError(f"{op}(): bins must be an int or a Tensor, not {type(bins).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): bins must be an int or a Tensor, not {type(bins).__name__}"
+        )
     if int(bins) <= 0:
         raise InvalidValueError(f"{op}(): bins must be > 0, but got {bins}")
     if span is not None:
@@ -490,7 +496,9 @@ def histogramdd(
     x = input
     op = "torch.histogramdd"
     if not isinstance(x, Tensor):
-        raise TypeError(f"histogramdd(): argument 'input' must be Tensor, not {type(x).__name__}")
+        raise ArgumentTypeError(
+            f"histogramdd(): argument 'input' must be Tensor, not {type(x).__name__}"
+        )
     if x.ndim < 2:
         raise ShapeError(f"{op}: input tensor should have at least 2 dimensions, got {x.ndim}")
     if not x.dtype.is_floating_point:
@@ -577,10 +585,14 @@ def isin(
     """Whether each of ``elements`` is among ``test_elements`` (either may be a number), as a
     bool tensor shaped like ``elements``; ``invert`` negates it."""
     if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
-        raise TypeError("isin(): at least one of 'elements' and 'test_elements' must be a Tensor")
+        raise ArgumentTypeError(
+            "isin(): at least one of 'elements' and 'test_elements' must be a Tensor"
+        )
     for v in (elements, test_elements):
         if not isinstance(v, (Tensor, int, float, bool)):
-            raise TypeError(f"isin(): expected a Tensor or a number, got {type(v).__name__}")
+            raise ArgumentTypeError(
+                f"isin(): expected a Tensor or a number, got {type(v).__name__}"
+            )
     dtype = _result_dtype(
         *(v for v in (elements, test_elements) if isinstance(v, Tensor)),
         *(v for v in (elements, test_elements) if not isinstance(v, Tensor)),

@@ -18,6 +18,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from .errors import (
+    ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
@@ -72,11 +73,13 @@ def _takes_tensor(fn: _F) -> _F:
         for alias, name in aliases.items() if kwargs else ():
             if alias in kwargs:
                 if name in kwargs or (name == first and args):
-                    raise TypeError(f"{fn.__name__}() got multiple values for argument '{alias}'")
+                    raise ArgumentTypeError(
+                        f"{fn.__name__}() got multiple values for argument '{alias}'"
+                    )
                 kwargs[name] = kwargs.pop(alias)
         x = args[0] if args else kwargs.get(first, Tensor)
         if not isinstance(x, Tensor) and x is not Tensor:  # (Tensor: not given, fn says so)
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{fn.__name__}(): argument '{shown}' (position 1) must be Tensor, not "
                 f"{type(x).__name__}"
             )
@@ -408,7 +411,7 @@ def diff(
 @_takes_tensor
 def trace(x: Tensor) -> Tensor:
     if x.ndim != 2:
-        raise ValueError(f"trace expects a 2-D tensor, got {x.ndim}-D")
+        raise InvalidValueError(f"trace expects a 2-D tensor, got {x.ndim}-D")
     return diag(x).sum()
 
 
@@ -420,7 +423,7 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
     """``flip(0, 1)``, ``flip((0, 1))`` or ``flip(dims=(0, 1))``, as PyTorch takes them."""
     if dims is None:
         if not dims_:  # (NumPy's flip(x) reverses every axis; PyTorch requires dims)
-            raise TypeError('flip() missing 1 required positional arguments: "dims"')
+            raise ArgumentTypeError('flip() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
     for d in [dims] if isinstance(dims, int) else dims:
         d = _dim(x, d)
@@ -446,7 +449,7 @@ def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     shift_list = [shifts] if isinstance(shifts, int) else list(shifts)
     dim_list = [dims] if isinstance(dims, int) else list(dims)
     if len(shift_list) != len(dim_list):
-        raise ValueError("roll: shifts and dims must have the same length")
+        raise InvalidValueError("roll: shifts and dims must have the same length")
     for s, d in zip(shift_list, dim_list):
         d = _dim(x, d)
         n = x.shape[d]
@@ -461,7 +464,7 @@ def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
     """Tiles the tensor ``sizes[i]`` times along each dim (PyTorch's ``repeat``)."""
     reps = _sizes(sizes if repeats is None else (repeats,))
     if len(reps) < x.ndim:
-        raise ValueError(
+        raise InvalidValueError(
             f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims "
             "(need at least as many)"
         )
@@ -475,7 +478,7 @@ def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
 def tile(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
     if dims is None:
         if not dims_:
-            raise TypeError('tile() missing 1 required positional arguments: "dims"')
+            raise ArgumentTypeError('tile() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
     reps = (dims,) if isinstance(dims, int) else tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
@@ -574,7 +577,7 @@ def logspace(
     """``base ** linspace(start, end, steps)``, as ``torch.logspace``: computed in float64 so
     that the powers round once, then cast to ``dtype`` (the default float dtype if None)."""
     if isinstance(steps, bool) or not isinstance(steps, int):
-        raise TypeError(f"logspace(): steps must be an int, got {type(steps).__name__}")
+        raise ArgumentTypeError(f"logspace(): steps must be an int, got {type(steps).__name__}")
     if steps < 0:
         raise InvalidValueError("number of steps must be non-negative")
     exponents = np.linspace(float(start), float(end), steps, dtype=np.float64)
@@ -593,7 +596,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
         else list(tensors)
     )
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise InvalidValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     _check_meshgrid_inputs(ts)
     if indexing == "xy" and len(ts) >= 2:
         ts[0], ts[1] = ts[1], ts[0]
@@ -666,7 +669,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
         r = _index(np.arange(r0, r0 + length), x)
         c = _index(np.arange(c0, c0 + length), x)
         return x[r, c]
-    raise ValueError(f"diag expects a 1-D or 2-D tensor, got {x.ndim}-D")
+    raise InvalidValueError(f"diag expects a 1-D or 2-D tensor, got {x.ndim}-D")
 
 
 @_takes_tensor
@@ -709,7 +712,7 @@ def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
 @_takes_tensor
 def bmm(x: Tensor, mat2: Tensor) -> Tensor:
     if x.ndim != 3 or mat2.ndim != 3:
-        raise ValueError(f"bmm expects two 3-D tensors, got {x.ndim}-D and {mat2.ndim}-D")
+        raise InvalidValueError(f"bmm expects two 3-D tensors, got {x.ndim}-D and {mat2.ndim}-D")
     if x.shape[0] != mat2.shape[0] or x.shape[2] != mat2.shape[1]:
         # PyTorch's bmm does not broadcast the batch (matmul does).
         raise ShapeError(

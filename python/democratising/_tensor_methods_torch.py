@@ -18,7 +18,7 @@ import numpy as np
 from . import _core, _tensor
 from ._core import Tensor
 from ._functional_ops import COMPARISONS
-from .errors import DeviceError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, DeviceError, InvalidValueError, ShapeError
 
 # Out-of-place methods whose in-place form ``name_`` PyTorch has (written into the tensor
 # through ``_tensor_more._inplace_of``, which checks the result's dtype can be cast back).
@@ -602,7 +602,7 @@ _COPY_OF = (
 def _copy_function(name: str) -> Callable[..., Any]:
     def call(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name}_copy(): argument 'input' must be Tensor, not {type(input).__name__}"
             )
         from ._memory_format import contiguous_format
@@ -620,7 +620,7 @@ def _copy_function(name: str) -> Callable[..., Any]:
 def _function(name: str, inplace: bool = True) -> Callable[..., Any]:
     def call(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
             )
         return getattr(input, name)(*args, **kwargs)

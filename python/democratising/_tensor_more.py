@@ -45,7 +45,7 @@ from ._tensor_extra import (
     tril,
     triu,
 )
-from .errors import DTypeError, InvalidValueError, OutOfMemoryError, ShapeError
+from .errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfMemoryError, ShapeError
 
 _Number = Union[int, float, bool]
 _Dims = Union[int, Sequence[int]]
@@ -106,7 +106,9 @@ def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 def _index_vector(index: Any, op: str) -> np.ndarray:
     """The values of a 0-d or 1-D integer index tensor, as an int64 NumPy vector."""
     if not isinstance(index, Tensor):
-        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}"
+        )
     if index.dtype not in (_core.int64, _core.int32):
         raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
     if index.ndim > 1:
@@ -145,7 +147,9 @@ def _source_check(x: Tensor, d: int, k: int, source: Tensor, op: str) -> None:
     """``source`` has ``x``'s dims and dtype, with ``k`` entries (the index's length) in dim
     ``d`` (``index_add``, ``index_copy``)."""
     if not isinstance(source, Tensor):
-        raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}"
+        )
     if source.dtype != x.dtype:
         raise DTypeError(
             f"{op}(): self ({x.dtype}) and source ({source.dtype}) must have the same dtype"
@@ -301,7 +305,9 @@ def _float_pair(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:
     """``x`` and ``other`` broadcast together and cast to their promoted floating dtype
     (integers and bools promote to float32), both differentiable."""
     if not isinstance(other, Tensor):
-        raise TypeError(f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}")
+        raise ArgumentTypeError(
+            f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}"
+        )
     if x.device != other.device:
         from .errors import DeviceError
 
@@ -365,7 +371,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
     them all of it.)"""
     for name, t in (("x1", x1), ("x2", x2)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"cdist(): argument '{name}' must be Tensor, not {type(t).__name__}")
+            raise ArgumentTypeError(
+                f"cdist(): argument '{name}' must be Tensor, not {type(t).__name__}"
+            )
     if compute_mode not in _CDIST_MODES:
         raise InvalidValueError(f"{compute_mode} is not a valid value for compute_mode")
     for name, t in (("X1", x1), ("X2", x2)):
@@ -418,7 +426,9 @@ def _round(self: Tensor, *, decimals: int = 0) -> Tensor:
     ``round(x * 10**d) / 10**d`` (``round(x / 10**-d) * 10**-d``), which overflows to inf
     where ``x * 10**d`` does. The gradient is 0."""
     if isinstance(decimals, bool) or not isinstance(decimals, int):
-        raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
+        raise ArgumentTypeError(
+            f"round(): argument 'decimals' must be int, not {type(decimals).__name__}"
+        )
     if decimals == 0:
         return _ENGINE_ROUND(self)
     if not self.dtype.is_floating_point:
@@ -861,13 +871,17 @@ def scatter(
     if src is not None and not isinstance(src, Tensor):
         src, value = None, src  # scatter(dim, index, 2.0)
     if (src is None) == (value is None):
-        raise TypeError("scatter(): give exactly one of src (a tensor) and value (a number)")
+        raise ArgumentTypeError(
+            "scatter(): give exactly one of src (a tensor) and value (a number)"
+        )
     if reduce not in (None, "add", "multiply"):
         raise InvalidValueError(
             f"scatter(): reduce argument must be either 'add' or 'multiply', got {reduce!r}"
         )
     if not isinstance(index, Tensor):
-        raise TypeError(f"scatter(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise ArgumentTypeError(
+            f"scatter(): argument 'index' must be Tensor, not {type(index).__name__}"
+        )
     if src is not None and src.dtype != x.dtype:
         raise DTypeError(
             f"scatter(): Expected self.dtype to be equal to src.dtype ({x.dtype} vs {src.dtype})"
@@ -936,7 +950,9 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: Optional[int] = None) -> Ten
     """The values at ``indices`` along ``dim`` (of the flattened tensor when ``dim`` is None),
     ``x`` and ``indices`` broadcast against each other in the other dims; a gather."""
     if not isinstance(indices, Tensor):
-        raise TypeError(f"take_along_dim(): argument 'indices' must be Tensor, not {indices!r}")
+        raise ArgumentTypeError(
+            f"take_along_dim(): argument 'indices' must be Tensor, not {indices!r}"
+        )
     if dim is None:
         return x.reshape(-1).gather(0, indices.reshape(-1))
     if x.ndim != indices.ndim:
@@ -1104,7 +1120,7 @@ def _generator_scope(generator: Any, op: str) -> Any:
     from ._pytorch_compat import Generator  # (lazy: that module installs methods at import)
 
     if not isinstance(generator, Generator):
-        raise TypeError(f"{op}(): generator must be a dm.Generator, not {generator!r}")
+        raise ArgumentTypeError(f"{op}(): generator must be a dm.Generator, not {generator!r}")
     return generator._active()
 
 
@@ -1214,7 +1230,7 @@ def bucketize(
     """The bucket of each value of ``input`` among the sorted 1-D ``boundaries``: ``i`` with
     ``boundaries[i-1] < v <= boundaries[i]`` (``<=``/``<`` with ``right=True``)."""
     if not isinstance(boundaries, Tensor):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"bucketize(): argument 'boundaries' must be Tensor, not {type(boundaries).__name__}"
         )
     if boundaries.ndim != 1:

@@ -149,7 +149,7 @@ def backward(
     else:
         gts = [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
     if len(gts) != len(outs):
-        raise ValueError(f"got {len(gts)} grad_tensors for {len(outs)} tensors")
+        raise InvalidValueError(f"got {len(gts)} grad_tensors for {len(outs)} tensors")
     if inputs is not None:
         ins = _as_list(inputs)
         if not ins:

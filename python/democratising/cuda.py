@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from . import _core
 from ._core import Device
-from .errors import ArgumentTypeError, InvalidValueError, OutOfMemoryError
+from .errors import ArgumentTypeError, DeviceError, InvalidValueError, OutOfMemoryError
 
 __all__ = [
     "DeviceProperties",
@@ -229,8 +229,6 @@ def set_device(device: int | str | Device) -> None:
     index = _index(device)
     count = device_count()
     if not 0 <= index < count:
-        from .errors import DeviceError
-
         reason = unavailable_reason() or f"{count} CUDA device(s)"
         raise DeviceError(f"cannot select CUDA device {index}: {reason}")
     _current_device[0] = index
@@ -275,8 +273,14 @@ def set_rng_state(new_state: _core.Tensor, device: int | str | Device = "cuda") 
 
 
 def get_device_name(device: int | str | Device | None = None) -> str:
-    """A readable name of a CUDA device (the driver's name is not exposed by the engine)."""
-    return f"CUDA device {_index(device)}"
+    """A readable name of a CUDA device (the driver's name is not exposed by the engine);
+    ``DeviceError`` saying why when there is no such device, as PyTorch raises."""
+    index = _index(device)
+    if not 0 <= index < device_count():
+        raise DeviceError(
+            f"no CUDA device {index}: {unavailable_reason() or f'{device_count()} device(s)'}"
+        )
+    return f"CUDA device {index}"
 
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:

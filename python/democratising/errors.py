@@ -66,6 +66,14 @@ class ArgumentTypeError(DemocratisingError, TypeError):
     tensor, a CUDA tensor given to ``.numpy()``."""
 
 
+def not_a_tensor(op: str, arg: str, position: int, value: object) -> ArgumentTypeError:
+    """PyTorch's ``TypeError`` for a non-tensor argument (raised on the error path, where an
+    ``AttributeError`` from inside ``op`` was caught)."""
+    return ArgumentTypeError(
+        f"{op}(): argument '{arg}' (position {position}) must be Tensor, not {type(value).__name__}"
+    )
+
+
 class OverflowValueError(InvalidValueError, OverflowError):
     """A number that does not fit the dtype it would be stored in (``2**40`` into ``int32``, a
     Python int beyond ``int64``, ``nan`` into an integer tensor). An ``OverflowError`` as in

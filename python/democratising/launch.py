@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
+from .errors import InvalidValueError
 from .train._progress import LAUNCH_DIR_ENV, read_progress
 
 __all__ = [
@@ -98,7 +99,7 @@ def _rank_command(command: Sequence[str]) -> list[str]:
     else as given."""
     cmd = list(command)
     if not cmd:
-        raise ValueError("nothing to launch: give a script (script.py args...)")
+        raise InvalidValueError("nothing to launch: give a script (script.py args...)")
     if cmd[0].endswith(".py") or cmd[0] in ("-m", "-c"):
         return [sys.executable, *cmd]
     return cmd
@@ -266,9 +267,9 @@ def launch(
     (standard error)."""
     out = out if out is not None else sys.stderr
     if n < 1:
-        raise ValueError(f"-n must be >= 1, got {n}")
+        raise InvalidValueError(f"-n must be >= 1, got {n}")
     if max_restarts < 0:
-        raise ValueError(f"--max-restarts must be >= 0, got {max_restarts}")
+        raise InvalidValueError(f"--max-restarts must be >= 0, got {max_restarts}")
     mpiexec = mpiexec or find_mpiexec()
     if mpiexec is None:
         raise FileNotFoundError("no mpiexec found (install MPICH or Open MPI, or give --mpiexec)")

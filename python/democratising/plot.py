@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ._extras import require
+from .errors import InvalidValueError
 
 __all__ = ["find_runs", "plot_runs", "read_metrics"]
 
@@ -118,12 +119,14 @@ def plot_runs(
         panels = [m[4:] if m.startswith("val_") else m for m in metrics]
         missing = [m for m in panels if m not in found]
         if missing:
-            raise ValueError(f"metrics {missing} are not recorded in these runs (found {found})")
+            raise InvalidValueError(
+                f"metrics {missing} are not recorded in these runs (found {found})"
+            )
     else:
         rest = sorted(m for m in found if m not in ("loss", "lr"))
         panels = [m for m in ("loss",) if m in found] + rest + [m for m in ("lr",) if m in found]
     if not panels:
-        raise ValueError("the runs record no metric to plot")
+        raise InvalidValueError("the runs record no metric to plot")
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), dpi=dpi)

@@ -17,7 +17,7 @@ from ._core import Tensor
 from ._math_functions import logit, sinc, xlogy
 from ._tensor import full_like, ones_like, zeros_like
 from ._tensor_extra import broadcast_tensors, where
-from .errors import InvalidValueError
+from .errors import ArgumentTypeError, InvalidValueError
 from .linalg._common import in_float32
 
 __all__ = [
@@ -137,7 +137,7 @@ def multigammaln(input: Tensor, p: int) -> Tensor:
     """The log of the multivariate gamma function of dimension ``p``: ``p (p - 1) / 4 ln(pi)
     + sum_{j < p} lgamma(x - j / 2)``; every element must exceed ``(p - 1) / 2``."""
     if isinstance(p, bool) or not isinstance(p, int):
-        raise TypeError(f"multigammaln: p must be an int, got {type(p).__name__}")
+        raise ArgumentTypeError(f"multigammaln: p must be an int, got {type(p).__name__}")
     if p < 1:
         raise InvalidValueError(f"multigammaln: p must be at least 1, got {p}")
     if input.numel() == 0:
@@ -295,7 +295,7 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
     ``log1p``'s precision for small ``y``); either argument may be a Python number."""
     if not isinstance(input, Tensor):
         if not isinstance(other, Tensor):
-            raise TypeError("xlog1py: at least one argument must be a Tensor")
+            raise ArgumentTypeError("xlog1py: at least one argument must be a Tensor")
         dtype = other.dtype if other.dtype.is_floating_point else _core._default_dtype()
         input = _core.full((), float(input), dtype=dtype, device=other.device)
     if not isinstance(other, Tensor):
@@ -440,7 +440,7 @@ def zeta(input: Tensor | float, other: Tensor | float) -> Tensor:
     ``x = 1`` and at non-positive integer ``q``, NaN for ``x < 1`` and for negative ``q`` with
     a non-integer ``x``. Differentiable through autograd (``d/dq = -x zeta(x + 1, q)``)."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        raise TypeError("zeta: at least one argument must be a Tensor")
+        raise ArgumentTypeError("zeta: at least one argument must be a Tensor")
     like = input if isinstance(input, Tensor) else other
     assert isinstance(like, Tensor)
     dtype = like.dtype if like.dtype.is_floating_point else _core._default_dtype()
@@ -483,7 +483,7 @@ def zeta(input: Tensor | float, other: Tensor | float) -> Tensor:
 def _poly_args(op: str, input: Tensor | float, n: Tensor | float) -> tuple[Tensor, Tensor, int]:
     """``x`` (floating) and ``trunc(n)`` broadcast together, and the largest degree."""
     if not isinstance(input, Tensor) and not isinstance(n, Tensor):
-        raise TypeError(f"{op}: at least one of input and n must be a Tensor")
+        raise ArgumentTypeError(f"{op}: at least one of input and n must be a Tensor")
     like = input if isinstance(input, Tensor) else n
     assert isinstance(like, Tensor)
     x = input if isinstance(input, Tensor) else _core.full((), float(input), device=like.device)
@@ -629,7 +629,7 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     (Cephes): NaN for negative arguments, ``P(0, x > 0) = 1``, ``P(a, 0) = 0``,
     ``P(a, inf) = 1``, ``P(inf, finite x) = 0``."""
     if not isinstance(a, Tensor) and not isinstance(x, Tensor):
-        raise TypeError(f"{op}: at least one of input and other must be a Tensor")
+        raise ArgumentTypeError(f"{op}: at least one of input and other must be a Tensor")
     like = a if isinstance(a, Tensor) else x
     assert isinstance(like, Tensor)
     dtype = like.dtype if like.dtype.is_floating_point else _core._default_dtype()

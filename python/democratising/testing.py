@@ -18,6 +18,7 @@ from typing import Any, Callable, NoReturn, Optional, Union
 import numpy as np
 
 from . import _core
+from .errors import ArgumentTypeError, InvalidValueError
 
 __all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
@@ -570,7 +571,9 @@ def make_tensor(
         lo = low if low is not None else default_low
         hi = high if high is not None else default_high
         if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
-            raise ValueError(f"`low` and `high` cannot be NaN, but got low={lo} and high={hi}")
+            raise InvalidValueError(
+                f"`low` and `high` cannot be NaN, but got low={lo} and high={hi}"
+            )
         if lo == hi and dtype in floating:
             warnings.warn(
                 "Passing `low==high` to `make_tensor` for floating types is deprecated "
@@ -579,9 +582,9 @@ def make_tensor(
                 stacklevel=3,
             )
         elif lo >= hi:
-            raise ValueError(f"`low` must be less than `high`, but got {lo} >= {hi}")
+            raise InvalidValueError(f"`low` must be less than `high`, but got {lo} >= {hi}")
         elif hi < lowest or lo >= highest:
-            raise ValueError(
+            raise InvalidValueError(
                 f"The value interval specified by `low` and `high` is [{lo}, {hi}), "
                 f"but {dtype} only supports [{lowest}, {highest})"
             )
@@ -592,12 +595,12 @@ def make_tensor(
         shape = tuple(shape[0])
     dims = tuple(int(s) for s in shape)  # type: ignore[arg-type]
     if noncontiguous and memory_format is not None:
-        raise ValueError(
+        raise InvalidValueError(
             "The parameters `noncontiguous` and `memory_format` are mutually exclusive, "
             f"but got noncontiguous={noncontiguous} and memory_format={memory_format}"
         )
     if requires_grad and dtype in integral:
-        raise ValueError(
+        raise InvalidValueError(
             "`requires_grad=True` is not supported for boolean and integral dtypes, "
             f"but got dtype={dtype}"
         )
@@ -621,7 +624,7 @@ def make_tensor(
         else:
             result.uniform_(lo, hi)
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"The requested dtype '{dtype}' is not supported by make_tensor(): it makes "
             "bool, int32, int64, float16, bfloat16, float32 and float64 tensors"
         )

@@ -293,7 +293,7 @@ class _ProbsOrLogits(Distribution):
     @staticmethod
     def _exactly_one(probs: Any, logits: Any) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise InvalidValueError("Either `probs` or `logits` must be specified, but not both.")
 
     def __getattr__(self, name: str) -> Any:
         # Computed under ``enable_grad`` (as PyTorch's ``lazy_property``): the value is cached,
@@ -399,7 +399,9 @@ class Categorical(_ProbsOrLogits):
         self._exactly_one(probs, logits)
         param = _as_tensor(probs if probs is not None else logits)
         if param.ndim < 1:
-            raise ValueError("`probs` or `logits` parameter must be at least one-dimensional.")
+            raise InvalidValueError(
+                "`probs` or `logits` parameter must be at least one-dimensional."
+            )
         super().__init__(tuple(param.shape[:-1]), (), validate_args)
         self._num_events = int(param.shape[-1])
         if probs is not None:

@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..errors import ArgumentTypeError
 from . import (
     Categorical,
     Distribution,
@@ -328,7 +329,7 @@ class Multinomial(_Base):
         validate_args: Any = None,
     ) -> None:
         if isinstance(total_count, bool) or not isinstance(total_count, int):
-            raise TypeError("inhomogeneous total_count is not supported: pass an int")
+            raise ArgumentTypeError("inhomogeneous total_count is not supported: pass an int")
         self.total_count = total_count
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         k = self._categorical._num_events

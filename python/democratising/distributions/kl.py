@@ -10,6 +10,7 @@ from typing import Callable, TypeVar
 
 from .. import _core
 from .._core import Tensor, stack
+from ..errors import ArgumentTypeError, InvalidValueError
 from . import Bernoulli, Distribution, Normal, Uniform, _broadcast
 from . import kl_divergence as _builtin_kl
 from ._common import _EULER, _sum_rightmost
@@ -37,9 +38,9 @@ def register_kl(type_p: type, type_q: type) -> Callable[[_F], _F]:
     """Decorator registering ``fn(p, q)`` as ``kl_divergence`` for ``type_p`` / ``type_q``
     (subclasses match too; the most specific registered pair wins)."""
     if not (isinstance(type_p, type) and issubclass(type_p, Distribution)):
-        raise TypeError(f"Expected type_p to be a Distribution subclass but got {type_p}")
+        raise ArgumentTypeError(f"Expected type_p to be a Distribution subclass but got {type_p}")
     if not (isinstance(type_q, type) and issubclass(type_q, Distribution)):
-        raise TypeError(f"Expected type_q to be a Distribution subclass but got {type_q}")
+        raise ArgumentTypeError(f"Expected type_q to be a Distribution subclass but got {type_q}")
 
     def decorator(fn: _F) -> _F:
         _KL_REGISTRY[type_p, type_q] = fn
@@ -126,7 +127,7 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     from ..linalg import solve_triangular
 
     if p.event_shape != q.event_shape:
-        raise ValueError(
+        raise InvalidValueError(
             "KL-divergence between two Multivariate Normals with different event shapes "
             "cannot be computed"
         )
@@ -538,7 +539,7 @@ def _trace_xxt(m: Tensor) -> Tensor:
 
 def _check_event_shapes(p: Distribution, q: Distribution) -> None:
     if p.event_shape != q.event_shape:
-        raise ValueError(
+        raise InvalidValueError(
             "KL-divergence between two (Low Rank) Multivariate Normals with different event "
             "shapes cannot be computed"
         )

@@ -11,6 +11,7 @@ import math
 from typing import Any, Optional, Union
 
 from .._core import Tensor
+from ..errors import InvalidValueError
 from . import (
     Categorical,
     Number,
@@ -79,10 +80,10 @@ class MultivariateNormal(_CentredAtLoc, _Base):
 
         loc = _as_tensor(loc)
         if loc.ndim < 1:
-            raise ValueError("loc must be at least one-dimensional.")
+            raise InvalidValueError("loc must be at least one-dimensional.")
         given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
         if sum(given) != 1:
-            raise ValueError(
+            raise InvalidValueError(
                 "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
                 "specified."
             )
@@ -91,7 +92,7 @@ class MultivariateNormal(_CentredAtLoc, _Base):
         mat = _as_tensor(mat, loc)
         self._given = name
         if mat.ndim < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{name} must be at least two-dimensional, with optional leading batch dimensions"
             )
         batch = _core_broadcast_shape(tuple(mat.shape[:-2]), tuple(loc.shape[:-1]))
@@ -224,19 +225,19 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
     ) -> None:
         loc = _as_tensor(loc)
         if loc.ndim < 1:
-            raise ValueError("loc must be at least one-dimensional.")
+            raise InvalidValueError("loc must be at least one-dimensional.")
         cov_factor = _as_tensor(cov_factor, loc)
         cov_diag = _as_tensor(cov_diag, loc)
         n = int(loc.shape[-1])
         if cov_factor.ndim < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 "cov_factor must be at least two-dimensional, with optional leading batch "
                 "dimensions"
             )
         if int(cov_factor.shape[-2]) != n:
-            raise ValueError(f"cov_factor must be a batch of matrices with shape {n} x m")
+            raise InvalidValueError(f"cov_factor must be a batch of matrices with shape {n} x m")
         if cov_diag.ndim < 1 or int(cov_diag.shape[-1]) != n:
-            raise ValueError(f"cov_diag must be a batch of vectors with shape {(n,)}")
+            raise InvalidValueError(f"cov_diag must be a batch of vectors with shape {(n,)}")
         m = int(cov_factor.shape[-1])
         try:
             batch = _core_broadcast_shape(
@@ -244,7 +245,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
                 tuple(cov_diag.shape[:-1]),
             )
         except ValueError as e:
-            raise ValueError(
+            raise InvalidValueError(
                 f"Incompatible batch shapes: loc {tuple(loc.shape)}, "
                 f"cov_factor {tuple(cov_factor.shape)}, cov_diag {tuple(cov_diag.shape)}"
             ) from e
@@ -354,7 +355,7 @@ class Dirichlet(_Base):
     def __init__(self, concentration: Tensor, validate_args: Any = None) -> None:
         concentration = _as_tensor(concentration)
         if concentration.ndim < 1:
-            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+            raise InvalidValueError("`concentration` parameter must be at least one-dimensional.")
         self.concentration = concentration
         shape = tuple(concentration.shape)
         super().__init__(shape[:-1], shape[-1:], validate_args)
@@ -553,7 +554,7 @@ class LKJCholesky(_Base):
         from .continuous import Beta
 
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
             )
         self.dim = dim

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Union
 
 from .. import _core
 from .._core import Tensor
+from ..errors import ArgumentTypeError, InvalidValueError
 from ._common import _finfo, _sum_rightmost
 
 __all__ = [
@@ -65,7 +66,7 @@ class Transform:
 
     def __init__(self, cache_size: int = 0) -> None:
         if cache_size not in (0, 1):
-            raise ValueError("cache_size must be 0 or 1")
+            raise InvalidValueError("cache_size must be 0 or 1")
         self._cache_size = cache_size
         self._cached: Optional[tuple[Tensor, Tensor]] = None
         self._inv: Optional[Transform] = None
@@ -74,7 +75,7 @@ class Transform:
     def event_dim(self) -> int:
         """The number of rightmost dimensions that make one event (``domain`` side)."""
         if self.domain_event_dim != self.codomain_event_dim:
-            raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
+            raise InvalidValueError("Please use either .domain.event_dim or .codomain.event_dim")
         return self.domain_event_dim
 
     @property
@@ -434,7 +435,7 @@ class ComposeTransform(Transform):
         self.parts = list(parts)
         for p in self.parts:
             if not isinstance(p, Transform):
-                raise TypeError(f"ComposeTransform: expected Transform parts, got {p!r}")
+                raise ArgumentTypeError(f"ComposeTransform: expected Transform parts, got {p!r}")
         self.bijective = all(p.bijective for p in self.parts)
         if not self.parts:
             return
@@ -573,12 +574,12 @@ class StickBreakingTransform(_ParameterFree):
 
     def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         if len(shape) < 1:
-            raise ValueError("Too few dimensions on input")
+            raise InvalidValueError("Too few dimensions on input")
         return (*tuple(shape)[:-1], int(shape[-1]) + 1)
 
     def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         if len(shape) < 1:
-            raise ValueError("Too few dimensions on input")
+            raise InvalidValueError("Too few dimensions on input")
         return (*tuple(shape)[:-1], int(shape[-1]) - 1)
 
 

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from . import Categorical, Distribution, ShapeLike, _as_tensor, _shape
 from ._common import _Base, _expand_any, _sum_rightmost
 from .transforms import ComposeTransform, Transform
@@ -57,7 +57,7 @@ class Independent(_OverBase):
         shape = tuple(base_distribution.batch_shape) + tuple(base_distribution.event_shape)
         event_dim = n + len(base_distribution.event_shape)
         if n > len(base_distribution.batch_shape):
-            raise ValueError(
+            raise InvalidValueError(
                 "Expected reinterpreted_batch_ndims <= len(base_distribution.batch_shape), "
                 f"actual {n} vs {len(base_distribution.batch_shape)}"
             )
@@ -117,15 +117,15 @@ class TransformedDistribution(_OverBase):
             self.transforms = [transforms]
         elif isinstance(transforms, (list, tuple)):
             if not all(isinstance(t, Transform) for t in transforms):
-                raise ValueError("transforms must be a Transform or a list of Transforms")
+                raise InvalidValueError("transforms must be a Transform or a list of Transforms")
             self.transforms = list(transforms)
         else:
-            raise ValueError(f"transforms must be a Transform or list, but was {transforms}")
+            raise InvalidValueError(f"transforms must be a Transform or list, but was {transforms}")
         base_shape = tuple(base_distribution.batch_shape) + tuple(base_distribution.event_shape)
         base_event_dim = len(base_distribution.event_shape)
         transform = ComposeTransform(self.transforms)
         if len(base_shape) < transform.domain_event_dim:
-            raise ValueError(
+            raise InvalidValueError(
                 f"base_distribution needs to have shape with size at least "
                 f"{transform.domain_event_dim}, but got {base_shape}."
             )
@@ -228,12 +228,12 @@ class MixtureSameFamily(_Base):
         validate_args: Any = None,
     ) -> None:
         if not isinstance(mixture_distribution, Categorical):
-            raise ValueError(
+            raise InvalidValueError(
                 " The Mixture distribution needs to be an  instance of torch.distributions."
                 "Categorical"
             )
         if not isinstance(component_distribution, Distribution):
-            raise ValueError(
+            raise InvalidValueError(
                 "The Component distribution need to be an instance of torch.distributions."
                 "Distribution"
             )

@@ -16,7 +16,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import _host
-from ..errors import DTypeError, LinAlgError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, LinAlgError, ShapeError
 
 __all__ = ["LinAlgError"]
 
@@ -29,7 +29,7 @@ def check_float(op: str, *tensors: Tensor) -> None:
     """``DTypeError`` unless every tensor is floating point (PyTorch rejects integers)."""
     for t in tensors:
         if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
+            raise ArgumentTypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
         if not t.dtype.is_floating_point:
             raise DTypeError(
                 f"{op}: Expected a floating point tensor as input. Got {t.dtype} (the linear "

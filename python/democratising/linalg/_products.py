@@ -15,7 +15,7 @@ from typing import Optional
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import broadcast_tensors
-from ..errors import DTypeError, InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from . import _common as c
 from ._solves import inv
 
@@ -79,7 +79,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     else:
         c.check_matrix("linalg.matrix_power", A, square=True)
     if not isinstance(n, int):
-        raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
+        raise ArgumentTypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
     if n == 0:
         eye = c.eye_like(A.shape[-1], A)
         power = eye.expand(*A.shape).contiguous()

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
+from ..errors import InvalidValueError, ShapeError, not_a_tensor
 
 _Pair = Union[int, Sequence[int]]
 
@@ -79,9 +79,7 @@ def unfold(
     try:
         nd = input.ndim
     except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise ArgumentTypeError(
-            f"unfold(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
-        ) from None
+        raise not_a_tensor("unfold", "input", 1, input) from None
     if nd not in (3, 4):
         raise ShapeError(f"unfold expects a 3-D or 4-D input, got {input.ndim}-D")
     x, unbatched = _with_batch(input, 3)
@@ -110,9 +108,7 @@ def fold(
     try:
         nd = input.ndim
     except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise ArgumentTypeError(
-            f"fold(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
-        ) from None
+        raise not_a_tensor("fold", "input", 1, input) from None
     if nd not in (2, 3):
         raise ShapeError(f"fold expects a 2-D or 3-D input, got {input.ndim}-D")
     x, unbatched = _with_batch(input, 2)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import InvalidValueError, ShapeError
+from ..errors import InvalidValueError, ShapeError, not_a_tensor
 from . import functional as F
 
 Triple = Union[int, Sequence[int]]
@@ -39,7 +39,7 @@ def _batched(input: Tensor, name: str) -> tuple[Tensor, bool]:
     try:
         nd = input.ndim
     except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise F._not_a_tensor(name, "input", 1, input) from None
+        raise not_a_tensor(name, "input", 1, input) from None
     if nd not in (4, 5):
         raise ShapeError(
             f"{name}: expected a 4-D (unbatched) or 5-D (batched) input, got shape "

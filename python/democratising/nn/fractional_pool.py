@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
+from ..errors import InvalidValueError, ShapeError, not_a_tensor
 from .module import Module
 
 __all__ = [
@@ -83,9 +83,7 @@ def _fractional_max_pool(
     try:
         rank = input.ndim
     except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise ArgumentTypeError(
-            f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
-        ) from None
+        raise not_a_tensor(name, "input", 1, input) from None
     if rank not in (nd + 1, nd + 2):
         raise ShapeError(
             f"{name}(): expected a {nd + 1}-d or {nd + 2}-d input, got shape {list(input.shape)}"

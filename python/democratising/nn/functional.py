@@ -17,12 +17,12 @@ from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import (
-    ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
     OutOfMemoryError,
     ShapeError,
+    not_a_tensor,
 )
 from . import _interpolate
 from ._fold import fold, unfold  # noqa: F401 - F.fold and F.unfold
@@ -385,7 +385,7 @@ def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tenso
     try:
         floating = target.dtype.is_floating_point
     except AttributeError:
-        raise _not_a_tensor(name, "target", 2, target) from None
+        raise not_a_tensor(name, "target", 2, target) from None
     if floating:
         raise DTypeError(
             f"expected class-index targets of an integer dtype, got {target.dtype} "
@@ -403,15 +403,6 @@ def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tenso
     if tuple(target.shape) != want:
         raise _target_shape_error(name, input, target, f"expected target of shape {want}")
     return input.movedim(1, -1).reshape(-1, input.shape[1]), target.reshape(-1), want
-
-
-def _not_a_tensor(name: str, arg: str, position: int, value: Any) -> ArgumentTypeError:
-    """PyTorch's ``TypeError`` for a non-tensor argument (raised on the error path, where an
-    ``AttributeError`` from inside the function was caught)."""
-    return ArgumentTypeError(
-        f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
-        f"{type(value).__name__}"
-    )
 
 
 def _target_shape_error(name: str, input: Tensor, target: Tensor, what: str) -> ShapeError:
@@ -471,7 +462,7 @@ def cross_entropy(
     try:
         floating = target.dtype.is_floating_point
     except AttributeError:
-        raise _not_a_tensor("cross_entropy", "target", 2, target) from None
+        raise not_a_tensor("cross_entropy", "target", 2, target) from None
     if floating:
         if ignore_index >= 0:
             raise InvalidValueError("ignore_index is not supported for floating point target")

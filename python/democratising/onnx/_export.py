@@ -11,7 +11,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._extras import require
-from ..errors import ExportError
+from ..errors import ExportError, InvalidValueError
 from . import _layers  # noqa: F401  (registers the layer converters)
 from ._graph import Graph
 from ._ops import ELEMENTWISE, converter_for
@@ -182,11 +182,13 @@ def export(
     if opset_version is None:
         opset_version = 17
     if opset_version < 17:
-        raise ValueError(f"opset_version {opset_version}: this exporter writes opset 17 or newer")
+        raise InvalidValueError(
+            f"opset_version {opset_version}: this exporter writes opset 17 or newer"
+        )
     if str(training).lower().rsplit(".", 1)[-1] not in ("eval", "0", "false"):
-        raise ValueError("training: only eval-mode export is supported (training='eval')")
+        raise InvalidValueError("training: only eval-mode export is supported (training='eval')")
     if not export_params:
-        raise ValueError("export_params=False is not supported: the weights go in the file")
+        raise InvalidValueError("export_params=False is not supported: the weights go in the file")
     if isinstance(args, Tensor):
         args = (args,)
     args = tuple(args)

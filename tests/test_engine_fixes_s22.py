@@ -91,3 +91,23 @@ def test_add_with_alpha_keeps_an_integer_or_bool_result_type() -> None:
     r = dm.add(i, b, alpha=2)
     assert r.dtype is dm.int32 and r.tolist() == [3, 2]
     assert dm.sub(i, i, alpha=2).tolist() == [-1, -2]
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        dm.tensor(3.5),
+        dm.tensor(True),
+        dm.arange(6).reshape(2, 3),
+        dm.arange(12.0).reshape(3, 4).T,  # a strided view
+        dm.tensor([[True, False]]),
+        dm.zeros(2, 0, 3),
+        dm.tensor([0.1], dtype=dm.float16),
+        dm.ones(2, dtype=dm.bfloat16),
+    ],
+    ids=["f32-0d", "bool-0d", "int", "view", "bool", "empty", "f16", "bf16"],
+)
+def test_tolist_builds_the_numbers_numpy_would(t: dm.Tensor) -> None:
+    want = (t.float() if t.dtype in (dm.float16, dm.bfloat16) else t).numpy().tolist()
+    got = t.tolist()
+    assert got == want and type(got) is type(want)

@@ -144,11 +144,22 @@ impl PyTensor {
             self.tensor()
         };
         let t = t.to_device(Device::Cpu).py()?;
-        let arr = py
-            .import("numpy")?
-            .getattr("asarray")?
-            .call1((wrap(t.detach()),))?;
-        arr.call_method0("tolist")
+        // Python numbers built here, as NumPy's `tolist` would give them (no array made).
+        let shape = t.shape().to_vec();
+        match t.dtype() {
+            DType::Bool => {
+                let v = t.to_dtype(DType::I64).py()?.to_vec::<i64>().py()?;
+                nested(py, &shape, &v, |x| x != 0)
+            }
+            dt if dt.is_float() => {
+                let v = t.to_dtype(DType::F64).py()?.to_vec::<f64>().py()?;
+                nested(py, &shape, &v, |x| x)
+            }
+            _ => {
+                let v = t.to_dtype(DType::I64).py()?.to_vec::<i64>().py()?;
+                nested(py, &shape, &v, |x| x)
+            }
+        }
     }
 
     /// A DLPack capsule sharing this tensor's memory (any dtype, CPU or CUDA). A CUDA tensor's
@@ -350,4 +361,35 @@ impl PyTensor {
         let moved = run(py, t.numel(), || t.to_device(d))?;
         format.apply(py, &moved, false).map(wrap)
     }
+}
+
+/// `data` (row-major, of `shape`) as nested Python lists of `item(x)`; a 0-d shape gives the
+/// number itself.
+fn nested<'py, X: Copy, Y: IntoPyObject<'py>>(
+    py: Python<'py>,
+    shape: &[usize],
+    data: &[X],
+    item: fn(X) -> Y,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some((&n, rest)) = shape.split_first() else {
+        return match data.first() {
+            Some(&x) => pyo3::IntoPyObjectExt::into_bound_py_any(item(x), py),
+            None => Ok(pyo3::types::PyList::empty(py).into_any()),
+        };
+    };
+    let step: usize = rest.iter().product();
+    let items = (0..n)
+        .map(|i| {
+            let part = data.get(i * step..(i + 1) * step).unwrap_or(&[]);
+            if rest.is_empty() {
+                match part.first() {
+                    Some(&x) => pyo3::IntoPyObjectExt::into_bound_py_any(item(x), py),
+                    None => Ok(py.None().into_bound(py)),
+                }
+            } else {
+                nested(py, rest, part, item)
+            }
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(pyo3::types::PyList::new(py, items)?.into_any())
 }

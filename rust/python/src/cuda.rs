@@ -30,25 +30,23 @@ fn _cuda_get_memory_info(py: Python<'_>, device: usize) -> PyResult<(usize, usiz
     py.detach(|| cuda::get_memory_info(device)).py()
 }
 
-#[pyfunction]
-fn _cuda_memory_allocated(device: usize) -> usize {
-    cuda::memory_allocated(device)
+/// The caching allocator's byte counters of one device, each the engine's function of the
+/// same name (0 on a device never used).
+macro_rules! memory_counters {
+    ($($py:ident => $engine:ident),* $(,)?) => {$(
+        #[pyfunction]
+        fn $py(device: usize) -> usize {
+            cuda::$engine(device)
+        }
+    )*};
 }
 
-#[pyfunction]
-fn _cuda_memory_reserved(device: usize) -> usize {
-    cuda::memory_reserved(device)
-}
-
-#[pyfunction]
-fn _cuda_max_memory_allocated(device: usize) -> usize {
-    cuda::max_memory_allocated(device)
-}
-
-#[pyfunction]
-fn _cuda_max_memory_reserved(device: usize) -> usize {
-    cuda::max_memory_reserved(device)
-}
+memory_counters!(
+    _cuda_memory_allocated => memory_allocated,
+    _cuda_memory_reserved => memory_reserved,
+    _cuda_max_memory_allocated => max_memory_allocated,
+    _cuda_max_memory_reserved => max_memory_reserved,
+);
 
 #[pyfunction]
 fn _cuda_reset_peak_memory_stats(device: usize) {
@@ -130,22 +128,27 @@ fn _cuda_load_all_kernels(py: Python<'_>, device: usize) -> PyResult<usize> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(_cuda_is_available, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_device_count, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_unavailable_reason, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_get_memory_info, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_memory_allocated, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_memory_reserved, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_max_memory_allocated, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_max_memory_reserved, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_reset_peak_memory_stats, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_empty_cache, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_synchronize, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_stream_handle, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_record_event, m)?)?;
+    macro_rules! add_functions {
+        ($($f:ident),* $(,)?) => {$( m.add_function(wrap_pyfunction!($f, m)?)?; )*};
+    }
+    add_functions!(
+        _cuda_is_available,
+        _cuda_device_count,
+        _cuda_unavailable_reason,
+        _cuda_get_memory_info,
+        _cuda_memory_allocated,
+        _cuda_memory_reserved,
+        _cuda_max_memory_allocated,
+        _cuda_max_memory_reserved,
+        _cuda_reset_peak_memory_stats,
+        _cuda_empty_cache,
+        _cuda_synchronize,
+        _cuda_stream_handle,
+        _cuda_record_event,
+        _cuda_add_search_paths,
+        _cuda_kernel_table,
+        _cuda_load_all_kernels,
+    );
     m.add_class::<PyCudaEvent>()?;
-    m.add_function(wrap_pyfunction!(_cuda_add_search_paths, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_kernel_table, m)?)?;
-    m.add_function(wrap_pyfunction!(_cuda_load_all_kernels, m)?)?;
     Ok(())
 }

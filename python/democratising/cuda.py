@@ -226,12 +226,18 @@ def current_device() -> int:
 def set_device(device: int | str | Device) -> None:
     """Records the default CUDA index; ``DeviceError`` if there is no such device. Tensors
     still go where ``.to()``/``device=`` send them (``"cuda"`` means device 0)."""
+    _current_device[0] = _existing(device, "cannot select")
+
+
+def _existing(device: int | str | Device | None, failed: str) -> int:
+    """The index of ``device``; ``DeviceError`` ("``failed`` CUDA device i: why") when this
+    machine has no such device."""
     index = _index(device)
     count = device_count()
     if not 0 <= index < count:
         reason = unavailable_reason() or f"{count} CUDA device(s)"
-        raise DeviceError(f"cannot select CUDA device {index}: {reason}")
-    _current_device[0] = index
+        raise DeviceError(f"{failed} CUDA device {index}: {reason}")
+    return index
 
 
 class device:  # noqa: N801 - PyTorch's name
@@ -275,12 +281,7 @@ def set_rng_state(new_state: _core.Tensor, device: int | str | Device = "cuda") 
 def get_device_name(device: int | str | Device | None = None) -> str:
     """A readable name of a CUDA device (the driver's name is not exposed by the engine);
     ``DeviceError`` saying why when there is no such device, as PyTorch raises."""
-    index = _index(device)
-    if not 0 <= index < device_count():
-        raise DeviceError(
-            f"no CUDA device {index}: {unavailable_reason() or f'{device_count()} device(s)'}"
-        )
-    return f"CUDA device {index}"
+    return f"CUDA device {_existing(device, 'no')}"
 
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:

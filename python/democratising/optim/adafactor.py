@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError, StateDictError
-from ._common import PerParam, check_lr, full_like, hyperparameters
+from ._common import PerParam, full_like, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Adafactor"]
@@ -55,7 +55,8 @@ class Adafactor(PerParam):
     ) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise InvalidValueError("Tensor lr must be 1-element")
-        check_lr(float(lr))
+        if not 0.0 <= lr:
+            raise InvalidValueError(f"Learning rate should be >= 0 but is: {lr}")
         if not 0.0 >= beta2_decay:
             raise InvalidValueError(f"beta2_decay should be <= 0 but is: {beta2_decay}")
         if eps[0] is not None and not 0.0 <= eps[0]:

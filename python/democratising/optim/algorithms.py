@@ -134,7 +134,12 @@ class Adam(_Fused):
         decoupled_weight_decay: bool = False,
     ) -> None:
         # PyTorch's checks, order and messages ("Invalid beta parameter at index 0: 1.0").
-        betas = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
+        pair = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
+        if isinstance(betas[0], Tensor) != isinstance(betas[1], Tensor):
+            # PyTorch's Adam/AdamW refuse a tensor beta next to a number (it also refuses int
+            # betas, which are accepted here: a config may spell 0 for 0.0).
+            raise InvalidValueError("betas must be either both floats or both Tensors")
+        betas = pair
         hyper = hyperparameters(Adam.__init__, locals())
         order = "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable "
         super().__init__(params, in_order(hyper, order + "fused decoupled_weight_decay"))
@@ -222,9 +227,16 @@ class Adagrad(_Fused):
         hyper = hyperparameters(Adagrad.__init__, locals())
         order = "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize "
         super().__init__(params, in_order(hyper, order + "differentiable fused"))
+        # As PyTorch: every parameter's state exists from the start (so ``state_dict()`` lists
+        # parameters that never get a gradient), and the accumulator starts at the
+        # constructor's ``initial_accumulator_value`` whatever a group says (PyTorch reads
+        # only ``self.defaults`` for it, in ``__init__`` and for groups added later).
+        for g in self.param_groups:
+            for p in g["params"]:
+                self.state[p] = {"step": 0, "sum": full_like(p, initial_accumulator_value)}
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
-        st = self._stepped_states(params, ["sum"], g["initial_accumulator_value"])
+        st = self._stepped_states(params, ["sum"], self.defaults["initial_accumulator_value"])
         kw = self._hyper(g, "initial_accumulator_value")
         _core._adagrad_step(params, grads, st["sum"], st["step"], **kw)
 

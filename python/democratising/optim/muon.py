@@ -17,7 +17,7 @@ from .optimizer import ParamsT
 
 __all__ = ["Muon", "zeropower_via_newtonschulz"]
 
-_LR_ADJUSTMENTS = ("original", "match_rms_adamw")
+_LR_ADJUSTMENTS = ("original", "match_rms_adamw", "spectral_unclamped")
 
 
 def zeropower_via_newtonschulz(
@@ -46,12 +46,15 @@ def zeropower_via_newtonschulz(
 
 def _adjusted_lr(lr: float, adjust_lr_fn: Optional[str], shape: Sequence[int]) -> float:
     """``original``: ``lr · sqrt(max(1, A/B))``; ``match_rms_adamw``: ``lr · 0.2 sqrt(max(A, B))``
-    (so the update's RMS matches AdamW's) for an ``A x B`` parameter."""
+    (so the update's RMS matches AdamW's); ``spectral_unclamped``: ``lr · sqrt(A/B)``, for an
+    ``A x B`` parameter."""
     rows, cols = shape[0], shape[1]
     if adjust_lr_fn is None or adjust_lr_fn == "original":
         return lr * math.sqrt(max(1.0, rows / cols))
     if adjust_lr_fn == "match_rms_adamw":
         return lr * 0.2 * math.sqrt(max(rows, cols))
+    if adjust_lr_fn == "spectral_unclamped":
+        return lr * math.sqrt(rows / cols)
     return lr
 
 

@@ -16,6 +16,36 @@ fn splitmix(x: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The ziggurat's base: where the tail begins (128 layers of equal area `ZIG_V`).
+const ZIG_R: f64 = 3.442_619_855_899;
+const ZIG_V: f64 = 9.912_563_035_262_17e-3;
+
+/// Layer edges `x[i]` (x[1] = R, x[128] = 0) and the ratios `x[i+1] / x[i]` below which a
+/// sample is accepted at once.
+struct Ziggurat {
+    x: [f64; 129],
+    ratio: [f64; 128],
+}
+
+fn ziggurat() -> &'static Ziggurat {
+    static TABLE: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut x = [0.0; 129];
+        let mut f = (-0.5 * ZIG_R * ZIG_R).exp();
+        x[0] = ZIG_V / f;
+        x[1] = ZIG_R;
+        for i in 2..128 {
+            x[i] = (-2.0 * (ZIG_V / x[i - 1] + f).ln()).sqrt();
+            f = (-0.5 * x[i] * x[i]).exp();
+        }
+        let mut ratio = [0.0; 128];
+        for i in 0..128 {
+            ratio[i] = x[i + 1] / x[i];
+        }
+        Ziggurat { x, ratio }
+    })
+}
+
 impl Rng {
     pub fn seeded(seed: u64) -> Rng {
         let mut x = seed;
@@ -49,11 +79,42 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Standard normal (Box–Muller).
+    /// Standard normal by the ziggurat method (Marsaglia and Tsang, with Doornik's 128-layer
+    /// table): one 64-bit draw and a table lookup for ~99% of samples, no logarithm or sine,
+    /// several times faster than Box–Muller.
+    #[inline]
     pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        let z = ziggurat();
+        loop {
+            let bits = self.next_u64();
+            let i = (bits & 0x7f) as usize;
+            // The top 53 bits give u in [-1, 1); the low 7 picked the layer.
+            let u = (bits >> 11) as f64 * (2.0 / (1u64 << 53) as f64) - 1.0;
+            if u.abs() < z.ratio[i] {
+                return u * z.x[i];
+            }
+            if i == 0 {
+                return self.normal_tail(u < 0.0);
+            }
+            let x = u * z.x[i];
+            let f0 = (-0.5 * (z.x[i] * z.x[i] - x * x)).exp();
+            let f1 = (-0.5 * (z.x[i + 1] * z.x[i + 1] - x * x)).exp();
+            if f1 + self.uniform() * (f0 - f1) < 1.0 {
+                return x;
+            }
+        }
+    }
+
+    /// A sample beyond the ziggurat's base `R` (Marsaglia's tail method), on the side asked.
+    #[cold]
+    fn normal_tail(&mut self, negative: bool) -> f64 {
+        loop {
+            let x = (1.0 - self.uniform()).ln() / ZIG_R;
+            let y = (1.0 - self.uniform()).ln();
+            if -2.0 * y >= x * x {
+                return if negative { x - ZIG_R } else { ZIG_R - x };
+            }
+        }
     }
 
     /// Uniform integer in [0, n).
@@ -164,6 +225,39 @@ mod tests {
         }
         let n: f64 = (0..20000).map(|_| a.normal()).sum::<f64>() / 20000.0;
         assert!(n.abs() < 0.05);
+    }
+
+    /// The ziggurat's samples follow N(0, 1): moments, the normal CDF at several points
+    /// (inside layers, near the base, in the tail) and the tail mass beyond the base.
+    #[test]
+    fn normal_matches_the_gaussian() {
+        let mut r = Rng::seeded(3);
+        let n = 400_000;
+        let xs: Vec<f64> = (0..n).map(|_| r.normal()).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let kurt = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "variance {var}");
+        assert!((kurt - 3.0).abs() < 0.05, "kurtosis {kurt}");
+        // Φ(t) for t = -3, -1.5, -0.5, 0, 0.7, 2, 3.44 (the base R).
+        let cdf = [
+            (-3.0, 0.001_349_9),
+            (-1.5, 0.066_807_2),
+            (-0.5, 0.308_537_5),
+            (0.0, 0.5),
+            (0.7, 0.758_036_3),
+            (2.0, 0.977_249_9),
+            (ZIG_R, 0.999_712_0),
+        ];
+        for (t, p) in cdf {
+            let got = xs.iter().filter(|&&x| x < t).count() as f64 / n as f64;
+            let sd = (p * (1.0 - p) / n as f64).sqrt();
+            assert!(
+                (got - p).abs() < 5.0 * sd + 1e-6,
+                "P(X < {t}) = {got}, expected {p}"
+            );
+        }
     }
 }
 

@@ -127,10 +127,13 @@ impl Tensor {
         if !dtype.is_float() {
             bail!(DType, "rand: expected a floating point dtype, got {dtype}");
         }
-        let n = alloc_numel(shape, 8 + dtype.size())?;
-        let raw: Vec<f64> =
-            with_rng(|r| (0..n).map(|_| low + (high - low) * r.uniform()).collect());
-        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
+        let n = alloc_numel(shape, dtype.size())?;
+        with_dtype!(dtype, T => {
+            let v: Vec<T> = with_rng(|r| {
+                (0..n).map(|_| T::from_f64(low + (high - low) * r.uniform())).collect()
+            });
+            Tensor::from_vec(v, shape)
+        })
     }
 
     pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
@@ -142,9 +145,12 @@ impl Tensor {
         if !dtype.is_float() {
             bail!(DType, "randn: expected a floating point dtype, got {dtype}");
         }
-        let n = alloc_numel(shape, 8 + dtype.size())?;
-        let raw: Vec<f64> = with_rng(|r| (0..n).map(|_| mean + std * r.normal()).collect());
-        with_dtype!(dtype, T => Tensor::from_vec(raw.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape))
+        let n = alloc_numel(shape, dtype.size())?;
+        with_dtype!(dtype, T => {
+            let v: Vec<T> =
+                with_rng(|r| (0..n).map(|_| T::from_f64(mean + std * r.normal())).collect());
+            Tensor::from_vec(v, shape)
+        })
     }
 
     pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {

@@ -42,6 +42,16 @@ impl PyDType {
     fn is_floating_point(&self) -> bool {
         self.0.is_float()
     }
+    /// Whether the type holds negative values (every dtype but `bool`, as in PyTorch).
+    #[getter]
+    fn is_signed(&self) -> bool {
+        self.0 != DType::Bool
+    }
+    /// Always false: there are no complex dtypes (the attribute exists for PyTorch code).
+    #[getter]
+    fn is_complex(&self) -> bool {
+        false
+    }
     #[getter]
     fn itemsize(&self) -> usize {
         self.0.size()

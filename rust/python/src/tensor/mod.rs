@@ -18,8 +18,8 @@ use crate::util::{operand, run, wrap};
 use democratising::autograd;
 use democratising::{DType, Device, Error, Tensor};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
-use std::sync::{Arc, RwLock};
+use pyo3::types::{PyTuple, PyWeakrefReference};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A multi-dimensional array with autograd. See `democratising` for the full API.
 #[pyclass(frozen, subclass, name = "Tensor", module = "democratising", weakref)]
@@ -28,12 +28,16 @@ pub struct PyTensor {
     /// `.cuda()` can swap a Parameter's payload while the Python object (which optimizers and
     /// tied modules hold) stays the same, as PyTorch's `param.data = ...` does.
     handle: RwLock<Tensor>,
+    /// A weak reference to the Python object last handed out as `.grad`, so that `p.grad is
+    /// p.grad` holds (as in PyTorch) without keeping a gradient alive that the engine dropped.
+    grad_object: Mutex<Option<Py<PyWeakrefReference>>>,
 }
 
 impl PyTensor {
     pub fn new(t: Tensor) -> PyTensor {
         PyTensor {
             handle: RwLock::new(t),
+            grad_object: Mutex::new(None),
         }
     }
 
@@ -251,13 +255,36 @@ impl PyTensor {
         slf.get().tensor().set_requires_grad(requires_grad).py()?;
         Ok(slf)
     }
+    /// The accumulated gradient: the same Python object on every read while it stays the
+    /// engine's gradient and something else holds it.
     #[getter]
-    fn grad(&self) -> Option<PyTensor> {
-        self.tensor().grad().map(wrap)
+    fn grad(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(g) = self.tensor().grad() else {
+            return Ok(None);
+        };
+        let mut cached = self.grad_object.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(obj) = cached.as_ref().and_then(|w| w.bind(py).upgrade()) {
+            if let Ok(t) = obj.cast::<PyTensor>() {
+                if t.get().tensor().same(&g) {
+                    return Ok(Some(obj.unbind()));
+                }
+            }
+        }
+        let obj = Bound::new(py, wrap(g))?.into_any();
+        *cached = Some(PyWeakrefReference::new(&obj)?.unbind());
+        Ok(Some(obj.unbind()))
     }
     #[setter]
-    fn set_grad(&self, g: Option<PyRef<'_, PyTensor>>) -> PyResult<()> {
-        self.tensor().set_grad(g.map(|g| g.tensor())).py()
+    fn set_grad(&self, g: Option<Bound<'_, PyTensor>>) -> PyResult<()> {
+        self.tensor()
+            .set_grad(g.as_ref().map(|g| g.get().tensor()))
+            .py()?;
+        let mut cached = self.grad_object.lock().unwrap_or_else(|e| e.into_inner());
+        *cached = match g {
+            Some(g) => Some(PyWeakrefReference::new(g.as_any())?.unbind()),
+            None => None,
+        };
+        Ok(())
     }
     /// The storage's in-place version counter (PyTorch's `_version`): every in-place write
     /// through this tensor or a view of it bumps it; saved-tensor checks compare it.

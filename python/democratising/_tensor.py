@@ -230,6 +230,10 @@ def _check_fits(arr: np.ndarray, dtype: Any) -> None:
 
 
 _CPU = _core.Device("cpu")
+# NumPy dtypes (native byte order) that `tensor` keeps as they are.
+_KEPT_NP_DTYPES = frozenset(
+    np.dtype(t) for t in (np.float32, np.float64, np.float16, np.int64, np.int32, np.bool_)
+)
 
 
 def tensor(
@@ -239,6 +243,12 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
+    if type(data) is np.ndarray and dtype is None and data.dtype in _KEPT_NP_DTYPES:
+        # The common case of a NumPy batch, its dtype kept: one copy, shared with the engine.
+        t = _core.from_numpy(data.copy(order="C"))
+        if device is not None or _core.get_default_device() != _CPU:
+            t = t.to(_core.get_default_device() if device is None else device)
+        return t.requires_grad_(True) if requires_grad else t
     mixed = isinstance(data, (list, tuple)) and _mixed(data)
     if mixed and dtype is None:
         dtype = _infer_list_dtype(data)

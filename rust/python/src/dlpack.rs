@@ -321,6 +321,12 @@ unsafe fn layout_of(d: &DLTensor, isz: usize) -> PyResult<Layout> {
 /// which is marked used: the tensor now owns it.
 #[pyfunction]
 pub fn _from_dlpack(py: Python<'_>, capsule: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    import_capsule(py, capsule).map(wrap)
+}
+
+/// The engine tensor of `_from_dlpack`. A capsule it refuses is left unconsumed (its producer
+/// frees it as usual).
+pub fn import_capsule(py: Python<'_>, capsule: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let cap = capsule.as_ptr();
     // SAFETY: PyCapsule_IsValid accepts any object; the pointers read below are the
     // producer's, valid while the capsule is unconsumed (and then for as long as we own it).
@@ -368,6 +374,12 @@ pub fn _from_dlpack(py: Python<'_>, capsule: &Bound<'_, PyAny>) -> PyResult<PyTe
             }
         };
         let layout = layout_of(d, dt.size())?;
+        if (d.data as usize).wrapping_add(d.byte_offset as usize) % dt.size() != 0 {
+            return Err(value_error(format!(
+                "from_dlpack: the data is not aligned to its {}-byte elements",
+                dt.size()
+            )));
+        }
         let (_, end) = layout.span();
         let used = if versioned {
             USED_DLTENSOR_VERSIONED
@@ -382,6 +394,10 @@ pub fn _from_dlpack(py: Python<'_>, capsule: &Bound<'_, PyAny>) -> PyResult<PyTe
         let owner = Imported { managed, versioned };
         let storage = Storage::from_foreign_on(d.data as *mut u8, end, dt, device, Box::new(owner));
         let t = Tensor::from_storage(Arc::new(storage), layout).py()?;
-        Ok(wrap(if read_only { t.deep_clone().py()? } else { t }))
+        if read_only {
+            t.deep_clone().py()
+        } else {
+            Ok(t)
+        }
     }
 }

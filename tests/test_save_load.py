@@ -244,3 +244,33 @@ def test_safe_globals_is_a_harmless_context() -> None:
     dm.serialization.add_safe_globals([float])
     assert float in dm.serialization.get_safe_globals()
     dm.serialization.clear_safe_globals()
+
+
+def test_state_dict_metadata_survives_save_and_load() -> None:
+    """A state dict's ``_metadata`` (per-module versions) round-trips, so a module's
+    ``_load_from_state_dict`` can still upgrade a checkpoint saved by an older version."""
+    seen: list[object] = []
+
+    class Versioned(nn.Linear):
+        _version = 3
+
+        def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):  # type: ignore[no-untyped-def]
+            seen.append(local_metadata.get("version"))
+            super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
+    model = nn.Sequential(Versioned(2, 2))
+    sd = model.state_dict()
+    sd._metadata["0"]["version"] = 1  # as an older release would have saved it
+    buf = io.BytesIO()
+    dm.save(sd, buf)
+    buf.seek(0)
+    loaded = dm.load(buf)
+    assert loaded._metadata["0"] == {"version": 1}
+    assert list(loaded._metadata) == list(sd._metadata)
+    nn.Sequential(Versioned(2, 2)).load_state_dict(loaded)
+    assert seen == [1]
+    # a plain dict saves and loads without any metadata
+    buf = io.BytesIO()
+    dm.save({"a": 1}, buf)
+    buf.seek(0)
+    assert not hasattr(dm.load(buf), "_metadata")

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _core, _tensor
+from . import _core, _shared_memory, _tensor
 from ._core import Tensor
 from ._functional_ops import COMPARISONS
 from .errors import ArgumentTypeError, DeviceError, InvalidValueError, ShapeError
@@ -483,6 +483,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "resize_": resize_,
     "resize_as_": resize_as_,
     "set_": set_,
+    "share_memory_": _shared_memory.share_memory_,
+    "is_shared": _shared_memory.is_shared,
     "as_strided": as_strided,
     "i0": i0,
     "hardshrink": hardshrink,

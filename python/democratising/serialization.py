@@ -191,6 +191,11 @@ class _Packer:
             node: dict[str, Any] = {"__dict__": items}
             if isinstance(value, OrderedDict):
                 node["ordered"] = True
+            metadata = getattr(value, "_metadata", None)
+            if isinstance(metadata, Mapping):
+                # A state dict's per-module versions (`_metadata`), which `load_state_dict`
+                # hands to `_load_from_state_dict` to upgrade older checkpoints.
+                node["metadata"] = self.pack(metadata, _join(path, "_metadata"))
             return node
         from .nn.module import Module
 
@@ -385,6 +390,11 @@ class _Unpacker:
                 if key is not None and not isinstance(key, (str, int, float, bool)):
                     raise CheckpointError(f"malformed saved structure: dict key {key!r}")
                 out[key] = self.unpack(item[1], depth + 1)
+            if isinstance(out, OrderedDict) and "metadata" in value:
+                metadata = self.unpack(value["metadata"], depth + 1)
+                if not isinstance(metadata, dict):
+                    raise CheckpointError("malformed saved structure: _metadata is not a dict")
+                out._metadata = metadata  # type: ignore[attr-defined]
             return out
         raise CheckpointError(f"malformed saved structure: unknown node {sorted(value)[:4]}")
 

@@ -991,6 +991,17 @@ class Module:
     def cpu(self: M) -> M:
         return self.to("cpu")
 
+    def share_memory(self: M) -> M:
+        """Moves parameters, their gradients and buffers into shared memory
+        (``Tensor.share_memory_``), so that processes forked afterwards train the same weights
+        (Hogwild)."""
+        for t in [*self.parameters(), *self.buffers()]:
+            t.share_memory_()
+            grad = t.grad
+            if grad is not None:
+                t.grad = grad.share_memory_()
+        return self
+
     def cuda(self: M, device: Any = None) -> M:
         """Moves parameters and buffers to ``cuda:device`` (device 0 by default)."""
         if device is None:

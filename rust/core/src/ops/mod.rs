@@ -17,6 +17,7 @@ pub mod softmax;
 pub mod special;
 pub mod unary;
 pub(crate) mod unary_graph;
+pub mod view_dtype;
 pub mod views;
 
 pub use binary::BinaryOp;

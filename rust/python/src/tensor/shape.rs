@@ -62,12 +62,7 @@ impl PyTensor {
         };
         if let Some(first) = first.filter(|f| !sizes(f)) {
             if let Ok(dt) = extract_dtype(&first) {
-                if dt != self.tensor().dtype() {
-                    return Err(to_pyerr(Error::DType(
-                        "view(dtype) reinterpretation is not supported; use .to(dtype)".into(),
-                    )));
-                }
-                return Ok(wrap(self.tensor()));
+                return self.tensor().view_dtype(dt).py().map(wrap);
             }
         }
         let shape = sizes_or_kw(shape, kwargs, "view", "size")?;

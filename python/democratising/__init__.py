@@ -446,3 +446,10 @@ from ._functional_aliases import *  # noqa: E402, F403
 
 # `dm.range` exists (torch.range), but `from democratising import *` must not hide the builtin.
 __all__ += [n for n in _functional_aliases.__all__ if n != "range"]
+
+# isort: split
+# PyTorch's ``out=`` for the free functions written in Python (``dm.cumsum(x, 0, out=buf)``),
+# last: it wraps the names every import above has bound.
+from . import _out_param  # noqa: E402
+
+_out_param.install(globals())

@@ -561,6 +561,7 @@ def nextafter(x: Tensor, other: Tensor) -> Tensor:
     dtype = _result_dtype(x, other)
     if not dtype.is_floating_point:
         raise DTypeError(f"\"nextafter\" not implemented for '{dtype}'")
+    broadcast_shapes(x.shape, other.shape)  # (PyTorch's error, not NumPy's ValueError alone)
     a, b = _host(x.to(dtype)), _host(other.to(dtype))
     if dtype == _core.bfloat16:
         return _from_host(_nextafter_bfloat16(a, b), dtype, x.device)

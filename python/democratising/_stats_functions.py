@@ -59,7 +59,7 @@ def _rows(x: Tensor, dim: Optional[int]) -> tuple[Tensor, list[int], int]:
         return x.reshape(1, 1), [], 0
     moved = movedim(x, d, -1)
     lead = list(moved.shape[:-1])
-    return moved.reshape(-1, x.shape[d]), lead, d
+    return moved.reshape(math.prod(lead), x.shape[d]), lead, d  # (-1 is ambiguous for n = 0)
 
 
 # ---- quantiles and medians -------------------------------------------------------------------

@@ -220,7 +220,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     d = _dim(x, dim)
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
-        raise IndexError(f"topk: k={k} is out of range for a dimension of size {n}")
+        raise IndexOutOfRangeError(f"topk: k={k} is out of range for a dimension of size {n}")
     if x.ndim == 0:  # PyTorch returns the element itself (for k=0 too)
         return TopkResult(x, _core.zeros(dtype=_core.int64, device=x.device))
     s = sort(x, d, descending=largest)
@@ -234,7 +234,9 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Kthvalu
     d = _dim(x, dim)
     n = x.shape[d] if x.ndim else 1
     if not 1 <= k <= n:
-        raise IndexError(f"kthvalue(): selected number k={k} out of range for dimension {d}")
+        raise IndexOutOfRangeError(
+            f"kthvalue(): selected number k={k} out of range for dimension {d}"
+        )
     s = sort(x, d)
     if x.ndim == 0:
         return KthvalueResult(s.values, s.indices)
@@ -262,6 +264,10 @@ def norm(
     ``sqrt``/``pow`` chain would give ``0 * inf = nan`` there."""
     if dtype is not None:
         x = x.to(dtype)
+    if dim is None and keepdim and x.ndim:
+        # PyTorch keeps every reduced dimension: ``norm(x, keepdim=True)`` is ``(1, 1)`` for a
+        # matrix (the matrix p-norms over the last two dims when ``p`` is ``"nuc"``).
+        dim = tuple(range(x.ndim)) if p != "nuc" else (-2, -1)
     kw: dict[str, Any] = {"keepdim": keepdim} if dim is not None else {}
     if dim is not None:
         kw["dim"] = dim
@@ -348,6 +354,8 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
             return _core.ones(dtype=x.dtype, device=x.device)
         return _pairwise(flat, 0, lambda a, b: a * b, 1.0).reshape(())
     d = _dim(x, dim)
+    if x.ndim == 0:  # (dim 0 or -1 of a 0-d tensor: the element itself, as PyTorch's)
+        return x.clone()
     if x.shape[d] == 0:
         shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
         out = _core.ones(*shape, dtype=x.dtype, device=x.device)

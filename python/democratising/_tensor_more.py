@@ -45,7 +45,14 @@ from ._tensor_extra import (
     tril,
     triu,
 )
-from .errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfMemoryError, ShapeError
+from .errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    OutOfMemoryError,
+    ShapeError,
+)
 
 _Number = Union[int, float, bool]
 _Dims = Union[int, Sequence[int]]
@@ -119,8 +126,8 @@ def _index_vector(index: Any, op: str) -> np.ndarray:
 def _check_range(idx: np.ndarray, n: int, dim: int, op: str, wrap: bool = False) -> np.ndarray:
     lo = -n if wrap else 0
     bad = idx[(idx < lo) | (idx >= n)]
-    if bad.size:
-        raise IndexError(
+    if bad.size:  # (an IndexError and a RuntimeError: PyTorch raises either, by op)
+        raise IndexOutOfRangeError(
             f"{op}(): index {int(bad[0])} is out of bounds for dimension {dim} with size {n}"
         )
     return idx % n if (wrap and n) else idx

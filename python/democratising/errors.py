@@ -47,8 +47,10 @@ class DeviceError(DemocratisingError, RuntimeError):
     """Tensors on different devices, or a device that is not available."""
 
 
-class IndexOutOfRangeError(DemocratisingError, IndexError):
-    """An index or label out of range."""
+class IndexOutOfRangeError(DemocratisingError, IndexError, RuntimeError):
+    """An index or label out of range. PyTorch raises ``IndexError`` for some of these
+    (``t[5]``, ``index_select``) and ``RuntimeError`` for others (``gather``, ``scatter``,
+    ``narrow``, ``topk``'s ``k``), so this is both."""
 
 
 class InvalidValueError(DemocratisingError, ValueError, RuntimeError):

@@ -1,0 +1,111 @@
+"""PyTorch's ``out=`` keyword for the free functions written in Python (``dm.cumsum(x, 0,
+out=buf)``, ``dm.max(x, 1, out=(values, indices))``): code ported from PyTorch passes it, and
+a ``TypeError`` for an unknown keyword would be the only difference. The function runs as
+usual, then its result is written into ``out`` (resized to the result's shape) and ``out`` is
+returned, with PyTorch's rules: the result's dtype must be castable to ``out``'s, and nothing
+here is differentiable."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from . import _core
+from ._core import Tensor
+from .errors import ArgumentTypeError, AutogradError, DTypeError
+
+# The package-level functions that take ``out=`` in PyTorch and are Python functions here
+# (the engine's free functions and ``_functional_ops``' forwarders handle a tensor ``out``
+# already; ``max``/``min`` are listed for PyTorch's ``out=(values, indices)``).
+OUT_NAMES: tuple[str, ...] = (
+    # elementwise
+    "frac", "sgn", "exp2", "sinh", "cosh", "deg2rad", "rad2deg", "fix", "signbit",
+    "nan_to_num", "log10", "logit", "sinc", "isposinf", "isneginf", "fmod", "fmax", "fmin",
+    "atan2", "arctan2", "copysign", "logaddexp", "logaddexp2", "hypot", "greater", "less",
+    "xlogy", "nextafter", "float_power", "heaviside", "subtract", "multiply", "divide", "lerp",
+    "where", "addcmul", "addcdiv", "clamp_min", "clamp_max", "ldexp", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "gcd", "lcm", "i0", "polygamma",
+    # reductions and scans
+    "prod", "nansum", "nanmean", "cumsum", "cumprod", "logcumsumexp", "quantile",
+    "nanquantile", "norm", "max", "min", "sort", "topk", "kthvalue", "median", "nanmedian", "mode",
+    "cummax", "cummin", "aminmax", "msort", "histc", "diff", "renorm",
+    # products
+    "bmm", "mv", "outer", "ger", "addmm", "baddbmm", "addmv", "addr", "cross", "kron",
+    "tensordot", "inner",
+    # joins, selections and searches
+    "hstack", "vstack", "dstack", "column_stack", "concat", "concatenate", "masked_select",
+    "take", "take_along_dim", "tril", "triu", "diag", "searchsorted", "bucketize",
+    "narrow_copy", "logspace",
+)  # fmt: skip
+
+
+def _write(name: str, result: Any, out: Any) -> Tensor:
+    """``result`` copied into the tensor ``out`` (resized when its shape differs)."""
+    from ._functional_aliases import can_cast
+
+    if not isinstance(out, Tensor):
+        raise ArgumentTypeError(
+            f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}"
+        )
+    if not isinstance(result, Tensor):  # a Python number (a 0-d result made plain)
+        result = _core.full((), result, device=out.device)
+    if result.requires_grad and _core.is_grad_enabled():
+        raise AutogradError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if not can_cast(result.dtype, out.dtype):
+        raise DTypeError(
+            f"result type {result.dtype} can't be cast to the desired output type {out.dtype}"
+        )
+    if tuple(out.shape) != tuple(result.shape):
+        out.resize_(*result.shape)
+    out.copy_(result.detach())
+    return out
+
+
+def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn`` taking a keyword ``out``: a tensor, or a tuple of tensors for a function that
+    returns several (its named-tuple type is kept: ``r.values is out[0]``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+        if out is None:
+            return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if isinstance(result, tuple):
+            if not isinstance(out, (tuple, list)) or len(out) != len(result):
+                raise ArgumentTypeError(
+                    f"{name}(): argument 'out' must be a tuple of {len(result)} Tensors, "
+                    f"not {type(out).__name__}"
+                )
+            written = [_write(name, r, o) for r, o in zip(result, out)]
+            return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
+        return _write(name, result, out)
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return wrapper
+    params = list(sig.parameters.values())
+    if "out" not in sig.parameters:
+        at = builtins.next(
+            (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
+            len(params),
+        )
+        params.insert(at, inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None))
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def install(namespace: dict[str, Any]) -> None:
+    """Replaces each of ``OUT_NAMES`` in ``namespace`` (the package's) by its ``out=`` form."""
+    for name in OUT_NAMES:
+        fn = namespace.get(name)
+        if fn is not None and not getattr(fn, "_takes_out", False):
+            wrapped = with_out(fn, name)
+            wrapped._takes_out = True  # type: ignore[attr-defined]
+            namespace[name] = wrapped

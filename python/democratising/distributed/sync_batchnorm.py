@@ -163,8 +163,9 @@ class SyncBatchNorm(_BatchNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         world = self.world if self.world is not None else World.current()
-        use_batch = self.training or not self.track_running_stats
-        if not use_batch or world is None or world.size() == 1:
+        # As PyTorch's: statistics are synchronised in training only; eval mode is BatchNorm's
+        # (the running statistics whenever they exist, else the local batch's).
+        if not self.training or world is None or world.size() == 1:
             return super().forward(x)
         if x.ndim not in self._expected_ndim or x.shape[1] != self.num_features:
             raise ShapeError(

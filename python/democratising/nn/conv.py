@@ -182,8 +182,13 @@ class _ConvNd(_ConvBase):
         return pads
 
     def _conv(self, x: Tensor) -> Tensor:
-        """The convolution, after the explicit padding a non-``"zeros"`` ``padding_mode``
-        asks for."""
+        """The convolution with the layer's own ``weight`` and ``bias``."""
+        return self._conv_forward(x, self.weight, self._param("bias"))
+
+    def _conv_forward(self, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+        """The convolution of ``x`` with ``weight`` and ``bias`` under the layer's geometry,
+        after the explicit padding a non-``"zeros"`` ``padding_mode`` asks for. PyTorch's
+        extension point: subclasses (weight standardisation, LoRA) pass another weight."""
         conv = (F.conv1d, F.conv2d, F.conv3d)[self._ndim - 1]
         padding: Any = self.padding
         if self.padding_mode != "zeros":
@@ -196,8 +201,7 @@ class _ConvNd(_ConvBase):
             # the functional convolutions take only symmetric padding.
             x = F.pad(x, self._explicit_padding())
             padding = 0
-        bias = self._param("bias")
-        return conv(x, self.weight, bias, self.stride, padding, self.dilation, self.groups)
+        return conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv(x)

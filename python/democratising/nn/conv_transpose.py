@@ -74,32 +74,43 @@ class _ConvTransposeNd(_ConvBase):
                 f'Only "zeros" padding mode is supported for {type(self).__name__}'
             )
 
-    def _output_padding(self, x: Tensor, output_size: Optional[Sequence[int]]) -> tuple[int, ...]:
-        """The output padding that gives ``output_size`` (its last ``_ndim`` entries), checked
-        against the sizes this layer can produce; the layer's own without it."""
+    def _output_padding(
+        self,
+        x: Tensor,
+        output_size: Optional[Sequence[int]],
+        stride: Optional[Sequence[int]] = None,
+        padding: Optional[Sequence[int]] = None,
+        kernel_size: Optional[Sequence[int]] = None,
+        num_spatial_dims: Optional[int] = None,
+        dilation: Optional[Sequence[int]] = None,
+    ) -> Sequence[int]:
+        """The output padding that gives ``output_size`` (its last ``num_spatial_dims``
+        entries), checked against the sizes this geometry can produce; the layer's own
+        without it. PyTorch's signature: subclasses pass the geometry explicitly, and what
+        they leave out is the layer's."""
         if output_size is None:
             return self.output_padding
-        want = list(output_size)[-self._ndim :]
-        if len(want) != self._ndim:
+        nd = self._ndim if num_spatial_dims is None else num_spatial_dims
+        stride = self.stride if stride is None else tuple(stride)
+        padding = self.padding if padding is None else tuple(padding)
+        kernel_size = self.kernel_size if kernel_size is None else tuple(kernel_size)
+        dilation = self.dilation if dilation is None else tuple(dilation)
+        want = list(output_size)[-nd:]
+        if len(want) != nd:
             raise ShapeError(
-                f"output_size must have {self._ndim} or more elements, got {list(output_size)}"
+                f"output_size must have {nd} or more elements, got {list(output_size)}"
             )
         pads = []
         for i, size in enumerate(want):
-            n = x.shape[x.ndim - self._ndim + i]
-            least = (
-                (n - 1) * self.stride[i]
-                - 2 * self.padding[i]
-                + self.dilation[i] * (self.kernel_size[i] - 1)
-                + 1
-            )
-            if not least <= size < least + self.stride[i]:
+            n = x.shape[x.ndim - nd + i]
+            least = (n - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel_size[i] - 1) + 1
+            if not least <= size < least + stride[i]:
                 raise ShapeError(
                     f"requested an output size of {want}, but valid sizes range from "
-                    f"{least} to {least + self.stride[i] - 1} (for an input of {n})"
+                    f"{least} to {least + stride[i] - 1} (for an input of {n})"
                 )
             pads.append(size - least)
-        return tuple(pads)
+        return pads  # a list, as PyTorch's
 
     def forward(self, input: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
         op = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._ndim - 1]

@@ -257,7 +257,12 @@ class EmbeddingBag(Module):
         """Redraws ``weight`` from N(0, 1), row ``padding_idx`` zero."""
         with no_grad():
             self.weight.normal_()
-            if self.padding_idx is not None:
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self) -> None:
+        """Zeroes row ``padding_idx`` (PyTorch's helper of the same name)."""
+        if self.padding_idx is not None:
+            with no_grad():
                 self.weight[self.padding_idx] = 0.0
 
     def forward(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -17,6 +18,7 @@ from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _takes_tensor, broadcast_tensors
 from ..errors import (
+    ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
@@ -246,16 +248,23 @@ def logsigmoid(input: Tensor) -> Tensor:
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """``max(0, x) + weight * min(0, x)``; a ``weight`` of C > 1 values applies per channel
-    (dim 1, or dim 0 of a 1-D input), as in PyTorch."""
+    """``max(0, x) + weight * min(0, x)``; a ``weight`` of C > 1 values applies per channel,
+    dim 1, which must hold C. As in PyTorch, a 1-D input has no channel dim (its channel size
+    is 1), so only a single shared weight applies to it."""
     if weight.numel() > 1:
         if input.ndim == 0:
             raise ShapeError(
                 f"prelu: a weight of {weight.numel()} channels needs an input with a channel "
                 "dim, got a 0-d input"
             )
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if channels != weight.numel():
+            raise ShapeError(
+                "Mismatch of parameter numbers and input channel size. Found parameter numbers "
+                f"= {weight.numel()} and channel size = {channels}."
+            )
         shape = [1] * input.ndim
-        shape[1 if input.ndim >= 2 else 0] = weight.numel()
+        shape[1] = weight.numel()
         weight = weight.reshape(*shape)
     elif input.ndim == 0:
         weight = weight.reshape(())  # a 0-d input gives a 0-d result, as in PyTorch
@@ -354,6 +363,26 @@ def dropout2d(
     """Zeroes whole channels (``input[n, c]``) with probability ``p`` and scales the rest by
     ``1/(1-p)``; a 3-D input is taken as ``[N, C, L]``, as PyTorch does (with a warning)."""
     _check_dropout_p(p)
+    # PyTorch's two warnings, given in eval mode too: other ranks than 3/4 are deprecated,
+    # and a 3-D input is read as a batch of 1-d maps, not as one unbatched [C, H, W] image.
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=3,
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=3,
+        )
     if not training or p == 0.0:
         return input
     if input.ndim < 2:
@@ -669,6 +698,14 @@ def kl_div(
     """Pointwise ``target * (log(target) - input)`` for log-probabilities ``input`` (0 where
     ``target`` is 0); ``log_target`` takes ``target`` as log-probabilities too. Use
     ``reduction="batchmean"`` for the true KL divergence (``"mean"`` averages every element)."""
+    if reduction == "mean":  # PyTorch's warning: the usual mistake for "batchmean"
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            stacklevel=4,  # past the two argument-checking wrappers, at the caller
+        )
     if log_target:
         loss = target.exp() * (target - input)
     else:
@@ -716,7 +753,14 @@ def _ints(v: Union[int, Sequence[int]], n: int, expected: str) -> tuple[int, ...
     and padding argument is spelled; ``expected`` describes the sequence in the error."""
     if isinstance(v, int):
         return (v,) * n
-    t = tuple(int(x) for x in v)
+    # Each entry must be an integer (``operator.index``): a string such as ``"33"`` or a float
+    # is PyTorch's ``TypeError``, not a size read digit by digit or truncated.
+    try:
+        if isinstance(v, str):
+            raise TypeError
+        t = tuple(operator.index(x) for x in v)
+    except TypeError:
+        raise ArgumentTypeError(f"expected an int or {expected}, got {v!r}") from None
     if len(t) != n:
         raise InvalidValueError(f"expected an int or {expected}, got {v!r}")
     return t

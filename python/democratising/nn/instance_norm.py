@@ -134,11 +134,19 @@ class _InstanceNorm(_NormBase):
             num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
         )
 
-    def forward(self, input: Tensor) -> Tensor:
+    def _get_no_batch_dim(self) -> int:
+        """The number of dims of an unbatched input (PyTorch's hook)."""
+        return self._expected_ndim[0]
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        """PyTorch's hook, which ``forward`` calls first (a subclass may widen it)."""
         if input.ndim not in self._expected_ndim:
             low, high = self._expected_ndim
             raise ShapeError(f"expected {low}D or {high}D input (got {input.ndim}D input)")
-        unbatched = input.ndim == self._expected_ndim[0]
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        unbatched = input.ndim == self._get_no_batch_dim()
         feature_dim = 0 if unbatched else 1
         if input.shape[feature_dim] != self.num_features:
             if self.affine:

@@ -468,6 +468,11 @@ class Dropout2d(_DropoutNd):
 
     _drop = staticmethod(F.dropout2d)
 
+    def forward(self, x: Tensor) -> Tensor:
+        # ``F.dropout2d`` in every mode, so that its warnings about the input's rank come in
+        # eval mode too, as PyTorch's do (it returns ``x`` itself when not training).
+        return F.dropout2d(x, self.p, self.training, self.inplace)
+
 
 class ConstantPad2d(_ConstantPadNd):
     _dims = 2
@@ -498,6 +503,7 @@ class Upsample(Module):
         recompute_scale_factor: Optional[bool] = None,
     ) -> None:
         super().__init__()
+        self.name = type(self).__name__  # PyTorch's attribute, read by some export code
         self.size = size
         self.scale_factor: Optional[Union[float, tuple[float, ...]]]
         if scale_factor is None or isinstance(scale_factor, (int, float)):

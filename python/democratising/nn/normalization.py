@@ -122,24 +122,32 @@ class _BatchNorm(_NormBase):
         if self.track_running_stats and key not in state_dict:
             state_dict[key] = self.num_batches_tracked.clone()
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in self._expected_ndim:
+    def _check_input_dim(self, input: Tensor) -> None:
+        """PyTorch's hook, which ``forward`` calls first (a subclass may widen it)."""
+        if input.ndim not in self._expected_ndim:
             raise ShapeError(
                 f"{type(self).__name__} expects a {' or '.join(map(str, self._expected_ndim))}-D "
-                f"input, got shape {tuple(x.shape)}"
+                f"input, got shape {tuple(input.shape)}"
             )
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input_dim(x)
         if x.shape[1] != self.num_features:
             raise ShapeError(
                 f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels "
                 f"(shape {tuple(x.shape)})"
             )
-        use_batch = self.training or not self.track_running_stats
+        # PyTorch's rules, which read the buffers, not only the flag: eval mode normalises
+        # with the running statistics whenever they exist (even after ``track_running_stats``
+        # was set to False on a trained layer) and with the batch's when they are ``None``;
+        # training passes them for updating only while ``track_running_stats`` is set.
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
         momentum = self._momentum()
-        track = self.training and self.track_running_stats
+        give_stats = not self.training or self.track_running_stats
         return F.batch_norm(
             x,
-            self.running_mean if (track or not use_batch) else None,
-            self.running_var if (track or not use_batch) else None,
+            self.running_mean if give_stats else None,
+            self.running_var if give_stats else None,
             *affine_of(self),
             use_batch,
             momentum,
@@ -149,7 +157,7 @@ class _BatchNorm(_NormBase):
     def _momentum(self) -> float:
         """This forward's running-statistics momentum; in training with running statistics it
         counts the batch first (``momentum=None`` is a cumulative average: 1 / batches seen)."""
-        if not (self.training and self.track_running_stats):
+        if not (self.training and self.track_running_stats) or self.num_batches_tracked is None:
             return 0.0 if self.momentum is None else self.momentum
         with no_grad():
             self.num_batches_tracked.add_(1)

@@ -38,6 +38,7 @@ __all__ = [
     "max_unpool3d",
 ]
 
+
 IntOrSeq = Union[int, Sequence[int]]
 
 
@@ -261,7 +262,12 @@ def _lp_pool(
         return -max_pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
     k = _ints(kernel_size, n)
     out = avg_pool(input.pow(norm_type), k, stride, 0, ceil_mode)
-    return (out.sign() * F.relu(out.abs())).mul(math.prod(k)).pow(1.0 / norm_type)
+    # ``sign(out) * relu(|out|)`` is ``out`` with a zero gradient where ``out`` is 0 (relu's
+    # mask stops the infinite slope of ``** (1 / p)`` at 0). ``where`` selects as that mask
+    # does; a product with a zero derivative would give ``inf * 0 = nan`` for an all-zero
+    # window, which PyTorch's backward gives as 0.
+    out = _core.where(out != 0, out, 0.0)
+    return out.mul(math.prod(k)).pow(1.0 / norm_type)
 
 
 def _lp_pool_nd(n: int, doc: str) -> Callable[..., Tensor]:
@@ -312,6 +318,7 @@ class _LPPoolNd(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
+        _check_norm_type(norm_type)  # PyTorch rejects ``p = 0`` when the layer is built
         self.norm_type, self.kernel_size = norm_type, kernel_size
         self.stride, self.ceil_mode = stride, ceil_mode
 

@@ -12,6 +12,7 @@ the tests compare the fused op against (``FUSED = False``).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -221,6 +222,18 @@ class RNNBase(Module):
         _reset_uniform(self)
 
     @property
+    def _flat_weights_names(self) -> list[str]:
+        """Every parameter's name in registration order (PyTorch's attribute, which weight-drop
+        wrappers read)."""
+        return [name for names in self._all_weights for name in names]
+
+    @property
+    def _flat_weights(self) -> list[Optional[Tensor]]:
+        """The parameters named by ``_flat_weights_names``, read now (so a parametrization or
+        a replaced tensor shows)."""
+        return [getattr(self, name, None) for name in self._flat_weights_names]
+
+    @property
     def all_weights(self) -> list[list[Parameter]]:
         """The parameters grouped per layer and direction, as in PyTorch."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
@@ -228,6 +241,62 @@ class RNNBase(Module):
     def flatten_parameters(self) -> None:
         """No-op kept for PyTorch compatibility: there is no cuDNN weight buffer to compact
         (PyTorch's is a no-op off cuDNN too)."""
+
+    # PyTorch's public checking helpers, which subclasses of ``RNNBase`` call from their own
+    # ``forward``; ours checks the same things inside ``_run``.
+    def check_input(self, input: Tensor, batch_sizes: Optional[Tensor]) -> None:
+        """A 3-D input (2-D packed data when ``batch_sizes`` is given) of the weights' dtype
+        whose last dim is ``input_size``."""
+        _check_dtype(input, self.weight_ih_l0)
+        expected_dim = 2 if batch_sizes is not None else 3
+        if input.ndim != expected_dim:
+            raise ShapeError(f"input must have {expected_dim} dimensions, got {input.ndim}")
+        if self.input_size != input.shape[-1]:
+            raise ShapeError(
+                "input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {input.shape[-1]}"
+            )
+
+    def get_expected_hidden_size(
+        self, input: Tensor, batch_sizes: Optional[Tensor]
+    ) -> tuple[int, int, int]:
+        """``(num_layers * directions, batch, proj_size or hidden_size)`` for ``input``."""
+        if batch_sizes is not None:
+            mini_batch = int(batch_sizes[0])
+        else:
+            mini_batch = input.shape[0] if self.batch_first else input.shape[1]
+        directions = 2 if self.bidirectional else 1
+        size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        return (self.num_layers * directions, mini_batch, size)
+
+    def check_hidden_size(
+        self,
+        hx: Tensor,
+        expected_hidden_size: tuple[int, int, int],
+        msg: str = "Expected hidden size {}, got {}",
+    ) -> None:
+        """Raises ``msg`` (PyTorch's ``RuntimeError``, our ``ShapeError``) on another shape."""
+        if tuple(hx.shape) != tuple(expected_hidden_size):
+            raise ShapeError(msg.format(expected_hidden_size, list(hx.shape)))
+
+    def check_forward_args(self, input: Tensor, hidden: Any, batch_sizes: Optional[Tensor]) -> None:
+        """``check_input`` and the hidden state's shape (both states for an LSTM)."""
+        self.check_input(input, batch_sizes)
+        expected = self.get_expected_hidden_size(input, batch_sizes)
+        if self.mode != "LSTM":
+            self.check_hidden_size(hidden, expected)
+            return
+        self.check_hidden_size(hidden[0], expected, "Expected hidden[0] size {}, got {}")
+        cell = (expected[0], expected[1], self.hidden_size)
+        self.check_hidden_size(hidden[1], cell, "Expected hidden[1] size {}, got {}")
+
+    def permute_hidden(self, hx: Any, permutation: Optional[Tensor]) -> Any:
+        """``hx`` (a tensor, or an LSTM's ``(h, c)``) reordered along the batch dim."""
+        if permutation is None:
+            return hx
+        if isinstance(hx, tuple):
+            return tuple(h.index_select(1, permutation) for h in hx)
+        return hx.index_select(1, permutation)
 
     def _state_sizes(self) -> list[int]:
         h = self.proj_size if self.proj_size > 0 else self.hidden_size
@@ -382,6 +451,24 @@ class RNNBase(Module):
         return s
 
 
+class _ProjSizeError(InvalidValueError, TypeError):
+    """``proj_size`` given to an ``RNN`` or ``GRU``: PyTorch's ``ValueError``, and also the
+    ``TypeError`` of an argument the constructor's signature does not have."""
+
+
+def _without_proj_size(init: Any) -> Any:
+    """``init`` that answers a ``proj_size`` argument with PyTorch's ``ValueError`` (only an
+    LSTM projects its hidden state) rather than Python's unexpected-keyword ``TypeError``."""
+
+    @functools.wraps(init)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        if "proj_size" in kwargs:
+            raise _ProjSizeError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        init(*args, **kwargs)
+
+    return wrapper
+
+
 class RNN(RNNBase):
     """Elman RNN ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` with ``act`` tanh or
     ReLU. ``forward(input, hx=None)`` returns ``(output, h_n)``."""
@@ -418,6 +505,8 @@ class RNN(RNNBase):
         )
         self.nonlinearity = nonlinearity
 
+    __init__ = _without_proj_size(__init__)
+
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         out, (h_n,) = self._run(input, None if hx is None else (hx,))
         return out, h_n
@@ -430,6 +519,14 @@ class LSTM(RNNBase):
 
     __init__ = specialise(RNNBase.__init__, fixed={"mode": "LSTM"})
 
+    def get_expected_cell_size(
+        self, input: Tensor, batch_sizes: Optional[Tensor]
+    ) -> tuple[int, int, int]:
+        """``(num_layers * directions, batch, hidden_size)``: the cell state is never
+        projected."""
+        layers, batch, _ = self.get_expected_hidden_size(input, batch_sizes)
+        return (layers, batch, self.hidden_size)
+
     def forward(
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -441,7 +538,9 @@ class GRU(RNNBase):
     """GRU with PyTorch's gate order ``r, z, n``. ``forward(input, hx=None)`` returns
     ``(output, h_n)``."""
 
-    __init__ = specialise(RNNBase.__init__, fixed={"mode": "GRU", "proj_size": 0})
+    __init__ = _without_proj_size(
+        specialise(RNNBase.__init__, fixed={"mode": "GRU", "proj_size": 0})
+    )
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         out, (h_n,) = self._run(input, None if hx is None else (hx,))

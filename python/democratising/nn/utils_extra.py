@@ -406,6 +406,10 @@ def clip_grads_with_norm_(
     """Scales the gradients of ``parameters`` in place by ``min(1, max_norm / (total_norm +
     1e-6))``, given their precomputed ``total_norm`` (PyTorch's ``clip_grads_with_norm_``)."""
     del foreach
+    if not isinstance(total_norm, Tensor):  # PyTorch's clamp of a number: TypeError
+        raise ArgumentTypeError(
+            f"total_norm must be a Tensor (get_total_norm's result), got {type(total_norm).__name__}"
+        )
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in ps if p.grad is not None]
     max_norm = float(max_norm)

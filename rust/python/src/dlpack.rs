@@ -374,7 +374,10 @@ pub fn import_capsule(py: Python<'_>, capsule: &Bound<'_, PyAny>) -> PyResult<Te
             }
         };
         let layout = layout_of(d, dt.size())?;
-        if (d.data as usize).wrapping_add(d.byte_offset as usize) % dt.size() != 0 {
+        if !(d.data as usize)
+            .wrapping_add(d.byte_offset as usize)
+            .is_multiple_of(dt.size())
+        {
             return Err(value_error(format!(
                 "from_dlpack: the data is not aligned to its {}-byte elements",
                 dt.size()

@@ -578,7 +578,10 @@ fn shared_by_dlpack(array: &Bound<'_, PyAny>) -> Option<Tensor> {
     let py = array.py();
     let capsule = array.call_method0(pyo3::intern!(py, "__dlpack__")).ok()?;
     let t = crate::dlpack::import_capsule(py, &capsule).ok()?;
-    if t.dtype() == DType::Bool && t.storage().len() > 0 {
+    if t.numel() == 0 {
+        return None; // (NumPy gives an empty array any strides; the general path rebuilds them)
+    }
+    if t.dtype() == DType::Bool && !t.storage().is_empty() {
         // NumPy lets any byte sit in a bool array; a Rust bool must be 0 or 1, so an array
         // holding another byte goes down the general path, which normalises it.
         let st = t.storage();

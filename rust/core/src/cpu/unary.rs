@@ -5,7 +5,7 @@
 use crate::cpu::kernel::{map1, map2, Computes};
 use crate::ops::copy::cast_raw;
 use crate::ops::unary::{Specialized, UnaryOp};
-use crate::{DType, Result, Tensor};
+use crate::{DType, Element, Result, Tensor};
 use half::bf16;
 use std::marker::PhantomData;
 
@@ -49,7 +49,9 @@ impl<E: Computes> Specialized for Map<'_, E> {
     }
 }
 
-/// `g * f'(x)` over a gradient and the saved input, one loop per op.
+/// `g * f'(x)` over a gradient and the saved input, one loop per op; 0 where `f'` is 0, so a
+/// flat region passes no gradient, even an infinite one (`relu(x).sqrt()` at 0, as PyTorch's
+/// `threshold_backward`), instead of `inf * 0 = NaN`.
 struct Grad<'a, E>(&'a Tensor, &'a Tensor, PhantomData<E>);
 
 impl<E: Computes> Specialized for Grad<'_, E> {
@@ -62,7 +64,11 @@ impl<E: Computes> Specialized for Grad<'_, E> {
             x,
             x.layout(),
             #[inline(always)]
-            move |g: E, x: E| E::narrow(g.widen() * o().derivative(x.widen())),
+            move |g: E, x: E| {
+                let d = o().derivative(x.widen());
+                let zero = <E::As as Element>::zero();
+                E::narrow(if d == zero { zero } else { g.widen() * d })
+            },
         )
     }
 }

@@ -4,7 +4,7 @@ use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::ops::overflow::{overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
-use crate::{DType, Error, Result, Tensor};
+use crate::{bail, DType, Error, Result, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -101,6 +101,13 @@ pub(crate) fn grad_for(g: Tensor, input_shape: &[usize], input_dtype: DType) -> 
 }
 
 fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if op == BinaryOp::Sub && (a.dtype() == DType::Bool || b.dtype() == DType::Bool) {
+        bail!(
+            DType,
+            "subtraction, the `-` operator, with a bool tensor is not supported; to invert a \
+             mask use `~` or logical_not(), to subtract the values convert with .long() first"
+        );
+    }
     let out = binary_raw(op, a, b)?;
     if !out.dtype().is_float() || !(a.requires_grad() || b.requires_grad()) {
         return Ok(out);
@@ -232,7 +239,11 @@ fn extremum_grads(
     let one = Tensor::wrapped_scalar(1.0f64);
     let wa = one.sub(&pick_b.to_dtype(g.dtype())?)?.sub(&half_ties)?;
     let wb = one.sub(&pick_a.to_dtype(g.dtype())?)?.sub(&half_ties)?;
-    Ok((Some(g.mul(&wa)?), Some(g.mul(&wb)?)))
+    // The loser gets exactly 0, even of an infinite gradient (`maximum(x, 0).sqrt()` at 0).
+    let zero = Tensor::wrapped_scalar(0.0f64);
+    let ga = Tensor::where_(&pick_b, &zero, &g.mul(&wa)?)?;
+    let gb = Tensor::where_(&pick_a, &zero, &g.mul(&wb)?)?;
+    Ok((Some(ga), Some(gb)))
 }
 
 macro_rules! binary_methods {
@@ -263,6 +274,14 @@ impl Tensor {
         if alpha == -1.0 {
             return self.sub(other);
         }
+        let rt = result_type(&[self, other]);
+        if !rt.is_float() && alpha.fract() != 0.0 {
+            // (It would be truncated: `int + int * 0.5` must not silently drop the half.)
+            bail!(
+                DType,
+                "for integral input tensors, argument alpha must not be a floating point number (got {alpha})"
+            );
+        }
         // An integral alpha stays an integer (int tensors keep their dtype, as in PyTorch).
         let a = if alpha.fract() == 0.0 && alpha.abs() < 9.0e15 {
             Tensor::wrapped_scalar(alpha as i64)
@@ -271,7 +290,6 @@ impl Tensor {
         };
         // An integer or bool pair keeps its own result type (`bool + bool * 2` is bool, as in
         // PyTorch), not the int64 that the product with a Python int would give.
-        let rt = result_type(&[self, other]);
         let scaled = other.mul(&a)?;
         if !rt.is_float() && scaled.dtype() != rt {
             return self.add(&scaled.to_dtype(rt)?);

@@ -220,6 +220,21 @@ impl PyTensor {
             let v = if any { b.any() } else { b.all() };
             return Ok(wrap(Tensor::scalar(v.py()?)));
         };
+        if d.is_empty() {
+            return Ok(wrap(b)); // (PyTorch 2: `dim=()` reduces nothing)
+        }
+        if b.numel() == 0 {
+            // amax/amin have no identity; a count does: an empty lane is all-true, none-true.
+            let count = b.to_dtype(DType::I64).py()?.sum(Some(&d), keepdim).py()?;
+            let zero = Tensor::scalar(0i64);
+            return if any {
+                count.gt(&zero)
+            } else {
+                count.eq(&zero)
+            }
+            .py()
+            .map(wrap);
+        }
         let r = if any {
             b.amax(Some(&d), keepdim)
         } else {

@@ -263,7 +263,8 @@ __device__ void unary(int op, long long n, DmLayout xl, DmLayout yl, const T* x,
     }
 }
 
-// dx (contiguous) = g * f'(x).
+// dx (contiguous) = g * f'(x), and 0 where f' is 0 (a flat region passes no gradient, even an
+// infinite one: relu(x).sqrt() at 0, as PyTorch's threshold_backward).
 template <class T>
 __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, const T* x,
                                const T* g, T* dx, double a, double b) {
@@ -271,7 +272,8 @@ __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, co
     DM_GRID_LOOP(i, n) {
         const A v = Num<T>::load(x[dm_at(xl, i)]);
         const A gv = Num<T>::load(g[dm_at(gl, i)]);
-        dx[i] = Num<T>::store(gv * unary_derivative<A>(op, v, (A)a, (A)b));
+        const A d = unary_derivative<A>(op, v, (A)a, (A)b);
+        dx[i] = Num<T>::store(d == (A)0 ? (A)0 : gv * d);
     }
 }
 

@@ -1,0 +1,69 @@
+"""PyTorch's edge rules of arithmetic and reductions: a float alpha on integer tensors, bool
+subtraction, any/all over empty or no dims, and flat regions that pass no gradient even when
+the incoming gradient is infinite."""
+
+import numpy as np
+import pytest
+
+import democratising as dm
+import democratising.nn.functional as F
+
+
+def test_float_alpha_on_integer_tensors_is_refused() -> None:
+    a, b = dm.tensor([1, 2]), dm.tensor([1, 1])
+    for call in (
+        lambda: a.add(b, alpha=0.5),
+        lambda: a.sub(b, alpha=0.5),
+        lambda: dm.add(a, b, alpha=0.5),
+        lambda: a.clone().add_(b, alpha=1.5),
+    ):
+        with pytest.raises(RuntimeError, match="alpha"):
+            call()
+    assert a.add(b, alpha=2).tolist() == [3, 4]
+    assert dm.ones(2).add(dm.ones(2), alpha=0.5).tolist() == [1.5, 1.5]
+    assert a.add(dm.tensor([0.5, 0.5]), alpha=0.5).tolist() == [1.25, 2.25]
+
+
+def test_subtracting_a_bool_tensor_is_refused() -> None:
+    m = dm.tensor([True, False])
+    for call in (lambda: dm.tensor([1, 2]) - m, lambda: dm.tensor([1, 2]) - True, lambda: m - m):
+        with pytest.raises(dm.DTypeError, match="bool"):
+            call()
+    assert (1 - m.long()).tolist() == [0, 1]
+    assert (~m).tolist() == [False, True]
+
+
+def test_any_all_over_empty_and_no_dims() -> None:
+    e = dm.zeros(0, 3)
+    assert e.all(0).tolist() == [True] * 3 and e.any(0).tolist() == [False] * 3
+    assert dm.zeros(2, 0).all(1, keepdim=True).tolist() == [[True], [True]]
+    assert dm.zeros(0, 2).any(1).shape == (0,)
+    x = dm.tensor([[1.0, 0.0], [2.0, 3.0]])
+    assert x.all(dim=()).tolist() == [[True, False], [True, True]]
+    assert x.all(1).tolist() == [False, True] and x.any(0).tolist() == [True, True]
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: x.relu().sqrt(),
+        lambda x: F.relu6(x).sqrt(),
+        lambda x: F.hardtanh(x, 0.0, 5.0).sqrt(),
+        lambda x: x.clamp(min=0.0).sqrt(),
+        lambda x: F.leaky_relu(x, 0.0).sqrt(),
+    ],
+)
+def test_a_flat_region_passes_no_infinite_gradient(f) -> None:  # type: ignore[no-untyped-def]
+    x = dm.tensor([-1.0, 0.0, 4.0], requires_grad=True)
+    f(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 0.25])
+
+
+def test_maximum_loser_gets_zero_of_an_infinite_gradient() -> None:
+    x = dm.tensor([-1.0, 0.0, 4.0], requires_grad=True)
+    dm.maximum(x, dm.zeros(3)).sqrt().sum().backward()
+    g = x.grad.numpy()
+    assert g[0] == 0.0 and np.isinf(g[1]) and g[2] == 0.25
+    y = dm.tensor([1.0, 0.0], requires_grad=True)
+    dm.minimum(y, dm.zeros(2)).neg().sqrt().sum().backward()
+    assert y.grad.numpy()[0] == 0.0

@@ -921,3 +921,12 @@ def test_cpu_index_tensors_index_a_device_tensor() -> None:
     assert xd.cpu()[1].tolist() == [7.0, 7.0]
     with pytest.raises(dm.DeviceError):
         x[perm.cuda()]  # a device index into a CPU tensor is refused, as in PyTorch
+
+
+def test_type_as_takes_the_other_tensors_device() -> None:
+    # PyTorch's type_as names a tensor type, which includes the device.
+    x = dm.tensor([1, 2], dtype=dm.int32)
+    y = x.type_as(dm.zeros(1, dtype=dm.float64).cuda())
+    assert y.is_cuda and y.dtype == dm.float64 and y.cpu().tolist() == [1.0, 2.0]
+    back = y.type_as(dm.zeros(1))
+    assert back.device == dm.Device("cpu") and back.dtype == dm.float32

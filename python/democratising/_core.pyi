@@ -395,7 +395,7 @@ class Tensor:
     def bool(self) -> Tensor:
         """Converted to bool."""
     def type_as(self, other: Tensor) -> Tensor:
-        """Converted to ``other``'s dtype."""
+        """Converted to ``other``'s dtype and moved to its device."""
     def cpu(self, memory_format: Any = None) -> Tensor:
         """This tensor on the CPU."""
     def cuda(

@@ -293,11 +293,19 @@ impl PyTensor {
         }
         Ok(Either::New(wrap(out)))
     }
-    fn type_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        self.tensor()
-            .to_dtype(other.tensor().dtype())
-            .py()
-            .map(wrap)
+    /// `other`'s dtype and device (PyTorch's `type_as` names a tensor type, which includes
+    /// the device: `x.type_as(cuda_tensor)` moves `x`).
+    fn type_as(&self, py: Python<'_>, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        let (t, o) = (self.tensor(), other.tensor());
+        run(py, t.numel(), || {
+            let t = t.to_dtype(o.dtype())?;
+            if t.device() == o.device() {
+                Ok(t)
+            } else {
+                t.to_device(o.device())
+            }
+        })
+        .map(wrap)
     }
     /// `self` when already on the CPU (PyTorch), else a copy in host memory (laid out in
     /// `memory_format` when one is given).

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
-from .errors import ArgumentTypeError, AutogradError
+from .errors import ArgumentTypeError, AutogradError, ShapeError
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
@@ -72,10 +73,20 @@ class FunctionCtx:
         """Declares inputs that ``forward`` modified in place; the returned tensor carries this
         Function's graph. While grad is recorded, an in-place change of a leaf that requires
         grad is refused (``apply`` raises), as in PyTorch."""
-        for t in tensors:
-            if not isinstance(t, Tensor) or id(t) not in self._input_ids:
-                raise AutogradError("mark_dirty only accepts input tensors")
-        self._dirty_tensors = list(tensors)
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise AutogradError(
+                    "mark_dirty can only accept variables, but argument "
+                    f"{i} is of type {type(t).__name__}"
+                )
+            if id(t) not in self._input_ids:
+                warnings.warn(
+                    "ctx.mark_dirty() received a tensor that was not an input. Only input "
+                    "Tensors that have been mutated should be passed to ctx.mark_dirty().",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self._dirty_tensors = [t for t in tensors if id(t) in self._input_ids]
 
     def set_materialize_grads(self, value: bool) -> None:
         """With ``False``, ``backward`` receives ``None`` (not a zero tensor) for outputs that
@@ -218,7 +229,28 @@ class Function:
                     f"function {cls.__name__}Backward returned an incorrect number of "
                     f"gradients (expected {len(args)}, got {len(res)})"
                 )
-            return [res[i] for i in tensor_pos]
+            for i, (a, r) in enumerate(zip(args, res)):
+                if r is not None and not isinstance(a, Tensor):
+                    raise AutogradError(
+                        f"function {cls.__name__}Backward returned a gradient different than "
+                        f"None at position {i + 1}, but the corresponding forward input was "
+                        "not a Variable"
+                    )
+            grads_in = [
+                _fit_grad(cls.__name__, k, res[i], args[i]) for k, i in enumerate(tensor_pos)
+            ]
+            if _anomaly_check_nan():
+                for k, g in enumerate(grads_in):
+                    if (
+                        isinstance(g, Tensor)
+                        and g.dtype.is_floating_point
+                        and bool(g.isnan().any())
+                    ):
+                        raise AutogradError(
+                            f"Function '{cls.__name__}Backward' returned nan values in its "
+                            f"{k}th output."
+                        )
+            return grads_in
 
         def make_backward(k: int) -> Any:
             def backward(grad: Tensor) -> list[Any]:
@@ -245,6 +277,38 @@ class Function:
             for k, o in enumerate(outs)
         )
         return wrapped if isinstance(out, tuple) else wrapped[0]
+
+
+def _anomaly_check_nan() -> bool:
+    """Whether ``detect_anomaly`` (with ``check_nan``) is on: a custom backward's gradients
+    are then checked for NaN, as PyTorch checks every node's."""
+    from . import autograd
+
+    return autograd.is_anomaly_enabled() and autograd.is_anomaly_check_nan_enabled()
+
+
+def _fit_grad(name: str, index: int, grad: Any, inp: Tensor) -> Any:
+    """PyTorch's ``validate_outputs`` for a custom backward's gradient of ``inp``: a gradient
+    whose shape ``inp`` broadcasts to is summed back to ``inp``'s shape; any other shape
+    raises. A gradient of another floating dtype is cast to ``inp``'s."""
+    if not isinstance(grad, Tensor):
+        return grad
+    shape, gshape = tuple(inp.shape), tuple(grad.shape)
+    if gshape != shape:
+        lead = len(gshape) - len(shape)
+        if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
+            raise ShapeError(
+                f"Function {name}Backward returned an invalid gradient at index {index} - got "
+                f"{list(gshape)} but expected shape compatible with {list(shape)}"
+            )
+        if lead:
+            grad = grad.sum(dim=tuple(range(lead)))
+        dims = tuple(d for d, (s, g) in enumerate(zip(shape, gshape[lead:])) if s == 1 and g != 1)
+        if dims:
+            grad = grad.sum(dim=dims, keepdim=True)
+    if grad.dtype != inp.dtype and grad.dtype.is_floating_point and inp.dtype.is_floating_point:
+        grad = grad.to(inp.dtype)
+    return grad
 
 
 def _packable(outs: tuple[Any, ...], diff: list[int], inputs: list[Tensor], ctx: Any) -> bool:

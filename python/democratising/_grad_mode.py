@@ -10,6 +10,7 @@ from collections.abc import Generator
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
+from .errors import ArgumentTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,7 +102,12 @@ class set_grad_enabled(_GradMode):  # noqa: N801
 
     def __init__(self, mode: bool) -> None:
         super().__init__()
-        self._enabled = bool(mode)
+        if not isinstance(mode, bool):  # PyTorch takes only a bool (not 1, None, np.bool_)
+            raise ArgumentTypeError(
+                "set_grad_enabled(): argument 'enabled' (position 1) must be bool, not "
+                f"{type(mode).__name__}"
+            )
+        self._enabled = mode
         self._prev.append(_core._set_grad_enabled(self._enabled))
         self._entered = False
 

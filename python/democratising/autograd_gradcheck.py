@@ -172,8 +172,8 @@ def gradcheck(
     diff = [i for i, x in enumerate(tupled) if isinstance(x, Tensor) and x.requires_grad]
     if not diff:
         raise InvalidValueError(
-            "gradcheck expects at least one input tensor to require gradient, but none of the "
-            "them have requires_grad=True."
+            "gradcheck expects at least one input tensor to require gradient, but none of them "
+            "have requires_grad=True."
         )
     for i in diff:
         x = tupled[i]

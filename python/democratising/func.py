@@ -671,6 +671,13 @@ def _stacked(outs: list[Any], dims: Any, where: str, empty: bool) -> Any:
     ``empty``, ``outs`` is one placeholder result and the batch has size 0."""
     first = outs[0]
     if dims is None:  # PyTorch returns an unmapped output (of any type) as it is
+        if isinstance(first, Tensor) and any(_varies(first, o) for o in outs[1:]):
+            # The output depends on the mapped entry: PyTorch's output is then a batched
+            # tensor, which out_dim None refuses.
+            name = where.split("(", 1)[1].split(",", 1)[0]
+            raise InvalidValueError(
+                f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is None"
+            )
         return first
     if isinstance(first, Tensor):
         if not isinstance(dims, int) or isinstance(dims, bool):
@@ -702,6 +709,19 @@ def _stacked(outs: list[Any], dims: Any, where: str, empty: bool) -> Any:
         f"{where}: `{name}` must only return Tensors, got type {type(first)}. Did you mean to "
         "set out_dims= to None for output?"
     )
+
+
+def _varies(first: Tensor, other: Any) -> bool:
+    """Whether one entry's result ``other`` differs from the first entry's (so the result
+    depends on the mapped inputs)."""
+    if other is first:
+        return False
+    if not isinstance(other, Tensor) or tuple(other.shape) != tuple(first.shape):
+        return True
+    diff = other != first
+    if first.dtype.is_floating_point:  # NaN in both places is the same result
+        diff = diff & ~(other.isnan() & first.isnan())
+    return bool(diff.any())
 
 
 def vmap(

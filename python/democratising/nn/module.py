@@ -398,7 +398,18 @@ class Module:
         gradient); a result other than ``None`` (a tuple as long as ``grad_input``) replaces
         ``grad_input``. When no input requires grad, it runs with ``grad_input`` all ``None``
         as soon as ``grad_output`` is known."""
+        self._set_backward_hook_kind(True)
         return self._add_hook("_backward_hooks", hook, prepend, False)
+
+    def _set_backward_hook_kind(self, full: bool) -> None:
+        """PyTorch's ``_is_full_backward_hook``: a module takes regular (deprecated) backward
+        hooks or full ones, not both (``RuntimeError`` on the second kind)."""
+        if self.__dict__.get("_is_full_backward_hook", full) is not full:
+            raise AutogradError(
+                "Cannot use both regular backward hooks and full backward hooks on a single "
+                "Module. Please use only one of them."
+            )
+        self.__dict__["_is_full_backward_hook"] = full
 
     def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """PyTorch's deprecated backward hook, run as ``register_full_backward_hook``'s (what
@@ -406,6 +417,7 @@ class Module:
         with respect to the module's inputs rather than to its last operation's."""
         import warnings
 
+        self._set_backward_hook_kind(False)
         warnings.warn(
             "register_backward_hook is deprecated: democratising runs it as "
             "register_full_backward_hook (grad_input holds the gradients with respect to the "
@@ -413,7 +425,7 @@ class Module:
             FutureWarning,
             stacklevel=2,
         )
-        return self.register_full_backward_hook(hook)
+        return self._add_hook("_backward_hooks", hook, False, False)
 
     def register_full_backward_pre_hook(
         self, hook: Callable[..., Any], prepend: bool = False
@@ -1394,10 +1406,17 @@ class _BackwardHooks:
         self.grad_outputs: Optional[tuple[Any, ...]] = None
         self.n_inputs = 0
         self.input_pos: Optional[list[int]] = None
+        self.input_specs: dict[int, tuple[tuple[int, ...], Any, Any]] = {}
 
     def setup_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         self.n_inputs = len(args)
         new, self.input_pos = _gate(args, self._on_input_grads)
+        # PyTorch's hook node materialises zeros for the tensor inputs that got no gradient.
+        self.input_specs = {
+            i: (tuple(a.shape), a.dtype, a.device)
+            for i, a in enumerate(args)
+            if isinstance(a, Tensor)
+        }
         return new  # type: ignore[no-any-return]
 
     def setup_outputs(self, out: Any) -> Any:
@@ -1431,6 +1450,14 @@ class _BackwardHooks:
         if self.grad_outputs is None:  # the gradient did not come through the outputs
             return grads
         grad_outputs = self.grad_outputs
+        grads = tuple(
+            _core.zeros(
+                *self.input_specs[i][0], dtype=self.input_specs[i][1], device=self.input_specs[i][2]
+            )
+            if g is None and i in self.input_specs
+            else g
+            for i, g in enumerate(grads)
+        )
         res = _run_grad_hooks(
             self.hooks,
             lambda hook, g: hook(self.module, g, grad_outputs),

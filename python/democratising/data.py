@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import bisect
 import copy
 import hashlib
@@ -28,7 +29,35 @@ import numpy as np
 from . import _core, _ranks
 from ._core import Tensor
 from ._nested import map_tensors
-from .errors import ArgumentTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, InvalidValueError, OverflowValueError, ShapeError
+
+
+# PyTorch checks some dataset arguments with ``assert`` (and one by accident with an index):
+# these typed errors are also the built-in PyTorch raises, so ``except AssertionError`` (or
+# ``IndexError``, ``NotImplementedError``, ``ZeroDivisionError``) written for PyTorch still
+# catches them.
+class _ShapeAssertionError(ShapeError, AssertionError):
+    """Tensors of a ``TensorDataset`` whose first dimensions differ."""
+
+
+class _ValueAssertionError(InvalidValueError, AssertionError):
+    """An empty ``ConcatDataset``."""
+
+
+class _TypeAssertionError(ArgumentTypeError, AssertionError):
+    """A map-style dataset in a ``ChainDataset``."""
+
+
+class _NoTensorsError(InvalidValueError, IndexError):
+    """``TensorDataset()`` without tensors (PyTorch's ``IndexError``)."""
+
+
+class _NotIndexableError(ArgumentTypeError, NotImplementedError):
+    """Indexing an ``IterableDataset`` (PyTorch's inherited ``NotImplementedError``)."""
+
+
+class _EmptySourceError(InvalidValueError, ZeroDivisionError):
+    """Samples asked of an empty dataset (PyTorch's ``ZeroDivisionError``)."""
 
 
 class Dataset:
@@ -53,10 +82,12 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
-            raise InvalidValueError("TensorDataset needs at least one tensor")
+            raise _NoTensorsError("TensorDataset needs at least one tensor")
         n = tensors[0].shape[0]
         if any(t.shape[0] != n for t in tensors):
-            raise ShapeError(f"size mismatch between tensors: {[tuple(t.shape) for t in tensors]}")
+            raise _ShapeAssertionError(
+                f"size mismatch between tensors: {[tuple(t.shape) for t in tensors]}"
+            )
         self.tensors = tensors
 
     def __len__(self) -> int:
@@ -66,15 +97,18 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset, Iterable[Any], metaclass=abc.ABCMeta):
     """Stream-style dataset: implement ``__iter__``. ``DataLoader`` batches what it yields
-    (in the calling thread: worker threads would each see the whole stream)."""
+    (in the calling thread: worker threads would each see the whole stream). As PyTorch's
+    (an ``Iterable``), ``__iter__`` is abstract: a subclass without one cannot be
+    instantiated (``TypeError``)."""
 
+    @abc.abstractmethod
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
     def __getitem__(self, index: int) -> Any:
-        raise ArgumentTypeError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
+        raise _NotIndexableError(f"{type(self).__name__} is iterable-style: it cannot be indexed")
 
     def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
         """``a + b``: the stream of ``a`` then that of ``b`` (PyTorch's ``ChainDataset``)."""
@@ -91,14 +125,14 @@ class ChainDataset(IterableDataset):
     def __iter__(self) -> Iterator[Any]:
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
-                raise ArgumentTypeError("ChainDataset only supports IterableDataset")
+                raise _TypeAssertionError("ChainDataset only supports IterableDataset")
             yield from d
 
     def __len__(self) -> int:
         total = 0
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
-                raise ArgumentTypeError("ChainDataset only supports IterableDataset")
+                raise _TypeAssertionError("ChainDataset only supports IterableDataset")
             total += len(d)  # type: ignore[arg-type]
         return total
 
@@ -158,10 +192,10 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Sequence[Dataset]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise InvalidValueError("datasets should not be an empty iterable")
+            raise _ValueAssertionError("datasets should not be an empty iterable")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
-                raise ArgumentTypeError("ConcatDataset does not support IterableDataset")
+                raise _TypeAssertionError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self) -> int:
@@ -273,9 +307,11 @@ class RandomSampler(Sampler):
             for start in range(0, total, _CHUNK):
                 yield from rng.integers(0, n, size=min(_CHUNK, total - start)).tolist()
             return
-        for _ in range(total // n if n else 0):
+        if n == 0:
+            raise _EmptySourceError(f"cannot draw {total} samples from an empty dataset")
+        for _ in range(total // n):
             yield from rng.permutation(n).tolist()
-        if n and total % n:
+        if total % n:
             yield from rng.permutation(n)[: total % n].tolist()
 
     def __len__(self) -> int:
@@ -636,6 +672,12 @@ def default_collate(batch: list[Any]) -> Any:
     if isinstance(elem, int):  # bool is an int: ``tensor`` infers bool or int64
         from ._tensor import tensor
 
+        for v in batch:  # PyTorch's ValueError, not a silent float tensor
+            if isinstance(v, int) and not -(2**63) <= v < 2**63:
+                raise OverflowValueError(
+                    f"default_collate: Python int {v} is out of range for int64"
+                )
+
         return tensor(batch)
     if isinstance(elem, Mapping):
         fields = {key: default_collate([d[key] for d in batch]) for key in elem}
@@ -659,6 +701,13 @@ def default_collate(batch: list[Any]) -> Any:
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {elem_type}"
     )
+
+
+#: Attributes PyTorch's ``DataLoader`` refuses to change once built: the batching they define
+#: is fixed at construction (``batch_sampler`` is built from ``batch_size``, ``sampler``...).
+_FROZEN_LOADER_ATTRS = frozenset(
+    ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+)
 
 
 class DataLoader:
@@ -686,6 +735,8 @@ class DataLoader:
     building a batch waits without the GIL (file or network reads, decoding in C); in-memory
     ``TensorDataset`` batches are one index op, fastest with ``num_workers=0``. The threads
     are kept between epochs unless ``persistent_workers=False``.
+    Once built, ``batch_size``, ``sampler``, ``batch_sampler``, ``drop_last``, ``dataset`` and
+    ``persistent_workers`` cannot be reassigned (``ValueError``, as in PyTorch).
     ``pin_memory=True`` puts every batch's tensors in page-locked host memory (in the worker
     threads when there are any), so copying them to a GPU is a DMA transfer; without a CUDA
     device it warns, as PyTorch does, and changes nothing. ``timeout``,
@@ -718,12 +769,13 @@ class DataLoader:
         generator: Any = None,
         *,
         prefetch_factor: Optional[int] = None,
-        persistent_workers: bool = True,
+        persistent_workers: Optional[bool] = None,
         pin_memory_device: str = "",
         in_order: bool = True,
         seed: Optional[int] = None,
     ) -> None:
-        del multiprocessing_context, pin_memory_device, in_order
+        del pin_memory_device
+        self.in_order = in_order
         self.pin_memory = bool(pin_memory) and _can_pin()
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
@@ -744,6 +796,8 @@ class DataLoader:
             raise InvalidValueError(f"prefetch_factor must be positive, got {prefetch_factor}")
         if timeout < 0:
             raise InvalidValueError("timeout option should be non-negative")
+        if persistent_workers and num_workers == 0:  # PyTorch's check, with its message
+            raise InvalidValueError("persistent_workers option needs num_workers > 0")
         iterable = isinstance(dataset, IterableDataset)
         if iterable and (shuffle or sampler is not None or batch_sampler is not None):
             raise InvalidValueError(
@@ -785,7 +839,12 @@ class DataLoader:
         )
         self.seed, self.generator = seed, generator
         self.timeout, self.worker_init_fn = timeout, worker_init_fn
-        self.persistent_workers = persistent_workers
+        self.multiprocessing_context = _check_mp_context(multiprocessing_context, num_workers)
+        # Unset, worker threads are kept between epochs (starting threads costs more than a
+        # small epoch); the attribute is False without workers, as PyTorch's.
+        self.persistent_workers = (
+            num_workers > 0 if persistent_workers is None else bool(persistent_workers)
+        )
         self._user_sampler = sampler is not None
         if sampler is None and not iterable:
             sampler = RandomSampler(dataset) if self.shuffle else SequentialSampler(dataset)
@@ -800,6 +859,14 @@ class DataLoader:
         self._rng: Optional[np.random.Generator] = (
             None if seed is None else np.random.default_rng(seed)
         )
+        self._initialized = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FROZEN_LOADER_ATTRS and self.__dict__.get("_initialized", False):
+            raise InvalidValueError(
+                f"{name} attribute should not be set after {type(self).__name__} is initialized"
+            )
+        super().__setattr__(name, value)
 
     def _order(self) -> np.ndarray:
         """The default sampler's epoch order, drawn at once (O(dataset) in NumPy): with the
@@ -969,6 +1036,36 @@ class DataLoader:
             pool = self._pool = self._new_pool()
             weakref.finalize(self, pool.close)
         return _Epoch(pool, self._load, batches, self.prefetch_factor or 2, close_pool=False)
+
+
+def _check_mp_context(context: Any, num_workers: int) -> Any:
+    """PyTorch's checks of ``multiprocessing_context`` (kept as the attribute; workers here are
+    threads, so it changes nothing): only with ``num_workers > 0``; a start method's name
+    becomes that context."""
+    if context is None:
+        return None
+    if num_workers == 0:
+        raise InvalidValueError(
+            "multiprocessing_context can only be used with multi-process loading "
+            f"(num_workers > 0), but got num_workers={num_workers}"
+        )
+    import multiprocessing
+    import multiprocessing.context
+
+    if isinstance(context, str):
+        methods = multiprocessing.get_all_start_methods()
+        if context not in methods:
+            raise InvalidValueError(
+                f"multiprocessing_context option should specify a valid start method in "
+                f"{methods!r}, but got multiprocessing_context={context!r}"
+            )
+        context = multiprocessing.get_context(context)
+    if not isinstance(context, multiprocessing.context.BaseContext):
+        raise ArgumentTypeError(
+            "multiprocessing_context option should be a valid context object or a string "
+            f"specifying the start method, but got multiprocessing_context={context}"
+        )
+    return context
 
 
 def _base_seed(serial: int) -> int:

@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 
+class _LengthsShapeError(ShapeError, IndexError):
+    """``lengths`` that are not 1-D (PyTorch raises ``RuntimeError`` or, unsorted, an
+    ``IndexError`` from ``index_select``; this is both)."""
+
+
 def pad_sequence(
     sequences: Sequence[Tensor],
     batch_first: bool = False,
@@ -40,6 +45,12 @@ def pad_sequence(
     seqs = list(sequences)
     if not seqs:
         raise InvalidValueError("pad_sequence: received an empty list of sequences")
+    for s in seqs:
+        if s.ndim == 0:  # PyTorch's RuntimeError, not an accidental IndexError
+            raise ShapeError("pad_sequence: every sequence needs a length dimension; got a 0-d one")
+    # As PyTorch, the result has the first sequence's dtype; the others are cast to it.
+    dtype = seqs[0].dtype
+    seqs = [s if s.dtype == dtype else s.to(dtype=dtype) for s in seqs]
     trailing = tuple(seqs[0].shape[1:])
     for s in seqs:
         if tuple(s.shape[1:]) != trailing:
@@ -124,7 +135,11 @@ class PackedSequence(_PackedFields):
 def _lengths_array(lengths: Any) -> np.ndarray:
     if isinstance(lengths, Tensor):
         lengths = lengths.detach().cpu().numpy()
-    arr = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    arr = np.asarray(lengths, dtype=np.int64)
+    if arr.ndim != 1:
+        raise _LengthsShapeError(
+            f"'lengths' argument should be a 1D CPU int64 tensor, but got {arr.ndim}D lengths"
+        )
     if arr.size and arr.min() <= 0:
         raise InvalidValueError("Length of all samples has to be greater than 0")
     return arr

@@ -408,7 +408,8 @@ def clip_grads_with_norm_(
     del foreach
     if not isinstance(total_norm, Tensor):  # PyTorch's clamp of a number: TypeError
         raise ArgumentTypeError(
-            f"total_norm must be a Tensor (get_total_norm's result), got {type(total_norm).__name__}"
+            "total_norm must be a Tensor (get_total_norm's result), got "
+            f"{type(total_norm).__name__}"
         )
     ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in ps if p.grad is not None]
@@ -419,12 +420,13 @@ def clip_grads_with_norm_(
         coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
         if coef.device.type == "cpu" and coef.item() == 1.0:
             return  # (multiplying by one changes nothing; on the host the check costs no sync)
-        cast: dict[Any, Tensor] = {}
+        # The coefficient keeps the norm's dtype, as PyTorch's: a float16 gradient clipped by a
+        # float64 norm (mixed-dtype parameters) is scaled in float32 and rounded once.
+        moved: dict[Any, Tensor] = {}
         for g in grads:
-            key = (g.device, g.dtype)
-            if key not in cast:
-                cast[key] = coef.to(g.device).to(dtype=g.dtype)
-            g.mul_(cast[key])
+            if g.device not in moved:
+                moved[g.device] = coef.to(g.device)
+            g.mul_(moved[g.device])
 
 
 # ---- memory format -------------------------------------------------------------------------

@@ -196,7 +196,25 @@ pub fn map2<A: Element, B: Element, O: Element>(
         .collect()
 }
 
-/// Three-input map (used by `where`).
+/// One operand of `map3` as the output's elements see it: a contiguous run, or one value
+/// broadcast everywhere (a 0-d tensor, a Python number).
+enum Run<'a, T> {
+    Slice(&'a [T]),
+    Scalar(T),
+}
+
+fn run_of<'a, T: Element>(s: &'a [T], l: &Layout, n: usize) -> Option<Run<'a, T>> {
+    if l.is_contiguous() {
+        Some(Run::Slice(&s[l.offset..l.offset + n]))
+    } else if l.strides.iter().all(|&st| st == 0) {
+        Some(Run::Scalar(s[l.offset]))
+    } else {
+        None
+    }
+}
+
+/// Three-input map (used by `where`). Contiguous and broadcast-scalar operands get one
+/// monomorphic loop per combination (the general strided walk costs several times more).
 pub fn map3<A: Element, B: Element, C: Element, O: Element>(
     a: (&Tensor, &Layout),
     b: (&Tensor, &Layout),
@@ -206,6 +224,24 @@ pub fn map3<A: Element, B: Element, C: Element, O: Element>(
     let sa = a.0.storage().as_slice::<A>();
     let sb = b.0.storage().as_slice::<B>();
     let sc = c.0.storage().as_slice::<C>();
+    let n = a.1.numel();
+    if n > 0 {
+        use Run::{Scalar as V, Slice as S};
+        if let (Some(ra), Some(rb), Some(rc)) =
+            (run_of(sa, a.1, n), run_of(sb, b.1, n), run_of(sc, c.1, n))
+        {
+            return match (ra, rb, rc) {
+                (S(x), S(y), S(z)) => (0..n).map(|i| f(x[i], y[i], z[i])).collect(),
+                (S(x), S(y), V(z)) => (0..n).map(|i| f(x[i], y[i], z)).collect(),
+                (S(x), V(y), S(z)) => (0..n).map(|i| f(x[i], y, z[i])).collect(),
+                (S(x), V(y), V(z)) => x.iter().map(|&x| f(x, y, z)).collect(),
+                (V(x), S(y), S(z)) => (0..n).map(|i| f(x, y[i], z[i])).collect(),
+                (V(x), S(y), V(z)) => y.iter().map(|&y| f(x, y, z)).collect(),
+                (V(x), V(y), S(z)) => z.iter().map(|&z| f(x, y, z)).collect(),
+                (V(x), V(y), V(z)) => vec![f(x, y, z); n],
+            };
+        }
+    }
     a.1.offsets()
         .zip(b.1.offsets())
         .zip(c.1.offsets())

@@ -23,9 +23,9 @@ def test_factories_take_size_as_a_keyword(name: str) -> None:
     if name in ("rand", "randn"):  # the random factories draw into `out`, as PyTorch's
         out = dm.zeros(2)
         assert make(2, out=out) is out and bool((out != 0).any())
-    else:
-        with pytest.raises(TypeError, match="out"):
-            make(2, out=dm.zeros(2))
+    else:  # the others write into `out` too (resized, in its dtype), as PyTorch's
+        out = dm.full((5,), 7, dtype=dm.int64)
+        assert make(2, out=out) is out and tuple(out.shape) == (2,) and out.dtype == dm.int64
     np.testing.assert_array_equal(dm.ones(size=(2, 2)).numpy(), np.ones((2, 2)))
 
 

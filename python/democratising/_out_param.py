@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _core
 from ._core import Tensor
-from .errors import ArgumentTypeError, AutogradError, DTypeError
+from .errors import ArgumentTypeError, AutogradError, DeviceError, DTypeError
 
 # The package-level functions that take ``out=`` in PyTorch and are Python functions here
 # (the engine's free functions and ``_functional_ops``' forwarders handle a tensor ``out``
@@ -38,7 +38,13 @@ OUT_NAMES: tuple[str, ...] = (
     # joins, selections and searches
     "hstack", "vstack", "dstack", "column_stack", "concat", "concatenate", "masked_select",
     "take", "take_along_dim", "tril", "triu", "diag", "searchsorted", "bucketize",
-    "narrow_copy", "logspace",
+    "narrow_copy",
+)  # fmt: skip
+
+# The factories that take ``out=`` in PyTorch: ``out``'s dtype and device then rule (a
+# ``dtype=`` that differs is an error), so ``dm.zeros(2, out=int_buf)`` makes int64 zeros.
+FACTORY_OUT_NAMES: tuple[str, ...] = (
+    "zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye",
 )  # fmt: skip
 
 
@@ -101,11 +107,76 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _factory_into(
+    factory: Callable[..., Any], name: str, args: Any, kwargs: dict[str, Any], out: Any
+) -> Tensor:
+    """``factory(*args, **kwargs)`` made in ``out``'s dtype and on its device, then written
+    into ``out`` (resized), with PyTorch's checks."""
+    if not isinstance(out, Tensor):
+        raise ArgumentTypeError(
+            f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}"
+        )
+    dtype = kwargs.get("dtype")
+    if dtype is not None:
+        from ._tensor import _resolve_dtype
+
+        if _resolve_dtype(dtype) != out.dtype:
+            raise DTypeError(
+                f"{name}(): dtype {dtype} does not match dtype of out parameter ({out.dtype})"
+            )
+    device = kwargs.get("device")
+    if device is not None and _core.Device(str(device)).type != out.device.type:
+        raise DeviceError(
+            f"{name}(): device type {_core.Device(str(device)).type} does not match device "
+            f"type of out parameter ({out.device.type})"
+        )
+    if out.requires_grad and _core.is_grad_enabled():
+        raise AutogradError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    requires_grad = kwargs.pop("requires_grad", False)
+    result = factory(*args, **{**kwargs, "dtype": out.dtype, "device": out.device})
+    # (a leaf that requires grad, allowed under no_grad, comes out without it, as PyTorch's)
+    out.requires_grad_(False)
+    if tuple(out.shape) != tuple(result.shape):
+        out.resize_(*result.shape)
+    out.copy_(result)
+    return out.requires_grad_() if requires_grad else out
+
+
+def factory_with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """The factory ``fn`` (``zeros``, ``arange``...) taking a keyword ``out``; without it,
+    ``fn`` is called as is."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
+        if out is None:
+            return fn(*args, **kwargs)
+        return _factory_into(fn, name, args, kwargs, out)
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return wrapper
+    if "out" not in sig.parameters:
+        params = list(sig.parameters.values())
+        at = builtins.next(
+            (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
+            len(params),
+        )
+        params.insert(at, inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None))
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
 def install(namespace: dict[str, Any]) -> None:
-    """Replaces each of ``OUT_NAMES`` in ``namespace`` (the package's) by its ``out=`` form."""
-    for name in OUT_NAMES:
-        fn = namespace.get(name)
-        if fn is not None and not getattr(fn, "_takes_out", False):
-            wrapped = with_out(fn, name)
-            wrapped._takes_out = True  # type: ignore[attr-defined]
-            namespace[name] = wrapped
+    """Replaces each of ``OUT_NAMES`` and ``FACTORY_OUT_NAMES`` in ``namespace`` (the
+    package's) by its ``out=`` form."""
+    for names, wrap in ((OUT_NAMES, with_out), (FACTORY_OUT_NAMES, factory_with_out)):
+        for name in names:
+            fn = namespace.get(name)
+            if fn is not None and not getattr(fn, "_takes_out", False):
+                wrapped = wrap(fn, name)
+                wrapped._takes_out = True  # type: ignore[attr-defined]
+                namespace[name] = wrapped

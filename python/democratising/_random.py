@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from . import _core
 from ._core import Tensor
-from .errors import AutogradError, DTypeError
+from .errors import AutogradError, DTypeError, InvalidValueError
 
 _CPU = _core.Device("cpu")
 
@@ -71,6 +71,40 @@ def _finish(out: Tensor, requires_grad: bool) -> Tensor:
     return out.requires_grad_() if requires_grad else out
 
 
+#: The values each dtype holds, for ``randint``'s bounds (int64's the engine checks itself).
+_RANGES = {"bool": (0, 1), "int32": (-(2**31), 2**31 - 1), "float16": (-65504, 65504)}
+
+
+def check_randint_range(low: Any, high: Any, dtype: Any) -> None:
+    """PyTorch's error for draws that ``dtype`` cannot hold (``randint(10, (2,),
+    dtype=bool)``, ``randint(2**40, (2,), dtype=int32)``), which would otherwise wrap."""
+    name = getattr(dtype, "name", None)
+    if name not in _RANGES or not all(type(v) is int for v in (low, high)) or low >= high:
+        return
+    lo, hi = _RANGES[name]
+    if low < lo:
+        raise InvalidValueError(f"randint: from ({low}) is out of bounds for {name}")
+    if high - 1 > hi:
+        raise InvalidValueError(f"randint: to - 1 ({high - 1}) is out of bounds for {name}")
+
+
+def _randint_bounds(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``(low, high)`` of a ``randint`` call: ``(high, size)`` or ``(low, high, size)``,
+    positionally or by keyword (``None`` where the call does not say)."""
+    nums = list(args if kwargs.get("size") is not None else args[:-1])
+    low, high = kwargs.get("low"), kwargs.get("high")
+    if high is None and low is None:
+        if len(nums) == 1:
+            low, high = 0, nums[0]
+        elif len(nums) == 2:
+            low, high = nums
+    elif high is None:
+        high = nums[0] if len(nums) == 1 else None
+    elif low is None:
+        low = nums[0] if len(nums) == 1 else 0
+    return low, high
+
+
 @functools.wraps(_core.randint)
 def randint(
     *args: Any,
@@ -82,6 +116,9 @@ def randint(
     **kwargs: Any,
 ) -> Tensor:
     del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
+    dtype = kwargs.get("dtype") if out is None else (kwargs.get("dtype") or out.dtype)
+    if dtype is not None:
+        check_randint_range(*_randint_bounds(args, kwargs), dtype)
     if out is not None:
         dtype = kwargs.pop("dtype", None)
         return _into(

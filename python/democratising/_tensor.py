@@ -48,7 +48,12 @@ def _numpy_array(data: Any) -> np.ndarray:
             raise OverflowValueError(
                 f"Python int {big} is out of range for int64, the widest integer dtype"
             )
-        raise ArgumentTypeError(f"could not infer a tensor from data of type {type(data).__name__}")
+        # (a DTypeError: PyTorch's RuntimeError, and a TypeError for the wrong type of data)
+        bad = next((x for x in arr.flat if not isinstance(x, (int, float))), data)
+        raise DTypeError(
+            f"could not infer dtype of {type(bad).__name__}: a tensor is made from numbers, "
+            "nested lists of them, tensors and NumPy data"
+        )
     if arr.dtype.kind in "USVMmc":
         raise DTypeError(
             f"can't make a tensor from data of NumPy dtype {arr.dtype}: supported are float, "
@@ -166,6 +171,17 @@ def _mixed(data: Any) -> builtins.bool:
     return isinstance(data, _MIXED_TYPES)
 
 
+def _one_element_scalars(data: Any) -> Any:
+    """``data`` with each one-element tensor inside it made 0-d: PyTorch reads those as
+    numbers (``tensor([tensor([1.]), tensor([2.])])`` has shape ``(2,)``), as it does NumPy
+    scalars; other tensors are kept (joined as nested data)."""
+    if isinstance(data, Tensor):
+        return data.reshape(()) if data.ndim and data.numel() == 1 else data
+    if isinstance(data, (list, tuple)) and not set(map(type, data)) <= _NUMBER_TYPES:
+        return [_one_element_scalars(x) for x in data]
+    return data
+
+
 def _to_array(
     data: Any, default_float: builtins.bool = True, deep: builtins.bool = False
 ) -> np.ndarray:
@@ -250,6 +266,8 @@ def tensor(
             t = t.to(_core.get_default_device() if device is None else device)
         return t.requires_grad_(True) if requires_grad else t
     mixed = isinstance(data, (list, tuple)) and _mixed(data)
+    if mixed:
+        data = _one_element_scalars(data)
     if mixed and dtype is None:
         dtype = _infer_list_dtype(data)
     arr = _to_array(data, default_float=dtype is None, deep=mixed)
@@ -313,6 +331,15 @@ def from_dlpack(ext: Any) -> Tensor:
     return _core._from_dlpack(capsule)
 
 
+def _check_input(input: Any, name: str) -> None:
+    """PyTorch's ``TypeError`` for a ``*_like`` given no tensor (not an ``AttributeError``
+    from deep inside)."""
+    if not isinstance(input, Tensor):
+        raise ArgumentTypeError(
+            f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        )
+
+
 def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     """``zeros_like`` and its kin: ``factory`` (``_core.zeros``...) called with ``t``'s shape,
     and its dtype and device unless given. One definition for the five of them."""
@@ -327,6 +354,7 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
         memory_format: Any = None,
     ) -> Tensor:
         del layout  # (strided, the only layout)
+        _check_input(input, name)
         out = factory(*input.shape, dtype=dtype or input.dtype, device=device or input.device)
         out = like_layout(out, input, memory_format)
         return out.requires_grad_() if requires_grad else out
@@ -389,10 +417,13 @@ def randint_like(
     by default its dtype and device). ``randint_like(x, high)`` or ``randint_like(x, low,
     high)``, as in PyTorch; draws come from ``dm.randint`` (so ``dm.manual_seed`` holds), or
     from ``generator`` (a ``dm.Generator``)."""
+    _check_input(input, "randint_like")
     if high is None:
         low, high = 0, low
+    from ._random import check_randint_range
     from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
 
+    check_randint_range(low, high, dtype or input.dtype)
     with _generator_scope(generator, "randint_like"):
         out = _core.randint(
             low,
@@ -450,8 +481,60 @@ def full_like(
     memory_format: Any = None,
 ) -> Tensor:
     del layout  # (strided, the only layout)
+    _check_input(input, "full_like")
     out = _core.full(
         input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device
     )
     out = like_layout(out, input, memory_format)
     return out.requires_grad_() if requires_grad else out
+
+
+def frombuffer(
+    buffer: Any,
+    *,
+    dtype: Any,
+    count: builtins.int = -1,
+    offset: builtins.int = 0,
+    requires_grad: builtins.bool = False,
+) -> Tensor:
+    """``torch.frombuffer``: a 1-d tensor over the bytes of ``buffer`` (any object with the
+    buffer protocol: ``bytearray``, ``memoryview``, ``array.array``, a NumPy array), from
+    ``offset`` bytes in, ``count`` elements (all that remain when negative). It shares the
+    buffer's memory, so writes through either are seen by both."""
+    d = _resolve_dtype(dtype)
+    try:
+        nbytes = memoryview(buffer).nbytes
+    except TypeError:
+        raise ArgumentTypeError(
+            f"frombuffer(): {type(buffer).__name__} object does not implement the Python "
+            "buffer protocol"
+        ) from None
+    np_dtype = np.dtype(np.uint16) if d == _core.bfloat16 else np.dtype(_NP_OF[d.name])
+    size = np_dtype.itemsize
+    if nbytes == 0 or count == 0:
+        raise InvalidValueError(
+            f"frombuffer(): both buffer length ({nbytes}) and count ({count}) must not be 0"
+        )
+    if not 0 <= offset < nbytes:
+        raise InvalidValueError(
+            f"frombuffer(): offset ({offset} bytes) must be non-negative and no greater than "
+            f"buffer length ({nbytes} bytes) minus 1"
+        )
+    if count < 0:
+        if (nbytes - offset) % size:
+            raise InvalidValueError(
+                f"frombuffer(): buffer length ({nbytes - offset} bytes) after offset ({offset} "
+                f"bytes) must be a multiple of element size ({size})"
+            )
+        count = (nbytes - offset) // size
+    elif offset + count * size > nbytes:
+        raise InvalidValueError(
+            f"frombuffer(): requested buffer length ({count} * {size} bytes) after offset "
+            f"({offset} bytes) must not be greater than actual buffer length ({nbytes} bytes)"
+        )
+    arr = np.frombuffer(buffer, dtype=np_dtype, count=count, offset=offset)
+    if d == _core.bfloat16:  # (NumPy has no bfloat16: its 2-byte words, re-typed in place)
+        t = _core.from_numpy(arr.view(np.float16)).view(d)
+    else:
+        t = _core.from_numpy(arr)
+    return t.requires_grad_(True) if requires_grad else t

@@ -1320,6 +1320,17 @@ _IN_PLACE = (
 # ---- asarray ---------------------------------------------------------------------------------
 
 
+def _is_buffer(obj: Any) -> bool:
+    """Whether ``obj`` is a plain buffer-protocol object (not a tensor, array or sequence)."""
+    if isinstance(obj, (Tensor, np.ndarray, list, tuple, str, int, float)):
+        return False
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True
+
+
 def asarray(
     obj: Any,
     *,
@@ -1338,6 +1349,15 @@ def asarray(
 
     if isinstance(obj, np.generic):
         obj = np.asarray(obj)
+    if _is_buffer(obj):
+        # PyTorch reads a buffer-protocol object (bytearray, array.array, memoryview) in
+        # place: as ``dtype`` when given, else in its own item format, sharing its memory.
+        if dtype is not None:
+            from ._tensor import frombuffer
+
+            obj, dtype = frombuffer(obj, dtype=dtype), None
+        else:
+            obj = np.asarray(memoryview(obj))
     if not isinstance(obj, Tensor) and (isinstance(obj, np.ndarray) or hasattr(obj, "__dlpack__")):
         if copy and isinstance(obj, np.ndarray):
             obj, copy = as_tensor(np.array(obj, copy=True)), None  # (a private copy to wrap)

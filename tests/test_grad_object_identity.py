@@ -1,4 +1,4 @@
-"""`.grad` hands out one Python object while it stays the gradient, as PyTorch's does."""
+"""`.grad` and post-accumulate hooks hand out the Python objects PyTorch code expects."""
 
 import democratising as dm
 
@@ -39,3 +39,13 @@ def test_dtype_signedness_and_complexity() -> None:
     assert dm.float32.is_signed and dm.int64.is_signed and dm.bfloat16.is_signed
     assert not dm.bool.is_signed
     assert not any(d.is_complex for d in (dm.float16, dm.float64, dm.int32, dm.bool))
+
+
+def test_post_accumulate_grad_hook_gets_the_parameter_itself() -> None:
+    # As PyTorch's: an optimizer stepping inside the hook looks its state up by parameter.
+    p = dm.nn.Parameter(dm.ones(3))
+    state = {p: "found"}
+    seen: list[str] = []
+    p.register_post_accumulate_grad_hook(lambda t: seen.append(state.get(t, "missing")))
+    (p * 2).sum().backward()
+    assert seen == ["found"]

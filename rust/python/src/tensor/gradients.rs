@@ -273,16 +273,24 @@ impl PyTensor {
             id,
         })
     }
-    /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass.
+    /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass,
+    /// `tensor` being this very Python object (as PyTorch's: optimizers in hooks look their
+    /// state up by parameter). It is held weakly: a hook keeps no parameter alive.
     fn register_post_accumulate_grad_hook(
         slf: &Bound<'_, Self>,
         hook: Py<PyAny>,
     ) -> PyResult<HookHandle> {
+        let me = pyo3::types::PyWeakrefReference::new(slf.as_any())?.unbind();
         let f: autograd::PostAccumulateHook = Arc::new(move |t: &Tensor| {
             Python::attach(|py| {
-                hook.call1(py, (wrap(t.clone()),))
-                    .map_err(|e| from_pyerr(e, "a post-accumulate-grad hook"))?;
-                Ok(())
+                let call = || -> PyResult<()> {
+                    let arg = match me.bind(py).upgrade() {
+                        Some(obj) => obj,
+                        None => Bound::new(py, wrap(t.clone()))?.into_any(),
+                    };
+                    hook.call1(py, (arg,)).map(drop)
+                };
+                call().map_err(|e| from_pyerr(e, "a post-accumulate-grad hook"))
             })
         });
         let id = slf

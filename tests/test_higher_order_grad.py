@@ -400,7 +400,7 @@ def test_custom_function_saving_an_output_or_intermediate_refuses_create_graph()
     x = dm.tensor([0.5], dtype=dm.float64, requires_grad=True)
     (g,) = dm.autograd.grad(Exp.apply(x).sum(), x)  # first order: fine
     np.testing.assert_allclose(g.numpy(), np.exp([0.5]))
-    with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
+    with pytest.raises(dm.AutogradError, match="ExpBackward"):
         dm.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
 
     class Softsign(dm.autograd.Function):
@@ -415,7 +415,7 @@ def test_custom_function_saving_an_output_or_intermediate_refuses_create_graph()
             (d,) = ctx.saved_tensors
             return g / (d * d)
 
-    with pytest.raises(dm.AutogradError, match="PythonFunctionBackward"):
+    with pytest.raises(dm.AutogradError, match="SoftsignBackward"):
         dm.autograd.grad(Softsign.apply(x).sum(), x, create_graph=True)
     (g,) = dm.autograd.grad(Softsign.apply(x).sum(), x)
     np.testing.assert_allclose(g.numpy(), [1 / 1.5**2])

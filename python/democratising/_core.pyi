@@ -1674,10 +1674,11 @@ def _record_function(
     inputs: Sequence[Tensor],
     backward: Callable[[Tensor], Tensor | Sequence[Tensor | None] | None],
     differentiable: _bool = False,
+    name: str | None = None,
 ) -> Tensor:
     """``output`` detached and re-attached with a Python ``backward(grad)`` that returns one
     gradient (or None) per tensor in ``inputs``; ``differentiable``: written in recorded ops,
-    so ``create_graph=True`` may run it."""
+    so ``create_graph=True`` may run it; ``name``: the node's (``"<Class>Backward"``)."""
 
 # ---- fused ops (nn.functional, optim, amp) ---------------------------------------------------
 

@@ -267,11 +267,16 @@ class Function:
             for k, o in enumerate(outs)
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
         ]
+        name = f"{cls.__name__}Backward"  # the node's name, as PyTorch's
         if _packable(outs, diff, inputs, ctx):
-            packed = _packed_outputs(outs, diff, inputs, run_backward, other_grad, differentiable)
+            packed = _packed_outputs(
+                outs, diff, inputs, run_backward, other_grad, differentiable, name
+            )
             return packed if isinstance(out, tuple) else packed[0]
         wrapped = tuple(
-            _core._record_function(o, inputs, make_backward(k), differentiable=differentiable)
+            _core._record_function(
+                o, inputs, make_backward(k), differentiable=differentiable, name=name
+            )
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
             else o
             for k, o in enumerate(outs)
@@ -332,6 +337,7 @@ def _packed_outputs(
     run_backward: Callable[[list[Any]], list[Any]],
     other_grad: Callable[[Any], Optional[Tensor]],
     differentiable: bool,
+    name: str,
 ) -> tuple[Any, ...]:
     """The outputs as views of one flat tensor recorded with a single node: its gradient (the
     outputs' gradients side by side, zeros for an unused one) is split back and handed to the
@@ -346,7 +352,7 @@ def _packed_outputs(
         return run_backward(grads)
 
     flat = _core.cat([outs[k].reshape(-1) for k in diff], 0)
-    flat = _core._record_function(flat, inputs, backward, differentiable=differentiable)
+    flat = _core._record_function(flat, inputs, backward, differentiable=differentiable, name=name)
     result = list(outs)
     for k, piece, shape in zip(diff, flat.split(sizes), shapes):
         result[k] = piece.view(shape)

@@ -639,13 +639,16 @@ pub fn _queue_callback(callback: Py<PyAny>) -> PyResult<()> {
 /// Attaches a Python-defined backward to `output` (for `autograd.Function` and gradient
 /// checkpointing). `backward(grad)` returns one gradient (or None) per tensor in `inputs`;
 /// `differentiable` says it is written in recorded ops, so `create_graph=True` may run it.
+/// `name` names the node (`grad_fn.name()`): a custom Function's is `"<Class>Backward"`, as
+/// in PyTorch.
 #[pyfunction]
-#[pyo3(signature = (output, inputs, backward, differentiable=false))]
+#[pyo3(signature = (output, inputs, backward, differentiable=false, name=None))]
 pub fn _record_function(
     output: PyRef<'_, PyTensor>,
     inputs: Vec<PyRef<'_, PyTensor>>,
     backward: Py<PyAny>,
     differentiable: bool,
+    name: Option<String>,
 ) -> PyResult<PyTensor> {
     let ins: Vec<Tensor> = inputs.iter().map(|t| t.tensor()).collect();
     let n = ins.len();
@@ -692,7 +695,10 @@ pub fn _record_function(
                 .collect()
         })
     };
-    let name = "PythonFunctionBackward";
+    let name = match name {
+        Some(n) => crate::tensor::python_node_name(n),
+        None => crate::tensor::PYTHON_NODE,
+    };
     Ok(wrap(if differentiable {
         autograd::record_differentiable(out, name, &refs, f)
     } else {

@@ -457,10 +457,44 @@ pub struct GradFn {
     node: Arc<autograd::Node>,
 }
 
+/// The node name of a Python-defined backward that names none (gradient checkpointing, ...).
+pub const PYTHON_NODE: &str = "PythonFunctionBackward";
+
+/// The names given to Python-defined nodes (`"<Class>Backward"` of custom Functions), each
+/// stored once for the life of the process (a node's name is a `&'static str`).
+static PYTHON_NODE_NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+/// `name` as a `&'static str`, remembered as a Python-defined node's name.
+pub fn python_node_name(name: String) -> &'static str {
+    let mut names = PYTHON_NODE_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// PyTorch's spelling of a node's name: the engine's built-in nodes carry the overload digit
+/// (`MulBackward0`); Python-defined ones are named as given (`MyFunctionBackward`).
+fn display_name(name: &'static str) -> std::borrow::Cow<'static, str> {
+    let python = name == PYTHON_NODE
+        || PYTHON_NODE_NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|n| std::ptr::eq(*n, name));
+    if python || !name.ends_with("Backward") {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("{name}0"))
+    }
+}
+
 #[pymethods]
 impl GradFn {
-    fn name(&self) -> &'static str {
-        self.node.name
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        display_name(self.node.name)
     }
     /// As PyTorch's: one `(function, 0)` pair per input, the function being the input's node,
     /// an `AccumulateGrad` for a leaf that requires grad, or `None`.
@@ -486,7 +520,11 @@ impl GradFn {
         PyTuple::new(py, pairs)
     }
     fn __repr__(&self) -> String {
-        format!("<{} object>", self.node.name)
+        format!(
+            "<{} object at {:#x}>",
+            display_name(self.node.name),
+            Arc::as_ptr(&self.node) as usize
+        )
     }
 }
 

@@ -67,3 +67,20 @@ def test_maximum_loser_gets_zero_of_an_infinite_gradient() -> None:
     y = dm.tensor([1.0, 0.0], requires_grad=True)
     dm.minimum(y, dm.zeros(2)).neg().sqrt().sum().backward()
     assert y.grad.numpy()[0] == 0.0
+
+
+def test_cat_and_stack_write_into_out() -> None:
+    a, b = dm.ones(2, 3), dm.zeros(2, 3)
+    out = dm.empty(4, 3)
+    view = out[:2]
+    assert dm.cat([a, b], out=out) is out
+    assert out.sum().item() == 6.0 and view.sum().item() == 6.0  # written in place
+    grown = dm.empty(0)
+    assert dm.stack([a, b], 1, out=grown) is grown and grown.shape == (2, 2, 3)
+    wide = dm.zeros(4, 3, dtype=dm.float64)
+    dm.cat([a, b], out=wide)
+    assert wide.dtype == dm.float64 and wide.sum().item() == 6.0
+    with pytest.raises(dm.DTypeError):
+        dm.cat([a, b], out=dm.zeros(4, 3, dtype=dm.int64))
+    with pytest.raises(dm.AutogradError):
+        dm.cat([a.clone().requires_grad_(), b], out=dm.zeros(4, 3))

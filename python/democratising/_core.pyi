@@ -1645,13 +1645,23 @@ def _set_grad_enabled(enabled: _bool) -> _bool:
 
 # ---- joins, selection, autograd --------------------------------------------------------------
 
-def cat(tensors: Sequence[Tensor], dim: _int | None = None, *, axis: _int | None = None) -> Tensor:
-    """Concatenates along an existing dimension."""
+def cat(
+    tensors: Sequence[Tensor],
+    dim: _int | None = None,
+    *,
+    axis: _int | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
+    """Concatenates along an existing dimension (into ``out`` when given)."""
 
 def stack(
-    tensors: Sequence[Tensor], dim: _int | None = None, *, axis: _int | None = None
+    tensors: Sequence[Tensor],
+    dim: _int | None = None,
+    *,
+    axis: _int | None = None,
+    out: Tensor | None = None,
 ) -> Tensor:
-    """Stacks along a new dimension."""
+    """Stacks along a new dimension (into ``out`` when given)."""
 
 def where(condition: Tensor, input: _Operand, other: _Operand) -> Tensor:
     """``input`` where ``condition`` is true, else ``other`` (broadcasting)."""

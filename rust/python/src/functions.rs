@@ -365,15 +365,20 @@ macro_rules! join_py {
     ($($name:ident),*) => {
         $(
             #[pyfunction]
-            #[pyo3(signature = (tensors, dim=None, *, axis=None))]
-            pub fn $name(
-                py: Python<'_>,
-                tensors: Vec<PyRef<'_, PyTensor>>,
+            #[pyo3(signature = (tensors, dim=None, *, axis=None, out=None))]
+            pub fn $name<'py>(
+                py: Python<'py>,
+                tensors: Vec<PyRef<'py, PyTensor>>,
                 dim: Option<isize>,
                 axis: Option<isize>,
-            ) -> PyResult<PyTensor> {
+                out: Option<Bound<'py, PyTensor>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 let dim = crate::util::dim_or_axis(stringify!($name), dim, axis)?.unwrap_or(0);
-                join(py, &tensors, dim, Tensor::$name)
+                let r = join(py, &tensors, dim, Tensor::$name)?;
+                match out {
+                    Some(out) => into_out(stringify!($name), r, out),
+                    None => Ok(Bound::new(py, wrap(r))?.into_any()),
+                }
             }
         )*
     };
@@ -387,10 +392,49 @@ fn join(
     tensors: &[PyRef<'_, PyTensor>],
     dim: isize,
     op: fn(&[Tensor], isize) -> democratising::Result<Tensor>,
-) -> PyResult<PyTensor> {
+) -> PyResult<Tensor> {
     let ts: Vec<Tensor> = tensors.iter().map(|t| t.tensor()).collect();
     let n = ts.iter().map(|t| t.numel()).sum();
-    run(py, n, || op(&ts, dim)).map(wrap)
+    run(py, n, || op(&ts, dim))
+}
+
+/// PyTorch's `out=`: `result` written into `out` (in place when the shapes agree, else `out`
+/// resized to hold it), cast to `out`'s dtype when that loses no kind (a float result into an
+/// integer `out` is refused), and `out` returned. Nothing here is differentiable.
+fn into_out<'py>(
+    op: &str,
+    result: Tensor,
+    out: Bound<'py, PyTensor>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let o = out.get().tensor();
+    if autograd::is_grad_enabled() && (result.requires_grad() || o.requires_grad()) {
+        return Err(to_pyerr(Error::Autograd(format!(
+            "{op}(): functions with out=... arguments don't support automatic differentiation, \
+             but one of the arguments requires grad."
+        ))));
+    }
+    if result.dtype().is_float() && !o.dtype().is_float() {
+        return Err(to_pyerr(Error::DType(format!(
+            "{op}(): result type {} can't be cast to the desired output type {}",
+            result.dtype(),
+            o.dtype()
+        ))));
+    }
+    if result.device() != o.device() {
+        return Err(to_pyerr(Error::Device(format!(
+            "{op}(): expected out on {}, the result's device, but got out on {}",
+            result.device(),
+            o.device()
+        ))));
+    }
+    let result = result.detach();
+    if o.shape() == result.shape() {
+        o.copy_(&result).py()?;
+    } else {
+        out.get()
+            .replace(result.to_dtype(o.dtype()).py()?.contiguous().py()?);
+    }
+    Ok(out.into_any())
 }
 
 #[pyfunction]

@@ -92,12 +92,18 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
         return _write(name, result, out)
 
+    return _with_out_in_signature(wrapper, fn)
+
+
+def _with_out_in_signature(wrapper: Callable[..., Any], fn: Callable[..., Any]) -> Any:
+    """``wrapper`` showing ``fn``'s signature with a keyword-only ``out=None`` added (before
+    any ``**kwargs``), so ``inspect.signature`` and help() list it."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return wrapper
-    params = list(sig.parameters.values())
     if "out" not in sig.parameters:
+        params = list(sig.parameters.values())
         at = builtins.next(
             (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
             len(params),
@@ -155,19 +161,7 @@ def factory_with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         return _factory_into(fn, name, args, kwargs, out)
 
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return wrapper
-    if "out" not in sig.parameters:
-        params = list(sig.parameters.values())
-        at = builtins.next(
-            (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
-            len(params),
-        )
-        params.insert(at, inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None))
-        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    return wrapper
+    return _with_out_in_signature(wrapper, fn)
 
 
 def install(namespace: dict[str, Any]) -> None:

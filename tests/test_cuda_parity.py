@@ -930,3 +930,10 @@ def test_type_as_takes_the_other_tensors_device() -> None:
     assert y.is_cuda and y.dtype == dm.float64 and y.cpu().tolist() == [1.0, 2.0]
     back = y.type_as(dm.zeros(1))
     assert back.device == dm.Device("cpu") and back.dtype == dm.float32
+
+
+def test_index_put_takes_cpu_indices_and_a_cpu_scalar_value() -> None:
+    x = dm.zeros(5).cuda()
+    x.index_put_((dm.tensor([1, 3]),), dm.tensor(2.0))
+    x.index_put_((dm.tensor([4]),), dm.tensor([5.0]).cuda())
+    assert x.cpu().tolist() == [0.0, 2.0, 0.0, 2.0, 5.0]

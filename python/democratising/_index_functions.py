@@ -128,6 +128,8 @@ def index_put(
             )
         keys.append(np.asarray(_host(t)))
     values = _tensor_arg(values, "index_put", "values")
+    if values.ndim == 0 and values.device != input.device:
+        values = values.to(input.device)  # (a 0-d value is a number: any device, as PyTorch)
     _same_dtype(input, values, "index_put", "values")
     used = builtins.sum(k.ndim if k.dtype == np.bool_ else 1 for k in keys)
     if used > input.ndim and not (input.ndim == 0 and used == 1 and keys[0].dtype == np.bool_):

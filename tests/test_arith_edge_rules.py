@@ -84,3 +84,12 @@ def test_cat_and_stack_write_into_out() -> None:
         dm.cat([a, b], out=dm.zeros(4, 3, dtype=dm.int64))
     with pytest.raises(dm.AutogradError):
         dm.cat([a.clone().requires_grad_(), b], out=dm.zeros(4, 3))
+
+
+def test_half_products_accumulate_in_float32() -> None:
+    # 1.01 is 1.0078125 in bfloat16; its 300th power is 10.33 (10.3125 once rounded).
+    x = dm.full((300,), 1.01).to(dm.bfloat16)
+    assert x.prod().item() == 10.3125 and x.prod().dtype == dm.bfloat16
+    assert x.cumprod(0)[-1].item() == 10.3125
+    h = dm.full((2, 300), 1.01).to(dm.float16)
+    np.testing.assert_allclose(h.prod(1).float().numpy(), [1.0097656**300] * 2, rtol=2e-3)

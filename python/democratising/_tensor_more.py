@@ -722,6 +722,8 @@ def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     d = _dim(x, dim)
     if x.ndim == 0:
         return x.clone()
+    if x.dtype in (_core.float16, _core.bfloat16):  # (running products in float32, as PyTorch)
+        return _scan(x.float(), d, lambda a, b: a * b, 1).to(x.dtype)
     return _scan(x, d, lambda a, b: a * b, 1)
 
 

@@ -93,3 +93,23 @@ def test_half_products_accumulate_in_float32() -> None:
     assert x.cumprod(0)[-1].item() == 10.3125
     h = dm.full((2, 300), 1.01).to(dm.float16)
     np.testing.assert_allclose(h.prod(1).float().numpy(), [1.0097656**300] * 2, rtol=2e-3)
+
+
+def test_relu_saves_its_output_as_pytorch() -> None:
+    # The input may change in place after the forward (the backward reads the output)...
+    x = dm.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    b = x * 1
+    c = b.relu()
+    b.add_(1)
+    c.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0]
+    # ...but not the output, which the backward reads.
+    y = dm.tensor([-1.0, 2.0], requires_grad=True).relu()
+    F.dropout(y, 0.5, training=True, inplace=True)
+    with pytest.raises(dm.AutogradError, match="in-place"):
+        y.sum().backward()
+    # and second derivatives still flow through it
+    z = dm.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    (g,) = dm.autograd.grad(z.relu().pow(2).sum(), z, create_graph=True)
+    (h,) = dm.autograd.grad(g.sum(), z)
+    assert g.tolist() == [0.0, 0.0, 4.0] and h.tolist() == [0.0, 0.0, 2.0]

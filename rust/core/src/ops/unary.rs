@@ -551,7 +551,15 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     if !out.dtype().is_float() || !t.requires_grad() {
         return Ok(out);
     }
-    let x = Saved::new(t);
+    // ReLU's backward reads its output, as PyTorch's does: the output has the input's sign,
+    // so its derivative is the same there. The input need not stay alive (a Linear -> ReLU ->
+    // Linear chain keeps one activation per layer, not two), and an in-place change of the
+    // output is caught by the saved-tensor version check.
+    let x = if matches!(op, UnaryOp::Relu) {
+        Saved::output(&out)
+    } else {
+        Saved::new(t)
+    };
     Ok(record_differentiable(out, op.name(), &[t], move |g| {
         if crate::autograd::is_grad_enabled() {
             // `create_graph=True`: the gradient is built of recorded ops.

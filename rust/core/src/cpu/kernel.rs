@@ -242,6 +242,25 @@ pub fn map3<A: Element, B: Element, C: Element, O: Element>(
             };
         }
     }
+    // Rows whose last dim each operand walks contiguously or broadcasts (`where(mask, x,
+    // bias_row)`): the strided walk only over the leading dims.
+    let nd = a.1.ndim();
+    let inner = |l: &Layout| l.strides.get(nd.wrapping_sub(1)).copied().unwrap_or(0);
+    let (ia, ib, ic) = (inner(a.1), inner(b.1), inner(c.1));
+    if nd >= 1 && n > 0 && a.1.shape[nd - 1] > 1 && ia <= 1 && ib <= 1 && ic <= 1 {
+        let cols = a.1.shape[nd - 1];
+        let outer = |l: &Layout| Layout {
+            shape: l.shape[..nd - 1].to_vec(),
+            strides: l.strides[..nd - 1].to_vec(),
+            offset: l.offset,
+        };
+        let (la, lb, lc) = (outer(a.1), outer(b.1), outer(c.1));
+        let mut out = Vec::with_capacity(n);
+        for ((oa, ob), oc) in la.offsets().zip(lb.offsets()).zip(lc.offsets()) {
+            out.extend((0..cols).map(|j| f(sa[oa + j * ia], sb[ob + j * ib], sc[oc + j * ic])));
+        }
+        return out;
+    }
     a.1.offsets()
         .zip(b.1.offsets())
         .zip(c.1.offsets())

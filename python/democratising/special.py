@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from . import _core
 from ._core import Tensor
+from ._function import Function, FunctionCtx
 from ._math_functions import logit, sinc, xlogy
 from ._tensor import full_like, ones_like, zeros_like
 from ._tensor_extra import broadcast_tensors, where
@@ -23,6 +24,8 @@ from .linalg._common import in_float32
 __all__ = [
     "bessel_j0",
     "bessel_j1",
+    "bessel_y0",
+    "bessel_y1",
     "chebyshev_polynomial_t",
     "chebyshev_polynomial_u",
     "chebyshev_polynomial_v",
@@ -101,6 +104,17 @@ def _common_float(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     dtype = result_type(a, b)
     dtype = dtype if dtype.is_floating_point else _core._default_dtype()
     return a.to(dtype), b.to(dtype)
+
+
+def _clip(x: Tensor, lo: Optional[float], hi: Optional[float]) -> Tensor:
+    """``x`` clamped to ``[lo, hi]`` for a piecewise formula's argument, with gradient 1 at
+    the bounds themselves (``clamp`` passes none there, which zeroed the derivative at each
+    switch point); NaN passes through."""
+    if lo is not None:
+        x = where(x < lo, full_like(x, lo), x)
+    if hi is not None:
+        x = where(x > hi, full_like(x, hi), x)
+    return x
 
 
 def _floating(input: Tensor) -> Tensor:
@@ -185,9 +199,9 @@ def erfcx(input: Tensor) -> Tensor:
     ``x = 8`` and by its asymptotic series ``1 / (x sqrt(pi)) sum (-1)^k (2k-1)!! /
     (2x^2)^k`` above, where ``exp(x^2)`` would overflow and ``erfc`` underflow."""
     x = _floating(input)
-    near = x.clamp(max=_ERFCX_SWITCH)
+    near = _clip(x, None, _ERFCX_SWITCH)
     direct = (near * near).exp() * erfc(near)
-    far = x.clamp(min=_ERFCX_SWITCH)
+    far = _clip(x, _ERFCX_SWITCH, None)
     inv2x2 = 0.5 / (far * far)
     series = ones_like(far)
     for k in range(_ERFCX_TERMS, 0, -1):  # 1 - 1/(2x^2) (1 - 3/(2x^2) (1 - ...))
@@ -245,9 +259,9 @@ def log_ndtr(input: Tensor) -> Tensor:
     CDF rounds to 1. Each piece reads its part of the line clamped to it, so the pieces not
     taken stay finite and pass no NaN to the gradient."""
     x = _floating(input)
-    far = _log_ndtr_far_left(x.clamp(max=-_LOG_NDTR_SWITCH))
-    left = erfc(x.clamp(min=-_LOG_NDTR_SWITCH, max=0.0) * -_SQRT_HALF).log() - math.log(2.0)
-    right = (erfc(x.clamp(min=0.0) * _SQRT_HALF) * -0.5).log1p()
+    far = _log_ndtr_far_left(_clip(x, None, -_LOG_NDTR_SWITCH))
+    left = erfc(_clip(x, -_LOG_NDTR_SWITCH, 0.0) * -_SQRT_HALF).log() - math.log(2.0)
+    right = (erfc(_clip(x, 0.0, None) * _SQRT_HALF) * -0.5).log1p()
     return where(x < -_LOG_NDTR_SWITCH, far, where(x < 0, left, right))
 
 
@@ -280,6 +294,22 @@ def ndtri(input: Tensor) -> Tensor:
     return where(edge, centre, value)
 
 
+class _GradOnly(Function):
+    """Zero in the forward, ``g * slope`` in the backward: gives a formula the derivative it
+    has at points where its value is pinned by a ``where`` (``xlog1py`` at ``x = 0``, ``entr``
+    at and below 0), which a ``where`` alone would zero."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, slope: Tensor) -> Tensor:
+        ctx.save_for_backward(slope)
+        return zeros_like(x)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (slope,) = ctx.saved_tensors
+        return g * slope, None
+
+
 def entr(input: Tensor) -> Tensor:
     """The elementwise entropy ``-x ln x``: 0 at 0, ``-inf`` below 0 (as PyTorch's)."""
     x = input if input.dtype.is_floating_point else input.to(_core._default_dtype())
@@ -287,7 +317,13 @@ def entr(input: Tensor) -> Tensor:
     # The logarithm reads 1 where x <= 0, so no NaN reaches the gradient through `where`.
     value = -x * where(positive, x, ones_like(x)).log()
     value = where(positive | x.isnan(), value, zeros_like(x))  # NaN stays NaN, as PyTorch's
-    return where(x < 0, full_like(x, -math.inf), value)
+    value = where(x < 0, full_like(x, -math.inf), value)
+    if not x.requires_grad:
+        return value
+    # PyTorch's derivative -(1 + ln x) there too: +inf at 0, NaN below 0 and at NaN.
+    off = (x < 0) | x.isnan()
+    slope = where(x == 0, full_like(x, math.inf), where(off, full_like(x, math.nan), zeros_like(x)))
+    return value + _GradOnly.apply(x, slope.detach())
 
 
 def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
@@ -306,7 +342,13 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
     drop = (input == 0) & ~other.isnan()
     # Where the product is dropped the logarithm reads 0, so no inf/NaN reaches the gradient.
     safe = where(drop, zeros_like(other), other)
-    return where(drop, zeros_like(input * safe), input * safe.log1p())
+    value = where(drop, zeros_like(input * safe), input * safe.log1p())
+    if not input.requires_grad:
+        return value
+    # d/dx there is still ln(1 + y), as PyTorch's (0 where y <= -1); the y side stays 0.
+    slope = where(other > -1, other, zeros_like(other)).log1p().detach()
+    x_full, slope = broadcast_tensors(input, where(drop, slope, zeros_like(slope)))
+    return value + _GradOnly.apply(x_full, slope)
 
 
 def log_softmax(input: Tensor, dim: int, *, dtype: Optional[_core.dtype] = None) -> Tensor:
@@ -357,12 +399,13 @@ def _bessel_i(input: Tensor, order: int, scaled: bool) -> Tensor:
     x = _floating(input)
     ax = x.abs()
     # The series reads x itself (not |x|), so the odd I1 keeps its slope 1/2 at 0.
-    near = x.clamp(min=-_BESSEL_SWITCH, max=_BESSEL_SWITCH)
+    near = _clip(x, -_BESSEL_SWITCH, _BESSEL_SWITCH)
     series = _bessel_series(near * near * 0.25, order)
     if order == 1:
         series = series * near * 0.5
-    far = ax.clamp(min=_BESSEL_SWITCH)
-    asym = _bessel_asymptotic(far, order) / (far * (2 * math.pi)).sqrt()
+    far = _clip(ax, _BESSEL_SWITCH, None)
+    # sqrt(x) sqrt(2 pi), not sqrt(2 pi x): the product overflows float32 near its max.
+    asym = _bessel_asymptotic(far, order) / (far.sqrt() * math.sqrt(2 * math.pi))
     if order == 1:
         asym = asym * x.sign()
     if scaled:
@@ -710,7 +753,7 @@ def _bessel_k(input: Tensor, order: int, scaled: bool) -> Tensor:
     (exponentially accurate for this analytic, doubly-exponentially decaying integrand) up
     to 20, and the asymptotic series above. ``inf`` at 0, NaN below 0, as PyTorch's."""
     x = _floating(input)
-    small = x.clamp(min=1e-300, max=_K_SMALL)
+    small = _clip(x, 1e-300, _K_SMALL)
     log_half = (small * 0.5).log()
     if order == 0:
         # K0 = -(ln(x/2) + gamma) (1 + x^2/4) + x^2/4 + O(x^4 ln x)
@@ -721,7 +764,7 @@ def _bessel_k(input: Tensor, order: int, scaled: bool) -> Tensor:
         near0 = 1.0 / small + small * 0.5 * (log_half + _EULER_GAMMA) - small * 0.25
     if scaled:
         near0 = near0 * small.exp()
-    mid = x.clamp(min=_K_SMALL, max=_BESSEL_SWITCH)
+    mid = _clip(x, _K_SMALL, _BESSEL_SWITCH)
     total = zeros_like(mid)
     for k in range(_K_NODES):
         t = k * _K_STEP
@@ -730,7 +773,7 @@ def _bessel_k(input: Tensor, order: int, scaled: bool) -> Tensor:
     quad = total * _K_STEP  # exp(x) K(x)
     if not scaled:
         quad = quad * (-mid).exp()
-    far = x.clamp(min=_BESSEL_SWITCH)
+    far = _clip(x, _BESSEL_SWITCH, None)
     mu = 4.0 * order * order
     series = ones_like(far)
     for k in range(_BESSEL_ASYMPTOTIC_TERMS, 0, -1):
@@ -765,32 +808,14 @@ def scaled_modified_bessel_k1(input: Tensor) -> Tensor:
 
 # ---- Bessel functions of the first kind ----------------------------------------------------------
 
-_J_SMALL = 1e-3  # below: the series about 0
+_J_SMALL = 1.0  # below: the power series about 0
 _J_SWITCH = 25.0  # above: Hankel's asymptotic expansion
 _J_NODES = 64  # trapezoid nodes over a period of Bessel's integral (aliasing error ~ J_64(25))
 
 
-@in_float32  # half types: float32 range and precision inside
-def _bessel_j(input: Tensor, order: int) -> Tensor:
-    """``J_order(x)`` (``order`` 0 or 1): the series about 0 below ``1e-3``; Bessel's integral
-    ``(1/2pi) int_0^2pi cos(n t - x sin t) dt`` by the trapezoid rule up to 25 (spectrally
-    accurate for a periodic integrand); Hankel's expansion ``sqrt(2/(pi x)) (P cos(chi) -
-    Q sin(chi))``, ``chi = x - (2n + 1) pi / 4``, above. ``J_1`` is odd, ``J_0`` even."""
-    x = _floating(input)
-    ax = x.abs()
-    tiny = x.clamp(min=-_J_SMALL, max=_J_SMALL)  # signed: J1 odd through 0 (and -0)
-    y = tiny * tiny
-    if order == 0:
-        near0 = 1.0 - y * 0.25 + y * y / 64.0
-    else:
-        near0 = tiny * (0.5 - y / 16.0 + y * y / 384.0)
-    mid = ax.clamp(min=_J_SMALL, max=_J_SWITCH)
-    total = zeros_like(mid)
-    for k in range(_J_NODES):
-        t = 2 * math.pi * k / _J_NODES
-        total = total + (order * t - mid * math.sin(t)).cos()
-    quad = total / float(_J_NODES)
-    far = ax.clamp(min=_J_SWITCH)
+def _hankel(far: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Hankel's asymptotic ``P``, ``Q`` and ``cos``/``sin`` of ``chi = x - (2n + 1) pi / 4``
+    for ``J_n`` and ``Y_n`` of order 0 or 1 at large ``x``."""
     mu = 4.0 * order * order
     p_sum, q_sum = zeros_like(far), zeros_like(far)
     coef = ones_like(far)  # a_k(order) / x^k
@@ -807,6 +832,32 @@ def _bessel_j(input: Tensor, order: int) -> Tensor:
     cos_x, sin_x = far.cos(), far.sin()
     cos_chi = cos_x * math.cos(phi) + sin_x * math.sin(phi)
     sin_chi = sin_x * math.cos(phi) - cos_x * math.sin(phi)
+    return p_sum, q_sum, cos_chi, sin_chi
+
+
+@in_float32  # half types: float32 range and precision inside
+def _bessel_j(input: Tensor, order: int) -> Tensor:
+    """``J_order(x)`` (``order`` 0 or 1): the power series about 0 below 1; Bessel's integral
+    ``(1/2pi) int_0^2pi cos(n t - x sin t) dt`` by the trapezoid rule up to 25 (spectrally
+    accurate for a periodic integrand); Hankel's expansion ``sqrt(2/(pi x)) (P cos(chi) -
+    Q sin(chi))``, ``chi = x - (2n + 1) pi / 4``, above. ``J_1`` is odd, ``J_0`` even."""
+    x = _floating(input)
+    ax = x.abs()
+    tiny = _clip(x, -_J_SMALL, _J_SMALL)  # signed: J1 odd through 0 (and -0)
+    # The alternating power series sum (-x^2/4)^k / (k! (k + n)!): below 1 its terms fall
+    # fast and keep J1's relative precision near 0, which the quadrature (an O(1) sum whose
+    # result is x/2) loses in float32.
+    near0 = _bessel_series(tiny * tiny * -0.25, order)
+    if order == 1:
+        near0 = near0 * tiny * 0.5
+    mid = _clip(ax, _J_SMALL, _J_SWITCH)
+    total = zeros_like(mid)
+    for k in range(_J_NODES):
+        t = 2 * math.pi * k / _J_NODES
+        total = total + (order * t - mid * math.sin(t)).cos()
+    quad = total / float(_J_NODES)
+    far = _clip(ax, _J_SWITCH, None)
+    p_sum, q_sum, cos_chi, sin_chi = _hankel(far, order)
     asym = (2.0 / math.pi / far).sqrt() * (p_sum * cos_chi - q_sum * sin_chi)
     away = where(ax <= _J_SWITCH, quad, asym)
     away = where(ax == math.inf, zeros_like(away), away)
@@ -823,3 +874,87 @@ def bessel_j0(input: Tensor) -> Tensor:
 def bessel_j1(input: Tensor) -> Tensor:
     """The Bessel function of the first kind, order 1."""
     return _bessel_j(input, 1)
+
+
+# ---- Bessel functions of the second kind ---------------------------------------------------------
+
+_Y_TERMS = 36  # Neumann series terms: J_72(25) ~ 1e-23
+_Y_NODES = 160  # trapezoid nodes: aliasing error ~ J_(160 - 72)(25), far below float64's eps
+
+
+def _neumann_weights() -> list[tuple[float, float, float, float, float]]:
+    """The trapezoid rule's nodes ``t`` folded onto the distinct ``|sin t|`` (a quarter of
+    them: ``cos(x sin t)`` is even in ``sin t``, ``sin(x sin t)`` odd): per ``s = |sin t|``,
+    the weights of ``cos(x s)`` and ``sin(x s)`` in ``S = sum_k c_k J_2k(x)`` and in ``S'``,
+    where ``c_k = (-1)^(k+1) / k`` and ``J_2k(x) = mean over t of cos(2k t - x sin t)``."""
+    quarter = _Y_NODES // 4
+    folded = [[0.0, 0.0, 0.0, 0.0] for _ in range(quarter + 1)]
+    for j in range(_Y_NODES):
+        t = 2 * math.pi * j / _Y_NODES
+        a = sum((-1.0) ** (k + 1) / k * math.cos(2 * k * t) for k in range(1, _Y_TERMS + 1))
+        b = sum((-1.0) ** (k + 1) / k * math.sin(2 * k * t) for k in range(1, _Y_TERMS + 1))
+        half = _Y_NODES // 2
+        m = j % half
+        m = m if m <= quarter else half - m
+        sg = -1.0 if j > half else 1.0
+        st = math.sin(2 * math.pi * m / _Y_NODES)
+        w = folded[m]
+        # cos(2kt - x sin t) = cos 2kt cos(x sin t) + sin 2kt sin(x sin t); its x-derivative
+        # is sin t (sin 2kt cos(x sin t) - cos 2kt sin(x sin t)).
+        w[0] += a
+        w[1] += sg * b
+        w[2] += sg * st * b
+        w[3] -= st * a
+    return [
+        (math.sin(2 * math.pi * m / _Y_NODES), *(v / _Y_NODES for v in w))  # type: ignore[misc]
+        for m, w in enumerate(folded)
+    ]
+
+
+_NEUMANN: list[list[tuple[float, float, float, float, float]]] = []
+
+
+@in_float32  # half types: float32 range and precision inside
+def _bessel_y(input: Tensor, order: int) -> Tensor:
+    """``Y_order(x)`` (``order`` 0 or 1; ``-inf`` at 0, NaN below, 0 at ``inf``): Neumann's
+    series ``Y0 = (2/pi) ((ln(x/2) + gamma) J0 + 2 sum_k (-1)^(k+1) J_2k / k)`` up to 25,
+    its sum taken in one pass of the trapezoid rule over Bessel's integral for ``J_2k``
+    (``Y1 = -Y0'``, differentiated term by term); Hankel's expansion ``sqrt(2/(pi x))
+    (P sin(chi) + Q cos(chi))`` above."""
+    if not _NEUMANN:
+        _NEUMANN.append(_neumann_weights())
+    x = _floating(input)
+    mid = _clip(x, 1e-300 if x.dtype == _core.float64 else 1e-38, _J_SWITCH)
+    sum_s, sum_d = zeros_like(mid), zeros_like(mid)  # S = sum c_k J_2k and S'
+    for st, c_s, s_s, c_d, s_d in _NEUMANN[0]:
+        if st == 0.0:
+            sum_s = sum_s + c_s  # (cos 0 = 1, sin 0 = 0)
+            continue
+        arg = mid * st
+        c, s_ = arg.cos(), arg.sin()
+        if order == 0:
+            sum_s = sum_s + (c * c_s + s_ * s_s)
+        else:
+            sum_d = sum_d + (c * c_d + s_ * s_d)
+    log_term = (mid * 0.5).log() + _EULER_GAMMA
+    if order == 0:
+        near = (log_term * bessel_j0(mid) + 2.0 * sum_s) * (2.0 / math.pi)
+    else:
+        near = (bessel_j0(mid) / mid - log_term * bessel_j1(mid) + 2.0 * sum_d) * (-2.0 / math.pi)
+    far = _clip(x, _J_SWITCH, None)
+    p_sum, q_sum, cos_chi, sin_chi = _hankel(far, order)
+    asym = (2.0 / math.pi / far).sqrt() * (p_sum * sin_chi + q_sum * cos_chi)
+    value = where(x <= _J_SWITCH, near, asym)
+    value = where(x == math.inf, zeros_like(value), value)
+    value = where(x == 0, full_like(value, -math.inf), value)
+    return where(x < 0, full_like(value, math.nan), value)
+
+
+def bessel_y0(input: Tensor) -> Tensor:
+    """The Bessel function of the second kind, order 0 (``torch.special.bessel_y0``)."""
+    return _bessel_y(input, 0)
+
+
+def bessel_y1(input: Tensor) -> Tensor:
+    """The Bessel function of the second kind, order 1 (``torch.special.bessel_y1``)."""
+    return _bessel_y(input, 1)

@@ -76,6 +76,8 @@ class Distribution:
     parameters and the values given to ``log_prob``."""
 
     has_rsample = False
+    #: Whether ``enumerate_support`` lists every value (the finite discrete families set it).
+    has_enumerate_support = False
     arg_constraints: dict[str, str] = {}
     _params: tuple[str, ...] = ()
 
@@ -458,10 +460,13 @@ class Categorical(_ProbsOrLogits):
             return draws.reshape(*shape, *self._batch_shape)
 
     def log_prob(self, value: Any) -> Tensor:
-        value = _as_tensor(value).long() if not isinstance(value, Tensor) else value.long()
-        ok = (value >= 0) & (value < self._num_events)
+        raw = value if isinstance(value, Tensor) else _as_tensor(value)
+        ok = (raw >= 0) & (raw < self._num_events)
+        if raw.dtype.is_floating_point:  # PyTorch's IntegerInterval also rejects 1.5
+            ok = ok & (raw == raw.floor())
         support = f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
-        self._check_value(value, ok, support)
+        self._check_value(raw, ok, support)
+        value = raw.long()
         shape = tuple(_core_broadcast_shape(tuple(value.shape), self._batch_shape))
         logits = self.logits.expand(*shape, self._num_events)
         idx = value.expand(*shape).unsqueeze(-1)

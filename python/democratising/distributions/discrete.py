@@ -145,6 +145,7 @@ class Binomial(_ProbsOrLogits, _Base):
         "logits": "Real()",
     }
     _binary = True
+    has_enumerate_support = True
     _params = ("total_count", "probs", "logits")
 
     def __init__(

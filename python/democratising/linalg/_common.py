@@ -52,6 +52,19 @@ def check_matrix(op: str, a: Tensor, name: str = "A", square: bool = False) -> N
         )
 
 
+def check_same_dtype(op: str, first: str, a: Tensor, second: str, b: Tensor) -> None:
+    """``DTypeError`` unless ``a`` and ``b`` share a dtype: PyTorch's solvers and products do
+    not promote between their operands (a float64 ``A`` with a float32 ``B`` is an error)."""
+    for name, t in ((first, a), (second, b)):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"{op}: Expected {first} and {second} to have the same dtype, but found {first} of "
+            f"type {a.dtype} and {second} of type {b.dtype} instead"
+        )
+
+
 def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Runs ``fn`` on float32 copies of half-precision tensor arguments and casts its tensor
     results back (casts are differentiable, so gradients flow in the input's dtype)."""

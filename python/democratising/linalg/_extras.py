@@ -258,6 +258,7 @@ def lu_solve(
     ``Aᵀ`` in place of ``A`` with ``adjoint``). Differentiable in ``LU`` and ``B``."""
     c.check_matrix("linalg.lu_solve", LU, name="LU", square=True)
     c.check_matrix("linalg.lu_solve", B, name="B")
+    c.check_same_dtype("linalg.lu_solve", "LU", LU, "B", B)
     if pivots.dtype != _core.int32:
         raise InvalidValueError(f"linalg.lu_solve: Expected pivots to be int32, got {pivots.dtype}")
     n = LU.shape[-1]
@@ -295,6 +296,7 @@ def solve_ex(
     their ``result`` is NaN. With ``check_errors`` a singular matrix raises ``LinAlgError``."""
     c.check_matrix("linalg.solve_ex", A, square=True)
     c.check_float("linalg.solve_ex", B)
+    c.check_same_dtype("linalg.solve_ex", "A", A, "B", B)
     _, _, info_np = _getrf(c.host(A), True)
     info = c.to_tensor(info_np, A, _core.int32)
     if not info_np.any():

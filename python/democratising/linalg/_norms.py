@@ -56,6 +56,20 @@ class _PNorm(Function):
         return g * ratio, None, None
 
 
+class _CountNonZero(Function):
+    """The ``ord=0`` "norm": a count, differentiable with a zero gradient as in PyTorch (so a
+    loss built on it still backpropagates to ``x``)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, dims: tuple[int, ...]) -> Tensor:
+        ctx.shape = tuple(x.shape)  # type: ignore[attr-defined]
+        return (x != 0).to(x.dtype).sum(dim=dims, keepdim=True)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return (g * 0.0).expand(ctx.shape).contiguous(), None  # type: ignore[attr-defined]
+
+
 def vector_norm(
     x: Tensor,
     ord: Union[float, int] = 2,
@@ -88,7 +102,7 @@ def vector_norm(
     elif p == -math.inf:
         out = x.abs().amin(dim=dims, keepdim=True)
     elif p == 0:
-        out = (x != 0).to(x.dtype).sum(dim=dims, keepdim=True)
+        out = _CountNonZero.apply(x, dims)
     else:
         out = _PNorm.apply(x, p, dims)
     if scalar:

@@ -23,6 +23,7 @@ from ._solves import inv
 def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (``torch.linalg.cross``); batch
     dimensions broadcast."""
+    c.check_same_dtype("linalg.cross", "input", input, "other", other)
     a, b = _broadcast(input, other)
     d = dim % max(a.ndim, 1)
     if a.ndim == 0 or a.shape[d] != 3:
@@ -55,6 +56,7 @@ def cross_legacy(input: Tensor, other: Tensor, dim: Optional[int] = None) -> Ten
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """The dot product of vectors along ``dim`` (``torch.linalg.vecdot``); broadcasts."""
+    c.check_same_dtype("linalg.vecdot", "x", x, "y", y)
     return (x * y).sum(dim)
 
 
@@ -119,7 +121,14 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     ts = list(tensors)
     if len(ts) < 2:
         raise InvalidValueError("multi_dot(): expected at least 2 tensors but got " + str(len(ts)))
-    c.check_float("linalg.multi_dot", *ts)
+    for i, t in enumerate(ts):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"multi_dot(): expected Tensors, got {type(t).__name__}")
+        if t.dtype != ts[0].dtype:  # (PyTorch multiplies integers too, but never promotes)
+            raise DTypeError(
+                "multi_dot(): all tensors must have be the same dtype but tensor 0 is "
+                f"{ts[0].dtype} and tensor {i} {t.dtype}"
+            )
     first_vec, last_vec = ts[0].ndim == 1, ts[-1].ndim == 1
     if first_vec:
         ts[0] = ts[0].unsqueeze(0)

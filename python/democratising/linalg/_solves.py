@@ -194,6 +194,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     a batch of matrices; batch dimensions broadcast. ``LinAlgError`` if ``A`` is singular."""
     c.check_matrix("linalg.solve", A, square=True)
     c.check_float("linalg.solve", B)
+    c.check_same_dtype("linalg.solve", "A", A, "B", B)
     vector = _is_vector_rhs(A, B)
     if vector:
         rows = B.shape[-1]
@@ -370,6 +371,7 @@ def lstsq(
         )
     c.check_matrix("linalg.lstsq", A)
     c.check_float("linalg.lstsq", B)
+    c.check_same_dtype("linalg.lstsq", "input", A, "other", B)
     vector = _is_vector_rhs(A, B)
     Bm = B.unsqueeze(-1) if vector else B
     if Bm.ndim < 2 or Bm.shape[-2] != A.shape[-2]:

@@ -113,3 +113,10 @@ def test_relu_saves_its_output_as_pytorch() -> None:
     (g,) = dm.autograd.grad(z.relu().pow(2).sum(), z, create_graph=True)
     (h,) = dm.autograd.grad(g.sum(), z)
     assert g.tolist() == [0.0, 0.0, 4.0] and h.tolist() == [0.0, 0.0, 2.0]
+
+
+def test_log_softmax_keeps_precision_with_large_logits() -> None:
+    x = dm.tensor([[1000.0, 1000.0, -1000.0]])
+    got = F.log_softmax(x, -1).numpy()
+    np.testing.assert_allclose(got[0, :2], [-np.log(2)] * 2, rtol=1e-7)
+    assert dm.logsumexp(x, -1).item() == pytest.approx(1000.0 + np.log(2), rel=1e-7)

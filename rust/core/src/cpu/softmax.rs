@@ -24,16 +24,18 @@ fn forward_row<T: Float>(row: &[T], out: &mut [T], log: bool) -> T {
         *o = (v - m).exp();
     }
     let s = lane_fold(out, T::zero(), |a, b| a + b);
-    let ls = s.ln() + m;
+    let ln_s = s.ln();
     if log {
+        // (x - m) - ln(s), not x - (m + ln(s)): with a large m the sum rounds away ln(s)'s
+        // low bits ([1000, 1000, -1000] gave -0.693176 for -0.6931472 in float32).
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = v - ls;
+            *o = (v - m) - ln_s;
         }
     } else {
         let inv = T::one() / s;
         out.iter_mut().for_each(|o| *o *= inv);
     }
-    ls
+    ln_s + m
 }
 
 /// softmax: dx = y * (g - sum(g*y)); log_softmax: dx = g - exp(y) * sum(g).

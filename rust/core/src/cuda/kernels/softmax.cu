@@ -26,11 +26,13 @@ __device__ void softmax_forward(int log, long long rows, long long cols, const T
     DM_ROW_LOOP(r, rows) {
         const T* row = x + r * cols;
         A m, s;
-        const A lse = row_lse<T, A>(row, cols, &m, &s);
-        const A inv = (A)1 / s;
+        row_lse<T, A>(row, cols, &m, &s);
+        // (x - m) - log(s), not x - (m + log(s)): m + log(s) rounds away log(s)'s low bits
+        // when m is large ([1000, 1000, -1000] gave -0.693176 for -0.6931472 in float32).
+        const A inv = (A)1 / s, ls = dm_log(s);
         for (long long j = threadIdx.x; j < cols; j += blockDim.x) {
             const A v = Num<T>::load(row[j]);
-            y[r * cols + j] = Num<T>::store(log ? v - lse : dm_exp(v - m) * inv);
+            y[r * cols + j] = Num<T>::store(log ? (v - m) - ls : dm_exp(v - m) * inv);
         }
     }
 }

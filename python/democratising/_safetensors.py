@@ -455,9 +455,13 @@ def parse_header(
         if type(begin) is not int or type(end) is not int:
             raise CheckpointError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end]")
         if not 0 <= begin <= end <= buffer_len:
+            # Past the end is what a file cut short (a copy or download that stopped) looks like.
+            cause = ""
+            if 0 <= begin <= end:
+                cause = " (the file is cut short, or its header is damaged)"
             raise CheckpointError(
                 f"tensor {name!r}: data_offsets [{begin}, {end}] outside the {buffer_len}-byte "
-                "data buffer"
+                f"data buffer{cause}"
             )
         if end - begin != numel * storage.itemsize:
             raise CheckpointError(
@@ -531,7 +535,10 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
                 raise CheckpointError(f"file is truncated: {size} bytes, no safetensors header")
             (n,) = struct.unpack("<Q", _read_exact(f, 8, "header length"))
             if n > MAX_HEADER_SIZE:
-                raise CheckpointError(f"safetensors header length {n} exceeds {MAX_HEADER_SIZE}")
+                raise CheckpointError(
+                    f"safetensors header length {n} exceeds {MAX_HEADER_SIZE}: not a "
+                    "safetensors file, or its first 8 bytes are damaged"
+                )
             if 8 + n > size:
                 raise CheckpointError(
                     f"file is truncated: header claims {n} bytes but the file has {size}"
@@ -541,6 +548,11 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, RawTensor]
             # read: a small header on a huge (or sparse) file is refused here, in O(header).
             entries, metadata = parse_header(raw, size - 8 - n)
             data = _read_exact(f, size - 8 - n, "data")
+    except CheckpointError as e:
+        # The messages above describe the damage, not the file: name it, so a user loading
+        # several checkpoints (or resuming from a folder) knows which one is bad.
+        e.args = (f"{p!r} is not a valid checkpoint: {e}", *e.args[1:])
+        raise
     except OSError as e:
         raise CheckpointError(f"cannot read {p!r}: {e}") from e
     digest = _verify_checksum(p, raw, data)

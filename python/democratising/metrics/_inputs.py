@@ -80,6 +80,14 @@ def labels_of(
             if scores.shape[0]
             else np.zeros(0, dtype=np.int64)
         )
+        # Scores name the classes: a target label past them (labels 1..10 for 10 logits) can
+        # never be predicted, and would read as a silently low score, not as the data error.
+        num_classes = scores.shape[1] if num_classes is None else num_classes
+        if scores.shape[1] == 1 and target.size and target.max() > 0:
+            raise ShapeError(
+                f"{what}: scores of one column name a single class; for binary logits or "
+                "probabilities pass them in the target's shape (preds.squeeze(1))"
+            )
     elif preds.shape == target.shape:
         flat = preds.reshape(-1)
         if flat.dtype.kind == "f" and flat.size and not np.all(flat == np.round(flat)):

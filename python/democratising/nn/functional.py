@@ -498,7 +498,16 @@ def cross_entropy(
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     rows, labels, shape = _class_rows(input, target, "cross_entropy")
     # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
-    loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, label_smoothing)
+    try:
+        loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, label_smoothing)
+    except IndexOutOfRangeError as e:
+        if rows.shape[-1] == 1 and e.args:  # Dense(..., 1) with 0/1 labels: say what fits
+            e.args = (
+                f"{e.args[0]}; one output column is one class: for binary labels use "
+                "BCEWithLogitsLoss with float targets (target.float()), or two outputs",
+                *e.args[1:],
+            )
+        raise
     return _unrows(loss, reduction, shape)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
 from ._functional_extra_activations import _lenient_leaf, apply_inplace
@@ -67,6 +67,19 @@ def _reset_weight_and_bias(module: Module, fan_in: Optional[int] = None) -> None
         init.uniform_(bias, -bound, bound)
 
 
+def _flatten_hint(err: ShapeError, x: Any, in_features: int) -> None:
+    """Adds "flatten it first" to a linear layer's shape error when the input's features are
+    there but not flattened: images ``[N, 28, 28]`` (``datasets.mnist``) into the seed guide's
+    ``Dense(784, 128)``. Only on the error path, so the layer's call costs nothing more."""
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) > 2 and math.prod(shape[1:]) == in_features and err.args:
+        err.args = (
+            f"{err.args[0]}; the features are not flattened: use x.flatten(1) "
+            "(or an nn.Flatten() layer before this one)",
+            *err.args[1:],
+        )
+
+
 class Dense(Module):
     """``y = x @ weight.T + bias`` with ``weight`` of shape ``(out, in)`` and PyTorch's default
     initialisation (Kaiming-uniform, a=√5, i.e. U(±1/√in) for both weight and bias)."""
@@ -90,7 +103,11 @@ class Dense(Module):
         _reset_weight_and_bias(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight, self._param("bias"))
+        try:
+            return F.linear(x, self.weight, self._param("bias"))
+        except ShapeError as e:
+            _flatten_hint(e, x, self.in_features)
+            raise
 
     def extra_repr(self) -> str:
         b = self._parameters.get("bias") is not None

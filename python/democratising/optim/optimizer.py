@@ -68,6 +68,15 @@ class Optimizer:
                 FutureWarning,
                 stacklevel=2,
             )
+        if callable(params) and not hasattr(params, "__iter__"):
+            # Adam(model.parameters, ...): Python's "'method' object is not iterable" does not
+            # say that the call's parentheses are missing.
+            name = getattr(params, "__name__", type(params).__name__)
+            raise ArgumentTypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got the callable {name!r}: call it (model.parameters(), not "
+                "model.parameters)"
+            )
         groups: list[Any] = list(params)
         if not groups:
             raise InvalidValueError("optimizer got an empty parameter list")

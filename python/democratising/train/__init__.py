@@ -13,6 +13,7 @@ from .callbacks import (
     LRLogger,
     MetricsLogger,
     ModelCheckpoint,
+    MonitorError,
     latest_checkpoint,
 )
 from .config import ConfigError, OptimizerConfig, SchedulerConfig, TrainingConfig, load_config
@@ -29,6 +30,7 @@ __all__ = [
     "MemoryLimitError",
     "MetricsLogger",
     "ModelCheckpoint",
+    "MonitorError",
     "OptimizerConfig",
     "SchedulerConfig",
     "TensorBoardLogger",

@@ -12,6 +12,7 @@ decided by its constructor, not by a checkpoint.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 import numbers
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from .. import _ranks
 from .._core import Tensor
 from .._state_match import match_prefix
-from ..errors import ArgumentTypeError, InvalidValueError
+from ..errors import ArgumentTypeError, DemocratisingError, InvalidValueError
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -36,10 +37,27 @@ __all__ = [
     "LRLogger",
     "MetricsLogger",
     "ModelCheckpoint",
+    "MonitorError",
     "latest_checkpoint",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class MonitorError(DemocratisingError, KeyError):
+    """A callback monitors a metric the epoch did not report (a misspelt ``monitor=``). A
+    ``KeyError``, as it is about a name; raised at the first epoch's end rather than letting
+    the callback watch another metric in its place."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def _missing_metric(who: str, monitor: str, metrics: Mapping[str, Any]) -> MonitorError:
+    names = sorted(metrics)
+    close = difflib.get_close_matches(monitor, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return MonitorError(f"{who} monitors {monitor!r}, which is not among the metrics {names}{hint}")
 
 
 class Callback:
@@ -116,9 +134,10 @@ class EarlyStopping(Callback):
     to beat the best by more than ``min_delta`` for ``patience`` steps in a row, and keeps a
     copy of the best model's ``state_dict`` for ``restore_best_model``.
 
-    As a trainer callback it reads ``monitor`` (``val_loss``, falling back to ``loss`` when
-    there is no validation data) every epoch, and with ``restore_best`` loads the best weights
-    back when training ends. ``mode="max"`` suits metrics such as accuracy.
+    As a trainer callback it reads ``monitor`` every epoch (``val_loss``; without validation
+    data a ``val_`` metric is read as the training metric of that name, ``loss``; a metric the
+    epoch does not report raises ``MonitorError``), and with ``restore_best`` loads the best
+    weights back when training ends. ``mode="max"`` suits metrics such as accuracy.
     """
 
     def __init__(
@@ -166,7 +185,16 @@ class EarlyStopping(Callback):
     # ---- as a callback -----------------------------------------------------------------------
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
-        key = self.monitor if self.monitor in metrics else "loss"
+        key = self.monitor
+        if key not in metrics:
+            # Without validation data, "val_loss" is watched as "loss" (the same for any
+            # val_ metric); anything else is a misspelt name, which must not silently watch
+            # the training loss instead (in mode="max" that keeps the worst weights).
+            train_key = key[4:] if key.startswith("val_") else None
+            has_val = any(k.startswith("val_") for k in metrics)
+            if has_val or train_key not in metrics:
+                raise _missing_metric("EarlyStopping", key, metrics)
+            key = train_key
         self._watched = key
         stop = self.step(trainer.model, metrics[key])
         if self.counter == 0:  # just improved
@@ -352,10 +380,7 @@ class ModelCheckpoint(Callback):
         best = False
         if self.monitor is not None:
             if self.monitor not in metrics:
-                raise KeyError(
-                    f"ModelCheckpoint monitors {self.monitor!r}, which is not among the "
-                    f"metrics {sorted(metrics)}"
-                )
+                raise _missing_metric("ModelCheckpoint", self.monitor, metrics)
             value = float(metrics[self.monitor])
             if self._improved(value):
                 self.best, best = value, True

@@ -45,9 +45,28 @@ def _norm(name: str) -> str:
     return n[:-2] if n.endswith("lr") and len(n) > 2 else n
 
 
+#: PyTorch's and Lightning's names for config fields, too unlike ours for difflib to match:
+#: ``TrainingConfig(lr=0.01)`` should say "did you mean 'learning_rate'?", not list every field.
+_FAMILIAR = {
+    "lr": "learning_rate",
+    "max_epochs": "num_epochs",
+    "accumulate_grad_batches": "accumulation_steps",
+    "gradient_accumulation_steps": "accumulation_steps",
+    "gradient_clip_val": "max_grad_norm",
+    "clip_grad_norm": "max_grad_norm",
+    "precision": "amp",
+    "default_root_dir": "runs_dir",
+    "lr_scheduler": "scheduler",
+}
+
+
 def _unknown(kind: str, key: str, choices: Iterable[str]) -> ConfigError:
     choices = sorted(choices)
-    close = difflib.get_close_matches(key, choices, n=1)
+    familiar = _FAMILIAR.get(key)
+    close = [familiar] if familiar in choices else difflib.get_close_matches(key, choices, n=1)
+    if not close:  # "cosine" for "CosineAnnealing": the shortest name it begins
+        starts = [c for c in choices if key and _norm(c).startswith(_norm(key))]
+        close = sorted(starts, key=len)[:1]
     hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {choices}"
     return ConfigError(f"unknown {kind} {key!r}{hint}")
 
@@ -619,6 +638,10 @@ class TrainingConfig:
         data = dict(data)
         errors: list[str] = []
         for key, union in (("optimizer", OptimizerConfig), ("scheduler", SchedulerConfig)):
+            value = data.get(key)
+            if isinstance(value, str) and value.lower() != "none":
+                # ``optimizer = "sgd"``: that kind with its defaults, as ``--set optimizer=sgd``.
+                data[key] = {"name": value}
             if isinstance(data.get(key), Mapping):
                 try:
                     data[key] = union.from_dict(data[key])
@@ -932,7 +955,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         ) from e
     if isinstance(value, (OptimizerConfig, SchedulerConfig)) or hint is Any:
         return value
-    raise ConfigError(f"invalid value {rules.show(value)} for {key!r}: expected {hint}")
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"invalid value {rules.show(value)} for {key!r}: expected {name}")
 
 
 def _apply_override(data: dict[str, Any], key: str, value: str) -> None:

@@ -76,13 +76,29 @@ def _load_amp(dtype_name: str) -> tuple[Callable[[], Any], Any]:
     return (lambda: autocast(dtype=dtype)), scaler
 
 
+def _name_checkpoint(err: CheckpointError, path: PathLike) -> None:
+    """Puts the file into a resume error that does not name it: ``ckpt_path="last"`` and a
+    folder pick the file themselves, and "size mismatch for 0.weight" alone does not say that
+    the newest run was another model's."""
+    name = os.fspath(path)
+    if err.args and isinstance(err.args[0], str) and name not in err.args[0]:
+        err.args = (f"cannot resume from {name}: {err.args[0]}", *err.args[1:])
+
+
 def _split_batch(batch: Any) -> tuple[tuple[Any, ...], Any]:
     """``(x, y)`` or ``(x1, ..., xn, y)``: every element but the last goes to the model."""
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return tuple(batch[:-1]), batch[-1]
+    hint = ""
+    if isinstance(batch, (Tensor, np.ndarray)):
+        # fit([x, y]) or fit(x) iterates the list/tensor itself: each "batch" is one tensor.
+        hint = (
+            "; the data given to fit() yields single tensors: pass a Dataset, a DataLoader "
+            "or an (x, y) tuple of tensors"
+        )
     raise ArgumentTypeError(
         "a batch must be a tuple (inputs..., target); subclass Trainer and override "
-        f"compute_loss for other layouts (got {type(batch).__name__})"
+        f"compute_loss for other layouts (got {type(batch).__name__}){hint}"
     )
 
 
@@ -232,6 +248,16 @@ def _as_callbacks(callbacks: Any) -> list[Callback]:
                 f"callbacks holds the class {cb.__name__}, not an instance: "
                 f"write {cb.__name__}(...)"
             )
+        if not isinstance(cb, Callback):
+            # The trainer calls every hook and sorts by ``order``: say so now, not with an
+            # AttributeError from inside fit().
+            hooks = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end")
+            complete = all(callable(getattr(cb, h, None)) for h in (*hooks, "on_train_end"))
+            if not complete or not hasattr(cb, "order"):
+                raise ArgumentTypeError(
+                    f"callbacks holds {cb!r} ({type(cb).__name__}), which is not a Callback: "
+                    "subclass democratising.train.Callback and override the hooks you need"
+                )
     return out
 
 
@@ -537,10 +563,16 @@ class Trainer:
             return p
         if p.is_dir():
             found = latest_checkpoint(p)
+            if found is None and (p / _rundir.CHECKPOINTS).is_dir():
+                # A run folder (runs/digits/version_0), as the CLI prints and the docs resume.
+                found = _rundir.find_last(p / _rundir.CHECKPOINTS)
+            if found is None:  # a run name (runs/digits): its versions; or a runs root
+                found = _rundir.find_last(*_rundir.version_checkpoint_dirs(p), p)
             if found is None:
-                found = _rundir.find_last(p)
-            if found is None:
-                raise FileNotFoundError(f"no epoch_NNNN.safetensors checkpoint in {p}")
+                raise FileNotFoundError(
+                    f"no epoch_NNNN.safetensors checkpoint in {p} (nor in its checkpoints/ "
+                    "or version_N/checkpoints/ folders)"
+                )
             return found
         return p
 
@@ -995,7 +1027,11 @@ class Trainer:
         plain model and the reverse.
         """
         path = self.resolve_resume(path)
-        plan: ResumePlan = check_resume(self, path, allow_unverified)
+        try:
+            plan: ResumePlan = check_resume(self, path, allow_unverified)
+        except CheckpointError as e:
+            _name_checkpoint(e, path)
+            raise
         snapshot = Snapshot.take(self)
         try:
             info = plan.checkpoint.restore(self.model, self.optimizer, self.scheduler, self.scaler)
@@ -1003,6 +1039,7 @@ class Trainer:
         except Exception as e:
             snapshot.restore(self)
             if isinstance(e, CheckpointError):
+                _name_checkpoint(e, path)
                 raise
             raise CheckpointError(f"restoring {os.fspath(path)!r} failed: {e}") from e
         self.resumed_from = Path(path)
@@ -1035,6 +1072,18 @@ class Trainer:
         cfg = self.config
         if isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data):
             data = TensorDataset(*data)
+        if (
+            isinstance(data, tuple)
+            and data
+            and any(isinstance(t, np.ndarray) for t in data)
+            and all(isinstance(t, (np.ndarray, Tensor)) and t.ndim >= 1 for t in data)
+            and len({int(t.shape[0]) for t in data}) == 1
+        ):
+            # Iterated as given, each array would be one "batch": say how to convert instead.
+            raise ArgumentTypeError(
+                "fit() got NumPy arrays; convert them to tensors first: "
+                "(dm.from_numpy(x), dm.from_numpy(y)), or TensorDataset of those"
+            )
         if not isinstance(data, Dataset):
             return data
         sampler, shuffle = None, cfg.shuffle and train

@@ -247,3 +247,14 @@ def test_cross_entropy_on_one_output_column_says_what_fits():
     with pytest.raises(IndexOutOfRangeError) as e:  # several columns: the plain message
         CrossEntropyLoss()(dm.randn(4, 3), dm.tensor([0, 1, 0, 5]))
     assert "BCEWithLogitsLoss" not in str(e.value)
+
+
+def test_accuracy_on_one_score_column_says_to_squeeze() -> None:
+    from democratising.metrics import Accuracy
+
+    acc = Accuracy()
+    with pytest.raises(dm.ShapeError, match="squeeze"):
+        acc.update(dm.tensor([[0.3], [-1.0], [2.0]]), dm.tensor([1, 0, 1]))
+    acc = Accuracy()
+    acc.update(dm.tensor([0.3, -1.0, 2.0]), dm.tensor([1, 0, 1]))
+    assert float(acc.compute()) == 1.0

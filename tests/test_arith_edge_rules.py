@@ -120,3 +120,12 @@ def test_log_softmax_keeps_precision_with_large_logits() -> None:
     got = F.log_softmax(x, -1).numpy()
     np.testing.assert_allclose(got[0, :2], [-np.log(2)] * 2, rtol=1e-7)
     assert dm.logsumexp(x, -1).item() == pytest.approx(1000.0 + np.log(2), rel=1e-7)
+
+
+def test_xlogy_gradient_in_x_at_zero_is_log_y() -> None:
+    x = dm.tensor([0.0, 0.0, 0.0, 1.0], dtype=dm.float64, requires_grad=True)
+    y = dm.tensor([2.0, 0.0, -1.0, 3.0], dtype=dm.float64)
+    r = dm.xlogy(x, y)
+    assert r.tolist()[:3] == [0.0, 0.0, 0.0]
+    r.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [np.log(2.0), 0.0, 0.0, np.log(3.0)])

@@ -334,7 +334,14 @@ def xlogy(input: _Operand, other: _Operand) -> Tensor:
     device = _device_of(x, other)
     a, b = _like(x, dtype, device), _like(other, dtype, device)
     safe = ((a == 0) & (b == b)).detach()
-    return a * _core.where(safe, 1.0, b).log()
+    out = a * _core.where(safe, 1.0, b).log()
+    if not a.requires_grad:
+        return out
+    # Where the product is dropped (x = 0), d/dx is still log(y) for y > 0, as PyTorch's: a
+    # term that is exactly 0 in value and has that slope.
+    slope_at = (safe & (b > 0)).detach()
+    slope = _core.where(slope_at, b, 1.0).log().detach()
+    return out + _core.where(slope_at, (a - a.detach()) * slope, 0.0)
 
 
 def float_power(input: _Operand, exponent: _Operand) -> Tensor:

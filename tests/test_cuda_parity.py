@@ -937,3 +937,17 @@ def test_index_put_takes_cpu_indices_and_a_cpu_scalar_value() -> None:
     x.index_put_((dm.tensor([1, 3]),), dm.tensor(2.0))
     x.index_put_((dm.tensor([4]),), dm.tensor([5.0]).cuda())
     assert x.cpu().tolist() == [0.0, 2.0, 0.0, 2.0, 5.0]
+
+
+def test_default_device_reaches_tri_indices_and_as_tensor() -> None:
+    import numpy as np
+
+    dm.set_default_device("cuda")
+    try:
+        assert dm.tril_indices(3, 3).is_cuda and dm.triu_indices(2, 3, 1).is_cuda
+        a = np.ones(2, dtype=np.float32)
+        assert dm.as_tensor(a).is_cuda  # a copy on the default device, as PyTorch's
+        assert dm.from_numpy(a).device == dm.Device("cpu")  # from_numpy always shares
+    finally:
+        dm.set_default_device(None)
+    assert dm.as_tensor(a).device == dm.Device("cpu")

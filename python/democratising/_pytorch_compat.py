@@ -197,7 +197,12 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
             out = _core.from_numpy(data)
         except (TypeError, ValueError, RuntimeError):
             out = tensor(data)
-        return out if device is None else out.to(device)
+        # The array's memory is shared on the CPU; another device (`device=`, or the one
+        # `set_default_device` chose, as PyTorch's) gets a copy there.
+        if device is None:
+            device = _core.get_default_device()
+            return out if device.type == "cpu" else out.to(device)
+        return out.to(device)
     if not isinstance(data, np.ndarray) and hasattr(data, "__dlpack__"):
         # Another library's tensor (PyTorch, CuPy, JAX), on the CPU or a GPU: shared.
         from ._tensor import from_dlpack

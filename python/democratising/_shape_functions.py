@@ -282,7 +282,8 @@ def _tri_indices(lower: bool, row: int, col: int, offset: int, dtype: Any, devic
     rr, cc = np.indices((row, col))
     keep = (cc - rr <= offset) if lower else (cc - rr >= offset)
     out = np.stack([rr[keep], cc[keep]]).astype(np.int64).reshape(2, -1)
-    return _core.from_numpy(np.ascontiguousarray(out)).to(dtype).to(device or "cpu")
+    device = _core.get_default_device() if device is None else device  # (set_default_device)
+    return _core.from_numpy(np.ascontiguousarray(out)).to(dtype).to(device)
 
 
 def _tri_indices_function(name: str, lower: bool, doc: str) -> Callable[..., Tensor]:

@@ -1355,22 +1355,21 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     ``F.one_hot``); ``num_classes=-1`` takes the largest index + 1."""
     if tensor.dtype.is_floating_point or tensor.dtype == _core.bool:
         raise DTypeError(f"one_hot expects an integer tensor of class indices, got {tensor.dtype}")
-    idx = tensor.cpu().numpy().astype(np.int64)
+    # On the tensor's device: only the smallest and largest index come to the host.
+    lo, hi = (int(tensor.min()), int(tensor.max())) if tensor.numel() else (0, -1)
     if num_classes == -1:
-        if not idx.size:
+        if not tensor.numel():
             raise InvalidValueError("Can not infer total number of classes from empty tensor.")
-        num_classes = int(idx.max()) + 1
+        num_classes = hi + 1
     if num_classes < 0:
         raise InvalidValueError(f"num_classes must be -1 or non-negative, got {num_classes}")
-    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
-        bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
+    if lo < 0 or hi >= num_classes:
         raise IndexOutOfRangeError(
-            f"class index {int(bad)} is out of range for {num_classes} classes"
+            f"class index {lo if lo < 0 else hi} is out of range for {num_classes} classes"
         )
-    _check_buffer([*idx.shape, num_classes], _core.int64, "one_hot")
-    out = np.zeros((*idx.shape, num_classes), dtype=np.int64)
-    np.put_along_axis(out, idx[..., None], 1, axis=-1)
-    return _core.from_numpy(out).to(tensor.device)
+    _check_buffer([*tensor.shape, num_classes], _core.int64, "one_hot")
+    classes = _core.arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).to(_core.int64)
 
 
 def scaled_dot_product_attention(

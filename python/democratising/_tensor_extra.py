@@ -194,9 +194,13 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     a = _host(x)
     if descending and a.dtype.kind == "f":
         # NaN counts as the largest value, as in PyTorch: first when descending (NumPy's
-        # argsort of -a would put it last). NaN first, then the values by -a, ties stable.
+        # argsort of -a would put it last). NaN first, then the values by -a, ties stable;
+        # without NaN (the usual case) one stable argsort of -a does it, several times faster.
         nan = np.isnan(a)
-        order = np.lexsort((np.where(nan, 0, -a), ~nan), axis=d)
+        if nan.any():
+            order = np.lexsort((np.where(nan, 0, -a), ~nan), axis=d)
+        else:
+            order = np.argsort(-a, axis=d, kind="stable")
     elif descending:
         # Bitwise not (-a - 1) reverses the order without the overflow of -a at the dtype's
         # minimum; booleans and unsigned integers go through int64 first.

@@ -1,4 +1,4 @@
-"""`.grad` and post-accumulate hooks hand out the Python objects PyTorch code expects."""
+"""`.grad`, post-accumulate hooks and `.numpy()` give the objects PyTorch code expects."""
 
 import democratising as dm
 
@@ -49,3 +49,15 @@ def test_post_accumulate_grad_hook_gets_the_parameter_itself() -> None:
     p.register_post_accumulate_grad_hook(lambda t: seen.append(state.get(t, "missing")))
     (p * 2).sum().backward()
     assert seen == ["found"]
+
+
+def test_numpy_shares_memory_and_outlives_the_tensor() -> None:
+    import numpy as np
+
+    x = dm.arange(6.0).reshape(2, 3)
+    a = x.numpy()
+    a[0, 0] = 7.0
+    assert x[0, 0].item() == 7.0 and a.flags.writeable
+    assert x.t().numpy().strides == (4, 12)
+    kept = dm.arange(1000.0).numpy()  # the temporary tensor is gone; its memory is not
+    assert kept.sum() == np.arange(1000.0).sum()

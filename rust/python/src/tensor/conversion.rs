@@ -134,6 +134,19 @@ impl PyTensor {
                     .into(),
             )));
         }
+        let t = slf.get().tensor();
+        if t.device() == Device::Cpu && t.dtype() != DType::BF16 {
+            // Through DLPack: NumPy's `asarray` probes several protocols before it reads
+            // `__array_interface__` (1.8 µs against 0.5 µs). The memory is shared either way.
+            static FROM_DLPACK: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+            let f = FROM_DLPACK.get_or_try_init(py, || {
+                py.import("numpy")?
+                    .getattr("from_dlpack")
+                    .map(Bound::unbind)
+            })?;
+            return f.bind(py).call1((slf,));
+        }
+        // (bfloat16 and device memory: `__array_interface__` raises the error that says why)
         py.import("numpy")?.getattr("asarray")?.call1((slf,))
     }
 

@@ -29,7 +29,7 @@ def test_share_memory_keeps_values_object_and_flags() -> None:
 def test_module_share_memory_keeps_parameters_and_trains() -> None:
     m = dm.nn.Sequential(dm.nn.Linear(3, 4), dm.nn.BatchNorm1d(4))
     opt = dm.optim.SGD(m.parameters(), lr=0.1)
-    m(dm.randn(5, 3)).sum().backward()
+    m(dm.randn(5, 3)).pow(2).sum().backward()  # (a plain sum through BatchNorm has 0 gradient)
     params = list(m.parameters())
     assert m.share_memory() is m
     assert all(p.is_shared() for p in m.parameters()) and all(b.is_shared() for b in m.buffers())

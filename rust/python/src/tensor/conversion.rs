@@ -4,7 +4,7 @@
 use super::memory_format::MemoryFormat;
 use super::{numpy_typestr, Either, PyTensor};
 use crate::errors::{to_pyerr, ResultExt};
-use crate::types::{extract_device, extract_dtype};
+use crate::types::{extract_device, extract_dtype, PyDType, PyDevice};
 use crate::util::{run, wrap};
 use democratising::{DType, Device, Error};
 use pyo3::prelude::*;
@@ -246,7 +246,15 @@ impl PyTensor {
             if a.is_none() {
                 continue; // `x.to(None)` changes nothing, as in PyTorch
             }
-            if let Ok(t) = a.cast::<PyTensor>() {
+            // The common spellings first, each recognised without building a failed parse's
+            // error (`to(x.device)` took 2.4 µs for a no-op, `to("cpu")` 1.4 µs).
+            if let Ok(d) = a.cast::<PyDevice>() {
+                dev = Some(d.get().0);
+            } else if let Ok(d) = a.cast::<PyDType>() {
+                dt = Some(d.get().0);
+            } else if let Some(d) = device_name(&a) {
+                dev = Some(extract_device(&d)?);
+            } else if let Ok(t) = a.cast::<PyTensor>() {
                 dt = Some(t.get().tensor().dtype());
                 dev = Some(t.get().tensor().device());
             } else {
@@ -265,11 +273,7 @@ impl PyTensor {
                     // Neither: say what it is not as a dtype, unless it reads as a device name.
                     (Err(dtype_err), Some(Err(device_err))) => {
                         let name = a.extract::<String>().unwrap_or_default();
-                        let device_like = [
-                            "cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "mtia", "ipu",
-                        ]
-                        .iter()
-                        .any(|p| name.starts_with(p));
+                        let device_like = DEVICE_PREFIXES.iter().any(|p| name.starts_with(p));
                         return Err(if device_like { device_err } else { dtype_err });
                     }
                 }
@@ -413,4 +417,15 @@ fn nested<'py, X: Copy, Y: IntoPyObject<'py>>(
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(pyo3::types::PyList::new(py, items)?.into_any())
+}
+
+/// How device names begin (`"cuda:1"`), PyTorch's included, to tell them from dtype names.
+const DEVICE_PREFIXES: [&str; 9] = [
+    "cpu", "cuda", "mps", "xpu", "meta", "xla", "hpu", "mtia", "ipu",
+];
+
+/// `a` when it is a string naming a device this engine has (`"cpu"`, `"cuda"`, `"cuda:0"`).
+fn device_name<'py>(a: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    let name: String = a.cast::<pyo3::types::PyString>().ok()?.extract().ok()?;
+    (name == "cpu" || name.starts_with("cuda")).then(|| a.clone())
 }

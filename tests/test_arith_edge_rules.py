@@ -129,3 +129,19 @@ def test_xlogy_gradient_in_x_at_zero_is_log_y() -> None:
     assert r.tolist()[:3] == [0.0, 0.0, 0.0]
     r.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [np.log(2.0), 0.0, 0.0, np.log(3.0)])
+
+
+def test_strided_copies_match_numpy() -> None:
+    a = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4)
+    b = -a
+    ta, tb = dm.from_numpy(a.copy()), dm.from_numpy(b.copy())
+    np.testing.assert_array_equal(dm.stack([ta, tb], -1).numpy(), np.stack([a, b], -1))
+    np.testing.assert_array_equal(
+        dm.cat([ta.transpose(0, 2), tb.transpose(0, 2)], 1).numpy(),
+        np.concatenate([a.transpose(2, 1, 0), b.transpose(2, 1, 0)], 1),
+    )
+    x = dm.zeros(4, 5)
+    x.t()[1:4:2] = dm.ones(2, 4) * 3  # a strided destination, rows of stride 5
+    want = np.zeros((4, 5), np.float32)
+    want.T[1:4:2] = 3
+    np.testing.assert_array_equal(x.numpy(), want)

@@ -37,25 +37,47 @@ pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
 /// element by element otherwise.
 fn copy_strided<T: Element>(d: &mut [T], dl: &Layout, s: &[T], sl: &Layout) {
     let n = dl.numel();
-    let nd = dl.ndim();
     if dl.is_contiguous() && sl.is_contiguous() {
         d[dl.offset..dl.offset + n].copy_from_slice(&s[sl.offset..sl.offset + n]);
-    } else if nd > 0 && dl.shape[nd - 1] > 1 && dl.strides[nd - 1] == 1 && sl.strides[nd - 1] == 1 {
-        let run = dl.shape[nd - 1];
-        let outer = |l: &Layout| Layout {
-            shape: l.shape[..nd - 1].to_vec(),
-            strides: l.strides[..nd - 1].to_vec(),
-            offset: l.offset,
-        };
-        for (od, os) in outer(dl).offsets().zip(outer(sl).offsets()) {
-            d[od..od + run].copy_from_slice(&s[os..os + run]);
-        }
-    } else if dl.is_contiguous() {
+        return;
+    }
+    if dl.is_contiguous() {
         d[dl.offset..dl.offset + n].copy_from_slice(&gather_strided(s, sl));
-    } else {
-        for (od, os) in dl.offsets().zip(sl.offsets()) {
-            d[od] = s[os];
+        return;
+    }
+    // Rows along the last dim that is longer than 1 (a size-1 dim orders nothing: `stack` on
+    // the last dim writes [.., k, 1] slices), the leading dims walked once per row.
+    let (dl, sl) = (without_unit_dims(dl), without_unit_dims(sl));
+    let nd = dl.ndim();
+    if nd == 0 {
+        d[dl.offset] = s[sl.offset];
+        return;
+    }
+    let (run, ds, ss) = (dl.shape[nd - 1], dl.strides[nd - 1], sl.strides[nd - 1]);
+    let outer = |l: &Layout| Layout {
+        shape: l.shape[..nd - 1].to_vec(),
+        strides: l.strides[..nd - 1].to_vec(),
+        offset: l.offset,
+    };
+    for (od, os) in outer(&dl).offsets().zip(outer(&sl).offsets()) {
+        if ds == 1 && ss == 1 {
+            d[od..od + run].copy_from_slice(&s[os..os + run]);
+        } else {
+            for j in 0..run {
+                d[od + j * ds] = s[os + j * ss];
+            }
         }
+    }
+}
+
+/// `l` without its size-1 dims (same elements, same order); the two layouts of a copy have
+/// one shape, so they drop the same dims.
+fn without_unit_dims(l: &Layout) -> Layout {
+    let keep: Vec<usize> = (0..l.ndim()).filter(|&i| l.shape[i] != 1).collect();
+    Layout {
+        shape: keep.iter().map(|&i| l.shape[i]).collect(),
+        strides: keep.iter().map(|&i| l.strides[i]).collect(),
+        offset: l.offset,
     }
 }
 

@@ -1653,7 +1653,14 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps))`` along ``dim`` (broadcasting), the
     normalise-first form PyTorch uses, which keeps the result within [-1, 1]."""
     a, b = broadcast_tensors(x1, x2)
-    return ((a / _norm_clamped(a, 2.0, dim, eps)) * (b / _norm_clamped(b, 2.0, dim, eps))).sum(dim)
+
+    def clamped_norm(x: Tensor) -> Tensor:
+        # PyTorch clamps the norms in place under no_grad, so the gradient still flows through
+        # the unclamped norm (a straight-through clamp), not the zero slope of max(., eps).
+        n = x.norm(dim=dim, keepdim=True)
+        return n + (n.clamp(min=eps) - n).detach()
+
+    return ((a / clamped_norm(a)) * (b / clamped_norm(b))).sum(dim)
 
 
 def pairwise_distance(

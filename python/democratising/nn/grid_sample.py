@@ -10,7 +10,10 @@ import itertools
 import math
 import warnings
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Optional
+
+import numpy as np
 
 from .. import _core
 from .._core import Tensor
@@ -34,13 +37,39 @@ def _align(align_corners: Optional[bool]) -> bool:
     return bool(align_corners)
 
 
+def _torch_linspace_neg_one(n: int, dt: type) -> np.ndarray:
+    """``torch.linspace(-1, 1, n)`` bit for bit on CPU (``n >= 2``): the step is rounded in
+    the dtype, and each point is ``-1 + step * i`` (first half) or ``1 - step * (n - 1 - i)``
+    (second half) with one rounding (a fused multiply-add), not the engine's f64 arithmetic,
+    which differs by an ulp at many sizes and so drifts spatial transformers."""
+    i = np.arange(n)
+    if dt is np.float32:
+        step = float(np.float32(2.0) / np.float32(n - 1))
+        # step * i and its sum with +-1 are exact in f64 (well under 53 bits), so the one
+        # rounding is the final cast to f32: a fused multiply-add.
+        lo = -1.0 + step * i
+        hi = 1.0 - step * (n - 1 - i)
+        return np.where(i < n // 2, lo, hi).astype(np.float32)
+    step_q = Fraction(2.0 / (n - 1))
+    vals = [float(-1 + step_q * k) if k < n // 2 else float(1 - step_q * (n - 1 - k)) for k in i]
+    return np.asarray(vals, dtype=np.float64)
+
+
 def _linspace_from_neg_one(n: int, align_corners: bool, like: Tensor) -> Tensor:
     """PyTorch's base-grid coordinates along one axis: ``n`` steps over ``[-1, 1]`` (pixel
-    corners) or shrunk by ``(n - 1) / n`` (pixel centres); a single step is 0."""
+    corners) or shrunk by ``(n - 1) / n`` (pixel centres); a single step is 0. float32 and
+    float64 follow PyTorch's CPU rounding exactly (``grid * (n - 1) / n`` with two roundings
+    in the dtype), so ``affine_grid`` matches it bit for bit."""
     if n <= 1:
         return _core.zeros(n, dtype=like.dtype, device=like.device)
-    r = _core.linspace(-1.0, 1.0, n, dtype=like.dtype, device=like.device)
-    return r if align_corners else r * ((n - 1) / n)
+    dt = {_core.float32: np.float32, _core.float64: np.float64}.get(like.dtype)
+    if dt is None:
+        r = _core.linspace(-1.0, 1.0, n, dtype=like.dtype, device=like.device)
+        return r if align_corners else r * (n - 1) / n
+    r_np = _torch_linspace_neg_one(n, dt)
+    if not align_corners:
+        r_np = (r_np * dt(n - 1)) / dt(n)
+    return _core.from_numpy(np.ascontiguousarray(r_np, dtype=dt)).to(like.device)
 
 
 @_takes_tensor
@@ -88,11 +117,19 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
         shape = [1] * k
         shape[a] = spatial[a]
         axes.append(_linspace_from_neg_one(spatial[a], align, theta).reshape(*shape))
-    ones = _core.ones(*spatial, dtype=theta.dtype, device=theta.device)
-    base = _core.stack([c.expand(*spatial) for c in axes] + [ones], dim=-1)
+    # grid = base @ theta^T summed term by term, each product and sum rounded on its own, as
+    # PyTorch's CPU bmm does for these short rows (a fused matmul differs by an ulp).
+    # Each output component is its own [n, points] sum (row-broadcast products, the engine's
+    # fast pattern), stacked last.
     points = math.prod(spatial)
-    grid = base.reshape(1, points, k + 1).expand(n, points, k + 1).matmul(theta.transpose(1, 2))
-    return grid.reshape(n, *spatial, k)
+    coords = [a.expand(*spatial).reshape(1, points) for a in axes]
+    cols = []
+    for j in range(k):
+        acc = coords[0] * theta[:, j, 0].reshape(n, 1)
+        for comp in range(1, k):
+            acc = acc + coords[comp] * theta[:, j, comp].reshape(n, 1)
+        cols.append(acc + theta[:, j, k].reshape(n, 1))
+    return _core.stack(cols, -1).reshape(n, *spatial, k)
 
 
 def _reflect(coord: Tensor, twice_low: int, twice_high: int) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
@@ -876,18 +877,23 @@ def _inplace(name: str) -> Callable[..., Tensor]:
 # ---- pickling ------------------------------------------------------------------------------
 
 
-def _reduce(x: Tensor) -> tuple[Any, tuple[Any, ...]]:
-    """``Tensor.__reduce__``: values as a NumPy array plus dtype, device and requires_grad."""
+def _reduce(x: Tensor) -> tuple[Any, ...]:
+    """``Tensor.__reduce__``: values as a NumPy array plus dtype, device and requires_grad, and
+    the instance attributes of a subclass (as PyTorch keeps them)."""
     if x.requires_grad and not x.is_leaf:
         raise RuntimeError(
             "cannot pickle a tensor that requires grad and is not a leaf: detach() it first"
         )
     name = str(x.dtype).rsplit(".", 1)[-1]
-    return _rebuild, (type(x), np.array(_host(x)), name, x.requires_grad, str(x.device))
+    args = (type(x), np.array(_host(x)), name, x.requires_grad, str(x.device))
+    state = getattr(x, "__dict__", None)
+    return (_rebuild, args, dict(state)) if state else (_rebuild, args)
 
 
 def _rebuild(cls: type, values: np.ndarray, dtype: str, requires_grad: bool, device: str) -> Tensor:
-    t = _core.from_numpy(np.ascontiguousarray(values)).to(getattr(_core, dtype))
+    # Not np.ascontiguousarray: it returns at least 1-d, so a 0-d tensor came back with shape (1,).
+    values = values if values.flags.c_contiguous else values.copy(order="C")
+    t = _core.from_numpy(values).to(getattr(_core, dtype))
     if device != "cpu":
         t = t.to(device)
     out = t if cls is Tensor else cls(t)
@@ -1028,8 +1034,43 @@ def _shift(left: bool, reflected: bool) -> Callable[[Tensor, Any], Tensor]:
     return method
 
 
-# Augmented assignments the engine type leaves to Python's rebinding fallback, and the shifts.
+def _contains(x: Tensor, element: Any) -> bool:
+    """``element in x`` as PyTorch: whether any entry equals ``element`` (a number or a tensor,
+    broadcast against ``x``), not Python's fallback of iterating rows and calling ``bool`` on
+    each comparison (which fails for tensors of 2 or more dims and answers ``False`` for any
+    other object)."""
+    if isinstance(element, (Tensor, numbers.Number)):
+        return bool((x == element).any().item())
+    raise InvalidValueError(
+        f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}."
+    )
+
+
+def _array_wrap(
+    x: Tensor, array: np.ndarray, context: Any = None, return_scalar: bool = False
+) -> Any:
+    """A NumPy ufunc applied to a tensor (``np.add(t, 1)``, ``np.sin(t)``) returns a tensor, as
+    PyTorch's ``__array_wrap__`` does; a result of a kind the engine cannot hold (complex,
+    strings, unsigned integers wider than 16 bits) stays a NumPy array."""
+    kind = array.dtype.kind
+    if kind not in "bif" and not (kind == "u" and array.dtype.itemsize <= 2):
+        return array
+    values = array if array.flags.c_contiguous else array.copy(order="C")
+    return _core.from_numpy(values)
+
+
+def _reversed(x: Tensor) -> Tensor:
+    """``reversed(t)`` as PyTorch: ``t.flip(0)`` (a 0-d tensor is itself); the engine type is
+    no sequence, so Python would refuse."""
+    return x if x.ndim == 0 else x.flip(0)
+
+
+# Protocols the engine type lacks (``in``, ``reversed``, NumPy ufunc results), augmented
+# assignments it leaves to Python's rebinding fallback, and the shifts.
 _OPERATORS: dict[str, Callable[..., Any]] = {
+    "__contains__": _contains,
+    "__reversed__": _reversed,
+    "__array_wrap__": _array_wrap,
     "__ifloordiv__": _augmented("floor_divide_"),
     "__imod__": _augmented("remainder_"),
     "__ipow__": _augmented("pow_"),

@@ -145,3 +145,16 @@ def test_strided_copies_match_numpy() -> None:
     want = np.zeros((4, 5), np.float32)
     want.T[1:4:2] = 3
     np.testing.assert_array_equal(x.numpy(), want)
+
+
+def test_int_and_index_conversions_as_python() -> None:
+    assert int(dm.tensor(2**62 + 1)) == 2**62 + 1  # exact, not through a float
+    assert int(dm.tensor(-2.7)) == -2 and int(dm.tensor(True)) == 1
+    assert int(dm.tensor(3e20, dtype=dm.float64)) == 300000000000000000000
+    assert [0, 1, 2][dm.tensor(True)] == 1 and list(range(dm.tensor(3))) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        int(dm.tensor(float("nan")))
+    with pytest.raises(OverflowError):
+        int(dm.tensor(float("inf")))
+    with pytest.raises(TypeError):
+        [1][dm.tensor(0.0)]

@@ -51,16 +51,26 @@ impl PyTensor {
     fn __float__(&self) -> PyResult<f64> {
         self.tensor().item().py()
     }
-    fn __int__(&self) -> PyResult<i64> {
-        Ok(self.tensor().item().py()? as i64)
+    /// `int(t)`: integers exactly (not through a float: `2**62 + 1` stays itself), floats
+    /// truncated as Python's `int(float)` does, NaN and infinity refused as Python refuses
+    /// them (`ValueError`, `OverflowError`).
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.tensor();
+        if t.dtype().is_int() || t.dtype() == DType::Bool {
+            return Ok(t.item_i64().py()?.into_pyobject(py)?.into_any());
+        }
+        let v = t.item().py()?;
+        pyo3::types::PyFloat::new(py, v).call_method0("__int__")
     }
+    /// `t` as an index (`range(t)`, `xs[t]`): one integer or bool element, as PyTorch's.
     fn __index__(&self) -> PyResult<i64> {
-        if !self.tensor().dtype().is_int() {
+        let t = self.tensor();
+        if !(t.dtype().is_int() || t.dtype() == DType::Bool) {
             return Err(crate::errors::type_error(
                 "only integer tensors of a single element can be converted to an index",
             ));
         }
-        Ok(self.tensor().item().py()? as i64)
+        t.item_i64().py()
     }
     fn __bool__(&self) -> PyResult<bool> {
         if self.tensor().numel() != 1 {

@@ -134,8 +134,9 @@ def test_pytorch_habits_format_none_data_to_and_pickle() -> None:
     assert type(p) is dm.nn.Parameter and p.requires_grad and p.tolist() == [1.0, 2.0]
     b = pickle.loads(pickle.dumps(dm.arange(4).bfloat16()))
     assert b.dtype == dm.bfloat16 and b.tolist() == [0.0, 1.0, 2.0, 3.0]
-    with pytest.raises(RuntimeError, match="leaf"):
-        pickle.dumps(t * 2)
+    # as PyTorch: a non-leaf pickles and loads as a leaf that requires grad
+    u = pickle.loads(pickle.dumps(t * 2))
+    assert u.requires_grad and u.is_leaf and u.grad_fn is None and u.shape == (4,)
 
 
 def test_meshgrid_and_broadcast_tensors() -> None:

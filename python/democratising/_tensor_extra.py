@@ -879,11 +879,9 @@ def _inplace(name: str) -> Callable[..., Tensor]:
 
 def _reduce(x: Tensor) -> tuple[Any, ...]:
     """``Tensor.__reduce__``: values as a NumPy array plus dtype, device and requires_grad, and
-    the instance attributes of a subclass (as PyTorch keeps them)."""
-    if x.requires_grad and not x.is_leaf:
-        raise RuntimeError(
-            "cannot pickle a tensor that requires grad and is not a leaf: detach() it first"
-        )
+    the instance attributes of a subclass (as PyTorch keeps them). As in PyTorch, a non-leaf
+    that requires grad pickles too, and loads as a leaf that requires grad (its graph stays
+    behind)."""
     name = str(x.dtype).rsplit(".", 1)[-1]
     args = (type(x), np.array(_host(x)), name, x.requires_grad, str(x.device))
     state = getattr(x, "__dict__", None)

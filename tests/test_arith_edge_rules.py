@@ -158,3 +158,18 @@ def test_int_and_index_conversions_as_python() -> None:
         int(dm.tensor(float("inf")))
     with pytest.raises(TypeError):
         [1][dm.tensor(0.0)]
+
+
+def test_short_lists_keep_their_inference() -> None:
+    assert dm.tensor([1.0, 2.0]).dtype == dm.float32
+    assert dm.tensor([1, 2]).dtype == dm.int64
+    assert dm.tensor([True, False]).dtype == dm.bool
+    assert dm.tensor([1, 2.5]).dtype == dm.float32
+    assert dm.tensor([0.1]).item() == dm.tensor([0.1], dtype=dm.float64).float().item()
+    with pytest.raises(OverflowError):
+        dm.tensor([2**70])
+    dm.set_default_dtype(dm.float64)
+    try:
+        assert dm.tensor([1.5]).dtype == dm.float64
+    finally:
+        dm.set_default_dtype(dm.float32)

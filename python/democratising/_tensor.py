@@ -252,6 +252,25 @@ _KEPT_NP_DTYPES = frozenset(
 )
 
 
+#: Lists up to this long are checked for one Python number type first (a scan that costs
+#: less than the general path's inference; longer lists go straight to NumPy's).
+_SHORT_LIST = 64
+
+
+def _short_list_array(data: list[Any]) -> Optional[np.ndarray]:
+    """A flat list of Python floats (default dtype float32) or of Python ints as its array,
+    built in one NumPy call; ``None`` for anything else (the general path decides)."""
+    kinds = set(map(type, data))
+    if kinds == {float} and _core._default_dtype() == _core.float32:
+        return np.array(data, dtype=np.float32)
+    if kinds == {int}:
+        try:
+            return np.array(data, dtype=np.int64)
+        except OverflowError:
+            return None  # (the general path names the value that int64 can't hold)
+    return None
+
+
 def tensor(
     data: Any,
     dtype: Optional[_core.dtype] = None,
@@ -259,9 +278,14 @@ def tensor(
     requires_grad: builtins.bool = False,
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, NumPy arrays, tensors)."""
+    arr = None
     if type(data) is np.ndarray and dtype is None and data.dtype in _KEPT_NP_DTYPES:
         # The common case of a NumPy batch, its dtype kept: one copy, shared with the engine.
-        t = _core.from_numpy(data.copy(order="C"))
+        arr = data.copy(order="C")
+    elif type(data) is list and dtype is None and 0 < len(data) <= _SHORT_LIST:
+        arr = _short_list_array(data)
+    if arr is not None:
+        t = _core.from_numpy(arr)
         if device is not None or _core.get_default_device() != _CPU:
             t = t.to(_core.get_default_device() if device is None else device)
         return t.requires_grad_(True) if requires_grad else t

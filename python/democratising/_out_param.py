@@ -48,6 +48,15 @@ FACTORY_OUT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def _refuse_grad(name: str, t: Tensor) -> None:
+    """PyTorch's refusal of ``out=`` where the result would need a gradient."""
+    if t.requires_grad and _core.is_grad_enabled():
+        raise AutogradError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+
+
 def _write(name: str, result: Any, out: Any) -> Tensor:
     """``result`` copied into the tensor ``out`` (resized when its shape differs)."""
     from ._functional_aliases import can_cast
@@ -58,11 +67,7 @@ def _write(name: str, result: Any, out: Any) -> Tensor:
         )
     if not isinstance(result, Tensor):  # a Python number (a 0-d result made plain)
         result = _core.full((), result, device=out.device)
-    if result.requires_grad and _core.is_grad_enabled():
-        raise AutogradError(
-            f"{name}(): functions with out=... arguments don't support automatic "
-            "differentiation, but one of the arguments requires grad."
-        )
+    _refuse_grad(name, result)
     if not can_cast(result.dtype, out.dtype):
         raise DTypeError(
             f"result type {result.dtype} can't be cast to the desired output type {out.dtype}"
@@ -136,11 +141,7 @@ def _factory_into(
             f"{name}(): device type {_core.Device(str(device)).type} does not match device "
             f"type of out parameter ({out.device.type})"
         )
-    if out.requires_grad and _core.is_grad_enabled():
-        raise AutogradError(
-            f"{name}(): functions with out=... arguments don't support automatic "
-            "differentiation, but one of the arguments requires grad."
-        )
+    _refuse_grad(name, out)
     requires_grad = kwargs.pop("requires_grad", False)
     result = factory(*args, **{**kwargs, "dtype": out.dtype, "device": out.device})
     # (a leaf that requires grad, allowed under no_grad, comes out without it, as PyTorch's)

@@ -12,21 +12,14 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
+from ._tensor import _NP_OF
 
 # Address -> the live NumPy view of each shared mapping (weakly: a mapping lives as long as
 # the storage made over it).
 _MAPPINGS: dict[int, weakref.ref[np.ndarray]] = {}
 
 # NumPy stand-ins of the same width for dtypes NumPy lacks (the bytes are reinterpreted).
-_NUMPY_OF = {
-    "float32": np.float32,
-    "float64": np.float64,
-    "float16": np.float16,
-    "bfloat16": np.float16,
-    "int64": np.int64,
-    "int32": np.int32,
-    "bool": np.bool_,
-}
+_NUMPY_OF = {**_NP_OF, "bfloat16": np.float16}
 
 
 def is_shared(x: Tensor) -> bool:

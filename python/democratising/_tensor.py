@@ -247,9 +247,7 @@ def _check_fits(arr: np.ndarray, dtype: Any) -> None:
 
 _CPU = _core.Device("cpu")
 # NumPy dtypes (native byte order) that `tensor` keeps as they are.
-_KEPT_NP_DTYPES = frozenset(
-    np.dtype(t) for t in (np.float32, np.float64, np.float16, np.int64, np.int32, np.bool_)
-)
+_KEPT_NP_DTYPES = frozenset(map(np.dtype, _NP_OF.values()))
 
 
 #: Lists up to this long are checked for one Python number type first (a scan that costs

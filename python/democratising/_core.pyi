@@ -19,6 +19,7 @@ from typing import (
     Protocol,
     SupportsIndex,
     TypedDict,
+    TypeVar,
     final,
     overload,
 )
@@ -31,6 +32,8 @@ from ._tensor import MaxResult
 from ._tensor_extra import KthvalueResult, SortResult, TopkResult
 from ._tensor_more import CummaxResult, MedianResult
 from .linalg._common import QRResult, SlogdetResult, TorchSVDResult
+
+_TensorT = TypeVar("_TensorT", bound=Tensor)
 
 #: The names the extension lists in its own ``__all__`` (PyO3 adds every class, constant and
 #: function it registers); stubtest checks that the two agree.
@@ -435,6 +438,8 @@ class Tensor:
         """A copy with its own memory (differentiable); channels-last tensors stay so."""
     def __deepcopy__(self, memo: Any) -> Self: ...
     def __copy__(self) -> Self: ...
+    def as_subclass(self, cls: builtins.type[_TensorT]) -> _TensorT:
+        """This tensor as an object of ``cls``, sharing its data and its autograd graph."""
     @property
     def retains_grad(self) -> _bool:
         """Whether ``retain_grad()`` was called on this non-leaf tensor."""

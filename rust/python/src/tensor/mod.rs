@@ -22,7 +22,16 @@ use pyo3::types::{PyTuple, PyWeakrefReference};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// A multi-dimensional array with autograd. See `democratising` for the full API.
-#[pyclass(frozen, subclass, name = "Tensor", module = "democratising", weakref)]
+/// `dict`: as in PyTorch, any tensor takes attributes (`t.tag = ...`); pickling and copying
+/// keep them.
+#[pyclass(
+    frozen,
+    subclass,
+    dict,
+    name = "Tensor",
+    module = "democratising",
+    weakref
+)]
 pub struct PyTensor {
     /// The engine tensor this object stands for. Behind a lock so that `Module.to(dtype)` and
     /// `.cuda()` can swap a Parameter's payload while the Python object (which optimizers and
@@ -169,6 +178,12 @@ fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py,
     Ok(new)
 }
 
+thread_local! {
+    /// The tensor `as_subclass` is wrapping, handed to `Tensor.__new__` (which it calls to
+    /// make the subclass's object without running the subclass's own `__new__`/`__init__`).
+    static ALIAS: std::cell::Cell<Option<Tensor>> = const { std::cell::Cell::new(None) };
+}
+
 impl PyTensor {
     fn inplace(&self, f: impl FnOnce(&Tensor) -> democratising::Result<()>) -> PyResult<()> {
         f(&self.tensor()).py()
@@ -186,6 +201,9 @@ impl PyTensor {
     #[new]
     #[pyo3(signature = (*args))]
     fn py_new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        if let Some(t) = ALIAS.take() {
+            return Ok(wrap(t));
+        }
         let float = DType::default_float();
         let is_int = |a: &Bound<'_, PyAny>| {
             a.is_instance_of::<pyo3::types::PyInt>() && !a.is_instance_of::<pyo3::types::PyBool>()
@@ -215,6 +233,25 @@ impl PyTensor {
         let t = crate::registry::helper(py, "tensor")?.call1((d,))?;
         let t = t.cast::<PyTensor>()?.get().tensor();
         Ok(wrap(t.to_dtype(float).py()?))
+    }
+
+    /// `t.as_subclass(cls)`: this tensor as an object of `cls` (a subclass of `Tensor`) that
+    /// shares its data and stays in its autograd graph; `cls`'s `__init__` does not run.
+    fn as_subclass<'py>(
+        slf: &Bound<'py, Self>,
+        cls: &Bound<'py, pyo3::types::PyType>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let base = slf.py().get_type::<PyTensor>();
+        if !cls.is_subclass(&base)? {
+            return Err(crate::errors::type_error(format!(
+                "as_subclass: cls must be a subclass of Tensor, got {}",
+                cls.name()?
+            )));
+        }
+        ALIAS.set(Some(slf.get().tensor()));
+        let out = base.call_method1("__new__", (cls,));
+        ALIAS.take();
+        out
     }
 
     // ---- attributes ------------------------------------------------------------------------

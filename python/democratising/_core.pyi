@@ -78,6 +78,8 @@ __all__ = [
     "_linear",
     "_max_pool2d",
     "_optim_rule_step",
+    "_pop_saved_tensors_hooks",
+    "_push_saved_tensors_hooks",
     "_queue_callback",
     "_record_function",
     "_register_helpers",
@@ -1686,6 +1688,14 @@ def autograd_grad(
     allow_unused: _bool = False,
 ) -> list[Tensor | None]:
     """The gradients of ``outputs`` with respect to ``inputs`` (``autograd.grad``)."""
+
+def _push_saved_tensors_hooks(
+    pack: Callable[[Tensor], object], unpack: Callable[[Any], Tensor]
+) -> None:
+    """Makes ``pack``/``unpack`` this thread's saved-tensor hooks until the matching pop."""
+
+def _pop_saved_tensors_hooks() -> None:
+    """Removes this thread's innermost saved-tensor hooks."""
 
 def _queue_callback(callback: Callable[[], object]) -> None:
     """Runs ``callback()`` when the backward pass in progress ends (autograd.queue_callback)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from typing import Callable, Optional, Union
 
@@ -246,7 +247,21 @@ def set_multithreading_enabled(mode: bool) -> None:
 from . import _function as function  # noqa: E402
 from . import _grad_mode as grad_mode  # noqa: E402
 from . import autograd_functional as functional  # noqa: E402
+from . import autograd_gradcheck as _gradcheck_module  # noqa: E402
+from . import autograd_graph as graph  # noqa: E402
 from .autograd_gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+
+# `import democratising.autograd.functional` and `from democratising.autograd.graph import ...`
+# work as PyTorch's submodules do (this module is a file, so they are registered by name, the
+# way `os.path` is).
+for _name, _module in (
+    ("function", function),
+    ("functional", functional),
+    ("grad_mode", grad_mode),
+    ("gradcheck", _gradcheck_module),
+    ("graph", graph),
+):
+    sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ += [
     "GradcheckError",
@@ -255,6 +270,7 @@ __all__ += [
     "grad_mode",
     "gradcheck",
     "gradgradcheck",
+    "graph",
     "inference_mode",
     "is_anomaly_check_nan_enabled",
     "set_multithreading_enabled",

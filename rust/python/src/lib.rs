@@ -14,6 +14,7 @@ mod malloc;
 mod nn;
 mod optim;
 mod registry;
+mod saved_hooks;
 mod sysinfo;
 mod tensor;
 mod types;
@@ -69,6 +70,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_unary_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_queue_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(saved_hooks::_push_saved_tensors_hooks, m)?)?;
+    m.add_function(wrap_pyfunction!(saved_hooks::_pop_saved_tensors_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(optim::_adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(amp::_set_autocast, m)?)?;
     m.add_function(wrap_pyfunction!(amp::_get_autocast, m)?)?;

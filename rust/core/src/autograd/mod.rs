@@ -5,6 +5,7 @@ mod engine;
 mod mode;
 mod node;
 mod recompute;
+mod saved_hooks;
 
 pub(crate) use engine::capturing;
 pub use engine::{backward, grad, queue_callback, EndCallback};
@@ -15,3 +16,4 @@ pub use node::{
     PostAccumulateHook, Provenance, Saved,
 };
 pub(crate) use recompute::grads_by_recompute;
+pub use saved_hooks::{pop_saved_tensor_hooks, push_saved_tensor_hooks, Packed, SavedTensorHooks};

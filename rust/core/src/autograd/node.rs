@@ -2,8 +2,10 @@
 //! to the nodes (or leaves) of its inputs.
 
 use super::mode::is_grad_enabled;
+use super::saved_hooks::{self, Packed, SavedTensorHooks};
+use crate::storage::Storage;
 use crate::{bail, Result, Tensor};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Computes input gradients from the output gradient (one entry per recorded input).
 pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
@@ -314,9 +316,27 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
 /// where the tensor came from (its leaf or its node, never the tensor's own mutable history),
 /// so that a differentiable backward can take part in a graph (`get_graph`).
 pub struct Saved {
-    tensor: Tensor,
+    kept: Kept,
     version: u64,
     origin: Origin,
+}
+
+/// How a saved tensor is kept.
+enum Kept {
+    Tensor(Tensor),
+    /// Packed by the saved-tensor hooks in force when it was saved; unpacked on first use.
+    Packed(Box<PackedTensor>),
+}
+
+struct PackedTensor {
+    hooks: Arc<dyn SavedTensorHooks>,
+    packed: Packed,
+    /// The saved tensor's storage, not kept alive: when `unpack` returns a tensor over the
+    /// same storage (hooks that keep the tensor itself), its version is checked as usual.
+    storage: Weak<Storage>,
+    shape: Vec<usize>,
+    dtype: crate::DType,
+    unpacked: OnceLock<Tensor>,
 }
 
 enum Origin {
@@ -351,43 +371,80 @@ impl Drop for RunningNode {
 
 impl Saved {
     /// Saves an input of the op.
-    pub fn new(t: &Tensor) -> Saved {
-        Saved {
-            tensor: t.detach(),
-            version: t.storage().version(),
-            origin: Origin::Input(edge_of(t)),
-        }
+    pub fn new(t: &Tensor) -> Result<Saved> {
+        Saved::keep(t.detach(), Origin::Input(edge_of(t)))
     }
 
     /// Saves `data`, a reshaped or cast form of the input `of` (the layout a kernel reads),
     /// with `of`'s history: `get_graph` re-attaches it through a recorded reshape and cast.
-    pub fn new_as(data: &Tensor, of: &Tensor) -> Saved {
-        Saved {
-            tensor: data.detach(),
-            version: data.storage().version(),
-            origin: Origin::Like(History::of(of)),
-        }
+    pub fn new_as(data: &Tensor, of: &Tensor) -> Result<Saved> {
+        Saved::keep(data.detach(), Origin::Like(History::of(of)))
     }
 
     /// Saves the op's output (made before `record` gives it a history).
-    pub fn output(t: &Tensor) -> Saved {
-        Saved {
-            tensor: t.detach(),
-            version: t.storage().version(),
-            origin: Origin::Output,
-        }
+    pub fn output(t: &Tensor) -> Result<Saved> {
+        Saved::keep(t.detach(), Origin::Output)
+    }
+
+    /// Keeps `t` (detached), packed by the saved-tensor hooks in force on this thread if any.
+    fn keep(t: Tensor, origin: Origin) -> Result<Saved> {
+        let version = t.storage().version();
+        let kept = match saved_hooks::current() {
+            None => Kept::Tensor(t),
+            Some(hooks) => Kept::Packed(Box::new(PackedTensor {
+                packed: hooks.pack(&t)?,
+                hooks,
+                storage: Arc::downgrade(t.storage()),
+                shape: t.shape().to_vec(),
+                dtype: t.dtype(),
+                unpacked: OnceLock::new(),
+            })),
+        };
+        Ok(Saved {
+            kept,
+            version,
+            origin,
+        })
     }
 
     pub fn get(&self) -> Result<&Tensor> {
-        if self.tensor.storage().version() != self.version {
+        let (t, checked) = match &self.kept {
+            Kept::Tensor(t) => (t, true),
+            Kept::Packed(p) => {
+                let t = match p.unpacked.get() {
+                    Some(t) => t,
+                    None => {
+                        let t = p.hooks.unpack(&p.packed)?;
+                        if t.shape() != p.shape.as_slice() || t.dtype() != p.dtype {
+                            bail!(
+                                Autograd,
+                                "a saved-tensor unpack hook returned a {} tensor of shape {:?} \
+                                 for one saved as {} of shape {:?}",
+                                t.dtype(),
+                                t.shape(),
+                                p.dtype,
+                                p.shape
+                            );
+                        }
+                        p.unpacked.get_or_init(|| t)
+                    }
+                };
+                let same = p
+                    .storage
+                    .upgrade()
+                    .is_some_and(|s| Arc::ptr_eq(&s, t.storage()));
+                (t, same)
+            }
+        };
+        if checked && t.storage().version() != self.version {
             bail!(
                 Autograd,
                 "one of the tensors needed for gradient computation has been modified by an \
                  in-place operation (shape {:?}); clone it before modifying it",
-                self.tensor.shape()
+                t.shape()
             );
         }
-        Ok(&self.tensor)
+        Ok(t)
     }
 
     /// The saved tensor with its history when a backward runs in grad mode

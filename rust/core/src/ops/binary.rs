@@ -100,6 +100,30 @@ pub(crate) fn grad_for(g: Tensor, input_shape: &[usize], input_dtype: DType) -> 
     g.to_dtype(input_dtype)
 }
 
+/// Which operands the backward of `op` reads, given which gradients are needed: as PyTorch's
+/// derivative formulas save them, so `x + y` keeps neither alive until backward and `x * w`
+/// only the one the needed gradient reads.
+fn reads(op: BinaryOp, need_a: bool, need_b: bool) -> (bool, bool) {
+    match op {
+        BinaryOp::Add | BinaryOp::Sub => (false, false),
+        BinaryOp::Mul => (need_b, need_a),
+        BinaryOp::Div => (need_b, true),
+        BinaryOp::Remainder => (need_b, need_b),
+        _ => (true, true),
+    }
+}
+
+/// An operand `reads` said the backward keeps.
+fn kept(s: &Option<Saved>) -> Result<&Saved> {
+    match s {
+        Some(s) => Ok(s),
+        None => bail!(
+            Autograd,
+            "internal: a binary backward read an operand it did not save"
+        ),
+    }
+}
+
 fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if op == BinaryOp::Sub && (a.dtype() == DType::Bool || b.dtype() == DType::Bool) {
         bail!(
@@ -125,9 +149,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryOp::Remainder => "RemainderBackward",
         _ => "NotDifferentiable",
     };
-    let (xa, xb) = (Saved::new(a), Saved::new(b));
+    let (keep_a, keep_b) = reads(op, need_a, need_b);
+    let xa = keep_a.then(|| Saved::new(a)).transpose()?;
+    let xb = keep_b.then(|| Saved::new(b)).transpose()?;
     let saved_out = if op == BinaryOp::Pow {
-        Some(Saved::output(&out))
+        Some(Saved::output(&out)?)
     } else {
         None
     };
@@ -137,21 +163,21 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             BinaryOp::Sub => (Some(g.clone()), Some(g.neg()?)),
             BinaryOp::Mul => (
                 if need_a {
-                    Some(g.mul(&xb.get_graph()?)?)
+                    Some(g.mul(&kept(&xb)?.get_graph()?)?)
                 } else {
                     None
                 },
                 if need_b {
-                    Some(g.mul(&xa.get_graph()?)?)
+                    Some(g.mul(&kept(&xa)?.get_graph()?)?)
                 } else {
                     None
                 },
             ),
             BinaryOp::Div => {
-                let b = &xb.get_graph()?;
+                let b = &kept(&xb)?.get_graph()?;
                 let ga = g.div(b)?;
                 let gb = if need_b {
-                    Some(ga.mul(&xa.get_graph()?)?.div(b)?.neg()?)
+                    Some(ga.mul(&kept(&xa)?.get_graph()?)?.div(b)?.neg()?)
                 } else {
                     None
                 };
@@ -159,14 +185,17 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             }
             BinaryOp::Pow => {
                 let out = saved_out.as_ref().map(|s| s.get_graph()).transpose()?;
-                let (x, e) = (xa.get_graph()?, xb.get_graph()?);
+                let (x, e) = (kept(&xa)?.get_graph()?, kept(&xb)?.get_graph()?);
                 pow_grads(g, &x, &e, out.as_ref(), need_a, need_b)?
             }
-            BinaryOp::Maximum | BinaryOp::Minimum => {
-                extremum_grads(op == BinaryOp::Maximum, g, xa.get()?, xb.get()?)?
-            }
+            BinaryOp::Maximum | BinaryOp::Minimum => extremum_grads(
+                op == BinaryOp::Maximum,
+                g,
+                kept(&xa)?.get()?,
+                kept(&xb)?.get()?,
+            )?,
             BinaryOp::Remainder => {
-                let q = binary_raw(BinaryOp::FloorDivide, xa.get()?, xb.get()?)?;
+                let q = binary_raw(BinaryOp::FloorDivide, kept(&xa)?.get()?, kept(&xb)?.get()?)?;
                 (Some(g.clone()), Some(g.mul(&q)?.neg()?))
             }
             _ => (None, None),

@@ -286,7 +286,7 @@ impl Tensor {
             return Err(crate::ops::overflow::overflow(v, dt));
         }
         let out = backend::of_operands(&[a, b, cond]).where_(cond, a, b, &shape, dt)?;
-        let c = Saved::new(cond);
+        let c = Saved::new(cond)?;
         let (sa, sb, da, db) = (a.shape().to_vec(), b.shape().to_vec(), a.dtype(), b.dtype());
         Ok(record(out, "WhereBackward", &[a, b], move |g| {
             let c = c.get()?;

@@ -271,7 +271,7 @@ impl Tensor {
         }
         let edge = edge_of(self);
         write_into(self, &unary_raw(self, op)?)?;
-        let out = Saved::output(self);
+        let out = Saved::output(self)?;
         // `record_edges` gives this tensor (it shares the meta) the new history.
         record_edges(
             self.clone(),

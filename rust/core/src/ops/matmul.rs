@@ -88,7 +88,7 @@ impl Tensor {
         if !out.dtype().is_float() {
             return Ok(out);
         }
-        let (xa, xb) = (Saved::new(self), Saved::new(other));
+        let (xa, xb) = (Saved::new(self)?, Saved::new(other)?);
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let (da, db) = (self.dtype(), other.dtype());
         let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
@@ -152,7 +152,7 @@ impl Tensor {
             Some(b) => vec![self, weight, b],
             None => vec![self, weight],
         };
-        let (xs, ws) = (Saved::new(self), Saved::new(weight));
+        let (xs, ws) = (Saved::new(self)?, Saved::new(weight)?);
         let in_shape: Vec<isize> = self.shape().iter().map(|&n| n as isize).collect();
         let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
         let has_bias = bias.is_some();

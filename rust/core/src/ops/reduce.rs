@@ -128,7 +128,7 @@ impl Tensor {
         let out = reduce_float(Kind::Var(correction), self, &d, keepdim)?;
         let shape = self.shape().to_vec();
         let r: usize = d.iter().map(|&i| shape[i]).product();
-        let x = Saved::new(self);
+        let x = Saved::new(self)?;
         Ok(record_differentiable(
             out,
             "VarBackward",
@@ -154,7 +154,7 @@ impl Tensor {
             let _g = crate::autograd::GradModeGuard::new(false);
             var.sqrt()?
         };
-        let y = Saved::output(&out);
+        let y = Saved::output(&out)?;
         Ok(record_differentiable(
             out,
             "StdBackward",
@@ -180,7 +180,7 @@ impl Tensor {
         let d = reduce_dims(&t, dims)?;
         let out = reduce_float(Kind::LogSumExp, &t, &d, keepdim)?;
         let shape = t.shape().to_vec();
-        let (x, o) = (Saved::new(&t), Saved::output(&out));
+        let (x, o) = (Saved::new(&t)?, Saved::output(&out)?);
         Ok(record_differentiable(
             out,
             "LogsumexpBackward",
@@ -204,7 +204,7 @@ impl Tensor {
         let out = reduce_float(if max { Kind::Max } else { Kind::Min }, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
         // The gradient only reads where the extremes are, so the mask needs no graph.
-        let (x, o) = (Saved::new(self), Saved::output(&out));
+        let (x, o) = (Saved::new(self)?, Saved::output(&out)?);
         Ok(record_differentiable(
             out,
             if max { "AmaxBackward" } else { "AminBackward" },

@@ -64,7 +64,7 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let d = normalize_dim(dim, x.ndim())?;
     let fwd = move |rows: &Tensor, n: usize| backend::of(rows).softmax_rows(rows, n, log);
     let out = run_rows(&x, d, &fwd)?;
-    let y = Saved::output(&out);
+    let y = Saved::output(&out)?;
     // A loss reading log-probabilities row by row (`nll_loss`) may fuse this backward.
     let provenance = if log && d + 1 == x.ndim() {
         Provenance::LogSoftmaxRows

@@ -556,9 +556,9 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     // Linear chain keeps one activation per layer, not two), and an in-place change of the
     // output is caught by the saved-tensor version check.
     let x = if matches!(op, UnaryOp::Relu) {
-        Saved::output(&out)
+        Saved::output(&out)?
     } else {
-        Saved::new(t)
+        Saved::new(t)?
     };
     Ok(record_differentiable(out, op.name(), &[t], move |g| {
         if crate::autograd::is_grad_enabled() {

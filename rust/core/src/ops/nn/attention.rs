@@ -328,10 +328,10 @@ impl Tensor {
         let mut out_shape: Vec<isize> = q.shape().iter().map(|&d| d as isize).collect();
         *out_shape.last_mut().expect("rank >= 2") = sp.ev as isize;
         let saved = [
-            Saved::new_as(&q4, q),
-            Saved::new_as(&k4, k),
-            Saved::new_as(&v4, v),
-            Saved::new(&out),
+            Saved::new_as(&q4, q)?,
+            Saved::new_as(&k4, k)?,
+            Saved::new_as(&v4, v)?,
+            Saved::new(&out)?,
         ];
         let shapes = [q.shape().to_vec(), k.shape().to_vec(), v.shape().to_vec()];
         let dtypes = [q.dtype(), k.dtype(), v.dtype()];

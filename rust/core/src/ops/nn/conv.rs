@@ -197,7 +197,7 @@ impl Tensor {
         if let Some(b) = bias {
             inputs.push(b);
         }
-        let saved = ConvSaved::new(&x, &w, &inputs, g);
+        let saved = ConvSaved::new(&x, &w, &inputs, g)?;
         Ok(record_conv(out, &inputs, false, saved, move |s, gy| {
             let gr = backend.conv2d_backward(s.x.get()?, s.w.get()?, gy, &s.g, s.need)?;
             Ok([gr.dx, gr.dw, gr.db])

@@ -23,11 +23,11 @@ pub(crate) struct ConvSaved {
 impl ConvSaved {
     /// `x`, `w`: the operands as the kernels read them; `inputs`: the op's `[input, weight,
     /// (bias)]`.
-    pub(crate) fn new(x: &Tensor, w: &Tensor, inputs: &[&Tensor], g: Geom) -> ConvSaved {
+    pub(crate) fn new(x: &Tensor, w: &Tensor, inputs: &[&Tensor], g: Geom) -> Result<ConvSaved> {
         let bias = inputs.get(2);
-        ConvSaved {
-            x: Saved::new_as(x, inputs[0]),
-            w: Saved::new_as(w, inputs[1]),
+        Ok(ConvSaved {
+            x: Saved::new_as(x, inputs[0])?,
+            w: Saved::new_as(w, inputs[1])?,
             g,
             need: [
                 inputs[0].requires_grad(),
@@ -39,7 +39,7 @@ impl ConvSaved {
                 Some(inputs[1].dtype()),
                 bias.map(|b| b.dtype()),
             ],
-        }
+        })
     }
 }
 

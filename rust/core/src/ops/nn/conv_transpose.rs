@@ -176,7 +176,7 @@ impl Tensor {
         };
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        let saved = ConvSaved::new(&x, &w, &inputs, g);
+        let saved = ConvSaved::new(&x, &w, &inputs, g)?;
         Ok(record_conv(out, &inputs, true, saved, move |s, gy| {
             let (x, w, g) = (s.x.get()?, s.w.get()?, &s.g);
             let gy = as_dt(gy, dt)?;

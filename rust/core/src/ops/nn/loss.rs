@@ -57,8 +57,11 @@ impl Tensor {
         let (out, saved) = backend.cross_entropy_forward(&x, &target, weight.as_ref(), &spec)?;
         // What the backward reads (the logits themselves on some backends, the weights and
         // labels on all) stays behind saved-tensor version checks, as in every op.
-        let saved: Vec<Saved> = saved.iter().map(Saved::new).collect();
-        let (ts, ws) = (Saved::new(&target), weight.as_ref().map(Saved::new));
+        let saved: Vec<Saved> = saved.iter().map(Saved::new).collect::<Result<_>>()?;
+        let (ts, ws) = (
+            Saved::new(&target)?,
+            weight.as_ref().map(Saved::new).transpose()?,
+        );
         drop((x, target, weight));
         let in_dt = self.dtype();
         let logits = History::of(self);

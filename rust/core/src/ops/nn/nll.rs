@@ -56,7 +56,7 @@ impl Tensor {
         // Edges: the logits (through the fused backward), then the log-probabilities.
         let logits = fusable.as_ref().map_or(Edge::None, |f| f.edges[0].clone());
         let edges = vec![logits, edge_of(self)];
-        let (lp, safe) = (Saved::new(self), safe);
+        let (lp, safe) = (Saved::new(self)?, safe);
         Ok(record_edges(
             out,
             "NllLossBackward",

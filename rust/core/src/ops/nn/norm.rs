@@ -18,14 +18,19 @@ struct SavedNorm {
 }
 
 impl SavedNorm {
-    fn new(fw: &NormForward, x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Self {
-        SavedNorm {
-            x: Saved::new_as(&fw.x, x),
-            weight: weight.map(Saved::new),
-            bias: bias.map(Saved::new),
+    fn new(
+        fw: &NormForward,
+        x: &Tensor,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+    ) -> Result<Self> {
+        Ok(SavedNorm {
+            x: Saved::new_as(&fw.x, x)?,
+            weight: weight.map(Saved::new).transpose()?,
+            bias: bias.map(Saved::new).transpose()?,
             mean: fw.mean.clone(),
             rstd: fw.rstd.clone(),
-        }
+        })
     }
 
     /// The inputs with their histories, in the backward's order (`create_graph=True`).
@@ -94,19 +99,26 @@ fn record_norm<C, F>(
     affine_shape: Vec<isize>,
     composite: C,
     fused: F,
-) -> Tensor
+) -> Result<Tensor>
 where
     C: Fn(&[Tensor], &SavedNorm) -> Result<Tensor> + Send + Sync + 'static,
     F: Fn(NormSaved<'_>, &Tensor) -> Result<NormGrads> + Send + Sync + 'static,
 {
-    let saved = SavedNorm::new(&fw, x, weight, bias);
+    let saved = SavedNorm::new(&fw, x, weight, bias)?;
     let dtypes = NormDtypes::of(x, weight, bias);
-    record_differentiable(fw.y, name, &norm_inputs(x, weight, bias), move |g| {
-        if crate::autograd::is_grad_enabled() {
-            return grads_by_recompute(&saved.inputs_with_graph()?, g, |t| composite(t, &saved));
-        }
-        dtypes.finish(fused(saved.get()?, g)?, &affine_shape)
-    })
+    Ok(record_differentiable(
+        fw.y,
+        name,
+        &norm_inputs(x, weight, bias),
+        move |g| {
+            if crate::autograd::is_grad_enabled() {
+                return grads_by_recompute(&saved.inputs_with_graph()?, g, |t| {
+                    composite(t, &saved)
+                });
+            }
+            dtypes.finish(fused(saved.get()?, g)?, &affine_shape)
+        },
+    ))
 }
 
 impl Tensor {
@@ -150,7 +162,7 @@ impl Tensor {
         let nshape: Vec<isize> = normalized_shape.iter().map(|&v| v as isize).collect();
         let needs = (weight.is_some(), bias.is_some());
         let k = normalized_shape.len();
-        Ok(record_norm(
+        record_norm(
             fw,
             "NativeLayerNormBackward",
             (self, weight, bias),
@@ -162,7 +174,7 @@ impl Tensor {
                 affine(y, &t[1..], needs, |p| Ok(p.clone()))
             },
             move |saved, g| backend::of(g).layer_norm_backward(saved, g, d, needs.0, needs.1),
-        ))
+        )
     }
 
     /// Batch normalisation over `[N, C, ...]`. In training mode batch statistics are used and the
@@ -215,7 +227,7 @@ impl Tensor {
         let fw =
             backend::of(self).batch_norm_forward(self, running, weight, bias, training, eps)?;
         let needs = (weight.is_some(), bias.is_some());
-        Ok(record_norm(
+        record_norm(
             fw,
             "NativeBatchNormBackward",
             (self, weight, bias),
@@ -239,7 +251,7 @@ impl Tensor {
             move |saved, g| {
                 backend::of(g).batch_norm_backward(saved, g, training, needs.0, needs.1)
             },
-        ))
+        )
     }
 }
 

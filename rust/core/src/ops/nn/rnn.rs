@@ -230,17 +230,17 @@ impl Tensor {
         inputs.push(a.w_hh);
         inputs.extend(a.b_hh);
         let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype()).collect();
-        let (saved_out, saved_w) = (Saved::new(&packed), Saved::new(&w));
+        let (saved_out, saved_w) = (Saved::new(&packed)?, Saved::new(&w)?);
         let has_bias = b.is_some();
         // What a backward that builds a graph recomputes the recurrence from (the inputs with
         // their histories; the input projection is the only tensor kept for it alone).
-        let mut graph_inputs = vec![Saved::new_as(&gi, self), Saved::new_as(&h0, a.h0)];
+        let mut graph_inputs = vec![Saved::new_as(&gi, self)?, Saved::new_as(&h0, a.h0)?];
         if let (Some(c), Some(of)) = (&c0, a.c0) {
-            graph_inputs.push(Saved::new_as(c, of));
+            graph_inputs.push(Saved::new_as(c, of)?);
         }
-        graph_inputs.push(Saved::new_as(&w, a.w_hh));
+        graph_inputs.push(Saved::new_as(&w, a.w_hh)?);
         if let (Some(bt), Some(of)) = (&b, a.b_hh) {
-            graph_inputs.push(Saved::new_as(bt, of));
+            graph_inputs.push(Saved::new_as(bt, of)?);
         }
         let result = packed.to_dtype(out_dt)?;
         Ok(record_differentiable(

@@ -1,0 +1,158 @@
+"""``democratising.autograd.graph``: hooks on the tensors saved for backward
+(``saved_tensors_hooks``, ``save_on_cpu``, ``disable_saved_tensors_hooks``) and
+``register_multi_grad_hook``, as in ``torch.autograd.graph``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from typing import Any, Callable, Optional, TypeVar
+
+from . import _core
+from ._core import GradFn as Node
+from ._core import Tensor
+from .errors import InvalidValueError
+
+__all__ = [
+    "Node",
+    "disable_saved_tensors_hooks",
+    "register_multi_grad_hook",
+    "save_on_cpu",
+    "saved_tensors_hooks",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_state = threading.local()
+
+
+def _disabled_message() -> Optional[str]:
+    return getattr(_state, "disabled", None)
+
+
+class saved_tensors_hooks:  # noqa: N801 (PyTorch's name)
+    """Within this context every tensor an op saves for its backward goes through
+    ``pack_hook(tensor) -> packed`` (any object, kept instead of the tensor) and comes back
+    through ``unpack_hook(packed) -> tensor`` when the backward reads it: offload activations,
+    compress them, or count them. The hooks are per thread and nest (the innermost wins); they
+    apply to ops recorded inside the context, whenever their backward runs."""
+
+    def __init__(
+        self, pack_hook: Callable[[Tensor], Any], unpack_hook: Callable[[Any], Tensor]
+    ) -> None:
+        self.pack_hook = pack_hook
+        self.unpack_hook = unpack_hook
+
+    def __enter__(self) -> saved_tensors_hooks:
+        message = _disabled_message()
+        if message is not None:
+            raise RuntimeError(message)
+        _core._push_saved_tensors_hooks(self.pack_hook, self.unpack_hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _core._pop_saved_tensors_hooks()
+
+
+class save_on_cpu(saved_tensors_hooks):  # noqa: N801 (PyTorch's name)
+    """Keeps the tensors saved for backward in host memory and moves each back to its device
+    when the backward needs it: GPU memory for activations traded for copies. As PyTorch's,
+    a CPU tensor is saved as a copy too (so an in-place change after forward is not seen)."""
+
+    def __init__(self, pin_memory: bool = False, device_type: str = "cuda") -> None:
+        del device_type  # (the device comes from each tensor)
+
+        def pack(t: Tensor) -> tuple[Any, Tensor]:
+            host = _core.empty(tuple(t.shape), dtype=t.dtype, device="cpu")
+            host.copy_(t)
+            if pin_memory and hasattr(host, "pin_memory"):
+                host = host.pin_memory()
+            return (t.device, host)
+
+        def unpack(packed: tuple[Any, Tensor]) -> Tensor:
+            device, host = packed
+            return host.to(device)
+
+        super().__init__(pack, unpack)
+
+
+class disable_saved_tensors_hooks:  # noqa: N801 (PyTorch's name)
+    """Within this context (or a function it decorates), entering ``saved_tensors_hooks``
+    raises ``RuntimeError(error_message)``: for code whose saved tensors must not be packed."""
+
+    def __init__(self, error_message: str) -> None:
+        self.error_message = error_message
+        self._previous: list[Optional[str]] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_disabled_message())
+        _state.disabled = self.error_message
+
+    def __exit__(self, *exc: object) -> None:
+        _state.disabled = self._previous.pop()
+
+    def __call__(self, fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with disable_saved_tensors_hooks(self.error_message):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class _MultiHandle:
+    """What ``register_multi_grad_hook`` returns: ``remove()`` removes every tensor hook."""
+
+    def __init__(self, handles: list[Any]) -> None:
+        self._handles = handles
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> _MultiHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def register_multi_grad_hook(
+    tensors: Sequence[Tensor], fn: Callable[..., Any], *, mode: str = "all"
+) -> _MultiHandle:
+    """Calls ``fn`` once per backward over several tensors. ``mode="all"``: with the list of
+    their gradients (``None`` for a tensor the backward did not reach) once the backward has
+    computed them; ``mode="any"``: with the first of their gradients computed. ``fn``'s result
+    is ignored (it cannot replace gradients)."""
+    if mode not in ("all", "any"):
+        raise InvalidValueError(
+            f"register_multi_grad_hook: mode must be 'all' or 'any', got {mode!r}"
+        )
+    tensors = list(tensors)
+    if not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError("register_multi_grad_hook: expected a sequence of Tensors")
+    pending: dict[str, Any] = {"grads": None, "fired": False}
+
+    def finish() -> None:
+        grads, pending["grads"], pending["fired"] = pending["grads"], None, False
+        if mode == "all" and grads is not None:
+            fn(grads)
+
+    def make(i: int) -> Callable[[Tensor], None]:
+        def hook(grad: Tensor) -> None:
+            if mode == "any":
+                if not pending["fired"]:
+                    pending["fired"] = True
+                    _core._queue_callback(finish)
+                    fn(grad)
+                return
+            if pending["grads"] is None:
+                pending["grads"] = [None] * len(tensors)
+                _core._queue_callback(finish)
+            pending["grads"][i] = grad
+
+        return hook
+
+    return _MultiHandle([t.register_hook(make(i)) for i, t in enumerate(tensors)])

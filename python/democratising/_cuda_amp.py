@@ -5,7 +5,7 @@ disable themselves, so a CUDA mixed-precision script runs on the CPU in float32.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Optional
 
 from . import _core
 from .amp import autocast as _autocast
@@ -51,7 +51,6 @@ class GradScaler(_GradScaler):
         backoff_factor: float = 0.5,
         growth_interval: int = 2000,
         enabled: bool = True,
-        **kwargs: Any,
     ) -> None:
         enabled = _cuda_enabled(
             enabled, "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling."

@@ -100,11 +100,15 @@ def check_adam(
     return pair
 
 
-def hyperparameters(init: Callable[..., None], scope: Mapping[str, Any]) -> dict[str, Any]:
+def hyperparameters(
+    init: Callable[..., None], scope: Mapping[str, Any], order: Optional[str] = None
+) -> dict[str, Any]:
     """The hyperparameters ``init`` was called with (its parameters after ``self, params``),
-    read from its ``locals()``: the group defaults, in signature order, so that each one is
-    declared once, in the signature."""
-    return {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
+    read from its ``locals()``: the group defaults, so that each one is declared once, in the
+    signature. They come in signature order, or in ``order`` (the names, space-separated; see
+    ``in_order``) where PyTorch's ``defaults`` dict lists them otherwise."""
+    hyper = {name: scope[name] for name in list(inspect.signature(init).parameters)[2:]}
+    return hyper if order is None else in_order(hyper, order)
 
 
 def in_order(hyper: dict[str, Any], order: str) -> dict[str, Any]:

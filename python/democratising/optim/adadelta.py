@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import InvalidValueError
-from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters, in_order
+from ._common import FusedRule, check_flags, check_lr, check_non_negative, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Adadelta"]
@@ -36,11 +36,8 @@ class Adadelta(FusedRule):
             raise InvalidValueError(f"Invalid rho value: {rho}")
         check_non_negative(eps=eps, weight_decay=weight_decay)
         check_flags(differentiable, capturable)
-        hyper = hyperparameters(Adadelta.__init__, locals())
-        order = "lr rho eps weight_decay "
-        super().__init__(
-            params, in_order(hyper, order + "maximize capturable foreach differentiable")
-        )
+        order = "lr rho eps weight_decay maximize capturable foreach differentiable"
+        super().__init__(params, hyperparameters(Adadelta.__init__, locals(), order))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         rho = group["rho"]

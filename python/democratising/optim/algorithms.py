@@ -26,7 +26,6 @@ from ._common import (
     check_non_negative,
     full_like,
     hyperparameters,
-    in_order,
     stepped_state,
 )
 from .optimizer import Optimizer, ParamsT
@@ -140,9 +139,11 @@ class Adam(_Fused):
             # betas, which are accepted here: a config may spell 0 for 0.0).
             raise InvalidValueError("betas must be either both floats or both Tensors")
         betas = pair
-        hyper = hyperparameters(Adam.__init__, locals())
-        order = "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable "
-        super().__init__(params, in_order(hyper, order + "fused decoupled_weight_decay"))
+        order = (
+            "lr betas eps weight_decay amsgrad maximize foreach capturable differentiable fused "
+            "decoupled_weight_decay"
+        )
+        super().__init__(params, hyperparameters(Adam.__init__, locals(), order))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
@@ -186,9 +187,10 @@ class RMSprop(_Fused):
         check_lr(lr)
         check_non_negative(eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         check_flags(differentiable, capturable)
-        hyper = hyperparameters(RMSprop.__init__, locals())
-        order = "lr momentum alpha eps centered weight_decay capturable foreach maximize "
-        super().__init__(params, in_order(hyper, order + "differentiable"))
+        order = (
+            "lr momentum alpha eps centered weight_decay capturable foreach maximize differentiable"
+        )
+        super().__init__(params, hyperparameters(RMSprop.__init__, locals(), order))
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         buffers = ["square_avg"]
@@ -224,9 +226,11 @@ class Adagrad(_Fused):
             eps=eps,
         )
         check_flags(differentiable)
-        hyper = hyperparameters(Adagrad.__init__, locals())
-        order = "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize "
-        super().__init__(params, in_order(hyper, order + "differentiable fused"))
+        order = (
+            "lr lr_decay eps weight_decay initial_accumulator_value foreach maximize "
+            "differentiable fused"
+        )
+        super().__init__(params, hyperparameters(Adagrad.__init__, locals(), order))
         # As PyTorch: every parameter's state exists from the start (so ``state_dict()`` lists
         # parameters that never get a gradient), and the accumulator starts at the
         # constructor's ``initial_accumulator_value`` whatever a group says (PyTorch reads

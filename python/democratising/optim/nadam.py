@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .._core import Tensor
-from ._common import FusedRule, check_adam, full_like, hyperparameters, in_order
+from ._common import FusedRule, check_adam, full_like, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["NAdam"]
@@ -45,14 +45,11 @@ class NAdam(FusedRule):
             weight_decay=weight_decay,
             momentum_decay=momentum_decay,
         )
-        hyper = hyperparameters(NAdam.__init__, locals())
-        order = "lr betas eps weight_decay momentum_decay "
-        super().__init__(
-            params,
-            in_order(
-                hyper, order + "decoupled_weight_decay maximize foreach capturable differentiable"
-            ),
+        order = (
+            "lr betas eps weight_decay momentum_decay decoupled_weight_decay maximize foreach "
+            "capturable differentiable"
         )
+        super().__init__(params, hyperparameters(NAdam.__init__, locals(), order))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {

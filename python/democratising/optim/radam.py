@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from ._common import FusedRule, check_adam, hyperparameters, in_order
+from ._common import FusedRule, check_adam, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["RAdam"]
@@ -35,14 +35,11 @@ class RAdam(FusedRule):
         differentiable: bool = False,
     ) -> None:
         betas = check_adam(lr, eps, betas, differentiable, capturable, weight_decay=weight_decay)
-        hyper = hyperparameters(RAdam.__init__, locals())
-        order = "lr betas eps weight_decay "
-        super().__init__(
-            params,
-            in_order(
-                hyper, order + "maximize foreach capturable decoupled_weight_decay differentiable"
-            ),
+        order = (
+            "lr betas eps weight_decay maximize foreach capturable decoupled_weight_decay "
+            "differentiable"
         )
+        super().__init__(params, hyperparameters(RAdam.__init__, locals(), order))
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         step, lr = state["step"], group["lr"]

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from .._core import Tensor
 from ..errors import InvalidValueError
-from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters, in_order
+from ._common import FusedRule, check_flags, check_lr, full_like, hyperparameters
 from .optimizer import ParamsT
 
 __all__ = ["Rprop"]
@@ -41,11 +41,8 @@ class Rprop(FusedRule):
         etas = (etas[0], etas[1])
         step_sizes = (step_sizes[0], step_sizes[1])
         check_flags(differentiable, capturable)
-        hyper = hyperparameters(Rprop.__init__, locals())
-        order = "lr etas step_sizes "
-        super().__init__(
-            params, in_order(hyper, order + "foreach maximize differentiable capturable")
-        )
+        order = "lr etas step_sizes foreach maximize differentiable capturable"
+        super().__init__(params, hyperparameters(Rprop.__init__, locals(), order))
 
     def _initial_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"step": 0, "prev": full_like(p, 0.0), "step_size": full_like(p, group["lr"])}

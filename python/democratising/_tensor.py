@@ -467,13 +467,9 @@ def bernoulli(
     dtype. Uniforms come from ``dm.rand`` (``dm.manual_seed`` makes draws reproducible); a
     ``dm.Generator`` draws from its own stream instead."""
     if generator is not None:
-        from ._pytorch_compat import Generator  # (lazy: that module imports this one)
+        from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
 
-        if not isinstance(generator, Generator):
-            raise ArgumentTypeError(
-                f"bernoulli(): generator must be a dm.Generator, not {generator!r}"
-            )
-        with generator._active():
+        with _generator_scope(generator, "bernoulli"):
             return bernoulli(input, p)
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(

@@ -770,42 +770,31 @@ def _like(x: Tensor, dtype: Any, device: Any) -> dict[str, Any]:
     return {"dtype": dtype or x.dtype, "device": device or x.device}
 
 
-@_takes_tensor
-def new_zeros(
-    x: Tensor,
-    *sizes: Any,
-    size: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: bool = False,
-) -> Tensor:
-    shape = _sizes(sizes if size is None else (size,))
-    return _core.zeros(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
+def _new_filled(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    """Builds ``new_zeros``, ``new_ones`` and ``new_empty``: one PyTorch signature for all, which
+    differ only in the ``factory`` (``_core.zeros``...) called at the given sizes."""
+
+    def new(
+        x: Tensor,
+        *sizes: Any,
+        size: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        shape = _sizes(sizes if size is None else (size,))
+        return factory(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
+
+    new.__name__ = new.__qualname__ = name  # (before ``_takes_tensor``: its errors name it)
+    new.__doc__ = (
+        f"``{factory.__name__}`` at the given sizes, with ``x``'s dtype and device unless given."
+    )
+    return _takes_tensor(new)
 
 
-@_takes_tensor
-def new_ones(
-    x: Tensor,
-    *sizes: Any,
-    size: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: bool = False,
-) -> Tensor:
-    shape = _sizes(sizes if size is None else (size,))
-    return _core.ones(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
-
-
-@_takes_tensor
-def new_empty(
-    x: Tensor,
-    *sizes: Any,
-    size: Any = None,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: bool = False,
-) -> Tensor:
-    return new_zeros(x, *sizes, size=size, dtype=dtype, device=device, requires_grad=requires_grad)
+new_zeros = _new_filled(_core.zeros, "new_zeros")
+new_ones = _new_filled(_core.ones, "new_ones")
+new_empty = _new_filled(_core.empty, "new_empty")  # (the engine zero-fills)
 
 
 @_takes_tensor

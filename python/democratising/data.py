@@ -247,6 +247,21 @@ def _numpy_rng(generator: Any) -> np.random.Generator:
 _CHUNK = 4096
 
 
+def _check_positive_int(name: str, value: Any) -> None:
+    """The samplers' check of a count argument, with PyTorch's message (a bool is no count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidValueError(
+            f"{name} should be a positive integer value, but got {name}={value}"
+        )
+
+
+def _check_bool(name: str, value: Any, error: type[Exception] = InvalidValueError) -> None:
+    """The samplers' check of a flag, with PyTorch's message; ``error``: ``RandomSampler``
+    raises a ``TypeError`` where the others raise a ``ValueError``, as PyTorch's do."""
+    if not isinstance(value, bool):
+        raise error(f"{name} should be a boolean value, but got {name}={value}")
+
+
 class Sampler:
     """Base class: ``__iter__`` yields dataset indices (``__len__`` optional)."""
 
@@ -282,10 +297,7 @@ class RandomSampler(Sampler):
         num_samples: Optional[int] = None,
         generator: Any = None,
     ) -> None:
-        if not isinstance(replacement, bool):
-            raise ArgumentTypeError(
-                f"replacement should be a boolean value, but got replacement={replacement}"
-            )
+        _check_bool("replacement", replacement, ArgumentTypeError)
         self.data_source, self.replacement, self.generator = data_source, replacement, generator
         self._num_samples = num_samples
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
@@ -343,14 +355,8 @@ class WeightedRandomSampler(Sampler):
         replacement: bool = True,
         generator: Any = None,
     ) -> None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-            raise InvalidValueError(
-                f"num_samples should be a positive integer value, but got num_samples={num_samples}"
-            )
-        if not isinstance(replacement, bool):
-            raise InvalidValueError(
-                f"replacement should be a boolean value, but got replacement={replacement}"
-            )
+        _check_positive_int("num_samples", num_samples)
+        _check_bool("replacement", replacement)
         w = weights.detach().cpu().double().numpy() if isinstance(weights, Tensor) else weights
         weights_array = np.asarray(w, dtype=np.float64)
         if weights_array.ndim != 1:  # PyTorch rejects anything but a 1-d sequence
@@ -393,14 +399,8 @@ class BatchSampler(Sampler):
     unless ``drop_last``), lazily."""
 
     def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise InvalidValueError(
-                f"batch_size should be a positive integer value, but got batch_size={batch_size}"
-            )
-        if not isinstance(drop_last, bool):
-            raise InvalidValueError(
-                f"drop_last should be a boolean value, but got drop_last={drop_last}"
-            )
+        _check_positive_int("batch_size", batch_size)
+        _check_bool("drop_last", drop_last)
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self) -> Iterator[list[int]]:

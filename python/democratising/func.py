@@ -316,6 +316,27 @@ def _same_structure(x: Any, ref: Any) -> bool:
     return isinstance(x, Tensor)
 
 
+def _grads_of_pairs(
+    pairs: list[tuple[Tensor, Tensor]], inputs: list[Tensor], create_graph: bool
+) -> list[Optional[Tensor]]:
+    """The gradients w.r.t. ``inputs`` of the ``(output, cotangent)`` pairs (None for an input
+    they do not reach; all None without pairs). The graph is kept, as the products' functions
+    may be called more than once."""
+    if not pairs:
+        return [None] * len(inputs)
+    with enable_grad():
+        return list(
+            _autograd_grad(
+                [o for o, _ in pairs],
+                inputs,
+                [c for _, c in pairs],
+                retain_graph=True,
+                create_graph=create_graph,
+                allow_unused=True,
+            )
+        )
+
+
 def _run_on_fresh_inputs(
     func: Callable[..., Any], primals: Any, has_aux: bool, name: str
 ) -> tuple[Any, Any, list[Tensor], bool]:
@@ -352,18 +373,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
                     f"vjp: Expected cotangent of shape {tuple(o.shape)}, got {tuple(c.shape)}"
                 )
         pairs = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]
-        grads: Sequence[Optional[Tensor]] = [None] * len(ins)
-        if pairs:
-            with enable_grad():
-                grads = _autograd_grad(
-                    [o for o, _ in pairs],
-                    ins,
-                    [c for _, c in pairs],
-                    retain_graph=True,
-                    create_graph=outer,
-                    allow_unused=True,
-                )
-        res = _zeros_for(grads, ins)
+        res = _zeros_for(_grads_of_pairs(pairs, ins, outer), ins)
         it = iter(res if outer else [g.detach() for g in res])
         return tuple(_rebuild(p, it) for p in primals)
 
@@ -402,21 +412,8 @@ def _forward_product(
 ) -> list[Tensor]:
     """``J·tangents`` for each output tensor, one backward through ``g_in``."""
     outer = outer or any(t.requires_grad for t in tangents)
-    res: list[Optional[Tensor]] = [None] * len(dummies)
     pairs = [(g, t) for g, t in zip(g_in, tangents) if g is not None and g.requires_grad]
-    if pairs:
-        with enable_grad():
-            res = list(
-                _autograd_grad(
-                    [g for g, _ in pairs],
-                    dummies,
-                    [t for _, t in pairs],
-                    retain_graph=True,
-                    create_graph=outer,
-                    allow_unused=True,
-                )
-            )
-    it = iter(res)
+    it = iter(_grads_of_pairs(pairs, dummies, outer))
     out: list[Tensor] = []
     for o in outs:
         r = next(it) if o.requires_grad else None

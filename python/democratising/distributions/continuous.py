@@ -263,7 +263,12 @@ class LogNormal(TransformedDistribution):
 
 class _Folded(TransformedDistribution):
     """``|x|`` for a distribution symmetric about zero with a ``scale`` (HalfNormal,
-    HalfCauchy): twice the base density on ``[0, inf)``, ``-inf`` below zero."""
+    HalfCauchy): twice the base density on ``[0, inf)``, ``-inf`` below zero. The subclasses
+    share their one parameter, the base's positive ``scale``, and their support."""
+
+    arg_constraints = {"scale": _POS}
+    support = "GreaterThanEq(lower_bound=0.0)"  # type: ignore[assignment]
+    scale = _base_attr("scale")
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
@@ -288,15 +293,10 @@ class HalfNormal(_Folded):
     """HalfNormal(scale): ``|x|`` for ``x ~ Normal(0, scale)`` (``AbsTransform``, as in
     PyTorch); ``log_prob`` is ``-inf`` below zero."""
 
-    arg_constraints = {"scale": _POS}
-    support = "GreaterThanEq(lower_bound=0.0)"  # type: ignore[assignment]
-
     def __init__(self, scale: Union[Tensor, Number], validate_args: Any = None) -> None:
         (scale_t,) = _broadcast(scale)
         base = Normal(scale_t * 0, scale_t, validate_args=validate_args)
         super().__init__(base, AbsTransform(), validate_args=validate_args)
-
-    scale = _base_attr("scale")
 
     @property
     def mean(self) -> Tensor:

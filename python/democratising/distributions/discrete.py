@@ -65,9 +65,10 @@ class Poisson(_Base):
 def _store_probs_or_logits(
     d: _ProbsOrLogits, probs: Any, logits: Any, *others: Any
 ) -> tuple[list[Tensor], Tensor]:
-    """The common start of ``Geometric``'s and ``Binomial``'s constructors: checks that exactly
-    one of ``probs``/``logits`` is given, broadcasts it after ``others``, stores it on ``d``
-    under its name, and returns the broadcast ``others`` and the stored parameter."""
+    """The common start of ``Geometric``'s, ``Binomial``'s and ``NegativeBinomial``'s
+    constructors: checks that exactly one of ``probs``/``logits`` is given, broadcasts it after
+    ``others``, stores it on ``d`` under its name, and returns the broadcast ``others`` and the
+    stored parameter."""
     d._exactly_one(probs, logits)
     name, given = ("probs", probs) if probs is not None else ("logits", logits)
     *rest, param = _broadcast(*others, given)

@@ -24,7 +24,7 @@ from . import (
 )
 from ._common import _EULER, _POS, _Base
 from .continuous import Cauchy, Exponential, Gamma, _Folded
-from .discrete import Binomial, OneHotCategorical, _is_integer
+from .discrete import Binomial, OneHotCategorical, _is_integer, _store_probs_or_logits
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
 from .wrappers import TransformedDistribution, _expand_probs_or_logits
 
@@ -219,18 +219,11 @@ class HalfCauchy(_Folded):
     """HalfCauchy(scale): ``|x|`` for ``x ~ Cauchy(0, scale)``; ``log_prob`` is ``-inf``
     below zero."""
 
-    arg_constraints = {"scale": _POS}
-    support = "GreaterThanEq(lower_bound=0.0)"  # type: ignore[assignment]
-
     def __init__(self, scale: Union[Tensor, Number], validate_args: Any = None) -> None:
         (scale_t,) = _broadcast(scale)
         base = Cauchy(scale_t * 0, scale_t, validate_args=False)
         super().__init__(base, AbsTransform(), validate_args=validate_args)
         self._check("scale", scale_t, scale_t > 0, _POS)
-
-    @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale  # type: ignore[attr-defined, no-any-return]
 
     @property
     def mean(self) -> Tensor:
@@ -266,10 +259,7 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        self._exactly_one(probs, logits)
-        name, given = ("probs", probs) if probs is not None else ("logits", logits)
-        tc, param = _broadcast(total_count, _as_tensor(given))
-        self.__dict__[name] = param
+        (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
         self.total_count = tc.to(param.dtype)
         _Base.__init__(self, tuple(param.shape), (), validate_args)
         tc_constraint = self.arg_constraints["total_count"]

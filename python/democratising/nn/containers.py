@@ -254,11 +254,7 @@ class ModuleList(_ModuleListed):
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        if not isinstance(modules, Iterable):
-            raise ArgumentTypeError(
-                "ModuleList.extend should be called with an iterable, but got "
-                + type(modules).__name__
-            )
+        _require_iterable(modules, "ModuleList.extend")
         for m in modules:
             self.append(m)
         return self
@@ -332,16 +328,23 @@ class ModuleDict(_Keyed):
     def update(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]]]) -> None:
         """Adds (or overwrites) the entries of a mapping, a ``ModuleDict`` or an iterable of
         ``(key, module)`` pairs, in their order, with PyTorch's errors for anything else."""
-        if not isinstance(modules, Iterable):
-            raise ArgumentTypeError(
-                "ModuleDict.update should be called with an iterable of key/value pairs, "
-                "but got " + type(modules).__name__
-            )
+        _require_iterable(modules, "ModuleDict.update", pairs=True)
         if isinstance(modules, (Mapping, ModuleDict)):
             for key, module in modules.items():
                 self[key] = module
             return
         _update_from_pairs(self, modules, "ModuleDict", "is ")
+
+
+def _require_iterable(value: Any, call: str, pairs: bool = False, tensor_ok: bool = True) -> None:
+    """PyTorch's ``TypeError`` when a container's ``extend`` or ``update`` (``call``) is given
+    something that is not an iterable (of key/value ``pairs`` for ``update``); a tensor is one,
+    but ``ParameterList.extend`` rejects it (``tensor_ok=False``) as PyTorch's does."""
+    if not isinstance(value, Iterable) or (not tensor_ok and isinstance(value, Tensor)):
+        expected = "an iterable of key/value pairs" if pairs else "an iterable"
+        raise ArgumentTypeError(
+            f"{call} should be called with {expected}, but got " + type(value).__name__
+        )
 
 
 def _update_from_pairs(target: Any, pairs: Iterable[Any], name: str, is_: str) -> None:
@@ -452,11 +455,7 @@ class ParameterList(Module):
 
     def extend(self, values: Iterable[Any]) -> ParameterList:
         """Appends each of ``values``: an iterable, not a tensor (PyTorch's ``TypeError``)."""
-        if not isinstance(values, Iterable) or isinstance(values, Tensor):
-            raise ArgumentTypeError(
-                "ParameterList.extend should be called with an iterable, but got "
-                + type(values).__name__
-            )
+        _require_iterable(values, "ParameterList.extend", tensor_ok=False)
         for v in values:
             self.append(v)
         return self
@@ -567,11 +566,7 @@ class ParameterDict(Module):
         """Adds (or overwrites) entries from an ``OrderedDict`` or ``ParameterDict`` (in their
         order), another mapping (in sorted key order, as PyTorch's) or an iterable of
         ``(key, value)`` pairs, with PyTorch's errors for anything else."""
-        if not isinstance(parameters, Iterable):
-            raise ArgumentTypeError(
-                "ParametersDict.update should be called with an iterable of key/value pairs, "
-                "but got " + type(parameters).__name__
-            )
+        _require_iterable(parameters, "ParametersDict.update", pairs=True)  # PyTorch's spelling
         if isinstance(parameters, (OrderedDict, ParameterDict)):
             for key, value in parameters.items():
                 self[key] = value

@@ -534,17 +534,12 @@ class Module:
         if isinstance(memo, str):  # the old positional ``named_modules(prefix)``
             memo, prefix = None, memo
         seen: set[int] = {id(m) for m in memo} if memo is not None else set()
-        if remove_duplicate:
-            if id(self) in seen:
-                return
-            seen.add(id(self))
-            if memo is not None:
-                memo.add(self)
-        yield prefix, self
         # Pre-order walk with a stack of child iterators (not nested generators, whose
         # ``yield from`` chain costs per level on every step); each child's ``_modules`` is
-        # read after it is yielded, as the recursive walk did.
-        stack = [(prefix, iter(self._modules.items()))]
+        # read after it is yielded, as the recursive walk did. It starts at a parent whose one
+        # child is this module under ``prefix``, so the root is deduplicated, yielded and
+        # descended into as every other module is.
+        stack = [("", iter([(prefix, self)]))]
         while stack:
             p, children = stack[-1]
             for n, c in children:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
 
-__all__ = ["check_labels", "class_scores", "integral", "labels_of"]
+__all__ = ["check_labels", "class_scores", "integral", "labels_of", "target_labels"]
 
 
 def integral(a: np.ndarray, name: str, what: str) -> np.ndarray:
@@ -47,6 +47,24 @@ def class_scores(preds: np.ndarray, target: np.ndarray, what: str) -> np.ndarray
         )
     p = np.moveaxis(preds, 1, -1) if preds.ndim > 2 else preds
     return np.asarray(p, dtype=np.float64).reshape(-1, preds.shape[1])
+
+
+def target_labels(
+    target: np.ndarray,
+    paired: np.ndarray,
+    num_classes: Optional[int],
+    ignore_index: Optional[int],
+    what: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(paired, target labels)``: ``target`` as flat int64 labels checked against
+    ``num_classes``, those equal to ``ignore_index`` dropped together with their rows of
+    ``paired`` (the predictions or scores, one row per target label)."""
+    tgt = integral(target.reshape(-1), "target", what)
+    if ignore_index is not None:
+        keep = tgt != ignore_index
+        paired, tgt = paired[keep], tgt[keep]
+    check_labels(tgt, num_classes, "target", what)
+    return paired, tgt
 
 
 def labels_of(
@@ -107,10 +125,6 @@ def labels_of(
             f"{what}: preds of shape {preds.shape} do not fit target of shape {target.shape} "
             "(give labels of the target's shape, or [N, C, ...] scores)"
         )
-    tgt = integral(target.reshape(-1), "target", what)
-    if ignore_index is not None:
-        keep = tgt != ignore_index
-        pred, tgt = pred[keep], tgt[keep]
-    check_labels(tgt, num_classes, "target", what)
+    pred, tgt = target_labels(target, pred, num_classes, ignore_index, what)
     check_labels(pred, num_classes, "preds", what)
     return pred, tgt

@@ -23,7 +23,7 @@ from .. import _core
 from .._tensor import tensor
 from ..errors import InvalidValueError, ShapeError
 from ._base import Metric, same_length
-from ._inputs import check_labels, class_scores, integral, labels_of
+from ._inputs import class_scores, labels_of, target_labels
 
 __all__ = ["Accuracy", "ConfusionMatrix", "F1Score", "Precision", "Recall"]
 
@@ -114,11 +114,9 @@ class Accuracy(Metric):
             )
             return np.array([float(np.sum(pred == tgt)), float(tgt.size)])
         scores = class_scores(preds, target, "Accuracy")
-        tgt = integral(target.reshape(-1), "target", "Accuracy")
-        if self.ignore_index is not None:
-            keep = tgt != self.ignore_index
-            scores, tgt = scores[keep], tgt[keep]
-        check_labels(tgt, self.num_classes or scores.shape[1], "target", "Accuracy")
+        scores, tgt = target_labels(
+            target, scores, self.num_classes or scores.shape[1], self.ignore_index, "Accuracy"
+        )
         if self.top_k > scores.shape[1]:
             raise ShapeError(
                 f"Accuracy: top_k={self.top_k} needs at least that many classes, the scores "

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._base import Metric
-from ._inputs import check_labels, class_scores, integral
+from ._inputs import class_scores, target_labels
 
 __all__ = ["Perplexity"]
 
@@ -37,11 +37,9 @@ class Perplexity(Metric):
         # Classes last, as a language model's [B, T, V] logits: move them to axis 1.
         p = np.moveaxis(preds, -1, 1) if preds.ndim > 2 else preds
         scores = class_scores(p, target, "Perplexity")
-        tgt = integral(target.reshape(-1), "target", "Perplexity")
-        if self.ignore_index is not None:
-            keep = tgt != self.ignore_index
-            scores, tgt = scores[keep], tgt[keep]
-        check_labels(tgt, scores.shape[1], "target", "Perplexity")
+        scores, tgt = target_labels(
+            target, scores, scores.shape[1], self.ignore_index, "Perplexity"
+        )
         if tgt.size == 0:
             return np.zeros(2)
         top = scores.max(axis=1, keepdims=True)

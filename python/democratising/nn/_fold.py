@@ -65,6 +65,23 @@ def _blocks(
     return rows * padded[1] + cols, padded, counts  # type: ignore[return-value]
 
 
+def _batched(input: Tensor, name: str, unbatched_ndim: int) -> tuple[Tensor, bool]:
+    """``input`` checked to be a tensor of ``unbatched_ndim`` dims (PyTorch's unbatched form)
+    or one more, with a batch of one added in the first case (``_with_batch``): the input
+    check ``unfold`` and ``fold`` share, with PyTorch's ``TypeError`` for a non-tensor."""
+    from .functional import _with_batch  # functional imports this module
+
+    try:
+        nd = input.ndim
+    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
+        raise not_a_tensor(name, "input", 1, input) from None
+    if nd not in (unbatched_ndim, unbatched_ndim + 1):
+        raise ShapeError(
+            f"{name} expects a {unbatched_ndim}-D or {unbatched_ndim + 1}-D input, got {nd}-D"
+        )
+    return _with_batch(input, unbatched_ndim)
+
+
 def unfold(
     input: Tensor,
     kernel_size: _Pair,
@@ -74,15 +91,9 @@ def unfold(
 ) -> Tensor:
     """Sliding ``kernel_size`` blocks of ``[N, C, H, W]`` (or ``[C, H, W]``) as columns:
     ``[N, C * kh * kw, L]``, channel-major as PyTorch orders them."""
-    from .functional import _with_batch, _without_batch, pad  # functional imports this module
+    from .functional import _without_batch, pad  # functional imports this module
 
-    try:
-        nd = input.ndim
-    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise not_a_tensor("unfold", "input", 1, input) from None
-    if nd not in (3, 4):
-        raise ShapeError(f"unfold expects a 3-D or 4-D input, got {input.ndim}-D")
-    x, unbatched = _with_batch(input, 3)
+    x, unbatched = _batched(input, "unfold", 3)
     k, d, p, s = _geometry(kernel_size, dilation, padding, stride)
     n, c, h, w = x.shape
     idx, padded, counts = _blocks((h, w), k, d, p, s)
@@ -103,15 +114,9 @@ def fold(
 ) -> Tensor:
     """The adjoint of ``unfold``: columns ``[N, C * kh * kw, L]`` (or unbatched) summed into
     a ``[N, C, *output_size]`` image, overlapping blocks added."""
-    from .functional import _with_batch, _without_batch  # functional imports this module
+    from .functional import _without_batch  # functional imports this module
 
-    try:
-        nd = input.ndim
-    except AttributeError:  # not a tensor: PyTorch's TypeError, not an AttributeError
-        raise not_a_tensor("fold", "input", 1, input) from None
-    if nd not in (2, 3):
-        raise ShapeError(f"fold expects a 2-D or 3-D input, got {input.ndim}-D")
-    x, unbatched = _with_batch(input, 2)
+    x, unbatched = _batched(input, "fold", 2)
     size = _pair(output_size, "output_size", 1)
     k, d, p, s = _geometry(kernel_size, dilation, padding, stride)
     n, ck, blocks = x.shape

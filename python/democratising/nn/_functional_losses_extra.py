@@ -24,9 +24,11 @@ from ..errors import (
 )
 from .functional import (
     _autocast_f32,
+    _check_triplet,
     _legacy_reduction,
     _reduce,
     _takes_positional_legacy_reduction,
+    _triplet_loss,
     pairwise_distance,
 )
 
@@ -299,21 +301,9 @@ def triplet_margin_with_distance_loss(
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` = ``distance_function`` (default
     ``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
     _check_reduction(reduction)
-    if margin <= 0:
-        raise InvalidValueError(f"margin must be greater than 0, got {margin}")
-    if not anchor.ndim == positive.ndim == negative.ndim:
-        raise ShapeError(
-            "The anchor, positive, and negative tensors are expected to have the same number "
-            f"of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and "
-            f"negative {negative.ndim}D inputs"
-        )
+    _check_triplet(anchor, positive, negative, margin)
     dist = pairwise_distance if distance_function is None else distance_function
-    d_pos = dist(anchor, positive)
-    d_neg = dist(anchor, negative)
-    if swap:
-        d_neg = d_neg.minimum(dist(positive, negative))
-    # ``relu``: no gradient where the loss is exactly at its kink, as PyTorch's ``clamp_min``.
-    return _reduce((margin + d_pos - d_neg).relu(), reduction)
+    return _triplet_loss(anchor, positive, negative, dist, margin, swap, reduction)
 
 
 # ---- connectionist temporal classification -------------------------------------------------------

@@ -1816,6 +1816,39 @@ def cosine_embedding_loss(
     return _reduce(pos + neg, reduction)
 
 
+def _check_triplet(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float) -> None:
+    """The argument checks of ``triplet_margin_loss`` and ``triplet_margin_with_distance_loss``,
+    with PyTorch's messages (the same for both)."""
+    if margin <= 0:
+        raise InvalidValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise ShapeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and "
+            f"negative {negative.ndim}D inputs"
+        )
+
+
+def _triplet_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    distance: Callable[[Tensor, Tensor], Tensor],
+    margin: float,
+    swap: bool,
+    reduction: str,
+) -> Tensor:
+    """The loss of ``triplet_margin_loss`` and ``triplet_margin_with_distance_loss`` once their
+    checks are made: ``max(margin + d(a, p) - d(a, n), 0)`` in PyTorch's order of operations
+    (so it rounds as PyTorch's), ``min(d(a, n), d(p, n))`` as the negative distance with
+    ``swap``; ``relu`` gives no gradient at the kink, as PyTorch's ``clamp_min``."""
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = d_neg.minimum(distance(positive, negative))
+    return _reduce((margin + d_pos - d_neg).relu(), reduction)
+
+
 @_takes_legacy_reduction
 def triplet_margin_loss(
     anchor: Tensor,
@@ -1829,19 +1862,17 @@ def triplet_margin_loss(
 ) -> Tensor:
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the ``p``-norm distance
     (``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
-    if margin <= 0:
-        raise InvalidValueError(f"margin must be greater than 0, got {margin}")
-    if not anchor.ndim == positive.ndim == negative.ndim:
-        raise ShapeError(
-            "triplet_margin_loss: anchor, positive and negative must have the same number of "
-            f"dimensions, got {anchor.ndim}, {positive.ndim} and {negative.ndim}"
-        )
+    _check_triplet(anchor, positive, negative, margin)
     anchor, positive, negative = _autocast_f32(anchor, positive, negative)
-    d_pos = pairwise_distance(anchor, positive, p, eps)
-    d_neg = pairwise_distance(anchor, negative, p, eps)
-    if swap:
-        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
-    return _reduce((d_pos - d_neg + margin).relu(), reduction)
+    return _triplet_loss(
+        anchor,
+        positive,
+        negative,
+        lambda x1, x2: pairwise_distance(x1, x2, p, eps),
+        margin,
+        swap,
+        reduction,
+    )
 
 
 def gumbel_softmax(

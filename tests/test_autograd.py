@@ -277,7 +277,7 @@ def test_inplace_on_leaf_requiring_grad_raises() -> None:
 
 
 def test_inplace_on_saved_tensor_then_backward_raises() -> None:
-    for make in (lambda e: e.sigmoid(), lambda e: e * e, lambda e: e @ e, lambda e: e**3):
+    for make in (lambda e: e.sin(), lambda e: e * e, lambda e: e @ e, lambda e: e**3):
         x = _leaf([1.0, 2.0])
         e = x * 1.0
         out = make(e)
@@ -290,6 +290,23 @@ def test_inplace_on_saved_tensor_then_backward_raises() -> None:
     s.add_(1.0)
     with pytest.raises(dm.DemocratisingError, match="in-place"):
         (s * 1.0).sum().backward()
+    # exp, sigmoid and tanh save their output (as PyTorch's): changing it trips the check,
+    # changing their input is harmless
+    for op in ("exp", "sigmoid", "tanh"):
+        e = _leaf([1.0, 2.0]) * 1.0
+        out = getattr(e, op)()
+        out.mul_(2.0)
+        with pytest.raises(dm.DemocratisingError, match="in-place"):
+            out.sum().backward()
+        x = _leaf([1.0, 2.0])
+        e = x * 1.0
+        out = getattr(e, op)()
+        e.mul_(2.0)
+        out.sum().backward()
+        expected = {"exp": np.exp, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh}
+        y = expected[op](np.array([1.0, 2.0]))
+        d = {"exp": y, "sigmoid": y * (1 - y), "tanh": 1 - y * y}[op]
+        np.testing.assert_allclose(x.grad.numpy(), d, rtol=1e-6)
     # log_softmax saved its output, not its input: modifying the input is harmless
     y = _leaf([1.0, 2.0])
     e = y * 1.0
@@ -359,7 +376,7 @@ def _view_inplace_cases() -> dict[str, Any]:
         return e.sum(0) + v
 
     def narrow_mul_tensor(x: dm.Tensor, y: dm.Tensor) -> dm.Tensor:
-        e = x.exp()
+        e = x.sin()  # (sin saves its input; exp saves its output, which this would modify)
         e.narrow(1, 1, 2).mul_(y)
         e[0, :2].zero_()
         return e

@@ -63,8 +63,6 @@ def test_bfloat16_in_place_add_and_nan_inf() -> None:
         lambda x: F.gelu(x, approximate="tanh"),
         F.gelu,
         F.silu,
-        lambda x: x.tanh(),
-        lambda x: x.exp(),
     ],
 )
 def test_bfloat16_unary_forward_and_backward_round_once(
@@ -80,6 +78,25 @@ def test_bfloat16_unary_forward_and_backward_round_once(
     assert xg.grad is not None and x32.grad is not None
     # The bfloat16 backward rounds g * f'(x) once; float32's is that product unrounded.
     same_bits(xg.grad, x32.grad.bfloat16())
+
+
+@pytest.mark.parametrize(
+    ("name", "derivative"),
+    [("tanh", lambda y: 1 - y * y), ("exp", lambda y: y), ("sigmoid", lambda y: y * (1 - y))],
+)
+def test_bfloat16_output_saving_unary_backward_reads_the_rounded_output(
+    name: str, derivative: Callable[[dm.Tensor], dm.Tensor]
+) -> None:
+    """exp, tanh and sigmoid save their (bfloat16) output, as PyTorch's: the backward is
+    g * f'(y) in float32 from that rounded output, rounded once (PyTorch's bits)."""
+    x = bf16(3, 50)
+    y = getattr(x, name)()
+    same_bits(y, getattr(x.float(), name)().bfloat16())
+    xg = x.clone().requires_grad_()
+    g = bf16(3, 50)
+    getattr(xg, name)().backward(g)
+    assert xg.grad is not None
+    same_bits(xg.grad, (g.float() * derivative(y.float())).bfloat16())
 
 
 @pytest.mark.parametrize(

@@ -49,9 +49,9 @@ impl<E: Computes> Specialized for Map<'_, E> {
     }
 }
 
-/// `g * f'(x)` over a gradient and the saved input, one loop per op; 0 where `f'` is 0, so a
-/// flat region passes no gradient, even an infinite one (`relu(x).sqrt()` at 0, as PyTorch's
-/// `threshold_backward`), instead of `inf * 0 = NaN`.
+/// `g * f'(x)` over a gradient and the saved input (or output: `saved_derivative`), one loop
+/// per op; 0 where `f'` is 0, so a flat region passes no gradient, even an infinite one
+/// (`relu(x).sqrt()` at 0, as PyTorch's `threshold_backward`), instead of `inf * 0 = NaN`.
 struct Grad<'a, E>(&'a Tensor, &'a Tensor, PhantomData<E>);
 
 impl<E: Computes> Specialized for Grad<'_, E> {
@@ -65,7 +65,7 @@ impl<E: Computes> Specialized for Grad<'_, E> {
             x.layout(),
             #[inline(always)]
             move |g: E, x: E| {
-                let d = o().derivative(x.widen());
+                let d = o().saved_derivative(x.widen());
                 let zero = <E::As as Element>::zero();
                 E::narrow(if d == zero { zero } else { g.widen() * d })
             },

@@ -73,6 +73,7 @@ pub const FAMILIES: &[Family] = &[
         [
             k("unary", Dtypes(FLOATS), 8),
             k("unary_backward", Dtypes(FLOATS), 9),
+            k("unary_backward_out", Dtypes(FLOATS), 9),
             k("binary", Dtypes(FLOATS_INTS), 8),
             k("compare", Dtypes(ALL), 8),
             k("where", Dtypes(ALL), 9),

@@ -46,13 +46,17 @@ fn c<T: Float>(v: f64) -> T {
     T::from_f64(v)
 }
 
+/// `1 / (1 + e^-x)` from `e = e^-|x|`, which never overflows: `1 / (1 + e)` for `x >= 0`,
+/// `e / (1 + e)` below. One `exp` and a select (no branch), so the loop vectorises; the CUDA
+/// kernels' `sigmoid` is the same expression.
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
+    let e = (-x.abs()).exp();
+    let r = T::one() / (T::one() + e);
     if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
+        r
     } else {
-        let e = x.exp();
-        e / (T::one() + e)
+        e * r
     }
 }
 
@@ -68,11 +72,16 @@ pub(crate) trait Specialized {
 /// variant (with its `f64` parameters and the example values the table tests use), the
 /// Python name (`""`: reached through a method with parameters), the autograd node's name,
 /// what happens to integer inputs, the domain, the CUDA code with its two scalars, and the
-/// forward and derivative formulas (the backward is one fused pass `grad * f'(x)`). From it
+/// forward and derivative formulas (the backward is one fused pass `grad * f'(x)`); an optional
+/// `dy` gives the derivative in terms of the output `y`, and such an op saves its output for
+/// the backward instead of its input (`saves_output`). From it
 /// come the enum, `ALL`, the names, the CPU kernels' formulas and the CUDA op codes (the
 /// `UnaryCode` C enum in `cuda/kernels/common.cuh`); the CUDA formulas are the same
 /// expressions in `cuda/kernels/elementwise.cu`.
 macro_rules! unary_ops {
+    (@has_dy $($e:expr)?) => { false $(|| { let _ = stringify!($e); true })? };
+    (@saved $s:ident, $dx:ident, $de:expr) => {{ let $dx = $s; $de }};
+    (@saved $s:ident, $dx:ident, $de:expr, $dy:ident, $dye:expr) => {{ let $dy = $s; $dye }};
     ($(
         $(#[$doc:meta])*
         $v:ident $({ $($f:ident = $ex:expr),+ })? => {
@@ -82,7 +91,8 @@ macro_rules! unary_ops {
             domain: $dom:ident,
             cuda: $code:literal ($ca:expr, $cb:expr),
             f: |$x:ident| $fe:expr,
-            df: |$dx:ident| $de:expr $(,)?
+            df: |$dx:ident| $de:expr
+            $(, dy: |$dy:ident| $dye:expr)? $(,)?
         }
     )*) => {
         #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,15 +168,23 @@ macro_rules! unary_ops {
                 }
             }
 
-            /// `f'(x)`, used by the fused backward `grad * f'(x)`.
+            /// Whether the backward reads the op's output instead of its input (the rows with
+            /// `dy`, the derivative written in `y = f(x)`, as PyTorch saves `exp`'s, `sigmoid`'s
+            /// and `tanh`'s results): the input need not stay alive, and the backward does not
+            /// evaluate `f` again.
+            pub fn saves_output(self) -> bool {
+                match self {
+                    $(UnaryOp::$v { .. } => unary_ops!(@has_dy $($dye)?),)*
+                }
+            }
+
+            /// `f'` from the tensor the op saved: `dy(y)` for the ops that save their output,
+            /// else `df(x)`. The fused backward is `grad * saved_derivative(saved)`.
             #[inline(always)]
             #[allow(unused_variables)]
-            pub(crate) fn derivative<T: Float>(self, x: T) -> T {
+            pub(crate) fn saved_derivative<T: Float>(self, saved: T) -> T {
                 match self {
-                    $(UnaryOp::$v $({ $($f),+ })? => {
-                        let $dx = x;
-                        $de
-                    })*
+                    $(UnaryOp::$v $({ $($f),+ })? => unary_ops!(@saved saved, $dx, $de $(, $dy, $dye)?),)*
                 }
             }
         }
@@ -192,6 +210,7 @@ unary_ops! {
         python: "exp", backward: "ExpBackward", ints: Float, domain: Real, cuda: 3 (0.0, 0.0),
         f: |x| x.exp(),
         df: |x| x.exp(),
+        dy: |y| y,
     }
     Log => {
         python: "log", backward: "LogBackward", ints: Float, domain: Positive, cuda: 4 (0.0, 0.0),
@@ -251,6 +270,7 @@ unary_ops! {
             let t = x.tanh();
             T::one() - t * t
         },
+        dy: |y| T::one() - y * y,
     }
     Sigmoid => {
         python: "sigmoid", backward: "SigmoidBackward", ints: Float, domain: Real,
@@ -260,11 +280,13 @@ unary_ops! {
             let s = sigmoid(x);
             s * (T::one() - s)
         },
+        dy: |y| y * (T::one() - y),
     }
     Relu => {
         python: "relu", backward: "ReluBackward", ints: Keep, domain: Real, cuda: 16 (0.0, 0.0),
         f: |x| if x > T::zero() || x.is_nan() { x } else { T::zero() },
         df: |x| if x > T::zero() { T::one() } else { T::zero() },
+        dy: |y| if y > T::zero() { T::one() } else { T::zero() },
     }
     Gelu => {
         python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 17 (0.0, 0.0),
@@ -551,11 +573,11 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     if !out.dtype().is_float() || !t.requires_grad() {
         return Ok(out);
     }
-    // ReLU's backward reads its output, as PyTorch's does: the output has the input's sign,
-    // so its derivative is the same there. The input need not stay alive (a Linear -> ReLU ->
-    // Linear chain keeps one activation per layer, not two), and an in-place change of the
-    // output is caught by the saved-tensor version check.
-    let x = if matches!(op, UnaryOp::Relu) {
+    // ReLU's, exp's, sigmoid's and tanh's backward read their output, as PyTorch's do
+    // (`saves_output`): the input need not stay alive (a Linear -> ReLU -> Linear chain keeps
+    // one activation per layer, not two), and an in-place change of the output is caught by
+    // the saved-tensor version check.
+    let x = if op.saves_output() {
         Saved::output(&out)?
     } else {
         Saved::new(t)?

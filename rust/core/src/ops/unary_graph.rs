@@ -34,13 +34,16 @@ fn zero_derivative_in(x: &Tensor, value: Tensor) -> Result<Tensor> {
     ))
 }
 
-/// `grad * f'(x)` for `op`, differentiable in both `x` and `g`.
+/// `grad * f'(x)` for `op`, differentiable in both `x` and `g`; `x` is what the op saved (its
+/// output for the ops that save it, `UnaryOp::saves_output`).
 pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     use std::f64::consts::{FRAC_2_SQRT_PI, LN_2, PI};
     match op {
         UnaryOp::Neg => g.neg(),
         UnaryOp::Abs => g.mul(&x.sign()?),
-        UnaryOp::Exp | UnaryOp::Expm1 => g.mul(&x.exp()?),
+        // `x` is the output `exp(input)`.
+        UnaryOp::Exp => g.mul(x),
+        UnaryOp::Expm1 => g.mul(&x.exp()?),
         UnaryOp::Log => g.div(x),
         UnaryOp::Log2 => g.div(&x.mul_scalar(LN_2)?),
         UnaryOp::Log1p => g.div(&x.add_scalar(1.0)?),
@@ -53,14 +56,9 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Reciprocal => g.div(&x.mul(x)?)?.neg(),
         UnaryOp::Sin => g.mul(&x.cos()?),
         UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
-        UnaryOp::Tanh => {
-            let t = x.tanh()?;
-            g.mul(&s(1.0).sub(&t.mul(&t)?)?)
-        }
-        UnaryOp::Sigmoid => {
-            let sg = x.sigmoid()?;
-            g.mul(&sg.mul(&s(1.0).sub(&sg)?)?)
-        }
+        // `x` is the output `tanh(input)`, `sigmoid(input)`.
+        UnaryOp::Tanh => g.mul(&s(1.0).sub(&x.mul(x)?)?),
+        UnaryOp::Sigmoid => g.mul(&x.mul(&s(1.0).sub(x)?)?),
         UnaryOp::Relu => g.mul(&step_of(x, &x.gt(&s(0.0))?, g)?),
         UnaryOp::Gelu => {
             let cdf = x

@@ -9,10 +9,11 @@
 #define DM_INV_SQRT_2PI 0.3989422804014327
 #define DM_LN_2 0.6931471805599453
 
+// 1 / (1 + e^-x) from e = e^-|x| (never overflows), as the host's `sigmoid` in ops/unary.rs.
 template <class A> __device__ __forceinline__ A sigmoid(A x) {
-    if (x >= (A)0) return (A)1 / ((A)1 + dm_exp(-x));
-    const A e = dm_exp(x);
-    return e / ((A)1 + e);
+    const A e = dm_exp(-dm_fabs(x));
+    const A r = (A)1 / ((A)1 + e);
+    return x >= (A)0 ? r : e * r;
 }
 
 // The inverse error function: Giles' approximation, then two Newton steps on erf(x) = y (as
@@ -277,6 +278,31 @@ __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, co
     }
 }
 
+// f'(x) written in the output y = f(x), for the ops whose backward reads their output (the
+// op table's `dy` rows, `UnaryOp::saves_output`).
+template <class A> __device__ A unary_derivative_out(int op, A y) {
+    switch (op) {
+        case U_EXP: return y;
+        case U_TANH: return (A)1 - y * y;
+        case U_SIGMOID: return y * ((A)1 - y);
+        case U_RELU: return y > (A)0 ? (A)1 : (A)0;
+        default: return (A)0;
+    }
+}
+
+// dx (contiguous) = g * f'(x) from the saved output y, and 0 where f' is 0 (as `unary_backward`).
+template <class T>
+__device__ void unary_backward_out(int op, long long n, DmLayout yl, DmLayout gl, const T* y,
+                                   const T* g, T* dx) {
+    typedef typename Num<T>::acc A;
+    DM_GRID_LOOP(i, n) {
+        const A v = Num<T>::load(y[dm_at(yl, i)]);
+        const A gv = Num<T>::load(g[dm_at(gl, i)]);
+        const A d = unary_derivative_out<A>(op, v);
+        dx[i] = Num<T>::store(d == (A)0 ? (A)0 : gv * d);
+    }
+}
+
 // out = f(a, b) elementwise over broadcast layouts, both operands loaded in T's accumulation
 // type (the loop binary ops and comparisons share).
 template <class T, class O, class F>
@@ -337,6 +363,11 @@ __device__ void cast(long long n, DmLayout sl, DmLayout dl, const S* src, D* dst
                                                   const T* x, const T* g, T* dx, double a,       \
                                                   double b) {                                    \
         unary_backward<T>(op, n, xl, gl, x, g, dx, a, b);                                        \
+    }                                                                                            \
+    extern "C" __global__ void unary_backward_out_##S(int op, long long n, DmLayout yl,          \
+                                                      DmLayout gl, const T* y, const T* g,      \
+                                                      T* dx, double a, double b) {               \
+        unary_backward_out<T>(op, n, yl, gl, y, g, dx);                                          \
     }                                                                                            \
     extern "C" __global__ void binary_##S(int op, long long n, DmLayout al, DmLayout bl,         \
                                           DmLayout ol, const T* a, const T* b, T* out) {         \

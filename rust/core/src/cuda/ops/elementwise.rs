@@ -21,14 +21,20 @@ pub(crate) fn unary_code_raw(t: &Tensor, code: i32, a: f64, b: f64) -> Result<Te
     launch_unary("unary", (code, a, b), t, None)
 }
 
-/// `g * f'(x)` in one pass; `g` has `x`'s shape.
+/// `g * f'(x)` in one pass; `g` has `x`'s shape. `x` is what the op saved: its output for
+/// the ops that save it (`UnaryOp::saves_output`), which have a kernel of their own.
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let g = if g.dtype() == x.dtype() {
         g.clone()
     } else {
         cast(g, x.dtype())?
     };
-    launch_unary("unary_backward", op.cuda_code(), x, Some(&g))
+    let kernel = if op.saves_output() {
+        "unary_backward_out"
+    } else {
+        "unary_backward"
+    };
+    launch_unary(kernel, op.cuda_code(), x, Some(&g))
 }
 
 /// One launch of `unary` (`g` None: `kernel(code, n, x layout, out layout, x, out, a, b)`) or

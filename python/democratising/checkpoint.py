@@ -54,7 +54,7 @@ from ._safetensors import (
     write_safetensors,
 )
 from ._state_match import check_like, match_prefix
-from .errors import ArgumentTypeError, CheckpointError
+from .errors import ArgumentTypeError, CheckpointError, DemocratisingError, FileIOError
 from .nn.module import IncompatibleKeys
 from .optim._state_check import prepare as prepare_optimizer_state
 from .optim.optimizer import Optimizer
@@ -64,6 +64,7 @@ __all__ = [
     "METADATA_KEY",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointWriteError",
     "load_checkpoint",
     "load_file",
     "save_checkpoint",
@@ -83,6 +84,35 @@ PathLike = Union[str, "os.PathLike[str]"]
 _MODEL = "model."
 
 # ---- tensors <-> stored form -----------------------------------------------------------------
+
+
+class CheckpointWriteError(CheckpointError, FileIOError):
+    """A checkpoint that could not be written (no such folder, a file in the way, no
+    permission): a ``CheckpointError`` naming the checkpoint rather than the temp file the
+    atomic write uses, and still an ``OSError`` (with its ``errno``) for code that catches one."""
+
+
+def write_atomically(path: PathLike, write: Any, parents: bool = True) -> None:
+    """``atomic_write(path, write)``, creating missing parent folders first (``parents``);
+    an ``OSError`` becomes ``CheckpointWriteError`` saying which checkpoint and why."""
+    name = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(name))
+    step = ""
+    try:
+        if parents:
+            step = f"cannot create its folder {folder!r}: "
+            os.makedirs(folder, exist_ok=True)
+            step = ""
+        atomic_write(path, write)
+    except DemocratisingError:
+        raise
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and step:
+            reason += " (a file is in the way of the folder)"
+        err = CheckpointWriteError(f"cannot write checkpoint {name!r}: {step}{reason}")
+        err.errno = e.errno
+        raise err from e
 
 
 def _to_raw(value: Union[Tensor, np.ndarray]) -> RawTensor:
@@ -302,12 +332,11 @@ class Checkpoint:
         parent directories are created, so ``save("runs/exp1/last.ckpt")`` works in a fresh
         tree instead of failing with the name of an internal temp file."""
         tensors, metadata = self._encode()
-        os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
 
         def write(f: IO[bytes]) -> None:
             write_safetensors(f, tensors, metadata)
 
-        atomic_write(path, write)
+        write_atomically(path, write)
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -318,6 +347,7 @@ class Checkpoint:
         sharded (ZeRO) checkpoint directory is read whole and consolidated."""
         from .distributed.sharded_checkpoint import is_sharded_directory, load_sharded
 
+        _check_path(path, "Checkpoint.load", "Checkpoint.load(path)")
         if is_sharded_directory(path):
             return load_sharded(path, allow_unverified=allow_unverified)  # type: ignore[no-any-return]
         raw, metadata = read_safetensors(path)  # verifies the checksum, if there is one
@@ -672,9 +702,24 @@ def load_checkpoint(
     sharded directory (saved under ZeRO at any rank count) is consolidated and loads into a
     single process, DDP or ZeRO at any rank count.
     """
+    usage = "load_checkpoint(path, model=..., optimizer=...)"
+    _check_path(path, "load_checkpoint", usage)
+    if isinstance(model, Optimizer):
+        raise ArgumentTypeError(
+            f"load_checkpoint: model is {type(model).__name__}, an optimizer; call {usage}"
+        )
     return Checkpoint.load(path, allow_unverified=allow_unverified).restore(
         model, optimizer, scheduler, scaler, strict=strict, restore_rng=restore_rng
     )
+
+
+def _check_path(path: Any, where: str, usage: str) -> None:
+    """A path first: ``load_checkpoint(model, path)`` would otherwise fail deep in ``open``
+    with "expected str, bytes or os.PathLike object, not Sequential"."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(
+            f"{where}: path must be a str or os.PathLike, got {type(path).__name__}; call {usage}"
+        )
 
 
 def save_file(
@@ -695,7 +740,7 @@ def save_file(
     def write(f: IO[bytes]) -> None:
         write_safetensors(f, raw, meta)
 
-    atomic_write(path, write)
+    write_atomically(path, write, parents=False)
 
 
 def load_file(path: PathLike) -> dict[str, Tensor]:

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from ..errors import ArgumentTypeError, InvalidValueError
 
-__all__ = ["check_metrics", "infer_mode"]
+__all__ = ["callback_mode", "check_metrics", "infer_mode"]
 
 _LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 
@@ -35,6 +35,27 @@ def infer_mode(
         return "max" if metric.higher_is_better else "min"
     lowered = base.lower()
     return "min" if any(word in lowered for word in _LOWER_IS_BETTER) else "max"
+
+
+#: Names of metrics whose larger values are better, for ``callback_mode``.
+_HIGHER_IS_BETTER = ("acc", "f1", "auroc", "auc", "precision", "recall", "r2", "iou", "dice")
+
+
+def callback_mode(name: str, mode: Optional[str] = None) -> str:
+    """``EarlyStopping``/``ModelCheckpoint``'s ``mode``: as given, else ``"max"`` for a metric
+    whose name says higher is better (accuracy, F1, AUROC, ...) and ``"min"`` for anything else
+    (Lightning's default). Why not plain ``"min"``: ``monitor="val_accuracy"`` without a mode
+    would keep, and restore, the epoch with the *lowest* accuracy without a word."""
+    if mode is not None:
+        return infer_mode(name, mode)  # checks it
+    base = name
+    for prefix in ("val_", "test_"):
+        if base.startswith(prefix):
+            base = base[len(prefix) :]
+    lowered = base.lower()
+    if any(word in lowered for word in _LOWER_IS_BETTER):
+        return "min"
+    return "max" if any(word in lowered for word in _HIGHER_IS_BETTER) else "min"
 
 
 def check_metrics(metrics: Optional[Mapping[str, Any]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError
@@ -66,11 +66,14 @@ def _loads(path: Path) -> bool:
         return False
 
 
-def find_last(*roots: PathLike) -> Optional[Path]:
+def find_last(
+    *roots: PathLike, on_skip: Optional[Callable[[Path, str], None]] = None
+) -> Optional[Path]:
     """The newest complete checkpoint of the newest run: run folders under each of ``roots``
     (``root/<name>/version_N/checkpoints``, or plain checkpoint folders given as roots) are
     ordered by the time of their newest checkpoint, and within the newest, files by epoch and
-    step; the first one that loads is returned."""
+    step; the first one that loads is returned. ``on_skip(path, problem)`` hears of each newer
+    file passed over (torn or corrupt), so that a resume does not lose epochs unannounced."""
     folders: list[tuple[float, Path]] = []
     for root in roots:
         root = Path(root)
@@ -84,8 +87,14 @@ def find_last(*roots: PathLike) -> Optional[Path]:
                 folders.append((newest, d))
     for _, d in sorted(folders, key=lambda t: t[0], reverse=True):
         for _, f in reversed(_epoch_files(d)):
-            if _loads(f):
+            if on_skip is None:
+                if _loads(f):
+                    return f
+                continue
+            problem = load_problem(f)
+            if problem is None:
                 return f
+            on_skip(f, problem)
     return None
 
 

@@ -24,8 +24,8 @@ from typing import IO, Callable, Optional, Union
 
 import numpy as np
 
-from .._safetensors import RawTensor, atomic_write, write_safetensors
-from ..checkpoint import Checkpoint
+from .._safetensors import RawTensor, write_safetensors
+from ..checkpoint import Checkpoint, write_atomically
 from ..errors import CheckpointError
 
 __all__ = ["CheckpointWriter", "Snapshot", "check_space", "snapshot"]
@@ -55,7 +55,7 @@ class Snapshot:
         def body(f: IO[bytes]) -> None:
             write_safetensors(f, self.tensors, self.metadata)
 
-        atomic_write(path, body)
+        write_atomically(path, body)
 
 
 def snapshot(ckpt: Checkpoint, copy: bool = True) -> Snapshot:

@@ -15,13 +15,13 @@ from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import ArgumentTypeError, InvalidValueError
+from ..errors import ArgumentTypeError, InvalidValueError, OutOfMemoryError
 
 __all__ = ["MemoryLimitError", "find_batch_size", "search_batch_size"]
 
 
-class MemoryLimitError(MemoryError):
-    """A trial batch size used more memory than the configured limit."""
+class MemoryLimitError(OutOfMemoryError):
+    """A trial batch size used more memory than the configured limit (a ``MemoryError``)."""
 
 
 #: Messages of out-of-memory errors raised as ``RuntimeError`` (PyTorch's CUDA/cuDNN/cuBLAS
@@ -63,12 +63,14 @@ def search_batch_size(
     results: dict[int, float] = {}
     best_bs, best = 0, 0.0
     bs = start
+    last: Optional[BaseException] = None  # the newest out-of-memory error
     while max_batch_size is None or bs <= max_batch_size:
         try:
             tp = measure(bs)
         except (MemoryError, RuntimeError) as e:
             if not _is_oom(e):
                 raise
+            last = e
             break
         results[bs] = tp
         if best_bs == 0 or tp > best * (1.0 + min_improvement):
@@ -86,8 +88,12 @@ def search_batch_size(
         except (MemoryError, RuntimeError) as e:
             if not _is_oom(e):
                 raise
+            last = e
             bs //= 2
-    raise MemoryError(f"no batch size from 1 to {start} fits in memory")
+    # Typed, and saying why the smallest size failed (a memory_limit below what even batch
+    # size 1 uses reads differently from a device that is full).
+    why = f": {last}" if last is not None else ""
+    raise OutOfMemoryError(f"no batch size from 1 to {start} fits in memory{why}") from last
 
 
 def _check_int(name: str, value: Any) -> None:
@@ -190,7 +196,9 @@ def find_batch_size(
         if memory_limit is not None and usage is not None:
             used = usage()
             if used > memory_limit:
-                raise MemoryLimitError(f"batch size {bs} used {used} bytes > {memory_limit}")
+                raise MemoryLimitError(
+                    f"batch size {bs} used {used:,} bytes, over memory_limit={memory_limit:,}"
+                )
         tp = bs * steps / dt if dt > 0 else float("inf")
         if log is not None:
             log(f"batch size {bs}: {tp:,.0f} samples/s")

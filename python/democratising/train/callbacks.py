@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from .. import _ranks
 from .._core import Tensor
 from .._state_match import match_prefix
-from ..errors import ArgumentTypeError, DemocratisingError, InvalidValueError
+from ..errors import ArgumentTypeError, DemocratisingError, FileIOError, InvalidValueError
+from ._monitor import callback_mode
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -137,7 +138,9 @@ class EarlyStopping(Callback):
     As a trainer callback it reads ``monitor`` every epoch (``val_loss``; without validation
     data a ``val_`` metric is read as the training metric of that name, ``loss``; a metric the
     epoch does not report raises ``MonitorError``), and with ``restore_best`` loads the best
-    weights back when training ends. ``mode="max"`` suits metrics such as accuracy.
+    weights back when training ends. ``mode`` (``"min"`` or ``"max"``) defaults to ``"max"``
+    for accuracy-like names (accuracy, F1, AUROC, precision, recall, R², IoU) and to ``"min"``
+    for anything else.
     """
 
     def __init__(
@@ -146,7 +149,7 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best: bool = True,
         monitor: str = "val_loss",
-        mode: str = "min",
+        mode: Optional[str] = None,
         verbose: bool = True,
     ) -> None:
         patience = _count("patience", patience, "an int (epochs)")
@@ -155,8 +158,7 @@ class EarlyStopping(Callback):
         min_delta = _number("min_delta", min_delta)
         if not (min_delta >= 0 and math.isfinite(min_delta)):
             raise InvalidValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
-        if mode not in ("min", "max"):
-            raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        mode = callback_mode(monitor, mode)
         self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
         self.monitor, self.mode, self.verbose = monitor, mode, verbose
         self.counter = 0
@@ -311,7 +313,8 @@ class ModelCheckpoint(Callback):
     loader and callback state) to ``dir/epoch_NNNN.safetensors`` every ``every`` epochs,
     atomically via ``democratising.checkpoint``; keeps only the newest ``keep_last`` of them.
     With ``monitor`` (e.g. ``"val_loss"``) it also writes ``dir/best.safetensors`` whenever the
-    metric improves (``mode`` ``"min"`` or ``"max"``). ``keep_best`` keeps the ``keep_best``
+    metric improves (``mode`` ``"min"`` or ``"max"``; by default ``"max"`` for accuracy-like
+    names, as ``EarlyStopping``). ``keep_best`` keeps the ``keep_best``
     epoch files with the best ``monitor`` values (``val_loss``, else ``loss``, when ``monitor``
     is unset) besides the newest ``keep_last`` (then 1 when not given). Only rank 0 writes.
 
@@ -327,7 +330,7 @@ class ModelCheckpoint(Callback):
         every: Optional[int] = 1,
         keep_last: Optional[int] = None,
         monitor: Optional[str] = None,
-        mode: str = "min",
+        mode: Optional[str] = None,
         keep_best: Optional[int] = None,
         *,
         dirpath: Optional[PathLike] = None,
@@ -353,8 +356,7 @@ class ModelCheckpoint(Callback):
             raise InvalidValueError(f"every must be >= 1 or None, got {every}")
         if keep_last is not None and keep_last < 1:
             raise InvalidValueError(f"keep_last must be >= 1 or None, got {keep_last}")
-        if mode not in ("min", "max"):
-            raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        mode = callback_mode(monitor or "val_loss", mode)
         if keep_best is not None and keep_best < 1:
             raise InvalidValueError(f"keep_best must be >= 1 or None, got {keep_best}")
         if keep_best is not None and keep_last is None:
@@ -369,6 +371,27 @@ class ModelCheckpoint(Callback):
         self.best_path: Optional[Path] = None
         #: Names of the epoch files this run wrote, oldest first: the only ones pruned.
         self.written: list[str] = []
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # The folder is made before the first epoch: a path that cannot be one (a file in the
+        # way, no permission) fails now, not after an epoch of training has been spent.
+        if trainer.is_main:
+            self._make_dir()
+
+    def _make_dir(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            from ..checkpoint import CheckpointWriteError
+
+            why = e.strerror or str(e)
+            if isinstance(e, (FileExistsError, NotADirectoryError)):
+                why += " (a file is in the way)"
+            err = CheckpointWriteError(
+                f"ModelCheckpoint cannot create its folder {os.fspath(self.dir)!r}: {why}"
+            )
+            err.errno = e.errno
+            raise err from e
 
     def _improved(self, value: float) -> bool:
         if self.best is None or math.isnan(self.best):
@@ -389,7 +412,7 @@ class ModelCheckpoint(Callback):
         zero = int(getattr(trainer.model, "zero_stage", 0) or 0) > 0
         if not (trainer.is_main or zero) or not (periodic or best):
             return None
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         also = []
         if best:
             self.best_path = self.dir / "best.safetensors"
@@ -413,7 +436,7 @@ class ModelCheckpoint(Callback):
         """Writes ``dir/name`` (a checkpoint of this run; the same bytes to each of ``also``)
         and records it as this run's own; older ones are pruned once it is on disk. With
         ``async_checkpoint`` the file is written in the background."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         if name in self.written:
             self.written.remove(name)
         self.written.append(name)  # before saving: the file's own state lists it
@@ -534,13 +557,29 @@ class MetricsLogger(Callback):
         self.format = fmt
         self._fields: Optional[list[str]] = None
 
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # Opened once before the first epoch, so that a path that cannot be written (a folder
+        # of that name, no permission) fails before an epoch of training is spent.
+        if trainer.is_main:
+            self._open("a").close()
+
+    def _open(self, mode: str, **kwargs: Any) -> Any:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self.path.open(mode, **kwargs)
+        except OSError as e:
+            err = FileIOError(
+                f"MetricsLogger cannot write {os.fspath(self.path)!r}: {e.strerror or e}"
+            )
+            err.errno = e.errno
+            raise err from e
+
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> Optional[bool]:
         if not trainer.is_main:
             return None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         row = {k: v for k, v in metrics.items() if v is None or isinstance(v, (int, float, str))}
         if self.format == "jsonl":
-            with self.path.open("a") as f:
+            with self._open("a") as f:
                 f.write(json.dumps(row) + "\n")
             return None
         fresh = not self.path.exists() or self.path.stat().st_size == 0
@@ -550,7 +589,7 @@ class MetricsLogger(Callback):
             else:
                 with self.path.open(newline="") as f:
                     self._fields = next(csv.reader(f), list(row))
-        with self.path.open("a", newline="") as f:
+        with self._open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
             if fresh:
                 w.writeheader()

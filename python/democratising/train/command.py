@@ -18,13 +18,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import _core, _launcher
-from ..data import TensorDataset, random_split
+from ..data import Dataset, TensorDataset, random_split
 from ..errors import DemocratisingError
 from .config import ConfigError, TrainingConfig, _read_file
 from .trainer import Trainer, _resolve_data
@@ -194,10 +196,28 @@ def _dataset(spec: str) -> tuple[Any, Any, int]:
     return x, y, int(x.shape[1])
 
 
+def _check_made_data(made: Any, spec: str) -> None:
+    """A data factory's result must be something to train on: ``None`` or a string would
+    otherwise fail later as "'NoneType' object is not iterable" or a batch of characters."""
+    usable = isinstance(made, (Dataset, tuple, list)) or (
+        hasattr(made, "__iter__") and not isinstance(made, (str, bytes, Mapping))
+    )
+    if not usable:
+        raise ConfigError(
+            f"--data {spec} returned {type(made).__name__}; expected a Dataset, a "
+            "(train, val) pair, an (x, y) pair of tensors or a DataLoader"
+        )
+
+
 def _data(spec: str, cfg: TrainingConfig) -> tuple[Any, Any, int, str]:
     """``(train, val or None, input features or 0, description)`` for ``--data``."""
     if _is_factory(spec):
-        made = _load_factory(spec, "--data")()
+        factory = _load_factory(spec, "--data")
+        try:
+            made = factory()
+        except Exception as e:  # the user's code: its error, as for --model, not a traceback
+            raise ConfigError(f"--data {spec}: {type(e).__name__}: {e}") from e
+        _check_made_data(made, spec)
         train, val = _resolve_data(made, cfg)
         sizes = [
             f"{len(d)} {what}"
@@ -256,6 +276,7 @@ def _usage_error(e: BaseException) -> int:
     text = text.replace("allow_unverified=True", "--allow-unverified")
     text = text.replace("choose extend_schedule = ", "choose --extend ")
     text = text.replace("(num_epochs, or --epochs on the command line)", "(--epochs N)")
+    text = re.sub(r": resume it with them \(they are in (.+)\)$", r": add --config \1", text)
     print(f"democratising train: error: {text}", file=sys.stderr)
     return 2
 

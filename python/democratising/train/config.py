@@ -932,14 +932,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 raise InvalidValueError("a boolean is not an int")
             if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
                 return int(value)  # exact, even beyond float precision
-            f = float(value)
+            f = _number(value)
             if not f.is_integer():
                 raise InvalidValueError("not an integer")
             return int(f)
         if hint is float:
             if isinstance(value, bool):
                 raise InvalidValueError("a boolean is not a float")
-            return float(value)
+            return _number(value)
         if hint is str and isinstance(value, (int, float)):
             return str(value)
         if origin is list:
@@ -957,6 +957,17 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return value
     name = getattr(hint, "__name__", str(hint))
     raise ConfigError(f"invalid value {rules.show(value)} for {key!r}: expected {name}")
+
+
+def _number(value: Any) -> float:
+    """``float(value)``, but a word (``--set num_epochs=abc``) is "not a number" rather than
+    Python's "could not convert string to float", which names a type the key does not have."""
+    try:
+        return float(value)
+    except ValueError:
+        if isinstance(value, str):
+            raise InvalidValueError("not a number") from None
+        raise
 
 
 def _apply_override(data: dict[str, Any], key: str, value: str) -> None:

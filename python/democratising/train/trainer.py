@@ -34,6 +34,7 @@ from .. import _core, _ranks, _threads
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._nested import map_tensors
+from .._safetensors import CheckpointFileNotFoundError
 from .._tensor import tensor
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, random_split
@@ -83,6 +84,25 @@ def _name_checkpoint(err: CheckpointError, path: PathLike) -> None:
     name = os.fspath(path)
     if err.args and isinstance(err.args[0], str) and name not in err.args[0]:
         err.args = (f"cannot resume from {name}: {err.args[0]}", *err.args[1:])
+
+
+def _settings_hint(err: CheckpointError, path: PathLike, differ: list[str]) -> None:
+    """Says why a checkpoint does not fit when its run used other settings: the settings come
+    from the current config, never the file, so resuming an SGD run with the default config
+    reads "checkpoint holds SGD state, cannot load it into Adam" and needs the run's config."""
+    # Only the settings that decide what state the file must hold (not, say, the model's
+    # shape, which no setting explains) make the hint worth giving.
+    if not {"optimizer", "scheduler", "amp"} & set(differ):
+        return
+    if not err.args or not isinstance(err.args[0], str):
+        return
+    hint = (
+        f"; the checkpoint's run used other settings for {', '.join(differ)}: resume it with them"
+    )
+    saved = Path(path).parent.parent / "config.toml"  # a run folder's version_N/checkpoints/
+    if Path(path).parent.name == _rundir.CHECKPOINTS and saved.is_file():
+        hint += f" (they are in {saved})"
+    err.args = (err.args[0] + hint, *err.args[1:])
 
 
 def _split_batch(batch: Any) -> tuple[tuple[Any, ...], Any]:
@@ -517,7 +537,10 @@ class Trainer:
         roots = [cfg.runs_dir if cfg.runs_dir is not None else "runs"]
         if cfg.checkpoint_dir is not None:
             roots.append(cfg.checkpoint_dir)
-        return _rundir.find_last(*roots)
+        return _rundir.find_last(*roots, on_skip=self._skip_note)
+
+    def _skip_note(self, path: Path, problem: str) -> None:
+        self._say(f"Skipping checkpoint {path}: {problem}; trying the previous one")
 
     def _find_auto(self) -> Optional[Path]:
         """``resume_from="auto"``: the newest checkpoint of ``checkpoint_dir`` (else of the
@@ -544,7 +567,7 @@ class Trainer:
             problem = _rundir.load_problem(path)
             if problem is None:
                 return path
-            self._say(f"Skipping checkpoint {path}: {problem}; trying the previous one")
+            self._skip_note(path, problem)
         self.log("resume_from='auto': no complete checkpoint found, starting fresh")
         return None
 
@@ -556,7 +579,9 @@ class Trainer:
                 cfg = self.config
                 where = cfg.runs_dir if cfg.runs_dir is not None else "runs"
                 extra = f" or {cfg.checkpoint_dir}" if cfg.checkpoint_dir is not None else ""
-                raise FileNotFoundError(f"'last': no complete checkpoint under {where}/{extra}")
+                raise CheckpointFileNotFoundError(
+                    f"'last': no complete checkpoint under {where}/{extra}"
+                )
             return found
         p = Path(path)
         if (p / "index.json").is_file():  # a sharded (ZeRO) checkpoint is a directory
@@ -565,11 +590,13 @@ class Trainer:
             found = latest_checkpoint(p)
             if found is None and (p / _rundir.CHECKPOINTS).is_dir():
                 # A run folder (runs/digits/version_0), as the CLI prints and the docs resume.
-                found = _rundir.find_last(p / _rundir.CHECKPOINTS)
+                found = _rundir.find_last(p / _rundir.CHECKPOINTS, on_skip=self._skip_note)
             if found is None:  # a run name (runs/digits): its versions; or a runs root
-                found = _rundir.find_last(*_rundir.version_checkpoint_dirs(p), p)
+                found = _rundir.find_last(
+                    *_rundir.version_checkpoint_dirs(p), p, on_skip=self._skip_note
+                )
             if found is None:
-                raise FileNotFoundError(
+                raise CheckpointFileNotFoundError(
                     f"no epoch_NNNN.safetensors checkpoint in {p} (nor in its checkpoints/ "
                     "or version_N/checkpoints/ folders)"
                 )
@@ -1040,6 +1067,7 @@ class Trainer:
             snapshot.restore(self)
             if isinstance(e, CheckpointError):
                 _name_checkpoint(e, path)
+                _settings_hint(e, path, config_differences(plan.config, self.config))
                 raise
             raise CheckpointError(f"restoring {os.fspath(path)!r} failed: {e}") from e
         self.resumed_from = Path(path)
@@ -1408,7 +1436,8 @@ def train_with_config(
     for validation (``random_split`` seeded with ``config.seed``); a ``DataLoader`` (no
     validation); or an ``(x, y)`` pair of tensors, treated as one dataset.
     """
-    config = config if config is not None else TrainingConfig()
+    # A dict of fields or a .toml/.json path, as Trainer takes (not an AttributeError later).
+    config = _as_config(config) or TrainingConfig()
     train, val = _resolve_data(data, config)
     trainer = Trainer(model, config, loss_fn=loss_fn, callbacks=callbacks)
     trainer.fit(train, val, resume_from=resume_from, allow_unverified=allow_unverified)
@@ -1416,9 +1445,20 @@ def train_with_config(
 
 
 def _resolve_data(data: Any, config: TrainingConfig) -> tuple[Any, Any]:
-    if isinstance(data, tuple) and len(data) == 2 and not all(isinstance(t, Tensor) for t in data):
+    arrays = (
+        isinstance(data, tuple)
+        and bool(data)
+        and all(isinstance(t, (Tensor, np.ndarray)) for t in data)
+    )
+    if isinstance(data, tuple) and len(data) == 2 and not arrays:
         return data[0], data[1]
-    if isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data):
+    if arrays and any(isinstance(t, np.ndarray) for t in data):
+        # Else (x, y) of arrays would be read as (train, val), each "batch" one row.
+        raise ArgumentTypeError(
+            "the data is a tuple of NumPy arrays; convert them to tensors first: "
+            "(dm.from_numpy(x), dm.from_numpy(y)), or TensorDataset of those"
+        )
+    if arrays:
         data = TensorDataset(*data)
     if isinstance(data, Dataset) and config.val_fraction > 0:
         train, val = random_split(data, [1 - config.val_fraction, config.val_fraction], config.seed)

@@ -47,3 +47,16 @@ def test_as_subclass_shares_data_and_graph_without_running_init():
 def test_as_subclass_refuses_a_class_that_is_not_a_tensor():
     with pytest.raises(TypeError, match="subclass of Tensor"):
         dm.ones(1).as_subclass(int)
+
+
+def test_legacy_new_follows_the_tensor_dtype_and_reads_sizes_or_data():
+    x = dm.ones(2, dtype=dm.float64)
+    assert x.new().shape == (0,) and x.new().dtype == dm.float64
+    assert x.new(3, 1).shape == (3, 1) and x.new(3, 1).dtype == dm.float64
+    assert x.new(dm.Size([2, 2])).shape == (2, 2)
+    assert x.new((2, 3)).tolist() == [2.0, 3.0]  # a tuple is data, as in PyTorch
+    assert x.new([1, 2]).dtype == dm.float64
+    assert x.new(dm.arange(3)).tolist() == [0.0, 1.0, 2.0]
+    assert dm.ones(1, dtype=dm.int64).new([2**40, 3]).tolist() == [2**40, 3]
+    with pytest.raises(TypeError):
+        x.new([1.0], 2)

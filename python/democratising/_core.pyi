@@ -686,6 +686,8 @@ class Tensor:
         device: _DeviceLike | None = None,
         requires_grad: _bool = False,
     ) -> Tensor: ...
+    def new(self, *args: Any, device: _DeviceLike | None = None) -> Tensor:
+        """PyTorch's legacy constructor with this tensor's dtype and device."""
     def new_tensor(
         self,
         data: Any,

@@ -820,6 +820,29 @@ def new_tensor(
     return tensor(data, **_like(x, dtype, device), requires_grad=requires_grad)
 
 
+@_takes_tensor
+def new(x: Tensor, *args: Any, device: Any = None) -> Tensor:
+    """PyTorch's legacy ``x.new(...)``, with ``x``'s dtype and device: ``new()`` an empty
+    tensor, ``new(2, 3)`` or ``new(dm.Size([2, 3]))`` one of that size, ``new(data)`` (a list,
+    tuple, array or number) that data, ``new(tensor)`` that tensor's data in ``x``'s dtype."""
+    like = _like(x, None, device)
+    if not args:
+        return _core.empty(0, **like)
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        return args[0].detach().to(**like)
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        return _core.empty(*args, **like)
+    if len(args) == 1 and type(args[0]).__name__ == "Size":
+        return _core.empty(*args[0], **like)
+    if len(args) == 1:
+        from ._tensor import tensor
+
+        return tensor(args[0], **like)
+    raise ArgumentTypeError(
+        f"new(): expected sizes (ints), one Size, or one data argument, got {args!r}"
+    )
+
+
 # ---- in-place forms and initialisers ---------------------------------------------------------
 
 
@@ -974,6 +997,7 @@ METHODS: dict[str, Callable[..., Any]] = {
         new_empty,
         new_full,
         new_tensor,
+        new,
     )
 }
 METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})

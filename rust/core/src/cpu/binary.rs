@@ -172,7 +172,19 @@ macro_rules! int_kernel {
                 {
                     bail!(Value, "integers to negative integer powers are not allowed");
                 }
-                map2(a, al, b, bl, |x: $T, y: $T| x.wrapping_pow(y as u32))
+                // Squaring over the whole exponent (`wrapping_pow` takes a u32, which would
+                // cut 2**32 to 0), wrapping as PyTorch's integer pow.
+                map2(a, al, b, bl, |x: $T, y: $T| {
+                    let (mut base, mut e, mut acc) = (x, y as u64, 1 as $T);
+                    while e > 0 {
+                        if e & 1 == 1 {
+                            acc = acc.wrapping_mul(base);
+                        }
+                        base = base.wrapping_mul(base);
+                        e >>= 1;
+                    }
+                    acc
+                })
             }
             BinaryOp::Remainder | BinaryOp::FloorDivide => {
                 if b.to_dtype(DType::I64)?

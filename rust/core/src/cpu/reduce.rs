@@ -271,27 +271,43 @@ pub(super) fn reduce_int(
 
 /// Index of the first maximum (or minimum) along dim `d` of `t` (NaN wins), into `shape`.
 pub(super) fn arg_reduce(t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor> {
-    let d = [d];
-    let t64 = cast_raw(t, DType::F64)?;
-    let (v, outer, r) = rows::<f64>(&t64, &d)?;
+    // Integers compare as int64 (float64 would merge values past 2**53); floats as float64.
+    let idx = if t.dtype().is_float() {
+        let (v, outer, r) = rows::<f64>(&cast_raw(t, DType::F64)?, &[d])?;
+        best_in_rows(&v, outer, r, max, f64::is_nan)?
+    } else {
+        let (v, outer, r) = rows::<i64>(&cast_raw(t, DType::I64)?, &[d])?;
+        best_in_rows(&v, outer, r, max, |_| false)?
+    };
+    Tensor::from_vec(idx, shape)
+}
+
+/// The index of the largest (`max`) or smallest value of each of `outer` rows of `r` values:
+/// the first one on ties, the first NaN where there is one (as PyTorch).
+fn best_in_rows<T: PartialOrd + Copy>(
+    v: &[T],
+    outer: usize,
+    r: usize,
+    max: bool,
+    is_nan: impl Fn(T) -> bool,
+) -> Result<Vec<i64>> {
     if r == 0 {
         bail!(Index, "argmax/argmin of an empty dimension");
     }
-    let idx: Vec<i64> = (0..outer)
+    Ok((0..outer)
         .map(|o| {
             let row = &v[o * r..(o + 1) * r];
             let mut best = 0;
             for (i, &x) in row.iter().enumerate() {
                 let b = row[best];
-                if b.is_nan() {
+                if is_nan(b) {
                     break;
                 }
-                if x.is_nan() || (max && x > b) || (!max && x < b) {
+                if is_nan(x) || (max && x > b) || (!max && x < b) {
                     best = i;
                 }
             }
             best as i64
         })
-        .collect();
-    Tensor::from_vec(idx, shape)
+        .collect())
 }

@@ -77,9 +77,10 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
-    if op.is_comparison() && matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() {
-        // Compared in the common half dtype, as PyTorch: `half_t == 0.1` rounds 0.1 to half
-        // first (the backend would widen both sides, and 0.1 is not a half value).
+    if matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() {
+        // Both operands in the common half dtype first, as PyTorch: `half_t == 0.1` and
+        // `half_t % 0.001` round the scalar to half (the backend would widen both sides, and
+        // 0.1 is not a half value).
         return binary_raw(op, &a.to_dtype(rt)?, &b.to_dtype(rt)?);
     }
     backend::of_operands(&[a, b])
@@ -195,8 +196,13 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 kept(&xb)?.get()?,
             )?,
             BinaryOp::Remainder => {
-                let q = binary_raw(BinaryOp::FloorDivide, kept(&xa)?.get()?, kept(&xb)?.get()?)?;
-                (Some(g.clone()), Some(g.mul(&q)?.neg()?))
+                let gb = if need_b {
+                    let (a, b) = (kept(&xa)?.get()?, kept(&xb)?.get()?);
+                    Some(g.mul(&binary_raw(BinaryOp::FloorDivide, a, b)?)?.neg()?)
+                } else {
+                    None
+                };
+                (Some(g.clone()), gb)
             }
             _ => (None, None),
         };

@@ -285,8 +285,9 @@ unary_ops! {
     Relu => {
         python: "relu", backward: "ReluBackward", ints: Keep, domain: Real, cuda: 16 (0.0, 0.0),
         f: |x| if x > T::zero() || x.is_nan() { x } else { T::zero() },
-        df: |x| if x > T::zero() { T::one() } else { T::zero() },
-        dy: |y| if y > T::zero() { T::one() } else { T::zero() },
+        // 0 at and below 0, 1 elsewhere, NaN included (PyTorch's threshold_backward).
+        df: |x| if x <= T::zero() { T::zero() } else { T::one() },
+        dy: |y| if y <= T::zero() { T::zero() } else { T::one() },
     }
     Gelu => {
         python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 17 (0.0, 0.0),
@@ -464,8 +465,13 @@ unary_ops! {
     Clamp { min = -0.5, max = 0.5 } => {
         python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
-        // Strictly inside: no gradient at a bound, as PyTorch's (relu6, hardtanh at their kinks).
-        df: |x| if x > c(min) && x < c(max) { T::one() } else { T::zero() },
+        // Strictly inside: no gradient at a bound, as PyTorch's (relu6, hardtanh at their kinks);
+        // a side without a bound passes everything, infinities included (`clamp(min=0)` at inf).
+        df: |x| {
+            let above = x > c(min) || min == f64::NEG_INFINITY;
+            let below = x < c(max) || max == f64::INFINITY;
+            if above && below { T::one() } else { T::zero() }
+        },
     }
 }
 
@@ -645,11 +651,7 @@ impl Tensor {
     }
     /// Clamps to `[min, max]` (either bound optional).
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
-        if let (Some(lo), Some(hi)) = (min, max) {
-            if lo > hi && !self.dtype().is_float() {
-                bail!(Value, "clamp: min ({lo}) is greater than max ({hi})");
-            }
-        }
+        // min > max is allowed, as in PyTorch: every element becomes max.
         unary(
             self,
             UnaryOp::Clamp {

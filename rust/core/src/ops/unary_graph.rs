@@ -59,7 +59,8 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         // `x` is the output `tanh(input)`, `sigmoid(input)`.
         UnaryOp::Tanh => g.mul(&s(1.0).sub(&x.mul(x)?)?),
         UnaryOp::Sigmoid => g.mul(&x.mul(&s(1.0).sub(x)?)?),
-        UnaryOp::Relu => g.mul(&step_of(x, &x.gt(&s(0.0))?, g)?),
+        // 0 at and below 0, 1 elsewhere, NaN included (as the table's derivative).
+        UnaryOp::Relu => g.mul(&step_of(x, &x.le(&s(0.0))?.logical_not()?, g)?),
         UnaryOp::Gelu => {
             let cdf = x
                 .mul_scalar(FRAC_1_SQRT_2)?
@@ -128,8 +129,17 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Digamma => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: 1.0 })?),
         UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),
         UnaryOp::Clamp { min, max } => {
-            let inside = ones_where(&x.gt(&s(min))?, g)?.mul(&ones_where(&x.lt(&s(max))?, g)?)?;
-            g.mul(&zero_derivative_in(x, inside)?)
+            // As the table's derivative: a side without a bound passes everything.
+            let above = (min > f64::NEG_INFINITY)
+                .then(|| x.gt(&s(min)))
+                .transpose()?;
+            let below = (max < f64::INFINITY).then(|| x.lt(&s(max))).transpose()?;
+            let inside = match (above, below) {
+                (Some(a), Some(b)) => a.logical_and(&b)?,
+                (Some(m), None) | (None, Some(m)) => m,
+                (None, None) => return Ok(g.clone()),
+            };
+            g.mul(&zero_derivative_in(x, ones_where(&inside, g)?)?)
         }
         UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc => {
             g.mul_scalar(0.0)

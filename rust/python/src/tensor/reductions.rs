@@ -218,7 +218,11 @@ impl PyTensor {
         let b = self.tensor().to_dtype(DType::Bool).py()?;
         let Some(d) = dims else {
             let v = if any { b.any() } else { b.all() };
-            return Ok(wrap(Tensor::scalar(v.py()?)));
+            let mut r = Tensor::scalar(v.py()?);
+            if keepdim {
+                r = r.reshape(&vec![1; b.ndim()]).py()?; // (PyTorch: every dim kept, size 1)
+            }
+            return Ok(wrap(r.to_device(b.device()).py()?));
         };
         if d.is_empty() {
             return Ok(wrap(b)); // (PyTorch 2: `dim=()` reduces nothing)

@@ -163,7 +163,7 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_COS: return -dm_sin(x);
         case U_TANH: { const A t = dm_tanh(x); return (A)1 - t * t; }
         case U_SIGMOID: { const A s = sigmoid(x); return s * ((A)1 - s); }
-        case U_RELU: return x > (A)0 ? (A)1 : (A)0;
+        case U_RELU: return x <= (A)0 ? (A)0 : (A)1;  // NaN passes (threshold_backward)
         case U_GELU: {
             const A cdf = (A)0.5 * ((A)1 + dm_erf(x * (A)DM_INV_SQRT_2));
             return cdf + x * dm_exp((A)-0.5 * x * x) * (A)DM_INV_SQRT_2PI;
@@ -191,7 +191,7 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_LGAMMA: return dm_digamma(x);
         case U_DIGAMMA: return dm_polygamma((A)1, x);
         case U_POLYGAMMA: return dm_polygamma(a + (A)1, x);
-        case U_CLAMP: return (x > a && x < b) ? (A)1 : (A)0;
+        case U_CLAMP: return ((x > a || a == -dm_inf<A>()) && (x < b || b == dm_inf<A>())) ? (A)1 : (A)0;
         case U_AFFINE: return a;
         case U_POW_SCALAR: return a * dm_pow(x, a - (A)1);
         default: return (A)0;  // sign, floor, ceil, round, trunc
@@ -285,7 +285,7 @@ template <class A> __device__ A unary_derivative_out(int op, A y) {
         case U_EXP: return y;
         case U_TANH: return (A)1 - y * y;
         case U_SIGMOID: return y * ((A)1 - y);
-        case U_RELU: return y > (A)0 ? (A)1 : (A)0;
+        case U_RELU: return y <= (A)0 ? (A)0 : (A)1;
         default: return (A)0;
     }
 }

@@ -161,21 +161,21 @@ class SyncBatchNorm(_BatchNorm):
         )
         self.world = world
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         world = self.world if self.world is not None else World.current()
         # As PyTorch's: statistics are synchronised in training only; eval mode is BatchNorm's
         # (the running statistics whenever they exist, else the local batch's).
         if not self.training or world is None or world.size() == 1:
-            return super().forward(x)
-        if x.ndim not in self._expected_ndim or x.shape[1] != self.num_features:
+            return super().forward(input)
+        if input.ndim not in self._expected_ndim or input.shape[1] != self.num_features:
             raise ShapeError(
                 f"SyncBatchNorm({self.num_features}) expects input (N, {self.num_features}, ...) "
-                f"with 2 to 5 dimensions, got shape {tuple(x.shape)}"
+                f"with 2 to 5 dimensions, got shape {tuple(input.shape)}"
             )
         momentum = self._momentum()
         track = self.training and self.track_running_stats
         return _SyncBatchNormFunction.apply(
-            x,
+            input,
             *affine_of(self),
             self.running_mean if track else None,
             self.running_var if track else None,

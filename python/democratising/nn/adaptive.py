@@ -102,7 +102,9 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             )
         return (input, True) if input.ndim == 2 else (input.unsqueeze(0), False)
 
-    def forward(self, input: Tensor, target: Tensor) -> _ASMoutput:
+    def forward(self, input_: Tensor, target_: Tensor) -> _ASMoutput:
+        # PyTorch names them ``input_`` and ``target_``; keyword calls port unchanged.
+        input, target = input_, target_
         if target.ndim == 1:
             if input.ndim != 2 or input.shape[0] != target.shape[0]:
                 raise ShapeError(

@@ -155,10 +155,10 @@ class Sequential(_ModuleListed):
         """Ends a builder chain; the model is ready to use."""
         return self
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, input: Any) -> Any:
         for m in self._modules.values():
-            x = m(x)
-        return x
+            input = m(input)
+        return input
 
     def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
         segments = self.__dict__.get("_checkpointing")

@@ -203,8 +203,8 @@ class _ConvNd(_ConvBase):
             padding = 0
         return conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return self._conv(input)
 
 
 class Conv1d(_ConvNd):
@@ -220,10 +220,10 @@ class Conv2d(_ConvNd):
 
     _ndim = 2
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 3 and x.shape[0] != self.in_channels:
-            raise self._missing_channels(x)
-        return self._conv(x)
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim == 3 and input.shape[0] != self.in_channels:
+            raise self._missing_channels(input)
+        return self._conv(input)
 
     def _missing_channels(self, x: Tensor) -> ShapeError:
         """A 3-D input is one unbatched ``[C, H, W]`` image; ``[N, H, W]`` (a batch of
@@ -266,9 +266,9 @@ class _PoolNd(Module):
             stride = kernel_size
         return kernel_size, stride, padding
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         rest = (getattr(self, name) for name in self._pool_args)
-        return self._pool(x, self.kernel_size, self.stride, self.padding, *rest)
+        return self._pool(input, self.kernel_size, self.stride, self.padding, *rest)
 
 
 class _MaxPoolNd(_PoolNd):
@@ -358,8 +358,8 @@ class _AdaptivePoolNd(Module):
 
     _pool: Callable[..., Any]
 
-    def forward(self, x: Tensor) -> Any:
-        return self._pool(x, self.output_size)
+    def forward(self, input: Tensor) -> Any:
+        return self._pool(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -373,8 +373,8 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         super().__init__(output_size)
         self.return_indices = return_indices
 
-    def forward(self, x: Tensor) -> Any:
-        return self._pool(x, self.output_size, self.return_indices)
+    def forward(self, input: Tensor) -> Any:
+        return self._pool(input, self.output_size, self.return_indices)
 
 
 class AdaptiveAvgPool2d(_AdaptivePoolNd):

@@ -1642,11 +1642,19 @@ def _norm_clamped(x: Tensor, p: float, dim: int, eps: float) -> Tensor:
     return x.abs().pow(p).sum(dim, keepdim=True).pow(1.0 / p).clamp(min=eps)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """``x / max(||x||_p, eps)`` along ``dim``."""
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Optional[Tensor] = None
+) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``; ``out=`` as PyTorch's (written into, resized,
+    and refused where the result needs a gradient)."""
     if not input.dtype.is_floating_point:
         raise DTypeError(f"normalize expects a floating-point input, got {input.dtype}")
-    return input / _norm_clamped(input, float(p), dim, eps)
+    result = input / _norm_clamped(input, float(p), dim, eps)
+    if out is None:
+        return result
+    from .._out_param import _write
+
+    return _write("div", result, out)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

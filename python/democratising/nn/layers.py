@@ -102,11 +102,11 @@ class Dense(Module):
         """Re-draws ``weight`` and ``bias`` from U(±1/√in_features), in place."""
         _reset_weight_and_bias(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         try:
-            return F.linear(x, self.weight, self._param("bias"))
+            return F.linear(input, self.weight, self._param("bias"))
         except ShapeError as e:
-            _flatten_hint(e, x, self.in_features)
+            _flatten_hint(e, input, self.in_features)
             raise
 
     def extra_repr(self) -> str:
@@ -144,13 +144,13 @@ class _InplaceActivation(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.inplace and not _lenient_leaf(x):
-            out = self._engine_inplace(x)
+    def forward(self, input: Tensor) -> Tensor:
+        if self.inplace and not _lenient_leaf(input):
+            out = self._engine_inplace(input)
             if out is not None:
                 return out
         options = [getattr(self, name) for name in self._option_names]
-        return apply_inplace(x, lambda t: self._act(t, *options), self.inplace)
+        return apply_inplace(input, lambda t: self._act(t, *options), self.inplace)
 
     def _engine_inplace(self, x: Tensor) -> Optional[Tensor]:
         """The engine's own in-place op for this activation (no clone, see
@@ -209,8 +209,8 @@ class Softplus(Module):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.softplus(beta=self.beta, threshold=self.threshold)
+    def forward(self, input: Tensor) -> Tensor:
+        return input.softplus(beta=self.beta, threshold=self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -221,8 +221,8 @@ class GELU(Module):
         super().__init__()
         self.approximate = approximate
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.gelu(approximate=self.approximate)
+    def forward(self, input: Tensor) -> Tensor:
+        return input.gelu(approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -241,8 +241,8 @@ class _Elementwise(Module):
 
     _fn: Callable[[Tensor], Tensor]
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._fn(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return self._fn(input)
 
 
 class Tanh(_Elementwise):
@@ -264,10 +264,10 @@ class _DropoutNd(Module):
         F._check_dropout_p(p)
         self.p, self.inplace = p, inplace
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         if not self.training or self.p == 0:
-            return x
-        return apply_inplace(x, lambda t: self._drop(t, self.p, self.training), self.inplace)
+            return input
+        return apply_inplace(input, lambda t: self._drop(t, self.p, self.training), self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -282,8 +282,8 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.flatten(self.start_dim, self.end_dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -296,8 +296,8 @@ class Identity(Module):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x
+    def forward(self, input: Tensor) -> Tensor:
+        return input
 
 
 # ---- more activations (``inplace=True`` writes into the input, see ``apply_inplace``) ----
@@ -383,8 +383,8 @@ class _OverDim(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self._fn(x, self.dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return self._fn(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -435,8 +435,8 @@ class PReLU(Module):
         with no_grad():
             self.weight.fill_(self.init)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.prelu(x, self.weight)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.prelu(input, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
@@ -464,17 +464,18 @@ class Unflatten(Module):
                 )
         self.dim, self.unflattened_size = dim, unflattened_size
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         # Checked, not ``dim % ndim``: a modulo silently picked another dim for one out of
         # range, and divided by zero on a 0-d input.
-        d, n = self.dim, x.ndim
+        d, n = self.dim, input.ndim
         if d < 0:
             d += n
         if not 0 <= d < n:
             raise IndexOutOfRangeError(
-                f"Unflatten: dim {self.dim} is out of range for an input of shape {tuple(x.shape)}"
+                f"Unflatten: dim {self.dim} is out of range for an input of shape "
+                f"{tuple(input.shape)}"
             )
-        return x.reshape(*x.shape[:d], *self.unflattened_size, *x.shape[d + 1 :])
+        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1 :])
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -485,10 +486,10 @@ class Dropout2d(_DropoutNd):
 
     _drop = staticmethod(F.dropout2d)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         # ``F.dropout2d`` in every mode, so that its warnings about the input's rank come in
         # eval mode too, as PyTorch's do (it returns ``x`` itself when not training).
-        return F.dropout2d(x, self.p, self.training, self.inplace)
+        return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class ConstantPad2d(_ConstantPadNd):
@@ -530,9 +531,9 @@ class Upsample(Module):
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         return F.interpolate(
-            x,
+            input,
             self.size,
             self.scale_factor,
             self.mode,
@@ -604,8 +605,8 @@ class _SlidingBlocks(Module):
 class Unfold(_SlidingBlocks):
     """Sliding blocks as columns (``F.unfold``): ``[N, C, H, W]`` -> ``[N, C * kh * kw, L]``."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.unfold(x, *self._geometry())
+    def forward(self, input: Tensor) -> Tensor:
+        return F.unfold(input, *self._geometry())
 
 
 class Fold(_SlidingBlocks):
@@ -622,8 +623,8 @@ class Fold(_SlidingBlocks):
         super().__init__(kernel_size, dilation, padding, stride)
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.fold(x, self.output_size, *self._geometry())
+    def forward(self, input: Tensor) -> Tensor:
+        return F.fold(input, self.output_size, *self._geometry())
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}, {super().extra_repr()}"

@@ -130,12 +130,12 @@ class _BatchNorm(_NormBase):
                 f"input, got shape {tuple(input.shape)}"
             )
 
-    def forward(self, x: Tensor) -> Tensor:
-        self._check_input_dim(x)
-        if x.shape[1] != self.num_features:
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
             raise ShapeError(
-                f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels "
-                f"(shape {tuple(x.shape)})"
+                f"{type(self).__name__}({self.num_features}) got input with {input.shape[1]} "
+                f"channels (shape {tuple(input.shape)})"
             )
         # PyTorch's rules, which read the buffers, not only the flag: eval mode normalises
         # with the running statistics whenever they exist (even after ``track_running_stats``
@@ -145,7 +145,7 @@ class _BatchNorm(_NormBase):
         momentum = self._momentum()
         give_stats = not self.training or self.track_running_stats
         return F.batch_norm(
-            x,
+            input,
             self.running_mean if give_stats else None,
             self.running_var if give_stats else None,
             *affine_of(self),
@@ -211,8 +211,8 @@ class LayerNorm(_TrailingNorm):
     ) -> None:
         super().__init__(normalized_shape, eps, elementwise_affine, bias, device, dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.layer_norm(x, self.normalized_shape, *affine_of(self), self.eps)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
         has_bias = getattr(self, "bias", None) is not None
@@ -253,8 +253,8 @@ class GroupNorm(Module):
         """``weight`` to ones and ``bias`` to zeros, in place."""
         _reset_affine(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.group_norm(x, self.num_groups, *affine_of(self), self.eps)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
         has_bias = self._parameters.get("bias") is not None
@@ -280,6 +280,7 @@ class RMSNorm(_TrailingNorm):
         super().__init__(normalized_shape, eps, elementwise_affine, None, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        # ``x``, not ``input``: PyTorch's ``RMSNorm.forward`` names it so.
         return F.rms_norm(x, self.normalized_shape, self._parameters.get("weight"), self.eps)
 
     def extra_repr(self) -> str:

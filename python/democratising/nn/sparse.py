@@ -127,9 +127,9 @@ class Embedding(Module):
     scale_grad_by_freq: bool = False
     sparse: bool = False
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         return F.embedding(
-            x,
+            input,
             self.weight,
             self.padding_idx,
             self.max_norm,

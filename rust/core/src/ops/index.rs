@@ -6,7 +6,7 @@ use crate::backend;
 use crate::layout::{broadcast_shapes, normalize_dim};
 use crate::ops::copy::{cast_raw, write_into};
 use crate::ops::promote::result_type;
-use crate::{bail, DType, Result, Tensor};
+use crate::{bail, DType, Error, Result, Tensor};
 
 /// `t` (the gradient of the `src` entries an index reaches) grown with zeros to `shape`:
 /// `src` may be larger than the index along any dim, and its entries past the index get no
@@ -309,15 +309,15 @@ impl Tensor {
                 mask.dtype()
             );
         }
-        let shape = broadcast_shapes(self.shape(), mask.shape())?;
-        if shape != self.shape() {
-            bail!(
-                Shape,
-                "masked_fill: mask of shape {:?} cannot be broadcast to {:?}",
+        // The result has the broadcast shape of `self` and `mask` (a larger mask widens it, as
+        // in PyTorch; `masked_fill_` refuses that when it writes back).
+        broadcast_shapes(self.shape(), mask.shape()).map_err(|_| {
+            Error::Shape(format!(
+                "masked_fill: mask of shape {:?} cannot be broadcast with {:?}",
                 mask.shape(),
                 self.shape()
-            );
-        }
+            ))
+        })?;
         let v = Tensor::full(&[], value, self.dtype())?;
         Tensor::where_(mask, &v, self)?.to_dtype(self.dtype())
     }

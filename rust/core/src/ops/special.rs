@@ -109,6 +109,11 @@ pub fn lgamma(x: f64) -> f64 {
     if x == 1.0 || x == 2.0 {
         return 0.0; // Gamma(1) = Gamma(2) = 1 exactly, where the series leaves ~1e-15
     }
+    if x.abs() < 1e-8 {
+        // Gamma(x) = 1/x - gamma + O(x): the reflection below would overflow for subnormal x.
+        const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+        return -x.abs().ln() - EULER_GAMMA * x;
+    }
     if x < 0.5 {
         return (PI / (PI * x).sin().abs()).ln() - lgamma(1.0 - x);
     }

@@ -418,13 +418,13 @@ unary_ops! {
     Asinh => {
         python: "asinh", backward: "AsinhBackward", ints: Float, domain: Real,
         cuda: 37 (0.0, 0.0),
-        f: |x| c(x.to_f64().asinh()),
+        f: |x| c(asinh(x.to_f64())),
         df: |x| T::one() / (x * x + T::one()).sqrt(),
     }
     Acosh => {
         python: "acosh", backward: "AcoshBackward", ints: Float, domain: AboveOne,
         cuda: 38 (0.0, 0.0),
-        f: |x| c(x.to_f64().acosh()),
+        f: |x| c(acosh(x.to_f64())),
         df: |x| T::one() / (x * x - T::one()).sqrt(),
     }
     Atanh => {
@@ -472,6 +472,26 @@ unary_ops! {
             let below = x < c(max) || max == f64::INFINITY;
             if above && below { T::one() } else { T::zero() }
         },
+    }
+}
+
+/// `asinh`, finite up to f64's largest value (`f64::asinh` overflows to inf past ~9e307, where
+/// `x + sqrt(x² + 1)` does): there `asinh(x) = ln(2|x|)` to within rounding.
+fn asinh(x: f64) -> f64 {
+    if x.abs() > 1e150 {
+        (x.abs().ln() + LN_2).copysign(x)
+    } else {
+        x.asinh()
+    }
+}
+
+/// `acosh`, finite up to f64's largest value (`x * x` overflows past ~1.3e154): there
+/// `acosh(x) = ln(2x)` to within rounding.
+fn acosh(x: f64) -> f64 {
+    if x > 1e150 {
+        x.ln() + LN_2
+    } else {
+        x.acosh()
     }
 }
 

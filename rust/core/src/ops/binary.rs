@@ -80,9 +80,29 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
     if matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() {
         // Both operands in the common half dtype first, as PyTorch: `half_t == 0.1` and
         // `half_t % 0.001` round the scalar to half (the backend would widen both sides, and
-        // 0.1 is not a half value).
-        return binary_raw(op, &a.to_dtype(rt)?, &b.to_dtype(rt)?);
+        // 0.1 is not a half value). A Python number stays a number, its value rounded.
+        let in_half = |t: &Tensor| -> Result<Tensor> {
+            if t.dtype() == rt {
+                return Ok(t.clone());
+            }
+            if t.is_wrapped_number() {
+                let v = t.item()?;
+                let rounded = match rt {
+                    DType::F16 => half::f16::from_f64(v).to_f64(),
+                    _ => half::bf16::from_f64(v).to_f64(),
+                };
+                return Ok(Tensor::wrapped_scalar(rounded));
+            }
+            t.to_dtype(rt)
+        };
+        let (a, b) = (&in_half(a)?, &in_half(b)?);
+        return run_binary(op, a, b, rt);
     }
+    run_binary(op, a, b, rt)
+}
+
+/// The backend's kernel for `op` with result dtype `rt`; a shape error names the operands.
+fn run_binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
     backend::of_operands(&[a, b])
         .binary(op, a, b, rt)
         .map_err(|e| match e {

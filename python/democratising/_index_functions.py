@@ -23,7 +23,15 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._tensor_extra import _dim, _flat_positions, _host, _index, _takes_tensor, broadcast_shapes
+from ._tensor_extra import (
+    _dim,
+    _flat_positions,
+    _host,
+    _index,
+    _inplace_source,
+    _takes_tensor,
+    broadcast_shapes,
+)
 from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, index_copy, scatter
 from .errors import (
     ArgumentTypeError,
@@ -79,7 +87,8 @@ def _inplace(fn: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     written into the tensor, which is returned."""
 
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        out = fn(x, *args, **kwargs)
+        src, args = _inplace_source(x, args, kwargs)  # (the graph must not save `x`)
+        out = fn(src, *args, **kwargs)
         if tuple(out.shape) != tuple(x.shape):
             raise ShapeError(
                 f"{name}(): the result of shape {tuple(out.shape)} does not fit the tensor of "
@@ -198,7 +207,8 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     pick = np.zeros(m.size, dtype=np.int64)
     pick[m] = np.arange(count)
     filled = _reshaped(source.reshape(-1).index_select(0, _index(pick, x)), shape)
-    mask_t = _core.from_numpy(np.ascontiguousarray(m.reshape(shape))).to(x.device)
+    # (1-D to the engine, then reshaped: np.ascontiguousarray makes a 0-d mask 1-D)
+    mask_t = _reshaped(_core.from_numpy(np.ascontiguousarray(m)).to(x.device), shape)
     return _core.where(mask_t, filled, x)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _core, _functional_ops
 from ._core import Tensor
-from ._tensor_extra import _float_test, _host, _takes_tensor, broadcast_shapes
+from ._tensor_extra import _float_test, _host, _inplace_source, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
 from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 
@@ -255,11 +255,13 @@ def logaddexp2(x: Tensor, other: Tensor) -> Tensor:
     dtype = _result_dtype(x, other)
     if not dtype.is_floating_point:
         raise DTypeError(f"\"logaddexp2\" not implemented for '{dtype}' inputs (floating only)")
-    a, b = x.to(dtype), other.to(dtype)
+    wide = _core.float32 if dtype in (_core.float16, _core.bfloat16) else dtype
+    a, b = x.to(wide), other.to(wide)  # (half: float32 inside, rounded once, as PyTorch)
     first = (a >= b).detach()
     hi, lo = _core.where(first, a, b), _core.where(first, b, a)
     gap = _core.where(hi.isinf() & (lo == hi), 0.0, lo - hi)
-    return hi + (2.0**gap).log1p() * (1.0 / math.log(2.0))
+    out = hi + (2.0**gap).log1p() * (1.0 / math.log(2.0))
+    return out if wide == dtype else out.to(dtype)
 
 
 @_takes_tensor
@@ -305,11 +307,15 @@ def fmin(x: Tensor, other: Tensor) -> Tensor:
 
 @_takes_tensor
 def sinc(x: Tensor) -> Tensor:
-    """The normalized sinc ``sin(pi x) / (pi x)``, 1 at 0 (with gradient 0 there)."""
-    xf = x.to(_float_of(x.dtype))
+    """The normalized sinc ``sin(pi x) / (pi x)``, 1 at 0 (with gradient 0 there). Half
+    precision computes in float32 and rounds once (PyTorch's opmath): ``pi * x`` in float16
+    loses the phase and overflows."""
+    dtype = _float_of(x.dtype)
+    xf = x.to(_core.float32 if dtype in (_core.float16, _core.bfloat16) else dtype)
     zero = (xf == 0).detach()
     px = _core.where(zero, 1.0, xf) * math.pi
-    return _core.where(zero, 1.0, px.sin() / px)
+    out = _core.where(zero, 1.0, px.sin() / px)
+    return out if out.dtype == dtype else out.to(dtype)
 
 
 @_takes_tensor
@@ -320,7 +326,13 @@ def copysign(x: Tensor, other: _Operand) -> Tensor:
     neg = _from_host(np.signbit(_host(b)), _core.bool, b.device)
     shape = broadcast_shapes(a.shape, b.shape)
     mag = a.abs().expand(*shape)
-    return _core.where(neg.expand(*shape), -mag, mag)
+    out = _core.where(neg.expand(*shape), -mag, mag)
+    if b.requires_grad and _core.is_grad_enabled():
+        # Joins ``other`` to the graph with a zero gradient, as PyTorch's (whose result
+        # requires grad even when only ``other`` does).
+        keep = _core.ones(*shape, dtype=_core.bool, device=out.device)
+        out = _core.where(keep, out, b.expand(*shape))
+    return out
 
 
 def xlogy(input: _Operand, other: _Operand) -> Tensor:
@@ -369,7 +381,8 @@ def _float_power_(x: Tensor, exponent: _Operand) -> Tensor:
             "the base given to float_power_ has dtype "
             f"{x.dtype} but the operation's result requires dtype float64"
         )
-    x.copy_(float_power(x, exponent))
+    src, (exponent,) = _inplace_source(x, (exponent,))  # (the graph must not save `x`)
+    x.copy_(float_power(src, exponent))
     return x
 
 
@@ -387,12 +400,20 @@ def ldexp(x: Tensor, other: Tensor) -> Tensor:
 
 @_takes_tensor
 def logit(x: Tensor, eps: Optional[float] = None) -> Tensor:
-    """``log(x / (1 - x))``, with ``x`` first clamped to ``[eps, 1 - eps]`` when ``eps`` is
-    given (the gradient is 0 where the clamp bites)."""
-    z = x.to(_float_of(x.dtype))
-    if eps is not None:
-        z = z.clamp(eps, 1.0 - eps)
-    return z.log() - (-z).log1p()
+    """``log(x / (1 - x))``, with ``x`` first clamped to ``[eps, 1 - eps]`` when ``eps >= 0``
+    is given. Gradients as PyTorch's: NaN outside ``[0, 1]`` without ``eps`` (NaN is added
+    there, so the log's slope is NaN too); with it, 0 only where ``x`` is strictly outside
+    the bounds (ties and NaN keep theirs; ``x < eps`` gives ``eps`` even when ``eps > 0.5``)."""
+    dtype = _float_of(x.dtype)
+    z = x.to(_core.float32 if dtype in (_core.float16, _core.bfloat16) else dtype)
+    if eps is None or not eps >= 0:  # (None, negative or NaN: no clamp, as in PyTorch)
+        z = _core.where((z < 0) | (z > 1), z + math.nan, z)
+    else:
+        lo = _core.full((), eps, dtype=dtype, device=z.device)  # (bounds in x's dtype)
+        lo, hi = lo.to(z.dtype), (1 - lo).to(z.dtype)
+        z = _core.where(z < lo, lo, _core.where(z > hi, hi, z))
+    out = z.log() - (-z).log1p()
+    return out if out.dtype == dtype else out.to(dtype)  # (half: float32 inside, rounded once)
 
 
 # ---- values computed on the host (no gradient) -----------------------------------------------

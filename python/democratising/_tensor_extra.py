@@ -723,7 +723,26 @@ def frac(x: Tensor) -> Tensor:
 
 @_takes_tensor
 def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
-    return x + weight * (end - x)
+    """``x + weight * (end - x)``, by PyTorch's formula: from ``end`` where ``|weight| >= 0.5``
+    (so a weight of 1 gives ``end`` exactly). Half-precision tensors compute in float64 (exact
+    there), rounded at the end: PyTorch's fused float32 multiply-add gives the same values."""
+    half = x.dtype if x.dtype in (_core.float16, _core.bfloat16) else None
+    if half is not None:
+        if any(isinstance(v, Tensor) and v.dtype != half for v in (end, weight)):
+            half = None  # (mixed dtypes: promotion decides, as before)
+        else:
+            x = x.double()
+            end = end.double() if isinstance(end, Tensor) else end
+            # (a number weight is float32 in PyTorch's opmath)
+            weight = weight.double() if isinstance(weight, Tensor) else float(np.float32(weight))
+    if isinstance(weight, Tensor):
+        small = weight.abs() < 0.5
+        out = _core.where(small, x + weight * (end - x), end - (end - x) * (1 - weight))
+    elif abs(weight) < 0.5:
+        out = x + weight * (end - x)
+    else:
+        out = end - (end - x) * (1 - weight)
+    return out if half is None else out.float().to(half)  # (rounded as a float32 result is)
 
 
 @_takes_tensor
@@ -846,12 +865,25 @@ def new(x: Tensor, *args: Any, device: Any = None) -> Tensor:
 # ---- in-place forms and initialisers ---------------------------------------------------------
 
 
-def _inplace_source(x: Tensor, args: tuple[Any, ...]) -> tuple[Tensor, tuple[Any, ...]]:
-    """What an in-place op computes from: while autograd records, a clone of ``x`` (also where
-    ``x`` is one of ``args``), so the result's graph saves the clone rather than ``x``, which
-    ``copy_`` then overwrites; otherwise backward through ``y.exp_()`` on a non-leaf ``y``
-    fails with "modified by an in-place operation", where PyTorch differentiates it."""
-    if not (x.requires_grad and _core.is_grad_enabled()):
+def _any_requires_grad(values: Any) -> bool:
+    return any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
+def _inplace_source(
+    x: Tensor, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]] = None
+) -> tuple[Tensor, tuple[Any, ...]]:
+    """What an in-place op computes from: while autograd records and ``x`` or any tensor
+    argument requires grad, a clone of ``x`` (also where ``x`` is one of ``args``), so the
+    result's graph saves the clone rather than ``x``, which ``copy_`` then overwrites;
+    otherwise backward through ``y.exp_()`` on a non-leaf ``y`` fails with "modified by an
+    in-place operation", and ``x.atan2_(y)`` differentiates ``y`` at the overwritten ``x``."""
+    if not _core.is_grad_enabled():
+        return x, args
+    if not (
+        x.requires_grad
+        or _any_requires_grad(args)
+        or (kwargs and _any_requires_grad(kwargs.values()))
+    ):
         return x, args
     src = x.clone()
     return src, tuple(src if a is x else a for a in args)
@@ -878,7 +910,7 @@ def _write_inplace(x: Tensor, out: Tensor, name: str) -> Tensor:
 
 def _inplace(name: str) -> Callable[..., Tensor]:
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        src, args = _inplace_source(x, args)
+        src, args = _inplace_source(x, args, kwargs)
         return _write_inplace(x, getattr(src, name)(*args, **kwargs), name)
 
     method.__name__ = f"{name}_"

@@ -101,7 +101,7 @@ def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     shape (``ShapeError``) and be castable to its dtype (``DTypeError``), as in PyTorch."""
 
     def method(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        src, args = _inplace_source(x, args)
+        src, args = _inplace_source(x, args, kwargs)
         return _write_inplace(x, fn(src, *args, **kwargs), fn.__name__)
 
     method.__name__ = method.__qualname__ = f"{fn.__name__}_"
@@ -208,16 +208,22 @@ def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) 
 
 @_takes_tensor
 def clamp_min(x: Tensor, min: Union[_Number, Tensor]) -> Tensor:
-    """``max(x, min)`` elementwise; NaN in either stays NaN; the gradient goes to ``x`` where
-    ``x >= min`` (ties included) and to a tensor ``min`` elsewhere, as PyTorch's."""
-    return _core.where((x >= min) | x.isnan(), x, min)
+    """``max(x, min)`` elementwise; NaN in either stays NaN. The gradient: with a number
+    ``min``, to ``x`` only where ``x > min`` (not at a tie, nor at NaN), as PyTorch's and
+    ``clamp``'s; with a tensor ``min``, ``maximum``'s (half each at a tie), as PyTorch's."""
+    if isinstance(min, Tensor):
+        return x.maximum(min)
+    return _core.where(x > min, x, _core.where(x != x, x.detach(), min))
 
 
 @_takes_tensor
 def clamp_max(x: Tensor, max: Union[_Number, Tensor]) -> Tensor:
-    """``min(x, max)`` elementwise; NaN in either stays NaN; the gradient goes to ``x`` where
-    ``x <= max`` (ties included) and to a tensor ``max`` elsewhere, as PyTorch's."""
-    return _core.where((x <= max) | x.isnan(), x, max)
+    """``min(x, max)`` elementwise; NaN in either stays NaN. The gradient: with a number
+    ``max``, to ``x`` only where ``x < max`` (not at a tie, nor at NaN), as PyTorch's and
+    ``clamp``'s; with a tensor ``max``, as ``clamp_min``'s with a tensor."""
+    if isinstance(max, Tensor):
+        return x.minimum(max)
+    return _core.where(x < max, x, _core.where(x != x, x.detach(), max))
 
 
 @_takes_tensor
@@ -230,10 +236,21 @@ def sgn(x: Tensor) -> Tensor:
 @_takes_tensor
 def fmod(x: Tensor, other: Union[_Number, Tensor]) -> Tensor:
     """C's remainder: ``x - trunc(x / other) * other``, with the sign of ``x`` (``remainder``
-    has the sign of ``other``). Exact: the engine's remainder of ``|x|`` by ``|other|``."""
+    has the sign of ``other``). Exact: for floats the engine's remainder of ``|x|`` by
+    ``|other|``; for integers (where ``-x`` overflows at the minimum) ``remainder`` less
+    ``other`` where its sign differs from ``x``'s."""
     dtype = _result_dtype(x, other)
     if x.dtype != dtype:
         x = x.to(dtype)
+    if not dtype.is_floating_point:
+        if isinstance(other, Tensor) and other.dtype != dtype:
+            other = other.to(dtype)
+        r = x.remainder(other)
+        if isinstance(other, Tensor):
+            off = (r != 0) & ((r < 0) != (x < 0))
+        else:  # (r has the sign of the number `other`: one test each)
+            off = (r > 0) & (x < 0) if other > 0 else (r < 0) & (x > 0)
+        return _core.where(off, r - other, r)
     sx = _core.where(x < 0, -1, 1).to(dtype)
     mag: Any
     if isinstance(other, Tensor):
@@ -269,12 +286,17 @@ def logaddexp(x: Tensor, other: Union[Tensor, _Number]) -> Tensor:
     dtype = _result_dtype(x, other)
     if not dtype.is_floating_point:
         dtype = _core.float32
-    a = x.to(dtype)
-    b = other.to(dtype) if isinstance(other, Tensor) else _core.full((), other, dtype=dtype)
+    wide = _core.float32 if dtype in (_core.float16, _core.bfloat16) else dtype
+    a = x.to(wide)  # (half: float32 inside, rounded once, as PyTorch)
+    if isinstance(other, Tensor):
+        b = other.to(wide)
+    else:  # (a number is rounded to the result's dtype first)
+        b = _core.full((), other, dtype=dtype, device=x.device).to(wide)
     first = (a >= b).detach()
     hi, lo = _core.where(first, a, b), _core.where(first, b, a)
     gap = _core.where(hi.isinf() & (lo == hi), 0.0, lo - hi)  # inf - inf would be nan
-    return hi + gap.exp().log1p()
+    out = hi + gap.exp().log1p()
+    return out if wide == dtype else out.to(dtype)
 
 
 @_takes_tensor
@@ -440,11 +462,15 @@ def _round(self: Tensor, *, decimals: int = 0) -> Tensor:
         return _ENGINE_ROUND(self)
     if not self.dtype.is_floating_point:
         raise DTypeError(f"round with decimals is not implemented for {self.dtype}")
+    half = self.dtype if self.dtype in (_core.float16, _core.bfloat16) else None
+    x = self if half is None else self.float()  # (PyTorch's opmath: x * 10**d in float32)
     if decimals > 0:
         scale = 10.0**decimals
-        return _ENGINE_ROUND(self * scale) / scale
-    scale = 10.0 ** (-decimals)
-    return _ENGINE_ROUND(self / scale) * scale
+        out = _ENGINE_ROUND(x * scale) / scale
+    else:
+        scale = 10.0 ** (-decimals)
+        out = _ENGINE_ROUND(x / scale) * scale
+    return out if half is None else out.to(half)
 
 
 _round.__name__ = _round.__qualname__ = "round"

@@ -218,7 +218,10 @@ def hardtanh(
     """``x`` clamped into ``[min_val, max_val]``."""
     if min_val > max_val:
         raise InvalidValueError("min_val cannot be greater than max_val")
-    # (No gradient at the bounds, as PyTorch's.)
+    # (No gradient at the bounds, as PyTorch's.) An integer input stays integer, its bounds
+    # truncated, as PyTorch's.
+    if isinstance(input, Tensor) and not input.dtype.is_floating_point:
+        min_val, max_val = int(min_val), int(max_val)  # type: ignore[assignment]
     return _written_into(input, lambda x: x.clamp(min_val, max_val), inplace)
 
 

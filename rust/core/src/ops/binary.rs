@@ -77,10 +77,16 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
-    if matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() {
+    let opmath_scalar = matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    );
+    if matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() && !opmath_scalar {
         // Both operands in the common half dtype first, as PyTorch: `half_t == 0.1` and
         // `half_t % 0.001` round the scalar to half (the backend would widen both sides, and
-        // 0.1 is not a half value). A Python number stays a number, its value rounded.
+        // 0.1 is not a half value). A Python number stays a number, its value rounded. (The
+        // four arithmetic ops take a scalar operand at float32 precision, as PyTorch's
+        // kernels do: `half(3) * 0.2` is `half(0.6)`, not `3 * half(0.2)`.)
         let in_half = |t: &Tensor| -> Result<Tensor> {
             if t.dtype() == rt {
                 return Ok(t.clone());
@@ -264,7 +270,14 @@ fn pow_grads(
             None => x.pow(e)?,
         };
         let zero = x.eq(&Tensor::wrapped_scalar(0.0f64))?;
-        let d = out.mul(&x.log()?)?.masked_fill(&zero, 0.0)?;
+        // ln x in the result's dtype: a bfloat16 base with a float32 exponent would otherwise
+        // take its log in bfloat16 (a 0.2% error in the exponent's gradient).
+        let ln_x = if x.dtype() == out.dtype() {
+            x.log()?
+        } else {
+            x.to_dtype(out.dtype())?.log()?
+        };
+        let d = out.mul(&ln_x)?.masked_fill(&zero, 0.0)?;
         Some(g.mul(&d)?)
     } else {
         None

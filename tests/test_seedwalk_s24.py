@@ -266,3 +266,11 @@ def test_load_checkpoint_with_its_arguments_swapped_says_how_to_call_it(tmp_path
     with pytest.raises(ArgumentTypeError, match=r"Checkpoint\.load: path must be"):
         Checkpoint.load(3)  # type: ignore[arg-type]
     assert load_checkpoint(path, model, optimizer)["epoch"] == 1
+
+
+def test_training_config_amp_takes_lightning_precision_strings() -> None:
+    from democratising.train import TrainingConfig
+
+    assert TrainingConfig(amp="bf16-mixed").amp == "bfloat16"
+    assert TrainingConfig(amp="16-mixed").amp == "float16"
+    assert TrainingConfig(amp="32-true").amp is None

@@ -460,6 +460,12 @@ _AMP = {
     "float16": "float16",
     "bf16": "bfloat16",
     "bfloat16": "bfloat16",
+    # Lightning's precision strings, as Trainer(precision=...) takes them.
+    "16": "float16",
+    "16-mixed": "float16",
+    "bf16-mixed": "bfloat16",
+    "32": None,
+    "32-true": None,
 }
 
 

@@ -274,3 +274,16 @@ def test_training_config_amp_takes_lightning_precision_strings() -> None:
     assert TrainingConfig(amp="bf16-mixed").amp == "bfloat16"
     assert TrainingConfig(amp="16-mixed").amp == "float16"
     assert TrainingConfig(amp="32-true").amp is None
+
+
+def test_early_stopping_best_score_is_the_reported_value_in_either_mode() -> None:
+    from democratising.train import EarlyStopping
+
+    model = dm.nn.Linear(1, 1)
+    up = EarlyStopping(patience=2, monitor="val_accuracy")
+    for acc in (0.5, 0.83, 0.7):
+        up.step(model, acc)
+    assert up.mode == "max" and up.best_score == 0.83 and up.best_loss == -0.83
+    down = EarlyStopping(patience=2)
+    down.step(model, 0.4)
+    assert down.best_score == 0.4

@@ -179,6 +179,12 @@ class EarlyStopping(Callback):
         self.counter += 1
         return self.counter >= self.patience
 
+    @property
+    def best_score(self) -> float:
+        """The best monitored value so far, as reported (``best_loss`` holds it negated in
+        ``mode="max"``); inf (-inf in ``mode="max"``) before any step."""
+        return self.best_loss if self.mode == "min" else -self.best_loss
+
     def restore_best_model(self, model: Any) -> None:
         """Loads the best ``state_dict`` seen so far into ``model`` (no-op before any step)."""
         if self.best_model_state is not None:

@@ -108,7 +108,8 @@ fn apply_basic(t: &Tensor, items: &[Item]) -> Result<(Tensor, Vec<(usize, Tensor
         .iter()
         .map(|it| match it {
             Item::Int(_) | Item::Slice(..) => 1,
-            Item::Index(ix) if ix.dtype() == DType::Bool => ix.ndim().max(1),
+            // A mask covers as many dims as it has; a 0-d one (`t[True]`) none: it adds one.
+            Item::Index(ix) if ix.dtype() == DType::Bool => ix.ndim(),
             Item::Index(_) => 1,
             _ => 0,
         })

@@ -31,7 +31,9 @@ impl Tensor {
             if tensors.is_empty() {
                 bail!(Value, "cat expects a non-empty list of tensors");
             }
-            return Ok(tensors[0].clone());
+            // All empty: an empty tensor of the promoted dtype (a copy, as every cat result).
+            let refs: Vec<&Tensor> = tensors.iter().collect();
+            return cast_raw(&tensors[0], result_type(&refs));
         };
         let nd = first.ndim();
         if nd == 0 {

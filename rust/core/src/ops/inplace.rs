@@ -78,6 +78,15 @@ impl Tensor {
     fn rebasable_view(&self) -> Option<(Tensor, Layout)> {
         let base = self.view_base()?;
         let l = self.layout();
+        if l.shape.contains(&0) {
+            // An empty view covers nothing: writing it leaves any base as it is.
+            let rel = Layout {
+                shape: l.shape.clone(),
+                strides: l.strides.clone(),
+                offset: 0,
+            };
+            return Some((base.clone(), rel));
+        }
         let overlapping = l
             .shape
             .iter()
@@ -340,7 +349,16 @@ impl Tensor {
     pub fn fill_(&self, value: f64) -> Result<()> {
         self.check_inplace_allowed(false)?;
         if is_grad_enabled() && self.requires_grad() {
-            return self.assign_(&self.mul_scalar(0.0)?.add_scalar(value)?);
+            // The constant, recorded as a function of the old values with a zero derivative
+            // (PyTorch's FillBackward); `self * 0 + value` kept NaN and inf (NaN * 0 = NaN).
+            let filled = self.zeros_like()?;
+            fill_raw(&filled, value)?;
+            let dtype = self.dtype();
+            let filled =
+                crate::autograd::record_differentiable(filled, "FillBackward", &[self], move |g| {
+                    Ok(vec![Some(g.zeros_like()?.to_dtype(dtype)?)])
+                });
+            return self.assign_(&filled);
         }
         fill_raw(self, value)
     }

@@ -150,6 +150,20 @@ impl Tensor {
     /// in PyTorch, not `0 * inf = NaN` through the square root's derivative.
     pub fn std(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
         let var = self.var(dims, correction, keepdim)?;
+        if self.dtype() == DType::F32 && var.numel() > 0 {
+            // The squares of float32 values past ~1.8e19 overflow where their standard deviation
+            // does not (PyTorch accumulates wider): such a result is taken again in float64.
+            let worst = {
+                let _g = crate::autograd::GradModeGuard::new(false);
+                var.abs()?.amax(None, false)?.item()?
+            };
+            if worst.is_infinite() {
+                return self
+                    .to_dtype(DType::F64)?
+                    .std(dims, correction, keepdim)?
+                    .to_dtype(DType::F32);
+            }
+        }
         let out = {
             let _g = crate::autograd::GradModeGuard::new(false);
             var.sqrt()?

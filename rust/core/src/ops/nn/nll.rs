@@ -43,6 +43,13 @@ impl Tensor {
         } else {
             lp.gather(1, &safe.unsqueeze(1)?)?.squeeze(Some(1))?
         };
+        // An ignored row contributes 0 whatever it holds (-inf * 0 would be NaN).
+        let picked = if labels.contains(&ignore_index) {
+            let ignored: Vec<bool> = labels.iter().map(|&l| l == ignore_index).collect();
+            picked.masked_fill(&Tensor::from_vec(ignored, &[n])?.to_device(dev)?, 0.0)?
+        } else {
+            picked
+        };
         let losses = picked.mul(&row_w)?.mul_scalar(-1.0)?;
         let denom = row_w.sum(None, false)?;
         let out = match reduction {

@@ -82,9 +82,17 @@ def test_index_put_in_place_non_contiguous() -> None:
 
 def test_index_put_gradients() -> None:
     a, v = RNG.standard_normal((4, 3)), RNG.standard_normal(4)
-    keys = (idx([0, 3, 3, 1]), idx([2, 0, 0, 1]))
-    for acc in (False, True):
-        gradcheck(lambda x, w, acc=acc: x.index_put(keys, w, accumulate=acc), [leaf(a), leaf(v)])
+    # (A repeated position without accumulate: PyTorch gives every write the gradient, which
+    # finite differences do not see; test_fuzzidx_s24 checks that case against PyTorch.)
+    unique, repeated = (
+        (idx([0, 3, 2, 1]), idx([2, 0, 0, 1])),
+        (idx([0, 3, 3, 1]), idx([2, 0, 0, 1])),
+    )
+    for acc, keys in ((False, unique), (True, unique), (True, repeated)):
+        gradcheck(
+            lambda x, w, acc=acc, keys=keys: x.index_put(keys, w, accumulate=acc),
+            [leaf(a), leaf(v)],
+        )
 
 
 def test_index_put_empty_and_errors() -> None:

@@ -261,7 +261,7 @@ GRADS: dict[str, tuple[Callable[..., dm.Tensor], list[Any]]] = {
     ),
     "index_copy": (lambda x, s: x.index_copy(0, dm.tensor([2, 0]), s), [A, B[:2]]),
     "scatter_src": (
-        lambda x, s: x.scatter(1, dm.tensor([[1, 1], [0, 4], [2, 3]]), s),
+        lambda x, s: x.scatter(1, dm.tensor([[1, 2], [0, 4], [2, 3]]), s),
         [A, B],
     ),
     "scatter_multiply": (

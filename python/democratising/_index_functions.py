@@ -32,7 +32,7 @@ from ._tensor_extra import (
     _takes_tensor,
     broadcast_shapes,
 )
-from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, index_copy, scatter
+from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, scatter
 from .errors import (
     ArgumentTypeError,
     DTypeError,
@@ -65,7 +65,10 @@ def _write(x: Tensor, pos: np.ndarray, values: Tensor, accumulate: bool = False)
     if accumulate:
         out = flat.scatter_add(0, _index(pos, x), values)
     else:
-        out = index_copy(flat, 0, _index(pos, x), values)
+        # The engine's index_put (as ``t[idx] = v``): its backward gives each of a repeated
+        # position's values that position's gradient, as PyTorch does.
+        out = flat.clone()
+        out[_index(pos, x)] = values
     return _reshaped(out, tuple(x.shape))
 
 
@@ -323,9 +326,10 @@ def scatter_reduce(
         return _core.from_numpy(np.ascontiguousarray(a)).to(dtype).to(input.device)
 
     ws, wx = tensor(w_src, input.dtype), tensor(w_self, input.dtype)
-    zero = _core.zeros(numel, dtype=input.dtype, device=input.device)
-    from_src = zero.scatter_add(0, _index(flat, input), _core.where(ws > 0, part * ws, 0.0))
-    from_self = _core.where(wx > 0, xf * wx, 0.0)
+    # Summed from -0.0, the identity that keeps a winning -0.0 (+0.0 would flip it).
+    zero = _core.full((numel,), -0.0, dtype=input.dtype, device=input.device)
+    from_src = zero.scatter_add(0, _index(flat, input), _core.where(ws > 0, part * ws, -0.0))
+    from_self = _core.where(wx > 0, xf * wx, -0.0)
     return shaped(from_self + from_src)
 
 

@@ -284,6 +284,10 @@ def norm(
 
         return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim)
     finite = isinstance(p, (int, float)) and math.isfinite(p) and p != 0
+    if finite and x.dtype in (_core.float16, _core.bfloat16):
+        # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow
+        # past 256, and bfloat16 ones lose bits at every step.
+        return norm(x.float(), p, dim, keepdim).to(x.dtype)
     if finite and x.dtype.is_floating_point and x.requires_grad and _core.is_grad_enabled():
         from .linalg import vector_norm  # (lazy: linalg builds on the tensor methods)
 
@@ -673,12 +677,9 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     ``diagonal``-th diagonal of a matrix (both differentiable)."""
     k = diagonal
     if x.ndim == 1:
-        m = x.shape[0]
-        n = m + abs(k)
-        pad = _core.zeros(abs(k), dtype=x.dtype, device=x.device)
-        full = _core.cat([x, pad] if k >= 0 else [pad, x], 0)
-        eye = _core.from_numpy(np.eye(n, k=k)).to(dtype=x.dtype, device=x.device)
-        return full.unsqueeze(1) * eye
+        # An index write, not a multiply by an eye mask: nan/inf must not spread along
+        # rows and the off-diagonal zeros must stay +0.0 (PyTorch).
+        return _shape_functions.diag_embed(x, k)
     if x.ndim == 2:
         rows, cols = x.shape
         r0, c0 = (0, k) if k >= 0 else (-k, 0)

@@ -834,9 +834,10 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     _source_check(x1, d, idx.size, source1, "index_copy")
     n = x1.shape[d]
     _check_range(idx, n, d, "index_copy")
-    pick = np.arange(n)
-    pick[idx] = n + np.arange(idx.size)  # NumPy assigns in order: the last repeat wins
-    out = _core.cat([x1, source1], d).index_select(d, _index(pick, x))
+    # The engine's index_put (as ``t[..., idx] = source``): the last repeat wins, and its
+    # backward gives every source row the gradient at its index, repeated or not (PyTorch).
+    out = x1.clone()
+    out[(slice(None),) * d + (_index(idx, x),)] = source1
     return out.reshape(()) if x.ndim == 0 else out
 
 
@@ -936,6 +937,13 @@ def scatter(
     if reduce == "add":
         out = x1.scatter_add(d, full_index, part)
         return out.reshape(()) if x.ndim == 0 else out
+    if reduce is None:
+        # The engine's index_put at the flat targets (as ``t[idx] = v``): the last write in
+        # row-major order wins, and its backward gives every src element the gradient at its
+        # target, repeated or not (PyTorch's grad.gather), keeping -0.0 as written.
+        out = x1.reshape(-1).clone()
+        out[_index(flat, x)] = part.reshape(-1)
+        return out.reshape(tuple(x.shape))
     # The occurrences of each target in row-major order: rank 0, 1, ... (NumPy, stable sort).
     order = np.argsort(flat, kind="stable")
     starts = np.r_[True, flat[order][1:] != flat[order][:-1]]
@@ -943,24 +951,23 @@ def scatter(
     rank[order] = np.arange(flat.size) - np.maximum.accumulate(
         np.where(starts, np.arange(flat.size), 0)
     )
-    zero = _core.zeros(*x1.shape, dtype=x.dtype, device=x.device)
+    # -0.0 is the additive identity that keeps every value, -0.0 included (+0.0 would
+    # turn a placed -0.0 into +0.0).
+    nz: Any = -0.0 if x.dtype.is_floating_point else 0
+    zero = _core.full(tuple(x1.shape), nz, dtype=x.dtype, device=x.device)
 
     def placed(sel: np.ndarray) -> Tensor:
         """``part``'s selected elements at their targets (zero elsewhere)."""
         if sel.all():
             return zero.scatter_add(d, full_index, part)
         keep = _core.from_numpy(sel.reshape(idx.shape)).to(x.device)
-        return zero.scatter_add(d, full_index, _core.where(keep, part, 0))
+        return zero.scatter_add(d, full_index, _core.where(keep, part, nz))
 
-    if reduce is None:  # the last occurrence of each target wins
-        last = np.zeros(flat.size, dtype=bool)
-        last[order[np.r_[starts[1:], True]]] = True
-        out = _core.where(_mask(flat, x1), placed(last), x1)
-    else:  # multiply: one round per rank, each with distinct targets
-        out = x1
-        for r in range(int(rank.max()) + 1):
-            sel = rank == r
-            out = out * _core.where(_mask(flat[sel], x1), placed(sel), 1)
+    # multiply: one round per rank, each with distinct targets
+    out = x1
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        out = out * _core.where(_mask(flat[sel], x1), placed(sel), 1)
     return out.reshape(()) if x.ndim == 0 else out
 
 
@@ -1197,6 +1204,9 @@ def _search(seq: np.ndarray, values: np.ndarray, side: Any) -> np.ndarray:
     """``np.searchsorted`` along the last axis, row by row when ``seq`` has several."""
     if seq.ndim <= 1:
         return np.asarray(np.searchsorted(seq, values, side=side))
+    if values.size == 0 or seq.shape[-1] == 0:
+        # No values, or empty rows (every value goes at 0): reshape(-1, 0) cannot infer -1.
+        return np.zeros(values.shape, dtype=np.int64)
     rows = zip(seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1]))
     return np.stack([np.searchsorted(s, v, side=side) for s, v in rows]).reshape(values.shape)
 

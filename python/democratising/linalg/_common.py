@@ -184,15 +184,17 @@ def eye_like(n: int, like: Tensor) -> Tensor:
 
 
 def diag_embed(v: Tensor) -> Tensor:
-    """``(..., n)`` to ``(..., n, n)`` with ``v`` on the diagonal."""
-    n = v.shape[-1]
-    return v.unsqueeze(-1) * eye_like(n, v)
+    """``(..., n)`` to ``(..., n, n)`` with ``v`` on the diagonal: placed by index, since a
+    multiply by an eye mask would spread nan/inf along rows and write -0.0."""
+    from .._shape_functions import diag_embed as embed
+
+    return embed(v)
 
 
 def diag_part(a: Tensor) -> Tensor:
-    """The main diagonal of ``(..., n, n)`` matrices, as ``(..., n)``."""
-    n = a.shape[-1]
-    return (a * eye_like(n, a)).sum(-1)
+    """The main diagonal of ``(..., n, n)`` matrices, as ``(..., n)``: the diagonal view, so
+    nan/inf elsewhere in a matrix do not leak into it (as a masked sum would)."""
+    return a.diagonal(0, -2, -1)
 
 
 def sum_to(g: Tensor, shape: Sequence[int]) -> Tensor:

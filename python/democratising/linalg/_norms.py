@@ -86,6 +86,10 @@ def vector_norm(
         raise InvalidValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
     if dtype is not None:
         x = x.to(dtype)
+    if x.dtype in c._HALF and math.isfinite(float(ord)) and ord != 0:
+        # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow
+        # past 256, and bfloat16 ones lose bits at every step.
+        return vector_norm(x.float(), ord, dim, keepdim).to(x.dtype)
     dims = _dims(x, dim)
     scalar = x.ndim == 0
     if scalar:

@@ -161,8 +161,8 @@ def hinge_embedding_loss(
     input, target = _autocast_f32(input, target)
     # ``relu`` rather than ``clamp(min=0)``: PyTorch passes no gradient at the hinge's kink.
     margin_term = (margin - input).relu()
-    zeros = input * 0.0
-    loss = _core.where(target != 1, margin_term, zeros) + _core.where(target != -1, input, zeros)
+    # Scalar zeros, as PyTorch's zeros_like: ``input * 0.0`` is NaN where the input is infinite.
+    loss = _core.where(target != 1, margin_term, 0.0) + _core.where(target != -1, input, 0.0)
     return _reduce(loss, reduction)
 
 
@@ -276,8 +276,14 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     counts = np.zeros((n, c), dtype=np.float64)  # how often class j is listed in row i
     np.add.at(counts, (rows[listed], labels[listed]), 1.0)
     others = (counts == 0).astype(np.float64)
-    pair_weight = _tensor(counts[:, :, None] * others[:, None, :], dtype=x.dtype, device=x.device)
-    hinge = (1.0 - x.reshape(n, c, 1) + x.reshape(n, 1, c)).relu()  # kink: no gradient
+    weights = counts[:, :, None] * others[:, None, :]
+    pair_weight = _tensor(weights, dtype=x.dtype, device=x.device)
+    pair = _core.from_numpy(weights > 0).to(x.device)
+    z = 1.0 - x.reshape(n, c, 1) + x.reshape(n, 1, c)
+    # As PyTorch's kernel (``if (z > 0) sum += z``), a pair adds its hinge only where it is
+    # positive (no gradient at the kink, a NaN one adds nothing) and only for a listed/unlisted
+    # pair: the others' hinges are dropped, not multiplied by 0 (inf * 0 is NaN).
+    hinge = _core.where(pair & (z > 0), z, 0.0)
     loss = (hinge * pair_weight).sum((1, 2)) / c
     if input.ndim < 2:
         loss = loss.reshape(())

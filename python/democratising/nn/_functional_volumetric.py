@@ -202,10 +202,40 @@ def _depth_windows(
     y: Tensor, k: int, s: int, d: int, out: int, combine: Callable[[Tensor, Tensor], Tensor]
 ) -> Tensor:
     """The depth half of the separable 3-d pools: output depth ``o`` combines (``combine``:
-    maximum or sum, in kernel order) the ``k`` depth slices ``o * s + kd * d`` of ``y``."""
+    ``_first_max`` or sum, in kernel order) the ``k`` depth slices ``o * s + kd * d`` of ``y``."""
     total = _take_depth(y, [o * s for o in range(out)])
     for kd in range(1, k):
         total = combine(total, _take_depth(y, [o * s + kd * d for o in range(out)]))
+    return total
+
+
+def _first_max(a: Tensor, b: Tensor) -> Tensor:
+    """``maximum(a, b)`` for ``a`` the earlier slice, as a ``where`` so that backward gives a
+    tie's gradient whole to ``a`` (``maximum`` splits it); a NaN in ``b`` replaces ``a``, as in
+    PyTorch's scan (``val > max || isnan(val)``)."""
+    return _core.where((b > a) | b.isnan(), b, a)
+
+
+def _depth_max(y: Tensor, windows: list[list[int]]) -> Tensor:
+    """The depth half of the separable 3-d max pools: output depth ``o`` is the maximum of the
+    depth slices ``windows[o]`` of ``y [N, C, D, H, W]`` (positions outside ``[0, D)`` are
+    padding, skipped; each window must hold a slice of ``y``), combined in order by
+    ``_first_max`` so the gradient goes to the first maximum (or last NaN) alone, as PyTorch's."""
+    depth = y.shape[2]
+    width = max(len(win) for win in windows)
+    cols = []
+    for win in windows:
+        inside = [j for j in win if 0 <= j < depth]
+        # A padding position repeats the window's first (before it) or last (after it) slice:
+        # a tie with itself, so the same element keeps the gradient.
+        col = [inside[0] if j < 0 else inside[-1] if j >= depth else j for j in win]
+        cols.append(col + [inside[-1]] * (width - len(col)))
+    # Without a gradient to route, ``maximum`` (one kernel) gives the same values.
+    tracked = y.requires_grad and _core.is_grad_enabled()
+    combine = _first_max if tracked else Tensor.maximum
+    total = _take_depth(y, [col[0] for col in cols])
+    for t in range(1, width):
+        total = combine(total, _take_depth(y, [col[t] for col in cols]))
     return total
 
 
@@ -281,9 +311,13 @@ def max_pool3d(
         return _gather_max(x, planes, where, windows, unbatched)
     planes = F.max_pool2d(flat, k[1:], s[1:], p[1:], d[1:], ceil_mode)
     y = planes.reshape(n, c, depth, *planes.shape[2:])
-    need = (out_d - 1) * s[0] + d[0] * (k[0] - 1) + 1
-    y = _pad_depth(y, p[0], max(need - depth - p[0], 0), -math.inf)
-    out = _depth_windows(y, k[0], s[0], d[0], out_d, Tensor.maximum)
+    windows = [[o * s[0] - p[0] + kd * d[0] for kd in range(k[0])] for o in range(out_d)]
+    if all(any(0 <= j < depth for j in win) for win in windows):
+        out = _depth_max(y, windows)
+    else:  # a dilated window of padding alone: -inf there, as PyTorch's
+        need = (out_d - 1) * s[0] + d[0] * (k[0] - 1) + 1
+        y = _pad_depth(y, p[0], max(need - depth - p[0], 0), -math.inf)
+        out = _depth_windows(y, k[0], s[0], d[0], out_d, _first_max)
     return F._without_batch(out, unbatched)
 
 
@@ -418,15 +452,14 @@ def _adaptive3d(
     _check_nonempty(x, name)
     n, c, depth, h, w = x.shape
     od, oh, ow = F._adaptive_size(output_size, (depth, h, w), name)
+    bounds = _adaptive_bounds(depth, od)
     if use_max:
         y = F.adaptive_max_pool2d(x.reshape(n, c * depth, h, w), (oh, ow))
         y = y.reshape(n, c, depth, oh, ow)
-    else:
-        y = _adaptive_mean(_adaptive_mean(x, 4, ow), 3, oh)
-    cells = []
-    for lo, hi in _adaptive_bounds(depth, od):
-        win = y.narrow(2, lo, hi - lo)
-        cells.append(win.amax(2, keepdim=True) if use_max else win.mean(2, keepdim=True))
+        out = _depth_max(y, [list(range(lo, hi)) for lo, hi in bounds])
+        return F._without_batch(out, unbatched)
+    y = _adaptive_mean(_adaptive_mean(x, 4, ow), 3, oh)
+    cells = [y.narrow(2, lo, hi - lo).mean(2, keepdim=True) for lo, hi in bounds]
     return F._without_batch(_core.cat(cells, 2), unbatched)
 
 

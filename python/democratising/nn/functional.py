@@ -1632,7 +1632,10 @@ def _nearest_indices(n_in: int, n_out: int, scale: Optional[float], exact: bool)
 
 def _norm_clamped(x: Tensor, p: float, dim: int, eps: float) -> Tensor:
     """``max(||x||_p, eps)`` over ``dim`` (kept); for p=2 the clamp goes under the square root
-    so an all-zero slice gets a zero gradient instead of NaN."""
+    so an all-zero slice gets a zero gradient instead of NaN. Half inputs are normed in float32
+    and rounded once, as PyTorch accumulates them (float16 squares overflow past 256)."""
+    if x.dtype in _HALF and p != 0 and not math.isinf(p):
+        return _norm_clamped(x.float(), p, dim, eps).to(x.dtype)
     if p == 2.0:
         return x.square().sum(dim, keepdim=True).clamp(min=eps * eps).sqrt()
     if math.isinf(p):
@@ -1668,8 +1671,10 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     def clamped_norm(x: Tensor) -> Tensor:
         # PyTorch clamps the norms in place under no_grad, so the gradient still flows through
         # the unclamped norm (a straight-through clamp), not the zero slope of max(., eps).
+        # (The lift is (eps - n)+, not clamp(n) - n, which is inf - inf = nan for an infinite
+        # norm: x / inf is 0, as in PyTorch.)
         n = x.norm(dim=dim, keepdim=True)
-        return n + (n.clamp(min=eps) - n).detach()
+        return n + (eps - n).clamp(min=0.0).detach()
 
     return ((a / clamped_norm(a)) * (b / clamped_norm(b))).sum(dim)
 
@@ -1686,7 +1691,27 @@ def pairwise_distance(
         # The count has zero gradient in PyTorch, but still takes part in autograd.
         count = (diff != 0).to(diff.dtype) + a * 0.0
         return count.sum(-1, keepdim=keepdim)
+    if a.dtype in _HALF:  # powers summed in float32 and rounded once, as PyTorch's norm
+        return a.float().pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p).to(a.dtype)
     return a.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
+
+
+class _InfDistance(Function):
+    """The largest ``|diff|`` along the last dim, with PyTorch's pdist backward
+    ``g * sign(diff) * (|diff| == dist)``: every tied coordinate gets the whole gradient
+    (``amax`` shares it between them)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, diff: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(diff)  # (only the input: the backward stays differentiable)
+        return diff.abs().amax(-1)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> Tensor:  # type: ignore[override]
+        (diff,) = ctx.saved_tensors
+        a = diff.abs()
+        tie = a == a.amax(-1, keepdim=True)
+        return _core.where(tie, g.unsqueeze(-1) * diff.sign(), 0.0)
 
 
 def pdist(input: Tensor, p: float = 2.0) -> Tensor:
@@ -1702,11 +1727,15 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     def pick(index: np.ndarray) -> Tensor:
         return input.index_select(0, _core.from_numpy(index.astype(np.int64)).to(input.device))
 
-    diff = (pick(rows) - pick(cols)).abs()
+    raw = pick(rows) - pick(cols)
     if math.isinf(p):
-        return diff.amax(-1)
+        # (Rows without columns are at distance 0, as in PyTorch: amax has no identity.)
+        return _InfDistance.apply(raw) if input.shape[1] else raw.sum(-1)
+    diff = raw.abs()
     if p == 0:
         return diff.sign().sum(-1)  # the nonzero count, differentiable with zero gradient
+    if diff.dtype in _HALF:  # powers summed in float32 and rounded once, as a norm's
+        return pdist(input.float(), p).to(input.dtype)
     total = diff.pow(p).sum(-1)
     # Equal rows have distance 0 and, as in PyTorch, a zero gradient (not 0 * inf).
     nonzero = total > 0

@@ -265,6 +265,12 @@ def log_ndtr(input: Tensor) -> Tensor:
     return where(x < -_LOG_NDTR_SWITCH, far, where(x < 0, left, right))
 
 
+def _tiny(dtype: object) -> float:
+    """The smallest positive (subnormal) value of a floating ``dtype``: a clamp floor that
+    leaves every positive input as it is. Half types are computed in float32 here."""
+    return 5e-324 if dtype == _core.float64 else 1e-45
+
+
 @in_float32  # half types: float32 range and precision inside
 def ndtri(input: Tensor) -> Tensor:
     """The inverse of ``ndtr``: the standard normal quantile of probabilities in ``[0, 1]``.
@@ -275,7 +281,8 @@ def ndtri(input: Tensor) -> Tensor:
     ``sqrt(2 pi) exp(x^2 / 2)``."""
     p = _floating(input)
     centre = (p * 2.0 - 1.0).erfinv() * math.sqrt(2.0)
-    q = where(p < 0.5, p, 1.0 - p).clamp(min=1e-300 if p.dtype == _core.float64 else 1e-38)
+    # Clamp to the dtype's smallest subnormal (only 0 lies below), so subnormal p keep theirs.
+    q = where(p < 0.5, p, 1.0 - p).clamp(min=_tiny(p.dtype))
     q = q.clamp(max=_NDTRI_TAIL)
     t = (q.log() * -2.0).sqrt()
     x = -(
@@ -289,9 +296,11 @@ def ndtri(input: Tensor) -> Tensor:
         log_pdf = -0.5 * x * x - 0.5 * math.log(2 * math.pi)
         x = x - (lp - log_q) * (lp - log_pdf).exp()
     tail = where(p < 0.5, x, -x)
-    edge = (p == 0) | (p == 1) | (p < 0) | (p > 1) | p.isnan()
+    edge = (p == 0) | (p == 1) | p.isnan()
     value = where(where(p < 0.5, p, 1.0 - p) < _NDTRI_TAIL, tail, centre)
-    return where(edge, centre, value)
+    value = where(edge, centre, value)
+    # Outside [0, 1] there is no quantile; erfinv(2p - 1) would round a tiny negative p to -inf.
+    return where((p < 0) | (p > 1), full_like(value, math.nan), value)
 
 
 class _GradOnly(Function):
@@ -507,12 +516,12 @@ def zeta(input: Tensor | float, other: Tensor | float) -> Tensor:
     w = qs + float(n)
     b = w ** (-xs)
     total = total + 0.5 * b + b * w / (xs - 1.0)
-    rising = xs  # x (x + 1) ... (x + 2j - 2)
-    power = b / w  # w^(-x - 2j + 1)
+    # One running term x (x + 1) ... (x + 2j - 2) w^(-x - 2j + 1): the rising product and
+    # the power kept apart overflow and underflow for a large x (inf * 0 = NaN in float32).
+    term = xs * b / w
     for j, coef in enumerate(_ZETA_TAIL):
-        total = total + rising * power * coef
-        rising = rising * (xs + float(2 * j + 1)) * (xs + float(2 * j + 2))
-        power = power / (w * w)
+        total = total + term * coef
+        term = term * ((xs + float(2 * j + 1)) / w) * ((xs + float(2 * j + 2)) / w)
     value = where(pole | q_pole, full_like(total, math.inf), total)
     # x = inf: only the first term, q^-inf, survives.
     at_inf = where(q == 1, ones_like(q), where(q > 1, zeros_like(q), full_like(q, math.inf)))
@@ -924,7 +933,7 @@ def _bessel_y(input: Tensor, order: int) -> Tensor:
     if not _NEUMANN:
         _NEUMANN.append(_neumann_weights())
     x = _floating(input)
-    mid = _clip(x, 1e-300 if x.dtype == _core.float64 else 1e-38, _J_SWITCH)
+    mid = _clip(x, _tiny(x.dtype), _J_SWITCH)  # subnormal x keep their logarithm
     sum_s, sum_d = zeros_like(mid), zeros_like(mid)  # S = sum c_k J_2k and S'
     for st, c_s, s_s, c_d, s_d in _NEUMANN[0]:
         if st == 0.0:
@@ -936,7 +945,7 @@ def _bessel_y(input: Tensor, order: int) -> Tensor:
             sum_s = sum_s + (c * c_s + s_ * s_s)
         else:
             sum_d = sum_d + (c * c_d + s_ * s_d)
-    log_term = (mid * 0.5).log() + _EULER_GAMMA
+    log_term = mid.log() + (_EULER_GAMMA - math.log(2.0))  # not ln(x/2): x/2 may round to 0
     if order == 0:
         near = (log_term * bessel_j0(mid) + 2.0 * sum_s) * (2.0 / math.pi)
     else:

@@ -496,7 +496,11 @@ class ContinuousBernoulli(_ProbsOrLogits, _Base):
         cut = self._cut_probs()
         cdfs = (cut.pow(value) * (1.0 - cut).pow(1.0 - value) + cut - 1.0) / (2.0 * cut - 1.0)
         unbounded = _where(self._outside_unstable_region(), cdfs, value)
-        return _where(value <= 0.0, value * 0, _where(value >= 1.0, value * 0 + 1, unbounded))
+        # Constant fills, not value * 0: that is NaN at value = +-inf.
+        shape = tuple(value.shape)
+        zero = _core.full(shape, 0.0, dtype=value.dtype, device=value.device)
+        one = _core.full(shape, 1.0, dtype=value.dtype, device=value.device)
+        return _where(value <= 0.0, zero, _where(value >= 1.0, one, unbounded))
 
     def icdf(self, value: Any) -> Tensor:
         value = self._value(value, self.probs)

@@ -47,6 +47,9 @@ def _first_failing_minor(m: np.ndarray) -> int:
 
 def _cholesky_host(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(L, info)``; ``info`` is 0, or the order of the failing minor (then ``L`` is 0)."""
+    if a.size == 0:
+        # 0x0 matrices (or an empty batch): reshape(-1, 0, 0) cannot infer the batch size.
+        return np.zeros_like(a), np.zeros(a.shape[:-2], dtype=np.int32)
     flat = a.reshape(-1, *a.shape[-2:])
     info = np.zeros(len(flat), dtype=np.int32)
     try:

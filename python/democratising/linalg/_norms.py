@@ -95,11 +95,12 @@ def vector_norm(
     if scalar:
         x, dims = x.reshape(1), (0,)
     p = float(ord)
-    if abs(p) == math.inf and any(x.shape[d] == 0 for d in dims):
-        # PyTorch's RuntimeError: max/min over an empty dimension has no identity.
+    if (abs(p) == math.inf or p < 0) and any(x.shape[d] == 0 for d in dims):
+        # PyTorch's RuntimeError: max/min, and the power sum of a negative order, over an
+        # empty dimension have no identity.
         raise InvalidValueError(
             f"linalg.vector_norm: cannot compute the {ord} norm over an empty dimension "
-            "(max/min have no identity)"
+            "(the operation has no identity)"
         )
     if p == math.inf:
         out = x.abs().amax(dim=dims, keepdim=True)
@@ -160,8 +161,12 @@ def matrix_norm(
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
         sums = A.abs().sum(dim=inner, keepdim=True)
-        red = sums.amax if ord in (1, math.inf) else sums.amin
-        out = red(dim=outer, keepdim=True)
+        if ord in (1, math.inf) and sums.shape[outer] == 0:
+            # PyTorch's: the largest sum over no columns (rows) is 0; amax has no identity.
+            out = sums.sum(dim=outer, keepdim=True)
+        else:
+            red = sums.amax if ord in (1, math.inf) else sums.amin
+            out = red(dim=outer, keepdim=True)
         return out if keepdim else out.squeeze((d0, d1))
     raise InvalidValueError(f"linalg.matrix_norm: Order {ord} not supported.")
 

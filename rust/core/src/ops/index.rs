@@ -31,9 +31,20 @@ impl Tensor {
             if tensors.is_empty() {
                 bail!(Value, "cat expects a non-empty list of tensors");
             }
-            // All empty: an empty tensor of the promoted dtype (a copy, as every cat result).
+            // All empty: an empty tensor of the promoted dtype, in the graph of its inputs (each
+            // gets an empty gradient), as every cat result.
             let refs: Vec<&Tensor> = tensors.iter().collect();
-            return cast_raw(&tensors[0], result_type(&refs));
+            let out = cast_raw(&tensors[0], result_type(&refs))?;
+            if !out.dtype().is_float() || !refs.iter().any(|t| t.requires_grad()) {
+                return Ok(out);
+            }
+            let dtypes: Vec<DType> = refs.iter().map(|t| t.dtype()).collect();
+            return Ok(record(out, "CatBackward", &refs, move |g| {
+                dtypes
+                    .iter()
+                    .map(|&dt| Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?)))
+                    .collect()
+            }));
         };
         let nd = first.ndim();
         if nd == 0 {

@@ -337,7 +337,8 @@ unary_ops! {
     Elu { alpha = 0.7 } => {
         python: "", backward: "EluBackward", ints: Float, domain: Real, cuda: 22 (alpha, 0.0),
         f: |x| if x > T::zero() { x } else { c::<T>(alpha) * c(x.to_f64().exp_m1()) },
-        df: |x| if x > T::zero() { T::one() } else { c::<T>(alpha) * x.exp() },
+        // (NaN takes the positive side's 1, as PyTorch's elu_backward.)
+        df: |x| if x <= T::zero() { c::<T>(alpha) * x.exp() } else { T::one() },
     }
     Erf => {
         python: "erf", backward: "ErfBackward", ints: Float, domain: Real, cuda: 23 (0.0, 0.0),

@@ -106,7 +106,7 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         }
         UnaryOp::Elu { alpha } => {
             let neg = g.mul(&x.exp()?.mul_scalar(alpha)?)?;
-            Tensor::where_(&x.gt(&s(0.0))?, g, &neg)
+            Tensor::where_(&x.le(&s(0.0))?, &neg, g)
         }
         UnaryOp::Erf => g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?),
         UnaryOp::Erfinv => {

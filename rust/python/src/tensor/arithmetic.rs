@@ -145,6 +145,17 @@ impl PyTensor {
                 democratising::ops::overflow::check_scalar_fits(&operand(b)?, t.dtype()).py()?;
             }
         }
+        if t.dtype().is_int() && [min, max].into_iter().flatten().any(beyond_f64) {
+            // A bound past 2**53 would round through f64: compare exactly in the integer dtype.
+            let mut out = t.clone();
+            if let Some(lo) = min {
+                out = out.maximum(&operand(lo)?).py()?;
+            }
+            if let Some(hi) = max {
+                out = out.minimum(&operand(hi)?).py()?;
+            }
+            return Ok(wrap(out));
+        }
         let lo = min.map(|m| m.extract::<f64>()).transpose()?;
         let hi = max.map(|m| m.extract::<f64>()).transpose()?;
         run(py, t.numel(), || t.clamp(lo, hi)).map(wrap)
@@ -202,5 +213,19 @@ impl PyTensor {
         let o = operand(other)?;
         let t = &self.tensor();
         run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
+    }
+}
+
+/// A Python int (or 0-d integer tensor) that float64 cannot hold exactly (|v| > 2**53).
+pub(crate) fn beyond_f64(b: &Bound<'_, PyAny>) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match b.extract::<i64>() {
+        Ok(v) => v.unsigned_abs() > EXACT,
+        Err(_) => b.cast::<PyTensor>().is_ok_and(|t| {
+            let t = t.get().tensor();
+            t.dtype().is_int()
+                && t.numel() == 1
+                && t.item_i64().is_ok_and(|v| v.unsigned_abs() > EXACT)
+        }),
     }
 }

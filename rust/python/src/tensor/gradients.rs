@@ -50,6 +50,10 @@ impl PyTensor {
         })
         .py()?;
         for (x, grad) in ins.iter().zip(got) {
+            // A non-leaf with `retain_grad()` had its `.grad` written by the engine already.
+            if x.retains_grad() {
+                continue;
+            }
             if let Some(grad) = grad {
                 let sum = match x.grad() {
                     Some(prev) => prev.add(&grad).py()?,

@@ -4,7 +4,7 @@ use super::PyTensor;
 use crate::errors::{to_pyerr, ResultExt};
 use crate::types::extract_dtype;
 use crate::util::{operand, run, wrap};
-use democratising::Error;
+use democratising::{Error, Tensor};
 use pyo3::prelude::*;
 
 /// `softmax(dim=-1, dtype=None)` and `log_softmax` (`log` says which), through `softmax_over`.
@@ -75,8 +75,13 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         let v = operand(value)?;
         democratising::ops::overflow::check_scalar_fits(&v, self.tensor().dtype()).py()?;
-        let v = v.item().py()?;
         let (t, m) = (&self.tensor(), &mask.tensor());
+        if t.dtype().is_int() && super::arithmetic::beyond_f64(value) {
+            // A value past 2**53 would round through f64: selected exactly in the integer dtype.
+            let v = v.to_dtype(t.dtype()).py()?;
+            return run(py, t.numel(), || Tensor::where_(m, &v, t)).map(wrap);
+        }
+        let v = v.item().py()?;
         run(py, t.numel(), || t.masked_fill(m, v)).map(wrap)
     }
     /// `t.where(condition, other)`: `torch.where(condition, t, other)`.

@@ -176,7 +176,7 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_SILU: { const A s = sigmoid(x); return s * ((A)1 + x * ((A)1 - s)); }
         case U_SOFTPLUS: return x * a > b ? (A)1 : sigmoid(x * a);
         case U_LEAKY_RELU: return x > (A)0 ? (A)1 : a;
-        case U_ELU: return x > (A)0 ? (A)1 : a * dm_exp(x);
+        case U_ELU: return x <= (A)0 ? a * dm_exp(x) : (A)1;  // NaN: 1, as PyTorch
         case U_ERF: return (A)1.1283791670955126 * dm_exp(-x * x);
         case U_ERFINV: { const A y = dm_erfinv(x); return (A)0.886226925452758 * dm_exp(y * y); }
         case U_TAN: { const A t = dm_tan(x); return (A)1 + t * t; }

@@ -17,13 +17,6 @@ def _f64(v: list, grad: bool = True) -> dm.Tensor:
     return dm.tensor(v, dtype=dm.float64, requires_grad=grad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rust/core/src/tensor.rs Tensor::retain_grad: the retain stays on the "
-        "pre-in-place grad_fn node"
-    ),
-)
 def test_retain_grad_follows_in_place_update() -> None:
     # PyTorch moves retain_grad to the tensor's new version after an in-place op.
     x = _f64([1.0, 2.0, 3.0])

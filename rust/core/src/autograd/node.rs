@@ -92,6 +92,12 @@ impl Node {
         lock(&self.retained).push(Arc::downgrade(&t.0));
     }
 
+    /// Undoes `retain_for(t)` (the tensor's history moved to another node).
+    pub(crate) fn release_for(&self, t: &Tensor) {
+        let gone = Arc::as_ptr(&t.0);
+        lock(&self.retained).retain(|w| w.as_ptr() != gone);
+    }
+
     /// Whether `retain_for(t)` was called for this very tensor (not another view of it).
     pub(crate) fn retains(&self, t: &Tensor) -> bool {
         let want = Arc::as_ptr(&t.0);

@@ -133,11 +133,27 @@ impl Tensor {
     /// Makes `grad_fn` this tensor's history as of its current version (after an in-place
     /// write, so the saved-tensor checks see the write as part of it).
     fn set_history(&self, requires_grad: bool, grad_fn: Option<Arc<Node>>) {
+        let old = self.grad_fn();
         let version = self.storage().version();
-        let mut m = self.meta();
-        m.requires_grad = requires_grad;
-        m.grad_fn = grad_fn;
-        m.history_version = version;
+        {
+            let mut m = self.meta();
+            m.requires_grad = requires_grad;
+            m.grad_fn = grad_fn;
+            m.history_version = version;
+        }
+        self.keep_retained(old);
+    }
+
+    /// After an in-place op gave this tensor a new node: a `retain_grad()` made on the old
+    /// one moves to it, so `.grad` is the gradient of the tensor's current value (PyTorch's).
+    fn keep_retained(&self, old: Option<Arc<Node>>) {
+        let (Some(old), Some(new)) = (old, self.grad_fn()) else {
+            return;
+        };
+        if !Arc::ptr_eq(&old, &new) && old.retains(self) {
+            old.release_for(self);
+            new.retain_for(self);
+        }
     }
 
     /// Writes `result` (broadcast to this shape) into this tensor, rebasing autograd onto it.
@@ -278,7 +294,7 @@ impl Tensor {
             // The base's history must be rebased too (`assign_view_`).
             return self.assign_(&self.deep_clone()?.apply_unary(op)?);
         }
-        let edge = edge_of(self);
+        let (edge, old) = (edge_of(self), self.grad_fn());
         write_into(self, &unary_raw(self, op)?)?;
         let out = Saved::output(self)?;
         // `record_edges` gives this tensor (it shares the meta) the new history.
@@ -295,6 +311,7 @@ impl Tensor {
                 Ok(vec![Some(unary_backward(op, out.get()?, g)?)])
             },
         );
+        self.keep_retained(old);
         Ok(())
     }
     pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {

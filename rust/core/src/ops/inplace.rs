@@ -368,8 +368,7 @@ impl Tensor {
         if is_grad_enabled() && self.requires_grad() {
             // The constant, recorded as a function of the old values with a zero derivative
             // (PyTorch's FillBackward); `self * 0 + value` kept NaN and inf (NaN * 0 = NaN).
-            let filled = self.zeros_like()?;
-            fill_raw(&filled, value)?;
+            let filled = Tensor::full_on(self.shape(), value, self.dtype(), self.device())?;
             let dtype = self.dtype();
             let filled =
                 crate::autograd::record_differentiable(filled, "FillBackward", &[self], move |g| {

@@ -150,9 +150,10 @@ impl Tensor {
     /// in PyTorch, not `0 * inf = NaN` through the square root's derivative.
     pub fn std(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
         let var = self.var(dims, correction, keepdim)?;
-        if self.dtype() == DType::F32 && var.numel() > 0 {
+        if self.dtype() == DType::F32 && var.numel() > 0 && self.device() == crate::Device::Cpu {
             // The squares of float32 values past ~1.8e19 overflow where their standard deviation
             // does not (PyTorch accumulates wider): such a result is taken again in float64.
+            // (On the CPU only: reading the result back would stall a CUDA stream every call.)
             let worst = {
                 let _g = crate::autograd::GradModeGuard::new(false);
                 var.abs()?.amax(None, false)?.item()?

@@ -51,10 +51,6 @@ def test_bessel_y0_y1_float32_subnormal() -> None:
     assert S.bessel_y1(x).tolist()[0] == -math.inf
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rust/core/src/ops/special.rs lgamma: Lanczos loses precision near x = 1, 2",
-)
 def test_gammaln_relative_precision_near_roots() -> None:
     """``lgamma`` near its zeros at 1 and 2 (values from mpmath; PyTorch matches them)."""
     x = dm.tensor([0.9999999, 1.0000001, 2.0000001, 1.9999999], dtype=dm.float64)

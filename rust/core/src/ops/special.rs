@@ -93,6 +93,53 @@ const LANCZOS: [f64; 9] = [
     1.505_632_735_149_311_6e-7,
 ];
 
+/// `(-1)^k zeta(k) / k` for `k = 2..=31`: the Taylor series of `ln Gamma(1 + z)` around the zero at
+/// `z = 0`, where Lanczos' sum loses its relative precision.
+#[allow(clippy::excessive_precision)]
+const LGAMMA_NEAR_ONE: [f64; 30] = [
+    0.8224670334241132,
+    -0.40068563438653143,
+    0.27058080842778454,
+    -0.20738555102867398,
+    0.1695571769974082,
+    -0.1440498967688461,
+    0.12550966952474304,
+    -0.11133426586956469,
+    0.1000994575127818,
+    -0.09095401714582904,
+    0.083353840546109,
+    -0.0769325164113522,
+    0.07143294629536133,
+    -0.06666870588242046,
+    0.06250095514121304,
+    -0.058823978658684585,
+    0.055555767627403614,
+    -0.05263167937961666,
+    0.05000004769810169,
+    -0.047619070330142226,
+    0.04545455629320467,
+    -0.04347826605304026,
+    0.04166666915034121,
+    -0.04000000119214014,
+    0.03846153903467518,
+    -0.037037037312989324,
+    0.035714285847333355,
+    -0.034482758684919304,
+    0.03333333336437758,
+    -0.03225806453115042,
+];
+
+/// `ln Gamma(1 + z)` for `|z| <= 0.2`: `-gamma z + sum_k (-1)^k zeta(k) z^k / k` (full relative
+/// precision near the zeros of `lgamma` at 1 and 2).
+fn lgamma_one_plus(z: f64) -> f64 {
+    const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+    let tail = LGAMMA_NEAR_ONE
+        .iter()
+        .rev()
+        .fold(0.0, |acc, &c| acc * z + c);
+    z * (z * tail - EULER_GAMMA)
+}
+
 /// `ln |Gamma(x)|` (PyTorch's `lgamma`): Lanczos' approximation for `x >= 0.5`, the reflection
 /// `Gamma(x) Gamma(1 - x) = pi / sin(pi x)` below; `+inf` at the poles `0, -1, -2, ...`.
 pub fn lgamma(x: f64) -> f64 {
@@ -113,6 +160,13 @@ pub fn lgamma(x: f64) -> f64 {
         // Gamma(x) = 1/x - gamma + O(x): the reflection below would overflow for subnormal x.
         const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
         return -x.abs().ln() - EULER_GAMMA * x;
+    }
+    if (x - 1.0).abs() <= 0.2 {
+        return lgamma_one_plus(x - 1.0);
+    }
+    if (x - 2.0).abs() <= 0.2 {
+        let z = x - 2.0;
+        return z.ln_1p() + lgamma_one_plus(z); // Gamma(2 + z) = (1 + z) Gamma(1 + z)
     }
     if x < 0.5 {
         return (PI / (PI * x).sin().abs()).ln() - lgamma(1.0 - x);

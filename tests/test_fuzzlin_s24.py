@@ -65,14 +65,16 @@ def test_gammaln_relative_precision_near_roots() -> None:
     np.testing.assert_allclose(S.gammaln(x).numpy(), want, rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="special.py gammaincc: only ~3e-7 relative precision for a tiny shape a",
-)
+_Q_TINY = 3.1448999835323846e-11  # mpmath, 50 digits
+
+
 def test_gammaincc_tiny_shape_precision() -> None:
     """``Q(1e-8, 1)``: PyTorch gives 2.1938394014828178e-09 (mpmath 2.19383936640e-09)."""
     got = S.gammaincc(dm.tensor([1e-8], dtype=dm.float64), dm.tensor([1.0], dtype=dm.float64))
-    assert got.tolist()[0] == pytest.approx(2.1938394014828178e-09, rel=1e-7, abs=0.0)
+    assert got.tolist()[0] == pytest.approx(2.19383936640e-09, rel=1e-10, abs=0.0)
+    # Q(1.61e-10, 1.07), from mpmath (PyTorch's is 1.8e-6 off): no 1 - P cancellation.
+    got = S.gammaincc(dm.tensor([1.61e-10], dtype=dm.float64), dm.tensor([1.07], dtype=dm.float64))
+    assert got.tolist()[0] == pytest.approx(_Q_TINY, rel=1e-12, abs=0.0)
 
 
 def test_cholesky_of_empty_matrix() -> None:

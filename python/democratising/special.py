@@ -90,6 +90,39 @@ _BESSEL_SWITCH = 20.0  # i0/i1 family: power series below, asymptotic series abo
 _BESSEL_SERIES_TERMS = 60
 _BESSEL_ASYMPTOTIC_TERMS = 30
 _IGAMMA_MAX_STEPS = 2000  # gammainc: enough for a up to about 40000
+# ``(-1)^k zeta(k) / k`` for ``k = 2..31``: ``ln Gamma(1 + a) = -gamma a + sum_k c_k a^k`` near 0.
+_LGAMMA1P_TAYLOR = (
+    0.8224670334241132,
+    -0.40068563438653143,
+    0.27058080842778454,
+    -0.20738555102867398,
+    0.1695571769974082,
+    -0.1440498967688461,
+    0.12550966952474304,
+    -0.11133426586956469,
+    0.1000994575127818,
+    -0.09095401714582904,
+    0.083353840546109,
+    -0.0769325164113522,
+    0.07143294629536133,
+    -0.06666870588242046,
+    0.06250095514121304,
+    -0.058823978658684585,
+    0.055555767627403614,
+    -0.05263167937961666,
+    0.05000004769810169,
+    -0.047619070330142226,
+    0.04545455629320467,
+    -0.04347826605304026,
+    0.04166666915034121,
+    -0.04000000119214014,
+    0.03846153903467518,
+    -0.037037037312989324,
+    0.035714285847333355,
+    -0.034482758684919304,
+    0.03333333336437758,
+    -0.03225806453115042,
+)
 _POLY_MAX_DEGREE = 10_000  # orthogonal polynomials: O(n) engine ops
 
 
@@ -730,9 +763,43 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     q_fraction = (-xc + av * xc.log() - av.lgamma()).exp() * h
     p = where(series_side, p_series, 1.0 - q_fraction)
     q = where(series_side, 1.0 - p_series, q_fraction)
+    # Small x with a not much larger: 1 - P cancels, Q has a series of its own (Cephes' igamc).
+    log_x = xv.log()
+    q_side = (xv <= 1.1) & where(xv <= 0.5, av <= -0.4 / log_x, av <= 1.1 * xv)
+    q = where(q_side, _igamc_series(av, xv, log_x, steps), q)
+    return _incomplete_gamma_edges(p, q, nan, p_one, p_zero)
+
+
+def _incomplete_gamma_edges(
+    p: Tensor, q: Tensor, nan: Tensor, p_one: Tensor, p_zero: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(P, Q)`` with the edge values (NaN, 0 and 1) written over the computed ones."""
     p = where(p_one, ones_like(p), where(p_zero, zeros_like(p), p))
     q = where(p_one, zeros_like(q), where(p_zero, ones_like(q), q))
     return where(nan, full_like(p, math.nan), p), where(nan, full_like(q, math.nan), q)
+
+
+def _igamc_series(a: Tensor, x: Tensor, log_x: Tensor, steps: int) -> Tensor:
+    """``Q(a, x) = -expm1(a ln x - ln Gamma(1 + a)) - x^a / Gamma(a) sum_n (-x)^n / (n! (a + n))``
+    (DLMF 8.7.3), accurate where ``Q`` is small because ``a`` is: no ``1 - P`` cancellation."""
+    fac = ones_like(x)
+    total = zeros_like(x)
+    for n in range(1, min(steps, 60)):  # x <= 1.1: 1.1^n / n! is below 1e-30 by n = 35
+        fac = fac * (-x / float(n))
+        total = total + fac / (a + float(n))
+    lead = -(a * log_x - _lgamma1p(a)).expm1()
+    return lead - (a * log_x - a.lgamma()).exp() * total
+
+
+def _lgamma1p(a: Tensor) -> Tensor:
+    """``ln Gamma(1 + a)`` without forming ``1 + a`` for small ``a`` (its rounding would cost
+    ``a``'s low digits): the Taylor series about 0 where ``|a| <= 0.2``."""
+    near = a.abs() <= 0.2
+    z = where(near, a, zeros_like(a))
+    tail = zeros_like(z)
+    for c in reversed(_LGAMMA1P_TAYLOR):
+        tail = tail * z + c
+    return where(near, z * (z * tail - _EULER_GAMMA), (a + 1.0).lgamma())
 
 
 def gammainc(input: Tensor | float, other: Tensor | float) -> Tensor:

@@ -38,13 +38,6 @@ def test_cat_of_empty_tensors_keeps_requires_grad() -> None:
     assert x.grad is not None and tuple(x.grad.shape) == (0,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rust/core/src/ops/index.rs Tensor::cat: skipped legacy 1-D empties are "
-        "left out of CatBackward"
-    ),
-)
 def test_cat_skipped_empty_gets_empty_grad() -> None:
     e = dm.zeros(0, requires_grad=True)
     o = dm.ones(2, 3, requires_grad=True)
@@ -139,14 +132,18 @@ def test_backward_inputs_on_retained_non_leaf_counts_once() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rust/python/src/tensor/gradients.rs detach_: PyTorch refuses to detach a view in place"
-    ),
-)
 def test_detach_in_place_on_view_raises() -> None:
     x = _f64([1.0, 2.0, 3.0])
     v = (x * 2)[1:]
     with pytest.raises(RuntimeError):
         v.detach_()
+
+
+def test_is_view_and_detach_of_a_plain_view() -> None:
+    x = dm.zeros(3)
+    v = x[1:]
+    assert v._is_view() and not x._is_view() and not v.detach()._is_view()
+    with pytest.raises(RuntimeError, match="views in-place"):
+        v.detach_()
+    d = v.detach()
+    assert d.detach_() is d

@@ -435,7 +435,10 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, detached from the graph."""
     def detach_(self) -> Self:
-        """Detaches in place: a leaf over the same data with ``requires_grad=False``."""
+        """Detaches in place: a leaf over the same data with ``requires_grad=False``. A view
+        raises ``AutogradError`` (use ``detach()``), as in PyTorch."""
+    def _is_view(self) -> bool:
+        """True for a view of another tensor's storage."""
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy with its own memory (differentiable); channels-last tensors stay so."""
     def __deepcopy__(self, memo: Any) -> Self: ...

@@ -249,8 +249,9 @@ impl Tensor {
         }))
     }
 
-    /// The tensor this view looks into (see `TensorInner::view_base`).
-    pub(crate) fn view_base(&self) -> Option<&Tensor> {
+    /// The tensor this view looks into (see `TensorInner::view_base`); `None` for a tensor that
+    /// is not a view, and for a detached one (PyTorch's `_base`).
+    pub fn view_base(&self) -> Option<&Tensor> {
         self.0.view_base.as_ref()
     }
 

@@ -51,10 +51,8 @@ impl Tensor {
             bail!(Shape, "zero-dimensional tensor cannot be concatenated");
         }
         let d = normalize_dim(dim, nd)?;
-        let parts: Vec<&Tensor> = tensors
-            .iter()
-            .filter(|t| !(t.ndim() == 1 && t.numel() == 0 && nd != 1))
-            .collect();
+        let skipped = |t: &Tensor| t.ndim() == 1 && t.numel() == 0 && nd != 1;
+        let parts: Vec<&Tensor> = tensors.iter().filter(|t| !skipped(t)).collect();
         let mut total = 0;
         for t in &parts {
             first.check_same_device(t)?;
@@ -80,19 +78,25 @@ impl Tensor {
         shape[d] = total;
         let out = Tensor::full_on(&shape, 0.0, dt, first.device())?;
         let mut start = 0;
-        let mut sizes = Vec::new();
         for t in &parts {
             let len = t.shape()[d];
             write_into(&out.with_layout(out.layout().slice(d, start, len, 1)), t)?;
-            sizes.push((len, t.dtype()));
             start += len;
         }
-        let refs: Vec<&Tensor> = parts.to_vec();
+        // Every input is in the graph; a skipped legacy empty gets an empty gradient (len None).
+        let sizes: Vec<(Option<usize>, DType)> = tensors
+            .iter()
+            .map(|t| ((!skipped(t)).then(|| t.shape()[d]), t.dtype()))
+            .collect();
+        let refs: Vec<&Tensor> = tensors.iter().collect();
         Ok(record(out, "CatBackward", &refs, move |g| {
             let mut s = 0;
             sizes
                 .iter()
                 .map(|&(len, dt)| {
+                    let Some(len) = len else {
+                        return Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?));
+                    };
                     let r = g.slice(d as isize, s, s + len, 1)?.to_dtype(dt)?;
                     s += len;
                     Ok(Some(r))

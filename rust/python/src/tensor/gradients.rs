@@ -69,10 +69,20 @@ impl PyTensor {
     }
     /// Detaches this object in place: from now on it is a leaf sharing the same data, with
     /// `requires_grad=False` (PyTorch's `detach_`).
-    fn detach_(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+    fn detach_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        if slf.get().tensor().view_base().is_some() {
+            // As PyTorch: the base's graph would still reach this storage through the view.
+            return Err(crate::errors::to_pyerr(democratising::Error::Autograd(
+                "Can't detach views in-place. Use detach() instead.".into(),
+            )));
+        }
         let t = slf.get().tensor().detach();
         slf.get().replace(t);
-        slf
+        Ok(slf)
+    }
+    /// True for a view of another tensor's storage (PyTorch's `_is_view`).
+    fn _is_view(&self) -> bool {
+        self.tensor().view_base().is_some()
     }
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
     /// (integer inputs then give an integer result, as in PyTorch).

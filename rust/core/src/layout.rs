@@ -125,6 +125,9 @@ impl Layout {
 
     /// True when the elements are densely packed in row-major order (size-1 dims ignored).
     pub fn is_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true; // no element is out of row-major order (PyTorch's answer too)
+        }
         let mut acc = 1usize;
         for i in (0..self.shape.len()).rev() {
             if self.shape[i] != 1 {

@@ -256,7 +256,9 @@ unsafe impl Sync for Imported {}
 
 impl Drop for Imported {
     fn drop(&mut self) {
-        Python::attach(|_| {
+        // At interpreter shutdown (an array freed by the last collection) there is no Python to
+        // attach to: the producer's memory is left to the exiting process instead of a panic.
+        let _ = Python::try_attach(|_| {
             // SAFETY: `managed` is the producer's struct of the kind `versioned` says, whose
             // ownership the consumed capsule handed to us; it is deleted exactly once here.
             unsafe {

@@ -194,8 +194,11 @@ pub fn extract_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
     if let Ok(s) = obj.extract::<String>() {
         return Device::parse(&s).py();
     }
-    if let Ok(i) = obj.extract::<usize>() {
-        return Ok(Device::Cuda(i));
+    // A bool is an int to Python but never a device index (`to(dtype, True)` is non_blocking).
+    if !obj.is_instance_of::<pyo3::types::PyBool>() {
+        if let Ok(i) = obj.extract::<usize>() {
+            return Ok(Device::Cuda(i));
+        }
     }
     Err(crate::errors::type_error(format!(
         "cannot interpret {obj} as a device"

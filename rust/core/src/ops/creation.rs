@@ -128,9 +128,21 @@ impl Tensor {
             bail!(DType, "rand: expected a floating point dtype, got {dtype}");
         }
         let n = alloc_numel(shape, dtype.size())?;
+        // As PyTorch: `k / 2^digits` with as many random bits as the dtype's mantissa holds, so
+        // that `[0, 1)` stays half-open after rounding (a 53-bit draw near 1 rounds up to 1.0 in
+        // float16, bfloat16 and float32).
+        let digits = match dtype {
+            DType::F16 => 11,
+            DType::BF16 => 8,
+            DType::F32 => 24,
+            _ => 53,
+        };
+        let scale = (high - low) / (1u64 << digits) as f64;
         with_dtype!(dtype, T => {
             let v: Vec<T> = with_rng(|r| {
-                (0..n).map(|_| T::from_f64(low + (high - low) * r.uniform())).collect()
+                (0..n)
+                    .map(|_| T::from_f64(low + scale * (r.next_u64() >> (64 - digits)) as f64))
+                    .collect()
             });
             Tensor::from_vec(v, shape)
         })

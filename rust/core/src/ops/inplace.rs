@@ -351,7 +351,21 @@ impl Tensor {
             Ok(())
         })?;
         if is_grad_enabled() && (src.requires_grad() || self.requires_grad()) {
-            return self.assign_(&src.expand(self.shape())?);
+            // A node of its own (PyTorch's CopyBackwards): the gradient goes to `src`, summed
+            // over the broadcast dims, and none to the old values. Assigning `src` itself would
+            // give `self` the history of `src`, or none at all when `src` is a leaf.
+            let (src_shape, src_dt) = (src.shape().to_vec(), src.dtype());
+            let copied = cast_raw(&src.expand(self.shape())?, self.dtype())?;
+            let copied = crate::autograd::record_differentiable(
+                copied,
+                "CopyBackwards",
+                &[self, src],
+                move |g| {
+                    let to_src = g.sum_to_shape(&src_shape)?.to_dtype(src_dt)?;
+                    Ok(vec![Some(g.zeros_like()?), Some(to_src)])
+                },
+            );
+            return self.assign_(&copied);
         }
         self.check_inplace_allowed(false)?;
         write_into(self, src)?;

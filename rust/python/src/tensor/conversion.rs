@@ -10,15 +10,21 @@ use democratising::{DType, Device, Error};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-/// The dtype shorthands (`float()`, `long()`, ...): `self` cast to the named dtype.
+/// The dtype shorthands (`float()`, `long()`, ...): `self` cast to the named dtype, `self`
+/// itself when it already has it (as PyTorch: a `Parameter` stays one).
 macro_rules! cast_py {
     ($($name:ident => $dtype:ident),* $(,)?) => {
         #[pymethods]
         impl PyTensor {
             $(
-                fn $name(&self, py: Python<'_>) -> PyResult<PyTensor> {
-                    let t = &self.tensor();
-                    run(py, t.numel(), || t.to_dtype(DType::$dtype)).map(wrap)
+                fn $name(slf: &Bound<'_, Self>) -> PyResult<Either> {
+                    let t = &slf.get().tensor();
+                    if t.dtype() == DType::$dtype {
+                        return Ok(Either::Same(slf.clone().unbind()));
+                    }
+                    run(slf.py(), t.numel(), || t.to_dtype(DType::$dtype))
+                        .map(wrap)
+                        .map(Either::New)
                 }
             )*
         }
@@ -252,9 +258,24 @@ impl PyTensor {
         let this = slf.get();
         let mut dt = None;
         let mut dev = None;
+        let mut copy = copy;
+        let mut flags = 0; // positional bools: `non_blocking`, then `copy` (PyTorch's order)
         for a in args.iter() {
             if a.is_none() {
                 continue; // `x.to(None)` changes nothing, as in PyTorch
+            }
+            if a.is_instance_of::<pyo3::types::PyBool>() {
+                flags += 1;
+                match flags {
+                    1 => {} // non_blocking: every copy here completes before returning
+                    2 => copy = a.is_truthy()?,
+                    _ => {
+                        return Err(crate::errors::type_error(
+                            "to() takes at most two positional flags (non_blocking, copy)",
+                        ))
+                    }
+                }
+                continue;
             }
             // The common spellings first, each recognised without building a failed parse's
             // error (`to(x.device)` took 2.4 µs for a no-op, `to("cpu")` 1.4 µs).

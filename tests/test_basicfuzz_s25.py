@@ -129,7 +129,6 @@ def test_uniform_low_precision_is_below_high() -> None:
 # ---- views ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="_index_functions.unfold is an index_select copy")
 def test_unfold_is_a_view() -> None:
     t = dm.arange(10.0)
     v = t.unfold(0, 3, 2)
@@ -207,3 +206,19 @@ def test_grad_fn_names(expr: str, name: str) -> None:
     x = dm.ones(2, 3, requires_grad=True) * 1
     out = eval(expr, {"dm": dm, "x": x})  # (fixed expressions above)
     assert out.grad_fn.name() == name
+
+
+def test_unfold_view_gradients_sum_over_overlaps() -> None:
+    """Overlapping windows (size 3, step 1) add up their gradients, also to second order."""
+    x = dm.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=dm.float64, requires_grad=True)
+    w = x.unfold(0, 3, 1)
+    assert tuple(w.shape) == (3, 3) and tuple(w.stride()) == (1, 1)
+    (g,) = dm.autograd.grad((w**2).sum(), x, create_graph=True)
+    assert g.tolist() == [2.0, 8.0, 18.0, 16.0, 10.0]  # 2x times 1, 2, 3, 2, 1 windows
+    (g2,) = dm.autograd.grad(g.sum(), x)
+    assert g2.tolist() == [2.0, 4.0, 6.0, 4.0, 2.0]
+    assert tuple(dm.tensor(5.0).unfold(0, 1, 1).shape) == (1,)
+    with pytest.raises(ValueError):
+        x.unfold(0, 2, 0)
+    with pytest.raises(ValueError):
+        x.unfold(0, 6, 1)

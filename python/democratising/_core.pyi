@@ -1365,7 +1365,10 @@ class Tensor:
     def diagonal_scatter(
         self, src: Tensor, offset: _int = 0, dim1: _int = 0, dim2: _int = 1
     ) -> Tensor: ...
-    def unfold(self, dimension: _int, size: _int, step: _int) -> Tensor: ...
+    def unfold(self, dimension: _int, size: _int, step: _int) -> Tensor:
+        """The windows of ``size`` elements ``step`` apart along ``dimension``, as a view: that
+        dim counts the windows, a new last dim runs through each (overlapping windows sum
+        their gradients)."""
     def ndimension(self) -> _int: ...
 
     # ---- the remaining PyTorch methods (installed by _tensor_methods_torch) -----------------

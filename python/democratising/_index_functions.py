@@ -1,7 +1,7 @@
 """PyTorch's remaining indexing and scatter ops, written in Python over the engine's
 differentiable ops: ``index_put``/``index_put_``, ``masked_scatter``/``masked_scatter_``,
 ``put``/``put_``, ``scatter_reduce``/``scatter_reduce_``, ``select_scatter``,
-``slice_scatter``, ``diagonal_scatter``, ``unfold`` (the sliding windows, as a copy) and
+``slice_scatter``, ``diagonal_scatter`` and
 ``ndimension``; ``METHODS`` is merged into ``_tensor_extra.METHODS`` (so installed on ``Tensor``)
 and the free functions are also ``dm.index_put``, ``dm.masked_scatter``, ...
 
@@ -410,32 +410,6 @@ def diagonal_scatter(
 
 
 @_takes_tensor
-def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
-    """The windows of ``size`` elements along ``dimension``, ``step`` apart, as PyTorch's
-    ``Tensor.unfold``: that dim becomes the number of windows ``(n - size) // step + 1`` and a
-    last dim of ``size`` is added. A copy (an ``index_select``), differentiable; overlapping
-    windows add up their gradients."""
-    if step <= 0:
-        raise InvalidValueError(f"unfold(): step is {step} but must be > 0")
-    if size < 0:
-        raise InvalidValueError(f"unfold(): size is {size} but must be >= 0")
-    d = _dim(input, dimension)
-    n = input.shape[d] if input.ndim else 1
-    if size > n:
-        raise ShapeError(
-            f"unfold(): maximum size for tensor at dimension {d} is {n} but size is {size}"
-        )
-    if input.ndim == 0:
-        return input.reshape(1).narrow(0, 0, size)
-    windows = (n - size) // step + 1
-    pick = (np.arange(windows)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
-    taken = input.index_select(d, _index(pick, input))
-    shape = tuple(input.shape)
-    taken = taken.reshape(*shape[:d], windows, size, *shape[d + 1 :])
-    order = [*range(d + 1), *range(d + 2, input.ndim + 1), d + 1]
-    return taken.permute(*order)
-
-
 def ndimension(input: Tensor) -> int:
     """The number of dims (``dim()``)."""
     return input.ndim
@@ -461,7 +435,6 @@ METHODS: dict[str, Callable[..., Any]] = {
         select_scatter,
         slice_scatter,
         diagonal_scatter,
-        unfold,
         ndimension,
     )
 }

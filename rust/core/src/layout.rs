@@ -238,6 +238,17 @@ impl Layout {
         l
     }
 
+    /// `windows` windows of `size` elements, `step` apart, along `dim`: that dim steps from one
+    /// window to the next and a new last dim steps within a window (the windows may overlap).
+    pub fn unfold(&self, dim: usize, size: usize, step: usize, windows: usize) -> Layout {
+        let mut l = self.clone();
+        l.shape[dim] = windows;
+        l.strides[dim] = self.strides[dim] * step;
+        l.shape.push(size);
+        l.strides.push(self.strides[dim]);
+        l
+    }
+
     /// Drops `dim` by fixing its index.
     pub fn select(&self, dim: usize, index: usize) -> Layout {
         let mut l = self.clone();

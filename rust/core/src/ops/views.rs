@@ -268,6 +268,52 @@ impl Tensor {
         Ok(self.sub_view("DiagonalBackward", move |l| l.diagonal(offset, d1, d2)))
     }
 
+    /// `unfold(dim, size, step)`: the windows of `size` elements `step` apart along `dim`, as
+    /// a view (PyTorch's): that dim counts the windows, a new last dim runs through each. A
+    /// 0-d tensor is one element.
+    pub fn unfold(&self, dim: isize, size: usize, step: usize) -> Result<Tensor> {
+        if step == 0 {
+            bail!(Value, "unfold(): step is 0 but must be > 0");
+        }
+        if self.ndim() == 0 {
+            if size > 1 {
+                bail!(
+                    Shape,
+                    "unfold(): maximum size for a 0-dim tensor is 1 but size is {size}"
+                );
+            }
+            return self.reshape(&[1])?.narrow(0, 0, size);
+        }
+        let d = normalize_dim(dim, self.ndim())?;
+        let n = self.shape()[d];
+        if size > n {
+            bail!(
+                Shape,
+                "unfold(): maximum size for tensor at dimension {d} is {n} but size is {size}"
+            );
+        }
+        let windows = (n - size) / step + 1;
+        let (in_shape, dtype) = (self.shape().to_vec(), self.dtype());
+        let out = self.with_layout(self.layout().unfold(d, size, step, windows));
+        Ok(crate::autograd::record_view(
+            out,
+            "UnfoldBackward",
+            self,
+            move |g| {
+                let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
+                fold_windows(&z, &g.detach(), d, size, step, windows)?;
+                // Recorded (when a backward builds a graph): the adjoint of the fold unfolds.
+                Ok(vec![Some(record(
+                    z,
+                    "UnfoldScatterBackward",
+                    &[g],
+                    move |gg| Ok(vec![Some(gg.unfold(d as isize, size, step)?)]),
+                ))])
+            },
+            move |acc, g| fold_windows(acc, g, d, size, step, windows),
+        ))
+    }
+
     /// The view of `self` through `view` (a slice, a select), recorded as `name`: its backward
     /// writes the gradient into zeros of `self`'s shape through the same `view`.
     fn sub_view(
@@ -337,3 +383,21 @@ impl Tensor {
 
 /// A view's layout from its base's (shared by a sub-view and its gradient's adjoint).
 type ViewFn = Arc<dyn Fn(&Layout) -> Layout + Send + Sync>;
+
+/// Adds the windows' gradient `g` (`unfold`'s output shape) into `acc` where each window was
+/// read: one strided add per offset within a window, each touching distinct elements, so the
+/// overlaps of overlapping windows sum.
+fn fold_windows(
+    acc: &Tensor,
+    g: &Tensor,
+    d: usize,
+    size: usize,
+    step: usize,
+    windows: usize,
+) -> Result<()> {
+    for j in 0..size {
+        let into = acc.with_layout(acc.layout().slice(d, j, windows, step));
+        into.add_(&g.with_layout(g.layout().select(g.ndim() - 1, j)), 1.0)?;
+    }
+    Ok(())
+}

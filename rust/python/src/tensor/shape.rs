@@ -139,6 +139,15 @@ impl PyTensor {
         };
         self.tensor().narrow(dim, start, length).py().map(wrap)
     }
+    /// The sliding windows along `dimension`, as a view (PyTorch's `Tensor.unfold`).
+    fn unfold(&self, dimension: isize, size: isize, step: isize) -> PyResult<PyTensor> {
+        let (Ok(size), Ok(step)) = (usize::try_from(size), usize::try_from(step)) else {
+            return Err(to_pyerr(Error::Value(format!(
+                "unfold(): size ({size}) must be >= 0 and step ({step}) > 0"
+            ))));
+        };
+        self.tensor().unfold(dimension, size, step).py().map(wrap)
+    }
     #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
     fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> PyResult<PyTensor> {
         self.tensor().diagonal(offset, dim1, dim2).py().map(wrap)

@@ -94,6 +94,8 @@ impl PyTensor {
         crate::functions::where_(slf.py(), condition, slf.as_any(), other)
     }
     fn dot(&self, tensor: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
+        // Not on PyTorch's autocast lists: a dot product keeps its inputs' precision.
+        let _plain = democratising::amp::AutocastGuard::disabled();
         self.matmul_of_rank(&tensor, 1, "dot")
     }
     fn mm(&self, mat2: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {

@@ -43,7 +43,6 @@ class _ScaledTensorDataset(TensorDataset):
         return (x * 100,)
 
 
-@pytest.mark.xfail(strict=True, reason="DataLoader._fetch gathers TensorDataset rows directly")
 def test_tensordataset_subclass_getitem_is_used_by_the_loader() -> None:
     ds = _ScaledTensorDataset(dm.tensor([1, 2, 3, 4]))
     assert ds[0][0].item() == 100
@@ -51,14 +50,12 @@ def test_tensordataset_subclass_getitem_is_used_by_the_loader() -> None:
     assert _rows(DataLoader(ds, batch_size=2)) == [[100, 200], [300, 400]]
 
 
-@pytest.mark.xfail(strict=True, reason="DataLoader._fetch gathers TensorDataset rows directly")
 def test_tensordataset_subclass_getitem_through_random_split() -> None:
     ds = _ScaledTensorDataset(dm.tensor([1, 2, 3, 4]))
     # PyTorch: [[100, 200]]
     assert _rows(DataLoader(Subset(ds, [0, 1]), batch_size=2)) == [[100, 200]]
 
 
-@pytest.mark.xfail(strict=True, reason="DataLoader._fetch ignores a subclass's __getitems__")
 def test_tensordataset_subclass_getitems_is_used_by_the_loader() -> None:
     class Negated(TensorDataset):
         def __getitems__(self, indices: list[int]) -> list[tuple[Any, ...]]:
@@ -71,7 +68,6 @@ def test_tensordataset_subclass_getitems_is_used_by_the_loader() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="Subset subclasses' overrides are bypassed by the loader")
 def test_subset_subclass_overrides_are_not_silently_bypassed() -> None:
     class Shifted(Subset):
         def __getitem__(self, i: Any) -> Any:
@@ -86,7 +82,6 @@ def test_subset_subclass_overrides_are_not_silently_bypassed() -> None:
     assert _rows(DataLoader(ds, batch_size=2)) == [[1004, 1003]]
 
 
-@pytest.mark.xfail(strict=True, reason="Subset.__getitems__ bypasses an overridden __getitem__")
 def test_subset_subclass_overriding_only_getitem() -> None:
     class Shifted(Subset):
         def __getitem__(self, i: Any) -> Any:
@@ -104,7 +99,6 @@ def test_subset_subclass_overriding_only_getitem() -> None:
 # ---- Subset's cached index array goes stale --------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="Subset.index_array caches the indices on first use")
 def test_subset_indices_changed_in_place_reach_the_loader() -> None:
     sub = Subset(TensorDataset(dm.tensor([10, 20, 30, 40])), [0, 1])
     loader = DataLoader(sub, batch_size=2)
@@ -121,7 +115,6 @@ def test_subset_indices_changed_in_place_reach_the_loader() -> None:
 # ---- index values the fast path reinterprets -------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the fast path casts indices with np.asarray(int64)")
 def test_float_indices_are_rejected_not_truncated() -> None:
     ds = TensorDataset(dm.tensor([0, 10, 20, 30]))
     with pytest.raises(IndexError):
@@ -131,7 +124,6 @@ def test_float_indices_are_rejected_not_truncated() -> None:
         list(DataLoader(ds, batch_size=2, sampler=[1.7, 2.9]))
 
 
-@pytest.mark.xfail(strict=True, reason="Subset.index_array flattens 2-d indices")
 def test_subset_with_2d_indices_keeps_their_rows() -> None:
     sub = Subset(TensorDataset(dm.tensor([0, 10, 20, 30])), [[0, 1], [2, 3]])
     assert sub[1][0].tolist() == [20, 30]
@@ -172,14 +164,12 @@ def test_worker_error_does_not_end_the_epoch_without_workers() -> None:
     assert _drain(it) == [[0], [1], [2], "E", [4], [5], "S"]
 
 
-@pytest.mark.xfail(strict=True, reason="_Epoch.__next__ closes the epoch before raising")
 def test_worker_error_does_not_end_the_epoch() -> None:
     it = iter(DataLoader(_FailsAtThree(), batch_size=1, num_workers=2))
     # PyTorch: [[0], [1], [2], 'E', [4], [5], 'S'] (as with num_workers=0)
     assert _drain(it) == [[0], [1], [2], "E", [4], [5], "S"]
 
 
-@pytest.mark.xfail(strict=True, reason="_stream_workers' generator ends at the first error")
 def test_stream_worker_error_does_not_end_the_other_workers() -> None:
     class Stream(IterableDataset):
         def __iter__(self) -> Any:
@@ -207,14 +197,12 @@ class _SeedProbe:
         return info is not None and dm.initial_seed() == info.seed
 
 
-@pytest.mark.xfail(strict=True, reason="dm.initial_seed ignores the worker thread's generator")
 def test_initial_seed_in_a_worker_is_the_worker_seed() -> None:
     # PyTorch documents torch.initial_seed() in a worker as get_worker_info().seed
     got = [b.tolist() for b in DataLoader(_SeedProbe(), batch_size=1, num_workers=2)]
     assert got == [[True]] * 4
 
 
-@pytest.mark.xfail(strict=True, reason="_random_more._INITIAL_SEED is shared by all threads")
 def test_manual_seed_in_a_worker_leaves_the_main_initial_seed() -> None:
     dm.manual_seed(0)
 
@@ -226,7 +214,6 @@ def test_manual_seed_in_a_worker_leaves_the_main_initial_seed() -> None:
     assert dm.initial_seed() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="_base_seed hashes the global state, not `generator`")
 def test_generator_fixes_the_worker_seeds() -> None:
     class Seeds:
         def __len__(self) -> int:
@@ -254,7 +241,6 @@ def _order(loader: DataLoader) -> list[int]:
     return [int(x) for b in loader for x in b.tolist()]
 
 
-@pytest.mark.xfail(strict=True, reason="_numpy_rng reseeds from an int generator every epoch")
 def test_int_generator_still_reshuffles_every_epoch() -> None:
     loader = DataLoader(list(range(10)), batch_size=5, shuffle=True, generator=42)
     first, second = _order(loader), _order(loader)
@@ -263,7 +249,6 @@ def test_int_generator_still_reshuffles_every_epoch() -> None:
     assert first != second
 
 
-@pytest.mark.xfail(strict=True, reason="the shuffle loader's RandomSampler gets no generator")
 def test_loader_sampler_carries_the_generator() -> None:
     def sampler_order() -> list[int]:
         loader = DataLoader(list(range(20)), shuffle=True, generator=dm.Generator().manual_seed(7))
@@ -276,7 +261,6 @@ def test_loader_sampler_carries_the_generator() -> None:
 # ---- timeout ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="DataLoader accepts `timeout` and ignores it")
 def test_timeout_raises_when_a_worker_is_too_slow() -> None:
     release = threading.Event()
 
@@ -301,7 +285,6 @@ def test_timeout_raises_when_a_worker_is_too_slow() -> None:
 # ---- persistent stream workers ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="_stream_workers starts new threads every epoch")
 def test_persistent_stream_workers_initialise_once() -> None:
     calls: list[int] = []
 
@@ -323,13 +306,11 @@ def test_persistent_stream_workers_initialise_once() -> None:
 # ---- small API gaps --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="ConcatDataset has no static cumsum")
 def test_concat_dataset_cumsum() -> None:
     # PyTorch: ConcatDataset.cumsum(sequences) -> [2, 3]
     assert ConcatDataset.cumsum([[1, 2], [3]]) == [2, 3]  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(strict=True, reason="Subset turns tuple indices into a list")
 def test_subset_keeps_its_indices_object() -> None:
     indices = (2, 0)
     # PyTorch keeps `indices` as given

@@ -118,12 +118,6 @@ _MISSING_KEY_CASES: list[tuple[str, dict[str, Any], str, Any, list[float]]] = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="optim/_state_check.py prepare: a saved group lacking 'amsgrad' / 'nesterov' / "
-    "'momentum' / 'centered' raises StateDictError (not in _OPTIONAL_KEYS), and a missing "
-    "optional key keeps the live optimizer's value instead of PyTorch's __setstate__ default",
-)
 @pytest.mark.parametrize(("name", "kwargs", "key", "default", "expected"), _MISSING_KEY_CASES)
 def test_load_state_dict_fills_missing_group_keys_with_torch_defaults(
     name: str, kwargs: dict[str, Any], key: str, default: Any, expected: list[float]
@@ -145,11 +139,6 @@ def test_load_state_dict_fills_missing_group_keys_with_torch_defaults(
     np.testing.assert_allclose(p.detach().numpy(), np.array(expected), rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="optim/lbfgs.py keeps 'ro' and 'H_diag' as Python floats and no 'al' list; "
-    "PyTorch's LBFGS state holds 0-d tensors and the 'al' scratch list (history_size long)",
-)
 def test_lbfgs_state_dict_layout_matches_torch() -> None:
     x = dm.tensor([0.5, -1.5, 2.0], dtype=dm.float64).requires_grad_()
     opt = dm.optim.LBFGS([x], max_iter=3)
@@ -171,11 +160,6 @@ def test_lbfgs_state_dict_layout_matches_torch() -> None:
     assert all(isinstance(r, dm.Tensor) for r in st["ro"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nn/utils.py clip_grad_norm_ does not warn, as PyTorch does, that an empty "
-    "generator of parameters clips nothing",
-)
 def test_clip_grad_norm_warns_on_empty_generator() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

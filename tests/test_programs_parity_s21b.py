@@ -14,6 +14,7 @@ and ``IterableDataset`` streams read by several workers."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import math
@@ -1214,7 +1215,9 @@ def test_iterable_dataset_workers_errors_breaks_and_epochs() -> None:
     assert [b["i"].tolist() for b in loader][:4] == [[0, 2], [1, 3], [4, 6], [5, 7]]
     epochs = dm.data.DataLoader(_Sharded(6), 2, num_workers=2, persistent_workers=True)
     for _ in range(2):
-        assert [b["i"].tolist() for b in epochs] == [[0, 2], [1, 3], [4], [5]]
+        got = [b["i"].tolist() for b in epochs]  # (not in the assert: pytest keeps its parts)
+        assert got == [[0, 2], [1, 3], [4], [5]]
+    del epochs  # persistent workers live as long as their loader
 
     class Endless(dm.data.IterableDataset):
         def __iter__(self) -> Any:
@@ -1223,6 +1226,7 @@ def test_iterable_dataset_workers_errors_breaks_and_epochs() -> None:
     it = iter(dm.data.DataLoader(Endless(), batch_size=4, num_workers=2))
     assert [next(it).tolist() for _ in range(3)] == [[0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7]]
     del it
+    gc.collect()  # the ValueError's traceback above held the first loader's frames
     streams = [t for t in threading.enumerate() if t.name.startswith("dm-stream-")]
     for t in streams:
         t.join(timeout=5)  # dropping the iterator stops its workers

@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import math
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -38,14 +39,30 @@ _Number = Union[int, float]
 #: The seed the global generator was last seeded with through ``manual_seed``/``seed``.
 _INITIAL_SEED = [0]
 
+#: Per thread: ``seed``, set in a thread that has a generator of its own (a data-loader worker,
+#: ``_seed_thread``), whose ``manual_seed``/``initial_seed`` then concern that generator only,
+#: as a PyTorch worker process's do.
+_THREAD = threading.local()
+
+
+def _seed_thread(seed: Optional[int]) -> None:
+    """Gives the calling thread a generator of its own seeded with ``seed`` (``None``: back to
+    the global one) and records the seed for this thread's ``initial_seed``."""
+    _core._seed_thread(seed)
+    _THREAD.seed = None if seed is None else int(seed) % (1 << 64)
+
 
 def manual_seed(seed: int) -> Any:
     """Seeds the global generator (negative seeds wrap around to unsigned 64 bits), remembers
-    the seed for ``initial_seed`` and returns ``dm.default_generator``, as PyTorch's."""
+    the seed for ``initial_seed`` and returns ``dm.default_generator``, as PyTorch's. In a
+    loader worker thread it seeds (and remembers) that worker's own generator instead."""
     from ._pytorch_compat import default_generator
 
     _core.manual_seed(seed)
-    _INITIAL_SEED[0] = int(seed) % (1 << 64)
+    if getattr(_THREAD, "seed", None) is not None:
+        _THREAD.seed = int(seed) % (1 << 64)
+    else:
+        _INITIAL_SEED[0] = int(seed) % (1 << 64)
     return default_generator
 
 
@@ -59,8 +76,10 @@ def seed() -> int:
 
 def initial_seed() -> int:
     """The seed the global generator was last seeded with by ``dm.manual_seed`` or
-    ``dm.seed`` (at import, a non-deterministic one, as ``torch.initial_seed``)."""
-    return _INITIAL_SEED[0]
+    ``dm.seed`` (at import, a non-deterministic one, as ``torch.initial_seed``); in a loader
+    worker thread, that worker's seed (``get_worker_info().seed`` unless reseeded there)."""
+    own = getattr(_THREAD, "seed", None)
+    return _INITIAL_SEED[0] if own is None else int(own)
 
 
 # The engine seeds itself from the clock on first use; seed it now with a known seed instead,

@@ -8,6 +8,7 @@ import copy
 import hashlib
 import itertools
 import math
+import operator
 import os
 import queue
 import threading
@@ -138,36 +139,21 @@ class ChainDataset(IterableDataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``. The indices are kept as given (a list stays a
-    list); the loader's fast path reads an int64 copy made once (``index_array``), so a batch
-    costs its own size, not the subset's."""
+    """The samples of ``dataset`` at ``indices``. The indices are kept as the object given (a
+    list, tuple, array or tensor), as PyTorch's, and read afresh for every batch, so changing
+    them in place (an active-learning pool that grows) reaches the next epoch."""
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         self.dataset = dataset
         self.indices = indices
 
-    @property
-    def indices(self) -> Sequence[int]:
-        return self._indices
-
-    @indices.setter
-    def indices(self, value: Sequence[int]) -> None:
-        self._indices = list(value) if not isinstance(value, (list, np.ndarray)) else value
-        self._array: Optional[np.ndarray] = None
-
-    def index_array(self) -> np.ndarray:
-        """The indices as an int64 array, made on first use and kept."""
-        if self._array is None:
-            self._array = np.asarray(self._indices, dtype=np.int64).reshape(-1)
-        return self._array
-
     def __len__(self) -> int:
-        return len(self._indices)
+        return len(self.indices)
 
     def _key(self, i: Any) -> Any:
         """The parent's key at position ``i``: NumPy integers become ``int``; other keys
         (strings, tuples, tensors) pass as they are, as in PyTorch's ``Subset``."""
-        key = self._indices[i]
+        key = self.indices[i]
         return int(key) if isinstance(key, np.integer) else key
 
     def __getitem__(self, i: Any) -> Any:
@@ -178,7 +164,11 @@ class Subset(Dataset):
 
     def __getitems__(self, indices: list[Any]) -> list[Any]:
         """The samples at ``indices`` (a batch), through the parent's ``__getitems__`` where it
-        has one, as PyTorch's ``Subset`` does; the ``DataLoader`` calls this for a batch."""
+        has one, as PyTorch's ``Subset`` does; the ``DataLoader`` calls this for a batch. A
+        subclass that overrides only ``__getitem__`` gets it called for every sample (PyTorch
+        refuses such a class; skipping the override would silently change its samples)."""
+        if type(self).__getitem__ is not Subset.__getitem__:
+            return [self[i] for i in indices]
         keys = [self._key(i) for i in indices]
         getitems = getattr(self.dataset, "__getitems__", None)
         if callable(getitems):
@@ -196,7 +186,16 @@ class ConcatDataset(Dataset):
         for d in self.datasets:
             if isinstance(d, IterableDataset):
                 raise _TypeAssertionError("ConcatDataset does not support IterableDataset")
-        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+        self.cumulative_sizes = self.cumsum(self.datasets)
+
+    @staticmethod
+    def cumsum(sequence: Iterable[Sized]) -> list[int]:
+        """The running totals of the lengths in ``sequence`` (PyTorch's static helper)."""
+        out, total = [], 0
+        for e in sequence:
+            total += len(e)
+            out.append(total)
+        return out
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
@@ -240,6 +239,30 @@ def _numpy_rng(generator: Any) -> np.random.Generator:
         "generator must be None, an int seed, a numpy.random.Generator or an object with "
         f"initial_seed(); got {type(generator).__name__}"
     )
+
+
+def _owned_rng(owner: Any, generator: Any) -> np.random.Generator:
+    """``_numpy_rng(generator)`` for a sampler or loader ``owner`` that draws once per epoch.
+    An int seed (or an object with only ``initial_seed()``) has no state to advance: the NumPy
+    generator seeded from it is kept on ``owner`` and advanced, so successive epochs differ
+    and the sequence of epochs is still fixed by the seed (PyTorch's ``generator`` advances
+    the same way). It is rebuilt when the seed changes (``generator`` reassigned, reseeded)."""
+    if generator is None or isinstance(generator, np.random.Generator):
+        return _numpy_rng(generator)
+    if callable(getattr(generator, "_active", None)):  # a dm.Generator advances itself
+        return _numpy_rng(generator)
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        seed = int(generator)
+    else:
+        initial = getattr(generator, "initial_seed", None)
+        if not callable(initial):
+            return _numpy_rng(generator)  # raises its ArgumentTypeError
+        seed = int(initial())
+    kept = owner.__dict__.get("_kept_rng")
+    if kept is None or kept[0] != seed:
+        kept = (seed, np.random.default_rng(seed))
+        owner.__dict__["_kept_rng"] = kept  # not setattr: DataLoader guards its attributes
+    return kept[1]
 
 
 #: Indices drawn per NumPy call by the samplers that draw with replacement: large enough to
@@ -312,7 +335,7 @@ class RandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         n, total = len(self.data_source), self.num_samples
-        rng = _numpy_rng(self.generator)
+        rng = _owned_rng(self, self.generator)
         if self.replacement:
             if n == 0:
                 raise InvalidValueError("cannot sample with replacement from an empty dataset")
@@ -337,7 +360,7 @@ class SubsetRandomSampler(Sampler):
         self.indices, self.generator = indices, generator
 
     def __iter__(self) -> Iterator[int]:
-        for i in _numpy_rng(self.generator).permutation(len(self.indices)).tolist():
+        for i in _owned_rng(self, self.generator).permutation(len(self.indices)).tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -379,7 +402,7 @@ class WeightedRandomSampler(Sampler):
         self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
 
     def __iter__(self) -> Iterator[int]:
-        rng = _numpy_rng(self.generator)
+        rng = _owned_rng(self, self.generator)
         p = self._weights / self._weights.sum()
         if not self.replacement:
             yield from rng.choice(p.size, size=self.num_samples, replace=False, p=p).tolist()
@@ -712,7 +735,9 @@ _FROZEN_LOADER_ATTRS = frozenset(
 
 class DataLoader:
     """Iterates a dataset in batches, with PyTorch's arguments; ``TensorDataset`` batches (also
-    through ``Subset``/``random_split``) are gathered with one index op.
+    through ``Subset``/``random_split``) are gathered with one index op, unless a subclass
+    overrides ``__getitem__``/``__getitems__`` (then those are called, as PyTorch's fetcher
+    does) or the keys are not plain integers.
 
     The order comes from ``batch_sampler``, else ``sampler`` grouped by ``batch_size``, else
     ``shuffle``; samplers are consumed lazily, batch by batch, so a ``RandomSampler`` of
@@ -720,7 +745,7 @@ class DataLoader:
     samples, each passed through ``collate_fn`` (default: ``default_convert``, as in
     PyTorch). An ``IterableDataset`` is batched as it streams; with ``num_workers=k > 0``
     each of ``k`` threads streams its own copy of it, as PyTorch's worker processes do
-    (see ``_stream_workers``: shard it by ``get_worker_info()``, or every worker yields it all).
+    (see ``_StreamPool``: shard it by ``get_worker_info()``, or every worker yields it all).
 
     With ``num_workers=k > 0``, batches are built ahead of time by ``k`` background threads (the
     engine releases the GIL on large ops) and yielded in sampler order, so the batches are the
@@ -728,28 +753,34 @@ class DataLoader:
     thread, at most ``prefetch_factor`` batches per worker ahead. A dataset whose
     ``__getitem__`` draws from the engine's generator (``dm.rand``, random transforms) gets
     the same batches for the same ``manual_seed``: worker ``i`` draws from a generator of its
-    own seeded with ``base_seed + i`` (``get_worker_info().seed``; ``base_seed`` drawn from the
-    main generator when the workers start), as in PyTorch, though not the draws of
-    ``num_workers=0``. Python's ``random`` and NumPy's global generator are shared by the
-    threads, so draws from them are not reproducible across workers. Threads pay off when
+    own seeded with ``base_seed + i`` (``get_worker_info().seed``, also ``dm.initial_seed()``
+    there; ``base_seed`` derived from ``generator``, or the main generator, when the workers
+    start), as in PyTorch, though not the draws of ``num_workers=0``. Python's ``random`` and
+    NumPy's global generator are shared by the threads, so draws from them are not
+    reproducible across workers. Threads pay off when
     building a batch waits without the GIL (file or network reads, decoding in C); in-memory
     ``TensorDataset`` batches are one index op, fastest with ``num_workers=0``. The threads
-    are kept between epochs unless ``persistent_workers=False``.
+    are kept between epochs unless ``persistent_workers=False``; an ``IterableDataset``'s
+    workers (and their copies of it) only with ``persistent_workers=True``. An exception
+    raised in a worker is raised in its batch's place, and ``next()`` then goes on with the
+    next batch, as in PyTorch; ``timeout > 0`` raises PyTorch's ``RuntimeError`` when a
+    worker's batch takes longer than that many seconds.
     Once built, ``batch_size``, ``sampler``, ``batch_sampler``, ``drop_last``, ``dataset`` and
     ``persistent_workers`` cannot be reassigned (``ValueError``, as in PyTorch).
     ``pin_memory=True`` puts every batch's tensors in page-locked host memory (in the worker
     threads when there are any), so copying them to a GPU is a DMA transfer; without a CUDA
-    device it warns, as PyTorch does, and changes nothing. ``timeout``,
-    ``multiprocessing_context`` and ``pin_memory_device`` are accepted for PyTorch programs
-    and change nothing (no processes); ``worker_init_fn(worker_id)`` runs once in each worker
-    thread.
+    device it warns, as PyTorch does, and changes nothing (the attribute keeps the value
+    given). ``multiprocessing_context`` and ``pin_memory_device`` are accepted for PyTorch
+    programs and change nothing (no processes); ``worker_init_fn(worker_id)`` runs once in
+    each worker thread.
 
     ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
     per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
     sees the same order as an uninterrupted one. Without ``seed``, each shuffled epoch draws its
-    seed from ``generator`` (a NumPy generator, an int, or an object with ``initial_seed()``)
-    or from the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
-    ``dm.manual_seed`` makes the whole sequence reproducible.
+    seed from ``generator`` (a ``dm.Generator``, a NumPy generator, or an int or an object with
+    ``initial_seed()``, which seed a NumPy generator kept and advanced by the loader) or from
+    the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
+    ``dm.manual_seed`` (or the generator's seed) makes the whole sequence reproducible.
     """
 
     def __init__(
@@ -776,7 +807,10 @@ class DataLoader:
     ) -> None:
         del pin_memory_device
         self.in_order = in_order
-        self.pin_memory = bool(pin_memory) and _can_pin()
+        # The attribute keeps the value given, as PyTorch's; batches are pinned only where a
+        # CUDA device exists (``_can_pin`` warns otherwise).
+        self.pin_memory = pin_memory
+        self._pin = bool(pin_memory) and _can_pin()
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
@@ -804,6 +838,8 @@ class DataLoader:
                 "DataLoader with IterableDataset: expected unspecified shuffle, sampler and "
                 "batch_sampler options"
             )
+        if batch_size is not None and batch_sampler is None:
+            _check_bool("drop_last", drop_last)  # PyTorch's BatchSampler check (None too)
         if batch_size is None and drop_last:
             raise InvalidValueError(
                 "batch_size=None option disables auto-batching and is mutually exclusive with "
@@ -847,13 +883,22 @@ class DataLoader:
         )
         self._user_sampler = sampler is not None
         if sampler is None and not iterable:
-            sampler = RandomSampler(dataset) if self.shuffle else SequentialSampler(dataset)
+            sampler = (
+                RandomSampler(dataset, generator=generator)
+                if self.shuffle
+                else SequentialSampler(dataset)
+            )
         self.sampler: Any = sampler
         self._user_batch_sampler = batch_sampler is not None
         if batch_sampler is None and batch_size is not None and not iterable:
-            batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.batch_sampler: Any = batch_sampler
         self._pool: Optional[_WorkerPool] = None
+        # Stream workers are kept between epochs only when asked (``persistent_workers=True``):
+        # each worker's copy of the dataset then lasts, as in PyTorch; by default every epoch
+        # starts from fresh copies, as PyTorch's default does.
+        self._stream_pool: Optional[_StreamPool] = None
+        self._persist_streams = bool(persistent_workers) and iterable
         self._pools_started = 0  # mixed into each new pool's base seed
         # The loader's own shuffling generator; ``None``: one per epoch from the global one.
         self._rng: Optional[np.random.Generator] = (
@@ -874,7 +919,7 @@ class DataLoader:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        rng = self._rng if self._rng is not None else _numpy_rng(self.generator)
+        rng = self._rng if self._rng is not None else _owned_rng(self, self.generator)
         return rng.permutation(n)
 
     def __len__(self) -> int:
@@ -950,15 +995,9 @@ class DataLoader:
         if self.batch_size is None and not self._user_batch_sampler:  # one sample
             return self.collate_fn(self.dataset[idx])
         if self._fast_collate and self.collate_fn is default_collate:
-            base = self.dataset
-            while isinstance(base, Subset):  # random_split output
-                base = base.dataset
-            if isinstance(base, TensorDataset):  # one gather per Subset level, one index op
-                pos, level = np.asarray(idx, dtype=np.int64), self.dataset
-                while isinstance(level, Subset):
-                    pos, level = level.index_array()[pos], level.dataset
-                it = _core.from_numpy(np.ascontiguousarray(pos, dtype=np.int64))
-                return [t[it] for t in base.tensors]  # a list, as default_collate's
+            batch = _gather(self.dataset, idx)
+            if batch is not None:
+                return batch
         # The default sampler's batches are int64 arrays: their keys go in as Python ints.
         keys = idx.tolist() if isinstance(idx, np.ndarray) else idx
         getitems = getattr(self.dataset, "__getitems__", None)
@@ -998,25 +1037,51 @@ class DataLoader:
         return self._iter_batches(self._index_batches())
 
     def _stream(self) -> Iterator[Any]:
-        """An ``IterableDataset``'s batches: read in this thread, or, with workers, by
-        ``_stream_workers``."""
-        if self.num_workers > 0:
-            self._pools_started += 1
-            return _stream_workers(self, self._pools_started)
-        it = self._iterable_batches()
-        return map(pin_batch, it) if self.pin_memory else it
+        """An ``IterableDataset``'s batches: read in this thread, or, with workers, by a
+        ``_StreamPool`` (kept between epochs with ``persistent_workers=True``)."""
+        if self.num_workers == 0:
+            return self._worker_stream(self.dataset)
+        pool = self._stream_pool
+        if pool is not None and pool.pid != os.getpid():  # threads do not survive fork()
+            pool = self._stream_pool = None
+        if not self._persist_streams or (pool is not None and pool.busy):
+            return _StreamEpoch(self._new_stream_pool(), self._worker_stream, self.timeout, True)
+        if pool is None:
+            pool = self._stream_pool = self._new_stream_pool()
+            weakref.finalize(self, pool.close)
+        return _StreamEpoch(pool, self._worker_stream, self.timeout, close_pool=False)
+
+    def _worker_stream(self, dataset: Any) -> Iterator[Any]:
+        """``dataset``'s stream batched, collated and pinned when asked (in a worker, its copy)."""
+        it = self._iterable_batches(dataset)
+        return map(pin_batch, it) if self._pin else it
 
     def _load(self, idx: Any) -> Any:
         """Batch ``idx``, pinned when asked (in the worker that built it)."""
         batch = self._fetch(idx)
-        return pin_batch(batch) if self.pin_memory else batch
+        return pin_batch(batch) if self._pin else batch
+
+    def _next_base_seed(self) -> int:
+        """The base seed of this loader's next worker pool: each new pool gets another one, so
+        non-persistent workers do not repeat the previous epoch's random draws."""
+        self._pools_started += 1
+        return _base_seed(self._pools_started, self.generator)
 
     def _new_pool(self) -> _WorkerPool:
-        """Worker threads for an epoch (or, persistent, for all of them); each new pool of
-        this loader gets another base seed, so non-persistent workers do not repeat the
-        previous epoch's random draws."""
-        self._pools_started += 1
-        return _WorkerPool(self.num_workers, self.worker_init_fn, self.dataset, self._pools_started)
+        """Worker threads for an epoch (or, persistent, for all of them)."""
+        return _WorkerPool(
+            self.num_workers, self.worker_init_fn, self.dataset, self._next_base_seed()
+        )
+
+    def _new_stream_pool(self) -> _StreamPool:
+        """Stream worker threads for an epoch (or, persistent, for all of them)."""
+        return _StreamPool(
+            self.num_workers,
+            self.dataset,
+            self.worker_init_fn,
+            self._next_base_seed(),
+            self.prefetch_factor or 2,
+        )
 
     def _iter_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
         if self.num_workers == 0:
@@ -1024,18 +1089,84 @@ class DataLoader:
         pool = self._pool
         if pool is not None and pool.pid != os.getpid():  # threads do not survive fork()
             pool = self._pool = None
+        depth = self.prefetch_factor or 2
         if not self.persistent_workers or (pool is not None and pool.busy):
-            return _Epoch(
-                self._new_pool(),
-                self._load,
-                batches,
-                self.prefetch_factor or 2,
-                close_pool=True,
-            )
+            return _Epoch(self._new_pool(), self._load, batches, depth, self.timeout, True)
         if pool is None:
             pool = self._pool = self._new_pool()
             weakref.finalize(self, pool.close)
-        return _Epoch(pool, self._load, batches, self.prefetch_factor or 2, close_pool=False)
+        return _Epoch(pool, self._load, batches, depth, self.timeout, close_pool=False)
+
+
+def _plain_subset(ds: Any) -> bool:
+    """A ``Subset`` whose sample access is ``Subset``'s own (no subclass override)."""
+    cls = type(ds)
+    return (
+        isinstance(ds, Subset)
+        and cls.__getitem__ is Subset.__getitem__
+        and cls.__getitems__ is Subset.__getitems__
+    )
+
+
+def _plain_tensor_dataset(ds: Any) -> bool:
+    """A ``TensorDataset`` whose samples are ``TensorDataset``'s own rows (no subclass
+    ``__getitem__``/``__getitems__`` to call instead)."""
+    cls = type(ds)
+    return (
+        isinstance(ds, TensorDataset)
+        and cls.__getitem__ is TensorDataset.__getitem__
+        and getattr(cls, "__getitems__", None) is None
+    )
+
+
+def _int_keys(keys: Any) -> Optional[np.ndarray]:
+    """``keys`` as a 1-d int64 array when they are plain integers, else ``None`` (floats,
+    bools, nested lists, tensors of keys: the dataset itself decides what those mean)."""
+    try:
+        array = keys if isinstance(keys, np.ndarray) else np.asarray(keys)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 1 or array.dtype.kind != "i":
+        return None
+    return array.astype(np.int64, copy=False)
+
+
+def _subset_keys(indices: Any, pos: np.ndarray) -> Optional[np.ndarray]:
+    """A subset's keys at positions ``pos``, read from its ``indices`` now (they may have
+    changed since the last batch) in O(batch), or ``None`` where they are no plain integers.
+    Out-of-range positions raise ``IndexError``, as ``indices[i]`` does."""
+    if isinstance(indices, np.ndarray):
+        return _int_keys(indices[pos]) if indices.ndim == 1 else None
+    if isinstance(indices, Tensor):
+        if indices.ndim != 1 or indices.dtype not in (_core.int64, _core.int32):
+            return None
+        return _int_keys(indices[_core.from_numpy(pos)].cpu().numpy())
+    positions = pos.tolist()
+    if len(positions) < 2:  # itemgetter of one position returns the item, not a tuple
+        return _int_keys([indices[i] for i in positions])
+    return _int_keys(operator.itemgetter(*positions)(indices))  # the fastest O(batch) gather
+
+
+def _gather(dataset: Any, idx: Any) -> Optional[list[Tensor]]:
+    """A ``TensorDataset`` batch (also through ``Subset``/``random_split`` levels) gathered
+    with one index op per tensor, as ``default_collate`` of its samples would give; ``None``
+    where that would not be the same: a subclass that overrides ``__getitem__`` or
+    ``__getitems__`` at any level, or keys that are not plain integers."""
+    levels, base = [], dataset
+    while _plain_subset(base):
+        levels.append(base)
+        base = base.dataset
+    if not _plain_tensor_dataset(base):
+        return None
+    pos = _int_keys(idx)
+    for sub in levels:
+        if pos is None:
+            return None
+        pos = _subset_keys(sub.indices, pos)
+    if pos is None:
+        return None
+    it = _core.from_numpy(np.ascontiguousarray(pos))
+    return [t[it] for t in base.tensors]  # a list, as default_collate's
 
 
 def _check_mp_context(context: Any, num_workers: int) -> Any:
@@ -1068,80 +1199,212 @@ def _check_mp_context(context: Any, num_workers: int) -> Any:
     return context
 
 
-def _base_seed(serial: int) -> int:
-    """Worker ``i``'s generator seed is this plus ``i``: a hash of the main generator's state
-    and the loader's pool count, so starting workers draws nothing from the main stream."""
-    state = ",".join(map(str, [*_core.get_rng_state(), serial])).encode()
+def _generator_state(generator: Any) -> list[Any]:
+    """What the workers' base seed is derived from: the state of the loader's ``generator``
+    (a ``dm.Generator``'s or NumPy generator's state, an int seed, an ``initial_seed()``), or
+    without one the global generator's, read without drawing from it."""
+    if generator is None:
+        return list(_core.get_rng_state())
+    if isinstance(generator, np.random.Generator):
+        return [repr(generator.bit_generator.state)]
+    get_state = getattr(generator, "get_state", None)
+    if callable(get_state) and callable(getattr(generator, "_active", None)):  # dm.Generator
+        return ["dm", *get_state()]
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        return ["int", int(generator)]
+    initial = getattr(generator, "initial_seed", None)
+    if callable(initial):
+        return ["seed", int(initial())]
+    return list(_core.get_rng_state())
+
+
+def _base_seed(serial: int, generator: Any = None) -> int:
+    """Worker ``i``'s generator seed is this plus ``i``: a hash of the loader's ``generator``
+    (as PyTorch's base seed comes from it; else the global generator's) state and the
+    loader's pool count. Hashing draws nothing, so the shuffle order with workers is the one
+    without them, and the same generator seed gives the same worker seeds."""
+    state = ",".join(map(str, [*_generator_state(generator), serial])).encode()
     return int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") >> 2
+
+
+def _timed_out(timeout: float) -> RuntimeError:
+    """PyTorch's error for a worker batch that took longer than ``timeout`` seconds."""
+    return RuntimeError(f"DataLoader timed out after {timeout} seconds")
+
+
+def _enter_worker(info: WorkerInfo) -> None:
+    """Makes the calling thread loader worker ``info``: its own generator seeded with
+    ``info.seed`` (also what ``dm.initial_seed()`` reports there) and ``get_worker_info()``."""
+    from ._random_more import _seed_thread
+
+    _seed_thread(info.seed)
+    _worker.info = info
 
 
 #: What a stream worker puts after its last batch.
 _STREAM_END = object()
 
 
-def _stream_workers(loader: DataLoader, serial: int) -> Iterator[Any]:
-    """An ``IterableDataset`` read by ``num_workers`` threads, as PyTorch's worker processes
-    read it: worker ``i`` iterates its own (shallow) copy of the dataset, with
-    ``get_worker_info()`` telling it ``i`` and ``worker_init_fn(i)`` run first, and batches
-    (and collates) its own stream, so a dataset that does not shard itself by
+class _StreamPool:
+    """``workers`` threads reading an ``IterableDataset`` as PyTorch's worker processes read
+    it: worker ``i`` iterates its own (shallow) copy of the dataset, made once, with
+    ``get_worker_info()`` telling it ``i`` and ``worker_init_fn(i)`` run once first, and
+    batches (and collates) its own stream, so a dataset that does not shard itself by
     ``get_worker_info()`` is read once per worker, and each worker may end with a short
-    batch. Batches come round-robin over the workers still running: worker 0's first,
-    worker 1's first, ..., worker 0's second. A worker's exception is raised in its place;
-    stopping early (``break``) stops the workers. Threads and copies last one epoch, so
-    ``worker_init_fn`` runs every epoch."""
-    n, depth = loader.num_workers, loader.prefetch_factor or 2
-    base_seed = _base_seed(serial)
-    stop = threading.Event()
-    results: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(n)]
+    batch. Each epoch is a task with a generation number; results carry it, so a consumer
+    that stops early bumps the generation and the workers stop and their leftovers are
+    dropped. The batching function travels with each task, so between epochs the threads
+    hold no reference to the ``DataLoader``."""
 
-    def put(w: int, item: Any) -> bool:
-        """Hands ``item`` over, waiting for room; False once the consumer has stopped."""
-        while not stop.is_set():
+    def __init__(
+        self,
+        workers: int,
+        dataset: Any,
+        init_fn: Optional[Callable[[int], None]],
+        base_seed: int,
+        depth: int,
+    ) -> None:
+        self.workers = workers
+        self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
+        self._results: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(workers)]
+        self._gen = 0
+        self.busy = False
+        self.pid = os.getpid()
+        for w in range(workers):
+            threading.Thread(
+                target=self._work,
+                args=(w, dataset, init_fn, base_seed + w),
+                name=f"dm-stream-{w}",
+                daemon=True,
+            ).start()
+
+    def _put(self, w: int, gen: int, item: Any) -> bool:
+        """Hands ``item`` over, waiting for room; False once epoch ``gen`` is abandoned."""
+        while self._gen == gen:
             try:
-                results[w].put(item, timeout=0.05)
+                self._results[w].put((gen, item), timeout=0.05)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def work(w: int) -> None:
+    def _work(
+        self, w: int, dataset: Any, init_fn: Optional[Callable[[int], None]], seed: int
+    ) -> None:
         try:
-            dataset = copy.copy(loader.dataset)
+            dataset = copy.copy(dataset)
         except Exception:  # not copyable: the workers share it
-            dataset = loader.dataset
-        _core._seed_thread(base_seed + w)
-        _worker.info = WorkerInfo(w, n, base_seed + w, dataset)
-        try:
-            if loader.worker_init_fn is not None:
-                loader.worker_init_fn(w)
-            for batch in loader._iterable_batches(dataset):
-                if not put(w, (True, pin_batch(batch) if loader.pin_memory else batch)):
-                    return
-            put(w, _STREAM_END)
-        except BaseException as e:  # raised in the consumer, in this batch's place
-            put(w, (False, e))
+            pass
+        _enter_worker(WorkerInfo(w, self.workers, seed, dataset))
+        init_error: Optional[BaseException] = None
+        if init_fn is not None:
+            try:
+                init_fn(w)
+            except BaseException as e:  # reported in place of this worker's stream
+                init_error = e
+        while True:
+            task = self._tasks[w].get()
+            if task is None:
+                return
+            gen, batches = task
+            del task
+            if self._gen == gen:
+                self._run(w, gen, batches, dataset, init_error)
+            del batches
 
-    def batches() -> Iterator[Any]:
-        active = list(range(n))
-        try:
-            while active:
-                for w in list(active):
-                    item = results[w].get()
-                    if item is _STREAM_END:
-                        active.remove(w)
-                        continue
-                    ok, value = item
-                    if not ok:
-                        raise value
-                    yield value
-        finally:
-            stop.set()
+    def _run(
+        self,
+        w: int,
+        gen: int,
+        batches: Callable[[Any], Iterator[Any]],
+        dataset: Any,
+        init_error: Optional[BaseException],
+    ) -> None:
+        """One epoch of worker ``w``: its batches, then ``_STREAM_END``; an exception is put
+        in the next batch's place and ends this worker's stream (the others go on)."""
+        error = init_error
+        if error is None:
+            try:
+                for batch in batches(dataset):
+                    if not self._put(w, gen, (True, batch)):
+                        return
+            except BaseException as e:  # raised in the consumer, in this batch's place
+                error = e
+        if error is None or self._put(w, gen, (False, error)):
+            self._put(w, gen, _STREAM_END)
 
-    it = batches()
-    weakref.finalize(it, stop.set)  # an epoch dropped before its first batch
-    for w in range(n):
-        threading.Thread(target=work, args=(w,), name=f"dm-stream-{w}", daemon=True).start()
-    return it
+    def close(self) -> None:
+        self._gen += 1
+        for t in self._tasks:
+            t.put(None)
+
+
+class _StreamEpoch:
+    """Iterator over one epoch of a ``_StreamPool``: batches come round-robin over the
+    workers still streaming (worker 0's first, worker 1's first, ..., worker 0's second). A
+    worker's exception is raised in its place and ends only that worker's stream, so
+    ``next()`` after it goes on with the others, as PyTorch's does; dropping the iterator
+    (``break``, garbage collection) stops the workers' epoch."""
+
+    def __init__(
+        self,
+        pool: _StreamPool,
+        batches: Callable[[Any], Iterator[Any]],
+        timeout: float,
+        close_pool: bool,
+    ) -> None:
+        pool.busy = True
+        pool._gen += 1
+        self.pool, self.gen, self.timeout = pool, pool._gen, timeout
+        self.close_pool, self.finished = close_pool, False
+        self.active, self.k = list(range(pool.workers)), 0
+        for t in pool._tasks:
+            t.put((self.gen, batches))
+
+    def __iter__(self) -> _StreamEpoch:
+        return self
+
+    def _get(self, w: int) -> Any:
+        q = self.pool._results[w]
+        while True:
+            try:
+                g, item = q.get(timeout=self.timeout or None)
+            except queue.Empty:
+                raise _timed_out(self.timeout) from None
+            if g == self.gen:  # older generations are leftovers of an abandoned epoch
+                return item
+
+    def __next__(self) -> Any:
+        while not self.finished and self.active:
+            if self.k >= len(self.active):
+                self.k = 0
+            item = self._get(self.active[self.k])
+            if item is _STREAM_END:
+                del self.active[self.k]
+                continue
+            self.k += 1
+            ok, value = item
+            if not ok:
+                raise value
+            return value
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        if self.finished:
+            return
+        self.finished, pool = True, self.pool
+        if self.active or self.close_pool:
+            pool._gen += 1  # the workers stop this epoch's streams
+        pool.busy = False
+        if self.close_pool:
+            pool.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to clean up
+            pass
 
 
 class _WorkerPool:
@@ -1164,16 +1427,13 @@ class _WorkerPool:
         workers: int,
         init_fn: Optional[Callable[[int], None]] = None,
         dataset: Any = None,
-        serial: int = 0,
+        base_seed: int = 0,
     ) -> None:
         self.workers = workers
         # As PyTorch seeds worker i with base_seed + i: a dataset drawing random numbers
         # then gives the same batches for the same manual_seed (each worker thread draws
         # from its own generator, and worker i always builds batches i, i + workers, ...).
-        # base_seed is a hash of the main generator's state, not a draw from it, so starting
-        # workers leaves the main stream as it is (a resumed run starts its workers at
-        # another point than the uninterrupted one, and must still draw the same numbers).
-        base_seed = _base_seed(serial)
+        # base_seed is a hash of the generator's state, not a draw from it (``_base_seed``).
         self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._gen = 0
@@ -1188,13 +1448,12 @@ class _WorkerPool:
 
     def _work(self, info: WorkerInfo, init_fn: Optional[Callable[[int], None]]) -> None:
         w = info.id
-        _core._seed_thread(info.seed)
-        _worker.info = info
+        _enter_worker(info)
         init_error: Optional[BaseException] = None
         if init_fn is not None:
             try:
                 init_fn(w)
-            except BaseException as e:  # reported with this worker's first batch
+            except BaseException as e:  # reported with each of this worker's batches
                 init_error = e
         while True:
             task = self._tasks[w].get()
@@ -1224,8 +1483,11 @@ class _WorkerPool:
 class _Epoch:
     """Iterator over one epoch of a ``_WorkerPool``: reads the batch iterator as results are
     consumed (``depth`` batches per worker ahead), yields batches in order, raises a worker's
-    exception in its place, and, if dropped early (``break``, an exception, garbage
-    collection), tells the workers to skip the rest so the pool is reusable."""
+    exception in its batch's place (``next()`` then goes on with the next batch, as PyTorch's
+    and ``num_workers=0`` do), raises PyTorch's ``RuntimeError`` when a batch takes longer
+    than ``timeout`` seconds (> 0; ``next()`` may then wait for it again), and, if dropped
+    early (``break``, garbage collection), tells the workers to skip the rest so the pool is
+    reusable."""
 
     def __init__(
         self,
@@ -1233,11 +1495,12 @@ class _Epoch:
         fetch: Callable[[Any], Any],
         batches: Iterator[Any],
         depth: int,
+        timeout: float,
         close_pool: bool,
     ) -> None:
         pool.busy = True
         pool._gen += 1
-        self.pool, self.gen = pool, pool._gen
+        self.pool, self.gen, self.timeout = pool, pool._gen, timeout
         self.fetch: Optional[Callable[[Any], Any]] = fetch  # keeps the loader alive
         self.batches: Optional[Iterator[Any]] = batches
         self.sent = self.j = 0
@@ -1272,18 +1535,20 @@ class _Epoch:
             raise StopIteration
         q = self.pool._results[self.j % self.pool.workers]
         while True:
-            g, ok, value = q.get()
+            try:
+                g, ok, value = q.get(timeout=self.timeout or None)
+            except queue.Empty:
+                raise _timed_out(self.timeout) from None
             if g == self.gen:  # older generations are leftovers of an abandoned epoch
                 break
         self.j += 1
-        if not ok:
-            self.close()
-            raise value
         try:
             self._dispatch()
         except BaseException:
             self.close()
             raise
+        if not ok:
+            raise value
         return value
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from types import GeneratorType
 from typing import Optional, Union
 
 from .. import _core
@@ -31,8 +32,17 @@ def clip_grad_norm_(
     norms, in the gradients' dtype; ``-inf`` the smallest ``|g|``) followed by
     ``clip_grads_with_norm_``. A non-finite norm raises ``RuntimeError`` with
     ``error_if_nonfinite``, and otherwise scales anyway (a NaN norm makes the gradients NaN).
-    ``foreach`` picks PyTorch's implementation; here there is one, so it changes nothing."""
-    ps = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    ``foreach`` picks PyTorch's implementation; here there is one, so it changes nothing.
+    An empty generator warns, as PyTorch's: usually ``model.parameters()`` consumed before."""
+    if isinstance(parameters, Tensor):
+        ps = [parameters]
+    else:
+        ps = list(parameters)
+        if not ps and isinstance(parameters, GeneratorType):
+            warnings.warn(
+                "`parameters` is an empty generator, no gradient clipping will occur.",
+                stacklevel=2,
+            )
     grads = _grads(ps)
     if not grads:
         return _core.zeros()

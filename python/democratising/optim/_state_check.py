@@ -25,12 +25,42 @@ _NON_NEGATIVE = frozenset(
      "dampening", "initial_lr", "rho", "lambd", "momentum_decay", "tolerance_grad",
      "tolerance_change", "max_iter", "max_eval", "history_size", "ns_steps"}
 )  # fmt: skip
-#: Group keys a state dict may lack (one saved before they existed, as PyTorch's own
-#: ``Optimizer.__setstate__`` fills them in): the optimizer's current values are kept.
-#: ``decoupled_weight_decay`` is missing from the Adam/AdamW groups of older PyTorch releases.
+#: Group keys a state dict may lack (one saved before they existed) for an optimizer of our
+#: own that the table below does not know (a user's subclass of ``Optimizer``): the live
+#: optimizer's values are kept.
 _OPTIONAL_KEYS = frozenset(
     {"foreach", "fused", "capturable", "differentiable", "maximize", "decoupled_weight_decay"}
 )
+_FLAGS = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+_ADAM = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+         "differentiable": False, "decoupled_weight_decay": False, "fused": None}  # fmt: skip
+#: Per built-in optimizer, the group keys a saved group may lack and the value they then take:
+#: those PyTorch's ``__setstate__`` of the class fills in (``group.setdefault``, run by its
+#: ``load_state_dict``), with its values, not the live optimizer's (the constructor defaults,
+#: except SGD's ``fused``, which it sets to False). PyTorch's ``SparseAdam`` and ``LBFGS``
+#: have no ``__setstate__`` but read ``group.get("maximize", False)``: the same result. A
+#: subclass (a user's ``class MyAdam(Adam)``) takes its built-in base's entry.
+_FILLED_KEYS: dict[str, dict[str, Any]] = {
+    "SGD": {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
+            "fused": False},
+    "Adam": _ADAM,
+    "AdamW": _ADAM,
+    "RMSprop": {"momentum": 0, "centered": False, **_FLAGS},
+    "Adagrad": {"foreach": None, "maximize": False, "differentiable": False, "fused": None},
+    "Adadelta": _FLAGS,
+    "Adamax": _FLAGS,
+    "ASGD": _FLAGS,
+    "Rprop": _FLAGS,
+    "NAdam": {**_FLAGS, "decoupled_weight_decay": False},
+    "RAdam": {**_FLAGS, "decoupled_weight_decay": False},
+    "Adafactor": {"foreach": None},
+    "SparseAdam": {"maximize": False},
+    "LBFGS": {"maximize": False},
+    "Muon": {},
+}  # fmt: skip
+#: Group keys PyTorch's ``__setstate__`` overwrites whatever was saved: an AdamW is always
+#: decoupled (an Adam state dict loaded into it too).
+_FORCED_KEYS: dict[str, dict[str, Any]] = {"AdamW": {"decoupled_weight_decay": True}}
 #: ``(required, allowed, scalar)`` state keys of an algorithm (see ``_state_rule``).
 _Rule = tuple[set[str], set[str], set[str]]
 #: Most steps a state may record; keeps the counter an exact int64 in the engine.
@@ -71,6 +101,16 @@ def _state_rule(opt: Any, group: Mapping[str, Any]) -> Optional[_Rule]:
         if name == "Adagrad":
             return {"step", "sum"}, {"step", "sum"}, set()
     return None
+
+
+def _load_rules(opt: Any) -> tuple[Optional[dict[str, Any]], dict[str, Any]]:
+    """``(filled, forced)`` group keys of ``opt``'s built-in class (``_FILLED_KEYS``,
+    ``_FORCED_KEYS``), found along its MRO; ``filled`` is ``None`` for a class of the user's."""
+    for cls in type(opt).__mro__:
+        name = cls.__name__
+        if name in _FILLED_KEYS and cls.__module__.startswith("democratising.optim."):
+            return _FILLED_KEYS[name], _FORCED_KEYS.get(name, {})
+    return None, {}
 
 
 def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
@@ -120,6 +160,7 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
         )
     new_groups: list[dict[str, Any]] = []
     ids: list[Any] = []
+    filled, forced = _load_rules(opt)
     for i, (live, saved) in enumerate(zip(live_groups, groups)):
         where = f"parameter group {i}"
         if not isinstance(saved, Mapping):
@@ -133,9 +174,8 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
                 f"optimizer's group: {where} has {len(params)} parameters in the loaded state "
                 f"dict and {len(live['params'])} in the optimizer"
             )
-        missing = sorted(
-            k for k in live if k != "params" and k not in saved and k not in _OPTIONAL_KEYS
-        )
+        optional = _OPTIONAL_KEYS if filled is None else filled
+        missing = sorted(k for k in live if k != "params" and k not in saved and k not in optional)
         if missing:
             raise StateDictError(f"{where} of the loaded state dict lacks {missing}")
         group: dict[str, Any] = {"params": live["params"]}
@@ -145,9 +185,14 @@ def _check_groups(opt: Any, groups: Any) -> tuple[list[dict[str, Any]], list[Any
             if not isinstance(key, str):
                 raise InvalidValueError(f"{where} has a non-string key {key!r}")
             group[key] = _check_value(key, value, live.get(key), where)
-        for key in live:
-            if key in _OPTIONAL_KEYS and key not in group:
-                group[key] = live[key]
+        if filled is None:
+            for key in live:
+                if key in _OPTIONAL_KEYS and key not in group:
+                    group[key] = live[key]
+        else:
+            for key, value in filled.items():
+                group.setdefault(key, value)
+        group.update(forced)
         for flag in ("capturable", "differentiable"):
             if group.get(flag) is True:  # as the constructors refuse them
                 raise InvalidValueError(f"{where}: {flag}=True is not supported")

@@ -15,9 +15,11 @@ concatenated). Each ``step(closure)`` runs up to ``max_iter`` iterations:
 * it stops on ``max_iter`` iterations, ``max_eval`` closure calls, ``max|g| <= tolerance_grad``,
   a step or a loss change below ``tolerance_change``, or a direction that does not descend.
 
-The history lives in ``state[first parameter]`` under PyTorch's keys (``d``, ``t``,
-``old_dirs``, ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``,
-``n_iter``, ``func_evals``), so ``state_dict``/``load_state_dict`` and checkpoints carry it.
+The history lives in ``state[first parameter]`` in PyTorch's layout (``func_evals``,
+``n_iter``, the two-loop scratch ``al``, ``d``, ``t``, ``old_dirs``, ``old_stps``, ``ro``,
+``H_diag``, ``prev_flat_grad``, ``prev_loss``; ``ro``, ``al`` and ``H_diag`` hold 0-d tensors
+of the parameters' dtype), so ``state_dict``/``load_state_dict`` and checkpoints carry it and
+PyTorch's own state dicts load.
 """
 
 from __future__ import annotations
@@ -259,19 +261,23 @@ class LBFGS(Optimizer):
 
     @staticmethod
     def _two_loop(
-        g: Tensor, ys: list[Tensor], ss: list[Tensor], rhos: list[float], h_diag: float
+        g: Tensor,
+        ys: list[Tensor],
+        ss: list[Tensor],
+        rhos: list[Tensor],
+        h_diag: Any,
+        al: list[Any],
     ) -> Tensor:
-        """``-H g`` for the L-BFGS matrix ``H`` of the pairs ``(s, y)`` (oldest first)."""
+        """``-H g`` for the L-BFGS matrix ``H`` of the pairs ``(s, y)`` (oldest first); the
+        pairs' ``alpha`` coefficients are written to ``al[i]``, as PyTorch keeps them."""
         q = -g
-        alphas = []
-        for y, s, rho in zip(reversed(ys), reversed(ss), reversed(rhos)):
-            alpha = s.dot(q) * rho
-            q.sub_(y * alpha)
-            alphas.append(alpha)
+        for i in range(len(ys) - 1, -1, -1):
+            alpha = al[i] = ss[i].dot(q) * rhos[i]
+            q.sub_(ys[i] * alpha)
         r = q.mul_(h_diag)
-        for y, s, rho, alpha in zip(ys, ss, rhos, reversed(alphas)):
+        for i, (y, s, rho) in enumerate(zip(ys, ss, rhos)):
             beta = y.dot(r) * rho
-            r.add_(s * (alpha - beta))
+            r.add_(s * (al[i] - beta))
         return r
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
@@ -314,8 +320,8 @@ class LBFGS(Optimizer):
         t: float = _as_float(state.get("t", lr))
         old_dirs: list[Tensor] = list(state.get("old_dirs", []))
         old_stps: list[Tensor] = list(state.get("old_stps", []))
-        ro: list[float] = list(state.get("ro", []))
-        h_diag = _as_float(state.get("H_diag", 1.0))
+        ro: list[Tensor] = list(state.get("ro", []))
+        h_diag: Any = state.get("H_diag", 1)  # an int until a pair is kept, then a 0-d tensor
         prev_g: Optional[Tensor] = state.get("prev_flat_grad")
         prev_loss: Optional[float] = state.get("prev_loss")
 
@@ -325,19 +331,26 @@ class LBFGS(Optimizer):
             state["n_iter"] += 1
             if state["n_iter"] == 1 or d is None or prev_g is None:
                 d = -g
-                old_dirs, old_stps, ro, h_diag = [], [], [], 1.0
+                old_dirs, old_stps, ro, h_diag = [], [], [], 1
             else:
                 y = g - prev_g
                 s = d * t
-                curvature = y.dot(s).item()
-                if curvature > _MIN_CURVATURE:
+                ys = y.dot(s)
+                if ys.item() > _MIN_CURVATURE:
                     if len(old_dirs) == history_size:
                         old_dirs, old_stps, ro = old_dirs[1:], old_stps[1:], ro[1:]
                     old_dirs.append(y)
                     old_stps.append(s)
-                    ro.append(1.0 / curvature)
-                    h_diag = curvature / y.dot(y).item()
-                d = self._two_loop(g, old_dirs, old_stps, ro, h_diag)
+                    ro.append(ys.reciprocal())
+                    h_diag = ys / y.dot(y)
+                # PyTorch's scratch for the alphas: created (history_size long) on the first
+                # iteration that runs the two-loop, and kept in the state.
+                if "al" not in state:
+                    state["al"] = [None] * history_size
+                al = list(state["al"])
+                al.extend([None] * (len(old_dirs) - len(al)))  # history_size grown since
+                d = self._two_loop(g, old_dirs, old_stps, ro, h_diag, al)
+                state["al"] = al
             prev_g = g  # never changed in place: each iteration makes a new g
             prev_loss = loss
             if state["n_iter"] == 1:
@@ -387,11 +400,12 @@ class LBFGS(Optimizer):
 
     def _check_state_entry(self, index: Any, st: Any, p: Tensor) -> dict[str, Any]:
         """One saved state entry, checked and converted (``load_state_dict`` and checkpoints):
-        counters are ints, ``t``/``H_diag``/``prev_loss``/``ro`` numbers (not necessarily
-        finite: a diverged run saves ``prev_loss=-inf``, and PyTorch reloads it),
+        counters are ints, ``t``/``H_diag``/``prev_loss``/``ro``/``al`` numbers (not
+        necessarily finite: a diverged run saves ``prev_loss=-inf``, and PyTorch reloads it),
         ``d``/``prev_flat_grad`` and the history flat vectors of all parameters' size (moved to
-        the parameter's dtype and device). PyTorch's 0-d tensors are read as numbers; its
-        ``al`` scratch is dropped."""
+        the parameter's dtype and device). ``ro``, ``al`` (``None`` where unused) and a tensor
+        ``H_diag`` become 0-d tensors of the parameter's dtype, as PyTorch keeps them; older
+        state dicts of ours held Python numbers there, and load the same way."""
         where = f"state of parameter {index}"
         if not isinstance(st, dict):
             raise InvalidValueError(f"{where} is not a dict")
@@ -403,6 +417,13 @@ class LBFGS(Optimizer):
             if tuple(v.shape) != (n,):
                 raise ShapeError(f"{where}: {name!r} has shape {tuple(v.shape)}, expected ({n},)")
             return v.to(p.dtype).to(p.device)
+
+        def scalar(name: str, v: Any) -> Tensor:
+            """A number or one-element tensor as a 0-d tensor like ``p`` (PyTorch casts
+            floating state tensors to the parameter's dtype and device when it loads them)."""
+            if isinstance(v, Tensor) and v.numel() == 1 and v.dtype.is_floating_point:
+                return v.reshape(()).to(p.dtype).to(p.device)
+            return _core.full((), number(name, v), dtype=p.dtype, device=p.device)
 
         def number(name: str, v: Any) -> float:
             if isinstance(v, Tensor) and v.numel() == 1:
@@ -422,8 +443,12 @@ class LBFGS(Optimizer):
                 out[name] = v
             elif name in ("d", "prev_flat_grad"):
                 out[name] = None if v is None else vector(name, v)
-            elif name in ("t", "H_diag"):
+            elif name == "t":
                 out[name] = number(name, v)
+            elif name == "H_diag":
+                # PyTorch's int 1 (no pair kept yet) stays a number, a ratio becomes a tensor.
+                ok_int = isinstance(v, int) and not isinstance(v, bool) and v == 1
+                out[name] = 1 if ok_int else scalar(name, v)
             elif name == "prev_loss":
                 out[name] = None if v is None else number(name, v)
             elif name in ("old_dirs", "old_stps"):
@@ -433,9 +458,11 @@ class LBFGS(Optimizer):
             elif name == "ro":
                 if not isinstance(v, (list, tuple)):
                     raise InvalidValueError(f"{where}: 'ro' must be a list of numbers")
-                out[name] = [number(f"ro[{i}]", x) for i, x in enumerate(v)]
+                out[name] = [scalar(f"ro[{i}]", x) for i, x in enumerate(v)]
             elif name == "al":
-                continue
+                if not isinstance(v, (list, tuple)):
+                    raise InvalidValueError(f"{where}: 'al' must be a list of numbers or None")
+                out[name] = [None if x is None else scalar(f"al[{i}]", x) for i, x in enumerate(v)]
             else:
                 raise InvalidValueError(f"{where}: unexpected key {name!r} for LBFGS")
         sizes = {len(out.get(k, [])) for k in ("old_dirs", "old_stps", "ro")}

@@ -18,11 +18,6 @@ import democratising as dm
 from democratising import nn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Module.load_state_dict copies every slot after calling _load_from_state_dict "
-    "overrides, so an override that loads its own way (without super()) is overwritten",
-)
 def test_load_from_state_dict_override_without_super_is_honoured() -> None:
     class Transposed(nn.Module):
         def __init__(self) -> None:
@@ -39,11 +34,6 @@ def test_load_from_state_dict_override_without_super_is_honoured() -> None:
     assert keys.missing_keys == [] and keys.unexpected_keys == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a no-op _load_from_state_dict override: PyTorch loads nothing for that module and "
-    "reports none of its keys missing",
-)
 def test_load_from_state_dict_noop_override_loads_nothing() -> None:
     class Frozen(nn.Module):
         def __init__(self) -> None:
@@ -60,9 +50,6 @@ def test_load_from_state_dict_noop_override_loads_nothing() -> None:
     assert keys.missing_keys == [] and keys.unexpected_keys == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Module has no _save_to_state_dict: overrides are ignored by state_dict"
-)
 def test_save_to_state_dict_override_is_called() -> None:
     class Scaled(nn.Linear):
         def _save_to_state_dict(self, dest: Any, prefix: str, keep_vars: bool) -> None:
@@ -73,9 +60,6 @@ def test_save_to_state_dict_override_is_called() -> None:
     assert list(m.state_dict()) == ["0.weight", "0.bias", "0.scale"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Module has no _apply: overrides are ignored by .to()/.double()/.cuda()"
-)
 def test_apply_override_is_called_by_casts() -> None:
     class Cached(nn.Linear):
         def __init__(self) -> None:
@@ -91,10 +75,6 @@ def test_apply_override_is_called_by_casts() -> None:
     assert m.weight.dtype == dm.float64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the num_batches_tracked upgrade is on _BatchNorm only, not _NormBase (InstanceNorm)",
-)
 def test_instance_norm_tracked_loads_checkpoint_without_num_batches_tracked() -> None:
     m = nn.InstanceNorm1d(3, track_running_stats=True)
     keys = m.load_state_dict(OrderedDict(running_mean=dm.zeros(3), running_var=dm.ones(3)))
@@ -102,10 +82,6 @@ def test_instance_norm_tracked_loads_checkpoint_without_num_batches_tracked() ->
     assert int(m.num_batches_tracked) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BatchNorm fills in num_batches_tracked whatever the saved _metadata version says",
-)
 def test_batch_norm_version_2_checkpoint_missing_num_batches_tracked_is_missing() -> None:
     m = nn.BatchNorm1d(3)
     sd = m.state_dict()  # its _metadata says version 2
@@ -116,10 +92,6 @@ def test_batch_norm_version_2_checkpoint_missing_num_batches_tracked_is_missing(
         m.load_state_dict(sd)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_state_dict(strict=False) error lists missing/unexpected keys as well",
-)
 def test_non_strict_size_mismatch_error_lists_only_the_mismatch() -> None:
     m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     sd = m.state_dict()
@@ -131,9 +103,6 @@ def test_non_strict_size_mismatch_error_lists_only_the_mismatch() -> None:
     assert "size mismatch for 0.weight" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Module.zero_grad(set_to_none=False) puts a new tensor in .grad"
-)
 def test_module_zero_grad_keeps_grad_tensor() -> None:
     m = nn.Linear(1, 1)
     m(dm.ones(1, 1)).sum().backward()
@@ -143,11 +112,6 @@ def test_module_zero_grad_keeps_grad_tensor() -> None:
     assert g.tolist() == [[0.0]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full backward pre-hook returning None grads stops the gradient: the full "
-    "backward hook never runs (PyTorch: it runs with zero grad_input)",
-)
 def test_backward_pre_hook_none_grad_still_runs_full_hook() -> None:
     m = nn.Linear(2, 2)
     a = dm.ones(1, 2, requires_grad=True)
@@ -159,29 +123,21 @@ def test_backward_pre_hook_none_grad_still_runs_full_hook() -> None:
     assert a.grad is not None and a.grad.tolist() == [[0.0, 0.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="Sequential refuses None children (add_module takes them)")
 def test_sequential_accepts_none_child() -> None:
     s = nn.Sequential(nn.ReLU(), None)
     assert list(s._modules) == ["0", "1"]
     assert [n for n, _ in s.named_children()] == ["0"]
 
 
-@pytest.mark.xfail(strict=True, reason="Module has no _get_name (used by custom __repr__s)")
 def test_module_get_name() -> None:
     assert nn.Linear(1, 1)._get_name() == "Linear"  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(strict=True, reason="Module.to ignores surplus positional arguments")
 def test_module_to_rejects_surplus_arguments() -> None:
     with pytest.raises(TypeError):
         nn.Linear(1, 1).to("cpu", dm.float64, dm.float32)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UninitializedParameter has no __deepcopy__: Tensor.__deepcopy__ calls "
-    "type(p)(data), which passes the data as requires_grad",
-)
 def test_deepcopy_uninitialized_lazy_module() -> None:
     m = copy.deepcopy(nn.LazyLinear(3))
     m(dm.ones(1, 2))
@@ -189,11 +145,6 @@ def test_deepcopy_uninitialized_lazy_module() -> None:
     assert type(m).__name__ == "Linear"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UninitializedParameter has no __reduce_ex__: pickling reads its values "
-    "through detach() (the placeholder itself, requiring grad)",
-)
 def test_pickle_uninitialized_lazy_module() -> None:
     m = pickle.loads(pickle.dumps(nn.LazyLinear(3)))
     m(dm.ones(1, 2))

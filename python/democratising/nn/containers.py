@@ -138,15 +138,16 @@ class Sequential(_ModuleListed):
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], OrderedDict):
             for name, layer in layers[0].items():
-                self.add_module(name, _checked_module(layer))
+                self.add_module(name, layer)  # (its check: a Module or ``None``)
             return
         for layer in layers:
             self.add(layer)
 
-    def add(self, layer: Module) -> Sequential:
+    def add(self, layer: Optional[Module]) -> Sequential:
         """Appends a layer and returns ``self`` so calls chain (the seed's builder); it is
-        registered by ``add_module``, as PyTorch's (so global registration hooks see it)."""
-        self.add_module(str(len(self)), _checked_module(layer))
+        registered by ``add_module``, as PyTorch's (so global registration hooks see it, and
+        ``None`` is taken: an empty slot that ``named_children`` skips)."""
+        self.add_module(str(len(self)), layer)
         return self
 
     append = add  # type: ignore[assignment]
@@ -363,12 +364,6 @@ def _update_from_pairs(target: Any, pairs: Iterable[Any], name: str, is_: str) -
                 f"{name} update sequence element #{j} has length {len(pair)}; 2 is required"
             )
         target[pair[0]] = pair[1]
-
-
-def _checked_module(layer: Any) -> Module:
-    if not isinstance(layer, Module):
-        raise ArgumentTypeError(f"{_typename(layer)} is not a Module subclass")
-    return layer
 
 
 def _as_parameter(value: Any) -> Any:

@@ -13,6 +13,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
+from .module import defers_copy
 from .normalization import _NormBase, affine_of
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "instance_norm"]
@@ -132,6 +133,40 @@ class _InstanceNorm(_NormBase):
     ) -> None:
         super().__init__(
             num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
+
+    @defers_copy
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """PyTorch's: a state without a version (saved before 0.4) that holds running
+        statistics this layer does not track fails the load, naming them (they are dropped,
+        so they are not also reported as unexpected)."""
+        if local_metadata.get("version") is None and not self.track_running_stats:
+            keys = [prefix + n for n in ("running_mean", "running_var") if prefix + n in state_dict]
+            if keys:
+                klass = type(self).__name__
+                error_msgs.append(
+                    "Unexpected running stats buffer(s) {names} for {klass} with "
+                    "track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, "
+                    "this may be expected because {klass} does not track running stats by "
+                    "default since 0.4.0. Please remove these keys from state_dict. If the "
+                    "running stats are actually needed, instead set track_running_stats=True in "
+                    "{klass} to enable them. See the documentation of {klass} for details.".format(
+                        names=" and ".join(f'"{k}"' for k in keys), klass=klass
+                    )
+                )
+                for key in keys:
+                    state_dict.pop(key)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
     def _get_no_batch_dim(self) -> int:

@@ -100,6 +100,24 @@ class _Uninitialized:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A new placeholder of the same kind, ``requires_grad``, device and dtype (as
+        PyTorch's; ``Tensor.__deepcopy__`` would pass the data as ``requires_grad``)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        result = type(self)(
+            self.requires_grad,  # type: ignore[attr-defined]
+            Tensor.__getattribute__(self, "device"),
+            Tensor.__getattribute__(self, "dtype"),
+        )
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickles as a fresh placeholder with this one's ``requires_grad``, as PyTorch's
+        (it has no values to save)."""
+        return (self.__class__, (self.requires_grad,))  # type: ignore[attr-defined]
+
 
 class UninitializedParameter(_Uninitialized, Parameter):
     """A ``Parameter`` whose shape is not known yet; ``materialize(shape)`` gives it one (in

@@ -18,6 +18,7 @@ from ..errors import (
     ShapeError,
     StateDictError,
 )
+from . import _load_state
 from .parameter import Parameter
 
 
@@ -96,26 +97,6 @@ def _load_error(context: str, messages: list[str]) -> str:
     return f"{context}:\n\t" + "\n\t".join(messages)
 
 
-def _size_mismatches(
-    state_dict: Mapping[str, Any], targets: Mapping[str, tuple[Module, str, bool]]
-) -> dict[str, str]:
-    """PyTorch's message for each value of ``state_dict`` whose shape differs from the tensor
-    it would be loaded into (those are not loaded), by key."""
-    out = {}
-    for k, (m, n, is_param) in targets.items():
-        if k not in state_dict:
-            continue
-        src = state_dict[k]
-        shape = tuple(src.shape) if hasattr(src, "shape") else _as_array(src).shape
-        dst = m._parameters[n] if is_param else m._buffers[n]
-        if shape != tuple(dst.shape) and not (shape == (1,) and dst.ndim == 0):
-            out[k] = (
-                f"size mismatch for {k}: copying a param with shape {shape} from checkpoint, "
-                f"the shape in current model is {tuple(dst.shape)}."
-            )
-    return out
-
-
 class _SizeMismatchError(StateDictError, ShapeError):
     """A load with values of the wrong shape: a ``RuntimeError`` as PyTorch's, and a
     ``ShapeError`` as democratising's shape checks."""
@@ -168,6 +149,18 @@ def _pop_forward_pre_hook(m: Module, matches: Callable[[Any], bool]) -> bool:
             del hooks[k]
             return True
     return False
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def defers_copy(fn: F) -> F:
+    """Marks a library ``_load_from_state_dict`` override that only edits ``state_dict``
+    (upgrades an older layout) before calling ``super()`` and does nothing after: its module's
+    copies may then wait for the end of the load as a plain module's do (a strict load that
+    fails leaves it unchanged)."""
+    fn._defers_copy = True  # type: ignore[attr-defined]
+    return fn
 
 
 def _post_order(m: Module) -> Iterator[Module]:
@@ -653,15 +646,18 @@ class Module:
         if destination is None:
             out._metadata = OrderedDict()  # type: ignore[attr-defined]
         # One walk serves the hook check, the metadata and the tensors (the keys and order
-        # of ``_state_slots``).
+        # of ``_save_with_hooks``, which runs instead while a module has state-dict hooks or
+        # overrides ``get_extra_state`` or ``_save_to_state_dict``).
         mods = list(self.named_modules(remove_duplicate=False))
-        base_extra = Module.get_extra_state
+        base_extra, base_save = Module.get_extra_state, Module._save_to_state_dict
         for _, m in mods:
             d = m.__dict__
+            cls = type(m)
             if (
                 d.get("_state_dict_pre_hooks")
                 or d.get("_state_dict_hooks")
-                or type(m).get_extra_state is not base_extra
+                or cls.get_extra_state is not base_extra
+                or cls._save_to_state_dict is not base_save
             ):
                 self._save_with_hooks(out, prefix, keep_vars)
                 return out
@@ -681,23 +677,14 @@ class Module:
         return out
 
     def _save_with_hooks(self, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        """``state_dict`` as PyTorch's recursion: this module's pre-hooks, its parameters and
-        persistent buffers, its submodules, then its post-hooks (the same keys, in the same
-        order, as ``_state_slots``)."""
+        """``state_dict`` as PyTorch's recursion: this module's pre-hooks, its
+        ``_save_to_state_dict``, its submodules, then its post-hooks."""
         meta = {"version": self._version}
         if hasattr(out, "_metadata"):
             out._metadata[prefix[:-1]] = meta
         for pre in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
             pre(self, prefix, keep_vars)
-        skip = self.__dict__.get("_non_persistent", set())
-        for n, p in self._parameters.items():
-            if p is not None:
-                out[prefix + n] = p if keep_vars else p.detach()
-        for n, b in self._buffers.items():
-            if b is not None and n not in skip:
-                out[prefix + n] = b if keep_vars else b.detach()
-        if _overrides(self, "get_extra_state"):
-            out[prefix + "_extra_state"] = self.get_extra_state()
+        self._save_to_state_dict(out, prefix, keep_vars)
         for name, child in self._modules.items():
             if child is not None:
                 child._save_with_hooks(out, f"{prefix}{name}.", keep_vars)
@@ -705,20 +692,22 @@ class Module:
             if post(self, out, prefix, meta) is not None:
                 raise RuntimeError("state_dict post-hook must return None")
 
-    def _state_slots(self, prefix: str = "") -> dict[str, tuple[Module, str, bool]]:
-        """Each ``state_dict`` key with the module and attribute holding its tensor, and whether
-        that is a parameter (else a persistent buffer): every path to a shared submodule."""
-        slots: dict[str, tuple[Module, str, bool]] = OrderedDict()
-        for mp, m in self.named_modules(remove_duplicate=False):
-            skip = m.__dict__.get("_non_persistent", set())
-            head = f"{prefix}{mp}." if mp else prefix
-            for n, p in m._parameters.items():
-                if p is not None:
-                    slots[head + n] = (m, n, True)
-            for n, b in m._buffers.items():
-                if b is not None and n not in skip:
-                    slots[head + n] = (m, n, False)
-        return slots
+    def _save_to_state_dict(
+        self, destination: dict[str, Any], prefix: str, keep_vars: bool
+    ) -> None:
+        """PyTorch's per-module saving step, for subclasses to override: this module's own
+        parameters and persistent buffers (detached unless ``keep_vars``), then its extra
+        state, each under ``prefix``; not its submodules'. ``state_dict`` takes a slower path
+        (this call per module) only while some module overrides it."""
+        skip = self.__dict__.get("_non_persistent", ())
+        for n, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + n] = p if keep_vars else p.detach()
+        for n, b in self._buffers.items():
+            if b is not None and n not in skip:
+                destination[prefix + n] = b if keep_vars else b.detach()
+        if _overrides(self, "get_extra_state"):
+            destination[prefix + _load_state.EXTRA_STATE] = self.get_extra_state()
 
     def get_extra_state(self) -> Any:
         """Override (with ``set_extra_state``) to save any picklable value in ``state_dict``
@@ -748,11 +737,26 @@ class Module:
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        """PyTorch's per-module loading step, for subclasses to override: an override may
-        rename or add this module's keys of ``state_dict`` (under ``prefix``) in place, and
-        append to the three lists, before calling ``super()``. ``load_state_dict`` calls it
-        for each module, then copies every module's values together (so at this point the
-        module's tensors still hold their old values)."""
+        """PyTorch's per-module loading step, which ``load_state_dict`` calls for each module
+        (parents first): runs this module's load pre-hooks and upgrades
+        (``_complete_state_dict``), copies its own parameters, persistent buffers and extra
+        state from ``state_dict`` (keys under ``prefix``), and reports its missing keys, size
+        mismatches (in ``error_msgs``) and, with ``strict``, unexpected keys. An override may
+        edit ``state_dict`` or read ``local_metadata["version"]`` before calling ``super()``,
+        or load its own way without it (then nothing of this module is loaded or reported).
+        Copies of modules without an override wait for the end of the load, so a strict load
+        that fails leaves them unchanged."""
+        _load_state.load_own(
+            self,
+            state_dict,
+            prefix,
+            local_metadata,
+            strict,
+            missing_keys,
+            unexpected_keys,
+            error_msgs,
+            Module.set_extra_state,
+        )
 
     def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """PyTorch's older ``state_dict`` post-hook: ``hook(module, state_dict, prefix,
@@ -768,67 +772,56 @@ class Module:
 
     def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
         """Adds to ``state_dict`` (a copy made by ``load_state_dict``) the keys under
-        ``prefix`` that older exports of this module lack, as PyTorch's
-        ``_load_from_state_dict`` upgrades do; most modules have none."""
+        ``prefix`` that older exports of this module lack, as PyTorch's load pre-hooks do
+        (called by ``_load_from_state_dict`` after them); most modules have none."""
 
     def load_state_dict(
         self, state_dict: Any, strict: bool = True, assign: bool = False
     ) -> IncompatibleKeys:
         """Copies values into the existing tensors; returns ``(missing_keys, unexpected_keys)``
-        as a named tuple. With ``strict``, any missing or unexpected key raises
-        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing (unless
-        load-state-dict post-hooks are registered: see ``register_load_state_dict_post_hook``,
-        and its pre-hook counterpart for renaming keys). With
-        ``assign``, the loaded tensors replace the module's instead (as PyTorch's: a parameter
-        becomes a ``Parameter`` of the loaded tensor, keeping its ``requires_grad``)."""
+        as a named tuple. Each module loads its own keys (``_load_from_state_dict``, which
+        subclasses may override). With ``strict``, any missing or unexpected key raises
+        ``StateDictError`` (a ``RuntimeError`` and ``KeyError``) and loads nothing (but what
+        ``_load_from_state_dict`` overrides loaded themselves, and unless load-state-dict
+        post-hooks are registered: see ``register_load_state_dict_post_hook``, and its
+        pre-hook counterpart for renaming keys). A value of the wrong shape is not loaded and
+        raises once the others are (``strict=False``). With ``assign``, the loaded tensors
+        replace the module's instead (as PyTorch's: a parameter becomes a ``Parameter`` of
+        the loaded tensor, keeping its ``requires_grad``)."""
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         metadata = getattr(state_dict, "_metadata", None)
         state_dict = OrderedDict(state_dict)  # a copy the modules (and hooks) may complete
         if metadata is not None:
             state_dict._metadata = metadata  # type: ignore[attr-defined]
-        hook_missing: list[str] = []
-        hook_unexpected: list[str] = []
+        missing: list[str] = []
+        reported: list[str] = []  # unexpected keys that hooks and overrides append
         errors: list[str] = []
-        for name, m in self.named_modules(remove_duplicate=False):
-            prefix = f"{name}." if name else ""
-            # The module's saved metadata (its ``version``); empty for a state without any.
-            meta = {} if metadata is None else metadata.get(name, {})
-            if assign:
-                meta["assign_to_params_buffers"] = assign
-            pre = m.__dict__.get("_load_state_dict_pre_hooks")
-            if pre:
-                for hook in list(pre.values()):  # ``strict`` is always True here in PyTorch
-                    hook(m, state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors)
-            m._complete_state_dict(state_dict, prefix)
-            if _overrides(m, "_load_from_state_dict"):
+        run = _load_state.LoadRun(state_dict)
+        outer, _load_state.active.run = _load_state.active.run, run
+        base = Module._load_from_state_dict
+        try:
+            for name, m in self.named_modules(remove_duplicate=False):
+                # The module's saved metadata (its ``version``); empty for a state without any.
+                meta = {} if metadata is None else metadata.get(name, {})
+                if assign:
+                    meta["assign_to_params_buffers"] = assign
+                fn = type(m)._load_from_state_dict
+                run.defer = m if fn is base or getattr(fn, "_defers_copy", False) else None
                 m._load_from_state_dict(
-                    state_dict, prefix, meta, True, hook_missing, hook_unexpected, errors
+                    state_dict, f"{name}." if name else "", meta, True, missing, reported, errors
                 )
-        targets = self._state_slots()
-        extra = {  # the modules that load extra state, by key (PyTorch's ``_extra_state``)
-            (f"{name}." if name else "") + "_extra_state": m
-            for name, m in self.named_modules(remove_duplicate=False)
-            if _overrides(m, "set_extra_state")
-        }
-        keys = IncompatibleKeys.between([*targets, *extra], state_dict)
-        if len(keys.unexpected_keys) > 1:
-            keys.unexpected_keys.sort(key=self._owner_rank())
-        keys.missing_keys.extend(hook_missing)
-        keys.unexpected_keys.extend(hook_unexpected)
-        # Post-hooks may forgive keys, so with them (or hook errors) the check comes after
-        # the copy, as in PyTorch; without, a strict load checks first and changes nothing.
+        finally:
+            _load_state.active.run = outer
+        keys = IncompatibleKeys(missing, [*run.unexpected(), *reported])
+        # Post-hooks may forgive keys, so with them the check comes after the copy, as in
+        # PyTorch; without, a strict load checks first and changes nothing.
         posts = [m for m in _post_order(self) if _has_hooks(m, "_load_state_dict_post_hooks")]
         context = f"Error(s) in loading state_dict for {type(self).__name__}"
-        mismatched = _size_mismatches(state_dict, targets)
-        if strict and not posts and not errors and (mismatched or not keys.all_matched()):
-            error = _SizeMismatchError if mismatched else StateDictError
-            raise error(_load_error(context, [*keys.messages(), *mismatched.values()]))
-        self._copy_state(state_dict, targets, assign, skip=mismatched)
-        errors.extend(mismatched.values())
-        for k, m in extra.items():
-            if k in state_dict:
-                m.set_extra_state(state_dict[k])
+        error = _SizeMismatchError if run.mismatched else StateDictError
+        if strict and not posts and (errors or not keys.all_matched()):
+            raise error(_load_error(context, [*keys.messages(), *errors]))
+        run.finish()
         for m in posts:
             for hook in list(m.__dict__["_load_state_dict_post_hooks"].values()):
                 if hook(m, keys) is not None:
@@ -837,63 +830,11 @@ class Module:
                         "expected to return new values, if incompatible_keys need to be "
                         "modified, it should be done inplace."
                     )
-        if errors or (strict and not keys.all_matched()):
-            error = _SizeMismatchError if mismatched else StateDictError
+        if strict and not keys.all_matched():
             raise error(_load_error(context, [*keys.messages(), *errors]))
+        if errors:  # PyTorch lists the keys only when ``strict``
+            raise error(_load_error(context, errors))
         return keys
-
-    def _owner_rank(self) -> Callable[[str], int]:
-        """A sort key putting unexpected keys in PyTorch's order: grouped by the module that
-        reports them (the deepest submodule their dotted path reaches, modules in
-        ``named_modules`` order), in ``state_dict`` order within a group (the sort is stable)."""
-        rank: dict[str, int] = {}
-        for name, _ in self.named_modules(remove_duplicate=False):
-            rank.setdefault(name, len(rank))
-
-        def owner(key: str) -> int:
-            m: Module = self
-            path: list[str] = []
-            parts = key.split(".")
-            for part in parts[:-1]:
-                child = m._modules.get(part)
-                if child is None:
-                    break
-                m = child
-                path.append(part)
-            return rank.get(".".join(path), 0)
-
-        return owner
-
-    def _copy_state(
-        self,
-        state_dict: dict[str, Any],
-        targets: dict[str, tuple[Module, str, bool]],
-        assign: bool,
-        skip: Mapping[str, str],
-    ) -> None:
-        """Copies (or, with ``assign``, places) each value of ``state_dict`` with a slot in
-        ``targets`` into it (cast to its dtype, as ``copy_``), but those in ``skip``."""
-        with no_grad():
-            for k, v in state_dict.items():
-                if k not in targets:
-                    continue
-                m, n, is_param = targets[k]
-                dst = m._parameters[n] if is_param else m._buffers[n]
-                src = v if isinstance(v, Tensor) else _core.from_numpy(_as_array(v))
-                if k in skip:
-                    continue
-                if dst.ndim == 0 and src.ndim == 1:  # PyTorch's: a 1-element 1-d value
-                    src = src[0]  # (older checkpoints' scalars) loads into a 0-d tensor
-                if not assign:
-                    dst.copy_(src)
-                elif is_param:
-                    if isinstance(src, Parameter):
-                        src.requires_grad_(dst.requires_grad)
-                    else:
-                        src = Parameter(src, requires_grad=dst.requires_grad)
-                    m._parameters[n] = src
-                else:
-                    m._buffers[n] = src
 
     # ---- modes and devices -------------------------------------------------------------------
 
@@ -916,37 +857,55 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drops each parameter's ``.grad`` or, without ``set_to_none``, zeroes it in place
+        (the same tensor, detached first, as PyTorch's and the optimizers')."""
         for p in self.parameters():
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
             if set_to_none:
                 p.grad = None
+                continue
+            if grad.grad_fn is not None:
+                grad.detach_()
             else:
-                p.grad = _core.zeros(*p.shape, dtype=p.dtype, device=p.device)
+                grad.requires_grad_(False)
+            grad.zero_()
 
-    def _apply_tensors(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> None:
-        """PyTorch's ``Module._apply``: each parameter and buffer goes through ``fn``. A
+    def _apply(self: M, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> M:
+        """PyTorch's: each child's ``_apply(fn)`` (with ``recurse``), then each of this
+        module's parameters and buffers goes through ``fn``; ``to``, ``float``, ``cuda``, ...
+        call it, so an override (moving a plain tensor attribute too) is honoured. A
         converted parameter keeps its object (``p.data = fn(p)``, its ``.grad`` converted the
         same way), so optimizers built before ``.double()`` or ``.cuda()`` and weights tied
-        across modules stay valid."""
-        done: set[int] = set()  # a parameter shared by several modules converts once
-        with no_grad():
-            for m in self.modules() if recurse else (self,):
-                for p in m._parameters.values():
-                    if p is not None and id(p) not in done:
-                        done.add(id(p))
-                        _converted(p, fn)
-                for n, b in list(m._buffers.items()):
-                    if b is not None:
-                        m._buffers[n] = fn(b)
+        across modules stay valid (a tied one's later visits find it converted: ``fn``
+        returns it as it is)."""
+        if _core.is_grad_enabled():  # one ``no_grad`` for the whole walk
+            with no_grad():
+                return self._apply(fn, recurse)
+        if recurse and self._modules:
+            seen: set[int] = set()  # a child held under several names runs once
+            for m in self._modules.values():
+                if m is not None and id(m) not in seen:
+                    seen.add(id(m))
+                    m._apply(fn)
+        for p in self._parameters.values():
+            if p is not None:
+                _converted(p, fn)
+        buffers = self._buffers
+        for n, b in buffers.items():
+            if b is not None:
+                buffers[n] = fn(b)
+        return self
 
     def to(self: M, *args: Any, **kwargs: Any) -> M:
         """``to(device)``, ``to(dtype)`` or both: floating-point parameters and buffers move
-        (which ``Parameter`` objects survive: see ``_apply_tensors``). ``memory_format=`` is
+        (which ``Parameter`` objects survive: see ``_apply``). ``memory_format=`` is
         checked and accepted, but parameters and buffers stay row-major: the fused optimizers
         step dense row-major memory, and a layout changes no value (convolutions take
         channels-last inputs as they come)."""
         fmt = kwargs.pop("memory_format", None)
+        _check_to_args(args)
         for dt in [*args, kwargs.get("dtype")]:
             if isinstance(dt, _core.dtype) and not (
                 dt.is_floating_point or getattr(dt, "is_complex", False)
@@ -964,15 +923,13 @@ class Module:
                 return t.to(*dev, **{k: v for k, v in kwargs.items() if k == "device"})
             return t.to(*args, **kwargs)
 
-        self._apply_tensors(conv)
-        return self
+        return self._apply(conv)
 
     def to_empty(self: M, *, device: Any, recurse: bool = True) -> M:
         """Moves the parameters and buffers to ``device`` without copying their values, as
         PyTorch's (they are left uninitialised: call ``reset_parameters`` or load a state
         next); with ``recurse=False``, only this module's own."""
-        self._apply_tensors(lambda t: _core.empty(*t.shape, dtype=t.dtype, device=device), recurse)
-        return self
+        return self._apply(lambda t: _core.empty(*t.shape, dtype=t.dtype, device=device), recurse)
 
     def to_device(self: M, device: Any) -> M:
         return self.to(device)
@@ -992,8 +949,7 @@ class Module:
     def type(self: M, dst_type: Any) -> M:
         """Casts every parameter and buffer to ``dst_type`` (a dtype or a name such as
         ``"torch.DoubleTensor"``), as PyTorch's ``Module.type``."""
-        self._apply_tensors(lambda t: cast(Tensor, t.type(dst_type)))
-        return self
+        return self._apply(lambda t: cast(Tensor, t.type(dst_type)))
 
     def cpu(self: M) -> M:
         return self.to("cpu")
@@ -1150,6 +1106,10 @@ class Module:
     def extra_repr(self) -> str:
         return ""
 
+    def _get_name(self) -> str:
+        """The class name ``__repr__`` starts with (PyTorch's; custom reprs call it)."""
+        return type(self).__name__
+
     def __repr__(self) -> str:
         """PyTorch's: a one-line ``extra_repr`` of a module without children stays inline;
         otherwise each line of it, then each child, on its own indented line."""
@@ -1158,7 +1118,7 @@ class Module:
         n_extra = len(lines)
         for n, m in self._modules.items():
             lines.append(f"({n}): " + repr(m).replace("\n", "\n  "))
-        head = f"{type(self).__name__}("
+        head = f"{self._get_name()}("
         if not lines:
             return head + ")"
         if n_extra == 1 and len(lines) == 1:
@@ -1402,6 +1362,7 @@ class _BackwardHooks:
         self.n_inputs = 0
         self.input_pos: Optional[list[int]] = None
         self.input_specs: dict[int, tuple[tuple[int, ...], Any, Any]] = {}
+        self.output_specs: list[Any] = []
 
     def setup_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         self.n_inputs = len(args)
@@ -1419,6 +1380,12 @@ class _BackwardHooks:
         new, pos = _gate(outs, self._on_output_grads)
         if pos is None:
             return out
+        self.output_specs = [
+            (tuple(o.shape), o.dtype, o.device)
+            if isinstance(o, Tensor) and o.requires_grad
+            else None
+            for o in outs
+        ]
         return new if isinstance(out, tuple) else new[0]
 
     def _on_output_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1439,7 +1406,14 @@ class _BackwardHooks:
                         "always return None or None for all gradients."
                     )
             self.grad_outputs = None
-        return local
+        # A ``None`` gradient (a pre-hook's) flows on as zeros, as PyTorch's hook node makes
+        # it, so the input gate still fires and the backward hooks run.
+        return tuple(
+            _core.zeros(*spec[0], dtype=spec[1], device=spec[2])
+            if g is None and spec is not None
+            else g
+            for g, spec in zip(local, self.output_specs)
+        )
 
     def _on_input_grads(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
         if self.grad_outputs is None:  # the gradient did not come through the outputs
@@ -1489,8 +1463,30 @@ def _check_sizes(hook: Any, before: tuple[Any, ...], after: Any) -> None:
             raise ShapeError(f"hook '{name}' has changed the size of value")
 
 
+def _check_to_args(args: tuple[Any, ...]) -> None:
+    """PyTorch's positional forms of ``Module.to``: ``(device, dtype, non_blocking)``,
+    ``(dtype, non_blocking)`` or ``(tensor, non_blocking)``, each part optional but in that
+    order; anything else (a second dtype, ...) raises ``TypeError``."""
+    rank = 0  # 1: a device or tensor seen, 2: a dtype, 3, 4: the flags
+    for a in args:
+        if isinstance(a, bool):  # ``non_blocking``, then ``copy``
+            got = 4 if rank == 3 else 3
+        elif isinstance(a, _core.dtype):
+            got = 2
+        elif a is None or isinstance(a, (str, int, Tensor, _core.Device)):
+            got = 1
+        else:
+            got = 0
+        if got <= rank or (got == 2 and isinstance(args[0], Tensor)):
+            raise ArgumentTypeError(
+                "to() received an invalid combination of arguments - got "
+                f"({', '.join(type(x).__name__ for x in args)})"
+            )
+        rank = got
+
+
 def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
-    """Points ``p`` at ``fn(p)`` (see ``Module._apply_tensors``), its grad converted alike."""
+    """Points ``p`` at ``fn(p)`` (see ``Module._apply``), its grad converted alike."""
     new = fn(p)
     if new is p:
         return
@@ -1524,12 +1520,6 @@ def _typename(value: Any) -> str:
     cls = type(value)
     module = cls.__module__ or ""
     return cls.__qualname__ if module in ("", "builtins") else f"{module}.{cls.__qualname__}"
-
-
-def _as_array(v: Any) -> Any:
-    import numpy as np
-
-    return np.ascontiguousarray(np.asarray(v))
 
 
 _plain_call = Module.__call__

@@ -12,7 +12,7 @@ from .._grad_mode import no_grad
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .module import Module
+from .module import Module, defers_copy
 from .parameter import Parameter
 
 
@@ -85,6 +85,32 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         to_factory(self, device, dtype)
 
+    @defers_copy
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """PyTorch's upgrade: a state saved before version 2 (``_metadata``) has no
+        ``num_batches_tracked``, so such a load keeps this layer's current count (0 when it
+        has none); a version-2 state without it reports it missing."""
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats:
+            if key not in state_dict:
+                count = self._buffers.get("num_batches_tracked")
+                state_dict[key] = (
+                    count.clone() if count is not None else _core.zeros((), dtype=_core.int64)
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def reset_running_stats(self) -> None:
         """Running mean to zeros, running variance to ones, batch count to zero."""
         if self.track_running_stats:
@@ -114,13 +140,6 @@ class _NormBase(Module):
 
 class _BatchNorm(_NormBase):
     _expected_ndim: tuple[int, ...] = ()
-
-    def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
-        """State dicts from before PyTorch 0.4.1 have no ``num_batches_tracked``: as PyTorch
-        does, such a load keeps this layer's current count."""
-        key = prefix + "num_batches_tracked"
-        if self.track_running_stats and key not in state_dict:
-            state_dict[key] = self.num_batches_tracked.clone()
 
     def _check_input_dim(self, input: Tensor) -> None:
         """PyTorch's hook, which ``forward`` calls first (a subclass may widen it)."""

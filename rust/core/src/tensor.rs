@@ -358,6 +358,14 @@ impl Tensor {
         Ok(new)
     }
 
+    /// Cuts this very tensor from the graph (PyTorch's `detach_`): a leaf that does not require
+    /// grad, as seen through every handle to it (a parameter's `.grad` included).
+    pub fn detach_in_place(&self) {
+        let mut m = self.meta();
+        m.grad_fn = None;
+        m.requires_grad = false;
+    }
+
     /// A tensor sharing data but cut from the graph.
     pub fn detach(&self) -> Tensor {
         Self::from_parts(

@@ -76,8 +76,7 @@ impl PyTensor {
                 "Can't detach views in-place. Use detach() instead.".into(),
             )));
         }
-        let t = slf.get().tensor().detach();
-        slf.get().replace(t);
+        slf.get().tensor().detach_in_place();
         Ok(slf)
     }
     /// True for a view of another tensor's storage (PyTorch's `_is_view`).

@@ -22,11 +22,6 @@ _TORCH_NORM = 48.2890625
 _TORCH_DOT = 2331.83349609375
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="norm()'s float32 fast path `(flat @ flat).sqrt()` (_tensor_extra.norm) is autocast "
-    "as a matmul: bfloat16 result",
-)
 def test_norm_under_autocast_stays_float32() -> None:
     x = dm.tensor(_RAMP)
     with dm.autocast("cpu", dtype=dm.bfloat16):
@@ -38,11 +33,6 @@ def test_norm_under_autocast_stays_float32() -> None:
         assert t.item() == pytest.approx(_TORCH_NORM, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_total_norm's per-gradient norm takes the same autocast dot fast path: the "
-    "clipping norm is bfloat16-accurate",
-)
 def test_clip_grad_norm_under_autocast_is_float32_accurate() -> None:
     p = dm.nn.Parameter(dm.ones(1000))
     p.grad = dm.tensor(_RAMP)
@@ -52,11 +42,6 @@ def test_clip_grad_norm_under_autocast_is_float32_accurate() -> None:
     assert total.item() == pytest.approx(_TORCH_NORM, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_interpolate.resize applies its weights with `@`, which autocast casts to bfloat16 "
-    "(torch: float32 on CPU; upsample_* are float32 ops on CUDA)",
-)
 def test_interpolate_under_autocast_stays_float32() -> None:
     x = dm.tensor([[[[1.0, 2.001], [3.0, 4.003]]]])
     with dm.autocast("cpu", dtype=dm.bfloat16):
@@ -67,11 +52,6 @@ def test_interpolate_under_autocast_stays_float32() -> None:
     np.testing.assert_allclose(y.flatten().tolist(), expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tensor.dot is matmul_of_rank -> matmul, which autocast casts; torch.dot is on "
-    "neither autocast list",
-)
 def test_dot_under_autocast_stays_float32() -> None:
     x = dm.tensor(_RAMP)
     with dm.autocast("cpu", dtype=dm.bfloat16):
@@ -80,9 +60,6 @@ def test_dot_under_autocast_stays_float32() -> None:
     assert y.item() == pytest.approx(_TORCH_DOT, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="prelu is on torch's lower-precision autocast list (CPU and CUDA)"
-)
 def test_prelu_under_autocast_runs_low() -> None:
     with dm.autocast("cpu", dtype=dm.bfloat16):
         y = F.prelu(dm.tensor([[-1.0, 2.0]]), dm.tensor([0.25]))
@@ -90,11 +67,6 @@ def test_prelu_under_autocast_runs_low() -> None:
     assert y.float().tolist() == [[-0.25, 2.0]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_autocast_dtype() in a nested enabled=False region returns the device default, "
-    "not the enclosing region's dtype",
-)
 def test_get_autocast_dtype_in_nested_disabled_region() -> None:
     with dm.autocast("cpu", dtype=dm.float16):
         with dm.autocast("cpu", enabled=False):
@@ -102,10 +74,6 @@ def test_get_autocast_dtype_in_nested_disabled_region() -> None:
             assert dm.amp.get_autocast_dtype("cpu") == dm.float16
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_safetensors.bf16_to_f32 returns a NumPy scalar for a 0-d array; from_numpy rejects it",
-)
 def test_save_load_zero_dim_bfloat16() -> None:
     buf = io.BytesIO()
     dm.save({"t": dm.tensor(1.5, dtype=dm.bfloat16)}, buf)
@@ -116,7 +84,6 @@ def test_save_load_zero_dim_bfloat16() -> None:
     assert t.item() == 1.5
 
 
-@pytest.mark.xfail(strict=True, reason="same bf16_to_f32 0-d bug, through checkpoint.py")
 def test_checkpoint_bfloat16_model_with_scalar_buffer(tmp_path: Path) -> None:
     from democratising.checkpoint import load_checkpoint, save_checkpoint
 
@@ -134,11 +101,6 @@ def test_checkpoint_bfloat16_model_with_scalar_buffer(tmp_path: Path) -> None:
     assert dst.temp.item() == 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a corrupt checksum *key* makes _verify_checksum return None and the caller accepts "
-    "it, so corrupt tensor bytes load silently",
-)
 def test_corrupt_checksum_key_and_data_is_rejected() -> None:
     buf = io.BytesIO()
     dm.save({"a": dm.arange(4.0)}, buf)
@@ -150,11 +112,6 @@ def test_corrupt_checksum_key_and_data_is_rejected() -> None:
         dm.load(io.BytesIO(bytes(data)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GradScaler.step's fused path (optimizers with _step_supports_amp_scaling) never "
-    "unscales p.grad; torch's step leaves the unscaled gradients",
-)
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_scaler_step_leaves_unscaled_grads(name: str) -> None:
     p = dm.nn.Parameter(dm.tensor([1.0, 2.0]))
@@ -170,26 +127,17 @@ def test_scaler_step_leaves_unscaled_grads(name: str) -> None:
 _X = [[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.5, 1.0], [-2.0, 0.0, 1.0, 3.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="binary_cross_entropy does not check target range")
 def test_bce_target_out_of_range_raises() -> None:
     with pytest.raises(RuntimeError, match="target"):
         F.binary_cross_entropy(dm.tensor([0.3, 0.5]), dm.tensor([2.0, -1.0]))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cross_entropy with float64 probabilities returns float32, not float64"
-)
 def test_cross_entropy_prob_target_promotes() -> None:
     out = F.cross_entropy(dm.tensor(_X), dm.full((3, 4), 0.25, dtype=dm.float64))
     assert out.dtype == dm.float64
     assert out.item() == pytest.approx(2.0958659624059996, rel=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="functional losses take size_average/reduce keyword-only after reduction; PyTorch's "
-    "positional order is (..., size_average, [ignore_index,] reduce, reduction)",
-)
 def test_loss_legacy_positional_arguments() -> None:
     x = dm.tensor(_X)
     y = dm.tensor([0, 1, 2])

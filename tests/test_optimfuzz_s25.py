@@ -58,13 +58,6 @@ _TORCH_NONCONTIGUOUS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fused engine steps (_core._sgd_step/_adam_step/_rmsprop_step/_adagrad_step) "
-    "refuse non-contiguous parameters (rust/core/src/optim/mod.rs check_param), and "
-    "optim/algorithms.py _Fused does not step them through contiguous copies as "
-    "_common.FusedRule does",
-)
 @pytest.mark.parametrize("name", sorted(_TORCH_NONCONTIGUOUS))
 def test_fused_optimizers_step_non_contiguous_params(name: str) -> None:
     kwargs, expected = _TORCH_NONCONTIGUOUS[name]
@@ -78,12 +71,6 @@ def test_fused_optimizers_step_non_contiguous_params(name: str) -> None:
     np.testing.assert_allclose(p.detach().numpy(), np.array(expected), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_state_dict keeps a non-contiguous exp_avg as it is, and the fused Adam step "
-    "then refuses it (rust/core/src/optim/mod.rs check_state: 'optimizer state exp_avg must "
-    "be contiguous'); torch steps it",
-)
 def test_adam_steps_after_loading_non_contiguous_state() -> None:
     p = dm.ones(3, 2, dtype=dm.float64).requires_grad_()
     opt = dm.optim.Adam([p], lr=0.1)

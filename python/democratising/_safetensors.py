@@ -133,8 +133,9 @@ def numpy_tag(arr: np.ndarray) -> str:
 
 
 def bf16_to_f32(words: np.ndarray) -> np.ndarray:
-    """Raw bfloat16 words -> float32: bfloat16 is the top half of a float32, so this is exact."""
-    return (words.astype("<u4") << 16).view("<f4")
+    """Raw bfloat16 words -> float32: bfloat16 is the top half of a float32, so this is exact.
+    (``asarray``: the shift of a 0-d array is a NumPy scalar, which ``from_numpy`` refuses.)"""
+    return np.asarray(words.astype("<u4") << 16).view("<f4")
 
 
 def f32_to_bf16_bits(values: np.ndarray) -> np.ndarray:

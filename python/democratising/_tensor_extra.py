@@ -295,7 +295,10 @@ def norm(
     if p in (2, 2.0):
         if dim is None and x.dtype in (_core.float32, _core.float64):
             flat = x.reshape(-1)
-            return (flat @ flat).sqrt()  # a dot product: no squared temporary, 4x faster
+            if _core._get_autocast() is None:
+                return (flat @ flat).sqrt()  # a dot product: no squared temporary, 4x faster
+            # Under autocast ``@`` would run in the low dtype; norm is a float32 op in PyTorch.
+            return (flat * flat).sum().sqrt()
         return (x * x).sum(**kw).sqrt()
     a = x.abs()
     if p in (math.inf, "inf", -math.inf, "-inf"):

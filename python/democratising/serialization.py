@@ -444,6 +444,10 @@ def load(
     if FORMAT not in metadata:  # a plain safetensors file: {name: tensor}
         unpacker = _Unpacker(tensors, map_location)
         return {k: unpacker.tensor({"__tensor__": k}) for k in tensors}
+    if CHECKSUM_KEY not in metadata:
+        # ``save`` always writes one: its absence means the checksum entry itself was damaged
+        # (the reader then had nothing to verify), so nothing in the file can be trusted.
+        raise CheckpointError(f"{name} is corrupt: its {CHECKSUM_KEY!r} checksum is missing")
     if metadata[FORMAT] != _VERSION or _TREE not in metadata:
         raise CheckpointError(
             f"{name}: unsupported {FORMAT} version {metadata[FORMAT]!r} (this reads {_VERSION})"

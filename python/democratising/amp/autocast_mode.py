@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 import warnings
 from typing import Any, Callable, Optional, TypeVar
 
@@ -21,6 +22,24 @@ __all__ = [
 
 #: PyTorch's default autocast dtype per device type (``torch.get_autocast_dtype``).
 _DEVICE_DEFAULT_DTYPE = {"cpu": _core.bfloat16, "cuda": _core.float16}
+
+
+class _Regions(threading.local):
+    """This thread's open regions: per device kind, the dtype each one set (enabled or not),
+    innermost last. The engine holds only the running dtype (``None`` when disabled), but
+    ``get_autocast_dtype`` answers as PyTorch's: a disabled region keeps its dtype."""
+
+    def __init__(self) -> None:
+        self.dtypes: dict[str, list[_core.dtype]] = {"cpu": [], "cuda": []}
+
+
+_REGIONS = _Regions()
+
+
+def _region_dtype(kind: str) -> _core.dtype:
+    """The innermost open ``kind`` region's dtype, else the device's default."""
+    regions = _REGIONS.dtypes[kind]
+    return regions[-1] if regions else _DEVICE_DEFAULT_DTYPE[kind]
 
 
 def _device_kind(device_type: str) -> Optional[str]:
@@ -65,11 +84,18 @@ class autocast:  # noqa: N801 - PyTorch's name
             raise DeviceError(f"User specified an unsupported autocast device_type '{device_type}'")
         kind = _device_kind(device_type) if device_type is not None else None
         self.device_type = device_type or "cpu"
+        self._kind = kind or "cpu"
         if dtype is None:
-            dtype = _DEVICE_DEFAULT_DTYPE[kind] if kind is not None else _core.float16
+            # PyTorch's: the device's current autocast dtype (an enclosing region's) when the
+            # region is built; the seed's float16 when no device is named.
+            dtype = _region_dtype(kind) if kind is not None else _core.float16
         elif not isinstance(dtype, _core.dtype):
             raise DTypeError(f"autocast dtype must be a dtype, got {type(dtype).__name__}")
         self.dtype = dtype
+        #: A "cuda" region without CUDA governs no device here: the engine's one mode (which
+        #: an enclosing "cpu" region may have set) is left as it is, as PyTorch's per-device
+        #: state leaves CPU ops alone.
+        self._sets_mode = not (kind == "cuda" and not _core._cuda_is_available())
         if enabled and kind == "cuda" and not _core._cuda_is_available():
             warnings.warn(
                 "CUDA is not available or torch_xla is imported. Disabling autocast.",
@@ -91,10 +117,15 @@ class autocast:  # noqa: N801 - PyTorch's name
         self._prev: list[Optional[_core.dtype]] = []
 
     def __enter__(self) -> autocast:
-        self._prev.append(_core._set_autocast(self.dtype if self.enabled else None))
+        if self._sets_mode:
+            self._prev.append(_core._set_autocast(self.dtype if self.enabled else None))
+        else:
+            self._prev.append(_core._get_autocast())
+        _REGIONS.dtypes[self._kind].append(self.dtype)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _REGIONS.dtypes[self._kind].pop()
         _core._set_autocast(self._prev.pop())
 
     def __call__(self, fn: F) -> F:
@@ -119,12 +150,18 @@ def is_autocast_enabled(device_type: Optional[str] = None) -> bool:
 
 def get_autocast_dtype(device_type: Optional[str] = None) -> Optional[_core.dtype]:
     """The dtype autocast runs ops in. Without ``device_type``: ``None`` outside a region
-    (the seed's query); with it, as ``torch.get_autocast_dtype``: the device's default
-    (bfloat16 for ``"cpu"``, float16 for ``"cuda"``) outside a region."""
+    (the seed's query); with it, as ``torch.get_autocast_dtype``: the innermost open region's
+    dtype for that device, even a disabled region's (``autocast(enabled=False)`` inherits the
+    enclosing one's; ``autocast(dtype=float32)`` warns, disables and reports float32), else
+    the dtype ops run in, else the device's default (bfloat16 for ``"cpu"``, float16 for
+    ``"cuda"``)."""
     current = _core._get_autocast()
     if device_type is None:
         return current
     kind = _device_kind(device_type) if isinstance(device_type, str) else None
     if kind is None:
         raise DeviceError(f"unsupported autocast device_type '{device_type}'")
+    regions = _REGIONS.dtypes[kind]
+    if regions:
+        return regions[-1]
     return current if current is not None else _DEVICE_DEFAULT_DTYPE[kind]

@@ -36,8 +36,12 @@ class _State(Enum):
 def _fused(optimizer: Any) -> bool:
     """Whether the optimizer's step multiplies gradients by ``_grad_scale`` itself: it says so
     with ``_step_supports_amp_scaling`` (PyTorch's capability attribute), so a new or custom
-    optimizer is fused by declaring it, not by being named here."""
-    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+    optimizer is fused by declaring it, not by being named here. The built-in ones also say
+    ``_amp_unscale_grads_first``: their engine steps would leave ``p.grad`` scaled, where
+    PyTorch's leave it unscaled, so they take the in-place ``unscale_`` path."""
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and not getattr(
+        optimizer, "_amp_unscale_grads_first", False
+    )
 
 
 def _seed_order(

@@ -677,6 +677,8 @@ class ZeroOptimizer(Optimizer):
                 setattr(self.inner, name, v)
         self.defaults = self.inner.defaults
         self._step_supports_amp_scaling = cls._step_supports_amp_scaling
+        # (the built-in optimizers' steps leave p.grad scaled: the scaler unscales it first)
+        self._amp_unscale_grads_first = getattr(cls, "_amp_unscale_grads_first", False)
 
     # The inner optimizer is the one that steps: keep its groups and AMP scale in one place.
     @property  # type: ignore[override]

@@ -25,10 +25,10 @@ from ..errors import (
 from .functional import (
     _autocast_f32,
     _check_triplet,
-    _legacy_reduction,
     _reduce,
     _takes_positional_legacy_reduction,
     _triplet_loss,
+    _warn_legacy,
     pairwise_distance,
 )
 
@@ -132,7 +132,8 @@ def poisson_nll_loss(
     """Poisson negative log-likelihood: ``exp(input) - target * input`` when ``log_input``,
     else ``input - target * log(input + eps)``; ``full`` adds Stirling's approximation
     ``t log t - t + 0.5 log(2π t)`` of ``log(t!)`` where the target is above 1."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _warn_legacy(size_average, reduce, 3)  # (past ``_takes_tensor``)
     _check_reduction(reduction)
     input, target = _autocast_f32(input, target)
     if log_input:
@@ -287,6 +288,8 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean
     loss = (hinge * pair_weight).sum((1, 2)) / c
     if input.ndim < 2:
         loss = loss.reshape(())
+    if reduction == "mean" and n == 0:
+        return loss.sum()  # PyTorch's kernel sums nothing and gives 0, not the mean's NaN
     return _reduce(loss, reduction)
 
 

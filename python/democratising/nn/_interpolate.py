@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
 from ..errors import InvalidValueError
@@ -155,14 +156,20 @@ def resize(
             "Anti-alias option is only supported for bilinear and bicubic modes"
         )
     out = x
-    for i, (n_out, s) in enumerate(zip(out_sizes, scales)):
-        dim = 2 + i
-        n_in = out.shape[dim]
-        if n_in == n_out and (s in (None, 1.0) or mode == "area"):
-            continue
-        w = _weights(mode, n_in, n_out, s, align_corners, antialias)
-        wt = _tensor(w).to(x.dtype).to(x.device)
-        # Move the resized dim last, contract it with the weights, move it back.
-        moved = out.transpose(dim, -1)
-        out = (moved @ wt.t()).transpose(dim, -1)
+    # Autocast off: the resize is PyTorch's upsample/pooling kernel, which runs in the input's
+    # dtype; under autocast the weights' ``@`` would round a float32 image to bfloat16.
+    amp = _core._set_autocast(None)
+    try:
+        for i, (n_out, s) in enumerate(zip(out_sizes, scales)):
+            dim = 2 + i
+            n_in = out.shape[dim]
+            if n_in == n_out and (s in (None, 1.0) or mode == "area"):
+                continue
+            w = _weights(mode, n_in, n_out, s, align_corners, antialias)
+            wt = _tensor(w).to(x.dtype).to(x.device)
+            # Move the resized dim last, contract it with the weights, move it back.
+            moved = out.transpose(dim, -1)
+            out = (moved @ wt.t()).transpose(dim, -1)
+    finally:
+        _core._set_autocast(amp)
     return out

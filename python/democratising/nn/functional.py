@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import operator
@@ -104,27 +105,75 @@ def _takes_legacy_reduction(fn: _F) -> _F:
     return _with_params(fn, wrapper, size_average=None, reduce=None)  # type: ignore[no-any-return]
 
 
-def _takes_positional_legacy_reduction(fn: _F) -> _F:
-    """``_takes_legacy_reduction`` for the losses (functions and modules) where PyTorch takes
-    ``size_average`` and ``reduce`` by position, just before ``reduction``: ``fn`` is written
-    without them, and the signature gains them there."""
-    default = inspect.signature(fn).parameters["reduction"].default
+def _warn_legacy(size_average: Optional[bool], reduce: Optional[bool], stacklevel: int) -> str:
+    """``reduction`` for PyTorch's deprecated flags, with PyTorch's warning (its
+    ``_Reduction.legacy_get_string``); ``stacklevel`` counts from the caller of this."""
+    reduction = _legacy_reduction(size_average, reduce, "mean")
+    warnings.warn(
+        "size_average and reduce args will be deprecated, please use "
+        f"reduction='{reduction}' instead.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return reduction
+
+
+def _is_flag(value: Any) -> bool:
+    """Whether ``value`` can be one of the deprecated ``size_average``/``reduce`` flags."""
+    return value is None or isinstance(value, (bool, np.bool_))
+
+
+def _takes_positional_legacy_reduction(
+    fn: Optional[_F] = None, *, size_average_before: str = "reduction"
+) -> Any:
+    """Adds PyTorch's deprecated ``size_average`` and ``reduce`` in PyTorch's positions:
+    ``reduce`` just before ``reduction`` and ``size_average`` just before
+    ``size_average_before`` (``cross_entropy``/``nll_loss`` have ``ignore_index`` between
+    them). ``fn`` is written without them; given, they set ``reduction`` with PyTorch's
+    warning. A value in ``size_average``'s place that cannot be a flag (a reduction name such
+    as ``"sum"``, an ``ignore_index``) is read in ``fn``'s own order, this package's order
+    before these flags took their places. Without the flags the call goes straight to
+    ``fn`` (losses run every step)."""
+    if fn is None:
+        return functools.partial(
+            _takes_positional_legacy_reduction, size_average_before=size_average_before
+        )
+    inner = inspect.signature(fn)
+    names = list(inner.parameters)
+    first = names.index(size_average_before)  # where ``size_average`` lands, by position
+    at = names.index("reduction")
+    # The decorated constructors of the loss modules are called straight from the caller's
+    # line; the functionals through ``_takes_tensor``'s check as well.
+    stacklevel = 2 if names[0] == "self" else 3
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = list(inner.parameters.values())
+    params.insert(at, inspect.Parameter("reduce", kind, default=None))
+    params.insert(first, inspect.Parameter("size_average", kind, default=None))
+    sig = inner.replace(parameters=params)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(*args, **kwargs)
-        given = bound.arguments
-        size_average, reduce = given.pop("size_average", None), given.pop("reduce", None)
+        if len(args) <= first or not _is_flag(args[first]):
+            if "size_average" not in kwargs and "reduce" not in kwargs:
+                return fn(*args, **kwargs)
+            size_average, reduce = kwargs.pop("size_average", None), kwargs.pop("reduce", None)
+        else:
+            bound = sig.bind(*args, **kwargs)
+            given = bound.arguments
+            size_average, reduce = given.pop("size_average", None), given.pop("reduce", None)
+            # (``args`` stops at the first missing parameter: the rest go by keyword)
+            args, kwargs = bound.args, bound.kwargs
         if size_average is not None or reduce is not None:
-            given["reduction"] = _legacy_reduction(
-                size_average, reduce, given.get("reduction", default)
-            )
-        return fn(*bound.args, **bound.kwargs)
+            reduction = _warn_legacy(size_average, reduce, stacklevel)
+            if len(args) > at:
+                args = (*args[:at], reduction, *args[at + 1 :])
+            else:
+                kwargs["reduction"] = reduction
+        return fn(*args, **kwargs)
 
-    out = _with_params(
-        fn, wrapper, positional=True, before="reduction", size_average=None, reduce=None
-    )
-    sig: inspect.Signature = out.__signature__  # the public one, that ``wrapper`` binds to
-    return out  # type: ignore[no-any-return]
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__signature__ = sig  # type: ignore[attr-defined]
+    delattr(wrapper, "__wrapped__")  # the signature above is the real one
+    return wrapper
 
 
 def _takes_inplace(fn: _F) -> _F:
@@ -250,10 +299,19 @@ def logsigmoid(input: Tensor) -> Tensor:
     return -(-input).softplus()
 
 
+#: What autocast casts to its low dtype for an op on its lower-precision list (every floating
+#: dtype but float64, as PyTorch's ``is_eligible``).
+_CASTABLE = (_core.float32, _core.float16, _core.bfloat16)
+
+
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``max(0, x) + weight * min(0, x)``; a ``weight`` of C > 1 values applies per channel,
     dim 1, which must hold C. As in PyTorch, a 1-D input has no channel dim (its channel size
-    is 1), so only a single shared weight applies to it."""
+    is 1), so only a single shared weight applies to it. Under autocast it runs in the low
+    dtype (prelu is on PyTorch's lower-precision list): float64 operands are left as they are."""
+    low = _core._get_autocast()
+    if low is not None:
+        input, weight = (t.to(low) if t.dtype in _CASTABLE else t for t in (input, weight))
     if weight.numel() > 1:
         if input.ndim == 0:
             raise ShapeError(
@@ -450,7 +508,7 @@ def _unrows(loss: Tensor, reduction: str, shape: tuple[int, ...]) -> Tensor:
     return loss.reshape(*shape) if reduction == "none" else loss
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction(size_average_before="ignore_index")
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -468,7 +526,7 @@ def nll_loss(
     return _unrows(loss, reduction, shape)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction(size_average_before="ignore_index")
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -511,7 +569,23 @@ def cross_entropy(
                 *e.args[1:],
             )
         raise
+    if weight is not None and label_smoothing > 0.0 and reduction == "mean":
+        loss = _nan_without_weight(loss, labels, weight, ignore_index)
     return _unrows(loss, reduction, shape)
+
+
+def _nan_without_weight(loss: Tensor, labels: Tensor, weight: Tensor, ignore_index: int) -> Tensor:
+    """``loss`` (a smoothed, weighted mean) made NaN where the counted targets' weights sum to
+    0, as PyTorch's: it divides the NLL and the smoothing terms by that sum separately, and the
+    NLL's ``0 / 0`` is NaN, where the engine's one division gives ``inf`` (its smoothing term
+    is not 0). Only this rare configuration pays for these few ops, and on the host only when
+    the loss is not finite (reading a host scalar costs no device sync)."""
+    if loss.device.type == "cpu" and math.isfinite(loss.item()):
+        return loss
+    counted = labels != ignore_index
+    picked = weight.detach().index_select(0, _core.where(counted, labels, 0))
+    total = _core.where(counted, picked, 0.0).sum().to(dtype=loss.dtype)
+    return loss * (total / total)
 
 
 def _cross_entropy_probs(
@@ -536,7 +610,14 @@ def _cross_entropy_probs(
             f"{tuple(input.shape)}, got {tuple(target.shape)}"
         )
     c = input.shape[cdim]
-    logp = input.log_softmax(cdim)
+    # PyTorch's result dtype: input, target and weight promoted (float32 logits against
+    # float64 probabilities give float64).
+    from .._functional_aliases import promote_types
+
+    dt = promote_types(input.dtype, target.dtype)
+    if weight is not None:
+        dt = promote_types(dt, weight.dtype)
+    logp = input.to(dtype=dt).log_softmax(cdim)
     t = target.to(dtype=logp.dtype)
     if label_smoothing > 0.0:
         t = t * (1.0 - label_smoothing) + label_smoothing / c
@@ -568,7 +649,7 @@ def _weighted(
     return _reduce(losses, reduction)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def mse_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
 ) -> Tensor:
@@ -576,7 +657,7 @@ def mse_loss(
     return _weighted((input - target).square(), input, weight, reduction)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
 ) -> Tensor:
@@ -612,7 +693,7 @@ def _autocast_f32(*tensors: Any) -> Any:
     return tuple(t.float() if isinstance(t, Tensor) and t.dtype in _HALF else t for t in tensors)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -634,7 +715,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def smooth_l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
 ) -> Tensor:
@@ -678,7 +759,7 @@ class _BinaryCrossEntropy(Function):
         return gx, g * ((1.0 - x).log() - x.log())
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -692,40 +773,58 @@ def binary_cross_entropy(
             f"Using a target size ({tuple(target.shape)}) that is different to the input size "
             f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size."
         )
-    if not bool(((input >= 0) & (input <= 1)).all()):  # NaN fails both, as in PyTorch
-        raise InvalidValueError("all elements of input should be between 0 and 1")
+    # PyTorch's checks (NaN fails them), in one pass and one sync; which one failed is
+    # worked out only on the error path.
+    in_range = (input >= 0) & (input <= 1)
+    if not bool((in_range & (target >= 0) & (target <= 1)).all()):
+        if not bool(in_range.all()):
+            raise InvalidValueError("all elements of input should be between 0 and 1")
+        raise InvalidValueError("all elements of target should be between 0 and 1")
     loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
 
 
-@_takes_legacy_reduction
 def kl_div(
     input: Tensor,
     target: Tensor,
+    size_average: Optional[bool] = None,
+    reduce: Optional[bool] = None,
     reduction: str = "mean",
     log_target: bool = False,
 ) -> Tensor:
     """Pointwise ``target * (log(target) - input)`` for log-probabilities ``input`` (0 where
     ``target`` is 0); ``log_target`` takes ``target`` as log-probabilities too. Use
-    ``reduction="batchmean"`` for the true KL divergence (``"mean"`` averages every element)."""
-    if reduction == "mean":  # PyTorch's warning: the usual mistake for "batchmean"
-        warnings.warn(
-            "reduction: 'mean' divides the total loss by both the batch size and the support "
-            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
-            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
-            "major release.",
-            stacklevel=4,  # past the two argument-checking wrappers, at the caller
-        )
+    ``reduction="batchmean"`` for the true KL divergence (``"mean"`` averages every element).
+
+    The deprecated flags replace ``reduction`` (with PyTorch's warning), except that a
+    ``"batchmean"`` still divides their result by the batch size, as PyTorch's does. A
+    reduction name in ``size_average``'s place is this package's earlier positional order
+    ``(input, target, reduction, log_target)``."""
+    if not _is_flag(size_average):
+        reduction, log_target = size_average, (log_target if reduce is None else reduce)  # type: ignore[assignment]
+        size_average = reduce = None
+    if size_average is not None or reduce is not None:
+        applied = _warn_legacy(size_average, reduce, 3)  # (past ``_takes_tensor``)
+    else:
+        if reduction == "mean":  # PyTorch's warning: the usual mistake for "batchmean"
+            warnings.warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the "
+                "support size.'batchmean' divides only by the batch size, and aligns with the "
+                "KL div math definition.'mean' will be changed to behave the same as "
+                "'batchmean' in the next major release.",
+                stacklevel=3,  # past ``_takes_tensor``'s check, at the caller
+            )
+        applied = "sum" if reduction == "batchmean" else reduction
     if log_target:
         loss = target.exp() * (target - input)
     else:
         loss = _xlogx(target) - target * input
-    if reduction == "batchmean":
-        total = loss.sum()
-        return total / input.shape[0] if input.ndim > 0 else total
-    return _reduce(loss, reduction)
+    out = _reduce(loss, applied)
+    if reduction == "batchmean" and input.ndim > 0:
+        out = out / input.shape[0]
+    return out
 
 
 def _xlogx(t: Tensor) -> Tensor:
@@ -1815,7 +1914,7 @@ def group_norm(
 # ---- more of PyTorch's functional losses and gumbel_softmax (issue 18) ---------------------------
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def margin_ranking_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
@@ -1832,7 +1931,7 @@ def margin_ranking_loss(
     return _reduce((-target * (input1 - input2) + margin).relu(), reduction)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def cosine_embedding_loss(
     input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
@@ -1889,7 +1988,7 @@ def _triplet_loss(
     return _reduce((margin + d_pos - d_neg).relu(), reduction)
 
 
-@_takes_legacy_reduction
+@_takes_positional_legacy_reduction
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,

@@ -11,9 +11,9 @@ from typing import Any, Callable, Optional, Union
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
 from . import _functional_losses_extra as FX
-from .functional import _legacy_reduction, _takes_positional_legacy_reduction
+from .functional import _takes_positional_legacy_reduction
 from .layers import PairwiseDistance
-from .loss import NLLLoss, _check_triplet_margin, _Loss
+from .loss import NLLLoss, _check_triplet_margin, _Loss, _reduction
 from .module import Module
 
 __all__ = [
@@ -63,7 +63,7 @@ class PoissonNLLLoss(_TorchSignatureLoss):
         reduce: Optional[bool] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction=_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=_reduction(size_average, reduce, reduction))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input: Tensor, target: Tensor) -> Tensor:

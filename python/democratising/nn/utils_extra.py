@@ -385,15 +385,21 @@ def get_total_norm(
     norm_type = float(norm_type)
     if not ts:
         return _core.zeros()
-    with no_grad():
-        norms = [_norm_of(t, norm_type) for t in ts]
-        total = _norm_of(_core.stack(norms), norm_type)  # stack promotes mixed dtypes
-        if error_if_nonfinite and not math.isfinite(total.item()):
-            raise RuntimeError(
-                f"The total norm of order {norm_type} for gradients from `parameters` is "
-                "non-finite, so it cannot be clipped. To disable this error and scale the "
-                "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
-            )
+    # Autocast off: ``_norm_of``'s dot product would otherwise run as a bfloat16/float16
+    # matmul, and PyTorch's norms are float32 ops.
+    amp = _core._set_autocast(None)
+    try:
+        with no_grad():
+            norms = [_norm_of(t, norm_type) for t in ts]
+            total = _norm_of(_core.stack(norms), norm_type)  # stack promotes mixed dtypes
+    finally:
+        _core._set_autocast(amp)
+    if error_if_nonfinite and not math.isfinite(total.item()):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is "
+            "non-finite, so it cannot be clipped. To disable this error and scale the "
+            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+        )
     return total
 
 

@@ -36,6 +36,11 @@ class _Fused(Optimizer):
     ``_grad_scale``."""
 
     _step_supports_amp_scaling = True
+    #: The engine's steps read ``grad * _grad_scale`` but do not write the unscaled gradient
+    #: back, and PyTorch's steps (fused or not) leave ``p.grad`` unscaled: ``GradScaler``
+    #: therefore unscales these gradients in place in its inf/NaN pass (a vectorised
+    #: read-write pass, faster than the engine's check-only one) and hands over 1.0.
+    _amp_unscale_grads_first = True
     _tensor_state: tuple[str, ...] = ("step",)
     #: Group keys that choose PyTorch's implementation, not the update: not for the engine.
     _IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")

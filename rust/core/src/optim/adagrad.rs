@@ -32,7 +32,7 @@ pub fn adagrad_step(
     cfg: &AdagradConfig,
 ) -> Result<()> {
     let wide = |p: &[Tensor], g: &[Tensor], [s]: [&[Tensor]; 1]| adagrad_step(p, g, s, steps, cfg);
-    if let Some(done) = super::on_float32(params, grads, [sums], wide) {
+    if let Some(done) = super::on_staged_copies(params, grads, [sums], wide) {
         return done;
     }
     let lens = [grads.len(), sums.len(), steps.len()];

@@ -82,7 +82,7 @@ pub fn adam_step(
     let wide = |p: &[Tensor], g: &[Tensor], [m, v, vmax]: [&[Tensor]; 3]| {
         adam_step(p, g, m, v, vmax, steps, cfg)
     };
-    if let Some(done) = super::on_float32(params, grads, states, wide) {
+    if let Some(done) = super::on_staged_copies(params, grads, states, wide) {
         return done;
     }
     let n = params.len();

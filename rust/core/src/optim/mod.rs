@@ -85,29 +85,33 @@ pub(crate) fn check_param(p: &Tensor, g: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// True when a step must run on float32 copies: a float16 or bfloat16 parameter (the fused
-/// kernels step float32 and float64; PyTorch computes half parameters' steps in float32 too).
-pub(crate) fn any_half(params: &[Tensor]) -> bool {
-    params
-        .iter()
-        .any(|p| matches!(p.dtype(), DType::F16 | DType::BF16))
+/// True when a step must run on staged copies (`widened_one`): a float16 or bfloat16 tensor
+/// (the fused kernels step float32 and float64; PyTorch computes half parameters' steps in
+/// float32 too) or a strided one (the kernels walk dense memory; PyTorch steps a transposed
+/// parameter, or a strided state loaded from a checkpoint, as any other).
+pub(crate) fn needs_staging<'a>(ts: impl IntoIterator<Item = &'a Tensor>) -> bool {
+    ts.into_iter()
+        .any(|t| matches!(t.dtype(), DType::F16 | DType::BF16) || !t.is_contiguous())
 }
 
-/// `t` as a float32 copy when it is half precision, else `t` itself (shared).
+/// `t` staged for a fused step: a float32 copy when it is half precision, a dense copy when
+/// it is strided, else `t` itself (shared).
 pub(crate) fn widened_one(t: &Tensor) -> Result<Tensor> {
     match t.dtype() {
         DType::F16 | DType::BF16 => crate::ops::copy::cast_raw(t, DType::F32),
+        dt if !t.is_contiguous() => crate::ops::copy::cast_raw(t, dt),
         _ => Ok(t.clone()),
     }
 }
 
-/// `ts` with every half-precision tensor cast to a float32 copy (others shared as they are).
+/// `ts` each staged by `widened_one`.
 pub(crate) fn widened(ts: &[Tensor]) -> Result<Vec<Tensor>> {
     ts.iter().map(widened_one).collect()
 }
 
-/// Rounds a float32 copy from `widened_one` back into `t` (once per step, as PyTorch stores
-/// a half parameter's new value), bumping its version; nothing when `wide` is `t` itself.
+/// Writes a staged copy from `widened_one` back into `t` (once per step; a half parameter's
+/// new value rounded, as PyTorch stores it), bumping its version; nothing when `wide` is `t`
+/// itself.
 pub(crate) fn round_back_one(t: &Tensor, wide: &Tensor) -> Result<()> {
     if !t.same(wide) {
         crate::ops::copy::write_into(t, wide)?;
@@ -116,16 +120,16 @@ pub(crate) fn round_back_one(t: &Tensor, wide: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Runs `step` on float32 copies when a parameter is half precision (`any_half`): the
-/// parameters, gradients and each list of states (parallel to the parameters) widened, and
-/// the results rounded back. `None` when no parameter is half: the caller steps directly.
-pub(crate) fn on_float32<const K: usize>(
+/// Runs `step` on staged copies when a parameter or state `needs_staging`: the parameters,
+/// gradients and each list of states (parallel to the parameters) staged, and the results
+/// written back. `None` when none does: the caller steps directly.
+pub(crate) fn on_staged_copies<const K: usize>(
     params: &[Tensor],
     grads: &[Tensor],
     states: [&[Tensor]; K],
     step: impl FnOnce(&[Tensor], &[Tensor], [&[Tensor]; K]) -> Result<()>,
 ) -> Option<Result<()>> {
-    if !any_half(params) {
+    if !needs_staging(params.iter().chain(states.iter().flat_map(|s| s.iter()))) {
         return None;
     }
     let run = || {

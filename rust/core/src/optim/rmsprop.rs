@@ -42,7 +42,12 @@ pub fn rmsprop_step(
             states.len()
         );
     }
-    if super::any_half(params) {
+    let state_tensors = states.iter().flat_map(|s| {
+        [Some(s.square_avg), s.grad_avg, s.momentum_buffer]
+            .into_iter()
+            .flatten()
+    });
+    if super::needs_staging(params.iter().chain(state_tensors)) {
         let (pw, gw) = (super::widened(params)?, super::widened(grads)?);
         let opt = |t: Option<&Tensor>| t.map(super::widened_one).transpose();
         let wide = states

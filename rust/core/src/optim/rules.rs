@@ -90,7 +90,7 @@ pub fn rule_step(
     states: &[Vec<Tensor>],
     consts: &[Vec<f64>],
 ) -> Result<()> {
-    if super::any_half(params) {
+    if super::needs_staging(params.iter().chain(states.iter().flatten())) {
         let pw = super::widened(params)?;
         let sw = states
             .iter()

@@ -46,7 +46,7 @@ pub fn sgd_step(
 ) -> Result<()> {
     let wide =
         |p: &[Tensor], g: &[Tensor], [b]: [&[Tensor]; 1]| sgd_step(p, g, b, initialized, cfg);
-    if let Some(done) = super::on_float32(params, grads, [buffers], wide) {
+    if let Some(done) = super::on_staged_copies(params, grads, [buffers], wide) {
         return done;
     }
     let with_momentum = cfg.momentum != 0.0;

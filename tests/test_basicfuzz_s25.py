@@ -66,14 +66,12 @@ def test_copy_into_non_leaf_keeps_history() -> None:
 # ---- .data ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="Tensor.data is detach(): it shares the version counter")
 def test_data_inplace_does_not_bump_version() -> None:
     a = dm.ones(3, requires_grad=True)
     a.data.add_(1)
     assert a._version == 0  # PyTorch: 0 (.data has its own counter)
 
 
-@pytest.mark.xfail(strict=True, reason="Tensor.data is detach(): it shares the version counter")
 def test_data_inplace_then_backward() -> None:
     a = dm.ones(3, requires_grad=True)
     y = a * a
@@ -142,7 +140,6 @@ def test_empty_transposed_is_contiguous() -> None:
     assert dm.zeros(2, 0, 3).permute(2, 0, 1).is_contiguous()
 
 
-@pytest.mark.xfail(strict=True, reason="Tensor.H accepts 1-D tensors")
 def test_h_of_vector_raises() -> None:
     with pytest.raises(RuntimeError):  # PyTorch: "only supported on matrices (2-D tensors)"
         _ = dm.arange(3.0).H
@@ -158,7 +155,6 @@ def test_same_dtype_cast_returns_self() -> None:
 # ---- dtypes and Size ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="_pytorch_compat.finfo: float(np.float32(1e-6)) is inexact")
 def test_finfo_resolution() -> None:
     assert dm.finfo(dm.float32).resolution == 1e-06  # PyTorch: 10 ** -precision
     assert dm.finfo(dm.float16).resolution == 0.001
@@ -172,7 +168,6 @@ def test_shape_is_size() -> None:
     assert isinstance(s[1:], dm.Size)
 
 
-@pytest.mark.xfail(strict=True, reason="dm.Size accepts non-integers")
 def test_size_of_floats_raises() -> None:
     with pytest.raises(TypeError):  # PyTorch: "takes an iterable of 'int'"
         dm.Size([2.0])

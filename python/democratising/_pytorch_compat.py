@@ -7,6 +7,7 @@ torch`` runs code written for PyTorch; none changes how the engine computes."""
 from __future__ import annotations
 
 import builtins
+import operator
 from typing import Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
@@ -212,7 +213,17 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 class Size(tuple):  # type: ignore[type-arg]
-    """``torch.Size``: shapes here are plain tuples, so this is a tuple with ``numel()``."""
+    """``torch.Size``: shapes here are plain tuples, so this is a tuple with ``numel()``; like
+    PyTorch's it holds only integers (anything with ``__index__``)."""
+
+    def __new__(cls, sizes: Any = ()) -> Size:
+        items = tuple(sizes)
+        for i, s in enumerate(items):
+            if not hasattr(type(s), "__index__"):
+                raise TypeError(
+                    f"Size() takes an iterable of 'int' (item {i} is '{type(s).__name__}')"
+                )
+        return super().__new__(cls, (operator.index(s) for s in items))
 
     def numel(self) -> int:
         n = 1
@@ -237,7 +248,8 @@ class finfo:  # noqa: N801 - PyTorch's name
             self.tiny = self.smallest_normal = 2.0**-126
         else:
             fi = np.finfo(np.dtype(d.name))
-            self.bits, self.eps, self.resolution = int(fi.bits), float(fi.eps), float(fi.resolution)
+            # (``10 ** -precision`` as PyTorch's: NumPy's is a float32 1e-6, not quite 1e-6)
+            self.bits, self.eps, self.resolution = int(fi.bits), float(fi.eps), 10.0**-fi.precision
             self.max, self.tiny = float(fi.max), float(fi.tiny)
             self.smallest_normal = float(fi.smallest_normal)
         self.min = -self.max

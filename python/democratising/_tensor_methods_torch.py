@@ -109,9 +109,12 @@ def adjoint(x: Tensor) -> Tensor:
 
 
 def _h(x: Tensor) -> Tensor:
-    """``x.H``: the conjugate transpose of a matrix (0-d and 1-d tensors as they are)."""
-    if x.ndim > 2:
-        raise ShapeError(f"tensor.H is only supported on matrices (2-D tensors), got {x.ndim}-D")
+    """``x.H``: the conjugate transpose of a matrix (a 0-d tensor as it is; PyTorch deprecates
+    that)."""
+    if x.ndim not in (0, 2):
+        raise ShapeError(
+            f"tensor.H is only supported on matrices (2-D tensors). Got {x.ndim}-D tensor."
+        )
     return x.t() if x.ndim == 2 else x
 
 

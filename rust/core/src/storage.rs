@@ -4,7 +4,6 @@
 
 use crate::{DType, Device, Element};
 use std::any::Any;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Something that keeps foreign memory alive (e.g. a Python object reference held by the glue crate).
 pub type Owner = Box<dyn Any + Send + Sync>;
@@ -15,7 +14,6 @@ pub struct Storage {
     len: usize,
     dtype: DType,
     device: Device,
-    version: AtomicU64,
     _owner: Owner,
 }
 
@@ -35,7 +33,6 @@ impl Storage {
             len,
             dtype: T::DTYPE,
             device: Device::Cpu,
-            version: AtomicU64::new(0),
             _owner: Box::new(v),
         }
     }
@@ -68,7 +65,6 @@ impl Storage {
             len,
             dtype,
             device,
-            version: AtomicU64::new(0),
             _owner: owner,
         }
     }
@@ -84,7 +80,6 @@ impl Storage {
             len,
             dtype,
             device: Device::Cuda(buf.device()),
-            version: AtomicU64::new(0),
             _owner: Box::new(buf),
         }
     }
@@ -146,14 +141,6 @@ impl Storage {
     }
 
     /// Bumped by every in-place write; autograd uses it to detect tensors modified after being saved.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Relaxed)
-    }
-
-    pub fn bump_version(&self) {
-        self.version.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Raw bytes of the whole buffer (for serialisation).
     pub fn as_bytes(&self) -> &[u8] {
         assert_eq!(self.device, Device::Cpu, "host access to a device storage");

@@ -4,6 +4,7 @@ use crate::autograd::{AutogradMeta, Hook, Node, PostAccumulateHook};
 use crate::layout::{contiguous_strides, Layout};
 use crate::{bail, DType, Device, Element, Error, Result, Storage};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A multi-dimensional array with optional gradient tracking. Cloning is `Arc`-cheap.
@@ -22,6 +23,9 @@ pub struct TensorInner {
     /// priority, as in PyTorch (`int_tensor * 0.5` is float32, `half_tensor + 1.0` stays half).
     pub(crate) wrapped: bool,
     pub(crate) meta: Mutex<AutogradMeta>,
+    /// PyTorch's version counter: bumped by every in-place write, shared by a tensor, its views
+    /// and its `detach()` (a saved tensor checks it), but not by its `.data` (`data_alias`).
+    pub(crate) version: Arc<AtomicU64>,
 }
 
 impl Tensor {
@@ -33,6 +37,7 @@ impl Tensor {
             view_base: None,
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
+            version: Arc::default(),
         }))
     }
 
@@ -79,6 +84,7 @@ impl Tensor {
             view_base: None,
             wrapped: true,
             meta: Mutex::new(AutogradMeta::default()),
+            version: Arc::default(),
         }))
     }
 
@@ -246,6 +252,7 @@ impl Tensor {
             view_base: base,
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
+            version: self.0.version.clone(),
         }))
     }
 
@@ -366,13 +373,38 @@ impl Tensor {
         m.requires_grad = false;
     }
 
-    /// A tensor sharing data but cut from the graph.
+    /// A tensor sharing data (and the version counter) but cut from the graph.
     pub fn detach(&self) -> Tensor {
+        Tensor(Arc::new(TensorInner {
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            is_view: self.0.is_view,
+            view_base: None,
+            wrapped: false,
+            meta: Mutex::new(AutogradMeta::default()),
+            version: self.0.version.clone(),
+        }))
+    }
+
+    /// PyTorch's `.data`: the same memory cut from the graph with a version counter of its
+    /// own, so that writing through it does not invalidate what backward saved (the old
+    /// `p.data.add_(...)` idiom).
+    pub fn data_alias(&self) -> Tensor {
         Self::from_parts(
             self.0.storage.clone(),
             self.0.layout.clone(),
             self.0.is_view,
         )
+    }
+
+    /// How many in-place writes this tensor (or a view sharing its counter) has had.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Relaxed)
+    }
+
+    /// Records an in-place write (see `TensorInner::version`).
+    pub fn bump_version(&self) {
+        self.0.version.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Registers a hook called with this tensor's gradient during backward; it may return a

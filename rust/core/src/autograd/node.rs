@@ -268,7 +268,7 @@ fn new_node_with(
         retained: Mutex::new(Vec::new()),
     });
     {
-        let version = out.storage().version();
+        let version = out.version();
         let mut m = out.meta();
         m.requires_grad = true;
         m.grad_fn = Some(node);
@@ -278,7 +278,7 @@ fn new_node_with(
 }
 
 pub(crate) fn edge_of(t: &Tensor) -> Edge {
-    let version = t.storage().version();
+    let version = t.version();
     let m = t.meta();
     if !m.requires_grad {
         Edge::None
@@ -394,7 +394,7 @@ impl Saved {
 
     /// Keeps `t` (detached), packed by the saved-tensor hooks in force on this thread if any.
     fn keep(t: Tensor, origin: Origin) -> Result<Saved> {
-        let version = t.storage().version();
+        let version = t.version();
         let kept = match saved_hooks::current() {
             None => Kept::Tensor(t),
             Some(hooks) => Kept::Packed(Box::new(PackedTensor {
@@ -442,7 +442,7 @@ impl Saved {
                 (t, same)
             }
         };
-        if checked && t.storage().version() != self.version {
+        if checked && t.version() != self.version {
             bail!(
                 Autograd,
                 "one of the tensors needed for gradient computation has been modified by an \

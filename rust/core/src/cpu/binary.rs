@@ -68,7 +68,7 @@ pub(crate) fn binary_inplace(
             inplace_run(d, &o, op, alpha);
         }
     });
-    dst.storage().bump_version();
+    dst.bump_version();
     Ok(true)
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
         let d = unsafe { dst.storage().as_mut_slice::<T>() };
         copy_strided(d, &dl, s, &src_l);
     });
-    dst.storage().bump_version();
+    dst.bump_version();
     Ok(())
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn fill(dst: &Tensor, value: f64) -> Result<()> {
             }
         }
     });
-    dst.storage().bump_version();
+    dst.bump_version();
     Ok(())
 }
 
@@ -171,7 +171,7 @@ fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> bool 
             found |= !x.is_finite();
             *v = T::from_f64(x);
         }
-        t.storage().bump_version();
+        t.bump_version();
         found
     } else {
         let s = &t.storage().as_slice::<T>()[off..off + n];

@@ -304,7 +304,7 @@ pub(super) fn index_put(
         if let Some((d, pos, shape)) = block_key(t, indices)? {
             if values.shape() == shape.as_slice() {
                 put_blocks(t, d, &pos, values, accumulate);
-                t.storage().bump_version();
+                t.bump_version();
                 return Ok(());
             }
         }
@@ -325,7 +325,7 @@ pub(super) fn index_put(
             dst[o] = if accumulate { add_elem(dst[o], src[i]) } else { src[i] };
         }
     });
-    t.storage().bump_version();
+    t.bump_version();
     Ok(())
 }
 

@@ -134,7 +134,7 @@ impl Tensor {
     /// write, so the saved-tensor checks see the write as part of it).
     fn set_history(&self, requires_grad: bool, grad_fn: Option<Arc<Node>>) {
         let old = self.grad_fn();
-        let version = self.storage().version();
+        let version = self.version();
         {
             let mut m = self.meta();
             m.requires_grad = requires_grad;

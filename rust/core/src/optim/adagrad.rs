@@ -48,8 +48,8 @@ pub fn adagrad_step(
         check_distinct(&[p, s])?;
         let clr = cfg.clr(steps[i]);
         backend::of(p).adagrad_step_one(p, g, s, clr, cfg)?;
-        p.storage().bump_version();
-        s.storage().bump_version();
+        p.bump_version();
+        s.bump_version();
     }
     Ok(())
 }

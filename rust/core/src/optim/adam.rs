@@ -126,7 +126,7 @@ pub fn adam_step(
         };
         backend::of(&ps[0]).adam_step(&ts, cfg)?;
         for t in ps.iter().chain(&ms).chain(&vs).chain(&vmax) {
-            t.storage().bump_version();
+            t.bump_version();
         }
     }
     Ok(())

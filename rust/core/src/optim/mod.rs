@@ -115,7 +115,7 @@ pub(crate) fn widened(ts: &[Tensor]) -> Result<Vec<Tensor>> {
 pub(crate) fn round_back_one(t: &Tensor, wide: &Tensor) -> Result<()> {
     if !t.same(wide) {
         crate::ops::copy::write_into(t, wide)?;
-        t.storage().bump_version();
+        t.bump_version();
     }
     Ok(())
 }

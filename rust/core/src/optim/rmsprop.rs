@@ -109,7 +109,7 @@ pub fn rmsprop_step(
         }
         backend::of(p).rmsprop_step_one(p, g, st, cfg)?;
         for t in all {
-            t.storage().bump_version();
+            t.bump_version();
         }
     }
     Ok(())

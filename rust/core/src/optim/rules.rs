@@ -136,7 +136,7 @@ pub fn rule_step(
         let refs: Vec<&Tensor> = st.iter().collect();
         backend::of(p).optim_rule_step(rule, p, g, &refs, k)?;
         for t in all {
-            t.storage().bump_version();
+            t.bump_version();
         }
     }
     Ok(())

@@ -69,9 +69,9 @@ pub fn sgd_step(
         let buf = with_momentum.then(|| &buffers[i]);
         let init = with_momentum && initialized[i];
         backend::of(p).sgd_step_one(p, g, buf, init, cfg)?;
-        p.storage().bump_version();
+        p.bump_version();
         if let Some(b) = buf {
-            b.storage().bump_version();
+            b.bump_version();
         }
     }
     Ok(())

@@ -327,7 +327,7 @@ impl PyTensor {
     /// through this tensor or a view of it bumps it; saved-tensor checks compare it.
     #[getter]
     fn _version(&self) -> u64 {
-        self.tensor().storage().version()
+        self.tensor().version()
     }
     #[getter]
     fn is_leaf(&self) -> bool {
@@ -339,7 +339,7 @@ impl PyTensor {
     }
     #[getter]
     fn data(&self) -> PyTensor {
-        wrap(self.tensor().detach())
+        wrap(self.tensor().data_alias())
     }
     #[getter(T)]
     fn transpose_all(&self) -> PyResult<PyTensor> {

@@ -311,6 +311,6 @@ pub(crate) fn index_put(
     if !target.same(&view) {
         super::write_into(&view, &target)?;
     }
-    t.storage().bump_version();
+    t.bump_version();
     Ok(())
 }

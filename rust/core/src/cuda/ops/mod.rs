@@ -241,7 +241,7 @@ pub(crate) fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
         LaunchDims::elementwise(n),
         args,
     )?;
-    dst.storage().bump_version();
+    dst.bump_version();
     Ok(())
 }
 
@@ -254,7 +254,7 @@ pub(crate) fn fill(dst: &Tensor, value: f64) -> Result<()> {
     }
     let args = Args::new().v(n as i64).v(layout(dst)?).base(dst).v(value);
     run_elementwise(dev, "fill", dst.dtype(), n, args)?;
-    dst.storage().bump_version();
+    dst.bump_version();
     Ok(())
 }
 

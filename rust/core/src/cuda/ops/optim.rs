@@ -207,7 +207,7 @@ pub(crate) fn unscale_and_check(grads: &[&Tensor], inv_scale: f64, apply: bool) 
             )?;
             if apply {
                 for g in chunk {
-                    g.storage().bump_version();
+                    g.bump_version();
                 }
             }
         }

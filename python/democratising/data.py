@@ -1241,6 +1241,20 @@ def _enter_worker(info: WorkerInfo) -> None:
     _worker.info = info
 
 
+def _start_worker(
+    info: WorkerInfo, init_fn: Optional[Callable[[int], None]]
+) -> Optional[BaseException]:
+    """Makes this thread worker ``info`` (``_enter_worker``) and runs ``init_fn(info.id)``;
+    what it raised, for the caller to report in that worker's place."""
+    _enter_worker(info)
+    if init_fn is not None:
+        try:
+            init_fn(info.id)
+        except BaseException as e:
+            return e
+    return None
+
+
 #: What a stream worker puts after its last batch.
 _STREAM_END = object()
 
@@ -1295,13 +1309,8 @@ class _StreamPool:
             dataset = copy.copy(dataset)
         except Exception:  # not copyable: the workers share it
             pass
-        _enter_worker(WorkerInfo(w, self.workers, seed, dataset))
-        init_error: Optional[BaseException] = None
-        if init_fn is not None:
-            try:
-                init_fn(w)
-            except BaseException as e:  # reported in place of this worker's stream
-                init_error = e
+        # (an error of init_fn is reported in place of this worker's stream)
+        init_error = _start_worker(WorkerInfo(w, self.workers, seed, dataset), init_fn)
         while True:
             task = self._tasks[w].get()
             if task is None:
@@ -1448,13 +1457,8 @@ class _WorkerPool:
 
     def _work(self, info: WorkerInfo, init_fn: Optional[Callable[[int], None]]) -> None:
         w = info.id
-        _enter_worker(info)
-        init_error: Optional[BaseException] = None
-        if init_fn is not None:
-            try:
-                init_fn(w)
-            except BaseException as e:  # reported with each of this worker's batches
-                init_error = e
+        # (an error of init_fn is reported with each of this worker's batches)
+        init_error = _start_worker(info, init_fn)
         while True:
             task = self._tasks[w].get()
             if task is None:

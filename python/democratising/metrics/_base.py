@@ -5,7 +5,9 @@ count and a total...), so memory does not grow with the dataset and ranks combin
 shards with one all-reduce of those sums packed into a single float64 vector. ``compute()``
 reduces a copy, never the metric's own state, so it may be called repeatedly (collectively,
 by every rank, when a world of more than one rank is active). AUROC, which needs every score,
-overrides the packing and gathers its scores instead.
+overrides the packing and gathers its scores instead; R2Score, whose means and squared
+deviations merge rather than add (``_merge``), gathers every rank's state in its one
+all-reduce.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class Metric(abc.ABC):
     def _empty_value(self) -> Any:
         return math.nan
 
+    def _merge(self, state: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """``state`` with ``batch``'s statistics added (sums add; ``R2Score`` overrides it to
+        merge means and squared deviations)."""
+        return state + batch
+
     # ---- the public API ------------------------------------------------------------------
 
     def update(self, preds: Any, target: Any) -> None:
@@ -97,7 +104,7 @@ class Metric(abc.ABC):
         metric says) and ``target``. An empty batch changes nothing."""
         p = to_numpy(preds, "preds")
         t = to_numpy(target, "target")
-        self._state = self._state + self._batch_state(p, t)
+        self._state = self._merge(self._state, self._batch_state(p, t))
         self._updates += 1
 
     def reset(self) -> None:
@@ -123,7 +130,7 @@ class Metric(abc.ABC):
         p = to_numpy(preds, "preds")
         t = to_numpy(target, "target")
         batch = self._batch_state(p, t)
-        self._state = self._state + batch
+        self._state = self._merge(self._state, batch)
         self._updates += 1
         return self._value(batch) if self._count(batch) else self._empty_value()
 

@@ -78,9 +78,11 @@ def labels_of(
     """``(predicted labels, target labels)``, flat int64, from:
 
     * scores ``[N, C, ...]`` for targets ``[N, ...]``: the arg-max class;
-    * labels of the target's shape (integers, or integer-valued floats);
-    * for two classes, probabilities or logits of the target's shape: positive above
-      ``threshold`` (values outside ``[0, 1]`` are logits and go through a sigmoid).
+    * labels of the target's shape (integers, or integer-valued floats unless there are two
+      classes);
+    * for two classes (``num_classes=2``, or unknown and non-integer floats), float
+      probabilities or logits of the target's shape: positive above ``threshold`` (values
+      outside ``[0, 1]`` are logits and go through a sigmoid).
 
     Labels are checked against ``num_classes``; targets equal to ``ignore_index`` are
     dropped with their predictions."""
@@ -108,7 +110,12 @@ def labels_of(
             )
     elif preds.shape == target.shape:
         flat = preds.reshape(-1)
-        if flat.dtype.kind == "f" and flat.size and not np.all(flat == np.round(flat)):
+        # Two classes: float preds are always probabilities or logits (as torchmetrics' binary
+        # metrics), even whole-numbered logits such as [-2., 3., 1.]; labels 0./1. threshold
+        # to themselves. Otherwise whole-numbered floats are labels.
+        if flat.dtype.kind == "f" and (
+            num_classes == 2 or (flat.size and not np.all(flat == np.round(flat)))
+        ):
             if num_classes not in (None, 2):
                 raise InvalidValueError(
                     f"{what}: preds of the target's shape hold non-integer values; for "

@@ -39,6 +39,11 @@ def binary_auroc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(u / (n_pos * n_neg))
 
 
+def _has_nan(a: np.ndarray) -> bool:
+    """Whether ``a`` holds a NaN; its sum (one pass, no mask) is NaN first."""
+    return bool(np.isnan(a.sum())) and bool(np.isnan(a).any())
+
+
 class AUROC(Metric):
     """The area under the ROC curve.
 
@@ -98,7 +103,21 @@ class AUROC(Metric):
 
     def _prepare(self, preds: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
         p = to_numpy(preds, "preds")
-        t = to_numpy(target, "target")
+        scores, tgt = self._scores_of(p, to_numpy(target, "target"))
+        if _has_nan(scores):
+            # A NaN has no rank: scikit-learn refuses it rather than scoring it as a tie.
+            raise InvalidValueError(
+                "AUROC: preds hold NaN scores"
+                if _has_nan(p)
+                else "AUROC: logits with +inf (or a row of only -inf) have no softmax"
+            )
+        if self._binary and scores.ndim == 2:
+            return scores[:, 1].copy(), tgt
+        return scores, tgt
+
+    def _scores_of(self, p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(float64 scores, int64 targets)``: ``[N]`` scores of the positive class, or
+        ``[N, C]`` probabilities (through a softmax when they are logits)."""
         same_length(p, t, "AUROC")
         tgt = integral(t.reshape(-1), "target", "AUROC")
         if self._binary and p.ndim == t.ndim:
@@ -115,10 +134,9 @@ class AUROC(Metric):
         check_labels(tgt, classes, "target", "AUROC")
         if scores.size and np.any((scores < 0) | (scores > 1)):
             top = scores.max(axis=1, keepdims=True)
-            e = np.exp(scores - top)
-            scores = e / e.sum(axis=1, keepdims=True)
-        if self._binary:
-            return scores[:, 1].copy(), tgt
+            with np.errstate(invalid="ignore"):  # -inf logits are fine; +inf ones give NaN
+                e = np.exp(scores - top)
+                scores = e / e.sum(axis=1, keepdims=True)
         return scores, tgt
 
     def update(self, preds: Any, target: Any) -> None:

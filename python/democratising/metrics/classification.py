@@ -10,12 +10,14 @@ default labels), ``"weighted"`` weighs each class by its support.
 
 torchmetrics' ``task=`` is accepted, as keyword or first argument: ``"binary"`` means two
 classes (and, for precision, recall and F1, the positive class's value); ``"multiclass"``
-needs ``num_classes``.
+needs ``num_classes`` and, as torchmetrics' task wrappers, makes ``average`` default to
+``"micro"`` (without ``task`` it defaults to ``"macro"``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import enum
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -61,6 +63,16 @@ def _resolve_task(task: Optional[str], num_classes: Any, what: str) -> Any:
     if num_classes is None:
         raise InvalidValueError(f"{what}: task='multiclass' needs num_classes")
     return num_classes
+
+
+class _Default(enum.Enum):
+    """The default of ``average``: ``"micro"`` under torchmetrics' ``task=`` (its task
+    wrappers' default), ``"macro"`` without one (scikit-learn's usual choice here)."""
+
+    AVERAGE = "micro with task=, else macro"
+
+    def __repr__(self) -> str:
+        return "'micro' with task= else 'macro'"
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -146,7 +158,7 @@ class _ConfusionBased(Metric):
     def __init__(
         self,
         num_classes: Any = None,
-        average: Optional[str] = "macro",
+        average: Union[str, _Default, None] = _Default.AVERAGE,
         threshold: float = 0.5,
         ignore_index: Optional[int] = None,
         world: Any = None,
@@ -157,6 +169,8 @@ class _ConfusionBased(Metric):
         if isinstance(num_classes, str) and task is None:  # torchmetrics' F1Score("binary")
             num_classes, task = None, num_classes
         self.task = task
+        if average is _Default.AVERAGE:
+            average = "micro" if task is not None else "macro"
         self.num_classes = _check_num_classes(_resolve_task(task, num_classes, what), what)
         # torchmetrics' binary metrics are those of the positive class, whatever ``average``.
         avg = "binary" if task == "binary" else ("none" if average is None else average)
@@ -218,9 +232,10 @@ class _ConfusionBased(Metric):
 
 class Precision(_ConfusionBased):
     """``tp / (tp + fp)`` per class (0 for a class never predicted), averaged as ``average``
-    says: ``"micro"`` (over all samples: equals accuracy for single-label data), ``"macro"``
-    (the default), ``"weighted"`` (by support), ``"binary"`` (class 1 of two) or ``None``
-    (a tensor with one value per class)."""
+    says: ``"micro"`` (over all samples: equals accuracy for single-label data; the default
+    with ``task="multiclass"``, as torchmetrics' task wrappers), ``"macro"`` (the default
+    without ``task``), ``"weighted"`` (by support), ``"binary"`` (class 1 of two; always so
+    with ``task="binary"``) or ``None`` (a tensor with one value per class)."""
 
     def _per_class(self, tp: Any, fp: Any, fn: Any) -> Any:
         return _div(np.asarray(tp, dtype=np.float64), np.asarray(tp + fp, dtype=np.float64))

@@ -48,7 +48,11 @@ class Perplexity(Metric):
         return np.array([nll.sum(), float(tgt.size)])
 
     def _value(self, state: np.ndarray) -> float:
-        return math.exp(state[0] / state[1])
+        # A mean NLL past ~709.78 overflows a float64: inf, as torch.exp, not OverflowError.
+        try:
+            return math.exp(state[0] / state[1])
+        except OverflowError:
+            return math.inf
 
     def _count(self, state: np.ndarray) -> float:
         return float(state[1])

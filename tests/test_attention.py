@@ -309,8 +309,8 @@ def test_errors_are_typed_and_name_the_operands() -> None:
     with pytest.raises(ShapeError) as e:
         _core._scaled_dot_product_attention(q, k[..., :4], v)
     assert e.value.op == "scaled_dot_product_attention" and (2, 3, 5, 4) in e.value.shapes
-    with pytest.raises(ShapeError, match="enable_gqa"):
-        F.scaled_dot_product_attention(q, k[:, :1], v[:, :1])
+    with pytest.raises(ShapeError, match="enable_gqa"):  # (1 head would broadcast, as PyTorch's)
+        F.scaled_dot_product_attention(q, k[:, :2], v[:, :2])
     with pytest.raises(ShapeError, match="multiple"):
         F.scaled_dot_product_attention(q, k[:, :2], v[:, :2], enable_gqa=True)
     with pytest.raises(ShapeError, match="broadcast"):

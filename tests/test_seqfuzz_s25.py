@@ -21,7 +21,6 @@ _SDPA_BROADCAST = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="SDPA does not broadcast a size-1 dim -3 without GQA")
 def test_sdpa_broadcasts_size_one_batch_of_3d_keys() -> None:
     # PyTorch broadcasts the leading dims (matmul rules); here the fused op reads dim -3 as
     # heads and raises "2 query heads but 1 key/value heads (pass enable_gqa=True)".
@@ -32,7 +31,6 @@ def test_sdpa_broadcasts_size_one_batch_of_3d_keys() -> None:
     np.testing.assert_allclose(out.numpy(), _SDPA_BROADCAST, rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="SDPA does not broadcast a size-1 head dim without GQA")
 def test_sdpa_broadcasts_size_one_head_dim() -> None:
     q = dm.tensor(np.arange(8.0, dtype=np.float32).reshape(1, 2, 2, 2) / 10)
     k = dm.tensor(np.arange(6.0, dtype=np.float32).reshape(1, 1, 3, 2) / 10)
@@ -49,7 +47,6 @@ def _inf_table() -> dm.Tensor:
     return w
 
 
-@pytest.mark.xfail(strict=True, reason="F.embedding turns inf rows into NaN (gradient trick)")
 @pytest.mark.parametrize("kwargs", [{"padding_idx": 0}, {"scale_grad_by_freq": True}])
 def test_embedding_keeps_inf_rows(kwargs: dict) -> None:
     # PyTorch: [[inf, 1.0], [2.0, 3.0]]; here [[nan, 1.0], [2.0, 3.0]].
@@ -57,7 +54,6 @@ def test_embedding_keeps_inf_rows(kwargs: dict) -> None:
     assert out.tolist() == [[np.inf, 1.0], [2.0, 3.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="F.embedding turns an inf padding row into NaN")
 def test_embedding_padding_row_keeps_its_values() -> None:
     # The padding row is returned as stored (PyTorch: [[inf, 1.0]]), only its gradient is zero.
     w = dm.tensor(np.array([[np.inf, 1.0], [2.0, 3.0]], dtype=np.float32))
@@ -69,7 +65,6 @@ def test_embedding_padding_row_keeps_its_values() -> None:
 # ---- packed sequences -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="packed RNN freezes finished states by n*m + s*(1-m)")
 def test_packed_relu_rnn_final_state_of_short_sequence() -> None:
     # The step after a sequence's end is computed and blended away arithmetically; when it
     # overflows, inf * 0 poisons the kept state. PyTorch: h_n = [[[0.0], [1e19 (float32)]]].
@@ -91,7 +86,6 @@ def test_packed_relu_rnn_final_state_of_short_sequence() -> None:
 # ---- Transformer ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="generate_square_subsequent_mask ignores default dtype")
 def test_square_subsequent_mask_follows_default_dtype() -> None:
     # PyTorch builds it with torch.full, so under set_default_dtype(float64) it is float64.
     old = dm.get_default_dtype()

@@ -1405,18 +1405,38 @@ def embedding(
         if max_norm is not None:
             _embedding_renorm(weight, idx, max_norm, norm_type)
         out = weight.index_select(0, flat)
-    if weight.requires_grad and (padding_idx is not None or scale_grad_by_freq):
+    if out.requires_grad and (padding_idx is not None or scale_grad_by_freq):
         if idx is None:
             idx = input.cpu().numpy().reshape(-1)
-        scale = np.ones(idx.size)
-        if scale_grad_by_freq:
-            scale /= np.bincount(idx, minlength=n)[idx]
-        if padding_idx is not None:
-            scale[idx == padding_idx] = 0.0
-        s = _core.from_numpy(scale.reshape(-1, 1)).to(weight.device).to(weight.dtype)
-        scaled = out * s
-        out = out.detach() + (scaled - scaled.detach())  # the rows as they are; gradient * s
+        out.register_hook(_embedding_grad_hook(idx, n, weight, padding_idx, scale_grad_by_freq))
     return out.reshape(*input.shape, weight.shape[1])
+
+
+def _embedding_grad_hook(
+    idx: np.ndarray,
+    n: int,
+    weight: Tensor,
+    padding_idx: Optional[int],
+    scale_grad_by_freq: bool,
+) -> Callable[[Tensor], Tensor]:
+    """The hook on the selected rows that divides each one's gradient by its index's count
+    and zeroes the padding row's. A hook, not arithmetic on the output, so that the rows come
+    out exactly as stored (``inf`` stays ``inf``), and the zeroing is a ``masked_fill`` so an
+    ``inf`` gradient cannot leak NaN into the padding row."""
+    inv: Optional[Tensor] = None
+    pad: Optional[Tensor] = None
+    if scale_grad_by_freq:
+        counts = (1.0 / np.bincount(idx, minlength=n)[idx]).reshape(-1, 1)
+        inv = _core.from_numpy(counts).to(device=weight.device, dtype=weight.dtype)
+    if padding_idx is not None:
+        pad = _core.from_numpy((idx == padding_idx).reshape(-1, 1)).to(weight.device)
+
+    def hook(grad: Tensor) -> Tensor:
+        if inv is not None:
+            grad = grad * inv
+        return grad if pad is None else grad.masked_fill(pad, 0.0)
+
+    return hook
 
 
 def _embedding_range(idx: np.ndarray, n: int) -> np.ndarray:
@@ -1507,7 +1527,7 @@ def scaled_dot_product_attention(
             f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
             f"key/value lengths must agree)"
         )
-    if dropout_p < 1.0 and _fused_attention_applies(query, key, value, attn_mask):
+    if dropout_p < 1.0 and _fused_attention_applies(query, key, value, attn_mask, enable_gqa):
         return _core._scaled_dot_product_attention(
             query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
         )
@@ -1538,10 +1558,19 @@ def scaled_dot_product_attention(
     return attn @ value
 
 
-def _fused_attention_applies(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor]) -> bool:
+def _fused_attention_applies(
+    q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], enable_gqa: bool
+) -> bool:
     """Whether the fused engine op covers the call: one rank, the same batch dims (the
-    composite broadcasts them) and no gradient wanted for the mask."""
+    composite broadcasts them) and no gradient wanted for the mask. The fused op reads dim -3
+    as heads, but without ``enable_gqa`` PyTorch broadcasts a size-1 dim -3 like any batch
+    dim, which only the composite does (head counts that cannot broadcast stay here, for the
+    fused op's error that suggests ``enable_gqa``)."""
     n = q.ndim
+    if n >= 3 and not enable_gqa:
+        heads = {q.shape[-3], k.shape[-3], v.shape[-3]}
+        if len(heads) > 1 and len(heads - {1}) <= 1:
+            return False
     return (
         k.ndim == n
         and v.ndim == n

@@ -340,7 +340,8 @@ class RNNBase(Module):
         self, input: Tensor, hx: Optional[State], lengths: Optional[np.ndarray] = None
     ) -> tuple[Tensor, State]:
         """``_run`` on a tensor; with ``lengths`` (a packed batch, time-major) each sequence's
-        state stops at its own last step and its later outputs are zeros."""
+        state stops at its own last step and its later outputs (which ``_run_packed`` drops)
+        repeat that state."""
         size_error = "input.size(-1) must be equal to input_size. Expected {expected}, got {got}"
         batched = _input_batched(self, input, 3, size_error)
         _check_dtype(input, self.weight_ih_l0)
@@ -379,10 +380,13 @@ class RNNBase(Module):
                     which = f"hidden[{k}]" if len(sizes) > 1 else "hidden"
                     raise ShapeError(f"Expected {which} size {expected}, got {list(h.shape)}")
 
+        # Per step, which sequences have ended (bool [N, 1]): their state is kept with
+        # ``where``, not blended arithmetically, so an overflowing extra step (inf * 0) cannot
+        # turn a finished sequence's kept state or the next layer's input into NaN.
         masks: Optional[list[Tensor]] = None
         if lengths is not None:
-            valid = (np.arange(steps)[:, None] < lengths[None, :]).astype(np.float32)
-            mask = _core.from_numpy(valid[:, :, None]).to(x.dtype)
+            ended = np.arange(steps)[:, None] >= lengths[None, :]
+            mask = _core.from_numpy(np.ascontiguousarray(ended[:, :, None]))
             masks = list((mask if x.device.type == "cpu" else mask.to(x.device)).unbind(0))
 
         finals: list[State] = []
@@ -413,11 +417,13 @@ class RNNBase(Module):
                     new = self._step(gi[t], state, sfx)
                     if masks is None:
                         state = new
-                        ys.append(state[0])
-                    else:  # finished sequences keep their state; their outputs are zeros
-                        m = masks[t]
-                        state = tuple(n * m + s * (1 - m) for n, s in zip(new, state))
-                        ys.append(new[0] * m)
+                    else:  # finished sequences keep their state
+                        done = masks[t]
+                        state = tuple(_core.where(done, s, n) for n, s in zip(new, state))
+                    # After a sequence's end this repeats its kept state (no extra op, and
+                    # never the overflowed step): packing drops those steps, and the next
+                    # layer's steps there are discarded too.
+                    ys.append(state[0])
                 if direction:
                     ys.reverse()  # the backward direction's outputs, back in time order
                 outputs.append(_core.stack(ys, 0))

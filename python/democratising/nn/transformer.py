@@ -515,5 +515,6 @@ class Transformer(Module):
 
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
-        """``[sz, sz]`` float mask: ``-inf`` above the diagonal (future positions), 0 elsewhere."""
-        return _causal_mask(sz, sz, dtype or _core.float32, device)
+        """``[sz, sz]`` float mask: ``-inf`` above the diagonal (future positions), 0 elsewhere.
+        Like PyTorch (``torch.full``), it takes the default dtype when ``dtype`` is None."""
+        return _causal_mask(sz, sz, dtype if dtype is not None else _core._default_dtype(), device)

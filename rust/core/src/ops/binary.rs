@@ -170,7 +170,9 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryOp::Sub => "SubBackward",
         BinaryOp::Mul => "MulBackward",
         BinaryOp::Div => "DivBackward",
-        BinaryOp::Pow => "PowBackward",
+        // (PyTorch's overloads: tensor ** number is PowBackward0, tensor ** tensor PowBackward1)
+        BinaryOp::Pow if b.is_wrapped_number() => "PowBackward",
+        BinaryOp::Pow => "PowBackward1",
         BinaryOp::Maximum => "MaximumBackward",
         BinaryOp::Minimum => "MinimumBackward",
         BinaryOp::Remainder => "RemainderBackward",
@@ -259,7 +261,10 @@ fn pow_grads(
     let ga = if need_a {
         let em1 = e.sub(&Tensor::wrapped_scalar(1.0f64))?;
         let e_zero = e.eq(&Tensor::wrapped_scalar(0.0f64))?;
-        let d = e.mul(&x.pow(&em1)?)?.masked_fill(&e_zero, 0.0)?;
+        // Where e == 0 the slope is 0: read the base as 1 there, so that neither this slope
+        // (0 * 0^-1) nor its own derivative (a higher order's 0 * inf) is NaN at x == 0.
+        let safe_x = Tensor::where_(&e_zero, &Tensor::wrapped_scalar(1.0f64), x)?;
+        let d = e.mul(&safe_x.pow(&em1)?)?;
         Some(g.mul(&d)?)
     } else {
         None

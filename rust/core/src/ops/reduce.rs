@@ -90,7 +90,12 @@ impl Tensor {
         let shape = self.shape().to_vec();
         Ok(record_differentiable(
             out,
-            "SumBackward",
+            // PyTorch's overloads: sum() is SumBackward0, sum(dim) SumBackward1
+            if dims.is_some() {
+                "SumBackward1"
+            } else {
+                "SumBackward"
+            },
             &[self],
             move |g| Ok(vec![Some(expand_back(g, &shape, &d, keepdim)?)]),
         ))
@@ -109,7 +114,11 @@ impl Tensor {
         let r: usize = d.iter().map(|&i| shape[i]).product();
         Ok(record_differentiable(
             out,
-            "MeanBackward",
+            if dims.is_some() {
+                "MeanBackward1"
+            } else {
+                "MeanBackward"
+            },
             &[self],
             move |g| {
                 let g = g.mul_scalar(1.0 / r as f64)?;

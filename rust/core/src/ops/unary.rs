@@ -223,7 +223,7 @@ unary_ops! {
         df: |x| T::one() / (x * c(LN_2)),
     }
     Log1p => {
-        python: "log1p", backward: "Log1pBackward", ints: Float, domain: Positive, cuda: 6 (0.0, 0.0),
+        python: "log1p", backward: "Log1PBackward", ints: Float, domain: Positive, cuda: 6 (0.0, 0.0),
         f: |x| x.ln_1p(),
         df: |x| T::one() / (T::one() + x),
     }
@@ -464,7 +464,7 @@ unary_ops! {
         df: |x| c(special::polygamma(n + 1.0, x.to_f64())),
     }
     Clamp { min = -0.5, max = 0.5 } => {
-        python: "", backward: "ClampBackward", ints: Keep, domain: Real, cuda: 29 (min, max),
+        python: "", backward: "ClampBackward1", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },
         // Strictly inside: no gradient at a bound, as PyTorch's (relu6, hardtanh at their kinks);
         // a side without a bound passes everything, infinities included (`clamp(min=0)` at inf).

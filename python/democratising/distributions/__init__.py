@@ -1,6 +1,7 @@
 """``democratising.distributions``: PyTorch's ``torch.distributions`` (``Normal``,
 ``Bernoulli``, ``Categorical`` and ``Uniform`` here; the other families, transforms, wrappers and
-the ``kl_divergence`` registry in the submodules) with ``sample``, ``rsample`` (reparameterised:
+the ``kl_divergence`` registry in the submodules; ``constraints`` and ``biject_to``/``transform_to``
+as PyTorch's) with ``sample``, ``rsample`` (reparameterised:
 gradients flow to the parameters), ``log_prob``, ``entropy``, ``mean``/``stddev``/``variance``,
 ``expand``, ``batch_shape``, argument validation, and ``kl_divergence``.
 
@@ -19,6 +20,7 @@ from .._core import Tensor
 from .._grad_mode import enable_grad, no_grad
 from .._tensor import tensor as _tensor
 from ..errors import InvalidValueError
+from . import constraints
 
 __all__ = [
     "Bernoulli",
@@ -61,14 +63,6 @@ def _shape(sample_shape: ShapeLike) -> tuple[int, ...]:
     return tuple(int(s) for s in sample_shape)
 
 
-# How ``Distribution._init_params`` tests a parameter against its ``arg_constraints`` entry.
-_CONSTRAINT_TESTS = {
-    "Real()": lambda t: t == t,
-    "GreaterThan(lower_bound=0.0)": lambda t: t > 0,
-    "GreaterThanEq(lower_bound=0.0)": lambda t: t >= 0,
-}
-
-
 class Distribution:
     """Base class: ``batch_shape`` (independent distributions), ``event_shape`` (one draw's
     shape), ``sample``/``rsample``/``log_prob``/``entropy``. ``validate_args`` (default on,
@@ -78,7 +72,9 @@ class Distribution:
     has_rsample = False
     #: Whether ``enumerate_support`` lists every value (the finite discrete families set it).
     has_enumerate_support = False
-    arg_constraints: dict[str, str] = {}
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    #: The ``constraints`` object values lie in (set by each family; PyTorch's ``support``).
+    support: Any
     _params: tuple[str, ...] = ()
 
     def __init__(
@@ -92,20 +88,24 @@ class Distribution:
         self._validate_args = _VALIDATE[0] if validate_args is None else bool(validate_args)
 
     def _init_params(
-        self, validate_args: Any, *values: Any, constraints: Optional[dict[str, str]] = None
+        self,
+        validate_args: Any,
+        *values: Any,
+        arg_constraints: Optional[dict[str, constraints.Constraint]] = None,
     ) -> None:
         """The constructor shared by the scalar-parameter families: broadcasts ``values`` into
         the attributes named by ``_params``, takes their shape as the batch shape (no event
-        dimensions) and validates each against its entry in ``constraints`` (by default
-        ``arg_constraints``)."""
-        constraints = self.arg_constraints if constraints is None else constraints
+        dimensions) and validates each against its entry in ``arg_constraints`` (by default
+        the class's)."""
+        table = self.arg_constraints if arg_constraints is None else arg_constraints
         tensors = _broadcast(*values)
         for name, t in zip(self._params, tensors):
             setattr(self, name, t)
         Distribution.__init__(self, tuple(tensors[0].shape), (), validate_args)
-        for name, t in zip(self._params, tensors):
-            constraint = constraints[name]
-            self._check(name, t, _CONSTRAINT_TESTS[constraint](t), constraint)
+        if self._validate_args:
+            for name, t in zip(self._params, tensors):
+                constraint = table[name]
+                self._check(name, t, constraint.check(t), constraint)
 
     def _expand_params(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view of this distribution with batch shape ``batch_shape``: the tensors named in
@@ -120,10 +120,6 @@ class Distribution:
                 new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
         new._batch_shape = shape
         return new
-
-    def _check_real(self, value: Tensor) -> None:
-        """PyTorch's ``Real()`` support check: NaN values are out of support."""
-        self._check_value(value, value == value, "Real()")
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -176,17 +172,31 @@ class Distribution:
     def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def _fail(self, name: str, constraint: str, value: Tensor) -> None:
+    def _validate_sample(self, value: Tensor) -> None:
+        """PyTorch's support check of a ``log_prob``/``cdf`` argument: every event of ``value``
+        must lie in ``support`` (when ``validate_args``)."""
+        if self._validate_args:
+            support = self.support
+            self._check_value(value, support.check(value), support)
+
+    def _check_param(self, name: str, value: Tensor) -> None:
+        """Validates parameter ``name`` (given as ``value``) with its ``arg_constraints`` entry's
+        ``check`` (when ``validate_args``)."""
+        if self._validate_args:
+            constraint = self.arg_constraints[name]
+            self._check(name, value, constraint.check(value), constraint)
+
+    def _fail(self, name: str, constraint: Any, value: Tensor) -> None:
         raise InvalidValueError(
             f"Expected parameter {name} (Tensor of shape {tuple(value.shape)}) of distribution "
             f"{self!r} to satisfy the constraint {constraint}, but found invalid values:\n{value}"
         )
 
-    def _check(self, name: str, value: Tensor, ok: Tensor, constraint: str) -> None:
+    def _check(self, name: str, value: Tensor, ok: Tensor, constraint: Any) -> None:
         if self._validate_args and not bool(ok.all().item()):
             self._fail(name, constraint, value)
 
-    def _check_value(self, value: Tensor, ok: Tensor, support: str) -> None:
+    def _check_value(self, value: Tensor, ok: Tensor, support: Any) -> None:
         if self._validate_args and not bool(ok.all().item()):
             raise InvalidValueError(
                 f"Expected value argument (Tensor of shape {tuple(value.shape)}) to be within "
@@ -224,8 +234,8 @@ class _LocScale(Distribution):
     (``Normal`` here; ``Laplace``, ``Cauchy`` and ``Gumbel`` in ``continuous``): real ``loc``
     and positive ``scale``, broadcast."""
 
-    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
-    support: Any = "Real()"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support: Any = constraints.real
     has_rsample = True
     _params = ("loc", "scale")
     loc: Tensor
@@ -259,7 +269,7 @@ class Normal(_CentredAtLoc, _LocScale):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         var = self.scale**2
         log_norm = self.scale.log() + 0.5 * math.log(2 * math.pi)
         return -((value - self.loc) ** 2) / (2 * var) - log_norm
@@ -269,7 +279,7 @@ class Normal(_CentredAtLoc, _LocScale):
 
     def cdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         return 0.5 * (1 + ((value - self.loc) / (self.scale * math.sqrt(2))).erf())
 
     def icdf(self, value: Any) -> Tensor:
@@ -316,8 +326,8 @@ class Bernoulli(_ProbsOrLogits):
     """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
     ``value * logits - softplus(logits)`` (stable for large logits)."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
-    support: Any = "Boolean()"
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support: Any = constraints.boolean
     has_enumerate_support = True
     _binary = True
     _params = ("probs", "logits")
@@ -333,12 +343,11 @@ class Bernoulli(_ProbsOrLogits):
         if probs is not None:
             self.probs = _as_tensor(probs)
             super().__init__(tuple(self.probs.shape), (), validate_args)
-            ok = (self.probs >= 0) & (self.probs <= 1)
-            self._check("probs", self.probs, ok, self.arg_constraints["probs"])
+            self._check_param("probs", self.probs)
         else:
             self.logits = _as_tensor(logits)
             super().__init__(tuple(self.logits.shape), (), validate_args)
-            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+            self._check_param("logits", self.logits)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
@@ -361,7 +370,9 @@ class Bernoulli(_ProbsOrLogits):
 
     @property
     def mode(self) -> Tensor:
-        return (self.probs > 0.5).to(self.probs.dtype)
+        # PyTorch: ``probs == 0.5`` has no single mode, so it is NaN there.
+        mode = (self.probs > 0.5).to(self.probs.dtype)
+        return mode.masked_fill(self.probs == 0.5, float("nan"))
 
     @property
     def variance(self) -> Tensor:
@@ -376,7 +387,7 @@ class Bernoulli(_ProbsOrLogits):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.logits)
-        self._check_value(value, (value == 0) | (value == 1), "Boolean()")
+        self._validate_sample(value)
         return value * self.logits - self.logits.softplus()
 
     def entropy(self) -> Tensor:
@@ -387,7 +398,7 @@ class Categorical(_ProbsOrLogits):
     """Categorical(probs=None, logits=None) over the last dimension (``probs`` need not sum
     to one; ``logits`` are normalised with ``logsumexp``). Samples are int64 indices."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     has_enumerate_support = True
     _binary = False
     _params = ("probs", "logits")
@@ -408,10 +419,10 @@ class Categorical(_ProbsOrLogits):
         self._num_events = int(param.shape[-1])
         if probs is not None:
             ok = (param >= 0).all() & (param.sum(-1) > 0).all()
-            self._check("probs", param, ok, "Simplex()")
+            self._check("probs", param, ok, constraints.simplex)
             self.probs = param / param.sum(-1, keepdim=True)
         else:
-            self._check("logits", param, (param == param), "IndependentConstraint(Real(), 1)")
+            self._check("logits", param, (param == param), constraints.real_vector)
             self.logits = param - param.logsumexp(-1, keepdim=True)
 
     @property
@@ -419,8 +430,8 @@ class Categorical(_ProbsOrLogits):
         return (*self._batch_shape, self._num_events)
 
     @property
-    def support(self) -> str:
-        return f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
+    def support(self) -> constraints.Constraint:
+        return constraints.integer_interval(0, self._num_events - 1)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
@@ -461,11 +472,7 @@ class Categorical(_ProbsOrLogits):
 
     def log_prob(self, value: Any) -> Tensor:
         raw = value if isinstance(value, Tensor) else _as_tensor(value)
-        ok = (raw >= 0) & (raw < self._num_events)
-        if raw.dtype.is_floating_point:  # PyTorch's IntegerInterval also rejects 1.5
-            ok = ok & (raw == raw.floor())
-        support = f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
-        self._check_value(raw, ok, support)
+        self._validate_sample(raw)  # ``integer_interval``: 1.5 is rejected too, as PyTorch's
         value = raw.long()
         shape = tuple(_core_broadcast_shape(tuple(value.shape), self._batch_shape))
         logits = self.logits.expand(*shape, self._num_events)
@@ -488,20 +495,26 @@ class Uniform(Distribution):
     """Uniform(low, high) on ``[low, high)``: ``rsample`` is ``low + u * (high - low)``."""
 
     has_rsample = True
-    arg_constraints = {"low": "Real()", "high": "Real()"}
-    support: Any = "Interval(lower_bound=low, upper_bound=high)"
     _params = ("low", "high")
+
+    @property
+    def arg_constraints(self) -> dict[str, constraints.Constraint]:  # type: ignore[override]
+        return {"low": constraints.less_than(self.high), "high": constraints.greater_than(self.low)}
 
     def __init__(
         self, low: Union[Tensor, Number], high: Union[Tensor, Number], validate_args: Any = None
     ) -> None:
         self.low, self.high = _broadcast(low, high)
         super().__init__(tuple(self.low.shape), (), validate_args)
-        self._check("low", self.low, self.low < self.high, "LessThan(upper_bound=high)")
+        self._check_param("low", self.low)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
         return self._expand_params(batch_shape, _instance)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self) -> constraints.Constraint:
+        return constraints.interval(self.low, self.high)
 
     @property
     def mean(self) -> Tensor:
@@ -523,7 +536,7 @@ class Uniform(Distribution):
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.low)
         # The support is the closed interval (as PyTorch's), the density ``[low, high)``.
-        self._check_value(value, (value >= self.low) & (value <= self.high), self.support)
+        self._validate_sample(value)
         inside = (value >= self.low) & (value < self.high)
         lp = -(self.high - self.low).log() + value * 0  # broadcast to the value's shape
         return lp.masked_fill(inside == False, float("-inf"))  # noqa: E712 - elementwise
@@ -533,12 +546,19 @@ class Uniform(Distribution):
 
     def cdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.low)
-        self._check_value(value, (value >= self.low) & (value <= self.high), self.support)
+        self._validate_sample(value)
         return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
 
     def icdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.low)
         return value * (self.high - self.low) + self.low
+
+
+def _fill(t: Tensor, mask: Tensor, value: float) -> Tensor:
+    """``t`` with ``value`` where ``mask`` (broadcast to ``t``'s shape) holds."""
+    if tuple(mask.shape) != tuple(t.shape):
+        mask = mask.expand(*tuple(t.shape))
+    return t.masked_fill(mask, value)
 
 
 def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
@@ -549,12 +569,17 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
         t1 = ((p.loc - q.loc) / q.scale) ** 2
         return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
     if isinstance(p, Bernoulli) and isinstance(q, Bernoulli):
+        # As PyTorch: infinite where q has no mass on an outcome p can take (the clamped
+        # logits would give a finite -log(eps)), zero where p itself has none.
+        inf = float("inf")
         t1 = p.probs * ((-q.logits).softplus() - (-p.logits).softplus())
+        t1 = _fill(_fill(t1, q.probs == 0, inf), p.probs == 0, 0.0)
         t2 = (1 - p.probs) * (q.logits.softplus() - p.logits.softplus())
+        t2 = _fill(_fill(t2, q.probs == 1, inf), p.probs == 1, 0.0)
         return t1 + t2
     if isinstance(p, Categorical) and isinstance(q, Categorical):
         t = p.probs * (p.logits - q.logits)
-        t = t.masked_fill(p.probs == 0, 0.0)
+        t = _fill(_fill(t, q.probs == 0, float("inf")), p.probs == 0, 0.0)
         return t.sum(-1)
     if isinstance(p, Uniform) and isinstance(q, Uniform):
         result = ((q.high - q.low) / (p.high - p.low)).log()
@@ -565,7 +590,8 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
 
 # More distributions, transforms and the ``register_kl`` registry (``kl_divergence`` is
 # rebound to the registry-aware version, which falls back to the closed forms above).
-from . import transforms  # noqa: E402
+from . import constraint_registry, transforms  # noqa: E402
+from .constraint_registry import biject_to, transform_to  # noqa: E402
 from .continuous import (  # noqa: E402
     Beta,
     Cauchy,
@@ -670,6 +696,10 @@ __all__ += [
     "TransformedDistribution",
     "VonMises",
     "Weibull",
+    "biject_to",
+    "constraint_registry",
+    "constraints",
     "register_kl",
+    "transform_to",
     "transforms",
 ]

@@ -14,11 +14,11 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from . import Distribution, ShapeLike, _shape
+from . import Distribution, ShapeLike, _shape, constraints
 
 #: Shared by the distribution modules: the constraint of a positive parameter, and the
 #: Euler-Mascheroni constant of their entropies and divergences.
-_POS = "GreaterThan(lower_bound=0.0)"
+_POS: constraints.Constraint = constraints.positive
 _EULER = 0.57721566490153286060
 
 
@@ -214,7 +214,7 @@ class _Base(Distribution):
     to the new batch shape, keeping their trailing event dimensions), a ``support`` attribute,
     and ``cdf``/``icdf``/``enumerate_support`` defaults that raise as PyTorch's do."""
 
-    support: Any = "Real()"
+    support: Any = constraints.real
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view of this distribution with batch shape ``batch_shape`` (parameters are

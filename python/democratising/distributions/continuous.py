@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from .. import _core
 from .._core import Tensor
-from . import Normal, Number, ShapeLike, _broadcast, _CentredAtLoc, _LocScale
+from . import Normal, Number, ShapeLike, _broadcast, _CentredAtLoc, _LocScale, constraints
 from ._common import (
     _EULER,
     _POS,
@@ -53,7 +53,7 @@ class Exponential(_Base):
     """Exponential(rate): ``rsample`` is ``-log1p(-u) / rate``."""
 
     arg_constraints = {"rate": _POS}
-    support = "GreaterThanEq(lower_bound=0.0)"
+    support = constraints.nonnegative
     has_rsample = True
     _params = ("rate",)
     rate: Tensor
@@ -83,12 +83,12 @@ class Exponential(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         return self.rate.log() - self.rate * value
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         return 1 - (-self.rate * value).exp()
 
     def icdf(self, value: Any) -> Tensor:
@@ -123,12 +123,12 @@ class Laplace(_CentredAtLoc, _LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         z = value - self.loc
         return 0.5 - 0.5 * z.sign() * (-z.abs() / self.scale).expm1()
 
@@ -163,13 +163,13 @@ class Cauchy(_LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         z = (value - self.loc) / self.scale
         return -math.log(math.pi) - self.scale.log() - (z**2).log1p()
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         return ((value - self.loc) / self.scale).atan() / math.pi + 0.5
 
     def icdf(self, value: Any) -> Tensor:
@@ -206,13 +206,13 @@ class Gumbel(_LocScaleBase):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         z = (value - self.loc) / self.scale
         return -(z + (-z).exp()) - self.scale.log()
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         return (-(-(value - self.loc) / self.scale).exp()).exp()
 
     def icdf(self, value: Any) -> Tensor:
@@ -227,8 +227,8 @@ class LogNormal(TransformedDistribution):
     """LogNormal(loc, scale): ``exp`` of ``Normal(loc, scale)`` (a ``TransformedDistribution``
     with ``ExpTransform``, as in PyTorch)."""
 
-    arg_constraints = {"loc": "Real()", "scale": _POS}
-    support = "GreaterThan(lower_bound=0.0)"  # type: ignore[assignment]
+    arg_constraints = {"loc": constraints.real, "scale": _POS}
+    support = constraints.positive  # type: ignore[assignment]
 
     def __init__(
         self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None
@@ -254,7 +254,6 @@ class LogNormal(TransformedDistribution):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_value(value, value > 0, self.support)
         return super().log_prob(value)
 
     def entropy(self) -> Tensor:
@@ -267,18 +266,18 @@ class _Folded(TransformedDistribution):
     share their one parameter, the base's positive ``scale``, and their support."""
 
     arg_constraints = {"scale": _POS}
-    support = "GreaterThanEq(lower_bound=0.0)"  # type: ignore[assignment]
+    support = constraints.nonnegative  # type: ignore[assignment]
     scale = _base_attr("scale")
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         lp = self.base_dist.log_prob(value) + math.log(2)
         return lp.masked_fill(value < 0, -math.inf)
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         return 2 * self.base_dist.cdf(value) - 1  # type: ignore[attr-defined, no-any-return]
 
     def icdf(self, prob: Any) -> Tensor:
@@ -317,7 +316,7 @@ class Gamma(_Base):
     reparameterisation (``dx/da = -(dF/da) / f``, as PyTorch) and in ``rate`` directly."""
 
     arg_constraints = {"concentration": _POS, "rate": _POS}
-    support = "GreaterThanEq(lower_bound=0.0)"
+    support = constraints.nonnegative
     has_rsample = True
     _params = ("concentration", "rate")
     concentration: Tensor
@@ -330,7 +329,7 @@ class Gamma(_Base):
         validate_args: Any = None,
     ) -> None:
         # Gamma's own constraints, also when a subclass (Chi2) names other parameters.
-        self._init_params(validate_args, concentration, rate, constraints=Gamma.arg_constraints)
+        self._init_params(validate_args, concentration, rate, arg_constraints=Gamma.arg_constraints)
 
     @property
     def mean(self) -> Tensor:
@@ -351,7 +350,7 @@ class Gamma(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         a, r = self.concentration, self.rate
         return a.xlogy(r) + (a - 1).xlogy(value) - r * value - a.lgamma()
 
@@ -359,7 +358,7 @@ class Gamma(_Base):
         """The regularised lower incomplete gamma ``P(concentration, rate * value)``;
         differentiable in ``value`` and ``rate`` (not in ``concentration``, as in PyTorch)."""
         value = self._value(value, self.rate)
-        self._check_value(value, value >= 0, self.support)
+        self._validate_sample(value)
         return _gammainc(self.concentration, self.rate * value)
 
     def entropy(self) -> Tensor:
@@ -386,7 +385,7 @@ class StudentT(_Base):
     ``x ~ N(0, 1)`` and ``z ~ Chi2(df)``; gradients reach ``df`` (through the reparameterised
     gamma draw), ``loc`` and ``scale``."""
 
-    arg_constraints = {"df": _POS, "loc": "Real()", "scale": _POS}
+    arg_constraints = {"df": _POS, "loc": constraints.real, "scale": _POS}
     has_rsample = True
     _params = ("df", "loc", "scale")
     df: Tensor
@@ -426,7 +425,7 @@ class StudentT(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         y = (value - self.loc) / self.scale
         z = (
             self.scale.log()
@@ -453,7 +452,7 @@ class Beta(_Base):
     gamma draws ``X ~ Gamma(concentration1)``, ``Y ~ Gamma(concentration0)``."""
 
     arg_constraints = {"concentration1": _POS, "concentration0": _POS}
-    support = "Interval(lower_bound=0.0, upper_bound=1.0)"
+    support = constraints.unit_interval
     has_rsample = True
     _params = ("concentration1", "concentration0")
     concentration1: Tensor
@@ -496,7 +495,7 @@ class Beta(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.concentration1)
-        self._check_value(value, (value >= 0) & (value <= 1), self.support)
+        self._validate_sample(value)
         a, b = self.concentration1, self.concentration0
         return (a - 1).xlogy(value) + (b - 1).xlogy(1 - value) - self._lbeta()
 

@@ -10,32 +10,28 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from . import Categorical, Number, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits
+from . import Categorical, Number, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits, constraints
 from ._common import _Base, _binomial, _finfo, _uniform
 from .wrappers import _OverCategorical
 
 __all__ = ["Binomial", "Geometric", "OneHotCategorical", "Poisson"]
 
-_NONNEG_INT = "IntegerGreaterThan(lower_bound=0)"
-_UNIT = "Interval(lower_bound=0.0, upper_bound=1.0)"
-
-
-def _is_integer(value: Tensor) -> Tensor:
-    return value == value.floor()
+_NONNEG_INT = constraints.nonnegative_integer
+_UNIT = constraints.unit_interval
 
 
 class Poisson(_Base):
     """Poisson(rate): ``sample`` through ``dm.poisson``; ``log_prob`` is
     ``xlogy(k, rate) - rate - lgamma(k + 1)``."""
 
-    arg_constraints = {"rate": "GreaterThanEq(lower_bound=0.0)"}
+    arg_constraints = {"rate": constraints.nonnegative}
     support = _NONNEG_INT
     _params = ("rate",)
 
     def __init__(self, rate: Union[Tensor, Number], validate_args: Any = None) -> None:
         (self.rate,) = _broadcast(rate)
         super().__init__(tuple(self.rate.shape), (), validate_args)
-        self._check("rate", self.rate, self.rate >= 0, self.arg_constraints["rate"])
+        self._check_param("rate", self.rate)
 
     @property
     def mean(self) -> Tensor:
@@ -58,7 +54,7 @@ class Poisson(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
-        self._check_value(value, (value >= 0) & _is_integer(value), self.support)
+        self._validate_sample(value)
         return value.xlogy(self.rate) - self.rate - (value + 1).lgamma()
 
 
@@ -80,7 +76,7 @@ class Geometric(_ProbsOrLogits, _Base):
     """Geometric(probs=None, logits=None): the number of failures before the first success
     (support ``{0, 1, ...}``); ``sample`` is ``floor(log u / log1p(-p))``."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = _NONNEG_INT
     _binary = True
     _params = ("probs", "logits")
@@ -95,11 +91,9 @@ class Geometric(_ProbsOrLogits, _Base):
         _Base.__init__(self, tuple(param.shape), (), validate_args)
         if probs is not None:
             ok = (self.probs > 0) & (self.probs <= 1)
-            self._check(
-                "probs", self.probs, ok, "HalfOpenInterval(lower_bound=0.0, upper_bound=1.0)"
-            )
+            self._check("probs", self.probs, ok, constraints.half_open_interval(0.0, 1.0))
         else:
-            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+            self._check("logits", self.logits, self.logits == self.logits, constraints.real)
 
     @property
     def mean(self) -> Tensor:
@@ -122,7 +116,7 @@ class Geometric(_ProbsOrLogits, _Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.probs)
-        self._check_value(value, (value >= 0) & _is_integer(value), self.support)
+        self._validate_sample(value)
         value, probs = _broadcast(value, self.probs)
         safe = probs.masked_fill((probs == 1) & (value == 0), 0.0)
         return value * (-safe).log1p() + self.probs.log()
@@ -141,9 +135,9 @@ class Binomial(_ProbsOrLogits, _Base):
     is PyTorch's logits form."""
 
     arg_constraints = {
-        "total_count": "IntegerGreaterThan(lower_bound=0)",
+        "total_count": constraints.nonnegative_integer,
         "probs": _UNIT,
-        "logits": "Real()",
+        "logits": constraints.real,
     }
     _binary = True
     has_enumerate_support = True
@@ -159,17 +153,21 @@ class Binomial(_ProbsOrLogits, _Base):
         (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
         self.total_count = tc.to(param.dtype)
         _Base.__init__(self, tuple(param.shape), (), validate_args)
-        tc_ok = (self.total_count >= 0) & _is_integer(self.total_count)
-        self._check("total_count", self.total_count, tc_ok, self.arg_constraints["total_count"])
+        self._check_param("total_count", self.total_count)
         if probs is not None:
             ok = (self.probs >= 0) & (self.probs <= 1)
             self._check("probs", self.probs, ok, _UNIT)
         else:
-            self._check("logits", self.logits, self.logits == self.logits, "Real()")
+            self._check("logits", self.logits, self.logits == self.logits, constraints.real)
 
     @property
-    def support(self) -> str:  # type: ignore[override]
-        return "IntegerInterval(lower_bound=0, upper_bound=total_count)"
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.integer_interval(0, self.total_count)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs``/``logits`` (PyTorch's ``param_shape``)."""
+        return self._batch_shape
 
     @property
     def mean(self) -> Tensor:
@@ -190,8 +188,7 @@ class Binomial(_ProbsOrLogits, _Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.logits)
-        ok = (value >= 0) & (value <= self.total_count) & _is_integer(value)
-        self._check_value(value, ok, self.support)
+        self._validate_sample(value)
         n, logits = self.total_count, self.logits
         log_fact_n = (n + 1).lgamma()
         log_fact_k = (value + 1).lgamma()
@@ -222,7 +219,7 @@ class OneHotCategorical(_OverCategorical):
     """OneHotCategorical(probs=None, logits=None): ``Categorical`` draws as one-hot vectors
     (``event_shape == (K,)``)."""
 
-    support = "OneHot()"
+    support = constraints.one_hot
     has_enumerate_support = True
 
     def __init__(
@@ -260,9 +257,7 @@ class OneHotCategorical(_OverCategorical):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.probs)
-        if self._validate_args:
-            ok = ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
-            self._check_value(value, ok, self.support)
+        self._validate_sample(value)
         indices = value.max(-1)[1]
         return self._categorical.log_prob(indices)
 

@@ -13,6 +13,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError
 from . import (
+    _VALIDATE,
     Categorical,
     Distribution,
     Number,
@@ -21,10 +22,11 @@ from . import (
     _broadcast,
     _ProbsOrLogits,
     _shape,
+    constraints,
 )
 from ._common import _EULER, _POS, _Base
 from .continuous import Cauchy, Exponential, Gamma, _Folded
-from .discrete import Binomial, OneHotCategorical, _is_integer, _store_probs_or_logits
+from .discrete import Binomial, OneHotCategorical, _store_probs_or_logits
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
 from .wrappers import TransformedDistribution, _expand_probs_or_logits
 
@@ -48,7 +50,7 @@ def _check_params(d: Distribution, names: tuple[str, ...]) -> None:
     """Validates the positive parameters ``names`` of ``d`` (its ``arg_constraints``)."""
     for name in names:
         t = getattr(d, name)
-        d._check(name, t, t > 0, d.arg_constraints[name])
+        d._check_param(name, t)
 
 
 class _TransformedParams(TransformedDistribution):
@@ -90,7 +92,6 @@ class Weibull(_TransformedParams):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
-        self._check_value(value, value > 0, self.support)
         return super().log_prob(value)
 
     @property
@@ -128,12 +129,11 @@ class Pareto(_TransformedParams):
         _check_params(self, self._params)
 
     @property
-    def support(self) -> str:  # type: ignore[override]
-        return "GreaterThanEq(lower_bound=scale)"
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.greater_than_eq(self.scale)
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.scale)
-        self._check_value(value, value >= self.scale, self.support)
         return super().log_prob(value)
 
     @property
@@ -164,7 +164,7 @@ class Kumaraswamy(_TransformedParams):
     ``U ~ Uniform(0, 1)``."""
 
     arg_constraints = {"concentration1": _POS, "concentration0": _POS}
-    support = "Interval(lower_bound=0.0, upper_bound=1.0)"  # type: ignore[assignment]
+    support = constraints.unit_interval  # type: ignore[assignment]
     _params = ("concentration1", "concentration0")
 
     def __init__(
@@ -188,7 +188,6 @@ class Kumaraswamy(_TransformedParams):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.concentration1)
-        self._check_value(value, (value >= 0) & (value <= 1), self.support)
         return super().log_prob(value)
 
     @property
@@ -244,11 +243,11 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
     ``Poisson(Gamma(total_count, exp(-logits)))``."""
 
     arg_constraints = {
-        "total_count": "GreaterThanEq(lower_bound=0)",
-        "probs": "HalfOpenInterval(lower_bound=0.0, upper_bound=1.0)",
-        "logits": "Real()",
+        "total_count": constraints.greater_than_eq(0),
+        "probs": constraints.half_open_interval(0.0, 1.0),
+        "logits": constraints.real,
     }
-    support = "IntegerGreaterThan(lower_bound=0)"
+    support = constraints.nonnegative_integer
     _binary = True
     _params = ("total_count", "probs", "logits")
 
@@ -262,13 +261,11 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
         self.total_count = tc.to(param.dtype)
         _Base.__init__(self, tuple(param.shape), (), validate_args)
-        tc_constraint = self.arg_constraints["total_count"]
-        self._check("total_count", self.total_count, self.total_count >= 0, tc_constraint)
+        self._check_param("total_count", self.total_count)
         if probs is not None:
-            ok = (param >= 0) & (param < 1)
-            self._check("probs", param, ok, self.arg_constraints["probs"])
+            self._check_param("probs", param)
         else:
-            self._check("logits", param, param == param, "Real()")
+            self._check("logits", param, param == param, constraints.real)
 
     @property
     def param_shape(self) -> tuple[int, ...]:
@@ -297,7 +294,7 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         from ..nn.functional import logsigmoid
 
         value = self._value(value, self.logits)
-        self._check_value(value, (value >= 0) & _is_integer(value), self.support)
+        self._validate_sample(value)
         n, logits = self.total_count, self.logits
         log_unnormalized = n * logsigmoid(-logits) + value * logsigmoid(logits)
         log_normalization = -(n + value).lgamma() + (1.0 + value).lgamma() + n.lgamma()
@@ -309,7 +306,7 @@ class Multinomial(_Base):
     """Multinomial(total_count=1, probs=None, logits=None): counts over the last dimension's
     ``K`` categories from ``total_count`` (an int) independent categorical draws."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     def __init__(
         self,
@@ -324,6 +321,11 @@ class Multinomial(_Base):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         k = self._categorical._num_events
         super().__init__(self._categorical.batch_shape, (k,), validate_args)
+        if total_count < 0 and _VALIDATE[0]:
+            # PyTorch's inner ``Binomial`` (built with the default ``validate_args``, whatever
+            # this one's) rejects it as not a ``nonnegative_integer``.
+            count = _as_tensor(float(total_count), self.probs)
+            self._fail("total_count", constraints.nonnegative_integer, count)
 
     @property
     def probs(self) -> Tensor:
@@ -338,8 +340,8 @@ class Multinomial(_Base):
         return self._categorical.param_shape
 
     @property
-    def support(self) -> str:  # type: ignore[override]
-        return f"Multinomial(upper_bound={self.total_count})"
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.multinomial(self.total_count)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -370,9 +372,7 @@ class Multinomial(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.probs)
-        if self._validate_args:
-            ok = (value >= 0).all(-1) & (value.sum(-1) <= self.total_count)  # as PyTorch's
-            self._check_value(value, ok, self.support)
+        self._validate_sample(value)
         logits, value = _broadcast(self.logits, value)
         logits = logits.masked_fill((value == 0) & (logits == -math.inf), 0.0)
         log_factorial_n = (value.sum(-1) + 1).lgamma()
@@ -401,8 +401,8 @@ class ContinuousBernoulli(_ProbsOrLogits, _Base):
     cdf of a uniform draw. Inside ``lims`` (near ``probs = 1/2``) Taylor expansions replace
     the unstable closed forms, as in PyTorch."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
-    support = "Interval(lower_bound=0.0, upper_bound=1.0)"
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
     has_rsample = True
     _binary = True
     _params = ("probs", "logits")
@@ -420,12 +420,17 @@ class ContinuousBernoulli(_ProbsOrLogits, _Base):
         if probs is not None:
             (p,) = _broadcast(probs)
             _Base.__init__(self, tuple(p.shape), (), validate_args)
-            self._check("probs", p, (p >= 0) & (p <= 1), self.arg_constraints["probs"])
+            # PyTorch checks ``probs`` only when ``validate_args`` is passed (either way);
+            # by default out-of-range values are silently clamped.
+            if validate_args is not None:
+                constraint = self.arg_constraints["probs"]
+                if not bool(constraint.check(p).all().item()):
+                    self._fail("probs", constraint, p)
             self.probs = _clamp_probs(p)
         else:
             (lg,) = _broadcast(logits)
             _Base.__init__(self, tuple(lg.shape), (), validate_args)
-            self._check("logits", lg, lg == lg, "Real()")
+            self._check("logits", lg, lg == lg, constraints.real)
             self.logits = lg
         self._lims = lims
 
@@ -486,13 +491,13 @@ class ContinuousBernoulli(_ProbsOrLogits, _Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.probs)
-        self._check_value(value, (value >= 0) & (value <= 1), self.support)
+        self._validate_sample(value)
         logits, value = _broadcast(self.logits, value)
         return value * logits - logits.softplus() + self._cont_bern_log_norm()
 
     def cdf(self, value: Any) -> Tensor:
         value = self._value(value, self.probs)
-        self._check_value(value, (value >= 0) & (value <= 1), self.support)
+        self._validate_sample(value)
         cut = self._cut_probs()
         cdfs = (cut.pow(value) * (1.0 - cut).pow(1.0 - value) + cut - 1.0) / (2.0 * cut - 1.0)
         unbounded = _where(self._outside_unstable_region(), cdfs, value)
@@ -567,8 +572,8 @@ class VonMises(_Base):
     ``sample`` is Best & Fisher's rejection sampler in float64, as PyTorch's. ``mean`` and
     ``variance`` are the circular ones."""
 
-    arg_constraints = {"loc": "Real()", "concentration": _POS}
-    support = "Real()"
+    arg_constraints = {"loc": constraints.real, "concentration": _POS}
+    support = constraints.real
     has_rsample = False
     _params = ("loc", "concentration")
     loc: Tensor
@@ -584,7 +589,7 @@ class VonMises(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.loc)
-        self._check_real(value)
+        self._validate_sample(value)
         lp = self.concentration * (value - self.loc).cos()
         return lp - math.log(2 * math.pi) - _log_modified_bessel_fn(self.concentration, 0)
 
@@ -672,7 +677,7 @@ class FisherSnedecor(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.df1)
-        self._check_value(value, value > 0, self.support)
+        self._validate_sample(value)
         ct1, ct2 = self.df1 * 0.5, self.df2 * 0.5
         ct3 = self.df1 / self.df2
         t1 = (ct1 + ct2).lgamma() - ct1.lgamma() - ct2.lgamma()
@@ -708,7 +713,6 @@ class InverseGamma(TransformedDistribution):
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
-        self._check_value(value, value > 0, self.support)
         return super().log_prob(value)
 
     @property
@@ -735,8 +739,8 @@ class LogisticNormal(TransformedDistribution):
     """LogisticNormal(loc, scale): a ``Normal(loc, scale)`` vector of length ``K - 1`` mapped to
     the ``K``-simplex by ``StickBreakingTransform``."""
 
-    arg_constraints = {"loc": "Real()", "scale": _POS}
-    support = "Simplex()"  # type: ignore[assignment]
+    arg_constraints = {"loc": constraints.real, "scale": _POS}
+    support = constraints.simplex  # type: ignore[assignment]
 
     def __init__(
         self, loc: Union[Tensor, Number], scale: Union[Tensor, Number], validate_args: Any = None

@@ -21,6 +21,7 @@ from . import (
     _CentredAtLoc,
     _core_broadcast_shape,
     _shape,
+    constraints,
 )
 from ._common import _POS, _Base, _clamp_probs, _normal, _rsample_gamma, _uniform
 from .transforms import ExpTransform, SigmoidTransform
@@ -60,12 +61,12 @@ class MultivariateNormal(_CentredAtLoc, _Base):
     and used for ``rsample`` (``loc + L @ eps``) and ``log_prob`` (triangular solve)."""
 
     arg_constraints = {
-        "loc": "IndependentConstraint(Real(), 1)",
-        "covariance_matrix": "PositiveDefinite()",
-        "precision_matrix": "PositiveDefinite()",
-        "scale_tril": "LowerCholesky()",
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
     }
-    support = "IndependentConstraint(Real(), 1)"
+    support = constraints.real_vector
     has_rsample = True
 
     def __init__(
@@ -165,6 +166,7 @@ class MultivariateNormal(_CentredAtLoc, _Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
+        self._validate_sample(value)
         diff = value - self.loc
         m = _batch_mahalanobis(self.scale_tril, diff)
         n = self._event_shape[0]
@@ -213,11 +215,11 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
     the ``m x m`` capacitance matrix (Woodbury), so they cost ``O(n m^2)``, as PyTorch's."""
 
     arg_constraints = {
-        "loc": "IndependentConstraint(Real(), 1)",
-        "cov_factor": "IndependentConstraint(Real(), 2)",
-        "cov_diag": "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)",
+        "loc": constraints.real_vector,
+        "cov_factor": constraints.independent(constraints.real, 2),
+        "cov_diag": constraints.independent(constraints.positive, 1),
     }
-    support = "IndependentConstraint(Real(), 1)"
+    support = constraints.real_vector
     has_rsample = True
 
     def __init__(
@@ -253,14 +255,8 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
         self.cov_factor = cov_factor.expand(*batch, n, m)
         self.cov_diag = cov_diag.expand(*batch, n)
         super().__init__(batch, (n,), validate_args)
-        self._check("loc", self.loc, self.loc == self.loc, self.arg_constraints["loc"])
-        self._check(
-            "cov_factor",
-            self.cov_factor,
-            self.cov_factor == self.cov_factor,
-            self.arg_constraints["cov_factor"],
-        )
-        self._check("cov_diag", self.cov_diag, self.cov_diag > 0, self.arg_constraints["cov_diag"])
+        for name in ("loc", "cov_factor", "cov_diag"):
+            self._check_param(name, getattr(self, name))
         self._unbroadcasted_cov_factor = cov_factor
         self._unbroadcasted_cov_diag = cov_diag
         self._capacitance_tril = _capacitance_tril(cov_factor, cov_diag)
@@ -323,8 +319,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
-        if self._validate_args:
-            self._check_value(value, (value == value).all(-1), self.support)
+        self._validate_sample(value)
         diff = value - self.loc
         w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
         m = _lowrank_mahalanobis(w, d, diff, self._capacitance_tril)
@@ -347,8 +342,8 @@ class Dirichlet(_Base):
     """Dirichlet(concentration): over the simplex of the last dimension; ``rsample`` normalises
     gamma draws (Marsaglia-Tsang) that carry implicit-reparameterisation gradients."""
 
-    arg_constraints = {"concentration": "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)"}
-    support = "Simplex()"
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
     has_rsample = True
     _params = ("concentration",)
 
@@ -359,9 +354,7 @@ class Dirichlet(_Base):
         self.concentration = concentration
         shape = tuple(concentration.shape)
         super().__init__(shape[:-1], shape[-1:], validate_args)
-        self._check(
-            "concentration", concentration, concentration > 0, self.arg_constraints["concentration"]
-        )
+        self._check_param("concentration", concentration)
 
     @property
     def mean(self) -> Tensor:
@@ -391,9 +384,7 @@ class Dirichlet(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.concentration)
-        if self._validate_args:
-            ok = (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
-            self._check_value(value, ok, self.support)
+        self._validate_sample(value)
         c = self.concentration
         return (c - 1).xlogy(value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)
 
@@ -417,7 +408,7 @@ class LogitRelaxedBernoulli(_OverProbsOrLogits):
     """LogitRelaxedBernoulli(temperature, probs=None, logits=None): the logit of a
     ``RelaxedBernoulli`` draw; ``rsample`` is ``(logits + log u - log1p(-u)) / temperature``."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     has_rsample = True
     _params = ("probs", "logits")
     _inner = "_bern"
@@ -444,6 +435,7 @@ class LogitRelaxedBernoulli(_OverProbsOrLogits):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.logits)
+        self._validate_sample(value)
         logits, value = _broadcast(self.logits, value)
         diff = logits - value * self.temperature
         return self.temperature.log() + diff - 2 * diff.softplus()
@@ -475,8 +467,8 @@ class RelaxedBernoulli(_RelaxedTransformed):
     """RelaxedBernoulli(temperature, probs=None, logits=None): ``sigmoid`` of a
     ``LogitRelaxedBernoulli`` (the binary Concrete distribution), reparameterised."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
-    support = "Interval(lower_bound=0.0, upper_bound=1.0)"  # type: ignore[assignment]
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval  # type: ignore[assignment]
     _base_cls = LogitRelaxedBernoulli
     _transform = SigmoidTransform
 
@@ -486,7 +478,7 @@ class ExpRelaxedCategorical(_OverCategorical):
     ``RelaxedOneHotCategorical`` draw; ``rsample`` is ``log_softmax((logits + g) / temperature)``
     with Gumbel noise ``g``."""
 
-    support = "IndependentConstraint(Real(), 1)"
+    support = constraints.real_vector
     has_rsample = True
 
     def __init__(
@@ -511,6 +503,7 @@ class ExpRelaxedCategorical(_OverCategorical):
 
     def log_prob(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.logits)
+        self._validate_sample(value)
         k = self._categorical._num_events
         t = self.temperature
         log_scale = math.lgamma(k) + (k - 1) * t.log()
@@ -523,8 +516,8 @@ class RelaxedOneHotCategorical(_RelaxedTransformed):
     """RelaxedOneHotCategorical(temperature, probs=None, logits=None): the Concrete /
     Gumbel-softmax distribution, ``exp`` of an ``ExpRelaxedCategorical``; reparameterised."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
-    support = "Simplex()"  # type: ignore[assignment]
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.simplex  # type: ignore[assignment]
     _base_cls = ExpRelaxedCategorical
     _transform = ExpTransform
 
@@ -544,7 +537,7 @@ class LKJCholesky(_Base):
     ``2 Beta(b, b) - 1``, ``b = concentration - 1 + dim / 2``; ``log_prob`` is PyTorch's."""
 
     arg_constraints = {"concentration": _POS}
-    support = "CorrCholesky()"
+    support = constraints.corr_cholesky
     _params = ("concentration",)
 
     def __init__(
@@ -597,18 +590,9 @@ class LKJCholesky(_Base):
 
     def log_prob(self, value: Any) -> Tensor:
         from .. import _core
-        from ._common import _finfo
 
         value = _as_tensor(value, self.concentration)
-        if self._validate_args:
-            tol = _finfo(value.dtype).eps * self.dim * 10
-            row_norm = value.pow(2).sum(-1).sqrt()
-            ok = (
-                (value == value.tril()).all(-1).all(-1)
-                & (_diag(value) > 0).all(-1)
-                & ((row_norm - 1.0).abs() <= tol).all(-1)
-            )
-            self._check_value(value, ok, self.support)
+        self._validate_sample(value)
         diag_elems = _diag(value)[..., 1:]
         c = self.concentration
         order = _core.arange(2, self.dim + 1, dtype=c.dtype, device=c.device)

@@ -2,8 +2,7 @@
 ``log_abs_det_jacobian``, ``sign``, event dimensions, ``cache_size``) and ``ExpTransform``,
 ``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``SoftmaxTransform``,
 ``ComposeTransform``, ``PowerTransform`` and ``AbsTransform``, written over differentiable
-engine ops. Domains and codomains are constraint names (strings), as the package's
-``arg_constraints`` are."""
+engine ops. Domains and codomains are ``constraints`` objects, as PyTorch's."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from ..errors import ArgumentTypeError, InvalidValueError
+from . import constraints
 from ._common import _finfo, _sum_rightmost
 
 __all__ = [
@@ -33,24 +33,11 @@ __all__ = [
 ]
 
 
-_MATRIX_CONSTRAINTS = ("PositiveDefinite()", "LowerCholesky()", "CorrCholesky()")
-
-
-def _constraint_event_dim(constraint: str) -> int:
-    """The event dimensions of a constraint name, as PyTorch's ``Constraint.event_dim``."""
-    if constraint.startswith("IndependentConstraint(") and constraint.endswith(")"):
-        inner, _, n = constraint[len("IndependentConstraint(") : -1].rpartition(", ")
-        return _constraint_event_dim(inner) + int(n)
-    if constraint in _MATRIX_CONSTRAINTS:
-        return 2
-    return 1 if constraint in ("Simplex()", "OneHot()") else 0
-
-
-def _independent(constraint: str, event_dim: int) -> str:
+def _independent(constraint: constraints.Constraint, event_dim: int) -> constraints.Constraint:
     """``constraint`` reinterpreted over ``event_dim`` dimensions (``constraints.independent``
-    when that adds dimensions), as PyTorch names it."""
-    extra = event_dim - _constraint_event_dim(constraint)
-    return f"IndependentConstraint({constraint}, {extra})" if extra > 0 else constraint
+    when that adds dimensions), as PyTorch's transforms build their domains."""
+    extra = event_dim - constraint.event_dim
+    return constraints.independent(constraint, extra) if extra > 0 else constraint
 
 
 class Transform:
@@ -59,8 +46,8 @@ class Transform:
     the last ``(x, y)`` pair is remembered so ``t.inv(t(x))`` returns ``x`` itself."""
 
     bijective = False
-    domain: str = "Real()"
-    codomain: str = "Real()"
+    domain: constraints.Constraint = constraints.real
+    codomain: constraints.Constraint = constraints.real
     domain_event_dim = 0
     codomain_event_dim = 0
 
@@ -212,7 +199,7 @@ class ExpTransform(_ParameterFree):
     """``y = exp(x)``."""
 
     bijective = True
-    codomain = "GreaterThan(lower_bound=0.0)"
+    codomain = constraints.positive
     sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
@@ -229,8 +216,8 @@ class PowerTransform(Transform):
     """``y = x ** exponent`` on the positive reals."""
 
     bijective = True
-    domain = "GreaterThan(lower_bound=0.0)"
-    codomain = "GreaterThan(lower_bound=0.0)"
+    domain = constraints.positive
+    codomain = constraints.positive
 
     def __init__(self, exponent: Union[Tensor, float], cache_size: int = 0) -> None:
         super().__init__(cache_size=cache_size)
@@ -282,7 +269,7 @@ class SigmoidTransform(_ParameterFree):
     """``y = sigmoid(x)``, clipped to ``[tiny, 1 - eps]`` as in PyTorch; inverse ``logit``."""
 
     bijective = True
-    codomain = "Interval(lower_bound=0.0, upper_bound=1.0)"
+    codomain = constraints.unit_interval
     sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
@@ -302,7 +289,7 @@ class TanhTransform(_ParameterFree):
     (the squashing used by SAC policies)."""
 
     bijective = True
-    codomain = "Interval(lower_bound=-1.0, upper_bound=1.0)"
+    codomain = constraints.interval(-1.0, 1.0)
     sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
@@ -318,7 +305,7 @@ class TanhTransform(_ParameterFree):
 class AbsTransform(_ParameterFree):
     """``y = |x|`` (not bijective: the inverse is ``y`` itself)."""
 
-    codomain = "GreaterThan(lower_bound=0.0)"  # PyTorch's ``constraints.positive``
+    codomain = constraints.positive  # PyTorch's ``constraints.positive``
 
     def _call(self, x: Tensor) -> Tensor:
         return x.abs()
@@ -346,7 +333,7 @@ class AffineTransform(Transform):
         self._event_dim = int(event_dim)
         self.domain_event_dim = self._event_dim
         self.codomain_event_dim = self._event_dim
-        self.domain = self.codomain = _independent("Real()", self._event_dim)
+        self.domain = self.codomain = _independent(constraints.real, self._event_dim)
 
     @property
     def event_dim(self) -> int:
@@ -412,8 +399,8 @@ class SoftmaxTransform(_ParameterFree):
     """``y = softmax(x)`` over the last dimension (not bijective; the inverse is ``log y``,
     one of the preimages)."""
 
-    domain = "IndependentConstraint(Real(), 1)"
-    codomain = "Simplex()"
+    domain = constraints.real_vector
+    codomain = constraints.simplex
     domain_event_dim = 1
     codomain_event_dim = 1
 
@@ -522,7 +509,7 @@ class SoftplusTransform(_ParameterFree):
     """``y = softplus(x) = log(1 + exp(x))``; inverse ``log(expm1(y))`` computed stably."""
 
     bijective = True
-    codomain = "GreaterThan(lower_bound=0.0)"
+    codomain = constraints.positive
     sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
@@ -540,8 +527,8 @@ class StickBreakingTransform(_ParameterFree):
     transform behind ``LogisticNormal``); bijective, unlike ``SoftmaxTransform``."""
 
     bijective = True
-    domain = "IndependentConstraint(Real(), 1)"
-    codomain = "Simplex()"
+    domain = constraints.real_vector
+    codomain = constraints.simplex
     domain_event_dim = 1
     codomain_event_dim = 1
 

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import InvalidValueError, ShapeError
-from . import Categorical, Distribution, ShapeLike, _as_tensor, _shape
+from . import Categorical, Distribution, ShapeLike, _as_tensor, _shape, constraints
 from ._common import _Base, _expand_any, _sum_rightmost
 from .transforms import ComposeTransform, Transform
 
@@ -23,7 +23,7 @@ class _OverBase(_Base):
     ``base_dist``: no parameters of their own, reparameterised exactly when the base is, and
     batch and event shapes cut from one full shape."""
 
-    arg_constraints: dict[str, str] = {}
+    arg_constraints: dict[str, constraints.Constraint] = {}
     base_dist: Distribution
 
     def _init_over(
@@ -39,7 +39,7 @@ class _OverBase(_Base):
         return bool(self.base_dist.has_rsample)
 
     def _base_support(self) -> Any:
-        return getattr(self.base_dist, "support", "Real()")
+        return getattr(self.base_dist, "support", constraints.real)
 
 
 class Independent(_OverBase):
@@ -66,7 +66,9 @@ class Independent(_OverBase):
 
     @property
     def support(self) -> Any:  # type: ignore[override]
-        return f"IndependentConstraint({self._base_support()}, {self.reinterpreted_batch_ndims})"
+        support = self._base_support()
+        n = self.reinterpreted_batch_ndims
+        return constraints.independent(support, n) if n else support
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -174,6 +176,7 @@ class TransformedDistribution(_OverBase):
 
     def log_prob(self, value: Any) -> Tensor:
         y = value if isinstance(value, Tensor) else _as_tensor(value)
+        self._validate_sample(y)  # outside the support, the inverses give garbage or NaN
         event_dim = len(self._event_shape)
         log_prob: Optional[Tensor] = None
         for t in reversed(self.transforms):
@@ -218,7 +221,7 @@ class MixtureSameFamily(_Base):
     the rightmost batch dimension of ``component_distribution`` picks the component; ``log_prob``
     is a ``logsumexp`` over components, ``mean``/``variance`` the mixture moments."""
 
-    arg_constraints: dict[str, str] = {}
+    arg_constraints: dict[str, constraints.Constraint] = {}
     has_rsample = False
 
     def __init__(
@@ -269,7 +272,7 @@ class MixtureSameFamily(_Base):
 
     @property
     def support(self) -> Any:  # type: ignore[override]
-        return getattr(self._component_distribution, "support", "Real()")
+        return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -307,6 +310,7 @@ class MixtureSameFamily(_Base):
     def log_prob(self, value: Any) -> Tensor:
         if not isinstance(value, Tensor):
             value = self._value(value, self._mixture_distribution.probs)
+        self._validate_sample(value)
         x = self._pad(value)
         lp = self._component_distribution.log_prob(x)
         log_mix = self._mixture_distribution.logits.log_softmax(-1)
@@ -378,9 +382,9 @@ class _OverCategorical(_OverProbsOrLogits):
     """An ``_OverProbsOrLogits`` on a ``Categorical`` held in ``_categorical`` (as PyTorch's
     one-hot and relaxed categoricals): its parameters, constraints and ``param_shape``."""
 
-    arg_constraints: dict[str, str] = {
-        "probs": "Simplex()",
-        "logits": "IndependentConstraint(Real(), 1)",
+    arg_constraints: dict[str, constraints.Constraint] = {
+        "probs": constraints.simplex,
+        "logits": constraints.real_vector,
     }
     _inner = "_categorical"
     _categorical: Categorical

@@ -162,11 +162,6 @@ class _AddOne(dm.autograd.Function):
         return g * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Function.apply (python/democratising/_function.py) returns a new tensor for a "
-    "mark_dirty input instead of rebasing the input's history onto the custom node",
-)
 def test_mark_dirty_rebases_the_input_itself() -> None:
     x0 = _t([0.3, -1.0], grad=True)
     x = x0 * 1.0

@@ -81,6 +81,7 @@ __all__ = [
     "_pop_saved_tensors_hooks",
     "_push_saved_tensors_hooks",
     "_queue_callback",
+    "_rebase_history",
     "_record_function",
     "_register_helpers",
     "_rmsprop_step",
@@ -1718,6 +1719,10 @@ def _record_function(
     """``output`` detached and re-attached with a Python ``backward(grad)`` that returns one
     gradient (or None) per tensor in ``inputs``; ``differentiable``: written in recorded ops,
     so ``create_graph=True`` may run it; ``name``: the node's (``"<Class>Backward"``)."""
+
+def _rebase_history(tensor: Tensor, output: Tensor) -> None:
+    """``tensor`` takes the history of ``output``, ``_record_function``'s result for it (a
+    custom Function's ``mark_dirty`` input becomes its output)."""
 
 # ---- fused ops (nn.functional, optim, amp) ---------------------------------------------------
 

@@ -281,7 +281,21 @@ class Function:
             else o
             for k, o in enumerate(outs)
         )
+        wrapped = tuple(_dirty_output(ctx, o, w) for o, w in zip(outs, wrapped))
         return wrapped if isinstance(out, tuple) else wrapped[0]
+
+
+def _dirty_output(ctx: FunctionCtx, out: Any, wrapped: Any) -> Any:
+    """The object to return for ``out``: an input marked dirty (written in place by
+    ``forward``) is returned itself, with the Function's node as its history, as in PyTorch
+    (``y is x``); a dirty view takes it through ``copy_`` (its base's history changes too)."""
+    if wrapped is out or not any(out is t for t in ctx._dirty_tensors):
+        return wrapped
+    if out._is_view():
+        out.copy_(wrapped)
+    else:
+        _core._rebase_history(out, wrapped)
+    return out
 
 
 def _anomaly_check_nan() -> bool:

@@ -750,6 +750,13 @@ pub fn _record_function(
     }))
 }
 
+/// `tensor` takes the history of `output` (`_record_function`'s result for it): a custom
+/// Function's dirty input becomes its output, as PyTorch's `mark_dirty`.
+#[pyfunction]
+pub fn _rebase_history(tensor: PyRef<'_, PyTensor>, output: PyRef<'_, PyTensor>) -> PyResult<()> {
+    tensor.tensor().rebase_history(&output.tensor()).py()
+}
+
 /// `op(input)` for a parameterless op of the engine's unary table, by its Python name: ops
 /// added to the table reach Python as methods and free functions without glue of their own.
 #[pyfunction]

@@ -144,6 +144,21 @@ impl Tensor {
         self.keep_retained(old);
     }
 
+    /// Gives this tensor the history of `other`, another handle to its memory that an op
+    /// which wrote it in place returned (a custom Function's `mark_dirty`): the caller's own
+    /// object becomes the op's output, as in PyTorch. Not for views (their base's history
+    /// would have to change too: write through `copy_` instead).
+    pub fn rebase_history(&self, other: &Tensor) -> Result<()> {
+        if !Arc::ptr_eq(self.storage(), other.storage()) || self.is_view() {
+            bail!(
+                Value,
+                "rebase_history: the tensors must be the same (non-view) memory"
+            );
+        }
+        self.set_history(other.requires_grad(), other.grad_fn());
+        Ok(())
+    }
+
     /// After an in-place op gave this tensor a new node: a `retain_grad()` made on the old
     /// one moves to it, so `.grad` is the gradient of the tensor's current value (PyTorch's).
     fn keep_retained(&self, old: Option<Arc<Node>>) {

@@ -173,7 +173,6 @@ def test_size_of_floats_raises() -> None:
         dm.Size([2.0])
 
 
-@pytest.mark.xfail(strict=True, reason="tensor() and as_tensor() widen int8 NumPy data differently")
 def test_int8_numpy_conversions_agree() -> None:
     a = np.array([1, -2], dtype=np.int8)
     assert dm.tensor(a).dtype == dm.as_tensor(a).dtype == dm.from_numpy(a).dtype

@@ -213,7 +213,11 @@ def _to_array(
             arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not is_numpy:
         arr = arr.astype(np.int64)
-    if arr.dtype.kind == "u" or arr.dtype == np.int8 or arr.dtype == np.int16:
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
+        # The 8- and 16-bit integers the engine lacks widen to int32, as from_numpy's (an
+        # image's uint8 pixels take 4 bytes each, not 8)
+        arr = arr.astype(np.int32)
+    elif arr.dtype.kind == "u":
         arr = arr.astype(np.int64)
     return arr
 

@@ -142,7 +142,6 @@ def test_median_of_empty_stays_in_graph(name: str) -> None:
     assert out.requires_grad
 
 
-@_xfail
 def test_clamp_tensor_bounds_triple_tie_gradient() -> None:
     # x == min == max: PyTorch gives the whole gradient to x ([1.], [0.], [0.]); here it is
     # split as maximum-then-minimum would ([0.25], [0.25], [0.5]).

@@ -3,7 +3,7 @@
 use super::PyTensor;
 use crate::errors::ResultExt;
 use crate::util::{operand, run, wrap};
-use democratising::DType;
+use democratising::{DType, Tensor};
 use pyo3::prelude::*;
 
 #[pymethods]
@@ -113,14 +113,25 @@ impl PyTensor {
             |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| b.is_instance_of::<PyTensor>());
         let t = &self.tensor();
         if is_tensor(min) || is_tensor(max) {
+            let (lo, hi) = (min.map(operand).transpose()?, max.map(operand).transpose()?);
             let mut out = t.clone();
-            if let Some(lo) = min {
-                let lo = operand(lo)?;
-                out = run(py, out.numel(), || out.maximum(&lo))?;
+            if let Some(lo) = &lo {
+                out = run(py, out.numel(), || out.maximum(lo))?;
             }
-            if let Some(hi) = max {
-                let hi = operand(hi)?;
-                out = run(py, out.numel(), || out.minimum(&hi))?;
+            if let Some(hi) = &hi {
+                out = run(py, out.numel(), || out.minimum(hi))?;
+            }
+            if let (Some(lo), Some(hi)) = (&lo, &hi) {
+                let tracked = [t, lo, hi].iter().any(|x| x.requires_grad());
+                if tracked && democratising::autograd::is_grad_enabled() {
+                    // x == min == max: the gradient is x's alone, as PyTorch's (maximum then
+                    // minimum would split it three ways; a tie with one bound splits in half
+                    // in both).
+                    out = run(py, out.numel(), || {
+                        let tie = t.eq(lo)?.logical_and(&t.eq(hi)?)?;
+                        Tensor::where_(&tie, t, &out)
+                    })?;
+                }
             }
             return Ok(wrap(out));
         }

@@ -40,21 +40,18 @@ def _f(x: dm.Tensor, y: dm.Tensor) -> dm.Tensor:
     return (x.sin() * y).sum()
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_grad_of_grad_over_other_argnum_gives_mixed_partial() -> None:
     inner = fx.grad(_f, argnums=1)
     got = fx.grad(lambda x, y: inner(x, y).sum(), argnums=0)(_t(X), _t(Y))
     np.testing.assert_allclose(_np(got), [0.955336489125606, 0.8775825618903728], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_jacrev_of_jacrev_over_other_argnum() -> None:
     got = fx.jacrev(fx.jacrev(_f, argnums=1), argnums=0)(_t(X), _t(Y))
     want = [[0.955336489125606, 0.0], [0.0, 0.8775825618903728]]
     np.testing.assert_allclose(_np(got), want, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_grad_through_inner_grad_of_captured_tensor() -> None:
     x = _t(X)
 
@@ -64,7 +61,6 @@ def test_grad_through_inner_grad_of_captured_tensor() -> None:
     np.testing.assert_allclose(_np(fx.grad(penalty)(_t(W))), PENALTY, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_autograd_through_func_grad_of_parameter() -> None:
     """A gradient penalty written with func.grad must stay attached to a model parameter."""
     w = _t(W, grad=True)
@@ -73,7 +69,6 @@ def test_autograd_through_func_grad_of_parameter() -> None:
     np.testing.assert_allclose(_np(g), PENALTY, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_grad_through_inner_vjp_jvp_jacrev_of_captured_tensor() -> None:
     x = _t(X)
     ones = _t([1.0, 1.0])
@@ -91,7 +86,6 @@ def test_grad_through_inner_vjp_jvp_jacrev_of_captured_tensor() -> None:
         np.testing.assert_allclose(_np(fx.grad(fn)(_t(W))), CLOSURE_MIXED, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_NESTED)
 def test_grad_through_vmapped_per_sample_grads_of_captured_tensor() -> None:
     xs = dm.tensor(np.array([[0.3, 0.5], [0.1, 0.2]]), dtype=dm.float64)
 
@@ -132,7 +126,6 @@ _BUG_XLOGY = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_XLOGY)
 def test_xlogy_second_derivative_at_zero() -> None:
     x = _t([0.0, 0.5], grad=True)
     (g,) = dm.autograd.grad(dm.xlogy(x, x + 1.0).sum(), x, create_graph=True)
@@ -140,7 +133,6 @@ def test_xlogy_second_derivative_at_zero() -> None:
     np.testing.assert_allclose(_np(gg), [2.0, 1.1111111111111112], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=_BUG_XLOGY)
 def test_xlog1py_second_derivative_at_zero() -> None:
     x = _t([0.0, 0.5], grad=True)
     (g,) = dm.autograd.grad(dm.special.xlog1py(x, x).sum(), x, create_graph=True)

@@ -17,12 +17,13 @@ import builtins
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, Callable, Literal, NamedTuple, Optional, Union
+from typing import Any, Callable, Literal, NamedTuple, Optional, Union, cast
 
 import numpy as np
 
 from . import _core, _functional_ops
 from ._core import Tensor
+from ._function import Function, FunctionCtx
 from ._tensor_extra import _float_test, _host, _inplace_source, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
 from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
@@ -350,10 +351,29 @@ def xlogy(input: _Operand, other: _Operand) -> Tensor:
     if not a.requires_grad:
         return out
     # Where the product is dropped (x = 0), d/dx is still log(y) for y > 0, as PyTorch's: a
-    # term that is exactly 0 in value and has that slope.
+    # term that is exactly 0 in value (also at y = inf) with the derivatives of x * log(y).
     slope_at = (safe & (b > 0)).detach()
-    slope = _core.where(slope_at, b, 1.0).log().detach()
-    return out + _core.where(slope_at, (a - a.detach()) * slope, 0.0)
+    slope = _core.where(slope_at, b, 1.0).log()
+    shape = out.shape
+    return out + _ZeroProduct.apply(a.expand(shape), slope.expand(shape))
+
+
+class _ZeroProduct(Function):
+    """``x * s`` pinned to 0 in the forward (used where ``x == 0``; a product would give NaN
+    for an infinite ``s``), with the product's derivatives: ``s`` in x and ``x`` in s. The
+    latter is 0 there but keeps its graph, so the mixed second derivative ``ds/dy`` survives
+    (``xlogy``, ``special.xlog1py`` at ``x = 0``, as PyTorch's)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, s: Tensor) -> Tensor:
+        ctx.save_for_backward(x, s)
+        return _core.zeros(*x.shape, dtype=x.dtype, device=x.device)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:  # type: ignore[override]
+        x, s = cast("tuple[Tensor, Tensor]", ctx.saved_tensors)
+        need_x, need_s = ctx.needs_input_grad
+        return (g * s if need_x else None), (g * x if need_s else None)
 
 
 def float_power(input: _Operand, exponent: _Operand) -> Tensor:

@@ -5,6 +5,7 @@ function works wherever the engine's reverse mode (with ``create_graph=True``) d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 from ._core import Tensor
@@ -390,8 +391,6 @@ def jacobian(
 ) -> Any:
     """The Jacobian of ``func`` at ``inputs``: a tensor of shape ``out.shape + in.shape`` for a
     single input and output, nested tuples (outputs, then inputs) otherwise."""
-    from . import stack, zeros
-
     _check_strategy(strategy, vectorize, strict)
     with enable_grad():
         is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, "jacobian")
@@ -400,38 +399,51 @@ def jacobian(
             jac = _jacobian_forward(func, ins, outs, create_graph)
             jac = _grad_postprocess(jac, create_graph)
             return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
-        result: list[tuple[Tensor, ...]] = []
-        for i, out in enumerate(outs):
-            rows: list[list[Tensor]] = [[] for _ in ins]
-            flat = out.reshape(-1)
-            for j in range(out.nelement()):
-                vj = _autograd_grad((flat[j],), ins, retain_graph=True, create_graph=create_graph)
-                for el_idx, (row, vj_el, inp_el) in enumerate(zip(rows, vj, ins)):
-                    if vj_el is not None:
-                        if strict and create_graph and not vj_el.requires_grad:
-                            raise AutogradError(
-                                "The jacobian of the user-provided function is independent "
-                                f"of input {i}. This is not allowed in strict mode when "
-                                "create_graph=True."
-                            )
-                        row.append(vj_el)
-                    else:
-                        if strict:
-                            raise AutogradError(
-                                f"Output {i} of the user-provided function is independent of "
-                                f"input {el_idx}. This is not allowed in strict mode."
-                            )
-                        row.append(_zeros_like(inp_el))
-            blocks = []
-            for el_idx, row in enumerate(rows):
-                shape = tuple(out.shape) + tuple(ins[el_idx].shape)
-                if not row:
-                    blocks.append(zeros(shape, dtype=ins[el_idx].dtype))
-                else:
-                    blocks.append(stack(row, dim=0).reshape(shape))
-            result.append(tuple(blocks))
-        jac = _grad_postprocess(tuple(result), create_graph)
+        jac = _grad_postprocess(_reverse_jacobian(outs, ins, create_graph, strict), create_graph)
         return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
+
+
+def _reverse_jacobian(
+    outs: Sequence[Tensor], ins: Sequence[Tensor], create_graph: bool, strict: bool = False
+) -> tuple[tuple[Tensor, ...], ...]:
+    """Per output, its blocks ``out.shape + in.shape`` per input: one reverse pass per output
+    element (``func.jacrev`` calls this on outputs it already has, having chosen
+    ``create_graph`` from their graph)."""
+    from . import stack, zeros
+
+    result: list[tuple[Tensor, ...]] = []
+    for i, out in enumerate(outs):
+        rows: list[list[Tensor]] = [[] for _ in ins]
+        flat = out.reshape(-1)
+        for j in range(out.nelement()):
+            vj = _autograd_grad(
+                (flat[j],), tuple(ins), retain_graph=True, create_graph=create_graph
+            )
+            for el_idx, (row, vj_el, inp_el) in enumerate(zip(rows, vj, ins)):
+                if vj_el is not None:
+                    if strict and create_graph and not vj_el.requires_grad:
+                        raise AutogradError(
+                            "The jacobian of the user-provided function is independent "
+                            f"of input {i}. This is not allowed in strict mode when "
+                            "create_graph=True."
+                        )
+                    row.append(vj_el)
+                else:
+                    if strict:
+                        raise AutogradError(
+                            f"Output {i} of the user-provided function is independent of "
+                            f"input {el_idx}. This is not allowed in strict mode."
+                        )
+                    row.append(_zeros_like(inp_el))
+        blocks = []
+        for el_idx, row in enumerate(rows):
+            shape = tuple(out.shape) + tuple(ins[el_idx].shape)
+            if not row:
+                blocks.append(zeros(shape, dtype=ins[el_idx].dtype))
+            else:
+                blocks.append(stack(row, dim=0).reshape(shape))
+        result.append(tuple(blocks))
+    return tuple(result)
 
 
 def hessian(

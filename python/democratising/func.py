@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 from . import _core
+from ._core import AccumulateGrad as _AccumulateGrad
 from ._core import Tensor
 from ._grad_mode import enable_grad
 from .autograd import grad as _autograd_grad
@@ -145,17 +146,6 @@ def _rebuild(x: Any, it: Any) -> Any:
     return x
 
 
-def _detached(x: Any) -> Any:
-    """``x`` (an ``aux`` output: any nesting of anything) with its tensors detached."""
-    if isinstance(x, Tensor):
-        return x.detach()
-    if isinstance(x, (tuple, list)):
-        return type(x)(_detached(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _detached(v) for k, v in x.items()}
-    return x
-
-
 def _positions(argnums: Any, nargs: int) -> list[int]:
     """``argnums`` (an int or a tuple of distinct ints) as non-negative argument positions."""
     if type(argnums) is int and -nargs <= argnums < nargs:  # the common case, checked cheaply
@@ -186,6 +176,85 @@ def _fresh_inputs(leaves: list[Tensor]) -> list[Tensor]:
     return [t if t.requires_grad else t.detach().requires_grad_(True) for t in leaves]
 
 
+def _reaches_other_leaf(roots: Sequence[Tensor], made: Sequence[Tensor]) -> bool:
+    """Whether the graph of ``roots`` reaches a leaf requiring grad other than ``made`` (the
+    detached copies a transform made of its inputs): a captured tensor, another argument, or
+    an outer transform's input. Then an outer autograd sees through the transform, so the
+    transform must build its graph (PyTorch's levels do this by construction)."""
+    # The graph hands out a new Python object per leaf (and a made copy shares its storage
+    # with the caller's tensor), so the copies are told apart by their shared requires_grad
+    # flag, switched off while walking.
+    for t in made:
+        t.requires_grad_(False)
+    try:
+        # Most graphs are (nearly) trees: walk them first without naming each node (the cost
+        # of remembering visited ones), and name them only if shared subgraphs exhaust a budget.
+        found = _grad_leaf_in_graph(roots, 256)
+        return bool(_grad_leaf_in_graph(roots, None)) if found is None else found
+    finally:
+        for t in made:
+            t.requires_grad_(True)
+
+
+def _grad_leaf_in_graph(roots: Sequence[Tensor], budget: Optional[int]) -> Optional[bool]:
+    """Whether the graph of ``roots`` reaches a leaf requiring grad. Walks at most ``budget``
+    nodes (None when that ran out), or remembers the visited ones (by their repr, which names
+    the node: each visit gives a new Python object) when ``budget`` is None."""
+    stack: list[Any] = []
+    for r in roots:
+        if r.requires_grad:
+            node = r.grad_fn
+            if node is None:
+                return True
+            stack.append(node)
+    seen: set[str] = set()
+    while stack:
+        for node, _ in stack.pop().next_functions:
+            if node is None:
+                continue
+            if type(node) is _AccumulateGrad:
+                if node.variable.requires_grad:
+                    return True
+            elif budget is not None:
+                budget -= 1
+                if budget < 0:
+                    return None
+                stack.append(node)
+            else:
+                key = repr(node)
+                if key not in seen:
+                    seen.add(key)
+                    stack.append(node)
+    return False
+
+
+def _made_copies(fresh: Sequence[Tensor], originals: Sequence[Tensor]) -> list[Tensor]:
+    """The fresh inputs that are detached copies (not the caller's own tensors)."""
+    return [f for f, t in zip(fresh, originals) if f is not t]
+
+
+def _attached(ts: Sequence[Tensor], made: Sequence[Tensor], outer: bool) -> list[Tensor]:
+    """A transform's results as the caller gets them: all detached unless an outer autograd
+    sees through (``outer``), and then detached where they reach no leaf but the transform's
+    own copies ``made`` (so they require grad exactly where PyTorch's would)."""
+    if not outer:
+        return [t.detach() for t in ts]
+    if not made:
+        return list(ts)
+    return [t if not t.requires_grad or _reaches_other_leaf((t,), made) else t.detach() for t in ts]
+
+
+def _attached_tree(x: Any, made: Sequence[Tensor], outer: bool) -> Any:
+    """``_attached`` over ``x`` (an ``aux`` output: any nesting of anything)."""
+    if isinstance(x, Tensor):
+        return _attached((x,), made, outer)[0]
+    if isinstance(x, (tuple, list)):
+        return type(x)(_attached_tree(v, made, outer) for v in x)
+    if isinstance(x, dict):
+        return {k: _attached_tree(v, made, outer) for k, v in x.items()}
+    return x
+
+
 def _zeros_for(grads: Sequence[Optional[Tensor]], refs: Sequence[Tensor]) -> list[Tensor]:
     """``grads`` with each ``None`` (no dependence) replaced by zeros shaped like its ref."""
     return [
@@ -201,14 +270,15 @@ def grad_and_value(
     tensor, or ``(output, aux)`` with ``has_aux``; then the value is ``(output, aux)``), the
     gradient taken with respect to the arguments ``argnums`` (an int, or a tuple giving a tuple
     of gradients), each a tensor or a tuple/list/dict of tensors (PyTorch's
-    ``torch.func.grad_and_value``). When the inputs require grad themselves the results stay
-    differentiable, so transforms nest."""
+    ``torch.func.grad_and_value``). Under grad mode the results stay differentiable where
+    they depend on a tensor requiring grad (an input, another argument, a captured tensor), so
+    transforms nest and autograd sees through them."""
 
     def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         pos = _positions(argnums, len(args))
         originals = {n: args[n] for n in pos}
         leaves = {n: _leaves(a) for n, a in originals.items()}
-        outer = any(t.requires_grad for ts in leaves.values() for t in ts)
+        grad_on = _core.is_grad_enabled()
         with enable_grad():
             inner = {n: _fresh_inputs(ts) for n, ts in leaves.items()}
             new_args = list(args)
@@ -236,15 +306,18 @@ def grad_and_value(
                     "jacrev APIs instead?"
                 )
             flat = [t for n in inner for t in inner[n]]
+            made = _made_copies(flat, [t for n in inner for t in leaves[n]])
+            outer = grad_on and (
+                len(made) < len(flat)
+                or (output.requires_grad and _reaches_other_leaf((output,), made))
+            )
             grads: Sequence[Optional[Tensor]] = [None] * len(flat)
             if output.requires_grad:  # else it does not depend on the inputs: zero gradients
                 grads = _autograd_grad(output, flat, create_graph=outer, allow_unused=True)
-        filled = _zeros_for(grads, flat)
-        if not outer:
-            filled = [g.detach() for g in filled]
-            output = output.detach()
-            if has_aux:
-                aux = _detached(aux)
+        filled = _attached(_zeros_for(grads, flat), made, outer)
+        output = output if outer else output.detach()
+        if has_aux:
+            aux = _attached_tree(aux, made, grad_on)
         it = iter(filled)
         per_arg = [_rebuild(originals[n], it) for n in inner]
         g_out = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
@@ -337,19 +410,27 @@ def _grads_of_pairs(
         )
 
 
-def _run_on_fresh_inputs(
-    func: Callable[..., Any], primals: Any, has_aux: bool, name: str
-) -> tuple[Any, Any, list[Tensor], bool]:
-    """``(output, aux, ins, outer)``: ``func`` run under grad mode on fresh leaves ``ins`` (one
-    per tensor of ``primals``, rebuilt into their structure); ``outer`` says whether a primal
-    itself requires grad (then results stay attached to the caller's graph)."""
-    flat_in = [t for p in primals for t in _leaves(p)]
-    outer = any(t.requires_grad for t in flat_in)
-    with enable_grad():
-        ins = _fresh_inputs(flat_in)
-        it_in = iter(ins)
-        output, aux = _split_aux(func(*[_rebuild(p, it_in) for p in primals]), has_aux, name)
-    return output, aux, ins, outer
+class _Run:
+    """``func`` run under grad mode on fresh leaves ``ins`` (one per tensor of ``primals``,
+    rebuilt into their structure): its ``output`` (tensors ``outs``) and ``aux`` as the
+    caller gets them. ``made`` are the inputs that are detached copies; ``outer`` says whether
+    an outer autograd sees through (grad mode is on and a primal requires grad or the output
+    reaches another tensor that does): then results stay attached to the caller's graph."""
+
+    def __init__(self, func: Callable[..., Any], primals: Any, has_aux: bool, name: str) -> None:
+        flat_in = [t for p in primals for t in _leaves(p)]
+        grad_on = _core.is_grad_enabled()
+        with enable_grad():
+            self.ins = _fresh_inputs(flat_in)
+            it_in = iter(self.ins)
+            output, aux = _split_aux(func(*[_rebuild(p, it_in) for p in primals]), has_aux, name)
+            self.outs = _output_leaves(output, name)
+        self.made = _made_copies(self.ins, flat_in)
+        self.outer = grad_on and (
+            len(self.made) < len(flat_in) or _reaches_other_leaf(self.outs, self.made)
+        )
+        self.output = _rebuild(output, iter(_attached(self.outs, self.made, self.outer)))
+        self.aux = _attached_tree(aux, self.made, grad_on)
 
 
 def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
@@ -357,8 +438,8 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     ``has_aux``), where ``vjp_fn(cotangents)`` (structured like the output) returns a tuple
     with one vector-Jacobian product per primal, structured like it. Primals and outputs are
     tensors or tuples/lists/dicts of them. ``vjp_fn`` may be called more than once."""
-    output, aux, ins, outer = _run_on_fresh_inputs(func, primals, has_aux, "vjp(f, *primals)")
-    outs = _output_leaves(output, "vjp(f, *primals)")
+    run = _Run(func, primals, has_aux, "vjp(f, *primals)")
+    output, outs = run.output, run.outs
 
     def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
         if not _same_structure(cotangents, output):
@@ -372,54 +453,48 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
                 raise ShapeError(
                     f"vjp: Expected cotangent of shape {tuple(o.shape)}, got {tuple(c.shape)}"
                 )
+        # Cotangents requiring grad make the products differentiable in them, as PyTorch's.
+        outer = run.outer or (_core.is_grad_enabled() and any(c.requires_grad for c in cots))
         pairs = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]
-        res = _zeros_for(_grads_of_pairs(pairs, ins, outer), ins)
-        it = iter(res if outer else [g.detach() for g in res])
+        res = _zeros_for(_grads_of_pairs(pairs, run.ins, outer), run.ins)
+        it = iter(_attached(res, run.made, outer))
         return tuple(_rebuild(p, it) for p in primals)
 
-    if not outer:
-        output = _rebuild(output, iter([o.detach() for o in outs]))
-        aux = _detached(aux)
-    return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
+    return (output, vjp_fn, run.aux) if has_aux else (output, vjp_fn)
 
 
-def _forward_setup(
-    func: Callable[..., Any], primals: Any, has_aux: bool, name: str
-) -> tuple[Any, Any, list[Tensor], list[Tensor], list[Tensor], list[Optional[Tensor]], bool]:
-    """Runs ``func`` for the double-backward trick: returns ``(output, aux, outs, ins,
-    dummies, g_in, outer)``, where ``g_in`` (the inputs' gradients for the zero cotangents
-    ``dummies``, built with a graph) is linear in ``dummies``, so one more backward through it
-    gives Jacobian-vector products."""
-    output, aux, ins, outer = _run_on_fresh_inputs(func, primals, has_aux, name)
-    with enable_grad():
-        outs = _output_leaves(output, name)
-        live = [o for o in outs if o.requires_grad]
-        dummies = [
-            _core.zeros(*o.shape, dtype=o.dtype, device=o.device).requires_grad_(True) for o in live
-        ]
-        g_in: list[Optional[Tensor]] = [None] * len(ins)
-        if live:
-            g_in = list(_autograd_grad(live, ins, dummies, create_graph=True, allow_unused=True))
-    return output, aux, outs, ins, dummies, g_in, outer
+class _ForwardRun(_Run):
+    """A ``_Run`` set up for the double-backward trick: ``g_in`` (the inputs' gradients for
+    the zero cotangents ``dummies``, built with a graph) is linear in ``dummies``, so one more
+    backward through it gives Jacobian-vector products."""
 
+    def __init__(self, func: Callable[..., Any], primals: Any, has_aux: bool, name: str) -> None:
+        super().__init__(func, primals, has_aux, name)
+        with enable_grad():
+            live = [o for o in self.outs if o.requires_grad]
+            self.dummies = [
+                _core.zeros(*o.shape, dtype=o.dtype, device=o.device).requires_grad_(True)
+                for o in live
+            ]
+            self.g_in: list[Optional[Tensor]] = [None] * len(self.ins)
+            if live:
+                self.g_in = list(
+                    _autograd_grad(
+                        live, self.ins, self.dummies, create_graph=True, allow_unused=True
+                    )
+                )
 
-def _forward_product(
-    outs: list[Tensor],
-    dummies: list[Tensor],
-    g_in: list[Optional[Tensor]],
-    tangents: list[Tensor],
-    outer: bool,
-) -> list[Tensor]:
-    """``J·tangents`` for each output tensor, one backward through ``g_in``."""
-    outer = outer or any(t.requires_grad for t in tangents)
-    pairs = [(g, t) for g, t in zip(g_in, tangents) if g is not None and g.requires_grad]
-    it = iter(_grads_of_pairs(pairs, dummies, outer))
-    out: list[Tensor] = []
-    for o in outs:
-        r = next(it) if o.requires_grad else None
-        r = _core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r
-        out.append(r if outer else r.detach())
-    return out
+    def product(self, tangents: list[Tensor]) -> list[Tensor]:
+        """``J·tangents`` for each output tensor, one backward through ``g_in``."""
+        outer = self.outer or (_core.is_grad_enabled() and any(t.requires_grad for t in tangents))
+        pairs = [(g, t) for g, t in zip(self.g_in, tangents) if g is not None and g.requires_grad]
+        it = iter(_grads_of_pairs(pairs, self.dummies, outer))
+        out: list[Tensor] = []
+        for o in self.outs:
+            r = next(it) if o.requires_grad else None
+            out.append(_core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r)
+        # The dummies are this transform's own leaves too.
+        return _attached(out, [*self.made, *self.dummies] if self.made else [], outer)
 
 
 def _check_tangents(primals: Any, tangents: Any, name: str) -> list[Tensor]:
@@ -456,27 +531,22 @@ def jvp(
             "jvp(f, primals, tangents): Expected primals and tangents to be tuples"
         )
     flat_t = _check_tangents(tuple(primals), tuple(tangents), "jvp(f, primals, tangents)")
-    output, aux, outs, _, dummies, g_in, outer = _forward_setup(
-        func, tuple(primals), has_aux, "jvp(f, primals, tangents)"
-    )
-    tangent_out = _forward_product(outs, dummies, g_in, flat_t, outer)
-    outer = outer or any(t.requires_grad for t in flat_t)
-    primal_out = _rebuild(output, iter([o if outer else o.detach() for o in outs]))
-    result = (primal_out, _rebuild(output, iter(tangent_out)))
-    return (*result, aux if outer else _detached(aux)) if has_aux else result
+    run = _ForwardRun(func, tuple(primals), has_aux, "jvp(f, primals, tangents)")
+    result = (run.output, _rebuild(run.output, iter(run.product(flat_t))))
+    return (*result, run.aux) if has_aux else result
 
 
 def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
     """PyTorch's ``torch.func.linearize``: ``(func(*primals), jvp_fn)``, where
     ``jvp_fn(*tangents)`` gives ``J·tangents`` at ``primals`` without running ``func`` again
     (each call is one backward through the kept graph)."""
-    output, _, outs, _, dummies, g_in, outer = _forward_setup(func, primals, False, "linearize")
+    run = _ForwardRun(func, primals, False, "linearize")
 
     def jvp_fn(*tangents: Any) -> Any:
         flat_t = _check_tangents(primals, tangents, "linearize")
-        return _rebuild(output, iter(_forward_product(outs, dummies, g_in, flat_t, outer)))
+        return _rebuild(run.output, iter(run.product(flat_t)))
 
-    return _rebuild(output, iter([o if outer else o.detach() for o in outs])), jvp_fn
+    return run.output, jvp_fn
 
 
 def _jac(
@@ -486,35 +556,32 @@ def _jac(
     output tensor (in the output's structure) the argument's structure of blocks shaped
     ``out.shape + in.shape`` (a tuple of those, one per argnum, for tuple ``argnums``). Both
     are one reverse pass per output element here, and nest (``hessian``) because the result
-    keeps a graph whenever the inputs require grad."""
-    from .autograd_functional import jacobian
+    keeps a graph whenever an outer autograd sees through (as ``grad``'s)."""
+    from .autograd_functional import _reverse_jacobian
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         pos = _positions(argnums, len(args))
         originals = [args[n] for n in pos]
-        flat_in = tuple(t for a in originals for t in _leaves(a))
-        outer = any(t.requires_grad for t in flat_in)
-        box: list[Any] = []
 
-        def selected(*ins: Tensor) -> tuple[Tensor, ...]:
-            it = iter(ins)
+        def selected(*ins: Any) -> Any:
+            it = iter(t for a in ins for t in _leaves(a))
             new_args = list(args)
             for n, a in zip(pos, originals):
                 new_args[n] = _rebuild(a, it)
-            out, aux = _split_aux(func(*new_args, **kwargs), has_aux, name)
-            box.append((out, aux))
-            return tuple(_output_leaves(out, name))
+            return func(*new_args, **kwargs)
 
-        rows = iter(jacobian(selected, flat_in, create_graph=outer))
-        output, aux = box[-1]
+        run = _Run(selected, originals, has_aux, name)
+        with enable_grad():
+            jac = _reverse_jacobian(run.outs, run.ins, run.outer)
+        rows = iter(jac)
 
         def per_output(_: Tensor) -> Any:
-            blocks = iter(next(rows))
+            blocks = iter(_attached(next(rows), run.made, run.outer))
             per_arg = [_rebuild(a, blocks) for a in originals]
             return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
-        jac = _rebuild(output, (per_output(t) for t in _leaves(output)))
-        return (jac, aux if outer else _detached(aux)) if has_aux else jac
+        result = _rebuild(run.output, (per_output(t) for t in run.outs))
+        return (result, run.aux) if has_aux else result
 
     return wrapper
 

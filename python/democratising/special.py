@@ -387,10 +387,13 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
     value = where(drop, zeros_like(input * safe), input * safe.log1p())
     if not input.requires_grad:
         return value
-    # d/dx there is still ln(1 + y), as PyTorch's (0 where y <= -1); the y side stays 0.
-    slope = where(other > -1, other, zeros_like(other)).log1p().detach()
+    # d/dx there is still ln(1 + y), as PyTorch's (0 where y <= -1), with the derivatives of
+    # x * ln(1 + y) (so the mixed second derivative 1/(1 + y) survives); the y side is 0 there.
+    from ._math_functions import _ZeroProduct
+
+    slope = where(other > -1, other, zeros_like(other)).log1p()
     x_full, slope = broadcast_tensors(input, where(drop, slope, zeros_like(slope)))
-    return value + _GradOnly.apply(x_full, slope)
+    return value + _ZeroProduct.apply(x_full, slope)
 
 
 def log_softmax(input: Tensor, dim: int, *, dtype: Optional[_core.dtype] = None) -> Tensor:

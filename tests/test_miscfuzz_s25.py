@@ -1,7 +1,6 @@
 """Known divergences from PyTorch in the less common tensor functions, found by a differential
 fuzz against PyTorch 2.x (CPU) in session 25. Each test states PyTorch's result as a constant
-and is ``xfail(strict=True)``: fixing the bug makes it pass, and strictness then asks for the
-marker to be removed."""
+and was fixed in the same session (the strict xfails that marked them are gone)."""
 
 from __future__ import annotations
 
@@ -11,13 +10,9 @@ import pytest
 
 import democratising as dm
 
-_xfail = pytest.mark.xfail(strict=True)
-
-
 # ---- masked_select / flip / cross: silent wrong results where PyTorch raises -----------------
 
 
-@_xfail
 def test_masked_select_rejects_integer_mask() -> None:
     # PyTorch: RuntimeError "masked_select: expected BoolTensor for mask". Here the int mask is
     # used as an index tensor and [20.0, 10.0, 20.0] comes back.
@@ -26,13 +21,11 @@ def test_masked_select_rejects_integer_mask() -> None:
         dm.masked_select(x, dm.tensor([1, 0, 1]))
 
 
-@_xfail
 def test_flip_zero_dim_tensor() -> None:
     # PyTorch: tensor(3.); here IndexError "tuple index out of range".
     assert dm.flip(dm.tensor(3.0), (0,)).item() == 3.0
 
 
-@_xfail
 def test_flip_zero_dim_tensor_negative_dim() -> None:
     assert dm.flip(dm.tensor(3.0), (-1,)).item() == 3.0
 
@@ -41,7 +34,6 @@ def test_flip_zero_dim_tensor_negative_dim() -> None:
     ("shape", "dims"),
     [((3,), (0, 0)), ((2, 3), (1, -1))],
 )
-@_xfail
 def test_flip_rejects_repeated_dims(shape: tuple[int, ...], dims: tuple[int, ...]) -> None:
     # PyTorch: RuntimeError "dim 0 appears multiple times in the list of dims"; here the dim is
     # flipped twice and the input comes back unchanged.
@@ -51,7 +43,6 @@ def test_flip_rejects_repeated_dims(shape: tuple[int, ...], dims: tuple[int, ...
 
 
 @pytest.mark.parametrize("dim", [1, 2, -2])
-@_xfail
 def test_linalg_cross_rejects_out_of_range_dim(dim: int) -> None:
     # PyTorch: IndexError "Dimension out of range"; here dim is taken modulo ndim.
     a, b = dm.tensor([1.0, 2.0, 3.0]), dm.tensor([4.0, 5.0, 6.0])
@@ -59,7 +50,6 @@ def test_linalg_cross_rejects_out_of_range_dim(dim: int) -> None:
         dm.linalg.cross(a, b, dim=dim)
 
 
-@_xfail
 def test_cross_rejects_out_of_range_dim() -> None:
     with pytest.raises(IndexError):
         dm.cross(dm.ones(3, 3), dm.ones(3, 3), dim=2)
@@ -68,14 +58,12 @@ def test_cross_rejects_out_of_range_dim() -> None:
 # ---- take_along_dim --------------------------------------------------------------------------
 
 
-@_xfail
 def test_take_along_dim_negative_indices_with_dim() -> None:
     # PyTorch wraps negative indices when dim is given: [30., 10.]; here IndexOutOfRangeError.
     out = dm.take_along_dim(dm.tensor([10.0, 20.0, 30.0]), dm.tensor([-1, 0]), dim=0)
     assert out.tolist() == [30.0, 10.0]
 
 
-@_xfail
 def test_take_along_dim_negative_indices_2d() -> None:
     out = dm.take_along_dim(dm.tensor([[10.0, 20.0, 30.0]]), dm.tensor([[-1, -3]]), dim=1)
     assert out.tolist() == [[30.0, 10.0]]
@@ -84,14 +72,12 @@ def test_take_along_dim_negative_indices_2d() -> None:
 # ---- cov ---------------------------------------------------------------------------------------
 
 
-@_xfail
 def test_cov_non_positive_normaliser_gives_positive_zero_divisor() -> None:
     # PyTorch clamps a normaliser <= 0 to +0: inf. Here ``0.0 * norm_factor`` makes -0.0: -inf.
     out = dm.cov(dm.tensor([[1.0, 2.0, 4.0]]), correction=5, aweights=dm.tensor([1.0, 2.0, 1.0]))
     assert out.item() == math.inf
 
 
-@_xfail
 def test_cov_negative_normaliser_matrix_signs() -> None:
     x = dm.tensor([[1.0, 2.0, 4.0], [3.0, 1.0, 0.0]])
     out = dm.cov(x, correction=5, aweights=dm.tensor([1.0, 2.0, 1.0]))
@@ -100,7 +86,6 @@ def test_cov_negative_normaliser_matrix_signs() -> None:
 
 
 @pytest.mark.parametrize("kind", ["fweights", "aweights"])
-@_xfail
 def test_cov_rejects_weights_summing_to_zero(kind: str) -> None:
     # PyTorch: RuntimeError "cov(): weights sum to zero, can't be normalized"; here NaN.
     w = dm.tensor([0, 0, 0]) if kind == "fweights" else dm.tensor([0.0, 0.0, 0.0])
@@ -112,7 +97,6 @@ def test_cov_rejects_weights_summing_to_zero(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kw", [{"rtol": -1.0}, {"atol": -1.0}])
-@_xfail
 def test_isclose_rejects_negative_tolerance(kw: dict[str, float]) -> None:
     # PyTorch: RuntimeError "rtol must be greater than or equal to zero, but got -1".
     with pytest.raises((RuntimeError, ValueError)):
@@ -122,7 +106,6 @@ def test_isclose_rejects_negative_tolerance(kw: dict[str, float]) -> None:
 # ---- autograd on empty inputs / ties ---------------------------------------------------------
 
 
-@_xfail
 def test_cdist_without_features_stays_in_graph() -> None:
     # PyTorch: the (3, 2) zero result requires grad and backward gives a zero (3, 0) grad.
     a = dm.zeros(3, 0, requires_grad=True)
@@ -133,7 +116,6 @@ def test_cdist_without_features_stays_in_graph() -> None:
 
 
 @pytest.mark.parametrize("name", ["median", "nanmedian"])
-@_xfail
 def test_median_of_empty_stays_in_graph(name: str) -> None:
     # PyTorch: nan with requires_grad=True (grad_fn MedianBackward0); here a constant.
     a = dm.zeros(0, requires_grad=True)

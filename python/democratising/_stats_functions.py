@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional, Union
 
@@ -21,7 +22,15 @@ from . import _core
 from ._core import Tensor
 from ._math_functions import _from_host
 from ._tensor_extra import _dim, _host, _index, _takes_tensor, norm
-from ._tensor_more import MedianResult, _inplace_of, _result_dtype, movedim
+from ._tensor_more import (
+    MedianResult,
+    _empty_in_graph,
+    _empty_median,
+    _inplace_of,
+    _no_bool_median,
+    _result_dtype,
+    movedim,
+)
 from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float, bool]
@@ -183,6 +192,8 @@ def _pick_along(
     rows, lead, d = _rows(x, dim)
     if rows.shape[1] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+    if op == "nanmedian":
+        _no_bool_median(op, x)
     it = _index(pick(_host(rows)), x)
     values = rows.gather(1, it).reshape(*lead)
     indices = it.reshape(*lead)
@@ -199,11 +210,8 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            # PyTorch's value for no elements: NaN, or the dtype's lowest integer.
-            fill: Any = math.nan if x.dtype.is_floating_point else True  # (NaN cast to bool)
-            if not x.dtype.is_floating_point and x.dtype != _core.bool:
-                fill = int(np.iinfo(_host(flat).dtype).min)
-            return _core.full((), fill, dtype=x.dtype, device=x.device)
+            return _empty_in_graph(_empty_median(x), x, "NanmedianBackward")
+        _no_bool_median("nanmedian", x)
         i = _nanmedian_index(_host(flat).reshape(1, -1))
         v = flat.gather(0, _index(i.reshape(1), x)).reshape(())
         if not (_core.is_grad_enabled() and x.requires_grad) or bool((v != v).item()):
@@ -257,6 +265,10 @@ def cov(
         raise ShapeError(f"cov(): expected input to have two or fewer dimensions but got {x.ndim}")
     if x.dtype == _core.bool:
         raise DTypeError("cov(): bool dtype is not supported for input")
+    if isinstance(correction, bool) or not isinstance(correction, numbers.Integral):
+        raise ArgumentTypeError(
+            f"cov(): argument 'correction' must be int, not {type(correction).__name__}"
+        )
     dtype = x.dtype if x.dtype.is_floating_point else _core._default_dtype()
     if aweights is not None and aweights.dtype.is_floating_point and aweights.dtype != x.dtype:
         # PyTorch weighs in the promoted dtype (float16 input, float64 weights: float64).
@@ -292,6 +304,8 @@ def cov(
         avg = obs.sum(1) / w_sum
     else:
         w_sum = w.sum()
+        if not bool(w_sum.item()):
+            raise InvalidValueError("cov(): weights sum to zero, can't be normalized")
         avg = (obs * w).sum(1) / w_sum
     if w is not None and correction != 0:
         extra = (w * aweights.reshape(-1).to(dtype)).sum() / w_sum if aweights is not None else 1
@@ -299,8 +313,8 @@ def cov(
     else:
         norm_factor = w_sum - correction
     nf = float(norm_factor.item()) if isinstance(norm_factor, Tensor) else float(norm_factor)
-    if nf <= 0:
-        norm_factor = 0.0 * norm_factor if isinstance(norm_factor, Tensor) else 0.0
+    if nf <= 0:  # PyTorch zeroes it in place: +0 (0 * a negative factor is -0: flipped infs)
+        norm_factor = 0.0
     centred = obs - avg.unsqueeze(1)
     right = centred * w if w is not None else centred
     c = centred.matmul(right.transpose(0, 1))

@@ -163,11 +163,23 @@ def equal(x: Tensor, other: Tensor) -> bool:
     return tuple(x.shape) == tuple(other.shape) and bool((x == other).all())
 
 
+def _check_close(op: str, x: Tensor, other: Tensor, rtol: float, atol: float) -> None:
+    """PyTorch's checks in ``isclose``/``allclose``: one dtype for both (no promotion, so
+    ``int64`` against ``float32`` raises), non-negative tolerances, broadcastable shapes."""
+    if isinstance(other, Tensor) and other.dtype != x.dtype:
+        raise DTypeError(f"{op}: {x.dtype} did not match {other.dtype}")
+    if not rtol >= 0:
+        raise InvalidValueError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if not atol >= 0:
+        raise InvalidValueError(f"atol must be greater than or equal to zero, but got {atol}")
+    broadcast_shapes(x.shape, other.shape)
+
+
 @_takes_tensor
 def isclose(
     x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> Tensor:
-    broadcast_shapes(x.shape, other.shape)
+    _check_close("isclose", x, other, rtol, atol)
     a, b = _host(x), _host(other)
     return _core.from_numpy(
         np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -178,7 +190,7 @@ def isclose(
 def allclose(
     x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> bool:
-    broadcast_shapes(x.shape, other.shape)
+    _check_close("allclose", x, other, rtol, atol)
     return bool(np.allclose(_host(x), _host(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
@@ -436,6 +448,8 @@ def diff(
 def trace(x: Tensor) -> Tensor:
     if x.ndim != 2:
         raise InvalidValueError(f"trace expects a 2-D tensor, got {x.ndim}-D")
+    if x.dtype == _core.bool:  # (PyTorch has no bool kernel; a sum would count the Trues)
+        raise DTypeError("\"trace\" not implemented for 'Bool'")
     return diag(x).sum()
 
 
@@ -449,8 +463,15 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
         if not dims_:  # (NumPy's flip(x) reverses every axis; PyTorch requires dims)
             raise ArgumentTypeError('flip() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
+    seen: set[int] = set()
     for d in [dims] if isinstance(dims, int) else dims:
         d = _dim(x, d)
+        if d in seen:  # (flipping twice would silently undo it)
+            raise InvalidValueError(f"dim {d} appears multiple times in the list of dims")
+        seen.add(d)
+    if x.ndim == 0:  # (dim 0 / -1 of a 0-d tensor: nothing to reverse)
+        return x.clone()
+    for d in seen:
         n = x.shape[d]
         x = x.index_select(d, _index(np.arange(n - 1, -1, -1), x))
     return x
@@ -700,6 +721,8 @@ def outer(x: Tensor, vec2: Tensor) -> Tensor:
 
 @_takes_tensor
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    if mask.dtype != _core.bool:  # (an integer mask would be read as indices)
+        raise DTypeError(f"masked_select: expected BoolTensor for mask, got {mask.dtype}")
     a, m = broadcast_tensors(x, mask)
     return a[m]
 

@@ -284,8 +284,8 @@ def logaddexp(x: Tensor, other: Union[Tensor, _Number]) -> Tensor:
     gradient is each input's softmax weight (half each at ties), and infinities of equal
     sign give that infinity."""
     dtype = _result_dtype(x, other)
-    if not dtype.is_floating_point:
-        dtype = _core.float32
+    if not dtype.is_floating_point:  # (PyTorch: no integer or bool kernel)
+        raise DTypeError(f"logaddexp: not implemented for {dtype}")
     wide = _core.float32 if dtype in (_core.float16, _core.bfloat16) else dtype
     a = x.to(wide)  # (half: float32 inside, rounded once, as PyTorch)
     if isinstance(other, Tensor):
@@ -424,8 +424,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
     a = x1.expand(*batch, rows1, m).unsqueeze(-2)  # B x P x 1 x M
     b = x2.expand(*batch, rows2, m).unsqueeze(-3)  # B x 1 x R x M
     mag = (a - b).abs()  # B x P x R x M
-    if m == 0:
-        return _core.zeros(*batch, rows1, rows2, dtype=x1.dtype, device=x1.device)
+    if m == 0:  # (a sum over no features: zeros, in the graph as in PyTorch)
+        return mag.sum(-1)
     if p == 0:
         # The count of differing coordinates, joined to the graph with a zero gradient.
         joined = _core.where(mag.isfinite(), mag, 0.0) * 0.0
@@ -694,6 +694,33 @@ def _median_index(a: np.ndarray, axis: int) -> np.ndarray:
     return idx
 
 
+def _no_bool_median(op: str, x: Tensor) -> None:
+    """PyTorch has no bool kernel for ``median``/``nanmedian`` (only an empty tensor's
+    whole-tensor median, which needs none, is allowed)."""
+    if x.dtype == _core.bool:
+        raise DTypeError(f"\"{op}\" not implemented for 'Bool'")
+
+
+def _empty_median(x: Tensor) -> Tensor:
+    """PyTorch's ``median()``/``nanmedian()`` of no elements: NaN cast to the dtype (the
+    lowest integer for integer dtypes, True for bool)."""
+    fill: Any = math.nan
+    if x.dtype == _core.bool:
+        fill = True
+    elif not x.dtype.is_floating_point:
+        fill = int(np.iinfo(_host(x).dtype).min)
+    return _core.full((), fill, dtype=x.dtype, device=x.device)
+
+
+def _empty_in_graph(out: Tensor, x: Tensor, name: str) -> Tensor:
+    """``out``, the value a reduction gives for an empty ``x``, joined to ``x``'s graph with a
+    zero gradient as PyTorch's is (so ``backward`` through it still reaches ``x``)."""
+    if not (x.requires_grad and _core.is_grad_enabled()):
+        return out
+    zeros = _core.zeros(*x.shape, dtype=x.dtype, device=x.device)
+    return _core._record_function(out, [x], lambda g: g * zeros, differentiable=True, name=name)
+
+
 @_takes_tensor
 def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
     """``median()``: the lower median of all elements (NaN if any is NaN, and for an empty
@@ -702,7 +729,8 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            return _core.full((), math.nan, dtype=x.dtype, device=x.device)
+            return _empty_in_graph(_empty_median(x), x, "MedianBackward")
+        _no_bool_median("median", x)
         v = flat.gather(0, _index(_median_index(_host(flat), 0), x)).reshape(())
         if not (v.requires_grad and _core.is_grad_enabled()):
             return v
@@ -710,10 +738,11 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
         share = same.to(x.dtype) / int(same.sum())
         return _core._record_function(v, [x], lambda g: g * share, differentiable=True)
     d = _dim(x, dim)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+    _no_bool_median("median", x)
     if x.ndim == 0:
         return MedianResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
-    if x.shape[d] == 0:
-        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
     idx = _index(_median_index(_host(x), d), x)
     values = x.gather(d, idx)
     if not keepdim:
@@ -756,8 +785,8 @@ def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 @_takes_tensor
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along ``dim``, computed stably (a scan of ``logaddexp``)."""
-    if not x.dtype.is_floating_point:
-        x = x.to(_core.float32)
+    if not x.dtype.is_floating_point:  # (PyTorch: no integer or bool kernel)
+        raise DTypeError(f"logcumsumexp: not implemented for {x.dtype}")
     d = _dim(x, dim)
     if x.ndim == 0:
         return x.clone()
@@ -995,7 +1024,7 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: Optional[int] = None) -> Ten
         raise ArgumentTypeError(
             f"take_along_dim(): argument 'indices' must be Tensor, not {indices!r}"
         )
-    if dim is None:
+    if dim is None:  # (PyTorch wraps no indices here: a negative one raises)
         return x.reshape(-1).gather(0, indices.reshape(-1))
     if x.ndim != indices.ndim:
         raise ShapeError(
@@ -1009,7 +1038,16 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: Optional[int] = None) -> Ten
     xs[d] = indices.shape[d]
     shape = broadcast_shapes(xs, indices.shape)
     x_shape = tuple(x.shape[d] if i == d else s for i, s in enumerate(shape))
-    return x.expand(*x_shape).gather(d, indices.expand(*shape))
+    # A negative index counts from the end, as in PyTorch. (PyTorch takes every index modulo
+    # the size; one out of [-size, size) still raises here rather than wrap silently.)
+    n = x.shape[d]
+    wrapped = _core.where(indices < 0, indices + n, indices)
+    try:
+        return x.expand(*x_shape).gather(d, wrapped.expand(*shape))
+    except IndexOutOfRangeError:  # (its message would show the wrapped index)
+        raise IndexOutOfRangeError(
+            f"take_along_dim(): an index is out of range [{-n}, {n}) for dimension {d}"
+        ) from None
 
 
 def _fill_diagonal(x: Tensor, fill_value: _Number, wrap: bool = False) -> Tensor:

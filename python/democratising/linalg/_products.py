@@ -15,7 +15,13 @@ from typing import Optional
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import broadcast_tensors
-from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
+from ..errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 from . import _common as c
 from ._solves import inv
 
@@ -25,8 +31,15 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     dimensions broadcast."""
     c.check_same_dtype("linalg.cross", "input", input, "other", other)
     a, b = _broadcast(input, other)
-    d = dim % max(a.ndim, 1)
-    if a.ndim == 0 or a.shape[d] != 3:
+    if not -a.ndim <= dim < a.ndim:  # (taking it modulo ndim would cross along another dim)
+        if a.ndim == 0:
+            raise IndexOutOfRangeError(f"Dimension specified as {dim} but tensor has no dimensions")
+        raise IndexOutOfRangeError(
+            f"Dimension out of range (expected to be in range of [{-a.ndim}, {a.ndim - 1}], "
+            f"but got {dim})"
+        )
+    d = dim % a.ndim
+    if a.shape[d] != 3:
         raise ShapeError(
             f"linalg.cross: inputs dimension {dim} must have length 3. Got shapes "
             f"{tuple(input.shape)} and {tuple(other.shape)}"

@@ -174,8 +174,10 @@ def conv_transpose3d(
     k = weight.shape[2]
     full = (depth - 1) * s[0] + d[0] * (k - 1) + 1 + op[0]  # before cropping the padding
     out_d = full - 2 * p[0]
-    if out_d < 0:  # 0 is an empty output, as in PyTorch
-        raise ShapeError(f"conv_transpose3d: the output depth would be {out_d}")
+    if out_d < 1:
+        raise ShapeError(
+            f"conv_transpose3d: the output depth would be {out_d}: output size is too small"
+        )
     folded = _fold_depth(x)
     total: Optional[Tensor] = None
     for kd in range(k):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from .._core import Tensor
 from .._tensor_extra import _takes_tensor
-from ..errors import ShapeError
+from ..errors import InvalidValueError, ShapeError
 from ._factory import to_factory
 from .layers import _init_weight_and_bias, _reset_weight_and_bias
 from .module import Module
@@ -79,6 +79,10 @@ class Bilinear(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        if in1_features <= 0:  # (PyTorch's check, in its reset_parameters)
+            raise InvalidValueError(
+                f"in1_features must be > 0, but got (in1_features={in1_features})"
+            )
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
         shape = (out_features, in1_features, in2_features)

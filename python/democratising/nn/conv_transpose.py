@@ -95,10 +95,16 @@ class _ConvTransposeNd(_ConvBase):
         padding = self.padding if padding is None else tuple(padding)
         kernel_size = self.kernel_size if kernel_size is None else tuple(kernel_size)
         dilation = self.dilation if dilation is None else tuple(dilation)
-        want = list(output_size)[-nd:]
+        # PyTorch's rule: the spatial sizes, or all of the output's sizes (batch and channels
+        # first, or channels only for an unbatched input); any other length raises.
+        want = list(output_size)
+        leading = 2 if x.ndim == nd + 2 else 1
+        if len(want) == leading + nd:
+            want = want[leading:]
         if len(want) != nd:
-            raise ShapeError(
-                f"output_size must have {nd} or more elements, got {list(output_size)}"
+            raise InvalidValueError(
+                f"ConvTranspose{nd}D: for {x.ndim}D input, output_size must have {nd} or "
+                f"{leading + nd} elements (got {len(want)})"
             )
         pads = []
         for i, size in enumerate(want):

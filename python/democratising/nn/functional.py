@@ -1928,6 +1928,11 @@ def group_norm(
                 f"input, but got {name} of shape {list(t.shape)} and input of shape "
                 f"{list(input.shape)}"
             )
+    size = [n * c // num_groups, num_groups, *input.shape[2:]]
+    if math.prod(size[:1] + size[2:]) == 1:  # PyTorch's _verify_batch_size
+        raise InvalidValueError(
+            f"Expected more than 1 value per channel when training, got input size {size}"
+        )
     # Each group is one row of the fused layer norm (its mean and biased variance), so a
     # bfloat16 input is normalised without a float32 copy and backward is one kernel.
     g = input.reshape(n, num_groups, input.numel() // max(n, 1) // num_groups)  # (n may be 0)

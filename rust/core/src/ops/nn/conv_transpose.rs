@@ -22,8 +22,8 @@ pub struct ConvTranspose2dSpec {
 
 /// One output dim: `(input - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`,
 /// in signed arithmetic as PyTorch's (an empty input of an empty batch still has a size).
-/// `None` when it is negative or does not fit (absurd strides or paddings); 0 is an empty output,
-/// as in PyTorch.
+/// `None` when it is not positive or does not fit (absurd strides or paddings): PyTorch's
+/// "output size is too small".
 fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> Option<usize> {
     let [input, k, s, p, d, op] = [input, k, s, p, d, op].map(|v| v as i128);
     let v = (input - 1)
@@ -31,7 +31,7 @@ fn out_size(input: usize, k: usize, s: usize, p: usize, d: usize, op: usize) -> 
         .checked_sub(p.checked_mul(2)?)?
         .checked_add(d.checked_mul(k - 1)?)?
         .checked_add(op + 1)?;
-    usize::try_from(v).ok()
+    usize::try_from(v).ok().filter(|&v| v > 0)
 }
 
 /// The convolution this transposes: input `[n, c_out, ho, wo]` (the transposed op's output),
@@ -106,7 +106,7 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
     let (Some(ho), Some(wo)) = (size(h, kh, 0), size(wd, kw, 1)) else {
         bail!(
             Shape,
-            "conv_transpose2d: input {:?} with kernel {kh}x{kw}, stride {:?} and padding {:?} gives a negative or unrepresentable output size",
+            "conv_transpose2d: input {:?} with kernel {kh}x{kw}, stride {:?} and padding {:?} gives an output size that is too small (every output dim must be at least 1)",
             x.shape(),
             s.stride,
             s.padding
@@ -129,16 +129,6 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
         wo: wd,
         s,
     })
-}
-
-/// An output with an empty spatial dim holds no values. It is built from the inputs (each summed
-/// and scaled by 0) so that they stay in the graph and get zero gradients, as in PyTorch.
-fn empty_output(x: &Tensor, w: &Tensor, b: Option<&Tensor>, shape: &[usize]) -> Result<Tensor> {
-    let mut anchor = x.sum(None, false)?.mul_scalar(0.0)?;
-    for t in std::iter::once(w).chain(b) {
-        anchor = anchor.add(&t.sum(None, false)?.mul_scalar(0.0)?)?;
-    }
-    anchor.expand(shape)?.contiguous()
 }
 
 /// `t` in `dt` (no autograd), itself when it already is.
@@ -169,13 +159,10 @@ impl Tensor {
         let g = geometry(self, weight, spec)?;
         crate::ops::check_vector(bias, "conv_transpose2d: bias", g.c, "output channels")?;
         self.check_float("conv_transpose2d expects floating point tensors")?;
-        let shape = [g.n, g.c, g.h, g.w];
-        if g.h == 0 || g.w == 0 {
-            return empty_output(self, weight, bias, &shape);
-        }
         let dt = self.dtype();
         let (x, w) = (as_dt(self, dt)?, as_dt(weight, dt)?);
         let backend = crate::backend::of(self);
+        let shape = [g.n, g.c, g.h, g.w];
         let zeros = backend.full(&shape, 0.0, dt, self.device())?;
         let out = backend
             .conv2d_backward(&zeros, &w, &x, &g, [true, false, false])?

@@ -582,7 +582,9 @@ def aminmax(x: Tensor, *, dim: Optional[int] = None, keepdim: bool = False) -> A
     if x.ndim == 0:
         return AminmaxResult(x.clone(), x.clone())
     if x.shape[d] == 0:
-        raise InvalidValueError(f"aminmax(): Expected reduction dim {d} to have non-zero size.")
+        raise IndexOutOfRangeError(  # (PyTorch's IndexError)
+            f"aminmax(): Expected reduction dim {d} to have non-zero size."
+        )
     return AminmaxResult(x.amin(d, keepdim), x.amax(d, keepdim))
 
 

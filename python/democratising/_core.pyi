@@ -438,7 +438,7 @@ class Tensor:
     def detach_(self) -> Self:
         """Detaches in place: a leaf over the same data with ``requires_grad=False``. A view
         raises ``AutogradError`` (use ``detach()``), as in PyTorch."""
-    def _is_view(self) -> bool:
+    def _is_view(self) -> _bool:
         """True for a view of another tensor's storage."""
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy with its own memory (differentiable); channels-last tensors stay so."""

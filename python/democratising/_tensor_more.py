@@ -189,8 +189,22 @@ def _check_value(op: str, value: Any, *ts: Any) -> None:
 def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) -> Tensor:
     """``x + value * tensor1 * tensor2`` (broadcasting; differentiable in all three)."""
     _check_value("addcmul", value, x, tensor1, tensor2)
+    tensor1, tensor2 = _in_result_type(x, tensor1, tensor2)
     prod = tensor1 * tensor2
     return x + (prod if value == 1 else prod * value)
+
+
+def _in_result_type(x: Tensor, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
+    """``t1`` and ``t2`` in the result type of all three operands, as PyTorch computes
+    ``addcmul``/``addcdiv`` (a bfloat16 product of float32 data would round early)."""
+    if not isinstance(t2, Tensor) or x.dtype == t1.dtype == t2.dtype:
+        return t1, t2
+
+    def probe(t: Tensor) -> Tensor:  # no elements, same promotion rank (0-d stays 0-d)
+        return t if t.ndim == 0 else t.reshape(-1)[:0]
+
+    dt = (probe(x) + probe(t1) + probe(t2)).dtype
+    return t1.to(dt), t2.to(dt)
 
 
 @_takes_tensor
@@ -202,6 +216,7 @@ def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) 
             "x + value * tensor1.div(tensor2, rounding_mode=...) instead"
         )
     _check_value("addcdiv", value, x, tensor1, tensor2)
+    tensor1, tensor2 = _in_result_type(x, tensor1, tensor2)
     quot = tensor1 / tensor2
     return x + (quot if value == 1 else quot * value)
 

@@ -89,7 +89,12 @@ impl Node {
     }
 
     pub(crate) fn retain_for(&self, t: &Tensor) {
-        lock(&self.retained).push(Arc::downgrade(&t.0));
+        let mut retained = lock(&self.retained);
+        let want = Arc::as_ptr(&t.0);
+        // A second `retain_grad()` changes nothing (a second entry would add the gradient twice).
+        if !retained.iter().any(|w| w.as_ptr() == want) {
+            retained.push(Arc::downgrade(&t.0));
+        }
     }
 
     /// Undoes `retain_for(t)` (the tensor's history moved to another node).

@@ -533,6 +533,16 @@ impl GradFn {
     fn name(&self) -> std::borrow::Cow<'static, str> {
         display_name(self.node.name)
     }
+    /// Two handles on the same graph node are equal and hash alike (each `grad_fn` access
+    /// makes a new handle), so a walk over the graph can keep a `seen` set.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<GradFn>()
+            .is_ok_and(|o| Arc::ptr_eq(&self.node, &o.get().node))
+    }
+    fn __hash__(&self) -> u64 {
+        Arc::as_ptr(&self.node) as usize as u64
+    }
     /// As PyTorch's: one `(function, 0)` pair per input, the function being the input's node,
     /// an `AccumulateGrad` for a leaf that requires grad, or `None`.
     #[getter]
@@ -576,6 +586,15 @@ pub struct AccumulateGrad {
 impl AccumulateGrad {
     fn name(&self) -> &'static str {
         "AccumulateGrad"
+    }
+    /// Equal (and hashing alike) for the same leaf, as `GradFn`'s handles for the same node.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<AccumulateGrad>()
+            .is_ok_and(|o| self.leaf.same(&o.get().leaf))
+    }
+    fn __hash__(&self) -> u64 {
+        self.leaf.id() as u64
     }
     #[getter]
     fn variable(&self) -> PyTensor {

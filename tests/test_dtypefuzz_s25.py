@@ -20,7 +20,6 @@ _REFUSED = (TypeError, RuntimeError, ValueError)
 # ---- add/sub with a float alpha: alpha must not take part in type promotion -----------------
 
 
-@pytest.mark.xfail(strict=True, reason="add_scaled multiplies other by alpha before promoting")
 def test_add_float_alpha_keeps_half_dtype() -> None:
     # torch.add(ones(2, f16), ones(2, i32), alpha=1.5) -> tensor([2.5, 2.5], dtype=float16)
     r = dm.add(dm.ones(2, dtype=dm.float16), dm.ones(2, dtype=dm.int32), alpha=1.5)
@@ -28,7 +27,6 @@ def test_add_float_alpha_keeps_half_dtype() -> None:
     assert r.tolist() == [2.5, 2.5]
 
 
-@pytest.mark.xfail(strict=True, reason="add_scaled multiplies other by alpha before promoting")
 def test_sub_float_alpha_keeps_bfloat16_dtype() -> None:
     # torch.sub(ones(2, bf16), tensor([1, 2]), alpha=0.5) -> tensor([0.5, 0.0], dtype=bfloat16)
     r = dm.sub(dm.ones(2, dtype=dm.bfloat16), dm.tensor([1, 2]), alpha=0.5)
@@ -36,7 +34,6 @@ def test_sub_float_alpha_keeps_bfloat16_dtype() -> None:
     assert r.tolist() == [0.5, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="sub with alpha != 1 goes through add, skipping bool check")
 def test_sub_bool_tensor_with_alpha_raises() -> None:
     # torch.sub(x, bool_tensor, alpha=2) raises "Subtraction ... with a bool tensor".
     with pytest.raises(_REFUSED):
@@ -44,7 +41,6 @@ def test_sub_bool_tensor_with_alpha_raises() -> None:
 
 
 @pytest.mark.parametrize("inplace", [False, True])
-@pytest.mark.xfail(strict=True, reason="add_scaled turns alpha == -1 into sub, which refuses bool")
 def test_add_bool_tensor_with_alpha_minus_one(inplace: bool) -> None:
     # torch: tensor([1., 2.]).add(tensor([True, False]), alpha=-1) -> tensor([0., 2.])
     x = dm.tensor([1.0, 2.0])
@@ -58,7 +54,6 @@ def test_add_bool_tensor_with_alpha_minus_one(inplace: bool) -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("as_tensor", [False, True])
-@pytest.mark.xfail(strict=True, reason="binary_inplace fast path casts the 0-d bool to float")
 def test_inplace_sub_bool_number_raises(dtype: str, as_tensor: bool) -> None:
     # torch: x -= True and x.sub_(tensor(True)) raise "Subtraction ... with a bool tensor";
     # dm already raises for float16/bfloat16/int and for the out-of-place x - True.

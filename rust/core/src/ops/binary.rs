@@ -151,13 +151,21 @@ fn kept(s: &Option<Saved>) -> Result<&Saved> {
     }
 }
 
-fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if op == BinaryOp::Sub && (a.dtype() == DType::Bool || b.dtype() == DType::Bool) {
+/// PyTorch refuses a subtraction with a bool operand, whatever its `alpha`.
+pub(crate) fn refuse_bool_sub(a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype() == DType::Bool || b.dtype() == DType::Bool {
         bail!(
             DType,
             "subtraction, the `-` operator, with a bool tensor is not supported; to invert a \
              mask use `~` or logical_not(), to subtract the values convert with .long() first"
         );
+    }
+    Ok(())
+}
+
+fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if op == BinaryOp::Sub {
+        refuse_bool_sub(a, b)?;
     }
     let out = binary_raw(op, a, b)?;
     if !out.dtype().is_float() || !(a.requires_grad() || b.requires_grad()) {
@@ -344,10 +352,20 @@ impl Tensor {
         if alpha == 1.0 {
             return self.add(other);
         }
-        if alpha == -1.0 {
-            return self.sub(other);
+        let any_bool = self.dtype() == DType::Bool || other.dtype() == DType::Bool;
+        if alpha == -1.0 && !any_bool {
+            return self.sub(other); // (an add of a bool with alpha -1 is allowed, sub is not)
         }
         let rt = result_type(&[self, other]);
+        // The scaling happens in the result dtype, as PyTorch's: an int `other` times a float
+        // alpha must not make a float16 sum float32.
+        let cast;
+        let other = if rt.is_float() && other.dtype() != rt {
+            cast = other.to_dtype(rt)?;
+            &cast
+        } else {
+            other
+        };
         if !rt.is_float() && alpha.fract() != 0.0 {
             // (It would be truncated: `int + int * 0.5` must not silently drop the half.)
             bail!(
@@ -368,6 +386,12 @@ impl Tensor {
             return self.add(&scaled.to_dtype(rt)?);
         }
         self.add(&scaled)
+    }
+
+    /// `self - other * alpha` (PyTorch's `sub(other, alpha=)`): a bool operand is refused.
+    pub fn sub_scaled(&self, other: &Tensor, alpha: f64) -> Result<Tensor> {
+        refuse_bool_sub(self, other)?;
+        self.add_scaled(other, -alpha)
     }
 
     pub fn add_scalar(&self, v: f64) -> Result<Tensor> {

@@ -246,6 +246,8 @@ impl Tensor {
         self.assign_(&self.add_scaled(other, alpha)?)
     }
     pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        // (before the fast path, which would turn a bool number into the tensor's float)
+        crate::ops::binary::refuse_bool_sub(self, other)?;
         if self.binary_inplace(other, BinaryOp::Add, -alpha)? {
             return Ok(());
         }

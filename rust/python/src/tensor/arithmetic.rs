@@ -12,11 +12,13 @@ impl PyTensor {
 
     #[pyo3(signature = (other, alpha=1.0))]
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
-        self.add_scaled(py, other, alpha)
+        let (t, o) = (&self.tensor(), operand(other)?);
+        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<PyTensor> {
-        self.add_scaled(py, other, -alpha)
+        let (t, o) = (&self.tensor(), operand(other)?);
+        run(py, t.numel(), || t.sub_scaled(&o, alpha)).map(wrap)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         let t = &self.tensor();
@@ -210,20 +212,6 @@ impl PyTensor {
     fn softplus(&self, py: Python<'_>, beta: f64, threshold: f64) -> PyResult<PyTensor> {
         let t = &self.tensor();
         run(py, t.numel(), || t.softplus(beta, threshold)).map(wrap)
-    }
-}
-
-impl PyTensor {
-    /// `add`/`sub`: `self + alpha * other`, `other` a tensor or a Python number.
-    fn add_scaled(
-        &self,
-        py: Python<'_>,
-        other: &Bound<'_, PyAny>,
-        alpha: f64,
-    ) -> PyResult<PyTensor> {
-        let o = operand(other)?;
-        let t = &self.tensor();
-        run(py, t.numel(), || t.add_scaled(&o, alpha)).map(wrap)
     }
 }
 

@@ -259,7 +259,6 @@ def test_inference_tensor_inplace_outside_raises() -> None:
 # ---- checkpoint ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="checkpoint() rejects a dict output")
 def test_checkpoint_non_reentrant_dict_output() -> None:
     x = _leaf([1.0, 2.0])
     out = cp.checkpoint(lambda a: {"o": a * 2}, x, use_reentrant=False)

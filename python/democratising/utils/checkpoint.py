@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad, no_grad
-from ..errors import ArgumentTypeError, InvalidValueError
+from ..errors import InvalidValueError
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
@@ -24,8 +24,9 @@ def checkpoint(
     """``function(*args, **kwargs)`` whose intermediate activations are recomputed during
     backward.
 
-    ``function`` may return a Tensor or a tuple/list of values; its floating-point tensors
-    are differentiable, other values (integer tensors, numbers, None) pass through. The
+    ``function`` may return a Tensor or any nest of tuples, lists, namedtuples and dicts;
+    its floating-point tensors are differentiable, other values (integer tensors, numbers,
+    None) pass through. The
     global RNG state (unless ``preserve_rng_state=False``) and the autocast state of the
     forward are restored while recomputing, so dropout masks and compute dtypes match the
     forward. The tensor arguments (positional and keyword) receive gradients, and so do the
@@ -38,15 +39,7 @@ def checkpoint(
     amp_dtype = _core._get_autocast()
     with no_grad():
         out = function(*args, **kwargs)
-    if isinstance(out, Tensor):
-        outs: list[Any] = [out]
-    elif isinstance(out, (tuple, list)):
-        outs = list(out)
-    else:
-        raise ArgumentTypeError(
-            "checkpoint() supports functions returning a Tensor or a tuple/list, "
-            f"not {type(out).__name__}"
-        )
+    outs, rebuild = _flatten(out)
     # Each distinct tensor once: one passed twice gets one detached copy and one gradient.
     unique = {id(a): a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)}
     inputs = list(unique.values())
@@ -66,7 +59,7 @@ def checkpoint(
             }
             with enable_grad():
                 again = function(*d_args, **d_kwargs)
-            redone = [again] if isinstance(again, Tensor) else list(again)
+            redone = _flatten(again)[0]
             pairs = [(redone[i], g) for i, g in zip(picked, grads) if redone[i].requires_grad]
             for k, (o, g) in enumerate(pairs):
                 o.backward(g, retain_graph=k < len(pairs) - 1)
@@ -109,9 +102,27 @@ def checkpoint(
             groups.setdefault((str(o.dtype), str(o.device)), []).append(i)
     for picked in groups.values():
         attach(picked)
-    if isinstance(out, Tensor):
-        return outs[0]
-    return type(out)(*outs) if hasattr(out, "_fields") else type(out)(outs)  # (namedtuple)
+    return rebuild(outs)
+
+
+def _flatten(obj: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """The leaves of a nest of tuples, lists, namedtuples and dicts (depth first, dicts in
+    key order) and the function that rebuilds the nest around new leaves."""
+    if not isinstance(obj, (tuple, list, dict)):
+        return [obj], lambda new: new[0]
+    items = list(obj.values()) if isinstance(obj, dict) else list(obj)
+    parts = [_flatten(item) for item in items]
+
+    def rebuild(new: list[Any]) -> Any:
+        out, k = [], 0
+        for leaves, build in parts:
+            out.append(build(new[k : k + len(leaves)]))
+            k += len(leaves)
+        if isinstance(obj, dict):
+            return type(obj)(zip(obj.keys(), out))
+        return type(obj)(*out) if hasattr(obj, "_fields") else type(obj)(out)  # (namedtuple)
+
+    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
 
 
 def checkpoint_sequential(

@@ -34,7 +34,6 @@ def test_retain_grad_twice_keeps_one_gradient() -> None:
 # ---- backward(inputs=...) -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="backward(inputs=) runs as grad(): no post-acc hooks")
 def test_backward_inputs_fires_post_accumulate_hook() -> None:
     w = _leaf([1.0, 2.0])
     seen: list[list[float]] = []
@@ -52,7 +51,6 @@ def test_autograd_backward_inputs_fires_post_accumulate_hook() -> None:
     assert seen == [1]
 
 
-@pytest.mark.xfail(strict=True, reason="backward(inputs=) accumulates .grad out of place")
 def test_backward_inputs_accumulates_in_place() -> None:
     w = _leaf([1.0, 2.0])
     (w * 2).sum().backward(inputs=[w])
@@ -62,7 +60,6 @@ def test_backward_inputs_accumulates_in_place() -> None:
     assert first.tolist() == [5.0, 5.0]
 
 
-@pytest.mark.xfail(strict=True, reason="backward(inputs=) replaces a .grad view of a buffer")
 def test_backward_inputs_writes_into_grad_view() -> None:
     w = _leaf([1.0, 2.0])
     buf = dm.zeros(4)
@@ -71,7 +68,6 @@ def test_backward_inputs_writes_into_grad_view() -> None:
     assert buf.tolist() == [2.0, 2.0, 0.0, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="a non-leaf in inputs= is not marked retains_grad")
 def test_backward_inputs_nonleaf_retains_grad() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2

@@ -72,6 +72,42 @@ fn owned(g: Tensor) -> Result<Tensor> {
     }
 }
 
+/// Adds `g` into `t.grad` as PyTorch's AccumulateGrad does: in place (a `.grad` the user holds
+/// or set, a view into a flat buffer say, keeps receiving the gradients), out of place when
+/// the backward builds a graph.
+fn add_into_grad(t: &Tensor, mut g: Tensor, create_graph: bool) -> Result<()> {
+    if g.dtype() != t.dtype() {
+        g = g.to_dtype(t.dtype())?;
+    }
+    let prev = t.meta().grad.take();
+    let grad = match prev {
+        None if create_graph => g,
+        None => owned(g)?,
+        Some(p) if create_graph => p.add(&g)?,
+        Some(p) => {
+            let summed = p.add_(&g, 1.0);
+            if let Err(e) = summed {
+                t.meta().grad = Some(p);
+                return Err(e);
+            }
+            p
+        }
+    };
+    t.meta().grad = Some(grad);
+    Ok(())
+}
+
+/// `backward(inputs=...)`'s last step for one leaf: its captured gradient `g` (hooks already
+/// run) added into `.grad` as the engine's own accumulation, then its post-accumulate hooks.
+pub fn accumulate_leaf_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result<()> {
+    add_into_grad(t, g, create_graph)?;
+    let post: Vec<_> = t.meta().post_hooks.iter().map(|(_, h)| h.clone()).collect();
+    for h in post {
+        h(t)?;
+    }
+    Ok(())
+}
+
 /// Whether nothing else refers to `t` or its memory.
 fn sole_handle(t: &Tensor) -> bool {
     Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1
@@ -633,27 +669,7 @@ impl LeafSink {
                 g = r;
             }
         }
-        if g.dtype() != t.dtype() {
-            g = g.to_dtype(t.dtype())?;
-        }
-        let prev = t.meta().grad.take();
-        let grad = match prev {
-            None if self.create_graph => g,
-            None => owned(g)?,
-            Some(p) if self.create_graph => p.add(&g)?,
-            Some(p) => {
-                // In place, as PyTorch's AccumulateGrad: a `.grad` the user holds or set (a
-                // view into a flat buffer, say) keeps receiving the gradients.
-                let summed = p.add_(&g, 1.0);
-                if let Err(e) = summed {
-                    t.meta().grad = Some(p);
-                    return Err(e);
-                }
-                p
-            }
-        };
-        t.meta().grad = Some(grad);
-        Ok(())
+        add_into_grad(&t, g, self.create_graph)
     }
 
     /// Flushes leaves whose count of contributions did not run out (none expected; a safety

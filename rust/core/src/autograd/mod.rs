@@ -8,7 +8,7 @@ mod recompute;
 mod saved_hooks;
 
 pub(crate) use engine::capturing;
-pub use engine::{backward, grad, queue_callback, EndCallback};
+pub use engine::{accumulate_leaf_grad, backward, grad, queue_callback, EndCallback};
 pub use mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
 pub(crate) use node::{edge_of, next_hook_id, record_differentiable_as, record_edges, record_view};
 pub use node::{

@@ -44,22 +44,25 @@ impl PyTensor {
                 "`inputs` argument to `backward()` cannot be empty.".into(),
             )));
         }
+        // A non-leaf input retains its gradient from now on (PyTorch's `retains_grad`), so the
+        // engine writes its `.grad` as for any `retain_grad()`.
+        for x in ins.iter().filter(|x| !x.is_leaf() && !x.retains_grad()) {
+            x.retain_grad().py()?;
+        }
         let outs = std::slice::from_ref(t);
         let got = crate::util::detach(py, || {
             autograd::grad(outs, vec![g], &ins, retain, create_graph)
         })
         .py()?;
+        let mut done = std::collections::HashSet::new();
         for (x, grad) in ins.iter().zip(got) {
-            // A non-leaf with `retain_grad()` had its `.grad` written by the engine already.
-            if x.retains_grad() {
-                continue;
+            if x.retains_grad() || !done.insert(x.id()) {
+                continue; // written by the engine already, or the same leaf given twice
             }
             if let Some(grad) = grad {
-                let sum = match x.grad() {
-                    Some(prev) => prev.add(&grad).py()?,
-                    None => grad,
-                };
-                x.set_grad(Some(sum)).py()?;
+                // Into `.grad` in place, then the post-accumulate hooks: the engine's own step.
+                crate::util::detach(py, || autograd::accumulate_leaf_grad(x, grad, create_graph))
+                    .py()?;
             }
         }
         Ok(())

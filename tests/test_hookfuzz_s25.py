@@ -216,7 +216,6 @@ def test_nonleaf_grad_access_warns() -> None:
 # ---- anomaly mode --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="detect_anomaly only records its flag")
 def test_detect_anomaly_raises_on_nan_gradient_naming_the_node() -> None:
     x = _leaf([0.0, 1.0])
     with dm.autograd.detect_anomaly():

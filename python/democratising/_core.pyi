@@ -88,6 +88,7 @@ __all__ = [
     "_rnn_sequence",
     "_scaled_dot_product_attention",
     "_seed_thread",
+    "_set_anomaly_nan_check",
     "_set_autocast",
     "_set_default_dtype",
     "_set_grad_enabled",
@@ -1719,6 +1720,9 @@ def _record_function(
     """``output`` detached and re-attached with a Python ``backward(grad)`` that returns one
     gradient (or None) per tensor in ``inputs``; ``differentiable``: written in recorded ops,
     so ``create_graph=True`` may run it; ``name``: the node's (``"<Class>Backward"``)."""
+
+def _set_anomaly_nan_check(on: _bool) -> None:
+    """Turns the engine's anomaly-mode NaN check of every node's gradients on or off."""
 
 def _rebase_history(tensor: Tensor, output: Tensor) -> None:
     """``tensor`` takes the history of ``output``, ``_record_function``'s result for it (a

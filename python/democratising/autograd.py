@@ -177,9 +177,14 @@ def Variable(  # noqa: N802 - PyTorch's (deprecated) class name
     return data
 
 
-#: (enabled, check_nan): recorded for PyTorch programs; the engine's errors already name
-#: the failing op.
+#: (enabled, check_nan): with both on, backward checks every node's gradients for NaN (the
+#: engine's check; a custom Function's backward is checked here), as PyTorch's anomaly mode.
 _ANOMALY = [False, True]
+
+
+def _set_anomaly(flags: list[bool]) -> None:
+    _ANOMALY[:] = flags
+    _core._set_anomaly_nan_check(bool(flags[0] and flags[1]))
 
 
 def is_anomaly_enabled() -> bool:
@@ -200,10 +205,10 @@ class _AnomalyMode:
 
     def __enter__(self) -> None:
         self._prev.append(list(_ANOMALY))
-        _ANOMALY[:] = list(self._mode)
+        _set_anomaly(list(self._mode))
 
     def __exit__(self, *exc: object) -> None:
-        _ANOMALY[:] = self._prev.pop()
+        _set_anomaly(self._prev.pop())
 
     def __call__(self, fn: Callable[..., object]) -> Callable[..., object]:
         mode = self._mode
@@ -217,7 +222,8 @@ class _AnomalyMode:
 
 
 class detect_anomaly(_AnomalyMode):  # noqa: N801 - PyTorch's name
-    """``with torch.autograd.detect_anomaly():``: sets the (recorded-only) anomaly flag."""
+    """``with torch.autograd.detect_anomaly():``: backward fails at the first node whose
+    gradient holds NaN, naming it (``check_nan=False``: the flag only)."""
 
     def __init__(self, check_nan: bool = True) -> None:
         super().__init__(True, check_nan)
@@ -230,7 +236,7 @@ class set_detect_anomaly(_AnomalyMode):  # noqa: N801 - PyTorch's name
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         super().__init__(mode, check_nan)
         self._prev.append(list(_ANOMALY))
-        _ANOMALY[:] = list(self._mode)
+        _set_anomaly(list(self._mode))
 
     def __enter__(self) -> None:
         pass

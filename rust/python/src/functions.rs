@@ -750,6 +750,12 @@ pub fn _record_function(
     }))
 }
 
+/// Turns the engine's anomaly-mode NaN check on or off (`autograd.detect_anomaly`).
+#[pyfunction]
+pub fn _set_anomaly_nan_check(on: bool) {
+    autograd::set_anomaly_nan_check(on);
+}
+
 /// `tensor` takes the history of `output` (`_record_function`'s result for it): a custom
 /// Function's dirty input becomes its output, as PyTorch's `mark_dirty`.
 #[pyfunction]

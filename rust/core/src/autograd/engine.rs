@@ -108,6 +108,26 @@ pub fn accumulate_leaf_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result
     Ok(())
 }
 
+/// Anomaly mode's check: a node whose gradient for an input holds NaN fails the backward,
+/// naming the node (PyTorch's message).
+fn check_nan(name: &str, grads: &[Option<Tensor>]) -> Result<()> {
+    for (i, g) in grads.iter().enumerate() {
+        let Some(g) = g else { continue };
+        if g.dtype().is_float() && g.ne(g)?.any()? {
+            let shown = if name.ends_with("Backward") {
+                format!("{name}0")
+            } else {
+                name.to_string()
+            };
+            bail!(
+                Autograd,
+                "Function '{shown}' returned nan values in its {i}th output."
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether nothing else refers to `t` or its memory.
 fn sole_handle(t: &Tensor) -> bool {
     Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1
@@ -498,6 +518,9 @@ impl Pass {
             let _running = RunningNode::enter(node);
             f(&g)?
         };
+        if super::mode::anomaly_nan_check() {
+            check_nan(node.name, &grads)?;
+        }
         if !how.retain {
             *slot = None;
         }

@@ -9,7 +9,9 @@ mod saved_hooks;
 
 pub(crate) use engine::capturing;
 pub use engine::{accumulate_leaf_grad, backward, grad, queue_callback, EndCallback};
-pub use mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
+pub use mode::{
+    anomaly_nan_check, is_grad_enabled, set_anomaly_nan_check, set_grad_enabled, GradModeGuard,
+};
 pub(crate) use node::{edge_of, next_hook_id, record_differentiable_as, record_edges, record_view};
 pub use node::{
     record, record_differentiable, AutogradMeta, BackwardFn, Edge, History, Hook, Node,

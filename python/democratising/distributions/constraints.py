@@ -8,6 +8,7 @@ written when the package used those names as plain strings keeps working."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -235,109 +236,84 @@ class _OneHot(Constraint):
         return is_boolean & is_normalized
 
 
-class _IntegerInterval(Constraint):
-    is_discrete = True
+class _Bounded(Constraint):
+    """A region set by a lower and/or an upper bound: ``_lower`` and ``_upper`` are the
+    comparisons ``value`` must pass against each (``None``: that side is open); ``_integer``
+    also asks for whole numbers. PyTorch's class name and bound names are the repr."""
 
+    _lower: Optional[Callable[[Any, Any], Any]] = None
+    _upper: Optional[Callable[[Any, Any], Any]] = None
+    _integer = False
+    lower_bound: Any
+    upper_bound: Any
+
+    def _sides(self) -> list[tuple[str, Callable[[Any, Any], Any]]]:
+        sides = (("lower_bound", self._lower), ("upper_bound", self._upper))
+        return [(name, op) for name, op in sides if op is not None]
+
+    def check(self, value: Tensor) -> Tensor:
+        ok: Any = _is_integer(value) if self._integer else None
+        for name, op in self._sides():
+            inside = op(value, getattr(self, name))
+            ok = inside if ok is None else ok & inside
+        return ok
+
+    def __repr__(self) -> str:
+        bounds = ", ".join(f"{name}={_bound(getattr(self, name))}" for name, _ in self._sides())
+        return f"{type(self).__name__[1:]}({bounds})"
+
+
+class _LowerBounded(_Bounded):
+    def __init__(self, lower_bound: Any) -> None:
+        self.lower_bound = lower_bound
+
+
+class _UpperBounded(_Bounded):
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+
+class _TwoBounded(_Bounded):
     def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
         self.lower_bound = lower_bound
         self.upper_bound = upper_bound
 
-    def check(self, value: Tensor) -> Tensor:
-        return _is_integer(value) & (value >= self.lower_bound) & (value <= self.upper_bound)
 
-    def __repr__(self) -> str:
-        lo, hi = _bound(self.lower_bound), _bound(self.upper_bound)
-        return f"IntegerInterval(lower_bound={lo}, upper_bound={hi})"
+class _IntegerInterval(_TwoBounded):
+    is_discrete, _integer, _lower, _upper = True, True, operator.ge, operator.le
 
 
-class _IntegerLessThan(Constraint):
-    is_discrete = True
-
-    def __init__(self, upper_bound: Any) -> None:
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return _is_integer(value) & (value <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        return f"IntegerLessThan(upper_bound={_bound(self.upper_bound)})"
+class _IntegerLessThan(_UpperBounded):
+    is_discrete, _integer, _upper = True, True, operator.le
 
 
-class _IntegerGreaterThan(Constraint):
-    is_discrete = True
+class _IntegerGreaterThan(_LowerBounded):
+    is_discrete, _integer, _lower = True, True, operator.ge
 
-    def __init__(self, lower_bound: Any) -> None:
-        self.lower_bound = lower_bound
 
-    def check(self, value: Tensor) -> Tensor:
-        return _is_integer(value) & (value >= self.lower_bound)
+class _GreaterThan(_LowerBounded):
+    _lower = operator.gt
 
-    def __repr__(self) -> str:
-        return f"IntegerGreaterThan(lower_bound={_bound(self.lower_bound)})"
+
+class _GreaterThanEq(_LowerBounded):
+    _lower = operator.ge
+
+
+class _LessThan(_UpperBounded):
+    _upper = operator.lt
+
+
+class _Interval(_TwoBounded):
+    _lower, _upper = operator.ge, operator.le
+
+
+class _HalfOpenInterval(_TwoBounded):
+    _lower, _upper = operator.ge, operator.lt
 
 
 class _Real(Constraint):
     def check(self, value: Tensor) -> Tensor:
         return value == value  # NaN is the one real-typed value outside
-
-
-class _GreaterThan(Constraint):
-    def __init__(self, lower_bound: Any) -> None:
-        self.lower_bound = lower_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value > self.lower_bound
-
-    def __repr__(self) -> str:
-        return f"GreaterThan(lower_bound={_bound(self.lower_bound)})"
-
-
-class _GreaterThanEq(Constraint):
-    def __init__(self, lower_bound: Any) -> None:
-        self.lower_bound = lower_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value >= self.lower_bound
-
-    def __repr__(self) -> str:
-        return f"GreaterThanEq(lower_bound={_bound(self.lower_bound)})"
-
-
-class _LessThan(Constraint):
-    def __init__(self, upper_bound: Any) -> None:
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return value < self.upper_bound
-
-    def __repr__(self) -> str:
-        return f"LessThan(upper_bound={_bound(self.upper_bound)})"
-
-
-class _Interval(Constraint):
-    def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
-        self.lower_bound = lower_bound
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value >= self.lower_bound) & (value <= self.upper_bound)
-
-    def __repr__(self) -> str:
-        lo, hi = _bound(self.lower_bound), _bound(self.upper_bound)
-        return f"Interval(lower_bound={lo}, upper_bound={hi})"
-
-
-class _HalfOpenInterval(Constraint):
-    def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
-        self.lower_bound = lower_bound
-        self.upper_bound = upper_bound
-
-    def check(self, value: Tensor) -> Tensor:
-        return (value >= self.lower_bound) & (value < self.upper_bound)
-
-    def __repr__(self) -> str:
-        lo, hi = _bound(self.lower_bound), _bound(self.upper_bound)
-        return f"HalfOpenInterval(lower_bound={lo}, upper_bound={hi})"
 
 
 class _Simplex(Constraint):

@@ -241,8 +241,8 @@ class _Bounded(Constraint):
     comparisons ``value`` must pass against each (``None``: that side is open); ``_integer``
     also asks for whole numbers. PyTorch's class name and bound names are the repr."""
 
-    _lower: Optional[Callable[[Any, Any], Any]] = None
-    _upper: Optional[Callable[[Any, Any], Any]] = None
+    _lower: Any = None  # (an ``operator`` comparison, or None)
+    _upper: Any = None
     _integer = False
     lower_bound: Any
     upper_bound: Any

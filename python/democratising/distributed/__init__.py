@@ -18,7 +18,7 @@ docs/distributed.md for launching, hostfiles and using a cluster's own MPI."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from .. import _launcher
 from ..errors import DistributedError
@@ -60,14 +60,19 @@ def current_world() -> Optional[World]:
     return World.current()
 
 
-def get_rank() -> int:
-    """This process's rank (0 when not initialised)."""
+def get_rank(group: Any = None) -> int:
+    """This process's rank (0 when not initialised); with a ``new_group``, its rank in that
+    group (-1 outside it), as ``torch.distributed.get_rank(group)``."""
+    if group is not None:
+        return _torch_api._resolve_group(group).rank()
     w = World.current()
     return 0 if w is None else w.rank()
 
 
-def get_world_size() -> int:
-    """The number of ranks (1 when not initialised)."""
+def get_world_size(group: Any = None) -> int:
+    """The number of ranks (1 when not initialised), or of a ``new_group``'s."""
+    if group is not None:
+        return _torch_api._resolve_group(group).size()
     w = World.current()
     return 1 if w is None else w.size()
 

@@ -2,8 +2,8 @@
 
 A contiguous CPU tensor of a dtype NumPy and MPI both know is handed to MPI as a NumPy view of
 its own memory, so collectives write straight into the tensor. Anything else (a strided view,
-float16/bfloat16, a GPU tensor) goes through a contiguous float32/CPU staging copy that is
-written back afterwards."""
+float16/bfloat16, a small integer type, a GPU tensor) goes through a contiguous CPU staging
+copy (float32, or int64 for integers) that is written back afterwards."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def staged(t: Tensor) -> tuple[np.ndarray, Optional[Callable[[], None]]]:
     if src.device.type != "cpu":
         src = src.cpu()
     if _dtype_name(src) not in _DIRECT:
-        src = src.float()
+        # Integers stay integers (bitwise reductions); other floats travel as float32.
+        src = src.float() if src.dtype.is_floating_point else src.long()
     arr = np.array(src.numpy(), copy=True, order="C")
 
     def write_back() -> None:

@@ -38,7 +38,9 @@ def digest(entries: list[Entry], extra: Any = None) -> np.ndarray:
     return np.frombuffer(h.digest(), dtype=np.uint8).copy()
 
 
-def _first_difference(a: list[Entry], b: list[Entry], ra: int, rb: int) -> str:
+def _first_difference(
+    a: list[Entry], b: list[Entry], ra: int, rb: int, extra_a: Any = None, extra_b: Any = None
+) -> str:
     if len(a) != len(b):
         names_a = {e[1] for e in a}
         names_b = {e[1] for e in b}
@@ -63,13 +65,29 @@ def _first_difference(a: list[Entry], b: list[Entry], ra: int, rb: int) -> str:
                         f"{ea[0]} '{ea[1]}' has {label} {ea[i]} on rank {ra} "
                         f"but {eb[i]} on rank {rb}"
                     )
-    return "the DDP settings (bucket_cap_mb) differ"
+    if isinstance(extra_a, dict) and isinstance(extra_b, dict):
+        differ = [
+            f"{k}={extra_a.get(k)!r} on rank {ra} but {extra_b.get(k)!r} on rank {rb}"
+            for k in dict.fromkeys([*extra_a, *extra_b])
+            if extra_a.get(k) != extra_b.get(k)
+        ]
+        if differ:
+            return "the settings differ: " + "; ".join(differ)
+    return f"the settings differ: {extra_a!r} on rank {ra} but {extra_b!r} on rank {rb}"
+
+
+#: What ``verify_same_model`` agrees on first (the same text on every rank, whatever class).
+AGREE = "DistributedDataParallel construction"
 
 
 def verify_same_model(world: World, entries: list[Entry], what: str, extra: Any = None) -> None:
-    """Raises ``DistributedError`` on every rank unless all ranks passed equal ``entries``."""
+    """Raises ``DistributedError`` on every rank unless all ranks passed equal ``entries`` and
+    ``extra`` (the settings: a dict of name to value, named in the error when they differ).
+    Starts with the world's agreement all-reduce, so a rank that meanwhile entered another
+    collective makes every rank raise instead of mismatching the fingerprint all-gather."""
     if world.size() == 1:
         return
+    world._agree(AGREE)
     mine = digest(entries, extra)
     gathered = np.empty((world.size(), mine.size), dtype=np.uint8)
     world.wait(world.comm.Iallgather(mine, gathered), f"{what} (model fingerprint all_gather)")
@@ -77,10 +95,12 @@ def verify_same_model(world: World, entries: list[Entry], what: str, extra: Any 
     if not bad:
         return
     # Every rank reached this point (all saw the same digests), so this collective is safe.
-    descriptions = world.all_gather_object(entries)
+    descriptions = world._gather_objects((entries, extra))
     rb = bad[0]
-    detail = _first_difference(descriptions[0], descriptions[rb], 0, rb)
+    (ea, xa), (eb, xb) = descriptions[0], descriptions[rb]
+    detail = _first_difference(ea, eb, 0, rb, xa, xb)
     raise DistributedError(
-        f"{what}: the ranks hold different models (ranks {bad} differ from rank 0): {detail}. "
-        "Build the same model on every rank before wrapping it."
+        f"{what}: the ranks hold different models or settings (ranks {bad} differ from rank "
+        f"0): {detail}. Build the same model with the same settings on every rank before "
+        "wrapping it."
     )

@@ -11,8 +11,11 @@ The first hook of a backward pass also queues an end-of-backward callback with t
 (``autograd.queue_callback``). When backward has delivered its last gradient, the callback
 completes the round: it packs the gradient of any parameter that got none in this pass (zeros,
 or the gradient accumulated earlier), starts the buckets still waiting for it, waits for all of
-them and points each ``p.grad`` at its slice of the bucket (no copy). So ``loss.backward()``
-returns with synchronised gradients, as in PyTorch, and the optimizer is used unchanged.
+them and points each ``p.grad`` at its slice of the bucket (no copy). With the buckets it
+max-reduces one flag per parameter (did this rank contribute a gradient?), so a parameter that
+no rank produced a gradient for keeps ``.grad`` None on every rank, as with PyTorch's DDP. So
+``loss.backward()`` returns with synchronised gradients, as in PyTorch, and the optimizer is
+used unchanged.
 
 Buckets are NumPy arrays in host memory, except when every parameter is on one CUDA device and
 the GPU transport (``_gpu_comm.gpu_transport``) is NCCL (CuPy installed) or a CUDA-aware MPI:
@@ -196,6 +199,20 @@ class GradientReducer(GradRound):
                 b.allocate_on(self.device)
             if self.transport == "nccl" and world.size() > 1:
                 self._nccl = NcclComm.for_world(world, self.device.index or 0)
+        # Per parameter, 1 when this rank contributed a gradient to the round, summed over the
+        # ranks so that a parameter no rank produced a gradient for keeps ``.grad`` None on
+        # every rank (PyTorch's DDP) rather than a zero that weight decay or momentum would
+        # step. Host buckets carry the flags at the end of the last bucket (launched last, once
+        # they are known: no extra message); device buckets all-reduce them separately.
+        self._used = np.ones(len(self.params), dtype=np.uint8)
+        self._used_known = False  # False: every parameter got a gradient this round
+        self._used_request: Any = None
+        self._flags: Optional[np.ndarray] = None
+        self._flag_bucket: Optional[_Bucket] = None
+        if self.device is None and self.buckets:
+            last = self._flag_bucket = self.buckets[-1]
+            last.buffer = np.zeros(last.numel + len(self.params), dtype=last.dtype)
+            self._flags = last.buffer[last.numel :]
         self.location: dict[int, tuple[_Bucket, int]] = {}
         # Per parameter, computed once (backward runs these hooks every step): its slice of
         # the bucket shaped like the parameter, whether NumPy sees its gradients as they are
@@ -274,6 +291,12 @@ class GradientReducer(GradRound):
         size = self.world.size()
         while self._next < len(self.buckets) and self.buckets[self._next].pending == 0:
             b = self.buckets[self._next]
+            if b is self._flag_bucket:
+                assert self._flags is not None
+                if self._used_known:
+                    np.copyto(self._flags, self._used, casting="unsafe")
+                else:
+                    self._flags.fill(1)
             if self._nccl is not None:
                 b.request = self._nccl.all_reduce(b.buffer, op)
             elif size > 1 and self.device is not None:
@@ -297,7 +320,11 @@ class GradientReducer(GradRound):
         requests = [b.request for b in self.buckets]
         if self._nccl is not None:
             self._nccl.wait([r for r in requests if r is not None], what)
-        else:
+            requests = []
+        if self._used_request is not None:
+            requests.append(self._used_request)
+            self._used_request = None
+        if requests:
             self.world.wait(requests, what)
         for b in self.buckets:
             b.request = None
@@ -323,7 +350,15 @@ class GradientReducer(GradRound):
         needed only after a backward pass that failed half-way."""
         if not self.round_open:
             return []
-        missing = [self.names[i] for i, r in enumerate(self._ready) if not r]
+        missing = [i for i, r in enumerate(self._ready) if not r]
+        used = self._used
+        if missing:
+            used.fill(1)
+            for i in missing:
+                # A gradient accumulated earlier (inside no_sync()) is this rank's contribution.
+                if self.params[i].grad is None:
+                    used[i] = 0
+            self._used_known = True
         for b in self.buckets[self._next :]:
             for slot, off in zip(b.slots, b.offsets):
                 if not self._ready[slot]:
@@ -331,9 +366,21 @@ class GradientReducer(GradRound):
                     self._pack(slot, b, off, self._scale)
             b.pending = 0
         self._launch_ready(ReduceOp.Mean)
+        if self._flags is None and self.world.size() > 1:
+            # Device buckets: the flags travel on their own (after every bucket: the same
+            # order on every rank).
+            if not self._used_known:
+                used.fill(1)
+            mpi = self.world._MPI
+            self._used_request = self.world.comm.Iallreduce(mpi.IN_PLACE, used, op=mpi.MAX)
+        self._used_known = False
         self._complete()
+        flags = self._flags if self._flags is not None else used
+        if not flags.all():  # no rank produced a gradient for these: .grad stays None
+            for i in np.flatnonzero(flags == 0).tolist():
+                self.params[i].grad = None
         self.fresh = True
-        return missing
+        return [self.names[i] for i in missing]
 
     def all_reduce(self, op: ReduceOp) -> None:
         """Reduces the current gradients with ``op`` now (the seed's explicit

@@ -6,8 +6,10 @@ rank) and copies rank 0's parameters and buffers to the others. After that each
 start during backward as gradients become final, and an end-of-backward callback of the engine
 waits for them (see ``_reducer``), so communication overlaps with the rest of backward. The
 optimizer is then used exactly as in single-process training: nothing wraps or replaces its
-``step``. A parameter that gets no gradient in a backward pass is synchronised at its end too
-(as zero, or as the gradient accumulated before)."""
+``step``. A parameter that gets no gradient in a backward pass on some ranks is synchronised at
+its end too (those ranks contribute zero, or the gradient accumulated before); one that no rank
+produced a gradient for keeps ``.grad`` None on every rank, as with PyTorch's DDP (so weight
+decay and momentum leave it alone, as in one process)."""
 
 from __future__ import annotations
 
@@ -100,10 +102,14 @@ class DistributedDataParallel(Module):
         named = list(module.named_parameters())
         entries = describe(named, module.named_buffers())
         zero = bool(zero_stage or comm_dtype or deterministic)  # the ZeRO reducer's options
-        extra: Any = self.bucket_cap_mb
-        if zero:
-            extra = (self.bucket_cap_mb, zero_stage, comm_dtype, bool(deterministic), partitions)
-        verify_same_model(world, entries, type(self).__name__, extra=extra)
+        settings = {
+            "bucket_cap_mb": self.bucket_cap_mb,
+            "zero_stage": self.zero_stage,
+            "comm_dtype": comm_dtype,
+            "deterministic": self.deterministic,
+            "partitions": partitions,
+        }
+        verify_same_model(world, entries, type(self).__name__, extra=settings)
         # Own communicator: DDP's collectives never interleave with the user's on `world`.
         self._comm = world.dup("ddp") if world.size() > 1 else world
         self.broadcast_parameters(0)
@@ -151,6 +157,13 @@ class DistributedDataParallel(Module):
             if bufs:
                 broadcast_tensors(self._comm, bufs, 0, "DDP buffer broadcast")
         return self.module(*args, **kwargs)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """The module's ``zero_grad``; with ``zero_stage`` 1/2 also drops the reduced gradients
+        the shards hold (as ``ZeroOptimizer.zero_grad`` does)."""
+        super().zero_grad(set_to_none)
+        if isinstance(self.reducer, ZeroReducer) and self.reducer.stage >= 1:
+            self.reducer.clear_gradients(set_to_none)
 
     def finish_gradient_synchronization(self) -> list[str]:
         """Completes a gradient synchronisation left open by a backward pass that raised

@@ -168,10 +168,12 @@ class World:
 
     def any_rank(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any rank (a logical OR; collective):
-        how ``GradScaler`` makes every rank skip the same steps."""
-        arr = np.array([1 if flag else 0], dtype=np.int32)
-        self._all_reduce_array(arr, ReduceOp.Max, "any_rank")
-        return bool(arr[0])
+        how ``GradScaler`` makes every rank skip the same steps. The flag travels in the
+        agreement all-reduce itself, so a rank that called another collective raises
+        ``DistributedError`` everywhere instead of corrupting memory, at no extra cost."""
+        if self._size == 1:
+            return bool(flag)
+        return bool(self._agree("any_rank", 1 if flag else 0))
 
     def _all_reduce_array(self, arr: np.ndarray, op: ReduceOp, what: str) -> np.ndarray:
         mpi_op = op.mpi_op(is_bool=arr.dtype == np.bool_)
@@ -182,16 +184,16 @@ class World:
     # ---- tensor collectives ------------------------------------------------------------------
 
     def barrier(self) -> None:
-        """Returns once every rank has called it."""
-        if self._size > 1:
-            self.wait(self.comm.Ibarrier(), "barrier")
+        """Returns once every rank has called it. It is the agreement all-reduce itself (an
+        all-reduce synchronises like a barrier), so a rank in another collective makes every
+        rank raise ``DistributedError`` rather than one of them returning early."""
+        self._agree("barrier")
 
     def all_reduce(self, tensor: Tensor, op: Union[ReduceOp, str] = ReduceOp.Sum) -> Tensor:
         """Combines ``tensor`` across ranks in place (and returns it)."""
         _check_tensor(tensor, "all_reduce")
         op = ReduceOp.parse(op)
-        if op is ReduceOp.Mean and not tensor.dtype.is_floating_point:
-            raise DTypeError(f"ReduceOp.Mean needs a floating-point tensor, got {tensor.dtype}")
+        _check_op_dtype(op, tensor)
         what = f"all_reduce ({op.name}, shape {tuple(tensor.shape)}, {tensor.dtype})"
         self._agree(what)
         arr, write_back = _buffers.staged(tensor)
@@ -237,11 +239,17 @@ class World:
     # ---- Python objects ----------------------------------------------------------------------
 
     def all_gather_object(self, obj: Any) -> list[Any]:
-        """Every rank's picklable ``obj``, indexed by rank (two non-blocking collectives: the
-        sizes, then the bytes). Unpickles what peers send: use within one trusted job only."""
-        data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
+        """Every rank's picklable ``obj``, indexed by rank (the agreement all-reduce, then two
+        non-blocking collectives: the sizes, then the bytes). Unpickles what peers send: use
+        within one trusted job only."""
         if self._size == 1:
             return [obj]
+        self._agree("all_gather_object")
+        return self._gather_objects(obj)
+
+    def _gather_objects(self, obj: Any) -> list[Any]:
+        """``all_gather_object`` without the agreement (which uses it to report a mismatch)."""
+        data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
         sizes = np.zeros(self._size, dtype=np.int64)
         self.wait(
             self.comm.Iallgather(np.array([data.size], dtype=np.int64), sizes),
@@ -262,6 +270,7 @@ class World:
         self._check_root(root)
         if self._size == 1:
             return obj
+        self._agree(f"broadcast_object (root {root})")
         data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8) if self._rank == root else None
         n = np.array([0 if data is None else data.size], dtype=np.int64)
         self.wait(self.comm.Ibcast(n, root=root), "broadcast_object (size)")
@@ -269,25 +278,28 @@ class World:
         self.wait(self.comm.Ibcast(buf, root=root), "broadcast_object")
         return obj if self._rank == root else pickle.loads(buf.tobytes())
 
-    def _agree(self, what: str) -> None:
-        """Raises ``DistributedError`` on every rank unless all ranks entered the same tensor
-        collective (``what`` names the operation, op or root, shape and dtype). MPI itself does
-        not check: mismatched buffers silently mix garbage into the result or fail with an
-        opaque MPI error. One 16-byte all-reduce of a checksum of ``what`` (its max and min
-        agree only when every rank sent the same one)."""
+    def _agree(self, what: str, value: int = 0) -> int:
+        """Raises ``DistributedError`` on every rank unless all ranks entered the same
+        collective (``what`` names the operation, op or root, shape and dtype); returns the
+        maximum of ``value`` over the ranks. MPI itself does not check: mismatched buffers
+        silently mix garbage into the result, crash, or fail with an opaque MPI error. One
+        all-reduce (max) of three int64: a checksum of ``what``, its negation (their max and
+        min agree only when every rank sent the same one) and ``value``. Every collective of
+        a ``World`` starts with it, always with this same buffer, so any two of them match."""
         if self._size == 1:
-            return
+            return value
         sig = zlib.crc32(what.encode())
-        arr = np.array([sig, -sig], dtype=np.int64)
+        arr = np.array([sig, -sig, value], dtype=np.int64)
         self.wait(self.comm.Iallreduce(self._MPI.IN_PLACE, arr, op=self._MPI.MAX), what)
         if arr[0] == -arr[1]:
-            return
+            return int(arr[2])
         # Every rank saw the same maximum and minimum, so all of them are here: safe to gather.
-        calls = self.all_gather_object(what)
+        calls = self._gather_objects(what)
         detail = "; ".join(f"rank {r}: {c}" for r, c in enumerate(calls))
         raise DistributedError(
             f"ranks called different collectives or passed tensors of different shapes or "
-            f"dtypes ({detail}); every rank must pass a tensor of the same shape and dtype"
+            f"dtypes ({detail}); every rank must call the same collective with a tensor of the "
+            "same shape and dtype"
         )
 
     def _check_root(self, root: int) -> None:
@@ -299,6 +311,14 @@ class World:
     def __repr__(self) -> str:
         t = "inf" if self.timeout == float("inf") else f"{self.timeout:g}s"
         return f"World(rank={self._rank}, size={self._size}, timeout={t})"
+
+
+def _check_op_dtype(op: ReduceOp, tensor: Tensor) -> None:
+    """PyTorch's rules: a mean needs floating point, a bitwise op integers or bools."""
+    if op is ReduceOp.Mean and not tensor.dtype.is_floating_point:
+        raise DTypeError(f"ReduceOp.Mean needs a floating-point tensor, got {tensor.dtype}")
+    if op.bitwise and (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
+        raise DTypeError(f"ReduceOp.{op.name} needs an integer or bool tensor, got {tensor.dtype}")
 
 
 def _check_tensor(tensor: Any, what: str) -> None:

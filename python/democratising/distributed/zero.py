@@ -26,9 +26,10 @@ tensors viewing the owned part of each parameter (in the flat parameter buffer) 
 viewing the shard gradient buffer. Every elementwise optimizer of ``democratising.optim`` then
 steps exactly what it would step on the full parameter, one fused call per group; an in-place
 ``Iallgather`` per bucket (all in flight together) then hands every rank the new weights.
-Communication per step: reduce-scatter + all-gather = the volume of one all-reduce. Muon and
-SparseAdam need whole parameters (matrices, rows): they are sharded by whole parameters, each
-owned by one rank, which gets the all-gathered reduced gradient and broadcasts what it stepped.
+Communication per step: reduce-scatter + all-gather = the volume of one all-reduce. Muon,
+SparseAdam and Adafactor need whole parameters (matrices, rows): they are sharded by whole
+parameters, each owned by one rank, which gets the all-gathered reduced gradient and broadcasts
+what it stepped.
 LBFGS (all parameters coupled in each step) is refused.
 
 ``comm_dtype="bfloat16"|"float16"`` packs each send buffer to 16 bits (bfloat16 by
@@ -59,8 +60,10 @@ from .world import World
 
 _FLOAT = {"float32": np.float32, "float64": np.float64}
 #: Optimizers whose update of a parameter needs all of it (Muon orthogonalises matrices,
-#: SparseAdam steps whole rows): ZeRO shards them by whole parameters instead of flat blocks.
-_WHOLE_PARAMETER = ("Muon", "SparseAdam")
+#: SparseAdam steps whole rows, Adafactor factors a matrix's second moment into row and column
+#: statistics and scales by the parameter's RMS): ZeRO shards them by whole parameters instead
+#: of flat blocks.
+_WHOLE_PARAMETER = ("Muon", "SparseAdam", "Adafactor")
 #: LBFGS couples all parameters in every step (dot products over all of them, a line search
 #: through a closure): it cannot be sharded.
 _UNSHARDABLE = ("LBFGS",)
@@ -250,6 +253,9 @@ class ZeroReducer(GradRound):
         self._in_place = self.stage == 1 and not self.deterministic and comm_dtype is None
         # ---- owned segments (``shard``: where the segment's gradient is in ``grad_buffer``)
         self.segments: list[Segment] = []
+        # (parameter, start, stop) of each segment in the owned blocks laid end to end
+        # (bucket order: ``_carry``'s layout)
+        self._ranges: list[tuple[int, int, int]] = []
         for b in self.buckets:
             lo = b.start + rank * b.block
             hi = lo + b.block
@@ -258,6 +264,7 @@ class ZeroReducer(GradRound):
                 a, z = max(lo, off), min(hi, off + n)
                 if a < z:
                     self.segments.append(Segment(i, a - off, z - a, a, base + a - lo))
+                    self._ranges.append((i, b.shard_start + a - lo, b.shard_start + z - lo))
         # ---- gradient buffers
         self.shard_grad = np.zeros(0 if self._in_place else self.shard_numel, dtype=self.dtype)
         self.full_grad: Optional[np.ndarray] = None
@@ -288,6 +295,28 @@ class ZeroReducer(GradRound):
         self.enabled = True  # False inside no_sync()
         self.round_open = False
         self.fresh = False
+        # Which parameters got a gradient: this rank's contribution since the last reduction
+        # (max-reduced with the gradients, so every rank learns which ones some rank
+        # produced), and the gradients the buffers hold since the last clear (stages 1 and 2:
+        # a parameter no rank produced a gradient for keeps none, as in PyTorch).
+        self._used = np.zeros(len(self.params), dtype=np.uint8)
+        self._partial = False  # some backward since the last reduction missed a parameter
+        self._ones = np.ones(len(self.params), dtype=np.uint8)
+        self._used_all = np.ones(len(self.params), dtype=np.uint8)  # the reduced flags
+        self._used_request: Any = None
+        self.present = np.zeros(len(self.params), dtype=bool)
+        # ``present.any()`` and ``present.all()``, kept as Python bools for the per-step checks
+        self.any_present = False
+        self.all_present = False
+        # Stages 1/2: a parameter ``present`` since the last zero_grad keeps its reduced
+        # gradient in the owned blocks and the next reduction adds to it: ``_carry`` keeps
+        # those blocks while a reduction that overwrites them is in flight. Parameters of a
+        # whole-parameter optimizer are ``engine_held``: their ``.grad`` views the gathered
+        # gradient, so backward itself accumulates into it (as in DDP) and nothing is carried.
+        self.engine_held = np.zeros(len(self.params), dtype=bool)
+        self._carry: Optional[np.ndarray] = None
+        #: Set by ``ZeroOptimizer``: stages 1/2 have no gradients for any other optimizer.
+        self.sharded = False
         #: Called after each completed reduction (a ZeroOptimizer over whole parameters
         #: gathers the gradients of the parameters it owns there).
         self.after_round: list[Callable[[], None]] = []
@@ -316,6 +345,17 @@ class ZeroReducer(GradRound):
         super()._open_round()
         for b in self.buckets:
             b.done = False
+        if self.stage >= 1 and self._carry is None and self.any_present:
+            keep = self.present & ~self.engine_held
+            if keep.any():
+                # Packing (stage 1) or the reduction (stage 2) overwrites the owned blocks:
+                # keep the gradient accumulated so far, added back in ``_finalize``.
+                carry = np.concatenate([self.owned_block(b) for b in self.buckets])
+                if not keep.all():
+                    for i, lo, hi in self._ranges:
+                        if not keep[i]:
+                            carry[lo:hi] = 0
+                self._carry = carry
         if self.deterministic:
             self._leaf = np.zeros(self.total, dtype=self.dtype)
 
@@ -433,15 +473,21 @@ class ZeroReducer(GradRound):
                 for r in rows:
                     out += r
             b.recv = b.packed = None
+        if self._carry is not None:
+            mine = self.owned_block(b)
+            mine += self._carry[b.shard_start : b.shard_start + b.block]
         self._release(b)  # stage 2: the staging buffer goes back to the pool
         b.done = True
 
     def _complete(self) -> None:
         mb = sum(b.numel for b in self.buckets) * np.dtype(self.dtype).itemsize / 2**20
         kind = "reduce_scatter" if self.comm_dtype is None else f"{self.comm_dtype} all_to_all"
+        requests = [b.request for b in self.buckets if b.request is not None]
+        if self._used_request is not None:
+            requests.append(self._used_request)
+            self._used_request = None
         self.world.wait(
-            [b.request for b in self.buckets if b.request is not None],
-            f"ZeRO gradient {kind} ({len(self.buckets)} buckets, {mb:.2f} MiB)",
+            requests, f"ZeRO gradient {kind} ({len(self.buckets)} buckets, {mb:.2f} MiB)"
         )
         for b in self.buckets:
             b.request = None
@@ -479,6 +525,9 @@ class ZeroReducer(GradRound):
             self.full_grad[b.start : b.stop] = unpack16(everything, str(self.comm_dtype))
         for i, p in enumerate(self.params):
             p.grad = self._grad_views[i]
+        if not self._used_all.all():  # no rank produced these: no gradient, as in PyTorch
+            for i in np.flatnonzero(self._used_all == 0).tolist():
+                self.params[i].grad = None
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -487,7 +536,15 @@ class ZeroReducer(GradRound):
         that received no gradient in it."""
         if not self.round_open:
             return []
-        missing = [self.names[i] for i, r in enumerate(self._ready) if not r]
+        missing = [i for i, r in enumerate(self._ready) if not r]
+        if missing:
+            if not self._partial:  # the backwards before this one (deterministic) had all
+                self._used.fill(1 if self._leaves else 0)
+                self._partial = True
+            # A gradient accumulated inside no_sync() counts as this rank's contribution.
+            for i in range(len(self.params)):
+                if self._ready[i] or self.params[i].grad is not None:
+                    self._used[i] = 1
         for b in self.buckets:
             for i, _, _ in b.slots:
                 if not self._ready[i]:
@@ -498,7 +555,7 @@ class ZeroReducer(GradRound):
             self._push_leaf()
             if self._leaves < self.leaves_per_rank:
                 self.round_open = False
-                return missing
+                return [self.names[i] for i in missing]
             self._leaves = 0
             self._total = self._stack.pop()[1]  # the send buffers of this reduction
             self._stack.clear()
@@ -506,16 +563,71 @@ class ZeroReducer(GradRound):
                 for b in self.buckets:
                     self._launch(b)
                 self._next = len(self.buckets)
+                self._launch_used()
                 self._complete()
             finally:
                 self._total = None
         else:
             self._launch_ready()
+            self._launch_used()
             self._complete()
+        self._carry = None
+        if self.stage >= 1:
+            if self._used_all.all():
+                self.present.fill(True)
+                self.all_present = self.any_present = True
+            else:
+                np.logical_or(self.present, self._used_all, out=self.present)
+                self.all_present = bool(self.present.all())
+                self.any_present = self.all_present or bool(self.present.any())
+        if self._partial:
+            self._used.fill(0)
+            self._partial = False
         self.fresh = True
         for fn in self.after_round:
             fn()
-        return missing
+        if self.stage >= 1 and not self.sharded:
+            raise DistributedError(
+                f"zero_stage={self.stage} reduces the gradients into shards that only a "
+                "ZeroOptimizer steps (the parameters' .grad stays None, so a plain optimizer "
+                "would train nothing): wrap the optimizer with opt = ddp.shard_optimizer(opt) "
+                "before the first backward"
+            )
+        return [self.names[i] for i in missing]
+
+    def _launch_used(self) -> None:
+        """Max-reduces the per-parameter "got a gradient" flags into ``_used_all`` (launched
+        after every bucket, so in the same order on every rank)."""
+        local = self._used if self._partial else self._ones
+        if self.size > 1:
+            self._used_request = self.world.comm.Iallreduce(local, self._used_all, op=self._mpi.MAX)
+        elif local is not self._ones or not self._used_all.all():
+            self._used_all[...] = local
+
+    def clear_gradients(
+        self, set_to_none: bool = True, indices: Optional[np.ndarray] = None
+    ) -> None:
+        """What ``zero_grad`` means for the sharded gradients of the parameters ``indices``
+        (default: all): none held any more (the next reduction overwrites them), or, without
+        ``set_to_none``, zero."""
+        if indices is None:
+            if set_to_none:
+                self.present[:] = False
+                self.any_present = self.all_present = False
+            else:
+                for g in self.owned_grads:
+                    g.fill(0)
+            return
+        if set_to_none:
+            self.present[indices] = False
+            self.all_present = False
+            self.any_present = bool(self.present.any())
+            return
+        chosen = np.zeros(len(self.params), dtype=bool)
+        chosen[indices] = True
+        for seg in self.segments:
+            if chosen[seg.param]:
+                self.grad_buffer[seg.shard : seg.shard + seg.length] = 0
 
     def _push_leaf(self) -> None:
         """Adds this micro-batch's gradient to the binary tree of the rank's micro-batches."""
@@ -638,8 +750,22 @@ class ZeroOptimizer(Optimizer):
                     )
                 self._order.append(i)
         self._owner = self._assign_owners() if self.whole else []
+        # The parameters this optimizer holds (None: all of the model's).
+        held = sorted(set(self._order))
+        self._idx: Optional[np.ndarray] = (
+            None if len(held) == len(reducer.params) else np.array(held, dtype=np.int64)
+        )
+        if self.whole:
+            reducer.engine_held[held] = True
         self._full: Optional[np.ndarray] = None
+        self._full_views: list[tuple[Tensor, Tensor, int]] = []  # whole mode: (param, grad, i)
         self._segs: list[list[tuple[Segment, Tensor]]] = []
+        # Flat mode: (parameter, segment, its gradient: a view of the shard). A segment's
+        # ``.grad`` is that view while ``reducer.present`` says the parameter has a gradient,
+        # else None; ``_applied`` is what the segments show now (see ``_sync_segments``).
+        self._seg_grads: list[tuple[int, Tensor, Tensor]] = []
+        self._applied = np.zeros(len(reducer.params), dtype=bool)
+        self._applied_all = False
         groups = []
         k = 0
         for g in optimizer.param_groups:
@@ -658,7 +784,8 @@ class ZeroOptimizer(Optimizer):
                         t = _core.from_numpy(reducer.flat[s.flat : s.flat + s.length])
                         t.requires_grad_(True)
                         buf = reducer.grad_buffer
-                        t.grad = _core.from_numpy(buf[s.shard : s.shard + s.length])
+                        grad = _core.from_numpy(buf[s.shard : s.shard + s.length])
+                        self._seg_grads.append((i, t, grad))
                         mine.append((s, t))
                         segs.append(t)
                 self._segs.append(mine)
@@ -667,6 +794,9 @@ class ZeroOptimizer(Optimizer):
             groups.append({**hyper, "params": segs})
         if self.whole:
             reducer.after_round.append(self._gather_owned_gradients)
+        else:
+            reducer.after_round.append(self._sync_segments)
+            self._sync_segments()
         self.inner = cls.__new__(cls)
         Optimizer.__init__(self.inner, [{"params": []}], dict(optimizer.defaults))
         self.inner.param_groups = []
@@ -679,6 +809,7 @@ class ZeroOptimizer(Optimizer):
         self._step_supports_amp_scaling = cls._step_supports_amp_scaling
         # (the built-in optimizers' steps leave p.grad scaled: the scaler unscales it first)
         self._amp_unscale_grads_first = getattr(cls, "_amp_unscale_grads_first", False)
+        reducer.sharded = True
 
     # The inner optimizer is the one that steps: keep its groups and AMP scale in one place.
     @property  # type: ignore[override]
@@ -738,12 +869,42 @@ class ZeroOptimizer(Optimizer):
         if self._full is None:
             self._full = np.zeros(red.total, dtype=red.dtype)
         red.gather_gradients_into(self._full)
-        for segs in self._segs:
-            for s, q in segs:
-                view = self._full[s.flat : s.flat + s.length].reshape(tuple(q.shape))
-                q.grad = _core.from_numpy(view)
+        if not self._full_views:  # (made once: ``_full`` is reused by every round)
+            for i in self._order:
+                off, q = red.offsets[i], red.params[i]
+                arr = self._full[off : off + q.numel()].reshape(tuple(q.shape))
+                self._full_views.append((q, _core.from_numpy(arr), i))
+        # Every parameter of this optimizer (not only the owned ones) gets its gradient: the
+        # next backward accumulates into these views, as into DDP's.
+        present = red.present
+        for q, grad, i in self._full_views:
+            q.grad = grad if present[i] else None  # (None: no rank produced a gradient)
+
+    def _sync_segments(self) -> None:
+        """Flat mode: gives each segment its gradient view, or None when no rank produced a
+        gradient for its parameter since the last ``zero_grad``. Only when that pattern
+        changed: in the usual step every parameter has a gradient, and this is one compare."""
+        red = self.reducer
+        if red.all_present and self._applied_all:
+            return
+        present = red.present
+        if np.array_equal(present, self._applied):
+            return
+        for i, t, grad in self._seg_grads:
+            t.grad = grad if present[i] else None
+        self._applied = present.copy()
+        self._applied_all = red.all_present
+
+    def _has_gradients(self) -> bool:
+        """Whether any parameter of this optimizer has a gradient (the same on every rank)."""
+        red = self.reducer
+        if self._idx is None or not red.any_present:
+            return red.any_present
+        return bool(red.present[self._idx].any())
 
     def _owned_grads(self) -> list[np.ndarray]:
+        if not self._has_gradients():
+            return []  # zero_grad() since the last backward: nothing to clip
         if not self.whole:
             return [g for g in self.reducer.owned_grads if g.size]
         if self._full is None:
@@ -752,6 +913,12 @@ class ZeroOptimizer(Optimizer):
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         self.reducer.finish()
+        if closure is None and not self._has_gradients():
+            # No gradient since zero_grad() on any rank (the same answer everywhere): like a
+            # plain optimizer whose parameters all have .grad None, do nothing.
+            return None
+        if not self.whole:
+            self._sync_segments()
         loss = self.inner.step(closure)
         if self.whole:
             self._broadcast_owned()
@@ -772,13 +939,30 @@ class ZeroOptimizer(Optimizer):
         red.world.wait(requests, f"ZeRO parameter broadcast ({len(requests)} parameters)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.reducer.params:
-            p.grad = None
+        """Drops the gradients: the shard's (so the next backward starts afresh and a step
+        before it does nothing; the segments' ``.grad`` become None at the next ``step``),
+        and any local ones accumulated inside ``no_sync()``. Without ``set_to_none`` they are
+        zeroed instead."""
+        red = self.reducer
+        red.clear_gradients(set_to_none, self._idx)
+        for i in self._order:
+            p = red.params[i]
+            g = p.grad
+            if g is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:  # in place, as a plain optimizer's (whole mode: views of the gathered ones)
+                if g.requires_grad:
+                    p.grad = g = g.detach()
+                g.zero_()
 
     def clip_grad_norm_(self, max_norm: float, norm_type: float = 2.0) -> Tensor:
         """Clips the (sharded) gradients with the norm of the whole gradient, computed over all
         ranks; returns that norm."""
         self.reducer.finish()
+        if not self.whole:
+            self._sync_segments()
         blocks = self._owned_grads()
         world = self.reducer.world
         if math.isinf(norm_type):

@@ -70,6 +70,35 @@ _SEED_ORDER = inspect.signature(_seed_order)
 _TORCH_ORDER = inspect.signature(_torch_order)
 
 
+def _number(name: str) -> Any:
+    """A converter to ``float`` that names the argument in its error (``float(None)`` would
+    raise a bare ``TypeError``)."""
+
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            if not (isinstance(value, Tensor) and value.numel() == 1):
+                raise ArgumentTypeError(
+                    f"GradScaler: {name} must be a number, got {type(value).__name__}"
+                )
+        return float(value)
+
+    return convert
+
+
+def _interval(value: Any) -> int:
+    """``growth_interval`` as an ``int``: a whole number (``2000`` or ``2000.0``); ``1.5``
+    is refused rather than truncated to 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ArgumentTypeError(
+            f"GradScaler: growth_interval must be a positive integer, got {type(value).__name__}"
+        )
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise InvalidValueError(
+            f"GradScaler: growth_interval must be a positive integer, got {value!r}"
+        )
+    return int(value)
+
+
 def _f32(x: float) -> float:
     """``x`` rounded to float32, as PyTorch's scale tensor stores it (overflow gives inf)."""
     with np.errstate(over="ignore"):
@@ -95,17 +124,26 @@ class GradScaler:
                 f"GradScaler(): device must be a str, got {type(a['device']).__name__}"
             )
         self._enabled = bool(a["enabled"])
-        self._scale = float(a["init_scale"])
-        self._growth_factor = float(a["growth_factor"])
-        self._backoff_factor = float(a["backoff_factor"])
-        self._growth_interval = int(a["growth_interval"])
+        self._scale = _number("init_scale")(a["init_scale"])
+        self._growth_factor = _number("growth_factor")(a["growth_factor"])
+        self._backoff_factor = _number("backoff_factor")(a["backoff_factor"])
+        self._growth_interval = _interval(a["growth_interval"])
         self._growth_tracker = 0
         # PyTorch keeps the scale in a float32 tensor created by the first `scale()`; before
         # it, `step`/`unscale_`/`update` raise (a forgotten `scale(loss)` is a bug).
         self._scale_ready = False
         if self._enabled:
+            self._check_scale()
             self._check_factors()
         self._per_optimizer: dict[int, dict[str, Any]] = {}
+
+    def _check_scale(self) -> None:
+        # 0 would divide by zero in step(); inf or NaN would make every gradient inf/NaN, so
+        # every step would be skipped without a word.
+        if not (math.isfinite(self._scale) and self._scale > 0.0):
+            raise InvalidValueError(
+                f"init_scale should be a finite number > 0, got {self._scale!r}"
+            )
 
     def _check_factors(self) -> None:
         if self._growth_factor <= 1.0:
@@ -117,10 +155,10 @@ class GradScaler:
 
     # ---- the seed's chained setters -----------------------------------------------------------
 
-    init_scale = chained("_scale", float)
-    growth_factor = chained("_growth_factor", float, check="_check_factors")
-    backoff_factor = chained("_backoff_factor", float, check="_check_factors")
-    growth_interval = chained("_growth_interval", int, check="_check_factors")
+    init_scale = chained("_scale", _number("init_scale"), check="_check_scale")
+    growth_factor = chained("_growth_factor", _number("growth_factor"), check="_check_factors")
+    backoff_factor = chained("_backoff_factor", _number("backoff_factor"), check="_check_factors")
+    growth_interval = chained("_growth_interval", _interval, check="_check_factors")
     enabled = chained("_enabled", bool, default=True)
 
     # ---- PyTorch API -------------------------------------------------------------------------
@@ -147,7 +185,7 @@ class GradScaler:
         return self._growth_interval
 
     def set_growth_interval(self, v: int) -> None:
-        self._growth_interval = int(v)
+        self._growth_interval = _interval(v)
 
     def scale(self, outputs: Any) -> Any:
         """Multiplies a loss (or an iterable of them, nested) by the current scale, held as a
@@ -209,7 +247,8 @@ class GradScaler:
         if st["stage"] is _State.STEPPED:
             raise InvalidValueError("unscale_() is being called after step().")
         grads = self._grads(optimizer)
-        found = _core._amp_unscale(grads, 1.0 / self._scale, True) if grads else False
+        inv = 1.0 / self._scale if self._scale else math.inf
+        found = _core._amp_unscale(grads, inv, True) if grads else False
         st["found_inf"] = _ranks.any_rank(found)
         st["stage"] = _State.UNSCALED
 
@@ -227,7 +266,8 @@ class GradScaler:
         st = self._opt_state(optimizer)
         if st["stage"] is _State.STEPPED:
             raise InvalidValueError("step() has already been called since the last update().")
-        inv = 1.0 / self._scale
+        # (a scale backed off to float32's 0 by ~165 skipped steps in a row: inf, as PyTorch)
+        inv = 1.0 / self._scale if self._scale else math.inf
         if st["stage"] is _State.READY:
             grads = self._grads(optimizer)
             if _fused(optimizer):

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from ..errors import ArgumentTypeError, InvalidValueError
 
-__all__ = ["callback_mode", "check_metrics", "infer_mode"]
+__all__ = ["callback_mode", "check_metrics", "check_monitor", "infer_mode"]
 
 _LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 
@@ -22,6 +22,7 @@ def infer_mode(
 ) -> str:
     """``mode`` if given, else ``"min"`` or ``"max"`` for the metric ``name`` (``val_`` and
     ``test_`` prefixes are the evaluated metrics' names)."""
+    check_monitor(name)
     if mode is not None:
         if mode not in ("min", "max"):
             raise InvalidValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -37,6 +38,16 @@ def infer_mode(
     return "min" if any(word in lowered for word in _LOWER_IS_BETTER) else "max"
 
 
+def check_monitor(name: Any) -> None:
+    """``ArgumentTypeError`` for a ``monitor`` that is not a metric name (``monitor=3``),
+    before any string method is called on it."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(
+            f"monitor must be a metric name such as 'val_loss', got {name!r} "
+            f"({type(name).__name__})"
+        )
+
+
 #: Names of metrics whose larger values are better, for ``callback_mode``.
 _HIGHER_IS_BETTER = ("acc", "f1", "auroc", "auc", "precision", "recall", "r2", "iou", "dice")
 
@@ -46,6 +57,7 @@ def callback_mode(name: str, mode: Optional[str] = None) -> str:
     whose name says higher is better (accuracy, F1, AUROC, ...) and ``"min"`` for anything else
     (Lightning's default). Why not plain ``"min"``: ``monitor="val_accuracy"`` without a mode
     would keep, and restore, the epoch with the *lowest* accuracy without a word."""
+    check_monitor(name)
     if mode is not None:
         return infer_mode(name, mode)  # checks it
     base = name

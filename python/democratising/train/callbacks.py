@@ -362,7 +362,7 @@ class ModelCheckpoint(Callback):
             raise InvalidValueError(f"every must be >= 1 or None, got {every}")
         if keep_last is not None and keep_last < 1:
             raise InvalidValueError(f"keep_last must be >= 1 or None, got {keep_last}")
-        mode = callback_mode(monitor or "val_loss", mode)
+        mode = callback_mode("val_loss" if monitor is None else monitor, mode)
         if keep_best is not None and keep_best < 1:
             raise InvalidValueError(f"keep_best must be >= 1 or None, got {keep_best}")
         if keep_best is not None and keep_last is None:

@@ -683,14 +683,15 @@ class TrainingConfig:
 
     @classmethod
     def from_json(cls, source: Union[str, os.PathLike[str]]) -> TrainingConfig:
-        """A config from a JSON file, or from JSON text (a string starting with ``{``)."""
+        """A config from a JSON file, or from JSON text (a string starting with ``{`` or ``[``)."""
         return cls._from_text_or_file(source, "json")
 
     @classmethod
     def _from_text_or_file(cls, source: Union[str, os.PathLike[str]], fmt: str) -> TrainingConfig:
         if isinstance(source, str) and not os.path.exists(source):
             text = source.strip()
-            is_text = text.startswith("{") if fmt == "json" else ("\n" in text or "=" in text)
+            # "[1, 2]" is JSON text too (refused below as not an object), not a file name.
+            is_text = text[:1] in ("{", "[") if fmt == "json" else ("\n" in text or "=" in text)
             if is_text:
                 return cls.from_dict(_parse_text(text, fmt, "config text"))
         if not isinstance(source, (str, os.PathLike)):
@@ -715,13 +716,23 @@ class TrainingConfig:
 
     def with_overrides(self, overrides: Iterable[str]) -> TrainingConfig:
         """A copy with ``key=value`` strings applied, e.g. ``optimizer.weight_decay=1e-4``,
-        ``scheduler.name=StepLR``, ``scheduler=none``; values are coerced to the field type."""
+        ``scheduler.name=StepLR``, ``scheduler=none``; values are coerced to the field type.
+
+        As in Hydra, the order does not matter: kind switches apply first, then the values
+        (``optimizer.weight_decay=0.1 optimizer=sgd`` is SGD with weight decay 0.1).
+        ``optimizer=sgd`` selects SGD with its defaults (Hydra's group choice);
+        ``optimizer.name=sgd`` changes the name, keeping the current settings SGD also has. A
+        value the chosen kind has no key for is an error naming that key."""
         data = self.to_dict()
+        parsed = []
         for item in overrides:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"override {item!r} is not of the form key=value")
-            _apply_override(data, key.strip(), value.strip())
+            parsed.append((key.strip(), value.strip()))
+        kinds = [kv for kv in parsed if kv[0] in _KIND_KEYS]
+        for key, value in kinds + [kv for kv in parsed if kv[0] not in _KIND_KEYS]:
+            _apply_override(data, key, value)
         return TrainingConfig.from_dict(data)
 
 
@@ -976,6 +987,10 @@ def _number(value: Any) -> float:
         raise
 
 
+#: Overrides that choose a kind; ``with_overrides`` applies them before the values.
+_KIND_KEYS = ("optimizer", "scheduler", "optimizer.name", "scheduler.name")
+
+
 def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
     head, _, rest = key.partition(".")
     if not rest:
@@ -1006,7 +1021,7 @@ def _apply_override(data: dict[str, Any], key: str, value: str) -> None:
     variant = union._registry.get(_norm(str(sub.get("name", ""))))
     for name in getattr(variant, "_split", {}).get(rest, ()):
         sub.pop(name, None)  # "optimizer.betas=0.8,0.99" replaces beta1 and beta2
-    sub[rest] = value
+    sub[rest] = value  # a key the kind lacks is named by from_dict's unknown-key error
 
 
 def _suggest_unknown_kwargs(cls: Any) -> None:

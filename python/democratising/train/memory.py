@@ -21,9 +21,10 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError, InvalidValueError
 
-#: Optimizer state tensors per parameter element, by optimizer name (lower case).
+#: Optimizer state tensors per parameter element, by optimizer name (lower case), for the
+#: optimizer built with its defaults, as an instance of it counts (``_state_count``).
 _STATE_PER_PARAM = {
-    "sgd": 1,  # momentum buffer (0 without momentum: see _state_count)
+    "sgd": 0,  # momentum=0 by default: no buffer (an SGD instance with momentum counts 1)
     "adam": 2,
     "adamw": 2,
     "nadam": 2,
@@ -36,8 +37,11 @@ _STATE_PER_PARAM = {
     "asgd": 1,
     "muon": 1,
     "sparseadam": 2,
-    "lbfgs": 0,
+    "lbfgs": 2 * 100 + 2,  # history_size=100 pairs of vectors, plus the direction and last grad
 }
+
+#: The ``amp`` values ``estimate_memory`` measures under (after ``config._amp_name``).
+_AMP_DTYPES = (None, "float16", "bfloat16")
 
 _MIB = 2**20
 
@@ -106,8 +110,29 @@ class MemoryEstimate:
         return "\n".join(self.table())
 
 
+def _check_amp(amp: Any) -> Optional[str]:
+    """``amp`` as ``TrainingConfig`` spells it (``"bf16"``, ``True``, ``dm.bfloat16``,
+    ``"bf16-mixed"``...) normalised to ``None``, ``"float16"`` or ``"bfloat16"``; anything else
+    (``"fp8"``, ``"float64"``) is an error, not a dtype looked up on ``_core``."""
+    from .config import _amp_name
+
+    name = _amp_name(amp)
+    if name not in _AMP_DTYPES:
+        raise InvalidValueError(
+            f"amp must be None, 'float16' or 'bfloat16' (or 'fp16', 'bf16', True...), got {amp!r}"
+        )
+    return name  # type: ignore[no-any-return]
+
+
 def _state_count(optimizer: Any) -> tuple[str, int]:
-    """``(name, state tensors per parameter element)`` of an optimizer name or instance."""
+    """``(name, state tensors per parameter element)`` of an optimizer name, instance or
+    ``OptimizerConfig``."""
+    from .config import OptimizerConfig
+
+    if isinstance(optimizer, OptimizerConfig):
+        # cfg.optimizer: counted as the optimizer it builds (momentum, amsgrad... included).
+        target = type(optimizer)._target
+        return _count(target.__name__, optimizer._kwargs())
     if isinstance(optimizer, str):
         name = optimizer.lower()
         if name not in _STATE_PER_PARAM:
@@ -116,18 +141,22 @@ def _state_count(optimizer: Any) -> tuple[str, int]:
             )
         return name, _STATE_PER_PARAM[name]
     inner = getattr(optimizer, "zero_wrapped", optimizer)
-    name = type(inner).__name__.lower()
+    return _count(type(inner).__name__, getattr(inner, "defaults", {}))
+
+
+def _count(cls_name: str, defaults: Any) -> tuple[str, int]:
+    """The state count of the optimizer class ``cls_name`` with these hyperparameters."""
+    name = cls_name.lower()
     count = _STATE_PER_PARAM.get(name, 2)
-    defaults = getattr(inner, "defaults", {})
-    if name == "sgd" and not defaults.get("momentum", 0):
-        count = 0
+    if name == "sgd":
+        count = 1 if defaults.get("momentum", 0) else 0  # the momentum buffer
     if name == "rmsprop":
         count = 1 + bool(defaults.get("momentum", 0)) + bool(defaults.get("centered", False))
     if name in ("adam", "adamw") and defaults.get("amsgrad", False):
         count = 3
     if name == "lbfgs":
         count = 2 * int(defaults.get("history_size", 100)) + 2
-    return type(inner).__name__, count
+    return cls_name, count
 
 
 def _sample(batch: Any) -> Optional[Tensor]:
@@ -162,11 +191,12 @@ def _nbytes(out: Any, seen: dict[int, Tensor]) -> int:
     return 0
 
 
-def measure_activations(model: Any, sample: Tensor, amp: Optional[str] = None) -> int:
+def measure_activations(model: Any, sample: Tensor, amp: Any = None) -> int:
     """Bytes of the tensors one training forward keeps: the input and every leaf module's
     output (read by wrapping each leaf's ``forward`` for one call)."""
     from .. import autograd  # noqa: F401 - the engine must be importable here
 
+    amp = _check_amp(amp)
     module = getattr(model, "module", model)  # a DDP wrapper: run the model itself, no comms
     leaves = [m for m in module.modules() if not list(m.children())]
     seen: dict[int, Tensor] = {}
@@ -217,16 +247,19 @@ def estimate_memory(
     optimizer: Union[str, Any] = "adam",
     zero_stage: Optional[int] = None,
     world_size: Optional[int] = None,
-    amp: Optional[str] = None,
+    amp: Any = None,
     bucket_cap_mb: Optional[float] = None,
     deterministic: Optional[bool] = None,
     comm_dtype: Optional[str] = None,
 ) -> MemoryEstimate:
-    """Memory per rank of training ``model`` with ``optimizer`` (a name such as ``"adam"`` or
-    an optimizer) at ``zero_stage`` on ``world_size`` ranks. ``batch``: the per-rank input
-    shape, or a sample batch, run once to measure the activations (``None``: activations not
-    counted). ``zero_stage``/``world_size``/``bucket_cap_mb``/``deterministic``/``comm_dtype``
-    default to those of a ``DistributedDataParallel`` model (else 0, 1, 25, False, None).
+    """Memory per rank of training ``model`` with ``optimizer`` (an optimizer, an
+    ``OptimizerConfig``, or a name such as ``"adam"``: that optimizer with its defaults, so
+    ``"sgd"`` has no momentum buffer) at ``zero_stage`` on ``world_size`` ranks. ``amp`` is
+    ``None``, ``"float16"`` or ``"bfloat16"`` in any spelling ``TrainingConfig`` takes.
+    ``batch``: the per-rank input shape, or a sample batch, run once to measure the
+    activations (``None``: activations not counted).
+    ``zero_stage``/``world_size``/``bucket_cap_mb``/``deterministic``/``comm_dtype`` default to
+    those of a ``DistributedDataParallel`` model (else 0, 1, 25, False, None).
     ``peak`` includes backward's transient gradients and MPI's reduction scratch (about one
     bucket); measured peak RSS growth on the benchmark MLP is within 15% of it."""
     reducer = getattr(model, "reducer", None)
@@ -241,6 +274,7 @@ def estimate_memory(
         raise InvalidValueError(f"zero_stage must be 0, 1 or 2, got {zero_stage!r}")
     if world_size < 1:
         raise InvalidValueError(f"world_size must be >= 1, got {world_size}")
+    amp = _check_amp(amp)
     module = getattr(model, "module", model)
     params = [p for p in module.parameters()]
     trainable = [p for p in params if p.requires_grad]

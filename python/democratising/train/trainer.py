@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NoReturn, Optional, Union
 
 import numpy as np
 
@@ -110,7 +110,13 @@ def _split_batch(batch: Any) -> tuple[tuple[Any, ...], Any]:
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return tuple(batch[:-1]), batch[-1]
     hint = ""
-    if isinstance(batch, (Tensor, np.ndarray)):
+    if isinstance(batch, (tuple, list)) and len(batch) == 1:
+        # fit(x) or a TensorDataset(x): inputs without a target.
+        hint = (
+            "; each batch holds one item (inputs without a target): pass (x, y) tensors, "
+            "or a Dataset/DataLoader that yields (inputs, target)"
+        )
+    elif isinstance(batch, (Tensor, np.ndarray)):
         # fit([x, y]) or fit(x) iterates the list/tensor itself: each "batch" is one tensor.
         hint = (
             "; the data given to fit() yields single tensors: pass a Dataset, a DataLoader "
@@ -130,6 +136,33 @@ def _is_class_target(out: Any, target: Any) -> bool:
         and target.ndim == 1
         and target.dtype in (_core.int64, _core.int32)
     )
+
+
+class _LastFlag:
+    """Iterates ``batches`` one ahead, so that ``last`` is already ``True`` while the final
+    batch is processed. Gradient accumulation over a loader without ``len()`` needs it: the
+    last group may be shorter than ``accumulation_steps``, and it must average over the
+    batches it has (as with ``len()``) and end with a synchronising backward under DDP."""
+
+    def __init__(self, batches: Iterable[Any]) -> None:
+        self._batches = batches
+        self.last = False
+
+    def __iter__(self) -> Any:
+        it = iter(self._batches)
+        try:
+            nxt = next(it)
+        except StopIteration:
+            return
+        while True:
+            cur = nxt
+            try:
+                nxt = next(it)
+            except StopIteration:
+                self.last = True
+                yield cur
+                return
+            yield cur
 
 
 #: Under MPI, the ranks agree on a Ctrl-C every this many optimizer steps (and at epoch ends).
@@ -288,6 +321,16 @@ def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> Any:
     if value is not None:
         raise ArgumentTypeError(f"give {name} or {alias}, not both")
     return alias_value
+
+
+def _no_batches(what: str) -> NoReturn:
+    """An evaluation over no batches has no loss: a loss of 0 would be the best a monitor
+    (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau) ever saw. Training refuses an empty
+    loader the same way."""
+    raise InvalidValueError(
+        f"Trainer: the {what} data yielded no batches; check that the dataset is not empty "
+        "and holds at least one batch (batch_size, drop_last)"
+    )
 
 
 def _len_or_none(loader: Any) -> Optional[int]:
@@ -615,6 +658,8 @@ class Trainer:
         cfg = self.config
         self.train_loader = loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None else None
+        if val_loader is not None and self.world_size <= 1 and _len_or_none(val_loader) == 0:
+            _no_batches("validation")  # now, not after the first epoch's training
         self._ensure_scheduler(_len_or_none(loader))
         if cfg.checkpoint_every_n_steps is not None and _memory.zero_stage_of(self.model):
             raise ConfigError(
@@ -737,8 +782,11 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_begin(self, epoch)
             metrics: dict[str, Any] = {"epoch": epoch + 1}
+            # The rate the epoch started with, as Lightning's LearningRateMonitor and Keras
+            # log it: after the epoch a per-batch schedule has already moved to the next one's.
+            lr = float(self.optimizer.param_groups[0]["lr"])
             metrics.update(self._train_epoch(loader, epoch))
-            metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            metrics["lr"] = lr
             if val_loader is not None:
                 evaluated = self.evaluate(val_loader).items()
                 # Numbers only: a confusion matrix is for evaluate(), not the history.
@@ -809,7 +857,9 @@ class Trainer:
             if bar is not None:
                 bar.close()
         g_total, g_correct, g_seen = self._global_sums([total, correct, seen])
-        out_metrics: dict[str, Any] = {"loss": g_total / max(g_seen, 1)}
+        if not g_seen:
+            _no_batches(_hook)
+        out_metrics: dict[str, Any] = {"loss": g_total / g_seen}
         if classes and g_seen:
             out_metrics["accuracy"] = g_correct / g_seen
         out_metrics.update(self._compute_metrics())
@@ -853,7 +903,9 @@ class Trainer:
                 bar.close()
         keys = sorted(sums)
         totals = self._global_sums([sums[k] for k in keys] + [seen])
-        g_seen = max(totals[-1], 1)
+        g_seen = totals[-1]
+        if not g_seen:
+            _no_batches(hook)
         return {k: v / g_seen for k, v in zip(keys, totals[:-1])}
 
     def test(self, data: DataLike) -> dict[str, Any]:
@@ -883,6 +935,9 @@ class Trainer:
                     else:
                         if isinstance(batch, (tuple, list)) and len(batch) >= 2:
                             inputs, _ = self._to_device(batch)
+                        elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+                            # DataLoader(TensorDataset(x)) yields [x]: the inputs alone.
+                            inputs = tuple(self._batch_to_device(batch))
                         else:
                             inputs = (self._batch_to_device(batch),)
                         out.append(self.model(*inputs))
@@ -1098,7 +1153,10 @@ class Trainer:
         """Datasets (and ``(x, y)`` tensor tuples) become ``DataLoader``s built from the config;
         anything else iterable is used as given."""
         cfg = self.config
-        if isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data):
+        if isinstance(data, Tensor):
+            # Iterated as given, each row would be a "batch" (predict(x) ran per sample).
+            data = TensorDataset(data)
+        elif isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data):
             data = TensorDataset(*data)
         if (
             isinstance(data, tuple)
@@ -1208,6 +1266,17 @@ class Trainer:
         if self.scheduler is not None and self._scheduler_interval == "batch":
             self._scheduler_step()
 
+    def _rescale_grads(self, factor: float) -> None:
+        """Multiplies the accumulated gradients by ``factor`` (before the scaler unscales them,
+        which commutes): a group whose losses were divided by more batches than it had."""
+        if factor == 1:
+            return
+        with no_grad():
+            for group in self.optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.mul_(factor)
+
     def _scheduler_step(self, *args: Any) -> None:
         end = self._scheduler_end
         if end is not None and getattr(self.scheduler, "last_epoch", 0) >= end:
@@ -1242,6 +1311,11 @@ class Trainer:
                 batches = itertools.islice(iter(loader), skip, None)
             if bar is not None:
                 bar.update(skip)
+        ahead: Optional[_LastFlag] = None
+        if n_batches is None and acc_steps > 1:
+            # A stream: one batch of look-ahead says which batch ends its last, shorter group.
+            batches = ahead = _LastFlag(batches)
+        divisor = acc_steps
 
         def save_here() -> Optional[Path]:
             """The mid-epoch checkpoint after batch ``i`` (``checkpoint_every_n_steps``, Ctrl-C)."""
@@ -1267,10 +1341,13 @@ class Trainer:
                 divisor = min(acc_steps, n_batches - group_start)
             scaled = loss / divisor if divisor != 1 else loss
             pending += 1
-            sync = pending == divisor or self._no_sync is None
+            end = pending == divisor or (ahead is not None and ahead.last)
+            sync = end or self._no_sync is None
             with contextlib.nullcontext() if sync else self._no_sync():  # type: ignore[misc]
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
-            if pending == divisor:
+            if end:
+                if pending != divisor:  # a stream's last group: see _LastFlag
+                    self._rescale_grads(divisor / pending)
                 self._optimizer_step()
                 pending = 0
             value = loss.item()
@@ -1313,7 +1390,8 @@ class Trainer:
                         bar.close()
                     self._save_interrupted(save_here)
                     raise _InterruptedError
-        if pending:  # an iterable without len(): apply what is left
+        if pending:  # a loader that yielded fewer batches than its len(): apply what is left
+            self._rescale_grads(divisor / pending)
             self._optimizer_step()
         elapsed = time.perf_counter() - start
         if bar is not None:

@@ -16,6 +16,7 @@ Every step is an op autograd already knows (``permute``, ``reshape``, ``expand``
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -284,15 +285,36 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
     return x
 
 
+def _dim_list(d: Any) -> list[int]:
+    """One side of ``tensordot``'s ``dims``: an int, a sequence of ints, or a tensor of them."""
+    if isinstance(d, Tensor):
+        d = d.tolist()
+    if isinstance(d, int):
+        return [d]
+    try:
+        return [operator.index(v) for v in d]
+    except TypeError:  # (a float dim, as PyTorch's TypeError)
+        raise ArgumentTypeError(f"tensordot(): dims must be tuples of ints, got {d!r}") from None
+
+
 def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     """Contracts ``a``'s dims ``dims[0]`` with ``b``'s ``dims[1]`` (an int ``n``: ``a``'s
     last ``n`` with ``b``'s first ``n``), as one matmul; differentiable."""
+    if isinstance(dims, Tensor):  # (PyTorch: a count when one element, else a 2-row table)
+        if dims.numel() > 1:
+            if dims.shape[0] != 2:
+                raise ShapeError(
+                    f"dims tensor must have size 2 in first dimension, got {dims.shape[0]}"
+                )
+            dims = (dims[0].tolist(), dims[1].tolist())
+        else:
+            dims = int(dims.item())
     if isinstance(dims, int):
         if dims < 0:
             raise InvalidValueError(f"tensordot expects dims >= 0, but got dims={dims}")
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
-        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+        da, db = (_dim_list(d) for d in dims)
     da = [d % a.ndim for d in da] if a.ndim else []
     db = [d % b.ndim for d in db] if b.ndim else []
     if len(da) != len(db):

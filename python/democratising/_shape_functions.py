@@ -223,7 +223,10 @@ def block_diag(*tensors: Tensor) -> Tensor:
             )
     if not tensors:
         return _core.zeros(1, 0)
-    blocks = _promoted([v.reshape(1, -1) if v.ndim < 2 else v for v in tensors])
+    # The dtype from the blocks as given, before the 0-d ones become rows: PyTorch's
+    # result_type, where a 0-d tensor ranks below dimensioned ones.
+    dtype = _result_dtype(*tensors)
+    blocks = [(v.reshape(1, -1) if v.ndim < 2 else v).to(dtype) for v in tensors]
     width = sum(b.shape[1] for b in blocks)
     rows, left = [], 0
     for b in blocks:

@@ -392,18 +392,40 @@ def histc(x: Tensor, bins: int = 100, min: _Number = 0, max: _Number = 0) -> Ten
         raise InvalidValueError(f"torch.histc: bins must be > 0, but got {bins}")
     npd = _np_dtype(x.dtype)
     a = np.asarray(_host(x), dtype=npd).reshape(-1)
-    lo, hi = npd(min), npd(max)
+    # The range in float64, as PyTorch's (its edges are then rounded to x's dtype).
+    lo, hi = float(min), float(max)
     if lo == hi and a.size:
-        lo, hi = a.min(), a.max()
+        lo, hi = float(a.min()), float(a.max())
     if lo == hi:
-        lo, hi = lo - npd(1), hi + npd(1)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+        lo, hi = lo - 1, hi + 1
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InvalidValueError(f"torch.histc: range of [{lo}, {hi}] is not finite")
     if lo > hi:
         raise InvalidValueError("torch.histc: max must be larger than min")
-    edges = _torch_linspace(lo, hi, bins + 1, npd)
-    counts = _count(a[~np.isnan(a)], edges, None)
+    # PyTorch's bin is int((v - lo) * bins / (hi - lo)), each step rounded to x's dtype (not
+    # a search of linspace edges: the two differ for values on an edge); max is in the last.
+    rnd = _round_bf16 if x.dtype == _core.bfloat16 else (lambda v: np.asarray(v, dtype=npd))
+    lo_t, hi_t = rnd(lo), rnd(hi)
+    inside = a[(a >= lo_t) & (a <= hi_t)]  # (NaN is in no bin)
+    if hi_t > lo_t:
+        with np.errstate(over="ignore", invalid="ignore"):  # (bins past float16's range)
+            frac = rnd(rnd(rnd(inside - lo_t) * rnd(bins)) / rnd(hi_t - lo_t))
+        frac = np.nan_to_num(frac.astype(np.float64), nan=0.0)
+        pos = np.clip(frac, 0, bins - 1).astype(np.int64)
+    else:  # (a range too narrow for a half dtype: every value is on the one edge)
+        pos = np.zeros(inside.shape, dtype=np.int64)
+    counts = np.bincount(pos, minlength=bins)
     return _from_host(counts.astype(npd), x.dtype, x.device)
+
+
+def _round_bf16(v: Any) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (ties to even), kept as float32: the
+    rounding after each bfloat16 operation (finite values only)."""
+    bits = np.asarray(v, dtype=np.float32).view(np.uint32)
+    bits = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(
+        0xFFFF0000
+    )
+    return bits.view(np.float32)
 
 
 def histogram(

@@ -94,6 +94,13 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _refuse_non_float(tensor: Tensor, name: str) -> None:
+    """PyTorch's ``normal_`` refuses integer and bool tensors; initialisers that draw float64
+    values on the host and cast them must refuse them too, or they would fill silently."""
+    if not tensor.dtype.is_floating_point:
+        raise DTypeError(f"{name}: expected a floating point tensor, got {tensor.dtype}")
+
+
 def _fill_from(tensor: Tensor, values: Tensor) -> Tensor:
     """Copies ``values`` into ``tensor`` without autograd history and returns ``tensor``."""
     with no_grad():
@@ -249,6 +256,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         raise InvalidValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
+    _refuse_non_float(tensor, "orthogonal_")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     flat = _core.randn(rows, cols, dtype=_core.float64).numpy()
@@ -268,6 +276,8 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     set to zero, the rows chosen at random per column (Martens, 2010), as PyTorch's."""
     if tensor.ndim != 2:
         raise InvalidValueError("Only tensors with 2 dimensions are supported")
+    if tensor.numel():  # (an empty tensor has nothing to draw, as in PyTorch)
+        _refuse_non_float(tensor, "sparse_")
     rows, cols = tensor.shape
     zeros = math.ceil(sparsity * rows)
     values = (_core.randn(rows, cols, dtype=_core.float64) * std).numpy()

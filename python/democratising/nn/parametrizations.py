@@ -26,9 +26,11 @@ T = TypeVar("T", bound=Module)
 def norm_except_dim(v: Tensor, dim: int) -> Tensor:
     """The 2-norm of ``v`` over every dimension but ``dim``, keeping ``v``'s rank (PyTorch's
     ``torch.norm_except_dim(v, 2, dim)``); ``dim == -1`` is the norm of the whole tensor, a
-    0-d tensor, as in PyTorch."""
+    0-d tensor, as in PyTorch; other negative dims count from the end (-2 is ``v.dim() - 2``)."""
     if dim == -1:
         return (v * v).sum().sqrt()
+    if -v.dim() <= dim < 0:
+        dim += v.dim()
     if dim < 0 or dim >= max(v.dim(), 1):
         raise IndexOutOfRangeError(
             f"Dimension out of range (expected to be in range of [{-max(v.dim(), 1)}, "

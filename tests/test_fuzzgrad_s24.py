@@ -66,7 +66,7 @@ def test_hook_applies_to_second_order_gradient_through_saved_output() -> None:
     strict=True,
     reason=(
         "clamp backward (rust/core/src/ops) builds a graph on x under create_graph; "
-        "PyTorch's where(mask, g, 0) does not"
+        "PyTorch's where(mask, g, 0) does not (hardtanh/relu6 share the op and must keep it)"
     ),
 )
 def test_clamp_first_order_grad_is_constant() -> None:
@@ -75,13 +75,6 @@ def test_clamp_first_order_grad_is_constant() -> None:
     assert not g.requires_grad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rust/core autograd view tracking: a view used after its base's in-place op "
-        "raises instead of being regenerated"
-    ),
-)
 def test_view_used_after_base_in_place() -> None:
     x = _f64([[1.0, 2.0], [3.0, 4.0]])
     y = x * 1
@@ -91,13 +84,6 @@ def test_view_used_after_base_in_place() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [[6.0, 0.0], [6.0, 0.0]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SetItemBackward is not differentiable (create_graph through in-place on a "
-        "view raises AutogradError)"
-    ),
-)
 def test_double_backward_through_in_place_on_view() -> None:
     x = _f64([1.0, 2.0, 3.0, 4.0])
     y = x * 1

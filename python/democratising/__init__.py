@@ -187,7 +187,7 @@ def set_default_dtype(d: dtype) -> None:
 def _register_helpers() -> None:
     """Hands the extension the Python helpers it calls (tensors from Python data, the repr,
     pickling, named results, the exception classes), so it never imports the package."""
-    from . import _format, _tensor, _tensor_extra, _tensor_more
+    from . import _format, _pytorch_compat, _tensor, _tensor_extra, _tensor_more
     from . import errors as _errors
 
     _core._register_helpers(
@@ -199,6 +199,7 @@ def _register_helpers() -> None:
             "format_tensor": _format.format_tensor,
             "max_result": _tensor.MaxResult,
             "reduce_tensor": _tensor_extra._reduce,
+            "size": _pytorch_compat.Size,
             "tensor": _tensor.tensor,
             "zero_d_bool_key": _tensor_more._zero_d_bool_key,
         }
@@ -425,9 +426,10 @@ nn.parallel._loader = _load_distributed
 
 
 def __getattr__(name: str) -> object:
-    """``dm.distributed`` (and ``dm.onnx``) on first use, as ``torch.distributed`` is always
+    """``dm.distributed`` (and ``dm.onnx``, ``dm.jit``, ``dm.compiler``, ``dm.hub``,
+    ``dm.multiprocessing``, ``dm.profiler``) on first use, as ``torch.distributed`` is always
     there: imported lazily so that importing the package never loads the MPI layer."""
-    if name in ("distributed", "onnx"):
+    if name in ("distributed", "onnx", "compiler", "hub", "jit", "multiprocessing", "profiler"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
@@ -455,3 +457,44 @@ __all__ += [n for n in _functional_aliases.__all__ if n != "range"]
 from . import _out_param  # noqa: E402
 
 _out_param.install(globals())
+
+# isort: split
+# More of PyTorch's namespace: layouts, storages and the Tensor queries that are False here
+# (_tensor_compat_more installs Tensor.layout, untyped_storage(), is_nested, ...), typename,
+# binomial, fill, control flow (cond, while_loop), inter-op threads, warn_always, the
+# autocast state functions, GradScaler, and the randomized low-rank SVD/PCA.
+from . import _tensor_compat_more  # noqa: E402
+from ._config import is_warn_always_enabled, set_warn_always  # noqa: E402
+from ._control_flow import cond, while_loop  # noqa: E402
+from ._tensor_compat_more import *  # noqa: E402, F403
+from ._threads import get_num_interop_threads, set_num_interop_threads  # noqa: E402
+from .amp import GradScaler  # noqa: E402
+from .amp.autocast_mode import (  # noqa: E402
+    clear_autocast_cache,
+    is_autocast_cache_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
+from .linalg._extras import pca_lowrank, svd_lowrank  # noqa: E402
+
+# (dm.jit, dm.compiler, dm.multiprocessing, dm.hub, dm.profiler load on first use, through
+# ``__getattr__`` above, so ``import democratising`` does not pay for them.)
+
+__all__ += [
+    *_tensor_compat_more.__all__,
+    "GradScaler",
+    "clear_autocast_cache",
+    "cond",
+    "get_num_interop_threads",
+    "is_autocast_cache_enabled",
+    "is_warn_always_enabled",
+    "pca_lowrank",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
+    "set_num_interop_threads",
+    "set_warn_always",
+    "svd_lowrank",
+    "while_loop",
+]

@@ -16,7 +16,7 @@ from typing import IO, Any, Optional
 
 from . import _core, _threads
 
-__all__ = ["engine_version", "show_config"]
+__all__ = ["engine_version", "is_warn_always_enabled", "set_warn_always", "show_config"]
 
 _PRE = {"alpha": "a", "a": "a", "beta": "b", "b": "b", "rc": "rc"}
 
@@ -257,3 +257,19 @@ def show_config(file: Optional[IO[str]] = None) -> dict[str, Any]:
     cfg = _collect()
     print(_render(cfg), file=file if file is not None else sys.stdout)
     return cfg
+
+
+#: ``set_warn_always``'s flag.
+_WARN_ALWAYS = [False]
+
+
+def set_warn_always(b: bool) -> None:
+    """Records PyTorch's "warn every time" flag (``torch.set_warn_always``). The package's
+    warnings go through Python's ``warnings`` module, whose filters decide repeats (use
+    ``warnings.simplefilter("always")`` to see every one); the flag is for programs that
+    set and read it back."""
+    _WARN_ALWAYS[0] = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _WARN_ALWAYS[0]

@@ -128,17 +128,12 @@ def number_first(name: str, input: Any, other: Tensor, *args: Any, **kwargs: Any
 
 def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
     """PyTorch's ``out=`` (``torch.mul(a, b, out=c)``, as in its Tensors tutorial): the result
-    is computed as usual, then written into ``out`` (resized to the result's shape), which is
-    returned. As in PyTorch, nothing here is differentiable and the result's dtype must be
-    castable to ``out``'s."""
-    from ._functional_aliases import can_cast
-    from .errors import AutogradError, DTypeError
+    is computed as usual, then written into ``out`` by ``_out_param.write`` (PyTorch's rules:
+    nothing differentiable, the result's dtype castable to ``out``'s)."""
+    from ._out_param import dtype_from_out, write
+    from .errors import AutogradError
 
     out = kwargs.pop("out")
-    if not isinstance(out, Tensor):
-        raise ArgumentTypeError(
-            f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}"
-        )
     operands = (input, *args, *kwargs.values())
     # (``any`` here is this module's ``dm.any``: the builtin is spelled out)
     if _core.is_grad_enabled() and builtins.any(
@@ -148,15 +143,8 @@ def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str,
             f"{name}(): functions with out=... arguments don't support automatic "
             "differentiation, but one of the arguments requires grad."
         )
-    result = getattr(input, name)(*args, **kwargs)
-    if not can_cast(result.dtype, out.dtype):
-        raise DTypeError(
-            f"result type {result.dtype} can't be cast to the desired output type {out.dtype}"
-        )
-    if tuple(out.shape) != tuple(result.shape):
-        out.resize_(*result.shape)
-    out.copy_(result)
-    return out
+    dtype_from_out(name, out, kwargs)
+    return write(name, getattr(input, name)(*args, **kwargs), out)
 
 
 def _forward(name: str) -> Any:

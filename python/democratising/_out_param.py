@@ -27,7 +27,8 @@ OUT_NAMES: tuple[str, ...] = (
     "atan2", "arctan2", "copysign", "logaddexp", "logaddexp2", "hypot", "greater", "less",
     "xlogy", "nextafter", "float_power", "heaviside", "subtract", "multiply", "divide", "lerp",
     "where", "addcmul", "addcdiv", "clamp_min", "clamp_max", "ldexp", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "gcd", "lcm", "i0", "polygamma",
+    "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
+    "gcd", "lcm", "i0", "polygamma",
     # reductions and scans
     "prod", "nansum", "nanmean", "cumsum", "cumprod", "logcumsumexp", "quantile",
     "nanquantile", "norm", "max", "min", "sort", "topk", "kthvalue", "median", "nanmedian", "mode",
@@ -48,6 +49,17 @@ FACTORY_OUT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# The reductions and scans whose ``dtype=`` PyTorch takes from ``out`` when none is given:
+# the input is cast first, so ``sum([1.5, 2.75], out=int64)`` is 1 + 2 = 3.
+_DTYPE_FROM_OUT = frozenset({"sum", "prod", "nansum", "cumsum", "cumprod"})
+
+
+def dtype_from_out(name: str, out: Any, kwargs: dict[str, Any]) -> None:
+    """Sets ``kwargs["dtype"]`` to ``out``'s dtype for the functions that take it so."""
+    if name in _DTYPE_FROM_OUT and isinstance(out, Tensor) and kwargs.get("dtype") is None:
+        kwargs["dtype"] = out.dtype
+
+
 def _refuse_grad(name: str, t: Tensor) -> None:
     """PyTorch's refusal of ``out=`` where the result would need a gradient."""
     if t.requires_grad and _core.is_grad_enabled():
@@ -57,7 +69,7 @@ def _refuse_grad(name: str, t: Tensor) -> None:
         )
 
 
-def _write(name: str, result: Any, out: Any) -> Tensor:
+def write(name: str, result: Any, out: Any) -> Tensor:
     """``result`` copied into the tensor ``out`` (resized when its shape differs)."""
     from ._functional_aliases import can_cast
 
@@ -86,6 +98,7 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
         if out is None:
             return fn(*args, **kwargs)
+        dtype_from_out(name, out, kwargs)
         result = fn(*args, **kwargs)
         if isinstance(result, tuple):
             if not isinstance(out, (tuple, list)) or len(out) != len(result):
@@ -93,9 +106,9 @@ def with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                     f"{name}(): argument 'out' must be a tuple of {len(result)} Tensors, "
                     f"not {type(out).__name__}"
                 )
-            written = [_write(name, r, o) for r, o in zip(result, out)]
+            written = [write(name, r, o) for r, o in zip(result, out)]
             return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
-        return _write(name, result, out)
+        return write(name, result, out)
 
     return _with_out_in_signature(wrapper, fn)
 

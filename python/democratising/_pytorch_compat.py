@@ -213,8 +213,9 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 class Size(tuple):  # type: ignore[type-arg]
-    """``torch.Size``: shapes here are plain tuples, so this is a tuple with ``numel()``; like
-    PyTorch's it holds only integers (anything with ``__index__``)."""
+    """``torch.Size``: a tensor's ``shape`` and ``size()``, a tuple with ``numel()``; like
+    PyTorch's it holds only integers (anything with ``__index__``). The engine makes shapes
+    with ``tuple.__new__`` (no check here on that hot path); slicing one gives a plain tuple."""
 
     def __new__(cls, sizes: Any = ()) -> Size:
         items = tuple(sizes)
@@ -230,6 +231,9 @@ class Size(tuple):  # type: ignore[type-arg]
         for s in self:
             n *= int(s)
         return n
+
+    def __repr__(self) -> str:
+        return f"democratising.Size({list(self)})"
 
 
 class finfo:  # noqa: N801 - PyTorch's name

@@ -387,6 +387,13 @@ def random_(
     return self
 
 
+def _from_host(values: np.ndarray, like: Tensor) -> Tensor:
+    """Host samples as a tensor of ``like``'s shape, dtype and device (``from_numpy`` makes a
+    0-d array a 1-element vector, which ``copy_`` would not accept into a 0-d tensor)."""
+    t = _core.from_numpy(np.ascontiguousarray(values)).reshape(tuple(like.shape))
+    return t.to(like.dtype).to(like.device)
+
+
 def cauchy_(
     self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator: Any = None
 ) -> Tensor:
@@ -398,7 +405,7 @@ def cauchy_(
     with _generator_scope(generator, "cauchy_"):
         u = _host(_uniforms(self.shape, self.dtype, "cpu")).astype(np.float64)
     value = median + sigma * np.tan(np.pi * (u - 0.5))
-    self.copy_(_core.from_numpy(np.ascontiguousarray(value)).to(self.dtype).to(self.device))
+    self.copy_(_from_host(value, self))
     return self
 
 
@@ -426,7 +433,7 @@ def geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
     with _generator_scope(generator, "geometric_"):
         u = _host(_uniforms(self.shape, _core.float64, "cpu"))
     k = np.maximum(np.ceil(np.log1p(-u) / math.log1p(-p)), 1.0)
-    self.copy_(_core.from_numpy(np.ascontiguousarray(k)).to(self.dtype).to(self.device))
+    self.copy_(_from_host(k, self))
     return self
 
 

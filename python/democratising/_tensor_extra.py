@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._memory_format import contiguous_format
 from .errors import (
     ArgumentTypeError,
     DTypeError,
@@ -90,9 +91,13 @@ def _takes_tensor(fn: _F) -> _F:
 
 
 def _dim(x: Tensor, dim: int) -> int:
+    """``dim`` wrapped into ``[0, ndim)`` (a 0-d tensor takes 0 and -1, as PyTorch's); out of
+    range is the engine's ``IndexOutOfRangeError``, an ``IndexError`` as PyTorch's."""
     n = max(x.ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"dim {dim} is out of range for a tensor of {x.ndim} dims")
+        raise IndexOutOfRangeError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+        )
     return dim % n
 
 
@@ -202,8 +207,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     """Sorted values (differentiable: a gather) and their indices; ties keep their order."""
     del stable  # always stable
     d = _dim(x, dim)
-    if x.ndim == 0:
-        return SortResult(x, _core.zeros(dtype=_core.int64, device=x.device))
+    if x.ndim == 0:  # (a copy, as PyTorch's: never the input itself)
+        return SortResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
     a = _host(x)
     if descending and a.dtype.kind == "f":
         # NaN counts as the largest value, as in PyTorch: first when descending (NumPy's
@@ -238,8 +243,8 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
         raise IndexOutOfRangeError(f"topk: k={k} is out of range for a dimension of size {n}")
-    if x.ndim == 0:  # PyTorch returns the element itself (for k=0 too)
-        return TopkResult(x, _core.zeros(dtype=_core.int64, device=x.device))
+    if x.ndim == 0:  # PyTorch returns a copy of the element (for k=0 too)
+        return TopkResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
     s = sort(x, d, descending=largest)
     return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
 
@@ -279,6 +284,8 @@ def norm(
     A differentiated finite p-norm of a float tensor goes through ``linalg.vector_norm``,
     whose backward is 0 where the norm is 0 (PyTorch's subgradient): the engine's
     ``sqrt``/``pow`` chain would give ``0 * inf = nan`` there."""
+    if not x.dtype.is_floating_point:  # (even with ``dtype=``, as PyTorch's)
+        raise DTypeError(f"norm: expected a floating point tensor as input, got {x.dtype}")
     if dtype is not None:
         x = x.to(dtype)
     if dim is None and keepdim and x.ndim:
@@ -354,6 +361,13 @@ def _pairwise(x: Tensor, d: int, op: Callable[[Tensor, Tensor], Tensor], pad: fl
     return x
 
 
+def refuse_bool_scan(name: str, dtype: Any) -> None:
+    """A running sum or product into bool is refused, as PyTorch's (a reduction into bool
+    is allowed: ``sum(dtype=bool)`` is ``any``)."""
+    if dtype == _core.bool:
+        raise DTypeError(f"\"{name}\" not implemented for 'Bool'")
+
+
 def _accumulating(x: Tensor, dtype: Any) -> Tensor:
     """``x`` in the dtype a sum or product accumulates in: ``dtype`` when given, else int64 for
     integer and bool input (PyTorch's rule), else its own."""
@@ -396,11 +410,12 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
 def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
     """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable). Integer
     and bool input add up in int64, as in PyTorch (bool + bool would saturate at True)."""
+    refuse_bool_scan("cumsum", dtype)
     x = _accumulating(x, dtype)
-    if x.ndim == 0:
-        return x.clone()
     d = _dim(x, dim)
-    n = x.shape[d]
+    n = x.shape[d] if x.ndim else 1
+    if n <= 1:  # nothing to add up: still a new tensor, as PyTorch's
+        return x.clone()
     k = 1
     while k < n:
         zeros = _core.zeros(
@@ -430,7 +445,7 @@ def diff(
         raise InvalidValueError(f"order must be non-negative but got {n}")
     d = _dim(x, dim)
     if n == 0:
-        return x  # (PyTorch ignores prepend/append here)
+        return x.clone()  # (PyTorch ignores prepend/append here, and returns a copy)
     parts = [p for p in (prepend, x, append) if p is not None]
     for p in parts:
         if p.ndim != x.ndim:
@@ -469,7 +484,7 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
         if d in seen:  # (flipping twice would silently undo it)
             raise InvalidValueError(f"dim {d} appears multiple times in the list of dims")
         seen.add(d)
-    if x.ndim == 0:  # (dim 0 / -1 of a 0-d tensor: nothing to reverse)
+    if x.ndim == 0 or not seen:  # (nothing to reverse: still a copy, as PyTorch's)
         return x.clone()
     for d in seen:
         n = x.shape[d]
@@ -479,11 +494,17 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
 
 @_takes_tensor
 def fliplr(x: Tensor) -> Tensor:
+    """Columns reversed (dim 1); PyTorch's ``RuntimeError`` below 2 dims."""
+    if x.ndim < 2:
+        raise ShapeError("Input must be >= 2-d.")
     return flip(x, 1)
 
 
 @_takes_tensor
 def flipud(x: Tensor) -> Tensor:
+    """Rows reversed (dim 0); PyTorch's ``RuntimeError`` for a 0-d tensor."""
+    if x.ndim < 1:
+        raise ShapeError("Input must be >= 1-d.")
     return flip(x, 0)
 
 
@@ -495,13 +516,15 @@ def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     dim_list = [dims] if isinstance(dims, int) else list(dims)
     if len(shift_list) != len(dim_list):
         raise InvalidValueError("roll: shifts and dims must have the same length")
+    out = x
     for s, d in zip(shift_list, dim_list):
-        d = _dim(x, d)
-        n = x.shape[d]
+        d = _dim(out, d)
+        n = out.shape[d]
         s = s % n if n else 0
         if s:
-            x = _core.cat([x.narrow(d, n - s, s), x.narrow(d, 0, n - s)], d)
-    return x
+            out = _core.cat([out.narrow(d, n - s, s), out.narrow(d, 0, n - s)], d)
+    # A shift by 0 (or a multiple of the size) is still a new tensor, as PyTorch's.
+    return out.clone() if out is x else out
 
 
 @_takes_tensor
@@ -516,7 +539,12 @@ def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
     shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
     inter = [v for s in shape for v in (1, s)]
     expanded = [v for r, s in zip(reps, shape) for v in (r, s)]
-    return x.reshape(*inter).expand(*expanded).reshape(*[r * s for r, s in zip(reps, shape)])
+    # Always a fresh row-major copy, as PyTorch's: the expand() is a stride-0 view (with every
+    # count 1, a view of ``x`` itself) that a reshape may keep, so a write into the result
+    # would reach ``x`` or several elements at once.
+    # (Sizes as lists: a 0-d tensor's ``repeat(())`` has none, and ``expand()`` needs one.)
+    tiled = x.reshape(inter).expand(expanded).clone(memory_format=contiguous_format)
+    return tiled.reshape([r * s for r, s in zip(reps, shape)])
 
 
 @_takes_tensor
@@ -593,14 +621,22 @@ def broadcast_to(x: Tensor, size: Sequence[int]) -> Tensor:
     return x.expand(*size)
 
 
-def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
-    """The shape ``shapes`` broadcast to (PyTorch's ``torch.broadcast_shapes``); shapes that
-    do not broadcast raise ``ShapeError`` naming them."""
+def _shape_tuple(s: _Size) -> tuple[int, ...]:
+    """A shape argument as a tuple: an int (a NumPy one too) is a 1-D shape."""
+    if isinstance(s, (int, numbers.Integral)):
+        return (int(s),)
+    return tuple(s)
+
+
+def broadcast_shapes(*shapes: _Size) -> tuple[int, ...]:
+    """The shape ``shapes`` broadcast to (PyTorch's ``torch.broadcast_shapes``; an int is a
+    1-D shape, as there); shapes that do not broadcast raise ``ShapeError`` naming them."""
+    as_tuples = [s if isinstance(s, tuple) else _shape_tuple(s) for s in shapes]
     try:
-        return tuple(np.broadcast_shapes(*(tuple(s) for s in shapes)))
+        return tuple(np.broadcast_shapes(*as_tuples))
     except ValueError:
         raise ShapeError(
-            f"shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together"
+            f"shapes {', '.join(str(s) for s in as_tuples)} cannot be broadcast together"
         ) from None
 
 
@@ -625,10 +661,12 @@ def logspace(
         raise ArgumentTypeError(f"logspace(): steps must be an int, got {type(steps).__name__}")
     if steps < 0:
         raise InvalidValueError("number of steps must be non-negative")
+    target = dtype if dtype is not None else _core._default_dtype()
+    if target == _core.bool:
+        raise DTypeError("logspace: a range of bool is not supported")
     exponents = np.linspace(float(start), float(end), steps, dtype=np.float64)
     from ._tensor import tensor
 
-    target = dtype if dtype is not None else _core._default_dtype()
     return tensor(
         np.power(float(base), exponents), dtype=target, device=device, requires_grad=requires_grad
     )
@@ -745,6 +783,9 @@ def log10(x: Tensor) -> Tensor:
 
 @_takes_tensor
 def frac(x: Tensor) -> Tensor:
+    """The fractional part ``x - trunc(x)``; floating input only, as PyTorch's."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"\"frac\" not implemented for '{x.dtype}'")
     return x - x.trunc()
 
 

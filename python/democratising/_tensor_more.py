@@ -770,8 +770,11 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
 
 def _scan(x: Tensor, d: int, combine: Callable[[Tensor, Tensor], Tensor], pad: float) -> Tensor:
     """Inclusive scan of ``combine`` along dim ``d`` in log2(n) steps of shifted operands
-    (``pad`` fills the shifted-in places: ``combine``'s identity)."""
+    (``pad`` fills the shifted-in places: ``combine``'s identity). A dim of size 0 or 1 has
+    nothing to combine: the result is still a copy, as PyTorch's."""
     n = x.shape[d]
+    if n <= 1:
+        return x.clone()
     k = 1
     while k < n:
         shape = tuple(k if i == d else s for i, s in enumerate(x.shape))
@@ -785,6 +788,9 @@ def _scan(x: Tensor, d: int, combine: Callable[[Tensor, Tensor], Tensor], pad: f
 def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running products along ``dim`` (integer and bool input in int64, as PyTorch);
     differentiable, exact at zeros."""
+    from ._tensor_extra import refuse_bool_scan
+
+    refuse_bool_scan("cumprod", dtype)
     if dtype is not None:
         x = x.to(dtype)
     elif not x.dtype.is_floating_point:
@@ -1086,8 +1092,9 @@ _fill_diagonal.__name__ = "fill_diagonal"
 
 @_takes_tensor
 def ravel(x: Tensor) -> Tensor:
-    """The elements as a contiguous 1-D tensor (a view when possible)."""
-    return x.reshape(-1)
+    """The elements as a contiguous 1-D tensor: a view of a contiguous tensor, else a copy
+    (PyTorch's ``contiguous().view(-1)``; ``reshape`` would keep a strided 1-D view)."""
+    return x.contiguous().reshape(-1)
 
 
 @_takes_tensor
@@ -1179,6 +1186,8 @@ def moveaxis(x: Tensor, source: _Dims, destination: _Dims) -> Tensor:
 @_takes_tensor
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     """Dim ``dim`` split into ``sizes`` (one of them may be -1, inferred); a view."""
+    if x.ndim == 0:  # (PyTorch's IndexError: a 0-d tensor has no dim to split)
+        raise IndexOutOfRangeError(f"Dimension specified as {dim} but tensor has no dimensions")
     d = _dim(x, dim)
     sizes = [int(s) for s in sizes]
     if not sizes:

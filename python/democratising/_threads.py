@@ -100,5 +100,31 @@ def limit_requested_threads() -> None:
         os.environ[ENV] = str(ceiling)
 
 
+#: The inter-op count a program set (``set_num_interop_threads``), once.
+_INTEROP: list[int] = []
+
+
+def get_num_interop_threads() -> int:
+    """PyTorch's inter-op thread count: the one set, else one per available core. The engine
+    runs ops one after another, each over its intra-op pool (``get_num_threads``), so the
+    count is recorded for programs that read it back; it changes no computation."""
+    return _INTEROP[0] if _INTEROP else _cores()
+
+
+def set_num_interop_threads(num: int) -> None:
+    """Sets the inter-op count, once per process (PyTorch's rule: a second call raises
+    ``RuntimeError``); the count must be positive."""
+    from .errors import InvalidValueError
+
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise InvalidValueError(f"Expected positive number of threads, got {num!r}")
+    if _INTEROP:
+        raise RuntimeError(
+            "Error: cannot set number of interop threads after parallel work has started or "
+            "set_num_interop_threads called"
+        )
+    _INTEROP.append(num)
+
+
 limit_requested_threads()
 default_for_ranks()

@@ -171,13 +171,8 @@ psi = digamma
 def polygamma(n: int, input: Tensor) -> Tensor:
     """The ``n``-th derivative of digamma (``n = 0`` is digamma itself): NaN at NaN, and for
     ``n >= 1`` PyTorch's values at the poles (the non-positive integers), ``inf`` for odd
-    ``n`` and ``-inf`` for even ``n``."""
-    value = input.polygamma(n)
-    if n < 1 or not input.dtype.is_floating_point:
-        return value
-    pole = (input <= 0) & (input == input.floor())
-    value = where(pole, math.inf if n % 2 else -math.inf, value)
-    return where(input.isnan(), input, value)
+    ``n`` and ``-inf`` for even ``n`` (the engine's ``Tensor.polygamma``)."""
+    return input.polygamma(n)
 
 
 def multigammaln(input: Tensor, p: int) -> Tensor:

@@ -15,9 +15,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "autocast",
+    "clear_autocast_cache",
     "get_autocast_dtype",
     "is_autocast_available",
+    "is_autocast_cache_enabled",
     "is_autocast_enabled",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
 ]
 
 #: PyTorch's default autocast dtype per device type (``torch.get_autocast_dtype``).
@@ -31,6 +36,10 @@ class _Regions(threading.local):
 
     def __init__(self) -> None:
         self.dtypes: dict[str, list[_core.dtype]] = {"cpu": [], "cuda": []}
+        #: ``set_autocast_dtype`` outside any region: the device's dtype from then on.
+        self.defaults: dict[str, _core.dtype] = {}
+        #: ``set_autocast_cache_enabled`` / a region's ``cache_enabled``.
+        self.cache_enabled = True
 
 
 _REGIONS = _Regions()
@@ -39,7 +48,12 @@ _REGIONS = _Regions()
 def _region_dtype(kind: str) -> _core.dtype:
     """The innermost open ``kind`` region's dtype, else the device's default."""
     regions = _REGIONS.dtypes[kind]
-    return regions[-1] if regions else _DEVICE_DEFAULT_DTYPE[kind]
+    return regions[-1] if regions else _default_dtype(kind)
+
+
+def _default_dtype(kind: str) -> _core.dtype:
+    """The device's dtype outside regions: ``set_autocast_dtype``'s, else PyTorch's."""
+    return _REGIONS.defaults.get(kind, _DEVICE_DEFAULT_DTYPE[kind])
 
 
 def _device_kind(device_type: str) -> Optional[str]:
@@ -66,8 +80,9 @@ class autocast:  # noqa: N801 - PyTorch's name
     ``dtype=None`` means the device's default (bfloat16 for ``"cpu"``, float16 for
     ``"cuda"``; float16 when no ``device_type`` is given, the seed's default); any other dtype
     warns and disables the region; ``"cuda"`` without CUDA warns and disables it, so a CUDA
-    script runs on the CPU in float32 as under PyTorch. ``cache_enabled`` is accepted and has
-    no effect (the engine keeps no cast-weight cache). The engine's mode covers every device:
+    script runs on the CPU in float32 as under PyTorch. ``cache_enabled`` sets
+    ``is_autocast_cache_enabled()`` inside the region and has no other effect (the engine
+    keeps no cast-weight cache). The engine's mode covers every device:
     a ``"cpu"`` region also casts CUDA tensors' ops."""
 
     def __init__(
@@ -79,7 +94,8 @@ class autocast:  # noqa: N801 - PyTorch's name
     ) -> None:
         if isinstance(device_type, _core.dtype) and dtype is None:
             device_type, dtype = None, device_type  # the seed's `autocast(dm.bfloat16)`
-        del cache_enabled
+        self._cache_enabled = cache_enabled
+        self._prev_cache: list[bool] = []
         if device_type is not None and not is_autocast_available(device_type):
             raise DeviceError(f"User specified an unsupported autocast device_type '{device_type}'")
         kind = _device_kind(device_type) if device_type is not None else None
@@ -122,9 +138,13 @@ class autocast:  # noqa: N801 - PyTorch's name
         else:
             self._prev.append(_core._get_autocast())
         _REGIONS.dtypes[self._kind].append(self.dtype)
+        self._prev_cache.append(_REGIONS.cache_enabled)
+        if self._cache_enabled is not None:
+            _REGIONS.cache_enabled = bool(self._cache_enabled)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        _REGIONS.cache_enabled = self._prev_cache.pop()
         _REGIONS.dtypes[self._kind].pop()
         _core._set_autocast(self._prev.pop())
 
@@ -134,6 +154,7 @@ class autocast:  # noqa: N801 - PyTorch's name
             # A fresh region per call: threads and recursion never share the saved state.
             region = copy.copy(self)
             region._prev = []
+            region._prev_cache = []
             with region:
                 return fn(*args, **kwargs)
 
@@ -164,4 +185,60 @@ def get_autocast_dtype(device_type: Optional[str] = None) -> Optional[_core.dtyp
     regions = _REGIONS.dtypes[kind]
     if regions:
         return regions[-1]
-    return current if current is not None else _DEVICE_DEFAULT_DTYPE[kind]
+    return current if current is not None else _default_dtype(kind)
+
+
+def _kind_of(device_type: Any) -> str:
+    kind = _device_kind(device_type) if isinstance(device_type, str) else None
+    if kind is None:
+        raise DeviceError(f"unsupported autocast device_type '{device_type}'")
+    return kind
+
+
+def _governs(kind: str) -> bool:
+    """Whether ``kind``'s autocast state drives the engine's one mode: not "cuda" without
+    CUDA (as ``autocast("cuda")`` there, it would otherwise cast the CPU's ops)."""
+    return not (kind == "cuda" and not _core._cuda_is_available())
+
+
+def set_autocast_enabled(device_type: Any, enabled: Optional[bool] = None) -> None:
+    """Turns autocast on or off for this thread outside a region
+    (``torch.set_autocast_enabled(device_type, enabled)``; the old one-argument form means
+    "cuda"), in the device's current autocast dtype. "cuda" without CUDA changes nothing."""
+    if isinstance(device_type, bool) and enabled is None:
+        device_type, enabled = "cuda", device_type
+    kind = _kind_of(device_type)
+    if _governs(kind):
+        _core._set_autocast(get_autocast_dtype(device_type) if enabled else None)
+
+
+def set_autocast_dtype(device_type: str, dtype: _core.dtype) -> None:
+    """Sets the dtype autocast casts to on ``device_type``
+    (``torch.set_autocast_dtype``): the innermost open region's (until it closes), else the
+    device's from now on; ops switch at once if autocast is on. The engine casts only to
+    float16 or bfloat16, so any other dtype raises ``DTypeError``."""
+    kind = _kind_of(device_type)
+    if dtype not in (_core.float16, _core.bfloat16):
+        raise DTypeError(f"autocast casts to float16 or bfloat16 only, got {dtype}")
+    regions = _REGIONS.dtypes[kind]
+    if regions:
+        regions[-1] = dtype
+    else:
+        _REGIONS.defaults[kind] = dtype
+    if _governs(kind) and _core._get_autocast() is not None:
+        _core._set_autocast(dtype)
+
+
+def is_autocast_cache_enabled() -> bool:
+    """PyTorch's cast-weight cache flag (``set_autocast_cache_enabled``, a region's
+    ``cache_enabled``). The engine caches no casts, so the flag changes no result."""
+    return _REGIONS.cache_enabled
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    _REGIONS.cache_enabled = bool(enabled)
+
+
+def clear_autocast_cache() -> None:
+    """Empties the cast-weight cache: the engine keeps none (each op casts its operands), so
+    there is nothing to free."""

@@ -24,7 +24,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from ..errors import InvalidValueError, LinAlgError, ShapeError
+from ..errors import DTypeError, InvalidValueError, LinAlgError, ShapeError
 from . import _common as c
 from ._solves import _is_vector_rhs, inv, solve, solve_triangular
 
@@ -387,7 +387,114 @@ def vander(x: Tensor, *, N: Optional[int] = None) -> Tensor:
     cols = x.shape[-1] if N is None else N
     if cols <= 1:
         raise InvalidValueError("N must be greater than 1.")
+    if x.dtype == _core.bool:
+        raise DTypeError(
+            "linalg.vander supports floating point, complex, and integer tensors, but got Bool"
+        )
+    if not x.dtype.is_floating_point and x.dtype != _core.int64:
+        x = x.to(_core.int64)  # integer powers in int64, as PyTorch's
     powers = [_core.ones(*tuple(x.shape), dtype=x.dtype, device=x.device)]
     for _ in range(cols - 1):
         powers.append(powers[-1] * x)
     return _core.stack(powers, -1)
+
+
+# ---- randomized low-rank SVD / PCA (Halko, Martinsson & Tropp 2009) --------------------------
+# torch.svd_lowrank / torch.pca_lowrank: top-level in PyTorch (not torch.linalg), so exported
+# by the package's __init__, not listed in __all__ here.
+
+
+def _approximate_basis(A: Tensor, q: int, niter: int, M: Optional[Tensor]) -> Tensor:
+    """An orthonormal ``(*, m, q)`` basis approximating ``A - M``'s range: a Gaussian sketch
+    refined by ``niter`` subspace (power) iterations, re-orthonormalised by QR each step."""
+    from .. import _random
+    from ._decompositions import qr
+
+    dtype = A.dtype if A.dtype.is_floating_point else _core.float32
+    R = _random.randn(A.shape[-1], q, dtype=dtype, device=A.device)
+    X = A.matmul(R)
+    if M is not None:
+        X = X - M.matmul(R)
+    Q = qr(X).Q
+    for _ in range(niter):
+        X = A.mT.matmul(Q)
+        if M is not None:
+            X = X - M.mT.matmul(Q)
+        Q = qr(X).Q
+        X = A.matmul(Q)
+        if M is not None:
+            X = X - M.matmul(Q)
+        Q = qr(X).Q
+    return Q
+
+
+def _svd_lowrank(
+    A: Tensor, q: int, niter: int, M: Optional[Tensor]
+) -> tuple[Tensor, Tensor, Tensor]:
+    from ._decompositions import svd
+
+    m, n = A.shape[-2:]
+    if M is not None:
+        M = M.broadcast_to(tuple(A.shape))
+    tall = m >= n
+    if not tall:  # work on the tall transpose
+        A = A.mT
+        M = None if M is None else M.mT
+    Q = _approximate_basis(A, q, niter, M)
+    B = Q.mT.matmul(A)
+    if M is not None:
+        B = B - Q.mT.matmul(M)
+    U, S, Vh = svd(B, full_matrices=False)
+    V = Vh.mT
+    U = Q.matmul(U)
+    return (U, S, V) if tall else (V, S, U)
+
+
+def _check_matrix(A: Tensor, op: str) -> None:
+    if not isinstance(A, Tensor):
+        raise TypeError(f"{op}(): argument 'A' must be Tensor, not {type(A).__name__}")
+    if A.ndim < 2:
+        raise ShapeError(f"{op}: A must have at least 2 dimensions, got {A.ndim}")
+    if not A.dtype.is_floating_point:
+        raise DTypeError(f"{op}: expected a floating-point tensor, got {A.dtype}")
+
+
+def svd_lowrank(
+    A: Tensor, q: Optional[int] = 6, niter: Optional[int] = 2, M: Optional[Tensor] = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A rank-``q`` approximate SVD ``(U, S, V)`` of ``A - M`` (``(*, m, n)``; ``M``
+    broadcast to it), ``A - M ~ U @ diag(S) @ V.mT``, as ``torch.svd_lowrank``: randomized
+    (a Gaussian sketch from the global generator) with ``niter`` subspace iterations;
+    exact up to rounding when the rank is at most ``q``. Differentiable (QR and SVD of
+    small matrices)."""
+    _check_matrix(A, "svd_lowrank")
+    q = 6 if q is None else int(q)
+    niter = 2 if niter is None else int(niter)
+    if q < 1 or niter < 0:
+        raise InvalidValueError(
+            f"svd_lowrank: need q >= 1 and niter >= 0, got q={q}, niter={niter}"
+        )
+    return _svd_lowrank(A, q, niter, M)
+
+
+def pca_lowrank(
+    A: Tensor, q: Optional[int] = None, center: bool = True, niter: int = 2
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Principal components of the rows of ``A`` (``(*, m, n)``), as ``torch.pca_lowrank``:
+    ``svd_lowrank`` of ``A`` less its column means (``center=True``) with ``q`` components
+    (default ``min(6, m, n)``). ``V[..., :k]`` are the principal directions;
+    ``S ** 2 / (m - 1)`` the variances they explain."""
+    _check_matrix(A, "pca_lowrank")
+    m, n = A.shape[-2:]
+    if q is None:
+        q = min(6, m, n)
+    elif not 0 <= q <= min(m, n):
+        raise InvalidValueError(
+            f"q(={q}) must be non-negative integer and not greater than min(m, n)={min(m, n)}"
+        )
+    if not niter >= 0:
+        raise InvalidValueError(f"niter(={niter}) must be non-negative integer")
+    if not center:
+        return _svd_lowrank(A, int(q), int(niter), None)
+    C = A.mean(dim=-2, keepdim=True)
+    return _svd_lowrank(A - C, int(q), int(niter), None)

@@ -206,8 +206,17 @@ def _takes_dtype(fn: _F) -> _F:
 
 
 def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """``input @ weight.T + bias`` (one fused engine op)."""
-    return _core._linear(input, weight, bias)
+    """``input @ weight.T + bias`` (one fused engine op). A 1-D ``weight`` ``(in_features,)``
+    is a single output feature without its dim, as PyTorch documents: ``input @ weight``, plus
+    a 0-d (or one-element) ``bias`` if given."""
+    try:
+        return _core._linear(input, weight, bias)
+    except ShapeError:
+        # (handled after the engine refuses it, so the usual 2-D weight pays nothing)
+        if not isinstance(weight, Tensor) or weight.ndim != 1:
+            raise
+    out = input.matmul(weight)
+    return out if bias is None else out + bias
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -1786,15 +1795,24 @@ def normalize(
     result = input / _norm_clamped(input, float(p), dim, eps)
     if out is None:
         return result
-    from .._out_param import _write
+    from .._out_param import write
 
-    return _write("div", result, out)
+    return write("div", result, out)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps))`` along ``dim`` (broadcasting), the
     normalise-first form PyTorch uses, which keeps the result within [-1, 1]."""
     a, b = broadcast_tensors(x1, x2)
+    if a.dtype != b.dtype:  # mixed operands meet at their common dtype, as in PyTorch
+        from .._functional_aliases import promote_types
+
+        common = promote_types(a.dtype, b.dtype)
+        if not common.is_floating_point:
+            raise DTypeError(
+                f"expected common dtype to be floating point, yet common dtype is {common}"
+            )
+        a, b = a.to(common), b.to(common)
 
     def clamped_norm(x: Tensor) -> Tensor:
         # PyTorch clamps the norms in place under no_grad, so the gradient still flows through

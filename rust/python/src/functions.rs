@@ -201,7 +201,14 @@ pub fn linspace(
 ) -> PyResult<PyTensor> {
     let dev = check_device(device)?;
     let steps = count("steps", steps)?;
-    let t = Tensor::linspace(start, end, steps, dtype_or(dtype, DType::default_float())?).py()?;
+    let dtype = dtype_or(dtype, DType::default_float())?;
+    if dtype == DType::Bool {
+        // (as `arange`: PyTorch has no bool ranges)
+        return Err(crate::errors::to_pyerr(democratising::Error::DType(
+            "linspace: a range of bool is not supported".into(),
+        )));
+    }
+    let t = Tensor::linspace(start, end, steps, dtype).py()?;
     finish(t, dev, requires_grad)
 }
 

@@ -286,15 +286,66 @@ pub(crate) fn edge_of(t: &Tensor) -> Edge {
     let version = t.version();
     let m = t.meta();
     if !m.requires_grad {
-        Edge::None
-    } else if let Some(n) = &m.grad_fn {
-        if t.is_view() && m.history_version != version {
-            return Edge::Node(stale_view_node(t.shape()));
-        }
-        Edge::Node(n.clone())
-    } else {
-        Edge::Leaf(t.clone())
+        return Edge::None;
     }
+    let Some(n) = &m.grad_fn else {
+        return Edge::Leaf(t.clone());
+    };
+    if !(t.is_view() && m.history_version != version) {
+        return Edge::Node(n.clone());
+    }
+    drop(m);
+    let Some(base) = t.view_base() else {
+        return Edge::Node(stale_view_node(t.shape()));
+    };
+    // The view's values are now its base's: its history is regenerated from the base's
+    // current one (PyTorch's AsStridedBackward0), and kept for later uses.
+    let node = regenerated_view_node(t, base);
+    let mut m = t.meta();
+    m.grad_fn = Some(node.clone());
+    m.history_version = version;
+    Edge::Node(node)
+}
+
+/// Storage positions of a layout's elements, in row-major order, as an int64 index.
+fn positions(layout: &crate::layout::Layout, device: crate::Device) -> Result<Tensor> {
+    let pos: Vec<i64> = layout.offsets().map(|o| o as i64).collect();
+    Tensor::from_vec(pos, &[layout.numel()])?.to_device(device)
+}
+
+/// The history of a view whose base was modified in place after the view was taken: the
+/// view's gradient lands on the storage positions it covers, and the base's gradient reads
+/// its own positions back (an as-strided backward through index ops, so it records under
+/// `create_graph`). Its one edge is the base's current history.
+fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
+    let (view_layout, base_layout) = (view.layout().clone(), base.layout().clone());
+    let len = base.storage().len();
+    let edges = vec![edge_of(base)];
+    Arc::new(Node {
+        name: "AsStridedBackward",
+        provenance: Provenance::Opaque,
+        differentiable: true,
+        edges,
+        scatter_into: None,
+        backward: Mutex::new(Some(Box::new(move |g: &Tensor| {
+            let flat = Tensor::full_on(&[len], 0.0, g.dtype(), g.device())?;
+            let at = vec![Some(positions(&view_layout, g.device())?)];
+            let g = g.reshape(&[-1])?;
+            let flat = if is_grad_enabled() {
+                flat.index_put(&at, &g, true)?
+            } else {
+                flat.index_put_raw(&at, &g, true)?;
+                flat
+            };
+            let base_shape: Vec<isize> = base_layout.shape.iter().map(|&d| d as isize).collect();
+            let gb = flat
+                .index_select(0, &positions(&base_layout, g.device())?)?
+                .reshape(&base_shape)?;
+            Ok(vec![Some(gb)])
+        }))),
+        pre_hooks: Mutex::new(Vec::new()),
+        retained: Mutex::new(Vec::new()),
+    })
 }
 
 /// A node that fails the backward pass: the view it stands for was modified in place through

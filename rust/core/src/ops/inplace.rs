@@ -427,13 +427,53 @@ impl Tensor {
         write_into(&v, value)?;
         let vshape = value.shape().to_vec();
         let vdt = value.dtype();
-        Ok(record(out, "SetItemBackward", &[self, value], move |g| {
-            let gc = cast_raw(g, g.dtype())?;
-            let region = gc.with_layout(vl.clone());
-            let gv = cast_raw(&region, g.dtype())?;
-            fill_raw(&region, 0.0)?;
-            let gv = gv.sum_to_shape(&vshape)?.to_dtype(vdt)?;
-            Ok(vec![Some(gc), Some(gv)])
-        }))
+        let out_shape = out.shape().to_vec();
+        Ok(crate::autograd::record_differentiable(
+            out,
+            "SetItemBackward",
+            &[self, value],
+            move |g| {
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: the same split in recorded ops (a constant mask for
+                    // `self`, a gather of the region for `value`).
+                    let (gs, gv) = set_item_backward_recorded(g, &vl, &out_shape)?;
+                    let gv = gv.sum_to_shape(&vshape)?.to_dtype(vdt)?;
+                    return Ok(vec![Some(gs), Some(gv)]);
+                }
+                let gc = cast_raw(g, g.dtype())?;
+                let region = gc.with_layout(vl.clone());
+                let gv = cast_raw(&region, g.dtype())?;
+                fill_raw(&region, 0.0)?;
+                let gv = gv.sum_to_shape(&vshape)?.to_dtype(vdt)?;
+                Ok(vec![Some(gc), Some(gv)])
+            },
+        ))
     }
+}
+
+/// `SetItemBackward`'s split of `g` (shaped `shape`, contiguous positions) as recorded ops: zero
+/// over the region `region` covers for the tensor written into, and the region itself for the
+/// value written.
+fn set_item_backward_recorded(
+    g: &Tensor,
+    region: &crate::layout::Layout,
+    shape: &[usize],
+) -> Result<(Tensor, Tensor)> {
+    let n = crate::layout::checked_numel(shape)?;
+    let at: Vec<usize> = region.offsets().collect();
+    let mut keep = vec![1.0f64; n];
+    for &i in &at {
+        keep[i] = 0.0;
+    }
+    let keep = Tensor::from_vec(keep, shape)?
+        .to_dtype(g.dtype())?
+        .to_device(g.device())?;
+    let index = Tensor::from_vec(at.iter().map(|&i| i as i64).collect(), &[at.len()])?
+        .to_device(g.device())?;
+    let region_shape: Vec<isize> = region.shape.iter().map(|&d| d as isize).collect();
+    let gv = g
+        .reshape(&[-1])?
+        .index_select(0, &index)?
+        .reshape(&region_shape)?;
+    Ok((g.mul(&keep)?, gv))
 }

@@ -49,6 +49,9 @@ pub fn check_scalar_fits(value: &Tensor, dtype: DType) -> Result<()> {
             if v < lo || v > hi {
                 return Err(overflow(v, dtype));
             }
+        } else if float_limit(dtype).is_some_and(|limit| (v as f64).abs() > limit) {
+            // `fill_(70000)` into float16, as PyTorch refuses it.
+            return Err(overflow(v, dtype));
         }
         return Ok(());
     }

@@ -272,10 +272,17 @@ impl Tensor {
         backend::of(&t).arg_reduce(&t, d[0], &shape, max)
     }
 
+    /// The index of the largest value (refused for bool, as PyTorch's; `max(dim)` allows it).
     pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            bail!(DType, "argmax(): does not support bool input");
+        }
         self.argextreme(dim, keepdim, true)
     }
     pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        if self.dtype() == DType::Bool {
+            bail!(DType, "argmin(): does not support bool input");
+        }
         self.argextreme(dim, keepdim, false)
     }
 

@@ -233,7 +233,7 @@ const BERNOULLI_OVER_FACTORIAL: [f64; 8] = [
 /// The polygamma function `psi^(n)(x)`, the `n`-th derivative of digamma (`n = 0` is digamma
 /// itself): `(-1)^(n+1) n! zeta(n + 1, x)`, the Hurwitz zeta summed directly until `x + k`
 /// is large and then closed with its Euler-Maclaurin tail. NaN for a negative or fractional
-/// `n`; at the poles `0, -1, ...` `+inf` for odd `n` and NaN for even `n`, as PyTorch's.
+/// `n`; at the poles `0, -1, ...` `+inf` for odd `n` and `-inf` for even `n`, as PyTorch's.
 pub fn polygamma(n: f64, x: f64) -> f64 {
     if n < 0.0 || n != n.floor() || x.is_nan() {
         return f64::NAN;
@@ -245,7 +245,7 @@ pub fn polygamma(n: f64, x: f64) -> f64 {
         return if n % 2.0 == 1.0 {
             f64::INFINITY
         } else {
-            f64::NAN
+            f64::NEG_INFINITY
         };
     }
     let s = n + 1.0;

@@ -563,12 +563,12 @@ pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     let dt = t.dtype();
     if dt == DType::Bool {
         // PyTorch's rules: the math functions read bools as 0/1 floats, `square` as int64s and
-        // `sign` is the identity; the rounding ops and activations refuse them.
+        // `sign` is the identity; `abs`, the rounding ops and activations refuse them.
         return match op {
-            UnaryOp::Abs => cast_raw(&backend::of(t).unary_int(t, op)?, dt),
             UnaryOp::Sign => t.deep_clone(),
             UnaryOp::Square => unary_raw(&cast_raw(t, DType::I64)?, op),
-            UnaryOp::Gelu
+            UnaryOp::Abs
+            | UnaryOp::Gelu
             | UnaryOp::GeluTanh
             | UnaryOp::Silu
             | UnaryOp::Softplus { .. }

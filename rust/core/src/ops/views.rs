@@ -43,6 +43,9 @@ impl Tensor {
 
     pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
         if self.ndim() == 0 {
+            // A 0-d tensor has one dim to name (0 or -1), as in PyTorch.
+            normalize_dim(start, 1)?;
+            normalize_dim(end, 1)?;
             return self.reshape(&[1]);
         }
         let s = normalize_dim(start, self.ndim())?;
@@ -82,6 +85,8 @@ impl Tensor {
 
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
         if self.ndim() == 0 {
+            normalize_dim(a, 1)?;
+            normalize_dim(b, 1)?;
             return Ok(self.clone());
         }
         let a = normalize_dim(a, self.ndim())?;

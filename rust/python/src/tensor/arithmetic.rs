@@ -50,8 +50,14 @@ impl PyTensor {
     fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.neg(py)
     }
-    fn __pos__(&self) -> PyTensor {
-        wrap(self.tensor())
+    /// `+t` is `t` itself, as PyTorch's `positive`; refused for bool, as there.
+    fn __pos__(&self) -> PyResult<PyTensor> {
+        if self.tensor().dtype() == DType::Bool {
+            return Err(crate::errors::to_pyerr(democratising::Error::DType(
+                "The `+` operator, on a bool tensor is not supported.".into(),
+            )));
+        }
+        Ok(wrap(self.tensor()))
     }
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
@@ -145,9 +151,19 @@ impl PyTensor {
                 b.is_instance_of::<pyo3::types::PyFloat>()
                     || operand(b).is_ok_and(|o| o.dtype().is_float())
             });
+        // A boolean tensor clamped to integer bounds is promoted to int64 (`clamp(tensor([True]),
+        // min=-2)`), as PyTorch's; boolean bounds stay refused by the engine.
+        let int_bound = t.dtype() == DType::Bool
+            && [min, max].into_iter().flatten().any(|b| {
+                b.is_instance_of::<pyo3::types::PyInt>()
+                    && !b.is_instance_of::<pyo3::types::PyBool>()
+            });
         let promoted;
         let t = if float_bound && !t.dtype().is_float() {
             promoted = t.to_dtype(DType::default_float()).py()?;
+            &promoted
+        } else if int_bound {
+            promoted = t.to_dtype(DType::I64).py()?;
             &promoted
         } else {
             t

@@ -257,8 +257,8 @@ impl PyTensor {
     // ---- attributes ------------------------------------------------------------------------
 
     #[getter]
-    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.tensor().shape())
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::registry::size(py, self.tensor().shape())
     }
     #[getter]
     fn ndim(&self) -> usize {
@@ -361,6 +361,9 @@ impl PyTensor {
     #[pyo3(signature = (dim=None))]
     fn size(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
         let t = self.tensor();
+        if dim.is_none() {
+            return Ok(crate::registry::size(py, t.shape())?.unbind());
+        }
         per_dim(py, &t, t.shape(), dim)
     }
     #[pyo3(signature = (dim=None))]

@@ -94,14 +94,28 @@ impl PyTensor {
     fn expand_as(&self, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
         self.tensor().expand(other.tensor().shape()).py().map(wrap)
     }
-    /// `squeeze()`, `squeeze(dim)` or `squeeze((d0, d1, ...))`.
-    #[pyo3(signature = (dim=None, *, axis=None))]
+    /// `squeeze()`, `squeeze(dim)`, `squeeze((d0, d1, ...))` or `squeeze(d0, d1, ...)`.
+    #[pyo3(signature = (*dims, dim=None, axis=None))]
     fn squeeze(
         &self,
+        dims: &Bound<'_, PyTuple>,
         dim: Option<&Bound<'_, PyAny>>,
         axis: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let Some(dims) = dims_arg(dim_or_axis("squeeze", dim, axis)?)? else {
+        let positional = match dims.len() {
+            0 => None,
+            1 => Some(dims.get_item(0)?),
+            _ => Some(dims.clone().into_any()),
+        };
+        let dim = match (positional, dim) {
+            (Some(_), Some(_)) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "squeeze() got multiple values for argument 'dim'",
+                ))
+            }
+            (p, d) => p.or_else(|| d.cloned()),
+        };
+        let Some(dims) = dims_arg(dim_or_axis("squeeze", dim.as_ref(), axis)?)? else {
             return self.tensor().squeeze(None).py().map(wrap);
         };
         let nd = self.tensor().ndim();
@@ -111,7 +125,12 @@ impl PyTensor {
             .collect::<democratising::Result<Vec<usize>>>()
             .py()?;
         ds.sort_unstable_by(|a, b| b.cmp(a));
-        ds.dedup();
+        if let Some(w) = ds.windows(2).find(|w| w[0] == w[1]) {
+            return Err(to_pyerr(democratising::Error::Value(format!(
+                "squeeze: dim {} appears multiple times in the list of dims",
+                w[0]
+            ))));
+        }
         let mut out = self.tensor();
         for d in ds {
             out = out.squeeze(Some(d as isize)).py()?;

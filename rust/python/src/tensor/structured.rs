@@ -74,6 +74,15 @@ impl PyTensor {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<PyTensor> {
         let v = operand(value)?;
+        if v.ndim() != 0 {
+            return Err(crate::errors::to_pyerr(democratising::Error::Value(
+                format!(
+                    "masked_fill only supports a 0-dimensional value tensor, but got tensor with \
+                 {} dimension(s).",
+                    v.ndim()
+                ),
+            )));
+        }
         democratising::ops::overflow::check_scalar_fits(&v, self.tensor().dtype()).py()?;
         let (t, m) = (&self.tensor(), &mask.tensor());
         if t.dtype().is_int() && super::arithmetic::beyond_f64(value) {

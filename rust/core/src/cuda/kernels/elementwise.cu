@@ -69,7 +69,7 @@ template <class A> __device__ A dm_polygamma(A n, A x) {
     if (n == (A)0) return dm_digamma(x);
     if (dm_isnan(x) || n < (A)0 || n != dm_floor(n)) return x * (A)0 / (A)0;
     const bool odd = dm_fmod(n, (A)2) == (A)1;
-    if (x <= (A)0 && x == dm_floor(x)) return odd ? (A)1 / (A)0 : x * (A)0 / (A)0;
+    if (x <= (A)0 && x == dm_floor(x)) return (odd ? (A)1 : (A)-1) / (A)0;
     const A s = n + (A)1;
     A z = x, zeta = (A)0;
     while (z < (A)20 + n) { zeta += dm_pow(z, -s); z += (A)1; }

@@ -138,10 +138,20 @@ impl Tensor {
             _ => 53,
         };
         let scale = (high - low) / (1u64 << digits) as f64;
+        // A draw that rounds up to `high` in the dtype becomes the largest value below it,
+        // as PyTorch keeps `[low, high)` half-open (bfloat16 `uniform_(2, 5)` gave 5 in 0.4%).
+        let below = largest_below(high, dtype);
         with_dtype!(dtype, T => {
             let v: Vec<T> = with_rng(|r| {
                 (0..n)
-                    .map(|_| T::from_f64(low + scale * (r.next_u64() >> (64 - digits)) as f64))
+                    .map(|_| {
+                        let v = T::from_f64(low + scale * (r.next_u64() >> (64 - digits)) as f64);
+                        if high > low && v.to_f64() >= high {
+                            T::from_f64(below)
+                        } else {
+                            v
+                        }
+                    })
                     .collect()
             });
             Tensor::from_vec(v, shape)
@@ -248,5 +258,49 @@ impl Tensor {
                 )])
             },
         ))
+    }
+}
+
+/// The largest value of the floating dtype `dtype` strictly below `x` (as an f64, exact).
+fn largest_below(x: f64, dtype: DType) -> f64 {
+    /// One step toward -inf on the bits of an IEEE float whose sign bit is `sign`.
+    fn step_down(bits: u64, sign: u64) -> u64 {
+        if bits & !sign == 0 {
+            sign | 1 // +-0: the smallest negative subnormal
+        } else if bits & sign == 0 {
+            bits - 1
+        } else {
+            bits + 1
+        }
+    }
+    match dtype {
+        DType::F16 => {
+            let h = half::f16::from_f64(x);
+            let h = if h.to_f64() < x {
+                h
+            } else {
+                half::f16::from_bits(step_down(u64::from(h.to_bits()), 0x8000) as u16)
+            };
+            h.to_f64()
+        }
+        DType::BF16 => {
+            let h = half::bf16::from_f64(x);
+            let h = if h.to_f64() < x {
+                h
+            } else {
+                half::bf16::from_bits(step_down(u64::from(h.to_bits()), 0x8000) as u16)
+            };
+            h.to_f64()
+        }
+        DType::F32 => {
+            let h = x as f32;
+            let h = if f64::from(h) < x {
+                h
+            } else {
+                f32::from_bits(step_down(u64::from(h.to_bits()), 0x8000_0000) as u32)
+            };
+            f64::from(h)
+        }
+        _ => f64::from_bits(step_down(x.to_bits(), 1 << 63)),
     }
 }

@@ -129,6 +129,14 @@ fn overwrite<'py>(
     sample: impl FnOnce(&Tensor) -> democratising::Result<Tensor>,
 ) -> PyResult<Bound<'py, PyTensor>> {
     let t = &slf.get().tensor();
+    if autograd::is_grad_enabled() && t.requires_grad() && t.is_leaf() {
+        // (as every in-place op: `nn.init` fills parameters under `no_grad`)
+        return Err(crate::errors::to_pyerr(democratising::Error::Autograd(
+            "a leaf Variable that requires grad is being used in an in-place operation; wrap \
+             it in `with dm.no_grad():`"
+                .into(),
+        )));
+    }
     let r = sample(t).py()?;
     let _g = autograd::GradModeGuard::new(false);
     t.copy_(&r).py()?;

@@ -19,11 +19,6 @@ def test_squeeze_accepts_several_dims_as_varargs() -> None:
     assert x.squeeze(0, 2).shape == (3,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tensor.count_nonzero takes one dim argument; PyTorch accepts dims as varargs "
-    "(python/democratising/_tensor_more.py count_nonzero)",
-)
 def test_count_nonzero_accepts_dims_as_varargs() -> None:
     x = dm.tensor([[0, 1], [2, 0]])
     assert x.count_nonzero(0, 1).item() == 2

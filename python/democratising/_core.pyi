@@ -796,7 +796,7 @@ class Tensor:
         dtype: _DTypeLike | None = None,
     ) -> Tensor:
         """The mean of the non-NaN elements."""
-    def count_nonzero(self, dim: _Dims | None = None) -> Tensor: ...
+    def count_nonzero(self, dim: _Dims | None = None, *dims: _int) -> Tensor: ...
     @overload
     def median(self, dim: None = None, keepdim: _bool = False) -> Tensor:
         """``median()``: the lower median of all elements; ``median(dim)``: ``(values,

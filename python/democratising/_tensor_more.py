@@ -650,8 +650,13 @@ def nanmean(
 
 
 @_takes_tensor
-def count_nonzero(x: Tensor, dim: Optional[_Dims] = None) -> Tensor:
-    """The number of non-zero elements (over ``dim``), as int64."""
+def count_nonzero(x: Tensor, dim: Optional[_Dims] = None, *dims: int) -> Tensor:
+    """The number of non-zero elements (over ``dim``, or the dims given positionally as the
+    method takes them: ``x.count_nonzero(0, 1)``), as int64."""
+    if dims:
+        if not isinstance(dim, int):
+            raise ArgumentTypeError("count_nonzero(): dims given positionally must be ints")
+        dim = (dim, *dims)
     return (x != 0).sum(**_sum_kw(dim, False, None))
 
 

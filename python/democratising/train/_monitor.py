@@ -2,8 +2,9 @@
 
 ``Trainer`` keeps the best checkpoint of any monitored metric (``TrainingConfig.monitor``),
 and ``democratising.tune`` optimises it; both need ``"min"`` or ``"max"``. When the config
-does not say, a metric object knows (``higher_is_better``); otherwise losses, errors and
-perplexities are minimised and everything else (accuracy, F1, AUROC, R²) maximised."""
+does not say, a metric object knows (``higher_is_better``); otherwise losses, errors,
+perplexities, entropies, NLL, CE, WER/CER and bits per character are minimised and everything
+else (accuracy, F1, AUROC, R²) maximised."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from ..errors import ArgumentTypeError, InvalidValueError
 
 __all__ = ["callback_mode", "check_metrics", "check_monitor", "infer_mode"]
 
-_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
+_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse", "entropy")
+#: Short lower-is-better names matched as whole ``_``-separated words only: as substrings they
+#: occur in other names ("ce" in "dice" and "variance", "wer" in "power").
+_LOWER_IS_BETTER_WORDS = ("nll", "ce", "xent", "wer", "cer", "bpc", "bpd", "ppl", "kl", "kld")
+
+
+def _lower_is_better(base: str) -> bool:
+    """Whether the metric ``base`` (no ``val_``/``test_`` prefix) is a loss-like name."""
+    lowered = base.lower()
+    if any(word in lowered for word in _LOWER_IS_BETTER):
+        return True
+    return any(word in _LOWER_IS_BETTER_WORDS for word in lowered.replace("-", "_").split("_"))
 
 
 def infer_mode(
@@ -34,8 +46,7 @@ def infer_mode(
     metric = (metrics or {}).get(base)
     if metric is not None and hasattr(metric, "higher_is_better"):
         return "max" if metric.higher_is_better else "min"
-    lowered = base.lower()
-    return "min" if any(word in lowered for word in _LOWER_IS_BETTER) else "max"
+    return "min" if _lower_is_better(base) else "max"
 
 
 def check_monitor(name: Any) -> None:
@@ -64,9 +75,9 @@ def callback_mode(name: str, mode: Optional[str] = None) -> str:
     for prefix in ("val_", "test_"):
         if base.startswith(prefix):
             base = base[len(prefix) :]
-    lowered = base.lower()
-    if any(word in lowered for word in _LOWER_IS_BETTER):
+    if _lower_is_better(base):
         return "min"
+    lowered = base.lower()
     return "max" if any(word in lowered for word in _HIGHER_IS_BETTER) else "min"
 
 

@@ -100,6 +100,14 @@ class Callback:
         """Restores what ``state_dict`` returned."""
 
 
+def _fresh_run(trainer: Any) -> bool:
+    """Whether ``fit`` starts a new run (epoch 0, nothing resumed): then a callback's counters
+    start again, as Keras' do, so one callback object passed to several runs (the trials of a
+    search) does not carry one run's best into the next. A resumed or continued run keeps the
+    state its checkpoint (or the previous ``fit``) left."""
+    return getattr(trainer, "epoch", 0) == 0 and getattr(trainer, "resumed_from", None) is None
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -166,6 +174,20 @@ class EarlyStopping(Callback):
         self.best_model_state: Optional[dict[str, Any]] = None
         self.best_epoch: Optional[int] = None
         self.stopped_epoch: Optional[int] = None
+        self._watched = monitor
+
+    def reset(self) -> None:
+        """Forgets the best value, the counter and the kept weights (a new run)."""
+        self.counter = 0
+        self.best_loss = math.inf
+        self.best_model_state = None
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self._watched = self.monitor
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if _fresh_run(trainer):
+            self.reset()
 
     def step(self, model: Any, loss: float) -> bool:
         """Records one loss; ``True`` means stop. (In ``mode="max"`` the value is negated.)"""
@@ -222,7 +244,7 @@ class EarlyStopping(Callback):
             if self.verbose:
                 best = self.best_loss if self.mode == "min" else -self.best_loss
                 at = f" of epoch {self.best_epoch}" if self.best_epoch is not None else ""
-                watched = getattr(self, "_watched", self.monitor)
+                watched = self._watched
                 trainer.log(
                     f"EarlyStopping: restored the best weights{at} ({watched} = {best:.4g})"
                 )
@@ -379,6 +401,10 @@ class ModelCheckpoint(Callback):
         self.written: list[str] = []
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        if _fresh_run(trainer):
+            # A new run: its own best, and only its own files pruned (see ``_fresh_run``).
+            self.best, self.last_path, self.best_path = None, None, None
+            self.scores, self.written = {}, []
         # The folder is made before the first epoch: a path that cannot be one (a file in the
         # way, no permission) fails now, not after an epoch of training has been spent.
         if trainer.is_main:

@@ -1,7 +1,8 @@
 """The built-in searches, which need no extra: every point of a grid, or points drawn at
 random, each trained as a trial; optionally a median rule stops a trial whose monitored metric
-is worse, at some epoch, than the median of the finished trials at that epoch (Optuna's
-``MedianPruner``)."""
+is worse, at some epoch, than the median of the finished trials at that epoch (as Optuna's
+``MedianPruner``, but on the epoch's value rather than the trial's best so far; NaN values are
+left out of the median, as Optuna leaves out its failed trials)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..train.callbacks import Callback
+from ._trial import missing_monitor
 
 __all__ = ["MedianStopper", "TrialPrunedError"]
 
@@ -42,16 +44,15 @@ class MedianStopper(Callback):
 
     def on_epoch_end(self, trainer: Any, metrics: dict[str, Any]) -> Optional[bool]:
         if self.monitor not in metrics:
-            raise KeyError(
-                f"the search monitors {self.monitor!r}, which is not among the metrics "
-                f"{sorted(metrics)}"
-            )
+            raise missing_monitor("the search", self.monitor, metrics)
         value = float(metrics[self.monitor])
         self.values.append(value)
         epoch = len(self.values)
         if epoch <= self.warmup_epochs or len(self.finished) < self.startup_trials:
             return None
-        others = [v[epoch - 1] for v in self.finished if len(v) >= epoch]
+        others = [
+            v[epoch - 1] for v in self.finished if len(v) >= epoch and not math.isnan(v[epoch - 1])
+        ]
         if not others:
             return None
         median = float(np.median(others))

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from .._extras import require
 from ..errors import InvalidValueError
 from ..train.callbacks import Callback
+from ._trial import missing_monitor
 
 __all__ = ["PruningCallback", "make_pruner", "make_sampler", "make_storage", "optuna"]
 
@@ -25,8 +26,8 @@ class PruningCallback(Callback):
     """Reports ``monitor`` (e.g. ``"val_accuracy"``) to an Optuna ``trial`` after every epoch,
     at step = the epoch number, and stops the trial with ``optuna.TrialPruned`` when the
     study's pruner says so, as ``optuna_integration.PyTorchLightningPruningCallback`` does for
-    Lightning. A ``monitor`` the epoch did not record is an error (a misspelt name would
-    otherwise never prune)."""
+    Lightning. A ``monitor`` the epoch did not record is a ``ConfigError`` (also a
+    ``KeyError``): a misspelt name would otherwise never prune."""
 
     def __init__(self, trial: Any, monitor: str) -> None:
         self.trial, self.monitor = trial, monitor
@@ -34,10 +35,7 @@ class PruningCallback(Callback):
 
     def on_epoch_end(self, trainer: Any, metrics: dict[str, Any]) -> Optional[bool]:
         if self.monitor not in metrics:
-            raise KeyError(
-                f"PruningCallback monitors {self.monitor!r}, which is not among the metrics "
-                f"{sorted(metrics)}"
-            )
+            raise missing_monitor("PruningCallback", self.monitor, metrics)
         epoch = int(metrics["epoch"])
         self.trial.report(float(metrics[self.monitor]), step=epoch)
         if self.trial.should_prune():

@@ -7,6 +7,7 @@ unless the config asks, and gets its own copies of the metric objects."""
 from __future__ import annotations
 
 import copy
+import difflib
 import inspect
 import math
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,32 @@ from ..train.callbacks import Callback
 from ..train.config import ConfigError, TrainingConfig
 from ..train.trainer import Trainer, _resolve_data
 
-__all__ = ["TrialResult", "call_model_fn", "train_trial"]
+__all__ = ["MonitorNotRecordedError", "TrialResult", "call_model_fn", "train_trial"]
+
+
+class MonitorNotRecordedError(ConfigError, KeyError):
+    """The search's monitored metric is not among a trial's metrics (a misspelt ``monitor=``,
+    or a ``val_`` metric without validation data). Every trial would fail the same way, so a
+    search stops at once rather than recording each trial as failed. A ``KeyError`` too, as
+    the pruning callbacks raised before."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def missing_monitor(who: str, monitor: str, names: Any) -> MonitorNotRecordedError:
+    """The error for ``monitor`` missing from the recorded ``names``, with a close match."""
+    names = sorted(names)
+    close = difflib.get_close_matches(monitor, names, n=1)
+    if close:
+        hint = f"; did you mean {close[0]!r}?"
+    elif monitor.startswith("val_") and not any(n.startswith("val_") for n in names):
+        hint = "; give validation data for val_ metrics"
+    else:
+        hint = ""
+    return MonitorNotRecordedError(
+        f"{who} monitors {monitor!r}, which is not among the metrics {names}{hint}"
+    )
 
 
 @dataclass
@@ -81,10 +107,7 @@ def train_trial(
     history = trainer.fit(train, val)
     values = history.get(monitor)
     if not values:
-        raise ConfigError(
-            f"the monitored metric {monitor!r} was not recorded (the run recorded "
-            f"{sorted(history)}); give validation data for val_ metrics"
-        )
+        raise missing_monitor("the search", monitor, history)
     value = float(values[-1])
     if math.isnan(value):
         value = math.nan

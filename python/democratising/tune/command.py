@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -70,7 +71,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "under mpirun a journal file in the output folder)",
     )
     p.add_argument("--study", dest="study_name", metavar="NAME", help="study name")
-    p.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="sampler seed (default: the config's seed); with --builtin --search grid it "
+        "shuffles the grid (default: grid order)",
+    )
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial")
     p.add_argument("--data", default="digits", metavar="SPEC", help="as for democratising train")
     p.add_argument("--model", metavar="SPEC", help="'pkg.module:factory' (default: the MLP)")
@@ -170,8 +176,16 @@ def _run(args: argparse.Namespace) -> int:
             numbers = list(range(rank, trials, size))
             prune = table.get("pruner", "none") != "none"
             if search == "grid":
+                seed = table.get("seed")
                 result = grid_search(
-                    base, space, model, trials=trials, numbers=numbers, prune=prune, **common
+                    base,
+                    space,
+                    model,
+                    trials=trials,
+                    numbers=numbers,
+                    prune=prune,
+                    seed=None if seed is None else int(seed),
+                    **common,
                 )
             else:
                 seed = table.get("seed")
@@ -242,14 +256,16 @@ def _report(result: TuneResult, out: Path) -> None:
         {
             "number": t.number,
             "state": t.state,
-            "value": t.value,
+            "value": None if t.value is None or math.isnan(t.value) else t.value,
             "epochs": t.epochs,
             "params": t.params,
         }
         for t in sorted(result.trials, key=lambda t: t.number)
     ]
     summary = {"monitor": result.monitor, "direction": result.direction, "trials": rows}
-    (out / "trials.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Strict JSON (NaN is null above): other tools' parsers refuse a bare NaN.
+    text = json.dumps(summary, indent=2, allow_nan=False, default=str)
+    (out / "trials.json").write_text(text + "\n")
     if not done:
         print("No trial completed: no best config", flush=True)
         return

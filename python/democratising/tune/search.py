@@ -18,13 +18,13 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
-from ..errors import InvalidValueError
+from ..errors import ArgumentTypeError, InvalidValueError
 from ..train._monitor import infer_mode
-from ..train.callbacks import Callback
-from ..train.config import TrainingConfig
+from ..train.callbacks import Callback, MonitorError
+from ..train.config import ConfigError, TrainingConfig
 from . import _optuna
 from ._builtin import MedianStopper, TrialPrunedError
-from ._trial import TrialResult, split_data, train_trial, trial_config
+from ._trial import MonitorNotRecordedError, TrialResult, split_data, train_trial, trial_config
 from .space import SearchSpace, apply_params
 
 __all__ = ["TuneResult", "grid_search", "random_search", "result_from_study", "run"]
@@ -58,7 +58,9 @@ class TuneResult:
     def best_trial(self) -> TrialResult:
         done = self.completed
         if not done:
-            raise InvalidValueError("no trial completed, so there is no best trial")
+            failed = [t for t in self.trials if t.state == "failed" and t.error]
+            why = f" (trial {failed[0].number} failed: {failed[0].error})" if failed else ""
+            raise InvalidValueError(f"no trial completed, so there is no best trial{why}")
         sign = 1.0 if self.direction == "maximize" else -1.0
         return max(done, key=lambda t: (sign * float(t.value or 0.0), -t.number))
 
@@ -74,6 +76,25 @@ class TuneResult:
     def best_config(self) -> TrainingConfig:
         """The base config with the best trial's parameters (verbose and folders as given)."""
         return apply_params(self.base_config, self.best_params)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per trial, by number: ``number``, ``state``, ``value`` (``None`` when
+        failed or NaN), ``epochs``, ``error`` and a ``params_<key>`` entry per parameter (the
+        columns of Optuna's ``trials_dataframe``). Plain data: ``pandas.DataFrame(records)``,
+        ``csv.DictWriter`` or ``json.dumps`` take it as it is, with no pandas needed here."""
+        rows = []
+        for t in sorted(self.trials, key=lambda t: t.number):
+            value = None if t.value is None or math.isnan(t.value) else float(t.value)
+            row: dict[str, Any] = {
+                "number": t.number,
+                "state": t.state,
+                "value": value,
+                "epochs": t.epochs,
+                "error": t.error,
+            }
+            row.update({f"params_{k}": v for k, v in t.params.items()})
+            rows.append(row)
+        return rows
 
     def summary(self) -> str:
         """One line per trial, then the best."""
@@ -130,7 +151,10 @@ def _setup(
     quiet = trial_config(base)
     train, val = split_data(data, quiet)
     name = monitor or base.monitor or ("val_loss" if val is not None else "loss")
-    maximize = infer_mode(name, mode or base.monitor_mode, metrics) == "max"
+    # base.monitor_mode is the direction of base.monitor: another metric infers its own.
+    if mode is None and (monitor is None or monitor == base.monitor):
+        mode = base.monitor_mode
+    maximize = infer_mode(name, mode, metrics) == "max"
     return _Setup(base, quiet, sp, train, val, name, maximize)
 
 
@@ -165,8 +189,12 @@ def run(
     ``"random"``, ``"grid"`` or an Optuna sampler (seeded with ``seed``, default
     ``config.seed``). With ``storage`` (``"journal:PATH"``, a path, ``"sqlite:///tune.db"`` or
     an Optuna storage) and ``study_name``, the study is created or joined, so several processes
-    run trials of one study. ``log`` gets one line per finished trial. The result's ``trials``
-    are the study's (other processes' included)."""
+    run trials of one study; a stored study of the other direction is a ``ConfigError``.
+    ``log`` gets one line per finished trial. The result's ``trials`` are the study's (other
+    processes' included). A trial that raises is marked failed in the study and its exception
+    raised again, as Optuna's ``optimize`` does by default (the built-in searches record it and
+    go on)."""
+    _check_trials(trials)
     opt = _optuna.optuna()
     base, quiet, sp, train, val, name, maximize = _setup(
         config, space, data, monitor, mode, metrics
@@ -180,6 +208,15 @@ def run(
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
+    # load_if_exists joins a stored study whatever its direction: refuse the opposite one,
+    # which would minimise an accuracy (or maximise a loss) without a word.
+    wanted = "maximize" if maximize else "minimize"
+    found = str(study.direction.name).lower()
+    if found != wanted:
+        raise ConfigError(
+            f"study {study.study_name!r} in the storage has direction {found!r}, but monitor "
+            f"{name!r} needs {wanted!r}: use another study_name, or mode= to match"
+        )
 
     def objective(trial: Any) -> float:
         for k, v in (user_attrs or {}).items():
@@ -214,6 +251,7 @@ def _from_frozen(t: Any) -> TrialResult:
         state=state,
         epochs=int(t.user_attrs.get("epochs", steps[-1] if steps else 0)),
         history={"reported": [t.intermediate_values[s] for s in steps]},
+        error=t.system_attrs.get("fail_reason") if state == "failed" else None,
     )
 
 
@@ -241,17 +279,28 @@ def _builtin(
     for number, params in enumerate(points):
         if numbers is not None and number not in numbers:
             continue
-        cfg = apply_params(quiet, params)
         stopper = MedianStopper(name, maximize, finished)
         cbs = [*callbacks, stopper] if prune else list(callbacks)
         try:
+            cfg = apply_params(quiet, params)
             value, history = train_trial(cfg, model, train, val, name, cbs, loss_fn, metrics)
             vals = [float(v) for v in history[name]]
-            finished.append(vals)
-            result = TrialResult(number, dict(params), value, "complete", len(vals), history)
+            if math.isnan(value):  # as Optuna: a NaN objective is a failed trial
+                result = TrialResult(
+                    number, dict(params), None, "failed", len(vals), history, f"{name} is NaN"
+                )
+            else:
+                finished.append(vals)
+                result = TrialResult(number, dict(params), value, "complete", len(vals), history)
         except TrialPrunedError as p:
             last = stopper.values[-1] if stopper.values else None
             result = TrialResult(number, dict(params), last, "pruned", p.epoch)
+        except (MonitorNotRecordedError, MonitorError):
+            raise  # a misspelt monitor: every trial would fail the same way
+        except Exception as e:  # this trial's failure (its model, its config): go on
+            epochs = len(stopper.values) if prune else 0
+            error = f"{type(e).__name__}: {e}"
+            result = TrialResult(number, dict(params), None, "failed", epochs, error=error)
         results.append(result)
         if log is not None:
             log(describe(result, name))
@@ -272,13 +321,23 @@ def grid_search(
     callbacks: Sequence[Callback] = (),
     log: Log = None,
     numbers: Optional[Sequence[int]] = None,
+    seed: Optional[int] = None,
 ) -> TuneResult:
     """Trains every point of the space's grid (the first ``trials`` of them, when given; a
     ``Float`` without ``step`` contributes ``grid_points`` values), with no extra needed.
-    ``prune=True`` stops trials by the median rule (see ``MedianStopper``); ``numbers``
-    restricts the run to those trial numbers (how ranks share a grid)."""
+    The points go in grid order (the last key varying fastest), or, with ``seed``, in an order
+    shuffled by it (as Optuna's ``GridSampler(seed=)``), so that ``trials`` takes a random
+    subset of the grid. ``prune=True`` stops trials by the median rule (see
+    ``MedianStopper``); ``numbers`` restricts the run to those trial numbers (how ranks share
+    a grid). A trial that raises is recorded as ``"failed"`` (its ``error`` says why) and the
+    search goes on."""
+    if trials is not None:
+        _check_trials(trials)
     setup = _setup(config, space, data, monitor, mode, metrics)
     points = list(setup.space.grid())
+    if seed is not None:
+        order = np.random.default_rng(_seed(seed)).permutation(len(points))
+        points = [points[int(i)] for i in order]
     if trials is not None:
         points = points[:trials]
     return _builtin(points, setup, model, prune, metrics, loss_fn, callbacks, log, numbers)
@@ -302,11 +361,28 @@ def random_search(
 ) -> TuneResult:
     """``trials`` points drawn at random from the space (log-uniform where ``log=True``),
     seeded with ``seed`` (default ``config.seed``): the same seed draws the same points on
-    every rank, so ranks can share them by ``numbers``. No extra needed."""
+    every rank, so ranks can share them by ``numbers``. No extra needed. A trial that raises
+    is recorded as ``"failed"`` and the search goes on."""
+    _check_trials(trials)
     setup = _setup(config, space, data, monitor, mode, metrics)
-    rng = np.random.default_rng(setup.base.seed if seed is None else seed)
+    rng = np.random.default_rng(setup.base.seed if seed is None else _seed(seed))
     points = [setup.space.sample(rng) for _ in range(trials)]
     return _builtin(points, setup, model, prune, metrics, loss_fn, callbacks, log, numbers)
+
+
+def _check_trials(trials: Any) -> None:
+    """``trials`` is a count: a negative one would silently drop grid points (``[:-1]``) or
+    run nothing."""
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)):
+        raise ArgumentTypeError(f"trials must be an int, got {trials!r}")
+    if trials < 0:
+        raise InvalidValueError(f"trials must be >= 0, got {trials}")
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentTypeError(f"seed must be an int or None, got {seed!r}")
+    return int(seed)
 
 
 def wait_for_trials(study: Any, total: int, timeout: float, poll: float = 0.5) -> int:

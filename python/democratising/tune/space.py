@@ -16,6 +16,7 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -53,33 +54,55 @@ class Float:
 
     def __post_init__(self) -> None:
         lo, hi = _number(self.low, "Float low"), _number(self.high, "Float high")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ConfigError(f"Float: low and high must be finite, got {lo} and {hi}")
         if not lo <= hi:
             raise ConfigError(f"Float: low ({lo}) must be <= high ({hi})")
+        if not isinstance(self.log, (bool, np.bool_)):
+            raise ConfigError(f"Float: log must be True or False, got {self.log!r}")
         if self.log and lo <= 0:
             raise ConfigError(f"Float(log=True) needs low > 0, got {lo}")
         if self.log and self.step is not None:
             raise ConfigError("Float: step and log=True cannot be combined (as in Optuna)")
-        if self.step is not None and _number(self.step, "Float step") <= 0:
-            raise ConfigError(f"Float: step must be > 0, got {self.step}")
+        if self.step is not None:
+            step = _number(self.step, "Float step")
+            if not (math.isfinite(step) and step > 0):
+                raise ConfigError(f"Float: step must be a finite number > 0, got {self.step}")
+        gp = self.grid_points
+        if isinstance(gp, (bool, np.bool_)) or not isinstance(gp, (int, np.integer)) or gp < 1:
+            raise ConfigError(f"Float: grid_points must be an int >= 1, got {gp!r}")
+
+    def _steps(self) -> tuple[Decimal, Decimal, int]:
+        """``(low, step, n)`` as decimals of the numbers as written, with ``n + 1`` values:
+        ``low + i * step`` in decimal is what the user means (0.1 + 3 * 0.2 is 0.7, where binary
+        floats give 0.7000000000000001, past ``high``)."""
+        assert self.step is not None
+        lo, step = Decimal(repr(float(self.low))), Decimal(repr(float(self.step)))
+        n = int((Decimal(repr(float(self.high))) - lo) // step)
+        return lo, step, n
+
+    def _at(self, lo: Decimal, step: Decimal, i: int) -> float:
+        return min(float(self.high), max(float(self.low), float(lo + i * step)))
 
     def grid(self) -> list[float]:
         if self.step is not None:
-            n = math.floor((self.high - self.low) / self.step + 1e-9)
-            return [float(self.low + i * self.step) for i in range(n + 1)]
+            lo, step, n = self._steps()
+            return [self._at(lo, step, i) for i in range(n + 1)]
         if self.low == self.high:
             return [float(self.low)]
         if self.log:
-            return [float(v) for v in np.geomspace(self.low, self.high, self.grid_points)]
-        return [float(v) for v in np.linspace(self.low, self.high, self.grid_points)]
+            return [float(v) for v in np.geomspace(self.low, self.high, int(self.grid_points))]
+        return [float(v) for v in np.linspace(self.low, self.high, int(self.grid_points))]
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.log:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        v = float(rng.uniform(self.low, self.high))
         if self.step is not None:
-            v = self.low + round((v - self.low) / self.step) * self.step
-            v = min(v, self.high)
-        return float(v)
+            # Each of the n + 1 values equally likely, as Optuna's samplers draw them (rounding
+            # a uniform draw would give the two ends half the weight of the others).
+            lo, step, n = self._steps()
+            return self._at(lo, step, int(rng.integers(0, n + 1)))
+        return float(rng.uniform(self.low, self.high))
 
     def suggest(self, trial: Any, name: str) -> float:
         return float(trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step))
@@ -103,6 +126,8 @@ class Int:
             raise ConfigError(f"Int: low ({self.low}) must be <= high ({self.high})")
         if self.step < 1:
             raise ConfigError(f"Int: step must be >= 1, got {self.step}")
+        if not isinstance(self.log, (bool, np.bool_)):
+            raise ConfigError(f"Int: log must be True or False, got {self.log!r}")
         if self.log and (self.low < 1 or self.step != 1):
             raise ConfigError("Int(log=True) needs low >= 1 and step = 1 (as in Optuna)")
 
@@ -111,8 +136,9 @@ class Int:
 
     def sample(self, rng: np.random.Generator) -> int:
         if self.log:
-            v = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
-            return int(min(self.high, max(self.low, math.floor(v))))
+            # Optuna's draw: log-uniform over [low - 0.5, high + 0.5], rounded.
+            v = math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5)))
+            return int(min(self.high, max(self.low, round(v))))
         n = (self.high - self.low) // self.step
         return int(self.low + self.step * int(rng.integers(0, n + 1)))
 
@@ -185,9 +211,9 @@ def _from_table(key: str, spec: Any) -> Distribution:
     return Float(
         _number(spec["low"], f"{key} low"),
         _number(spec["high"], f"{key} high"),
-        log=bool(spec.get("log", False)),
+        log=spec.get("log", False),
         step=spec.get("step"),
-        grid_points=int(spec.get("grid_points", 5)),
+        grid_points=spec.get("grid_points", 5),
     )
 
 
@@ -207,14 +233,50 @@ class SearchSpace:
         return space if isinstance(space, SearchSpace) else cls(space)
 
     def check(self, config: TrainingConfig) -> None:
-        """``ConfigError`` naming a key that is not a config field (or a value the config
-        refuses), before any trial runs: the lowest and the highest corner are applied."""
+        """``ConfigError``, before any trial runs, for a key that is not a config field, a field
+        of an optimizer or scheduler kind that no trial can have (``optimizer.momentum`` when
+        every trial uses Adam), or a value the config refuses. The lowest and highest corners
+        are applied, then every value a key can take (each choice; a range's two ends) one key
+        at a time, under each kind the trials can have: a few config validations in all."""
         for end in (0, -1):
             params = {k: d.grid()[end] for k, d in self.params.items()}
-            try:
-                apply_params(config, params)
-            except ConfigError as e:
-                raise ConfigError(f"search space {params}: {e}") from None
+            self._try(config, params)
+        for key, dist in self.params.items():
+            values = dist.grid() if isinstance(dist, Categorical) else _ends(dist)
+            head, _, rest = key.partition(".")
+            if key in _KINDS:
+                contexts: list[dict[str, Value]] = [{}]
+            elif rest and head in _KINDS:
+                kinds = self._kinds(config, head)
+                having = [k for k in kinds if k is not None and rest in (_fields_of(head, k) or ())]
+                if not having and rest in _all_fields(head):
+                    reach = ", ".join("none" if k is None else k for k in kinds)
+                    raise ConfigError(
+                        f"search space {key!r}: no {head} kind the search can use ({reach}) "
+                        f"has the field {rest!r}, so every trial would ignore it; add a kind "
+                        f"that has it to the space's {head!r} choices, or set {head} in the config"
+                    )
+                contexts = [{head: k} for k in having] if head in self.params and having else [{}]
+            else:
+                contexts = [{}]
+            for value in values:
+                for context in contexts:
+                    self._try(config, {**context, key: value})
+
+    @staticmethod
+    def _try(config: TrainingConfig, params: Mapping[str, Any]) -> None:
+        try:
+            apply_params(config, params)
+        except ConfigError as e:
+            raise ConfigError(f"search space {dict(params)}: {e}") from None
+
+    def _kinds(self, config: TrainingConfig, head: str) -> list[Optional[str]]:
+        """The ``optimizer`` or ``scheduler`` kinds (``None``: no scheduler) trials can have."""
+        dist = self.params.get(head)
+        if dist is None:
+            current = getattr(config, head)
+            return [None if current is None else str(current.name)]
+        return [None if str(v).lower() == "none" else str(v) for v in dist.grid()]
 
     def grid(self) -> Iterator[dict[str, Value]]:
         """Every combination, the last key varying fastest."""
@@ -246,9 +308,23 @@ class SearchSpace:
         return f"SearchSpace({self.params!r})"
 
 
-def _fields_of(union: Any, kind_name: str) -> Optional[set[str]]:
-    cls = union._registry.get(_norm(kind_name))
+_KINDS: dict[str, Any] = {"optimizer": OptimizerConfig, "scheduler": SchedulerConfig}
+
+
+def _ends(dist: Union[Float, Int]) -> list[Value]:
+    grid: list[Value] = list(dist.grid())
+    return [grid[0], grid[-1]] if len(grid) > 1 else grid
+
+
+def _fields_of(head: str, kind_name: str) -> Optional[set[str]]:
+    """The fields of the ``head`` (``"optimizer"``/``"scheduler"``) kind ``kind_name``, or
+    ``None`` for a kind that does not exist."""
+    cls = _KINDS[head]._registry.get(_norm(kind_name))
     return None if cls is None else {f.name for f in dataclasses.fields(cls)}
+
+
+def _all_fields(head: str) -> set[str]:
+    return set().union(*(_fields_of(head, k) or set() for k in _KINDS[head].kinds()))
 
 
 def apply_params(config: TrainingConfig, params: Mapping[str, Any]) -> TrainingConfig:
@@ -259,18 +335,15 @@ def apply_params(config: TrainingConfig, params: Mapping[str, Any]) -> TrainingC
     ordered = sorted(params.items(), key=lambda kv: kv[0] not in ("optimizer", "scheduler"))
     scheduler = config.scheduler.name if config.scheduler is not None else None
     kinds: dict[str, Optional[str]] = {"optimizer": config.optimizer.name, "scheduler": scheduler}
-    unions = {"optimizer": OptimizerConfig, "scheduler": SchedulerConfig}
     overrides = []
     for key, value in ordered:
         head, _, rest = key.partition(".")
         if key in kinds:
             kinds[key] = None if str(value).lower() == "none" else str(value)
-        elif rest and head in unions:
-            union = unions[head]
+        elif rest and head in _KINDS:
             kind = kinds[head]
-            own = _fields_of(union, kind) if kind is not None else None
-            anywhere = set().union(*(_fields_of(union, k) or set() for k in union.kinds()))
-            if (own is None or rest not in own) and rest in anywhere:
+            own = _fields_of(head, kind) if kind is not None else None
+            if (own is None or rest not in own) and rest in _all_fields(head):
                 continue  # a field of another kind than this trial's
         text = repr(value) if isinstance(value, float) else str(value)
         overrides.append(f"{key}={text}")

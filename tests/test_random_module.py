@@ -19,14 +19,25 @@ def test_fork_rng_restores_the_state_after_the_block() -> None:
 
 def test_fork_rng_restores_on_error_and_can_be_disabled() -> None:
     dm.manual_seed(5)
-    state = dm.random.get_rng_state()
+    state = dm.random.get_rng_state().tolist()
     with pytest.raises(KeyError), dm.random.fork_rng(devices=[], device_type="cuda"):
         dm.rand(3)
         raise KeyError("boom")
-    assert dm.random.get_rng_state() == state
+    assert dm.random.get_rng_state().tolist() == state
     with dm.random.fork_rng(enabled=False):
         dm.rand(3)
-    assert dm.random.get_rng_state() != state
+    assert dm.random.get_rng_state().tolist() != state
+
+
+def test_rng_state_is_a_tensor_that_restores_the_stream() -> None:
+    dm.manual_seed(7)
+    state = dm.random.get_rng_state()
+    assert isinstance(state, dm.Tensor) and state.dtype == dm.int64 and state.shape == (4,)
+    first = dm.rand(5).tolist()
+    dm.random.set_rng_state(state)
+    assert dm.rand(5).tolist() == first
+    dm.random.set_rng_state(state.tolist())  # (a list of words, as earlier versions returned)
+    assert dm.rand(5).tolist() == first
 
 
 def test_seed_functions_are_the_top_level_ones() -> None:

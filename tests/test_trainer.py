@@ -459,7 +459,7 @@ def _trainer_state(t: Trainer) -> dict[str, Any]:
         },
         "opt_groups": opt["param_groups"],
         "scheduler": t.scheduler.state_dict(),
-        "rng": dm.get_rng_state(),
+        "rng": dm.get_rng_state().tolist(),
         "loader": json.dumps(t.train_loader.state_dict()),
         "counters": (t.epoch, t.global_step, json.dumps(t.history)),
         "es": (t.callbacks[0].counter, t.callbacks[0].best_loss),

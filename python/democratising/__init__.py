@@ -41,11 +41,9 @@ from ._core import dtype as dtype
 from ._core import from_numpy as from_numpy
 from ._core import get_default_device as get_default_device
 from ._core import get_num_threads as get_num_threads
-from ._core import get_rng_state as get_rng_state
 from ._core import is_grad_enabled as is_grad_enabled
 from ._core import set_default_device as set_default_device
 from ._core import set_num_threads as set_num_threads
-from ._core import set_rng_state as set_rng_state
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
 from ._random import rand, randint, randn, randperm
@@ -477,6 +475,7 @@ from .amp.autocast_mode import (  # noqa: E402
     set_autocast_enabled,
 )
 from .linalg._extras import pca_lowrank, svd_lowrank  # noqa: E402
+from .random import get_rng_state, set_rng_state  # noqa: E402 - tensors, as PyTorch's
 
 # (dm.jit, dm.compiler, dm.multiprocessing, dm.hub, dm.profiler load on first use, through
 # ``__getattr__`` above, so ``import democratising`` does not pay for them.)

@@ -309,6 +309,26 @@ def get_float32_matmul_precision() -> str:
 _DEFAULT_SEED = 67280421310721
 
 
+def state_tensor(words: Any) -> Tensor:
+    """The engine's generator state (four unsigned 64-bit words) as a tensor, as PyTorch's
+    ``get_rng_state``/``Generator.get_state`` return one (a uint8 byte tensor there; here
+    int64, each word's bits as a signed integer, there being no uint64 dtype)."""
+    arr = np.array([int(w) % (1 << 64) for w in words], dtype=np.uint64).view(np.int64)
+    return _core.from_numpy(arr)
+
+
+def state_words(state: Any) -> list[int]:
+    """The engine's state words of a state from ``state_tensor`` (or a list of its values, or
+    the list of unsigned words that earlier versions returned), for ``_core.set_rng_state``,
+    which validates them; a negative value is a word's bits read as signed."""
+    if isinstance(state, Tensor):
+        if state.dtype.is_floating_point or state.dtype == _core.bool:
+            raise DTypeError(f"RNG state must be an integer tensor, got {state.dtype}")
+        state = state.detach().cpu().reshape(-1).tolist()
+    words = [int(v) for v in state]
+    return [w + (1 << 64) if -(1 << 63) <= w < 0 else w for w in words]
+
+
 def _state_for_seed(seed: int) -> list[int]:
     saved = _core.get_rng_state()
     try:
@@ -332,7 +352,9 @@ class Generator:
         self._state = _state_for_seed(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
+        """Reseeds; a negative seed wraps around to unsigned 64 bits (``-1`` is 2**64 - 1),
+        as PyTorch's ``initial_seed`` reports it."""
+        self._seed = int(seed) % (1 << 64)
         self._state = _state_for_seed(self._seed)
         return self
 
@@ -347,11 +369,14 @@ class Generator:
         self.manual_seed(new)
         return new
 
-    def get_state(self) -> list[int]:
-        return list(self._state)
+    def get_state(self) -> Tensor:
+        """The generator's state, as a tensor (``state_tensor``) for ``set_state``."""
+        return state_tensor(self._state)
 
     def set_state(self, new_state: Any) -> Generator:
-        state = [int(v) for v in new_state]
+        """Restores a state from ``get_state`` (a tensor, or the list of words that earlier
+        versions returned)."""
+        state = state_words(new_state)
         saved = _core.get_rng_state()
         try:
             _core.set_rng_state(state)  # validated by the engine
@@ -403,11 +428,11 @@ class _DefaultGenerator(Generator):
 
         return seed()
 
-    def get_state(self) -> list[int]:
-        return list(_core.get_rng_state())
+    def get_state(self) -> Tensor:
+        return state_tensor(_core.get_rng_state())
 
     def set_state(self, new_state: Any) -> Generator:
-        _core.set_rng_state([int(v) for v in new_state])
+        _core.set_rng_state(state_words(new_state))
         return self
 
     def _active(self) -> Any:
@@ -471,22 +496,38 @@ def multinomial(
         raise DTypeError(
             f"multinomial only supports floating-point dtypes for input, got {input.dtype}"
         )
-    if isinstance(num_samples, builtins.bool) or int(num_samples) != num_samples:
-        raise ArgumentTypeError(f"num_samples must be an int, got {num_samples!r}")
-    k = int(num_samples)
+    try:  # (an int, a NumPy integer, an integer 0-d tensor; not 2.0 or True, as PyTorch)
+        if isinstance(num_samples, builtins.bool):
+            raise TypeError
+        k = operator.index(num_samples)
+    except TypeError:
+        raise ArgumentTypeError(
+            f"multinomial(): argument 'num_samples' must be int, not {type(num_samples).__name__}"
+        ) from None
     if k <= 0:
         raise InvalidValueError(f"cannot sample n_sample <= 0 samples, got {k}")
-    p = input.detach().cpu().to(_core.float64).numpy().reshape(-1, input.shape[-1])
-    rows, n = p.shape
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise InvalidValueError("probability tensor contains either `inf`, `nan` or element < 0")
-    if n == 0 or np.any(p.sum(axis=1) <= 0):
-        raise InvalidValueError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if out is not None:
+        from ._random_more import check_out
+
+        check_out(out, (), "multinomial")
+        if out.dtype != _core.int64:
+            raise DTypeError(f"multinomial expects Long tensor out, got: {out.dtype}")
+    n = input.shape[-1]
     if not replacement and k > n:
         raise InvalidValueError(
             f"cannot sample n_sample > prob_dist.size(-1) samples without replacement ({k} > {n})"
         )
-    if replacement:
+    if n == 0:  # (with replacement: nothing to draw from)
+        raise InvalidValueError("invalid multinomial distribution (sum of probabilities <= 0)")
+    p = input.detach().cpu().to(_core.float64).numpy().reshape(-1, n)
+    rows = p.shape[0]
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise InvalidValueError("probability tensor contains either `inf`, `nan` or element < 0")
+    if np.any(p.sum(axis=1) <= 0):
+        raise InvalidValueError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if rows == 0:  # (a batch of no distributions: no samples, as PyTorch)
+        idx = np.zeros((0, k), dtype=np.int64)
+    elif replacement:
         u = _core.rand(rows, k, dtype=_core.float64).numpy()
         cdf = np.cumsum(p, axis=1)
         cdf /= cdf[:, -1:]
@@ -510,8 +551,9 @@ def multinomial(
     if input.device.type != "cpu":
         res = res.to(input.device)
     if out is not None:
-        out.copy_(res)
-        return out
+        from ._random_more import write_out
+
+        return write_out(res, out, "multinomial")
     return res
 
 

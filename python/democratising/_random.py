@@ -127,6 +127,22 @@ def randint(
     return _finish(_randint(*args, generator=generator, **kwargs), requires_grad)
 
 
+#: dtype name -> the largest ``n`` whose permutation it holds exactly (PyTorch's limits; it
+#: checks no bfloat16 limit).
+_PERM_LIMITS = {"float16": 2049, "float32": 2**24 + 1, "float64": 2**53 + 1, "int32": 2**31}
+
+
+def check_randperm_dtype(n: int, dtype: Any) -> None:
+    """PyTorch's refusals of a ``randperm`` dtype: bool, and a dtype that cannot hold
+    ``0..n-1`` exactly (``randperm(5000, dtype=float16)`` would repeat values)."""
+    name = getattr(dtype, "name", None)
+    if name == "bool":
+        raise DTypeError('"randperm" not implemented for bool')
+    limit = _PERM_LIMITS.get(name)  # type: ignore[arg-type]
+    if limit is not None and n > limit:
+        raise InvalidValueError(f"randperm: n cannot be greater than {limit} for {name}")
+
+
 def randperm(
     n: int,
     *,
@@ -143,6 +159,8 @@ def randperm(
     del layout, pin_memory  # (strided, the only layout; pinning is the allocator's business)
     if out is not None:
         return _into(out, lambda d: randperm(n, generator=generator, dtype=d), dtype, "randperm")
+    if dtype is not None:
+        check_randperm_dtype(n, dtype)
     perm = _randperm(n, generator=generator)
     if dtype is not None and dtype != perm.dtype:
         perm = perm.to(dtype)

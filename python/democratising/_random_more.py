@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 import os
 import threading
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from ._core import Tensor
 from ._grad_mode import no_grad
 from ._tensor_extra import _host, _sizes, broadcast_shapes
 from ._tensor_more import _generator_scope, _result_dtype
-from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, AutogradError, DTypeError, InvalidValueError, ShapeError
 
 _Number = Union[int, float]
 
@@ -114,20 +115,36 @@ def _zero_grad_link(out: Tensor, inputs: Sequence[Any]) -> Tensor:
     return _core._record_function(out, ins, backward, differentiable=True)
 
 
-def _write_out(value: Tensor, out: Optional[Tensor], op: str) -> Tensor:
-    if out is None:
-        return value
+def check_out(out: Any, inputs: Sequence[Any], op: str) -> None:
+    """PyTorch's refusals for ``out=``: not a tensor, or autograd asked of it (``out`` or an
+    input requiring grad while grad mode is on)."""
     if not isinstance(out, Tensor):
         raise ArgumentTypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
-    if tuple(out.shape) != tuple(value.shape):
-        raise ShapeError(
-            f"{op}(): out has shape {tuple(out.shape)}, the result has {tuple(value.shape)}"
+    if _core.is_grad_enabled() and (
+        out.requires_grad or builtins.any(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+    ):
+        raise AutogradError(
+            f"{op}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
         )
-    if out.dtype != value.dtype:
-        raise DTypeError(f"{op}(): expected out of dtype {value.dtype}, got {out.dtype}")
+
+
+def write_out(value: Tensor, out: Tensor, op: str) -> Tensor:
+    """Writes ``value`` into ``out`` (converted to ``out``'s dtype) and returns ``out``. An
+    empty ``out`` is resized to ``value``'s shape, as PyTorch does; one that holds elements
+    must already have that shape (PyTorch resizes it too, with a deprecation warning)."""
+    shape = tuple(value.shape)
+    if tuple(out.shape) != shape:
+        if out.numel() != 0:
+            raise ShapeError(f"{op}(): out has shape {tuple(out.shape)}, the result has {shape}")
+        out.resize_(*shape)
     with no_grad():
-        out.copy_(value.detach())
+        out.copy_(value.detach().to(out.dtype))
     return out
+
+
+def _write_out(value: Tensor, out: Optional[Tensor], op: str) -> Tensor:
+    return value if out is None else write_out(value, out, op)
 
 
 # ---- normal and poisson ----------------------------------------------------------------------
@@ -171,6 +188,13 @@ def normal(
         if not std >= 0:  # type: ignore[operator]
             raise InvalidValueError(f"normal expects std >= 0.0, but found std {std}")
         shape = _sizes((size,))
+        if out is not None:
+            check_out(out, (), "normal")
+            if dtype is not None and dtype != out.dtype:
+                raise DTypeError(
+                    f"normal(): dtype {dtype} does not match dtype of out parameter ({out.dtype})"
+                )
+            dtype = out.dtype  # (PyTorch samples in out's dtype)
         dt = dtype or _core._default_dtype()
         if not dt.is_floating_point:
             raise DTypeError(f"normal: expected a floating-point dtype, got {dt}")
@@ -186,6 +210,11 @@ def normal(
     dt = _result_dtype(mean, std)
     if dt is None or not builtins.all(t.dtype.is_floating_point for t in tensors):
         raise DTypeError(f"normal not implemented for {dt}: needs floating-point mean or std")
+    if out is not None:
+        check_out(out, tensors, "normal")
+        if not out.dtype.is_floating_point:
+            raise DTypeError(f"normal not implemented for out of dtype {out.dtype}")
+        dt = out.dtype  # (PyTorch samples in out's dtype)
     if isinstance(std, Tensor):
         s = _host(std)
         if s.size and not np.all(s >= 0):
@@ -289,14 +318,34 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 _ENGINE_UNIFORM = Tensor.uniform_
 _ENGINE_NORMAL = Tensor.normal_
 
+#: float dtype -> its largest finite value: ``uniform_``'s bounds must lie within it.
+_FLOAT_MAX = {
+    _core.float64: 1.7976931348623157e308,
+    _core.float32: 3.4028234663852886e38,
+    _core.float16: 65504.0,
+    _core.bfloat16: 3.3895313892515355e38,
+}
+
 
 def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: Any = None) -> Tensor:
     """Fills with samples of U(``from_``, ``to``) (PyTorch's ``uniform_(from, to)``), drawn
-    from the global generator or ``generator``; ``from_ > to`` raises ``InvalidValueError``."""
+    from the global generator or ``generator``. As PyTorch, raises ``InvalidValueError`` for
+    ``from_ > to``, a bound that is not finite in the tensor's dtype (which would fill inf or
+    NaN) and ``to - from_`` beyond the dtype's largest value."""
     if from_ > to:
         raise InvalidValueError(
             f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}"
         )
+    top = _FLOAT_MAX.get(self.dtype)
+    if top is not None:
+        for name, v in (("from", from_), ("to", to)):
+            if not -top <= v <= top:  # (also NaN)
+                raise InvalidValueError(f"uniform_: {name} is out of bounds for {self.dtype}")
+        if to - from_ > top:
+            raise InvalidValueError(
+                f"uniform_ expects to-from <= the largest {self.dtype}, but found to={to} and "
+                f"from={from_} which result in to-from to exceed the limit"
+            )
     with _generator_scope(generator, "uniform_"):
         _ENGINE_UNIFORM(self, from_, to)
     return self
@@ -348,22 +397,42 @@ def _random_ints(low: int, high: int, shape: Sequence[int], device: Any) -> Tens
 
 
 def random_(
-    self: Tensor, from_: Any = _UNSET, to: Any = _UNSET, *, generator: Any = None
+    self: Tensor,
+    from_: Any = _UNSET,
+    to: Any = _UNSET,
+    *,
+    generator: Any = None,
+    **kwargs: Any,
 ) -> Tensor:
     """Fills with integers uniform in [``from_``, ``to``), as PyTorch's ``random_``:
     ``random_(to)`` draws from [0, ``to``); ``random_(from, None)`` from [``from``, the largest
     value of the dtype] (for floating-point dtypes, ``2**digits``: 2**24 for float32);
-    ``random_()`` from [0, that largest value]. Bounds outside the dtype, or ``from >= to``,
-    raise ``InvalidValueError``."""
+    ``random_()`` from [0, that largest value]. PyTorch's keyword ``from`` (a Python keyword,
+    so passed as ``**{"from": 2}``, with ``to``) is accepted as well as ``from_``. Bounds must
+    be integers (``ArgumentTypeError``, a ``TypeError``, otherwise); bounds outside the dtype,
+    or ``from >= to``, raise ``InvalidValueError``."""
+    if kwargs:
+        if set(kwargs) != {"from"} or from_ is not _UNSET:
+            extra = ", ".join(sorted(set(kwargs) - {"from"})) or "from (given twice)"
+            raise ArgumentTypeError(f"random_() got an unexpected keyword argument: {extra}")
+        if to is _UNSET:
+            raise ArgumentTypeError("random_(): keyword 'from' needs 'to' as well")
+        from_ = kwargs["from"]
     if to is _UNSET:
         from_, to = (0, None) if from_ is _UNSET else (0, from_)
     elif from_ is _UNSET:
         from_ = 0
     for name, v in (("from", from_), ("to", to)):
-        if v is not None and (isinstance(v, bool) or int(v) != v):
+        if v is None:
+            continue
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            operator.index(v)  # (ints, NumPy integers, integer 0-d tensors; not 5.0)
+        except TypeError:
             raise ArgumentTypeError(
                 f"random_(): argument '{name}' must be int, not {type(v).__name__}"
-            )
+            ) from None
     dt = self.dtype
     if dt in _INT_RANGES:
         lo, top = _INT_RANGES[dt]

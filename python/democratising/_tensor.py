@@ -464,32 +464,51 @@ def randint_like(
 
 
 def bernoulli(
-    input: Tensor, p: Optional[builtins.float] = None, *, generator: Any = None
+    input: Tensor,
+    p: Optional[builtins.float] = None,
+    *,
+    generator: Any = None,
+    out: Optional[Tensor] = None,
 ) -> Tensor:
     """``torch.bernoulli``: 1 with probability ``input`` (or with probability ``p`` when it is
     given, ``input`` then only supplying shape, dtype and device), else 0, in ``input``'s
-    dtype. Uniforms come from ``dm.rand`` (``dm.manual_seed`` makes draws reproducible); a
-    ``dm.Generator`` draws from its own stream instead."""
+    dtype (``out``'s with ``out=``, which is returned). Probabilities must be floating point
+    (``DTypeError`` otherwise, as PyTorch refuses integer and bool ones). Uniforms come from
+    ``dm.rand`` (``dm.manual_seed`` makes draws reproducible); a ``dm.Generator`` draws from
+    its own stream instead. As in PyTorch, the sample of an ``input`` that requires grad
+    requires grad too, with a zero gradient."""
     if generator is not None:
         from ._tensor_more import _generator_scope  # (lazy: it imports the package's methods)
 
         with _generator_scope(generator, "bernoulli"):
-            return bernoulli(input, p)
+            return bernoulli(input, p, out=out)
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(
             f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}"
         )
+    if out is not None:
+        from ._random_more import check_out, write_out  # (lazy: it builds on this module)
+
+        check_out(out, (input,), "bernoulli")
+        return write_out(bernoulli(input, p), out, "bernoulli")
     # float64 uniforms for float64 probabilities; float32 otherwise (half types are too coarse).
     udtype = _core.float64 if input.dtype == _core.float64 else _core.float32
     probs: Any = p
     if p is None:
+        if not input.dtype.is_floating_point:
+            raise DTypeError(f"bernoulli not implemented for probabilities of dtype {input.dtype}")
         probs = input.detach().to(udtype)
         if builtins.bool(((probs < 0) | (probs > 1) | (probs != probs)).any().item()):
             raise InvalidValueError("bernoulli(): all elements of input must be in [0, 1]")
     elif not 0 <= p <= 1:
         raise InvalidValueError(f"bernoulli(): p must be in [0, 1], got {p}")
     u = _core.rand(*input.shape, dtype=udtype, device=input.device)
-    return (u < probs).to(input.dtype)
+    sample = (u < probs).to(input.dtype)
+    if input.requires_grad:
+        from ._random_more import _zero_grad_link  # (lazy: it builds on this module)
+
+        return _zero_grad_link(sample, [input])
+    return sample
 
 
 def full_like(

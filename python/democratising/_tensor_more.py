@@ -1240,10 +1240,8 @@ def bernoulli_(x: Tensor, p: Union[float, Tensor] = 0.5, *, generator: Any = Non
 
     with _generator_scope(generator, "bernoulli_"):
         if isinstance(p, Tensor):
-            probs = p.detach().expand(*x.shape)
-            if not probs.dtype.is_floating_point:
-                probs = probs.to(_core.float32)
-            sample = bernoulli(probs.contiguous())
+            # (an integer or bool ``p`` is refused by ``bernoulli``, as PyTorch's)
+            sample = bernoulli(p.detach().expand(*x.shape).contiguous())
         else:
             sample = bernoulli(x, float(p))
     x.copy_(sample)

@@ -269,13 +269,17 @@ def get_rng_state(device: int | str | Device = "cuda") -> _core.Tensor:
     """The state of the one generator that serves every device (random tensors are drawn on
     the host and moved), as ``dm.get_rng_state()``."""
     del device
-    return _core.get_rng_state()
+    from .random import get_rng_state as state
+
+    return state()
 
 
 def set_rng_state(new_state: _core.Tensor, device: int | str | Device = "cuda") -> None:
-    """Restores a state from :func:`get_rng_state`."""
+    """Restores a state from :func:`get_rng_state` (a tensor, or the older list of words)."""
     del device
-    _core.set_rng_state(new_state)
+    from .random import set_rng_state as restore
+
+    restore(new_state)
 
 
 def get_device_name(device: int | str | Device | None = None) -> str:

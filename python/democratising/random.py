@@ -10,12 +10,22 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import _core
+from ._pytorch_compat import state_tensor, state_words
 from ._random_more import initial_seed, manual_seed, seed
 
 __all__ = ["fork_rng", "get_rng_state", "initial_seed", "manual_seed", "seed", "set_rng_state"]
 
-get_rng_state = _core.get_rng_state
-set_rng_state = _core.set_rng_state
+
+def get_rng_state() -> _core.Tensor:
+    """The global generator's state as a tensor (int64 words; PyTorch's is a uint8 tensor),
+    for ``set_rng_state``."""
+    return state_tensor(_core.get_rng_state())
+
+
+def set_rng_state(new_state: Any) -> None:
+    """Restores a state from ``get_rng_state`` (a tensor, or the list of words that earlier
+    versions returned); the engine validates it."""
+    _core.set_rng_state(state_words(new_state))
 
 
 @contextlib.contextmanager

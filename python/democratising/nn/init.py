@@ -110,12 +110,12 @@ def _fill_from(tensor: Tensor, values: Tensor) -> Tensor:
 
 @_takes_generator
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fills with samples from U(a, b)."""
-    if a > b:
-        raise InvalidValueError(
-            f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
-        )
-    return _fill_from(tensor, _core.rand(*tensor.shape, dtype=tensor.dtype) * (b - a) + a)
+    """Fills with samples from U(a, b), by ``Tensor.uniform_``, which keeps the range
+    half-open in every dtype (``rand * (b - a) + a`` in bfloat16 rounds up to ``b``) and
+    checks the bounds (``a > b``, bounds outside the dtype)."""
+    with no_grad():
+        tensor.uniform_(a, b)
+    return tensor
 
 
 @_takes_generator

@@ -24,15 +24,18 @@ class FunctionCtx:
         self.materialize_grads = True
         self._input_ids = {id(a) for a in inputs if isinstance(a, Tensor)}
         self._saved_other: set[int] = set()
+        self._saved_raw: tuple[Optional[Tensor], ...] = ()
         self._non_diff: set[int] = set()
         self._dirty_tensors: list[Tensor] = []
         self._versions: list[tuple[Tensor, int]] = []
 
     def save_for_backward(self, *tensors: Optional[Tensor]) -> None:
         """Saved inputs keep their graph, so a backward run with ``create_graph=True``
-        differentiates through them (as in PyTorch). A saved floating-point tensor that is not
-        an input (an output or an intermediate) would be a constant in that graph and make the
-        higher-order gradient silently wrong, so such a Function refuses ``create_graph``."""
+        differentiates through them (as in PyTorch). A saved output is kept detached (no
+        reference cycle through the graph) and re-attached to this Function's node when a
+        backward builds a graph. A saved floating-point intermediate (neither input nor
+        output) would be a constant in that graph and make the higher-order gradient silently
+        wrong, so such a Function refuses ``create_graph``."""
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise ArgumentTypeError(
@@ -48,6 +51,8 @@ class FunctionCtx:
             t.detach() if isinstance(t, Tensor) and id(t) in self._saved_other else t
             for t in tensors
         )
+        # Kept (strongly, so no id is reused) until ``apply`` has matched them to the outputs.
+        self._saved_raw = tensors if self._saved_other else ()
 
     def _watch_saved(self) -> None:
         """Remembers each saved tensor's version counter (shared by its views), so a backward
@@ -103,11 +108,15 @@ def once_differentiable(fn: _Fn) -> _Fn:
     def wrapper(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         with no_grad():
             outputs = fn(ctx, *args, **kwargs)
-        req = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
-        if not _core.is_grad_enabled() or not req:
+        if not _core.is_grad_enabled() or not any(
+            isinstance(a, Tensor) and a.requires_grad for a in args
+        ):
             return outputs
-        # The incoming gradients carry a graph: tie the results to it through a node that
-        # refuses to be differentiated, so a double backward fails instead of dropping terms.
+        # The incoming gradients carry a graph: the results get a node that refuses to be
+        # differentiated, so a double backward through them fails instead of dropping terms.
+        # As in PyTorch (DelayedError), the node hangs off a fresh leaf, not the incoming
+        # gradients: a grad w.r.t. the inputs or those gradients with allow_unused sees no
+        # path (None), while a backward that reaches the node raises.
 
         def refuse(grad: Tensor) -> list[Any]:
             raise AutogradError(
@@ -116,7 +125,7 @@ def once_differentiable(fn: _Fn) -> _Fn:
 
         def tie(o: Any) -> Any:
             if isinstance(o, Tensor) and o.dtype.is_floating_point:
-                return _core._record_function(o, req, refuse)
+                return _core._record_function(o, [o.detach().requires_grad_()], refuse)
             return o
 
         if isinstance(outputs, tuple):
@@ -171,13 +180,15 @@ class Function:
     @classmethod
     def _bind(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Keyword arguments (and defaults) bound to ``forward``'s parameters, in order, so
-        each input has a position for ``needs_input_grad`` and ``backward``'s results."""
-        if not kwargs:
+        each input has a position for ``needs_input_grad`` and ``backward``'s results. As in
+        PyTorch, defaults are bound only with ``setup_context`` (its ``inputs`` then has an
+        entry per parameter) or when keywords are passed."""
+        info = cls.__dict__.get("_bind_info")
+        if info is None:
+            info = _bind_info(cls)
+        sig, n_min = info
+        if not kwargs and len(args) >= n_min:
             return args
-        sig = inspect.signature(cls.forward)
-        if not cls._has_setup_context():  # skip ``ctx``
-            params = list(sig.parameters.values())[1:]
-            sig = sig.replace(parameters=params)
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as exc:
@@ -200,89 +211,205 @@ class Function:
                 cls.setup_context(ctx, args, out)
             else:
                 out = cls.forward(ctx, *args)
-        tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        inputs = [args[i] for i in tensor_pos]
+        outs = out if isinstance(out, tuple) else (out,)
+        if ctx._dirty_tensors:
+            _check_dirty_returned(ctx, outs)
         if not any(ctx.needs_input_grad) or not _core.is_grad_enabled():
+            ctx._saved_raw = ()
+            if ctx._non_diff:
+                inputs = [a for a in args if isinstance(a, Tensor)]
+                plain = [_non_diff_output(ctx, inputs, o) for o in outs]
+                return tuple(plain) if isinstance(out, tuple) else plain[0]
             return out
         if any(t.is_leaf and t.requires_grad for t in ctx._dirty_tensors):
             raise AutogradError(
                 "a leaf Variable that requires grad has been used in an in-place operation."
             )
-        outs = out if isinstance(out, tuple) else (out,)
-        user_backward = cls._user_backward()
+        node = _Node(cls, ctx, args, outs)
+        diff = node.diff
+        if _packable(outs, diff, node.inputs, ctx):
+            packed = _packed_outputs(
+                outs, diff, node.inputs, node.run, node.other_grad, node.differentiable, node.name
+            )
+            return packed if isinstance(out, tuple) else packed[0]
+        wrapped = list(outs)
+        for k in diff:
+            wrapped[k] = node.record(outs[k], k, node.differentiable)
+        if ctx._dirty_tensors:
+            wrapped = [_dirty_output(ctx, o, w) for o, w in zip(outs, wrapped)]
+        if ctx._non_diff:
+            wrapped = [_non_diff_output(ctx, node.inputs, w) for w in wrapped]
+        return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
+
+
+class _Node:
+    """The backward side of one ``Function.apply``: calls the user's ``backward`` and checks
+    its results. A plain object (not nested closures), so the graph's nodes reference it and
+    it references none of them: no reference cycle keeps ``ctx`` and its tensors alive."""
+
+    __slots__ = (
+        "args",
+        "ctx",
+        "diff",
+        "differentiable",
+        "fn_name",
+        "inputs",
+        "name",
+        "once",
+        "outs",
+        "saved_out",
+        "tensor_pos",
+        "user_backward",
+    )
+
+    def __init__(
+        self, cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], outs: tuple[Any, ...]
+    ) -> None:
+        self.fn_name = cls.__name__
+        self.ctx = ctx
+        self.args = args
+        self.outs = outs
+        self.tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.inputs = [args[i] for i in self.tensor_pos]
+        self.user_backward = cls._user_backward()
         ctx._watch_saved()
-
-        def other_grad(o: Any) -> Optional[Tensor]:
-            if not isinstance(o, Tensor) or not ctx.materialize_grads:
-                return None
-            return _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
-
-        def run_backward(grads: list[Any]) -> list[Any]:
-            ctx._check_saved()
-            res = user_backward(ctx, *grads)
-            res = res if isinstance(res, tuple) else (res,)
-            # PyTorch accepts trailing Nones beyond the number of forward arguments.
-            if len(res) > len(args) and all(r is None for r in res[len(args) :]):
-                res = res[: len(args)]
-            if len(res) != len(args):
-                raise AutogradError(
-                    f"function {cls.__name__}Backward returned an incorrect number of "
-                    f"gradients (expected {len(args)}, got {len(res)})"
-                )
-            for i, (a, r) in enumerate(zip(args, res)):
-                if r is not None and not isinstance(a, Tensor):
-                    raise AutogradError(
-                        f"function {cls.__name__}Backward returned a gradient different than "
-                        f"None at position {i + 1}, but the corresponding forward input was "
-                        "not a Variable"
-                    )
-            grads_in = [
-                _fit_grad(cls.__name__, k, res[i], args[i]) for k, i in enumerate(tensor_pos)
-            ]
-            if _anomaly_check_nan():
-                for k, g in enumerate(grads_in):
-                    if (
-                        isinstance(g, Tensor)
-                        and g.dtype.is_floating_point
-                        and bool(g.isnan().any())
-                    ):
-                        raise AutogradError(
-                            f"Function '{cls.__name__}Backward' returned nan values in its "
-                            f"{k}th output."
-                        )
-            return grads_in
-
-        def make_backward(k: int) -> Any:
-            def backward(grad: Tensor) -> list[Any]:
-                return run_backward([grad if j == k else other_grad(o) for j, o in enumerate(outs)])
-
-            return backward
-
-        # Saved non-inputs were made under no_grad: constants in a graph the backward builds.
-        # A once-differentiable backward records nothing, so it may run under create_graph.
-        once = getattr(user_backward, "_once_differentiable", False)
-        differentiable = once or not ctx._saved_other
-        diff = [
+        self.diff = [
             k
             for k, o in enumerate(outs)
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
         ]
-        name = f"{cls.__name__}Backward"  # the node's name, as PyTorch's
-        if _packable(outs, diff, inputs, ctx):
-            packed = _packed_outputs(
-                outs, diff, inputs, run_backward, other_grad, differentiable, name
-            )
-            return packed if isinstance(out, tuple) else packed[0]
-        wrapped = tuple(
-            _core._record_function(
-                o, inputs, make_backward(k), differentiable=differentiable, name=name
-            )
-            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_diff
-            else o
-            for k, o in enumerate(outs)
+        # Saved outputs are re-attached to this node when a backward builds a graph; a saved
+        # intermediate would be a constant there. A once-differentiable backward records
+        # nothing, so it may run under create_graph.
+        self.saved_out, constant = _saved_outputs(ctx, outs, self.diff)
+        self.once = getattr(self.user_backward, "_once_differentiable", False)
+        self.differentiable = self.once or not constant
+        self.name = f"{self.fn_name}Backward"  # the node's name, as PyTorch's
+
+    def record(self, t: Tensor, k: int, differentiable: bool) -> Tensor:
+        """``t`` recorded as output ``k`` of this Function (its gradient goes to ``run``)."""
+        return _core._record_function(
+            t, self.inputs, functools.partial(self.single, k), differentiable, self.name
         )
-        wrapped = tuple(_dirty_output(ctx, o, w) for o, w in zip(outs, wrapped))
-        return wrapped if isinstance(out, tuple) else wrapped[0]
+
+    def other_grad(self, o: Any) -> Optional[Tensor]:
+        if not isinstance(o, Tensor) or not self.ctx.materialize_grads:
+            return None
+        return _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
+
+    def single(self, k: int, grad: Tensor) -> list[Any]:
+        return self.run([grad if j == k else self.other_grad(o) for j, o in enumerate(self.outs)])
+
+    def call_backward(self, grads: list[Any]) -> Any:
+        ctx = self.ctx
+        if not self.saved_out or self.once or not _core.is_grad_enabled():
+            return self.user_backward(ctx, *grads)
+        # A graph-building backward: each saved output becomes a fresh tensor recorded with
+        # this Function's backward, so the graph differentiates through it. It is made per
+        # use (ctx holds none), which keeps ctx out of a reference cycle.
+        plain = ctx.saved_tensors
+        ctx.saved_tensors = tuple(
+            self.record(t, self.saved_out[i], True)
+            if i in self.saved_out and isinstance(t, Tensor)
+            else t
+            for i, t in enumerate(plain)
+        )
+        try:
+            return self.user_backward(ctx, *grads)
+        finally:
+            ctx.saved_tensors = plain
+
+    def run(self, grads: list[Any]) -> list[Any]:
+        self.ctx._check_saved()
+        args, fn_name = self.args, self.fn_name
+        res = self.call_backward(grads)
+        res = res if isinstance(res, tuple) else (res,)
+        # PyTorch accepts trailing Nones beyond the number of forward arguments.
+        if len(res) > len(args) and all(r is None for r in res[len(args) :]):
+            res = res[: len(args)]
+        if len(res) != len(args):
+            raise AutogradError(
+                f"function {fn_name}Backward returned an incorrect number of "
+                f"gradients (expected {len(args)}, got {len(res)})"
+            )
+        for i, (a, r) in enumerate(zip(args, res)):
+            if r is not None and not isinstance(a, Tensor):
+                raise AutogradError(
+                    f"function {fn_name}Backward returned a gradient different than "
+                    f"None at position {i + 1}, but the corresponding forward input was "
+                    "not a Variable"
+                )
+        grads_in = [_fit_grad(fn_name, k, res[i], args[i]) for k, i in enumerate(self.tensor_pos)]
+        if _anomaly_check_nan():
+            for k, g in enumerate(grads_in):
+                if isinstance(g, Tensor) and g.dtype.is_floating_point and bool(g.isnan().any()):
+                    raise AutogradError(
+                        f"Function '{fn_name}Backward' returned nan values in its {k}th output."
+                    )
+        return grads_in
+
+
+def _bind_info(cls: type[Function]) -> tuple[inspect.Signature, int]:
+    """``forward``'s signature (without ``ctx`` in the old style) and how many positional
+    arguments make binding unnecessary, cached on the class: ``apply`` is a hot path."""
+    sig = inspect.signature(cls.forward)
+    params = list(sig.parameters.values())
+    if not cls._has_setup_context():  # skip ``ctx``; PyTorch binds no defaults here
+        sig = sig.replace(parameters=params[1:])
+        n_min = 0
+    else:
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        n_min = sum(1 for p in params if p.kind in positional)
+    info = (sig, n_min)
+    type.__setattr__(cls, "_bind_info", info)
+    return info
+
+
+def _check_dirty_returned(ctx: FunctionCtx, outs: tuple[Any, ...]) -> None:
+    """PyTorch refuses an input marked dirty that ``forward`` does not return: its history
+    could not be rewritten, so a later backward through it would be wrong."""
+    for t in ctx._dirty_tensors:
+        if not any(o is t for o in outs):
+            raise AutogradError(
+                "Some elements marked as dirty during the forward method were not returned as "
+                "output. The inputs that are modified inplace must all be outputs of the "
+                "Function."
+            )
+
+
+def _non_diff_output(ctx: FunctionCtx, inputs: list[Tensor], out: Any) -> Any:
+    """An input returned and marked non-differentiable comes back as a new alias without a
+    graph (PyTorch), so no gradient bypasses the Function through it."""
+    if (
+        isinstance(out, Tensor)
+        and id(out) in ctx._non_diff
+        and any(out is t for t in inputs)
+        and not any(out is t for t in ctx._dirty_tensors)
+    ):
+        return out.detach()
+    return out
+
+
+def _saved_outputs(
+    ctx: FunctionCtx, outs: tuple[Any, ...], diff: list[int]
+) -> tuple[dict[int, int], bool]:
+    """Which saved tensors are differentiable outputs (position in ``saved_tensors`` ->
+    output index), and whether another saved non-input (an intermediate) makes a
+    graph-building backward refuse. A saved non-differentiable output is a constant."""
+    raw, ctx._saved_raw = ctx._saved_raw, ()
+    if not ctx._saved_other:
+        return {}, False
+    saved_out: dict[int, int] = {}
+    constant = False
+    for i, t in enumerate(raw):
+        if t is None or id(t) not in ctx._saved_other:
+            continue
+        k = next((k for k, o in enumerate(outs) if o is t), None)
+        if k is not None and k in diff:
+            saved_out[i] = k
+        elif k is None or id(t) not in ctx._non_diff:
+            constant = True
+    return saved_out, constant
 
 
 def _dirty_output(ctx: FunctionCtx, out: Any, wrapped: Any) -> Any:

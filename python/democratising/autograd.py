@@ -77,7 +77,10 @@ def grad(
     if materialize_grads:
         from . import zeros_like
 
-        res = [zeros_like(i) if g is None else g for i, g in zip(ins, res)]
+        # PyTorch: the zeros require grad under create_graph, like every other gradient then.
+        res = [
+            zeros_like(i, requires_grad=create_graph) if g is None else g for i, g in zip(ins, res)
+        ]
     return tuple(res)
 
 

@@ -730,6 +730,38 @@ def _unmapped_tensors(arg: Any, dims: Any) -> list[Tensor]:
     return []
 
 
+def _versions_of(x: Any) -> list[tuple[Tensor, int]]:
+    """The tensors of one entry's result with their version counters, as returned."""
+    if isinstance(x, Tensor):
+        return [(x, x._version)]
+    if isinstance(x, (tuple, list)):
+        return [p for v in x for p in _versions_of(v)]
+    if isinstance(x, dict):
+        return [p for v in x.values() for p in _versions_of(v)]
+    return []
+
+
+def _check_returned_unchanged(returned: list[list[tuple[Tensor, int]]], where: str) -> None:
+    """Refuses results that alias one memory written in place by a later entry (a captured
+    tensor updated with ``add_``, say): the stacked result would repeat its last value.
+    PyTorch's batched in-place write into an unbatched tensor raises too."""
+    changed = [t for entry in returned for t, v in entry if t._version != v]
+    if not changed:
+        return
+    ptrs: dict[int, int] = {}
+    for k, entry in enumerate(returned):
+        for t, _ in entry:
+            if ptrs.setdefault(t.data_ptr(), k) != k and t.numel():
+                ptrs[t.data_ptr()] = -1  # returned by two entries
+    if any(ptrs.get(t.data_ptr()) == -1 for t in changed):
+        raise InvalidValueError(
+            f"{where}: the function wrote in place into a tensor that is not batched (one "
+            "captured from outside, it is returned by several entries); this vmap calls the "
+            "function once per entry, so each write repeats and every entry would see the "
+            "last one. Clone it inside the function, or pass it as a mapped input."
+        )
+
+
 def _stacked(outs: list[Any], dims: Any, where: str, empty: bool) -> Any:
     """The per-entry results stacked along ``out_dims`` (matching their structure); with
     ``empty``, ``outs`` is one placeholder result and the batch has size 0."""
@@ -853,10 +885,13 @@ def vmap(
         state = _core.get_rng_state()
         entries = range(sizes[0]) if sizes[0] else [-1]
         outs = []
+        returned: list[list[tuple[Tensor, int]]] = []
         for i in entries:
             if randomness == "same":  # every entry replays the same draws
                 _core.set_rng_state(state)
-            outs.append(func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs))
+            res = func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs)
+            outs.append(res)
+            returned.append(_versions_of(res))
         # Checked once after the loop (not per entry) to keep the loop lean.
         if randomness == "error" and _core.get_rng_state() != state:
             raise InvalidValueError(_RANDOM_IN_ERROR_MODE)
@@ -866,6 +901,8 @@ def vmap(
                 "None); this vmap calls the function once per entry, so the write would "
                 "repeat. Clone the input inside the function, or map over it."
             )
+        if len(returned) > 1:
+            _check_returned_unchanged(returned, where)
         where = f"vmap({fname}, ..., out_dims={out_dims!r})(<inputs>)"
         return _stacked(outs, out_dims, where, empty=sizes[0] == 0)
 

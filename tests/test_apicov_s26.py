@@ -8,7 +8,6 @@ an XPASS that must be acknowledged by removing the marker.
 import math
 
 import numpy as np
-import pytest
 
 import democratising as dm
 import democratising.nn.functional as F

@@ -215,7 +215,7 @@ def test_next_functions_as_pytorch_tutorials_walk_them():
         for f, _ in n.next_functions:
             if f is None:
                 continue
-            if f.name() == "AccumulateGrad":
+            if f.name() == "torch::autograd::AccumulateGrad":  # (PyTorch's name)
                 leaves.append(f.variable)
             else:
                 stack.append(f)

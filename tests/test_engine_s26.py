@@ -72,3 +72,24 @@ def test_polygamma_at_poles() -> None:
     assert x.polygamma(1).tolist() == [float("inf")] * 2
     assert x.polygamma(2).tolist() == [float("-inf")] * 2
     assert dm.special.polygamma(2, x).tolist() == [float("-inf")] * 2
+
+
+def test_node_hooks_carry_python_exceptions_and_check_their_results() -> None:
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+
+    def boom(gi: tuple[object, ...], go: tuple[object, ...]) -> None:
+        raise KeyError("from the hook")
+
+    with y.grad_fn.register_hook(boom), pytest.raises(KeyError, match="from the hook"):
+        y.sum().backward(retain_graph=True)
+    # (the handle's block removed it) a wrong count of gradients is a typed error
+    with (
+        y.grad_fn.register_prehook(lambda go: (go[0], go[0])),
+        pytest.raises(dm.AutogradError, match="expected 1"),
+    ):
+        y.sum().backward(retain_graph=True)
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    assert isinstance(y.grad_fn, dm.autograd.graph.Node)
+    assert y.grad_fn.metadata is y.grad_fn.metadata

@@ -15,7 +15,7 @@ def test_builtin_nodes_carry_the_digit() -> None:
     assert (x + 1).grad_fn.name() == "AddBackward0"
     assert x.exp().grad_fn.name() == "ExpBackward0"
     assert y.sum().grad_fn.name() == "SumBackward0"
-    assert y.grad_fn.next_functions[0][0].name() == "AccumulateGrad"
+    assert y.grad_fn.next_functions[0][0].name() == "torch::autograd::AccumulateGrad"
 
 
 def test_custom_function_node_is_named_after_its_class() -> None:

@@ -79,7 +79,6 @@ def test_backward_inputs_nonleaf_retains_grad() -> None:
 # ---- grad_fn / Node -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="each .grad_fn access builds a new GradFn wrapper")
 def test_grad_fn_is_the_same_object() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2
@@ -114,14 +113,12 @@ def test_accumulate_grad_node_is_shared_and_variable_is_the_leaf() -> None:
     assert a.variable is x
 
 
-@pytest.mark.xfail(strict=True, reason="AccumulateGrad does not subclass autograd.graph.Node")
 def test_accumulate_grad_is_a_node() -> None:
     x = _leaf([1.0, 2.0])
     acc = (x * 2).grad_fn.next_functions[0][0]
     assert isinstance(acc, dm.autograd.graph.Node)
 
 
-@pytest.mark.xfail(strict=True, reason="GradFn has no register_hook")
 def test_node_register_hook_sees_and_replaces_grad_inputs() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2
@@ -144,7 +141,6 @@ def test_node_register_hook_sees_and_replaces_grad_inputs() -> None:
     assert x.grad.tolist() == [20.0, 20.0]
 
 
-@pytest.mark.xfail(strict=True, reason="GradFn has no register_prehook")
 def test_node_register_prehook_replaces_grad_outputs() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2
@@ -153,7 +149,6 @@ def test_node_register_prehook_replaces_grad_outputs() -> None:
     assert x.grad.tolist() == [10.0, 10.0]
 
 
-@pytest.mark.xfail(strict=True, reason="GradFn has no register_prehook (handle.remove)")
 def test_node_prehook_handle_removes() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2
@@ -163,7 +158,6 @@ def test_node_prehook_handle_removes() -> None:
     assert x.grad.tolist() == [2.0, 2.0]
 
 
-@pytest.mark.xfail(strict=True, reason="GradFn has no metadata dict")
 def test_node_metadata_is_a_persistent_dict() -> None:
     y = _leaf([1.0, 2.0]) * 2
     y.grad_fn.metadata["k"] = 1
@@ -192,7 +186,6 @@ def test_grad_fn_names_match_pytorch(op: Any, name: str) -> None:
     assert op(x).grad_fn.name() == name
 
 
-@pytest.mark.xfail(strict=True, reason="AccumulateGrad.name() lacks the torch:: prefix")
 def test_accumulate_grad_name() -> None:
     x = _leaf([1.0, 2.0])
     acc = (x * 2).grad_fn.next_functions[0][0]
@@ -202,7 +195,6 @@ def test_accumulate_grad_name() -> None:
 # ---- .grad of a non-leaf -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="reading .grad of a non-leaf does not warn")
 def test_nonleaf_grad_access_warns() -> None:
     x = _leaf([1.0, 2.0])
     y = x * 2

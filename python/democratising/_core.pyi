@@ -43,6 +43,7 @@ __all__ = [
     "AccumulateGrad",
     "Device",
     "GradFn",
+    "NodeHookHandle",
     "RemovableHandle",
     "Tensor",
     "_CudaEvent",
@@ -236,6 +237,29 @@ class GradFn:
     def next_functions(self) -> tuple[tuple[GradFn | AccumulateGrad | None, _int], ...]:
         """One ``(function, 0)`` pair per input: its node, an ``AccumulateGrad`` for a leaf
         that requires grad, or None (as PyTorch's)."""
+    def register_prehook(
+        self, hook: Callable[[tuple[Tensor, ...]], tuple[Tensor | None, ...] | None]
+    ) -> NodeHookHandle:
+        """``hook(grad_outputs)`` before this node's backward; may return replacements."""
+    def register_hook(
+        self,
+        hook: Callable[
+            [tuple[Tensor | None, ...], tuple[Tensor, ...]], tuple[Tensor | None, ...] | None
+        ],
+    ) -> NodeHookHandle:
+        """``hook(grad_inputs, grad_outputs)`` after this node's backward; may return
+        replacement input gradients."""
+    @property
+    def metadata(self) -> dict[Any, Any]:
+        """A dict kept with the node (PyTorch's ``Node.metadata``)."""
+
+@final
+class NodeHookHandle:
+    """Returned by ``grad_fn.register_hook``/``register_prehook``: ``remove()`` unregisters."""
+
+    def remove(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, ty: Any, value: Any, tb: Any, /) -> _bool: ...
 
 @final
 class AccumulateGrad:
@@ -1354,7 +1378,12 @@ class Tensor:
     def normal_(self, mean: _float = 0.0, std: _float = 1.0, *, generator: Any = None) -> Self:
         """Fills with samples from N(mean, std²) (not recorded by autograd)."""
     def random_(
-        self, from_: _int = ..., to: _int | None = ..., *, generator: Any = None
+        self,
+        from_: _int = ...,
+        to: _int | None = ...,
+        *,
+        generator: Any = None,
+        **kwargs: Any,
     ) -> Self: ...
     def cauchy_(
         self, median: _float = 0.0, sigma: _float = 1.0, *, generator: Any = None

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
-from ._core import GradFn as Node
-from ._core import Tensor
+from ._core import AccumulateGrad, GradFn, Tensor
 from .errors import InvalidValueError
 
 __all__ = [
@@ -23,6 +23,16 @@ __all__ = [
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class Node(abc.ABC):  # noqa: B024 - an isinstance target, as PyTorch's
+    """``torch.autograd.graph.Node``: what ``grad_fn`` and the ``AccumulateGrad`` ends of
+    ``next_functions`` are (``isinstance(fn, Node)`` holds for both). Nodes have ``name()``,
+    ``next_functions``, ``register_hook``, ``register_prehook`` and ``metadata``."""
+
+
+Node.register(GradFn)
+Node.register(AccumulateGrad)
 
 _state = threading.local()
 

@@ -518,6 +518,33 @@ impl Pass {
             let _running = RunningNode::enter(node);
             f(&g)?
         };
+        let hooks: Vec<_> = lock(&node.post_hooks)
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect();
+        let mut grads = grads;
+        if !hooks.is_empty() {
+            // A hook sees `None` for the inputs that need no gradient, as PyTorch's.
+            for (gr, e) in grads.iter_mut().zip(&node.edges) {
+                if matches!(e, Edge::None) {
+                    *gr = None;
+                }
+            }
+        }
+        for h in hooks {
+            if let Some(r) = h(&grads, &g)? {
+                if r.len() != grads.len() {
+                    bail!(
+                        Autograd,
+                        "a hook on {} returned {} gradients for {} inputs",
+                        node.name,
+                        r.len(),
+                        grads.len()
+                    );
+                }
+                grads = r;
+            }
+        }
         if super::mode::anomaly_nan_check() {
             check_nan(node.name, &grads)?;
         }

@@ -14,7 +14,7 @@ pub use mode::{
 };
 pub(crate) use node::{edge_of, next_hook_id, record_differentiable_as, record_edges, record_view};
 pub use node::{
-    record, record_differentiable, AutogradMeta, BackwardFn, Edge, History, Hook, Node,
+    record, record_differentiable, AutogradMeta, BackwardFn, Edge, History, Hook, Node, NodeHook,
     PostAccumulateHook, Provenance, Saved,
 };
 pub(crate) use recompute::grads_by_recompute;

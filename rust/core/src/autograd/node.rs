@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub type BackwardFn = Box<dyn Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 /// A gradient hook: may return a replacement gradient.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+/// A hook on a node, run after its backward with its input gradients and the gradient it
+/// received (PyTorch's `grad_fn.register_hook`): may return replacement input gradients.
+pub type NodeHook =
+    Arc<dyn Fn(&[Option<Tensor>], &Tensor) -> Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
 /// Called with the leaf once its `.grad` is final for the current backward pass.
 pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
 /// A view's backward as an in-place update: adds the view's gradient (second argument) into
@@ -75,11 +79,41 @@ pub struct Node {
     /// into the first's buffer instead of materialising a zero-filled gradient of its own).
     pub(crate) scatter_into: Option<ScatterInto>,
     pub(crate) pre_hooks: Mutex<Vec<(u64, Hook)>>,
+    /// Hooks run after the backward (`register_hook` on the node).
+    pub(crate) post_hooks: Mutex<Vec<(u64, NodeHook)>>,
+    /// A slot the bindings fill with the node's `metadata` dict on first use.
+    metadata: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
     /// Non-leaf tensors that asked to keep their gradient (`retain_grad`).
     pub(crate) retained: Mutex<Vec<Weak<crate::tensor::TensorInner>>>,
 }
 
 impl Node {
+    /// Registers `hook` on the gradient this node receives, before its backward runs
+    /// (`grad_fn.register_prehook`); returns the id that removes it.
+    pub fn register_prehook(&self, hook: Hook) -> u64 {
+        let id = next_hook_id();
+        self.add_pre_hook(id, hook);
+        id
+    }
+
+    /// Registers `hook` to run after this node's backward (`grad_fn.register_hook`).
+    pub fn register_hook(&self, hook: NodeHook) -> u64 {
+        let id = next_hook_id();
+        lock(&self.post_hooks).push((id, hook));
+        id
+    }
+
+    /// Removes the pre- or post-hook registered under `id`.
+    pub fn remove_hook(&self, id: u64) {
+        self.remove_pre_hook(id);
+        lock(&self.post_hooks).retain(|(i, _)| *i != id);
+    }
+
+    /// The node's metadata slot (filled once, by whoever asks first).
+    pub fn metadata(&self) -> &OnceLock<Box<dyn std::any::Any + Send + Sync>> {
+        &self.metadata
+    }
+
     pub(crate) fn add_pre_hook(&self, id: u64, hook: Hook) {
         lock(&self.pre_hooks).push((id, hook));
     }
@@ -270,6 +304,8 @@ fn new_node_with(
         backward: Mutex::new(Some(backward)),
         scatter_into,
         pre_hooks: Mutex::new(Vec::new()),
+        post_hooks: Mutex::new(Vec::new()),
+        metadata: OnceLock::new(),
         retained: Mutex::new(Vec::new()),
     });
     {
@@ -344,6 +380,8 @@ fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
             Ok(vec![Some(gb)])
         }))),
         pre_hooks: Mutex::new(Vec::new()),
+        post_hooks: Mutex::new(Vec::new()),
+        metadata: OnceLock::new(),
         retained: Mutex::new(Vec::new()),
     })
 }
@@ -369,6 +407,8 @@ fn stale_view_node(shape: &[usize]) -> Arc<Node> {
             )
         }))),
         pre_hooks: Mutex::new(Vec::new()),
+        post_hooks: Mutex::new(Vec::new()),
+        metadata: OnceLock::new(),
         retained: Mutex::new(Vec::new()),
     })
 }

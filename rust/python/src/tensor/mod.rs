@@ -8,6 +8,8 @@ mod conversion;
 mod gradients;
 mod inplace;
 mod memory_format;
+mod node_hooks;
+pub use node_hooks::NodeHookHandle;
 mod reductions;
 mod shape;
 mod structured;
@@ -37,16 +39,23 @@ pub struct PyTensor {
     /// `.cuda()` can swap a Parameter's payload while the Python object (which optimizers and
     /// tied modules hold) stays the same, as PyTorch's `param.data = ...` does.
     handle: RwLock<Tensor>,
-    /// A weak reference to the Python object last handed out as `.grad`, so that `p.grad is
-    /// p.grad` holds (as in PyTorch) without keeping a gradient alive that the engine dropped.
-    grad_object: Mutex<Option<Py<PyWeakrefReference>>>,
+    /// Weak references to the Python objects last handed out as `.grad` and `.grad_fn`, so
+    /// that `p.grad is p.grad` and `y.grad_fn is y.grad_fn` hold (as in PyTorch) without
+    /// keeping alive a gradient the engine dropped.
+    handed_out: Mutex<HandedOut>,
+}
+
+#[derive(Default)]
+struct HandedOut {
+    grad: Option<Py<PyWeakrefReference>>,
+    grad_fn: Option<Py<PyWeakrefReference>>,
 }
 
 impl PyTensor {
     pub fn new(t: Tensor) -> PyTensor {
         PyTensor {
             handle: RwLock::new(t),
-            grad_object: Mutex::new(None),
+            handed_out: Mutex::new(HandedOut::default()),
         }
     }
 
@@ -296,10 +305,24 @@ impl PyTensor {
     /// engine's gradient and something else holds it.
     #[getter]
     fn grad(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(g) = self.tensor().grad() else {
+        let t = self.tensor();
+        let Some(g) = t.grad() else {
+            if !t.is_leaf() && !t.retains_grad() {
+                // As PyTorch: the backward pass never fills a non-leaf's `.grad`.
+                PyErr::warn(
+                    py,
+                    &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                    c"The .grad attribute of a Tensor that is not a leaf Tensor is being \
+                      accessed. Its .grad attribute won't be populated during \
+                      autograd.backward(). If you indeed want the .grad field to be populated \
+                      for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                    2,
+                )?;
+            }
             return Ok(None);
         };
-        let mut cached = self.grad_object.lock().unwrap_or_else(|e| e.into_inner());
+        let mut handed = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = &mut handed.grad;
         if let Some(obj) = cached.as_ref().and_then(|w| w.bind(py).upgrade()) {
             if let Ok(t) = obj.cast::<PyTensor>() {
                 if t.get().tensor().same(&g) {
@@ -316,8 +339,8 @@ impl PyTensor {
         self.tensor()
             .set_grad(g.as_ref().map(|g| g.get().tensor()))
             .py()?;
-        let mut cached = self.grad_object.lock().unwrap_or_else(|e| e.into_inner());
-        *cached = match g {
+        let mut handed = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        handed.grad = match g {
             Some(g) => Some(PyWeakrefReference::new(g.as_any())?.unbind()),
             None => None,
         };
@@ -333,9 +356,25 @@ impl PyTensor {
     fn is_leaf(&self) -> bool {
         self.tensor().is_leaf()
     }
+    /// The node that produced this tensor: the same Python object on every read while
+    /// something holds it and the history is unchanged.
     #[getter]
-    fn grad_fn(&self) -> Option<GradFn> {
-        self.tensor().grad_fn().map(|n| GradFn { node: n })
+    fn grad_fn(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(node) = self.tensor().grad_fn() else {
+            return Ok(None);
+        };
+        let mut handed = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(obj) = handed.grad_fn.as_ref().and_then(|w| w.bind(py).upgrade()) {
+            if obj
+                .cast::<GradFn>()
+                .is_ok_and(|f| Arc::ptr_eq(&f.get().node, &node))
+            {
+                return Ok(Some(obj.unbind()));
+            }
+        }
+        let obj = Bound::new(py, GradFn { node })?.into_any();
+        handed.grad_fn = Some(PyWeakrefReference::new(&obj)?.unbind());
+        Ok(Some(obj.unbind()))
     }
     #[getter]
     fn data(&self) -> PyTensor {
@@ -492,7 +531,7 @@ impl PyTensor {
 }
 
 /// The node that produced a tensor (`t.grad_fn`), for inspecting the graph.
-#[pyclass(frozen, name = "GradFn", module = "democratising")]
+#[pyclass(frozen, weakref, name = "GradFn", module = "democratising")]
 pub struct GradFn {
     node: Arc<autograd::Node>,
 }
@@ -588,7 +627,7 @@ pub struct AccumulateGrad {
 #[pymethods]
 impl AccumulateGrad {
     fn name(&self) -> &'static str {
-        "AccumulateGrad"
+        "torch::autograd::AccumulateGrad" // (PyTorch's name, which graph walkers compare)
     }
     /// Equal (and hashing alike) for the same leaf, as `GradFn`'s handles for the same node.
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

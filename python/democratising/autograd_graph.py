@@ -141,6 +141,9 @@ def register_multi_grad_hook(
             f"register_multi_grad_hook: mode must be 'all' or 'any', got {mode!r}"
         )
     tensors = list(tensors)
+    # (the hooks keep the count, not the list: a hook held by a tensor must not hold the
+    # tensors, a cycle through the engine that the collector cannot see)
+    count = len(tensors)
     if not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError("register_multi_grad_hook: expected a sequence of Tensors")
     pending: dict[str, Any] = {"grads": None, "fired": False}
@@ -159,7 +162,7 @@ def register_multi_grad_hook(
                     fn(grad)
                 return
             if pending["grads"] is None:
-                pending["grads"] = [None] * len(tensors)
+                pending["grads"] = [None] * count
                 _core._queue_callback(finish)
             pending["grads"][i] = grad
 

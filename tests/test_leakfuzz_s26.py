@@ -2,9 +2,11 @@
 
 Each test builds, N times, an object graph that is garbage once the loop drops it but whose
 cycle passes through a hook or backward closure stored inside the engine (``Arc`` closures
-capturing ``Py<PyAny>``). ``PyTensor`` and ``GradFn`` implement no ``__traverse__``, so
-CPython's cycle collector cannot see those edges and the whole cycle — module, parameters,
-graph — stays alive forever. PyTorch (2.x, checked side by side) collects every shape here
+capturing ``Py<PyAny>``). Where nothing reports those edges to CPython's cycle collector
+the whole cycle — module, parameters, graph — stays alive forever. Since session 26 a tensor
+reports the hooks registered through it (``__traverse__`` over its hook slots), so the
+tensor-hook cycles are collected; custom Functions' contexts, checkpoint closures and node
+hooks are not yet. PyTorch (2.x, checked side by side) collects every shape here
 but the last two, which leak in PyTorch as well and are kept as lower-priority records. The
 first test is a steady per-step leak of a training loop, fixed in Python (session 26).
 The tests count survivors with weak references after ``gc.collect()``: deterministic, no
@@ -79,12 +81,6 @@ class _ClippedLinear(nn.Module):
         return self.lin(x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: Tensor.register_hook stores the hook in an engine Arc closure "
-    "(rust/python/src/tensor/gradients.rs register_hook) and PyTensor has no __traverse__, so "
-    "a module whose parameter hook is its own bound method is never freed (PyTorch frees it)",
-)
 def test_module_with_bound_method_param_hook_is_freed() -> None:
     _ClippedLinear()  # warm-up
     before = _live_tensors()
@@ -97,12 +93,6 @@ def test_module_with_bound_method_param_hook_is_freed() -> None:
     assert _survivors(_ClippedLinear) <= MAX_ALIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: a leaf tensor whose register_hook closure reaches back to it through a "
-    "Python owner forms a cycle the collector cannot see (hook held by the engine tensor); "
-    "PyTorch collects it",
-)
 def test_leaf_tensor_hook_cycle_through_owner_is_freed() -> None:
     def make() -> _Holder:
         h = _Holder()
@@ -113,11 +103,6 @@ def test_leaf_tensor_hook_cycle_through_owner_is_freed() -> None:
     assert _survivors(make) <= MAX_ALIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: a Parameter hook closure that captures its owning module is never freed "
-    "(same cause as the bound-method case: gradients.rs register_hook); PyTorch frees it",
-)
 def test_parameter_hook_closure_over_module_is_freed() -> None:
     def make() -> nn.Linear:
         lin = nn.Linear(4, 4)

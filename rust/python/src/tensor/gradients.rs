@@ -1,6 +1,6 @@
 //! `Tensor` methods of autograd: `backward`, `grad`, `requires_grad`, hooks, `detach`.
 
-use super::{copy_of, HookHandle, PyTensor};
+use super::{copy_of, HookHandle, HookSlot, PyTensor};
 use crate::errors::{from_pyerr, to_pyerr, ResultExt};
 use crate::util::{operand, returned_gradient, run, wrap};
 use democratising::autograd;
@@ -254,8 +254,15 @@ impl PyTensor {
     }
     /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
+        // The engine reaches the hook through a slot this object reports to the cycle
+        // collector (see `PyTensor::hook_slots`), not through a reference of its own.
+        let slot = Arc::new(HookSlot::new(hook));
+        let held = slot.clone();
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {
             Python::attach(|py| {
+                let Some(hook) = held.get(py) else {
+                    return Ok(None); // removed
+                };
                 let r = hook
                     .call1(py, (wrap(g.clone()),))
                     .map_err(|e| from_pyerr(e, "a tensor hook"))?;
@@ -284,10 +291,23 @@ impl PyTensor {
             })
         });
         let id = self.tensor().register_hook(f).py()?;
-        Ok(HookHandle {
-            tensor: self.tensor(),
-            id,
-        })
+        self.keep_hook_slot(slot.clone());
+        Ok(HookHandle::new(self.tensor(), id, Some(slot)))
+    }
+    /// Reports the Python hooks registered through this object to the cycle collector (the
+    /// engine holds them through `HookSlot`s; each is reported by its one registering object).
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        let Ok(slots) = self.hook_slots.try_lock() else {
+            return Ok(());
+        };
+        for slot in slots.iter() {
+            if let Ok(g) = slot.0.try_lock() {
+                if let Some(h) = g.as_ref() {
+                    visit.call(h)?;
+                }
+            }
+        }
+        Ok(())
     }
     /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass,
     /// `tensor` being this very Python object (as PyTorch's: optimizers in hooks look their
@@ -314,9 +334,6 @@ impl PyTensor {
             .tensor()
             .register_post_accumulate_grad_hook(f)
             .py()?;
-        Ok(HookHandle {
-            tensor: slf.get().tensor(),
-            id,
-        })
+        Ok(HookHandle::new(slf.get().tensor(), id, None))
     }
 }

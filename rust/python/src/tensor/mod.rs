@@ -43,6 +43,30 @@ pub struct PyTensor {
     /// that `p.grad is p.grad` and `y.grad_fn is y.grad_fn` hold (as in PyTorch) without
     /// keeping alive a gradient the engine dropped.
     handed_out: Mutex<HandedOut>,
+    /// The Python hooks registered through this object (`register_hook`), reported to the
+    /// cycle collector: the engine calls them through the same slots, so a hook that refers
+    /// back to its tensor (a module's bound method on its own parameter) can be collected.
+    pub(super) hook_slots: Mutex<Vec<Arc<HookSlot>>>,
+}
+
+/// A Python hook the engine calls. Its one strong reference lives here; the tensor object
+/// that registered it traverses it, and `HookHandle.remove()` empties it.
+#[derive(Default)]
+pub struct HookSlot(pub(super) Mutex<Option<Py<PyAny>>>);
+
+impl HookSlot {
+    pub fn new(hook: Py<PyAny>) -> HookSlot {
+        HookSlot(Mutex::new(Some(hook)))
+    }
+    /// The hook, unless it was removed.
+    pub fn get(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().map(|h| h.clone_ref(py))
+    }
+    pub fn empty(&self) {
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(taken);
+    }
 }
 
 #[derive(Default)]
@@ -56,7 +80,16 @@ impl PyTensor {
         PyTensor {
             handle: RwLock::new(t),
             handed_out: Mutex::new(HandedOut::default()),
+            hook_slots: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps `slot` with this object (dropping the emptied ones, so that hooks added and
+    /// removed every step do not pile up).
+    pub(crate) fn keep_hook_slot(&self, slot: Arc<HookSlot>) {
+        let mut slots = self.hook_slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|s| s.0.lock().map(|g| g.is_some()).unwrap_or(true));
+        slots.push(slot);
     }
 
     /// The engine tensor (a reference-counted handle: cloning it copies no data).
@@ -656,12 +689,23 @@ impl AccumulateGrad {
 pub struct HookHandle {
     tensor: Tensor,
     id: u64,
+    /// The Python hook's slot, for a hook registered from Python.
+    slot: Option<Arc<HookSlot>>,
+}
+
+impl HookHandle {
+    pub(crate) fn new(tensor: Tensor, id: u64, slot: Option<Arc<HookSlot>>) -> HookHandle {
+        HookHandle { tensor, id, slot }
+    }
 }
 
 #[pymethods]
 impl HookHandle {
     fn remove(&self) {
         self.tensor.remove_hook(self.id);
+        if let Some(slot) = &self.slot {
+            slot.empty();
+        }
     }
     /// `with t.register_hook(fn):` keeps the hook for the block only (as PyTorch's handle).
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -8,10 +8,26 @@ use crate::ops::reduce::Kind;
 use crate::{bail, DType, Element, Float, Result, Tensor};
 use half::bf16;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
-/// Rows of the reduction: a contiguous buffer of `outer * r` elements, reduced dims innermost.
-fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)> {
+/// Rows of the reduction: a contiguous buffer of `outer * r` elements, reduced dims innermost
+/// (borrowed when the tensor is contiguous and the reduced dims are already its last ones).
+fn rows<'t, T: Element>(t: &'t Tensor, dims: &[usize]) -> Result<(Cow<'t, [T]>, usize, usize)> {
     let nd = t.ndim();
+    let trailing = dims
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| d == nd - dims.len() + i);
+    if trailing && t.is_contiguous() {
+        let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
+        let outer = t.numel().checked_div(r).unwrap_or(0);
+        let outer = if r == 0 {
+            t.shape()[..nd - dims.len()].iter().product()
+        } else {
+            outer
+        };
+        return Ok((t.data::<T>()?, outer, r));
+    }
     let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
     let outer: usize = t
         .shape()
@@ -24,7 +40,7 @@ fn rows<T: Element>(t: &Tensor, dims: &[usize]) -> Result<(Vec<T>, usize, usize)
     perm.extend_from_slice(dims);
     let l = t.layout().permute(&perm)?;
     let v = t.with_layout(l).to_vec::<T>()?;
-    Ok((v, outer, r))
+    Ok((Cow::Owned(v), outer, r))
 }
 
 /// Elements summed in `T` before a partial sum is folded into an f64 total: keeps float32 sums of
@@ -63,57 +79,116 @@ pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
     row_sum_map(x, |v| v)
 }
 
+/// Elements per task when one long row is split across threads: a fixed size, so the
+/// partial results (and their combination order) do not depend on the thread count.
+const ROW_CHUNK: usize = 1 << 16;
+
+/// The extremum of a row, NaN winning: eight lanes of branch-free selects and a NaN flag, so
+/// the loop vectorises (a fold with NaN branches did not).
+#[inline]
+fn row_extreme<T: Float>(x: &[T], max: bool) -> T {
+    let init = if max { T::NEG_INF } else { T::INF };
+    let mut acc = [init; 8];
+    let mut nan = false;
+    let chunks = x.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            let v = c[i];
+            nan |= v.is_nan();
+            let better = if max { v > acc[i] } else { v < acc[i] };
+            acc[i] = if better { v } else { acc[i] };
+        }
+    }
+    for &v in rem {
+        nan |= v.is_nan();
+        let better = if max { v > acc[0] } else { v < acc[0] };
+        acc[0] = if better { v } else { acc[0] };
+    }
+    if nan {
+        return T::from_f64(f64::NAN);
+    }
+    acc.iter().fold(init, |a, &v| {
+        let better = if max { v > a } else { v < a };
+        if better {
+            v
+        } else {
+            a
+        }
+    })
+}
+
+/// One long row reduced in fixed-size chunks on the threads (sums, means and extrema).
+fn long_row<T: Float>(kind: Kind, x: &[T]) -> Option<T> {
+    let parts =
+        |f: &(dyn Fn(&[T]) -> f64 + Sync)| -> Vec<f64> { x.par_chunks(ROW_CHUNK).map(f).collect() };
+    match kind {
+        Kind::Sum | Kind::Mean => {
+            let total: f64 = parts(&|c| {
+                c.chunks(SUM_BLOCK)
+                    .map(|b| block_sum(b, |v| v).to_f64())
+                    .sum()
+            })
+            .iter()
+            .sum();
+            // (the mean divides in `T`, as the short rows' does)
+            let sum = T::from_f64(total);
+            Some(if kind == Kind::Mean {
+                sum / T::from_usize(x.len())
+            } else {
+                sum
+            })
+        }
+        Kind::Max | Kind::Min => {
+            let max = kind == Kind::Max;
+            let p = parts(&|c| row_extreme(c, max).to_f64());
+            let p: Vec<T> = p.into_iter().map(T::from_f64).collect();
+            Some(row_extreme(&p, max))
+        }
+        _ => None,
+    }
+}
+
 fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
-    (0..outer)
-        .map(|o| {
-            let x = &v[o * r..(o + 1) * r];
-            match kind {
-                Kind::Sum => row_sum(x),
-                Kind::Mean => row_sum(x) / T::from_usize(r),
-                Kind::Var(correction) => {
-                    let m = row_sum(x) / T::from_usize(r);
-                    let ss = row_sum_map(x, |v| (v - m) * (v - m));
-                    // PyTorch divides by max(0, N - correction): inf (NaN for a constant
-                    // row) once the correction reaches the count.
-                    ss / T::from_f64((r as f64 - correction).max(0.0))
-                }
-                Kind::LogSumExp => {
-                    let m = x
-                        .iter()
-                        .fold(T::NEG_INF, |a, &v| if v > a || v.is_nan() { v } else { a });
-                    // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
-                    // (`x - m` would be inf - inf = NaN).
-                    if m.is_nan() || m == T::INF || m == T::NEG_INF {
-                        m
-                    } else {
-                        m + row_sum_map(x, |v| (v - m).exp()).ln()
-                    }
-                }
-                Kind::Max => x.iter().fold(T::NEG_INF, |a, &v| {
-                    if v > a || v.is_nan() || a.is_nan() {
-                        if a.is_nan() {
-                            a
-                        } else {
-                            v
-                        }
-                    } else {
-                        a
-                    }
-                }),
-                Kind::Min => x.iter().fold(T::INF, |a, &v| {
-                    if v < a || v.is_nan() || a.is_nan() {
-                        if a.is_nan() {
-                            a
-                        } else {
-                            v
-                        }
-                    } else {
-                        a
-                    }
-                }),
+    if outer == 1 && r >= 2 * ROW_CHUNK {
+        if let Some(x) = long_row(kind, v) {
+            return vec![x];
+        }
+    }
+    let one = |o: usize| -> T {
+        let x = &v[o * r..(o + 1) * r];
+        match kind {
+            Kind::Sum => row_sum(x),
+            Kind::Mean => row_sum(x) / T::from_usize(r),
+            Kind::Var(correction) => {
+                let m = row_sum(x) / T::from_usize(r);
+                let ss = row_sum_map(x, |v| (v - m) * (v - m));
+                // PyTorch divides by max(0, N - correction): inf (NaN for a constant
+                // row) once the correction reaches the count.
+                ss / T::from_f64((r as f64 - correction).max(0.0))
             }
-        })
-        .collect()
+            Kind::LogSumExp => {
+                let m = x
+                    .iter()
+                    .fold(T::NEG_INF, |a, &v| if v > a || v.is_nan() { v } else { a });
+                // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
+                // (`x - m` would be inf - inf = NaN).
+                if m.is_nan() || m == T::INF || m == T::NEG_INF {
+                    m
+                } else {
+                    m + row_sum_map(x, |v| (v - m).exp()).ln()
+                }
+            }
+            Kind::Max => row_extreme(x, true),
+            Kind::Min => row_extreme(x, false),
+        }
+    };
+    if outer >= 2 && outer * r >= PAR_THRESHOLD {
+        // Rows on the threads, each reduced whole (the same order as on one thread).
+        (0..outer).into_par_iter().map(one).collect()
+    } else {
+        (0..outer).map(one).collect()
+    }
 }
 
 /// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it, in
@@ -273,10 +348,12 @@ pub(super) fn reduce_int(
 pub(super) fn arg_reduce(t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor> {
     // Integers compare as int64 (float64 would merge values past 2**53); floats as float64.
     let idx = if t.dtype().is_float() {
-        let (v, outer, r) = rows::<f64>(&cast_raw(t, DType::F64)?, &[d])?;
+        let wide = cast_raw(t, DType::F64)?;
+        let (v, outer, r) = rows::<f64>(&wide, &[d])?;
         best_in_rows(&v, outer, r, max, f64::is_nan)?
     } else {
-        let (v, outer, r) = rows::<i64>(&cast_raw(t, DType::I64)?, &[d])?;
+        let wide = cast_raw(t, DType::I64)?;
+        let (v, outer, r) = rows::<i64>(&wide, &[d])?;
         best_in_rows(&v, outer, r, max, |_| false)?
     };
     Tensor::from_vec(idx, shape)

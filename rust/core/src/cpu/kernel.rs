@@ -112,6 +112,9 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
         }
         return collect1(src, &f);
     }
+    if l.strides.iter().all(|&st| st == 0) {
+        return vec![f(s[l.offset]); n]; // one element broadcast: one value, filled
+    }
     let g = crate::ops::gather::gather_strided(s, l);
     collect1(&g, &f)
 }
@@ -142,14 +145,33 @@ pub fn map2<A: Element, B: Element, O: Element>(
         }
         return collect2(xa, xb, &f);
     }
+    if a_scalar && b_scalar {
+        // Both broadcast from one element (the gradient of a full sum times a number): one
+        // value, filled.
+        return vec![f(sa[al.offset], sb[bl.offset]); n];
+    }
     if a_contig && b_scalar && n > 0 {
         let y = sb[bl.offset];
         let xa = &sa[al.offset..al.offset + n];
+        if n >= PAR_THRESHOLD {
+            return par_fill(n, |start, out| {
+                for (o, &x) in out.iter_mut().zip(&xa[start..]) {
+                    o.write(f(x, y));
+                }
+            });
+        }
         return xa.iter().map(|&x| f(x, y)).collect();
     }
     if b_contig && a_scalar && n > 0 {
         let x = sa[al.offset];
         let xb = &sb[bl.offset..bl.offset + n];
+        if n >= PAR_THRESHOLD {
+            return par_fill(n, |start, out| {
+                for (o, &y) in out.iter_mut().zip(&xb[start..]) {
+                    o.write(f(x, y));
+                }
+            });
+        }
         return xb.iter().map(|&y| f(x, y)).collect();
     }
     // Row-wise broadcast of the common `[rows, cols]` + `[cols]` pattern, else fully strided.

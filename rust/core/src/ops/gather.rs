@@ -84,6 +84,9 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
     if dims.is_empty() {
         return vec![s[l.offset]];
     }
+    if dims.iter().all(|&(_, st)| st == 0) {
+        return vec![s[l.offset]; n]; // one element broadcast (`expand` of a scalar): a fill
+    }
     let mut out: Vec<T> = vec![T::zero(); n];
     let (last_n, last_s) = dims[dims.len() - 1];
     if last_s == 1 {

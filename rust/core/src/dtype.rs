@@ -383,11 +383,15 @@ macro_rules! nan_propagating_methods {
 }
 
 macro_rules! impl_float {
-    ($t:ty, exp: $exp:path, tanh: $tanh:path, erf: $erf:path) => {
+    ($t:ty, exp: $exp:path, tanh: $tanh:path, erf: $erf:path, ln_1p: $ln_1p:path) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
-            inherent_float_methods!($t: ln, sqrt, sin, cos, abs, ln_1p);
+            inherent_float_methods!($t: ln, sqrt, sin, cos, abs);
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                $ln_1p(self)
+            }
             #[inline(always)]
             fn exp(self) -> Self {
                 $exp(self)
@@ -417,8 +421,14 @@ macro_rules! impl_float {
     };
 }
 // float32 uses the vectorisable `fastmath` functions (libm's would be a call per element).
-impl_float!(f32, exp: crate::fastmath::exp_f32, tanh: crate::fastmath::tanh_f32, erf: crate::fastmath::erf_f32);
-impl_float!(f64, exp: f64::exp, tanh: f64::tanh, erf: crate::ops::special::erf);
+impl_float!(
+    f32,
+    exp: crate::fastmath::exp_f32,
+    tanh: crate::fastmath::tanh_f32,
+    erf: crate::fastmath::erf_f32,
+    ln_1p: crate::fastmath::log1p_f32
+);
+impl_float!(f64, exp: f64::exp, tanh: f64::tanh, erf: crate::ops::special::erf, ln_1p: f64::ln_1p);
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.
 #[macro_export]

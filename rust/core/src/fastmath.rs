@@ -1,4 +1,4 @@
-//! float32 `exp`, `tanh` and `erf` in plain arithmetic (no libm call), so the loops that use
+//! float32 `exp`, `tanh`, `erf` and `log1p` in plain arithmetic (no libm call), so the loops that use
 //! them (activations, softmax, attention) vectorise: every branch is a select. Accuracy is
 //! within about 2e-7 relative (2 ulp) over the whole range, checked against the f64 functions
 //! in the tests below; special values (inf, NaN, denormal results) behave like libm's.
@@ -94,6 +94,54 @@ pub fn erf_f32(x: f32) -> f32 {
     }
 }
 
+/// `ln x` for finite `x > 0` (normal or denormal): Cephes' `logf` (the mantissa brought
+/// into `[sqrt(1/2), sqrt(2))`, a degree-9 polynomial, the exponent's `ln 2` in two parts).
+#[inline(always)]
+fn ln_positive(x: f32) -> f32 {
+    // A denormal is scaled by 2^25 first (its exponent field reads 0).
+    let tiny = x < f32::MIN_POSITIVE;
+    let xs = if tiny { x * 33_554_432.0 } else { x };
+    let bits = xs.to_bits() as i32;
+    let e0 = ((bits >> 23) & 0xff) - 126 - if tiny { 25 } else { 0 };
+    let m = f32::from_bits(((bits & 0x007f_ffff) | 0x3f00_0000) as u32); // [0.5, 1)
+    let low = m < std::f32::consts::FRAC_1_SQRT_2;
+    let e = (if low { e0 - 1 } else { e0 }) as f32;
+    let f = if low { m + m - 1.0 } else { m - 1.0 };
+    let z = f * f;
+    let mut y = 7.037_683_6e-2_f32;
+    y = y * f - 1.151_461e-1;
+    y = y * f + 1.167_699_9e-1;
+    y = y * f - 1.242_014_1e-1;
+    y = y * f + 1.424_932_3e-1;
+    y = y * f - 1.666_805_8e-1;
+    y = y * f + 2.000_071_4e-1;
+    y = y * f - 2.499_999_4e-1;
+    y = y * f + 3.333_333e-1;
+    let y = y * f * z + e * -2.121_944_4e-4 - 0.5 * z;
+    f + y + e * 0.693_359_4
+}
+
+/// `ln(1 + x)`, accurate for tiny `x`: `ln(u) * x / (u - 1)` with `u = 1 + x` corrects the
+/// rounding of `u` (Goldberg's trick); -1 gives -inf, below it NaN, +inf stays inf.
+#[inline(always)]
+pub fn log1p_f32(x: f32) -> f32 {
+    let u = 1.0 + x;
+    let d = u - 1.0;
+    let safe = if u > 0.0 && u < f32::INFINITY { u } else { 1.0 };
+    let r = ln_positive(safe) * (x / if d == 0.0 { 1.0 } else { d });
+    if d == 0.0 {
+        x
+    } else if x.is_nan() || x < -1.0 {
+        f32::NAN
+    } else if x == -1.0 {
+        f32::NEG_INFINITY
+    } else if u == f32::INFINITY {
+        f32::INFINITY
+    } else {
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +166,10 @@ mod tests {
         check("tanh small", tanh_f32, f64::tanh, -1e-3, 1e-3);
         check("erf", erf_f32, crate::ops::special::erf, -6.0, 6.0);
         check("erf small", erf_f32, crate::ops::special::erf, -1e-3, 1e-3);
+        check("log1p", log1p_f32, f64::ln_1p, -0.999, 20.0);
+        check("log1p small", log1p_f32, f64::ln_1p, -1e-3, 1e-3);
+        check("log1p large", log1p_f32, f64::ln_1p, 20.0, 1e30);
+        check("log1p tiny", log1p_f32, f64::ln_1p, -1e-30, 1e-30);
     }
 
     #[test]
@@ -134,5 +186,13 @@ mod tests {
         assert_eq!(erf_f32(f32::NEG_INFINITY), -1.0);
         assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
         assert!(exp_f32(-100.0) > 0.0, "denormal results are kept");
+        assert_eq!(log1p_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(log1p_f32(-1.0), f32::NEG_INFINITY);
+        assert!(log1p_f32(-2.0).is_nan() && log1p_f32(f32::NAN).is_nan());
+        assert_eq!(log1p_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(log1p_f32(1e-40), 1e-40);
+        let x = -1.0f32 + 1e-7;
+        let near = log1p_f32(x) as f64;
+        assert!((near - (x as f64).ln_1p()).abs() < 1e-6 * near.abs());
     }
 }

@@ -235,9 +235,71 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     return sort(x, dim, descending, stable).indices
 
 
+_FULL_SORT_BELOW = 2048  # tensors up to this size ``topk``/``kthvalue`` sort in full
+
+
+def _order_key(a: np.ndarray, descending: bool) -> np.ndarray:
+    """Keys whose ascending stable order is ``sort``'s order of ``a``. Floats with a NaN become
+    integers, so that NaN (of either sign) is one value larger than all others (first when
+    descending, as in PyTorch) and ``-0.0`` still ties with ``0.0``; descending integers are a
+    bitwise not (no overflow at the minimum)."""
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        if not nan.any():
+            return -a if descending else a
+        bits = a.dtype.itemsize * 8
+        canon = np.where(nan, np.asarray(np.nan, a.dtype), a + a.dtype.type(0))
+        i = canon.view(np.dtype(f"int{bits}"))
+        key = i ^ ((i >> (bits - 1)) & np.asarray((1 << (bits - 1)) - 1, i.dtype))
+    elif a.dtype.kind in "bu":
+        key = a.astype(np.int64)
+    else:
+        key = a
+    return ~key if descending else key
+
+
+def _rows(x: Tensor, d: int, descending: bool) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The order keys of ``x`` with ``d`` moved last, as ``(rows, n)``, and that moved shape."""
+    key = np.moveaxis(_order_key(_host(x), descending), d, -1)
+    return key.reshape(math.prod(key.shape[:-1]), key.shape[-1]), key.shape
+
+
+def _kth_split(key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``key``, the masks of the keys below and equal to the ``k``-th smallest, and
+    how many of the equal ones a stable sort puts within the first ``k``."""
+    thr = np.partition(key, k - 1, axis=1)[:, k - 1 : k]
+    less, eq = key < thr, key == thr
+    return less, eq, k - less.sum(axis=1, keepdims=True)
+
+
+def _first_k(key: np.ndarray, k: int) -> np.ndarray:
+    """Positions ``(rows, k)`` of the first ``k`` of each row in a stable ascending sort of
+    ``key``, in that order: a partition and a sort of only the ``k`` selected (O(n + k log k)
+    instead of a full sort)."""
+    rows = key.shape[0]
+    if k == 0:
+        return np.empty((rows, 0), np.int64)
+    pos = np.argpartition(key, k - 1, axis=1)[:, :k]
+    sel = np.take_along_axis(key, pos, axis=1)
+    thr = sel[:, k - 1 :]
+    if not ((sel == thr).sum(axis=1) == (key == thr).sum(axis=1)).all():
+        # Ties straddle the k-th place: they enter by position, as in the stable sort.
+        less, eq, need = _kth_split(key, k)
+        pos = np.nonzero(less | (eq & (np.cumsum(eq, axis=1) <= need)))[1].reshape(rows, k)
+        sel = np.take_along_axis(key, pos, axis=1)
+    order = np.lexsort((pos, sel), axis=1)  # by key, ties by position
+    return np.take_along_axis(pos, order, axis=1)
+
+
+def _unrow(pos: np.ndarray, shape: tuple[int, ...], d: int, like: Tensor) -> Tensor:
+    """Row positions from ``_rows`` back in ``like``'s layout, as an index tensor."""
+    return _index(np.moveaxis(pos.reshape(*shape[:-1], pos.shape[1]), -1, d), like)
+
+
 @_takes_tensor
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
-    """The ``k`` largest (or smallest) values along ``dim``, in order, and their indices."""
+    """The ``k`` largest (or smallest) values along ``dim``, in order, and their indices: the
+    first ``k`` of ``sort`` (ties by position, NaN largest), without sorting the rest."""
     del sorted  # always sorted
     d = _dim(x, dim)
     n = x.shape[d] if x.ndim else 1
@@ -245,27 +307,44 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise IndexOutOfRangeError(f"topk: k={k} is out of range for a dimension of size {n}")
     if x.ndim == 0:  # PyTorch returns a copy of the element (for k=0 too)
         return TopkResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
-    s = sort(x, d, descending=largest)
-    return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
+    if x.numel() <= _FULL_SORT_BELOW:  # (a short sort costs less than the NumPy calls saved)
+        s = sort(x, d, descending=largest)
+        return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
+    key, shape = _rows(x, d, largest)
+    idx = _unrow(_first_k(key, k), shape, d, x)
+    return TopkResult(x.gather(d, idx), idx)
 
 
 @_takes_tensor
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> KthvalueResult:
     """The ``k``-th smallest value along ``dim`` (1-based; NaN counts as the largest) and its
-    index; differentiable in the value (a gather)."""
+    index, the ``k``-th of a stable ``sort`` (found by a partition); differentiable in the
+    value (a gather)."""
     d = _dim(x, dim)
     n = x.shape[d] if x.ndim else 1
     if not 1 <= k <= n:
         raise IndexOutOfRangeError(
             f"kthvalue(): selected number k={k} out of range for dimension {d}"
         )
-    s = sort(x, d)
-    if x.ndim == 0:
-        return KthvalueResult(s.values, s.indices)
-    values, indices = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if x.ndim == 0 or x.numel() <= _FULL_SORT_BELOW:
+        s = sort(x, d)
+        if x.ndim == 0:
+            return KthvalueResult(s.values, s.indices)
+        values, idx = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+        if not keepdim:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return KthvalueResult(values, idx)
+    key, shape = _rows(x, d, False)
+    _, eq, need = _kth_split(key, k)
+    if (eq.sum(axis=1) == 1).all():  # (no ties at the k-th value: the usual case)
+        pos = np.argmax(eq, axis=1, keepdims=True)
+    else:  # the need-th of the equal keys by position (argmax finds the first True)
+        pos = np.argmax(np.cumsum(eq, axis=1) == need, axis=1, keepdims=True)
+    idx = _unrow(pos, shape, d, x)
+    values = x.gather(d, idx)
     if not keepdim:
-        values, indices = values.squeeze(d), indices.squeeze(d)
-    return KthvalueResult(values, indices)
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return KthvalueResult(values, idx)
 
 
 # ---- reductions and scans ------------------------------------------------------------------

@@ -713,8 +713,15 @@ def binary_cross_entropy_with_logits(
     """Stable ``-[y log sigmoid(x) + (1-y) log(1-sigmoid(x))]``."""
     _same_shape(input, target, "binary_cross_entropy_with_logits")
     input, target, weight, pos_weight = _autocast_f32(input, target, weight, pos_weight)
-    log_sig = -(-input).softplus()  # log sigmoid(x)
-    log_one_minus = -input.softplus()  # log(1 - sigmoid(x))
+    # softplus(-x) = max(-x, 0) + tail and softplus(x) = max(x, 0) + tail share one
+    # tail = log1p(exp(-|x|)): the costly log1p once, not in two softplus calls; each
+    # gradient stays sigmoid(+-x), exact where small (no x - softplus(x) cancellation).
+    # At x = 0 the min's branch (gradient 1) against the relu's (0) gives -/+0.5 there.
+    low = _core.where(input > 0, 0.0, input)  # min(x, 0)
+    high = input.relu()  # max(x, 0)
+    tail = (low - high).exp().log1p()
+    log_sig = low - tail  # log sigmoid(x)
+    log_one_minus = -(high + tail)  # log(1 - sigmoid(x))
     pos = target * log_sig
     if pos_weight is not None:
         pos = pos * pos_weight
@@ -1629,6 +1636,37 @@ def pad(
 
 
 def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
+    """Crops negative amounts with ``narrow``, then writes what is left into one tensor filled
+    with ``value``: one copy for all dims, where a ``cat`` per dim copies the whole tensor each
+    time. Under autograd the ``cat`` path stays: the engine's slice-assignment backward
+    (``SetItemBackward``) costs more than the copies saved."""
+    if _records_grad(input):
+        return _pad_constant_cat(input, pads, value)
+    out = input
+    shape = list(input.shape)
+    inner: list[slice] = [slice(None)] * input.ndim
+    for i in range(len(pads) // 2):
+        d = input.ndim - 1 - i
+        lo, hi = pads[2 * i], pads[2 * i + 1]
+        start, stop = max(-lo, 0), out.shape[d] - max(-hi, 0)
+        if stop < start:
+            raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
+        out = out.narrow(d, start, stop - start)
+        shape[d] = stop - start + max(lo, 0) + max(hi, 0)
+        inner[d] = slice(max(lo, 0), max(lo, 0) + stop - start)
+    if all(p <= 0 for p in pads):  # nothing added: the (cropped) input
+        return out
+    padded = _core.full(tuple(shape), value, dtype=out.dtype, device=out.device)
+    padded[tuple(inner)] = out
+    return padded
+
+
+def _records_grad(x: Tensor) -> bool:
+    """Whether an op on ``x`` is recorded for backward."""
+    return x.requires_grad and _core.is_grad_enabled()
+
+
+def _pad_constant_cat(input: Tensor, pads: list[int], value: float) -> Tensor:
     """Crops negative amounts with ``narrow``, then concatenates ``value`` blocks (so the
     gradient flows through ``narrow``/``cat``)."""
     out = input
@@ -1649,6 +1687,32 @@ def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
     return out
 
 
+def _pad_border(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
+    """``_pad_gather`` for non-negative amounts (checked there): one new tensor that takes
+    ``x`` and its two border strips (``narrow``, flipped for ``reflect``) by slice assignment.
+    ``index_select`` along the last dim is slow in the engine; under autograd it stays, as
+    the engine's slice-assignment backward costs more still."""
+    n = x.shape[d]
+    shape = list(x.shape)
+    shape[d] = n + lo + hi
+    out = _core.empty(tuple(shape), dtype=x.dtype, device=x.device)
+    pre = (slice(None),) * d
+    out[(*pre, slice(lo, lo + n))] = x
+    for start, amount, left in ((0, lo, True), (lo + n, hi, False)):
+        if amount == 0:
+            continue
+        if mode == "replicate":
+            strip = x.narrow(d, 0 if left else n - 1, 1)  # (broadcast over the strip)
+        elif mode == "circular":
+            strip = x.narrow(d, n - amount if left else 0, amount)
+        else:  # reflect: the edge itself is not repeated
+            strip = x.narrow(d, 1 if left else n - 1 - amount, amount)
+            if amount > 1:
+                strip = strip.flip(d)
+        out[(*pre, slice(start, start + amount))] = strip
+    return out
+
+
 def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
     """Pads dim ``d`` by selecting source indices (``index_select`` carries the gradient):
     mirrored (``reflect``, edge not repeated), clamped to the edge (``replicate``) or wrapped
@@ -1665,6 +1729,8 @@ def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
         raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
     # The padded tensor before NumPy builds an index per output position.
     _check_buffer([*x.shape[:d], n + lo + hi, *x.shape[d + 1 :]], x.dtype, f"{mode} pad")
+    if lo >= 0 and hi >= 0 and n > 0 and not _records_grad(x):
+        return _pad_border(x, d, lo, hi, mode)
     if mode == "circular":  # PyTorch crops first, then wraps around what is left
         start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
         idx = start + np.arange(-max(lo, 0), kept + max(hi, 0)) % kept
@@ -1955,12 +2021,22 @@ def group_norm(
     # bfloat16 input is normalised without a float32 copy and backward is one kernel.
     g = input.reshape(n, num_groups, input.numel() // max(n, 1) // num_groups)  # (n may be 0)
     out = _core._layer_norm(g, [g.shape[-1]], None, None, eps).reshape(*input.shape)
-    channel_shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is None and bias is None:
+        return out
+    # The affine on ``[N, C * HW]`` rows against ``[1, C * HW]`` (each channel's value spread
+    # over its positions): the engine broadcasts a row twice as fast as ``[1, C, 1, 1]``
+    # over the inner dims, with the same elementwise results.
+    hw = math.prod(input.shape[2:])
+    flat = out.reshape(n, c * hw)
+
+    def per_position(t: Tensor) -> Tensor:
+        return t.reshape(c, 1).expand(c, hw).reshape(1, c * hw)
+
     if weight is not None:
-        out = out * weight.reshape(*channel_shape)
+        flat = flat * per_position(weight)
     if bias is not None:
-        out = out + bias.reshape(*channel_shape)
-    return out
+        flat = flat + per_position(bias)
+    return flat.reshape(*input.shape)
 
 
 # ---- more of PyTorch's functional losses and gumbel_softmax (issue 18) ---------------------------

@@ -7,6 +7,7 @@ and top-level functions PyTorch has (``typename``, ``is_signed``, ``binomial``, 
 
 from __future__ import annotations
 
+import abc
 import builtins
 import types
 import warnings
@@ -73,15 +74,12 @@ def _extent(x: Tensor) -> int:
     return int(last) + 1
 
 
-class UntypedStorage:
-    """The memory block under a tensor, as bytes (``Tensor.untyped_storage()``). Views of one
-    tensor share a ``data_ptr()`` (the block's start: the tensor's own start less its
-    ``storage_offset``). ``nbytes()`` counts the block up to the last byte this tensor reaches
-    (the engine does not report a block's full length, so a view ending before its base's
-    end reports less than the base)."""
+class _Storage(abc.ABC):
+    """What both storage views share: the tensor they stand for (keeping its memory alive),
+    its device, the block's start and whether it is shared."""
 
     def __init__(self, tensor: Tensor) -> None:
-        self._tensor = tensor  # keeps the memory alive while the storage object lives
+        self._tensor = tensor
 
     @property
     def device(self) -> Device:
@@ -95,20 +93,36 @@ class UntypedStorage:
         x = self._tensor
         return int(x.data_ptr() - x.storage_offset() * x.element_size())
 
+    @abc.abstractmethod
+    def size(self) -> int:
+        """The block's length in this view's unit (bytes, or elements of the dtype)."""
+
+    @abc.abstractmethod
+    def element_size(self) -> int:
+        """Bytes per unit of ``size()``."""
+
     def nbytes(self) -> int:
-        return _extent(self._tensor) * self._tensor.element_size()
+        return _extent(self._tensor) * int(self._tensor.element_size())
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def is_shared(self) -> builtins.bool:
+        return builtins.bool(self._tensor.is_shared())
+
+
+class UntypedStorage(_Storage):
+    """The memory block under a tensor, as bytes (``Tensor.untyped_storage()``). Views of one
+    tensor share a ``data_ptr()`` (the block's start: the tensor's own start less its
+    ``storage_offset``). ``nbytes()`` counts the block up to the last byte this tensor reaches
+    (the engine does not report a block's full length, so a view ending before its base's
+    end reports less than the base)."""
 
     def size(self) -> int:
         return self.nbytes()
 
-    def __len__(self) -> int:
-        return self.nbytes()
-
     def element_size(self) -> int:
         return 1
-
-    def is_shared(self) -> builtins.bool:
-        return builtins.bool(self._tensor.is_shared())
 
     def __repr__(self) -> str:
         return (
@@ -117,45 +131,22 @@ class UntypedStorage:
         )
 
 
-class TypedStorage:
+class TypedStorage(_Storage):
     """A tensor's memory block in elements of its dtype (``Tensor.storage()``): ``size()``
     elements of ``element_size()`` bytes, the same ``data_ptr()`` as its untyped storage."""
-
-    def __init__(self, tensor: Tensor) -> None:
-        self._tensor = tensor
 
     @property
     def dtype(self) -> _core.dtype:
         return self._tensor.dtype
 
-    @property
-    def device(self) -> Device:
-        return self._tensor.device
-
-    @property
-    def is_cuda(self) -> builtins.bool:
-        return self._tensor.device.type == "cuda"
-
     def untyped(self) -> UntypedStorage:
         return UntypedStorage(self._tensor)
-
-    def data_ptr(self) -> int:
-        return self.untyped().data_ptr()
 
     def size(self) -> int:
         return _extent(self._tensor)
 
-    def __len__(self) -> int:
-        return self.size()
-
     def element_size(self) -> int:
         return int(self._tensor.element_size())
-
-    def nbytes(self) -> int:
-        return self.size() * self.element_size()
-
-    def is_shared(self) -> builtins.bool:
-        return builtins.bool(self._tensor.is_shared())
 
     def __repr__(self) -> str:
         return (

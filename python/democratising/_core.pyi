@@ -43,7 +43,6 @@ __all__ = [
     "AccumulateGrad",
     "Device",
     "GradFn",
-    "NodeHookHandle",
     "RemovableHandle",
     "Tensor",
     "_CudaEvent",
@@ -239,27 +238,19 @@ class GradFn:
         that requires grad, or None (as PyTorch's)."""
     def register_prehook(
         self, hook: Callable[[tuple[Tensor, ...]], tuple[Tensor | None, ...] | None]
-    ) -> NodeHookHandle:
+    ) -> RemovableHandle:
         """``hook(grad_outputs)`` before this node's backward; may return replacements."""
     def register_hook(
         self,
         hook: Callable[
             [tuple[Tensor | None, ...], tuple[Tensor, ...]], tuple[Tensor | None, ...] | None
         ],
-    ) -> NodeHookHandle:
+    ) -> RemovableHandle:
         """``hook(grad_inputs, grad_outputs)`` after this node's backward; may return
         replacement input gradients."""
     @property
     def metadata(self) -> dict[Any, Any]:
         """A dict kept with the node (PyTorch's ``Node.metadata``)."""
-
-@final
-class NodeHookHandle:
-    """Returned by ``grad_fn.register_hook``/``register_prehook``: ``remove()`` unregisters."""
-
-    def remove(self) -> None: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(self, ty: Any, value: Any, tb: Any, /) -> _bool: ...
 
 @final
 class AccumulateGrad:

@@ -30,7 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::GradFn>()?;
     m.add_class::<tensor::AccumulateGrad>()?;
     m.add_class::<tensor::HookHandle>()?;
-    m.add_class::<tensor::NodeHookHandle>()?;
     m.add_class::<types::PyDType>()?;
     m.add_class::<types::PyDevice>()?;
     for dt in DType::ALL {

@@ -119,6 +119,18 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
     collect1(&g, &f)
 }
 
+/// `g` over a contiguous slice, on the threads when it is long (a tensor with a number).
+fn map_slice<X: Element, O: Element>(xs: &[X], g: impl Fn(X) -> O + Sync) -> Vec<O> {
+    if xs.len() < PAR_THRESHOLD {
+        return xs.iter().map(|&x| g(x)).collect();
+    }
+    par_fill(xs.len(), |start, out| {
+        for (o, &x) in out.iter_mut().zip(&xs[start..]) {
+            o.write(g(x));
+        }
+    })
+}
+
 /// Applies `f` pairwise to two inputs already broadcast to the same shape.
 pub fn map2<A: Element, B: Element, O: Element>(
     a: &Tensor,
@@ -150,29 +162,13 @@ pub fn map2<A: Element, B: Element, O: Element>(
         // value, filled.
         return vec![f(sa[al.offset], sb[bl.offset]); n];
     }
-    if a_contig && b_scalar && n > 0 {
+    if a_contig && b_scalar {
         let y = sb[bl.offset];
-        let xa = &sa[al.offset..al.offset + n];
-        if n >= PAR_THRESHOLD {
-            return par_fill(n, |start, out| {
-                for (o, &x) in out.iter_mut().zip(&xa[start..]) {
-                    o.write(f(x, y));
-                }
-            });
-        }
-        return xa.iter().map(|&x| f(x, y)).collect();
+        return map_slice(&sa[al.offset..al.offset + n], |x| f(x, y));
     }
-    if b_contig && a_scalar && n > 0 {
+    if b_contig && a_scalar {
         let x = sa[al.offset];
-        let xb = &sb[bl.offset..bl.offset + n];
-        if n >= PAR_THRESHOLD {
-            return par_fill(n, |start, out| {
-                for (o, &y) in out.iter_mut().zip(&xb[start..]) {
-                    o.write(f(x, y));
-                }
-            });
-        }
-        return xb.iter().map(|&y| f(x, y)).collect();
+        return map_slice(&sb[bl.offset..bl.offset + n], |y| f(x, y));
     }
     // Row-wise broadcast of the common `[rows, cols]` + `[cols]` pattern, else fully strided.
     let nd = al.ndim();

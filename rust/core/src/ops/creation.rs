@@ -273,25 +273,20 @@ fn largest_below(x: f64, dtype: DType) -> f64 {
             bits + 1
         }
     }
+    /// The half type `$h`'s value nearest `x`, stepped down when it is not below `x`.
+    macro_rules! half_below {
+        ($h:ty) => {{
+            let h = <$h>::from_f64(x);
+            if h.to_f64() < x {
+                h.to_f64()
+            } else {
+                <$h>::from_bits(step_down(u64::from(h.to_bits()), 0x8000) as u16).to_f64()
+            }
+        }};
+    }
     match dtype {
-        DType::F16 => {
-            let h = half::f16::from_f64(x);
-            let h = if h.to_f64() < x {
-                h
-            } else {
-                half::f16::from_bits(step_down(u64::from(h.to_bits()), 0x8000) as u16)
-            };
-            h.to_f64()
-        }
-        DType::BF16 => {
-            let h = half::bf16::from_f64(x);
-            let h = if h.to_f64() < x {
-                h
-            } else {
-                half::bf16::from_bits(step_down(u64::from(h.to_bits()), 0x8000) as u16)
-            };
-            h.to_f64()
-        }
+        DType::F16 => half_below!(half::f16),
+        DType::BF16 => half_below!(half::bf16),
         DType::F32 => {
             let h = x as f32;
             let h = if f64::from(h) < x {

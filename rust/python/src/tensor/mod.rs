@@ -9,7 +9,6 @@ mod gradients;
 mod inplace;
 mod memory_format;
 mod node_hooks;
-pub use node_hooks::NodeHookHandle;
 mod reductions;
 mod shape;
 mod structured;
@@ -687,24 +686,44 @@ impl AccumulateGrad {
 /// Returned by `register_hook`, like PyTorch's handle: `handle.remove()` unregisters the hook.
 #[pyclass(frozen, name = "RemovableHandle", module = "democratising")]
 pub struct HookHandle {
-    tensor: Tensor,
+    target: Hooked,
     id: u64,
-    /// The Python hook's slot, for a hook registered from Python.
-    slot: Option<Arc<HookSlot>>,
+}
+
+/// Where a hook was registered.
+enum Hooked {
+    /// On a tensor, with the Python hook's slot for one registered from Python.
+    Tensor(Tensor, Option<Arc<HookSlot>>),
+    /// On a graph node (`grad_fn.register_hook`/`register_prehook`).
+    Node(Arc<autograd::Node>),
 }
 
 impl HookHandle {
     pub(crate) fn new(tensor: Tensor, id: u64, slot: Option<Arc<HookSlot>>) -> HookHandle {
-        HookHandle { tensor, id, slot }
+        HookHandle {
+            target: Hooked::Tensor(tensor, slot),
+            id,
+        }
+    }
+    pub(crate) fn on_node(node: Arc<autograd::Node>, id: u64) -> HookHandle {
+        HookHandle {
+            target: Hooked::Node(node),
+            id,
+        }
     }
 }
 
 #[pymethods]
 impl HookHandle {
     fn remove(&self) {
-        self.tensor.remove_hook(self.id);
-        if let Some(slot) = &self.slot {
-            slot.empty();
+        match &self.target {
+            Hooked::Tensor(t, slot) => {
+                t.remove_hook(self.id);
+                if let Some(slot) = slot {
+                    slot.empty();
+                }
+            }
+            Hooked::Node(node) => node.remove_hook(self.id),
         }
     }
     /// `with t.register_hook(fn):` keeps the hook for the block only (as PyTorch's handle).

@@ -3,39 +3,13 @@
 //! `grad_fn.register_hook(fn(grad_inputs, grad_outputs))` after it (either may return
 //! replacements), and `grad_fn.metadata`, a dict kept with the node.
 
-use super::GradFn;
+use super::{GradFn, HookHandle};
 use crate::errors::from_pyerr;
 use crate::util::{returned_gradient, wrap};
 use democratising::{autograd, Error, Result, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::Arc;
-
-/// Removes a hook registered on a node (`handle.remove()`, or the end of a `with` block).
-#[pyclass(frozen, name = "NodeHookHandle", module = "democratising")]
-pub struct NodeHookHandle {
-    node: Arc<autograd::Node>,
-    id: u64,
-}
-
-#[pymethods]
-impl NodeHookHandle {
-    fn remove(&self) {
-        self.node.remove_hook(self.id);
-    }
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-    fn __exit__(
-        &self,
-        _ty: &Bound<'_, PyAny>,
-        _value: &Bound<'_, PyAny>,
-        _tb: &Bound<'_, PyAny>,
-    ) -> bool {
-        self.remove();
-        false
-    }
-}
 
 /// Gradients as the Python tuple a hook receives (`None` where there is none).
 fn as_tuple<'py>(py: Python<'py>, grads: &[Option<Tensor>]) -> PyResult<Bound<'py, PyTuple>> {
@@ -95,22 +69,19 @@ fn call(
 #[pymethods]
 impl GradFn {
     /// `hook(grad_outputs)` before this node's backward: may return replacement gradients.
-    fn register_prehook(&self, hook: Py<PyAny>) -> NodeHookHandle {
+    fn register_prehook(&self, hook: Py<PyAny>) -> HookHandle {
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {
             let args = |py: Python<'_>| -> PyResult<Py<PyTuple>> {
                 Ok(PyTuple::new(py, [as_tuple(py, &[Some(g.clone())])?])?.unbind())
             };
             Ok(call(&hook, "a node pre-hook", args, 1)?.and_then(|mut v| v.remove(0)))
         });
-        NodeHookHandle {
-            node: self.node.clone(),
-            id: self.node.register_prehook(f),
-        }
+        HookHandle::on_node(self.node.clone(), self.node.register_prehook(f))
     }
 
     /// `hook(grad_inputs, grad_outputs)` after this node's backward: may return replacement
     /// input gradients (`None` for the inputs that need none).
-    fn register_hook(&self, hook: Py<PyAny>) -> NodeHookHandle {
+    fn register_hook(&self, hook: Py<PyAny>) -> HookHandle {
         let f: autograd::NodeHook = Arc::new(move |grads: &[Option<Tensor>], g: &Tensor| {
             let args = |py: Python<'_>| -> PyResult<Py<PyTuple>> {
                 let outs = as_tuple(py, &[Some(g.clone())])?;
@@ -118,10 +89,7 @@ impl GradFn {
             };
             call(&hook, "a node hook", args, grads.len())
         });
-        NodeHookHandle {
-            node: self.node.clone(),
-            id: self.node.register_hook(f),
-        }
+        HookHandle::on_node(self.node.clone(), self.node.register_hook(f))
     }
 
     /// A dict kept with the node for the life of the graph (PyTorch's `Node.metadata`).

@@ -19,14 +19,12 @@ fn rows<'t, T: Element>(t: &'t Tensor, dims: &[usize]) -> Result<(Cow<'t, [T]>, 
         .enumerate()
         .all(|(i, &d)| d == nd - dims.len() + i);
     if trailing && t.is_contiguous() {
-        let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
-        let outer = t.numel().checked_div(r).unwrap_or(0);
-        let outer = if r == 0 {
-            t.shape()[..nd - dims.len()].iter().product()
-        } else {
-            outer
-        };
-        return Ok((t.data::<T>()?, outer, r));
+        let (kept, reduced) = t.shape().split_at(nd - dims.len());
+        return Ok((
+            t.data::<T>()?,
+            kept.iter().product(),
+            reduced.iter().product(),
+        ));
     }
     let r: usize = dims.iter().map(|&d| t.shape()[d]).product();
     let outer: usize = t

@@ -2,13 +2,14 @@
 
 Each test builds, N times, an object graph that is garbage once the loop drops it but whose
 cycle passes through a hook or backward closure stored inside the engine (``Arc`` closures
-capturing ``Py<PyAny>``). Where nothing reports those edges to CPython's cycle collector
-the whole cycle — module, parameters, graph — stays alive forever. Since session 26 a tensor
-reports the hooks registered through it (``__traverse__`` over its hook slots), so the
-tensor-hook cycles are collected; custom Functions' contexts, checkpoint closures and node
-hooks are not yet. PyTorch (2.x, checked side by side) collects every shape here
-but the last two, which leak in PyTorch as well and are kept as lower-priority records. The
-first test is a steady per-step leak of a training loop, fixed in Python (session 26).
+capturing ``Py<PyAny>``). The engine keeps each such callable in a slot held with the tensor
+or node it belongs to, and a tensor (or ``grad_fn``) object shows those slots to CPython's
+cycle collector when it is the only handle to that tensor and node (session 27): tensor and
+post-accumulate hooks, custom Functions' contexts, checkpoint closures, node hooks and node
+metadata are collected. A callable still reachable through the engine (a live graph downstream,
+a second handle) is never shown, so the collector cannot free what a later backward will call:
+the last tests keep such graphs alive across ``gc.collect()`` and run them.
+The first test is a steady per-step leak of a training loop, fixed in Python (session 26).
 The tests count survivors with weak references after ``gc.collect()``: deterministic, no
 RSS noise, and generous (a leak keeps all N alive, a fix keeps none).
 """
@@ -125,13 +126,6 @@ class _Tagged(dm.autograd.Function):
         return grad * 2, None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: a custom autograd.Function's backward closure (with ctx) is held by the "
-    "engine node (rust/python/src/functions.rs _record_function); GradFn/node are not "
-    "GC-traversable, so ctx.owner -> owner.out -> grad_fn -> ctx is never freed (PyTorch "
-    "frees it)",
-)
 def test_custom_function_ctx_cycle_is_freed() -> None:
     def make() -> nn.Linear:
         m = nn.Linear(4, 4)
@@ -141,13 +135,6 @@ def test_custom_function_ctx_cycle_is_freed() -> None:
     assert _survivors(make) <= MAX_ALIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: utils/checkpoint.py ignores use_reentrant; its one implementation records a "
-    "_record_function node whose backward closure captures ``function`` (the module), so a "
-    "module that keeps its checkpointed output is never freed; PyTorch's reentrant "
-    "checkpoint frees it (its non-reentrant one leaks too)",
-)
 def test_reentrant_checkpoint_output_kept_on_module_is_freed() -> None:
     def make() -> nn.Linear:
         m = nn.Linear(4, 4)
@@ -157,11 +144,6 @@ def test_reentrant_checkpoint_output_kept_on_module_is_freed() -> None:
     assert _survivors(make) <= MAX_ALIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak (PyTorch leaks here too): grad_fn.register_hook / register_prehook closures "
-    "are held by the engine node (rust/python/src/tensor/node_hooks.rs), invisible to gc",
-)
 def test_grad_fn_hook_cycle_is_freed() -> None:
     def make() -> _Holder:
         h = _Holder()
@@ -172,11 +154,6 @@ def test_grad_fn_hook_cycle_is_freed() -> None:
     assert _survivors(make) <= MAX_ALIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak (PyTorch leaks here too): register_post_accumulate_grad_hook closures are "
-    "held by the engine tensor (gradients.rs), so one capturing its module is never freed",
-)
 def test_post_accumulate_grad_hook_cycle_is_freed() -> None:
     def make() -> nn.Linear:
         m = nn.Linear(4, 4)
@@ -210,3 +187,66 @@ def test_cycles_without_engine_held_callables_are_freed() -> None:
 
     for make in (removed_hook, forward_hook, attribute_cycle):
         assert _survivors(make) <= MAX_ALIVE, make.__name__
+
+
+def test_hook_handle_kept_on_the_module_does_not_pin_it() -> None:
+    """A module that keeps its hooks' handles (to remove them later) is still collected."""
+
+    def make() -> nn.Linear:
+        m = nn.Linear(4, 4)
+        m.handles = [m.weight.register_hook(lambda g, m=m: g)]
+        m.handles.append(m.bias.register_post_accumulate_grad_hook(lambda p, m=m: None))
+        return m
+
+    assert _survivors(make) <= MAX_ALIVE
+
+
+def test_node_metadata_cycle_is_freed() -> None:
+    def make() -> _Holder:
+        h = _Holder()
+        h.o = dm.randn(4, requires_grad=True) * 2
+        h.o.grad_fn.metadata["owner"] = h
+        return h
+
+    assert _survivors(make) <= MAX_ALIVE
+
+
+def test_hook_reachable_through_a_live_graph_survives_collection() -> None:
+    """The cycle module -> weight -> hook -> module is also reachable from ``out``'s graph:
+    the collector must leave it whole, so the backward still calls a working hook."""
+    lin = nn.Linear(4, 4)
+    seen: list[nn.Linear] = []
+    lin.weight.register_hook(lambda g, lin=lin: (seen.append(lin), g)[1])
+    lin.weight.register_post_accumulate_grad_hook(lambda p, lin=lin: seen.append(lin))
+    out = lin(dm.randn(2, 4))
+    del lin
+    gc.collect()
+    out.sum().backward()
+    assert len(seen) == 2 and all(m.in_features == 4 for m in seen)
+
+
+def test_custom_function_ctx_reachable_downstream_survives_collection() -> None:
+    m = nn.Linear(4, 4)
+    x = dm.randn(4, requires_grad=True)
+    m.out = _Tagged.apply(x, m)
+    z = m.out * 3
+    node = m.out.grad_fn
+    node.metadata["owner"] = m
+    calls: list[int] = []
+    node.register_hook(lambda gi, go, m=m: calls.append(m.in_features))
+    del m, node
+    gc.collect()
+    z.sum().backward()
+    assert calls == [4]
+    assert x.grad is not None and dm.allclose(x.grad, dm.full((4,), 6.0))
+
+
+def test_checkpointed_module_reachable_downstream_survives_collection() -> None:
+    m = nn.Linear(4, 4)
+    x = dm.randn(2, 4, requires_grad=True)
+    m.out = checkpoint(m, x, use_reentrant=True)
+    z = m.out.sum()
+    del m
+    gc.collect()
+    z.backward()
+    assert x.grad is not None and x.grad.shape == (2, 4)

@@ -25,7 +25,7 @@ pub use device::Device;
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Mismatch, Result};
 pub use storage::Storage;
-pub use tensor::Tensor;
+pub use tensor::{Tensor, WeakTensor};
 
 /// The seed guide's names in one import: `use democratising::prelude::*;`.
 pub mod prelude {

@@ -1,6 +1,6 @@
 //! `Tensor`: a cheap, shared handle over a storage and a layout, plus the autograd metadata.
 
-use crate::autograd::{AutogradMeta, Hook, Node, PostAccumulateHook};
+use crate::autograd::{AutogradMeta, Foreign, Hook, Node, PostAccumulateHook};
 use crate::layout::{contiguous_strides, Layout};
 use crate::{bail, DType, Device, Element, Error, Result, Storage};
 use std::borrow::Cow;
@@ -10,6 +10,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// A multi-dimensional array with optional gradient tracking. Cloning is `Arc`-cheap.
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<TensorInner>);
+
+/// A handle that does not keep its tensor alive (a hook's removal handle holds one, so that
+/// holding the handle does not make the tensor look shared; see `Tensor::visit_foreign`).
+#[derive(Clone)]
+pub struct WeakTensor(std::sync::Weak<TensorInner>);
+
+impl WeakTensor {
+    /// The tensor, while any strong handle to it lives.
+    pub fn upgrade(&self) -> Option<Tensor> {
+        self.0.upgrade().map(Tensor)
+    }
+}
 
 pub struct TensorInner {
     pub(crate) storage: Arc<Storage>,
@@ -358,6 +370,7 @@ impl Tensor {
             m.requires_grad = old.requires_grad;
             m.hooks = std::mem::take(&mut old.hooks);
             m.post_hooks = std::mem::take(&mut old.post_hooks);
+            m.foreign = std::mem::take(&mut old.foreign);
             m.grad = old.grad.take().filter(|g| {
                 g.shape() == new.shape() && g.dtype() == new.dtype() && g.device() == new.device()
             });
@@ -436,6 +449,38 @@ impl Tensor {
         let id = crate::autograd::next_hook_id();
         self.meta().post_hooks.push((id, hook));
         Ok(id)
+    }
+
+    /// A handle that does not keep this tensor alive.
+    pub fn downgrade(&self) -> WeakTensor {
+        WeakTensor(Arc::downgrade(&self.0))
+    }
+
+    /// Keeps `obj` (a Python callable one of this tensor's hooks calls) where its hook lives:
+    /// with the leaf, or with the node a non-leaf's hooks run on.
+    pub fn hold(&self, obj: Foreign) {
+        match self.grad_fn() {
+            Some(n) => n.hold(obj),
+            None => crate::autograd::hold_foreign(&mut self.meta().foreign, obj),
+        }
+    }
+
+    /// Calls `f` with what the bindings keep with this tensor and its node (`hold`), when
+    /// this handle is the only one to both: then nothing but the caller's object (which owns
+    /// this handle) can reach them, so a cycle collector may count them as its references.
+    /// Shared tensors or nodes report nothing (a cycle through them stays uncollected, which
+    /// is safe; reporting a reference someone else can still use is not).
+    pub fn visit_foreign(&self, f: &mut dyn FnMut(&(dyn std::any::Any + Send + Sync))) {
+        if Arc::strong_count(&self.0) != 1 {
+            return;
+        }
+        let Ok(m) = self.0.meta.try_lock() else {
+            return;
+        };
+        m.foreign.iter().for_each(|h| f(&**h));
+        if let Some(node) = &m.grad_fn {
+            Node::visit_foreign_if_unshared(node, f);
+        }
     }
 
     /// Removes a hook registered on this tensor (a no-op when it is already gone).

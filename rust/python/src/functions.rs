@@ -706,8 +706,17 @@ pub fn _record_function(
     let shapes: Vec<Vec<usize>> = ins.iter().map(|t| t.shape().to_vec()).collect();
     let out = output.tensor().detach();
     let refs: Vec<&Tensor> = ins.iter().collect();
+    // The callable (with the ctx it closes over) lives in a slot kept with the node, where the
+    // output's object can show it to the cycle collector (see `HookSlot`).
+    let slot = crate::tensor::HookSlot::shared(backward);
+    let held = slot.clone();
     let f = move |g: &Tensor| -> democratising::Result<Vec<Option<Tensor>>> {
         Python::attach(|py| {
+            let Some(backward) = held.get(py) else {
+                return Err(Error::Autograd(
+                    "a custom Function's backward was freed".into(),
+                ));
+            };
             let r = backward
                 .call1(py, (wrap(g.clone()),))
                 .map_err(|e| crate::errors::from_pyerr(e, "a custom Function's backward"))?;
@@ -750,11 +759,15 @@ pub fn _record_function(
         Some(n) => crate::tensor::python_node_name(n),
         None => crate::tensor::PYTHON_NODE,
     };
-    Ok(wrap(if differentiable {
+    let out = if differentiable {
         autograd::record_differentiable(out, name, &refs, f)
     } else {
         autograd::record(out, name, &refs, f)
-    }))
+    };
+    if let Some(node) = out.grad_fn() {
+        node.hold(slot);
+    }
+    Ok(wrap(out))
 }
 
 /// Turns the engine's anomaly-mode NaN check on or off (`autograd.detect_anomaly`).

@@ -550,6 +550,7 @@ impl Pass {
         }
         if !how.retain {
             *slot = None;
+            node.release_foreign();
         }
         if grads.len() != node.edges.len() {
             bail!(

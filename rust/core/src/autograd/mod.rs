@@ -12,10 +12,12 @@ pub use engine::{accumulate_leaf_grad, backward, grad, queue_callback, EndCallba
 pub use mode::{
     anomaly_nan_check, is_grad_enabled, set_anomaly_nan_check, set_grad_enabled, GradModeGuard,
 };
-pub(crate) use node::{edge_of, next_hook_id, record_differentiable_as, record_edges, record_view};
+pub(crate) use node::{
+    edge_of, hold_foreign, next_hook_id, record_differentiable_as, record_edges, record_view,
+};
 pub use node::{
-    record, record_differentiable, AutogradMeta, BackwardFn, Edge, History, Hook, Node, NodeHook,
-    PostAccumulateHook, Provenance, Saved,
+    record, record_differentiable, AutogradMeta, BackwardFn, Edge, Foreign, History, Hook, Node,
+    NodeHook, PostAccumulateHook, Provenance, Saved,
 };
 pub(crate) use recompute::grads_by_recompute;
 pub use saved_hooks::{pop_saved_tensor_hooks, push_saved_tensor_hooks, Packed, SavedTensorHooks};

@@ -33,6 +33,8 @@ pub struct AutogradMeta {
     /// Hooks on a leaf (hooks on non-leaves live on their node).
     pub hooks: Vec<(u64, Hook)>,
     pub post_hooks: Vec<(u64, PostAccumulateHook)>,
+    /// What the bindings keep with a leaf for its hooks (see `Node::hold`).
+    pub foreign: Vec<Foreign>,
 }
 
 /// Where the gradient of one op input goes.
@@ -85,9 +87,72 @@ pub struct Node {
     metadata: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
     /// Non-leaf tensors that asked to keep their gradient (`retain_grad`).
     pub(crate) retained: Mutex<Vec<Weak<crate::tensor::TensorInner>>>,
+    /// Foreign objects the bindings keep with the node (the Python callables its backward and
+    /// hooks call), so that a cycle collector can be shown them (see `Tensor::visit_foreign`).
+    foreign: Mutex<Vec<Foreign>>,
+}
+
+/// An object kept with a node or a leaf on behalf of the bindings.
+pub type Foreign = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Adds `obj` to `held`, dropping the entries nothing else holds any more (their hook or
+/// backward is gone), so that hooks added and removed every step do not pile up.
+pub(crate) fn hold_foreign(held: &mut Vec<Foreign>, obj: Foreign) {
+    held.retain(|k| Arc::strong_count(k) > 1);
+    held.push(obj);
 }
 
 impl Node {
+    fn new(
+        (name, provenance, differentiable): (&'static str, Provenance, bool),
+        edges: Vec<Edge>,
+        backward: BackwardFn,
+        scatter_into: Option<ScatterInto>,
+    ) -> Arc<Node> {
+        Arc::new(Node {
+            name,
+            provenance,
+            differentiable,
+            edges,
+            backward: Mutex::new(Some(backward)),
+            scatter_into,
+            pre_hooks: Mutex::new(Vec::new()),
+            post_hooks: Mutex::new(Vec::new()),
+            metadata: OnceLock::new(),
+            retained: Mutex::new(Vec::new()),
+            foreign: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Keeps `obj` for the life of the node (a Python callable its backward or a hook calls),
+    /// where `Tensor::visit_foreign` can show it to a cycle collector.
+    pub fn hold(&self, obj: Foreign) {
+        hold_foreign(&mut lock(&self.foreign), obj);
+    }
+
+    /// Drops what only this node still holds (the callables of a backward that was freed).
+    pub(crate) fn release_foreign(&self) {
+        lock(&self.foreign).retain(|k| Arc::strong_count(k) > 1);
+    }
+
+    /// Calls `f` with what this node holds (`hold`, its metadata), when `node` is its only
+    /// handle: then nothing but the caller's object can reach them. Skips a locked list
+    /// rather than wait (a collector must not block).
+    pub fn visit_foreign_if_unshared(
+        node: &Arc<Node>,
+        f: &mut dyn FnMut(&(dyn std::any::Any + Send + Sync)),
+    ) {
+        if Arc::strong_count(node) != 1 {
+            return;
+        }
+        if let Ok(held) = node.foreign.try_lock() {
+            held.iter().for_each(|h| f(&**h));
+        }
+        if let Some(m) = node.metadata.get() {
+            f(&**m);
+        }
+    }
+
     /// Registers `hook` on the gradient this node receives, before its backward runs
     /// (`grad_fn.register_prehook`); returns the id that removes it.
     pub fn register_prehook(&self, hook: Hook) -> u64 {
@@ -288,7 +353,7 @@ fn new_node(
 
 fn new_node_with(
     out: Tensor,
-    (name, provenance, differentiable): (&'static str, Provenance, bool),
+    parts: (&'static str, Provenance, bool),
     edges: Vec<Edge>,
     backward: BackwardFn,
     scatter_into: Option<ScatterInto>,
@@ -296,18 +361,7 @@ fn new_node_with(
     if !is_grad_enabled() || edges.iter().all(|e| matches!(e, Edge::None)) {
         return out;
     }
-    let node = Arc::new(Node {
-        name,
-        provenance,
-        differentiable,
-        edges,
-        backward: Mutex::new(Some(backward)),
-        scatter_into,
-        pre_hooks: Mutex::new(Vec::new()),
-        post_hooks: Mutex::new(Vec::new()),
-        metadata: OnceLock::new(),
-        retained: Mutex::new(Vec::new()),
-    });
+    let node = Node::new(parts, edges, backward, scatter_into);
     {
         let version = out.version();
         let mut m = out.meta();
@@ -357,33 +411,24 @@ fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
     let (view_layout, base_layout) = (view.layout().clone(), base.layout().clone());
     let len = base.storage().len();
     let edges = vec![edge_of(base)];
-    Arc::new(Node {
-        name: "AsStridedBackward",
-        provenance: Provenance::Opaque,
-        differentiable: true,
-        edges,
-        scatter_into: None,
-        backward: Mutex::new(Some(Box::new(move |g: &Tensor| {
-            let flat = Tensor::full_on(&[len], 0.0, g.dtype(), g.device())?;
-            let at = vec![Some(positions(&view_layout, g.device())?)];
-            let g = g.reshape(&[-1])?;
-            let flat = if is_grad_enabled() {
-                flat.index_put(&at, &g, true)?
-            } else {
-                flat.index_put_raw(&at, &g, true)?;
-                flat
-            };
-            let base_shape: Vec<isize> = base_layout.shape.iter().map(|&d| d as isize).collect();
-            let gb = flat
-                .index_select(0, &positions(&base_layout, g.device())?)?
-                .reshape(&base_shape)?;
-            Ok(vec![Some(gb)])
-        }))),
-        pre_hooks: Mutex::new(Vec::new()),
-        post_hooks: Mutex::new(Vec::new()),
-        metadata: OnceLock::new(),
-        retained: Mutex::new(Vec::new()),
-    })
+    let backward = Box::new(move |g: &Tensor| {
+        let flat = Tensor::full_on(&[len], 0.0, g.dtype(), g.device())?;
+        let at = vec![Some(positions(&view_layout, g.device())?)];
+        let g = g.reshape(&[-1])?;
+        let flat = if is_grad_enabled() {
+            flat.index_put(&at, &g, true)?
+        } else {
+            flat.index_put_raw(&at, &g, true)?;
+            flat
+        };
+        let base_shape: Vec<isize> = base_layout.shape.iter().map(|&d| d as isize).collect();
+        let gb = flat
+            .index_select(0, &positions(&base_layout, g.device())?)?
+            .reshape(&base_shape)?;
+        Ok(vec![Some(gb)])
+    });
+    let parts = ("AsStridedBackward", Provenance::Opaque, true);
+    Node::new(parts, edges, backward, None)
 }
 
 /// A node that fails the backward pass: the view it stands for was modified in place through
@@ -392,25 +437,16 @@ fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
 /// regenerates such a view's history; here the user takes the view again.)
 fn stale_view_node(shape: &[usize]) -> Arc<Node> {
     let shape = shape.to_vec();
-    Arc::new(Node {
-        name: "StaleViewBackward",
-        provenance: Provenance::Opaque,
-        differentiable: true,
-        edges: Vec::new(),
-        scatter_into: None,
-        backward: Mutex::new(Some(Box::new(move |_g: &Tensor| {
-            bail!(
-                Autograd,
-                "a view (shape {shape:?}) was used after its base or another view of the same \
+    let backward = Box::new(move |_g: &Tensor| {
+        bail!(
+            Autograd,
+            "a view (shape {shape:?}) was used after its base or another view of the same \
                  tensor was modified in place, so its gradient would be wrong; take the view \
                  again after the in-place operation"
-            )
-        }))),
-        pre_hooks: Mutex::new(Vec::new()),
-        post_hooks: Mutex::new(Vec::new()),
-        metadata: OnceLock::new(),
-        retained: Mutex::new(Vec::new()),
-    })
+        )
+    });
+    let parts = ("StaleViewBackward", Provenance::Opaque, true);
+    Node::new(parts, Vec::new(), backward, None)
 }
 
 /// A tensor saved for backward, with the storage version at save time so that a later in-place

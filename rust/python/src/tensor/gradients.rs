@@ -254,9 +254,10 @@ impl PyTensor {
     }
     /// Calls `hook(grad)` during backward; a returned tensor replaces the gradient.
     fn register_hook(&self, hook: Py<PyAny>) -> PyResult<HookHandle> {
-        // The engine reaches the hook through a slot this object reports to the cycle
-        // collector (see `PyTensor::hook_slots`), not through a reference of its own.
-        let slot = Arc::new(HookSlot::new(hook));
+        // The engine reaches the hook through a slot kept with the tensor (see `HookSlot`),
+        // not through a reference of its own.
+        let t = self.tensor();
+        let slot = HookSlot::shared(hook);
         let held = slot.clone();
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {
             Python::attach(|py| {
@@ -290,24 +291,27 @@ impl PyTensor {
                 Ok(Some(t))
             })
         });
-        let id = self.tensor().register_hook(f).py()?;
-        self.keep_hook_slot(slot.clone());
-        Ok(HookHandle::new(self.tensor(), id, Some(slot)))
+        let id = t.register_hook(f).py()?;
+        t.hold(slot.clone());
+        Ok(HookHandle::new(&t, id, slot))
     }
-    /// Reports the Python hooks registered through this object to the cycle collector (the
-    /// engine holds them through `HookSlot`s; each is reported by its one registering object).
+    /// Reports the Python callables the engine keeps with this tensor and its node (hooks, a
+    /// custom Function's backward) to the cycle collector, when this object is the only way
+    /// to reach them (see `Tensor::visit_foreign`).
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        let Ok(slots) = self.hook_slots.try_lock() else {
+        if !self.built.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let Ok(t) = self.handle.try_read() else {
             return Ok(());
         };
-        for slot in slots.iter() {
-            if let Ok(g) = slot.0.try_lock() {
-                if let Some(h) = g.as_ref() {
-                    visit.call(h)?;
-                }
+        let mut result = Ok(());
+        t.visit_foreign(&mut |obj| {
+            if result.is_ok() {
+                result = super::visit_foreign(&visit, obj);
             }
-        }
-        Ok(())
+        });
+        result
     }
     /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass,
     /// `tensor` being this very Python object (as PyTorch's: optimizers in hooks look their
@@ -317,9 +321,15 @@ impl PyTensor {
         hook: Py<PyAny>,
     ) -> PyResult<HookHandle> {
         let me = pyo3::types::PyWeakrefReference::new(slf.as_any())?.unbind();
+        let target = slf.get().tensor();
+        let slot = HookSlot::shared(hook);
+        let held = slot.clone();
         let f: autograd::PostAccumulateHook = Arc::new(move |t: &Tensor| {
             Python::attach(|py| {
                 let call = || -> PyResult<()> {
+                    let Some(hook) = held.get(py) else {
+                        return Ok(()); // removed
+                    };
                     let arg = match me.bind(py).upgrade() {
                         Some(obj) => obj,
                         None => Bound::new(py, wrap(t.clone()))?.into_any(),
@@ -329,11 +339,8 @@ impl PyTensor {
                 call().map_err(|e| from_pyerr(e, "a post-accumulate-grad hook"))
             })
         });
-        let id = slf
-            .get()
-            .tensor()
-            .register_post_accumulate_grad_hook(f)
-            .py()?;
-        Ok(HookHandle::new(slf.get().tensor(), id, None))
+        let id = target.register_post_accumulate_grad_hook(f).py()?;
+        target.hold(slot.clone());
+        Ok(HookHandle::new(&target, id, slot))
     }
 }

@@ -42,20 +42,27 @@ pub struct PyTensor {
     /// that `p.grad is p.grad` and `y.grad_fn is y.grad_fn` hold (as in PyTorch) without
     /// keeping alive a gradient the engine dropped.
     handed_out: Mutex<HandedOut>,
-    /// The Python hooks registered through this object (`register_hook`), reported to the
-    /// cycle collector: the engine calls them through the same slots, so a hook that refers
-    /// back to its tensor (a module's bound method on its own parameter) can be collected.
-    pub(super) hook_slots: Mutex<Vec<Arc<HookSlot>>>,
+    /// True once the object is built. The collector may traverse a subclass instance between
+    /// its allocation (zeroed memory) and the write of these fields (its `__dict__` is
+    /// allocated in between), so `__traverse__` reads nothing else until this is set.
+    pub(super) built: std::sync::atomic::AtomicBool,
 }
 
-/// A Python hook the engine calls. Its one strong reference lives here; the tensor object
-/// that registered it traverses it, and `HookHandle.remove()` empties it.
+/// A Python callable the engine calls (a hook, a custom Function's backward). Its one strong
+/// reference lives here; the engine keeps the slot with the tensor or node the callable
+/// belongs to (`Tensor::hold`), where the cycle collector is shown it (`__traverse__`), so
+/// that a hook referring back to its own tensor or module can be collected.
+/// `HookHandle.remove()` empties it.
 #[derive(Default)]
 pub struct HookSlot(pub(super) Mutex<Option<Py<PyAny>>>);
 
 impl HookSlot {
     pub fn new(hook: Py<PyAny>) -> HookSlot {
         HookSlot(Mutex::new(Some(hook)))
+    }
+    /// A new slot for `hook`, shared by the engine's closure and the handle.
+    pub fn shared(hook: Py<PyAny>) -> Arc<HookSlot> {
+        Arc::new(HookSlot::new(hook))
     }
     /// The hook, unless it was removed.
     pub fn get(&self, py: Python<'_>) -> Option<Py<PyAny>> {
@@ -66,6 +73,24 @@ impl HookSlot {
         let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(taken);
     }
+}
+
+/// Shows the cycle collector one object the engine keeps for Python (`Tensor::hold`, a
+/// node's metadata dict).
+pub(crate) fn visit_foreign(
+    visit: &pyo3::PyVisit<'_>,
+    obj: &(dyn std::any::Any + Send + Sync),
+) -> Result<(), pyo3::PyTraverseError> {
+    if let Some(slot) = obj.downcast_ref::<HookSlot>() {
+        if let Ok(g) = slot.0.try_lock() {
+            if let Some(h) = g.as_ref() {
+                visit.call(h)?;
+            }
+        }
+    } else if let Some(d) = obj.downcast_ref::<Py<pyo3::types::PyDict>>() {
+        visit.call(d)?;
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -79,16 +104,8 @@ impl PyTensor {
         PyTensor {
             handle: RwLock::new(t),
             handed_out: Mutex::new(HandedOut::default()),
-            hook_slots: Mutex::new(Vec::new()),
+            built: std::sync::atomic::AtomicBool::new(true),
         }
-    }
-
-    /// Keeps `slot` with this object (dropping the emptied ones, so that hooks added and
-    /// removed every step do not pile up).
-    pub(crate) fn keep_hook_slot(&self, slot: Arc<HookSlot>) {
-        let mut slots = self.hook_slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.retain(|s| s.0.lock().map(|g| g.is_some()).unwrap_or(true));
-        slots.push(slot);
     }
 
     /// The engine tensor (a reference-counted handle: cloning it copies no data).
@@ -688,27 +705,33 @@ impl AccumulateGrad {
 pub struct HookHandle {
     target: Hooked,
     id: u64,
+    /// The hook's Python callable, dropped on `remove()` even where the engine still holds
+    /// the hook (a graph in flight).
+    slot: Arc<HookSlot>,
 }
 
-/// Where a hook was registered.
+/// Where a hook was registered, held weakly: a handle kept by a module must not make its
+/// tensor or node look shared (see `Tensor::visit_foreign`), nor keep it alive.
 enum Hooked {
-    /// On a tensor, with the Python hook's slot for one registered from Python.
-    Tensor(Tensor, Option<Arc<HookSlot>>),
-    /// On a graph node (`grad_fn.register_hook`/`register_prehook`).
-    Node(Arc<autograd::Node>),
+    Tensor(democratising::WeakTensor),
+    /// A graph node (`grad_fn.register_hook`/`register_prehook`).
+    Node(std::sync::Weak<autograd::Node>),
 }
 
 impl HookHandle {
-    pub(crate) fn new(tensor: Tensor, id: u64, slot: Option<Arc<HookSlot>>) -> HookHandle {
+    /// The handle of hook `id` on `tensor`, whose Python callable is in `slot`.
+    pub(crate) fn new(tensor: &Tensor, id: u64, slot: Arc<HookSlot>) -> HookHandle {
         HookHandle {
-            target: Hooked::Tensor(tensor, slot),
+            target: Hooked::Tensor(tensor.downgrade()),
             id,
+            slot,
         }
     }
-    pub(crate) fn on_node(node: Arc<autograd::Node>, id: u64) -> HookHandle {
+    pub(crate) fn on_node(node: &Arc<autograd::Node>, id: u64, slot: Arc<HookSlot>) -> HookHandle {
         HookHandle {
-            target: Hooked::Node(node),
+            target: Hooked::Node(Arc::downgrade(node)),
             id,
+            slot,
         }
     }
 }
@@ -717,14 +740,18 @@ impl HookHandle {
 impl HookHandle {
     fn remove(&self) {
         match &self.target {
-            Hooked::Tensor(t, slot) => {
-                t.remove_hook(self.id);
-                if let Some(slot) = slot {
-                    slot.empty();
+            Hooked::Tensor(t) => {
+                if let Some(t) = t.upgrade() {
+                    t.remove_hook(self.id);
                 }
             }
-            Hooked::Node(node) => node.remove_hook(self.id),
+            Hooked::Node(node) => {
+                if let Some(node) = node.upgrade() {
+                    node.remove_hook(self.id);
+                }
+            }
         }
+        self.slot.empty();
     }
     /// `with t.register_hook(fn):` keeps the hook for the block only (as PyTorch's handle).
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -3,7 +3,7 @@
 //! `grad_fn.register_hook(fn(grad_inputs, grad_outputs))` after it (either may return
 //! replacements), and `grad_fn.metadata`, a dict kept with the node.
 
-use super::{GradFn, HookHandle};
+use super::{GradFn, HookHandle, HookSlot};
 use crate::errors::from_pyerr;
 use crate::util::{returned_gradient, wrap};
 use democratising::{autograd, Error, Result, Tensor};
@@ -51,14 +51,18 @@ fn returned(obj: &Bound<'_, PyAny>, n: usize, what: &str) -> Result<Option<Vec<O
         .map(Some)
 }
 
-/// Calls a Python hook under the GIL, carrying a Python exception through the engine.
+/// Calls a Python hook under the GIL (nothing once it was removed), carrying a Python
+/// exception through the engine.
 fn call(
-    hook: &Py<PyAny>,
+    slot: &HookSlot,
     what: &str,
     args: impl FnOnce(Python<'_>) -> PyResult<Py<PyTuple>>,
     n: usize,
 ) -> Result<Option<Vec<Option<Tensor>>>> {
     Python::attach(|py| {
+        let Some(hook) = slot.get(py) else {
+            return Ok(None);
+        };
         let r = args(py)
             .and_then(|a| hook.call1(py, a.bind(py).clone()))
             .map_err(|e| from_pyerr(e, what))?;
@@ -70,26 +74,48 @@ fn call(
 impl GradFn {
     /// `hook(grad_outputs)` before this node's backward: may return replacement gradients.
     fn register_prehook(&self, hook: Py<PyAny>) -> HookHandle {
+        let slot = HookSlot::shared(hook);
+        let held = slot.clone();
         let f: autograd::Hook = Arc::new(move |g: &Tensor| {
             let args = |py: Python<'_>| -> PyResult<Py<PyTuple>> {
                 Ok(PyTuple::new(py, [as_tuple(py, &[Some(g.clone())])?])?.unbind())
             };
-            Ok(call(&hook, "a node pre-hook", args, 1)?.and_then(|mut v| v.remove(0)))
+            Ok(call(&held, "a node pre-hook", args, 1)?.and_then(|mut v| v.remove(0)))
         });
-        HookHandle::on_node(self.node.clone(), self.node.register_prehook(f))
+        self.node.hold(slot.clone());
+        HookHandle::on_node(&self.node, self.node.register_prehook(f), slot)
     }
 
     /// `hook(grad_inputs, grad_outputs)` after this node's backward: may return replacement
     /// input gradients (`None` for the inputs that need none).
     fn register_hook(&self, hook: Py<PyAny>) -> HookHandle {
+        let slot = HookSlot::shared(hook);
+        let held = slot.clone();
         let f: autograd::NodeHook = Arc::new(move |grads: &[Option<Tensor>], g: &Tensor| {
             let args = |py: Python<'_>| -> PyResult<Py<PyTuple>> {
                 let outs = as_tuple(py, &[Some(g.clone())])?;
                 Ok(PyTuple::new(py, [as_tuple(py, grads)?, outs])?.unbind())
             };
-            call(&hook, "a node hook", args, grads.len())
+            call(&held, "a node hook", args, grads.len())
         });
-        HookHandle::on_node(self.node.clone(), self.node.register_hook(f))
+        self.node.hold(slot.clone());
+        HookHandle::on_node(&self.node, self.node.register_hook(f), slot)
+    }
+
+    /// Reports what the engine keeps with this node for Python (its hooks, a custom
+    /// Function's backward, `metadata`) to the cycle collector, when this object is the
+    /// node's only handle (see `Tensor::visit_foreign`).
+    fn __traverse__(
+        &self,
+        visit: pyo3::PyVisit<'_>,
+    ) -> std::result::Result<(), pyo3::PyTraverseError> {
+        let mut result = Ok(());
+        autograd::Node::visit_foreign_if_unshared(&self.node, &mut |obj| {
+            if result.is_ok() {
+                result = super::visit_foreign(&visit, obj);
+            }
+        });
+        result
     }
 
     /// A dict kept with the node for the life of the graph (PyTorch's `Node.metadata`).

@@ -119,16 +119,13 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
     collect1(&g, &f)
 }
 
-/// `g` over a contiguous slice, on the threads when it is long (a tensor with a number).
+/// `g` over a contiguous slice (a tensor with a number): the same vectorised, multiversioned
+/// loops as two contiguous inputs, on the threads when it is long.
 fn map_slice<X: Element, O: Element>(xs: &[X], g: impl Fn(X) -> O + Sync) -> Vec<O> {
     if xs.len() < PAR_THRESHOLD {
-        return xs.iter().map(|&x| g(x)).collect();
+        return collect1(xs, &g);
     }
-    par_fill(xs.len(), |start, out| {
-        for (o, &x) in out.iter_mut().zip(&xs[start..]) {
-            o.write(g(x));
-        }
-    })
+    par_fill(xs.len(), |start, out| fill1(&xs[start..], out, &g))
 }
 
 /// Applies `f` pairwise to two inputs already broadcast to the same shape.

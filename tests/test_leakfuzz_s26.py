@@ -20,8 +20,6 @@ import gc
 import weakref
 from typing import Any, Callable
 
-import pytest
-
 import democratising as dm
 from democratising import nn
 from democratising.utils.checkpoint import checkpoint

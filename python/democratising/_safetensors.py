@@ -38,13 +38,14 @@ from typing import IO, Any, Optional
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import CheckpointError, DemocratisingError, FileIOError
 
 __all__ = [
     "CHECKSUM_KEY",
     "MAX_HEADER_SIZE",
     "MAX_TENSORS",
     "CheckpointFileNotFoundError",
+    "CheckpointWriteError",
     "RawTensor",
     "atomic_write",
     "bf16_to_f32",
@@ -52,6 +53,7 @@ __all__ = [
     "numpy_tag",
     "parse_header",
     "read_safetensors",
+    "write_atomically",
     "write_safetensors",
 ]
 
@@ -259,6 +261,35 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
         raise
     _fsync_dir(directory)
     _remove_stale_temps(directory, prefix)
+
+
+class CheckpointWriteError(CheckpointError, FileIOError):
+    """A checkpoint that could not be written (no such folder, a file in the way, no
+    permission): a ``CheckpointError`` naming the checkpoint rather than the temp file the
+    atomic write uses, and still an ``OSError`` (with its ``errno``) for code that catches one."""
+
+
+def write_atomically(path: str | os.PathLike[str], write: Any, parents: bool = True) -> None:
+    """``atomic_write(path, write)``, creating missing parent folders first (``parents``);
+    an ``OSError`` becomes ``CheckpointWriteError`` saying which checkpoint and why."""
+    name = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(name))
+    step = ""
+    try:
+        if parents:
+            step = f"cannot create its folder {folder!r}: "
+            os.makedirs(folder, exist_ok=True)
+            step = ""
+        atomic_write(path, write)
+    except DemocratisingError:
+        raise
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and step:
+            reason += " (a file is in the way of the folder)"
+        err = CheckpointWriteError(f"cannot write checkpoint {name!r}: {step}{reason}")
+        err.errno = e.errno
+        raise err from e
 
 
 def _temp_prefix(base: str) -> str:

@@ -45,16 +45,17 @@ from . import _core
 from ._core import Tensor
 from ._safetensors import (
     CHECKSUM_KEY,
+    CheckpointWriteError,
     RawTensor,
-    atomic_write,
     bf16_to_f32,
     f32_to_bf16_bits,
     numpy_tag,
     read_safetensors,
+    write_atomically,
     write_safetensors,
 )
 from ._state_match import check_like, match_prefix
-from .errors import ArgumentTypeError, CheckpointError, DemocratisingError, FileIOError
+from .errors import ArgumentTypeError, CheckpointError
 from .nn.module import IncompatibleKeys
 from .optim._state_check import prepare as prepare_optimizer_state
 from .optim.optimizer import Optimizer
@@ -84,35 +85,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 _MODEL = "model."
 
 # ---- tensors <-> stored form -----------------------------------------------------------------
-
-
-class CheckpointWriteError(CheckpointError, FileIOError):
-    """A checkpoint that could not be written (no such folder, a file in the way, no
-    permission): a ``CheckpointError`` naming the checkpoint rather than the temp file the
-    atomic write uses, and still an ``OSError`` (with its ``errno``) for code that catches one."""
-
-
-def write_atomically(path: PathLike, write: Any, parents: bool = True) -> None:
-    """``atomic_write(path, write)``, creating missing parent folders first (``parents``);
-    an ``OSError`` becomes ``CheckpointWriteError`` saying which checkpoint and why."""
-    name = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(name))
-    step = ""
-    try:
-        if parents:
-            step = f"cannot create its folder {folder!r}: "
-            os.makedirs(folder, exist_ok=True)
-            step = ""
-        atomic_write(path, write)
-    except DemocratisingError:
-        raise
-    except OSError as e:
-        reason = e.strerror or str(e)
-        if isinstance(e, (FileExistsError, NotADirectoryError)) and step:
-            reason += " (a file is in the way of the folder)"
-        err = CheckpointWriteError(f"cannot write checkpoint {name!r}: {step}{reason}")
-        err.errno = e.errno
-        raise err from e
 
 
 def _to_raw(value: Union[Tensor, np.ndarray]) -> RawTensor:

@@ -3,8 +3,18 @@
 A file is a safetensors file (readable by the ``safetensors`` package): its tensors are the
 tensors found in ``obj``, named by their path (a state dict's tensors keep their keys), and its
 ``__metadata__`` holds a JSON tree of everything else: dicts (ordered or not, with str, int,
-float, bool or None keys), lists, tuples, ints, floats (inf and nan too), bools, strings, None,
-dtypes and devices. Nothing is pickled and nothing in a file can run code: loading parses JSON
+float, bool, None, bytes, complex or tuple keys), lists, tuples, named tuples, sets, ints,
+floats (inf and nan too), complex numbers, bools, strings, bytes, None, dtypes and devices: the
+types ``torch.load(weights_only=True)`` accepts, plus frozensets and named tuples (rebuilt as a
+named tuple of the same name and fields, or as the class itself once it is allowed with
+``add_safe_globals``).
+
+Views that share memory stay shared after a load, as with ``torch.save``: each is stored under its
+own name (so other safetensors readers see every tensor whole) and the tree records where it lies
+in the shared storage, from which ``load`` rebuilds one storage and views of it. Only views that
+tile a dense block of their storage (slices of rows, transposes, reshapes) can be rebuilt that
+way; others (a strided column, an expanded tensor), and tensors that require grad, load as
+separate copies. Nothing is pickled and nothing in a file can run code: loading parses JSON
 and copies bytes, through the hardened reader of ``checkpoint`` (bounds checked before reading,
 a SHA-256 over the whole file, every malformation a ``CheckpointError``).
 
@@ -13,16 +23,22 @@ A plain safetensors file (``safetensors.torch.save_file(model.state_dict(), path
 pickle (a zip holding ``data.pkl``, or a bare pickle), which can run arbitrary code when read,
 so ``load`` refuses it with ``PickleFileError`` saying how to convert it.
 
-``weights_only`` is accepted and has no effect: this format can only hold data."""
+``weights_only`` changes one thing only: with ``weights_only=False`` a named tuple's own class is
+used when its module is already imported (as ``torch.load`` would unpickle it); otherwise it
+needs ``add_safe_globals``. Nothing is ever imported or evaluated either way."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import collections
 import contextlib
 import io
 import json
 import math
 import os
 import struct
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, Callable, Optional, Union
@@ -38,13 +54,13 @@ from ._safetensors import (
     RawTensor,
     _read_exact,
     _verify_checksum,
-    atomic_write,
     bf16_to_f32,
     decode_tensors,
     f32_to_bf16_bits,
     numpy_tag,
     parse_header,
     read_safetensors,
+    write_atomically,
     write_safetensors,
 )
 from .errors import ArgumentTypeError, CheckpointError, DeviceError
@@ -81,7 +97,8 @@ _SAFE_GLOBALS: list[Any] = []
 
 
 def add_safe_globals(safe_globals: list[Any]) -> None:
-    """Accepted for PyTorch programs; nothing is unpickled here, so nothing needs allowing."""
+    """As ``torch.serialization.add_safe_globals``: nothing is unpickled here, but a named tuple
+    class listed here is the class ``load`` rebuilds its saved instances as."""
     _SAFE_GLOBALS.extend(safe_globals)
 
 
@@ -107,6 +124,41 @@ def safe_globals(safe_globals: list[Any]) -> Iterator[None]:
 # ---- obj -> (tensors, JSON tree) ---------------------------------------------------------------
 
 
+#: A shared storage is rebuilt as one buffer spanning its views; the views' holes are zeros. A
+#: span this many times the views' own elements (plus a little) is not worth it: such views are
+#: saved, and loaded, as separate copies, and a file claiming one is refused.
+_SPAN_FACTOR = 8
+_SPAN_SLACK = 4096
+
+
+def _dense_order(shape: tuple[int, ...], stride: tuple[int, ...]) -> Optional[list[int]]:
+    """The permutation ``p`` with ``t.permute(p)`` contiguous, when ``t`` (of this shape and
+    stride) covers a dense block of its storage; ``None`` when it does not (a strided column,
+    an expanded tensor). Such a tensor is ``block.view(shape[p]).permute(inverse of p)``."""
+    if len(shape) != len(stride):
+        return None
+    order = sorted(range(len(shape)), key=lambda d: (-stride[d], d))
+    expected = 1
+    for d in reversed(order):
+        if shape[d] == 1:
+            continue  # a size-1 dimension's stride is never used
+        if stride[d] != expected:
+            return None
+        expected *= shape[d]
+    return order
+
+
+def _span_ok(span: int, numels: list[int]) -> bool:
+    return span <= _SPAN_FACTOR * sum(numels) + _SPAN_SLACK
+
+
+def _key_ok(key: Any) -> bool:
+    """Dict keys and set items a file can hold: what JSON can name, and tuples of them."""
+    if key is None or isinstance(key, (bool, int, float, str, bytes, complex)):
+        return True
+    return isinstance(key, (tuple, frozenset)) and all(_key_ok(k) for k in key)
+
+
 class _Packer:
     """Walks ``obj`` once; each distinct tensor is stored once (a tensor reached twice, such as
     a tied weight in a state dict, comes back as one tensor, as with ``torch.save``)."""
@@ -115,6 +167,8 @@ class _Packer:
         self.tensors: dict[str, RawTensor] = {}
         self.seen: dict[int, str] = {}
         self.keep: list[Any] = []  # keeps ids stable while packing
+        #: Tensors by the storage they view: ``(device, address) -> [(tensor, node)]``.
+        self.storages: dict[tuple[str, int], list[tuple[Tensor, dict[str, Any]]]] = {}
 
     def _name(self, path: str) -> str:
         name = path or "tensor"
@@ -158,7 +212,31 @@ class _Packer:
 
         if isinstance(value, Parameter):
             node["parameter"] = True
+        elif not value.requires_grad and value.numel() > 0:
+            storage = (device, value.untyped_storage().data_ptr())
+            self.storages.setdefault(storage, []).append((value, node))
         return node
+
+    def link_shared(self) -> None:
+        """Marks the tensors that view one storage with their place in it, ``"storage": [group,
+        offset, stride]`` (offset from the group's first element), so that ``load`` makes them
+        views of one storage again. Views that cannot be rebuilt so stay separate copies."""
+        group = 0
+        for members in self.storages.values():
+            dense = [
+                (t, node)
+                for t, node in members
+                if _dense_order(tuple(t.shape), tuple(t.stride())) is not None
+            ]
+            if len(dense) < 2 or len({t.dtype for t, _ in dense}) != 1:
+                continue
+            low = min(t.storage_offset() for t, _ in dense)
+            span = max(t.storage_offset() + t.numel() for t, _ in dense) - low
+            if not _span_ok(span, [t.numel() for t, _ in dense]):
+                continue
+            for t, node in dense:
+                node["storage"] = [group, t.storage_offset() - low, list(t.stride())]
+            group += 1
 
     def pack(self, value: Any, path: str) -> Any:
         if value is None or isinstance(value, (bool, str)):
@@ -167,6 +245,11 @@ class _Packer:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, complex):
+            return {"__complex__": [self.pack(value.real, path), self.pack(value.imag, path)]}
+        if isinstance(value, (bytes, bytearray)):
+            tag = "__bytes__" if isinstance(value, bytes) else "__bytearray__"
+            return {tag: base64.b64encode(value).decode("ascii")}
         if isinstance(value, np.generic):
             return self.pack(value.item(), path)
         if isinstance(value, (Tensor, np.ndarray)):
@@ -177,17 +260,16 @@ class _Packer:
             return {"__device__": str(value)}
         if isinstance(value, list):
             return [self.pack(v, _join(path, i)) for i, v in enumerate(value)]
-        if isinstance(value, tuple) and not hasattr(value, "_fields"):
-            return {"__tuple__": [self.pack(v, _join(path, i)) for i, v in enumerate(value)]}
+        if isinstance(value, tuple):
+            items = [self.pack(v, _join(path, i)) for i, v in enumerate(value)]
+            if hasattr(value, "_fields"):
+                return self.named_tuple(value, items)
+            return {"__tuple__": items}
+        if isinstance(value, (set, frozenset)):
+            tag = "__set__" if isinstance(value, set) else "__frozenset__"
+            return {tag: [self.key(v, path) for v in value]}
         if isinstance(value, Mapping):
-            items = []
-            for k, v in value.items():
-                if k is not None and not isinstance(k, (str, int, float, bool)):
-                    raise CheckpointError(
-                        f"cannot save a dict key of type {type(k).__name__} at {path!r}: keys "
-                        "must be str, int, float, bool or None"
-                    )
-                items.append([self.pack(k, path), self.pack(v, _join(path, k))])
+            items = [[self.key(k, path), self.pack(v, _join(path, k))] for k, v in value.items()]
             node: dict[str, Any] = {"__dict__": items}
             if isinstance(value, OrderedDict):
                 node["ordered"] = True
@@ -206,9 +288,27 @@ class _Packer:
         )
         raise CheckpointError(
             f"dm.save cannot store {type(value).__name__} at {path or 'the top level'!r}: only "
-            "tensors, NumPy arrays, None, bool, int, float, str, dtypes, devices and "
-            f"lists, tuples and dicts of them (no pickling){hint}"
+            "tensors, NumPy arrays, None, bool, int, float, complex, str, bytes, dtypes, "
+            f"devices and lists, tuples, named tuples, sets and dicts of them (no pickling){hint}"
         )
+
+    def key(self, key: Any, path: str) -> Any:
+        """A dict key or set item: hashable values only (no tensors, as ``torch.save`` keeps
+        them by identity, which a file cannot)."""
+        if not _key_ok(key):
+            raise CheckpointError(
+                f"cannot save a dict key or set item of type {type(key).__name__} at {path!r}: "
+                "they must be str, int, float, complex, bool, bytes, None or tuples of them"
+            )
+        return self.pack(key, path)
+
+    def named_tuple(self, value: tuple[Any, ...], items: list[Any]) -> dict[str, Any]:
+        """A named tuple: its class's module, name and fields, and its items."""
+        cls = type(value)
+        fields = [str(f) for f in value._fields]  # type: ignore[attr-defined]
+        if len(fields) != len(items):
+            raise CheckpointError(f"cannot save {cls.__name__}: its _fields do not match it")
+        return {"__namedtuple__": [cls.__module__, cls.__qualname__, fields], "items": items}
 
 
 def _join(path: str, key: Any) -> str:
@@ -229,6 +329,7 @@ def save(
     del pickle_module, pickle_protocol, _use_new_zipfile_serialization, _disable_byteorder_record
     packer = _Packer()
     tree = packer.pack(obj, "")
+    packer.link_shared()
     try:
         text = json.dumps(tree, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:  # pragma: no cover - pack produces JSON values only
@@ -239,7 +340,10 @@ def save(
         write_safetensors(out, packer.tensors, metadata)
 
     if isinstance(f, (str, os.PathLike)):
-        atomic_write(f, write)
+        # Atomic: a failed save leaves the file that was there; an OSError becomes a
+        # CheckpointWriteError naming ``f`` (not the temp file). No folders are created, as
+        # ``torch.save``.
+        write_atomically(f, write, parents=False)
     elif hasattr(f, "write"):
         write(f)  # type: ignore[arg-type]
     else:
@@ -307,48 +411,165 @@ def _target(stored: str, map_location: MapLocation) -> Any:
 
 
 class _Unpacker:
-    def __init__(self, tensors: dict[str, RawTensor], map_location: MapLocation) -> None:
-        self.tensors, self.map_location = tensors, map_location
+    """Rebuilds what ``_Packer`` wrote, treating every node as untrusted: anything malformed is
+    a ``CheckpointError``. ``trust`` (``weights_only=False``) lets a named tuple find its class
+    among the modules already imported; nothing is ever imported or evaluated."""
+
+    def __init__(
+        self, tensors: dict[str, RawTensor], map_location: MapLocation, trust: bool = False
+    ) -> None:
+        self.tensors, self.map_location, self.trust = tensors, map_location, trust
         self.made: dict[str, Tensor] = {}
+        #: Views of shared storages: ``group -> {name: (offset, stride, stored device)}``.
+        self.groups: dict[int, dict[str, tuple[int, list[int], str]]] = {}
+        self.group_of: dict[str, int] = {}
+        self.bases: dict[int, Tensor] = {}
+        self.classes: dict[tuple[str, str, tuple[str, ...]], type] = {}
+
+    # ---- tensors --------------------------------------------------------------------------
+
+    def collect_views(self, tree: Any) -> None:
+        """Finds every tensor node placed in a shared storage (see ``_Packer.link_shared``)
+        before any is made, since a storage is rebuilt from all of its views at once."""
+        stack = [tree]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, dict):
+                if "__tensor__" in value and "storage" in value:
+                    self._add_view(value)
+                stack.extend(value.values())
+
+    def _add_view(self, node: dict[str, Any]) -> None:
+        name, place = node["__tensor__"], node["storage"]
+        device = node.get("device", "cpu")
+        if (
+            not isinstance(name, str)
+            or not isinstance(place, list)
+            or len(place) != 3
+            or not all(_is_int(x) and x >= 0 for x in place[:2])
+            or not isinstance(place[2], list)
+            or not all(_is_int(x) and x >= 0 for x in place[2])
+            or not isinstance(device, str)
+        ):
+            raise CheckpointError(f"malformed shared-storage entry {place!r} for tensor {name!r}")
+        group = self.groups.setdefault(place[0], {})
+        entry = (place[1], place[2], device)
+        if group.setdefault(name, entry) != entry or self.group_of.get(name, place[0]) != place[0]:
+            raise CheckpointError(f"tensor {name!r} is placed in two shared storages")
+        self.group_of[name] = place[0]
+
+    def _base(self, group: int) -> Tensor:
+        """The storage of ``group``, rebuilt from its views' bytes (which must agree where
+        they overlap) and placed on its device once."""
+        if group in self.bases:
+            return self.bases[group]
+        views = self.groups[group]
+        raws = {name: self._raw(name) for name in views}
+        tags = {r.dtype for r in raws.values()}
+        devices = {v[2] for v in views.values()}
+        if len(tags) != 1 or len(devices) != 1:
+            raise CheckpointError(f"the views of shared storage {group} differ in dtype or device")
+        spans = [(views[n][0], raws[n].array.size) for n in views]
+        span = max(o + n for o, n in spans)
+        if not _span_ok(span, [n for _, n in spans]):
+            raise CheckpointError(
+                f"shared storage {group} spans {span} elements, far more than its views"
+            )
+        first = next(iter(raws.values())).array
+        flat = np.zeros(span, dtype=first.dtype)
+        written = np.zeros(span, dtype=bool)
+        bits = np.dtype(f"u{first.dtype.itemsize}")
+        for name, (offset, stride, _) in views.items():
+            arr = raws[name].array
+            order = _dense_order(arr.shape, tuple(stride)) if len(stride) == arr.ndim else None
+            if order is None:
+                raise CheckpointError(f"tensor {name!r}: stride {stride} is not a dense view")
+            block = np.ascontiguousarray(arr.transpose(order)).reshape(-1)
+            seg = slice(offset, offset + block.size)
+            overlap = written[seg]
+            if overlap.any() and not np.array_equal(
+                flat[seg][overlap].view(bits), block[overlap].view(bits)
+            ):
+                raise CheckpointError(
+                    f"tensor {name!r} disagrees with the views it shares storage with"
+                )
+            flat[seg] = block
+            written[seg] = True
+        base = self._place(
+            self._materialise(RawTensor(tags.pop(), flat)), devices.pop(), f"storage {group}"
+        )
+        self.bases[group] = base
+        return base
+
+    def _view(self, name: str) -> Tensor:
+        """Tensor ``name`` as a view of its group's storage."""
+        group = self.group_of[name]
+        base = self._base(group)  # first: it validates every view of the group
+        offset, stride, _ = self.groups[group][name]
+        shape = self.tensors[name].shape
+        order = _dense_order(shape, tuple(stride))
+        assert order is not None
+        block = base[offset : offset + math.prod(shape)]
+        t = block.view([shape[d] for d in order])
+        if order != sorted(order):
+            t = t.permute([order.index(d) for d in range(len(order))])
+        return t
+
+    def _raw(self, name: Any) -> RawTensor:
+        if not isinstance(name, str) or name not in self.tensors:
+            raise CheckpointError(f"saved structure refers to a missing tensor {name!r}")
+        return self.tensors[name]
+
+    @staticmethod
+    def _materialise(raw: RawTensor) -> Tensor:
+        if raw.dtype == "BF16":
+            return _core.from_numpy(bf16_to_f32(raw.array)).to(_core.bfloat16)
+        return _core.from_numpy(raw.array)
+
+    def _place(self, t: Tensor, stored: str, name: str) -> Tensor:
+        """``t`` (saved on ``stored``) moved where ``map_location`` says."""
+        if callable(self.map_location) and not isinstance(self.map_location, (str, Device)):
+            moved = self.map_location(t, stored)
+            return moved if isinstance(moved, Tensor) else t
+        target = _target(stored, self.map_location)
+        try:
+            dev = Device(target)
+        except Exception as e:
+            raise CheckpointError(f"tensor {name!r}: unknown device {target!r}") from e
+        if dev.type == "cuda" and not _core._cuda_is_available():
+            raise DeviceError(
+                f"tensor {name!r} was saved on {stored} but CUDA is not available; pass "
+                "map_location='cpu' (or a device) to dm.load"
+            )
+        return t.to(dev) if dev.type != "cpu" else t
 
     def tensor(self, node: dict[str, Any]) -> Tensor:
         name = node["__tensor__"]
-        if not isinstance(name, str) or name not in self.tensors:
-            raise CheckpointError(f"saved structure refers to a missing tensor {name!r}")
+        raw = self._raw(name)
         if name in self.made:
             return self.made[name]
-        raw = self.tensors[name]
-        if raw.dtype == "BF16":
-            t = _core.from_numpy(bf16_to_f32(raw.array)).to(_core.bfloat16)
-        else:
-            t = _core.from_numpy(raw.array)
         stored = node.get("device", "cpu")
         if not isinstance(stored, str):
             raise CheckpointError(f"tensor {name!r}: malformed device {stored!r}")
-        if callable(self.map_location) and not isinstance(self.map_location, (str, Device)):
-            moved = self.map_location(t, stored)
-            t = moved if isinstance(moved, Tensor) else t
+        if name in self.group_of:
+            t = self._view(name)
         else:
-            target = _target(stored, self.map_location)
-            try:
-                dev = Device(target)
-            except Exception as e:
-                raise CheckpointError(f"tensor {name!r}: unknown device {target!r}") from e
-            if dev.type == "cuda" and not _core._cuda_is_available():
-                raise DeviceError(
-                    f"tensor {name!r} was saved on {stored} but CUDA is not available; pass "
-                    "map_location='cpu' (or a device) to dm.load"
-                )
-            if dev.type != "cpu":
-                t = t.to(dev)
+            t = self._place(self._materialise(raw), stored, name)
+        grad = bool(node.get("requires_grad", False))
+        if grad and not (t.dtype.is_floating_point or t.dtype.is_complex):
+            raise CheckpointError(f"tensor {name!r}: a {t.dtype} tensor cannot require grad")
         if node.get("parameter"):
             from .nn.parameter import Parameter
 
-            t = Parameter(t, requires_grad=bool(node.get("requires_grad", False)))
-        elif node.get("requires_grad"):
+            t = Parameter(t, requires_grad=grad)
+        elif grad:
             t.requires_grad_(True)
         self.made[name] = t
         return t
+
+    # ---- everything else ------------------------------------------------------------------
 
     def unpack(self, value: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -369,6 +590,12 @@ class _Unpacker:
             if text not in ("inf", "-inf", "nan"):
                 raise CheckpointError(f"malformed float {text!r} in the saved structure")
             return float(text)
+        if "__complex__" in value:
+            return self.complex_number(value["__complex__"], depth)
+        if "__bytes__" in value:
+            return _b64(value["__bytes__"])
+        if "__bytearray__" in value:
+            return bytearray(_b64(value["__bytearray__"]))
         if "__dtype__" in value:
             dt = getattr(_core, str(value["__dtype__"]), None)
             if not isinstance(dt, _core.dtype):
@@ -381,22 +608,118 @@ class _Unpacker:
                 raise CheckpointError(f"unknown device {value['__device__']!r}") from e
         if "__tuple__" in value and isinstance(value["__tuple__"], list):
             return tuple(self.unpack(v, depth + 1) for v in value["__tuple__"])
+        if "__namedtuple__" in value:
+            return self.named_tuple(value, depth)
+        if isinstance(value.get("__set__"), list):
+            return {self.key(v, depth + 1) for v in value["__set__"]}
+        if isinstance(value.get("__frozenset__"), list):
+            return frozenset(self.key(v, depth + 1) for v in value["__frozenset__"])
         if "__dict__" in value and isinstance(value["__dict__"], list):
-            out: dict[Any, Any] = OrderedDict() if value.get("ordered") else {}
-            for item in value["__dict__"]:
-                if not isinstance(item, list) or len(item) != 2:
-                    raise CheckpointError("malformed saved structure: a dict item is not a pair")
-                key = self.unpack(item[0], depth + 1)
-                if key is not None and not isinstance(key, (str, int, float, bool)):
-                    raise CheckpointError(f"malformed saved structure: dict key {key!r}")
-                out[key] = self.unpack(item[1], depth + 1)
-            if isinstance(out, OrderedDict) and "metadata" in value:
-                metadata = self.unpack(value["metadata"], depth + 1)
-                if not isinstance(metadata, dict):
-                    raise CheckpointError("malformed saved structure: _metadata is not a dict")
-                out._metadata = metadata  # type: ignore[attr-defined]
-            return out
+            return self.mapping(value, depth)
         raise CheckpointError(f"malformed saved structure: unknown node {sorted(value)[:4]}")
+
+    def key(self, value: Any, depth: int) -> Any:
+        """A dict key or set item, which must be hashable data (see ``_key_ok``)."""
+        key = self.unpack(value, depth)
+        if not _key_ok(key):
+            raise CheckpointError(f"malformed saved structure: a key or set item {key!r}")
+        return key
+
+    def complex_number(self, parts: Any, depth: int) -> complex:
+        if isinstance(parts, list) and len(parts) == 2:
+            re, im = (self.unpack(p, depth + 1) for p in parts)
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (re, im)):
+                return complex(re, im)
+        raise CheckpointError(f"malformed complex number {parts!r} in the saved structure")
+
+    def mapping(self, value: dict[str, Any], depth: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = OrderedDict() if value.get("ordered") else {}
+        for item in value["__dict__"]:
+            if not isinstance(item, list) or len(item) != 2:
+                raise CheckpointError("malformed saved structure: a dict item is not a pair")
+            key = self.key(item[0], depth + 1)
+            out[key] = self.unpack(item[1], depth + 1)
+        if isinstance(out, OrderedDict) and "metadata" in value:
+            metadata = self.unpack(value["metadata"], depth + 1)
+            if not isinstance(metadata, dict):
+                raise CheckpointError("malformed saved structure: _metadata is not a dict")
+            out._metadata = metadata  # type: ignore[attr-defined]
+        return out
+
+    def named_tuple(self, value: dict[str, Any], depth: int) -> tuple[Any, ...]:
+        spec, items = value["__namedtuple__"], value.get("items")
+        if (
+            not isinstance(spec, list)
+            or len(spec) != 3
+            or not all(isinstance(s, str) for s in spec[:2])
+            or not isinstance(spec[2], list)
+            or not all(isinstance(f, str) for f in spec[2])
+            or not isinstance(items, list)
+            or len(items) != len(spec[2])
+        ):
+            raise CheckpointError(f"malformed named tuple {spec!r} in the saved structure")
+        cls = self.named_class(spec[0], spec[1], tuple(spec[2]))
+        values = [self.unpack(v, depth + 1) for v in items]
+        make = getattr(cls, "_make", None)
+        return make(values) if callable(make) else cls(*values)  # type: ignore[no-any-return]
+
+    def named_class(self, module: str, qualname: str, fields: tuple[str, ...]) -> type:
+        """The class of a saved named tuple: one allowed with ``add_safe_globals``, else (with
+        ``weights_only=False``) one already imported, else a new named tuple of that name and
+        those fields. Only a tuple class with exactly those fields is taken."""
+        key = (module, qualname, fields)
+        if key in self.classes:
+            return self.classes[key]
+        candidates = list(_SAFE_GLOBALS)
+        if self.trust:
+            candidates.append(_imported(module, qualname))
+        found = [c for c in candidates if _is_class_of(c, module, qualname, fields)]
+        cls = found[0] if found else _new_named_tuple(qualname, fields)
+        self.classes[key] = cls
+        return cls
+
+
+def _new_named_tuple(qualname: str, fields: tuple[str, ...]) -> type:
+    """A new named tuple class of that name and fields (``namedtuple`` checks that they are
+    identifiers, so nothing in the file reaches the code it generates)."""
+    try:
+        return collections.namedtuple(qualname.rsplit(".", 1)[-1], fields)  # type: ignore[misc]
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"malformed named tuple {qualname!r}{fields}: {e}") from e
+
+
+def _is_class_of(cls: Any, module: str, qualname: str, fields: tuple[str, ...]) -> bool:
+    """Whether ``cls`` is the tuple class a named tuple was saved from."""
+    return (
+        isinstance(cls, type)
+        and issubclass(cls, tuple)
+        and cls.__module__ == module
+        and cls.__qualname__ == qualname
+        and tuple(getattr(cls, "_fields", ())) == fields
+    )
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _b64(text: Any) -> bytes:
+    if isinstance(text, str):
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    raise CheckpointError("malformed bytes in the saved structure")
+
+
+def _imported(module: str, qualname: str) -> Any:
+    """``module.qualname`` if that module is already imported (nothing is imported here)."""
+    obj: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        if obj is None or part.startswith("<"):
+            return None
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def _reject_constant(name: str) -> Any:
@@ -417,7 +740,7 @@ def load(
     or a function ``(tensor, saved_location) -> tensor``) says where tensors go; without it
     they return to the device they were saved from. A ``torch.save`` file raises
     ``PickleFileError``; a truncated or corrupt file ``CheckpointError``."""
-    del pickle_module, weights_only, mmap, pickle_load_args
+    del pickle_module, mmap, pickle_load_args
     if isinstance(f, (str, os.PathLike)):
         name = repr(os.fspath(f))
         try:
@@ -441,8 +764,8 @@ def load(
         raise ArgumentTypeError(
             f"load(): f must be a path or a binary file object, got {type(f).__name__}"
         )
+    unpacker = _Unpacker(tensors, map_location, trust=weights_only is False)
     if FORMAT not in metadata:  # a plain safetensors file: {name: tensor}
-        unpacker = _Unpacker(tensors, map_location)
         return {k: unpacker.tensor({"__tensor__": k}) for k in tensors}
     if CHECKSUM_KEY not in metadata:
         # ``save`` always writes one: its absence means the checksum entry itself was damaged
@@ -457,6 +780,7 @@ def load(
     except (ValueError, RecursionError) as e:
         raise CheckpointError(f"{name}: malformed saved structure: {e}") from e
     try:
-        return _Unpacker(tensors, map_location).unpack(tree)
+        unpacker.collect_views(tree)
+        return unpacker.unpack(tree)
     except RecursionError as e:
         raise CheckpointError(f"{name}: saved structure is nested too deeply") from e

@@ -113,11 +113,15 @@ def _load_rules(opt: Any) -> tuple[Optional[dict[str, Any]], dict[str, Any]]:
     return None, {}
 
 
+_TRI_STATE = frozenset({"foreach", "fused"})
+
+
 def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
     """A saved hyperparameter of the same kind as the live one; returns it as stored."""
     what = f"{where} {key!r}"
     if isinstance(live, bool):
-        if not isinstance(value, bool):
+        # ``foreach``/``fused`` are tri-state in PyTorch: None (let it choose) loads too.
+        if not isinstance(value, bool) and not (value is None and key in _TRI_STATE):
             raise InvalidValueError(f"{what} must be a bool like the optimizer's, got {value!r}")
         return value
     if _is_num(live) or (isinstance(live, Tensor) and live.numel() == 1):

@@ -24,9 +24,10 @@ def test_parity_suite_passes_on_the_emulated_device() -> None:
         "DEMOCRATISING_CUDA_EMULATOR_DEVICES": "2",
         "DEMOCRATISING_REQUIRE_GPU": "1",
     }
-    suite = ROOT / "tests" / "test_cuda_parity.py"
+    # The parity suite and the session-27 parity fuzz (integer paths, broadcasting, dtypes).
+    suites = [str(ROOT / "tests" / f) for f in ("test_cuda_parity.py", "test_cuda_emufuzz_s27.py")]
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites],
         env=env,
         capture_output=True,
         text=True,

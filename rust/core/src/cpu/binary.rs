@@ -1,8 +1,8 @@
 //! Elementwise binary kernels on the CPU over broadcast strided layouts: float (half types
 //! compute in float32), integer (wrapping, floor division and remainder as Python) and bool.
 
-use crate::cpu::kernel::{map2, Computes};
-use crate::layout::broadcast_shapes;
+use crate::cpu::kernel::{map1, map2, Computes};
+use crate::layout::{broadcast_shapes, Layout};
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
@@ -128,6 +128,12 @@ fn float_kernel<T: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize])
     let al = a.layout().broadcast_to(shape)?;
     let bl = b.layout().broadcast_to(shape)?;
     let (a, b, al, bl) = (a, b, &al, &bl);
+    if op == BinaryOp::Pow && bl.strides.iter().all(|&s| s == 0) && bl.numel() > 0 {
+        let y = b.storage().as_slice::<T>()[bl.offset];
+        if let Some(v) = pow_scalar(a, al, y) {
+            return Tensor::from_vec(v, shape);
+        }
+    }
     let v: Vec<T> = match op {
         BinaryOp::Add => map2(a, al, b, bl, |x: T, y: T| x + y),
         BinaryOp::Sub => map2(a, al, b, bl, |x: T, y: T| x - y),
@@ -153,6 +159,28 @@ fn float_kernel<T: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize])
     Tensor::from_vec(v, shape)
 }
 
+/// `x ** y` for one exponent `y`: the exponents PyTorch computes without `pow` take those
+/// forms, vectorised (and so their edge values: `(-0) ** 0.5` is -0, `(-inf) ** 0.5` NaN);
+/// `None` for any other exponent. The CUDA kernels' `dm_pow_scalar` does the same.
+fn pow_scalar<T: Float>(a: &Tensor, al: &Layout, y: T) -> Option<Vec<T>> {
+    let (one, e) = (T::from_f64(1.0), y.to_f64());
+    Some(if e == 0.5 {
+        map1(a, al, |x: T| x.sqrt())
+    } else if e == -0.5 {
+        map1(a, al, move |x: T| one / x.sqrt())
+    } else if e == 2.0 {
+        map1(a, al, |x: T| x * x)
+    } else if e == 3.0 {
+        map1(a, al, |x: T| x * x * x)
+    } else if e == -1.0 {
+        map1(a, al, move |x: T| one / x)
+    } else if e == -2.0 {
+        map1(a, al, move |x: T| one / (x * x))
+    } else {
+        return None;
+    })
+}
+
 macro_rules! int_kernel {
     ($T:ty, $op:expr, $a:expr, $b:expr, $shape:expr) => {{
         let al = $a.layout().broadcast_to($shape)?;
@@ -165,14 +193,7 @@ macro_rules! int_kernel {
             BinaryOp::Maximum => map2(a, al, b, bl, |x: $T, y: $T| x.max(y)),
             BinaryOp::Minimum => map2(a, al, b, bl, |x: $T, y: $T| x.min(y)),
             BinaryOp::Pow => {
-                if b.to_dtype(DType::I64)?
-                    .to_vec::<i64>()?
-                    .iter()
-                    .any(|&e| e < 0)
-                {
-                    bail!(Value, "integers to negative integer powers are not allowed");
-                }
-                // Squaring over the whole exponent (`wrapping_pow` takes a u32, which would
+                // (a negative exponent was refused by `ops::binary::run_binary`) Squaring over the whole exponent (`wrapping_pow` takes a u32, which would
                 // cut 2**32 to 0), wrapping as PyTorch's integer pow.
                 map2(a, al, b, bl, |x: $T, y: $T| {
                     let (mut base, mut e, mut acc) = (x, y as u64, 1 as $T);

@@ -109,6 +109,13 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
 
 /// The backend's kernel for `op` with result dtype `rt`; a shape error names the operands.
 fn run_binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
+    if op == BinaryOp::Pow && rt.is_int() && b.numel() > 0 && b.amin(None, false)?.item()? < 0.0 {
+        // (checked here for every backend: an integer has no negative power)
+        bail!(
+            Value,
+            "Integers to negative integer powers are not allowed."
+        );
+    }
     backend::of_operands(&[a, b])
         .binary(op, a, b, rt)
         .map_err(|e| match e {

@@ -168,6 +168,7 @@ impl Tensor {
 
     /// Out-of-place `scatter_add`: `out = self; out[index[i][j]][j] += src[i][j]` (dim 0).
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.check_same_device(index)?;
         let d = normalize_dim(dim, self.ndim().max(1))?;
         if index.ndim() != self.ndim() || src.ndim() != self.ndim() {
             bail!(

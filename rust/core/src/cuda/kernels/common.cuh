@@ -208,6 +208,17 @@ DM_MATH1(dm_lgamma, lgammaf, lgamma)
 #undef DM_MATH1
 __device__ __forceinline__ float dm_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double dm_pow(double x, double y) { return pow(x, y); }
+// `x ** a` for a number `a`: the exponents PyTorch computes without pow take those forms (and
+// their edge values: (-0) ** 0.5 is -0, (-inf) ** 0.5 NaN), as the CPU backend's pow_scalar.
+template <class A> __device__ __forceinline__ A dm_pow_scalar(A x, A a) {
+    if (a == (A)0.5) return dm_sqrt(x);
+    if (a == (A)-0.5) return (A)1 / dm_sqrt(x);
+    if (a == (A)2) return x * x;
+    if (a == (A)3) return x * x * x;
+    if (a == (A)-1) return (A)1 / x;
+    if (a == (A)-2) return (A)1 / (x * x);
+    return dm_pow(x, a);
+}
 __device__ __forceinline__ float dm_fmod(float x, float y) { return fmodf(x, y); }
 __device__ __forceinline__ double dm_fmod(double x, double y) { return fmod(x, y); }
 

@@ -139,7 +139,7 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_TRUNC: return dm_trunc(x);
         case U_CLAMP: return dm_isnan(x) ? x : (x < a ? a : (x > b ? b : x));
         case U_AFFINE: return x * a + b;
-        case U_POW_SCALAR: return dm_pow(x, a);
+        case U_POW_SCALAR: return dm_pow_scalar(x, a);
         default: return x;
     }
 }

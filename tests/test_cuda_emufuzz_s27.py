@@ -519,11 +519,6 @@ def test_int64_division_and_pow_are_exact(op: str) -> None:
     parity(f, a, b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="int64 sum/amax/amin on CUDA reduce through float64 "
-    "(rust/core/src/cuda/primitives.rs:reduce_int): inexact beyond 2^53, no wrap on overflow",
-)
 @pytest.mark.parametrize("name", ["sum", "sum_dim", "amax", "overflow"])
 def test_int64_reductions_are_exact(name: str) -> None:
     x = dm.tensor([2**53 + 1, 2, 2**55 + 3])
@@ -536,12 +531,6 @@ def test_int64_reductions_are_exact(name: str) -> None:
     parity(f, x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="int64 unary ops on CUDA go through float64 "
-    "(rust/core/src/cuda/primitives.rs:unary_int): abs/neg lose the low bits beyond 2^53, "
-    "square saturates instead of wrapping",
-)
 @pytest.mark.parametrize("op", ["abs", "neg", "square"])
 def test_int64_unary_ops_are_exact(op: str) -> None:
     x = dm.tensor([2**53 + 1, -(2**62) - 1, 2**62 + 3])

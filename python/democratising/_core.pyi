@@ -89,6 +89,7 @@ __all__ = [
     "_rmsprop_step",
     "_rnn_sequence",
     "_scaled_dot_product_attention",
+    "_scan",
     "_seed_thread",
     "_set_anomaly_nan_check",
     "_set_autocast",
@@ -270,6 +271,8 @@ class RemovableHandle:
         """Unregisters the hook (a no-op if it is already removed)."""
     def __enter__(self) -> Self: ...
     def __exit__(self, ty: Any, value: Any, tb: Any, /) -> _bool: ...
+    def __copy__(self) -> RemovableHandle: ...
+    def __deepcopy__(self, _memo: Any, /) -> RemovableHandle: ...
 
 @disjoint_base
 class Tensor:
@@ -1967,6 +1970,9 @@ class _SystemInfo(TypedDict):
     simd_level: str
     cpus: _int
     rayon_threads: _int
+
+def _scan(input: Tensor, dim: _int, prod: _bool = False, reverse: _bool = False) -> Tensor:
+    """Running sums (products) along ``dim``: one engine pass."""
 
 def _unary(input: Tensor, name: str) -> Tensor:
     """A parameterless op of the engine's unary table, by its Python name."""

@@ -487,24 +487,12 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
 
 @_takes_tensor
 def cumsum(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    """Running sums along ``dim`` (a log-depth scan of shifted adds; differentiable). Integer
-    and bool input add up in int64, as in PyTorch (bool + bool would saturate at True)."""
+    """Running sums along ``dim`` (one engine pass; its backward is the reverse running sum).
+    Integer and bool input add up in int64, as in PyTorch (bool + bool would saturate at
+    True); a half tensor accumulates in float32 and rounds each sum once."""
     refuse_bool_scan("cumsum", dtype)
     x = _accumulating(x, dtype)
-    d = _dim(x, dim)
-    n = x.shape[d] if x.ndim else 1
-    if n <= 1:  # nothing to add up: still a new tensor, as PyTorch's
-        return x.clone()
-    k = 1
-    while k < n:
-        zeros = _core.zeros(
-            *tuple(k if i == d else s for i, s in enumerate(x.shape)),
-            dtype=x.dtype,
-            device=x.device,
-        )
-        x = x + _core.cat([zeros, x.narrow(d, 0, n - k)], d)
-        k *= 2
-    return x
+    return _core._scan(x, _dim(x, dim))
 
 
 @_takes_tensor

@@ -801,8 +801,11 @@ def cumprod(x: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     elif not x.dtype.is_floating_point:
         x = x.to(_core.int64)
     d = _dim(x, dim)
+    if not (x.requires_grad and _core.is_grad_enabled()):
+        return _core._scan(x, d, prod=True)  # one engine pass (halves run in float32)
     if x.ndim == 0:
         return x.clone()
+    # With a gradient: a log-depth scan of products, exact at zeros through its own graph.
     if x.dtype in (_core.float16, _core.bfloat16):  # (running products in float32, as PyTorch)
         return _scan(x.float(), d, lambda a, b: a * b, 1).to(x.dtype)
     return _scan(x, d, lambda a, b: a * b, 1)

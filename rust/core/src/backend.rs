@@ -516,6 +516,14 @@ macro_rules! backend_interface {
                 n: usize,
                 log: bool,
             ) -> $crate::Result<$crate::Tensor>;
+            /// Running sums (`prod`: products) of `t` along dim `d`, from the end when
+            /// `reverse`, in `t`'s dtype (floating point or int64, which wraps).
+            fn scan(
+                t: &$crate::Tensor,
+                d: usize,
+                prod: bool,
+                reverse: bool,
+            ) -> $crate::Result<$crate::Tensor>;
         }
     };
 }

@@ -793,6 +793,29 @@ pub fn _unary(py: Python<'_>, input: PyRef<'_, PyTensor>, name: &str) -> PyResul
     run(py, x.numel(), || x.apply_unary(op)).map(wrap)
 }
 
+/// Running sums (`prod`: products) of `input` along `dim`, from the end when `reverse`: the
+/// engine's one-pass scan. The sum records its gradient; the product is for inputs that need
+/// none (the Python layer composes its differentiable form).
+#[pyfunction]
+#[pyo3(signature = (input, dim, prod=false, reverse=false))]
+pub fn _scan(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    dim: isize,
+    prod: bool,
+    reverse: bool,
+) -> PyResult<PyTensor> {
+    let x = &input.tensor();
+    run(py, x.numel(), || {
+        if prod {
+            x.cumprod_along(dim, reverse)
+        } else {
+            x.cumsum_along(dim, reverse)
+        }
+    })
+    .map(wrap)
+}
+
 /// The Python names of the unary table's parameterless ops (`"exp"`, `"erf"`, ...).
 #[pyfunction]
 pub fn _unary_names() -> Vec<&'static str> {

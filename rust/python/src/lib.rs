@@ -66,6 +66,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dlpack::_from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linear, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_dropout, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_scan, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_unary, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_unary_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_record_function, m)?)?;

@@ -25,6 +25,7 @@ pub(crate) mod reduce;
 mod rnn;
 mod rnn_sequence;
 pub(crate) mod rows;
+mod scan;
 mod softmax;
 pub(crate) mod team;
 mod transpose16;
@@ -50,6 +51,7 @@ use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_poo
 use reduce::{arg_reduce, reduce, reduce_int};
 use rnn::{rnn_step_backward, rnn_step_forward};
 use rnn_sequence::{rnn_sequence_backward, rnn_sequence_forward};
+use scan::scan;
 use softmax::{softmax_backward_rows, softmax_rows};
 use unary::{unary_backward, unary_float, unary_int};
 

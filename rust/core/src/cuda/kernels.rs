@@ -44,6 +44,10 @@ const FLOATS_INTS: &[DType] = &[
     DType::I32,
 ];
 const ALL: &[DType] = &DType::ALL;
+/// Integer reductions read these in their own dtype.
+const INTEGERS: &[DType] = &[DType::I64, DType::I32, DType::Bool];
+/// Running sums and products: floats, and int64 (the ops layer promotes other integers).
+const SCANNED: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64];
 const F32_F64: &[DType] = &[DType::F32, DType::F64];
 
 const fn k(base: &'static str, variants: Variants, params: usize) -> Kernel {
@@ -85,6 +89,8 @@ pub const FAMILIES: &[Family] = &[
         "reduce",
         [
             k("reduce", Dtypes(FLOATS), 5),
+            k("scan", Dtypes(SCANNED), 6),
+            k("reduce_int", Dtypes(INTEGERS), 5),
             k("arg_reduce", Dtypes(FLOATS), 6)
         ]
     ),

@@ -26,7 +26,9 @@ pub(crate) use super::ops::optim::unscale_and_check;
 pub(crate) use super::ops::optim::{
     adagrad_step as adagrad_step_one, adam_step, optim_rule_step, rmsprop_step as rmsprop_step_one,
 };
-pub(crate) use super::ops::reduce::{arg_reduce, softmax_backward_rows, softmax_rows};
+pub(crate) use super::ops::reduce::{
+    arg_reduce, reduce_int, scan, softmax_backward_rows, softmax_rows,
+};
 pub(crate) use super::ops::rnn::{
     rnn_sequence_backward, rnn_sequence_forward, rnn_step_backward, rnn_step_forward,
 };
@@ -173,17 +175,6 @@ pub(crate) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) ->
     super::ops::reduce::reduce(t, dims, shape, op)
 }
 
-/// Integer reductions on the device: exact through float64 up to 2^53.
-pub(crate) fn reduce_int(
-    kind: Kind,
-    t: &Tensor,
-    dims: &[usize],
-    shape: &[usize],
-) -> Result<Tensor> {
-    let r = reduce(kind, &cast_raw(t, DType::F64)?, dims, shape)?;
-    cast_raw(&r, DType::I64)
-}
-
 /// `op(a, b)` on the device: a CPU 0-d operand (a Python number) becomes a kernel argument or
 /// moves over.
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<Tensor> {
@@ -212,8 +203,28 @@ pub(crate) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 
 /// Integer ops on the device: exact through float64 for |x| < 2^53.
 pub(crate) fn unary_int(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
-    let r = elementwise::unary(&cast_raw(t, DType::F64)?, op)?;
-    cast_raw(&r, DType::I64)
+    // Negation, squares and absolute values exactly, wrapping as on the CPU, through the
+    // integer binary kernels; the rest is exact through float64 for |x| < 2^53.
+    let t = if t.dtype() == DType::I64 {
+        t.clone()
+    } else {
+        cast_raw(t, DType::I64)?
+    };
+    let int =
+        |op: BinaryOp, a: &Tensor, b: &Tensor| elementwise::binary(op, a, b, t.shape(), DType::I64);
+    let neg = || {
+        let zero = crate::cuda::ops::full(super::ops::ordinal(&t)?, DType::I64, &[], 0.0)?;
+        int(BinaryOp::Sub, &zero, &t)
+    };
+    match op {
+        UnaryOp::Neg => neg(),
+        UnaryOp::Square => int(BinaryOp::Mul, &t, &t),
+        UnaryOp::Abs => int(BinaryOp::Maximum, &t, &neg()?),
+        _ => {
+            let r = elementwise::unary(&cast_raw(&t, DType::F64)?, op)?;
+            cast_raw(&r, DType::I64)
+        }
+    }
 }
 
 /// One SGD step of one parameter through the list kernel.

@@ -13,6 +13,7 @@ pub mod nn;
 pub mod overflow;
 pub mod promote;
 pub mod reduce;
+pub mod scan;
 pub mod softmax;
 pub mod special;
 pub mod unary;

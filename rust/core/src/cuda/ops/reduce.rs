@@ -114,6 +114,43 @@ pub(crate) fn reduce(t: &Tensor, dims: &[usize], shape: &[usize], op: RowOp) -> 
     out.reshape(&shape)
 }
 
+/// Sum, max or min of an integer or bool `t` over `dims` into int64 of shape `shape`: exact
+/// (sums wrap as on the CPU), each element read in its own dtype.
+pub(crate) fn reduce_int(
+    kind: crate::ops::reduce::Kind,
+    t: &Tensor,
+    dims: &[usize],
+    shape: &[usize],
+) -> Result<Tensor> {
+    use crate::ops::reduce::Kind;
+    let code = match kind {
+        Kind::Sum => ReduceCode::Sum,
+        Kind::Max => ReduceCode::Max,
+        Kind::Min => ReduceCode::Min,
+        other => bail!(DType, "{other:?} of an integer tensor is not supported"),
+    };
+    let dev = ordinal(t)?;
+    let (x, outer, r) = rows(t, dims)?;
+    if r == 0 && kind != Kind::Sum {
+        bail!(
+            Index,
+            "amax/amin of an empty dimension: the operation has no identity"
+        );
+    }
+    let out = empty(dev, DType::I64, &[outer])?;
+    if outer > 0 {
+        let args = Args::new()
+            .v(code as i32)
+            .v(outer as i64)
+            .v(r as i64)
+            .data(&x)
+            .data(&out);
+        run_typed(dev, "reduce_int", t.dtype(), LaunchDims::rows(outer), args)?;
+    }
+    let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
+    out.reshape(&shape)
+}
+
 /// Index of the first max (min) of each row of `t` over `dim`, as int64 of shape `shape`.
 pub(crate) fn arg_reduce(t: &Tensor, dim: usize, shape: &[usize], max: bool) -> Result<Tensor> {
     let dev = ordinal(t)?;
@@ -140,6 +177,41 @@ pub(crate) fn arg_reduce(t: &Tensor, dim: usize, shape: &[usize], max: bool) -> 
     }
     let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
     idx.reshape(&shape)
+}
+
+/// Running sums (`prod`: products) of `t` along dim `d`, from the end when `reverse`, in
+/// `t`'s dtype (floating point or int64): one thread per row of the `[outer, n]` view with
+/// `d` innermost, moved back to `t`'s dim order as a view.
+pub(crate) fn scan(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
+    let dev = ordinal(t)?;
+    if !(t.dtype().is_float() || t.dtype() == DType::I64) {
+        bail!(
+            DType,
+            "a running sum or product of {} is not supported",
+            t.dtype()
+        );
+    }
+    let (x, outer, r) = rows(t, &[d])?;
+    let out = empty(dev, t.dtype(), &[outer, r])?;
+    if outer > 0 && r > 0 {
+        let args = Args::new()
+            .v(prod as i32)
+            .v(reverse as i32)
+            .v(outer as i64)
+            .v(r as i64)
+            .data(&x)
+            .data(&out);
+        run_typed(dev, "scan", t.dtype(), LaunchDims::elementwise(outer), args)?;
+    }
+    let nd = t.ndim();
+    let mut order: Vec<usize> = (0..nd).filter(|&i| i != d).collect();
+    order.push(d);
+    let moved: Vec<isize> = order.iter().map(|&i| t.shape()[i] as isize).collect();
+    let mut back = vec![0isize; nd];
+    for (at, &i) in order.iter().enumerate() {
+        back[i] = at as isize;
+    }
+    out.reshape(&moved)?.permute(&back)
 }
 
 /// Softmax (or log-softmax) of contiguous rows of length `n`.

@@ -1,0 +1,132 @@
+//! Running sums and products along one dim (`cumsum`, `cumprod`, and the reverse running sum
+//! their backward needs): one pass over a contiguous `[outer, n, inner]` view. Along the last
+//! dim each row is a sequential scan; along any other dim whole `inner`-long rows are added (or
+//! multiplied) into the previous one, which vectorises.
+
+use crate::ops::copy::cast_raw;
+use crate::{bail, DType, Element, Result, Tensor};
+use rayon::prelude::*;
+
+/// How a running value takes the next element: floats in their own arithmetic, int64 wrapping
+/// as PyTorch's (never a panic on overflow).
+trait Scan: Element {
+    fn sum(a: Self, b: Self) -> Self;
+    fn product(a: Self, b: Self) -> Self;
+}
+
+impl Scan for f32 {
+    fn sum(a: f32, b: f32) -> f32 {
+        a + b
+    }
+    fn product(a: f32, b: f32) -> f32 {
+        a * b
+    }
+}
+
+impl Scan for f64 {
+    fn sum(a: f64, b: f64) -> f64 {
+        a + b
+    }
+    fn product(a: f64, b: f64) -> f64 {
+        a * b
+    }
+}
+
+impl Scan for i64 {
+    fn sum(a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+    fn product(a: i64, b: i64) -> i64 {
+        a.wrapping_mul(b)
+    }
+}
+
+/// Running sums (`prod`: products) of `t` along dim `d`, from the end when `reverse`, in `t`'s
+/// dtype: float32, float64 or int64 (the ops layer promotes other integers); a half tensor
+/// runs in float32 and each result is rounded once, as PyTorch's.
+pub(super) fn scan(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
+    match t.dtype() {
+        DType::F32 => scan_typed::<f32>(t, d, prod, reverse),
+        DType::F64 => scan_typed::<f64>(t, d, prod, reverse),
+        DType::I64 => scan_typed::<i64>(t, d, prod, reverse),
+        DType::F16 | DType::BF16 => {
+            let wide = scan_typed::<f32>(&cast_raw(t, DType::F32)?, d, prod, reverse)?;
+            cast_raw(&wide, t.dtype())
+        }
+        other => bail!(
+            DType,
+            "a running sum or product of {other} is not supported"
+        ),
+    }
+}
+
+fn scan_typed<T: Scan>(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
+    if prod {
+        scan_with(t, d, reverse, T::product)
+    } else {
+        scan_with(t, d, reverse, T::sum)
+    }
+}
+
+fn scan_with<T: Element>(
+    t: &Tensor,
+    d: usize,
+    reverse: bool,
+    op: impl Fn(T, T) -> T + Sync + Copy,
+) -> Result<Tensor> {
+    let shape = t.shape().to_vec();
+    let x = t.data::<T>()?;
+    let n = shape.get(d).copied().unwrap_or(1);
+    let inner: usize = shape.iter().skip(d + 1).product();
+    let block = n * inner;
+    let mut out = vec![T::zero(); x.len()];
+    if block == 0 {
+        return Tensor::from_vec(out, &shape);
+    }
+    let run = |(xs, os): (&[T], &mut [T])| scan_block(xs, os, n, inner, reverse, op);
+    if x.len() >= crate::cpu::kernel::PAR_THRESHOLD && x.len() > block {
+        x.par_chunks(block)
+            .zip(out.par_chunks_mut(block))
+            .for_each(run);
+    } else {
+        x.chunks(block).zip(out.chunks_mut(block)).for_each(run);
+    }
+    Tensor::from_vec(out, &shape)
+}
+
+/// One `[n, inner]` block: row `i` of the output is row `i` of the input combined with output
+/// row `i - 1` (`i + 1` in reverse); a row of one element is a running value.
+fn scan_block<T: Element>(
+    xs: &[T],
+    os: &mut [T],
+    n: usize,
+    inner: usize,
+    reverse: bool,
+    op: impl Fn(T, T) -> T,
+) {
+    let at = |k: usize| if reverse { n - 1 - k } else { k };
+    if inner == 1 {
+        let mut acc = xs[at(0)];
+        os[at(0)] = acc;
+        for k in 1..n {
+            acc = op(acc, xs[at(k)]);
+            os[at(k)] = acc;
+        }
+        return;
+    }
+    let first = at(0) * inner;
+    os[first..first + inner].copy_from_slice(&xs[first..first + inner]);
+    for k in 1..n {
+        let (i, p) = (at(k) * inner, at(k - 1) * inner);
+        // Rows `p` and `i` are neighbours: split the buffer between them.
+        let (lo, hi) = os.split_at_mut(i.max(p));
+        let (dst, last) = if i > p {
+            (&mut hi[..inner], &lo[p..p + inner])
+        } else {
+            (&mut lo[i..i + inner], &hi[..inner])
+        };
+        for ((o, &a), &b) in dst.iter_mut().zip(last.iter()).zip(&xs[i..i + inner]) {
+            *o = op(a, b);
+        }
+    }
+}

@@ -87,7 +87,7 @@ impl Tensor {
         if self.ndim() == 0 {
             normalize_dim(a, 1)?;
             normalize_dim(b, 1)?;
-            return Ok(self.clone());
+            return Ok(self.alias("TransposeBackward"));
         }
         let a = normalize_dim(a, self.ndim())?;
         let b = normalize_dim(b, self.ndim())?;
@@ -100,6 +100,17 @@ impl Tensor {
         ))
     }
 
+    /// A view with this tensor's own layout (a view op that changes nothing): a new tensor,
+    /// as PyTorch's, so that it has its own history, hooks and `.grad`.
+    pub(crate) fn alias(&self, name: &'static str) -> Tensor {
+        record(
+            self.with_layout(self.layout().clone()),
+            name,
+            &[self],
+            |g| Ok(vec![Some(g.clone())]),
+        )
+    }
+
     /// `.T`: reverses all dims.
     pub fn t(&self) -> Result<Tensor> {
         let dims: Vec<isize> = (0..self.ndim() as isize).rev().collect();
@@ -109,7 +120,7 @@ impl Tensor {
     /// Broadcasts to `shape` with zero strides.
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape() == shape {
-            return Ok(self.clone());
+            return Ok(self.alias("ExpandBackward"));
         }
         crate::layout::checked_numel(shape)?;
         let l = self.layout().broadcast_to(shape)?;
@@ -167,11 +178,11 @@ impl Tensor {
         let shape: Vec<isize> = match dim {
             Some(d) => {
                 if self.ndim() == 0 {
-                    return Ok(self.clone());
+                    return Ok(self.alias("SqueezeBackward"));
                 }
                 let d = normalize_dim(d, self.ndim())?;
                 if self.shape()[d] != 1 {
-                    return Ok(self.clone());
+                    return Ok(self.alias("SqueezeBackward"));
                 }
                 let mut s = to_isize(self.shape());
                 s.remove(d);

@@ -343,17 +343,17 @@ impl PyTensor {
     }
     /// `other`'s dtype and device (PyTorch's `type_as` names a tensor type, which includes
     /// the device: `x.type_as(cuda_tensor)` moves `x`).
-    fn type_as(&self, py: Python<'_>, other: PyRef<'_, PyTensor>) -> PyResult<PyTensor> {
-        let (t, o) = (self.tensor(), other.tensor());
-        run(py, t.numel(), || {
+    fn type_as(slf: &Bound<'_, Self>, other: PyRef<'_, PyTensor>) -> PyResult<Either> {
+        let (t, o) = (slf.get().tensor(), other.tensor());
+        let out = run(slf.py(), t.numel(), || {
             let t = t.to_dtype(o.dtype())?;
             if t.device() == o.device() {
                 Ok(t)
             } else {
                 t.to_device(o.device())
             }
-        })
-        .map(wrap)
+        })?;
+        Ok(Either::same_or_new(slf, out))
     }
     /// `self` when already on the CPU (PyTorch), else a copy in host memory (laid out in
     /// `memory_format` when one is given).

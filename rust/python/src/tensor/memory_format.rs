@@ -2,7 +2,7 @@
 //! asked for `channels_last` becomes the NHWC-strided view PyTorch would give, so
 //! `is_contiguous(memory_format=...)` answers as it does there; the values never change.
 
-use super::PyTensor;
+use super::{Either, PyTensor};
 use crate::errors::to_pyerr;
 use crate::util::{run, wrap};
 use democratising::{Error, Tensor};
@@ -129,19 +129,20 @@ impl PyTensor {
     /// `self` when already dense in `memory_format` (row-major by default), else a copy that is.
     #[pyo3(signature = (memory_format=None))]
     fn contiguous(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         memory_format: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyTensor> {
+    ) -> PyResult<Either> {
         let format = match MemoryFormat::extract(memory_format)? {
             MemoryFormat::Preserve => MemoryFormat::Contiguous,
             f => f,
         };
-        let t = &self.tensor();
-        if format == MemoryFormat::Contiguous {
-            return run(py, t.numel(), || t.contiguous()).map(wrap);
-        }
-        format.apply(py, t, false).map(wrap)
+        let (py, t) = (slf.py(), &slf.get().tensor());
+        let out = if format == MemoryFormat::Contiguous {
+            run(py, t.numel(), || t.contiguous())?
+        } else {
+            format.apply(py, t, false)?
+        };
+        Ok(Either::same_or_new(slf, out))
     }
     /// A copy that owns its memory, laid out in `memory_format` (by default row-major, or
     /// channels-last when `self` is: `preserve_format`).

@@ -223,6 +223,18 @@ enum Either {
     New(PyTensor),
 }
 
+impl Either {
+    /// `slf` itself when the engine handed back its very tensor (nothing to change), else a
+    /// new object around `out`: PyTorch's `contiguous()`/`type_as()` return `self` then.
+    fn same_or_new(slf: &Bound<'_, PyTensor>, out: Tensor) -> Either {
+        if out.same(&slf.get().tensor()) {
+            Either::Same(slf.clone().unbind())
+        } else {
+            Either::New(wrap(out))
+        }
+    }
+}
+
 /// A new object of `slf`'s class (`Tensor` or a subclass such as `Parameter`) around `data`,
 /// with `slf`'s `requires_grad`.
 fn copy_of<'py>(slf: &Bound<'py, PyTensor>, data: Tensor) -> PyResult<Bound<'py, PyAny>> {
@@ -752,6 +764,21 @@ impl HookHandle {
             }
         }
         self.slot.empty();
+    }
+    /// A copy removes the same hook (PyTorch's handle copies, so modules keeping handles can
+    /// be deep-copied).
+    fn __copy__(&self) -> HookHandle {
+        HookHandle {
+            target: match &self.target {
+                Hooked::Tensor(t) => Hooked::Tensor(t.clone()),
+                Hooked::Node(n) => Hooked::Node(n.clone()),
+            },
+            id: self.id,
+            slot: self.slot.clone(),
+        }
+    }
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> HookHandle {
+        self.__copy__()
     }
     /// `with t.register_hook(fn):` keeps the hook for the block only (as PyTorch's handle).
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -506,12 +506,6 @@ def test_integer_pow_by_a_negative_scalar_raises(dtype: str) -> None:
         _ = x**-3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="int64 floor_divide / remainder / pow on CUDA go through float64 "
-    "(rust/core/src/cuda/ops/elementwise.rs:binary, 'exact through float64 for |x| < 2^53'): "
-    "wrong beyond 2^53, and pow saturates instead of wrapping",
-)
 @pytest.mark.parametrize("op", ["floordiv", "rem", "pow"])
 def test_int64_division_and_pow_are_exact(op: str) -> None:
     a, b = dm.tensor([2**62 + 1, -(2**60) - 3, 3]), dm.tensor([1, 7, 40])
@@ -1036,3 +1030,13 @@ def test_scatter_add_refuses_an_index_on_another_device() -> None:
     x = dm.ones(3, 3, device="cuda")
     with pytest.raises(dm.DeviceError):
         x.scatter_add(1, idx(0, 1, 2).reshape(3, 1), dm.ones(3, 1, device="cuda"))
+
+
+def test_integer_division_by_zero_and_minus_one_does_not_trap() -> None:
+    """A kernel cannot raise: a zero divisor gives -1 (PyTorch's CUDA does not raise either), and
+    INT64_MIN // -1 wraps instead of trapping (the emulator would die of SIGFPE)."""
+    a = dm.tensor([7, -7, -(2**63), 5], device="cuda")
+    b = dm.tensor([0, 0, -1, -1], device="cuda")
+    assert (a // b).tolist() == [-1, -1, -(2**63), -5]
+    assert (a % b).tolist() == [-1, -1, 0, 0]
+    assert (a ** dm.tensor([-1, -2, 0, 3], device="cuda")).tolist() == [0, 0, 1, 125]

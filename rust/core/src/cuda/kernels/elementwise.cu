@@ -225,8 +225,11 @@ template <class A> __device__ A binary_apply(int op, A x, A y) {
     }
 }
 
-// Integers wrap on overflow like the CPU backend (unsigned arithmetic, no UB). Division and
-// pow are promoted to floating point by the host and never reach these.
+// Integers wrap on overflow like the CPU backend (unsigned arithmetic, no UB). Floor division
+// and remainder follow Python's signs; a zero divisor gives -1 (the CPU backend raises there;
+// a kernel cannot, and PyTorch's CUDA does not), and -1 as divisor never divides (INT_MIN / -1
+// overflows). Powers square and multiply, wrapping; a negative exponent gives 1 / x**-e
+// truncated (1, +-1 or 0), as PyTorch's integer pow.
 template <class I> struct Unsigned;
 template <> struct Unsigned<int> { typedef unsigned int type; };
 template <> struct Unsigned<long long> { typedef unsigned long long type; };
@@ -239,6 +242,27 @@ template <class I> __device__ I int_binary_apply(int op, I x, I y) {
         case B_MUL: return (I)((U)x * (U)y);
         case B_MAXIMUM: return x > y ? x : y;
         case B_MINIMUM: return x < y ? x : y;
+        case B_FLOOR_DIVIDE: {
+            if (y == 0) return (I)-1;
+            if (y == -1) return (I)((U)0 - (U)x);
+            const I q = x / y;
+            return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
+        }
+        case B_REMAINDER: {
+            if (y == 0) return (I)-1;
+            if (y == -1) return 0;
+            const I r = x % y;
+            return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+        }
+        case B_POW: {
+            if (y < 0) return x == 1 ? (I)1 : (x == -1 ? ((y & 1) ? (I)-1 : (I)1) : (I)0);
+            U base = (U)x, acc = 1;
+            for (I e = y; e > 0; e >>= 1) {
+                if (e & 1) acc *= base;
+                base *= base;
+            }
+            return (I)acc;
+        }
         default: return x;
     }
 }

@@ -141,10 +141,17 @@ pub(crate) fn binary(
     if !compute.is_float()
         && !matches!(
             op,
-            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Maximum | BinaryOp::Minimum
+            BinaryOp::Add
+                | BinaryOp::Sub
+                | BinaryOp::Mul
+                | BinaryOp::Maximum
+                | BinaryOp::Minimum
+                | BinaryOp::FloorDivide
+                | BinaryOp::Remainder
+                | BinaryOp::Pow
         )
     {
-        // Integer division-like ops: exact through float64 for |x| < 2^53.
+        // Any other integer op: exact through float64 for |x| < 2^53.
         let r = binary(op, &a, &b, shape, DType::F64)?;
         return cast(&r, compute);
     }

@@ -476,12 +476,6 @@ def test_accumulating_index_put_and_index_add_on_floats() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scatter_add / index_add / accumulating index_put_ refuse integer and bool tensors on "
-    "CUDA (the CPU and PyTorch's CUDA accept them): rust/core/src/cuda/ops/index.rs:scatter_add "
-    "(check_float) and index.rs:index_put (accumulate && !is_float)",
-)
 @pytest.mark.parametrize("dtype", ["int64", "int32"])
 def test_accumulating_scatter_on_integer_tensors(dtype: str) -> None:
     x, v = ints(3, 4, dtype=dtype), ints(3, 4, dtype=dtype, seed=4)

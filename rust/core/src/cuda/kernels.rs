@@ -165,8 +165,8 @@ pub const FAMILIES: &[Family] = &[
             k("index_select", Dtypes(ALL), 8),
             k("index_copy", Dtypes(ALL), 8),
             k("embedding_backward", Dtypes(FLOATS), 7),
-            k("scatter_add", Dtypes(FLOATS), 8),
-            k("index_add", Dtypes(FLOATS), 8),
+            k("scatter_add", Dtypes(FLOATS_INTS), 8),
+            k("index_add", Dtypes(FLOATS_INTS), 8),
         ]
     ),
     family!(

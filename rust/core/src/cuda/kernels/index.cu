@@ -55,6 +55,13 @@ __device__ void take_along(long long outer, long long src_dim, long long n, long
     }
 }
 
+// `*p += v` atomically; int64 through the unsigned overload (CUDA has no signed 64-bit
+// atomicAdd; two's complement makes the sum the same, wrapping).
+template <class T> __device__ __forceinline__ void dm_atomic_add(T* p, T v) { atomicAdd(p, v); }
+template <> __device__ __forceinline__ void dm_atomic_add(long long* p, long long v) {
+    atomicAdd((unsigned long long*)p, (unsigned long long)v);
+}
+
 // dst[o, idx, k] += src[o, j, k] when `Add` (scatter_add, index_add), else = src[o, j, k]
 // (index_copy: assignment through an index, `x[idx] = v`; with a repeated index one of the
 // writes wins, as in PyTorch).
@@ -66,7 +73,7 @@ __device__ void put_along(long long outer, long long dst_dim, long long n, long 
         if (!dm_in_range(p.j, dst_dim, bad)) continue;
         T* d = &dst[(p.o * dst_dim + p.j) * inner + p.k];
         if constexpr (Add) {
-            atomicAdd(d, src[i]);
+            dm_atomic_add(d, src[i]);
         } else {
             *d = src[i];
         }
@@ -95,10 +102,12 @@ __device__ void put_along(long long outer, long long dst_dim, long long n, long 
     DM_ALONG_KERNEL(gather, S, T, (take_along<T, true>))                                          \
     DM_ALONG_KERNEL(index_select, S, T, (take_along<T, false>))                                   \
     DM_ALONG_KERNEL(index_copy, S, T, (put_along<T, false, false>))
-#define DM_SCATTER_KERNELS(S, T)                                                                  \
-    DM_EMBEDDING_KERNEL(embedding_backward, S, T)                                                 \
+#define DM_ADD_ALONG_KERNELS(S, T)                                                                \
     DM_ALONG_KERNEL(scatter_add, S, T, (put_along<T, true, true>))                                \
     DM_ALONG_KERNEL(index_add, S, T, (put_along<T, false, true>))
+#define DM_SCATTER_KERNELS(S, T)                                                                  \
+    DM_EMBEDDING_KERNEL(embedding_backward, S, T)                                                 \
+    DM_ADD_ALONG_KERNELS(S, T)
 DM_GATHER_KERNELS(f32, float)
 DM_GATHER_KERNELS(f64, double)
 DM_GATHER_KERNELS(f16, dm_f16)
@@ -110,3 +119,5 @@ DM_SCATTER_KERNELS(f32, float)
 DM_SCATTER_KERNELS(f64, double)
 DM_SCATTER_KERNELS(f16, dm_f16)
 DM_SCATTER_KERNELS(bf16, dm_bf16)
+DM_ADD_ALONG_KERNELS(i64, long long)
+DM_ADD_ALONG_KERNELS(i32, int)

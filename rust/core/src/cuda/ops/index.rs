@@ -104,7 +104,13 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
 /// Out-of-place `self.scatter_add(d, index, src)`.
 pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    t.check_float("scatter_add on CUDA supports floating-point tensors")?;
+    if !(t.dtype().is_float() || t.dtype().is_int()) {
+        bail!(
+            DType,
+            "scatter_add on CUDA supports floating-point and integer tensors, got {}",
+            t.dtype()
+        );
+    }
     let ix = index_tensor(index, t, "scatter_add")?;
     let out = cast(t, t.dtype())?;
     let mut l = align_device(src, t)?.detach().layout().clone();
@@ -280,10 +286,10 @@ pub(crate) fn index_put(
     accumulate: bool,
 ) -> Result<()> {
     let dev = ordinal(t)?;
-    if accumulate && !t.dtype().is_float() {
+    if accumulate && !(t.dtype().is_float() || t.dtype().is_int()) {
         bail!(
             DType,
-            "accumulating index_put on CUDA supports floating-point tensors, got {}",
+            "accumulating index_put on CUDA supports floating-point and integer tensors, got {}",
             t.dtype()
         );
     }

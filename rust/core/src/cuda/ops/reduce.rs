@@ -50,8 +50,19 @@ fn rows(t: &Tensor, dims: &[usize]) -> Result<(Tensor, usize, usize)> {
 
 /// One reduce kernel over rows `[outer, r]`; the result has `outer` elements.
 fn reduce_rows(x: &Tensor, outer: usize, r: usize, code: ReduceCode) -> Result<Tensor> {
+    launch_rows("reduce", code, (x, outer, r), x.dtype())
+}
+
+/// `kernel` (a `reduce` or `reduce_int`, picked by `x`'s dtype) over rows `[outer, r]` into
+/// `outer` elements of `out_dtype`.
+fn launch_rows(
+    kernel: &str,
+    code: ReduceCode,
+    (x, outer, r): (&Tensor, usize, usize),
+    out_dtype: DType,
+) -> Result<Tensor> {
     let dev = ordinal(x)?;
-    let out = empty(dev, x.dtype(), &[outer])?;
+    let out = empty(dev, out_dtype, &[outer])?;
     if outer == 0 {
         return Ok(out);
     }
@@ -61,7 +72,7 @@ fn reduce_rows(x: &Tensor, outer: usize, r: usize, code: ReduceCode) -> Result<T
         .v(r as i64)
         .data(x)
         .data(&out);
-    run_typed(dev, "reduce", x.dtype(), LaunchDims::rows(outer), args)?;
+    run_typed(dev, kernel, x.dtype(), LaunchDims::rows(outer), args)?;
     Ok(out)
 }
 
@@ -129,7 +140,6 @@ pub(crate) fn reduce_int(
         Kind::Min => ReduceCode::Min,
         other => bail!(DType, "{other:?} of an integer tensor is not supported"),
     };
-    let dev = ordinal(t)?;
     let (x, outer, r) = rows(t, dims)?;
     if r == 0 && kind != Kind::Sum {
         bail!(
@@ -137,16 +147,7 @@ pub(crate) fn reduce_int(
             "amax/amin of an empty dimension: the operation has no identity"
         );
     }
-    let out = empty(dev, DType::I64, &[outer])?;
-    if outer > 0 {
-        let args = Args::new()
-            .v(code as i32)
-            .v(outer as i64)
-            .v(r as i64)
-            .data(&x)
-            .data(&out);
-        run_typed(dev, "reduce_int", t.dtype(), LaunchDims::rows(outer), args)?;
-    }
+    let out = launch_rows("reduce_int", code, (&x, outer, r), DType::I64)?;
     let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
     out.reshape(&shape)
 }

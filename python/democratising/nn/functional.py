@@ -1645,20 +1645,29 @@ def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
     out = input
     shape = list(input.shape)
     inner: list[slice] = [slice(None)] * input.ndim
-    for i in range(len(pads) // 2):
-        d = input.ndim - 1 - i
-        lo, hi = pads[2 * i], pads[2 * i + 1]
-        start, stop = max(-lo, 0), out.shape[d] - max(-hi, 0)
-        if stop < start:
-            raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
-        out = out.narrow(d, start, stop - start)
-        shape[d] = stop - start + max(lo, 0) + max(hi, 0)
-        inner[d] = slice(max(lo, 0), max(lo, 0) + stop - start)
+    for d, lo, hi, start, kept in _padded_dims(input, pads):
+        out = out.narrow(d, start, kept)
+        shape[d] = kept + max(lo, 0) + max(hi, 0)
+        inner[d] = slice(max(lo, 0), max(lo, 0) + kept)
     if all(p <= 0 for p in pads):  # nothing added: the (cropped) input
         return out
     padded = _core.full(tuple(shape), value, dtype=out.dtype, device=out.device)
     padded[tuple(inner)] = out
     return padded
+
+
+def _padded_dims(input: Tensor, pads: list[int]) -> list[tuple[int, int, int, int, int]]:
+    """``(dim, lo, hi, start, kept)`` for each padded dim, last dim first: a negative amount
+    crops, leaving ``kept`` elements from ``start``; cropping below 0 raises."""
+    dims = []
+    for i in range(len(pads) // 2):
+        d = input.ndim - 1 - i
+        lo, hi = pads[2 * i], pads[2 * i + 1]
+        start, stop = max(-lo, 0), input.shape[d] - max(-hi, 0)
+        if stop < start:
+            raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {input.shape[d]} below 0")
+        dims.append((d, lo, hi, start, stop - start))
+    return dims
 
 
 def _records_grad(x: Tensor) -> bool:
@@ -1670,13 +1679,8 @@ def _pad_constant_cat(input: Tensor, pads: list[int], value: float) -> Tensor:
     """Crops negative amounts with ``narrow``, then concatenates ``value`` blocks (so the
     gradient flows through ``narrow``/``cat``)."""
     out = input
-    for i in range(len(pads) // 2):
-        d = input.ndim - 1 - i
-        lo, hi = pads[2 * i], pads[2 * i + 1]
-        start, stop = max(-lo, 0), out.shape[d] - max(-hi, 0)
-        if stop < start:
-            raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {out.shape[d]} below 0")
-        out = out.narrow(d, start, stop - start)
+    for d, lo, hi, start, kept in _padded_dims(input, pads):
+        out = out.narrow(d, start, kept)
         parts = []
         for amount in (lo, hi):
             shape = list(out.shape)

@@ -305,13 +305,7 @@ impl PyTensor {
         let Ok(t) = self.handle.try_read() else {
             return Ok(());
         };
-        let mut result = Ok(());
-        t.visit_foreign(&mut |obj| {
-            if result.is_ok() {
-                result = super::visit_foreign(&visit, obj);
-            }
-        });
-        result
+        super::report_foreign(&visit, |each| t.visit_foreign(each))
     }
     /// Calls `hook(tensor)` once this leaf's `.grad` is final for the current backward pass,
     /// `tensor` being this very Python object (as PyTorch's: optimizers in hooks look their

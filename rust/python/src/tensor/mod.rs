@@ -75,9 +75,28 @@ impl HookSlot {
     }
 }
 
+/// An engine walk over what it keeps for Python (`Tensor::visit_foreign`,
+/// `Node::visit_foreign_if_unshared`), given the callback it calls per object.
+type ForeignWalk<'a> = &'a mut dyn FnMut(&(dyn std::any::Any + Send + Sync));
+
+/// Shows the cycle collector every object `walk` reaches (a `__traverse__` body), stopping
+/// at the first visit error.
+pub(crate) fn report_foreign(
+    visit: &pyo3::PyVisit<'_>,
+    walk: impl FnOnce(ForeignWalk<'_>),
+) -> Result<(), pyo3::PyTraverseError> {
+    let mut result = Ok(());
+    walk(&mut |obj| {
+        if result.is_ok() {
+            result = visit_foreign(visit, obj);
+        }
+    });
+    result
+}
+
 /// Shows the cycle collector one object the engine keeps for Python (`Tensor::hold`, a
 /// node's metadata dict).
-pub(crate) fn visit_foreign(
+fn visit_foreign(
     visit: &pyo3::PyVisit<'_>,
     obj: &(dyn std::any::Any + Send + Sync),
 ) -> Result<(), pyo3::PyTraverseError> {

@@ -109,13 +109,9 @@ impl GradFn {
         &self,
         visit: pyo3::PyVisit<'_>,
     ) -> std::result::Result<(), pyo3::PyTraverseError> {
-        let mut result = Ok(());
-        autograd::Node::visit_foreign_if_unshared(&self.node, &mut |obj| {
-            if result.is_ok() {
-                result = super::visit_foreign(&visit, obj);
-            }
-        });
-        result
+        super::report_foreign(&visit, |each| {
+            autograd::Node::visit_foreign_if_unshared(&self.node, each)
+        })
     }
 
     /// A dict kept with the node for the life of the graph (PyTorch's `Node.metadata`).

@@ -348,6 +348,16 @@ pub trait Float:
     fn powf(self, e: Self) -> Self;
     fn ln_1p(self) -> Self;
     fn erf(self) -> Self;
+    fn erfc(self) -> Self;
+    fn erfinv(self) -> Self;
+    fn exp2(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn asinh(self) -> Self;
+    fn acosh(self) -> Self;
+    fn atanh(self) -> Self;
     fn max(self, o: Self) -> Self;
     fn min(self, o: Self) -> Self;
     fn is_nan(self) -> bool;
@@ -382,31 +392,22 @@ macro_rules! nan_propagating_methods {
     };
 }
 
+/// `Float` for `$t`, each listed method computed by the function after its name.
 macro_rules! impl_float {
-    ($t:ty, exp: $exp:path, tanh: $tanh:path, erf: $erf:path, ln_1p: $ln_1p:path) => {
+    ($t:ty, $($m:ident: $f:path),* $(,)?) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
-            inherent_float_methods!($t: ln, sqrt, sin, cos, abs);
-            #[inline(always)]
-            fn ln_1p(self) -> Self {
-                $ln_1p(self)
-            }
-            #[inline(always)]
-            fn exp(self) -> Self {
-                $exp(self)
-            }
-            #[inline(always)]
-            fn tanh(self) -> Self {
-                $tanh(self)
-            }
+            inherent_float_methods!($t: sqrt, sin, cos, abs);
+            $(
+                #[inline(always)]
+                fn $m(self) -> Self {
+                    $f(self)
+                }
+            )*
             #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
-            }
-            #[inline(always)]
-            fn erf(self) -> Self {
-                $erf(self)
             }
             nan_propagating_methods!($t: max, min);
             #[inline(always)]
@@ -424,11 +425,39 @@ macro_rules! impl_float {
 impl_float!(
     f32,
     exp: crate::fastmath::exp_f32,
+    ln: crate::fastmath::ln_f32,
     tanh: crate::fastmath::tanh_f32,
     erf: crate::fastmath::erf_f32,
-    ln_1p: crate::fastmath::log1p_f32
+    erfc: crate::fastmath::erfc_f32,
+    erfinv: crate::fastmath::erfinv_f32,
+    ln_1p: crate::fastmath::log1p_f32,
+    exp2: crate::fastmath::exp2_f32,
+    exp_m1: crate::fastmath::expm1_f32,
+    asin: crate::fastmath::asin_f32,
+    acos: crate::fastmath::acos_f32,
+    atan: crate::fastmath::atan_f32,
+    asinh: crate::fastmath::asinh_f32,
+    acosh: crate::fastmath::acosh_f32,
+    atanh: crate::fastmath::atanh_f32,
 );
-impl_float!(f64, exp: f64::exp, tanh: f64::tanh, erf: crate::ops::special::erf, ln_1p: f64::ln_1p);
+impl_float!(
+    f64,
+    exp: f64::exp,
+    ln: f64::ln,
+    tanh: f64::tanh,
+    erf: crate::ops::special::erf,
+    erfc: crate::ops::special::erfc,
+    erfinv: crate::ops::unary::erfinv,
+    ln_1p: f64::ln_1p,
+    exp2: f64::exp2,
+    exp_m1: f64::exp_m1,
+    asin: f64::asin,
+    acos: f64::acos,
+    atan: f64::atan,
+    asinh: crate::ops::unary::asinh,
+    acosh: crate::ops::unary::acosh,
+    atanh: f64::atanh,
+);
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.
 #[macro_export]

@@ -229,7 +229,7 @@ unary_ops! {
     }
     Expm1 => {
         python: "expm1", backward: "Expm1Backward", ints: Float, domain: Real, cuda: 7 (0.0, 0.0),
-        f: |x| c(x.to_f64().exp_m1()),
+        f: |x| x.exp_m1(),
         df: |x| x.exp(),
     }
     Sqrt => {
@@ -336,7 +336,7 @@ unary_ops! {
     }
     Elu { alpha = 0.7 } => {
         python: "", backward: "EluBackward", ints: Float, domain: Real, cuda: 22 (alpha, 0.0),
-        f: |x| if x > T::zero() { x } else { c::<T>(alpha) * c(x.to_f64().exp_m1()) },
+        f: |x| if x > T::zero() { x } else { c::<T>(alpha) * x.exp_m1() },
         // (NaN takes the positive side's 1, as PyTorch's elu_backward.)
         df: |x| if x <= T::zero() { c::<T>(alpha) * x.exp() } else { T::one() },
     }
@@ -387,10 +387,10 @@ unary_ops! {
     Erfinv => {
         python: "erfinv", backward: "ErfinvBackward", ints: Float, domain: Unit,
         cuda: 32 (0.0, 0.0),
-        f: |x| c(erfinv(x.to_f64())),
+        f: |x| x.erfinv(),
         df: |x| {
-            let y = erfinv(x.to_f64());
-            c(0.5 * std::f64::consts::PI.sqrt() * (y * y).exp())
+            let y = x.erfinv();
+            c::<T>(0.5 * std::f64::consts::PI.sqrt()) * (y * y).exp()
         },
     }
     Tan => {
@@ -403,46 +403,46 @@ unary_ops! {
     }
     Asin => {
         python: "asin", backward: "AsinBackward", ints: Float, domain: Unit, cuda: 34 (0.0, 0.0),
-        f: |x| c(x.to_f64().asin()),
+        f: |x| x.asin(),
         df: |x| T::one() / (T::one() - x * x).sqrt(),
     }
     Acos => {
         python: "acos", backward: "AcosBackward", ints: Float, domain: Unit, cuda: 35 (0.0, 0.0),
-        f: |x| c(x.to_f64().acos()),
+        f: |x| x.acos(),
         df: |x| -T::one() / (T::one() - x * x).sqrt(),
     }
     Atan => {
         python: "atan", backward: "AtanBackward", ints: Float, domain: Real, cuda: 36 (0.0, 0.0),
-        f: |x| c(x.to_f64().atan()),
+        f: |x| x.atan(),
         df: |x| T::one() / (T::one() + x * x),
     }
     Asinh => {
         python: "asinh", backward: "AsinhBackward", ints: Float, domain: Real,
         cuda: 37 (0.0, 0.0),
-        f: |x| c(asinh(x.to_f64())),
+        f: |x| x.asinh(),
         df: |x| T::one() / (x * x + T::one()).sqrt(),
     }
     Acosh => {
         python: "acosh", backward: "AcoshBackward", ints: Float, domain: AboveOne,
         cuda: 38 (0.0, 0.0),
-        f: |x| c(acosh(x.to_f64())),
+        f: |x| x.acosh(),
         df: |x| T::one() / (x * x - T::one()).sqrt(),
     }
     Atanh => {
         python: "atanh", backward: "AtanhBackward", ints: Float, domain: Unit,
         cuda: 39 (0.0, 0.0),
-        f: |x| c(x.to_f64().atanh()),
+        f: |x| x.atanh(),
         df: |x| T::one() / (T::one() - x * x),
     }
     Erfc => {
         python: "erfc", backward: "ErfcBackward", ints: Float, domain: Real, cuda: 40 (0.0, 0.0),
-        f: |x| c(special::erfc(x.to_f64())),
+        f: |x| x.erfc(),
         df: |x| c::<T>(-std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp(),
     }
     Exp2 => {
         python: "exp2", backward: "Exp2Backward", ints: Float, domain: Real, cuda: 41 (0.0, 0.0),
-        f: |x| c(x.to_f64().exp2()),
-        df: |x| c(x.to_f64().exp2() * LN_2),
+        f: |x| x.exp2(),
+        df: |x| x.exp2() * c(LN_2),
     }
     Lgamma => {
         python: "lgamma", backward: "LgammaBackward", ints: Float, domain: Positive,
@@ -478,7 +478,7 @@ unary_ops! {
 
 /// `asinh`, finite up to f64's largest value (`f64::asinh` overflows to inf past ~9e307, where
 /// `x + sqrt(x² + 1)` does): there `asinh(x) = ln(2|x|)` to within rounding.
-fn asinh(x: f64) -> f64 {
+pub(crate) fn asinh(x: f64) -> f64 {
     if x.abs() > 1e150 {
         (x.abs().ln() + LN_2).copysign(x)
     } else {
@@ -488,7 +488,7 @@ fn asinh(x: f64) -> f64 {
 
 /// `acosh`, finite up to f64's largest value (`x * x` overflows past ~1.3e154): there
 /// `acosh(x) = ln(2x)` to within rounding.
-fn acosh(x: f64) -> f64 {
+pub(crate) fn acosh(x: f64) -> f64 {
     if x > 1e150 {
         x.ln() + LN_2
     } else {
@@ -499,7 +499,7 @@ fn acosh(x: f64) -> f64 {
 /// The inverse error function on `(-1, 1)` (`±inf` at `±1`, NaN outside): Giles' single
 /// precision approximation ("Approximating the erfinv function", 2010), then two Newton
 /// steps on `erf(x) = y`, which bring it to double precision.
-fn erfinv(y: f64) -> f64 {
+pub(crate) fn erfinv(y: f64) -> f64 {
     if y.is_nan() || y.abs() > 1.0 {
         return f64::NAN;
     }

@@ -234,7 +234,8 @@ def test_leaky_relu_elu_softplus_modules_match_numpy() -> None:
 @pytest.mark.parametrize("with_nan", [False, True])
 def test_max_pool_2x2_picks_the_first_maximum_with_ties_and_nans(with_nan: bool) -> None:
     """The 2x2/stride-2 fast path: values and gradient routing equal a row-major scan that
-    keeps the first maximum (a NaN beats numbers), as PyTorch's CPU kernel."""
+    keeps the first maximum (a NaN beats numbers, and a later NaN beats an earlier one), as
+    PyTorch's CPU kernel (`val > max || isnan(val)`)."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 3, (2, 3, 8, 11)).astype(np.float32)  # many ties; odd width
     if with_nan:
@@ -253,7 +254,7 @@ def test_max_pool_2x2_picks_the_first_maximum_with_ties_and_nans(with_nan: bool)
             (2 * i + 1, 2 * j + 1),
         ]:
             v, cur = x[a, b, p, q], None if best is None else x[a, b, best[0], best[1]]
-            if cur is None or v > cur or (np.isnan(v) and not np.isnan(cur)):
+            if cur is None or v > cur or np.isnan(v):
                 best = (p, q)
         assert best is not None
         want[a, b, i, j] = x[a, b, best[0], best[1]]

@@ -53,6 +53,14 @@ class _NoTensorsError(InvalidValueError, IndexError):
     """``TensorDataset()`` without tensors (PyTorch's ``IndexError``)."""
 
 
+class _NotATensorError(ArgumentTypeError, AttributeError):
+    """A list or number given to ``TensorDataset`` (PyTorch's ``AttributeError``)."""
+
+
+class _NoSampleDimError(ShapeError, IndexError):
+    """A 0-d tensor given to ``TensorDataset`` (PyTorch's ``IndexError``)."""
+
+
 class _NotIndexableError(ArgumentTypeError, NotImplementedError):
     """Indexing an ``IterableDataset`` (PyTorch's inherited ``NotImplementedError``)."""
 
@@ -84,6 +92,20 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
             raise _NoTensorsError("TensorDataset needs at least one tensor")
+        for i, t in enumerate(tensors):
+            shape = getattr(t, "shape", None)
+            if shape is None:
+                # PyTorch's AttributeError ("'list' object has no attribute 'size'") does not
+                # say what to pass.
+                raise _NotATensorError(
+                    f"TensorDataset takes tensors, but argument {i} is a {type(t).__name__}: "
+                    "convert it with dm.tensor(...) first"
+                )
+            if len(shape) == 0:
+                raise _NoSampleDimError(
+                    f"TensorDataset needs tensors with a first (sample) dimension, but argument "
+                    f"{i} is 0-d"
+                )
         n = tensors[0].shape[0]
         if any(t.shape[0] != n for t in tensors):
             raise _ShapeAssertionError(
@@ -814,7 +836,10 @@ class DataLoader:
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
-            raise InvalidValueError(f"batch_size must be positive, got {batch_size}")
+            # PyTorch's wording, with the value's repr: "got 4" hides that it was the string "4".
+            raise InvalidValueError(
+                f"batch_size should be a positive integer value, but got batch_size={batch_size!r}"
+            )
         if not 0 <= num_workers <= MAX_NUM_WORKERS:
             raise InvalidValueError(
                 f"num_workers must be in [0, {MAX_NUM_WORKERS}] (each is a thread), "

@@ -38,7 +38,14 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch.Tensor
         return np.asarray(x.detach().cpu().numpy())
     if isinstance(x, (int, float, list, tuple, np.generic)):
-        return np.asarray(x)
+        try:
+            return np.asarray(x)
+        except ValueError:
+            # NumPy's "inhomogeneous shape" message names no argument: say which one is ragged.
+            raise ShapeError(
+                f"{name} is a ragged nested list (rows of different lengths); give every row "
+                "the same length, or a tensor"
+            ) from None
     raise ArgumentTypeError(
         f"{name} must be a democratising Tensor, a NumPy array or a list, got {type(x).__name__}"
     )

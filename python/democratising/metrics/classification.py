@@ -17,13 +17,14 @@ needs ``num_classes`` and, as torchmetrics' task wrappers, makes ``average`` def
 from __future__ import annotations
 
 import enum
+import numbers
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from .. import _core
 from .._tensor import tensor
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from ._base import Metric, same_length
 from ._inputs import class_scores, labels_of, target_labels
 
@@ -63,6 +64,16 @@ def _resolve_task(task: Optional[str], num_classes: Any, what: str) -> Any:
     if num_classes is None:
         raise InvalidValueError(f"{what}: task='multiclass' needs num_classes")
     return num_classes
+
+
+def _check_threshold(threshold: Any, what: str) -> float:
+    """torchmetrics' check: the threshold applies to probabilities, so one outside ``[0, 1]``
+    would make every prediction the same class, silently."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ArgumentTypeError(f"{what}: threshold must be a float in [0, 1], got {threshold!r}")
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidValueError(f"{what}: threshold must be a float in [0, 1], got {threshold!r}")
+    return float(threshold)
 
 
 class _Default(enum.Enum):
@@ -112,7 +123,7 @@ class Accuracy(Metric):
                     f"Accuracy: top_k={top_k} is more than num_classes={num_classes}"
                 )
         self.top_k, self.num_classes = top_k, num_classes
-        self.threshold, self.ignore_index = threshold, ignore_index
+        self.threshold, self.ignore_index = _check_threshold(threshold, "Accuracy"), ignore_index
         super().__init__(world, sync_on_compute)
 
     def _state_size(self) -> int:
@@ -126,6 +137,12 @@ class Accuracy(Metric):
             )
             return np.array([float(np.sum(pred == tgt)), float(tgt.size)])
         scores = class_scores(preds, target, "Accuracy")
+        if self.num_classes is not None and scores.shape[1] != self.num_classes:
+            # As the top-1 path: scores of another width are a different model's, not labels.
+            raise ShapeError(
+                f"Accuracy: scores have {scores.shape[1]} classes, expected "
+                f"num_classes={self.num_classes}"
+            )
         scores, tgt = target_labels(
             target, scores, self.num_classes or scores.shape[1], self.ignore_index, "Accuracy"
         )
@@ -183,7 +200,8 @@ class _ConfusionBased(Metric):
             raise InvalidValueError(
                 f"{what}: average='binary' needs num_classes=2, got {self.num_classes}"
             )
-        self.average, self.threshold, self.ignore_index = avg, threshold, ignore_index
+        self.average, self.ignore_index = avg, ignore_index
+        self.threshold = _check_threshold(threshold, what)
         super().__init__(world, sync_on_compute)
 
     def _state_size(self) -> int:

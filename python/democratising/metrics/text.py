@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..errors import ShapeError
 from ._base import Metric
 from ._inputs import class_scores, target_labels
 
@@ -34,7 +35,14 @@ class Perplexity(Metric):
         return 2
 
     def _batch_state(self, preds: np.ndarray, target: np.ndarray) -> np.ndarray:
-        # Classes last, as a language model's [B, T, V] logits: move them to axis 1.
+        # Classes last, as a language model's [B, T, V] logits: move them to axis 1. The shape
+        # check comes first, so that its message shows the shapes as the caller gave them.
+        if preds.ndim != target.ndim + 1 or preds.shape[:-1] != target.shape:
+            raise ShapeError(
+                f"Perplexity: logits of shape {preds.shape} do not fit targets of shape "
+                f"{target.shape} (expected [N, C] logits for [N] targets, or [B, T, C] for "
+                "[B, T], classes last)"
+            )
         p = np.moveaxis(preds, -1, 1) if preds.ndim > 2 else preds
         scores = class_scores(p, target, "Perplexity")
         scores, tgt = target_labels(

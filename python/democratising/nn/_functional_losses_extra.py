@@ -311,8 +311,28 @@ def triplet_margin_with_distance_loss(
     ``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
     _check_reduction(reduction)
     _check_triplet(anchor, positive, negative, margin)
-    dist = pairwise_distance if distance_function is None else distance_function
+    dist = pairwise_distance if distance_function is None else _tensor_valued(distance_function)
     return _triplet_loss(anchor, positive, negative, dist, margin, swap, reduction)
+
+
+def _tensor_valued(
+    distance_function: Callable[[Tensor, Tensor], Tensor],
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``distance_function`` refusing a non-tensor result with a ``TypeError`` that names it
+    (a float from ``lambda a, b: 1.0`` would otherwise fail deep inside as an
+    ``AttributeError``)."""
+
+    def dist(a: Tensor, b: Tensor) -> Tensor:
+        d = distance_function(a, b)
+        if not isinstance(d, Tensor):
+            name = getattr(distance_function, "__name__", type(distance_function).__name__)
+            raise ArgumentTypeError(
+                f"triplet_margin_with_distance_loss: distance_function {name} must return a "
+                f"Tensor of distances, got {type(d).__name__}"
+            )
+        return d
+
+    return dist
 
 
 # ---- connectionist temporal classification -------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import InvalidValueError
+from ..errors import ArgumentTypeError, InvalidValueError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -43,6 +43,7 @@ def check_lr(lr: float) -> None:
     1-element" for a tensor ``lr`` with more than one value)."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise InvalidValueError("Tensor lr must be 1-element")
+    _check_number("lr", lr)
     if not 0.0 <= lr:
         raise InvalidValueError(f"Invalid learning rate: {lr}")
 
@@ -50,12 +51,27 @@ def check_lr(lr: float) -> None:
 def check_non_negative(**values: float) -> None:
     """``ValueError("Invalid epsilon value: -1")`` (PyTorch's wording) for a negative value."""
     for name, v in values.items():
+        _check_number(name, v)
         if not 0.0 <= v:
             raise InvalidValueError(f"Invalid {_LABEL.get(name, name)} value: {v}")
 
 
+def _check_number(name: str, value: Any) -> None:
+    """``TypeError`` naming the hyperparameter for a non-number (``lr="1e-3"`` read from a
+    config file): Python's own "'<=' not supported between 'float' and 'str'" names none."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ArgumentTypeError(
+            f"{name} must be a number, got {type(value).__name__} {value!r}"
+            + (f" (use float({value!r}))" if isinstance(value, str) else "")
+        )
+
+
 def check_betas(betas: Sequence[float]) -> tuple[float, float]:
     """Both betas in ``[0, 1)``; returns them as a tuple."""
+    if not hasattr(betas, "__len__") or isinstance(betas, (str, bytes)):
+        raise ArgumentTypeError(
+            f"betas must be a pair of floats such as (0.9, 0.999), got {betas!r}"
+        )
     if len(betas) != 2:
         raise InvalidValueError(f"betas must be a pair, got {tuple(betas)!r}")
     for i, b in enumerate(betas):
@@ -162,7 +178,14 @@ class PerParam(Optimizer):
                 continue
             if group.get("maximize", False):
                 grad = -grad
-            self._step_param(group, p, grad, self._advance(group, p))
+            saved = _saved_state(self.state, p)
+            try:
+                self._step_param(group, p, grad, self._advance(group, p))
+            except Exception:
+                # A step refused for this parameter (a state that no longer fits it) leaves
+                # its step count and scalar state as they were.
+                _restore_state(self.state, p, saved)
+                raise
 
     def _advance(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         """``p``'s state for this step: created by ``_initial_state`` on its first step, with
@@ -213,11 +236,39 @@ class FusedRule(PerParam):
         states: list[list[Tensor]] = []
         consts: list[list[float]] = []
         write_back: list[tuple[Tensor, Tensor]] = []
+        # Each advanced parameter, its state and (where the rule keeps scalars in it) a copy
+        # of that state before ``_constants``: what ``_unadvance`` needs, so that a step the
+        # engine refuses (a state that no longer fits its parameter) changes nothing.
+        advanced: list[tuple[Tensor, dict[str, Any], Optional[dict[str, Any]]]] = []
+        try:
+            self._gather(group, params, grads, states, consts, write_back, advanced)
+            if params:
+                _core._optim_rule_step(self._rule, params, grads, states, consts)
+        except Exception:
+            self._unadvance(advanced)
+            raise
+        for original, copy in write_back:
+            original.copy_(copy)
+
+    def _gather(
+        self,
+        group: dict[str, Any],
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[list[Tensor]],
+        consts: list[list[float]],
+        write_back: list[tuple[Tensor, Tensor]],
+        advanced: list[tuple[Tensor, dict[str, Any], Optional[dict[str, Any]]]],
+    ) -> None:
+        """Advances each parameter with a gradient and fills the engine call's lists (and
+        ``advanced``)."""
+        scalars = bool(self._scalar_keys)
         for p in group["params"]:
             grad: Optional[Tensor] = p.grad
             if grad is None:
                 continue
             state = self._advance(group, p)
+            advanced.append((p, state, dict(state) if scalars else None))
             consts.append(self._prefix(group, state) + self._constants(group, state))
             tensors = [state[key] for key in self._rule_states]
             stepped = []
@@ -231,10 +282,19 @@ class FusedRule(PerParam):
             params.append(p)
             grads.append(grad)
             states.append(tensors)
-        if params:
-            _core._optim_rule_step(self._rule, params, grads, states, consts)
-        for original, copy in write_back:
-            original.copy_(copy)
+
+    def _unadvance(
+        self, advanced: list[tuple[Tensor, dict[str, Any], Optional[dict[str, Any]]]]
+    ) -> None:
+        """Takes back ``_gather``'s advances after a failed step: the scalars ``_constants``
+        moved return, each step count goes down by one, and a state created by this step
+        (its count back at 0) is dropped."""
+        for p, state, scalars in advanced:
+            if scalars is not None:
+                state.update(scalars)
+            state["step"] -= 1
+            if state["step"] == 0:
+                self.state.pop(p, None)
 
     def _prefix(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         """The constants every rule starts with, ``scale, l2, decay``: ``-1`` under
@@ -248,6 +308,25 @@ class FusedRule(PerParam):
 
     def _constants(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         raise NotImplementedError
+
+
+def _saved_state(states: dict[Tensor, dict[str, Any]], p: Tensor) -> Optional[dict[str, Any]]:
+    """A shallow copy of ``p``'s state (``None`` when it has none yet), for ``_restore_state``."""
+    state = states.get(p)
+    return dict(state) if state else None
+
+
+def _restore_state(
+    states: dict[Tensor, dict[str, Any]], p: Tensor, before: Optional[dict[str, Any]]
+) -> None:
+    """Puts back the state ``_saved_state`` copied: its step count and scalars return, and a
+    state created since is dropped (its tensors are the same objects, left as they are)."""
+    if before is None:
+        states.pop(p, None)
+    else:
+        state = states.setdefault(p, {})
+        state.clear()
+        state.update(before)
 
 
 _ENGINE_DTYPES = (_core.float32, _core.float64)

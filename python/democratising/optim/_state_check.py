@@ -15,9 +15,15 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from .._core import Tensor
-from ..errors import InvalidValueError, ShapeError, StateDictError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError, StateDictError
 
 __all__ = ["prepare"]
+
+
+class _NotADictError(ArgumentTypeError, ValueError):
+    """A state dict that is no dict (a path, a list): PyTorch's ``TypeError``, and the
+    ``ValueError`` every other bad state dict raises here."""
+
 
 #: Group hyperparameters that no algorithm accepts below zero.
 _NON_NEGATIVE = frozenset(
@@ -266,7 +272,11 @@ def prepare(opt: Any, state_dict: Any) -> tuple[list[dict[str, Any]], dict[Tenso
     assign; ``StateDictError`` (missing/unexpected keys), ``ShapeError`` or
     ``InvalidValueError`` (both ``ValueError``) otherwise."""
     if not isinstance(state_dict, Mapping):
-        raise InvalidValueError(f"an optimizer state dict must be a dict, got {type(state_dict)}")
+        # A path or a list where the dict belongs: a TypeError, as PyTorch's.
+        hint = " (load the file first)" if isinstance(state_dict, (str, bytes)) else ""
+        raise _NotADictError(
+            f"an optimizer state dict must be a dict, got {type(state_dict).__name__}{hint}"
+        )
     missing = [k for k in ("state", "param_groups") if k not in state_dict]
     if missing:
         raise StateDictError(f"optimizer state dict lacks {missing}")

@@ -97,20 +97,25 @@ class Adafactor(PerParam):
         one_minus_beta2 = step ** group["beta2_decay"]
         rho = min(lr, 1.0 / math.sqrt(step))
         alpha = max(eps2, _rms(p)) * rho
-        if group["weight_decay"] != 0:
-            p.mul_(1.0 - lr * group["weight_decay"])
+        # The new statistics and the update are computed before anything is written: a state
+        # that no longer fits the parameter (its shape changed) then fails with the parameter
+        # and the statistics as they were.
         g2 = grad * grad
         if grad.dim() > 1:
             row_var, col_var = state["row_var"], state["col_var"]
-            row_var.copy_(row_var.lerp(g2.mean(-1, keepdim=True), one_minus_beta2))
-            col_var.copy_(col_var.lerp(g2.mean(-2, keepdim=True), one_minus_beta2))
-            var_est = (row_var @ col_var) / row_var.mean(-2, keepdim=True).clamp(min=eps1)
+            new = [row_var.lerp(g2.mean(-1, keepdim=True), one_minus_beta2)]
+            new.append(col_var.lerp(g2.mean(-2, keepdim=True), one_minus_beta2))
+            var_est = (new[0] @ new[1]) / new[0].mean(-2, keepdim=True).clamp(min=eps1)
+            stats = [row_var, col_var]
         else:
-            variance = state["variance"]
-            variance.copy_(variance.lerp(g2, one_minus_beta2))
-            var_est = variance
+            stats, new = [state["variance"]], [state["variance"].lerp(g2, one_minus_beta2)]
+            var_est = new[0]
         update = var_est.clamp(min=eps1 * eps1).rsqrt() * grad
         denom = max(1.0, _rms(update) / group["d"]) if update.numel() else 1.0
+        if group["weight_decay"] != 0:
+            p.mul_(1.0 - lr * group["weight_decay"])
+        for old, value in zip(stats, new):
+            old.copy_(value)
         p.sub_(update * (alpha / denom))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

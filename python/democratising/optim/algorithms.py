@@ -53,29 +53,62 @@ class _Fused(Optimizer):
         kw["grad_scale"] = self._grad_scale
         return kw
 
+    #: ``(params, fresh)`` of the step being taken once ``_stepped_states`` has advanced the
+    #: group's step counts (``fresh``: the parameters whose state it created), else ``None``.
+    _advanced: Optional[tuple[list[Tensor], list[Tensor]]] = None
+
     def _update(self, g: dict[str, Any]) -> None:
         params = [p for p in g["params"] if p.grad is not None]
         if params:
-            self._step(g, params, [p.grad for p in params])
+            self._advanced = None
+            try:
+                self._step(g, params, [p.grad for p in params])
+            except Exception:
+                # A step the engine refuses (a state that no longer fits its parameter, after
+                # ``model.double()``) must change nothing: the engine checks every tensor
+                # before writing any, so only the step counts need to go back.
+                self._undo_advance()
+                raise
+            finally:
+                self._advanced = None
+
+    def _undo_advance(self) -> None:
+        """Takes back what ``_stepped_states`` did in a step that then failed: each step count
+        goes down by one, and the states it created are dropped."""
+        if self._advanced is None:
+            return
+        params, fresh = self._advanced
+        created = {id(p) for p in fresh}
+        for p in params:
+            if id(p) in created:
+                self.state.pop(p, None)
+            else:
+                self.state[p]["step"] -= 1
 
     def _step(self, g: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
         raise NotImplementedError
 
     def _stepped_state(
-        self, p: Tensor, buffers: Sequence[str], fill: float = 0.0
+        self, p: Tensor, buffers: Sequence[str], fill: float, fresh: list[Tensor]
     ) -> dict[str, Any]:
         """``p``'s state with its step count advanced. A first step starts the count at 0 and
-        creates the named buffers like ``p``, filled with ``fill``, in PyTorch's key order."""
-        return stepped_state(
-            self.state, p, lambda: {"step": 0, **{name: full_like(p, fill) for name in buffers}}
-        )
+        creates the named buffers like ``p``, filled with ``fill``, in PyTorch's key order (and
+        lists ``p`` in ``fresh``)."""
+
+        def start() -> dict[str, Any]:
+            fresh.append(p)
+            return {"step": 0, **{name: full_like(p, fill) for name in buffers}}
+
+        return stepped_state(self.state, p, start)
 
     def _stepped_states(
         self, params: list[Tensor], buffers: Sequence[str], fill: float = 0.0
     ) -> dict[str, list[Any]]:
         """Every parameter's ``_stepped_state``, gathered per key (``step`` and each of
         ``buffers``) into lists in ``params`` order: the per-key lists the engine calls take."""
-        states = [self._stepped_state(p, buffers, fill) for p in params]
+        fresh: list[Tensor] = []
+        states = [self._stepped_state(p, buffers, fill, fresh) for p in params]
+        self._advanced = (params, fresh)
         return {key: [st[key] for st in states] for key in ("step", *buffers)}
 
 
@@ -113,7 +146,18 @@ class SGD(_Fused):
                 if buf is None:
                     buf = st["momentum_buffer"] = full_like(p, 0.0)
                 bufs.append(buf)
-        _core._sgd_step(params, grads, bufs, init, **self._hyper(g))
+        try:
+            _core._sgd_step(params, grads, bufs, init, **self._hyper(g))
+        except Exception:
+            # A refused step wrote nothing: drop the buffers it created, so that the next
+            # step still starts them from the gradient (PyTorch's first momentum step).
+            for p, had in zip(params, init):
+                st = self.state.get(p)
+                if not had and st is not None:
+                    st.pop("momentum_buffer", None)
+                    if not st:
+                        del self.state[p]
+            raise
 
 
 class Adam(_Fused):

@@ -106,12 +106,16 @@ class Muon(PerParam):
     def _step_param(
         self, group: dict[str, Any], p: Tensor, grad: Tensor, state: dict[str, Any]
     ) -> None:
-        momentum = group["momentum"]
-        buf = lerp_(state["momentum_buffer"], grad, 1 - momentum)
+        # Every number first: a bad group value (``lr`` set to a string) then fails before the
+        # buffer or the parameter is written, and the refused step changes nothing.
+        momentum, lr = group["momentum"], group["lr"]
+        keep = 1 - momentum
+        decay = 1 - lr * group["weight_decay"]
+        alpha = -_adjusted_lr(lr, group["adjust_lr_fn"], tuple(p.shape))
+        buf = lerp_(state["momentum_buffer"], grad, keep)
         update = grad.lerp(buf, momentum) if group["nesterov"] else buf
         update = zeropower_via_newtonschulz(
             update, group["ns_coefficients"], group["ns_steps"], group["eps"]
         )
-        lr = group["lr"]
-        p.mul_(1 - lr * group["weight_decay"])
-        p.add_(update, alpha=-_adjusted_lr(lr, group["adjust_lr_fn"], tuple(p.shape)))
+        p.mul_(decay)
+        p.add_(update, alpha=alpha)

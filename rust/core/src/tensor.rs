@@ -323,6 +323,9 @@ impl Tensor {
 
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
         if let Some(g) = &g {
+            if g.id() == self.id() {
+                bail!(Value, "can't assign a tensor as its own grad");
+            }
             if g.shape() != self.shape() {
                 bail!(
                     Shape,

@@ -364,6 +364,10 @@ fn forward_rows<T: Float>(
             let inv = T::one() / l[r];
             acc.iter_mut().for_each(|a| *a *= inv);
             lse[r] = m[r] + l[r].ln();
+        } else if l[r].is_nan() {
+            // A NaN score (or a +inf mask entry) poisons the row's softmax, as in PyTorch.
+            acc.fill(l[r]);
+            lse[r] = l[r];
         } else {
             acc.fill(T::zero());
             lse[r] = T::NEG_INF;

@@ -370,6 +370,10 @@ unsafe fn forward_rows(
                 *o = crate::dtype::f32_to_bf16(v * inv);
             }
             lse[r] = m[r] + l[r].ln();
+        } else if l[r].is_nan() {
+            // A NaN score (or a +inf mask entry) poisons the row's softmax, as in PyTorch.
+            o.fill(bf16::NAN);
+            lse[r] = f32::NAN;
         } else {
             o.fill(bf16::ZERO);
             lse[r] = f32::NEG_INFINITY;

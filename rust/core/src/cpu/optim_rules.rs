@@ -177,14 +177,14 @@ impl<T: Float> Rule<T> for Rprop<T> {
     fn apply(&self, p: &mut T, g: T, prev: &mut T, size: &mut T) {
         let zero = T::zero();
         let prod = g * *prev;
+        // A NaN product (a NaN gradient, or inf times the first step's 0) has sign 0 in
+        // PyTorch: the step size stays as it is.
         let factor = if prod > zero {
             self.etaplus
         } else if prod < zero {
             self.etaminus
-        } else if prod == zero {
-            T::one()
         } else {
-            prod
+            T::one()
         };
         let s = *size * factor;
         // `clamp`, keeping a NaN as PyTorch does.

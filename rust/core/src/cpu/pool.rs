@@ -30,7 +30,8 @@ fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize
 /// One plane of 2x2, stride-2 max pooling: values into `o`, plane offsets into `ix`.
 /// Branch-free selects (random data would mispredict every comparison): the first maximum of
 /// each row pair, then of the two rows, which is the first maximum in row-major window order.
-/// NaNs are fixed up afterwards (rare: the first NaN of a window wins).
+/// NaNs are fixed up afterwards (rare: the last NaN of a window wins, as PyTorch's scan
+/// `v > max || isnan(v)` keeps it).
 fn max_pool_2x2<T: Float>(
     plane: &[T],
     w: usize,
@@ -65,7 +66,7 @@ fn max_pool_2x2<T: Float>(
             for ox in 0..wo {
                 let j = 2 * ox;
                 let cand = [r0 + j, r0 + j + 1, r1 + j, r1 + j + 1];
-                if let Some(c) = cand.into_iter().find(|&c| plane[c].is_nan()) {
+                if let Some(c) = cand.into_iter().rev().find(|&c| plane[c].is_nan()) {
                     o[ox] = plane[c];
                     ix[ox] = c as i32;
                 }
@@ -90,7 +91,7 @@ fn window_taps(spec: &Pool2dSpec, dim: usize, outs: usize, size: usize) -> Taps 
 }
 
 /// One plane of max pooling with any window: values into `o`, plane offsets into `ix` (the
-/// first maximum; NaN wins, as in PyTorch).
+/// first maximum; the last NaN wins, as in PyTorch).
 fn max_pool_windows<T: Float>(
     plane: &[T],
     w: usize,
@@ -100,14 +101,14 @@ fn max_pool_windows<T: Float>(
     ix: &mut [i32],
 ) {
     let wo = xtaps.len();
-    let better = |v: T, best: T| v > best || (v.is_nan() && !best.is_nan());
+    let better = |v: T, best: T| v > best || v.is_nan();
     for (oy, &(ky0, ky1)) in ytaps.iter().enumerate() {
         let y0 = (oy * spec.stride.0) as isize - spec.padding.0 as isize;
         for (ox, &(kx0, kx1)) in xtaps.iter().enumerate() {
             let x0 = (ox * spec.stride.1) as isize - spec.padding.1 as isize;
             let mut best = T::NEG_INF;
             let mut bi = NO_INDEX;
-            'window: for ki in ky0..ky1 {
+            for ki in ky0..ky1 {
                 let row = (y0 + (ki * spec.dilation.0) as isize) as usize * w;
                 for kj in kx0..kx1 {
                     let j = row + (x0 + (kj * spec.dilation.1) as isize) as usize;
@@ -115,9 +116,6 @@ fn max_pool_windows<T: Float>(
                     if bi == NO_INDEX || better(v, best) {
                         best = v;
                         bi = j as i32;
-                        if v.is_nan() {
-                            break 'window;
-                        }
                     }
                 }
             }
@@ -128,7 +126,7 @@ fn max_pool_windows<T: Float>(
 }
 
 /// Max pooling of `planes` planes of `h x w`: values and, per output, the plane offset of the
-/// first maximum (NaN wins, as in PyTorch), planes in parallel when there is enough work.
+/// first maximum (the last NaN wins, as in PyTorch), planes in parallel when there is enough work.
 /// 2x2 windows with stride 2 take a direct path.
 fn max_pool_forward<T: Float>(
     xd: &[T],

@@ -41,11 +41,15 @@ pub fn adagrad_step(
         params.len(),
         &lens,
     )?;
+    // Every parameter is checked before any steps, so a refused step changes nothing.
     for i in 0..params.len() {
         let (p, g, s) = (&params[i], &grads[i], &sums[i]);
         check_param(p, g)?;
         check_state("sum", p, s)?;
         check_distinct(&[p, s])?;
+    }
+    for i in 0..params.len() {
+        let (p, g, s) = (&params[i], &grads[i], &sums[i]);
         let clr = cfg.clr(steps[i]);
         backend::of(p).adagrad_step_one(p, g, s, clr, cfg)?;
         p.bump_version();

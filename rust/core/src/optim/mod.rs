@@ -27,7 +27,16 @@ pub(crate) fn check_lengths(lists: &str, n: usize, lens: &[usize]) -> Result<()>
 
 /// Checks that a state tensor can be updated in place alongside its parameter.
 pub(crate) fn check_state(name: &str, p: &Tensor, s: &Tensor) -> Result<()> {
-    if s.shape() != p.shape() || s.dtype() != p.dtype() {
+    if s.dtype() != p.dtype() {
+        bail!(
+            DType,
+            "optimizer state {name} is {} but its parameter is {} (was the model cast after \
+             the optimizer stepped? make the optimizer after casting, or cast its state too)",
+            s.dtype(),
+            p.dtype()
+        );
+    }
+    if s.shape() != p.shape() {
         bail!(
             Shape,
             "optimizer state {name} has shape {:?} / dtype {} but its parameter has {:?} / {}",

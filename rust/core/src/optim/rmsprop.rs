@@ -83,6 +83,8 @@ pub fn rmsprop_step(
         }
         return Ok(());
     }
+    // Every parameter is checked before any steps, so a refused step changes nothing.
+    let mut touched = Vec::with_capacity(params.len());
     for ((p, g), st) in params.iter().zip(grads).zip(states) {
         check_param(p, g)?;
         check_state("square_avg", p, st.square_avg)?;
@@ -107,6 +109,9 @@ pub fn rmsprop_step(
                 cfg.momentum
             );
         }
+        touched.push(all);
+    }
+    for (((p, g), st), all) in params.iter().zip(grads).zip(states).zip(touched) {
         backend::of(p).rmsprop_step_one(p, g, st, cfg)?;
         for t in all {
             t.bump_version();

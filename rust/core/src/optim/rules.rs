@@ -108,6 +108,8 @@ pub fn rule_step(
     check_lengths(what, params.len(), &lens)?;
     let names = rule.states();
     let n_consts = PREFIX_CONSTS + rule.consts();
+    // Every parameter is checked before any steps, so a refused step changes nothing.
+    let mut touched = Vec::with_capacity(params.len());
     for i in 0..params.len() {
         let (p, g, st, k) = (&params[i], &grads[i], &states[i], &consts[i]);
         check_param(p, g)?;
@@ -133,6 +135,10 @@ pub fn rule_step(
             all.push(s);
         }
         check_distinct(&all)?;
+        touched.push(all);
+    }
+    for (i, all) in touched.into_iter().enumerate() {
+        let (p, g, st, k) = (&params[i], &grads[i], &states[i], &consts[i]);
         let refs: Vec<&Tensor> = st.iter().collect();
         backend::of(p).optim_rule_step(rule, p, g, &refs, k)?;
         for t in all {

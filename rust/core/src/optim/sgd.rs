@@ -59,6 +59,7 @@ pub fn sgd_step(
         params.len(),
         &lens,
     )?;
+    // Every parameter is checked before any steps, so a refused step changes nothing.
     for i in 0..params.len() {
         let (p, g) = (&params[i], &grads[i]);
         check_param(p, g)?;
@@ -66,6 +67,9 @@ pub fn sgd_step(
             check_state("momentum_buffer", p, &buffers[i])?;
             check_distinct(&[p, &buffers[i]])?;
         }
+    }
+    for i in 0..params.len() {
+        let (p, g) = (&params[i], &grads[i]);
         let buf = with_momentum.then(|| &buffers[i]);
         let init = with_momentum && initialized[i];
         backend::of(p).sgd_step_one(p, g, buf, init, cfg)?;

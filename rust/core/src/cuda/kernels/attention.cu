@@ -95,9 +95,11 @@ __device__ void attention_forward(AttnGeom g, const T* q, const T* k, const T* v
             __syncthreads();
             m = mnew;
         }
-        const T inv = lsum > (T)0 ? (T)1 / lsum : (T)0;
+        // A NaN sum (a NaN score or a +inf mask entry) makes the row NaN, as in PyTorch.
+        const bool nan = lsum != lsum;
+        const T inv = lsum > (T)0 || nan ? (T)1 / lsum : (T)0;
         for (long long d = threadIdx.x; d < g.ev; d += blockDim.x) out[row * g.ev + d] = acc[d] * inv;
-        if (threadIdx.x == 0) lse[row] = lsum > (T)0 ? m + dm_log(lsum) : -dm_inf<T>();
+        if (threadIdx.x == 0) lse[row] = lsum > (T)0 || nan ? m + dm_log(lsum) : -dm_inf<T>();
         __syncthreads();
     }
 }

@@ -238,10 +238,8 @@ __device__ void optim_rule_step(int rule, RuleConsts c, long long n, T* p, const
         default: {  // Rprop: etaminus, etaplus, step_size_min, step_size_max
             const T zero = (T)0, etaminus = (T)k[0];
             const T prod = gi * s0[i];
-            const T factor = prod > zero ? (T)k[1]
-                             : prod < zero ? etaminus
-                             : prod == zero ? (T)1
-                                            : prod;
+            // A NaN product has sign 0 in PyTorch: the step size stays.
+            const T factor = prod > zero ? (T)k[1] : prod < zero ? etaminus : (T)1;
             T s = s1[i] * factor;
             s = s < (T)k[2] ? (T)k[2] : (s > (T)k[3] ? (T)k[3] : s);
             s1[i] = s;

@@ -36,7 +36,7 @@ template <class T> __device__ void max_pool_forward(PoolGeom g, const T* x, T* y
                 const int ix = ox * g.sw + kj * g.dw - g.pw;
                 if (ix < 0 || ix >= g.w) continue;
                 const A v = Num<T>::load(plane[iy * g.w + ix]);
-                if (bi < 0 || v > best || (dm_isnan(v) && !dm_isnan(best))) {
+                if (bi < 0 || v > best || dm_isnan(v)) {  // the last NaN wins, as in PyTorch
                     best = v;
                     bi = (long long)iy * g.w + ix;
                 }

@@ -23,7 +23,11 @@ impl Tensor {
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let labels = host_labels(target, c, ignore_index)?;
         let dev = self.device();
-        let safe: Vec<i64> = labels.iter().map(|&l| l.max(0)).collect();
+        // An ignored row reads class 0 (its weight is 0): its label may be any value, even >= C.
+        let safe: Vec<i64> = labels
+            .iter()
+            .map(|&l| if l == ignore_index { 0 } else { l })
+            .collect();
         let valid: Vec<f64> = labels
             .iter()
             .map(|&l| f64::from(u8::from(l != ignore_index)))

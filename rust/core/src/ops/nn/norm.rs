@@ -26,8 +26,11 @@ impl SavedNorm {
     ) -> Result<Self> {
         Ok(SavedNorm {
             x: Saved::new_as(&fw.x, x)?,
-            weight: weight.map(Saved::new).transpose()?,
-            bias: bias.map(Saved::new).transpose()?,
+            // Saved as aliases (`new_as`), so a graph-building backward differentiates the
+            // recomputed forward against each use alone: a bias computed from the weight
+            // (`w * 0.5`) must not send its share to the weight a second time.
+            weight: weight.map(|w| Saved::new_as(w, w)).transpose()?,
+            bias: bias.map(|b| Saved::new_as(b, b)).transpose()?,
             mean: fw.mean.clone(),
             rstd: fw.rstd.clone(),
         })

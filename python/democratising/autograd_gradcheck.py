@@ -23,6 +23,11 @@ class GradcheckError(AutogradError):
     ``RuntimeError``, as PyTorch's ``torch.autograd.gradcheck.GradcheckError``)."""
 
 
+class _ValueAssertionError(InvalidValueError, AssertionError):
+    """A refused combination of flags: PyTorch asserts, so ``except AssertionError`` works
+    as there, and it is the project's typed ``InvalidValueError`` too."""
+
+
 def _as_tuple(x: object) -> tuple[object, ...]:
     if isinstance(x, tuple):
         return x
@@ -167,6 +172,18 @@ def gradcheck(
     against central finite differences: ``|analytical - numerical| <= atol + rtol·|numerical|``.
     Returns ``True``; on a mismatch raises ``GradcheckError`` (or returns ``False`` when
     ``raise_exception=False``)."""
+    if not (check_forward_ad or check_backward_ad):  # else nothing would be checked
+        raise _ValueAssertionError(
+            "Expected at least one of check_forward_ad or check_backward_ad to be True"
+        )
+    if check_batched_grad and not check_backward_ad:
+        raise _ValueAssertionError(
+            "Setting check_batched_grad=True requires check_backward_ad to be True"
+        )
+    if check_batched_forward_grad and not check_forward_ad:
+        raise _ValueAssertionError(
+            "Setting check_batched_forward_grad=True requires check_forward_ad to be True"
+        )
     del check_undefined_grad, check_batched_grad, check_batched_forward_grad, fast_mode, masked
     tupled = _as_tuple(inputs)
     diff = [i for i, x in enumerate(tupled) if isinstance(x, Tensor) and x.requires_grad]
@@ -292,6 +309,10 @@ def gradgradcheck(
     from .autograd import grad
 
     del gen_non_contig_grad_outputs
+    if not (check_fwd_over_rev or check_rev_over_rev):  # else nothing would be checked
+        raise _ValueAssertionError(
+            "Expected at least one of check_fwd_over_rev or check_rev_over_rev to be True"
+        )
     tupled = _as_tuple(inputs)
     if grad_outputs is None:
         with enable_grad():

@@ -255,6 +255,15 @@ def _attached_tree(x: Any, made: Sequence[Tensor], outer: bool) -> Any:
     return x
 
 
+def _retire(made: Sequence[Tensor]) -> None:
+    """Switches off requires_grad on a finished transform's own input copies. Its results
+    may keep a graph (an outer autograd sees through them) whose leaves include the copies;
+    an outer transform would take them for leaves of its own level and wrongly keep a graph
+    on results that PyTorch gives without one (its inner levels end with the transform)."""
+    for t in made:
+        t.requires_grad_(False)
+
+
 def _zeros_for(grads: Sequence[Optional[Tensor]], refs: Sequence[Tensor]) -> list[Tensor]:
     """``grads`` with each ``None`` (no dependence) replaced by zeros shaped like its ref."""
     return [
@@ -318,6 +327,7 @@ def grad_and_value(
         output = output if outer else output.detach()
         if has_aux:
             aux = _attached_tree(aux, made, grad_on)
+        _retire(made)
         it = iter(filled)
         per_arg = [_rebuild(originals[n], it) for n in inner]
         g_out = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
@@ -456,10 +466,16 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
         # Cotangents requiring grad make the products differentiable in them, as PyTorch's.
         outer = run.outer or (_core.is_grad_enabled() and any(c.requires_grad for c in cots))
         pairs = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]
-        res = _zeros_for(_grads_of_pairs(pairs, run.ins, outer), run.ins)
-        it = iter(_attached(res, run.made, outer))
+        for t in run.made:  # retired between calls (see `_retire`)
+            t.requires_grad_(True)
+        try:
+            res = _zeros_for(_grads_of_pairs(pairs, run.ins, outer), run.ins)
+            it = iter(_attached(res, run.made, outer))
+        finally:
+            _retire(run.made)
         return tuple(_rebuild(p, it) for p in primals)
 
+    _retire(run.made)
     return (output, vjp_fn, run.aux) if has_aux else (output, vjp_fn)
 
 
@@ -533,6 +549,7 @@ def jvp(
     flat_t = _check_tangents(tuple(primals), tuple(tangents), "jvp(f, primals, tangents)")
     run = _ForwardRun(func, tuple(primals), has_aux, "jvp(f, primals, tangents)")
     result = (run.output, _rebuild(run.output, iter(run.product(flat_t))))
+    _retire(run.made)
     return (*result, run.aux) if has_aux else result
 
 
@@ -544,8 +561,12 @@ def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..
 
     def jvp_fn(*tangents: Any) -> Any:
         flat_t = _check_tangents(primals, tangents, "linearize")
-        return _rebuild(run.output, iter(run.product(flat_t)))
+        try:
+            return _rebuild(run.output, iter(run.product(flat_t)))
+        finally:
+            _retire(run.made)  # `product`'s graph walk switches them back on
 
+    _retire(run.made)
     return run.output, jvp_fn
 
 
@@ -581,6 +602,7 @@ def _jac(
             return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
         result = _rebuild(run.output, (per_output(t) for t in run.outs))
+        _retire(run.made)
         return (result, run.aux) if has_aux else result
 
     return wrapper

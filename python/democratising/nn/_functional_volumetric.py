@@ -188,7 +188,8 @@ def conv_transpose3d(
                 (*z.shape[:3], s[0] - 1, *z.shape[3:]), dtype=z.dtype, device=z.device
             )
             z = _core.cat([z.unsqueeze(3), zeros], 3)
-            z = z.reshape(z.shape[0], z.shape[1], -1, *z.shape[4:])
+            # The depth spelled out: -1 is undetermined for an empty batch.
+            z = z.reshape(z.shape[0], z.shape[1], depth * s[0], *z.shape[4:])
             z = z.narrow(2, 0, (depth - 1) * s[0] + 1)
         lo = kd * d[0]
         z = _pad_depth(z, lo, full - lo - z.shape[2])

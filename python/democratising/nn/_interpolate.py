@@ -140,6 +140,13 @@ def _weights(
     return _linear_weights(n_in, n_out, scale, align)
 
 
+def _copies_same_size(mode: str, antialias: bool) -> bool:
+    """Whether PyTorch copies a spatial dim whose size the resize keeps, whatever its
+    ``scale_factor`` (its separable CPU kernel skips such a dim for the linear modes, ``area``
+    and every antialiased mode); plain ``bicubic`` still resamples it at that scale."""
+    return mode != "bicubic" or antialias
+
+
 def resize(
     x: Tensor,
     mode: str,
@@ -163,7 +170,7 @@ def resize(
         for i, (n_out, s) in enumerate(zip(out_sizes, scales)):
             dim = 2 + i
             n_in = out.shape[dim]
-            if n_in == n_out and (s in (None, 1.0) or mode == "area"):
+            if n_in == n_out and (s in (None, 1.0) or _copies_same_size(mode, antialias)):
                 continue
             w = _weights(mode, n_in, n_out, s, align_corners, antialias)
             wt = _tensor(w).to(x.dtype).to(x.device)

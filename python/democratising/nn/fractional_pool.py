@@ -104,8 +104,11 @@ def _fractional_max_pool(
             f"kernel_size={k}, output size={out}"
         )
     dims = ("time", "height", "width")[3 - nd :]
+    # PyTorch's 2-d kernel lets the last window end at the input's edge; its 3-d kernel
+    # asks for one element to spare (``outputT + poolSizeT - 1 < inputT``).
+    spare = 1 if nd == 3 else 0
     for d in range(nd):
-        if out[d] + k[d] - 1 > sizes[d]:
+        if out[d] + k[d] - 1 + spare > sizes[d]:
             raise ShapeError(
                 f"{name}(): pool {dims[d]} {k[d]} too large relative to input {dims[d]} {sizes[d]}"
             )

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._function import Function, FunctionCtx
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
 
@@ -27,6 +28,20 @@ _ALIGN_WARNING = (
     "1.3.0. Please specify align_corners=True if the old behavior is desired. See the "
     "documentation of grid_sample for details."
 )
+
+
+class _ZeroGridGrad(Function):
+    """Links nearest sampling's output to the grid it read: PyTorch gives the grid a zero
+    gradient there (the output is piecewise constant in it), not none."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, out: Tensor, grid: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.grid_shape, ctx.grid_dtype = tuple(grid.shape), grid.dtype
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return g, _core.zeros(ctx.grid_shape, dtype=ctx.grid_dtype, device=g.device)
 
 
 def _align(align_corners: Optional[bool]) -> bool:
@@ -233,7 +248,7 @@ def grid_sample(
     ``mode`` "bilinear" (trilinear on 5-D inputs), "nearest" (ties to even) or "bicubic" (4-D
     only); ``padding_mode`` "zeros" (points outside read 0), "border" (clamped) or "reflection"
     (mirrored). Bilinear and bicubic sampling are differentiable in ``input`` and ``grid``;
-    nearest in ``input`` only."""
+    nearest in ``input`` (the grid's gradient is zero, as PyTorch's)."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise InvalidValueError(
             "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
@@ -288,6 +303,8 @@ def grid_sample(
     src = [_source_index(co, size, padding_mode, align) for co, size in zip(comps, sizes)]
     if mode == "nearest":
         out = _tap(flat, [s.detach().round().long() for s in src], sizes)
+        if grid.requires_grad and _core.is_grad_enabled():
+            out = _ZeroGridGrad.apply(out, grid)
         return out.reshape(n, c, *out_spatial)
     floors = [s.detach().floor() for s in src]
     lows = [f.long() for f in floors]

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
-from ..errors import ArgumentTypeError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from . import init
 from .attention import MultiheadAttention, _causal_mask, _factory
@@ -486,7 +486,14 @@ class Transformer(Module):
         """``src`` ``[S, N, E]`` and ``tgt`` ``[T, N, E]`` (batch first with ``batch_first``,
         or unbatched ``[S, E]``/``[T, E]``); returns ``[T, N, E]``."""
         batched = src.ndim == 3
-        if batched and tgt.ndim == 3:
+        if batched and tgt.ndim != 3:
+            # PyTorch compares a batch dim of src with whatever tgt has there; a 2-D tgt beside
+            # a batched src is that same mismatch, said plainly.
+            raise ShapeError(
+                f"Transformer: the batch number of src and tgt must be equal, got batched src "
+                f"{tuple(src.shape)} and unbatched tgt {tuple(tgt.shape)}"
+            )
+        if batched:
             b = 0 if self.batch_first else 1
             if src.shape[b] != tgt.shape[b]:
                 raise ShapeError(
@@ -517,4 +524,8 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """``[sz, sz]`` float mask: ``-inf`` above the diagonal (future positions), 0 elsewhere.
         Like PyTorch (``torch.full``), it takes the default dtype when ``dtype`` is None."""
+        if sz < 0:
+            raise InvalidValueError(
+                f"generate_square_subsequent_mask: sz must be non-negative, got {sz}"
+            )
         return _causal_mask(sz, sz, dtype if dtype is not None else _core._default_dtype(), device)

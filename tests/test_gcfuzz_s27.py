@@ -509,12 +509,6 @@ def test_contiguous_alias_kept_on_module_does_not_pin_a_hooked_parameter() -> No
     """)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`param.data = t` after the forward swaps in a new engine tensor "
-    "(Tensor::leaf_with_data), so the pending graph accumulates into the old one: the "
-    "parameter's .grad stays None and its hooks do not fire (PyTorch: both happen)",
-)
 def test_data_assignment_after_forward_still_receives_the_gradient() -> None:
     _run("""
     lin = nn.Linear(3, 3)

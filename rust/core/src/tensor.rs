@@ -378,6 +378,7 @@ impl Tensor {
                 g.shape() == new.shape() && g.dtype() == new.dtype() && g.device() == new.device()
             });
         }
+        old.moved_to = Some(new.clone());
         Ok(new)
     }
 
@@ -455,6 +456,19 @@ impl Tensor {
     }
 
     /// A handle that does not keep this tensor alive.
+    /// The leaf now standing for this one: itself, or the end of the chain of
+    /// `leaf_with_data` replacements (a graph recorded before `param.data = t` reaches `t`).
+    pub(crate) fn current_leaf(&self) -> Tensor {
+        let mut t = self.clone();
+        loop {
+            let next = t.meta().moved_to.clone();
+            match next {
+                Some(n) => t = n,
+                None => return t,
+            }
+        }
+    }
+
     pub fn downgrade(&self) -> WeakTensor {
         WeakTensor(Arc::downgrade(&self.0))
     }

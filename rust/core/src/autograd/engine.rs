@@ -425,7 +425,7 @@ impl Pass {
         while let Some((n, children_done)) = stack.pop() {
             if children_done {
                 let leads = n.edges.iter().any(|e| match e {
-                    Edge::Leaf(t) => self.capture_leaf.contains_key(&t.id()),
+                    Edge::Leaf(t) => self.capture_leaf.contains_key(&t.current_leaf().id()),
                     Edge::Node(m) => {
                         let k = node_key(m);
                         self.capture_node.contains_key(&k) || needed.contains(&k)
@@ -638,6 +638,29 @@ impl Pass {
     }
 }
 
+/// A leaf's gradient made to fit the leaf that replaced it after the forward (its dtype and
+/// device; a new shape cannot take it, as in PyTorch).
+fn fit_moved_leaf(t: &Tensor, g: Tensor) -> Result<Tensor> {
+    if g.shape() != t.shape() {
+        bail!(
+            Shape,
+            "a gradient of shape {:?} cannot accumulate into a leaf of shape {:?} (its .data \
+             was replaced after the forward by data of another shape)",
+            g.shape(),
+            t.shape()
+        );
+    }
+    let g = if g.dtype() != t.dtype() {
+        g.to_dtype(t.dtype())?
+    } else {
+        g
+    };
+    if g.device() != t.device() {
+        return g.to_device(t.device());
+    }
+    Ok(g)
+}
+
 /// Delivers gradients to leaves: into `.grad` (running hooks), or into the capture slots of `grad`.
 /// A leaf used several times gets its contributions summed first: its hooks see, and its
 /// `.grad` receives, the whole gradient once, after the last contribution (as in PyTorch).
@@ -655,7 +678,7 @@ struct LeafSink {
 impl LeafSink {
     fn deliver(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
         if self.capturing {
-            if let Some(&i) = self.capture_leaf.get(&t.id()) {
+            if let Some(&i) = self.capture_leaf.get(&t.current_leaf().id()) {
                 add_into(&mut self.captured[i], g)?;
             }
             return Ok(());
@@ -714,6 +737,8 @@ impl LeafSink {
         let Some((t, mut g)) = self.partial.remove(&id) else {
             return Ok(());
         };
+        let t = t.current_leaf();
+        g = fit_moved_leaf(&t, g)?;
         let hooks: Vec<_> = t.meta().hooks.iter().map(|(_, h)| h.clone()).collect();
         for h in hooks {
             if let Some(r) = h(&g)? {
@@ -742,9 +767,10 @@ impl LeafSink {
         *left = left.saturating_sub(1);
         if *left == 0 {
             self.flush(t.id())?;
+            let t = t.current_leaf();
             let post: Vec<_> = t.meta().post_hooks.iter().map(|(_, h)| h.clone()).collect();
             for h in post {
-                h(t)?;
+                h(&t)?;
             }
         }
         Ok(())

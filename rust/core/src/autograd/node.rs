@@ -35,6 +35,10 @@ pub struct AutogradMeta {
     pub post_hooks: Vec<(u64, PostAccumulateHook)>,
     /// What the bindings keep with a leaf for its hooks (see `Node::hold`).
     pub foreign: Vec<Foreign>,
+    /// The leaf that took this one's place (`param.data = t`, `Tensor::leaf_with_data`): a
+    /// graph recorded before the swap delivers its gradient there, as PyTorch's does into the
+    /// one parameter object.
+    pub moved_to: Option<Tensor>,
 }
 
 /// Where the gradient of one op input goes.

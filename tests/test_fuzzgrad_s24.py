@@ -94,13 +94,6 @@ def test_double_backward_through_in_place_on_view() -> None:
     np.testing.assert_allclose(g2.numpy(), [18.0, 2.0, 18.0, 2.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "python/democratising/utils/checkpoint.py: its PythonFunctionBackward is "
-        "not differentiable under create_graph"
-    ),
-)
 def test_checkpoint_non_reentrant_double_backward() -> None:
     x = _f64([1.0, 2.0])
     y = checkpoint(lambda a: (a**3).sum(), x, use_reentrant=False)

@@ -5,7 +5,9 @@ path):
 
 - ``inv``: ``gA = -X^T G X^T`` with ``X = A^-1``;
 - ``det``: ``gA = g * cof(A)``, the cofactor matrix (the adjugate's transpose) taken from the
-  SVD, so singular matrices get their (finite) gradient too;
+  SVD, so singular matrices get their (finite) gradient too; a graph-building backward
+  (``create_graph``) uses ``det(A) A^-T`` in engine ops, or the cofactor polynomial where
+  ``A`` is singular;
 - ``slogdet``: ``gA = g * A^-T``;
 - ``solve``: ``gB = A^-T G``, ``gA = -gB X^T`` (summed over broadcast batch dimensions);
 - ``solve_triangular``: the same, restricted to the triangle that is read;
@@ -99,19 +101,66 @@ def _cofactor(a: np.ndarray) -> np.ndarray:
     return (sign[..., None, None] * (u * p[..., None, :])) @ vt
 
 
+def _singular_mask(a: np.ndarray) -> np.ndarray:
+    """Which matrices are singular to working precision (``s_min <= n eps s_max``), where
+    ``det(A) A^-T`` would lose the cofactor: those take the polynomial form."""
+    n = a.shape[-1]
+    s = np.linalg.svd(a, compute_uv=False)
+    return np.asarray(s[..., -1] <= n * np.finfo(a.dtype).eps * s[..., 0])
+
+
+def _cofactor_poly(A: Tensor) -> Tensor:
+    """``cof(A)``, a polynomial in ``A``, in differentiable ops (Faddeev-LeVerrier: ``n - 1``
+    matmuls, ``adj(A) = (-1)^(n+1) M_n``): exact derivatives of every order at singular
+    matrices too, whatever their rank (an SVD-based form fails at repeated singular
+    values)."""
+    n = A.shape[-1]
+    eye = c.eye_like(n, A)
+    M = eye.expand(*A.shape)  # M_1 = I
+    for k in range(1, n):
+        AM = A @ M
+        coef = c.diag_part(AM).sum(-1) / -k  # c_(n-k) = -tr(A M_k) / k
+        M = AM + coef.unsqueeze(-1).unsqueeze(-1) * eye
+    return c.mT(M if n % 2 else -M)
+
+
+def _det_grad_graph(A: Tensor, det: Tensor, g: Tensor) -> Tensor:
+    """``g * cof(A)`` in differentiable ops, for a backward that builds a graph
+    (``create_graph=True``): ``det(A) A^-T`` where ``A`` is invertible, the cofactor
+    polynomial where it is singular (the inverse on a stand-in there, so no inf reaches
+    ``where``)."""
+    a = c.host(A)
+    gs = g.unsqueeze(-1).unsqueeze(-1)
+    if a.size == 0 or not np.isfinite(a).all():  # nothing to differentiate, or NaN anyway
+        return gs * c.to_tensor(_cofactor(a), A)
+    sing = _singular_mask(a)
+    if sing.all():
+        return gs * _cofactor_poly(A)
+    mask = c.to_tensor(sing, A, _core.bool).unsqueeze(-1).unsqueeze(-1)
+    safe = _core.where(mask, c.eye_like(A.shape[-1], A), A) if sing.any() else A
+    regular = (g * det).unsqueeze(-1).unsqueeze(-1) * c.mT(_Inv.apply(safe))
+    if not sing.any():
+        return regular
+    return _core.where(mask, gs * _cofactor_poly(A), regular)
+
+
 class _Det(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, A: Tensor) -> Tensor:
         a = c.host(A)
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(c.to_tensor(_cofactor(a), A))
         with np.errstate(invalid="ignore"):  # NaN input: NaN out, as PyTorch, silently
-            return c.to_tensor(np.asarray(np.linalg.det(a)), A)
+            out = c.to_tensor(np.asarray(np.linalg.det(a)), A)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(A, out)  # an input and the output: twice differentiable
+        return out
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> Tensor:  # type: ignore[override]
-        (cof,) = ctx.saved_tensors
-        return g.unsqueeze(-1).unsqueeze(-1) * cof
+        A, det = ctx.saved_tensors
+        if _core.is_grad_enabled():  # create_graph: a backward that is differentiable itself
+            return _det_grad_graph(A, det, g)
+        # The cofactor from the SVD on the host: one LAPACK call, singular matrices included.
+        return g.unsqueeze(-1).unsqueeze(-1) * c.to_tensor(_cofactor(c.host(A)), A)
 
 
 @c.in_float32

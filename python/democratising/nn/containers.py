@@ -179,7 +179,7 @@ class Sequential(_ModuleListed):
                     inp = m(inp)
                 return inp
 
-            x = checkpoint(run, x)
+            x = checkpoint(run, x, use_reentrant=False)
         return x
 
     def enable_checkpointing(self, segments: Any = True) -> Sequential:

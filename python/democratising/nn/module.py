@@ -1071,7 +1071,7 @@ class Module:
         if self.__dict__.get("_checkpointing") and _core.is_grad_enabled() and not kwargs:
             from ..utils.checkpoint import checkpoint
 
-            return checkpoint(self.forward, *args)
+            return checkpoint(self.forward, *args, use_reentrant=False)
         try:
             return self.forward(*args, **kwargs)
         except AttributeError as e:

@@ -171,11 +171,12 @@ def test_adaptive_max_pool_errors() -> None:
         nn.AdaptiveMaxPool2d(2)(f64(np.zeros((1, 2, 3, 4, 5))))
     with pytest.raises(ShapeError, match="2-D or 3-D"):
         F.adaptive_max_pool1d(x, 2)
-    for bad in (0, (2, -1)):
-        with pytest.raises(InvalidValueError, match="output_size must be >= 1"):
-            F.adaptive_max_pool2d(x, bad)
-    with pytest.raises(InvalidValueError, match="output_size must be >= 1"):
-        F.adaptive_max_pool1d(x[0], 0)
+    with pytest.raises(InvalidValueError, match="output_size must be >= 0"):
+        F.adaptive_max_pool2d(x, (2, -1))
+    with pytest.raises(InvalidValueError, match="output_size must be >= 0"):
+        F.adaptive_max_pool1d(x[0], -1)
+    # A size of 0 gives an empty result, as in PyTorch.
+    assert tuple(F.adaptive_max_pool1d(x[0], 0).shape) == (3, 4, 0)
     with pytest.raises(ValueError, match="output_size"):
         F.adaptive_max_pool2d(x, (1, 2, 3))
 

@@ -448,7 +448,10 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
     if p == 1:
         return mag.sum(-1)
     if p == math.inf:
-        return mag.amax(-1)
+        # Every coordinate tied for the largest difference gets the whole gradient (PyTorch).
+        from .nn.functional import _InfDistance
+
+        return _InfDistance.apply(a - b)
     # |d|^p with no gradient where d == 0 (0^(p-1) is inf for p < 1), then the p-th root
     # with none where the distance is 0 (its derivative there is inf).
     flat = mag == 0

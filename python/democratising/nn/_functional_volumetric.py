@@ -454,7 +454,9 @@ def _adaptive3d(
     x, unbatched = _batched(input, name)
     _check_nonempty(x, name)
     n, c, depth, h, w = x.shape
-    od, oh, ow = F._adaptive_size(output_size, (depth, h, w), name)
+    od, oh, ow = F._adaptive_size(output_size, (depth, h, w), name, empty_ok=True)
+    if 0 in (od, oh, ow):  # PyTorch's pools give an empty result for a size of 0
+        return F._without_batch(F._empty_adaptive(x, (od, oh, ow), name), unbatched)
     bounds = _adaptive_bounds(depth, od)
     if use_max:
         y = F.adaptive_max_pool2d(x.reshape(n, c * depth, h, w), (oh, ow))
@@ -485,7 +487,13 @@ def adaptive_max_pool3d(
     x, unbatched = _batched(input, "adaptive_max_pool3d")
     _check_nonempty(x, "adaptive_max_pool3d")
     n, c, depth, h, w = x.shape
-    od, oh, ow = F._adaptive_size(output_size, (depth, h, w), "adaptive_max_pool3d")
+    od, oh, ow = F._adaptive_size(
+        output_size, (depth, h, w), "adaptive_max_pool3d", empty_ok=True
+    )
+    if 0 in (od, oh, ow):
+        empty = F._empty_adaptive(x, (od, oh, ow), "adaptive_max_pool3d")
+        out = F._without_batch(empty, unbatched)
+        return out, out.detach().to(_core.int64)
     planes, where = F.adaptive_max_pool2d(
         x.reshape(n, c * depth, h, w), (oh, ow), return_indices=True
     )

@@ -685,9 +685,12 @@ def huber_loss(
     _warn_if_broadcast(input, target, "huber_loss")
     if delta <= 0:
         raise InvalidValueError("huber_loss does not support non-positive values for delta.")
-    d = (input - target).abs()
-    quad = d.clamp(max=delta)
-    return _weighted(0.5 * quad * quad + delta * (d - quad), input, weight, reduction, False)
+    # Squares the clamped signed difference, not clamp(|d|): the same values and gradients
+    # (|q| = min(|d|, delta)), but a second derivative of 1 at d = 0 as PyTorch's, where
+    # |d|'s derivative, sign(d), would give 0.
+    d = input - target
+    q = d.clamp(-delta, delta)
+    return _weighted(0.5 * q * q + delta * (d.abs() - q.abs()), input, weight, reduction, False)
 
 
 _HALF = (_core.float16, _core.bfloat16)
@@ -739,11 +742,12 @@ def smooth_l1_loss(
     _warn_if_broadcast(input, target, "smooth_l1_loss")
     if beta < 0:
         raise InvalidValueError("smooth_l1_loss does not support negative values for beta.")
-    d = (input - target).abs()
+    d = input - target
     if beta == 0.0:
-        return _reduce(d, reduction)
-    quad = d.clamp(max=beta)
-    return _reduce(0.5 * quad * quad / beta + (d - quad), reduction)
+        return _reduce(d.abs(), reduction)
+    # As huber_loss: the clamped signed difference keeps the curvature 1/beta at d = 0.
+    q = d.clamp(-beta, beta)
+    return _reduce(0.5 * q * q / beta + (d.abs() - q.abs()), reduction)
 
 
 def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -1125,12 +1129,16 @@ def avg_pool2d(
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
-    """Average pooling to ``output_size``; a ``None`` there keeps that input size (PyTorch)."""
+    """Average pooling to ``output_size``; a ``None`` there keeps that input size and a 0 gives
+    an empty result (PyTorch)."""
     if not isinstance(output_size, int):
         sizes = list(output_size)
         if len(sizes) == 2 and input.ndim >= 2:
             output_size = [n if o is None else o for o, n in zip(sizes, input.shape[-2:])]
-    return _core._adaptive_avg_pool2d(input, _pair(output_size))  # type: ignore[arg-type]
+    pair = _pair(output_size)  # type: ignore[arg-type]
+    if 0 in pair and input.ndim in (3, 4):
+        return _empty_adaptive(input, pair, "adaptive_avg_pool2d")
+    return _core._adaptive_avg_pool2d(input, pair)
 
 
 def adaptive_max_pool2d(
@@ -1147,7 +1155,7 @@ def adaptive_max_pool2d(
             f"adaptive_max_pool2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}"
         )
     hw = (input.shape[-2], input.shape[-1])
-    oh, ow = _adaptive_size(output_size, hw, "adaptive_max_pool2d")
+    oh, ow = _adaptive_size(output_size, hw, "adaptive_max_pool2d", empty_ok=True)
     return _adaptive_max_pool(input, (oh, ow), return_indices)
 
 
@@ -1157,15 +1165,19 @@ def adaptive_max_pool1d(
     """Adaptive max pooling over ``[N, C, L]`` or ``[C, L]`` as the 2-D op on a height-1 image;
     the indices are then positions along ``L``."""
     x, unbatched = _as_height_one(input, "adaptive_max_pool1d")
-    (size,) = _adaptive_size(output_size, (x.shape[-1],), "adaptive_max_pool1d")
+    (size,) = _adaptive_size(output_size, (x.shape[-1],), "adaptive_max_pool1d", empty_ok=True)
     return _pool_from_height_one(_adaptive_max_pool(x, (1, size), return_indices), unbatched)
 
 
 def _adaptive_size(
-    output_size: Union[int, Sequence[Optional[int]]], in_sizes: tuple[int, ...], name: str
+    output_size: Union[int, Sequence[Optional[int]]],
+    in_sizes: tuple[int, ...],
+    name: str,
+    empty_ok: bool = False,
 ) -> tuple[int, ...]:
-    """``output_size`` as one positive int per pooled axis: an int is repeated and a ``None``
-    keeps that axis's input size, as PyTorch reads it."""
+    """``output_size`` as one positive int per pooled axis (non-negative with ``empty_ok``:
+    PyTorch's pools return an empty result for a 0): an int is repeated and a ``None`` keeps
+    that axis's input size, as PyTorch reads it."""
     n = len(in_sizes)
     sizes = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
     if len(sizes) != n:
@@ -1173,8 +1185,25 @@ def _adaptive_size(
             f"{name}: expected output_size as an int or a sequence of {n}, got {output_size!r}"
         )
     out = tuple(size if o is None else int(o) for o, size in zip(sizes, in_sizes))
-    if min(out) < 1:
-        raise InvalidValueError(f"{name}: output_size must be >= 1, got {out}")
+    if min(out) < (0 if empty_ok else 1):
+        raise InvalidValueError(f"{name}: output_size must be >= {0 if empty_ok else 1}, got {out}")
+    return out
+
+
+def _empty_adaptive(x: Tensor, out_sizes: Sequence[int], name: str) -> Tensor:
+    """An adaptive pool's result for an output size of 0: empty, as PyTorch's (whose pooled
+    input dims must still be non-empty). Taken by ``index_select`` so that it stays in the
+    graph when ``x`` needs a gradient."""
+    first = x.ndim - len(out_sizes)
+    if 0 in tuple(x.shape[first:]):
+        raise ShapeError(
+            f"{name}(): Expected input to have non-zero size for non-batch dimensions, but "
+            f"input has sizes {list(x.shape)}"
+        )
+    out = x
+    for i, size in enumerate(out_sizes):
+        pick = _core.zeros(size, dtype=_core.int64, device=x.device)
+        out = out.index_select(first + i, pick)
     return out
 
 
@@ -1182,6 +1211,9 @@ def _adaptive_max_pool(x: Tensor, out_hw: tuple[int, int], return_indices: bool)
     """``adaptive_max_pool2d`` on a checked input and size. When the sizes divide evenly the
     windows are a plain pool's (kernel = stride = In // Out), so the fused engine kernel runs;
     otherwise the windows overlap or differ in width and are reduced axis by axis."""
+    if 0 in out_hw:
+        out = _empty_adaptive(x, out_hw, "adaptive_max_pool2d")
+        return (out, out.detach().to(_core.int64)) if return_indices else out
     h, w = x.shape[-2], x.shape[-1]
     # The output (and the window tables, as large along each axis) before NumPy builds them.
     _check_buffer([*x.shape[:-2], *out_hw], x.dtype, "adaptive_max_pool2d")
@@ -1303,9 +1335,14 @@ def avg_pool1d(
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Union[int, Sequence[int]]) -> Tensor:
-    """Adaptive average pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool."""
+    """Adaptive average pooling over ``[N, C, L]`` or ``[C, L]`` through the 2-D pool (an
+    output size of 0 gives an empty result, as PyTorch's)."""
     x, unbatched = _as_height_one(input, "adaptive_avg_pool1d")
-    y = _core._adaptive_avg_pool2d(x, (1, _single(output_size)))
+    size = _single(output_size)
+    if size == 0:
+        y = _empty_adaptive(x, (1, 0), "adaptive_avg_pool1d")
+    else:
+        y = _core._adaptive_avg_pool2d(x, (1, size))
     return _from_height_one(y, unbatched)
 
 
@@ -1543,6 +1580,20 @@ def scaled_dot_product_attention(
             f"and value {tuple(value.shape)} do not match (query/key feature sizes and "
             f"key/value lengths must agree)"
         )
+    if enable_gqa and min(query.ndim, key.ndim, value.ndim) >= 3:
+        hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
+        if hk != hv:
+            # PyTorch repeats keys and values to the query heads each on its own; the fused
+            # op's grouping needs one head count for both, so they are repeated here.
+            if hk == 0 or hv == 0:
+                raise ShapeError("Number of heads in key and value must be greater than 0")
+            if hq % hk or hq % hv:
+                raise ShapeError(
+                    f"enable_gqa: the key and value head counts ({hk}, {hv}) must divide the "
+                    f"{hq} query heads"
+                )
+            key, value = key.repeat_interleave(hq // hk, -3), value.repeat_interleave(hq // hv, -3)
+            enable_gqa = False
     if dropout_p < 1.0 and _fused_attention_applies(query, key, value, attn_mask, enable_gqa):
         return _core._scaled_dot_product_attention(
             query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
@@ -1731,6 +1782,20 @@ def _pad_gather(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:
         raise ShapeError("Padding value causes wrapping around more than once.")
     if n + lo + hi < 0:
         raise ShapeError(f"padding {(lo, hi)} crops dim {d} of size {n} below 0")
+    if mode != "circular" and 0 in (n, n + lo + hi):  # (PyTorch's kernels need elements)
+        raise ShapeError(
+            f"{mode} padding {(lo, hi)}: input (size {n} at dimension {d}) is too small. "
+            f"Calculated output size: {n + lo + hi}; both must be >= 1"
+        )
+    if mode == "circular" and min(lo, hi) < 0:
+        # PyTorch crops first, then wraps around what is left: something must be left to
+        # wrap around (PyTorch reads uninitialised memory or fails there).
+        kept = n - max(-lo, 0) - max(-hi, 0)
+        if kept <= 0 < n + lo + hi:
+            raise ShapeError(
+                f"circular padding {(lo, hi)} crops dim {d} of size {n} to {kept} elements: "
+                f"nothing is left to wrap around"
+            )
     # The padded tensor before NumPy builds an index per output position.
     _check_buffer([*x.shape[:d], n + lo + hi, *x.shape[d + 1 :]], x.dtype, f"{mode} pad")
     if lo >= 0 and hi >= 0 and n > 0 and not _records_grad(x):
@@ -1809,11 +1874,14 @@ def interpolate(
             )
         out_sizes = [math.floor(n * f) for n, f in zip(in_sizes, factors)]
         scales = [None] * spatial if recompute_scale_factor else list(factors)
-    if min(in_sizes + out_sizes) <= 0:
+    # "area" is PyTorch's adaptive average pool, which gives an empty result for a size of 0.
+    if min(in_sizes) <= 0 or min(out_sizes) < (0 if mode == "area" else 1):
         raise InvalidValueError(
             f"interpolate: input and output sizes should be greater than 0, but got input "
             f"{tuple(in_sizes)} and output {tuple(out_sizes)}"
         )
+    if 0 in out_sizes:
+        return _empty_adaptive(input, out_sizes, "interpolate")
     # The resize builds index and weight tables per output position in NumPy: an output that
     # cannot be allocated fails here with the engine's typed error instead of NumPy's.
     _check_buffer([*input.shape[:2], *out_sizes], input.dtype, "interpolate")
@@ -1822,15 +1890,26 @@ def interpolate(
             input, mode, out_sizes, scales, bool(align_corners), antialias=antialias
         )
     out = input
+    # Only PyTorch's 2-D "nearest" kernel goes through its nearest_idx shortcuts.
+    shortcut = spatial == 2 and mode == "nearest"
     for i, (n_in, n_out, s) in enumerate(zip(in_sizes, out_sizes, scales)):
-        idx = _nearest_indices(n_in, n_out, s, exact=mode == "nearest-exact")
+        idx = _nearest_indices(n_in, n_out, s, mode == "nearest-exact", shortcut)
         out = out.index_select(2 + i, _tensor(idx).to(input.device))
     return out
 
 
-def _nearest_indices(n_in: int, n_out: int, scale: Optional[float], exact: bool) -> np.ndarray:
+def _nearest_indices(
+    n_in: int, n_out: int, scale: Optional[float], exact: bool, shortcut: bool = False
+) -> np.ndarray:
     """Source index of each output position: ``floor(i * s)`` (``floor((i + 0.5) * s)`` for
-    nearest-exact) with ``s = 1/scale_factor`` or ``n_in/n_out``, in float32 like PyTorch."""
+    nearest-exact) with ``s = 1/scale_factor`` or ``n_in/n_out``, in float32 like PyTorch.
+    With ``shortcut`` (PyTorch's 2-D nearest forward and every nearest backward use
+    ``nearest_idx``) a kept size is copied and a doubled one reads ``i >> 1``, whatever the
+    scale factor."""
+    if shortcut and n_out == n_in:
+        return np.arange(n_out, dtype=np.int64)
+    if shortcut and n_out == 2 * n_in:
+        return np.arange(n_out, dtype=np.int64) >> 1
     s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in / n_out)
     pos = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
     src = np.floor(pos * s).astype(np.int64)

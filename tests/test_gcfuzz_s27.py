@@ -17,8 +17,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 _PRELUDE = """
 import copy, gc, threading, weakref
 import democratising as dm

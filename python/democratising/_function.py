@@ -10,24 +10,131 @@ from typing import Any, Callable, Optional, TypeVar
 from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
+from .autograd_graph import current_saved_tensors_hooks as _current_hooks
 from .errors import ArgumentTypeError, AutogradError, ShapeError
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
 
 
 class FunctionCtx:
     """The ``ctx`` object passed to ``forward``/``backward``: stash tensors and values on it."""
 
     def __init__(self, inputs: tuple[Any, ...] = ()) -> None:
-        self.saved_tensors: tuple[Optional[Tensor], ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self.materialize_grads = True
         self._input_ids = {id(a) for a in inputs if isinstance(a, Tensor)}
+        self._saved: tuple[Optional[Tensor], ...] = ()
         self._saved_other: set[int] = set()
         self._saved_raw: tuple[Optional[Tensor], ...] = ()
         self._non_diff: set[int] = set()
         self._dirty_tensors: list[Tensor] = []
         self._versions: list[tuple[Tensor, int]] = []
+        # With saved-tensor hooks: per saved slot (unpack hook, packed, is an input, the
+        # input's stand-in), or None for a saved None; ``_node`` is set during a
+        # graph-building pass.
+        self._packed: Optional[
+            list[Optional[tuple[Callable[[Any], Tensor], Any, bool, Optional[Tensor]]]]
+        ] = None
+        self._unpacked: Optional[tuple[Optional[Tensor], ...]] = None
+        self._node: Optional[_Node] = None
+        self._freed = False
+
+    @property
+    def saved_tensors(self) -> tuple[Optional[Tensor], ...]:
+        """The tensors given to ``save_for_backward`` (through the unpack hook if
+        saved-tensor hooks were active at ``apply``). After the backward has freed the graph
+        (no ``retain_graph``), reading them raises, as in PyTorch."""
+        if self._freed:
+            raise AutogradError(_FREED)
+        saved = self._saved if self._packed is None else self._unpack()
+        node = self._node
+        if node is not None and node.saved_out:
+            saved = tuple(
+                node.record(t, node.saved_out[i], True)
+                if i in node.saved_out and isinstance(t, Tensor)
+                else t
+                for i, t in enumerate(saved)
+            )
+        return saved
+
+    def _unpack(self) -> tuple[Optional[Tensor], ...]:
+        """The saved tensors from the unpack hook: called at the first read only and kept
+        while this Function's node lives, as the engine does for its own ops' saved tensors
+        (``checkpoint`` hands each recomputed tensor over once, so a second backward through
+        the node, e.g. after ``create_graph``, reuses them)."""
+        assert self._packed is not None
+        unpacked = self._unpacked
+        if unpacked is None:
+            got: list[Optional[Tensor]] = []
+            for slot in self._packed:
+                t = None if slot is None else slot[0](slot[1])
+                if slot is not None and not isinstance(t, Tensor):
+                    raise ArgumentTypeError(
+                        "Output of saved tensor unpack_hook expected to be a Tensor but got "
+                        f"result of type {type(t).__name__}"
+                    )
+                got.append(t)
+            unpacked = self._unpacked = tuple(got)
+        # As PyTorch's SavedVariable, a graph-building pass sees an input with the input's
+        # own history (through its stand-in, whatever the hook returned); otherwise a saved
+        # tensor is a value (a saved output is re-attached by ``saved_tensors``).
+        building = self._node is not None
+        out: list[Optional[Tensor]] = []
+        for slot, t in zip(self._packed, unpacked):
+            if slot is not None and t is not None:
+                _, _, is_input, anchor = slot
+                if anchor is not None and building:
+                    t = anchor + t.detach()
+                elif not is_input:
+                    t = t.detach()
+            out.append(t)
+        return tuple(out)
+
+    def _pack(
+        self,
+        hooks: tuple[Callable[[Tensor], Any], Callable[[Any], Tensor]],
+        returned: dict[int, Tensor],
+        stand_ins: dict[int, Tensor],
+    ) -> None:
+        """Hands each saved tensor to the pack hook (an output as returned, with this
+        Function's history) and keeps only what it returns, as PyTorch's ``SavedVariable``
+        does: ``checkpoint`` drops them, ``save_on_cpu`` moves them. A saved input keeps its
+        stand-in (``_stand_in``: its history, none of its data). The version check is off
+        then (PyTorch cannot see through the hooks either)."""
+        pack, unpack = hooks
+        raw = self._saved_raw or self._saved
+        self._packed = [
+            None
+            if t is None
+            else (
+                unpack,
+                pack(returned.get(id(t), t)),
+                id(t) not in self._saved_other,
+                stand_ins.get(id(t)) if t.requires_grad else None,
+            )
+            for t in raw
+        ]
+        self._saved = ()
+        self._saved_raw = ()
+        self._versions = []
+
+    def _release(self) -> None:
+        """The graph dropped this Function's node: its saved tensors go too (PyTorch frees
+        them after a backward without ``retain_graph``), and reading them raises."""
+        self._freed = True
+        self._saved = ()
+        self._packed = None
+        self._unpacked = None
+        self._versions = []
 
     def save_for_backward(self, *tensors: Optional[Tensor]) -> None:
         """Saved inputs keep their graph, so a backward run with ``create_graph=True``
@@ -35,7 +142,8 @@ class FunctionCtx:
         reference cycle through the graph) and re-attached to this Function's node when a
         backward builds a graph. A saved floating-point intermediate (neither input nor
         output) would be a constant in that graph and make the higher-order gradient silently
-        wrong, so such a Function refuses ``create_graph``."""
+        wrong, so such a Function refuses ``create_graph``. With saved-tensor hooks active
+        when ``apply`` records the node, the tensors are packed then (see ``_pack``)."""
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise ArgumentTypeError(
@@ -47,17 +155,30 @@ class FunctionCtx:
             for t in tensors
             if isinstance(t, Tensor) and id(t) not in self._input_ids and t.dtype.is_floating_point
         }
-        self.saved_tensors = tuple(
+        self._saved = tuple(
             t.detach() if isinstance(t, Tensor) and id(t) in self._saved_other else t
             for t in tensors
         )
-        # Kept (strongly, so no id is reused) until ``apply`` has matched them to the outputs.
-        self._saved_raw = tensors if self._saved_other else ()
+        # Kept (strongly, so no id is reused) until ``apply`` has matched them to the outputs
+        # and packed them.
+        self._saved_raw = tensors
+
+    def save_for_forward(self, *tensors: Optional[Tensor]) -> None:
+        """PyTorch's hand-over of tensors to a ``jvp`` staticmethod. Forward-mode transforms
+        here (``func.jvp``, ``jacfwd``) differentiate ``backward`` instead and never call
+        ``jvp``, so the tensors are only checked and kept (``saved_for_forward``), and a
+        Function written for both modes runs unchanged."""
+        if not all(t is None or isinstance(t, Tensor) for t in tensors):
+            raise ArgumentTypeError(
+                "save_for_forward expects all arguments to be tensors; you should save "
+                "non-tensors as attributes on ctx."
+            )
+        self.saved_for_forward = tensors
 
     def _watch_saved(self) -> None:
         """Remembers each saved tensor's version counter (shared by its views), so a backward
         after an in-place change of one raises instead of using the new values (PyTorch)."""
-        self._versions = [(t, t._version) for t in self.saved_tensors if t is not None]
+        self._versions = [(t, t._version) for t in self._saved if t is not None]
 
     def _check_saved(self) -> None:
         for t, version in self._versions:
@@ -146,7 +267,9 @@ class Function:
 
     @staticmethod
     def forward(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("subclasses of Function must implement forward")
+        raise NotImplementedError(
+            "You must implement the forward function for custom autograd.Function."
+        )
 
     @staticmethod
     def setup_context(ctx: FunctionCtx, inputs: tuple[Any, ...], output: Any) -> None:
@@ -227,28 +350,51 @@ class Function:
             )
         node = _Node(cls, ctx, args, outs)
         diff = node.diff
+        # With saved-tensor hooks the node keeps stand-ins for its inputs (taken before a
+        # dirty input's history is rewritten), so the hooks alone decide what stays alive.
+        hooks = _current_hooks() if ctx._saved_raw else None
+        stand_ins = [_stand_in(t) for t in node.inputs] if hooks is not None else None
         if _packable(outs, diff, node.inputs, ctx):
-            packed = _packed_outputs(
-                outs, diff, node.inputs, node.run, node.other_grad, node.differentiable, node.name
+            wrapped = list(
+                _packed_outputs(
+                    outs,
+                    diff,
+                    node.inputs,
+                    node.run,
+                    node.other_grad,
+                    node.out_meta,
+                    node.differentiable,
+                    node.name,
+                )
             )
-            return packed if isinstance(out, tuple) else packed[0]
-        wrapped = list(outs)
-        for k in diff:
-            wrapped[k] = node.record(outs[k], k, node.differentiable)
-        if ctx._dirty_tensors:
-            wrapped = [_dirty_output(ctx, o, w) for o, w in zip(outs, wrapped)]
-        if ctx._non_diff:
-            wrapped = [_non_diff_output(ctx, node.inputs, w) for w in wrapped]
+        else:
+            wrapped = list(outs)
+            for k in diff:
+                wrapped[k] = node.record(outs[k], k, node.differentiable)
+            if ctx._dirty_tensors:
+                wrapped = [_dirty_output(ctx, o, w) for o, w in zip(outs, wrapped)]
+            if ctx._non_diff:
+                wrapped = [_non_diff_output(ctx, node.inputs, w) for w in wrapped]
+        if hooks is not None and stand_ins is not None:
+            ids = {id(t): st for t, st in zip(node.inputs, stand_ins)}
+            ctx._pack(hooks, {id(o): w for o, w in zip(outs, wrapped)}, ids)
+            node.inputs = stand_ins
+        ctx._saved_raw = ()
+        if not node.saved_out:
+            node.inputs = []  # (only a graph-building pass re-attaching saved outputs needs them)
         return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
 
 
 class _Node:
     """The backward side of one ``Function.apply``: calls the user's ``backward`` and checks
     its results. A plain object (not nested closures), so the graph's nodes reference it and
-    it references none of them: no reference cycle keeps ``ctx`` and its tensors alive."""
+    it references none of them: no reference cycle keeps ``ctx`` and its tensors alive. It
+    keeps the shapes of the inputs and outputs, not the tensors (``inputs`` only while a
+    saved output may need re-attaching), so what ``checkpoint`` or ``save_on_cpu`` drops is
+    freed; when the graph drops it, ``ctx``'s saved tensors go too."""
 
     __slots__ = (
-        "args",
+        "arg_meta",
         "ctx",
         "diff",
         "differentiable",
@@ -256,7 +402,7 @@ class _Node:
         "inputs",
         "name",
         "once",
-        "outs",
+        "out_meta",
         "saved_out",
         "tensor_pos",
         "user_backward",
@@ -267,10 +413,20 @@ class _Node:
     ) -> None:
         self.fn_name = cls.__name__
         self.ctx = ctx
-        self.args = args
-        self.outs = outs
-        self.tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        self.inputs = [args[i] for i in self.tensor_pos]
+        arg_meta: list[Optional[tuple[Any, ...]]] = []
+        tensor_pos: list[int] = []
+        inputs: list[Tensor] = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                arg_meta.append((a.shape, a.dtype))
+                tensor_pos.append(i)
+                inputs.append(a)
+            else:
+                arg_meta.append(None)
+        self.arg_meta, self.tensor_pos, self.inputs = arg_meta, tensor_pos, inputs
+        self.out_meta = [
+            (o.shape, o.dtype, o.device) if isinstance(o, Tensor) else None for o in outs
+        ]
         self.user_backward = cls._user_backward()
         ctx._watch_saved()
         self.diff = [
@@ -286,60 +442,60 @@ class _Node:
         self.differentiable = self.once or not constant
         self.name = f"{self.fn_name}Backward"  # the node's name, as PyTorch's
 
+    def __del__(self) -> None:
+        self.ctx._release()
+
     def record(self, t: Tensor, k: int, differentiable: bool) -> Tensor:
         """``t`` recorded as output ``k`` of this Function (its gradient goes to ``run``)."""
         return _core._record_function(
             t, self.inputs, functools.partial(self.single, k), differentiable, self.name
         )
 
-    def other_grad(self, o: Any) -> Optional[Tensor]:
-        if not isinstance(o, Tensor) or not self.ctx.materialize_grads:
+    def other_grad(self, meta: Optional[tuple[Any, ...]]) -> Optional[Tensor]:
+        if meta is None or not self.ctx.materialize_grads:
             return None
-        return _core.zeros(*o.shape, dtype=o.dtype, device=o.device)
+        shape, dtype, device = meta
+        return _core.zeros(*shape, dtype=dtype, device=device)
 
     def single(self, k: int, grad: Tensor) -> list[Any]:
-        return self.run([grad if j == k else self.other_grad(o) for j, o in enumerate(self.outs)])
+        return self.run(
+            [grad if j == k else self.other_grad(m) for j, m in enumerate(self.out_meta)]
+        )
 
     def call_backward(self, grads: list[Any]) -> Any:
         ctx = self.ctx
-        if not self.saved_out or self.once or not _core.is_grad_enabled():
+        if self.once or not _core.is_grad_enabled():
             return self.user_backward(ctx, *grads)
-        # A graph-building backward: each saved output becomes a fresh tensor recorded with
-        # this Function's backward, so the graph differentiates through it. It is made per
-        # use (ctx holds none), which keeps ctx out of a reference cycle.
-        plain = ctx.saved_tensors
-        ctx.saved_tensors = tuple(
-            self.record(t, self.saved_out[i], True)
-            if i in self.saved_out and isinstance(t, Tensor)
-            else t
-            for i, t in enumerate(plain)
-        )
+        # A graph-building backward: ``ctx.saved_tensors`` re-attaches each saved output to
+        # this Function's node (a fresh tensor per read, so ctx holds none and stays out of a
+        # reference cycle) and checks that unpacked inputs kept their history.
+        ctx._node = self
         try:
             return self.user_backward(ctx, *grads)
         finally:
-            ctx.saved_tensors = plain
+            ctx._node = None
 
     def run(self, grads: list[Any]) -> list[Any]:
         self.ctx._check_saved()
-        args, fn_name = self.args, self.fn_name
+        meta, fn_name = self.arg_meta, self.fn_name
         res = self.call_backward(grads)
         res = res if isinstance(res, tuple) else (res,)
         # PyTorch accepts trailing Nones beyond the number of forward arguments.
-        if len(res) > len(args) and all(r is None for r in res[len(args) :]):
-            res = res[: len(args)]
-        if len(res) != len(args):
+        if len(res) > len(meta) and all(r is None for r in res[len(meta) :]):
+            res = res[: len(meta)]
+        if len(res) != len(meta):
             raise AutogradError(
                 f"function {fn_name}Backward returned an incorrect number of "
-                f"gradients (expected {len(args)}, got {len(res)})"
+                f"gradients (expected {len(meta)}, got {len(res)})"
             )
-        for i, (a, r) in enumerate(zip(args, res)):
-            if r is not None and not isinstance(a, Tensor):
+        for i, (m, r) in enumerate(zip(meta, res)):
+            if r is not None and m is None:
                 raise AutogradError(
                     f"function {fn_name}Backward returned a gradient different than "
                     f"None at position {i + 1}, but the corresponding forward input was "
                     "not a Variable"
                 )
-        grads_in = [_fit_grad(fn_name, k, res[i], args[i]) for k, i in enumerate(self.tensor_pos)]
+        grads_in = [_fit_grad(fn_name, k, res[i], meta[i]) for k, i in enumerate(self.tensor_pos)]
         if _anomaly_check_nan():
             for k, g in enumerate(grads_in):
                 if isinstance(g, Tensor) and g.dtype.is_floating_point and bool(g.isnan().any()):
@@ -347,6 +503,19 @@ class _Node:
                         f"Function '{fn_name}Backward' returned nan values in its {k}th output."
                     )
         return grads_in
+
+
+def _identity_grad(grad: Tensor) -> list[Tensor]:
+    return [grad]
+
+
+def _stand_in(inp: Tensor) -> Tensor:
+    """Zeros shaped like ``inp`` broadcast from one element, recorded as ``inp`` itself (its
+    gradient passes through): a carrier of ``inp``'s history that keeps none of its data."""
+    zero = _core.zeros(1, dtype=inp.dtype, device=inp.device).reshape(())
+    if inp.dim():
+        zero = zero.expand(*inp.shape)
+    return _core._record_function(zero, [inp], _identity_grad, True)
 
 
 def _bind_info(cls: type[Function]) -> tuple[inspect.Signature, int]:
@@ -396,7 +565,7 @@ def _saved_outputs(
     """Which saved tensors are differentiable outputs (position in ``saved_tensors`` ->
     output index), and whether another saved non-input (an intermediate) makes a
     graph-building backward refuse. A saved non-differentiable output is a constant."""
-    raw, ctx._saved_raw = ctx._saved_raw, ()
+    raw = ctx._saved_raw
     if not ctx._saved_other:
         return {}, False
     saved_out: dict[int, int] = {}
@@ -433,13 +602,15 @@ def _anomaly_check_nan() -> bool:
     return autograd.is_anomaly_enabled() and autograd.is_anomaly_check_nan_enabled()
 
 
-def _fit_grad(name: str, index: int, grad: Any, inp: Tensor) -> Any:
-    """PyTorch's ``validate_outputs`` for a custom backward's gradient of ``inp``: a gradient
-    whose shape ``inp`` broadcasts to is summed back to ``inp``'s shape; any other shape
-    raises. A gradient of another floating dtype is cast to ``inp``'s."""
+def _fit_grad(name: str, index: int, grad: Any, meta: Any) -> Any:
+    """PyTorch's ``validate_outputs`` for a custom backward's gradient of an input (``meta``:
+    its shape and dtype): a gradient whose shape the input broadcasts to is summed back to
+    the input's shape; any other shape raises. A gradient of another floating dtype is cast
+    to the input's."""
     if not isinstance(grad, Tensor):
         return grad
-    shape, gshape = tuple(inp.shape), tuple(grad.shape)
+    shape, dtype = tuple(meta[0]), meta[1]
+    gshape = tuple(grad.shape)
     if gshape != shape:
         lead = len(gshape) - len(shape)
         if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
@@ -452,8 +623,8 @@ def _fit_grad(name: str, index: int, grad: Any, inp: Tensor) -> Any:
         dims = tuple(d for d, (s, g) in enumerate(zip(shape, gshape[lead:])) if s == 1 and g != 1)
         if dims:
             grad = grad.sum(dim=dims, keepdim=True)
-    if grad.dtype != inp.dtype and grad.dtype.is_floating_point and inp.dtype.is_floating_point:
-        grad = grad.to(inp.dtype)
+    if grad.dtype != dtype and grad.dtype.is_floating_point and dtype.is_floating_point:
+        grad = grad.to(dtype)
     return grad
 
 
@@ -477,6 +648,7 @@ def _packed_outputs(
     inputs: list[Tensor],
     run_backward: Callable[[list[Any]], list[Any]],
     other_grad: Callable[[Any], Optional[Tensor]],
+    out_meta: list[Any],
     differentiable: bool,
     name: str,
 ) -> tuple[Any, ...]:
@@ -487,7 +659,7 @@ def _packed_outputs(
     shapes = [tuple(outs[k].shape) for k in diff]
 
     def backward(flat_grad: Tensor) -> list[Any]:
-        grads = [other_grad(o) for o in outs]
+        grads = [other_grad(m) for m in out_meta]
         for k, piece, shape in zip(diff, flat_grad.split(sizes), shapes):
             grads[k] = piece.reshape(shape)
         return run_backward(grads)

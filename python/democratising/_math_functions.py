@@ -26,7 +26,13 @@ from ._core import Tensor
 from ._function import Function, FunctionCtx
 from ._tensor_extra import _float_test, _host, _inplace_source, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
-from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
+from .errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 
 _Number = Union[int, float, bool]
 _Operand = Union[Tensor, int, float, bool]
@@ -705,9 +711,17 @@ def gradient(
         dims = [dim]
     else:
         dims = list(dim)
+    bad = [d for d in dims if not -ndim <= d < ndim]
+    if bad:  # (an IndexError, as PyTorch's dim wrapping raises)
+        raise IndexOutOfRangeError(
+            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+            f"but got {bad[0]})"
+        )
     dims = [d + ndim if d < 0 else d for d in dims]
-    if any(not 0 <= d < ndim for d in dims) or len(set(dims)) != len(dims):
-        raise ShapeError(f"gradient(): dim {dim} is out of range or repeated for a {ndim}-d input")
+    if len(set(dims)) != len(dims):
+        raise ShapeError(f"gradient(): dim {dim} appears multiple times in the list of dims")
+    if input.dtype == _core.bool:  # (PyTorch: bool subtraction is refused)
+        raise DTypeError("gradient(): bool input is not supported (its differences need `-`)")
     if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
         spacings: list[Any] = [float(spacing)] * len(dims)
     elif isinstance(spacing, Tensor) and spacing.dim() == 0:
@@ -731,6 +745,8 @@ def gradient(
         fd = f
         if isinstance(h, Tensor):
             coords = np.asarray(_host(h), dtype=np.float64)  # (bfloat16 too)
+            if h.dtype == _core.bool:
+                raise DTypeError("gradient(): bool coordinates are not supported")
             if coords.ndim == 0:
                 h = float(coords)
             elif coords.shape != (f.shape[d],):

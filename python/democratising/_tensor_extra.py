@@ -90,6 +90,37 @@ def _takes_tensor(fn: _F) -> _F:
     return checked  # type: ignore[return-value]
 
 
+# ---- autocast policies of PyTorch's CPU lists (for the ops written here in Python) -------------
+
+#: The dtypes autocast casts (float64 is not eligible, as in PyTorch: it stays float64).
+_AUTOCAST_ELIGIBLE = (_core.float16, _core.bfloat16, _core.float32)
+
+
+def _autocast_fp32(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` as PyTorch's autocast runs the ops on its float32 list
+    (``cdist``, ``grid_sampler``, ...): float16/bfloat16 tensor arguments widened to float32
+    and autocast off inside, so the op's own arithmetic is not cast back down. Callers check
+    ``_core._get_autocast()`` first: outside a region nothing changes."""
+    half = (_core.float16, _core.bfloat16)
+    args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in half else a for a in args)
+    prev = _core._set_autocast(None)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _core._set_autocast(prev)
+
+
+def _autocast_promote(*ts: Tensor) -> tuple[Tensor, ...]:
+    """The tensors of an op on PyTorch's autocast promote list (``cat``, ``stack``,
+    ``index_copy``) under autocast: float16/bfloat16/float32 operands of different dtypes
+    cast to the widest (float32, as any two of them promote there); float64 and integer
+    operands are left alone, as PyTorch's ``promote_type`` leaves them."""
+    eligible = {t.dtype for t in ts if t.dtype in _AUTOCAST_ELIGIBLE}
+    if len(eligible) < 2 or _core._get_autocast() is None:
+        return ts
+    return tuple(t.float() if t.dtype in _AUTOCAST_ELIGIBLE else t for t in ts)
+
+
 def _dim(x: Tensor, dim: int) -> int:
     """``dim`` wrapped into ``[0, ndim)`` (a 0-d tensor takes 0 and -1, as PyTorch's); out of
     range is the engine's ``IndexOutOfRangeError``, an ``IndexError`` as PyTorch's."""
@@ -366,6 +397,7 @@ def norm(
     if not x.dtype.is_floating_point:  # (even with ``dtype=``, as PyTorch's)
         raise DTypeError(f"norm: expected a floating point tensor as input, got {x.dtype}")
     if dtype is not None:
+        _check_norm_dtype(x.dtype, dtype)
         x = x.to(dtype)
     if dim is None and keepdim and x.ndim:
         # PyTorch keeps every reduced dimension: ``norm(x, keepdim=True)`` is ``(1, 1)`` for a
@@ -410,6 +442,23 @@ def norm(
         return a.sum(**kw)
     pf = float(p)  # type: ignore[arg-type]
     return a.pow(pf).sum(**kw).pow(1.0 / pf)
+
+
+def _check_norm_dtype(have: Any, want: Any) -> None:
+    """PyTorch's rule for a norm's ``dtype=``: a floating dtype the input converts to without
+    narrowing (float32 -> float64, bfloat16 -> float32; not float64 -> float32)."""
+    if not want.is_floating_point:
+        raise DTypeError(
+            f"linalg.vector_norm: dtype should be floating point or complex, but got {want}"
+        )
+    widens = want == _core.float64 or (
+        want == _core.float32 and have in (_core.float16, _core.bfloat16)
+    )
+    if want != have and not widens:
+        raise DTypeError(
+            f"linalg.vector_norm: the dtype of the input ({have}) should be convertible "
+            f"without narrowing to the specified dtype ({want})"
+        )
 
 
 def _inf_norm(a: Tensor, largest: bool, kw: dict[str, Any]) -> Tensor:
@@ -597,6 +646,8 @@ def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
 @_takes_tensor
 def repeat(x: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
     """Tiles the tensor ``sizes[i]`` times along each dim (PyTorch's ``repeat``)."""
+    if not sizes and repeats is None:
+        raise ArgumentTypeError('repeat() missing 1 required positional arguments: "repeats"')
     reps = _sizes(sizes if repeats is None else (repeats,))
     if len(reps) < x.ndim:
         raise InvalidValueError(
@@ -895,7 +946,15 @@ def bmm(x: Tensor, mat2: Tensor) -> Tensor:
 
 @_takes_tensor
 def mv(x: Tensor, vec: Tensor) -> Tensor:
-    return x @ vec
+    """Matrix-vector product. ``mv`` is on PyTorch's CUDA autocast list but not its CPU one:
+    under autocast a CPU ``mv`` runs in its operands' dtype (``@`` would cast to the low one)."""
+    if x.is_cuda or _core._get_autocast() is None:
+        return x @ vec
+    prev = _core._set_autocast(None)
+    try:
+        return x @ vec
+    finally:
+        _core._set_autocast(prev)
 
 
 @_takes_tensor

@@ -41,6 +41,29 @@ def _disabled_message() -> Optional[str]:
     return getattr(_state, "disabled", None)
 
 
+# The saved-tensor hook pairs in force on each thread, innermost last, as the engine's own
+# stack (which has no getter): custom Functions' ``save_for_backward`` packs with the same pair.
+_hook_state = threading.local()
+_hooks_in_force = 0  # on all threads: while 0, ``current_saved_tensors_hooks`` looks nothing up
+_hooks_lock = threading.Lock()
+
+
+def current_saved_tensors_hooks() -> Optional[
+    tuple[Callable[[Tensor], Any], Callable[[Any], Tensor]]
+]:
+    """The innermost ``(pack_hook, unpack_hook)`` in force on this thread, if any."""
+    if not _hooks_in_force:
+        return None
+    stack = getattr(_hook_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _count_hooks(delta: int) -> None:
+    global _hooks_in_force
+    with _hooks_lock:
+        _hooks_in_force += delta
+
+
 class saved_tensors_hooks:  # noqa: N801 (PyTorch's name)
     """Within this context every tensor an op saves for its backward goes through
     ``pack_hook(tensor) -> packed`` (any object, kept instead of the tensor) and comes back
@@ -59,10 +82,19 @@ class saved_tensors_hooks:  # noqa: N801 (PyTorch's name)
         if message is not None:
             raise RuntimeError(message)
         _core._push_saved_tensors_hooks(self.pack_hook, self.unpack_hook)
+        stack = getattr(_hook_state, "stack", None)
+        if stack is None:
+            stack = _hook_state.stack = []
+        stack.append((self.pack_hook, self.unpack_hook))
+        _count_hooks(1)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _core._pop_saved_tensors_hooks()
+        stack = getattr(_hook_state, "stack", None)
+        if stack:
+            stack.pop()
+            _count_hooks(-1)
 
 
 class save_on_cpu(saved_tensors_hooks):  # noqa: N801 (PyTorch's name)

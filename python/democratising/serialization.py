@@ -47,6 +47,7 @@ import numpy as np
 
 from . import _core
 from ._core import Device, Tensor
+from ._pytorch_compat import Size
 from ._safetensors import (
     CHECKSUM_KEY,
     MAX_HEADER_SIZE,
@@ -262,6 +263,8 @@ class _Packer:
             return [self.pack(v, _join(path, i)) for i, v in enumerate(value)]
         if isinstance(value, tuple):
             items = [self.pack(v, _join(path, i)) for i, v in enumerate(value)]
+            if isinstance(value, Size):  # `torch.Size` loads back as one, as in PyTorch
+                return {"__size__": items}
             if hasattr(value, "_fields"):
                 return self.named_tuple(value, items)
             return {"__tuple__": items}
@@ -608,6 +611,11 @@ class _Unpacker:
                 raise CheckpointError(f"unknown device {value['__device__']!r}") from e
         if "__tuple__" in value and isinstance(value["__tuple__"], list):
             return tuple(self.unpack(v, depth + 1) for v in value["__tuple__"])
+        if isinstance(value.get("__size__"), list):
+            dims = [self.unpack(v, depth + 1) for v in value["__size__"]]
+            if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+                raise CheckpointError(f"malformed saved structure: a size {dims!r}")
+            return Size(dims)
         if "__namedtuple__" in value:
             return self.named_tuple(value, depth)
         if isinstance(value.get("__set__"), list):

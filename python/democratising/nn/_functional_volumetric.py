@@ -487,9 +487,7 @@ def adaptive_max_pool3d(
     x, unbatched = _batched(input, "adaptive_max_pool3d")
     _check_nonempty(x, "adaptive_max_pool3d")
     n, c, depth, h, w = x.shape
-    od, oh, ow = F._adaptive_size(
-        output_size, (depth, h, w), "adaptive_max_pool3d", empty_ok=True
-    )
+    od, oh, ow = F._adaptive_size(output_size, (depth, h, w), "adaptive_max_pool3d", empty_ok=True)
     if 0 in (od, oh, ow):
         empty = F._empty_adaptive(x, (od, oh, ow), "adaptive_max_pool3d")
         out = F._without_batch(empty, unbatched)

@@ -529,9 +529,15 @@ impl Saved {
     }
 
     /// Keeps `t` (detached), packed by the saved-tensor hooks in force on this thread if any.
+    /// With grad mode off no node is recorded, so nothing is packed (PyTorch calls no hook).
     fn keep(t: Tensor, origin: Origin) -> Result<Saved> {
         let version = t.version();
-        let kept = match saved_hooks::current() {
+        let hooks = if super::is_grad_enabled() {
+            saved_hooks::current()
+        } else {
+            None
+        };
+        let kept = match hooks {
             None => Kept::Tensor(t),
             Some(hooks) => Kept::Packed(Box::new(PackedTensor {
                 packed: hooks.pack(&t)?,

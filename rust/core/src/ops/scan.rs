@@ -9,7 +9,8 @@ use crate::{backend, bail, DType, Result, Tensor};
 
 impl Tensor {
     /// Running sums along `dim` (from the end when `reverse`), in this tensor's dtype:
-    /// floating point or int64 (the caller promotes other integers, as PyTorch's `cumsum`).
+    /// floating point, int64 or int32 (which wraps, as PyTorch's `cumsum(dtype=int32)`; the
+    /// caller promotes other integers).
     pub fn cumsum_along(&self, dim: isize, reverse: bool) -> Result<Tensor> {
         let d = self.scan_dim("cumsum", dim)?;
         let out = self.scan_raw(d, false, reverse)?;
@@ -37,10 +38,10 @@ impl Tensor {
 
     /// The scanned dim of `op`, checked: a 0-d tensor scans as one element (dim 0 or -1).
     fn scan_dim(&self, op: &str, dim: isize) -> Result<usize> {
-        if !(self.dtype().is_float() || self.dtype() == DType::I64) {
+        if !(self.dtype().is_float() || matches!(self.dtype(), DType::I64 | DType::I32)) {
             bail!(
                 DType,
-                "{op}: expected a floating point or int64 tensor, got {} (promote it first)",
+                "{op}: expected a floating point, int64 or int32 tensor, got {} (promote it first)",
                 self.dtype()
             );
         }
@@ -48,6 +49,11 @@ impl Tensor {
     }
 
     fn scan_raw(&self, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
+        if self.dtype() == DType::I32 {
+            // Scanned in int64 and narrowed: the same wrapped values as a 32-bit scan.
+            let wide = self.detach().to_dtype(DType::I64)?;
+            return wide.scan_raw(d, prod, reverse)?.to_dtype(DType::I32);
+        }
         if self.ndim() == 0 {
             let one = self.detach().reshape(&[1])?;
             return backend::of(self).scan(&one, 0, prod, reverse)?.reshape(&[]);

@@ -255,6 +255,7 @@ def set_multithreading_enabled(mode: bool) -> None:
 
 from . import _function as function  # noqa: E402
 from . import _grad_mode as grad_mode  # noqa: E402
+from . import autograd_forward_ad as forward_ad  # noqa: E402
 from . import autograd_functional as functional  # noqa: E402
 from . import autograd_gradcheck as _gradcheck_module  # noqa: E402
 from . import autograd_graph as graph  # noqa: E402
@@ -264,6 +265,7 @@ from .autograd_gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa
 # work as PyTorch's submodules do (this module is a file, so they are registered by name, the
 # way `os.path` is).
 for _name, _module in (
+    ("forward_ad", forward_ad),
     ("function", function),
     ("functional", functional),
     ("grad_mode", grad_mode),
@@ -274,6 +276,7 @@ for _name, _module in (
 
 __all__ += [
     "GradcheckError",
+    "forward_ad",
     "function",
     "functional",
     "grad_mode",

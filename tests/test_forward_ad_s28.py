@@ -244,3 +244,30 @@ def test_submodule_import_paths() -> None:
 
     assert make_dual is fwAD.make_dual
     assert dm.autograd.forward_ad is fwAD
+
+
+def test_forward_mode_only_function_gives_its_jvp() -> None:
+    """PyTorch's tutorial ``Fn``: a custom Function with ``jvp`` and no ``backward``."""
+
+    class Exp(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            result = dm.exp(x)
+            ctx.result = result
+            return result
+
+        @staticmethod
+        def jvp(ctx, g):  # type: ignore[no-untyped-def]
+            out = g * ctx.result
+            del ctx.result
+            return out
+
+    primal = dm.randn(4, 3, dtype=dm.float64)
+    tangent = dm.randn(4, 3, dtype=dm.float64)
+    with fwAD.dual_level():
+        y = Exp.apply(fwAD.make_dual(primal, tangent))
+        t = fwAD.unpack_dual(y).tangent
+        t2 = fwAD.unpack_dual(y.sin()).tangent
+    e = primal.exp().numpy()
+    np.testing.assert_allclose(t.numpy(), tangent.numpy() * e, rtol=1e-12)
+    np.testing.assert_allclose(t2.numpy(), tangent.numpy() * e * np.cos(e), rtol=1e-12)

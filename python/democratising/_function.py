@@ -8,6 +8,7 @@ import warnings
 from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
+from . import autograd_forward_ad as _forward_ad
 from ._core import Tensor
 from ._grad_mode import no_grad
 from .autograd_graph import current_saved_tensors_hooks as _current_hooks
@@ -257,6 +258,35 @@ def once_differentiable(fn: _Fn) -> _Fn:
     return wrapper  # type: ignore[return-value]
 
 
+def _apply_forward_mode(cls: type[Function], args: tuple[Any, ...]) -> Any:
+    """A forward-mode-only Function (``jvp``, no ``backward``) applied to dual tensors: the
+    forward on the primals, then ``jvp`` on their tangents (zeros for inputs without one),
+    each output made dual with its tangent. None when no input carries a tangent."""
+    tangents = [_forward_ad.unpack_dual(a).tangent if isinstance(a, Tensor) else None for a in args]
+    if all(t is None for t in tangents):
+        return None
+    plain = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
+    ctx = FunctionCtx(plain)
+    with no_grad():
+        if cls._has_setup_context():
+            out = cls.forward(*plain)
+            cls.setup_context(ctx, plain, out)
+        else:
+            out = cls.forward(ctx, *plain)
+        tin = [
+            t if t is not None or not isinstance(a, Tensor) else a.new_zeros(a.shape)
+            for a, t in zip(plain, tangents)
+        ]
+        tout = cls.jvp(ctx, *tin)  # type: ignore[attr-defined]
+    outs = out if isinstance(out, tuple) else (out,)
+    touts = tout if isinstance(tout, tuple) else (tout,)
+    res = tuple(
+        _forward_ad.make_dual(o, t) if isinstance(o, Tensor) and t is not None else o
+        for o, t in zip(outs, touts)
+    )
+    return res if isinstance(out, tuple) else res[0]
+
+
 class Function:
     """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grads)`` (or
     ``forward(*args)`` plus ``setup_context(ctx, inputs, output)``), then call
@@ -297,6 +327,15 @@ class Function:
         return cls.vjp if vjp_overridden else cls.backward
 
     @classmethod
+    def _jvp_only(cls) -> bool:
+        """A Function with a ``jvp`` and neither ``backward`` nor ``vjp``: forward mode only."""
+        return (
+            callable(getattr(cls, "jvp", None))
+            and cls.backward is Function.backward
+            and cls.vjp is Function.vjp
+        )
+
+    @classmethod
     def _has_setup_context(cls) -> bool:
         return cls.setup_context is not Function.setup_context
 
@@ -326,6 +365,10 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         args = cls._bind(args, kwargs)
+        if _forward_ad._current_level >= 0 and cls._jvp_only():
+            dual = _apply_forward_mode(cls, args)
+            if dual is not None:
+                return dual
         ctx = FunctionCtx(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():

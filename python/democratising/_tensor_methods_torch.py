@@ -10,6 +10,7 @@ name."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -18,7 +19,7 @@ import numpy as np
 from . import _core, _shared_memory, _tensor
 from ._core import Tensor
 from ._functional_ops import COMPARISONS
-from .errors import ArgumentTypeError, DeviceError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, DeviceError, DTypeError, InvalidValueError, ShapeError
 
 # Out-of-place methods whose in-place form ``name_`` PyTorch has (written into the tensor
 # through ``_tensor_more._inplace_of``, which checks the result's dtype can be cast back).
@@ -553,7 +554,32 @@ def _inplace_methods() -> dict[str, Callable[..., Any]]:
         call.__name__ = call.__qualname__ = name
         return call
 
-    return {f"{n}_": _inplace_of(method_of(n)) for n in INPLACE_OF}
+    methods = {f"{n}_": _inplace_of(method_of(n)) for n in INPLACE_OF}
+    for scan in _SCANS:
+        methods[f"{scan}_"] = _same_dtype_scan(methods[f"{scan}_"])
+    return methods
+
+
+#: The scans whose in-place form takes ``dtype=``, which must then be the tensor's own.
+_SCANS = ("cumsum", "cumprod")
+
+
+def _same_dtype_scan(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``cumsum_``/``cumprod_`` refusing a ``dtype`` other than the tensor's, as PyTorch's
+    "Bad in-place call" (writing a float64 scan back into float32 would drop the dtype the
+    caller asked for)."""
+
+    def checked(x: Tensor, dim: Any, *args: Any, **kwargs: Any) -> Any:
+        dtype = kwargs.get("dtype", args[0] if args else None)
+        if dtype is not None and dtype != x.dtype:
+            raise DTypeError(
+                f"Bad in-place call: input tensor dtype {x.dtype} and output tensor dtype "
+                f"{dtype} should match"
+            )
+        return method(x, dim, *args, **kwargs)
+
+    functools.update_wrapper(checked, method)
+    return checked
 
 
 def install(cls: type) -> None:

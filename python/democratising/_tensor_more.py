@@ -32,6 +32,8 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._tensor_extra import (
+    _autocast_fp32,
+    _autocast_promote,
     _dim,
     _host,
     _index,
@@ -412,12 +414,16 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
     exact distances. Differentiable, with PyTorch's gradient conventions: zero where a
     distance or a coordinate difference is zero. (For ``p=inf`` coordinates tied for the
     largest difference share the gradient equally, as ``amax`` does; PyTorch gives each of
-    them all of it.)"""
+    them all of it.) Under autocast it runs in float32, as PyTorch's (its float32 list), so
+    a bfloat16 embedding meets a float32 parameter there."""
     for name, t in (("x1", x1), ("x2", x2)):
         if not isinstance(t, Tensor):
             raise ArgumentTypeError(
                 f"cdist(): argument '{name}' must be Tensor, not {type(t).__name__}"
             )
+    if _core._get_autocast() is not None:
+        out: Tensor = _autocast_fp32(cdist, x1, x2, p, compute_mode)
+        return out
     if compute_mode not in _CDIST_MODES:
         raise InvalidValueError(f"{compute_mode} is not a valid value for compute_mode")
     for name, t in (("X1", x1), ("X2", x2)):
@@ -643,10 +649,16 @@ def nansum(
 def nanmean(
     x: Tensor, dim: Optional[_Dims] = None, keepdim: bool = False, *, dtype: Any = None
 ) -> Tensor:
-    """The mean of the non-NaN elements (NaN where all are NaN); floating-point input only."""
+    """The mean of the non-NaN elements (NaN where all are NaN); floating-point input and
+    ``dtype`` only."""
     if not x.dtype.is_floating_point:
         raise DTypeError(
             f"nanmean(): expected input to have floating point dtype but got {x.dtype}"
+        )
+    if dtype is not None and not dtype.is_floating_point:
+        raise DTypeError(
+            "nanmean(): could not infer output dtype. Optional dtype must be either a floating "
+            f"point or complex dtype. Got: {dtype}"
         )
     count = (~x.isnan()).sum(**_sum_kw(dim, keepdim, None))
     return nansum(x, dim, keepdim, dtype=dtype) / count
@@ -888,7 +900,16 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: _Num
 @_takes_tensor
 def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """A copy with the entries ``index`` of dimension ``dim`` replaced by ``source``'s (for a
-    repeated index the last one wins); differentiable in ``x`` and ``source``."""
+    repeated index the last one wins); differentiable in ``x`` and ``source``. Under autocast
+    ``x`` and ``source`` of different float dtypes are promoted to the wider one, as
+    PyTorch's autocast promote list does (``index_copy_`` is not on it, and stays strict)."""
+    if isinstance(source, Tensor) and source.dtype != x.dtype:
+        x, source = _autocast_promote(x, source)
+    return _index_copy(x, dim, index, source)
+
+
+def _index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """``index_copy`` with ``source`` of ``x``'s dtype (``DTypeError`` otherwise)."""
     d = _dim(x, dim)
     idx = _index_vector(index, "index_copy")
     x1, source1 = _as_1d(x, source)
@@ -900,6 +921,9 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     out = x1.clone()
     out[(slice(None),) * d + (_index(idx, x),)] = source1
     return out.reshape(()) if x.ndim == 0 else out
+
+
+_index_copy.__name__ = _index_copy.__qualname__ = "index_copy"  # (its in-place method's name)
 
 
 def _scatter_targets(x: Tensor, d: int, index: Tensor, src: Optional[Tensor], op: str) -> Any:
@@ -1316,7 +1340,8 @@ def searchsorted(
         order = np.asarray(_host(sorter), dtype=np.int64)
         n = seq.shape[-1] if seq.ndim else 1
         if order.size and (order.min() < 0 or order.max() >= n):
-            raise IndexError("torch.searchsorted(): sorter index out of range")
+            # (an IndexError, and the RuntimeError PyTorch raises)
+            raise IndexOutOfRangeError("torch.searchsorted(): sorter index out of range")
         seq = np.take_along_axis(seq, order, axis=-1)
     is_scalar = not isinstance(input, Tensor)
     values = _host(input) if isinstance(input, Tensor) else np.asarray(input)
@@ -1416,7 +1441,7 @@ _IN_PLACE = (
     clamp_max,
     index_fill,
     index_add,
-    index_copy,
+    _index_copy,
     scatter,
     _scatter_add,
     tril,

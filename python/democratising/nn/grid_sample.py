@@ -18,7 +18,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from .._tensor_extra import _takes_tensor
+from .._tensor_extra import _AUTOCAST_ELIGIBLE, _autocast_fp32, _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
 
 __all__ = ["affine_grid", "grid_sample"]
@@ -92,7 +92,9 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
     """The sampling grid of the affine maps ``theta``: ``[N, H, W, 2]`` for 2-D maps
     ``[N, 2, 3]`` and ``size = (N, C, H, W)``, or ``[N, D, H, W, 3]`` for 3-D maps ``[N, 3, 4]``
     and ``size = (N, C, D, H, W)``; each output point's normalised ``(x, y[, z])`` in ``[-1, 1]``
-    (see ``align_corners``) mapped by ``theta``. Differentiable in ``theta``."""
+    (see ``align_corners``) mapped by ``theta``. Differentiable in ``theta``. Under autocast
+    the grid comes out in the low dtype, as PyTorch's (its ``bmm`` is on the autocast list);
+    a float16/bfloat16 grid is summed in float32 and rounded once, as PyTorch's ``bmm``."""
     align = _align(align_corners)
     if not theta.dtype.is_floating_point:
         raise InvalidValueError(
@@ -125,13 +127,36 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
         raise ShapeError(
             f"affine_grid: theta holds {theta.shape[0]} matrices for a size with batch {n}"
         )
+    low = theta.dtype
+    amp = _core._get_autocast()
+    if amp is not None and low in _AUTOCAST_ELIGIBLE:
+        low = amp  # (PyTorch's bmm is on the autocast list)
+    if low in (_core.float16, _core.bfloat16):
+        # PyTorch's bmm rounds theta and the base grid to ``low``, accumulates in float32
+        # and rounds the sums: the same products here in float32, rounded on both ends.
+        prev = _core._set_autocast(None)
+        try:
+            return _affine_grid(theta.to(low).float(), size, align, low).to(low)
+        finally:
+            _core._set_autocast(prev)
+    return _affine_grid(theta, size, align, None)
+
+
+def _affine_grid(
+    theta: Tensor, size: Sequence[int], align: bool, low: Optional[_core.dtype]
+) -> Tensor:
+    """``affine_grid`` with ``align_corners`` resolved; ``low``: the dtype the base grid's
+    coordinates are rounded to first (autocast's, as PyTorch's ``bmm`` rounds them)."""
+    n, spatial = size[0], size[2:]
+    k = len(size) - 2
     # One coordinate per spatial axis, x (the last axis) first as PyTorch orders them.
     axes = []
     for comp in range(k):
         a = k - 1 - comp  # the spatial axis this component runs along
         shape = [1] * k
         shape[a] = spatial[a]
-        axes.append(_linspace_from_neg_one(spatial[a], align, theta).reshape(*shape))
+        axis = _linspace_from_neg_one(spatial[a], align, theta).reshape(*shape)
+        axes.append(axis if low is None else axis.to(low).to(theta.dtype))
     # grid = base @ theta^T summed term by term, each product and sum rounded on its own, as
     # PyTorch's CPU bmm does for these short rows (a fused matmul differs by an ulp).
     # Each output component is its own [n, points] sum (row-broadcast products, the engine's
@@ -248,7 +273,9 @@ def grid_sample(
     ``mode`` "bilinear" (trilinear on 5-D inputs), "nearest" (ties to even) or "bicubic" (4-D
     only); ``padding_mode`` "zeros" (points outside read 0), "border" (clamped) or "reflection"
     (mirrored). Bilinear and bicubic sampling are differentiable in ``input`` and ``grid``;
-    nearest in ``input`` (the grid's gradient is zero, as PyTorch's)."""
+    nearest in ``input`` (the grid's gradient is zero, as PyTorch's). Under autocast it runs
+    in float32, as PyTorch's (``grid_sampler`` is on its float32 list): a float32 image with
+    a bfloat16 grid from ``affine_grid`` samples in float32."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise InvalidValueError(
             "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
@@ -260,6 +287,9 @@ def grid_sample(
             f"'reflection', but got: '{padding_mode}'"
         )
     align = _align(align_corners)
+    if _core._get_autocast() is not None:
+        sampled: Tensor = _autocast_fp32(grid_sample, input, grid, mode, padding_mode, align)
+        return sampled
     if input.ndim not in (4, 5) or grid.ndim != input.ndim:
         raise ShapeError(
             f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, "

@@ -6,8 +6,7 @@
 // The coefficients are written as published (Cephes, Abramowitz & Stegun).
 #![allow(clippy::excessive_precision)]
 
-/// `e^x`: Cephes' `expf` (reduction by ln 2 in two parts, a degree-6 polynomial), the power
-/// of two applied in two halves so denormal results come out right.
+/// `e^x`: Cephes' `expf` (reduction by ln 2 in two parts, then `exp_reduced`).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(-104.0, 89.0);
@@ -20,6 +19,27 @@ pub fn exp_f32(x: f32) -> f32 {
     // NaN to 0, which compilers scalarise; this stays in vector registers.
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    exp_edges(x, exp_reduced(r, ni), 88.722_84, -103.972_08)
+}
+
+/// `scaled`, unless `x` is past the overflow (inf) or underflow (0) threshold, or NaN.
+#[inline(always)]
+fn exp_edges(x: f32, scaled: f32, overflow: f32, underflow: f32) -> f32 {
+    if x > overflow {
+        f32::INFINITY
+    } else if x < underflow {
+        0.0
+    } else if x.is_nan() {
+        x
+    } else {
+        scaled
+    }
+}
+
+/// `e^r * 2^n` for `|r| <= ln 2 / 2`: Cephes' degree-6 polynomial, the power of two applied
+/// in two halves so denormal results come out right.
+#[inline(always)]
+fn exp_reduced(r: f32, n: i32) -> f32 {
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
     p = p * r + 8.333_452e-3;
@@ -27,17 +47,8 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let (n1, n2) = (ni >> 1, ni.wrapping_sub(ni >> 1));
-    let scaled = y * pow2(n1) * pow2(n2);
-    if x > 88.722_84 {
-        f32::INFINITY
-    } else if x < -103.972_08 {
-        0.0
-    } else if x.is_nan() {
-        x
-    } else {
-        scaled
-    }
+    let (n1, n2) = (n >> 1, n.wrapping_sub(n >> 1));
+    y * pow2(n1) * pow2(n2)
 }
 
 /// `2^n` for `-126 <= n <= 127`.
@@ -158,8 +169,8 @@ pub fn ln_f32(x: f32) -> f32 {
     }
 }
 
-/// `2^x`: `x = n + r` with `|r| <= 1/2` split exactly, `2^r = e^{r ln 2}` by `exp_f32`'s
-/// polynomial (never `e^{x ln 2}`, whose rounded product would cost digits at large `x`).
+/// `2^x`: `x = n + r` with `|r| <= 1/2` split exactly, `2^r = e^{r ln 2}` by `exp_reduced`
+/// (never `e^{x ln 2}`, whose rounded product would cost digits at large `x`).
 #[inline(always)]
 pub fn exp2_f32(x: f32) -> f32 {
     let xc = x.clamp(-151.0, 129.0);
@@ -167,25 +178,13 @@ pub fn exp2_f32(x: f32) -> f32 {
     let t = xc + ROUND;
     let n = t - ROUND;
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let r = (xc - n) * std::f32::consts::LN_2;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    let (n1, n2) = (ni >> 1, ni.wrapping_sub(ni >> 1));
-    let scaled = y * pow2(n1) * pow2(n2);
-    if x >= 128.0 {
-        f32::INFINITY
-    } else if x < -150.0 {
-        0.0
-    } else if x.is_nan() {
-        x
-    } else {
-        scaled
-    }
+    // (127.999_99 is the float just below 128: from 128 up, 2^x overflows.)
+    exp_edges(
+        x,
+        exp_reduced((xc - n) * std::f32::consts::LN_2, ni),
+        127.999_99,
+        -150.0,
+    )
 }
 
 /// `e^x - 1`, accurate for tiny `x`: Kahan's `(u - 1) * x / ln u` with `u = e^x`, whose
@@ -325,6 +324,76 @@ pub fn atan_f32(x: f32) -> f32 {
     }
 }
 
+/// `x e^{x²} erfc x` in powers of `1/x - 1.5` on [1/2, 1), `1/x - 0.75` on [1, 2) and
+/// `1/x - 0.2971698` on [2, 10.6] (highest power first).
+const ERFC_HALF_TO_ONE: [f32; 9] = [
+    -4.5055454e-04,
+    9.494125e-04,
+    -1.4859141e-03,
+    2.0442759e-03,
+    -1.1652374e-03,
+    -5.931848e-03,
+    3.315696e-02,
+    -1.1839805e-01,
+    3.5952294e-01,
+];
+const ERFC_ONE_TO_TWO: [f32; 9] = [
+    1.3779263e-02,
+    -1.8770121e-03,
+    -1.827057e-02,
+    3.780548e-02,
+    -5.0462075e-02,
+    4.029115e-02,
+    1.934784e-02,
+    -1.6908097e-01,
+    4.6817958e-01,
+];
+const ERFC_FROM_TWO: [f32; 9] = [
+    -3.2215902e-01,
+    -1.780594e-01,
+    3.5094547e-01,
+    -1.6687167e-01,
+    -7.9331264e-02,
+    2.0901214e-01,
+    -1.3735399e-01,
+    -1.3382864e-01,
+    5.4201305e-01,
+];
+
+/// Giles' erfinv polynomials in `w - 2.5` (`w < 5`) and `sqrt(w) - 3` (highest power first).
+const ERFINV_CENTRE: [f32; 9] = [
+    2.810_226_4e-8,
+    3.432_739_4e-7,
+    -3.523_387_7e-6,
+    -4.391_506_5e-6,
+    2.185_808_7e-4,
+    -1.253_725e-3,
+    -4.177_681_6e-3,
+    2.466_407_3e-1,
+    1.501_409_4,
+];
+const ERFINV_TAIL: [f32; 9] = [
+    -2.002_142_6e-4,
+    1.009_505_6e-4,
+    1.349_343_2e-3,
+    -3.673_428_4e-3,
+    5.739_507_7e-3,
+    -7.622_461_3e-3,
+    9.438_870_5e-3,
+    1.001_674_1,
+    2.832_976_8,
+];
+
+/// `c[0] x^(N-1) + ... + c[N-1]` by Horner's rule.
+#[inline(always)]
+fn horner<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
+    let mut p = c[0];
+    for &k in &c[1..] {
+        p = p * x + k;
+    }
+    p
+}
+
 /// `erfc`: `1 - erf x` below 1/2 (where it is not small), above it the tail
 /// `e^{-x²} P(1/x) / x` (`P` degree-8 least-squares fits of `x e^{x²} erfc x` on [1/2, 1),
 /// [1, 2) and [2, 10.6] in `1/x` about each piece's centre, relative error below 4e-9), with `e^{-x²}` from `x = m + f` (`m`
@@ -340,38 +409,11 @@ pub fn erfc_f32(x: f32) -> f32 {
     let e = exp_f32(-(m * m)) * exp_f32(-((m + m + f) * f));
     let y = 1.0 / tail_a;
     let p = if tail_a < 1.0 {
-        let t = y - 1.5;
-        let mut p = -4.5055454e-04_f32;
-        p = p * t + 9.494125e-04;
-        p = p * t - 1.4859141e-03;
-        p = p * t + 2.0442759e-03;
-        p = p * t - 1.1652374e-03;
-        p = p * t - 5.931848e-03;
-        p = p * t + 3.315696e-02;
-        p = p * t - 1.1839805e-01;
-        p * t + 3.5952294e-01
+        horner(y - 1.5, &ERFC_HALF_TO_ONE)
     } else if tail_a < 2.0 {
-        let t = y - 0.75;
-        let mut p = 1.3779263e-02_f32;
-        p = p * t - 1.8770121e-03;
-        p = p * t - 1.827057e-02;
-        p = p * t + 3.780548e-02;
-        p = p * t - 5.0462075e-02;
-        p = p * t + 4.029115e-02;
-        p = p * t + 1.934784e-02;
-        p = p * t - 1.6908097e-01;
-        p * t + 4.6817958e-01
+        horner(y - 0.75, &ERFC_ONE_TO_TWO)
     } else {
-        let t = y - 0.297_169_8;
-        let mut p = -3.2215902e-01_f32;
-        p = p * t - 1.780594e-01;
-        p = p * t + 3.5094547e-01;
-        p = p * t - 1.6687167e-01;
-        p = p * t - 7.9331264e-02;
-        p = p * t + 2.0901214e-01;
-        p = p * t - 1.3735399e-01;
-        p = p * t - 1.3382864e-01;
-        p * t + 5.4201305e-01
+        horner(y - 0.297_169_8, &ERFC_FROM_TWO)
     };
     let tail = e * y * p;
     if a < 0.5 {
@@ -397,25 +439,9 @@ pub fn erfinv_f32(x: f32) -> f32 {
     let small = w < 5.0;
     let v = if small { w - 2.5 } else { w.sqrt() - 3.0 };
     let p = if small {
-        let mut p = 2.810_226_4e-8_f32;
-        p = p * v + 3.432_739_4e-7;
-        p = p * v - 3.523_387_7e-6;
-        p = p * v - 4.391_506_5e-6;
-        p = p * v + 2.185_808_7e-4;
-        p = p * v - 1.253_725e-3;
-        p = p * v - 4.177_681_6e-3;
-        p = p * v + 2.466_407_3e-1;
-        p * v + 1.501_409_4
+        horner(v, &ERFINV_CENTRE)
     } else {
-        let mut p = -2.002_142_6e-4_f32;
-        p = p * v + 1.009_505_6e-4;
-        p = p * v + 1.349_343_2e-3;
-        p = p * v - 3.673_428_4e-3;
-        p = p * v + 5.739_507_7e-3;
-        p = p * v - 7.622_461_3e-3;
-        p = p * v + 9.438_870_5e-3;
-        p = p * v + 1.001_674_1;
-        p * v + 2.832_976_8
+        horner(v, &ERFINV_TAIL)
     };
     let a = x.abs();
     if a == 1.0 {

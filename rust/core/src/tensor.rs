@@ -326,20 +326,19 @@ impl Tensor {
             if g.id() == self.id() {
                 bail!(Value, "can't assign a tensor as its own grad");
             }
-            if g.shape() != self.shape() {
+            let (shape, dtype) = ((g.shape(), self.shape()), (g.dtype(), self.dtype()));
+            if shape.0 != shape.1 {
+                let (got, want) = shape;
                 bail!(
                     Shape,
-                    "assigned grad has shape {:?} but the tensor has shape {:?}",
-                    g.shape(),
-                    self.shape()
+                    "assigned grad has shape {got:?} but the tensor has shape {want:?}"
                 );
             }
-            if g.dtype() != self.dtype() {
+            if dtype.0 != dtype.1 {
+                let (got, want) = dtype;
                 bail!(
                     DType,
-                    "assigned grad has dtype {} but the tensor has dtype {}",
-                    g.dtype(),
-                    self.dtype()
+                    "assigned grad has dtype {got} but the tensor has dtype {want}"
                 );
             }
         }

@@ -280,7 +280,9 @@ impl Tensor {
                 "scaled_dot_product_attention expects floating point query, key and value",
             )?;
         }
-        let autocast = crate::amp::autocast_dtype();
+        // Autocast leaves float64 alone (PyTorch casts only float16/32 and bfloat16).
+        let autocast = crate::amp::autocast_dtype()
+            .filter(|_| [q, k, v].iter().all(|t| t.dtype() != DType::F64));
         let out_dt = autocast.unwrap_or(q.dtype());
         if autocast.is_none() && (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
             bail!(

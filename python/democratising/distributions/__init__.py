@@ -153,6 +153,18 @@ class Distribution:
     def entropy(self) -> Tensor:
         raise NotImplementedError
 
+    # PyTorch's base class defines these for every distribution (a family without them raises
+    # NotImplementedError, not AttributeError), so ``hasattr`` and ``except NotImplementedError``
+    # behave the same here.
+    def cdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no cdf")
+
+    def icdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no icdf")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no finite support to enumerate")
+
     def perplexity(self) -> Tensor:
         return self.entropy().exp()
 
@@ -608,6 +620,7 @@ from .discrete import Binomial, Geometric, OneHotCategorical, Poisson  # noqa: E
 from .extra import (  # noqa: E402
     ContinuousBernoulli,
     FisherSnedecor,
+    GeneralizedPareto,
     HalfCauchy,
     InverseGamma,
     Kumaraswamy,
@@ -634,15 +647,21 @@ from .transforms import (  # noqa: E402
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
     SoftplusTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
+    identity_transform,
 )
 from .wrappers import Independent, MixtureSameFamily, TransformedDistribution  # noqa: E402
 
@@ -655,12 +674,15 @@ __all__ += [
     "Chi2",
     "ComposeTransform",
     "ContinuousBernoulli",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
     "Dirichlet",
     "ExpRelaxedCategorical",
     "ExpTransform",
     "Exponential",
     "FisherSnedecor",
     "Gamma",
+    "GeneralizedPareto",
     "Geometric",
     "Gumbel",
     "HalfCauchy",
@@ -675,6 +697,7 @@ __all__ += [
     "LogisticNormal",
     "LogitRelaxedBernoulli",
     "LowRankMultivariateNormal",
+    "LowerCholeskyTransform",
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
@@ -683,9 +706,11 @@ __all__ += [
     "OneHotCategoricalStraightThrough",
     "Pareto",
     "Poisson",
+    "PositiveDefiniteTransform",
     "PowerTransform",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
@@ -699,6 +724,7 @@ __all__ += [
     "biject_to",
     "constraint_registry",
     "constraints",
+    "identity_transform",
     "register_kl",
     "transform_to",
     "transforms",

@@ -167,6 +167,7 @@ class _StandardGamma(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         alpha, x = ctx.saved_tensors
+        assert alpha is not None and x is not None  # both saved in forward
         dxda = _gamma_sample_grad(_host(alpha), _host(x)).reshape(tuple(alpha.shape))
         return (g * _to_like(dxda, alpha),)
 
@@ -254,6 +255,7 @@ class _GammaInc(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         a_t, x_t = ctx.saved_tensors
+        assert a_t is not None and x_t is not None  # both saved in forward
         shape = tuple(a_t.shape)
         a, x = _host(a_t).reshape(-1), _host(x_t).reshape(-1)
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):

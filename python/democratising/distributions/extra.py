@@ -1,7 +1,7 @@
 """More of PyTorch's ``torch.distributions``: ``Weibull``, ``Pareto``, ``Kumaraswamy`` and
 ``HalfCauchy`` (transformed distributions, as PyTorch builds them, so ``rsample`` carries
 gradients), ``NegativeBinomial`` (a gamma-Poisson mixture) and ``Multinomial`` (counts of
-``total_count`` categorical draws). Formulas follow PyTorch's."""
+``total_count`` categorical draws), ``GeneralizedPareto``. Formulas follow PyTorch's."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from .wrappers import TransformedDistribution, _expand_probs_or_logits
 __all__ = [
     "ContinuousBernoulli",
     "FisherSnedecor",
+    "GeneralizedPareto",
     "HalfCauchy",
     "InverseGamma",
     "Kumaraswamy",
@@ -772,3 +773,96 @@ class OneHotCategoricalStraightThrough(OneHotCategorical):
         samples = self.sample(sample_shape)
         probs = self._categorical.probs
         return samples + (probs - probs.detach())
+
+
+class GeneralizedPareto(_Base):
+    """GeneralizedPareto(loc, scale, concentration): the tail family behind peaks-over-threshold
+    models (``concentration`` 0 is a shifted exponential, -1 a uniform); ``rsample`` is the
+    ``icdf`` of a uniform draw. Formulas and the ``|concentration| <= 1e-8`` switch to the
+    exponential limit follow PyTorch's (after TensorFlow Probability)."""
+
+    arg_constraints = {"loc": constraints.real, "scale": _POS, "concentration": constraints.real}
+    has_rsample = True
+    _params = ("loc", "scale", "concentration")
+    loc: Tensor
+    scale: Tensor
+    concentration: Tensor
+
+    def __init__(
+        self,
+        loc: Union[Tensor, Number],
+        scale: Union[Tensor, Number],
+        concentration: Union[Tensor, Number],
+        validate_args: Any = None,
+    ) -> None:
+        self._init_params(validate_args, loc, scale, concentration)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        c = self.concentration
+        upper = _core.where(c < 0, self.loc - self.scale / c, float("inf"))
+        return constraints.interval(self.loc, upper)
+
+    def _safe_concentration(self) -> tuple[Tensor, Tensor]:
+        """Whether each concentration is (numerically) zero, and the concentration with those
+        replaced by 1 so the non-zero branch stays finite (and its gradient too)."""
+        c = self.concentration
+        zero = c.abs() <= 1e-8
+        return zero, _core.where(zero, 1.0, c)
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, self.loc)
+        self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        zero, c = self._safe_concentration()
+        y = 1 / c + 1
+        nonzero = _core.where(y == 0, y, y * (c * z).log1p())
+        return -self.scale.log() - _core.where(zero, z, nonzero)
+
+    def log_survival_function(self, value: Any) -> Tensor:
+        """``log(1 - cdf(value))``, computed directly."""
+        value = self._value(value, self.loc)
+        self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        zero, c = self._safe_concentration()
+        return _core.where(zero, -z, -(c * z).log1p() / c)
+
+    def log_cdf(self, value: Any) -> Tensor:
+        return (-self.log_survival_function(value).exp()).log1p()
+
+    def cdf(self, value: Any) -> Tensor:
+        return self.log_cdf(value).exp()
+
+    def icdf(self, value: Any) -> Tensor:
+        value = self._value(value, self.loc)
+        zero, c = self._safe_concentration()
+        logu = (-value).log1p()
+        nonzero = self.loc + self.scale / c * (-c * logu).expm1()
+        return _core.where(zero, self.loc - self.scale * logu, nonzero)
+
+    def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        u = _core.rand(*shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.icdf(u)
+
+    @property
+    def mean(self) -> Tensor:
+        c = self.concentration
+        valid = c < 1
+        result = self.loc + self.scale / (1 - _core.where(valid, c, 0.5))
+        return _core.where(valid, result, float("nan"))
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        c = self.concentration
+        valid = c < 0.5
+        safe = _core.where(valid, c, 0.25)
+        result = self.scale**2 / ((1 - safe) ** 2 * (1 - 2 * safe))
+        return _core.where(valid, result, float("nan"))
+
+    def entropy(self) -> Tensor:
+        return self.scale.log() + self.concentration + 1

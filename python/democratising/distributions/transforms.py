@@ -1,7 +1,9 @@
 """PyTorch's ``torch.distributions.transforms``: the ``Transform`` base (``__call__``, ``inv``,
 ``log_abs_det_jacobian``, ``sign``, event dimensions, ``cache_size``) and ``ExpTransform``,
 ``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``SoftmaxTransform``,
-``ComposeTransform``, ``PowerTransform`` and ``AbsTransform``, written over differentiable
+``ComposeTransform``, ``PowerTransform``, ``AbsTransform``, the matrix transforms
+(``LowerCholeskyTransform``, ``PositiveDefiniteTransform``, ``CorrCholeskyTransform``),
+``ReshapeTransform`` and ``CumulativeDistributionTransform``, written over differentiable
 engine ops. Domains and codomains are ``constraints`` objects, as PyTorch's."""
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ __all__ = [
     "AbsTransform",
     "AffineTransform",
     "ComposeTransform",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
+    "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
     "PowerTransform",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
@@ -619,3 +626,223 @@ class IndependentTransform(Transform):
 
 identity_transform = ComposeTransform([])
 """The identity (an empty ``ComposeTransform``), as ``torch.distributions.transforms``."""
+
+
+def _tril_placement(n: int, diag: int, like: Tensor) -> Tensor:
+    """The ``(N, n * n)`` 0/1 matrix that places a row-order vector of the entries on or below
+    diagonal ``diag`` into a flattened ``n x n`` matrix: a matmul keeps both directions
+    differentiable without scatter."""
+    cells = [i * n + j for i in range(n) for j in range(n) if j <= i + diag]
+    place = _core.zeros(len(cells), n * n, dtype=like.dtype, device=like.device)
+    for k, c in enumerate(cells):
+        place[k, c] = 1.0
+    return place
+
+
+def _tril_size(m: int, diag: int) -> int:
+    """The ``n`` whose triangle below diagonal ``diag`` (``diag <= 0``) has ``m`` entries."""
+    n = 1
+    while (n * (n + 1)) // 2 + diag * n - ((-diag) * (-diag - 1)) // 2 < m:
+        n += 1
+    if (n * (n + 1)) // 2 + diag * n - ((-diag) * (-diag - 1)) // 2 != m:
+        raise InvalidValueError(
+            f"The size of last dimension is {m} which cannot be expressed as the lower "
+            "triangular part of a square D x D matrix."
+        )
+    return n
+
+
+def _vec_to_tril(vec: Tensor, diag: int) -> Tensor:
+    n = _tril_size(int(vec.shape[-1]), diag)
+    flat = vec @ _tril_placement(n, diag, vec)
+    return flat.reshape(*tuple(vec.shape)[:-1], n, n)
+
+
+def _tril_to_vec(mat: Tensor, diag: int) -> Tensor:
+    n = int(mat.shape[-1])
+    if diag < -n or diag >= n:
+        raise InvalidValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    flat = mat.reshape(*tuple(mat.shape)[:-2], n * n)
+    return flat @ _tril_placement(n, diag, mat).mT
+
+
+class LowerCholeskyTransform(_ParameterFree):
+    """Unconstrained square matrices to lower-triangular ones with a positive diagonal: the
+    strict lower triangle is kept and the diagonal exponentiated (not bijective: the upper
+    triangle is dropped)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+    domain_event_dim = 2
+    codomain_event_dim = 2
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.tril(-1) + x.diagonal(dim1=-2, dim2=-1).exp().diag_embed()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.tril(-1) + y.diagonal(dim1=-2, dim2=-1).log().diag_embed()
+
+
+class PositiveDefiniteTransform(_ParameterFree):
+    """Unconstrained square matrices to positive-definite ones, ``L L^T`` of the
+    ``LowerCholeskyTransform`` of the input; the inverse goes through the Cholesky factor."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+    domain_event_dim = 2
+    codomain_event_dim = 2
+
+    def _call(self, x: Tensor) -> Tensor:
+        low = LowerCholeskyTransform()(x)
+        return low @ low.mT
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from .. import linalg
+
+        return LowerCholeskyTransform().inv(linalg.cholesky(y))
+
+
+class CorrCholeskyTransform(Transform):
+    """Unconstrained vectors of length ``D (D - 1) / 2`` to Cholesky factors of ``D x D``
+    correlation matrices (rows of unit norm, positive diagonal): ``tanh`` then a signed stick
+    breaking per row, as PyTorch's (and Stan's). Equal only to itself, as PyTorch's."""
+
+    bijective = True
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    domain_event_dim = 1
+    codomain_event_dim = 2
+
+    def _call(self, x: Tensor) -> Tensor:
+        from ..nn.functional import pad
+
+        eps = _finfo(x.dtype).eps
+        r = _vec_to_tril(x.tanh().clamp(min=-1 + eps, max=1 - eps), -1)
+        z1m_cumprod_sqrt = (1 - r * r).sqrt().cumprod(-1)
+        n = int(r.shape[-1])
+        r = r + _core.eye(n, dtype=r.dtype, device=r.device)
+        return r * pad(z1m_cumprod_sqrt[..., :-1], (1, 0), value=1.0)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from ..nn.functional import pad
+
+        y_cumsum = 1 - (y * y).cumsum(-1)
+        shifted = pad(y_cumsum[..., :-1], (1, 0), value=1.0)
+        t = _tril_to_vec(y, -1) / _tril_to_vec(shifted, -1).sqrt()
+        return (t.log1p() - (-t).log1p()) / 2
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        # The log-determinant of ``x`` against the flattened strict lower triangle of ``y``.
+        y1m_cumsum = 1 - (y * y).cumsum(-1)
+        stick_breaking = 0.5 * _tril_to_vec(y1m_cumsum, -2).log().sum(-1)
+        tanh = -2 * (x + (-2 * x).softplus() - math.log(2.0)).sum(-1)
+        return stick_breaking + tanh
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise InvalidValueError("Too few dimensions on input")
+        m = int(shape[-1])
+        d = round((0.25 + 2 * m) ** 0.5 + 0.5)
+        if d * (d - 1) // 2 != m:
+            raise InvalidValueError("Input is not a flattened lower-diagonal number")
+        return (*tuple(shape)[:-1], d, d)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 2:
+            raise InvalidValueError("Too few dimensions on input")
+        if shape[-2] != shape[-1]:
+            raise InvalidValueError("Input is not square")
+        d = int(shape[-1])
+        return (*tuple(shape)[:-2], d * (d - 1) // 2)
+
+
+class ReshapeTransform(Transform):
+    """Reshapes the rightmost ``in_shape`` dimensions to ``out_shape`` (same number of
+    elements); bijective with a zero log-Jacobian."""
+
+    bijective = True
+
+    def __init__(
+        self, in_shape: Sequence[int], out_shape: Sequence[int], cache_size: int = 0
+    ) -> None:
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.out_shape = tuple(int(s) for s in out_shape)
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise InvalidValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+        self.domain_event_dim = len(self.in_shape)
+        self.codomain_event_dim = len(self.out_shape)
+        self.domain = constraints.independent(constraints.real, len(self.in_shape))
+        self.codomain = constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        batch = tuple(x.shape)[: x.ndim - len(self.in_shape)]
+        return x.reshape(*batch, *self.out_shape)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        batch = tuple(y.shape)[: y.ndim - len(self.out_shape)]
+        return y.reshape(*batch, *self.in_shape)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        batch = tuple(x.shape)[: x.ndim - len(self.in_shape)]
+        return _core.zeros(*batch, dtype=x.dtype, device=x.device)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self._swap(shape, self.in_shape, self.out_shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self._swap(shape, self.out_shape, self.in_shape)
+
+    @staticmethod
+    def _swap(shape: Sequence[int], old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < len(old):
+            raise InvalidValueError("Too few dimensions on input")
+        cut = len(shape) - len(old)
+        if shape[cut:] != old:
+            raise InvalidValueError(f"Shape mismatch: expected {shape[cut:]} but got {old}")
+        return shape[:cut] + new
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_shape}, {self.out_shape})"
+
+
+class CumulativeDistributionTransform(Transform):
+    """``y = distribution.cdf(x)`` onto the unit interval (inverse ``icdf``); the
+    log-Jacobian is the density, ``distribution.log_prob(x)``."""
+
+    bijective = True
+    # As PyTorch's: the codomain is the elementwise unit interval whatever the event size.
+    codomain = constraints.unit_interval
+
+    def __init__(self, distribution: Any, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+        self.domain_event_dim = distribution.support.event_dim
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.distribution.support
+
+    @property
+    def sign(self) -> Union[int, Tensor]:
+        return 1
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.distribution.log_prob(x)

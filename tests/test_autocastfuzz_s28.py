@@ -286,56 +286,226 @@ def test_output_dtype_under_autocast_is_torchs(
     assert out.dtype == (low if want == "low" else dm.float32), name
 
 
-# ---- errors where PyTorch runs (strict xfails; the reason names the file) --------------------
+# ---- the float32 list: quantile, the pools, linalg ---------------------------------------------
+
+#: quantile(x, tensor([0.25, 0.5, 0.9])) of _QX under torch.autocast (float32 both): the low
+#: input (and q) widened to float32, and of the float32 input with a low q.
+_QX = np.linspace(-1.3, 2.1, 10, dtype=np.float32)[[3, 7, 1, 9, 0, 5, 2, 8, 4, 6]]
+_Q_LOW = {
+    "bfloat16": [-0.448974609375, 0.400390625, 1.7509765625],
+    "float16": [-0.449981689453125, 0.39996337890625, 1.7600202560424805],
+}
+_Q_F32 = {
+    "bfloat16": [-0.44999998807907104, 0.4000000059604645, 1.7546874284744263],
+    "float16": [-0.44999998807907104, 0.4000000059604645, 1.759667992591858],
+}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DTypeError,
-    reason="quantile/nanquantile (_stats_functions.py) refuse a bfloat16/float16 input (or a q of "
-    "another dtype) under autocast; PyTorch's autocast runs them in float32 (its fp32 list)",
-)
+@pytest.mark.parametrize("low", LOWS)
 @pytest.mark.parametrize("fn", ["quantile", "nanquantile"])
-def test_quantile_under_autocast_runs_in_float32(fn: str) -> None:
-    x = _x(10).to(dm.bfloat16)
-    with dm.autocast("cpu", dtype=dm.bfloat16):
-        out = getattr(dm, fn)(x, dm.tensor([0.25, 0.5]))
-    assert out.dtype == dm.float32
+def test_quantile_under_autocast_runs_in_float32(fn: str, low: dm.dtype) -> None:
+    x, q = dm.tensor(_QX), dm.tensor([0.25, 0.5, 0.9])
+    key = str(low).split(".")[-1]
+    with dm.autocast("cpu", dtype=low):
+        of_low = getattr(dm, fn)(x.to(low), q.to(low))
+        of_f32 = getattr(dm, fn)(x, q.to(low))
+        scalar_q = getattr(dm, fn)(x.to(low), 0.5)
+    assert (of_low.dtype, of_f32.dtype, scalar_q.dtype) == (dm.float32,) * 3
+    np.testing.assert_allclose(_np(of_low), _Q_LOW[key], rtol=1e-6)
+    np.testing.assert_allclose(_np(of_f32), _Q_F32[key], rtol=1e-6)
+    with pytest.raises(DTypeError):  # outside autocast PyTorch refuses a low input too
+        getattr(dm, fn)(x.to(low), q)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DTypeError,
-    reason="linalg.vecdot (linalg/_products.py) refuses a bfloat16 and a float32 operand under "
-    "autocast; it is on PyTorch's lower-precision list (both cast to bfloat16, result bfloat16)",
-)
-def test_linalg_vecdot_under_autocast_mixes_dtypes() -> None:
-    with dm.autocast("cpu", dtype=dm.bfloat16):
-        out = dm.linalg.vecdot(_x(3, 4).to(dm.bfloat16), _x(3, 4))
-    assert out.dtype == dm.bfloat16
+@pytest.mark.parametrize("low", LOWS)
+def test_linalg_vecdot_under_autocast_is_low(low: dm.dtype) -> None:
+    a = dm.tensor([[0.5, -1.25, 2.0], [1.5, 0.75, -0.5]])
+    b = dm.tensor([[1.1, 0.3, -0.7], [0.2, -2.2, 0.9]])
+    with dm.autocast("cpu", dtype=low):
+        mixed = dm.linalg.vecdot(a.to(low), b)
+        both_f32 = dm.linalg.vecdot(a, b)
+        wide = dm.linalg.vecdot(a.double(), b.double())
+    assert (mixed.dtype, both_f32.dtype, wide.dtype) == (low, low, dm.float64)
+    want = [-1.21875, -1.8046875] if low == dm.bfloat16 else [-1.2255859375, -1.7998046875]
+    assert _np(mixed).tolist() == want  # torch's values
+    with pytest.raises(DTypeError):  # no autocast: one dtype, as PyTorch's
+        dm.linalg.vecdot(a.to(low), b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DTypeError,
-    reason="max_unpool3d (nn/pooling_extra.py) goes through NumPy and refuses a bfloat16 input "
-    "('NumPy has no bfloat16'), with or without autocast; PyTorch runs it (float32 under autocast)",
-)
-def test_max_unpool3d_of_bfloat16() -> None:
-    x = _x(1, 2, 4, 4, 4).to(dm.bfloat16)
-    out = F.max_unpool3d(*F.max_pool3d(x, 2, return_indices=True), 2)
+def test_max_unpool_of_bfloat16_and_under_autocast() -> None:
+    x = _x(1, 2, 4, 4, 4)
+    y, idx = F.max_pool3d(x, 2, return_indices=True)
+    out = F.max_unpool3d(y.to(dm.bfloat16), idx, 2)
     assert out.dtype == dm.bfloat16 and out.shape == (1, 2, 4, 4, 4)
+    np.testing.assert_array_equal(_np(out), _np(F.max_unpool3d(y.to(dm.bfloat16).float(), idx, 2)))
+    y2, idx2 = F.max_pool2d(_x(1, 2, 4, 4), 2, return_indices=True)
+    y1, idx1 = F.max_pool1d(_x(1, 2, 4), 2, return_indices=True)
+    for low in LOWS:
+        with dm.autocast("cpu", dtype=low):  # on PyTorch's float32 list (1d through 2d)
+            assert F.max_unpool3d(y.to(low), idx, 2).dtype == dm.float32
+            assert F.max_unpool2d(y2.to(low), idx2, 2).dtype == dm.float32
+            assert F.max_unpool1d(y1.to(low), idx1, 2).dtype == dm.float32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DTypeError,
-    reason="fractional_max_pool2d/3d (nn/fractional_pool.py) go through NumPy and refuse a "
-    "bfloat16 input ('NumPy has no bfloat16'); PyTorch runs them (float32 under autocast)",
-)
-def test_fractional_max_pool2d_of_bfloat16() -> None:
-    out = F.fractional_max_pool2d(_x(1, 2, 6, 6).to(dm.bfloat16), 2, output_size=3)
-    assert out.dtype == dm.bfloat16 and out.shape == (1, 2, 3, 3)
+#: F.fractional_max_pool2d of _FMP_X (bfloat16) with _random_samples _FMP_SAMPLES (bfloat16):
+#: PyTorch's values and indices.
+_FMP_X = np.arange(72, dtype=np.float32).reshape(1, 2, 6, 6)[:, :, ::-1].copy() / 7
+_FMP_SAMPLES = [[[0.3, 0.7], [0.9, 0.1]]]
+_FMP_Y = [
+    4.4375, 4.71875, 5.0, 2.71875, 3.0, 3.28125, 1.0, 1.2890625, 1.5703125, 9.5625, 9.875,
+    10.125, 7.84375, 8.125, 8.4375, 6.15625, 6.4375, 6.71875,
+]  # fmt: skip
+_FMP_I = [1, 3, 5, 13, 15, 17, 25, 27, 29] * 2
+
+
+def test_fractional_max_pool_of_bfloat16() -> None:
+    x = dm.tensor(_FMP_X).to(dm.bfloat16)
+    samples = dm.tensor(_FMP_SAMPLES).to(dm.bfloat16)
+    y, i = F.fractional_max_pool2d(
+        x, 2, output_size=3, return_indices=True, _random_samples=samples
+    )
+    assert y.dtype == dm.bfloat16 and y.shape == (1, 2, 3, 3)
+    assert _np(y).ravel().tolist() == _FMP_Y
+    assert i.flatten().tolist() == _FMP_I
+    assert F.fractional_max_pool2d(x, 2, output_size=3).dtype == dm.bfloat16  # drawn samples
+    out3 = F.fractional_max_pool3d(_x(1, 2, 6, 6, 6).to(dm.bfloat16), 2, output_size=3)
+    assert out3.dtype == dm.bfloat16 and out3.shape == (1, 2, 3, 3, 3)
+    for low in LOWS:
+        with dm.autocast("cpu", dtype=low):  # on PyTorch's float32 list
+            y2, i2 = F.fractional_max_pool2d(
+                x.to(low), 2, output_size=3, return_indices=True, _random_samples=samples
+            )
+            y3 = F.fractional_max_pool3d(_x(1, 2, 6, 6, 6).to(low), 2, output_size=3)
+        assert (y2.dtype, i2.dtype, y3.dtype) == (dm.float32, dm.int64, dm.float32)
+        assert i2.flatten().tolist() == _FMP_I
+
+
+_SPD = np.array([[2.0, 0.5, 0.1], [0.3, 1.7, -0.4], [0.2, -0.6, 3.1], [1.0, 1.0, 1.0]], np.float32)
+_RHS = np.array([[1.0], [2.0], [-1.0], [0.5]], np.float32)
+#: torch.linalg.lstsq(_SPD, _RHS).solution under bfloat16/float16 autocast (float32).
+_LSTSQ = [0.19731880724430084, 0.9375573396682739, -0.20765134692192078]
+#: torch.linalg.inv((_SPD.T @ _SPD).to(low)) under autocast (float32, of the rounded input).
+_INV = {
+    "bfloat16": [0.3075643479824066, -0.1881369948387146, -0.07461892068386078,
+                 -0.1881369799375534, 0.3480275869369507, 0.07797892391681671,
+                 -0.07461891323328018, 0.07797892391681671, 0.11561502516269684],
+    "float16": [0.30719077587127686, -0.18783606588840485, -0.07440733164548874,
+                -0.18783608078956604, 0.3477373719215393, 0.07768748700618744,
+                -0.07440733164548874, 0.07768747955560684, 0.11522592604160309],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("low", LOWS)
+def test_linalg_solves_under_autocast_run_in_float32(low: dm.dtype) -> None:
+    a, b = dm.tensor(_SPD), dm.tensor(_RHS)
+    key = str(low).split(".")[-1]
+    with dm.autocast("cpu", dtype=low):
+        s = a.mT @ a  # low (matmul), as in the torch run
+        sol = dm.linalg.lstsq(a, b)
+        sol_low = dm.linalg.lstsq(a.to(low), b.to(low))
+        inv = dm.linalg.inv(s)
+        by_kw = dm.linalg.solve(s, B=b[:3])
+    assert s.dtype == low
+    assert sol.solution.dtype == dm.float32  # float32 throughout, no bfloat16 matmul inside
+    np.testing.assert_allclose(_np(sol.solution).ravel(), _LSTSQ, rtol=2e-6, atol=1e-7)
+    assert sol_low.solution.dtype == dm.float32 and sol_low.residuals.dtype == dm.float32
+    assert inv.dtype == dm.float32
+    np.testing.assert_allclose(_np(inv).ravel(), _INV[key], rtol=1e-6)
+    assert by_kw.dtype == dm.float32
+
+
+def _tau() -> dm.Tensor:
+    return dm.tensor([0.5, 0.25, 0.0])
+
+
+#: (name, op on a 3x3 SPD matrix of the given dtype); torch gives float32 for every one under
+#: CPU autocast, from a low or a float32 input (its float32 list).
+_FP32_LIST: list[tuple[str, _Op]] = [
+    ("inv", dm.linalg.inv),
+    ("inv_ex", lambda a: dm.linalg.inv_ex(a).inverse),
+    ("inverse", dm.inverse),
+    ("pinverse", dm.pinverse),
+    ("cholesky", dm.linalg.cholesky),
+    ("cholesky_ex", lambda a: dm.linalg.cholesky_ex(a).L),
+    ("torch_cholesky", dm.cholesky),
+    ("solve", lambda a: dm.linalg.solve(a, a[:, :1])),
+    ("lstsq", lambda a: dm.linalg.lstsq(a, a[:, :1]).solution),
+    ("svd", lambda a: dm.linalg.svd(a).Vh),
+    ("torch_svd", lambda a: dm.svd(a).V),
+    ("torch_svd_no_uv", lambda a: dm.svd(a, compute_uv=False).U),
+    ("svdvals", dm.linalg.svdvals),
+    ("qr", lambda a: dm.linalg.qr(a).R),
+    ("eigh", lambda a: dm.linalg.eigh(a).eigenvectors),
+    ("eigvalsh", dm.linalg.eigvalsh),
+    ("cond", dm.linalg.cond),
+    ("cond_fro", lambda a: dm.linalg.cond(a, "fro")),
+    ("householder", lambda a: dm.linalg.householder_product(a, _tau().to(a.dtype))),
+    ("householder_mixed", lambda a: dm.linalg.householder_product(a, _tau())),
+    ("orgqr", lambda a: dm.orgqr(a, _tau().to(a.dtype))),
+    ("tensorinv", lambda a: dm.linalg.tensorinv(a.reshape(3, 1, 3), ind=2)),
+    ("tensorsolve", lambda a: dm.linalg.tensorsolve(a, a[:, 0])),
+]
+
+
+@pytest.mark.parametrize("low", LOWS)
+@pytest.mark.parametrize("cast", ["low", "f32"])
+@pytest.mark.parametrize(("name", "op"), _FP32_LIST, ids=[t[0] for t in _FP32_LIST])
+def test_linalg_fp32_list_under_autocast(low: dm.dtype, cast: str, name: str, op: _Op) -> None:
+    a = dm.tensor(_SPD)
+    s = (a.mT @ a).to(low if cast == "low" else dm.float32)
+    with dm.autocast("cpu", dtype=low):
+        out = op(s)
+    assert out.dtype == dm.float32, name
+    if not name.endswith("mixed"):
+        assert op(s).dtype == s.dtype, name  # outside autocast: the input's dtype
+
+
+@pytest.mark.parametrize("low", LOWS)
+def test_matrix_exp_under_autocast_keeps_its_inputs_dtype(low: dm.dtype) -> None:
+    s = dm.tensor(_SPD[:3] / 10)
+    with dm.autocast("cpu", dtype=low):  # on no list: float32 stays float32 (its matmuls too)
+        out, out_low = dm.linalg.matrix_exp(s), dm.linalg.matrix_exp(s.to(low))
+    assert (out.dtype, out_low.dtype) == (dm.float32, low)
+    np.testing.assert_array_equal(_np(out), _np(dm.linalg.matrix_exp(s)))
+
+
+# ---- ops on no CPU list: vdot and bilinear keep their operands' dtype -------------------------
+
+_BA = [[0.5, -1.25, 2.0], [1.5, 0.75, -0.5]]
+_BB = [[1.1, 0.3, -0.7], [0.2, -2.2, 0.9]]
+#: F.bilinear(_BA, _BB, _BW, [0.1, -0.2]) with every operand low, under autocast (torch's).
+_BILINEAR = {
+    "bfloat16": [-0.162109375, 0.3359375, 1.65625, -0.37890625],
+    "float16": [-0.1597900390625, 0.327880859375, 1.6513671875, -0.37939453125],
+}
+#: torch.vdot(_BA[0], _BB[0]) in the low dtype under autocast.
+_VDOT = {"bfloat16": -1.2265625, "float16": -1.2255859375}
+
+
+def _bw() -> dm.Tensor:
+    return dm.tensor(np.arange(18, dtype=np.float32).reshape(2, 3, 3) / 10 - 0.8)
+
+
+@pytest.mark.parametrize("low", LOWS)
+def test_vdot_and_bilinear_under_autocast_keep_the_low_dtype(low: dm.dtype) -> None:
+    a, b, w, bias = dm.tensor(_BA), dm.tensor(_BB), _bw(), dm.tensor([0.1, -0.2])
+    key = str(low).split(".")[-1]
+    with dm.autocast("cpu", dtype=low):
+        v = dm.vdot(a[0].to(low), b[0].to(low))
+        v32 = dm.vdot(a[0], b[0])
+        y = F.bilinear(a.to(low), b.to(low), w.to(low), bias.to(low))
+        y_nobias = F.bilinear(a.to(low), b.to(low), w.to(low))
+        y32 = F.bilinear(a, b, w)
+    assert (v.dtype, v32.dtype) == (low, dm.float32)
+    assert (y.dtype, y_nobias.dtype, y32.dtype) == (low, low, dm.float32)
+    # (within an ulp of torch's: its products accumulate in float32 before rounding)
+    np.testing.assert_allclose(_np(v), _VDOT[key], rtol=1e-2)
+    np.testing.assert_allclose(_np(y).ravel(), _BILINEAR[key], rtol=1e-2, atol=1e-3)
+
+
+def test_vdot_of_int32_is_int32() -> None:
+    out = dm.vdot(dm.tensor([1, 2], dtype=dm.int32), dm.tensor([3, 4], dtype=dm.int32))
+    assert out.dtype == dm.int32 and out.item() == 11
 
 
 # ---- dtype= checks of the reductions (PyTorch's RuntimeErrors) --------------------------------

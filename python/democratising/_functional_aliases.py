@@ -644,7 +644,11 @@ def rsub(input: Tensor, other: Union[Tensor, float], alpha: float = 1) -> Tensor
 def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
     """The solution ``X`` of ``A X = input`` for ``A = L L^T`` given its Cholesky factor
     ``L = input2`` (``upper``: ``A = U^T U``), by two triangular solves (differentiable,
-    batched)."""
+    batched). Under autocast it runs in float32, as PyTorch's."""
+    if _core._get_autocast() is not None:
+        from ._tensor_extra import _autocast_fp32
+
+        return _autocast_fp32(cholesky_solve, input, input2, upper)  # type: ignore[no-any-return]
     from .linalg import solve_triangular
 
     factor = input2
@@ -657,7 +661,11 @@ def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor
 
 def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:
     """The inverse of ``A = L L^T`` (``upper``: ``U^T U``) from its Cholesky factor
-    ``input``."""
+    ``input`` (in float32 under autocast, as PyTorch's)."""
+    if _core._get_autocast() is not None:
+        from ._tensor_extra import _autocast_fp32
+
+        return _autocast_fp32(cholesky_inverse, input, upper)  # type: ignore[no-any-return]
     if input.dim() < 2 or input.shape[-1] != input.shape[-2]:
         raise ShapeError(
             "cholesky_inverse(): expected a (batch of) square matrices, got shape "

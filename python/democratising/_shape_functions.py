@@ -434,7 +434,10 @@ def vdot(x: Tensor, other: Tensor) -> Tensor:
         raise ShapeError(
             f"inconsistent tensor size: vdot of {x.shape[0]} and {other.shape[0]} elements"
         )
-    return (x * other).sum()
+    # In the operands' dtype, as PyTorch's (vdot is on no CPU autocast list): ``sum`` widens
+    # a low dtype under autocast and an integer one to int64.
+    out = (x * other).sum()
+    return out if out.dtype == x.dtype else out.to(x.dtype)
 
 
 def _scaled_add(

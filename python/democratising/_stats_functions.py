@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._math_functions import _from_host
-from ._tensor_extra import _dim, _host, _index, _takes_tensor, norm
+from ._tensor_extra import _autocast_fp32, _dim, _host, _index, _takes_tensor, norm
 from ._tensor_more import (
     MedianResult,
     _empty_in_graph,
@@ -155,6 +155,11 @@ def _quantile_function(name: str, ignore_nan: bool, doc: str) -> Callable[..., T
         *,
         interpolation: str = "linear",
     ) -> Tensor:
+        if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+            out: Tensor = _autocast_fp32(
+                _quantile, name, x, q, dim, keepdim, interpolation, ignore_nan=ignore_nan
+            )
+            return out
         return _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan=ignore_nan)
 
     quantile_of.__name__ = quantile_of.__qualname__ = name

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from .._tensor_extra import _host
+from .._tensor_extra import _autocast_fp32, _host
 from ..errors import ArgumentTypeError, DTypeError, LinAlgError, ShapeError
 
 __all__ = ["LinAlgError"]
@@ -78,6 +78,42 @@ def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
         args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _HALF else a for a in args)
         out = fn(*args, **kwargs)
         return out if half is None else _cast_back(out, half)
+
+    return run
+
+
+def autocast_fp32(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An op on PyTorch's autocast float32 list (``linalg.inv``, ``svd``, ``lstsq``, ...):
+    inside an autocast region its float16/bfloat16 tensor arguments are widened to float32
+    and it runs with autocast off (its inner matmuls stay float32); outside, one check."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if _core._get_autocast() is None:
+            return fn(*args, **kwargs)
+        kwargs = {
+            k: v.float() if isinstance(v, Tensor) and v.dtype in _HALF else v
+            for k, v in kwargs.items()
+        }
+        return _autocast_fp32(fn, *args, **kwargs)
+
+    return run
+
+
+def autocast_off(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An op on no CPU autocast list that PyTorch runs in its input's dtype though written
+    here with matmuls (``matrix_exp``): autocast is off inside, so a float32 input stays
+    float32."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if _core._get_autocast() is None:
+            return fn(*args, **kwargs)
+        prev = _core._set_autocast(None)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _core._set_autocast(prev)
 
     return run
 

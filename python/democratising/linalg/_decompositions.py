@@ -99,6 +99,7 @@ def _cholesky(op: str, A: Tensor, upper: bool, check: bool) -> tuple[Tensor, Ten
     return (c.mT(L) if upper else L), c.to_tensor(info, A, _core.int32)
 
 
+@c.autocast_fp32
 @c.in_float32
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """The Cholesky factor ``L`` (``A = L L^T``; ``U = L^T`` if ``upper``) of symmetric
@@ -107,6 +108,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     return _cholesky("linalg.cholesky", A, upper, True)[0]
 
 
+@c.autocast_fp32
 @c.in_float32
 def cholesky_ex(
     A: Tensor, *, upper: bool = False, check_errors: bool = False
@@ -167,6 +169,7 @@ class _QR(Function):
         return _core.cat([gX, Q @ gR2], -1), None
 
 
+@c.autocast_fp32
 @c.in_float32
 def qr(A: Tensor, mode: str = "reduced") -> c.QRResult:
     """``(Q, R)`` with ``A = Q R`` (``torch.linalg.qr``): ``mode`` ``"reduced"`` (``Q`` is
@@ -210,6 +213,7 @@ def _uplo(op: str, UPLO: str) -> str:
     return UPLO
 
 
+@c.autocast_fp32
 @c.in_float32
 def eigh(A: Tensor, UPLO: str = "L") -> c.EighResult:
     """``(eigenvalues, eigenvectors)`` of symmetric matrices, eigenvalues ascending
@@ -218,6 +222,7 @@ def eigh(A: Tensor, UPLO: str = "L") -> c.EighResult:
     return c.EighResult(*_Eigh.apply(A, _uplo("linalg.eigh", UPLO)))
 
 
+@c.autocast_fp32
 @c.in_float32
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     """The eigenvalues of symmetric matrices, ascending (``torch.linalg.eigvalsh``)."""
@@ -285,6 +290,7 @@ class _SVD(Function):
         return (gA if gA_extra is None else gA + gA_extra), None
 
 
+@c.autocast_fp32
 @c.in_float32
 def svd(A: Tensor, full_matrices: bool = True, *, driver: Optional[str] = None) -> c.SVDResult:
     """``(U, S, Vh)`` with ``A = U diag(S) Vh``, singular values descending
@@ -296,6 +302,7 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver: Optional[str] = None) 
     return c.SVDResult(*_SVD.apply(A, full_matrices))
 
 
+@c.autocast_fp32
 @c.in_float32
 def svdvals(A: Tensor, *, driver: Optional[str] = None) -> Tensor:
     """The singular values, descending (``torch.linalg.svdvals``); differentiable
@@ -320,6 +327,7 @@ def qr_legacy(input: Tensor, some: bool = True) -> c.QRResult:
     return qr(input, "reduced" if some else "complete")
 
 
+@c.autocast_fp32
 def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True) -> c.TorchSVDResult:
     """``torch.svd``: ``(U, S, V)`` with ``V`` (not ``Vh``), reduced unless ``some=False``;
     without ``compute_uv`` ``U`` and ``V`` are zeros."""

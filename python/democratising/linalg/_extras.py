@@ -319,6 +319,7 @@ def solve_ex(
 _TAYLOR_DEGREE = 18
 
 
+@c.autocast_off
 @c.in_float32
 def matrix_exp(A: Tensor) -> Tensor:
     """The matrix exponential ``Σ Aᵏ / k!`` of square matrices (``torch.linalg.matrix_exp``):
@@ -345,6 +346,7 @@ def _prod(shape: Sequence[int]) -> int:
     return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
 
 
+@c.autocast_fp32
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
     """The inverse of ``A`` seen as a linear map from its last ``ndim - ind`` dimensions to
     its first ``ind``: the result has shape ``A.shape[ind:] + A.shape[:ind]``."""
@@ -360,6 +362,7 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
     return inv(A.reshape((left, right))).reshape(shape[ind:] + shape[:ind])
 
 
+@c.autocast_fp32
 def tensorsolve(A: Tensor, B: Tensor, dims: Optional[Sequence[int]] = None) -> Tensor:
     """The ``X`` with ``tensordot(A, X, X.ndim) == B``; ``X`` has shape
     ``A.shape[B.ndim:]``. ``dims`` are dimensions of ``A`` moved to the end first."""

@@ -202,6 +202,7 @@ def norm(
     )
 
 
+@c.autocast_fp32
 def cond(A: Tensor, p: _Ord = None) -> Tensor:
     """The condition number of matrices in the norm ``p`` (``torch.linalg.cond``): the ratio of
     the extreme singular values for ``None``/``2``/``-2``, else ``norm(A) * norm(inv(A))``."""

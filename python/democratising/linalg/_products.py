@@ -14,7 +14,7 @@ from typing import Optional
 
 from .. import _core
 from .._core import Tensor
-from .._tensor_extra import broadcast_tensors
+from .._tensor_extra import _AUTOCAST_ELIGIBLE, broadcast_tensors
 from ..errors import (
     ArgumentTypeError,
     DTypeError,
@@ -69,8 +69,13 @@ def cross_legacy(input: Tensor, other: Tensor, dim: Optional[int] = None) -> Ten
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """The dot product of vectors along ``dim`` (``torch.linalg.vecdot``); broadcasts."""
+    low = _core._get_autocast()
+    if low is not None and isinstance(x, Tensor) and isinstance(y, Tensor):
+        # On PyTorch's autocast lower-precision list, as matmul.
+        x, y = (t.to(low) if t.dtype in _AUTOCAST_ELIGIBLE else t for t in (x, y))
     c.check_same_dtype("linalg.vecdot", "x", x, "y", y)
-    return (x * y).sum(dim)
+    out = (x * y).sum(dim)
+    return out if out.dtype == x.dtype or not x.is_floating_point() else out.to(x.dtype)
 
 
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
@@ -177,6 +182,7 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     return out
 
 
+@c.autocast_fp32
 @c.in_float32
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:
     """The first ``n`` columns of ``H_1 ... H_k`` with ``H_i = I - tau_i v_i v_i^T``

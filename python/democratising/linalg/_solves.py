@@ -47,6 +47,7 @@ class _Inv(Function):
         return -(Xt @ g @ Xt)
 
 
+@c.autocast_fp32
 @c.in_float32
 def inv(A: Tensor) -> Tensor:
     """The inverse of square matrices (``torch.linalg.inv``); ``LinAlgError`` if one is
@@ -55,6 +56,7 @@ def inv(A: Tensor) -> Tensor:
     return _Inv.apply(A)
 
 
+@c.autocast_fp32
 @c.in_float32
 def inv_ex(A: Tensor, *, check_errors: bool = False) -> c.InvExResult:
     """``(inverse, info)``: ``info`` (int32, per matrix) is 0 where the inverse exists and
@@ -236,6 +238,7 @@ class _Solve(Function):
         )
 
 
+@c.autocast_fp32
 @c.in_float32
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """The solution ``X`` of ``A X = B`` (``X A = B`` if not ``left``) for square ``A``
@@ -397,11 +400,13 @@ def pinv(
     return _Pinv.apply(A, at, rt, hermitian)
 
 
+@c.autocast_fp32
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
     """``torch.pinverse``: ``linalg.pinv`` with ``rcond`` as the relative tolerance."""
     return pinv(input, rtol=rcond)
 
 
+@c.autocast_fp32
 @c.in_float32
 def lstsq(
     A: Tensor, B: Tensor, rcond: Optional[float] = None, *, driver: Optional[str] = None

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._tensor_extra import _autocast_fp32
 from ..errors import InvalidValueError, ShapeError, not_a_tensor
 from . import functional as F
 
@@ -296,6 +297,10 @@ def max_pool3d(
     maximum over each depth window. With ``return_indices`` also the flat ``d * H * W + h * W +
     w`` position of each maximum (the first in scan order, as PyTorch's), ``(values, indices)``,
     the values then read at those positions so the gradient goes to them alone."""
+    if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+        return _autocast_fp32(
+            max_pool3d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+        )
     x, unbatched = _batched(input, "max_pool3d")
     k, s, p = _pool_window(kernel_size, stride, padding, "max_pool3d")
     d = _triple(dilation)
@@ -378,6 +383,18 @@ def avg_pool3d(
     pool of each zero-padded depth slice, then sums over depth windows) divided by PyTorch's
     divisor — ``divisor_override``, else the window clipped to the padded input
     (``count_include_pad``) or to the input itself."""
+    if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+        out_fp32: Tensor = _autocast_fp32(
+            avg_pool3d,
+            input,
+            kernel_size,
+            stride,
+            padding,
+            ceil_mode,
+            count_include_pad,
+            divisor_override,
+        )
+        return out_fp32
     x, unbatched = _batched(input, "avg_pool3d")
     k, s, p = _pool_window(kernel_size, stride, padding, "avg_pool3d")
     if divisor_override is not None and divisor_override == 0:
@@ -470,7 +487,11 @@ def _adaptive3d(
 
 def adaptive_avg_pool3d(input: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
     """Average pooling of ``[N, C, D, H, W]`` or ``[C, D, H, W]`` to ``output_size`` (a
-    ``None`` there keeps that input size), with PyTorch's adaptive windows."""
+    ``None`` there keeps that input size), with PyTorch's adaptive windows. On PyTorch's
+    autocast float32 list: computed and returned in float32 inside a region."""
+    if _core._get_autocast() is not None:
+        out_fp32: Tensor = _autocast_fp32(adaptive_avg_pool3d, input, output_size)
+        return out_fp32
     return _adaptive3d(input, output_size, "adaptive_avg_pool3d", use_max=False)
 
 
@@ -482,6 +503,8 @@ def adaptive_max_pool3d(
     """Max pooling of ``[N, C, D, H, W]`` or ``[C, D, H, W]`` to ``output_size`` (a ``None``
     there keeps that input size), with PyTorch's adaptive windows. With ``return_indices``
     also the flat ``d * H * W + h * W + w`` position of each maximum: ``(values, indices)``."""
+    if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+        return _autocast_fp32(adaptive_max_pool3d, input, output_size, return_indices)
     if not return_indices:
         return _adaptive3d(input, output_size, "adaptive_max_pool3d", use_max=True)
     x, unbatched = _batched(input, "adaptive_max_pool3d")

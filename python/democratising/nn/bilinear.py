@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from .. import _core
 from .._core import Tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import InvalidValueError, ShapeError
@@ -62,6 +63,10 @@ def bilinear(
     y = (t * input2.reshape(b, 1, in2)).sum(-1)
     if bias is not None:
         y = y + bias
+    if y.dtype != input1.dtype and _core._get_autocast() is not None:
+        # On no CPU autocast list: PyTorch's result keeps the operands' dtype, where the sum
+        # here would widen a low one to float32.
+        y = y.to(input1.dtype)
     return y.reshape(*lead, out)
 
 

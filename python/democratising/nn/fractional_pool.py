@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._tensor_extra import _autocast_fp32
 from ..errors import InvalidValueError, ShapeError, not_a_tensor
 from .module import Module
 
@@ -120,9 +121,10 @@ def _fractional_max_pool(
             f"{name}(): _random_samples must have shape [>= {n}, {c}, {nd}], got "
             f"{list(samples.shape)}"
         )
-    u = samples.detach().cpu().numpy()[:n].reshape(n * c, nd)
-    if u.dtype not in (np.float32, np.float64):
-        u = u.astype(np.float32)
+    u_t = samples.detach().cpu()
+    if u_t.dtype in (_core.float16, _core.bfloat16):  # (NumPy has no bfloat16)
+        u_t = u_t.float()
+    u = u_t.numpy()[:n].reshape(n * c, nd)
     # PyTorch's 2-d kernels read the samples as (width, height); the 3-d ones as (t, h, w).
     order = (1, 0) if nd == 2 else (0, 1, 2)
     planes = n * c
@@ -167,6 +169,17 @@ def _fractional_max_pool_nd(nd: int, doc: str) -> Callable[..., Any]:
         return_indices: bool = False,
         _random_samples: Optional[Tensor] = None,
     ) -> Any:
+        if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+            return _autocast_fp32(
+                _fractional_max_pool,
+                input,
+                nd,
+                kernel_size,
+                output_size,
+                output_ratio,
+                return_indices,
+                _random_samples,
+            )
         return _fractional_max_pool(
             input, nd, kernel_size, output_size, output_ratio, return_indices, _random_samples
         )

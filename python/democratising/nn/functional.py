@@ -17,7 +17,7 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
-from .._tensor_extra import _takes_tensor, broadcast_tensors
+from .._tensor_extra import _autocast_fp32, _takes_tensor, broadcast_tensors
 from ..errors import (
     ArgumentTypeError,
     DTypeError,
@@ -1675,6 +1675,12 @@ def pad(
     if value is not None and value != 0:
         raise InvalidValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
     n_dims = len(pads) // 2
+    # PyTorch's autocast float32 list: reflection_pad1d/2d, replication_pad1d/2d/3d (not
+    # reflection_pad3d, circular or constant): a low input padded and returned in float32.
+    autocast = _core._get_autocast() is not None
+    if autocast and (mode == "replicate" or (mode == "reflect" and n_dims < 3)):
+        out_fp32: Tensor = _autocast_fp32(_pad_function, input, pads, mode, value)
+        return out_fp32
     if n_dims not in (1, 2, 3) or input.ndim not in (n_dims + 1, n_dims + 2):
         raise ShapeError(
             f"{mode} padding of {n_dims} dims needs a {n_dims + 1}-D or {n_dims + 2}-D input, "
@@ -1684,6 +1690,10 @@ def pad(
     for i in range(n_dims):
         out = _pad_gather(out, input.ndim - 1 - i, pads[2 * i], pads[2 * i + 1], mode)
     return out
+
+
+# ``pad`` itself (inside it, the name is the pad-widths argument).
+_pad_function = pad
 
 
 def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:

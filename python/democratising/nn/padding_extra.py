@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Union
 
+from .. import _core
 from .._core import Tensor
+from .._tensor_extra import _autocast_fp32
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from .module import Module
@@ -52,6 +54,13 @@ class _PadNd(Module):
         self.padding = F._ints(padding, 2 * self._dims, _SIDES[self._dims])
 
     def forward(self, input: Tensor) -> Tensor:
+        # PyTorch's autocast float32 list holds reflection_pad1d/2d and replication_pad1d/2d/3d
+        # (not reflection_pad3d, circular or constant): those widen a low input to float32.
+        if _core._get_autocast() is not None and (
+            self.mode == "replicate" or (self.mode == "reflect" and self._dims < 3)
+        ):
+            out_fp32: Tensor = _autocast_fp32(F.pad, input, self.padding, self.mode)
+            return out_fp32
         return F.pad(input, self.padding, self.mode)
 
     def extra_repr(self) -> str:

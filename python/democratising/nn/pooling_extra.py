@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from .._tensor_extra import _takes_tensor
+from .._tensor_extra import _autocast_fp32, _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import _functional_volumetric as V
 from . import functional as F
@@ -157,6 +157,11 @@ def _max_unpool_nd(n: int, doc: str) -> Callable[..., Tensor]:
         padding: IntOrSeq = 0,
         output_size: Optional[Sequence[int]] = None,
     ) -> Tensor:
+        if _core._get_autocast() is not None:  # on PyTorch's autocast float32 list
+            out_fp32: Tensor = _autocast_fp32(
+                max_unpool, input, indices, kernel_size, stride, padding, output_size
+            )
+            return out_fp32
         k = _ints(kernel_size, n)
         s = _ints(stride, n) if stride is not None else k
         out = _unpool_output_size(input, k, s, _ints(padding, n), output_size)

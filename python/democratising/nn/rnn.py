@@ -68,6 +68,8 @@ def _gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -> Te
     r = (i_r + h_r).sigmoid()
     z = (i_z + h_z).sigmoid()
     n = (i_n + r * h_n).tanh()
+    if n.dtype != h.dtype:  # autocast's low gates, a wider state: PyTorch's blend, unrounded
+        return (h - n) * z + n
     return (1 - z) * n + z * h
 
 
@@ -84,6 +86,16 @@ def _fused(
     packed = _core._rnn_sequence(gi, state[0], c0, w_hh, b_hh, mode, reverse)
     steps = gi.shape[0]
     return packed[:steps], tuple(packed[steps + k] for k in range(len(state)))
+
+
+def _widened_under_autocast(state: State) -> bool:
+    """Whether a GRU or LSTM cell step must leave the fused op for the composite one: under
+    CPU autocast PyTorch's cell math (``gru_cell``, ``lstm_cell``, the GRU layer) runs its
+    gates in the autocast dtype but blends them with the state, so a float32 state promotes
+    the result to float32; the fused op would return the autocast dtype. (CUDA keeps the fused
+    op: PyTorch's cuDNN RNNs are on its lower-precision list.) Outside autocast, one check."""
+    amp = _core._get_autocast()
+    return amp is not None and state[0].device.type == "cpu" and any(s.dtype != amp for s in state)
 
 
 class _RNNDTypeError(DTypeError, ValueError):
@@ -403,7 +415,13 @@ class RNNBase(Module):
                     getattr(self, f"weight_ih{sfx}"),
                     self._parameters.get(f"bias_ih{sfx}"),
                 )
-                if FUSED and masks is None and self.proj_size == 0:
+                # (PyTorch's CPU LSTM and RNN layers give the autocast dtype, as the fused op)
+                if (
+                    FUSED
+                    and masks is None
+                    and self.proj_size == 0
+                    and not (self.mode == "GRU" and _widened_under_autocast(state))
+                ):
                     w_hh = getattr(self, f"weight_hh{sfx}")
                     b_hh = self._parameters.get(f"bias_hh{sfx}")
                     out_d, state = _fused(projected, state, w_hh, b_hh, self.mode, direction == 1)
@@ -677,7 +695,7 @@ class LSTMCell(RNNCellBase):
         self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None
     ) -> tuple[Tensor, Tensor]:
         gi, (h, c), batched = self._prepare(input, None if hx is None else tuple(hx), 2)
-        if FUSED:
+        if FUSED and not _widened_under_autocast((h, c)):
             h, c = self._fused_step(gi, (h, c), "LSTM")
         else:
             h, c = _lstm_step(gi, h, c, self.weight_hh, self._parameters.get("bias_hh"))
@@ -691,7 +709,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         gi, (h,), batched = self._prepare(input, None if hx is None else (hx,), 1)
-        if FUSED:
+        if FUSED and not _widened_under_autocast((h,)):
             (h,) = self._fused_step(gi, (h,), "GRU")
         else:
             h = _gru_step(gi, h, self.weight_hh, self._parameters.get("bias_hh"))

@@ -1068,10 +1068,21 @@ class Module:
 
     def _call_forward(self, *args: Any, **kwargs: Any) -> Any:
         """``forward``, checkpointed when ``enable_checkpointing`` asked for it."""
-        if self.__dict__.get("_checkpointing") and _core.is_grad_enabled() and not kwargs:
-            from ..utils.checkpoint import checkpoint
+        if self.__dict__.get("_checkpointing") and _core.is_grad_enabled():
+            # (The hook-based path directly: the forward's keywords, ``src_mask=`` of a
+            # transformer layer, cannot clash with ``checkpoint()``'s own.)
+            from ..utils._checkpoint_hooked import _checkpoint_hooked
+            from ..utils.checkpoint import noop_context_fn
 
-            return checkpoint(self.forward, *args, use_reentrant=False)
+            return _checkpoint_hooked(
+                self.forward,
+                args,
+                kwargs,
+                preserve_rng_state=True,
+                context_fn=noop_context_fn,
+                check=True,
+                early_stop=True,
+            )
         try:
             return self.forward(*args, **kwargs)
         except AttributeError as e:

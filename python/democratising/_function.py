@@ -64,11 +64,7 @@ def _apply_forward_mode(cls: type[Function], args: tuple[Any, ...]) -> Any:
     plain = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
     ctx = FunctionCtx(plain)
     with no_grad():
-        if cls._has_setup_context():
-            out = cls.forward(*plain)
-            cls.setup_context(ctx, plain, out)
-        else:
-            out = cls.forward(ctx, *plain)
+        out = cls._run_forward(ctx, plain)
         tin = [
             t if t is not None or not isinstance(a, Tensor) else a.new_zeros(a.shape)
             for a, t in zip(plain, tangents)
@@ -136,6 +132,16 @@ class Function:
         return cls.setup_context is not Function.setup_context
 
     @classmethod
+    def _run_forward(cls, ctx: FunctionCtx, args: tuple[Any, ...]) -> Any:
+        """``forward`` in either style: ``forward(ctx, *args)``, or ``forward(*args)`` then
+        ``setup_context(ctx, args, output)``."""
+        if cls._has_setup_context():
+            out = cls.forward(*args)
+            cls.setup_context(ctx, args, out)
+            return out
+        return cls.forward(ctx, *args)
+
+    @classmethod
     def _bind(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Keyword arguments (and defaults) bound to ``forward``'s parameters, in order, so
         each input has a position for ``needs_input_grad`` and ``backward``'s results. As in
@@ -168,11 +174,7 @@ class Function:
         ctx = FunctionCtx(args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
-            if cls._has_setup_context():
-                out = cls.forward(*args)
-                cls.setup_context(ctx, args, out)
-            else:
-                out = cls.forward(ctx, *args)
+            out = cls._run_forward(ctx, args)
         outs = out if isinstance(out, tuple) else (out,)
         if ctx._dirty_tensors:
             _check_dirty_returned(ctx, outs)

@@ -8,6 +8,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._core import Tensor
+from .autograd_graph import modified_inplace
 from .errors import ArgumentTypeError, AutogradError
 
 if TYPE_CHECKING:
@@ -180,12 +181,7 @@ class FunctionCtx:
     def _check_saved(self) -> None:
         for t, version in self._versions:
             if t._version != version:
-                raise AutogradError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: a tensor of shape {list(t.shape)} saved by "
-                    f"save_for_backward is at version {t._version}; expected version {version} "
-                    "instead"
-                )
+                raise modified_inplace("a tensor saved by save_for_backward", t, version)
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """These outputs are returned without a graph (``requires_grad=False``); backward

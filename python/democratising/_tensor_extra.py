@@ -7,11 +7,12 @@ index_select, cat, narrow, expand, where, ...); index computations (sort orders)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
 import numpy as np
@@ -102,10 +103,21 @@ def _autocast_fp32(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     and autocast off inside, so the op's own arithmetic is not cast back down. Callers check
     ``_core._get_autocast()`` first: outside a region nothing changes."""
     half = (_core.float16, _core.bfloat16)
-    args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in half else a for a in args)
+
+    def widen(a: Any) -> Any:
+        return a.float() if isinstance(a, Tensor) and a.dtype in half else a
+
+    with _autocast_disabled():
+        return fn(*map(widen, args), **{k: widen(v) for k, v in kwargs.items()})
+
+
+@contextlib.contextmanager
+def _autocast_disabled() -> Iterator[None]:
+    """Autocast off inside (restored after): for ops PyTorch runs in their inputs' dtype or
+    in float32 though written here with autocast-listed ops (matmuls)."""
     prev = _core._set_autocast(None)
     try:
-        return fn(*args, **kwargs)
+        yield
     finally:
         _core._set_autocast(prev)
 
@@ -950,11 +962,8 @@ def mv(x: Tensor, vec: Tensor) -> Tensor:
     under autocast a CPU ``mv`` runs in its operands' dtype (``@`` would cast to the low one)."""
     if x.is_cuda or _core._get_autocast() is None:
         return x @ vec
-    prev = _core._set_autocast(None)
-    try:
+    with _autocast_disabled():
         return x @ vec
-    finally:
-        _core._set_autocast(prev)
 
 
 @_takes_tensor

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from . import _core
 from ._core import AccumulateGrad, GradFn, Tensor
-from .errors import InvalidValueError
+from .errors import AutogradError, InvalidValueError
 
 __all__ = [
     "Node",
@@ -62,6 +62,16 @@ def _count_hooks(delta: int) -> None:
     global _hooks_in_force
     with _hooks_lock:
         _hooks_in_force += delta
+
+
+def modified_inplace(what: str, t: Tensor, expected: int) -> AutogradError:
+    """PyTorch's error for a tensor a backward needs that was written in place since it was
+    saved (``what`` says which: "a tensor saved by save_for_backward", ...)."""
+    return AutogradError(
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: {what} of shape {list(t.shape)} is at version {t._version}; "
+        f"expected version {expected} instead"
+    )
 
 
 class saved_tensors_hooks:  # noqa: N801 (PyTorch's name)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from .._tensor_extra import _autocast_fp32, _host
+from .._tensor_extra import _autocast_disabled, _autocast_fp32, _host
 from ..errors import ArgumentTypeError, DTypeError, LinAlgError, ShapeError
 
 __all__ = ["LinAlgError"]
@@ -91,10 +91,6 @@ def autocast_fp32(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         if _core._get_autocast() is None:
             return fn(*args, **kwargs)
-        kwargs = {
-            k: v.float() if isinstance(v, Tensor) and v.dtype in _HALF else v
-            for k, v in kwargs.items()
-        }
         return _autocast_fp32(fn, *args, **kwargs)
 
     return run
@@ -109,11 +105,8 @@ def autocast_off(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         if _core._get_autocast() is None:
             return fn(*args, **kwargs)
-        prev = _core._set_autocast(None)
-        try:
+        with _autocast_disabled():
             return fn(*args, **kwargs)
-        finally:
-            _core._set_autocast(prev)
 
     return run
 

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
-from .._tensor_extra import _AUTOCAST_ELIGIBLE, _autocast_fp32, _takes_tensor
+from .._tensor_extra import _AUTOCAST_ELIGIBLE, _autocast_disabled, _autocast_fp32, _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
 
 __all__ = ["affine_grid", "grid_sample"]
@@ -134,11 +134,8 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
     if low in (_core.float16, _core.bfloat16):
         # PyTorch's bmm rounds theta and the base grid to ``low``, accumulates in float32
         # and rounds the sums: the same products here in float32, rounded on both ends.
-        prev = _core._set_autocast(None)
-        try:
+        with _autocast_disabled():
             return _affine_grid(theta.to(low).float(), size, align, low).to(low)
-        finally:
-            _core._set_autocast(prev)
     return _affine_grid(theta, size, align, None)
 
 

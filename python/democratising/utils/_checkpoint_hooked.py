@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad
-from ..autograd_graph import saved_tensors_hooks
+from ..autograd_graph import modified_inplace, saved_tensors_hooks
 from ..errors import AutogradError
 from ._nest import flatten as _flatten
 
@@ -88,12 +88,7 @@ class _Frame:
         every holder the backward has not emptied yet."""
         for a, version in self.versions:
             if a._version != version:
-                raise AutogradError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: an input of shape {list(a.shape)} of the "
-                    f"checkpointed function is at version {a._version}; expected version "
-                    f"{version} instead"
-                )
+                raise modified_inplace("an input of the checkpointed function", a, version)
         count = len(self.holders)
         fresh: list[tuple[_Holder, Tensor]] = []
         n = [0]

@@ -3,26 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
-from . import _core
-from .amp import autocast as _autocast
+from ._amp_legacy import _LegacyAutocast
 from .amp.grad_scaler import GradScaler as _GradScaler
 
 __all__ = ["GradScaler", "autocast"]
 
 
-class autocast(_autocast):  # noqa: N801 - PyTorch's name
+class autocast(_LegacyAutocast):  # noqa: N801 - PyTorch's name
     """``torch.cpu.amp.autocast(enabled=True, dtype=torch.bfloat16, cache_enabled=True)``:
     ``autocast("cpu", ...)``."""
 
-    def __init__(
-        self,
-        enabled: bool = True,
-        dtype: Optional[_core.dtype] = None,
-        cache_enabled: Optional[bool] = None,
-    ) -> None:
-        super().__init__("cpu", dtype, enabled, cache_enabled)
+    _legacy_device = "cpu"
 
 
 #: ``torch.cpu.amp.GradScaler(init_scale, growth_factor, backoff_factor, growth_interval,

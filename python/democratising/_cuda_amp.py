@@ -5,38 +5,34 @@ disable themselves, so a CUDA mixed-precision script runs on the CPU in float32.
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 from . import _core
-from .amp import autocast as _autocast
+from ._amp_legacy import _LegacyAutocast
 from .amp.grad_scaler import GradScaler as _GradScaler
 
 __all__ = ["GradScaler", "autocast"]
 
 
-def _cuda_enabled(enabled: bool, message: str) -> bool:
+def _cuda_enabled(enabled: bool, message: str, stacklevel: int = 3) -> bool:
     """``enabled``, unless CUDA is not available: then ``False``, with PyTorch's warning
-    ``message`` pointing at the caller's constructor call."""
+    ``message`` pointing at the caller's constructor call (``stacklevel`` frames up)."""
     if enabled and not _core._cuda_is_available():
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
         return False
     return enabled
 
 
-class autocast(_autocast):  # noqa: N801 - PyTorch's name
+class autocast(_LegacyAutocast):  # noqa: N801 - PyTorch's name
     """``torch.cuda.amp.autocast(enabled=True, dtype=torch.float16, cache_enabled=True)``:
     ``autocast("cuda", ...)``; disabled, with a warning, when CUDA is not available."""
 
-    def __init__(
-        self,
-        enabled: bool = True,
-        dtype: Optional[_core.dtype] = None,
-        cache_enabled: Optional[bool] = None,
-    ) -> None:
-        enabled = _cuda_enabled(
-            enabled, "CUDA is not available or torch_xla is imported. Disabling autocast."
+    _legacy_device = "cuda"
+
+    @staticmethod
+    def _legacy_enabled(enabled: bool) -> bool:
+        return _cuda_enabled(
+            enabled, "CUDA is not available or torch_xla is imported. Disabling autocast.", 4
         )
-        super().__init__("cuda", dtype, enabled, cache_enabled)
 
 
 class GradScaler(_GradScaler):

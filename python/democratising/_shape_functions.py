@@ -25,6 +25,7 @@ from ._tensor_extra import (
     _flat_positions,
     _host,
     _index,
+    _not_tensor,
     _takes_tensor,
     broadcast_shapes,
     flip,
@@ -475,7 +476,7 @@ def _broadcast(x: Tensor, prod: Tensor, op: str) -> None:
 
 def _need(op: str, name: str, t: Tensor, nd: int) -> None:
     if not isinstance(t, Tensor):
-        raise ArgumentTypeError(f"{op}(): argument '{name}' must be Tensor, not {type(t).__name__}")
+        raise _not_tensor(op, name, t)
     if t.ndim != nd:
         raise ShapeError(f"{op}: {name} must be a {nd}D tensor, got {t.ndim}D")
 
@@ -554,9 +555,7 @@ def take(x: Tensor, index: Tensor) -> Tensor:
     """The elements of the flattened ``x`` at ``index`` (int64; negative counts from the
     end), shaped like ``index``; differentiable in ``x``."""
     if not isinstance(index, Tensor):
-        raise ArgumentTypeError(
-            f"take(): argument 'index' must be Tensor, not {type(index).__name__}"
-        )
+        raise _not_tensor("take", "index", index)
     if index.dtype != _core.int64:
         raise DTypeError(f"take(): Expected a long tensor for index, but got {index.dtype}")
     n = x.numel()
@@ -602,7 +601,7 @@ def _trapezoid_parts(
 ) -> tuple[Tensor, Any, int]:
     """The pairwise means of ``y`` along ``dim`` and the spacings to weight them with."""
     if not isinstance(y, Tensor):
-        raise ArgumentTypeError(f"{op}(): argument 'y' must be Tensor, not {type(y).__name__}")
+        raise _not_tensor(op, "y", y)
     if x is not None and dx is not None:
         raise InvalidValueError(f"{op}(): pass either x or dx, not both")
     d = _dim(y, dim)

@@ -91,6 +91,12 @@ def _takes_tensor(fn: _F) -> _F:
     return checked  # type: ignore[return-value]
 
 
+def _not_tensor(op: str, arg: str, value: object) -> ArgumentTypeError:
+    """PyTorch's ``TypeError`` for a non-tensor ``arg`` of ``op``: the ops here check their
+    tensor arguments first, so that no ``AttributeError`` comes from inside them."""
+    return ArgumentTypeError(f"{op}(): argument '{arg}' must be Tensor, not {type(value).__name__}")
+
+
 # ---- autocast policies of PyTorch's CPU lists (for the ops written here in Python) -------------
 
 #: The dtypes autocast casts (float64 is not eligible, as in PyTorch: it stays float64).

@@ -38,6 +38,7 @@ from ._tensor_extra import (
     _host,
     _index,
     _inplace_source,
+    _not_tensor,
     _sizes,
     _takes_tensor,
     _write_inplace,
@@ -115,9 +116,7 @@ def _inplace_of(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 def _index_vector(index: Any, op: str) -> np.ndarray:
     """The values of a 0-d or 1-D integer index tensor, as an int64 NumPy vector."""
     if not isinstance(index, Tensor):
-        raise ArgumentTypeError(
-            f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}"
-        )
+        raise _not_tensor(op, "index", index)
     if index.dtype not in (_core.int64, _core.int32):
         raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
     if index.ndim > 1:
@@ -156,9 +155,7 @@ def _source_check(x: Tensor, d: int, k: int, source: Tensor, op: str) -> None:
     """``source`` has ``x``'s dims and dtype, with ``k`` entries (the index's length) in dim
     ``d`` (``index_add``, ``index_copy``)."""
     if not isinstance(source, Tensor):
-        raise ArgumentTypeError(
-            f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}"
-        )
+        raise _not_tensor(op, "source", source)
     if source.dtype != x.dtype:
         raise DTypeError(
             f"{op}(): self ({x.dtype}) and source ({source.dtype}) must have the same dtype"
@@ -351,9 +348,7 @@ def _float_pair(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:
     """``x`` and ``other`` broadcast together and cast to their promoted floating dtype
     (integers and bools promote to float32), both differentiable."""
     if not isinstance(other, Tensor):
-        raise ArgumentTypeError(
-            f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}"
-        )
+        raise _not_tensor(op, "other", other)
     if x.device != other.device:
         from .errors import DeviceError
 
@@ -418,9 +413,7 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
     a bfloat16 embedding meets a float32 parameter there."""
     for name, t in (("x1", x1), ("x2", x2)):
         if not isinstance(t, Tensor):
-            raise ArgumentTypeError(
-                f"cdist(): argument '{name}' must be Tensor, not {type(t).__name__}"
-            )
+            raise _not_tensor("cdist", name, t)
     if _core._get_autocast() is not None:
         out: Tensor = _autocast_fp32(cdist, x1, x2, p, compute_mode)
         return out
@@ -675,45 +668,39 @@ def count_nonzero(x: Tensor, dim: Optional[_Dims] = None, *dims: int) -> Tensor:
     return (x != 0).sum(**_sum_kw(dim, False, None))
 
 
-def _spread_and_mean(
-    spread: Callable[..., Tensor],
-    x: Tensor,
-    dim: Any,
-    unbiased: Optional[bool],
-    keepdim: bool,
-    correction: Optional[float],
-) -> tuple[Tensor, Tensor]:
-    """``(spread(x), mean(x))`` over ``dim`` for ``var_mean``/``std_mean``; a bool in place of
-    ``dim`` is the older ``unbiased`` argument."""
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    return spread(x, dim, unbiased, keepdim, correction=correction), x.mean(dim, keepdim)
+def _spread_and_mean_function(
+    spread: Callable[..., Tensor], name: str, doc: str
+) -> Callable[..., tuple[Tensor, Tensor]]:
+    """Builds ``var_mean`` or ``std_mean``: one PyTorch signature for both, which differ only
+    in the spread (``Tensor.var`` or ``Tensor.std``) paired with the mean."""
+
+    def spread_and_mean(
+        x: Tensor,
+        dim: Optional[_Dims] = None,
+        unbiased: Optional[bool] = None,
+        keepdim: bool = False,
+        *,
+        correction: Optional[float] = None,
+    ) -> tuple[Tensor, Tensor]:
+        if isinstance(dim, bool):  # a bool in place of ``dim`` is the older ``unbiased``
+            dim, unbiased = None, dim
+        return spread(x, dim, unbiased, keepdim, correction=correction), x.mean(dim, keepdim)
+
+    spread_and_mean.__name__ = spread_and_mean.__qualname__ = name
+    spread_and_mean.__doc__ = doc
+    return _takes_tensor(spread_and_mean)
 
 
-@_takes_tensor
-def var_mean(
-    x: Tensor,
-    dim: Optional[_Dims] = None,
-    unbiased: Optional[bool] = None,
-    keepdim: bool = False,
-    *,
-    correction: Optional[float] = None,
-) -> tuple[Tensor, Tensor]:
-    """``(var, mean)`` over ``dim``; ``var_mean(x, False)`` is the older ``unbiased`` form."""
-    return _spread_and_mean(Tensor.var, x, dim, unbiased, keepdim, correction)
-
-
-@_takes_tensor
-def std_mean(
-    x: Tensor,
-    dim: Optional[_Dims] = None,
-    unbiased: Optional[bool] = None,
-    keepdim: bool = False,
-    *,
-    correction: Optional[float] = None,
-) -> tuple[Tensor, Tensor]:
-    """``(std, mean)`` over ``dim``; ``std_mean(x, False)`` is the older ``unbiased`` form."""
-    return _spread_and_mean(Tensor.std, x, dim, unbiased, keepdim, correction)
+var_mean = _spread_and_mean_function(
+    Tensor.var,
+    "var_mean",
+    """``(var, mean)`` over ``dim``; ``var_mean(x, False)`` is the older ``unbiased`` form.""",
+)
+std_mean = _spread_and_mean_function(
+    Tensor.std,
+    "std_mean",
+    """``(std, mean)`` over ``dim``; ``std_mean(x, False)`` is the older ``unbiased`` form.""",
+)
 
 
 def _median_index(a: np.ndarray, axis: int) -> np.ndarray:
@@ -1000,9 +987,7 @@ def scatter(
             f"scatter(): reduce argument must be either 'add' or 'multiply', got {reduce!r}"
         )
     if not isinstance(index, Tensor):
-        raise ArgumentTypeError(
-            f"scatter(): argument 'index' must be Tensor, not {type(index).__name__}"
-        )
+        raise _not_tensor("scatter", "index", index)
     if src is not None and src.dtype != x.dtype:
         raise DTypeError(
             f"scatter(): Expected self.dtype to be equal to src.dtype ({x.dtype} vs {src.dtype})"
@@ -1371,9 +1356,7 @@ def bucketize(
     """The bucket of each value of ``input`` among the sorted 1-D ``boundaries``: ``i`` with
     ``boundaries[i-1] < v <= boundaries[i]`` (``<=``/``<`` with ``right=True``)."""
     if not isinstance(boundaries, Tensor):
-        raise ArgumentTypeError(
-            f"bucketize(): argument 'boundaries' must be Tensor, not {type(boundaries).__name__}"
-        )
+        raise _not_tensor("bucketize", "boundaries", boundaries)
     if boundaries.ndim != 1:
         raise ShapeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)

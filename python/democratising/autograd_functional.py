@@ -348,6 +348,17 @@ def _basis(ref: Tensor, j: int) -> Tensor:
     return e.reshape(tuple(ref.shape))
 
 
+def _jacobian_block(pieces: list[Tensor], out: Tensor, inp: Tensor, dim: int, dtype: Any) -> Tensor:
+    """One ``out.shape + in.shape`` block of a Jacobian from its per-element ``pieces``
+    stacked along ``dim`` (zeros of ``dtype`` when there are none), for either mode."""
+    from . import stack, zeros
+
+    shape = tuple(out.shape) + tuple(inp.shape)
+    if not pieces:
+        return zeros(shape, dtype=dtype)
+    return stack(pieces, dim=dim).reshape(shape)
+
+
 def _jacobian_forward(
     func: Callable[..., Tensors],
     ins: tuple[Tensor, ...],
@@ -355,8 +366,6 @@ def _jacobian_forward(
     create_graph: bool,
 ) -> tuple[tuple[Tensor, ...], ...]:
     """Column by column: ``J[:, j] = jvp(func, e_j)`` for every element ``j`` of every input."""
-    from . import stack, zeros
-
     per_input: list[list[list[Tensor]]] = []
     for k, inp in enumerate(ins):
         per_out: list[list[Tensor]] = [[] for _ in outs]
@@ -367,18 +376,12 @@ def _jacobian_forward(
             for o, t in enumerate(t_tuple):
                 per_out[o].append(t)
         per_input.append(per_out)
-    jac = []
-    for o, out in enumerate(outs):
-        row = []
-        for k, inp in enumerate(ins):
-            shape = tuple(out.shape) + tuple(inp.shape)
-            if inp.nelement() == 0:
-                row.append(zeros(shape, dtype=out.dtype))
-                continue
-            st = stack(per_input[k][o], dim=-1)
-            row.append(st.reshape(shape))
-        jac.append(tuple(row))
-    return tuple(jac)
+    return tuple(
+        tuple(
+            _jacobian_block(per_input[k][o], out, inp, -1, out.dtype) for k, inp in enumerate(ins)
+        )
+        for o, out in enumerate(outs)
+    )
 
 
 def jacobian(
@@ -409,8 +412,6 @@ def _reverse_jacobian(
     """Per output, its blocks ``out.shape + in.shape`` per input: one reverse pass per output
     element (``func.jacrev`` calls this on outputs it already has, having chosen
     ``create_graph`` from their graph)."""
-    from . import stack, zeros
-
     result: list[tuple[Tensor, ...]] = []
     for i, out in enumerate(outs):
         rows: list[list[Tensor]] = [[] for _ in ins]
@@ -435,14 +436,9 @@ def _reverse_jacobian(
                             f"input {el_idx}. This is not allowed in strict mode."
                         )
                     row.append(_zeros_like(inp_el))
-        blocks = []
-        for el_idx, row in enumerate(rows):
-            shape = tuple(out.shape) + tuple(ins[el_idx].shape)
-            if not row:
-                blocks.append(zeros(shape, dtype=ins[el_idx].dtype))
-            else:
-                blocks.append(stack(row, dim=0).reshape(shape))
-        result.append(tuple(blocks))
+        result.append(
+            tuple(_jacobian_block(row, out, inp, 0, inp.dtype) for row, inp in zip(rows, ins))
+        )
     return tuple(result)
 
 
@@ -487,12 +483,22 @@ def _scalar_func_setup(
     create_graph: bool,
     strict: bool,
     name: str,
-) -> tuple[bool, tuple[Tensor, ...], Optional[tuple[Tensor, ...]], bool, tuple[Tensor, ...]]:
-    """The common start of ``vhp`` and ``hvp``: inputs, ``v``, then the scalar output."""
+) -> tuple[
+    bool,
+    tuple[Tensor, ...],
+    Optional[tuple[Tensor, ...]],
+    bool,
+    tuple[Tensor, ...],
+    tuple[Optional[Tensor], ...],
+]:
+    """The common start of ``vhp`` and ``hvp``: inputs, ``v``, the scalar output, then its
+    gradient (the Jacobian, kept differentiable for the second backward)."""
     is_inputs_tuple, ins = _prepare_inputs(inputs, create_graph, name)
     vs = _prepare_v(v, ins, is_inputs_tuple, create_graph, name, _V_NONE_FOR_INPUT)
     is_outputs_tuple, outs = _call_scalar_func(func, ins, strict, name)
-    return is_inputs_tuple, ins, vs, is_outputs_tuple, outs
+    jac = _autograd_grad(outs, ins, create_graph=True)
+    _check_requires_grad(jac, "jacobian", strict=strict)
+    return is_inputs_tuple, ins, vs, is_outputs_tuple, outs, jac
 
 
 def vhp(
@@ -504,11 +510,9 @@ def vhp(
 ) -> tuple[Tensor, Tensors]:
     """``(func(inputs), vᵀ·H)``: the vector-Hessian product of a scalar ``func``."""
     with enable_grad():
-        is_inputs_tuple, ins, vs, is_outputs_tuple, outs = _scalar_func_setup(
+        is_inputs_tuple, ins, vs, is_outputs_tuple, outs, jac = _scalar_func_setup(
             func, inputs, v, create_graph, strict, "vhp"
         )
-        jac = _autograd_grad(outs, ins, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict=strict)
     res = _last_grad(jac, ins, vs, ins, create_graph, strict, "double_back")
     return _product_result(outs, is_outputs_tuple, res, is_inputs_tuple, create_graph)
 
@@ -523,11 +527,9 @@ def hvp(
     """``(func(inputs), H·v)``: the Hessian-vector product of a scalar ``func``, computed with
     the double-backward trick."""
     with enable_grad():
-        is_inputs_tuple, ins, vs, is_outputs_tuple, outs = _scalar_func_setup(
+        is_inputs_tuple, ins, vs, is_outputs_tuple, outs, jac = _scalar_func_setup(
             func, inputs, v, create_graph, strict, "hvp"
         )
-        jac = _autograd_grad(outs, ins, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict=strict)
         grad_jac = tuple(_zeros_like(inp, requires_grad=True) for inp in ins)
         double_back = _autograd_grad(jac, ins, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict=strict)

@@ -1284,7 +1284,73 @@ def _start_worker(
 _STREAM_END = object()
 
 
-class _StreamPool:
+class _Pool:
+    """What both worker pools share: the per-worker task queues, the epoch generation (bumped
+    to abandon an epoch, whose leftovers the workers then skip) and closing."""
+
+    def _init_pool(self, workers: int) -> None:
+        self.workers = workers
+        self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
+        self._gen = 0
+        self.busy = False
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        self._gen += 1
+        for t in self._tasks:
+            t.put(None)
+
+
+class _PoolEpoch(Iterator[Any]):
+    """What both pools' epoch iterators share: claiming the pool for a new generation, waiting
+    for this generation's results, and releasing the pool exactly once (also when dropped).
+    (``Iterator`` gives ``__iter__``, returning the epoch itself, and abstract-method checks.)"""
+
+    pool: Any
+
+    def _claim(self, pool: Any, timeout: float, close_pool: bool) -> None:
+        pool.busy = True
+        pool._gen += 1
+        self.pool, self.gen, self.timeout = pool, pool._gen, timeout
+        self.close_pool, self.finished = close_pool, False
+
+    def _receive(self, q: Any) -> Any:
+        """The next result of this epoch from queue ``q`` (a ``(gen, ...)`` tuple)."""
+        while True:
+            try:
+                item = q.get(timeout=self.timeout or None)
+            except queue.Empty:
+                raise _timed_out(self.timeout) from None
+            if item[0] == self.gen:  # older generations are leftovers of an abandoned epoch
+                return item
+
+    @abc.abstractmethod
+    def _pending(self) -> bool:
+        """Whether the workers may still have work of this epoch (then it is abandoned)."""
+
+    @abc.abstractmethod
+    def _drop_refs(self) -> None:
+        """Forgets what the epoch holds once it is over (the loader, the sampler)."""
+
+    def close(self) -> None:
+        if self.finished:
+            return
+        self.finished, pool = True, self.pool
+        if self._pending() or self.close_pool:
+            pool._gen += 1  # the workers stop (skip) the rest of this epoch's work
+        pool.busy = False
+        self._drop_refs()
+        if self.close_pool:
+            pool.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to clean up
+            pass
+
+
+class _StreamPool(_Pool):
     """``workers`` threads reading an ``IterableDataset`` as PyTorch's worker processes read
     it: worker ``i`` iterates its own (shallow) copy of the dataset, made once, with
     ``get_worker_info()`` telling it ``i`` and ``worker_init_fn(i)`` run once first, and
@@ -1303,12 +1369,8 @@ class _StreamPool:
         base_seed: int,
         depth: int,
     ) -> None:
-        self.workers = workers
-        self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
+        self._init_pool(workers)
         self._results: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(workers)]
-        self._gen = 0
-        self.busy = False
-        self.pid = os.getpid()
         for w in range(workers):
             threading.Thread(
                 target=self._work,
@@ -1367,13 +1429,8 @@ class _StreamPool:
         if error is None or self._put(w, gen, (False, error)):
             self._put(w, gen, _STREAM_END)
 
-    def close(self) -> None:
-        self._gen += 1
-        for t in self._tasks:
-            t.put(None)
 
-
-class _StreamEpoch:
+class _StreamEpoch(_PoolEpoch):
     """Iterator over one epoch of a ``_StreamPool``: batches come round-robin over the
     workers still streaming (worker 0's first, worker 1's first, ..., worker 0's second). A
     worker's exception is raised in its place and ends only that worker's stream, so
@@ -1387,26 +1444,13 @@ class _StreamEpoch:
         timeout: float,
         close_pool: bool,
     ) -> None:
-        pool.busy = True
-        pool._gen += 1
-        self.pool, self.gen, self.timeout = pool, pool._gen, timeout
-        self.close_pool, self.finished = close_pool, False
+        self._claim(pool, timeout, close_pool)
         self.active, self.k = list(range(pool.workers)), 0
         for t in pool._tasks:
             t.put((self.gen, batches))
 
-    def __iter__(self) -> _StreamEpoch:
-        return self
-
     def _get(self, w: int) -> Any:
-        q = self.pool._results[w]
-        while True:
-            try:
-                g, item = q.get(timeout=self.timeout or None)
-            except queue.Empty:
-                raise _timed_out(self.timeout) from None
-            if g == self.gen:  # older generations are leftovers of an abandoned epoch
-                return item
+        return self._receive(self.pool._results[w])[1]
 
     def __next__(self) -> Any:
         while not self.finished and self.active:
@@ -1424,24 +1468,14 @@ class _StreamEpoch:
         self.close()
         raise StopIteration
 
-    def close(self) -> None:
-        if self.finished:
-            return
-        self.finished, pool = True, self.pool
-        if self.active or self.close_pool:
-            pool._gen += 1  # the workers stop this epoch's streams
-        pool.busy = False
-        if self.close_pool:
-            pool.close()
+    def _pending(self) -> bool:
+        return bool(self.active)  # workers still streaming
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing left to clean up
-            pass
+    def _drop_refs(self) -> None:
+        return None  # it holds only the pool (the batching function went with the tasks)
 
 
-class _WorkerPool:
+class _WorkerPool(_Pool):
     """``workers`` daemon threads that build batches ahead of the consumer.
 
     The consumer (``_Epoch``) reads the sampler and hands batch ``j`` of an epoch to worker
@@ -1463,16 +1497,12 @@ class _WorkerPool:
         dataset: Any = None,
         base_seed: int = 0,
     ) -> None:
-        self.workers = workers
+        self._init_pool(workers)
         # As PyTorch seeds worker i with base_seed + i: a dataset drawing random numbers
         # then gives the same batches for the same manual_seed (each worker thread draws
         # from its own generator, and worker i always builds batches i, i + workers, ...).
         # base_seed is a hash of the generator's state, not a draw from it (``_base_seed``).
-        self._tasks: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
         self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
-        self._gen = 0
-        self.busy = False
-        self.pid = os.getpid()
         for w in range(workers):
             name = f"dm-loader-{w}"
             info = WorkerInfo(w, workers, base_seed + w, dataset)
@@ -1503,13 +1533,8 @@ class _WorkerPool:
             self._results[w].put(item)
             del item, fetch, idx
 
-    def close(self) -> None:
-        self._gen += 1
-        for t in self._tasks:
-            t.put(None)
 
-
-class _Epoch:
+class _Epoch(_PoolEpoch):
     """Iterator over one epoch of a ``_WorkerPool``: reads the batch iterator as results are
     consumed (``depth`` batches per worker ahead), yields batches in order, raises a worker's
     exception in its batch's place (``next()`` then goes on with the next batch, as PyTorch's
@@ -1527,13 +1552,10 @@ class _Epoch:
         timeout: float,
         close_pool: bool,
     ) -> None:
-        pool.busy = True
-        pool._gen += 1
-        self.pool, self.gen, self.timeout = pool, pool._gen, timeout
+        self._claim(pool, timeout, close_pool)
         self.fetch: Optional[Callable[[Any], Any]] = fetch  # keeps the loader alive
         self.batches: Optional[Iterator[Any]] = batches
         self.sent = self.j = 0
-        self.close_pool, self.finished = close_pool, False
         try:
             for _ in range(pool.workers * depth):
                 if not self._dispatch():
@@ -1555,21 +1577,11 @@ class _Epoch:
         self.sent += 1
         return True
 
-    def __iter__(self) -> _Epoch:
-        return self
-
     def __next__(self) -> Any:
         if self.finished or self.j >= self.sent:
             self.close()
             raise StopIteration
-        q = self.pool._results[self.j % self.pool.workers]
-        while True:
-            try:
-                g, ok, value = q.get(timeout=self.timeout or None)
-            except queue.Empty:
-                raise _timed_out(self.timeout) from None
-            if g == self.gen:  # older generations are leftovers of an abandoned epoch
-                break
+        _, ok, value = self._receive(self.pool._results[self.j % self.pool.workers])
         self.j += 1
         try:
             self._dispatch()
@@ -1580,22 +1592,11 @@ class _Epoch:
             raise value
         return value
 
-    def close(self) -> None:
-        if self.finished:
-            return
-        self.finished, pool = True, self.pool
-        if self.j < self.sent or self.close_pool:
-            pool._gen += 1  # the workers skip the rest of this epoch's tasks
-        pool.busy = False
-        self.fetch = self.batches = None
-        if self.close_pool:
-            pool.close()
+    def _pending(self) -> bool:
+        return self.j < self.sent  # tasks not yet consumed
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing left to clean up
-            pass
+    def _drop_refs(self) -> None:
+        self.fetch = self.batches = None
 
 
 # ---- distributed sampling --------------------------------------------------------------------

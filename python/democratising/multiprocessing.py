@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from multiprocessing import (
     Array,
     AuthenticationError,
@@ -300,13 +301,18 @@ def start_processes(
     return None
 
 
-def spawn(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...] = (),
-    nprocs: int = 1,
-    join: bool = True,
-    daemon: bool = False,
-    start_method: str = "spawn",
-) -> Optional[ProcessContext]:
-    """``torch.multiprocessing.spawn``: ``start_processes`` (with "spawn" unless told)."""
-    return start_processes(fn, args, nprocs, join, daemon, start_method)
+def _renamed(fn: Callable[..., Any], name: str, doc: str) -> Callable[..., Any]:
+    """``fn`` itself (its code, defaults and signature) under another public name and doc,
+    for a PyTorch function that is another's exact pass-through: no wrapper call."""
+    new = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__annotations__ = dict(fn.__annotations__)
+    new.__qualname__, new.__module__, new.__doc__ = name, fn.__module__, doc
+    return new
+
+
+spawn = _renamed(
+    start_processes,
+    "spawn",
+    """``torch.multiprocessing.spawn``: ``start_processes`` (with "spawn" unless told).""",
+)

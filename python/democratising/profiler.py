@@ -118,7 +118,15 @@ def _default_schedule(step: int) -> ProfilerAction:
 # ---- events ----------------------------------------------------------------------------------
 
 
-class FunctionEvent:
+class _CpuOnlyColumns:
+    """The device and memory columns of PyTorch's events, for ``FunctionEvent`` and
+    ``FunctionEventAvg``: there is no device tracing here, so they read zero (and sort so)."""
+
+    device_time_total = self_device_time_total = cuda_time_total = self_cuda_time_total = 0.0
+    cpu_memory_usage = self_cpu_memory_usage = device_memory_usage = 0
+
+
+class FunctionEvent(_CpuOnlyColumns):
     """One timed region: ``name``, start/end (``time_range``, microseconds), total and self
     CPU time (microseconds; self excludes nested regions), input shapes if recorded."""
 
@@ -148,9 +156,6 @@ class FunctionEvent:
     key = property(lambda self: self.name)
     cpu_time = property(lambda self: self.cpu_time_total)
     self_cpu_time = property(lambda self: self.self_cpu_time_total)
-    # No device tracing: the device and memory columns PyTorch sorts by read zero.
-    device_time_total = self_device_time_total = cuda_time_total = self_cuda_time_total = 0.0
-    cpu_memory_usage = self_cpu_memory_usage = device_memory_usage = 0
 
     def __repr__(self) -> str:
         return (
@@ -160,7 +165,7 @@ class FunctionEvent:
         )
 
 
-class FunctionEventAvg:
+class FunctionEventAvg(_CpuOnlyColumns):
     """The events of one name (and input shapes, when grouped by them): ``count``, summed
     ``cpu_time_total``/``self_cpu_time_total``, ``cpu_time`` (their mean per call)."""
 
@@ -179,8 +184,6 @@ class FunctionEventAvg:
 
     cpu_time = property(lambda self: self.cpu_time_total / max(self.count, 1))
     self_cpu_time = property(lambda self: self.self_cpu_time_total / max(self.count, 1))
-    device_time_total = self_device_time_total = cuda_time_total = self_cuda_time_total = 0.0
-    cpu_memory_usage = self_cpu_memory_usage = device_memory_usage = 0
 
     def __repr__(self) -> str:
         return (

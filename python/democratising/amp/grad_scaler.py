@@ -44,30 +44,25 @@ def _fused(optimizer: Any) -> bool:
     )
 
 
-def _seed_order(
-    init_scale: float = 2.0**16,
-    growth_factor: float = 2.0,
-    backoff_factor: float = 0.5,
-    growth_interval: int = 2000,
-    enabled: bool = True,
-    device: str = "cpu",
-) -> None:
-    """The seed's (and ``torch.cuda.amp.GradScaler``'s) argument order."""
+def _order(*names: str) -> inspect.Signature:
+    """A signature binding the constructor's arguments in the order ``names``: the seed's
+    (and ``torch.cuda.amp.GradScaler``'s) ends with ``device``, ``torch.amp.GradScaler``'s
+    starts with it; one table of defaults serves both."""
+    defaults = {
+        "device": "cpu",
+        "init_scale": 2.0**16,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 2000,
+        "enabled": True,
+    }
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Signature([inspect.Parameter(n, kind, default=defaults[n]) for n in names])
 
 
-def _torch_order(
-    device: str = "cpu",
-    init_scale: float = 2.0**16,
-    growth_factor: float = 2.0,
-    backoff_factor: float = 0.5,
-    growth_interval: int = 2000,
-    enabled: bool = True,
-) -> None:
-    """``torch.amp.GradScaler``'s argument order (device first)."""
-
-
-_SEED_ORDER = inspect.signature(_seed_order)
-_TORCH_ORDER = inspect.signature(_torch_order)
+_FACTORS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+_SEED_ORDER = _order(*_FACTORS, "device")
+_TORCH_ORDER = _order("device", *_FACTORS)
 
 
 def _number(name: str) -> Any:

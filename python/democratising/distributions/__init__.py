@@ -226,18 +226,24 @@ class Distribution:
         return f"{type(self).__name__}({params})"
 
 
-class _CentredAtLoc:
-    """Mixin for the families symmetric and unimodal about ``loc``: both ``mean`` and ``mode``
-    are ``loc`` (shared by ``Normal`` and the added ``Laplace`` and ``MultivariateNormal``)."""
+class _ModeAtLoc:
+    """Mixin for the families whose ``mode`` is their ``loc`` (``Cauchy``, ``Gumbel``,
+    ``StudentT``, ``GeneralizedPareto`` and, through ``_CentredAtLoc``, the symmetric ones)."""
 
     loc: Tensor
 
     @property
-    def mean(self) -> Tensor:
+    def mode(self) -> Tensor:
         return self.loc
 
+
+class _CentredAtLoc(_ModeAtLoc):
+    """Mixin for the families symmetric and unimodal about ``loc``: both ``mean`` and ``mode``
+    are ``loc`` (shared by ``Normal`` and the added ``Laplace``, ``VonMises`` and
+    ``MultivariateNormal``)."""
+
     @property
-    def mode(self) -> Tensor:
+    def mean(self) -> Tensor:
         return self.loc
 
 
@@ -333,14 +339,24 @@ class _ProbsOrLogits(Distribution):
         self.__dict__[name] = value
         return value
 
+    def _store_param(self, probs: Any, logits: Any, *others: Any) -> list[Tensor]:
+        """The common start of the constructors: checks that exactly one of ``probs``/``logits``
+        is given, broadcasts it after ``others``, stores it under its name, and returns the
+        broadcast ``others`` followed by the stored parameter."""
+        self._exactly_one(probs, logits)
+        name, given = ("probs", probs) if probs is not None else ("logits", logits)
+        # ``Bernoulli``/``Geometric`` (built per step in RL loops) have nothing to broadcast.
+        ts = _broadcast(*others, given) if others else [_as_tensor(given)]
+        self.__dict__[name] = ts[-1]
+        return ts
 
-class Bernoulli(_ProbsOrLogits):
-    """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
-    ``value * logits - softplus(logits)`` (stable for large logits)."""
+
+class _BinaryProbsOrLogits(_ProbsOrLogits):
+    """One success probability per element, given as ``probs`` or ``logits``: ``Bernoulli``'s
+    parameters and constructor, shared by ``Geometric`` (the parameters also by ``Binomial``,
+    ``NegativeBinomial`` and ``ContinuousBernoulli``)."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support: Any = constraints.boolean
-    has_enumerate_support = True
     _binary = True
     _params = ("probs", "logits")
 
@@ -350,16 +366,22 @@ class Bernoulli(_ProbsOrLogits):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        self._exactly_one(probs, logits)
-        self._from_probs = probs is not None
-        if probs is not None:
-            self.probs = _as_tensor(probs)
-            super().__init__(tuple(self.probs.shape), (), validate_args)
-            self._check_param("probs", self.probs)
-        else:
-            self.logits = _as_tensor(logits)
-            super().__init__(tuple(self.logits.shape), (), validate_args)
-            self._check_param("logits", self.logits)
+        (param,) = self._store_param(probs, logits)
+        Distribution.__init__(self, tuple(param.shape), (), validate_args)
+        self._check_given("probs" if probs is not None else "logits", param)
+
+    def _check_given(self, name: str, param: Tensor) -> None:
+        """Validates the given ``probs`` or ``logits`` with its ``arg_constraints`` entry (a
+        hook: ``Geometric`` also rejects a zero ``probs``)."""
+        self._check_param(name, param)
+
+
+class Bernoulli(_BinaryProbsOrLogits):
+    """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
+    ``value * logits - softplus(logits)`` (stable for large logits)."""
+
+    support: Any = constraints.boolean
+    has_enumerate_support = True
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""

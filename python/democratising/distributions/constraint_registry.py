@@ -64,16 +64,19 @@ def _transform_to_real(constraint: Any) -> transforms.Transform:
     return transforms.identity_transform
 
 
-@biject_to.register(constraints.independent)
-def _biject_to_independent(constraint: Any) -> transforms.Transform:
-    base = biject_to(constraint.base_constraint)
-    return transforms.IndependentTransform(base, constraint.reinterpreted_batch_ndims)
+def _independent_in(registry: ConstraintRegistry) -> _Factory:
+    """``independent``'s factory in ``registry``: the base constraint's transform from the same
+    registry, its rightmost dimensions reinterpreted as the constraint's."""
+
+    def factory(constraint: Any) -> transforms.Transform:
+        base = registry(constraint.base_constraint)
+        return transforms.IndependentTransform(base, constraint.reinterpreted_batch_ndims)
+
+    return factory
 
 
-@transform_to.register(constraints.independent)
-def _transform_to_independent(constraint: Any) -> transforms.Transform:
-    base = transform_to(constraint.base_constraint)
-    return transforms.IndependentTransform(base, constraint.reinterpreted_batch_ndims)
+biject_to.register(constraints.independent, _independent_in(biject_to))
+transform_to.register(constraints.independent, _independent_in(transform_to))
 
 
 # ``positive``/``nonnegative`` are instances of the ``greater_than(_eq)`` classes, so (as in
@@ -109,28 +112,20 @@ def _transform_to_interval(constraint: Any) -> transforms.Transform:
     )
 
 
-@biject_to.register(constraints.simplex)
-def _biject_to_simplex(constraint: Any) -> transforms.Transform:
-    return transforms.StickBreakingTransform()
+def _fixed(transform: Callable[[], transforms.Transform]) -> _Factory:
+    """A factory that ignores the constraint: its transform has no parameters to take from it."""
+    return lambda constraint: transform()
 
 
-@transform_to.register(constraints.simplex)
-def _transform_to_simplex(constraint: Any) -> transforms.Transform:
-    return transforms.SoftmaxTransform()
-
-
-@biject_to.register(constraints.corr_cholesky)
-@transform_to.register(constraints.corr_cholesky)
-def _transform_to_corr_cholesky(constraint: Any) -> transforms.Transform:
-    return transforms.CorrCholeskyTransform()
-
-
-@transform_to.register(constraints.lower_cholesky)
-def _transform_to_lower_cholesky(constraint: Any) -> transforms.Transform:
-    return transforms.LowerCholeskyTransform()
-
-
-@transform_to.register(constraints.positive_definite)
-@transform_to.register(constraints.positive_semidefinite)
-def _transform_to_positive_definite(constraint: Any) -> transforms.Transform:
-    return transforms.PositiveDefiniteTransform()
+# The constraints whose transform has no parameters, as PyTorch registers them.
+for _registry, _constraint, _transform in (
+    (biject_to, constraints.simplex, transforms.StickBreakingTransform),
+    (transform_to, constraints.simplex, transforms.SoftmaxTransform),
+    (biject_to, constraints.corr_cholesky, transforms.CorrCholeskyTransform),
+    (transform_to, constraints.corr_cholesky, transforms.CorrCholeskyTransform),
+    (transform_to, constraints.lower_cholesky, transforms.LowerCholeskyTransform),
+    (transform_to, constraints.positive_definite, transforms.PositiveDefiniteTransform),
+    (transform_to, constraints.positive_semidefinite, transforms.PositiveDefiniteTransform),
+):
+    _registry.register(_constraint, _fixed(_transform))
+del _registry, _constraint, _transform

@@ -156,7 +156,18 @@ class _DependentProperty(property, _Dependent):
     __hash__ = Constraint.__hash__
 
 
-class _IndependentConstraint(Constraint):
+class _OverConstraint(Constraint):
+    """A constraint built on one ``base_constraint`` (``independent``,
+    ``MixtureSameFamilyConstraint``): discrete exactly when its base is."""
+
+    base_constraint: Constraint
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+
+class _IndependentConstraint(_OverConstraint):
     """``base_constraint`` with ``reinterpreted_batch_ndims`` more rightmost dimensions in
     each event: ``check`` is all-true over them."""
 
@@ -168,10 +179,6 @@ class _IndependentConstraint(Constraint):
             raise InvalidValueError("reinterpreted_batch_ndims must be non-negative")
         self.base_constraint = base_constraint
         self.reinterpreted_batch_ndims = n
-
-    @property
-    def is_discrete(self) -> bool:  # type: ignore[override]
-        return self.base_constraint.is_discrete
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
@@ -191,16 +198,12 @@ class _IndependentConstraint(Constraint):
         return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
 
 
-class MixtureSameFamilyConstraint(Constraint):
+class MixtureSameFamilyConstraint(_OverConstraint):
     """A ``MixtureSameFamily``'s support: the component support checked on the value with the
     component dimension put back, all-true over the components."""
 
     def __init__(self, base_constraint: Constraint) -> None:
         self.base_constraint = base_constraint
-
-    @property
-    def is_discrete(self) -> bool:  # type: ignore[override]
-        return self.base_constraint.is_discrete
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
@@ -410,21 +413,29 @@ class _PositiveDefinite(_Symmetric):
         return cholesky_ex(value).info == 0  # type: ignore[no-any-return]
 
 
-class _Cat(Constraint):
-    """Each of ``cseq`` on its slice (of ``lengths``, default 1 each) of dimension ``dim``."""
+class _OverSeq(Constraint):
+    """A constraint applying each of ``cseq`` to its part of dimension ``dim`` (``cat``,
+    ``stack``): discrete when any of them is."""
 
-    def __init__(
-        self, cseq: Sequence[Constraint], dim: int = 0, lengths: Optional[Sequence[int]] = None
-    ) -> None:
+    def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
         self.cseq = list(cseq)
-        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
-        if len(self.lengths) != len(self.cseq):
-            raise InvalidValueError("cat: lengths must match the constraints")
         self.dim = dim
 
     @property
     def is_discrete(self) -> bool:  # type: ignore[override]
         return any(c.is_discrete for c in self.cseq)
+
+
+class _Cat(_OverSeq):
+    """Each of ``cseq`` on its slice (of ``lengths``, default 1 each) of dimension ``dim``."""
+
+    def __init__(
+        self, cseq: Sequence[Constraint], dim: int = 0, lengths: Optional[Sequence[int]] = None
+    ) -> None:
+        super().__init__(cseq, dim)
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise InvalidValueError("cat: lengths must match the constraints")
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
@@ -443,16 +454,8 @@ class _Cat(Constraint):
         return f"Cat({self.cseq!r}, dim={self.dim}, lengths={self.lengths})"
 
 
-class _Stack(Constraint):
+class _Stack(_OverSeq):
     """Each of ``cseq`` on its index of dimension ``dim``."""
-
-    def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
-        self.cseq = list(cseq)
-        self.dim = dim
-
-    @property
-    def is_discrete(self) -> bool:  # type: ignore[override]
-        return any(c.is_discrete for c in self.cseq)
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]

@@ -12,7 +12,16 @@ from typing import Any, Union
 
 from .. import _core
 from .._core import Tensor
-from . import Normal, Number, ShapeLike, _broadcast, _CentredAtLoc, _LocScale, constraints
+from . import (
+    Normal,
+    Number,
+    ShapeLike,
+    _broadcast,
+    _CentredAtLoc,
+    _LocScale,
+    _ModeAtLoc,
+    constraints,
+)
 from ._common import (
     _EULER,
     _POS,
@@ -141,17 +150,13 @@ class Laplace(_CentredAtLoc, _LocScaleBase):
         return 1 + (2 * self.scale).log()
 
 
-class Cauchy(_LocScaleBase):
+class Cauchy(_ModeAtLoc, _LocScaleBase):
     """Cauchy(loc, scale): ``rsample`` is ``loc + scale * tan(pi (u - 1/2))``; the mean is NaN
     and the variance infinite, as in PyTorch."""
 
     @property
     def mean(self) -> Tensor:
         return _nan_like(self.loc)
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -180,16 +185,12 @@ class Cauchy(_LocScaleBase):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gumbel(_LocScaleBase):
+class Gumbel(_ModeAtLoc, _LocScaleBase):
     """Gumbel(loc, scale): ``rsample`` is ``loc - scale * log(-log u)``."""
 
     @property
     def mean(self) -> Tensor:
         return self.loc + self.scale * _EULER
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def stddev(self) -> Tensor:
@@ -380,7 +381,7 @@ class Chi2(Gamma):
         return self.concentration * 2
 
 
-class StudentT(_Base):
+class StudentT(_ModeAtLoc, _Base):
     """StudentT(df, loc=0.0, scale=1.0): ``rsample`` is ``loc + scale * x / sqrt(z / df)`` with
     ``x ~ N(0, 1)`` and ``z ~ Chi2(df)``; gradients reach ``df`` (through the reparameterised
     gamma draw), ``loc`` and ``scale``."""
@@ -404,10 +405,6 @@ class StudentT(_Base):
     @property
     def mean(self) -> Tensor:
         return self.loc.masked_fill(self.df <= 1, float("nan"))
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

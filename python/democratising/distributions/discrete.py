@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from . import Categorical, Number, ShapeLike, _as_tensor, _broadcast, _ProbsOrLogits, constraints
+from . import Number, ShapeLike, _as_tensor, _BinaryProbsOrLogits, _broadcast, constraints
 from ._common import _Base, _binomial, _finfo, _uniform
 from .wrappers import _OverCategorical
 
@@ -58,42 +58,18 @@ class Poisson(_Base):
         return value.xlogy(self.rate) - self.rate - (value + 1).lgamma()
 
 
-def _store_probs_or_logits(
-    d: _ProbsOrLogits, probs: Any, logits: Any, *others: Any
-) -> tuple[list[Tensor], Tensor]:
-    """The common start of ``Geometric``'s, ``Binomial``'s and ``NegativeBinomial``'s
-    constructors: checks that exactly one of ``probs``/``logits`` is given, broadcasts it after
-    ``others``, stores it on ``d`` under its name, and returns the broadcast ``others`` and the
-    stored parameter."""
-    d._exactly_one(probs, logits)
-    name, given = ("probs", probs) if probs is not None else ("logits", logits)
-    *rest, param = _broadcast(*others, given)
-    d.__dict__[name] = param
-    return rest, param
-
-
-class Geometric(_ProbsOrLogits, _Base):
+class Geometric(_BinaryProbsOrLogits, _Base):
     """Geometric(probs=None, logits=None): the number of failures before the first success
     (support ``{0, 1, ...}``); ``sample`` is ``floor(log u / log1p(-p))``."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = _NONNEG_INT
-    _binary = True
-    _params = ("probs", "logits")
 
-    def __init__(
-        self,
-        probs: Optional[Union[Tensor, Number]] = None,
-        logits: Optional[Union[Tensor, Number]] = None,
-        validate_args: Any = None,
-    ) -> None:
-        _, param = _store_probs_or_logits(self, probs, logits)
-        _Base.__init__(self, tuple(param.shape), (), validate_args)
-        if probs is not None:
-            ok = (self.probs > 0) & (self.probs <= 1)
-            self._check("probs", self.probs, ok, constraints.half_open_interval(0.0, 1.0))
+    def _check_given(self, name: str, param: Tensor) -> None:
+        if name == "probs":  # ``probs`` must also be above zero
+            ok = (param > 0) & (param <= 1)
+            self._check("probs", param, ok, constraints.half_open_interval(0.0, 1.0))
         else:
-            self._check("logits", self.logits, self.logits == self.logits, constraints.real)
+            super()._check_given(name, param)
 
     @property
     def mean(self) -> Tensor:
@@ -129,7 +105,29 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(_ProbsOrLogits, _Base):
+class _CountedBinary(_BinaryProbsOrLogits, _Base):
+    """A ``total_count`` beside one success probability per element (``Binomial``,
+    ``NegativeBinomial``): their constructor's body and ``param_shape``."""
+
+    _params = ("total_count", "probs", "logits")
+    total_count: Tensor
+
+    def _init_counted(self, total_count: Any, probs: Any, logits: Any, validate_args: Any) -> None:
+        """Stores ``total_count`` (in the parameter's dtype) and the given ``probs``/``logits``,
+        broadcast together, and validates both."""
+        tc, param = self._store_param(probs, logits, total_count)
+        self.total_count = tc.to(param.dtype)
+        _Base.__init__(self, tuple(param.shape), (), validate_args)
+        self._check_param("total_count", self.total_count)
+        self._check_given("probs" if probs is not None else "logits", param)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        """The shape of ``probs``/``logits`` (PyTorch's ``param_shape``)."""
+        return self._batch_shape
+
+
+class Binomial(_CountedBinary):
     """Binomial(total_count=1, probs=None, logits=None): ``sample`` counts engine uniforms below
     ``probs`` among ``total_count`` per element (cost grows with ``total_count``); ``log_prob``
     is PyTorch's logits form."""
@@ -139,9 +137,7 @@ class Binomial(_ProbsOrLogits, _Base):
         "probs": _UNIT,
         "logits": constraints.real,
     }
-    _binary = True
     has_enumerate_support = True
-    _params = ("total_count", "probs", "logits")
 
     def __init__(
         self,
@@ -150,24 +146,11 @@ class Binomial(_ProbsOrLogits, _Base):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
-        self.total_count = tc.to(param.dtype)
-        _Base.__init__(self, tuple(param.shape), (), validate_args)
-        self._check_param("total_count", self.total_count)
-        if probs is not None:
-            ok = (self.probs >= 0) & (self.probs <= 1)
-            self._check("probs", self.probs, ok, _UNIT)
-        else:
-            self._check("logits", self.logits, self.logits == self.logits, constraints.real)
+        self._init_counted(total_count, probs, logits, validate_args)
 
     @property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.integer_interval(0, self.total_count)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        """The shape of ``probs``/``logits`` (PyTorch's ``param_shape``)."""
-        return self._batch_shape
 
     @property
     def mean(self) -> Tensor:
@@ -228,9 +211,7 @@ class OneHotCategorical(_OverCategorical):
         logits: Optional[Tensor] = None,
         validate_args: Any = None,
     ) -> None:
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        k = self._categorical._num_events
-        super().__init__(self._categorical.batch_shape, (k,), validate_args)
+        self._init_categorical(probs, logits, validate_args)
 
     @property
     def mean(self) -> Tensor:

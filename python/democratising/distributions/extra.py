@@ -14,21 +14,22 @@ from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError
 from . import (
     _VALIDATE,
-    Categorical,
     Distribution,
     Number,
     ShapeLike,
     _as_tensor,
+    _BinaryProbsOrLogits,
     _broadcast,
-    _ProbsOrLogits,
+    _CentredAtLoc,
+    _ModeAtLoc,
     _shape,
     constraints,
 )
 from ._common import _EULER, _POS, _Base
 from .continuous import Cauchy, Exponential, Gamma, _Folded
-from .discrete import Binomial, OneHotCategorical, _store_probs_or_logits
+from .discrete import Binomial, OneHotCategorical, _CountedBinary
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
-from .wrappers import TransformedDistribution, _expand_probs_or_logits
+from .wrappers import TransformedDistribution, _OverCategorical
 
 __all__ = [
     "ContinuousBernoulli",
@@ -47,18 +48,25 @@ __all__ = [
 ]
 
 
-def _check_params(d: Distribution, names: tuple[str, ...]) -> None:
-    """Validates the positive parameters ``names`` of ``d`` (its ``arg_constraints``)."""
-    for name in names:
-        t = getattr(d, name)
-        d._check_param(name, t)
-
-
 class _TransformedParams(TransformedDistribution):
-    """A transformed distribution that keeps its own broadcast parameters (``_params``) and
-    expands them with its base in ``expand``."""
+    """A transformed distribution that keeps its own broadcast parameters (``_params``),
+    validates them after building itself, takes a number given to ``log_prob`` in their dtype,
+    and expands them with its base in ``expand``."""
 
     _params: tuple[str, ...] = ()
+
+    def _init_transformed(
+        self, base: Distribution, transforms: list[Any], validate_args: Any
+    ) -> None:
+        """``TransformedDistribution``'s constructor, then the check of each of ``_params``
+        against ``arg_constraints``."""
+        TransformedDistribution.__init__(self, base, transforms, validate_args=validate_args)
+        for name in self._params:
+            self._check_param(name, getattr(self, name))
+
+    def log_prob(self, value: Any) -> Tensor:
+        value = self._value(value, getattr(self, self._params[0]))
+        return super().log_prob(value)
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         shape = _shape(batch_shape)
@@ -88,12 +96,7 @@ class Weibull(_TransformedParams):
             PowerTransform(self.concentration.reciprocal()),
             AffineTransform(0.0, self.scale),
         ]
-        super().__init__(base, transforms, validate_args=validate_args)
-        _check_params(self, self._params)
-
-    def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        return super().log_prob(value)
+        self._init_transformed(base, transforms, validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -126,16 +129,11 @@ class Pareto(_TransformedParams):
         self.scale, self.alpha = _broadcast(scale, alpha)
         base = Exponential(self.alpha, validate_args=validate_args)
         transforms = [ExpTransform(), AffineTransform(0.0, self.scale)]
-        super().__init__(base, transforms, validate_args=validate_args)
-        _check_params(self, self._params)
+        self._init_transformed(base, transforms, validate_args)
 
     @property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.greater_than_eq(self.scale)
-
-    def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.scale)
-        return super().log_prob(value)
 
     @property
     def mean(self) -> Tensor:
@@ -184,12 +182,7 @@ class Kumaraswamy(_TransformedParams):
             AffineTransform(1.0, -1.0),
             PowerTransform(self.concentration1.reciprocal()),
         ]
-        super().__init__(base, transforms, validate_args=validate_args)
-        _check_params(self, self._params)
-
-    def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.concentration1)
-        return super().log_prob(value)
+        self._init_transformed(base, transforms, validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -238,7 +231,7 @@ class HalfCauchy(_Folded):
         return self.base_dist.variance
 
 
-class NegativeBinomial(_ProbsOrLogits, _Base):
+class NegativeBinomial(_CountedBinary):
     """NegativeBinomial(total_count, probs=None, logits=None): the number of successes (each
     of probability ``probs``) before ``total_count`` failures; ``sample`` draws
     ``Poisson(Gamma(total_count, exp(-logits)))``."""
@@ -249,8 +242,6 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         "logits": constraints.real,
     }
     support = constraints.nonnegative_integer
-    _binary = True
-    _params = ("total_count", "probs", "logits")
 
     def __init__(
         self,
@@ -259,18 +250,7 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        (tc,), param = _store_probs_or_logits(self, probs, logits, total_count)
-        self.total_count = tc.to(param.dtype)
-        _Base.__init__(self, tuple(param.shape), (), validate_args)
-        self._check_param("total_count", self.total_count)
-        if probs is not None:
-            self._check_param("probs", param)
-        else:
-            self._check("logits", param, param == param, constraints.real)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._batch_shape
+        self._init_counted(total_count, probs, logits, validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -303,11 +283,9 @@ class NegativeBinomial(_ProbsOrLogits, _Base):
         return log_unnormalized - log_normalization
 
 
-class Multinomial(_Base):
+class Multinomial(_OverCategorical):
     """Multinomial(total_count=1, probs=None, logits=None): counts over the last dimension's
     ``K`` categories from ``total_count`` (an int) independent categorical draws."""
-
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     def __init__(
         self,
@@ -319,9 +297,7 @@ class Multinomial(_Base):
         if isinstance(total_count, bool) or not isinstance(total_count, int):
             raise ArgumentTypeError("inhomogeneous total_count is not supported: pass an int")
         self.total_count = total_count
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        k = self._categorical._num_events
-        super().__init__(self._categorical.batch_shape, (k,), validate_args)
+        self._init_categorical(probs, logits, validate_args)
         if total_count < 0 and _VALIDATE[0]:
             # PyTorch's inner ``Binomial`` (built with the default ``validate_args``, whatever
             # this one's) rejects it as not a ``nonnegative_integer``.
@@ -329,28 +305,8 @@ class Multinomial(_Base):
             self._fail("total_count", constraints.nonnegative_integer, count)
 
     @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
-
-    @property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.multinomial(self.total_count)
-
-    def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
-        shape = _shape(batch_shape)
-        new = object.__new__(Multinomial)
-        new.__dict__.update(self.__dict__)
-        new._categorical = _expand_probs_or_logits(self._categorical, shape)
-        new._batch_shape = shape
-        return new
 
     @property
     def mean(self) -> Tensor:
@@ -396,17 +352,14 @@ def _where(cond: Tensor, a: Tensor, b: Any) -> Tensor:
     return where(cond, a, b)  # type: ignore[no-any-return]
 
 
-class ContinuousBernoulli(_ProbsOrLogits, _Base):
+class ContinuousBernoulli(_BinaryProbsOrLogits, _Base):
     """ContinuousBernoulli(probs=None, logits=None, lims=(0.499, 0.501)): the density on
     ``[0, 1]`` proportional to ``probs ** x (1 - probs) ** (1 - x)``; ``rsample`` inverts the
     cdf of a uniform draw. Inside ``lims`` (near ``probs = 1/2``) Taylor expansions replace
     the unstable closed forms, as in PyTorch."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.unit_interval
     has_rsample = True
-    _binary = True
-    _params = ("probs", "logits")
 
     def __init__(
         self,
@@ -568,7 +521,7 @@ def _log_modified_bessel_fn(x: Tensor, order: int = 0) -> Tensor:
     return _where(x < 3.75, small, large)
 
 
-class VonMises(_Base):
+class VonMises(_CentredAtLoc, _Base):
     """VonMises(loc, concentration): the circular normal on angles (radians, modulo 2 pi);
     ``sample`` is Best & Fisher's rejection sampler in float64, as PyTorch's. ``mean`` and
     ``variance`` are the circular ones."""
@@ -621,14 +574,6 @@ class VonMises(_Base):
                 todo = todo[~accept]
             out = np.mod(x + math.pi + loc, 2 * math.pi) - math.pi
             return _to_like(out.reshape(shape), self.loc)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -775,7 +720,7 @@ class OneHotCategoricalStraightThrough(OneHotCategorical):
         return samples + (probs - probs.detach())
 
 
-class GeneralizedPareto(_Base):
+class GeneralizedPareto(_ModeAtLoc, _Base):
     """GeneralizedPareto(loc, scale, concentration): the tail family behind peaks-over-threshold
     models (``concentration`` 0 is a shifted exponential, -1 a uniform); ``rsample`` is the
     ``icdf`` of a uniform draw. Formulas and the ``|concentration| <= 1e-8`` switch to the
@@ -851,10 +796,6 @@ class GeneralizedPareto(_Base):
         valid = c < 1
         result = self.loc + self.scale / (1 - _core.where(valid, c, 0.5))
         return _core.where(valid, result, float("nan"))
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

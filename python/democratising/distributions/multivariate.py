@@ -13,7 +13,6 @@ from typing import Any, Optional, Union
 from .._core import Tensor
 from ..errors import InvalidValueError
 from . import (
-    Categorical,
     Number,
     ShapeLike,
     _as_tensor,
@@ -488,10 +487,8 @@ class ExpRelaxedCategorical(_OverCategorical):
         logits: Optional[Tensor] = None,
         validate_args: Any = None,
     ) -> None:
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        self._init_categorical(probs, logits, validate_args)
         self.temperature = _temperature(temperature, self._categorical.logits)
-        k = self._categorical._num_events
-        super().__init__(self._categorical.batch_shape, (k,), validate_args)
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)

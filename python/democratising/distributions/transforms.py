@@ -88,6 +88,11 @@ class Transform:
         """This transform with the given ``cache_size``."""
         if self._cache_size == cache_size:
             return self
+        return self._with_cache_size(cache_size)
+
+    def _with_cache_size(self, cache_size: int) -> Transform:
+        """A new copy of this transform with ``cache_size`` (the transforms with parameters
+        rebuild themselves from them)."""
         if type(self).__init__ is Transform.__init__:
             return type(self)(cache_size=cache_size)
         raise NotImplementedError(f"{type(self)}.with_cache is not implemented")
@@ -219,6 +224,23 @@ class ExpTransform(_ParameterFree):
         return x
 
 
+def _sign(param: Union[Tensor, float]) -> Union[int, Tensor]:
+    """The sign of a number or, elementwise, of a tensor: the ``sign`` of the transforms whose
+    monotonicity one parameter decides."""
+    if isinstance(param, Tensor):
+        return param.sign()
+    return 1 if param > 0 else -1 if param < 0 else 0
+
+
+def _same_param(a: Any, b: Any) -> bool:
+    """Whether two transform parameters (numbers or tensors) are equal everywhere: the
+    parameter comparison of the transforms' ``__eq__``."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        ta, tb = (a, b) if isinstance(a, Tensor) else (b, a)
+        return bool((ta == tb).all().item())
+    return bool(a == b)
+
+
 class PowerTransform(Transform):
     """``y = x ** exponent`` on the positive reals."""
 
@@ -232,27 +254,13 @@ class PowerTransform(Transform):
 
     @property
     def sign(self) -> Union[int, Tensor]:  # type: ignore[override]
-        e = self.exponent
-        return e.sign() if isinstance(e, Tensor) else (1 if e > 0 else -1 if e < 0 else 0)
+        return _sign(self.exponent)
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return PowerTransform(self.exponent, cache_size=cache_size)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PowerTransform):
-            return False
-        a, b = self.exponent, other.exponent
-        if isinstance(a, Tensor) or isinstance(b, Tensor):
-            return (
-                bool((a == b).all().item())
-                if isinstance(a, Tensor)
-                else bool(
-                    (b == a).all().item()  # type: ignore[union-attr]
-                )
-            )
-        return a == b
+        return isinstance(other, PowerTransform) and _same_param(self.exponent, other.exponent)
 
     def __hash__(self) -> int:
         return hash(("pow", id(self.exponent)))
@@ -348,26 +356,15 @@ class AffineTransform(Transform):
 
     @property
     def sign(self) -> Union[int, Tensor]:  # type: ignore[override]
-        s = self.scale
-        return s.sign() if isinstance(s, Tensor) else (1 if s > 0 else -1 if s < 0 else 0)
+        return _sign(self.scale)
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AffineTransform):
             return False
-
-        def same(a: Any, b: Any) -> bool:
-            if isinstance(a, Tensor) or isinstance(b, Tensor):
-                ta = a if isinstance(a, Tensor) else b
-                tb = b if isinstance(a, Tensor) else a
-                return bool((ta == tb).all().item())
-            return bool(a == b)
-
-        return same(self.loc, other.loc) and same(self.scale, other.scale)
+        return _same_param(self.loc, other.loc) and _same_param(self.scale, other.scale)
 
     def __hash__(self) -> int:
         return hash(("affine", id(self.loc), id(self.scale)))
@@ -446,9 +443,7 @@ class ComposeTransform(Transform):
         self.domain = _independent(self.parts[0].domain, self.domain_event_dim)
         self.codomain = _independent(self.parts[-1].codomain, self.codomain_event_dim)
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return ComposeTransform(self.parts, cache_size=cache_size)
 
     def __eq__(self, other: object) -> bool:
@@ -593,9 +588,7 @@ class IndependentTransform(Transform):
         self.domain = _independent(base_transform.domain, self.domain_event_dim)
         self.codomain = _independent(base_transform.codomain, self.codomain_event_dim)
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return IndependentTransform(
             self.base_transform, self.reinterpreted_batch_ndims, cache_size=cache_size
         )
@@ -775,9 +768,7 @@ class ReshapeTransform(Transform):
         self.domain = constraints.independent(constraints.real, len(self.in_shape))
         self.codomain = constraints.independent(constraints.real, len(self.out_shape))
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
 
     def _call(self, x: Tensor) -> Tensor:
@@ -833,9 +824,7 @@ class CumulativeDistributionTransform(Transform):
     def sign(self) -> Union[int, Tensor]:
         return 1
 
-    def with_cache(self, cache_size: int = 1) -> Transform:
-        if self._cache_size == cache_size:
-            return self
+    def _with_cache_size(self, cache_size: int) -> Transform:
         return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
 
     def _call(self, x: Tensor) -> Tensor:

@@ -380,7 +380,8 @@ class _OverProbsOrLogits(_Base):
 
 class _OverCategorical(_OverProbsOrLogits):
     """An ``_OverProbsOrLogits`` on a ``Categorical`` held in ``_categorical`` (as PyTorch's
-    one-hot and relaxed categoricals): its parameters, constraints and ``param_shape``."""
+    one-hot and relaxed categoricals and ``Multinomial``): its parameters, constraints,
+    constructor and ``param_shape``."""
 
     arg_constraints: dict[str, constraints.Constraint] = {
         "probs": constraints.simplex,
@@ -388,6 +389,12 @@ class _OverCategorical(_OverProbsOrLogits):
     }
     _inner = "_categorical"
     _categorical: Categorical
+
+    def _init_categorical(self, probs: Any, logits: Any, validate_args: Any) -> None:
+        """Builds the inner ``Categorical``; one event holds its ``K`` categories."""
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        k = self._categorical._num_events
+        Distribution.__init__(self, self._categorical.batch_shape, (k,), validate_args)
 
     @property
     def param_shape(self) -> tuple[int, ...]:

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 EXTRA_STATE = "_extra_state"
 
+#: ``Module.set_extra_state``, which a module overrides to load extra state (``module.py``
+#: sets it once ``Module`` exists: importing it here would be circular).
+base_set_extra: Any = None
+
 
 class LoadRun:
     """The state one ``load_state_dict`` call shares with the modules' loading steps."""
@@ -87,16 +91,22 @@ active = _Active()
 
 def load_own(
     module: Module,
-    state_dict: Mapping[str, Any],
+    state_dict: dict[str, Any],
     prefix: str,
-    local_metadata: Mapping[str, Any],
+    local_metadata: dict[str, Any],
     strict: bool,
     missing_keys: list[str],
     unexpected_keys: list[str],
     error_msgs: list[str],
-    base_set_extra: Any,
 ) -> None:
-    """PyTorch's ``Module._load_from_state_dict`` for ``module`` (see the module doc)."""
+    """``Module._load_from_state_dict`` (PyTorch's per-module loading step): upgrades an older
+    layout (``_upgrade_state_dict``), runs this module's load pre-hooks and completions
+    (``_complete_state_dict``), copies its own parameters, persistent buffers and extra state
+    from ``state_dict`` (keys under ``prefix``), and reports its missing keys, size mismatches
+    (in ``error_msgs``) and, with ``strict``, unexpected keys. Copies of modules without an
+    override wait for the end of the load, so a strict load that fails leaves them
+    unchanged (see the module doc)."""
+    module._upgrade_state_dict(state_dict, prefix, local_metadata.get("version"), error_msgs)
     d = module.__dict__
     pre = d.get("_load_state_dict_pre_hooks")
     if pre:
@@ -111,7 +121,7 @@ def load_own(
                 unexpected_keys,
                 error_msgs,
             )
-    module._complete_state_dict(state_dict, prefix)  # type: ignore[arg-type]
+    module._complete_state_dict(state_dict, prefix)
     run = active.run
     if run is not None and run.state_dict is not state_dict:  # a call of its own
         run = None

@@ -16,8 +16,9 @@ from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
+from ._layer_common import _changed_options
 from .module import Module
-from .sparse import _table
+from .sparse import Embedding, _table
 
 __all__ = ["EmbeddingBag", "embedding_bag"]
 
@@ -288,11 +289,8 @@ class EmbeddingBag(Module):
             self.weight.normal_()
         self._fill_padding_idx_with_zero()
 
-    def _fill_padding_idx_with_zero(self) -> None:
-        """Zeroes row ``padding_idx`` (PyTorch's helper of the same name)."""
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight[self.padding_idx] = 0.0
+    # One helper for both lookup tables (the same ``weight``/``padding_idx``).
+    _fill_padding_idx_with_zero = Embedding._fill_padding_idx_with_zero
 
     def forward(
         self,
@@ -315,17 +313,10 @@ class EmbeddingBag(Module):
         )
 
     def extra_repr(self) -> str:
+        options = (("max_norm", None), ("norm_type", 2), ("scale_grad_by_freq", False))
         s = f"{self.num_embeddings!r}, {self.embedding_dim!r}"
-        if self.max_norm is not None:
-            s += f", max_norm={self.max_norm!r}"
-        if self.norm_type != 2:
-            s += f", norm_type={self.norm_type!r}"
-        if self.scale_grad_by_freq is not False:
-            s += f", scale_grad_by_freq={self.scale_grad_by_freq!r}"
-        s += f", mode={self.mode!r}"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx!r}"
-        return s
+        s += _changed_options(self, options, use_repr=True) + f", mode={self.mode!r}"
+        return s + _changed_options(self, (("padding_idx", None),), use_repr=True)
 
     @classmethod
     def from_pretrained(

@@ -49,6 +49,15 @@ def _reduce(x: Tensor, reduction: str) -> Tensor:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _signed(wrapper: Any, fn: Callable[..., Any], sig: inspect.Signature) -> Any:
+    """``wrapper`` named and documented as ``fn`` with the signature ``sig``, which is the real
+    one: ``inspect.signature`` is not sent on to ``fn``'s (the decorators below)."""
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__signature__ = sig
+    delattr(wrapper, "__wrapped__")
+    return wrapper
+
+
 def _with_params(
     fn: Callable[..., Any],
     wrapper: Callable[..., Any],
@@ -59,9 +68,6 @@ def _with_params(
     """``wrapper`` named and documented as ``fn``, its signature ``fn``'s plus the parameters
     ``extra`` (name -> default), keyword-only unless ``positional``; they are added at the end,
     or just before parameter ``before``."""
-    import functools
-
-    functools.update_wrapper(wrapper, fn)
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
     at = len(params) if before is None else list(sig.parameters).index(before)
@@ -69,9 +75,7 @@ def _with_params(
     params[at:at] = [
         inspect.Parameter(name, kind, default=default) for name, default in extra.items()
     ]
-    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    delattr(wrapper, "__wrapped__")  # the signature above is the real one
-    return wrapper
+    return _signed(wrapper, fn, sig.replace(parameters=params))
 
 
 def _legacy_reduction(size_average: Optional[bool], reduce: Optional[bool], reduction: str) -> str:
@@ -85,6 +89,18 @@ def _legacy_reduction(size_average: Optional[bool], reduce: Optional[bool], redu
     return "mean" if size_average else "sum"
 
 
+def _call_with_reduction(
+    fn: Callable[..., Any], at: int, reduction: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``fn(*args, **kwargs)`` with ``reduction`` (``fn``'s parameter ``at``) replaced where
+    it was given, by position or by keyword: the legacy flags' decorators below."""
+    if len(args) > at:
+        args = (*args[:at], reduction, *args[at + 1 :])
+    else:
+        kwargs["reduction"] = reduction
+    return fn(*args, **kwargs)
+
+
 def _takes_legacy_reduction(fn: _F) -> _F:
     """Adds PyTorch's deprecated ``size_average=``/``reduce=`` keywords (old programs pass
     ``size_average=False`` for a summed loss)."""
@@ -96,10 +112,7 @@ def _takes_legacy_reduction(fn: _F) -> _F:
         if size_average is not None or reduce is not None:
             given = args[at] if len(args) > at else kwargs.get("reduction", "mean")
             reduction = _legacy_reduction(size_average, reduce, given)
-            if len(args) > at:
-                args = (*args[:at], reduction, *args[at + 1 :])
-            else:
-                kwargs["reduction"] = reduction
+            return _call_with_reduction(fn, at, reduction, args, kwargs)
         return fn(*args, **kwargs)
 
     return _with_params(fn, wrapper, size_average=None, reduce=None)  # type: ignore[no-any-return]
@@ -164,16 +177,10 @@ def _takes_positional_legacy_reduction(
             args, kwargs = bound.args, bound.kwargs
         if size_average is not None or reduce is not None:
             reduction = _warn_legacy(size_average, reduce, stacklevel)
-            if len(args) > at:
-                args = (*args[:at], reduction, *args[at + 1 :])
-            else:
-                kwargs["reduction"] = reduction
+            return _call_with_reduction(fn, at, reduction, args, kwargs)
         return fn(*args, **kwargs)
 
-    functools.update_wrapper(wrapper, fn)
-    wrapper.__signature__ = sig  # type: ignore[attr-defined]
-    delattr(wrapper, "__wrapped__")  # the signature above is the real one
-    return wrapper
+    return _signed(wrapper, fn, sig)
 
 
 def _takes_inplace(fn: _F) -> _F:

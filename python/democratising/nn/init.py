@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._deprecation import deprecated_alias
 from .._grad_mode import no_grad
 from .._tensor_more import _generator_scope
 from ..errors import DTypeError, InvalidValueError
@@ -286,37 +287,17 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     return _fill_from(tensor, _core.from_numpy(np.ascontiguousarray(values)))
 
 
-def _make_deprecate(meth: _F) -> _F:
-    """PyTorch's old names without the trailing underscore (``nn.init.uniform``): they warn
-    a ``FutureWarning`` and then fill in place as the new name does."""
-    new_name = meth.__name__
-    old_name = new_name[:-1]
-
-    @functools.wraps(meth)
-    def deprecated_init(*args: Any, **kwargs: Any) -> Any:
-        warnings.warn(
-            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return meth(*args, **kwargs)
-
-    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
-    deprecated_init.__doc__ = f"Deprecated alias of ``{new_name}`` (warns ``FutureWarning``)."
-    return deprecated_init  # type: ignore[return-value]
-
-
-uniform = _make_deprecate(uniform_)
-normal = _make_deprecate(normal_)
-constant = _make_deprecate(constant_)
-eye = _make_deprecate(eye_)
-dirac = _make_deprecate(dirac_)
-xavier_uniform = _make_deprecate(xavier_uniform_)
-xavier_normal = _make_deprecate(xavier_normal_)
-kaiming_uniform = _make_deprecate(kaiming_uniform_)
-kaiming_normal = _make_deprecate(kaiming_normal_)
-orthogonal = _make_deprecate(orthogonal_)
-sparse = _make_deprecate(sparse_)
+uniform = deprecated_alias(uniform_, "nn.init")
+normal = deprecated_alias(normal_, "nn.init")
+constant = deprecated_alias(constant_, "nn.init")
+eye = deprecated_alias(eye_, "nn.init")
+dirac = deprecated_alias(dirac_, "nn.init")
+xavier_uniform = deprecated_alias(xavier_uniform_, "nn.init")
+xavier_normal = deprecated_alias(xavier_normal_, "nn.init")
+kaiming_uniform = deprecated_alias(kaiming_uniform_, "nn.init")
+kaiming_normal = deprecated_alias(kaiming_normal_, "nn.init")
+orthogonal = deprecated_alias(orthogonal_, "nn.init")
+sparse = deprecated_alias(sparse_, "nn.init")
 
 __all__ = [
     "calculate_gain",

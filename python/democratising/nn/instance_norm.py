@@ -13,7 +13,6 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
-from .module import defers_copy
 from .normalization import _NormBase, affine_of
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "instance_norm"]
@@ -135,21 +134,13 @@ class _InstanceNorm(_NormBase):
             num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
         )
 
-    @defers_copy
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
+    def _upgrade_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, version: Optional[int], error_msgs: list[str]
     ) -> None:
         """PyTorch's: a state without a version (saved before 0.4) that holds running
         statistics this layer does not track fails the load, naming them (they are dropped,
         so they are not also reported as unexpected)."""
-        if local_metadata.get("version") is None and not self.track_running_stats:
+        if version is None and not self.track_running_stats:
             keys = [prefix + n for n in ("running_mean", "running_var") if prefix + n in state_dict]
             if keys:
                 klass = type(self).__name__
@@ -165,9 +156,7 @@ class _InstanceNorm(_NormBase):
                 )
                 for key in keys:
                     state_dict.pop(key)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+        super()._upgrade_state_dict(state_dict, prefix, version, error_msgs)
 
     def _get_no_batch_dim(self) -> int:
         """The number of dims of an unbatched input (PyTorch's hook)."""

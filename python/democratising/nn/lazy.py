@@ -312,26 +312,10 @@ class LazyLinear(LazyModuleMixin, Dense):
 
 class _LazyConvMixin(LazyModuleMixin):
     """The lazy convolutions: ``in_channels`` from the input's channel dimension (dimension 1
-    when batched, 0 when not)."""
+    when batched, 0 when not); the constructor takes the regular one's arguments but
+    ``in_channels``."""
 
     _lazy_attr = "in_channels"
-    _spatial = 1
-
-    def _infer_size(self, input: Tensor) -> int:
-        no_batch = self._spatial + 1
-        if input.dim() not in (no_batch, no_batch + 1):
-            raise ShapeError(
-                f"Expected {no_batch}D (unbatched) or {no_batch + 1}D (batched) input to "
-                f"{type(self).__name__}, but got input of size: {tuple(input.shape)}"
-            )
-        return int(input.shape[1] if input.dim() == no_batch + 1 else input.shape[0])
-
-
-class LazyConv1d(_LazyConvMixin, Conv1d):
-    """``Conv1d`` whose ``in_channels`` is inferred from the first input."""
-
-    cls_to_become = Conv1d
-    _spatial = 1
 
     def __init__(
         self,
@@ -349,21 +333,19 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
         args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
         self._lazy_setup(args, device=device, dtype=dtype)
 
+    def _infer_size(self, input: Tensor) -> int:
+        no_batch = len(self.kernel_size) + 1  # type: ignore[attr-defined]
+        if input.dim() not in (no_batch, no_batch + 1):
+            raise ShapeError(
+                f"Expected {no_batch}D (unbatched) or {no_batch + 1}D (batched) input to "
+                f"{type(self).__name__}, but got input of size: {tuple(input.shape)}"
+            )
+        return int(input.shape[1] if input.dim() == no_batch + 1 else input.shape[0])
 
-class LazyConv2d(_LazyConvMixin, Conv2d):
-    """``Conv2d`` whose ``in_channels`` is inferred from the first input."""
 
-    cls_to_become = Conv2d
-    _spatial = 2
-
-    __init__ = LazyConv1d.__init__  # the same arguments
-
-
-class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
-    """``ConvTranspose1d`` whose ``in_channels`` is inferred from the first input."""
-
-    cls_to_become = ConvTranspose1d
-    _spatial = 1
+class _LazyConvTransposeMixin(_LazyConvMixin):
+    """The lazy transposed convolutions: the transposed constructor's arguments but
+    ``in_channels``."""
 
     def __init__(
         self,
@@ -393,27 +375,13 @@ class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
         self._lazy_setup(args, device=device, dtype=dtype)
 
 
-class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
-    """``ConvTranspose2d`` whose ``in_channels`` is inferred from the first input."""
-
-    cls_to_become = ConvTranspose2d
-    _spatial = 2
-
-    __init__ = LazyConvTranspose1d.__init__  # the same arguments
-
-
 class _LazyNormMixin(LazyModuleMixin):
     """The lazy batch and instance norms: ``num_features`` from the input's dimension 1; the
-    running statistics are placeholders too."""
+    running statistics are placeholders too. The constructor takes batch norm's arguments but
+    ``num_features``, with its defaults for the instance norms too (as PyTorch's)."""
 
     _lazy_attr = "num_features"
     _lazy_buffers = ("running_mean", "running_var")
-
-
-class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
-    """``BatchNorm1d`` whose ``num_features`` is inferred from the first input's dimension 1."""
-
-    cls_to_become = BatchNorm1d
 
     def __init__(
         self,
@@ -430,12 +398,40 @@ class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
         self._lazy_setup(args, device=device, dtype=dtype, bias=bias)
 
 
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """``Conv1d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    """``Conv2d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = Conv2d
+
+
+class LazyConvTranspose1d(_LazyConvTransposeMixin, ConvTranspose1d):
+    """``ConvTranspose1d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTransposeMixin, ConvTranspose2d):
+    """``ConvTranspose2d`` whose ``in_channels`` is inferred from the first input."""
+
+    cls_to_become = ConvTranspose2d
+
+
+class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
+    """``BatchNorm1d`` whose ``num_features`` is inferred from the first input's dimension 1."""
+
+    cls_to_become = BatchNorm1d
+
+
 class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
     """``BatchNorm2d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = BatchNorm2d
-
-    __init__ = LazyBatchNorm1d.__init__  # the same arguments
 
 
 class LazyInstanceNorm1d(_LazyNormMixin, InstanceNorm1d):
@@ -443,33 +439,23 @@ class LazyInstanceNorm1d(_LazyNormMixin, InstanceNorm1d):
 
     cls_to_become = InstanceNorm1d
 
-    __init__ = LazyBatchNorm1d.__init__  # the same arguments and defaults (PyTorch's)
-
 
 class LazyInstanceNorm2d(_LazyNormMixin, InstanceNorm2d):
     """``InstanceNorm2d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = InstanceNorm2d
 
-    __init__ = LazyInstanceNorm1d.__init__  # the same arguments
-
 
 class LazyConv3d(_LazyConvMixin, Conv3d):
     """``Conv3d`` whose ``in_channels`` is inferred from the first input."""
 
     cls_to_become = Conv3d
-    _spatial = 3
-
-    __init__ = LazyConv1d.__init__  # the same arguments
 
 
-class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
+class LazyConvTranspose3d(_LazyConvTransposeMixin, ConvTranspose3d):
     """``ConvTranspose3d`` whose ``in_channels`` is inferred from the first input."""
 
     cls_to_become = ConvTranspose3d
-    _spatial = 3
-
-    __init__ = LazyConvTranspose1d.__init__  # the same arguments
 
 
 class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
@@ -477,12 +463,8 @@ class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
 
     cls_to_become = BatchNorm3d
 
-    __init__ = LazyBatchNorm1d.__init__  # the same arguments
-
 
 class LazyInstanceNorm3d(_LazyNormMixin, InstanceNorm3d):
     """``InstanceNorm3d`` whose ``num_features`` is inferred from the first input's dimension 1."""
 
     cls_to_become = InstanceNorm3d
-
-    __init__ = LazyInstanceNorm1d.__init__  # the same arguments

@@ -151,16 +151,17 @@ def _pop_forward_pre_hook(m: Module, matches: Callable[[Any], bool]) -> bool:
     return False
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def defers_copy(fn: F) -> F:
-    """Marks a library ``_load_from_state_dict`` override that only edits ``state_dict``
-    (upgrades an older layout) before calling ``super()`` and does nothing after: its module's
-    copies may then wait for the end of the load as a plain module's do (a strict load that
-    fails leaves it unchanged)."""
-    fn._defers_copy = True  # type: ignore[attr-defined]
-    return fn
+def _save_tensors(m: Module, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+    """``m``'s own parameters and persistent buffers into ``out`` under ``prefix`` (detached
+    unless ``keep_vars``): ``_save_to_state_dict``'s step, which ``state_dict``'s fast path
+    takes per module without the method call."""
+    skip = m.__dict__.get("_non_persistent", ())
+    for n, p in m._parameters.items():
+        if p is not None:
+            out[prefix + n] = p if keep_vars else p.detach()
+    for n, b in m._buffers.items():
+        if b is not None and n not in skip:
+            out[prefix + n] = b if keep_vars else b.detach()
 
 
 def _post_order(m: Module) -> Iterator[Module]:
@@ -665,15 +666,8 @@ class Module:
         if meta is not None:  # each module's version under its key, as PyTorch's
             for mp, m in mods:
                 meta[f"{prefix}{mp}" if mp else prefix[:-1]] = {"version": m._version}
-        for mp, m in mods:
-            skip = m.__dict__.get("_non_persistent", ())
-            head = f"{prefix}{mp}." if mp else prefix
-            for n, t in m._parameters.items():
-                if t is not None:
-                    out[head + n] = t if keep_vars else t.detach()
-            for n, t in m._buffers.items():
-                if t is not None and n not in skip:
-                    out[head + n] = t if keep_vars else t.detach()
+        for mp, m in mods:  # no override, hook or extra state: each module's own tensors
+            _save_tensors(m, out, f"{prefix}{mp}." if mp else prefix, keep_vars)
         return out
 
     def _save_with_hooks(self, out: dict[str, Any], prefix: str, keep_vars: bool) -> None:
@@ -698,14 +692,8 @@ class Module:
         """PyTorch's per-module saving step, for subclasses to override: this module's own
         parameters and persistent buffers (detached unless ``keep_vars``), then its extra
         state, each under ``prefix``; not its submodules'. ``state_dict`` takes a slower path
-        (this call per module) only while some module overrides it."""
-        skip = self.__dict__.get("_non_persistent", ())
-        for n, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + n] = p if keep_vars else p.detach()
-        for n, b in self._buffers.items():
-            if b is not None and n not in skip:
-                destination[prefix + n] = b if keep_vars else b.detach()
+        (PyTorch's recursion with the hooks) only while some module overrides it."""
+        _save_tensors(self, destination, prefix, keep_vars)
         if _overrides(self, "get_extra_state"):
             destination[prefix + _load_state.EXTRA_STATE] = self.get_extra_state()
 
@@ -727,36 +715,11 @@ class Module:
             "bug-report.yml to report this bug."
         )
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        """PyTorch's per-module loading step, which ``load_state_dict`` calls for each module
-        (parents first): runs this module's load pre-hooks and upgrades
-        (``_complete_state_dict``), copies its own parameters, persistent buffers and extra
-        state from ``state_dict`` (keys under ``prefix``), and reports its missing keys, size
-        mismatches (in ``error_msgs``) and, with ``strict``, unexpected keys. An override may
-        edit ``state_dict`` or read ``local_metadata["version"]`` before calling ``super()``,
-        or load its own way without it (then nothing of this module is loaded or reported).
-        Copies of modules without an override wait for the end of the load, so a strict load
-        that fails leaves them unchanged."""
-        _load_state.load_own(
-            self,
-            state_dict,
-            prefix,
-            local_metadata,
-            strict,
-            missing_keys,
-            unexpected_keys,
-            error_msgs,
-            Module.set_extra_state,
-        )
+    #: PyTorch's per-module loading step, which ``load_state_dict`` calls for each module
+    #: (parents first); see ``_load_state.load_own``. An override may edit ``state_dict`` or
+    #: read ``local_metadata["version"]`` before calling ``super()``, or load its own way
+    #: without it (then nothing of this module is loaded or reported).
+    _load_from_state_dict = _load_state.load_own
 
     def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """PyTorch's older ``state_dict`` post-hook: ``hook(module, state_dict, prefix,
@@ -769,6 +732,16 @@ class Module:
                 out.update(result)
 
         return self._add_state_hook("_state_dict_hooks", run)
+
+    def _upgrade_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, version: Optional[int], error_msgs: list[str]
+    ) -> None:
+        """Edits ``state_dict`` (the copy ``load_state_dict`` made) before this module's load
+        pre-hooks, as PyTorch's ``_load_from_state_dict`` overrides do before calling
+        ``super()``: upgrades a layout saved by an older ``_version`` (``version``, from the
+        state's ``_metadata``; ``None`` when it has none), or reports one it cannot load in
+        ``error_msgs``. A hook rather than an override, so such a module's copies still wait
+        for the end of the load; most modules have none."""
 
     def _complete_state_dict(self, state_dict: dict[str, Any], prefix: str) -> None:
         """Adds to ``state_dict`` (a copy made by ``load_state_dict``) the keys under
@@ -806,8 +779,7 @@ class Module:
                 meta = {} if metadata is None else metadata.get(name, {})
                 if assign:
                     meta["assign_to_params_buffers"] = assign
-                fn = type(m)._load_from_state_dict
-                run.defer = m if fn is base or getattr(fn, "_defers_copy", False) else None
+                run.defer = m if type(m)._load_from_state_dict is base else None
                 m._load_from_state_dict(
                     state_dict, f"{name}." if name else "", meta, True, missing, reported, errors
                 )
@@ -1147,6 +1119,9 @@ class Module:
             *self._buffers,
         ]
         return sorted({k for k in keys if not k[:1].isdigit()})
+
+
+_load_state.base_set_extra = Module.set_extra_state
 
 
 def _hook_list(

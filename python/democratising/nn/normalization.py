@@ -12,7 +12,7 @@ from .._grad_mode import no_grad
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
-from .module import Module, defers_copy
+from .module import Module
 from .parameter import Parameter
 
 
@@ -85,21 +85,12 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         to_factory(self, device, dtype)
 
-    @defers_copy
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
+    def _upgrade_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, version: Optional[int], error_msgs: list[str]
     ) -> None:
         """PyTorch's upgrade: a state saved before version 2 (``_metadata``) has no
         ``num_batches_tracked``, so such a load keeps this layer's current count (0 when it
         has none); a version-2 state without it reports it missing."""
-        version = local_metadata.get("version")
         key = prefix + "num_batches_tracked"
         if (version is None or version < 2) and self.track_running_stats:
             if key not in state_dict:
@@ -107,9 +98,6 @@ class _NormBase(Module):
                 state_dict[key] = (
                     count.clone() if count is not None else _core.zeros((), dtype=_core.int64)
                 )
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
     def reset_running_stats(self) -> None:
         """Running mean to zeros, running variance to ones, batch count to zero."""

@@ -26,6 +26,7 @@ from .._specialise import specialise
 from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
+from ._layer_common import _changed_options
 from ._rnn_utils import PackedSequence, _padded
 from .layers import _uniform
 from .module import Module
@@ -459,20 +460,17 @@ class RNNBase(Module):
         return (out.transpose(0, 1) if self.batch_first else out), h_n
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size != 0:
-            s += f", proj_size={self.proj_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if self.batch_first is not False:
-            s += f", batch_first={self.batch_first}"
-        if self.dropout != 0:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional is not False:
-            s += f", bidirectional={self.bidirectional}"
-        return s
+        return f"{self.input_size}, {self.hidden_size}" + _changed_options(
+            self,
+            (
+                ("proj_size", 0),
+                ("num_layers", 1),
+                ("bias", True),
+                ("batch_first", False),
+                ("dropout", 0),
+                ("bidirectional", False),
+            ),
+        )
 
 
 class _ProjSizeError(InvalidValueError, TypeError):
@@ -648,9 +646,7 @@ class RNNCellBase(Module):
         return new
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
+        s = f"{self.input_size}, {self.hidden_size}" + _changed_options(self, (("bias", True),))
         nonlinearity = self.__dict__.get("nonlinearity", "tanh")
         if nonlinearity != "tanh":
             s += f", nonlinearity={nonlinearity}"

@@ -10,6 +10,7 @@ from .._grad_mode import no_grad
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
 from ._factory import to_factory
+from ._layer_common import _changed_options
 from .module import Module
 from .parameter import Parameter
 
@@ -140,15 +141,13 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         """PyTorch's: the sizes, then each option that is not its default."""
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
-        if self.max_norm is not None:
-            s += f", max_norm={self.max_norm}"
-        if self.norm_type != 2:
-            s += f", norm_type={self.norm_type}"
-        if self.scale_grad_by_freq:
-            s += ", scale_grad_by_freq=True"
-        if self.sparse:
-            s += ", sparse=True"
-        return s
+        return f"{self.num_embeddings}, {self.embedding_dim}" + _changed_options(
+            self,
+            (
+                ("padding_idx", None),
+                ("max_norm", None),
+                ("norm_type", 2),
+                ("scale_grad_by_freq", False),
+                ("sparse", False),
+            ),
+        )

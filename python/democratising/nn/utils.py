@@ -5,14 +5,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from types import GeneratorType
-from typing import Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from .. import _core
 from .._core import Tensor
+from .._deprecation import deprecated_alias
 from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError
 
 Params = Union[Tensor, Iterable[Tensor]]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _grads(parameters: Params) -> list[Tensor]:
@@ -51,21 +53,12 @@ def clip_grad_norm_(
     return total
 
 
-def clip_grad_norm(
-    parameters: Params,
-    max_norm: float,
-    norm_type: Union[float, str] = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: Optional[bool] = None,
-) -> Tensor:
-    """Deprecated alias of ``clip_grad_norm_`` kept, as PyTorch, for old code: warns a
-    ``FutureWarning``, then clips in place the same way."""
-    warnings.warn(
-        "`nn.utils.clip_grad_norm` is now deprecated in favor of `nn.utils.clip_grad_norm_`.",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+clip_grad_norm = deprecated_alias(
+    clip_grad_norm_,
+    "nn.utils",
+    doc="""Deprecated alias of ``clip_grad_norm_`` kept, as PyTorch, for old code: warns a
+    ``FutureWarning``, then clips in place the same way.""",
+)
 
 
 def clip_grad_value_(parameters: Params, clip_value: float, foreach: Optional[bool] = None) -> None:

@@ -343,6 +343,7 @@ pub trait Float:
     fn sqrt(self) -> Self;
     fn sin(self) -> Self;
     fn cos(self) -> Self;
+    fn tan(self) -> Self;
     fn tanh(self) -> Self;
     fn abs(self) -> Self;
     fn powf(self, e: Self) -> Self;
@@ -398,7 +399,7 @@ macro_rules! impl_float {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
-            inherent_float_methods!($t: sqrt, sin, cos, abs);
+            inherent_float_methods!($t: sqrt, abs);
             $(
                 #[inline(always)]
                 fn $m(self) -> Self {
@@ -439,6 +440,9 @@ impl_float!(
     asinh: crate::fastmath::asinh_f32,
     acosh: crate::fastmath::acosh_f32,
     atanh: crate::fastmath::atanh_f32,
+    sin: crate::fastmath::sin_f32,
+    cos: crate::fastmath::cos_f32,
+    tan: crate::fastmath::tan_f32,
 );
 impl_float!(
     f64,
@@ -457,6 +461,9 @@ impl_float!(
     asinh: crate::ops::unary::asinh,
     acosh: crate::ops::unary::acosh,
     atanh: f64::atanh,
+    sin: f64::sin,
+    cos: f64::cos,
+    tan: f64::tan,
 );
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.

@@ -6,6 +6,9 @@
 // The coefficients are written as published (Cephes, Abramowitz & Stegun).
 #![allow(clippy::excessive_precision)]
 
+pub mod trig;
+pub use trig::{cos_f32, sin_f32, tan_f32};
+
 /// `e^x`: Cephes' `expf` (reduction by ln 2 in two parts, then `exp_reduced`).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {

@@ -395,10 +395,10 @@ unary_ops! {
     }
     Tan => {
         python: "tan", backward: "TanBackward", ints: Float, domain: Unit, cuda: 33 (0.0, 0.0),
-        f: |x| c(x.to_f64().tan()),
+        f: |x| x.tan(),
         df: |x| {
-            let t = x.to_f64().tan();
-            c(1.0 + t * t)
+            let t = x.tan();
+            T::one() + t * t
         },
     }
     Asin => {

@@ -668,6 +668,7 @@ from .multivariate import (  # noqa: E402
 from .transforms import (  # noqa: E402
     AbsTransform,
     AffineTransform,
+    CatTransform,
     ComposeTransform,
     CorrCholeskyTransform,
     CumulativeDistributionTransform,
@@ -680,11 +681,13 @@ from .transforms import (  # noqa: E402
     SigmoidTransform,
     SoftmaxTransform,
     SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
     identity_transform,
 )
+from .wishart import Wishart  # noqa: E402
 from .wrappers import Independent, MixtureSameFamily, TransformedDistribution  # noqa: E402
 
 __all__ += [
@@ -692,6 +695,7 @@ __all__ += [
     "AffineTransform",
     "Beta",
     "Binomial",
+    "CatTransform",
     "Cauchy",
     "Chi2",
     "ComposeTransform",
@@ -736,6 +740,7 @@ __all__ += [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
@@ -743,6 +748,7 @@ __all__ += [
     "TransformedDistribution",
     "VonMises",
     "Weibull",
+    "Wishart",
     "biject_to",
     "constraint_registry",
     "constraints",

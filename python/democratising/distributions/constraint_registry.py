@@ -3,7 +3,8 @@ from unconstrained space onto the constraint's region, for reparameterising a va
 must stay inside it) and ``transform_to(constraint)`` (any map onto it, e.g. ``softmax`` for the
 simplex), looked up by the constraint's class. Registered as PyTorch's for ``real``,
 ``independent``, ``positive``/``nonnegative``/``greater_than(_eq)``, ``less_than``,
-``interval``/``half_open_interval`` and ``simplex``."""
+``interval``/``half_open_interval``, ``simplex``, the matrix constraints, and ``cat``/``stack``
+(a ``CatTransform``/``StackTransform`` of the parts' transforms)."""
 
 from __future__ import annotations
 
@@ -129,3 +130,29 @@ for _registry, _constraint, _transform in (
 ):
     _registry.register(_constraint, _fixed(_transform))
 del _registry, _constraint, _transform
+
+
+def _cat_in(registry: ConstraintRegistry) -> _Factory:
+    """``cat``'s factory in ``registry``: each part's transform from the same registry, laid out
+    along the constraint's ``dim`` by a ``CatTransform``."""
+
+    def factory(constraint: Any) -> transforms.Transform:
+        parts = [registry(c) for c in constraint.cseq]
+        return transforms.CatTransform(parts, constraint.dim, constraint.lengths)
+
+    return factory
+
+
+def _stack_in(registry: ConstraintRegistry) -> _Factory:
+    """``stack``'s factory in ``registry``, as ``_cat_in`` with a ``StackTransform``."""
+
+    def factory(constraint: Any) -> transforms.Transform:
+        return transforms.StackTransform([registry(c) for c in constraint.cseq], constraint.dim)
+
+    return factory
+
+
+for _registry in (biject_to, transform_to):
+    _registry.register(constraints.cat, _cat_in(_registry))
+    _registry.register(constraints.stack, _stack_in(_registry))
+del _registry

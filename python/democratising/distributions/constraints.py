@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from .._core import Tensor
-from ..errors import InvalidValueError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 
 __all__ = [
     "Constraint",
@@ -49,6 +49,29 @@ __all__ = [
     "symmetric",
     "unit_interval",
 ]
+
+
+class _AssertionTypeError(ArgumentTypeError, AssertionError):
+    """A wrong argument type where PyTorch's distributions ``assert`` (``cat``/``stack`` and
+    their transforms given non-constraints or non-transforms): catchable as either."""
+
+
+class _AssertionValueError(InvalidValueError, AssertionError):
+    """A bad argument value where PyTorch's distributions ``assert`` (e.g. ``Wishart`` given
+    other than one matrix, ``lengths`` not matching ``cseq``): catchable as either."""
+
+
+class _AssertionShapeError(ShapeError, AssertionError):
+    """A dimension out of range or a size mismatch where PyTorch's ``cat``/``stack``
+    constraints and transforms ``assert``: catchable as either."""
+
+
+def _check_dim(dim: int, value: Tensor, what: str = "value") -> None:
+    """PyTorch's ``-value.dim() <= dim < value.dim()`` assertion of ``cat``/``stack``."""
+    if not -value.ndim <= dim < value.ndim:
+        raise _AssertionShapeError(
+            f"dim {dim} out of range for {what} with {value.ndim} dimensions"
+        )
 
 
 def _bound(b: Any) -> str:
@@ -418,6 +441,8 @@ class _OverSeq(Constraint):
     ``stack``): discrete when any of them is."""
 
     def __init__(self, cseq: Sequence[Constraint], dim: int = 0) -> None:
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise _AssertionTypeError("All elements of cseq must be Constraint instances")
         self.cseq = list(cseq)
         self.dim = dim
 
@@ -435,7 +460,9 @@ class _Cat(_OverSeq):
         super().__init__(cseq, dim)
         self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
         if len(self.lengths) != len(self.cseq):
-            raise InvalidValueError("cat: lengths must match the constraints")
+            raise _AssertionValueError(
+                f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})"
+            )
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
@@ -444,6 +471,7 @@ class _Cat(_OverSeq):
     def check(self, value: Tensor) -> Tensor:
         from .. import cat as _cat
 
+        _check_dim(self.dim, value)
         checks, start = [], 0
         for c, length in zip(self.cseq, self.lengths):
             checks.append(c.check(value.narrow(self.dim, start, length)))
@@ -465,6 +493,7 @@ class _Stack(_OverSeq):
     def check(self, value: Tensor) -> Tensor:
         from .. import stack as _stack
 
+        _check_dim(self.dim, value)
         parts = value.unbind(self.dim)
         return _stack([c.check(v) for c, v in zip(self.cseq, parts)], self.dim)  # type: ignore[no-any-return]
 

@@ -25,6 +25,7 @@ from .multivariate import (
     _lowrank_logdet,
     _lowrank_mahalanobis,
 )
+from .wishart import Wishart, _mvdigamma
 from .wrappers import Independent, TransformedDistribution
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -605,3 +606,36 @@ def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tens
     term21 = _trace_xxt(solve_triangular(q_tril, p_w, upper=False))
     term22 = _trace_xxt(solve_triangular(q_tril, p_d, upper=False))
     return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])
+
+
+@register_kl(Wishart, Wishart)
+def _kl_wishart_wishart(p: Wishart, q: Wishart) -> Tensor:
+    """The closed form of PyTorch's exponential-family (Bregman) divergence for the pair:
+    ``nu_q / 2 (log|S_q| - log|S_p|) + nu_p / 2 (tr(S_q^{-1} S_p) - d)
+    + log G_d(nu_q / 2) - log G_d(nu_p / 2) + (nu_p - nu_q) / 2 psi_d(nu_p / 2)``, per batch
+    element, differentiable in both (PyTorch's generic route sums the ``df`` term over batch
+    dimensions and detaches ``p``)."""
+    from .. import mvlgamma
+    from ..linalg import solve_triangular
+
+    if p.event_shape != q.event_shape:
+        raise InvalidValueError(
+            "KL-divergence between two Wisharts with different event shapes cannot be computed"
+        )
+    from . import _core_broadcast_shape
+
+    d = p.event_shape[-1]
+    shape = _core_broadcast_shape(tuple(p.batch_shape), tuple(q.batch_shape))
+    lp = p._unbroadcasted_scale_tril.expand(*shape, d, d)
+    lq = q._unbroadcasted_scale_tril.expand(*shape, d, d)
+    half_log_det_p = lp.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    half_log_det_q = lq.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    trace = solve_triangular(lq, lp, upper=False).pow(2).sum((-2, -1))
+    nu_p, nu_q = p.df, q.df
+    return (
+        nu_q * (half_log_det_q - half_log_det_p)
+        + nu_p / 2 * (trace - d)
+        + mvlgamma(nu_q / 2, p=d)
+        - mvlgamma(nu_p / 2, p=d)
+        + (nu_p - nu_q) / 2 * _mvdigamma(nu_p / 2, d)
+    )

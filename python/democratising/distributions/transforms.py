@@ -3,7 +3,8 @@
 ``AffineTransform``, ``SigmoidTransform``, ``TanhTransform``, ``SoftmaxTransform``,
 ``ComposeTransform``, ``PowerTransform``, ``AbsTransform``, the matrix transforms
 (``LowerCholeskyTransform``, ``PositiveDefiniteTransform``, ``CorrCholeskyTransform``),
-``ReshapeTransform`` and ``CumulativeDistributionTransform``, written over differentiable
+``ReshapeTransform``, ``CumulativeDistributionTransform`` and the functors ``CatTransform``
+and ``StackTransform`` (one transform per slice of a dimension), written over differentiable
 engine ops. Domains and codomains are ``constraints`` objects, as PyTorch's."""
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from .._core import Tensor
 from ..errors import ArgumentTypeError, InvalidValueError
 from . import constraints
 from ._common import _finfo, _sum_rightmost
+from .constraints import _AssertionShapeError, _AssertionTypeError, _AssertionValueError, _check_dim
 
 __all__ = [
     "AbsTransform",
     "AffineTransform",
+    "CatTransform",
     "ComposeTransform",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
@@ -33,6 +36,7 @@ __all__ = [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
@@ -835,3 +839,176 @@ class CumulativeDistributionTransform(Transform):
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return self.distribution.log_prob(x)
+
+
+def _transform_seq(tseq: Sequence[Transform], cache_size: int) -> list[Transform]:
+    """The parts of ``CatTransform``/``StackTransform``, each given the functor's
+    ``cache_size`` (as PyTorch: a cached functor caches every part)."""
+    if not all(isinstance(t, Transform) for t in tseq):
+        raise _AssertionTypeError("All elements of tseq must be Transform instances")
+    return [t.with_cache(cache_size) for t in tseq] if cache_size else list(tseq)
+
+
+def _check_size(z: Tensor, dim: int, size: int, name: str, what: str, subject: str) -> None:
+    """PyTorch's assertions of ``CatTransform``/``StackTransform``: ``dim`` must index ``z``
+    (``subject``, as the message names it) and ``z.size(dim)`` must be ``size`` (the total
+    length, or the number of transforms)."""
+    _check_dim(dim, z, subject)
+    if int(z.shape[dim]) != size:
+        raise _AssertionShapeError(f"{name}.size({dim}) = {int(z.shape[dim])} must equal {what}")
+
+
+class CatTransform(Transform):
+    """Applies ``tseq[i]`` to the ``i``-th slice (of length ``lengths[i]``, default 1) of
+    dimension ``dim``, as ``torch.cat`` lays the slices out: the functor behind
+    ``biject_to(constraints.cat(...))``. Equality is identity, as PyTorch's."""
+
+    def __init__(
+        self,
+        tseq: Sequence[Transform],
+        dim: int = 0,
+        lengths: Optional[Sequence[int]] = None,
+        cache_size: int = 0,
+    ) -> None:
+        tseq = _transform_seq(tseq, cache_size)
+        super().__init__(cache_size=cache_size)
+        self.transforms = tseq
+        self.lengths = [1] * len(tseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise _AssertionValueError(
+                f"lengths ({len(self.lengths)}) must match transforms ({len(self.transforms)})"
+            )
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        """The size of dimension ``dim`` that the slices cover (``sum(lengths)``)."""
+        return sum(self.lengths)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @constraints.dependent_property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @constraints.dependent_property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def domain_event_dim(self) -> int:  # type: ignore[override]
+        return self.domain.event_dim
+
+    @property
+    def codomain_event_dim(self) -> int:  # type: ignore[override]
+        return self.codomain.event_dim
+
+    def _with_cache_size(self, cache_size: int) -> Transform:
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _map(self, z: Tensor, name: str, fn: Callable[[Transform, Tensor], Tensor]) -> Tensor:
+        """``fn(tseq[i], slice i of z)`` concatenated back along ``dim``."""
+        from .. import cat
+
+        _check_size(z, self.dim, self.length, name, f"length {self.length}", "tensor")
+        out, start = [], 0
+        for trans, length in zip(self.transforms, self.lengths):
+            out.append(fn(trans, z.narrow(self.dim, start, length)))
+            start += length
+        return cat(out, dim=self.dim)  # type: ignore[no-any-return]
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self._map(x, "x", lambda t, xs: t(xs))
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self._map(y, "y", lambda t, ys: t.inv(ys))
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        from .. import cat
+
+        _check_size(x, self.dim, self.length, "x", f"length {self.length}", "x")
+        _check_size(y, self.dim, self.length, "y", f"length {self.length}", "y")
+        event_dim = self.event_dim
+        parts, start = [], 0
+        for trans, length in zip(self.transforms, self.lengths):
+            xs, ys = x.narrow(self.dim, start, length), y.narrow(self.dim, start, length)
+            ladj = trans.log_abs_det_jacobian(xs, ys)
+            if trans.event_dim < event_dim:
+                ladj = _sum_rightmost(ladj, event_dim - trans.event_dim)
+            parts.append(ladj)
+            start += length
+        # A ``dim`` among the batch dimensions keeps one entry per slice (concatenated); one
+        # inside the event was summed over with it.
+        dim = self.dim - x.ndim if self.dim >= 0 else self.dim
+        dim += event_dim
+        if dim < 0:
+            return cat(parts, dim=dim)  # type: ignore[no-any-return]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+
+class StackTransform(Transform):
+    """Applies ``tseq[i]`` to index ``i`` of dimension ``dim``, as ``torch.stack`` lays the
+    parts out: the functor behind ``biject_to(constraints.stack(...))``. Equality is
+    identity, as PyTorch's."""
+
+    def __init__(self, tseq: Sequence[Transform], dim: int = 0, cache_size: int = 0) -> None:
+        tseq = _transform_seq(tseq, cache_size)
+        super().__init__(cache_size=cache_size)
+        self.transforms = tseq
+        self.dim = dim
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @constraints.dependent_property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @constraints.dependent_property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+    @property
+    def domain_event_dim(self) -> int:  # type: ignore[override]
+        return self.domain.event_dim
+
+    @property
+    def codomain_event_dim(self) -> int:  # type: ignore[override]
+        return self.codomain.event_dim
+
+    def _with_cache_size(self, cache_size: int) -> Transform:
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slice(self, z: Tensor, name: str, subject: str = "tensor") -> tuple[Tensor, ...]:
+        n = len(self.transforms)
+        _check_size(z, self.dim, n, name, f"len(transforms) {n}", subject)
+        return tuple(z.unbind(self.dim))
+
+    def _call(self, x: Tensor) -> Tensor:
+        from .. import stack
+
+        parts = [t(xs) for xs, t in zip(self._slice(x, "x"), self.transforms)]
+        return stack(parts, dim=self.dim)  # type: ignore[no-any-return]
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from .. import stack
+
+        parts = [t.inv(ys) for ys, t in zip(self._slice(y, "y"), self.transforms)]
+        return stack(parts, dim=self.dim)  # type: ignore[no-any-return]
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        from .. import stack
+
+        xs, ys = self._slice(x, "x", "x"), self._slice(y, "y", "y")
+        parts = [t.log_abs_det_jacobian(a, b) for a, b, t in zip(xs, ys, self.transforms)]
+        return stack(parts, dim=self.dim)  # type: ignore[no-any-return]

@@ -18,14 +18,16 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad, no_grad
+from .._pytorch_compat import Size
 from .._tensor import tensor as _tensor
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, ShapeError
 from . import constraints
 
 __all__ = [
     "Bernoulli",
     "Categorical",
     "Distribution",
+    "ExponentialFamily",
     "Normal",
     "Uniform",
     "kl_divergence",
@@ -117,7 +119,7 @@ class Distribution:
         for name in self._params:
             if name in self.__dict__:
                 v = self.__dict__[name]
-                new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
+                new.__dict__[name] = v.expand((*shape, *tuple(v.shape)[nb:]))
         new._batch_shape = shape
         return new
 
@@ -185,11 +187,35 @@ class Distribution:
         return self.variance.sqrt()
 
     def _validate_sample(self, value: Tensor) -> None:
-        """PyTorch's support check of a ``log_prob``/``cdf`` argument: every event of ``value``
-        must lie in ``support`` (when ``validate_args``)."""
-        if self._validate_args:
-            support = self.support
-            self._check_value(value, support.check(value), support)
+        """PyTorch's checks of a ``log_prob``/``cdf`` argument (when ``validate_args``): its
+        right-most sizes must equal ``event_shape``, its shape must broadcast with
+        ``batch_shape + event_shape``, and every event must lie in ``support``."""
+        if not self._validate_args:
+            return
+        shape = tuple(value.shape)
+        expected = self._batch_shape + self._event_shape
+        if shape != expected:  # the usual exact match passes both shape checks
+            self._validate_sample_shape(value, shape, expected)
+        support = self.support
+        self._check_value(value, support.check(value), support)
+
+    def _validate_sample_shape(
+        self, value: Tensor, shape: tuple[int, ...], expected: tuple[int, ...]
+    ) -> None:
+        """PyTorch's two shape conditions, exactly (its slice with a possibly negative start,
+        then the sizes walked from the right, where a 1 on either side broadcasts)."""
+        event = self._event_shape
+        if shape[len(shape) - len(event) :] != event:
+            raise ShapeError(
+                f"The right-most size of value must match event_shape: {value.shape} vs "
+                f"{Size(event)}."
+            )
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ShapeError(
+                    "Value is not broadcastable with batch_shape+event_shape: "
+                    f"{value.shape} vs {Size(expected)}."
+                )
 
     def _check_param(self, name: str, value: Tensor) -> None:
         """Validates parameter ``name`` (given as ``value``) with its ``arg_constraints`` entry's
@@ -224,6 +250,10 @@ class Distribution:
                 parts.append(f"{k}: {v.item() if v.numel() == 1 else tuple(v.shape)}")
         params = ", ".join(parts)
         return f"{type(self).__name__}({params})"
+
+
+# Needs ``Distribution`` above; ``Normal`` and ``Bernoulli`` below derive from it, as PyTorch's.
+from .exp_family import ExponentialFamily  # noqa: E402
 
 
 class _ModeAtLoc:
@@ -269,8 +299,17 @@ class _LocScale(Distribution):
         return self._expand_params(batch_shape, _instance)
 
 
-class Normal(_CentredAtLoc, _LocScale):
+class Normal(_CentredAtLoc, _LocScale, ExponentialFamily):
     """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
 
     @property
     def stddev(self) -> Tensor:
@@ -282,7 +321,7 @@ class Normal(_CentredAtLoc, _LocScale):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        eps = _core.randn(*shape, dtype=self.loc.dtype, device=self.loc.device)
+        eps = _core.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
         return self.loc + eps * self.scale
 
     def log_prob(self, value: Any) -> Tensor:
@@ -376,12 +415,22 @@ class _BinaryProbsOrLogits(_ProbsOrLogits):
         self._check_param(name, param)
 
 
-class Bernoulli(_BinaryProbsOrLogits):
+class Bernoulli(_BinaryProbsOrLogits, ExponentialFamily):
     """Bernoulli(probs=None, logits=None): exactly one. ``log_prob`` is
     ``value * logits - softplus(logits)`` (stable for large logits)."""
 
     support: Any = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        from .._math_functions import logit
+
+        return (logit(self.probs),)  # PyTorch's ``torch.logit(probs)`` (unclamped)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.exp().log1p()
 
     def expand(self, batch_shape: ShapeLike, _instance: Any = None) -> Distribution:
         """A view with batch shape ``batch_shape`` (parameters expanded, not copied)."""
@@ -415,8 +464,8 @@ class Bernoulli(_BinaryProbsOrLogits):
     def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         with no_grad():
-            p = self.probs.expand(*shape)
-            u = _core.rand(*shape, dtype=p.dtype, device=p.device)
+            p = self.probs.expand(shape)
+            u = _core.rand(shape, dtype=p.dtype, device=p.device)
             return (u < p).to(p.dtype)
 
     def log_prob(self, value: Any) -> Tensor:
@@ -500,9 +549,9 @@ class Categorical(_ProbsOrLogits):
             flat = self.probs.reshape(-1, self._num_events)
             draws = multinomial(flat, max(n, 1), replacement=True)  # [batch, n]
             if n == 0:
-                return _core.zeros(*shape, *self._batch_shape, dtype=_core.int64)
+                return _core.zeros((*shape, *self._batch_shape), dtype=_core.int64)
             draws = draws.transpose(0, 1).contiguous()  # [n, batch]
-            return draws.reshape(*shape, *self._batch_shape)
+            return draws.reshape((*shape, *self._batch_shape))
 
     def log_prob(self, value: Any) -> Tensor:
         raw = value if isinstance(value, Tensor) else _as_tensor(value)
@@ -510,7 +559,7 @@ class Categorical(_ProbsOrLogits):
         value = raw.long()
         shape = tuple(_core_broadcast_shape(tuple(value.shape), self._batch_shape))
         logits = self.logits.expand(*shape, self._num_events)
-        idx = value.expand(*shape).unsqueeze(-1)
+        idx = value.expand(shape).unsqueeze(-1)
         return logits.gather(-1, idx).squeeze(-1)
 
     def entropy(self) -> Tensor:
@@ -564,7 +613,7 @@ class Uniform(Distribution):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        u = _core.rand(*shape, dtype=self.low.dtype, device=self.low.device)
+        u = _core.rand(shape, dtype=self.low.dtype, device=self.low.device)
         return self.low + u * (self.high - self.low)
 
     def log_prob(self, value: Any) -> Tensor:
@@ -591,7 +640,7 @@ class Uniform(Distribution):
 def _fill(t: Tensor, mask: Tensor, value: float) -> Tensor:
     """``t`` with ``value`` where ``mask`` (broadcast to ``t``'s shape) holds."""
     if tuple(mask.shape) != tuple(t.shape):
-        mask = mask.expand(*tuple(t.shape))
+        mask = mask.expand(tuple(t.shape))
     return t.masked_fill(mask, value)
 
 

@@ -52,11 +52,11 @@ def _clamp_probs(probs: Tensor) -> Tensor:
 
 
 def _uniform(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return _core.rand(*shape, dtype=like.dtype, device=like.device)
+    return _core.rand(shape, dtype=like.dtype, device=like.device)
 
 
 def _normal(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return _core.randn(*shape, dtype=like.dtype, device=like.device)
+    return _core.randn(shape, dtype=like.dtype, device=like.device)
 
 
 def _standard_gamma(alpha: Tensor) -> Tensor:
@@ -205,7 +205,7 @@ def _expand_any(d: Distribution, batch_shape: ShapeLike) -> Distribution:
     new.__dict__.update(d.__dict__)
     for name, v in d.__dict__.items():
         if isinstance(v, Tensor) and v.ndim >= nb and tuple(v.shape)[:nb] == old:
-            new.__dict__[name] = v.expand(*shape, *tuple(v.shape)[nb:])
+            new.__dict__[name] = v.expand((*shape, *tuple(v.shape)[nb:]))
     new._batch_shape = shape
     return new
 

@@ -33,6 +33,7 @@ from ._common import (
     _rsample_gamma,
     _uniform,
 )
+from .exp_family import ExponentialFamily
 from .transforms import AbsTransform, ExpTransform
 from .wrappers import TransformedDistribution, _base_attr
 
@@ -58,8 +59,17 @@ def _full_like(t: Tensor, v: float) -> Tensor:
     return _core.full(tuple(t.shape), v, dtype=t.dtype, device=t.device)
 
 
-class Exponential(_Base):
+class Exponential(_Base, ExponentialFamily):
     """Exponential(rate): ``rsample`` is ``-log1p(-u) / rate``."""
+
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return -((-x).log())
 
     arg_constraints = {"rate": _POS}
     support = constraints.nonnegative
@@ -311,7 +321,7 @@ class HalfNormal(_Folded):
         return self.scale.pow(2) * (1 - 2 / math.pi)
 
 
-class Gamma(_Base):
+class Gamma(_Base, ExponentialFamily):
     """Gamma(concentration, rate): draws by Marsaglia-Tsang from the engine's normals and
     uniforms; ``rsample`` differentiates them in ``concentration`` by implicit
     reparameterisation (``dx/da = -(dF/da) / f``, as PyTorch) and in ``rate`` directly."""
@@ -322,6 +332,14 @@ class Gamma(_Base):
     _params = ("concentration", "rate")
     concentration: Tensor
     rate: Tensor
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return (x + 1).lgamma() + (x + 1) * (-y.reciprocal()).log()
 
     def __init__(
         self,
@@ -346,7 +364,7 @@ class Gamma(_Base):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        value = _rsample_gamma(self.concentration.expand(*shape)) / self.rate.expand(*shape)
+        value = _rsample_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
         return value.clamp(min=_finfo(value.dtype).tiny)
 
     def log_prob(self, value: Any) -> Tensor:
@@ -416,7 +434,7 @@ class StudentT(_ModeAtLoc, _Base):
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         x = _normal(shape, self.df)
-        z = 2 * _rsample_gamma(0.5 * self.df.expand(*shape))
+        z = 2 * _rsample_gamma(0.5 * self.df.expand(shape))
         y = x * (z / self.df).rsqrt()
         return self.loc + self.scale * y
 
@@ -444,7 +462,7 @@ class StudentT(_ModeAtLoc, _Base):
         )
 
 
-class Beta(_Base):
+class Beta(_Base, ExponentialFamily):
     """Beta(concentration1, concentration0): ``rsample`` is ``X / (X + Y)`` for reparameterised
     gamma draws ``X ~ Gamma(concentration1)``, ``Y ~ Gamma(concentration0)``."""
 
@@ -454,6 +472,14 @@ class Beta(_Base):
     _params = ("concentration1", "concentration0")
     concentration1: Tensor
     concentration0: Tensor
+
+    # PyTorch gives Beta no ``_mean_carrier_measure``: only the KL uses these two.
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return x.lgamma() + y.lgamma() - (x + y).lgamma()
 
     def __init__(
         self,
@@ -482,8 +508,8 @@ class Beta(_Base):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        x = _rsample_gamma(self.concentration1.expand(*shape))
-        y = _rsample_gamma(self.concentration0.expand(*shape))
+        x = _rsample_gamma(self.concentration1.expand(shape))
+        y = _rsample_gamma(self.concentration0.expand(shape))
         return _clamp_probs(x / (x + y))
 
     def _lbeta(self) -> Tensor:

@@ -12,6 +12,7 @@ from .._core import Tensor
 from .._grad_mode import no_grad
 from . import Number, ShapeLike, _as_tensor, _BinaryProbsOrLogits, _broadcast, constraints
 from ._common import _Base, _binomial, _finfo, _uniform
+from .exp_family import ExponentialFamily
 from .wrappers import _OverCategorical
 
 __all__ = ["Binomial", "Geometric", "OneHotCategorical", "Poisson"]
@@ -20,13 +21,21 @@ _NONNEG_INT = constraints.nonnegative_integer
 _UNIT = constraints.unit_interval
 
 
-class Poisson(_Base):
+class Poisson(_Base, ExponentialFamily):
     """Poisson(rate): ``sample`` through ``dm.poisson``; ``log_prob`` is
     ``xlogy(k, rate) - rate - lgamma(k + 1)``."""
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = _NONNEG_INT
     _params = ("rate",)
+
+    # PyTorch gives Poisson no ``_mean_carrier_measure`` (nor a closed-form entropy).
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.exp()
 
     def __init__(self, rate: Union[Tensor, Number], validate_args: Any = None) -> None:
         (self.rate,) = _broadcast(rate)
@@ -50,7 +59,7 @@ class Poisson(_Base):
 
         shape = self._extended_shape(sample_shape)
         with no_grad():
-            return poisson(self.rate.expand(*shape).contiguous())
+            return poisson(self.rate.expand(shape).contiguous())
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.rate)
@@ -167,7 +176,7 @@ class Binomial(_CountedBinary):
     def sample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         with no_grad():
-            return _binomial(self.total_count.expand(*shape), self.probs.expand(*shape))
+            return _binomial(self.total_count.expand(shape), self.probs.expand(shape))
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.logits)

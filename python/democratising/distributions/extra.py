@@ -28,6 +28,7 @@ from . import (
 from ._common import _EULER, _POS, _Base
 from .continuous import Cauchy, Exponential, Gamma, _Folded
 from .discrete import Binomial, OneHotCategorical, _CountedBinary
+from .exp_family import ExponentialFamily
 from .transforms import AbsTransform, AffineTransform, ExpTransform, PowerTransform
 from .wrappers import TransformedDistribution, _OverCategorical
 
@@ -72,7 +73,7 @@ class _TransformedParams(TransformedDistribution):
         shape = _shape(batch_shape)
         new = super().expand(shape, _instance)
         for name in self._params:
-            new.__dict__[name] = self.__dict__[name].expand(*shape)
+            new.__dict__[name] = self.__dict__[name].expand(shape)
         return new
 
 
@@ -323,7 +324,7 @@ class Multinomial(_OverCategorical):
         k = self._event_shape[0]
         with no_grad():
             if self.total_count == 0:
-                return _core.zeros(*self._extended_shape(shape), dtype=self.probs.dtype)
+                return _core.zeros(self._extended_shape(shape), dtype=self.probs.dtype)
             idx = self._categorical.sample((self.total_count, *shape))
             return one_hot(idx, k).to(self.probs.dtype).sum(0)
 
@@ -352,7 +353,7 @@ def _where(cond: Tensor, a: Tensor, b: Any) -> Tensor:
     return where(cond, a, b)  # type: ignore[no-any-return]
 
 
-class ContinuousBernoulli(_BinaryProbsOrLogits, _Base):
+class ContinuousBernoulli(_BinaryProbsOrLogits, _Base, ExponentialFamily):
     """ContinuousBernoulli(probs=None, logits=None, lims=(0.499, 0.501)): the density on
     ``[0, 1]`` proportional to ``probs ** x (1 - probs) ** (1 - x)``; ``rsample`` inverts the
     cdf of a uniform draw. Inside ``lims`` (near ``probs = 1/2``) Taylor expansions replace
@@ -360,6 +361,21 @@ class ContinuousBernoulli(_BinaryProbsOrLogits, _Base):
 
     support = constraints.unit_interval
     has_rsample = True
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.logits,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        """``log((e^x - 1) / x)``; inside ``lims`` (shifted to the natural parameter, as
+        PyTorch's) its Taylor expansion about 0."""
+        lo, hi = self._lims[0] - 0.5, self._lims[1] - 0.5
+        outside = (x <= lo) | (x > hi)
+        cut = _where(outside, x, x * 0 + lo)
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return _where(outside, log_norm, taylor)
 
     def __init__(
         self,
@@ -619,7 +635,7 @@ class FisherSnedecor(_Base):
         x1 = Gamma(self.df1 * 0.5, self.df1, validate_args=False).rsample(sample_shape)
         x2 = Gamma(self.df2 * 0.5, self.df2, validate_args=False).rsample(sample_shape)
         tiny = _finfo(x2.dtype).tiny
-        return (x1.expand(*shape) / x2.expand(*shape).clamp(min=tiny)).clamp(min=tiny)
+        return (x1.expand(shape) / x2.expand(shape).clamp(min=tiny)).clamp(min=tiny)
 
     def log_prob(self, value: Any) -> Tensor:
         value = self._value(value, self.df1)
@@ -787,7 +803,7 @@ class GeneralizedPareto(_ModeAtLoc, _Base):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        u = _core.rand(*shape, dtype=self.loc.dtype, device=self.loc.device)
+        u = _core.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
         return self.icdf(u)
 
     @property

@@ -6,16 +6,17 @@ support of ``p`` is not inside that of ``q``), with PyTorch's formulas."""
 from __future__ import annotations
 
 import math
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 from .. import _core
 from .._core import Tensor, stack
 from ..errors import ArgumentTypeError, InvalidValueError
-from . import Bernoulli, Distribution, Normal, Uniform, _broadcast
+from . import Bernoulli, Distribution, Normal, Uniform, _broadcast, _core_broadcast_shape
 from . import kl_divergence as _builtin_kl
 from ._common import _EULER, _sum_rightmost
 from .continuous import Beta, Cauchy, Exponential, Gamma, Gumbel, HalfNormal, Laplace
 from .discrete import Binomial, Geometric, OneHotCategorical, Poisson
+from .exp_family import ExponentialFamily
 from .extra import ContinuousBernoulli, Pareto
 from .multivariate import (
     Dirichlet,
@@ -178,10 +179,46 @@ def _x_log_x(t: Tensor) -> Tensor:
     return t.xlogy(t)
 
 
+@register_kl(Normal, Normal)
 def _kl_normal_normal(p: Normal, q: Normal) -> Tensor:
     var_ratio = (p.scale / q.scale).pow(2)
     t1 = ((p.loc - q.loc) / q.scale).pow(2)
     return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
+
+
+# Registered (not left to the package's built-in closed form) so that it, not the generic
+# exponential-family one below, is the most specific match, as in PyTorch.
+@register_kl(Bernoulli, Bernoulli)
+def _kl_bernoulli_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
+    return _builtin_kl(p, q)
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor:
+    """The Bregman divergence of the log normalizer between the natural parameters (same
+    family only), with its gradient from autograd; the fallback for exponential families
+    without a closed form registered. Each parameter's term is summed over its own dimensions
+    past the batch: PyTorch sums every term over ``len(event_shape)`` dimensions, which for a
+    batched ``Wishart`` also sums the batch-shaped ``df`` term across the batch."""
+    from .._grad_mode import enable_grad
+    from ..autograd import grad
+
+    if type(p) is not type(q):
+        raise NotImplementedError(
+            "The cross KL-divergence between different exponential families cannot be "
+            "computed using Bregman divergences"
+        )
+    nb = len(_core_broadcast_shape(p.batch_shape, q.batch_shape))
+    with enable_grad():
+        p_nparams = [t.detach().requires_grad_() for t in p._natural_params]
+        q_nparams = q._natural_params
+        lg_normal = p._log_normalizer(*p_nparams)
+        gradients = cast("list[Tensor]", grad(lg_normal.sum(), p_nparams, create_graph=True))
+        result = q._log_normalizer(*q_nparams) - lg_normal
+        for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
+            term = (qnp - pnp) * g
+            result = result - _sum_rightmost(term, term.ndim - nb)
+    return result
 
 
 @register_kl(Cauchy, Cauchy)

@@ -23,6 +23,7 @@ from . import (
     constraints,
 )
 from ._common import _POS, _Base, _clamp_probs, _normal, _rsample_gamma, _uniform
+from .exp_family import ExponentialFamily
 from .transforms import ExpTransform, SigmoidTransform
 from .wrappers import TransformedDistribution, _base_attr, _OverCategorical, _OverProbsOrLogits
 
@@ -97,7 +98,7 @@ class MultivariateNormal(_CentredAtLoc, _Base):
             )
         batch = _core_broadcast_shape(tuple(mat.shape[:-2]), tuple(loc.shape[:-1]))
         n = int(loc.shape[-1])
-        mat = mat.expand(*batch, *tuple(mat.shape[-2:]))
+        mat = mat.expand((*batch, *tuple(mat.shape[-2:])))
         self.loc = loc.expand(*batch, n)
         super().__init__(batch, (n,), validate_args)
         self.__dict__[name] = mat
@@ -276,7 +277,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
     @property
     def variance(self) -> Tensor:
         var = self._unbroadcasted_cov_factor.pow(2).sum(-1) + self._unbroadcasted_cov_diag
-        return var.expand(*self._batch_shape, *self._event_shape)
+        return var.expand((*self._batch_shape, *self._event_shape))
 
     def _full(self, mat: Tensor) -> Tensor:
         n = self._event_shape[0]
@@ -328,7 +329,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
     def entropy(self) -> Tensor:
         log_det = _lowrank_logdet(self._unbroadcasted_cov_diag, self._capacitance_tril)
         h = 0.5 * (self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + log_det)
-        return h.expand(*self._batch_shape)
+        return h.expand(self._batch_shape)
 
     def __repr__(self) -> str:
         return (
@@ -337,7 +338,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
         )
 
 
-class Dirichlet(_Base):
+class Dirichlet(_Base, ExponentialFamily):
     """Dirichlet(concentration): over the simplex of the last dimension; ``rsample`` normalises
     gamma draws (Marsaglia-Tsang) that carry implicit-reparameterisation gradients."""
 
@@ -345,6 +346,14 @@ class Dirichlet(_Base):
     support = constraints.simplex
     has_rsample = True
     _params = ("concentration",)
+
+    # PyTorch gives Dirichlet no ``_mean_carrier_measure``: only the KL uses these two.
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.lgamma().sum(-1) - x.sum(-1).lgamma()
 
     def __init__(self, concentration: Tensor, validate_args: Any = None) -> None:
         concentration = _as_tensor(concentration)
@@ -378,7 +387,7 @@ class Dirichlet(_Base):
 
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        g = _rsample_gamma(self.concentration.expand(*shape))
+        g = _rsample_gamma(self.concentration.expand(shape))
         return _clamp_probs(g / g.sum(-1, keepdim=True))
 
     def log_prob(self, value: Any) -> Tensor:
@@ -564,7 +573,7 @@ class LKJCholesky(_Base):
         shape = _shape(batch_shape)
         new = object.__new__(LKJCholesky)
         new.__dict__.update(self.__dict__)
-        new.concentration = self.concentration.expand(*shape)
+        new.concentration = self.concentration.expand(shape)
         new._beta = self._beta.expand((*shape, self.dim))
         new._batch_shape = shape
         return new

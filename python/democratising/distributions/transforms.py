@@ -389,7 +389,7 @@ class AffineTransform(Transform):
         if self._event_dim:
             result = _sum_rightmost(result, self._event_dim)
             shape = shape[: len(shape) - self._event_dim]
-        return result.expand(*shape)
+        return result.expand(shape)
 
     def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         from . import _core_broadcast_shape
@@ -777,15 +777,15 @@ class ReshapeTransform(Transform):
 
     def _call(self, x: Tensor) -> Tensor:
         batch = tuple(x.shape)[: x.ndim - len(self.in_shape)]
-        return x.reshape(*batch, *self.out_shape)
+        return x.reshape((*batch, *self.out_shape))
 
     def _inverse(self, y: Tensor) -> Tensor:
         batch = tuple(y.shape)[: y.ndim - len(self.out_shape)]
-        return y.reshape(*batch, *self.in_shape)
+        return y.reshape((*batch, *self.in_shape))
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         batch = tuple(x.shape)[: x.ndim - len(self.in_shape)]
-        return _core.zeros(*batch, dtype=x.dtype, device=x.device)
+        return _core.zeros(batch, dtype=x.dtype, device=x.device)
 
     def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         return self._swap(shape, self.in_shape, self.out_shape)

@@ -18,6 +18,7 @@ from . import Number, ShapeLike, _as_tensor, _core_broadcast_shape, _shape, cons
 from ._common import _Base, _finfo
 from .constraints import _AssertionValueError
 from .continuous import Chi2
+from .exp_family import ExponentialFamily
 
 __all__ = ["Wishart"]
 
@@ -47,7 +48,7 @@ def _precision_to_scale_tril(p: Tensor) -> Tensor:
     return solve_triangular(l_inv, eye, upper=False)  # type: ignore[no-any-return]
 
 
-class Wishart(_Base):
+class Wishart(_Base, ExponentialFamily):
     """Wishart(df, covariance_matrix=None, precision_matrix=None, scale_tril=None): exactly one
     matrix parameter (``scale_tril``, the Cholesky factor, is what every computation uses; the
     other two are factorised once), ``df > p - 1`` for ``p x p`` events. ``df`` in
@@ -55,6 +56,21 @@ class Wishart(_Base):
 
     support = constraints.positive_definite
     has_rsample = True
+    _mean_carrier_measure = 0
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        p = self._event_shape[-1]
+        return -self.precision_matrix / 2, (self.df - p - 1) / 2
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        from .. import mvlgamma
+        from ..linalg import slogdet
+
+        p = self._event_shape[-1]
+        return (y + (p + 1) / 2) * (-slogdet(-2 * x).logabsdet + _LOG_2 * p) + mvlgamma(
+            y + (p + 1) / 2, p=p
+        )
 
     @property
     def arg_constraints(self) -> dict[str, constraints.Constraint]:  # type: ignore[override]
@@ -89,7 +105,7 @@ class Wishart(_Base):
             )
         if isinstance(df, Tensor):
             batch = _core_broadcast_shape(tuple(param.shape[:-2]), tuple(df.shape))
-            self.df = df.expand(*batch)
+            self.df = df.expand(batch)  # (a tuple: ``expand()`` of an empty shape fails)
         else:
             batch = tuple(param.shape[:-2])
             self.df = _as_tensor(df, param)
@@ -99,7 +115,7 @@ class Wishart(_Base):
             raise InvalidValueError(
                 f"Value of df={df} expected to be greater than ndim - 1 = {p - 1}."
             )
-        self.__dict__[name] = param.expand(*batch, *event)
+        self.__dict__[name] = param.expand((*batch, *event))
         if bool((self.df < p).any().item()):
             warnings.warn(
                 "Low df values detected. Singular samples are highly likely to occur for "
@@ -144,7 +160,7 @@ class Wishart(_Base):
 
                 eye = _core.eye(int(tril.shape[-1]), dtype=tril.dtype, device=tril.device)
                 value = cholesky_solve(eye, tril)
-            value = value.expand(*self._batch_shape, *self._event_shape)
+            value = value.expand((*self._batch_shape, *self._event_shape))
         self.__dict__[name] = value
         return value
 
@@ -154,11 +170,11 @@ class Wishart(_Base):
         new = _instance if _instance is not None else object.__new__(Wishart)
         new.__dict__.update(self.__dict__)
         cov_shape = (*shape, *self._event_shape)
-        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril.expand(*cov_shape)
-        new.df = self.df.expand(*shape)
+        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril.expand(cov_shape)
+        new.df = self.df.expand(shape)
         for name in _MATRICES:
             if name in self.__dict__:
-                new.__dict__[name] = self.__dict__[name].expand(*cov_shape)
+                new.__dict__[name] = self.__dict__[name].expand(cov_shape)
         new._batch_shape = shape
         new._dist_chi2 = new._chi2(shape)
         return new  # type: ignore[no-any-return]
@@ -191,7 +207,7 @@ class Wishart(_Base):
         eps = _finfo(tril.dtype).eps
         chi = self._dist_chi2.rsample(sample_shape).sqrt().clamp(min=eps)
         shape = self._extended_shape(sample_shape)
-        below = _core.randn(*shape, dtype=tril.dtype, device=tril.device).tril(-1)
+        below = _core.randn(shape, dtype=tril.dtype, device=tril.device).tril(-1)
         chol = tril @ (chi.diag_embed() + below)
         return chol @ chol.mT
 
@@ -219,7 +235,7 @@ class Wishart(_Base):
         tail = (1,) * (len(self._batch_shape) + 2)
         for _ in range(tries):
             fresh = self._bartlett_sampling(shape)
-            sample = _core.where(singular.reshape(*shape, *tail), fresh, sample)
+            sample = _core.where(singular.reshape((*shape, *tail)), fresh, sample)
             singular = singular & self._singular(fresh)
             if not bool(singular.any().item()):
                 break

@@ -343,7 +343,7 @@ def _expand_probs_or_logits(d: Any, shape: tuple[int, ...]) -> Any:
     event = () if d._binary else (d._num_events,)
     for name in ("probs", "logits"):
         if name in d.__dict__:
-            new.__dict__[name] = d.__dict__[name].expand(*shape, *event)
+            new.__dict__[name] = d.__dict__[name].expand((*shape, *event))
     new._batch_shape = shape
     return new
 

@@ -119,7 +119,7 @@ def _allreduce_row(world: Any, mb: float) -> dict[str, float]:
     reducer = ddp.reducer
     params = list(module.parameters())
     nbytes = sum(p.numel() for p in params) * 4
-    grads = [dm.randn(*p.shape) for p in params]
+    grads = [dm.randn(p.shape) for p in params]
     flat = np.random.default_rng(0).standard_normal(nbytes // 4).astype(np.float32)
     x = dm.zeros(())
 

@@ -531,12 +531,12 @@ def test_batch_norm_training_eval_running_stats_and_backward(shape: tuple[int, .
     emu, sfx = emulator(), "f32"
     n, c = shape[0], shape[1]
     inner = int(np.prod(shape[2:], dtype=np.int64))
-    x = tensor_of(sample(int(np.prod(shape))) * 2 + 1, sfx).reshape(*shape).requires_grad_()
+    x = tensor_of(sample(int(np.prod(shape))) * 2 + 1, sfx).reshape(shape).requires_grad_()
     w, b = tensor_of(sample(c), sfx).requires_grad_(), tensor_of(sample(c), sfx).requires_grad_()
     rm, rv = dm.zeros(c), dm.ones(c)
     rm_dev, rv_dev = buf(rm, sfx), buf(rv, sfx)
     y_ref = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1, eps=1e-5)
-    gy = tensor_of(sample(int(np.prod(shape))), sfx).reshape(*shape)
+    gy = tensor_of(sample(int(np.prod(shape))), sfx).reshape(shape)
     y_ref.backward(gy)
     mean, var, invstd = acc_buf(c, sfx), acc_buf(c, sfx), acc_buf(c, sfx)
     xb, wb, bb = buf(x, sfx), buf(w, sfx), buf(b, sfx)

@@ -273,10 +273,10 @@ def _fuzz_ops(r: random.Random) -> list[Callable[[dm.Tensor], Any]]:
         lambda t: t.flatten(i(), i()),
         lambda t: t.narrow(i(), i(), r.choice([0, 1, 2])),
         lambda t: t.select(i(), i()),
-        lambda t: t.expand(*r.choice([(2, 3), (-1,), (4, -1, -1), (3, 2, 3, 1)])),
+        lambda t: t.expand(r.choice([(2, 3), (-1,), (4, -1, -1), (3, 2, 3, 1)])),
         lambda t: t.unbind(i()),
         lambda t: t.chunk(r.choice([1, 3]), i()),
-        lambda t: t.gather(i(), dm.zeros(*t.shape, dtype=dm.int64)),
+        lambda t: t.gather(i(), dm.zeros(t.shape, dtype=dm.int64)),
         lambda t: t.index_select(i(), dm.tensor([0])),
         lambda t: dm.cat([t, t], i()),
         lambda t: dm.stack([t, t], i()),
@@ -305,7 +305,7 @@ def test_random_op_sequences_raise_only_typed_errors() -> None:
     ops = _fuzz_ops(r)
     ok = failed = 0
     for _ in range(3000):
-        t = (dm.randn(*r.choice(_FUZZ_SHAPES)) * 3).to(r.choice(_FUZZ_DTYPES))
+        t = (dm.randn(r.choice(_FUZZ_SHAPES)) * 3).to(r.choice(_FUZZ_DTYPES))
         if t.dtype == dm.float64 and r.random() < 0.5:
             t = t.requires_grad_() * 1.0
         if t.ndim >= 2 and r.random() < 0.3:

@@ -77,7 +77,7 @@ def test_nearest_exact_2d_has_no_shortcut() -> None:
 def test_adaptive_pool_to_size_zero_is_empty(
     name: str, shape: tuple[int, ...], size: object, want: tuple[int, ...]
 ) -> None:
-    x = dm.randn(*shape, requires_grad=True)
+    x = dm.randn(shape, requires_grad=True)
     out = getattr(F, name)(x, size)
     assert tuple(out.shape) == want
     assert out.requires_grad  # in the graph, as PyTorch's result
@@ -88,7 +88,7 @@ def test_adaptive_pool_to_size_zero_is_empty(
 @pytest.mark.parametrize("name", ["adaptive_max_pool1d", "adaptive_max_pool2d"])
 def test_adaptive_max_pool_to_size_zero_returns_empty_int64_indices(name: str) -> None:
     shape = (1, 3, 5) if name.endswith("1d") else (1, 3, 5, 5)
-    values, indices = getattr(F, name)(dm.randn(*shape), 0, return_indices=True)
+    values, indices = getattr(F, name)(dm.randn(shape), 0, return_indices=True)
     assert tuple(values.shape) == tuple(indices.shape) == (*shape[:2], *(0,) * (len(shape) - 2))
     assert indices.dtype == dm.int64
 
@@ -117,7 +117,7 @@ def test_adaptive_pool_negative_size_is_refused() -> None:
 def test_area_resize_to_size_zero_is_empty(
     shape: tuple[int, ...], kwargs: dict, want: tuple[int, ...]
 ) -> None:
-    assert tuple(F.interpolate(dm.randn(*shape), mode="area", **kwargs).shape) == want
+    assert tuple(F.interpolate(dm.randn(shape), mode="area", **kwargs).shape) == want
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
@@ -156,7 +156,7 @@ def test_circular_wrap_of_a_dim_cropped_to_nothing_is_refused(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ShapeError, match="nothing is left to wrap around"):
-            F.pad(dm.randn(*shape), pads, mode="circular")
+            F.pad(dm.randn(shape), pads, mode="circular")
 
 
 def test_circular_crop_to_nothing_without_wrapping_is_empty() -> None:

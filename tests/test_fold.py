@@ -55,10 +55,10 @@ def test_figures_from_pytorch_and_gradients() -> None:
     x = dm.arange(2 * 3 * 5 * 6, dtype=dm.float64).reshape(2, 3, 5, 6)
     u = F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
     assert tuple(u.shape) == (2, 18, 12)
-    weights = dm.arange(u.numel(), dtype=dm.float64).reshape(*u.shape)
+    weights = dm.arange(u.numel(), dtype=dm.float64).reshape(u.shape)
     assert u.sum().item() == 26850.0 and (u * weights).sum().item() == 7804890.0
     f = F.fold(u, (5, 6), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
-    weights = dm.arange(f.numel(), dtype=dm.float64).reshape(*f.shape)
+    weights = dm.arange(f.numel(), dtype=dm.float64).reshape(f.shape)
     assert (f * weights).sum().item() == 3212850.0
     leaf = dm.tensor(np.random.default_rng(1).standard_normal((1, 2, 4, 5)), requires_grad=True)
     gradcheck(lambda t: F.unfold(t, 2, padding=1, stride=2), [leaf])

@@ -194,7 +194,7 @@ def test_result_type_matches_arithmetic():
     for a in dtypes:
         for b in dtypes:
             for sa, sb in [((2,), ()), ((), (2,)), ((2,), (2,)), ((), ())]:
-                x, y = dm.zeros(*sa, dtype=a), dm.zeros(*sb, dtype=b)
+                x, y = dm.zeros(sa, dtype=a), dm.zeros(sb, dtype=b)
                 assert dm.result_type(x, y) == (x + y).dtype, (a, b, sa, sb)
     assert dm.result_type(dm.zeros(2, dtype=dm.int32), 2.5) == dm.float32
     assert dm.result_type(dm.zeros(2, dtype=dm.int32), 2) == dm.int32

@@ -95,7 +95,7 @@ def test_fractional_max_pool_bad_sizes(kernel: int, out: int) -> None:
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4, 0), (2, 0, 4, 4, 4), (3, 0, 4, 4)])
 def test_adaptive_pool3d_empty_non_batch_dim(fn, shape: tuple[int, ...]) -> None:
     with pytest.raises(dm.ShapeError, match="non-zero size"):
-        fn(dm.zeros(*shape), 2)
+        fn(dm.zeros(shape), 2)
 
 
 def test_adaptive_max_pool3d_indices_empty_batch() -> None:
@@ -131,7 +131,7 @@ _COSINE_BAD = [
 @pytest.mark.parametrize(("s1", "s2", "st"), _COSINE_BAD)
 def test_cosine_embedding_loss_rank_mismatch(s1, s2, st) -> None:
     with pytest.raises(dm.ShapeError, match="cosine_embedding_loss"):
-        F.cosine_embedding_loss(_x(*s1), _x(*s2), dm.ones(*st))
+        F.cosine_embedding_loss(_x(*s1), _x(*s2), dm.ones(st))
 
 
 def test_cosine_embedding_loss_values() -> None:
@@ -151,7 +151,7 @@ def test_cosine_embedding_loss_values() -> None:
 )
 def test_margin_ranking_loss_rank_mismatch(s1, s2, st) -> None:
     with pytest.raises(dm.ShapeError, match="margin_ranking_loss"):
-        F.margin_ranking_loss(_x(*s1), _x(*s2), dm.ones(*st))
+        F.margin_ranking_loss(_x(*s1), _x(*s2), dm.ones(st))
 
 
 def test_margin_ranking_loss_values() -> None:
@@ -217,7 +217,7 @@ def test_init_bad_range_is_an_error(call) -> None:
 
 @pytest.mark.parametrize("shape", [(), (5,), (3, 4)])
 def test_trunc_normal_any_rank(shape: tuple[int, ...]) -> None:
-    t = dm.zeros(*shape)
+    t = dm.zeros(shape)
     dm.nn.init.trunc_normal_(t, std=1.0, a=-0.5, b=0.5)
     values = t.numpy()
     assert values.shape == shape

@@ -93,7 +93,7 @@ def test_matrix_norm_max_orders_on_empty(
     shape: tuple[int, ...], order: float, want: object
 ) -> None:
     """PyTorch's ``matrix_norm`` with ``ord=1`` or ``inf`` is 0 on an empty matrix."""
-    assert LA.matrix_norm(dm.zeros(*shape), ord=order).tolist() == want
+    assert LA.matrix_norm(dm.zeros(shape), ord=order).tolist() == want
 
 
 def test_vector_norm_negative_order_on_empty_raises() -> None:

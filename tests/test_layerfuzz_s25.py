@@ -19,9 +19,9 @@ def test_group_norm_single_value_per_group_raises(shape: tuple[int, ...], groups
     # PyTorch: ValueError "Expected more than 1 value per channel when training" when
     # (N * C // G) * prod(spatial) == 1; democratising returns zeros instead.
     with pytest.raises(ValueError, match="more than 1 value"):
-        dm.nn.GroupNorm(groups, shape[1])(dm.randn(*shape))
+        dm.nn.GroupNorm(groups, shape[1])(dm.randn(shape))
     with pytest.raises(ValueError, match="more than 1 value"):
-        F.group_norm(dm.randn(*shape), groups)
+        F.group_norm(dm.randn(shape), groups)
 
 
 def test_group_norm_single_value_per_group_batched_is_zero() -> None:
@@ -46,7 +46,7 @@ def test_conv_transpose_output_size_wrong_length_raises(
     # elements (got 3)"; democratising silently uses the last entries.
     m = getattr(dm.nn, layer)(2, 3, 3, stride=2, padding=1)
     with pytest.raises(ValueError, match="output_size"):
-        m(dm.randn(*input_shape), output_size=output_size)
+        m(dm.randn(input_shape), output_size=output_size)
 
 
 @pytest.mark.parametrize("output_size", [[9, 10], [2, 3, 9, 10]])
@@ -71,7 +71,7 @@ def test_conv_transpose_zero_output_raises(
     # too small". democratising returns an empty tensor (1-D, 2-D) or, in 3-D with a depth
     # stride, fails inside a reshape with ShapeError "shape [1, 1, -1, 2, 0] is invalid".
     with pytest.raises(RuntimeError, match="too small"):
-        fn(dm.randn(*x_shape), dm.randn(*w_shape), stride=stride, padding=padding)  # type: ignore[operator]
+        fn(dm.randn(x_shape), dm.randn(w_shape), stride=stride, padding=padding)  # type: ignore[operator]
 
 
 def test_bilinear_zero_in1_features_raises() -> None:

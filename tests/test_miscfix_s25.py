@@ -55,7 +55,7 @@ def test_flip_of_a_zero_dim_tensor_keeps_the_gradient() -> None:
 )
 def test_flip_rejects_a_repeated_dim(shape: tuple[int, ...], dims: tuple[int, ...]) -> None:
     # PyTorch: RuntimeError "dim 1 appears multiple times in the list of dims".
-    x = dm.arange(float(math.prod(shape))).reshape(*shape)
+    x = dm.arange(float(math.prod(shape))).reshape(shape)
     with pytest.raises(RuntimeError, match="appears multiple times"):
         dm.flip(x, dims)
 
@@ -261,7 +261,7 @@ def test_cdist_without_features_is_zero_and_in_the_graph(p: float) -> None:
 @pytest.mark.parametrize("name", ["median", "nanmedian"])
 @pytest.mark.parametrize("shape", [(0,), (2, 0)])
 def test_median_of_empty_is_nan_in_the_graph(name: str, shape: tuple[int, ...]) -> None:
-    a = dm.zeros(*shape, requires_grad=True)
+    a = dm.zeros(shape, requires_grad=True)
     out = getattr(dm, name)(a)
     assert math.isnan(out.item()) and out.requires_grad
     out.backward()

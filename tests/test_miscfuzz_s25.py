@@ -37,7 +37,7 @@ def test_flip_zero_dim_tensor_negative_dim() -> None:
 def test_flip_rejects_repeated_dims(shape: tuple[int, ...], dims: tuple[int, ...]) -> None:
     # PyTorch: RuntimeError "dim 0 appears multiple times in the list of dims"; here the dim is
     # flipped twice and the input comes back unchanged.
-    x = dm.arange(float(math.prod(shape))).reshape(*shape)
+    x = dm.arange(float(math.prod(shape))).reshape(shape)
     with pytest.raises((RuntimeError, ValueError)):
         dm.flip(x, dims)
 

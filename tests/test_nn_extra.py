@@ -428,7 +428,7 @@ BIG = (256, 384)  # fan_in 384, fan_out 256; ~98k samples
 
 def _fill(fn: Callable[..., dm.Tensor], *args: object, **kwargs: object) -> np.ndarray:
     dm.manual_seed(1)
-    w = nn.Parameter(dm.zeros(*BIG))
+    w = nn.Parameter(dm.zeros(BIG))
     assert fn(w, *args, **kwargs) is w and w.requires_grad
     return w.detach().numpy().astype(np.float64)
 

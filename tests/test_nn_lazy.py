@@ -82,7 +82,7 @@ def test_optimizer_built_before_first_call_steps_the_materialized_parameters():
 def test_lazy_convolutions(lazy, regular, x, shape):
     m = lazy()
     assert repr(m).startswith(f"Lazy{regular}(0, 4,")
-    inp = dm.randn(*x)
+    inp = dm.randn(x)
     y = m(inp)
     assert type(m).__name__ == regular and m.in_channels == x[1 - len(shape)]
     assert tuple(m.weight.shape) == shape
@@ -108,7 +108,7 @@ def test_lazy_batch_norm(name, x):
     m = getattr(nn, "Lazy" + name)()
     assert repr(m).startswith(f"Lazy{name}(0, eps=1e-05")
     assert isinstance(m.running_mean, nn.UninitializedBuffer)
-    inp = dm.randn(*x)
+    inp = dm.randn(x)
     y = m(inp)
     assert type(m).__name__ == name and m.num_features == 3
     assert list(m.state_dict()) == [
@@ -131,7 +131,7 @@ def test_lazy_batch_norm(name, x):
 def test_lazy_instance_norm(name, x):
     m = getattr(nn, "Lazy" + name)()
     assert m.affine and m.track_running_stats
-    m(dm.randn(*x))
+    m(dm.randn(x))
     assert type(m).__name__ == name and m.num_features == 3
     assert tuple(m.weight.shape) == (3,) and tuple(m.running_var.shape) == (3,)
 

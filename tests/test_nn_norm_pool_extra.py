@@ -172,7 +172,7 @@ def _np_unpool(x: np.ndarray, idx: np.ndarray, out_hw: tuple[int, ...]) -> np.nd
     for p in range(out.shape[0]):
         for v, i in zip(planes_x[p], planes_i[p]):
             out[p, i] = v
-    return out.reshape(*lead, *out_hw)
+    return out.reshape((*lead, *out_hw))
 
 
 def test_max_unpool2d_inverts_max_pool2d() -> None:

@@ -78,7 +78,7 @@ def test_rnn_and_gru_refuse_proj_size_with_value_error(cls: type, proj_size: int
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_max_unpool_invalid_index_is_a_runtime_error(n: int) -> None:
     unpool = getattr(nn, f"MaxUnpool{n}d")(2)
-    x = dm.ones(*([1, 1] + [2] * n))
+    x = dm.ones([1, 1] + [2] * n)
     idx = dm.full(tuple(x.shape), 99, dtype=dm.int64)
     with pytest.raises(RuntimeError, match="invalid max index") as info:
         unpool(x, idx)

@@ -159,7 +159,7 @@ def test_a_size_baked_from_the_dynamic_axis_raises() -> None:
 
 
 def test_one_valued_constants_sized_by_the_batch_broadcast() -> None:
-    """``zeros(*mask.shape).masked_fill(mask, -inf)`` (MultiheadAttention's boolean key padding
+    """``zeros(mask.shape).masked_fill(mask, -inf)`` (MultiheadAttention's boolean key padding
     mask) and ``x + ones(batch, 1)`` follow the batch in the exported graph."""
 
     class Masked(nn.Module):
@@ -240,12 +240,12 @@ def test_word_language_model_exports_with_its_hidden_state(kind: str) -> None:
     seq_len, batch = 5, 3
     dummy = dm.LongTensor(seq_len * batch).zero_().view(-1, batch)
     shape = (2, batch, 10)
-    hidden: Any = (dm.zeros(*shape), dm.zeros(*shape)) if kind == "LSTM" else dm.zeros(*shape)
+    hidden: Any = (dm.zeros(shape), dm.zeros(shape)) if kind == "LSTM" else dm.zeros(shape)
     buf = io.BytesIO()
     dm.onnx.export(model, (dummy, hidden), buf)
     session = ort.InferenceSession(buf.getvalue())
     x = dm.randint(0, 30, (seq_len, batch))
-    states = [dm.randn(*shape) for _ in range(2 if kind == "LSTM" else 1)]
+    states = [dm.randn(shape) for _ in range(2 if kind == "LSTM" else 1)]
     feed = dict(zip((i.name for i in session.get_inputs()), (t.numpy() for t in [x, *states])))
     got = session.run(None, feed)
     with dm.no_grad():

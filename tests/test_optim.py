@@ -170,7 +170,7 @@ def _stepped(cls: type = Adam, **kw: object) -> tuple[list[dm.Tensor], object]:
     opt = cls([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], **kw)
     for _ in range(2):
         for p in params:
-            p.grad = dm.ones(*p.shape)
+            p.grad = dm.ones(p.shape)
         opt.step()
     return params, opt
 
@@ -283,7 +283,7 @@ def test_load_state_dict_validates_and_changes_nothing(case: str) -> None:
     for k in before[1]:
         np.testing.assert_array_equal(before[1][k], after[1][k])
     for p in params:  # still steps
-        p.grad = dm.ones(*p.shape)
+        p.grad = dm.ones(p.shape)
     opt.step()  # type: ignore[attr-defined]
 
 
@@ -306,8 +306,8 @@ def test_valid_state_dicts_round_trip(cls: type, kw: dict) -> None:
     fresh.load_state_dict(sd)
     assert _snapshot(fresh)[0] == _snapshot(opt)[0]
     for p, q in zip(params, fresh_params):
-        p.grad = dm.ones(*p.shape)
-        q.grad = dm.ones(*q.shape)
+        p.grad = dm.ones(p.shape)
+        q.grad = dm.ones(q.shape)
     opt.step()  # type: ignore[attr-defined]
     fresh.step()
     a, b = _snapshot(opt)[1], _snapshot(fresh)[1]

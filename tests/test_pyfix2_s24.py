@@ -55,7 +55,7 @@ def test_linalg_diag_helpers_do_not_spread_nan() -> None:
     [((0, 5), (0, 3)), ((3, 0), (3, 2)), ((2, 3, 0), (2, 3, 4)), ((2, 0), (2, 0))],
 )
 def test_searchsorted_batched_empty_shapes(seq: tuple, values: tuple) -> None:
-    out = dm.searchsorted(dm.zeros(*seq), dm.zeros(*values), out_int32=True)
+    out = dm.searchsorted(dm.zeros(seq), dm.zeros(values), out_int32=True)
     assert tuple(out.shape) == values
     assert out.dtype == dm.int32
     assert not np.asarray(out.numpy()).any()

@@ -47,7 +47,7 @@ def test_sdpa_broadcasts_a_size_one_dim_minus_3(qs: tuple[int, ...], ks: tuple[i
     (out * weights).sum().backward()
     qe, ke, ve = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
     expanded = F.scaled_dot_product_attention(
-        qe.expand(*shape, *qs[-2:]), ke.expand(*shape, *ks[-2:]), ve.expand(*shape, *ks[-2:])
+        qe.expand((*shape, *qs[-2:])), ke.expand((*shape, *ks[-2:])), ve.expand((*shape, *ks[-2:]))
     )
     (expanded * weights).sum().backward()
     for a, b in ((q, qe), (k, ke), (v, ve)):

@@ -133,7 +133,6 @@ def test_unflatten_of_zero_dim_raises() -> None:
         dm.unflatten(dm.tensor(1.0), 0, (1,))
 
 
-@pytest.mark.xfail(strict=True, reason="expand()/permute() without sizes accepted on 0-d")
 @pytest.mark.parametrize("method", ["expand", "permute"])
 def test_shape_methods_need_their_argument(method: str) -> None:
     with pytest.raises(TypeError):  # PyTorch: "missing 1 required positional arguments"

@@ -115,7 +115,7 @@ def test_unflattened_images_into_dense_say_flatten():
     layer = Dense(784, 10)
     for shape in [(4, 28, 28), (4, 1, 28, 28)]:
         with pytest.raises(ShapeError, match=r"flatten\(1\)") as e:
-            layer(dm.randn(*shape))
+            layer(dm.randn(shape))
         assert e.value.op == "linear"  # the engine's structured fields survive
         assert e.value.shapes[0] == shape
     with pytest.raises(ShapeError) as e:  # a plain feature mismatch gets no flatten hint

@@ -160,10 +160,10 @@ def _contract(
     right = [v for v in lb if v not in la]
 
     def arrange(x: Tensor, labels: list[Label], order: list[Label]) -> Tensor:
-        x = x.permute(*[labels.index(v) for v in order]) if order != labels else x
+        x = x.permute([labels.index(v) for v in order]) if order != labels else x
         want = [sizes[v] for v in order]
         if list(x.shape) != want:  # a size-1 dimension broadcast against a larger one
-            x = x.expand(*want)
+            x = x.expand(want)
         return x
 
     nb = math.prod(sizes[v] for v in batch)
@@ -174,7 +174,7 @@ def _contract(
     bm = arrange(b, lb, batch + summed + right).reshape(nb, nc, nr)
     out = am @ bm
     shape = [sizes[v] for v in batch + left + right]
-    return out.reshape(*shape), batch + left + right
+    return out.reshape(shape), batch + left + right
 
 
 def _sublist_letters(sublist: Any) -> str:
@@ -278,10 +278,10 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
     x, labels = terms[0]
     x, labels = _sum_out(x, labels, out_set)
     if labels != output:
-        x = x.permute(*[labels.index(v) for v in output])
+        x = x.permute([labels.index(v) for v in output])
     want = [sizes[v] for v in output]
     if list(x.shape) != want:
-        x = x.expand(*want)
+        x = x.expand(want)
     return x
 
 
@@ -328,7 +328,7 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     free_a = [d for d in range(a.ndim) if d not in da]
     free_b = [d for d in range(b.ndim) if d not in db]
     nc = math.prod(a.shape[d] for d in da)
-    am = a.permute(*free_a, *da).reshape(math.prod(a.shape[d] for d in free_a), nc)
-    bm = b.permute(*db, *free_b).reshape(nc, math.prod(b.shape[d] for d in free_b))
+    am = a.permute((*free_a, *da)).reshape(math.prod(a.shape[d] for d in free_a), nc)
+    bm = b.permute((*db, *free_b)).reshape(nc, math.prod(b.shape[d] for d in free_b))
     out = am @ bm
-    return out.reshape(*[a.shape[d] for d in free_a], *[b.shape[d] for d in free_b])
+    return out.reshape((*[a.shape[d] for d in free_a], *[b.shape[d] for d in free_b]))

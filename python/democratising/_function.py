@@ -296,7 +296,7 @@ class _Node:
         if meta is None or not self.ctx.materialize_grads:
             return None
         shape, dtype, device = meta
-        return _core.zeros(*shape, dtype=dtype, device=device)
+        return _core.zeros(shape, dtype=dtype, device=device)
 
     def single(self, k: int, grad: Tensor) -> list[Any]:
         return self.run(
@@ -355,7 +355,7 @@ def _stand_in(inp: Tensor) -> Tensor:
     gradient passes through): a carrier of ``inp``'s history that keeps none of its data."""
     zero = _core.zeros(1, dtype=inp.dtype, device=inp.device).reshape(())
     if inp.dim():
-        zero = zero.expand(*inp.shape)
+        zero = zero.expand(inp.shape)
     return _core._record_function(zero, [inp], _identity_grad, True)
 
 

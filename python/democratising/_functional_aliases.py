@@ -672,7 +672,7 @@ def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:
             f"{list(input.shape)}"
         )
     eye = _core.eye(input.shape[-1], dtype=input.dtype).to(input.device)
-    return cholesky_solve(eye.expand(*input.shape), input, upper)
+    return cholesky_solve(eye.expand(input.shape), input, upper)
 
 
 def real(input: Tensor) -> Tensor:

@@ -159,7 +159,7 @@ def index_put(
             f"broadcast to indexing result of shape {shape}"
         )
     if tuple(values.shape) != shape:
-        values = values.expand(*shape)
+        values = values.expand(shape)
     return _write(input, pos, values.reshape(-1), accumulate)
 
 
@@ -197,7 +197,7 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
         )
     _same_dtype(input, source, "masked_scatter", "source")
     shape = broadcast_shapes(input.shape, mask.shape)
-    x = input if tuple(input.shape) == shape else input.expand(*shape)
+    x = input if tuple(input.shape) == shape else input.expand(shape)
     m = np.broadcast_to(np.asarray(_host(mask), dtype=bool), shape).reshape(-1)
     count = int(m.sum())
     if source.numel() < count:

@@ -332,13 +332,13 @@ def copysign(x: Tensor, other: _Operand) -> Tensor:
     a, b = _float_operands("copysign", x, other)
     neg = _from_host(np.signbit(_host(b)), _core.bool, b.device)
     shape = broadcast_shapes(a.shape, b.shape)
-    mag = a.abs().expand(*shape)
-    out = _core.where(neg.expand(*shape), -mag, mag)
+    mag = a.abs().expand(shape)
+    out = _core.where(neg.expand(shape), -mag, mag)
     if b.requires_grad and _core.is_grad_enabled():
         # Joins ``other`` to the graph with a zero gradient, as PyTorch's (whose result
         # requires grad even when only ``other`` does).
-        keep = _core.ones(*shape, dtype=_core.bool, device=out.device)
-        out = _core.where(keep, out, b.expand(*shape))
+        keep = _core.ones(shape, dtype=_core.bool, device=out.device)
+        out = _core.where(keep, out, b.expand(shape))
     return out
 
 
@@ -373,7 +373,7 @@ class _ZeroProduct(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, s: Tensor) -> Tensor:
         ctx.save_for_backward(x, s)
-        return _core.zeros(*x.shape, dtype=x.dtype, device=x.device)
+        return _core.zeros(x.shape, dtype=x.dtype, device=x.device)
 
     @staticmethod
     def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:  # type: ignore[override]
@@ -449,7 +449,7 @@ def logit(x: Tensor, eps: Optional[float] = None) -> Tensor:
 def signbit(x: Tensor) -> Tensor:
     """Whether the sign bit is set (true for -0.0 and negative NaN) as a bool tensor."""
     if x.dtype == _core.bool:
-        return _core.zeros(*x.shape, dtype=_core.bool, device=x.device)
+        return _core.zeros(x.shape, dtype=_core.bool, device=x.device)
     return _from_host(np.signbit(_host(x)), _core.bool, x.device)
 
 
@@ -483,7 +483,7 @@ def isneginf(x: Tensor) -> Tensor:
 @_takes_tensor
 def isreal(x: Tensor) -> Tensor:
     """Whether each element is real: all true (the engine has no complex dtypes)."""
-    return _core.ones(*x.shape, dtype=_core.bool, device=x.device)
+    return _core.ones(x.shape, dtype=_core.bool, device=x.device)
 
 
 @_takes_tensor

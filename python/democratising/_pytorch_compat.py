@@ -140,7 +140,7 @@ class _LegacyTensorType(type):
             out = data.to(dtype) if isinstance(data, Tensor) else tensor(data, dtype=dtype)
         else:
             sizes = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
-            out = _core.zeros(*[int(n) for n in sizes], dtype=dtype)
+            out = _core.zeros([int(n) for n in sizes], dtype=dtype)
         target = device if device is not None else ("cuda" if cls.is_cuda else None)
         return out if target is None else out.to(target)
 

@@ -99,7 +99,7 @@ def _float_dtype(x: Tensor, op: str) -> None:
 def _uniforms(shape: Sequence[int], dtype: Any, device: Any) -> Tensor:
     """Uniforms in [0, 1) from the active generator, float64 for float64 else float32."""
     udtype = _core.float64 if dtype == _core.float64 else _core.float32
-    return _core.rand(*shape, dtype=udtype, device=device)
+    return _core.rand(shape, dtype=udtype, device=device)
 
 
 def _zero_grad_link(out: Tensor, inputs: Sequence[Any]) -> Tensor:
@@ -110,7 +110,7 @@ def _zero_grad_link(out: Tensor, inputs: Sequence[Any]) -> Tensor:
         return out
 
     def backward(grad: Tensor) -> list[Any]:
-        return [_core.zeros(*t.shape, dtype=t.dtype, device=t.device) for t in ins]
+        return [_core.zeros(t.shape, dtype=t.dtype, device=t.device) for t in ins]
 
     return _core._record_function(out, ins, backward, differentiable=True)
 
@@ -199,7 +199,7 @@ def normal(
         if not dt.is_floating_point:
             raise DTypeError(f"normal: expected a floating-point dtype, got {dt}")
         with _generator_scope(generator, "normal"):
-            eps = _core.randn(*shape, dtype=dt, device=device)
+            eps = _core.randn(shape, dtype=dt, device=device)
         value = eps * float(std) + float(mean)  # type: ignore[arg-type]
         value = _write_out(value, out, "normal")
         return value.requires_grad_() if requires_grad and out is None else value
@@ -224,12 +224,12 @@ def normal(
     shape = broadcast_shapes(*(t.shape for t in tensors))
     dev = tensors[0].device
     with _generator_scope(generator, "normal"):
-        eps = _core.randn(*shape, dtype=dt, device=dev)
+        eps = _core.randn(shape, dtype=dt, device=dev)
     m = mean.detach().to(dt) if isinstance(mean, Tensor) else float(mean)
     sd = std.detach().to(dt) if isinstance(std, Tensor) else float(std)
     value = eps * sd + m
     if tuple(value.shape) != tuple(shape):  # (two numbers-as-0-d: keep the broadcast shape)
-        value = value.expand(*shape)
+        value = value.expand(shape)
     value = _zero_grad_link(value.contiguous(), tensors)
     return _write_out(value, out, "normal")
 
@@ -487,7 +487,7 @@ def log_normal_(
     if not std > 0:
         raise InvalidValueError(f"log_normal_ expects std > 0.0, but found std={std}")
     with _generator_scope(generator, "log_normal_"):
-        eps = _core.randn(*self.shape, dtype=self.dtype, device=self.device)
+        eps = _core.randn(self.shape, dtype=self.dtype, device=self.device)
     self.copy_((eps * float(std) + float(mean)).exp())
     return self
 

@@ -399,9 +399,9 @@ def kron(x: Tensor, other: Tensor) -> Tensor:
     nd = max(a.ndim, b.ndim)
     sa = (1,) * (nd - a.ndim) + tuple(a.shape)
     sb = (1,) * (nd - b.ndim) + tuple(b.shape)
-    ea = a.reshape(*[s for p in sa for s in (p, 1)])
-    eb = b.reshape(*[s for p in sb for s in (1, p)])
-    return (ea * eb).reshape(*[p * q for p, q in zip(sa, sb)])
+    ea = a.reshape([s for p in sa for s in (p, 1)])
+    eb = b.reshape([s for p in sb for s in (1, p)])
+    return (ea * eb).reshape([p * q for p, q in zip(sa, sb)])
 
 
 @_takes_tensor
@@ -418,7 +418,7 @@ def inner(x: Tensor, other: Tensor) -> Tensor:
     a, b = _promoted([x, other])
     lead_a, lead_b, k = a.shape[:-1], b.shape[:-1], a.shape[-1]
     out = a.reshape(-1, k).matmul(b.reshape(-1, k).transpose(0, 1))
-    return out.reshape(*lead_a, *lead_b)
+    return out.reshape((*lead_a, *lead_b))
 
 
 @_takes_tensor
@@ -581,7 +581,7 @@ def aminmax(x: Tensor, *, dim: Optional[int] = None, keepdim: bool = False) -> A
             )
         lo, hi = x.amin(), x.amax()
         if keepdim:
-            lo, hi = lo.reshape(*([1] * x.ndim)), hi.reshape(*([1] * x.ndim))
+            lo, hi = lo.reshape([1] * x.ndim), hi.reshape([1] * x.ndim)
         return AminmaxResult(lo, hi)
     d = _dim(x, dim)
     if x.ndim == 0:
@@ -627,7 +627,7 @@ def _trapezoid_parts(
                 f"x values for {n} samples"
             )
         spacing = xf[1:] - xf[:-1] if n > 1 else xf[:0]
-        spacing = spacing.reshape(*[-1 if i == d else 1 for i in range(y.ndim)])
+        spacing = spacing.reshape([-1 if i == d else 1 for i in range(y.ndim)])
     else:
         dxd = _dim(xf, dim)
         k = xf.shape[dxd]

@@ -200,8 +200,8 @@ def _pick_along(
     if op == "nanmedian":
         _no_bool_median(op, x)
     it = _index(pick(_host(rows)), x)
-    values = rows.gather(1, it).reshape(*lead)
-    indices = it.reshape(*lead)
+    values = rows.gather(1, it).reshape(lead)
+    indices = it.reshape(lead)
     if keepdim and x.ndim:
         values, indices = values.unsqueeze(d), indices.unsqueeze(d)
     return values, indices

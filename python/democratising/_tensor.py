@@ -381,7 +381,7 @@ def _like(factory: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     ) -> Tensor:
         del layout  # (strided, the only layout)
         _check_input(input, name)
-        out = factory(*input.shape, dtype=dtype or input.dtype, device=device or input.device)
+        out = factory(input.shape, dtype=dtype or input.dtype, device=device or input.device)
         out = like_layout(out, input, memory_format)
         return out.requires_grad_() if requires_grad else out
 
@@ -502,7 +502,7 @@ def bernoulli(
             raise InvalidValueError("bernoulli(): all elements of input must be in [0, 1]")
     elif not 0 <= p <= 1:
         raise InvalidValueError(f"bernoulli(): p must be in [0, 1], got {p}")
-    u = _core.rand(*input.shape, dtype=udtype, device=input.device)
+    u = _core.rand(input.shape, dtype=udtype, device=input.device)
     sample = (u < probs).to(input.dtype)
     if input.requires_grad:
         from ._random_more import _zero_grad_link  # (lazy: it builds on this module)

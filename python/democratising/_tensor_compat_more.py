@@ -300,7 +300,7 @@ def fill(input: Tensor, value: Any) -> Tensor:
                 "fill only supports 0-dimension value tensor but got tensor with "
                 f"{value.ndim} dimensions."
             )
-    out = _core.empty(*tuple(input.shape), dtype=input.dtype, device=input.device)
+    out = _core.empty(tuple(input.shape), dtype=input.dtype, device=input.device)
     return out.fill_(value)
 
 

@@ -191,7 +191,7 @@ def _float_test(x: Tensor, test: Callable[[Tensor], Tensor], otherwise: bool = F
     and bool tensors the value tests (``isnan``, ``isinf``, ...) answer ``otherwise`` everywhere."""
     if not x.dtype.is_floating_point:
         fill = _core.ones if otherwise else _core.zeros
-        return fill(*x.shape, dtype=_core.bool, device=x.device)
+        return fill(x.shape, dtype=_core.bool, device=x.device)
     return test(x)
 
 
@@ -257,7 +257,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     del stable  # always stable
     d = _dim(x, dim)
     if x.ndim == 0:  # (a copy, as PyTorch's: never the input itself)
-        return SortResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+        return SortResult(x.clone(), _core.zeros((), dtype=_core.int64, device=x.device))
     a = _host(x)
     if descending and a.dtype.kind == "f":
         # NaN counts as the largest value, as in PyTorch: first when descending (NumPy's
@@ -355,7 +355,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if not 0 <= k <= n:
         raise IndexOutOfRangeError(f"topk: k={k} is out of range for a dimension of size {n}")
     if x.ndim == 0:  # PyTorch returns a copy of the element (for k=0 too)
-        return TopkResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+        return TopkResult(x.clone(), _core.zeros((), dtype=_core.int64, device=x.device))
     if x.numel() <= _FULL_SORT_BELOW:  # (a short sort costs less than the NumPy calls saved)
         s = sort(x, d, descending=largest)
         return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
@@ -539,14 +539,14 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            return _core.ones(dtype=x.dtype, device=x.device)
+            return _core.ones((), dtype=x.dtype, device=x.device)
         return _pairwise(flat, 0, lambda a, b: a * b, 1.0).reshape(())
     d = _dim(x, dim)
     if x.ndim == 0:  # (dim 0 or -1 of a 0-d tensor: the element itself, as PyTorch's)
         return x.clone()
     if x.shape[d] == 0:
         shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
-        out = _core.ones(*shape, dtype=x.dtype, device=x.device)
+        out = _core.ones(shape, dtype=x.dtype, device=x.device)
     else:
         out = _pairwise(x, d, lambda a, b: a * b, 1.0)
     return out if keepdim else out.squeeze(d)
@@ -645,7 +645,7 @@ def flipud(x: Tensor) -> Tensor:
 @_takes_tensor
 def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     if dims is None:
-        return roll(x.reshape(-1), shifts, 0).reshape(*x.shape)
+        return roll(x.reshape(-1), shifts, 0).reshape(x.shape)
     shift_list = [shifts] if isinstance(shifts, int) else list(shifts)
     dim_list = [dims] if isinstance(dims, int) else list(dims)
     if len(shift_list) != len(dim_list):
@@ -754,7 +754,7 @@ def repeat_interleave(
 
 @_takes_tensor
 def broadcast_to(x: Tensor, size: Sequence[int]) -> Tensor:
-    return x.expand(*size)
+    return x.expand(size)
 
 
 def _shape_tuple(s: _Size) -> tuple[int, ...]:
@@ -778,7 +778,7 @@ def broadcast_shapes(*shapes: _Size) -> tuple[int, ...]:
 
 def broadcast_tensors(*tensors: Tensor) -> list[Tensor]:
     shape = broadcast_shapes(*(t.shape for t in tensors))
-    return [t.expand(*shape) for t in tensors]
+    return [t.expand(shape) for t in tensors]
 
 
 def logspace(
@@ -824,7 +824,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
     for i, t in enumerate(ts):
         view = [1] * len(ts)
         view[i] = shape[i]
-        out.append(t.reshape(*view).expand(*shape))
+        out.append(t.reshape(view).expand(shape))
     if indexing == "xy" and len(out) >= 2:
         # "xy" is "ij" of the first two inputs swapped, with the first two outputs swapped back.
         out[0], out[1] = out[1], out[0]
@@ -1010,8 +1010,10 @@ def _new_filled(factory: Callable[..., Tensor], name: str) -> Callable[..., Tens
         device: Any = None,
         requires_grad: bool = False,
     ) -> Tensor:
+        if size is None and not sizes:
+            raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
         shape = _sizes(sizes if size is None else (size,))
-        return factory(*shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
+        return factory(shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
 
     new.__name__ = new.__qualname__ = name  # (before ``_takes_tensor``: its errors name it)
     new.__doc__ = (

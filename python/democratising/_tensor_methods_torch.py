@@ -180,7 +180,7 @@ def index_reduce(
         )
     view = [1] * source.ndim
     view[d] = index.shape[0]
-    full = index.reshape(view).expand(*source.shape)
+    full = index.reshape(view).expand(source.shape)
     return x.scatter_reduce(d, full, source, reduce, include_self=include_self)
 
 

@@ -85,7 +85,7 @@ def _is_float(t: Any) -> bool:
 def _probe(v: Any) -> Any:
     """A zero-size stand-in of ``v`` that promotes like it (0-d tensors stay 0-d)."""
     if isinstance(v, Tensor):
-        return _core.zeros(*((0,) if v.ndim else ()), dtype=v.dtype)
+        return _core.zeros((0,) if v.ndim else (), dtype=v.dtype)
     return v
 
 
@@ -360,7 +360,7 @@ def _float_pair(op: str, x: Tensor, other: Any) -> tuple[Tensor, Tensor]:
     if not dtype.is_floating_point:
         dtype = _core.float32
     shape = broadcast_shapes(x.shape, other.shape)
-    return x.to(dtype).expand(*shape), other.to(dtype).expand(*shape)
+    return x.to(dtype).expand(shape), other.to(dtype).expand(shape)
 
 
 @_takes_tensor
@@ -376,7 +376,7 @@ def atan2(x: Tensor, other: Tensor) -> Tensor:
     if host is not None:
         va, vb = va.astype(host), vb.astype(host)
     angle = np.ascontiguousarray(np.arctan2(va, vb))
-    out = _core.from_numpy(angle).reshape(*a.shape).to(a.dtype).to(a.device)
+    out = _core.from_numpy(angle).reshape(a.shape).to(a.dtype).to(a.device)
     if not (_core.is_grad_enabled() and (a.requires_grad or b.requires_grad)):
         return out
 
@@ -739,7 +739,7 @@ def _empty_in_graph(out: Tensor, x: Tensor, name: str) -> Tensor:
     zero gradient as PyTorch's is (so ``backward`` through it still reaches ``x``)."""
     if not (x.requires_grad and _core.is_grad_enabled()):
         return out
-    zeros = _core.zeros(*x.shape, dtype=x.dtype, device=x.device)
+    zeros = _core.zeros(x.shape, dtype=x.dtype, device=x.device)
     return _core._record_function(out, [x], lambda g: g * zeros, differentiable=True, name=name)
 
 
@@ -764,7 +764,7 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
         raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
     _no_bool_median("median", x)
     if x.ndim == 0:
-        return MedianResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+        return MedianResult(x.clone(), _core.zeros((), dtype=_core.int64, device=x.device))
     idx = _index(_median_index(_host(x), d), x)
     values = x.gather(d, idx)
     if not keepdim:
@@ -827,7 +827,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 def _cum_extreme(x: Tensor, dim: int, largest: bool) -> CummaxResult:
     d = _dim(x, dim)
     if x.ndim == 0:
-        return CummaxResult(x.clone(), _core.zeros(dtype=_core.int64, device=x.device))
+        return CummaxResult(x.clone(), _core.zeros((), dtype=_core.int64, device=x.device))
     a = _host(x)
     run = (np.maximum if largest else np.minimum).accumulate(a, axis=d)
     hit = a == run  # ties move the index to the latest, as PyTorch's
@@ -1084,7 +1084,7 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: Optional[int] = None) -> Ten
     n = x.shape[d]
     wrapped = _core.where(indices < 0, indices + n, indices)
     try:
-        return x.expand(*x_shape).gather(d, wrapped.expand(*shape))
+        return x.expand(x_shape).gather(d, wrapped.expand(shape))
     except IndexOutOfRangeError:  # (its message would show the wrapped index)
         raise IndexOutOfRangeError(
             f"take_along_dim(): an index is out of range [{-n}, {n}) for dimension {d}"
@@ -1194,7 +1194,7 @@ def movedim(x: Tensor, source: _Dims, destination: _Dims) -> Tensor:
     order = [i for i in range(x.ndim) if i not in src]
     for dd, ss in sorted(zip(dst, src)):
         order.insert(dd, ss)
-    return x.permute(*order)
+    return x.permute(order)
 
 
 @_takes_tensor
@@ -1230,7 +1230,7 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
             f"({n}) in the input tensor"
         )
     shape = tuple(x.shape)
-    return x.reshape(*shape[:d], *sizes, *shape[d + 1 :])
+    return x.reshape((*shape[:d], *sizes, *shape[d + 1 :]))
 
 
 # ---- random fills ----------------------------------------------------------------------------
@@ -1256,7 +1256,7 @@ def bernoulli_(x: Tensor, p: Union[float, Tensor] = 0.5, *, generator: Any = Non
     with _generator_scope(generator, "bernoulli_"):
         if isinstance(p, Tensor):
             # (an integer or bool ``p`` is refused by ``bernoulli``, as PyTorch's)
-            sample = bernoulli(p.detach().expand(*x.shape).contiguous())
+            sample = bernoulli(p.detach().expand(x.shape).contiguous())
         else:
             sample = bernoulli(x, float(p))
     x.copy_(sample)
@@ -1272,7 +1272,7 @@ def exponential_(x: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Ten
         raise InvalidValueError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
     udtype = _core.float64 if x.dtype == _core.float64 else _core.float32
     with _generator_scope(generator, "exponential_"):
-        u = _core.rand(*x.shape, dtype=udtype, device=x.device)
+        u = _core.rand(x.shape, dtype=udtype, device=x.device)
     x.copy_((-u).log1p() * (-1.0 / lambd))
     return x
 
@@ -1342,7 +1342,7 @@ def searchsorted(
             f"{list(values.shape)}"
         )
     out = np.asarray(_search(seq, values, how), dtype=np.int32 if out_int32 else np.int64)
-    res = _core.from_numpy(np.ascontiguousarray(out)).reshape(*out.shape)  # (0-d stays 0-d)
+    res = _core.from_numpy(np.ascontiguousarray(out)).reshape(out.shape)  # (0-d stays 0-d)
     return res.to(sorted_sequence.device)
 
 
@@ -1529,8 +1529,8 @@ def empty_strided(
     if builtins.any(s < 0 for s in strides):
         raise InvalidValueError(f"empty_strided(): strides must be non-negative, got {strides}")
     order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
-    base = _core.empty(*(shape[d] for d in order), dtype=dtype, device=device)
-    out = base.permute(*(order.index(d) for d in range(len(shape)))) if shape else base
+    base = _core.empty(tuple(shape[d] for d in order), dtype=dtype, device=device)
+    out = base.permute(tuple(order.index(d) for d in range(len(shape)))) if shape else base
     return out.requires_grad_() if requires_grad else out
 
 

@@ -267,7 +267,7 @@ def _retire(made: Sequence[Tensor]) -> None:
 def _zeros_for(grads: Sequence[Optional[Tensor]], refs: Sequence[Tensor]) -> list[Tensor]:
     """``grads`` with each ``None`` (no dependence) replaced by zeros shaped like its ref."""
     return [
-        _core.zeros(*t.shape, dtype=t.dtype, device=t.device) if g is None else g
+        _core.zeros(t.shape, dtype=t.dtype, device=t.device) if g is None else g
         for g, t in zip(grads, refs)
     ]
 
@@ -489,7 +489,7 @@ class _ForwardRun(_Run):
         with enable_grad():
             live = [o for o in self.outs if o.requires_grad]
             self.dummies = [
-                _core.zeros(*o.shape, dtype=o.dtype, device=o.device).requires_grad_(True)
+                _core.zeros(o.shape, dtype=o.dtype, device=o.device).requires_grad_(True)
                 for o in live
             ]
             self.g_in: list[Optional[Tensor]] = [None] * len(self.ins)
@@ -508,7 +508,7 @@ class _ForwardRun(_Run):
         out: list[Tensor] = []
         for o in self.outs:
             r = next(it) if o.requires_grad else None
-            out.append(_core.zeros(*o.shape, dtype=o.dtype, device=o.device) if r is None else r)
+            out.append(_core.zeros(o.shape, dtype=o.dtype, device=o.device) if r is None else r)
         # The dummies are this transform's own leaves too.
         return _attached(out, [*self.made, *self.dummies] if self.made else [], outer)
 
@@ -732,7 +732,7 @@ def _entry(arg: Any, dims: Any, i: int) -> Any:
             return arg
         if i < 0:
             shape = [n for d, n in enumerate(arg.shape) if d != dims % arg.ndim]
-            return _core.zeros(*shape, dtype=arg.dtype, device=arg.device)
+            return _core.zeros(shape, dtype=arg.dtype, device=arg.device)
         return arg.select(dims, i)
     if isinstance(arg, (tuple, list)):
         return type(arg)(_entry(v, d, i) for v, d in zip(arg, dims))

@@ -242,7 +242,7 @@ def sum_to(g: Tensor, shape: Sequence[int]) -> Tensor:
 
 def zeros(shape: Sequence[int], like: Tensor, dtype: Any = None) -> Tensor:
     return _core.zeros(
-        *tuple(shape), dtype=like.dtype if dtype is None else dtype, device=like.device
+        tuple(shape), dtype=like.dtype if dtype is None else dtype, device=like.device
     )
 
 

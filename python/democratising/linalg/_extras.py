@@ -369,7 +369,7 @@ def tensorsolve(A: Tensor, B: Tensor, dims: Optional[Sequence[int]] = None) -> T
     if dims is not None:
         moved = [d % A.ndim for d in dims]
         rest = [d for d in range(A.ndim) if d not in moved]
-        A = A.permute(*(rest + moved))
+        A = A.permute(rest + moved)
     result_shape = tuple(A.shape[B.ndim :])
     result_product = _prod(result_shape)
     other_product = B.numel()
@@ -396,7 +396,7 @@ def vander(x: Tensor, *, N: Optional[int] = None) -> Tensor:
         )
     if not x.dtype.is_floating_point and x.dtype != _core.int64:
         x = x.to(_core.int64)  # integer powers in int64, as PyTorch's
-    powers = [_core.ones(*tuple(x.shape), dtype=x.dtype, device=x.device)]
+    powers = [_core.ones(tuple(x.shape), dtype=x.dtype, device=x.device)]
     for _ in range(cols - 1):
         powers.append(powers[-1] * x)
     return _core.stack(powers, -1)

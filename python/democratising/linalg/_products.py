@@ -102,7 +102,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
         raise ArgumentTypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
     if n == 0:
         eye = c.eye_like(A.shape[-1], A)
-        power = eye.expand(*A.shape).contiguous()
+        power = eye.expand(A.shape).contiguous()
         return power + 0.0 * A if A.dtype.is_floating_point else power
     base = inv(A) if n < 0 else A
     k = abs(n)

@@ -118,7 +118,7 @@ def _cofactor_poly(A: Tensor) -> Tensor:
     values)."""
     n = A.shape[-1]
     eye = c.eye_like(n, A)
-    M = eye.expand(*A.shape)  # M_1 = I
+    M = eye.expand(A.shape)  # M_1 = I
     for k in range(1, n):
         AM = A @ M
         coef = c.diag_part(AM).sum(-1) / -k  # c_(n-k) = -tr(A M_k) / k

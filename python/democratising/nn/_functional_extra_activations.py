@@ -115,7 +115,7 @@ def _rrelu(input: Tensor, lower: float, upper: float, training: bool) -> Tensor:
     if not training:
         return input.leaky_relu((lower + upper) / 2)
     dtype = input.dtype if input.dtype.is_floating_point else _core._default_dtype()
-    slopes = _core.rand(*input.shape, dtype=dtype, device=input.device) * (upper - lower) + lower
+    slopes = _core.rand(input.shape, dtype=dtype, device=input.device) * (upper - lower) + lower
     return input * _core.where(input >= 0, 1.0, slopes)
 
 

@@ -366,7 +366,7 @@ def _gather_max(
     values = x.reshape(n, c, depth * h * w).gather(
         2, idx.reshape(n, c, int(np.prod(index.shape[2:])))
     )
-    values = values.reshape(*idx.shape)
+    values = values.reshape(idx.shape)
     return F._without_batch(values, unbatched), F._without_batch(idx, unbatched)
 
 
@@ -446,7 +446,7 @@ def _adaptive_mean(x: Tensor, dim: int, out: int) -> Tensor:
     valid = np.arange(windows.shape[1])[None, :] < widths[:, None]
     idx = _core.from_numpy(np.ascontiguousarray(windows.reshape(-1), np.int64)).to(x.device)
     gathered = x.index_select(dim, idx).unflatten(dim, windows.shape)
-    mask = _core.from_numpy(valid.reshape(*valid.shape, *trailing)).to(x.device)
+    mask = _core.from_numpy(valid.reshape((*valid.shape, *trailing))).to(x.device)
     sums = _core.where(mask, gathered, 0.0).sum(dim + 1)
     counts = _core.from_numpy(widths.reshape(out, *trailing)).to(x.device, x.dtype)
     return sums / counts

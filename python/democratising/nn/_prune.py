@@ -131,7 +131,7 @@ class BasePruningMethod(ABC):
         if not isinstance(method, PruningContainer):
             module.register_parameter(name + "_orig", orig)
             del module._parameters[name]
-            default_mask = _core.ones(*orig.shape, dtype=orig.dtype, device=orig.device)
+            default_mask = _core.ones(orig.shape, dtype=orig.dtype, device=orig.device)
         else:
             default_mask = getattr(module, name + "_mask").detach().clone()
         try:
@@ -164,7 +164,7 @@ class BasePruningMethod(ABC):
         else:
             importance_scores = t
         if default_mask is None:
-            default_mask = _core.ones(*t.shape, dtype=t.dtype, device=t.device)
+            default_mask = _core.ones(t.shape, dtype=t.dtype, device=t.device)
         return t * self.compute_mask(importance_scores, default_mask=default_mask)
 
     def remove(self, module: Module) -> None:
@@ -513,7 +513,7 @@ def _mask_or_ones(module: Module, name: str) -> Tensor:
     if isinstance(mask, Tensor):
         return mask
     t = getattr(module, name)
-    return _core.ones(*t.shape, dtype=t.dtype, device=t.device)
+    return _core.ones(t.shape, dtype=t.dtype, device=t.device)
 
 
 def global_unstructured(

@@ -24,7 +24,7 @@ def _canonical_mask(mask: Optional[Tensor], name: str, dtype: Any) -> Optional[T
     if mask is None:
         return None
     if mask.dtype == _core.bool:
-        zeros = _core.zeros(*mask.shape, dtype=dtype, device=mask.device)
+        zeros = _core.zeros(mask.shape, dtype=dtype, device=mask.device)
         return zeros.masked_fill(mask, float("-inf"))
     if not mask.dtype.is_floating_point:
         raise DTypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")

@@ -37,7 +37,7 @@ def _feature_keep(input: Tensor, p: float) -> Tensor:
     if input.ndim < 2:
         raise ShapeError("Feature dropout requires at least 2 dimensions in the input")
     shape = (*input.shape[:2], *([1] * (input.ndim - 2)))
-    return (_core.rand(*shape, device=input.device) >= p).to(input.dtype)
+    return (_core.rand(shape, device=input.device) >= p).to(input.dtype)
 
 
 def _feature_dropout(input: Tensor, p: float, training: bool, batched: bool) -> Tensor:
@@ -108,7 +108,7 @@ def _alpha_dropout(
 
 
 def _element_keep(input: Tensor, p: float) -> Tensor:
-    return (_core.rand(*input.shape, device=input.device) >= p).to(input.dtype)
+    return (_core.rand(input.shape, device=input.device) >= p).to(input.dtype)
 
 
 @_takes_tensor

@@ -342,7 +342,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
             )
         shape = [1] * input.ndim
         shape[1] = weight.numel()
-        weight = weight.reshape(*shape)
+        weight = weight.reshape(shape)
     elif input.ndim == 0:
         weight = weight.reshape(())  # a 0-d input gives a 0-d result, as in PyTorch
     # ``where``: at 0 the gradient is ``weight`` (PyTorch's), not ``1 + weight``.
@@ -430,7 +430,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return input
     if input.is_cuda:
         return _core._dropout(input, p)
-    keep = (_core.rand(*input.shape) >= p).to(dtype=input.dtype)  # (keyword: no device probe)
+    keep = (_core.rand(input.shape) >= p).to(dtype=input.dtype)  # (keyword: no device probe)
     return _keep_scaled(input, keep, p)
 
 
@@ -468,7 +468,7 @@ def dropout2d(
 
     def drop(x: Tensor) -> Tensor:
         keep_shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
-        keep = (_core.rand(*keep_shape, device=x.device) >= p).to(dtype=x.dtype)
+        keep = (_core.rand(keep_shape, device=x.device) >= p).to(dtype=x.dtype)
         return _keep_scaled(x, keep, p)
 
     return apply_inplace(input, drop, inplace)
@@ -521,7 +521,7 @@ def _target_shape_error(name: str, input: Tensor, target: Tensor, what: str) -> 
 
 def _unrows(loss: Tensor, reduction: str, shape: tuple[int, ...]) -> Tensor:
     """The engine's per-row losses back in the target's shape (``reduction="none"`` only)."""
-    return loss.reshape(*shape) if reduction == "none" else loss
+    return loss.reshape(shape) if reduction == "none" else loss
 
 
 @_takes_positional_legacy_reduction(size_average_before="ignore_index")
@@ -641,7 +641,7 @@ def _cross_entropy_probs(
     if weight is not None:
         shape = [1] * input.ndim
         shape[cdim] = c
-        per = per * weight.to(dtype=logp.dtype).reshape(*shape)
+        per = per * weight.to(dtype=logp.dtype).reshape(shape)
     return _reduce(-per.sum(dim=cdim), reduction)
 
 
@@ -1099,7 +1099,7 @@ def _window_argmax(input: Tensor, rows: np.ndarray, cols: np.ndarray) -> Tensor:
     last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
     best = np.where(nan.any(axis=-1), last_nan, best)
     idx = np.take_along_axis(np.broadcast_to(flat, vals.shape), best[..., None], axis=-1)
-    idx = idx.reshape(*a.shape[:-2], *out_hw).astype(np.int64)
+    idx = idx.reshape((*a.shape[:-2], *out_hw)).astype(np.int64)
     return _core.from_numpy(np.ascontiguousarray(idx)).to(input.device)
 
 
@@ -2120,7 +2120,7 @@ def group_norm(
     # Each group is one row of the fused layer norm (its mean and biased variance), so a
     # bfloat16 input is normalised without a float32 copy and backward is one kernel.
     g = input.reshape(n, num_groups, input.numel() // max(n, 1) // num_groups)  # (n may be 0)
-    out = _core._layer_norm(g, [g.shape[-1]], None, None, eps).reshape(*input.shape)
+    out = _core._layer_norm(g, [g.shape[-1]], None, None, eps).reshape(input.shape)
     if weight is None and bias is None:
         return out
     # The affine on ``[N, C * HW]`` rows against ``[1, C * HW]`` (each channel's value spread
@@ -2136,7 +2136,7 @@ def group_norm(
         flat = flat * per_position(weight)
     if bias is not None:
         flat = flat + per_position(bias)
-    return flat.reshape(*input.shape)
+    return flat.reshape(input.shape)
 
 
 # ---- more of PyTorch's functional losses and gumbel_softmax (issue 18) ---------------------------
@@ -2249,7 +2249,7 @@ def gumbel_softmax(
     Gumbel noise ``g`` (from the global generator); ``hard`` returns one-hot samples whose
     gradient is the soft sample's (straight-through)."""
     del eps
-    u = _core.rand(*logits.shape, dtype=logits.dtype, device=logits.device)
+    u = _core.rand(logits.shape, dtype=logits.dtype, device=logits.device)
     tiny = 1e-20 if logits.dtype == _core.float64 else 1e-10
     gumbels = -((u.clamp(min=tiny)).log().neg().clamp(min=tiny)).log()
     y_soft = ((logits + gumbels) / tau).softmax(dim)
@@ -2258,7 +2258,7 @@ def gumbel_softmax(
     index = y_soft.argmax(dim, keepdim=True)
     n, axis = y_soft.shape[dim], dim % y_soft.ndim
     positions = _core.arange(n, device=logits.device).reshape(
-        *[n if d == axis else 1 for d in range(y_soft.ndim)]
+        [n if d == axis else 1 for d in range(y_soft.ndim)]
     )
     y_hard = (positions == index).to(y_soft.dtype)
     return y_hard - y_soft.detach() + y_soft

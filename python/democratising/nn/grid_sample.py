@@ -152,14 +152,14 @@ def _affine_grid(
         a = k - 1 - comp  # the spatial axis this component runs along
         shape = [1] * k
         shape[a] = spatial[a]
-        axis = _linspace_from_neg_one(spatial[a], align, theta).reshape(*shape)
+        axis = _linspace_from_neg_one(spatial[a], align, theta).reshape(shape)
         axes.append(axis if low is None else axis.to(low).to(theta.dtype))
     # grid = base @ theta^T summed term by term, each product and sum rounded on its own, as
     # PyTorch's CPU bmm does for these short rows (a fused matmul differs by an ulp).
     # Each output component is its own [n, points] sum (row-broadcast products, the engine's
     # fast pattern), stacked last.
     points = math.prod(spatial)
-    coords = [a.expand(*spatial).reshape(1, points) for a in axes]
+    coords = [a.expand(spatial).reshape(1, points) for a in axes]
     cols = []
     for j in range(k):
         acc = coords[0] * theta[:, j, 0].reshape(n, 1)

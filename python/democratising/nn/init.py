@@ -124,7 +124,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills with samples from N(mean, std²)."""
     if std < 0:
         raise InvalidValueError(f"normal expects std >= 0.0, but found std {std}")
-    return _fill_from(tensor, _core.randn(*tensor.shape, dtype=tensor.dtype) * std + mean)
+    return _fill_from(tensor, _core.randn(tensor.shape, dtype=tensor.dtype) * std + mean)
 
 
 @_takes_generator
@@ -153,7 +153,7 @@ def trunc_normal_(
             stacklevel=2,
         )
     lo, hi = 2 * norm_cdf((a - mean) / std) - 1, 2 * norm_cdf((b - mean) / std) - 1
-    u = _core.rand(*tensor.shape, dtype=_core.float64).numpy() * (hi - lo) + lo
+    u = _core.rand(tensor.shape, dtype=_core.float64).numpy() * (hi - lo) + lo
     values = np.clip(erfinv(u) * (std * math.sqrt(2.0)) + mean, a, b)
     # reshape: ascontiguousarray makes a 0-d array 1-d.
     values = np.ascontiguousarray(values).reshape(tuple(tensor.shape))

@@ -21,7 +21,7 @@ from .parameter import Parameter
 
 
 def _uniform(shape: tuple[int, ...], bound: float) -> Parameter:
-    return Parameter(_core.rand(*shape) * (2 * bound) - bound)
+    return Parameter(_core.rand(shape) * (2 * bound) - bound)
 
 
 def _init_weight_and_bias(
@@ -475,7 +475,7 @@ class Unflatten(Module):
                 f"Unflatten: dim {self.dim} is out of range for an input of shape "
                 f"{tuple(input.shape)}"
             )
-        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1 :])
+        return input.reshape((*input.shape[:d], *self.unflattened_size, *input.shape[d + 1 :]))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

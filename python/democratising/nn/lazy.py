@@ -139,7 +139,7 @@ class UninitializedParameter(_Uninitialized, Parameter):
         device unless given) and turns it into a ``Parameter``."""
         dtype = dtype or Tensor.__getattribute__(self, "dtype")
         device = device or Tensor.__getattribute__(self, "device")
-        self.data = _core.empty(*tuple(shape), dtype=dtype, device=device)
+        self.data = _core.empty(tuple(shape), dtype=dtype, device=device)
         self.__class__ = self.cls_to_become
 
 
@@ -163,7 +163,7 @@ class UninitializedBuffer(_Uninitialized, Tensor):
         unless given."""
         dtype = dtype or Tensor.__getattribute__(self, "dtype")
         device = device or Tensor.__getattribute__(self, "device")
-        return _core.empty(*tuple(shape), dtype=dtype, device=device)
+        return _core.empty(tuple(shape), dtype=dtype, device=device)
 
 
 def _empty0(device: Any, dtype: Any) -> Tensor:

@@ -901,7 +901,7 @@ class Module:
         """Moves the parameters and buffers to ``device`` without copying their values, as
         PyTorch's (they are left uninitialised: call ``reset_parameters`` or load a state
         next); with ``recurse=False``, only this module's own."""
-        return self._apply(lambda t: _core.empty(*t.shape, dtype=t.dtype, device=device), recurse)
+        return self._apply(lambda t: _core.empty(t.shape, dtype=t.dtype, device=device), recurse)
 
     def to_device(self: M, device: Any) -> M:
         return self.to(device)
@@ -1395,7 +1395,7 @@ class _BackwardHooks:
         # A ``None`` gradient (a pre-hook's) flows on as zeros, as PyTorch's hook node makes
         # it, so the input gate still fires and the backward hooks run.
         return tuple(
-            _core.zeros(*spec[0], dtype=spec[1], device=spec[2])
+            _core.zeros(spec[0], dtype=spec[1], device=spec[2])
             if g is None and spec is not None
             else g
             for g, spec in zip(local, self.output_specs)
@@ -1407,7 +1407,7 @@ class _BackwardHooks:
         grad_outputs = self.grad_outputs
         grads = tuple(
             _core.zeros(
-                *self.input_specs[i][0], dtype=self.input_specs[i][1], device=self.input_specs[i][2]
+                self.input_specs[i][0], dtype=self.input_specs[i][1], device=self.input_specs[i][2]
             )
             if g is None and i in self.input_specs
             else g

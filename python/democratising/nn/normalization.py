@@ -27,11 +27,9 @@ def _register_affine(
     their places (so ``state_dict`` and ``repr`` look like PyTorch's either way); a layer
     without a shift at all (``RMSNorm``) passes ``bias=None``."""
     dims = _dims(shape)
-    module.register_parameter("weight", Parameter(_core.ones(*dims)) if affine else None)
+    module.register_parameter("weight", Parameter(_core.ones(dims)) if affine else None)
     if bias is not None:
-        module.register_parameter(
-            "bias", Parameter(_core.zeros(*dims)) if affine and bias else None
-        )
+        module.register_parameter("bias", Parameter(_core.zeros(dims)) if affine and bias else None)
 
 
 def _reset_affine(module: Module) -> None:

@@ -363,7 +363,7 @@ class _Orthogonal(Module):
             neg_id = -_core.eye(
                 q_init.shape[-2], q_init.shape[-1], dtype=q_init.dtype, device=q_init.device
             )
-            return neg_id.expand(*q_init.shape).clone()
+            return neg_id.expand(q_init.shape).clone()
 
 
 def orthogonal(

@@ -141,7 +141,7 @@ def _max_unpool(
         )
     x = input.reshape(planes, per_plane)
     out = _Unpool.apply(x, idx.to(input.device), plane)
-    return out.reshape(*lead, *out_sizes)
+    return out.reshape((*lead, *out_sizes))
 
 
 def _max_unpool_nd(n: int, doc: str) -> Callable[..., Tensor]:

@@ -47,7 +47,7 @@ def clip_grad_norm_(
             )
     grads = _grads(ps)
     if not grads:
-        return _core.zeros()
+        return _core.zeros(())
     total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     clip_grads_with_norm_(ps, max_norm, total, foreach)
     return total

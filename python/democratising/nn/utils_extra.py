@@ -235,11 +235,11 @@ def remove_spectral_norm(module: T, name: str = "weight") -> T:
 
 
 def _zeros_like(t: Tensor) -> Tensor:
-    return _core.zeros(*t.shape, dtype=t.dtype, device=t.device)
+    return _core.zeros(t.shape, dtype=t.dtype, device=t.device)
 
 
 def _ones_like(t: Tensor) -> Tensor:
-    return _core.ones(*t.shape, dtype=t.dtype, device=t.device)
+    return _core.ones(t.shape, dtype=t.dtype, device=t.device)
 
 
 # ---- fusion --------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def get_total_norm(
     ts = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     norm_type = float(norm_type)
     if not ts:
-        return _core.zeros()
+        return _core.zeros(())
     # Autocast off: ``_norm_of``'s dot product would otherwise run as a bfloat16/float16
     # matmul, and PyTorch's norms are float32 ops.
     amp = _core._set_autocast(None)

@@ -27,7 +27,7 @@ def _touched_rows(grad: Tensor) -> Tensor:
     if grad.dim() <= 1:
         return grad != 0
     rows = (grad != 0).reshape(grad.shape[0], -1).any(1)
-    return rows.reshape(grad.shape[0], *([1] * (grad.dim() - 1))).expand(*grad.shape)
+    return rows.reshape(grad.shape[0], *([1] * (grad.dim() - 1))).expand(grad.shape)
 
 
 class SparseAdam(PerParam):

@@ -164,7 +164,7 @@ def _sample(batch: Any) -> Optional[Tensor]:
     if batch is None:
         return None
     if isinstance(batch, (tuple, list)) and batch and all(isinstance(d, int) for d in batch):
-        return _core.zeros(*[int(d) for d in batch])
+        return _core.zeros([int(d) for d in batch])
     if isinstance(batch, (tuple, list)) and batch:
         return _sample(batch[0])
     if isinstance(batch, dict):

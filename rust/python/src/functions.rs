@@ -3,7 +3,7 @@
 use crate::errors::{to_pyerr, ResultExt};
 use crate::tensor::PyTensor;
 use crate::types::{extract_device, extract_dtype, PyDType};
-use crate::util::{int_args, operand, returned_gradient, run, usize_shape, wrap};
+use crate::util::{int_args, missing_argument, operand, returned_gradient, run, usize_shape, wrap};
 use democratising::{autograd, rng, DType, Device, Error, Storage, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -49,10 +49,13 @@ fn finish(t: Tensor, device: Device, requires_grad: bool) -> PyResult<PyTensor> 
 /// The shape of a factory call: the positional sizes (`zeros(2, 3)`, `zeros((2, 3))`) or
 /// PyTorch's `size=` keyword (`zeros(size=(2, 3))`), not both.
 fn factory_shape(
+    name: &str,
     size: &Bound<'_, PyTuple>,
     keyword: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<usize>> {
     match keyword {
+        // (`zeros(())` is a 0-d tensor; `zeros()` is PyTorch's missing-argument error)
+        None if size.is_empty() => Err(missing_argument(name, "size")),
         Some(k) if !size.is_empty() => Err(to_pyerr(Error::Value(format!(
             "size given both positionally {} and as size={}",
             size.repr()?,
@@ -79,7 +82,7 @@ macro_rules! sized_factory {
         ) -> PyResult<PyTensor> {
             let dev = check_device(device)?;
             let keyword = factory_keywords(stringify!($name), kwargs)?;
-            let shape = factory_shape(size, keyword.as_ref())?;
+            let shape = factory_shape(stringify!($name), size, keyword.as_ref())?;
             let dt = dtype_or(dtype, DType::default_float())?;
             let n: usize = shape.iter().product();
             finish(run(py, n, || ($make)(&shape, dt))?, dev, requires_grad)

@@ -161,8 +161,15 @@ pub fn dim_or_axis<T>(op: &str, dim: Option<T>, axis: Option<T>) -> PyResult<Opt
     }
 }
 
+/// PyTorch's `TypeError` for a call without its required sizes (`zeros()`, `x.permute()`).
+pub fn missing_argument(op: &str, name: &str) -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(format!(
+        "{op}() missing 1 required positional arguments: \"{name}\""
+    ))
+}
+
 /// The sizes of a `*sizes` method given as `f(2, 3)`, `f((2, 3))` or by PyTorch's keyword,
-/// `f(<name>=(2, 3))`.
+/// `f(<name>=(2, 3))`; none at all is PyTorch's missing-argument `TypeError`.
 pub fn sizes_or_kw<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
@@ -170,6 +177,9 @@ pub fn sizes_or_kw<'py>(
     name: &str,
 ) -> PyResult<Vec<isize>> {
     let Some(k) = kwargs.filter(|k| !k.is_empty()) else {
+        if args.is_empty() {
+            return Err(missing_argument(op, name));
+        }
         return int_args(args);
     };
     match (args.is_empty(), k.len(), k.get_item(name)?) {

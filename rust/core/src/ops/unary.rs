@@ -51,12 +51,18 @@ fn c<T: Float>(v: f64) -> T {
 /// kernels' `sigmoid` is the same expression.
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
+    sigmoid_pair(x).0
+}
+
+/// `(sigmoid x, 1 - sigmoid x)`, each from the same `e^-|x|` without cancellation.
+#[inline(always)]
+fn sigmoid_pair<T: Float>(x: T) -> (T, T) {
     let e = (-x.abs()).exp();
     let r = T::one() / (T::one() + e);
     if x >= T::zero() {
-        r
+        (r, e * r)
     } else {
-        e * r
+        (e * r, r)
     }
 }
 
@@ -298,17 +304,16 @@ unary_ops! {
             cdf + x * pdf
         },
     }
+    /// `x (1 + tanh u) / 2` with `u = sqrt(2/pi) (x + 0.044715 x^3)`, computed as the equal
+    /// `x sigmoid(2u)`: one `exp` and no cancellation in `1 + tanh u` where `u` is negative.
     GeluTanh => {
         python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 18 (0.0, 0.0),
-        f: |x| {
-            let inner = c::<T>(SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
-            c::<T>(0.5) * x * (T::one() + inner.tanh())
-        },
+        f: |x| x * sigmoid(c::<T>(2.0 * SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x)),
         df: |x| {
-            let inner = c::<T>(SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
-            let t = inner.tanh();
-            let dinner = c::<T>(SQRT_2_OVER_PI) * (T::one() + c::<T>(3.0 * 0.044715) * x * x);
-            c::<T>(0.5) * (T::one() + t) + c::<T>(0.5) * x * (T::one() - t * t) * dinner
+            let z = c::<T>(2.0 * SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
+            let (s, rest) = sigmoid_pair(z);
+            let dz = c::<T>(2.0 * SQRT_2_OVER_PI) * (T::one() + c::<T>(3.0 * 0.044715) * x * x);
+            s + s * rest * x * dz
         },
     }
     Silu => {

@@ -12,6 +12,7 @@ import operator
 import os
 import queue
 import threading
+import traceback
 import warnings
 import weakref
 from collections.abc import (
@@ -1029,7 +1030,10 @@ class DataLoader:
         if callable(getitems):  # PyTorch's fetcher: one call for the whole batch
             items = getitems(list(keys))
         else:
-            items = [self.dataset[i] for i in keys]
+            # (the comprehension closes over ``dataset``, not ``self``: a worker error's
+            # traceback keeps this frame's function, which must not keep the loader alive)
+            dataset = self.dataset
+            items = [dataset[i] for i in keys]
         return self.collate_fn(items)
 
     def _iterable_batches(self, dataset: Any = None) -> Iterator[Any]:
@@ -1276,8 +1280,23 @@ def _start_worker(
         try:
             init_fn(info.id)
         except BaseException as e:
+            _drop_frame_locals(e)
             return e
     return None
+
+
+def _drop_frame_locals(error: BaseException) -> None:
+    """Clears the locals of the finished frames in ``error``'s tracebacks (and its chained
+    exceptions'): a worker's error may sit unconsumed in a persistent pool's queue after an
+    epoch is abandoned, and its frames (the loader's own methods among them) would keep the
+    ``DataLoader`` alive, so its finalizer never stopped the threads. PyTorch's workers send
+    only the traceback's text; the file and line of every frame stay here."""
+    seen: set[int] = set()
+    e: Optional[BaseException] = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        traceback.clear_frames(e.__traceback__)  # (running frames are skipped)
+        e = e.__cause__ or e.__context__
 
 
 #: What a stream worker puts after its last batch.
@@ -1426,6 +1445,8 @@ class _StreamPool(_Pool):
                         return
             except BaseException as e:  # raised in the consumer, in this batch's place
                 error = e
+                _drop_frame_locals(e)
+                del batches  # this frame stays in the traceback: not the loader's method
         if error is None or self._put(w, gen, (False, error)):
             self._put(w, gen, _STREAM_END)
 
@@ -1529,6 +1550,7 @@ class _WorkerPool(_Pool):
                 try:
                     item = (gen, True, fetch(idx))
                 except BaseException as e:  # handed to the consumer, raised there
+                    _drop_frame_locals(e)
                     item = (gen, False, e)
             self._results[w].put(item)
             del item, fetch, idx

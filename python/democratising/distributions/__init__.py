@@ -621,7 +621,9 @@ class Uniform(Distribution):
         # The support is the closed interval (as PyTorch's), the density ``[low, high)``.
         self._validate_sample(value)
         inside = (value >= self.low) & (value < self.high)
-        lp = -(self.high - self.low).log() + value * 0  # broadcast to the value's shape
+        lp = -(self.high - self.low).log()
+        zero = value * 0  # broadcasts to the value's shape, in the bounds' dtype (as PyTorch)
+        lp = lp + (zero if zero.dtype == lp.dtype else zero.to(lp.dtype))
         return lp.masked_fill(inside == False, float("-inf"))  # noqa: E712 - elementwise
 
     def entropy(self) -> Tensor:

@@ -270,7 +270,11 @@ class _GammaInc(Function):
 
 def _gammainc(a: Tensor, x: Tensor) -> Tensor:
     """``torch.special.gammainc(a, x)`` (broadcast), differentiable in both arguments."""
+    from .. import promote_types
     from . import _broadcast
 
+    if a.dtype != x.dtype:  # PyTorch's promotion (a float64 ``x`` keeps its precision)
+        dtype = promote_types(a.dtype, x.dtype)
+        a, x = a.to(dtype), x.to(dtype)
     a, x = _broadcast(a, x)
     return _GammaInc.apply(a.contiguous(), x.contiguous())  # type: ignore[no-any-return]

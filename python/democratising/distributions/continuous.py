@@ -368,9 +368,11 @@ class Gamma(_Base, ExponentialFamily):
         return value.clamp(min=_finfo(value.dtype).tiny)
 
     def log_prob(self, value: Any) -> Tensor:
-        value = self._value(value, self.rate)
-        self._validate_sample(value)
         a, r = self.concentration, self.rate
+        value = self._value(value, r)
+        if value.dtype != r.dtype:  # PyTorch's takes the value in the parameters' dtype
+            value = value.to(r.dtype)
+        self._validate_sample(value)
         return a.xlogy(r) + (a - 1).xlogy(value) - r * value - a.lgamma()
 
     def cdf(self, value: Any) -> Tensor:

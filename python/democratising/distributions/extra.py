@@ -219,6 +219,14 @@ class HalfCauchy(_Folded):
         super().__init__(base, AbsTransform(), validate_args=validate_args)
         self._check("scale", scale_t, scale_t > 0, _POS)
 
+    def log_prob(self, value: Any) -> Tensor:
+        # PyTorch's takes the value in the scale's dtype (a float64 value with float32 ``scale``
+        # gives float32).
+        value = self._value(value, self.scale)
+        if value.dtype != self.scale.dtype:
+            value = value.to(self.scale.dtype)
+        return super().log_prob(value)
+
     @property
     def mean(self) -> Tensor:
         return _core.full(self._batch_shape, math.inf, dtype=self.scale.dtype)

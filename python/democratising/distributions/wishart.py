@@ -13,6 +13,7 @@ from typing import Any, Optional, Union
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import enable_grad
+from .._tensor import tensor as _tensor
 from ..errors import InvalidValueError
 from . import Number, ShapeLike, _as_tensor, _core_broadcast_shape, _shape, constraints
 from ._common import _Base, _finfo
@@ -97,7 +98,12 @@ class Wishart(_Base, ExponentialFamily):
             )
         name = _MATRICES[given.index(True)]
         param = next(m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None)
-        param = param if isinstance(param, Tensor) else _core.tensor(param)
+        if not isinstance(param, Tensor):  # nested lists, as the other matrix distributions
+            from .. import get_default_dtype
+
+            param = _tensor(param)
+            if not param.dtype.is_floating_point:
+                param = param.to(get_default_dtype())
         if param.ndim < 2:
             raise InvalidValueError(
                 "scale_tril must be at least two-dimensional, with optional leading batch "
@@ -108,7 +114,9 @@ class Wishart(_Base, ExponentialFamily):
             self.df = df.expand(batch)  # (a tuple: ``expand()`` of an empty shape fails)
         else:
             batch = tuple(param.shape[:-2])
-            self.df = _as_tensor(df, param)
+            # Expanded to the batch (PyTorch's is left 0-d, so its ``mean``/``mode``/
+            # ``variance`` fail for a number ``df`` with batched matrices).
+            self.df = _as_tensor(df, param).expand(batch)
         p = int(param.shape[-1])
         event = (int(param.shape[-2]), p)
         if bool((self.df <= p - 1).any().item()):

@@ -202,6 +202,10 @@ class TransformedDistribution(_OverBase):
         """The base's cdf at the inverse-transformed value (monotone transforms only)."""
         for t in reversed(self.transforms):
             value = t.inv(value)
+        if self._validate_args:
+            # PyTorch's check, on the base's value: a bad shape is a ``ShapeError`` even where
+            # the base has no ``cdf``.
+            self.base_dist._validate_sample(value)
         return self._monotonize_cdf(self.base_dist.cdf(value))  # type: ignore[attr-defined]
 
     def icdf(self, value: Any) -> Tensor:

@@ -140,14 +140,15 @@ class Embedding(Module):
         )
 
     def extra_repr(self) -> str:
-        """PyTorch's: the sizes, then each option that is not its default."""
-        return f"{self.num_embeddings}, {self.embedding_dim}" + _changed_options(
+        """PyTorch's: the sizes, then each option that is not its default; ``sparse`` reads
+        ``sparse=True`` whatever non-``False`` value it holds (PyTorch's fixed text)."""
+        s = f"{self.num_embeddings}, {self.embedding_dim}" + _changed_options(
             self,
             (
                 ("padding_idx", None),
                 ("max_norm", None),
                 ("norm_type", 2),
                 ("scale_grad_by_freq", False),
-                ("sparse", False),
             ),
         )
+        return s + ", sparse=True" if self.sparse is not False else s

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from types import GeneratorType
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Optional, Union
 
 from .. import _core
 from .._core import Tensor
@@ -14,7 +14,6 @@ from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError
 
 Params = Union[Tensor, Iterable[Tensor]]
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _grads(parameters: Params) -> list[Tensor]:

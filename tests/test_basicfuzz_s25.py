@@ -160,7 +160,6 @@ def test_finfo_resolution() -> None:
     assert dm.finfo(dm.float16).resolution == 0.001
 
 
-@pytest.mark.xfail(strict=True, reason="shape/size() return plain tuples, not dm.Size")
 def test_shape_is_size() -> None:
     s = dm.ones(2, 3, 4).shape
     assert s.numel() == 24  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Session 29 engine changes: float32 ``sin``/``cos``/``tan`` in plain arithmetic (an exact
-range reduction for every float32, checked against NumPy's float64 functions), and calls
-without their required sizes (``zeros()``, ``x.permute()``) raising PyTorch's ``TypeError``."""
+range reduction for every float32, checked against NumPy's float64 functions), calls
+without their required sizes (``zeros()``, ``x.permute()``) raising PyTorch's ``TypeError``,
+and ``Size`` slices, joins and repeats that stay ``Size`` as ``torch.Size``'s do."""
 
 from __future__ import annotations
 
@@ -109,3 +110,38 @@ def test_empty_sizes_given_explicitly_make_zero_dim_tensors() -> None:
     assert dm.ones(3).new_zeros(()).shape == ()
     assert dm.zeros(size=(2, 3)).shape == (2, 3)
     assert dm.tensor(1.0).permute(dims=()).shape == ()
+
+
+# ---- Size ---------------------------------------------------------------------------------
+
+
+def test_size_slices_joins_and_repeats_stay_sizes() -> None:
+    s = dm.ones(2, 3, 4).shape
+    for got, want in [
+        (s[1:], (3, 4)),
+        (s[::-1], (4, 3, 2)),
+        (s[5:], ()),
+        (s + (5,), (2, 3, 4, 5)),  # noqa: RUF005 - the join is what is tested
+        ((1,) + s, (1, 2, 3, 4)),  # noqa: RUF005
+        (s + s, (2, 3, 4, 2, 3, 4)),
+        (s * 2, (2, 3, 4, 2, 3, 4)),
+        (2 * s, (2, 3, 4, 2, 3, 4)),
+        (s * 0, ()),
+    ]:
+        assert isinstance(got, dm.Size) and got == want
+    assert s[1:].numel() == 12 and s[-1] == 4 and type(s[0]) is int
+    assert hash(s[1:]) == hash((3, 4))
+
+
+def test_size_errors_match_tuple_and_pytorch() -> None:
+    s = dm.Size([2, 3])
+    with pytest.raises(IndexError, match="out of range"):
+        s[2]
+    with pytest.raises(TypeError, match="indices must be integers or slices"):
+        s["a"]  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="iterable of 'int'"):
+        s + (1.5,)  # type: ignore[operator]  # noqa: RUF005
+    with pytest.raises(TypeError):
+        s + [1]  # type: ignore[operator]  # noqa: RUF005
+    with pytest.raises(TypeError):
+        s * 2.0  # type: ignore[operator]

@@ -46,6 +46,7 @@ __all__ = [
     "RemovableHandle",
     "Tensor",
     "_CudaEvent",
+    "_SizeBase",
     "__engine_version__",
     "_adagrad_step",
     "_adam_step",
@@ -166,6 +167,19 @@ _IndexItem: TypeAlias = (
 _Index: TypeAlias = _IndexItem | tuple[_IndexItem, ...]
 
 __engine_version__: str
+
+class _SizeBase(tuple[int, ...]):
+    """The tuple subclass ``democratising.Size`` derives from: slicing, joining with a tuple
+    and repeating give the subclass again (C-level slots)."""
+
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> int: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> Self: ...
+    def __add__(self, other: tuple[int, ...], /) -> Self: ...  # type: ignore[override]
+    def __radd__(self, other: tuple[int, ...], /) -> Self: ...
+    def __mul__(self, n: SupportsIndex, /) -> Self: ...
+    def __rmul__(self, n: SupportsIndex, /) -> Self: ...
 
 @final
 class dtype:  # noqa: N801 - PyTorch's name

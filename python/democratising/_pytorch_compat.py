@@ -212,10 +212,11 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-class Size(tuple):  # type: ignore[type-arg]
+class Size(_core._SizeBase):
     """``torch.Size``: a tensor's ``shape`` and ``size()``, a tuple with ``numel()``; like
     PyTorch's it holds only integers (anything with ``__index__``). The engine makes shapes
-    with ``tuple.__new__`` (no check here on that hot path); slicing one gives a plain tuple."""
+    with ``tuple.__new__`` (no check here on that hot path); a slice, a join with a tuple and
+    a repeat of one are ``Size`` again (the base's C-level slots, as fast as a tuple's)."""
 
     def __new__(cls, sizes: Any = ()) -> Size:
         items = tuple(sizes)

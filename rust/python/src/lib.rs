@@ -15,6 +15,7 @@ mod nn;
 mod optim;
 mod registry;
 mod saved_hooks;
+mod size_base;
 mod sysinfo;
 mod tensor;
 mod types;
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::HookHandle>()?;
     m.add_class::<types::PyDType>()?;
     m.add_class::<types::PyDevice>()?;
+    m.add("_SizeBase", size_base::size_base(m.py())?)?;
     for dt in DType::ALL {
         m.add(dt.name(), types::dtype_object(m.py(), dt)?)?;
     }

@@ -145,3 +145,49 @@ def test_size_errors_match_tuple_and_pytorch() -> None:
         s + [1]  # type: ignore[operator]  # noqa: RUF005
     with pytest.raises(TypeError):
         s * 2.0  # type: ignore[operator]
+
+
+# ---- a second backward through nodes that saved nothing ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda x: x.expand(3, 2),
+        lambda x: x.reshape(2, 1),
+        lambda x: x.permute(0),
+        lambda x: x.t(),
+        lambda x: x[1:],
+        lambda x: x.unsqueeze(0),
+        lambda x: x.split(1)[0],
+    ],
+    ids=["expand", "reshape", "permute", "t", "slice", "unsqueeze", "split"],
+)
+def test_second_backward_through_a_view_works(view: Callable[[Any], Any]) -> None:
+    # PyTorch keeps nodes with nothing saved through a backward without retain_graph.
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    y = view(x)
+    (y * 2).sum().backward()
+    first = x.grad.clone()
+    (y * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), first.numpy() * 2.5)
+
+
+def test_second_backward_through_saved_tensors_still_raises() -> None:
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.sum().backward()
+
+
+def test_distribution_with_expanded_parameters_backward_twice() -> None:
+    mu = dm.tensor([0.5, 1.0], requires_grad=True)
+    sigma = dm.tensor([1.0, 2.0], requires_grad=True)
+    d = dm.distributions.Normal(mu.expand(3, 2), sigma.expand(3, 2))
+    d.log_prob(dm.zeros(3, 2)).sum().backward()
+    d.entropy().sum().backward()
+    assert sigma.grad is not None and mu.grad is not None
+    # d/dsigma of sum(log_prob at 0) = 3 * (mu^2 / sigma^3 - 1 / sigma); entropy adds 3 / sigma.
+    s, m = np.array([1.0, 2.0]), np.array([0.5, 1.0])
+    np.testing.assert_allclose(sigma.grad.numpy(), 3 * (m**2 / s**3 - 1 / s) + 3 / s, rtol=1e-6)

@@ -548,7 +548,7 @@ impl Pass {
         if super::mode::anomaly_nan_check() {
             check_nan(node.name, &grads)?;
         }
-        if !how.retain {
+        if !how.retain && !node.reusable.load(std::sync::atomic::Ordering::Relaxed) {
             *slot = None;
             node.release_foreign();
         }

@@ -80,6 +80,10 @@ pub struct Node {
     pub(crate) differentiable: bool,
     pub(crate) edges: Vec<Edge>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
+    /// Whether the backward captures no tensor (a view's shapes only), so a backward without
+    /// `retain_graph` keeps it: a second backward through it works, as through PyTorch's
+    /// nodes with nothing saved.
+    pub(crate) reusable: std::sync::atomic::AtomicBool,
     /// For a view of one input: its backward done in place when the input's gradient already
     /// has an accumulator the engine alone holds (the second of `q, k, v = x.split(...)` adds
     /// into the first's buffer instead of materialising a zero-filled gradient of its own).
@@ -119,6 +123,7 @@ impl Node {
             differentiable,
             edges,
             backward: Mutex::new(Some(backward)),
+            reusable: std::sync::atomic::AtomicBool::new(false),
             scatter_into,
             pre_hooks: Mutex::new(Vec::new()),
             post_hooks: Mutex::new(Vec::new()),
@@ -279,6 +284,25 @@ where
     record_differentiable_as(out, name, Provenance::Opaque, inputs, backward)
 }
 
+/// `record_differentiable` for an op whose backward captures shapes, no tensor (views,
+/// `expand`): its node is `reusable`, kept by a backward without `retain_graph`.
+pub(crate) fn record_shape_only<F>(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    backward: F,
+) -> Tensor
+where
+    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+{
+    let out = record_differentiable(out, name, inputs, backward);
+    if let Some(node) = &out.meta().grad_fn {
+        node.reusable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    out
+}
+
 /// `record` for a view of `input` whose backward scatters the gradient into zeros shaped like
 /// the input; `scatter_into` does the same as an in-place add into an existing accumulator
 /// (see `Node::scatter_into`, used only when the pass builds no graph). The backward must be
@@ -297,13 +321,19 @@ where
     if !is_grad_enabled() || !input.requires_grad() {
         return out;
     }
-    new_node_with(
+    // (Its backward captures shapes and layouts only: the node is reusable.)
+    let out = new_node_with(
         out,
         (name, Provenance::Opaque, true),
         vec![edge_of(input)],
         Box::new(backward),
         Some(Box::new(scatter_into)),
-    )
+    );
+    if let Some(node) = &out.meta().grad_fn {
+        node.reusable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    out
 }
 
 /// `record_differentiable`, telling later ops how the output was made (see `Provenance`).

@@ -1,6 +1,6 @@
 //! View ops: new layouts over the same storage (no copy), each with its gradient rule.
 
-use crate::autograd::record_differentiable as record;
+use crate::autograd::record_shape_only as record;
 use crate::layout::{infer_shape, normalize_dim, Layout};
 use crate::{bail, Result, Tensor};
 use std::sync::Arc;

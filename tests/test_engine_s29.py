@@ -160,10 +160,28 @@ def test_size_errors_match_tuple_and_pytorch() -> None:
         lambda x: x[1:],
         lambda x: x.unsqueeze(0),
         lambda x: x.split(1)[0],
+        lambda x: x + 1,
+        lambda x: x - x.detach(),
+        lambda x: x.sum(0, keepdim=True),
+        lambda x: x.mean(),
     ],
-    ids=["expand", "reshape", "permute", "t", "slice", "unsqueeze", "split"],
+    ids=[
+        "expand",
+        "reshape",
+        "permute",
+        "t",
+        "slice",
+        "unsqueeze",
+        "split",
+        "add",
+        "sub",
+        "sum",
+        "mean",
+    ],
 )
-def test_second_backward_through_a_view_works(view: Callable[[Any], Any]) -> None:
+def test_second_backward_through_a_node_that_saved_nothing_works(
+    view: Callable[[Any], Any],
+) -> None:
     # PyTorch keeps nodes with nothing saved through a backward without retain_graph.
     x = dm.tensor([1.0, 2.0], requires_grad=True)
     y = view(x)

@@ -163,11 +163,6 @@ def test_mark_dirty_rebases_the_input_itself() -> None:
     np.testing.assert_allclose(_np(g), [5.2, 0.0], rtol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine (rust/core/src/autograd/engine.rs Engine::apply) frees every node "
-    "after a backward, so a graph with no saved tensors cannot be run twice as in PyTorch",
-)
 def test_second_backward_through_graph_without_saved_tensors() -> None:
     a = _t([1.0, 2.0], grad=True)
     out = (a + 1).sum()

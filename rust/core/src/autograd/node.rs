@@ -296,11 +296,16 @@ where
     F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 {
     let out = record_differentiable(out, name, inputs, backward);
+    mark_reusable(&out);
+    out
+}
+
+/// Marks the node that made `out` (if it has one) `reusable`: its backward captured no tensor.
+pub(crate) fn mark_reusable(out: &Tensor) {
     if let Some(node) = &out.meta().grad_fn {
         node.reusable
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    out
 }
 
 /// `record` for a view of `input` whose backward scatters the gradient into zeros shaped like
@@ -329,10 +334,7 @@ where
         Box::new(backward),
         Some(Box::new(scatter_into)),
     );
-    if let Some(node) = &out.meta().grad_fn {
-        node.reusable
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+    mark_reusable(&out);
     out
 }
 

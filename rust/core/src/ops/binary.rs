@@ -201,7 +201,9 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     } else {
         None
     };
-    Ok(record_differentiable(out, name, &[a, b], move |g| {
+    // (`a + b`, `a - b` and products with a constant side keep nothing: a reusable node)
+    let saves = xa.is_some() || xb.is_some() || saved_out.is_some();
+    let out = record_differentiable(out, name, &[a, b], move |g| {
         let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
             BinaryOp::Add => (Some(g.clone()), Some(g.clone())),
             BinaryOp::Sub => (Some(g.clone()), Some(g.neg()?)),
@@ -259,7 +261,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 _ => None,
             },
         ])
-    }))
+    });
+    if !saves {
+        crate::autograd::mark_reusable(&out);
+    }
+    Ok(out)
 }
 
 /// The gradients of `x ^ e`: `e * x^(e-1)` for the base (0 where `e == 0`, where the formula

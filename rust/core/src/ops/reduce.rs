@@ -88,7 +88,7 @@ impl Tensor {
         }
         let out = reduce_float(Kind::Sum, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
-        Ok(record_differentiable(
+        Ok(crate::autograd::record_shape_only(
             out,
             // PyTorch's overloads: sum() is SumBackward0, sum(dim) SumBackward1
             if dims.is_some() {
@@ -112,7 +112,7 @@ impl Tensor {
         let out = reduce_float(Kind::Mean, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
         let r: usize = d.iter().map(|&i| shape[i]).product();
-        Ok(record_differentiable(
+        Ok(crate::autograd::record_shape_only(
             out,
             if dims.is_some() {
                 "MeanBackward1"

@@ -13,8 +13,8 @@ pub use mode::{
     anomaly_nan_check, is_grad_enabled, set_anomaly_nan_check, set_grad_enabled, GradModeGuard,
 };
 pub(crate) use node::{
-    edge_of, hold_foreign, mark_reusable, next_hook_id, record_differentiable_as, record_edges,
-    record_shape_only, record_view,
+    edge_of, hold_foreign, next_hook_id, record_differentiable_as, record_edges, record_view,
+    reusable,
 };
 pub use node::{
     record, record_differentiable, AutogradMeta, BackwardFn, Edge, Foreign, History, Hook, Node,

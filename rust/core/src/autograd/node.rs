@@ -284,28 +284,14 @@ where
     record_differentiable_as(out, name, Provenance::Opaque, inputs, backward)
 }
 
-/// `record_differentiable` for an op whose backward captures shapes, no tensor (views,
-/// `expand`): its node is `reusable`, kept by a backward without `retain_graph`.
-pub(crate) fn record_shape_only<F>(
-    out: Tensor,
-    name: &'static str,
-    inputs: &[&Tensor],
-    backward: F,
-) -> Tensor
-where
-    F: Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-{
-    let out = record_differentiable(out, name, inputs, backward);
-    mark_reusable(&out);
-    out
-}
-
-/// Marks the node that made `out` (if it has one) `reusable`: its backward captured no tensor.
-pub(crate) fn mark_reusable(out: &Tensor) {
+/// `out`, its node (if it has one) marked `reusable`: for an op whose backward captures
+/// shapes, no tensor (views, `expand`, sums), so a backward without `retain_graph` keeps it.
+pub(crate) fn reusable(out: Tensor) -> Tensor {
     if let Some(node) = &out.meta().grad_fn {
         node.reusable
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    out
 }
 
 /// `record` for a view of `input` whose backward scatters the gradient into zeros shaped like
@@ -334,8 +320,7 @@ where
         Box::new(backward),
         Some(Box::new(scatter_into)),
     );
-    mark_reusable(&out);
-    out
+    reusable(out)
 }
 
 /// `record_differentiable`, telling later ops how the output was made (see `Provenance`).

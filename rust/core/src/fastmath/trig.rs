@@ -96,47 +96,51 @@ fn sin_cos_reduced(t: f64) -> (f64, f64) {
     (s, c)
 }
 
+/// `f(sin θ, cos θ, q)` for `|x| = qπ/2 + θ` (`q` mod 4), negated for a negative `x` when the
+/// function is `odd`; NaN for inf and NaN.
+#[inline(always)]
+fn from_reduced(x: f32, odd: bool, f: impl Fn(f64, f64, u32) -> f64) -> f32 {
+    let (t, q) = reduce(x);
+    let (s, c) = sin_cos_reduced(t);
+    let v = f(s, c, q);
+    let y = if odd && x.is_sign_negative() { -v } else { v } as f32;
+    if x.is_finite() {
+        y
+    } else {
+        f32::NAN
+    }
+}
+
 /// `sin x`.
 #[inline(always)]
 pub fn sin_f32(x: f32) -> f32 {
-    let (t, q) = reduce(x);
-    let (s, c) = sin_cos_reduced(t);
-    let v = if q & 1 == 0 { s } else { c };
-    let v = if q & 2 == 0 { v } else { -v };
-    let y = if x.is_sign_negative() { -v } else { v } as f32;
-    if x.is_finite() {
-        y
-    } else {
-        f32::NAN
-    }
+    from_reduced(x, true, |s, c, q| {
+        let v = if q & 1 == 0 { s } else { c };
+        if q & 2 == 0 {
+            v
+        } else {
+            -v
+        }
+    })
 }
 
-/// `cos x`.
+/// `cos x` (even: `cos(-x) = cos x`).
 #[inline(always)]
 pub fn cos_f32(x: f32) -> f32 {
-    let (t, q) = reduce(x);
-    let (s, c) = sin_cos_reduced(t);
-    let v = if q & 1 == 0 { c } else { s };
-    let y = if (q + 1) & 2 == 0 { v } else { -v } as f32;
-    if x.is_finite() {
-        y
-    } else {
-        f32::NAN
-    }
+    from_reduced(x, false, |s, c, q| {
+        let v = if q & 1 == 0 { c } else { s };
+        if (q + 1) & 2 == 0 {
+            v
+        } else {
+            -v
+        }
+    })
 }
 
-/// `tan x`.
+/// `tan x` (`-cot θ` in the odd quadrants).
 #[inline(always)]
 pub fn tan_f32(x: f32) -> f32 {
-    let (t, q) = reduce(x);
-    let (s, c) = sin_cos_reduced(t);
-    let v = if q & 1 == 0 { s / c } else { -c / s };
-    let y = if x.is_sign_negative() { -v } else { v } as f32;
-    if x.is_finite() {
-        y
-    } else {
-        f32::NAN
-    }
+    from_reduced(x, true, |s, c, q| if q & 1 == 0 { s / c } else { -c / s })
 }
 
 #[cfg(test)]

@@ -262,10 +262,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             },
         ])
     });
-    if !saves {
-        crate::autograd::mark_reusable(&out);
-    }
-    Ok(out)
+    Ok(if saves {
+        out
+    } else {
+        crate::autograd::reusable(out)
+    })
 }
 
 /// The gradients of `x ^ e`: `e * x^(e-1)` for the base (0 where `e == 0`, where the formula

@@ -88,7 +88,7 @@ impl Tensor {
         }
         let out = reduce_float(Kind::Sum, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
-        Ok(crate::autograd::record_shape_only(
+        Ok(crate::autograd::reusable(record_differentiable(
             out,
             // PyTorch's overloads: sum() is SumBackward0, sum(dim) SumBackward1
             if dims.is_some() {
@@ -98,7 +98,7 @@ impl Tensor {
             },
             &[self],
             move |g| Ok(vec![Some(expand_back(g, &shape, &d, keepdim)?)]),
-        ))
+        )))
     }
 
     pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
@@ -112,19 +112,20 @@ impl Tensor {
         let out = reduce_float(Kind::Mean, self, &d, keepdim)?;
         let shape = self.shape().to_vec();
         let r: usize = d.iter().map(|&i| shape[i]).product();
-        Ok(crate::autograd::record_shape_only(
+        let name = if dims.is_some() {
+            "MeanBackward1"
+        } else {
+            "MeanBackward"
+        };
+        Ok(crate::autograd::reusable(record_differentiable(
             out,
-            if dims.is_some() {
-                "MeanBackward1"
-            } else {
-                "MeanBackward"
-            },
+            name,
             &[self],
             move |g| {
                 let g = g.mul_scalar(1.0 / r as f64)?;
                 Ok(vec![Some(expand_back(&g, &shape, &d, keepdim)?)])
             },
-        ))
+        )))
     }
 
     /// Variance with Bessel's `correction` (1 = unbiased, PyTorch's default).

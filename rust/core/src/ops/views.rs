@@ -1,6 +1,7 @@
 //! View ops: new layouts over the same storage (no copy), each with its gradient rule.
 
-use crate::autograd::record_shape_only as record;
+use crate::autograd::record_differentiable as record;
+use crate::autograd::reusable;
 use crate::layout::{infer_shape, normalize_dim, Layout};
 use crate::{bail, Result, Tensor};
 use std::sync::Arc;
@@ -23,12 +24,12 @@ impl Tensor {
             );
         };
         let old = to_isize(self.shape());
-        Ok(record(
+        Ok(reusable(record(
             self.with_layout(l),
             "ViewBackward",
             &[self],
             move |g| Ok(vec![Some(g.reshape(&old)?)]),
-        ))
+        )))
     }
 
     /// Reshape, viewing when possible and copying otherwise.
@@ -75,12 +76,12 @@ impl Tensor {
         for (i, &p) in d.iter().enumerate() {
             inv[p] = i as isize;
         }
-        Ok(record(
+        Ok(reusable(record(
             self.with_layout(l),
             "PermuteBackward",
             &[self],
             move |g| Ok(vec![Some(g.permute(&inv)?)]),
-        ))
+        )))
     }
 
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
@@ -92,23 +93,23 @@ impl Tensor {
         let a = normalize_dim(a, self.ndim())?;
         let b = normalize_dim(b, self.ndim())?;
         let l = self.layout().transpose(a, b);
-        Ok(record(
+        Ok(reusable(record(
             self.with_layout(l),
             "TransposeBackward",
             &[self],
             move |g| Ok(vec![Some(g.transpose(a as isize, b as isize)?)]),
-        ))
+        )))
     }
 
     /// A view with this tensor's own layout (a view op that changes nothing): a new tensor,
     /// as PyTorch's, so that it has its own history, hooks and `.grad`.
     pub(crate) fn alias(&self, name: &'static str) -> Tensor {
-        record(
+        reusable(record(
             self.with_layout(self.layout().clone()),
             name,
             &[self],
             |g| Ok(vec![Some(g.clone())]),
-        )
+        ))
     }
 
     /// `.T`: reverses all dims.
@@ -125,12 +126,12 @@ impl Tensor {
         crate::layout::checked_numel(shape)?;
         let l = self.layout().broadcast_to(shape)?;
         let orig = self.shape().to_vec();
-        Ok(record(
+        Ok(reusable(record(
             self.with_layout(l),
             "ExpandBackward",
             &[self],
             move |g| Ok(vec![Some(g.sum_to_shape(&orig)?)]),
-        ))
+        )))
     }
 
     /// `expand` with PyTorch's `-1` meaning "keep this dim".
@@ -165,12 +166,12 @@ impl Tensor {
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
         let d = normalize_dim(dim, self.ndim() + 1)?;
         let l = self.layout().unsqueeze(d);
-        Ok(record(
+        Ok(reusable(record(
             self.with_layout(l),
             "UnsqueezeBackward",
             &[self],
             move |g| Ok(vec![Some(g.squeeze(Some(d as isize))?)]),
-        ))
+        )))
     }
 
     /// Removes size-1 dims (all of them, or only `dim`).
@@ -319,12 +320,12 @@ impl Tensor {
                 let z = Tensor::full_on(&in_shape, 0.0, dtype, g.device())?;
                 fold_windows(&z, &g.detach(), d, size, step, windows)?;
                 // Recorded (when a backward builds a graph): the adjoint of the fold unfolds.
-                Ok(vec![Some(record(
+                Ok(vec![Some(reusable(record(
                     z,
                     "UnfoldScatterBackward",
                     &[g],
                     move |gg| Ok(vec![Some(gg.unfold(d as isize, size, step)?)]),
-                ))])
+                )))])
             },
             move |acc, g| fold_windows(acc, g, d, size, step, windows),
         ))
@@ -352,12 +353,12 @@ impl Tensor {
                 crate::ops::copy::write_into(&z.with_layout(view(z.layout())), g)?;
                 // Recorded (when a backward builds a graph): its own gradient takes the view.
                 let v = view.clone();
-                Ok(vec![Some(record(
+                Ok(vec![Some(reusable(record(
                     z,
                     "ViewScatterBackward",
                     &[g],
                     move |gg| Ok(vec![Some(gg.sub_view_shared(name, v.clone()))]),
-                ))])
+                )))])
             },
             move |acc, g| acc.with_layout(into(acc.layout())).add_(g, 1.0),
         )

@@ -858,7 +858,20 @@ def _check_size(z: Tensor, dim: int, size: int, name: str, what: str, subject: s
         raise _AssertionShapeError(f"{name}.size({dim}) = {int(z.shape[dim])} must equal {what}")
 
 
-class CatTransform(Transform):
+class _JoinedTransform(Transform):
+    """What ``CatTransform`` and ``StackTransform`` share: their event dims are those of the
+    joined constraints they map between."""
+
+    @property
+    def domain_event_dim(self) -> int:  # type: ignore[override]
+        return self.domain.event_dim
+
+    @property
+    def codomain_event_dim(self) -> int:  # type: ignore[override]
+        return self.codomain.event_dim
+
+
+class CatTransform(_JoinedTransform):
     """Applies ``tseq[i]`` to the ``i``-th slice (of length ``lengths[i]``, default 1) of
     dimension ``dim``, as ``torch.cat`` lays the slices out: the functor behind
     ``biject_to(constraints.cat(...))``. Equality is identity, as PyTorch's."""
@@ -900,14 +913,6 @@ class CatTransform(Transform):
     @constraints.dependent_property
     def codomain(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
-
-    @property
-    def domain_event_dim(self) -> int:  # type: ignore[override]
-        return self.domain.event_dim
-
-    @property
-    def codomain_event_dim(self) -> int:  # type: ignore[override]
-        return self.codomain.event_dim
 
     def _with_cache_size(self, cache_size: int) -> Transform:
         return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
@@ -955,7 +960,7 @@ class CatTransform(Transform):
         return total
 
 
-class StackTransform(Transform):
+class StackTransform(_JoinedTransform):
     """Applies ``tseq[i]`` to index ``i`` of dimension ``dim``, as ``torch.stack`` lays the
     parts out: the functor behind ``biject_to(constraints.stack(...))``. Equality is
     identity, as PyTorch's."""
@@ -977,14 +982,6 @@ class StackTransform(Transform):
     @constraints.dependent_property
     def codomain(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.stack([t.codomain for t in self.transforms], self.dim)
-
-    @property
-    def domain_event_dim(self) -> int:  # type: ignore[override]
-        return self.domain.event_dim
-
-    @property
-    def codomain_event_dim(self) -> int:  # type: ignore[override]
-        return self.codomain.event_dim
 
     def _with_cache_size(self, cache_size: int) -> Transform:
         return StackTransform(self.transforms, self.dim, cache_size)

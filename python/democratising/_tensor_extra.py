@@ -1011,7 +1011,7 @@ def _new_filled(factory: Callable[..., Tensor], name: str) -> Callable[..., Tens
         requires_grad: bool = False,
     ) -> Tensor:
         if size is None and not sizes:
-            raise TypeError(f'{name}() missing 1 required positional arguments: "size"')
+            raise ArgumentTypeError(f'{name}() missing 1 required positional arguments: "size"')
         shape = _sizes(sizes if size is None else (size,))
         return factory(shape, **_like(x, dtype, device)).requires_grad_(requires_grad)
 

@@ -163,7 +163,7 @@ pub fn dim_or_axis<T>(op: &str, dim: Option<T>, axis: Option<T>) -> PyResult<Opt
 
 /// PyTorch's `TypeError` for a call without its required sizes (`zeros()`, `x.permute()`).
 pub fn missing_argument(op: &str, name: &str) -> PyErr {
-    pyo3::exceptions::PyTypeError::new_err(format!(
+    crate::errors::type_error(format!(
         "{op}() missing 1 required positional arguments: \"{name}\""
     ))
 }

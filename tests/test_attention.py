@@ -117,6 +117,66 @@ def test_non_contiguous_inputs() -> None:
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+def _heads(x: dm.Tensor, n: int, h: int) -> list[dm.Tensor]:
+    """q, k, v split out of one ``[B, L, 3 * n]`` projection as a transformer does: strided
+    ``[B, H, L, n / H]`` views of it."""
+    b, t, _ = x.shape
+    return [z.reshape(b, t, h, n // h).transpose(1, 2) for z in x.split(n, dim=2)]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_heads_split_from_one_projection_are_read_in_place(causal: bool) -> None:
+    x = rng.standard_normal((2, 70, 3 * 12))
+    q, k, v = _heads(dm.tensor(x), 12, 3)
+    assert not q.is_contiguous()
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    qn, kn, vn = (
+        np.swapaxes(x[..., i * 12 : (i + 1) * 12].reshape(2, 70, 3, 4), 1, 2) for i in range(3)
+    )
+    np.testing.assert_allclose(out.numpy(), reference(qn, kn, vn, causal=causal), atol=1e-12)
+    # The output is laid out as the queries are, so merging the heads back is a free view.
+    assert out.transpose(1, 2).is_contiguous()
+    assert tuple(out.transpose(1, 2).reshape(2, 70, 12).shape) == (2, 70, 12)
+
+
+def test_gradcheck_through_heads_split_from_one_projection() -> None:
+    (x,) = _leaves((2, 9, 3 * 6))
+
+    def fn(x: dm.Tensor) -> dm.Tensor:
+        q, k, v = _heads(x, 6, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return y.transpose(1, 2).reshape(2, 9, 6)
+
+    gradcheck(fn, [x])
+
+
+def test_strided_gradients_match_contiguous_ones_and_keep_each_input_layout() -> None:
+    x = rng.standard_normal((2, 33, 3 * 16))
+    xs = dm.tensor(x, requires_grad=True)
+    q, k, v = _heads(xs, 16, 4)
+    (F.scaled_dot_product_attention(q, k, v, is_causal=True) ** 2).sum().backward()
+    leaves = [
+        dm.tensor(np.ascontiguousarray(t.detach().numpy()), requires_grad=True) for t in (q, k, v)
+    ]
+    (F.scaled_dot_product_attention(*leaves, is_causal=True) ** 2).sum().backward()
+    want = np.concatenate(
+        [np.swapaxes(t.grad.numpy(), 1, 2).reshape(2, 33, 16) for t in leaves], axis=2
+    )
+    np.testing.assert_allclose(xs.grad.numpy(), want, rtol=1e-12, atol=1e-12)
+    # Contiguous leaves get contiguous gradients.
+    assert all(t.grad.is_contiguous() for t in leaves)
+
+
+def test_rows_that_are_not_contiguous_are_copied_first() -> None:
+    base = rng.standard_normal((1, 2, 8, 5))  # viewed as [1, 2, 5, 8]: feature stride 5
+    t = dm.tensor(base, requires_grad=True)
+    q = t.transpose(-1, -2)
+    out = F.scaled_dot_product_attention(q, q, q)
+    want = reference(*(np.swapaxes(base, -1, -2),) * 3)
+    np.testing.assert_allclose(out.detach().numpy(), want, atol=1e-12)
+    gradcheck(lambda t: F.scaled_dot_product_attention(*(t.transpose(-1, -2),) * 3), [t])
+
+
 @pytest.mark.parametrize(
     "shapes",
     [

@@ -338,6 +338,9 @@ pub trait Float:
 {
     const INF: Self;
     const NEG_INF: Self;
+    /// Whether the `_with::<true>` functions differ from the plain ones (float32's
+    /// polynomials; float64 calls libm either way), so a fused kernel is worth compiling.
+    const FUSES: bool;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
@@ -363,6 +366,16 @@ pub trait Float:
     fn min(self, o: Self) -> Self;
     fn is_nan(self) -> bool;
     fn from_usize(n: usize) -> Self;
+    /// `self * a + b`: one FMA instruction when `FUSED`, a multiply and an add otherwise.
+    /// Kernels compiled per SIMD level take `FUSED` from `multiversion!(... fused)`, so the
+    /// levels with FMA use it and the baseline never calls libm's software `fma`.
+    fn madd<const FUSED: bool>(self, a: Self, b: Self) -> Self;
+    /// `exp`, its polynomial fused as `madd::<FUSED>` is.
+    fn exp_with<const FUSED: bool>(self) -> Self;
+    /// `erf`, fused as `exp_with`.
+    fn erf_with<const FUSED: bool>(self) -> Self;
+    /// `tanh`, fused as `exp_with`.
+    fn tanh_with<const FUSED: bool>(self) -> Self;
 }
 
 /// `fn $m(self) -> Self { <$t>::$m(self) }` for each method `Float` takes as it is from std.
@@ -395,10 +408,11 @@ macro_rules! nan_propagating_methods {
 
 /// `Float` for `$t`, each listed method computed by the function after its name.
 macro_rules! impl_float {
-    ($t:ty, $($m:ident: $f:path),* $(,)?) => {
+    ($t:ty, fuses: $fuses:literal, exp_with: $($ew:ident)::+, erf_with: $($erfw:ident)::+, tanh_with: $($tw:ident)::+, $($m:ident: $f:path),* $(,)?) => {
         impl Float for $t {
             const INF: Self = <$t>::INFINITY;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
+            const FUSES: bool = $fuses;
             inherent_float_methods!($t: sqrt, abs);
             $(
                 #[inline(always)]
@@ -419,12 +433,36 @@ macro_rules! impl_float {
             fn from_usize(n: usize) -> Self {
                 n as $t
             }
+            #[inline(always)]
+            fn madd<const FUSED: bool>(self, a: Self, b: Self) -> Self {
+                if FUSED {
+                    <$t>::mul_add(self, a, b)
+                } else {
+                    self * a + b
+                }
+            }
+            #[inline(always)]
+            fn exp_with<const FUSED: bool>(self) -> Self {
+                $($ew)::+::<FUSED>(self)
+            }
+            #[inline(always)]
+            fn erf_with<const FUSED: bool>(self) -> Self {
+                $($erfw)::+::<FUSED>(self)
+            }
+            #[inline(always)]
+            fn tanh_with<const FUSED: bool>(self) -> Self {
+                $($tw)::+::<FUSED>(self)
+            }
         }
     };
 }
 // float32 uses the vectorisable `fastmath` functions (libm's would be a call per element).
 impl_float!(
     f32,
+    fuses: true,
+    exp_with: crate::fastmath::exp_f32_with,
+    erf_with: crate::fastmath::erf_f32_with,
+    tanh_with: crate::fastmath::tanh_f32_with,
     exp: crate::fastmath::exp_f32,
     ln: crate::fastmath::ln_f32,
     tanh: crate::fastmath::tanh_f32,
@@ -446,6 +484,10 @@ impl_float!(
 );
 impl_float!(
     f64,
+    fuses: false,
+    exp_with: crate::fastmath::exp_f64_with,
+    erf_with: crate::fastmath::erf_f64_with,
+    tanh_with: crate::fastmath::tanh_f64_with,
     exp: f64::exp,
     ln: f64::ln,
     tanh: f64::tanh,

@@ -1,7 +1,9 @@
 //! Runtime SIMD dispatch for our own loops. The crate is compiled for baseline x86-64 (so one
 //! wheel runs everywhere); hot loops are `multiversion!` functions, compiled once more with
 //! AVX-512 and with AVX2 and chosen at run time by the CPU's `level`. FMA contraction is not
-//! enabled by Rust, so results are bit-identical whichever path runs.
+//! enabled by Rust, so those results are bit-identical whichever path runs; kernels declared
+//! `fused` (attention) use FMA instructions where the level has them, so theirs differ in the
+//! last bits between an FMA level and the baseline.
 
 /// 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; detected once.
 #[cfg(target_arch = "x86_64")]
@@ -28,6 +30,20 @@ pub(crate) fn level() -> u8 {
     };
     LEVEL.store(l, Ordering::Relaxed);
     l
+}
+
+/// Whether `multiversion!` runs its FMA levels here (`Float::madd`'s `FUSED`): the dispatch
+/// runs fused code exactly when this holds.
+#[inline(always)]
+pub(crate) fn fused() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        level() >= 1
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        cfg!(any(target_arch = "aarch64", target_feature = "fma"))
+    }
 }
 
 /// The SIMD level name, for `show_config()`.
@@ -72,6 +88,31 @@ macro_rules! multiversion {
                 }
             }
             $inner($($arg),*)
+        }
+    };
+    // `=> inner fused`: `inner` takes a last `const FUSED: bool` (see `Float::madd`), true at
+    // the levels with FMA (and on targets built with it, e.g. aarch64), false on the baseline.
+    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident fused) => {
+        $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn v4<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
+                    $inner::<$($gen,)* true>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
+                    $inner::<$($gen,)* true>($($arg),*)
+                }
+                match $crate::simd::level() {
+                    // SAFETY: `level` checked that the CPU has these features.
+                    2 => return unsafe { v4($($arg),*) },
+                    // SAFETY: as above.
+                    1 => return unsafe { v3($($arg),*) },
+                    _ => {}
+                }
+            }
+            $inner::<$($gen,)* { cfg!(any(target_arch = "aarch64", target_feature = "fma")) }>($($arg),*)
         }
     };
 }

@@ -10,8 +10,7 @@
 
 use rayon::prelude::*;
 
-use std::borrow::Cow;
-
+use super::lanes::SendPtr;
 use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
 use crate::rng::philox_unit;
@@ -59,15 +58,17 @@ fn lanes_sum<T: Float>(x: &[T; KB]) -> T {
 }
 
 #[inline(always)]
-fn axpy<T: Float>(acc: &mut [T], a: T, x: &[T]) {
+fn axpy<T: Float, const F: bool>(acc: &mut [T], a: T, x: &[T]) {
     for (o, &v) in acc.iter_mut().zip(x) {
-        *o += a * v;
+        *o = a.madd::<F>(v, *o);
     }
 }
 
 #[inline(always)]
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
+fn dot<T: Float, const F: bool>(a: &[T], b: &[T]) -> T {
+    a.iter()
+        .zip(b)
+        .fold(T::zero(), |s, (&x, &y)| x.madd::<F>(y, s))
 }
 
 /// Where one head's mask rows and dropout stream start.
@@ -119,10 +120,14 @@ fn keep_factor<T: Float>(sp: &AttentionSpec, at: HeadAt, i: usize, j: usize) -> 
 
 /// The inputs of one head, as slices of the contiguous operands.
 struct Head<'a, T> {
-    /// This task's query rows (`[rows, e]`) and the head's key and value rows.
+    /// This task's query rows and the head's key and value rows, each row `qs`, `ks`, `vs`
+    /// elements after the one before (the operands may be strided views).
     q: &'a [T],
     k: &'a [T],
     v: &'a [T],
+    qs: usize,
+    ks: usize,
+    vs: usize,
     /// The head's keys transposed (`transposed_heads`), so key tiles are read in place.
     kt: &'a [T],
     at: HeadAt,
@@ -136,7 +141,7 @@ pub(super) const RB: usize = 4;
 /// scaled) against the `KB` lanes of a transposed tile whose lane `d` starts at
 /// `tile[d * stride]`: each tile lane loaded once for `RB` rows.
 #[inline(always)]
-fn tile_dots_rows<T: Float>(
+fn tile_dots_rows<T: Float, const F: bool>(
     x: &[T],
     width: usize,
     tile: &[T],
@@ -153,22 +158,22 @@ fn tile_dots_rows<T: Float>(
         for (ar, xrow) in a.iter_mut().zip(&xr) {
             let xv = xrow[d];
             for t in 0..KB {
-                ar[t] += xv * lane[t];
+                ar[t] = xv.madd::<F>(lane[t], ar[t]);
             }
         }
     }
     *acc = a;
 }
 
-/// `sum_{t < n} p[r][t] * x[t][c0 .. c0 + L]` for the `RB` (= 4) rows of `p`, `x` being `w`
-/// wide. The four rows are written out so that each lane loop holds four independent sums
+/// `sum_{t < n} p[r][t] * x[t][c0 .. c0 + L]` for the `RB` (= 4) rows of `p`, `x`'s rows
+/// `xs` apart. The four rows are written out so that each lane loop holds four independent sums
 /// the compiler keeps in vector registers (a loop over the rows left them on the stack).
 #[inline(always)]
-fn group_product<T: Float, const L: usize>(
+fn group_product<T: Float, const L: usize, const F: bool>(
     p: &[[T; KB]; RB],
     n: usize,
     x: &[T],
-    w: usize,
+    xs: usize,
     c0: usize,
 ) -> [[T; L]; RB] {
     const { assert!(RB == 4) };
@@ -179,13 +184,13 @@ fn group_product<T: Float, const L: usize>(
         [T::zero(); L],
     );
     for t in 0..n.min(KB) {
-        let lane: &[T; L] = x[t * w + c0..t * w + c0 + L].try_into().expect("L lanes");
+        let lane: &[T; L] = x[t * xs + c0..t * xs + c0 + L].try_into().expect("L lanes");
         let (p0, p1, p2, p3) = (p[0][t], p[1][t], p[2][t], p[3][t]);
         for u in 0..L {
-            a0[u] += p0 * lane[u];
-            a1[u] += p1 * lane[u];
-            a2[u] += p2 * lane[u];
-            a3[u] += p3 * lane[u];
+            a0[u] = p0.madd::<F>(lane[u], a0[u]);
+            a1[u] = p1.madd::<F>(lane[u], a1[u]);
+            a2[u] = p2.madd::<F>(lane[u], a2[u]);
+            a3[u] = p3.madd::<F>(lane[u], a3[u]);
         }
     }
     [a0, a1, a2, a3]
@@ -209,35 +214,35 @@ fn add_rows<T: Float, const L: usize>(
 }
 
 /// `acc[r] += sum_{t < n} p[r][t] * x[t]` for the first `rows` of `RB` rows (`acc` is
-/// `[rows, w]`, `x` is `[n, w]`): the product of a probability (or score-gradient) block with
+/// `[rows, w]`, `x` is `n` rows of `w`, `xs` apart): the product of a probability (or score-gradient) block with
 /// a value (or key) tile, each `x` row loaded once for the `RB` rows.
 #[inline(always)]
-fn accumulate_group<T: Float>(
+fn accumulate_group<T: Float, const F: bool>(
     acc: &mut [T],
     rows: usize,
     w: usize,
     p: &[[T; KB]; RB],
-    x: &[T],
+    (x, xs): (&[T], usize),
     n: usize,
 ) {
     let mut c0 = 0;
     while c0 + 32 <= w {
-        let sums = group_product::<T, 32>(p, n, x, w, c0);
+        let sums = group_product::<T, 32, F>(p, n, x, xs, c0);
         add_rows(acc, w, c0, &sums, rows);
         c0 += 32;
     }
     if c0 + 16 <= w {
-        let sums = group_product::<T, 16>(p, n, x, w, c0);
+        let sums = group_product::<T, 16, F>(p, n, x, xs, c0);
         add_rows(acc, w, c0, &sums, rows);
         c0 += 16;
     }
     if c0 < w {
         for r in 0..rows {
             for t in 0..n {
-                axpy(
+                axpy::<T, F>(
                     &mut acc[r * w + c0..(r + 1) * w],
                     p[r][t],
-                    &x[t * w + c0..(t + 1) * w],
+                    &x[t * xs + c0..t * xs + w],
                 );
             }
         }
@@ -253,7 +258,7 @@ fn accumulate_group<T: Float>(
 /// rescaling factors are one vector exponential, not one scalar one per row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn online_group<T: Float>(
+pub(super) fn online_group<T: Float, const F: bool>(
     sp: &AttentionSpec,
     at: HeadAt,
     (i, j0, kb, group): (usize, usize, usize, usize),
@@ -286,7 +291,7 @@ pub(super) fn online_group<T: Float>(
         }
     }
     for a in alpha.iter_mut() {
-        *a = a.exp();
+        *a = a.exp_with::<F>();
     }
     let mut nmax = 0;
     for (u, scu) in sc.iter_mut().enumerate() {
@@ -302,7 +307,7 @@ pub(super) fn online_group<T: Float>(
                 .for_each(|a| *a *= alpha[u]);
         }
         for v in scu.iter_mut() {
-            *v = (*v - mnew[u]).exp();
+            *v = (*v - mnew[u]).exp_with::<F>();
         }
         l[u] += lanes_sum(scu);
         if sp.dropout_p > 0.0 {
@@ -318,7 +323,7 @@ pub(super) fn online_group<T: Float>(
 
 /// Rows `i0 ..` of one head: the normalised output (`out`, `[rows, ev]`) and the log-sum-exp.
 #[inline(always)]
-fn forward_rows<T: Float>(
+fn forward_rows<T: Float, const F: bool>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     mask: Option<&[T]>,
@@ -329,7 +334,7 @@ fn forward_rows<T: Float>(
     let (e, ev, rows) = (sp.e, sp.ev, lse.len());
     let scale = T::from_f64(sp.scale);
     let (mut m, mut l) = ([T::NEG_INF; QB], [T::zero(); QB]);
-    let qs = padded_rows(head.q, rows, e, scale);
+    let qs = padded_rows(head.q, rows, (e, head.qs), scale);
     let stride = padded_keys(sp.s);
     let mut sc = [[T::zero(); KB]; RB];
     out.fill(T::zero());
@@ -342,7 +347,7 @@ fn forward_rows<T: Float>(
             if sp.causal && i0 + r0 + group <= j0 {
                 continue;
             }
-            tile_dots_rows(
+            tile_dots_rows::<T, F>(
                 &qs[r0 * e..(r0 + RB) * e],
                 e,
                 &head.kt[j0..],
@@ -352,9 +357,9 @@ fn forward_rows<T: Float>(
             let acc = &mut out[r0 * ev..(r0 + group) * ev];
             let rows_at = (i0 + r0, j0, kb, group);
             let state = (&mut m[r0..r0 + group], &mut l[r0..r0 + group]);
-            let nmax = online_group(sp, head.at, rows_at, &mut sc, mask, state, acc);
-            let vt = &head.v[j0 * ev..(j0 + nmax) * ev];
-            accumulate_group(acc, group, ev, &sc, vt, nmax);
+            let nmax = online_group::<T, F>(sp, head.at, rows_at, &mut sc, mask, state, acc);
+            let vt = &head.v[j0 * head.vs..];
+            accumulate_group::<T, F>(acc, group, ev, &sc, (vt, head.vs), nmax);
         }
         j0 += kb;
     }
@@ -375,7 +380,7 @@ fn forward_rows<T: Float>(
     }
 }
 
-crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows);
+crate::multiversion!(fn forward_rows_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, mask: Option<&[T]>, i0: usize, out: &mut [T], lse: &mut [T]) where [T: Float] => forward_rows fused);
 
 /// Rows per transposed head: `s` rounded up to whole key tiles.
 pub(super) fn padded_keys(s: usize) -> usize {
@@ -386,7 +391,7 @@ pub(super) fn padded_keys(s: usize) -> usize {
 /// built once per call, so row blocks (and, with grouped queries, every query head of a
 /// key head) read their tiles in place instead of each transposing the tiles it visits.
 pub(super) fn transposed_heads<T: Copy + Default + Send + Sync>(
-    k: &[T],
+    k: &HeadView<'_, T>,
     heads: usize,
     s: usize,
     e: usize,
@@ -395,25 +400,33 @@ pub(super) fn transposed_heads<T: Copy + Default + Send + Sync>(
     let mut out = vec![T::default(); heads * e * stride];
     if stride > 0 && e > 0 {
         out.par_chunks_mut(e * stride)
-            .zip(k.par_chunks(s * e))
-            .for_each(|(o, kh)| transpose_head_simd(kh, s, e, stride, o));
+            .enumerate()
+            .for_each(|(h, o)| {
+                let (kh, ks) = k.head(h);
+                transpose_head_simd(kh, (s, e, ks), stride, o)
+            });
     }
     out
 }
 
-crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) where [T: Copy] => transpose_head);
+crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], rows: (usize, usize, usize), stride: usize, o: &mut [T]) where [T: Copy] => transpose_head);
 
 /// Keys whose `d`-th features `transpose_head` gathers into one contiguous run.
 const TB: usize = 16;
 
-/// One head's `[s, e]` rows written as `e` runs of `stride`: `TB` rows at a time, so each
+/// One head's `s` rows of `e` (`ks` apart) written as `e` runs of `stride`: `TB` rows at a time, so each
 /// store is a contiguous run of `TB` lanes rather than one element `stride` apart (the
 /// element-at-a-time loop cost about 5% of a GPT-mid step).
 #[inline(always)]
-fn transpose_head<T: Copy>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut [T]) {
+fn transpose_head<T: Copy>(
+    kh: &[T],
+    (s, e, ks): (usize, usize, usize),
+    stride: usize,
+    o: &mut [T],
+) {
     let full = s / TB * TB;
     for t0 in (0..full).step_by(TB) {
-        let rows: [&[T]; TB] = std::array::from_fn(|j| &kh[(t0 + j) * e..][..e]);
+        let rows: [&[T]; TB] = std::array::from_fn(|j| &kh[(t0 + j) * ks..][..e]);
         for d in 0..e {
             let run: &mut [T] = &mut o[d * stride + t0..][..TB];
             for (slot, row) in run.iter_mut().zip(&rows) {
@@ -422,7 +435,7 @@ fn transpose_head<T: Copy>(kh: &[T], s: usize, e: usize, stride: usize, o: &mut 
         }
     }
     for t in full..s {
-        for (d, &v) in kh[t * e..][..e].iter().enumerate() {
+        for (d, &v) in kh[t * ks..][..e].iter().enumerate() {
             o[d * stride + t] = v;
         }
     }
@@ -439,22 +452,125 @@ pub(super) fn pieces<T>(mut v: &mut [T], n: usize, len: usize) -> Vec<&mut [T]> 
     out
 }
 
-/// The host data of the query, key, value and mask tensors.
-struct Operands<'a, T: Float> {
-    q: Cow<'a, [T]>,
-    k: Cow<'a, [T]>,
-    v: Cow<'a, [T]>,
-    mask: Option<Cow<'a, [T]>>,
+/// A `[b, h, n, d]` operand as the kernels read it, in place: row `t` of head `(b, h)` starts
+/// at `off + b * sb + h * sh + t * st` of the storage and its `d` elements are contiguous. So a
+/// strided view (the heads of a fused `qkv` projection, split and transposed) costs no copy.
+pub(super) struct HeadView<'a, T> {
+    data: &'a [T],
+    off: usize,
+    sb: usize,
+    sh: usize,
+    st: usize,
+    heads: usize,
+    n: usize,
+    d: usize,
 }
 
-impl<'a, T: Float> Operands<'a, T> {
-    fn read([q, k, v]: [&'a Tensor; 3], mask: Option<&'a Tensor>) -> Result<Self> {
-        Ok(Operands {
-            q: q.data::<T>()?,
-            k: k.data::<T>()?,
-            v: v.data::<T>()?,
-            mask: mask.map(|m| m.data::<T>()).transpose()?,
+impl<'a, T: crate::Element> HeadView<'a, T> {
+    pub(super) fn of(t: &'a Tensor) -> Result<Self> {
+        t.check_cpu()?;
+        t.check_dtype::<T>()?;
+        let l = t.layout();
+        if l.ndim() != 4 || (l.shape[3] > 1 && l.strides[3] != 1) {
+            crate::bail!(
+                Shape,
+                "attention kernels read [b, h, n, d] operands with contiguous rows, got shape {:?} strides {:?}",
+                l.shape,
+                l.strides
+            );
+        }
+        Ok(HeadView {
+            data: t.storage().as_slice::<T>(),
+            off: l.offset,
+            sb: l.strides[0],
+            sh: l.strides[1],
+            st: l.strides[2],
+            heads: l.shape[1],
+            n: l.shape[2],
+            d: l.shape[3],
         })
+    }
+}
+
+impl<'a, T> HeadView<'a, T> {
+    /// A contiguous `[heads, n, d]` buffer.
+    pub(super) fn packed(data: &'a [T], n: usize, d: usize) -> Self {
+        let (off, sb, sh, heads) = (0, n * d, 0, 1);
+        HeadView {
+            data,
+            off,
+            sb,
+            sh,
+            st: d,
+            heads,
+            n,
+            d,
+        }
+    }
+
+    /// Head `bh` (`b * heads + h`): its rows from the first, and the distance between rows.
+    pub(super) fn head(&self, bh: usize) -> (&'a [T], usize) {
+        if self.n == 0 || self.d == 0 {
+            return (&[], self.st);
+        }
+        let start = self.off + bh / self.heads * self.sb + bh % self.heads * self.sh;
+        (
+            &self.data[start..start + (self.n - 1) * self.st + self.d],
+            self.st,
+        )
+    }
+}
+
+/// Whether a result laid out like `t` puts the heads inside the rows (`[b, n, h, d]` memory
+/// viewed as `[b, h, n, d]`, as a split and transposed `qkv` projection is): the
+/// transpose and reshape back to `[b, n, h * d]` that follow are then free.
+fn heads_inner(t: &Tensor) -> bool {
+    let l = t.layout();
+    l.ndim() == 4 && l.shape[1] > 1 && l.shape[2] > 1 && l.strides[1] < l.strides[2]
+}
+
+/// Where row `i` of head `bh` of a `[b, heads, n, w]` result starts in its buffer.
+fn result_row(inner: bool, bh: usize, heads: usize, (n, w): (usize, usize), i: usize) -> usize {
+    let (b, h) = (bh / heads, bh % heads);
+    if inner {
+        ((b * n + i) * heads + h) * w
+    } else {
+        (bh * n + i) * w
+    }
+}
+
+/// A `[b, heads, n, w]` result from its buffer (`inner`: laid out as `[b, n, heads, w]`).
+fn result_tensor<T: crate::Element>(
+    v: Vec<T>,
+    inner: bool,
+    [b, h, n, w]: [usize; 4],
+) -> Result<Tensor> {
+    if inner {
+        Tensor::from_vec(v, &[b, n, h, w])?.transpose(1, 2)
+    } else {
+        Tensor::from_vec(v, &[b, h, n, w])
+    }
+}
+
+/// Copies the `rows` rows of `src` (`w` wide, packed) to rows `i0 ..` of head `bh` of the
+/// result buffer at `dst`.
+///
+/// # Safety
+/// `dst` holds the whole `[b, heads, n, w]` result, and no other thread writes these rows.
+unsafe fn scatter_rows<T: Copy>(
+    dst: &SendPtr<T>,
+    src: &[T],
+    (inner, bh, heads): (bool, usize, usize),
+    (n, w): (usize, usize),
+    i0: usize,
+) {
+    if w == 0 {
+        return;
+    }
+    for (r, row) in src.chunks_exact(w).enumerate() {
+        let at = result_row(inner, bh, heads, (n, w), i0 + r);
+        // SAFETY: in bounds of the result (the caller's contract); the rows are this task's.
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.0.add(at), w) };
     }
 }
 
@@ -501,30 +617,51 @@ fn forward_typed<T: Float>(
     mask: Option<&Tensor>,
     sp: &AttentionSpec,
 ) -> Result<(Tensor, Tensor)> {
-    let ops = Operands::<T>::read(qkv, mask)?;
-    let (qd, kd, vd, md) = (&*ops.q, &*ops.k, &*ops.v, ops.mask.as_deref());
+    let [q, k, v] = qkv.map(HeadView::<T>::of);
+    let (q, k, v) = (q?, k?, v?);
+    let mask = mask.map(|m| m.data::<T>()).transpose()?;
+    let md = mask.as_deref();
     let heads = sp.b * sp.hq;
+    let inner = heads_inner(qkv[0]);
     let mut out = vec![T::zero(); heads * sp.l * sp.ev];
     let mut lse = vec![T::NEG_INF; heads * sp.l];
     if sp.ev > 0 && sp.l > 0 {
-        let kts = transposed_heads(kd, sp.b * sp.hk, sp.s, sp.e);
+        let kts = transposed_heads(&k, sp.b * sp.hk, sp.s, sp.e);
         let kt_len = sp.e * padded_keys(sp.s);
-        row_tasks(sp, &mut out, &mut lse)
-            .into_par_iter()
-            .for_each(|t| {
-                let (kh, rows) = (t.kh, t.lse.len());
-                let head = Head {
-                    q: &qd[(t.bh * sp.l + t.i0) * sp.e..(t.bh * sp.l + t.i0 + rows) * sp.e],
-                    k: &kd[kh * sp.s * sp.e..(kh + 1) * sp.s * sp.e],
-                    v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
-                    kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                    at: t.at,
-                };
-                forward_rows_simd(sp, &head, md, t.i0, t.out, t.lse);
-            });
+        let dst = SendPtr(out.as_mut_ptr());
+        let tasks: Vec<(usize, usize, &mut [T])> = lse
+            .chunks_mut(sp.l)
+            .enumerate()
+            .flat_map(|(bh, ls)| {
+                ls.chunks_mut(QB)
+                    .enumerate()
+                    .map(move |(c, l)| (bh, c * QB, l))
+            })
+            .collect();
+        tasks.into_par_iter().for_each(|(bh, i0, lse)| {
+            let dst = &dst;
+            let (b, h) = (bh / sp.hq, bh % sp.hq);
+            let kh = b * sp.hk + h / sp.group();
+            let ((qh, qs), (kr, ks), (vr, vs)) = (q.head(bh), k.head(kh), v.head(kh));
+            let head = Head {
+                q: &qh[(i0 * qs).min(qh.len())..],
+                k: kr,
+                v: vr,
+                qs,
+                ks,
+                vs,
+                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
+                at: HeadAt::new(sp, b, h),
+            };
+            let mut acc = vec![T::zero(); lse.len() * sp.ev];
+            forward_rows_simd(sp, &head, md, i0, &mut acc, lse);
+            // SAFETY: `out` holds every head's `l` rows; this task alone has rows `i0..` of
+            // head `bh`.
+            unsafe { scatter_rows(dst, &acc, (inner, bh, sp.hq), (sp.l, sp.ev), i0) };
+        });
     }
     Ok((
-        Tensor::from_vec(out, &[sp.b, sp.hq, sp.l, sp.ev])?,
+        result_tensor(out, inner, [sp.b, sp.hq, sp.l, sp.ev])?,
         Tensor::from_vec(lse, &[sp.b, sp.hq, sp.l])?,
     ))
 }
@@ -533,9 +670,12 @@ fn forward_typed<T: Float>(
 /// log-sum-exp, the output gradient, and its key head's values transposed
 /// (`transposed_heads`).
 struct HeadGrad<'a, T> {
+    /// The output and output-gradient rows, `os` and `gs` apart.
     out: &'a [T],
+    os: usize,
     lse: &'a [T],
     g: &'a [T],
+    gs: usize,
     vt: &'a [T],
 }
 
@@ -543,7 +683,7 @@ struct HeadGrad<'a, T> {
 /// slices of `x` are loaded once into registers (named, so the compiler keeps them there) and
 /// each output row is read and written once for the four contributions.
 #[inline(always)]
-fn combine_chunk<T: Float, const L: usize>(
+fn combine_chunk<T: Float, const L: usize, const F: bool>(
     out: &mut [T],
     w: usize,
     coef: &[[T; KB]; RB],
@@ -563,7 +703,8 @@ fn combine_chunk<T: Float, const L: usize>(
             .try_into()
             .expect("L lanes");
         for u in 0..L {
-            o[u] += c0t * x0[u] + c1t * x1[u] + c2t * x2[u] + c3t * x3[u];
+            let s = c1t.madd::<F>(x1[u], c0t.madd::<F>(x0[u], o[u]));
+            o[u] = c3t.madd::<F>(x3[u], c2t.madd::<F>(x2[u], s));
         }
     }
 }
@@ -571,31 +712,43 @@ fn combine_chunk<T: Float, const L: usize>(
 /// `out[t] += sum_r coef[r][t] * x[r]` for the first `n` rows of `out` (`w` wide), `x` being
 /// `RB` rows: each output row is read and written once for `RB` contributions.
 #[inline(always)]
-fn combine_rows<T: Float>(out: &mut [T], w: usize, coef: &[[T; KB]; RB], x: &[T], n: usize) {
+fn combine_rows<T: Float, const F: bool>(
+    out: &mut [T],
+    w: usize,
+    coef: &[[T; KB]; RB],
+    x: &[T],
+    n: usize,
+) {
     let mut c0 = 0;
     while c0 + 32 <= w {
-        combine_chunk::<T, 32>(out, w, coef, x, n, c0);
+        combine_chunk::<T, 32, F>(out, w, coef, x, n, c0);
         c0 += 32;
     }
     if c0 + 16 <= w {
-        combine_chunk::<T, 16>(out, w, coef, x, n, c0);
+        combine_chunk::<T, 16, F>(out, w, coef, x, n, c0);
         c0 += 16;
     }
     if c0 < w {
         for t in 0..n {
             let o = &mut out[t * w + c0..(t + 1) * w];
             for (r, xr) in x.chunks_exact(w).take(RB).enumerate() {
-                axpy(o, coef[r][t], &xr[c0..]);
+                axpy::<T, F>(o, coef[r][t], &xr[c0..]);
             }
         }
     }
 }
 
-/// `x`'s rows times `factor`, padded with zero rows to a multiple of `RB`.
-fn padded_rows<T: Float>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
+/// `rows` rows of `x` (`w` wide, `xs` apart) times `factor`, packed and padded with zero rows
+/// to a multiple of `RB`.
+#[inline(always)]
+fn padded_rows<T: Float>(x: &[T], rows: usize, (w, xs): (usize, usize), factor: T) -> Vec<T> {
     let mut out = vec![T::zero(); rows.div_ceil(RB) * RB * w];
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v * factor;
+    if w > 0 {
+        for (r, o) in out.chunks_exact_mut(w).take(rows).enumerate() {
+            for (o, &v) in o.iter_mut().zip(&x[r * xs..r * xs + w]) {
+                *o = v * factor;
+            }
+        }
     }
     out
 }
@@ -606,7 +759,7 @@ fn padded_rows<T: Float>(x: &[T], rows: usize, w: usize, factor: T) -> Vec<T> {
 /// head's end, and fully masked rows, get zeros.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn tile_grads<T: Float>(
+pub(super) fn tile_grads<T: Float, const F: bool>(
     sp: &AttentionSpec,
     (at, lse): (HeadAt, &[T]),
     mask: Option<&[T]>,
@@ -631,7 +784,7 @@ pub(super) fn tile_grads<T: Float>(
         p[u][n..].fill(T::NEG_INF);
         let lse = lse[i];
         for v in p[u].iter_mut() {
-            *v = (*v - lse).exp();
+            *v = (*v - lse).exp_with::<F>();
         }
         if sp.dropout_p > 0.0 {
             for t in 0..n {
@@ -651,7 +804,7 @@ pub(super) fn tile_grads<T: Float>(
 /// Adds one query head's contribution to the gradients of its queries (`dq`, `[l, e]`) and
 /// of its key/value head (`dk` `[s, e]`, `dv` `[s, ev]`), `RB` query rows at a time.
 #[inline(always)]
-fn backward_head<T: Float>(
+fn backward_head<T: Float, const F: bool>(
     sp: &AttentionSpec,
     head: &Head<'_, T>,
     st: &HeadGrad<'_, T>,
@@ -661,11 +814,15 @@ fn backward_head<T: Float>(
     dv: &mut [T],
 ) {
     let (e, ev, scale) = (sp.e, sp.ev, T::from_f64(sp.scale));
-    let delta: Vec<T> = (0..sp.l)
-        .map(|i| dot(&st.g[i * ev..(i + 1) * ev], &st.out[i * ev..(i + 1) * ev]))
-        .collect();
-    let qs = padded_rows(head.q, sp.l, e, scale);
-    let gs = padded_rows(st.g, sp.l, ev, T::one());
+    // A loop, not a `map` closure: a closure may be compiled out of line without this
+    // level's FMA, and its `mul_add` would then be a libm call per element.
+    let mut delta = vec![T::zero(); sp.l];
+    for (i, d) in delta.iter_mut().enumerate() {
+        let (g, o) = (&st.g[i * st.gs..][..ev], &st.out[i * st.os..][..ev]);
+        *d = dot::<T, F>(g, o);
+    }
+    let qs = padded_rows(head.q, sp.l, (e, head.qs), scale);
+    let gs = padded_rows(st.g, sp.l, (ev, st.gs), T::one());
     let stride = padded_keys(sp.s);
     let (mut p, mut dp) = ([[T::zero(); KB]; RB], [[T::zero(); KB]; RB]);
     let mut j0 = 0;
@@ -673,14 +830,14 @@ fn backward_head<T: Float>(
         let kb = KB.min(sp.s - j0);
         let first = if sp.causal { j0 / RB * RB } else { 0 };
         for r0 in (first..sp.l).step_by(RB) {
-            tile_dots_rows(
+            tile_dots_rows::<T, F>(
                 &qs[r0 * e..(r0 + RB) * e],
                 e,
                 &head.kt[j0..],
                 stride,
                 &mut p,
             );
-            tile_dots_rows(
+            tile_dots_rows::<T, F>(
                 &gs[r0 * ev..(r0 + RB) * ev],
                 ev,
                 &st.vt[j0..],
@@ -688,72 +845,100 @@ fn backward_head<T: Float>(
                 &mut dp,
             );
             let (at, lse) = (head.at, st.lse);
-            tile_grads(sp, (at, lse), mask, (r0, j0, kb), &delta, &mut p, &mut dp);
-            combine_rows(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
-            combine_rows(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
+            tile_grads::<T, F>(sp, (at, lse), mask, (r0, j0, kb), &delta, &mut p, &mut dp);
+            combine_rows::<T, F>(&mut dv[j0 * ev..], ev, &p, &gs[r0 * ev..(r0 + RB) * ev], kb);
+            combine_rows::<T, F>(&mut dk[j0 * e..], e, &dp, &qs[r0 * e..(r0 + RB) * e], kb);
             let group = RB.min(sp.l - r0);
-            let kr = &head.k[j0 * e..(j0 + kb) * e];
-            accumulate_group(&mut dq[r0 * e..(r0 + group) * e], group, e, &dp, kr, kb);
+            let kr = (&head.k[j0 * head.ks..], head.ks);
+            accumulate_group::<T, F>(&mut dq[r0 * e..(r0 + group) * e], group, e, &dp, kr, kb);
         }
         j0 += kb;
     }
     dq.iter_mut().for_each(|v| *v *= scale);
 }
 
-crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: Float] => backward_head);
+crate::multiversion!(fn backward_head_simd<T>(sp: &AttentionSpec, head: &Head<'_, T>, st: &HeadGrad<'_, T>, mask: Option<&[T]>, dq: &mut [T], dk: &mut [T], dv: &mut [T]) where [T: Float] => backward_head fused);
 
 fn backward_typed<T: Float>(
     saved: &AttentionSaved<'_>,
     g: &Tensor,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    let ops = Operands::<T>::read(saved.qkv, saved.mask)?;
-    let (qd, kd, vd, md) = (&*ops.q, &*ops.k, &*ops.v, ops.mask.as_deref());
-    let (od, ld) = (saved.out.data::<T>()?, saved.lse.data::<T>()?);
-    let gd = g.data::<T>()?;
+    let [q, k, v] = saved.qkv.map(HeadView::<T>::of);
+    let (q, k, v) = (q?, k?, v?);
+    let (o, gr) = (HeadView::<T>::of(saved.out)?, HeadView::<T>::of(g)?);
+    let mask = saved.mask.map(|m| m.data::<T>()).transpose()?;
+    let (md, ld) = (mask.as_deref(), saved.lse.data::<T>()?);
+    let ld = &*ld;
     let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
-    let (lq, lk) = (sp.l * sp.e, sp.s * sp.e);
+    let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
+    // Each gradient is laid out as its input is (`heads_inner`).
+    let inner = saved.qkv.map(heads_inner);
     let mut dq = vec![T::zero(); sp.b * sp.hq * lq];
     let mut dk = vec![T::zero(); kv_heads * lk];
-    let mut dv = vec![T::zero(); kv_heads * sp.s * sp.ev];
-    let tasks: Vec<_> = pieces(&mut dq, kv_heads, grp * lq)
-        .into_iter()
-        .zip(pieces(&mut dk, kv_heads, lk))
-        .zip(pieces(&mut dv, kv_heads, sp.s * sp.ev))
-        .enumerate()
-        .collect();
-    let (od, ld, gd) = (&*od, &*ld, &*gd);
+    let mut dv = vec![T::zero(); kv_heads * lv];
+    let dst = [&mut dq, &mut dk, &mut dv].map(|d| SendPtr(d.as_mut_ptr()));
     let (kts, vts) = (
-        transposed_heads(kd, kv_heads, sp.s, sp.e),
-        transposed_heads(vd, kv_heads, sp.s, sp.ev),
+        transposed_heads(&k, kv_heads, sp.s, sp.e),
+        transposed_heads(&v, kv_heads, sp.s, sp.ev),
     );
     let (kt_len, vt_len) = (sp.e * padded_keys(sp.s), sp.ev * padded_keys(sp.s));
-    tasks.into_par_iter().for_each(|(kh, ((dqs, dks), dvs))| {
+    (0..kv_heads).into_par_iter().for_each(|kh| {
+        let dst = &dst;
         let b = kh / sp.hk;
+        let (mut dqs, mut dks, mut dvs) = (
+            vec![T::zero(); grp * lq],
+            vec![T::zero(); lk],
+            vec![T::zero(); lv],
+        );
+        let ((kr, ks), (vr, vs)) = (k.head(kh), v.head(kh));
         for r in 0..grp {
-            let (bh, dqh) = (kh * grp + r, &mut dqs[r * lq..(r + 1) * lq]);
+            let bh = kh * grp + r;
+            let ((qh, qs), (oh, os), (gh, gs)) = (q.head(bh), o.head(bh), gr.head(bh));
             let head = Head {
-                q: &qd[bh * lq..(bh + 1) * lq],
-                k: &kd[kh * lk..(kh + 1) * lk],
-                v: &vd[kh * sp.s * sp.ev..(kh + 1) * sp.s * sp.ev],
+                q: qh,
+                k: kr,
+                v: vr,
+                qs,
+                ks,
+                vs,
                 kt: &kts[kh * kt_len..(kh + 1) * kt_len],
                 at: HeadAt::new(sp, b, bh % sp.hq),
             };
-            let (lo, hi) = (bh * sp.l * sp.ev, (bh + 1) * sp.l * sp.ev);
+            let lse = &ld[bh * sp.l..(bh + 1) * sp.l];
+            let vt = &vts[kh * vt_len..(kh + 1) * vt_len];
             let st = HeadGrad {
-                out: &od[lo..hi],
-                lse: &ld[bh * sp.l..(bh + 1) * sp.l],
-                g: &gd[lo..hi],
-                vt: &vts[kh * vt_len..(kh + 1) * vt_len],
+                out: oh,
+                os,
+                lse,
+                g: gh,
+                gs,
+                vt,
             };
-            backward_head_simd(sp, &head, &st, md, dqh, dks, dvs);
+            let dqh = &mut dqs[r * lq..(r + 1) * lq];
+            backward_head_simd(sp, &head, &st, md, dqh, &mut dks, &mut dvs);
+        }
+        // SAFETY: the buffers hold every head's rows; this task alone has key/value head
+        // `kh` and its query heads.
+        unsafe {
+            for r in 0..grp {
+                let dqh = &dqs[r * lq..(r + 1) * lq];
+                scatter_rows(
+                    &dst[0],
+                    dqh,
+                    (inner[0], kh * grp + r, sp.hq),
+                    (sp.l, sp.e),
+                    0,
+                );
+            }
+            scatter_rows(&dst[1], &dks, (inner[1], kh, sp.hk), (sp.s, sp.e), 0);
+            scatter_rows(&dst[2], &dvs, (inner[2], kh, sp.hk), (sp.s, sp.ev), 0);
         }
     });
-    let [q, k, v] = saved.qkv;
     Ok([
-        Tensor::from_vec(dq, q.shape())?,
-        Tensor::from_vec(dk, k.shape())?,
-        Tensor::from_vec(dv, v.shape())?,
+        result_tensor(dq, inner[0], [sp.b, sp.hq, sp.l, sp.e])?,
+        result_tensor(dk, inner[1], [sp.b, sp.hk, sp.s, sp.e])?,
+        result_tensor(dv, inner[2], [sp.b, sp.hk, sp.s, sp.ev])?,
     ])
 }
 
@@ -788,7 +973,7 @@ mod tests {
         for (heads, s, e) in [(1, 1, 1), (2, 17, 3), (3, 40, 16), (1, 64, 5), (2, 70, 33)] {
             let k: Vec<f32> = (0..heads * s * e).map(|i| i as f32).collect();
             let stride = padded_keys(s);
-            let out = transposed_heads(&k, heads, s, e);
+            let out = transposed_heads(&HeadView::packed(&k, s, e), heads, s, e);
             assert_eq!(out.len(), heads * e * stride);
             for h in 0..heads {
                 for d in 0..e {

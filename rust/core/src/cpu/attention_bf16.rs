@@ -18,7 +18,8 @@ use half::bf16;
 use rayon::prelude::*;
 
 use super::attention::{
-    online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, KB, QB, RB,
+    online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, HeadView,
+    KB, QB, RB,
 };
 use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::{backward_in_float32, forward_in_float32, AttentionSpec};
@@ -31,6 +32,7 @@ fn available() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("fma")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512bf16")
         }
@@ -108,7 +110,8 @@ fn interleave(a: &[bf16], b: &[bf16], out: &mut [u32]) {
 /// features `2p` and `2p + 1`, so a tile of `KB` keys is read in place for one pair.
 fn pair_transposed(x: &[bf16], heads: usize, s: usize, w: usize) -> Vec<u32> {
     let words = row_pairs(&x[..heads * s * w], heads * s, w, 1);
-    transposed_heads(&words, heads, s, w.div_ceil(2))
+    let w2 = w.div_ceil(2);
+    transposed_heads(&HeadView::packed(&words, s, w2), heads, s, w2)
 }
 
 /// The float32 results of `backward` as a bfloat16 tensor of `shape`.
@@ -320,7 +323,7 @@ struct PairedHead<'a> {
 /// # Safety
 /// `available()` must have returned true.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16,fma")]
 unsafe fn forward_rows(
     sp: &AttentionSpec,
     q: &[u32],
@@ -349,7 +352,7 @@ unsafe fn forward_rows(
             unsafe { dot::scores(qr, e2, &head.kt[j0..], stride, sp.scale as f32, &mut sc) };
             let a = &mut acc[r0 * ev..(r0 + group) * ev];
             let state = (&mut m[r0..r0 + group], &mut l[r0..r0 + group]);
-            let nmax = online_group(
+            let nmax = online_group::<f32, true>(
                 sp,
                 head.at,
                 (i0 + r0, j0, kb, group),
@@ -464,7 +467,7 @@ impl<'a> HeadRows<'a> {
 /// # Safety
 /// `available()` must have returned true.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_head(
     sp: &AttentionSpec,
@@ -495,7 +498,7 @@ unsafe fn backward_head(
                     dot::scores(gr, ev2, &vt[j0..], stride, 1.0, &mut dp);
                 }
                 let at = (head.at, rows.lse);
-                tile_grads(sp, at, mask, (r0, j0, kb), &rows.delta, &mut p, &mut dp);
+                tile_grads::<f32, true>(sp, at, mask, (r0, j0, kb), &rows.delta, &mut p, &mut dp);
                 let group = RB.min(sp.l - r0);
                 // SAFETY: as above.
                 unsafe {

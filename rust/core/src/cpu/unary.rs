@@ -5,7 +5,7 @@
 use crate::cpu::kernel::{map1, map2, Computes};
 use crate::ops::copy::cast_raw;
 use crate::ops::unary::{Specialized, UnaryOp};
-use crate::{DType, Element, Result, Tensor};
+use crate::{DType, Element, Float, Result, Tensor};
 use half::bf16;
 use std::marker::PhantomData;
 
@@ -37,15 +37,28 @@ struct Map<'a, E>(&'a Tensor, PhantomData<E>);
 
 impl<E: Computes> Specialized for Map<'_, E> {
     type Out = Vec<E>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<E> {
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Vec<E> {
         // Forced inline, so the loop `map1` compiles per SIMD level holds the formula itself
-        // (an out-of-line closure call per element runs scalar).
-        map1(
-            self.0,
-            self.0.layout(),
-            #[inline(always)]
-            move |x: E| E::narrow(o().forward(x.widen())),
-        )
+        // (an out-of-line closure call per element runs scalar). Where the level has FMA, the
+        // fused formulas run on contiguous input, which `map1` sends through the
+        // multiversioned loops (a strided gather calls the formula from baseline code, where a
+        // fused multiply-add would be a libm call).
+        let (t, l) = (self.0, self.0.layout());
+        if FUSES && E::As::FUSES && crate::simd::fused() && l.is_contiguous() {
+            map1(
+                t,
+                l,
+                #[inline(always)]
+                move |x: E| E::narrow(o().forward_with::<E::As, true>(x.widen())),
+            )
+        } else {
+            map1(
+                t,
+                l,
+                #[inline(always)]
+                move |x: E| E::narrow(o().forward_with::<E::As, false>(x.widen())),
+            )
+        }
     }
 }
 
@@ -56,21 +69,38 @@ struct Grad<'a, E>(&'a Tensor, &'a Tensor, PhantomData<E>);
 
 impl<E: Computes> Specialized for Grad<'_, E> {
     type Out = Vec<E>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, o: O) -> Vec<E> {
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Vec<E> {
         let (g, x) = (self.0, self.1);
-        map2(
-            g,
-            g.layout(),
-            x,
-            x.layout(),
-            #[inline(always)]
-            move |g: E, x: E| {
-                let d = o().saved_derivative(x.widen());
-                let zero = <E::As as Element>::zero();
-                E::narrow(if d == zero { zero } else { g.widen() * d })
-            },
-        )
+        // Fused only where `map2` runs the multiversioned loops (see `Map`).
+        let contiguous = g.layout().is_contiguous() && x.layout().is_contiguous();
+        if FUSES && E::As::FUSES && crate::simd::fused() && contiguous {
+            map2(
+                g,
+                g.layout(),
+                x,
+                x.layout(),
+                #[inline(always)]
+                move |g: E, x: E| grad_times::<E, true>(o(), g, x),
+            )
+        } else {
+            map2(
+                g,
+                g.layout(),
+                x,
+                x.layout(),
+                #[inline(always)]
+                move |g: E, x: E| grad_times::<E, false>(o(), g, x),
+            )
+        }
     }
+}
+
+/// `g * f'(x)`, 0 where `f'` is (see `Grad`).
+#[inline(always)]
+fn grad_times<E: Computes, const FUSED: bool>(op: UnaryOp, g: E, x: E) -> E {
+    let d = op.saved_derivative_with::<E::As, FUSED>(x.widen());
+    let zero = <E::As as Element>::zero();
+    E::narrow(if d == zero { zero } else { g.widen() * d })
 }
 
 fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {

@@ -50,14 +50,14 @@ fn c<T: Float>(v: f64) -> T {
 /// `e / (1 + e)` below. One `exp` and a select (no branch), so the loop vectorises; the CUDA
 /// kernels' `sigmoid` is the same expression.
 #[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    sigmoid_pair(x).0
+fn sigmoid<T: Float, const FUSED: bool>(x: T) -> T {
+    sigmoid_pair::<T, FUSED>(x).0
 }
 
 /// `(sigmoid x, 1 - sigmoid x)`, each from the same `e^-|x|` without cancellation.
 #[inline(always)]
-fn sigmoid_pair<T: Float>(x: T) -> (T, T) {
-    let e = (-x.abs()).exp();
+fn sigmoid_pair<T: Float, const FUSED: bool>(x: T) -> (T, T) {
+    let e = (-x.abs()).exp_with::<FUSED>();
     let r = T::one() / (T::one() + e);
     if x >= T::zero() {
         (r, e * r)
@@ -69,9 +69,28 @@ fn sigmoid_pair<T: Float>(x: T) -> (T, T) {
 /// What a backend's unary kernel runs with: `run` is called with a closure that returns the
 /// op, a distinct type per op, so the op is a constant in the monomorphised loop and the
 /// formulas lose their per-element `match` (the loops vectorise).
+/// `FUSES` says whether the op's formulas call a `_with::<FUSED>` function (`madd`), so that
+/// a kernel compiles a fused variant only for those ops.
 pub(crate) trait Specialized {
     type Out;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync>(self, op: O) -> Self::Out;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, op: O) -> Self::Out;
+}
+
+/// Whether a formula's source mentions `FUSED` (the table's rows, stringified).
+const fn mentions_fused(src: &str) -> bool {
+    let (s, w) = (src.as_bytes(), b"FUSED");
+    let mut i = 0;
+    while i + w.len() <= s.len() {
+        let mut j = 0;
+        while j < w.len() && s[i + j] == w[j] {
+            j += 1;
+        }
+        if j == w.len() {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// The table of elementwise unary ops, the one place an op is declared. Each row gives the
@@ -158,14 +177,22 @@ macro_rules! unary_ops {
             /// Calls `s.run` with a closure returning this op (see `Specialized`).
             pub(crate) fn specialize<S: Specialized>(self, s: S) -> S::Out {
                 match self {
-                    $(UnaryOp::$v $({ $($f),+ })? => s.run(move || UnaryOp::$v $({ $($f),+ })?),)*
+                    $(UnaryOp::$v $({ $($f),+ })? => s.run::<_, {
+                        mentions_fused(concat!(stringify!($fe), stringify!($de) $(, stringify!($dye))?))
+                    }>(move || UnaryOp::$v $({ $($f),+ })?),)*
                 }
             }
 
             /// `f(x)`.
             #[inline(always)]
-            #[allow(unused_variables)]
             pub(crate) fn forward<T: Float>(self, x: T) -> T {
+                self.forward_with::<T, false>(x)
+            }
+
+            /// `f(x)`, the formulas' `_with::<FUSED>` functions fused (`Float::madd`).
+            #[inline(always)]
+            #[allow(unused_variables)]
+            pub(crate) fn forward_with<T: Float, const FUSED: bool>(self, x: T) -> T {
                 match self {
                     $(UnaryOp::$v $({ $($f),+ })? => {
                         let $x = x;
@@ -188,7 +215,7 @@ macro_rules! unary_ops {
             /// else `df(x)`. The fused backward is `grad * saved_derivative(saved)`.
             #[inline(always)]
             #[allow(unused_variables)]
-            pub(crate) fn saved_derivative<T: Float>(self, saved: T) -> T {
+            pub(crate) fn saved_derivative_with<T: Float, const FUSED: bool>(self, saved: T) -> T {
                 match self {
                     $(UnaryOp::$v $({ $($f),+ })? => unary_ops!(@saved saved, $dx, $de $(, $dy, $dye)?),)*
                 }
@@ -214,8 +241,8 @@ unary_ops! {
     }
     Exp => {
         python: "exp", backward: "ExpBackward", ints: Float, domain: Real, cuda: 3 (0.0, 0.0),
-        f: |x| x.exp(),
-        df: |x| x.exp(),
+        f: |x| x.exp_with::<FUSED>(),
+        df: |x| x.exp_with::<FUSED>(),
         dy: |y| y,
     }
     Log => {
@@ -271,9 +298,9 @@ unary_ops! {
     }
     Tanh => {
         python: "tanh", backward: "TanhBackward", ints: Float, domain: Real, cuda: 14 (0.0, 0.0),
-        f: |x| x.tanh(),
+        f: |x| x.tanh_with::<FUSED>(),
         df: |x| {
-            let t = x.tanh();
+            let t = x.tanh_with::<FUSED>();
             T::one() - t * t
         },
         dy: |y| T::one() - y * y,
@@ -281,9 +308,9 @@ unary_ops! {
     Sigmoid => {
         python: "sigmoid", backward: "SigmoidBackward", ints: Float, domain: Real,
         cuda: 15 (0.0, 0.0),
-        f: |x| sigmoid(x),
+        f: |x| sigmoid::<T, FUSED>(x),
         df: |x| {
-            let s = sigmoid(x);
+            let s = sigmoid::<T, FUSED>(x);
             s * (T::one() - s)
         },
         dy: |y| y * (T::one() - y),
@@ -297,10 +324,10 @@ unary_ops! {
     }
     Gelu => {
         python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 17 (0.0, 0.0),
-        f: |x| c::<T>(0.5) * x * (T::one() + (x * c(INV_SQRT_2)).erf()),
+        f: |x| c::<T>(0.5) * x * (T::one() + (x * c(INV_SQRT_2)).erf_with::<FUSED>()),
         df: |x| {
-            let cdf = c::<T>(0.5) * (T::one() + (x * c(INV_SQRT_2)).erf());
-            let pdf = (c::<T>(-0.5) * x * x).exp() * c(0.398_942_280_401_432_7);
+            let cdf = c::<T>(0.5) * (T::one() + (x * c(INV_SQRT_2)).erf_with::<FUSED>());
+            let pdf = (c::<T>(-0.5) * x * x).exp_with::<FUSED>() * c(0.398_942_280_401_432_7);
             cdf + x * pdf
         },
     }
@@ -308,19 +335,22 @@ unary_ops! {
     /// `x sigmoid(2u)`: one `exp` and no cancellation in `1 + tanh u` where `u` is negative.
     GeluTanh => {
         python: "", backward: "GeluBackward", ints: Float, domain: Real, cuda: 18 (0.0, 0.0),
-        f: |x| x * sigmoid(c::<T>(2.0 * SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x)),
+        f: |x| {
+            let z = c::<T>(2.0 * SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
+            x * sigmoid::<T, FUSED>(z)
+        },
         df: |x| {
             let z = c::<T>(2.0 * SQRT_2_OVER_PI) * (x + c::<T>(0.044715) * x * x * x);
-            let (s, rest) = sigmoid_pair(z);
+            let (s, rest) = sigmoid_pair::<T, FUSED>(z);
             let dz = c::<T>(2.0 * SQRT_2_OVER_PI) * (T::one() + c::<T>(3.0 * 0.044715) * x * x);
             s + s * rest * x * dz
         },
     }
     Silu => {
         python: "silu", backward: "SiluBackward", ints: Float, domain: Real, cuda: 19 (0.0, 0.0),
-        f: |x| x * sigmoid(x),
+        f: |x| x * sigmoid::<T, FUSED>(x),
         df: |x| {
-            let s = sigmoid(x);
+            let s = sigmoid::<T, FUSED>(x);
             s * (T::one() + x * (T::one() - s))
         },
     }
@@ -331,7 +361,7 @@ unary_ops! {
             let bx = x * c(beta);
             if bx > c(threshold) { x } else { bx.exp().ln_1p() / c(beta) }
         },
-        df: |x| if x * c(beta) > c(threshold) { T::one() } else { sigmoid(x * c(beta)) },
+        df: |x| if x * c(beta) > c(threshold) { T::one() } else { sigmoid::<T, FUSED>(x * c(beta)) },
     }
     LeakyRelu { slope = 0.1 } => {
         python: "", backward: "LeakyReluBackward", ints: Float, domain: Real,
@@ -347,8 +377,8 @@ unary_ops! {
     }
     Erf => {
         python: "erf", backward: "ErfBackward", ints: Float, domain: Real, cuda: 23 (0.0, 0.0),
-        f: |x| x.erf(),
-        df: |x| c::<T>(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp(),
+        f: |x| x.erf_with::<FUSED>(),
+        df: |x| c::<T>(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp_with::<FUSED>(),
     }
     Sign => {
         python: "sign", backward: "ZeroGradBackward", ints: Keep, domain: Real,

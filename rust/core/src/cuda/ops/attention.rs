@@ -52,6 +52,10 @@ pub(crate) fn attention_forward(
         // The kernels are compiled for float32 and float64 only.
         return forward_in_float32(qkv, mask, sp, attention_forward);
     }
+    // The kernels read contiguous operands; the op passes strided views as they come.
+    let [q, k, v] = qkv.map(Tensor::contiguous);
+    let (q, k, v) = (q?, k?, v?);
+    let qkv = [&q, &k, &v];
     let (dev, dt) = (ordinal(qkv[0])?, qkv[0].dtype());
     let geo = geom(sp, mask.is_some())?;
     let rows = sp.b * sp.hq * sp.l;
@@ -72,6 +76,15 @@ pub(crate) fn attention_backward(
     if saved.qkv[0].dtype() == DType::BF16 {
         return backward_in_float32(saved, g, sp, attention_backward);
     }
+    // Contiguous operands, as in the forward.
+    let [q, k, v] = saved.qkv.map(Tensor::contiguous);
+    let (q, k, v, out, g) = (q?, k?, v?, saved.out.contiguous()?, g.contiguous()?);
+    let saved = AttentionSaved {
+        qkv: [&q, &k, &v],
+        out: &out,
+        ..saved
+    };
+    let g = &g;
     let [q, k, v] = saved.qkv;
     let (dev, dt) = (ordinal(q)?, q.dtype());
     let geo = geom(sp, saved.mask.is_some())?;

@@ -7,6 +7,7 @@
 
 use crate::autograd::{grads_by_recompute, record_differentiable, Saved};
 use crate::backend::{self, AttentionSaved};
+use crate::ops::copy::cast_raw;
 use crate::ops::nn::as_dtype;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -260,7 +261,19 @@ fn four_dims(t: &Tensor, b: usize, dt: DType) -> Result<Tensor> {
         sh[n - 2] as isize,
         sh[n - 1] as isize,
     ];
-    as_dtype(&t.reshape(&four)?, dt)
+    kernel_operand(&t.reshape(&four)?, dt)
+}
+
+/// `t` in `dt` as the kernels read it: the tensor itself (a strided view costs no copy) when it
+/// has that dtype and contiguous rows, else a contiguous copy. A backend whose kernels need
+/// more makes its operands contiguous itself.
+fn kernel_operand(t: &Tensor, dt: DType) -> Result<Tensor> {
+    let rows = t.shape().last().is_none_or(|&d| d <= 1) || t.layout().strides.last() == Some(&1);
+    if t.dtype() == dt && rows {
+        Ok(t.clone())
+    } else {
+        cast_raw(t, dt)
+    }
 }
 
 impl Tensor {
@@ -364,7 +377,7 @@ impl Tensor {
                 let [q4, k4, v4, out] =
                     [&saved[0], &saved[1], &saved[2], &saved[3]].map(Saved::get);
                 let (q4, k4, v4, out) = (q4?, k4?, v4?, out?);
-                let g = as_dtype(
+                let g = kernel_operand(
                     &g.reshape(&[sp.b as isize, sp.hq as isize, sp.l as isize, sp.ev as isize])?,
                     dt,
                 )?;

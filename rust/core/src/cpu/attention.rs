@@ -623,9 +623,11 @@ fn forward_typed<T: Float>(
     let md = mask.as_deref();
     let heads = sp.b * sp.hq;
     let inner = heads_inner(qkv[0]);
-    let mut out = vec![T::zero(); heads * sp.l * sp.ev];
+    // Every row is written below (no zeroing pass); the length is set once they are.
+    let n = heads * sp.l * sp.ev;
+    let mut out: Vec<T> = Vec::with_capacity(n);
     let mut lse = vec![T::NEG_INF; heads * sp.l];
-    if sp.ev > 0 && sp.l > 0 {
+    if n > 0 {
         let kts = transposed_heads(&k, sp.b * sp.hk, sp.s, sp.e);
         let kt_len = sp.e * padded_keys(sp.s);
         let dst = SendPtr(out.as_mut_ptr());
@@ -660,6 +662,8 @@ fn forward_typed<T: Float>(
             unsafe { scatter_rows(dst, &acc, (inner, bh, sp.hq), (sp.l, sp.ev), i0) };
         });
     }
+    // SAFETY: the tasks wrote all `n` elements (every row of every head).
+    unsafe { out.set_len(n) };
     Ok((
         result_tensor(out, inner, [sp.b, sp.hq, sp.l, sp.ev])?,
         Tensor::from_vec(lse, &[sp.b, sp.hq, sp.l])?,
@@ -874,9 +878,9 @@ fn backward_typed<T: Float>(
     let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
     // Each gradient is laid out as its input is (`heads_inner`).
     let inner = saved.qkv.map(heads_inner);
-    let mut dq = vec![T::zero(); sp.b * sp.hq * lq];
-    let mut dk = vec![T::zero(); kv_heads * lk];
-    let mut dv = vec![T::zero(); kv_heads * lv];
+    // Written in full by the tasks below (no zeroing pass); lengths set once they are.
+    let lens = [sp.b * sp.hq * lq, kv_heads * lk, kv_heads * lv];
+    let [mut dq, mut dk, mut dv] = lens.map(Vec::<T>::with_capacity);
     let dst = [&mut dq, &mut dk, &mut dv].map(|d| SendPtr(d.as_mut_ptr()));
     let (kts, vts) = (
         transposed_heads(&k, kv_heads, sp.s, sp.e),
@@ -935,6 +939,12 @@ fn backward_typed<T: Float>(
             scatter_rows(&dst[2], &dvs, (inner[2], kh, sp.hk), (sp.s, sp.ev), 0);
         }
     });
+    // SAFETY: the tasks wrote every row of every head of the three gradients.
+    unsafe {
+        dq.set_len(lens[0]);
+        dk.set_len(lens[1]);
+        dv.set_len(lens[2]);
+    }
     Ok([
         result_tensor(dq, inner[0], [sp.b, sp.hq, sp.l, sp.e])?,
         result_tensor(dk, inner[1], [sp.b, sp.hk, sp.s, sp.e])?,

@@ -16,15 +16,32 @@ pub(super) fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T 
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
+        let c: &[T; LANES] = c.try_into().expect("LANES elements");
         for k in 0..LANES {
             acc[k] = f(acc[k], c[k]);
         }
     }
-    let mut r = init;
-    for &v in acc.iter().chain(tail) {
+    let mut r = fold_lanes(acc, &f);
+    for &v in tail {
         r = f(r, v);
     }
     r
+}
+
+/// The lanes folded pairwise (8, 4, 2, 1): vector shuffles, where folding them one by one was
+/// a chain of 16 dependent scalar steps (as long as the whole loop over a 128-wide row).
+#[inline(always)]
+fn fold_lanes<T: Copy>(mut a: [T; LANES], f: impl Fn(T, T) -> T) -> T {
+    for t in 0..8 {
+        a[t] = f(a[t], a[t + 8]);
+    }
+    for t in 0..4 {
+        a[t] = f(a[t], a[t + 4]);
+    }
+    for t in 0..2 {
+        a[t] = f(a[t], a[t + 2]);
+    }
+    f(a[0], a[1])
 }
 
 /// The larger of two values (a `lane_fold` combiner).
@@ -57,17 +74,20 @@ pub(super) fn lane_sum_zip<S: Computes<As = T>, T: Float>(
 #[inline(always)]
 fn lane_sum_of<A: Copy, B: Copy, T: Float>(a: &[A], b: &[B], f: impl Fn(A, B) -> T) -> T {
     let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, cb) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
     let mut lanes = [T::zero(); LANES];
-    let full = n / LANES * LANES;
-    for c in (0..full).step_by(LANES) {
+    // Whole chunks as arrays: no bounds checks left in the loop, so it vectorises.
+    for (x, y) in ca.zip(cb) {
+        let x: &[A; LANES] = x.try_into().expect("LANES elements");
+        let y: &[B; LANES] = y.try_into().expect("LANES elements");
         for k in 0..LANES {
-            lanes[k] += f(a[c + k], b[c + k]);
+            lanes[k] += f(x[k], y[k]);
         }
     }
-    let mut s = lanes.iter().fold(T::zero(), |acc, &v| acc + v);
-    for j in full..n {
-        s += f(a[j], b[j]);
+    let mut s = fold_lanes(lanes, |p, q| p + q);
+    for (&x, &y) in ta.iter().zip(tb) {
+        s += f(x, y);
     }
     s
 }

@@ -97,6 +97,9 @@ fn ln_backward_row_body<T: Float>(
 crate::multiversion!(fn ln_forward_row<T>(row: &[T], w: Option<&[T]>, b: Option<&[T]>, eps: T, o: &mut [T]) -> (T, T) where [T: Float] => ln_forward_row_body);
 crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], dw: &mut [T], db: &mut [T]) where [T: Float] => ln_backward_row_body);
 
+/// Block `b` of the forward's rows: its outputs and its rows' `(mean, rstd)`.
+type RowBlock<'a, T> = (usize, (&'a mut [T], &'a mut [(T, T)]));
+
 pub(super) fn layer_norm_forward(
     input: &Tensor,
     d: usize,
@@ -115,14 +118,20 @@ pub(super) fn layer_norm_forward(
         let mut out = vec![T::zero(); x.numel()];
         let mut stats = vec![(T::zero(), T::zero()); rows];
         let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), T::from_f64(eps));
-        let row = |(r, (o, st)): (usize, (&mut [T], &mut (T, T)))| {
-            *st = ln_forward_row(&xd[r * d..(r + 1) * d], wv, bv, eps, o);
+        // One block of rows per thread (all of them here when the input is small: handing
+        // it to the pool costs more than the rows), on the team when there are two.
+        let per = rows_per_block(rows, x.numel());
+        let block = |(b, (ob, sb)): RowBlock<'_, T>| {
+            for (i, (o, st)) in ob.chunks_mut(d.max(1)).zip(sb.iter_mut()).enumerate() {
+                let r = b * per + i;
+                *st = ln_forward_row(&xd[r * d..(r + 1) * d], wv, bv, eps, o);
+            }
         };
-        // A small input in this thread: handing it to the pool costs more than the rows.
-        if x.numel() < PAR_THRESHOLD {
-            out.chunks_mut(d.max(1)).zip(stats.iter_mut()).enumerate().for_each(row);
+        let blocks: Vec<_> = out.chunks_mut((per * d).max(1)).zip(stats.chunks_mut(per)).enumerate().collect();
+        if blocks.len() > 1 {
+            crate::cpu::team::for_each(blocks, block);
         } else {
-            out.par_chunks_mut(d.max(1)).zip(stats.par_iter_mut()).enumerate().for_each(row);
+            blocks.into_iter().for_each(block);
         }
         let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
         (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
@@ -291,16 +300,17 @@ pub(super) fn layer_norm_backward(
             }
             (dw, db)
         };
-        let partials: Vec<(Vec<T>, Vec<T>)> = if per >= rows {
-            dx.chunks_mut((per * d).max(1)).enumerate().map(block).collect()
+        let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
+        let partials: Vec<(Vec<T>, Vec<T>)> = if blocks.len() > 1 {
+            crate::cpu::team::map(blocks, block)
         } else {
-            dx.par_chunks_mut((per * d).max(1)).enumerate().map(block).collect()
+            blocks.into_iter().map(block).collect()
         };
         layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, d, need_w, need_b)
     })
 }
 
-/// Rows per block of the layer-norm backward: one block per pool thread, or all the rows in
+/// Rows per block of the layer-norm forward and backward: one block per pool thread, or all the rows in
 /// one block (run in the calling thread) when the input is too small to be worth the pool.
 fn rows_per_block(rows: usize, numel: usize) -> usize {
     if numel < PAR_THRESHOLD {

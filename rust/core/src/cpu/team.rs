@@ -169,6 +169,21 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     }
 }
 
+/// `f` of every item, in order: two items split between this thread and the resident (see
+/// `join`), any other count through rayon.
+pub(crate) fn map<T: Send, R: Send, F: Fn(T) -> R + Sync + Send>(items: Vec<T>, f: F) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
+        let mut it = items.into_iter();
+        let (a, b) = (it.next().expect("two"), it.next().expect("two"));
+        let (mut ra, mut rb) = (None, None);
+        join(|| ra = Some(f(a)), || rb = Some(f(b)));
+        ra.into_iter().chain(rb).collect()
+    } else {
+        items.into_par_iter().map(f).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::join;

@@ -8,8 +8,6 @@
 //! recomputes the probabilities from the saved log-sum-exp. Both are compiled per SIMD level
 //! (`multiversion!`).
 
-use rayon::prelude::*;
-
 use super::lanes::SendPtr;
 use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
@@ -399,12 +397,11 @@ pub(super) fn transposed_heads<T: Copy + Default + Send + Sync>(
     let stride = padded_keys(s);
     let mut out = vec![T::default(); heads * e * stride];
     if stride > 0 && e > 0 {
-        out.par_chunks_mut(e * stride)
-            .enumerate()
-            .for_each(|(h, o)| {
-                let (kh, ks) = k.head(h);
-                transpose_head_simd(kh, (s, e, ks), stride, o)
-            });
+        let heads: Vec<_> = out.chunks_mut(e * stride).enumerate().collect();
+        crate::cpu::team::for_each_halves(heads, |(h, o)| {
+            let (kh, ks) = k.head(h);
+            transpose_head_simd(kh, (s, e, ks), stride, o)
+        });
     }
     out
 }
@@ -640,7 +637,8 @@ fn forward_typed<T: Float>(
                     .map(move |(c, l)| (bh, c * QB, l))
             })
             .collect();
-        tasks.into_par_iter().for_each(|(bh, i0, lse)| {
+        // Halves of the heads on the team's two threads (or rayon's).
+        crate::cpu::team::for_each_halves(tasks, |(bh, i0, lse)| {
             let dst = &dst;
             let (b, h) = (bh / sp.hq, bh % sp.hq);
             let kh = b * sp.hk + h / sp.group();
@@ -887,7 +885,7 @@ fn backward_typed<T: Float>(
         transposed_heads(&v, kv_heads, sp.s, sp.ev),
     );
     let (kt_len, vt_len) = (sp.e * padded_keys(sp.s), sp.ev * padded_keys(sp.s));
-    (0..kv_heads).into_par_iter().for_each(|kh| {
+    crate::cpu::team::for_each_halves((0..kv_heads).collect(), |kh| {
         let dst = &dst;
         let b = kh / sp.hk;
         let (mut dqs, mut dks, mut dvs) = (

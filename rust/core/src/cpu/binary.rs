@@ -7,7 +7,6 @@ use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Float, Result, Tensor};
 use half::bf16;
-use rayon::prelude::*;
 
 /// Elements above which an in-place update is split over the threads.
 const PAR_INPLACE: usize = 1 << 16;
@@ -60,7 +59,8 @@ pub(crate) fn binary_inplace(
         let alpha = T::from_f64(alpha);
         if n >= PAR_INPLACE {
             let chunk = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(4096);
-            d.par_chunks_mut(chunk).enumerate().for_each(|(i, dc)| {
+            let chunks: Vec<_> = d.chunks_mut(chunk).enumerate().collect();
+            crate::cpu::team::for_each_halves(chunks, |(i, dc)| {
                 let oc = if scalar { &o[..] } else { &o[i * chunk..i * chunk + dc.len()] };
                 inplace_run(dc, oc, op, alpha);
             });

@@ -8,7 +8,6 @@ use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
 use crate::{bail, DType, Element, Float, Result, Tensor};
-use rayon::prelude::*;
 
 /// Logits above which the rows are split over the threads.
 const PAR_ELEMS: usize = 1 << 15;
@@ -219,11 +218,12 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
         // No classes: every log-sum-exp is -inf (an empty sum).
         lse.iter_mut().for_each(|l| *l = T::NEG_INF);
     } else if n * c >= PAR_ELEMS {
-        probs
-            .par_chunks_mut(c)
-            .zip(lse.par_iter_mut())
+        let rows: Vec<_> = probs
+            .chunks_mut(c)
+            .zip(lse.iter_mut())
             .enumerate()
-            .for_each(row);
+            .collect();
+        crate::cpu::team::for_each_halves(rows, row);
     } else {
         probs
             .chunks_mut(c)

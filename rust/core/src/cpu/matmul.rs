@@ -61,7 +61,8 @@ fn repitched<T: Element>(
     };
     let slots = &mut padded.spare_capacity_mut()[..n * pitch];
     if n * k >= 1 << 18 {
-        slots.par_chunks_mut(pitch).enumerate().for_each(copy);
+        let cols: Vec<_> = slots.chunks_mut(pitch).enumerate().collect();
+        crate::cpu::team::for_each_halves(cols, copy);
     } else {
         slots.chunks_mut(pitch).enumerate().for_each(copy);
     }

@@ -7,7 +7,6 @@ use crate::optim::{
     AdagradConfig, AdamConfig, AdamTensors, RmspropConfig, RmspropState, SgdConfig,
 };
 use crate::{Float, Result, Tensor};
-use rayon::prelude::*;
 
 /// Runs `$body` with `$T` the parameter `$p`'s float type and `$gd` the gradient `$g`'s
 /// elements in it (converted and made contiguous first when needed): how every update starts.
@@ -277,20 +276,30 @@ fn adam_update<T: Float>(p: &mut [T], g: &[T], moments: Moments<'_, T>, c: &Adam
         adam_chunk(p, g, m, v, vmax, &k)
     };
     if p.len() >= PAR_MIN {
+        // Chunks in two halves on the team (or rayon's threads): no wake-up per step.
+        use crate::cpu::team::for_each_halves;
         match vmax {
-            Some(vm) => p
-                .par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .zip(vm.par_chunks_mut(CHUNK))
-                .for_each(|((((p, g), m), v), vm)| kernel(p, g, m, v, Some(vm))),
-            None => p
-                .par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .for_each(|(((p, g), m), v)| kernel(p, g, m, v, None)),
+            Some(vm) => {
+                let chunks: Vec<_> = p
+                    .chunks_mut(CHUNK)
+                    .zip(g.chunks(CHUNK))
+                    .zip(m.chunks_mut(CHUNK))
+                    .zip(v.chunks_mut(CHUNK))
+                    .zip(vm.chunks_mut(CHUNK))
+                    .collect();
+                for_each_halves(chunks, |((((p, g), m), v), vm)| {
+                    kernel(p, g, m, v, Some(vm))
+                })
+            }
+            None => {
+                let chunks: Vec<_> = p
+                    .chunks_mut(CHUNK)
+                    .zip(g.chunks(CHUNK))
+                    .zip(m.chunks_mut(CHUNK))
+                    .zip(v.chunks_mut(CHUNK))
+                    .collect();
+                for_each_halves(chunks, |(((p, g), m), v)| kernel(p, g, m, v, None))
+            }
         }
     } else {
         kernel(p, g, m, v, vmax);

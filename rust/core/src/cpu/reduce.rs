@@ -199,9 +199,8 @@ fn sum_leading<S: Computes>(x: &[S], r: usize, inner: usize) -> Vec<S::As> {
     let threads = rayon::current_num_threads().max(1);
     if r * inner >= PAR_THRESHOLD && inner >= 32 * threads {
         let per = inner.div_ceil(threads).next_multiple_of(16);
-        out.par_chunks_mut(per)
-            .enumerate()
-            .for_each(|(i, o)| sum_columns(x, inner1, i * per, o));
+        let parts: Vec<_> = out.chunks_mut(per).enumerate().collect();
+        crate::cpu::team::for_each_halves(parts, |(i, o)| sum_columns(x, inner1, i * per, o));
     } else {
         sum_columns(x, inner1, 0, &mut out);
     }

@@ -79,7 +79,8 @@ pub(super) fn each_row<T: Float>(
     };
     let slots = &mut out.spare_capacity_mut()[..len];
     if len >= PAR_ELEMS && len / n > 1 {
-        slots.par_chunks_mut(n).enumerate().for_each(row);
+        let rows: Vec<_> = slots.chunks_mut(n).enumerate().collect();
+        crate::cpu::team::for_each_halves(rows, row);
     } else {
         slots.chunks_mut(n).enumerate().for_each(row);
     }

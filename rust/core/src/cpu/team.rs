@@ -169,6 +169,21 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     }
 }
 
+/// Runs `f` on every item: with two threads, the first half of the items here and the second
+/// on the resident (see `join`; for items of about equal cost), else through rayon.
+pub(crate) fn for_each_halves<T: Send, F: Fn(T) + Sync + Send>(mut items: Vec<T>, f: F) {
+    use rayon::prelude::*;
+    if items.len() >= 2 && rayon::current_num_threads() == 2 && enabled() {
+        let second = items.split_off(items.len() / 2);
+        join(
+            || items.into_iter().for_each(&f),
+            || second.into_iter().for_each(&f),
+        );
+    } else {
+        items.into_par_iter().for_each(f);
+    }
+}
+
 /// `f` of every item, in order: two items split between this thread and the resident (see
 /// `join`), any other count through rayon.
 pub(crate) fn map<T: Send, R: Send, F: Fn(T) -> R + Sync + Send>(items: Vec<T>, f: F) -> Vec<R> {

@@ -392,11 +392,7 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
     crate::with_float!(x.dtype(), T => {
         let o: Vec<T> = match bias {
             Some(b) => {
-                let bv = b.data::<T>()?;
-                let mut o = Vec::with_capacity(rows * out_f);
-                for _ in 0..rows {
-                    o.extend_from_slice(&bv);
-                }
+                let mut o = seeded_rows(&b.data::<T>()?, rows);
                 batched_gemm(x, x.layout(), weight, &wl, as_slots(&mut o), rows, out_f, in_f, true);
                 o
             }
@@ -404,6 +400,34 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
         };
         Tensor::from_vec(o, &[rows, out_f])
     })
+}
+
+/// `rows` copies of the bias `bv`, the sums a linear's GEMM accumulates into. A large output is
+/// written by the team's two threads, each the half of the rows its GEMM half then computes.
+fn seeded_rows<T: Element>(bv: &[T], rows: usize) -> Vec<T> {
+    let n = rows * bv.len();
+    let mut o: Vec<T> = Vec::with_capacity(n);
+    if n == 0 {
+        return o;
+    }
+    let fill = |blk: &mut [MaybeUninit<T>]| {
+        for r in blk.chunks_exact_mut(bv.len()) {
+            // SAFETY: `r` holds exactly `bv.len()` slots, and `bv` is not inside `o`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bv.as_ptr(), r.as_mut_ptr().cast::<T>(), bv.len())
+            };
+        }
+    };
+    let slots = &mut o.spare_capacity_mut()[..n];
+    if n >= 1 << 16 {
+        let blocks: Vec<_> = slots.chunks_mut(16 * bv.len()).collect();
+        crate::cpu::team::for_each_halves(blocks, fill);
+    } else {
+        fill(slots);
+    }
+    // SAFETY: every row of `n` slots was written.
+    unsafe { o.set_len(n) };
+    o
 }
 
 /// bfloat16 `x @ weight.T + bias`, summed in float32 with the bias and rounded once: the bias

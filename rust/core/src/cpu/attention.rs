@@ -30,17 +30,7 @@ fn lanes_tree<T: Float>(x: &[T; KB], f: impl Fn(T, T) -> T) -> T {
             a[t] = f(a[t], c[t]);
         }
     }
-    // Written out: a loop over the widths stayed a loop, with its stores and reloads.
-    for t in 0..8 {
-        a[t] = f(a[t], a[t + 8]);
-    }
-    for t in 0..4 {
-        a[t] = f(a[t], a[t + 4]);
-    }
-    for t in 0..2 {
-        a[t] = f(a[t], a[t + 2]);
-    }
-    f(a[0], a[1])
+    super::lanes::fold_lanes(a, f)
 }
 
 /// The largest of the `KB` lanes.
@@ -129,6 +119,33 @@ struct Head<'a, T> {
     /// The head's keys transposed (`transposed_heads`), so key tiles are read in place.
     kt: &'a [T],
     at: HeadAt,
+}
+
+impl<'a, T> Head<'a, T> {
+    /// Query head `bh` from its row `i0` on, with the key/value head it reads (grouped queries
+    /// share one) and that head's transposed keys out of `kts` (`transposed_heads`).
+    fn of(
+        sp: &AttentionSpec,
+        [q, k, v]: [&HeadView<'a, T>; 3],
+        bh: usize,
+        i0: usize,
+        kts: &'a [T],
+    ) -> Self {
+        let (b, h) = (bh / sp.hq, bh % sp.hq);
+        let kh = b * sp.hk + h / sp.group();
+        let kt_len = sp.e * padded_keys(sp.s);
+        let ((qh, qs), (k, ks), (v, vs)) = (q.head(bh), k.head(kh), v.head(kh));
+        Head {
+            q: &qh[(i0 * qs).min(qh.len())..],
+            k,
+            v,
+            qs,
+            ks,
+            vs,
+            kt: &kts[kh * kt_len..(kh + 1) * kt_len],
+            at: HeadAt::new(sp, b, h),
+        }
+    }
 }
 
 /// Query rows whose scores one `tile_dots_rows` call computes (4 x `KB` accumulators fill 16
@@ -626,7 +643,6 @@ fn forward_typed<T: Float>(
     let mut lse = vec![T::NEG_INF; heads * sp.l];
     if n > 0 {
         let kts = transposed_heads(&k, sp.b * sp.hk, sp.s, sp.e);
-        let kt_len = sp.e * padded_keys(sp.s);
         let dst = SendPtr(out.as_mut_ptr());
         let tasks: Vec<(usize, usize, &mut [T])> = lse
             .chunks_mut(sp.l)
@@ -640,19 +656,7 @@ fn forward_typed<T: Float>(
         // Halves of the heads on the team's two threads (or rayon's).
         crate::cpu::team::for_each_halves(tasks, |(bh, i0, lse)| {
             let dst = &dst;
-            let (b, h) = (bh / sp.hq, bh % sp.hq);
-            let kh = b * sp.hk + h / sp.group();
-            let ((qh, qs), (kr, ks), (vr, vs)) = (q.head(bh), k.head(kh), v.head(kh));
-            let head = Head {
-                q: &qh[(i0 * qs).min(qh.len())..],
-                k: kr,
-                v: vr,
-                qs,
-                ks,
-                vs,
-                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                at: HeadAt::new(sp, b, h),
-            };
+            let head = Head::of(sp, [&q, &k, &v], bh, i0, &kts);
             let mut acc = vec![T::zero(); lse.len() * sp.ev];
             forward_rows_simd(sp, &head, md, i0, &mut acc, lse);
             // SAFETY: `out` holds every head's `l` rows; this task alone has rows `i0..` of
@@ -884,29 +888,18 @@ fn backward_typed<T: Float>(
         transposed_heads(&k, kv_heads, sp.s, sp.e),
         transposed_heads(&v, kv_heads, sp.s, sp.ev),
     );
-    let (kt_len, vt_len) = (sp.e * padded_keys(sp.s), sp.ev * padded_keys(sp.s));
+    let vt_len = sp.ev * padded_keys(sp.s);
     crate::cpu::team::for_each_halves((0..kv_heads).collect(), |kh| {
         let dst = &dst;
-        let b = kh / sp.hk;
         let (mut dqs, mut dks, mut dvs) = (
             vec![T::zero(); grp * lq],
             vec![T::zero(); lk],
             vec![T::zero(); lv],
         );
-        let ((kr, ks), (vr, vs)) = (k.head(kh), v.head(kh));
         for r in 0..grp {
             let bh = kh * grp + r;
-            let ((qh, qs), (oh, os), (gh, gs)) = (q.head(bh), o.head(bh), gr.head(bh));
-            let head = Head {
-                q: qh,
-                k: kr,
-                v: vr,
-                qs,
-                ks,
-                vs,
-                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                at: HeadAt::new(sp, b, bh % sp.hq),
-            };
+            let ((oh, os), (gh, gs)) = (o.head(bh), gr.head(bh));
+            let head = Head::of(sp, [&q, &k, &v], bh, 0, &kts);
             let lse = &ld[bh * sp.l..(bh + 1) * sp.l];
             let vt = &vts[kh * vt_len..(kh + 1) * vt_len];
             let st = HeadGrad {

@@ -15,7 +15,6 @@
 //! rounded once. Without AVX512-BF16 the operands widen to float32 and `attention.rs` runs.
 
 use half::bf16;
-use rayon::prelude::*;
 
 use super::attention::{
     online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, HeadView,
@@ -400,25 +399,25 @@ fn forward_native(
         let kv_heads = sp.b * sp.hk;
         let kts = pair_transposed(&kd, kv_heads, sp.s, sp.e);
         let lv = sp.s * sp.ev;
-        let vs: Vec<Vec<u32>> = (0..kv_heads)
-            .into_par_iter()
-            .map(|h| interleaved(&vd[h * lv..(h + 1) * lv], sp.s, sp.ev))
-            .collect();
+        let mut vs: Vec<Vec<u32>> = vec![Vec::new(); kv_heads];
+        let slots: Vec<_> = vs.iter_mut().enumerate().collect();
+        crate::cpu::team::for_each_halves(slots, |(h, slot)| {
+            *slot = interleaved(&vd[h * lv..(h + 1) * lv], sp.s, sp.ev);
+        });
         let kt_len = sp.e.div_ceil(2) * padded_keys(sp.s);
-        row_tasks(sp, &mut out, &mut lse)
-            .into_par_iter()
-            .for_each(|t| {
-                let (kh, rows) = (t.kh, t.lse.len());
-                let qrows = &qd[(t.bh * sp.l + t.i0) * sp.e..(t.bh * sp.l + t.i0 + rows) * sp.e];
-                let head = PairedHead {
-                    kt: &kts[kh * kt_len..(kh + 1) * kt_len],
-                    x: &vs[kh],
-                    at: t.at,
-                };
-                let q = row_pairs(qrows, rows, sp.e, RB);
-                // SAFETY: `available()`.
-                unsafe { forward_rows(sp, &q, &head, md, t.i0, t.out, t.lse) };
-            });
+        // Halves of the tasks on the team's two threads (or rayon's), as the float32 kernels.
+        crate::cpu::team::for_each_halves(row_tasks(sp, &mut out, &mut lse), |t| {
+            let (kh, rows) = (t.kh, t.lse.len());
+            let qrows = &qd[(t.bh * sp.l + t.i0) * sp.e..(t.bh * sp.l + t.i0 + rows) * sp.e];
+            let head = PairedHead {
+                kt: &kts[kh * kt_len..(kh + 1) * kt_len],
+                x: &vs[kh],
+                at: t.at,
+            };
+            let q = row_pairs(qrows, rows, sp.e, RB);
+            // SAFETY: `available()`.
+            unsafe { forward_rows(sp, &q, &head, md, t.i0, t.out, t.lse) };
+        });
     }
     Ok((
         Tensor::from_vec(out, &[sp.b, sp.hq, sp.l, sp.ev])?,
@@ -562,7 +561,7 @@ fn backward_native(
         .enumerate()
         .collect();
     let (qd, kd, od, gd, ld) = (&*qd, &*kd, &*od, &*gd, &*ld);
-    tasks.into_par_iter().for_each(|(kh, ((dqs, dks), dvs))| {
+    crate::cpu::team::for_each_halves(tasks, |(kh, ((dqs, dks), dvs))| {
         let b = kh / sp.hk;
         let keys = interleaved(&kd[kh * lk..(kh + 1) * lk], sp.s, sp.e);
         for r in 0..grp {

@@ -14,7 +14,6 @@
 //! kernel `gemm` returns `false` and `matmul` widens to float32.
 
 use half::bf16;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Rows and columns of the `c` block one kernel call computes (2 x 2 tiles of 16 x 16).
@@ -100,7 +99,8 @@ fn fill_chunks<F: Fn((usize, &mut [bf16])) + Sync>(
     fill: F,
 ) {
     if big {
-        out.par_chunks_mut(chunk.max(1)).enumerate().for_each(&fill);
+        let chunks: Vec<_> = out.chunks_mut(chunk.max(1)).enumerate().collect();
+        crate::cpu::team::for_each_halves(chunks, &fill);
     } else {
         out.chunks_mut(chunk.max(1)).enumerate().for_each(&fill);
     }
@@ -625,9 +625,9 @@ fn gemm_with(
     let threads = crate::threads::get();
     if m * n * k >= PAR_WORK && threads > 1 && p.m > BLOCK {
         let per = (p.m / BLOCK).div_ceil(threads) * BLOCK;
-        dst.par_chunks_mut(per * n)
-            .enumerate()
-            .for_each(|(i, chunk)| run(i * per, chunk));
+        // One block of rows per thread: on the team's two threads (no pool wake-up), or rayon.
+        let blocks: Vec<_> = dst.chunks_mut(per * n).enumerate().collect();
+        crate::cpu::team::for_each(blocks, |(i, chunk)| run(i * per, chunk));
     } else {
         run(0, dst);
     }

@@ -31,7 +31,7 @@ pub(super) fn lane_fold<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T 
 /// The lanes folded pairwise (8, 4, 2, 1): vector shuffles, where folding them one by one was
 /// a chain of 16 dependent scalar steps (as long as the whole loop over a 128-wide row).
 #[inline(always)]
-fn fold_lanes<T: Copy>(mut a: [T; LANES], f: impl Fn(T, T) -> T) -> T {
+pub(super) fn fold_lanes<T: Copy>(mut a: [T; LANES], f: impl Fn(T, T) -> T) -> T {
     for t in 0..8 {
         a[t] = f(a[t], a[t + 8]);
     }

@@ -98,7 +98,7 @@ crate::multiversion!(fn ln_forward_row<T>(row: &[T], w: Option<&[T]>, b: Option<
 crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], dw: &mut [T], db: &mut [T]) where [T: Float] => ln_backward_row_body);
 
 /// Block `b` of the forward's rows: its outputs and its rows' `(mean, rstd)`.
-type RowBlock<'a, T> = (usize, (&'a mut [T], &'a mut [(T, T)]));
+type RowBlock<'a, T, S = T> = (usize, (&'a mut [T], &'a mut [(S, S)]));
 
 pub(super) fn layer_norm_forward(
     input: &Tensor,
@@ -197,17 +197,23 @@ fn layer_norm_forward_bf16(
         *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
         narrow_row(res, o);
     };
-    if x.numel() < PAR_THRESHOLD {
+    // One block of rows per thread, each with its scratch (see `layer_norm_forward`).
+    let per = rows_per_block(rows, x.numel());
+    let block = |(b, (ob, sb)): RowBlock<'_, bf16, f32>| {
         let mut scratch = Vec::new();
-        out.chunks_mut(d.max(1))
-            .zip(stats.iter_mut())
-            .enumerate()
-            .for_each(|item| row(&mut scratch, item));
+        for (i, item) in ob.chunks_mut(d.max(1)).zip(sb.iter_mut()).enumerate() {
+            row(&mut scratch, (b * per + i, item));
+        }
+    };
+    let blocks: Vec<_> = out
+        .chunks_mut((per * d).max(1))
+        .zip(stats.chunks_mut(per))
+        .enumerate()
+        .collect();
+    if blocks.len() > 1 {
+        crate::cpu::team::for_each(blocks, block);
     } else {
-        out.par_chunks_mut(d.max(1))
-            .zip(stats.par_iter_mut())
-            .enumerate()
-            .for_each_init(Vec::new, row);
+        blocks.into_iter().for_each(block);
     }
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok(NormForward {
@@ -249,16 +255,11 @@ fn layer_norm_backward_bf16(
         }
         (dw, db)
     };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = if per >= rows {
-        dx.chunks_mut((per * d).max(1))
-            .enumerate()
-            .map(block)
-            .collect()
+    let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if blocks.len() > 1 {
+        crate::cpu::team::map(blocks, block)
     } else {
-        dx.par_chunks_mut((per * d).max(1))
-            .enumerate()
-            .map(block)
-            .collect()
+        blocks.into_iter().map(block).collect()
     };
     layer_norm_grads(
         Tensor::from_vec(dx, x.shape())?,

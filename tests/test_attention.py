@@ -136,7 +136,7 @@ def test_heads_split_from_one_projection_are_read_in_place(causal: bool) -> None
     np.testing.assert_allclose(out.numpy(), reference(qn, kn, vn, causal=causal), atol=1e-12)
     # The output is laid out as the queries are, so merging the heads back is a free view.
     assert out.transpose(1, 2).is_contiguous()
-    assert tuple(out.transpose(1, 2).reshape(2, 70, 12).shape) == (2, 70, 12)
+    assert tuple(out.transpose(1, 2).view(2, 70, 12).shape) == (2, 70, 12)
 
 
 def test_gradcheck_through_heads_split_from_one_projection() -> None:

@@ -9,6 +9,8 @@
 pub mod trig;
 pub use trig::{cos_f32, sin_f32, tan_f32};
 
+use crate::Float;
+
 /// `e^x`: Cephes' `expf` (reduction by ln 2 in two parts, then `exp_reduced`).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
@@ -24,12 +26,12 @@ pub fn exp_f32_with<const FUSED: bool>(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5 * 2^23 (no `floor`: on the baseline target
     // that is a libm call, which would cost more than the whole polynomial).
     const ROUND: f32 = 12_582_912.0;
-    let t = madd::<FUSED>(xc, std::f32::consts::LOG2_E, ROUND);
+    let t = xc.madd::<FUSED>(std::f32::consts::LOG2_E, ROUND);
     let n = t - ROUND;
     // The integer `n` from the rounded sum's low mantissa bits: `as i32` saturates and maps
     // NaN to 0, which compilers scalarise; this stays in vector registers.
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let r = madd::<FUSED>(n, 2.121_944_4e-4, madd::<FUSED>(-n, 0.693_359_4, xc));
+    let r = n.madd::<FUSED>(2.121_944_4e-4, (-n).madd::<FUSED>(0.693_359_4, xc));
     exp_edges(x, exp_reduced::<FUSED>(r, ni), 88.722_84, -103.972_08)
 }
 
@@ -51,16 +53,6 @@ pub fn erf_f64_with<const FUSED: bool>(x: f64) -> f64 {
     crate::ops::special::erf(x)
 }
 
-/// `a * b + c`: one FMA when `FUSED`, a multiply and an add otherwise (never a libm call).
-#[inline(always)]
-pub(crate) fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
-
 /// `scaled`, unless `x` is past the overflow (inf) or underflow (0) threshold, or NaN.
 #[inline(always)]
 fn exp_edges(x: f32, scaled: f32, overflow: f32, underflow: f32) -> f32 {
@@ -80,12 +72,12 @@ fn exp_edges(x: f32, scaled: f32, overflow: f32, underflow: f32) -> f32 {
 #[inline(always)]
 fn exp_reduced<const FUSED: bool>(r: f32, n: i32) -> f32 {
     let mut p = 1.987_569_1e-4_f32;
-    p = madd::<FUSED>(p, r, 1.398_199_9e-3);
-    p = madd::<FUSED>(p, r, 8.333_452e-3);
-    p = madd::<FUSED>(p, r, 4.166_579_6e-2);
-    p = madd::<FUSED>(p, r, 0.166_666_65);
-    p = madd::<FUSED>(p, r, 0.5);
-    let y = madd::<FUSED>(p * r, r, r) + 1.0;
+    p = p.madd::<FUSED>(r, 1.398_199_9e-3);
+    p = p.madd::<FUSED>(r, 8.333_452e-3);
+    p = p.madd::<FUSED>(r, 4.166_579_6e-2);
+    p = p.madd::<FUSED>(r, 0.166_666_65);
+    p = p.madd::<FUSED>(r, 0.5);
+    let y = (p * r).madd::<FUSED>(r, r) + 1.0;
     let (n1, n2) = (n >> 1, n.wrapping_sub(n >> 1));
     y * pow2(n1) * pow2(n2)
 }
@@ -107,11 +99,11 @@ pub fn tanh_f32(x: f32) -> f32 {
 pub fn tanh_f32_with<const FUSED: bool>(x: f32) -> f32 {
     let z = x * x;
     let mut p = -5.704_988_7e-3_f32;
-    p = madd::<FUSED>(p, z, 2.063_908_9e-2);
-    p = madd::<FUSED>(p, z, -5.373_971_6e-2);
-    p = madd::<FUSED>(p, z, 0.133_314_42);
-    p = madd::<FUSED>(p, z, -0.333_332_82);
-    let small = madd::<FUSED>(p * z, x, x).copysign(x);
+    p = p.madd::<FUSED>(z, 2.063_908_9e-2);
+    p = p.madd::<FUSED>(z, -5.373_971_6e-2);
+    p = p.madd::<FUSED>(z, 0.133_314_42);
+    p = p.madd::<FUSED>(z, -0.333_332_82);
+    let small = (p * z).madd::<FUSED>(x, x).copysign(x);
     let a = x.abs();
     let large = (1.0 - 2.0 / (exp_f32_with::<FUSED>(2.0 * a) + 1.0)).copysign(x);
     if a < 0.625 {
@@ -132,21 +124,23 @@ pub fn erf_f32(x: f32) -> f32 {
 pub fn erf_f32_with<const FUSED: bool>(x: f32) -> f32 {
     let z = x * x;
     let mut p = 7.853_861_4e-5_f32;
-    p = madd::<FUSED>(p, z, -8.010_193_6e-4);
-    p = madd::<FUSED>(p, z, 5.188_327_7e-3);
-    p = madd::<FUSED>(p, z, -2.685_381_2e-2);
-    p = madd::<FUSED>(p, z, 0.112_835_85);
-    p = madd::<FUSED>(p, z, -0.376_126_26);
-    p = madd::<FUSED>(p, z, std::f32::consts::FRAC_2_SQRT_PI);
+    p = p.madd::<FUSED>(z, -8.010_193_6e-4);
+    p = p.madd::<FUSED>(z, 5.188_327_7e-3);
+    p = p.madd::<FUSED>(z, -2.685_381_2e-2);
+    p = p.madd::<FUSED>(z, 0.112_835_85);
+    p = p.madd::<FUSED>(z, -0.376_126_26);
+    p = p.madd::<FUSED>(z, std::f32::consts::FRAC_2_SQRT_PI);
     let small = x * p;
     let a = x.abs();
-    let t = 1.0 / madd::<FUSED>(0.327_591_1, a, 1.0);
+    let t = 1.0 / 0.327_591_1_f32.madd::<FUSED>(a, 1.0);
     let mut q = 1.061_405_4_f32;
-    q = madd::<FUSED>(q, t, -1.453_152_1);
-    q = madd::<FUSED>(q, t, 1.421_413_7);
-    q = madd::<FUSED>(q, t, -0.284_496_74);
-    q = madd::<FUSED>(q, t, 0.254_829_6);
-    let large = madd::<FUSED>(-(q * t), exp_f32_with::<FUSED>(-z), 1.0).copysign(x);
+    q = q.madd::<FUSED>(t, -1.453_152_1);
+    q = q.madd::<FUSED>(t, 1.421_413_7);
+    q = q.madd::<FUSED>(t, -0.284_496_74);
+    q = q.madd::<FUSED>(t, 0.254_829_6);
+    let large = (-(q * t))
+        .madd::<FUSED>(exp_f32_with::<FUSED>(-z), 1.0)
+        .copysign(x);
     if a < 1.0 {
         small
     } else if x.is_nan() {

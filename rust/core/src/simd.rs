@@ -32,17 +32,21 @@ pub(crate) fn level() -> u8 {
     l
 }
 
-/// Whether `multiversion!` runs its FMA levels here (`Float::madd`'s `FUSED`): the dispatch
-/// runs fused code exactly when this holds.
+/// Whether the baseline compilation of a `fused` kernel has FMA anyway: targets built with it
+/// (aarch64 always has it).
+pub(crate) const BASELINE_FUSED: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+
+/// Whether `multiversion!` runs fused code here (`Float::madd`'s `FUSED`): at the AVX levels,
+/// or where the baseline has FMA.
 #[inline(always)]
 pub(crate) fn fused() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        level() >= 1
+        BASELINE_FUSED || level() >= 1
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        cfg!(any(target_arch = "aarch64", target_feature = "fma"))
+        BASELINE_FUSED
     }
 }
 
@@ -67,17 +71,18 @@ pub fn simd_level() -> &'static str {
 /// always compiled for each level.
 #[macro_export]
 macro_rules! multiversion {
-    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident) => {
+    // The three compilations, `$fma` called at the AVX levels and `$base` on the baseline.
+    (@levels $vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? where [$($bounds:tt)*] fma: [$($fma:tt)*] base: [$($base:tt)*]) => {
         $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
                 unsafe fn v4<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
-                    $inner($($arg),*)
+                    $($fma)*($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn v3<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
-                    $inner($($arg),*)
+                    $($fma)*($($arg),*)
                 }
                 match $crate::simd::level() {
                     // SAFETY: `level` checked that the CPU has these features.
@@ -87,33 +92,17 @@ macro_rules! multiversion {
                     _ => {}
                 }
             }
-            $inner($($arg),*)
+            $($base)*($($arg),*)
         }
     };
+    ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident) => {
+        $crate::multiversion!(@levels $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where [$($bounds)*] fma: [$inner] base: [$inner]);
+    };
     // `=> inner fused`: `inner` takes a last `const FUSED: bool` (see `Float::madd`), true at
-    // the levels with FMA (and on targets built with it, e.g. aarch64), false on the baseline.
+    // the levels with FMA and `BASELINE_FUSED` on the baseline.
     ($vis:vis fn $name:ident<$($gen:ident),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? where [$($bounds:tt)*] => $inner:ident fused) => {
-        $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn v4<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
-                    $inner::<$($gen,)* true>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3<$($gen),*>($($arg: $ty),*) $(-> $ret)? where $($bounds)* {
-                    $inner::<$($gen,)* true>($($arg),*)
-                }
-                match $crate::simd::level() {
-                    // SAFETY: `level` checked that the CPU has these features.
-                    2 => return unsafe { v4($($arg),*) },
-                    // SAFETY: as above.
-                    1 => return unsafe { v3($($arg),*) },
-                    _ => {}
-                }
-            }
-            $inner::<$($gen,)* { cfg!(any(target_arch = "aarch64", target_feature = "fma")) }>($($arg),*)
-        }
+        $crate::multiversion!(@levels $vis fn $name<$($gen),*>($($arg: $ty),*) $(-> $ret)? where [$($bounds)*]
+            fma: [$inner::<$($gen,)* true>] base: [$inner::<$($gen,)* { $crate::simd::BASELINE_FUSED }>]);
     };
 }
 

@@ -128,11 +128,7 @@ pub(super) fn layer_norm_forward(
             }
         };
         let blocks: Vec<_> = out.chunks_mut((per * d).max(1)).zip(stats.chunks_mut(per)).enumerate().collect();
-        if blocks.len() > 1 {
-            crate::cpu::team::for_each(blocks, block);
-        } else {
-            blocks.into_iter().for_each(block);
-        }
+        crate::cpu::team::for_each(blocks, block);
         let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
         (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
     });
@@ -210,11 +206,7 @@ fn layer_norm_forward_bf16(
         .zip(stats.chunks_mut(per))
         .enumerate()
         .collect();
-    if blocks.len() > 1 {
-        crate::cpu::team::for_each(blocks, block);
-    } else {
-        blocks.into_iter().for_each(block);
-    }
+    crate::cpu::team::for_each(blocks, block);
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok(NormForward {
         y: Tensor::from_vec(out, x.shape())?,
@@ -256,11 +248,7 @@ fn layer_norm_backward_bf16(
         (dw, db)
     };
     let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = if blocks.len() > 1 {
-        crate::cpu::team::map(blocks, block)
-    } else {
-        blocks.into_iter().map(block).collect()
-    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = crate::cpu::team::map(blocks, block);
     layer_norm_grads(
         Tensor::from_vec(dx, x.shape())?,
         &partials,
@@ -302,17 +290,14 @@ pub(super) fn layer_norm_backward(
             (dw, db)
         };
         let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
-        let partials: Vec<(Vec<T>, Vec<T>)> = if blocks.len() > 1 {
-            crate::cpu::team::map(blocks, block)
-        } else {
-            blocks.into_iter().map(block).collect()
-        };
+        let partials: Vec<(Vec<T>, Vec<T>)> = crate::cpu::team::map(blocks, block);
         layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, d, need_w, need_b)
     })
 }
 
-/// Rows per block of the layer-norm forward and backward: one block per pool thread, or all the rows in
-/// one block (run in the calling thread) when the input is too small to be worth the pool.
+/// Rows per block of the layer-norm forward and backward: one block per pool thread, or all
+/// the rows in one block (run in the calling thread) when the input is too small to be worth
+/// the pool.
 fn rows_per_block(rows: usize, numel: usize) -> usize {
     if numel < PAR_THRESHOLD {
         return rows.max(1);

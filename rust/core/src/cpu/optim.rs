@@ -276,31 +276,20 @@ fn adam_update<T: Float>(p: &mut [T], g: &[T], moments: Moments<'_, T>, c: &Adam
         adam_chunk(p, g, m, v, vmax, &k)
     };
     if p.len() >= PAR_MIN {
-        // Chunks in two halves on the team (or rayon's threads): no wake-up per step.
-        use crate::cpu::team::for_each_halves;
-        match vmax {
-            Some(vm) => {
-                let chunks: Vec<_> = p
-                    .chunks_mut(CHUNK)
-                    .zip(g.chunks(CHUNK))
-                    .zip(m.chunks_mut(CHUNK))
-                    .zip(v.chunks_mut(CHUNK))
-                    .zip(vm.chunks_mut(CHUNK))
-                    .collect();
-                for_each_halves(chunks, |((((p, g), m), v), vm)| {
-                    kernel(p, g, m, v, Some(vm))
-                })
-            }
-            None => {
-                let chunks: Vec<_> = p
-                    .chunks_mut(CHUNK)
-                    .zip(g.chunks(CHUNK))
-                    .zip(m.chunks_mut(CHUNK))
-                    .zip(v.chunks_mut(CHUNK))
-                    .collect();
-                for_each_halves(chunks, |(((p, g), m), v)| kernel(p, g, m, v, None))
-            }
-        }
+        // Chunks in two halves on the team (or rayon's threads): no wake-up per step. Without
+        // AMSGrad's `vmax`, each chunk gets `None` for it.
+        let vmaxes = vmax
+            .into_iter()
+            .flat_map(|vm| vm.chunks_mut(CHUNK).map(Some))
+            .chain(std::iter::repeat_with(|| None));
+        let chunks: Vec<_> = p
+            .chunks_mut(CHUNK)
+            .zip(g.chunks(CHUNK))
+            .zip(m.chunks_mut(CHUNK))
+            .zip(v.chunks_mut(CHUNK))
+            .zip(vmaxes)
+            .collect();
+        crate::cpu::team::for_each_halves(chunks, |((((p, g), m), v), vm)| kernel(p, g, m, v, vm));
     } else {
         kernel(p, g, m, v, vmax);
     }

@@ -156,11 +156,13 @@ pub(crate) fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
     }
 }
 
-/// Runs `f` on every item: two items split between this thread and the resident (see
-/// `join`), any other count through rayon.
+/// Runs `f` on every item: one item here, two split between this thread and the resident
+/// (see `join`), any other count through rayon.
 pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     use rayon::prelude::*;
-    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
+    if items.len() < 2 {
+        items.into_iter().for_each(f);
+    } else if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
         let mut it = items.into_iter();
         let (a, b) = (it.next().expect("two"), it.next().expect("two"));
         join(|| f(a), || f(b));
@@ -169,11 +171,14 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     }
 }
 
-/// Runs `f` on every item: with two threads, the first half of the items here and the second
-/// on the resident (see `join`; for items of about equal cost), else through rayon.
+/// Runs `f` on every item: one item here; with two threads, the first half of the items here
+/// and the second on the resident (see `join`; for items of about equal cost), else through
+/// rayon.
 pub(crate) fn for_each_halves<T: Send, F: Fn(T) + Sync + Send>(mut items: Vec<T>, f: F) {
     use rayon::prelude::*;
-    if items.len() >= 2 && rayon::current_num_threads() == 2 && enabled() {
+    if items.len() < 2 {
+        items.into_iter().for_each(f);
+    } else if rayon::current_num_threads() == 2 && enabled() {
         let second = items.split_off(items.len() / 2);
         join(
             || items.into_iter().for_each(&f),
@@ -184,11 +189,13 @@ pub(crate) fn for_each_halves<T: Send, F: Fn(T) + Sync + Send>(mut items: Vec<T>
     }
 }
 
-/// `f` of every item, in order: two items split between this thread and the resident (see
-/// `join`), any other count through rayon.
+/// `f` of every item, in order: one item here, two split between this thread and the
+/// resident (see `join`), any other count through rayon.
 pub(crate) fn map<T: Send, R: Send, F: Fn(T) -> R + Sync + Send>(items: Vec<T>, f: F) -> Vec<R> {
     use rayon::prelude::*;
-    if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
+    if items.len() < 2 {
+        items.into_iter().map(f).collect()
+    } else if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
         let mut it = items.into_iter();
         let (a, b) = (it.next().expect("two"), it.next().expect("two"));
         let (mut ra, mut rb) = (None, None);

@@ -38,28 +38,39 @@ struct Map<'a, E>(&'a Tensor, PhantomData<E>);
 impl<E: Computes> Specialized for Map<'_, E> {
     type Out = Vec<E>;
     fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Vec<E> {
-        // Forced inline, so the loop `map1` compiles per SIMD level holds the formula itself
-        // (an out-of-line closure call per element runs scalar). Where the level has FMA, the
-        // fused formulas run on contiguous input, which `map1` sends through the
-        // multiversioned loops (a strided gather calls the formula from baseline code, where a
-        // fused multiply-add would be a libm call).
-        let (t, l) = (self.0, self.0.layout());
-        if FUSES && E::As::FUSES && crate::simd::fused() && l.is_contiguous() {
-            map1(
-                t,
-                l,
-                #[inline(always)]
-                move |x: E| E::narrow(o().forward_with::<E::As, true>(x.widen())),
-            )
+        if fuse::<E, FUSES>(&[self.0]) {
+            map_with::<E, O, true>(self.0, o)
         } else {
-            map1(
-                t,
-                l,
-                #[inline(always)]
-                move |x: E| E::narrow(o().forward_with::<E::As, false>(x.widen())),
-            )
+            map_with::<E, O, false>(self.0, o)
         }
     }
+}
+
+/// `f(x)` over `t`, the formula's `_with` functions fused when `FUSED`. The closure is forced
+/// inline, so the loop `map1` compiles per SIMD level holds the formula itself (an out-of-line
+/// closure call per element runs scalar).
+#[inline(always)]
+fn map_with<E: Computes, O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSED: bool>(
+    t: &Tensor,
+    o: O,
+) -> Vec<E> {
+    map1(
+        t,
+        t.layout(),
+        #[inline(always)]
+        move |x: E| E::narrow(o().forward_with::<E::As, FUSED>(x.widen())),
+    )
+}
+
+/// Whether to run an op's fused formulas (`FUSES`: it has some) over these operands: where the
+/// level has FMA and every operand is contiguous, which `map1`/`map2` send through the
+/// multiversioned loops (a strided gather calls the formula from baseline code, where a fused
+/// multiply-add would be a libm call).
+fn fuse<E: Computes, const FUSES: bool>(operands: &[&Tensor]) -> bool {
+    FUSES
+        && E::As::FUSES
+        && crate::simd::fused()
+        && operands.iter().all(|t| t.layout().is_contiguous())
 }
 
 /// `g * f'(x)` over a gradient and the saved input (or output: `saved_derivative`), one loop
@@ -71,36 +82,33 @@ impl<E: Computes> Specialized for Grad<'_, E> {
     type Out = Vec<E>;
     fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Vec<E> {
         let (g, x) = (self.0, self.1);
-        // Fused only where `map2` runs the multiversioned loops (see `Map`).
-        let contiguous = g.layout().is_contiguous() && x.layout().is_contiguous();
-        if FUSES && E::As::FUSES && crate::simd::fused() && contiguous {
-            map2(
-                g,
-                g.layout(),
-                x,
-                x.layout(),
-                #[inline(always)]
-                move |g: E, x: E| grad_times::<E, true>(o(), g, x),
-            )
+        if fuse::<E, FUSES>(&[g, x]) {
+            grad_with::<E, O, true>(g, x, o)
         } else {
-            map2(
-                g,
-                g.layout(),
-                x,
-                x.layout(),
-                #[inline(always)]
-                move |g: E, x: E| grad_times::<E, false>(o(), g, x),
-            )
+            grad_with::<E, O, false>(g, x, o)
         }
     }
 }
 
-/// `g * f'(x)`, 0 where `f'` is (see `Grad`).
+/// `g * f'(x)` over the two tensors, fused as `map_with`.
 #[inline(always)]
-fn grad_times<E: Computes, const FUSED: bool>(op: UnaryOp, g: E, x: E) -> E {
-    let d = op.saved_derivative_with::<E::As, FUSED>(x.widen());
-    let zero = <E::As as Element>::zero();
-    E::narrow(if d == zero { zero } else { g.widen() * d })
+fn grad_with<E: Computes, O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSED: bool>(
+    g: &Tensor,
+    x: &Tensor,
+    o: O,
+) -> Vec<E> {
+    map2(
+        g,
+        g.layout(),
+        x,
+        x.layout(),
+        #[inline(always)]
+        move |g: E, x: E| {
+            let d = o().saved_derivative_with::<E::As, FUSED>(x.widen());
+            let zero = <E::As as Element>::zero();
+            E::narrow(if d == zero { zero } else { g.widen() * d })
+        },
+    )
 }
 
 fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {

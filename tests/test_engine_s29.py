@@ -147,6 +147,17 @@ def test_size_errors_match_tuple_and_pytorch() -> None:
         s * 2.0  # type: ignore[operator]
 
 
+def test_size_repeat_too_large_for_memory_raises_like_a_tuple() -> None:
+    # (It aborted the interpreter: the repeat's allocation failed inside a C slot.)
+    s = dm.Size([2, 3])
+    for n in (2**40, 2**62):
+        with pytest.raises(MemoryError):
+            s * n  # type: ignore[operator]
+    with pytest.raises(IndexError, match="out of range"):
+        s[-3]
+    assert s[::-1] == dm.Size([3, 2]) and isinstance(s[::-1], dm.Size)
+
+
 # ---- a second backward through nodes that saved nothing ----------------------------------
 
 

@@ -69,11 +69,16 @@ unsafe extern "C" fn subscript(
         }
         let len = ffi::PySlice_AdjustIndices(n, &mut start, &mut stop, step);
         return slot(|py| {
-            let this = Bound::from_borrowed_ptr(py, slf);
-            let items = (0..len)
-                .map(|k| this.get_item(start + k * step))
-                .collect::<PyResult<Vec<_>>>()?;
-            retyped(&this.get_type().into_any(), PyTuple::new(py, items)?, false)
+            let this = Bound::from_borrowed_ptr(py, slf).cast_into::<PyTuple>()?;
+            // The tuple's own items: `get_item` on the object would come back into this slot.
+            let items = if step == 1 {
+                Bound::from_owned_ptr_or_err(py, ffi::PyTuple_GetSlice(slf, start, stop))?
+                    .cast_into::<PyTuple>()?
+            } else {
+                let picked = (0..len).map(|k| this.get_item((start + k * step) as usize));
+                PyTuple::new(py, picked.collect::<PyResult<Vec<_>>>()?)?
+            };
+            retyped(&this.get_type().into_any(), items, false)
         });
     }
     if ffi::PyIndex_Check(key) == 0 {
@@ -91,13 +96,7 @@ unsafe extern "C" fn subscript(
     if i < 0 {
         i += n;
     }
-    if i < 0 || i >= n {
-        return slot(|_| {
-            Err(pyo3::exceptions::PyIndexError::new_err(
-                "tuple index out of range",
-            ))
-        });
-    }
+    // (Out of range, still negative included, it raises tuple's own IndexError.)
     let item = ffi::PyTuple_GetItem(slf, i);
     ffi::Py_XINCREF(item);
     item
@@ -147,17 +146,18 @@ unsafe extern "C" fn multiply(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> *
             .extract::<isize>()?
             .max(0) as usize;
         let items: Vec<Bound<'_, PyAny>> = size.try_iter()?.collect::<PyResult<_>>()?;
-        let repeated: Vec<_> = items
-            .iter()
-            .cycle()
-            .take(items.len() * n)
-            .cloned()
-            .collect();
-        retyped(
-            &size.get_type().into_any(),
-            PyTuple::new(py, repeated)?,
-            false,
-        )
+        // (Item by item: `PySequence_Repeat` would come back here through the subclass's
+        // `__mul__`.) A count too large for memory raises `MemoryError`, as a tuple's does,
+        // instead of aborting in the allocator.
+        let mut repeated = Vec::new();
+        items
+            .len()
+            .checked_mul(n)
+            .and_then(|total| repeated.try_reserve_exact(total).ok())
+            .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
+        repeated.extend(items.iter().cycle().take(items.len() * n).cloned());
+        let repeated = PyTuple::new(py, repeated)?;
+        retyped(&size.get_type().into_any(), repeated, false)
     })
 }
 

@@ -201,7 +201,7 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     } else {
         None
     };
-    // (`a + b`, `a - b` and products with a constant side keep nothing: a reusable node)
+    // (`a + b`, `a - b` and `a % b` with a constant `b` keep nothing: a reusable node)
     let saves = xa.is_some() || xb.is_some() || saved_out.is_some();
     let out = record_differentiable(out, name, &[a, b], move |g| {
         let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {

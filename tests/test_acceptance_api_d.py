@@ -260,6 +260,26 @@ def test_distributed_model_seed_loop_in_one_process(one_process_world: None) -> 
         DistributedModel(Dense(2, 2), world, "Pipeline")
 
 
+def test_distributed_model_forward_of_a_batch_returns_the_default_loss(
+    one_process_world: None,
+) -> None:
+    # The seed's `let loss = model.forward(&batch)` with no loss function named: the Trainer's
+    # default (cross entropy for class labels, MSE for one float output).
+    world = World.init()
+    model = DistributedModel(Sequential(Dense(3, 2)), world, DistributedStrategy.DataParallel)
+    x, y = _data()
+    loss = model.forward((x, y))
+    expected = CrossEntropyLoss()(model.module(x), y)
+    assert loss.shape == () and abs(loss.item() - expected.item()) < 1e-6
+    model.backward(loss)
+    assert model.module[0].weight.grad is not None
+    reg = DistributedModel(Sequential(Dense(3, 1)), world)
+    target = dm.randn(12)
+    mse = ((reg.module(x).reshape(12) - target) ** 2).mean()
+    assert abs(reg.forward([x, target]).item() - mse.item()) < 1e-6
+    assert reg.forward(x).shape == (12, 1)  # a lone input is the module's own forward
+
+
 def test_distributed_argument_errors_are_typed(one_process_world: None) -> None:
     world = World.init()
     calls = [

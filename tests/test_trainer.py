@@ -360,6 +360,43 @@ def test_resume_is_bit_identical(
     assert done.epoch == 4 and len(done.history["loss"]) == 4
 
 
+def test_resumed_lambda_lr_takes_this_runs_function_from_the_first_step(
+    digits: TensorDataset, tmp_path: Path
+) -> None:
+    # A LambdaLR written as a function of the planned steps (char_gpt's warm-up + cosine):
+    # resumed with more epochs, the very first step already runs at the longer schedule's rate.
+    from democratising.optim.lr_scheduler import LambdaLR
+
+    class FirstLr(Callback):
+        def __init__(self) -> None:
+            self.lrs: list[float] = []
+
+        def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+            self.lrs.append(float(trainer.optimizer.param_groups[0]["lr"]))
+
+    def run(epochs: int, resume: Optional[Path]) -> FirstLr:
+        model = _mlp(0)
+        opt = SGD(model.parameters(), lr=0.1)
+        total = epochs * 10  # 320 samples, batch 32
+        sched = LambdaLR(opt, lambda step: 1.0 - step / total)
+        seen = FirstLr()
+        cfg = _quiet(num_epochs=epochs, batch_size=32, checkpoint_dir=str(tmp_path / "a"))
+        trainer = Trainer(
+            model,
+            cfg,
+            optimizer=opt,
+            scheduler=sched,
+            scheduler_interval="batch",
+            callbacks=[seen],
+        )
+        trainer.fit(digits, resume_from=resume)
+        return seen
+
+    assert run(2, None).lrs == pytest.approx([0.1, 0.05])
+    longer = run(4, tmp_path / "a")
+    assert longer.lrs == pytest.approx([0.1 * (1 - 20 / 40), 0.1 * (1 - 30 / 40)])
+
+
 def _resume_config(ckdir: Optional[Path] = None, **kw: Any) -> TrainingConfig:
     return _quiet(
         num_epochs=kw.pop("num_epochs", 2),

@@ -155,6 +155,45 @@ def test_builtin_grid_and_random_search_need_no_extra(monkeypatch: pytest.Monkey
     assert issubclass(tune.MissingExtraError, ImportError)
 
 
+class _FakeTrial:
+    """Optuna's trial as ``suggest_params`` sees it: each suggest takes the first choice."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        self.asked.append(name)
+        return choices[0]
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        self.asked.append(name)
+        return low
+
+
+def test_a_field_of_another_optimizer_kind_is_left_out_of_the_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from democratising.tune.space import applicable_params, suggest_params
+
+    cfg = TrainingConfig(num_epochs=1, batch_size=64, val_fraction=0.3)
+    space = {"optimizer": ["adam", "sgd"], "optimizer.momentum": [0.5]}
+    assert applicable_params(cfg, {"optimizer": "adam", "optimizer.momentum": 0.5}) == {
+        "optimizer": "adam"
+    }
+    keep = {"optimizer": "sgd", "optimizer.momentum": 0.5, "learning_rate": 0.1}
+    assert applicable_params(cfg, keep) == keep
+    # Optuna is asked for the kind first, and never for a field the chosen kind lacks.
+    trial = _FakeTrial()
+    params = suggest_params(tune.SearchSpace(space), trial, cfg)
+    assert params == {"optimizer": "adam"} and trial.asked == ["optimizer"]
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    grid = tune.grid_search(cfg, space, _mlp, _digits(), monitor="val_accuracy")
+    assert [t.params for t in grid.trials] == [
+        {"optimizer": "adam"},
+        {"optimizer": "sgd", "optimizer.momentum": 0.5},
+    ]
+
+
 def _default_val_accuracy(tmp_path: Path) -> float:
     """The default config (TrainingConfig's learning rate and batch size, the test's epochs)
     on the command's own digits split."""

@@ -261,6 +261,10 @@ def test_estimate_memory_per_stage() -> None:
     assert amp.activations < est[0].activations + 2 * n + 1 and "AMP bfloat16" in str(amp)
     with pytest.raises(ValueError, match="unknown optimizer"):
         estimate_memory(model, None, "adamz")
+    # No sample batch: the activations are said to be unmeasured, not printed as 0 bytes.
+    table = str(estimate_memory(model, None, "adam"))
+    assert "not measured" in table and "+ activations" in table
+    assert "not measured" not in str(est[0])
 
 
 @needs_mpi

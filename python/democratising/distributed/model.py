@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from .._core import Tensor
 from ..errors import DistributedError, InvalidValueError
+from ..nn.loss import default_loss_for
 from ..nn.module import Module
 from .ddp import DistributedDataParallel
 from .world import World
@@ -25,8 +26,11 @@ class DistributedStrategy(Enum):
 
 
 class DistributedModel(DistributedDataParallel):
-    """``loss_fn``: when given, ``forward((x, y))`` returns ``loss_fn(module(x), y)``, as the
-    seed's ``model.forward(&batch)`` does. ``optimizer``: what ``step()`` steps."""
+    """``forward((x, y))`` returns ``loss_fn(module(x), y)``, as the seed's
+    ``model.forward(&batch)`` does; without ``loss_fn`` the loss is the ``Trainer``'s default,
+    chosen from the first batch (cross entropy; ``MSELoss`` for float targets of a
+    single-output model). Any other call is the wrapped module's ``forward``.
+    ``optimizer``: what ``step()`` steps."""
 
     def __init__(
         self,
@@ -45,11 +49,16 @@ class DistributedModel(DistributedDataParallel):
         self.loss_fn = loss_fn
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self.loss_fn is not None and len(args) == 1 and not kwargs:
+        if len(args) == 1 and not kwargs:
             batch = args[0]
             if isinstance(batch, (tuple, list)) and len(batch) == 2:
                 x, y = batch
-                return self.loss_fn(super().forward(x), y)
+                if self.loss_fn is not None:
+                    return self.loss_fn(super().forward(x), y)
+                if isinstance(x, Tensor) and isinstance(y, Tensor):
+                    out = super().forward(x)
+                    self.loss_fn = default_loss_for(out, y)
+                    return self.loss_fn(out, y)
         return super().forward(*args, **kwargs)
 
     def backward(self, loss: Tensor, retain_graph: bool = False) -> None:

@@ -316,3 +316,27 @@ class TripletMarginLoss(_Loss):
             swap=self.swap,
             reduction=self.reduction,
         )
+
+
+def default_loss_for(out: Any, target: Any) -> Callable[[Any, Any], Tensor]:
+    """The loss a training loop without ``loss_fn`` uses (the ``Trainer``, the seed's
+    ``DistributedModel.forward((x, y))``), chosen from one batch: cross entropy, except for
+    float targets of a single-output model (``[N]`` or ``[N, 1]``), where cross entropy over one
+    class is 0 whatever the weights, so regression would silently learn nothing: those get
+    ``MSELoss`` (row by row for ``[N, 1]`` outputs against ``[N]`` targets, not an ``[N, N]``
+    broadcast)."""
+    if not (
+        isinstance(out, Tensor)
+        and isinstance(target, Tensor)
+        and target.dtype.is_floating_point
+        and (out.ndim == 1 or (out.ndim == 2 and int(out.shape[1]) == 1))
+    ):
+        return CrossEntropyLoss()
+    mse = MSELoss()
+    if out.ndim == 2 and target.ndim == 1:
+
+        def flat_mse(o: Tensor, t: Tensor) -> Tensor:
+            return mse(o.reshape(t.shape), t)
+
+        return flat_mse
+    return mse

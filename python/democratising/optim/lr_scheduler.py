@@ -382,6 +382,11 @@ class _LambdaScheduler(_RuleScheduler):
 class LambdaLR(_LambdaScheduler):
     """``lr = base_lr * lr_lambda(epoch)`` (not chainable: it always starts from ``base_lr``)."""
 
+    #: The rate is this object's function of the step alone: a resumed ``Trainer`` sets it from
+    #: the function at the step reached (this run's function, which may be a longer schedule
+    #: than the checkpoint's) instead of keeping the saved rate until the next step.
+    rate_is_function_of_step = True
+
     def _next_lrs(self) -> list[float]:
         return [
             base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)

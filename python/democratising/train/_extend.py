@@ -23,7 +23,7 @@ from .config import ConfigError
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["LENGTH_ATTR", "check_extension"]
+__all__ = ["LENGTH_ATTR", "check_extension", "refresh_function_of_step"]
 
 #: The schedulers with a length, and the attribute that holds it (in scheduler steps).
 LENGTH_ATTR = {
@@ -65,6 +65,17 @@ def _rebuild(trainer: Trainer, epochs: int, steps_per_epoch: int) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sched_cfg.build(trainer.optimizer, epochs, steps_per_epoch, cfg.learning_rate)
+
+
+def refresh_function_of_step(trainer: Trainer) -> None:
+    """After a resume: a scheduler whose rate is a function of the step alone (``LambdaLR``)
+    sets the rate from this run's function at the step reached, so that a warm-up + cosine
+    written as a function of ``--steps`` stretches from the first resumed step on, not one
+    step late (the checkpoint's optimizer state holds the old run's last rate). With the same
+    function the rate is the saved one, bit for bit."""
+    sched = trainer.scheduler
+    if getattr(sched, "rate_is_function_of_step", False) and sched.last_epoch >= 0:
+        sched._set_lrs(sched._next_lrs())
 
 
 def check_extension(

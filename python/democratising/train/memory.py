@@ -104,6 +104,11 @@ class MemoryEstimate:
             f"  activations      {_fmt(self.activations):>14}",
             f"  total            {_fmt(self.total):>14}  (peak <= {_fmt(self.peak)})",
         ]
+        if not self.details.get("activations_measured", True):
+            # (No sample batch: an iterable dataset, or no batch given. A 0 would read as
+            # "this model needs no activation memory".)
+            rows[-2] = "  activations        not measured  (no sample batch to run)"
+            rows[-1] += " + activations"
         return rows
 
     def __str__(self) -> str:
@@ -325,7 +330,11 @@ def estimate_memory(
         activations = measure_activations(model, sample, amp)
         if amp:
             activations += n * 2  # 16-bit weight copies the matmuls save for backward
-    details = {"parameters_trainable": n, "state_tensors_per_parameter": per}
+    details = {
+        "parameters_trainable": n,
+        "state_tensors_per_parameter": per,
+        "activations_measured": sample is not None,
+    }
     if reducer is not None and hasattr(reducer, "memory"):
         details["measured"] = reducer.memory()
     return MemoryEstimate(

@@ -41,7 +41,7 @@ from ..data import DataLoader, Dataset, DistributedSampler, TensorDataset, rando
 from ..errors import ArgumentTypeError, CheckpointError, InvalidValueError
 from . import _hooks, _progress, _rundir, _writer
 from . import memory as _memory
-from ._extend import check_extension
+from ._extend import check_extension, refresh_function_of_step
 from ._monitor import check_metrics, infer_mode
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
 from .callbacks import (
@@ -343,33 +343,18 @@ def _len_or_none(loader: Any) -> Optional[int]:
 
 
 class _DefaultLoss:
-    """The loss a ``Trainer`` without ``loss_fn`` uses, chosen from the first batch: cross
-    entropy, except for float targets of a single-output model (``[N]`` or ``[N, 1]``), where
-    cross entropy over one class is 0 whatever the weights, so regression silently learned
-    nothing; those get ``MSELoss``. The choice then replaces this object on the trainer, so
-    later batches call the chosen loss directly."""
+    """The loss a ``Trainer`` without ``loss_fn`` uses, chosen from the first batch
+    (``nn.loss.default_loss_for``: cross entropy, ``MSELoss`` for float targets of a
+    single-output model). The choice then replaces this object on the trainer, so later
+    batches call the chosen loss directly."""
 
     def __init__(self, trainer: Trainer) -> None:
         self._trainer = trainer
 
     def __call__(self, out: Any, target: Any) -> Tensor:
-        from ..nn import CrossEntropyLoss, MSELoss
+        from ..nn.loss import default_loss_for
 
-        fn: Callable[[Any, Any], Tensor] = CrossEntropyLoss()
-        if (
-            isinstance(out, Tensor)
-            and isinstance(target, Tensor)
-            and target.dtype.is_floating_point
-            and (out.ndim == 1 or (out.ndim == 2 and int(out.shape[1]) == 1))
-        ):
-            mse = MSELoss()
-
-            def flat_mse(o: Tensor, t: Tensor) -> Tensor:
-                return mse(o.reshape(t.shape), t)
-
-            # [N, 1] outputs against [N] targets: compare row by row, not as an [N, N] broadcast.
-            fn = flat_mse if out.ndim == 2 and target.ndim == 1 else mse
-
+        fn = default_loss_for(out, target)
         self._trainer.loss_fn = fn
         return fn(out, target)
 
@@ -682,6 +667,7 @@ class Trainer:
                     "(num_epochs, or --epochs on the command line) to continue it"
                 )
             else:
+                refresh_function_of_step(self)
                 line = check_extension(
                     self, self._steps_per_epoch, saved if isinstance(saved, int) else None
                 )

@@ -25,7 +25,7 @@ from ..train.config import ConfigError, TrainingConfig
 from . import _optuna
 from ._builtin import MedianStopper, TrialPrunedError
 from ._trial import MonitorNotRecordedError, TrialResult, split_data, train_trial, trial_config
-from .space import SearchSpace, apply_params
+from .space import SearchSpace, applicable_params, apply_params, suggest_params
 
 __all__ = ["TuneResult", "grid_search", "random_search", "result_from_study", "run"]
 
@@ -221,7 +221,7 @@ def run(
     def objective(trial: Any) -> float:
         for k, v in (user_attrs or {}).items():
             trial.set_user_attr(k, v)
-        params = sp.suggest(trial)
+        params = suggest_params(sp, trial, quiet)
         cfg = apply_params(quiet, params)
         cbs = [*callbacks, _optuna.PruningCallback(trial, name)]
         value, history = train_trial(cfg, model, train, val, name, cbs, loss_fn, metrics)
@@ -276,9 +276,10 @@ def _builtin(
     base, quiet, _, train, val, name, maximize = setup
     results: list[TrialResult] = []
     finished: list[list[float]] = []  # per-epoch values of completed trials (the median rule)
-    for number, params in enumerate(points):
+    for number, point in enumerate(points):
         if numbers is not None and number not in numbers:
             continue
+        params = applicable_params(quiet, point)  # (what the trial runs with, as recorded)
         stopper = MedianStopper(name, maximize, finished)
         cbs = [*callbacks, stopper] if prune else list(callbacks)
         try:

@@ -327,24 +327,61 @@ def _all_fields(head: str) -> set[str]:
     return set().union(*(_fields_of(head, k) or set() for k in _KINDS[head].kinds()))
 
 
+def _kinds(config: TrainingConfig) -> dict[str, Optional[str]]:
+    scheduler = config.scheduler.name if config.scheduler is not None else None
+    return {"optimizer": config.optimizer.name, "scheduler": scheduler}
+
+
+def _kind_first(key: str) -> bool:
+    return key not in ("optimizer", "scheduler")
+
+
+def _another_kinds(key: str, kinds: Mapping[str, Optional[str]]) -> bool:
+    """Whether ``key`` (``"optimizer.momentum"``) is a field that the trial's kind lacks but
+    another kind has: it is left out of that trial."""
+    head, _, rest = key.partition(".")
+    if not rest or head not in _KINDS:
+        return False
+    kind = kinds[head]
+    own = _fields_of(head, kind) if kind is not None else None
+    return (own is None or rest not in own) and rest in _all_fields(head)
+
+
+def _choose_kind(kinds: dict[str, Optional[str]], key: str, value: Any) -> None:
+    if key in kinds:
+        kinds[key] = None if str(value).lower() == "none" else str(value)
+
+
+def applicable_params(config: TrainingConfig, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without the keys of another optimizer or scheduler kind than the trial's
+    (``optimizer.momentum`` when ``optimizer = "adam"``): what the trial really ran with."""
+    kinds = _kinds(config)
+    for key, value in params.items():
+        _choose_kind(kinds, key, value)
+    return {k: v for k, v in params.items() if not _another_kinds(k, kinds)}
+
+
+def suggest_params(space: SearchSpace, trial: Any, config: TrainingConfig) -> dict[str, Value]:
+    """Asks an Optuna ``trial`` for the kinds first, then for the fields the chosen kinds have
+    (Optuna's define-by-run: a trial on Adam is never asked for ``optimizer.momentum``)."""
+    kinds = _kinds(config)
+    out: dict[str, Value] = {}
+    for key in sorted(space.params, key=_kind_first):
+        if _another_kinds(key, kinds):
+            continue
+        out[key] = space.params[key].suggest(trial, key)
+        _choose_kind(kinds, key, out[key])
+    return out
+
+
 def apply_params(config: TrainingConfig, params: Mapping[str, Any]) -> TrainingConfig:
     """A copy of ``config`` with ``params`` (``{"learning_rate": 0.01, "optimizer": "sgd",
     "optimizer.momentum": 0.9}``) applied, kind switches first. A nested key that the chosen
     optimizer or scheduler kind lacks but another kind has (``optimizer.momentum`` with
     ``optimizer = "adam"``) is left out, so one space can span several kinds."""
-    ordered = sorted(params.items(), key=lambda kv: kv[0] not in ("optimizer", "scheduler"))
-    scheduler = config.scheduler.name if config.scheduler is not None else None
-    kinds: dict[str, Optional[str]] = {"optimizer": config.optimizer.name, "scheduler": scheduler}
+    kept = applicable_params(config, params)
     overrides = []
-    for key, value in ordered:
-        head, _, rest = key.partition(".")
-        if key in kinds:
-            kinds[key] = None if str(value).lower() == "none" else str(value)
-        elif rest and head in _KINDS:
-            kind = kinds[head]
-            own = _fields_of(head, kind) if kind is not None else None
-            if (own is None or rest not in own) and rest in _all_fields(head):
-                continue  # a field of another kind than this trial's
+    for key, value in sorted(kept.items(), key=lambda kv: _kind_first(kv[0])):
         text = repr(value) if isinstance(value, float) else str(value)
         overrides.append(f"{key}={text}")
     return config.with_overrides(overrides)

@@ -1,6 +1,6 @@
 //! Copies: materialising views, dtype casts, and writing one tensor into another's memory.
 
-use crate::autograd::record_differentiable;
+use crate::autograd::{record_differentiable, reusable};
 use crate::{bail, DType, Element, Result, Tensor};
 
 /// Converts one element between dtypes (integers go through i64 so large values stay exact).
@@ -26,9 +26,12 @@ pub(crate) fn cast_raw(t: &Tensor, to: DType) -> Result<Tensor> {
 /// Contiguous copy with autograd (the backward of a copy is the identity).
 pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
     let out = cast_raw(t, t.dtype())?;
-    Ok(record_differentiable(out, "CloneBackward", &[t], |g| {
-        Ok(vec![Some(g.clone())])
-    }))
+    Ok(reusable(record_differentiable(
+        out,
+        "CloneBackward",
+        &[t],
+        |g| Ok(vec![Some(g.clone())]),
+    )))
 }
 
 /// Writes `src` (broadcast to `dst`'s shape, cast to `dst`'s dtype) into `dst`'s memory.
@@ -41,15 +44,19 @@ pub(crate) fn fill_raw(dst: &Tensor, value: f64) -> Result<()> {
     crate::backend::of(dst).fill(dst, value)
 }
 
-/// Records `out`, a converted copy of `src`, whose gradient is the incoming one converted back.
+/// Records `out`, a converted copy of `src`, whose gradient is the incoming one converted back
+/// (a reusable node: it keeps no tensor).
 fn record_to_copy(
     out: Tensor,
     src: &Tensor,
     back: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static,
 ) -> Tensor {
-    record_differentiable(out, "ToCopyBackward", &[src], move |g| {
-        Ok(vec![Some(back(g)?)])
-    })
+    reusable(record_differentiable(
+        out,
+        "ToCopyBackward",
+        &[src],
+        move |g| Ok(vec![Some(back(g)?)]),
+    ))
 }
 
 impl Tensor {

@@ -39,12 +39,17 @@ impl Tensor {
                 return Ok(out);
             }
             let dtypes: Vec<DType> = refs.iter().map(|t| t.dtype()).collect();
-            return Ok(record(out, "CatBackward", &refs, move |g| {
-                dtypes
-                    .iter()
-                    .map(|&dt| Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?)))
-                    .collect()
-            }));
+            return Ok(crate::autograd::reusable(record(
+                out,
+                "CatBackward",
+                &refs,
+                move |g| {
+                    dtypes
+                        .iter()
+                        .map(|&dt| Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?)))
+                        .collect()
+                },
+            )));
         };
         let nd = first.ndim();
         if nd == 0 {
@@ -89,20 +94,26 @@ impl Tensor {
             .map(|t| ((!skipped(t)).then(|| t.shape()[d]), t.dtype()))
             .collect();
         let refs: Vec<&Tensor> = tensors.iter().collect();
-        Ok(record(out, "CatBackward", &refs, move |g| {
-            let mut s = 0;
-            sizes
-                .iter()
-                .map(|&(len, dt)| {
-                    let Some(len) = len else {
-                        return Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?));
-                    };
-                    let r = g.slice(d as isize, s, s + len, 1)?.to_dtype(dt)?;
-                    s += len;
-                    Ok(Some(r))
-                })
-                .collect()
-        }))
+        // (Its backward keeps the sizes only: a reusable node, as PyTorch's CatBackward.)
+        Ok(crate::autograd::reusable(record(
+            out,
+            "CatBackward",
+            &refs,
+            move |g| {
+                let mut s = 0;
+                sizes
+                    .iter()
+                    .map(|&(len, dt)| {
+                        let Some(len) = len else {
+                            return Ok(Some(Tensor::full_on(&[0], 0.0, dt, g.device())?));
+                        };
+                        let r = g.slice(d as isize, s, s + len, 1)?.to_dtype(dt)?;
+                        s += len;
+                        Ok(Some(r))
+                    })
+                    .collect()
+            },
+        )))
     }
 
     pub fn stack(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
@@ -232,15 +243,22 @@ impl Tensor {
         let shape = self.shape().to_vec();
         let dt = self.dtype();
         let idx: Vec<Option<Tensor>> = indices.to_vec();
-        Ok(record(out, "IndexBackward", &[self], move |g| {
-            let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
-            if crate::autograd::is_grad_enabled() {
-                // `create_graph=True`: the scatter is recorded.
-                return Ok(vec![Some(z.index_put(&idx, g, true)?)]);
-            }
-            z.index_put_raw(&idx, g, true)?;
-            Ok(vec![Some(z)])
-        }))
+        // (It keeps the integer indices only, no activation: a reusable node, so a second
+        // backward through `flip` or `x[idx]` works.)
+        Ok(crate::autograd::reusable(record(
+            out,
+            "IndexBackward",
+            &[self],
+            move |g| {
+                let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
+                if crate::autograd::is_grad_enabled() {
+                    // `create_graph=True`: the scatter is recorded.
+                    return Ok(vec![Some(z.index_put(&idx, g, true)?)]);
+                }
+                z.index_put_raw(&idx, g, true)?;
+                Ok(vec![Some(z)])
+            },
+        )))
     }
 
     /// Writes (or with `accumulate`, adds) `values` at the advanced-indexed positions, in place and

@@ -635,6 +635,15 @@ pub(crate) fn unary(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     if !out.dtype().is_float() || !t.requires_grad() {
         return Ok(out);
     }
+    if op == UnaryOp::Neg {
+        // `-x` keeps nothing (its gradient is `-g`): a reusable node, as PyTorch's NegBackward.
+        return Ok(crate::autograd::reusable(record_differentiable(
+            out,
+            op.name(),
+            &[t],
+            |g| Ok(vec![Some(g.neg()?)]),
+        )));
+    }
     // ReLU's, exp's, sigmoid's and tanh's backward read their output, as PyTorch's do
     // (`saves_output`): the input need not stay alive (a Linear -> ReLU -> Linear chain keeps
     // one activation per layer, not two), and an in-place change of the output is caught by

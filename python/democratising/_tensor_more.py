@@ -48,6 +48,7 @@ from ._tensor_extra import (
     tril,
     triu,
 )
+from .autograd_graph import modified_inplace
 from .errors import (
     ArgumentTypeError,
     DTypeError,
@@ -380,7 +381,14 @@ def atan2(x: Tensor, other: Tensor) -> Tensor:
     if not (_core.is_grad_enabled() and (a.requires_grad or b.requires_grad)):
         return out
 
+    # The backward reads ``a`` and ``b`` (views of the inputs): an in-place change of either
+    # since this forward raises, as a saved tensor's does, instead of a wrong gradient.
+    versions = (a._version, b._version)
+
     def backward(grad: Tensor) -> list[Any]:
+        for t, v in zip((a, b), versions):
+            if t._version != v:
+                raise modified_inplace("an input saved by atan2", t, v)
         r2 = a * a + b * b
         zero = r2 == 0
         recip = _core.where(zero, 0.0, 1.0 / _core.where(zero, 1.0, r2))

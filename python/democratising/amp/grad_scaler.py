@@ -33,6 +33,18 @@ class _State(Enum):
     STEPPED = 2
 
 
+def _check_recorded(had_grads: bool) -> None:
+    """PyTorch's refusal of a ``step`` over an optimizer without a single gradient (a
+    forgotten ``backward()``, or a loss that reaches no parameter): it would silently step
+    nothing while the scale grows. (Checked after the ranks agreed on inf, so that no rank is
+    left waiting.)"""
+    if not had_grads:
+        raise InvalidValueError(
+            "No inf checks were recorded for this optimizer: none of its parameters has a "
+            "gradient (was backward() called on the scaled loss?)"
+        )
+
+
 def _fused(optimizer: Any) -> bool:
     """Whether the optimizer's step multiplies gradients by ``_grad_scale`` itself: it says so
     with ``_step_supports_amp_scaling`` (PyTorch's capability attribute), so a new or custom
@@ -245,6 +257,7 @@ class GradScaler:
         inv = 1.0 / self._scale if self._scale else math.inf
         found = _core._amp_unscale(grads, inv, True) if grads else False
         st["found_inf"] = _ranks.any_rank(found)
+        st["checked"] = bool(grads)
         st["stage"] = _State.UNSCALED
 
     def step(self, optimizer: Optimizer, *args: Any, **kwargs: Any) -> Optional[Any]:
@@ -269,6 +282,7 @@ class GradScaler:
                 # Check only; the fused Rust step multiplies by 1/scale itself (no extra pass).
                 found = _core._amp_unscale(grads, inv, False) if grads else False
                 st["found_inf"] = _ranks.any_rank(found)
+                _check_recorded(bool(grads))
                 retval = None
                 if not st["found_inf"]:
                     optimizer._grad_scale = inv
@@ -279,6 +293,7 @@ class GradScaler:
                 st["stage"] = _State.STEPPED
                 return retval
             self.unscale_(optimizer)
+        _check_recorded(st.get("checked", True))
         retval = None if st["found_inf"] else optimizer.step(*args, **kwargs)
         st["stage"] = _State.STEPPED
         return retval

@@ -183,6 +183,10 @@ def test_size_repeat_too_large_for_memory_raises_like_a_tuple() -> None:
         lambda x: x.repeat(2),
         lambda x: x.flip(0),
         lambda x: x.roll(1),
+        lambda x: x.cumsum(0),
+        lambda x: dm.stack([x, x]).tril(),
+        lambda x: x.add(x.detach(), alpha=0.5),
+        lambda x: x * 2.0,
     ],
     ids=[
         "expand",
@@ -204,6 +208,10 @@ def test_size_repeat_too_large_for_memory_raises_like_a_tuple() -> None:
         "repeat",
         "flip",
         "roll",
+        "cumsum",
+        "tril",
+        "add_alpha",
+        "mul_scalar",
     ],
 )
 def test_second_backward_through_a_node_that_saved_nothing_works(

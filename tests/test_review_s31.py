@@ -53,3 +53,27 @@ def test_grad_scaler_step_with_gradients_still_steps() -> None:
     scaler.step(opt)
     scaler.update()
     assert w.tolist() == pytest.approx([0.8])
+
+
+@pytest.mark.parametrize("shape", [(1_000_000,), (100_000, 4)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_float32_cumsum_runs_in_float64_as_pytorch_cpu(
+    shape: tuple[int, ...], reverse: bool
+) -> None:
+    # A float32 running sum drifted by ~1% over a million elements (and a 50k-way softmax's
+    # cumsum ended above 1, which breaks top-p sampling).
+    x = dm.full(shape, 0.1)
+    out = (x.flip(0).cumsum(0).flip(0) if reverse else x.cumsum(0)).numpy()
+    want = np.cumsum(np.full(shape, np.float32(0.1), dtype=np.float64), axis=0)
+    if reverse:
+        want = np.flip(np.cumsum(np.flip(want[:1].repeat(shape[0], 0), 0), axis=0), 0)
+    np.testing.assert_allclose(out, want.astype(np.float32), rtol=1e-6)
+    p = dm.randn(50257).softmax(0)
+    assert p.cumsum(0)[-1].item() <= 1.0 + 1e-6
+
+
+def test_float32_cumsum_backward_also_runs_in_float64() -> None:
+    x = dm.full((200_000,), 1.0, requires_grad=True)
+    (x.cumsum(0) * 0.1).sum().backward()
+    # d/dx_i = 0.1 * (n - i): the reverse running sum of the gradient.
+    np.testing.assert_allclose(x.grad.numpy()[:3], [20000.0, 19999.9, 19999.8], rtol=1e-6)

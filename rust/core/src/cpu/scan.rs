@@ -7,23 +7,42 @@ use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Element, Result, Tensor};
 use rayon::prelude::*;
 
-/// How a running value takes the next element: floats in their own arithmetic, int64 wrapping
-/// as PyTorch's (never a panic on overflow).
+/// How a running value takes the next element: float32 runs in float64 and rounds each
+/// result once, as PyTorch's CPU scans (a float32 running sum over a million elements would
+/// drift by 1%, and the cumsum of a 50k-way softmax would end above 1); int64 wraps as
+/// PyTorch's (never a panic on overflow).
 trait Scan: Element {
-    fn sum(a: Self, b: Self) -> Self;
-    fn product(a: Self, b: Self) -> Self;
+    type Acc: Copy + Send + Sync;
+    fn widen(self) -> Self::Acc;
+    fn narrow(a: Self::Acc) -> Self;
+    fn sum(a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    fn product(a: Self::Acc, b: Self::Acc) -> Self::Acc;
 }
 
 impl Scan for f32 {
-    fn sum(a: f32, b: f32) -> f32 {
+    type Acc = f64;
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+    fn narrow(a: f64) -> f32 {
+        a as f32
+    }
+    fn sum(a: f64, b: f64) -> f64 {
         a + b
     }
-    fn product(a: f32, b: f32) -> f32 {
+    fn product(a: f64, b: f64) -> f64 {
         a * b
     }
 }
 
 impl Scan for f64 {
+    type Acc = f64;
+    fn widen(self) -> f64 {
+        self
+    }
+    fn narrow(a: f64) -> f64 {
+        a
+    }
     fn sum(a: f64, b: f64) -> f64 {
         a + b
     }
@@ -33,6 +52,13 @@ impl Scan for f64 {
 }
 
 impl Scan for i64 {
+    type Acc = i64;
+    fn widen(self) -> i64 {
+        self
+    }
+    fn narrow(a: i64) -> i64 {
+        a
+    }
     fn sum(a: i64, b: i64) -> i64 {
         a.wrapping_add(b)
     }
@@ -62,17 +88,17 @@ pub(super) fn scan(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Te
 
 fn scan_typed<T: Scan>(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
     if prod {
-        scan_with(t, d, reverse, T::product)
+        scan_with::<T>(t, d, reverse, T::product)
     } else {
-        scan_with(t, d, reverse, T::sum)
+        scan_with::<T>(t, d, reverse, T::sum)
     }
 }
 
-fn scan_with<T: Element>(
+fn scan_with<T: Scan>(
     t: &Tensor,
     d: usize,
     reverse: bool,
-    op: impl Fn(T, T) -> T + Sync + Copy,
+    op: impl Fn(T::Acc, T::Acc) -> T::Acc + Sync + Copy,
 ) -> Result<Tensor> {
     let shape = t.shape().to_vec();
     let x = t.data::<T>()?;
@@ -94,39 +120,43 @@ fn scan_with<T: Element>(
     Tensor::from_vec(out, &shape)
 }
 
-/// One `[n, inner]` block: row `i` of the output is row `i` of the input combined with output
-/// row `i - 1` (`i + 1` in reverse); a row of one element is a running value.
-fn scan_block<T: Element>(
+/// One `[n, inner]` block: row `i` of the output is row `i` of the input combined with the
+/// running row before it (after it in reverse), kept in the accumulator type; a row of one
+/// element is a running value.
+fn scan_block<T: Scan>(
     xs: &[T],
     os: &mut [T],
     n: usize,
     inner: usize,
     reverse: bool,
-    op: impl Fn(T, T) -> T,
+    op: impl Fn(T::Acc, T::Acc) -> T::Acc,
 ) {
     let at = |k: usize| if reverse { n - 1 - k } else { k };
     if inner == 1 {
-        let mut acc = xs[at(0)];
-        os[at(0)] = acc;
+        let mut acc = xs[at(0)].widen();
+        os[at(0)] = T::narrow(acc);
         for k in 1..n {
-            acc = op(acc, xs[at(k)]);
-            os[at(k)] = acc;
+            acc = op(acc, xs[at(k)].widen());
+            os[at(k)] = T::narrow(acc);
         }
         return;
     }
+    // The running row: whole rows combine elementwise, which vectorises.
     let first = at(0) * inner;
+    let mut acc: Vec<T::Acc> = xs[first..first + inner]
+        .iter()
+        .map(|&v| v.widen())
+        .collect();
     os[first..first + inner].copy_from_slice(&xs[first..first + inner]);
     for k in 1..n {
-        let (i, p) = (at(k) * inner, at(k - 1) * inner);
-        // Rows `p` and `i` are neighbours: split the buffer between them.
-        let (lo, hi) = os.split_at_mut(i.max(p));
-        let (dst, last) = if i > p {
-            (&mut hi[..inner], &lo[p..p + inner])
-        } else {
-            (&mut lo[i..i + inner], &hi[..inner])
-        };
-        for ((o, &a), &b) in dst.iter_mut().zip(last.iter()).zip(&xs[i..i + inner]) {
-            *o = op(a, b);
+        let i = at(k) * inner;
+        let rows = acc
+            .iter_mut()
+            .zip(&xs[i..i + inner])
+            .zip(&mut os[i..i + inner]);
+        for ((a, &v), o) in rows {
+            *a = op(*a, v.widen());
+            *o = T::narrow(*a);
         }
     }
 }

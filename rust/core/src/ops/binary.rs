@@ -201,8 +201,11 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     } else {
         None
     };
-    // (`a + b`, `a - b` and `a % b` with a constant `b` keep nothing: a reusable node)
-    let saves = xa.is_some() || xb.is_some() || saved_out.is_some();
+    // (`a + b`, `a - b` and `a % b` with a constant `b` keep nothing, and `x * 2` or
+    // `add(x, y, alpha=)` only a one-element operand: a reusable node, whose backward a second
+    // pass may run again; a kept activation is freed by the first pass instead)
+    let large = |keep: bool, t: &Tensor| keep && t.numel() > 1;
+    let saves = large(keep_a, a) || large(keep_b, b) || saved_out.is_some();
     let out = record_differentiable(out, name, &[a, b], move |g| {
         let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
             BinaryOp::Add => (Some(g.clone()), Some(g.clone())),

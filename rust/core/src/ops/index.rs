@@ -324,16 +324,23 @@ impl Tensor {
         let out = backend::of_operands(&[a, b, cond]).where_(cond, a, b, &shape, dt)?;
         let c = Saved::new(cond)?;
         let (sa, sb, da, db) = (a.shape().to_vec(), b.shape().to_vec(), a.dtype(), b.dtype());
-        Ok(record(out, "WhereBackward", &[a, b], move |g| {
-            let c = c.get()?;
-            let zero = Tensor::wrapped_scalar(0.0f64);
-            let ga = Tensor::where_(c, g, &zero)?;
-            let gb = Tensor::where_(c, &zero, g)?;
-            Ok(vec![
-                Some(crate::ops::binary::grad_for(ga, &sa, da)?),
-                Some(crate::ops::binary::grad_for(gb, &sb, db)?),
-            ])
-        }))
+        // (It keeps the boolean condition only, no activation: a reusable node, so a second
+        // backward through `tril`, `triu` or `masked_fill` works.)
+        Ok(crate::autograd::reusable(record(
+            out,
+            "WhereBackward",
+            &[a, b],
+            move |g| {
+                let c = c.get()?;
+                let zero = Tensor::wrapped_scalar(0.0f64);
+                let ga = Tensor::where_(c, g, &zero)?;
+                let gb = Tensor::where_(c, &zero, g)?;
+                Ok(vec![
+                    Some(crate::ops::binary::grad_for(ga, &sa, da)?),
+                    Some(crate::ops::binary::grad_for(gb, &sb, db)?),
+                ])
+            },
+        )))
     }
 
     /// Replaces elements where `mask` is true by `value` (keeps `self`'s dtype).

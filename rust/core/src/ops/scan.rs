@@ -14,12 +14,13 @@ impl Tensor {
     pub fn cumsum_along(&self, dim: isize, reverse: bool) -> Result<Tensor> {
         let d = self.scan_dim("cumsum", dim)?;
         let out = self.scan_raw(d, false, reverse)?;
-        Ok(record_differentiable(
+        // (Its backward keeps nothing: a reusable node.)
+        Ok(crate::autograd::reusable(record_differentiable(
             out,
             "CumsumBackward0",
             &[self],
             move |g| Ok(vec![Some(g.cumsum_along(d as isize, !reverse)?)]),
-        ))
+        )))
     }
 
     /// Running products along `dim`, without a gradient: refused where one would be needed

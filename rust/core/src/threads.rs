@@ -56,6 +56,14 @@ pub fn get() -> usize {
     override_pool().map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
 }
 
+/// Whether a kernel should split its work over the pool: only with more than one thread.
+/// With one, rayon would still hand a parallel loop to that pool's one worker and block the
+/// caller until it is done (a wake-up per op, 5 µs on an idle machine and 100+ µs on a loaded
+/// one, as under `mpirun` with a thread per rank), for no parallelism: the caller runs it.
+pub fn split() -> bool {
+    get() > 1
+}
+
 /// Runs `f` where engine work sees the thread count of `set`.
 /// The calling thread's own generator (`rng::seed_this_thread`) goes with the work to the pool
 /// thread and comes back with its advanced state.

@@ -58,7 +58,7 @@ pub(crate) fn binary_inplace(
         let d = &mut unsafe { dst.storage().as_mut_slice::<T>() }[off..off + n];
         let alpha = T::from_f64(alpha);
         if n >= PAR_INPLACE {
-            let chunk = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(4096);
+            let chunk = n.div_ceil(crate::threads::get() * 4).max(4096);
             let chunks: Vec<_> = d.chunks_mut(chunk).enumerate().collect();
             crate::cpu::team::for_each_halves(chunks, |(i, dc)| {
                 let oc = if scalar { &o[..] } else { &o[i * chunk..i * chunk + dc.len()] };

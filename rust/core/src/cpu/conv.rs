@@ -66,7 +66,7 @@ fn keep<T: Float>(v: Vec<T>, shape: &[usize], want: bool, dt: DType) -> Result<O
 
 /// The batch split into one run of consecutive samples per thread.
 fn sample_runs(n: usize) -> Vec<(usize, usize)> {
-    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let per = n.div_ceil(crate::threads::get()).max(1);
     (0..n)
         .step_by(per)
         .map(|s0| (s0, (s0 + per).min(n)))

@@ -81,7 +81,9 @@ const CHUNK: usize = 1 << 13;
 fn par_fill<O: Element>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<O>]) + Sync) -> Vec<O> {
     let mut out: Vec<O> = Vec::with_capacity(n);
     let slots = &mut out.spare_capacity_mut()[..n];
-    if rayon::current_num_threads() == 2 {
+    if !crate::threads::split() {
+        fill(0, slots);
+    } else if crate::threads::get() == 2 {
         // Two halves: this thread and the team's resident worker, which is usually awake
         // already (a rayon job from here would wait for a sleeping worker to wake up).
         let half = (n / 2).next_multiple_of(64).min(n);

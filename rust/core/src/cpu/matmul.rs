@@ -20,8 +20,8 @@ const SPLIT_FLOPS: usize = 1 << 25;
 const TEAM_FLOPS: usize = 1 << 21;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
-    if m * n * k >= PAR_FLOPS && rayon::current_num_threads() > 1 {
-        Parallelism::Rayon(rayon::current_num_threads())
+    if m * n * k >= PAR_FLOPS && crate::threads::split() {
+        Parallelism::Rayon(crate::threads::get())
     } else {
         Parallelism::None
     }
@@ -83,7 +83,7 @@ fn split_single<F>((m, n, k): (usize, usize, usize), part: F) -> bool
 where
     F: Fn(usize, usize, usize, usize) + Sync,
 {
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::get();
     if threads < 2 {
         return false;
     }
@@ -214,7 +214,7 @@ fn batched_gemm<T: Element>(
             return;
         }
     }
-    if offs.len() > 1 && m * n * k < PAR_FLOPS {
+    if offs.len() > 1 && m * n * k < PAR_FLOPS && crate::threads::split() {
         offs.par_iter()
             .enumerate()
             .for_each(|(i, &o)| run(i, o, Parallelism::None));

@@ -299,10 +299,10 @@ pub(super) fn layer_norm_backward(
 /// the rows in one block (run in the calling thread) when the input is too small to be worth
 /// the pool.
 fn rows_per_block(rows: usize, numel: usize) -> usize {
-    if numel < PAR_THRESHOLD {
+    if numel < PAR_THRESHOLD || !crate::threads::split() {
         return rows.max(1);
     }
-    rows.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    rows.div_ceil(crate::threads::get()).max(1)
 }
 
 /// The layer-norm gradients from `dx` and each block of rows' partial weight and bias
@@ -380,10 +380,10 @@ impl Channels {
     /// Elements per parallel task: the batch rows split evenly over the threads, or one task
     /// when the tensor is too small to pay for a second thread.
     fn task(self) -> usize {
-        let rows = if self.n * self.row() < PAR_THRESHOLD {
+        let rows = if self.n * self.row() < PAR_THRESHOLD || !crate::threads::split() {
             self.n
         } else {
-            self.n.div_ceil(rayon::current_num_threads().max(1))
+            self.n.div_ceil(crate::threads::get())
         };
         rows.max(1) * self.row()
     }

@@ -240,7 +240,7 @@ crate::multiversion!(fn rule_chunk<T, R>(x: Slices<'_, T>, pre: &Prefix<T>, r: &
 
 /// Runs rule `r` over a whole parameter, split over the pool when it is large.
 fn run<T: Float, R: Rule<T>>(x: Slices<'_, T>, pre: &Prefix<T>, r: &R) {
-    if x.p.len() < PAR_MIN {
+    if x.p.len() < PAR_MIN || !crate::threads::split() {
         return rule_chunk(x, pre, r);
     }
     let Slices { p, g, s0, s1 } = x;

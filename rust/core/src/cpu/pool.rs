@@ -153,7 +153,7 @@ fn max_pool_forward<T: Float>(
             max_pool_windows(plane, w, (&ytaps, &xtaps), spec, o, ix);
         }
     };
-    if planes * h * w >= 1 << 15 {
+    if planes * h * w >= PAR_WORK && crate::threads::split() {
         out.par_chunks_mut(per)
             .zip(idx.par_chunks_mut(per))
             .enumerate()
@@ -209,7 +209,7 @@ pub(super) fn max_pool2d_backward(
         let gd = g.data::<T>()?;
         let mut dx = vec![T::zero(); in_shape.iter().product()];
         let hw = in_shape[2] * in_shape[3];
-        dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(pl, d)| {
+        for_planes(&mut dx, hw.max(1), |pl, d| {
             for k in pl * ho * wo..(pl + 1) * ho * wo {
                 if idx[k] >= 0 {
                     d[idx[k] as usize] += gd[k];
@@ -218,6 +218,32 @@ pub(super) fn max_pool2d_backward(
         });
         Tensor::from_vec(dx, in_shape)
     })
+}
+
+/// Elements of work below which a pooling kernel stays on the calling thread.
+const PAR_WORK: usize = 1 << 15;
+
+/// `f(plane, chunk)` over `buf` in `per`-long planes (an input-sized gradient).
+fn for_planes<T: Send>(buf: &mut [T], per: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    let work = buf.len();
+    for_planes_of(buf, per, work, f);
+}
+
+/// `f(plane, chunk)` over `buf` in `per`-long planes, on the threads when `work` (the elements
+/// read) is large and there are several, else here.
+fn for_planes_of<T: Send>(
+    buf: &mut [T],
+    per: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if work >= PAR_WORK && crate::threads::split() {
+        buf.par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(pl, d)| f(pl, d));
+    } else {
+        buf.chunks_mut(per).enumerate().for_each(|(pl, d)| f(pl, d));
+    }
 }
 
 /// The dtype the kernels compute in for inputs of `dt`.
@@ -267,7 +293,7 @@ pub(super) fn avg_pool2d_forward(
     let out = crate::with_float!(dt, T => {
         let xd = x.data::<T>()?;
         let mut out = vec![T::zero(); n * c * ho * wo];
-        out.par_chunks_mut((ho * wo).max(1)).enumerate().for_each(|(pl, o)| {
+        for_planes_of(&mut out, (ho * wo).max(1), xd.len(), |pl, o| {
             let plane = &xd[pl * h * w..(pl + 1) * h * w];
             for (k, &(ys, ye, xs, xe, div)) in windows.iter().enumerate() {
                 let mut s = T::zero();
@@ -298,7 +324,7 @@ pub(super) fn avg_pool2d_backward(
     crate::with_float!(dt, T => {
         let gd = g.data::<T>()?;
         let mut dx = vec![T::zero(); in_shape.iter().product()];
-        dx.par_chunks_mut((h * w).max(1)).enumerate().for_each(|(pl, d)| {
+        for_planes(&mut dx, (h * w).max(1), |pl, d| {
             for (k, &(ys, ye, xs, xe, div)) in windows.iter().enumerate() {
                 let v = gd[pl * ho * wo + k] / T::from_f64(div);
                 for y in ys..ye {

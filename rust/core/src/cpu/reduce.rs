@@ -148,7 +148,7 @@ fn long_row<T: Float>(kind: Kind, x: &[T]) -> Option<T> {
 }
 
 fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
-    if outer == 1 && r >= 2 * ROW_CHUNK {
+    if outer == 1 && r >= 2 * ROW_CHUNK && crate::threads::split() {
         if let Some(x) = long_row(kind, v) {
             return vec![x];
         }
@@ -181,7 +181,7 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
             Kind::Min => row_extreme(x, false),
         }
     };
-    if outer >= 2 && outer * r >= PAR_THRESHOLD {
+    if outer >= 2 && outer * r >= PAR_THRESHOLD && crate::threads::split() {
         // Rows on the threads, each reduced whole (the same order as on one thread).
         (0..outer).into_par_iter().map(one).collect()
     } else {
@@ -196,8 +196,8 @@ fn sum_leading<S: Computes>(x: &[S], r: usize, inner: usize) -> Vec<S::As> {
     let inner1 = inner.max(1);
     let x = &x[..(r * inner1).min(x.len())];
     let mut out = vec![S::As::zero(); inner];
-    let threads = rayon::current_num_threads().max(1);
-    if r * inner >= PAR_THRESHOLD && inner >= 32 * threads {
+    let threads = crate::threads::get().max(1);
+    if r * inner >= PAR_THRESHOLD && inner >= 32 * threads && threads > 1 {
         let per = inner.div_ceil(threads).next_multiple_of(16);
         let parts: Vec<_> = out.chunks_mut(per).enumerate().collect();
         crate::cpu::team::for_each_halves(parts, |(i, o)| sum_columns(x, inner1, i * per, o));

@@ -62,7 +62,7 @@ fn for_blocks<T: Float, const K: usize>(
 /// else one block.
 pub(super) fn row_blocks(n: usize, work: usize) -> Vec<Range<usize>> {
     let blocks = if work >= PAR_WORK {
-        rayon::current_num_threads().min(n).max(1)
+        crate::threads::get().min(n).max(1)
     } else {
         1
     };

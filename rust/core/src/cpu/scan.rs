@@ -110,7 +110,8 @@ fn scan_with<T: Scan>(
         return Tensor::from_vec(out, &shape);
     }
     let run = |(xs, os): (&[T], &mut [T])| scan_block(xs, os, n, inner, reverse, op);
-    if x.len() >= crate::cpu::kernel::PAR_THRESHOLD && x.len() > block {
+    let split = crate::threads::split();
+    if x.len() >= crate::cpu::kernel::PAR_THRESHOLD && x.len() > block && split {
         x.par_chunks(block)
             .zip(out.par_chunks_mut(block))
             .for_each(run);

@@ -78,7 +78,7 @@ pub(super) fn each_row<T: Float>(
         f(r, o)
     };
     let slots = &mut out.spare_capacity_mut()[..len];
-    if len >= PAR_ELEMS && len / n > 1 {
+    if len >= PAR_ELEMS && len / n > 1 && crate::threads::split() {
         let rows: Vec<_> = slots.chunks_mut(n).enumerate().collect();
         crate::cpu::team::for_each_halves(rows, row);
     } else {
@@ -136,7 +136,7 @@ fn bf16_rows<const K: usize>(
         narrow_uninit(res, o);
     };
     let slots = &mut out.spare_capacity_mut()[..len];
-    if len >= PAR_ELEMS && len / n > 1 {
+    if len >= PAR_ELEMS && len / n > 1 && crate::threads::split() {
         slots
             .par_chunks_mut(n)
             .enumerate()

@@ -125,7 +125,7 @@ impl Drop for Settle {
 fn enabled() -> bool {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    cores >= 2 && rayon::current_num_threads() >= 2
+    cores >= 2 && crate::threads::get() >= 2
 }
 
 /// Runs `a` here and `b` on the resident (or here, after `a`), returning when both are done.
@@ -160,9 +160,9 @@ pub(crate) fn join<A: FnOnce() + Send, B: FnOnce() + Send>(a: A, b: B) {
 /// (see `join`), any other count through rayon.
 pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
     use rayon::prelude::*;
-    if items.len() < 2 {
+    if items.len() < 2 || !crate::threads::split() {
         items.into_iter().for_each(f);
-    } else if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
+    } else if items.len() == 2 && crate::threads::get() == 2 && enabled() {
         let mut it = items.into_iter();
         let (a, b) = (it.next().expect("two"), it.next().expect("two"));
         join(|| f(a), || f(b));
@@ -176,9 +176,9 @@ pub(crate) fn for_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
 /// rayon.
 pub(crate) fn for_each_halves<T: Send, F: Fn(T) + Sync + Send>(mut items: Vec<T>, f: F) {
     use rayon::prelude::*;
-    if items.len() < 2 {
+    if items.len() < 2 || !crate::threads::split() {
         items.into_iter().for_each(f);
-    } else if rayon::current_num_threads() == 2 && enabled() {
+    } else if crate::threads::get() == 2 && enabled() {
         let second = items.split_off(items.len() / 2);
         join(
             || items.into_iter().for_each(&f),
@@ -193,9 +193,9 @@ pub(crate) fn for_each_halves<T: Send, F: Fn(T) + Sync + Send>(mut items: Vec<T>
 /// resident (see `join`), any other count through rayon.
 pub(crate) fn map<T: Send, R: Send, F: Fn(T) -> R + Sync + Send>(items: Vec<T>, f: F) -> Vec<R> {
     use rayon::prelude::*;
-    if items.len() < 2 {
+    if items.len() < 2 || !crate::threads::split() {
         items.into_iter().map(f).collect()
-    } else if items.len() == 2 && rayon::current_num_threads() == 2 && enabled() {
+    } else if items.len() == 2 && crate::threads::get() == 2 && enabled() {
         let mut it = items.into_iter();
         let (a, b) = (it.next().expect("two"), it.next().expect("two"));
         let (mut ra, mut rb) = (None, None);

@@ -93,7 +93,7 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
         // Contiguous rows: one memcpy per row.
         let outer = outer_offsets(&dims[..dims.len() - 1], l.offset);
         let fill = |(row, o): (&mut [T], &usize)| row.copy_from_slice(&s[*o..*o + last_n]);
-        if n >= PAR_MIN {
+        if n >= PAR_MIN && crate::threads::split() {
             out.par_chunks_mut(last_n)
                 .zip(outer.par_iter())
                 .for_each(fill);
@@ -110,16 +110,14 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
         let outer = outer_offsets(&dims[..dims.len() - 2], l.offset);
         let block = rows * cols;
         let fill = |(dst, o): (&mut [T], &usize)| copy_block(s, *o, (rs, cs), rows, cols, dst);
-        if n >= PAR_MIN && outer.len() > 1 {
+        if n >= PAR_MIN && crate::threads::split() && outer.len() > 1 {
             out.par_chunks_mut(block)
                 .zip(outer.par_iter())
                 .for_each(fill);
-        } else if n >= PAR_MIN {
+        } else if n >= PAR_MIN && crate::threads::split() {
             // One big block: split its rows over threads.
             let o = outer[0];
-            let rows_per = rows
-                .div_ceil(rayon::current_num_threads().max(1) * 4)
-                .max(TILE);
+            let rows_per = rows.div_ceil(crate::threads::get() * 4).max(TILE);
             out.par_chunks_mut(rows_per * cols)
                 .enumerate()
                 .for_each(|(i, dst)| {

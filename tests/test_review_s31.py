@@ -77,3 +77,84 @@ def test_float32_cumsum_backward_also_runs_in_float64() -> None:
     (x.cumsum(0) * 0.1).sum().backward()
     # d/dx_i = 0.1 * (n - i): the reverse running sum of the gradient.
     np.testing.assert_allclose(x.grad.numpy()[:3], [20000.0, 19999.9, 19999.8], rtol=1e-6)
+
+
+# ---- PyTorch programs that failed after swapping the imports -----------------------------
+
+
+def test_pytorch_per_file_distribution_paths_import() -> None:
+    from democratising.distributions.categorical import Categorical
+    from democratising.distributions.multivariate_normal import MultivariateNormal
+    from democratising.distributions.normal import Normal
+
+    from democratising.distributions.utils import broadcast_all, probs_to_logits
+
+    assert Normal is dm.distributions.Normal and Categorical is dm.distributions.Categorical
+    assert MultivariateNormal is dm.distributions.MultivariateNormal
+    loc, scale = broadcast_all(dm.zeros(3, dtype=dm.float64), 2.0)
+    assert scale.dtype == dm.float64 and scale.tolist() == [2.0, 2.0, 2.0]
+    np.testing.assert_allclose(
+        probs_to_logits(dm.tensor([0.25, 0.75]), is_binary=True).numpy(),
+        [-np.log(3), np.log(3)],
+        rtol=1e-6,
+    )
+    assert Normal(loc, scale).log_prob(dm.zeros(3)).shape == (3,)
+
+
+def test_tensor_has_the_array_protocol_scikit_learn_checks() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y, pred = dm.tensor([0, 1, 1, 0]), dm.tensor([0, 1, 0, 0])
+    assert sklearn_metrics.accuracy_score(y, pred) == 0.75
+    assert sklearn_metrics.confusion_matrix(y, pred).tolist() == [[2, 0], [1, 1]]
+    t = dm.ones(3)
+    view = t.__array__()
+    view[0] = 5.0  # shares memory, as numpy() does
+    assert t.tolist() == [5.0, 1.0, 1.0]
+    assert t.__array__(np.float64).dtype == np.float64
+    assert t.__array__(copy=True) is not view
+
+
+def test_save_keeps_unsigned_and_small_int_numpy_values() -> None:
+    import io
+
+    state = np.random.get_state()
+    values = {
+        "rng": state,
+        "img": np.arange(6, dtype=np.uint8).reshape(2, 3),
+        "i8": np.array([-3, 4], np.int8),
+        "u64": np.array([2**63 + 5], np.uint64),
+    }
+    buf = io.BytesIO()
+    dm.save(values, buf)
+    buf.seek(0)
+    back = dm.load(buf)
+    assert back["rng"][0] == state[0] and back["rng"][1].dtype == np.uint32
+    np.testing.assert_array_equal(back["rng"][1], state[1])
+    for k in ("img", "i8", "u64"):
+        assert back[k].dtype == values[k].dtype
+        np.testing.assert_array_equal(back[k], values[k])
+    np.random.set_state(back["rng"])
+
+
+def test_optimizer_required_sentinel_for_custom_optimizers() -> None:
+    from democratising.optim.optimizer import Optimizer, required
+
+    class PlainSGD(Optimizer):
+        def __init__(self, params: object, lr: object = required) -> None:
+            super().__init__(params, {"lr": lr})
+
+        @dm.no_grad()
+        def step(self, closure: object = None) -> None:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-group["lr"])
+
+    w = dm.ones(2, requires_grad=True)
+    opt = PlainSGD([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    assert w.tolist() == pytest.approx([0.8, 0.8])
+    assert repr(required) == "<required parameter>"
+    with pytest.raises(ValueError, match="required optimization parameter lr"):
+        PlainSGD([dm.ones(1, requires_grad=True)])

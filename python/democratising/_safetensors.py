@@ -90,6 +90,12 @@ _STORAGE: dict[str, np.dtype[Any]] = {
     "BF16": np.dtype("<u2"),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"),
+    "U32": np.dtype("<u4"),
+    "U16": np.dtype("<u2"),
+    "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
 _NUMPY_TO_TAG: dict[np.dtype[Any], str] = {
@@ -98,6 +104,14 @@ _NUMPY_TO_TAG: dict[np.dtype[Any], str] = {
     np.dtype("float16"): "F16",
     np.dtype("int64"): "I64",
     np.dtype("int32"): "I32",
+    # (NumPy values only, e.g. ``np.random.get_state()``'s uint32 key or a uint8 image; read
+    # as a tensor they widen to int32/int64, as ``from_numpy`` does)
+    np.dtype("int16"): "I16",
+    np.dtype("int8"): "I8",
+    np.dtype("uint64"): "U64",
+    np.dtype("uint32"): "U32",
+    np.dtype("uint16"): "U16",
+    np.dtype("uint8"): "U8",
     np.dtype("bool"): "BOOL",
 }
 

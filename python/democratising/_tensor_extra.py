@@ -1313,6 +1313,17 @@ def _array_wrap(
     return _core.from_numpy(values)
 
 
+def _array(x: Tensor, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+    """NumPy's ``__array__`` protocol, as PyTorch's tensors have it: scikit-learn and other
+    libraries recognise an array-like by ``hasattr(t, "__array__")`` (``accuracy_score(y,
+    preds)`` with tensors). The values, sharing memory as ``numpy()`` does unless ``copy`` or a
+    ``dtype`` asks for another array."""
+    arr = x.detach().numpy()
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr.copy() if copy else arr
+
+
 def _reversed(x: Tensor) -> Tensor:
     """``reversed(t)`` as PyTorch: ``t.flip(0)`` (a 0-d tensor is itself); the engine type is
     no sequence, so Python would refuse."""
@@ -1325,6 +1336,7 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
     "__contains__": _contains,
     "__reversed__": _reversed,
     "__array_wrap__": _array_wrap,
+    "__array__": _array,
     "__ifloordiv__": _augmented("floor_divide_"),
     "__imod__": _augmented("remainder_"),
     "__ipow__": _augmented("pow_"),

@@ -808,3 +808,11 @@ __all__ += [
     "transform_to",
     "transforms",
 ]
+
+from . import utils  # noqa: E402
+from ._torch_paths import install as _install_torch_paths  # noqa: E402
+
+globals().update(
+    _install_torch_paths(__name__, {name: globals()[name] for name in __all__ if name in globals()})
+)
+__all__ += ["utils"]

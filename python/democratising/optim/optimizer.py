@@ -16,6 +16,17 @@ from ..errors import ArgumentTypeError, InvalidValueError
 ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
 
 
+class _RequiredParameter:
+    """The default of a hyperparameter every group must give (PyTorch's ``required``, as
+    custom optimizers write ``def __init__(self, params, lr=required)``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
 class Optimizer:
     """Base class: subclasses implement ``_update(group)`` for one parameter group."""
 
@@ -127,6 +138,11 @@ class Optimizer:
             # Each copy would be stepped: the update applied twice per step.
             raise InvalidValueError("optimizer parameter group contains the same parameter twice")
         for k, v in self.defaults.items():
+            if v is required and k not in g:
+                raise InvalidValueError(
+                    f"parameter group didn't specify a value of required optimization "
+                    f"parameter {k}"
+                )
             g.setdefault(k, v)
         for pg in self.param_groups:
             if ("param_names" in pg) != ("param_names" in g):

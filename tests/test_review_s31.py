@@ -158,3 +158,46 @@ def test_optimizer_required_sentinel_for_custom_optimizers() -> None:
     assert repr(required) == "<required parameter>"
     with pytest.raises(ValueError, match="required optimization parameter lr"):
         PlainSGD([dm.ones(1, requires_grad=True)])
+
+
+def test_private_base_classes_at_pytorchs_module_paths() -> None:
+    from democratising.nn.modules.batchnorm import _NormBase
+    from democratising.nn.modules.conv import _ConvNd, _ConvTransposeNd
+    from democratising.nn.modules.dropout import _DropoutNd
+    from democratising.nn.modules.pooling import _MaxPoolNd
+    from democratising.nn.modules.transformer import _get_clones
+
+    nn = dm.nn
+    assert issubclass(nn.Conv2d, _ConvNd) and issubclass(nn.ConvTranspose2d, _ConvTransposeNd)
+    assert issubclass(nn.BatchNorm1d, _NormBase) and issubclass(nn.Dropout, _DropoutNd)
+    assert issubclass(nn.MaxPool2d, _MaxPoolNd)
+    clones = _get_clones(nn.Linear(2, 2), 3)
+    assert len(clones) == 3 and clones[0].weight is not clones[1].weight
+
+
+def test_cuda_rng_state_all_and_cuda_random_module() -> None:
+    from democratising.cuda.random import get_rng_state_all, set_rng_state_all
+
+    states = get_rng_state_all()
+    assert len(states) == dm.cuda.device_count()
+    set_rng_state_all(states)  # [] without a GPU: changes nothing
+    saved = dm.get_rng_state()
+    first = dm.rand(3)
+    set_rng_state_all([saved])
+    assert dm.rand(3).tolist() == first.tolist()
+
+
+def test_sdpa_kernel_context_checks_its_backends() -> None:
+    from democratising.nn._sdpa_backends import allowed_backends
+    from democratising.nn.attention import SDPBackend, sdpa_kernel
+
+    q = dm.randn(1, 2, 4, 8)
+    plain = dm.nn.functional.scaled_dot_product_attention(q, q, q)
+    with sdpa_kernel(SDPBackend.MATH):
+        assert allowed_backends() == (SDPBackend.MATH,)
+        pinned = dm.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert len(allowed_backends()) == 5
+    assert pinned.tolist() == plain.tolist()
+    with pytest.raises(TypeError, match="SDPBackend"):
+        with sdpa_kernel("math"):  # type: ignore[arg-type]
+            pass

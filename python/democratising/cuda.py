@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +39,7 @@ __all__ = [
     "get_device_properties",
     "get_memory_info",
     "get_rng_state",
+    "get_rng_state_all",
     "initial_seed",
     "is_available",
     "is_bf16_supported",
@@ -55,6 +57,7 @@ __all__ = [
     "seed_all",
     "set_device",
     "set_rng_state",
+    "set_rng_state_all",
     "set_stream",
     "stream",
     "synchronize",
@@ -282,6 +285,20 @@ def set_rng_state(new_state: _core.Tensor, device: int | str | Device = "cuda") 
     restore(new_state)
 
 
+def get_rng_state_all() -> list[_core.Tensor]:
+    """One state per CUDA device (``torch.cuda.get_rng_state_all``, as checkpointing code
+    saves it): each is the one generator's state, since it serves every device; ``[]``
+    without a device."""
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states: Sequence[_core.Tensor]) -> None:
+    """Restores states from :func:`get_rng_state_all` (the one generator takes the first; an
+    empty list, saved on a machine without CUDA, changes nothing)."""
+    for state in list(new_states)[:1]:
+        set_rng_state(state)
+
+
 def get_device_name(device: int | str | Device | None = None) -> str:
     """A readable name of a CUDA device (the driver's name is not exposed by the engine);
     ``DeviceError`` saying why when there is no such device, as PyTorch raises."""
@@ -295,13 +312,30 @@ def is_bf16_supported(including_emulation: bool = True) -> bool:
 
 
 def _install_amp() -> None:
-    """``democratising.cuda.amp`` (``torch.cuda.amp``) as a submodule of this module."""
+    """``democratising.cuda.amp`` (``torch.cuda.amp``) as a submodule of this module, and
+    ``cuda.random`` (``torch.cuda.random``: the generator functions)."""
     import sys
+    import types
 
     from . import _cuda_amp
 
     sys.modules[__name__ + ".amp"] = _cuda_amp
     globals()["amp"] = _cuda_amp
+    random = types.ModuleType(__name__ + ".random", "PyTorch's ``torch.cuda.random`` path.")
+    for name in (
+        "get_rng_state",
+        "get_rng_state_all",
+        "set_rng_state",
+        "set_rng_state_all",
+        "manual_seed",
+        "manual_seed_all",
+        "seed",
+        "seed_all",
+        "initial_seed",
+    ):
+        random.__dict__[name] = globals()[name]
+    sys.modules[random.__name__] = random
+    globals()["random"] = random
 
 
 _install_amp()

@@ -13,6 +13,8 @@ from .._core import Tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from . import init
+from ._sdpa_backends import SDPBackend as SDPBackend  # torch.nn.attention's names
+from ._sdpa_backends import sdpa_kernel as sdpa_kernel
 from .layers import Linear
 from .module import Module
 from .parameter import Parameter

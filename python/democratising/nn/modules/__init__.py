@@ -14,9 +14,13 @@ from typing import Any, Callable
 
 from .. import _names_for_modules
 from .. import module as _module_file
+from ..conv import _AdaptivePoolNd, _AvgPoolNd, _ConvNd, _MaxPoolNd
+from ..conv_transpose import _ConvTransposeNd
+from ..layers import _DropoutNd
 from ..loss import _Loss, _WeightedLoss
 from ..module import Module
-from ..normalization import _BatchNorm
+from ..normalization import _BatchNorm, _NormBase
+from ..transformer import _get_clones
 
 #: PyTorch's files under ``torch/nn/modules``.
 SUBMODULES = (
@@ -72,7 +76,21 @@ _MODULE_FILE_NAMES = (
     "RemovableHandle",
 )
 
-_PRIVATE = {"_BatchNorm": _BatchNorm, "_Loss": _Loss, "_WeightedLoss": _WeightedLoss}
+#: The private base classes and helpers that user code subclasses or calls (a custom
+#: convolution deriving from ``nn.modules.conv._ConvNd``, ``transformer._get_clones``).
+_PRIVATE = {
+    "_BatchNorm": _BatchNorm,
+    "_NormBase": _NormBase,
+    "_Loss": _Loss,
+    "_WeightedLoss": _WeightedLoss,
+    "_ConvNd": _ConvNd,
+    "_ConvTransposeNd": _ConvTransposeNd,
+    "_MaxPoolNd": _MaxPoolNd,
+    "_AvgPoolNd": _AvgPoolNd,
+    "_AdaptivePoolNd": _AdaptivePoolNd,
+    "_DropoutNd": _DropoutNd,
+    "_get_clones": _get_clones,
+}
 
 
 def _install() -> None:

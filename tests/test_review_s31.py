@@ -201,3 +201,26 @@ def test_sdpa_kernel_context_checks_its_backends() -> None:
     with pytest.raises(TypeError, match="SDPBackend"):
         with sdpa_kernel("math"):  # type: ignore[arg-type]
             pass
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
+def test_argmax_in_the_tensors_own_dtype_keeps_ties_and_nans(dtype: str) -> None:
+    # (argmax/argmin compare float32 and half types as float32 now, not a float64 copy)
+    rows = np.array([[1.0, 3.0, 3.0, 0.5], [2.0, np.nan, 5.0, np.nan], [-1.0, -1.0, -2.0, -2.0]])
+    x = dm.tensor(rows).to(getattr(dm, dtype))
+    assert x.argmax(1).tolist() == [1, 1, 0]
+    assert x.argmin(1).tolist() == [3, 1, 2]
+    assert x.t().argmax(0).tolist() == [1, 1, 0]  # a transposed view
+    assert x.max(1).indices.tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_mean_over_leading_dims_reads_in_place(dtype: str) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(64, 3, 40))
+    x = dm.tensor(a).to(getattr(dm, dtype))
+    ref = x.to(dm.float64).numpy()
+    tol = 1e-2 if dtype == "bfloat16" else 1e-6
+    np.testing.assert_allclose(x.mean(0).float().numpy(), ref.mean(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(x.mean((0, 1)).float().numpy(), ref.mean((0, 1)), rtol=tol, atol=tol)
+    assert np.isnan(dm.zeros(0, 3).mean(0).numpy()).all()

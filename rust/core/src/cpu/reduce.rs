@@ -239,11 +239,11 @@ fn add_rows<S: Computes>(rows: &[S], inner: usize, c0: usize, acc: &mut [S::As])
     }
 }
 
-/// `(r, inner)` when a sum over `dims` is one over the leading dims of a contiguous tensor,
-/// which `sum_leading` reads in place.
+/// `(r, inner)` when a sum or mean over `dims` is one over the leading dims of a contiguous
+/// tensor, which `sum_leading` reads in place (a `mean(0)` no longer transposes a copy first).
 fn leading_sum(kind: Kind, t: &Tensor, dims: &[usize]) -> Option<(usize, usize)> {
     let leading = dims.iter().enumerate().all(|(i, &d)| i == d);
-    if kind != Kind::Sum
+    if !matches!(kind, Kind::Sum | Kind::Mean)
         || !t.is_contiguous()
         || dims.is_empty()
         || !leading
@@ -261,7 +261,13 @@ fn reduce_float_typed<T: Float + Computes<As = T>>(
     dims: &[usize],
 ) -> Result<Vec<T>> {
     if let Some((r, inner)) = leading_sum(kind, t, dims) {
-        return Ok(sum_leading(&t.data::<T>()?, r, inner));
+        let mut sums = sum_leading(&t.data::<T>()?, r, inner);
+        if kind == Kind::Mean {
+            // (divided in `T`, as the rows' means are; 0 / 0 is NaN for an empty dim)
+            let n = T::from_usize(r);
+            sums.iter_mut().for_each(|v| *v /= n);
+        }
+        return Ok(sums);
     }
     let (v, outer, r) = rows::<T>(t, dims)?;
     if r == 0 {
@@ -287,7 +293,11 @@ pub(super) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) ->
         (DType::F32, _) => Tensor::from_vec(reduce_float_typed::<f32>(kind, t, dims)?, shape),
         (DType::F64, _) => Tensor::from_vec(reduce_float_typed::<f64>(kind, t, dims)?, shape),
         (DType::BF16, Some((r, inner))) => {
-            let sums = sum_leading(&t.data::<bf16>()?, r, inner);
+            let mut sums = sum_leading(&t.data::<bf16>()?, r, inner);
+            if kind == Kind::Mean {
+                let n = r as f32;
+                sums.iter_mut().for_each(|v| *v /= n);
+            }
             let mut out = vec![bf16::ZERO; sums.len()];
             narrow_into(&sums, &mut out);
             Tensor::from_vec(out, shape)
@@ -343,11 +353,20 @@ pub(super) fn reduce_int(
 
 /// Index of the first maximum (or minimum) along dim `d` of `t` (NaN wins), into `shape`.
 pub(super) fn arg_reduce(t: &Tensor, d: usize, shape: &[usize], max: bool) -> Result<Tensor> {
-    // Integers compare as int64 (float64 would merge values past 2**53); floats as float64.
-    let idx = if t.dtype().is_float() {
-        let wide = cast_raw(t, DType::F64)?;
-        let (v, outer, r) = rows::<f64>(&wide, &[d])?;
+    // Integers compare as int64 (float64 would merge values past 2**53); floats in their own
+    // dtype (half types as float32: widening keeps the order, and a copy costs more than the
+    // comparisons).
+    let idx = if t.dtype() == DType::F64 {
+        let (v, outer, r) = rows::<f64>(t, &[d])?;
         best_in_rows(&v, outer, r, max, f64::is_nan)?
+    } else if t.dtype().is_float() {
+        let wide = if t.dtype() == DType::F32 {
+            t.clone()
+        } else {
+            cast_raw(t, DType::F32)?
+        };
+        let (v, outer, r) = rows::<f32>(&wide, &[d])?;
+        best_in_rows(&v, outer, r, max, f32::is_nan)?
     } else {
         let wide = cast_raw(t, DType::I64)?;
         let (v, outer, r) = rows::<i64>(&wide, &[d])?;

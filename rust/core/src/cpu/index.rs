@@ -265,9 +265,15 @@ pub(super) fn index(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
             let s = &t.storage().as_slice::<T>()[t.layout().offset..];
             let mut out = Vec::with_capacity(outer * pos.len() * inner);
             for o in 0..outer {
-                for &j in &pos {
-                    let at = (o * n + j) * inner;
-                    out.extend_from_slice(&s[at..at + inner]);
+                let row = &s[o * n * inner..(o + 1) * n * inner];
+                if inner == 1 {
+                    // Single elements (`x[..., idx]`, `flip(-1)`): a gather loop, not a copy
+                    // call per element.
+                    out.extend(pos.iter().map(|&j| row[j]));
+                } else {
+                    for &j in &pos {
+                        out.extend_from_slice(&row[j * inner..(j + 1) * inner]);
+                    }
                 }
             }
             Tensor::from_vec(out, &shape)

@@ -4,6 +4,8 @@ activation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,50 @@ def test_mean_over_leading_dims_reads_in_place(dtype: str) -> None:
     np.testing.assert_allclose(x.mean(0).float().numpy(), ref.mean(0), rtol=tol, atol=tol)
     np.testing.assert_allclose(x.mean((0, 1)).float().numpy(), ref.mean((0, 1)), rtol=tol, atol=tol)
     assert np.isnan(dm.zeros(0, 3).mean(0).numpy()).all()
+
+
+_ONE_THREAD_SCRIPT = """
+import sys
+import numpy as np
+import democratising as dm
+import democratising.nn.functional as F
+
+dm.manual_seed(0)
+x = dm.randn(96, 1024, requires_grad=True)
+img = dm.randn(8, 16, 32, 32, requires_grad=True)
+w = dm.randn(1024, 512, requires_grad=True)
+outs = [
+    x.relu() + x * 2, x.softmax(1), x.log_softmax(0), x.sum(0), x.mean(1), x.amax(1),
+    x.cumsum(1), x.t().contiguous(), x.flip(1), F.layer_norm(x, (1024,)), x @ w,
+    F.max_pool2d(img, 2), F.avg_pool2d(img, 3, 2), F.adaptive_avg_pool2d(img, 5),
+    F.group_norm(img, 4), F.batch_norm(img, None, None, training=True),
+    F.cross_entropy(x[:, :10], dm.arange(96) % 10),
+]
+loss = sum(o.float().sum() for o in outs)
+loss.backward()
+opt = dm.optim.Adam([w], lr=1e-3)
+opt.step()
+saved = [o.detach().numpy() for o in outs] + [x.grad.numpy(), img.grad.numpy(), w.detach().numpy()]
+np.savez(sys.argv[1], *saved)
+"""
+
+
+def test_one_engine_thread_gives_the_results_of_two(tmp_path: Any) -> None:
+    # With one thread every kernel runs on the calling thread (no hand-off to rayon's single
+    # worker): the sequential paths must compute what the split ones do, bit for bit.
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "ops.py"
+    script.write_text(_ONE_THREAD_SCRIPT)
+    results = {}
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}.npz"
+        env = dict(os.environ, RAYON_NUM_THREADS=threads)
+        subprocess.run([sys.executable, str(script), str(out)], env=env, check=True, timeout=120)
+        results[threads] = np.load(out)
+    one, two = results["1"], results["2"]
+    assert sorted(one.files) == sorted(two.files) and len(one.files) == 20
+    for k in one.files:
+        np.testing.assert_allclose(one[k], two[k], rtol=2e-6, atol=1e-6, err_msg=k)

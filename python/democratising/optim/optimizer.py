@@ -140,8 +140,7 @@ class Optimizer:
         for k, v in self.defaults.items():
             if v is required and k not in g:
                 raise InvalidValueError(
-                    f"parameter group didn't specify a value of required optimization "
-                    f"parameter {k}"
+                    f"parameter group didn't specify a value of required optimization parameter {k}"
                 )
             g.setdefault(k, v)
         for pg in self.param_groups:

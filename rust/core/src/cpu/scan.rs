@@ -19,37 +19,29 @@ trait Scan: Element {
     fn product(a: Self::Acc, b: Self::Acc) -> Self::Acc;
 }
 
-impl Scan for f32 {
-    type Acc = f64;
-    fn widen(self) -> f64 {
-        f64::from(self)
-    }
-    fn narrow(a: f64) -> f32 {
-        a as f32
-    }
-    fn sum(a: f64, b: f64) -> f64 {
-        a + b
-    }
-    fn product(a: f64, b: f64) -> f64 {
-        a * b
-    }
+/// A float type whose running value is `$acc` (float32's is float64).
+macro_rules! float_scan {
+    ($t:ty, $acc:ty) => {
+        impl Scan for $t {
+            type Acc = $acc;
+            fn widen(self) -> $acc {
+                <$acc>::from(self)
+            }
+            fn narrow(a: $acc) -> $t {
+                a as $t
+            }
+            fn sum(a: $acc, b: $acc) -> $acc {
+                a + b
+            }
+            fn product(a: $acc, b: $acc) -> $acc {
+                a * b
+            }
+        }
+    };
 }
 
-impl Scan for f64 {
-    type Acc = f64;
-    fn widen(self) -> f64 {
-        self
-    }
-    fn narrow(a: f64) -> f64 {
-        a
-    }
-    fn sum(a: f64, b: f64) -> f64 {
-        a + b
-    }
-    fn product(a: f64, b: f64) -> f64 {
-        a * b
-    }
-}
+float_scan!(f32, f64);
+float_scan!(f64, f64);
 
 impl Scan for i64 {
     type Acc = i64;

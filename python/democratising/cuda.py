@@ -315,14 +315,13 @@ def _install_amp() -> None:
     """``democratising.cuda.amp`` (``torch.cuda.amp``) as a submodule of this module, and
     ``cuda.random`` (``torch.cuda.random``: the generator functions)."""
     import sys
-    import types
 
     from . import _cuda_amp
+    from ._module_paths import path_module
 
     sys.modules[__name__ + ".amp"] = _cuda_amp
     globals()["amp"] = _cuda_amp
-    random = types.ModuleType(__name__ + ".random", "PyTorch's ``torch.cuda.random`` path.")
-    for name in (
+    generator = (
         "get_rng_state",
         "get_rng_state_all",
         "set_rng_state",
@@ -332,10 +331,12 @@ def _install_amp() -> None:
         "seed",
         "seed_all",
         "initial_seed",
-    ):
-        random.__dict__[name] = globals()[name]
-    sys.modules[random.__name__] = random
-    globals()["random"] = random
+    )
+    globals()["random"] = path_module(
+        __name__ + ".random",
+        {name: globals()[name] for name in generator},
+        "PyTorch's ``torch.cuda.random`` path.",
+    )
 
 
 _install_amp()

@@ -6,9 +6,9 @@ of a class we have resolves."""
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
+
+from .._module_paths import path_module
 
 #: PyTorch's files under ``torch/distributions`` that have no file of the same name here.
 FILES = (
@@ -55,15 +55,12 @@ FILES = (
 )
 
 
-def install(package: str, public: dict[str, Any]) -> dict[str, types.ModuleType]:
-    """Registers ``<package>.<file>`` for each of ``FILES`` in ``sys.modules``, each holding
-    ``public``; returns them to be set as attributes of the package."""
-    made = {}
-    for name in FILES:
-        mod = types.ModuleType(
-            f"{package}.{name}", f"PyTorch's ``torch.distributions.{name}`` path."
+def install(package: str, public: dict[str, Any]) -> dict[str, Any]:
+    """Registers ``<package>.<file>`` for each of ``FILES``, each holding ``public``; returns
+    them to be set as attributes of the package."""
+    return {
+        name: path_module(
+            f"{package}.{name}", public, f"PyTorch's ``torch.distributions.{name}`` path."
         )
-        mod.__dict__.update(public)
-        sys.modules[mod.__name__] = mod
-        made[name] = mod
-    return made
+        for name in FILES
+    }

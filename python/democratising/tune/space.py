@@ -290,10 +290,6 @@ class SearchSpace:
     def sample(self, rng: np.random.Generator) -> dict[str, Value]:
         return {k: d.sample(rng) for k, d in self.params.items()}
 
-    def suggest(self, trial: Any) -> dict[str, Value]:
-        """Asks an Optuna ``trial`` for every parameter."""
-        return {k: d.suggest(trial, k) for k, d in self.params.items()}
-
     def optuna_grid(self) -> dict[str, list[Value]]:
         """The grid as Optuna's ``GridSampler`` wants it."""
         return {k: list[Value](d.grid()) for k, d in self.params.items()}

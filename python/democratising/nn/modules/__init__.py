@@ -6,12 +6,11 @@ so any ``from torch.nn.modules.<name> import <Layer>`` of a layer we have resolv
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterable
 from itertools import repeat
 from typing import Any, Callable
 
+from ..._module_paths import path_module
 from .. import _names_for_modules
 from .. import module as _module_file
 from ..conv import _AdaptivePoolNd, _AvgPoolNd, _ConvNd, _MaxPoolNd
@@ -96,25 +95,25 @@ _PRIVATE = {
 def _install() -> None:
     public = _names_for_modules()
     for sub in SUBMODULES:
-        mod = types.ModuleType(f"{__name__}.{sub}", f"PyTorch's ``torch.nn.modules.{sub}`` path.")
-        mod.__dict__.update(public)
-        mod.__dict__.update(_PRIVATE)
-        sys.modules[mod.__name__] = mod
-        globals()[sub] = mod
+        doc = f"PyTorch's ``torch.nn.modules.{sub}`` path."
+        globals()[sub] = path_module(f"{__name__}.{sub}", {**public, **_PRIVATE}, doc)
     globals()["module"].__dict__.update(
         {name: getattr(_module_file, name) for name in _MODULE_FILE_NAMES}
     )
-    utils = types.ModuleType(f"{__name__}.utils", "``_single``/``_pair``/``_triple``/``_ntuple``.")
-    utils.__dict__.update(
-        _ntuple=_ntuple,
-        _single=_single,
-        _pair=_pair,
-        _triple=_triple,
-        _quadruple=_quadruple,
-        consume_prefix_in_state_dict_if_present=_module_file.consume_prefix_in_state_dict_if_present,
+    globals()["utils"] = path_module(
+        f"{__name__}.utils",
+        {
+            "_ntuple": _ntuple,
+            "_single": _single,
+            "_pair": _pair,
+            "_triple": _triple,
+            "_quadruple": _quadruple,
+            "consume_prefix_in_state_dict_if_present": (
+                _module_file.consume_prefix_in_state_dict_if_present
+            ),
+        },
+        "``_single``/``_pair``/``_triple``/``_ntuple``.",
     )
-    sys.modules[utils.__name__] = utils
-    globals()["utils"] = utils
     globals().update(public)
 
 

@@ -573,10 +573,8 @@ class Tensor:
         self, min: _float | Tensor | None = None, max: _float | Tensor | None = None
     ) -> Tensor:
         """Elementwise clamp into ``[min, max]`` (either bound may be None)."""
-    def clip(
-        self, min: _float | Tensor | None = None, max: _float | Tensor | None = None
-    ) -> Tensor:
-        """Alias of ``clamp``."""
+    clip = clamp
+    """Alias of ``clamp``."""
     def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor:
         """GELU, exact (erf) or with the tanh approximation."""
     def leaky_relu(self, negative_slope: _float = 0.01) -> Tensor:
@@ -703,22 +701,8 @@ class Tensor:
         device: _DeviceLike | None = None,
         requires_grad: _bool = False,
     ) -> Tensor: ...
-    def new_ones(
-        self,
-        *sizes: _int | Sequence[_int],
-        size: _int | Sequence[_int] | None = None,
-        dtype: _dtype | None = None,
-        device: _DeviceLike | None = None,
-        requires_grad: _bool = False,
-    ) -> Tensor: ...
-    def new_empty(
-        self,
-        *sizes: _int | Sequence[_int],
-        size: _int | Sequence[_int] | None = None,
-        dtype: _dtype | None = None,
-        device: _DeviceLike | None = None,
-        requires_grad: _bool = False,
-    ) -> Tensor: ...
+    new_ones = new_zeros
+    new_empty = new_zeros
     def new_full(
         self,
         size: Sequence[_int],
@@ -822,14 +806,8 @@ class Tensor:
         dtype: _DTypeLike | None = None,
     ) -> Tensor:
         """``sum`` with NaN counted as zero."""
-    def nanmean(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        *,
-        dtype: _DTypeLike | None = None,
-    ) -> Tensor:
-        """The mean of the non-NaN elements."""
+    nanmean = nansum
+    """The mean of the non-NaN elements."""
     def count_nonzero(self, dim: _Dims | None = None, *dims: _int) -> Tensor: ...
     @overload
     def median(self, dim: None = None, keepdim: _bool = False) -> Tensor:
@@ -955,6 +933,9 @@ class Tensor:
     def __rrshift__(self, other: _Operand, /) -> Tensor: ...
 
     # ---- reductions --------------------------------------------------------------------------
+    # Reductions that take the same arguments (the engine generates them from one macro arm
+    # per signature, rust/python/src/tensor/reductions.rs) are written out once and aliased:
+    # ``mean = sum`` types ``mean`` as ``sum``; the docstring under an alias is its own.
     def sum(
         self,
         dim: _Dims | None = None,
@@ -965,16 +946,8 @@ class Tensor:
         keepdims: _bool | None = None,
     ) -> Tensor:
         """Sum over ``dim`` (all dimensions when None), optionally in ``dtype``."""
-    def mean(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        dtype: _DTypeLike | None = None,
-        *,
-        axis: _Dims | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """Mean over ``dim`` (all dimensions when None), optionally in ``dtype``."""
+    mean = sum
+    """Mean over ``dim`` (all dimensions when None), optionally in ``dtype``."""
     def var(
         self,
         dim: _Dims | None = None,
@@ -986,6 +959,8 @@ class Tensor:
         keepdims: _bool | None = None,
     ) -> Tensor:
         """Variance over ``dim``; ``correction`` (default 1, or 0 if not ``unbiased``)."""
+    # ``std`` is written out, not aliased: ``_tensor_more`` reads ``Tensor.std`` at import, inside
+    # the import cycle with this stub, where mypy cannot yet infer an alias's type.
     def std(
         self,
         dim: _Dims | None = None,
@@ -1006,24 +981,14 @@ class Tensor:
         keepdims: _bool | None = None,
     ) -> Tensor:
         """Maximum over ``dim`` (all dimensions when None)."""
-    def amin(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        *,
-        axis: _Dims | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """Minimum over ``dim`` (all dimensions when None)."""
-    def logsumexp(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        *,
-        axis: _Dims | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    amin = amax
+    """Minimum over ``dim`` (all dimensions when None)."""
+    logsumexp = amax
+    """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    all = amax
+    """True where every element (along ``dim``) is non-zero."""
+    any = amax
+    """True where some element (along ``dim``) is non-zero."""
     def argmax(
         self,
         dim: _int | None = None,
@@ -1033,15 +998,8 @@ class Tensor:
         keepdims: _bool | None = None,
     ) -> Tensor:
         """Index of the maximum (of the flattened tensor when ``dim`` is None)."""
-    def argmin(
-        self,
-        dim: _int | None = None,
-        keepdim: _bool = False,
-        *,
-        axis: _int | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
+    argmin = argmax
+    """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
     @overload
     def max(
         self,
@@ -1062,44 +1020,9 @@ class Tensor:
     def max(
         self, *, axis: _int, keepdim: _bool = False, keepdims: _bool | None = None
     ) -> MaxResult: ...
-    @overload
-    def min(
-        self,
-        dim: None = None,
-        keepdim: _bool = False,
-        *,
-        other: Tensor | None = None,
-        axis: None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``:
-        the elementwise minimum."""
-    @overload
-    def min(self, dim: Tensor, keepdim: _bool = False) -> Tensor: ...
-    @overload
-    def min(self, dim: _int, keepdim: _bool = False) -> MaxResult: ...
-    @overload
-    def min(
-        self, *, axis: _int, keepdim: _bool = False, keepdims: _bool | None = None
-    ) -> MaxResult: ...
-    def all(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        *,
-        axis: _Dims | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """True where every element (along ``dim``) is non-zero."""
-    def any(
-        self,
-        dim: _Dims | None = None,
-        keepdim: _bool = False,
-        *,
-        axis: _Dims | None = None,
-        keepdims: _bool | None = None,
-    ) -> Tensor:
-        """True where some element (along ``dim``) is non-zero."""
+    min = max
+    """``min()``: a scalar tensor; ``min(dim)``: ``(values, indices)``; ``min(other)``:
+    the elementwise minimum."""
 
     # ---- shape -------------------------------------------------------------------------------
     @overload
@@ -1309,9 +1232,7 @@ class Tensor:
     def addbmm(
         self, batch1: Tensor, batch2: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
     ) -> Tensor: ...
-    def baddbmm(
-        self, batch1: Tensor, batch2: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
-    ) -> Tensor: ...
+    baddbmm = addbmm
     def addmv(
         self, mat: Tensor, vec: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
     ) -> Tensor: ...
@@ -1327,9 +1248,7 @@ class Tensor:
     def addbmm_(
         self, batch1: Tensor, batch2: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
     ) -> Self: ...
-    def baddbmm_(
-        self, batch1: Tensor, batch2: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
-    ) -> Self: ...
+    baddbmm_ = addbmm_
     def addmv_(
         self, mat: Tensor, vec: Tensor, *, beta: _Scalar = 1, alpha: _Scalar = 1
     ) -> Self: ...
@@ -1352,14 +1271,7 @@ class Tensor:
         *,
         interpolation: str = "linear",
     ) -> Tensor: ...
-    def nanquantile(
-        self,
-        q: _float | Tensor,
-        dim: _int | None = None,
-        keepdim: _bool = False,
-        *,
-        interpolation: str = "linear",
-    ) -> Tensor: ...
+    nanquantile = quantile
     @overload
     def nanmedian(self, dim: None = None, keepdim: _bool = False) -> Tensor:
         """``nanmedian()``: the lower median of the non-NaN elements; ``nanmedian(dim)``:
@@ -1740,14 +1652,8 @@ def cat(
 ) -> Tensor:
     """Concatenates along an existing dimension (into ``out`` when given)."""
 
-def stack(
-    tensors: Sequence[Tensor],
-    dim: _int | None = None,
-    *,
-    axis: _int | None = None,
-    out: Tensor | None = None,
-) -> Tensor:
-    """Stacks along a new dimension (into ``out`` when given)."""
+stack = cat
+"""Stacks along a new dimension (into ``out`` when given)."""
 
 def where(condition: Tensor, input: _Operand, other: _Operand) -> Tensor:
     """``input`` where ``condition`` is true, else ``other`` (broadcasting)."""
@@ -1890,16 +1796,7 @@ def _adam_step(
     exp_avg_sqs: Sequence[Tensor],
     max_exp_avg_sqs: Sequence[Tensor],
     steps: Sequence[_int],
-    *,
-    lr: _float,
-    beta1: _float,
-    beta2: _float,
-    eps: _float,
-    weight_decay: _float,
-    decoupled: _bool,
-    amsgrad: _bool,
-    maximize: _bool,
-    grad_scale: _float = 1.0,
+    **hyper: _float | _bool,
 ) -> None:
     """One fused Adam/AdamW step over a parameter group, in place."""
 
@@ -1908,14 +1805,7 @@ def _sgd_step(
     grads: Sequence[Tensor],
     buffers: Sequence[Tensor],
     initialized: Sequence[_bool],
-    *,
-    lr: _float,
-    momentum: _float,
-    dampening: _float,
-    weight_decay: _float,
-    nesterov: _bool,
-    maximize: _bool,
-    grad_scale: _float = 1.0,
+    **hyper: _float | _bool,
 ) -> None:
     """One fused SGD step over a parameter group, in place."""
 
@@ -1925,15 +1815,7 @@ def _rmsprop_step(
     square_avgs: Sequence[Tensor],
     grad_avgs: Sequence[Tensor],
     momentum_buffers: Sequence[Tensor],
-    *,
-    lr: _float,
-    alpha: _float,
-    eps: _float,
-    weight_decay: _float,
-    momentum: _float,
-    centered: _bool,
-    maximize: _bool,
-    grad_scale: _float = 1.0,
+    **hyper: _float | _bool,
 ) -> None:
     """One fused RMSprop step over a parameter group, in place (``grad_avgs`` only when
     centered, ``momentum_buffers`` only with momentum)."""
@@ -1955,13 +1837,7 @@ def _adagrad_step(
     grads: Sequence[Tensor],
     sums: Sequence[Tensor],
     steps: Sequence[_int],
-    *,
-    lr: _float,
-    lr_decay: _float,
-    weight_decay: _float,
-    eps: _float,
-    maximize: _bool,
-    grad_scale: _float = 1.0,
+    **hyper: _float | _bool,
 ) -> None:
     """One fused Adagrad step over a parameter group, in place; ``steps`` are the step counts
     after this step."""

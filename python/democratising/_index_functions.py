@@ -420,21 +420,19 @@ put_ = _inplace(put, "put_")
 masked_scatter_ = _inplace(masked_scatter, "masked_scatter_")
 scatter_reduce_ = _inplace(scatter_reduce, "scatter_reduce_")
 
+_AS_METHODS = (
+    index_put,
+    index_put_,
+    put,
+    put_,
+    masked_scatter,
+    masked_scatter_,
+    scatter_reduce,
+    scatter_reduce_,
+    select_scatter,
+    slice_scatter,
+    diagonal_scatter,
+    ndimension,
+)
 #: name -> function(tensor, ...), merged into ``_tensor_extra.METHODS``.
-METHODS: dict[str, Callable[..., Any]] = {
-    f.__name__: f
-    for f in (
-        index_put,
-        index_put_,
-        put,
-        put_,
-        masked_scatter,
-        masked_scatter_,
-        scatter_reduce,
-        scatter_reduce_,
-        select_scatter,
-        slice_scatter,
-        diagonal_scatter,
-        ndimension,
-    )
-}
+METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _AS_METHODS}

@@ -20,19 +20,31 @@ __all__ = [
 ]
 
 
-class memory_format:  # noqa: N801 (PyTorch's name)
-    """One of the four layouts; the engine reads ``_memory_format``."""
+class _NamedConstant:
+    """A PyTorch constant known by its name (a memory format here, a ``layout`` in
+    ``_tensor_compat_more``): it prints as ``democratising.<name>`` and pickles as a reference
+    to the module-level instance of that name, so the one instance comes back."""
 
-    __slots__ = ("_memory_format",)
+    __slots__ = ("_name",)
 
     def __init__(self, name: str) -> None:
-        self._memory_format = name
+        self._name = name
 
     def __repr__(self) -> str:
-        return f"democratising.{self._memory_format}"
+        return f"democratising.{self._name}"
 
     def __reduce__(self) -> str:
-        return self._memory_format
+        return self._name
+
+
+class memory_format(_NamedConstant):  # noqa: N801 (PyTorch's name)
+    """One of the four layouts; the engine reads ``_memory_format``."""
+
+    __slots__ = ()
+
+    @property
+    def _memory_format(self) -> str:
+        return self._name
 
 
 preserve_format = memory_format("preserve_format")

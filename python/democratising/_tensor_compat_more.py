@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 
 from . import _core
 from ._core import Device, Tensor
+from ._memory_format import _NamedConstant
 from ._tensor_methods_torch import is_conj, is_inference, is_neg, is_same_size, is_signed
 from .errors import ArgumentTypeError, DeviceError, DTypeError, InvalidValueError, ShapeError
 
@@ -42,21 +43,12 @@ __all__ = [
 # ---- layouts ---------------------------------------------------------------------------------
 
 
-class layout:  # noqa: N801 - PyTorch's name
+class layout(_NamedConstant):  # noqa: N801 - PyTorch's name
     """How a tensor's elements are stored (``torch.layout``). Every tensor here is dense
     (``strided``); ``sparse_coo`` exists as a name so that comparisons such as
     ``x.layout == torch.sparse_coo`` keep working (they are False)."""
 
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return f"democratising.{self._name}"
-
-    def __reduce__(self) -> str:
-        return self._name
+    __slots__ = ()
 
 
 strided = layout("strided")

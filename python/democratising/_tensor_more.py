@@ -537,16 +537,24 @@ def _pow_fallback(base: Any, exponent: Any) -> Optional[Tensor]:
     return _core.where(e < 0, negative, _ENGINE_POW(b, e.clamp(min=0)))
 
 
-def _pow(self: Tensor, exponent: Any) -> Tensor:
-    """``self ** exponent`` elementwise, differentiable in both. Integer and bool operands
-    follow PyTorch where the engine refuses them (``_pow_fallback``)."""
+def _engine_or_fallback(
+    engine: Callable[..., Tensor], a: Any, b: Any, base: Any, exponent: Any
+) -> Tensor:
+    """``engine(a, b)`` (the engine's ``pow`` or ``__rpow__``), or, where the engine refuses
+    integer or bool operands, PyTorch's ``base ** exponent`` from ``_pow_fallback``."""
     try:
-        return _ENGINE_POW(self, exponent)
+        return engine(a, b)
     except (InvalidValueError, DTypeError):
-        out = _pow_fallback(self, exponent)
+        out = _pow_fallback(base, exponent)
         if out is None:
             raise
         return out
+
+
+def _pow(self: Tensor, exponent: Any) -> Tensor:
+    """``self ** exponent`` elementwise, differentiable in both. Integer and bool operands
+    follow PyTorch where the engine refuses them (``_pow_fallback``)."""
+    return _engine_or_fallback(_ENGINE_POW, self, exponent, self, exponent)
 
 
 def _dunder_pow(self: Tensor, other: Any, modulo: Any = None, /) -> Tensor:
@@ -556,13 +564,7 @@ def _dunder_pow(self: Tensor, other: Any, modulo: Any = None, /) -> Tensor:
 
 def _rpow(self: Tensor, other: Any, modulo: Any = None, /) -> Tensor:
     """``other ** self`` for a Python number ``other`` (``2 ** t``), as ``_pow``."""
-    try:
-        return _ENGINE_RPOW(self, other)
-    except (InvalidValueError, DTypeError):
-        out = _pow_fallback(other, self)
-        if out is None:
-            raise
-        return out
+    return _engine_or_fallback(_ENGINE_RPOW, self, other, other, self)
 
 
 _pow.__name__ = _pow.__qualname__ = "pow"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
+import dataclasses
 import math
 import warnings
 from typing import Any, Callable, NoReturn, Optional, Union
@@ -207,8 +208,25 @@ def _tensor_mismatch_msg(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """``assert_close``'s keyword options, passed down as one value to every pair, which
+    reads those that apply to its kind of input."""
+
+    allow_subclasses: bool
+    rtol: Optional[float]
+    atol: Optional[float]
+    equal_nan: bool
+    check_device: bool
+    check_dtype: bool
+    check_layout: bool
+    check_stride: bool
+
+
 class _Pair:
-    """Two inputs to compare, and where they sit in the nested inputs."""
+    """Two inputs to compare, and where they sit in the nested inputs. A subclass's
+    ``__init__(actual, expected, id, options)`` raises ``_UnsupportedInputsError`` for inputs
+    it does not take."""
 
     def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...]) -> None:
         self.actual = actual
@@ -223,7 +241,7 @@ class _Pair:
 
 
 class _NonePair(_Pair):
-    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], **options: Any) -> None:
+    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], options: _Options) -> None:
         if not (actual is None or expected is None):
             raise _UnsupportedInputsError
         super().__init__(actual, expected, id)
@@ -234,7 +252,7 @@ class _NonePair(_Pair):
 
 
 class _BooleanPair(_Pair):
-    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], **options: Any) -> None:
+    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], options: _Options) -> None:
         if not all(isinstance(x, (bool, np.bool_)) for x in (actual, expected)):
             raise _UnsupportedInputsError
         super().__init__(bool(actual), bool(expected), id)
@@ -245,18 +263,7 @@ class _BooleanPair(_Pair):
 
 
 class _NumberPair(_Pair):
-    def __init__(
-        self,
-        actual: Any,
-        expected: Any,
-        id: tuple[Any, ...],
-        *,
-        rtol: Optional[float] = None,
-        atol: Optional[float] = None,
-        equal_nan: bool = False,
-        check_dtype: bool = False,
-        **options: Any,
-    ) -> None:
+    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], options: _Options) -> None:
         kinds = (int, float, complex, np.number)
         if not all(isinstance(x, kinds) for x in (actual, expected)):
             raise _UnsupportedInputsError
@@ -267,9 +274,9 @@ class _NumberPair(_Pair):
         dtypes = [
             _core.int64 if isinstance(x, bool) else d for x, d in zip((actual, expected), dtypes)
         ]
-        self.rtol, self.atol = _get_tolerances(*dtypes, rtol=rtol, atol=atol, id=id)
-        self.equal_nan = equal_nan
-        self.check_dtype = check_dtype
+        self.rtol, self.atol = _get_tolerances(*dtypes, rtol=options.rtol, atol=options.atol, id=id)
+        self.equal_nan = options.equal_nan
+        self.check_dtype = options.check_dtype
 
     def compare(self) -> None:
         actual, expected = self.actual, self.expected
@@ -310,35 +317,21 @@ class _TensorLikePair(_Pair):
     """Two tensors, or two NumPy arrays (PyTorch takes any two inputs of directly related
     types that ``as_tensor`` accepts)."""
 
-    def __init__(
-        self,
-        actual: Any,
-        expected: Any,
-        id: tuple[Any, ...],
-        *,
-        allow_subclasses: bool = True,
-        rtol: Optional[float] = None,
-        atol: Optional[float] = None,
-        equal_nan: bool = False,
-        check_device: bool = True,
-        check_dtype: bool = True,
-        check_layout: bool = True,
-        check_stride: bool = False,
-        **options: Any,
-    ) -> None:
+    def __init__(self, actual: Any, expected: Any, id: tuple[Any, ...], options: _Options) -> None:
         related = isinstance(actual, type(expected)) or isinstance(expected, type(actual))
-        if not related or (not allow_subclasses and type(actual) is not type(expected)):
+        exact = type(actual) is type(expected)
+        if not related or (not options.allow_subclasses and not exact):
             raise _UnsupportedInputsError
         actual, expected = (self._to_tensor(x) for x in (actual, expected))
         super().__init__(actual, expected, id)
         self.rtol, self.atol = _get_tolerances(
-            actual.dtype, expected.dtype, rtol=rtol, atol=atol, id=id
+            actual.dtype, expected.dtype, rtol=options.rtol, atol=options.atol, id=id
         )
-        self.equal_nan = equal_nan
-        self.check_device = check_device
-        self.check_dtype = check_dtype
+        self.equal_nan = options.equal_nan
+        self.check_device = options.check_device
+        self.check_dtype = options.check_dtype
         # (every tensor here is strided: check_layout has nothing to tell apart)
-        self.check_stride = check_stride
+        self.check_stride = options.check_stride
 
     @staticmethod
     def _to_tensor(x: Any) -> _core.Tensor:
@@ -401,7 +394,7 @@ _PAIR_TYPES = (_NonePair, _BooleanPair, _NumberPair, _TensorLikePair)
 
 
 def _originate_pairs(
-    actual: Any, expected: Any, id: tuple[Any, ...], **options: Any
+    actual: Any, expected: Any, id: tuple[Any, ...], options: _Options
 ) -> list[_Pair]:
     """The pairs to compare: sequences (not strings) and mappings are walked item by item."""
     seq = collections.abc.Sequence
@@ -419,7 +412,7 @@ def _originate_pairs(
             )
         pairs: list[_Pair] = []
         for i in range(len(actual)):
-            pairs.extend(_originate_pairs(actual[i], expected[i], (*id, i), **options))
+            pairs.extend(_originate_pairs(actual[i], expected[i], (*id, i), options))
         return pairs
     mapping = collections.abc.Mapping
     if isinstance(actual, mapping) and isinstance(expected, mapping):
@@ -437,11 +430,11 @@ def _originate_pairs(
             keys = sorted(keys)
         pairs = []
         for key in keys:
-            pairs.extend(_originate_pairs(actual[key], expected[key], (*id, key), **options))
+            pairs.extend(_originate_pairs(actual[key], expected[key], (*id, key), options))
         return pairs
     for pair_type in _PAIR_TYPES:
         try:
-            return [pair_type(actual, expected, id, **options)]
+            return [pair_type(actual, expected, id, options)]
         except _UnsupportedInputsError:
             continue
     raise _ComparisonError(
@@ -478,7 +471,7 @@ def assert_close(
     comparison takes (a tensor against a number, say) raise ``TypeError``; a lone ``rtol`` or
     ``atol`` raises ``ValueError``."""
     __tracebackhide__ = True  # (pytest: the failure points at the caller)
-    options = dict(
+    options = _Options(
         allow_subclasses=allow_subclasses,
         rtol=rtol,
         atol=atol,
@@ -489,7 +482,7 @@ def assert_close(
         check_stride=check_stride,
     )
     try:
-        pairs = _originate_pairs(actual, expected, (), **options)
+        pairs = _originate_pairs(actual, expected, (), options)
     except _ComparisonError as meta:
         raise meta.to_error() from None
     for pair in pairs:

@@ -19,6 +19,7 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
 from ..errors import ShapeError
+from ..nn._derived_init import derived_init
 from ..nn.module import Module
 from ..nn.normalization import _BatchNorm, affine_of
 from .reduce_op import ReduceOp
@@ -143,22 +144,10 @@ class SyncBatchNorm(_BatchNorm):
 
     _expected_ndim = (2, 3, 4, 5)
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        world: Optional[World] = None,
-        device: Any = None,
-        dtype: Any = None,
-        *,
-        bias: bool = True,
-    ) -> None:
-        super().__init__(
-            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
-        )
+    # ``BatchNorm``'s arguments, and ``world`` in the place of PyTorch's ``process_group``.
+    @derived_init(_BatchNorm.__init__, before="device")
+    def __init__(self, world: Optional[World] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.world = world
 
     def forward(self, input: Tensor) -> Tensor:

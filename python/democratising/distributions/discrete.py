@@ -116,14 +116,21 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
 
 class _CountedBinary(_BinaryProbsOrLogits, _Base):
     """A ``total_count`` beside one success probability per element (``Binomial``,
-    ``NegativeBinomial``): their constructor's body and ``param_shape``."""
+    ``NegativeBinomial``): their constructor (``NegativeBinomial``'s signature; ``Binomial``
+    defaults ``total_count`` to 1) and ``param_shape``."""
 
     _params = ("total_count", "probs", "logits")
     total_count: Tensor
 
-    def _init_counted(self, total_count: Any, probs: Any, logits: Any, validate_args: Any) -> None:
-        """Stores ``total_count`` (in the parameter's dtype) and the given ``probs``/``logits``,
-        broadcast together, and validates both."""
+    def __init__(
+        self,
+        total_count: Union[Tensor, Number],
+        probs: Optional[Union[Tensor, Number]] = None,
+        logits: Optional[Union[Tensor, Number]] = None,
+        validate_args: Any = None,
+    ) -> None:
+        # Stores ``total_count`` (in the parameter's dtype) and the given ``probs``/``logits``,
+        # broadcast together, and validates both.
         tc, param = self._store_param(probs, logits, total_count)
         self.total_count = tc.to(param.dtype)
         _Base.__init__(self, tuple(param.shape), (), validate_args)
@@ -155,7 +162,7 @@ class Binomial(_CountedBinary):
         logits: Optional[Union[Tensor, Number]] = None,
         validate_args: Any = None,
     ) -> None:
-        self._init_counted(total_count, probs, logits, validate_args)
+        super().__init__(total_count, probs, logits, validate_args)
 
     @property
     def support(self) -> constraints.Constraint:  # type: ignore[override]

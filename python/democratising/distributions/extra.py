@@ -252,15 +252,6 @@ class NegativeBinomial(_CountedBinary):
     }
     support = constraints.nonnegative_integer
 
-    def __init__(
-        self,
-        total_count: Union[Tensor, Number],
-        probs: Optional[Union[Tensor, Number]] = None,
-        logits: Optional[Union[Tensor, Number]] = None,
-        validate_args: Any = None,
-    ) -> None:
-        self._init_counted(total_count, probs, logits, validate_args)
-
     @property
     def mean(self) -> Tensor:
         return self.total_count * self.logits.exp()

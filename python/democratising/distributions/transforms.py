@@ -211,12 +211,17 @@ class _ParameterFree(Transform):
         return hash(self._family)
 
 
-class ExpTransform(_ParameterFree):
-    """``y = exp(x)``."""
+class _Increasing:
+    """Mixin of the parameter-free transforms that are increasing bijections (``sign`` +1)."""
 
     bijective = True
+    sign = 1
+
+
+class ExpTransform(_Increasing, _ParameterFree):
+    """``y = exp(x)``."""
+
     codomain = constraints.positive
-    sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
         return x.exp()
@@ -284,12 +289,10 @@ def _clipped_sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid().clamp(min=fi.tiny, max=1.0 - fi.eps)
 
 
-class SigmoidTransform(_ParameterFree):
+class SigmoidTransform(_Increasing, _ParameterFree):
     """``y = sigmoid(x)``, clipped to ``[tiny, 1 - eps]`` as in PyTorch; inverse ``logit``."""
 
-    bijective = True
     codomain = constraints.unit_interval
-    sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
         return _clipped_sigmoid(x)
@@ -303,13 +306,11 @@ class SigmoidTransform(_ParameterFree):
         return -(-x).softplus() - x.softplus()
 
 
-class TanhTransform(_ParameterFree):
+class TanhTransform(_Increasing, _ParameterFree):
     """``y = tanh(x)`` with PyTorch's stable ``log|dy/dx| = 2 (log 2 - x - softplus(-2x))``
     (the squashing used by SAC policies)."""
 
-    bijective = True
     codomain = constraints.interval(-1.0, 1.0)
-    sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
         return x.tanh()
@@ -511,12 +512,10 @@ class ComposeTransform(Transform):
         return f"{type(self).__name__}(\n    {inner}\n)"
 
 
-class SoftplusTransform(_ParameterFree):
+class SoftplusTransform(_Increasing, _ParameterFree):
     """``y = softplus(x) = log(1 + exp(x))``; inverse ``log(expm1(y))`` computed stably."""
 
-    bijective = True
     codomain = constraints.positive
-    sign = 1  # type: ignore[assignment]
 
     def _call(self, x: Tensor) -> Tensor:
         return x.softplus()

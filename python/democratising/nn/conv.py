@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Union
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
 from . import functional as F
+from ._derived_init import derived_init
 from ._factory import to_factory
 from .layers import _init_weight_and_bias, _reset_weight_and_bias
 from .module import Module
@@ -324,16 +325,9 @@ class _AvgPoolWithDivisor(_AvgPoolNd):
     _pool_args = ("ceil_mode", "count_include_pad", "divisor_override")
     divisor_override: Optional[int] = None  # for layers pickled before the option existed
 
-    def __init__(
-        self,
-        kernel_size: IntPair,
-        stride: Optional[IntPair] = None,
-        padding: IntPair = 0,
-        ceil_mode: bool = False,
-        count_include_pad: bool = True,
-        divisor_override: Optional[int] = None,
-    ) -> None:
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+    @derived_init(_AvgPoolNd.__init__)
+    def __init__(self, divisor_override: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.divisor_override = divisor_override
 
 

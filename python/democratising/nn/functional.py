@@ -17,13 +17,12 @@ from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
 from .._tensor import tensor as _tensor
-from .._tensor_extra import _autocast_fp32, _takes_tensor, broadcast_tensors
+from .._tensor_extra import _autocast_fp32, _check_alloc, _takes_tensor, broadcast_tensors
 from ..errors import (
     ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
-    OutOfMemoryError,
     ShapeError,
     not_a_tensor,
 )
@@ -367,15 +366,20 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return a * b.sigmoid()
 
 
-def _softmax_dim(name: str, ndim: int) -> int:
-    """PyTorch's legacy implicit dimension of ``name`` (softmax, softmin, log_softmax) when no
-    ``dim`` is given: 0 for 0-, 1- and 3-D inputs, else 1, with PyTorch's deprecation warning."""
-    warnings.warn(
-        f"Implicit dimension choice for {name} has been deprecated. "
-        "Change the call to include dim=X as an argument.",
-        stacklevel=4,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
+def _softmax_of(
+    name: str, input: Tensor, dim: Optional[int], dtype: Any, op: Callable[[Tensor, int], Tensor]
+) -> Tensor:
+    """``op(input, dim)`` for ``name`` (softmin, softmax, log_softmax): ``input`` first cast to
+    ``dtype`` when given; without a ``dim`` PyTorch's legacy implicit one (0 for 0-, 1- and 3-D
+    inputs, else 1), with PyTorch's deprecation warning."""
+    if dim is None:
+        warnings.warn(
+            f"Implicit dimension choice for {name} has been deprecated. "
+            "Change the call to include dim=X as an argument.",
+            stacklevel=4,
+        )
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return op(input if dtype is None else input.to(dtype), dim)
 
 
 # ``_stacklevel`` only sits in PyTorch's signatures (third positional) so calls that pass it,
@@ -384,29 +388,21 @@ def softmin(
     input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """``softmax(-x)`` along ``dim`` (computed in ``dtype`` when given)."""
-    if dim is None:
-        dim = _softmax_dim("softmin", input.ndim)
-    if dtype is not None:
-        input = input.to(dtype)
-    return (-input).softmax(dim)
+    return _softmax_of("softmin", input, dim, dtype, lambda x, d: (-x).softmax(d))
 
 
 def softmax(
     input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """Softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
-    if dtype is not None:
-        input = input.to(dtype)
-    return input.softmax(_softmax_dim("softmax", input.ndim) if dim is None else dim)
+    return _softmax_of("softmax", input, dim, dtype, lambda x, d: x.softmax(d))
 
 
 def log_softmax(
     input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """Log-softmax along ``dim`` (without one, PyTorch's deprecated implicit choice)."""
-    if dtype is not None:
-        input = input.to(dtype)
-    return input.log_softmax(_softmax_dim("log_softmax", input.ndim) if dim is None else dim)
+    return _softmax_of("log_softmax", input, dim, dtype, lambda x, d: x.log_softmax(d))
 
 
 def _check_dropout_p(p: float) -> None:
@@ -669,16 +665,14 @@ def _weighted(
 def mse_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
 ) -> Tensor:
-    _warn_if_broadcast(input, target, "mse_loss")
-    return _weighted((input - target).square(), input, weight, reduction)
+    return _weighted(_difference(input, target, "mse_loss").square(), input, weight, reduction)
 
 
 @_takes_positional_legacy_reduction
 def l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None
 ) -> Tensor:
-    _warn_if_broadcast(input, target, "l1_loss")
-    return _weighted((input - target).abs(), input, weight, reduction)
+    return _weighted(_difference(input, target, "l1_loss").abs(), input, weight, reduction)
 
 
 @_takes_legacy_reduction
@@ -689,13 +683,12 @@ def huber_loss(
     delta: float = 1.0,
     weight: Optional[Tensor] = None,
 ) -> Tensor:
-    _warn_if_broadcast(input, target, "huber_loss")
+    d = _difference(input, target, "huber_loss")
     if delta <= 0:
         raise InvalidValueError("huber_loss does not support non-positive values for delta.")
     # Squares the clamped signed difference, not clamp(|d|): the same values and gradients
     # (|q| = min(|d|, delta)), but a second derivative of 1 at d = 0 as PyTorch's, where
     # |d|'s derivative, sign(d), would give 0.
-    d = input - target
     q = d.clamp(-delta, delta)
     return _weighted(0.5 * q * q + delta * (d.abs() - q.abs()), input, weight, reduction, False)
 
@@ -746,10 +739,9 @@ def smooth_l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
 ) -> Tensor:
     """``0.5 d² / beta`` for ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0`` is L1)."""
-    _warn_if_broadcast(input, target, "smooth_l1_loss")
+    d = _difference(input, target, "smooth_l1_loss")
     if beta < 0:
         raise InvalidValueError("smooth_l1_loss does not support negative values for beta.")
-    d = input - target
     if beta == 0.0:
         return _reduce(d.abs(), reduction)
     # As huber_loss: the clamped signed difference keeps the curvature 1/beta at d = 0.
@@ -860,12 +852,13 @@ def _xlogx(t: Tensor) -> Tensor:
     return _core.where(t == 0, 0.0, t * t.log())
 
 
-def _warn_if_broadcast(input: Tensor, target: Tensor, name: str) -> None:
-    """PyTorch's check for the elementwise regression losses: a target of another shape that
-    broadcasts with the input warns (it is usually a mistake, such as ``[N]`` against
-    ``[N, 1]``) and the loss broadcasts; shapes that do not broadcast raise ``ShapeError``."""
+def _difference(input: Tensor, target: Tensor, name: str) -> Tensor:
+    """``input - target`` for the elementwise regression losses, after PyTorch's check: a
+    target of another shape that broadcasts with the input warns (it is usually a mistake, such
+    as ``[N]`` against ``[N, 1]``) and the loss broadcasts; shapes that do not broadcast raise
+    ``ShapeError``."""
     if tuple(input.shape) == tuple(target.shape):
-        return
+        return input - target
     try:
         np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
     except ValueError:
@@ -877,6 +870,7 @@ def _warn_if_broadcast(input: Tensor, target: Tensor, name: str) -> None:
         UserWarning,
         stacklevel=5,  # past the loss and its two wrappers: F.mse_loss's caller
     )
+    return input - target
 
 
 def _same_shape(a: Tensor, b: Tensor, name: str) -> None:
@@ -935,22 +929,10 @@ def _kernel_and_stride(
     return k, size(stride) if stride is not None else k
 
 
-# Buffers at least this large are probed through the engine's checked allocation first.
-_PROBE_BYTES = 1 << 30
-
-
 def _check_buffer(shape: Sequence[int], dtype: Any, name: str) -> None:
     """Raises ``OutOfMemoryError`` when a buffer of ``shape`` cannot be allocated, before NumPy
     builds index tables that large (NumPy's own error is an untyped ``MemoryError``)."""
-    n = math.prod(int(d) for d in shape)
-    if n * 8 > (1 << 62):
-        raise OutOfMemoryError(
-            f"{name}: cannot allocate a buffer of shape {list(shape)}: {n} elements is too many"
-        )
-    if n * 8 >= _PROBE_BYTES:
-        # The engine's ``empty`` tries the allocation fallibly and raises the typed error; the
-        # untouched pages are released at once.
-        _core.empty([n], dtype=dtype)
+    _check_alloc(math.prod(int(d) for d in shape), dtype, name)
 
 
 def conv2d(

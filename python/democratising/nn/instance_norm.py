@@ -11,6 +11,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from .._specialise import specialise
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
 from .normalization import _NormBase, affine_of
@@ -118,21 +119,10 @@ class _InstanceNorm(_NormBase):
 
     _expected_ndim: tuple[int, int] = (2, 3)
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = False,
-        track_running_stats: bool = False,
-        device: Any = None,
-        dtype: Any = None,
-        *,
-        bias: bool = True,
-    ) -> None:
-        super().__init__(
-            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
-        )
+    # ``_NormBase``'s constructor with PyTorch's instance-norm defaults.
+    __init__ = specialise(
+        _NormBase.__init__, defaults={"affine": False, "track_running_stats": False}
+    )
 
     def _upgrade_state_dict(
         self, state_dict: dict[str, Any], prefix: str, version: Optional[int], error_msgs: list[str]

@@ -10,17 +10,18 @@ initialisation, and becomes that regular module (``cls_to_become``)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
 from ..errors import InvalidValueError, ShapeError
-from .conv import Conv1d, Conv2d
-from .conv_transpose import ConvTranspose1d, ConvTranspose2d
+from ._derived_init import derived_init
+from .conv import Conv1d, Conv2d, _ConvNd
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d, _ConvTransposeNd
 from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .layers import Dense, Linear
 from .module import Module
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, _NormBase
 from .parameter import Parameter
 from .volumetric import BatchNorm3d, Conv3d, ConvTranspose3d
 
@@ -191,13 +192,15 @@ class LazyModuleMixin:
     _parameters: dict[str, Any]
     _buffers: dict[str, Any]
 
-    def _lazy_setup(self, args: tuple[Any, ...], **kwargs: Any) -> None:
+    def _lazy_setup(self, **kwargs: Any) -> None:
         """Builds the regular module with a size of 0, remembers the arguments that rebuild
         it once the size is known, and turns its weight, bias and ``_lazy_buffers`` into
-        placeholders: every lazy module's constructor but ``LazyLinear``'s."""
+        placeholders: every lazy module's constructor but ``LazyLinear``'s (see
+        ``_lazy_init``)."""
         assert self.cls_to_become is not None
-        self.cls_to_become.__init__(self, 0, *args, **kwargs)
-        self.__dict__["_lazy_args"] = args
+        self.cls_to_become.__init__(self, 0, **kwargs)
+        # (all by name here; ``LazyLinear`` passes some by position)
+        self.__dict__["_lazy_args"] = ()
         self.__dict__["_lazy_kwargs"] = {k: v for k, v in kwargs.items() if k != "dtype"}
         _to_placeholders(self, ("weight", "bias"), self._lazy_buffers)  # type: ignore[arg-type]
 
@@ -310,28 +313,24 @@ class LazyLinear(LazyModuleMixin, Dense):
         return int(input.shape[-1])
 
 
+def _lazy_init(regular: Callable[..., None], size: str) -> Callable[..., None]:
+    """A lazy module's constructor: the regular one's (``regular``) arguments but ``size``,
+    which the first input gives (PyTorch's lazy signatures); see ``_lazy_setup``."""
+
+    @derived_init(regular, without=size)
+    def init(self: LazyModuleMixin, **kwargs: Any) -> None:
+        self._lazy_setup(**kwargs)
+
+    return init
+
+
 class _LazyConvMixin(LazyModuleMixin):
     """The lazy convolutions: ``in_channels`` from the input's channel dimension (dimension 1
     when batched, 0 when not); the constructor takes the regular one's arguments but
     ``in_channels``."""
 
     _lazy_attr = "in_channels"
-
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
-        self._lazy_setup(args, device=device, dtype=dtype)
+    __init__ = _lazy_init(_ConvNd.__init__, "in_channels")
 
     def _infer_size(self, input: Tensor) -> int:
         no_batch = len(self.kernel_size) + 1  # type: ignore[attr-defined]
@@ -347,32 +346,7 @@ class _LazyConvTransposeMixin(_LazyConvMixin):
     """The lazy transposed convolutions: the transposed constructor's arguments but
     ``in_channels``."""
 
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        output_padding: Any = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: Any = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        args = (
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            output_padding,
-            groups,
-            bias,
-            dilation,
-            padding_mode,
-        )
-        self._lazy_setup(args, device=device, dtype=dtype)
+    __init__ = _lazy_init(_ConvTransposeNd.__init__, "in_channels")
 
 
 class _LazyNormMixin(LazyModuleMixin):
@@ -382,20 +356,7 @@ class _LazyNormMixin(LazyModuleMixin):
 
     _lazy_attr = "num_features"
     _lazy_buffers = ("running_mean", "running_var")
-
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: Optional[float] = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-        *,
-        bias: bool = True,
-    ) -> None:
-        args = (eps, momentum, affine, track_running_stats)
-        self._lazy_setup(args, device=device, dtype=dtype, bias=bias)
+    __init__ = _lazy_init(_NormBase.__init__, "num_features")
 
 
 class LazyConv1d(_LazyConvMixin, Conv1d):

@@ -306,16 +306,8 @@ class TripletMarginLoss(_Loss):
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
-        return F.triplet_margin_loss(
-            anchor,
-            positive,
-            negative,
-            margin=self.margin,
-            p=self.p,
-            eps=self.eps,
-            swap=self.swap,
-            reduction=self.reduction,
-        )
+        options = (self.margin, self.p, self.eps, self.swap)  # the functional's order
+        return F.triplet_margin_loss(anchor, positive, negative, *options, reduction=self.reduction)
 
 
 def default_loss_for(out: Any, target: Any) -> Callable[[Any, Any], Tensor]:

@@ -5,6 +5,7 @@ margin losses, ``TripletMarginWithDistanceLoss``, ``CTCLoss``), over the functio
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, Callable, Optional, Union
 
@@ -212,18 +213,12 @@ class NLLLoss2d(NLLLoss):
     """PyTorch's deprecated name of ``NLLLoss`` (which takes ``[N, C, H, W]`` inputs itself);
     it warns as PyTorch does."""
 
-    def __init__(
-        self,
-        weight: Optional[Tensor] = None,
-        size_average: Optional[bool] = None,
-        ignore_index: int = -100,
-        reduce: Optional[bool] = None,
-        reduction: str = "mean",
-    ) -> None:
+    @functools.wraps(NLLLoss.__init__)  # ``NLLLoss``'s constructor (and signature), warning first
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         warnings.warn(
             "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in "
             "replacement.",
             FutureWarning,
             stacklevel=2,
         )
-        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        super().__init__(*args, **kwargs)

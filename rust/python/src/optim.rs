@@ -1,6 +1,6 @@
 //! Fused optimizer steps: one call updates a whole parameter group (GIL released).
 
-use crate::errors::ResultExt;
+use crate::errors::{type_error, ResultExt};
 use crate::tensor::PyTensor;
 use democratising::optim::{
     adagrad_step, adam_step, rmsprop_step, rule_step, sgd_step, AdagradConfig, AdamConfig,
@@ -8,13 +8,67 @@ use democratising::optim::{
 };
 use democratising::Tensor;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 fn handles(ts: &[PyRef<'_, PyTensor>]) -> Vec<Tensor> {
     ts.iter().map(|t| t.tensor()).collect()
 }
 
+/// A group's hyperparameters, given as keyword arguments, read by name into an optimizer
+/// config: each field is named once, in the config's literal (`name = default` where Python may
+/// leave it out); a missing or unknown keyword is a `TypeError` of the hierarchy.
+macro_rules! hyper {
+    ($op:literal, $kw:expr, $config:ident { $($field:ident $(= $default:expr)?),* $(,)? }) => {{
+        let kw = Hyper::new($op, $kw, &[$(stringify!($field)),*])?;
+        $config { $($field: kw.get(stringify!($field), None $(.or(Some($default)))?)?),* }
+    }};
+}
+
+/// The keyword arguments of one fused step, checked against the config's field names.
+struct Hyper<'a, 'py> {
+    op: &'static str,
+    kw: Option<&'a Bound<'py, PyDict>>,
+}
+
+impl<'a, 'py> Hyper<'a, 'py> {
+    fn new(
+        op: &'static str,
+        kw: Option<&'a Bound<'py, PyDict>>,
+        fields: &[&str],
+    ) -> PyResult<Self> {
+        for key in kw.iter().flat_map(|d| d.keys()) {
+            let key: String = key.extract()?;
+            if !fields.contains(&key.as_str()) {
+                return Err(type_error(format!(
+                    "{op}() got an unexpected keyword argument '{key}'"
+                )));
+            }
+        }
+        Ok(Hyper { op, kw })
+    }
+
+    fn get<T: pyo3::conversion::FromPyObjectOwned<'py>>(
+        &self,
+        name: &str,
+        default: Option<T>,
+    ) -> PyResult<T> {
+        match (
+            self.kw.map(|d| d.get_item(name)).transpose()?.flatten(),
+            default,
+        ) {
+            (Some(v), _) => v.extract().map_err(Into::into),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(type_error(format!(
+                "{}() missing required keyword argument '{name}'",
+                self.op
+            ))),
+        }
+    }
+}
+
+/// One fused Adam/AdamW step over a parameter group, in place.
 #[pyfunction]
-#[pyo3(signature = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, grad_scale=1.0))]
+#[pyo3(signature = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyper))]
 #[allow(clippy::too_many_arguments)]
 pub fn _adam_step(
     py: Python<'_>,
@@ -24,70 +78,42 @@ pub fn _adam_step(
     exp_avg_sqs: Vec<PyRef<'_, PyTensor>>,
     max_exp_avg_sqs: Vec<PyRef<'_, PyTensor>>,
     steps: Vec<u64>,
-    lr: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
-    weight_decay: f64,
-    decoupled: bool,
-    amsgrad: bool,
-    maximize: bool,
-    grad_scale: f64,
+    hyper: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
-    let (p, g, m, v, vm) = (
-        handles(&params),
-        handles(&grads),
+    let cfg = hyper!("_adam_step", hyper, AdamConfig {
+        lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize, grad_scale = 1.0,
+    });
+    let (p, g) = (handles(&params), handles(&grads));
+    let (m, v, vm) = (
         handles(&exp_avgs),
         handles(&exp_avg_sqs),
         handles(&max_exp_avg_sqs),
     );
-    let cfg = AdamConfig {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weight_decay,
-        decoupled,
-        amsgrad,
-        maximize,
-        grad_scale,
-    };
     crate::util::detach(py, || adam_step(&p, &g, &m, &v, &vm, &steps, &cfg)).py()
 }
 
+/// One fused SGD step over a parameter group, in place.
 #[pyfunction]
-#[pyo3(signature = (params, grads, buffers, initialized, *, lr, momentum, dampening, weight_decay, nesterov, maximize, grad_scale=1.0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (params, grads, buffers, initialized, **hyper))]
 pub fn _sgd_step(
     py: Python<'_>,
     params: Vec<PyRef<'_, PyTensor>>,
     grads: Vec<PyRef<'_, PyTensor>>,
     buffers: Vec<PyRef<'_, PyTensor>>,
     initialized: Vec<bool>,
-    lr: f64,
-    momentum: f64,
-    dampening: f64,
-    weight_decay: f64,
-    nesterov: bool,
-    maximize: bool,
-    grad_scale: f64,
+    hyper: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
+    let cfg = hyper!("_sgd_step", hyper, SgdConfig {
+        lr, momentum, dampening, weight_decay, nesterov, maximize, grad_scale = 1.0,
+    });
     let (p, g, b) = (handles(&params), handles(&grads), handles(&buffers));
-    let cfg = SgdConfig {
-        lr,
-        momentum,
-        dampening,
-        weight_decay,
-        nesterov,
-        maximize,
-        grad_scale,
-    };
     crate::util::detach(py, || sgd_step(&p, &g, &b, &initialized, &cfg)).py()
 }
 
+/// One fused RMSprop step over a parameter group, in place (`grad_avgs` only when centered,
+/// `momentum_buffers` only with momentum).
 #[pyfunction]
-#[pyo3(signature = (params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_scale=1.0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (params, grads, square_avgs, grad_avgs, momentum_buffers, **hyper))]
 pub fn _rmsprop_step(
     py: Python<'_>,
     params: Vec<PyRef<'_, PyTensor>>,
@@ -95,27 +121,13 @@ pub fn _rmsprop_step(
     square_avgs: Vec<PyRef<'_, PyTensor>>,
     grad_avgs: Vec<PyRef<'_, PyTensor>>,
     momentum_buffers: Vec<PyRef<'_, PyTensor>>,
-    lr: f64,
-    alpha: f64,
-    eps: f64,
-    weight_decay: f64,
-    momentum: f64,
-    centered: bool,
-    maximize: bool,
-    grad_scale: f64,
+    hyper: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
+    let cfg = hyper!("_rmsprop_step", hyper, RmspropConfig {
+        lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_scale = 1.0,
+    });
     let (p, g, v) = (handles(&params), handles(&grads), handles(&square_avgs));
     let (gbar, buf) = (handles(&grad_avgs), handles(&momentum_buffers));
-    let cfg = RmspropConfig {
-        lr,
-        alpha,
-        eps,
-        weight_decay,
-        momentum,
-        centered,
-        maximize,
-        grad_scale,
-    };
     let states: Vec<RmspropState<'_>> = (0..v.len())
         .map(|i| RmspropState {
             square_avg: &v[i],
@@ -126,31 +138,21 @@ pub fn _rmsprop_step(
     crate::util::detach(py, || rmsprop_step(&p, &g, &states, &cfg)).py()
 }
 
+/// One fused Adagrad step over a parameter group, in place (`steps`: the counts after it).
 #[pyfunction]
-#[pyo3(signature = (params, grads, sums, steps, *, lr, lr_decay, weight_decay, eps, maximize, grad_scale=1.0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (params, grads, sums, steps, **hyper))]
 pub fn _adagrad_step(
     py: Python<'_>,
     params: Vec<PyRef<'_, PyTensor>>,
     grads: Vec<PyRef<'_, PyTensor>>,
     sums: Vec<PyRef<'_, PyTensor>>,
     steps: Vec<u64>,
-    lr: f64,
-    lr_decay: f64,
-    weight_decay: f64,
-    eps: f64,
-    maximize: bool,
-    grad_scale: f64,
+    hyper: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<()> {
+    let cfg = hyper!("_adagrad_step", hyper, AdagradConfig {
+        lr, lr_decay, weight_decay, eps, maximize, grad_scale = 1.0,
+    });
     let (p, g, s) = (handles(&params), handles(&grads), handles(&sums));
-    let cfg = AdagradConfig {
-        lr,
-        lr_decay,
-        weight_decay,
-        eps,
-        maximize,
-        grad_scale,
-    };
     crate::util::detach(py, || adagrad_step(&p, &g, &s, &steps, &cfg)).py()
 }
 

@@ -3,6 +3,7 @@
 //! integer sums and extrema in int64, and arg-extrema.
 
 use super::kernel::{narrow_into, Computes, PAR_THRESHOLD};
+use super::lanes::{fold_in_order, LANES};
 use crate::ops::copy::cast_raw;
 use crate::ops::reduce::Kind;
 use crate::{bail, DType, Element, Float, Result, Tensor};
@@ -43,19 +44,23 @@ fn rows<'t, T: Element>(t: &'t Tensor, dims: &[usize]) -> Result<(Cow<'t, [T]>, 
 
 /// Elements summed in `T` before a partial sum is folded into an f64 total: keeps float32 sums of
 /// millions of elements accurate (like PyTorch's cascade sum) while the inner loop vectorises.
+/// (Column sums over leading dims add this many rows per column in `T`.)
 const SUM_BLOCK: usize = 256;
 
-#[inline]
+/// Elements of one row summed in `T` before the f64 fold: each of the `LANES` lanes adds 64.
+const ROW_BLOCK: usize = 1024;
+
+#[inline(always)]
 fn block_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = x.chunks_exact(8);
+    let mut acc = [T::zero(); LANES];
+    let chunks = x.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..LANES {
             acc[i] += f(c[i]);
         }
     }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    let mut s = fold_in_order(acc, |a, b| a + b);
     for &v in rem {
         s += f(v);
     }
@@ -63,16 +68,16 @@ fn block_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
 }
 
 /// `sum(f(x))` over a row, accurate for long rows.
-#[inline]
+#[inline(always)]
 fn row_sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
-    if x.len() <= SUM_BLOCK {
+    if x.len() <= ROW_BLOCK {
         return block_sum(x, f);
     }
-    let total: f64 = x.chunks(SUM_BLOCK).map(|c| block_sum(c, f).to_f64()).sum();
+    let total: f64 = x.chunks(ROW_BLOCK).map(|c| block_sum(c, f).to_f64()).sum();
     T::from_f64(total)
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
     row_sum_map(x, |v| v)
 }
@@ -81,39 +86,44 @@ pub(crate) fn row_sum<T: Float>(x: &[T]) -> T {
 /// partial results (and their combination order) do not depend on the thread count.
 const ROW_CHUNK: usize = 1 << 16;
 
-/// The extremum of a row, NaN winning: eight lanes of branch-free selects and a NaN flag, so
-/// the loop vectorises (a fold with NaN branches did not).
-#[inline]
+/// The extremum of a row, NaN winning: `LANES` lanes of branch-free selects and a NaN flag,
+/// so the loop vectorises (a fold with NaN branches did not).
+#[inline(always)]
 fn row_extreme<T: Float>(x: &[T], max: bool) -> T {
     let init = if max { T::NEG_INF } else { T::INF };
-    let mut acc = [init; 8];
-    let mut nan = false;
-    let chunks = x.chunks_exact(8);
+    let better = |v: T, a: T| if max { v > a } else { v < a };
+    let mut acc = [init; LANES];
+    let mut nan = [false; LANES];
+    let chunks = x.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..LANES {
             let v = c[i];
-            nan |= v.is_nan();
-            let better = if max { v > acc[i] } else { v < acc[i] };
-            acc[i] = if better { v } else { acc[i] };
+            nan[i] |= v.is_nan();
+            acc[i] = if better(v, acc[i]) { v } else { acc[i] };
         }
     }
+    let mut any_nan = nan.iter().any(|&n| n);
+    let mut m = fold_in_order(acc, |a, v| if better(v, a) { v } else { a });
     for &v in rem {
-        nan |= v.is_nan();
-        let better = if max { v > acc[0] } else { v < acc[0] };
-        acc[0] = if better { v } else { acc[0] };
+        any_nan |= v.is_nan();
+        m = if better(v, m) { v } else { m };
     }
-    if nan {
+    if any_nan {
         return T::from_f64(f64::NAN);
     }
-    acc.iter().fold(init, |a, &v| {
-        let better = if max { v > a } else { v < a };
-        if better {
-            v
-        } else {
-            a
-        }
-    })
+    m
+}
+
+/// `row_extreme` with `max` known inside each branch: a run-time `max` left the selects of the
+/// loop scalar.
+#[inline(always)]
+fn extreme_of<T: Float>(x: &[T], max: bool) -> T {
+    if max {
+        row_extreme(x, true)
+    } else {
+        row_extreme(x, false)
+    }
 }
 
 /// One long row reduced in fixed-size chunks on the threads (sums, means and extrema).
@@ -122,13 +132,7 @@ fn long_row<T: Float>(kind: Kind, x: &[T]) -> Option<T> {
         |f: &(dyn Fn(&[T]) -> f64 + Sync)| -> Vec<f64> { x.par_chunks(ROW_CHUNK).map(f).collect() };
     match kind {
         Kind::Sum | Kind::Mean => {
-            let total: f64 = parts(&|c| {
-                c.chunks(SUM_BLOCK)
-                    .map(|b| block_sum(b, |v| v).to_f64())
-                    .sum()
-            })
-            .iter()
-            .sum();
+            let total: f64 = parts(&|c| chunk_total(c)).iter().sum();
             // (the mean divides in `T`, as the short rows' does)
             let sum = T::from_f64(total);
             Some(if kind == Kind::Mean {
@@ -139,12 +143,23 @@ fn long_row<T: Float>(kind: Kind, x: &[T]) -> Option<T> {
         }
         Kind::Max | Kind::Min => {
             let max = kind == Kind::Max;
-            let p = parts(&|c| row_extreme(c, max).to_f64());
+            let p = parts(&|c| chunk_extreme(c, max).to_f64());
             let p: Vec<T> = p.into_iter().map(T::from_f64).collect();
             Some(row_extreme(&p, max))
         }
         _ => None,
     }
+}
+
+crate::multiversion!(fn chunk_total<T>(x: &[T]) -> f64 where [T: Float] => chunk_total_body);
+crate::multiversion!(fn chunk_extreme<T>(x: &[T], max: bool) -> T where [T: Float] => extreme_of);
+
+/// A chunk's sum in f64, from `ROW_BLOCK` partial sums in `T`.
+#[inline(always)]
+fn chunk_total_body<T: Float>(x: &[T]) -> f64 {
+    x.chunks(ROW_BLOCK)
+        .map(|b| block_sum(b, |v| v).to_f64())
+        .sum()
 }
 
 fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
@@ -153,39 +168,54 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
             return vec![x];
         }
     }
-    let one = |o: usize| -> T {
-        let x = &v[o * r..(o + 1) * r];
-        match kind {
-            Kind::Sum => row_sum(x),
-            Kind::Mean => row_sum(x) / T::from_usize(r),
-            Kind::Var(correction) => {
-                let m = row_sum(x) / T::from_usize(r);
-                let ss = row_sum_map(x, |v| (v - m) * (v - m));
-                // PyTorch divides by max(0, N - correction): inf (NaN for a constant
-                // row) once the correction reaches the count.
-                ss / T::from_f64((r as f64 - correction).max(0.0))
-            }
-            Kind::LogSumExp => {
-                let m = x
-                    .iter()
-                    .fold(T::NEG_INF, |a, &v| if v > a || v.is_nan() { v } else { a });
-                // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
-                // (`x - m` would be inf - inf = NaN).
-                if m.is_nan() || m == T::INF || m == T::NEG_INF {
-                    m
-                } else {
-                    m + row_sum_map(x, |v| (v - m).exp()).ln()
-                }
-            }
-            Kind::Max => row_extreme(x, true),
-            Kind::Min => row_extreme(x, false),
-        }
-    };
+    let mut out = vec![T::zero(); outer];
     if outer >= 2 && outer * r >= PAR_THRESHOLD && crate::threads::split() {
-        // Rows on the threads, each reduced whole (the same order as on one thread).
-        (0..outer).into_par_iter().map(one).collect()
+        // Rows on the threads in runs, each row reduced whole (the same order as on one thread).
+        let per = outer.div_ceil(4 * crate::threads::get().max(1));
+        out.par_chunks_mut(per)
+            .zip(v.par_chunks(per * r))
+            .for_each(|(o, x)| reduce_rows(kind, x, r, o));
     } else {
-        (0..outer).map(one).collect()
+        reduce_rows(kind, v, r, &mut out);
+    }
+    out
+}
+
+crate::multiversion!(fn reduce_rows<T>(kind: Kind, v: &[T], r: usize, out: &mut [T]) where [T: Float] => reduce_rows_body);
+
+/// Each `r`-long row of `v` reduced into `out` (compiled per SIMD level).
+#[inline(always)]
+fn reduce_rows_body<T: Float>(kind: Kind, v: &[T], r: usize, out: &mut [T]) {
+    for (o, x) in out.iter_mut().zip(v.chunks_exact(r)) {
+        *o = reduce_row(kind, x);
+    }
+}
+
+#[inline(always)]
+fn reduce_row<T: Float>(kind: Kind, x: &[T]) -> T {
+    let r = x.len();
+    match kind {
+        Kind::Sum => row_sum(x),
+        Kind::Mean => row_sum(x) / T::from_usize(r),
+        Kind::Var(correction) => {
+            let m = row_sum(x) / T::from_usize(r);
+            let ss = row_sum_map(x, |v| (v - m) * (v - m));
+            // PyTorch divides by max(0, N - correction): inf (NaN for a constant
+            // row) once the correction reaches the count.
+            ss / T::from_f64((r as f64 - correction).max(0.0))
+        }
+        Kind::LogSumExp => {
+            let m = row_extreme(x, true);
+            // A NaN anywhere makes `m` NaN; an infinite max is the answer itself
+            // (`x - m` would be inf - inf = NaN).
+            if m.is_nan() || m == T::INF || m == T::NEG_INF {
+                m
+            } else {
+                m + row_sum_map(x, |v| (v - m).exp()).ln()
+            }
+        }
+        Kind::Max => row_extreme(x, true),
+        Kind::Min => row_extreme(x, false),
     }
 }
 
@@ -357,22 +387,118 @@ pub(super) fn arg_reduce(t: &Tensor, d: usize, shape: &[usize], max: bool) -> Re
     // dtype (half types as float32: widening keeps the order, and a copy costs more than the
     // comparisons).
     let idx = if t.dtype() == DType::F64 {
-        let (v, outer, r) = rows::<f64>(t, &[d])?;
-        best_in_rows(&v, outer, r, max, f64::is_nan)?
+        float_arg_reduce::<f64>(t, d, max)?
     } else if t.dtype().is_float() {
         let wide = if t.dtype() == DType::F32 {
             t.clone()
         } else {
             cast_raw(t, DType::F32)?
         };
-        let (v, outer, r) = rows::<f32>(&wide, &[d])?;
-        best_in_rows(&v, outer, r, max, f32::is_nan)?
+        float_arg_reduce::<f32>(&wide, d, max)?
     } else {
         let wide = cast_raw(t, DType::I64)?;
         let (v, outer, r) = rows::<i64>(&wide, &[d])?;
         best_in_rows(&v, outer, r, max, |_| false)?
     };
     Tensor::from_vec(idx, shape)
+}
+
+/// `arg_reduce` of a float tensor: over a contiguous tensor's inner dim the columns are scanned
+/// in place (no transposed copy); otherwise the rows of the reduced dim.
+fn float_arg_reduce<T: Float>(t: &Tensor, d: usize, max: bool) -> Result<Vec<i64>> {
+    let shape = t.shape();
+    let inner: usize = shape[d + 1..].iter().product();
+    if t.is_contiguous() && inner > 1 {
+        let (outer, r) = (shape[..d].iter().product::<usize>(), shape[d]);
+        if r == 0 {
+            bail!(Index, "argmax/argmin of an empty dimension");
+        }
+        let v = t.data::<T>()?;
+        let mut out = vec![0i64; outer * inner];
+        let mut best = vec![T::zero(); inner];
+        for (o, block) in out.chunks_mut(inner).zip(v.chunks_exact(r * inner)) {
+            best_in_columns(block, inner, max, &mut best, o);
+        }
+        return Ok(out);
+    }
+    let (v, outer, r) = rows::<T>(t, &[d])?;
+    best_in_float_rows(&v, outer, r, max)
+}
+
+crate::multiversion!(fn best_in_columns<T>(block: &[T], inner: usize, max: bool, best: &mut [T], idx: &mut [i64]) where [T: Float] => best_in_columns_body);
+
+/// For each column of `block` (rows of `inner`), the index of its first extremum (first NaN),
+/// as branch-free selects over whole rows.
+#[inline(always)]
+fn best_in_columns_body<T: Float>(
+    block: &[T],
+    inner: usize,
+    max: bool,
+    best: &mut [T],
+    idx: &mut [i64],
+) {
+    best.copy_from_slice(&block[..inner]);
+    idx.iter_mut().for_each(|i| *i = 0);
+    for (i, row) in block.chunks_exact(inner).enumerate().skip(1) {
+        let i = i as i64;
+        let zipped = best.iter_mut().zip(idx.iter_mut()).zip(row);
+        if max {
+            for ((b, k), &x) in zipped {
+                let take = !b.is_nan() && (x.is_nan() || x > *b);
+                *b = if take { x } else { *b };
+                *k = if take { i } else { *k };
+            }
+        } else {
+            for ((b, k), &x) in zipped {
+                let take = !b.is_nan() && (x.is_nan() || x < *b);
+                *b = if take { x } else { *b };
+                *k = if take { i } else { *k };
+            }
+        }
+    }
+}
+
+/// `best_in_rows` for floats in two vectorised passes: the row's extremum (NaN winning), then
+/// the first element equal to it (or the first NaN). The one-pass compare-and-branch loop ran
+/// at a few cycles an element.
+fn best_in_float_rows<T: Float>(v: &[T], outer: usize, r: usize, max: bool) -> Result<Vec<i64>> {
+    if r == 0 {
+        bail!(Index, "argmax/argmin of an empty dimension");
+    }
+    if r < LANES {
+        // (rows shorter than one vector: the single compare-and-branch pass is quicker)
+        return best_in_rows(v, outer, r, max, T::is_nan);
+    }
+    let mut out = vec![0i64; outer];
+    if outer >= 2 && outer * r >= PAR_THRESHOLD && crate::threads::split() {
+        let per = outer.div_ceil(4 * crate::threads::get().max(1));
+        out.par_chunks_mut(per)
+            .zip(v.par_chunks(per * r))
+            .for_each(|(o, x)| first_extreme_rows(x, r, max, o));
+    } else {
+        first_extreme_rows(v, r, max, &mut out);
+    }
+    Ok(out)
+}
+
+crate::multiversion!(fn first_extreme_rows<T>(v: &[T], r: usize, max: bool, out: &mut [i64]) where [T: Float] => first_extreme_rows_body);
+
+#[inline(always)]
+fn first_extreme_rows_body<T: Float>(v: &[T], r: usize, max: bool, out: &mut [i64]) {
+    for (o, row) in out.iter_mut().zip(v.chunks_exact(r)) {
+        let m = extreme_of(row, max);
+        let hit = |x: T| if m.is_nan() { x.is_nan() } else { x == m };
+        // Whole chunks are tested with branch-free ors, then the chunk that has it is searched.
+        let mut base = 0;
+        for c in row.chunks(LANES) {
+            if c.iter().fold(false, |a, &x| a | hit(x)) {
+                break;
+            }
+            base += c.len();
+        }
+        let at = row[base..].iter().position(|&x| hit(x)).unwrap_or(0);
+        *o = (base + at) as i64;
+    }
 }
 
 /// The index of the largest (`max`) or smallest value of each of `outer` rows of `r` values:

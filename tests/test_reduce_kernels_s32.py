@@ -1,0 +1,137 @@
+"""Row and column reduction kernels (session 32): the vectorised sums, extrema, log-sum-exp and
+arg-extrema agree with NumPy on ties, NaN, signed zeros, infinities, long rows, short rows and
+non-contiguous inputs; and the fused optimizer steps' keyword checking."""
+
+import numpy as np
+import pytest
+
+import democratising as dm
+from democratising import _core
+from democratising.errors import ArgumentTypeError, IndexOutOfRangeError
+
+RNG = np.random.default_rng(32)
+SHAPES = [
+    (5, 7),
+    (3, 40),
+    (2, 100),
+    (4, 1),
+    (1, 5),
+    (3, 4, 5),
+    (2, 3, 17, 2),
+    (6,),
+    (3, 1500),
+    (2, 33),
+]
+
+
+def _with_specials(shape, dtype):
+    a = RNG.integers(-3, 3, size=shape).astype(dtype)
+    if a.size > 4:
+        a.flat[RNG.integers(0, a.size)] = np.nan
+        a.flat[RNG.integers(0, a.size)] = np.inf
+        a.flat[RNG.integers(0, a.size)] = -0.0
+    return a
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_arg_extrema_match_numpy(shape, dtype):
+    a = _with_specials(shape, dtype)
+    x = dm.tensor(a)
+    for d in range(len(shape)):
+        for name in ("argmax", "argmin"):
+            expect = getattr(np, name)(a, axis=d)
+            np.testing.assert_array_equal(getattr(x, name)(d).numpy(), expect)
+        values, idx = x.max(d)
+        np.testing.assert_array_equal(idx.numpy(), np.argmax(a, axis=d))
+        np.testing.assert_array_equal(values.numpy(), np.max(a, axis=d))
+        values, idx = x.min(d)
+        np.testing.assert_array_equal(idx.numpy(), np.argmin(a, axis=d))
+        np.testing.assert_array_equal(values.numpy(), np.min(a, axis=d))
+
+
+def test_arg_extrema_of_views_and_edge_values():
+    a = RNG.standard_normal((40, 30)).astype(np.float32)
+    xt = dm.tensor(np.ascontiguousarray(a.T)).t()  # a non-contiguous view with a's values
+    for d in (0, 1):
+        np.testing.assert_array_equal(xt.argmax(d).numpy(), np.argmax(a, axis=d))
+        np.testing.assert_array_equal(xt.argmin(d).numpy(), np.argmin(a, axis=d))
+    z = np.array([[-0.0, 0.0, -0.0], [np.inf, 1, np.inf], [-np.inf] * 3], dtype=np.float32)
+    for d in (0, 1):
+        np.testing.assert_array_equal(dm.tensor(z).argmax(d).numpy(), np.argmax(z, axis=d))
+        np.testing.assert_array_equal(dm.tensor(z).argmin(d).numpy(), np.argmin(z, axis=d))
+    with pytest.raises(IndexOutOfRangeError):
+        dm.zeros(0, 3).argmax(0)
+    assert dm.zeros(3, 0).argmax(0).shape == (0,)
+
+
+def test_max_dim_gradient_goes_to_the_first_extremum():
+    x = dm.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    v, _ = x.max(1)
+    v.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
+    x.grad = None
+    v, _ = x.max(0)
+    v.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 1], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("shape", [(256, 1024), (3, 5000), (1, 300_000), (1000, 3)])
+def test_float32_row_sums_stay_accurate(shape):
+    a = RNG.standard_normal(shape).astype(np.float32) + 1.0
+    x = dm.tensor(a)
+    ref = a.astype(np.float64)
+    np.testing.assert_allclose(x.sum(-1).numpy(), ref.sum(-1), rtol=2e-6, atol=1e-3)
+    np.testing.assert_allclose(x.mean(-1).numpy(), ref.mean(-1), rtol=2e-6, atol=1e-5)
+    np.testing.assert_allclose(x.var(-1).numpy(), ref.var(-1, ddof=1), rtol=1e-5)
+    np.testing.assert_array_equal(x.amax(-1).numpy(), a.max(-1))
+    np.testing.assert_array_equal(x.amin(-1).numpy(), a.min(-1))
+    lse = np.log(np.exp(ref - ref.max(-1, keepdims=True)).sum(-1)) + ref.max(-1)
+    np.testing.assert_allclose(x.logsumexp(-1).numpy(), lse, rtol=2e-6)
+
+
+def test_row_extrema_and_logsumexp_with_nan_and_inf():
+    a = RNG.standard_normal((6, 100)).astype(np.float32)
+    a[1, 77] = np.nan
+    a[2, 3] = np.inf
+    a[3, :] = -np.inf
+    a[4, 99] = np.nan
+    x = dm.tensor(a)
+    np.testing.assert_array_equal(x.amax(1).numpy(), a.max(1))
+    np.testing.assert_array_equal(x.amin(1).numpy(), a.min(1))
+    got = x.logsumexp(1).numpy()
+    assert np.isnan(got[1]) and np.isnan(got[4])
+    assert got[2] == np.inf and got[3] == -np.inf
+    ref = a[[0, 5]].astype(np.float64)
+    np.testing.assert_allclose(got[[0, 5]], np.log(np.exp(ref).sum(1)), rtol=2e-6)
+
+
+def test_one_thread_equals_two_on_long_rows():
+    a = RNG.standard_normal((1, 400_000)).astype(np.float32)
+    x = dm.tensor(a)
+    before = dm.get_num_threads()
+    try:
+        dm.set_num_threads(1)
+        one = [x.sum().item(), x.amax().item(), x.argmax().item(), x.mean(1).item()]
+        dm.set_num_threads(2)
+        two = [x.sum().item(), x.amax().item(), x.argmax().item(), x.mean(1).item()]
+    finally:
+        dm.set_num_threads(before)
+    assert one[1:3] == two[1:3]
+    np.testing.assert_allclose(one, two, rtol=1e-6)
+    assert one[2] == int(np.argmax(a))
+
+
+def test_fused_optimizer_steps_check_their_keywords():
+    p = dm.randn(3, requires_grad=True)
+    (p * p).sum().backward()
+    with pytest.raises(ArgumentTypeError, match="missing required keyword argument 'momentum'"):
+        _core._sgd_step([p], [p.grad], [p], [False], lr=1.0)
+    full = dict(
+        lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False
+    )
+    with pytest.raises(ArgumentTypeError, match="unexpected keyword argument 'foo'"):
+        _core._sgd_step([p], [p.grad], [p], [False], foo=1, **full)
+    before = p.detach().numpy().copy()
+    _core._sgd_step([p], [p.grad], [p.grad.clone()], [False], **full)
+    np.testing.assert_allclose(p.detach().numpy(), before - 0.1 * p.grad.numpy(), rtol=1e-6)

@@ -89,6 +89,8 @@ UNARY = {
     "U_ELU": (0.7, 0, lambda t: dm.where(t > 0, t, t.expm1() * 0.7), "any"),
     "U_ERF": (0, 0, lambda t: t.erf(), "any"),
     "U_ERFINV": (0, 0, lambda t: t.erfinv(), "unit"),
+    "U_HARDSIGMOID": (0, 0, lambda t: (t + 3.0).clamp(0.0, 6.0) / 6.0, "any"),
+    "U_HARDSWISH": (0, 0, lambda t: t * (t + 3.0).clamp(0.0, 6.0) / 6.0, "any"),
     "U_SIGN": (0, 0, lambda t: t.sign(), "any"),
     "U_FLOOR": (0, 0, lambda t: t.floor(), "any"),
     "U_CEIL": (0, 0, lambda t: t.ceil(), "any"),

@@ -99,6 +99,8 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
     "softplus": (lambda: [randn(31)], F.softplus),
     "erf": (lambda: [randn(31)], lambda a: a.erf()),
     "erfinv": (lambda: [randn(31).tanh()], lambda a: a.erfinv()),
+    "hardsigmoid": (lambda: [randn(31) * 4.0], F.hardsigmoid),
+    "hardswish": (lambda: [randn(31) * 4.0], F.hardswish),
     "tan": (lambda: [randn(31).tanh()], lambda a: a.tan()),
     "asin": (lambda: [randn(31).tanh() * 0.9], lambda a: a.asin()),
     "atan": (lambda: [randn(31)], lambda a: a.atan()),

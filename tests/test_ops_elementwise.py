@@ -452,6 +452,32 @@ def test_erfinv_inverts_erf(dtype: type) -> None:
     gradcheck(lambda t: t.erfinv(), [_leaf(np.array([[-0.9, -0.3, 0.0], [0.2, 0.6, 0.85]]))])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hardsigmoid_and_hardswish_match_numpy(dtype: type) -> None:
+    x = np.linspace(-5.0, 5.0, 42).astype(dtype).reshape(3, -1)[:, ::2]  # non-contiguous
+    t = dm.tensor(np.ascontiguousarray(x))
+    relu6 = np.clip(x.astype(np.float64) + 3.0, 0.0, 6.0)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(t.hardsigmoid().numpy(), relu6 / 6.0, rtol=tol, atol=tol)
+    np.testing.assert_allclose(t.hardswish().numpy(), x * relu6 / 6.0, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(dm.nn.functional.hardswish(t).numpy(), t.hardswish().numpy())
+    assert dm.hardswish(dm.zeros(0, 3)).shape == (0, 3)
+    nan = dm.tensor([float("nan")])
+    assert math.isnan(nan.hardswish().item()) and math.isnan(nan.hardsigmoid().item())
+    # PyTorch's derivatives at the kinks: hardsigmoid's 1/6 strictly inside (-3, 3);
+    # hardswish's 0 up to -3, x/3 + 1/2 below 3, 1 from 3.
+    k = dm.tensor([-3.0, 3.0, -3.5, 3.5, 0.0], dtype=dm.float64, requires_grad=True)
+    (g,) = dm.autograd.grad(k.hardsigmoid().sum(), k)
+    np.testing.assert_allclose(g.numpy(), [0.0, 0.0, 0.0, 0.0, 1.0 / 6.0])
+    (g,) = dm.autograd.grad(k.hardswish().sum(), k, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [0.0, 1.0, 0.0, 1.0, 0.5])
+    (g2,) = dm.autograd.grad(g.sum(), k)
+    np.testing.assert_allclose(g2.numpy(), [0.0, 0.0, 0.0, 0.0, 1.0 / 3.0])
+    away = _leaf(np.array([[-4.0, -2.5, -0.7], [0.4, 2.2, 4.5]]))
+    gradcheck(lambda a: a.hardswish(), [away])
+    gradcheck(lambda a: a.hardsigmoid(), [away])
+
+
 def test_sign_of_nan_and_zeros_is_zero_as_pytorch() -> None:
     x = dm.tensor([float("nan"), -0.0, 0.0, -2.0, float("inf")], requires_grad=True)
     got = x.sign()

@@ -291,12 +291,12 @@ def hardtanh(
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Piecewise-linear sigmoid ``relu6(x + 3) / 6``."""
-    return _written_into(input, lambda x: (x + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+    return _written_into(input, lambda x: x.hardsigmoid(), inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
-    return _written_into(input, lambda x: x * hardsigmoid(x), inplace)
+    return _written_into(input, lambda x: x.hardswish(), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:

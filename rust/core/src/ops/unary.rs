@@ -498,6 +498,29 @@ unary_ops! {
         f: |x| c(special::polygamma(n, x.to_f64())),
         df: |x| c(special::polygamma(n + 1.0, x.to_f64())),
     }
+    /// `relu6(x + 3) / 6`; its slope `1/6` strictly between -3 and 3, as PyTorch's.
+    Hardsigmoid => {
+        python: "hardsigmoid", backward: "HardsigmoidBackward", ints: Float, domain: Real,
+        cuda: 45 (0.0, 0.0),
+        f: |x| (x + c(3.0)).max(T::zero()).min(c(6.0)) / c(6.0),
+        df: |x| if x > c(-3.0) && x < c(3.0) { c(1.0 / 6.0) } else { T::zero() },
+    }
+    /// `x relu6(x + 3) / 6` (MobileNetV3); the derivative PyTorch's `hardswish_backward` gives:
+    /// 0 up to -3, `x / 3 + 1/2` strictly between -3 and 3, 1 from 3 (and for NaN).
+    Hardswish => {
+        python: "hardswish", backward: "HardswishBackward", ints: Float, domain: Real,
+        cuda: 46 (0.0, 0.0),
+        f: |x| x * (x + c(3.0)).max(T::zero()).min(c(6.0)) / c(6.0),
+        df: |x| {
+            if x <= c(-3.0) {
+                T::zero()
+            } else if x < c(3.0) {
+                x / c(3.0) + c(0.5)
+            } else {
+                T::one()
+            }
+        },
+    }
     Clamp { min = -0.5, max = 0.5 } => {
         python: "", backward: "ClampBackward1", ints: Keep, domain: Real, cuda: 29 (min, max),
         f: |x| if x.is_nan() { x } else { x.max(c(min)).min(c(max)) },

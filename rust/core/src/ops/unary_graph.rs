@@ -128,6 +128,16 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Lgamma => g.mul(&x.apply_unary(UnaryOp::Digamma)?),
         UnaryOp::Digamma => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: 1.0 })?),
         UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),
+        UnaryOp::Hardsigmoid => {
+            let inside = x.gt(&s(-3.0))?.logical_and(&x.lt(&s(3.0))?)?;
+            g.mul(&step_of(x, &inside, g)?.mul_scalar(1.0 / 6.0)?)
+        }
+        UnaryOp::Hardswish => {
+            // 0 up to -3 (NaN passes, as the table's), `x / 3 + 1/2` below 3, 1 from 3.
+            let from = step_of(x, &x.le(&s(-3.0))?.logical_not()?, g)?;
+            let ramp = x.div(&s(3.0))?.add_scalar(0.5)?;
+            g.mul(&from.mul(&Tensor::where_(&x.lt(&s(3.0))?, &ramp, &s(1.0))?)?)
+        }
         UnaryOp::Clamp { min, max } => {
             // As the table's derivative: a side without a bound passes everything.
             let above = (min > f64::NEG_INFINITY)

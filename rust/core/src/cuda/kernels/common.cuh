@@ -59,6 +59,8 @@ enum UnaryCode {
     U_LGAMMA = 42,
     U_DIGAMMA = 43,
     U_POLYGAMMA = 44,
+    U_HARDSIGMOID = 45,
+    U_HARDSWISH = 46,
 };
 enum BinaryCode {
     B_ADD = 0,

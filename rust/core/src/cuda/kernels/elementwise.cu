@@ -9,6 +9,11 @@
 #define DM_INV_SQRT_2PI 0.3989422804014327
 #define DM_LN_2 0.6931471805599453
 
+// `min(max(t, 0), 6)`, NaN kept (both comparisons are false), as the CPU formula's.
+template <class A> __device__ __forceinline__ A relu6(A t) {
+    return t < (A)0 ? (A)0 : (t > (A)6 ? (A)6 : t);
+}
+
 // 1 / (1 + e^-x) from e = e^-|x| (never overflows), as the host's `sigmoid` in ops/unary.rs.
 template <class A> __device__ __forceinline__ A sigmoid(A x) {
     const A e = dm_exp(-dm_fabs(x));
@@ -120,6 +125,8 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_ELU: return x > (A)0 ? x : a * dm_expm1(x);
         case U_ERF: return dm_erf(x);
         case U_ERFINV: return dm_erfinv(x);
+        case U_HARDSIGMOID: return relu6(x + (A)3) / (A)6;
+        case U_HARDSWISH: return x * relu6(x + (A)3) / (A)6;
         case U_TAN: return dm_tan(x);
         case U_ASIN: return dm_asin(x);
         case U_ACOS: return dm_acos(x);
@@ -179,6 +186,8 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_ELU: return x <= (A)0 ? a * dm_exp(x) : (A)1;  // NaN: 1, as PyTorch
         case U_ERF: return (A)1.1283791670955126 * dm_exp(-x * x);
         case U_ERFINV: { const A y = dm_erfinv(x); return (A)0.886226925452758 * dm_exp(y * y); }
+        case U_HARDSIGMOID: return (x > (A)-3 && x < (A)3) ? (A)1 / (A)6 : (A)0;
+        case U_HARDSWISH: return x <= (A)-3 ? (A)0 : (x < (A)3 ? x / (A)3 + (A)0.5 : (A)1);
         case U_TAN: { const A t = dm_tan(x); return (A)1 + t * t; }
         case U_ASIN: return (A)1 / dm_sqrt((A)1 - x * x);
         case U_ACOS: return (A)-1 / dm_sqrt((A)1 - x * x);

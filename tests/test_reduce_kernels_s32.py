@@ -135,3 +135,31 @@ def test_fused_optimizer_steps_check_their_keywords():
     before = p.detach().numpy().copy()
     _core._sgd_step([p], [p.grad], [p.grad.clone()], [False], **full)
     np.testing.assert_allclose(p.detach().numpy(), before - 0.1 * p.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_gather_and_scatter_add_rows_match_numpy(dim):
+    base = RNG.standard_normal((5, 6, 7))
+    t = dm.tensor(base).permute(1, 0, 2).contiguous().permute(1, 0, 2)  # strided view of base
+    ishape = [4, 5, 6]
+    ishape[dim] = 9
+    idx = RNG.integers(0, base.shape[dim], ishape)
+    got = t.gather(dim, dm.tensor(idx)).numpy()
+    # NumPy's take_along_axis over the index's own extent in the other dims
+    cut = tuple(slice(0, n) if a != dim else slice(None) for a, n in enumerate(ishape))
+    np.testing.assert_array_equal(got, np.take_along_axis(base[cut], idx, dim))
+    src = RNG.standard_normal([n + 1 for n in ishape])  # larger than the index, as PyTorch allows
+    out = dm.tensor(base).scatter_add(dim, dm.tensor(idx), dm.tensor(src)).numpy()
+    ref = base.copy()
+    for pos in np.ndindex(*ishape):
+        tgt = list(pos)
+        tgt[dim] = idx[pos]
+        ref[tuple(tgt)] += src[pos]
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    ints = dm.tensor(np.arange(6).reshape(2, 3))
+    assert ints.gather(1, dm.tensor([[2, 0], [1, 1]])).tolist() == [[2, 0], [4, 4]]
+    with pytest.raises(IndexOutOfRangeError):
+        t.gather(dim, dm.tensor(-np.ones(ishape, dtype=np.int64)))
+    scalar = dm.tensor(3.0)
+    assert scalar.gather(0, dm.tensor(0)).item() == 3.0
+    assert scalar.scatter_add(0, dm.tensor(0), dm.tensor(2.0)).item() == 5.0

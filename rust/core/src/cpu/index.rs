@@ -176,54 +176,113 @@ impl AdvPlan {
     }
 }
 
-/// `out[i][j] = t[index[i][j]][j]` (for dim `d` = 0), no autograd.
+/// Calls `f(row, base)` for each row of `shape` (every dim but the last, row-major order):
+/// `base` is the row's offset in a layout of `strides` (starting at `offset`) with dim `skip`
+/// left out, since the index gives that coordinate element by element.
+fn for_each_row(
+    shape: &[usize],
+    (offset, strides): (usize, &[usize]),
+    skip: usize,
+    mut f: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let lead = &shape[..shape.len().saturating_sub(1)];
+    let mut row = 0;
+    for_each_index(lead, |pos| {
+        let mut base = offset;
+        for (a, &p) in pos.iter().enumerate() {
+            if a != skip {
+                base += p * strides[a];
+            }
+        }
+        f(row, base)?;
+        row += 1;
+        Ok(())
+    })
+}
+
+/// Where element `p` of a row reads (or writes) given its index value `j`: along the last dim
+/// the index replaces the position; along another dim it adds `j * stride_d` to it.
+#[inline(always)]
+fn element_offset(
+    d_is_last: bool,
+    j: usize,
+    p: usize,
+    (stride_d, stride_last): (usize, usize),
+) -> usize {
+    if d_is_last {
+        j * stride_last
+    } else {
+        j * stride_d + p * stride_last
+    }
+}
+
+/// `out[i][j] = t[index[i][j]][j]` (for dim `d` = 0), no autograd: a row of the index at a
+/// time, each element one offset from the row's base.
 pub(super) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     let idx = index_values(index, "gather")?;
+    if t.ndim() == 0 {
+        // (a 0-d tensor and index, as one element of each)
+        return gather(&t.reshape(&[1])?, 0, &index.reshape(&[1])?)?.reshape(&[]);
+    }
     let l = t.layout().clone();
-    let size_d = if t.ndim() == 0 { 1 } else { t.shape()[d] };
+    let (size_d, last) = (t.shape()[d], index.ndim() - 1);
+    let n_last = index.shape()[last];
+    let strides = (l.strides[d], l.strides[last]);
     with_dtype!(t.dtype(), T => {
         let s = t.storage().as_slice::<T>();
         let mut out = Vec::with_capacity(idx.len());
-        let mut k = 0;
-        for_each_index(index.shape(), |pos| {
-            let j = check_index(idx[k], size_d, d)?;
-            k += 1;
-            let mut off = l.offset;
-            for (a, &p) in pos.iter().enumerate() {
-                off += if a == d { j } else { p } * l.strides[a];
+        for_each_row(index.shape(), (l.offset, &l.strides), d, |row, base| {
+            for (p, &i) in idx[row * n_last..(row + 1) * n_last].iter().enumerate() {
+                let j = check_index(i, size_d, d)?;
+                out.push(s[base + element_offset(d == last, j, p, strides)]);
             }
-            out.push(s[off]);
             Ok(())
         })?;
         Tensor::from_vec(out, index.shape())
     })
 }
 
-/// `out = t; out[index[i][j]][j] += src[i][j]` (for dim `d` = 0), no autograd.
+/// `out = t; out[index[i][j]][j] += src[i][j]` (for dim `d` = 0), no autograd; a row of the
+/// index at a time, as `gather`.
 pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
     t.check_same_device(src)?;
     t.check_same_device(index)?;
     let idx = index_values(index, "scatter_add")?;
     let out = cast_raw(t, t.dtype())?;
     let src_c = src.to_dtype(t.dtype())?;
+    if t.ndim() == 0 {
+        let one = |x: &Tensor| x.reshape(&[1]);
+        let (t1, i1) = (one(t)?, one(index)?);
+        let s1 = if src_c.ndim() == 0 {
+            one(&src_c)?
+        } else {
+            src_c.clone()
+        };
+        return scatter_add(&t1, 0, &i1, &s1)?.reshape(&[]);
+    }
     let sl = src_c.layout().clone();
-    let size_d = if t.ndim() == 0 { 1 } else { t.shape()[d] };
+    let (size_d, last) = (t.shape()[d], index.ndim() - 1);
+    let n_last = index.shape()[last];
     let ostrides = out.strides().to_vec();
+    let strides = (ostrides[d], ostrides[last]);
+    let s_last = sl.strides[last];
     with_dtype!(t.dtype(), T => {
         let s = src_c.storage().as_slice::<T>();
         // SAFETY: `out` is a fresh contiguous tensor no one else references.
         let o = unsafe { out.storage().as_mut_slice::<T>() };
-        let mut k = 0;
-        for_each_index(index.shape(), |pos| {
-            let j = check_index(idx[k], size_d, d)?;
-            k += 1;
-            let mut oo = 0;
-            let mut so = sl.offset;
-            for (a, &p) in pos.iter().enumerate() {
-                oo += if a == d { j } else { p } * ostrides[a];
-                so += p * sl.strides[a];
+        // The source row's base: the index's position in every dim, `d` included.
+        let mut src_rows = Vec::with_capacity(idx.len() / n_last.max(1));
+        for_each_row(index.shape(), (sl.offset, &sl.strides), usize::MAX, |_, b| {
+            src_rows.push(b);
+            Ok(())
+        })?;
+        for_each_row(index.shape(), (0, &ostrides), d, |row, base| {
+            let sb = src_rows[row];
+            for (p, &i) in idx[row * n_last..(row + 1) * n_last].iter().enumerate() {
+                let j = check_index(i, size_d, d)?;
+                let oo = base + element_offset(d == last, j, p, strides);
+                o[oo] = add_elem(o[oo], s[sb + p * s_last]);
             }
-            o[oo] = add_elem(o[oo], s[so]);
             Ok(())
         })?;
     });

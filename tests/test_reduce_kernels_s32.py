@@ -163,3 +163,25 @@ def test_gather_and_scatter_add_rows_match_numpy(dim):
     scalar = dm.tensor(3.0)
     assert scalar.gather(0, dm.tensor(0)).item() == 3.0
     assert scalar.scatter_add(0, dm.tensor(0), dm.tensor(2.0)).item() == 5.0
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_max_pool1d_windows_match_numpy(k):
+    a = RNG.integers(-3, 3, size=(2, 3, 17)).astype(np.float32)
+    a[0, 1, 4] = np.nan
+    a[1, 2, 7] = np.nan
+    a[1, 2, 8] = np.nan
+    x = dm.tensor(a, requires_grad=True)
+    y, idx = dm.nn.functional.max_pool1d(x, k, return_indices=True)
+    n = 17 // k
+    win = a[..., : n * k].reshape(2, 3, n, k)
+    # the first maximum of each window; the last NaN where there is one (PyTorch)
+    first = win.argmax(-1)
+    last_nan = k - 1 - np.isnan(win[..., ::-1]).argmax(-1)
+    expect = np.where(np.isnan(win).any(-1), last_nan, first) + np.arange(n) * k
+    np.testing.assert_array_equal(idx.numpy(), expect)
+    np.testing.assert_array_equal(y.detach().numpy(), np.take_along_axis(a, expect, -1))
+    y.sum().backward()
+    grad = np.zeros_like(a)
+    np.put_along_axis(grad, expect, 1.0, -1)
+    np.testing.assert_array_equal(x.grad.numpy(), grad)

@@ -75,6 +75,45 @@ fn max_pool_2x2<T: Float>(
     }
 }
 
+/// One plane of max pooling with `1 x k` windows, stride `1 x k`, no padding or dilation
+/// (`max_pool1d` runs as such on height-1 images): each window's first maximum by branch-free
+/// selects, NaNs fixed up afterwards as in `max_pool_2x2` (the last NaN wins).
+fn max_pool_1xk<T: Float>(
+    plane: &[T],
+    w: usize,
+    (ho, wo, k): (usize, usize, usize),
+    o: &mut [T],
+    ix: &mut [i32],
+) {
+    for oy in 0..ho {
+        let r0 = oy * w;
+        let row = &plane[r0..r0 + k * wo];
+        let o = &mut o[oy * wo..(oy + 1) * wo];
+        let ix = &mut ix[oy * wo..(oy + 1) * wo];
+        let mut nan = false;
+        for (ox, win) in row.chunks_exact(k).enumerate() {
+            let (mut best, mut at) = (win[0], 0);
+            nan |= win[0].is_nan();
+            for (t, &v) in win.iter().enumerate().skip(1) {
+                let g = v > best;
+                best = if g { v } else { best };
+                at = if g { t } else { at };
+                nan |= v.is_nan();
+            }
+            o[ox] = best;
+            ix[ox] = (r0 + ox * k + at) as i32;
+        }
+        if nan {
+            for (ox, win) in row.chunks_exact(k).enumerate() {
+                if let Some(t) = win.iter().rposition(|v| v.is_nan()) {
+                    o[ox] = win[t];
+                    ix[ox] = (r0 + ox * k + t) as i32;
+                }
+            }
+        }
+    }
+}
+
 /// The kernel taps `[lo, hi)` of each output row or column.
 type Taps = Vec<(usize, usize)>;
 
@@ -127,7 +166,7 @@ fn max_pool_windows<T: Float>(
 
 /// Max pooling of `planes` planes of `h x w`: values and, per output, the plane offset of the
 /// first maximum (the last NaN wins, as in PyTorch), planes in parallel when there is enough work.
-/// 2x2 windows with stride 2 take a direct path.
+/// 2x2 windows with stride 2, and `1 x k` windows with stride `1 x k`, take direct paths.
 fn max_pool_forward<T: Float>(
     xd: &[T],
     planes: usize,
@@ -144,11 +183,20 @@ fn max_pool_forward<T: Float>(
         && spec.dilation == (1, 1)
         && 2 * ho <= h
         && 2 * wo <= w;
+    let k = spec.kernel.1;
+    let rows_1xk = spec.kernel.0 == 1
+        && spec.stride == (1, k)
+        && spec.padding == (0, 0)
+        && spec.dilation == (1, 1)
+        && ho <= h
+        && k * wo <= w;
     let (ytaps, xtaps) = (window_taps(spec, 0, ho, h), window_taps(spec, 1, wo, w));
     let plane_fn = |pl: usize, o: &mut [T], ix: &mut [i32]| {
         let plane = &xd[pl * h * w..(pl + 1) * h * w];
         if direct {
             max_pool_2x2(plane, w, (ho, wo), o, ix);
+        } else if rows_1xk {
+            max_pool_1xk(plane, w, (ho, wo, k), o, ix);
         } else {
             max_pool_windows(plane, w, (&ytaps, &xtaps), spec, o, ix);
         }

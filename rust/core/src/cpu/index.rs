@@ -453,8 +453,12 @@ pub(super) fn where_(
             a.check_same_device(t)?;
         }
     }
-    let ca = cast_raw(a, dt)?;
-    let cb = cast_raw(b, dt)?;
+    // (`cast_raw` to the same dtype is a copy: an operand already in `dt` is read in place)
+    let in_dt = |t: &Tensor| match t.dtype() == dt {
+        true => Ok(t.clone()),
+        false => cast_raw(t, dt),
+    };
+    let (ca, cb) = (in_dt(a)?, in_dt(b)?);
     let (lc, la, lb) = (
         cond.layout().broadcast_to(shape)?,
         ca.layout().broadcast_to(shape)?,

@@ -230,6 +230,15 @@ fn run_of<'a, T: Element>(s: &'a [T], l: &Layout, n: usize) -> Option<Run<'a, T>
     }
 }
 
+/// Three slices element by element (zipped iterators: no bounds check per element).
+fn zip3<'s, A: Copy, B: Copy, C: Copy>(
+    a: &'s [A],
+    b: &'s [B],
+    c: &'s [C],
+) -> impl Iterator<Item = (A, B, C)> + 's {
+    a.iter().zip(b).zip(c).map(|((&a, &b), &c)| (a, b, c))
+}
+
 /// Three-input map (used by `where`). Contiguous and broadcast-scalar operands get one
 /// monomorphic loop per combination (the general strided walk costs several times more).
 pub fn map3<A: Element, B: Element, C: Element, O: Element>(
@@ -248,11 +257,11 @@ pub fn map3<A: Element, B: Element, C: Element, O: Element>(
             (run_of(sa, a.1, n), run_of(sb, b.1, n), run_of(sc, c.1, n))
         {
             return match (ra, rb, rc) {
-                (S(x), S(y), S(z)) => (0..n).map(|i| f(x[i], y[i], z[i])).collect(),
-                (S(x), S(y), V(z)) => (0..n).map(|i| f(x[i], y[i], z)).collect(),
-                (S(x), V(y), S(z)) => (0..n).map(|i| f(x[i], y, z[i])).collect(),
+                (S(x), S(y), S(z)) => zip3(x, y, z).map(|(x, y, z)| f(x, y, z)).collect(),
+                (S(x), S(y), V(z)) => x.iter().zip(y).map(|(&x, &y)| f(x, y, z)).collect(),
+                (S(x), V(y), S(z)) => x.iter().zip(z).map(|(&x, &z)| f(x, y, z)).collect(),
                 (S(x), V(y), V(z)) => x.iter().map(|&x| f(x, y, z)).collect(),
-                (V(x), S(y), S(z)) => (0..n).map(|i| f(x, y[i], z[i])).collect(),
+                (V(x), S(y), S(z)) => y.iter().zip(z).map(|(&y, &z)| f(x, y, z)).collect(),
                 (V(x), S(y), V(z)) => y.iter().map(|&y| f(x, y, z)).collect(),
                 (V(x), V(y), S(z)) => z.iter().map(|&z| f(x, y, z)).collect(),
                 (V(x), V(y), V(z)) => vec![f(x, y, z); n],

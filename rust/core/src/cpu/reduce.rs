@@ -168,15 +168,26 @@ fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {
             return vec![x];
         }
     }
-    let mut out = vec![T::zero(); outer];
+    per_row(v, (outer, r), T::zero(), |x, o| reduce_rows(kind, x, r, o))
+}
+
+/// `outer` results (from `init`), one per `r`-long row of `v`, by `f(rows, their results)`;
+/// runs of rows on the threads when there is enough work (each row reduced whole, so the same
+/// order as on one thread).
+fn per_row<T: Sync, O: Copy + Send>(
+    v: &[T],
+    (outer, r): (usize, usize),
+    init: O,
+    f: impl Fn(&[T], &mut [O]) + Sync,
+) -> Vec<O> {
+    let mut out = vec![init; outer];
     if outer >= 2 && outer * r >= PAR_THRESHOLD && crate::threads::split() {
-        // Rows on the threads in runs, each row reduced whole (the same order as on one thread).
         let per = outer.div_ceil(4 * crate::threads::get().max(1));
         out.par_chunks_mut(per)
             .zip(v.par_chunks(per * r))
-            .for_each(|(o, x)| reduce_rows(kind, x, r, o));
+            .for_each(|(o, x)| f(x, o));
     } else {
-        reduce_rows(kind, v, r, &mut out);
+        f(v, &mut out);
     }
     out
 }
@@ -469,16 +480,9 @@ fn best_in_float_rows<T: Float>(v: &[T], outer: usize, r: usize, max: bool) -> R
         // (rows shorter than one vector: the single compare-and-branch pass is quicker)
         return best_in_rows(v, outer, r, max, T::is_nan);
     }
-    let mut out = vec![0i64; outer];
-    if outer >= 2 && outer * r >= PAR_THRESHOLD && crate::threads::split() {
-        let per = outer.div_ceil(4 * crate::threads::get().max(1));
-        out.par_chunks_mut(per)
-            .zip(v.par_chunks(per * r))
-            .for_each(|(o, x)| first_extreme_rows(x, r, max, o));
-    } else {
-        first_extreme_rows(v, r, max, &mut out);
-    }
-    Ok(out)
+    Ok(per_row(v, (outer, r), 0, |x, o| {
+        first_extreme_rows(x, r, max, o)
+    }))
 }
 
 crate::multiversion!(fn first_extreme_rows<T>(v: &[T], r: usize, max: bool, out: &mut [i64]) where [T: Float] => first_extreme_rows_body);

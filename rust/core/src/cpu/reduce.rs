@@ -73,8 +73,13 @@ fn row_sum_map<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
     if x.len() <= ROW_BLOCK {
         return block_sum(x, f);
     }
-    let total: f64 = x.chunks(ROW_BLOCK).map(|c| block_sum(c, f).to_f64()).sum();
-    T::from_f64(total)
+    T::from_f64(block_totals(x, f))
+}
+
+/// `sum(f(x))` in f64, from `ROW_BLOCK` partial sums in `T`.
+#[inline(always)]
+fn block_totals<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> f64 {
+    x.chunks(ROW_BLOCK).map(|c| block_sum(c, f).to_f64()).sum()
 }
 
 #[inline(always)]
@@ -154,12 +159,10 @@ fn long_row<T: Float>(kind: Kind, x: &[T]) -> Option<T> {
 crate::multiversion!(fn chunk_total<T>(x: &[T]) -> f64 where [T: Float] => chunk_total_body);
 crate::multiversion!(fn chunk_extreme<T>(x: &[T], max: bool) -> T where [T: Float] => extreme_of);
 
-/// A chunk's sum in f64, from `ROW_BLOCK` partial sums in `T`.
+/// A chunk's sum in f64 (`block_totals` of the plain values).
 #[inline(always)]
 fn chunk_total_body<T: Float>(x: &[T]) -> f64 {
-    x.chunks(ROW_BLOCK)
-        .map(|b| block_sum(b, |v| v).to_f64())
-        .sum()
+    block_totals(x, |v| v)
 }
 
 fn float_rows<T: Float>(kind: Kind, v: &[T], outer: usize, r: usize) -> Vec<T> {

@@ -67,42 +67,39 @@ def is_same_size(x: Tensor, other: Tensor) -> bool:
     return tuple(x.shape) == tuple(other.shape)
 
 
-def _trivial_on_real(name: str, doc: str) -> Callable[[Tensor], Any]:
-    """``name``, documented as ``doc``, for the tensors here, which are real and never inference
-    tensors: its ``is_*`` queries are False and its complex-number methods return the tensor."""
-
-    def is_false(x: Tensor) -> bool:
-        return False
-
-    def itself(x: Tensor) -> Tensor:
-        return x
-
-    fn = is_false if name.startswith("is_") else itself
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return fn
+def is_inference(x: Tensor) -> bool:
+    """False: ``inference_mode`` is ``no_grad`` here, so no tensor is an inference tensor."""
+    return False
 
 
-is_inference = _trivial_on_real(
-    "is_inference",
-    "False: ``inference_mode`` is ``no_grad`` here, so no tensor is an inference tensor.",
-)
-is_conj = _trivial_on_real(
-    "is_conj", "False: tensors are real, so none carries a lazy conjugation."
-)
-is_neg = _trivial_on_real("is_neg", "False: tensors are real, so none carries a lazy negation.")
-conj = _trivial_on_real(
-    "conj", "The complex conjugate: the tensor itself for real tensors, as PyTorch returns."
-)
-resolve_conj = _trivial_on_real(
-    "resolve_conj", "Materialises a lazy conjugation: the tensor itself for real tensors."
-)
-resolve_neg = _trivial_on_real(
-    "resolve_neg", "Materialises a lazy negation: the tensor itself for real tensors."
-)
-_real = _trivial_on_real(
-    "_real", "The real part: the tensor itself for real tensors, as PyTorch's ``x.real``."
-)
+def is_conj(x: Tensor) -> bool:
+    """False: tensors are real, so none carries a lazy conjugation."""
+    return False
+
+
+def is_neg(x: Tensor) -> bool:
+    """False: tensors are real, so none carries a lazy negation."""
+    return False
+
+
+def conj(x: Tensor) -> Tensor:
+    """The complex conjugate: the tensor itself for real tensors, as PyTorch returns."""
+    return x
+
+
+def resolve_conj(x: Tensor) -> Tensor:
+    """Materialises a lazy conjugation: the tensor itself for real tensors."""
+    return x
+
+
+def resolve_neg(x: Tensor) -> Tensor:
+    """Materialises a lazy negation: the tensor itself for real tensors."""
+    return x
+
+
+def _real(x: Tensor) -> Tensor:
+    """The real part: the tensor itself for real tensors, as PyTorch's ``x.real``."""
+    return x
 
 
 def adjoint(x: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.deps-stamp
 # Serialise extension builds (helpers and humans may share one checkout; two cores only).
 LOCK := flock /tmp/democratising-build.lock
 
-.PHONY: help run test lint fmt build develop cargo-test pytest bench clean wheel local-wheel smoke release-check
+.PHONY: help run test lint fmt build develop cargo-test pytest pytest-run checks bench clean wheel local-wheel smoke release-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -49,10 +49,18 @@ fmt: $(STAMP) ## format Rust and Python sources
 cargo-test: ## Rust unit and integration tests (release profile, shared with the build)
 	$(LOCK) cargo test --release -p democratising -p democratising-py
 
-pytest: develop ## Python test-suite
+pytest: develop pytest-run ## Python test-suite
+
+pytest-run:
 	$(PY) -m pytest -q
 
-test: develop lint cargo-test pytest smoke ## everything CI runs
+# cargo test spends ~6 min compiling the engine in test mode (one crate: rustc's front end is one
+# thread) and pytest ~7 min mostly on one core, so on 2 cores they run side by side; each one's
+# output is printed whole when it finishes.
+checks: develop ## cargo test and pytest side by side
+	$(MAKE) --no-print-directory -j2 --output-sync=target cargo-test pytest-run
+
+test: develop lint checks smoke ## everything CI runs
 
 DIST := dist
 # Portable release wheel: abi3 (CPython >= 3.9), linked by zig against glibc 2.28 symbols so it is

@@ -512,20 +512,64 @@ def test_layer_norm_forward_backward(d: int) -> None:
         y, mean, rstd = empty(rows * d, sfx), acc_buf(rows, sfx), acc_buf(rows, sfx)
         xb, wb = buf(x, sfx), buf(w, sfx)
         emu.launch(
-            f"layer_norm_forward_{sfx}", 2, B, rows, d, xb, wb, buf(b, sfx), 1e-5, y, mean, rstd
+            f"layer_norm_forward_{sfx}", 2, B, rows, d, 1, xb, wb, buf(b, sfx), 1e-5, y, mean, rstd
         )
         close(y.get().reshape(rows, d), y_ref, sfx, scale=4)
         dx, dw, db = empty(rows * d, sfx), empty(d, sfx), empty(d, sfx)
         emu.launch(
-            f"layer_norm_backward_{sfx}", 2, B, rows, d, xb, wb, mean, rstd, buf(gy, sfx), dx
+            f"layer_norm_backward_{sfx}", 2, B, rows, d, 1, xb, wb, mean, rstd, buf(gy, sfx), dx
         )
         emu.launch(
-            f"layer_norm_backward_affine_{sfx}", 2, B, rows, d, xb, mean, rstd, buf(gy, sfx), dw, db
+            f"layer_norm_backward_affine_{sfx}",
+            2,
+            B,
+            rows,
+            d,
+            1,
+            xb,
+            mean,
+            rstd,
+            buf(gy, sfx),
+            dw,
+            db,
         )
         scale = 20 if d == 1 else 8  # d == 1: xhat is 0/0-like, gradients are rounding noise
         close(dx.get().reshape(rows, d), x.grad, sfx, scale=scale * (50 if d == 1 else 1))
         close(dw.get(), w.grad, sfx, scale=scale)
         close(db.get(), b.grad, sfx, scale=scale)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_group_norm_is_the_layer_norm_kernels_with_periodic_affine_rows(groups: int) -> None:
+    """Group norm's rows (one per sample and group) read affine row ``r % groups`` of the
+    per-channel parameters spread over their positions; the affine gradients come back per
+    position and sum to the channels'."""
+    emu, sfx = emulator(), "f32"
+    n, c, hw = 3, 4, 6
+    rows, d = n * groups, c // groups * hw
+    x = tensor_of(sample(n * c * hw) + 1.0, sfx).reshape(n, c, 2, 3).requires_grad_()
+    w = tensor_of(sample(c), sfx).requires_grad_()
+    b = tensor_of(sample(c) + 0.5, sfx).requires_grad_()
+    y_ref = F.group_norm(x, groups, w, b, 1e-5)
+    gy = tensor_of(sample(n * c * hw), sfx).reshape(n, c, 2, 3)
+    y_ref.backward(gy)
+    ws, bs = (t.detach().reshape(c, 1).expand(c, hw).reshape(-1) for t in (w, b))
+    y, mean, rstd = empty(rows * d, sfx), acc_buf(rows, sfx), acc_buf(rows, sfx)
+    xb, wb = buf(x, sfx), buf(ws, sfx)
+    emu.launch(
+        f"layer_norm_forward_{sfx}", 2, B, rows, d, groups, xb, wb, buf(bs, sfx), 1e-5, y, mean,
+        rstd,
+    )  # fmt: skip
+    close(y.get().reshape(n, c, 2, 3), y_ref, sfx, scale=4)
+    dx, dw, db = empty(rows * d, sfx), empty(c * hw, sfx), empty(c * hw, sfx)
+    gb = buf(gy, sfx)
+    emu.launch(f"layer_norm_backward_{sfx}", 2, B, rows, d, groups, xb, wb, mean, rstd, gb, dx)
+    emu.launch(
+        f"layer_norm_backward_affine_{sfx}", 2, B, rows, d, groups, xb, mean, rstd, gb, dw, db
+    )
+    close(dx.get().reshape(n, c, 2, 3), x.grad, sfx, scale=8)
+    close(dw.get().reshape(c, hw).sum(1), w.grad, sfx, scale=8)
+    close(db.get().reshape(c, hw).sum(1), b.grad, sfx, scale=8)
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 7), (33, 2)])

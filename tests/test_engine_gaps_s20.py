@@ -83,6 +83,26 @@ def test_adaptive_avg_pool_matches_numpy_and_gradchecks(size, out):
     assert dm.autograd.gradcheck(lambda t: F.adaptive_avg_pool2d(t, out), (x,))
 
 
+@pytest.mark.parametrize("dtype", [dm.float32, dm.bfloat16])
+def test_global_adaptive_avg_pool_is_each_planes_mean_in_the_input_dtype(dtype):
+    """Output size 1 (a ResNet's head) is each plane's mean: 3-D and 4-D inputs, a
+    channels-last view, a double backward, and the input's dtype kept under autocast."""
+    rng = np.random.default_rng(1)
+    xn = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    x = dm.tensor(xn, dtype=dtype)
+    want = x.float().numpy().mean(axis=(2, 3), keepdims=True)
+    tol = 1e-6 if dtype == dm.float32 else 1e-2
+    for inp in (x, x.contiguous(memory_format=dm.channels_last)):
+        y = F.adaptive_avg_pool2d(inp, 1)
+        assert y.dtype == dtype and tuple(y.shape) == (2, 3, 1, 1)
+        np.testing.assert_allclose(y.float().numpy(), want, rtol=tol, atol=tol)
+    assert tuple(F.adaptive_avg_pool2d(x[0], (1, 1)).shape) == (3, 1, 1)
+    with dm.amp.autocast(dtype=dm.bfloat16):
+        assert F.adaptive_avg_pool2d(x, 1).dtype == dtype
+    t = dm.tensor(xn[:1, :2, :3, :2], dtype=dm.float64, requires_grad=True)
+    assert dm.autograd.gradgradcheck(lambda v: F.adaptive_avg_pool2d(v, 1) ** 2, (t,))
+
+
 def test_attention_with_every_weight_dropped_is_zero():
     q = dm.ones(1, 2, 3, 8, requires_grad=True)
     y = F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)

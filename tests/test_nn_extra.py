@@ -309,6 +309,44 @@ def test_group_norm_matches_numpy_and_gradcheck() -> None:
         F.group_norm(dm.tensor(x), 3)
 
 
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+def test_fused_group_norm_layouts_dtypes_and_saved_input(affine: str) -> None:
+    """The engine's fused group norm: a channels-last view and a 3-D input, the weight or the
+    bias alone (gradchecked), bfloat16 input with float32 parameters, float32 under autocast,
+    and an in-place change of the input after forward refused by its backward."""
+    x = RNG.normal(size=(3, 6, 4, 5))
+    w = RNG.normal(size=6) if affine in ("both", "weight") else None
+    b = RNG.normal(size=6) if affine in ("both", "bias") else None
+    want = group_norm_np(x, 3, np.ones(6) if w is None else w, np.zeros(6) if b is None else b)
+    wt = None if w is None else dm.tensor(w)
+    bt = None if b is None else dm.tensor(b)
+    cl = dm.tensor(x).contiguous(memory_format=dm.channels_last)
+    assert_close(F.group_norm(cl, 3, wt, bt), want, rtol=1e-10, atol=1e-10)
+    flat = x.reshape(3, 6, 20)
+    assert_close(F.group_norm(dm.tensor(flat), 3, wt, bt), want.reshape(3, 6, 20), atol=1e-10)
+    params = [leaf(p) for p in (w, b) if p is not None]
+
+    def f(t: dm.Tensor, *ps: dm.Tensor) -> dm.Tensor:
+        it = iter(ps)
+        return F.group_norm(
+            t, 3, next(it) if w is not None else None, next(it) if b is not None else None
+        )
+
+    gradcheck(f, [leaf(x[:2, :, :2, :3]), *params])
+    w32 = None if wt is None else wt.float()
+    b32 = None if bt is None else bt.float()
+    y16 = F.group_norm(dm.tensor(x, dtype=dm.bfloat16), 3, w32, b32)
+    assert y16.dtype == dm.bfloat16
+    assert_close(y16.double(), want, atol=0.1, rtol=0.05)
+    with dm.amp.autocast(dtype=dm.bfloat16):
+        assert F.group_norm(dm.tensor(x, dtype=dm.bfloat16), 3, w32, b32).dtype == dm.float32
+    t = dm.tensor(x, requires_grad=True) * 1
+    y = F.group_norm(t, 3, wt, bt)
+    t.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()
+
+
 def test_group_norm_module() -> None:
     m = nn.GroupNorm(2, 4)
     assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == [

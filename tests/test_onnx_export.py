@@ -48,12 +48,22 @@ def _cnn() -> nn.Module:
     )  # fmt: skip
 
 
+def _group_norm_net() -> nn.Module:
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.SiLU(), nn.GroupNorm(2, 8, affine=False)
+    )
+    nn.init.normal_(net[1].weight)
+    nn.init.normal_(net[1].bias)
+    return net
+
+
 MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[int], dm.Tensor]]] = {
     "mlp": (
         lambda: nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 5)),
         lambda b: dm.randn(b, 12),
     ),
     "seed_mlp": (MLP, lambda b: dm.randn(b, 12)),
+    "group_norm": (_group_norm_net, lambda b: dm.randn(b, 3, 7, 6)),
     "cnn": (_cnn, lambda b: dm.randn(b, 3, 12, 12)),
     "transformer": (
         lambda: nn.TransformerEncoderLayer(16, 4, 32, batch_first=True),

@@ -90,6 +90,46 @@ def test_float32_row_sums_stay_accurate(shape):
     np.testing.assert_allclose(x.logsumexp(-1).numpy(), lse, rtol=2e-6)
 
 
+@pytest.mark.parametrize(
+    "shape,dims",
+    [
+        ((4, 3, 5, 6), (0, 2, 3)),
+        ((4, 3, 5, 6), (1, 3)),
+        ((2, 3, 4), (0, 2)),
+        ((3, 0, 4), (0, 2)),
+        ((3, 2, 0), (0, 2)),
+        ((2, 3, 1500), (0, 2)),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_reductions_over_a_trailing_run_and_earlier_dims_match_numpy(shape, dims, dtype):
+    """Sums, means and extrema over trailing dims plus earlier ones (a conv bias's gradient,
+    dims 0, 2, 3) reduce the trailing run first: the values NumPy gives, NaN and infinities
+    kept, empty dims as PyTorch treats them."""
+    a = _with_specials(shape, "float64") if dtype != "bfloat16" else RNG.integers(-3, 3, shape)
+    x = dm.tensor(a.astype(np.float32)).to(getattr(dm, dtype))
+    ref = x.double().numpy()
+    tol = 2e-2 if dtype == "bfloat16" else 1e-6
+    for keep in (False, True):
+        got = x.sum(dims, keepdim=keep).double().numpy()
+        np.testing.assert_allclose(got, ref.sum(dims, keepdims=keep), rtol=tol, atol=tol)
+        with np.errstate(invalid="ignore"):
+            want = ref.mean(dims, keepdims=keep) if ref.size else np.full(got.shape, np.nan)
+        np.testing.assert_allclose(x.mean(dims, keepdim=keep).double().numpy(), want, rtol=tol)
+        if np.prod([shape[d] for d in dims]):
+            for name in ("amax", "amin"):
+                got = getattr(x, name)(dims, keepdim=keep).double().numpy()
+                np.testing.assert_array_equal(got, getattr(np, name)(ref, dims, keepdims=keep))
+        else:
+            with pytest.raises(IndexOutOfRangeError):
+                x.amax(dims)
+    g = dm.tensor(a.astype(np.float64), requires_grad=True)
+    g.mean(dims).sum().backward()
+    np.testing.assert_allclose(
+        g.grad.numpy(), np.full(shape, 1 / max(1, np.prod([shape[d] for d in dims])))
+    )
+
+
 def test_row_extrema_and_logsumexp_with_nan_and_inf():
     a = RNG.standard_normal((6, 100)).astype(np.float32)
     a[1, 77] = np.nan

@@ -77,6 +77,7 @@ __all__ = [
     "_dropout",
     "_from_dlpack",
     "_get_autocast",
+    "_group_norm",
     "_layer_norm",
     "_linear",
     "_max_pool2d",
@@ -1101,6 +1102,8 @@ class Tensor:
         """Values at ``index`` along ``dim``."""
     def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
+    def _index_add(self, dim: _int, index: Tensor, source: Tensor) -> Tensor:
+        """``index_add``'s engine op: ``source``'s slices added at the 1-D ``index``."""
     def index_select(self, dim: _int, index: Tensor) -> Tensor:
         """The entries ``index`` of dimension ``dim``."""
     def masked_fill(self, mask: Tensor, value: _Value) -> Tensor:
@@ -1745,6 +1748,13 @@ def _avg_pool2d(
     count_include_pad: _bool,
 ) -> Tensor: ...
 def _adaptive_avg_pool2d(input: Tensor, output_size: tuple[_int, _int]) -> Tensor: ...
+def _group_norm(
+    input: Tensor,
+    num_groups: _int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: _float = 1e-5,
+) -> Tensor: ...
 def _layer_norm(
     input: Tensor,
     normalized_shape: Sequence[_int],

@@ -32,7 +32,7 @@ from ._tensor_extra import (
     _takes_tensor,
     broadcast_shapes,
 )
-from ._tensor_more import _as_1d, _narrow_to, _scatter_targets, scatter
+from ._tensor_more import _as_1d, _flat_targets, _narrow_to, _scatter_targets, scatter
 from .errors import (
     ArgumentTypeError,
     DTypeError,
@@ -278,7 +278,8 @@ def scatter_reduce(
             raise IndexOutOfRangeError(
                 f"scatter_reduce(): index {bad} is out of bounds for dimension {d} with size {n}"
             )
-    idx, flat = _scatter_targets(x1, d, index1, src1, "scatter_reduce")
+    idx = _scatter_targets(x1, d, index1, src1, "scatter_reduce")
+    flat = _flat_targets(x1, d, idx)
 
     def shaped(t: Tensor) -> Tensor:
         return _reshaped(t, tuple(input.shape))

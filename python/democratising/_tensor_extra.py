@@ -849,12 +849,14 @@ def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     if x.ndim < 2:
         raise ShapeError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
     rows, cols = x.shape[-2], x.shape[-1]
-    # Element (i, j) is kept by its offset j - i from the main diagonal (engine ops only: a
-    # NumPy mask and its transfer cost several times more for the usual small matrices).
-    offset = _core.arange(cols, device=x.device).unsqueeze(0) - _core.arange(
-        rows, device=x.device
-    ).unsqueeze(1)
-    keep = offset >= diagonal if upper else offset <= diagonal
+    # Element (i, j) is kept by comparing j with i + diagonal: one broadcast comparison of a
+    # row and a column of indices writes the mask (engine ops only: a NumPy mask and its
+    # transfer cost several times more for the usual small matrices). A diagonal past either
+    # edge keeps or drops everything, so it is clamped there (no int64 overflow).
+    k = min(max(diagonal, -rows - 1), cols + 1)
+    col = _core.arange(cols, device=x.device).unsqueeze(0)
+    row = _core.arange(k, rows + k, device=x.device).unsqueeze(1)
+    keep = col >= row if upper else col <= row
     zero = False if x.dtype == _core.bool else 0  # a bool zero keeps bool inputs bool
     return _core.where(keep, x, zero)
 

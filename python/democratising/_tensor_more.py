@@ -889,8 +889,9 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: _Num
     _check_range(idx, x1.shape[d], d, "index_add")
     if alpha != 1:
         source1 = source1 * alpha
-    full = _index(np.broadcast_to(_along(idx, x1.ndim, d), tuple(source1.shape)), x)
-    out = x1.scatter_add(d, full, source1)
+    # Whole slices added at the index (an accumulating index_put), not a scatter_add over an
+    # index as large as ``source``.
+    out = x1._index_add(d, _index(idx, x), source1)
     return out.reshape(()) if x.ndim == 0 else out
 
 
@@ -924,8 +925,7 @@ _index_copy.__name__ = _index_copy.__qualname__ = "index_copy"  # (its in-place 
 
 
 def _scatter_targets(x: Tensor, d: int, index: Tensor, src: Optional[Tensor], op: str) -> Any:
-    """Checks ``scatter``'s index against ``x`` (and ``src``) and returns the index's values
-    and the flat position in ``x`` each one writes to."""
+    """Checks ``scatter``'s index against ``x`` (and ``src``) and returns the index's values."""
     if index.dtype not in (_core.int64, _core.int32):
         raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
     if index.ndim != x.ndim:
@@ -952,11 +952,27 @@ def _scatter_targets(x: Tensor, d: int, index: Tensor, src: Optional[Tensor], op
             )
     idx = np.asarray(_host(index), dtype=np.int64)
     _check_range(idx.reshape(-1), x.shape[d], d, op)
+    return idx
+
+
+def _flat_targets(x: Tensor, d: int, idx: np.ndarray) -> np.ndarray:
+    """The flat position in ``x`` that each of ``scatter``'s (checked) indices writes to."""
     coords: list[Any] = list(np.indices(idx.shape, sparse=True))
     coords[d] = idx
     full: Any = tuple(np.broadcast_arrays(*coords))
-    flat = np.ravel_multi_index(full, tuple(x.shape))
-    return idx, flat.reshape(-1)
+    return np.ravel_multi_index(full, tuple(x.shape)).reshape(-1)
+
+
+def _flat_index(x: Tensor, d: int, index: Tensor) -> Tensor:
+    """``_flat_targets`` in engine ops on ``index``'s device (an int64 tensor): the index
+    scaled by dim ``d``'s row-major stride plus every other dim's position times its stride."""
+    strides = [math.prod(x.shape[i + 1 :]) for i in range(x.ndim)]
+    flat = index * strides[d]
+    for i, n in enumerate(index.shape):
+        if i != d and n > 1:
+            shape = [n if j == i else 1 for j in range(index.ndim)]
+            flat = flat + (_core.arange(n, device=index.device) * strides[i]).reshape(shape)
+    return flat.reshape(-1)
 
 
 def _narrow_to(t: Tensor, shape: Sequence[int]) -> Tensor:
@@ -1004,7 +1020,7 @@ def scatter(
         )
     d = _dim(x, dim)
     x1, index1, src1 = _as_1d(x, index, src)
-    idx, flat = _scatter_targets(x1, d, index1, src1, "scatter")
+    idx = _scatter_targets(x1, d, index1, src1, "scatter")
     if idx.size == 0:
         return x.clone()
     fill: Any = value
@@ -1013,7 +1029,8 @@ def scatter(
         if src1 is not None
         else _core.full(idx.shape, fill, dtype=x.dtype, device=x.device)
     )
-    full_index = _index(idx, x)
+    same = index1.dtype == _core.int64 and index1.device == x.device
+    full_index = index1 if same else _index(idx, x)  # (no second copy of the index)
     if reduce == "add":
         out = x1.scatter_add(d, full_index, part)
         return out.reshape(()) if x.ndim == 0 else out
@@ -1022,8 +1039,9 @@ def scatter(
         # row-major order wins, and its backward gives every src element the gradient at its
         # target, repeated or not (PyTorch's grad.gather), keeping -0.0 as written.
         out = x1.reshape(-1).clone()
-        out[_index(flat, x)] = part.reshape(-1)
+        out[_flat_index(x1, d, full_index)] = part.reshape(-1)
         return out.reshape(tuple(x.shape))
+    flat = _flat_targets(x1, d, idx)
     # The occurrences of each target in row-major order: rank 0, 1, ... (NumPy, stable sort).
     order = np.argsort(flat, kind="stable")
     starts = np.r_[True, flat[order][1:] != flat[order][:-1]]

@@ -121,6 +121,24 @@ def _layer_norm(g: Graph, c: Call) -> None:
     g.node("LayerNormalization", ins, [c.outputs[0].name], axis=-len(shape), epsilon=float(eps))
 
 
+def _group_norm(g: Graph, c: Call) -> None:
+    """Rows of ``[N, groups, -1]`` through ``LayerNormalization``, back to the input's shape,
+    then the per-channel affine (opset 17 has no per-channel ``GroupNormalization``)."""
+    x, groups, w, b, eps = (arg(c, i, "") for i in range(5))
+    d = math.prod(x.shape[1:]) // groups
+    rows = g.node("Reshape", [x.name, g.ints([0, groups, -1])])[0]
+    ones = g.array(np.ones(d, x.dtype))
+    y = g.node("LayerNormalization", [rows, ones], axis=-1, epsilon=float(eps))[0]
+    steps = [("Reshape", g.target_shape(c.outputs[0], x))]
+    per_channel = g.ints([x.shape[1]] + [1] * (len(x.shape) - 2))
+    for op, p in (("Mul", w), ("Add", b)):
+        if p is not None:
+            steps.append((op, g.node("Reshape", [g.name(p), per_channel])[0]))
+    for k, (op, operand) in enumerate(steps):
+        last = k == len(steps) - 1
+        y = g.node(op, [y, operand], [c.outputs[0].name] if last else None)[0]
+
+
 def _attention(g: Graph, c: Call) -> None:
     """``softmax(q @ k^T * scale + mask) @ v`` as MatMul/Softmax nodes."""
     q, k, v, mask, _p, causal, scale, gqa = (arg(c, i, "") for i in range(8))
@@ -224,6 +242,7 @@ for _key, _fn in {
     "_core._adaptive_avg_pool2d": _adaptive_avg_pool,
     "_core._batch_norm": _batch_norm,
     "_core._layer_norm": _layer_norm,
+    "_core._group_norm": _group_norm,
     "_core._scaled_dot_product_attention": _attention,
     "nn.LSTM": _rnn,
     "nn.GRU": _rnn,

@@ -257,19 +257,23 @@ macro_rules! backend_interface {
                 scale: &$crate::Tensor,
             ) -> $crate::Result<$crate::Tensor>;
             // ---- normalisation: forward primitives and the closed-form backward ----
-            /// Layer norm over rows of `d` contiguous elements, optional affine `w`/`b` (`[d]`).
+            /// Layer norm over rows of `d` contiguous elements, optional affine `w`/`b` of
+            /// `[period, d]`: row `r` uses the affine row `r % period` (1 for layer norm; group
+            /// norm's groups, its per-channel parameters spread over their positions).
             fn layer_norm_forward(
                 x: &$crate::Tensor,
                 d: usize,
+                period: usize,
                 w: Option<&$crate::Tensor>,
                 b: Option<&$crate::Tensor>,
                 eps: f64,
             ) -> $crate::Result<$crate::backend::NormForward>;
-            /// The closed-form layer-norm backward.
+            /// The closed-form layer-norm backward (`dw`/`db` as `[period * d]`).
             fn layer_norm_backward(
                 saved: $crate::backend::NormSaved<'_>,
                 g: &$crate::Tensor,
                 d: usize,
+                period: usize,
                 need_w: bool,
                 need_b: bool,
             ) -> $crate::Result<$crate::backend::NormGrads>;

@@ -87,6 +87,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nn::_avg_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_adaptive_avg_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_layer_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(nn::_group_norm, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_scaled_dot_product_attention, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_rnn_sequence, m)?)?;
     m.add_function(wrap_pyfunction!(nn::_batch_norm, m)?)?;

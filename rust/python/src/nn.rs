@@ -162,11 +162,36 @@ pub fn _layer_norm(
     bias: Option<PyRef<'_, PyTensor>>,
     eps: f64,
 ) -> PyResult<PyTensor> {
-    let (x, w, b) = (&input.tensor(), opt(&weight), opt(&bias));
-    run(py, x.numel(), || {
-        x.layer_norm(&normalized_shape, w.as_ref(), b.as_ref(), eps)
+    normalise(py, &input, [&weight, &bias], |x, w, b| {
+        x.layer_norm(&normalized_shape, w, b, eps)
     })
-    .map(wrap)
+}
+
+/// `F.group_norm` after its argument checks: the engine's fused group norm.
+#[pyfunction]
+#[pyo3(signature = (input, num_groups, weight=None, bias=None, eps=1e-5))]
+pub fn _group_norm(
+    py: Python<'_>,
+    input: PyRef<'_, PyTensor>,
+    num_groups: usize,
+    weight: Option<PyRef<'_, PyTensor>>,
+    bias: Option<PyRef<'_, PyTensor>>,
+    eps: f64,
+) -> PyResult<PyTensor> {
+    normalise(py, &input, [&weight, &bias], |x, w, b| {
+        x.group_norm(num_groups, w, b, eps)
+    })
+}
+
+/// A normalisation `f(input, weight, bias)` run with the GIL released.
+fn normalise(
+    py: Python<'_>,
+    input: &PyTensor,
+    [weight, bias]: [&Option<PyRef<'_, PyTensor>>; 2],
+    f: impl FnOnce(&Tensor, Option<&Tensor>, Option<&Tensor>) -> democratising::Result<Tensor> + Send,
+) -> PyResult<PyTensor> {
+    let (x, w, b) = (&input.tensor(), opt(weight), opt(bias));
+    run(py, x.numel(), || f(x, w.as_ref(), b.as_ref())).map(wrap)
 }
 
 /// The fused `F.scaled_dot_product_attention` (flash attention; no `[L, S]` matrix).

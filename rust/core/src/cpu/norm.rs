@@ -4,7 +4,7 @@
 //! input for the backward, never a float32 copy of it.
 
 use super::kernel::PAR_THRESHOLD;
-use super::kernel::{narrow_row, widen_row, Computes};
+use super::kernel::{narrow_row, widen_row, zeroed_row, Computes};
 use super::lanes::{lane_dot, lane_fold, lane_sum_zip};
 use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
 use crate::ops::copy::cast_raw;
@@ -13,12 +13,19 @@ use crate::{DType, Element, Float, Result, Tensor};
 use half::bf16;
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 fn affine<T: Float>(t: Option<&Tensor>) -> Result<Option<Vec<T>>> {
     Ok(match t {
         Some(t) => Some(cast_raw(t, T::DTYPE)?.to_vec::<T>()?),
         None => None,
     })
+}
+
+/// Row `r`'s affine parameters: row `r % period` of `[period, d]` values.
+#[inline(always)]
+fn affine_row<T>(v: Option<&[T]>, r: usize, d: usize, period: usize) -> Option<&[T]> {
+    v.map(|v| &v[(r % period) * d..])
 }
 
 /// One row of layer norm: its normalised, affine output into `o`, and its mean and inverse
@@ -97,25 +104,28 @@ fn ln_backward_row_body<T: Float>(
 crate::multiversion!(fn ln_forward_row<T>(row: &[T], w: Option<&[T]>, b: Option<&[T]>, eps: T, o: &mut [T]) -> (T, T) where [T: Float] => ln_forward_row_body);
 crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], dw: &mut [T], db: &mut [T]) where [T: Float] => ln_backward_row_body);
 
-/// Block `b` of the forward's rows: its outputs and its rows' `(mean, rstd)`.
-type RowBlock<'a, T, S = T> = (usize, (&'a mut [T], &'a mut [(S, S)]));
+/// Block `b` of the forward's rows: its (uninitialised) outputs and its rows' `(mean, rstd)`.
+type RowBlock<'a, T, S = T> = (usize, (&'a mut [MaybeUninit<T>], &'a mut [(S, S)]));
 
+/// Layer norm over rows of `d`; row `r` uses the affine row `r % period` of `weight`/`bias`
+/// (`[period, d]`: 1 for layer norm, the groups of a group norm).
 pub(super) fn layer_norm_forward(
     input: &Tensor,
     d: usize,
+    period: usize,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<NormForward> {
     if input.dtype() == DType::BF16 {
-        return layer_norm_forward_bf16(input, d, weight, bias, eps);
+        return layer_norm_forward_bf16(input, (d, period), weight, bias, eps);
     }
     let (x, dt) = compute_input(input)?;
     let rows = x.numel().checked_div(d).unwrap_or(0);
     let (out, mean, rstd) = crate::with_float!(dt, T => {
         let xd = x.data::<T>()?;
         let (wv, bv) = (affine::<T>(weight)?, affine::<T>(bias)?);
-        let mut out = vec![T::zero(); x.numel()];
+        let mut out: Vec<T> = Vec::with_capacity(x.numel());
         let mut stats = vec![(T::zero(), T::zero()); rows];
         let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), T::from_f64(eps));
         // One block of rows per thread (all of them here when the input is small: handing
@@ -124,11 +134,15 @@ pub(super) fn layer_norm_forward(
         let block = |(b, (ob, sb)): RowBlock<'_, T>| {
             for (i, (o, st)) in ob.chunks_mut(d.max(1)).zip(sb.iter_mut()).enumerate() {
                 let r = b * per + i;
-                *st = ln_forward_row(&xd[r * d..(r + 1) * d], wv, bv, eps, o);
+                let (wr, br) = (affine_row(wv, r, d, period), affine_row(bv, r, d, period));
+                *st = ln_forward_row(&xd[r * d..(r + 1) * d], wr, br, eps, zeroed_row(o));
             }
         };
-        let blocks: Vec<_> = out.chunks_mut((per * d).max(1)).zip(stats.chunks_mut(per)).enumerate().collect();
+        let slots = &mut out.spare_capacity_mut()[..x.numel()];
+        let blocks: Vec<_> = slots.chunks_mut((per * d).max(1)).zip(stats.chunks_mut(per)).enumerate().collect();
         crate::cpu::team::for_each(blocks, block);
+        // SAFETY: the blocks' rows cover every element, each one written by its row.
+        unsafe { out.set_len(x.numel()) };
         let (m, r): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
         (Tensor::from_vec(out, x.shape())?, Tensor::from_vec(m, &[rows])?, Tensor::from_vec(r, &[rows])?)
     });
@@ -175,7 +189,7 @@ impl Bf16Rows<'_> {
 /// for the backward, so no float32 copy of it exists at any point.
 fn layer_norm_forward_bf16(
     input: &Tensor,
-    d: usize,
+    (d, period): (usize, usize),
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     eps: f64,
@@ -185,28 +199,31 @@ fn layer_norm_forward_bf16(
     let xs = Bf16Rows::of(&x)?;
     let (wv, bv) = (affine::<f32>(weight)?, affine::<f32>(bias)?);
     let (wv, bv, eps) = (wv.as_deref(), bv.as_deref(), f32::from_f64(eps));
-    let mut out = vec![bf16::ZERO; x.numel()];
+    let mut out: Vec<bf16> = Vec::with_capacity(x.numel());
     let mut stats = vec![(0f32, 0f32); rows];
     let row = |scratch: &mut Vec<f32>, (r, (o, st)): (usize, (&mut [bf16], &mut (f32, f32)))| {
         scratch.resize(2 * d, 0.0);
         let (wide, res) = scratch.split_at_mut(d);
-        *st = ln_forward_row(xs.row(r, wide), wv, bv, eps, res);
+        let (w, b) = (affine_row(wv, r, d, period), affine_row(bv, r, d, period));
+        *st = ln_forward_row(xs.row(r, wide), w, b, eps, res);
         narrow_row(res, o);
     };
     // One block of rows per thread, each with its scratch (see `layer_norm_forward`).
     let per = rows_per_block(rows, x.numel());
     let block = |(b, (ob, sb)): RowBlock<'_, bf16, f32>| {
         let mut scratch = Vec::new();
-        for (i, item) in ob.chunks_mut(d.max(1)).zip(sb.iter_mut()).enumerate() {
-            row(&mut scratch, (b * per + i, item));
+        for (i, (o, st)) in ob.chunks_mut(d.max(1)).zip(sb.iter_mut()).enumerate() {
+            row(&mut scratch, (b * per + i, (zeroed_row(o), st)));
         }
     };
-    let blocks: Vec<_> = out
+    let blocks: Vec<_> = out.spare_capacity_mut()[..x.numel()]
         .chunks_mut((per * d).max(1))
         .zip(stats.chunks_mut(per))
         .enumerate()
         .collect();
     crate::cpu::team::for_each(blocks, block);
+    // SAFETY: the blocks' rows cover every element, each one written by its row.
+    unsafe { out.set_len(x.numel()) };
     let (m, r): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok(NormForward {
         y: Tensor::from_vec(out, x.shape())?,
@@ -222,7 +239,7 @@ fn layer_norm_forward_bf16(
 fn layer_norm_backward_bf16(
     saved: NormSaved<'_>,
     g: &Tensor,
-    d: usize,
+    (d, period): (usize, usize),
     need_w: bool,
     need_b: bool,
 ) -> Result<NormGrads> {
@@ -232,41 +249,47 @@ fn layer_norm_backward_bf16(
     let (md, rd) = (saved.mean.data::<f32>()?, saved.rstd.data::<f32>()?);
     let wv = affine::<f32>(saved.weight)?;
     let wv = wv.as_deref();
-    let mut dx = vec![bf16::ZERO; x.numel()];
+    let mut dx: Vec<bf16> = Vec::with_capacity(x.numel());
     let per = rows_per_block(rows, x.numel());
-    let block = |(b, dxb): (usize, &mut [bf16])| {
-        let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+    let block = |(b, dxb): (usize, &mut [MaybeUninit<bf16>])| {
+        let (mut dw, mut db) = (vec![0f32; period * d], vec![0f32; period * d]);
         let mut scratch = vec![0f32; 3 * d];
         let (xw, rest) = scratch.split_at_mut(d);
         let (gw, dxw) = rest.split_at_mut(d);
         for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
             let r = b * per + i;
             let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
-            ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxw, &mut dw, &mut db);
-            narrow_row(dxw, dxr);
+            let (w, at) = (affine_row(wv, r, d, period), (r % period) * d);
+            ln_backward_row(xr, gr, w, (md[r], rd[r]), dxw, &mut dw[at..], &mut db[at..]);
+            narrow_row(dxw, zeroed_row(dxr));
         }
         (dw, db)
     };
-    let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
+    let slots = &mut dx.spare_capacity_mut()[..x.numel()];
+    let blocks: Vec<_> = slots.chunks_mut((per * d).max(1)).enumerate().collect();
     let partials: Vec<(Vec<f32>, Vec<f32>)> = crate::cpu::team::map(blocks, block);
+    // SAFETY: the blocks' rows cover every element, each one written by its row.
+    unsafe { dx.set_len(x.numel()) };
     layer_norm_grads(
         Tensor::from_vec(dx, x.shape())?,
         &partials,
-        d,
+        period * d,
         need_w,
         need_b,
     )
 }
 
+/// The layer-norm backward (`dw`/`db` as `[period * d]`, see `layer_norm_forward`).
 pub(super) fn layer_norm_backward(
     saved: NormSaved<'_>,
     g: &Tensor,
     d: usize,
+    period: usize,
     need_w: bool,
     need_b: bool,
 ) -> Result<NormGrads> {
     if saved.x.dtype() == DType::BF16 {
-        return layer_norm_backward_bf16(saved, g, d, need_w, need_b);
+        return layer_norm_backward_bf16(saved, g, (d, period), need_w, need_b);
     }
     let x = saved.x;
     let dt = x.dtype();
@@ -276,22 +299,27 @@ pub(super) fn layer_norm_backward(
         let (xd, gd) = (x.data::<T>()?, g.data::<T>()?);
         let (md, rd) = (saved.mean.data::<T>()?, saved.rstd.data::<T>()?);
         let wv = affine::<T>(saved.weight)?;
-        let mut dx = vec![T::zero(); x.numel()];
+        let mut dx: Vec<T> = Vec::with_capacity(x.numel());
         let wv = wv.as_deref();
         // Blocks of rows in parallel, each with its own partial weight and bias gradients.
         let per = rows_per_block(rows, x.numel());
-        let block = |(b, dxb): (usize, &mut [T])| {
-            let (mut dw, mut db) = (vec![T::zero(); d], vec![T::zero(); d]);
+        let block = |(b, dxb): (usize, &mut [MaybeUninit<T>])| {
+            let (mut dw, mut db) = (vec![T::zero(); period * d], vec![T::zero(); period * d]);
             for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
                 let r = b * per + i;
                 let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
-                ln_backward_row(xr, gr, wv, (md[r], rd[r]), dxr, &mut dw, &mut db);
+                let (w, at) = (affine_row(wv, r, d, period), (r % period) * d);
+                let dxr = zeroed_row(dxr);
+                ln_backward_row(xr, gr, w, (md[r], rd[r]), dxr, &mut dw[at..], &mut db[at..]);
             }
             (dw, db)
         };
-        let blocks: Vec<_> = dx.chunks_mut((per * d).max(1)).enumerate().collect();
+        let slots = &mut dx.spare_capacity_mut()[..x.numel()];
+        let blocks: Vec<_> = slots.chunks_mut((per * d).max(1)).enumerate().collect();
         let partials: Vec<(Vec<T>, Vec<T>)> = crate::cpu::team::map(blocks, block);
-        layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, d, need_w, need_b)
+        // SAFETY: the blocks' rows cover every element, each one written by its row.
+        unsafe { dx.set_len(x.numel()) };
+        layer_norm_grads(Tensor::from_vec(dx, x.shape())?, &partials, period * d, need_w, need_b)
     })
 }
 
@@ -449,17 +477,20 @@ fn channel_map<S: Computes, K: Copy + Sync>(
     k: &[K],
     f: impl Fn(K, S::As, S::As) -> S::As + Sync,
 ) -> Vec<S> {
-    let mut out = vec![S::narrow(S::As::zero()); a.len()];
-    out.par_chunks_mut(dims.task())
+    let mut out: Vec<S> = Vec::with_capacity(a.len());
+    out.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(dims.task())
         .zip(a.par_chunks(dims.task()).zip(b.par_chunks(dims.task())))
         .for_each(|(ob, (ab, bb))| block_map(ob, ab, bb, dims, k, &f));
+    // SAFETY: the tasks' blocks cover every element, each row initialised by `block_map`.
+    unsafe { out.set_len(a.len()) };
     out
 }
 
-/// `channel_map` over one task's block of batch rows.
+/// `channel_map` over one task's block of batch rows (each row zeroed in cache, then written).
 #[inline(always)]
 fn block_map_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
-    ob: &mut [S],
+    ob: &mut [MaybeUninit<S>],
     ab: &[S],
     bb: &[S],
     dims: Channels,
@@ -471,6 +502,7 @@ fn block_map_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
         .chunks_mut(dims.row())
         .zip(ab.chunks(dims.row()).zip(bb.chunks(dims.row())));
     for (or, (ar, br)) in rows {
+        let or = zeroed_row(or);
         if inner == 1 {
             for (((o, &x), &y), &kc) in or.iter_mut().zip(ar).zip(br).zip(k) {
                 *o = S::narrow(f(kc, x.widen(), y.widen()));
@@ -488,7 +520,7 @@ fn block_map_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
     }
 }
 
-crate::multiversion!(fn block_map<S, K, F>(ob: &mut [S], ab: &[S], bb: &[S], dims: Channels, k: &[K], f: &F) where [S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As] => block_map_body);
+crate::multiversion!(fn block_map<S, K, F>(ob: &mut [MaybeUninit<S>], ab: &[S], bb: &[S], dims: Channels, k: &[K], f: &F) where [S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As] => block_map_body);
 
 /// Batch norm over `x` stored as `S` (contiguous `[N, C, ...]`), computed in `S::As`:
 /// per-channel statistics in two passes (mean, then squared deviations), then one pass that

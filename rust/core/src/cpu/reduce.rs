@@ -299,6 +299,38 @@ fn leading_sum(kind: Kind, t: &Tensor, dims: &[usize]) -> Option<(usize, usize)>
     Some((r, t.shape()[dims.len()..].iter().product()))
 }
 
+/// A contiguous tensor reduced over a run of trailing dims and others before them (a conv
+/// bias's gradient: dims 0, 2 and 3 of `[N, C, H, W]`): the trailing run first, as contiguous
+/// rows, then the other dims of a result smaller by the run's size. Gathering the whole tensor
+/// into reduced-last order first cost 4x as much. Sums, means and extrema split this way.
+fn trailing_run_first<T: Float + Computes<As = T>>(
+    kind: Kind,
+    t: &Tensor,
+    dims: &[usize],
+) -> Result<Option<Vec<T>>> {
+    let nd = t.ndim();
+    let run = dims
+        .iter()
+        .rev()
+        .enumerate()
+        .take_while(|&(i, &d)| d + 1 + i == nd)
+        .count();
+    let splits = matches!(kind, Kind::Sum | Kind::Mean | Kind::Max | Kind::Min);
+    if !splits || !t.is_contiguous() || run == 0 || run == dims.len() {
+        return Ok(None);
+    }
+    let step = if kind == Kind::Mean { Kind::Sum } else { kind };
+    let (rest, trailing) = dims.split_at(dims.len() - run);
+    let part = reduce_float_typed::<T>(step, t, trailing)?;
+    let part = Tensor::from_vec(part, &t.shape()[..nd - run])?;
+    let mut out = reduce_float_typed::<T>(step, &part, rest)?;
+    if kind == Kind::Mean {
+        let n = T::from_usize(dims.iter().map(|&d| t.shape()[d]).product());
+        out.iter_mut().for_each(|v| *v /= n);
+    }
+    Ok(Some(out))
+}
+
 fn reduce_float_typed<T: Float + Computes<As = T>>(
     kind: Kind,
     t: &Tensor,
@@ -312,6 +344,9 @@ fn reduce_float_typed<T: Float + Computes<As = T>>(
             sums.iter_mut().for_each(|v| *v /= n);
         }
         return Ok(sums);
+    }
+    if let Some(v) = trailing_run_first(kind, t, dims)? {
+        return Ok(v);
     }
     let (v, outer, r) = rows::<T>(t, dims)?;
     if r == 0 {

@@ -71,12 +71,7 @@ pub(super) fn each_row<T: Float>(
 ) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(len);
     let n = n.max(1);
-    let row = |(r, o): (usize, &mut [MaybeUninit<T>])| {
-        o.fill(MaybeUninit::new(T::zero()));
-        // SAFETY: every element of `o` was just initialised.
-        let o = unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) };
-        f(r, o)
-    };
+    let row = |(r, o): (usize, &mut [MaybeUninit<T>])| f(r, super::kernel::zeroed_row(o));
     let slots = &mut out.spare_capacity_mut()[..len];
     if len >= PAR_ELEMS && len / n > 1 && crate::threads::split() {
         let rows: Vec<_> = slots.chunks_mut(n).enumerate().collect();

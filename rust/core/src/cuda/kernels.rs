@@ -137,9 +137,9 @@ pub const FAMILIES: &[Family] = &[
     family!(
         "norm",
         [
-            k("layer_norm_forward", Dtypes(FLOATS), 9),
-            k("layer_norm_backward", Dtypes(FLOATS), 8),
-            k("layer_norm_backward_affine", Dtypes(FLOATS), 8),
+            k("layer_norm_forward", Dtypes(FLOATS), 10),
+            k("layer_norm_backward", Dtypes(FLOATS), 9),
+            k("layer_norm_backward_affine", Dtypes(FLOATS), 9),
             k("batch_norm_stats", Dtypes(FLOATS), 8),
             k("batch_norm_update_running", Dtypes(FLOATS), 7),
             k("batch_norm_forward", Dtypes(FLOATS), 9),

@@ -236,6 +236,16 @@ impl Tensor {
         self.index(&idx)
     }
 
+    /// Out-of-place `index_add`: `source`'s slices along `dim` added at the 1-D `index`
+    /// (repeats accumulate). An accumulating `index_put` of whole slices, not a `scatter_add`
+    /// over an index as large as `source`; the caller checks the index range and shapes.
+    pub fn index_add(&self, dim: isize, index: &Tensor, source: &Tensor) -> Result<Tensor> {
+        let d = normalize_dim(dim, self.ndim())?;
+        let mut idx: Vec<Option<Tensor>> = vec![None; d];
+        idx.push(Some(index.reshape(&[-1])?));
+        self.index_put(&idx, source, true)
+    }
+
     /// NumPy advanced indexing: `indices[i]` is `None` (take the whole dim) or an integer index
     /// tensor; index tensors broadcast together. Bool masks must be converted with `nonzero` first.
     pub fn index(&self, indices: &[Option<Tensor>]) -> Result<Tensor> {

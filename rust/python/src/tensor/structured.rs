@@ -58,6 +58,17 @@ impl PyTensor {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &src.tensor());
         run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
     }
+    /// `index_add`'s engine op (the public method, in Python, checks the index and shapes).
+    fn _index_add(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: PyRef<'_, PyTensor>,
+        source: PyRef<'_, PyTensor>,
+    ) -> PyResult<PyTensor> {
+        let (t, i, s) = (&self.tensor(), &index.tensor(), &source.tensor());
+        run(py, s.numel(), || t.index_add(dim, i, s)).map(wrap)
+    }
     fn index_select(
         &self,
         py: Python<'_>,

@@ -5,13 +5,16 @@
 #include "common.cuh"
 
 // One block per row: y = (x - mean) * rstd * w + b; saves mean and rstd for the backward.
+// Row r reads the affine row r % period of `w` and `b` ([period, d]: 1 for layer norm, the
+// group count for group norm, whose per-channel weights are spread over their positions).
 template <class T>
-__device__ void layer_norm_forward(long long rows, long long d, const T* x, const T* w,
-                                   const T* b, double eps, T* y, typename Num<T>::acc* mean,
-                                   typename Num<T>::acc* rstd) {
+__device__ void layer_norm_forward(long long rows, long long d, long long period, const T* x,
+                                   const T* w, const T* b, double eps, T* y,
+                                   typename Num<T>::acc* mean, typename Num<T>::acc* rstd) {
     typedef typename Num<T>::acc A;
     DM_ROW_LOOP(r, rows) {
         const T* xr = x + r * d;
+        const long long wo = (r % period) * d;
         A s = 0;
         for (long long j = threadIdx.x; j < d; j += blockDim.x) s += Num<T>::load(xr[j]);
         const A m = block_sum(s) / (A)d;
@@ -23,8 +26,8 @@ __device__ void layer_norm_forward(long long rows, long long d, const T* x, cons
         const A rs = (A)1 / dm_sqrt(block_sum(ss) / (A)d + (A)eps);
         for (long long j = threadIdx.x; j < d; j += blockDim.x) {
             A v = (Num<T>::load(xr[j]) - m) * rs;
-            if (w) v *= Num<T>::load(w[j]);
-            if (b) v += Num<T>::load(b[j]);
+            if (w) v *= Num<T>::load(w[wo + j]);
+            if (b) v += Num<T>::load(b[wo + j]);
             y[r * d + j] = Num<T>::store(v);
         }
         if (threadIdx.x == 0) {
@@ -34,18 +37,20 @@ __device__ void layer_norm_forward(long long rows, long long d, const T* x, cons
     }
 }
 
-// dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w; one block per row.
+// dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)) with gw = g * w; one block per row
+// (row r reads the weight row r % period, as the forward).
 template <class T>
-__device__ void layer_norm_backward(long long rows, long long d, const T* x, const T* w,
-                                    const typename Num<T>::acc* mean,
+__device__ void layer_norm_backward(long long rows, long long d, long long period, const T* x,
+                                    const T* w, const typename Num<T>::acc* mean,
                                     const typename Num<T>::acc* rstd, const T* g, T* dx) {
     typedef typename Num<T>::acc A;
     DM_ROW_LOOP(r, rows) {
         const T *xr = x + r * d, *gr = g + r * d;
+        const T* wr = w ? w + (r % period) * d : w;
         const A m = mean[r], rs = rstd[r];
         A s1 = 0, s2 = 0;
         for (long long j = threadIdx.x; j < d; j += blockDim.x) {
-            const A gw = Num<T>::load(gr[j]) * (w ? Num<T>::load(w[j]) : (A)1);
+            const A gw = Num<T>::load(gr[j]) * (wr ? Num<T>::load(wr[j]) : (A)1);
             s1 += gw;
             s2 += gw * (Num<T>::load(xr[j]) - m) * rs;
         }
@@ -53,29 +58,31 @@ __device__ void layer_norm_backward(long long rows, long long d, const T* x, con
         s2 = block_sum(s2);
         const A inv_d = (A)1 / (A)d;
         for (long long j = threadIdx.x; j < d; j += blockDim.x) {
-            const A gw = Num<T>::load(gr[j]) * (w ? Num<T>::load(w[j]) : (A)1);
+            const A gw = Num<T>::load(gr[j]) * (wr ? Num<T>::load(wr[j]) : (A)1);
             const A xh = (Num<T>::load(xr[j]) - m) * rs;
             dx[r * d + j] = Num<T>::store(rs * (gw - inv_d * s1 - xh * inv_d * s2));
         }
     }
 }
 
-// dw[j] = sum_r g * xhat, db[j] = sum_r g: one thread per column (coalesced across threads).
+// dw[p, j] = sum g * xhat, db[p, j] = sum g over the rows r with r % period == p: one thread
+// per column of the [period, d] gradients (coalesced across threads).
 template <class T>
-__device__ void layer_norm_backward_affine(long long rows, long long d, const T* x,
-                                           const typename Num<T>::acc* mean,
+__device__ void layer_norm_backward_affine(long long rows, long long d, long long period,
+                                           const T* x, const typename Num<T>::acc* mean,
                                            const typename Num<T>::acc* rstd, const T* g, T* dw,
                                            T* db) {
     typedef typename Num<T>::acc A;
-    DM_GRID_LOOP(j, d) {
+    DM_GRID_LOOP(col, period * d) {
+        const long long p = col / d, j = col % d;
         A sw = 0, sb = 0;
-        for (long long r = 0; r < rows; ++r) {
+        for (long long r = p; r < rows; r += period) {
             const A gv = Num<T>::load(g[r * d + j]);
             sw += gv * (Num<T>::load(x[r * d + j]) - mean[r]) * rstd[r];
             sb += gv;
         }
-        if (dw) dw[j] = Num<T>::store(sw);
-        if (db) db[j] = Num<T>::store(sb);
+        if (dw) dw[col] = Num<T>::store(sw);
+        if (db) db[col] = Num<T>::store(sb);
     }
 }
 
@@ -187,19 +194,19 @@ __device__ void batch_norm_backward(long long n, long long c, long long inner, i
 #define DM_NORM_KERNELS(S, T)                                                                     \
     typedef Num<T>::acc acc_##S;                                                                  \
     extern "C" __global__ void __launch_bounds__(DM_BLOCK) layer_norm_forward_##S(                 \
-        long long rows, long long d, const T* x, const T* w, const T* b, double eps, T* y,        \
-        acc_##S* mean, acc_##S* rstd) {                                                           \
-        layer_norm_forward<T>(rows, d, x, w, b, eps, y, mean, rstd);                              \
+        long long rows, long long d, long long period, const T* x, const T* w, const T* b,        \
+        double eps, T* y, acc_##S* mean, acc_##S* rstd) {                                         \
+        layer_norm_forward<T>(rows, d, period, x, w, b, eps, y, mean, rstd);                      \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(DM_BLOCK) layer_norm_backward_##S(                \
-        long long rows, long long d, const T* x, const T* w, const acc_##S* mean,                 \
-        const acc_##S* rstd, const T* g, T* dx) {                                                 \
-        layer_norm_backward<T>(rows, d, x, w, mean, rstd, g, dx);                                 \
+        long long rows, long long d, long long period, const T* x, const T* w,                    \
+        const acc_##S* mean, const acc_##S* rstd, const T* g, T* dx) {                            \
+        layer_norm_backward<T>(rows, d, period, x, w, mean, rstd, g, dx);                         \
     }                                                                                             \
     extern "C" __global__ void layer_norm_backward_affine_##S(                                    \
-        long long rows, long long d, const T* x, const acc_##S* mean, const acc_##S* rstd,        \
-        const T* g, T* dw, T* db) {                                                               \
-        layer_norm_backward_affine<T>(rows, d, x, mean, rstd, g, dw, db);                         \
+        long long rows, long long d, long long period, const T* x, const acc_##S* mean,           \
+        const acc_##S* rstd, const T* g, T* dw, T* db) {                                          \
+        layer_norm_backward_affine<T>(rows, d, period, x, mean, rstd, g, dw, db);                 \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(DM_BLOCK) batch_norm_stats_##S(                   \
         long long n, long long c, long long inner, const T* x, double eps, acc_##S* mean,         \

@@ -254,10 +254,12 @@ pub(crate) fn avg_pool2d_backward(
     pool_backward("avg_pool2d_backward", gy, None, in_shape, spec, out_hw)
 }
 
-/// Layer norm over rows of `d` elements (`backend::Backend::layer_norm_forward`).
+/// Layer norm over rows of `d` elements, affine rows by `r % period`
+/// (`backend::Backend::layer_norm_forward`).
 pub(crate) fn layer_norm_forward(
     x: &Tensor,
     d: usize,
+    period: usize,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     eps: f64,
@@ -275,6 +277,7 @@ pub(crate) fn layer_norm_forward(
         let args = Args::new()
             .v(rows as i64)
             .v(d as i64)
+            .v(period as i64)
             .data(&xc)
             .opt(w.as_ref())
             .opt(b.as_ref())
@@ -297,6 +300,7 @@ pub(crate) fn layer_norm_backward(
     saved: NormSaved<'_>,
     g: &Tensor,
     d: usize,
+    period: usize,
     need_w: bool,
     need_b: bool,
 ) -> Result<NormGrads> {
@@ -306,12 +310,13 @@ pub(crate) fn layer_norm_backward(
     let w = affine_like(saved.weight, xc)?;
     let gc = like(g, dt)?;
     let dx = empty(dev, dt, xc.shape())?;
-    let dw = need_w.then(|| empty(dev, dt, &[d])).transpose()?;
-    let db = need_b.then(|| empty(dev, dt, &[d])).transpose()?;
+    let dw = need_w.then(|| empty(dev, dt, &[period * d])).transpose()?;
+    let db = need_b.then(|| empty(dev, dt, &[period * d])).transpose()?;
     if rows > 0 {
         let args = Args::new()
             .v(rows as i64)
             .v(d as i64)
+            .v(period as i64)
             .data(xc)
             .opt(w.as_ref())
             .data(saved.mean)
@@ -329,13 +334,14 @@ pub(crate) fn layer_norm_backward(
             let args = Args::new()
                 .v(rows as i64)
                 .v(d as i64)
+                .v(period as i64)
                 .data(xc)
                 .data(saved.mean)
                 .data(saved.rstd)
                 .data(&gc)
                 .opt(dw.as_ref())
                 .opt(db.as_ref());
-            run_elementwise(dev, "layer_norm_backward_affine", dt, d, args)?;
+            run_elementwise(dev, "layer_norm_backward_affine", dt, period * d, args)?;
         }
     }
     Ok(NormGrads { dx, dw, db })

@@ -161,7 +161,7 @@ impl Tensor {
         }
         self.check_float("layer_norm expects a floating point input")?;
         let d: usize = normalized_shape.iter().product();
-        let fw = backend::of(self).layer_norm_forward(self, d, weight, bias, eps)?;
+        let fw = backend::of(self).layer_norm_forward(self, d, 1, weight, bias, eps)?;
         let nshape: Vec<isize> = normalized_shape.iter().map(|&v| v as isize).collect();
         let needs = (weight.is_some(), bias.is_some());
         let k = normalized_shape.len();
@@ -176,7 +176,87 @@ impl Tensor {
                 let y = normalized(&t[0], &dims, eps)?;
                 affine(y, &t[1..], needs, |p| Ok(p.clone()))
             },
-            move |saved, g| backend::of(g).layer_norm_backward(saved, g, d, needs.0, needs.1),
+            move |saved, g| backend::of(g).layer_norm_backward(saved, g, d, 1, needs.0, needs.1),
+        )
+    }
+
+    /// Group normalisation of `[N, C, *]`: each of a sample's `groups` channel groups
+    /// normalised by its own mean and biased variance, then the per-channel `weight`/`bias`
+    /// (`[C]`). Each group is a layer-norm row whose affine parameters are the channels'
+    /// spread over their positions (`period` = `groups`), so the affine costs no passes of
+    /// its own in the forward or the backward.
+    pub fn group_norm(
+        &self,
+        groups: usize,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        if let Some(y) = crate::amp::in_f32(self, |x| x.group_norm(groups, weight, bias, eps)) {
+            return y;
+        }
+        if self.ndim() < 2 {
+            bail!(
+                Shape,
+                "group_norm expects an input of at least 2 dims, got shape {:?}",
+                self.shape()
+            );
+        }
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        if groups == 0 || c % groups != 0 {
+            bail!(
+                Shape,
+                "group_norm: the {c} channels of input {:?} do not split into {groups} groups",
+                self.shape()
+            );
+        }
+        let unit = format!("channels of input {:?}", self.shape());
+        for (name, t) in [("weight", weight), ("bias", bias)] {
+            crate::ops::check_vector(t, &format!("group_norm: {name}"), c, &unit)?;
+        }
+        self.check_float("group_norm expects a floating point input")?;
+        let hw: usize = self.shape()[2..].iter().product();
+        let d = c / groups * hw;
+        let (ws, bs) = (spread(weight, hw)?, spread(bias, hw)?);
+        let fw =
+            backend::of(self).layer_norm_forward(self, d, groups, ws.as_ref(), bs.as_ref(), eps)?;
+        let needs = (weight.is_some(), bias.is_some());
+        record_norm(
+            fw,
+            "NativeGroupNormBackward",
+            (self, weight, bias),
+            vec![c as isize],
+            move |t, _| {
+                let x = &t[0];
+                let rows = x.reshape(&[n as isize, groups as isize, d as isize])?;
+                let shape: Vec<isize> = x.shape().iter().map(|&v| v as isize).collect();
+                let y = normalized(&rows, &[-1], eps)?.reshape(&shape)?;
+                let mut bshape = vec![1isize; x.ndim()];
+                bshape[1] = c as isize;
+                affine(y, &t[1..], needs, |p| p.reshape(&bshape))
+            },
+            move |saved, g| {
+                let w = spread(saved.weight, hw)?;
+                let rows = NormSaved {
+                    weight: w.as_ref(),
+                    ..saved
+                };
+                let be = backend::of(g);
+                let grads = be.layer_norm_backward(rows, g, d, groups, needs.0, needs.1)?;
+                // Each position's share summed into its channel's.
+                let per_channel = |t: Option<Tensor>| {
+                    t.map(|t| {
+                        t.reshape(&[c as isize, hw as isize])?
+                            .sum(Some(&[-1]), false)
+                    })
+                    .transpose()
+                };
+                Ok(NormGrads {
+                    dx: grads.dx,
+                    dw: per_channel(grads.dw)?,
+                    db: per_channel(grads.db)?,
+                })
+            },
         )
     }
 
@@ -292,6 +372,20 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
         );
     }
     Ok(())
+}
+
+/// A per-channel parameter `[C]` spread over each channel's `hw` positions (`[C * hw]`, no
+/// autograd): the affine rows of a group norm's layer-norm kernels.
+fn spread(p: Option<&Tensor>, hw: usize) -> Result<Option<Tensor>> {
+    p.map(|p| {
+        let c = p.numel();
+        p.detach()
+            .reshape(&[c as isize, 1])?
+            .expand(&[c, hw])?
+            .contiguous()?
+            .reshape(&[(c * hw) as isize])
+    })
+    .transpose()
 }
 
 /// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance) in recorded ops: the

@@ -145,6 +145,13 @@ impl Tensor {
                 self.shape()
             );
         }
+        if (ho, wo) == (1, 1) && x4.dtype().is_float() {
+            // Global pooling (a ResNet's head): each plane's mean, through the reductions'
+            // vector loops rather than the window loop (3x faster at 32x32 planes). In the
+            // input's dtype as the pooling is, also under autocast.
+            let _plain = crate::amp::AutocastGuard::disabled();
+            return unbatch(x4.mean(Some(&[2, 3]), true)?, squeeze);
+        }
         if h % ho == 0 && w % wo == 0 {
             // Equal bins (global pooling, 14 -> 7, ...): a plain average pool.
             let k = (h / ho, w / wo);

@@ -119,6 +119,25 @@ def test_model_matches_onnxruntime_at_two_batch_sizes(name: str) -> None:
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
+def test_group_norm_exports_with_dynamic_spatial_axes() -> None:
+    """Group norm's rows and its reshape back follow the input's run-time shape."""
+    dm.manual_seed(0)
+    model = _group_norm_net().eval()
+    axes = {0: "b", 2: "h", 3: "w"}
+    buf = io.BytesIO()
+    dm.onnx.export(
+        model, (dm.randn(2, 3, 7, 6),), buf, input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": axes, "y": axes},
+    )  # fmt: skip
+    onnx.checker.check_model(onnx.load_from_string(buf.getvalue()), full_check=True)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for shape in ((1, 3, 5, 9), (3, 3, 8, 4)):
+        x = dm.randn(*shape)
+        (got,) = session.run(None, {"x": x.numpy()})
+        with dm.no_grad():
+            np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5, rtol=1e-5)
+
+
 def test_parameters_are_initializers_under_their_names(tmp_path: Any) -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     path = tmp_path / "mlp.onnx"

@@ -531,6 +531,46 @@ def test_index_add_matches_numpy_on_views_along_every_dim(dim: int, dtype: dm.dt
     assert xt.double().numpy().tolist() == x.tolist()  # self is not modified
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("dtype", [dm.float32, dm.float64, dm.int64, dm.bool, dm.bfloat16])
+def test_scatter_matches_numpy_with_repeats_views_and_a_smaller_index(dim: int, dtype) -> None:
+    """``scatter`` (the engine's, for an index of ``self``'s shape outside ``dim``; index_put
+    at flat targets for a smaller one): the last write in row-major order wins, as NumPy's
+    fancy assignment, on transposed operands and a larger ``src``."""
+    x = RNG.integers(0, 2, (4, 5)).astype(np.float64)
+    d = dim % 2
+    for shape in ((4, 5), (3, 4) if d == 0 else (3, 5)):
+        ishape = list(shape)
+        ishape[1 - d] = x.shape[1 - d] if shape == (4, 5) else ishape[1 - d]
+        idx = RNG.integers(0, x.shape[d], ishape)
+        src = RNG.integers(0, 2, (6, 7)).astype(np.float64)
+        want = x.copy()
+        for p in np.ndindex(*idx.shape):
+            q = list(p)
+            q[d] = idx[p]
+            want[tuple(q)] = src[p]
+        xt = dm.tensor(x.T.copy(), dtype=dtype).T
+        st = dm.tensor(src.T.copy(), dtype=dtype).T
+        got = xt.scatter(dim, dm.tensor(idx), st)
+        assert got.dtype == dtype and tuple(got.shape) == x.shape
+        np.testing.assert_array_equal(got.double().numpy(), want)
+        np.testing.assert_array_equal(xt.double().numpy(), x)
+
+
+def test_scatter_gradients_skip_the_overwritten_positions() -> None:
+    x = dm.tensor(A, requires_grad=True)
+    s = dm.tensor(B, requires_grad=True)
+    idx = dm.tensor([[1, 1, 0, 2, 4], [0, 3, 3, 1, 1], [2, 2, 2, 0, 0]])
+    g = RNG.standard_normal((3, 5))
+    x.scatter(1, idx, s).backward(dm.tensor(g))
+    hit = np.zeros((3, 5), bool)
+    np.put_along_axis(hit, idx.numpy(), True, 1)
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(hit, 0.0, g))
+    np.testing.assert_array_equal(s.grad.numpy(), np.take_along_axis(g, idx.numpy(), 1))
+    assert x.scatter(1, idx, s).grad_fn.name() == "ScatterBackward0"
+    gradcheck(lambda a, b: a.scatter(0, dm.tensor([[2, 0, 1, 0, 2]]), b), [leaf(A), leaf(B)])
+
+
 def test_index_add_gradients_reach_self_and_the_repeated_slices() -> None:
     x = dm.tensor(A, requires_grad=True)
     s = dm.tensor(RNG.standard_normal((3, 2)), requires_grad=True)

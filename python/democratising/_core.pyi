@@ -1102,8 +1102,8 @@ class Tensor:
         """Values at ``index`` along ``dim``."""
     def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
-    def _index_add(self, dim: _int, index: Tensor, source: Tensor) -> Tensor:
-        """``index_add``'s engine op: ``source``'s slices added at the 1-D ``index``."""
+    def _put_along(self, op: str, dim: _int, index: Tensor, source: Tensor) -> Tensor:
+        """The engine's ``index_add`` or ``scatter`` (``op``), the index already checked."""
     def index_select(self, dim: _int, index: Tensor) -> Tensor:
         """The entries ``index`` of dimension ``dim``."""
     def masked_fill(self, mask: Tensor, value: _Value) -> Tensor:

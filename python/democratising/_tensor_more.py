@@ -891,7 +891,7 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: _Num
         source1 = source1 * alpha
     # Whole slices added at the index (an accumulating index_put), not a scatter_add over an
     # index as large as ``source``.
-    out = x1._index_add(d, _index(idx, x), source1)
+    out = x1._put_along("index_add", d, _index(idx, x), source1)
     return out.reshape(()) if x.ndim == 0 else out
 
 
@@ -1035,9 +1035,13 @@ def scatter(
         out = x1.scatter_add(d, full_index, part)
         return out.reshape(()) if x.ndim == 0 else out
     if reduce is None:
-        # The engine's index_put at the flat targets (as ``t[idx] = v``): the last write in
-        # row-major order wins, and its backward gives every src element the gradient at its
-        # target, repeated or not (PyTorch's grad.gather), keeping -0.0 as written.
+        # The last write in row-major order wins; the backward gives every src element the
+        # gradient at its target, repeated or not (PyTorch's grad.gather), and the written
+        # positions none back to ``x``. The engine's scatter takes an index of ``x``'s shape
+        # outside ``d``; a smaller one is written through index_put at the flat targets.
+        if builtins.all(n == m for i, (n, m) in enumerate(zip(idx.shape, x1.shape)) if i != d):
+            out = x1._put_along("scatter", d, full_index, part)
+            return out.reshape(()) if x.ndim == 0 else out
         out = x1.reshape(-1).clone()
         out[_flat_index(x1, d, full_index)] = part.reshape(-1)
         return out.reshape(tuple(x.shape))

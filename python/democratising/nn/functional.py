@@ -744,9 +744,11 @@ def smooth_l1_loss(
         raise InvalidValueError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
         return _reduce(d.abs(), reduction)
-    # huber_loss with delta = beta, divided by beta (its curvature 1/beta at d = 0 kept).
+    # As huber_loss: the clamped signed difference keeps the curvature 1/beta at d = 0. (Not
+    # huber's q (d - q/2) / beta: its backward sends g / beta through, infinite in float16
+    # for a beta below 1.5e-5.)
     q = d.clamp(-beta, beta)
-    return _reduce(q * (d - 0.5 * q) / beta, reduction)
+    return _reduce(0.5 * q * q / beta + (d.abs() - q.abs()), reduction)
 
 
 def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:

@@ -122,14 +122,14 @@ def _layer_norm(g: Graph, c: Call) -> None:
 
 
 def _group_norm(g: Graph, c: Call) -> None:
-    """Rows of ``[N, groups, -1]`` through ``LayerNormalization``, back to the input's shape,
+    """``[N, groups, -1]`` through ``InstanceNormalization`` (each group's row normalised over
+    its positions), back to the input's own shape (``Shape``: spatial axes may be dynamic),
     then the per-channel affine (opset 17 has no per-channel ``GroupNormalization``)."""
     x, groups, w, b, eps = (arg(c, i, "") for i in range(5))
-    d = math.prod(x.shape[1:]) // groups
     rows = g.node("Reshape", [x.name, g.ints([0, groups, -1])])[0]
-    ones = g.array(np.ones(d, x.dtype))
-    y = g.node("LayerNormalization", [rows, ones], axis=-1, epsilon=float(eps))[0]
-    steps = [("Reshape", g.target_shape(c.outputs[0], x))]
+    unit = [g.array(np.ones(groups, x.dtype)), g.array(np.zeros(groups, x.dtype))]
+    y = g.node("InstanceNormalization", [rows, *unit], epsilon=float(eps))[0]
+    steps = [("Reshape", g.node("Shape", [x.name])[0])]
     per_channel = g.ints([x.shape[1]] + [1] * (len(x.shape) - 2))
     for op, p in (("Mul", w), ("Add", b)):
         if p is not None:

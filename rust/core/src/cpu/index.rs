@@ -242,12 +242,20 @@ pub(super) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `out = t; out[index[i][j]][j] += src[i][j]` (for dim `d` = 0), no autograd; a row of the
-/// index at a time, as `gather`.
-pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+/// `out = t; out[index[i][j]][j] = src[i][j]` (`+=` with `add`; for dim `d` = 0), no autograd;
+/// a row of the index at a time, as `gather`. Without `add`, the last write to a repeated
+/// position (in row-major order) wins.
+pub(super) fn scatter(
+    t: &Tensor,
+    d: usize,
+    index: &Tensor,
+    src: &Tensor,
+    add: bool,
+) -> Result<Tensor> {
     t.check_same_device(src)?;
     t.check_same_device(index)?;
-    let idx = index_values(index, "scatter_add")?;
+    let op = if add { "scatter_add" } else { "scatter" };
+    let idx = index_values(index, op)?;
     let out = cast_raw(t, t.dtype())?;
     let src_c = src.to_dtype(t.dtype())?;
     if t.ndim() == 0 {
@@ -258,7 +266,7 @@ pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
         } else {
             src_c.clone()
         };
-        return scatter_add(&t1, 0, &i1, &s1)?.reshape(&[]);
+        return scatter(&t1, 0, &i1, &s1, add)?.reshape(&[]);
     }
     let sl = src_c.layout().clone();
     let (size_d, last) = (t.shape()[d], index.ndim() - 1);
@@ -281,7 +289,8 @@ pub(super) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
             for (p, &i) in idx[row * n_last..(row + 1) * n_last].iter().enumerate() {
                 let j = check_index(i, size_d, d)?;
                 let oo = base + element_offset(d == last, j, p, strides);
-                o[oo] = add_elem(o[oo], s[sb + p * s_last]);
+                let v = s[sb + p * s_last];
+                o[oo] = if add { add_elem(o[oo], v) } else { v };
             }
             Ok(())
         })?;

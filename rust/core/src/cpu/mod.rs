@@ -38,7 +38,7 @@ use binary::{binary, binary_inplace};
 use conv::{conv2d_backward, conv2d_forward};
 use copy::{cast, fill, full, to_device, unscale_and_check, write_into};
 use dropout::{dropout_backward, dropout_forward};
-use index::{gather, index, index_put, nonzero, scatter_add, where_};
+use index::{gather, index, index_put, nonzero, scatter, where_};
 use loss::{
     cross_entropy_backward, cross_entropy_forward, cross_entropy_log_probs,
     log_softmax_nll_backward,

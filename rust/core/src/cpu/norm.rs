@@ -28,6 +28,20 @@ fn affine_row<T>(v: Option<&[T]>, r: usize, d: usize, period: usize) -> Option<&
     v.map(|v| &v[(r % period) * d..])
 }
 
+/// Row `r`'s slices of a block's per-position weight and bias gradients (none when empty:
+/// not asked for).
+#[inline(always)]
+fn affine_acc<'a, T>(
+    dw: &'a mut [T],
+    db: &'a mut [T],
+    r: usize,
+    d: usize,
+    period: usize,
+) -> Option<(&'a mut [T], &'a mut [T])> {
+    let at = (r % period) * d;
+    (!dw.is_empty()).then(|| (&mut dw[at..], &mut db[at..]))
+}
+
 /// One row of layer norm: its normalised, affine output into `o`, and its mean and inverse
 /// standard deviation. Lane accumulators keep the sums vectorised.
 #[inline(always)]
@@ -66,7 +80,8 @@ fn ln_forward_row_body<T: Float>(
 }
 
 /// One row of the layer-norm backward: `dx = rstd (gw - mean(gw) - xhat mean(gw xhat))` with
-/// `gw = g w`, into `dxr`, and the row's terms added to the weight and bias gradients.
+/// `gw = g w`, into `dxr`, and the row's terms added to the weight and bias gradients `acc`
+/// (when they are wanted).
 #[inline(always)]
 fn ln_backward_row_body<T: Float>(
     xr: &[T],
@@ -74,15 +89,17 @@ fn ln_backward_row_body<T: Float>(
     w: Option<&[T]>,
     (m, rs): (T, T),
     dxr: &mut [T],
-    dw: &mut [T],
-    db: &mut [T],
+    acc: Option<(&mut [T], &mut [T])>,
 ) {
     let d = xr.len();
-    let (gr, dxr, dw, db) = (&gr[..d], &mut dxr[..d], &mut dw[..d], &mut db[..d]);
-    for j in 0..d {
-        let xh = (xr[j] - m) * rs;
-        dw[j] += gr[j] * xh;
-        db[j] += gr[j];
+    let (gr, dxr) = (&gr[..d], &mut dxr[..d]);
+    if let Some((dw, db)) = acc {
+        let (dw, db) = (&mut dw[..d], &mut db[..d]);
+        for j in 0..d {
+            let xh = (xr[j] - m) * rs;
+            dw[j] += gr[j] * xh;
+            db[j] += gr[j];
+        }
     }
     match w {
         Some(w) => dxr
@@ -102,7 +119,7 @@ fn ln_backward_row_body<T: Float>(
 }
 
 crate::multiversion!(fn ln_forward_row<T>(row: &[T], w: Option<&[T]>, b: Option<&[T]>, eps: T, o: &mut [T]) -> (T, T) where [T: Float] => ln_forward_row_body);
-crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], dw: &mut [T], db: &mut [T]) where [T: Float] => ln_backward_row_body);
+crate::multiversion!(fn ln_backward_row<T>(xr: &[T], gr: &[T], w: Option<&[T]>, stats: (T, T), dxr: &mut [T], acc: Option<(&mut [T], &mut [T])>) where [T: Float] => ln_backward_row_body);
 
 /// Block `b` of the forward's rows: its (uninitialised) outputs and its rows' `(mean, rstd)`.
 type RowBlock<'a, T, S = T> = (usize, (&'a mut [MaybeUninit<T>], &'a mut [(S, S)]));
@@ -252,15 +269,18 @@ fn layer_norm_backward_bf16(
     let mut dx: Vec<bf16> = Vec::with_capacity(x.numel());
     let per = rows_per_block(rows, x.numel());
     let block = |(b, dxb): (usize, &mut [MaybeUninit<bf16>])| {
-        let (mut dw, mut db) = (vec![0f32; period * d], vec![0f32; period * d]);
+        // Per-position partial gradients, only when asked for (`period * d` each).
+        let n = if need_w || need_b { period * d } else { 0 };
+        let (mut dw, mut db) = (vec![0f32; n], vec![0f32; n]);
         let mut scratch = vec![0f32; 3 * d];
         let (xw, rest) = scratch.split_at_mut(d);
         let (gw, dxw) = rest.split_at_mut(d);
         for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
             let r = b * per + i;
             let (xr, gr) = (xs.row(r, xw), gs.row(r, gw));
-            let (w, at) = (affine_row(wv, r, d, period), (r % period) * d);
-            ln_backward_row(xr, gr, w, (md[r], rd[r]), dxw, &mut dw[at..], &mut db[at..]);
+            let w = affine_row(wv, r, d, period);
+            let acc = affine_acc(&mut dw, &mut db, r, d, period);
+            ln_backward_row(xr, gr, w, (md[r], rd[r]), dxw, acc);
             narrow_row(dxw, zeroed_row(dxr));
         }
         (dw, db)
@@ -304,13 +324,14 @@ pub(super) fn layer_norm_backward(
         // Blocks of rows in parallel, each with its own partial weight and bias gradients.
         let per = rows_per_block(rows, x.numel());
         let block = |(b, dxb): (usize, &mut [MaybeUninit<T>])| {
-            let (mut dw, mut db) = (vec![T::zero(); period * d], vec![T::zero(); period * d]);
+            let n = if need_w || need_b { period * d } else { 0 };
+            let (mut dw, mut db) = (vec![T::zero(); n], vec![T::zero(); n]);
             for (i, dxr) in dxb.chunks_mut(d.max(1)).enumerate() {
                 let r = b * per + i;
                 let (xr, gr) = (&xd[r * d..(r + 1) * d], &gd[r * d..(r + 1) * d]);
-                let (w, at) = (affine_row(wv, r, d, period), (r % period) * d);
-                let dxr = zeroed_row(dxr);
-                ln_backward_row(xr, gr, w, (md[r], rd[r]), dxr, &mut dw[at..], &mut db[at..]);
+                let w = affine_row(wv, r, d, period);
+                let acc = affine_acc(&mut dw, &mut db, r, d, period);
+                ln_backward_row(xr, gr, w, (md[r], rd[r]), zeroed_row(dxr), acc);
             }
             (dw, db)
         };

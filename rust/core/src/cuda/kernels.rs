@@ -164,6 +164,7 @@ pub const FAMILIES: &[Family] = &[
             k("gather", Dtypes(ALL), 8),
             k("index_select", Dtypes(ALL), 8),
             k("index_copy", Dtypes(ALL), 8),
+            k("scatter", Dtypes(ALL), 8),
             k("embedding_backward", Dtypes(FLOATS), 7),
             k("scatter_add", Dtypes(FLOATS_INTS), 8),
             k("index_add", Dtypes(FLOATS_INTS), 8),

@@ -15,7 +15,7 @@ use crate::{DType, Device, Result, Tensor};
 
 pub(crate) use super::ops::attention::{attention_backward, attention_forward};
 pub(crate) use super::ops::elementwise::unary_backward;
-pub(crate) use super::ops::index::{gather, index, index_put, scatter_add};
+pub(crate) use super::ops::index::{gather, index, index_put, scatter};
 pub(crate) use super::ops::matmul::matmul;
 pub(crate) use super::ops::nn::{
     avg_pool2d_backward, avg_pool2d_forward, batch_norm_backward, batch_norm_forward,

@@ -448,11 +448,9 @@ impl Backend for DeviceState {
         });
     }
     fn record_event(&self) -> Result<Arc<dyn DeviceEvent>> {
-        let (ctx, stream) = (&self.context, &self.stream);
+        let stream = &self.stream;
         let event = guarded("cuEventCreate / cuEventRecord", || {
-            let e = ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))?;
-            e.record(stream)?;
-            Ok(e)
+            stream.record_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
         })?;
         Ok(Arc::new(Event(event)))
     }

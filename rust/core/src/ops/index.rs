@@ -1,5 +1,6 @@
-//! Joining and indexing: `cat`, `stack`, `gather`/`scatter_add`, `index_select`/`index_add`,
-//! NumPy-style advanced indexing and `index_put`, `where`, `masked_fill`, `nonzero`.
+//! Joining and indexing: `cat`, `stack`, `gather`/`scatter`/`scatter_add`,
+//! `index_select`/`index_add`, NumPy-style advanced indexing and `index_put`, `where`,
+//! `masked_fill`, `nonzero`.
 
 use crate::autograd::{record_differentiable as record, Saved};
 use crate::backend;
@@ -179,12 +180,29 @@ impl Tensor {
 
     /// Out-of-place `scatter_add`: `out = self; out[index[i][j]][j] += src[i][j]` (dim 0).
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.scatter_impl(dim, index, src, true)
+    }
+
+    /// Out-of-place `scatter`: `out = self; out[index[i][j]][j] = src[i][j]` (dim 0); for a
+    /// repeated index the last write in row-major order wins (on the CPU).
+    pub fn scatter(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.scatter_impl(dim, index, src, false)
+    }
+
+    fn scatter_impl(
+        &self,
+        dim: isize,
+        index: &Tensor,
+        src: &Tensor,
+        accumulate: bool,
+    ) -> Result<Tensor> {
+        let op = if accumulate { "scatter_add" } else { "scatter" };
         self.check_same_device(index)?;
         let d = normalize_dim(dim, self.ndim().max(1))?;
         if index.ndim() != self.ndim() || src.ndim() != self.ndim() {
             bail!(
                 Shape,
-                "scatter_add: index {:?}, src {:?} and self {:?} must have the same number of dims",
+                "{op}: index {:?}, src {:?} and self {:?} must have the same number of dims",
                 index.shape(),
                 src.shape(),
                 self.shape()
@@ -194,19 +212,30 @@ impl Tensor {
             if index.shape()[i] > src.shape()[i] || (i != d && index.shape()[i] > self.shape()[i]) {
                 bail!(
                     Shape,
-                    "scatter_add: index {:?} does not fit src {:?} / self {:?}",
+                    "{op}: index {:?} does not fit src {:?} / self {:?}",
                     index.shape(),
                     src.shape(),
                     self.shape()
                 );
             }
         }
-        let out = backend::of(self).scatter_add(self, d, index, src)?;
+        let out = backend::of(self).scatter(self, d, index, src, accumulate)?;
         let ix = index.clone();
         let src_shape = src.shape().to_vec();
-        Ok(record(out, "ScatterAddBackward", &[self, src], move |g| {
+        let name = if accumulate {
+            "ScatterAddBackward"
+        } else {
+            "ScatterBackward"
+        };
+        Ok(record(out, name, &[self, src], move |g| {
             let gs = zero_padded(g.gather(d as isize, &ix)?, &src_shape)?;
-            Ok(vec![Some(g.clone()), Some(gs)])
+            if accumulate {
+                return Ok(vec![Some(g.clone()), Some(gs)]);
+            }
+            // The written positions take no gradient back to `self` (PyTorch's
+            // `grad.scatter(dim, index, 0)`).
+            let zeros = Tensor::full_on(ix.shape(), 0.0, g.dtype(), g.device())?;
+            Ok(vec![Some(g.scatter(d as isize, &ix, &zeros)?), Some(gs)])
         }))
     }
 

@@ -58,16 +58,23 @@ impl PyTensor {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &src.tensor());
         run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
     }
-    /// `index_add`'s engine op (the public method, in Python, checks the index and shapes).
-    fn _index_add(
+    /// The engine ops behind Python's `index_add` and `scatter` (`op` names which), whose
+    /// public methods check the index and shapes first.
+    fn _put_along(
         &self,
         py: Python<'_>,
+        op: &str,
         dim: isize,
         index: PyRef<'_, PyTensor>,
         source: PyRef<'_, PyTensor>,
     ) -> PyResult<PyTensor> {
+        let f = match op {
+            "index_add" => Tensor::index_add,
+            "scatter" => Tensor::scatter,
+            _ => return Err(to_pyerr(Error::Value(format!("_put_along: no op {op:?}")))),
+        };
         let (t, i, s) = (&self.tensor(), &index.tensor(), &source.tensor());
-        run(py, s.numel(), || t.index_add(dim, i, s)).map(wrap)
+        run(py, s.numel(), || f(t, dim, i, s)).map(wrap)
     }
     fn index_select(
         &self,

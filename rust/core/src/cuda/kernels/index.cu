@@ -63,8 +63,8 @@ template <> __device__ __forceinline__ void dm_atomic_add(long long* p, long lon
 }
 
 // dst[o, idx, k] += src[o, j, k] when `Add` (scatter_add, index_add), else = src[o, j, k]
-// (index_copy: assignment through an index, `x[idx] = v`; with a repeated index one of the
-// writes wins, as in PyTorch).
+// (scatter, index_copy: assignment through an index, `x[idx] = v`; with a repeated index one
+// of the writes wins, as in PyTorch).
 template <class T, bool PerElement, bool Add>
 __device__ void put_along(long long outer, long long dst_dim, long long n, long long inner,
                           const T* src, const long long* idx, T* dst, long long* bad) {
@@ -101,7 +101,8 @@ __device__ void put_along(long long outer, long long dst_dim, long long n, long 
     DM_EMBEDDING_KERNEL(embedding_forward, S, T)                                                  \
     DM_ALONG_KERNEL(gather, S, T, (take_along<T, true>))                                          \
     DM_ALONG_KERNEL(index_select, S, T, (take_along<T, false>))                                   \
-    DM_ALONG_KERNEL(index_copy, S, T, (put_along<T, false, false>))
+    DM_ALONG_KERNEL(index_copy, S, T, (put_along<T, false, false>))                               \
+    DM_ALONG_KERNEL(scatter, S, T, (put_along<T, true, false>))
 #define DM_ADD_ALONG_KERNELS(S, T)                                                                \
     DM_ALONG_KERNEL(scatter_add, S, T, (put_along<T, true, true>))                                \
     DM_ALONG_KERNEL(index_add, S, T, (put_along<T, false, true>))

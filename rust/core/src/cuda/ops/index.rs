@@ -101,17 +101,25 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
-/// Out-of-place `self.scatter_add(d, index, src)`.
-pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+/// Out-of-place `self.scatter_add(d, index, src)` (`add`) or `self.scatter(d, index, src)`
+/// (with a repeated index, one of the writes wins, as in PyTorch).
+pub(crate) fn scatter(
+    t: &Tensor,
+    d: usize,
+    index: &Tensor,
+    src: &Tensor,
+    add: bool,
+) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    if !(t.dtype().is_float() || t.dtype().is_int()) {
+    let op = if add { "scatter_add" } else { "scatter" };
+    if add && !(t.dtype().is_float() || t.dtype().is_int()) {
         bail!(
             DType,
             "scatter_add on CUDA supports floating-point and integer tensors, got {}",
             t.dtype()
         );
     }
-    let ix = index_tensor(index, t, "scatter_add")?;
+    let ix = index_tensor(index, t, op)?;
     let out = cast(t, t.dtype())?;
     let mut l = align_device(src, t)?.detach().layout().clone();
     for (i, &n) in index.shape().iter().enumerate() {
@@ -130,14 +138,13 @@ pub(crate) fn scatter_add(t: &Tensor, d: usize, index: &Tensor, src: &Tensor) ->
         if idx_inner != inner || index.shape()[..d] != t.shape()[..d] {
             bail!(
                 Shape,
-                "scatter_add on CUDA needs index {:?} to match self {:?} outside dim {d}",
+                "{op} on CUDA needs index {:?} to match self {:?} outside dim {d}",
                 index.shape(),
                 t.shape()
             );
         }
         let (geom, work) = ((outer, dst_dim, n, inner), ix.numel());
-        let kernel = (dev, "scatter_add", t.dtype());
-        launch_indexed(kernel, geom, [&s, &ix, &out], work, "scatter_add")?;
+        launch_indexed((dev, op, t.dtype()), geom, [&s, &ix, &out], work, op)?;
     }
     Ok(out)
 }

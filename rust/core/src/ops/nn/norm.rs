@@ -216,47 +216,21 @@ impl Tensor {
         }
         self.check_float("group_norm expects a floating point input")?;
         let hw: usize = self.shape()[2..].iter().product();
-        let d = c / groups * hw;
+        let rows = GroupRows { n, c, hw, groups };
         let (ws, bs) = (spread(weight, hw)?, spread(bias, hw)?);
-        let fw =
-            backend::of(self).layer_norm_forward(self, d, groups, ws.as_ref(), bs.as_ref(), eps)?;
+        let (w, b) = (ws.as_ref(), bs.as_ref());
+        let fw = backend::of(self).layer_norm_forward(self, rows.d(), groups, w, b, eps)?;
         let needs = (weight.is_some(), bias.is_some());
+        let composite = move |t: &[Tensor], _: &SavedNorm| rows.composite(t, needs, eps);
+        let fused = move |saved: NormSaved<'_>, g: &Tensor| rows.grads(saved, g, needs);
+        let inputs = (self, weight, bias);
         record_norm(
             fw,
             "NativeGroupNormBackward",
-            (self, weight, bias),
+            inputs,
             vec![c as isize],
-            move |t, _| {
-                let x = &t[0];
-                let rows = x.reshape(&[n as isize, groups as isize, d as isize])?;
-                let shape: Vec<isize> = x.shape().iter().map(|&v| v as isize).collect();
-                let y = normalized(&rows, &[-1], eps)?.reshape(&shape)?;
-                let mut bshape = vec![1isize; x.ndim()];
-                bshape[1] = c as isize;
-                affine(y, &t[1..], needs, |p| p.reshape(&bshape))
-            },
-            move |saved, g| {
-                let w = spread(saved.weight, hw)?;
-                let rows = NormSaved {
-                    weight: w.as_ref(),
-                    ..saved
-                };
-                let be = backend::of(g);
-                let grads = be.layer_norm_backward(rows, g, d, groups, needs.0, needs.1)?;
-                // Each position's share summed into its channel's.
-                let per_channel = |t: Option<Tensor>| {
-                    t.map(|t| {
-                        t.reshape(&[c as isize, hw as isize])?
-                            .sum(Some(&[-1]), false)
-                    })
-                    .transpose()
-                };
-                Ok(NormGrads {
-                    dx: grads.dx,
-                    dw: per_channel(grads.dw)?,
-                    db: per_channel(grads.db)?,
-                })
-            },
+            composite,
+            fused,
         )
     }
 
@@ -372,6 +346,62 @@ fn check_batch_norm(x: &Tensor, per_channel: [Option<&Tensor>; 4], training: boo
         );
     }
     Ok(())
+}
+
+/// A group norm's shape: `n` samples of `c` channels of `hw` positions in `groups` groups (one
+/// layer-norm row of `c / groups * hw` values each).
+#[derive(Clone, Copy)]
+struct GroupRows {
+    n: usize,
+    c: usize,
+    hw: usize,
+    groups: usize,
+}
+
+impl GroupRows {
+    fn d(self) -> usize {
+        self.c / self.groups * self.hw
+    }
+
+    /// The forward in recorded ops, for a backward that builds a graph.
+    fn composite(self, t: &[Tensor], needs: (bool, bool), eps: f64) -> Result<Tensor> {
+        let x = &t[0];
+        let rows = x.reshape(&[self.n as isize, self.groups as isize, self.d() as isize])?;
+        let shape: Vec<isize> = x.shape().iter().map(|&v| v as isize).collect();
+        let y = normalized(&rows, &[-1], eps)?.reshape(&shape)?;
+        let mut bshape = vec![1isize; x.ndim()];
+        bshape[1] = self.c as isize;
+        affine(y, &t[1..], needs, |p| p.reshape(&bshape))
+    }
+
+    /// The fused backward: the layer-norm rows' with the weight spread again, each position's
+    /// share of the affine gradients summed into its channel's (half-precision shares widened
+    /// first: a channel sums N * HW of them).
+    fn grads(self, saved: NormSaved<'_>, g: &Tensor, needs: (bool, bool)) -> Result<NormGrads> {
+        let w = spread(saved.weight, self.hw)?;
+        let rows = NormSaved {
+            weight: w.as_ref(),
+            ..saved
+        };
+        let be = backend::of(g);
+        let grads = be.layer_norm_backward(rows, g, self.d(), self.groups, needs.0, needs.1)?;
+        let per_channel = |t: Option<Tensor>| {
+            t.map(|t| {
+                let t = match t.dtype() {
+                    DType::F16 | DType::BF16 => t.to_dtype(DType::F32)?,
+                    _ => t,
+                };
+                t.reshape(&[self.c as isize, self.hw as isize])?
+                    .sum(Some(&[-1]), false)
+            })
+            .transpose()
+        };
+        Ok(NormGrads {
+            dx: grads.dx,
+            dw: per_channel(grads.dw)?,
+            db: per_channel(grads.db)?,
+        })
+    }
 }
 
 /// A per-channel parameter `[C]` spread over each channel's `hw` positions (`[C * hw]`, no

@@ -963,18 +963,6 @@ def _flat_targets(x: Tensor, d: int, idx: np.ndarray) -> np.ndarray:
     return np.ravel_multi_index(full, tuple(x.shape)).reshape(-1)
 
 
-def _flat_index(x: Tensor, d: int, index: Tensor) -> Tensor:
-    """``_flat_targets`` in engine ops on ``index``'s device (an int64 tensor): the index
-    scaled by dim ``d``'s row-major stride plus every other dim's position times its stride."""
-    strides = [math.prod(x.shape[i + 1 :]) for i in range(x.ndim)]
-    flat = index * strides[d]
-    for i, n in enumerate(index.shape):
-        if i != d and n > 1:
-            shape = [n if j == i else 1 for j in range(index.ndim)]
-            flat = flat + (_core.arange(n, device=index.device) * strides[i]).reshape(shape)
-    return flat.reshape(-1)
-
-
 def _narrow_to(t: Tensor, shape: Sequence[int]) -> Tensor:
     for i, s in enumerate(shape):
         if t.shape[i] != s:
@@ -1043,7 +1031,7 @@ def scatter(
             out = x1._put_along("scatter", d, full_index, part)
             return out.reshape(()) if x.ndim == 0 else out
         out = x1.reshape(-1).clone()
-        out[_flat_index(x1, d, full_index)] = part.reshape(-1)
+        out[_index(_flat_targets(x1, d, idx), x)] = part.reshape(-1)
         return out.reshape(tuple(x.shape))
     flat = _flat_targets(x1, d, idx)
     # The occurrences of each target in row-major order: rank 0, 1, ... (NumPy, stable sort).

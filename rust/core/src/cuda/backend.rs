@@ -13,6 +13,10 @@ use crate::{DType, Result};
 use std::ffi::c_void;
 use std::sync::{Arc, OnceLock};
 
+/// A launch's arguments as `cuLaunchKernel` takes them: `args[i]` points at the value of
+/// kernel parameter `i`.
+pub type KernelArgs<'a> = &'a mut [*mut c_void];
+
 /// One operand of a GEMM in row-major terms: element `(i, j)` of the (logical) matrix is at
 /// `ptr + (i * ld + j)` elements, or at `ptr + (j * ld + i)` when `trans` is set, plus
 /// `batch * batch_stride`. cuBLAS needs one unit stride per operand; the dispatcher copies
@@ -67,12 +71,7 @@ pub trait Backend: Send + Sync {
     /// # Safety
     /// Each argument must have the type the kernel declares and every address must stay
     /// valid until the kernel has run.
-    unsafe fn launch(
-        &self,
-        k: &KernelRef,
-        dims: LaunchDims,
-        args: &mut [*mut c_void],
-    ) -> Result<()>;
+    unsafe fn launch(&self, k: &KernelRef, dims: LaunchDims, args: KernelArgs<'_>) -> Result<()>;
     /// # Safety
     /// Every operand must cover the elements the shapes, strides and batch reach.
     unsafe fn gemm(&self, g: &Gemm) -> Result<()>;

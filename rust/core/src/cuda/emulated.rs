@@ -6,7 +6,7 @@
 //! with no GPU. Launches are serialised: the emulator's scheduler is global.
 
 use super::allocator::{CachingAllocator, DevicePool, RawMemory};
-use super::backend::{Backend, DeviceEvent, Gemm};
+use super::backend::{Backend, DeviceEvent, Gemm, KernelArgs};
 use super::kernels::KernelRef;
 use super::launch::LaunchDims;
 use crate::{DType, Error, Result};
@@ -306,12 +306,7 @@ impl Backend for EmulatedDevice {
             ))),
         }
     }
-    unsafe fn launch(
-        &self,
-        k: &KernelRef,
-        dims: LaunchDims,
-        args: &mut [*mut c_void],
-    ) -> Result<()> {
+    unsafe fn launch(&self, k: &KernelRef, dims: LaunchDims, args: KernelArgs<'_>) -> Result<()> {
         let &(index, params) = self.lib.index.get(&k.name).ok_or_else(|| {
             Error::Device(format!("kernel {} is not in the emulator library", k.name))
         })?;

@@ -5,7 +5,7 @@
 //! panic: every driver call goes through `guarded`.
 
 use super::allocator::{CachingAllocator, DevicePool, RawMemory};
-use super::backend::{Backend, DeviceEvent, Gemm};
+use super::backend::{Backend, DeviceEvent, Gemm, KernelArgs};
 use super::kernels::{Family, KernelRef};
 use super::launch::LaunchDims;
 use super::{nvrtc, ptx};
@@ -205,7 +205,7 @@ impl DeviceState {
         &self,
         k: &KernelRef,
         dims: LaunchDims,
-        args: &mut [*mut c_void],
+        args: KernelArgs<'_>,
     ) -> Result<()> {
         if args.len() != k.params {
             return Err(Error::Value(format!(
@@ -346,12 +346,7 @@ impl Backend for DeviceState {
     fn load_kernel(&self, k: &KernelRef) -> Result<()> {
         self.function(k).map(|_| ())
     }
-    unsafe fn launch(
-        &self,
-        k: &KernelRef,
-        dims: LaunchDims,
-        args: &mut [*mut c_void],
-    ) -> Result<()> {
+    unsafe fn launch(&self, k: &KernelRef, dims: LaunchDims, args: KernelArgs<'_>) -> Result<()> {
         DeviceState::launch(self, k, dims, args)
     }
     unsafe fn gemm(&self, g: &Gemm) -> Result<()> {

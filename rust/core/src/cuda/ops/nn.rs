@@ -8,6 +8,7 @@ use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
 use crate::cuda::primitives;
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::conv::Geom;
+use crate::ops::nn::detached_as;
 use crate::ops::nn::pool::Pool2dSpec;
 use crate::ops::reduce::Kind;
 use crate::{DType, Result, Tensor};
@@ -19,11 +20,6 @@ fn acc(dt: DType) -> DType {
     } else {
         DType::F32
     }
-}
-
-/// `t` detached, contiguous, in dtype `dt` (a copy only when needed).
-fn like(t: &Tensor, dt: DType) -> Result<Tensor> {
-    crate::ops::nn::as_dtype(&t.detach(), dt)
 }
 
 fn conv_geom(s: &Geom) -> ConvGeom {
@@ -109,7 +105,7 @@ pub(crate) fn conv2d_backward(
     [need_x, need_w, need_b]: [bool; 3],
 ) -> Result<ConvGrads> {
     let dt = x.dtype();
-    let gy = like(gy, dt)?;
+    let gy = detached_as(gy, dt)?;
     let gyg = gy.reshape(&[
         s.n as isize,
         s.s.groups as isize,
@@ -214,7 +210,7 @@ fn pool_backward(
 ) -> Result<Tensor> {
     let (dev, dt) = (ordinal(gy)?, gy.dtype());
     let g = pool_geom_of(in_shape, spec, ho, wo);
-    let gc = like(gy, dt)?;
+    let gc = detached_as(gy, dt)?;
     let dx = empty(dev, dt, in_shape)?;
     if dx.numel() > 0 {
         let mut args = Args::new().v(g).data(&gc);
@@ -308,7 +304,7 @@ pub(crate) fn layer_norm_backward(
     let (dev, dt) = (ordinal(xc)?, xc.dtype());
     let rows = xc.numel().checked_div(d).unwrap_or(0);
     let w = affine_like(saved.weight, xc)?;
-    let gc = like(g, dt)?;
+    let gc = detached_as(g, dt)?;
     let dx = empty(dev, dt, xc.shape())?;
     let dw = need_w.then(|| empty(dev, dt, &[period * d])).transpose()?;
     let db = need_b.then(|| empty(dev, dt, &[period * d])).transpose()?;
@@ -349,7 +345,7 @@ pub(crate) fn layer_norm_backward(
 
 /// An affine parameter on `x`'s device in `x`'s dtype (the kernels read it as such).
 fn affine_like(t: Option<&Tensor>, x: &Tensor) -> Result<Option<Tensor>> {
-    t.map(|t| like(&super::align_device(t, x)?, x.dtype()))
+    t.map(|t| detached_as(&super::align_device(t, x)?, x.dtype()))
         .transpose()
 }
 
@@ -386,7 +382,7 @@ pub(crate) fn batch_norm_forward(
             run_typed(dev, "batch_norm_stats", dt, LaunchDims::rows(c), args)?;
             if let (Some(rm), Some(rv)) = (rm, rv) {
                 // The kernel updates running stats of the input's dtype; others go through a copy.
-                let (rmc, rvc) = (like(rm, dt)?, like(rv, dt)?);
+                let (rmc, rvc) = (detached_as(rm, dt)?, detached_as(rv, dt)?);
                 let args = Args::new()
                     .v(c as i64)
                     .v((n * inner) as i64)
@@ -402,8 +398,8 @@ pub(crate) fn batch_norm_forward(
             (mean, invstd)
         }
         (false, Some(rm), Some(rv)) => {
-            let mean = like(rm, acc(dt))?;
-            let invstd = like(rv, acc(dt))?
+            let mean = detached_as(rm, acc(dt))?;
+            let invstd = detached_as(rv, acc(dt))?
                 .add(&Tensor::wrapped_scalar(eps))?
                 .rsqrt()?
                 .detach();
@@ -450,7 +446,7 @@ pub(crate) fn batch_norm_backward(
     let (n, c) = (xc.shape()[0], xc.shape()[1]);
     let inner: usize = xc.shape()[2..].iter().product();
     let w = affine_like(saved.weight, xc)?;
-    let gc = like(g, dt)?;
+    let gc = detached_as(g, dt)?;
     let sum_g = empty(dev, acc(dt), &[c])?;
     let sum_gx = empty(dev, acc(dt), &[c])?;
     let args = Args::new()
@@ -522,7 +518,7 @@ pub(crate) fn dropout_forward(x: &Tensor, p: f64) -> Result<(Tensor, Tensor)> {
 /// The dropout backward: `g` through the saved keep-mask, scaled as the forward.
 pub(crate) fn dropout_backward(g: &Tensor, mask: &Tensor, p: f64) -> Result<Tensor> {
     let (dev, dt) = (ordinal(g)?, g.dtype());
-    let gc = like(g, dt)?;
+    let gc = detached_as(g, dt)?;
     let n = gc.numel();
     let dx = empty(dev, dt, gc.shape())?;
     if n > 0 {

@@ -7,8 +7,8 @@
 
 use super::conv::{Conv2dSpec, Geom};
 use super::conv_graph::{record_conv, ConvSaved};
-use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Result, Tensor};
+use super::detached_as;
+use crate::{bail, Result, Tensor};
 
 /// The options of a transposed convolution: those of the convolution it transposes, and
 /// PyTorch's `output_padding`.
@@ -131,15 +131,6 @@ fn geometry(x: &Tensor, w: &Tensor, spec: ConvTranspose2dSpec) -> Result<Geom> {
     })
 }
 
-/// `t` in `dt` (no autograd), itself when it already is.
-fn as_dt(t: &Tensor, dt: DType) -> Result<Tensor> {
-    if t.dtype() == dt {
-        Ok(t.detach())
-    } else {
-        cast_raw(t, dt)
-    }
-}
-
 impl Tensor {
     /// `conv_transpose2d(input [N, C_in, H, W], weight [C_in, C_out/groups, kH, kW], bias
     /// [C_out])` as in PyTorch.
@@ -160,7 +151,7 @@ impl Tensor {
         crate::ops::check_vector(bias, "conv_transpose2d: bias", g.c, "output channels")?;
         self.check_float("conv_transpose2d expects floating point tensors")?;
         let dt = self.dtype();
-        let (x, w) = (as_dt(self, dt)?, as_dt(weight, dt)?);
+        let (x, w) = (detached_as(self, dt)?, detached_as(weight, dt)?);
         let backend = crate::backend::of(self);
         let shape = [g.n, g.c, g.h, g.w];
         let zeros = backend.full(&shape, 0.0, dt, self.device())?;
@@ -180,7 +171,7 @@ impl Tensor {
         let saved = ConvSaved::new(&x, &w, &inputs, g)?;
         Ok(record_conv(out, &inputs, true, saved, move |s, gy| {
             let (x, w, g) = (s.x.get()?, s.w.get()?, &s.g);
-            let gy = as_dt(gy, dt)?;
+            let gy = detached_as(gy, dt)?;
             let dx = match s.need[0] {
                 true => Some(backend.conv2d_forward(&gy, w, None, g)?),
                 false => None,

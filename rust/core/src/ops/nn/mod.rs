@@ -37,3 +37,8 @@ pub(crate) fn as_dtype(t: &Tensor, dt: DType) -> Result<Tensor> {
         cast_raw(t, dt)
     }
 }
+
+/// `t` detached, contiguous, in dtype `dt` (a copy only when needed): a fused kernel's operand.
+pub(crate) fn detached_as(t: &Tensor, dt: DType) -> Result<Tensor> {
+    as_dtype(&t.detach(), dt)
+}

@@ -118,6 +118,8 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
     "logsumexp": (lambda: [randn(4, 33)], lambda a: a.logsumexp(-1)),
     "softmax": (lambda: [randn(4, 1025)], lambda a: a.softmax(-1)),
     "log_softmax": (lambda: [randn(4, 33)], lambda a: a.log_softmax(-1)),
+    "softmax_dim1": (lambda: [randn(3, 7, 70)], lambda a: a.softmax(1)),
+    "log_softmax_dim0": (lambda: [randn(5, 3, 4)], lambda a: a.log_softmax(0)),
     "cross_entropy": (
         lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long()],
         lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
@@ -347,6 +349,7 @@ DTYPE_OPS: dict[str, tuple[Callable[[], list[dm.Tensor]], Callable[..., dm.Tenso
     "exp_tanh": (lambda: [randn(65)], lambda a: a.exp() - a.tanh()),
     "sum_mean": (lambda: [randn(3, 65)], lambda a: a.sum(-1) + a.mean(0).sum()),
     "softmax": (lambda: [randn(4, 33)], lambda a: a.softmax(-1)),
+    "softmax_dim0": (lambda: [randn(5, 3, 4)], lambda a: a.softmax(0)),
     "matmul": (lambda: [randn(3, 17), randn(17, 5)], lambda a, b: a @ b),
     "conv2d": (lambda: [randn(2, 3, 6, 6), randn(4, 3, 3, 3)], lambda x, w: F.conv2d(x, w)),
     "layer_norm": (lambda: [randn(3, 16)], lambda x: F.layer_norm(x, [16])),

@@ -510,17 +510,21 @@ macro_rules! backend_interface {
                 shape: &[usize],
                 max: bool,
             ) -> $crate::Result<$crate::Tensor>;
-            /// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
+            /// Softmax (or log-softmax) of the contiguous `x` seen as `[outer, n, inner]`, over
+            /// its `n` axis (rows of `n` when `inner` is 1).
             fn softmax_rows(
-                rows: &$crate::Tensor,
+                x: &$crate::Tensor,
                 n: usize,
+                inner: usize,
                 log: bool,
             ) -> $crate::Result<$crate::Tensor>;
-            /// Its backward from the output `y` and the output gradient `g` (contiguous rows).
+            /// Its backward from the output `y` and the output gradient `g` (contiguous, the
+            /// same shape).
             fn softmax_backward_rows(
                 y: &$crate::Tensor,
                 g: &$crate::Tensor,
                 n: usize,
+                inner: usize,
                 log: bool,
             ) -> $crate::Result<$crate::Tensor>;
             /// Running sums (`prod`: products) of `t` along dim `d`, from the end when

@@ -1,6 +1,7 @@
-//! Softmax and log-softmax over contiguous rows on the CPU, and their backward. Half inputs
-//! compute in float32 and round once; bfloat16 rows are widened one at a time in cache
-//! (`bf16_rows`), never as a float32 copy of the tensor.
+//! Softmax and log-softmax over contiguous rows on the CPU, and their backward; a softmax dim
+//! that is not the last is read down the columns of `[n, inner]` blocks (`forward_cols`), no
+//! permuted copy. Half inputs compute in float32 and round once; bfloat16 rows are widened one
+//! at a time in cache (`bf16_rows`), never as a float32 copy of the tensor.
 
 use super::kernel::{widen_row, Computes};
 use super::lanes::{lane_fold, max_of};
@@ -60,6 +61,87 @@ fn backward_row<T: Float>(yr: &[T], gr: &[T], out: &mut [T], log: bool) {
 crate::multiversion!(pub(super) fn forward_one<T>(row: &[T], out: &mut [T], log: bool) -> T where [T: Float] => forward_row);
 crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: bool) where [T: Float] => backward_row);
 
+/// Columns of a strided softmax handled together: one tile of running maxima and sums, the
+/// `n` rows of the tile read contiguously (`TILE` wide) and in cache for the later passes.
+const TILE: usize = 64;
+
+/// The softmax (or log-softmax) over the `n` rows of `x` (`[n, inner]`, row-major) of every
+/// column, into `out`: the permute to rows done by the kernel's loops, not by a copy.
+#[inline(always)]
+fn forward_cols<T: Float>(x: &[T], out: &mut [T], inner: usize, log: bool) {
+    for c0 in (0..inner).step_by(TILE) {
+        let w = TILE.min(inner - c0);
+        let tile = |i: usize| c0 + i * inner..c0 + i * inner + w;
+        let n = x.len() / inner;
+        let mut m = [T::NEG_INF; TILE];
+        for i in 0..n {
+            for (m, &v) in m[..w].iter_mut().zip(&x[tile(i)]) {
+                *m = max_of(*m, v);
+            }
+        }
+        for m in &mut m[..w] {
+            if *m == T::NEG_INF {
+                *m = T::zero();
+            }
+        }
+        let mut s = [T::zero(); TILE];
+        for i in 0..n {
+            let (r, o) = (&x[tile(i)], &mut out[tile(i)]);
+            for (((o, &v), &m), s) in o.iter_mut().zip(r).zip(&m[..w]).zip(&mut s[..w]) {
+                *o = (v - m).exp();
+                *s += *o;
+            }
+        }
+        if log {
+            // As `forward_row`: (x - m) - ln(s).
+            s[..w].iter_mut().for_each(|s| *s = s.ln());
+            for i in 0..n {
+                let (r, o) = (&x[tile(i)], &mut out[tile(i)]);
+                for (((o, &v), &m), &ls) in o.iter_mut().zip(r).zip(&m[..w]).zip(&s[..w]) {
+                    *o = (v - m) - ls;
+                }
+            }
+        } else {
+            s[..w].iter_mut().for_each(|s| *s = T::one() / *s);
+            for i in 0..n {
+                for (o, &inv) in out[tile(i)].iter_mut().zip(&s[..w]) {
+                    *o *= inv;
+                }
+            }
+        }
+    }
+}
+
+/// `backward_row` down the columns of `[n, inner]` blocks (as `forward_cols`).
+#[inline(always)]
+fn backward_cols<T: Float>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: bool) {
+    for c0 in (0..inner).step_by(TILE) {
+        let w = TILE.min(inner - c0);
+        let tile = |i: usize| c0 + i * inner..c0 + i * inner + w;
+        let n = y.len() / inner;
+        // softmax: s = sum(g * y); log-softmax: s = sum(g).
+        let mut s = [T::zero(); TILE];
+        for i in 0..n {
+            for ((s, &gv), &yv) in s[..w].iter_mut().zip(&g[tile(i)]).zip(&y[tile(i)]) {
+                *s += if log { gv } else { gv * yv };
+            }
+        }
+        for i in 0..n {
+            let (yr, gr, o) = (&y[tile(i)], &g[tile(i)], &mut out[tile(i)]);
+            for (((o, &yv), &gv), &s) in o.iter_mut().zip(yr).zip(gr).zip(&s[..w]) {
+                *o = if log {
+                    gv - yv.exp() * s
+                } else {
+                    yv * (gv - s)
+                };
+            }
+        }
+    }
+}
+
+crate::multiversion!(fn forward_block<T>(x: &[T], out: &mut [T], inner: usize, log: bool) where [T: Float] => forward_cols);
+crate::multiversion!(fn backward_block<T>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: bool) where [T: Float] => backward_cols);
+
 /// Runs `f(row index, output row)` over the rows of `n` of a new buffer of `len` elements, in
 /// parallel when big. Each row is zeroed just before `f` writes it, while it is in cache: a
 /// zeroed allocation would cost a pass over memory of its own (28 MB for a language model's
@@ -84,16 +166,26 @@ pub(super) fn each_row<T: Float>(
     out
 }
 
-fn forward_rows<T: Float>(x: &[T], n: usize, log: bool) -> Vec<T> {
-    each_row(x.len(), n, |r, o| {
-        forward_one(&x[r * n..][..o.len()], o, log);
+/// Softmax over `x` as `[outer, n, inner]`: rows (`inner` 1) or `[n, inner]` blocks, one task
+/// each.
+fn forward_rows<T: Float>(x: &[T], n: usize, inner: usize, log: bool) -> Vec<T> {
+    let k = n * inner;
+    each_row(x.len(), k, |r, o| match inner {
+        1 => {
+            forward_one(&x[r * k..][..o.len()], o, log);
+        }
+        _ => forward_block(&x[r * k..][..o.len()], o, inner, log),
     })
 }
 
-fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, log: bool) -> Vec<T> {
-    each_row(y.len(), n, |r, o| {
-        let k = o.len();
-        backward_one(&y[r * n..][..k], &g[r * n..][..k], o, log)
+fn backward_rows<T: Float>(y: &[T], g: &[T], n: usize, inner: usize, log: bool) -> Vec<T> {
+    let k = n * inner;
+    each_row(y.len(), k, |r, o| {
+        let (yr, gr) = (&y[r * k..][..o.len()], &g[r * k..][..o.len()]);
+        match inner {
+            1 => backward_one(yr, gr, o, log),
+            _ => backward_block(yr, gr, o, inner, log),
+        }
     })
 }
 
@@ -148,46 +240,58 @@ fn bf16_rows<const K: usize>(
     out
 }
 
-/// Softmax (or log-softmax) of each row of `n` elements of the contiguous `rows`.
-pub(super) fn softmax_rows(rows: &Tensor, n: usize, log: bool) -> Result<Tensor> {
-    match rows.dtype() {
-        DType::F64 => Tensor::from_vec(forward_rows(&rows.data::<f64>()?, n, log), rows.shape()),
-        DType::F32 => Tensor::from_vec(forward_rows(&rows.data::<f32>()?, n, log), rows.shape()),
-        DType::BF16 => {
-            let x = rows.data::<bf16>()?;
-            let y = bf16_rows([&x], n, |[r], o| {
+/// Softmax (or log-softmax) of the contiguous `x` as `[outer, n, inner]` over its `n` axis.
+/// bfloat16 rows (`inner` 1) are widened one at a time; other half inputs compute in float32.
+pub(super) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Result<Tensor> {
+    match x.dtype() {
+        DType::F64 => Tensor::from_vec(forward_rows(&x.data::<f64>()?, n, inner, log), x.shape()),
+        DType::F32 => Tensor::from_vec(forward_rows(&x.data::<f32>()?, n, inner, log), x.shape()),
+        DType::BF16 if inner == 1 => {
+            let xd = x.data::<bf16>()?;
+            let y = bf16_rows([&xd], n, |[r], o| {
                 forward_one(r, o, log);
             });
-            Tensor::from_vec(y, rows.shape())
+            Tensor::from_vec(y, x.shape())
         }
         dt => {
-            let r = cast_raw(rows, DType::F32)?;
-            let y = Tensor::from_vec(forward_rows(&r.data::<f32>()?, n, log), r.shape())?;
-            cast_raw(&y, dt)
+            let r = cast_raw(x, DType::F32)?;
+            let y = forward_rows(&r.data::<f32>()?, n, inner, log);
+            cast_raw(&Tensor::from_vec(y, r.shape())?, dt)
         }
     }
 }
 
-/// The gradient of `softmax_rows_of` from its output `y` and the output gradient `g`.
-pub(super) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
-    match y.dtype() {
-        DType::F64 => Tensor::from_vec(
-            backward_rows(&y.data::<f64>()?, &g.data::<f64>()?, n, log),
+/// The gradient of `softmax_rows` from its output `y` and the output gradient `g`.
+pub(super) fn softmax_backward_rows(
+    y: &Tensor,
+    g: &Tensor,
+    n: usize,
+    inner: usize,
+    log: bool,
+) -> Result<Tensor> {
+    match (y.dtype(), g.dtype()) {
+        (DType::F64, DType::F64) => Tensor::from_vec(
+            backward_rows(&y.data::<f64>()?, &g.data::<f64>()?, n, inner, log),
             y.shape(),
         ),
-        DType::F32 => Tensor::from_vec(
-            backward_rows(&y.data::<f32>()?, &g.data::<f32>()?, n, log),
+        (DType::F32, DType::F32) => Tensor::from_vec(
+            backward_rows(&y.data::<f32>()?, &g.data::<f32>()?, n, inner, log),
             y.shape(),
         ),
-        DType::BF16 if g.dtype() == DType::BF16 => {
+        (DType::BF16, DType::BF16) if inner == 1 => {
             let (yd, gd) = (y.data::<bf16>()?, g.data::<bf16>()?);
             let dx = bf16_rows([&yd, &gd], n, |[yr, gr], o| backward_one(yr, gr, o, log));
             Tensor::from_vec(dx, y.shape())
         }
-        other => {
+        (dt, _) => {
             let (a, b) = (cast_raw(y, DType::F32)?, cast_raw(g, DType::F32)?);
-            let dx = backward_rows(&a.data::<f32>()?, &b.data::<f32>()?, n, log);
-            cast_raw(&Tensor::from_vec(dx, a.shape())?, other)
+            let dx = backward_rows(&a.data::<f32>()?, &b.data::<f32>()?, n, inner, log);
+            let dx = Tensor::from_vec(dx, a.shape())?;
+            if dt == DType::F32 {
+                Ok(dx)
+            } else {
+                cast_raw(&dx, dt)
+            }
         }
     }
 }

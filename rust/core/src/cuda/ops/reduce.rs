@@ -215,20 +215,55 @@ pub(crate) fn scan(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Te
     out.reshape(&moved)?.permute(&back)
 }
 
-/// Softmax (or log-softmax) of contiguous rows of length `n`.
-pub(crate) fn softmax_rows(x: &Tensor, n: usize, log: bool) -> Result<Tensor> {
-    launch_softmax("softmax_forward", log, n, &[&contiguous(x)?])
+/// Softmax (or log-softmax) of the contiguous `x` as `[outer, n, inner]` over its `n` axis: the
+/// kernels read rows, so a strided axis (`inner` > 1) is moved innermost on the device first.
+pub(crate) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Result<Tensor> {
+    let x = contiguous(x)?;
+    if inner > 1 && x.numel() > 0 {
+        let y = launch_softmax("softmax_forward", log, n, &[&axis_last(&x, n, inner)?])?;
+        return axis_back(&y, x.shape(), n, inner);
+    }
+    launch_softmax("softmax_forward", log, n, &[&x])
 }
 
 /// The softmax backward from the output `y` and the incoming gradient `g` (same shape).
-pub(crate) fn softmax_backward_rows(y: &Tensor, g: &Tensor, n: usize, log: bool) -> Result<Tensor> {
+pub(crate) fn softmax_backward_rows(
+    y: &Tensor,
+    g: &Tensor,
+    n: usize,
+    inner: usize,
+    log: bool,
+) -> Result<Tensor> {
     let y = contiguous(y)?;
     let g = contiguous(&if g.dtype() == y.dtype() {
         g.clone()
     } else {
         cast(g, y.dtype())?
     })?;
+    if inner > 1 && y.numel() > 0 {
+        let (yr, gr) = (axis_last(&y, n, inner)?, axis_last(&g, n, inner)?);
+        let dx = launch_softmax("softmax_backward", log, n, &[&yr, &gr])?;
+        return axis_back(&dx, y.shape(), n, inner);
+    }
     launch_softmax("softmax_backward", log, n, &[&y, &g])
+}
+
+/// The contiguous `t` as `[outer, n, inner]`, its `n` axis moved innermost (a device copy).
+fn axis_last(t: &Tensor, n: usize, inner: usize) -> Result<Tensor> {
+    let outer = (t.numel() / (n * inner)) as isize;
+    contiguous(
+        &t.reshape(&[outer, n as isize, inner as isize])?
+            .permute(&[0, 2, 1])?,
+    )
+}
+
+/// `axis_last`'s inverse: rows `[outer, inner, n]` back to the contiguous `shape`.
+fn axis_back(t: &Tensor, shape: &[usize], n: usize, inner: usize) -> Result<Tensor> {
+    let outer = (t.numel() / (n * inner)) as isize;
+    let back = t
+        .reshape(&[outer, inner as isize, n as isize])?
+        .permute(&[0, 2, 1])?;
+    contiguous(&back)?.reshape(&shape.iter().map(|&d| d as isize).collect::<Vec<_>>())
 }
 
 /// One launch of a softmax kernel, `kernel(log, rows, n, inputs..., out)`, over the

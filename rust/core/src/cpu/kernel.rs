@@ -127,8 +127,7 @@ pub fn map1<A: Element, O: Element>(t: &Tensor, l: &Layout, f: impl Fn(A) -> O +
     if l.strides.iter().all(|&st| st == 0) {
         return vec![f(s[l.offset]); n]; // one element broadcast: one value, filled
     }
-    let g = crate::ops::gather::gather_strided(s, l);
-    collect1(&g, &f)
+    map_slice(&crate::ops::gather::gather_strided(s, l), f)
 }
 
 /// `g` over a contiguous slice (a tensor with a number): the same vectorised, multiversioned
@@ -148,11 +147,44 @@ pub fn map2<A: Element, B: Element, O: Element>(
     bl: &Layout,
     f: impl Fn(A, B) -> O + Sync,
 ) -> Vec<O> {
-    let sa = a.storage().as_slice::<A>();
-    let sb = b.storage().as_slice::<B>();
+    map2_slices(
+        (a.storage().as_slice::<A>(), al),
+        (b.storage().as_slice::<B>(), bl),
+        f,
+    )
+}
+
+/// Whether the row loops of `map2`/`map3` read `l` well: contiguous along its last dim (or
+/// broadcast there), more than one element wide.
+fn walks_rows(l: &Layout) -> bool {
+    let nd = l.ndim();
+    nd >= 1 && l.shape[nd - 1] > 1 && l.strides[nd - 1] <= 1
+}
+
+/// `s` through `l` as a contiguous run when the map loops would otherwise read it element
+/// by element down a stride (a transposed or stepped view): one tiled copy
+/// (`gather_strided`) and the vectorised loops cost several times less than that walk.
+fn gathered<T: Element>(s: &[T], l: &Layout) -> Option<Vec<T>> {
+    let plain = l.is_contiguous() || l.strides.iter().all(|&st| st == 0) || walks_rows(l);
+    (!plain).then(|| crate::ops::gather::gather_strided(s, l))
+}
+
+/// `map2` over storage slices and their layouts.
+fn map2_slices<A: Element, B: Element, O: Element>(
+    (sa, al): (&[A], &Layout),
+    (sb, bl): (&[B], &Layout),
+    f: impl Fn(A, B) -> O + Sync,
+) -> Vec<O> {
     let n = al.numel();
     if n == 0 {
         return Vec::new();
+    }
+    let (ga, gb) = (gathered(sa, al), gathered(sb, bl));
+    if ga.is_some() || gb.is_some() {
+        let dense = Layout::contiguous(&al.shape);
+        let a = ga.as_deref().map_or((sa, al), |g| (g, &dense));
+        let b = gb.as_deref().map_or((sb, bl), |g| (g, &dense));
+        return map2_slices(a, b, f);
     }
     let a_contig = al.is_contiguous();
     let b_contig = bl.is_contiguous();
@@ -179,48 +211,37 @@ pub fn map2<A: Element, B: Element, O: Element>(
         let x = sa[al.offset];
         return map_slice(&sb[bl.offset..bl.offset + n], |y| f(x, y));
     }
-    // Row-wise broadcast of the common `[rows, cols]` + `[cols]` pattern, else fully strided.
+    // Row-wise broadcast of the common `[rows, cols]` + `[cols]` pattern: each operand's
+    // last dim is contiguous or broadcast (`walks_rows`, else it was gathered above).
     let nd = al.ndim();
-    if nd >= 1 && n > 0 {
-        let cols = al.shape[nd - 1];
-        let inner_a = al.strides[nd - 1];
-        let inner_b = bl.strides[nd - 1];
-        if cols > 1 {
-            let mut out = Vec::with_capacity(n);
-            let outer_a = Layout {
-                shape: al.shape[..nd - 1].to_vec(),
-                strides: al.strides[..nd - 1].to_vec(),
-                offset: al.offset,
-            };
-            let outer_b = Layout {
-                shape: bl.shape[..nd - 1].to_vec(),
-                strides: bl.strides[..nd - 1].to_vec(),
-                offset: bl.offset,
-            };
-            for (oa, ob) in outer_a.offsets().zip(outer_b.offsets()) {
-                if inner_a == 1 && inner_b == 1 {
-                    let ra = &sa[oa..oa + cols];
-                    let rb = &sb[ob..ob + cols];
-                    out.extend(ra.iter().zip(rb).map(|(&x, &y)| f(x, y)));
-                } else if inner_a == 1 && inner_b == 0 {
-                    let y = sb[ob];
-                    out.extend(sa[oa..oa + cols].iter().map(|&x| f(x, y)));
-                } else if inner_a == 0 && inner_b == 1 {
-                    let x = sa[oa];
-                    out.extend(sb[ob..ob + cols].iter().map(|&y| f(x, y)));
-                } else {
-                    for j in 0..cols {
-                        out.push(f(sa[oa + j * inner_a], sb[ob + j * inner_b]));
-                    }
-                }
+    let cols = al.shape[nd - 1];
+    let (inner_a, inner_b) = (al.strides[nd - 1], bl.strides[nd - 1]);
+    let outer = |l: &Layout| Layout {
+        shape: l.shape[..nd - 1].to_vec(),
+        strides: l.strides[..nd - 1].to_vec(),
+        offset: l.offset,
+    };
+    let mut out = Vec::with_capacity(n);
+    for (oa, ob) in outer(al).offsets().zip(outer(bl).offsets()) {
+        match (inner_a, inner_b) {
+            (1, 1) => out.extend(
+                sa[oa..oa + cols]
+                    .iter()
+                    .zip(&sb[ob..ob + cols])
+                    .map(|(&x, &y)| f(x, y)),
+            ),
+            (1, _) => {
+                let y = sb[ob];
+                out.extend(sa[oa..oa + cols].iter().map(|&x| f(x, y)));
             }
-            return out;
+            (_, 1) => {
+                let x = sa[oa];
+                out.extend(sb[ob..ob + cols].iter().map(|&y| f(x, y)));
+            }
+            _ => out.extend(std::iter::repeat_n(f(sa[oa], sb[ob]), cols)),
         }
     }
-    al.offsets()
-        .zip(bl.offsets())
-        .map(|(oa, ob)| f(sa[oa], sb[ob]))
-        .collect()
+    out
 }
 
 /// One operand of `map3` as the output's elements see it: a contiguous run, or one value
@@ -257,49 +278,62 @@ pub fn map3<A: Element, B: Element, C: Element, O: Element>(
     c: (&Tensor, &Layout),
     f: impl Fn(A, B, C) -> O,
 ) -> Vec<O> {
-    let sa = a.0.storage().as_slice::<A>();
-    let sb = b.0.storage().as_slice::<B>();
-    let sc = c.0.storage().as_slice::<C>();
-    let n = a.1.numel();
-    if n > 0 {
-        use Run::{Scalar as V, Slice as S};
-        if let (Some(ra), Some(rb), Some(rc)) =
-            (run_of(sa, a.1, n), run_of(sb, b.1, n), run_of(sc, c.1, n))
-        {
-            return match (ra, rb, rc) {
-                (S(x), S(y), S(z)) => zip3(x, y, z).map(|(x, y, z)| f(x, y, z)).collect(),
-                (S(x), S(y), V(z)) => x.iter().zip(y).map(|(&x, &y)| f(x, y, z)).collect(),
-                (S(x), V(y), S(z)) => x.iter().zip(z).map(|(&x, &z)| f(x, y, z)).collect(),
-                (S(x), V(y), V(z)) => x.iter().map(|&x| f(x, y, z)).collect(),
-                (V(x), S(y), S(z)) => y.iter().zip(z).map(|(&y, &z)| f(x, y, z)).collect(),
-                (V(x), S(y), V(z)) => y.iter().map(|&y| f(x, y, z)).collect(),
-                (V(x), V(y), S(z)) => z.iter().map(|&z| f(x, y, z)).collect(),
-                (V(x), V(y), V(z)) => vec![f(x, y, z); n],
-            };
-        }
+    map3_slices(
+        (a.0.storage().as_slice::<A>(), a.1),
+        (b.0.storage().as_slice::<B>(), b.1),
+        (c.0.storage().as_slice::<C>(), c.1),
+        f,
+    )
+}
+
+/// `map3` over storage slices and their layouts.
+fn map3_slices<A: Element, B: Element, C: Element, O: Element>(
+    (sa, la): (&[A], &Layout),
+    (sb, lb): (&[B], &Layout),
+    (sc, lc): (&[C], &Layout),
+    f: impl Fn(A, B, C) -> O,
+) -> Vec<O> {
+    let n = la.numel();
+    if n == 0 {
+        return Vec::new();
+    }
+    let (ga, gb, gc) = (gathered(sa, la), gathered(sb, lb), gathered(sc, lc));
+    if ga.is_some() || gb.is_some() || gc.is_some() {
+        let dense = Layout::contiguous(&la.shape);
+        let a = ga.as_deref().map_or((sa, la), |g| (g, &dense));
+        let b = gb.as_deref().map_or((sb, lb), |g| (g, &dense));
+        let c = gc.as_deref().map_or((sc, lc), |g| (g, &dense));
+        return map3_slices(a, b, c, f);
+    }
+    use Run::{Scalar as V, Slice as S};
+    if let (Some(ra), Some(rb), Some(rc)) =
+        (run_of(sa, la, n), run_of(sb, lb, n), run_of(sc, lc, n))
+    {
+        return match (ra, rb, rc) {
+            (S(x), S(y), S(z)) => zip3(x, y, z).map(|(x, y, z)| f(x, y, z)).collect(),
+            (S(x), S(y), V(z)) => x.iter().zip(y).map(|(&x, &y)| f(x, y, z)).collect(),
+            (S(x), V(y), S(z)) => x.iter().zip(z).map(|(&x, &z)| f(x, y, z)).collect(),
+            (S(x), V(y), V(z)) => x.iter().map(|&x| f(x, y, z)).collect(),
+            (V(x), S(y), S(z)) => y.iter().zip(z).map(|(&y, &z)| f(x, y, z)).collect(),
+            (V(x), S(y), V(z)) => y.iter().map(|&y| f(x, y, z)).collect(),
+            (V(x), V(y), S(z)) => z.iter().map(|&z| f(x, y, z)).collect(),
+            (V(x), V(y), V(z)) => vec![f(x, y, z); n],
+        };
     }
     // Rows whose last dim each operand walks contiguously or broadcasts (`where(mask, x,
-    // bias_row)`): the strided walk only over the leading dims.
-    let nd = a.1.ndim();
-    let inner = |l: &Layout| l.strides.get(nd.wrapping_sub(1)).copied().unwrap_or(0);
-    let (ia, ib, ic) = (inner(a.1), inner(b.1), inner(c.1));
-    if nd >= 1 && n > 0 && a.1.shape[nd - 1] > 1 && ia <= 1 && ib <= 1 && ic <= 1 {
-        let cols = a.1.shape[nd - 1];
-        let outer = |l: &Layout| Layout {
-            shape: l.shape[..nd - 1].to_vec(),
-            strides: l.strides[..nd - 1].to_vec(),
-            offset: l.offset,
-        };
-        let (la, lb, lc) = (outer(a.1), outer(b.1), outer(c.1));
-        let mut out = Vec::with_capacity(n);
-        for ((oa, ob), oc) in la.offsets().zip(lb.offsets()).zip(lc.offsets()) {
-            out.extend((0..cols).map(|j| f(sa[oa + j * ia], sb[ob + j * ib], sc[oc + j * ic])));
-        }
-        return out;
+    // bias_row)`, else it was gathered above): the strided walk only over the leading dims.
+    let nd = la.ndim();
+    let cols = la.shape[nd - 1];
+    let (ia, ib, ic) = (la.strides[nd - 1], lb.strides[nd - 1], lc.strides[nd - 1]);
+    let outer = |l: &Layout| Layout {
+        shape: l.shape[..nd - 1].to_vec(),
+        strides: l.strides[..nd - 1].to_vec(),
+        offset: l.offset,
+    };
+    let (oa, ob, oc) = (outer(la), outer(lb), outer(lc));
+    let mut out = Vec::with_capacity(n);
+    for ((oa, ob), oc) in oa.offsets().zip(ob.offsets()).zip(oc.offsets()) {
+        out.extend((0..cols).map(|j| f(sa[oa + j * ia], sb[ob + j * ib], sc[oc + j * ic])));
     }
-    a.1.offsets()
-        .zip(b.1.offsets())
-        .zip(c.1.offsets())
-        .map(|((oa, ob), oc)| f(sa[oa], sb[ob], sc[oc]))
-        .collect()
+    out
 }

@@ -120,6 +120,8 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
     "log_softmax": (lambda: [randn(4, 33)], lambda a: a.log_softmax(-1)),
     "softmax_dim1": (lambda: [randn(3, 7, 70)], lambda a: a.softmax(1)),
     "log_softmax_dim0": (lambda: [randn(5, 3, 4)], lambda a: a.log_softmax(0)),
+    "tril": (lambda: [randn(3, 5, 4)], lambda a: a.tril(-1)),
+    "triu": (lambda: [randn(4, 6)], lambda a: a.triu(2)),
     "cross_entropy": (
         lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long()],
         lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),

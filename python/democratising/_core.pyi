@@ -1104,6 +1104,8 @@ class Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
     def _put_along(self, op: str, dim: _int, index: Tensor, source: Tensor) -> Tensor:
         """The engine's ``index_add`` or ``scatter`` (``op``), the index already checked."""
+    def _tri(self, diagonal: _int, upper: bool) -> Tensor:
+        """The engine's ``triu`` (``upper``) or ``tril``, ``diagonal`` already clamped."""
     def index_select(self, dim: _int, index: Tensor) -> Tensor:
         """The entries ``index`` of dimension ``dim``."""
     def masked_fill(self, mask: Tensor, value: _Value) -> Tensor:

@@ -12,6 +12,7 @@ import functools
 import inspect
 import math
 import numbers
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
@@ -849,16 +850,9 @@ def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     if x.ndim < 2:
         raise ShapeError(f"{'triu' if upper else 'tril'} expects at least 2 dims, got {x.ndim}")
     rows, cols = x.shape[-2], x.shape[-1]
-    # Element (i, j) is kept by comparing j with i + diagonal: one broadcast comparison of a
-    # row and a column of indices writes the mask (engine ops only: a NumPy mask and its
-    # transfer cost several times more for the usual small matrices). A diagonal past either
-    # edge keeps or drops everything, so it is clamped there (no int64 overflow).
-    k = min(max(diagonal, -rows - 1), cols + 1)
-    col = _core.arange(cols, device=x.device).unsqueeze(0)
-    row = _core.arange(k, rows + k, device=x.device).unsqueeze(1)
-    keep = col >= row if upper else col <= row
-    zero = False if x.dtype == _core.bool else 0  # a bool zero keeps bool inputs bool
-    return _core.where(keep, x, zero)
+    # A diagonal past either edge keeps or drops everything: clamped there (any Python int).
+    k = min(max(operator.index(diagonal), -rows - 1), cols + 1)
+    return x._tri(k, upper)
 
 
 @_takes_tensor

@@ -326,6 +326,9 @@ macro_rules! backend_interface {
             ) -> $crate::Result<()>;
             /// The positions of nonzero elements, `[n, ndim]` int64.
             fn nonzero(t: &$crate::Tensor) -> $crate::Result<$crate::Tensor>;
+            /// A copy of `t` (`[..., rows, cols]`) with each matrix's elements `(i, j)` zeroed
+            /// where `j > i + k` (`upper`: `j < i + k`); `k` is clamped to the matrix.
+            fn tri(t: &$crate::Tensor, k: i64, upper: bool) -> $crate::Result<$crate::Tensor>;
             /// `cond ? a : b` broadcast to `shape`, in dtype `dt`.
             fn where_(
                 cond: &$crate::Tensor,

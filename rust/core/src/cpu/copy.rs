@@ -6,6 +6,7 @@ use crate::layout::Layout;
 use crate::ops::copy::convert;
 use crate::ops::gather::gather_strided;
 use crate::{bail, with_dtype, DType, Device, Element, Result, Tensor};
+use std::mem::MaybeUninit;
 
 /// The host backend only copies to itself: a device transfer is done by the device backend
 /// (`backend::transfer` routes it there).
@@ -177,4 +178,42 @@ fn check_and_scale<T: Element>(t: &Tensor, inv_scale: f64, apply: bool) -> bool 
         let s = &t.storage().as_slice::<T>()[off..off + n];
         s.iter().any(|v| !v.to_f64().is_finite())
     }
+}
+
+/// `tril`/`triu` (`Backend::tri`): each output row is the input row's kept run copied and
+/// the rest zero-filled, rows split over the threads when the tensor is large.
+pub(crate) fn tri(t: &Tensor, k: i64, upper: bool) -> Result<Tensor> {
+    let nd = t.ndim();
+    let (rows, cols) = (t.shape()[nd - 2], t.shape()[nd - 1]);
+    with_dtype!(t.dtype(), T => {
+        let x = t.data::<T>()?;
+        let n = x.len();
+        let mut out: Vec<T> = Vec::with_capacity(n);
+        let row = |(r, o): (usize, &mut [MaybeUninit<T>])| {
+            // Row `i` keeps columns `j <= i + k` (lower) or `j >= i + k` (upper).
+            let d = (r % rows) as i64 + k;
+            let (a, b) = match upper {
+                true => (d.clamp(0, cols as i64) as usize, cols),
+                false => (0, (d + 1).clamp(0, cols as i64) as usize),
+            };
+            let zero = MaybeUninit::new(T::zero());
+            o[..a].fill(zero);
+            for (o, &v) in o[a..b].iter_mut().zip(&x[r * cols + a..r * cols + b]) {
+                o.write(v);
+            }
+            o[b..].fill(zero);
+        };
+        let slots = &mut out.spare_capacity_mut()[..n];
+        if cols > 0 {
+            if n >= crate::cpu::kernel::PAR_THRESHOLD && crate::threads::split() {
+                let chunks: Vec<_> = slots.chunks_mut(cols).enumerate().collect();
+                crate::cpu::team::for_each_halves(chunks, row);
+            } else {
+                slots.chunks_mut(cols).enumerate().for_each(row);
+            }
+        }
+        // SAFETY: every row of `cols` slots was written by `row` (none when `cols` is 0).
+        unsafe { out.set_len(n) };
+        Tensor::from_vec(out, t.shape())
+    })
 }

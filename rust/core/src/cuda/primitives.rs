@@ -162,6 +162,23 @@ pub(crate) fn where_(
     elementwise::where_(&c, &x, &y, shape)
 }
 
+/// `tril`/`triu` as a comparison of a row and a column of indices and a `where` on the device
+/// (no kernel of its own: the index vectors that come over are `rows + cols` values).
+pub(crate) fn tri(t: &Tensor, k: i64, upper: bool) -> Result<Tensor> {
+    let nd = t.ndim();
+    let (rows, cols) = (t.shape()[nd - 2] as i64, t.shape()[nd - 1] as i64);
+    let dev = t.device();
+    let col = Tensor::arange_int(0, cols, 1, DType::I64)?.to_device(dev)?;
+    let row = Tensor::arange_int(k, rows + k, 1, DType::I64)?.to_device(dev)?;
+    let (col, row) = (
+        col.reshape(&[1, cols as isize])?,
+        row.reshape(&[rows as isize, 1])?,
+    );
+    let keep = if upper { col.ge(&row)? } else { col.le(&row)? };
+    let zero = Tensor::full_on(&[], 0.0, t.dtype(), dev)?;
+    where_(&keep, t, &zero, t.shape(), t.dtype())
+}
+
 /// A float reduction through the row kernels.
 pub(crate) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) -> Result<Tensor> {
     let op = match kind {

@@ -16,6 +16,7 @@ pub mod reduce;
 pub mod scan;
 pub mod softmax;
 pub mod special;
+pub mod tri;
 pub mod unary;
 pub(crate) mod unary_graph;
 pub mod view_dtype;

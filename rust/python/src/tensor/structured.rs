@@ -76,6 +76,15 @@ impl PyTensor {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &source.tensor());
         run(py, s.numel(), || f(t, dim, i, s)).map(wrap)
     }
+    /// The engine's `triu` (`upper`) or `tril` behind the Python methods.
+    fn _tri(&self, py: Python<'_>, diagonal: i64, upper: bool) -> PyResult<PyTensor> {
+        let t = &self.tensor();
+        run(py, t.numel(), || match upper {
+            true => t.triu(diagonal),
+            false => t.tril(diagonal),
+        })
+        .map(wrap)
+    }
     fn index_select(
         &self,
         py: Python<'_>,

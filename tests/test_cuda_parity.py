@@ -122,6 +122,8 @@ OPS: dict[str, tuple[Callable[[], list[Any]], Callable[..., dm.Tensor]]] = {
     "log_softmax_dim0": (lambda: [randn(5, 3, 4)], lambda a: a.log_softmax(0)),
     "tril": (lambda: [randn(3, 5, 4)], lambda a: a.tril(-1)),
     "triu": (lambda: [randn(4, 6)], lambda a: a.triu(2)),
+    "flip": (lambda: [randn(3, 4, 5)], lambda a: a.flip((0, 2))),
+    "constant_pad": (lambda: [randn(2, 3, 4)], lambda a: F.pad(a, [1, 2, -1, 1], value=0.5)),
     "cross_entropy": (
         lambda: [randn(6, 33), dm.tensor([1, 0, 32, -100, 5, 5]).long()],
         lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),

@@ -619,12 +619,7 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
         if d in seen:  # (flipping twice would silently undo it)
             raise InvalidValueError(f"dim {d} appears multiple times in the list of dims")
         seen.add(d)
-    if x.ndim == 0 or not seen:  # (nothing to reverse: still a copy, as PyTorch's)
-        return x.clone()
-    for d in seen:
-        n = x.shape[d]
-        x = x.index_select(d, _index(np.arange(n - 1, -1, -1), x))
-    return x
+    return x._flip(sorted(seen))  # (a copy even with nothing to reverse, as PyTorch's)
 
 
 @_takes_tensor

@@ -1694,24 +1694,17 @@ _pad_function = pad
 
 
 def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
-    """Crops negative amounts with ``narrow``, then writes what is left into one tensor filled
-    with ``value``: one copy for all dims, where a ``cat`` per dim copies the whole tensor each
-    time. Under autograd the ``cat`` path stays: the engine's slice-assignment backward
-    (``SetItemBackward``) costs more than the copies saved."""
-    if _records_grad(input):
-        return _pad_constant_cat(input, pads, value)
+    """Crops negative amounts with ``narrow``, then pads what is left in one engine op (one
+    tensor filled with ``value``, the input written into its middle; the backward takes the
+    middle of the gradient)."""
     out = input
-    shape = list(input.shape)
-    inner: list[slice] = [slice(None)] * input.ndim
+    amounts = []
     for d, lo, hi, start, kept in _padded_dims(input, pads):
         out = out.narrow(d, start, kept)
-        shape[d] = kept + max(lo, 0) + max(hi, 0)
-        inner[d] = slice(max(lo, 0), max(lo, 0) + kept)
+        amounts.append((max(lo, 0), max(hi, 0)))
     if all(p <= 0 for p in pads):  # nothing added: the (cropped) input
         return out
-    padded = _core.full(tuple(shape), value, dtype=out.dtype, device=out.device)
-    padded[tuple(inner)] = out
-    return padded
+    return out._constant_pad(amounts, value)
 
 
 def _padded_dims(input: Tensor, pads: list[int]) -> list[tuple[int, int, int, int, int]]:
@@ -1731,22 +1724,6 @@ def _padded_dims(input: Tensor, pads: list[int]) -> list[tuple[int, int, int, in
 def _records_grad(x: Tensor) -> bool:
     """Whether an op on ``x`` is recorded for backward."""
     return x.requires_grad and _core.is_grad_enabled()
-
-
-def _pad_constant_cat(input: Tensor, pads: list[int], value: float) -> Tensor:
-    """Crops negative amounts with ``narrow``, then concatenates ``value`` blocks (so the
-    gradient flows through ``narrow``/``cat``)."""
-    out = input
-    for d, lo, hi, start, kept in _padded_dims(input, pads):
-        out = out.narrow(d, start, kept)
-        parts = []
-        for amount in (lo, hi):
-            shape = list(out.shape)
-            shape[d] = max(amount, 0)
-            parts.append(_core.full(tuple(shape), value, dtype=out.dtype, device=out.device))
-        if lo > 0 or hi > 0:
-            out = _core.cat([parts[0], out, parts[1]], d)
-    return out
 
 
 def _pad_border(x: Tensor, d: int, lo: int, hi: int, mode: str) -> Tensor:

@@ -326,6 +326,9 @@ macro_rules! backend_interface {
             ) -> $crate::Result<()>;
             /// The positions of nonzero elements, `[n, ndim]` int64.
             fn nonzero(t: &$crate::Tensor) -> $crate::Result<$crate::Tensor>;
+            /// A copy of `t` (not empty, at least 1-d) with the order of its elements reversed
+            /// along `dims` (sorted, distinct).
+            fn flip(t: &$crate::Tensor, dims: &[usize]) -> $crate::Result<$crate::Tensor>;
             /// A copy of `t` (`[..., rows, cols]`) with each matrix's elements `(i, j)` zeroed
             /// where `j > i + k` (`upper`: `j < i + k`); `k` is clamped to the matrix.
             fn tri(t: &$crate::Tensor, k: i64, upper: bool) -> $crate::Result<$crate::Tensor>;
@@ -513,22 +516,18 @@ macro_rules! backend_interface {
                 shape: &[usize],
                 max: bool,
             ) -> $crate::Result<$crate::Tensor>;
-            /// Softmax (or log-softmax) of the contiguous `x` seen as `[outer, n, inner]`, over
-            /// its `n` axis (rows of `n` when `inner` is 1).
+            /// Softmax (or log-softmax) of the contiguous `x` over `ax` (rows of `ax.n` when
+            /// `ax.inner` is 1).
             fn softmax_rows(
                 x: &$crate::Tensor,
-                n: usize,
-                inner: usize,
-                log: bool,
+                ax: $crate::ops::softmax::SoftmaxAxis,
             ) -> $crate::Result<$crate::Tensor>;
             /// Its backward from the output `y` and the output gradient `g` (contiguous, the
             /// same shape).
             fn softmax_backward_rows(
                 y: &$crate::Tensor,
                 g: &$crate::Tensor,
-                n: usize,
-                inner: usize,
-                log: bool,
+                ax: $crate::ops::softmax::SoftmaxAxis,
             ) -> $crate::Result<$crate::Tensor>;
             /// Running sums (`prod`: products) of `t` along dim `d`, from the end when
             /// `reverse`, in `t`'s dtype (floating point or int64, which wraps).

@@ -187,9 +187,7 @@ pub(crate) fn tri(t: &Tensor, k: i64, upper: bool) -> Result<Tensor> {
     let (rows, cols) = (t.shape()[nd - 2], t.shape()[nd - 1]);
     with_dtype!(t.dtype(), T => {
         let x = t.data::<T>()?;
-        let n = x.len();
-        let mut out: Vec<T> = Vec::with_capacity(n);
-        let row = |(r, o): (usize, &mut [MaybeUninit<T>])| {
+        let out = rows_into(x.len(), cols, |r, o| {
             // Row `i` keeps columns `j <= i + k` (lower) or `j >= i + k` (upper).
             let d = (r % rows) as i64 + k;
             let (a, b) = match upper {
@@ -202,18 +200,72 @@ pub(crate) fn tri(t: &Tensor, k: i64, upper: bool) -> Result<Tensor> {
                 o.write(v);
             }
             o[b..].fill(zero);
-        };
-        let slots = &mut out.spare_capacity_mut()[..n];
-        if cols > 0 {
-            if n >= crate::cpu::kernel::PAR_THRESHOLD && crate::threads::split() {
-                let chunks: Vec<_> = slots.chunks_mut(cols).enumerate().collect();
-                crate::cpu::team::for_each_halves(chunks, row);
-            } else {
-                slots.chunks_mut(cols).enumerate().for_each(row);
-            }
-        }
-        // SAFETY: every row of `cols` slots was written by `row` (none when `cols` is 0).
-        unsafe { out.set_len(n) };
+        });
         Tensor::from_vec(out, t.shape())
     })
+}
+
+/// `flip` (`Backend::flip`): every output row (the last dim) copied from its mirrored source
+/// row, reversed when the last dim is flipped; rows over the threads when the tensor is large.
+pub(crate) fn flip(t: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let nd = t.ndim();
+    let cols = t.shape()[nd - 1];
+    // The source row of each output row, in output order: the outer dims walked as
+    // `outer_offsets` does, a flipped dim from its end.
+    let mut src = vec![0usize];
+    let mut stride = cols;
+    let mut strides = vec![0usize; nd - 1];
+    for d in (0..nd - 1).rev() {
+        strides[d] = stride;
+        stride *= t.shape()[d];
+    }
+    for (d, &s) in strides.iter().enumerate() {
+        let n = t.shape()[d];
+        let flipped = dims.contains(&d);
+        let at = move |i: usize| (if flipped { n - 1 - i } else { i }) * s;
+        src = src
+            .iter()
+            .flat_map(|&o| (0..n).map(move |i| o + at(i)))
+            .collect();
+    }
+    let reverse = dims.contains(&(nd - 1));
+    with_dtype!(t.dtype(), T => {
+        let x = t.data::<T>()?;
+        let out = rows_into(x.len(), cols, |r, o| {
+            let s = &x[src[r]..src[r] + cols];
+            if reverse {
+                o.iter_mut().zip(s.iter().rev()).for_each(|(o, &v)| {
+                    o.write(v);
+                });
+            } else {
+                o.iter_mut().zip(s).for_each(|(o, &v)| {
+                    o.write(v);
+                });
+            }
+        });
+        Tensor::from_vec(out, t.shape())
+    })
+}
+
+/// A new vector of `n` elements written row by row: `row(r, slots)` must initialise all the
+/// `cols` slots of row `r`. Rows go over the threads when the vector is large.
+fn rows_into<T: Element>(
+    n: usize,
+    cols: usize,
+    row: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let slots = &mut out.spare_capacity_mut()[..n];
+    if cols > 0 {
+        let rows = slots.chunks_mut(cols).enumerate();
+        if n >= crate::cpu::kernel::PAR_THRESHOLD && crate::threads::split() {
+            crate::cpu::team::for_each_halves(rows.collect(), |(r, o)| row(r, o));
+        } else {
+            rows.for_each(|(r, o)| row(r, o));
+        }
+    }
+    // SAFETY: every row of `cols` slots was written by `row` (there are none when `cols` is
+    // 0, and then `n` is 0 too).
+    unsafe { out.set_len(n) };
+    out
 }

@@ -36,7 +36,7 @@ use crate::backend::{backend_interface, delegate_backend};
 use attention::{attention_backward, attention_forward};
 use binary::{binary, binary_inplace};
 use conv::{conv2d_backward, conv2d_forward};
-use copy::{cast, fill, full, to_device, tri, unscale_and_check, write_into};
+use copy::{cast, fill, flip, full, to_device, tri, unscale_and_check, write_into};
 use dropout::{dropout_backward, dropout_forward};
 use index::{gather, index, index_put, nonzero, scatter, where_};
 use loss::{

@@ -6,6 +6,7 @@
 use super::kernel::{widen_row, Computes};
 use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
+use crate::ops::softmax::SoftmaxAxis;
 use crate::{DType, Float, Result, Tensor};
 
 use half::bf16;
@@ -240,9 +241,10 @@ fn bf16_rows<const K: usize>(
     out
 }
 
-/// Softmax (or log-softmax) of the contiguous `x` as `[outer, n, inner]` over its `n` axis.
-/// bfloat16 rows (`inner` 1) are widened one at a time; other half inputs compute in float32.
-pub(super) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Result<Tensor> {
+/// Softmax (or log-softmax) of the contiguous `x` over `ax`. bfloat16 rows (`inner` 1) are
+/// widened one at a time; other half inputs compute in float32.
+pub(super) fn softmax_rows(x: &Tensor, ax: SoftmaxAxis) -> Result<Tensor> {
+    let SoftmaxAxis { n, inner, log } = ax;
     match x.dtype() {
         DType::F64 => Tensor::from_vec(forward_rows(&x.data::<f64>()?, n, inner, log), x.shape()),
         DType::F32 => Tensor::from_vec(forward_rows(&x.data::<f32>()?, n, inner, log), x.shape()),
@@ -262,13 +264,8 @@ pub(super) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Res
 }
 
 /// The gradient of `softmax_rows` from its output `y` and the output gradient `g`.
-pub(super) fn softmax_backward_rows(
-    y: &Tensor,
-    g: &Tensor,
-    n: usize,
-    inner: usize,
-    log: bool,
-) -> Result<Tensor> {
+pub(super) fn softmax_backward_rows(y: &Tensor, g: &Tensor, ax: SoftmaxAxis) -> Result<Tensor> {
+    let SoftmaxAxis { n, inner, log } = ax;
     match (y.dtype(), g.dtype()) {
         (DType::F64, DType::F64) => Tensor::from_vec(
             backward_rows(&y.data::<f64>()?, &g.data::<f64>()?, n, inner, log),

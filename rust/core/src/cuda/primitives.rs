@@ -162,6 +162,20 @@ pub(crate) fn where_(
     elementwise::where_(&c, &x, &y, shape)
 }
 
+/// `flip` as an index gather per flipped dim on the device (the reversed index vectors that
+/// come over are as long as the dims).
+pub(crate) fn flip(t: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let mut out = t.clone();
+    for &d in dims {
+        let n = t.shape()[d] as i64;
+        let rev = Tensor::arange_int(n - 1, -1, -1, DType::I64)?.to_device(t.device())?;
+        let mut at: Vec<Option<Tensor>> = vec![None; d];
+        at.push(Some(rev));
+        out = index(&out, &at)?;
+    }
+    Ok(out)
+}
+
 /// `tril`/`triu` as a comparison of a row and a column of indices and a `where` on the device
 /// (no kernel of its own: the index vectors that come over are `rows + cols` values).
 pub(crate) fn tri(t: &Tensor, k: i64, upper: bool) -> Result<Tensor> {

@@ -5,12 +5,14 @@
 pub mod binary;
 pub mod copy;
 pub mod creation;
+pub mod flip;
 pub mod gather;
 pub mod index;
 pub mod inplace;
 pub mod matmul;
 pub mod nn;
 pub mod overflow;
+pub mod pad;
 pub mod promote;
 pub mod reduce;
 pub mod scan;

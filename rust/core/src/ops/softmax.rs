@@ -8,39 +8,24 @@ use crate::backend;
 use crate::layout::normalize_dim;
 use crate::{DType, Result, Tensor};
 
-/// The extent of the softmax dim `d` of `t` and the stride of its elements in a contiguous
-/// copy (the product of the dims after it): the backend reads `[outer, n, inner]` in place,
-/// never a permuted copy.
-fn extent(t: &Tensor, d: usize) -> (usize, usize) {
-    if t.ndim() == 0 {
-        return (1, 1);
+/// The softmax dim of a contiguous tensor seen as `[outer, n, inner]`: its extent `n`, the
+/// stride `inner` of its elements (the product of the dims after it: the backend reads the
+/// tensor in place, never a permuted copy), and whether the log-softmax is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxAxis {
+    pub n: usize,
+    pub inner: usize,
+    pub log: bool,
+}
+
+impl SoftmaxAxis {
+    fn of(t: &Tensor, d: usize, log: bool) -> Self {
+        let (n, inner) = match t.ndim() {
+            0 => (1, 1),
+            _ => (t.shape()[d], t.shape()[d + 1..].iter().product()),
+        };
+        SoftmaxAxis { n, inner, log }
     }
-    (t.shape()[d], t.shape()[d + 1..].iter().product())
-}
-
-/// `f` over the contiguous `y` and `g` (same shape) with the softmax dim's extent.
-fn run_rows2(
-    y: &Tensor,
-    g: &Tensor,
-    d: usize,
-    f: &dyn Fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>,
-) -> Result<Tensor> {
-    let (n, inner) = extent(y, d);
-    f(
-        &y.detach().contiguous()?,
-        &g.detach().contiguous()?,
-        n,
-        inner,
-    )
-}
-
-fn run_rows(
-    t: &Tensor,
-    d: usize,
-    f: &dyn Fn(&Tensor, usize, usize) -> Result<Tensor>,
-) -> Result<Tensor> {
-    let (n, inner) = extent(t, d);
-    f(&t.detach().contiguous()?, n, inner)
 }
 
 fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
@@ -50,9 +35,8 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
         x.to_dtype(DType::default_float())?
     };
     let d = normalize_dim(dim, x.ndim())?;
-    let fwd =
-        move |x: &Tensor, n: usize, inner: usize| backend::of(x).softmax_rows(x, n, inner, log);
-    let out = run_rows(&x, d, &fwd)?;
+    let ax = SoftmaxAxis::of(&x, d, log);
+    let out = backend::of(&x).softmax_rows(&x.detach().contiguous()?, ax)?;
     let y = Saved::output(&out)?;
     // A loss reading log-probabilities row by row (`nll_loss`) may fuse this backward.
     let provenance = if log && d + 1 == x.ndim() {
@@ -84,10 +68,8 @@ fn softmax_impl(x: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
             }
             let y = y.get()?;
             let g = g.to_dtype(y.dtype())?;
-            let bwd = move |yv: &Tensor, gv: &Tensor, n: usize, inner: usize| {
-                backend::of(yv).softmax_backward_rows(yv, gv, n, inner, log)
-            };
-            let r = run_rows2(y, &g, d, &bwd)?;
+            let (yc, gc) = (y.detach().contiguous()?, g.detach().contiguous()?);
+            let r = backend::of(y).softmax_backward_rows(&yc, &gc, ax)?;
             Ok(vec![Some(r)])
         },
     ))

@@ -76,6 +76,22 @@ impl PyTensor {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &source.tensor());
         run(py, s.numel(), || f(t, dim, i, s)).map(wrap)
     }
+    /// The engine's constant padding behind `F.pad` (non-negative `(before, after)` amounts,
+    /// the last dim first; the caller crops negative ones).
+    fn _constant_pad(
+        &self,
+        py: Python<'_>,
+        pads: Vec<(usize, usize)>,
+        value: f64,
+    ) -> PyResult<PyTensor> {
+        let t = &self.tensor();
+        run(py, t.numel(), || t.constant_pad(&pads, value)).map(wrap)
+    }
+    /// The engine's `flip` behind the Python method, which parses the dims.
+    fn _flip(&self, py: Python<'_>, dims: Vec<isize>) -> PyResult<PyTensor> {
+        let t = &self.tensor();
+        run(py, t.numel(), || t.flip(&dims)).map(wrap)
+    }
     /// The engine's `triu` (`upper`) or `tril` behind the Python methods.
     fn _tri(&self, py: Python<'_>, diagonal: i64, upper: bool) -> PyResult<PyTensor> {
         let t = &self.tensor();

@@ -8,6 +8,7 @@ use crate::cuda::codes::{ReduceCode, UnaryCode};
 use crate::cuda::launch::LaunchDims;
 use crate::ops::binary::BinaryOp;
 use crate::ops::nn::as_dtype;
+use crate::ops::softmax::SoftmaxAxis;
 use crate::ops::unary::UnaryOp;
 use crate::{bail, DType, Result, Tensor};
 
@@ -215,9 +216,10 @@ pub(crate) fn scan(t: &Tensor, d: usize, prod: bool, reverse: bool) -> Result<Te
     out.reshape(&moved)?.permute(&back)
 }
 
-/// Softmax (or log-softmax) of the contiguous `x` as `[outer, n, inner]` over its `n` axis: the
-/// kernels read rows, so a strided axis (`inner` > 1) is moved innermost on the device first.
-pub(crate) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Result<Tensor> {
+/// Softmax (or log-softmax) of the contiguous `x` over `ax`: the kernels read rows, so a
+/// strided axis (`inner` > 1) is moved innermost on the device first.
+pub(crate) fn softmax_rows(x: &Tensor, ax: SoftmaxAxis) -> Result<Tensor> {
+    let SoftmaxAxis { n, inner, log } = ax;
     let x = contiguous(x)?;
     if inner > 1 && x.numel() > 0 {
         let y = launch_softmax("softmax_forward", log, n, &[&axis_last(&x, n, inner)?])?;
@@ -227,13 +229,8 @@ pub(crate) fn softmax_rows(x: &Tensor, n: usize, inner: usize, log: bool) -> Res
 }
 
 /// The softmax backward from the output `y` and the incoming gradient `g` (same shape).
-pub(crate) fn softmax_backward_rows(
-    y: &Tensor,
-    g: &Tensor,
-    n: usize,
-    inner: usize,
-    log: bool,
-) -> Result<Tensor> {
+pub(crate) fn softmax_backward_rows(y: &Tensor, g: &Tensor, ax: SoftmaxAxis) -> Result<Tensor> {
+    let SoftmaxAxis { n, inner, log } = ax;
     let y = contiguous(y)?;
     let g = contiguous(&if g.dtype() == y.dtype() {
         g.clone()

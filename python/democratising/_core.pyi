@@ -1104,11 +1104,11 @@ class Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
     def _put_along(self, op: str, dim: _int, index: Tensor, source: Tensor) -> Tensor:
         """The engine's ``index_add`` or ``scatter`` (``op``), the index already checked."""
-    def _constant_pad(self, pads: list[tuple[_int, _int]], value: float) -> Tensor:
+    def _constant_pad(self, pads: list[tuple[_int, _int]], value: _float) -> Tensor:
         """The engine's constant padding: ``(before, after)`` per dim, the last dim first."""
     def _flip(self, dims: list[_int]) -> Tensor:
         """The engine's ``flip`` over ``dims`` (already checked)."""
-    def _tri(self, diagonal: _int, upper: bool) -> Tensor:
+    def _tri(self, diagonal: _int, upper: _bool) -> Tensor:
         """The engine's ``triu`` (``upper``) or ``tril``, ``diagonal`` already clamped."""
     def index_select(self, dim: _int, index: Tensor) -> Tensor:
         """The entries ``index`` of dimension ``dim``."""

@@ -80,3 +80,16 @@ def test_zero_pad_module_and_too_many_pads() -> None:
     assert tuple(dm.nn.ZeroPad2d(1)(x).shape) == (1, 2, 5, 5)
     with pytest.raises(ValueError):
         F.pad(dm.ones(3), [1, 1, 1, 1])
+
+
+def test_second_backward_and_crop_only_copies() -> None:
+    x = dm.ones((2, 3), requires_grad=True)
+    y = F.pad(x, (1, 1))
+    y.sum().backward()
+    y.sum().backward()  # the node keeps no tensor: a second backward works, as PyTorch's
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 2.0))
+    z = dm.zeros(2, 3)
+    c = F.pad(z, (-1, 0))  # only a crop: still a copy, as PyTorch's
+    c[0, 0] = 5.0
+    assert z[0, 1].item() == 0.0

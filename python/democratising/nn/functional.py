@@ -1702,8 +1702,8 @@ def _pad_constant(input: Tensor, pads: list[int], value: float) -> Tensor:
     for d, lo, hi, start, kept in _padded_dims(input, pads):
         out = out.narrow(d, start, kept)
         amounts.append((max(lo, 0), max(hi, 0)))
-    if all(p <= 0 for p in pads):  # nothing added: the (cropped) input
-        return out
+    if all(p <= 0 for p in pads):  # nothing added: a copy of the (cropped) input, as PyTorch's
+        return out.clone()
     return out._constant_pad(amounts, value)
 
 

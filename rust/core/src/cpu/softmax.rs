@@ -7,7 +7,7 @@ use super::kernel::{widen_row, Computes};
 use super::lanes::{lane_fold, max_of};
 use crate::ops::copy::cast_raw;
 use crate::ops::softmax::SoftmaxAxis;
-use crate::{DType, Float, Result, Tensor};
+use crate::{bail, DType, Float, Result, Tensor};
 
 use half::bf16;
 use rayon::prelude::*;
@@ -280,15 +280,14 @@ pub(super) fn softmax_backward_rows(y: &Tensor, g: &Tensor, ax: SoftmaxAxis) -> 
             let dx = bf16_rows([&yd, &gd], n, |[yr, gr], o| backward_one(yr, gr, o, log));
             Tensor::from_vec(dx, y.shape())
         }
-        (dt, _) => {
+        (dt @ (DType::F16 | DType::BF16), _) => {
             let (a, b) = (cast_raw(y, DType::F32)?, cast_raw(g, DType::F32)?);
             let dx = backward_rows(&a.data::<f32>()?, &b.data::<f32>()?, n, inner, log);
-            let dx = Tensor::from_vec(dx, a.shape())?;
-            if dt == DType::F32 {
-                Ok(dx)
-            } else {
-                cast_raw(&dx, dt)
-            }
+            cast_raw(&Tensor::from_vec(dx, a.shape())?, dt)
         }
+        (dt, gdt) => bail!(
+            DType,
+            "softmax backward: the gradient is {gdt}, the output {dt} (the caller converts it)"
+        ),
     }
 }

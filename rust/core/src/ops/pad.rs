@@ -29,12 +29,13 @@ impl Tensor {
         crate::ops::creation::check_alloc(&shape, self.dtype().size())?;
         let out = Tensor::full_on(&shape, value, self.dtype(), self.device())?;
         crate::ops::copy::write_into(&inside(&out, &middle)?, &self.detach())?;
-        Ok(record_differentiable(
+        // (Its backward keeps only the ranges: a reusable node.)
+        Ok(crate::autograd::reusable(record_differentiable(
             out,
             "ConstantPadNdBackward0",
             &[self],
             move |g| Ok(vec![Some(inside(g, &middle)?.contiguous()?)]),
-        ))
+        )))
     }
 }
 

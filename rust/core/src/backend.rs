@@ -302,15 +302,15 @@ macro_rules! backend_interface {
                 d: usize,
                 index: &$crate::Tensor,
             ) -> $crate::Result<$crate::Tensor>;
-            /// `out = t; out[index[i][j]][j] = src[i][j]` along dim `d` (`+=` with
-            /// `accumulate`; without, a repeated index keeps one of its writes: the last in
-            /// row-major order on the CPU).
+            /// `out = t; out[index[i][j]][j] = src[i][j]` along dim `d` (`+=` for
+            /// `ScatterMode::Add`; otherwise a repeated index keeps one of its writes: the
+            /// last in row-major order on the CPU).
             fn scatter(
                 t: &$crate::Tensor,
                 d: usize,
                 index: &$crate::Tensor,
                 src: &$crate::Tensor,
-                accumulate: bool,
+                mode: $crate::ops::index::ScatterMode,
             ) -> $crate::Result<$crate::Tensor>;
             /// `t[indices]`, NumPy's advanced indexing (`None`: the whole dim).
             fn index(

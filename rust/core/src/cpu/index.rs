@@ -5,7 +5,7 @@
 use crate::cpu::kernel::map3;
 use crate::layout::Layout;
 use crate::ops::copy::cast_raw;
-use crate::ops::index::AdvKey;
+use crate::ops::index::{AdvKey, ScatterMode};
 use crate::{bail, with_dtype, DType, Element, Result, Tensor};
 
 /// Int64 contents of an index tensor, checked to be integral.
@@ -242,20 +242,20 @@ pub(super) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `out = t; out[index[i][j]][j] = src[i][j]` (`+=` with `add`; for dim `d` = 0), no autograd;
-/// a row of the index at a time, as `gather`. Without `add`, the last write to a repeated
-/// position (in row-major order) wins.
+/// `out = t; out[index[i][j]][j] = src[i][j]` (`+=` for `ScatterMode::Add`; for dim `d` = 0),
+/// no autograd; a row of the index at a time, as `gather`. When writing, the last write to a
+/// repeated position (in row-major order) wins.
 pub(super) fn scatter(
     t: &Tensor,
     d: usize,
     index: &Tensor,
     src: &Tensor,
-    add: bool,
+    mode: ScatterMode,
 ) -> Result<Tensor> {
     t.check_same_device(src)?;
     t.check_same_device(index)?;
-    let op = if add { "scatter_add" } else { "scatter" };
-    let idx = index_values(index, op)?;
+    let add = mode == ScatterMode::Add;
+    let idx = index_values(index, mode.name())?;
     let out = cast_raw(t, t.dtype())?;
     let src_c = src.to_dtype(t.dtype())?;
     if t.ndim() == 0 {
@@ -266,7 +266,7 @@ pub(super) fn scatter(
         } else {
             src_c.clone()
         };
-        return scatter(&t1, 0, &i1, &s1, add)?.reshape(&[]);
+        return scatter(&t1, 0, &i1, &s1, mode)?.reshape(&[]);
     }
     let sl = src_c.layout().clone();
     let (size_d, last) = (t.shape()[d], index.ndim() - 1);

@@ -25,6 +25,24 @@ fn zero_padded(mut t: Tensor, shape: &[usize]) -> Result<Tensor> {
     Ok(t)
 }
 
+/// What `scatter` does at each target: write the source value (`scatter`) or add it
+/// (`scatter_add`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScatterMode {
+    Write,
+    Add,
+}
+
+impl ScatterMode {
+    /// The op's name as the user calls it, for messages and kernel names.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScatterMode::Write => "scatter",
+            ScatterMode::Add => "scatter_add",
+        }
+    }
+}
+
 impl Tensor {
     /// Concatenates along `dim` (dtypes promote; shapes must agree off `dim`).
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
@@ -180,13 +198,13 @@ impl Tensor {
 
     /// Out-of-place `scatter_add`: `out = self; out[index[i][j]][j] += src[i][j]` (dim 0).
     pub fn scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
-        self.scatter_impl(dim, index, src, true)
+        self.scatter_impl(dim, index, src, ScatterMode::Add)
     }
 
     /// Out-of-place `scatter`: `out = self; out[index[i][j]][j] = src[i][j]` (dim 0); for a
     /// repeated index the last write in row-major order wins (on the CPU).
     pub fn scatter(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
-        self.scatter_impl(dim, index, src, false)
+        self.scatter_impl(dim, index, src, ScatterMode::Write)
     }
 
     fn scatter_impl(
@@ -194,9 +212,9 @@ impl Tensor {
         dim: isize,
         index: &Tensor,
         src: &Tensor,
-        accumulate: bool,
+        mode: ScatterMode,
     ) -> Result<Tensor> {
-        let op = if accumulate { "scatter_add" } else { "scatter" };
+        let op = mode.name();
         self.check_same_device(index)?;
         let d = normalize_dim(dim, self.ndim().max(1))?;
         if index.ndim() != self.ndim() || src.ndim() != self.ndim() {
@@ -219,17 +237,16 @@ impl Tensor {
                 );
             }
         }
-        let out = backend::of(self).scatter(self, d, index, src, accumulate)?;
+        let out = backend::of(self).scatter(self, d, index, src, mode)?;
         let ix = index.clone();
         let src_shape = src.shape().to_vec();
-        let name = if accumulate {
-            "ScatterAddBackward"
-        } else {
-            "ScatterBackward"
+        let name = match mode {
+            ScatterMode::Add => "ScatterAddBackward",
+            ScatterMode::Write => "ScatterBackward",
         };
         Ok(record(out, name, &[self, src], move |g| {
             let gs = zero_padded(g.gather(d as isize, &ix)?, &src_shape)?;
-            if accumulate {
+            if mode == ScatterMode::Add {
                 return Ok(vec![Some(g.clone()), Some(gs)]);
             }
             // The written positions take no gradient back to `self` (PyTorch's

@@ -6,6 +6,7 @@
 use super::{
     align_device, cast, contiguous, empty, full, ordinal, run_elementwise, to_device, Args,
 };
+use crate::ops::index::ScatterMode;
 use crate::{bail, DType, Device, Result, Tensor};
 
 /// (outer, size of dim, inner) of a shape around `d`.
@@ -101,18 +102,18 @@ pub(crate) fn gather(t: &Tensor, d: usize, index: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
-/// Out-of-place `self.scatter_add(d, index, src)` (`add`) or `self.scatter(d, index, src)`
+/// Out-of-place `self.scatter_add(d, index, src)` (`ScatterMode::Add`) or `self.scatter(d, index, src)`
 /// (with a repeated index, one of the writes wins, as in PyTorch).
 pub(crate) fn scatter(
     t: &Tensor,
     d: usize,
     index: &Tensor,
     src: &Tensor,
-    add: bool,
+    mode: ScatterMode,
 ) -> Result<Tensor> {
     let dev = ordinal(t)?;
-    let op = if add { "scatter_add" } else { "scatter" };
-    if add && !(t.dtype().is_float() || t.dtype().is_int()) {
+    let op = mode.name();
+    if mode == ScatterMode::Add && !(t.dtype().is_float() || t.dtype().is_int()) {
         bail!(
             DType,
             "scatter_add on CUDA supports floating-point and integer tensors, got {}",

@@ -9,9 +9,10 @@
 //!   flops of a float32 FMA where the CPU issues it as fast (AMD Zen 4: 437 against 238
 //!   GFLOP/s per core, measured); an 8 x 32 block of `c` lives in 16 vector registers.
 //!
-//! Both read the operands copied once into padded buffers of whole tiles (`b` in the
-//! pair-interleaved "VNNI" layout), so every load reads memory in order. Without either
-//! kernel `gemm` returns `false` and `matmul` widens to float32.
+//! Both read `b` copied once into padded buffers of whole tiles in the pair-interleaved
+//! ("VNNI") layout, and `a` in place when it is row-major (AMX: in whole 32 x 32 blocks),
+//! else packed into tiles, so every load reads memory in order. Where `choose` finds no
+//! kernel worth it, `matmul` widens to float32.
 
 use half::bf16;
 use std::mem::MaybeUninit;
@@ -20,14 +21,16 @@ use std::mem::MaybeUninit;
 const BLOCK: usize = 32;
 /// `k` per tile step (32 bfloat16 = one 64-byte tile row of `a`).
 const KSTEP: usize = 32;
-/// Work (m * n * k) below which widening to float32 is faster on AMX: packing both operands
-/// and converting the padded result cost more than the tiles save (measured: 2048 x 128 x 384
-/// 1.4 ms on AMX against 0.8 ms widened; 1024^3 2.9 ms against 7.8 ms).
-const MIN_WORK_AMX: usize = 1 << 28;
-/// The same for the AVX512-BF16 kernel, which also needs `k >= MIN_K_DOT`: with fewer pairs
+/// The fewest rows and columns of `c` for AMX: its tiles pad both to 32, so a matrix-vector
+/// product would compute 32 times the work (below it, widening to float32 is as fast). From
+/// 2048 x 128 x 128 up to 1024^3 AMX takes 0.2-0.3x the time of widening (Sapphire Rapids,
+/// one or two threads), and 8 x 8 x 8 or 32 x 10 x 128 about half.
+const MIN_SIDE_AMX: usize = 4;
+/// Work (m * n * k) for the AVX512-BF16 kernel, which also needs `k >= MIN_K_DOT`: with fewer pairs
 /// per block of `c`, or less work, the packing outweighs the faster dot products (measured on
 /// Zen 4, 2 threads, against widening: 512 x 128 x 128 0.6x, 2048 x 64 x 128 0.7x, 2048 x 384 x
-/// 128 1.0x, 2048 x 512 x 128 1.7x, 512^3 1.6x, 2048 x 1152 x 384 1.9x).
+/// 128 1.0x, 2048 x 512 x 128 1.7x, 512^3 1.6x, 2048 x 1152 x 384 1.9x). On Sapphire
+/// Rapids it is slower than widening at every size measured, but those CPUs have AMX.
 const MIN_WORK_DOT: usize = 1 << 26;
 const MIN_K_DOT: usize = 128;
 /// Work (m * n * k) above which the row blocks are split over the threads.
@@ -70,13 +73,14 @@ pub(crate) fn kernel() -> Option<Kernel> {
     })
 }
 
-/// Whether `kernel()` beats widening to float32 on an `m x k` by `k x n` product.
-pub(crate) fn worth(m: usize, n: usize, k: usize) -> bool {
+/// The kernel for an `m x k` by `k x n` product, or `None` where widening to float32 is
+/// faster (too little work to pay for packing the operands).
+pub(crate) fn choose(m: usize, n: usize, k: usize) -> Option<Kernel> {
     let work = m.saturating_mul(n).saturating_mul(k);
     match kernel() {
-        Some(Kernel::Amx) => work >= MIN_WORK_AMX,
-        Some(Kernel::Dot) => work >= MIN_WORK_DOT && k >= MIN_K_DOT,
-        None => false,
+        Some(Kernel::Amx) => (m.min(n) >= MIN_SIDE_AMX).then_some(Kernel::Amx),
+        Some(Kernel::Dot) => (work >= MIN_WORK_DOT && k >= MIN_K_DOT).then_some(Kernel::Dot),
+        None => None,
     }
 }
 
@@ -256,9 +260,11 @@ fn pack_b_panel(b: View<'_>, k: usize, n: usize, nb: usize, panel: &mut [bf16]) 
 
 #[cfg(target_arch = "x86_64")]
 mod amx {
-    use super::{Padded, BLOCK, KSTEP};
+    use super::{ASource, Padded, BLOCK, KSTEP};
     use half::bf16;
     use std::arch::asm;
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// `arch_prctl`'s request for an extended state component, and AMX's tile data.
     const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
@@ -270,7 +276,9 @@ mod amx {
         // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE (std's detection of them is
         // not stable yet). Whether the OS saves the tiles is what arch_prctl answers.
         let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+        // The epilogue rounds on AVX-512 (every AMX CPU has it).
+        let avx512 = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 || !avx512 {
             return false;
         }
         let ret: i64;
@@ -309,29 +317,60 @@ mod amx {
         rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
     };
 
-    /// Every 32 x 32 block of `c` (`[rows][p.n]` float32: the row blocks from `first_row`),
-    /// from the tile-packed `a` and `b` (`pack_a`, `pack_b`).
+    /// A 32 x 32 float32 block of `c` as the tiles store it, aligned for whole-row loads.
+    #[repr(C, align(64))]
+    struct Block([f32; BLOCK * BLOCK]);
+
+    /// Rows `first_row..first_row + rows` of `seed + a @ b` into `out` (`rows x n` bfloat16,
+    /// row-major), from `a` (tile-packed, or row-major with whole blocks: `direct_a`) and the
+    /// tile-packed `b`: each 32 x 32 block of sums lives in four tile registers while `k`
+    /// streams through, then goes through a 4 KiB buffer (in L1) where the column's seed is
+    /// added and each value rounded once as it is stored; no float32 copy of `c` is made.
     ///
     /// # Safety
-    /// `enable()` must have returned true; `a` holds `p.m x p.k` and `b` `p.k x p.n`
-    /// elements, `c` whole row blocks of `p.n` floats.
+    /// `enable()` must have returned true; `a` covers `p.m x p.k` (packed) or the rows read
+    /// (row-major, `p.k == k`, whole row blocks), `b` holds `p.k x p.n` elements, `seed`
+    /// `p.n`, `first_row` is a multiple of 32 and `out` holds `rows x n` elements.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn blocks(
-        a: &[bf16],
+        a: ASource<'_>,
         b: &[bf16],
-        c: &mut [f32],
-        first_row: usize,
+        seed: &[f32],
+        out: &mut [MaybeUninit<bf16>],
+        (first_row, rows, n): (usize, usize, usize),
         p: Padded,
     ) {
         const TILE_ROW: usize = 64;
-        let (kt, pitch_c) = (p.k / KSTEP, p.n * 4);
-        let tile = |packed: &[bf16], block: usize, t: usize, half: usize| {
+        let kt = p.k / KSTEP;
+        let packed = |packed: &[bf16], block: usize, t: usize, half: usize| {
             packed
                 .as_ptr()
                 .add(((block * kt + t) * 2 + half) * super::TILE)
         };
+        // Where the two 16-row `a` tiles of row block `mb` and step `t` start, and the byte
+        // step between their rows.
+        let a_tiles = |mb: usize, t: usize| match a {
+            ASource::Packed(pa) => {
+                let ab = first_row / BLOCK + mb;
+                (packed(pa, ab, t, 0), packed(pa, ab, t, 1), TILE_ROW)
+            }
+            ASource::Rows(v, _) => {
+                let row = first_row + mb * BLOCK;
+                let a0 = v
+                    .data
+                    .as_ptr()
+                    .add(v.offset + row * v.strides.0 + t * KSTEP);
+                (a0, a0.add(16 * v.strides.0), v.strides.0 * 2)
+            }
+        };
+        let o = out.as_mut_ptr().cast::<i16>();
+        let mut sums = Block([0.0; BLOCK * BLOCK]);
+        let buf = sums.0.as_mut_ptr();
         asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack));
         for nb in 0..p.n / BLOCK {
-            for mb in 0..c.len() / p.n / BLOCK {
+            let s = seed.as_ptr().add(nb * BLOCK);
+            let start = [_mm512_loadu_ps(s), _mm512_loadu_ps(s.add(16))];
+            for mb in 0..rows.div_ceil(BLOCK) {
                 asm!(
                     "tilezero tmm0",
                     "tilezero tmm1",
@@ -339,38 +378,50 @@ mod amx {
                     "tilezero tmm3",
                     options(nostack)
                 );
-                let ab = first_row / BLOCK + mb;
                 for t in 0..kt {
+                    let (a0, a1, sa) = a_tiles(mb, t);
                     asm!(
-                        "tileloadd tmm4, [{a0} + {s}*1]",
-                        "tileloadd tmm5, [{a1} + {s}*1]",
-                        "tileloadd tmm6, [{b0} + {s}*1]",
-                        "tileloadd tmm7, [{b1} + {s}*1]",
+                        "tileloadd tmm4, [{a0} + {sa}*1]",
+                        "tileloadd tmm5, [{a1} + {sa}*1]",
+                        "tileloadd tmm6, [{b0} + {sb}*1]",
+                        "tileloadd tmm7, [{b1} + {sb}*1]",
                         "tdpbf16ps tmm0, tmm4, tmm6",
                         "tdpbf16ps tmm1, tmm4, tmm7",
                         "tdpbf16ps tmm2, tmm5, tmm6",
                         "tdpbf16ps tmm3, tmm5, tmm7",
-                        a0 = in(reg) tile(a, ab, t, 0),
-                        a1 = in(reg) tile(a, ab, t, 1),
-                        b0 = in(reg) tile(b, nb, t, 0),
-                        b1 = in(reg) tile(b, nb, t, 1),
-                        s = in(reg) TILE_ROW,
+                        a0 = in(reg) a0,
+                        a1 = in(reg) a1,
+                        b0 = in(reg) packed(b, nb, t, 0),
+                        b1 = in(reg) packed(b, nb, t, 1),
+                        sa = in(reg) sa,
+                        sb = in(reg) TILE_ROW,
                         options(nostack, readonly)
                     );
                 }
-                let c0 = c.as_mut_ptr().add(mb * BLOCK * p.n + nb * BLOCK);
                 asm!(
                     "tilestored [{c0} + {sc}*1], tmm0",
                     "tilestored [{c1} + {sc}*1], tmm1",
                     "tilestored [{c2} + {sc}*1], tmm2",
                     "tilestored [{c3} + {sc}*1], tmm3",
-                    c0 = in(reg) c0,
-                    c1 = in(reg) c0.add(16),
-                    c2 = in(reg) c0.add(16 * p.n),
-                    c3 = in(reg) c0.add(16 * p.n + 16),
-                    sc = in(reg) pitch_c,
+                    c0 = in(reg) buf,
+                    c1 = in(reg) buf.add(16),
+                    c2 = in(reg) buf.add(16 * BLOCK),
+                    c3 = in(reg) buf.add(16 * BLOCK + 16),
+                    sc = in(reg) BLOCK * 4,
                     options(nostack)
                 );
+                let row0 = mb * BLOCK;
+                for r in 0..BLOCK.min(rows - row0) {
+                    for (h, &s) in start.iter().enumerate() {
+                        let col = nb * BLOCK + h * 16;
+                        if col < n {
+                            let v = _mm512_add_ps(_mm512_load_ps(buf.add(r * BLOCK + h * 16)), s);
+                            let keep = (1u32 << (n - col).min(16)) - 1;
+                            let at = o.add((row0 + r) * n + col);
+                            _mm256_mask_storeu_epi16(at, keep as __mmask16, super::dot::round(v));
+                        }
+                    }
+                }
             }
         }
         asm!("tilerelease", options(nostack));
@@ -523,7 +574,7 @@ mod dot {
     /// `f32_to_bf16` on 16 lanes: round to nearest even, a NaN kept (and made quiet).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn round(v: __m512) -> __m256i {
+    pub(super) fn round(v: __m512) -> __m256i {
         let bits = _mm512_castps_si512(v);
         let high = _mm512_srli_epi32::<16>(bits);
         let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
@@ -543,31 +594,16 @@ mod dot {
 }
 
 /// Appends `a @ b (+ bias)` (`m x k` by `k x n`, bfloat16; `bias` one float32 per column) to
-/// `out` row-major, summed in float32 and rounded once; `false` (nothing written) when no
-/// bfloat16 kernel is usable here. The bias seeds the sums, so a biased linear layer is one
-/// pass over its output.
+/// `out` row-major on `kernel` (one `choose` returned), summed in float32 and rounded once.
+/// The bias seeds the sums, so a biased linear layer is one pass over its output.
 pub(crate) fn gemm(
-    a: View<'_>,
-    b: View<'_>,
-    dims: (usize, usize, usize),
-    bias: Option<&[f32]>,
-    out: &mut Vec<bf16>,
-) -> bool {
-    match kernel() {
-        Some(kernel) => gemm_with(kernel, a, b, dims, bias, out),
-        None => false,
-    }
-}
-
-/// `gemm` on the given kernel, which the caller checked is usable.
-fn gemm_with(
     kernel: Kernel,
     a: View<'_>,
     b: View<'_>,
     (m, n, k): (usize, usize, usize),
     bias: Option<&[f32]>,
     out: &mut Vec<bf16>,
-) -> bool {
+) {
     let p = Padded {
         m: m.next_multiple_of(BLOCK),
         n: n.next_multiple_of(BLOCK),
@@ -582,10 +618,15 @@ fn gemm_with(
         for _ in 0..m {
             out.extend(seed[..n].iter().map(|&v| crate::dtype::f32_to_bf16(v)));
         }
-        return true;
+        return;
     }
-    // The dot kernel reads a row-major `a` in place; AMX loads whole packed tiles.
-    let direct = kernel == Kernel::Dot && a.strides.1 == 1;
+    // A row-major `a` is read in place: by the dot kernel always, by AMX's tile loads when
+    // its rows and `k` come in whole blocks (no padding to read).
+    let direct = a.strides.1 == 1
+        && match kernel {
+            Kernel::Dot => true,
+            Kernel::Amx => k % KSTEP == 0 && m % BLOCK == 0,
+        };
     let pa = if direct {
         Vec::new()
     } else {
@@ -607,15 +648,7 @@ fn gemm_with(
             // SAFETY: `kernel()` checked the CPU (and the OS, for AMX); the packed buffers
             // are padded to whole blocks, and the rows start at a block.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Amx => {
-                let mut c = vec![0f32; rows.next_multiple_of(BLOCK) * p.n];
-                unsafe { amx::blocks(&pa, &pb, &mut c, first_row, p) };
-                for (d, c) in dst.chunks_mut(n).zip(c.chunks(p.n)) {
-                    for ((d, &v), &s) in d.iter_mut().zip(c).zip(&seed) {
-                        d.write(crate::dtype::f32_to_bf16(v + s));
-                    }
-                }
-            }
+            Kernel::Amx => unsafe { amx::blocks(a_src, &pb, &seed, dst, (first_row, rows, n), p) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Dot => unsafe { dot::blocks(a_src, &pb, &seed, dst, (first_row, rows, n), p) },
             #[cfg(not(target_arch = "x86_64"))]
@@ -633,7 +666,6 @@ fn gemm_with(
     }
     // SAFETY: every row of the `m x n` result was written by one thread.
     unsafe { out.set_len(start + m * n) };
-    true
 }
 
 #[cfg(test)]
@@ -668,6 +700,8 @@ mod tests {
             (70, 3, 300),
             (5, 7, 0),
             (300, 70, 257), // split over the threads, so parts start past row 0
+            (64, 40, 96),   // whole blocks: AMX reads a row-major `a` in place
+            (320, 33, 64),  // the same, split over the threads
         ] {
             let a: Vec<bf16> = (0..2 * m * k)
                 .map(|i| bf16::from_f32(((i * 7 % 13) as f32 - 6.0) / 8.0))
@@ -701,7 +735,7 @@ mod tests {
         let bias: Vec<f32> = (0..n).map(|j| (j % 7) as f32 - 3.0).collect();
         let biased = k % 2 == 1 || k == 0;
         let seed = biased.then_some(&bias[..]);
-        assert!(gemm_with(kernel, av, bv, (m, n, k), seed, &mut got));
+        gemm(kernel, av, bv, (m, n, k), seed, &mut got);
         let got: Vec<f32> = got.iter().map(|v| v.to_f32()).collect();
         for i in 0..m {
             for j in 0..n {

@@ -346,9 +346,9 @@ fn bf16_matmul(
     dt: DType,
 ) -> Result<Option<Tensor>> {
     let all_bf16 = dt == DType::BF16 && a.dtype() == dt && b.dtype() == dt;
-    if !all_bf16 || !gemm_bf16::worth(m, n, k) {
+    let Some(kernel) = all_bf16.then(|| gemm_bf16::choose(m, n, k)).flatten() else {
         return Ok(None);
-    }
+    };
     let al = a.layout().broadcast_to(&[batch, &[m, k]].concat())?;
     let bl = b.layout().broadcast_to(&[batch, &[k, n]].concat())?;
     let nd = al.ndim();
@@ -368,9 +368,7 @@ fn bf16_matmul(
             offset: ob,
             strides: (bl.strides[nd - 2], bl.strides[nd - 1]),
         };
-        if !gemm_bf16::gemm(av, bv, (m, n, k), None, &mut out) {
-            return Ok(None);
-        }
+        gemm_bf16::gemm(kernel, av, bv, (m, n, k), None, &mut out);
     }
     Ok(Some(Tensor::from_vec(out, &[batch, &[m, n]].concat())?))
 }
@@ -431,14 +429,14 @@ fn seeded_rows<T: Element>(bv: &[T], rows: usize) -> Vec<T> {
 }
 
 /// bfloat16 `x @ weight.T + bias`, summed in float32 with the bias and rounded once: the bias
-/// seeds the bfloat16 kernel's sums, or, where that kernel does not pay (`gemm_bf16::worth`),
+/// seeds the bfloat16 kernel's sums, or, where that kernel does not pay (`gemm_bf16::choose`),
 /// the float32 linear runs on the widened operands. One pass over the output instead of a
 /// product and a separate bias add.
 fn bf16_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (rows, in_f, out_f) = (x.shape()[0], x.shape()[1], weight.shape()[0]);
     let wide = |t: &Tensor| cast_raw(t, DType::F32);
     let bias = bias.map(wide).transpose()?;
-    if gemm_bf16::worth(rows, out_f, in_f) {
+    if let Some(kernel) = gemm_bf16::choose(rows, out_f, in_f) {
         let seed = bias.as_ref().map(|b| b.data::<f32>()).transpose()?;
         let (xl, wl) = (x.layout(), weight.layout());
         let av = gemm_bf16::View {
@@ -453,9 +451,15 @@ fn bf16_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Ten
             strides: (wl.strides[1], wl.strides[0]),
         };
         let mut out = Vec::with_capacity(rows * out_f);
-        if gemm_bf16::gemm(av, bv, (rows, out_f, in_f), seed.as_deref(), &mut out) {
-            return Tensor::from_vec(out, &[rows, out_f]);
-        }
+        gemm_bf16::gemm(
+            kernel,
+            av,
+            bv,
+            (rows, out_f, in_f),
+            seed.as_deref(),
+            &mut out,
+        );
+        return Tensor::from_vec(out, &[rows, out_f]);
     }
     let y = linear_forward(&wide(x)?, &wide(weight)?, bias.as_ref())?;
     cast_raw(&y, DType::BF16)

@@ -107,3 +107,36 @@ def test_linear_with_a_transposed_weight_and_3d_input() -> None:
     b = bf16((512,))
     want = x.float().numpy() @ w.float().numpy().T + b.float().numpy()
     check(F.linear(x, w, b), want)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 16, 32])
+@pytest.mark.parametrize("mnk", [(64, 40, 96), (96, 17, 33), (32, 65, 128)])
+def test_operands_at_any_offset_and_layout(offset: int, mnk: tuple[int, int, int]) -> None:
+    # Whole 32-blocks of rows and k are tile-loaded in place when a row starts on a cache line
+    # (offset 0 or 32 elements), else packed; `b` is packed from rows, from columns (a
+    # transposed weight) or element by element (neither dim contiguous).
+    m, n, k = mnk
+    a = bf16((m * k + offset,))[offset:].reshape(m, k)
+    an = a.float().numpy()
+    b_rows = bf16((k, n))
+    b_cols = bf16((n, k)).t()
+    b_step = bf16((k, 2 * n))[:, ::2]
+    for b in (b_rows, b_cols, b_step):
+        check(a @ b, an @ b.float().numpy())
+    w = bf16((n, k))
+    bias = bf16((n,))
+    check(F.linear(a, w, bias), an @ w.float().numpy().T + bias.float().numpy())
+
+
+def test_nan_and_inf_pass_through_the_rounding() -> None:
+    a, b = bf16((64, 64)), bf16((64, 48))
+    an = a.float().numpy()
+    an[3, 5] = np.nan
+    an[7, :] = np.inf
+    got = (dm.tensor(an).bfloat16() @ b).float().numpy()
+    assert np.isnan(got[3]).all()
+    with np.errstate(invalid="ignore"):
+        want = an @ b.float().numpy()
+    assert np.array_equal(np.isposinf(got[7]), np.isposinf(want[7]))
+    rest = [i for i in range(64) if i not in (3, 7)]
+    np.testing.assert_allclose(got[rest], want[rest], atol=8e-3 * np.abs(want[rest]).max())

@@ -72,16 +72,12 @@ pub fn exp_f64(x: f64) -> f64 {
     let px = r * p;
     let y = 1.0 + 2.0 * (px / (q - px));
     let (n1, n2) = (ni >> 1, ni.wrapping_sub(ni >> 1));
-    let scaled = y * pow2_f64(n1) * pow2_f64(n2);
-    if x > 709.782_712_893_384 {
-        f64::INFINITY
-    } else if x < UNDERFLOW_F64 {
-        0.0
-    } else if x.is_nan() {
-        x
-    } else {
-        scaled
-    }
+    exp_edges(
+        x,
+        y * pow2_f64(n1) * pow2_f64(n2),
+        709.782_712_893_384,
+        UNDERFLOW_F64,
+    )
 }
 
 /// `2^n` for `-1022 <= n <= 1023`.
@@ -143,11 +139,11 @@ pub fn erf_f64_with<const FUSED: bool>(x: f64) -> f64 {
 
 /// `scaled`, unless `x` is past the overflow (inf) or underflow (0) threshold, or NaN.
 #[inline(always)]
-fn exp_edges(x: f32, scaled: f32, overflow: f32, underflow: f32) -> f32 {
+fn exp_edges<T: Float>(x: T, scaled: T, overflow: T, underflow: T) -> T {
     if x > overflow {
-        f32::INFINITY
+        T::INF
     } else if x < underflow {
-        0.0
+        T::zero()
     } else if x.is_nan() {
         x
     } else {

@@ -76,10 +76,12 @@ pub(crate) fn kernel() -> Option<Kernel> {
 /// The kernel for an `m x k` by `k x n` product, or `None` where widening to float32 is
 /// faster (too little work to pay for packing the operands).
 pub(crate) fn choose(m: usize, n: usize, k: usize) -> Option<Kernel> {
-    let work = m.saturating_mul(n).saturating_mul(k);
     match kernel() {
         Some(Kernel::Amx) => (m.min(n) >= MIN_SIDE_AMX).then_some(Kernel::Amx),
-        Some(Kernel::Dot) => (work >= MIN_WORK_DOT && k >= MIN_K_DOT).then_some(Kernel::Dot),
+        Some(Kernel::Dot) => {
+            let work = m.saturating_mul(n).saturating_mul(k);
+            (work >= MIN_WORK_DOT && k >= MIN_K_DOT).then_some(Kernel::Dot)
+        }
         None => None,
     }
 }
@@ -461,7 +463,7 @@ mod amx {
     struct Block([f32; BLOCK * BLOCK]);
 
     /// Rows `first_row..first_row + rows` of `seed + a @ b` into `out` (`rows x n` bfloat16,
-    /// row-major), from `a` (tile-packed, or row-major with whole blocks: `direct_a`) and the
+    /// row-major), from `a` (tile-packed, or row-major in whole blocks: `ASource::Rows`) and the
     /// tile-packed `b`: each 32 x 32 block of sums lives in four tile registers while `k`
     /// streams through, then goes through a 4 KiB buffer (in L1) where the column's seed is
     /// added and each value rounded once as it is stored; no float32 copy of `c` is made.
@@ -551,15 +553,12 @@ mod amx {
                 );
                 let row0 = mb * BLOCK;
                 for r in 0..BLOCK.min(rows - row0) {
-                    for (h, &s) in start.iter().enumerate() {
-                        let col = nb * BLOCK + h * 16;
-                        if col < n {
-                            let v = _mm512_add_ps(_mm512_load_ps(buf.add(r * BLOCK + h * 16)), s);
-                            let keep = (1u32 << (n - col).min(16)) - 1;
-                            let at = o.add((row0 + r) * n + col);
-                            _mm256_mask_storeu_epi16(at, keep as __mmask16, super::dot::round(v));
-                        }
-                    }
+                    let row = buf.add(r * BLOCK);
+                    let sums = [
+                        _mm512_add_ps(_mm512_load_ps(row), start[0]),
+                        _mm512_add_ps(_mm512_load_ps(row.add(16)), start[1]),
+                    ];
+                    super::dot::store_row(o, row0 + r, n, nb, sums);
                 }
             }
         }
@@ -671,15 +670,8 @@ mod dot {
                             }
                         }
                     }
-                    for (r, acc) in acc.iter().enumerate().take(rows - row0) {
-                        for (h, &v) in acc.iter().enumerate() {
-                            let col = nb * BLOCK + h * 16;
-                            if col < n {
-                                let keep = (1u32 << (n - col).min(16)) - 1;
-                                let at = o.add((row0 + r) * n + col);
-                                _mm256_mask_storeu_epi16(at, keep as __mmask16, round(v));
-                            }
-                        }
+                    for (r, &acc) in acc.iter().enumerate().take(rows - row0) {
+                        store_row(o, row0 + r, n, nb, acc);
                     }
                 }
             }
@@ -710,10 +702,33 @@ mod dot {
         }
     }
 
+    /// Row `row` of a row-major `rows x n` bfloat16 output at `o`: column block `nb`'s 32
+    /// sums rounded, the columns past `n` left out (shared with the AMX kernel).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F/BW/VL; `o` holds `(row + 1) * n` elements.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn store_row(
+        o: *mut i16,
+        row: usize,
+        n: usize,
+        nb: usize,
+        sums: [__m512; 2],
+    ) {
+        for (h, &v) in sums.iter().enumerate() {
+            let col = nb * BLOCK + h * 16;
+            if col < n {
+                let keep = (1u32 << (n - col).min(16)) - 1;
+                _mm256_mask_storeu_epi16(o.add(row * n + col), keep as __mmask16, round(v));
+            }
+        }
+    }
+
     /// `f32_to_bf16` on 16 lanes: round to nearest even, a NaN kept (and made quiet).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(super) fn round(v: __m512) -> __m256i {
+    fn round(v: __m512) -> __m256i {
         let bits = _mm512_castps_si512(v);
         let high = _mm512_srli_epi32::<16>(bits);
         let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));

@@ -112,9 +112,10 @@ def test_linear_with_a_transposed_weight_and_3d_input() -> None:
 @pytest.mark.parametrize("offset", [0, 1, 16, 32])
 @pytest.mark.parametrize("mnk", [(64, 40, 96), (96, 17, 33), (32, 65, 128)])
 def test_operands_at_any_offset_and_layout(offset: int, mnk: tuple[int, int, int]) -> None:
-    # Whole 32-blocks of rows and k are tile-loaded in place when a row starts on a cache line
-    # (offset 0 or 32 elements), else packed; `b` is packed from rows, from columns (a
-    # transposed weight) or element by element (neither dim contiguous).
+    # `a` at any alignment, with whole or partial 32-blocks of rows and k (AMX packs it a
+    # block of rows at a time; the AVX512-BF16 kernel reads a row-major `a` in place); `b`
+    # is packed from rows, from columns (a transposed weight) or element by element
+    # (neither dim contiguous).
     m, n, k = mnk
     a = bf16((m * k + offset,))[offset:].reshape(m, k)
     an = a.float().numpy()
@@ -140,3 +141,19 @@ def test_nan_and_inf_pass_through_the_rounding() -> None:
     assert np.array_equal(np.isposinf(got[7]), np.isposinf(want[7]))
     rest = [i for i in range(64) if i not in (3, 7)]
     np.testing.assert_allclose(got[rest], want[rest], atol=8e-3 * np.abs(want[rest]).max())
+
+
+def test_subnormal_results_round_as_float32_does() -> None:
+    # The kernels round 32 sums per instruction where none is subnormal; a row holding one
+    # (here a subnormal bias over zero sums) is rounded exactly, not flushed to zero.
+    bias = np.full(48, 1e-39, dtype=np.float32)
+    bias[::3] = -3e-40
+    bias[1] = 1.5
+    want = dm.tensor(bias).bfloat16()
+    x, w = dm.zeros(64, 64).bfloat16(), bf16((48, 64))
+    got = F.linear(x, w, want)
+    assert got.shape == (64, 48)
+    np.testing.assert_array_equal(
+        got.float().numpy(), np.broadcast_to(want.float().numpy(), (64, 48))
+    )
+    assert (got.float().numpy()[:, 0] != 0).all()

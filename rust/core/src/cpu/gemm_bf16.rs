@@ -10,12 +10,15 @@
 //!   GFLOP/s per core, measured); an 8 x 32 block of `c` lives in 16 vector registers.
 //!
 //! Both read `b` copied once into padded buffers of whole tiles in the pair-interleaved
-//! ("VNNI") layout, and `a` in place when it is row-major (AMX: in whole 32 x 32 blocks),
-//! else packed into tiles, so every load reads memory in order. Where `choose` finds no
-//! kernel worth it, `matmul` widens to float32.
+//! ("VNNI") layout; AMX packs each thread's rows of `a` into tiles a block at a time (the
+//! block stays in L2), the dot kernel reads a row-major `a` in place, so every load reads
+//! memory in order. The packing buffers are kept per thread between calls. Where `choose`
+//! finds no kernel worth it, `matmul` widens to float32.
 
 use half::bf16;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
+use std::thread::LocalKey;
 
 /// Rows and columns of the `c` block one kernel call computes (2 x 2 tiles of 16 x 16).
 const BLOCK: usize = 32;
@@ -133,6 +136,29 @@ impl Tiles {
         Tiles { lines, len }
     }
 
+    /// A buffer of `len` elements from the thread's kept one in `slot` where that is large
+    /// enough, else a new zeroed one. A reused buffer holds the last call's values: `clear`
+    /// zeroes it, for callers whose packing leaves the padding unwritten.
+    fn take(slot: &'static LocalKey<Cell<Option<Tiles>>>, len: usize, clear: bool) -> Tiles {
+        match slot.with(Cell::take) {
+            Some(mut tiles) if tiles.lines.len() * 32 >= len => {
+                tiles.len = len;
+                if clear {
+                    tiles.as_mut_slice().fill(bf16::ZERO);
+                }
+                tiles
+            }
+            _ => Tiles::zeroed(len),
+        }
+    }
+
+    /// Keeps the buffer in the thread's `slot` for the next call, unless it is large.
+    fn keep(self, slot: &'static LocalKey<Cell<Option<Tiles>>>) {
+        if self.lines.len() * 32 <= KEEP {
+            slot.with(|s| s.set(Some(self)));
+        }
+    }
+
     fn as_slice(&self) -> &[bf16] {
         // SAFETY: `lines` holds at least `len` bfloat16, contiguous (`Line` has no padding).
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
@@ -142,6 +168,18 @@ impl Tiles {
         // SAFETY: as `as_slice`, borrowed mutably.
         unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.len) }
     }
+}
+
+/// Elements of a packing buffer a thread keeps between calls (4 MiB): a training step's
+/// GEMMs then neither allocate nor clear their buffers (the clearing was 3% of a bfloat16
+/// GPT step), while one huge product's buffer is not held forever.
+const KEEP: usize = 2 << 20;
+
+thread_local! {
+    /// The AMX kernel's tiles of `a`, one block of rows at a time.
+    static A_TILES: Cell<Option<Tiles>> = const { Cell::new(None) };
+    /// `pack_b`'s panels.
+    static B_TILES: Cell<Option<Tiles>> = const { Cell::new(None) };
 }
 
 /// Runs `fill` on each chunk of `out`, in parallel when the packing is large.
@@ -224,7 +262,10 @@ fn pack_a_block(a: View<'_>, m: usize, k: usize, mb: usize, blk: &mut [bf16]) {
 /// its contiguous dim.
 fn pack_b(b: View<'_>, k: usize, n: usize, p: Padded) -> Tiles {
     let kt = p.k / KSTEP;
-    let mut tiles = Tiles::zeroed(p.k * p.n);
+    // Every element is written when `k` and `n` come in whole blocks; else the padding must
+    // read zero.
+    let clear = !k.is_multiple_of(KSTEP) || !n.is_multiple_of(BLOCK);
+    let mut tiles = Tiles::take(&B_TILES, p.k * p.n, clear);
     let out = tiles.as_mut_slice();
     // Compiled for the CPU's SIMD level: at the baseline the interleaving ran on 8-byte moves.
     let fill = |(nb, panel): (usize, &mut [bf16])| {
@@ -401,7 +442,7 @@ fn pack_b_panel(b: View<'_>, k: usize, n: usize, nb: usize, panel: &mut [bf16]) 
 
 #[cfg(target_arch = "x86_64")]
 mod amx {
-    use super::{ASource, Padded, BLOCK, KSTEP};
+    use super::{Padded, BLOCK, KSTEP};
     use half::bf16;
     use std::arch::asm;
     use std::arch::x86_64::*;
@@ -417,9 +458,8 @@ mod amx {
         // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE (std's detection of them is
         // not stable yet). Whether the OS saves the tiles is what arch_prctl answers.
         let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-        // The epilogue rounds on AVX-512 (every AMX CPU has it).
-        let avx512 = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
-        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 || !avx512 {
+        // The epilogue rounds on AVX-512 with AVX512-BF16 (every AMX CPU has them).
+        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 || !super::dot::available() {
             return false;
         }
         let ret: i64;
@@ -458,59 +498,59 @@ mod amx {
         rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
     };
 
-    /// A 32 x 32 float32 block of `c` as the tiles store it, aligned for whole-row loads.
+    /// Two 32 x 32 float32 blocks of `c` as the tiles store them, aligned for whole-row loads:
+    /// one block's sums are rounded while the next block's are computed.
     #[repr(C, align(64))]
-    struct Block([f32; BLOCK * BLOCK]);
+    struct Blocks([f32; 2 * BLOCK * BLOCK]);
 
-    /// Rows `first_row..first_row + rows` of `seed + a @ b` into `out` (`rows x n` bfloat16,
-    /// row-major), from `a` (tile-packed, or row-major in whole blocks: `ASource::Rows`) and the
-    /// tile-packed `b`: each 32 x 32 block of sums lives in four tile registers while `k`
-    /// streams through, then goes through a 4 KiB buffer (in L1) where the column's seed is
-    /// added and each value rounded once as it is stored; no float32 copy of `c` is made.
+    /// Rows `0..rows` of `seed + a @ b` into `out` (`rows x n` bfloat16, row-major), from
+    /// `a`'s rows tile-packed (`pack_a_block`, `rows` rounded up to whole blocks) and the
+    /// tile-packed `b`. Each 32 x 32 block of sums lives in four tile registers while `k`
+    /// streams through, then is stored to a 4 KiB buffer (in L1); its rows get the column's
+    /// seed and are rounded to bfloat16 a few at a time between the next block's tile steps,
+    /// so the vector work overlaps the tile unit's instead of waiting for it. No float32
+    /// copy of `c` is made.
     ///
     /// # Safety
-    /// `enable()` must have returned true; `a` covers `p.m x p.k` (packed) or the rows read
-    /// (row-major, `p.k == k`, whole row blocks), `b` holds `p.k x p.n` elements, `seed`
-    /// `p.n`, `first_row` is a multiple of 32 and `out` holds `rows x n` elements.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    /// `enable()` must have returned true; `a` holds `rows.div_ceil(32) * 32 x p.k` and `b`
+    /// `p.k x p.n` elements, `seed` `p.n`, and `out` `rows x n`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
     pub(super) unsafe fn blocks(
-        a: ASource<'_>,
+        a: &[bf16],
         b: &[bf16],
         seed: &[f32],
         out: &mut [MaybeUninit<bf16>],
-        (first_row, rows, n): (usize, usize, usize),
+        (rows, n): (usize, usize),
         p: Padded,
     ) {
         const TILE_ROW: usize = 64;
         let kt = p.k / KSTEP;
-        let packed = |packed: &[bf16], block: usize, t: usize, half: usize| {
+        let tile = |packed: &[bf16], block: usize, t: usize, half: usize| {
             packed
                 .as_ptr()
                 .add(((block * kt + t) * 2 + half) * super::TILE)
         };
-        // Where the two 16-row `a` tiles of row block `mb` and step `t` start, and the byte
-        // step between their rows.
-        let a_tiles = |mb: usize, t: usize| match a {
-            ASource::Packed(pa) => {
-                let ab = first_row / BLOCK + mb;
-                (packed(pa, ab, t, 0), packed(pa, ab, t, 1), TILE_ROW)
-            }
-            ASource::Rows(v, _) => {
-                let row = first_row + mb * BLOCK;
-                let a0 = v
-                    .data
-                    .as_ptr()
-                    .add(v.offset + row * v.strides.0 + t * KSTEP);
-                (a0, a0.add(16 * v.strides.0), v.strides.0 * 2)
-            }
-        };
         let o = out.as_mut_ptr().cast::<i16>();
-        let mut sums = Block([0.0; BLOCK * BLOCK]);
-        let buf = sums.0.as_mut_ptr();
+        let mut sums = Blocks([0.0; 2 * BLOCK * BLOCK]);
+        let bufs = [sums.0.as_mut_ptr(), sums.0.as_mut_ptr().add(BLOCK * BLOCK)];
+        // Rows of the previous block rounded after each tile step (all 32 within `kt` steps).
+        let per_step = BLOCK.div_ceil(kt);
+        // The block whose sums wait in a buffer: (row block, column block, buffer).
+        let mut pending: Option<(usize, usize, usize)> = None;
+        let round = |(mb, nb, which): (usize, usize, usize), r0: usize, r1: usize| {
+            let live = rows - mb * BLOCK;
+            epilogue(
+                bufs[which],
+                o,
+                seed,
+                n,
+                (mb, nb),
+                r0.min(live)..r1.min(live),
+            );
+        };
         asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack));
+        let mut which = 0;
         for nb in 0..p.n / BLOCK {
-            let s = seed.as_ptr().add(nb * BLOCK);
-            let start = [_mm512_loadu_ps(s), _mm512_loadu_ps(s.add(16))];
             for mb in 0..rows.div_ceil(BLOCK) {
                 asm!(
                     "tilezero tmm0",
@@ -520,25 +560,29 @@ mod amx {
                     options(nostack)
                 );
                 for t in 0..kt {
-                    let (a0, a1, sa) = a_tiles(mb, t);
+                    // Each operand tile is loaded right before its first use, so the tile
+                    // unit starts on a product while the other loads are in flight.
                     asm!(
-                        "tileloadd tmm4, [{a0} + {sa}*1]",
-                        "tileloadd tmm5, [{a1} + {sa}*1]",
-                        "tileloadd tmm6, [{b0} + {sb}*1]",
-                        "tileloadd tmm7, [{b1} + {sb}*1]",
+                        "tileloadd tmm4, [{a0} + {s}*1]",
+                        "tileloadd tmm6, [{b0} + {s}*1]",
                         "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tileloadd tmm7, [{b1} + {s}*1]",
                         "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tileloadd tmm5, [{a1} + {s}*1]",
                         "tdpbf16ps tmm2, tmm5, tmm6",
                         "tdpbf16ps tmm3, tmm5, tmm7",
-                        a0 = in(reg) a0,
-                        a1 = in(reg) a1,
-                        b0 = in(reg) packed(b, nb, t, 0),
-                        b1 = in(reg) packed(b, nb, t, 1),
-                        sa = in(reg) sa,
-                        sb = in(reg) TILE_ROW,
+                        a0 = in(reg) tile(a, mb, t, 0),
+                        a1 = in(reg) tile(a, mb, t, 1),
+                        b0 = in(reg) tile(b, nb, t, 0),
+                        b1 = in(reg) tile(b, nb, t, 1),
+                        s = in(reg) TILE_ROW,
                         options(nostack, readonly)
                     );
+                    if let Some(last) = pending {
+                        round(last, t * per_step, (t + 1) * per_step);
+                    }
                 }
+                let buf = bufs[which];
                 asm!(
                     "tilestored [{c0} + {sc}*1], tmm0",
                     "tilestored [{c1} + {sc}*1], tmm1",
@@ -551,18 +595,38 @@ mod amx {
                     sc = in(reg) BLOCK * 4,
                     options(nostack)
                 );
-                let row0 = mb * BLOCK;
-                for r in 0..BLOCK.min(rows - row0) {
-                    let row = buf.add(r * BLOCK);
-                    let sums = [
-                        _mm512_add_ps(_mm512_load_ps(row), start[0]),
-                        _mm512_add_ps(_mm512_load_ps(row.add(16)), start[1]),
-                    ];
-                    super::dot::store_row(o, row0 + r, n, nb, sums);
-                }
+                pending = Some((mb, nb, which));
+                which ^= 1;
             }
         }
+        if let Some(last) = pending {
+            round(last, 0, BLOCK);
+        }
         asm!("tilerelease", options(nostack));
+    }
+
+    /// Rows `rs` of the 32 x 32 block `(mb, nb)` of sums in `buf`: each plus its column's
+    /// seed, rounded into the row-major `rows x n` output at `o`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
+    unsafe fn epilogue(
+        buf: *const f32,
+        o: *mut i16,
+        seed: &[f32],
+        n: usize,
+        (mb, nb): (usize, usize),
+        rs: std::ops::Range<usize>,
+    ) {
+        let s = seed.as_ptr().add(nb * BLOCK);
+        let start = [_mm512_loadu_ps(s), _mm512_loadu_ps(s.add(16))];
+        for r in rs {
+            let row = buf.add(r * BLOCK);
+            let sums = [
+                _mm512_add_ps(_mm512_load_ps(row), start[0]),
+                _mm512_add_ps(_mm512_load_ps(row.add(16)), start[1]),
+            ];
+            super::dot::store_row(o, mb * BLOCK + r, n, nb, sums);
+        }
     }
 }
 
@@ -598,6 +662,7 @@ mod dot {
         is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq")
             && is_x86_feature_detected!("avx512bf16")
     }
 
@@ -611,7 +676,7 @@ mod dot {
     /// `available()` must have returned true; `a` holds `p.m x p.k` and `b` `p.k x p.n`
     /// elements, `seed` `p.n`, `first_row` is a multiple of 32 and `out` holds `rows x n`
     /// elements.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
     pub(super) unsafe fn blocks(
         a: ASource<'_>,
         b: &[bf16],
@@ -706,9 +771,9 @@ mod dot {
     /// sums rounded, the columns past `n` left out (shared with the AMX kernel).
     ///
     /// # Safety
-    /// The CPU must have AVX-512F/BW/VL; `o` holds `(row + 1) * n` elements.
+    /// `available()` must have returned true; `o` holds `(row + 1) * n` elements.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
     pub(super) unsafe fn store_row(
         o: *mut i16,
         row: usize,
@@ -716,6 +781,23 @@ mod dot {
         nb: usize,
         sums: [__m512; 2],
     ) {
+        // `vcvtne2ps2bf16` rounds 32 sums to nearest even in one instruction and quiets a NaN
+        // as `f32_to_bf16` does, but flushes a subnormal to zero: rows holding one (class
+        // bit 0x20) take the exact path.
+        const SUBNORMAL: i32 = 0x20;
+        let tiny = _mm512_fpclass_ps_mask::<SUBNORMAL>(sums[0])
+            | _mm512_fpclass_ps_mask::<SUBNORMAL>(sums[1]);
+        if tiny == 0 {
+            let col = nb * BLOCK;
+            let keep = if n - col >= BLOCK {
+                u32::MAX
+            } else {
+                (1u32 << (n - col)) - 1
+            };
+            let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(sums[1], sums[0]));
+            _mm512_mask_storeu_epi16(o.add(row * n + col), keep, v);
+            return;
+        }
         for (h, &v) in sums.iter().enumerate() {
             let col = nb * BLOCK + h * 16;
             if col < n {
@@ -774,19 +856,10 @@ pub(crate) fn gemm(
         }
         return;
     }
-    // A row-major `a` is read in place: by the dot kernel always, by AMX's tile loads when
-    // its rows and `k` come in whole blocks (no padding to read) and each tile row is one
-    // cache line.
-    let lines = |v: View<'_>| {
-        let start = v.data.as_ptr().wrapping_add(v.offset) as usize;
-        start.is_multiple_of(64) && v.strides.0.is_multiple_of(32)
-    };
-    let direct = a.strides.1 == 1
-        && match kernel {
-            Kernel::Dot => true,
-            Kernel::Amx => k.is_multiple_of(KSTEP) && m.is_multiple_of(BLOCK) && lines(a),
-        };
-    let pa = if direct {
+    // The dot kernel reads a row-major `a` in place, else a packed copy; the AMX kernel packs
+    // each thread's rows itself, a block of them at a time (`amx_rows`).
+    let direct = kernel == Kernel::Dot && a.strides.1 == 1;
+    let pa = if kernel == Kernel::Amx || direct {
         Tiles::zeroed(0)
     } else {
         pack_a(a, m, k, p)
@@ -796,8 +869,8 @@ pub(crate) fn gemm(
     } else {
         ASource::Packed(pa.as_slice())
     };
-    let pb = pack_b(b, k, n, p);
-    let pb = pb.as_slice();
+    let tiles_b = pack_b(b, k, n, p);
+    let pb = tiles_b.as_slice();
     let start = out.len();
     out.reserve(m * n);
     let dst = &mut out.spare_capacity_mut()[..m * n];
@@ -808,7 +881,7 @@ pub(crate) fn gemm(
             // SAFETY: `kernel()` checked the CPU (and the OS, for AMX); the packed buffers
             // are padded to whole blocks, and the rows start at a block.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Amx => unsafe { amx::blocks(a_src, pb, &seed, dst, (first_row, rows, n), p) },
+            Kernel::Amx => unsafe { amx_rows(a, pb, &seed, dst, (first_row, m, n, k), p) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Dot => unsafe { dot::blocks(a_src, pb, &seed, dst, (first_row, rows, n), p) },
             #[cfg(not(target_arch = "x86_64"))]
@@ -824,8 +897,53 @@ pub(crate) fn gemm(
     } else {
         run(0, dst);
     }
+    tiles_b.keep(&B_TILES);
     // SAFETY: every row of the `m x n` result was written by one thread.
     unsafe { out.set_len(start + m * n) };
+}
+
+/// Bytes of packed `a` the AMX kernel works through at once: with the `b` panel in L1 it
+/// stays in L2 while every column block passes over it (a 1024 x 1536 part re-read from L3
+/// for each of them ran at 0.65x).
+const A_BLOCK_BYTES: usize = 512 << 10;
+
+/// Rows `first_row..` of `a @ b` (one thread's part, `dst.len() / n` rows) on AMX: `a`'s
+/// rows packed into the thread's kept buffer a block at a time (a copy that stays in L2,
+/// aligned to cache lines, where reading a row-major `a` in place touched two lines per
+/// tile row unless it happened to be aligned), each block then multiplied by every column
+/// block of `b`.
+///
+/// # Safety
+/// `amx::enable()` must have returned true; `b` is `pack_b`'s, `seed` holds `p.n` values and
+/// `first_row` is a multiple of 32.
+#[cfg(target_arch = "x86_64")]
+unsafe fn amx_rows(
+    a: View<'_>,
+    b: &[bf16],
+    seed: &[f32],
+    dst: &mut [MaybeUninit<bf16>],
+    (first_row, m, n, k): (usize, usize, usize, usize),
+    p: Padded,
+) {
+    let rows = dst.len() / n;
+    let span = (A_BLOCK_BYTES / (2 * p.k) / BLOCK).max(1) * BLOCK;
+    let span = span.min(rows.next_multiple_of(BLOCK));
+    let mut tiles = Tiles::take(&A_TILES, span * p.k, false);
+    for r0 in (0..rows).step_by(span) {
+        let part = span.min(rows - r0);
+        let packed = &mut tiles.as_mut_slice()[..part.next_multiple_of(BLOCK) * p.k];
+        for (i, blk) in packed.chunks_exact_mut(BLOCK * p.k).enumerate() {
+            let mb = (first_row + r0) / BLOCK + i;
+            // `pack_a_block` writes only `a`'s elements: a block with padding is cleared.
+            if !k.is_multiple_of(KSTEP) || m - mb * BLOCK < BLOCK {
+                blk.fill(bf16::ZERO);
+            }
+            pack_a_block_simd(a, m, k, mb, blk);
+        }
+        let out = &mut dst[r0 * n..(r0 + part) * n];
+        amx::blocks(packed, b, seed, out, (part, n), p);
+    }
+    tiles.keep(&A_TILES);
 }
 
 #[cfg(test)]

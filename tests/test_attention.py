@@ -312,6 +312,11 @@ def bf16_run(data: list[np.ndarray], dtype: str, seed: int = 0, **kw) -> list[np
         ((2, 2, 40, 256), (2, 2, 50, 256), 256, {"scale": 0.3}),
         ((2, 2, 65, 16), (2, 2, 65, 16), 16, {"dropout_p": 0.3}),
         ((3, 9, 16), (3, 9, 16), 16, {"is_causal": True}),
+        # Head dims in whole 32s: the AMX forward where the CPU has it.
+        ((2, 4, 70, 32), (2, 2, 70, 32), 32, {"enable_gqa": True, "is_causal": True}),
+        ((2, 2, 65, 64), (2, 2, 65, 64), 64, {"dropout_p": 0.3}),
+        ((1, 2, 50, 32), (1, 2, 130, 32), 96, {"is_causal": True}),
+        ((1, 3, 200, 128), (1, 3, 200, 128), 64, {"is_causal": True}),
     ],
 )
 def test_bfloat16_kernels_match_float32_on_the_same_values(q, k, ev, kw) -> None:
@@ -324,8 +329,9 @@ def test_bfloat16_kernels_match_float32_on_the_same_values(q, k, ev, kw) -> None
 
 
 @pytest.mark.parametrize("boolean", [True, False])
-def test_bfloat16_kernels_apply_broadcast_masks(boolean: bool) -> None:
-    data = arrays((2, 3, 37, 16), (2, 3, 45, 16), (2, 3, 45, 12), (2, 3, 37, 12))
+@pytest.mark.parametrize("e, ev", [(16, 12), (32, 64)])
+def test_bfloat16_kernels_apply_broadcast_masks(boolean: bool, e: int, ev: int) -> None:
+    data = arrays((2, 3, 37, e), (2, 3, 45, e), (2, 3, 45, ev), (2, 3, 37, ev))
     keep = rng.random((3, 1, 45)) > 0.4
     keep[..., 0] = True
     mask = dm.tensor(keep) if boolean else dm.tensor(np.where(keep, 0.5, -1e4).astype(np.float32))

@@ -364,6 +364,14 @@ unsafe fn forward_rows(
             unsafe { dot::rows_times_keys(a, group, ev, &sc, &head.x[j0 / 2 * ev..], nmax) };
         }
     }
+    finish(&acc, (&m, &l), out, lse);
+}
+
+/// Each row's output sums (`acc`, `[rows, ev]`) divided by its softmax sum `l` and rounded
+/// into `out`, and its log-sum-exp `m + ln l` into `lse`.
+#[cfg(target_arch = "x86_64")]
+fn finish(acc: &[f32], (m, l): (&[f32; QB], &[f32; QB]), out: &mut [bf16], lse: &mut [f32]) {
+    let (rows, ev) = (lse.len(), out.len() / lse.len().max(1));
     for r in 0..rows {
         let (a, o) = (&acc[r * ev..(r + 1) * ev], &mut out[r * ev..(r + 1) * ev]);
         if l[r] > 0.0 {
@@ -399,10 +407,15 @@ fn forward_native(
         let kv_heads = sp.b * sp.hk;
         let kts = pair_transposed(&kd, kv_heads, sp.s, sp.e);
         let lv = sp.s * sp.ev;
+        let amx = super::attention_amx::usable(sp);
         let mut vs: Vec<Vec<u32>> = vec![Vec::new(); kv_heads];
         let slots: Vec<_> = vs.iter_mut().enumerate().collect();
         crate::cpu::team::for_each_halves(slots, |(h, slot)| {
             *slot = interleaved(&vd[h * lv..(h + 1) * lv], sp.s, sp.ev);
+            if amx {
+                // The tiles read whole blocks of keys: zero values past the last.
+                slot.resize(padded_keys(sp.s) / 2 * sp.ev, 0);
+            }
         });
         let kt_len = sp.e.div_ceil(2) * padded_keys(sp.s);
         // Halves of the tasks on the team's two threads (or rayon's), as the float32 kernels.
@@ -414,6 +427,20 @@ fn forward_native(
                 x: &vs[kh],
                 at: t.at,
             };
+            if amx {
+                let mut acc = vec![0f32; rows * sp.ev];
+                let (mut m, mut l) = ([f32::NEG_INFINITY; QB], [0f32; QB]);
+                let state = (&mut m, &mut l);
+                // SAFETY: `usable(sp)`; `kt` and the padded values are laid out as it reads.
+                unsafe {
+                    let kv = (head.kt, head.x);
+                    super::attention_amx::forward_rows(
+                        sp, qrows, kv, t.at, md, t.i0, &mut acc, state,
+                    );
+                }
+                finish(&acc, (&m, &l), t.out, t.lse);
+                return;
+            }
             let q = row_pairs(qrows, rows, sp.e, RB);
             // SAFETY: `available()`.
             unsafe { forward_rows(sp, &q, &head, md, t.i0, t.out, t.lse) };

@@ -441,7 +441,7 @@ fn pack_b_panel(b: View<'_>, k: usize, n: usize, nb: usize, panel: &mut [bf16]) 
 }
 
 #[cfg(target_arch = "x86_64")]
-mod amx {
+pub(super) mod amx {
     use super::{Padded, BLOCK, KSTEP};
     use half::bf16;
     use std::arch::asm;
@@ -498,6 +498,25 @@ mod amx {
         rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
     };
 
+    /// Loads the tile configuration every AMX kernel here uses (eight tiles of 16 rows of
+    /// 64 bytes: float32 sums, `a` rows of 32 bfloat16, `b` rows of 16 pairs).
+    ///
+    /// # Safety
+    /// `enable()` must have returned true.
+    #[inline]
+    pub(crate) unsafe fn configure() {
+        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack));
+    }
+
+    /// Gives the tile state back (zeroed, so the OS does not keep saving it).
+    ///
+    /// # Safety
+    /// `enable()` must have returned true.
+    #[inline]
+    pub(crate) unsafe fn release() {
+        asm!("tilerelease", options(nostack));
+    }
+
     /// Two 32 x 32 float32 blocks of `c` as the tiles store them, aligned for whole-row loads:
     /// one block's sums are rounded while the next block's are computed.
     #[repr(C, align(64))]
@@ -548,7 +567,7 @@ mod amx {
                 r0.min(live)..r1.min(live),
             );
         };
-        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack));
+        configure();
         let mut which = 0;
         for nb in 0..p.n / BLOCK {
             for mb in 0..rows.div_ceil(BLOCK) {
@@ -602,7 +621,7 @@ mod amx {
         if let Some(last) = pending {
             round(last, 0, BLOCK);
         }
-        asm!("tilerelease", options(nostack));
+        release();
     }
 
     /// Rows `rs` of the 32 x 32 block `(mb, nb)` of sums in `buf`: each plus its column's
@@ -631,7 +650,7 @@ mod amx {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-mod amx {
+pub(super) mod amx {
     pub(super) fn enable() -> bool {
         false
     }

@@ -3,6 +3,8 @@
 //! file only brings them together and generates the `Backend` implementation from them.
 
 mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_amx;
 mod attention_bf16;
 mod binary;
 mod conv;

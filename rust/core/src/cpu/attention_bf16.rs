@@ -729,6 +729,9 @@ mod tests {
             (spec(2, (4, 2), (33, 33), (7, 5)), false),
             (spec(1, (1, 1), (1, 1), (64, 64)), true),
             (spec(1, (2, 1), (5, 0), (16, 16)), false),
+            // Head dims in whole 32s: the AMX forward where the CPU has it.
+            (spec(2, (4, 2), (70, 100), (32, 64)), true),
+            (spec(1, (2, 2), (129, 129), (64, 64)), false),
         ];
         for (mut sp, causal) in cases {
             sp.causal = causal;

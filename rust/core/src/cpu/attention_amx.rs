@@ -12,11 +12,11 @@
 //! one pair of keys of 16 features), so no copy is made per block.
 
 use half::bf16;
-use std::arch::asm;
 use std::arch::x86_64::*;
 
 use super::attention::{online_group, padded_keys, HeadAt, KB, QB, RB};
-use super::gemm_bf16::{amx, kernel, Kernel};
+use super::gemm_bf16::amx::{self, step, store, zero};
+use super::gemm_bf16::{kernel, Kernel};
 use crate::ops::nn::attention::AttentionSpec;
 
 /// Whether the forward of `sp` runs here: AMX granted to the process, head dims in whole
@@ -33,62 +33,6 @@ struct Scores([[f32; KB]; QB]);
 /// `QB x KB` probabilities in bfloat16, rows of 128 bytes for the tile loads.
 #[repr(C, align(64))]
 struct Probs([[bf16; KB]; QB]);
-
-/// Four tile steps into the 2 x 2 sums: `a0`, `a1` the two 16-row `a` tiles, `b0`, `b1` the
-/// two 16-column `b` tiles, each with its byte stride between rows.
-///
-/// # Safety
-/// The tiles must be configured (`amx::configure`), and every row read must be in bounds.
-#[inline(always)]
-unsafe fn step(a0: *const u8, a1: *const u8, sa: usize, b0: *const u8, b1: *const u8, sb: usize) {
-    asm!(
-        "tileloadd tmm4, [{a0} + {sa}*1]",
-        "tileloadd tmm6, [{b0} + {sb}*1]",
-        "tdpbf16ps tmm0, tmm4, tmm6",
-        "tileloadd tmm7, [{b1} + {sb}*1]",
-        "tdpbf16ps tmm1, tmm4, tmm7",
-        "tileloadd tmm5, [{a1} + {sa}*1]",
-        "tdpbf16ps tmm2, tmm5, tmm6",
-        "tdpbf16ps tmm3, tmm5, tmm7",
-        a0 = in(reg) a0,
-        a1 = in(reg) a1,
-        b0 = in(reg) b0,
-        b1 = in(reg) b1,
-        sa = in(reg) sa,
-        sb = in(reg) sb,
-        options(nostack, readonly)
-    );
-}
-
-/// Zeroes the four sum tiles.
-#[inline(always)]
-unsafe fn zero() {
-    asm!(
-        "tilezero tmm0",
-        "tilezero tmm1",
-        "tilezero tmm2",
-        "tilezero tmm3",
-        options(nostack)
-    );
-}
-
-/// Stores the four sum tiles as a 32 x 32 float32 block at `c` (`stride` bytes per row).
-#[inline(always)]
-unsafe fn store(c: *mut f32, stride: usize) {
-    let row = stride / 4;
-    asm!(
-        "tilestored [{c0} + {s}*1], tmm0",
-        "tilestored [{c1} + {s}*1], tmm1",
-        "tilestored [{c2} + {s}*1], tmm2",
-        "tilestored [{c3} + {s}*1], tmm3",
-        c0 = in(reg) c,
-        c1 = in(reg) c.add(16),
-        c2 = in(reg) c.add(16 * row),
-        c3 = in(reg) c.add(16 * row + 16),
-        s = in(reg) stride,
-        options(nostack)
-    );
-}
 
 /// Rows `i0 ..` of one head (`q`: the task's `rows x e` queries): the unnormalised output
 /// sums (`acc`, `[rows, ev]`) and each row's running max `m` and sum `l`, as the AVX512-BF16

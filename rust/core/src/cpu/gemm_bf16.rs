@@ -527,6 +527,77 @@ pub(super) mod amx {
         asm!("tilerelease", options(nostack));
     }
 
+    /// One tile step into the 2 x 2 sums (`tmm0`-`tmm3`): `a0`, `a1` the two 16-row `a`
+    /// tiles, `b0`, `b1` the two 16-column `b` tiles, each with its byte stride between rows.
+    /// Each operand is loaded right before its first use, so the tile unit starts on a
+    /// product while the other loads are in flight.
+    ///
+    /// # Safety
+    /// The tiles must be configured (`configure`), and every row read must be in bounds.
+    #[inline(always)]
+    pub(crate) unsafe fn step(
+        a0: *const u8,
+        a1: *const u8,
+        sa: usize,
+        b0: *const u8,
+        b1: *const u8,
+        sb: usize,
+    ) {
+        asm!(
+            "tileloadd tmm4, [{a0} + {sa}*1]",
+            "tileloadd tmm6, [{b0} + {sb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b1} + {sb}*1]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a1} + {sa}*1]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            a0 = in(reg) a0,
+            a1 = in(reg) a1,
+            b0 = in(reg) b0,
+            b1 = in(reg) b1,
+            sa = in(reg) sa,
+            sb = in(reg) sb,
+            options(nostack, readonly)
+        );
+    }
+
+    /// Zeroes the four sum tiles.
+    ///
+    /// # Safety
+    /// The tiles must be configured (`configure`).
+    #[inline(always)]
+    pub(crate) unsafe fn zero() {
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack)
+        );
+    }
+
+    /// Stores the four sum tiles as a 32 x 32 float32 block at `c` (`stride` bytes per row).
+    ///
+    /// # Safety
+    /// The tiles must be configured, and `c` hold the block's 32 rows.
+    #[inline(always)]
+    pub(crate) unsafe fn store(c: *mut f32, stride: usize) {
+        let row = stride / 4;
+        asm!(
+            "tilestored [{c0} + {s}*1], tmm0",
+            "tilestored [{c1} + {s}*1], tmm1",
+            "tilestored [{c2} + {s}*1], tmm2",
+            "tilestored [{c3} + {s}*1], tmm3",
+            c0 = in(reg) c,
+            c1 = in(reg) c.add(16),
+            c2 = in(reg) c.add(16 * row),
+            c3 = in(reg) c.add(16 * row + 16),
+            s = in(reg) stride,
+            options(nostack)
+        );
+    }
+
     /// Two 32 x 32 float32 blocks of `c` as the tiles store them, aligned for whole-row loads:
     /// one block's sums are rounded while the next block's are computed.
     #[repr(C, align(64))]
@@ -581,49 +652,16 @@ pub(super) mod amx {
         let mut which = 0;
         for nb in 0..p.n / BLOCK {
             for mb in 0..rows.div_ceil(BLOCK) {
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack)
-                );
+                zero();
                 for t in 0..kt {
-                    // Each operand tile is loaded right before its first use, so the tile
-                    // unit starts on a product while the other loads are in flight.
-                    asm!(
-                        "tileloadd tmm4, [{a0} + {s}*1]",
-                        "tileloadd tmm6, [{b0} + {s}*1]",
-                        "tdpbf16ps tmm0, tmm4, tmm6",
-                        "tileloadd tmm7, [{b1} + {s}*1]",
-                        "tdpbf16ps tmm1, tmm4, tmm7",
-                        "tileloadd tmm5, [{a1} + {s}*1]",
-                        "tdpbf16ps tmm2, tmm5, tmm6",
-                        "tdpbf16ps tmm3, tmm5, tmm7",
-                        a0 = in(reg) tile(a, mb, t, 0),
-                        a1 = in(reg) tile(a, mb, t, 1),
-                        b0 = in(reg) tile(b, nb, t, 0),
-                        b1 = in(reg) tile(b, nb, t, 1),
-                        s = in(reg) TILE_ROW,
-                        options(nostack, readonly)
-                    );
+                    let (a0, b0) = (tile(a, mb, t, 0).cast::<u8>(), tile(b, nb, t, 0).cast());
+                    let (a1, b1) = (tile(a, mb, t, 1).cast(), tile(b, nb, t, 1).cast());
+                    step(a0, a1, TILE_ROW, b0, b1, TILE_ROW);
                     if let Some(last) = pending {
                         round(last, t * per_step, (t + 1) * per_step);
                     }
                 }
-                let buf = bufs[which];
-                asm!(
-                    "tilestored [{c0} + {sc}*1], tmm0",
-                    "tilestored [{c1} + {sc}*1], tmm1",
-                    "tilestored [{c2} + {sc}*1], tmm2",
-                    "tilestored [{c3} + {sc}*1], tmm3",
-                    c0 = in(reg) buf,
-                    c1 = in(reg) buf.add(16),
-                    c2 = in(reg) buf.add(16 * BLOCK),
-                    c3 = in(reg) buf.add(16 * BLOCK + 16),
-                    sc = in(reg) BLOCK * 4,
-                    options(nostack)
-                );
+                store(bufs[which], BLOCK * 4);
                 pending = Some((mb, nb, which));
                 which ^= 1;
             }

@@ -34,6 +34,34 @@ struct Scores([[f32; KB]; QB]);
 #[repr(C, align(64))]
 struct Probs([[bf16; KB]; QB]);
 
+/// One 32 x 32 float32 block of `a @ b` into `c` (its byte stride between rows given):
+/// `a`'s 32 rows of bfloat16 with their byte stride, `steps` tile steps of 32 along `k`, and
+/// step `t`'s pair of `b` tiles (16 columns each) at `b(t)` with their byte stride.
+///
+/// # Safety
+/// The tiles must be configured (`amx::configure`), and every row read or written in bounds.
+#[inline(always)]
+unsafe fn block_product(
+    (a, sa): (*const u8, usize),
+    steps: usize,
+    (b, sb): (impl Fn(usize) -> *const u8, usize),
+    (c, sc): (*mut f32, usize),
+) {
+    zero();
+    for t in 0..steps {
+        let b0 = b(t);
+        step(
+            a.add(t * 64),
+            a.add(16 * sa + t * 64),
+            sa,
+            b0,
+            b0.add(64),
+            sb,
+        );
+    }
+    store(c, sc);
+}
+
 /// Rows `i0 ..` of one head (`q`: the task's `rows x e` queries): the unnormalised output
 /// sums (`acc`, `[rows, ev]`) and each row's running max `m` and sum `l`, as the AVX512-BF16
 /// `forward_rows` leaves them for `finish`. `kt` holds the key head transposed in pairs
@@ -71,19 +99,9 @@ pub(super) unsafe fn forward_rows(
         let kb = KB.min(jmax - j0);
         // Scores of the 64 keys, 32 at a time; the keys are padded to whole blocks of 64.
         for half in 0..KB / 32 {
-            zero();
-            for t in 0..e / 32 {
-                let b0 = ka.add(t * 16 * stride + j0 + half * 32).cast::<u8>();
-                step(
-                    qa.add(t * 64),
-                    qa.add(16 * e * 2 + t * 64),
-                    e * 2,
-                    b0,
-                    b0.add(64),
-                    stride * 4,
-                );
-            }
-            store(scores.0[0].as_mut_ptr().add(half * 32), KB * 4);
+            let keys = |t: usize| ka.add(t * 16 * stride + j0 + half * 32).cast::<u8>();
+            let c = scores.0[0].as_mut_ptr().add(half * 32);
+            block_product((qa, e * 2), e / 32, (keys, stride * 4), (c, KB * 4));
         }
         for r0 in (0..QB).step_by(RB) {
             let group = RB.min(rows.saturating_sub(r0));
@@ -116,19 +134,9 @@ pub(super) unsafe fn forward_rows(
         // The probabilities times the values, 32 features at a time, added to the sums.
         let pa = probs.0.as_ptr().cast::<u8>();
         for dh in 0..ev / 32 {
-            zero();
-            for t in 0..KB / 32 {
-                let b0 = xa.add((j0 + t * 32) / 2 * ev + dh * 32).cast::<u8>();
-                step(
-                    pa.add(t * 64),
-                    pa.add(16 * KB * 2 + t * 64),
-                    KB * 2,
-                    b0,
-                    b0.add(64),
-                    ev * 4,
-                );
-            }
-            store(block.as_mut_ptr().add(dh * 32), ev * 4);
+            let values = |t: usize| xa.add((j0 + t * 32) / 2 * ev + dh * 32).cast::<u8>();
+            let c = block.as_mut_ptr().add(dh * 32);
+            block_product((pa, KB * 2), KB / 32, (values, ev * 4), (c, ev * 4));
         }
         for (a, &b) in acc.iter_mut().zip(&block) {
             *a += b;

@@ -12,9 +12,9 @@
 //! one pair of keys of 16 features), so no copy is made per block.
 
 use half::bf16;
-use std::arch::x86_64::*;
 
 use super::attention::{online_group, padded_keys, HeadAt, KB, QB, RB};
+use super::attention_bf16::dot::key_pairs;
 use super::gemm_bf16::amx::{self, step, store, zero};
 use super::gemm_bf16::{kernel, Kernel};
 use crate::ops::nn::attention::AttentionSpec;
@@ -30,9 +30,10 @@ pub(super) fn usable(sp: &AttentionSpec) -> bool {
 #[repr(C, align(64))]
 struct Scores([[f32; KB]; QB]);
 
-/// `QB x KB` probabilities in bfloat16, rows of 128 bytes for the tile loads.
+/// `QB x KB` probabilities in bfloat16, as pairs of keys (`dot::key_pairs`), rows of 128
+/// bytes for the tile loads.
 #[repr(C, align(64))]
-struct Probs([[bf16; KB]; QB]);
+struct Probs([[i32; KB / 2]; QB]);
 
 /// One 32 x 32 float32 block of `a @ b` into `c` (its byte stride between rows given):
 /// `a`'s 32 rows of bfloat16 with their byte stride, `steps` tile steps of 32 along `k`, and
@@ -90,7 +91,7 @@ pub(super) unsafe fn forward_rows(
     qp[..rows * e].copy_from_slice(&q[..rows * e]);
     let mut block = vec![0f32; QB * ev];
     let mut scores = Scores([[0.0; KB]; QB]);
-    let mut probs = Probs([[bf16::ZERO; KB]; QB]);
+    let mut probs = Probs([[0; KB / 2]; QB]);
     let scale = sp.scale as f32;
     let jmax = if sp.causal { sp.s.min(i0 + rows) } else { sp.s };
     let (qa, ka, xa) = (qp.as_ptr().cast::<u8>(), kt.as_ptr(), x.as_ptr());
@@ -107,9 +108,7 @@ pub(super) unsafe fn forward_rows(
             let group = RB.min(rows.saturating_sub(r0));
             if group == 0 || (sp.causal && i0 + r0 + group <= j0) {
                 // No query row here, or none that sees these keys: no weights.
-                probs.0[r0..r0 + RB]
-                    .iter_mut()
-                    .for_each(|p| p.fill(bf16::ZERO));
+                probs.0[r0..r0 + RB].fill([0; KB / 2]);
                 continue;
             }
             let mut sc = [[0f32; KB]; RB];
@@ -122,14 +121,7 @@ pub(super) unsafe fn forward_rows(
             let out = &mut acc[r0 * ev..(r0 + group) * ev];
             online_group::<f32, true>(sp, at, (i0 + r0, j0, kb, group), &mut sc, mask, state, out);
             // Rows past `group` were zeroed by `online_group`.
-            for (p, s) in probs.0[r0..r0 + RB].iter_mut().zip(&sc) {
-                for h in 0..KB / 32 {
-                    let lo = _mm512_loadu_ps(s.as_ptr().add(32 * h));
-                    let hi = _mm512_loadu_ps(s.as_ptr().add(32 * h + 16));
-                    let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                    _mm512_storeu_si512(p.as_mut_ptr().add(32 * h).cast(), v);
-                }
-            }
+            probs.0[r0..r0 + RB].copy_from_slice(&key_pairs(&sc));
         }
         // The probabilities times the values, 32 features at a time, added to the sums.
         let pa = probs.0.as_ptr().cast::<u8>();

@@ -119,7 +119,7 @@ fn rounded(x: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod dot {
+pub(super) mod dot {
     //! The five products on `vdpbf16ps`. Every function requires `super::available()`.
     use super::{Block, KB, PAIRS, RB};
     use std::arch::x86_64::*;
@@ -180,7 +180,7 @@ mod dot {
     /// Each row of `coef` rounded to bfloat16: word `u` pairs keys `2u` and `2u + 1`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn key_pairs(coef: &[[f32; KB]; RB]) -> [[i32; KB / 2]; RB] {
+    pub(in crate::cpu) unsafe fn key_pairs(coef: &[[f32; KB]; RB]) -> [[i32; KB / 2]; RB] {
         let mut out = [[0i32; KB / 2]; RB];
         for (o, c) in out.iter_mut().zip(coef) {
             for h in 0..KB / 32 {

@@ -925,16 +925,10 @@ pub(crate) fn gemm(
     }
     // The dot kernel reads a row-major `a` in place, else a packed copy; the AMX kernel packs
     // each thread's rows itself, a block of them at a time (`amx_rows`).
-    let direct = kernel == Kernel::Dot && a.strides.1 == 1;
-    let pa = if kernel == Kernel::Amx || direct {
-        Tiles::zeroed(0)
-    } else {
-        pack_a(a, m, k, p)
-    };
-    let a_src = if direct {
-        ASource::Rows(a, k)
-    } else {
-        ASource::Packed(pa.as_slice())
+    let pa = (kernel == Kernel::Dot && a.strides.1 != 1).then(|| pack_a(a, m, k, p));
+    let a_src = match &pa {
+        Some(packed) => ASource::Packed(packed.as_slice()),
+        None => ASource::Rows(a, k),
     };
     let tiles_b = pack_b(b, k, n, p);
     let pb = tiles_b.as_slice();

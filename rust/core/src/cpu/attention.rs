@@ -423,7 +423,7 @@ pub(super) fn transposed_heads<T: Copy + Default + Send + Sync>(
     out
 }
 
-crate::multiversion!(fn transpose_head_simd<T>(kh: &[T], rows: (usize, usize, usize), stride: usize, o: &mut [T]) where [T: Copy] => transpose_head);
+crate::multiversion!(pub(super) fn transpose_head_simd<T>(kh: &[T], rows: (usize, usize, usize), stride: usize, o: &mut [T]) where [T: Copy] => transpose_head);
 
 /// Keys whose `d`-th features `transpose_head` gathers into one contiguous run.
 const TB: usize = 16;

@@ -77,7 +77,7 @@ fn row_pairs(x: &[bf16], rows: usize, w: usize, pad: usize) -> Vec<u32> {
 
 /// `x` (`[rows, w]`) with rows `2i` and `2i + 1` interleaved: word `(i, c)` pairs their
 /// feature `c`; `rows` is rounded up to a multiple of `RB` with zero rows.
-fn interleaved(x: &[bf16], rows: usize, w: usize) -> Vec<u32> {
+pub(super) fn interleaved(x: &[bf16], rows: usize, w: usize) -> Vec<u32> {
     let half = rows.div_ceil(RB) * RB / 2;
     let mut out = vec![0u32; half * w];
     if w == 0 {
@@ -107,7 +107,7 @@ fn interleave(a: &[bf16], b: &[bf16], out: &mut [u32]) {
 
 /// Every head (`[s, w]`) as `[w / 2, padded_keys(s)]` words: row `p` holds each key's
 /// features `2p` and `2p + 1`, so a tile of `KB` keys is read in place for one pair.
-fn pair_transposed(x: &[bf16], heads: usize, s: usize, w: usize) -> Vec<u32> {
+pub(super) fn pair_transposed(x: &[bf16], heads: usize, s: usize, w: usize) -> Vec<u32> {
     let words = row_pairs(&x[..heads * s * w], heads * s, w, 1);
     let w2 = w.div_ceil(2);
     transposed_heads(&HeadView::packed(&words, s, w2), heads, s, w2)
@@ -234,25 +234,33 @@ pub(super) mod dot {
         }
     }
 
+    /// `coef`'s rows `2i` and `2i + 1` rounded and paired per key: word `t` holds both rows'
+    /// coefficient of key `t` (row `2i` in the low half).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub(in crate::cpu) unsafe fn row_pair_words(coef: &[[f32; KB]; RB], i: usize) -> [i32; KB] {
+        let idx = _mm512_set_epi16(
+            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
+            4, 19, 3, 18, 2, 17, 1, 16, 0,
+        );
+        let mut words = [0i32; KB];
+        for h in 0..KB / 16 {
+            let lo = _mm512_loadu_ps(coef[2 * i].as_ptr().add(16 * h));
+            let hi = _mm512_loadu_ps(coef[2 * i + 1].as_ptr().add(16 * h));
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            let v = _mm512_permutexvar_epi16(idx, both);
+            _mm512_storeu_si512(words.as_mut_ptr().add(16 * h).cast(), v);
+        }
+        words
+    }
+
     /// Writes `coef`'s rows `2i`, `2i + 1` paired per key, rounded, into `block[t][slot + i]`
     /// (`i < RB / 2`): the coefficients of `keys_times_block` for one group of rows.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub(super) unsafe fn stash_pairs(coef: &[[f32; KB]; RB], block: &mut Block, slot: usize) {
-        let idx = _mm512_set_epi16(
-            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
-            4, 19, 3, 18, 2, 17, 1, 16, 0,
-        );
         for i in 0..RB / 2 {
-            let mut words = [0i32; KB];
-            for h in 0..KB / 16 {
-                let lo = _mm512_loadu_ps(coef[2 * i].as_ptr().add(16 * h));
-                let hi = _mm512_loadu_ps(coef[2 * i + 1].as_ptr().add(16 * h));
-                let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                let v = _mm512_permutexvar_epi16(idx, both);
-                _mm512_storeu_si512(words.as_mut_ptr().add(16 * h).cast(), v);
-            }
-            for (row, &w) in block.iter_mut().zip(&words) {
+            for (row, &w) in block.iter_mut().zip(&row_pair_words(coef, i)) {
                 row[slot + i] = w;
             }
         }
@@ -467,15 +475,7 @@ struct HeadRows<'a> {
 impl<'a> HeadRows<'a> {
     fn new(sp: &AttentionSpec, q: &[bf16], g: &[bf16], out: &[bf16], lse: &'a [f32]) -> Self {
         let (l, e, ev) = (sp.l, sp.e, sp.ev);
-        let delta = (0..l)
-            .map(|i| {
-                let (gr, or) = (&g[i * ev..(i + 1) * ev], &out[i * ev..(i + 1) * ev]);
-                gr.iter()
-                    .zip(or)
-                    .map(|(a, b)| a.to_f32() * b.to_f32())
-                    .sum()
-            })
-            .collect();
+        let delta = deltas(g, out, l, ev);
         HeadRows {
             q: row_pairs(q, l, e, RB),
             g: row_pairs(g, l, ev, RB),
@@ -484,6 +484,38 @@ impl<'a> HeadRows<'a> {
             delta,
             lse,
         }
+    }
+}
+
+/// Per row of one head, `dout . out` in float32 (the softmax gradient's subtrahend).
+pub(super) fn deltas(g: &[bf16], out: &[bf16], l: usize, ev: usize) -> Vec<f32> {
+    let mut d = vec![0f32; l];
+    if ev > 0 {
+        deltas_simd(&g[..l * ev], &out[..l * ev], ev, &mut d);
+    }
+    d
+}
+
+crate::multiversion!(fn deltas_simd<>(g: &[bf16], out: &[bf16], ev: usize, d: &mut [f32]) where [] => row_dots);
+
+/// `d[i] = g_i . out_i` over rows of `ev`, in 16 running lanes (vectorised) then folded.
+#[inline(always)]
+fn row_dots(g: &[bf16], out: &[bf16], ev: usize, d: &mut [f32]) {
+    for ((gr, or), d) in g.chunks_exact(ev).zip(out.chunks_exact(ev)).zip(d) {
+        let mut lanes = [0f32; 16];
+        let (gc, oc) = (gr.chunks_exact(16), or.chunks_exact(16));
+        let tail: f32 = gc
+            .remainder()
+            .iter()
+            .zip(oc.remainder())
+            .map(|(a, b)| a.to_f32() * b.to_f32())
+            .sum();
+        for (a, b) in gc.zip(oc) {
+            for ((l, x), y) in lanes.iter_mut().zip(a).zip(b) {
+                *l += x.to_f32() * y.to_f32();
+            }
+        }
+        *d = lanes.iter().sum::<f32>() + tail;
     }
 }
 
@@ -642,6 +674,11 @@ pub(super) fn backward(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     #[cfg(target_arch = "x86_64")]
+    #[cfg(target_arch = "x86_64")]
+    if super::attention_amx::usable(sp) {
+        return super::attention_amx::backward(&saved, g, sp);
+    }
+    #[cfg(target_arch = "x86_64")]
     if available() {
         return backward_native(&saved, g, sp);
     }
@@ -729,9 +766,11 @@ mod tests {
             (spec(2, (4, 2), (33, 33), (7, 5)), false),
             (spec(1, (1, 1), (1, 1), (64, 64)), true),
             (spec(1, (2, 1), (5, 0), (16, 16)), false),
-            // Head dims in whole 32s: the AMX forward where the CPU has it.
+            // Head dims in whole 32s: the AMX forward and backward where the CPU has them.
             (spec(2, (4, 2), (70, 100), (32, 64)), true),
             (spec(1, (2, 2), (129, 129), (64, 64)), false),
+            // Causal with keys past the last query block (no rows see the later key blocks).
+            (spec(1, (2, 2), (50, 130), (32, 96)), true),
         ];
         for (mut sp, causal) in cases {
             sp.causal = causal;
@@ -765,7 +804,10 @@ mod tests {
                 lse: &lse,
                 mask: None,
             };
-            let grads = backward_native(&saved, &g, &sp).expect("native");
+            let mut native = vec![backward_native(&saved, &g, &sp).expect("native")];
+            if super::super::attention_amx::usable(&sp) {
+                native.push(super::super::attention_amx::backward(&saved, &g, &sp).expect("amx"));
+            }
             let saved = AttentionSaved {
                 qkv: [&q, &k, &v],
                 out: &out,
@@ -773,9 +815,11 @@ mod tests {
                 mask: None,
             };
             let wide = backward_widened(saved, &g, &sp).expect("widened");
-            for (a, b) in grads.iter().zip(&wide) {
-                assert_eq!(a.dtype(), DType::BF16);
-                close(a, b, &what);
+            for grads in &native {
+                for (a, b) in grads.iter().zip(&wide) {
+                    assert_eq!(a.dtype(), DType::BF16);
+                    close(a, b, &what);
+                }
             }
         }
     }

@@ -577,6 +577,28 @@ pub(super) mod amx {
         );
     }
 
+    /// Loads a 32 x 32 float32 block at `c` (`stride` bytes per row) into the four sum tiles,
+    /// for products that add to sums kept in memory.
+    ///
+    /// # Safety
+    /// The tiles must be configured, and `c` hold the block's 32 rows.
+    #[inline(always)]
+    pub(crate) unsafe fn load(c: *const f32, stride: usize) {
+        let row = stride / 4;
+        asm!(
+            "tileloadd tmm0, [{c0} + {s}*1]",
+            "tileloadd tmm1, [{c1} + {s}*1]",
+            "tileloadd tmm2, [{c2} + {s}*1]",
+            "tileloadd tmm3, [{c3} + {s}*1]",
+            c0 = in(reg) c,
+            c1 = in(reg) c.add(16),
+            c2 = in(reg) c.add(16 * row),
+            c3 = in(reg) c.add(16 * row + 16),
+            s = in(reg) stride,
+            options(nostack, readonly)
+        );
+    }
+
     /// Stores the four sum tiles as a 32 x 32 float32 block at `c` (`stride` bytes per row).
     ///
     /// # Safety

@@ -17,11 +17,10 @@ use super::attention::{
     online_group, padded_keys, pieces, tile_grads, transpose_head_simd, HeadAt, KB, QB, RB,
 };
 use super::attention_bf16::dot::{key_pairs, row_pair_words};
-use super::attention_bf16::{deltas, interleaved, pair_transposed};
+use super::attention_bf16::{deltas, interleaved, pair_transposed, round_scaled_simd};
 use super::gemm_bf16::amx::{self, load, step, store, zero};
 use super::gemm_bf16::{kernel, Kernel};
 use crate::backend::AttentionSaved;
-use crate::dtype::f32_to_bf16;
 use crate::ops::nn::attention::AttentionSpec;
 use crate::{Result, Tensor};
 
@@ -289,16 +288,6 @@ pub(super) unsafe fn backward_head(
     }
     amx::release();
     round_scaled_simd(&dqp[..l * e], scale, dq);
-}
-
-crate::multiversion!(fn round_scaled_simd<>(x: &[f32], factor: f32, out: &mut [bf16]) where [] => round_scaled);
-
-/// `out = x * factor`, rounded to bfloat16 (vectorised at the AVX levels).
-#[inline(always)]
-fn round_scaled(x: &[f32], factor: f32, out: &mut [bf16]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = f32_to_bf16(v * factor);
-    }
 }
 
 /// The bfloat16 backward on AMX (`usable(sp)`): per key/value head, each of its query

@@ -375,6 +375,16 @@ unsafe fn forward_rows(
     finish(&acc, (&m, &l), out, lse);
 }
 
+crate::multiversion!(pub(super) fn round_scaled_simd<>(x: &[f32], factor: f32, out: &mut [bf16]) where [] => round_scaled);
+
+/// `out = x * factor`, rounded to bfloat16 (vectorised at the AVX levels).
+#[inline(always)]
+fn round_scaled(x: &[f32], factor: f32, out: &mut [bf16]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = crate::dtype::f32_to_bf16(v * factor);
+    }
+}
+
 /// Each row's output sums (`acc`, `[rows, ev]`) divided by its softmax sum `l` and rounded
 /// into `out`, and its log-sum-exp `m + ln l` into `lse`.
 #[cfg(target_arch = "x86_64")]
@@ -383,10 +393,7 @@ fn finish(acc: &[f32], (m, l): (&[f32; QB], &[f32; QB]), out: &mut [bf16], lse: 
     for r in 0..rows {
         let (a, o) = (&acc[r * ev..(r + 1) * ev], &mut out[r * ev..(r + 1) * ev]);
         if l[r] > 0.0 {
-            let inv = 1.0 / l[r];
-            for (o, &v) in o.iter_mut().zip(a) {
-                *o = crate::dtype::f32_to_bf16(v * inv);
-            }
+            round_scaled_simd(a, 1.0 / l[r], o);
             lse[r] = m[r] + l[r].ln();
         } else if l[r].is_nan() {
             // A NaN score (or a +inf mask entry) poisons the row's softmax, as in PyTorch.

@@ -356,6 +356,25 @@ def test_bfloat16_kernels_on_empty_and_strided_inputs() -> None:
     np.testing.assert_allclose(got, want, atol=3e-2)
 
 
+@pytest.mark.parametrize("e", [16, 64])
+def test_bfloat16_kernels_read_views_at_an_odd_offset(e: int) -> None:
+    # Contiguous views starting one element into their storage: the kernels' word layouts
+    # cannot reinterpret them in place and copy instead, with the same results.
+    shape = (2, 3, 40, e)
+    n = int(np.prod(shape))
+    store = [dm.randn(n + 1, dtype=dm.bfloat16) for _ in range(4)]
+    views = [s[1:].reshape(shape).requires_grad_() for s in store[:3]]
+    fresh = [v.detach().clone().requires_grad_() for v in views]
+    g = store[3][1:].reshape(shape)
+    outs = []
+    for ts in (views, fresh):
+        out = F.scaled_dot_product_attention(*ts, is_causal=True)
+        out.backward(g)
+        outs.append([out.float().detach().numpy(), *(t.grad.float().numpy() for t in ts)])
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_autocast_runs_attention_in_the_low_precision_dtype() -> None:
     q, k, v = (
         dm.tensor(x.astype(np.float32)) for x in arrays((2, 2, 9, 8), (2, 2, 9, 8), (2, 2, 9, 8))

@@ -12,6 +12,7 @@
 //! one pair of keys of 16 features), so no copy is made per block.
 
 use half::bf16;
+use std::borrow::Cow;
 
 use super::attention::{
     online_group, padded_keys, pieces, tile_grads, transpose_head_simd, HeadAt, KB, QB, RB,
@@ -168,10 +169,21 @@ pub(super) struct QueryHead<'a> {
     pub(super) at: HeadAt,
 }
 
-/// `x` (`[rows, w]`) padded with zero rows to `lp` rows, and transposed to `[w, lp]`.
-fn padded_and_transposed(x: &[bf16], rows: usize, w: usize, lp: usize) -> (Vec<bf16>, Vec<bf16>) {
-    let mut padded = vec![bf16::ZERO; lp * w];
-    padded[..rows * w].copy_from_slice(&x[..rows * w]);
+/// `x` (`[rows, w]`) padded with zero rows to `lp` rows (in place when it has them), and
+/// transposed to `[w, lp]`.
+fn padded_and_transposed(
+    x: &[bf16],
+    rows: usize,
+    w: usize,
+    lp: usize,
+) -> (Cow<'_, [bf16]>, Vec<bf16>) {
+    let padded = if rows == lp {
+        Cow::Borrowed(&x[..rows * w])
+    } else {
+        let mut p = vec![bf16::ZERO; lp * w];
+        p[..rows * w].copy_from_slice(&x[..rows * w]);
+        Cow::Owned(p)
+    };
     let mut t = vec![bf16::ZERO; w * lp];
     transpose_head_simd(x, (rows, w, w), lp, &mut t);
     (padded, t)

@@ -108,8 +108,15 @@ fn interleave(a: &[bf16], b: &[bf16], out: &mut [u32]) {
 /// Every head (`[s, w]`) as `[w / 2, padded_keys(s)]` words: row `p` holds each key's
 /// features `2p` and `2p + 1`, so a tile of `KB` keys is read in place for one pair.
 pub(super) fn pair_transposed(x: &[bf16], heads: usize, s: usize, w: usize) -> Vec<u32> {
-    let words = row_pairs(&x[..heads * s * w], heads * s, w, 1);
+    let x = &x[..heads * s * w];
     let w2 = w.div_ceil(2);
+    // SAFETY: every bit pattern of two bfloat16 is a valid u32.
+    let (before, words, _) = unsafe { x.align_to::<u32>() };
+    if w.is_multiple_of(2) && before.is_empty() && words.len() == heads * s * w2 {
+        // Pairs of features are already words in place (little-endian): no copy.
+        return transposed_heads(&HeadView::packed(words, s, w2), heads, s, w2);
+    }
+    let words = row_pairs(x, heads * s, w, 1);
     transposed_heads(&HeadView::packed(&words, s, w2), heads, s, w2)
 }
 

@@ -18,14 +18,14 @@ use super::attention::{
     online_group, padded_keys, pieces, tile_grads, transpose_head_simd, HeadAt, KB, QB, RB,
 };
 use super::attention_bf16::dot::{key_pairs, row_pair_words};
-use super::attention_bf16::{deltas, interleaved, pair_transposed, round_scaled_simd};
+use super::attention_bf16::{deltas, interleaved, pair_transposed, round_scaled_simd, Operands};
 use super::gemm_bf16::amx::{self, load, step, store, zero};
 use super::gemm_bf16::{kernel, Kernel};
 use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
 use crate::{Result, Tensor};
 
-/// Whether the forward of `sp` runs here: AMX granted to the process, head dims in whole
+/// Whether the forward and backward of `sp` run here: AMX granted to the process, head dims in whole
 /// tile steps (32 features), and at most 256 of them (the float32 block stays 32 KiB).
 pub(super) fn usable(sp: &AttentionSpec) -> bool {
     let whole = |d: usize| d > 0 && d.is_multiple_of(32) && d <= 256;
@@ -311,18 +311,16 @@ pub(super) fn backward(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     let [q, k, v] = saved.qkv;
-    let (qd, kd, vd) = (q.data::<bf16>()?, k.data::<bf16>()?, v.data::<bf16>()?);
-    let (od, gd) = (saved.out.data::<bf16>()?, g.data::<bf16>()?);
-    let ld = saved.lse.data::<f32>()?;
-    let md = saved.mask.map(|m| m.data::<f32>()).transpose()?;
-    let md = md.as_deref();
+    let ops = Operands::read(saved, g)?;
+    let (qd, kd, vd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.v, &*ops.out, &*ops.g, &*ops.lse);
+    let md = ops.mask.as_deref();
     let (kv_heads, grp, stride) = (sp.b * sp.hk, sp.group(), padded_keys(sp.s));
     let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
     let mut dq = vec![bf16::ZERO; sp.b * sp.hq * lq];
     let mut dk = vec![bf16::ZERO; kv_heads * lk];
     let mut dv = vec![bf16::ZERO; kv_heads * lv];
-    let kts = pair_transposed(&kd, kv_heads, sp.s, sp.e);
-    let vts = pair_transposed(&vd, kv_heads, sp.s, sp.ev);
+    let kts = pair_transposed(kd, kv_heads, sp.s, sp.e);
+    let vts = pair_transposed(vd, kv_heads, sp.s, sp.ev);
     let (kt_len, vt_len) = (sp.e / 2 * stride, sp.ev / 2 * stride);
     let tasks: Vec<_> = pieces(&mut dq, kv_heads, grp * lq)
         .into_iter()
@@ -330,7 +328,6 @@ pub(super) fn backward(
         .zip(pieces(&mut dv, kv_heads, lv))
         .enumerate()
         .collect();
-    let (qd, kd, od, gd, ld) = (&*qd, &*kd, &*od, &*gd, &*ld);
     let scale = sp.scale as f32;
     crate::cpu::team::for_each_halves(tasks, |(kh, ((dqs, dks), dvs))| {
         // The tiles read whole blocks of keys: zero keys past the last.

@@ -15,6 +15,7 @@
 //! rounded once. Without AVX512-BF16 the operands widen to float32 and `attention.rs` runs.
 
 use half::bf16;
+use std::borrow::Cow;
 
 use super::attention::{
     online_group, padded_keys, pieces, row_tasks, tile_grads, transposed_heads, HeadAt, HeadView,
@@ -604,6 +605,35 @@ unsafe fn backward_head(
     }
 }
 
+/// The bfloat16 backward's inputs as contiguous slices (copied only where a tensor is not):
+/// queries, keys, values, the output, its gradient, the log-sum-exps and the mask.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Operands<'a> {
+    pub(super) q: Cow<'a, [bf16]>,
+    pub(super) k: Cow<'a, [bf16]>,
+    pub(super) v: Cow<'a, [bf16]>,
+    pub(super) out: Cow<'a, [bf16]>,
+    pub(super) g: Cow<'a, [bf16]>,
+    pub(super) lse: Cow<'a, [f32]>,
+    pub(super) mask: Option<Cow<'a, [f32]>>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'a> Operands<'a> {
+    pub(super) fn read(saved: &AttentionSaved<'a>, g: &'a Tensor) -> Result<Self> {
+        let [q, k, v] = saved.qkv;
+        Ok(Operands {
+            q: q.data()?,
+            k: k.data()?,
+            v: v.data()?,
+            out: saved.out.data()?,
+            g: g.data()?,
+            lse: saved.lse.data()?,
+            mask: saved.mask.map(|m| m.data()).transpose()?,
+        })
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn backward_native(
     saved: &AttentionSaved<'_>,
@@ -611,18 +641,16 @@ fn backward_native(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     let [q, k, v] = saved.qkv;
-    let (qd, kd, vd) = (q.data::<bf16>()?, k.data::<bf16>()?, v.data::<bf16>()?);
-    let (od, gd) = (saved.out.data::<bf16>()?, g.data::<bf16>()?);
-    let ld = saved.lse.data::<f32>()?;
-    let md = saved.mask.map(|m| m.data::<f32>()).transpose()?;
-    let md = md.as_deref();
+    let ops = Operands::read(saved, g)?;
+    let (qd, kd, vd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.v, &*ops.out, &*ops.g, &*ops.lse);
+    let md = ops.mask.as_deref();
     let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
     let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
     let mut dq = vec![0f32; sp.b * sp.hq * lq];
     let mut dk = vec![0f32; kv_heads * lk];
     let mut dv = vec![0f32; kv_heads * lv];
-    let kts = pair_transposed(&kd, kv_heads, sp.s, sp.e);
-    let vts = pair_transposed(&vd, kv_heads, sp.s, sp.ev);
+    let kts = pair_transposed(kd, kv_heads, sp.s, sp.e);
+    let vts = pair_transposed(vd, kv_heads, sp.s, sp.ev);
     let (kt_len, vt_len) = (
         sp.e.div_ceil(2) * padded_keys(sp.s),
         sp.ev.div_ceil(2) * padded_keys(sp.s),
@@ -633,7 +661,6 @@ fn backward_native(
         .zip(pieces(&mut dv, kv_heads, lv))
         .enumerate()
         .collect();
-    let (qd, kd, od, gd, ld) = (&*qd, &*kd, &*od, &*gd, &*ld);
     crate::cpu::team::for_each_halves(tasks, |(kh, ((dqs, dks), dvs))| {
         let b = kh / sp.hk;
         let keys = interleaved(&kd[kh * lk..(kh + 1) * lk], sp.s, sp.e);
@@ -687,7 +714,6 @@ pub(super) fn backward(
     g: &Tensor,
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
-    #[cfg(target_arch = "x86_64")]
     #[cfg(target_arch = "x86_64")]
     if super::attention_amx::usable(sp) {
         return super::attention_amx::backward(&saved, g, sp);
@@ -785,6 +811,8 @@ mod tests {
             (spec(1, (2, 2), (129, 129), (64, 64)), false),
             // Causal with keys past the last query block (no rows see the later key blocks).
             (spec(1, (2, 2), (50, 130), (32, 96)), true),
+            // Whole blocks of queries (read in place by the AMX backward), GQA.
+            (spec(1, (2, 1), (64, 64), (32, 32)), true),
         ];
         for (mut sp, causal) in cases {
             sp.causal = causal;

@@ -15,10 +15,10 @@ use half::bf16;
 use std::borrow::Cow;
 
 use super::attention::{
-    online_group, padded_keys, pieces, tile_grads, transpose_head_simd, HeadAt, KB, QB, RB,
+    online_group, padded_keys, tile_grads, transpose_head_simd, HeadAt, KB, QB, RB,
 };
 use super::attention_bf16::dot::{key_pairs, row_pair_words};
-use super::attention_bf16::{deltas, interleaved, pair_transposed, round_scaled_simd, Operands};
+use super::attention_bf16::{deltas, head_tasks, interleaved, round_scaled_simd, Operands};
 use super::gemm_bf16::amx::{self, load, step, store, zero};
 use super::gemm_bf16::{kernel, Kernel};
 use crate::backend::AttentionSaved;
@@ -311,23 +311,16 @@ pub(super) fn backward(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     let [q, k, v] = saved.qkv;
-    let ops = Operands::read(saved, g)?;
-    let (qd, kd, vd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.v, &*ops.out, &*ops.g, &*ops.lse);
-    let md = ops.mask.as_deref();
+    let ops = Operands::read(saved, g, sp)?;
+    let (qd, kd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.out, &*ops.g, &*ops.lse);
+    let (md, kts, vts) = (ops.mask.as_deref(), &ops.kt, &ops.vt);
     let (kv_heads, grp, stride) = (sp.b * sp.hk, sp.group(), padded_keys(sp.s));
     let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
     let mut dq = vec![bf16::ZERO; sp.b * sp.hq * lq];
     let mut dk = vec![bf16::ZERO; kv_heads * lk];
     let mut dv = vec![bf16::ZERO; kv_heads * lv];
-    let kts = pair_transposed(kd, kv_heads, sp.s, sp.e);
-    let vts = pair_transposed(vd, kv_heads, sp.s, sp.ev);
     let (kt_len, vt_len) = (sp.e / 2 * stride, sp.ev / 2 * stride);
-    let tasks: Vec<_> = pieces(&mut dq, kv_heads, grp * lq)
-        .into_iter()
-        .zip(pieces(&mut dk, kv_heads, lk))
-        .zip(pieces(&mut dv, kv_heads, lv))
-        .enumerate()
-        .collect();
+    let tasks = head_tasks(sp, (&mut dq, &mut dk, &mut dv));
     let scale = sp.scale as f32;
     crate::cpu::team::for_each_halves(tasks, |(kh, ((dqs, dks), dvs))| {
         // The tiles read whole blocks of keys: zero keys past the last.

@@ -606,32 +606,58 @@ unsafe fn backward_head(
 }
 
 /// The bfloat16 backward's inputs as contiguous slices (copied only where a tensor is not):
-/// queries, keys, values, the output, its gradient, the log-sum-exps and the mask.
+/// queries, keys, the output, its gradient, the log-sum-exps and the mask; the values are
+/// read only for their paired transpose.
 #[cfg(target_arch = "x86_64")]
 pub(super) struct Operands<'a> {
     pub(super) q: Cow<'a, [bf16]>,
     pub(super) k: Cow<'a, [bf16]>,
-    pub(super) v: Cow<'a, [bf16]>,
     pub(super) out: Cow<'a, [bf16]>,
     pub(super) g: Cow<'a, [bf16]>,
     pub(super) lse: Cow<'a, [f32]>,
     pub(super) mask: Option<Cow<'a, [f32]>>,
+    /// Every key/value head's keys and values transposed in pairs (`pair_transposed`).
+    pub(super) kt: Vec<u32>,
+    pub(super) vt: Vec<u32>,
 }
 
 #[cfg(target_arch = "x86_64")]
 impl<'a> Operands<'a> {
-    pub(super) fn read(saved: &AttentionSaved<'a>, g: &'a Tensor) -> Result<Self> {
+    pub(super) fn read(
+        saved: &AttentionSaved<'a>,
+        g: &'a Tensor,
+        sp: &AttentionSpec,
+    ) -> Result<Self> {
         let [q, k, v] = saved.qkv;
+        let (k, v) = (k.data::<bf16>()?, v.data::<bf16>()?);
+        let kv_heads = sp.b * sp.hk;
         Ok(Operands {
             q: q.data()?,
-            k: k.data()?,
-            v: v.data()?,
+            kt: pair_transposed(&k, kv_heads, sp.s, sp.e),
+            vt: pair_transposed(&v, kv_heads, sp.s, sp.ev),
+            k,
             out: saved.out.data()?,
             g: g.data()?,
             lse: saved.lse.data()?,
             mask: saved.mask.map(|m| m.data()).transpose()?,
         })
     }
+}
+
+/// Per key/value head, its index and its slices of the three gradients (`dq` holding its
+/// `group()` query heads): the backward's tasks.
+#[allow(clippy::type_complexity)]
+pub(super) fn head_tasks<'a, T>(
+    sp: &AttentionSpec,
+    (dq, dk, dv): (&'a mut [T], &'a mut [T], &'a mut [T]),
+) -> Vec<(usize, ((&'a mut [T], &'a mut [T]), &'a mut [T]))> {
+    let kv_heads = sp.b * sp.hk;
+    pieces(dq, kv_heads, sp.group() * sp.l * sp.e)
+        .into_iter()
+        .zip(pieces(dk, kv_heads, sp.s * sp.e))
+        .zip(pieces(dv, kv_heads, sp.s * sp.ev))
+        .enumerate()
+        .collect()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -641,26 +667,19 @@ fn backward_native(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     let [q, k, v] = saved.qkv;
-    let ops = Operands::read(saved, g)?;
-    let (qd, kd, vd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.v, &*ops.out, &*ops.g, &*ops.lse);
-    let md = ops.mask.as_deref();
+    let ops = Operands::read(saved, g, sp)?;
+    let (qd, kd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.out, &*ops.g, &*ops.lse);
+    let (md, kts, vts) = (ops.mask.as_deref(), &ops.kt, &ops.vt);
     let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
     let (lq, lk, lv) = (sp.l * sp.e, sp.s * sp.e, sp.s * sp.ev);
     let mut dq = vec![0f32; sp.b * sp.hq * lq];
     let mut dk = vec![0f32; kv_heads * lk];
     let mut dv = vec![0f32; kv_heads * lv];
-    let kts = pair_transposed(kd, kv_heads, sp.s, sp.e);
-    let vts = pair_transposed(vd, kv_heads, sp.s, sp.ev);
     let (kt_len, vt_len) = (
         sp.e.div_ceil(2) * padded_keys(sp.s),
         sp.ev.div_ceil(2) * padded_keys(sp.s),
     );
-    let tasks: Vec<_> = pieces(&mut dq, kv_heads, grp * lq)
-        .into_iter()
-        .zip(pieces(&mut dk, kv_heads, lk))
-        .zip(pieces(&mut dv, kv_heads, lv))
-        .enumerate()
-        .collect();
+    let tasks = head_tasks(sp, (&mut dq, &mut dk, &mut dv));
     crate::cpu::team::for_each_halves(tasks, |(kh, ((dqs, dks), dvs))| {
         let b = kh / sp.hk;
         let keys = interleaved(&kd[kh * lk..(kh + 1) * lk], sp.s, sp.e);

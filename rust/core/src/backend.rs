@@ -470,9 +470,9 @@ macro_rules! backend_interface {
                 rt: $crate::DType,
             ) -> $crate::Result<$crate::Tensor>;
             /// `dst = dst op other` (`dst + alpha * other` for `Add`) written into `dst`'s memory,
-            /// for a contiguous f32/f64 `dst` and an `other` of its dtype that is contiguous of
-            /// its shape or a 0-d number, with no autograd; `false` when this backend leaves it
-            /// to the out-of-place path (compute, then write back).
+            /// for an f32/f64/bf16 `dst` and an `other` of its dtype and shape (or a 0-d number)
+            /// in another buffer, with no autograd; `false` when this backend leaves it to the
+            /// out-of-place path (compute, then write back), e.g. for a layout it cannot walk.
             fn binary_inplace(
                 dst: &$crate::Tensor,
                 other: &$crate::Tensor,

@@ -5,72 +5,8 @@ use crate::cpu::kernel::{map1, map2, Computes};
 use crate::layout::{broadcast_shapes, Layout};
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
-use crate::{bail, DType, Element, Float, Result, Tensor};
+use crate::{bail, DType, Float, Result, Tensor};
 use half::bf16;
-
-/// Elements above which an in-place update is split over the threads.
-const PAR_INPLACE: usize = 1 << 16;
-
-/// `d op= o` over a contiguous run (`o` one element: a number).
-#[inline(always)]
-fn inplace_body<T: Float>(d: &mut [T], o: &[T], op: BinaryOp, alpha: T) {
-    macro_rules! apply {
-        ($f:expr) => {
-            if o.len() == 1 {
-                let y = o[0];
-                d.iter_mut().for_each(|x| *x = $f(*x, y));
-            } else {
-                d.iter_mut().zip(o).for_each(|(x, &y)| *x = $f(*x, y));
-            }
-        };
-    }
-    match op {
-        BinaryOp::Add => apply!(|x: T, y: T| x + alpha * y),
-        BinaryOp::Sub => apply!(|x: T, y: T| x - y),
-        BinaryOp::Mul => apply!(|x: T, y: T| x * y),
-        _ => apply!(|x: T, y: T| x / y),
-    }
-}
-
-crate::multiversion!(fn inplace_run<T>(d: &mut [T], o: &[T], op: BinaryOp, alpha: T) where [T: Float] => inplace_body);
-
-/// The in-place fast path (`backend::Backend::binary_inplace`): the caller checked the
-/// layouts, dtypes and that nothing is recorded.
-pub(crate) fn binary_inplace(
-    dst: &Tensor,
-    other: &Tensor,
-    op: BinaryOp,
-    alpha: f64,
-) -> Result<bool> {
-    if !matches!(
-        op,
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
-    ) {
-        return Ok(false);
-    }
-    let n = dst.numel();
-    let scalar = other.ndim() == 0;
-    crate::with_float!(dst.dtype(), T => {
-        let o = other.data::<T>()?;
-        let off = dst.layout().offset;
-        // SAFETY: `dst` is contiguous and `other` either does not share its memory or is the
-        // very same elements (read before written, element by element).
-        let d = &mut unsafe { dst.storage().as_mut_slice::<T>() }[off..off + n];
-        let alpha = T::from_f64(alpha);
-        if n >= PAR_INPLACE {
-            let chunk = n.div_ceil(crate::threads::get() * 4).max(4096);
-            let chunks: Vec<_> = d.chunks_mut(chunk).enumerate().collect();
-            crate::cpu::team::for_each_halves(chunks, |(i, dc)| {
-                let oc = if scalar { &o[..] } else { &o[i * chunk..i * chunk + dc.len()] };
-                inplace_run(dc, oc, op, alpha);
-            });
-        } else {
-            inplace_run(d, &o, op, alpha);
-        }
-    });
-    dst.bump_version();
-    Ok(true)
-}
 
 macro_rules! compare_arms {
     ($op:expr, $T:ty, $a:expr, $al:expr, $b:expr, $bl:expr, $shape:expr) => {
@@ -299,6 +235,15 @@ fn bf16_arith(
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
     ) {
         return None;
+    }
+    // A number (0-d, any float dtype) with a bfloat16 tensor: widened in float32, as PyTorch's
+    // opmath, instead of the whole tensor cast to float32 and back.
+    let number = |t: &Tensor| t.ndim() == 0 && t.dtype().is_float() && t.dtype() != BF16;
+    if out == BF16 && a.dtype() == BF16 && number(b) {
+        return Some(cast_raw(b, F32).and_then(|b| widened::<bf16, f32, bf16>(op, a, &b, shape)));
+    }
+    if out == BF16 && b.dtype() == BF16 && number(a) {
+        return Some(cast_raw(a, F32).and_then(|a| widened::<f32, bf16, bf16>(op, &a, b, shape)));
     }
     Some(match (a.dtype(), b.dtype(), out) {
         (BF16, BF16, BF16) => widened::<bf16, bf16, bf16>(op, a, b, shape),

@@ -2,6 +2,7 @@
 //! unscale-and-check pass over gradients.
 
 use crate::cpu::kernel::map1;
+use crate::cpu::lanes::SendPtr;
 use crate::layout::Layout;
 use crate::ops::copy::convert;
 use crate::ops::gather::gather_strided;
@@ -60,6 +61,10 @@ fn copy_strided<T: Element>(d: &mut [T], dl: &Layout, s: &[T], sl: &Layout) {
         strides: l.strides[..nd - 1].to_vec(),
         offset: l.offset,
     };
+    if ds == 1 && ss == 1 && n >= PAR_COPY && crate::threads::split() {
+        copy_rows_parallel(d, s, outer(&dl).offsets().zip(outer(&sl).offsets()), run);
+        return;
+    }
     for (od, os) in outer(&dl).offsets().zip(outer(&sl).offsets()) {
         if ds == 1 && ss == 1 {
             d[od..od + run].copy_from_slice(&s[os..os + run]);
@@ -69,6 +74,38 @@ fn copy_strided<T: Element>(d: &mut [T], dl: &Layout, s: &[T], sl: &Layout) {
             }
         }
     }
+}
+
+/// Elements above which a copy of rows is split between the threads.
+const PAR_COPY: usize = 1 << 16;
+
+/// `d[od..][..run] = s[os..][..run]` for each `(od, os)` of `rows`, in groups of rows shared
+/// out to the threads (a split's gradient written into its piece of the whole).
+fn copy_rows_parallel<T: Element>(
+    d: &mut [T],
+    s: &[T],
+    rows: impl Iterator<Item = (usize, usize)>,
+    run: usize,
+) {
+    let rows: Vec<(usize, usize)> = rows.collect();
+    let starts: Vec<usize> = rows.iter().map(|r| r.0).collect();
+    if !crate::cpu::rows::disjoint(&starts, run) {
+        // (An overlapping view, e.g. of `as_strided`: written in order, the last row wins.)
+        for &(od, os) in &rows {
+            d[od..od + run].copy_from_slice(&s[os..os + run]);
+        }
+        return;
+    }
+    let per = rows.len().div_ceil(crate::threads::get() * 4);
+    let d = &SendPtr(d.as_mut_ptr());
+    crate::cpu::team::for_each_halves(rows.chunks(per).collect(), |group| {
+        for &(od, os) in group {
+            // SAFETY: the destination rows are disjoint (checked above), each written by one
+            // group only.
+            let dst = unsafe { std::slice::from_raw_parts_mut(d.0.add(od), run) };
+            dst.copy_from_slice(&s[os..os + run]);
+        }
+    });
 }
 
 /// `l` without its size-1 dims (same elements, same order); the two layouts of a copy have

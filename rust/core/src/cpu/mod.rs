@@ -14,6 +14,7 @@ mod gemm_bf16;
 mod im2col;
 mod im2row;
 mod index;
+mod inplace;
 mod kernel;
 mod lanes;
 mod loss;
@@ -36,11 +37,12 @@ mod unary;
 use crate::backend::{backend_interface, delegate_backend};
 
 use attention::{attention_backward, attention_forward};
-use binary::{binary, binary_inplace};
+use binary::binary;
 use conv::{conv2d_backward, conv2d_forward};
 use copy::{cast, fill, flip, full, to_device, tri, unscale_and_check, write_into};
 use dropout::{dropout_backward, dropout_forward};
 use index::{gather, index, index_put, nonzero, scatter, where_};
+use inplace::binary_inplace;
 use loss::{
     cross_entropy_backward, cross_entropy_forward, cross_entropy_log_probs,
     log_softmax_nll_backward,

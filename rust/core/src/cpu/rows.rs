@@ -16,6 +16,14 @@ pub(crate) fn add_rows<T: Float>(src: &[T], dst: &mut [T], rows: Rows) {
     run::<T, true>(src, dst, rows);
 }
 
+/// True when no two rows of `run` elements starting at `starts` share an element: a view's
+/// rows that threads may write at once.
+pub(crate) fn disjoint(starts: &[usize], run: usize) -> bool {
+    let mut sorted = starts.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[1] - w[0] >= run)
+}
+
 /// One batch of row transfers: `count` rows of `len` elements, read at `src`, written at `dst`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rows {

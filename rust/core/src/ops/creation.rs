@@ -41,6 +41,11 @@ pub(crate) fn check_alloc(shape: &[usize], bytes_per: usize) -> Result<()> {
 impl Tensor {
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
         let n = alloc_numel(shape, dtype.size())?;
+        if value == 0.0 && matches!(dtype, DType::BF16 | DType::F16) {
+            // Zeroed memory straight from the allocator, as `vec!` gives the other dtypes
+            // (a gradient accumulator of a split is one; it filled element by element).
+            return with_dtype!(dtype, T => Tensor::from_vec(zeroed_halves::<T>(n), shape));
+        }
         with_dtype!(dtype, T => Tensor::from_vec(vec![T::from_f64(value); n], shape))
     }
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
@@ -298,4 +303,23 @@ fn largest_below(x: f64, dtype: DType) -> f64 {
         }
         _ => f64::from_bits(step_down(x.to_bits(), 1 << 63)),
     }
+}
+
+/// `n` zeros of a 16-bit float type (`bf16`, `f16`): `vec![0u16; n]` reinterpreted.
+fn zeroed_halves<T: crate::Element>(n: usize) -> Vec<T> {
+    assert_eq!(
+        std::mem::size_of::<T>(),
+        2,
+        "zeroed_halves is for 16-bit floats"
+    );
+    assert_eq!(
+        std::mem::align_of::<T>(),
+        2,
+        "zeroed_halves is for 16-bit floats"
+    );
+    let mut v = std::mem::ManuallyDrop::new(vec![0u16; n]);
+    // SAFETY: `T` is a `repr(transparent)` 16-bit float (checked size and alignment), for
+    // which all-zero bits are +0.0; the buffer comes from the global allocator with the
+    // layout a `Vec<T>` of this capacity frees with.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }

@@ -15,7 +15,7 @@ const TILE: usize = 32;
 const PAR_MIN: usize = 1 << 16;
 
 /// Offsets of the outer dims (all but the last `inner` merged dims), in row-major order.
-fn outer_offsets(dims: &[(usize, usize)], base: usize) -> Vec<usize> {
+pub(crate) fn outer_offsets(dims: &[(usize, usize)], base: usize) -> Vec<usize> {
     let mut offs = vec![base];
     for &(n, s) in dims {
         let mut next = Vec::with_capacity(offs.len() * n);
@@ -95,15 +95,22 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
         debug_assert_eq!(outer.len() * last_n, n);
         let mut out: Vec<T> = Vec::with_capacity(n);
         let dst = &mut out.spare_capacity_mut()[..n];
-        let fill = |(row, o): (&mut [std::mem::MaybeUninit<T>], &usize)| {
-            row.write_copy_of_slice(&s[*o..*o + last_n]);
+        let fill = |(rows, offs): (&mut [std::mem::MaybeUninit<T>], &[usize])| {
+            for (row, &o) in rows.chunks_mut(last_n).zip(offs) {
+                row.write_copy_of_slice(&s[o..o + last_n]);
+            }
         };
         if n >= PAR_MIN && crate::threads::split() {
-            dst.par_chunks_mut(last_n)
-                .zip(outer.par_iter())
-                .for_each(fill);
+            // A few groups of whole rows per thread (a rayon task per short row cost more
+            // than its copy: GPT's heads merge back in rows of 64 elements).
+            let per = outer.len().div_ceil(crate::threads::get() * 4);
+            let groups = dst
+                .chunks_mut(per * last_n)
+                .zip(outer.chunks(per))
+                .collect();
+            crate::cpu::team::for_each_halves(groups, fill);
         } else {
-            dst.chunks_mut(last_n).zip(outer.iter()).for_each(fill);
+            fill((dst, &outer));
         }
         // SAFETY: the rows cover all `n` slots (one per outer offset, `last_n` each), and
         // each was written above.

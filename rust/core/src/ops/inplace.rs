@@ -223,19 +223,17 @@ impl Tensor {
         } else {
             other
         };
+        // The backend takes the layouts it can write in place (rows of a view included).
         let fits = !recorded
-            && matches!(dt, DType::F32 | DType::F64)
+            && matches!(dt, DType::F32 | DType::F64 | DType::BF16)
             && other.dtype() == dt
             && other.device() == self.device()
-            && self.is_contiguous()
-            && ((other.ndim() == 0 && other.numel() == 1)
-                || (other.shape() == self.shape() && other.is_contiguous()));
-        // Sharing memory is fine only when it is the very same elements.
-        let aliased = Arc::ptr_eq(self.storage(), other.storage())
-            && (other.layout().offset != self.layout().offset || other.shape() != self.shape());
-        if !fits || aliased {
+            && ((other.ndim() == 0 && other.numel() == 1) || other.shape() == self.shape());
+        // (`x += x` and other views of one buffer take the out-of-place path.)
+        if !fits || Arc::ptr_eq(self.storage(), other.storage()) {
             return Ok(false);
         }
+        self.check_no_overlap()?;
         crate::backend::of(self).binary_inplace(self, other, op, alpha)
     }
 

@@ -1,0 +1,166 @@
+//! In-place `+= -= *= /=` written straight into the destination's memory, for float32,
+//! float64 and bfloat16 (widened to float32 per element, rounded once). The destination may be
+//! a view whose rows are contiguous (a `split`/`narrow` of the last dims, a column block of a
+//! matrix): the backward of `split` adds each piece's gradient into such a view of one shared
+//! buffer, which the out-of-place path did as a new tensor and a strided copy back.
+
+use crate::cpu::kernel::Computes;
+use crate::cpu::lanes::SendPtr;
+use crate::layout::Layout;
+use crate::ops::binary::BinaryOp;
+use crate::{DType, Result, Tensor};
+use half::bf16;
+
+/// Elements above which an in-place update is split over the threads.
+const PAR_INPLACE: usize = 1 << 16;
+/// Shortest row the strided path takes: shorter rows cost more in bookkeeping than the
+/// out-of-place path's vectorised loops.
+const MIN_ROW: usize = 16;
+
+/// `d op= o` over one contiguous stretch, computed in `S::As` (`o` one element: a number).
+#[inline(always)]
+fn update_body<S: Computes>(d: &mut [S], o: &[S], op: BinaryOp, alpha: S::As) {
+    macro_rules! apply {
+        ($f:expr) => {
+            if o.len() == 1 {
+                let y = o[0].widen();
+                d.iter_mut().for_each(|x| *x = S::narrow($f(x.widen(), y)));
+            } else {
+                d.iter_mut()
+                    .zip(o)
+                    .for_each(|(x, &y)| *x = S::narrow($f(x.widen(), y.widen())));
+            }
+        };
+    }
+    match op {
+        BinaryOp::Add => apply!(|x: S::As, y: S::As| x + alpha * y),
+        BinaryOp::Sub => apply!(|x: S::As, y: S::As| x - y),
+        BinaryOp::Mul => apply!(|x: S::As, y: S::As| x * y),
+        _ => apply!(|x: S::As, y: S::As| x / y),
+    }
+}
+
+crate::multiversion!(fn update<S>(d: &mut [S], o: &[S], op: BinaryOp, alpha: S::As) where [S: Computes] => update_body);
+
+/// The in-place fast path (`backend::Backend::binary_inplace`): the caller checked the dtypes,
+/// the shapes (`other` is `dst`'s shape or a 0-d number), that nothing is recorded and that
+/// `other` is not another view of `dst`'s elements. `false` leaves it to the out-of-place path.
+pub(crate) fn binary_inplace(
+    dst: &Tensor,
+    other: &Tensor,
+    op: BinaryOp,
+    alpha: f64,
+) -> Result<bool> {
+    if !matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    ) {
+        return Ok(false);
+    }
+    let Some(plan) = Stretches::plan(dst.layout(), (other.ndim() > 0).then(|| other.layout()))
+    else {
+        return Ok(false);
+    };
+    match dst.dtype() {
+        DType::F32 => plan.run::<f32>(dst, other, op, alpha as f32),
+        DType::F64 => plan.run::<f64>(dst, other, op, alpha),
+        DType::BF16 => plan.run::<bf16>(dst, other, op, alpha as f32),
+        _ => return Ok(false),
+    }
+    dst.bump_version();
+    Ok(true)
+}
+
+/// The update cut into contiguous stretches, each `(start in dst, start in other, length)`
+/// (`other`'s start is 0, unused, for a number).
+struct Stretches(Vec<(usize, usize, usize)>);
+
+impl Stretches {
+    /// The stretches of `dst` and `other` (`None` for a number), or `None` when a layout has
+    /// no contiguous rows of at least `MIN_ROW` elements or `dst`'s rows overlap.
+    fn plan(dst: &Layout, other: Option<&Layout>) -> Option<Stretches> {
+        let n = dst.numel();
+        let run = match other {
+            Some(o) => contiguous_run(dst).min(contiguous_run(o)),
+            None => contiguous_run(dst),
+        };
+        if n == 0 || run == 0 || (run < MIN_ROW && run != n) {
+            return None;
+        }
+        // One long run (both contiguous): cut so the threads share it.
+        let len = if run == n && n >= PAR_INPLACE {
+            n.div_ceil(crate::threads::get() * 4).max(4096)
+        } else {
+            run
+        };
+        let dst_starts = row_starts(dst, run);
+        let other_starts = other.map_or_else(|| vec![0; dst_starts.len()], |o| row_starts(o, run));
+        if !crate::cpu::rows::disjoint(&dst_starts, run) {
+            return None;
+        }
+        let cuts = (0..run).step_by(len);
+        let stretches = dst_starts
+            .iter()
+            .zip(&other_starts)
+            .flat_map(|(&d, &o)| cuts.clone().map(move |j| (d + j, o + j, len.min(run - j))))
+            .collect();
+        Some(Stretches(stretches))
+    }
+
+    /// Applies the update, the stretches split between the threads when there are many
+    /// elements.
+    fn run<S: Computes>(&self, dst: &Tensor, other: &Tensor, op: BinaryOp, alpha: S::As) {
+        let o = other.storage().as_slice::<S>();
+        let number = (other.ndim() == 0).then(|| [o[other.layout().offset]]);
+        // SAFETY: only `dst`'s own elements are written, through stretches that `plan`
+        // checked are disjoint; `other` does not share `dst`'s storage (the caller's check).
+        let d = &SendPtr(unsafe { dst.storage().as_mut_slice::<S>() }.as_mut_ptr());
+        let apply = |range: std::ops::Range<usize>| {
+            for &(ds, os, len) in &self.0[range] {
+                // SAFETY: `plan` keeps every stretch inside `dst`'s view, disjoint from the rest.
+                let dr = unsafe { std::slice::from_raw_parts_mut(d.0.add(ds), len) };
+                let or = match &number {
+                    Some(y) => &y[..],
+                    None => &o[os..os + len],
+                };
+                update(dr, or, op, alpha);
+            }
+        };
+        let count = self.0.len();
+        if dst.numel() >= PAR_INPLACE && count > 1 && crate::threads::split() {
+            let per = count.div_ceil(crate::threads::get() * 4);
+            let groups: Vec<_> = (0..count)
+                .step_by(per)
+                .map(|a| a..(a + per).min(count))
+                .collect();
+            crate::cpu::team::for_each_halves(groups, apply);
+        } else {
+            apply(0..count);
+        }
+    }
+}
+
+/// How many elements `l` holds contiguously from each row start: its last merged dim when
+/// that has stride 1 (1 when every dim is 1), else 0.
+fn contiguous_run(l: &Layout) -> usize {
+    match l.merged_dims().last() {
+        Some(&(n, 1)) => n,
+        None => 1,
+        _ => 0,
+    }
+}
+
+/// Where each row of `run` elements of `l` starts, in row-major order (`run` divides
+/// `contiguous_run(l)`: the two operands' runs are products of trailing dims of one shape).
+fn row_starts(l: &Layout, run: usize) -> Vec<usize> {
+    let mut dims = l.merged_dims();
+    let last = match dims.pop() {
+        Some((last, 1)) => last,
+        _ => 1,
+    };
+    let mut starts = Vec::with_capacity(l.numel() / run);
+    for base in crate::ops::gather::outer_offsets(&dims, l.offset) {
+        starts.extend((0..last).step_by(run).map(|j| base + j));
+    }
+    starts
+}

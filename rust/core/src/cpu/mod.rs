@@ -33,6 +33,7 @@ mod softmax;
 pub(crate) mod team;
 mod transpose16;
 mod unary;
+mod unary_table;
 
 use crate::backend::{backend_interface, delegate_backend};
 

@@ -73,6 +73,12 @@ fn fuse<E: Computes, const FUSES: bool>(operands: &[&Tensor]) -> bool {
         && operands.iter().all(|t| t.layout().is_contiguous())
 }
 
+/// Whether the kernels run an op's fused formulas (`FUSES`) over contiguous operands at this
+/// CPU's SIMD level: the formula a bfloat16 table (`unary_table`) must be built with.
+pub(super) fn fuses_at_this_level<const FUSES: bool>() -> bool {
+    fuse::<bf16, FUSES>(&[])
+}
+
 /// `g * f'(x)` over a gradient and the saved input (or output: `saved_derivative`), one loop
 /// per op; 0 where `f'` is 0, so a flat region passes no gradient, even an infinite one
 /// (`relu(x).sqrt()` at 0, as PyTorch's `threshold_backward`), instead of `inf * 0 = NaN`.
@@ -122,7 +128,10 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),
-        DType::BF16 => float_map::<bf16>(op, t),
+        DType::BF16 => match super::unary_table::forward(op, t) {
+            Some(r) => r,
+            None => float_map::<bf16>(op, t),
+        },
         dt => {
             let r = float_map::<f32>(op, &cast_raw(t, DType::F32)?)?;
             cast_raw(&r, dt)
@@ -134,6 +143,9 @@ pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 pub(super) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let dt = x.dtype();
     if dt == DType::BF16 && g.dtype() == dt && g.shape() == x.shape() {
+        if let Some(r) = super::unary_table::backward(op, x, g) {
+            return r;
+        }
         let v: Vec<bf16> = op.specialize(Grad::<bf16>(g, x, PhantomData));
         return Tensor::from_vec(v, x.shape());
     }

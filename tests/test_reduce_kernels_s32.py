@@ -225,3 +225,23 @@ def test_max_pool1d_windows_match_numpy(k):
     grad = np.zeros_like(a)
     np.put_along_axis(grad, expect, 1.0, -1)
     np.testing.assert_array_equal(x.grad.numpy(), grad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("shape", [(2048, 96), (1000, 3, 37), (300, 700)])
+def test_column_sums_over_many_rows_do_not_depend_on_the_thread_count(dtype, shape):
+    """A bias gradient's ``sum(0)`` over blocks of rows shared out to the threads adds in the
+    same order as one thread: the same bits, close to NumPy's float64 sum."""
+    a = RNG.standard_normal(shape).astype(np.float32)
+    x = dm.tensor(a).to(getattr(dm, dtype))
+    before = dm.get_num_threads()
+    try:
+        dm.set_num_threads(1)
+        one = x.sum(0).float().numpy()
+        dm.set_num_threads(2)
+        two = x.sum(0).float().numpy()
+    finally:
+        dm.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    want = x.float().numpy().astype(np.float64).sum(0)
+    np.testing.assert_allclose(two, want, rtol=1e-2 if dtype == "bfloat16" else 1e-5, atol=1e-3)

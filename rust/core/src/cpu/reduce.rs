@@ -235,13 +235,37 @@ fn reduce_row<T: Float>(kind: Kind, x: &[T]) -> T {
 
 /// Sum over leading dims `[r, inner]` of a contiguous tensor without transposing it, in
 /// `S::As` (a bfloat16 gradient's bias sum widens as it reads, with no float32 copy). Large
-/// sums split their columns over the threads; each column's order is the same either way.
+/// sums split their blocks of rows (or, with one block, their columns) over the threads; each
+/// column's order of additions is the same either way.
 fn sum_leading<S: Computes>(x: &[S], r: usize, inner: usize) -> Vec<S::As> {
     let inner1 = inner.max(1);
     let x = &x[..(r * inner1).min(x.len())];
     let mut out = vec![S::As::zero(); inner];
     let threads = crate::threads::get().max(1);
-    if r * inner >= PAR_THRESHOLD && inner >= 32 * threads && threads > 1 {
+    if r * inner >= PAR_THRESHOLD && r > SUM_BLOCK && threads > 1 {
+        // Blocks of whole rows on the threads, each read front to back (half-rows, one
+        // thread's columns, streamed at half the bandwidth), each block's partial sums then
+        // folded in order: the same additions as `sum_columns_body` makes on one thread.
+        let blocks: Vec<&[S]> = x.chunks(SUM_BLOCK * inner1).collect();
+        let groups: Vec<&[&[S]]> = blocks.chunks(blocks.len().div_ceil(threads)).collect();
+        let partials = crate::cpu::team::map(groups, |group| {
+            let sums = |block: &&[S]| {
+                let mut p = vec![S::As::zero(); inner];
+                sum_columns(block, inner1, 0, &mut p);
+                p
+            };
+            group.iter().map(sums).collect::<Vec<_>>()
+        });
+        let mut total = vec![0f64; inner];
+        for p in partials.iter().flatten() {
+            for (t, &v) in total.iter_mut().zip(p) {
+                *t += v.to_f64();
+            }
+        }
+        out.iter_mut()
+            .zip(total)
+            .for_each(|(o, t)| *o = S::As::from_f64(t));
+    } else if r * inner >= PAR_THRESHOLD && inner >= 32 * threads && threads > 1 {
         let per = inner.div_ceil(threads).next_multiple_of(16);
         let parts: Vec<_> = out.chunks_mut(per).enumerate().collect();
         crate::cpu::team::for_each_halves(parts, |(i, o)| sum_columns(x, inner1, i * per, o));

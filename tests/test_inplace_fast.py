@@ -13,27 +13,33 @@ import democratising as dm
 from democratising.errors import AutogradError
 
 RNG = np.random.default_rng(11)
+#: The in-place ops under test, with the ``alpha`` given to ``add_``/``sub_``.
+INPLACE = {"add": -0.25, "sub": 3.0, "mul": None, "div": None}
+
+
+def _apply(t: dm.Tensor, name: str, other: object) -> None:
+    alpha = INPLACE[name]
+    if alpha is None:
+        getattr(t, f"{name}_")(other)
+    else:
+        getattr(t, f"{name}_")(other, alpha=alpha)
+
+
+def _reference(name: str, x: np.ndarray, y: object) -> np.ndarray:
+    """NumPy's value of ``x op= y``, in ``x``'s dtype."""
+    alpha = np.asarray(INPLACE[name] or 1.0, x.dtype)
+    y = np.asarray(y, x.dtype)
+    return {"add": x + alpha * y, "sub": x - alpha * y, "mul": x * y, "div": x / y}[name]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n", [7, 70_000])  # below and above the threaded size
 def test_inplace_ops_match_numpy(dtype: str, n: int) -> None:
     a, b = RNG.standard_normal(n).astype(dtype), RNG.uniform(0.5, 2.0, n).astype(dtype)
-    for name, ref in [
-        ("add", lambda x, y: x + np.asarray(-0.25, dtype) * y),
-        ("sub", lambda x, y: x - np.asarray(3.0, dtype) * y),
-        ("mul", lambda x, y: x * y),
-        ("div", lambda x, y: x / y),
-    ]:
+    for name in INPLACE:
         t = dm.from_numpy(a.copy())
-        o = dm.from_numpy(b)
-        if name == "add":
-            t.add_(o, alpha=-0.25)
-        elif name == "sub":
-            t.sub_(o, alpha=3.0)
-        else:
-            getattr(t, f"{name}_")(o)
-        np.testing.assert_allclose(t.numpy(), ref(a, b), rtol=1e-6)
+        _apply(t, name, dm.from_numpy(b))
+        np.testing.assert_allclose(t.numpy(), _reference(name, a, b), rtol=1e-6)
     t = dm.from_numpy(a.copy())
     t.mul_(0.5)  # a Python number keeps the tensor's dtype
     assert t.dtype == getattr(dm, dtype)
@@ -92,12 +98,7 @@ def test_inplace_ops_into_a_row_strided_view(dtype: str, rows: int) -> None:
     o_np = _bf16(RNG.uniform(0.5, 2.0, (rows, 96)))
     cast = (lambda t: t.to(dm.bfloat16)) if dtype == "bfloat16" else (lambda t: t.to(dtype))
     rnd = _bf16 if dtype == "bfloat16" else (lambda x: x)
-    for name, ref in [
-        ("add", lambda x, y: x - 0.5 * y),
-        ("sub", lambda x, y: x - 2.0 * y),
-        ("mul", lambda x, y: x * y),
-        ("div", lambda x, y: x / y),
-    ]:
+    for name in INPLACE:
         for other_kind in ("contiguous", "strided", "number"):
             base = cast(dm.from_numpy(base_np.copy()))
             whole = cast(dm.from_numpy(o_np))
@@ -109,15 +110,10 @@ def test_inplace_ops_into_a_row_strided_view(dtype: str, rows: int) -> None:
                 other, y = 1.75, np.float32(1.75)
             view = base[:, 16:48]
             version = view._version
-            if name == "add":
-                view.add_(other, alpha=-0.5)
-            elif name == "sub":
-                view.sub_(other, alpha=2.0)
-            else:
-                getattr(view, f"{name}_")(other)
+            _apply(view, name, other)
             assert view._version > version
             want = base_np.copy()
-            want[:, 16:48] = rnd(ref(base_np[:, 16:48], y))
+            want[:, 16:48] = rnd(_reference(name, base_np[:, 16:48], y))
             got = base.to(dm.float64).numpy()
             tol = 1e-2 if dtype == "bfloat16" else 1e-6
             np.testing.assert_allclose(got, want, rtol=tol, err_msg=f"{name} {other_kind}")

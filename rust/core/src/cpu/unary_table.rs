@@ -67,7 +67,11 @@ fn tabled(op: UnaryOp, operands: &[&Tensor]) -> Option<usize> {
 /// `op(t)` by table, or `None` when no table serves `t` (see `tabled`).
 pub(super) fn forward(op: UnaryOp, t: &Tensor) -> Option<Result<Tensor>> {
     let slot = tabled(op, &[t])?;
-    let table = FORWARD[slot].get_or_init(|| op.specialize(ForwardTable));
+    let table = FORWARD[slot].get_or_init(|| {
+        // One more entry, so a 32-bit gather at the last pattern stays inside.
+        let e = op.specialize(Entries(Kind::Forward));
+        e.into_iter().map(|b| b as u16).chain([0]).collect()
+    });
     let x = &t.storage().as_slice::<bf16>()[t.layout().offset..][..t.numel()];
     Some(Tensor::from_vec(fill(x, None, table, &[]), t.shape()))
 }
@@ -75,7 +79,10 @@ pub(super) fn forward(op: UnaryOp, t: &Tensor) -> Option<Result<Tensor>> {
 /// `g * op'(saved)` by table (`saved` as `unary.rs`'s backward takes it), or `None`.
 pub(super) fn backward(op: UnaryOp, saved: &Tensor, g: &Tensor) -> Option<Result<Tensor>> {
     let slot = tabled(op, &[saved, g])?;
-    let table = DERIVATIVE[slot].get_or_init(|| op.specialize(DerivativeTable));
+    let table = DERIVATIVE[slot].get_or_init(|| {
+        let e = op.specialize(Entries(Kind::Derivative));
+        e.into_iter().map(f32::from_bits).collect()
+    });
     let x = &saved.storage().as_slice::<bf16>()[saved.layout().offset..][..saved.numel()];
     let gs = &g.storage().as_slice::<bf16>()[g.layout().offset..][..g.numel()];
     Some(Tensor::from_vec(
@@ -126,49 +133,41 @@ fn scaled(g: bf16, d: f32) -> bf16 {
     bf16::narrow(if d == 0.0 { 0.0 } else { g.widen() * d })
 }
 
-/// Builds an op's forward table (`UnaryOp::specialize` hands over the op as a closure).
-struct ForwardTable;
+/// Which of an op's tables to build.
+#[derive(Clone, Copy)]
+enum Kind {
+    Forward,
+    Derivative,
+}
 
-impl Specialized for ForwardTable {
-    type Out = Box<[u16]>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Box<[u16]> {
+/// Builds one of an op's tables as raw bits, every pattern's entry in pattern order
+/// (`UnaryOp::specialize` hands over the op as a closure).
+struct Entries(Kind);
+
+impl Specialized for Entries {
+    type Out = Vec<u32>;
+    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Vec<u32> {
         // The formula as the kernels run it over contiguous operands (`unary::fuse`).
         if super::unary::fuses_at_this_level::<FUSES>() {
-            forward_table::<O, true>(o)
+            entries::<O, true>(o, self.0)
         } else {
-            forward_table::<O, false>(o)
+            entries::<O, false>(o, self.0)
         }
     }
 }
 
-/// Every pattern's result; one more entry, so a 32-bit gather at the last pattern stays in.
-fn forward_table<O: Fn() -> UnaryOp, const FUSED: bool>(o: O) -> Box<[u16]> {
+/// The rounded result (forward) or the float32 derivative at each pattern, as bits.
+fn entries<O: Fn() -> UnaryOp, const FUSED: bool>(o: O, kind: Kind) -> Vec<u32> {
     (0..PATTERNS)
         .map(|b| {
             let x = bf16::from_bits(b as u16).widen();
-            bf16::narrow(o().forward_with::<f32, FUSED>(x)).to_bits()
+            match kind {
+                Kind::Forward => {
+                    u32::from(bf16::narrow(o().forward_with::<f32, FUSED>(x)).to_bits())
+                }
+                Kind::Derivative => o().saved_derivative_with::<f32, FUSED>(x).to_bits(),
+            }
         })
-        .chain([0])
-        .collect()
-}
-
-/// Builds an op's derivative table.
-struct DerivativeTable;
-
-impl Specialized for DerivativeTable {
-    type Out = Box<[f32]>;
-    fn run<O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSES: bool>(self, o: O) -> Box<[f32]> {
-        if super::unary::fuses_at_this_level::<FUSES>() {
-            derivative_table::<O, true>(o)
-        } else {
-            derivative_table::<O, false>(o)
-        }
-    }
-}
-
-fn derivative_table<O: Fn() -> UnaryOp, const FUSED: bool>(o: O) -> Box<[f32]> {
-    (0..PATTERNS)
-        .map(|b| o().saved_derivative_with::<f32, FUSED>(bf16::from_bits(b as u16).widen()))
         .collect()
 }
 

@@ -171,3 +171,26 @@ def test_zeros_of_half_types() -> None:
         assert z.dtype == dt
         np.testing.assert_array_equal(z.to(dm.float32).numpy(), np.zeros((3, 70_000), "float32"))
         assert not bool(z.to(dm.float32).signbit().any())
+
+
+def test_bfloat16_add_with_alpha_rounds_once_on_every_path() -> None:
+    """``x + alpha * y`` in float32, rounded once to bfloat16, as PyTorch's opmath: the same
+    bits out of place, in place (fast path), and in place into rows too short for it."""
+    x_np = _bf16(RNG.standard_normal((64, 40)))
+    y_np = _bf16(RNG.standard_normal((64, 40)))
+    want = _bf16(x_np + np.float32(0.1) * y_np)
+    x, y = (dm.from_numpy(a).to(dm.bfloat16) for a in (x_np, y_np))
+    np.testing.assert_array_equal(x.add(y, alpha=0.1).float().numpy(), want)
+    fast = x.clone()
+    fast.add_(y, alpha=0.1)
+    np.testing.assert_array_equal(fast.float().numpy(), want)
+    short = x.clone()
+    short[:, :4].add_(y[:, :4], alpha=0.1)  # rows of 4: the out-of-place path, written back
+    np.testing.assert_array_equal(short.float().numpy()[:, :4], want[:, :4])
+    np.testing.assert_array_equal(short.float().numpy()[:, 4:], x_np[:, 4:])
+
+
+def test_negative_zero_fill_of_half_types_keeps_its_sign() -> None:
+    for dt in (dm.bfloat16, dm.float16):
+        z = dm.full((70_000,), -0.0, dtype=dt)
+        assert bool(z.float().signbit().all())

@@ -383,6 +383,13 @@ impl Tensor {
         } else {
             other
         };
+        if matches!(rt, DType::BF16 | DType::F16) {
+            // PyTorch's opmath: `self + alpha * other` in float32, rounded once to the half
+            // type (as the in-place kernels do), not `alpha * other` rounded first.
+            let wide = |t: &Tensor| t.to_dtype(DType::F32);
+            let scaled = wide(other)?.mul(&Tensor::wrapped_scalar(alpha))?;
+            return wide(self)?.add(&scaled)?.to_dtype(rt);
+        }
         if !rt.is_float() && alpha.fract() != 0.0 {
             // (It would be truncated: `int + int * 0.5` must not silently drop the half.)
             bail!(

@@ -41,8 +41,8 @@ pub(crate) fn check_alloc(shape: &[usize], bytes_per: usize) -> Result<()> {
 impl Tensor {
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
         let n = alloc_numel(shape, dtype.size())?;
-        if value == 0.0 && matches!(dtype, DType::BF16 | DType::F16) {
-            // Zeroed memory straight from the allocator, as `vec!` gives the other dtypes
+        if value.to_bits() == 0 && matches!(dtype, DType::BF16 | DType::F16) {
+            // +0.0: zeroed memory straight from the allocator, as `vec!` gives the other dtypes
             // (a gradient accumulator of a split is one; it filled element by element).
             return with_dtype!(dtype, T => Tensor::from_vec(zeroed_halves::<T>(n), shape));
         }

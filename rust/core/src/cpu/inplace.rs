@@ -72,7 +72,7 @@ pub(crate) fn binary_inplace(
 }
 
 /// The update cut into contiguous stretches, each `(start in dst, start in other, length)`
-/// (`other`'s start is 0, unused, for a number).
+/// (`other`'s start is unused for a number).
 struct Stretches(Vec<(usize, usize, usize)>);
 
 impl Stretches {
@@ -163,4 +163,57 @@ fn row_starts(l: &Layout, run: usize) -> Vec<usize> {
         starts.extend((0..last).step_by(run).map(|j| base + j));
     }
     starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element of `l` in row-major order, as the stretches list them.
+    fn covered(s: &Stretches) -> Vec<usize> {
+        s.0.iter().flat_map(|&(d, _, len)| d..d + len).collect()
+    }
+
+    #[test]
+    fn stretches_walk_a_views_rows_once_in_order() {
+        // A column block of a matrix: rows of 20, 48 apart, against a contiguous operand.
+        let view = Layout::contiguous(&[5, 48]).slice(1, 8, 20, 1);
+        let plan = Stretches::plan(&view, Some(&Layout::contiguous(&[5, 20]))).expect("rows");
+        let want: Vec<_> = (0..5).map(|r| (r * 48 + 8, r * 20, 20)).collect();
+        assert_eq!(plan.0, want);
+        assert_eq!(covered(&plan), view.offsets().collect::<Vec<_>>());
+        // Two strided operands: the shorter run (the other's rows of 16) cuts both.
+        let other = Layout::contiguous(&[5, 2, 32]).slice(2, 0, 16, 1);
+        let dst = Layout::contiguous(&[5, 40]).slice(1, 4, 32, 1);
+        let (dst, other) = (dst.view(&[5, 2, 16]).expect("a view"), other);
+        let plan = Stretches::plan(&dst, Some(&other)).expect("rows");
+        assert!(plan.0.iter().all(|&(_, _, len)| len == 16));
+        assert_eq!(covered(&plan), dst.offsets().collect::<Vec<_>>());
+        let others: Vec<_> = plan.0.iter().flat_map(|&(_, o, len)| o..o + len).collect();
+        assert_eq!(others, other.offsets().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn one_long_run_is_cut_for_the_threads_and_covered_exactly() {
+        let n = (1 << 17) + 5;
+        let l = Layout::contiguous(&[n]);
+        let plan = Stretches::plan(&l, None).expect("a run");
+        assert_eq!(covered(&plan), (0..n).collect::<Vec<_>>());
+        assert!(plan.0.len() > 1, "cut for the threads");
+    }
+
+    #[test]
+    fn short_or_overlapping_rows_are_left_to_the_general_path() {
+        let narrow = Layout::contiguous(&[8, 40]).slice(1, 0, 8, 1);
+        assert!(Stretches::plan(&narrow, None).is_none());
+        let overlapping = Layout {
+            shape: vec![4, 32],
+            strides: vec![16, 1],
+            offset: 0,
+        };
+        assert!(Stretches::plan(&overlapping, None).is_none());
+        let stepped = Layout::contiguous(&[4, 64]).slice(1, 0, 32, 2);
+        assert!(Stretches::plan(&stepped, None).is_none());
+        assert!(Stretches::plan(&Layout::contiguous(&[0, 32]), None).is_none());
+    }
 }

@@ -52,11 +52,12 @@ cargo-test: ## Rust unit and integration tests (release profile, shared with the
 pytest: develop pytest-run ## Python test-suite
 
 pytest-run:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
-# cargo test spends ~6 min compiling the engine in test mode (one crate: rustc's front end is one
-# thread) and pytest ~7 min mostly on one core, so on 2 cores they run side by side; each one's
-# output is printed whole when it finishes.
+# cargo test compiles only the small test crates against the release build's library (the unit
+# tests are compiled into it: rust/core/src/self_test.rs) and runs them in about 30 s, beside
+# pytest's first minute; each one's output is printed whole when it finishes. pytest names its
+# slowest tests, to keep `make test` well under 20 minutes on two cores.
 checks: develop ## cargo test and pytest side by side
 	$(MAKE) --no-print-directory -j2 --output-sync=target cargo-test pytest-run
 

@@ -126,11 +126,10 @@ pub fn unscale_and_check(grads: &[Tensor], inv_scale: f64, apply: bool) -> Resul
     Ok(found)
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn unscale_finds_non_finite() {
         let g = Tensor::from_vec(vec![2.0f32, 4.0], &[2]).unwrap();
         assert!(!unscale_and_check(std::slice::from_ref(&g), 0.5, true).unwrap());
@@ -139,7 +138,6 @@ mod tests {
         assert!(unscale_and_check(&[g, bad], 1.0, false).unwrap());
     }
 
-    #[test]
     fn autocast_matmul_runs_in_half() {
         let a = Tensor::ones(&[2, 3], DType::F32).unwrap();
         let prev = set_autocast(Some(DType::BF16)).unwrap();
@@ -149,4 +147,6 @@ mod tests {
         assert_eq!(y.dtype(), DType::BF16);
         assert_eq!(s.dtype(), DType::F32);
     }
+
+    crate::self_test::cases!(unscale_finds_non_finite, autocast_matmul_runs_in_half);
 }

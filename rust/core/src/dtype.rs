@@ -544,8 +544,8 @@ macro_rules! match_dtype {
     };
 }
 
-#[cfg(test)]
-mod conversion_tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod conversion_tests {
     use super::{f32_to_bf16, Element};
     use half::bf16;
 
@@ -566,7 +566,6 @@ mod conversion_tests {
         }
     }
 
-    #[test]
     fn f32_to_bf16_rounds_to_nearest_even_and_back_is_exact() {
         let mut bits: Vec<u32> = (0..u32::MAX).step_by(65_521).collect();
         bits.extend([
@@ -597,4 +596,6 @@ mod conversion_tests {
         }
         assert!(f32_to_bf16(f32::MAX).is_infinite() && f32_to_bf16(f32::INFINITY).is_infinite());
     }
+
+    crate::self_test::cases!(f32_to_bf16_rounds_to_nearest_even_and_back_is_exact);
 }

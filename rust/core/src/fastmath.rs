@@ -582,8 +582,8 @@ pub fn erfinv_f32(x: f32) -> f32 {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     fn check(name: &str, f: fn(f32) -> f32, reference: fn(f64) -> f64, lo: f32, hi: f32) {
@@ -613,7 +613,6 @@ mod tests {
 
     /// `exp_f64` within 1.5 ulp of libm's `exp` (itself within 1) over the whole range, and
     /// its edges (overflow, the last denormals, NaN) as libm's.
-    #[test]
     fn exp_f64_within_two_ulp_of_libm() {
         let n = 400_000;
         for (lo, hi) in [(-745.0, 709.7), (-1.0, 1.0), (-1e-6, 1e-6)] {
@@ -649,7 +648,6 @@ mod tests {
     }
 
     /// `tanh_f64` within 2 ulp of libm's `tanh` over the range, exact at its edges.
-    #[test]
     fn tanh_f64_within_two_ulp_of_libm() {
         let n = 400_000;
         for (lo, hi) in [(-25.0, 25.0), (-0.7, 0.7), (-1e-6, 1e-6)] {
@@ -682,7 +680,6 @@ mod tests {
         assert!(tanh_f64(f64::NAN).is_nan());
     }
 
-    #[test]
     fn within_two_ulp_of_the_f64_functions() {
         check("exp", exp_f32, f64::exp, -103.0, 88.7);
         check("tanh", tanh_f32, f64::tanh, -12.0, 12.0);
@@ -731,7 +728,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn special_values() {
         assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
@@ -791,4 +787,11 @@ mod tests {
         let near = log1p_f32(x) as f64;
         assert!((near - (x as f64).ln_1p()).abs() < 1e-6 * near.abs());
     }
+
+    crate::self_test::cases!(
+        exp_f64_within_two_ulp_of_libm,
+        tanh_f64_within_two_ulp_of_libm,
+        within_two_ulp_of_the_f64_functions,
+        special_values
+    );
 }

@@ -456,11 +456,10 @@ impl Iterator for OffsetIter<'_> {
 
 impl ExactSizeIterator for OffsetIter<'_> {}
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn strides_and_contiguity() {
         let l = Layout::contiguous(&[2, 3, 4]);
         assert_eq!(l.strides, vec![12, 4, 1]);
@@ -470,7 +469,6 @@ mod tests {
         assert_eq!(t.offsets().take(3).collect::<Vec<_>>(), vec![0, 12, 4]);
     }
 
-    #[test]
     fn broadcasting() {
         assert_eq!(broadcast_shapes(&[3, 1], &[4]).unwrap(), vec![3, 4]);
         assert!(broadcast_shapes(&[3], &[4]).is_err());
@@ -481,7 +479,6 @@ mod tests {
         assert_eq!(l.offsets().collect::<Vec<_>>().len(), 24);
     }
 
-    #[test]
     fn views_of_non_contiguous() {
         let l = Layout::contiguous(&[4, 6]).transpose(0, 1); // shape [6,4] strides [1,6]
         assert!(l.view(&[24]).is_none());
@@ -498,11 +495,17 @@ mod tests {
         assert!(infer_shape(&[-1, 5], 12, &[12]).is_err());
     }
 
-    #[test]
     fn span_and_empty() {
         let l = Layout::contiguous(&[0, 3]);
         assert_eq!(l.numel(), 0);
         assert_eq!(l.offsets().count(), 0);
         assert_eq!(Layout::contiguous(&[2, 3]).span(), (0, 6));
     }
+
+    crate::self_test::cases!(
+        strides_and_contiguity,
+        broadcasting,
+        views_of_non_contiguous,
+        span_and_empty
+    );
 }

@@ -16,6 +16,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
+#[doc(hidden)]
+pub mod self_test;
 pub mod simd;
 pub mod storage;
 pub mod tensor;

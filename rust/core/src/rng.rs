@@ -209,10 +209,9 @@ pub fn set_rng_state(s: [u64; 4]) {
     with_rng(|r| *r = Rng::from_state(s));
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
-    #[test]
     fn reproducible_and_in_range() {
         let mut a = Rng::seeded(7);
         let mut b = Rng::seeded(7);
@@ -229,7 +228,6 @@ mod tests {
 
     /// The ziggurat's samples follow N(0, 1): moments, the normal CDF at several points
     /// (inside layers, near the base, in the tail) and the tail mass beyond the base.
-    #[test]
     fn normal_matches_the_gaussian() {
         let mut r = Rng::seeded(3);
         let n = 400_000;
@@ -259,6 +257,8 @@ mod tests {
             );
         }
     }
+
+    crate::self_test::cases!(reproducible_and_in_range, normal_matches_the_gaussian);
 }
 
 /// Philox4x32-10 (Salmon et al., SC'11), the same function as `random.cu`'s: a counter-based
@@ -296,11 +296,10 @@ pub(crate) fn philox_unit(seed: u64, offset: u64, i: u64) -> f64 {
     f64::from(w) * 2.328_306_436_538_696_3e-10
 }
 
-#[cfg(test)]
-mod philox_tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod philox_tests {
     use super::philox4x32_10;
 
-    #[test]
     fn random123_known_answers() {
         assert_eq!(
             philox4x32_10([0; 4], 0, 0),
@@ -311,4 +310,6 @@ mod philox_tests {
             [0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD]
         );
     }
+
+    crate::self_test::cases!(random123_known_answers);
 }

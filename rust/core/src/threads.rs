@@ -91,9 +91,8 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     fn the_count_follows_set_and_work_runs_with_it() {
         // Start the global pool first, so `set` takes the override path and leaves it alone.
         let global = rayon::current_num_threads();
@@ -107,4 +106,6 @@ mod tests {
         super::set(global).unwrap();
         assert_eq!(super::get(), global);
     }
+
+    crate::self_test::cases!(the_count_follows_set_and_work_runs_with_it);
 }

@@ -965,11 +965,10 @@ pub(super) fn attention_backward(
     crate::with_float!(saved.qkv[0].dtype(), T => backward_typed::<T>(&saved, g, sp))
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn transposed_heads_match_the_definition() {
         for (heads, s, e) in [(1, 1, 1), (2, 17, 3), (3, 40, 16), (1, 64, 5), (2, 70, 33)] {
             let k: Vec<f32> = (0..heads * s * e).map(|i| i as f32).collect();
@@ -986,4 +985,6 @@ mod tests {
             }
         }
     }
+
+    crate::self_test::cases!(transposed_heads_match_the_definition);
 }

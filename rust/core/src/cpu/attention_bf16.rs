@@ -761,8 +761,9 @@ fn backward_widened(
     backward_in_float32(saved, g, sp, super::attention::attention_backward)
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
-mod tests {
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     fn spec(
@@ -814,7 +815,6 @@ mod tests {
 
     /// The `vdpbf16ps` kernels against the widened float32 fallback (the path of CPUs
     /// without AVX512-BF16), forward and backward, on odd sizes.
-    #[test]
     fn native_kernels_match_the_widened_fallback() {
         if !available() {
             return;
@@ -884,4 +884,6 @@ mod tests {
             }
         }
     }
+
+    crate::self_test::cases!(native_kernels_match_the_widened_fallback);
 }

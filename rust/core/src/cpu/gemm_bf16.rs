@@ -1029,8 +1029,8 @@ unsafe fn amx_rows(
     tiles.keep(&A_TILES);
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     /// Every kernel this CPU has (AMX hosts usually have AVX512-BF16 too).
@@ -1045,7 +1045,6 @@ mod tests {
         all
     }
 
-    #[test]
     fn matches_float32_on_odd_sizes_and_strides() {
         for kernel in kernels() {
             matches_float32(kernel);
@@ -1113,4 +1112,6 @@ mod tests {
             }
         }
     }
+
+    crate::self_test::cases!(matches_float32_on_odd_sizes_and_strides);
 }

@@ -165,8 +165,8 @@ fn row_starts(l: &Layout, run: usize) -> Vec<usize> {
     starts
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     /// Every element of `l` in row-major order, as the stretches list them.
@@ -174,7 +174,6 @@ mod tests {
         s.0.iter().flat_map(|&(d, _, len)| d..d + len).collect()
     }
 
-    #[test]
     fn stretches_walk_a_views_rows_once_in_order() {
         // A column block of a matrix: rows of 20, 48 apart, against a contiguous operand.
         let view = Layout::contiguous(&[5, 48]).slice(1, 8, 20, 1);
@@ -193,7 +192,6 @@ mod tests {
         assert_eq!(others, other.offsets().collect::<Vec<_>>());
     }
 
-    #[test]
     fn one_long_run_is_cut_for_the_threads_and_covered_exactly() {
         let n = (1 << 17) + 5;
         let l = Layout::contiguous(&[n]);
@@ -202,7 +200,6 @@ mod tests {
         assert!(plan.0.len() > 1, "cut for the threads");
     }
 
-    #[test]
     fn short_or_overlapping_rows_are_left_to_the_general_path() {
         let narrow = Layout::contiguous(&[8, 40]).slice(1, 0, 8, 1);
         assert!(Stretches::plan(&narrow, None).is_none());
@@ -216,4 +213,10 @@ mod tests {
         assert!(Stretches::plan(&stepped, None).is_none());
         assert!(Stretches::plan(&Layout::contiguous(&[0, 32]), None).is_none());
     }
+
+    crate::self_test::cases!(
+        stretches_walk_a_views_rows_once_in_order,
+        one_long_run_is_cut_for_the_threads_and_covered_exactly,
+        short_or_overlapping_rows_are_left_to_the_general_path
+    );
 }

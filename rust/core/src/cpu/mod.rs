@@ -2,19 +2,19 @@
 //! kernels of one op family and exports free functions named as the interface's methods; this
 //! file only brings them together and generates the `Backend` implementation from them.
 
-mod attention;
+pub(crate) mod attention;
 #[cfg(target_arch = "x86_64")]
 mod attention_amx;
-mod attention_bf16;
+pub(crate) mod attention_bf16;
 mod binary;
 mod conv;
 mod copy;
 mod dropout;
-mod gemm_bf16;
+pub(crate) mod gemm_bf16;
 mod im2col;
 mod im2row;
 mod index;
-mod inplace;
+pub(crate) mod inplace;
 mod kernel;
 mod lanes;
 mod loss;
@@ -31,7 +31,7 @@ pub(crate) mod rows;
 mod scan;
 mod softmax;
 pub(crate) mod team;
-mod transpose16;
+pub(crate) mod transpose16;
 mod unary;
 mod unary_table;
 

@@ -139,8 +139,8 @@ mod avx512 {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::{add_rows, copy_rows, Rows, Span};
 
     fn check<T: crate::Float + std::fmt::Debug>(len: usize) {
@@ -169,11 +169,12 @@ mod tests {
         assert_eq!(dst, want, "add len {len}");
     }
 
-    #[test]
     fn rows_of_every_length_touch_only_their_elements() {
         for len in 0..=40 {
             check::<f32>(len);
             check::<f64>(len);
         }
     }
+
+    crate::self_test::cases!(rows_of_every_length_touch_only_their_elements);
 }

@@ -206,11 +206,10 @@ pub(crate) fn map<T: Send, R: Send, F: Fn(T) -> R + Sync + Send>(items: Vec<T>, 
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::join;
 
-    #[test]
     fn both_halves_run_and_see_their_borrows() {
         for i in 0..2000 {
             let mut left = vec![0u32; 64];
@@ -227,7 +226,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn concurrent_and_nested_callers_still_run_both_halves() {
         let handles: Vec<_> = (0..4)
             .map(|_| {
@@ -250,4 +248,9 @@ mod tests {
             assert_eq!((a, b), (1, 2));
         });
     }
+
+    crate::self_test::cases!(
+        both_halves_run_and_see_their_borrows,
+        concurrent_and_nested_callers_still_run_both_halves
+    );
 }

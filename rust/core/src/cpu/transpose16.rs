@@ -128,11 +128,10 @@ pub(crate) mod avx512 {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn transposes_like_the_definition() {
         // Every element a distinct bit pattern.
         let src: [[bf16; SIDE]; SIDE] = std::array::from_fn(|e| {
@@ -151,7 +150,6 @@ mod tests {
         }
     }
 
-    #[test]
     #[cfg(target_arch = "x86_64")]
     fn transposes_words_like_the_definition() {
         if !is_x86_feature_detected!("avx512f") {
@@ -172,4 +170,9 @@ mod tests {
             }
         }
     }
+
+    crate::self_test::cases!(
+        transposes_like_the_definition,
+        transposes_words_like_the_definition
+    );
 }

@@ -203,8 +203,8 @@ fn release_cache<M: RawMemory>(st: &mut State<M>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     /// A device of `capacity` bytes handing out increasing fake addresses.
@@ -245,7 +245,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn rounding() {
         assert_eq!(round_size(0), 512);
         assert_eq!(round_size(513), 1024);
@@ -254,7 +253,6 @@ mod tests {
         assert_eq!(round_size(5 << 20), 6 << 20);
     }
 
-    #[test]
     fn freed_blocks_are_reused_and_counted() {
         let a = CachingAllocator::new(0, Fake::new(1 << 30));
         let b1 = a.allocate(1000).unwrap();
@@ -274,7 +272,6 @@ mod tests {
         assert_eq!(a.lock().raw.frees, 2);
     }
 
-    #[test]
     fn peaks_restart_from_the_current_values() {
         let a = CachingAllocator::new(0, Fake::new(1 << 30));
         let b1 = a.allocate(4096).unwrap();
@@ -294,7 +291,6 @@ mod tests {
         assert_eq!(a.max_memory_allocated(), 4096, "a release keeps the peak");
     }
 
-    #[test]
     fn a_much_larger_cached_block_is_not_wasted_on_a_small_request() {
         let a = CachingAllocator::new(0, Fake::new(1 << 30));
         let big = a.allocate(8 << 20).unwrap();
@@ -303,7 +299,6 @@ mod tests {
         assert_ne!(small.ptr, big.ptr);
     }
 
-    #[test]
     fn out_of_memory_empties_the_cache_retries_then_fails_cleanly() {
         let a = CachingAllocator::new(3, Fake::new(6 << 20));
         let x = a.allocate(4 << 20).unwrap();
@@ -322,4 +317,12 @@ mod tests {
         a.release(z);
         assert_eq!(a.memory_allocated(), 0);
     }
+
+    crate::self_test::cases!(
+        rounding,
+        freed_blocks_are_reused_and_counted,
+        peaks_restart_from_the_current_values,
+        a_much_larger_cached_block_is_not_wasted_on_a_small_request,
+        out_of_memory_empties_the_cache_retries_then_fails_cleanly
+    );
 }

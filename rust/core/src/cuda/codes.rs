@@ -95,11 +95,10 @@ op_codes! {
 pub const BEGIN: &str = "// ---- op codes: generated from cuda/codes.rs (codes::header) ----\n";
 pub const END: &str = "// ---- end of generated op codes ----\n";
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn common_header_holds_the_generated_codes() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/cuda/kernels/common.cuh");
         let src = include_str!("kernels/common.cuh");
@@ -120,7 +119,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn unary_codes_are_distinct() {
         let mut codes: Vec<i32> = crate::ops::unary::UnaryOp::CUDA_CODES
             .iter()
@@ -137,7 +135,6 @@ mod tests {
         assert_eq!(codes.len(), n, "two unary ops share a CUDA code");
     }
 
-    #[test]
     fn kernel_sources_declare_no_codes_of_their_own() {
         for src in [
             include_str!("kernels/elementwise.cu"),
@@ -146,4 +143,10 @@ mod tests {
             assert!(!src.contains("enum UnaryCode") && !src.contains("enum ReduceCode"));
         }
     }
+
+    crate::self_test::cases!(
+        common_header_holds_the_generated_codes,
+        unary_codes_are_distinct,
+        kernel_sources_declare_no_codes_of_their_own
+    );
 }

@@ -279,12 +279,11 @@ pub fn lookup_cast(src: DType, dst: DType) -> Result<KernelRef> {
     })
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    #[test]
     fn names_are_unique_and_lookups_resolve() {
         let all = all_kernels();
         let names: HashSet<_> = all.iter().map(|(_, n, _)| n.clone()).collect();
@@ -304,10 +303,14 @@ mod tests {
         assert!(names.contains(&lookup_cast(DType::Bool, DType::F16).unwrap().name));
     }
 
-    #[test]
     fn every_family_source_includes_the_common_header() {
         for f in FAMILIES {
             assert!(f.source.contains("#include \"common.cuh\""), "{}", f.name);
         }
     }
+
+    crate::self_test::cases!(
+        names_are_unique_and_lookups_resolve,
+        every_family_source_includes_the_common_header
+    );
 }

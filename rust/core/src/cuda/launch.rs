@@ -226,12 +226,11 @@ impl LaunchDims {
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
     use std::mem::size_of;
 
-    #[test]
     fn struct_sizes_match_the_kernel_headers() {
         assert_eq!(size_of::<DmLayout>(), 144);
         assert_eq!(size_of::<ConvGeom>(), 60);
@@ -244,7 +243,6 @@ mod tests {
         assert_eq!(size_of::<AmpList>(), 520);
     }
 
-    #[test]
     fn layouts_merge_contiguous_dims() {
         let c = Layout::contiguous(&[2, 3, 4]);
         let d = DmLayout::from_layout(&c).unwrap();
@@ -264,7 +262,6 @@ mod tests {
         assert_eq!((scalar.ndim, scalar.shape[0]), (1, 1));
     }
 
-    #[test]
     fn launch_dims_cover_their_work() {
         assert_eq!(LaunchDims::elementwise(0).grid.0, 1);
         assert_eq!(LaunchDims::elementwise(1025).grid.0, 5);
@@ -272,4 +269,10 @@ mod tests {
         assert_eq!(LaunchDims::rows(7).grid.0, 7);
         assert_eq!(LaunchDims::multi_tensor(3, 10).grid, (1, 3, 1));
     }
+
+    crate::self_test::cases!(
+        struct_sizes_match_the_kernel_headers,
+        layouts_merge_contiguous_dims,
+        launch_dims_cover_their_work
+    );
 }

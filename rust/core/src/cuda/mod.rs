@@ -22,8 +22,7 @@ pub mod runtime;
 
 pub use primitives::Cuda;
 
-#[cfg(test)]
-mod nvrtc_tests;
+pub(crate) mod nvrtc_tests;
 
 use crate::{Error, Result};
 
@@ -189,11 +188,10 @@ pub fn load_all_kernels(device: usize) -> Result<usize> {
     Ok(n)
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
     fn queries_never_panic_and_agree() {
         let n = device_count();
         assert_eq!(is_available(), n > 0);
@@ -205,4 +203,6 @@ mod tests {
             empty_cache();
         }
     }
+
+    crate::self_test::cases!(queries_never_panic_and_agree);
 }

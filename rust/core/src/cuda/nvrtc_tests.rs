@@ -72,7 +72,6 @@ fn check(family: &'static Family, arch: &'static str) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
 fn every_kernel_compiles_for_sm80_and_sm90_and_matches_the_table() {
     let (lib, include) = venv_wheels();
     nvrtc::add_search_paths(lib, include);
@@ -114,3 +113,5 @@ fn every_kernel_compiles_for_sm80_and_sm90_and_matches_the_table() {
         assert!(all.iter().any(|n| n == k), "{k} is not in the kernel table");
     }
 }
+
+crate::self_test::cases!(every_kernel_compiles_for_sm80_and_sm90_and_matches_the_table);

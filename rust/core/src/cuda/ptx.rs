@@ -93,8 +93,8 @@ pub fn check_family(family: &Family, ptx: &str) -> std::result::Result<(), Strin
     }
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     const PTX: &str = "
@@ -109,7 +109,6 @@ mod tests {
 { ret; }
 ";
 
-    #[test]
     fn parses_entries_and_parameter_sizes() {
         let e = entries(PTX);
         assert_eq!(e.len(), 2);
@@ -118,7 +117,6 @@ mod tests {
         assert_eq!(e[1].param_sizes, Vec::<usize>::new());
     }
 
-    #[test]
     fn reports_missing_extra_and_arity_mismatches() {
         let fam = &super::super::kernels::FAMILIES[0];
         let err = check_family(fam, PTX).unwrap_err();
@@ -132,4 +130,9 @@ mod tests {
             "{err}"
         );
     }
+
+    crate::self_test::cases!(
+        parses_entries_and_parameter_sizes,
+        reports_missing_extra_and_arity_mismatches
+    );
 }

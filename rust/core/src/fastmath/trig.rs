@@ -143,8 +143,8 @@ pub fn tan_f32(x: f32) -> f32 {
     from_reduced(x, true, |s, c, q| if q & 1 == 0 { s / c } else { -c / s })
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
     use std::f32::consts::{FRAC_PI_2, PI, TAU};
 
@@ -168,7 +168,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn within_one_ulp_everywhere() {
         for (lo, hi) in [
             (-10.0, 10.0),
@@ -192,7 +191,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn hard_cases_near_multiples_of_half_pi() {
         // The float32s nearest to multiples of π/2 (the reduction's worst cases), large ones
         // whose reduction needs ~100 bits of 2/π, the largest and the smallest (denormal) ones.
@@ -217,7 +215,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn special_values() {
         for f in [sin_f32, cos_f32, tan_f32] {
             assert!(f(f32::NAN).is_nan() && f(f32::INFINITY).is_nan());
@@ -228,4 +225,10 @@ mod tests {
         assert_eq!((sin_f32(0.0), cos_f32(0.0), cos_f32(-0.0)), (0.0, 1.0, 1.0));
         assert_eq!(sin_f32(1e-40), 1e-40);
     }
+
+    crate::self_test::cases!(
+        within_one_ulp_everywhere,
+        hard_cases_near_multiples_of_half_pi,
+        special_values
+    );
 }

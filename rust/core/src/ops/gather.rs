@@ -153,15 +153,14 @@ pub fn gather_strided<T: Element>(s: &[T], l: &Layout) -> Vec<T> {
     out
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::*;
 
     fn reference(s: &[f32], l: &Layout) -> Vec<f32> {
         l.offsets().map(|o| s[o]).collect()
     }
 
-    #[test]
     fn matches_the_offset_walk_for_many_views() {
         let s: Vec<f32> = (0..5000).map(|i| i as f32).collect();
         let base = Layout::contiguous(&[7, 33, 20]);
@@ -197,4 +196,6 @@ mod tests {
             assert_eq!(gather_strided(&big, &l), reference(&big, &l), "{l:?}");
         }
     }
+
+    crate::self_test::cases!(matches_the_offset_walk_for_many_views);
 }

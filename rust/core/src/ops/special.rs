@@ -277,9 +277,8 @@ pub fn polygamma(n: f64, x: f64) -> f64 {
     sign * factorial * (zeta + tail)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     fn erf_values() {
         let cases = [
             (0.0, 0.0),
@@ -298,4 +297,6 @@ mod tests {
         assert_eq!(super::erfc(f64::INFINITY), 0.0);
         assert_eq!(super::erfc(f64::NEG_INFINITY), 2.0);
     }
+
+    crate::self_test::cases!(erf_values);
 }

@@ -144,11 +144,10 @@ pub(crate) fn matmul(
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
     use super::batch_stride;
 
-    #[test]
     fn batch_dims_collapse_when_strides_allow() {
         assert_eq!(batch_stride(&[], &[]), Some(0));
         assert_eq!(batch_stride(&[2, 3], &[60, 20]), Some(20));
@@ -157,4 +156,6 @@ mod tests {
         assert_eq!(batch_stride(&[2, 3], &[20, 60]), None);
         assert_eq!(batch_stride(&[2, 3], &[0, 20]), None);
     }
+
+    crate::self_test::cases!(batch_dims_collapse_when_strides_allow);
 }

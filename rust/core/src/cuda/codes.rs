@@ -2,7 +2,8 @@
 //! each Rust enum and, from the same list (and the unary op table's codes), the C enums the
 //! `.cu` files use (`header()`), kept
 //! in a generated region of `kernels/common.cuh` that a test compares against `header()`
-//! (`DEMOCRATISING_BLESS=1 cargo test -p democratising codes` rewrites it).
+//! (`DEMOCRATISING_BLESS=1 cargo test --release -p democratising -p democratising-py codes`
+//! rewrites it).
 
 /// Declares each code enum (`#[repr(i32)]`, explicit values) and `header()`, their C form.
 macro_rules! op_codes {
@@ -115,7 +116,7 @@ pub(crate) mod tests {
         }
         assert_eq!(
             region, want,
-            "kernels/common.cuh is stale: run DEMOCRATISING_BLESS=1 cargo test -p democratising codes"
+            "kernels/common.cuh is stale: run DEMOCRATISING_BLESS=1 cargo test --release -p democratising -p democratising-py codes"
         );
     }
 

@@ -111,6 +111,10 @@ UNARY = {
     "U_LGAMMA": (0, 0, lambda t: t.lgamma(), "pos"),
     "U_DIGAMMA": (0, 0, lambda t: t.digamma(), "pos"),
     "U_POLYGAMMA": (2.0, 0, lambda t: t.polygamma(2), "pos"),
+    "U_SINH": (0, 0, lambda t: t.sinh(), "any"),
+    "U_COSH": (0, 0, lambda t: t.cosh(), "any"),
+    "U_LOG10": (0, 0, lambda t: t.log10(), "pos"),
+    "U_MISH": (0, 0, lambda t: F.mish(t), "any"),
 }
 
 

@@ -905,7 +905,9 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
 
 @_takes_tensor
 def log10(x: Tensor) -> Tensor:
-    return x.log() / math.log(10.0)
+    """Base-10 logarithm, the engine's unary op: rounded once (``log(x) / ln 10``, as it was
+    written before, rounded twice in bfloat16)."""
+    return _core._unary(x, "log10")
 
 
 @_takes_tensor

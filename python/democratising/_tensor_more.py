@@ -3,7 +3,8 @@ into ``_tensor_extra.METHODS`` (and so installed on ``Tensor`` the same way) and
 ``_core.pyi``: the optimizer helpers ``addcmul``/``addcdiv``, ``clamp_min``/``clamp_max``, the
 index ops ``index_fill``/``index_add``/``index_copy``/``scatter``/``take_along_dim``, the scans
 ``cumprod``/``cummax``/``cummin``/``logcumsumexp``, the reductions ``median``/``nansum``/
-``nanmean``/``count_nonzero``/``dist``, ``fmod``, ``sinh``/``cosh``, ``logaddexp``,
+``nanmean``/``count_nonzero``/``dist``, ``fmod``, ``sinh``/``cosh`` (argument checks around
+the engine's table ops), ``logaddexp``,
 ``nan_to_num``, the reshapes ``movedim``/``unflatten``/``tensor_split``/``sum_to_size``/
 ``ravel``, ``atan2``/``arctan2``, the random fills ``bernoulli_``/``exponential_``, and their
 in-place forms; plus the free functions ``var_mean``, ``std_mean``, ``searchsorted``,
@@ -278,19 +279,15 @@ def fmod(x: Tensor, other: Union[_Number, Tensor]) -> Tensor:
 
 @_takes_tensor
 def sinh(x: Tensor) -> Tensor:
-    """Hyperbolic sine, accurate near 0 and up to the dtype's overflow:
-    ``(e^(x/2) - e^(-x/2)) * (e^(x/2) + e^(-x/2)) / 2`` with the difference from ``expm1``."""
-    h = x / 2
-    return ((h.expm1() - (-h).expm1()) * 0.5) * (h.exp() + (-h).exp())
+    """Hyperbolic sine, the engine's unary op (libm's value rounded once, so bfloat16 results
+    are PyTorch's; the gradient ``cosh(x)`` has no cancellation near 0)."""
+    return _core._unary(x, "sinh")
 
 
 @_takes_tensor
 def cosh(x: Tensor) -> Tensor:
-    """Hyperbolic cosine, as ``(e^(x/2) / 2) * e^(x/2) + (e^(-x/2) / 2) * e^(-x/2)``, which
-    overflows only where the result does."""
-    h = x / 2  # (a float tensor for integer and bool input too, which `-x` rejects)
-    u, v = h.exp(), (-h).exp()
-    return (u * 0.5) * u + (v * 0.5) * v
+    """Hyperbolic cosine, the engine's unary op (gradient ``sinh(x)``)."""
+    return _core._unary(x, "cosh")
 
 
 @_takes_tensor

@@ -348,6 +348,9 @@ pub trait Float:
     fn cos(self) -> Self;
     fn tan(self) -> Self;
     fn tanh(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn log10(self) -> Self;
     fn abs(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn ln_1p(self) -> Self;
@@ -481,6 +484,10 @@ impl_float!(
     sin: crate::fastmath::sin_f32,
     cos: crate::fastmath::cos_f32,
     tan: crate::fastmath::tan_f32,
+    // libm's (within an ulp): rarer ops, one rounding where a composition of the others had several.
+    sinh: f32::sinh,
+    cosh: f32::cosh,
+    log10: f32::log10,
 );
 impl_float!(
     f64,
@@ -506,6 +513,9 @@ impl_float!(
     sin: f64::sin,
     cos: f64::cos,
     tan: f64::tan,
+    sinh: f64::sinh,
+    cosh: f64::cosh,
+    log10: f64::log10,
 );
 
 /// Runs `$body` with `$T` bound to the Rust type of `$dt`, for every dtype.

@@ -20,11 +20,12 @@ const MIN_ELEMENTS: usize = 1 << 16;
 /// Bit patterns of a bfloat16.
 const PATTERNS: usize = 1 << 16;
 /// The ops with tables: those whose formulas are long (transcendental), with no parameters.
-const TABLED: [UnaryOp; 25] = {
+const TABLED: [UnaryOp; 29] = {
     use UnaryOp::*;
     [
-        Exp, Log, Log2, Log1p, Expm1, Exp2, Sin, Cos, Tan, Tanh, Sigmoid, Gelu, GeluTanh, Silu,
-        Erf, Erfc, Erfinv, Asin, Acos, Atan, Asinh, Acosh, Atanh, Lgamma, Digamma,
+        Exp, Log, Log2, Log10, Log1p, Expm1, Exp2, Sin, Cos, Tan, Tanh, Sinh, Cosh, Sigmoid, Gelu,
+        GeluTanh, Silu, Mish, Erf, Erfc, Erfinv, Asin, Acos, Atan, Asinh, Acosh, Atanh, Lgamma,
+        Digamma,
     ]
 };
 

@@ -227,6 +227,7 @@ macro_rules! unary_ops {
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 const LN_2: f64 = std::f64::consts::LN_2;
+const LN_10: f64 = std::f64::consts::LN_10;
 
 unary_ops! {
     Neg => {
@@ -519,6 +520,34 @@ unary_ops! {
             } else {
                 T::one()
             }
+        },
+    }
+    /// Hyperbolic sine and cosine, each the other's derivative (libm's, so a bfloat16 result is
+    /// rounded once from float32, and the gradient near 0 has no cancellation).
+    Sinh => {
+        python: "sinh", backward: "SinhBackward", ints: Float, domain: Real, cuda: 47 (0.0, 0.0),
+        f: |x| x.sinh(),
+        df: |x| x.cosh(),
+    }
+    Cosh => {
+        python: "cosh", backward: "CoshBackward", ints: Float, domain: Real, cuda: 48 (0.0, 0.0),
+        f: |x| x.cosh(),
+        df: |x| x.sinh(),
+    }
+    Log10 => {
+        python: "log10", backward: "Log10Backward", ints: Float, domain: Positive,
+        cuda: 49 (0.0, 0.0),
+        f: |x| x.log10(),
+        df: |x| T::one() / (x * c(LN_10)),
+    }
+    /// `x tanh(softplus(x))` (Misra, 2019) and PyTorch's `mish_backward`:
+    /// `t + x sigmoid(x) (1 - t^2)` with `t = tanh(softplus(x))`.
+    Mish => {
+        python: "mish", backward: "MishBackward", ints: Float, domain: Real, cuda: 50 (0.0, 0.0),
+        f: |x| x * x.exp().ln_1p().tanh(),
+        df: |x| {
+            let t = x.exp().ln_1p().tanh();
+            t + x * sigmoid::<T, FUSED>(x) * (T::one() - t * t)
         },
     }
     Clamp { min = -0.5, max = 0.5 } => {

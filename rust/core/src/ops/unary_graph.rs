@@ -54,6 +54,16 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         }
         UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?),
         UnaryOp::Reciprocal => g.div(&x.mul(x)?)?.neg(),
+        UnaryOp::Sinh => g.mul(&x.apply_unary(UnaryOp::Cosh)?),
+        UnaryOp::Cosh => g.mul(&x.apply_unary(UnaryOp::Sinh)?),
+        UnaryOp::Log10 => g.div(&x.mul_scalar(std::f64::consts::LN_10)?),
+        UnaryOp::Mish => {
+            // softplus's threshold (x past 20 stays x) changes no value: tanh has rounded to 1
+            // there; it keeps exp's overflow from making a 0 * inf NaN in the next derivative.
+            let t = x.softplus(1.0, 20.0)?.tanh()?;
+            let d = t.add(&x.mul(&x.sigmoid()?)?.mul(&s(1.0).sub(&t.mul(&t)?)?)?)?;
+            g.mul(&d)
+        }
         UnaryOp::Sin => g.mul(&x.cos()?),
         UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
         // `x` is the output `tanh(input)`, `sigmoid(input)`.

@@ -61,6 +61,10 @@ enum UnaryCode {
     U_POLYGAMMA = 44,
     U_HARDSIGMOID = 45,
     U_HARDSWISH = 46,
+    U_SINH = 47,
+    U_COSH = 48,
+    U_LOG10 = 49,
+    U_MISH = 50,
 };
 enum BinaryCode {
     B_ADD = 0,
@@ -207,6 +211,9 @@ DM_MATH1(dm_atanh, atanhf, atanh)
 DM_MATH1(dm_erfc, erfcf, erfc)
 DM_MATH1(dm_exp2, exp2f, exp2)
 DM_MATH1(dm_lgamma, lgammaf, lgamma)
+DM_MATH1(dm_sinh, sinhf, sinh)
+DM_MATH1(dm_cosh, coshf, cosh)
+DM_MATH1(dm_log10, log10f, log10)
 #undef DM_MATH1
 __device__ __forceinline__ float dm_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double dm_pow(double x, double y) { return pow(x, y); }

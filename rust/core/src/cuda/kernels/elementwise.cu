@@ -8,6 +8,7 @@
 #define DM_INV_SQRT_2 0.7071067811865476
 #define DM_INV_SQRT_2PI 0.3989422804014327
 #define DM_LN_2 0.6931471805599453
+#define DM_LN_10 2.302585092994046
 
 // `min(max(t, 0), 6)`, NaN kept (both comparisons are false), as the CPU formula's.
 template <class A> __device__ __forceinline__ A relu6(A t) {
@@ -127,6 +128,10 @@ template <class A> __device__ A unary_apply(int op, A x, A a, A b) {
         case U_ERFINV: return dm_erfinv(x);
         case U_HARDSIGMOID: return relu6(x + (A)3) / (A)6;
         case U_HARDSWISH: return x * relu6(x + (A)3) / (A)6;
+        case U_SINH: return dm_sinh(x);
+        case U_COSH: return dm_cosh(x);
+        case U_LOG10: return dm_log10(x);
+        case U_MISH: return x * dm_tanh(dm_log1p(dm_exp(x)));
         case U_TAN: return dm_tan(x);
         case U_ASIN: return dm_asin(x);
         case U_ACOS: return dm_acos(x);
@@ -188,6 +193,13 @@ template <class A> __device__ A unary_derivative(int op, A x, A a, A b) {
         case U_ERFINV: { const A y = dm_erfinv(x); return (A)0.886226925452758 * dm_exp(y * y); }
         case U_HARDSIGMOID: return (x > (A)-3 && x < (A)3) ? (A)1 / (A)6 : (A)0;
         case U_HARDSWISH: return x <= (A)-3 ? (A)0 : (x < (A)3 ? x / (A)3 + (A)0.5 : (A)1);
+        case U_SINH: return dm_cosh(x);
+        case U_COSH: return dm_sinh(x);
+        case U_LOG10: return (A)1 / (x * (A)DM_LN_10);
+        case U_MISH: {
+            const A t = dm_tanh(dm_log1p(dm_exp(x)));
+            return t + x * sigmoid(x) * ((A)1 - t * t);
+        }
         case U_TAN: { const A t = dm_tan(x); return (A)1 + t * t; }
         case U_ASIN: return (A)1 / dm_sqrt((A)1 - x * x);
         case U_ACOS: return (A)-1 / dm_sqrt((A)1 - x * x);

@@ -257,14 +257,11 @@ fn sum_leading<S: Computes>(x: &[S], r: usize, inner: usize) -> Vec<S::As> {
             group.iter().map(sums).collect::<Vec<_>>()
         });
         let mut total = vec![0f64; inner];
-        for p in partials.iter().flatten() {
-            for (t, &v) in total.iter_mut().zip(p) {
-                *t += v.to_f64();
-            }
-        }
-        out.iter_mut()
-            .zip(total)
-            .for_each(|(o, t)| *o = S::As::from_f64(t));
+        partials
+            .iter()
+            .flatten()
+            .for_each(|p| fold_partial(&mut total, p));
+        store_totals(&mut out, &total);
     } else if r * inner >= PAR_THRESHOLD && inner >= 32 * threads && threads > 1 {
         let per = inner.div_ceil(threads).next_multiple_of(16);
         let parts: Vec<_> = out.chunks_mut(per).enumerate().collect();
@@ -288,12 +285,24 @@ fn sum_columns_body<S: Computes>(x: &[S], inner: usize, c0: usize, out: &mut [S:
     for block in x.chunks(SUM_BLOCK * inner) {
         out.iter_mut().for_each(|p| *p = S::As::zero());
         add_rows(block, inner, c0, out);
-        for (t, &p) in total.iter_mut().zip(out.iter()) {
-            *t += p.to_f64();
-        }
+        fold_partial(&mut total, out);
     }
-    for (o, t) in out.iter_mut().zip(total) {
-        *o = S::As::from_f64(t);
+    store_totals(out, &total);
+}
+
+/// Adds one block's partial column sums into the float64 totals (see `SUM_BLOCK`).
+#[inline(always)]
+fn fold_partial<A: Float>(total: &mut [f64], partial: &[A]) {
+    for (t, &p) in total.iter_mut().zip(partial) {
+        *t += p.to_f64();
+    }
+}
+
+/// The float64 column totals rounded into `out`.
+#[inline(always)]
+fn store_totals<A: Float>(out: &mut [A], total: &[f64]) {
+    for (o, &t) in out.iter_mut().zip(total) {
+        *o = A::from_f64(t);
     }
 }
 

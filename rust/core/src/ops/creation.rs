@@ -44,7 +44,12 @@ impl Tensor {
         if value.to_bits() == 0 && matches!(dtype, DType::BF16 | DType::F16) {
             // +0.0: zeroed memory straight from the allocator, as `vec!` gives the other dtypes
             // (a gradient accumulator of a split is one; it filled element by element).
-            return with_dtype!(dtype, T => Tensor::from_vec(zeroed_halves::<T>(n), shape));
+            use half::vec::HalfBitsVecExt;
+            let zeros = vec![0u16; n];
+            return match dtype {
+                DType::BF16 => Tensor::from_vec(zeros.reinterpret_into::<half::bf16>(), shape),
+                _ => Tensor::from_vec(zeros.reinterpret_into::<half::f16>(), shape),
+            };
         }
         with_dtype!(dtype, T => Tensor::from_vec(vec![T::from_f64(value); n], shape))
     }
@@ -303,23 +308,4 @@ fn largest_below(x: f64, dtype: DType) -> f64 {
         }
         _ => f64::from_bits(step_down(x.to_bits(), 1 << 63)),
     }
-}
-
-/// `n` zeros of a 16-bit float type (`bf16`, `f16`): `vec![0u16; n]` reinterpreted.
-fn zeroed_halves<T: crate::Element>(n: usize) -> Vec<T> {
-    assert_eq!(
-        std::mem::size_of::<T>(),
-        2,
-        "zeroed_halves is for 16-bit floats"
-    );
-    assert_eq!(
-        std::mem::align_of::<T>(),
-        2,
-        "zeroed_halves is for 16-bit floats"
-    );
-    let mut v = std::mem::ManuallyDrop::new(vec![0u16; n]);
-    // SAFETY: `T` is a `repr(transparent)` 16-bit float (checked size and alignment), for
-    // which all-zero bits are +0.0; the buffer comes from the global allocator with the
-    // layout a `Vec<T>` of this capacity frees with.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }

@@ -12,7 +12,7 @@ from .. import _core
 from .._core import Tensor
 from .._tensor_extra import _takes_tensor
 from ..errors import InvalidValueError
-from ._factory import inplace_result
+from ._factory import check_castable, inplace_result
 
 __all__ = [
     "celu",
@@ -40,7 +40,9 @@ def apply_inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) 
     to the input's old value. A leaf that requires grad (an error in PyTorch) keeps
     ``inplace_result``'s lenient new tensor."""
     if inplace and records_inplace(input):
-        input.copy_(fn(input.clone()))
+        out = fn(input.clone())
+        check_castable(out, input)
+        input.copy_(out)
         return input
     return inplace_result(input, fn(input), inplace)
 

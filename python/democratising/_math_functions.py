@@ -24,6 +24,7 @@ import numpy as np
 from . import _core, _functional_ops
 from ._core import Tensor
 from ._function import Function, FunctionCtx
+from ._opmath import in_float32
 from ._tensor_extra import _float_test, _host, _inplace_source, _takes_tensor, broadcast_shapes
 from ._tensor_more import _inplace_of, _result_dtype
 from .errors import (
@@ -272,6 +273,7 @@ def logaddexp2(x: Tensor, other: Tensor) -> Tensor:
 
 
 @_takes_tensor
+@in_float32  # half types: the scaled form rounded once, as PyTorch's
 def hypot(x: Tensor, other: Tensor) -> Tensor:
     """``sqrt(x**2 + other**2)``, scaled so that it overflows only where the result does
     (floating inputs only, as in PyTorch)."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._opmath import in_float32
 from ._tensor_extra import (
     _autocast_fp32,
     _autocast_promote,
@@ -187,6 +188,7 @@ def _check_value(op: str, value: Any, *ts: Any) -> None:
 
 
 @_takes_tensor
+@in_float32  # half types: one rounding, as PyTorch's (value * t1 * t2 could cancel x exactly)
 def addcmul(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) -> Tensor:
     """``x + value * tensor1 * tensor2`` (broadcasting; differentiable in all three)."""
     _check_value("addcmul", value, x, tensor1, tensor2)
@@ -209,6 +211,7 @@ def _in_result_type(x: Tensor, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @_takes_tensor
+@in_float32  # half types: one rounding, as PyTorch's
 def addcdiv(x: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: _Number = 1) -> Tensor:
     """``x + value * tensor1 / tensor2`` (broadcasting; differentiable in all three)."""
     if not (_is_float(tensor1) or _is_float(tensor2)):

@@ -175,6 +175,7 @@ def polygamma(n: int, input: Tensor) -> Tensor:
     return input.polygamma(n)
 
 
+@in_float32  # half types: the lgamma terms summed in float32 and rounded once
 def multigammaln(input: Tensor, p: int) -> Tensor:
     """The log of the multivariate gamma function of dimension ``p``: ``p (p - 1) / 4 ln(pi)
     + sum_{j < p} lgamma(x - j / 2)``; every element must exceed ``(p - 1) / 2``."""
@@ -487,6 +488,7 @@ def modified_bessel_i1(input: Tensor) -> Tensor:
     return i1(input)
 
 
+@in_float32  # half types: sin(x) / x rounded once
 def spherical_bessel_j0(input: Tensor) -> Tensor:
     """``sin(x) / x``, 1 at 0 and 0 at ``±inf`` (PyTorch's); the quotient reads 1 at 0 so no
     NaN reaches the gradient."""

@@ -15,13 +15,13 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._opmath import _HALF, in_float32  # noqa: F401 - re-exported for the linalg modules
 from .._tensor_extra import _autocast_disabled, _autocast_fp32, _host
 from ..errors import ArgumentTypeError, DTypeError, LinAlgError, ShapeError
 
 __all__ = ["LinAlgError"]
 
 
-_HALF = (_core.float16, _core.bfloat16)
 _FLOAT = (_core.float32, _core.float64)
 
 
@@ -65,23 +65,6 @@ def check_same_dtype(op: str, first: str, a: Tensor, second: str, b: Tensor) -> 
         )
 
 
-def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Runs ``fn`` on float32 copies of half-precision tensor arguments and casts its tensor
-    results back (casts are differentiable, so gradients flow in the input's dtype)."""
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        half = next((a.dtype for a in args if isinstance(a, Tensor) and a.dtype in _HALF), None)
-        if half is None:
-            return fn(*args, **kwargs)
-        half = _promoted_half(args, half)
-        args = tuple(a.float() if isinstance(a, Tensor) and a.dtype in _HALF else a for a in args)
-        out = fn(*args, **kwargs)
-        return out if half is None else _cast_back(out, half)
-
-    return run
-
-
 def autocast_fp32(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An op on PyTorch's autocast float32 list (``linalg.inv``, ``svd``, ``lstsq``, ...):
     inside an autocast region its float16/bfloat16 tensor arguments are widened to float32
@@ -109,32 +92,6 @@ def autocast_off(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return run
-
-
-def _promoted_half(args: Sequence[Any], half: Any) -> Any:
-    """The half dtype the results of an op on the tensors among ``args`` are cast back to, by
-    PyTorch's promotion (dimensioned tensors first, 0-d ones only raising the kind): ``None``
-    when that gives float32 or float64 (a float32 argument, or float16 with bfloat16)."""
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    if len(tensors) < 2:
-        return half
-    from .._functional_aliases import _combine, promote_types  # (lazy: it imports linalg)
-
-    tiers: list[Any] = [None, None]  # dimensioned, 0-d
-    for t in tensors:
-        tier = 0 if t.ndim else 1
-        tiers[tier] = t.dtype if tiers[tier] is None else promote_types(tiers[tier], t.dtype)
-    out = _combine(tiers[0], tiers[1])
-    return out if out in _HALF else None
-
-
-def _cast_back(out: Any, dtype: Any) -> Any:
-    if isinstance(out, Tensor):
-        return out.to(dtype) if out.dtype == _core.float32 else out
-    if isinstance(out, tuple):
-        vals = [_cast_back(o, dtype) for o in out]
-        return type(out)(*vals) if hasattr(out, "_fields") else tuple(vals)
-    return out
 
 
 def host(t: Tensor) -> np.ndarray:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from .. import _core
 from .._core import Tensor
+from .._opmath import in_float32
 from .._tensor_extra import _takes_tensor
 from ..errors import InvalidValueError
 from ._factory import check_castable, inplace_result
@@ -61,9 +62,15 @@ SELU_SCALE = 1.0507009873554804934193349852946
 @_takes_tensor
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))`` with SELU's fixed constants."""
-    return apply_inplace(input, lambda x: x.elu(SELU_ALPHA) * SELU_SCALE, inplace)
+    return apply_inplace(input, _selu, inplace)
 
 
+@in_float32  # half types: scale * elu(x) rounded once, as PyTorch's
+def _selu(x: Tensor) -> Tensor:
+    return x.elu(SELU_ALPHA) * SELU_SCALE
+
+
+@in_float32  # half types: rounded once (x / alpha rounded first is magnified by exp)
 def _celu(input: Tensor, alpha: float) -> Tensor:
     if alpha == 0:
         raise InvalidValueError("ZeroDivisionError: alpha cannot be 0 for CELU")

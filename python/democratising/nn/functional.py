@@ -16,6 +16,7 @@ from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._grad_mode import no_grad
+from .._opmath import in_float32
 from .._tensor import tensor as _tensor
 from .._tensor_extra import _autocast_fp32, _check_alloc, _takes_tensor, broadcast_tensors
 from ..errors import (
@@ -362,7 +363,11 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
             f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
             f"{input.shape[dim]}"
         )
-    a, b = input.chunk(2, dim)
+    return _gated(*input.chunk(2, dim))
+
+
+@in_float32  # half types: a * sigmoid(b) rounded once, as PyTorch's
+def _gated(a: Tensor, b: Tensor) -> Tensor:
     return a * b.sigmoid()
 
 

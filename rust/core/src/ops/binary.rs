@@ -77,9 +77,11 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }
+    // Floor division too (PyTorch's `div_floor` reads a scalar divisor at float32 precision:
+    // bfloat16 `-1.703125 // 1.7` is -2, where the rounded divisor 1.703125 gives -1).
     let opmath_scalar = matches!(
         op,
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::FloorDivide
     );
     if matches!(rt, DType::F16 | DType::BF16) && a.dtype() != b.dtype() && !opmath_scalar {
         // Both operands in the common half dtype first, as PyTorch: `half_t == 0.1` and

@@ -4,7 +4,7 @@ use super::{copy_of, HookHandle, HookSlot, PyTensor};
 use crate::errors::{from_pyerr, to_pyerr, ResultExt};
 use crate::util::{operand, returned_gradient, run, wrap};
 use democratising::autograd;
-use democratising::{Error, Tensor};
+use democratising::{DType, Error, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::Arc;
@@ -104,7 +104,16 @@ impl PyTensor {
             Some("trunc") => {
                 let dt = democratising::ops::result_type(&[t, &o]);
                 if dt.is_float() {
-                    return run(py, n, || t.div(&o)?.trunc()?.to_dtype(dt)).map(wrap);
+                    // Half types divide in float32 and round once, after truncating (PyTorch's
+                    // opmath): a quotient just below an integer would round up to it first.
+                    let wide = |x: &Tensor| match dt {
+                        DType::F16 | DType::BF16 if !x.is_wrapped_number() => {
+                            x.to_dtype(DType::F32)
+                        }
+                        _ => Ok(x.clone()),
+                    };
+                    return run(py, n, || wide(t)?.div(&wide(&o)?)?.trunc()?.to_dtype(dt))
+                        .map(wrap);
                 }
                 // Integers stay exact (a float quotient rounds past 2**24 / 2**53): the floor
                 // quotient (which refuses a zero divisor), one step back up where the exact

@@ -15,6 +15,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._tensor import tensor as _tensor
+from ._tensor_extra import _can_cast
 from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from .nn import functional as F
 
@@ -573,9 +574,7 @@ def can_cast(from_: _core.dtype, to: _core.dtype) -> bool:
     floating point to integer, nor anything but bool to bool."""
     _check_dtype(from_)
     _check_dtype(to)
-    if from_.is_floating_point and to.name in _INTS:
-        return False
-    return not (from_.name != "bool" and to.name == "bool")
+    return _can_cast(from_, to)
 
 
 def _combine(higher: Optional[_core.dtype], lower: Optional[_core.dtype]) -> Optional[_core.dtype]:

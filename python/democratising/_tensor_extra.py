@@ -1101,13 +1101,18 @@ def _can_cast(src: Any, dst: Any) -> bool:
     return not (dst == _core.bool and src != _core.bool)
 
 
+def _check_cast(out: Tensor, x: Tensor, prefix: str = "") -> None:
+    """Raises PyTorch's error when ``out`` may not be written into ``x`` (``_can_cast``)."""
+    if not _can_cast(out.dtype, x.dtype):
+        raise DTypeError(
+            f"{prefix}result type {out.dtype} can't be cast to the desired output type {x.dtype}"
+        )
+
+
 def _write_inplace(x: Tensor, out: Tensor, name: str) -> Tensor:
     """The last step of every in-place form ``name_`` (here and in ``_tensor_more``): ``out``
     copied into ``x``, which is returned, once PyTorch's cast rule allows it."""
-    if not _can_cast(out.dtype, x.dtype):
-        raise DTypeError(
-            f"{name}_: result type {out.dtype} can't be cast to the desired output type {x.dtype}"
-        )
+    _check_cast(out, x, f"{name}_: ")
     x.copy_(out)
     return x
 

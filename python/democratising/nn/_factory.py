@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
+from .._tensor_extra import _check_cast
 from ..errors import DTypeError
 
 
@@ -30,18 +31,7 @@ def inplace_result(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
     ``x`` again afterwards expecting the activation)."""
     if not inplace or (x.requires_grad and _core.is_grad_enabled()):
         return out
-    check_castable(out, x)
+    # A float result never goes into an integer tensor (F.silu(int64, inplace=True)).
+    _check_cast(out, x)
     x.copy_(out)
     return x
-
-
-def check_castable(out: Tensor, x: Tensor) -> None:
-    """PyTorch's rule for an ``inplace=True`` result written back into ``x``: a float result
-    never goes into an integer tensor (``F.silu(int64_tensor, inplace=True)`` raised nothing
-    and truncated)."""
-    from .._functional_aliases import can_cast
-
-    if not can_cast(out.dtype, x.dtype):
-        raise DTypeError(
-            f"result type {out.dtype} can't be cast to the desired output type {x.dtype}"
-        )

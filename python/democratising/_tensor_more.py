@@ -23,8 +23,10 @@ host with NumPy, as ``sort`` does. Bad indices raise ``IndexError``, shapes that
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Optional, Union
 
@@ -202,11 +204,12 @@ def _in_result_type(x: Tensor, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
     ``addcmul``/``addcdiv`` (a bfloat16 product of float32 data would round early)."""
     if not isinstance(t2, Tensor) or x.dtype == t1.dtype == t2.dtype:
         return t1, t2
-
-    def probe(t: Tensor) -> Tensor:  # no elements, same promotion rank (0-d stays 0-d)
-        return t if t.ndim == 0 else t.reshape(-1)[:0]
-
-    dt = (probe(x) + probe(t1) + probe(t2)).dtype
+    # Promoted tier by tier (dimensioned tensors, then 0-d ones), then combined: pair by pair,
+    # int + 0-d float64 would make float64 what a float32 third operand keeps float32.
+    dims = [t.detach().reshape(-1)[:0] for t in (x, t1, t2) if t.ndim > 0]
+    zeros = [t.detach() for t in (x, t1, t2) if t.ndim == 0]
+    tiers = [functools.reduce(operator.add, g) for g in (dims, zeros) if g]
+    dt = functools.reduce(operator.add, tiers).dtype
     return t1.to(dt), t2.to(dt)
 
 
@@ -1301,14 +1304,26 @@ def exponential_(x: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Ten
 
 
 def _search(seq: np.ndarray, values: np.ndarray, side: Any) -> np.ndarray:
-    """``np.searchsorted`` along the last axis, row by row when ``seq`` has several."""
-    if seq.ndim <= 1:
-        return np.asarray(np.searchsorted(seq, values, side=side))
-    if values.size == 0 or seq.shape[-1] == 0:
-        # No values, or empty rows (every value goes at 0): reshape(-1, 0) cannot infer -1.
+    """PyTorch's binary search along the last axis of ``seq`` (one row, or one per row of
+    ``values``), run for all values at once. Written out rather than ``np.searchsorted``,
+    which orders NaN last: here as in PyTorch a step moves right unless the middle value is
+    ``>=`` (``>`` for ``side="right"``) the one sought, so NaN on either side moves right."""
+    n = seq.shape[-1]
+    if values.size == 0 or n == 0:
         return np.zeros(values.shape, dtype=np.int64)
-    rows = zip(seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1]))
-    return np.stack([np.searchsorted(s, v, side=side) for s, v in rows]).reshape(values.shape)
+    rows = seq.reshape(-1, n)
+    sought = values.reshape(-1)
+    row = np.repeat(np.arange(rows.shape[0]), sought.size // rows.shape[0])
+    lo = np.zeros(sought.size, dtype=np.int64)
+    hi = np.full(sought.size, n, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        while (active := lo < hi).any():
+            mid = (lo + hi) >> 1
+            middle = rows[row, np.minimum(mid, n - 1)]
+            stop = (middle > sought) if side == "right" else (middle >= sought)
+            lo = np.where(active & ~stop, mid + 1, lo)
+            hi = np.where(active & stop, mid, hi)
+    return lo.reshape(values.shape)
 
 
 @_takes_tensor

@@ -361,7 +361,11 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _refuse_pickle(head: bytes, name: str) -> None:
-    """Raises ``PickleFileError`` when ``head`` starts a ``torch.save`` file."""
+    """Raises ``PickleFileError`` when ``head`` (the first 9 bytes) starts a ``torch.save``
+    file. A safetensors header, JSON, begins with ``{`` after its 8-byte length, and that
+    length may itself begin with a pickle's bytes (``\x80\x02`` is a 640-byte header)."""
+    if head[8:9] == b"{":
+        return
     if head.startswith(_ZIP_MAGIC):
         kind = "a zip archive (torch.save's format: a pickle, data.pkl, plus tensor storages)"
     elif head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
@@ -753,7 +757,7 @@ def load(
         name = repr(os.fspath(f))
         try:
             with open(f, "rb") as fh:
-                head = fh.read(8)
+                head = fh.read(9)
         except FileNotFoundError as e:
             raise CheckpointFileNotFoundError(f"no file at {name}") from e
         except OSError as e:
@@ -766,7 +770,7 @@ def load(
         if not isinstance(buf, (bytes, bytearray, memoryview)):
             raise ArgumentTypeError("load(): the file object must be opened in binary mode")
         buf = bytes(buf)
-        _refuse_pickle(buf[:8], name)
+        _refuse_pickle(buf[:9], name)
         tensors, metadata = _read_bytes(buf, name)
     else:
         raise ArgumentTypeError(

@@ -145,6 +145,7 @@ fn reads(op: BinaryOp, need_a: bool, need_b: bool) -> (bool, bool) {
         BinaryOp::Mul => (need_b, need_a),
         BinaryOp::Div => (need_b, true),
         BinaryOp::Remainder => (need_b, need_b),
+        BinaryOp::FloorDivide => (false, false),
         _ => (true, true),
     }
 }
@@ -193,6 +194,8 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryOp::Maximum => "MaximumBackward",
         BinaryOp::Minimum => "MinimumBackward",
         BinaryOp::Remainder => "RemainderBackward",
+        // (`div(rounding_mode="floor")`: piecewise constant, so zero gradients, as PyTorch's)
+        BinaryOp::FloorDivide => "DivBackward",
         _ => "NotDifferentiable",
     };
     let (keep_a, keep_b) = reads(op, need_a, need_b);
@@ -254,6 +257,7 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 };
                 (Some(g.clone()), gb)
             }
+            BinaryOp::FloorDivide => (Some(g.zeros_like()?), Some(g.zeros_like()?)),
             _ => (None, None),
         };
         Ok(vec![

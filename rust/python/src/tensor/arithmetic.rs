@@ -122,6 +122,25 @@ impl PyTensor {
         let t = &self.tensor();
         if is_tensor(min) || is_tensor(max) {
             let (lo, hi) = (min.map(operand).transpose()?, max.map(operand).transpose()?);
+            // The result type of all three operands (PyTorch's: an int tensor clamped by a 0-d
+            // float64 and a float32 tensor is float32), not of each pair in turn.
+            let all: Vec<&Tensor> = [Some(t), lo.as_ref(), hi.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let dt = democratising::ops::result_type(&all);
+            let cast = |x: &Tensor| -> PyResult<Tensor> {
+                if x.dtype() == dt || x.is_wrapped_number() {
+                    Ok(x.clone())
+                } else {
+                    x.to_dtype(dt).py()
+                }
+            };
+            let (t, lo, hi) = (
+                &cast(t)?,
+                lo.as_ref().map(cast).transpose()?,
+                hi.as_ref().map(cast).transpose()?,
+            );
             let mut out = t.clone();
             if let Some(lo) = &lo {
                 out = run(py, out.numel(), || out.maximum(lo))?;

@@ -1,0 +1,151 @@
+"""Divergences from PyTorch 2.15 found by differential fuzzing (session 40), each checked
+against the value PyTorch gives (written here as constants): the result type of three-operand
+ops, the zero gradient of floor division, and the binary search's NaN handling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import democratising as dm
+
+nan = math.nan
+
+
+def test_floor_division_has_zero_gradients_as_pytorch() -> None:
+    a = dm.tensor([5.0, -5.0], requires_grad=True)
+    b = dm.tensor([2.0, 3.0], requires_grad=True)
+    y = dm.div(a, b, rounding_mode="floor")
+    assert y.tolist() == [2.0, -2.0]
+    y.sum().backward()
+    assert a.grad is not None and b.grad is not None
+    assert a.grad.tolist() == [0.0, 0.0] and b.grad.tolist() == [0.0, 0.0]
+    a.grad = None
+    (a // 2.0).sum().backward()
+    assert a.grad is not None and a.grad.tolist() == [0.0, 0.0]
+
+
+def test_floor_division_gradient_reduces_over_broadcast_dims() -> None:
+    a = dm.ones(3, 1, requires_grad=True)
+    b = dm.full((4,), 2.0, requires_grad=True)
+    dm.div(a, b, rounding_mode="floor").sum().backward()
+    assert a.grad is not None and b.grad is not None
+    assert a.grad.shape == (3, 1) and b.grad.shape == (4,)
+    assert a.grad.abs().sum().item() == 0.0 and b.grad.abs().sum().item() == 0.0
+
+
+def test_integer_floor_division_stays_without_a_graph() -> None:
+    y = dm.tensor([7, -7]) // 2
+    assert y.tolist() == [3, -4] and y.dtype == dm.int64 and not y.requires_grad
+
+
+INT, F64_0D, F32 = dm.tensor([1, 5]), dm.tensor(2.0, dtype=dm.float64), dm.tensor([4.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    ("make", "dtype"),
+    [
+        # A dimensioned float32 decides over a 0-d float64 (same kind); pair by pair, the int
+        # tensor and the 0-d float64 would make float64 first.
+        (lambda: dm.clamp(INT, F64_0D, F32), dm.float32),
+        (lambda: dm.clamp(INT, F64_0D, None), dm.float64),
+        (lambda: dm.clamp(INT, None, dm.tensor([3])), dm.int64),
+        (lambda: dm.clamp(dm.tensor([1.0, 5.0]), dm.tensor(2), 3), dm.float32),
+        (lambda: dm.clamp(dm.tensor([True, False]), dm.tensor(0), dm.tensor([1])), dm.int64),
+        (
+            lambda: dm.clamp(
+                dm.tensor([1.0, 5.0], dtype=dm.float16),
+                dm.tensor([2.0], dtype=dm.float64),
+                dm.tensor(4.0),
+            ),
+            dm.float64,
+        ),
+        (lambda: dm.addcmul(INT, F64_0D, F32), dm.float32),
+        (lambda: dm.addcdiv(INT, F64_0D, F32), dm.float32),
+        (lambda: dm.addcmul(dm.tensor([True]), dm.tensor([True]), F64_0D), dm.float64),
+        (
+            lambda: dm.addcmul(
+                dm.tensor(1.0, dtype=dm.float64), dm.tensor(2, dtype=dm.int32), dm.tensor([1, 1])
+            ),
+            dm.float64,
+        ),
+    ],
+)
+def test_three_operand_result_type_is_pytorchs(make, dtype) -> None:  # type: ignore[no-untyped-def]
+    assert make().dtype == dtype
+
+
+def test_three_operand_clamp_values_and_gradients() -> None:
+    assert dm.clamp(INT, F64_0D, F32).tolist() == [2.0, 4.0]
+    x = dm.tensor([0.0, 3.0, 6.0], requires_grad=True)
+    lo = dm.tensor(1.0, dtype=dm.float64, requires_grad=True)
+    y = dm.clamp(x, lo, dm.tensor([4.0, 4.0, 4.0]))
+    assert y.dtype == dm.float32 and y.tolist() == [1.0, 3.0, 4.0]
+    y.sum().backward()
+    assert x.grad is not None and lo.grad is not None
+    assert x.grad.tolist() == [0.0, 1.0, 0.0]
+    assert lo.grad.dtype == dm.float64 and lo.grad.item() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("seq", "values", "left", "right"),
+    [
+        ([1.0, 2.0, nan], [nan, 5.0, 2.0], [3, 3, 1], [3, 3, 3]),
+        ([nan, nan], [1.0], [2], [2]),
+        ([1.0, 2.0, 2.0, 3.0], [0.0, 2.0, 2.5, 9.0, nan], [0, 1, 3, 4, 4], [0, 3, 3, 4, 4]),
+        ([[1.0, 3.0, 5.0], [2.0, nan, 8.0]], [[3.0, nan], [8.0, 1.0]], [[1, 3], [2, 2]],
+         [[2, 3], [3, 2]]),
+    ],
+)  # fmt: skip
+def test_searchsorted_walks_nan_as_pytorchs_binary_search(
+    seq: list, values: list, left: list, right: list
+) -> None:
+    s, v = dm.tensor(seq), dm.tensor(values)
+    assert dm.searchsorted(s, v).tolist() == left
+    assert dm.searchsorted(s, v, right=True).tolist() == right
+    assert dm.searchsorted(s, v, side="right").tolist() == right
+
+
+def test_searchsorted_without_nan_is_unchanged() -> None:
+    assert dm.searchsorted(dm.tensor([1, 3, 5]), 3).tolist() == 1
+    assert dm.bucketize(
+        dm.tensor([0.5, 3.0, nan]), dm.tensor([1.0, 3.0, 5.0]), right=True
+    ).tolist() == [
+        0,
+        2,
+        3,
+    ]
+    assert dm.searchsorted(dm.tensor([1.0, 3.0, 5.0]), dm.tensor([])).tolist() == []
+    got = dm.searchsorted(
+        dm.tensor([5.0, 1.0, 3.0]), dm.tensor([2.0, 6.0]), sorter=dm.tensor([1, 2, 0])
+    )
+    assert got.tolist() == [1, 3]
+    rows = dm.tensor([[1.0, 2.0], [3.0, 4.0]]).t()  # non-contiguous rows [1, 3] and [2, 4]
+    assert dm.searchsorted(rows, dm.tensor([[2.0, 6.0], [1.5, 3.5]])).tolist() == [[1, 2], [0, 1]]
+    assert (
+        dm.searchsorted(dm.tensor([[1.0, 2.0]]), dm.tensor([[3.0]]), out_int32=True).dtype
+        == dm.int32
+    )
+
+
+@pytest.mark.parametrize("key_len", [115, 200, 286, 371])
+def test_load_reads_a_safetensors_file_whose_header_length_looks_like_a_pickle(
+    key_len: int, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # A header of 640 (or 896, 1152, 1408) bytes starts the file with b"\x80\x02".."\x80\x05",
+    # a pickle's first bytes: load() once refused its own save() as "a pickle".
+    path = tmp_path / "w.pt"
+    dm.save({"k" * key_len: dm.ones(1)}, path)
+    assert dm.load(path)["k" * key_len].tolist() == [1.0]
+    with open(path, "rb") as f:
+        assert dm.load(f)["k" * key_len].tolist() == [1.0]
+
+
+def test_a_real_pickle_is_still_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    path = tmp_path / "p.pt"
+    path.write_bytes(pickle.dumps({"a": [1, 2, 3]}, protocol=2))
+    with pytest.raises(dm.serialization.PickleFileError):
+        dm.load(path)

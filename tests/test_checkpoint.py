@@ -812,7 +812,8 @@ def test_header_with_too_many_tensors_is_refused_quickly(key: str, tmp_path: Pat
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match=f"more than {_safetensors.MAX_TENSORS} tensors"):
         load_file(path)
-    assert time.perf_counter() - start < 3.0
+    # Generous beside the minute it once took: pytest runs two workers on two cores.
+    assert time.perf_counter() - start < 6.0
 
 
 def test_header_of_tiny_values_is_refused_before_parsing(tmp_path: Path) -> None:
@@ -829,7 +830,7 @@ def test_many_tensors_within_the_limit_load_in_linear_time(tmp_path: Path) -> No
     path.write_bytes(_many_empty(50_000))
     start = time.perf_counter()
     assert len(load_file(path)) == 50_000
-    assert time.perf_counter() - start < 3.0
+    assert time.perf_counter() - start < 6.0  # ~1 s; a quadratic reader takes minutes
 
 
 # ---- layouts: DistributedDataParallel's ``module.`` prefix -----------------------------------

@@ -4,9 +4,10 @@ Python's ``multiprocessing`` is re-exported (``Process``, ``Queue``, ``get_conte
 ``set_start_method``...), plus PyTorch's ``spawn``/``start_processes``: run ``fn(i, *args)``
 in ``nprocs`` processes and, when one fails, stop the others and raise
 ``ProcessRaisedException`` carrying the child's traceback (``ProcessExitedException`` when it
-died without one, from a signal or ``sys.exit``). Tensors sent between processes are pickled
-(their data copied), not placed in shared memory as PyTorch's reductions do; the sharing
-strategy is recorded for programs that set it.
+died without one, from a signal or ``sys.exit``). As PyTorch's reductions, a CPU tensor sent
+between processes (arguments, queues, pipes) travels as a shared memory file, moved there
+first, so both sides see each other's in-place writes (``_shared_memory``); the sharing
+strategy is recorded for programs that set it (a memory file serves both).
 
 Processes start with ``"spawn"`` by default, as in PyTorch: the engine runs a thread pool,
 which a ``fork`` would copy in whatever state it was.

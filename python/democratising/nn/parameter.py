@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
+from .._shared_memory import register_for_processes
 
 
 class Parameter(Tensor):
@@ -30,3 +31,6 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+register_for_processes(Parameter)  # (Hogwild: workers step the parent's own parameters)

@@ -149,3 +149,28 @@ def test_a_real_pickle_is_still_refused(tmp_path) -> None:  # type: ignore[no-un
     path.write_bytes(pickle.dumps({"a": [1, 2, 3]}, protocol=2))
     with pytest.raises(dm.serialization.PickleFileError):
         dm.load(path)
+
+
+def test_functional_data_parallel_runs_the_module_once() -> None:
+    # (DCGAN's generator calls nn.parallel.data_parallel(self.main, input, range(ngpu)))
+    m = dm.nn.Linear(3, 2)
+    x = dm.randn(4, 3)
+    assert dm.equal(dm.nn.parallel.data_parallel(m, x), m(x))
+    assert dm.equal(dm.nn.parallel.data_parallel(m, (x,), ["cpu"], module_kwargs={}), m(x))
+    if not dm.cuda.is_available():
+        with pytest.raises(dm.errors.DeviceError):
+            dm.nn.parallel.data_parallel(m, x, range(2))
+
+
+def test_conv_channel_mismatch_is_said_as_pytorch_says_it() -> None:
+    with pytest.raises(
+        dm.ShapeError, match=r"expected input\[1, 1, 5, 5\] to have 3 channels, but got 1"
+    ):
+        dm.nn.Conv2d(3, 2, 3)(dm.ones(1, 1, 5, 5))
+    with pytest.raises(dm.ShapeError, match="divisible by 2 at dimension 0"):
+        dm.nn.functional.conv2d(dm.ones(1, 4, 5, 5), dm.ones(3, 2, 3, 3), groups=2)
+    with pytest.raises(dm.ShapeError, match=r"expected input\[1, 1, 5\] to have 3 channels"):
+        dm.nn.Conv1d(3, 2, 3)(dm.ones(1, 1, 5))
+    with pytest.raises(dm.ShapeError, match=r"input\[2, 5\] to have 4 channels, but got 2"):
+        dm.nn.Conv1d(4, 2, 3, groups=2)(dm.ones(2, 5))
+    assert dm.nn.Conv1d(4, 2, 3, groups=2)(dm.ones(4, 5)).shape == (2, 3)

@@ -1277,6 +1277,14 @@ def conv1d(
     pads the extra element on the right, like PyTorch."""
     if weight.ndim != 3:
         raise ShapeError(f"conv1d: expected a 3-D weight, got shape {tuple(weight.shape)}")
+    want = weight.shape[1] * groups
+    if isinstance(input, Tensor) and input.ndim in (2, 3) and input.shape[-2] != want:
+        # (said here, in 1-D shapes: the engine would name the height-1 image it runs)
+        raise ShapeError(
+            f"conv1d: given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {want} channels, but got {input.shape[-2]} "
+            "channels instead"
+        )
     x, unbatched = _as_height_one(input, "conv1d")
     s, d = _single(stride), _single(dilation)
     if isinstance(padding, str):

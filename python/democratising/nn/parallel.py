@@ -10,11 +10,12 @@ DistributedDataParallel as DDP`` at the top of a script, then ``DDP(model)`` aft
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from ..errors import DistributedError
 
-__all__ = ["DataParallel", "DistributedDataParallel", "SyncBatchNorm"]
+__all__ = ["DataParallel", "DistributedDataParallel", "SyncBatchNorm", "data_parallel"]
 
 #: name -> implementation class, set by ``democratising.distributed`` on import.
 _installed: dict[str, type] = {}
@@ -69,3 +70,20 @@ class DataParallel(metaclass=_Deferred):
 class SyncBatchNorm(metaclass=_Deferred):
     """``torch.nn.SyncBatchNorm(num_features, eps=1e-5, momentum=0.1, affine=True, ...)`` and
     its ``convert_sync_batchnorm(module, process_group=None)``."""
+
+
+def data_parallel(
+    module: Any,
+    inputs: Any,
+    device_ids: Optional[Sequence[Any]] = None,
+    output_device: Any = None,
+    dim: int = 0,
+    module_kwargs: Optional[dict[str, Any]] = None,
+) -> Any:
+    """``torch.nn.parallel.data_parallel``: ``module(*inputs, **module_kwargs)`` run as
+    ``DataParallel(module, device_ids, output_device, dim)`` would run it, for one call
+    (``inputs``: a tuple of arguments, or one)."""
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    devices = list(device_ids) if device_ids is not None else None
+    wrapper = DataParallel(module, device_ids=devices, output_device=output_device, dim=dim)
+    return wrapper(*args, **(module_kwargs or {}))

@@ -107,10 +107,21 @@ fn geometry(x: &Tensor, w: &Tensor, s: Conv2dSpec) -> Result<Geom> {
     }
     let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
-    if c % s.groups != 0 || o % s.groups != 0 || cg * s.groups != c {
+    // (PyTorch's wording: the input's channel count is what a user usually got wrong)
+    let g = s.groups;
+    if o % g != 0 {
         let msg = format!(
-            "conv2d: input has {} channels and weight {:?} with groups={}: expected weight [O, {}, kH, kW] with O divisible by groups",
-            c, w.shape(), s.groups, c / s.groups.max(1)
+            "conv2d: given groups={g}, expected weight to be divisible by {g} at dimension 0, but got weight of size {:?} instead",
+            w.shape()
+        );
+        return Err(crate::Error::shape_mismatch("conv2d", &[x, w], msg));
+    }
+    if cg * g != c {
+        let msg = format!(
+            "conv2d: given groups={g}, weight of size {:?}, expected input{:?} to have {} channels, but got {c} channels instead",
+            w.shape(),
+            x.shape(),
+            cg * g
         );
         return Err(crate::Error::shape_mismatch("conv2d", &[x, w], msg));
     }

@@ -174,3 +174,29 @@ def test_conv_channel_mismatch_is_said_as_pytorch_says_it() -> None:
     with pytest.raises(dm.ShapeError, match=r"input\[2, 5\] to have 4 channels, but got 2"):
         dm.nn.Conv1d(4, 2, 3, groups=2)(dm.ones(2, 5))
     assert dm.nn.Conv1d(4, 2, 3, groups=2)(dm.ones(4, 5)).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    [
+        # (values from PyTorch 2.15: keys an optimizer does not have are ignored)
+        ("Rprop", {"weight_decay": 1.0}, -1.1),
+        ("Rprop", {"decoupled_weight_decay": True}, -1.1),
+        ("Adamax", {"weight_decay": 0.5, "decoupled_weight_decay": True}, -0.832793),
+        ("Adadelta", {"decoupled_weight_decay": True, "weight_decay": 0.5}, -0.999252),
+        ("ASGD", {"decoupled_weight_decay": True, "weight_decay": 0.5}, -0.910981),
+        # (and the keys it has still count)
+        ("NAdam", {"decoupled_weight_decay": True, "weight_decay": 0.5}, -0.950125),
+        ("RAdam", {"decoupled_weight_decay": True, "weight_decay": 0.5}, -0.934684),
+        ("Adamax", {"maximize": True}, -0.887707),
+    ],
+)
+def test_param_group_keys_the_optimizer_lacks_are_ignored(
+    name: str, options: dict, expected: float
+) -> None:
+    p = dm.nn.Parameter(dm.tensor([-1.0]))
+    opt = getattr(dm.optim, name)([{"params": [p], **options}], lr=0.1)
+    for g in (0.3, -0.2):
+        p.grad = dm.tensor([g])
+        opt.step()
+    assert p.item() == pytest.approx(expected, abs=2e-6)

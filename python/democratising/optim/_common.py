@@ -299,10 +299,16 @@ class FusedRule(PerParam):
     def _prefix(self, group: dict[str, Any], state: dict[str, Any]) -> list[float]:
         """The constants every rule starts with, ``scale, l2, decay``: ``-1`` under
         ``maximize``, and the group's ``weight_decay`` as L2 on the gradient or (with
-        ``decoupled_weight_decay``) as a ``1 - lr · weight_decay`` shrink of the parameter."""
-        scale = -1.0 if group.get("maximize", False) else 1.0
-        wd = float(group.get("weight_decay", 0.0))
-        if group.get("decoupled_weight_decay", False):
+        ``decoupled_weight_decay``) as a ``1 - lr · weight_decay`` shrink of the parameter.
+        Only the optimizer's own hyperparameters count: a group's other keys (``weight_decay``
+        given to ``Rprop``) are ignored, as PyTorch ignores them."""
+
+        def option(key: str, default: Any) -> Any:
+            return group.get(key, default) if key in self.defaults else default
+
+        scale = -1.0 if option("maximize", False) else 1.0
+        wd = float(option("weight_decay", 0.0))
+        if option("decoupled_weight_decay", False):
             return [scale, 0.0, 1.0 - group["lr"] * wd]
         return [scale, wd, 1.0]
 

@@ -200,3 +200,35 @@ def test_param_group_keys_the_optimizer_lacks_are_ignored(
         p.grad = dm.tensor([g])
         opt.step()
     assert p.item() == pytest.approx(expected, abs=2e-6)
+
+
+def test_global_optimizer_step_hooks_run_around_every_optimizers_own() -> None:
+    from democratising.optim import optimizer as optimizer_module
+
+    log: list = []
+    pre = optimizer_module.register_optimizer_step_pre_hook(
+        lambda o, a, k: log.append(("global pre", type(o).__name__))
+    )
+    post = optimizer_module.register_optimizer_step_post_hook(
+        lambda o, a, k: log.append(("global post", type(o).__name__))
+    )
+    try:
+        p = dm.nn.Parameter(dm.ones(2))
+        sgd = dm.optim.SGD([p], lr=0.1)
+        sgd.register_step_pre_hook(lambda o, a, k: log.append(("pre",)))
+        sgd.register_step_post_hook(lambda o, a, k: log.append(("post",)))
+        p.grad = dm.ones(2)
+        sgd.step()
+        dm.optim.Adam([p]).step()
+    finally:
+        pre.remove()
+        post.remove()
+    dm.optim.Adam([p]).step()
+    assert log == [  # PyTorch's order
+        ("global pre", "SGD"),
+        ("pre",),
+        ("post",),
+        ("global post", "SGD"),
+        ("global pre", "Adam"),
+        ("global post", "Adam"),
+    ]

@@ -371,6 +371,24 @@ def _add_hook(
     return handle
 
 
+#: Step hooks of every optimizer (PyTorch's ``register_optimizer_step_pre_hook`` and
+#: ``..._post_hook``): the pre-hooks run before each optimizer's own, the post-hooks after.
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> Any:
+    """``hook(optimizer, args, kwargs)`` before every optimizer's ``step``; it may return
+    ``(new_args, new_kwargs)``. Returns a handle whose ``remove()`` unregisters it."""
+    return _add_hook(_global_optimizer_pre_hooks, hook, prepend=False)
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> Any:
+    """``hook(optimizer, args, kwargs)`` after every optimizer's ``step``. Returns a handle
+    whose ``remove()`` unregisters it."""
+    return _add_hook(_global_optimizer_post_hooks, hook, prepend=False)
+
+
 def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
     """``step`` running the optimizer's step pre- and post-hooks around it, once per call: a
     ``step`` reached through ``super().step()`` runs inside the outer one's hooks."""
@@ -383,10 +401,17 @@ def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
         hooks = opt.__dict__
         hooks["_opt_called"] = True  # read by LRScheduler.step's order warning (as PyTorch)
         if hooks.get("_in_step_hooks", False) or not (
-            hooks.get("_optimizer_step_pre_hooks") or hooks.get("_optimizer_step_post_hooks")
+            hooks.get("_optimizer_step_pre_hooks")
+            or hooks.get("_optimizer_step_post_hooks")
+            or _global_optimizer_pre_hooks
+            or _global_optimizer_post_hooks
         ):
             return step(*args, **kwargs)  # (no hooks: the step as it is, nothing to track)
-        for pre in list(_hooks(opt, "_optimizer_step_pre_hooks").values()):
+        pres = [
+            *_global_optimizer_pre_hooks.values(),
+            *_hooks(opt, "_optimizer_step_pre_hooks").values(),
+        ]
+        for pre in pres:
             result = pre(opt, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
@@ -400,7 +425,11 @@ def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
             out = step(*args, **kwargs)
         finally:
             opt.__dict__["_in_step_hooks"] = False
-        for post in list(_hooks(opt, "_optimizer_step_post_hooks").values()):
+        posts = [
+            *_hooks(opt, "_optimizer_step_post_hooks").values(),
+            *_global_optimizer_post_hooks.values(),
+        ]
+        for post in posts:
             post(opt, args, kwargs)
         return out
 

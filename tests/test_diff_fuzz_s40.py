@@ -232,3 +232,53 @@ def test_global_optimizer_step_hooks_run_around_every_optimizers_own() -> None:
         ("global pre", "Adam"),
         ("global post", "Adam"),
     ]
+
+
+def test_logsigmoid_keeps_its_last_term_below_minus_20() -> None:
+    x = dm.tensor([-1000.0, -21.0, -20.0, 0.0, 1000.0, nan], dtype=dm.float64, requires_grad=True)
+    y = dm.nn.functional.logsigmoid(x)
+    y.sum().backward()
+    assert x.grad is not None
+    want = [-1000.0, -21.000000000758256, -20.000000002061153, -0.6931471805599453, 0.0]
+    assert y.tolist()[:5] == pytest.approx(want, rel=1e-15, abs=0)
+    assert math.copysign(1.0, y.tolist()[4]) == 1.0  # 0, not -0, as PyTorch
+    assert x.grad.tolist()[:5] == pytest.approx(
+        [1.0, 0.999999999241744, 0.9999999979388464, 0.5, 0.0], rel=1e-15, abs=0
+    )
+    assert math.isnan(y.tolist()[5]) and math.isnan(x.grad.tolist()[5])
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "options", "nonfinite_out", "nan_grads"),
+    [
+        # (counts from PyTorch 2.15: a 6x6 image with one inf, a NaN in one output gradient)
+        ("bilinear", (9, 9), {}, 9, 4),
+        ("bilinear", (9, 9), {"align_corners": True}, 9, 4),
+        ("bicubic", (9, 9), {}, 36, 9),
+        ("area", (4, 4), {}, 1, 4),
+        ("bilinear", (3, 3), {"antialias": True}, 4, 16),
+        ("bicubic", (4, 4), {"antialias": True}, 16, 25),
+    ],
+)
+def test_interpolate_keeps_a_nan_or_inf_to_the_outputs_that_read_it(
+    mode: str, size: tuple, options: dict, nonfinite_out: int, nan_grads: int
+) -> None:
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((1, 1, 6, 6)).astype(np.float32)
+    a[0, 0, 2, 3] = np.inf
+    x = dm.tensor(a, requires_grad=True)
+    y = dm.nn.functional.interpolate(x, size=size, mode=mode, **options)
+    g = np.ones(tuple(y.shape), np.float32)
+    g[0, 0, 1, 1] = np.nan
+    y.backward(dm.tensor(g))
+    assert x.grad is not None
+    assert int((~np.isfinite(y.detach().numpy())).sum()) == nonfinite_out
+    assert int(np.isnan(x.grad.numpy()).sum()) == nan_grads
+
+
+def test_interpolate_linear_nan_reaches_its_neighbours_only() -> None:
+    x = dm.tensor([[[1.0, 2.0, 3.0, nan, 2.0, 3.0, 5.0, 5.0]]])
+    got = dm.nn.functional.interpolate(x, size=5, mode="linear").tolist()[0][0]
+    assert got[:2] == pytest.approx([1.3, 2.9], abs=1e-6) and math.isnan(got[2])
+    assert got[3:] == pytest.approx([3.2, 5.0], abs=1e-6)

@@ -147,6 +147,36 @@ def _copies_same_size(mode: str, antialias: bool) -> bool:
     return mode != "bicubic" or antialias
 
 
+def _apply_weights(x: Tensor, w: np.ndarray, finite: bool) -> Tensor:
+    """``x @ w.T`` over ``x``'s last dim: one GEMM, unless ``x`` may hold a NaN or inf
+    (not ``finite``), which the dense product would spread to every output through
+    ``0 * nan``; then ``_gather``."""
+    if finite:
+        wt = _tensor(w).to(x.dtype).to(x.device)
+        return x @ wt.t()
+    return _gather(x, w)
+
+
+def _gather(x: Tensor, w: np.ndarray) -> Tensor:
+    """``x @ w.T`` reading only the inputs each output weighs: the ``k`` nonzero weights of
+    each row (two for linear, four for cubic) as one gather, a product and a sum. As in
+    PyTorch, a NaN or inf then reaches only the outputs that read it, forward and backward.
+    (Several times slower than the GEMM on images: kept for inputs that need it.)"""
+    nonzero = w != 0
+    k = max(int(nonzero.sum(axis=1).max(initial=0)), 1)
+    # Per row: its nonzero columns first, in order; a row's spare slots repeat its first
+    # column with weight 0 (a column it reads anyway, so no value from elsewhere gets in).
+    cols = np.argsort(~nonzero, axis=1, kind="stable")[:, :k]
+    spare = np.arange(k)[None, :] >= nonzero.sum(axis=1, keepdims=True)
+    cols = np.where(spare, cols[:, :1], cols)
+    weights = np.where(spare, 0.0, np.take_along_axis(w, cols, axis=1))
+    index = _core.from_numpy(np.ascontiguousarray(cols.reshape(-1), dtype=np.int64))
+    gathered = x.index_select(-1, index.to(x.device))
+    gathered = gathered.reshape(*x.shape[:-1], w.shape[0], k)
+    wt = _tensor(weights).to(x.dtype).to(x.device)
+    return (gathered * wt).sum(-1)
+
+
 def resize(
     x: Tensor,
     mode: str,
@@ -163,6 +193,9 @@ def resize(
             "Anti-alias option is only supported for bilinear and bicubic modes"
         )
     out = x
+    # (A finite sum means finite values: one cheap pass instead of an isfinite tensor. On a
+    # GPU the check would wait for the device at every call: there the GEMM always runs.)
+    finite = x.device.type != "cpu" or bool(x.detach().sum().isfinite())
     # Autocast off: the resize is PyTorch's upsample/pooling kernel, which runs in the input's
     # dtype; under autocast the weights' ``@`` would round a float32 image to bfloat16.
     amp = _core._set_autocast(None)
@@ -173,10 +206,7 @@ def resize(
             if n_in == n_out and (s in (None, 1.0) or _copies_same_size(mode, antialias)):
                 continue
             w = _weights(mode, n_in, n_out, s, align_corners, antialias)
-            wt = _tensor(w).to(x.dtype).to(x.device)
-            # Move the resized dim last, contract it with the weights, move it back.
-            moved = out.transpose(dim, -1)
-            out = (moved @ wt.t()).transpose(dim, -1)
+            out = _apply_weights(out.transpose(dim, -1), w, finite).transpose(dim, -1)
     finally:
         _core._set_autocast(amp)
     return out

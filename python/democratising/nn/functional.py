@@ -311,8 +311,12 @@ def softsign(input: Tensor) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
-    return -(-input).softplus()
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``. Below -20, where
+    softplus's threshold would return ``x`` itself, ``x - exp(x)`` keeps the last term (and
+    the slope ``1 - exp(x)``), as PyTorch's ``log1p(exp(x))``; the exponent is clamped so the
+    branch not taken stays finite, gradient included."""
+    tail = input - input.clamp(max=-20.0).exp()
+    return _core.where(input < -20.0, tail, 0.0 - (-input).softplus())  # (0, not -0, at +inf)
 
 
 #: What autocast casts to its low dtype for an op on its lower-precision list (every floating

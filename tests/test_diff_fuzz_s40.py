@@ -282,3 +282,31 @@ def test_interpolate_linear_nan_reaches_its_neighbours_only() -> None:
     got = dm.nn.functional.interpolate(x, size=5, mode="linear").tolist()[0][0]
     assert got[:2] == pytest.approx([1.3, 2.9], abs=1e-6) and math.isnan(got[2])
     assert got[3:] == pytest.approx([3.2, 5.0], abs=1e-6)
+
+
+def test_lbfgs_strong_wolfe_in_float32_does_not_stall_near_the_minimum() -> None:
+    """The line search's scalars are float32 0-d tensors, as PyTorch's: near a minimum
+    ``f0 + c1 t gᵀd`` rounds to ``f0`` and the step is taken. In float64 the Armijo test
+    asked for a decrease no float32 loss can show, and each iteration zoomed the step to 0
+    (39 evaluations where PyTorch makes 13, and no progress)."""
+    import numpy as np
+
+    r = np.random.RandomState(1)
+    x = r.randn(40, 5).astype(np.float32)
+    y = (r.rand(40) > 0.5).astype(np.float32) * 2 - 1
+    xs, ys = dm.tensor(x), dm.tensor(y)
+    w = dm.zeros(5, requires_grad=True)
+    b = dm.zeros(1, requires_grad=True)
+    opt = dm.optim.LBFGS([w, b], max_iter=20, line_search_fn="strong_wolfe")
+
+    def closure() -> dm.Tensor:
+        opt.zero_grad()
+        loss = dm.nn.functional.softplus(-ys * (xs @ w + b)).mean()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    state = opt.state[w]
+    assert state["func_evals"] <= 16  # PyTorch: 13 evaluations, 12 iterations
+    assert state["n_iter"] <= 14

@@ -44,7 +44,9 @@ _C1, _C2 = 1e-4, 0.9
 #: Most function evaluations in one line search.
 _MAX_LS = 25
 
-_Eval = tuple[float, Tensor, float]
+#: A line-search scalar: a 0-d tensor of the parameters' dtype, or a float where PyTorch's is.
+_Num = Any
+_Eval = tuple[float, Tensor, _Num]
 
 
 def _as_float(value: Any) -> float:
@@ -52,18 +54,19 @@ def _as_float(value: Any) -> float:
 
 
 def _cubic_minimiser(
-    a1: float, f1: float, d1: float, a2: float, f2: float, d2: float, lo: float, hi: float
-) -> float:
+    a1: _Num, f1: float, d1: _Num, a2: _Num, f2: float, d2: _Num, lo: _Num, hi: _Num
+) -> _Num:
     """The minimiser in ``[lo, hi]`` of the cubic through ``(a1, f1)``, ``(a2, f2)`` with
     slopes ``d1``, ``d2`` (N&W eq. 3.59, PyTorch's ``_cubic_interpolate``); the middle of
-    ``[lo, hi]`` when the cubic has no minimiser or the points coincide."""
+    ``[lo, hi]`` when the cubic has no minimiser or the points coincide. Given 0-d tensor
+    slopes it computes in their dtype, expression for expression as PyTorch."""
     if a1 == a2:
         return (lo + hi) / 2
     theta = d1 + d2 - 3 * (f1 - f2) / (a1 - a2)
     disc = theta * theta - d1 * d2
     if not disc >= 0:
         return (lo + hi) / 2
-    gamma = math.sqrt(disc)
+    gamma = disc.sqrt() if isinstance(disc, Tensor) else math.sqrt(disc)
     if a1 <= a2:
         a = a2 - (a2 - a1) * ((d2 + gamma - theta) / (d2 - d1 + 2 * gamma))
     else:
@@ -74,21 +77,28 @@ def _cubic_minimiser(
 
 
 def _strong_wolfe(
-    phi: Callable[[float], _Eval],
-    step: float,
+    phi: Callable[[_Num], _Eval],
+    step: _Num,
     f0: float,
     g0: Tensor,
-    slope0: float,
-    d_max: float,
+    slope0: _Num,
+    d_max: _Num,
     tolerance_change: float,
     max_ls: int = _MAX_LS,
-) -> tuple[float, Tensor, float, int]:
+) -> tuple[float, Tensor, _Num, int]:
     """A step ``a`` along the direction that satisfies the strong Wolfe conditions, found by
     bracketing (growing the step while the function keeps descending) and zooming (shrinking
     the bracket by cubic interpolation, kept 10% inside it), step for step as PyTorch's
     ``_strong_wolfe`` (so the same points are evaluated and counted). ``phi(a)`` returns the
     loss, flat gradient and slope at ``x + a d``. Returns ``(f, g, a, evaluations)``: at most
-    ``max_ls + 1`` evaluations; when no step qualifies, the lowest bracket end (possibly 0)."""
+    ``max_ls + 1`` evaluations; when no step qualifies, the lowest bracket end (possibly 0).
+
+    ``LBFGS`` passes ``slope0``, ``d_max`` and the slopes as 0-d tensors of the parameters'
+    dtype (PyTorch's ``gtd``, ``d_norm``), so the tests and interpolations run in that dtype,
+    as PyTorch's. In float32 this decides the path: near a minimum ``c1 a gᵀd`` is under half
+    an ulp of ``f0``, so PyTorch's ``f0 + c1 a gᵀd`` rounds to ``f0`` and a step that keeps the
+    loss is accepted; in float64 the test demands a decrease no float32 loss can show, and the
+    zoom shrinks the step to 0 (no progress, evaluations spent, repeated every iteration)."""
     # A point is (a, f, g, slope).
     prev = (0.0, f0, g0, slope0)
     a = step
@@ -248,14 +258,14 @@ class LBFGS(Optimizer):
             p.copy_(v)
 
     def _evaluate_at(
-        self, evaluate: Callable[[], Any], start: list[Tensor], d: Tensor, a: float
+        self, evaluate: Callable[[], Any], start: list[Tensor], d: Tensor, a: _Num
     ) -> _Eval:
-        """Loss, flat gradient and slope along ``d`` at ``start + a d`` (left there)."""
+        """Loss, flat gradient and slope (0-d) along ``d`` at ``start + a d`` (left there)."""
         self._set_params(start)
         self._add_to_params(a, d)
         loss = self._loss(evaluate())
         g = self._flat_grad()
-        return loss, g, g.dot(d).item()
+        return loss, g, g.dot(d)
 
     # ---- the algorithm -------------------------------------------------------------------
 
@@ -317,7 +327,7 @@ class LBFGS(Optimizer):
             return first_loss
 
         d: Optional[Tensor] = state.get("d")
-        t: float = _as_float(state.get("t", lr))
+        t: _Num = _as_float(state.get("t", lr))
         old_dirs: list[Tensor] = list(state.get("old_dirs", []))
         old_stps: list[Tensor] = list(state.get("old_stps", []))
         ro: list[Tensor] = list(state.get("ro", []))
@@ -336,7 +346,7 @@ class LBFGS(Optimizer):
                 y = g - prev_g
                 s = d * t
                 ys = y.dot(s)
-                if ys.item() > _MIN_CURVATURE:
+                if ys > _MIN_CURVATURE:
                     if len(old_dirs) == history_size:
                         old_dirs, old_stps, ro = old_dirs[1:], old_stps[1:], ro[1:]
                     old_dirs.append(y)
@@ -353,18 +363,19 @@ class LBFGS(Optimizer):
                 state["al"] = al
             prev_g = g  # never changed in place: each iteration makes a new g
             prev_loss = loss
+            # 0-d tensors where PyTorch's are (first step, slope): see ``_strong_wolfe``.
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / g.abs().sum().item()) * lr
+                t = min(1.0, g.abs().sum().reciprocal()) * lr
             else:
                 t = lr
-            slope = g.dot(d).item()
+            slope = g.dot(d)
             if slope > -tol_change:
                 break
 
             if line_search == "strong_wolfe":
                 start = [p.clone() for p in self._params()]
                 phi = functools.partial(self._evaluate_at, evaluate, start, d)
-                d_max = d.abs().max().item()
+                d_max = d.abs().max()
                 loss, g, t, ls_evals = _strong_wolfe(
                     phi, t, loss, g, slope, d_max, tol_change, max_ls=max_eval - evals
                 )
@@ -385,13 +396,13 @@ class LBFGS(Optimizer):
 
             if n_iter == max_iter or evals >= max_eval or converged:
                 break
-            if d.abs().max().item() * abs(t) <= tol_change:
+            if (d * t).abs().max() <= tol_change:
                 break
             if abs(loss - prev_loss) < tol_change:
                 break
 
         state.update(
-            d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+            d=d, t=_as_float(t), old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
             prev_flat_grad=prev_g, prev_loss=prev_loss,
         )  # fmt: skip
         return first_loss

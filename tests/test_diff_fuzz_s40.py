@@ -310,3 +310,9 @@ def test_lbfgs_strong_wolfe_in_float32_does_not_stall_near_the_minimum() -> None
     state = opt.state[w]
     assert state["func_evals"] <= 16  # PyTorch: 13 evaluations, 12 iterations
     assert state["n_iter"] <= 14
+
+
+def test_distributed_sampler_is_a_sampler() -> None:
+    sampler = dm.data.DistributedSampler(range(10), num_replicas=2, rank=1, shuffle=False)
+    assert isinstance(sampler, dm.data.Sampler)
+    assert list(sampler) == [1, 3, 5, 7, 9] and len(sampler) == 5

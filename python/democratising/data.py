@@ -1624,7 +1624,7 @@ class _Epoch(_PoolEpoch):
 # ---- distributed sampling --------------------------------------------------------------------
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """Gives each of ``num_replicas`` processes a disjoint slice of the dataset, exactly like
     PyTorch's: shuffle with ``seed + epoch`` (call ``set_epoch`` every epoch), then pad by
     repeating indices from the start (or, with ``drop_last``, trim the tail) so that every rank

@@ -316,3 +316,36 @@ def test_distributed_sampler_is_a_sampler() -> None:
     sampler = dm.data.DistributedSampler(range(10), num_replicas=2, rank=1, shuffle=False)
     assert isinstance(sampler, dm.data.Sampler)
     assert list(sampler) == [1, 3, 5, 7, 9] and len(sampler) == 5
+
+
+class _Double(dm.nn.Module):
+    def forward(self, x: dm.Tensor) -> dm.Tensor:
+        return x * 2
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: dm.nn.Linear(2, 2), "bias=True"),
+        (lambda: dm.nn.Conv2d(2, 2, 3), None),  # (Conv2d says bias=False only without one)
+        (lambda: dm.nn.Bilinear(2, 2, 2), "bias=True"),
+        (lambda: dm.nn.BatchNorm1d(2), "bias=True"),
+        (lambda: dm.nn.GroupNorm(1, 2), "bias=True"),
+    ],
+)
+def test_a_parametrized_bias_still_shows_in_the_repr(make, says) -> None:  # type: ignore[no-untyped-def]
+    m = make()
+    dm.nn.utils.parametrize.register_parametrization(m, "bias", _Double())
+    text = repr(m)
+    assert "bias=False" not in text
+    if says is not None:
+        assert says in text
+
+
+def test_cpu_with_an_index_is_the_cpu() -> None:
+    assert dm.zeros(1, device="cpu:0").device == dm.device("cpu")
+    assert dm.ones(2).to("cpu:0").device.type == "cpu"
+    m = dm.nn.Linear(2, 2).to("cpu:0")
+    assert m.weight.device.type == "cpu"
+    with pytest.raises(dm.DeviceError):
+        dm.zeros(1, device="cpu:-1")

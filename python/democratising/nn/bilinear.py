@@ -104,5 +104,5 @@ class Bilinear(Module):
     def extra_repr(self) -> str:
         return (
             f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
-            f"out_features={self.out_features}, bias={self._parameters.get('bias') is not None}"
+            f"out_features={self.out_features}, bias={getattr(self, 'bias', None) is not None}"
         )

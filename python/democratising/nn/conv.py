@@ -109,7 +109,7 @@ class _ConvBase(Module):
             s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
-        if self._parameters.get("bias") is None:
+        if getattr(self, "bias", None) is None:  # (a parametrized bias counts)
             s += ", bias=False"
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"

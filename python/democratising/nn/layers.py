@@ -110,7 +110,7 @@ class Dense(Module):
             raise
 
     def extra_repr(self) -> str:
-        b = self._parameters.get("bias") is not None
+        b = getattr(self, "bias", None) is not None  # (parametrized too)
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={b}"
 
 

@@ -116,7 +116,7 @@ class _NormBase(Module):
 
     def extra_repr(self) -> str:
         """PyTorch's, ``bias`` included (whether there is a learnable shift)."""
-        has_bias = self._parameters.get("bias") is not None
+        has_bias = getattr(self, "bias", None) is not None  # (parametrized too)
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, bias={has_bias}, "
@@ -262,7 +262,7 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, *affine_of(self), self.eps)
 
     def extra_repr(self) -> str:
-        has_bias = self._parameters.get("bias") is not None
+        has_bias = getattr(self, "bias", None) is not None
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
             f"bias={has_bias}"

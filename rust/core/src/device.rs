@@ -18,7 +18,9 @@ impl Device {
     /// Parses `"cpu"`, `"cuda"` and `"cuda:N"`.
     pub fn parse(s: &str) -> Result<Device> {
         let s = s.trim();
-        if s == "cpu" {
+        // ("cpu:N" names the CPU too, as PyTorch's tensors read it: `device="cpu:0"`)
+        let cpu_index = s.strip_prefix("cpu:").map(|i| i.parse::<usize>().is_ok());
+        if s == "cpu" || cpu_index == Some(true) {
             return Ok(Device::Cpu);
         }
         if s == "cuda" {

@@ -349,3 +349,10 @@ def test_cpu_with_an_index_is_the_cpu() -> None:
     assert m.weight.device.type == "cpu"
     with pytest.raises(dm.DeviceError):
         dm.zeros(1, device="cpu:-1")
+
+
+def test_interpolate_output_on_an_inf_input_is_inf_not_nan() -> None:
+    # Output 2 sits exactly on the inf (its row has one nonzero weight): PyTorch gives inf.
+    x = dm.tensor([[[0.0, math.inf, 2.0]]])
+    got = dm.nn.functional.interpolate(x, size=5, mode="linear", align_corners=True)
+    assert got.tolist()[0][0][1:] == [math.inf, math.inf, math.inf, 2.0]

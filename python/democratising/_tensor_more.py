@@ -59,7 +59,6 @@ from .errors import (
     IndexOutOfRangeError,
     InvalidValueError,
     OutOfMemoryError,
-    OverflowValueError,
     ShapeError,
 )
 
@@ -154,11 +153,7 @@ def _value_tensor(x: Tensor, value: Any, op: str) -> Tensor:
                 f"{value.ndim} dimension(s)"
             )
         return value.to(x.dtype)
-    out = _core.full((), value, dtype=x.dtype, device=x.device)
-    if isinstance(value, (int, float)) and math.isfinite(value) and not bool(out.isfinite()):
-        # (``full`` gives a half type's overflow as inf, as PyTorch's; these fills refuse it)
-        raise OverflowValueError(f"value {value} cannot be converted to {x.dtype} without overflow")
-    return out
+    return _core.full((), value, dtype=x.dtype, device=x.device)
 
 
 def _source_check(x: Tensor, d: int, k: int, source: Tensor, op: str) -> None:

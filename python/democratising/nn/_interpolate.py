@@ -160,12 +160,14 @@ def _apply_weights(x: Tensor, w: np.ndarray, finite: bool) -> Tensor:
 def _gather(x: Tensor, w: np.ndarray) -> Tensor:
     """``x @ w.T`` reading only the inputs each output weighs: the ``k`` nonzero weights of
     each row (two for linear, four for cubic) as one gather, a product and a sum. As in
-    PyTorch, a NaN or inf then reaches only the outputs that read it, forward and backward.
-    (Several times slower than the GEMM on images: kept for inputs that need it.)"""
+    PyTorch, a NaN or inf then reaches only the outputs that read it, forward and backward
+    (PyTorch's kernels also read a neighbour whose weight is 0, making ``0 * nan`` there;
+    here such an output stays finite). Several times slower than the GEMM on images: kept
+    for inputs that need it."""
     nonzero = w != 0
     k = max(int(nonzero.sum(axis=1).max(initial=0)), 1)
     # Per row: its nonzero columns first, in order; a row's spare slots repeat its first
-    # column with weight 0 (a column it reads anyway, so no value from elsewhere gets in).
+    # column, and their products are replaced by 0 (an inf there would give 0 * inf = nan).
     cols = np.argsort(~nonzero, axis=1, kind="stable")[:, :k]
     spare = np.arange(k)[None, :] >= nonzero.sum(axis=1, keepdims=True)
     cols = np.where(spare, cols[:, :1], cols)
@@ -174,7 +176,10 @@ def _gather(x: Tensor, w: np.ndarray) -> Tensor:
     gathered = x.index_select(-1, index.to(x.device))
     gathered = gathered.reshape(*x.shape[:-1], w.shape[0], k)
     wt = _tensor(weights).to(x.dtype).to(x.device)
-    return (gathered * wt).sum(-1)
+    terms = gathered * wt
+    if spare.any():
+        terms = _core.where(_core.from_numpy(spare).to(x.device), 0.0, terms)
+    return terms.sum(-1)
 
 
 def resize(

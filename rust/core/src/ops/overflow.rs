@@ -88,21 +88,11 @@ pub(crate) fn wrapped_int_outside(operands: &[&Tensor], compute: DType) -> Optio
         .find(|&v| v < lo || v > hi)
 }
 
-/// `check_scalar_fits` for a factory's or `fill_`'s value. PyTorch (2.15) fills a float16 or
-/// bfloat16 tensor with a number beyond its range as ±inf (`full(.., -1e9, float16)`, a mask
-/// value, is `-inf`), where `masked_fill`, `index_fill` and float32 still refuse it.
-fn check_fill_fits(value: &Tensor, dtype: DType) -> Result<()> {
-    match dtype {
-        DType::F16 | DType::BF16 => Ok(()),
-        _ => check_scalar_fits(value, dtype),
-    }
-}
-
 impl Tensor {
     /// `full(shape, value)` from a 0-d tensor holding the value exactly (a Python int above
-    /// 2**53 stays exact in int64), checked to fit `dtype` (`check_fill_fits`).
+    /// 2**53 stays exact in int64), checked to fit `dtype`.
     pub fn full_scalar(shape: &[usize], value: &Tensor, dtype: DType) -> Result<Tensor> {
-        check_fill_fits(value, dtype)?;
+        check_scalar_fits(value, dtype)?;
         if value.dtype().is_float() || value.dtype() == DType::Bool {
             return Tensor::full(shape, value.item()?, dtype);
         }
@@ -115,7 +105,7 @@ impl Tensor {
 
     /// `fill_(value)` from a 0-d tensor, with `full_scalar`'s checks and exactness.
     pub fn fill_scalar_(&self, value: &Tensor) -> Result<()> {
-        check_fill_fits(value, self.dtype())?;
+        check_scalar_fits(value, self.dtype())?;
         if !value.dtype().is_float() && value.item_i64()?.unsigned_abs() > 1 << 53 {
             return self.copy_(&value.to_dtype(self.dtype())?.detach());
         }

@@ -110,9 +110,10 @@ def _reduce_for_processes(x: Tensor) -> tuple[Any, ...]:
 
     if x.device.type != "cpu" or not x.is_contiguous() or not x.is_leaf:
         return _reduce(x)
-    if _mapping_of(x) is None and not x._is_view():
-        share_memory_(x)
     found = _mapping_of(x)
+    if found is None and not x._is_view():
+        share_memory_(x)
+        found = _mapping_of(x)
     if found is None or found[2] is None:
         return _reduce(x)
     start, arr, fd = found

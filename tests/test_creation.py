@@ -242,16 +242,16 @@ def test_from_numpy_non_contiguous_and_bool() -> None:
 @pytest.mark.parametrize(
     ("np_dtype", "dtype"),
     [
-        (np.uint8, dm.int32),
-        (np.int8, dm.int32),
-        (np.int16, dm.int32),
-        (np.dtype(">i2"), dm.int32),
+        (np.uint8, dm.uint8),
+        (np.int8, dm.int8),
+        (np.int16, dm.int16),
+        (np.dtype(">i2"), dm.int16),
         (np.uint16, dm.int32),
         (np.uint32, dm.int64),
         (np.uint64, dm.int64),
     ],
 )
-def test_from_numpy_widens_integer_dtypes_the_engine_lacks(np_dtype: Any, dtype: dm.dtype) -> None:
+def test_from_numpy_keeps_or_widens_integer_dtypes(np_dtype: Any, dtype: dm.dtype) -> None:
     # An image decoded as uint8 is the usual case: `from_numpy(img).float() / 255` must work.
     a = np.array([[0, 1, 2], [3, 100, 127]], dtype=np_dtype)[:, ::-1]
     t = dm.from_numpy(a)

@@ -1034,3 +1034,45 @@ def test_integer_division_by_zero_and_minus_one_does_not_trap() -> None:
     assert (a // b).tolist() == [-1, -1, -(2**63), -5]
     assert (a % b).tolist() == [-1, -1, 0, 0]
     assert (a ** dm.tensor([-1, -2, 0, 3], device="cuda")).tolist() == [0, 0, 1, 125]
+
+
+# ---- the narrow integer dtypes (uint8, int8, int16): through int32 kernels, wrapped back -----
+
+SMALL_INTS = ["uint8", "int8", "int16"]
+
+
+def _small(dtype: str, seed: int) -> dm.Tensor:
+    lo, hi = (0, 256) if dtype == "uint8" else (-128, 128) if dtype == "int8" else (-3000, 3000)
+    return ints(4, 5, dtype=dtype, lo=lo, hi=hi, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTS)
+@pytest.mark.parametrize(
+    "name", ["add", "sub", "mul", "floordiv", "rem", "maximum", "lt", "eq", "where"]
+)
+def test_small_integer_binary_ops_wrap_as_on_the_cpu(name: str, dtype: str) -> None:
+    a, b = _small(dtype, 3), _small(dtype, 4)
+    if name in ("floordiv", "rem"):
+        b = dm.where(b == 0, dm.ones_like(b), b)
+    parity(BINARY[name], a, b)
+    parity(lambda x: BINARY[name](x, 3), a)
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTS)
+def test_small_integer_unary_reductions_and_scans(dtype: str) -> None:
+    x = _small(dtype, 5)
+    parity(lambda a: (-a, a.abs(), a.clamp(-3, 100), a.float(), a.long()), x)
+    parity(lambda a: (a.sum(), a.sum(0), a.amax(1), a.amin(), a.argmax(1)), x)
+    parity(lambda a: (a.cumsum(1), a.t().contiguous(), a.to(dm.uint8)), x)
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTS)
+def test_small_integer_indexing_and_accumulation(dtype: str) -> None:
+    x, v = _small(dtype, 6), _small(dtype, 7)
+    i = idx(0, 3, 3, 3, 0, 1, 1, 1, 2, 2, 2, 2).reshape(3, 4)
+    parity(lambda x, v: x[:3, :4].scatter_add(1, i.to(x.device), v[:3, :4]), x, v)
+    parity(lambda x, v: x.index_add(0, idx(2, 2, 0).to(x.device), v[:3]), x, v)
+    parity(lambda x, v: x.index_put((idx(1, 1, 2).to(x.device),), v[0], accumulate=True), x, v)
+    parity(lambda x: (x[idx(3, 0)], x[:, 1:4:2], x.index_select(1, idx(4, 0).to(x.device))), x)
+    parity(lambda x, v: dm.where(x > v, x, v), x, v)
+    parity(lambda x: dm.zeros_like(x) + dm.full_like(x, 7), x)

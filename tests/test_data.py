@@ -286,7 +286,8 @@ def test_collate_stacks_numpy_arrays_and_keeps_their_dtype() -> None:
     np.testing.assert_array_equal(out.numpy(), np.stack(f64))
     assert default_collate([np.zeros(2, np.float32)] * 3).dtype == dm.float32
     assert default_collate([np.arange(2, dtype=np.int32)] * 3).dtype == dm.int32
-    assert default_collate([np.arange(2, dtype=np.uint8)] * 3).dtype == dm.int32  # widened
+    assert default_collate([np.arange(2, dtype=np.uint8)] * 3).dtype == dm.uint8
+    assert default_collate([np.arange(2, dtype=np.uint16)] * 3).dtype == dm.int32  # widened
     scalars = default_collate([np.float32(1.5), np.float32(2.5)])
     assert scalars.dtype == dm.float32 and scalars.tolist() == [1.5, 2.5]
     with pytest.raises(TypeError, match="dtype"):

@@ -167,7 +167,9 @@ def test_nansum_int32_values():
 
 def test_tensor_numpy_scalar_lists():
     assert T([np.float32(i) for i in range(50)]).dtype == dm.float32
-    assert T([np.uint8(1), np.int16(2)]).dtype == dm.int64  # (no uint8/int16 dtypes here)
+    assert T([np.uint8(1), np.int16(2)]).dtype == dm.int16  # (promote_types, as PyTorch)
+    assert T([np.uint8(1), np.uint8(2)]).dtype == dm.uint8
+    assert T([np.uint16(1)]).dtype == dm.int64  # (no uint16 dtype here)
     assert T([np.bool_(True), T(False)]).dtype == dm.bool
     with pytest.raises(dm.DTypeError):
         T([np.str_("a"), T(1.0)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import democratising as dm
@@ -32,12 +33,20 @@ def test_fork_rng_restores_on_error_and_can_be_disabled() -> None:
 def test_rng_state_is_a_tensor_that_restores_the_stream() -> None:
     dm.manual_seed(7)
     state = dm.random.get_rng_state()
-    assert isinstance(state, dm.Tensor) and state.dtype == dm.int64 and state.shape == (4,)
+    # PyTorch's type: a uint8 byte tensor (here the engine's four 64-bit words)
+    assert isinstance(state, dm.Tensor) and state.dtype == dm.uint8 and state.shape == (32,)
     first = dm.rand(5).tolist()
     dm.random.set_rng_state(state)
     assert dm.rand(5).tolist() == first
-    dm.random.set_rng_state(state.tolist())  # (a list of words, as earlier versions returned)
+    dm.random.set_rng_state(state.tolist())  # (its values as a list)
     assert dm.rand(5).tolist() == first
+    words = state.numpy().view("<u8").view(np.int64)  # the int64 words of earlier versions
+    dm.random.set_rng_state(dm.from_numpy(words.copy()))
+    assert dm.rand(5).tolist() == first
+    dm.random.set_rng_state(words.tolist())
+    assert dm.rand(5).tolist() == first
+    with pytest.raises(ValueError):
+        dm.random.set_rng_state(state[:8])
 
 
 def test_seed_functions_are_the_top_level_ones() -> None:

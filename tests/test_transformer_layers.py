@@ -305,8 +305,9 @@ def test_mha_is_causal_with_and_without_mask() -> None:
             f64(x), f64(x), f64(x), attn_mask=causal, is_causal=True, need_weights=need_weights
         )
         assert_close(got[0], exp, rtol=1e-9, atol=1e-10)
-        got = mha(f64(x), f64(x), f64(x), is_causal=True, need_weights=need_weights)
-        assert_close(got[0], exp, rtol=1e-9, atol=1e-10)
+        # The hint alone is refused, as in PyTorch: it describes a mask, it is not one.
+        with pytest.raises(RuntimeError, match="Need attn_mask"):
+            mha(f64(x), f64(x), f64(x), is_causal=True, need_weights=need_weights)
 
 
 def test_mha_kdim_vdim_bias_kv_and_zero_attn() -> None:
@@ -381,8 +382,10 @@ def test_mha_uses_scaled_dot_product_attention_without_weights(
     assert calls[0]["attn_mask"] is None and calls[0]["dropout_p"] == 0.0
     assert calls[0]["is_causal"] is False
     mha.train()
-    mha(x, x, x, need_weights=False, is_causal=True)
+    causal = nn.Transformer.generate_square_subsequent_mask(3)
+    mha(x, x, x, need_weights=False, attn_mask=causal, is_causal=True)
     assert calls[1]["dropout_p"] == 0.5 and calls[1]["is_causal"] is True
+    assert calls[1]["attn_mask"] is None  # the hint stands for the mask, as in PyTorch
     kpm = dm.tensor(padding_mask(2, 3))
     mha(x, x, x, need_weights=False, key_padding_mask=kpm)
     mask = calls[2]["attn_mask"]

@@ -28,12 +28,15 @@ from ._core import (
     float32,
     float64,
     full,
+    int8,
+    int16,
     int32,
     int64,
     linspace,
     manual_seed,
     ones,
     stack,
+    uint8,
     zeros,
 )
 from ._core import bfloat16 as bfloat16
@@ -162,6 +165,7 @@ double = float64
 half = float16
 long = int64
 int = int32
+short = int16
 
 
 def _dtype_from_name(name: str) -> dtype:
@@ -273,6 +277,8 @@ __all__ = [
     "index_put",
     "initial_seed",
     "int",
+    "int8",
+    "int16",
     "int32",
     "int64",
     "is_anomaly_check_nan_enabled",
@@ -303,11 +309,13 @@ __all__ = [
     "set_default_device",
     "set_grad_enabled",
     "set_rng_state",
+    "short",
     "show_config",
     "slice_scatter",
     "stack",
     "tensor",
     "testing",
+    "uint8",
     "where",
     "zeros",
     "zeros_like",

@@ -117,6 +117,8 @@ __all__ = [
     "get_default_device",
     "get_num_threads",
     "get_rng_state",
+    "int8",
+    "int16",
     "int32",
     "int64",
     "is_grad_enabled",
@@ -131,6 +133,7 @@ __all__ = [
     "set_num_threads",
     "set_rng_state",
     "stack",
+    "uint8",
     "where",
     "zeros",
 ]
@@ -212,6 +215,9 @@ float16: dtype
 bfloat16: dtype
 int64: dtype
 int32: dtype
+int16: dtype
+int8: dtype
+uint8: dtype
 bool: dtype
 
 @final
@@ -442,6 +448,12 @@ class Tensor:
         """Converted to int64."""
     def int(self) -> Tensor:
         """Converted to int32."""
+    def short(self) -> Tensor:
+        """Converted to int16."""
+    def char(self) -> Tensor:
+        """Converted to int8."""
+    def byte(self) -> Tensor:
+        """Converted to uint8."""
     def bool(self) -> Tensor:
         """Converted to bool."""
     def type_as(self, other: Tensor) -> Tensor:
@@ -1617,7 +1629,7 @@ def randperm(n: _int) -> Tensor:
 def from_numpy(array: npt.NDArray[Any]) -> Tensor:
     """A tensor sharing the memory of a NumPy array (copied only when it cannot be shared).
 
-    Integer dtypes the engine lacks are copied: 8- and 16-bit into int32, uint32/uint64 into int64.
+    Integer dtypes the engine lacks are copied: uint16 into int32, uint32/uint64 into int64.
     """
 
 # ---- RNG and grad mode -----------------------------------------------------------------------

@@ -535,7 +535,8 @@ def kaiser_window(
 
 # ---- dtype promotion -----------------------------------------------------------------------
 
-_INTS = ("int32", "int64")
+#: The integer dtypes, narrowest first (uint8 and int8 hold neither the other: int16 both).
+_INT_RANK = {"uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5}
 _FLOAT_RANK = {"float16": 1, "bfloat16": 1, "float32": 2, "float64": 3}
 
 
@@ -557,11 +558,13 @@ def promote_types(type1: _core.dtype, type2: _core.dtype) -> _core.dtype:
         return type2
     if b == "bool":
         return type1
-    if a in _INTS and b in _INTS:
-        return _core.int64
-    if a in _INTS:
+    if a in _INT_RANK and b in _INT_RANK:
+        if {a, b} == {"uint8", "int8"}:
+            return _core.int16
+        return type1 if _INT_RANK[a] > _INT_RANK[b] else type2
+    if a in _INT_RANK:
         return type2
-    if b in _INTS:
+    if b in _INT_RANK:
         return type1
     ra, rb = _FLOAT_RANK[a], _FLOAT_RANK[b]
     if ra == rb:  # float16 and bfloat16

@@ -75,6 +75,9 @@ _TYPE_NAMES = {
     "bfloat16": "BFloat16Tensor",
     "int64": "LongTensor",
     "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
     "bool": "BoolTensor",
 }
 _NAME_TO_DTYPE = {v: k for k, v in _TYPE_NAMES.items()}
@@ -310,24 +313,37 @@ def get_float32_matmul_precision() -> str:
 _DEFAULT_SEED = 67280421310721
 
 
+#: Bytes of the engine's generator state: four 64-bit words.
+_STATE_BYTES = 32
+
+
 def state_tensor(words: Any) -> Tensor:
-    """The engine's generator state (four unsigned 64-bit words) as a tensor, as PyTorch's
-    ``get_rng_state``/``Generator.get_state`` return one (a uint8 byte tensor there; here
-    int64, each word's bits as a signed integer, there being no uint64 dtype)."""
-    arr = np.array([int(w) % (1 << 64) for w in words], dtype=np.uint64).view(np.int64)
+    """The engine's generator state (four unsigned 64-bit words) as the uint8 byte tensor
+    PyTorch's ``get_rng_state``/``Generator.get_state`` return (little-endian words)."""
+    arr = np.array([int(w) % (1 << 64) for w in words], dtype="<u8").view(np.uint8)
     return _core.from_numpy(arr)
 
 
 def state_words(state: Any) -> list[int]:
-    """The engine's state words of a state from ``state_tensor`` (or a list of its values, or
-    the list of unsigned words that earlier versions returned), for ``_core.set_rng_state``,
-    which validates them; a negative value is a word's bits read as signed."""
+    """The engine's state words of a state from ``state_tensor`` (its 32 bytes, as a tensor
+    or a list), or of the int64 words (tensor or list) that earlier versions returned, for
+    ``_core.set_rng_state``, which validates them; a negative word is its bits read as
+    signed."""
     if isinstance(state, Tensor):
         if state.dtype.is_floating_point or state.dtype == _core.bool:
             raise DTypeError(f"RNG state must be an integer tensor, got {state.dtype}")
+        if state.dtype == _core.uint8:
+            state = state.detach().cpu().reshape(-1)
+            if state.numel() != _STATE_BYTES:
+                raise InvalidValueError(
+                    f"RNG state must be {_STATE_BYTES} bytes, got {state.numel()}"
+                )
+            return [int(w) for w in np.ascontiguousarray(state.numpy()).view("<u8")]
         state = state.detach().cpu().reshape(-1).tolist()
-    words = [int(v) for v in state]
-    return [w + (1 << 64) if -(1 << 63) <= w < 0 else w for w in words]
+    values = [int(v) for v in state]
+    if len(values) == _STATE_BYTES and all(0 <= v < 256 for v in values):  # a byte list
+        return [int(w) for w in np.array(values, dtype=np.uint8).view("<u8")]
+    return [w + (1 << 64) if -(1 << 63) <= w < 0 else w for w in values]
 
 
 def _state_for_seed(seed: int) -> list[int]:

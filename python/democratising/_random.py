@@ -72,7 +72,14 @@ def _finish(out: Tensor, requires_grad: bool) -> Tensor:
 
 
 #: The values each dtype holds, for ``randint``'s bounds (int64's the engine checks itself).
-_RANGES = {"bool": (0, 1), "int32": (-(2**31), 2**31 - 1), "float16": (-65504, 65504)}
+_RANGES = {
+    "bool": (0, 1),
+    "uint8": (0, 255),
+    "int8": (-128, 127),
+    "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "float16": (-65504, 65504),
+}
 
 
 def check_randint_range(low: Any, high: Any, dtype: Any) -> None:
@@ -129,7 +136,15 @@ def randint(
 
 #: dtype name -> the largest ``n`` whose permutation it holds exactly (PyTorch's limits; it
 #: checks no bfloat16 limit).
-_PERM_LIMITS = {"float16": 2049, "float32": 2**24 + 1, "float64": 2**53 + 1, "int32": 2**31}
+_PERM_LIMITS = {
+    "float16": 2049,
+    "float32": 2**24 + 1,
+    "float64": 2**53 + 1,
+    "uint8": 2**8,
+    "int8": 2**7,
+    "int16": 2**15,
+    "int32": 2**31,
+}
 
 
 def check_randperm_dtype(n: int, dtype: Any) -> None:

@@ -374,6 +374,9 @@ _UNSET: Any = _Unset(0)
 _INT_RANGES = {
     _core.int64: (-(1 << 63), (1 << 63) - 1),
     _core.int32: (-(1 << 31), (1 << 31) - 1),
+    _core.int16: (-(1 << 15), (1 << 15) - 1),
+    _core.int8: (-(1 << 7), (1 << 7) - 1),
+    _core.uint8: (0, (1 << 8) - 1),
     _core.bool: (0, 1),
 }
 #: float dtype -> 2**digits: the largest range of integers it holds exactly.

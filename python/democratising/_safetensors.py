@@ -104,10 +104,10 @@ _NUMPY_TO_TAG: dict[np.dtype[Any], str] = {
     np.dtype("float16"): "F16",
     np.dtype("int64"): "I64",
     np.dtype("int32"): "I32",
-    # (NumPy values only, e.g. ``np.random.get_state()``'s uint32 key or a uint8 image; read
-    # as a tensor they widen to int32/int64, as ``from_numpy`` does)
     np.dtype("int16"): "I16",
     np.dtype("int8"): "I8",
+    # (NumPy values only, e.g. ``np.random.get_state()``'s uint32 key; read as a tensor they
+    # widen to int32/int64, as ``from_numpy`` does)
     np.dtype("uint64"): "U64",
     np.dtype("uint32"): "U32",
     np.dtype("uint16"): "U16",

@@ -96,6 +96,9 @@ _NP_SCALAR_DTYPES = {
     "float32": "float32",
     "float64": "float64",
     "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
     "bool": "bool",
 }
 
@@ -213,11 +216,11 @@ def _to_array(
             arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and arr.dtype != np.int32 and not is_numpy:
         arr = arr.astype(np.int64)
-    if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2:
-        # The 8- and 16-bit integers the engine lacks widen to int32, as from_numpy's (an
-        # image's uint8 pixels take 4 bytes each, not 8)
+    if arr.dtype == np.uint16:
+        # The unsigned integers the engine lacks widen, as from_numpy's: uint16 to int32,
+        # wider ones to int64 (uint8, int8 and int16 are dtypes of their own).
         arr = arr.astype(np.int32)
-    elif arr.dtype.kind == "u":
+    elif arr.dtype.kind == "u" and arr.dtype != np.uint8:
         arr = arr.astype(np.int64)
     return arr
 
@@ -232,7 +235,11 @@ def _check_fits(arr: np.ndarray, dtype: Any) -> None:
     """Values that an integer ``dtype`` cannot hold raise instead of wrapping (the same rule as
     ``full``, ``fill_`` and integer ops: ``tensor([2**40], dtype=int32)`` is an error)."""
     name = getattr(dtype, "name", None)
-    if name not in ("int32", "int64") or arr.size == 0 or arr.dtype.kind not in "iuf":
+    if (
+        name not in ("uint8", "int8", "int16", "int32", "int64")
+        or arr.size == 0
+        or arr.dtype.kind not in "iuf"
+    ):
         return
     info = np.iinfo(name)
     lo, hi = arr.min(), arr.max()

@@ -585,7 +585,18 @@ def random_split(
 
 # NumPy dtypes the engine stores as they are; others are converted by ``tensor``.
 _ENGINE_DTYPES = frozenset(
-    np.dtype(t) for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_)
+    np.dtype(t)
+    for t in (
+        np.float64,
+        np.float32,
+        np.float16,
+        np.int64,
+        np.int32,
+        np.int16,
+        np.int8,
+        np.uint8,
+        np.bool_,
+    )
 )
 
 

@@ -555,7 +555,7 @@ def make_tensor(
     ``noncontiguous`` gives a strided view (when there are two or more elements);
     ``exclude_zero`` replaces zeros by 1 (bool, integers) or the dtype's ``finfo.tiny``."""
     dm = _as_dm()
-    integral = (dm.bool, dm.int32, dm.int64)
+    integral = (dm.bool, dm.uint8, dm.int8, dm.int16, dm.int32, dm.int64)
     floating = (dm.float16, dm.bfloat16, dm.float32, dm.float64)
 
     def bounds(
@@ -619,7 +619,7 @@ def make_tensor(
     else:
         raise ArgumentTypeError(
             f"The requested dtype '{dtype}' is not supported by make_tensor(): it makes "
-            "bool, int32, int64, float16, bfloat16, float32 and float64 tensors"
+            "bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32 and float64 tensors"
         )
 
     if noncontiguous:

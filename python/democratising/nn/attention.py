@@ -175,8 +175,8 @@ class MultiheadAttention(Module):
         ``key_padding_mask`` is ``[N, S]`` (``[S]`` unbatched), ``attn_mask`` ``[L, S]`` or
         ``[N * num_heads, L, S]``; a boolean mask is ``True`` where attention is *not*
         allowed, a float mask is added to the scores. ``is_causal`` marks ``attn_mask`` as the
-        causal mask (used as the hint it is in PyTorch); without ``attn_mask`` it applies the
-        causal mask itself."""
+        causal mask (the hint it is in PyTorch, which lets the fused kernel skip reading
+        it); without ``attn_mask`` it is refused, as in PyTorch."""
         batched = query.ndim == 3
         if batched and self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
@@ -333,10 +333,13 @@ def multi_head_attention_forward(
             f"MultiheadAttention: expecting key_padding_mask shape of {(bsz, n_keys)}, but "
             f"got {tuple(key_padding_mask.shape)}"
         )
+    if is_causal and attn_mask is None:
+        # PyTorch's rule: ``is_causal`` is a hint about ``attn_mask``, not a mask of its own.
+        raise InvalidValueError(
+            "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+            "module method `generate_square_subsequent_mask` to create this mask."
+        )
     causal_only = is_causal and key_padding_mask is None and not need_weights
-    if is_causal and attn_mask is None and not causal_only:
-        # No mask to go with the hint: build the causal one (PyTorch requires it be given).
-        attn_mask = _causal_mask(tgt_len, src_len, dtype, query.device)
     if causal_only:
         attn_mask = None  # SDPA applies the causal mask itself
     else:

@@ -12,6 +12,8 @@ kernels and are ignored; ``capturable=True``/``differentiable=True`` raise ``Val
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -50,6 +52,9 @@ class _Fused(Optimizer):
         from an older state dict takes its default), with ``grad_scale``."""
         skip += self._IMPLEMENTATION
         kw = {k: g.get(k, v) for k, v in self.defaults.items() if k not in skip}
+        for k in _flags(type(self)):  # a flag given as 0/1 (argparse, YAML) counts as a bool
+            if k in kw:
+                kw[k] = bool(kw[k])
         kw["grad_scale"] = self._grad_scale
         return kw
 
@@ -110,6 +115,14 @@ class _Fused(Optimizer):
         states = [self._stepped_state(p, buffers, fill, fresh) for p in params]
         self._advanced = (params, fresh)
         return {key: [st[key] for st in states] for key in ("step", *buffers)}
+
+
+@functools.cache
+def _flags(cls: type) -> tuple[str, ...]:
+    """The constructor arguments of ``cls`` whose default is a bool: the engine takes them as
+    bools, where PyTorch takes any truthy value."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return tuple(p.name for p in params if isinstance(p.default, bool))
 
 
 class SGD(_Fused):
@@ -200,7 +213,7 @@ class Adam(_Fused):
         moments = st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq", [])
         b1, b2 = g["betas"]
         kw = self._hyper(g, "betas", "decoupled_weight_decay")
-        decoupled = g.get("decoupled_weight_decay", self._decoupled)
+        decoupled = bool(g.get("decoupled_weight_decay", self._decoupled))
         _core._adam_step(
             params, grads, *moments, st["step"], beta1=b1, beta2=b2, decoupled=decoupled, **kw
         )

@@ -164,7 +164,7 @@ def find_batch_size(
     if loss_fn is None and y is not None:
         from ..nn import CrossEntropyLoss, MSELoss
 
-        classes = y.dtype in (_core.int64, _core.int32)
+        classes = not y.dtype.is_floating_point and y.dtype != _core.bool
         loss_fn = CrossEntropyLoss() if classes else MSELoss()
     device = next(iter(model.parameters())).device
     usage = memory_usage

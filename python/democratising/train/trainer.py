@@ -134,7 +134,8 @@ def _is_class_target(out: Any, target: Any) -> bool:
         and isinstance(target, Tensor)
         and out.ndim == 2
         and target.ndim == 1
-        and target.dtype in (_core.int64, _core.int32)
+        and not target.dtype.is_floating_point
+        and target.dtype != _core.bool
     )
 
 

@@ -7,6 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
     Bool,
+    U8,
+    I8,
+    I16,
     I32,
     I64,
     F16,
@@ -49,8 +52,11 @@ impl DType {
     }
 
     /// Every dtype, in promotion-category order.
-    pub const ALL: [DType; 7] = [
+    pub const ALL: [DType; 10] = [
         DType::Bool,
+        DType::U8,
+        DType::I8,
+        DType::I16,
         DType::I32,
         DType::I64,
         DType::F16,
@@ -62,8 +68,8 @@ impl DType {
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
-            DType::Bool => 1,
-            DType::F16 | DType::BF16 => 2,
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::I16 | DType::F16 | DType::BF16 => 2,
             DType::I32 | DType::F32 => 4,
             DType::I64 | DType::F64 => 8,
         }
@@ -74,13 +80,31 @@ impl DType {
     }
 
     pub fn is_int(self) -> bool {
+        matches!(
+            self,
+            DType::U8 | DType::I8 | DType::I16 | DType::I32 | DType::I64
+        )
+    }
+
+    /// The dtypes of index tensors (`index_select`, `gather`, advanced indexing): int64 and
+    /// int32, as in PyTorch.
+    pub fn is_index(self) -> bool {
         matches!(self, DType::I32 | DType::I64)
+    }
+
+    /// The integer types narrower than 32 bits: kernels compute them in `i32` and wrap the
+    /// result back (exact: the arithmetic is modulo `2^bits`, as PyTorch's).
+    pub fn is_small_int(self) -> bool {
+        matches!(self, DType::U8 | DType::I8 | DType::I16)
     }
 
     /// The PyTorch-style name (`float32`, `int64`, ...).
     pub fn name(self) -> &'static str {
         match self {
             DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
             DType::I32 => "int32",
             DType::I64 => "int64",
             DType::F16 => "float16",
@@ -93,6 +117,9 @@ impl DType {
     pub fn from_name(name: &str) -> Option<DType> {
         Some(match name {
             "bool" => DType::Bool,
+            "uint8" => DType::U8,
+            "int8" => DType::I8,
+            "int16" | "short" => DType::I16,
             "int32" | "int" => DType::I32,
             "int64" | "long" => DType::I64,
             "float16" | "half" => DType::F16,
@@ -104,10 +131,10 @@ impl DType {
     }
 
     /// Category rank: bool < integer < floating point.
-    fn category(self) -> u8 {
+    pub(crate) fn category(self) -> u8 {
         match self {
             DType::Bool => 0,
-            DType::I32 | DType::I64 => 1,
+            DType::U8 | DType::I8 | DType::I16 | DType::I32 | DType::I64 => 1,
             _ => 2,
         }
     }
@@ -120,15 +147,20 @@ impl DType {
         }
         match (a, b) {
             (F16, BF16) | (BF16, F16) => F32,
+            // Neither holds the other's range: the narrowest type that holds both.
+            (U8, I8) | (I8, U8) => I16,
             _ => {
                 let rank = |d: DType| match d {
                     Bool => 0,
-                    I32 => 1,
-                    I64 => 2,
-                    F16 => 3,
-                    BF16 => 4,
-                    F32 => 5,
-                    F64 => 6,
+                    U8 => 1,
+                    I8 => 2,
+                    I16 => 3,
+                    I32 => 4,
+                    I64 => 5,
+                    F16 => 6,
+                    BF16 => 7,
+                    F32 => 8,
+                    F64 => 9,
                 };
                 if rank(a) >= rank(b) {
                     a
@@ -290,6 +322,25 @@ impl_primitive_element!(f32, F32, 0.0, 1.0, {
 impl_primitive_element!(f64, F64, 0.0, 1.0);
 impl_primitive_element!(i64, I64, 0, 1);
 impl_primitive_element!(i32, I32, 0, 1);
+/// The narrow integers convert from floats through `i64`, so that out-of-range values wrap
+/// as in PyTorch (`-1.0` -> 255 in `uint8`) instead of saturating as Rust's `as` does.
+macro_rules! impl_narrow_int_element {
+    ($t:ty, $dt:ident) => {
+        impl_element!(
+            $t,
+            $dt,
+            |x: $t| x as f64,
+            |v: f64| v as i64 as $t,
+            |x: $t| x as i64,
+            |v: i64| v as $t,
+            0,
+            1
+        );
+    };
+}
+impl_narrow_int_element!(u8, U8);
+impl_narrow_int_element!(i8, I8);
+impl_narrow_int_element!(i16, I16);
 impl_element!(
     bool,
     Bool,
@@ -523,7 +574,8 @@ impl_float!(
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
         $crate::match_dtype!($dt, $T => $body;
-            F32: f32, F64: f64, F16: half::f16, BF16: half::bf16, I64: i64, I32: i32, Bool: bool)
+            F32: f32, F64: f64, F16: half::f16, BF16: half::bf16, I64: i64, I32: i32, I16: i16, I8: i8, U8: u8,
+            Bool: bool)
     };
 }
 

@@ -214,8 +214,9 @@ impl Tensor {
         let host = crate::backend::transfer(self, Device::Cpu)?;
         let off = host.0.layout.offset;
         Ok(match self.dtype() {
-            DType::I64 => host.0.storage.as_slice::<i64>()[off],
-            DType::I32 => i64::from(host.0.storage.as_slice::<i32>()[off]),
+            dt if dt.is_int() => {
+                crate::with_dtype!(dt, T => host.0.storage.as_slice::<T>()[off].to_i64())
+            }
             _ => host.item()? as i64,
         })
     }

@@ -72,6 +72,9 @@ struct DLManagedTensorVersioned {
 fn dl_dtype(dt: DType) -> DLDataType {
     let (code, bits) = match dt {
         DType::Bool => (6, 8),
+        DType::U8 => (1, 8),
+        DType::I8 => (0, 8),
+        DType::I16 => (0, 16),
         DType::I32 => (0, 32),
         DType::I64 => (0, 64),
         DType::F16 => (2, 16),
@@ -89,6 +92,9 @@ fn dl_dtype(dt: DType) -> DLDataType {
 fn our_dtype(t: DLDataType) -> Result<DType, Error> {
     Ok(match (t.code, t.bits, t.lanes) {
         (6, 8, 1) | (1, 1, 1) => DType::Bool,
+        (1, 8, 1) => DType::U8,
+        (0, 8, 1) => DType::I8,
+        (0, 16, 1) => DType::I16,
         (0, 32, 1) => DType::I32,
         (0, 64, 1) => DType::I64,
         (2, 16, 1) => DType::F16,
@@ -98,7 +104,7 @@ fn our_dtype(t: DLDataType) -> Result<DType, Error> {
         (code, bits, lanes) => {
             return Err(Error::DType(format!(
                 "from_dlpack: unsupported DLPack dtype (code {code}, {bits} bits, {lanes} lanes); \
-                 supported are float64/32/16, bfloat16, int64/32 and bool"
+                 supported are float64/32/16, bfloat16, int64/32/16/8, uint8 and bool"
             )))
         }
     })

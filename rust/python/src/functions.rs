@@ -498,16 +498,19 @@ fn typestr_dtype(s: &str) -> Option<DType> {
         "<f2" => DType::F16,
         "<i8" => DType::I64,
         "<i4" => DType::I32,
+        "<i2" => DType::I16,
+        "|i1" => DType::I8,
+        "|u1" => DType::U8,
         "|b1" => DType::Bool,
         _ => return None,
     })
 }
 
-/// The engine dtype a NumPy integer array without one of its own is copied into: 8- and 16-bit
-/// integers widen to int32, unsigned 32- and 64-bit ones to int64 (as `torch.from_numpy(a).long()`).
+/// The engine dtype a NumPy integer array without one of its own is copied into: uint16
+/// widens to int32, unsigned 32- and 64-bit ones to int64 (as `torch.from_numpy(a).long()`).
 fn widened_typestr(s: &str) -> Option<&'static str> {
     match s.get(1..)? {
-        "i1" | "u1" | "i2" | "u2" => Some("<i4"),
+        "u2" => Some("<i4"),
         "u4" | "u8" => Some("<i8"),
         _ => None,
     }
@@ -518,7 +521,7 @@ struct PyOwner(#[allow(dead_code)] Py<PyAny>);
 
 /// A tensor sharing the memory of a NumPy array (copied only when its layout or dtype cannot be
 /// shared: negative or unaligned strides, read-only memory, big-endian data, or an integer dtype the
-/// engine lacks, such as an image's uint8, which widens into int32).
+/// engine lacks, such as uint16, which widens into int32).
 #[pyfunction]
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     let np = py.import("numpy")?;

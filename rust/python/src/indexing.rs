@@ -54,10 +54,10 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     }
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().tensor();
-        if t.ndim() == 0 && t.dtype().is_int() {
+        if t.ndim() == 0 && t.dtype().is_index() {
             return Ok(Item::Int(t.item().py()? as isize));
         }
-        return Ok(Item::Index(t.clone()));
+        return index_item(obj.py(), t.clone());
     }
     if let Ok(i) = obj.extract::<isize>() {
         return Ok(Item::Int(i));
@@ -79,11 +79,32 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     };
     if !(t.dtype().is_int() || t.dtype() == DType::Bool) {
         return Err(to_pyerr(Error::Index(format!(
-            "tensors used as indices must be long, int or bool tensors, got {}",
+            "tensors used as indices must be long, int, byte or bool tensors, got {}",
             t.dtype()
         ))));
     }
-    Ok(Item::Index(t))
+    index_item(obj.py(), t)
+}
+
+/// An index tensor as PyTorch takes it: uint8 as a bool mask (PyTorch's legacy byte masks,
+/// with its deprecation warning), int8 and int16 refused, the others as they are (a float
+/// one fails in the engine with its `DTypeError`).
+fn index_item(py: Python<'_>, t: Tensor) -> PyResult<Item> {
+    match t.dtype() {
+        DType::U8 => {
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                c"indexing with dtype uint8 is now deprecated, please use a dtype bool instead.",
+                2,
+            )?;
+            Ok(Item::Index(t.to_dtype(DType::Bool).py()?))
+        }
+        dt if dt.is_small_int() => Err(to_pyerr(Error::Index(format!(
+            "tensors used as indices must be long, int, byte or bool tensors, got {dt}"
+        )))),
+        _ => Ok(Item::Index(t)),
+    }
 }
 
 fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<Item>> {

@@ -42,10 +42,11 @@ impl PyDType {
     fn is_floating_point(&self) -> bool {
         self.0.is_float()
     }
-    /// Whether the type holds negative values (every dtype but `bool`, as in PyTorch).
+    /// Whether the type holds negative values (every dtype but `bool` and `uint8`, as in
+    /// PyTorch).
     #[getter]
     fn is_signed(&self) -> bool {
-        self.0 != DType::Bool
+        !matches!(self.0, DType::Bool | DType::U8)
     }
     /// Always false: there are no complex dtypes (the attribute exists for PyTorch code).
     #[getter]

@@ -271,8 +271,10 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<
         (rt, rt)
     };
     // Half types compute in f32 and round once at the end.
+    // Integers narrower than 32 bits compute in int32 and wrap back (exact modulo 2^bits).
     let compute = match compute {
         DType::F16 | DType::BF16 => DType::F32,
+        c if c.is_small_int() => DType::I32,
         c => c,
     };
     let ca = if a.dtype() == compute {
@@ -291,7 +293,7 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<
         DType::I64 => int_kernel!(i64, op, &ca, &cb, &shape)?,
         DType::I32 => int_kernel!(i32, op, &ca, &cb, &shape)?,
         DType::Bool => bool_kernel(op, &ca, &cb, &shape)?,
-        DType::F16 | DType::BF16 => unreachable!(),
+        DType::F16 | DType::BF16 | DType::U8 | DType::I8 | DType::I16 => unreachable!(),
     };
     if r.dtype() != out {
         cast_raw(&r, out)

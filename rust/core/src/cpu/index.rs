@@ -10,7 +10,7 @@ use crate::{bail, with_dtype, DType, Element, Result, Tensor};
 
 /// Int64 contents of an index tensor, checked to be integral.
 fn index_values(index: &Tensor, what: &str) -> Result<Vec<i64>> {
-    if !index.dtype().is_int() {
+    if !index.dtype().is_index() {
         bail!(
             DType,
             "{what}: expected an int64 or int32 index tensor, got {}",

@@ -193,6 +193,9 @@ pub const FAMILIES: &[Family] = &[
 pub fn suffix(dt: DType) -> &'static str {
     match dt {
         DType::Bool => "bool",
+        DType::U8 => "u8",
+        DType::I8 => "i8",
+        DType::I16 => "i16",
         DType::I32 => "i32",
         DType::I64 => "i64",
         DType::F16 => "f16",

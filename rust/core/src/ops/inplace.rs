@@ -12,12 +12,7 @@ use crate::{bail, DType, Result, Tensor};
 use std::sync::Arc;
 
 fn can_cast(from: DType, to: DType) -> bool {
-    let cat = |d: DType| match d {
-        DType::Bool => 0,
-        DType::I32 | DType::I64 => 1,
-        _ => 2,
-    };
-    cat(from) <= cat(to)
+    from.category() <= to.category()
 }
 
 impl Tensor {

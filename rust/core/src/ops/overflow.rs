@@ -9,6 +9,9 @@ use crate::{bail, DType, Result, Tensor};
 /// The integers `d` holds, for the integer dtypes.
 fn int_range(d: DType) -> Option<(i64, i64)> {
     match d {
+        DType::U8 => Some((0, i64::from(u8::MAX))),
+        DType::I8 => Some((i64::from(i8::MIN), i64::from(i8::MAX))),
+        DType::I16 => Some((i64::from(i16::MIN), i64::from(i16::MAX))),
         DType::I32 => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
         DType::I64 => Some((i64::MIN, i64::MAX)),
         _ => None,

@@ -4,11 +4,7 @@
 use crate::{DType, Tensor};
 
 fn category(d: DType) -> u8 {
-    match d {
-        DType::Bool => 0,
-        DType::I32 | DType::I64 => 1,
-        _ => 2,
-    }
+    d.category()
 }
 
 fn promote_opt(a: Option<DType>, b: Option<DType>) -> Option<DType> {

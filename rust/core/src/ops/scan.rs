@@ -39,10 +39,10 @@ impl Tensor {
 
     /// The scanned dim of `op`, checked: a 0-d tensor scans as one element (dim 0 or -1).
     fn scan_dim(&self, op: &str, dim: isize) -> Result<usize> {
-        if !(self.dtype().is_float() || matches!(self.dtype(), DType::I64 | DType::I32)) {
+        if !(self.dtype().is_float() || self.dtype().is_int()) {
             bail!(
                 DType,
-                "{op}: expected a floating point, int64 or int32 tensor, got {} (promote it first)",
+                "{op}: expected a floating point or integer tensor, got {} (promote it first)",
                 self.dtype()
             );
         }
@@ -50,10 +50,10 @@ impl Tensor {
     }
 
     fn scan_raw(&self, d: usize, prod: bool, reverse: bool) -> Result<Tensor> {
-        if self.dtype() == DType::I32 {
-            // Scanned in int64 and narrowed: the same wrapped values as a 32-bit scan.
+        if self.dtype().is_int() && self.dtype() != DType::I64 {
+            // Scanned in int64 and narrowed: the same wrapped values as a narrower scan.
             let wide = self.detach().to_dtype(DType::I64)?;
-            return wide.scan_raw(d, prod, reverse)?.to_dtype(DType::I32);
+            return wide.scan_raw(d, prod, reverse)?.to_dtype(self.dtype());
         }
         if self.ndim() == 0 {
             let one = self.detach().reshape(&[1])?;

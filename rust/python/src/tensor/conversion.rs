@@ -33,7 +33,7 @@ macro_rules! cast_py {
 
 cast_py!(
     float => F32, double => F64, half => F16, bfloat16 => BF16,
-    long => I64, int => I32, bool => Bool,
+    long => I64, int => I32, short => I16, char => I8, byte => U8, bool => Bool,
 );
 
 #[pymethods]
@@ -44,7 +44,7 @@ impl PyTensor {
         let v = self.tensor().item().py()?;
         Ok(match self.tensor().dtype() {
             DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
-            DType::I64 | DType::I32 => self
+            dt if dt.is_int() => self
                 .tensor()
                 .item_i64()
                 .py()?

@@ -148,6 +148,9 @@ fn numpy_typestr(dt: DType) -> PyResult<&'static str> {
         DType::F16 => "<f2",
         DType::I64 => "<i8",
         DType::I32 => "<i4",
+        DType::I16 => "<i2",
+        DType::I8 => "|i1",
+        DType::U8 => "|u1",
         DType::Bool => "|b1",
         DType::BF16 => {
             return Err(to_pyerr(Error::DType(

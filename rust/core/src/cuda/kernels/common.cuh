@@ -10,7 +10,9 @@
 
 typedef __half dm_f16;
 typedef __nv_bfloat16 dm_bf16;
-typedef unsigned char dm_bool;
+// `bool` itself (one byte, 0 or 1, as the engine stores it), so that `unsigned char` is
+// free to be `uint8`.
+typedef bool dm_bool;
 
 // ---- op codes: generated from cuda/codes.rs (codes::header) ----
 enum UnaryCode {
@@ -153,6 +155,9 @@ template <> struct Num<dm_bf16> {
 };
 template <> struct Num<long long> : NumSelf<long long> {};
 template <> struct Num<int> : NumSelf<int> {};
+template <> struct Num<short> : NumSelf<short> {};
+template <> struct Num<signed char> : NumSelf<signed char> {};
+template <> struct Num<unsigned char> : NumSelf<unsigned char> {};
 template <> struct Num<dm_bool> {
     typedef int acc;
     static __device__ __forceinline__ int load(dm_bool x) { return x != 0; }
@@ -166,6 +171,16 @@ template <class D> struct Conv {
     static __device__ __forceinline__ D from(dm_f16 x) { return (D)__half2float(x); }
     static __device__ __forceinline__ D from(dm_bf16 x) { return (D)__bfloat162float(x); }
 };
+// The integers narrower than 32 bits take any value through `long long`, so an out-of-range
+// one wraps (`-1.0` -> 255 in uint8) as on the CPU and in PyTorch, instead of being undefined.
+template <class D> struct ConvNarrow {
+    template <class S> static __device__ __forceinline__ D from(S x) { return (D)(long long)x; }
+    static __device__ __forceinline__ D from(dm_f16 x) { return (D)(long long)__half2float(x); }
+    static __device__ __forceinline__ D from(dm_bf16 x) { return (D)(long long)__bfloat162float(x); }
+};
+template <> struct Conv<short> : ConvNarrow<short> {};
+template <> struct Conv<signed char> : ConvNarrow<signed char> {};
+template <> struct Conv<unsigned char> : ConvNarrow<unsigned char> {};
 template <> struct Conv<dm_bool> {
     template <class S> static __device__ __forceinline__ dm_bool from(S x) { return x != (S)0; }
     static __device__ __forceinline__ dm_bool from(dm_f16 x) { return __half2float(x) != 0.0f; }

@@ -450,6 +450,9 @@ DM_ANY_KERNELS(f16, dm_f16)
 DM_ANY_KERNELS(bf16, dm_bf16)
 DM_ANY_KERNELS(i64, long long)
 DM_ANY_KERNELS(i32, int)
+DM_ANY_KERNELS(i16, short)
+DM_ANY_KERNELS(i8, signed char)
+DM_ANY_KERNELS(u8, unsigned char)
 DM_ANY_KERNELS(bool, dm_bool)
 
 #define DM_CAST(SN, S, DN, D)                                                                \
@@ -460,6 +463,7 @@ DM_ANY_KERNELS(bool, dm_bool)
 #define DM_CAST_FROM(SN, S)                                                                    \
     DM_CAST(SN, S, f32, float) DM_CAST(SN, S, f64, double) DM_CAST(SN, S, f16, dm_f16)        \
     DM_CAST(SN, S, bf16, dm_bf16) DM_CAST(SN, S, i64, long long) DM_CAST(SN, S, i32, int)     \
+    DM_CAST(SN, S, i16, short) DM_CAST(SN, S, i8, signed char) DM_CAST(SN, S, u8, unsigned char) \
     DM_CAST(SN, S, bool, dm_bool)
 DM_CAST_FROM(f32, float)
 DM_CAST_FROM(f64, double)
@@ -467,4 +471,7 @@ DM_CAST_FROM(f16, dm_f16)
 DM_CAST_FROM(bf16, dm_bf16)
 DM_CAST_FROM(i64, long long)
 DM_CAST_FROM(i32, int)
+DM_CAST_FROM(i16, short)
+DM_CAST_FROM(i8, signed char)
+DM_CAST_FROM(u8, unsigned char)
 DM_CAST_FROM(bool, dm_bool)

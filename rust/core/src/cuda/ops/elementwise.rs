@@ -106,6 +106,16 @@ pub(crate) fn binary(
     compute: DType,
 ) -> Result<Tensor> {
     let (a, b) = (with_dtype(a, compute)?, with_dtype(b, compute)?);
+    if compute.is_small_int() {
+        // Integers narrower than 32 bits: through int32, wrapped back (exact modulo 2^bits).
+        let (ia, ib) = (cast(&a, DType::I32)?, cast(&b, DType::I32)?);
+        let r = binary(op, &ia, &ib, shape, DType::I32)?;
+        return if r.dtype() == DType::I32 {
+            cast(&r, compute)
+        } else {
+            Ok(r)
+        };
+    }
     if let Some(code) = compare_code(op) {
         return launch_binary(
             "compare",

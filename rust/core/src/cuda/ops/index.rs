@@ -18,7 +18,7 @@ fn split(shape: &[usize], d: usize) -> (usize, usize, usize) {
 
 /// An int64 contiguous copy of an index tensor on `like`'s device.
 fn index_tensor(ix: &Tensor, like: &Tensor, what: &str) -> Result<Tensor> {
-    if !ix.dtype().is_int() {
+    if !ix.dtype().is_index() {
         bail!(
             DType,
             "{what}: index must be an integer tensor, got {}",
@@ -113,6 +113,11 @@ pub(crate) fn scatter(
 ) -> Result<Tensor> {
     let dev = ordinal(t)?;
     let op = mode.name();
+    if mode == ScatterMode::Add && t.dtype().is_small_int() {
+        // No atomic adds on narrow integers: summed in int32, wrapped back (exact).
+        let r = scatter(&cast(t, DType::I32)?, d, index, src, mode)?;
+        return cast(&r, t.dtype());
+    }
     if mode == ScatterMode::Add && !(t.dtype().is_float() || t.dtype().is_int()) {
         bail!(
             DType,
@@ -294,6 +299,14 @@ pub(crate) fn index_put(
     accumulate: bool,
 ) -> Result<()> {
     let dev = ordinal(t)?;
+    if accumulate && t.dtype().is_small_int() {
+        // As `scatter`'s sums: in an int32 copy, written back wrapped.
+        let wide = cast(t, DType::I32)?;
+        index_put(&wide, indices, values, true)?;
+        super::write_into(t, &wide)?;
+        t.bump_version();
+        return Ok(());
+    }
     if accumulate && !(t.dtype().is_float() || t.dtype().is_int()) {
         bail!(
             DType,

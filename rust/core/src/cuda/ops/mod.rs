@@ -162,7 +162,7 @@ pub(crate) fn to_device(t: &Tensor, device: Device) -> Result<Tensor> {
                 if n > 0 {
                     // SAFETY: `v` holds n elements of T, viewed as bytes for the copy.
                     let bytes = unsafe {
-                        std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>())
+                        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), n * std::mem::size_of::<T>())
                     };
                     backend(i)?.copy_dtoh(data_ptr(&c), bytes)?;
                 }

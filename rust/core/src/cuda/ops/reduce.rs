@@ -141,6 +141,14 @@ pub(crate) fn reduce_int(
         Kind::Min => ReduceCode::Min,
         other => bail!(DType, "{other:?} of an integer tensor is not supported"),
     };
+    // Narrow integers are read as int32 (the kernel reads int64, int32 and bool).
+    let wide;
+    let t = if t.dtype().is_small_int() {
+        wide = cast(t, DType::I32)?;
+        &wide
+    } else {
+        t
+    };
     let (x, outer, r) = rows(t, dims)?;
     if r == 0 && kind != Kind::Sum {
         bail!(

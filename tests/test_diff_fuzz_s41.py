@@ -1,0 +1,51 @@
+"""Differences from PyTorch 2.15 found by the session-41 differential fuzz (optimizers,
+schedulers, layers), each checked against values PyTorch computed for the same inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import democratising as dm
+from democratising import nn
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "expected"),
+    [
+        # (PyTorch 2.15's parameters after two steps from [1, 2] with gradient [1, -1], lr 0.1)
+        ("SGD", dict(momentum=0.9, nesterov=1, maximize=0), [0.539, 2.461]),
+        ("Adam", dict(amsgrad=1, maximize=1), [1.2, 1.8]),
+        ("AdamW", dict(amsgrad=1), [0.798101, 2.195902]),
+        ("Adagrad", dict(maximize=1), [1.170711, 1.829289]),
+        ("RMSprop", dict(centered=1, maximize=0), [-0.721079, 3.721079]),
+        ("Adam", dict(decoupled_weight_decay=1, weight_decay=0.1), [0.7811, 2.1592]),
+    ],
+)
+def test_optimizer_flags_given_as_integers_count_as_bools(
+    cls: str, kwargs: dict[str, Any], expected: list[float]
+) -> None:
+    # A flag read from argparse (type=int) or YAML arrives as 0/1: PyTorch takes its truth.
+    p = dm.tensor([1.0, 2.0], requires_grad=True)
+    opt = getattr(dm.optim, cls)([p], lr=0.1, **kwargs)
+    for _ in range(2):
+        p.grad = dm.tensor([1.0, -1.0])
+        opt.step()
+    assert p.tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_is_causal_hint_without_a_mask_is_refused_as_in_pytorch() -> None:
+    x = dm.randn(5, 2, 4)
+    mha = nn.MultiheadAttention(4, 2)
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        mha(x, x, x, is_causal=True)
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        layer(x, is_causal=True)
+    encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        encoder(x, is_causal=True)
+    mask = nn.Transformer.generate_square_subsequent_mask(5)
+    hinted = encoder(x, mask=mask, is_causal=True)
+    assert dm.allclose(hinted, encoder(x, mask=mask), atol=1e-6)

@@ -437,12 +437,6 @@ def test_bfloat16_bits_are_exact_on_disk(tmp_path: Path) -> None:
     assert data[8 + n + begin : 8 + n + end] == words.tobytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tensor.as_strided (_tensor_methods_torch.as_strided) gathers a copy: in PyTorch it "
-    "is a view of the storage, so writes show through (and dm.load could rebuild any strided "
-    "view, a column or an expanded tensor, as a view of its shared storage)",
-)
 def test_as_strided_is_a_view_like_torch() -> None:
     x = dm.arange(6.0)
     y = x.as_strided((3,), (2,), 0)

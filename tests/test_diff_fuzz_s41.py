@@ -49,3 +49,10 @@ def test_the_is_causal_hint_without_a_mask_is_refused_as_in_pytorch() -> None:
     mask = nn.Transformer.generate_square_subsequent_mask(5)
     hinted = encoder(x, mask=mask, is_causal=True)
     assert dm.allclose(hinted, encoder(x, mask=mask), atol=1e-6)
+
+
+def test_meshgrid_returns_a_tuple_and_broadcast_to_takes_sizes() -> None:
+    grids = dm.meshgrid(dm.arange(2), dm.arange(3), indexing="ij")
+    assert isinstance(grids, tuple) and grids[0].shape == (2, 3)
+    assert dm.ones(4).broadcast_to(2, 4).shape == (2, 4)
+    assert dm.broadcast_to(dm.ones(4), (3, 4)).shape == (3, 4)

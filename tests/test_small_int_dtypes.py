@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import democratising as dm
+import democratising.nn.functional as F
 
 SMALL = [("uint8", np.uint8), ("int8", np.int8), ("int16", np.int16)]
 
@@ -210,14 +211,79 @@ def test_views_of_bytes() -> None:
 def test_data_outside_the_dtype_is_refused_not_wrapped() -> None:
     with pytest.raises(OverflowError):
         dm.tensor([300], dtype=dm.uint8)
+    assert dm.tensor([-1], dtype=dm.uint8).tolist() == [255]  # (PyTorch's -255..-1 wrap)
     with pytest.raises(OverflowError):
-        dm.tensor([-1], dtype=dm.uint8)  # (PyTorch wraps a negative into uint8: 255)
+        dm.tensor([-256], dtype=dm.uint8)
     with pytest.raises(OverflowError):
         dm.tensor([128], dtype=dm.int8)
-    with pytest.raises(OverflowError):
+    with pytest.raises(OverflowError):  # (PyTorch casts NumPy data, wrapping it)
         dm.tensor(np.array([40000]), dtype=dm.int16)
     assert dm.tensor([1.7, 255.0], dtype=dm.uint8).tolist() == [1, 255]
     assert dm.tensor([5, 3], dtype=dm.uint8).bitwise_not().tolist() == [250, 252]
     assert (dm.tensor([5, 3], dtype=dm.uint8) & 6).tolist() == [4, 2]
     assert dm.tensor([1, 2], dtype=dm.uint8).bitwise_left_shift(7).tolist() == [128, 0]
     assert dm.tensor([200], dtype=dm.uint8).sum(dtype=dm.uint8).item() == 200
+
+
+def test_values_pytorch_gives_for_edge_operands() -> None:
+    # Each expected value is what PyTorch 2.15 returns for the same call.
+    u = dm.tensor([0, 7, 200, 255], dtype=dm.uint8)
+    assert dm.maximum(u, dm.tensor(300)).tolist() == [44, 44, 200, 255]  # 300 is 44 in uint8
+    assert (u // dm.tensor(-7, dtype=dm.int8)).tolist() == [0, 0, 0, 1]
+    assert (u % dm.tensor(-7, dtype=dm.int8)).tolist() == [0, 7, 200, 6]
+    assert (u / 256).tolist() == [0.0, 0.02734375, 0.78125, 0.99609375]  # true division
+    assert (dm.tensor([-100, 100], dtype=dm.int8) / 255).dtype is dm.float32
+    assert u.clamp(max=300).tolist() == [0, 7, 200, 255]
+    assert u.clamp(min=-5).tolist() == [0, 7, 200, 255]
+    assert u.clone().clamp_(max=300).tolist() == [0, 7, 200, 255]
+    with pytest.raises(OverflowError):
+        u.clamp(max=-1)  # (no uint8 is at most -1)
+    with pytest.raises(OverflowError):
+        u.clone().clamp_(min=300)
+    assert dm.full((2,), -1, dtype=dm.uint8).tolist() == [255, 255]
+    assert (u + (-1)).tolist() == [255, 6, 199, 254]
+    assert (u * -1).tolist() == [0, 249, 56, 1]
+    assert u.all().dtype is dm.uint8 and u.all().item() == 0 and u.any().item() == 1
+    f = dm.tensor([float("inf"), 1e10, float("nan")])
+    assert f.to(dm.uint8).tolist() == [0, 0, 0] and f[1:2].to(dm.int16).tolist() == [0]
+    assert dm.copysign(u, -1).tolist() == [-0.0, -7.0, -200.0, -255.0]
+
+
+def test_uint8_images_resize_as_in_pytorch() -> None:
+    x = (dm.arange(16) * 16).to(dm.uint8).reshape(1, 1, 4, 4)
+    assert F.interpolate(x, size=(2, 2), mode="bilinear").tolist() == [[[[40, 72], [168, 200]]]]
+    assert F.interpolate(x, size=(3, 5), mode="bilinear", align_corners=True).tolist() == [
+        [[[0, 12, 24, 36, 48], [96, 108, 120, 132, 144], [192, 204, 216, 228, 240]]]
+    ]
+    up = F.interpolate(x, size=(6, 6), mode="bicubic")
+    # (PyTorch weighs in fixed point: its bicubic values are within 1 of these)
+    torch_row = np.array([77, 85, 97, 107, 120, 127])
+    assert up.dtype is dm.uint8 and np.abs(up[0, 0, 2].numpy() - torch_row).max() <= 1
+    aa = F.interpolate(x, size=(2, 3), mode="bilinear", antialias=True)
+    assert aa.tolist() == [[[[51, 70, 89], [151, 170, 189]]]]
+    assert F.interpolate(x, scale_factor=2, mode="nearest").dtype is dm.uint8
+    with pytest.raises(TypeError):
+        F.interpolate(x.long(), size=(2, 2), mode="bilinear")  # (PyTorch: not for int64)
+
+
+def test_more_entry_points_take_the_new_dtypes() -> None:
+    b = dm.frombuffer(bytearray(b"\x01\xff\x02"), dtype=dm.uint8)
+    assert b.dtype is dm.uint8 and b.tolist() == [1, 255, 2]
+    a = np.array([3, 4], dtype=np.uint8)
+    shared = dm.as_tensor(a)
+    a[0] = 9
+    assert shared.tolist() == [9, 4]  # as_tensor shares a uint8 array's memory
+    assert dm.from_numpy(np.array([200], np.uint8)).to(dm.int8).tolist() == [-56]  # a cast
+    assert dm.as_tensor(np.array([255, -1]), dtype=dm.uint8).tolist() == [255, 255]
+    x = dm.arange(4.0)
+    assert x[dm.tensor(1, dtype=dm.int8)].item() == 1.0  # a 0-d integer is an index
+    with pytest.warns(UserWarning, match="uint8"):
+        y = x.index_put((dm.tensor([1, 0, 0, 1], dtype=dm.uint8),), dm.tensor(7.0))
+    assert y.tolist() == [7.0, 1.0, 2.0, 7.0]
+    assert dm.nn.functional.one_hot(dm.tensor([1, 2], dtype=dm.uint8), 3).tolist() == [
+        [0, 1, 0],
+        [0, 0, 1],
+    ]
+    assert not dm.tensor([1], dtype=dm.uint8).is_signed() and dm.tensor([1]).is_signed()
+    s = dm.tensor([1, 2], dtype=dm.int16).share_memory_()
+    assert s.is_shared() and s.dtype is dm.int16

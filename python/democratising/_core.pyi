@@ -1368,6 +1368,10 @@ class Tensor:
     def diagonal_scatter(
         self, src: Tensor, offset: _int = 0, dim1: _int = 0, dim2: _int = 1
     ) -> Tensor: ...
+    def _as_strided(
+        self, size: Sequence[_int], stride: Sequence[_int], storage_offset: _int | None = None
+    ) -> Tensor:
+        """The view of this tensor's storage with ``size``, ``stride`` and ``storage_offset``."""
     def unfold(self, dimension: _int, size: _int, step: _int) -> Tensor:
         """The windows of ``size`` elements ``step`` apart along ``dimension``, as a view: that
         dim counts the windows, a new last dim runs through each (overlapping windows sum

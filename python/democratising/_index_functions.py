@@ -16,6 +16,7 @@ the wrong dtype and mismatched value dtypes ``DTypeError``, shapes that do not f
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
@@ -133,10 +134,17 @@ def index_put(
             raise ArgumentTypeError(
                 f"index_put(): expected Tensor as element {k} of indices, got {t!r}"
             )
+        if t.dtype == _core.uint8:  # PyTorch's legacy byte mask, with its warning
+            warnings.warn(
+                "indexing with dtype uint8 is now deprecated, please use a dtype bool instead.",
+                UserWarning,
+                stacklevel=2,
+            )
+            t = t != 0
         if t.dtype not in (*_INDEX_DTYPES, _core.bool):
             raise DTypeError(
-                f"index_put(): tensors used as indices must be long, int or bool tensors, got "
-                f"{t.dtype}"
+                f"index_put(): tensors used as indices must be long, int, byte or bool tensors, "
+                f"got {t.dtype}"
             )
         keys.append(np.asarray(_host(t)))
     values = _tensor_arg(values, "index_put", "values")

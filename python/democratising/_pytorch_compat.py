@@ -196,7 +196,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         if device is not None and out.device != Device(str(device)):
             out = out.to(device)
         return out
-    if isinstance(data, np.ndarray) and dtype is None and data.dtype.kind in "fib":
+    if isinstance(data, np.ndarray) and dtype is None and data.dtype.kind in "fiub":
         try:
             out = _core.from_numpy(data)
         except (TypeError, ValueError, RuntimeError):

@@ -27,6 +27,9 @@ _NP_OF = {
     "float16": np.float16,
     "int64": np.int64,
     "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
     "bool": np.bool_,
 }
 
@@ -246,8 +249,8 @@ def _check_fits(arr: np.ndarray, dtype: Any) -> None:
     if arr.dtype.kind == "f":
         bad = not (np.isfinite(lo) and np.isfinite(hi)) or lo <= info.min - 1.0
         bad = bad or hi >= info.max + 1.0
-    else:
-        bad = int(lo) < info.min or int(hi) > info.max
+    else:  # (uint8 takes -255..-1 too, wrapped: PyTorch's rule, `tensor([-1], dtype=uint8)`)
+        bad = int(lo) < (-255 if name == "uint8" else info.min) or int(hi) > info.max
     if bad:
         worst = lo if (arr.dtype.kind == "f" and not np.isfinite(lo)) or lo < info.min else hi
         raise OverflowValueError(

@@ -749,7 +749,10 @@ def repeat_interleave(
 
 
 @_takes_tensor
-def broadcast_to(x: Tensor, size: Sequence[int]) -> Tensor:
+def broadcast_to(x: Tensor, *sizes: Any, size: Any = None) -> Tensor:
+    """``x`` expanded to ``size`` (a shape, or its sizes as separate arguments)."""
+    if size is None:
+        size = sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
     return x.expand(size)
 
 
@@ -804,7 +807,7 @@ def logspace(
     )
 
 
-def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     ts = (
         list(tensors[0])
         if len(tensors) == 1 and isinstance(tensors[0], (list, tuple))
@@ -824,7 +827,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> list[Tensor]:
     if indexing == "xy" and len(out) >= 2:
         # "xy" is "ij" of the first two inputs swapped, with the first two outputs swapped back.
         out[0], out[1] = out[1], out[0]
-    return out
+    return tuple(out)
 
 
 def _check_meshgrid_inputs(ts: list[Tensor]) -> None:

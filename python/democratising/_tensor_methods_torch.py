@@ -58,8 +58,8 @@ def get_device(x: Tensor) -> int:
 
 
 def is_signed(x: Tensor) -> bool:
-    """Whether the dtype holds negative values (every dtype here but bool)."""
-    return x.dtype != _core.bool
+    """Whether the dtype holds negative values (every dtype here but bool and uint8)."""
+    return bool(x.dtype.is_signed)
 
 
 def is_same_size(x: Tensor, other: Tensor) -> bool:
@@ -281,12 +281,10 @@ def set_(x: Tensor, source: Optional[Tensor] = None) -> Tensor:
 def as_strided(
     input: Tensor, size: Sequence[int], stride: Sequence[int], storage_offset: Optional[int] = None
 ) -> Tensor:
-    """PyTorch's ``as_strided``: element ``i`` of the result is storage position
-    ``storage_offset + sum(i[d] * stride[d])`` (the offset defaults to ``x``'s). Here a copy,
-    not a view, gathered from ``x``'s own elements, so it is differentiable (overlapping
-    windows sum their gradients, as PyTorch's) but later writes to ``x`` do not show through;
-    a position that is no element of ``x`` raises ``InvalidValueError``."""
-    x = input
+    """PyTorch's ``as_strided``: a view of ``input``'s storage whose element ``i`` is storage
+    position ``storage_offset + sum(i[d] * stride[d])`` (the offset defaults to ``input``'s).
+    Writes show through both ways; windows may overlap (their gradients add up, as in
+    PyTorch), and a position past the storage raises ``IndexOutOfRangeError``."""
     size = tuple(int(s) for s in size)
     stride = tuple(int(s) for s in stride)
     if len(size) != len(stride):
@@ -295,32 +293,10 @@ def as_strided(
         )
     if any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise ShapeError(f"as_strided(): negative size or stride in {size}, {stride}")
-    offset = x.storage_offset() if storage_offset is None else int(storage_offset)
-    wanted = np.full(size, offset, dtype=np.int64)
-    for d, (n, st) in enumerate(zip(size, stride)):
-        shape = [1] * len(size)
-        shape[d] = n
-        wanted = wanted + (np.arange(n, dtype=np.int64) * st).reshape(shape)
-    # Where each of x's elements lives in storage, and so which element each position is.
-    held = np.full(x.shape, x.storage_offset(), dtype=np.int64)
-    for d, (n, st) in enumerate(zip(x.shape, x.stride())):
-        shape = [1] * x.ndim
-        shape[d] = n
-        held = held + (np.arange(n, dtype=np.int64) * st).reshape(shape)
-    held = held.reshape(-1)
-    order = np.argsort(held, kind="stable")
-    at = np.searchsorted(held[order], wanted.reshape(-1))
-    found = at < held.size
-    found[found] = held[order][at[found]] == wanted.reshape(-1)[found]
-    if not found.all():
-        bad = int(wanted.reshape(-1)[~found][0])
-        raise InvalidValueError(
-            f"as_strided(): storage position {bad} is not an element of the tensor (shape "
-            f"{list(x.shape)}, strides {list(x.stride())}, offset {x.storage_offset()}); "
-            "here as_strided reads only the tensor's own elements"
-        )
-    index = _core.from_numpy(np.ascontiguousarray(order[at], dtype=np.int64)).to(x.device)
-    return x.reshape(-1).index_select(0, index).reshape(size)
+    if storage_offset is not None and int(storage_offset) < 0:
+        raise ShapeError(f"as_strided(): negative storage offset {storage_offset}")
+    offset = None if storage_offset is None else int(storage_offset)
+    return input._as_strided(size, stride, offset)
 
 
 def i0(x: Tensor) -> Tensor:

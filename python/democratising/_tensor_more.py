@@ -91,6 +91,8 @@ def _probe(v: Any) -> Any:
     """A zero-size stand-in of ``v`` that promotes like it (0-d tensors stay 0-d)."""
     if isinstance(v, Tensor):
         return _core.zeros((0,) if v.ndim else (), dtype=v.dtype)
+    if isinstance(v, (bool, int, float)):  # (its kind promotes, not its value: no overflow)
+        return type(v)(0)
     return v
 
 

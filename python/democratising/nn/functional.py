@@ -1554,6 +1554,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     # Zeros with a 1 written at each (row, class): no comparison of every row with every
     # class, no bool buffer cast to int64 (a third of the time at 4096 x 1000).
     flat = tensor.reshape(-1)
+    if flat.dtype not in (_core.int64, _core.int32):  # (a uint8 index would be a byte mask)
+        flat = flat.long()
     rows = flat.shape[0]
     out = _core.zeros((rows, num_classes), dtype=_core.int64, device=tensor.device)
     if rows:
@@ -1887,9 +1889,20 @@ def interpolate(
     # cannot be allocated fails here with the engine's typed error instead of NumPy's.
     _check_buffer([*input.shape[:2], *out_sizes], input.dtype, "interpolate")
     if interpolating or mode == "area":
-        return _interpolate.resize(
-            input, mode, out_sizes, scales, bool(align_corners), antialias=antialias
+        if input.dtype.is_floating_point:
+            return _interpolate.resize(
+                input, mode, out_sizes, scales, bool(align_corners), antialias=antialias
+            )
+        if input.dtype != _core.uint8 or mode not in ("bilinear", "bicubic"):
+            raise DTypeError(
+                f"interpolate: mode {mode!r} needs a floating-point input (uint8 images too "
+                f"with 'bilinear' and 'bicubic'), got {input.dtype}"
+            )
+        # A uint8 image, as PyTorch resizes one: weighted in float, rounded, clamped.
+        out = _interpolate.resize(
+            input.float(), mode, out_sizes, scales, bool(align_corners), antialias=antialias
         )
+        return out.add(0.5).floor().clamp(0, 255).to(_core.uint8)
     out = input
     # Only PyTorch's 2-D "nearest" kernel goes through its nearest_idx shortcuts.
     shortcut = spatial == 2 and mode == "nearest"

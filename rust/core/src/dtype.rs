@@ -322,15 +322,24 @@ impl_primitive_element!(f32, F32, 0.0, 1.0, {
 impl_primitive_element!(f64, F64, 0.0, 1.0);
 impl_primitive_element!(i64, I64, 0, 1);
 impl_primitive_element!(i32, I32, 0, 1);
-/// The narrow integers convert from floats through `i64`, so that out-of-range values wrap
-/// as in PyTorch (`-1.0` -> 255 in `uint8`) instead of saturating as Rust's `as` does.
+/// The narrow integers convert from floats as PyTorch's CPU kernels do on x86: through a
+/// wider integer (`$via`: int64 for uint8, int32 for int8 and int16), so that an
+/// out-of-range value wraps (`-1.0` -> 255 in uint8, `200.0` -> -56 in int8) instead of
+/// saturating as Rust's `as` does; NaN, infinities and values past `$via` (which the CPU's
+/// conversion gives as `$via::MIN`) become 0.
 macro_rules! impl_narrow_int_element {
-    ($t:ty, $dt:ident) => {
+    ($t:ty, $dt:ident, $via:ty) => {
         impl_element!(
             $t,
             $dt,
             |x: $t| x as f64,
-            |v: f64| v as i64 as $t,
+            |v: f64| {
+                if v > <$via>::MIN as f64 && v < <$via>::MAX as f64 {
+                    v as $via as $t
+                } else {
+                    0
+                }
+            },
             |x: $t| x as i64,
             |v: i64| v as $t,
             0,
@@ -338,9 +347,9 @@ macro_rules! impl_narrow_int_element {
         );
     };
 }
-impl_narrow_int_element!(u8, U8);
-impl_narrow_int_element!(i8, I8);
-impl_narrow_int_element!(i16, I16);
+impl_narrow_int_element!(u8, U8, i64);
+impl_narrow_int_element!(i8, I8, i32);
+impl_narrow_int_element!(i16, I16, i32);
 impl_element!(
     bool,
     Bool,

@@ -54,7 +54,7 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     }
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().tensor();
-        if t.ndim() == 0 && t.dtype().is_index() {
+        if t.ndim() == 0 && t.dtype().is_int() && t.dtype() != DType::U8 {
             return Ok(Item::Int(t.item().py()? as isize));
         }
         return index_item(obj.py(), t.clone());

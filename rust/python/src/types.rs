@@ -98,7 +98,7 @@ pub fn extract_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
         .trim_start_matches("torch.");
     DType::from_name(name).ok_or_else(|| {
         to_pyerr(democratising::Error::DType(format!(
-            "unsupported dtype {name:?}: expected one of float32, float64, float16, bfloat16, int64, int32, bool"
+            "unsupported dtype {name:?}: expected one of float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool"
         )))
     })
 }

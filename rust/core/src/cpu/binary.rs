@@ -277,16 +277,21 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<
         c if c.is_small_int() => DType::I32,
         c => c,
     };
-    let ca = if a.dtype() == compute {
-        a.clone()
-    } else {
-        cast_raw(a, compute)?
+    // A narrow integer op is one in that dtype: each operand is converted to it first (a
+    // 0-d int64 300 is 44 in uint8, as in PyTorch), then widened.
+    let operand = |t: &Tensor| -> Result<Tensor> {
+        let t = if rt.is_small_int() && t.dtype() != rt && compute == DType::I32 {
+            cast_raw(t, rt)?
+        } else {
+            t.clone()
+        };
+        if t.dtype() == compute {
+            Ok(t)
+        } else {
+            cast_raw(&t, compute)
+        }
     };
-    let cb = if b.dtype() == compute {
-        b.clone()
-    } else {
-        cast_raw(b, compute)?
-    };
+    let (ca, cb) = (operand(a)?, operand(b)?);
     let r = match compute {
         DType::F32 => float_kernel::<f32>(op, &ca, &cb, &shape)?,
         DType::F64 => float_kernel::<f64>(op, &ca, &cb, &shape)?,

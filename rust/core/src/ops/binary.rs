@@ -69,9 +69,10 @@ impl BinaryOp {
 /// The op without autograd: promotes, broadcasts and computes.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let rt = result_type(&[a, b]);
-    if let Some(v) = wrapped_int_outside(&[a, b], rt) {
+    if let Some(v) = wrapped_int_outside(&[a, b], rt).filter(|_| op != BinaryOp::Div) {
         // A Python int that int32 cannot hold: a comparison is still well defined (computed in
-        // int64, as NumPy does); arithmetic would wrap, so it fails as in NumPy 2.
+        // int64, as NumPy does); arithmetic would wrap, so it fails as in NumPy 2. (True
+        // division computes in floating point: `uint8 / 256` is exact.)
         if !op.is_comparison() {
             return Err(overflow(v, rt));
         }

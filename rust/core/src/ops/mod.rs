@@ -2,6 +2,7 @@
 //! its arguments, computes its result through the backend primitives (`backend::of`) and
 //! records its backward rule, once for every device, when autograd needs it.
 
+pub mod as_strided;
 pub mod binary;
 pub mod copy;
 pub mod creation;

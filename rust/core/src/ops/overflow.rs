@@ -7,7 +7,7 @@
 use crate::{bail, DType, Result, Tensor};
 
 /// The integers `d` holds, for the integer dtypes.
-fn int_range(d: DType) -> Option<(i64, i64)> {
+pub fn int_range(d: DType) -> Option<(i64, i64)> {
     match d {
         DType::U8 => Some((0, i64::from(u8::MAX))),
         DType::I8 => Some((i64::from(i8::MIN), i64::from(i8::MAX))),
@@ -15,6 +15,15 @@ fn int_range(d: DType) -> Option<(i64, i64)> {
         DType::I32 => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
         DType::I64 => Some((i64::MIN, i64::MAX)),
         _ => None,
+    }
+}
+
+/// The integers that may be stored into `d` (PyTorch's `c10::overflows`): its range, and for
+/// uint8 also -255..-1, which wrap (`fill_(-1)` is 255), as in PyTorch.
+fn accepted_ints(d: DType) -> Option<(i64, i64)> {
+    match d {
+        DType::U8 => Some((-255, 255)),
+        d => int_range(d),
     }
 }
 
@@ -29,7 +38,7 @@ fn float_limit(d: DType) -> Option<f64> {
     }
 }
 
-pub(crate) fn overflow(value: impl std::fmt::Display, dtype: DType) -> crate::Error {
+pub fn overflow(value: impl std::fmt::Display, dtype: DType) -> crate::Error {
     let range = match int_range(dtype) {
         Some((lo, hi)) => format!(" (its range is [{lo}, {hi}])"),
         None => String::new(),
@@ -48,7 +57,7 @@ pub fn check_scalar_fits(value: &Tensor, dtype: DType) -> Result<()> {
     }
     if !value.dtype().is_float() {
         let v = value.item_i64()?;
-        if let Some((lo, hi)) = int_range(dtype) {
+        if let Some((lo, hi)) = accepted_ints(dtype) {
             if v < lo || v > hi {
                 return Err(overflow(v, dtype));
             }
@@ -74,7 +83,7 @@ pub fn check_scalar_fits(value: &Tensor, dtype: DType) -> Result<()> {
 
 /// Fails when an integer `value` does not fit the integer `dtype`.
 pub fn check_int_fits(value: i64, dtype: DType) -> Result<()> {
-    match int_range(dtype) {
+    match accepted_ints(dtype) {
         Some((lo, hi)) if value < lo || value > hi => Err(overflow(value, dtype)),
         _ => Ok(()),
     }
@@ -83,7 +92,7 @@ pub fn check_int_fits(value: i64, dtype: DType) -> Result<()> {
 /// A wrapped Python integer among `operands` that does not fit the integer dtype `compute`
 /// (the dtype an op computes in), if any.
 pub(crate) fn wrapped_int_outside(operands: &[&Tensor], compute: DType) -> Option<i64> {
-    let (lo, hi) = int_range(compute)?;
+    let (lo, hi) = accepted_ints(compute)?;
     operands
         .iter()
         .filter(|t| t.is_wrapped_number() && t.dtype().is_int())

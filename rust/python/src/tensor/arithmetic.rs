@@ -1,7 +1,7 @@
 //! `Tensor` arithmetic: operators, elementwise math and comparisons.
 
 use super::PyTensor;
-use crate::errors::ResultExt;
+use crate::errors::{to_pyerr, ResultExt};
 use crate::util::{operand, run, wrap};
 use democratising::{DType, Tensor};
 use pyo3::prelude::*;
@@ -187,12 +187,7 @@ impl PyTensor {
         } else {
             t
         };
-        // An integer tensor's bound that its dtype cannot hold is an error, not a wrapped value.
-        if t.dtype().is_int() {
-            for b in [min, max].into_iter().flatten() {
-                democratising::ops::overflow::check_scalar_fits(&operand(b)?, t.dtype()).py()?;
-            }
-        }
+        check_int_bounds(t, min, max)?;
         if t.dtype().is_int() && [min, max].into_iter().flatten().any(beyond_f64) {
             // A bound past 2**53 would round through f64: compare exactly in the integer dtype.
             let mut out = t.clone();
@@ -262,4 +257,26 @@ pub(crate) fn beyond_f64(b: &Bound<'_, PyAny>) -> bool {
                 && t.item_i64().is_ok_and(|v| v.unsigned_abs() > EXACT)
         }),
     }
+}
+
+/// An integer tensor's clamp bound past its dtype's range clamps nothing
+/// (`uint8.clamp(max=300)`), unless it leaves no value of the range (`uint8.clamp(max=-1)`,
+/// `clamp(min=300)`): an error, as PyTorch's.
+pub(crate) fn check_int_bounds(
+    t: &Tensor,
+    min: Option<&Bound<'_, PyAny>>,
+    max: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let Some((lo, hi)) = democratising::ops::overflow::int_range(t.dtype()) else {
+        return Ok(());
+    };
+    for (b, is_max) in [(min, false), (max, true)] {
+        let Some(b) = b else { continue };
+        let x = operand(b)?.item().py()?;
+        if (is_max && x < lo as f64) || (!is_max && x > hi as f64) {
+            let err = democratising::ops::overflow::overflow(x, t.dtype());
+            return Err(to_pyerr(err));
+        }
+    }
+    Ok(())
 }

@@ -97,6 +97,7 @@ impl PyTensor {
         let numbers = [min, max].into_iter().all(|b| b.is_none() || is(b, false));
         let float_bound = is(min, true) || is(max, true);
         if numbers && (t.dtype().is_float() || !float_bound) {
+            super::arithmetic::check_int_bounds(&t, min, max)?;
             let lo = min.map(|m| m.extract::<f64>()).transpose()?;
             let hi = max.map(|m| m.extract::<f64>()).transpose()?;
             t.clamp_(lo, hi).py()?;

@@ -213,8 +213,16 @@ impl PyTensor {
     }
 
     /// `any` (`any`) or `all`: of every element as a bool scalar, or along `dims` as the
-    /// max (min) of the elements as bools.
+    /// max (min) of the elements as bools; uint8 in, uint8 out (0 or 1), as in PyTorch.
     fn truth(&self, dims: Option<Vec<isize>>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
+        let r = self.truth_bool(dims, keepdim, any)?;
+        if self.tensor().dtype() != DType::U8 {
+            return Ok(r);
+        }
+        r.tensor().to_dtype(DType::U8).py().map(wrap)
+    }
+
+    fn truth_bool(&self, dims: Option<Vec<isize>>, keepdim: bool, any: bool) -> PyResult<PyTensor> {
         let b = self.tensor().to_dtype(DType::Bool).py()?;
         let Some(d) = dims else {
             let v = if any { b.any() } else { b.all() };

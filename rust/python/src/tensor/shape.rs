@@ -167,6 +167,20 @@ impl PyTensor {
         };
         self.tensor().unfold(dimension, size, step).py().map(wrap)
     }
+    /// The view of this tensor's storage with `size`, `stride` and `storage_offset` (PyTorch's
+    /// `as_strided`; the Python method checks the arguments' types and signs).
+    #[pyo3(signature = (size, stride, storage_offset=None))]
+    fn _as_strided(
+        &self,
+        size: Vec<usize>,
+        stride: Vec<usize>,
+        storage_offset: Option<usize>,
+    ) -> PyResult<PyTensor> {
+        self.tensor()
+            .as_strided(&size, &stride, storage_offset)
+            .py()
+            .map(wrap)
+    }
     #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
     fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> PyResult<PyTensor> {
         self.tensor().diagonal(offset, dim1, dim2).py().map(wrap)

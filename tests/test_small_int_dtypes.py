@@ -287,3 +287,12 @@ def test_more_entry_points_take_the_new_dtypes() -> None:
     assert not dm.tensor([1], dtype=dm.uint8).is_signed() and dm.tensor([1]).is_signed()
     s = dm.tensor([1, 2], dtype=dm.int16).share_memory_()
     assert s.is_shared() and s.dtype is dm.int16
+
+
+def test_where_takes_a_uint8_condition_with_pytorchs_deprecation_warning() -> None:
+    cond = dm.tensor([0, 3, 1, 0], dtype=dm.uint8)
+    with pytest.warns(UserWarning, match="uint8 condition"):
+        picked = dm.where(cond, 1, 2)
+    assert picked.tolist() == [2, 1, 1, 2]
+    (rows,) = dm.where(cond)  # (nonzero: no warning, as in PyTorch)
+    assert rows.tolist() == [1, 2]

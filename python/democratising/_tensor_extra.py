@@ -13,6 +13,7 @@ import inspect
 import math
 import numbers
 import operator
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
@@ -900,6 +901,14 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     ``cond.nonzero()`` as a tuple of index tensors, one per dim (PyTorch)."""
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
+    if isinstance(condition, Tensor) and condition.dtype == _core.uint8:
+        warnings.warn(
+            "where received a uint8 condition tensor. This behavior is deprecated and will be "
+            "removed in a future version of PyTorch. Use a boolean condition instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+        condition = condition != 0
     return _core.where(condition, input, other)
 
 

@@ -56,3 +56,24 @@ def test_meshgrid_returns_a_tuple_and_broadcast_to_takes_sizes() -> None:
     assert isinstance(grids, tuple) and grids[0].shape == (2, 3)
     assert dm.ones(4).broadcast_to(2, 4).shape == (2, 4)
     assert dm.broadcast_to(dm.ones(4), (3, 4)).shape == (3, 4)
+
+
+def test_checkpoint_takes_debug_and_raises_its_own_error_class() -> None:
+    from democratising.utils.checkpoint import CheckpointError, checkpoint
+
+    x = dm.randn(3, requires_grad=True)
+    y = checkpoint(lambda v: v.exp(), x, use_reentrant=False, debug=False)
+    y.sum().backward()
+    assert dm.allclose(x.grad, x.detach().exp())
+    with pytest.raises(ValueError, match="debug"):
+        checkpoint(lambda v: v.exp(), x, use_reentrant=True, debug=True)
+    calls = [0]
+
+    def changing(v: dm.Tensor) -> dm.Tensor:  # recomputes with another shape: not deterministic
+        calls[0] += 1
+        return (v[: 4 - calls[0]] if calls[0] > 1 else v).exp().sum()
+
+    out = checkpoint(changing, dm.randn(3, requires_grad=True), use_reentrant=False)
+    with pytest.raises(CheckpointError, match="metadata") as info:
+        out.backward()
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, dm.AutogradError)

@@ -17,6 +17,12 @@ from ..errors import AutogradError
 from ._nest import flatten as _flatten
 
 
+class CheckpointError(AutogradError):
+    """``torch.utils.checkpoint.CheckpointError``: the recomputation of a non-reentrant
+    checkpoint did not give back what the forward saved (another count, shape, dtype or
+    device: a function that is not deterministic), or a dropped tensor was needed twice."""
+
+
 class _StopRecomputationError(Exception):
     """Raised by the recomputation's pack hook once every dropped tensor is back."""
 
@@ -99,7 +105,7 @@ class _Frame:
             if k >= count:
                 if self.early_stop:
                     return t  # (the function swallowed the stop: the rest is not needed)
-                raise AutogradError(
+                raise CheckpointError(
                     "torch.utils.checkpoint: trying to save more tensors during "
                     "recomputation than during the original forward pass."
                 )
@@ -107,7 +113,7 @@ class _Frame:
             if holder is not None:
                 if self.check and _metadata(t) != self.metadata[k]:
                     shape, dtype, device = self.metadata[k]
-                    raise AutogradError(
+                    raise CheckpointError(
                         "torch.utils.checkpoint: Recomputed values for the following tensors "
                         "have different metadata than during the forward pass.\n"
                         f"tensor at position {k}:\nsaved metadata: {{'shape': {list(shape)}, "
@@ -132,7 +138,7 @@ class _Frame:
             _core.set_rng_state(saved_rng)
             _core._set_autocast(saved_amp)
         if n[0] < count:
-            raise AutogradError(
+            raise CheckpointError(
                 "torch.utils.checkpoint: A different number of tensors was saved during the "
                 f"original forward and recomputation: {count} in the forward, {n[0]} in the "
                 "recomputation."
@@ -157,7 +163,7 @@ def _unpack(frame: weakref.ref[_Frame], holder: _Holder) -> Tensor:
     if holder.tensor is None:
         live = frame()
         if holder.claimed or live is None:
-            raise AutogradError(
+            raise CheckpointError(
                 "torch.utils.checkpoint: a dropped activation is needed but cannot be "
                 "recomputed: "
                 + (

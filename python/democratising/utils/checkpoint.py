@@ -10,10 +10,10 @@ from typing import Any, Callable, Optional
 
 from .._core import Tensor
 from ..errors import InvalidValueError
-from ._checkpoint_hooked import _checkpoint_hooked
+from ._checkpoint_hooked import CheckpointError, _checkpoint_hooked
 from ._checkpoint_reentrant import _checkpoint_reentrant
 
-__all__ = ["checkpoint", "checkpoint_sequential", "noop_context_fn"]
+__all__ = ["CheckpointError", "checkpoint", "checkpoint_sequential", "noop_context_fn"]
 
 
 def noop_context_fn() -> tuple[ContextManager[Any], ContextManager[Any]]:
@@ -28,6 +28,7 @@ def checkpoint(
     preserve_rng_state: bool = True,
     context_fn: Callable[[], tuple[ContextManager[Any], ContextManager[Any]]] = noop_context_fn,
     determinism_check: str = "default",
+    debug: bool = False,
     early_stop: bool = True,
     **kwargs: Any,
 ) -> Any:
@@ -42,7 +43,8 @@ def checkpoint(
     checkpointing. ``context_fn`` returns two context managers, entered around the forward
     and around the recomputation; ``determinism_check="default"`` compares the shape, dtype
     and device of each recomputed tensor with the one dropped (``"none"``: no check);
-    ``early_stop`` ends the recomputation once every dropped tensor is back.
+    ``early_stop`` ends the recomputation once every dropped tensor is back; ``debug`` is
+    accepted (a ``CheckpointError`` already names the tensor that differs).
 
     Otherwise (``True`` or ``None``) the forward runs without a graph and one node per output
     dtype recomputes the segment and backpropagates through it: the tensor arguments receive
@@ -66,8 +68,10 @@ def checkpoint(
             check=determinism_check == "default",
             early_stop=early_stop,
         )
-    if context_fn is not noop_context_fn:
-        raise InvalidValueError("Passing `context_fn` is only supported when use_reentrant=False.")
+    if context_fn is not noop_context_fn or debug is not False:
+        raise InvalidValueError(
+            "Passing `context_fn` or `debug` is only supported when use_reentrant=False."
+        )
     return _checkpoint_reentrant(function, args, kwargs, preserve_rng_state)
 
 

@@ -77,3 +77,26 @@ def test_checkpoint_takes_debug_and_raises_its_own_error_class() -> None:
     with pytest.raises(CheckpointError, match="metadata") as info:
         out.backward()
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, dm.AutogradError)
+
+
+def test_set_checkpoint_early_stop_overrides_each_checkpoints_own_setting() -> None:
+    from democratising.utils.checkpoint import checkpoint, set_checkpoint_early_stop
+
+    ran: list[str] = []
+
+    def segment(v: dm.Tensor) -> dm.Tensor:
+        a = v.exp()  # (saved for backward)
+        ran.append("exp")
+        b = (a * 2).sum()  # (nothing of this step is needed once `a` is back)
+        ran.append("tail")
+        return b
+
+    for enable, tails in ((True, 1), (False, 2)):
+        ran.clear()
+        x = dm.randn(3, requires_grad=True)
+        with set_checkpoint_early_stop(enable):
+            out = checkpoint(segment, x, use_reentrant=False, early_stop=not enable)
+        out.backward()
+        assert dm.allclose(x.grad, 2 * x.detach().exp())
+        # The forward runs the whole segment; an early-stopped recomputation ends after `exp`.
+        assert ran.count("tail") == tails, (enable, ran)

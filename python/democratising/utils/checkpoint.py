@@ -4,7 +4,7 @@ the backward pass, trading compute for memory."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from typing import Any, Callable, Optional
 
@@ -13,7 +13,29 @@ from ..errors import InvalidValueError
 from ._checkpoint_hooked import CheckpointError, _checkpoint_hooked
 from ._checkpoint_reentrant import _checkpoint_reentrant
 
-__all__ = ["CheckpointError", "checkpoint", "checkpoint_sequential", "noop_context_fn"]
+__all__ = [
+    "CheckpointError",
+    "checkpoint",
+    "checkpoint_sequential",
+    "noop_context_fn",
+    "set_checkpoint_early_stop",
+]
+
+#: ``set_checkpoint_early_stop``'s setting while its block runs (``None``: each call's own).
+_early_stop_override: Optional[bool] = None
+
+
+@contextlib.contextmanager
+def set_checkpoint_early_stop(enable: bool) -> Iterator[None]:
+    """Within the block, non-reentrant checkpoints made there stop (``True``) or do not stop
+    (``False``) their recomputation once every dropped tensor is back, whatever their own
+    ``early_stop`` says (PyTorch's ``torch.utils.checkpoint.set_checkpoint_early_stop``)."""
+    global _early_stop_override
+    previous, _early_stop_override = _early_stop_override, bool(enable)
+    try:
+        yield
+    finally:
+        _early_stop_override = previous
 
 
 def noop_context_fn() -> tuple[ContextManager[Any], ContextManager[Any]]:
@@ -66,7 +88,7 @@ def checkpoint(
             preserve_rng_state=preserve_rng_state,
             context_fn=context_fn,
             check=determinism_check == "default",
-            early_stop=early_stop,
+            early_stop=early_stop if _early_stop_override is None else _early_stop_override,
         )
     if context_fn is not noop_context_fn or debug is not False:
         raise InvalidValueError(

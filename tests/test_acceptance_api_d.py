@@ -86,7 +86,7 @@ def test_fit_names_missing_or_doubled_data() -> None:
     [
         ({"patience": 1.5}, TypeError, "patience must be an int"),
         ({"patience": True}, TypeError, "patience must be an int"),
-        ({"patience": 0}, ValueError, "patience must be >= 1"),
+        ({"patience": -1}, ValueError, "patience must be >= 0"),
         ({"patience": 2, "min_delta": -0.1}, ValueError, "min_delta must be a finite"),
         ({"patience": 2, "min_delta": float("nan")}, ValueError, "min_delta must be a finite"),
         ({"patience": 2, "min_delta": "0.1"}, TypeError, "min_delta must be a number"),

@@ -171,9 +171,11 @@ def _positions(argnums: Any, nargs: int) -> list[int]:
 
 
 def _fresh_inputs(leaves: list[Tensor]) -> list[Tensor]:
-    """Inputs to differentiate at: the tensors themselves when they require grad (so an outer
-    transform sees through), else detached copies that do."""
-    return [t if t.requires_grad else t.detach().requires_grad_(True) for t in leaves]
+    """Inputs to differentiate at: for a tensor requiring grad, an alias of it (a view, so an
+    outer transform sees through, but a node of its own: a gradient with respect to it counts
+    only the uses of this input, not those of the same tensor captured by ``func`` or met at
+    another level, as PyTorch's levels keep them apart), else a detached copy that does."""
+    return [t.view_as(t) if t.requires_grad else t.detach().requires_grad_(True) for t in leaves]
 
 
 def _reaches_other_leaf(roots: Sequence[Tensor], made: Sequence[Tensor]) -> bool:
@@ -229,8 +231,8 @@ def _grad_leaf_in_graph(roots: Sequence[Tensor], budget: Optional[int]) -> Optio
 
 
 def _made_copies(fresh: Sequence[Tensor], originals: Sequence[Tensor]) -> list[Tensor]:
-    """The fresh inputs that are detached copies (not the caller's own tensors)."""
-    return [f for f, t in zip(fresh, originals) if f is not t]
+    """The fresh inputs that are detached copies (not aliases of the caller's own tensors)."""
+    return [f for f, t in zip(fresh, originals) if not t.requires_grad]
 
 
 def _attached(ts: Sequence[Tensor], made: Sequence[Tensor], outer: bool) -> list[Tensor]:

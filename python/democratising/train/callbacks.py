@@ -161,8 +161,8 @@ class EarlyStopping(Callback):
         verbose: bool = True,
     ) -> None:
         patience = _count("patience", patience, "an int (epochs)")
-        if patience < 1:
-            raise InvalidValueError(f"patience must be >= 1, got {patience}")
+        if patience < 0:  # 0: stop at the first step that does not improve (Keras's default)
+            raise InvalidValueError(f"patience must be >= 0, got {patience}")
         min_delta = _number("min_delta", min_delta)
         if not (min_delta >= 0 and math.isfinite(min_delta)):
             raise InvalidValueError(f"min_delta must be a finite number >= 0, got {min_delta}")

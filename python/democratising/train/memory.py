@@ -385,7 +385,12 @@ def describe_for_trainer(trainer: Any, loader: Any) -> list[str]:
     except Exception:  # an iterable dataset, a dict sample...: parameters and state only
         batch = None
     try:
-        est = estimate_memory(trainer.model, batch, trainer.optimizer, amp=cfg.amp)
+        # A plain model under several ranks trains data-parallel too (the trainer averages
+        # its gradients): the summary names that, as for a DDP wrapper.
+        ranks = trainer.world_size if trainer.world_size > 1 else None
+        est = estimate_memory(
+            trainer.model, batch, trainer.optimizer, amp=cfg.amp, world_size=ranks
+        )
     except Exception as e:  # the estimate must never stop a run
         return [f"Memory estimate unavailable: {type(e).__name__}: {e}"]
     return est.table()

@@ -42,6 +42,7 @@ from ..errors import ArgumentTypeError, CheckpointError, InvalidValueError
 from . import _hooks, _progress, _rundir, _writer
 from . import memory as _memory
 from ._extend import check_extension, refresh_function_of_step
+from ._grad_sync import GradientSync
 from ._monitor import check_metrics, infer_mode
 from ._resume import ResumePlan, Snapshot, check_resume, config_differences
 from .callbacks import (
@@ -371,7 +372,9 @@ class Trainer:
     are computed by ``evaluate``/``test`` and on the validation data every epoch (``val_f1``).
     Under ``democratising.distributed`` (detected, or given as ``world`` with
     ``rank()``/``size()``) only rank 0 prints and writes files, and datasets are sharded with a
-    ``DistributedSampler``.
+    ``DistributedSampler``; a model without a ``DistributedDataParallel`` wrapper still trains
+    as one model: the trainer starts every rank from rank 0's weights and averages the
+    gradients across ranks before each step (``_grad_sync``).
 
     Keyword ``settings`` are ``TrainingConfig`` fields (or Lightning's names: ``max_epochs``,
     ``lr``, ``accumulate_grad_batches``, ``gradient_clip_val``, ``precision``,
@@ -474,6 +477,8 @@ class Trainer:
         else:
             self.world_size, self.rank = _ranks.world_size(), _ranks.rank()
         self.is_main = self.rank == 0
+        # A plain model under several ranks: the trainer keeps the ranks' copies equal.
+        self._grad_sync = GradientSync.for_trainer(world, self.world_size, model)
         self._log = log
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
@@ -754,6 +759,8 @@ class Trainer:
         self.stop_training = False
         self.model.train()
         self.optimizer.zero_grad()
+        if self._grad_sync is not None:
+            self._grad_sync.start()
         if cfg.model_summary and self.epoch < cfg.num_epochs:
             for line in _hooks.model_summary(self.model, self.optimizer):
                 self.log(line)
@@ -773,6 +780,8 @@ class Trainer:
             # log it: after the epoch a per-batch schedule has already moved to the next one's.
             lr = float(self.optimizer.param_groups[0]["lr"])
             metrics.update(self._train_epoch(loader, epoch))
+            if self._grad_sync is not None:
+                self._grad_sync.share_buffers()
             metrics["lr"] = lr
             if val_loader is not None:
                 evaluated = self.evaluate(val_loader).items()
@@ -1238,6 +1247,8 @@ class Trainer:
 
     def _optimizer_step(self) -> None:
         cfg, opt = self.config, self.optimizer
+        if self._grad_sync is not None:
+            self._grad_sync.average([p for g in opt.param_groups for p in g["params"]])
         if self.scaler is not None:
             if cfg.max_grad_norm is not None:
                 self.scaler.unscale_(opt)

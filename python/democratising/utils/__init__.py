@@ -1,10 +1,10 @@
-"""``democratising.utils``: training utilities (gradient checkpointing) and, as in PyTorch,
-``utils.data`` (the same module as ``democratising.data``)."""
+"""``democratising.utils``: training utilities (gradient checkpointing), the micro-benchmark
+``Timer`` and, as in PyTorch, ``utils.data`` (the same module as ``democratising.data``)."""
 
 import sys
 
 from .. import data
-from . import checkpoint
+from . import benchmark, checkpoint
 
 
 def _alias_data() -> None:
@@ -20,4 +20,4 @@ def _alias_data() -> None:
 
 _alias_data()
 
-__all__ = ["checkpoint", "data"]
+__all__ = ["benchmark", "checkpoint", "data"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import timeit
 
 import numpy as np
+import pytest
 
 import democratising as dm
 from democratising import func
@@ -119,3 +120,52 @@ def test_early_stopping_patience_zero_stops_at_the_first_step_without_improvemen
     es = EarlyStopping(patience=0, verbose=False)
     m = dm.nn.Linear(1, 1)
     assert [es.step(m, v) for v in (3.0, 2.0, 2.5)] == [False, False, True]
+
+
+# ---- tutorial ports ------------------------------------------------------------------------
+
+
+def test_inplace_dropout_that_does_nothing_leaves_an_inplace_activation_differentiable():
+    lin = dm.nn.Linear(3, 3)
+    h = dm.nn.functional.relu(lin(dm.ones(2, 3)), inplace=True)
+    h = dm.nn.functional.dropout(h, 0.5, training=False, inplace=True)
+    h = dm.nn.functional.dropout(h, 0.0, inplace=True)
+    h.sum().backward()
+    assert lin.weight.grad is not None
+    x = dm.ones(2, requires_grad=True)
+    y = dm.nn.functional.dropout1d(x.view(1, 1, 2), 0.5, training=False, inplace=True)
+    assert y.tolist() == [[[1.0, 1.0]]]
+
+
+def test_regression_losses_read_a_bool_target_as_zero_one():
+    x, t = dm.tensor([0.2, 0.7]), dm.tensor([False, True])
+    assert dm.nn.functional.mse_loss(x, t).item() == pytest.approx(0.065)
+    assert dm.nn.functional.smooth_l1_loss(x, t).item() == pytest.approx(0.0325)
+    assert dm.nn.functional.huber_loss(x, t).item() == pytest.approx(0.0325)
+    assert dm.nn.functional.mse_loss(~t, dm.tensor([0.3, 0.1])).item() == pytest.approx(0.25)
+    with pytest.raises(TypeError):  # PyTorch's l1_loss subtracts, and refuses a bool
+        dm.nn.functional.l1_loss(x, t)
+
+
+def test_a_short_list_holding_sequences_or_slices_indexes_as_a_tuple():
+    x = dm.arange(12).view(3, 4)
+    with pytest.warns(UserWarning, match="non-tuple sequence"):
+        assert x[[[0, 1], [2, 0]]].tolist() == [2, 4]
+    with pytest.warns(UserWarning):
+        assert x[[slice(None), [1, 2]]].tolist() == [[1, 2], [5, 6], [9, 10]]
+    with pytest.warns(UserWarning):
+        assert x[[dm.tensor([0, 1]), dm.tensor([1, 2])]].tolist() == [1, 6]
+    with pytest.warns(UserWarning):
+        assert tuple(x[[None]].shape) == (1, 3, 4)
+    y = x.clone()
+    with pytest.warns(UserWarning):
+        y[[[0, 1], [2, 0]]] = -1
+    assert y.tolist() == [[0, 1, -1, 3], [-1, 5, 6, 7], [8, 9, 10, 11]]
+    assert tuple(x[[0, 1]].shape) == (2, 4)  # ints only: one index tensor, no warning
+
+
+def test_a_nested_list_of_bools_stays_a_mask():
+    x = np.arange(24).reshape(2, 3, 4)
+    m = x % 5 == 0
+    np.testing.assert_array_equal(dm.tensor(x)[m.tolist()].numpy(), x[m])
+    np.testing.assert_array_equal(dm.tensor(x)[m[:, :, 0].tolist()].numpy(), x[m[:, :, 0]])

@@ -42,9 +42,13 @@ def apply_inplace(input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) 
     ``inplace_result``'s lenient new tensor."""
     if inplace and records_inplace(input):
         # It requires grad, so it is floating point: any result casts into it.
-        input.copy_(fn(input.clone()))
+        copy = input.clone()
+        out = fn(copy)
+        if out is not copy:  # (a no-op, such as dropout in eval mode, writes nothing)
+            input.copy_(out)
         return input
-    return inplace_result(input, fn(input), inplace)
+    out = fn(input)
+    return out if out is input else inplace_result(input, out, inplace)
 
 
 def records_inplace(input: Tensor) -> bool:

@@ -186,19 +186,14 @@ def _takes_positional_legacy_reduction(
 def _takes_inplace(fn: _F) -> _F:
     """Adds PyTorch's ``inplace=`` keyword: the result is written into the input, also a
     non-leaf one under autograd (``_functional_extra_activations.apply_inplace``)."""
-    from ._factory import inplace_result
-    from ._functional_extra_activations import records_inplace
+    from ._functional_extra_activations import apply_inplace
 
     n_args = len(inspect.signature(fn).parameters) - 1  # after ``input``
 
     def wrapper(input: Tensor, *args: Any, inplace: bool = False, **kwargs: Any) -> Any:
         if len(args) > n_args:  # ``inplace`` given by position, as PyTorch allows
             args, inplace = args[:n_args], args[n_args]
-        if inplace and records_inplace(input):  # ``fn``'s backward saves the clone
-            input.copy_(fn(input.clone(), *args, **kwargs))
-            return input
-        out = fn(input, *args, **kwargs)
-        return inplace_result(input, out, inplace) if inplace and out is not input else out
+        return apply_inplace(input, lambda t: fn(t, *args, **kwargs), inplace)
 
     return _with_params(fn, wrapper, positional=True, inplace=False)  # type: ignore[no-any-return]
 
@@ -867,7 +862,13 @@ def _difference(input: Tensor, target: Tensor, name: str) -> Tensor:
     """``input - target`` for the elementwise regression losses, after PyTorch's check: a
     target of another shape that broadcasts with the input warns (it is usually a mistake, such
     as ``[N]`` against ``[N, 1]``) and the loss broadcasts; shapes that do not broadcast raise
-    ``ShapeError``."""
+    ``ShapeError``. A bool operand beside a float one counts as 0/1 there, as PyTorch's
+    kernels read it (except ``l1_loss``'s, which subtracts and refuses it)."""
+    if name != "l1_loss" and (input.dtype == _core.bool) != (target.dtype == _core.bool):
+        if input.dtype == _core.bool and target.is_floating_point():
+            input = input.to(target.dtype)
+        elif target.dtype == _core.bool and input.is_floating_point():
+            target = target.to(input.dtype)
     if tuple(input.shape) == tuple(target.shape):
         return input - target
     try:

@@ -110,9 +110,64 @@ fn index_item(py: Python<'_>, t: Tensor) -> PyResult<Item> {
 fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<Item>> {
     if let Ok(t) = key.cast::<PyTuple>() {
         t.iter().map(|k| parse_item(&k)).collect()
+    } else if let Some(items) = list_read_as_tuple(key)? {
+        items.iter().map(|k| parse_item(k)).collect()
     } else {
         Ok(vec![parse_item(key)?])
     }
+}
+
+/// PyTorch's (and old NumPy's) legacy reading of a short list key as a tuple of indices, with
+/// its deprecation warning: `x[[[0, 1], [2, 0]]]` is `x[[0, 1], [2, 0]]` when the list (fewer
+/// than 32 items) holds a tensor, a sequence, a slice, `...` or `None`. A list of ints stays
+/// one index tensor (`x[[0, 2]]`), and so does a nested list of bools, a mask (`x[m.tolist()]`,
+/// which PyTorch's reading refuses).
+fn list_read_as_tuple<'py>(key: &Bound<'py, PyAny>) -> PyResult<Option<Vec<Bound<'py, PyAny>>>> {
+    let Ok(list) = key.cast::<pyo3::types::PyList>() else {
+        return Ok(None);
+    };
+    if list.len() >= 32 {
+        return Ok(None);
+    }
+    let items: Vec<Bound<'py, PyAny>> = list.iter().collect();
+    if items.iter().all(bool_nest) {
+        return Ok(None);
+    }
+    let as_tuple = items.iter().any(|o| {
+        o.is_instance_of::<PyTensor>()
+            || o.is_instance_of::<PySlice>()
+            || o.is_instance_of::<PyEllipsis>()
+            || o.is_instance_of::<PyNone>()
+            // SAFETY: `o` is a live object; PySequence_Check only reads its type.
+            || unsafe { pyo3::ffi::PySequence_Check(o.as_ptr()) } != 0
+    });
+    if !as_tuple {
+        return Ok(None);
+    }
+    PyErr::warn(
+        key.py(),
+        &key.py().get_type::<pyo3::exceptions::PyUserWarning>(),
+        c"Using a non-tuple sequence for multidimensional indexing is deprecated; use \
+          x[tuple(seq)] instead of x[seq]. PyTorch reads it as a tuple of indices, and so does \
+          this library, but a future version may read it as an index tensor, x[tensor(seq)].",
+        2,
+    )?;
+    Ok(Some(items))
+}
+
+/// Whether `o` is a bool or a non-empty (nested) list or tuple of them.
+fn bool_nest(o: &Bound<'_, PyAny>) -> bool {
+    if o.is_instance_of::<PyBool>() {
+        return true;
+    }
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = o.cast::<pyo3::types::PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = o.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return false;
+    };
+    !items.is_empty() && items.iter().all(bool_nest)
 }
 
 fn slice_bounds(start: Option<isize>, stop: Option<isize>, n: usize) -> (usize, usize) {

@@ -169,3 +169,57 @@ def test_a_nested_list_of_bools_stays_a_mask():
     m = x % 5 == 0
     np.testing.assert_array_equal(dm.tensor(x)[m.tolist()].numpy(), x[m])
     np.testing.assert_array_equal(dm.tensor(x)[m[:, :, 0].tolist()].numpy(), x[m[:, :, 0]])
+
+
+def test_a_view_made_under_no_grad_is_not_written_with_grad_on():
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1
+    with dm.no_grad():
+        v, w = x[:1], h[1:]
+        v.mul_(2)  # still under no_grad: allowed, as in PyTorch
+    assert x.tolist() == [2.0, 2.0]
+    for view in (v, w):
+        with pytest.raises(RuntimeError, match="created in no_grad mode"):
+            view.add_(1)
+    assert x.tolist() == [2.0, 2.0] and h.tolist() == [1.0, 2.0]
+    d = x.detach()[:1]  # a view of a detached tensor is the caller's to write
+    d.add_(1)
+    assert x.tolist() == [3.0, 2.0]
+
+
+def test_calling_a_function_instance_is_pytorchs_runtime_error():
+    class Double(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    with pytest.raises(RuntimeError, match=r"Double\.apply"):
+        Double()(dm.ones(2))
+    assert Double.apply(dm.ones(2)).tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: dm.nn.MultiheadAttention(5, 2),
+        lambda: dm.nn.Embedding(5, 2, padding_idx=7),
+        lambda: dm.nn.Embedding(5, 2, padding_idx=-9),
+        lambda: dm.nn.EmbeddingBag(5, 2, padding_idx=7),
+    ],
+)
+def test_arguments_pytorch_asserts_raise_assertion_and_value_errors(make):
+    with pytest.raises(AssertionError) as info:
+        make()
+    assert isinstance(info.value, ValueError)
+
+
+def test_environment_reports_read_version_and_backend_queries():
+    assert dm.version.__version__ == dm.__version__
+    assert dm.version.hip is None
+    assert dm.version.cuda is None or dm.version.cuda.count(".") == 1
+    assert dm.backends.openmp.is_available() is False
+    assert dm.backends.mkldnn.is_available() is False

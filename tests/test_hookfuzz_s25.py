@@ -271,7 +271,6 @@ def test_inplace_grad_fn_names_match_pytorch(op: Any, name: str) -> None:
     assert y.grad_fn.name() == name
 
 
-@pytest.mark.xfail(strict=True, reason="a no_grad view of a leaf is modified in place silently")
 def test_inplace_on_no_grad_view_of_leaf_raises() -> None:
     x = _leaf([1.0, 2.0])
     with dm.no_grad():

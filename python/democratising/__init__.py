@@ -159,6 +159,7 @@ from .errors import (
 
 #: One source of truth: the workspace Cargo.toml version, compiled into the extension.
 __version__ = _engine_version()
+from . import version  # noqa: F401 - PyTorch's torch.version (reads __version__)
 
 float = float32
 double = float64

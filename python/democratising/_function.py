@@ -107,6 +107,14 @@ class Function:
     # PyTorch: ``vjp`` and ``backward`` are aliases; a subclass may define either.
     vjp = backward
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The pre-1.3 style (an instance called like a module), which PyTorch refuses the same way.
+        raise AutogradError(
+            "Legacy autograd function with non-static forward method is deprecated. Please use "
+            f"new-style autograd function with static forward method: {type(self).__name__}"
+            ".apply(...)"
+        )
+
     @classmethod
     def _user_backward(cls) -> Callable[..., Any]:
         backward_overridden = cls.backward is not Function.backward

@@ -57,6 +57,12 @@ class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
     """An argument with an invalid value."""
 
 
+class _AssertedValueError(InvalidValueError, AssertionError):
+    """An argument PyTorch checks with ``assert`` (``MultiheadAttention``'s ``embed_dim``
+    divisible by ``num_heads``, ``Embedding``'s ``padding_idx`` in range): also an
+    ``AssertionError``, so ``except AssertionError`` written for PyTorch still catches it."""
+
+
 class LinAlgError(InvalidValueError):
     """A matrix a linear-algebra function cannot handle: singular in ``linalg.inv``/``solve``,
     not positive-definite in ``linalg.cholesky``. A ``RuntimeError`` as PyTorch's

@@ -5,6 +5,6 @@ Ported programs set these at start-up; here they are accepted and remembered but
 nothing: the engine has no cuDNN, TF32 or autotuning paths to switch (its kernels are
 deterministic for a given device and thread count)."""
 
-from . import cuda, cudnn, mps
+from . import cuda, cudnn, mkldnn, mps, openmp
 
-__all__ = ["cuda", "cudnn", "mps"]
+__all__ = ["cuda", "cudnn", "mkldnn", "mps", "openmp"]

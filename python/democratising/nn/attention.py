@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from .. import _core
 from .._core import Tensor
-from ..errors import DTypeError, InvalidValueError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError, _AssertedValueError
 from . import functional as F
 from . import init
 from ._sdpa_backends import SDPBackend as SDPBackend  # torch.nn.attention's names
@@ -84,7 +84,7 @@ class MultiheadAttention(Module):
                 f"and num_heads={num_heads} instead"
             )
         if embed_dim % num_heads:
-            raise InvalidValueError(
+            raise _AssertedValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
         self.embed_dim = embed_dim

@@ -13,7 +13,13 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_extra import _takes_tensor
-from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from ..errors import (
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+    _AssertedValueError,
+)
 from . import functional as F
 from ._factory import to_factory
 from ._layer_common import _changed_options
@@ -265,10 +271,10 @@ class EmbeddingBag(Module):
             raise InvalidValueError("mode has to be one of sum, mean or max")
         if padding_idx is not None:
             if padding_idx > 0 and padding_idx >= num_embeddings:
-                raise InvalidValueError("padding_idx must be within num_embeddings")
+                raise _AssertedValueError("padding_idx must be within num_embeddings")
             if padding_idx < 0:
                 if padding_idx < -num_embeddings:
-                    raise InvalidValueError("padding_idx must be within num_embeddings")
+                    raise _AssertedValueError("padding_idx must be within num_embeddings")
                 padding_idx += num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type = max_norm, norm_type

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ShapeError, _AssertedValueError
 from . import functional as F
 from ._factory import to_factory
 from ._layer_common import _changed_options
@@ -63,7 +63,9 @@ class Embedding(Module):
         if padding_idx is not None and padding_idx < 0:
             padding_idx += num_embeddings
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
-            raise InvalidValueError(f"padding_idx must be within num_embeddings ({num_embeddings})")
+            raise _AssertedValueError(
+                f"padding_idx must be within num_embeddings ({num_embeddings})"
+            )
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type

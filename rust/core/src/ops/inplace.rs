@@ -53,6 +53,7 @@ impl Tensor {
                 self.shape()
             );
         }
+        self.check_no_grad_view()?;
         if (result_requires_grad || self.requires_grad())
             && self.is_view()
             && self.rebasable_view().is_none()
@@ -62,6 +63,26 @@ impl Tensor {
                 "in-place modification of this view of a tensor that requires grad is not \
                  supported (its base is not contiguous, it was detached, or elements overlap); \
                  modify the base tensor or clone() the view first (shape {:?})",
+                self.shape()
+            );
+        }
+        Ok(())
+    }
+
+    /// With grad mode on, refuses a write into a view that does not require grad of a base that
+    /// does: one made under `no_grad`. The write would change the base behind autograd's back
+    /// (its graph never sees it), so PyTorch refuses it.
+    fn check_no_grad_view(&self) -> Result<()> {
+        if is_grad_enabled()
+            && !self.requires_grad()
+            && self.view_base().is_some_and(Tensor::requires_grad)
+        {
+            bail!(
+                Autograd,
+                "A view was created in no_grad mode and is being modified inplace with grad mode \
+                 enabled. This view is the output of a function that returns a view of a tensor \
+                 that requires grad; modify it inside `with dm.no_grad():` as well, or clone() \
+                 it first (shape {:?})",
                 self.shape()
             );
         }
@@ -229,6 +250,7 @@ impl Tensor {
             return Ok(false);
         }
         self.check_no_overlap()?;
+        self.check_no_grad_view()?;
         crate::backend::of(self).binary_inplace(self, other, op, alpha)
     }
 

@@ -223,3 +223,25 @@ def test_environment_reports_read_version_and_backend_queries():
     assert dm.version.cuda is None or dm.version.cuda.count(".") == 1
     assert dm.backends.openmp.is_available() is False
     assert dm.backends.mkldnn.is_available() is False
+
+
+# ---- performance sweep: cdist by matrix product ------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist"])
+def test_cdist_by_matrix_product_matches_the_direct_distances(mode):
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 30, 4)), rng.standard_normal((27, 4))
+    b[0] = a[1, 2]  # an exact zero distance: value 0 and no gradient through it
+    want = np.sqrt(((a[:, :, None, :] - b[None, None, :, :]) ** 2).sum(-1))
+    x = dm.tensor(a, dtype=dm.float64, requires_grad=True)
+    y = dm.tensor(b, dtype=dm.float64, requires_grad=True)
+    d = dm.cdist(x, y, compute_mode=mode)
+    np.testing.assert_allclose(d.detach().numpy(), want, rtol=1e-9, atol=1e-7)
+    assert d[1, 2, 0].item() == 0.0
+    w = rng.standard_normal(want.shape)
+    (d * dm.tensor(w)).sum().backward()
+    diff = a[:, :, None, :] - b[None, None, :, :]
+    unit = np.divide(diff, want[..., None], out=np.zeros_like(diff), where=want[..., None] > 0)
+    np.testing.assert_allclose(x.grad.numpy(), (w[..., None] * unit).sum(2), atol=1e-7)
+    np.testing.assert_allclose(y.grad.numpy(), -(w[..., None] * unit).sum((0, 1)), atol=1e-7)

@@ -415,15 +415,41 @@ _CDIST_MODES = (
 )
 
 
+def _cdist_uses_mm(mode: str, rows1: int, rows2: int) -> bool:
+    """PyTorch's rule for Euclidean distances by matrix product: always with
+    ``use_mm_for_euclid_dist``, with the default mode once either side has more than 25 rows."""
+    if mode == "use_mm_for_euclid_dist":
+        return True
+    return mode == "use_mm_for_euclid_dist_if_necessary" and (rows1 > 25 or rows2 > 25)
+
+
+def _euclidean_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
+    """``sqrt(|a|^2 + |b|^2 - 2 a.b)`` for every pair of rows, as one matrix product of the
+    rows extended by their squared norms (PyTorch's ``_euclidean_dist``): one GEMM instead of
+    a ``P x R x M`` tensor of differences, at the price of cancellation for near rows (a
+    square that cancels to zero or below gives a distance of 0 and a zero gradient)."""
+    n1 = x1.square().sum(-1, keepdim=True)
+    n2 = x2.square().sum(-1, keepdim=True)
+    one1 = _core.full(tuple(n1.shape), 1.0, dtype=n1.dtype, device=n1.device)
+    one2 = _core.full(tuple(n2.shape), 1.0, dtype=n2.dtype, device=n2.device)
+    left = _core.cat([x1 * -2.0, n1, one1], -1)
+    right = _core.cat([x2, one2, n2], -1)
+    squared = left.matmul(right.transpose(-1, -2))
+    positive = squared > 0
+    return _core.where(positive, _core.where(positive, squared, 1.0).sqrt(), 0.0)
+
+
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MODES[0]) -> Tensor:
     """The ``p``-norm distance between each row of ``x1`` (``B x P x M``) and each row of
     ``x2`` (``B x R x M``), as ``B x P x R`` (batch dims broadcast; 2-D inputs give
-    ``P x R``). Computed from the differences directly, so every ``compute_mode`` gives the
-    exact distances. Differentiable, with PyTorch's gradient conventions: zero where a
-    distance or a coordinate difference is zero. (For ``p=inf`` coordinates tied for the
-    largest difference share the gradient equally, as ``amax`` does; PyTorch gives each of
-    them all of it.) Under autocast it runs in float32, as PyTorch's (its float32 list), so
-    a bfloat16 embedding meets a float32 parameter there."""
+    ``P x R``). For ``p=2`` with more than 25 rows on either side (``compute_mode``'s default,
+    or always with ``"use_mm_for_euclid_dist"``) it is PyTorch's matrix-product form (see
+    ``_euclidean_by_matmul``); otherwise, and with ``"donot_use_mm_for_euclid_dist"``, it is
+    computed from the differences directly. Differentiable, with PyTorch's gradient
+    conventions: zero where a distance or a coordinate difference is zero. (For ``p=inf``
+    coordinates tied for the largest difference share the gradient equally, as ``amax`` does;
+    PyTorch gives each of them all of it.) Under autocast it runs in float32, as PyTorch's (its
+    float32 list), so a bfloat16 embedding meets a float32 parameter there."""
     for name, t in (("x1", x1), ("x2", x2)):
         if not isinstance(t, Tensor):
             raise _not_tensor("cdist", name, t)
@@ -448,6 +474,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = _CDIST_MOD
         raise InvalidValueError("cdist only supports non-negative p values")
     batch = broadcast_shapes(tuple(x1.shape[:-2]), tuple(x2.shape[:-2]))
     (rows1, m), rows2 = x1.shape[-2:], x2.shape[-2]
+    if p == 2 and m > 0 and _cdist_uses_mm(compute_mode, rows1, rows2):
+        return _euclidean_by_matmul(x1.expand(*batch, rows1, m), x2.expand(*batch, rows2, m))
     a = x1.expand(*batch, rows1, m).unsqueeze(-2)  # B x P x 1 x M
     b = x2.expand(*batch, rows2, m).unsqueeze(-3)  # B x 1 x R x M
     mag = (a - b).abs()  # B x P x R x M

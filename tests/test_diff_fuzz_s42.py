@@ -245,3 +245,41 @@ def test_cdist_by_matrix_product_matches_the_direct_distances(mode):
     unit = np.divide(diff, want[..., None], out=np.zeros_like(diff), where=want[..., None] > 0)
     np.testing.assert_allclose(x.grad.numpy(), (w[..., None] * unit).sum(2), atol=1e-7)
     np.testing.assert_allclose(y.grad.numpy(), -(w[..., None] * unit).sum((0, 1)), atol=1e-7)
+
+
+# ---- reductions of permuted (transposed, channels-last) tensors --------------------------
+
+
+@pytest.mark.parametrize("kind", ["sum", "mean", "var", "std", "amax", "amin", "logsumexp"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_reductions_of_permuted_tensors_match_numpy(kind, keepdim):
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((3, 4, 5, 6))
+    ref = {
+        "sum": np.sum,
+        "mean": np.mean,
+        "var": lambda a, axis, keepdims: np.var(a, axis=axis, ddof=1, keepdims=keepdims),
+        "std": lambda a, axis, keepdims: np.std(a, axis=axis, ddof=1, keepdims=keepdims),
+        "amax": np.amax,
+        "amin": np.amin,
+        "logsumexp": lambda a, axis, keepdims: np.log(np.exp(a).sum(axis, keepdims=keepdims)),
+    }[kind]
+    t = dm.tensor(base, dtype=dm.float64)
+    views = [
+        (t.permute(0, 2, 3, 1), base.transpose(0, 2, 3, 1)),  # channels-last
+        (t.permute(3, 2, 1, 0), base.transpose(3, 2, 1, 0)),
+        (t[1].transpose(0, 1), base[1].transpose(1, 0, 2)),  # an offset into the storage
+        (t[:, :1].permute(1, 0, 3, 2), base[:, :1].transpose(1, 0, 3, 2)),  # a size-1 dim
+    ]
+    for view, arr in views:
+        assert not view.is_contiguous()
+        for dims in [(1,), (0, 2), (-1,), tuple(range(view.ndim))]:
+            got = getattr(view, kind)(dim=dims, keepdim=keepdim)
+            want = ref(arr, axis=dims, keepdims=keepdim)
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_permuted_reduction_keeps_its_gradient():
+    x = dm.tensor(np.arange(12.0).reshape(3, 4), dtype=dm.float64, requires_grad=True)
+    (x.t().sum(1) * dm.tensor([1.0, 2.0, 3.0, 4.0], dtype=dm.float64)).sum().backward()
+    assert x.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]] * 3

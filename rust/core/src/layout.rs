@@ -140,6 +140,23 @@ impl Layout {
         true
     }
 
+    /// For a layout that is a permutation of a contiguous one (a transpose, a `permute`,
+    /// channels-last): the dims in the order, outermost first, that `permute` needs to make
+    /// it contiguous. `None` for any other layout (overlapping, with gaps, or contiguous).
+    pub fn dense_permutation(&self) -> Option<Vec<usize>> {
+        if self.is_contiguous() {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..self.ndim()).collect();
+        // Size-1 dims may carry any stride: they go innermost, where they cost nothing.
+        let key = |d: usize| (self.shape[d] != 1, self.strides[d]);
+        order.sort_by(|&a, &b| key(b).cmp(&key(a)).then(a.cmp(&b)));
+        self.permute(&order)
+            .ok()
+            .filter(Layout::is_contiguous)
+            .map(|_| order)
+    }
+
     /// The storage range `[offset, end)` touched by this layout (empty tensors touch nothing).
     pub fn span(&self) -> (usize, usize) {
         if self.numel() == 0 {

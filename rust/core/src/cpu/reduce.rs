@@ -399,6 +399,9 @@ fn reduce_float_typed<T: Float + Computes<As = T>>(
 
 /// A float reduction of `t` over `dims` into `shape` (half types through float32).
 pub(super) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) -> Result<Tensor> {
+    if let Some(order) = t.layout().dense_permutation() {
+        return reduce_permuted(kind, t, dims, shape, &order);
+    }
     let dt = t.dtype();
     let leading = leading_sum(kind, t, dims);
     match (dt, leading) {
@@ -422,6 +425,42 @@ pub(super) fn reduce(kind: Kind, t: &Tensor, dims: &[usize], shape: &[usize]) ->
             cast_raw(&r, dt)
         }
     }
+}
+
+/// A reduction of a permuted contiguous tensor (`x.t().sum(1)`, a channels-last batch) run on
+/// the contiguous tensor it permutes, over the same dims under their names there, so the fast
+/// row and leading-dim paths apply instead of gathering the whole input into reduction order
+/// first (10x slower for a transposed 1024 x 1024 sum). Only the result is put back in order.
+fn reduce_permuted(
+    kind: Kind,
+    t: &Tensor,
+    dims: &[usize],
+    shape: &[usize],
+    order: &[usize],
+) -> Result<Tensor> {
+    let base = t.with_layout(t.layout().permute(order)?);
+    let base_dims: Vec<usize> = (0..order.len())
+        .filter(|&i| dims.contains(&order[i]))
+        .collect();
+    let kept: Vec<usize> = base
+        .shape()
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| if base_dims.contains(&i) { 1 } else { n })
+        .collect();
+    let r = reduce(kind, &base, &base_dims, &kept)?;
+    // `r` has the base's dim order; `inverse` puts each of `t`'s dims back at its place.
+    let mut inverse = vec![0; order.len()];
+    for (i, &d) in order.iter().enumerate() {
+        inverse[d] = i;
+    }
+    let back = r.with_layout(r.layout().permute(&inverse)?);
+    let copy = cast_raw(&back, back.dtype())?; // fresh and contiguous, with keepdim's 1s
+    Ok(Tensor::from_parts(
+        copy.storage().clone(),
+        crate::layout::Layout::contiguous(shape),
+        false,
+    ))
 }
 
 /// Sum, max or min of an integer (or bool) tensor in int64.

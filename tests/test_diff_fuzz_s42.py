@@ -283,3 +283,24 @@ def test_a_permuted_reduction_keeps_its_gradient():
     x = dm.tensor(np.arange(12.0).reshape(3, 4), dtype=dm.float64, requires_grad=True)
     (x.t().sum(1) * dm.tensor([1.0, 2.0, 3.0, 4.0], dtype=dm.float64)).sum().backward()
     assert x.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]] * 3
+
+
+def test_setting_a_full_mask_to_a_number_is_a_masked_fill():
+    a = np.array([[1.0, -2.0, np.nan], [-0.5, 3.0, -np.inf]])
+    x = dm.tensor(a)
+    x[x < 0] = 0
+    want = a.copy()
+    want[want < 0] = 0
+    np.testing.assert_array_equal(x.numpy(), want)
+    i = dm.tensor([[1, -2], [3, -4]])
+    i[i < 0] = 7
+    assert i.tolist() == [[1, 7], [3, 7]]
+    with pytest.raises(OverflowError):  # an int tensor refuses a number it cannot hold
+        dm.tensor([1, 2], dtype=dm.int8)[dm.tensor([True, False])] = 300
+    w = dm.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = w * 2
+    y[y < 0] = 0.0
+    y.sum().backward()
+    assert y.tolist() == [2.0, 0.0, 6.0] and w.grad.tolist() == [2.0, 0.0, 2.0]
+    with pytest.raises(RuntimeError):  # a leaf that requires grad, as before
+        w[w < 0] = 0.0

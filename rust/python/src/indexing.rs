@@ -303,6 +303,23 @@ pub fn setitem(
     }
     run(py, t.numel(), || {
         let tracked = is_grad_enabled() && (t.requires_grad() || v.requires_grad());
+        // `x[mask] = number` (the idiom `x[x < 0] = 0`) is one `where` pass, as PyTorch routes
+        // it to masked_fill, not the mask's indices gathered and scattered into (7x slower).
+        if let [Item::Index(mask)] = items.as_slice() {
+            if mask.dtype() == DType::Bool
+                && mask.shape() == t.shape()
+                && mask.device() == t.device()
+                && v.ndim() == 0
+                && !v.requires_grad()
+            {
+                let filled = Tensor::where_(mask, &v.to_dtype(t.dtype())?, t)?;
+                return if tracked {
+                    t.assign_(&filled)
+                } else {
+                    t.copy_(&filled)
+                };
+            }
+        }
         let (cur, adv) = apply_basic(t, &items)?;
         if !tracked {
             if adv.is_empty() {

@@ -304,3 +304,18 @@ def test_setting_a_full_mask_to_a_number_is_a_masked_fill():
     assert y.tolist() == [2.0, 0.0, 6.0] and w.grad.tolist() == [2.0, 0.0, 2.0]
     with pytest.raises(RuntimeError):  # a leaf that requires grad, as before
         w[w < 0] = 0.0
+
+
+def test_nonzero_and_full_mask_indexing_match_numpy():
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((4, 5, 6))
+    for m in [a > 0, (a > 0).transpose(2, 0, 1), np.zeros((2, 0, 3), bool), np.array(True)]:
+        np.testing.assert_array_equal(dm.tensor(m).nonzero().numpy(), np.argwhere(m))
+    x = dm.tensor(a, dtype=dm.float64, requires_grad=True)
+    mask = dm.tensor(a > 0.3)
+    got = x.transpose(0, 2)[mask.transpose(0, 2)]
+    np.testing.assert_array_equal(
+        got.detach().numpy(), a.transpose(2, 1, 0)[a.transpose(2, 1, 0) > 0.3]
+    )
+    got.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (a > 0.3).astype(float))

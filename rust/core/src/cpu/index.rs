@@ -434,19 +434,24 @@ fn put_blocks(t: &Tensor, d: usize, pos: &[usize], values: &Tensor, accumulate: 
 /// Indices of nonzero elements, shape `[n, ndim]` (int64).
 pub(super) fn nonzero(t: &Tensor) -> Result<Tensor> {
     let b = cast_raw(t, DType::Bool)?;
-    let v = b.to_vec::<bool>()?;
-    let mut out = Vec::new();
-    let mut count = 0;
-    let mut k = 0;
-    for_each_index(t.shape(), |pos| {
-        if v[k] {
-            out.extend(pos.iter().map(|&p| p as i64));
-            count += 1;
+    let v = b.data::<bool>()?;
+    // The flat positions first (a tight scan of the mask), then each one's coordinates: a
+    // call per element through `for_each_index` cost 6 ns each (1M elements: 6 ms).
+    let flat: Vec<usize> = v
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &x)| x.then_some(i))
+        .collect();
+    let strides = crate::layout::contiguous_strides(t.shape());
+    let mut out = Vec::with_capacity(flat.len() * t.ndim());
+    for &i in &flat {
+        let mut rest = i;
+        for &s in &strides {
+            out.push((rest / s) as i64);
+            rest %= s;
         }
-        k += 1;
-        Ok(())
-    })?;
-    Tensor::from_vec(out, &[count, t.ndim()])
+    }
+    Tensor::from_vec(out, &[flat.len(), t.ndim()])
 }
 
 /// `cond ? a : b` broadcast to `shape`, computed in `dt`, no autograd.

@@ -10,8 +10,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, TypeVar
 
-from . import _accumulate_grad  # noqa: F401 - AccumulateGrad's hooks and metadata
-from . import _core
+from . import (
+    _accumulate_grad,  # noqa: F401 - AccumulateGrad's hooks and metadata
+    _core,
+)
 from ._core import AccumulateGrad, GradFn, Tensor
 from .errors import AutogradError, InvalidValueError
 

@@ -319,3 +319,22 @@ def test_nonzero_and_full_mask_indexing_match_numpy():
     )
     got.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), (a > 0.3).astype(float))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_inplace_arithmetic_on_permuted_views_matches_numpy(dtype):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((6, 40, 24)).astype(np.float32)
+    b = rng.standard_normal((24, 40, 6)).astype(np.float32)
+    dt = getattr(dm, dtype)
+    x, y = dm.tensor(a).to(dt), dm.tensor(b).to(dt)
+    ref = x.float().numpy().copy()
+    v = x.permute(2, 1, 0)
+    v.mul_(2.0)
+    v.add_(y.permute(0, 1, 2), alpha=0.5)  # another layout: pairs by position
+    v.sub_(y.transpose(0, 2).contiguous().transpose(0, 2))  # permuted like v
+    v.div_(4.0)
+    want = (ref.transpose(2, 1, 0) * 2 + 0.5 * b - b) / 4
+    tol = 1e-2 if dtype == "bfloat16" else 1e-6
+    np.testing.assert_allclose(v.float().numpy(), want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(x.float().numpy(), want.transpose(2, 1, 0), rtol=tol, atol=tol)

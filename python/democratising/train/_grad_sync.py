@@ -42,14 +42,16 @@ class GradientSync:
 
     def start(self) -> None:
         """Every rank's parameters and buffers set to rank 0's."""
-        with no_grad():
-            for t in [*self.model.parameters(), *self.model.buffers()]:
-                self.world.broadcast(t, 0)
+        self._from_rank0(self.model.parameters())
+        self.share_buffers()
 
     def share_buffers(self) -> None:
         """Every rank's buffers set to rank 0's."""
+        self._from_rank0(self.model.buffers())
+
+    def _from_rank0(self, tensors: Any) -> None:
         with no_grad():
-            for t in self.model.buffers():
+            for t in tensors:
                 self.world.broadcast(t, 0)
 
     def average(self, params: list[Tensor]) -> None:

@@ -497,6 +497,9 @@ class Tensor:
         raises ``AutogradError`` (use ``detach()``), as in PyTorch."""
     def _is_view(self) -> _bool:
         """True for a view of another tensor's storage."""
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of; None where it owns its memory."""
     def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy with its own memory (differentiable); channels-last tensors stay so."""
     def __deepcopy__(self, memo: Any) -> Self: ...

@@ -36,6 +36,7 @@ pub fn all() -> Vec<&'static Case> {
         crate::cpu::rows::tests::CASES,
         crate::cpu::team::tests::CASES,
         crate::cpu::transpose16::tests::CASES,
+        crate::cpu::f16c::tests::CASES,
         crate::cuda::tests::CASES,
         crate::cuda::allocator::tests::CASES,
         crate::cuda::codes::tests::CASES,

@@ -10,6 +10,7 @@ mod binary;
 mod conv;
 mod copy;
 mod dropout;
+pub(crate) mod f16c;
 pub(crate) mod gemm_bf16;
 mod im2col;
 mod im2row;

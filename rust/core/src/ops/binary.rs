@@ -68,6 +68,11 @@ impl BinaryOp {
 
 /// The op without autograd: promotes, broadcasts and computes.
 pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let Some(order) = crate::ops::memory_order::shared_permutation(&[a, b]) {
+        return crate::ops::memory_order::run_in_memory_order(&[a, b], &order, |v| {
+            binary_raw(op, v[0], v[1])
+        });
+    }
     let rt = result_type(&[a, b]);
     if let Some(v) = wrapped_int_outside(&[a, b], rt).filter(|_| op != BinaryOp::Div) {
         // A Python int that int32 cannot hold: a comparison is still well defined (computed in

@@ -11,6 +11,7 @@ pub mod gather;
 pub mod index;
 pub mod inplace;
 pub mod matmul;
+pub(crate) mod memory_order;
 pub mod nn;
 pub mod overflow;
 pub mod pad;

@@ -5,6 +5,7 @@
 use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
 use crate::ops::copy::cast_raw;
+use crate::ops::memory_order;
 use crate::ops::special;
 use crate::{bail, DType, Float, Result, Tensor};
 
@@ -647,6 +648,9 @@ impl UnaryOp {
 }
 
 pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
+    if let Some(order) = memory_order::shared_permutation(&[t]) {
+        return memory_order::run_in_memory_order(&[t], &order, |v| unary_raw(v[0], op));
+    }
     let dt = t.dtype();
     if dt == DType::Bool {
         // PyTorch's rules: the math functions read bools as 0/1 floats, `square` as int64s and
@@ -679,6 +683,11 @@ pub(crate) fn unary_raw(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
 
 /// `grad * f'(x)` in one pass (the backend's fused kernel).
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    if let Some(order) = memory_order::shared_permutation(&[x, g]) {
+        return memory_order::run_in_memory_order(&[x, g], &order, |v| {
+            unary_backward(op, v[0], v[1])
+        });
+    }
     backend::of(x).unary_backward(op, x, g)
 }
 

@@ -86,6 +86,12 @@ impl PyTensor {
     fn _is_view(&self) -> bool {
         self.tensor().view_base().is_some()
     }
+    /// The tensor this one is a view of (PyTorch's `_base`); None where it owns its memory.
+    /// (A new Python object over that tensor on each read: `is` does not hold.)
+    #[getter]
+    fn _base(&self) -> Option<PyTensor> {
+        self.tensor().view_base().cloned().map(wrap)
+    }
     /// `div(other, rounding_mode=None)`: true division, or rounded with `"floor"` / `"trunc"`
     /// (integer inputs then give an integer result, as in PyTorch).
     #[pyo3(signature = (other, *, rounding_mode=None))]

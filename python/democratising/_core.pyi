@@ -1127,6 +1127,9 @@ class Tensor:
         """A copy with ``src`` added at ``index`` along ``dim``."""
     def _put_along(self, op: str, dim: _int, index: Tensor, source: Tensor) -> Tensor:
         """The engine's ``index_add`` or ``scatter`` (``op``), the index already checked."""
+    def _index_put(self, indices: list[Tensor], values: Tensor, accumulate: _bool) -> Tensor:
+        """The engine's out-of-place ``index_put``: integer indices of the leading dims,
+        already checked."""
     def _constant_pad(self, pads: list[tuple[_int, _int]], value: _float) -> Tensor:
         """The engine's constant padding: ``(before, after)`` per dim, the last dim first."""
     def _flip(self, dims: list[_int]) -> Tensor:

@@ -3,7 +3,7 @@
 //! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
 //! each at the CPU's SIMD level.
 
-use super::softmax::{each_row, forward_one};
+use super::softmax::{each_row, forward_one, forward_short, SHORT_GROUP, SHORT_ROW};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
@@ -214,7 +214,23 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
     let row = |(i, (p, l)): (usize, (&mut [T], &mut T))| {
         *l = forward_one(&xd[i * c..(i + 1) * c], p, false);
     };
-    if c == 0 {
+    // Short rows (few classes) sixteen at a time, one per vector lane.
+    let group = |(g, (p, l)): (usize, (&mut [T], &mut [T]))| {
+        let k = SHORT_GROUP * c;
+        forward_short(&xd[g * k..][..p.len()], p, c, false, l);
+    };
+    if (1..=SHORT_ROW).contains(&c) {
+        let groups: Vec<_> = probs
+            .chunks_mut(SHORT_GROUP * c)
+            .zip(lse.chunks_mut(SHORT_GROUP))
+            .enumerate()
+            .collect();
+        if n * c >= PAR_ELEMS {
+            crate::cpu::team::for_each_halves(groups, group);
+        } else {
+            groups.into_iter().for_each(group);
+        }
+    } else if c == 0 {
         // No classes: every log-sum-exp is -inf (an empty sum).
         lse.iter_mut().for_each(|l| *l = T::NEG_INF);
     } else if n * c >= PAR_ELEMS {

@@ -76,6 +76,19 @@ impl PyTensor {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &source.tensor());
         run(py, s.numel(), || f(t, dim, i, s)).map(wrap)
     }
+    /// The engine's out-of-place `index_put` (with autograd) behind `index_put`: one integer
+    /// index tensor per leading dim, broadcast together, already checked against the shape.
+    fn _index_put(
+        &self,
+        py: Python<'_>,
+        indices: Vec<PyRef<'_, PyTensor>>,
+        values: PyRef<'_, PyTensor>,
+        accumulate: bool,
+    ) -> PyResult<PyTensor> {
+        let idx: Vec<Option<Tensor>> = indices.iter().map(|i| Some(i.tensor())).collect();
+        let (t, v) = (&self.tensor(), &values.tensor());
+        run(py, v.numel(), || t.index_put(&idx, v, accumulate)).map(wrap)
+    }
     /// The engine's constant padding behind `F.pad` (non-negative `(before, after)` amounts,
     /// the last dim first; the caller crops negative ones).
     fn _constant_pad(

@@ -115,3 +115,34 @@ def test_float16_casts_match_numpy(shape):
         )
     nan = dm.tensor([float("nan")]).half()
     assert np.isnan(nan.float().item())
+
+
+def test_leaf_grad_keeps_the_leafs_layout_whatever_order_backward_ran_in():
+    # PyTorch's layout contract: `.grad` of a contiguous leaf is contiguous (``view`` works),
+    # even when every op of the backward kept a transpose's strides.
+    b = dm.arange(12.0).reshape(3, 4).requires_grad_()
+    (b.t() * b.t()).sum().backward()
+    assert b.grad.stride() == (4, 1)
+    np.testing.assert_allclose(b.grad.view(-1).numpy(), 2 * np.arange(12.0))
+    (dm.maximum(b.t(), b.t() * 0.5)).mean().backward()  # accumulates into the same .grad
+    assert b.grad.is_contiguous()
+    # A channels-last leaf's gradient is channels-last.
+    w = _t(2, 3, 4, 5).to(memory_format=dm.channels_last).requires_grad_()
+    (w * w).sum().backward()
+    assert w.grad.is_contiguous(memory_format=dm.channels_last)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * w.detach().numpy(), rtol=1e-6)
+    # A transposed-layout leaf whose gradient came out row-major gets the leaf's strides.
+    p = _t(4, 3).t().detach().requires_grad_()
+    (p * dm.ones(3, 4)).sum().backward()
+    assert p.grad.stride() == p.stride()
+    # Under create_graph the first gradient is recorded and still row-major for a contiguous leaf.
+    q = dm.arange(6.0).reshape(2, 3).requires_grad_()
+    (q.t() * q.t()).sum().backward(create_graph=True)
+    assert q.grad.is_contiguous() and q.grad.requires_grad
+
+
+def test_float64_to_bfloat16_rounds_as_pytorch():
+    # To the nearest float32, then the nearest bfloat16 (PyTorch's route); the `half` crate's
+    # own conversion rounded the first value down to -0.609375.
+    x = dm.tensor([-0.6113285415306722, 0.172363382653768, 1.0 + 2**-8 + 2**-40], dtype=dm.float64)
+    assert x.to(dm.bfloat16).tolist() == [-0.61328125, 0.1728515625, 1.0]

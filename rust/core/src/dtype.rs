@@ -233,6 +233,14 @@ pub(crate) fn f32_to_bf16(x: f32) -> bf16 {
     bf16::from_bits((b.wrapping_add(round) >> 16) as u16)
 }
 
+/// f64 -> bf16 as PyTorch converts: to the nearest f32, then to the nearest bf16 (ties to
+/// even both times). `half`'s own f64 conversion rounded some values past a midpoint down
+/// (-0.6113285415306722 gave -0.609375, PyTorch -0.61328125).
+#[inline(always)]
+pub(crate) fn f64_to_bf16(x: f64) -> bf16 {
+    f32_to_bf16(x as f32)
+}
+
 /// One conversion method of `Element` from its closure: `to_*(self)` or `from_*(v)`.
 macro_rules! element_conversion {
     ($name:ident(self) -> $out:ty = $f:expr) => {
@@ -294,14 +302,14 @@ macro_rules! impl_primitive_element {
 
 /// The `half` crate's types, through f64 (exact for both); `to_f32`/`from_f32` given.
 macro_rules! impl_half_element {
-    ($t:ident, $dt:ident, { $($extra:item)* }) => {
+    ($t:ident, $dt:ident, $from_f64:expr, { $($extra:item)* }) => {
         impl_element!(
             $t,
             $dt,
             |x: $t| x.to_f64(),
-            $t::from_f64,
+            $from_f64,
             |x: $t| x.to_f64() as i64,
-            |v: i64| $t::from_f64(v as f64),
+            |v: i64| $from_f64(v as f64),
             $t::ZERO,
             $t::ONE,
             { $($extra)* }
@@ -360,7 +368,7 @@ impl_element!(
     false,
     true
 );
-impl_half_element!(f16, F16, {
+impl_half_element!(f16, F16, f16::from_f64, {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
@@ -370,7 +378,7 @@ impl_half_element!(f16, F16, {
         f16::from_f32(v)
     }
 });
-impl_half_element!(bf16, BF16, {
+impl_half_element!(bf16, BF16, f64_to_bf16, {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits(u32::from(self.to_bits()) << 16)
@@ -668,5 +676,36 @@ pub(crate) mod conversion_tests {
         assert!(f32_to_bf16(f32::MAX).is_infinite() && f32_to_bf16(f32::INFINITY).is_infinite());
     }
 
-    crate::self_test::cases!(f32_to_bf16_rounds_to_nearest_even_and_back_is_exact);
+    /// f64 -> bf16 rounds to the nearest (ties to even) for values a float32 tells apart
+    /// from a midpoint, and matches PyTorch's route through float32 for the rest.
+    fn f64_to_bf16_rounds_to_nearest() {
+        use super::f64_to_bf16;
+        let mut checked = 0;
+        for bits in (0x3F00u16..0x3F80)
+            .chain(0x0001..0x0040)
+            .chain(0x7F00..0x7F7F)
+        {
+            let lo = f64::from(<bf16 as Element>::to_f32(bf16::from_bits(bits)));
+            let hi = f64::from(<bf16 as Element>::to_f32(bf16::from_bits(bits + 1)));
+            let mid = (lo + hi) / 2.0;
+            for (x, want) in [
+                (mid + (hi - lo) * 1e-3, bits + 1),
+                (mid - (hi - lo) * 1e-3, bits),
+                (mid, if bits % 2 == 0 { bits } else { bits + 1 }),
+            ] {
+                assert_eq!(f64_to_bf16(x).to_bits(), want, "{x:e}");
+                assert_eq!(f64_to_bf16(-x).to_bits(), want | 0x8000, "{x:e}");
+                checked += 1;
+            }
+        }
+        assert_eq!(f64_to_bf16(-0.6113285415306722).to_f64(), -0.61328125);
+        assert!(f64_to_bf16(1e300).is_infinite() && f64_to_bf16(f64::NAN).is_nan());
+        assert_eq!(f64_to_bf16(-1e-50).to_bits(), 0x8000);
+        assert!(checked > 500);
+    }
+
+    crate::self_test::cases!(
+        f32_to_bf16_rounds_to_nearest_even_and_back_is_exact,
+        f64_to_bf16_rounds_to_nearest
+    );
 }

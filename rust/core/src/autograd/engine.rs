@@ -72,6 +72,24 @@ fn owned(g: Tensor) -> Result<Tensor> {
     }
 }
 
+/// PyTorch's layout contract for a first `.grad`: the leaf's own strides where it is dense
+/// (row-major for a contiguous parameter, channels-last for a channels-last one), row-major
+/// otherwise. A gradient computed in another order (the backward of ops on `p.t()` keeps the
+/// transpose's strides) is copied, so that `p.grad.view(-1)` works as in PyTorch. (Under
+/// `create_graph` a permuted leaf's gradient is made row-major: the copy must stay recorded.)
+fn in_leaf_layout(t: &Tensor, g: Tensor, create_graph: bool) -> Result<Tensor> {
+    if g.shape() != t.shape() {
+        return Ok(g);
+    }
+    match t.layout().dense_permutation() {
+        Some(order) if g.layout().dense_permutation().as_ref() == Some(&order) => Ok(g),
+        Some(order) if !create_graph => {
+            crate::ops::memory_order::run_in_memory_order(&[&g], &order, |v| v[0].contiguous())
+        }
+        _ => g.contiguous(),
+    }
+}
+
 /// Adds `g` into `t.grad` as PyTorch's AccumulateGrad does: in place (a `.grad` the user holds
 /// or set, a view into a flat buffer say, keeps receiving the gradients), out of place when
 /// the backward builds a graph.
@@ -81,8 +99,8 @@ fn add_into_grad(t: &Tensor, mut g: Tensor, create_graph: bool) -> Result<()> {
     }
     let prev = t.meta().grad.take();
     let grad = match prev {
-        None if create_graph => g,
-        None => owned(g)?,
+        None if create_graph => in_leaf_layout(t, g, true)?,
+        None => owned(in_leaf_layout(t, g, false)?)?,
         Some(p) if create_graph => p.add(&g)?,
         Some(p) => {
             let summed = p.add_(&g, 1.0);

@@ -103,7 +103,7 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
                 let v = t.item()?;
                 let rounded = match rt {
                     DType::F16 => half::f16::from_f64(v).to_f64(),
-                    _ => half::bf16::from_f64(v).to_f64(),
+                    _ => crate::dtype::f64_to_bf16(v).to_f64(),
                 };
                 return Ok(Tensor::wrapped_scalar(rounded));
             }

@@ -146,3 +146,19 @@ def test_float64_to_bfloat16_rounds_as_pytorch():
     # own conversion rounded the first value down to -0.609375.
     x = dm.tensor([-0.6113285415306722, 0.172363382653768, 1.0 + 2**-8 + 2**-40], dtype=dm.float64)
     assert x.to(dm.bfloat16).tolist() == [-0.61328125, 0.1728515625, 1.0]
+
+
+def test_gradient_of_a_sum_through_a_transposed_op_is_contiguous():
+    # `autograd.grad` (and hooks) see the gradient as computed: the sum's expanded gradient
+    # times the transposed output keeps the transpose's order, which the transpose's own
+    # backward turns back into row-major, as in PyTorch.
+    x = dm.tensor(RNG.standard_normal((4, 6)), requires_grad=True)
+    (g,) = dm.autograd.grad(x.t().exp().sum(), x)
+    assert g.is_contiguous()
+    np.testing.assert_allclose(g.view(-1).numpy(), np.exp(x.detach().numpy()).reshape(-1))
+    (g,) = dm.autograd.grad(x.t().sigmoid().mean(), x)
+    assert g.is_contiguous()
+    y = dm.tensor(RNG.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    (g,) = dm.autograd.grad(y.permute(0, 2, 3, 1).pow(2).sum(), y)
+    assert g.is_contiguous()
+    np.testing.assert_allclose(g.numpy(), 2 * y.detach().numpy())

@@ -5,18 +5,26 @@
 
 use crate::{Result, Tensor};
 
-/// The dims of `operands`' common dense permutation: the first operand that is more than one
-/// element is dense in some order other than row-major, and every other operand either has
-/// the same shape, dense in the same order, or is a single element that broadcasts (a Python
-/// number). `None` where the ops' usual path applies (contiguous, broadcast, mixed orders).
+/// Whether `t` is one value repeated over its shape (`expand` of a number: the gradient of a
+/// `sum`), which reads the same in any order.
+fn one_value(t: &Tensor) -> bool {
+    t.numel() == 1 || t.layout().strides.iter().all(|&s| s == 0)
+}
+
+/// The dims of `operands`' common dense permutation: the first operand that is not one
+/// repeated value is dense in some order other than row-major, and every other operand either
+/// has the same shape, dense in the same order or one repeated value, or is a single element
+/// that broadcasts (a Python number). `None` where the ops' usual path applies (contiguous,
+/// broadcast, mixed orders).
 pub(crate) fn shared_permutation(operands: &[&Tensor]) -> Option<Vec<usize>> {
-    let lead = operands.iter().find(|t| t.numel() > 1)?;
+    let lead = operands.iter().find(|t| !one_value(t))?;
     let order = lead.layout().dense_permutation()?;
     let fits = |t: &&Tensor| {
         if t.numel() == 1 {
             return t.ndim() <= lead.ndim();
         }
-        t.shape() == lead.shape() && t.layout().dense_permutation().as_ref() == Some(&order)
+        t.shape() == lead.shape()
+            && (one_value(t) || t.layout().dense_permutation().as_ref() == Some(&order))
     };
     operands.iter().all(fits).then_some(order)
 }

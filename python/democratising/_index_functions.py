@@ -190,8 +190,9 @@ def _index_put_engine(
         ) from None
     for d, k in enumerate(keys):
         n = input.shape[d]
-        if k.size and (k.min() < -n or k.max() >= n):
-            bad = k.min() if k.min() < -n else k.max()
+        lo, hi = (int(k.min()), int(k.max())) if k.size else (-n, n - 1)
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
             raise IndexOutOfRangeError(
                 f"index_put(): index {bad} is out of bounds for dimension {d} with size {n}"
             )

@@ -38,6 +38,16 @@ pub fn normalize_dim(dim: isize, ndim: usize) -> Result<usize> {
     Ok(d as usize)
 }
 
+/// The permutation that undoes `order`: `permute(order)` then `permute(inverse)` puts every
+/// dim back at its place.
+pub fn inverse_permutation(order: &[usize]) -> Vec<usize> {
+    let mut inverse = vec![0; order.len()];
+    for (i, &d) in order.iter().enumerate() {
+        inverse[d] = i;
+    }
+    inverse
+}
+
 /// The element count of `shape`, or a `Shape` error when it does not fit in memory addresses
 /// (user-given sizes must never wrap around to a small count).
 pub fn checked_numel(shape: &[usize]) -> Result<usize> {

@@ -166,11 +166,8 @@ impl AdvPlan {
         match &self.perm {
             None => Ok(fin.clone()),
             Some(p) => {
-                let mut inv = vec![0isize; p.len()];
-                for (i, &x) in p.iter().enumerate() {
-                    inv[x] = i as isize;
-                }
-                fin.permute(&inv)
+                let inv = crate::layout::inverse_permutation(p);
+                fin.permute(&inv.iter().map(|&i| i as isize).collect::<Vec<_>>())
             }
         }
     }

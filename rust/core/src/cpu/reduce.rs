@@ -449,11 +449,8 @@ fn reduce_permuted(
         .map(|(i, &n)| if base_dims.contains(&i) { 1 } else { n })
         .collect();
     let r = reduce(kind, &base, &base_dims, &kept)?;
-    // `r` has the base's dim order; `inverse` puts each of `t`'s dims back at its place.
-    let mut inverse = vec![0; order.len()];
-    for (i, &d) in order.iter().enumerate() {
-        inverse[d] = i;
-    }
+    // `r` has the base's dim order; the inverse puts each of `t`'s dims back at its place.
+    let inverse = crate::layout::inverse_permutation(order);
     let back = r.with_layout(r.layout().permute(&inverse)?);
     let copy = cast_raw(&back, back.dtype())?; // fresh and contiguous, with keepdim's 1s
     Ok(Tensor::from_parts(

@@ -49,11 +49,9 @@ pub(crate) fn run_in_memory_order(
         .collect::<Result<_>>()?;
     let refs: Vec<&Tensor> = seen.iter().collect();
     let out = op(&refs)?;
-    let mut inverse = vec![0; order.len()];
-    for (i, &d) in order.iter().enumerate() {
-        inverse[d] = i;
-    }
-    let layout = out.layout().permute(&inverse)?;
+    let layout = out
+        .layout()
+        .permute(&crate::layout::inverse_permutation(order))?;
     if seen
         .iter()
         .any(|t| std::sync::Arc::ptr_eq(t.storage(), out.storage()))

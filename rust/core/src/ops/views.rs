@@ -72,10 +72,10 @@ impl Tensor {
             .map(|&x| normalize_dim(x, nd))
             .collect::<Result<_>>()?;
         let l = self.layout().permute(&d)?;
-        let mut inv = vec![0isize; nd];
-        for (i, &p) in d.iter().enumerate() {
-            inv[p] = i as isize;
-        }
+        let inv: Vec<isize> = crate::layout::inverse_permutation(&d)
+            .into_iter()
+            .map(|i| i as isize)
+            .collect();
         Ok(reusable(record(
             self.with_layout(l),
             "PermuteBackward",

@@ -258,11 +258,8 @@ impl Plan {
 }
 
 fn inverse(perm: &[usize]) -> Vec<isize> {
-    let mut inv = vec![0isize; perm.len()];
-    for (i, &p) in perm.iter().enumerate() {
-        inv[p] = i as isize;
-    }
-    inv
+    let inv = crate::layout::inverse_permutation(perm);
+    inv.into_iter().map(|i| i as isize).collect()
 }
 
 /// Negative indices count from the end (as in PyTorch's advanced indexing).

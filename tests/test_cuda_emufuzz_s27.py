@@ -624,6 +624,14 @@ NN: dict[str, tuple[Callable[[str], list[Any]], Callable[..., Any]]] = {
         ],
         lambda x, t, w: F.cross_entropy(x, t, weight=w, reduction="none", label_smoothing=0.2),
     ),
+    "cross_entropy_spatial_4d_mean": (
+        lambda d: [
+            rnd(2, 4, 3, 2, dtype=d, grad=True),
+            idx(0, 3, 1, 2, 0, 1, -100, 3, 2, 2, 1, 0).reshape(2, 3, 2),
+            rnd(4, dtype=d).abs() + 0.1,
+        ],
+        lambda x, t, w: F.cross_entropy(x, t, weight=w, label_smoothing=0.1),
+    ),
     "nll_loss_spatial_weighted": (
         lambda d: [
             rnd(2, 4, 3, dtype=d, grad=True),

@@ -386,6 +386,40 @@ def test_shape_errors_name_the_op_and_its_operands(op: str, call: Any, shapes: t
     assert str(shapes[0][0]) in str(e)
 
 
+@pytest.mark.parametrize(
+    ("op", "call", "shapes"),
+    [
+        (
+            "linear",
+            lambda: dm.nn.functional.linear(dm.ones(2, 3), dm.ones(4, 3, dtype=dm.float64)),
+            ((2, 3), (4, 3)),
+        ),
+        (
+            "conv2d",
+            lambda: dm.nn.functional.conv2d(
+                dm.ones(1, 3, 5, 5), dm.ones(2, 3, 3, 3), dm.ones(2, dtype=dm.float64)
+            ),
+            ((1, 3, 5, 5), (2, 3, 3, 3), (2,)),
+        ),
+    ],
+)
+def test_dtype_mismatches_name_the_op_and_its_operands(op: str, call: Any, shapes: tuple) -> None:
+    with pytest.raises(dm.DTypeError) as info:
+        call()
+    assert (info.value.op, info.value.shapes) == (op, shapes)
+    assert dm.float64 in info.value.dtypes
+
+
+def test_cross_entropy_weight_and_probability_shapes_carry_context() -> None:
+    functional = dm.nn.functional
+    with pytest.raises(dm.ShapeError) as info:
+        functional.cross_entropy(dm.ones(2, 3), dm.tensor([0, 1]), weight=dm.ones(4))
+    assert (info.value.op, info.value.shapes) == ("cross_entropy", ((2, 3), (2,), (4,)))
+    with pytest.raises(dm.ShapeError) as info:
+        functional.cross_entropy(dm.ones(2, 3), dm.ones(2, 4))
+    assert (info.value.op, info.value.shapes) == ("cross_entropy", ((2, 3), (2, 4)))
+
+
 def test_where_names_its_three_operands() -> None:
     with pytest.raises(dm.ShapeError) as info:
         dm.where(dm.ones(2, 3) > 0, dm.ones(2, 3), dm.ones(4))

@@ -483,10 +483,14 @@ def _check_class_dim(input: Tensor, name: str) -> None:
         )
 
 
-def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+def _class_rows(
+    input: Tensor, target: Tensor, name: str, columns: bool = False
+) -> tuple[Tensor, Tensor, tuple[int, ...]]:
     """Scores ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)`` as rows ``[M, C]`` and their labels as
     ``[M]``, for the engine's ``[N, C]`` kernel, with the shape of the unreduced loss: ``()`` for
-    one sample (whose target is ``()`` or ``(1,)``, as PyTorch allows), ``(N, d1, ...)``."""
+    one sample (whose target is ``()`` or ``(1,)``, as PyTorch allows), ``(N, d1, ...)``. With
+    ``columns`` (a kernel that reads the classes down dim 1) ``(N, C, d1, ...)`` becomes
+    ``[N, C, S]`` and its labels ``[N, S]`` instead: views, no permuting copy."""
     _check_class_dim(input, name)
     try:
         floating = target.dtype.is_floating_point
@@ -508,6 +512,9 @@ def _class_rows(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tenso
     want = (input.shape[0], *input.shape[2:])
     if tuple(target.shape) != want:
         raise _target_shape_error(name, input, target, f"expected target of shape {want}")
+    if columns:
+        n, c, s = input.shape[0], input.shape[1], math.prod(input.shape[2:])
+        return input.reshape(n, c, s), target.reshape(n, s), want
     return input.movedim(1, -1).reshape(-1, input.shape[1]), target.reshape(-1), want
 
 
@@ -573,12 +580,12 @@ def cross_entropy(
         if ignore_index >= 0:
             raise InvalidValueError("ignore_index is not supported for floating point target")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
-    rows, labels, shape = _class_rows(input, target, "cross_entropy")
+    rows, labels, shape = _class_rows(input, target, "cross_entropy", columns=True)
     # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
     try:
         loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, label_smoothing)
     except IndexOutOfRangeError as e:
-        if rows.shape[-1] == 1 and e.args:  # Dense(..., 1) with 0/1 labels: say what fits
+        if rows.shape[1] == 1 and e.args:  # Dense(..., 1) with 0/1 labels: say what fits
             e.args = (
                 f"{e.args[0]}; one output column is one class: for binary labels use "
                 "BCEWithLogitsLoss with float targets (target.float()), or two outputs",
@@ -586,7 +593,7 @@ def cross_entropy(
             )
         raise
     if weight is not None and label_smoothing > 0.0 and reduction == "mean":
-        loss = _nan_without_weight(loss, labels, weight, ignore_index)
+        loss = _nan_without_weight(loss, labels.reshape(-1), weight, ignore_index)
     return _unrows(loss, reduction, shape)
 
 
@@ -621,9 +628,8 @@ def _cross_entropy_probs(
             f"need a target of the input's shape {tuple(input.shape)})"
         )
     if tuple(target.shape) != tuple(input.shape):
-        raise ShapeError(
-            f"cross_entropy with class-probability targets expects target of the input's shape "
-            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        raise _target_shape_error(
+            "cross_entropy", input, target, "class-probability targets take the input's shape"
         )
     c = input.shape[cdim]
     # PyTorch's result dtype: input, target and weight promoted (float32 logits against

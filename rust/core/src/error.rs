@@ -41,9 +41,12 @@ pub enum Error {
     /// was given, so callers can inspect them instead of parsing the message (a `ShapeError`
     /// with `op`, `shapes` and `dtypes` in Python).
     ShapeMismatch(Box<Mismatch>),
+    /// Operands whose dtypes an op will not mix (a float32 batch into float64 weights), with
+    /// the same context as `ShapeMismatch` (a `DTypeError` with `op`, `shapes` and `dtypes`).
+    DTypeMismatch(Box<Mismatch>),
 }
 
-/// What `Error::ShapeMismatch` carries.
+/// What `Error::ShapeMismatch` and `Error::DTypeMismatch` carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
     /// The op's name as the user calls it (`"add"`, `"matmul"`, `"cross_entropy"`).
@@ -95,6 +98,26 @@ impl Error {
         }))
     }
 
+    /// `Error::DTypeMismatch` for `op` over `operands`, with `message`.
+    pub fn dtype_mismatch(
+        op: impl Into<String>,
+        operands: &[&crate::Tensor],
+        message: impl Into<String>,
+    ) -> Self {
+        match Error::shape_mismatch(op, operands, message) {
+            Error::ShapeMismatch(m) => Error::DTypeMismatch(m),
+            other => other,
+        }
+    }
+
+    /// The op, shapes and dtypes of a mismatch error (`None` for the other variants).
+    pub fn mismatch(&self) -> Option<&Mismatch> {
+        match self {
+            Error::ShapeMismatch(m) | Error::DTypeMismatch(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Wraps a foreign error raised at `where_` (see `Error::External`).
     pub fn external(
         payload: impl Any + Send + Sync,
@@ -128,7 +151,7 @@ impl fmt::Display for Error {
             | Error::OutOfMemory(m)
             | Error::Io(m) => m,
             Error::External(x) => &x.message,
-            Error::ShapeMismatch(m) => &m.message,
+            Error::ShapeMismatch(m) | Error::DTypeMismatch(m) => &m.message,
         };
         f.write_str(msg)
     }

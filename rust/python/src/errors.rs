@@ -21,6 +21,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Io(_) => "FileIOError",
         Error::External(_) => "AutogradError",
         Error::ShapeMismatch(_) => "ShapeError",
+        Error::DTypeMismatch(_) => "DTypeError",
     }
 }
 
@@ -51,7 +52,7 @@ pub fn to_pyerr(e: Error) -> PyErr {
         match ty {
             Ok(t) => {
                 let err = PyErr::from_type(t, e.to_string());
-                if let Error::ShapeMismatch(m) = &e {
+                if let Some(m) = e.mismatch() {
                     // Best effort: the attributes are context, never a reason to lose the error.
                     let _ = describe(py, &err, m);
                 }

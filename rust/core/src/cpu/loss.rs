@@ -3,7 +3,7 @@
 //! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
 //! each at the CPU's SIMD level.
 
-use super::softmax::{each_row, forward_one, forward_short, SHORT_GROUP, SHORT_ROW};
+use super::softmax::{each_row, forward_block, forward_one, forward_short, SHORT_GROUP, SHORT_ROW};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
@@ -40,56 +40,139 @@ fn class_weights<T: Float>(weight: Option<&Tensor>, c: usize, dt: DType) -> Resu
     }
 }
 
-/// The loss (reduced as `spec` says) and what the backward reads: the softmax `[n, c]`, the
-/// per-row target weights `[n]`, the mean's denominator (a float64 scalar) and the checked
-/// int64 labels.
+/// The loss (reduced as `spec` says) and what the backward reads: the softmax (of the
+/// logits' shape), the per-row target weights, the mean's denominator (a float64 scalar) and
+/// the checked int64 labels. Logits are `[n, c]` rows or `[n, c, s]` blocks with the classes
+/// down the columns (an image's pixels, as PyTorch's `(N, C, H, W)`).
 pub(crate) fn cross_entropy_forward(
     x: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
     spec: &CrossEntropySpec,
 ) -> Result<(Tensor, Vec<Tensor>)> {
-    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let c = x.shape()[1];
     let labels_t = labels(target, c, spec.ignore_index)?;
     let labels = labels_t.data::<i64>()?;
     let (xc, dt) = compute_input(x)?;
-    let eps = spec.smoothing;
     let (out, saved) = crate::with_float!(dt, T => {
         let xd = xc.data::<T>()?;
         let wv: Vec<T> = class_weights(weight, c, dt)?;
-        let rows = row_stats(&xd, &labels, &wv, c, spec.ignore_index);
-        let mut losses = Vec::with_capacity(n);
-        for i in 0..n {
-            if rows.wt[i] == T::zero() && labels[i] == spec.ignore_index {
-                losses.push(T::zero());
-                continue;
-            }
-            let r = &xd[i * c..(i + 1) * c];
-            let t = labels[i] as usize;
-            let nll = rows.wt[i] * (rows.lse[i] - r[t]);
-            let smooth = if eps > 0.0 {
-                r.iter().zip(&wv).fold(T::zero(), |a, (&v, &w)| a + w * (rows.lse[i] - v))
-            } else {
-                T::zero()
-            };
-            losses.push(T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth);
-        }
+        let (losses, rows) = match x.shape() {
+            &[n, c, s] => column_losses(&xd, &labels, &wv, [n, c, s], spec),
+            _ => row_losses(&xd, &labels, &wv, c, spec),
+        };
         let denom = rows.wt.iter().fold(T::zero(), |a, &v| a + v);
         let total = losses.iter().fold(T::zero(), |a, &v| a + v);
+        let loss_shape: Vec<usize> = [&x.shape()[..1], &x.shape()[2..]].concat();
         let out = match spec.reduction {
-            Reduction::None => Tensor::from_vec(losses, &[n])?,
+            Reduction::None => Tensor::from_vec(losses, &loss_shape)?,
             Reduction::Sum => Tensor::from_vec(vec![total], &[])?,
             Reduction::Mean => Tensor::from_vec(vec![total / denom], &[])?,
         };
         let saved = vec![
-            Tensor::from_vec(rows.probs, &[n, c])?,
-            Tensor::from_vec(rows.wt, &[n])?,
+            Tensor::from_vec(rows.probs, x.shape())?,
+            Tensor::from_vec(rows.wt, &[loss_shape.iter().product()])?,
             Tensor::from_vec(vec![denom.to_f64()], &[])?,
             labels_t.clone(),
         ];
         (out, saved)
     });
     Ok((as_dtype(&out, x.dtype())?, saved))
+}
+
+/// Each row's loss `(1 - eps) * w_t * (lse - x_t) + eps / c * sum_j w_j * (lse - x_j)` over
+/// logits `[n, c]` (0 for ignored rows), with the row statistics the backward keeps.
+fn row_losses<T: Float>(
+    xd: &[T],
+    labels: &[i64],
+    wv: &[T],
+    c: usize,
+    spec: &CrossEntropySpec,
+) -> (Vec<T>, Rows<T>) {
+    let eps = spec.smoothing;
+    let rows = row_stats(xd, labels, wv, c, spec.ignore_index);
+    let losses = (0..labels.len())
+        .map(|i| {
+            if labels[i] == spec.ignore_index {
+                return T::zero();
+            }
+            let r = &xd[i * c..(i + 1) * c];
+            let nll = rows.wt[i] * (rows.lse[i] - r[labels[i] as usize]);
+            let smooth = if eps > 0.0 {
+                r.iter()
+                    .zip(wv)
+                    .fold(T::zero(), |a, (&v, &w)| a + w * (rows.lse[i] - v))
+            } else {
+                T::zero()
+            };
+            T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
+        })
+        .collect();
+    (losses, rows)
+}
+
+/// `row_losses` over logits `[n, c, s]`: the softmax runs down the columns of each `[c, s]`
+/// block (`forward_block`), so the logits are never permuted into rows (a copy that cost as
+/// much as the loss itself for a segmentation map).
+fn column_losses<T: Float>(
+    xd: &[T],
+    labels: &[i64],
+    wv: &[T],
+    [n, c, s]: [usize; 3],
+    spec: &CrossEntropySpec,
+) -> (Vec<T>, Rows<T>) {
+    let (k, eps, ignore) = (c * s, spec.smoothing, spec.ignore_index);
+    let mut lse = vec![T::NEG_INF; n * s];
+    let mut probs = vec![T::zero(); n * k];
+    if k > 0 {
+        let blocks: Vec<_> = probs
+            .chunks_mut(k)
+            .zip(lse.chunks_mut(s))
+            .enumerate()
+            .collect();
+        let block = |(i, (p, l)): (usize, (&mut [T], &mut [T]))| {
+            forward_block(&xd[i * k..][..k], p, s, false, l);
+        };
+        if n * k >= PAR_ELEMS {
+            crate::cpu::team::for_each_halves(blocks, block);
+        } else {
+            blocks.into_iter().for_each(block);
+        }
+    }
+    // sum_j w_j * (lse - x_j) of each column, the block's rows read in order.
+    let mut smooth = vec![T::zero(); if eps > 0.0 { n * s } else { 0 }];
+    for (i, sm) in smooth.chunks_mut(s.max(1)).enumerate() {
+        let l = &lse[i * s..(i + 1) * s];
+        for (j, &w) in wv.iter().enumerate() {
+            let xr = &xd[i * k + j * s..][..s];
+            for ((a, &v), &l) in sm.iter_mut().zip(xr).zip(l) {
+                *a += w * (l - v);
+            }
+        }
+    }
+    let wt: Vec<T> = labels
+        .iter()
+        .map(|&l| {
+            if l == ignore {
+                T::zero()
+            } else {
+                wv[l as usize]
+            }
+        })
+        .collect();
+    let losses = (0..n * s)
+        .map(|pos| {
+            if labels[pos] == ignore {
+                return T::zero();
+            }
+            let (i, j) = (pos / s, pos % s);
+            let xt = xd[i * k + labels[pos] as usize * s + j];
+            let nll = wt[pos] * (lse[pos] - xt);
+            let smooth = smooth.get(pos).copied().unwrap_or(T::zero());
+            T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
+        })
+        .collect();
+    (losses, Rows { lse, wt, probs })
 }
 
 /// `log(p)` of the forward's saved softmax.
@@ -130,15 +213,46 @@ pub(crate) fn cross_entropy_backward(
         let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
         let denom = T::from_f64(denom.item()?);
         let (a_eps, b) = (T::from_f64(1.0 - eps), T::from_f64(eps / c as f64));
+        // Each row's (or column's) upstream gradient, 0 for an ignored one.
+        let scale = |i: usize| {
+            if labels[i] == spec.ignore_index {
+                return T::zero();
+            }
+            match spec.reduction {
+                Reduction::None => gd[i],
+                Reduction::Sum => gd[0],
+                Reduction::Mean => gd[0] / denom,
+            }
+        };
+        if let &[_, _, s] = probs.shape() {
+            // Per column: `a * p` (`ap * p - bs * w_j` with smoothing), less `a` at the label.
+            let a: Vec<T> = (0..n * s).map(|i| scale(i) * a_eps * rwt[i]).collect();
+            let bs: Vec<T> = (0..n * s).map(|i| scale(i) * b).collect();
+            let ap: Vec<T> = a.iter().zip(&bs).map(|(&a, &bs)| a + bs * wsum).collect();
+            let k = c * s;
+            let dx = each_row(n * k, k, |i, d: &mut [T]| {
+                let cols = i * s..(i + 1) * s;
+                let (a, ap, bs) = (&a[cols.clone()], &ap[cols.clone()], &bs[cols.clone()]);
+                for (j, (d, p)) in d.chunks_mut(s).zip(pd[i * k..][..k].chunks(s)).enumerate() {
+                    if eps > 0.0 {
+                        smooth_cols(d, p, ap, bs, wv[j]);
+                    } else {
+                        scale_cols(d, p, a);
+                    }
+                }
+                for (j, &l) in labels[cols].iter().enumerate() {
+                    if l != spec.ignore_index {
+                        d[l as usize * s + j] -= a[j];
+                    }
+                }
+            });
+            return Tensor::from_vec(dx, probs.shape());
+        }
         let dx = each_row(n * c, c, |i, d: &mut [T]| {
             if labels[i] == spec.ignore_index {
                 return;
             }
-            let scale = match spec.reduction {
-                Reduction::None => gd[i],
-                Reduction::Sum => gd[0],
-                Reduction::Mean => gd[0] / denom,
-            };
+            let scale = scale(i);
             let a = scale * a_eps * rwt[i];
             let prow = &pd[i * c..(i + 1) * c];
             if eps > 0.0 {
@@ -203,7 +317,25 @@ fn backward_smooth_body<T: Float>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) {
     }
 }
 
+/// `d = a * p` elementwise (a column-laid-out gradient: one scale per column).
+#[inline(always)]
+fn scale_cols_body<T: Float>(d: &mut [T], p: &[T], a: &[T]) {
+    for ((d, &p), &a) in d.iter_mut().zip(p).zip(a) {
+        *d = a * p;
+    }
+}
+
+/// `d = ap * p - bs * w` elementwise, `w` the row's class weight (label smoothing by column).
+#[inline(always)]
+fn smooth_cols_body<T: Float>(d: &mut [T], p: &[T], ap: &[T], bs: &[T], w: T) {
+    for (((d, &p), &ap), &bs) in d.iter_mut().zip(p).zip(ap).zip(bs) {
+        *d = ap * p - bs * w;
+    }
+}
+
 crate::multiversion!(fn backward_plain<T>(d: &mut [T], p: &[T], a: T) where [T: Float] => backward_plain_body);
+crate::multiversion!(fn scale_cols<T>(d: &mut [T], p: &[T], a: &[T]) where [T: Float] => scale_cols_body);
+crate::multiversion!(fn smooth_cols<T>(d: &mut [T], p: &[T], ap: &[T], bs: &[T], w: T) where [T: Float] => smooth_cols_body);
 crate::multiversion!(fn backward_smooth<T>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) where [T: Float] => backward_smooth_body);
 
 /// Per-row log-sum-exp, target weight and softmax, the rows in parallel when big.

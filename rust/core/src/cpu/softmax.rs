@@ -136,9 +136,10 @@ crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: 
 const TILE: usize = 64;
 
 /// The softmax (or log-softmax) over the `n` rows of `x` (`[n, inner]`, row-major) of every
-/// column, into `out`: the permute to rows done by the kernel's loops, not by a copy.
+/// column, into `out`: the permute to rows done by the kernel's loops, not by a copy. Each
+/// column's log-sum-exp goes to `lse` unless it is empty (cross-entropy keeps it).
 #[inline(always)]
-fn forward_cols<T: Float>(x: &[T], out: &mut [T], inner: usize, log: bool) {
+fn forward_cols<T: Float>(x: &[T], out: &mut [T], inner: usize, log: bool, lse: &mut [T]) {
     for c0 in (0..inner).step_by(TILE) {
         let w = TILE.min(inner - c0);
         let tile = |i: usize| c0 + i * inner..c0 + i * inner + w;
@@ -160,6 +161,11 @@ fn forward_cols<T: Float>(x: &[T], out: &mut [T], inner: usize, log: bool) {
             for (((o, &v), &m), s) in o.iter_mut().zip(r).zip(&m[..w]).zip(&mut s[..w]) {
                 *o = (v - m).exp();
                 *s += *o;
+            }
+        }
+        if let Some(lse) = lse.get_mut(c0..c0 + w) {
+            for ((l, &s), &m) in lse.iter_mut().zip(&s[..w]).zip(&m[..w]) {
+                *l = s.ln() + m;
             }
         }
         if log {
@@ -209,7 +215,7 @@ fn backward_cols<T: Float>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: b
     }
 }
 
-crate::multiversion!(fn forward_block<T>(x: &[T], out: &mut [T], inner: usize, log: bool) where [T: Float] => forward_cols);
+crate::multiversion!(pub(super) fn forward_block<T>(x: &[T], out: &mut [T], inner: usize, log: bool, lse: &mut [T]) where [T: Float] => forward_cols);
 crate::multiversion!(fn backward_block<T>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: bool) where [T: Float] => backward_cols);
 
 /// Runs `f(row index, output row)` over the rows of `n` of a new buffer of `len` elements, in
@@ -257,7 +263,7 @@ fn forward_rows<T: Float>(x: &[T], n: usize, inner: usize, log: bool) -> Vec<T> 
         1 => {
             forward_one(&x[r * k..][..o.len()], o, log);
         }
-        _ => forward_block(&x[r * k..][..o.len()], o, inner, log),
+        _ => forward_block(&x[r * k..][..o.len()], o, inner, log, &mut []),
     })
 }
 

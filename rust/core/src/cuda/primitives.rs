@@ -56,7 +56,8 @@ pub(crate) fn linear_forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>)
 }
 
 /// The per-row losses and target weights come from one kernel and the reduction stays on the
-/// device; the backward re-reads the logits (no `[n, c]` softmax kept).
+/// device; the backward re-reads the logits (no `[n, c]` softmax kept). Logits `[n, c, s]`
+/// are copied to rows first and saved as `[n, s, c]`, which tells the backward the blocks.
 pub(crate) fn cross_entropy_forward(
     x: &Tensor,
     target: &Tensor,
@@ -64,6 +65,17 @@ pub(crate) fn cross_entropy_forward(
     spec: &CrossEntropySpec,
 ) -> Result<(Tensor, Vec<Tensor>)> {
     use super::ops::reduce::cross_entropy_rows;
+    if let &[n, c, s] = x.shape() {
+        let blocks = cast_raw(&x.permute(&[0, 2, 1])?, x.dtype())?;
+        let rows = blocks.reshape(&[(n * s) as isize, c as isize])?;
+        let (out, mut saved) = cross_entropy_forward(&rows, &target.reshape(&[-1])?, weight, spec)?;
+        saved[0] = blocks;
+        let out = match spec.reduction {
+            Reduction::None => out.reshape(&[n as isize, s as isize])?,
+            _ => out,
+        };
+        return Ok((out, saved));
+    }
     let (losses, row_w) = cross_entropy_rows(x, target, weight, spec.ignore_index, spec.smoothing)?;
     let total = |t: &Tensor| reduce(Kind::Sum, t, &[0], &[]);
     Ok(match spec.reduction {
@@ -81,6 +93,8 @@ pub(crate) fn cross_entropy_forward(
 /// `log_softmax` of the logits the forward saved.
 pub(crate) fn cross_entropy_log_probs(saved: &[&Tensor]) -> Result<Tensor> {
     match saved.first() {
+        // Blocks `[n, s, c]` back to the logits' `[n, c, s]`.
+        Some(x) if x.ndim() == 3 => x.detach().log_softmax(-1)?.permute(&[0, 2, 1]),
         Some(x) => x.detach().log_softmax(-1),
         None => Err(crate::Error::Value(
             "cross_entropy: the backward expects the forward's saved tensors".into(),
@@ -106,6 +120,15 @@ pub(crate) fn cross_entropy_backward(
         ),
     };
     let (ignore, eps) = (spec.ignore_index, spec.smoothing);
+    if let &[n, s, c] = x.shape() {
+        let rows = x.reshape(&[(n * s) as isize, c as isize])?;
+        // One upstream gradient per position (`reduction="none"`) or one scalar.
+        let g = if stride == 1 { g.reshape(&[-1])? } else { g };
+        let target = target.reshape(&[-1])?;
+        let dx = cross_entropy_backward_rows(&rows, &target, weight, ignore, eps, &g, stride, 1.0)?;
+        let blocks = dx.reshape(&[n as isize, s as isize, c as isize])?;
+        return cast_raw(&blocks.permute(&[0, 2, 1])?, blocks.dtype());
+    }
     cross_entropy_backward_rows(x, target, weight, ignore, eps, &g, stride, 1.0)
 }
 

@@ -227,9 +227,12 @@ pub(crate) fn check_layer_dtypes(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<()> {
+    let operands: Vec<&Tensor> = [Some(x), Some(weight), bias]
+        .into_iter()
+        .flatten()
+        .collect();
     if x.dtype() != weight.dtype() {
-        bail!(
-            DType,
+        let msg = format!(
             "{op}: input dtype {} does not match the weight's {} (convert the input with \
              .to({}) or the layer with .to({}))",
             x.dtype(),
@@ -237,15 +240,16 @@ pub(crate) fn check_layer_dtypes(
             weight.dtype(),
             x.dtype()
         );
+        return Err(crate::Error::dtype_mismatch(op, &operands, msg));
     }
     if let Some(b) = bias {
         if b.dtype() != weight.dtype() {
-            bail!(
-                DType,
+            let msg = format!(
                 "{op}: bias dtype {} does not match the weight's {}",
                 b.dtype(),
                 weight.dtype()
             );
+            return Err(crate::Error::dtype_mismatch(op, &operands, msg));
         }
     }
     Ok(())

@@ -23,8 +23,10 @@ pub struct CrossEntropySpec {
 }
 
 impl Tensor {
-    /// `cross_entropy(logits [N, C], target [N] int)`, PyTorch's semantics. An out-of-range
-    /// label raises `Index` naming it.
+    /// `cross_entropy(logits [N, C], target [N] int)`, PyTorch's semantics, or over
+    /// `[N, C, S]` logits with targets `[N, S]` (an image's pixels, flattened: the classes stay
+    /// down dim 1 as in PyTorch's `(N, C, H, W)`). An out-of-range label raises `Index` naming
+    /// it.
     pub fn cross_entropy(
         &self,
         target: &Tensor,
@@ -78,7 +80,18 @@ impl Tensor {
                     // logits only through their softmax, which a shift per row does not change.
                     let z = logits.attach(&backend.cross_entropy_log_probs(&saved)?);
                     let (t, spec) = (ts.get()?, spec);
-                    let composite = |x: &[Tensor]| class_loss(&x[0].log_softmax(-1)?, t, w, &spec);
+                    let composite = |x: &[Tensor]| {
+                        let (rows, labels) = as_rows(&x[0], t)?;
+                        let loss = class_loss(&rows.log_softmax(-1)?, &labels, w, &spec)?;
+                        match spec.reduction {
+                            Reduction::None => {
+                                let shape: Vec<isize> =
+                                    t.shape().iter().map(|&d| d as isize).collect();
+                                loss.reshape(&shape)
+                            }
+                            _ => Ok(loss),
+                        }
+                    };
                     let z = vec![z];
                     let mut grads = grads_by_recompute(&z, g, composite)?;
                     return Ok(vec![grads.remove(0)]);
@@ -90,15 +103,27 @@ impl Tensor {
     }
 }
 
-/// Cross-entropy's argument checks: logits `[N, C]`, integer targets `[N]`, class weights
-/// `[C]` and a label smoothing in `[0, 1]`.
+/// Logits `[N, C, S]` and their targets `[N, S]` as rows `[N * S, C]` and labels `[N * S]`
+/// (a copy; only the recorded double-backward path takes it); `[N, C]` logits as they are.
+fn as_rows(x: &Tensor, target: &Tensor) -> Result<(Tensor, Tensor)> {
+    match x.shape() {
+        &[_, c, _] => Ok((
+            x.permute(&[0, 2, 1])?.reshape(&[-1, c as isize])?,
+            target.reshape(&[-1])?,
+        )),
+        _ => Ok((x.clone(), target.clone())),
+    }
+}
+
+/// Cross-entropy's argument checks: logits `[N, C]` (or `[N, C, S]`), integer targets `[N]`
+/// (`[N, S]`), class weights `[C]` and a label smoothing in `[0, 1]`.
 fn check_cross_entropy(
     x: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
     label_smoothing: f64,
 ) -> Result<()> {
-    check_class_inputs("cross_entropy", "logits", x, target, weight)?;
+    check_class_inputs("cross_entropy", "logits", x, target, weight, true)?;
     if !(0.0..=1.0).contains(&label_smoothing) {
         bail!(
             Value,
@@ -109,16 +134,25 @@ fn check_cross_entropy(
 }
 
 /// The checks every loss over class indices shares (`cross_entropy`, `nll_loss`): scores
-/// `[N, C]` (`what` names them in messages), integer targets `[N]` and class weights `[C]`.
+/// `[N, C]` (`what` names them in messages; `[N, C, S]` too where `columns`), integer targets
+/// of the scores' shape without `C` and class weights `[C]`.
 pub(super) fn check_class_inputs(
     op: &str,
     what: &str,
     x: &Tensor,
     target: &Tensor,
     weight: Option<&Tensor>,
+    columns: bool,
 ) -> Result<()> {
-    if x.ndim() != 2 {
-        bail!(Shape, "{op}: expected {what} [N, C], got {:?}", x.shape());
+    match x.ndim() {
+        2 => {}
+        3 if columns => {}
+        _ if columns => bail!(
+            Shape,
+            "{op}: expected {what} [N, C] or [N, C, S], got {:?}",
+            x.shape()
+        ),
+        _ => bail!(Shape, "{op}: expected {what} [N, C], got {:?}", x.shape()),
     }
     if !target.dtype().is_int() {
         bail!(
@@ -128,15 +162,25 @@ pub(super) fn check_class_inputs(
         );
     }
     let (n, c) = (x.shape()[0], x.shape()[1]);
-    if target.shape() != [n] {
+    let want: Vec<usize> = [&[n], &x.shape()[2..]].concat();
+    if target.shape() != want {
         let msg = format!(
-            "{op}: target shape {:?} does not match {what} {:?} (expected [{n}])",
+            "{op}: target shape {:?} does not match {what} {:?} (expected {want:?})",
             target.shape(),
             x.shape(),
         );
         return Err(crate::Error::shape_mismatch(op, &[x, target], msg));
     }
-    crate::ops::check_vector(weight, &format!("{op}: weight"), c, "classes")
+    match weight {
+        Some(w) if w.shape() != [c] => {
+            let msg = format!(
+                "{op}: weight shape {:?} does not match {c} classes",
+                w.shape()
+            );
+            Err(crate::Error::shape_mismatch(op, &[x, target, w], msg))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Cross-entropy (or, with `smoothing` 0, `nll_loss`) from log-probabilities `lp` `[n, c]` in

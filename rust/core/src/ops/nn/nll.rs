@@ -133,6 +133,6 @@ fn check_nll(lp: &Tensor, target: &Tensor, weight: Option<&Tensor>) -> Result<()
             lp.dtype()
         );
     }
-    super::loss::check_class_inputs("nll_loss", "log-probabilities", lp, target, weight)?;
+    super::loss::check_class_inputs("nll_loss", "log-probabilities", lp, target, weight, false)?;
     lp.check_same_device(target)
 }

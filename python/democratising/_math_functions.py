@@ -7,7 +7,8 @@ installed as free functions (``dm.hypot``) and, where PyTorch has them, as ``Ten
 ``fmax``/``fmin``, ``sinc``, ``copysign``, ``xlogy``, ``float_power``, ``ldexp``, ``logit``)
 and the tests and integer ops, whose values NumPy computes on the host where the engine has
 no op (``signbit``, ``frexp``, ``gcd``/``lcm``, the ``bitwise_*`` ops, ``nextafter``): they
-carry no gradient, as in PyTorch, and a CUDA input's result comes back on its device. Dtypes
+carry no gradient, as in PyTorch (``nextafter`` passes its input's, as PyTorch's does), and a
+CUDA input's result comes back on its device. Dtypes
 follow PyTorch's promotion; integer inputs of float-valued functions give the default float
 dtype."""
 
@@ -612,18 +613,33 @@ def bitwise_right_shift(input: _Operand, other: _Operand) -> Tensor:
 @_takes_tensor
 def nextafter(x: Tensor, other: Tensor) -> Tensor:
     """The next representable value after ``x`` towards ``other`` in their promoted floating
-    dtype (bfloat16 included, stepping its 16-bit pattern; no gradient)."""
+    dtype (bfloat16 included, stepping its 16-bit pattern). As PyTorch's, its gradient is
+    the identity for ``x`` and zero for ``other``."""
     _check_other("nextafter", other, numbers=False)
     dtype = _result_dtype(x, other)
     if not dtype.is_floating_point:
         raise DTypeError(f"\"nextafter\" not implemented for '{dtype}'")
-    broadcast_shapes(x.shape, other.shape)  # (PyTorch's error, not NumPy's ValueError alone)
-    a, b = _host(x.to(dtype)), _host(other.to(dtype))
-    if dtype == _core.bfloat16:
-        return _from_host(_nextafter_bfloat16(a, b), dtype, x.device)
-    if dtype == _core.float16:
-        a, b = a.astype(np.float16), b.astype(np.float16)
-    return _from_host(np.nextafter(a, b), dtype, x.device)
+    shape = broadcast_shapes(x.shape, other.shape)  # (PyTorch's error, not NumPy's alone)
+    return _NextAfter.apply(x.to(dtype).expand(shape), other.to(dtype).expand(shape))  # type: ignore[no-any-return]
+
+
+class _NextAfter(Function):
+    """``nextafter`` on the host (NumPy's, bfloat16 by its bit pattern), one step away from
+    ``x``: the gradient passes to ``x`` unchanged."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, other: Tensor) -> Tensor:
+        dtype = x.dtype
+        a, b = _host(x), _host(other)
+        if dtype == _core.bfloat16:
+            return _from_host(_nextafter_bfloat16(a, b), dtype, x.device)
+        if dtype == _core.float16:
+            a, b = a.astype(np.float16), b.astype(np.float16)
+        return _from_host(np.nextafter(a, b), dtype, x.device)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return g, _core.zeros(tuple(g.shape), dtype=g.dtype, device=g.device)
 
 
 def _nextafter_bfloat16(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -605,8 +605,10 @@ def _trapezoid_parts(
     if x is not None and dx is not None:
         raise InvalidValueError(f"{op}(): pass either x or dx, not both")
     d = _dim(y, dim)
-    if y.ndim == 0:
-        raise ShapeError(f"{op}(): y must have at least one dimension")
+    if y.ndim == 0:  # PyTorch's IndexError: there is no dim to integrate along
+        raise IndexOutOfRangeError(
+            f"{op}(): Dimension specified as {dim} but tensor has no dimensions"
+        )
     n = y.shape[d]
     dtype = y.dtype if y.dtype.is_floating_point else _core._default_dtype()
     if x is not None and not isinstance(x, Tensor):
@@ -631,7 +633,7 @@ def _trapezoid_parts(
     else:
         dxd = _dim(xf, dim)
         k = xf.shape[dxd]
-        spacing = xf.narrow(dxd, 1, max(k - 1, 0)) - xf.narrow(dxd, 0, max(k - 1, 0))
+        spacing = xf.narrow(dxd, min(1, k), max(k - 1, 0)) - xf.narrow(dxd, 0, max(k - 1, 0))
     return mid, spacing, d
 
 

@@ -53,7 +53,9 @@ def default_for_ranks() -> None:
     if not raw:
         os.environ[ENV] = str(max(1, cores // ranks))
         return
-    if raw.isdigit() and int(raw) * ranks > cores:
+    # One thread is the fewest there is: more ranks than cores is the user's choice, and
+    # unsetting the variable would change nothing.
+    if raw.isdigit() and int(raw) > max(1, cores // ranks):
         warnings.warn(
             f"{ENV}={raw} with {ranks} MPI ranks on this node runs {int(raw) * ranks} threads "
             f"on {cores} cores; steps slow down when threads outnumber cores (unset it to give "

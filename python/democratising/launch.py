@@ -317,6 +317,7 @@ def launch(
             best_checkpoint = ckpt_step
         lines = [f"attempt {attempt + 1} failed: {failure.describe()}"]
         lines.append(_lost_text(notes, resume_step))
+        lines.append(f"its logs: {adir}")  # attempt_0 is the first attempt
         report = "\n".join(lines)
         say(report)
         try:

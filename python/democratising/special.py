@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from . import _core
 from ._core import Tensor
 from ._function import Function, FunctionCtx
+from ._igamma_host import GammaInc, host, incomplete_gamma_np, to_like
 from ._math_functions import logit, sinc, xlogy
 from ._tensor import full_like, ones_like, zeros_like
 from ._tensor_extra import broadcast_tensors, where
@@ -90,6 +91,7 @@ _BESSEL_SWITCH = 20.0  # i0/i1 family: power series below, asymptotic series abo
 _BESSEL_SERIES_TERMS = 60
 _BESSEL_ASYMPTOTIC_TERMS = 30
 _IGAMMA_MAX_STEPS = 2000  # gammainc: enough for a up to about 40000
+_IGAMMA_HOST_FROM = ((_IGAMMA_MAX_STEPS - 30) / 10) ** 2  # larger a: iterated on the host
 # ``(-1)^k zeta(k) / k`` for ``k = 2..31``: ``ln Gamma(1 + a) = -gamma a + sum_k c_k a^k`` near 0.
 _LGAMMA1P_TAYLOR = (
     0.8224670334241132,
@@ -767,7 +769,21 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     log_x = xv.log()
     q_side = (xv <= 1.1) & where(xv <= 0.5, av <= -0.4 / log_x, av <= 1.1 * xv)
     q = where(q_side, _igamc_series(av, xv, log_x, steps), q)
+    if biggest > _IGAMMA_HOST_FROM:
+        p, q = _incomplete_gamma_large(av, xv, p, q)
     return _incomplete_gamma_edges(p, q, nan, p_one, p_zero)
+
+
+def _incomplete_gamma_large(av: Tensor, xv: Tensor, p: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
+    """``(P, Q)`` with the elements whose ``a`` needs more steps than ``_incomplete_gamma``
+    takes (``a > _IGAMMA_HOST_FROM``) iterated to convergence on the host, still
+    differentiable (``Q``'s value from the host, its gradient that of ``-P``)."""
+    big = av > _IGAMMA_HOST_FROM
+    ab, xb = where(big, av, ones_like(av)), where(big, xv, ones_like(xv))
+    p_host = GammaInc.apply(ab, xb)
+    q_values = to_like(incomplete_gamma_np(host(ab), host(xb))[1].reshape(tuple(ab.shape)), ab)
+    q_host = q_values - (p_host - p_host.detach())
+    return where(big, p_host, p), where(big, q_host, q)
 
 
 def _incomplete_gamma_edges(

@@ -6,7 +6,6 @@ incomplete gamma function), and small tensor helpers (``_sum_rightmost``, ``_cla
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,11 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
+from .._igamma_host import GammaInc as _GammaInc
+from .._igamma_host import gammainc_signed as _gammainc_signed
+from .._igamma_host import host as _host
+from .._igamma_host import lgamma_np as _lgamma_np
+from .._igamma_host import to_like as _to_like
 from . import Distribution, ShapeLike, _shape, constraints
 
 #: Shared by the distribution modules: the constraint of a positive parameter, and the
@@ -26,17 +30,6 @@ def _finfo(dtype: Any) -> Any:
     from .._pytorch_compat import finfo
 
     return finfo(dtype)
-
-
-def _host(t: Tensor) -> np.ndarray:
-    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
-
-
-def _to_like(a: np.ndarray, like: Tensor) -> Tensor:
-    # ``ascontiguousarray`` turns a 0-d array into shape (1,): restore the shape.
-    flat = np.ascontiguousarray(a, dtype=np.float64).reshape(np.shape(a))
-    out = _core.from_numpy(flat).to(like.dtype)
-    return out if like.device.type == "cpu" else out.to(like.device)
 
 
 def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
@@ -86,57 +79,6 @@ def _standard_gamma(alpha: Tensor) -> Tensor:
     tiny = _finfo(alpha.dtype).tiny
     out = np.maximum(out, tiny)
     return _to_like(out.reshape(tuple(alpha.shape)), alpha)
-
-
-_lgamma_np = np.vectorize(math.lgamma, otypes=[np.float64])
-
-
-def _gammainc_signed(a: np.ndarray, x: np.ndarray, series: np.ndarray) -> np.ndarray:
-    """``P(a, x)`` (regularised lower incomplete gamma) where ``series``, ``-Q(a, x)`` elsewhere:
-    both branches are accurate to rounding in relative terms and share ``dP/da``. Series for
-    ``x < a + 1``, Lentz's continued fraction otherwise (Numerical Recipes' ``gser``/``gcf``)."""
-    out = np.zeros(a.shape)
-    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        log_pref = a * np.log(x) - x - _lgamma_np(a)
-    eps, tiny = 1e-16, 1e-300
-    s = np.nonzero(series)[0]
-    if s.size:
-        aa, xx = a[s], x[s]
-        ap = aa.copy()
-        term = 1.0 / aa
-        total = term.copy()
-        live = np.ones(s.size, dtype=bool)
-        for _ in range(100_000):
-            ap = ap + 1
-            term = np.where(live, term * xx / ap, 0.0)
-            total = total + term
-            live = np.abs(term) > np.abs(total) * eps
-            if not live.any():
-                break
-        out[s] = total * np.exp(log_pref[s])
-    c_idx = np.nonzero(~series)[0]
-    if c_idx.size:
-        aa, xx = a[c_idx], x[c_idx]
-        b = xx + 1 - aa
-        c = np.full(c_idx.size, 1 / tiny)
-        d = 1 / b
-        h = d.copy()
-        live = np.ones(c_idx.size, dtype=bool)
-        for i in range(1, 100_000):
-            an = -i * (i - aa)
-            b = b + 2
-            d = an * d + b
-            d = np.where(np.abs(d) < tiny, tiny, d)
-            c = b + an / c
-            c = np.where(np.abs(c) < tiny, tiny, c)
-            d = 1 / d
-            delta = np.where(live, d * c, 1.0)
-            h = h * delta
-            live = np.abs(delta - 1) > eps
-            if not live.any():
-                break
-        out[c_idx] = -np.exp(log_pref[c_idx]) * h
-    return out
 
 
 def _gamma_sample_grad(a: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -226,46 +168,6 @@ class _Base(Distribution):
         from . import _as_tensor
 
         return _as_tensor(value, like)
-
-
-def _gammainc_np(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``P(a, x)``, the regularised lower incomplete gamma, on the host (``x = 0`` gives 0,
-    ``x = inf`` gives 1, negative ``x`` NaN, as ``torch.special.gammainc``)."""
-    a = a.reshape(-1)
-    x = x.reshape(-1)
-    out = np.full(a.shape, np.nan)
-    ok = (x >= 0) & np.isfinite(x) & (a > 0)
-    series = x < a + 1
-    signed = _gammainc_signed(a[ok], x[ok], series[ok])
-    out[ok] = np.where(series[ok], signed, 1.0 + signed)
-    out[(x == np.inf) & (a > 0)] = 1.0
-    return out
-
-
-class _GammaInc(Function):
-    """``P(a, x)`` with gradients: ``dP/dx`` is the gamma density, ``dP/da`` a central
-    difference of the incomplete gamma function."""
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, a: Tensor, x: Tensor) -> Tensor:
-        ctx.save_for_backward(a, x)
-        shape = tuple(a.shape)
-        return _to_like(_gammainc_np(_host(a), _host(x)).reshape(shape), a)
-
-    @staticmethod
-    def backward(ctx: FunctionCtx, g: Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        a_t, x_t = ctx.saved_tensors
-        assert a_t is not None and x_t is not None  # both saved in forward
-        shape = tuple(a_t.shape)
-        a, x = _host(a_t).reshape(-1), _host(x_t).reshape(-1)
-        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            dx = np.exp((a - 1) * np.log(x) - x - _lgamma_np(a))
-            series = x < a + 1
-            h = 1e-5 * np.maximum(a, 1e-3)
-            da = (_gammainc_signed(a + h, x, series) - _gammainc_signed(a - h, x, series)) / (2 * h)
-        dx = np.where(np.isnan(dx), 0.0, dx).reshape(shape)  # inf density at 0 stays
-        da = np.where(np.isfinite(da), da, 0.0).reshape(shape)
-        return g * _to_like(da, a_t), g * _to_like(dx, a_t)
 
 
 def _gammainc(a: Tensor, x: Tensor) -> Tensor:

@@ -133,6 +133,14 @@ def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.n
         return fn(a, *rest)
     except np.linalg.LinAlgError:
         pass
+    nan = nan_matrices(a)
+    if nan.any():
+        # A NaN that lands on a pivot reads as an exact zero to NumPy's LAPACK: PyTorch's
+        # result is NaN there, not an error. The other matrices are solved as usual.
+        ok = np.where(nan[..., None, None], np.eye(*a.shape[-2:], dtype=a.dtype), a)
+        out = np.array(lapack(op, fn, ok, why, *rest))
+        out[nan] = np.nan
+        return out
     batch = a.shape[:-2]
     flat = a.reshape(-1, *a.shape[-2:])
     bad = np.zeros(len(flat), dtype=bool)
@@ -143,6 +151,11 @@ def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.n
             bad[i] = True
             break
     raise LinAlgError(where_batch(op, bad, batch) + why)
+
+
+def nan_matrices(a: np.ndarray) -> np.ndarray:
+    """Which matrices of the batch ``a`` hold a NaN (their LAPACK results are NaN)."""
+    return np.isnan(a).any(axis=(-2, -1))  # type: ignore[no-any-return]
 
 
 def np_svd(op: str, a: np.ndarray, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Union
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor_extra import where
-from ..errors import InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from . import _common as c
 from ._decompositions import svdvals
 from ._solves import inv_ex
@@ -83,7 +83,9 @@ def vector_norm(
     non-zeros, others are ``sum(|x|^ord)^(1/ord)``."""
     c.check_float("linalg.vector_norm", x)
     if isinstance(ord, str):
-        raise InvalidValueError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+        raise ArgumentTypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
+        dim = None  # PyTorch reads an empty dim list as every dim
     if dtype is not None:
         x = x.to(dtype)
     if x.dtype in c._HALF and math.isfinite(float(ord)) and ord != 0:
@@ -207,6 +209,8 @@ def cond(A: Tensor, p: _Ord = None) -> Tensor:
     """The condition number of matrices in the norm ``p`` (``torch.linalg.cond``): the ratio of
     the extreme singular values for ``None``/``2``/``-2``, else ``norm(A) * norm(inv(A))``."""
     c.check_matrix("linalg.cond", A, square=p not in (None, 2, -2))
+    if A.shape[-1] == 0 or A.shape[-2] == 0:  # as PyTorch's: 0 for empty matrices
+        return c.zeros(tuple(A.shape[:-2]), A)
     if p in (None, 2, -2):
         s = svdvals(A)
         hi, lo = s.amax(-1), s.amin(-1)

@@ -63,12 +63,14 @@ def inv_ex(A: Tensor, *, check_errors: bool = False) -> c.InvExResult:
     positive where the matrix is singular (then its inverse is NaN), unless ``check_errors``."""
     c.check_matrix("linalg.inv_ex", A, square=True)
     a = c.host(A)
-    flat = a.reshape(-1, *a.shape[-2:])
+    flat = a.reshape(math.prod(a.shape[:-2]), *a.shape[-2:])  # -1 is ambiguous for 0 x 0
     info = np.zeros(len(flat), dtype=np.int32)
     try:
         np.linalg.inv(flat)
     except np.linalg.LinAlgError:
         for i, m in enumerate(flat):
+            if np.isnan(m).any():  # NaN out (the inverse's own rule), not a singular matrix
+                continue
             try:
                 np.linalg.inv(m)
             except np.linalg.LinAlgError:
@@ -151,7 +153,9 @@ class _Det(Function):
     def forward(ctx: FunctionCtx, A: Tensor) -> Tensor:
         a = c.host(A)
         with np.errstate(invalid="ignore"):  # NaN input: NaN out, as PyTorch, silently
-            out = c.to_tensor(np.asarray(np.linalg.det(a)), A)
+            det = np.array(np.linalg.det(a))
+        det[c.nan_matrices(a)] = np.nan  # a NaN pivot reads as 0 to NumPy's LU
+        out = c.to_tensor(det, A)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(A, out)  # an input and the output: twice differentiable
         return out
@@ -176,7 +180,11 @@ def det(A: Tensor) -> Tensor:
 class _Slogdet(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, A: Tensor) -> tuple[Tensor, Tensor]:
-        sign, logabs = np.linalg.slogdet(c.host(A))
+        a = c.host(A)
+        with np.errstate(invalid="ignore"):  # NaN input: NaN out, as PyTorch, silently
+            sign, logabs = (np.array(v) for v in np.linalg.slogdet(a))
+        nan = c.nan_matrices(a)
+        sign[nan], logabs[nan] = 0.0, np.nan  # PyTorch's (0, nan), not a zero pivot's -inf
         ctx.save_for_backward(A)
         # ``sign`` stays in the graph (its gradient is zero), so that, as in PyTorch, it
         # requires grad and ``sign.sum().backward()`` works.

@@ -138,3 +138,60 @@ def test_engine_rejects_mismatched_column_targets():
         dm._core._cross_entropy(
             dm.zeros(2, 3, 4), dm.zeros(2, 4).long(), None, -100, "mean", 0.0, log_probs=True
         )
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
+def test_double_backward_when_nothing_is_counted_is_zero(shape):
+    """All targets ignored: the mean is NaN and its gradient 0, with create_graph too."""
+    x = dm.zeros(shape, dtype=dm.float64, requires_grad=True)
+    t = dm.full((shape[0], *shape[2:]), -100, dtype=dm.int64)
+    (g,) = dm.autograd.grad(F.cross_entropy(x, t), [x], create_graph=True)
+    assert g.abs().sum().item() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
+def test_double_backward_keeps_half_dtypes(shape):
+    x = dm.randn(*shape).to(dm.bfloat16).requires_grad_()
+    t = dm.zeros((shape[0], *shape[2:]), dtype=dm.int64)
+    (g,) = dm.autograd.grad(F.cross_entropy(x, t), [x], create_graph=True)
+    assert g.dtype == dm.bfloat16
+
+
+def test_float32_totals_over_many_positions():
+    x, t = data((1, 3, 200000), seed=6)
+    w = np.array([0.3, 1.7, 0.9])
+    got = F.cross_entropy(
+        dm.tensor(x, dtype=dm.float32), dm.tensor(t), weight=dm.tensor(w, dtype=dm.float32)
+    )
+    np.testing.assert_allclose(got.item(), reference(x, t, w), rtol=2e-6)
+
+
+def test_spatial_weight_takes_any_shape_of_c_values():
+    x, t = data((2, 3, 4), seed=7)
+    w = np.array([0.5, 1.0, 2.0])
+    want = reference(x, t, w)
+    got = F.cross_entropy(dm.tensor(x), dm.tensor(t), weight=dm.tensor(w).reshape(1, 3))
+    np.testing.assert_allclose(got.item(), want, rtol=1e-12)
+    with pytest.raises(dm.ShapeError) as info:
+        F.cross_entropy(dm.zeros(2, 3, 4, 5), dm.zeros(2, 4, 5).long(), weight=dm.ones(2))
+    assert info.value.shapes == ((2, 3, 4, 5), (2, 4, 5), (2,))
+    with pytest.raises(dm.ShapeError) as info:
+        F.nll_loss(dm.zeros(2, 3, 4, 5), dm.zeros(2, 4, 5).long(), weight=dm.ones(2))
+    assert (info.value.op, info.value.shapes) == ("nll_loss", ((2, 3, 4, 5), (2, 4, 5), (2,)))
+    got = F.nll_loss(dm.tensor(x), dm.tensor(t), weight=dm.tensor(w).reshape(3, 1))
+    assert np.isfinite(got.item())
+
+
+@pytest.mark.parametrize("columns", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_confident_predictions_keep_their_small_loss(columns, smoothing):
+    """(m - x_t) + ln(s): the loss of a confident prediction is not rounded at the magnitude
+    of the largest logit (lse - x_t lost 0.2% of 9.08e-5 for logits [10, 0, 0])."""
+    rows = np.array([[10.0, 0.0, 0.0], [30.0, 20.0, 0.0], [-50.0, -60.0, -70.0]])
+    want = reference(rows, np.zeros(3, dtype=np.int64), reduction="none", smoothing=smoothing)
+    x = dm.tensor(rows, dtype=dm.float32)
+    t = dm.zeros(3, dtype=dm.int64)
+    if columns:
+        x, t = x.t().unsqueeze(0), t.unsqueeze(0)
+    got = F.cross_entropy(x, t, reduction="none", label_smoothing=smoothing).reshape(-1)
+    np.testing.assert_allclose(got.numpy(), want, rtol=2e-3 if smoothing else 1e-3)

@@ -544,6 +544,8 @@ def nll_loss(
     if not input.dtype.is_floating_point:
         raise DTypeError(f"nll_loss expects floating point log-probabilities, got {input.dtype}")
     rows, labels, shape = _class_rows(input, target, "nll_loss")
+    if weight is not None and input.ndim > 2 and isinstance(weight, Tensor):
+        weight = _spatial_weight("nll_loss", input, target, weight)
     # One engine op; after log_softmax its backward reaches the logits in one pass.
     loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, log_probs=True)
     return _unrows(loss, reduction, shape)
@@ -581,6 +583,8 @@ def cross_entropy(
             raise InvalidValueError("ignore_index is not supported for floating point target")
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     rows, labels, shape = _class_rows(input, target, "cross_entropy", columns=True)
+    if weight is not None and input.ndim > 2 and isinstance(weight, Tensor):
+        weight = _spatial_weight("cross_entropy", input, target, weight)
     # One fused engine kernel (log-sum-exp, smoothing, weights, ignore_index, gradient).
     try:
         loss = _core._cross_entropy(rows, labels, weight, ignore_index, reduction, label_smoothing)
@@ -595,6 +599,22 @@ def cross_entropy(
     if weight is not None and label_smoothing > 0.0 and reduction == "mean":
         loss = _nan_without_weight(loss, labels.reshape(-1), weight, ignore_index)
     return _unrows(loss, reduction, shape)
+
+
+def _spatial_weight(name: str, input: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Class weights for an ``(N, C, d1, ...)`` input as ``(C,)``: PyTorch's spatial kernel
+    takes any weight of ``C`` elements (``(1, C)`` too); a wrong count names the caller's
+    shapes (the engine sees the reshaped ``[N, C, S]``)."""
+    c = input.shape[1]
+    if weight.numel() != c:
+        shapes = (tuple(input.shape), tuple(target.shape), tuple(weight.shape))
+        e = ShapeError(
+            f"{name}: weight of shape {shapes[2]} does not have one value per class "
+            f"({c}) for input of shape {shapes[0]}"
+        )
+        e.op, e.shapes, e.dtypes = name, shapes, (input.dtype, target.dtype, weight.dtype)
+        raise e
+    return weight.reshape(c)
 
 
 def _nan_without_weight(loss: Tensor, labels: Tensor, weight: Tensor, ignore_index: int) -> Tensor:

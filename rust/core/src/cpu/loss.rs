@@ -3,7 +3,9 @@
 //! second `exp`. Rows run in parallel when the logits are big (a language model's vocabulary),
 //! each at the CPU's SIMD level.
 
-use super::softmax::{each_row, forward_block, forward_one, forward_short, SHORT_GROUP, SHORT_ROW};
+use super::softmax::{
+    each_row, forward_block, forward_one, forward_short, Lse, SHORT_GROUP, SHORT_ROW,
+};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
 use crate::ops::nn::{as_dtype, compute_input};
@@ -13,7 +15,7 @@ use crate::{bail, DType, Element, Float, Result, Tensor};
 const PAR_ELEMS: usize = 1 << 15;
 
 struct Rows<T> {
-    lse: Vec<T>,
+    lse: Vec<Lse<T>>,
     /// Per-row weight of the target class (0 for ignored rows).
     wt: Vec<T>,
     /// Softmax of every row (`[n, c]`), kept for the backward so it needs no `exp`.
@@ -61,18 +63,20 @@ pub(crate) fn cross_entropy_forward(
             &[n, c, s] => column_losses(&xd, &labels, &wv, [n, c, s], spec),
             _ => row_losses(&xd, &labels, &wv, c, spec),
         };
-        let denom = rows.wt.iter().fold(T::zero(), |a, &v| a + v);
-        let total = losses.iter().fold(T::zero(), |a, &v| a + v);
+        // Totals in float64: one float32 running sum over a segmentation map's 10^5-10^6
+        // positions drifted by 1e-4.
+        let denom = rows.wt.iter().fold(0.0, |a, &v| a + v.to_f64());
+        let total = losses.iter().fold(0.0, |a, &v| a + v.to_f64());
         let loss_shape: Vec<usize> = [&x.shape()[..1], &x.shape()[2..]].concat();
         let out = match spec.reduction {
             Reduction::None => Tensor::from_vec(losses, &loss_shape)?,
-            Reduction::Sum => Tensor::from_vec(vec![total], &[])?,
-            Reduction::Mean => Tensor::from_vec(vec![total / denom], &[])?,
+            Reduction::Sum => Tensor::from_vec(vec![T::from_f64(total)], &[])?,
+            Reduction::Mean => Tensor::from_vec(vec![T::from_f64(total / denom)], &[])?,
         };
         let saved = vec![
             Tensor::from_vec(rows.probs, x.shape())?,
             Tensor::from_vec(rows.wt, &[loss_shape.iter().product()])?,
-            Tensor::from_vec(vec![denom.to_f64()], &[])?,
+            Tensor::from_vec(vec![denom], &[])?,
             labels_t.clone(),
         ];
         (out, saved)
@@ -96,12 +100,12 @@ fn row_losses<T: Float>(
             if labels[i] == spec.ignore_index {
                 return T::zero();
             }
-            let r = &xd[i * c..(i + 1) * c];
-            let nll = rows.wt[i] * (rows.lse[i] - r[labels[i] as usize]);
+            let (r, l) = (&xd[i * c..(i + 1) * c], rows.lse[i]);
+            let nll = rows.wt[i] * ((l.m - r[labels[i] as usize]) + l.ln_s);
             let smooth = if eps > 0.0 {
                 r.iter()
                     .zip(wv)
-                    .fold(T::zero(), |a, (&v, &w)| a + w * (rows.lse[i] - v))
+                    .fold(T::zero(), |a, (&v, &w)| a + w * ((l.m - v) + l.ln_s))
             } else {
                 T::zero()
             };
@@ -122,7 +126,7 @@ fn column_losses<T: Float>(
     spec: &CrossEntropySpec,
 ) -> (Vec<T>, Rows<T>) {
     let (k, eps, ignore) = (c * s, spec.smoothing, spec.ignore_index);
-    let mut lse = vec![T::NEG_INF; n * s];
+    let mut lse = vec![Lse::empty(); n * s];
     let mut probs = vec![T::zero(); n * k];
     if k > 0 {
         let blocks: Vec<_> = probs
@@ -130,7 +134,7 @@ fn column_losses<T: Float>(
             .zip(lse.chunks_mut(s))
             .enumerate()
             .collect();
-        let block = |(i, (p, l)): (usize, (&mut [T], &mut [T]))| {
+        let block = |(i, (p, l)): (usize, (&mut [T], &mut [Lse<T>]))| {
             forward_block(&xd[i * k..][..k], p, s, false, l);
         };
         if n * k >= PAR_ELEMS {
@@ -139,14 +143,14 @@ fn column_losses<T: Float>(
             blocks.into_iter().for_each(block);
         }
     }
-    // sum_j w_j * (lse - x_j) of each column, the block's rows read in order.
+    // sum_j w_j * ((m - x_j) + ln_s) of each column, the block's rows read in order.
     let mut smooth = vec![T::zero(); if eps > 0.0 { n * s } else { 0 }];
     for (i, sm) in smooth.chunks_mut(s.max(1)).enumerate() {
         let l = &lse[i * s..(i + 1) * s];
         for (j, &w) in wv.iter().enumerate() {
             let xr = &xd[i * k + j * s..][..s];
-            for ((a, &v), &l) in sm.iter_mut().zip(xr).zip(l) {
-                *a += w * (l - v);
+            for ((a, &v), l) in sm.iter_mut().zip(xr).zip(l) {
+                *a += w * ((l.m - v) + l.ln_s);
             }
         }
     }
@@ -167,7 +171,7 @@ fn column_losses<T: Float>(
             }
             let (i, j) = (pos / s, pos % s);
             let xt = xd[i * k + labels[pos] as usize * s + j];
-            let nll = wt[pos] * (lse[pos] - xt);
+            let nll = wt[pos] * ((lse[pos].m - xt) + lse[pos].ln_s);
             let smooth = smooth.get(pos).copied().unwrap_or(T::zero());
             T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
         })
@@ -211,7 +215,7 @@ pub(crate) fn cross_entropy_backward(
         let (pd, rwt, gd) = (probs.data::<T>()?, row_wt.data::<T>()?, g.data::<T>()?);
         let wv: Vec<T> = class_weights(weight, c, dt)?;
         let wsum = wv.iter().fold(T::zero(), |a, &v| a + v);
-        let denom = T::from_f64(denom.item()?);
+        let denom = denom.item()?;
         let (a_eps, b) = (T::from_f64(1.0 - eps), T::from_f64(eps / c as f64));
         // Each row's (or column's) upstream gradient, 0 for an ignored one.
         let scale = |i: usize| {
@@ -221,7 +225,7 @@ pub(crate) fn cross_entropy_backward(
             match spec.reduction {
                 Reduction::None => gd[i],
                 Reduction::Sum => gd[0],
-                Reduction::Mean => gd[0] / denom,
+                Reduction::Mean => T::from_f64(gd[0].to_f64() / denom),
             }
         };
         if let &[_, _, s] = probs.shape() {
@@ -341,13 +345,13 @@ crate::multiversion!(fn backward_smooth<T>(d: &mut [T], p: &[T], w: &[T], ap: T,
 /// Per-row log-sum-exp, target weight and softmax, the rows in parallel when big.
 fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
     let n = labels.len();
-    let mut lse = vec![T::zero(); n];
+    let mut lse = vec![Lse::empty(); n];
     let mut probs = vec![T::zero(); n * c];
-    let row = |(i, (p, l)): (usize, (&mut [T], &mut T))| {
+    let row = |(i, (p, l)): (usize, (&mut [T], &mut Lse<T>))| {
         *l = forward_one(&xd[i * c..(i + 1) * c], p, false);
     };
     // Short rows (few classes) sixteen at a time, one per vector lane.
-    let group = |(g, (p, l)): (usize, (&mut [T], &mut [T]))| {
+    let group = |(g, (p, l)): (usize, (&mut [T], &mut [Lse<T>]))| {
         let k = SHORT_GROUP * c;
         forward_short(&xd[g * k..][..p.len()], p, c, false, l);
     };
@@ -363,8 +367,7 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
             groups.into_iter().for_each(group);
         }
     } else if c == 0 {
-        // No classes: every log-sum-exp is -inf (an empty sum).
-        lse.iter_mut().for_each(|l| *l = T::NEG_INF);
+        // No classes: every log-sum-exp stays -inf (an empty sum), as `Lse::empty` has it.
     } else if n * c >= PAR_ELEMS {
         let rows: Vec<_> = probs
             .chunks_mut(c)

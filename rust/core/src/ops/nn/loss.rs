@@ -94,7 +94,11 @@ impl Tensor {
                     };
                     let z = vec![z];
                     let mut grads = grads_by_recompute(&z, g, composite)?;
-                    return Ok(vec![grads.remove(0)]);
+                    // In the logits' dtype (the recompute ran on float32 log-probabilities).
+                    return Ok(vec![grads
+                        .remove(0)
+                        .map(|d| d.to_dtype(in_dt))
+                        .transpose()?]);
                 }
                 let dx = backend.cross_entropy_backward(&saved, ts.get()?, w, &spec, g)?;
                 Ok(vec![Some(as_dtype(&dx, in_dt)?)])
@@ -219,6 +223,12 @@ pub(crate) fn class_loss(
     match spec.reduction {
         Reduction::None => Ok(rows),
         Reduction::Sum => rows.sum(None, false),
-        Reduction::Mean => rows.sum(None, false)?.div(&row_w.sum(None, false)?),
+        Reduction::Mean => {
+            // Nothing counted: the fused forward's mean is NaN (0 / 0) and its gradient 0, as
+            // PyTorch's; a denominator of 1 gives that gradient here (the rows are all 0).
+            let denom = row_w.sum(None, false)?;
+            let some = denom.masked_fill(&denom.eq(&denom.zeros_like()?)?, 1.0)?;
+            rows.sum(None, false)?.div(&some)
+        }
     }
 }

@@ -5,6 +5,8 @@ and half precision."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,46 @@ def test_confident_predictions_keep_their_small_loss(columns, smoothing):
         x, t = x.t().unsqueeze(0), t.unsqueeze(0)
     got = F.cross_entropy(x, t, reduction="none", label_smoothing=smoothing).reshape(-1)
     np.testing.assert_allclose(got.numpy(), want, rtol=2e-3 if smoothing else 1e-3)
+
+
+def test_ignored_rows_with_infinite_logits_agree_across_layouts():
+    """PyTorch's gradient of an ignored row is 0 * softmax: NaN where its logits are not
+    finite. The rows kernel and the columns kernel agree."""
+    rows = dm.tensor([[math.inf, 1.0, 0.0], [0.0, 2.0, 0.0]], requires_grad=True)
+    F.cross_entropy(rows, dm.tensor([-100, 1])).backward()
+    cols = dm.tensor([[[math.inf, 0.0], [1.0, 2.0], [0.0, 0.0]]], requires_grad=True)
+    F.cross_entropy(cols, dm.tensor([[-100, 1]])).backward()
+    assert rows.grad[0].isnan().all() and cols.grad[0, :, 0].isnan().all()
+    np.testing.assert_allclose(rows.grad[1].numpy(), cols.grad[0, :, 1].numpy())
+    # Finite ignored rows still get exactly 0.
+    x = dm.randn(4, 3, requires_grad=True)
+    F.cross_entropy(x, dm.tensor([-100, 0, -100, 2]), label_smoothing=0.2).backward()
+    assert x.grad[0].abs().sum().item() == 0.0 and x.grad[2].abs().sum().item() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 3, 2)])
+def test_double_backward_edges_match_the_fused_backward(shape):
+    """create_graph gives the fused backward's gradient at the mean's edges: 0 when no target
+    counts (with weights and smoothing too), NaN when counted targets weigh 0 in total."""
+    t_shape = (shape[0], *shape[2:])
+    cases = [
+        (dm.full(t_shape, -100, dtype=dm.int64), dm.ones(3), 0.1, False),
+        (dm.tensor([0, 1]).reshape(t_shape), dm.tensor([0.0, 0.0, 1.0]), 0.0, True),
+    ]
+    for t, w, smoothing, nan in cases:
+        x = dm.randn(*shape, dtype=dm.float64, requires_grad=True)
+        w = w.to(dm.float64)
+        plain = dm.autograd.grad(F.cross_entropy(x, t, weight=w, label_smoothing=smoothing), [x])
+        (graph,) = dm.autograd.grad(
+            F.cross_entropy(x, t, weight=w, label_smoothing=smoothing), [x], create_graph=True
+        )
+        assert bool(graph.isnan().any()) == nan == bool(plain[0].isnan().any())
+        if not nan:
+            assert graph.abs().sum().item() == 0.0
+
+
+def test_double_backward_with_no_classes():
+    x = dm.zeros(2, 0, 3, requires_grad=True)
+    t = dm.full((2, 3), -100, dtype=dm.int64)
+    (g,) = dm.autograd.grad(F.cross_entropy(x, t, reduction="sum"), [x], create_graph=True)
+    assert g.shape == (2, 0, 3)

@@ -105,3 +105,18 @@ def test_thread_warning_only_when_fewer_threads_are_possible(monkeypatch):
     monkeypatch.setenv(_threads.ENV, "2")
     with pytest.warns(RuntimeWarning, match="threads outnumber cores"):
         _threads.default_for_ranks()
+
+
+def test_a_nan_off_the_pivot_still_gives_all_nan():
+    m = dm.tensor([[NAN, 1.0], [2.0, 3.0]])
+    assert dm.linalg.inv(m).isnan().all()
+    assert dm.linalg.solve(m, dm.ones(2)).isnan().all()
+
+
+def test_upper_incomplete_gamma_gradient_for_large_a():
+    a = dm.tensor([5e4, 1e6], dtype=dm.float64)
+    x = dm.tensor([5e4, 1e6], dtype=dm.float64, requires_grad=True)
+    (g,) = dm.autograd.grad(dm.special.gammaincc(a, x).sum(), [x])
+    # -density of Gamma(a) at x = a (PyTorch: -0.0017841, -0.00039894).
+    want = [-math.exp((v - 1) * math.log(v) - v - math.lgamma(v)) for v in (5e4, 1e6)]
+    np.testing.assert_allclose(g.tolist(), want, rtol=1e-6)

@@ -9,10 +9,10 @@ pickle anywhere, so loading a file can never run code.
 Every file also carries a SHA-256 of its own bytes (``_safetensors.CHECKSUM_KEY``), verified
 on every load: a flipped or zeroed byte anywhere — header, metadata or tensor data — raises
 ``CheckpointError`` instead of loading wrong weights. The document says ``"checksum":
-"sha256"``, so a checkpoint whose checksum entry itself was damaged is caught as well. A
-checkpoint without the checksum (an older version, another writer, or a file whose key was
-removed to get past the check) is refused as unverified unless the caller passes
-``allow_unverified=True``; then it loads with a warning. Plain weight files read by
+"sha256"``, so a checkpoint whose checksum entry itself was damaged or removed is caught as
+well, even with ``allow_unverified``. A checkpoint without the checksum (an older version,
+another writer) is refused as unverified unless the caller passes ``allow_unverified=True``;
+then it loads with a warning. Plain weight files read by
 ``load_file`` (e.g. a PyTorch state dict saved by ``safetensors``) need no checksum.
 
 Layouts: a checkpoint written through ``DistributedDataParallel`` (keys ``module.0.weight``)

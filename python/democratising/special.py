@@ -737,6 +737,13 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     av = where(fixed, ones_like(a_t), a_t)
     xv = where(fixed, ones_like(x_t), x_t)
     biggest = float(av.max().item()) if av.numel() else 1.0
+    large = None
+    if biggest > _IGAMMA_HOST_FROM:
+        # Those elements go to the host below; the series here sees 1s in their place (its
+        # steps would fall short, and NaN derivatives times a masked 0 are still NaN).
+        large = (av, xv, av > _IGAMMA_HOST_FROM)
+        av, xv = where(large[2], ones_like(av), av), where(large[2], ones_like(xv), xv)
+        biggest = float(av.max().item())
     steps = min(_IGAMMA_MAX_STEPS, 30 + int(10 * math.sqrt(max(biggest, 1.0))))
     tiny = 1e-300 if av.dtype == _core.float64 else 1e-30
     series_side = xv < av + 1.0
@@ -769,16 +776,17 @@ def _incomplete_gamma(op: str, a: Tensor | float, x: Tensor | float) -> tuple[Te
     log_x = xv.log()
     q_side = (xv <= 1.1) & where(xv <= 0.5, av <= -0.4 / log_x, av <= 1.1 * xv)
     q = where(q_side, _igamc_series(av, xv, log_x, steps), q)
-    if biggest > _IGAMMA_HOST_FROM:
-        p, q = _incomplete_gamma_large(av, xv, p, q)
+    if large is not None:
+        p, q = _incomplete_gamma_large(*large, p, q)
     return _incomplete_gamma_edges(p, q, nan, p_one, p_zero)
 
 
-def _incomplete_gamma_large(av: Tensor, xv: Tensor, p: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
-    """``(P, Q)`` with the elements whose ``a`` needs more steps than ``_incomplete_gamma``
-    takes (``a > _IGAMMA_HOST_FROM``) iterated to convergence on the host, still
-    differentiable (``Q``'s value from the host, its gradient that of ``-P``)."""
-    big = av > _IGAMMA_HOST_FROM
+def _incomplete_gamma_large(
+    av: Tensor, xv: Tensor, big: Tensor, p: Tensor, q: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(P, Q)`` with the elements ``big`` (``a > _IGAMMA_HOST_FROM``, more steps than
+    ``_incomplete_gamma`` takes) iterated to convergence on the host, still differentiable
+    (``Q``'s value from the host, its gradient that of ``-P``)."""
     ab, xb = where(big, av, ones_like(av)), where(big, xv, ones_like(xv))
     p_host = GammaInc.apply(ab, xb)
     q_values = to_like(incomplete_gamma_np(host(ab), host(xb))[1].reshape(tuple(ab.shape)), ab)

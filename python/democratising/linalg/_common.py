@@ -130,7 +130,11 @@ def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.n
     naming the first failing matrix of the batch and ``why`` it failed. ``rest`` share
     ``a``'s batch dimensions."""
     try:
-        return fn(a, *rest)
+        out = fn(a, *rest)
+        if np.isnan(a).any():  # PyTorch's result is all NaN where a matrix holds a NaN
+            out = np.array(out)
+            out[nan_matrices(a)] = np.nan
+        return out
     except np.linalg.LinAlgError:
         pass
     nan = nan_matrices(a)

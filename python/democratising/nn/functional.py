@@ -628,7 +628,9 @@ def _nan_without_weight(loss: Tensor, labels: Tensor, weight: Tensor, ignore_ind
     counted = labels != ignore_index
     picked = weight.detach().index_select(0, _core.where(counted, labels, 0))
     total = _core.where(counted, picked, 0.0).sum().to(dtype=loss.dtype)
-    return loss * (total / total)
+    # (A `where`, not `loss * (total / total)`: that NaN would reach the gradient too, where
+    # PyTorch's is 0.)
+    return _core.where(total != 0, loss, math.nan)
 
 
 def _cross_entropy_probs(

@@ -227,8 +227,9 @@ macro_rules! backend_interface {
                 need: [bool; 3],
             ) -> $crate::Result<$crate::backend::ConvGrads>;
             // ---- cross-entropy: forward, and the backward the op records ----
-            /// The loss of logits `x` `[n, c]` against class indices `target` `[n]`, reduced
-            /// as `spec` says, in `x`'s dtype, and the tensors its backward reads.
+            /// The loss of logits `x` `[n, c]` against class indices `target` `[n]` (or `x`
+            /// `[n, c, s]` against `[n, s]`, the classes down dim 1), reduced as `spec` says,
+            /// in `x`'s dtype, and the tensors its backward reads.
             fn cross_entropy_forward(
                 x: &$crate::Tensor,
                 target: &$crate::Tensor,
@@ -243,8 +244,9 @@ macro_rules! backend_interface {
                 spec: &$crate::ops::nn::loss::CrossEntropySpec,
                 g: &$crate::Tensor,
             ) -> $crate::Result<$crate::Tensor>;
-            /// The log-probabilities `log_softmax(x)` `[n, c]` from the forward's saved tensors
-            /// (a backward that builds a graph recomputes the loss from them).
+            /// The log-probabilities `log_softmax(x)` over dim 1, in the logits' shape, from the
+            /// forward's saved tensors (a backward that builds a graph recomputes the loss
+            /// from them).
             fn cross_entropy_log_probs(
                 saved: &[&$crate::Tensor],
             ) -> $crate::Result<$crate::Tensor>;

@@ -91,7 +91,8 @@ pub fn from_pyerr(e: PyErr, where_: &str) -> Error {
     Error::external(e, message, where_)
 }
 
-/// Sets `op`, `shapes` (tuples) and `dtypes` (dtype objects) on a raised `ShapeError`.
+/// Sets `op`, `shapes` (tuples) and `dtypes` (dtype objects) on a raised `ShapeError` or
+/// `DTypeError` of a mismatch.
 fn describe(py: Python<'_>, err: &PyErr, m: &democratising::Mismatch) -> PyResult<()> {
     let value = err.value(py);
     value.setattr("op", &m.op)?;

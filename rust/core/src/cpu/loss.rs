@@ -14,11 +14,12 @@ use crate::{bail, DType, Element, Float, Result, Tensor};
 /// Logits above which the rows are split over the threads.
 const PAR_ELEMS: usize = 1 << 15;
 
+/// What the forward computes per row (`[n, c]` logits) or per column (`[n, c, s]`).
 struct Rows<T> {
     lse: Vec<Lse<T>>,
-    /// Per-row weight of the target class (0 for ignored rows).
+    /// Per-row (per-column) weight of the target class (0 for ignored ones).
     wt: Vec<T>,
-    /// Softmax of every row (`[n, c]`), kept for the backward so it needs no `exp`.
+    /// The softmax, in the logits' shape, kept for the backward so it needs no `exp`.
     probs: Vec<T>,
 }
 
@@ -154,16 +155,7 @@ fn column_losses<T: Float>(
             }
         }
     }
-    let wt: Vec<T> = labels
-        .iter()
-        .map(|&l| {
-            if l == ignore {
-                T::zero()
-            } else {
-                wv[l as usize]
-            }
-        })
-        .collect();
+    let wt = target_weights(labels, wv, ignore);
     let losses = (0..n * s)
         .map(|pos| {
             if labels[pos] == ignore {
@@ -253,9 +245,8 @@ pub(crate) fn cross_entropy_backward(
             return Tensor::from_vec(dx, probs.shape());
         }
         let dx = each_row(n * c, c, |i, d: &mut [T]| {
-            if labels[i] == spec.ignore_index {
-                return;
-            }
+            // (An ignored row's scale is 0: its gradient is 0, NaN where its logits are not
+            // finite, as PyTorch's and the columns' above.)
             let scale = scale(i);
             let a = scale * a_eps * rwt[i];
             let prow = &pd[i * c..(i + 1) * c];
@@ -265,7 +256,9 @@ pub(crate) fn cross_entropy_backward(
             } else {
                 backward_plain(d, prow, a);
             }
-            d[labels[i] as usize] -= a;
+            if labels[i] != spec.ignore_index {
+                d[labels[i] as usize] -= a;
+            }
         });
         Tensor::from_vec(dx, &[n, c])
     })
@@ -382,15 +375,18 @@ fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64
             .enumerate()
             .for_each(row);
     }
-    let wt = labels
-        .iter()
-        .map(|&l| {
-            if l == ignore {
-                T::zero()
-            } else {
-                wv[l as usize]
-            }
-        })
-        .collect();
+    let wt = target_weights(labels, wv, ignore);
     Rows { lse, wt, probs }
+}
+
+/// Each row's (or column's) target class weight, 0 where the target is ignored.
+fn target_weights<T: Float>(labels: &[i64], wv: &[T], ignore: i64) -> Vec<T> {
+    let weight = |&l: &i64| {
+        if l == ignore {
+            T::zero()
+        } else {
+            wv[l as usize]
+        }
+    };
+    labels.iter().map(weight).collect()
 }

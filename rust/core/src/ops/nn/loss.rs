@@ -79,6 +79,10 @@ impl Tensor {
                     // in for the logits (attached to their history): the loss depends on the
                     // logits only through their softmax, which a shift per row does not change.
                     let z = logits.attach(&backend.cross_entropy_log_probs(&saved)?);
+                    if z.shape()[1] == 0 {
+                        // No classes: nothing to pick, and nothing to differentiate.
+                        return Ok(vec![Some(z.detach().zeros_like()?.to_dtype(in_dt)?)]);
+                    }
                     let (t, spec) = (ts.get()?, spec);
                     let composite = |x: &[Tensor]| {
                         let (rows, labels) = as_rows(&x[0], t)?;
@@ -111,9 +115,11 @@ impl Tensor {
 /// (a copy; only the recorded double-backward path takes it); `[N, C]` logits as they are.
 fn as_rows(x: &Tensor, target: &Tensor) -> Result<(Tensor, Tensor)> {
     match x.shape() {
-        &[_, c, _] => Ok((
-            x.permute(&[0, 2, 1])?.reshape(&[-1, c as isize])?,
-            target.reshape(&[-1])?,
+        &[n, c, s] => Ok((
+            // (Explicit sizes: `-1` cannot be inferred when `c` is 0.)
+            x.permute(&[0, 2, 1])?
+                .reshape(&[(n * s) as isize, c as isize])?,
+            target.reshape(&[(n * s) as isize])?,
         )),
         _ => Ok((x.clone(), target.clone())),
     }
@@ -224,11 +230,12 @@ pub(crate) fn class_loss(
         Reduction::None => Ok(rows),
         Reduction::Sum => rows.sum(None, false),
         Reduction::Mean => {
-            // Nothing counted: the fused forward's mean is NaN (0 / 0) and its gradient 0, as
-            // PyTorch's; a denominator of 1 gives that gradient here (the rows are all 0).
+            // No target counted: the fused forward's mean is NaN (0 / 0) and its gradient 0,
+            // as PyTorch's; a denominator of 1 gives that gradient here (the rows are all 0).
+            // Counted targets whose weights sum to 0 keep the division (NaN, as PyTorch's).
             let denom = row_w.sum(None, false)?;
-            let some = denom.masked_fill(&denom.eq(&denom.zeros_like()?)?, 1.0)?;
-            rows.sum(None, false)?.div(&some)
+            let none = on.sum(None, false)?.eq(&Tensor::wrapped_scalar(0.0))?;
+            rows.sum(None, false)?.div(&denom.masked_fill(&none, 1.0)?)
         }
     }
 }

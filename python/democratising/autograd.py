@@ -259,6 +259,7 @@ from . import autograd_forward_ad as forward_ad  # noqa: E402
 from . import autograd_functional as functional  # noqa: E402
 from . import autograd_gradcheck as _gradcheck_module  # noqa: E402
 from . import autograd_graph as graph  # noqa: E402
+from . import autograd_profiler as profiler  # noqa: E402
 from .autograd_gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 
 # `import democratising.autograd.functional` and `from democratising.autograd.graph import ...`
@@ -271,6 +272,7 @@ for _name, _module in (
     ("grad_mode", grad_mode),
     ("gradcheck", _gradcheck_module),
     ("graph", graph),
+    ("profiler", profiler),
 ):
     sys.modules[f"{__name__}.{_name}"] = _module
 
@@ -285,5 +287,6 @@ __all__ += [
     "graph",
     "inference_mode",
     "is_anomaly_check_nan_enabled",
+    "profiler",
     "set_multithreading_enabled",
 ]

@@ -129,22 +129,19 @@ def lapack(op: str, fn: Callable[..., Any], a: np.ndarray, why: str, *rest: np.n
     """``fn(a, *rest)`` (a batched NumPy LAPACK call); NumPy's error becomes a ``LinAlgError``
     naming the first failing matrix of the batch and ``why`` it failed. ``rest`` share
     ``a``'s batch dimensions."""
-    try:
-        out = fn(a, *rest)
-        if np.isnan(a).any():  # PyTorch's result is all NaN where a matrix holds a NaN
-            out = np.array(out)
-            out[nan_matrices(a)] = np.nan
-        return out
-    except np.linalg.LinAlgError:
-        pass
     nan = nan_matrices(a)
     if nan.any():
-        # A NaN that lands on a pivot reads as an exact zero to NumPy's LAPACK: PyTorch's
-        # result is NaN there, not an error. The other matrices are solved as usual.
+        # PyTorch's result is all NaN for a matrix holding a NaN; NumPy's LAPACK reads one on
+        # a pivot as an exact zero (a "singular" error) and elsewhere gives partly finite
+        # results. Those matrices are solved as identities and overwritten.
         ok = np.where(nan[..., None, None], np.eye(*a.shape[-2:], dtype=a.dtype), a)
         out = np.array(lapack(op, fn, ok, why, *rest))
         out[nan] = np.nan
         return out
+    try:
+        return fn(a, *rest)
+    except np.linalg.LinAlgError:
+        pass
     batch = a.shape[:-2]
     flat = a.reshape(-1, *a.shape[-2:])
     bad = np.zeros(len(flat), dtype=bool)

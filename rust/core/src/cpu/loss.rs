@@ -102,15 +102,14 @@ fn row_losses<T: Float>(
                 return T::zero();
             }
             let (r, l) = (&xd[i * c..(i + 1) * c], rows.lse[i]);
-            let nll = rows.wt[i] * ((l.m - r[labels[i] as usize]) + l.ln_s);
             let smooth = if eps > 0.0 {
                 r.iter()
                     .zip(wv)
-                    .fold(T::zero(), |a, (&v, &w)| a + w * ((l.m - v) + l.ln_s))
+                    .fold(T::zero(), |a, (&v, &w)| a + w * l.nll(v))
             } else {
                 T::zero()
             };
-            T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
+            mixed(rows.wt[i] * l.nll(r[labels[i] as usize]), smooth, eps, c)
         })
         .collect();
     (losses, rows)
@@ -151,7 +150,7 @@ fn column_losses<T: Float>(
         for (j, &w) in wv.iter().enumerate() {
             let xr = &xd[i * k + j * s..][..s];
             for ((a, &v), l) in sm.iter_mut().zip(xr).zip(l) {
-                *a += w * ((l.m - v) + l.ln_s);
+                *a += w * l.nll(v);
             }
         }
     }
@@ -163,12 +162,17 @@ fn column_losses<T: Float>(
             }
             let (i, j) = (pos / s, pos % s);
             let xt = xd[i * k + labels[pos] as usize * s + j];
-            let nll = wt[pos] * ((lse[pos].m - xt) + lse[pos].ln_s);
             let smooth = smooth.get(pos).copied().unwrap_or(T::zero());
-            T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
+            mixed(wt[pos] * lse[pos].nll(xt), smooth, eps, c)
         })
         .collect();
     (losses, Rows { lse, wt, probs })
+}
+
+/// A position's loss from its weighted NLL and its smoothing sum `sum_j w_j * nll_j`:
+/// `(1 - eps) * nll + eps / c * smooth`.
+fn mixed<T: Float>(nll: T, smooth: T, eps: f64, c: usize) -> T {
+    T::from_f64(1.0 - eps) * nll + T::from_f64(eps / c as f64) * smooth
 }
 
 /// `log(p)` of the forward's saved softmax.

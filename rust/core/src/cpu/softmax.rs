@@ -34,6 +34,12 @@ impl<T: Float> Lse<T> {
             ln_s: T::NEG_INF,
         }
     }
+
+    /// `-log_softmax` at a value `x` of this row: `(m - x) + ln_s`.
+    #[inline(always)]
+    pub(super) fn nll(self, x: T) -> T {
+        (self.m - x) + self.ln_s
+    }
 }
 
 /// The softmax (or log-softmax) of one row into `out`; returns the row's log-sum-exp (which

@@ -240,3 +240,30 @@ def test_double_backward_with_no_classes():
     t = dm.full((2, 3), -100, dtype=dm.int64)
     (g,) = dm.autograd.grad(F.cross_entropy(x, t, reduction="sum"), [x], create_graph=True)
     assert g.shape == (2, 0, 3)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(300, 21), (40, 1000), (700, 100), (9, 70000), (2, 21, 1000), (3, 5, 40, 40), (0, 7)],
+)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_loss_without_backward_matches(shape, smoothing):
+    """Under ``no_grad`` (or for logits that need no gradient) the forward keeps no softmax
+    for a backward, tiling its rows through scratch buffers instead: the same losses, for
+    short rows, long rows split over tasks, column blocks and empty inputs."""
+    x, t = data(shape, seed=3, ignore=True)
+    w = dm.tensor(np.linspace(0.5, 2.0, shape[1]))
+    kw = dict(weight=w, reduction="none", label_smoothing=smoothing)
+    logits = dm.tensor(x, requires_grad=True)
+    kept = F.cross_entropy(logits, dm.tensor(t), **kw)
+    with dm.no_grad():
+        plain = F.cross_entropy(logits, dm.tensor(t), **kw)
+    bare = F.cross_entropy(dm.tensor(x), dm.tensor(t), **kw)
+    want = reference(x, t, np.linspace(0.5, 2.0, shape[1]), reduction="none", smoothing=smoothing)
+    np.testing.assert_allclose(kept.detach().numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(plain.numpy(), kept.detach().numpy())
+    np.testing.assert_array_equal(bare.numpy(), kept.detach().numpy())
+    assert plain.grad_fn is None
+    if kept.numel():
+        kept.sum().backward()
+        assert logits.grad.shape == logits.shape

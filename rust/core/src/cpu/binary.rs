@@ -236,9 +236,10 @@ fn bf16_arith(
     ) {
         return None;
     }
-    // A number (0-d, any float dtype) with a bfloat16 tensor: widened in float32, as PyTorch's
-    // opmath, instead of the whole tensor cast to float32 and back.
-    let number = |t: &Tensor| t.ndim() == 0 && t.dtype().is_float() && t.dtype() != BF16;
+    // A number (0-d, any other dtype: `x * 2` brings an int64) with a bfloat16 tensor:
+    // widened in float32, as PyTorch's opmath, instead of the whole tensor cast to float32
+    // and back.
+    let number = |t: &Tensor| t.ndim() == 0 && t.dtype() != BF16;
     if out == BF16 && a.dtype() == BF16 && number(b) {
         return Some(cast_raw(b, F32).and_then(|b| widened::<bf16, f32, bf16>(op, a, &b, shape)));
     }

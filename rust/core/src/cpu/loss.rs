@@ -4,7 +4,7 @@
 //! each at the CPU's SIMD level.
 
 use super::softmax::{
-    each_row, forward_block, forward_one, forward_short, Lse, SHORT_GROUP, SHORT_ROW,
+    each_row, forward_block, forward_one, forward_short, lse_block, Lse, SHORT_GROUP, SHORT_ROW,
 };
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::loss::{CrossEntropySpec, Reduction};
@@ -19,7 +19,8 @@ struct Rows<T> {
     lse: Vec<Lse<T>>,
     /// Per-row (per-column) weight of the target class (0 for ignored ones).
     wt: Vec<T>,
-    /// The softmax, in the logits' shape, kept for the backward so it needs no `exp`.
+    /// The softmax, in the logits' shape, kept for the backward so it needs no `exp` (empty
+    /// when no backward will run).
     probs: Vec<T>,
 }
 
@@ -74,12 +75,17 @@ pub(crate) fn cross_entropy_forward(
             Reduction::Sum => Tensor::from_vec(vec![T::from_f64(total)], &[])?,
             Reduction::Mean => Tensor::from_vec(vec![T::from_f64(total / denom)], &[])?,
         };
-        let saved = vec![
-            Tensor::from_vec(rows.probs, x.shape())?,
-            Tensor::from_vec(rows.wt, &[loss_shape.iter().product()])?,
-            Tensor::from_vec(vec![denom], &[])?,
-            labels_t.clone(),
-        ];
+        // (Nothing when no backward will run: the op records no node to read it.)
+        let saved = if spec.keep_for_backward {
+            vec![
+                Tensor::from_vec(rows.probs, x.shape())?,
+                Tensor::from_vec(rows.wt, &[loss_shape.iter().product()])?,
+                Tensor::from_vec(vec![denom], &[])?,
+                labels_t.clone(),
+            ]
+        } else {
+            Vec::new()
+        };
         (out, saved)
     });
     Ok((as_dtype(&out, x.dtype())?, saved))
@@ -95,7 +101,7 @@ fn row_losses<T: Float>(
     spec: &CrossEntropySpec,
 ) -> (Vec<T>, Rows<T>) {
     let eps = spec.smoothing;
-    let rows = row_stats(xd, labels, wv, c, spec.ignore_index);
+    let rows = row_stats(xd, labels, wv, c, spec);
     let losses = (0..labels.len())
         .map(|i| {
             if labels[i] == spec.ignore_index {
@@ -127,15 +133,21 @@ fn column_losses<T: Float>(
 ) -> (Vec<T>, Rows<T>) {
     let (k, eps, ignore) = (c * s, spec.smoothing, spec.ignore_index);
     let mut lse = vec![Lse::empty(); n * s];
-    let mut probs = vec![T::zero(); n * k];
+    let keep = spec.keep_for_backward;
+    let mut probs = vec![T::zero(); if keep { n * k } else { 0 }];
     if k > 0 {
-        let blocks: Vec<_> = probs
-            .chunks_mut(k)
-            .zip(lse.chunks_mut(s))
+        let blocks: Vec<_> = lse
+            .chunks_mut(s)
+            .zip(outputs(&mut probs, k, n))
             .enumerate()
             .collect();
-        let block = |(i, (p, l)): (usize, (&mut [T], &mut [Lse<T>]))| {
-            forward_block(&xd[i * k..][..k], p, s, false, l);
+        let block = |(i, (l, p)): (usize, (&mut [Lse<T>], &mut [T]))| {
+            let x = &xd[i * k..][..k];
+            if keep {
+                forward_block(x, p, s, false, l);
+            } else {
+                lse_block(x, s, l);
+            }
         };
         if n * k >= PAR_ELEMS {
             crate::cpu::team::for_each_halves(blocks, block);
@@ -155,17 +167,19 @@ fn column_losses<T: Float>(
         }
     }
     let wt = target_weights(labels, wv, ignore);
-    let losses = (0..n * s)
-        .map(|pos| {
-            if labels[pos] == ignore {
-                return T::zero();
+    // (Block by block, not `pos / s` and `pos % s` per position: two integer divisions cost
+    // as much as the rest of the loop.)
+    let mut losses = vec![T::zero(); n * s];
+    for (i, block) in losses.chunks_mut(s.max(1)).enumerate() {
+        for (j, loss) in block.iter_mut().enumerate() {
+            let pos = i * s + j;
+            if labels[pos] != ignore {
+                let xt = xd[i * k + labels[pos] as usize * s + j];
+                let smooth = smooth.get(pos).copied().unwrap_or(T::zero());
+                *loss = mixed(wt[pos] * lse[pos].nll(xt), smooth, eps, c);
             }
-            let (i, j) = (pos / s, pos % s);
-            let xt = xd[i * k + labels[pos] as usize * s + j];
-            let smooth = smooth.get(pos).copied().unwrap_or(T::zero());
-            mixed(wt[pos] * lse[pos].nll(xt), smooth, eps, c)
-        })
-        .collect();
+        }
+    }
     (losses, Rows { lse, wt, probs })
 }
 
@@ -339,48 +353,78 @@ crate::multiversion!(fn scale_cols<T>(d: &mut [T], p: &[T], a: &[T]) where [T: F
 crate::multiversion!(fn smooth_cols<T>(d: &mut [T], p: &[T], ap: &[T], bs: &[T], w: T) where [T: Float] => smooth_cols_body);
 crate::multiversion!(fn backward_smooth<T>(d: &mut [T], p: &[T], w: &[T], ap: T, bs: T) where [T: Float] => backward_smooth_body);
 
-/// Per-row log-sum-exp, target weight and softmax, the rows in parallel when big.
-fn row_stats<T: Float>(xd: &[T], labels: &[i64], wv: &[T], c: usize, ignore: i64) -> Rows<T> {
-    let n = labels.len();
+/// Each row's log-sum-exp (and softmax, where the backward will read it) over logits
+/// `[n, c]`: short rows (few classes) sixteen at a time, one per vector lane, in groups of
+/// `SHORT_GROUP`; long ones one at a time, in runs of about `PAR_ELEMS / 4` logits a task.
+fn row_stats<T: Float>(
+    xd: &[T],
+    labels: &[i64],
+    wv: &[T],
+    c: usize,
+    spec: &CrossEntropySpec,
+) -> Rows<T> {
+    let (n, keep) = (labels.len(), spec.keep_for_backward);
     let mut lse = vec![Lse::empty(); n];
-    let mut probs = vec![T::zero(); n * c];
-    let row = |(i, (p, l)): (usize, (&mut [T], &mut Lse<T>))| {
-        *l = forward_one(&xd[i * c..(i + 1) * c], p, false);
-    };
-    // Short rows (few classes) sixteen at a time, one per vector lane.
-    let group = |(g, (p, l)): (usize, (&mut [T], &mut [Lse<T>]))| {
-        let k = SHORT_GROUP * c;
-        forward_short(&xd[g * k..][..p.len()], p, c, false, l);
-    };
-    if (1..=SHORT_ROW).contains(&c) {
-        let groups: Vec<_> = probs
-            .chunks_mut(SHORT_GROUP * c)
-            .zip(lse.chunks_mut(SHORT_GROUP))
-            .enumerate()
-            .collect();
-        if n * c >= PAR_ELEMS {
-            crate::cpu::team::for_each_halves(groups, group);
+    let mut probs = vec![T::zero(); if keep { n * c } else { 0 }];
+    // No classes: every log-sum-exp stays -inf (an empty sum), as `Lse::empty` has it.
+    if c > 0 {
+        let short = c <= SHORT_ROW;
+        let per = if short {
+            SHORT_GROUP
         } else {
-            groups.into_iter().for_each(group);
-        }
-    } else if c == 0 {
-        // No classes: every log-sum-exp stays -inf (an empty sum), as `Lse::empty` has it.
-    } else if n * c >= PAR_ELEMS {
-        let rows: Vec<_> = probs
-            .chunks_mut(c)
-            .zip(lse.iter_mut())
+            (PAR_ELEMS / 4 / c).max(1)
+        };
+        let tasks: Vec<_> = lse
+            .chunks_mut(per)
+            .zip(outputs(&mut probs, per * c, n.div_ceil(per)))
             .enumerate()
             .collect();
-        crate::cpu::team::for_each_halves(rows, row);
-    } else {
-        probs
-            .chunks_mut(c)
-            .zip(lse.iter_mut())
-            .enumerate()
-            .for_each(row);
+        let task = |(g, (l, p)): (usize, (&mut [Lse<T>], &mut [T]))| {
+            let x = &xd[g * per * c..][..l.len() * c];
+            let mut scratch = Vec::new();
+            if short {
+                forward_short(x, or_scratch(p, &mut scratch, x.len()), c, false, l);
+                return;
+            }
+            // Without a kept softmax, one scratch row serves the task's rows in turn.
+            let p = or_scratch(p, &mut scratch, c);
+            for (i, l) in l.iter_mut().enumerate() {
+                let out = if keep {
+                    &mut p[i * c..][..c]
+                } else {
+                    &mut p[..]
+                };
+                *l = forward_one(&x[i * c..][..c], out, false);
+            }
+        };
+        if n * c >= PAR_ELEMS {
+            crate::cpu::team::for_each_halves(tasks, task);
+        } else {
+            tasks.into_iter().for_each(task);
+        }
     }
-    let wt = target_weights(labels, wv, ignore);
+    let wt = target_weights(labels, wv, spec.ignore_index);
     Rows { lse, wt, probs }
+}
+
+/// `tasks` output chunks of `probs`, `len` long, or as many empty ones when it is empty (no
+/// softmax kept).
+fn outputs<T>(probs: &mut [T], len: usize, tasks: usize) -> Vec<&mut [T]> {
+    if probs.is_empty() {
+        (0..tasks).map(|_| <&mut [T]>::default()).collect()
+    } else {
+        probs.chunks_mut(len).collect()
+    }
+}
+
+/// `out`, or (when it is empty: no softmax kept) a scratch buffer of `len`.
+fn or_scratch<'a, T: Float>(out: &'a mut [T], scratch: &'a mut Vec<T>, len: usize) -> &'a mut [T] {
+    if out.is_empty() {
+        scratch.resize(len, T::zero());
+        scratch
+    } else {
+        out
+    }
 }
 
 /// Each row's (or column's) target class weight, 0 where the target is ignored.

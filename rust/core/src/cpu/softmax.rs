@@ -160,91 +160,203 @@ crate::multiversion!(pub(super) fn forward_short<T>(x: &[T], out: &mut [T], c: u
 crate::multiversion!(pub(super) fn forward_one<T>(row: &[T], out: &mut [T], log: bool) -> Lse<T> where [T: Float] => forward_row);
 crate::multiversion!(fn backward_one<T>(yr: &[T], gr: &[T], out: &mut [T], log: bool) where [T: Float] => backward_row);
 
-/// Columns of a strided softmax handled together: one tile of running maxima and sums, the
-/// `n` rows of the tile read contiguously (`TILE` wide) and in cache for the later passes.
-const TILE: usize = 64;
+/// Columns of a strided softmax handled together: a float32 vector's worth on AVX-512, whose
+/// running maxima and sums stay in registers.
+const COLS: usize = 16;
 
 /// The softmax (or log-softmax) over the `n` rows of `x` (`[n, inner]`, row-major) of every
 /// column, into `out`: the permute to rows done by the kernel's loops, not by a copy. Each
 /// column's log-sum-exp goes to `lse` unless it is empty (cross-entropy keeps it).
 #[inline(always)]
 fn forward_cols<T: Float>(x: &[T], out: &mut [T], inner: usize, log: bool, lse: &mut [Lse<T>]) {
-    for c0 in (0..inner).step_by(TILE) {
-        let w = TILE.min(inner - c0);
-        let tile = |i: usize| c0 + i * inner..c0 + i * inner + w;
-        let n = x.len() / inner;
-        let mut m = [T::NEG_INF; TILE];
-        for i in 0..n {
-            for (m, &v) in m[..w].iter_mut().zip(&x[tile(i)]) {
-                *m = max_of(*m, v);
+    let (n, full) = (x.len() / inner.max(1), inner / COLS * COLS);
+    let mut t = vec![T::zero(); n * COLS];
+    for c0 in (0..full).step_by(COLS) {
+        forward_chunk::<T, COLS>(x, out, (inner, c0), log, lse, &mut t);
+    }
+    for c0 in full..inner {
+        forward_chunk::<T, 1>(x, out, (inner, c0), log, lse, &mut t[..n]);
+    }
+}
+
+/// `forward_cols` over the `W` columns from `c0`, through `t` (`n` rows of `W`): the columns
+/// are gathered there as their max is taken, so the strided rows are read once. Rows a
+/// multiple of 4 KiB apart (a 64x64 image's) share one L1 set: each pass over them directly
+/// missed on every row.
+#[inline(always)]
+fn forward_chunk<T: Float, const W: usize>(
+    x: &[T],
+    out: &mut [T],
+    (inner, c0): (usize, usize),
+    log: bool,
+    lse: &mut [Lse<T>],
+    t: &mut [T],
+) {
+    let m = gather_max::<T, W>(x, (inner, c0), t);
+    let mut s = [T::zero(); W];
+    if log {
+        // (the exponentials are only summed: the output is `(x - m) - ln(s)`)
+        s = exp_sums::<T, W>(t, &m);
+    } else {
+        for tr in t.chunks_exact_mut(W) {
+            for j in 0..W {
+                tr[j] = (tr[j] - m[j]).exp();
+                s[j] += tr[j];
             }
         }
-        for m in &mut m[..w] {
-            if *m == T::NEG_INF {
-                *m = T::zero();
+    }
+    let mut ls = [T::zero(); W];
+    for j in 0..W {
+        ls[j] = s[j].ln();
+    }
+    if let Some(lse) = lse.get_mut(c0..c0 + W) {
+        for j in 0..W {
+            lse[j] = Lse {
+                m: m[j],
+                ln_s: ls[j],
+            };
+        }
+    }
+    let rows = t.chunks_exact(W).zip(out.chunks_exact_mut(inner));
+    if log {
+        // As `forward_row`: (x - m) - ln(s).
+        for (tr, o) in rows {
+            let o = &mut o[c0..c0 + W];
+            for j in 0..W {
+                o[j] = (tr[j] - m[j]) - ls[j];
             }
         }
-        let mut s = [T::zero(); TILE];
-        for i in 0..n {
-            let (r, o) = (&x[tile(i)], &mut out[tile(i)]);
-            for (((o, &v), &m), s) in o.iter_mut().zip(r).zip(&m[..w]).zip(&mut s[..w]) {
-                *o = (v - m).exp();
-                *s += *o;
+    } else {
+        let mut inv = [T::zero(); W];
+        for j in 0..W {
+            inv[j] = T::one() / s[j];
+        }
+        for (tr, o) in rows {
+            let o = &mut o[c0..c0 + W];
+            for j in 0..W {
+                o[j] = tr[j] * inv[j];
             }
         }
-        if let Some(lse) = lse.get_mut(c0..c0 + w) {
-            for ((l, &s), &m) in lse.iter_mut().zip(&s[..w]).zip(&m[..w]) {
-                *l = Lse { m, ln_s: s.ln() };
-            }
+    }
+}
+
+/// The `W` columns from `c0` of the rows of `x` (`inner` long) copied into `t` (rows of `W`),
+/// and each column's max (0 for an all `-inf` column: its exponentials are then 0, not NaN).
+#[inline(always)]
+fn gather_max<T: Float, const W: usize>(
+    x: &[T],
+    (inner, c0): (usize, usize),
+    t: &mut [T],
+) -> [T; W] {
+    let mut m = [T::NEG_INF; W];
+    for (row, tr) in x.chunks_exact(inner).zip(t.chunks_exact_mut(W)) {
+        let r = &row[c0..c0 + W];
+        for j in 0..W {
+            tr[j] = r[j];
+            m[j] = max_of(m[j], r[j]);
         }
-        if log {
-            // As `forward_row`: (x - m) - ln(s).
-            s[..w].iter_mut().for_each(|s| *s = s.ln());
-            for i in 0..n {
-                let (r, o) = (&x[tile(i)], &mut out[tile(i)]);
-                for (((o, &v), &m), &ls) in o.iter_mut().zip(r).zip(&m[..w]).zip(&s[..w]) {
-                    *o = (v - m) - ls;
-                }
-            }
-        } else {
-            s[..w].iter_mut().for_each(|s| *s = T::one() / *s);
-            for i in 0..n {
-                for (o, &inv) in out[tile(i)].iter_mut().zip(&s[..w]) {
-                    *o *= inv;
-                }
-            }
+    }
+    // (a loop: `[T; W]::map` stayed an out-of-line call, its `ln`s scalar)
+    for m in &mut m {
+        if *m == T::NEG_INF {
+            *m = T::zero();
         }
+    }
+    m
+}
+
+/// `sum(exp(t - m))` of each of the `W` columns of `t` (rows of `W`).
+#[inline(always)]
+fn exp_sums<T: Float, const W: usize>(t: &[T], m: &[T; W]) -> [T; W] {
+    let mut s = [T::zero(); W];
+    for tr in t.chunks_exact(W) {
+        for j in 0..W {
+            s[j] += (tr[j] - m[j]).exp();
+        }
+    }
+    s
+}
+
+/// `forward_cols`'s statistics alone: each column's max and log-sum of exponentials, with
+/// no softmax written (cross-entropy's forward when no backward will read it).
+#[inline(always)]
+fn lse_cols<T: Float>(x: &[T], inner: usize, lse: &mut [Lse<T>]) {
+    let (n, full) = (x.len() / inner.max(1), inner / COLS * COLS);
+    let mut t = vec![T::zero(); n * COLS];
+    for c0 in (0..full).step_by(COLS) {
+        lse_chunk::<T, COLS>(x, (inner, c0), lse, &mut t);
+    }
+    for c0 in full..inner {
+        lse_chunk::<T, 1>(x, (inner, c0), lse, &mut t[..n]);
+    }
+}
+
+#[inline(always)]
+fn lse_chunk<T: Float, const W: usize>(
+    x: &[T],
+    (inner, c0): (usize, usize),
+    lse: &mut [Lse<T>],
+    t: &mut [T],
+) {
+    let m = gather_max::<T, W>(x, (inner, c0), t);
+    let s = exp_sums::<T, W>(t, &m);
+    // (the logs in a loop of their own, vectorised; stored into the pairs afterwards)
+    let mut ln_s = [T::zero(); W];
+    for j in 0..W {
+        ln_s[j] = s[j].ln();
+    }
+    for j in 0..W {
+        lse[c0 + j] = Lse {
+            m: m[j],
+            ln_s: ln_s[j],
+        };
     }
 }
 
 /// `backward_row` down the columns of `[n, inner]` blocks (as `forward_cols`).
 #[inline(always)]
 fn backward_cols<T: Float>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: bool) {
-    for c0 in (0..inner).step_by(TILE) {
-        let w = TILE.min(inner - c0);
-        let tile = |i: usize| c0 + i * inner..c0 + i * inner + w;
-        let n = y.len() / inner;
-        // softmax: s = sum(g * y); log-softmax: s = sum(g).
-        let mut s = [T::zero(); TILE];
-        for i in 0..n {
-            for ((s, &gv), &yv) in s[..w].iter_mut().zip(&g[tile(i)]).zip(&y[tile(i)]) {
-                *s += if log { gv } else { gv * yv };
-            }
+    let full = inner / COLS * COLS;
+    for c0 in (0..full).step_by(COLS) {
+        backward_chunk::<T, COLS>(y, g, out, inner, c0, log);
+    }
+    for c0 in full..inner {
+        backward_chunk::<T, 1>(y, g, out, inner, c0, log);
+    }
+}
+
+#[inline(always)]
+fn backward_chunk<T: Float, const W: usize>(
+    y: &[T],
+    g: &[T],
+    out: &mut [T],
+    inner: usize,
+    c0: usize,
+    log: bool,
+) {
+    // softmax: s = sum(g * y); log-softmax: s = sum(g).
+    let mut s = [T::zero(); W];
+    for (yr, gr) in y.chunks_exact(inner).zip(g.chunks_exact(inner)) {
+        let (yr, gr) = (&yr[c0..c0 + W], &gr[c0..c0 + W]);
+        for j in 0..W {
+            s[j] += if log { gr[j] } else { gr[j] * yr[j] };
         }
-        for i in 0..n {
-            let (yr, gr, o) = (&y[tile(i)], &g[tile(i)], &mut out[tile(i)]);
-            for (((o, &yv), &gv), &s) in o.iter_mut().zip(yr).zip(gr).zip(&s[..w]) {
-                *o = if log {
-                    gv - yv.exp() * s
-                } else {
-                    yv * (gv - s)
-                };
-            }
+    }
+    let rows = y.chunks_exact(inner).zip(g.chunks_exact(inner));
+    for ((yr, gr), o) in rows.zip(out.chunks_exact_mut(inner)) {
+        let (yr, gr, o) = (&yr[c0..c0 + W], &gr[c0..c0 + W], &mut o[c0..c0 + W]);
+        for j in 0..W {
+            o[j] = if log {
+                gr[j] - yr[j].exp() * s[j]
+            } else {
+                yr[j] * (gr[j] - s[j])
+            };
         }
     }
 }
 
 crate::multiversion!(pub(super) fn forward_block<T>(x: &[T], out: &mut [T], inner: usize, log: bool, lse: &mut [Lse<T>]) where [T: Float] => forward_cols);
+crate::multiversion!(pub(super) fn lse_block<T>(x: &[T], inner: usize, lse: &mut [Lse<T>]) where [T: Float] => lse_cols);
 crate::multiversion!(fn backward_block<T>(y: &[T], g: &[T], out: &mut [T], inner: usize, log: bool) where [T: Float] => backward_cols);
 
 /// Runs `f(row index, output row)` over the rows of `n` of a new buffer of `len` elements, in

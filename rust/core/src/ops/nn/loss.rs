@@ -20,6 +20,10 @@ pub struct CrossEntropySpec {
     pub reduction: Reduction,
     /// Label smoothing in `[0, 1]`.
     pub smoothing: f64,
+    /// Whether the backward will run, so the forward must keep what it reads (the softmax, on
+    /// the CPU): an evaluation loss under `no_grad` over a language model's logits would
+    /// otherwise allocate a second copy of them.
+    pub keep_for_backward: bool,
 }
 
 impl Tensor {
@@ -52,6 +56,7 @@ impl Tensor {
             ignore_index,
             reduction,
             smoothing: label_smoothing,
+            keep_for_backward: crate::autograd::is_grad_enabled() && self.requires_grad(),
         };
         let backend = crate::backend::of(self);
         let (x, target) = (self.detach(), target.detach());

@@ -45,14 +45,9 @@ def test_cat_skipped_empty_gets_empty_grad() -> None:
     assert e.grad is not None and tuple(e.grad.shape) == (0,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rust/core/src/ops/unary.rs Sqrt df(x): double backward bypasses the "
-        "output's node, so its hook misses that path"
-    ),
-)
 def test_hook_applies_to_second_order_gradient_through_saved_output() -> None:
+    # (sqrt keeps its output, as PyTorch's: the double backward runs through the output's
+    # node and its hook)
     x = _f64([0.5, 2.0])
     h = x.sqrt()
     h.register_hook(lambda g: g * 2)

@@ -246,8 +246,10 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
             f"masked_scatter: number of elements of source ({source.numel()}) < number of ones "
             f"in mask ({count})"
         )
-    if count == 0:
+    if count == 0 and source.numel() == 0:
         return x.clone()
+    # (With no true element the source's first value stands everywhere, unpicked: its
+    # gradient is zeros, as PyTorch's, not None.)
     pick = np.zeros(m.size, dtype=np.int64)
     pick[m] = np.arange(count)
     filled = _reshaped(source.reshape(-1).index_select(0, _index(pick, x)), shape)

@@ -26,7 +26,14 @@ from . import _core, _functional_ops
 from ._core import Tensor
 from ._function import Function, FunctionCtx
 from ._opmath import in_float32
-from ._tensor_extra import _float_test, _host, _inplace_source, _takes_tensor, broadcast_shapes
+from ._tensor_extra import (
+    _float_test,
+    _from_host,
+    _host,
+    _inplace_source,
+    _takes_tensor,
+    broadcast_shapes,
+)
 from ._tensor_more import _inplace_of, _result_dtype
 from .errors import (
     ArgumentTypeError,
@@ -68,17 +75,6 @@ def _check_other(op: str, other: Any, numbers: bool = True) -> None:
         raise ArgumentTypeError(
             f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}"
         )
-
-
-def _from_host(a: Any, dtype: Any, device: Any) -> Tensor:
-    """A NumPy result as a tensor of ``dtype`` on ``device`` (0-d arrays stay 0-d)."""
-    arr = np.asarray(a)
-    return (
-        _core.from_numpy(np.ascontiguousarray(arr.reshape(-1)))
-        .reshape(arr.shape)
-        .to(dtype)
-        .to(device)
-    )
 
 
 def _device_of(*operands: Any) -> Any:

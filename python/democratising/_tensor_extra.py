@@ -167,6 +167,17 @@ def _host(x: Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def _from_host(a: Any, dtype: Any, device: Any) -> Tensor:
+    """A NumPy result as a tensor of ``dtype`` on ``device``, of its own (not a view, so an
+    op's output computed on the host takes in-place changes as any output; 0-d stays 0-d)."""
+    arr = np.asarray(a)
+    if arr.ndim:
+        t = _core.from_numpy(np.ascontiguousarray(arr))
+    else:  # (``ascontiguousarray`` makes a 0-d array 1-d)
+        t = _core.from_numpy(arr.reshape(1)).reshape(()).clone()
+    return t.to(dtype).to(device)
+
+
 def _flat_positions(index: Tensor, n: int, prefix: str = "", end: str = "") -> np.ndarray:
     """``index`` as int64 host positions into a flattened tensor of ``n`` elements, checked to
     lie in ``[-n, n)`` as ``take`` and ``put`` require (PyTorch words their errors alike but

@@ -172,11 +172,22 @@ def index_reduce(
         )
     if index.ndim != 1:
         raise ShapeError(f"index_reduce(): index must be 1-D, got {index.ndim} dims")
+    if x.ndim == 0 and source.ndim <= 1:
+        # A 0-d tensor is one element along dim 0, as in PyTorch.
+        one = index_reduce(
+            x.reshape(1), dim, index, source.reshape(-1), reduce, include_self=include_self
+        )
+        return one.reshape(())
     d = dim % max(x.ndim, 1)
     if source.ndim != x.ndim or source.shape[d] != index.shape[0]:
         raise ShapeError(
             f"index_reduce(): source of shape {tuple(source.shape)} does not match the index "
             f"of {index.shape[0]} entries along dim {dim} of a {x.ndim}-D tensor"
+        )
+    if any(s != n for i, (s, n) in enumerate(zip(source.shape, x.shape)) if i != d):
+        raise ShapeError(
+            "index_reduce(): source tensor shape must match self tensor shape, excluding the "
+            f"specified dimension (source {tuple(source.shape)}, self {tuple(x.shape)}, dim {dim})"
         )
     view = [1] * source.ndim
     view[d] = index.shape[0]

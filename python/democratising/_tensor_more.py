@@ -39,6 +39,7 @@ from ._tensor_extra import (
     _autocast_fp32,
     _autocast_promote,
     _dim,
+    _from_host,
     _host,
     _index,
     _inplace_source,
@@ -382,7 +383,7 @@ def atan2(x: Tensor, other: Tensor) -> Tensor:
     if host is not None:
         va, vb = va.astype(host), vb.astype(host)
     angle = np.ascontiguousarray(np.arctan2(va, vb))
-    out = _core.from_numpy(angle).reshape(a.shape).to(a.dtype).to(a.device)
+    out = _from_host(angle.reshape(a.shape), a.dtype, a.device)
     if not (_core.is_grad_enabled() and (a.requires_grad or b.requires_grad)):
         return out
 

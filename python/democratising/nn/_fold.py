@@ -4,6 +4,7 @@ built in NumPy, applied with the engine's differentiable ``index_select`` and ``
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Union
 
@@ -17,7 +18,10 @@ _Pair = Union[int, Sequence[int]]
 
 
 def _pair(v: _Pair, name: str, least: int) -> tuple[int, int]:
-    p = (int(v), int(v)) if isinstance(v, int) else tuple(int(x) for x in v)
+    if isinstance(v, Sequence):
+        p = tuple(operator.index(x) for x in v)
+    else:  # an int, a NumPy integer
+        p = (operator.index(v),) * 2
     if len(p) != 2 or min(p) < least:
         raise InvalidValueError(
             f"{name} must be {'an int' if least else 'ints'} >= {least} "

@@ -78,10 +78,16 @@ def _celu(input: Tensor, alpha: float) -> Tensor:
     if alpha == 0:
         raise InvalidValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
     # PyTorch's piecewise form (``x`` above 0, the exponential branch at and below 0): a sum of
-    # two clamped branches would pass gradient 2 at exactly 0. Zeroing the positive side keeps
-    # the unselected exponential from overflowing (no NaN grad) and, unlike a clamp, still
-    # passes gradient at 0 itself.
-    negative = (input.masked_fill(input > 0, 0.0) / alpha).expm1() * alpha
+    # two clamped branches would pass gradient 2 at exactly 0.
+    if alpha > 0:
+        # ``alpha * elu(x / alpha)``: elu's gradient ``exp(x / alpha)`` comes from its input
+        # (from ``expm1``'s kept result, ``y + 1`` cancels to 0 below -17 in float32), is 1 at
+        # NaN as PyTorch's, and its positive side cannot overflow.
+        negative = (input / alpha).elu(1.0) * alpha
+    else:
+        # (A negative alpha keeps the exponential for x <= 0, as PyTorch's: zeroing the
+        # positive side keeps the unselected branch from overflowing.)
+        negative = (input.masked_fill(input > 0, 0.0) / alpha).expm1() * alpha
     return _core.where(input > 0, input, negative)
 
 

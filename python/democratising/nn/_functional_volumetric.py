@@ -395,6 +395,11 @@ def avg_pool3d(
             divisor_override,
         )
         return out_fp32
+    if isinstance(input, Tensor) and not input.is_floating_point():
+        # Integers average in float64, truncated toward zero as PyTorch's integer division
+        # (and int64 again, as avg_pool2d keeps them).
+        args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        return avg_pool3d(input.double(), *args).trunc().to(input.dtype)
     x, unbatched = _batched(input, "avg_pool3d")
     k, s, p = _pool_window(kernel_size, stride, padding, "avg_pool3d")
     if divisor_override is not None and divisor_override == 0:

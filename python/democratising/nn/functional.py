@@ -925,6 +925,8 @@ def _ints(v: Union[int, Sequence[int]], n: int, expected: str) -> tuple[int, ...
     and padding argument is spelled; ``expected`` describes the sequence in the error."""
     if isinstance(v, int):
         return (v,) * n
+    if not isinstance(v, (str, bytes, Sequence, Tensor)) and hasattr(v, "__index__"):
+        return (operator.index(v),) * n  # a NumPy integer, as PyTorch takes it
     # Each entry must be an integer (``operator.index``): a string such as ``"33"`` or a float
     # is PyTorch's ``TypeError``, not a size read digit by digit or truncated.
     try:

@@ -31,6 +31,9 @@ _NON_NEGATIVE = frozenset(
      "dampening", "initial_lr", "rho", "lambd", "momentum_decay", "tolerance_grad",
      "tolerance_change", "max_iter", "max_eval", "history_size", "ns_steps"}
 )  # fmt: skip
+#: The learning rates among them, and how far below 0 rounding may leave one.
+_LRS = frozenset({"lr", "initial_lr"})
+_ROUNDING = 1e-12
 #: Group keys a state dict may lack (one saved before they existed) for an optimizer of our
 #: own that the table below does not know (a user's subclass of ``Optimizer``): the live
 #: optimizer's values are kept.
@@ -127,7 +130,10 @@ def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
     what = f"{where} {key!r}"
     if isinstance(live, bool):
         # ``foreach``/``fused`` are tri-state in PyTorch: None (let it choose) loads too.
-        if not isinstance(value, bool) and not (value is None and key in _TRI_STATE):
+        # An int flag loads too (``amsgrad=0``: the constructor takes it, so its checkpoints
+        # hold it).
+        plain = isinstance(value, bool) or (_is_num(value) and isinstance(value, int))
+        if not plain and not (value is None and key in _TRI_STATE):
             raise InvalidValueError(f"{what} must be a bool like the optimizer's, got {value!r}")
         return value
     if _is_num(live) or (isinstance(live, Tensor) and live.numel() == 1):
@@ -135,7 +141,9 @@ def _check_value(key: str, value: Any, live: Any, where: str) -> Any:
         num = value.item() if isinstance(value, Tensor) and value.numel() == 1 else value
         if not _is_num(num) or not math.isfinite(num):
             raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-        if key in _NON_NEGATIVE and num < 0:
+        # (A scheduler's arithmetic can leave an lr of -4e-19 where it reaches 0, as PyTorch's
+        # does: within rounding of 0, that loads.)
+        if key in _NON_NEGATIVE and num < 0 and not (key in _LRS and num > -_ROUNDING):
             raise InvalidValueError(f"{what} must be >= 0, got {value!r}")
         return value
     if isinstance(live, (tuple, list)):

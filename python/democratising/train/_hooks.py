@@ -192,6 +192,26 @@ def loss_of(result: Any, hook: str) -> Tensor:
     return result
 
 
+def loss_triple(result: Any) -> tuple[Tensor, Any, Any]:
+    """What an overridden ``Trainer.compute_loss`` returned as ``(loss, outputs, targets)``: the
+    triple itself, or the loss alone (a tensor, or a dict with ``"loss"``, as a
+    ``training_step`` returns), whose outputs and targets are then unknown (``None``)."""
+    if isinstance(result, (tuple, list)) and len(result) == 3:
+        loss, out, target = result
+    elif isinstance(result, (Tensor, Mapping)):
+        loss, out, target = result, None, None
+    else:
+        loss = None
+    if isinstance(loss, Mapping):
+        loss = loss.get("loss")
+    if not isinstance(loss, Tensor):
+        raise ArgumentTypeError(
+            "compute_loss() must return (loss, outputs, targets), the loss tensor, or a dict "
+            f"with 'loss'; got {type(result).__name__}"
+        )
+    return loss, out, target
+
+
 def metrics_of(result: Any) -> dict[str, float]:
     """A ``validation_step``/``test_step`` result as numbers: a tensor is the ``loss``."""
     if result is None:

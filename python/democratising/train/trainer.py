@@ -830,7 +830,12 @@ class Trainer:
                 for batch in loader:
                     if bar is not None:
                         bar.update(1)
-                    loss, out, target = self.compute_loss(batch)
+                    loss, out, target = _hooks.loss_triple(self.compute_loss(batch))
+                    if out is None and metric_objects:
+                        raise ArgumentTypeError(
+                            "Trainer.evaluate: the metrics need compute_loss() to return "
+                            "(loss, outputs, targets), not the loss alone"
+                        )
                     if limit is not None and isinstance(target, Tensor):
                         keep = limit - seen
                         if keep <= 0:
@@ -991,7 +996,9 @@ class Trainer:
         return map_tensors(batch, lambda t: t.to(self.device))
 
     def compute_loss(self, batch: Any) -> tuple[Tensor, Any, Any]:
-        """``(loss, outputs, targets)`` for one batch; override for custom batch layouts."""
+        """``(loss, outputs, targets)`` for one batch; override for custom batch layouts (an
+        override may return the loss alone, a tensor or a dict with ``"loss"``: the epoch's
+        accuracy and metrics then need the outputs and targets, and are left out)."""
         inputs, target = self._to_device(batch)
         with self._amp_context():
             out = self.model(*inputs)
@@ -1168,6 +1175,9 @@ class Trainer:
             )
         if not isinstance(data, Dataset):
             return data
+        if train and hasattr(data, "__len__") and len(data) == 0:
+            # (A shuffling sampler would refuse it first, in the sampler's own words.)
+            _no_batches("training")
         sampler, shuffle = None, cfg.shuffle and train
         if self.world_size > 1:
             sampler = DistributedSampler(
@@ -1331,7 +1341,7 @@ class Trainer:
                 out = target = None
                 classes = False
             else:
-                loss, out, target = self.compute_loss(batch)
+                loss, out, target = _hooks.loss_triple(self.compute_loss(batch))
             divisor = acc_steps
             if n_batches is not None and acc_steps > 1:
                 group_start = i - i % acc_steps
@@ -1352,7 +1362,7 @@ class Trainer:
             if isinstance(target, Tensor):
                 n = int(target.shape[0])
             else:
-                n = _batch_size_of(batch) if training_step is not None else 1
+                n = _batch_size_of(batch) if training_step is not None or target is None else 1
             total += value
             count += 1
             seen += n

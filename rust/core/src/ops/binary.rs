@@ -207,7 +207,9 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (keep_a, keep_b) = reads(op, need_a, need_b);
     let xa = keep_a.then(|| Saved::new(a)).transpose()?;
     let xb = keep_b.then(|| Saved::new(b)).transpose()?;
-    let saved_out = if op == BinaryOp::Pow {
+    // (The output serves only the exponent's gradient: `x ** 0.5` keeps just its base, as
+    // PyTorch's PowBackward0, so changing the result in place afterwards is no error.)
+    let saved_out = if op == BinaryOp::Pow && need_b {
         Some(Saved::output(&out)?)
     } else {
         None
@@ -443,5 +445,15 @@ impl Tensor {
             return crate::ops::unary::unary(self, crate::ops::unary::UnaryOp::Square);
         }
         self.pow(&Tensor::wrapped_scalar(e))
+    }
+
+    /// `self / t` for Python's reflected `/` (`2 / t`, `self` the left operand): a number over
+    /// a tensor is the tensor's reciprocal times the number, as PyTorch's `__rtruediv__`
+    /// computes it (its rounding, and a backward that keeps the reciprocal, not the divisor).
+    pub fn div_reflected(&self, t: &Tensor) -> Result<Tensor> {
+        if self.is_wrapped_number() {
+            return t.reciprocal()?.mul(self);
+        }
+        self.div(t)
     }
 }

@@ -165,6 +165,11 @@ impl Tensor {
     /// `out[i][j] = self[index[i][j]][j]` (for dim 0), PyTorch's `gather`.
     pub fn gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         self.check_same_device(index)?;
+        if self.ndim() == 0 && index.ndim() == 1 {
+            // PyTorch reads a 0-d input as one element along dim 0.
+            normalize_dim(dim, 0)?;
+            return self.reshape(&[1])?.gather(0, index);
+        }
         let nd = self.ndim().max(1);
         let d = normalize_dim(dim, nd)?;
         if index.ndim() != self.ndim() {
@@ -216,6 +221,18 @@ impl Tensor {
     ) -> Result<Tensor> {
         let op = mode.name();
         self.check_same_device(index)?;
+        if self.ndim() == 0
+            && index.ndim().max(src.ndim()) == 1
+            && index.ndim().min(src.ndim()) <= 1
+        {
+            // A 0-d tensor takes its one element's writes along dim 0, as in PyTorch.
+            normalize_dim(dim, 0)?;
+            let (index, src) = (index.reshape(&[-1])?, src.reshape(&[-1])?);
+            return self
+                .reshape(&[1])?
+                .scatter_impl(0, &index, &src, mode)?
+                .reshape(&[]);
+        }
         let d = normalize_dim(dim, self.ndim().max(1))?;
         if index.ndim() != self.ndim() || src.ndim() != self.ndim() {
             bail!(
@@ -264,6 +281,19 @@ impl Tensor {
                 "index_select: index must be 1-D, got shape {:?}",
                 index.shape()
             );
+        }
+        if self.ndim() == 0 {
+            // A 0-d tensor is one element along dim 0: one index picks it, 0-d again.
+            normalize_dim(dim, 0)?;
+            if index.numel() != 1 {
+                bail!(
+                    Index,
+                    "index_select(): Index to scalar can have only 1 value, got {} value(s)",
+                    index.numel()
+                );
+            }
+            let one = self.reshape(&[1])?.index_select(0, &index.reshape(&[1])?)?;
+            return one.reshape(&[]);
         }
         let d = normalize_dim(dim, self.ndim())?;
         // Unlike indexing with `[]`, PyTorch's index_select does not wrap negative indices.

@@ -266,16 +266,19 @@ unary_ops! {
         python: "expm1", backward: "Expm1Backward", ints: Float, domain: Real, cuda: 7 (0.0, 0.0),
         f: |x| x.exp_m1(),
         df: |x| x.exp(),
+        dy: |y| y + T::one(),
     }
     Sqrt => {
         python: "sqrt", backward: "SqrtBackward", ints: Float, domain: Positive, cuda: 8 (0.0, 0.0),
         f: |x| x.sqrt(),
         df: |x| c::<T>(0.5) / x.sqrt(),
+        dy: |y| c::<T>(0.5) / y,
     }
     Rsqrt => {
         python: "rsqrt", backward: "RsqrtBackward", ints: Float, domain: Positive, cuda: 9 (0.0, 0.0),
         f: |x| T::one() / x.sqrt(),
         df: |x| c::<T>(-0.5) / (x * x.sqrt()),
+        dy: |y| c::<T>(-0.5) * y * y * y,
     }
     Square => {
         python: "square", backward: "PowBackward", ints: Keep, domain: Real, cuda: 10 (0.0, 0.0),
@@ -287,6 +290,7 @@ unary_ops! {
         cuda: 11 (0.0, 0.0),
         f: |x| T::one() / x,
         df: |x| -T::one() / (x * x),
+        dy: |y| -(y * y),
     }
     Sin => {
         python: "sin", backward: "SinBackward", ints: Float, domain: Real, cuda: 12 (0.0, 0.0),
@@ -480,6 +484,7 @@ unary_ops! {
         python: "exp2", backward: "Exp2Backward", ints: Float, domain: Real, cuda: 41 (0.0, 0.0),
         f: |x| x.exp2(),
         df: |x| x.exp2() * c(LN_2),
+        dy: |y| y * c(LN_2),
     }
     Lgamma => {
         python: "lgamma", backward: "LgammaBackward", ints: Float, domain: Positive,

@@ -43,17 +43,15 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Abs => g.mul(&x.sign()?),
         // `x` is the output `exp(input)`.
         UnaryOp::Exp => g.mul(x),
-        UnaryOp::Expm1 => g.mul(&x.exp()?),
+        // `x` is the output `expm1(input)` for these five, as for `exp`.
+        UnaryOp::Expm1 => g.mul(&x.add_scalar(1.0)?),
         UnaryOp::Log => g.div(x),
         UnaryOp::Log2 => g.div(&x.mul_scalar(LN_2)?),
         UnaryOp::Log1p => g.div(&x.add_scalar(1.0)?),
-        UnaryOp::Sqrt => g.div(&x.sqrt()?.mul_scalar(2.0)?),
-        UnaryOp::Rsqrt => {
-            let r = x.rsqrt()?;
-            g.mul(&r.mul(&r)?.mul(&r)?.mul_scalar(-0.5)?)
-        }
+        UnaryOp::Sqrt => g.div(&x.mul_scalar(2.0)?),
+        UnaryOp::Rsqrt => g.mul(&x.mul(x)?.mul(x)?.mul_scalar(-0.5)?),
         UnaryOp::Square => g.mul(&x.mul_scalar(2.0)?),
-        UnaryOp::Reciprocal => g.div(&x.mul(x)?)?.neg(),
+        UnaryOp::Reciprocal => g.mul(&x.mul(x)?)?.neg(),
         UnaryOp::Sinh => g.mul(&x.apply_unary(UnaryOp::Cosh)?),
         UnaryOp::Cosh => g.mul(&x.apply_unary(UnaryOp::Sinh)?),
         UnaryOp::Log10 => g.div(&x.mul_scalar(std::f64::consts::LN_10)?),
@@ -134,7 +132,7 @@ pub(crate) fn unary_backward_graph(op: UnaryOp, x: &Tensor, g: &Tensor) -> Resul
         UnaryOp::Acosh => g.mul(&x.mul(x)?.add_scalar(-1.0)?.rsqrt()?),
         UnaryOp::Atanh => g.div(&s(1.0).sub(&x.mul(x)?)?),
         UnaryOp::Erfc => g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(-FRAC_2_SQRT_PI)?),
-        UnaryOp::Exp2 => g.mul(&x.apply_unary(UnaryOp::Exp2)?.mul_scalar(LN_2)?),
+        UnaryOp::Exp2 => g.mul(&x.mul_scalar(LN_2)?),
         UnaryOp::Lgamma => g.mul(&x.apply_unary(UnaryOp::Digamma)?),
         UnaryOp::Digamma => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: 1.0 })?),
         UnaryOp::Polygamma { n } => g.mul(&x.apply_unary(UnaryOp::Polygamma { n: n + 1.0 })?),

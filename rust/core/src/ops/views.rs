@@ -293,6 +293,7 @@ impl Tensor {
             bail!(Value, "unfold(): step is 0 but must be > 0");
         }
         if self.ndim() == 0 {
+            normalize_dim(dim, 0)?; // (0 and -1 name a 0-d tensor's one dim)
             if size > 1 {
                 bail!(
                     Shape,

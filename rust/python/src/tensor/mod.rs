@@ -234,7 +234,7 @@ binary_py!(
     __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
     __mod__ => remainder, __matmul__ => matmul;
     reflected:
-    __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div,
+    __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div_reflected,
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,
 );
 

@@ -331,6 +331,11 @@ template <class A> __device__ A unary_derivative_out(int op, A y) {
         case U_TANH: return (A)1 - y * y;
         case U_SIGMOID: return y * ((A)1 - y);
         case U_RELU: return y <= (A)0 ? (A)0 : (A)1;
+        case U_EXPM1: return y + (A)1;
+        case U_SQRT: return (A)0.5 / y;
+        case U_RSQRT: return (A)-0.5 * y * y * y;
+        case U_RECIPROCAL: return -(y * y);
+        case U_EXP2: return y * (A)0.69314718055994530942;
         default: return (A)0;
     }
 }

@@ -387,7 +387,14 @@ impl Tensor {
                     lse: &lse,
                     mask: mask.as_ref(),
                 };
-                let grads = backend::of(&g).attention_backward(saved, &g, &sp)?;
+                let grads = if sp.ev == 0 {
+                    // Values without features: the output is empty, so nothing flows back
+                    // (the kernels would index rows of no width).
+                    let [q, k, v] = saved.qkv;
+                    [q.zeros_like()?, k.zeros_like()?, v.zeros_like()?]
+                } else {
+                    backend::of(&g).attention_backward(saved, &g, &sp)?
+                };
                 let mut res = Vec::with_capacity(3);
                 for ((grad, shape), want) in grads.into_iter().zip(&shapes).zip(dtypes) {
                     let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();

@@ -284,3 +284,16 @@ def test_avg_pool3d_of_integers_stays_integer() -> None:
     assert y.dtype == dm.int64 and y.tolist() == [[[[[2]]]]]
     y = F.avg_pool3d(-x, (1, 2, 2))
     assert y.tolist() == [[[[[-2]]]]]  # toward zero, as PyTorch's integer division
+
+
+def test_pool_stride_given_as_an_empty_sequence_is_the_kernel() -> None:
+    x = dm.randn(1, 1, 4, 4)
+    assert F.max_pool2d(x, 2, stride=[]).shape == (1, 1, 2, 2)
+    assert F.avg_pool2d(x, 2, stride=()).shape == (1, 1, 2, 2)
+    assert F.max_pool1d(dm.randn(1, 1, 4), 2, stride=[]).shape == (1, 1, 2)
+
+
+def test_interpolate_refuses_recompute_scale_factor_with_a_size() -> None:
+    with pytest.raises(ValueError, match="not meaningful with an explicit size"):
+        F.interpolate(dm.ones(1, 1, 4), size=8, recompute_scale_factor=True)
+    assert F.interpolate(dm.ones(1, 1, 4), size=8, recompute_scale_factor=False).shape == (1, 1, 8)

@@ -966,9 +966,10 @@ def _kernel_and_stride(
     size: Callable[[Union[int, Sequence[int]]], _Size],
 ) -> tuple[_Size, _Size]:
     """A pool's window and step, each read by ``size`` (``_pair``, ``_single``); the step
-    defaults to the window, as in PyTorch."""
+    defaults to the window, also for an empty sequence (``stride=[]``), as in PyTorch."""
     k = size(kernel_size)
-    return k, size(stride) if stride is not None else k
+    empty = isinstance(stride, (list, tuple)) and len(stride) == 0
+    return k, size(stride) if stride is not None and not empty else k
 
 
 def _check_buffer(shape: Sequence[int], dtype: Any, name: str) -> None:
@@ -1889,6 +1890,10 @@ def interpolate(
         raise InvalidValueError("only one of size or scale_factor should be defined")
     scales: list[Optional[float]]
     if size is not None:
+        if recompute_scale_factor:
+            raise InvalidValueError(
+                "recompute_scale_factor is not meaningful with an explicit size."
+            )
         out_sizes = [int(size)] * spatial if isinstance(size, int) else [int(s) for s in size]
         if len(out_sizes) != spatial:
             raise InvalidValueError(f"size {size!r} does not match the {spatial} spatial dims")

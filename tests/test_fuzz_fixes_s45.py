@@ -297,3 +297,24 @@ def test_interpolate_refuses_recompute_scale_factor_with_a_size() -> None:
     with pytest.raises(ValueError, match="not meaningful with an explicit size"):
         F.interpolate(dm.ones(1, 1, 4), size=8, recompute_scale_factor=True)
     assert F.interpolate(dm.ones(1, 1, 4), size=8, recompute_scale_factor=False).shape == (1, 1, 8)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_conv_tbc_matches_a_numpy_reference(pad: int) -> None:
+    rng = np.random.default_rng(pad)
+    x, w, b = rng.standard_normal((7, 3, 4)), rng.standard_normal((3, 4, 5)), rng.standard_normal(5)
+    xp = np.pad(x, ((pad, pad), (0, 0), (0, 0)))
+    t_out = xp.shape[0] - w.shape[0] + 1
+    want = np.stack([sum(xp[t + k] @ w[k] for k in range(w.shape[0])) + b for t in range(t_out)])
+    args = [dm.tensor(a, requires_grad=True) for a in (x, w, b)]
+    got = dm.conv_tbc(*args, pad)
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-12)
+    assert dm.autograd.gradcheck(lambda *a: F.conv_tbc(*a, pad), args)
+    with pytest.raises(ShapeError):
+        F.conv_tbc(dm.zeros(7, 3, 5), dm.zeros(3, 4, 5), dm.zeros(5))
+
+
+def test_native_channel_shuffle_is_channel_shuffle() -> None:
+    x = dm.arange(24.0).reshape(1, 6, 2, 2)
+    assert dm.equal(F.native_channel_shuffle(x, 3), F.channel_shuffle(x, 3))
+    assert dm.equal(dm.native_channel_shuffle(x, 2), F.channel_shuffle(x, 2))

@@ -43,6 +43,7 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_tbc",
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
@@ -70,6 +71,7 @@ __all__ = [
     "max_pool1d_with_indices",
     "max_pool2d",
     "max_pool3d",
+    "native_channel_shuffle",
     "pairwise_distance",
     "pdist",
     "pixel_shuffle",
@@ -109,6 +111,8 @@ pdist = F.pdist
 pixel_shuffle = F.pixel_shuffle
 pixel_unshuffle = F.pixel_unshuffle
 channel_shuffle = F.channel_shuffle
+native_channel_shuffle = F.native_channel_shuffle
+conv_tbc = F.conv_tbc
 rms_norm = F.rms_norm
 avg_pool1d = F.avg_pool1d
 adaptive_avg_pool1d = F.adaptive_avg_pool1d

@@ -1035,6 +1035,24 @@ def conv_transpose2d(
     return _without_batch(y, unbatched)
 
 
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
+    """fairseq's time-batch-channel convolution: ``input [T, B, C_in]``, ``weight [k, C_in,
+    C_out]``, ``bias [C_out]``, ``pad`` zeros at both ends of time; ``conv1d`` on the
+    permuted views, the result ``[T', B, C_out]``."""
+    if input.ndim != 3 or weight.ndim != 3 or bias.ndim != 1:
+        raise ShapeError(
+            "conv_tbc: expected a 3-D input [T, B, C_in], a 3-D weight [k, C_in, C_out] and a "
+            f"1-D bias, got {list(input.shape)}, {list(weight.shape)} and {list(bias.shape)}"
+        )
+    if input.shape[2] != weight.shape[1] or bias.shape[0] != weight.shape[2]:
+        raise ShapeError(
+            f"conv_tbc: input channels {input.shape[2]} / bias {bias.shape[0]} do not match "
+            f"weight {list(weight.shape)}"
+        )
+    y = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=pad)
+    return y.permute(2, 0, 1)
+
+
 def conv_transpose1d(
     input: Tensor,
     weight: Tensor,
@@ -2321,7 +2339,12 @@ from .dropout_extra import (  # noqa: E402, F401
     dropout3d,
     feature_alpha_dropout,
 )
-from .pixel_shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402, F401
+from .pixel_shuffle import (  # noqa: E402, F401
+    channel_shuffle,
+    native_channel_shuffle,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 threshold = _extra_act.threshold  # (not imported by name: ``softplus`` has a parameter so named)
 

@@ -17,6 +17,7 @@ __all__ = [
     "PixelShuffle",
     "PixelUnshuffle",
     "channel_shuffle",
+    "native_channel_shuffle",
     "pixel_shuffle",
     "pixel_unshuffle",
 ]
@@ -86,6 +87,11 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
         )
     x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
     return x.reshape(n, c, *rest)
+
+
+def native_channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """``channel_shuffle`` under PyTorch's other name for it."""
+    return channel_shuffle(input, groups)
 
 
 class _ShuffleLayer(Module):

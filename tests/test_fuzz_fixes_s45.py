@@ -318,3 +318,14 @@ def test_native_channel_shuffle_is_channel_shuffle() -> None:
     x = dm.arange(24.0).reshape(1, 6, 2, 2)
     assert dm.equal(F.native_channel_shuffle(x, 3), F.channel_shuffle(x, 3))
     assert dm.equal(dm.native_channel_shuffle(x, 2), F.channel_shuffle(x, 2))
+
+
+def test_1d_convolution_errors_name_the_1d_op() -> None:
+    from democratising.errors import DTypeError
+
+    with pytest.raises(DTypeError, match=r"^conv1d: input dtype float64 .* float32"):
+        F.conv1d(dm.randn(1, 2, 5, dtype=dm.float64), dm.randn(3, 2, 3))
+    with pytest.raises(ShapeError, match=r"^conv_transpose1d: input has 2 channels"):
+        F.conv_transpose1d(dm.randn(1, 2, 5), dm.randn(3, 2, 3))
+    with dm.amp.autocast(dtype=dm.bfloat16):  # (autocast casts both: no dtype error)
+        assert F.conv1d(dm.randn(1, 2, 5), dm.randn(3, 2, 3)).dtype == dm.bfloat16

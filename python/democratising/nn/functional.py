@@ -1069,6 +1069,13 @@ def conv_transpose1d(
         raise ShapeError(
             f"conv_transpose1d: expected a 3-D weight, got shape {tuple(weight.shape)}"
         )
+    if isinstance(input, Tensor) and input.ndim in (2, 3) and input.shape[-2] != weight.shape[0]:
+        # (said here, in 1-D shapes: the engine would name the height-1 image it runs)
+        raise ShapeError(
+            f"conv_transpose1d: input has {input.shape[-2]} channels but weight "
+            f"{list(weight.shape)} expects {weight.shape[0]} (weight is [C_in, C_out/groups, k])"
+        )
+    _same_dtype_1d("conv_transpose1d", input, weight)
     x, unbatched = _as_height_one(input, "conv_transpose1d")
     y = conv_transpose2d(
         x,
@@ -1317,6 +1324,21 @@ def _pool_from_height_one(out: Any, unbatched: bool) -> Any:
     return _from_height_one(out, unbatched)
 
 
+def _same_dtype_1d(op: str, input: Any, weight: Tensor) -> None:
+    """The engine's dtype check in the 1-D op's name (outside autocast, which casts both)."""
+    if (
+        isinstance(input, Tensor)
+        and input.dtype != weight.dtype
+        and _core._get_autocast() is None
+        and input.is_floating_point()
+    ):
+        have, want = (str(t.dtype).rsplit(".", 1)[-1] for t in (input, weight))
+        raise DTypeError(
+            f"{op}: input dtype {have} does not match the weight's {want} "
+            f"(convert the input with .to({want}) or the layer with .to({have}))"
+        )
+
+
 def conv1d(
     input: Tensor,
     weight: Tensor,
@@ -1339,6 +1361,7 @@ def conv1d(
             f"input{list(input.shape)} to have {want} channels, but got {input.shape[-2]} "
             "channels instead"
         )
+    _same_dtype_1d("conv1d", input, weight)
     x, unbatched = _as_height_one(input, "conv1d")
     s, d = _single(stride), _single(dilation)
     if isinstance(padding, str):

@@ -329,3 +329,167 @@ def test_1d_convolution_errors_name_the_1d_op() -> None:
         F.conv_transpose1d(dm.randn(1, 2, 5), dm.randn(3, 2, 3))
     with dm.amp.autocast(dtype=dm.bfloat16):  # (autocast casts both: no dtype error)
         assert F.conv1d(dm.randn(1, 2, 5), dm.randn(3, 2, 3)).dtype == dm.bfloat16
+
+
+# ---- float16 arithmetic widened per element -------------------------------------------------
+
+
+def _f16_values(n: int = 4096) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    v = np.concatenate(
+        [
+            rng.standard_normal(n) * 10,
+            rng.standard_normal(64) * 1e-6,  # subnormals
+            [0.0, -0.0, np.inf, -np.inf, np.nan, 65504.0, -65504.0, 6e-8, 1e-4, 3e4],
+        ]
+    )
+    return v.astype(np.float16)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_float16_arithmetic_is_float32_rounded_once(op: str) -> None:
+    """float16 ``+ - * /`` widen each element and round the float32 result once: what casting
+    to float32, computing and casting back gives (NumPy's float16 arithmetic too)."""
+    a, b = _f16_values(), _f16_values()[::-1].copy()
+    f = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op]
+    with np.errstate(all="ignore"):
+        want = f(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+        want_num = f(a.astype(np.float32), np.float32(3)).astype(np.float16)
+        want_mixed = f(a.astype(np.float32), b.astype(np.float32))
+    da, db = dm.tensor(a), dm.tensor(b)
+    got = getattr(da, op)(db)
+    assert got.dtype == dm.float16
+    np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(getattr(da, op)(3).numpy(), want_num)
+    mixed = getattr(da, op)(db.float())
+    assert mixed.dtype == dm.float32
+    np.testing.assert_array_equal(mixed.numpy(), want_mixed)
+    # broadcast and strided operands take the same path
+    m = dm.tensor(a[:4096].reshape(64, 64))
+    np.testing.assert_array_equal(
+        getattr(m.t(), op)(m[0]).numpy(),
+        f(a[:4096].reshape(64, 64).T.astype(np.float32), a[:64].astype(np.float32)).astype(
+            np.float16
+        ),
+    )
+
+
+#: f'(x) from what each op keeps for its backward: its float16 output ``y`` (rounded, as
+#: PyTorch's half kernels keep it) or its input ``x``.
+_F16_DERIVATIVE = {
+    "relu": lambda x, y: np.where(y <= 0, 0, 1).astype(np.float32),  # (1 at NaN)
+    "exp": lambda x, y: y,
+    "sqrt": lambda x, y: np.float32(0.5) / y,
+    "tanh": lambda x, y: 1 - y * y,
+    "sigmoid": lambda x, y: y * (1 - y),
+    "neg": lambda x, y: -np.ones_like(x),
+    "abs": lambda x, y: np.nan_to_num(np.sign(x)),  # (0 at NaN)
+}
+
+
+@pytest.mark.parametrize("name", sorted(_F16_DERIVATIVE))
+def test_float16_unary_ops_and_gradients_match_float32_rounded(name: str) -> None:
+    a = _f16_values()
+    x = dm.tensor(a, requires_grad=True)
+    y = getattr(dm, name)(x)
+    wide = getattr(dm, name)(dm.tensor(a.astype(np.float32)))
+    np.testing.assert_array_equal(y.detach().numpy(), wide.numpy().astype(np.float16))
+    g = np.linspace(-2, 2, a.size).astype(np.float16)
+    y.backward(dm.tensor(g))
+    with np.errstate(all="ignore"):
+        xs, ys = a.astype(np.float32), y.detach().numpy().astype(np.float32)
+        d = _F16_DERIVATIVE[name](xs, ys)
+        want = np.where(d == 0, 0, g.astype(np.float32) * d).astype(np.float16)
+    np.testing.assert_allclose(x.grad.numpy().astype(np.float32), want, rtol=2e-3, atol=1e-7)
+
+
+# ---- fills with a value that requires grad --------------------------------------------------
+
+
+def test_fill_and_masked_fill_pass_gradient_to_a_tensor_value() -> None:
+    w = dm.tensor([1.0, 2.0, 3.0, 4.0])
+    z = dm.tensor(0.5, requires_grad=True)
+    x = dm.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 1
+    y.fill_(z)
+    (y * w).sum().backward()
+    assert z.grad.item() == 10.0 and x.grad.tolist() == [0.0] * 4
+    z.grad = None
+    mask = dm.tensor([True, False, True, False])
+    (x.masked_fill(mask, z) * w).sum().backward()
+    assert z.grad.item() == 4.0
+    z.grad = None
+    y = x * 1
+    y.masked_fill_(mask, z)
+    (y * w).sum().backward()
+    assert z.grad.item() == 4.0
+    base = dm.full((4,), 2.0)
+    base.fill_(z)
+    assert base.requires_grad and base.tolist() == [0.5] * 4
+    with dm.no_grad():  # (a number again: nothing to record)
+        assert x.masked_fill(mask, z).tolist() == [0.5, 2.0, 0.5, 4.0]
+
+
+def test_pruning_a_0d_parameter_keeps_its_shape() -> None:
+    m = dm.nn.Linear(2, 2)
+    m.register_parameter("s", dm.nn.Parameter(dm.tensor(2.0)))
+    dm.nn.utils.prune.l1_unstructured(m, "s", amount=0)
+    assert m.s.shape == () and m.s_mask.shape == () and m.s_orig.shape == ()
+
+
+# ---- linalg and statistics edge cases -------------------------------------------------------
+
+
+def test_svd_of_an_infinite_matrix_is_nan_not_a_hang() -> None:
+    from democratising.errors import LinAlgError
+
+    inf = math.inf
+    x = dm.tensor([[inf, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]], dtype=dm.float64)
+    assert all(math.isnan(v) for v in dm.linalg.svdvals(x).tolist())
+    assert math.isnan(dm.linalg.matrix_norm(x, ord=2).item())
+    assert math.isnan(dm.norm(x, p="nuc").item())
+    batch = dm.linalg.svdvals(dm.stack([x, dm.eye(3, dtype=dm.float64)]))
+    assert math.isnan(batch[0, 0].item()) and batch[1].tolist() == [1.0, 1.0, 1.0]
+    u, s, vh = dm.linalg.svd(dm.randn(4, 5).masked_fill(dm.eye(4, 5).bool(), inf))
+    assert u.isnan().all() and s.isnan().all() and vh.isnan().all()
+    with pytest.raises(LinAlgError, match="non-finite"):
+        dm.linalg.svdvals(x.masked_fill(x == inf, math.nan))  # (PyTorch's error for NaN)
+
+
+def test_nanmedian_of_an_infinite_median_with_grad() -> None:
+    x = dm.tensor([1.0, math.inf, math.inf, math.nan], requires_grad=True)
+    y = dm.nanmedian(x)
+    assert y.item() == math.inf
+    y.backward()
+    assert x.grad.tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert dm.nanmedian(dm.tensor([0.0, -math.inf], requires_grad=True)).item() == -math.inf
+
+
+def test_dims_out_of_range_are_refused() -> None:
+    a, b = dm.arange(6.0).reshape(2, 3), dm.arange(6.0).reshape(3, 2)
+    for bad in (([5], [0]), ([0], [2])):
+        with pytest.raises(IndexError):
+            dm.tensordot(a, b, dims=bad)
+    with pytest.raises(IndexError):
+        dm.tensordot(dm.tensor(2.0), dm.tensor(3.0), dims=([0], [0]))
+    assert dm.tensordot(a, b, dims=([-1], [-2])).tolist() == [[10.0, 13.0], [28.0, 40.0]]
+    for dim in (2, (0, 5), -3):
+        with pytest.raises(IndexError):
+            dm.linalg.vector_norm(dm.ones(2, 3), dim=dim)
+    with pytest.raises(IndexError):
+        dm.norm(dm.ones(2, 3, requires_grad=True), p=2, dim=3)
+    assert dm.linalg.vector_norm(dm.tensor(3.0), dim=0).item() == 3.0
+
+
+def test_small_tensor_function_gaps() -> None:
+    assert dm.inner(dm.zeros(0), dm.zeros(0)).item() == 0.0
+    assert dm.inner(dm.zeros(2, 0), dm.zeros(3, 0)).tolist() == [[0.0] * 3] * 2
+    t = dm.tile(dm.tensor(1.5), ())
+    assert t.shape == () and t.item() == 1.5
+    x = dm.arange(6)
+    assert [p.tolist() for p in dm.tensor_split(x, sections=2)] == [[0, 1, 2], [3, 4, 5]]
+    assert [p.tolist() for p in dm.tensor_split(x, indices=[1, 3])] == [[0], [1, 2], [3, 4, 5]]
+    parts = dm.tensor_split(x, tensor_indices_or_sections=dm.tensor([2]))
+    assert [p.tolist() for p in parts] == [[0, 1], [2, 3, 4, 5]]
+    with pytest.raises(TypeError):
+        dm.tensor_split(x, 2, sections=2)

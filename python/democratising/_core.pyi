@@ -885,7 +885,13 @@ class Tensor:
     def sum_to_size(self, *size: _int | Sequence[_int]) -> Tensor:
         """Summed down to ``size``, which must broadcast to this tensor's shape."""
     def tensor_split(
-        self, indices_or_sections: _int | Sequence[_int] | Tensor, dim: _int = 0
+        self,
+        indices_or_sections: _int | Sequence[_int] | Tensor | None = None,
+        dim: _int = 0,
+        *,
+        sections: _int | None = None,
+        indices: Sequence[_int] | None = None,
+        tensor_indices_or_sections: Tensor | None = None,
     ) -> tuple[Tensor, ...]: ...
     def movedim(self, source: _Dims, destination: _Dims) -> Tensor: ...
     def moveaxis(self, source: _Dims, destination: _Dims) -> Tensor: ...

@@ -22,7 +22,7 @@ from typing import Any, Union
 
 from . import _core
 from ._core import Tensor
-from .errors import ArgumentTypeError, InvalidValueError, ShapeError
+from .errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
 __all__ = ["einsum", "tensordot"]
 
@@ -315,6 +315,13 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
         da, db = (_dim_list(d) for d in dims)
+    for t, ds in ((a, da), (b, db)):
+        nd = max(t.ndim, 1)
+        bad = [d for d in ds if not -nd <= d < nd or (t.ndim == 0 and ds)]
+        if bad:  # (`%` would quietly contract some other dim)
+            raise IndexOutOfRangeError(
+                f"tensordot: dimension {bad[0]} is out of range for a {t.ndim}-D tensor"
+            )
     da = [d % a.ndim for d in da] if a.ndim else []
     db = [d % b.ndim for d in db] if b.ndim else []
     if len(da) != len(db):

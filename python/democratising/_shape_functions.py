@@ -417,7 +417,9 @@ def inner(x: Tensor, other: Tensor) -> Tensor:
         )
     a, b = _promoted([x, other])
     lead_a, lead_b, k = a.shape[:-1], b.shape[:-1], a.shape[-1]
-    out = a.reshape(-1, k).matmul(b.reshape(-1, k).transpose(0, 1))
+    # (Explicit row counts: `-1` cannot be inferred when `k` is 0, a sum of no products.)
+    rows_a, rows_b = math.prod(lead_a), math.prod(lead_b)
+    out = a.reshape(rows_a, k).matmul(b.reshape(rows_b, k).transpose(0, 1))
     return out.reshape((*lead_a, *lead_b))
 
 

@@ -222,6 +222,13 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
         if not (_core.is_grad_enabled() and x.requires_grad) or bool((v != v).item()):
             return v
         tie = (flat == v).detach()
+        if bool(v.isinf().item()):
+            # An infinite median: `flat - flat.detach()` would be inf - inf there; the shares
+            # go to the tied elements by a backward of their own.
+            weights = tie.to(flat.dtype) / tie.sum().to(flat.dtype)
+            return _core._record_function(
+                v.detach().clone(), [flat], lambda g: [g * weights], differentiable=True
+            )
         # `where`, not `* tie`: a NaN element times 0 would make the whole share NaN.
         moved = _core.where(tie, flat - flat.detach(), _core.zeros((), dtype=flat.dtype))
         share = moved.sum() / tie.sum().to(flat.dtype)

@@ -699,6 +699,8 @@ def tile(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
         dims = dims_[0] if len(dims_) == 1 else dims_
     reps = (dims,) if isinstance(dims, int) else tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
+    if not reps:  # a 0-d tensor tiled by (): itself, copied (PyTorch's)
+        return x.clone()
     return repeat(x, *reps)
 
 

@@ -1187,10 +1187,29 @@ def sum_to_size(x: Tensor, *size: Any) -> Tensor:
 
 @_takes_tensor
 def tensor_split(
-    x: Tensor, indices_or_sections: Union[int, Sequence[int], Tensor], dim: int = 0
+    x: Tensor,
+    indices_or_sections: Union[int, Sequence[int], Tensor, None] = None,
+    dim: int = 0,
+    *,
+    sections: Optional[int] = None,
+    indices: Optional[Sequence[int]] = None,
+    tensor_indices_or_sections: Optional[Tensor] = None,
 ) -> tuple[Tensor, ...]:
     """Views along ``dim``: ``sections`` parts (the first ``n % sections`` one longer), or the
-    parts between the given indices (Python slice bounds: negative ones count from the end)."""
+    parts between the given indices (Python slice bounds: negative ones count from the end).
+    PyTorch's keyword spellings (``sections=``, ``indices=``, ``tensor_indices_or_sections=``)
+    name the same argument."""
+    given = [
+        v
+        for v in (indices_or_sections, sections, indices, tensor_indices_or_sections)
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ArgumentTypeError(
+            "tensor_split() takes exactly one of indices_or_sections, sections, indices and "
+            f"tensor_indices_or_sections (got {len(given)})"
+        )
+    indices_or_sections = given[0]
     if x.ndim == 0:
         raise ShapeError(
             "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims"

@@ -161,7 +161,26 @@ def nan_matrices(a: np.ndarray) -> np.ndarray:
 
 def np_svd(op: str, a: np.ndarray, **kwargs: Any) -> Any:
     """``np.linalg.svd(a, **kwargs)``; its non-convergence (non-finite input) becomes
-    PyTorch's ``LinAlgError`` (a ``RuntimeError``) rather than NumPy's ``ValueError``."""
+    PyTorch's ``LinAlgError`` (a ``RuntimeError``) rather than NumPy's ``ValueError``. A NaN
+    raises so, as in PyTorch, before LAPACK sees it; a matrix with an infinity (no NaN) gives
+    NaN results, as PyTorch's, where LAPACK's iteration never ended on a 3x3 or larger one."""
+    if np.isnan(a).any():
+        raise LinAlgError(
+            f"{op}: The algorithm failed to converge because the input matrix contained "
+            "non-finite values."
+        )
+    infinite = ~np.isfinite(a).all(axis=(-2, -1))
+    if infinite.any():
+        # Zero matrices in their place (they converge), then NaN over their results.
+        res = np.linalg.svd(np.where(infinite[..., None, None], 0, a), **kwargs)
+        if not isinstance(res, tuple):
+            out = np.array(res)
+            out[infinite] = np.nan
+            return out
+        parts = [np.array(p) for p in res]
+        for p in parts:
+            p[infinite] = np.nan
+        return type(res)(*parts)
     try:
         return np.linalg.svd(a, **kwargs)
     except np.linalg.LinAlgError:

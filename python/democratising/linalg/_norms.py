@@ -15,7 +15,7 @@ from typing import Any, Union
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor_extra import where
-from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 from . import _common as c
 from ._decompositions import svdvals
 from ._solves import inv_ex
@@ -29,6 +29,12 @@ def _dims(x: Tensor, dim: _Dim) -> tuple[int, ...]:
         return tuple(range(x.ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     nd = max(x.ndim, 1)
+    for d in dims:
+        if not -nd <= d < nd:  # (`%` would quietly reduce some other dim)
+            raise IndexOutOfRangeError(
+                f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but "
+                f"got {d})"
+            )
     return tuple(d % nd for d in dims)
 
 

@@ -109,8 +109,11 @@ def _singular_mask(a: np.ndarray) -> np.ndarray:
     """Which matrices are singular to working precision (``s_min <= n eps s_max``), where
     ``det(A) A^-T`` would lose the cofactor: those take the polynomial form."""
     n = a.shape[-1]
-    s = np.linalg.svd(a, compute_uv=False)
-    return np.asarray(s[..., -1] <= n * np.finfo(a.dtype).eps * s[..., 0])
+    finite = np.isfinite(a).all(axis=(-2, -1))
+    # (LAPACK's SVD never ends on some infinite matrices: those take zeros, then count as not
+    # singular, their determinant's gradient being non-finite anyway)
+    s = np.linalg.svd(np.where(finite[..., None, None], a, 0), compute_uv=False)
+    return np.asarray((s[..., -1] <= n * np.finfo(a.dtype).eps * s[..., 0]) & finite)
 
 
 def _cofactor_poly(A: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
+from .._tensor_extra import _from_host
 from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
 from .module import Module, _pop_forward_pre_hook
 
@@ -50,9 +51,8 @@ def _host(t: Tensor) -> np.ndarray:
 
 
 def _like(values: np.ndarray, ref: Tensor) -> Tensor:
-    """``values`` as a tensor of ``ref``'s dtype and device."""
-    out = _core.from_numpy(np.ascontiguousarray(values))
-    return out.to(device=ref.device, dtype=ref.dtype)
+    """``values`` as a tensor of ``ref``'s dtype and device (0-d stays 0-d)."""
+    return _from_host(values, ref.dtype, ref.device)
 
 
 def _forward_pre_hooks(module: Module) -> dict[int, Any]:

@@ -6,7 +6,7 @@ use crate::layout::{broadcast_shapes, Layout};
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::cast_raw;
 use crate::{bail, DType, Float, Result, Tensor};
-use half::bf16;
+use half::{bf16, f16};
 
 macro_rules! compare_arms {
     ($op:expr, $T:ty, $a:expr, $al:expr, $b:expr, $bl:expr, $shape:expr) => {
@@ -201,7 +201,7 @@ fn bool_kernel(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<
     Tensor::from_vec(v, shape)
 }
 
-/// `+ - * /` over bfloat16 (and float32) operands in one pass, each element widened and the
+/// `+ - * /` over half (and float32) operands in one pass, each element widened and the
 /// result rounded once: what casting both to float32 first gives, without the copies.
 fn widened<A, B, O>(op: BinaryOp, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor>
 where
@@ -221,36 +221,56 @@ where
     Tensor::from_vec(v, shape)
 }
 
-/// The bfloat16 arithmetic `widened` covers, or `None` for everything else.
-fn bf16_arith(
+/// The half-precision arithmetic `widened` covers (bfloat16 and float16, alone or with
+/// float32), or `None` for everything else.
+fn half_arith(
     op: BinaryOp,
     a: &Tensor,
     b: &Tensor,
     shape: &[usize],
     out: DType,
 ) -> Option<Result<Tensor>> {
-    use DType::{BF16, F32};
+    match (a.dtype(), b.dtype(), out) {
+        (DType::BF16, _, _) | (_, DType::BF16, _) => half_typed::<bf16>(op, a, b, shape, out),
+        (DType::F16, _, _) | (_, DType::F16, _) => half_typed::<f16>(op, a, b, shape, out),
+        _ => None,
+    }
+}
+
+/// `half_arith` for the half type `H`.
+fn half_typed<H: Computes<As = f32>>(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+    out: DType,
+) -> Option<Result<Tensor>> {
+    use DType::F32;
+    let h = H::DTYPE;
     if !matches!(
         op,
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
     ) {
         return None;
     }
-    // A number (0-d, any other dtype: `x * 2` brings an int64) with a bfloat16 tensor:
-    // widened in float32, as PyTorch's opmath, instead of the whole tensor cast to float32
-    // and back.
-    let number = |t: &Tensor| t.ndim() == 0 && t.dtype() != BF16;
-    if out == BF16 && a.dtype() == BF16 && number(b) {
-        return Some(cast_raw(b, F32).and_then(|b| widened::<bf16, f32, bf16>(op, a, &b, shape)));
+    // A number (0-d, any other dtype: `x * 2` brings an int64) with a half tensor: widened
+    // in float32, as PyTorch's opmath, instead of the whole tensor cast to float32 and back.
+    let number = |t: &Tensor| t.ndim() == 0 && t.dtype() != h;
+    if out == h && a.dtype() == h && number(b) {
+        return Some(cast_raw(b, F32).and_then(|b| widened::<H, f32, H>(op, a, &b, shape)));
     }
-    if out == BF16 && b.dtype() == BF16 && number(a) {
-        return Some(cast_raw(a, F32).and_then(|a| widened::<f32, bf16, bf16>(op, &a, b, shape)));
+    if out == h && b.dtype() == h && number(a) {
+        return Some(cast_raw(a, F32).and_then(|a| widened::<f32, H, H>(op, &a, b, shape)));
     }
-    Some(match (a.dtype(), b.dtype(), out) {
-        (BF16, BF16, BF16) => widened::<bf16, bf16, bf16>(op, a, b, shape),
-        (F32, BF16, F32) => widened::<f32, bf16, f32>(op, a, b, shape),
-        (BF16, F32, F32) => widened::<bf16, f32, f32>(op, a, b, shape),
-        _ => return None,
+    let (ta, tb) = (a.dtype(), b.dtype());
+    Some(if ta == h && tb == h && out == h {
+        widened::<H, H, H>(op, a, b, shape)
+    } else if ta == F32 && tb == h && out == F32 {
+        widened::<f32, H, f32>(op, a, b, shape)
+    } else if ta == h && tb == F32 && out == F32 {
+        widened::<H, f32, f32>(op, a, b, shape)
+    } else {
+        return None;
     })
 }
 
@@ -259,7 +279,7 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, rt: DType) -> Result<
     a.check_same_device(b)?;
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     crate::ops::creation::check_alloc(&shape, rt.size())?;
-    if let Some(r) = bf16_arith(op, a, b, &shape, rt) {
+    if let Some(r) = half_arith(op, a, b, &shape, rt) {
         return r;
     }
     let (compute, out) = if op.is_logical() {

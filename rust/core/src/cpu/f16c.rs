@@ -37,6 +37,56 @@ pub(crate) fn narrow(src: &[f32], dst: &mut [f16]) {
     }
 }
 
+/// One float16 widened without F16C, branch-free so the loops that call it per element
+/// vectorise (float16 arithmetic widens each element as it reads): exact, infinities and NaN
+/// kept, subnormals scaled from their mantissa.
+#[inline(always)]
+pub(crate) fn widen_one(h: f16) -> f32 {
+    let h = u32::from(h.to_bits());
+    let (sign, em) = ((h & 0x8000) << 16, h & 0x7fff);
+    let shifted = em << 13;
+    let normal = shifted + ((127 - 15) << 23); // the exponent rebiased
+    let special = shifted | 0x7f80_0000; // infinity or NaN (payload kept)
+    let subnormal = (em as f32 * f32::from_bits(0x3380_0000)).to_bits(); // mantissa * 2^-24
+    let bits = if em >= 0x7c00 {
+        special
+    } else if em < 0x0400 {
+        subnormal
+    } else {
+        normal
+    };
+    f32::from_bits(bits | sign)
+}
+
+/// One float32 rounded to the nearest float16, ties to even (as `half` and F16C), branch-free
+/// as `widen_one`: past the float16 range infinity, NaN a quiet NaN, subnormals rounded by one
+/// float addition that shifts them into place.
+#[inline(always)]
+pub(crate) fn narrow_one(x: f32) -> f16 {
+    const INF: u32 = 255 << 23;
+    const TOO_BIG: u32 = (127 + 16) << 23; // 2^16: rounds to infinity
+    const SMALLEST_NORMAL: u32 = 113 << 23; // 2^-14
+    const SUBNORMAL_MAGIC: u32 = ((127 - 15) + (23 - 10) + 1) << 23;
+    let bits = x.to_bits();
+    let sign = bits & 0x8000_0000;
+    let f = bits ^ sign;
+    let big = if f > INF { 0x7e00 } else { 0x7c00 };
+    let subnormal = (f32::from_bits(f) + f32::from_bits(SUBNORMAL_MAGIC))
+        .to_bits()
+        .wrapping_sub(SUBNORMAL_MAGIC);
+    // Normal: rebias, add just under half an ulp plus the ulp's low bit (ties to even), cut.
+    let odd = (f >> 13) & 1;
+    let normal = f.wrapping_sub(112 << 23).wrapping_add(0xfff + odd) >> 13;
+    let o = if f >= TOO_BIG {
+        big
+    } else if f < SMALLEST_NORMAL {
+        subnormal
+    } else {
+        normal
+    };
+    f16::from_bits((o | (sign >> 16)) as u16)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use half::f16;
@@ -118,5 +168,49 @@ pub(crate) mod tests {
         }
     }
 
-    crate::self_test::cases!(converts_as_half_does);
+    /// The branch-free per-element conversions agree with `half` as the slice ones do: every
+    /// float16 widened, and every float16 value, the midpoints between neighbours (ties) and
+    /// a sweep of other float32 values narrowed.
+    fn converts_one_as_half_does() {
+        for bits in 0..=u16::MAX {
+            let h = f16::from_bits(bits);
+            let (want, got) = (h.to_f32(), widen_one(h));
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "{bits:#x}"
+            );
+        }
+        let mut probes: Vec<f32> = (0..200_003)
+            .map(|i| (i as f32 - 100_000.0) * 0.7519 + (i % 7) as f32 * 1e-4)
+            .chain([
+                65504.0, 65520.0, 65519.99, 65536.0, 1e-8, -6.0e-8, 2.98e-8, 1e30,
+            ])
+            .chain([
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::MAX,
+                f32::MIN_POSITIVE,
+                0.0,
+                -0.0,
+            ])
+            .collect();
+        for bits in 0..0x7c00u16 {
+            let (lo, hi) = (
+                f16::from_bits(bits).to_f32(),
+                f16::from_bits(bits + 1).to_f32(),
+            );
+            probes.extend([
+                lo,
+                (lo + hi) / 2.0,
+                -(lo + hi) / 2.0,
+                f32::from_bits(lo.to_bits() + 1),
+            ]);
+        }
+        for p in probes {
+            assert_eq!(narrow_one(p).to_bits(), f16::from_f32(p).to_bits(), "{p:e}");
+        }
+        assert!(narrow_one(f32::NAN).is_nan() && narrow_one(-f32::NAN).is_nan());
+    }
+
+    crate::self_test::cases!(converts_as_half_does, converts_one_as_half_does);
 }

@@ -51,6 +51,20 @@ impl Computes for bf16 {
     }
 }
 
+impl Computes for half::f16 {
+    type As = f32;
+    /// (`half`'s conversion asks the CPU for F16C on every call: branch-free bit arithmetic
+    /// instead, which the loops vectorise.)
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        crate::cpu::f16c::widen_one(self)
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> Self {
+        crate::cpu::f16c::narrow_one(v)
+    }
+}
+
 /// `src` widened element by element into `dst`: a row of a half tensor brought into a
 /// kernel's float32 scratch.
 #[inline(always)]

@@ -118,6 +118,11 @@ impl Tensor {
     /// `fill_(value)` from a 0-d tensor, with `full_scalar`'s checks and exactness.
     pub fn fill_scalar_(&self, value: &Tensor) -> Result<()> {
         check_scalar_fits(value, self.dtype())?;
+        if value.requires_grad() && crate::autograd::is_grad_enabled() && self.dtype().is_float() {
+            // A value that requires grad is copied in, so its gradient (the sum of the
+            // filled elements') reaches it, as PyTorch's `fill_(tensor)`.
+            return self.copy_(&value.to_dtype(self.dtype())?.expand(self.shape())?);
+        }
         if !value.dtype().is_float() && value.item_i64()?.unsigned_abs() > 1 << 53 {
             return self.copy_(&value.to_dtype(self.dtype())?.detach());
         }

@@ -141,6 +141,13 @@ impl PyTensor {
         }
         democratising::ops::overflow::check_scalar_fits(&v, self.tensor().dtype()).py()?;
         let (t, m) = (&self.tensor(), &mask.tensor());
+        let tracked = v.requires_grad() && democratising::autograd::is_grad_enabled();
+        if tracked && t.dtype().is_float() {
+            // A value that requires grad is selected, not read as a number: its gradient is
+            // the sum over the filled positions, as PyTorch's.
+            let v = v.to_dtype(t.dtype()).py()?;
+            return run(py, t.numel(), || Tensor::where_(m, &v, t)).map(wrap);
+        }
         if t.dtype().is_int() && super::arithmetic::beyond_f64(value) {
             // A value past 2**53 would round through f64: selected exactly in the integer dtype.
             let v = v.to_dtype(t.dtype()).py()?;

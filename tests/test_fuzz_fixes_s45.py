@@ -493,3 +493,17 @@ def test_small_tensor_function_gaps() -> None:
     assert [p.tolist() for p in parts] == [[0, 1], [2, 3, 4, 5]]
     with pytest.raises(TypeError):
         dm.tensor_split(x, 2, sections=2)
+
+
+def test_empty_products_stay_in_the_graph() -> None:
+    x = dm.zeros(0, requires_grad=True)
+    y = dm.prod(x)
+    assert y.item() == 1.0 and y.requires_grad
+    y.backward()
+    assert x.grad.shape == (0,)
+    x = dm.zeros(2, 0, requires_grad=True)
+    y = x.prod(1)
+    assert y.tolist() == [1.0, 1.0] and y.requires_grad
+    y.sum().backward()
+    assert x.grad.shape == (2, 0)
+    assert dm.zeros(2, 0, dtype=dm.int64).prod(1).tolist() == [1, 1]

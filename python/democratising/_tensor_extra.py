@@ -552,14 +552,15 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False, dtype: Any
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:
-            return _core.ones((), dtype=x.dtype, device=x.device)
+            # (an empty product is 1, still in the graph: its input's gradient is empty)
+            return _core.ones((), dtype=x.dtype, device=x.device) + flat.sum() * 0
         return _pairwise(flat, 0, lambda a, b: a * b, 1.0).reshape(())
     d = _dim(x, dim)
     if x.ndim == 0:  # (dim 0 or -1 of a 0-d tensor: the element itself, as PyTorch's)
         return x.clone()
     if x.shape[d] == 0:
         shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
-        out = _core.ones(shape, dtype=x.dtype, device=x.device)
+        out = _core.ones(shape, dtype=x.dtype, device=x.device) + x.sum(d, keepdim=True) * 0
     else:
         out = _pairwise(x, d, lambda a, b: a * b, 1.0)
     return out if keepdim else out.squeeze(d)

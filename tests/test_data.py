@@ -228,7 +228,7 @@ def test_persistent_workers_are_reused_and_released() -> None:
 
     ds = _SlowDataset(12)
     before = set(threading.enumerate())  # Thread objects: idents are reused
-    loader = DataLoader(ds, 3, num_workers=2)
+    loader = DataLoader(ds, 3, num_workers=2, persistent_workers=True)
     first = _labels(loader)
     ids = set(threading.enumerate()) - before
     assert len(ids) == 2

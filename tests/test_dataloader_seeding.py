@@ -55,7 +55,9 @@ def test_worker_info_and_a_worker_init_fn_that_reseeds() -> None:
     list(DataLoader(ds, batch_size=4, num_workers=3))
     infos = {i.id: i for i in ds.seen}
     assert sorted(infos) == [0, 1, 2]
-    assert all(i.num_workers == 3 and i.dataset is ds for i in infos.values())
+    assert all(i.num_workers == 3 for i in infos.values())
+    # Each worker's own shallow copy of the dataset, as PyTorch's worker processes hold one.
+    assert all(i.dataset is not ds and i.dataset.seen is ds.seen for i in infos.values())
     assert len({i.seed - i.id for i in infos.values()}) == 1  # base_seed + id
     assert get_worker_info() is None
 

@@ -44,11 +44,11 @@ from ._core import dtype as dtype
 from ._core import from_numpy as from_numpy
 from ._core import get_default_device as get_default_device
 from ._core import get_num_threads as get_num_threads
-from ._core import is_grad_enabled as is_grad_enabled
 from ._core import set_default_device as set_default_device
 from ._core import set_num_threads as set_num_threads
 from ._functional_ops import *  # noqa: F403 - the torch-style free functions (dm.exp, dm.matmul, ...)
 from ._grad_mode import enable_grad, no_grad, set_grad_enabled
+from ._grad_mode import is_grad_enabled as is_grad_enabled
 from ._random import rand, randint, randn, randperm
 from ._tensor import (
     bernoulli,

@@ -1411,7 +1411,8 @@ class Tensor:
         """The CUDA device's index, or -1 for a CPU tensor."""
     def is_signed(self) -> _bool: ...
     def is_same_size(self, other: Tensor) -> _bool: ...
-    def is_inference(self) -> _bool: ...
+    def is_inference(self) -> _bool:
+        """Whether this tensor was made under ``inference_mode`` (an inference tensor)."""
     def is_conj(self) -> _bool: ...
     def is_neg(self) -> _bool: ...
     def conj(self) -> Tensor: ...
@@ -1689,6 +1690,15 @@ def is_grad_enabled() -> _bool:
 
 def _set_grad_enabled(enabled: _bool) -> _bool:
     """Sets grad mode for this thread and returns the previous mode."""
+
+def _grad_mode_flag() -> _bool:
+    """The grad-mode switch itself: on under ``enable_grad`` inside inference mode too."""
+
+def _set_inference_mode(on: _bool) -> _bool:
+    """Enters or leaves inference mode for this thread and returns the previous state."""
+
+def _is_inference_mode() -> _bool:
+    """Whether this thread is in inference mode."""
 
 # ---- joins, selection, autograd --------------------------------------------------------------
 

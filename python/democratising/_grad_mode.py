@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import threading
 from collections.abc import Generator
 from typing import Any, Callable, Optional, TypeVar
 
@@ -128,10 +127,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
 
 
 class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
-    """``torch.inference_mode``: here the same as ``no_grad`` (no graph is recorded, so no
-    memory is kept for backward). ``inference_mode(False)`` leaves inference mode and, as in
-    PyTorch, turns grad mode on inside its block (even within ``no_grad``). A context manager
-    and a decorator, bare (``@inference_mode``) or called."""
+    """``torch.inference_mode``: no graph is recorded, not even under a nested
+    ``enable_grad``, and the tensors made inside are inference tensors (``is_inference()``;
+    outside the block they may not be written in place). ``inference_mode(False)`` leaves
+    inference mode and, as in PyTorch, turns grad mode on inside its block (even within
+    ``no_grad``). A context manager and a decorator, bare (``@inference_mode``) or called."""
 
     def __new__(cls, mode: Any = True) -> Any:
         if callable(mode):  # the bare decorator form
@@ -144,12 +144,11 @@ class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
         self._prev_inference: list[bool] = []
 
     def __enter__(self) -> None:
-        self._prev_inference.append(getattr(_INFERENCE, "enabled", False))
-        _INFERENCE.enabled = self.mode
+        self._prev_inference.append(_core._set_inference_mode(self.mode))
         self._prev.append(_core._set_grad_enabled(not self.mode))
 
     def __exit__(self, *exc: object) -> None:
-        _INFERENCE.enabled = self._prev_inference.pop()
+        _core._set_inference_mode(self._prev_inference.pop())
         _core._set_grad_enabled(self._prev.pop())
 
     def __call__(self, fn: F) -> F:
@@ -160,11 +159,13 @@ class inference_mode(_GradMode):  # noqa: N801 - PyTorch's name
         return inference_mode(self.mode)
 
 
-#: ``enabled``: whether this thread's innermost ``inference_mode`` block is enabled.
-_INFERENCE = threading.local()
-
-
 def is_inference_mode_enabled() -> bool:
     """Whether this thread is inside an enabled ``inference_mode`` block (and not inside a
     nested ``inference_mode(False)``)."""
-    return bool(getattr(_INFERENCE, "enabled", False))
+    return _core._is_inference_mode()
+
+
+def is_grad_enabled() -> bool:
+    """``torch.is_grad_enabled``: the grad-mode switch. Inside ``inference_mode`` an
+    ``enable_grad`` turns it on although nothing is recorded there."""
+    return _core._grad_mode_flag()

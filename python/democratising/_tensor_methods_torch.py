@@ -68,8 +68,9 @@ def is_same_size(x: Tensor, other: Tensor) -> bool:
 
 
 def is_inference(x: Tensor) -> bool:
-    """False: ``inference_mode`` is ``no_grad`` here, so no tensor is an inference tensor."""
-    return False
+    """``torch.is_inference``: whether ``x`` was made under ``inference_mode`` (the method
+    ``Tensor.is_inference`` is the engine's)."""
+    return bool(x.is_inference())
 
 
 def is_conj(x: Tensor) -> bool:
@@ -449,7 +450,6 @@ METHODS: dict[str, Callable[..., Any]] = {
     "get_device": get_device,
     "is_signed": is_signed,
     "is_same_size": is_same_size,
-    "is_inference": is_inference,
     "is_conj": is_conj,
     "is_neg": is_neg,
     "conj": conj,

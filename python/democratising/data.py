@@ -8,11 +8,14 @@ import copy
 import hashlib
 import itertools
 import math
+import numbers
 import operator
 import os
 import queue
+import random
 import threading
 import traceback
+import types
 import warnings
 import weakref
 from collections.abc import (
@@ -24,7 +27,7 @@ from collections.abc import (
     Sequence,
     Sized,
 )
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -73,7 +76,10 @@ class _EmptySourceError(InvalidValueError, ZeroDivisionError):
 class Dataset:
     """Map-style dataset: implement ``__len__`` and ``__getitem__``. Like PyTorch's, the base
     class has no ``__len__``: ``len()`` of a dataset without one (an ``IterableDataset``
-    stream) is Python's ``TypeError``, and ``hasattr(ds, "__len__")`` tells the truth."""
+    stream) is Python's ``TypeError``, and ``hasattr(ds, "__len__")`` tells the truth.
+    Subscriptable as PyTorch's generic one (``class Pairs(Dataset[tuple[Tensor, int]])``)."""
+
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     if TYPE_CHECKING:  # for type checkers only: map-style subclasses define it
 
@@ -309,7 +315,10 @@ def _check_bool(name: str, value: Any, error: type[Exception] = InvalidValueErro
 
 
 class Sampler:
-    """Base class: ``__iter__`` yields dataset indices (``__len__`` optional)."""
+    """Base class: ``__iter__`` yields dataset indices (``__len__`` optional); subscriptable
+    as PyTorch's generic one (``Sampler[int]``)."""
+
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(self, data_source: Optional[Sized] = None) -> None:
         del data_source
@@ -724,8 +733,16 @@ def default_collate(batch: list[Any]) -> Any:
     if isinstance(elem, np.generic):  # NumPy scalars keep their dtype, like torch.as_tensor
         return _numpy_to_tensor(np.array(batch))
     if isinstance(elem, float):
-        # Not ``tensor(batch)``: that rounds Python floats to float32 first.
-        return _core.from_numpy(np.array(batch, dtype=np.float64))
+        # Not ``tensor(batch)``: that rounds Python floats to float32 first. Every element
+        # must be a number: NumPy would parse '2.5' and turn None into NaN.
+        for v in batch:
+            if not isinstance(v, (numbers.Real, np.bool_)) and not (
+                isinstance(v, (np.ndarray, Tensor)) and v.ndim == 0
+            ):
+                raise ArgumentTypeError(
+                    f"default_collate: a batch of floats holds a {type(v).__name__} ({v!r})"
+                )
+        return _core.from_numpy(np.array([float(v) for v in batch], dtype=np.float64))
     if isinstance(elem, int):  # bool is an int: ``tensor`` infers bool or int64
         from ._tensor import tensor
 
@@ -794,8 +811,9 @@ class DataLoader:
     reproducible across workers. Threads pay off when
     building a batch waits without the GIL (file or network reads, decoding in C); in-memory
     ``TensorDataset`` batches are one index op, fastest with ``num_workers=0``. The threads
-    are kept between epochs unless ``persistent_workers=False``; an ``IterableDataset``'s
-    workers (and their copies of it) only with ``persistent_workers=True``. An exception
+    (and each worker's shallow copy of the dataset, as PyTorch's worker processes each hold
+    one, so a file a dataset opens lazily is opened per worker) are kept between epochs only
+    with ``persistent_workers=True``. An exception
     raised in a worker is raised in its batch's place, and ``next()`` then goes on with the
     next batch, as in PyTorch; ``timeout > 0`` raises PyTorch's ``RuntimeError`` when a
     worker's batch takes longer than that many seconds.
@@ -806,7 +824,9 @@ class DataLoader:
     device it warns, as PyTorch does, and changes nothing (the attribute keeps the value
     given). ``multiprocessing_context`` and ``pin_memory_device`` are accepted for PyTorch
     programs and change nothing (no processes); ``worker_init_fn(worker_id)`` runs once in
-    each worker thread.
+    each worker thread as it starts; what it does to Python's ``random`` and NumPy's global
+    generator (seeding them, as PyTorch's reproducibility recipe does) is undone for the main
+    thread once the workers have started.
 
     ``seed`` makes shuffling reproducible: the loader owns a NumPy generator that advances once
     per epoch; ``state_dict()``/``load_state_dict()`` save and restore it so that a resumed run
@@ -815,7 +835,12 @@ class DataLoader:
     ``initial_seed()``, which seed a NumPy generator kept and advanced by the loader) or from
     the global generator, as PyTorch's ``RandomSampler`` does: epochs differ, and
     ``dm.manual_seed`` (or the generator's seed) makes the whole sequence reproducible.
+    ``seed`` shuffles the default sampler only: a ``sampler`` or ``batch_sampler`` given
+    draws its own order (seed it: ``RandomSampler(ds, generator=dm.Generator().manual_seed(
+    s))``); with one, ``seed`` changes nothing but what ``state_dict()`` holds.
     """
+
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(
         self,
@@ -913,11 +938,9 @@ class DataLoader:
         self.seed, self.generator = seed, generator
         self.timeout, self.worker_init_fn = timeout, worker_init_fn
         self.multiprocessing_context = _check_mp_context(multiprocessing_context, num_workers)
-        # Unset, worker threads are kept between epochs (starting threads costs more than a
-        # small epoch); the attribute is False without workers, as PyTorch's.
-        self.persistent_workers = (
-            num_workers > 0 if persistent_workers is None else bool(persistent_workers)
-        )
+        # As PyTorch's default, workers (and their copies of the dataset) are started anew
+        # each epoch, so ``worker_init_fn`` runs every epoch.
+        self.persistent_workers = bool(persistent_workers)
         self._user_sampler = sampler is not None
         if sampler is None and not iterable:
             sampler = (
@@ -950,12 +973,14 @@ class DataLoader:
             )
         super().__setattr__(name, value)
 
-    def _order(self) -> np.ndarray:
-        """The default sampler's epoch order, drawn at once (O(dataset) in NumPy): with the
-        loader's ``seed`` the resumable generator, else ``generator`` or the global one."""
+    def _order(self) -> Union[np.ndarray, range]:
+        """The default sampler's epoch order: a lazy ``range`` unshuffled (a dataset of
+        ``sys.maxsize`` samples yields its first batch at once), else a permutation drawn at
+        once (O(dataset) in NumPy), with the loader's ``seed`` the resumable generator, else
+        ``generator`` or the global one."""
         n = len(self.dataset)
         if not self.shuffle:
-            return np.arange(n)
+            return range(n)
         rng = self._rng if self._rng is not None else _owned_rng(self, self.generator)
         return rng.permutation(n)
 
@@ -1009,9 +1034,11 @@ class DataLoader:
         if not self._user_sampler:
             order = self._order()
             if self.batch_size is None:
-                return iter(order.tolist())
+                return iter(order if isinstance(order, range) else order.tolist())
             bs, n = self.batch_size, len(order)
             stop = n - n % bs if self.drop_last else n
+            if isinstance(order, range):
+                return (list(order[s : s + bs]) for s in range(0, stop, bs))
             return (order[s : s + bs] for s in range(0, stop, bs))
         it = iter(self.sampler)
         if self.batch_size is None:
@@ -1028,22 +1055,24 @@ class DataLoader:
                 return
             yield chunk
 
-    def _fetch(self, idx: Any) -> Any:
+    def _fetch(self, idx: Any, dataset: Any = None) -> Any:
+        """Batch ``idx`` of ``dataset`` (the loader's, or a worker's copy of it)."""
+        if dataset is None:
+            dataset = self.dataset
         if self.batch_size is None and not self._user_batch_sampler:  # one sample
-            return self.collate_fn(self.dataset[idx])
+            return self.collate_fn(dataset[idx])
         if self._fast_collate and self.collate_fn is default_collate:
-            batch = _gather(self.dataset, idx)
+            batch = _gather(dataset, idx)
             if batch is not None:
                 return batch
         # The default sampler's batches are int64 arrays: their keys go in as Python ints.
         keys = idx.tolist() if isinstance(idx, np.ndarray) else idx
-        getitems = getattr(self.dataset, "__getitems__", None)
+        getitems = getattr(dataset, "__getitems__", None)
         if callable(getitems):  # PyTorch's fetcher: one call for the whole batch
             items = getitems(list(keys))
         else:
             # (the comprehension closes over ``dataset``, not ``self``: a worker error's
             # traceback keeps this frame's function, which must not keep the loader alive)
-            dataset = self.dataset
             items = [dataset[i] for i in keys]
         return self.collate_fn(items)
 
@@ -1073,8 +1102,8 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if isinstance(self.dataset, IterableDataset):
-            return self._stream()
-        return self._iter_batches(self._index_batches())
+            return _SizedIter(self._stream(), self)
+        return _SizedIter(self._iter_batches(self._index_batches()), self)
 
     def _stream(self) -> Iterator[Any]:
         """An ``IterableDataset``'s batches: read in this thread, or, with workers, by a
@@ -1096,9 +1125,10 @@ class DataLoader:
         it = self._iterable_batches(dataset)
         return map(pin_batch, it) if self._pin else it
 
-    def _load(self, idx: Any) -> Any:
-        """Batch ``idx``, pinned when asked (in the worker that built it)."""
-        batch = self._fetch(idx)
+    def _load(self, idx: Any, dataset: Any = None) -> Any:
+        """Batch ``idx``, pinned when asked (in the worker that built it, from its copy of
+        the dataset)."""
+        batch = self._fetch(idx, dataset)
         return pin_batch(batch) if self._pin else batch
 
     def _next_base_seed(self) -> int:
@@ -1314,6 +1344,43 @@ def _drop_frame_locals(error: BaseException) -> None:
 _STREAM_END = object()
 
 
+def _worker_copy(dataset: Any) -> Any:
+    """Worker ``i``'s own shallow copy of the dataset, as each of PyTorch's worker processes
+    unpickles its own: attributes a worker sets (a file ``__getitem__`` opens lazily, state
+    ``worker_init_fn`` puts on ``get_worker_info().dataset``) are its own, while the data the
+    dataset holds (tensors, arrays) stays shared. A dataset that cannot be copied is shared."""
+    try:
+        return copy.copy(dataset)
+    except Exception:
+        return dataset
+
+
+class _MainRandomState:
+    """Around starting a pool's threads: when a ``worker_init_fn`` runs in them, waits until
+    each worker has run it and then restores Python's ``random`` and NumPy's global generator
+    as the main thread had them, so that seeding them in ``worker_init_fn`` (PyTorch's
+    reproducibility recipe, harmless there, where each worker is a process) does not reseed
+    the main program's streams. The context value is the semaphore each worker releases."""
+
+    def __init__(self, workers: int, init_fn: Optional[Callable[[int], None]]) -> None:
+        self.waits = workers if init_fn is not None else 0
+        self.started = threading.Semaphore(0)
+
+    def __enter__(self) -> threading.Semaphore:
+        if self.waits:
+            self.states = (random.getstate(), np.random.get_state())
+        return self.started
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.waits:
+            return
+        for _ in range(self.waits):  # (a worker_init_fn that hangs is not waited for long)
+            if not self.started.acquire(timeout=30):
+                break
+        random.setstate(self.states[0])
+        np.random.set_state(self.states[1])
+
+
 class _Pool:
     """What both worker pools share: the per-worker task queues, the epoch generation (bumped
     to abandon an epoch, whose leftovers the workers then skip) and closing."""
@@ -1401,13 +1468,14 @@ class _StreamPool(_Pool):
     ) -> None:
         self._init_pool(workers)
         self._results: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(workers)]
-        for w in range(workers):
-            threading.Thread(
-                target=self._work,
-                args=(w, dataset, init_fn, base_seed + w),
-                name=f"dm-stream-{w}",
-                daemon=True,
-            ).start()
+        with _MainRandomState(workers, init_fn) as started:
+            for w in range(workers):
+                threading.Thread(
+                    target=self._work,
+                    args=(w, _worker_copy(dataset), init_fn, base_seed + w, started),
+                    name=f"dm-stream-{w}",
+                    daemon=True,
+                ).start()
 
     def _put(self, w: int, gen: int, item: Any) -> bool:
         """Hands ``item`` over, waiting for room; False once epoch ``gen`` is abandoned."""
@@ -1420,14 +1488,16 @@ class _StreamPool(_Pool):
         return False
 
     def _work(
-        self, w: int, dataset: Any, init_fn: Optional[Callable[[int], None]], seed: int
+        self,
+        w: int,
+        dataset: Any,
+        init_fn: Optional[Callable[[int], None]],
+        seed: int,
+        started: threading.Semaphore,
     ) -> None:
-        try:
-            dataset = copy.copy(dataset)
-        except Exception:  # not copyable: the workers share it
-            pass
         # (an error of init_fn is reported in place of this worker's stream)
         init_error = _start_worker(WorkerInfo(w, self.workers, seed, dataset), init_fn)
+        started.release()
         while True:
             task = self._tasks[w].get()
             if task is None:
@@ -1535,17 +1605,24 @@ class _WorkerPool(_Pool):
         # from its own generator, and worker i always builds batches i, i + workers, ...).
         # base_seed is a hash of the generator's state, not a draw from it (``_base_seed``).
         self._results: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(workers)]
-        for w in range(workers):
-            name = f"dm-loader-{w}"
-            info = WorkerInfo(w, workers, base_seed + w, dataset)
-            threading.Thread(
-                target=self._work, args=(info, init_fn), name=name, daemon=True
-            ).start()
+        with _MainRandomState(workers, init_fn) as started:
+            for w in range(workers):
+                name = f"dm-loader-{w}"
+                info = WorkerInfo(w, workers, base_seed + w, _worker_copy(dataset))
+                threading.Thread(
+                    target=self._work, args=(info, init_fn, started), name=name, daemon=True
+                ).start()
 
-    def _work(self, info: WorkerInfo, init_fn: Optional[Callable[[int], None]]) -> None:
+    def _work(
+        self,
+        info: WorkerInfo,
+        init_fn: Optional[Callable[[int], None]],
+        started: threading.Semaphore,
+    ) -> None:
         w = info.id
         # (an error of init_fn is reported with each of this worker's batches)
         init_error = _start_worker(info, init_fn)
+        started.release()
         while True:
             task = self._tasks[w].get()
             if task is None:
@@ -1559,7 +1636,7 @@ class _WorkerPool(_Pool):
                 item: Any = (gen, False, init_error)
             else:
                 try:
-                    item = (gen, True, fetch(idx))
+                    item = (gen, True, fetch(idx, info.dataset))
                 except BaseException as e:  # handed to the consumer, raised there
                     _drop_frame_locals(e)
                     item = (gen, False, e)
@@ -1633,6 +1710,20 @@ class _Epoch(_PoolEpoch):
 
 
 # ---- distributed sampling --------------------------------------------------------------------
+
+
+class _SizedIter(Iterator[Any]):
+    """A loader's epoch iterator with ``len()`` (PyTorch's ``len(iter(loader))``: the
+    loader's number of batches)."""
+
+    def __init__(self, it: Iterator[Any], loader: DataLoader) -> None:
+        self._it, self._loader = it, loader
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def __len__(self) -> int:
+        return len(self._loader)
 
 
 class DistributedSampler(Sampler):

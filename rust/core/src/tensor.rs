@@ -38,6 +38,9 @@ pub struct TensorInner {
     /// PyTorch's version counter: bumped by every in-place write, shared by a tensor, its views
     /// and its `detach()` (a saved tensor checks it), but not by its `.data` (`data_alias`).
     pub(crate) version: Arc<AtomicU64>,
+    /// Made in inference mode (PyTorch's inference tensor): autograd may not save it, and
+    /// outside inference mode it may not be written in place. Views and detaches inherit it.
+    pub(crate) inference: bool,
 }
 
 impl Tensor {
@@ -50,6 +53,7 @@ impl Tensor {
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
             version: Arc::default(),
+            inference: crate::autograd::is_inference_mode(),
         }))
     }
 
@@ -97,6 +101,7 @@ impl Tensor {
             wrapped: true,
             meta: Mutex::new(AutogradMeta::default()),
             version: Arc::default(),
+            inference: crate::autograd::is_inference_mode(),
         }))
     }
 
@@ -266,6 +271,7 @@ impl Tensor {
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
             version: self.0.version.clone(),
+            inference: self.0.inference,
         }))
     }
 
@@ -400,6 +406,7 @@ impl Tensor {
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
             version: self.0.version.clone(),
+            inference: self.0.inference,
         }))
     }
 
@@ -407,11 +414,21 @@ impl Tensor {
     /// own, so that writing through it does not invalidate what backward saved (the old
     /// `p.data.add_(...)` idiom).
     pub fn data_alias(&self) -> Tensor {
-        Self::from_parts(
-            self.0.storage.clone(),
-            self.0.layout.clone(),
-            self.0.is_view,
-        )
+        Tensor(Arc::new(TensorInner {
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            is_view: self.0.is_view,
+            view_base: None,
+            wrapped: false,
+            meta: Mutex::new(AutogradMeta::default()),
+            version: Arc::default(),
+            inference: self.0.inference,
+        }))
+    }
+
+    /// Whether this tensor was made in inference mode (PyTorch's `is_inference()`).
+    pub fn is_inference(&self) -> bool {
+        self.0.inference
     }
 
     /// How many in-place writes this tensor (or a view sharing its counter) has had.

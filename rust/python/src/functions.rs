@@ -370,6 +370,25 @@ pub fn _set_grad_enabled(enabled: bool) -> bool {
     autograd::set_grad_enabled(enabled)
 }
 
+/// The grad-mode switch (`torch.is_grad_enabled()`): on under `enable_grad` even inside
+/// inference mode, where `is_grad_enabled()` (whether ops record) says False.
+#[pyfunction]
+pub fn _grad_mode_flag() -> bool {
+    autograd::grad_mode_flag()
+}
+
+/// Enters or leaves inference mode for this thread and returns the previous state.
+#[pyfunction]
+pub fn _set_inference_mode(on: bool) -> bool {
+    autograd::set_inference_mode(on)
+}
+
+/// Whether this thread is in inference mode.
+#[pyfunction]
+pub fn _is_inference_mode() -> bool {
+    autograd::is_inference_mode()
+}
+
 /// `cat(tensors, dim=0)` and `stack(tensors, dim=0)` (`axis=` as NumPy spells it).
 macro_rules! join_py {
     ($($name:ident),*) => {

@@ -60,6 +60,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_grad_mode_flag, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_inference_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_is_inference_mode, m)?)?;
     m.add_function(wrap_pyfunction!(functions::cat, m)?)?;
     m.add_function(wrap_pyfunction!(functions::stack, m)?)?;
     m.add_function(wrap_pyfunction!(functions::where_, m)?)?;

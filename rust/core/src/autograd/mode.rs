@@ -1,4 +1,4 @@
-//! Thread-local grad mode (`no_grad` / `enable_grad`), and the global anomaly-mode NaN check.
+//! Thread-local grad mode (`no_grad` / `enable_grad` / `inference_mode`), and the global anomaly-mode NaN check.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +19,30 @@ pub fn anomaly_nan_check() -> bool {
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    /// PyTorch's `inference_mode`: no graph is recorded even under `enable_grad`, and the
+    /// tensors made meanwhile are inference tensors (see `Tensor::is_inference`).
+    static INFERENCE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether ops record a graph: grad mode on, outside inference mode.
 pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get()) && !is_inference_mode()
+}
+
+/// The grad-mode switch itself (`torch.is_grad_enabled()`), which `enable_grad` turns on
+/// inside inference mode too although nothing is recorded there.
+pub fn grad_mode_flag() -> bool {
     GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Whether this thread is in inference mode.
+pub fn is_inference_mode() -> bool {
+    INFERENCE.with(|i| i.get())
+}
+
+/// Enters or leaves inference mode and returns the previous state.
+pub fn set_inference_mode(on: bool) -> bool {
+    INFERENCE.with(|i| i.replace(on))
 }
 
 /// Sets grad mode and returns the previous value.

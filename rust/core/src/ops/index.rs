@@ -355,7 +355,7 @@ impl Tensor {
         values: &Tensor,
         accumulate: bool,
     ) -> Result<()> {
-        self.check_no_overlap()?;
+        self.check_writable()?;
         backend::of(self).index_put(self, indices, values, accumulate)
     }
 

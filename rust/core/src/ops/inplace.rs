@@ -18,8 +18,17 @@ fn can_cast(from: DType, to: DType) -> bool {
 impl Tensor {
     /// Refuses to write into an expanded view (stride 0 over a dim longer than 1): several of
     /// its elements share one memory location, so a write races with itself and gives
-    /// order-dependent values.
-    pub(crate) fn check_no_overlap(&self) -> Result<()> {
+    /// order-dependent values. Refuses too to write into an inference tensor outside inference
+    /// mode, as PyTorch does (what it was computed from may have had no version counter).
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.is_inference() && !crate::autograd::is_inference_mode() {
+            bail!(
+                Autograd,
+                "Inplace update to inference tensor outside InferenceMode is not allowed: \
+                 clone() it first (shape {:?})",
+                self.shape()
+            );
+        }
         let l = self.layout();
         // (An empty tensor has no element to share: NumPy gives empty arrays zero strides.)
         if !l.shape.contains(&0)
@@ -41,7 +50,7 @@ impl Tensor {
     }
 
     fn check_inplace_allowed(&self, result_requires_grad: bool) -> Result<()> {
-        self.check_no_overlap()?;
+        self.check_writable()?;
         if !is_grad_enabled() {
             return Ok(());
         }
@@ -249,7 +258,7 @@ impl Tensor {
         if !fits || Arc::ptr_eq(self.storage(), other.storage()) {
             return Ok(false);
         }
-        self.check_no_overlap()?;
+        self.check_writable()?;
         self.check_no_grad_view()?;
         crate::backend::of(self).binary_inplace(self, other, op, alpha)
     }

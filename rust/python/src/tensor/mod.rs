@@ -439,6 +439,10 @@ impl PyTensor {
     fn is_leaf(&self) -> bool {
         self.tensor().is_leaf()
     }
+    /// Whether this tensor was made in inference mode (PyTorch's inference tensor).
+    fn is_inference(&self) -> bool {
+        self.tensor().is_inference()
+    }
     /// The node that produced this tensor: the same Python object on every read while
     /// something holds it and the history is unchanged.
     #[getter]

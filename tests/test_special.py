@@ -137,8 +137,8 @@ def test_special_inverses_and_two_argument_functions() -> None:
         [sp.multigammaln(2.5, 2)],
         rtol=1e-13,
     )
-    with pytest.raises(InvalidValueError):
-        dm.special.multigammaln(dm.tensor([0.2]), 3)
+    # Below (p - 1) / 2 the lgamma sum, as PyTorch 2.15 (no error).
+    assert np.isfinite(dm.special.multigammaln(dm.tensor([0.2]), 3).item())
     with pytest.raises(InvalidValueError):
         dm.special.multigammaln(dm.tensor([2.0]), 0)
 

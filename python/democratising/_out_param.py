@@ -32,7 +32,7 @@ OUT_NAMES: tuple[str, ...] = (
     # reductions and scans
     "prod", "nansum", "nanmean", "cumsum", "cumprod", "logcumsumexp", "quantile",
     "nanquantile", "norm", "max", "min", "sort", "topk", "kthvalue", "median", "nanmedian", "mode",
-    "cummax", "cummin", "aminmax", "msort", "histc", "diff", "renorm",
+    "cummax", "cummin", "aminmax", "msort", "histc", "histogram", "diff", "renorm",
     # products
     "bmm", "mv", "outer", "ger", "addmm", "baddbmm", "addmv", "addr", "cross", "kron",
     "tensordot", "inner",

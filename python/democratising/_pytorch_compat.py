@@ -370,7 +370,10 @@ class Generator:
 
     def manual_seed(self, seed: int) -> Generator:
         """Reseeds; a negative seed wraps around to unsigned 64 bits (``-1`` is 2**64 - 1),
-        as PyTorch's ``initial_seed`` reports it."""
+        as PyTorch's ``initial_seed`` reports it; outside [-2**63, 2**64) it is refused, as
+        PyTorch refuses it."""
+        if not -(1 << 63) <= int(seed) < (1 << 64):
+            raise InvalidValueError(f"manual_seed: seed {seed} is outside [-2**63, 2**64)")
         self._seed = int(seed) % (1 << 64)
         self._state = _state_for_seed(self._seed)
         return self

@@ -387,6 +387,15 @@ _FLOAT_TOPS = {
     _core.bfloat16: 1 << 8,
 }
 
+#: The largest finite value of each floating dtype: ``random_``'s bounds must lie within it
+#: (``random_(0, 70000)`` on float16 would write infinities).
+_FLOAT_MAX = {
+    _core.float64: 1.7976931348623157e308,
+    _core.float32: 3.4028234663852886e38,
+    _core.float16: 65504.0,
+    _core.bfloat16: 3.3895313892515355e38,
+}
+
 
 def _random_ints(low: int, high: int, shape: Sequence[int], device: Any) -> Tensor:
     """int64 integers uniform in [low, high] (inclusive), any bounds within int64."""
@@ -451,6 +460,9 @@ def random_(
         raise InvalidValueError(f"random_: from={low} is out of bounds for {dt}")
     if dt in _INT_RANGES and not lo <= high <= top:
         raise InvalidValueError(f"random_: to - 1 = {high} is out of bounds for {dt}")
+    if dt in _FLOAT_MAX and not -_FLOAT_MAX[dt] <= low <= high <= _FLOAT_MAX[dt]:
+        bound = "from" if not -_FLOAT_MAX[dt] <= low <= _FLOAT_MAX[dt] else "to - 1"
+        raise InvalidValueError(f"random_: {bound} is out of bounds for {dt}")
     if not -(1 << 63) <= low <= high <= (1 << 63) - 1:
         raise InvalidValueError(f"random_: the range [{low}, {high}] is outside int64")
     with _generator_scope(generator, "random_"):

@@ -468,7 +468,9 @@ def histogram(
                 "torch.histogram: input tensor and weight tensor should have the same dtype"
             )
     wts = None if weight is None else np.asarray(_host(weight), dtype=npd).reshape(-1)
-    edges = _bin_edges(a, bins, range, x, "torch.histogram", int_only=False)
+    if isinstance(bins, Tensor) and range is not None:  # (PyTorch has no such overload)
+        raise ArgumentTypeError("histogram(): range is given by the bin edges' tensor itself")
+    edges = _bin_edges(a, bins, range, x, "torch.histogram")
     ok = ~np.isnan(a)
     hist = _count(a[ok], edges, None if wts is None else wts[ok]).astype(npd)
     if density and edges.shape[0] > 1:
@@ -492,23 +494,24 @@ def _bin_edges(
     span: Optional[Sequence[float]],
     x: Tensor,
     op: str,
-    int_only: bool = True,
 ) -> np.ndarray:
     """One dimension's bin edges, for ``histogram`` and each dim of ``histogramdd``: the given
     edge tensor, or ``bins`` equal bins over ``span`` (the data's range by default, widened by
-    0.5 each way when it is a single value). ``int_only`` rejects a count that is not an int
-    (``histogram`` takes anything ``int()`` takes)."""
+    0.5 each way when it is a single value). A count must be an int (as PyTorch,
+    ``histogram(x, 2.7)`` is an error, not 2 bins)."""
     npd = _np_dtype(x.dtype)
     if isinstance(bins, Tensor):
         if bins.ndim != 1 or bins.shape[0] < 1:
             raise ShapeError(f"{op}: bins tensor should have one dimension and at least 1 element")
+        if bins.shape[0] < 2:  # one edge bounds no bin
+            raise InvalidValueError(f"{op}(): bins must be > 0, but got {bins.shape[0] - 1}")
         if bins.dtype != x.dtype:
             raise DTypeError(f"{op}: input tensor and bins tensors should have the same dtype")
         edges = np.asarray(_host(bins), dtype=npd)
         if (np.diff(edges) < 0).any():
             raise InvalidValueError(f"{op}: bin edges must be in increasing order")
         return edges
-    if int_only and (isinstance(bins, bool) or not isinstance(bins, (int, np.integer))):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
         raise ArgumentTypeError(
             f"{op}(): bins must be an int or a Tensor, not {type(bins).__name__}"
         )
@@ -532,7 +535,6 @@ def _bin_edges(
 def histogramdd(
     input: Tensor,
     bins: Union[int, Sequence[int], Sequence[Tensor]],
-    *,
     range: Optional[Sequence[float]] = None,  # (PyTorch's name)
     weight: Optional[Tensor] = None,
     density: bool = False,

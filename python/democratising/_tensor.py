@@ -454,6 +454,13 @@ def randint_like(
     high)``, as in PyTorch; draws come from ``dm.randint`` (so ``dm.manual_seed`` holds), or
     from ``generator`` (a ``dm.Generator``)."""
     _check_input(input, "randint_like")
+    for name, v in (("low", low), ("high", high)):
+        if v is None:
+            continue
+        if isinstance(v, (builtins.bool, builtins.float)) or not hasattr(v, "__index__"):
+            raise ArgumentTypeError(
+                f"randint_like(): argument '{name}' must be int, not {type(v).__name__}"
+            )
     if high is None:
         low, high = 0, low
     from ._random import check_randint_range

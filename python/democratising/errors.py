@@ -22,6 +22,7 @@ __all__ = [
     "OverflowValueError",
     "ShapeError",
     "StateDictError",
+    "UnsupportedShapeError",
 ]
 
 
@@ -39,8 +40,14 @@ class ShapeError(DemocratisingError, ValueError, RuntimeError):
     """Incompatible or invalid tensor shapes; the message names the shapes."""
 
 
-class DTypeError(DemocratisingError, TypeError, RuntimeError):
-    """A dtype the operation does not accept."""
+class DTypeError(DemocratisingError, TypeError, NotImplementedError):
+    """A dtype the operation does not accept. Also a ``NotImplementedError`` (a
+    ``RuntimeError``), which PyTorch raises for an op "not implemented for 'Int'"."""
+
+
+class UnsupportedShapeError(ShapeError, NotImplementedError):
+    """A rank an op does not handle (reflect padding of a 1-d tensor, bilinear resizing of a
+    3-d one): also PyTorch's ``NotImplementedError`` for it."""
 
 
 class DeviceError(DemocratisingError, RuntimeError):

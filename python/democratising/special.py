@@ -180,7 +180,8 @@ def polygamma(n: int, input: Tensor) -> Tensor:
 @in_float32  # half types: the lgamma terms summed in float32 and rounded once
 def multigammaln(input: Tensor, p: int) -> Tensor:
     """The log of the multivariate gamma function of dimension ``p``: ``p (p - 1) / 4 ln(pi)
-    + sum_{j < p} lgamma(x - j / 2)``; every element must exceed ``(p - 1) / 2``."""
+    + sum_{j < p} lgamma(x - j / 2)``, defined for elements above ``(p - 1) / 2``; below,
+    the same sum of ``lgamma``s, as PyTorch 2.15 gives it (NaN stays NaN)."""
     if isinstance(p, bool) or not isinstance(p, int):
         raise ArgumentTypeError(f"multigammaln: p must be an int, got {type(p).__name__}")
     if p < 1:
@@ -188,10 +189,6 @@ def multigammaln(input: Tensor, p: int) -> Tensor:
     if input.numel() == 0:
         # Nothing to sum: without this a huge ``p`` loops ``p`` times over an empty tensor.
         return input.lgamma()
-    if not bool((input > (p - 1) / 2).all()):
-        raise InvalidValueError(
-            f"multigammaln: all elements must be greater than (p-1)/2 = {(p - 1) / 2}"
-        )
     if p > 1024:
         # One broadcast ``[..., p]`` term tensor instead of ``p`` passes, as PyTorch computes
         # it: an absurd ``p`` then fails the engine's allocation check instead of hanging.
@@ -311,9 +308,15 @@ def ndtri(input: Tensor) -> Tensor:
     down to the smallest ``p``; autograd through the converged steps gives the derivative
     ``sqrt(2 pi) exp(x^2 / 2)``."""
     p = _floating(input)
-    centre = (p * 2.0 - 1.0).erfinv() * math.sqrt(2.0)
+    near = where(p < 0.5, p, 1.0 - p)
+    edge = (p == 0) | (p == 1) | p.isnan()
+    # The centre formula only where it is chosen (and at the edges, for its inf and NaN):
+    # in a tail ``2p - 1`` rounds to -1, whose infinite slope times the ``where``'s zero
+    # would make the gradient NaN.
+    in_centre = (near >= _NDTRI_TAIL) | edge
+    centre = (where(in_centre, p, 0.5) * 2.0 - 1.0).erfinv() * math.sqrt(2.0)
     # Clamp to the dtype's smallest subnormal (only 0 lies below), so subnormal p keep theirs.
-    q = where(p < 0.5, p, 1.0 - p).clamp(min=_tiny(p.dtype))
+    q = near.clamp(min=_tiny(p.dtype))
     q = q.clamp(max=_NDTRI_TAIL)
     t = (q.log() * -2.0).sqrt()
     x = -(
@@ -327,9 +330,7 @@ def ndtri(input: Tensor) -> Tensor:
         log_pdf = -0.5 * x * x - 0.5 * math.log(2 * math.pi)
         x = x - (lp - log_q) * (lp - log_pdf).exp()
     tail = where(p < 0.5, x, -x)
-    edge = (p == 0) | (p == 1) | p.isnan()
-    value = where(where(p < 0.5, p, 1.0 - p) < _NDTRI_TAIL, tail, centre)
-    value = where(edge, centre, value)
+    value = where(in_centre, centre, tail)
     # Outside [0, 1] there is no quantile; erfinv(2p - 1) would round a tiny negative p to -inf.
     return where((p < 0) | (p > 1), full_like(value, math.nan), value)
 
@@ -1058,3 +1059,17 @@ def bessel_y0(input: Tensor) -> Tensor:
 def bessel_y1(input: Tensor) -> Tensor:
     """The Bessel function of the second kind, order 1 (``torch.special.bessel_y1``)."""
     return _bessel_y(input, 1)
+
+
+def _take_out() -> None:
+    """Every function here takes PyTorch's ``out=`` (``torch.special.erf(x, out=buf)``),
+    but ``softmax`` and ``log_softmax``, which take none there either."""
+    from ._out_param import with_out
+
+    namespace = globals()
+    for name in __all__:
+        if name not in ("softmax", "log_softmax"):
+            namespace[name] = with_out(namespace[name], name)
+
+
+_take_out()

@@ -25,6 +25,7 @@ from ..errors import (
     IndexOutOfRangeError,
     InvalidValueError,
     ShapeError,
+    UnsupportedShapeError,
     not_a_tensor,
 )
 from . import _interpolate
@@ -1582,12 +1583,16 @@ def _embedding_range(idx: np.ndarray, n: int) -> np.ndarray:
     return idx
 
 
+class _PaddingIdxError(IndexOutOfRangeError, AssertionError):
+    """PyTorch asserts ``padding_idx`` (``AssertionError``); an index out of range too."""
+
+
 def _padding_row(padding_idx: Optional[int], n: int) -> Optional[int]:
     """``padding_idx`` as a row in ``[0, n)`` (a negative one counts from the end)."""
     if padding_idx is None:
         return None
     if not -n <= padding_idx < n:
-        raise IndexOutOfRangeError("Padding_idx must be within num_embeddings")
+        raise _PaddingIdxError("Padding_idx must be within num_embeddings")
     return padding_idx % n
 
 
@@ -1750,6 +1755,12 @@ def pad(
     for the one before, and so on; negative amounts crop. ``"constant"`` fills with ``value``
     (default 0) on any number of dims; ``"reflect"``, ``"replicate"`` and ``"circular"`` pad
     the last 1-3 dims of a batched or unbatched input by gathering existing elements."""
+    bad = [v for v in pad if not hasattr(v, "__index__")]  # (1.0 is refused, as PyTorch)
+    if bad:
+        raise ArgumentTypeError(
+            "pad(): argument 'pad' must be a tuple of ints, but found element of type "
+            f"{type(bad[0]).__name__}"
+        )
     pads = [int(v) for v in pad]
     if len(pads) % 2:
         raise InvalidValueError("Padding length must be divisible by 2")
@@ -1771,7 +1782,7 @@ def pad(
         out_fp32: Tensor = _autocast_fp32(_pad_function, input, pads, mode, value)
         return out_fp32
     if n_dims not in (1, 2, 3) or input.ndim not in (n_dims + 1, n_dims + 2):
-        raise ShapeError(
+        raise UnsupportedShapeError(
             f"{mode} padding of {n_dims} dims needs a {n_dims + 1}-D or {n_dims + 2}-D input, "
             f"got shape {tuple(input.shape)}"
         )
@@ -1922,7 +1933,7 @@ def interpolate(
     if spatial not in (1, 2, 3):
         raise ShapeError(f"interpolate expects a 3-, 4- or 5-D input, got {input.ndim}-D")
     if interpolating and spatial != _interpolate.SPATIAL_DIMS[mode]:
-        raise ShapeError(
+        raise UnsupportedShapeError(
             f"interpolate: got {input.ndim}D input, but {mode} mode needs "
             f"{_interpolate.SPATIAL_DIMS[mode] + 2}D input"
         )

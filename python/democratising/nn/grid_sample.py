@@ -19,7 +19,7 @@ from .. import _core
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor_extra import _AUTOCAST_ELIGIBLE, _autocast_disabled, _autocast_fp32, _takes_tensor
-from ..errors import DTypeError, InvalidValueError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError, UnsupportedShapeError
 
 __all__ = ["affine_grid", "grid_sample"]
 
@@ -102,7 +102,7 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: Optional[bool
         )
     size = [int(s) for s in size]
     if len(size) not in (4, 5):
-        raise ShapeError(
+        raise UnsupportedShapeError(
             "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
             f"respectively. Got size {size}."
         )

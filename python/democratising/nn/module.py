@@ -239,6 +239,17 @@ class Module:
         else:
             object.__setattr__(self, name, value)
             return
+        if target is not buffers:  # a buffer's name taken over is no buffer's any more
+            d.get("_buffer_names", set()).discard(name)
+            d.get("_non_persistent", set()).discard(name)
+        if target is params or target is buffers:  # (child modules' names go unchecked)
+            # PyTorch's register_parameter/register_buffer checks, once the name is freed
+            # of the other kinds: no ".", and no class attribute or property of that name.
+            for registry in (params, buffers, modules):
+                if registry is not target:
+                    registry.pop(name, None)
+            d.pop(name, None)
+            self._check_new_name(name, "parameter" if target is params else "buffer", target)
         hooks = (
             _global_parameter_registration_hooks
             if target is params

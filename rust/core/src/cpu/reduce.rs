@@ -212,11 +212,18 @@ fn reduce_row<T: Float>(kind: Kind, x: &[T]) -> T {
         Kind::Sum => row_sum(x),
         Kind::Mean => row_sum(x) / T::from_usize(r),
         Kind::Var(correction) => {
+            // The corrected two-pass algorithm: the deviations from the rounded mean `m`
+            // have a small mean `d / r` of their own, taken out in f64, so the mean's
+            // rounding (half an ulp of 1e4 in float32, next to a spread of 0.01) does not
+            // enter the variance squared.
             let m = row_sum(x) / T::from_usize(r);
-            let ss = row_sum_map(x, |v| (v - m) * (v - m));
+            let d = row_sum_map(x, |v| v - m).to_f64();
+            let ss = row_sum_map(x, |v| (v - m) * (v - m)).to_f64() - d * d / r as f64;
+            // (rounding may leave it just below 0; a NaN stays NaN)
+            let ss = if ss < 0.0 { 0.0 } else { ss };
             // PyTorch divides by max(0, N - correction): inf (NaN for a constant
             // row) once the correction reaches the count.
-            ss / T::from_f64((r as f64 - correction).max(0.0))
+            T::from_f64(ss / (r as f64 - correction).max(0.0))
         }
         Kind::LogSumExp => {
             let m = row_extreme(x, true);

@@ -31,9 +31,11 @@ pub fn erfc(x: f64) -> f64 {
     if x.is_infinite() {
         return 1.0 - x.signum();
     }
-    if x >= 2.5 {
+    // (Below 1.5, `1 - erf` loses nothing; above it the subtraction cancels digits, 1e-11
+    // relative by 2.5, and the continued fraction converges within ~90 terms.)
+    if x >= 1.5 {
         erfc_tail(x)
-    } else if x <= -2.5 {
+    } else if x <= -1.5 {
         2.0 - erfc_tail(-x)
     } else {
         1.0 - erf(x)
@@ -61,7 +63,7 @@ fn erf_series(ax: f64) -> f64 {
 
 /// `erfc(ax)` for `ax >= 2.5`.
 fn erfc_tail(ax: f64) -> f64 {
-    // Continued fraction for erfc (Lentz), converges quickly for x >= 2.5.
+    // Continued fraction for erfc (Lentz), converges within ~90 terms for x >= 1.5.
     let x2 = ax * ax;
     let mut f = ax;
     let mut c = ax;

@@ -628,12 +628,28 @@ pub(crate) fn erfinv(y: f64) -> f64 {
         ];
         horner(w.sqrt() - 3.0, &cs)
     };
-    let mut x = p * y;
-    for _ in 0..2 {
-        let slope = std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp();
-        x -= (crate::ops::special::erf(x) - y) / slope;
+    let x = p * y;
+    let slope = |x: f64| std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp();
+    if y.abs() < 0.5 {
+        let mut x = x;
+        for _ in 0..2 {
+            x -= (crate::ops::special::erf(x) - y) / slope(x);
+        }
+        return x;
     }
-    x
+    // In the tails `erf(x)` rounds to 1 and Newton's steps on it stall: they solve
+    // `ln erfc(x) = ln(1 - |y|)` instead (`1 - |y|` is exact for |y| >= 0.5), nearly linear
+    // in the far tail, where the single-precision start is off by up to 0.7 at 1 - 2^-53.
+    let (q, mut a) = (1.0 - y.abs(), x.abs());
+    for _ in 0..8 {
+        let e = crate::ops::special::erfc(a);
+        let step = (e.ln() - q.ln()) * e / slope(a);
+        a += step;
+        if step.abs() <= 1e-15 * a {
+            break;
+        }
+    }
+    a.copysign(y)
 }
 
 impl UnaryOp {

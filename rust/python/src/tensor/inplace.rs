@@ -124,7 +124,7 @@ impl PyTensor {
 }
 
 /// `uniform_` and `normal_`: copies `sample(self)` (fresh random values of its shape and
-/// dtype) into `self`, outside autograd, as `nn.init` does.
+/// dtype) into `self`; a leaf that requires grad only under `no_grad`, as `nn.init` fills.
 fn overwrite<'py>(
     slf: Bound<'py, PyTensor>,
     sample: impl FnOnce(&Tensor) -> democratising::Result<Tensor>,
@@ -139,8 +139,8 @@ fn overwrite<'py>(
         )));
     }
     let r = sample(t).py()?;
-    let _g = autograd::GradModeGuard::new(false);
+    // (recorded when `self` has a history: its old value then gets a zero gradient, as the
+    // other in-place fills give it)
     t.copy_(&r).py()?;
-    drop(_g);
     Ok(slf)
 }

@@ -170,3 +170,17 @@ def test_module_setattr_checks_names_as_register_does() -> None:
     lin = dm.nn.Linear(2, 2)
     lin.weight = dm.nn.Parameter(dm.ones(2, 2))  # replacing a parameter is fine
     assert lin.weight.sum().item() == 4.0
+
+
+def test_optimizer_given_a_tied_weight_twice_steps_it_once() -> None:
+    emb = dm.nn.Embedding(4, 2)
+    head = dm.nn.Linear(2, 4, bias=False)
+    head.weight = emb.weight
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        opt = dm.optim.SGD(list(emb.parameters()) + list(head.parameters()), lr=0.1)
+    assert len(opt.param_groups[0]["params"]) == 1
+    before = emb.weight.detach().clone()
+    head(emb(dm.tensor([1, 2]))).sum().backward()
+    grad = emb.weight.grad.clone()
+    opt.step()
+    assert dm.allclose(emb.weight.detach(), before - 0.1 * grad)

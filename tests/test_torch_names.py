@@ -31,7 +31,13 @@ def test_dm_autocast_is_amp_autocast() -> None:
 
 
 def test_grad_scaler_takes_the_device_first_like_torch_amp() -> None:
-    assert GradScaler("cuda").get_scale() == 2.0**16
+    if dm.cuda.is_available():
+        assert GradScaler("cuda").get_scale() == 2.0**16
+    else:  # PyTorch's scaler for a missing CUDA device disables itself, with a warning
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            scaler = GradScaler("cuda")
+        assert not scaler.is_enabled() and scaler.get_scale() == 1.0
+    assert GradScaler().is_enabled()  # the default works on the CPU
     assert GradScaler(device="cpu", init_scale=8.0).get_scale() == 8.0
 
 

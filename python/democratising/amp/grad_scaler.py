@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Iterable
 from enum import Enum
 from typing import Any, Optional
@@ -117,8 +118,9 @@ class GradScaler:
         """``GradScaler(init_scale=2.**16, growth_factor=2.0, backoff_factor=0.5,
         growth_interval=2000, enabled=True, device="cpu")``, or PyTorch 2's device-first
         ``GradScaler("cuda", init_scale, growth_factor, ...)`` when the first positional
-        argument is a string. The scaler stays enabled on any device (one scaler works for
-        tensors on every device); ``device`` is only checked to be a string."""
+        argument is a string. The scaler works for tensors on every device, so the default
+        (``"cpu"``) stays enabled everywhere; an explicit ``"cuda"`` on a machine without CUDA
+        warns and disables it, as PyTorch's does."""
         order = _TORCH_ORDER if args and isinstance(args[0], str) else _SEED_ORDER
         try:
             bound = order.bind(*args, **kwargs)
@@ -131,6 +133,15 @@ class GradScaler:
                 f"GradScaler(): device must be a str, got {type(a['device']).__name__}"
             )
         self._enabled = bool(a["enabled"])
+        if self._enabled and a["device"].startswith("cuda") and not _core._cuda_is_available():
+            # PyTorch's scaler for a CUDA device disables itself where there is none, so a
+            # CUDA script run on the CPU trains in float32 with loss and scale unchanged.
+            warnings.warn(
+                "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self._enabled = False
         self._scale = _number("init_scale")(a["init_scale"])
         self._growth_factor = _number("growth_factor")(a["growth_factor"])
         self._backoff_factor = _number("backoff_factor")(a["backoff_factor"])

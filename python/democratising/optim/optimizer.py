@@ -135,8 +135,19 @@ class Optimizer:
                     "the tensors it was computed from, or .detach().requires_grad_() a copy"
                 )
         if len({id(p) for p in g["params"]}) != len(g["params"]):
-            # Each copy would be stepped: the update applied twice per step.
-            raise InvalidValueError("optimizer parameter group contains the same parameter twice")
+            # PyTorch warns and steps each copy (the update applied twice per step, from a
+            # list built by hand around tied weights): here each is kept once.
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; each is "
+                "optimized once",
+                UserWarning,
+                stacklevel=3,
+            )
+            unique = list({id(p): p for p in g["params"]}.values())
+            if "param_names" in g:
+                first = {id(p): n for n, p in reversed(list(zip(g["param_names"], g["params"])))}
+                g["param_names"] = [first[id(p)] for p in unique]
+            g["params"] = unique
         for k, v in self.defaults.items():
             if v is required and k not in g:
                 raise InvalidValueError(

@@ -73,3 +73,10 @@ def test_nn_data_parallel_loads_the_distributed_layer_on_first_use() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+@needs_mpi
+def test_split_size_mismatch_short_receive_and_zero_clipping() -> None:
+    job = run_mpi(2, "edge_s46.py", via_mpi4py=False)
+    assert job.returncode == 0, job
+    assert "distributed edges ok" in job.stdout, job

@@ -147,6 +147,17 @@ def test_progress_bar_shows_running_loss_and_throughput(monkeypatch: pytest.Monk
     assert "loss=" in text and "samples/s=" in text, text[-500:]
 
 
+def test_progress_bar_without_tqdm_is_the_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = _Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # ``import tqdm`` raises ImportError
+    train, _ = _digits(200)
+    Trainer(_mlp(), _cfg(num_epochs=1, progress=True, verbose=True), log=lambda s: None).fit(train)
+    text = err.getvalue()
+    assert "epoch 1/1" in text and "batch/s" in text and "loss=" in text, text[-500:]
+    assert text.endswith("\r")  # erased when the epoch ends, as tqdm(leave=False)
+
+
 def _predict_data(n: int) -> TensorDataset:
     """tests/mpi/predict.py's data (not imported: that would start MPI in this process)."""
     rng = np.random.default_rng(11)

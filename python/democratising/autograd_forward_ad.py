@@ -18,6 +18,7 @@ import contextlib
 import weakref
 from typing import Any, NamedTuple, Optional
 
+from . import _core
 from ._core import Tensor
 from ._grad_mode import enable_grad
 
@@ -173,6 +174,11 @@ def _tangent(y: Tensor, table: _Level) -> Optional[Tensor]:
 
     duals = [d for d, _ in table.duals.values()]
     tangents = [t for _, t in table.duals.values()]
+    # The tangent stays differentiable (reverse over forward: a Hessian-vector product) when
+    # the caller records and a tangent, or a primal the duals were made from, requires grad.
+    keep = _core.is_grad_enabled() and (
+        any(t.requires_grad for t in tangents) or any(d.grad_fn is not None for d in duals)
+    )
     with enable_grad():
         u = zeros_like(y, requires_grad=True)
         gs = grad([y], duals, [u], create_graph=True, allow_unused=True)
@@ -186,7 +192,6 @@ def _tangent(y: Tensor, table: _Level) -> Optional[Tensor]:
         total = terms[0]
         for term in terms[1:]:
             total = total + term
-        keep = any(t.requires_grad for t in tangents)
         (out,) = grad([total], [u], create_graph=keep, allow_unused=True)
     return zeros_like(y) if out is None else out
 

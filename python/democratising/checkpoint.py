@@ -596,12 +596,16 @@ def _check_optimizer(
 
 def _check_state_like(obj: Any, state: dict[str, Any], name: str) -> None:
     """A scheduler's or scaler's saved state must look like its live one (see
-    ``_state_match.check_like``); nothing to compare against when the live state is empty."""
+    ``_state_match.check_like``; nothing to compare against when the live state is empty),
+    and hold values the object takes (its ``check_state_dict``, where it has one: a scaler's
+    NaN scale would skip every later step)."""
     live = obj.state_dict()
-    if not live:
-        return
     try:
-        check_like(state, live, f"{name} state", owner=obj)
+        if live:
+            check_like(state, live, f"{name} state", owner=obj)
+        check = getattr(obj, "check_state_dict", None)
+        if callable(check) and live:
+            check(state)
     except ValueError as e:
         raise CheckpointError(f"checkpoint {e}") from e
 

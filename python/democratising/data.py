@@ -784,8 +784,17 @@ _FROZEN_LOADER_ATTRS = frozenset(
 )
 
 
+class _Zero(int):
+    """The default ``num_workers``: 0, told apart from a 0 passed positionally."""
+
+
+_DEFAULT_WORKERS = _Zero(0)
+
+
 class DataLoader:
-    """Iterates a dataset in batches, with PyTorch's arguments; ``TensorDataset`` batches (also
+    """Iterates a dataset in batches, with PyTorch's arguments (positionally too; a bool in
+    the fourth place takes API.md's order, ``(dataset, batch_size, shuffle, drop_last,
+    num_workers, seed, collate_fn)``); ``TensorDataset`` batches (also
     through ``Subset``/``random_split``) are gathered with one index op, unless a subclass
     overrides ``__getitem__``/``__getitems__`` (then those are called, as PyTorch's fetcher
     does) or the keys are not plain integers.
@@ -849,7 +858,7 @@ class DataLoader:
         shuffle: Optional[bool] = None,
         sampler: Optional[Any] = None,
         batch_sampler: Optional[Any] = None,
-        num_workers: int = 0,
+        num_workers: int = _DEFAULT_WORKERS,
         collate_fn: Optional[Callable[[list[Any]], Any]] = None,
         pin_memory: bool = False,
         drop_last: bool = False,
@@ -864,6 +873,14 @@ class DataLoader:
         in_order: bool = True,
         seed: Optional[int] = None,
     ) -> None:
+        if isinstance(sampler, bool):
+            # API.md's positional order, (dataset, batch_size, shuffle, drop_last, num_workers,
+            # seed, collate_fn): a bool where PyTorch's order has the sampler (never a bool).
+            if seed is not None:
+                raise ArgumentTypeError("DataLoader() got multiple values for argument 'seed'")
+            seed = None if num_workers is _DEFAULT_WORKERS else num_workers
+            drop_last, num_workers = sampler, 0 if batch_sampler is None else batch_sampler
+            sampler = batch_sampler = None
         del pin_memory_device
         self.in_order = in_order
         # The attribute keeps the value given, as PyTorch's; batches are pinned only where a

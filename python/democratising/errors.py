@@ -16,6 +16,7 @@ __all__ = [
     "ExportError",
     "FileIOError",
     "IndexOutOfRangeError",
+    "IndexTypeError",
     "InvalidValueError",
     "LinAlgError",
     "OutOfMemoryError",
@@ -58,6 +59,11 @@ class IndexOutOfRangeError(DemocratisingError, IndexError, RuntimeError):
     """An index or label out of range. PyTorch raises ``IndexError`` for some of these
     (``t[5]``, ``index_select``) and ``RuntimeError`` for others (``gather``, ``scatter``,
     ``narrow``, ``topk``'s ``k``), so this is both."""
+
+
+class IndexTypeError(IndexOutOfRangeError, DTypeError):
+    """An index of a type that cannot index (a string, a float, a float tensor): PyTorch
+    raises ``IndexError`` for some of these and ``TypeError`` for others, so this is both."""
 
 
 class InvalidValueError(DemocratisingError, ValueError, RuntimeError):
@@ -107,8 +113,9 @@ class DistributedError(DemocratisingError, RuntimeError):
     """A failure of the distributed (MPI) layer."""
 
 
-class OutOfMemoryError(DemocratisingError, MemoryError):
-    """An allocation that could not be satisfied."""
+class OutOfMemoryError(DemocratisingError, MemoryError, RuntimeError):
+    """An allocation that could not be satisfied. Also a ``RuntimeError``, as PyTorch's
+    ``OutOfMemoryError`` is (batch-size finders catch ``RuntimeError`` and read the message)."""
 
 
 class FileIOError(DemocratisingError, OSError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, Optional
 
@@ -352,6 +352,25 @@ class GradScaler:
             "_growth_tracker": self._growth_tracker,
         }
 
+    @staticmethod
+    def check_state_dict(state: Any) -> None:
+        """``InvalidValueError`` unless ``state``'s numbers are ones the constructor takes:
+        a NaN, infinite or non-positive scale (every step skipped for good), or factors and
+        interval that the constructor refuses. Checks without changing anything, so a
+        checkpoint can be validated whole before any part of it is applied."""
+        if not isinstance(state, Mapping) or not state:
+            return  # (an empty state is load_state_dict's own error; a disabled scaler's)
+        probe = GradScaler.__new__(GradScaler)
+        try:
+            probe._scale = float(state["scale"])
+            probe._growth_factor = float(state["growth_factor"])
+            probe._backoff_factor = float(state["backoff_factor"])
+            probe._growth_interval = int(state["growth_interval"])
+        except (TypeError, ValueError, OverflowError) as e:  # (a missing key: KeyError)
+            raise InvalidValueError(f"GradScaler state: {e!r}") from None
+        probe._check_scale()
+        probe._check_factors()
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not self._enabled:
             return
@@ -360,6 +379,7 @@ class GradScaler:
                 "The source state dict is empty, possibly because it was saved from a disabled "
                 "instance of GradScaler."
             )
+        self.check_state_dict(state)
         scale = float(state["scale"])
         self._scale = _f32(scale) if self._scale_ready else scale
         self._growth_factor = float(state["growth_factor"])

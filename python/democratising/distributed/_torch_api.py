@@ -210,7 +210,15 @@ class _P2PWork(Work):
             w = self._world
             # Not ``World.wait``: that numbers the world's collectives, which a message
             # between two ranks is not.
-            _wait.wait_all([self._request], self._what, w.timeout, w.rank(), w.size())
+            try:
+                _wait.wait_all([self._request], self._what, w.timeout, w.rank(), w.size())
+            except Exception as e:
+                if type(e).__module__.startswith("mpi4py"):  # MPI's bare error code
+                    raise DistributedError(
+                        f"{self._what} failed in MPI ({e}): a receive buffer smaller than the "
+                        "message sent, or a dtype that differs between the ranks?"
+                    ) from e
+                raise
             self._done = True
             if self._finish is not None:
                 self._finish()
@@ -556,6 +564,22 @@ def _all_to_all(
     if w.size() == 1:
         recv[...] = send
         return
+    # What each rank sends here must be what this rank expects from it: MPI would silently
+    # truncate a longer message or leave a shorter one's room unwritten.
+    sent_here = np.empty(w.size(), dtype=np.int64)
+    w.wait(w.comm.Ialltoall(np.asarray(scounts, dtype=np.int64), sent_here), what)
+    expected = np.asarray(rcounts, dtype=np.int64)
+    mismatch = not np.array_equal(sent_here, expected)
+    if w._agree(f"{what} split sizes", int(mismatch)):
+        raise DistributedError(
+            f"{what}: the split sizes disagree between ranks: "
+            + (
+                f"rank {w.rank()} expects {expected.tolist()} elements from ranks 0.. but they "
+                f"send it {sent_here.tolist()}"
+                if mismatch
+                else "another rank expects other amounts than the ranks send it"
+            )
+        )
     sd = np.concatenate([[0], np.cumsum(scounts)[:-1]]).astype(np.int64)
     rd = np.concatenate([[0], np.cumsum(rcounts)[:-1]]).astype(np.int64)
     t = _mpi_type(send)

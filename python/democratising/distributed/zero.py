@@ -43,6 +43,7 @@ the sum — and the weights — do not depend on the number of ranks (see docs/d
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
@@ -749,6 +750,16 @@ class ZeroOptimizer(Optimizer):
                         "after wrapping the model"
                     )
                 self._order.append(i)
+        # Each parameter remembers this optimizer, which holds its gradient (``.grad`` stays
+        # None under ZeRO), so ``nn.utils.clip_grad_norm_(model.parameters(), ...)`` clips
+        # through it instead of finding no gradient to clip.
+        ref = weakref.ref(self)
+        for g in optimizer.param_groups:
+            for p in g["params"]:
+                try:
+                    p._zero_optimizer = ref
+                except AttributeError:  # (a plain tensor takes no attribute: clip with ours)
+                    pass
         self._owner = self._assign_owners() if self.whole else []
         # The parameters this optimizer holds (None: all of the model's).
         held = sorted(set(self._order))

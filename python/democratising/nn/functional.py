@@ -1279,6 +1279,11 @@ def _adaptive_max_pool(x: Tensor, out_hw: tuple[int, int], return_indices: bool)
     if h % out_hw[0] == 0 and w % out_hw[1] == 0:
         k = (h // out_hw[0], w // out_hw[1])
         out = _core._max_pool2d(x, k, k, (0, 0), (1, 1), False)
+    elif return_indices:
+        # The values read at the indices returned, so the gradient goes where they say (a
+        # window of NaNs: the one PyTorch names, not the first).
+        idx = _window_argmax(x, rows, cols)
+        return x.flatten(-2).gather(-1, idx.flatten(-2)).view_as(idx), idx
     else:
         out = _max_over_windows(_max_over_windows(x, -1, cols), -2, rows)
     return (out, _window_argmax(x, rows, cols)) if return_indices else out

@@ -1091,9 +1091,12 @@ class Module:
         return self
 
     def forward_amp(self, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
-        """``forward`` under ``amp.autocast`` (float16 unless ``dtype`` says otherwise)."""
+        """``forward`` under ``amp.autocast``: in float16 unless ``dtype`` says otherwise;
+        inside an enclosing ``autocast`` block (enabled or not), as that block says."""
         from ..amp import autocast
 
+        if dtype is None and _core._get_autocast() is not None:
+            return self(*args, **kwargs)
         with autocast(dtype=dtype or _core.float16):
             return self(*args, **kwargs)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from types import GeneratorType
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .. import _core
 from .._core import Tensor
 from .._deprecation import deprecated_alias
 from .._grad_mode import no_grad
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, InvalidValueError
 
 Params = Union[Tensor, Iterable[Tensor]]
 
@@ -44,12 +44,32 @@ def clip_grad_norm_(
                 "`parameters` is an empty generator, no gradient clipping will occur.",
                 stacklevel=2,
             )
+    owner = _zero_owner(ps)
+    if owner is not None:  # ZeRO stage 1/2: the gradients live in the sharded optimizer
+        return owner.clip_grad_norm_(max_norm, float(norm_type))
     grads = _grads(ps)
     if not grads:
         return _core.zeros(())
     total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     clip_grads_with_norm_(ps, max_norm, total, foreach)
     return total
+
+
+def _zero_owner(ps: list[Tensor]) -> Any:
+    """The live ZeRO optimizer that holds the gradients of ``ps`` (set on each parameter by
+    ``ZeroOptimizer``), or ``None``; ``ValueError`` when ``ps`` are not exactly its parameters
+    (it clips all of them at once, with a norm computed over every rank)."""
+    owners = {getattr(p, "_zero_optimizer", lambda: None)() for p in ps} - {None}
+    if not owners:
+        return None
+    (owner,) = owners if len(owners) == 1 else (None,)
+    held = {id(p) for g in owner.optimizer.param_groups for p in g["params"]} if owner else None
+    if owner is None or {id(p) for p in ps} != held:
+        raise InvalidValueError(
+            "clip_grad_norm_: under ZeRO stage 1/2 the gradients live in the sharded "
+            "optimizer; clip all of its parameters at once with its clip_grad_norm_(max_norm)"
+        )
+    return owner
 
 
 clip_grad_norm = deprecated_alias(

@@ -204,16 +204,16 @@ def find_batch_size(
             log(f"batch size {bs}: {tp:,.0f} samples/s")
         return tp
 
-    saved_model = saved_opt = None
-    if optimizer is not None:
-        saved_model = {k: v.clone() for k, v in model.state_dict().items()}
-        saved_opt = _clone_state(optimizer.state_dict())
+    # The model as it was, buffers too: the trial steps run in training mode, so even without
+    # an optimizer a BatchNorm's running statistics would move.
+    saved_model = {k: v.clone() for k, v in model.state_dict().items()}
+    saved_opt = None if optimizer is None else _clone_state(optimizer.state_dict())
     try:
         best, _ = search_batch_size(measure, start, max_batch_size, min_improvement)
     finally:
         model.zero_grad()
-        if saved_model is not None:
-            model.load_state_dict(saved_model)
+        model.load_state_dict(saved_model)
+        if optimizer is not None:
             optimizer.load_state_dict(saved_opt)
     return best
 

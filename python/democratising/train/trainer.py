@@ -1238,21 +1238,27 @@ class Trainer:
         return inputs, target
 
     def _progress(self, loader: Any, epoch: Union[int, str]) -> Any:
-        """tqdm over the batches, only when someone is watching (stderr is a terminal);
-        ``epoch`` is the training epoch, or the name of an evaluation (``"validation"``)."""
+        """A bar over the batches, only when someone is watching (stderr is a terminal):
+        tqdm's when it is installed, else a plain one (``_bar.TextBar``); ``epoch`` is the
+        training epoch, or the name of an evaluation (``"validation"``)."""
         if not (self.config.progress and self.config.verbose and self.is_main):
             return None
         try:
             if not sys.stderr.isatty():
                 return None
-            from tqdm import tqdm
-        except (ImportError, AttributeError, ValueError):
+        except (AttributeError, ValueError):
             return None
         total = _len_or_none(loader)
         if isinstance(epoch, str):
             desc = epoch
         else:
             desc = f"epoch {epoch + 1}/{self.config.num_epochs}"
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            from ._bar import TextBar
+
+            return TextBar(total, desc)
         return tqdm(total=total, desc=desc, leave=False, unit="batch")
 
     def _optimizer_step(self) -> None:

@@ -398,22 +398,18 @@ impl Tensor {
 
     /// A tensor sharing data (and the version counter) but cut from the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor(Arc::new(TensorInner {
-            storage: self.0.storage.clone(),
-            layout: self.0.layout.clone(),
-            is_view: self.0.is_view,
-            view_base: None,
-            wrapped: false,
-            meta: Mutex::new(AutogradMeta::default()),
-            version: self.0.version.clone(),
-            inference: self.0.inference,
-        }))
+        self.detached_with(self.0.version.clone())
     }
 
     /// PyTorch's `.data`: the same memory cut from the graph with a version counter of its
     /// own, so that writing through it does not invalidate what backward saved (the old
     /// `p.data.add_(...)` idiom).
     pub fn data_alias(&self) -> Tensor {
+        self.detached_with(Arc::default())
+    }
+
+    /// The same memory and layout, with no history, counting writes in `version`.
+    fn detached_with(&self, version: Arc<AtomicU64>) -> Tensor {
         Tensor(Arc::new(TensorInner {
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
@@ -421,7 +417,7 @@ impl Tensor {
             view_base: None,
             wrapped: false,
             meta: Mutex::new(AutogradMeta::default()),
-            version: Arc::default(),
+            version,
             inference: self.0.inference,
         }))
     }

@@ -63,6 +63,18 @@ pub fn to_pyerr(e: Error) -> PyErr {
     })
 }
 
+/// An exception of the class `name` of `democratising.errors` (one no engine error maps to,
+/// as `IndexTypeError`), or the lookup's own error.
+pub fn named_error(name: &str, msg: impl Into<String>) -> PyErr {
+    let msg = msg.into();
+    Python::attach(|py| {
+        crate::registry::helper(py, "errors")
+            .and_then(|m| m.getattr(name))
+            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from))
+            .map_or_else(|e| e, |t| PyErr::from_type(t, msg))
+    })
+}
+
 /// A `TypeError` of the hierarchy (`ArgumentTypeError`).
 pub fn type_error(msg: impl Into<String>) -> PyErr {
     to_pyerr(Error::Type(msg.into()))

@@ -64,15 +64,22 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
     }
     if obj.is_instance_of::<pyo3::types::PyString>() || obj.is_instance_of::<pyo3::types::PyFloat>()
     {
-        return Err(to_pyerr(Error::Index(format!(
-            "only integers, slices (`:`), ellipsis (`...`), None and integer or bool tensors \
-             are valid indices, got {}",
-            obj.repr()?
-        ))));
+        // (PyTorch raises a TypeError for a string and an IndexError for a float: both)
+        return Err(crate::errors::named_error(
+            "IndexTypeError",
+            format!(
+                "only integers, slices (`:`), ellipsis (`...`), None and integer or bool \
+                 tensors are valid indices, got {}",
+                obj.repr()?
+            ),
+        ));
     }
-    // Lists and arrays become index tensors (an empty list selects nothing).
+    // Lists and arrays become index tensors (an empty list selects nothing), a NumPy array of
+    // int8 or int16 widened as PyTorch reads it (as a sequence of ints).
     let t = operand(obj)?;
-    let t = if t.numel() == 0 && t.dtype().is_float() {
+    let t = if (t.numel() == 0 && t.dtype().is_float())
+        || matches!(t.dtype(), DType::I8 | DType::I16)
+    {
         t.to_dtype(DType::I64).py()?
     } else {
         t
@@ -87,8 +94,8 @@ fn parse_item(obj: &Bound<'_, PyAny>) -> PyResult<Item> {
 }
 
 /// An index tensor as PyTorch takes it: uint8 as a bool mask (PyTorch's legacy byte masks,
-/// with its deprecation warning), int8 and int16 refused, the others as they are (a float
-/// one fails in the engine with its `DTypeError`).
+/// with its deprecation warning), int8, int16 and floating ones refused (`IndexError`, as
+/// PyTorch's), the others as they are.
 fn index_item(py: Python<'_>, t: Tensor) -> PyResult<Item> {
     match t.dtype() {
         DType::U8 => {
@@ -103,6 +110,10 @@ fn index_item(py: Python<'_>, t: Tensor) -> PyResult<Item> {
         dt if dt.is_small_int() => Err(to_pyerr(Error::Index(format!(
             "tensors used as indices must be long, int, byte or bool tensors, got {dt}"
         )))),
+        dt if dt.is_float() => Err(crate::errors::named_error(
+            "IndexTypeError",
+            format!("tensors used as indices must be long, int, byte or bool tensors, got {dt}"),
+        )),
         _ => Ok(Item::Index(t)),
     }
 }

@@ -98,6 +98,13 @@ impl Tensor {
 
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
         alloc_numel(&[steps], dtype.size())?;
+        // An integer dtype takes the ends as its own values first, as PyTorch's does
+        // (`linspace(0.43, 11.13, 8, dtype=int64)` spaces 0..11).
+        let (start, end) = if dtype.is_int() {
+            (start.trunc(), end.trunc())
+        } else {
+            (start, end)
+        };
         let step = if steps > 1 {
             (end - start) / (steps - 1) as f64
         } else {

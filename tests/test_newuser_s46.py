@@ -144,3 +144,17 @@ def test_adaptive_max_pool_gradient_goes_where_its_indices_say() -> None:
     flat = (idx.numpy() + 35 * np.arange(6).reshape(2, 3, 1, 1)).ravel()
     np.add.at(expected, flat, 1.0)
     np.testing.assert_array_equal(y.grad.numpy().ravel(), expected)
+
+
+def test_anomaly_error_shows_where_the_failing_op_was_called() -> None:
+    x = dm.tensor([0.0], dtype=dm.float64, requires_grad=True)
+    with dm.autograd.detect_anomaly():
+        y = x.sqrt()  # the line the traceback must name
+        with pytest.raises(RuntimeError, match="returned nan values") as info:
+            (y * 0).sum().backward()
+    message = str(info.value)
+    assert "Traceback of forward call that caused the error" in message
+    assert "y = x.sqrt()" in message and "test_newuser_s46.py" in message
+    # Outside anomaly mode nothing is recorded and backward checks nothing.
+    w = x.sqrt()
+    (w * 0).sum().backward()

@@ -801,6 +801,19 @@ pub fn _set_anomaly_nan_check(on: bool) {
     autograd::set_anomaly_nan_check(on);
 }
 
+/// The calling thread's Python stack (`traceback.format_stack()`), which anomaly mode keeps
+/// with every node it records, to show where a failing op was called.
+pub fn python_stack() -> Option<String> {
+    Python::attach(|py| {
+        let lines = py
+            .import("traceback")
+            .ok()?
+            .call_method0("format_stack")
+            .ok()?;
+        Some(lines.extract::<Vec<String>>().ok()?.concat())
+    })
+}
+
 /// `tensor` takes the history of `output` (`_record_function`'s result for it): a custom
 /// Function's dirty input becomes its output, as PyTorch's `mark_dirty`.
 #[pyfunction]

@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     malloc::tune();
+    democratising::autograd::set_forward_trace(functions::python_stack);
     use democratising::DType;
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<tensor::GradFn>()?;

@@ -128,7 +128,7 @@ pub fn accumulate_leaf_grad(t: &Tensor, g: Tensor, create_graph: bool) -> Result
 
 /// Anomaly mode's check: a node whose gradient for an input holds NaN fails the backward,
 /// naming the node (PyTorch's message).
-fn check_nan(name: &str, grads: &[Option<Tensor>]) -> Result<()> {
+fn check_nan(name: &str, trace: Option<&str>, grads: &[Option<Tensor>]) -> Result<()> {
     for (i, g) in grads.iter().enumerate() {
         let Some(g) = g else { continue };
         if g.dtype().is_float() && g.ne(g)?.any()? {
@@ -137,9 +137,12 @@ fn check_nan(name: &str, grads: &[Option<Tensor>]) -> Result<()> {
             } else {
                 name.to_string()
             };
+            let origin = trace.map_or(String::new(), |t| {
+                format!("\nTraceback of forward call that caused the error:\n{t}")
+            });
             bail!(
                 Autograd,
-                "Function '{shown}' returned nan values in its {i}th output."
+                "Function '{shown}' returned nan values in its {i}th output.{origin}"
             );
         }
     }
@@ -564,7 +567,7 @@ impl Pass {
             }
         }
         if super::mode::anomaly_nan_check() {
-            check_nan(node.name, &grads)?;
+            check_nan(node.name, node.trace.as_deref(), &grads)?;
         }
         if !how.retain && !node.reusable.load(std::sync::atomic::Ordering::Relaxed) {
             *slot = None;

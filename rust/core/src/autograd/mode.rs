@@ -17,6 +17,23 @@ pub fn anomaly_nan_check() -> bool {
     ANOMALY_NAN_CHECK.load(Ordering::Relaxed)
 }
 
+/// What reads the caller's stack (the bindings set Python's `traceback.format_stack`).
+static FORWARD_TRACE: std::sync::OnceLock<fn() -> Option<String>> = std::sync::OnceLock::new();
+
+/// Sets how a node recorded in anomaly mode reads the stack of the code that made it.
+pub fn set_forward_trace(read: fn() -> Option<String>) {
+    let _ = FORWARD_TRACE.set(read);
+}
+
+/// The stack of the code recording a node, kept only in anomaly mode: its NaN error then
+/// shows where the failing op was called, as PyTorch's anomaly mode does.
+pub(crate) fn forward_trace() -> Option<String> {
+    if !anomaly_nan_check() {
+        return None;
+    }
+    FORWARD_TRACE.get().and_then(|read| read())
+}
+
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
     /// PyTorch's `inference_mode`: no graph is recorded even under `enable_grad`, and the

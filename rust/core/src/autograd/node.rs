@@ -98,6 +98,8 @@ pub struct Node {
     /// Foreign objects the bindings keep with the node (the Python callables its backward and
     /// hooks call), so that a cycle collector can be shown them (see `Tensor::visit_foreign`).
     foreign: Mutex<Vec<Foreign>>,
+    /// In anomaly mode, the stack of the code that recorded the node (`mode::forward_trace`).
+    pub(crate) trace: Option<Box<str>>,
 }
 
 /// An object kept with a node or a leaf on behalf of the bindings.
@@ -130,6 +132,7 @@ impl Node {
             metadata: OnceLock::new(),
             retained: Mutex::new(Vec::new()),
             foreign: Mutex::new(Vec::new()),
+            trace: super::mode::forward_trace().map(String::into_boxed_str),
         })
     }
 

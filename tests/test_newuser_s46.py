@@ -158,3 +158,34 @@ def test_anomaly_error_shows_where_the_failing_op_was_called() -> None:
     # Outside anomaly mode nothing is recorded and backward checks nothing.
     w = x.sqrt()
     (w * 0).sum().backward()
+
+
+def test_api_positional_order_leaves_a_keyword_num_workers_alone() -> None:
+    loader = DataLoader(list(range(10)), 2, True, False, num_workers=2)
+    assert (loader.num_workers, loader.seed, loader.drop_last) == (2, None, False)
+
+
+_POOL_SCRIPT = """
+import democratising as dm
+dm.ones(2).exp()  # the engine's thread pool is running
+dm.set_num_threads(3)  # work now goes to a pool of its own, on other threads
+with dm.inference_mode():
+    b = dm.tensor([1.0, 2.0, 3.0])
+    b[0] = 5.0
+    assert (b * 2).is_inference() and dm.zeros(4).is_inference()
+x = dm.ones(10, requires_grad=True)
+with dm.autograd.detect_anomaly():
+    y = x.exp()  # small: recorded on a pool thread while this thread holds the GIL
+    y.sum().backward()
+print("pool ok")
+"""
+
+
+def test_modes_reach_the_engine_pool_and_anomaly_mode_does_not_hang() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-c", _POOL_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0 and "pool ok" in r.stdout, r.stderr[-2000:]

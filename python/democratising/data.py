@@ -876,11 +876,14 @@ class DataLoader:
         if isinstance(sampler, bool):
             # API.md's positional order, (dataset, batch_size, shuffle, drop_last, num_workers,
             # seed, collate_fn): a bool where PyTorch's order has the sampler (never a bool).
-            if seed is not None:
-                raise ArgumentTypeError("DataLoader() got multiple values for argument 'seed'")
-            seed = None if num_workers is _DEFAULT_WORKERS else num_workers
-            drop_last, num_workers = sampler, 0 if batch_sampler is None else batch_sampler
-            sampler = batch_sampler = None
+            # Positional arguments are contiguous: without a fifth (API.md's num_workers), the
+            # sixth slot holds the default or a num_workers given by keyword.
+            drop_last, sampler = sampler, None
+            if batch_sampler is not None:
+                if seed is not None:
+                    raise ArgumentTypeError("DataLoader() got multiple values for argument 'seed'")
+                seed = None if num_workers is _DEFAULT_WORKERS else num_workers
+                num_workers, batch_sampler = batch_sampler, None
         del pin_memory_device
         self.in_order = in_order
         # The attribute keeps the value given, as PyTorch's; batches are pinned only where a

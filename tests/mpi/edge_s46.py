@@ -44,6 +44,15 @@ try:
 except ValueError:
     pass
 
+# A frozen parameter left out of the optimizer does not stop the usual clipping line.
+dm.manual_seed(0)
+frozen = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 2))
+frozen[0].weight.requires_grad_(False)
+fddp = dist.DistributedDataParallel(frozen, zero_stage=1)
+fopt = fddp.shard_optimizer(dm.optim.SGD([p for p in fddp.parameters() if p.requires_grad], lr=0.1))
+fddp(dm.randn(4, 5) + rank).pow(2).sum().backward()
+assert nn.utils.clip_grad_norm_(fddp.parameters(), 1e9).item() > 0
+
 dist.destroy_process_group()
 if rank == 0:
     print("distributed edges ok")

@@ -57,14 +57,16 @@ def clip_grad_norm_(
 
 def _zero_owner(ps: list[Tensor]) -> Any:
     """The live ZeRO optimizer that holds the gradients of ``ps`` (set on each parameter by
-    ``ZeroOptimizer``), or ``None``; ``ValueError`` when ``ps`` are not exactly its parameters
-    (it clips all of them at once, with a norm computed over every rank)."""
+    ``ZeroOptimizer``), or ``None``; ``ValueError`` unless ``ps`` hold all its parameters
+    (it clips all of them at once, with a norm computed over every rank) and otherwise only
+    parameters without a gradient (frozen ones, left out of the optimizer)."""
     owners = {getattr(p, "_zero_optimizer", lambda: None)() for p in ps} - {None}
     if not owners:
         return None
     (owner,) = owners if len(owners) == 1 else (None,)
-    held = {id(p) for g in owner.optimizer.param_groups for p in g["params"]} if owner else None
-    if owner is None or {id(p) for p in ps} != held:
+    held = {id(p) for g in owner.optimizer.param_groups for p in g["params"]} if owner else set()
+    extra = [p for p in ps if id(p) not in held]
+    if owner is None or not held <= {id(p) for p in ps} or any(p.grad is not None for p in extra):
         raise InvalidValueError(
             "clip_grad_norm_: under ZeRO stage 1/2 the gradients live in the sharded "
             "optimizer; clip all of its parameters at once with its clip_grad_norm_(max_norm)"

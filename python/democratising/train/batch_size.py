@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from .. import _core
 from .._core import Tensor
+from .._grad_mode import no_grad
 from ..errors import ArgumentTypeError, InvalidValueError, OutOfMemoryError
 
 __all__ = ["MemoryLimitError", "find_batch_size", "search_batch_size"]
@@ -204,16 +205,23 @@ def find_batch_size(
             log(f"batch size {bs}: {tp:,.0f} samples/s")
         return tp
 
-    # The model as it was, buffers too: the trial steps run in training mode, so even without
-    # an optimizer a BatchNorm's running statistics would move.
-    saved_model = {k: v.clone() for k, v in model.state_dict().items()}
+    # The model as it was: the trial steps run in training mode, so even without an optimizer
+    # (whose steps change the weights too) a BatchNorm's running statistics move.
+    if optimizer is None:
+        saved_model = {k: v.clone() for k, v in model.named_buffers()}
+    else:
+        saved_model = {k: v.clone() for k, v in model.state_dict().items()}
     saved_opt = None if optimizer is None else _clone_state(optimizer.state_dict())
     try:
         best, _ = search_batch_size(measure, start, max_batch_size, min_improvement)
     finally:
         model.zero_grad()
-        model.load_state_dict(saved_model)
-        if optimizer is not None:
+        if optimizer is None:
+            with no_grad():
+                for name, buffer in model.named_buffers():
+                    buffer.copy_(saved_model[name])
+        else:
+            model.load_state_dict(saved_model)
             optimizer.load_state_dict(saved_opt)
     return best
 

@@ -88,12 +88,14 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
             // The work runs on a pool thread: it takes this thread's modes along (a
             // `no_grad` block must not record there), and hands the local generator back.
             let local = crate::rng::take_local();
-            let (grad, autocast) = (
-                crate::autograd::is_grad_enabled(),
+            let (grad, inference, autocast) = (
+                crate::autograd::grad_mode_flag(),
+                crate::autograd::is_inference_mode(),
                 crate::amp::autocast_dtype(),
             );
             let (r, local) = pool.install(move || {
                 let _grad = crate::autograd::GradModeGuard::new(grad);
+                let _inference = crate::autograd::InferenceModeGuard::new(inference);
                 let _autocast = crate::amp::AutocastGuard::set(autocast);
                 crate::rng::put_local(local);
                 let r = f();

@@ -11,7 +11,7 @@ pub(crate) use engine::capturing;
 pub use engine::{accumulate_leaf_grad, backward, grad, queue_callback, EndCallback};
 pub use mode::{
     anomaly_nan_check, grad_mode_flag, is_grad_enabled, is_inference_mode, set_anomaly_nan_check,
-    set_forward_trace, set_grad_enabled, set_inference_mode, GradModeGuard,
+    set_forward_trace, set_grad_enabled, set_inference_mode, GradModeGuard, InferenceModeGuard,
 };
 pub(crate) use node::{
     edge_of, hold_foreign, next_hook_id, record_differentiable_as, record_edges, record_view,

@@ -26,9 +26,11 @@ pub fn set_forward_trace(read: fn() -> Option<String>) {
 }
 
 /// The stack of the code recording a node, kept only in anomaly mode: its NaN error then
-/// shows where the failing op was called, as PyTorch's anomaly mode does.
+/// shows where the failing op was called, as PyTorch's anomaly mode does. Not on the
+/// engine's pool threads: their caller may hold the GIL while it waits for them (reading a
+/// Python stack there would deadlock), and their stack is not the user's code anyway.
 pub(crate) fn forward_trace() -> Option<String> {
-    if !anomaly_nan_check() {
+    if !anomaly_nan_check() || rayon::current_thread_index().is_some() {
         return None;
     }
     FORWARD_TRACE.get().and_then(|read| read())
@@ -60,6 +62,22 @@ pub fn is_inference_mode() -> bool {
 /// Enters or leaves inference mode and returns the previous state.
 pub fn set_inference_mode(on: bool) -> bool {
     INFERENCE.with(|i| i.replace(on))
+}
+
+/// Restores the previous inference mode when dropped (the engine's pool threads take the
+/// caller's mode along, as its grad mode).
+pub struct InferenceModeGuard(bool);
+
+impl InferenceModeGuard {
+    pub fn new(on: bool) -> Self {
+        InferenceModeGuard(set_inference_mode(on))
+    }
+}
+
+impl Drop for InferenceModeGuard {
+    fn drop(&mut self) {
+        set_inference_mode(self.0);
+    }
 }
 
 /// Sets grad mode and returns the previous value.

@@ -157,6 +157,18 @@ pub struct RunningStats<'a> {
     pub momentum: f64,
 }
 
+/// Batch norm's options beside its input: the running statistics, the optional affine
+/// `weight`/`bias` `[C]`, the mode and `eps` (one value, so every backend takes the same two
+/// arguments).
+#[derive(Clone, Copy)]
+pub struct BatchNormArgs<'a> {
+    pub running: RunningStats<'a>,
+    pub weight: Option<&'a Tensor>,
+    pub bias: Option<&'a Tensor>,
+    pub training: bool,
+    pub eps: f64,
+}
+
 /// The primitives a device provides, listed once: `backend_interface!` hands this list to a
 /// macro, so the trait (`declare_backend!`, below) and each backend's implementation
 /// (`delegate_backend!`, in `cpu/mod.rs` and `cuda/primitives.rs`, forwarding every method to
@@ -283,11 +295,7 @@ macro_rules! backend_interface {
             /// `running`), the running statistics in eval mode.
             fn batch_norm_forward(
                 x: &$crate::Tensor,
-                running: $crate::backend::RunningStats<'_>,
-                w: Option<&$crate::Tensor>,
-                b: Option<&$crate::Tensor>,
-                training: bool,
-                eps: f64,
+                args: $crate::backend::BatchNormArgs<'_>,
             ) -> $crate::Result<$crate::backend::NormForward>;
             /// The closed-form batch-norm backward (`training`: through the batch statistics).
             fn batch_norm_backward(

@@ -21,7 +21,6 @@ use super::attention_bf16::dot::{key_pairs, row_pair_words};
 use super::attention_bf16::{deltas, head_tasks, interleaved, round_scaled_simd, Operands};
 use super::gemm_bf16::amx::{self, load, step, store, zero};
 use super::gemm_bf16::{kernel, Kernel};
-use crate::backend::AttentionSaved;
 use crate::ops::nn::attention::AttentionSpec;
 use crate::{Result, Tensor};
 
@@ -305,13 +304,7 @@ pub(super) unsafe fn backward_head(
 /// The bfloat16 backward on AMX (`usable(sp)`): per key/value head, each of its query
 /// heads through `backward_head`, then the head's key and value gradients transposed back
 /// and rounded. Every result is written in bfloat16 once, with no float32 copy of it.
-pub(super) fn backward(
-    saved: &AttentionSaved<'_>,
-    g: &Tensor,
-    sp: &AttentionSpec,
-) -> Result<[Tensor; 3]> {
-    let [q, k, v] = saved.qkv;
-    let ops = Operands::read(saved, g, sp)?;
+pub(super) fn backward(ops: &Operands<'_>, sp: &AttentionSpec) -> Result<[Tensor; 3]> {
     let (qd, kd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.out, &*ops.g, &*ops.lse);
     let (md, kts, vts) = (ops.mask.as_deref(), &ops.kt, &ops.vt);
     let (kv_heads, grp, stride) = (sp.b * sp.hk, sp.group(), padded_keys(sp.s));
@@ -355,8 +348,8 @@ pub(super) fn backward(
         round_scaled_simd(&rows[..lv], 1.0, dvs);
     });
     Ok([
-        Tensor::from_vec(dq, q.shape())?,
-        Tensor::from_vec(dk, k.shape())?,
-        Tensor::from_vec(dv, v.shape())?,
+        Tensor::from_vec(dq, ops.shapes[0])?,
+        Tensor::from_vec(dk, ops.shapes[1])?,
+        Tensor::from_vec(dv, ops.shapes[2])?,
     ])
 }

@@ -619,6 +619,8 @@ pub(super) struct Operands<'a> {
     /// Every key/value head's keys and values transposed in pairs (`pair_transposed`).
     pub(super) kt: Vec<u32>,
     pub(super) vt: Vec<u32>,
+    /// The shapes of the queries, keys and values: their gradients'.
+    pub(super) shapes: [&'a [usize]; 3],
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -629,6 +631,7 @@ impl<'a> Operands<'a> {
         sp: &AttentionSpec,
     ) -> Result<Self> {
         let [q, k, v] = saved.qkv;
+        let shapes = saved.qkv.map(Tensor::shape);
         let (k, v) = (k.data::<bf16>()?, v.data::<bf16>()?);
         let kv_heads = sp.b * sp.hk;
         Ok(Operands {
@@ -640,6 +643,7 @@ impl<'a> Operands<'a> {
             g: g.data()?,
             lse: saved.lse.data()?,
             mask: saved.mask.map(|m| m.data()).transpose()?,
+            shapes,
         })
     }
 }
@@ -661,13 +665,7 @@ pub(super) fn head_tasks<'a, T>(
 }
 
 #[cfg(target_arch = "x86_64")]
-fn backward_native(
-    saved: &AttentionSaved<'_>,
-    g: &Tensor,
-    sp: &AttentionSpec,
-) -> Result<[Tensor; 3]> {
-    let [q, k, v] = saved.qkv;
-    let ops = Operands::read(saved, g, sp)?;
+fn backward_native(ops: &Operands<'_>, sp: &AttentionSpec) -> Result<[Tensor; 3]> {
     let (qd, kd, od, gd, ld) = (&*ops.q, &*ops.k, &*ops.out, &*ops.g, &*ops.lse);
     let (md, kts, vts) = (ops.mask.as_deref(), &ops.kt, &ops.vt);
     let (kv_heads, grp) = (sp.b * sp.hk, sp.group());
@@ -708,9 +706,9 @@ fn backward_native(
     let scale = sp.scale as f32;
     dq.iter_mut().chain(dk.iter_mut()).for_each(|x| *x *= scale);
     Ok([
-        rounded(dq, q.shape())?,
-        rounded(dk, k.shape())?,
-        rounded(dv, v.shape())?,
+        rounded(dq, ops.shapes[0])?,
+        rounded(dk, ops.shapes[1])?,
+        rounded(dv, ops.shapes[2])?,
     ])
 }
 
@@ -734,12 +732,16 @@ pub(super) fn backward(
     sp: &AttentionSpec,
 ) -> Result<[Tensor; 3]> {
     #[cfg(target_arch = "x86_64")]
-    if super::attention_amx::usable(sp) {
-        return super::attention_amx::backward(&saved, g, sp);
-    }
-    #[cfg(target_arch = "x86_64")]
-    if available() {
-        return backward_native(&saved, g, sp);
+    {
+        let amx = super::attention_amx::usable(sp);
+        if amx || available() {
+            let ops = Operands::read(&saved, g, sp)?;
+            return if amx {
+                super::attention_amx::backward(&ops, sp)
+            } else {
+                backward_native(&ops, sp)
+            };
+        }
     }
     backward_widened(saved, g, sp)
 }
@@ -865,9 +867,10 @@ pub(crate) mod tests {
                 lse: &lse,
                 mask: None,
             };
-            let mut native = vec![backward_native(&saved, &g, &sp).expect("native")];
+            let ops = Operands::read(&saved, &g, &sp).expect("operands");
+            let mut native = vec![backward_native(&ops, &sp).expect("native")];
             if super::super::attention_amx::usable(&sp) {
-                native.push(super::super::attention_amx::backward(&saved, &g, &sp).expect("amx"));
+                native.push(super::super::attention_amx::backward(&ops, &sp).expect("amx"));
             }
             let saved = AttentionSaved {
                 qkv: [&q, &k, &v],

@@ -221,8 +221,41 @@ where
     Tensor::from_vec(v, shape)
 }
 
-/// The half-precision arithmetic `widened` covers (bfloat16 and float16, alone or with
-/// float32), or `None` for everything else.
+/// Which `widened` instance computes a half-precision `+ - * /` (`H`: the half dtype).
+#[derive(Clone, Copy)]
+enum HalfPlan {
+    /// `H op number` into `H`, the 0-d number (any dtype) widened to float32 first.
+    HalfNumber,
+    /// `number op H` into `H`.
+    NumberHalf,
+    /// `H op H` into `H`.
+    Half,
+    /// `f32 op H` into float32.
+    FloatHalf,
+    /// `H op f32` into float32.
+    HalfFloat,
+}
+
+impl HalfPlan {
+    fn run<H: Computes<As = f32>>(
+        self,
+        op: BinaryOp,
+        a: &Tensor,
+        b: &Tensor,
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        match self {
+            HalfPlan::HalfNumber => widened::<H, f32, H>(op, a, &cast_raw(b, DType::F32)?, shape),
+            HalfPlan::NumberHalf => widened::<f32, H, H>(op, &cast_raw(a, DType::F32)?, b, shape),
+            HalfPlan::Half => widened::<H, H, H>(op, a, b, shape),
+            HalfPlan::FloatHalf => widened::<f32, H, f32>(op, a, b, shape),
+            HalfPlan::HalfFloat => widened::<H, f32, f32>(op, a, b, shape),
+        }
+    }
+}
+
+/// The half-precision arithmetic `widened` covers (bfloat16 and float16, alone, with
+/// float32 or with a 0-d number), or `None` for everything else.
 fn half_arith(
     op: BinaryOp,
     a: &Tensor,
@@ -230,47 +263,35 @@ fn half_arith(
     shape: &[usize],
     out: DType,
 ) -> Option<Result<Tensor>> {
-    match (a.dtype(), b.dtype(), out) {
-        (DType::BF16, _, _) | (_, DType::BF16, _) => half_typed::<bf16>(op, a, b, shape, out),
-        (DType::F16, _, _) | (_, DType::F16, _) => half_typed::<f16>(op, a, b, shape, out),
-        _ => None,
-    }
-}
-
-/// `half_arith` for the half type `H`.
-fn half_typed<H: Computes<As = f32>>(
-    op: BinaryOp,
-    a: &Tensor,
-    b: &Tensor,
-    shape: &[usize],
-    out: DType,
-) -> Option<Result<Tensor>> {
-    use DType::F32;
-    let h = H::DTYPE;
+    use DType::{BF16, F16, F32};
     if !matches!(
         op,
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
     ) {
         return None;
     }
+    let (ta, tb) = (a.dtype(), b.dtype());
+    let h = [BF16, F16].into_iter().find(|&h| ta == h || tb == h)?;
     // A number (0-d, any other dtype: `x * 2` brings an int64) with a half tensor: widened
     // in float32, as PyTorch's opmath, instead of the whole tensor cast to float32 and back.
     let number = |t: &Tensor| t.ndim() == 0 && t.dtype() != h;
-    if out == h && a.dtype() == h && number(b) {
-        return Some(cast_raw(b, F32).and_then(|b| widened::<H, f32, H>(op, a, &b, shape)));
-    }
-    if out == h && b.dtype() == h && number(a) {
-        return Some(cast_raw(a, F32).and_then(|a| widened::<f32, H, H>(op, &a, b, shape)));
-    }
-    let (ta, tb) = (a.dtype(), b.dtype());
-    Some(if ta == h && tb == h && out == h {
-        widened::<H, H, H>(op, a, b, shape)
+    let plan = if out == h && ta == h && number(b) {
+        HalfPlan::HalfNumber
+    } else if out == h && tb == h && number(a) {
+        HalfPlan::NumberHalf
+    } else if ta == h && tb == h && out == h {
+        HalfPlan::Half
     } else if ta == F32 && tb == h && out == F32 {
-        widened::<f32, H, f32>(op, a, b, shape)
+        HalfPlan::FloatHalf
     } else if ta == h && tb == F32 && out == F32 {
-        widened::<H, f32, f32>(op, a, b, shape)
+        HalfPlan::HalfFloat
     } else {
         return None;
+    };
+    Some(if h == BF16 {
+        plan.run::<bf16>(op, a, b, shape)
+    } else {
+        plan.run::<f16>(op, a, b, shape)
     })
 }
 

@@ -6,7 +6,7 @@
 use super::kernel::PAR_THRESHOLD;
 use super::kernel::{narrow_row, widen_row, zeroed_row, Computes};
 use super::lanes::{lane_dot, lane_fold, lane_sum_zip};
-use crate::backend::{NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{BatchNormArgs, NormForward, NormGrads, NormSaved};
 use crate::ops::copy::cast_raw;
 use crate::ops::nn::{as_dtype, compute_input};
 use crate::{DType, Element, Float, Result, Tensor};
@@ -385,19 +385,12 @@ fn batch_norm_input(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-pub(super) fn batch_norm_forward(
-    input: &Tensor,
-    running: RunningStats<'_>,
-    weight: Option<&Tensor>,
-    bias: Option<&Tensor>,
-    training: bool,
-    eps: f64,
-) -> Result<NormForward> {
+pub(super) fn batch_norm_forward(input: &Tensor, args: BatchNormArgs<'_>) -> Result<NormForward> {
     let x = batch_norm_input(input)?;
     let mut fw = match x.dtype() {
-        DType::F64 => bn_forward::<f64>(x, running, weight, bias, training, eps)?,
-        DType::BF16 => bn_forward::<bf16>(x, running, weight, bias, training, eps)?,
-        _ => bn_forward::<f32>(x, running, weight, bias, training, eps)?,
+        DType::F64 => bn_forward::<f64>(x, args)?,
+        DType::BF16 => bn_forward::<bf16>(x, args)?,
+        _ => bn_forward::<f32>(x, args)?,
     };
     fw.y = as_dtype(&fw.y, input.dtype())?;
     Ok(fw)
@@ -438,30 +431,58 @@ impl Channels {
     }
 }
 
-/// Per-channel sums of `f(k[channel], a, b)` over a batch norm's `[N, C, inner]` elements:
-/// each task sums its block of batch rows (16 lanes along `inner`, or across the channels when
-/// `inner` is 1, as in `BatchNorm1d` over `[N, C]`), then the blocks add up in order. The
-/// channel's constants `k` are read once per run of `inner` elements, so the loops vectorise.
-fn channel_sums<S: Computes, K: Copy + Sync>(
-    a: &[S],
-    b: &[S],
+/// The two `[N, C, inner]` operands of a batch-norm pass (`a` and `b` may be the same),
+/// read per channel: `sums` reduces them, `map` writes a new buffer from them.
+#[derive(Clone, Copy)]
+struct ChannelPair<'a, S> {
+    a: &'a [S],
+    b: &'a [S],
     dims: Channels,
-    k: &[K],
-    f: impl Fn(K, S::As, S::As) -> S::As + Sync,
-) -> Vec<S::As> {
-    let partials: Vec<Vec<S::As>> = a
-        .par_chunks(dims.task())
-        .zip(b.par_chunks(dims.task()))
-        .map(|(ab, bb)| block_sums(ab, bb, dims, k, &f))
-        .collect();
-    let mut sums = vec![S::As::zero(); dims.c];
-    for p in &partials {
-        sums.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
-    }
-    sums
 }
 
-/// One task's per-channel partial sums over its block of batch rows (`channel_sums`).
+impl<'a, S: Computes> ChannelPair<'a, S> {
+    fn new(a: &'a [S], b: &'a [S], dims: Channels) -> Self {
+        ChannelPair { a, b, dims }
+    }
+
+    /// Per-channel sums of `f(k[channel], a, b)` over a batch norm's `[N, C, inner]` elements:
+    /// each task sums its block of batch rows (16 lanes along `inner`, or across the channels when
+    /// `inner` is 1, as in `BatchNorm1d` over `[N, C]`), then the blocks add up in order. The
+    /// channel's constants `k` are read once per run of `inner` elements, so the loops vectorise.
+    fn sums<K: Copy + Sync>(
+        self,
+        k: &[K],
+        f: impl Fn(K, S::As, S::As) -> S::As + Sync,
+    ) -> Vec<S::As> {
+        let ChannelPair { a, b, dims } = self;
+        let partials: Vec<Vec<S::As>> = a
+            .par_chunks(dims.task())
+            .zip(b.par_chunks(dims.task()))
+            .map(|(ab, bb)| block_sums(ab, bb, dims, k, &f))
+            .collect();
+        let mut sums = vec![S::As::zero(); dims.c];
+        for p in &partials {
+            sums.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
+        }
+        sums
+    }
+
+    /// `f(k[channel], a, b)` at every element of a batch norm's `[N, C, inner]` operands, rounded
+    /// once into a new `S` buffer; blocks of batch rows in parallel.
+    fn map<K: Copy + Sync>(self, k: &[K], f: impl Fn(K, S::As, S::As) -> S::As + Sync) -> Vec<S> {
+        let ChannelPair { a, b, dims } = self;
+        let mut out: Vec<S> = Vec::with_capacity(a.len());
+        out.spare_capacity_mut()[..a.len()]
+            .par_chunks_mut(dims.task())
+            .zip(a.par_chunks(dims.task()).zip(b.par_chunks(dims.task())))
+            .for_each(|(ob, (ab, bb))| block_map(ob, ab, bb, dims, k, &f));
+        // SAFETY: the tasks' blocks cover every element, each row initialised by `block_map`.
+        unsafe { out.set_len(a.len()) };
+        out
+    }
+}
+
+/// One task's per-channel partial sums over its block of batch rows (`ChannelPair::sums`).
 #[inline(always)]
 fn block_sums_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
     ab: &[S],
@@ -489,26 +510,7 @@ fn block_sums_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
 
 crate::multiversion!(fn block_sums<S, K, F>(ab: &[S], bb: &[S], dims: Channels, k: &[K], f: &F) -> Vec<S::As> where [S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As] => block_sums_body);
 
-/// `f(k[channel], a, b)` at every element of a batch norm's `[N, C, inner]` operands, rounded
-/// once into a new `S` buffer; blocks of batch rows in parallel.
-fn channel_map<S: Computes, K: Copy + Sync>(
-    a: &[S],
-    b: &[S],
-    dims: Channels,
-    k: &[K],
-    f: impl Fn(K, S::As, S::As) -> S::As + Sync,
-) -> Vec<S> {
-    let mut out: Vec<S> = Vec::with_capacity(a.len());
-    out.spare_capacity_mut()[..a.len()]
-        .par_chunks_mut(dims.task())
-        .zip(a.par_chunks(dims.task()).zip(b.par_chunks(dims.task())))
-        .for_each(|(ob, (ab, bb))| block_map(ob, ab, bb, dims, k, &f));
-    // SAFETY: the tasks' blocks cover every element, each row initialised by `block_map`.
-    unsafe { out.set_len(a.len()) };
-    out
-}
-
-/// `channel_map` over one task's block of batch rows (each row zeroed in cache, then written).
+/// `ChannelPair::map` over one task's block of batch rows (each row zeroed in cache, then written).
 #[inline(always)]
 fn block_map_body<S: Computes, K: Copy, F: Fn(K, S::As, S::As) -> S::As>(
     ob: &mut [MaybeUninit<S>],
@@ -546,23 +548,23 @@ crate::multiversion!(fn block_map<S, K, F>(ob: &mut [MaybeUninit<S>], ab: &[S], 
 /// Batch norm over `x` stored as `S` (contiguous `[N, C, ...]`), computed in `S::As`:
 /// per-channel statistics in two passes (mean, then squared deviations), then one pass that
 /// normalises and rounds once. A bfloat16 `x` is saved as it is, never as a float32 copy.
-fn bn_forward<S: Computes>(
-    x: Tensor,
-    running: RunningStats<'_>,
-    weight: Option<&Tensor>,
-    bias: Option<&Tensor>,
-    training: bool,
-    eps: f64,
-) -> Result<NormForward> {
+fn bn_forward<S: Computes>(x: Tensor, args: BatchNormArgs<'_>) -> Result<NormForward> {
+    let BatchNormArgs {
+        running,
+        weight,
+        bias,
+        training,
+        eps,
+    } = args;
     let dims = Channels::of(&x);
     let c = dims.c;
     let count = dims.n * dims.inner;
     let xd = x.data::<S>()?;
     let num = |k: usize| S::As::from_usize(k);
     let (mean, var): (Vec<S::As>, Vec<S::As>) = if training {
-        let sums = channel_sums(&xd, &xd, dims, &vec![(); c], |_, v, _| v);
+        let sums = ChannelPair::new(&xd, &xd, dims).sums(&vec![(); c], |_, v, _| v);
         let mean: Vec<S::As> = sums.into_iter().map(|s| s / num(count)).collect();
-        let sq = channel_sums(&xd, &xd, dims, &mean, |m, v, _| (v - m) * (v - m));
+        let sq = ChannelPair::new(&xd, &xd, dims).sums(&mean, |m, v, _| (v - m) * (v - m));
         let var = sq.into_iter().map(|s| s / num(count)).collect();
         (mean, var)
     } else {
@@ -598,9 +600,8 @@ fn bn_forward<S: Computes>(
             )
         })
         .collect();
-    let out = channel_map(&xd, &xd, dims, &affine, |(scale, shift), v, _| {
-        v * scale + shift
-    });
+    let out =
+        ChannelPair::new(&xd, &xd, dims).map(&affine, |(scale, shift), v, _| v * scale + shift);
     Ok(NormForward {
         y: Tensor::from_vec(out, x.shape())?,
         mean: Tensor::from_vec(mean, &[c])?,
@@ -618,9 +619,9 @@ pub(super) fn batch_norm_backward(
 ) -> Result<NormGrads> {
     let g = as_dtype(g, saved.x.dtype())?;
     match saved.x.dtype() {
-        DType::F64 => bn_backward::<f64>(saved, &g, training, need_w, need_b),
-        DType::BF16 => bn_backward::<bf16>(saved, &g, training, need_w, need_b),
-        _ => bn_backward::<f32>(saved, &g, training, need_w, need_b),
+        DType::F64 => bn_backward::<f64>(saved, &g, training, (need_w, need_b)),
+        DType::BF16 => bn_backward::<bf16>(saved, &g, training, (need_w, need_b)),
+        _ => bn_backward::<f32>(saved, &g, training, (need_w, need_b)),
     }
 }
 
@@ -631,8 +632,7 @@ fn bn_backward<S: Computes>(
     saved: NormSaved<'_>,
     g: &Tensor,
     training: bool,
-    need_w: bool,
-    need_b: bool,
+    (need_w, need_b): (bool, bool),
 ) -> Result<NormGrads> {
     let x = saved.x;
     let dims = Channels::of(x);
@@ -641,8 +641,8 @@ fn bn_backward<S: Computes>(
     let (md, rd) = (saved.mean.data::<S::As>()?, saved.rstd.data::<S::As>()?);
     let wv = affine::<S::As>(saved.weight)?;
     // Per-channel sums of g (the bias gradient) and g * xhat (the weight gradient).
-    let s1 = channel_sums(&gd, &gd, dims, &vec![(); c], |_, g, _| g);
-    let s2 = channel_sums(&gd, &xd, dims, &md, |m, g, x| g * (x - m));
+    let s1 = ChannelPair::new(&gd, &gd, dims).sums(&vec![(); c], |_, g, _| g);
+    let s2 = ChannelPair::new(&gd, &xd, dims).sums(&md, |m, g, x| g * (x - m));
     let s2: Vec<S::As> = s2.iter().zip(rd.iter()).map(|(&s, &r)| s * r).collect();
     let inv = S::As::one() / S::As::from_usize(dims.n * dims.inner);
     // dx = a g + b (x - mean) + d, per channel (b and d only in training).
@@ -657,9 +657,8 @@ fn bn_backward<S: Computes>(
             [a, b, md[ci], d]
         })
         .collect();
-    let dx = channel_map(&gd, &xd, dims, &coef, |[a, b, m, d], g, x| {
-        a * g + b * (x - m) + d
-    });
+    let dx =
+        ChannelPair::new(&gd, &xd, dims).map(&coef, |[a, b, m, d], g, x| a * g + b * (x - m) + d);
     let per_channel =
         |v: Vec<S::As>, need: bool| need.then(|| Tensor::from_vec(v, &[c])).transpose();
     Ok(NormGrads {

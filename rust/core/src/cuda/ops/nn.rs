@@ -3,7 +3,7 @@
 //! with their fused backward kernels.
 
 use super::{contiguous, empty, ordinal, run_elementwise, run_typed, Args};
-use crate::backend::{ConvGrads, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{BatchNormArgs, ConvGrads, NormForward, NormGrads, NormSaved};
 use crate::cuda::launch::{ConvGeom, LaunchDims, PoolGeom};
 use crate::cuda::primitives;
 use crate::ops::binary::BinaryOp;
@@ -350,14 +350,14 @@ fn affine_like(t: Option<&Tensor>, x: &Tensor) -> Result<Option<Tensor>> {
 }
 
 /// Batch norm over `[n, c, inner...]` (`backend::Backend::batch_norm_forward`).
-pub(crate) fn batch_norm_forward(
-    x: &Tensor,
-    running: RunningStats<'_>,
-    weight: Option<&Tensor>,
-    bias: Option<&Tensor>,
-    training: bool,
-    eps: f64,
-) -> Result<NormForward> {
+pub(crate) fn batch_norm_forward(x: &Tensor, args: BatchNormArgs<'_>) -> Result<NormForward> {
+    let BatchNormArgs {
+        running,
+        weight,
+        bias,
+        training,
+        eps,
+    } = args;
     let dev = ordinal(x)?;
     let dt = x.dtype();
     let (n, c) = (x.shape()[0], x.shape()[1]);

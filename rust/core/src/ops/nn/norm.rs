@@ -3,7 +3,7 @@
 //! recorded, with saved-tensor version checks on every backend.
 
 use crate::autograd::{grads_by_recompute, record_differentiable, Saved};
-use crate::backend::{self, NormForward, NormGrads, NormSaved, RunningStats};
+use crate::backend::{self, BatchNormArgs, NormForward, NormGrads, NormSaved, RunningStats};
 use crate::{bail, DType, Result, Tensor};
 
 /// A normalisation's forward state kept for its backward: the input and weight behind version
@@ -276,13 +276,18 @@ impl Tensor {
                 |p| p.reshape(&bshape),
             );
         }
-        let running = RunningStats {
-            mean: running_mean,
-            var: running_var,
-            momentum,
+        let args = BatchNormArgs {
+            running: RunningStats {
+                mean: running_mean,
+                var: running_var,
+                momentum,
+            },
+            weight,
+            bias,
+            training,
+            eps,
         };
-        let fw =
-            backend::of(self).batch_norm_forward(self, running, weight, bias, training, eps)?;
+        let fw = backend::of(self).batch_norm_forward(self, args)?;
         let needs = (weight.is_some(), bias.is_some());
         record_norm(
             fw,

@@ -274,3 +274,45 @@ def test_state_dict_metadata_survives_save_and_load() -> None:
     dm.save({"a": 1}, buf)
     buf.seek(0)
     assert not hasattr(dm.load(buf), "_metadata")
+
+
+def test_lazy_placeholders_save_and_load_uninitialized() -> None:
+    """A lazy module saved before its first forward keeps its placeholders (as PyTorch saves
+    them): the loaded state dict loads into a fresh lazy module, which still infers its shape."""
+    buf = io.BytesIO()
+    dm.save(nn.LazyLinear(3).state_dict(), buf)
+    buf.seek(0)
+    sd = dm.load(buf)
+    assert isinstance(sd["weight"], nn.UninitializedParameter)
+    assert sd["weight"].requires_grad
+    fresh = nn.LazyLinear(3)
+    fresh.load_state_dict(sd)
+    assert fresh(dm.ones(2, 5)).shape == (2, 3)
+    assert fresh.weight.shape == (3, 5)
+    bad = {"__uninitialized__": "parameter", "requires_grad": "yes", "dtype": "float32"}
+    with pytest.raises(dm.CheckpointError, match="placeholder"):
+        dm.serialization._placeholder(bad)
+
+
+def test_packed_sequence_loads_as_itself() -> None:
+    """The package's own ``PackedSequence`` comes back as that class (an RNN takes it)."""
+    ps = nn.utils.rnn.pack_sequence([dm.ones(3, 2), dm.ones(1, 2)])
+    buf = io.BytesIO()
+    dm.save(ps, buf)
+    buf.seek(0)
+    loaded = dm.load(buf)
+    assert type(loaded) is nn.utils.rnn.PackedSequence
+    out, _ = nn.GRU(2, 3)(loaded)
+    assert out.data.shape == (4, 3)
+
+
+def test_checkpoint_os_errors_keep_their_types(tmp_path: Path) -> None:
+    """Reading a folder is an ``OSError`` (with its errno) and a ``CheckpointError``; every
+    ``CheckpointError`` is a ``RuntimeError`` too, as ``torch.load``'s errors are."""
+    with pytest.raises(OSError) as info:
+        dm.load(tmp_path)
+    assert isinstance(info.value, dm.CheckpointError)
+    assert info.value.errno is not None
+    with pytest.raises(RuntimeError):
+        dm.save(dm.ones(1), tmp_path / "missing" / "x.pt")
+    assert issubclass(dm.CheckpointError, RuntimeError)

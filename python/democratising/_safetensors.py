@@ -283,6 +283,12 @@ class CheckpointWriteError(CheckpointError, FileIOError):
     atomic write uses, and still an ``OSError`` (with its ``errno``) for code that catches one."""
 
 
+class CheckpointReadError(CheckpointError, FileIOError):
+    """A checkpoint path that cannot be opened for reading (a folder, no permission): a
+    ``CheckpointError`` and still an ``OSError`` (with its ``errno``), as ``torch.load``
+    raises ``IsADirectoryError``/``PermissionError`` there."""
+
+
 def write_atomically(path: str | os.PathLike[str], write: Any, parents: bool = True) -> None:
     """``atomic_write(path, write)``, creating missing parent folders first (``parents``);
     an ``OSError`` becomes ``CheckpointWriteError`` saying which checkpoint and why."""

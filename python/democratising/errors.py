@@ -105,8 +105,9 @@ class AutogradError(DemocratisingError, RuntimeError):
     """Misuse of autograd: backward twice, in-place on a leaf that requires grad, ..."""
 
 
-class CheckpointError(DemocratisingError):
-    """A checkpoint file that is truncated, corrupt, hostile or does not match the model."""
+class CheckpointError(DemocratisingError, RuntimeError):
+    """A checkpoint file that is truncated, corrupt, hostile or does not match the model. Also
+    a ``RuntimeError``, which ``torch.load``/``torch.save`` raise for these."""
 
 
 class DistributedError(DemocratisingError, RuntimeError):

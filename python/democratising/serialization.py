@@ -52,6 +52,7 @@ from ._safetensors import (
     CHECKSUM_KEY,
     MAX_HEADER_SIZE,
     CheckpointFileNotFoundError,
+    CheckpointReadError,
     RawTensor,
     _read_exact,
     _verify_checksum,
@@ -253,6 +254,15 @@ class _Packer:
             return {tag: base64.b64encode(value).decode("ascii")}
         if isinstance(value, np.generic):
             return self.pack(value.item(), path)
+        if _uninitialized_kind(value) is not None:
+            # A lazy module's placeholder has no values: saved as what it is, as PyTorch does.
+            kind = _uninitialized_kind(value)
+            dtype = Tensor.__getattribute__(value, "dtype")
+            return {
+                "__uninitialized__": kind,
+                "requires_grad": bool(value.requires_grad),
+                "dtype": dtype.name,
+            }
         if isinstance(value, (Tensor, np.ndarray)):
             return self.tensor(value, path)
         if isinstance(value, _core.dtype):
@@ -587,6 +597,8 @@ class _Unpacker:
             return value
         if "__tensor__" in value:
             return self.tensor(value)
+        if "__uninitialized__" in value:
+            return _placeholder(value)
         if "__ndarray__" in value:
             name = value["__ndarray__"]
             if not isinstance(name, str) or name not in self.tensors:
@@ -682,7 +694,7 @@ class _Unpacker:
         key = (module, qualname, fields)
         if key in self.classes:
             return self.classes[key]
-        candidates = list(_SAFE_GLOBALS)
+        candidates = [*_SAFE_GLOBALS, *_own_named_tuples()]
         if self.trust:
             candidates.append(_imported(module, qualname))
         found = [c for c in candidates if _is_class_of(c, module, qualname, fields)]
@@ -698,6 +710,39 @@ def _new_named_tuple(qualname: str, fields: tuple[str, ...]) -> type:
         return collections.namedtuple(qualname.rsplit(".", 1)[-1], fields)  # type: ignore[misc]
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"malformed named tuple {qualname!r}{fields}: {e}") from e
+
+
+def _own_named_tuples() -> list[type]:
+    """This package's own named tuples, always loaded as themselves (they run no code)."""
+    from .nn._rnn_utils import PackedSequence
+
+    return [PackedSequence]
+
+
+def _uninitialized_kind(value: Any) -> Optional[str]:
+    """``"parameter"``/``"buffer"`` for a lazy module's placeholder, else ``None``."""
+    if not isinstance(value, Tensor):
+        return None
+    from .nn.lazy import UninitializedBuffer, UninitializedParameter
+
+    if isinstance(value, UninitializedParameter):
+        return "parameter"
+    return "buffer" if isinstance(value, UninitializedBuffer) else None
+
+
+def _placeholder(node: dict[str, Any]) -> Tensor:
+    """A fresh lazy placeholder from its saved node (``load_state_dict`` of a lazy module
+    keeps it uninitialised)."""
+    from .nn.lazy import UninitializedBuffer, UninitializedParameter
+
+    kind, grad, dtype = node["__uninitialized__"], node.get("requires_grad"), node.get("dtype")
+    cls = {"parameter": UninitializedParameter, "buffer": UninitializedBuffer}.get(kind)
+    dt = getattr(_core, dtype, None) if isinstance(dtype, str) else None
+    if cls is None or not isinstance(grad, bool) or not isinstance(dt, _core.dtype):
+        raise CheckpointError(
+            f"malformed uninitialized placeholder {node!r} in the saved structure"
+        )
+    return cls(grad, dtype=dt)  # type: ignore[no-any-return]
 
 
 def _is_class_of(cls: Any, module: str, qualname: str, fields: tuple[str, ...]) -> bool:
@@ -761,7 +806,9 @@ def load(
         except FileNotFoundError as e:
             raise CheckpointFileNotFoundError(f"no file at {name}") from e
         except OSError as e:
-            raise CheckpointError(f"cannot read {name}: {e}") from e
+            err = CheckpointReadError(f"cannot read {name}: {e.strerror or e}")
+            err.errno = e.errno
+            raise err from e
         _refuse_pickle(head, name)
         tensors, metadata = read_safetensors(f)
     elif hasattr(f, "read"):

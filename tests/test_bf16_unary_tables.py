@@ -94,3 +94,18 @@ def test_small_and_strided_tensors_take_the_formula() -> None:
     x = dm.from_numpy(rng.standard_normal((300, 400)).astype(np.float32)).to(dm.bfloat16)
     np.testing.assert_array_equal(_bits(dm.sigmoid(x.t())), _bits(dm.sigmoid(x).t()))
     np.testing.assert_array_equal(_bits(dm.exp(x[:3])), _bits(dm.exp(x)[:3]))
+
+
+@pytest.mark.parametrize("dtype", [dm.bfloat16, dm.float16])
+@pytest.mark.parametrize("op", ["neg", "abs"])
+def test_half_neg_and_abs_flip_or_clear_the_sign_bit(dtype: dm.dtype, op: str) -> None:
+    """``-x`` and ``|x|`` of every half bit pattern are the pattern with its sign bit flipped or
+    cleared (NaNs and infinities too), through contiguous tensors and strided views alike."""
+    x = _all_patterns().view(dtype)
+    want = _bits(x).astype(np.uint16)
+    want = want ^ np.uint16(0x8000) if op == "neg" else want & np.uint16(0x7FFF)
+    assert np.array_equal(_bits(getattr(x, op)()), want)
+    view = x.reshape(256, 256).t()  # strided: the gathering loop
+    got = _bits(getattr(view, op)().t().contiguous().reshape(-1))
+    assert np.array_equal(got, want)
+    assert getattr(x[:0], op)().shape == (0,)

@@ -312,7 +312,7 @@ class LowRankMultivariateNormal(_CentredAtLoc, _Base):
     def rsample(self, sample_shape: ShapeLike = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         m = int(self.cov_factor.shape[-1])
-        eps_w = _normal((*shape[:-1], m), self.loc)
+        eps_w = _normal((*shape[:-1], m), self._unbroadcasted_cov_factor)
         eps_d = _normal(shape, self.loc)
         w_eps = (self._unbroadcasted_cov_factor @ eps_w.unsqueeze(-1)).squeeze(-1)
         return self.loc + w_eps + self._unbroadcasted_cov_diag.sqrt() * eps_d

@@ -118,6 +118,29 @@ impl Error {
         }
     }
 
+    /// The same error with `note` appended to its message (to where it was raised, for a
+    /// foreign error, whose own message is the user's): context the engine learns while the
+    /// error travels, such as anomaly mode's traceback of the forward call.
+    pub fn with_note(mut self, note: &str) -> Self {
+        match &mut self {
+            Error::Shape(m)
+            | Error::DType(m)
+            | Error::Device(m)
+            | Error::Index(m)
+            | Error::Value(m)
+            | Error::Type(m)
+            | Error::Overflow(m)
+            | Error::Autograd(m)
+            | Error::Checkpoint(m)
+            | Error::Distributed(m)
+            | Error::OutOfMemory(m)
+            | Error::Io(m) => m.push_str(note),
+            Error::External(e) => e.where_.push_str(note),
+            Error::ShapeMismatch(m) | Error::DTypeMismatch(m) => m.message.push_str(note),
+        }
+        self
+    }
+
     /// Wraps a foreign error raised at `where_` (see `Error::External`).
     pub fn external(
         payload: impl Any + Send + Sync,

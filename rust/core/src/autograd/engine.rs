@@ -149,6 +149,19 @@ fn check_nan(name: &str, trace: Option<&str>, grads: &[Option<Tensor>]) -> Resul
     Ok(())
 }
 
+/// Anomaly mode's context for any error a node's backward raises (an input changed in place
+/// after the forward, a custom backward that failed): the node and the Python stack of the
+/// forward call that recorded it, as PyTorch's `detect_anomaly` shows beside the error.
+fn with_forward_trace(e: crate::Error, node: &Node) -> crate::Error {
+    match node.trace.as_deref() {
+        Some(t) => e.with_note(&format!(
+            "\nError detected in {}. Traceback of forward call that caused the error:\n{t}",
+            node.name
+        )),
+        None => e,
+    }
+}
+
 /// Whether nothing else refers to `t` or its memory.
 fn sole_handle(t: &Tensor) -> bool {
     Arc::strong_count(&t.0) == 1 && Arc::strong_count(t.storage()) == 1
@@ -537,7 +550,7 @@ impl Pass {
             vec![None]
         } else {
             let _running = RunningNode::enter(node);
-            f(&g)?
+            f(&g).map_err(|e| with_forward_trace(e, node))?
         };
         let hooks: Vec<_> = lock(&node.post_hooks)
             .iter()

@@ -6,7 +6,7 @@ use crate::cpu::kernel::{map1, map2, Computes};
 use crate::ops::copy::cast_raw;
 use crate::ops::unary::{Specialized, UnaryOp};
 use crate::{DType, Element, Float, Result, Tensor};
-use half::bf16;
+use half::{bf16, f16};
 use std::marker::PhantomData;
 
 /// An integer-keeping op over the values as int64 (wrapping, as PyTorch's integer kernels).
@@ -122,9 +122,40 @@ fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, t.shape())
 }
 
+/// `-x` and `|x|` of a half tensor: its sign bit flipped or cleared (exact, NaN and the
+/// infinities included, as PyTorch), with no widening to float32 and back; `None` for other
+/// ops and dtypes.
+fn half_sign_bit(t: &Tensor, op: UnaryOp) -> Option<Result<Tensor>> {
+    // `(bits & and) ^ xor`: one closure for both ops, so the loop vectorises.
+    let (and, xor) = match op {
+        UnaryOp::Neg => (0xffff_u16, 0x8000_u16),
+        UnaryOp::Abs => (0x7fff, 0),
+        _ => return None,
+    };
+    let v = match t.dtype() {
+        DType::BF16 => Tensor::from_vec(
+            map1(t, t.layout(), move |x: bf16| {
+                bf16::from_bits((x.to_bits() & and) ^ xor)
+            }),
+            t.shape(),
+        ),
+        DType::F16 => Tensor::from_vec(
+            map1(t, t.layout(), move |x: f16| {
+                f16::from_bits((x.to_bits() & and) ^ xor)
+            }),
+            t.shape(),
+        ),
+        _ => return None,
+    };
+    Some(v)
+}
+
 /// The op over a floating tensor (half types compute in float32 and round once).
 pub(super) fn unary_float(t: &Tensor, op: UnaryOp) -> Result<Tensor> {
     crate::ops::creation::check_alloc(t.shape(), t.dtype().size())?;
+    if let Some(r) = half_sign_bit(t, op) {
+        return r;
+    }
     match t.dtype() {
         DType::F32 => float_map::<f32>(op, t),
         DType::F64 => float_map::<f64>(op, t),

@@ -41,6 +41,16 @@ impl Tensor {
         if let Some(low) = crate::amp::in_low(self, other, None, |a, b, _| a.matmul(b)) {
             return low;
         }
+        if self.dtype() != other.dtype() {
+            // As PyTorch: a product never promotes (a float64 weight would silently turn a
+            // float32 model's activations into float64, or an int64 operand round).
+            let msg = format!(
+                "matmul: expected both operands to have the same dtype, got {} and {}",
+                self.dtype().name(),
+                other.dtype().name()
+            );
+            return Err(crate::Error::dtype_mismatch("matmul", &[self, other], msg));
+        }
         let (an, bn) = (self.ndim(), other.ndim());
         if an == 0 || bn == 0 {
             bail!(

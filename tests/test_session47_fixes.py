@@ -73,3 +73,98 @@ def test_matmul_of_one_dtype_and_autocast_still_work() -> None:
     x, w = dm.ones(2, 3), dm.ones(3, 2, dtype=dm.bfloat16)
     with dm.autocast("cpu", dtype=dm.bfloat16):
         assert (x @ w).dtype == dm.bfloat16
+
+
+def test_number_first_true_division_divides_the_number_itself() -> None:
+    u = dm.tensor([1, 2, 3], dtype=dm.uint8)
+    for f in (dm.div, dm.true_divide, dm.divide):
+        assert f(-2, u).tolist() == pytest.approx([-2.0, -1.0, -2 / 3])
+    assert dm.div(300, dm.tensor([1, 2, 3], dtype=dm.int8)).tolist() == [300.0, 150.0, 100.0]
+    # with a rounding mode the number is an integer operand, wrapped as PyTorch's (254)
+    assert dm.div(-2, u, rounding_mode="floor").tolist() == [254, 127, 84]
+
+
+def test_int_numbers_wrap_to_the_integer_dtype_of_the_op() -> None:
+    u = dm.tensor([1, 2, 3], dtype=dm.uint8)
+    assert (u & ~1).tolist() == [0, 2, 2]
+    assert (dm.tensor([1, -2, 3], dtype=dm.int32) & 0xFFFFFFFF).tolist() == [1, -2, 3]
+    assert (dm.tensor([1, 2, 3], dtype=dm.int8) ^ 0xFF).tolist() == [-2, -3, -4]
+    assert (0xFF ^ dm.tensor([1, 2, 3], dtype=dm.int8)).tolist() == [-2, -3, -4]
+    assert dm.bitwise_left_shift(dm.tensor([1], dtype=dm.uint8), -1).tolist() == [0]
+    assert dm.add(300, dm.tensor([1, 2, 3], dtype=dm.int8)).tolist() == [45, 46, 47]
+    v = u.clone()
+    v &= ~1
+    assert v.tolist() == [0, 2, 2]
+
+
+def test_clamp_min_and_max_of_integers_with_numbers_beyond_the_dtype() -> None:
+    u = dm.tensor([1, 2, 3], dtype=dm.uint8)
+    assert u.clamp_min(-1).tolist() == [1, 2, 3]
+    assert u.clamp_max(300).tolist() == [1, 2, 3]
+    assert dm.clamp_max(u, 1000).tolist() == [1, 2, 3]
+    assert dm.tensor([1, 2, 3], dtype=dm.int8).clamp_min(-200).tolist() == [1, 2, 3]
+    assert u.clamp_min(2).tolist() == [2, 2, 3] and u.clamp_max(2).tolist() == [1, 2, 2]
+
+
+def test_products_with_an_input_of_another_dtype_raise() -> None:
+    f32, f64 = dm.zeros(2, 4), dm.ones(2, 4, dtype=dm.float64)
+    with pytest.raises(dm.DTypeError):
+        dm.inner(dm.randn(2, 3), dm.randn(4, 3, dtype=dm.float64))
+    with pytest.raises(dm.DTypeError):
+        dm.addmm(f32, dm.ones(2, 3, dtype=dm.float64), dm.ones(3, 4, dtype=dm.float64))
+    with pytest.raises(dm.DTypeError):
+        dm.baddbmm(f32[None], dm.ones(1, 2, 3).double(), dm.ones(1, 3, 4).double())
+    with pytest.raises(dm.DTypeError):
+        dm.addbmm(f32, dm.ones(1, 2, 3).double(), dm.ones(1, 3, 4).double())
+    with pytest.raises(dm.DTypeError):
+        dm.addmv(dm.zeros(2), dm.ones(2, 3).double(), dm.ones(3).double())
+    # one dtype throughout works; addr promotes as PyTorch's
+    assert dm.addmm(f64, dm.ones(2, 3).double(), dm.ones(3, 4).double()).dtype == dm.float64
+    assert dm.addr(dm.zeros(2, 2), dm.ones(2).double(), dm.ones(2).double()).dtype == dm.float64
+    assert dm.inner(dm.tensor(2.0, dtype=dm.float64), dm.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_fmod_by_a_bool_and_bool_scatter_multiply() -> None:
+    assert dm.fmod(dm.tensor([5, 7]), True).tolist() == [0, 0]
+    t = dm.tensor([True, True])
+    out = t.scatter(0, dm.tensor([0]), dm.tensor([False]), reduce="multiply")
+    assert out.dtype == dm.bool and out.tolist() == [False, True]
+
+
+def test_softmax_and_vector_norm_refuse_a_wrong_dtype_argument() -> None:
+    x = dm.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(dm.DTypeError):
+        dm.nn.functional.softmax(x, 0, dtype=dm.int64)
+    with pytest.raises(dm.DTypeError):
+        dm.nn.functional.log_softmax(x, 0, dtype=dm.int64)
+    assert dm.nn.functional.softmax(x, 0, dtype=dm.float64).dtype == dm.float64
+    with pytest.raises(dm.DTypeError):
+        dm.linalg.vector_norm(dm.ones(3, dtype=dm.float64), dtype=dm.float32)
+    with pytest.raises(dm.DTypeError):
+        dm.linalg.vector_norm(x, dtype=dm.int64)
+    with pytest.raises(dm.DTypeError):
+        dm.linalg.vector_norm(dm.ones(3, dtype=dm.bfloat16), dtype=dm.float16)
+    assert dm.linalg.vector_norm(x, dtype=dm.float64).dtype == dm.float64
+
+
+def test_int_arithmetic_wraps_a_number_beyond_the_dtype_but_factories_refuse_it() -> None:
+    t = dm.tensor([1, 2, 3], dtype=dm.int8)
+    assert (t + 300).tolist() == [45, 46, 47] and (t + 300).dtype == dm.int8
+    assert (dm.tensor([1, -2, 3], dtype=dm.int32) * 2**40).tolist() == [0, 0, 0]
+    assert (t // 300).tolist() == [0, 0, 0]
+    assert (t < 300).tolist() == [True] * 3  # comparisons see the number itself
+    assert (t / 256).tolist() == pytest.approx([1 / 256, 2 / 256, 3 / 256])
+    u = t.clone()
+    u.add_(300)
+    assert u.tolist() == [45, 46, 47]
+    with pytest.raises(OverflowError):
+        t.fill_(300)
+    with pytest.raises(OverflowError):
+        dm.full((2,), 300, dtype=dm.int8)
+
+
+def test_scatter_add_refuses_a_src_of_another_dtype() -> None:
+    with pytest.raises(dm.DTypeError, match=r"src\.dtype"):
+        dm.zeros(3).scatter_add(0, dm.tensor([0, 0]), dm.tensor([1.5, 2.5], dtype=dm.float64))
+    out = dm.zeros(3).scatter_add(0, dm.tensor([0, 0]), dm.tensor([1.5, 2.5]))
+    assert out.tolist() == [4.0, 0.0, 0.0]

@@ -122,8 +122,27 @@ def number_first(name: str, input: Any, other: Tensor, *args: Any, **kwargs: Any
             "trying to invert a mask, use the `~` or `logical_not()` operator instead."
         )
     dtype = _result_dtype(input, other)
+    true_division = name in ("div", "true_divide", "divide") and kwargs.get("rounding_mode") is None
+    if true_division and not dtype.is_floating_point:
+        # ``dm.div(-2, uint8)`` divides the number itself (-2 / 1 = -2.0), as ``-2 / t`` does.
+        dtype = _core._default_dtype()
+    elif isinstance(input, int) and not dtype.is_floating_point:
+        input = wrap_int(input, dtype)
     first = _core.full((), input, dtype=dtype, device=other.device)
     return getattr(first, name)(other, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def wrap_int(value: int, dtype: Any) -> Any:
+    """A Python int as an integer op of ``dtype`` reads it: modulo the dtype's width (``~1`` is
+    254 in uint8, ``0xFF`` is -1 in int8), as PyTorch converts a number for such an op; a bool
+    ``dtype`` takes the number's truth."""
+    if dtype == _core.bool:
+        return builtins.bool(value)
+    bits = 8 * dtype.itemsize
+    value &= (1 << bits) - 1
+    if dtype.is_signed and value >= 1 << (bits - 1):
+        value -= 1 << bits
+    return value
 
 
 def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:

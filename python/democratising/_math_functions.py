@@ -523,8 +523,16 @@ def _int_operands(op: str, x: Tensor, other: Any, allow_bool: bool) -> tuple[Any
     if isinstance(other, float):
         raise DTypeError(f"{op}(): a float 'other' does not fit an integer operation")
     a = _host(x.to(dtype))
-    b = _host(other.to(dtype)) if isinstance(other, Tensor) else np.asarray(other, a.dtype)
+    b = _host(other.to(dtype)) if isinstance(other, Tensor) else _number_as(other, dtype, a.dtype)
     return a, b, dtype
+
+
+def _number_as(value: Any, dtype: Any, np_dtype: Any) -> Any:
+    """A Python number for an integer op of ``dtype``: an int wrapped to its width
+    (``u8 & ~1``), as PyTorch."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = _functional_ops.wrap_int(value, dtype)
+    return np.asarray(value, np_dtype)
 
 
 @_takes_tensor
@@ -554,7 +562,7 @@ def _bitwise(op: str, ufunc: Any, x: _Operand, other: _Operand) -> Tensor:
     if dtype.is_floating_point or isinstance(x, float):
         raise DTypeError(f"\"{op}\" not implemented for '{dtype}' (integer or bool only)")
     b = _host(other.to(dtype))
-    return _from_host(ufunc(np.asarray(x, b.dtype), b), dtype, other.device)
+    return _from_host(ufunc(_number_as(x, dtype, b.dtype), b), dtype, other.device)
 
 
 def bitwise_and(input: _Operand, other: _Operand) -> Tensor:

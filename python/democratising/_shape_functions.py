@@ -415,7 +415,11 @@ def inner(x: Tensor, other: Tensor) -> Tensor:
             f"inner() the last dimension must match on both input tensors but got shapes "
             f"{tuple(x.shape)} and {tuple(other.shape)}"
         )
-    a, b = _promoted([x, other])
+    if x.dtype != other.dtype:
+        raise DTypeError(
+            f"inner(): both inputs should have same dtype, got {x.dtype} and {other.dtype}"
+        )
+    a, b = x, other
     lead_a, lead_b, k = a.shape[:-1], b.shape[:-1], a.shape[-1]
     # (Explicit row counts: `-1` cannot be inferred when `k` is 0, a sum of no products.)
     rows_a, rows_b = math.prod(lead_a), math.prod(lead_b)
@@ -444,7 +448,13 @@ def vdot(x: Tensor, other: Tensor) -> Tensor:
 
 
 def _scaled_add(
-    x: Tensor, prod: Tensor, beta: _Number, alpha: _Number, op: str, autocast: bool = False
+    x: Tensor,
+    prod: Tensor,
+    beta: _Number,
+    alpha: _Number,
+    op: str,
+    autocast: bool = False,
+    same_dtype: bool = True,
 ) -> Tensor:
     """``beta * x + alpha * prod`` (``x`` ignored when ``beta`` is 0, NaN included). With
     ``autocast`` (the ops on PyTorch's low-precision autocast list: ``addmm``, ``baddbmm``,
@@ -457,6 +467,11 @@ def _scaled_add(
         and x.dtype in (_core.float16, _core.bfloat16, _core.float32)
     ):
         x = x.to(prod.dtype)
+    if same_dtype and x.dtype != prod.dtype and _core._get_autocast() is None:
+        # As PyTorch: the input is not promoted to the product's dtype (nor the other way).
+        raise DTypeError(
+            f"{op}: self and the matrices must have the same dtype, got {x.dtype} and {prod.dtype}"
+        )
     for v in (beta, alpha):
         if isinstance(v, float) and not prod.dtype.is_floating_point:
             raise DTypeError(f"{op}: for integral input tensors, beta and alpha must be integers")
@@ -523,7 +538,8 @@ def addr(x: Tensor, vec1: Tensor, vec2: Tensor, *, beta: _Number = 1, alpha: _Nu
     """``beta * x + alpha * outer(vec1, vec2)``."""
     _need("addr", "vec1", vec1, 1)
     _need("addr", "vec2", vec2, 1)
-    return _scaled_add(x, vec1.unsqueeze(1) * vec2.unsqueeze(0), beta, alpha, "addr")
+    prod = vec1.unsqueeze(1) * vec2.unsqueeze(0)
+    return _scaled_add(x, prod, beta, alpha, "addr", same_dtype=False)  # (promotes, as PyTorch)
 
 
 def chain_matmul(*matrices: Tensor) -> Tensor:

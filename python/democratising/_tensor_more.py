@@ -238,6 +238,8 @@ def clamp_min(x: Tensor, min: Union[_Number, Tensor]) -> Tensor:
     ``clamp``'s; with a tensor ``min``, ``maximum``'s (half each at a tie), as PyTorch's."""
     if isinstance(min, Tensor):
         return x.maximum(min)
+    if not x.dtype.is_floating_point:
+        return x.clamp(min=min)  # a number beyond the integer dtype's range leaves x alone
     return _core.where(x > min, x, _core.where(x != x, x.detach(), min))
 
 
@@ -248,6 +250,8 @@ def clamp_max(x: Tensor, max: Union[_Number, Tensor]) -> Tensor:
     ``clamp``'s; with a tensor ``max``, as ``clamp_min``'s with a tensor."""
     if isinstance(max, Tensor):
         return x.minimum(max)
+    if not x.dtype.is_floating_point:
+        return x.clamp(max=max)
     return _core.where(x < max, x, _core.where(x != x, x.detach(), max))
 
 
@@ -265,6 +269,8 @@ def fmod(x: Tensor, other: Union[_Number, Tensor]) -> Tensor:
     ``|other|``; for integers (where ``-x`` overflows at the minimum) ``remainder`` less
     ``other`` where its sign differs from ``x``'s."""
     dtype = _result_dtype(x, other)
+    if isinstance(other, bool):
+        other = int(other)  # (arithmetic below: a bool number cannot be subtracted)
     if x.dtype != dtype:
         x = x.to(dtype)
     if not dtype.is_floating_point:
@@ -1089,9 +1095,10 @@ def scatter(
 
     # multiply: one round per rank, each with distinct targets
     out = x1
+    one = True if x.dtype == _core.bool else 1  # (a bool tensor multiplies as logical and)
     for r in range(int(rank.max()) + 1):
         sel = rank == r
-        out = out * _core.where(_mask(flat[sel], x1), placed(sel), 1)
+        out = out * _core.where(_mask(flat[sel], x1), placed(sel), one)
     return out.reshape(()) if x.ndim == 0 else out
 
 

@@ -15,7 +15,13 @@ from typing import Any, Union
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._tensor_extra import where
-from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
+from ..errors import (
+    ArgumentTypeError,
+    DTypeError,
+    IndexOutOfRangeError,
+    InvalidValueError,
+    ShapeError,
+)
 from . import _common as c
 from ._decompositions import svdvals
 from ._solves import inv_ex
@@ -93,6 +99,13 @@ def vector_norm(
     if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
         dim = None  # PyTorch reads an empty dim list as every dim
     if dtype is not None:
+        if not getattr(dtype, "is_floating_point", False):
+            raise DTypeError(f"linalg.vector_norm: dtype should be floating point, got {dtype}")
+        if dtype != x.dtype and dtype.itemsize <= x.dtype.itemsize:  # (bfloat16 -> float16 too)
+            raise DTypeError(
+                f"linalg.vector_norm: expected a dtype at least as wide as the input's "
+                f"{x.dtype}, got {dtype}"
+            )
         x = x.to(dtype)
     if x.dtype in c._HALF and math.isfinite(float(ord)) and ord != 0:
         # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow

@@ -384,6 +384,8 @@ def _softmax_of(
             stacklevel=4,
         )
         dim = 0 if input.ndim in (0, 1, 3) else 1
+    if dtype is not None and not getattr(dtype, "is_floating_point", False):
+        raise DTypeError(f'"{name}" not implemented for {dtype} (dtype= must be a float dtype)')
     return op(input if dtype is None else input.to(dtype), dim)
 
 

@@ -2,7 +2,7 @@
 
 use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
-use crate::ops::overflow::{overflow, wrapped_int_outside};
+use crate::ops::overflow::wrapped_int_outside;
 use crate::ops::promote::result_type;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -74,12 +74,20 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         });
     }
     let rt = result_type(&[a, b]);
-    if let Some(v) = wrapped_int_outside(&[a, b], rt).filter(|_| op != BinaryOp::Div) {
-        // A Python int that int32 cannot hold: a comparison is still well defined (computed in
-        // int64, as NumPy does); arithmetic would wrap, so it fails as in NumPy 2. (True
-        // division computes in floating point: `uint8 / 256` is exact.)
+    if wrapped_int_outside(&[a, b], rt).is_some() && op != BinaryOp::Div {
+        // A Python int the integer dtype cannot hold: a comparison is still well defined
+        // (computed in int64, as NumPy and PyTorch do); arithmetic takes the number wrapped into
+        // the dtype, as PyTorch's (`int8 + 300` is `int8 + 44`). (True division computes in
+        // floating point: `uint8 / 256` is exact.)
         if !op.is_comparison() {
-            return Err(overflow(v, rt));
+            let wrap = |t: &Tensor| {
+                if t.is_wrapped_number() {
+                    t.to_dtype(rt)
+                } else {
+                    Ok(t.clone())
+                }
+            };
+            return binary_raw(op, &wrap(a)?, &wrap(b)?);
         }
         return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
     }

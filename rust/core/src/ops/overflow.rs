@@ -1,8 +1,9 @@
 //! Range checks for numbers stored into a dtype, one rule everywhere (as NumPy and PyTorch):
-//! a Python number given to a factory, `fill_`, an indexed assignment or an integer op must fit
-//! the dtype it lands in, or the call fails with `Error::Overflow` instead of wrapping (`2**40`
+//! a Python number given to a factory, `fill_`, `where` or an indexed assignment must fit the
+//! dtype it lands in, or the call fails with `Error::Overflow` instead of wrapping (`2**40`
 //! into `int32` was 0) or saturating (`full` gave `i32::MAX`). Casting an existing tensor
-//! (`.to(int32)`) keeps C's wrap-around, as in both libraries.
+//! (`.to(int32)`) keeps C's wrap-around, as in both libraries, and so does integer arithmetic
+//! with a number (`int8 + 300`, PyTorch's; NumPy 2 refuses it).
 
 use crate::{bail, DType, Result, Tensor};
 

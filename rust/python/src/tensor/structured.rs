@@ -56,6 +56,15 @@ impl PyTensor {
         src: PyRef<'_, PyTensor>,
     ) -> PyResult<PyTensor> {
         let (t, i, s) = (&self.tensor(), &index.tensor(), &src.tensor());
+        if t.dtype() != s.dtype() {
+            // As PyTorch (and `scatter`): the sums are not cast into `self`'s dtype.
+            let msg = format!(
+                "scatter_add(): expected self.dtype to be equal to src.dtype ({} vs {})",
+                t.dtype().name(),
+                s.dtype().name()
+            );
+            return Err(to_pyerr(Error::dtype_mismatch("scatter_add", &[t, s], msg)));
+        }
         run(py, i.numel(), || t.scatter_add(dim, i, s)).map(wrap)
     }
     /// The engine ops behind Python's `index_add` and `scatter` (`op` names which), whose

@@ -312,7 +312,10 @@ def test_checkpoint_os_errors_keep_their_types(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info:
         dm.load(tmp_path)
     assert isinstance(info.value, dm.CheckpointError)
-    assert info.value.errno is not None
+    assert info.value.errno is not None and info.value.strerror
+    assert info.value.filename == str(tmp_path)
+    with pytest.raises(dm.CheckpointError, match="placeholder"):
+        dm.serialization._placeholder({"__uninitialized__": ["p"], "requires_grad": True})
     with pytest.raises(RuntimeError):
         dm.save(dm.ones(1), tmp_path / "missing" / "x.pt")
     assert issubclass(dm.CheckpointError, RuntimeError)

@@ -41,9 +41,12 @@ def test_anomaly_keeps_a_custom_backward_error_type() -> None:
 
     x = dm.ones(2, requires_grad=True)
     with dm.autograd.detect_anomaly():
-        y = Fails.apply(x)
-        with pytest.raises(KeyError, match="from the user's backward"):
+        y = Fails.apply(x)  # the line the second note names
+        with pytest.raises(KeyError, match="from the user's backward") as info:
             y.sum().backward()
+    notes = info.value.__notes__
+    assert notes[0] == "(raised in a custom Function's backward during backward)"
+    assert notes[1].startswith("Error detected in") and "y = Fails.apply(x)" in notes[1]
 
 
 @pytest.mark.parametrize(
@@ -122,6 +125,11 @@ def test_products_with_an_input_of_another_dtype_raise() -> None:
     assert dm.addmm(f64, dm.ones(2, 3).double(), dm.ones(3, 4).double()).dtype == dm.float64
     assert dm.addr(dm.zeros(2, 2), dm.ones(2).double(), dm.ones(2).double()).dtype == dm.float64
     assert dm.inner(dm.tensor(2.0, dtype=dm.float64), dm.ones(2)).tolist() == [2.0, 2.0]
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        with pytest.raises(dm.DTypeError):  # a float64 input is not autocast, as PyTorch
+            dm.addmm(f64, dm.ones(2, 3), dm.ones(3, 4))
+        assert dm.addmm(f32, dm.ones(2, 3), dm.ones(3, 4)).dtype == dm.bfloat16
+        assert dm.addmv(dm.zeros(2), dm.ones(2, 3), dm.ones(3)).dtype == dm.float32
 
 
 def test_fmod_by_a_bool_and_bool_scatter_multiply() -> None:
@@ -137,6 +145,14 @@ def test_softmax_and_vector_norm_refuse_a_wrong_dtype_argument() -> None:
         dm.nn.functional.softmax(x, 0, dtype=dm.int64)
     with pytest.raises(dm.DTypeError):
         dm.nn.functional.log_softmax(x, 0, dtype=dm.int64)
+    for f in (dm.softmax, dm.log_softmax, dm.special.softmax, dm.special.log_softmax):
+        with pytest.raises(dm.DTypeError):
+            f(x, 0, dtype=dm.int32)
+    with pytest.raises(dm.DTypeError):
+        x.softmax(0, dtype=dm.int32)
+    assert x.log_softmax(0, dtype=dm.float64).dtype == dm.float64
+    with pytest.raises(dm.DTypeError):
+        dm.linalg.matrix_norm(dm.ones(2, 2, dtype=dm.float64), dtype=dm.float32)
     assert dm.nn.functional.softmax(x, 0, dtype=dm.float64).dtype == dm.float64
     with pytest.raises(dm.DTypeError):
         dm.linalg.vector_norm(dm.ones(3, dtype=dm.float64), dtype=dm.float32)
@@ -152,7 +168,22 @@ def test_int_arithmetic_wraps_a_number_beyond_the_dtype_but_factories_refuse_it(
     assert (t + 300).tolist() == [45, 46, 47] and (t + 300).dtype == dm.int8
     assert (dm.tensor([1, -2, 3], dtype=dm.int32) * 2**40).tolist() == [0, 0, 0]
     assert (t // 300).tolist() == [0, 0, 0]
-    assert (t < 300).tolist() == [True] * 3  # comparisons see the number itself
+    # comparisons take the number wrapped too, as PyTorch's (300 is 44 in int8, 511 is 255)
+    assert (dm.tensor([1, -2, 100], dtype=dm.int8) < 300).tolist() == [True, True, False]
+    assert (dm.tensor([1, 2, 255], dtype=dm.uint8) == 511).tolist() == [False, False, True]
+    # a power, alpha and numbers beyond 64 bits are refused, as PyTorch refuses them
+    u8 = dm.tensor([2, 3], dtype=dm.uint8)
+    for bad in (
+        lambda: u8**256,
+        lambda: u8.pow(257),
+        lambda: dm.sub(t, t, alpha=300),
+        lambda: dm.add(u8, 1, alpha=300),
+        lambda: dm.add(2**70, t),
+        lambda: t | 2**64,
+        lambda: 2**64 | t,
+    ):
+        with pytest.raises(OverflowError):
+            bad()
     assert (t / 256).tolist() == pytest.approx([1 / 256, 2 / 256, 3 / 256])
     u = t.clone()
     u.add_(300)

@@ -136,6 +136,10 @@ def wrap_int(value: int, dtype: Any) -> Any:
     """A Python int as an integer op of ``dtype`` reads it: modulo the dtype's width (``~1`` is
     254 in uint8, ``0xFF`` is -1 in int8), as PyTorch converts a number for such an op; a bool
     ``dtype`` takes the number's truth."""
+    if not -(1 << 63) <= value < 1 << 64:
+        from .errors import OverflowValueError
+
+        raise OverflowValueError(f"int too big to convert: {value} is beyond 64 bits")
     if dtype == _core.bool:
         return builtins.bool(value)
     bits = 8 * dtype.itemsize

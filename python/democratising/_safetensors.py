@@ -285,8 +285,9 @@ class CheckpointWriteError(CheckpointError, FileIOError):
 
 class CheckpointReadError(CheckpointError, FileIOError):
     """A checkpoint path that cannot be opened for reading (a folder, no permission): a
-    ``CheckpointError`` and still an ``OSError`` (with its ``errno``), as ``torch.load``
-    raises ``IsADirectoryError``/``PermissionError`` there."""
+    ``CheckpointError`` and still an ``OSError`` with the original's ``errno``, ``strerror``
+    and ``filename`` (``torch.load`` raises the ``IsADirectoryError``/``PermissionError``
+    itself; catch ``OSError`` for both)."""
 
 
 def write_atomically(path: str | os.PathLike[str], write: Any, parents: bool = True) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from . import _core
 from ._core import Tensor
 from ._tensor_extra import (
+    _autocast_disabled,
     _dim,
     _flat_positions,
     _host,
@@ -467,7 +468,7 @@ def _scaled_add(
         and x.dtype in (_core.float16, _core.bfloat16, _core.float32)
     ):
         x = x.to(prod.dtype)
-    if same_dtype and x.dtype != prod.dtype and _core._get_autocast() is None:
+    if same_dtype and x.dtype != prod.dtype:
         # As PyTorch: the input is not promoted to the product's dtype (nor the other way).
         raise DTypeError(
             f"{op}: self and the matrices must have the same dtype, got {x.dtype} and {prod.dtype}"
@@ -530,7 +531,9 @@ def addmv(x: Tensor, mat: Tensor, vec: Tensor, *, beta: _Number = 1, alpha: _Num
     """``beta * x + alpha * (mat @ vec)``."""
     _need("addmv", "mat", mat, 2)
     _need("addmv", "vec", vec, 1)
-    return _scaled_add(x, mat.matmul(vec), beta, alpha, "addmv")
+    with _autocast_disabled():  # (not on PyTorch's autocast list: it runs in its inputs' dtype)
+        prod = mat.matmul(vec)
+    return _scaled_add(x, prod, beta, alpha, "addmv")
 
 
 @_takes_tensor

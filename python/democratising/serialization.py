@@ -736,7 +736,8 @@ def _placeholder(node: dict[str, Any]) -> Tensor:
     from .nn.lazy import UninitializedBuffer, UninitializedParameter
 
     kind, grad, dtype = node["__uninitialized__"], node.get("requires_grad"), node.get("dtype")
-    cls = {"parameter": UninitializedParameter, "buffer": UninitializedBuffer}.get(kind)
+    kinds = {"parameter": UninitializedParameter, "buffer": UninitializedBuffer}
+    cls = kinds.get(kind) if isinstance(kind, str) else None
     dt = getattr(_core, dtype, None) if isinstance(dtype, str) else None
     if cls is None or not isinstance(grad, bool) or not isinstance(dt, _core.dtype):
         raise CheckpointError(
@@ -807,7 +808,7 @@ def load(
             raise CheckpointFileNotFoundError(f"no file at {name}") from e
         except OSError as e:
             err = CheckpointReadError(f"cannot read {name}: {e.strerror or e}")
-            err.errno = e.errno
+            err.errno, err.strerror, err.filename = e.errno, e.strerror, e.filename
             raise err from e
         _refuse_pickle(head, name)
         tensors, metadata = read_safetensors(f)

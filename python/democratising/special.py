@@ -397,14 +397,12 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
 
 def log_softmax(input: Tensor, dim: int, *, dtype: Optional[_core.dtype] = None) -> Tensor:
     """``log_softmax`` over ``dim``, computed in ``dtype`` when given."""
-    x = input if dtype is None else input.to(dtype)
-    return x.log_softmax(dim)
+    return input.log_softmax(dim, dtype=dtype)
 
 
 def softmax(input: Tensor, dim: int, *, dtype: Optional[_core.dtype] = None) -> Tensor:
     """``softmax`` over ``dim``, computed in ``dtype`` when given."""
-    x = input if dtype is None else input.to(dtype)
-    return x.softmax(dim)
+    return input.softmax(dim, dtype=dtype)
 
 
 def logsumexp(input: Tensor, dim: int | tuple[int, ...], keepdim: bool = False) -> Tensor:

@@ -82,6 +82,19 @@ class _CountNonZero(Function):
         return (g * 0.0).expand(ctx.shape).contiguous(), None  # type: ignore[attr-defined]
 
 
+def _norm_dtype(op: str, x: Tensor, dtype: Any) -> Any:
+    """A norm's ``dtype=``: a float dtype the input converts to without narrowing, as PyTorch
+    requires (float32 -> float64, not float64 -> float32 nor bfloat16 -> float16)."""
+    if not getattr(dtype, "is_floating_point", False):
+        raise DTypeError(f"{op}: dtype should be floating point, got {dtype}")
+    if dtype != x.dtype and dtype.itemsize <= x.dtype.itemsize:
+        raise DTypeError(
+            f"{op}: the dtype of the input ({x.dtype}) should be convertible without narrowing "
+            f"to the specified dtype ({dtype})"
+        )
+    return dtype
+
+
 def vector_norm(
     x: Tensor,
     ord: Union[float, int] = 2,
@@ -99,14 +112,7 @@ def vector_norm(
     if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
         dim = None  # PyTorch reads an empty dim list as every dim
     if dtype is not None:
-        if not getattr(dtype, "is_floating_point", False):
-            raise DTypeError(f"linalg.vector_norm: dtype should be floating point, got {dtype}")
-        if dtype != x.dtype and dtype.itemsize <= x.dtype.itemsize:  # (bfloat16 -> float16 too)
-            raise DTypeError(
-                f"linalg.vector_norm: expected a dtype at least as wide as the input's "
-                f"{x.dtype}, got {dtype}"
-            )
-        x = x.to(dtype)
+        x = x.to(_norm_dtype("linalg.vector_norm", x, dtype))
     if x.dtype in c._HALF and math.isfinite(float(ord)) and ord != 0:
         # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow
         # past 256, and bfloat16 ones lose bits at every step.
@@ -167,7 +173,7 @@ def matrix_norm(
     c.check_float(op, A)
     d0, d1 = _matrix_dims(op, A, dim)
     if dtype is not None:
-        A = A.to(dtype)
+        A = A.to(_norm_dtype(op, A, dtype))
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2, 2.0, -2.0):

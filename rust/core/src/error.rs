@@ -69,6 +69,8 @@ pub struct External {
     pub message: String,
     /// Where in the engine it was raised.
     pub where_: String,
+    /// Context the engine added on the way (`Error::with_note`), shown as its own note.
+    pub notes: String,
 }
 
 impl fmt::Debug for External {
@@ -81,6 +83,24 @@ impl PartialEq for External {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.payload, &other.payload)
     }
+}
+
+/// The variants that carry only their message, as one pattern (binding it to `$m`).
+macro_rules! message_variants {
+    ($m:ident) => {
+        Error::Shape($m)
+            | Error::DType($m)
+            | Error::Device($m)
+            | Error::Index($m)
+            | Error::Value($m)
+            | Error::Type($m)
+            | Error::Overflow($m)
+            | Error::Autograd($m)
+            | Error::Checkpoint($m)
+            | Error::Distributed($m)
+            | Error::OutOfMemory($m)
+            | Error::Io($m)
+    };
 }
 
 impl Error {
@@ -118,24 +138,13 @@ impl Error {
         }
     }
 
-    /// The same error with `note` appended to its message (to where it was raised, for a
-    /// foreign error, whose own message is the user's): context the engine learns while the
+    /// The same error with `note` appended to its message (to its `notes`, for a foreign
+    /// error, whose own message is the user's): context the engine learns while the
     /// error travels, such as anomaly mode's traceback of the forward call.
     pub fn with_note(mut self, note: &str) -> Self {
         match &mut self {
-            Error::Shape(m)
-            | Error::DType(m)
-            | Error::Device(m)
-            | Error::Index(m)
-            | Error::Value(m)
-            | Error::Type(m)
-            | Error::Overflow(m)
-            | Error::Autograd(m)
-            | Error::Checkpoint(m)
-            | Error::Distributed(m)
-            | Error::OutOfMemory(m)
-            | Error::Io(m) => m.push_str(note),
-            Error::External(e) => e.where_.push_str(note),
+            message_variants!(m) => m.push_str(note),
+            Error::External(e) => e.notes.push_str(note),
             Error::ShapeMismatch(m) | Error::DTypeMismatch(m) => m.message.push_str(note),
         }
         self
@@ -151,6 +160,7 @@ impl Error {
             payload: Arc::new(payload),
             message: message.into(),
             where_: where_.into(),
+            notes: String::new(),
         })
     }
 }
@@ -161,18 +171,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = match self {
-            Error::Shape(m)
-            | Error::DType(m)
-            | Error::Device(m)
-            | Error::Index(m)
-            | Error::Value(m)
-            | Error::Type(m)
-            | Error::Overflow(m)
-            | Error::Autograd(m)
-            | Error::Checkpoint(m)
-            | Error::Distributed(m)
-            | Error::OutOfMemory(m)
-            | Error::Io(m) => m,
+            message_variants!(m) => m,
             Error::External(x) => &x.message,
             Error::ShapeMismatch(m) | Error::DTypeMismatch(m) => &m.message,
         };

@@ -38,6 +38,9 @@ pub fn to_pyerr(e: Error) -> PyErr {
                     let note = format!("(raised in {} during backward)", x.where_);
                     // Best effort: a note is context, never a reason to lose the error.
                     let _ = value.call_method1("add_note", (note,));
+                    if !x.notes.is_empty() {
+                        let _ = value.call_method1("add_note", (x.notes.trim(),));
+                    }
                 }
                 err
             });

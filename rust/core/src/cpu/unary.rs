@@ -122,9 +122,9 @@ fn float_map<E: Computes>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, t.shape())
 }
 
-/// `-x` and `|x|` of a half tensor: its sign bit flipped or cleared (exact, NaN and the
-/// infinities included, as PyTorch), with no widening to float32 and back; `None` for other
-/// ops and dtypes.
+/// `-x` and `|x|` of a half tensor: its sign bit flipped or cleared (exact; infinities keep
+/// their size and a NaN stays a NaN, its payload kept), with no widening to float32 and back;
+/// `None` for other ops and dtypes.
 fn half_sign_bit(t: &Tensor, op: UnaryOp) -> Option<Result<Tensor>> {
     // `(bits & and) ^ xor`: one closure for both ops, so the loop vectorises.
     let (and, xor) = match op {

@@ -2,7 +2,7 @@
 
 use crate::autograd::{record_differentiable, Saved};
 use crate::backend;
-use crate::ops::overflow::wrapped_int_outside;
+use crate::ops::overflow::{check_scalar_fits, overflow, wrapped_int_outside};
 use crate::ops::promote::result_type;
 use crate::{bail, DType, Error, Result, Tensor};
 
@@ -74,22 +74,23 @@ pub(crate) fn binary_raw(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor>
         });
     }
     let rt = result_type(&[a, b]);
-    if wrapped_int_outside(&[a, b], rt).is_some() && op != BinaryOp::Div {
-        // A Python int the integer dtype cannot hold: a comparison is still well defined
-        // (computed in int64, as NumPy and PyTorch do); arithmetic takes the number wrapped into
-        // the dtype, as PyTorch's (`int8 + 300` is `int8 + 44`). (True division computes in
-        // floating point: `uint8 / 256` is exact.)
-        if !op.is_comparison() {
-            let wrap = |t: &Tensor| {
-                if t.is_wrapped_number() {
-                    t.to_dtype(rt)
-                } else {
-                    Ok(t.clone())
-                }
-            };
-            return binary_raw(op, &wrap(a)?, &wrap(b)?);
+    if let Some(v) = wrapped_int_outside(&[a, b], rt).filter(|_| op != BinaryOp::Div) {
+        // A Python int the integer dtype cannot hold: arithmetic, bitwise ops and comparisons
+        // take it wrapped into the dtype, as PyTorch's (`int8 + 300` is `int8 + 44`,
+        // `uint8 == 511` is `uint8 == 255`); a power refuses it, as PyTorch's (`uint8 ** 256`
+        // would silently be 1). (True division computes in floating point: `uint8 / 256` is
+        // exact.)
+        if op == BinaryOp::Pow {
+            return Err(overflow(v, rt));
         }
-        return binary_raw(op, &a.to_dtype(DType::I64)?, &b.to_dtype(DType::I64)?);
+        let wrap = |t: &Tensor| {
+            if t.is_wrapped_number() {
+                t.to_dtype(rt)
+            } else {
+                Ok(t.clone())
+            }
+        };
+        return binary_raw(op, &wrap(a)?, &wrap(b)?);
     }
     // Floor division too (PyTorch's `div_floor` reads a scalar divisor at float32 precision:
     // bfloat16 `-1.703125 // 1.7` is -2, where the rounded divisor 1.703125 gives -1).
@@ -419,12 +420,14 @@ impl Tensor {
                 "for integral input tensors, argument alpha must not be a floating point number (got {alpha})"
             );
         }
-        // An integral alpha stays an integer (int tensors keep their dtype, as in PyTorch).
+        // An integral alpha stays an integer (int tensors keep their dtype, as in PyTorch),
+        // and must fit it: unlike an operand, PyTorch does not wrap alpha.
         let a = if alpha.fract() == 0.0 && alpha.abs() < 9.0e15 {
             Tensor::wrapped_scalar(alpha as i64)
         } else {
             Tensor::wrapped_scalar(alpha)
         };
+        check_scalar_fits(&a, rt)?;
         // An integer or bool pair keeps its own result type (`bool + bool * 2` is bool, as in
         // PyTorch), not the int64 that the product with a Python int would give.
         let scaled = other.mul(&a)?;

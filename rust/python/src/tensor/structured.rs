@@ -206,7 +206,18 @@ impl PyTensor {
         log: bool,
     ) -> PyResult<PyTensor> {
         let t = match dtype {
-            Some(d) => self.tensor().to_dtype(extract_dtype(d)?).py()?,
+            Some(d) => {
+                let dt = extract_dtype(d)?;
+                if !dt.is_float() {
+                    let op = if log { "log_softmax" } else { "softmax" };
+                    let msg = format!(
+                        "\"{op}\" not implemented for {} (dtype= must be a float dtype)",
+                        dt.name()
+                    );
+                    return Err(to_pyerr(Error::DType(msg)));
+                }
+                self.tensor().to_dtype(dt).py()?
+            }
             None => self.tensor(),
         };
         run(py, t.numel(), || {

@@ -351,20 +351,14 @@ fn affine_like(t: Option<&Tensor>, x: &Tensor) -> Result<Option<Tensor>> {
 
 /// Batch norm over `[n, c, inner...]` (`backend::Backend::batch_norm_forward`).
 pub(crate) fn batch_norm_forward(x: &Tensor, args: BatchNormArgs<'_>) -> Result<NormForward> {
-    let BatchNormArgs {
-        running,
-        weight,
-        bias,
-        training,
-        eps,
-    } = args;
+    let (running, training, eps) = (args.running, args.training, args.eps);
     let dev = ordinal(x)?;
     let dt = x.dtype();
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let inner: usize = x.shape()[2..].iter().product();
     let xc = contiguous(&x.detach())?;
-    let w = affine_like(weight, x)?;
-    let b = affine_like(bias, x)?;
+    let w = affine_like(args.weight, x)?;
+    let b = affine_like(args.bias, x)?;
     let (mean, invstd) = match (training, running.mean, running.var) {
         (true, rm, rv) => {
             let mean = empty(dev, acc(dt), &[c])?;

@@ -199,3 +199,19 @@ def test_scatter_add_refuses_a_src_of_another_dtype() -> None:
         dm.zeros(3).scatter_add(0, dm.tensor([0, 0]), dm.tensor([1.5, 2.5], dtype=dm.float64))
     out = dm.zeros(3).scatter_add(0, dm.tensor([0, 0]), dm.tensor([1.5, 2.5]))
     assert out.tolist() == [4.0, 0.0, 0.0]
+
+
+def test_inplace_arithmetic_on_a_non_leaf_shows_its_own_node() -> None:
+    """``y += 1`` prints ``grad_fn=<AddBackward0>`` as PyTorch's (it showed ExpandBackward0)."""
+    x = dm.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y += 1
+    assert y.grad_fn.name() == "AddBackward0" and "AddBackward0" in repr(y)
+    y.mul_(3)
+    assert y.grad_fn.name() == "MulBackward0"
+    (y * y).sum().backward()
+    assert x.grad.tolist() == [36.0, 54.0]  # d/dx (3(x + 1))**2 = 18 (x + 1)
+    z = x * 1
+    z.add_(dm.ones(1))  # broadcast operand: the node still gives z its gradient
+    z.sum().backward()
+    assert x.grad.tolist() == [37.0, 55.0]

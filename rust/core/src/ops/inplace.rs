@@ -139,7 +139,14 @@ impl Tensor {
                 self.shape()
             );
         };
-        let r = result.expand(self.shape())?.to_dtype(self.dtype())?;
+        // Same shape: the result's own node becomes this tensor's `grad_fn` (`y += 1` shows
+        // AddBackward0, as PyTorch's), not an alias node of an `expand`.
+        let r = if result.shape() == self.shape() {
+            result.clone()
+        } else {
+            result.expand(self.shape())?
+        };
+        let r = r.to_dtype(self.dtype())?;
         let region = rel.clone();
         let new_base =
             base.view_assign(&move |b: &Tensor| Ok(b.with_layout(region.clone())), &r)?;
@@ -221,7 +228,14 @@ impl Tensor {
             }
             return Ok(());
         }
-        let r = result.expand(self.shape())?.to_dtype(self.dtype())?;
+        // Same shape: the result's own node becomes this tensor's `grad_fn` (`y += 1` shows
+        // AddBackward0, as PyTorch's), not an alias node of an `expand`.
+        let r = if result.shape() == self.shape() {
+            result.clone()
+        } else {
+            result.expand(self.shape())?
+        };
+        let r = r.to_dtype(self.dtype())?;
         write_into(self, &r.detach())?;
         // Read before locking: `r` may be this very tensor (`t.copy_(t)`).
         let grad_fn = r.grad_fn();

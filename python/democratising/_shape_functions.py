@@ -420,11 +420,10 @@ def inner(x: Tensor, other: Tensor) -> Tensor:
         raise DTypeError(
             f"inner(): both inputs should have same dtype, got {x.dtype} and {other.dtype}"
         )
-    a, b = x, other
-    lead_a, lead_b, k = a.shape[:-1], b.shape[:-1], a.shape[-1]
+    lead_a, lead_b, k = x.shape[:-1], other.shape[:-1], x.shape[-1]
     # (Explicit row counts: `-1` cannot be inferred when `k` is 0, a sum of no products.)
     rows_a, rows_b = math.prod(lead_a), math.prod(lead_b)
-    out = a.reshape(rows_a, k).matmul(b.reshape(rows_b, k).transpose(0, 1))
+    out = x.reshape(rows_a, k).matmul(other.reshape(rows_b, k).transpose(0, 1))
     return out.reshape((*lead_a, *lead_b))
 
 

@@ -254,9 +254,9 @@ class _Packer:
             return {tag: base64.b64encode(value).decode("ascii")}
         if isinstance(value, np.generic):
             return self.pack(value.item(), path)
-        if _uninitialized_kind(value) is not None:
+        kind = _uninitialized_kind(value)
+        if kind is not None:
             # A lazy module's placeholder has no values: saved as what it is, as PyTorch does.
-            kind = _uninitialized_kind(value)
             dtype = Tensor.__getattribute__(value, "dtype")
             return {
                 "__uninitialized__": kind,

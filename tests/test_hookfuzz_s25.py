@@ -256,7 +256,6 @@ def test_checkpoint_non_reentrant_dict_output() -> None:
     ],
     ids=["exp_", "sigmoid_", "tanh_", "neg_", "zero_"],
 )
-@pytest.mark.xfail(strict=True, reason="these in-place ops record CopyBackwards/FillBackward0")
 def test_inplace_grad_fn_names_match_pytorch(op: Any, name: str) -> None:
     y = _leaf([1.0, 2.0]) * 1
     op(y)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from typing import Callable
 
 import numpy as np
@@ -154,8 +155,24 @@ def test_reverse_operators() -> None:
     assert_close(7 % t, 7 % a)
     assert_close(np.float32(2.0) * t, 2 * a)
     assert_close(t + np.array([1.0, 1.0, 1.0]), a + 1)
-    as_list: list[float] = [1.0, 2.0, 3.0]
-    assert_close(t + as_list, a + np.array(as_list))
+
+
+def test_operators_leave_lists_and_tuples_to_python() -> None:
+    """As PyTorch's: an operator answers NotImplemented for a list or tuple, so Python's own
+    meaning applies (sequence repetition through ``__index__``, ``==`` identity)."""
+    t = dm.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError):
+        operator.add(t, [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError):
+        operator.sub((1, 2, 3), t)
+    with pytest.raises(TypeError):
+        operator.lt(t, [3, 0, 1])
+    assert [0] * dm.tensor(2) == [0, 0]
+    assert (1, 2) * dm.tensor(2) == (1, 2, 1, 2)
+    assert (t == [1.0, 2.0, 3.0]) is False
+    assert (t != (1.0,)) is True
+    # NumPy arrays still count as operands.
+    assert_close(t + np.ones(3), np.array([2.0, 3.0, 4.0]))
 
 
 @pytest.mark.parametrize(

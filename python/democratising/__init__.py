@@ -486,6 +486,15 @@ from .amp.autocast_mode import (  # noqa: E402
 from .linalg._extras import pca_lowrank, svd_lowrank  # noqa: E402
 from .random import get_rng_state, set_rng_state  # noqa: E402 - tensors, as PyTorch's
 
+# isort: split
+# torch.sparse: sparse COO tensors (dm.sparse_coo_tensor, dense.to_sparse(), dm.spmm).
+from . import sparse  # noqa: E402
+from .sparse import _coo as _sparse_coo  # noqa: E402
+from .sparse import mm as spmm  # noqa: E402
+from .sparse import sparse_coo_tensor  # noqa: E402
+
+_sparse_coo.install(Tensor)
+
 # (dm.jit, dm.compiler, dm.multiprocessing, dm.hub, dm.profiler load on first use, through
 # ``__getattr__`` above, so ``import democratising`` does not pay for them.)
 
@@ -503,6 +512,9 @@ __all__ += [
     "set_autocast_enabled",
     "set_num_interop_threads",
     "set_warn_always",
+    "sparse",
+    "sparse_coo_tensor",
+    "spmm",
     "svd_lowrank",
     "while_loop",
 ]

@@ -28,12 +28,14 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Self, TypeAlias, disjoint_base
 
+from ._functional_aliases import TriangularSolveResult
 from ._tensor import MaxResult
 from ._tensor_compat_more import TypedStorage, UntypedStorage
 from ._tensor_compat_more import layout as _layout
 from ._tensor_extra import KthvalueResult, SortResult, TopkResult
 from ._tensor_more import CummaxResult, MedianResult
 from .linalg._common import QRResult, SlogdetResult, TorchSVDResult
+from .sparse._coo import SparseTensor
 
 _TensorT = TypeVar("_TensorT", bound=Tensor)
 
@@ -52,6 +54,7 @@ __all__ = [
     "_adam_step",
     "_adaptive_avg_pool2d",
     "_amp_unscale",
+    "_assign",
     "_avg_pool2d",
     "_batch_norm",
     "_conv2d",
@@ -1455,6 +1458,15 @@ class Tensor:
     def cholesky_inverse(self, upper: _bool = False) -> Tensor: ...
     def lu(self, pivot: _bool = True, get_infos: _bool = False) -> tuple[Tensor, ...]: ...
     def lu_solve(self, LU_data: Tensor, LU_pivots: Tensor) -> Tensor: ...  # noqa: N803
+    def triangular_solve(
+        self,
+        A: Tensor,  # noqa: N803
+        upper: _bool = True,
+        transpose: _bool = False,
+        unitriangular: _bool = False,
+    ) -> TriangularSolveResult: ...
+    def to_sparse(self, sparse_dim: _int | None = None) -> SparseTensor: ...
+    def to_sparse_coo(self, sparse_dim: _int | None = None) -> SparseTensor: ...
     def unsafe_split_with_sizes(
         self, split_sizes: Sequence[_int], dim: _int = 0
     ) -> tuple[Tensor, ...]: ...
@@ -1754,6 +1766,10 @@ def _record_function(
 
 def _set_anomaly_nan_check(on: _bool) -> None:
     """Turns the engine's anomaly-mode NaN check of every node's gradients on or off."""
+
+def _assign(tensor: Tensor, result: Tensor) -> None:
+    """Writes ``result`` into ``tensor``, which takes ``result``'s node as its own (the last
+    step of an in-place op composed in Python: ``y.exp_()`` shows ExpBackward0)."""
 
 def _rebase_history(tensor: Tensor, output: Tensor) -> None:
     """``tensor`` takes the history of ``output``, ``_record_function``'s result for it (a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -92,6 +92,7 @@ __all__ = [
     "slice_copy",
     "threshold",
     "threshold_",
+    "triangular_solve",
     "triplet_margin_loss",
     "unsafe_split_with_sizes",
 ]
@@ -657,12 +658,45 @@ def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor
         return _autocast_fp32(cholesky_solve, input, input2, upper)  # type: ignore[no-any-return]
     from .linalg import solve_triangular
 
+    if input.dtype != input2.dtype:  # (PyTorch's: a float64 right side is not narrowed)
+        raise DTypeError(
+            f"cholesky_solve: Expected b and A to have the same dtype, but found b of type "
+            f"{input.dtype} and A of type {input2.dtype} instead."
+        )
     factor = input2
     if upper:
         y = solve_triangular(factor.mT, input, upper=False)
         return solve_triangular(factor, y, upper=True)
     y = solve_triangular(factor, input, upper=False)
     return solve_triangular(factor.mT, y, upper=True)
+
+
+class TriangularSolveResult(NamedTuple):
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def triangular_solve(
+    b: Tensor,
+    A: Tensor,  # noqa: N803 - PyTorch's name
+    upper: bool = True,
+    transpose: bool = False,
+    unitriangular: bool = False,
+) -> TriangularSolveResult:
+    """``(X, A.clone())`` with ``X`` the solution of ``A X = b`` (``A^T X = b`` if
+    ``transpose``) for triangular ``A`` (upper by default; a unit diagonal taken as read if
+    ``unitriangular``), broadcasting batch dims (``torch.triangular_solve``, which
+    ``linalg.solve_triangular`` supersedes)."""
+    from .linalg import solve_triangular
+
+    if b.dtype != A.dtype:
+        raise DTypeError(
+            f"triangular_solve: Expected b and A to have the same dtype, but found b of type "
+            f"{b.dtype} and A of type {A.dtype} instead."
+        )
+    factor = A.mT if transpose else A
+    solution = solve_triangular(factor, b, upper=upper != transpose, unitriangular=unitriangular)
+    return TriangularSolveResult(solution, A.clone())
 
 
 def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:

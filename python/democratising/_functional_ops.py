@@ -179,12 +179,18 @@ def _forward(name: str) -> Any:
             if isinstance(other, Tensor):
                 return number_first(name, input, other, *args[1:], **kwargs)
         if not isinstance(input, Tensor):
+            if getattr(input, "is_sparse", False) and hasattr(input, name):
+                return getattr(input, name)(*args, **kwargs)  # dm.mm(sparse, dense)
             raise ArgumentTypeError(
                 f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}"
             )
         try:
             return getattr(input, name)(*args, **kwargs)
         except TypeError:
+            if name == "addmm" and args and getattr(args[0], "is_sparse", False):
+                from .sparse import addmm  # dm.addmm(dense, sparse, dense)
+
+                return addmm(input, *args, **kwargs)
             if "out" not in kwargs:  # (out= is handled here, off the common path)
                 raise
         return _into_out(name, input, args, kwargs)

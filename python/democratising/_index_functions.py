@@ -38,6 +38,7 @@ from .errors import (
     ArgumentTypeError,
     DTypeError,
     IndexOutOfRangeError,
+    IndexTypeError,
     InvalidValueError,
     ShapeError,
 )
@@ -142,11 +143,14 @@ def index_put(
             )
             t = t != 0
         if t.dtype not in (*_INDEX_DTYPES, _core.bool):
-            raise DTypeError(
+            # (an IndexError, as PyTorch's, and a TypeError, as the indexing ``t[f] = v`` raises)
+            raise IndexTypeError(
                 f"index_put(): tensors used as indices must be long, int, byte or bool tensors, "
                 f"got {t.dtype}"
             )
-        keys.append(np.asarray(_host(t)))
+        # (A copy: the backward must see the index as it is now, whatever later writes into
+        # ``t`` do.)
+        keys.append(np.array(_host(t)))
     values = _tensor_arg(values, "index_put", "values")
     if values.ndim == 0 and values.device != input.device:
         values = values.to(input.device)  # (a 0-d value is a number: any device, as PyTorch)

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._int_args import int_tuple
 from ._memory_format import contiguous_format
 from .errors import (
     ArgumentTypeError,
@@ -371,7 +372,10 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         return TopkResult(x.clone(), _core.zeros((), dtype=_core.int64, device=x.device))
     if x.numel() <= _FULL_SORT_BELOW:  # (a short sort costs less than the NumPy calls saved)
         s = sort(x, d, descending=largest)
-        return TopkResult(s.values.narrow(d, 0, k), s.indices.narrow(d, 0, k))
+        # (Contiguous, as PyTorch's results: a caller may ``view`` them.)
+        return TopkResult(
+            s.values.narrow(d, 0, k).contiguous(), s.indices.narrow(d, 0, k).contiguous()
+        )
     key, shape = _rows(x, d, largest)
     idx = _unrow(_first_k(key, k), shape, d, x)
     return TopkResult(x.gather(d, idx), idx)
@@ -392,7 +396,8 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Kthvalu
         s = sort(x, d)
         if x.ndim == 0:
             return KthvalueResult(s.values, s.indices)
-        values, idx = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+        values = s.values.narrow(d, k - 1, 1).contiguous()
+        idx = s.indices.narrow(d, k - 1, 1).contiguous()
         if not keepdim:
             values, idx = values.squeeze(d), idx.squeeze(d)
         return KthvalueResult(values, idx)
@@ -449,7 +454,9 @@ def norm(
         # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow
         # past 256, and bfloat16 ones lose bits at every step.
         return norm(x.float(), p, dim, keepdim).to(x.dtype)
-    if finite and x.dtype.is_floating_point and x.requires_grad and _core.is_grad_enabled():
+    # (p = 0 too: the count of non-zeros is differentiable there, its gradient zero.)
+    differentiable = isinstance(p, (int, float)) and math.isfinite(p)
+    if differentiable and x.requires_grad and _core.is_grad_enabled():
         from .linalg import vector_norm  # (lazy: linalg builds on the tensor methods)
 
         return vector_norm(x, float(p), dim, keepdim)  # type: ignore[arg-type]
@@ -627,7 +634,7 @@ def flip(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
             raise ArgumentTypeError('flip() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
     seen: set[int] = set()
-    for d in [dims] if isinstance(dims, int) else dims:
+    for d in int_tuple(dims):
         d = _dim(x, d)
         if d in seen:  # (flipping twice would silently undo it)
             raise InvalidValueError(f"dim {d} appears multiple times in the list of dims")
@@ -655,8 +662,7 @@ def flipud(x: Tensor) -> Tensor:
 def roll(x: Tensor, shifts: _Size, dims: Optional[_Size] = None) -> Tensor:
     if dims is None:
         return roll(x.reshape(-1), shifts, 0).reshape(x.shape)
-    shift_list = [shifts] if isinstance(shifts, int) else list(shifts)
-    dim_list = [dims] if isinstance(dims, int) else list(dims)
+    shift_list, dim_list = int_tuple(shifts), int_tuple(dims)
     if len(shift_list) != len(dim_list):
         raise InvalidValueError("roll: shifts and dims must have the same length")
     out = x
@@ -698,7 +704,7 @@ def tile(x: Tensor, *dims_: Any, dims: Optional[_Size] = None) -> Tensor:
         if not dims_:
             raise ArgumentTypeError('tile() missing 1 required positional arguments: "dims"')
         dims = dims_[0] if len(dims_) == 1 else dims_
-    reps = (dims,) if isinstance(dims, int) else tuple(dims)
+    reps = int_tuple(dims)
     reps = (1,) * (x.ndim - len(reps)) + reps
     if not reps:  # a 0-d tensor tiled by (): itself, copied (PyTorch's)
         return x.clone()
@@ -1139,7 +1145,11 @@ def _write_inplace(x: Tensor, out: Tensor, name: str) -> Tensor:
     """The last step of every in-place form ``name_`` (here and in ``_tensor_more``): ``out``
     copied into ``x``, which is returned, once PyTorch's cast rule allows it."""
     _check_cast(out, x, f"{name}_: ")
-    x.copy_(out)
+    if out.grad_fn is not None and out.shape == x.shape and out.dtype == x.dtype:
+        # ``x`` takes the op's own node (``y.exp_()`` shows ExpBackward0, as PyTorch's).
+        _core._assign(x, out)
+    else:
+        x.copy_(out)
     return x
 
 

@@ -407,6 +407,19 @@ def cholesky_solve(x: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
     return solve(x, input2, upper)
 
 
+def triangular_solve(
+    x: Tensor,
+    A: Tensor,  # noqa: N803 - PyTorch's name
+    upper: bool = True,
+    transpose: bool = False,
+    unitriangular: bool = False,
+) -> Any:
+    """``torch.triangular_solve(self, A, upper, transpose, unitriangular)``."""
+    from ._functional_aliases import triangular_solve as solve
+
+    return solve(x, A, upper, transpose, unitriangular)
+
+
 def cholesky_inverse(x: Tensor, upper: bool = False) -> Tensor:
     """``torch.cholesky_inverse(self, upper)``."""
     from ._functional_aliases import cholesky_inverse as inverse
@@ -488,6 +501,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "angle": angle,
     "cholesky_solve": cholesky_solve,
     "cholesky_inverse": cholesky_inverse,
+    "triangular_solve": triangular_solve,
     "lu": lu,
     "lu_solve": lu_solve,
     "unsafe_split_with_sizes": unsafe_split_with_sizes,

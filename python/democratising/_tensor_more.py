@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._int_args import int_tuple
 from ._opmath import in_float32
 from ._tensor_extra import (
     _autocast_fp32,
@@ -1257,8 +1258,7 @@ def tensor_split(
 def movedim(x: Tensor, source: _Dims, destination: _Dims) -> Tensor:
     """The dims ``source`` moved to positions ``destination``, the others keeping their
     order (a view)."""
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src, dst = list(int_tuple(source)), list(int_tuple(destination))
     if len(src) != len(dst):
         raise InvalidValueError(
             f"movedim: Invalid source or destination dims: source ({src} dims) should contain "

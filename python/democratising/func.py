@@ -135,12 +135,18 @@ def _leaves(x: Any, what: str = "Thing passed to transform API") -> list[Tensor]
     raise _TransformArgumentError(f"{what} must be Tensor, got {type(x)}")
 
 
+def _like(x: Any, items: Any) -> Any:
+    """A tuple or list of ``x``'s type holding ``items``: a named tuple (``max``'s values and
+    indices, a user's own) takes them as separate arguments."""
+    return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+
+
 def _rebuild(x: Any, it: Any) -> Any:
     """``x``'s structure with its tensors replaced, in order, by the values of ``it``."""
     if isinstance(x, Tensor):
         return next(it)
     if isinstance(x, (tuple, list)):
-        return type(x)(_rebuild(v, it) for v in x)
+        return _like(x, (_rebuild(v, it) for v in x))
     if isinstance(x, dict):
         return {k: _rebuild(v, it) for k, v in x.items()}
     return x
@@ -251,7 +257,7 @@ def _attached_tree(x: Any, made: Sequence[Tensor], outer: bool) -> Any:
     if isinstance(x, Tensor):
         return _attached((x,), made, outer)[0]
     if isinstance(x, (tuple, list)):
-        return type(x)(_attached_tree(v, made, outer) for v in x)
+        return _like(x, (_attached_tree(v, made, outer) for v in x))
     if isinstance(x, dict):
         return {k: _attached_tree(v, made, outer) for k, v in x.items()}
     return x
@@ -598,8 +604,11 @@ def _jac(
             jac = _reverse_jacobian(run.outs, run.ins, run.outer)
         rows = iter(jac)
 
-        def per_output(_: Tensor) -> Any:
-            blocks = iter(_attached(next(rows), run.made, run.outer))
+        def per_output(out: Tensor) -> Any:
+            blocks = _attached(next(rows), run.made, run.outer)
+            if name.startswith("jvp"):  # (forward mode's blocks carry the output's dtype)
+                blocks = [b.to(out.dtype) for b in blocks]
+            blocks = iter(blocks)
             per_arg = [_rebuild(a, blocks) for a in originals]
             return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
@@ -681,13 +690,13 @@ def _in_dims_tree(arg: Any, dims: Any, where: str) -> Any:
     a tuple/list/dict must match the structure (PyTorch's ``in_dims`` rules)."""
     if dims is None or (isinstance(dims, int) and not isinstance(dims, bool)):
         if isinstance(arg, (tuple, list)):
-            return type(arg)(_in_dims_tree(v, dims, where) for v in arg)
+            return _like(arg, (_in_dims_tree(v, dims, where) for v in arg))
         if isinstance(arg, dict):
             return {k: _in_dims_tree(v, dims, where) for k, v in arg.items()}
         return dims
     if isinstance(dims, (tuple, list)) and isinstance(arg, (tuple, list)):
         if len(dims) == len(arg):
-            return type(arg)(_in_dims_tree(v, d, where) for v, d in zip(arg, dims))
+            return _like(arg, (_in_dims_tree(v, d, where) for v, d in zip(arg, dims)))
     elif isinstance(dims, dict) and isinstance(arg, dict):
         if set(dims) == set(arg):
             return {k: _in_dims_tree(v, dims[k], where) for k, v in arg.items()}
@@ -726,18 +735,29 @@ def _batch_size(arg: Any, dims: Any, sizes: list[int], where: str) -> None:
         )
 
 
+#: ``_entry``'s placeholders for a batch of size 0: zeros, or identity matrices (ones below
+#: two dims) for a function that refuses zeros (``inv``, ``cholesky``).
+_ZEROS, _IDENTITY = -1, -2
+
+
 def _entry(arg: Any, dims: Any, i: int) -> Any:
     """``arg`` with entry ``i`` of each batched tensor selected along its mapped dim; with
-    ``i = -1`` (a batch of size 0) a zero placeholder of an entry's shape."""
+    ``i`` one of the placeholders (a batch of size 0) a placeholder of an entry's shape."""
     if isinstance(arg, Tensor):
         if dims is None:
             return arg
         if i < 0:
             shape = [n for d, n in enumerate(arg.shape) if d != dims % arg.ndim]
-            return _core.zeros(shape, dtype=arg.dtype, device=arg.device)
+            zeros = _core.zeros(shape, dtype=arg.dtype, device=arg.device)
+            if i == _ZEROS:
+                return zeros
+            if len(shape) < 2:
+                return zeros + 1
+            eye = _core.eye(shape[-2], shape[-1], dtype=arg.dtype, device=arg.device)
+            return zeros + eye
         return arg.select(dims, i)
     if isinstance(arg, (tuple, list)):
-        return type(arg)(_entry(v, d, i) for v, d in zip(arg, dims))
+        return _like(arg, (_entry(v, d, i) for v, d in zip(arg, dims)))
     if isinstance(arg, dict):
         return {k: _entry(v, dims[k], i) for k, v in arg.items()}
     return arg
@@ -814,8 +834,8 @@ def _stacked(outs: list[Any], dims: Any, where: str, empty: bool) -> Any:
                 f"{where}: out_dims is not compatible with the structure of `outputs`. "
                 f"out_dims has {len(per)} entries but outputs has {len(first)}"
             )
-        return type(first)(
-            _stacked([o[j] for o in outs], d, where, empty) for j, d in enumerate(per)
+        return _like(
+            first, (_stacked([o[j] for o in outs], d, where, empty) for j, d in enumerate(per))
         )
     if isinstance(first, dict):
         return {
@@ -907,13 +927,18 @@ def vmap(
         unmapped = [t for a, d in zip(args, dims) for t in _unmapped_tensors(a, d)]
         versions = [t._version for t in unmapped]
         state = _core.get_rng_state()
-        entries = range(sizes[0]) if sizes[0] else [-1]
         outs = []
         returned: list[list[tuple[Tensor, int]]] = []
-        for i in entries:
+        for i in range(sizes[0]) if sizes[0] else [_ZEROS]:
             if randomness == "same":  # every entry replays the same draws
                 _core.set_rng_state(state)
-            res = func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs)
+            try:
+                res = func(*[_entry(a, d, i) for a, d in zip(args, dims)], **kwargs)
+            except RuntimeError:
+                if i != _ZEROS:
+                    raise
+                # (Only the placeholder result's shape is kept: zeros may be singular.)
+                res = func(*[_entry(a, d, _IDENTITY) for a, d in zip(args, dims)], **kwargs)
             outs.append(res)
             returned.append(_versions_of(res))
         # Checked once after the loop (not per entry) to keep the loop lean.

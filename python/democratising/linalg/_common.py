@@ -198,6 +198,13 @@ def mT(a: Tensor) -> Tensor:
     return a.transpose(-2, -1)
 
 
+def unused(g: Tensor) -> bool:
+    """Whether the gradient ``g`` of one output may be skipped: all zero and followed by no
+    outer derivative. (Forward mode differentiates a backward with respect to a zero ``g``,
+    so a ``g`` that requires grad must stay in the graph.)"""
+    return not g.requires_grad and not bool(g.ne(0).any().item())
+
+
 def eye_like(n: int, like: Tensor) -> Tensor:
     return _core.eye(n, dtype=like.dtype, device=like.device)
 

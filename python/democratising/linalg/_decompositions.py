@@ -19,7 +19,7 @@ only through losses that do not depend on the vectors' signs."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -53,15 +53,19 @@ def _cholesky_host(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = a.reshape(-1, *a.shape[-2:])
     info = np.zeros(len(flat), dtype=np.int32)
     try:
-        return np.linalg.cholesky(a), info.reshape(a.shape[:-2])
+        out = np.linalg.cholesky(flat)
     except np.linalg.LinAlgError:
-        pass
-    out = np.zeros_like(flat)
-    for i, m in enumerate(flat):
-        try:
-            out[i] = np.linalg.cholesky(m)
-        except np.linalg.LinAlgError:
-            info[i] = _first_failing_minor(m)
+        out = np.zeros_like(flat)
+        for i, m in enumerate(flat):
+            try:
+                out[i] = np.linalg.cholesky(m)
+            except np.linalg.LinAlgError:
+                info[i] = _first_failing_minor(m)
+    # LAPACK lets a NaN through; PyTorch's factorisation fails at the first NaN pivot.
+    nan_pivot = np.isnan(np.diagonal(out, axis1=-2, axis2=-1))
+    for i in np.flatnonzero(nan_pivot.any(-1)):
+        info[i] = 1 + int(np.argmax(nan_pivot[i]))
+        out[i] = 0
     return out.reshape(a.shape), info.reshape(a.shape[:-2])
 
 
@@ -87,7 +91,8 @@ class _Cholesky(Function):
 def _cholesky(op: str, A: Tensor, upper: bool, check: bool) -> tuple[Tensor, Tensor]:
     c.check_matrix(op, A, square=True)
     infos: list[np.ndarray] = []
-    L = _Cholesky.apply(A, infos)
+    # The upper factor reads the upper triangle: the lower factor of the transpose, transposed.
+    L = _Cholesky.apply(c.mT(A) if upper else A, infos)
     info = infos[0]
     if check and info.any():
         where = c.where_batch(op, info != 0, A.shape[:-2])
@@ -103,7 +108,8 @@ def _cholesky(op: str, A: Tensor, upper: bool, check: bool) -> tuple[Tensor, Ten
 @c.in_float32
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """The Cholesky factor ``L`` (``A = L L^T``; ``U = L^T`` if ``upper``) of symmetric
-    positive-definite matrices (``torch.linalg.cholesky``), reading the lower triangle;
+    positive-definite matrices (``torch.linalg.cholesky``), reading the lower triangle (the
+    upper one if ``upper``);
     ``LinAlgError`` if one is not positive-definite."""
     return _cholesky("linalg.cholesky", A, upper, True)[0]
 
@@ -183,10 +189,24 @@ def qr(A: Tensor, mode: str = "reduced") -> c.QRResult:
     return c.QRResult(*_QR.apply(A, mode))
 
 
+def _eigh_host(op: str, a: np.ndarray, uplo: str, vectors: bool = True) -> Any:
+    """NumPy's ``eigh`` (``eigvalsh`` without ``vectors``); a matrix holding NaN or inf is
+    PyTorch's ``LinAlgError`` (LAPACK fails to converge), not NumPy's error."""
+    read = np.tril(a) if uplo == "L" else np.triu(a)  # (the other triangle is not read)
+    if not np.isfinite(read).all():
+        bad = ~np.isfinite(read).all(axis=(-2, -1))
+        raise c.LinAlgError(
+            c.where_batch(op, bad, a.shape[:-2]) + "The algorithm failed to converge because "
+            "the input matrix is ill-conditioned or has too many repeated eigenvalues."
+        )
+    fn = np.linalg.eigh if vectors else np.linalg.eigvalsh
+    return fn(a, UPLO=uplo)  # type: ignore[operator]
+
+
 class _Eigh(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, A: Tensor, uplo: str) -> tuple[Tensor, Tensor]:
-        w, v = np.linalg.eigh(c.host(A), UPLO=uplo)  # type: ignore[call-overload]
+        w, v = _eigh_host("linalg.eigh", c.host(A), uplo)
         L, V = c.to_tensor(w, A), c.to_tensor(v, A)
         ctx.save_for_backward(L, V)
         return L, V
@@ -195,7 +215,7 @@ class _Eigh(Function):
     def backward(ctx: FunctionCtx, gL: Tensor, gV: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         L, V = ctx.saved_tensors
         inner = c.diag_embed(gL)
-        if bool(gV.ne(0).any().item()):
+        if not c.unused(gV):
             E = L.unsqueeze(-2) - L.unsqueeze(-1)  # E_ij = l_j - l_i
             n = L.shape[-1]
             off = 1.0 - c.eye_like(n, L)
@@ -230,7 +250,7 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     uplo = _uplo("linalg.eigvalsh", UPLO)
     if A.requires_grad and _core.is_grad_enabled():
         return _Eigh.apply(A, uplo)[0]
-    return c.to_tensor(np.linalg.eigvalsh(c.host(A), UPLO=uplo), A)  # type: ignore[call-overload]
+    return c.to_tensor(_eigh_host("linalg.eigvalsh", c.host(A), uplo, vectors=False), A)
 
 
 def _svd_host(a: np.ndarray, full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,8 +282,7 @@ class _SVD(Function):
         U, gU = U.narrow(-1, 0, k), gU.narrow(-1, 0, k)
         Vh, gVh = Vh.narrow(-2, 0, k), gVh.narrow(-2, 0, k)
         inner = c.diag_embed(gS)
-        has_u = bool(gU.ne(0).any().item())
-        has_v = bool(gVh.ne(0).any().item())
+        has_u, has_v = not c.unused(gU), not c.unused(gVh)
         if not (has_u or has_v):
             return U @ inner @ Vh, None
         V, gV = c.mT(Vh), c.mT(gVh)

@@ -14,6 +14,7 @@ from typing import Any, Union
 
 from .._core import Tensor
 from .._function import Function, FunctionCtx
+from .._int_args import int_tuple
 from .._tensor_extra import where
 from ..errors import (
     ArgumentTypeError,
@@ -33,7 +34,7 @@ _Ord = Union[float, int, str, None]
 def _dims(x: Tensor, dim: _Dim) -> tuple[int, ...]:
     if dim is None:
         return tuple(range(x.ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = int_tuple(dim)
     nd = max(x.ndim, 1)
     for d in dims:
         if not -nd <= d < nd:  # (`%` would quietly reduce some other dim)
@@ -109,7 +110,7 @@ def vector_norm(
     c.check_float("linalg.vector_norm", x)
     if isinstance(ord, str):
         raise ArgumentTypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    if dim is not None and not isinstance(dim, int) and len(tuple(dim)) == 0:
+    if dim is not None and not int_tuple(dim):
         dim = None  # PyTorch reads an empty dim list as every dim
     if dtype is not None:
         x = x.to(_norm_dtype("linalg.vector_norm", x, dtype))
@@ -211,7 +212,7 @@ def norm(
     and ``dim`` the 2-norm of all elements."""
     c.check_float("linalg.norm", A)
     if dim is not None:
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = int_tuple(dim)
         if len(dims) == 2:
             return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
         if len(dims) != 1:

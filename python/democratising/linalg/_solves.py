@@ -196,7 +196,7 @@ class _Slogdet(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, g_sign: Tensor, g_logabs: Tensor) -> Tensor:  # type: ignore[override]
         (A,) = ctx.saved_tensors
-        if not bool(g_logabs.ne(0).any().item()):  # only ``sign`` was used: no inverse needed
+        if c.unused(g_logabs):  # only ``sign`` was used: no inverse needed
             return c.zeros(A.shape, A)
         return g_logabs.unsqueeze(-1).unsqueeze(-1) * c.mT(inv(A))
 

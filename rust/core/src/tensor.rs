@@ -269,7 +269,11 @@ impl Tensor {
             is_view: true,
             view_base: base,
             wrapped: false,
-            meta: Mutex::new(AutogradMeta::default()),
+            meta: Mutex::new(AutogradMeta {
+                history_version: self.version(),
+                follows_base: crate::autograd::is_grad_enabled(),
+                ..AutogradMeta::default()
+            }),
             version: self.0.version.clone(),
             inference: self.0.inference,
         }))
@@ -293,7 +297,35 @@ impl Tensor {
     // ---- autograd accessors ------------------------------------------------------------------
 
     pub fn requires_grad(&self) -> bool {
+        self.sync_view_history();
         self.meta().requires_grad
+    }
+
+    /// A view taken (with grad mode on) before its base took a history through an in-place
+    /// write (`top = buf[:2]; buf[1] = x * 2`): as PyTorch's, it then requires grad, its history
+    /// regenerated from the base's, so the gradient through it reaches `x`.
+    pub(crate) fn sync_view_history(&self) {
+        let Some(base) = self.view_base() else {
+            return;
+        };
+        let version = self.version();
+        {
+            let m = self.meta();
+            if m.requires_grad || !m.follows_base || m.history_version == version {
+                return;
+            }
+        }
+        // (The base is never a view: asking it does not come back here.)
+        if !base.requires_grad() {
+            return;
+        }
+        let node = crate::autograd::regenerated_view_node(self, base);
+        let mut m = self.meta();
+        if !m.requires_grad {
+            m.requires_grad = true;
+            m.grad_fn = Some(node);
+            m.history_version = version;
+        }
     }
 
     /// Marks a leaf as requiring grad. Only floating-point tensors can.
@@ -317,10 +349,12 @@ impl Tensor {
     }
 
     pub fn is_leaf(&self) -> bool {
+        self.sync_view_history();
         self.meta().grad_fn.is_none()
     }
 
     pub fn grad_fn(&self) -> Option<Arc<Node>> {
+        self.sync_view_history();
         self.meta().grad_fn.clone()
     }
 

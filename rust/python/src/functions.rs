@@ -821,6 +821,19 @@ pub fn _rebase_history(tensor: PyRef<'_, PyTensor>, output: PyRef<'_, PyTensor>)
     tensor.tensor().rebase_history(&output.tensor()).py()
 }
 
+/// Writes `result` (of `tensor`'s shape) into `tensor`, which takes `result`'s node as its
+/// own: the last step of a Python-composed in-place op, so `y.exp_()` shows ExpBackward0
+/// (`copy_` would record a CopyBackwards node of its own).
+#[pyfunction]
+pub fn _assign(
+    py: Python<'_>,
+    tensor: PyRef<'_, PyTensor>,
+    result: PyRef<'_, PyTensor>,
+) -> PyResult<()> {
+    let (t, r) = (tensor.tensor(), result.tensor());
+    run(py, t.numel(), || t.assign_(&r))
+}
+
 /// `op(input)` for a parameterless op of the engine's unary table, by its Python name: ops
 /// added to the table reach Python as methods and free functions without glue of their own.
 #[pyfunction]

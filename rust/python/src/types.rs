@@ -162,8 +162,12 @@ impl PyDevice {
     fn __str__(&self) -> String {
         self.0.to_string()
     }
+    /// PyTorch's form, `device(type='cuda', index=0)`: `dm.device` is this class.
     fn __repr__(&self) -> String {
-        format!("Device('{}')", self.0)
+        match self.0 {
+            Device::Cpu => "device(type='cpu')".to_string(),
+            Device::Cuda(i) => format!("device(type='cuda', index={i})"),
+        }
     }
     /// `with dm.Device("cuda"):` makes the device the factories' default inside the block.
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {

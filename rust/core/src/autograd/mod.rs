@@ -15,7 +15,7 @@ pub use mode::{
 };
 pub(crate) use node::{
     edge_of, hold_foreign, next_hook_id, record_differentiable_as, record_edges, record_view,
-    reusable,
+    regenerated_view_node, reusable,
 };
 pub use node::{
     record, record_differentiable, AutogradMeta, BackwardFn, Edge, Foreign, History, Hook, Node,

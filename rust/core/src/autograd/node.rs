@@ -27,9 +27,13 @@ pub struct AutogradMeta {
     pub requires_grad: bool,
     pub grad: Option<Tensor>,
     pub grad_fn: Option<Arc<Node>>,
-    /// The storage version when `grad_fn` was set. A view whose storage was since written
-    /// through its base or another view has a stale history (see `edge_of`).
+    /// The storage version when `grad_fn` was set (for a view, when it was taken). A view
+    /// whose storage was since written through its base or another view has a stale history
+    /// (see `edge_of`).
     pub history_version: u64,
+    /// A view taken with grad mode on: once its base takes a history by an in-place write, it
+    /// takes one too (see `Tensor::sync_view_history`). Not one taken under `no_grad`.
+    pub follows_base: bool,
     /// Hooks on a leaf (hooks on non-leaves live on their node).
     pub hooks: Vec<(u64, Hook)>,
     pub post_hooks: Vec<(u64, PostAccumulateHook)>,
@@ -397,6 +401,7 @@ fn new_node_with(
 }
 
 pub(crate) fn edge_of(t: &Tensor) -> Edge {
+    t.sync_view_history();
     let version = t.version();
     let m = t.meta();
     if !m.requires_grad {
@@ -431,7 +436,7 @@ fn positions(layout: &crate::layout::Layout, device: crate::Device) -> Result<Te
 /// view's gradient lands on the storage positions it covers, and the base's gradient reads
 /// its own positions back (an as-strided backward through index ops, so it records under
 /// `create_graph`). Its one edge is the base's current history.
-fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
+pub(crate) fn regenerated_view_node(view: &Tensor, base: &Tensor) -> Arc<Node> {
     let (view_layout, base_layout) = (view.layout().clone(), base.layout().clone());
     let len = base.storage().len();
     let edges = vec![edge_of(base)];

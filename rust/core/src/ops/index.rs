@@ -192,12 +192,12 @@ impl Tensor {
             }
         }
         let out = backend::of(self).gather(self, d, index)?;
-        let ix = index.clone();
+        let ix = Saved::new(index)?;
         let shape = self.shape().to_vec();
         let dt = self.dtype();
         Ok(record(out, "GatherBackward", &[self], move |g| {
             let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
-            Ok(vec![Some(z.scatter_add(d as isize, &ix, g)?)])
+            Ok(vec![Some(z.scatter_add(d as isize, ix.get()?, g)?)])
         }))
     }
 
@@ -255,21 +255,22 @@ impl Tensor {
             }
         }
         let out = backend::of(self).scatter(self, d, index, src, mode)?;
-        let ix = index.clone();
+        let saved_ix = Saved::new(index)?;
         let src_shape = src.shape().to_vec();
         let name = match mode {
             ScatterMode::Add => "ScatterAddBackward",
             ScatterMode::Write => "ScatterBackward",
         };
         Ok(record(out, name, &[self, src], move |g| {
-            let gs = zero_padded(g.gather(d as isize, &ix)?, &src_shape)?;
+            let ix = saved_ix.get()?;
+            let gs = zero_padded(g.gather(d as isize, ix)?, &src_shape)?;
             if mode == ScatterMode::Add {
                 return Ok(vec![Some(g.clone()), Some(gs)]);
             }
             // The written positions take no gradient back to `self` (PyTorch's
             // `grad.scatter(dim, index, 0)`).
             let zeros = Tensor::full_on(ix.shape(), 0.0, g.dtype(), g.device())?;
-            Ok(vec![Some(g.scatter(d as isize, &ix, &zeros)?), Some(gs)])
+            Ok(vec![Some(g.scatter(d as isize, ix, &zeros)?), Some(gs)])
         }))
     }
 
@@ -328,7 +329,7 @@ impl Tensor {
         let out = backend::of(self).index(self, indices)?;
         let shape = self.shape().to_vec();
         let dt = self.dtype();
-        let idx: Vec<Option<Tensor>> = indices.to_vec();
+        let saved = save_indices(indices)?;
         // (It keeps the integer indices only, no activation: a reusable node, so a second
         // backward through `flip` or `x[idx]` works.)
         Ok(crate::autograd::reusable(record(
@@ -336,6 +337,7 @@ impl Tensor {
             "IndexBackward",
             &[self],
             move |g| {
+                let idx = saved_indices(&saved)?;
                 let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
                 if crate::autograd::is_grad_enabled() {
                     // `create_graph=True`: the scatter is recorded.
@@ -368,10 +370,11 @@ impl Tensor {
     ) -> Result<Tensor> {
         let out = cast_raw(self, self.dtype())?;
         out.index_put_raw(indices, values, accumulate)?;
-        let idx: Vec<Option<Tensor>> = indices.to_vec();
+        let saved = save_indices(indices)?;
         let vshape = values.shape().to_vec();
         let vdt = values.dtype();
         Ok(record(out, "IndexPutBackward", &[self, values], move |g| {
+            let idx = saved_indices(&saved)?;
             let gself = if accumulate {
                 g.clone()
             } else if crate::autograd::is_grad_enabled() {
@@ -506,4 +509,22 @@ impl<'a> AdvKey<'a> {
             bshape,
         })
     }
+}
+
+/// Index tensors kept for a backward, version-checked as saved tensors are: an index changed
+/// in place before the backward is PyTorch's "modified by an inplace operation" error, not a
+/// gradient sent to the wrong place.
+fn save_indices(indices: &[Option<Tensor>]) -> Result<Vec<Option<Saved>>> {
+    indices
+        .iter()
+        .map(|i| i.as_ref().map(Saved::new).transpose())
+        .collect()
+}
+
+/// The index tensors `save_indices` kept, checked unchanged.
+fn saved_indices(saved: &[Option<Saved>]) -> Result<Vec<Option<Tensor>>> {
+    saved
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.get().cloned()).transpose())
+        .collect()
 }

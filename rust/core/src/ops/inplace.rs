@@ -405,7 +405,9 @@ impl Tensor {
             }
             Ok(())
         })?;
-        if is_grad_enabled() && (src.requires_grad() || self.requires_grad()) {
+        // (An integer or bool tensor takes the values only: it cannot carry a gradient.)
+        let recorded = is_grad_enabled() && (src.requires_grad() || self.requires_grad());
+        if recorded && self.dtype().is_float() {
             // A node of its own (PyTorch's CopyBackwards): the gradient goes to `src`, summed
             // over the broadcast dims, and none to the old values. Assigning `src` itself would
             // give `self` the history of `src`, or none at all when `src` is a leaf.
@@ -433,23 +435,27 @@ impl Tensor {
     }
 
     pub fn fill_(&self, value: f64) -> Result<()> {
+        self.fill_as_(value, "FillBackward")
+    }
+
+    /// `fill_`, its node (when recorded) named `node` (PyTorch tells `zero_` from `fill_`).
+    fn fill_as_(&self, value: f64, node: &'static str) -> Result<()> {
         self.check_inplace_allowed(false)?;
         if is_grad_enabled() && self.requires_grad() {
             // The constant, recorded as a function of the old values with a zero derivative
             // (PyTorch's FillBackward); `self * 0 + value` kept NaN and inf (NaN * 0 = NaN).
             let filled = Tensor::full_on(self.shape(), value, self.dtype(), self.device())?;
             let dtype = self.dtype();
-            let filled =
-                crate::autograd::record_differentiable(filled, "FillBackward", &[self], move |g| {
-                    Ok(vec![Some(g.zeros_like()?.to_dtype(dtype)?)])
-                });
+            let filled = crate::autograd::record_differentiable(filled, node, &[self], move |g| {
+                Ok(vec![Some(g.zeros_like()?.to_dtype(dtype)?)])
+            });
             return self.assign_(&filled);
         }
         fill_raw(self, value)
     }
 
     pub fn zero_(&self) -> Result<()> {
-        self.fill_(0.0)
+        self.fill_as_(0.0, "ZeroBackward")
     }
 
     /// Out-of-place "set a view": returns a copy of `self` whose region selected by `make_view`

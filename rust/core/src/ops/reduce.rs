@@ -164,11 +164,14 @@ impl Tensor {
             // The squares of float32 values past ~1.8e19 overflow where their standard deviation
             // does not (PyTorch accumulates wider): such a result is taken again in float64.
             // (On the CPU only: reading the result back would stall a CUDA stream every call.)
-            let worst = {
-                let _g = crate::autograd::GradModeGuard::new(false);
-                var.abs()?.amax(None, false)?.item()?
-            };
-            if worst.is_infinite() {
+            // (Any infinite slice, whatever the others hold: a NaN slice would hide it from a
+            // max.)
+            let overflowed = var
+                .detach()
+                .to_vec::<f32>()?
+                .iter()
+                .any(|v| v.is_infinite());
+            if overflowed {
                 return self
                     .to_dtype(DType::F64)?
                     .std(dims, correction, keepdim)?

@@ -5,6 +5,7 @@ use crate::errors::{to_pyerr, ResultExt};
 use crate::util::{operand, run, wrap};
 use democratising::{DType, Tensor};
 use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt, PyList, PyTuple};
 
 #[pymethods]
 impl PyTensor {
@@ -35,17 +36,19 @@ impl PyTensor {
         &self,
         other: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyTensor> {
-        let o = operand(other)?;
+    ) -> PyResult<Py<PyAny>> {
         let t = &self.tensor();
-        run(other.py(), t.numel(), || o.pow(t)).map(wrap)
+        operator_result(other.py(), other, || {
+            let o = operand(other)?;
+            run(other.py(), t.numel(), || o.pow(t)).map(wrap)
+        })
     }
     fn __pow__(
         &self,
         other: &Bound<'_, PyAny>,
         _modulo: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyTensor> {
-        self.pow(other.py(), other)
+    ) -> PyResult<Py<PyAny>> {
+        operator_result(other.py(), other, || self.pow(other.py(), other))
     }
     fn __neg__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.neg(py)
@@ -62,30 +65,25 @@ impl PyTensor {
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
     }
-    /// `t == None` (or a string) is `False` (PyTorch); anything else compares elementwise.
+    /// Elementwise; `t == None`, a string or a list is Python's identity test (`False`), as
+    /// PyTorch's (see `operator_result`).
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.is_none() || other.is_instance_of::<pyo3::types::PyString>() {
-            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
-        }
-        Ok(Bound::new(py, self.eq(py, other)?)?.into_any().unbind())
+        operator_result(py, other, || self.eq(py, other))
     }
     fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.is_none() || other.is_instance_of::<pyo3::types::PyString>() {
-            return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
-        }
-        Ok(Bound::new(py, self.ne(py, other)?)?.into_any().unbind())
+        operator_result(py, other, || self.ne(py, other))
     }
-    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.lt(py, other)
+    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        operator_result(py, other, || self.lt(py, other))
     }
-    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.le(py, other)
+    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        operator_result(py, other, || self.le(py, other))
     }
-    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.gt(py, other)
+    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        operator_result(py, other, || self.gt(py, other))
     }
-    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        self.ge(py, other)
+    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        operator_result(py, other, || self.ge(py, other))
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
@@ -279,4 +277,25 @@ pub(crate) fn check_int_bounds(
         }
     }
     Ok(())
+}
+
+/// An operator's answer: the tensor `f` makes for an operand that is a tensor, a number or
+/// an array (`__array__`, `__dlpack__`); else `NotImplemented`, as PyTorch's, so Python's own
+/// meaning applies: `[0] * t` repeats the list through `t.__index__`, `t == [1]` is `False`,
+/// `t + [1]` a TypeError, and `dense @ sparse` is the sparse tensor's `__rmatmul__`.
+pub(super) fn operator_result(
+    py: Python<'_>,
+    other: &Bound<'_, PyAny>,
+    f: impl FnOnce() -> PyResult<PyTensor>,
+) -> PyResult<Py<PyAny>> {
+    let operand = other.is_instance_of::<PyTensor>()
+        || other.is_instance_of::<PyInt>()
+        || other.is_instance_of::<PyFloat>()
+        || (!other.is_instance_of::<PyList>()
+            && !other.is_instance_of::<PyTuple>()
+            && (other.hasattr("__array__")? || other.hasattr("__dlpack__")?));
+    if !operand {
+        return Ok(py.NotImplemented());
+    }
+    Ok(Bound::new(py, f()?)?.into_any().unbind())
 }

@@ -151,8 +151,10 @@ impl PyTensor {
         if !as_tuple {
             return Ok(Bound::new(py, wrap(idx))?.into_any());
         }
+        // One contiguous row per dim (as PyTorch's: `view` works on each).
+        let rows = idx.transpose(0, 1).and_then(|r| r.contiguous()).py()?;
         let cols = (0..t.ndim())
-            .map(|d| idx.select(1, d as isize).map(wrap))
+            .map(|d| rows.select(0, d as isize).map(wrap))
             .collect::<democratising::Result<Vec<_>>>()
             .py()?;
         Ok(PyTuple::new(py, cols)?.into_any())

@@ -201,11 +201,13 @@ unary_py!(
     logical_not,
 );
 
-/// Binary methods `name(other)`: `self.method(other)` for the listed names, and the reflected
-/// forms (`__radd__`: `other.method(self)`) after `reflected:`. `other` may be a tensor, a
-/// Python number or a NumPy value.
+/// Binary methods `name(other)`: `self.method(other)` for the listed names; the operators
+/// after `operators:`, and their reflected forms (`__radd__`: `other.method(self)`) after
+/// `reflected:`. `other` may be a tensor, a Python number or a NumPy value.
 macro_rules! binary_py {
-    ($($name:ident => $method:ident),* ; reflected: $($rname:ident => $rmethod:ident),* $(,)?) => {
+    ($($name:ident => $method:ident),* ;
+     operators: $($oname:ident => $omethod:ident),* ;
+     reflected: $($rname:ident => $rmethod:ident),* $(,)?) => {
         #[pymethods]
         impl PyTensor {
             $(
@@ -216,10 +218,21 @@ macro_rules! binary_py {
                 }
             )*
             $(
-                fn $rname(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-                    let o = operand(other)?;
-                    let t = &self.tensor();
-                    run(py, t.numel(), || o.$rmethod(t)).map(wrap)
+                fn $oname(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                    arithmetic::operator_result(py, other, || {
+                        let o = operand(other)?;
+                        let t = &self.tensor();
+                        run(py, t.numel().max(o.numel()), || t.$omethod(&o)).map(wrap)
+                    })
+                }
+            )*
+            $(
+                fn $rname(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                    arithmetic::operator_result(py, other, || {
+                        let o = operand(other)?;
+                        let t = &self.tensor();
+                        run(py, t.numel(), || o.$rmethod(t)).map(wrap)
+                    })
                 }
             )*
         }
@@ -230,7 +243,8 @@ binary_py!(
     mul => mul, true_divide => div, maximum => maximum, minimum => minimum,
     remainder => remainder, floor_divide => floor_divide, matmul => matmul, eq => eq, ne => ne,
     lt => lt, le => le, gt => gt, ge => ge, logical_and => logical_and, logical_or => logical_or,
-    logical_xor => logical_xor,
+    logical_xor => logical_xor;
+    operators:
     __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
     __mod__ => remainder, __matmul__ => matmul;
     reflected:

@@ -1,0 +1,156 @@
+"""Sparse COO tensors: construction and its checks, conversions, the products with dense
+matrices (against NumPy), their gradients (float64 finite differences) and arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import democratising as dm
+
+INDICES = [[0, 1, 1, 0], [2, 0, 2, 2]]  # (0, 2) stored twice: its values add
+VALUES = [3.0, 4.0, 5.0, 1.0]
+DENSE = np.array([[0.0, 0.0, 4.0], [4.0, 0.0, 5.0]])
+
+
+def _adj(dtype=dm.float32) -> dm.sparse.SparseTensor:  # type: ignore[no-untyped-def]
+    return dm.sparse_coo_tensor(INDICES, VALUES, (2, 3), dtype=dtype)
+
+
+def test_construction_and_queries() -> None:
+    a = _adj()
+    assert a.is_sparse and a.layout == dm.sparse_coo and a.shape == (2, 3)
+    assert a.size(1) == 3 and a.dim() == 2 and a.dtype == dm.float32
+    assert a.sparse_dim() == 2 and a.dense_dim() == 0 and a._nnz() == 4
+    assert not a.is_coalesced()
+    np.testing.assert_array_equal(a.to_dense().numpy(), DENSE)
+    # The size defaults to the smallest that holds every coordinate.
+    assert dm.sparse_coo_tensor(INDICES, VALUES).shape == (2, 3)
+    legacy = dm.sparse.FloatTensor(dm.tensor(INDICES), dm.tensor(VALUES, dtype=dm.float64), (2, 3))
+    assert legacy.dtype == dm.float32
+    assert "nnz=4" in repr(a) and "sparse_coo" in repr(a)
+
+
+def test_construction_refuses_bad_coordinates() -> None:
+    with pytest.raises(IndexError):
+        dm.sparse_coo_tensor(INDICES, VALUES, (2, 2))  # column 2 of 2
+    with pytest.raises(IndexError):
+        dm.sparse_coo_tensor([[0, -1]], [1.0, 2.0], (3,))
+    with pytest.raises(RuntimeError):
+        dm.sparse_coo_tensor(INDICES, VALUES[:3], (2, 3))  # 4 coordinates, 3 values
+    with pytest.raises(RuntimeError):
+        dm.sparse_coo_tensor([0.5, 1.0], [1.0, 2.0])
+
+
+def test_coalesce_sums_duplicates_in_order() -> None:
+    c = _adj().coalesce()
+    assert c.is_coalesced()
+    assert c.indices().tolist() == [[0, 1, 1], [2, 0, 2]]
+    assert c.values().tolist() == [4.0, 4.0, 5.0]
+    with pytest.raises(RuntimeError, match="coalesce"):
+        _adj().indices()
+
+
+def test_to_sparse_round_trips_with_dense_dims() -> None:
+    x = dm.tensor([[0.0, 1.0], [0.0, 0.0], [2.0, 3.0]])
+    s = x.to_sparse()
+    assert s.indices().tolist() == [[0, 2, 2], [1, 0, 1]]
+    np.testing.assert_array_equal(s.to_dense().numpy(), x.numpy())
+    rows = x.to_sparse(1)  # whole rows kept dense
+    assert rows.indices().tolist() == [[0, 2]] and rows.values().shape == (2, 2)
+    np.testing.assert_array_equal(rows.to_dense().numpy(), x.numpy())
+    assert x.to_sparse_coo().shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "product",
+    [
+        lambda a, b: dm.sparse.mm(a, b),
+        lambda a, b: dm.spmm(a, b),
+        lambda a, b: dm.mm(a, b),
+        lambda a, b: dm.matmul(a, b),
+        lambda a, b: a @ b,
+        lambda a, b: a.mm(b),
+        lambda a, b: (b.t() @ a.t()).t(),
+    ],
+    ids=["sparse.mm", "spmm", "mm", "matmul", "matmul-op", "method", "dense-at-sparse"],
+)
+def test_products_match_numpy(product) -> None:  # type: ignore[no-untyped-def]
+    b = np.arange(12.0).reshape(3, 4)
+    out = product(_adj(dm.float64), dm.tensor(b))
+    np.testing.assert_allclose(out.numpy(), DENSE @ b)
+
+
+def test_matrix_vector_and_addmm() -> None:
+    v = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose((_adj(dm.float64) @ dm.tensor(v)).numpy(), DENSE @ v)
+    np.testing.assert_allclose(
+        (dm.tensor([1.0, 2.0], dtype=dm.float64) @ _adj(dm.float64)).numpy(), [8.0, 0, 14]
+    )
+    b = np.ones((3, 2))
+    out = dm.addmm(dm.ones(2, 2, dtype=dm.float64), _adj(dm.float64), dm.tensor(b))
+    np.testing.assert_allclose(out.numpy(), 1.0 + DENSE @ b)
+    out = dm.sparse.addmm(
+        dm.ones(2, 2, dtype=dm.float64), _adj(dm.float64), dm.tensor(b), beta=0.5, alpha=2
+    )
+    np.testing.assert_allclose(out.numpy(), 0.5 + 2 * DENSE @ b)
+
+
+def test_product_checks() -> None:
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        dm.sparse.mm(_adj(), dm.ones(2, 2))
+    with pytest.raises(TypeError):
+        dm.sparse.mm(_adj(), dm.ones(3, 2, dtype=dm.float64))
+
+
+def test_gradients_reach_the_values_and_the_dense_operand() -> None:
+    values = dm.tensor(VALUES, dtype=dm.float64, requires_grad=True)
+    dense = dm.randn(3, 2, dtype=dm.float64, requires_grad=True)
+
+    def product(v: dm.Tensor, d: dm.Tensor) -> dm.Tensor:
+        return dm.sparse.mm(dm.sparse_coo_tensor(INDICES, v, (2, 3)), d)
+
+    assert dm.autograd.gradcheck(product, (values, dense))
+    assert dm.autograd.gradcheck(
+        lambda v: dm.sparse_coo_tensor(INDICES, v, (2, 3)).to_dense(), (values,)
+    )
+
+
+def test_a_sparse_leaf_gets_a_sparse_grad() -> None:
+    a = dm.sparse_coo_tensor(INDICES, VALUES, (2, 3), requires_grad=True)
+    assert a.requires_grad and a.is_leaf
+    (a @ dm.ones(3, 1)).sum().backward()
+    assert a.grad.is_sparse and a.grad._values().tolist() == [1.0] * 4
+
+
+def test_arithmetic() -> None:
+    a = _adj(dm.float64)
+    np.testing.assert_allclose((a * 2).to_dense().numpy(), 2 * DENSE)
+    np.testing.assert_allclose((2 * a / 4).to_dense().numpy(), DENSE / 2)
+    np.testing.assert_allclose((a + a).to_dense().numpy(), 2 * DENSE)
+    np.testing.assert_allclose((a - a).to_dense().numpy(), 0 * DENSE)
+    np.testing.assert_allclose((a + dm.ones(2, 3, dtype=dm.float64)).numpy(), DENSE + 1)
+    masked = a * dm.tensor([[1.0, 1.0, 2.0]], dtype=dm.float64)
+    np.testing.assert_allclose(masked.to_dense().numpy(), DENSE * [1, 1, 2])
+    assert a.sum().item() == DENSE.sum()
+    assert a.sum(1).to_dense().tolist() == DENSE.sum(1).tolist()
+    assert (-a).to_dense().tolist() == (-DENSE).tolist()
+    assert a.t().shape == (3, 2)
+    np.testing.assert_allclose(a.t().to_dense().numpy(), DENSE.T)
+
+
+def test_conversions() -> None:
+    a = _adj()
+    assert a.double().dtype == dm.float64 and a.to(dm.float64).dtype == dm.float64
+    assert a.cpu().device == dm.device("cpu")
+    assert a.detach().requires_grad is False
+    c = a.clone()
+    assert c._values().tolist() == VALUES
+
+
+def test_empty() -> None:
+    e = dm.sparse_coo_tensor(dm.zeros(2, 0, dtype=dm.int64), dm.zeros(0), (2, 3))
+    assert e._nnz() == 0 and e.to_dense().tolist() == [[0.0] * 3] * 2
+    assert e.coalesce()._nnz() == 0
+    assert dm.sparse.mm(e, dm.ones(3, 2)).tolist() == [[0.0, 0.0]] * 2
+    assert dm.zeros(2, 2).to_sparse()._nnz() == 0

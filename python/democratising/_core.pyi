@@ -28,11 +28,11 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Self, TypeAlias, disjoint_base
 
-from ._functional_aliases import TriangularSolveResult
 from ._tensor import MaxResult
 from ._tensor_compat_more import TypedStorage, UntypedStorage
 from ._tensor_compat_more import layout as _layout
 from ._tensor_extra import KthvalueResult, SortResult, TopkResult
+from ._tensor_methods_torch import TriangularSolveResult
 from ._tensor_more import CummaxResult, MedianResult
 from .linalg._common import QRResult, SlogdetResult, TorchSVDResult
 from .sparse._coo import SparseTensor

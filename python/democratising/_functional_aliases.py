@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from . import _core
 from ._core import Tensor
 from ._tensor import tensor as _tensor
 from ._tensor_extra import _can_cast
+from ._tensor_methods_torch import triangular_solve
 from .errors import ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from .nn import functional as F
 
@@ -669,34 +670,6 @@ def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor
         return solve_triangular(factor, y, upper=True)
     y = solve_triangular(factor, input, upper=False)
     return solve_triangular(factor.mT, y, upper=True)
-
-
-class TriangularSolveResult(NamedTuple):
-    solution: Tensor
-    cloned_coefficient: Tensor
-
-
-def triangular_solve(
-    b: Tensor,
-    A: Tensor,  # noqa: N803 - PyTorch's name
-    upper: bool = True,
-    transpose: bool = False,
-    unitriangular: bool = False,
-) -> TriangularSolveResult:
-    """``(X, A.clone())`` with ``X`` the solution of ``A X = b`` (``A^T X = b`` if
-    ``transpose``) for triangular ``A`` (upper by default; a unit diagonal taken as read if
-    ``unitriangular``), broadcasting batch dims (``torch.triangular_solve``, which
-    ``linalg.solve_triangular`` supersedes)."""
-    from .linalg import solve_triangular
-
-    if b.dtype != A.dtype:
-        raise DTypeError(
-            f"triangular_solve: Expected b and A to have the same dtype, but found b of type "
-            f"{b.dtype} and A of type {A.dtype} instead."
-        )
-    factor = A.mT if transpose else A
-    solution = solve_triangular(factor, b, upper=upper != transpose, unitriangular=unitriangular)
-    return TriangularSolveResult(solution, A.clone())
 
 
 def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -407,17 +407,32 @@ def cholesky_solve(x: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
     return solve(x, input2, upper)
 
 
+class TriangularSolveResult(NamedTuple):
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
 def triangular_solve(
-    x: Tensor,
+    b: Tensor,
     A: Tensor,  # noqa: N803 - PyTorch's name
     upper: bool = True,
     transpose: bool = False,
     unitriangular: bool = False,
-) -> Any:
-    """``torch.triangular_solve(self, A, upper, transpose, unitriangular)``."""
-    from ._functional_aliases import triangular_solve as solve
+) -> TriangularSolveResult:
+    """``(X, A.clone())`` with ``X`` the solution of ``A X = b`` (``A^T X = b`` if
+    ``transpose``) for triangular ``A`` (upper by default; a unit diagonal taken as read if
+    ``unitriangular``), broadcasting batch dims (``torch.triangular_solve``, which
+    ``linalg.solve_triangular`` supersedes)."""
+    from .linalg import solve_triangular  # (lazy: linalg builds on the tensor methods)
 
-    return solve(x, A, upper, transpose, unitriangular)
+    if b.dtype != A.dtype:
+        raise DTypeError(
+            f"triangular_solve: Expected b and A to have the same dtype, but found b of type "
+            f"{b.dtype} and A of type {A.dtype} instead."
+        )
+    factor = A.mT if transpose else A
+    solution = solve_triangular(factor, b, upper=upper != transpose, unitriangular=unitriangular)
+    return TriangularSolveResult(solution, A.clone())
 
 
 def cholesky_inverse(x: Tensor, upper: bool = False) -> Tensor:

@@ -249,3 +249,124 @@ def test_index_put_with_a_float_index_is_an_index_error() -> None:
 
 def test_device_repr_is_pytorchs() -> None:
     assert repr(dm.device("cpu")) == "device(type='cpu')"
+
+
+# ---- views and in-place writes under autograd -----------------------------------------------
+
+
+def test_a_view_taken_before_its_base_took_a_history_follows_it() -> None:
+    x = dm.ones(4, requires_grad=True)
+    buf = dm.zeros(3, 4)
+    top = buf[:2]
+    buf[1] = x * 2
+    assert top.requires_grad and not top.is_leaf
+    ((top * top).sum() + x.sum()).backward()
+    assert x.grad.tolist() == [9.0] * 4  # PyTorch's: d/dx (2x)^2 + 1
+
+
+def test_views_of_a_base_written_through_another_view_follow_it() -> None:
+    x = dm.ones(3, 4, requires_grad=True)
+    y = dm.zeros(3, 4)
+    flat = y.view(12)
+    y.copy_(x)
+    (flat * flat).sum().backward()
+    assert x.grad.tolist() == [[2.0] * 4] * 3
+    x = dm.ones(3, requires_grad=True)
+    t = dm.zeros(3, 2).t()
+    t[0].copy_(x * 2)
+    assert t.requires_grad
+    (t * t).sum().backward()
+    assert x.grad.tolist() == [8.0] * 3
+
+
+def test_views_made_without_grad_or_before_requires_grad_stay_out() -> None:
+    a = dm.zeros(3)
+    v = a[:2]
+    a.requires_grad_()
+    assert not v.requires_grad  # (no write since: PyTorch's too)
+    w = dm.ones(3, requires_grad=True)
+    with dm.no_grad():
+        nv = w[:2]
+    assert not nv.requires_grad
+
+
+def _transposed(x: dm.Tensor) -> tuple[dm.Tensor, dm.Tensor]:
+    y = x.t() * 2
+    y[0].mul_(3)
+    scale = dm.ones(4, 3, dtype=dm.float64)
+    scale[0] = 3
+    return y, x.t() * 2 * scale
+
+
+def _diagonal(x: dm.Tensor) -> tuple[dm.Tensor, dm.Tensor]:
+    y = x.t() * 2
+    y.diagonal().zero_()
+    keep = 1 - dm.eye(4, 3, dtype=dm.float64)
+    return y, x.t() * 2 * keep
+
+
+def _channels_last(x: dm.Tensor) -> tuple[dm.Tensor, dm.Tensor]:
+    x4 = x.reshape(1, 3, 2, 2)
+    y = x4.contiguous(memory_format=dm.channels_last) * 2
+    assert not y.is_contiguous()
+    y[:, 0].mul_(0.5)
+    scale = dm.tensor([0.5, 1.0, 1.0], dtype=dm.float64).reshape(1, 3, 1, 1)
+    return y, x4 * 2 * scale
+
+
+@pytest.mark.parametrize("program", [_transposed, _diagonal, _channels_last])
+def test_in_place_on_a_view_of_a_non_contiguous_result(program) -> None:  # type: ignore[no-untyped-def]
+    weights = dm.arange(12, dtype=dm.float64)
+    x = dm.arange(12, dtype=dm.float64).reshape(3, 4).requires_grad_()
+    y, expected = program(x)
+    np.testing.assert_allclose(y.detach().numpy(), expected.detach().numpy())
+    (y.reshape(-1) * weights).sum().backward()
+    got = x.grad.numpy().copy()
+    x.grad = None
+    (expected.reshape(-1) * weights).sum().backward()
+    np.testing.assert_allclose(got, x.grad.numpy())
+
+
+def test_double_backward_through_an_in_place_op_on_a_view() -> None:
+    w = dm.randn(4, 6, dtype=dm.float64)
+    x = dm.randn(3, 4, dtype=dm.float64, requires_grad=True)
+    h = (x @ w).view(3, 2, 3)
+    dm.nn.functional.relu(h, inplace=True)
+    (g,) = dm.autograd.grad((h * h).sum(), x, create_graph=True)
+    g.sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    h2 = dm.relu((x2 @ w).view(3, 2, 3))
+    (g2,) = dm.autograd.grad((h2 * h2).sum(), x2, create_graph=True)
+    g2.sum().backward()
+    np.testing.assert_allclose(g.detach().numpy(), g2.detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy())
+
+
+# ---- layers in half precision and other dtypes ---------------------------------------------
+
+
+def test_bfloat16_layers_that_read_values_on_the_host() -> None:
+    layer = dm.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    enc = dm.nn.TransformerEncoder(layer, 2).to(dm.bfloat16)
+    mask = dm.nn.Transformer.generate_square_subsequent_mask(5, dtype=dm.bfloat16)
+    assert enc(dm.randn(2, 5, 8, dtype=dm.bfloat16), mask=mask).dtype == dm.bfloat16
+    x = dm.randn(1, 1, 4, 4, 4, dtype=dm.bfloat16)
+    values, indices = dm.nn.MaxPool3d(2, return_indices=True)(x)
+    assert values.dtype == dm.bfloat16 and indices.dtype == dm.int64
+    pruned = dm.nn.utils.prune.l1_unstructured(
+        dm.nn.Linear(4, 3).to(dm.bfloat16), "weight", amount=0.5
+    )
+    assert pruned.weight.dtype == dm.bfloat16 and int((pruned.weight == 0).sum()) == 6
+
+
+def test_lazy_norms_converted_before_their_first_forward() -> None:
+    out = dm.nn.LazyBatchNorm1d().double()(dm.randn(4, 3, dtype=dm.float64))
+    assert out.dtype == dm.float64
+    assert dm.nn.LazyInstanceNorm1d().half()(dm.randn(4, 3, 5).half()).dtype == dm.float16
+
+
+def test_affine_norms_keep_the_input_dtype() -> None:
+    for dt in (dm.float16, dm.bfloat16):
+        norm = dm.nn.InstanceNorm1d(3, affine=True)
+        assert norm(dm.randn(2, 3, 4).to(dt)).dtype == dt
+    assert dm.nn.RMSNorm(3).double()(dm.randn(2, 3)).dtype == dm.float32

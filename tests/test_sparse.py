@@ -27,7 +27,15 @@ def test_construction_and_queries() -> None:
     # The size defaults to the smallest that holds every coordinate.
     assert dm.sparse_coo_tensor(INDICES, VALUES).shape == (2, 3)
     legacy = dm.sparse.FloatTensor(dm.tensor(INDICES), dm.tensor(VALUES, dtype=dm.float64), (2, 3))
-    assert legacy.dtype == dm.float32
+    assert legacy.dtype == dm.float64  # (tensor values keep their dtype, as PyTorch 2's)
+    assert dm.sparse.FloatTensor(INDICES, VALUES).dtype == dm.float32
+    assert dm.sparse.FloatTensor(2, 3).shape == (2, 3) and dm.sparse.FloatTensor(2, 3)._nnz() == 0
+    assert dm.sparse_coo_tensor((4, 5)).shape == (4, 5)
+    assert dm.sparse_coo_tensor([[], []], [], (2, 3))._nnz() == 0
+    one = dm.sparse_coo_tensor([[0], [1]], [5.0], (2, 2))
+    assert one.is_coalesced() and one.indices().tolist() == [[0], [1]]
+    small = dm.tensor([[0, 1]], dtype=dm.int16)
+    assert dm.sparse_coo_tensor(small, [1.0, 2.0])._indices().dtype == dm.int64
     assert "nnz=4" in repr(a) and "sparse_coo" in repr(a)
 
 
@@ -120,7 +128,12 @@ def test_a_sparse_leaf_gets_a_sparse_grad() -> None:
     a = dm.sparse_coo_tensor(INDICES, VALUES, (2, 3), requires_grad=True)
     assert a.requires_grad and a.is_leaf
     (a @ dm.ones(3, 1)).sum().backward()
-    assert a.grad.is_sparse and a.grad._values().tolist() == [1.0] * 4
+    # Each stored coordinate once (the duplicate (0, 2) is not counted twice), as PyTorch's.
+    assert a.grad.is_sparse and a.grad.to_dense().tolist() == [[0.0, 0.0, 1.0], [1.0, 0.0, 1.0]]
+    values = dm.tensor(VALUES, requires_grad=True)
+    b = dm.sparse_coo_tensor(INDICES, values, (2, 3), requires_grad=True)
+    (b @ dm.ones(3, 1)).sum().backward()
+    assert values.grad.tolist() == [1.0] * 4  # (the graph to the values is kept)
 
 
 def test_arithmetic() -> None:
@@ -154,3 +167,60 @@ def test_empty() -> None:
     assert e.coalesce()._nnz() == 0
     assert dm.sparse.mm(e, dm.ones(3, 2)).tolist() == [[0.0, 0.0]] * 2
     assert dm.zeros(2, 2).to_sparse()._nnz() == 0
+
+
+def test_dense_first_products() -> None:
+    a = dm.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2))
+    expected = [[2.0, 1.0], [2.0, 1.0]]
+    for product in (dm.mm, dm.matmul, dm.sparse.mm, dm.sparse.matmul):
+        assert product(dm.ones(2, 2), a).tolist() == expected
+    batched = dm.ones(4, 5, 2) @ a
+    assert batched.shape == (4, 5, 2) and batched[3, 4].tolist() == [2.0, 1.0]
+    assert (a @ a).to_dense().tolist() == [[2.0, 0.0], [0.0, 2.0]]
+
+
+def test_sparse_sums_and_products_stay_sparse() -> None:
+    h = dm.sparse_coo_tensor([[0, 1], [1, 1]], [[1.0, 2.0], [3.0, 4.0]], (2, 2, 2))
+    rows = h.sum(0)
+    assert rows.is_sparse and (rows.sparse_dim(), rows.dense_dim()) == (1, 1)
+    np.testing.assert_allclose(rows.to_dense().numpy(), h.to_dense().sum(0).numpy())
+    assert not dm.sparse.sum(h, (0, 1)).is_sparse
+    np.testing.assert_allclose(dm.sparse.sum(h, 2).to_dense().numpy(), h.to_dense().sum(2).numpy())
+    a = _adj(dm.float64)
+    b = dm.sparse_coo_tensor([[0, 1], [2, 1]], [2.0, 7.0], (2, 3), dtype=dm.float64)
+    both = a * b
+    assert both._nnz() == 1 and both.to_dense().tolist() == [[0, 0, 8.0], [0, 0, 0]]
+    with pytest.raises(RuntimeError):
+        a * dm.sparse_coo_tensor([[0]], [[1.0, 2.0, 3.0]], (2, 3), dtype=dm.float64)
+    with pytest.raises(IndexError):
+        a.transpose(0, 2)
+
+
+def test_addmm_with_beta_zero_ignores_the_input() -> None:
+    a = dm.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2))
+    out = dm.sparse.addmm(dm.full((2, 2), float("nan")), a, dm.ones(2, 2), beta=0)
+    assert out.tolist() == [[1.0, 1.0], [2.0, 2.0]]
+
+
+def test_a_custom_function_saves_a_sparse_tensor() -> None:
+    class SpMM(dm.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):  # type: ignore[no-untyped-def]
+            ctx.save_for_backward(a, b)
+            return dm.sparse.mm(a, b)
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            a, _ = ctx.saved_tensors
+            return None, dm.sparse.mm(a.t(), g)
+
+    b = dm.ones(3, 2, requires_grad=True)
+    SpMM.apply(_adj(), b).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), DENSE.T @ np.ones((2, 2)))
+
+
+def test_zero_sparse_dims() -> None:
+    s = dm.tensor(3.0).to_sparse()
+    assert s.to_dense().item() == 3.0
+    with pytest.raises(ValueError):
+        dm.ones(2, 2).to_sparse(0)

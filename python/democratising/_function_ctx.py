@@ -143,7 +143,8 @@ class FunctionCtx:
         wrong, so such a Function refuses ``create_graph``. With saved-tensor hooks active
         when ``apply`` records the node, the tensors are packed then (see ``_pack``)."""
         for i, t in enumerate(tensors):
-            if t is not None and not isinstance(t, Tensor):
+            # (A sparse tensor too, as PyTorch saves one: kept as it is.)
+            if t is not None and not isinstance(t, Tensor) and not getattr(t, "is_sparse", 0):
                 raise ArgumentTypeError(
                     "save_for_backward can only save variables, but argument "
                     f"{i} is of type {type(t).__name__}"

@@ -187,10 +187,11 @@ def _forward(name: str) -> Any:
         try:
             return getattr(input, name)(*args, **kwargs)
         except TypeError:
-            if name == "addmm" and args and getattr(args[0], "is_sparse", False):
-                from .sparse import addmm  # dm.addmm(dense, sparse, dense)
+            if builtins.any(getattr(a, "is_sparse", False) for a in args):
+                from . import sparse  # dm.mm(dense, sparse), dm.addmm(dense, sparse, dense)
 
-                return addmm(input, *args, **kwargs)
+                if name in ("mm", "matmul", "addmm"):
+                    return getattr(sparse, name)(input, *args, **kwargs)
             if "out" not in kwargs:  # (out= is handled here, off the common path)
                 raise
         return _into_out(name, input, args, kwargs)

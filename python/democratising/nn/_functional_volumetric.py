@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from .._tensor_extra import _autocast_fp32
+from .._tensor_extra import _autocast_fp32, _host
 from ..errors import InvalidValueError, ShapeError, not_a_tensor
 from . import functional as F
 
@@ -339,7 +339,7 @@ def _gather_max(
     from ``x`` at the indices (differentiable in ``x``)."""
     n, c, depth, h, w = x.shape
     oh, ow = planes.shape[2], planes.shape[3]
-    vals = planes.detach().cpu().numpy().astype(np.float64).reshape(n, c, depth, oh, ow)
+    vals = _host(planes).astype(np.float64).reshape(n, c, depth, oh, ow)
     plane_idx = where.cpu().numpy().reshape(n, c, depth, oh, ow)
     width = max(len(win) for win in windows)
     table = np.zeros((len(windows), width), dtype=np.int64)

@@ -19,6 +19,7 @@ from .. import _core
 from .._core import Tensor
 from .._grad_mode import no_grad
 from .._tensor_extra import _from_host
+from .._tensor_extra import _host as _widened
 from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidValueError
 from .module import Module, _pop_forward_pre_hook
 
@@ -46,8 +47,8 @@ __all__ = [
 
 
 def _host(t: Tensor) -> np.ndarray:
-    """``t``'s values as a NumPy array (a copy, no autograd history)."""
-    return np.array(t.detach().cpu().numpy())
+    """``t``'s values as a NumPy array (a copy, no autograd history; half types widened)."""
+    return np.array(_widened(t))
 
 
 def _like(values: np.ndarray, ref: Tensor) -> Tensor:

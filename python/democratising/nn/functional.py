@@ -1491,7 +1491,7 @@ def rms_norm(
     dims = list(range(input.ndim - n, input.ndim))
     y = x * ((x * x).mean(dim=dims, keepdim=True) + eps).rsqrt()
     if weight is not None:  # (in float32 for a half input, then back: PyTorch's result dtype)
-        y = y * (weight.float() if low else weight)
+        y = y * weight.to(x.dtype)
     return y.to(input.dtype) if low else y
 
 

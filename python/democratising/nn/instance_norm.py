@@ -79,13 +79,12 @@ def instance_norm(
         rm = _per_channel(running_mean.to(x.dtype), ndim)
         rv = _per_channel(running_var.to(x.dtype), ndim)
         y = (x - rm) * (rv + eps).rsqrt()
-    if low:
-        y = y.to(input.dtype)
+    # (The affine step in float32 for a half input, then back: PyTorch's result dtype.)
     if weight is not None:
-        y = y * _per_channel(weight, ndim)
+        y = y * _per_channel(weight.float() if low else weight, ndim)
     if bias is not None:
-        y = y + _per_channel(bias, ndim)
-    return y
+        y = y + _per_channel(bias.float() if low else bias, ndim)
+    return y.to(input.dtype) if low else y
 
 
 def _update_running(

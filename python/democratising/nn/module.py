@@ -878,7 +878,11 @@ class Module:
         buffers = self._buffers
         for n, b in buffers.items():
             if b is not None:
-                buffers[n] = fn(b)
+                out = fn(b)
+                if hasattr(b, "materialize") and type(out) is not type(b):
+                    # A lazy module's placeholder stays one, in the new dtype and device.
+                    out = type(b)(b.requires_grad, out.device, out.dtype)
+                buffers[n] = out
         return self
 
     def to(self: M, *args: Any, **kwargs: Any) -> M:

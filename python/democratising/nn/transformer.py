@@ -13,6 +13,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import tensor as _tensor
+from .._tensor_extra import _host
 from ..errors import ArgumentTypeError, InvalidValueError, ShapeError
 from . import functional as F
 from . import init
@@ -70,7 +71,7 @@ def _detect_is_causal_mask(
         if tuple(mask.shape) != (sz, sz):
             return False
         above = np.triu(np.ones((sz, sz), dtype=bool), k=1)
-        m = mask.detach().cpu().numpy()
+        m = _host(mask)  # (half types widened: NumPy has no bfloat16)
         if m.dtype == np.bool_:
             return bool(np.array_equal(m, above))
         expected = np.where(above, -np.inf, 0.0)

@@ -6,10 +6,11 @@ multiplies it into a dense matrix, differentiably in both operands' values."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
+from .. import _core
 from .._core import Tensor
-from ._coo import SparseTensor, mm, sparse_coo_tensor, to_sparse
+from ._coo import SparseTensor, matmul, mm, sparse_coo_tensor, to_sparse
 
 __all__ = [
     "DoubleTensor",
@@ -17,6 +18,7 @@ __all__ = [
     "LongTensor",
     "SparseTensor",
     "addmm",
+    "matmul",
     "mm",
     "sparse_coo_tensor",
     "sum",
@@ -27,9 +29,13 @@ __all__ = [
 def addmm(
     mat: Tensor, mat1: SparseTensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
 ) -> Tensor:
-    """``beta * mat + alpha * (mat1 @ mat2)`` for a sparse ``mat1`` (``torch.sparse.addmm``)."""
+    """``beta * mat + alpha * (mat1 @ mat2)`` for a sparse ``mat1`` (``torch.sparse.addmm``);
+    with ``beta`` 0 ``mat`` is not read (its NaN and inf are ignored, as PyTorch's)."""
     product = mm(mat1, mat2)
-    return (mat if beta == 1 else mat * beta) + (product if alpha == 1 else product * alpha)
+    product = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return product + _core.zeros(mat.shape, dtype=mat.dtype, device=mat.device)
+    return (mat if beta == 1 else mat * beta) + product
 
 
 def sum(input: SparseTensor, dim: Any = None, dtype: Any = None) -> Any:
@@ -38,12 +44,17 @@ def sum(input: SparseTensor, dim: Any = None, dtype: Any = None) -> Any:
 
 
 def _legacy(dtype_name: str) -> Any:
-    from .. import _core
-
     dtype = getattr(_core, dtype_name)
 
-    def make(indices: Any, values: Any, size: Optional[Any] = None) -> SparseTensor:
-        return sparse_coo_tensor(indices, values, size, dtype=dtype)
+    def make(*args: Any) -> SparseTensor:
+        """``(indices, values[, size])``, or a size (``(2, 3)``, ``()``): an empty tensor."""
+        if len(args) >= 2 and not isinstance(args[0], int):
+            indices, values, *size = args
+            # (Tensor values keep their dtype, as PyTorch 2's legacy constructors.)
+            kind = None if isinstance(values, Tensor) else dtype
+            return sparse_coo_tensor(indices, values, size[0] if size else None, dtype=kind)
+        shape = args[0] if len(args) == 1 and not isinstance(args[0], int) else args
+        return sparse_coo_tensor(tuple(shape), None, dtype=dtype)
 
     make.__doc__ = (
         f"The legacy ``torch.sparse.*Tensor(indices, values, size)``: a {dtype_name} sparse COO "

@@ -109,9 +109,32 @@ class SparseTensor:
 
     @property
     def grad(self) -> Optional[SparseTensor]:
-        """The gradient of a leaf: at its own coordinates (PyTorch's is sparse too)."""
+        """The gradient of a leaf: sparse, at its coordinates (each once: a duplicate's values
+        each received the whole gradient at that coordinate)."""
         g = self._vals.grad
-        return None if g is None else SparseTensor(self._idx, g, self._shape, self._coalesced)
+        if g is None:
+            return None
+        if self._coalesced:
+            return SparseTensor(self._idx, g, self._shape, True)
+        _, first, _ = self._unique_coordinates()
+        at = _long(first, self.device)
+        return SparseTensor(
+            self._idx.index_select(1, at), g.index_select(0, at), self._shape, False
+        )
+
+    @property
+    def _version(self) -> int:
+        """The values' version counter (``save_for_backward`` checks it)."""
+        return int(self._vals._version)
+
+    def _unique_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct coordinates (as flat positions over the sparse dims, ascending), the
+        first entry holding each, and each entry's distinct coordinate."""
+        idx = self._idx.numpy()
+        sparse_shape = self._shape[: self.sparse_dim()]
+        flat = np.ravel_multi_index(tuple(idx), sparse_shape) if idx.size else idx.sum(0)
+        unique, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+        return unique, first, inverse.reshape(-1)
 
     def detach(self) -> SparseTensor:
         return self._with(self._vals.detach())
@@ -129,22 +152,23 @@ class SparseTensor:
         """Coordinates sorted (row-major) and each stored once, duplicates' values summed."""
         if self._coalesced:
             return self
+        unique, _, inverse = self._unique_coordinates()
         sparse_shape = self._shape[: self.sparse_dim()]
-        idx = self._idx.numpy()
-        flat = np.ravel_multi_index(tuple(idx), sparse_shape) if idx.size else idx[0]
-        unique, inverse = np.unique(flat, return_inverse=True)
-        coords = np.stack(np.unravel_index(unique, sparse_shape)) if unique.size else idx[:, :0]
+        coords = np.stack(np.unravel_index(unique, sparse_shape)).reshape(len(sparse_shape), -1)
         dense = tuple(self._vals.shape[1:])
         summed = _core.zeros((len(unique), *dense), dtype=self.dtype, device=self.device).index_add(
-            0, _long(inverse.reshape(-1), self.device), self._vals
+            0, _long(inverse, self.device), self._vals
         )
         return SparseTensor(_long(coords, self.device), summed, self._shape, True)
 
     def to_dense(self) -> Tensor:
         """The dense tensor (stored duplicates summed), differentiable in the values."""
+        if self.sparse_dim() == 0:  # every entry is the whole (dense) tensor
+            return self._vals.sum(0, dtype=self.dtype)
         out = _core.zeros(self._shape, dtype=self.dtype, device=self.device)
         if self._nnz() == 0:
-            return out + 0 * self._vals.sum()  # (keeps the values' graph)
+            # (keeps the values' graph: a loss through it still reaches them)
+            return out + 0 * self._vals.sum() if self._vals.requires_grad else out
         return out.index_put(tuple(self._idx.unbind(0)), self._vals, accumulate=True)
 
     def to_sparse(self, sparse_dim: Optional[int] = None) -> SparseTensor:
@@ -182,7 +206,13 @@ class SparseTensor:
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
         """Two sparse dims swapped (their coordinate rows)."""
         n = self.sparse_dim()
-        d0, d1 = dim0 % max(self.ndim, 1), dim1 % max(self.ndim, 1)
+        for d in (dim0, dim1):
+            if not -self.ndim <= d < self.ndim:
+                raise IndexOutOfRangeError(
+                    f"Dimension out of range (expected to be in range of [{-self.ndim}, "
+                    f"{self.ndim - 1}], but got {d})"
+                )
+        d0, d1 = dim0 % self.ndim, dim1 % self.ndim
         if d0 >= n or d1 >= n:
             raise InvalidValueError(
                 "transpose: sparse tensors swap sparse dims only (got dims "
@@ -204,24 +234,18 @@ class SparseTensor:
     def mm(self, mat2: Tensor) -> Tensor:
         return mm(self, mat2)
 
-    def matmul(self, other: Tensor) -> Tensor:
-        if isinstance(other, Tensor) and other.ndim == 1:
-            return mm(self, other.unsqueeze(1)).squeeze(1)
-        return mm(self, other)
+    def matmul(self, other: Any) -> Any:
+        return matmul(self, other)
 
     def __matmul__(self, other: Any) -> Any:
-        return self.matmul(other) if isinstance(other, Tensor) else NotImplemented
+        return matmul(self, other) if isinstance(other, (Tensor, SparseTensor)) else NotImplemented
 
     def __rmatmul__(self, other: Any) -> Any:
-        if not isinstance(other, Tensor):
-            return NotImplemented
-        if other.ndim == 1:
-            return mm(self.t(), other.unsqueeze(1)).squeeze(1)
-        return mm(self.t(), other.mT).mT
+        return matmul(other, self) if isinstance(other, Tensor) else NotImplemented
 
     def __mul__(self, other: Any) -> Any:
         if isinstance(other, SparseTensor):
-            return (self.to_dense() * other.to_dense()).to_sparse(self.sparse_dim())
+            return self._intersect(other)
         if isinstance(other, Tensor) and other.ndim > 0:
             # The dense operand's entries at the stored coordinates (PyTorch's sparse * dense).
             at = other.expand(self._shape)[tuple(self._idx.unbind(0))]
@@ -231,6 +255,21 @@ class SparseTensor:
         return NotImplemented
 
     __rmul__ = __mul__
+
+    def _intersect(self, other: SparseTensor) -> SparseTensor:
+        """The elementwise product of two sparse tensors: stored where both store."""
+        if other._shape != self._shape or other.sparse_dim() != self.sparse_dim():
+            raise ShapeError(
+                "mul: expected sparse tensors of one size and sparse dims, got "
+                f"{list(self._shape)} ({self.sparse_dim()} sparse) and {list(other._shape)} "
+                f"({other.sparse_dim()} sparse)"
+            )
+        a, b = self.coalesce(), other.coalesce()
+        fa, fb = a._unique_coordinates()[0], b._unique_coordinates()[0]
+        _, ia, ib = np.intersect1d(fa, fb, assume_unique=True, return_indices=True)
+        ia, ib = _long(ia, self.device), _long(ib, self.device)
+        values = a._vals.index_select(0, ia) * b._vals.index_select(0, ib).to(self.device)
+        return SparseTensor(a._idx.index_select(1, ia), values, self._shape, True)
 
     def __truediv__(self, other: Any) -> Any:
         if isinstance(other, (Tensor, int, float)) and not (
@@ -273,9 +312,20 @@ class SparseTensor:
         if dim is None:
             total = self._vals.sum()
             return total if dtype is None else total.to(dtype)
-        out = self.to_dense().sum(dim, keepdim=keepdim)
-        out = out if dtype is None else out.to(dtype)
-        return out.to_sparse() if out.ndim else out
+        if keepdim:
+            out = self.to_dense().sum(dim, keepdim=True)
+            return out if dtype is None else out.to(dtype)
+        nd, n = self.ndim, self.sparse_dim()
+        dims = {d % nd for d in ((dim,) if isinstance(dim, int) else dim)}
+        values = self._vals if dtype is None else self._vals.to(dtype)
+        dense_dims = [d - n + 1 for d in sorted(dims) if d >= n]
+        if dense_dims:
+            values = values.sum(dense_dims)
+        kept = [d for d in range(n) if d not in dims]
+        if not kept:  # every sparse dim reduced: a dense result
+            return values.sum(0)
+        shape = tuple(self._shape[d] for d in range(nd) if d not in dims)
+        return SparseTensor(self._idx[kept], values, shape, False).coalesce()
 
     def __repr__(self) -> str:
         pad = " " * len("tensor(")
@@ -291,18 +341,28 @@ def _long(values: Any, device: Any) -> Tensor:
     return _core.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device)
 
 
-def mm(sparse: SparseTensor, dense: Tensor) -> Tensor:
-    """``sparse @ dense`` for a 2-D sparse matrix (``torch.sparse.mm``/``torch.spmm``): each
-    stored entry scales a row of ``dense`` and adds it into its row of the result."""
-    if not isinstance(sparse, SparseTensor):
-        raise DTypeError(f"sparse.mm: expected a sparse first operand, got {type(sparse).__name__}")
-    if not isinstance(dense, Tensor):
-        raise DTypeError(f"sparse.mm: expected a dense second operand, got {type(dense).__name__}")
-    if sparse.ndim != 2 or sparse.dense_dim() != 0 or dense.ndim != 2:
-        raise ShapeError(
-            f"sparse.mm: expects a 2-D sparse matrix and a 2-D dense one, got shapes "
-            f"{list(sparse.shape)} and {list(dense.shape)}"
-        )
+def mm(mat1: Any, mat2: Any) -> Any:
+    """``mat1 @ mat2`` for 2-D matrices, one or both sparse (``torch.sparse.mm``,
+    ``torch.spmm``): dense unless both are sparse."""
+    for m in (mat1, mat2):
+        if not isinstance(m, (Tensor, SparseTensor)):
+            raise DTypeError(f"sparse.mm: expected tensors, got {type(m).__name__}")
+        if m.ndim != 2:
+            raise ShapeError(f"sparse.mm: expects 2-D matrices, got shape {list(m.shape)}")
+    if isinstance(mat1, SparseTensor) and isinstance(mat2, SparseTensor):
+        return _spmm(mat1, mat2.to_dense()).to_sparse()
+    if isinstance(mat1, SparseTensor):
+        return _spmm(mat1, mat2)
+    if isinstance(mat2, SparseTensor):
+        return _spmm(mat2.t(), mat1.mT).mT
+    raise DTypeError("sparse.mm: expected a sparse operand")
+
+
+def _spmm(sparse: SparseTensor, dense: Tensor) -> Tensor:
+    """A 2-D sparse matrix times a dense one: each stored entry scales a row of ``dense``
+    and adds it into its row of the result."""
+    if sparse.dense_dim() != 0:
+        raise ShapeError("sparse.mm: a hybrid sparse tensor (with dense dims) is not a matrix")
     (n, k), (k2, m) = sparse.shape, dense.shape
     if k != k2:
         raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({n}x{k} and {k2}x{m})")
@@ -319,7 +379,7 @@ def mm(sparse: SparseTensor, dense: Tensor) -> Tensor:
 
 def sparse_coo_tensor(
     indices: Any,
-    values: Any,
+    values: Any = None,
     size: Optional[Any] = None,
     *,
     dtype: Any = None,
@@ -329,14 +389,24 @@ def sparse_coo_tensor(
     is_coalesced: Optional[bool] = None,
 ) -> SparseTensor:
     """A sparse COO tensor with entries ``values[j]`` at ``indices[:, j]`` (``sparse_dim x
-    nnz`` integers); ``size`` defaults to the smallest that holds every coordinate. The
+    nnz`` integers); ``size`` defaults to the smallest that holds every coordinate. Given a
+    size alone (``sparse_coo_tensor((2, 3))``), an empty one. The
     coordinates are checked against ``size`` (``IndexOutOfRangeError``), as PyTorch does."""
     del check_invariants  # (always checked: a coordinate out of range is never kept)
+    if values is None:  # sparse_coo_tensor(size): an empty tensor of that size
+        shape = tuple(int(n) for n in indices)
+        empty_idx = _core.zeros((len(shape), 0), dtype=_core.int64)
+        empty = _core.zeros((0,), dtype=dtype or _core._default_dtype())
+        return sparse_coo_tensor(
+            empty_idx, empty, shape, device=device, requires_grad=requires_grad
+        )
     vals = as_tensor(values, dtype=dtype)
     if device is not None:
         vals = vals.to(device)
     idx = as_tensor(indices).to(vals.device)
-    if idx.dtype not in (_core.int64, _core.int32) or idx.ndim != 2:
+    if idx.numel() == 0 and idx.ndim == 1:  # ([], []): no coordinates of one sparse dim
+        idx = idx.reshape(1, 0)
+    if idx.ndim != 2 or (idx.dtype.is_floating_point and idx.numel()):
         raise DTypeError(
             "sparse_coo_tensor: indices must be a 2-D (sparse_dim x nnz) integer tensor, got "
             f"{idx.dtype} of shape {list(idx.shape)}"
@@ -344,8 +414,8 @@ def sparse_coo_tensor(
     idx = idx.to(_core.int64)
     if vals.ndim == 0 or vals.shape[0] != idx.shape[1]:
         raise ShapeError(
-            f"sparse_coo_tensor: number of dimensions must be sparse_dim ({idx.shape[1]} values "
-            f"expected for {idx.shape[1]} indices) but got values of shape {list(vals.shape)}"
+            f"sparse_coo_tensor: {idx.shape[1]} coordinates but values of shape "
+            f"{list(vals.shape)} (their first dim counts the entries)"
         )
     coords = idx.numpy()
     if coords.size and coords.min() < 0:
@@ -353,9 +423,11 @@ def sparse_coo_tensor(
     extent = tuple(int(v) + 1 for v in coords.max(axis=1)) if coords.size else (0,) * len(coords)
     shape = extent + tuple(vals.shape[1:]) if size is None else tuple(int(n) for n in size)
     _check_size(shape, extent, coords.shape[0], tuple(vals.shape[1:]))
-    if requires_grad:
-        vals = vals.detach().requires_grad_(True)
-    return SparseTensor(idx, vals, shape, bool(is_coalesced))
+    if requires_grad and not vals.requires_grad:
+        vals = vals.detach().requires_grad_(True)  # (a new leaf: not the caller's tensor)
+    # (PyTorch counts no entry or one as coalesced.)
+    coalesced = bool(is_coalesced) or idx.shape[1] <= 1
+    return SparseTensor(idx, vals, shape, coalesced)
 
 
 def _check_size(
@@ -378,8 +450,8 @@ def to_sparse(x: Tensor, sparse_dim: Optional[int] = None) -> SparseTensor:
     """``x``'s non-zero entries as a coalesced sparse COO tensor; with ``sparse_dim`` the
     leading dims are sparse and the rest of each entry is kept dense."""
     n = x.ndim if sparse_dim is None else int(sparse_dim)
-    if not 0 <= n <= x.ndim:
-        raise InvalidValueError(f"to_sparse: sparse_dim must be in [0, {x.ndim}], got {n}")
+    if not (0 < n <= x.ndim or n == x.ndim == 0):
+        raise InvalidValueError(f"to_sparse: sparse_dim must be in [1, {x.ndim}], got {n}")
     nonzero = x != 0
     if n < x.ndim:
         nonzero = nonzero.any(dim=tuple(range(n, x.ndim)))
@@ -393,3 +465,18 @@ def install(cls: type) -> None:
     from .._tensor_extra import _as_method
 
     cls.to_sparse = cls.to_sparse_coo = _as_method(to_sparse)  # type: ignore[attr-defined]
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` with either side sparse (2-D): a dense result for a dense operand (leading
+    batch dims of a dense left operand kept), a sparse one for two sparse matrices."""
+    if isinstance(a, SparseTensor):
+        if isinstance(b, Tensor) and b.ndim == 1:
+            return mm(a, b.unsqueeze(1)).squeeze(1)
+        return mm(a, b)
+    if not isinstance(a, Tensor) or not isinstance(b, SparseTensor):
+        raise DTypeError(f"matmul: unsupported operands {type(a).__name__} and {type(b).__name__}")
+    if a.ndim == 1:
+        return mm(a.unsqueeze(0), b).squeeze(0)
+    rows = mm(a.reshape(-1, a.shape[-1]), b)
+    return rows.reshape(*a.shape[:-1], b.shape[1])

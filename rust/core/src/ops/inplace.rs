@@ -2,7 +2,9 @@
 //! involved, the op is computed out of place (recording its node) and the result is written back,
 //! with the tensor "rebased" onto the new node, as PyTorch does.
 
-use crate::autograd::{edge_of, is_grad_enabled, record, record_edges, Node, Provenance, Saved};
+use crate::autograd::{
+    edge_of, is_grad_enabled, record_differentiable, record_edges, Node, Provenance, Saved,
+};
 use crate::layout::Layout;
 use crate::ops::binary::BinaryOp;
 use crate::ops::copy::{cast_raw, fill_raw, write_into};
@@ -70,7 +72,7 @@ impl Tensor {
             bail!(
                 Autograd,
                 "in-place modification of this view of a tensor that requires grad is not \
-                 supported (its base is not contiguous, it was detached, or elements overlap); \
+                 supported (its base has gaps, it was detached, or elements overlap); \
                  modify the base tensor or clone() the view first (shape {:?})",
                 self.shape()
             );
@@ -99,7 +101,8 @@ impl Tensor {
     }
 
     /// For a view whose in-place modification can be expressed on its base: the base and this
-    /// view's layout relative to a contiguous copy of the base.
+    /// view's layout relative to a contiguous copy of the base (a transposed or channels-last
+    /// base included).
     fn rebasable_view(&self) -> Option<(Tensor, Layout)> {
         let base = self.view_base()?;
         let l = self.layout();
@@ -117,13 +120,17 @@ impl Tensor {
             .iter()
             .zip(&l.strides)
             .any(|(&n, &s)| n > 1 && s == 0);
-        if overlapping || !base.is_contiguous() || l.offset < base.layout().offset {
+        if overlapping || l.offset < base.layout().offset {
             return None;
         }
-        let rel = Layout {
-            shape: l.shape.clone(),
-            strides: l.strides.clone(),
-            offset: l.offset - base.layout().offset,
+        let rel = if base.is_contiguous() {
+            Layout {
+                shape: l.shape.clone(),
+                strides: l.strides.clone(),
+                offset: l.offset - base.layout().offset,
+            }
+        } else {
+            base.layout().view_in_copy(l)?
         };
         let (_, end) = rel.span();
         (end <= base.numel()).then(|| (base.clone(), rel))
@@ -153,8 +160,14 @@ impl Tensor {
         base.assign_(&new_base)?;
         // Re-derive this view from the rebased base.
         let (bshape, bdtype) = (base.shape().to_vec(), base.dtype());
-        let hook = record(self.detach(), "AsStridedBackward", &[&base], move |g| {
+        let hook = record_differentiable(self.detach(), "AsStridedBackward", &[&base], move |g| {
             let z = Tensor::full_on(&bshape, 0.0, bdtype, g.device())?;
+            if is_grad_enabled() {
+                // `create_graph=True`: the same placement, recorded (a set-item).
+                let region = rel.clone();
+                let place = move |b: &Tensor| Ok(b.with_layout(region.clone()));
+                return Ok(vec![Some(z.view_assign(&place, g)?)]);
+            }
             write_into(&z.with_layout(rel.clone()), g)?;
             Ok(vec![Some(z)])
         });

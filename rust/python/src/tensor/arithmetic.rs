@@ -65,26 +65,6 @@ impl PyTensor {
     fn __abs__(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.abs(py)
     }
-    /// Elementwise; `t == None`, a string or a list is Python's identity test (`False`), as
-    /// PyTorch's (see `operator_result`).
-    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.eq(py, other))
-    }
-    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.ne(py, other))
-    }
-    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.lt(py, other))
-    }
-    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.le(py, other))
-    }
-    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.gt(py, other))
-    }
-    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        operator_result(py, other, || self.ge(py, other))
-    }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
         self.inplace(|t| t.add_(&o, 1.0))

@@ -202,8 +202,10 @@ unary_py!(
 );
 
 /// Binary methods `name(other)`: `self.method(other)` for the listed names; the operators
-/// after `operators:`, and their reflected forms (`__radd__`: `other.method(self)`) after
-/// `reflected:`. `other` may be a tensor, a Python number or a NumPy value.
+/// after `operators:` (comparisons included: `t == None`, a string or a list is then Python's
+/// identity test, `False`, as PyTorch's), and their reflected forms (`__radd__`:
+/// `other.method(self)`) after `reflected:`. `other` may be a tensor, a Python number or a
+/// NumPy value (see `arithmetic::operator_result`).
 macro_rules! binary_py {
     ($($name:ident => $method:ident),* ;
      operators: $($oname:ident => $omethod:ident),* ;
@@ -246,7 +248,8 @@ binary_py!(
     logical_xor => logical_xor;
     operators:
     __add__ => add, __sub__ => sub, __mul__ => mul, __truediv__ => div, __floordiv__ => floor_divide,
-    __mod__ => remainder, __matmul__ => matmul;
+    __mod__ => remainder, __matmul__ => matmul, __eq__ => eq, __ne__ => ne, __lt__ => lt,
+    __le__ => le, __gt__ => gt, __ge__ => ge;
     reflected:
     __radd__ => add, __rsub__ => sub, __rmul__ => mul, __rtruediv__ => div_reflected,
     __rfloordiv__ => floor_divide, __rmod__ => remainder, __rmatmul__ => matmul,

@@ -283,7 +283,9 @@ def test_views_made_without_grad_or_before_requires_grad_stay_out() -> None:
     a = dm.zeros(3)
     v = a[:2]
     a.requires_grad_()
-    assert not v.requires_grad  # (no write since: PyTorch's too)
+    # (PyTorch reports True for both views below, reading the base's flag, yet sends no
+    # gradient through either: here they stay out of the graph, saying so.)
+    assert not v.requires_grad
     w = dm.ones(3, requires_grad=True)
     with dm.no_grad():
         nv = w[:2]
@@ -370,3 +372,60 @@ def test_affine_norms_keep_the_input_dtype() -> None:
         norm = dm.nn.InstanceNorm1d(3, affine=True)
         assert norm(dm.randn(2, 3, 4).to(dt)).dtype == dt
     assert dm.nn.RMSNorm(3).double()(dm.randn(2, 3)).dtype == dm.float32
+
+
+# ---- from the review of this session's changes ---------------------------------------------
+
+
+def test_pow_of_a_list_base_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        dm.pow([2.0, 3.0], dm.tensor([1.0, 2.0]))
+    assert dm.pow(2.0, dm.tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("op", ["index_add", "index_copy"])
+def test_index_add_and_copy_keep_the_index_they_were_given(op: str) -> None:
+    x = dm.arange(12.0).reshape(3, 4).requires_grad_()
+    i = dm.tensor([0, 2])
+    y = getattr(dm.zeros(3, 4), op)(0, i, x[:2] * 1)
+    i.fill_(1)
+    (y * dm.arange(12.0).reshape(3, 4)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 2.0, 3.0], [8.0, 9.0, 10.0, 11.0], [0.0] * 4]
+
+
+def test_index_ops_pack_nothing_when_nothing_is_recorded() -> None:
+    packed: list[int] = []
+
+    def pack(t: dm.Tensor) -> dm.Tensor:
+        packed.append(1)
+        return t
+
+    x, idx = dm.randn(4, 3), dm.tensor([0, 2])
+    with dm.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        x[idx], x.gather(0, idx.unsqueeze(1).expand(2, 3)), x.index_select(0, idx)
+    assert packed == []
+
+
+def test_retaining_a_grad_that_is_a_view_of_its_own_tensor_does_not_hang() -> None:
+    # (The engine summed a retained grad with its lock held; a view's `requires_grad` reads
+    # its base's, here that very tensor: a deadlock. Run apart, so a hang fails, not stalls.)
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import democratising as dm
+        x = dm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        buf = dm.zeros(3)
+        v = buf[:]
+        buf.mul_(x)
+        buf.retain_grad()
+        buf.grad = v
+        buf.sum().backward(retain_graph=True)
+        buf.sum().backward()
+        print("ok")
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "ok", run.stderr

@@ -173,7 +173,12 @@ def _into_out(name: str, input: Tensor, args: tuple[Any, ...], kwargs: dict[str,
 def _forward(name: str) -> Any:
     def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if name == "pow" and not isinstance(input, Tensor) and args and isinstance(args[0], Tensor):
-            return args[0].__rpow__(input)  # dm.pow(2.0, t)
+            out = args[0].__rpow__(input)  # dm.pow(2.0, t)
+            if out is NotImplemented:  # (a list or tuple base, as PyTorch refuses it)
+                raise ArgumentTypeError(
+                    f"pow(): argument 'self' must be Number or Tensor, not {type(input).__name__}"
+                )
+            return out
         if name in NUMBER_FIRST and isinstance(input, (int, float)):
             other = args[0] if args else kwargs.pop("other", None)
             if isinstance(other, Tensor):

@@ -130,7 +130,9 @@ def _index_vector(index: Any, op: str) -> np.ndarray:
         raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index.dtype}")
     if index.ndim > 1:
         raise ShapeError(f"{op}(): Index is supposed to be a vector, got {index.ndim}-D")
-    return np.asarray(_host(index), dtype=np.int64).reshape(-1)
+    # (A copy: a backward built from it must see the index as it is now, whatever later
+    # writes into ``index`` do.)
+    return np.array(_host(index), dtype=np.int64).reshape(-1)
 
 
 def _check_range(idx: np.ndarray, n: int, dim: int, op: str, wrap: bool = False) -> np.ndarray:

@@ -130,7 +130,7 @@ class SparseTensor:
     def _unique_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The distinct coordinates (as flat positions over the sparse dims, ascending), the
         first entry holding each, and each entry's distinct coordinate."""
-        idx = self._idx.numpy()
+        idx = self._idx.cpu().numpy()
         sparse_shape = self._shape[: self.sparse_dim()]
         flat = np.ravel_multi_index(tuple(idx), sparse_shape) if idx.size else idx.sum(0)
         unique, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
@@ -316,7 +316,14 @@ class SparseTensor:
             out = self.to_dense().sum(dim, keepdim=True)
             return out if dtype is None else out.to(dtype)
         nd, n = self.ndim, self.sparse_dim()
-        dims = {d % nd for d in ((dim,) if isinstance(dim, int) else dim)}
+        asked = (dim,) if isinstance(dim, int) else tuple(dim)
+        for d in asked:
+            if not -nd <= d < nd:
+                raise IndexOutOfRangeError(
+                    f"sum: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                    f"but got {d})"
+                )
+        dims = {d % nd for d in asked}
         values = self._vals if dtype is None else self._vals.to(dtype)
         dense_dims = [d - n + 1 for d in sorted(dims) if d >= n]
         if dense_dims:
@@ -417,7 +424,7 @@ def sparse_coo_tensor(
             f"sparse_coo_tensor: {idx.shape[1]} coordinates but values of shape "
             f"{list(vals.shape)} (their first dim counts the entries)"
         )
-    coords = idx.numpy()
+    coords = idx.cpu().numpy()
     if coords.size and coords.min() < 0:
         raise IndexOutOfRangeError("sparse_coo_tensor: found negative index in indices")
     extent = tuple(int(v) + 1 for v in coords.max(axis=1)) if coords.size else (0,) * len(coords)

@@ -624,12 +624,20 @@ impl Pass {
         for w in lock(&node.retained).iter() {
             if let Some(inner) = w.upgrade() {
                 let t = Tensor(inner);
-                let mut m = t.meta();
-                let prev = m.grad.take();
-                m.grad = Some(match prev {
+                // (The sum is taken with the lock released: `add` asks its operands whether
+                // they require grad, and a view's answer reads its base, which may be `t`.)
+                let prev = t.meta().grad.take();
+                let sum = match prev {
                     None => g.clone(),
-                    Some(p) => p.add(&g)?,
-                });
+                    Some(p) => match p.add(&g) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            t.meta().grad = Some(p);
+                            return Err(e);
+                        }
+                    },
+                };
+                t.meta().grad = Some(sum);
             }
         }
         if let Some(&i) = self.capture_node.get(&node_key(node)) {

@@ -192,12 +192,13 @@ impl Tensor {
             }
         }
         let out = backend::of(self).gather(self, d, index)?;
-        let ix = Saved::new(index)?;
+        let ix = save_indices(&[Some(index.clone())], &[self])?;
         let shape = self.shape().to_vec();
         let dt = self.dtype();
         Ok(record(out, "GatherBackward", &[self], move |g| {
+            let ix = one_index(&ix)?;
             let z = Tensor::full_on(&shape, 0.0, dt, g.device())?;
-            Ok(vec![Some(z.scatter_add(d as isize, ix.get()?, g)?)])
+            Ok(vec![Some(z.scatter_add(d as isize, &ix, g)?)])
         }))
     }
 
@@ -255,14 +256,14 @@ impl Tensor {
             }
         }
         let out = backend::of(self).scatter(self, d, index, src, mode)?;
-        let saved_ix = Saved::new(index)?;
+        let saved_ix = save_indices(&[Some(index.clone())], &[self, src])?;
         let src_shape = src.shape().to_vec();
         let name = match mode {
             ScatterMode::Add => "ScatterAddBackward",
             ScatterMode::Write => "ScatterBackward",
         };
         Ok(record(out, name, &[self, src], move |g| {
-            let ix = saved_ix.get()?;
+            let ix = &one_index(&saved_ix)?;
             let gs = zero_padded(g.gather(d as isize, ix)?, &src_shape)?;
             if mode == ScatterMode::Add {
                 return Ok(vec![Some(g.clone()), Some(gs)]);
@@ -329,7 +330,7 @@ impl Tensor {
         let out = backend::of(self).index(self, indices)?;
         let shape = self.shape().to_vec();
         let dt = self.dtype();
-        let saved = save_indices(indices)?;
+        let saved = save_indices(indices, &[self])?;
         // (It keeps the integer indices only, no activation: a reusable node, so a second
         // backward through `flip` or `x[idx]` works.)
         Ok(crate::autograd::reusable(record(
@@ -370,7 +371,7 @@ impl Tensor {
     ) -> Result<Tensor> {
         let out = cast_raw(self, self.dtype())?;
         out.index_put_raw(indices, values, accumulate)?;
-        let saved = save_indices(indices)?;
+        let saved = save_indices(indices, &[self, values])?;
         let vshape = values.shape().to_vec();
         let vdt = values.dtype();
         Ok(record(out, "IndexPutBackward", &[self, values], move |g| {
@@ -513,8 +514,12 @@ impl<'a> AdvKey<'a> {
 
 /// Index tensors kept for a backward, version-checked as saved tensors are: an index changed
 /// in place before the backward is PyTorch's "modified by an inplace operation" error, not a
-/// gradient sent to the wrong place.
-fn save_indices(indices: &[Option<Tensor>]) -> Result<Vec<Option<Saved>>> {
+/// gradient sent to the wrong place. Nothing is kept (nor packed by saved-tensor hooks) when
+/// no input (`inputs`) records a backward.
+fn save_indices(indices: &[Option<Tensor>], inputs: &[&Tensor]) -> Result<Vec<Option<Saved>>> {
+    if !crate::autograd::is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return Ok(Vec::new());
+    }
     indices
         .iter()
         .map(|i| i.as_ref().map(Saved::new).transpose())
@@ -527,4 +532,15 @@ fn saved_indices(saved: &[Option<Saved>]) -> Result<Vec<Option<Tensor>>> {
         .iter()
         .map(|s| s.as_ref().map(|s| s.get().cloned()).transpose())
         .collect()
+}
+
+/// The one index tensor `save_indices` kept (`gather`, `scatter`).
+fn one_index(saved: &[Option<Saved>]) -> Result<Tensor> {
+    match saved_indices(saved)?.pop().flatten() {
+        Some(t) => Ok(t),
+        None => bail!(
+            Autograd,
+            "internal: the index was not kept for this backward"
+        ),
+    }
 }

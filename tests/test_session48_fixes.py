@@ -429,3 +429,11 @@ def test_retaining_a_grad_that_is_a_view_of_its_own_tensor_does_not_hang() -> No
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "ok", run.stderr
+
+
+def test_soft_margin_loss_takes_a_bool_target() -> None:
+    x = dm.tensor([0.5, -1.0, 2.0])
+    as_bool = dm.nn.functional.soft_margin_loss(x, dm.tensor([True, False, True]))
+    # PyTorch's: log(1 + exp(-input * target)), the False entry contributing log(2).
+    expected = (np.log1p(np.exp(-0.5)) + np.log(2.0) + np.log1p(np.exp(-2.0))) / 3
+    assert as_bool.item() == pytest.approx(expected, rel=1e-6)

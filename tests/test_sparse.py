@@ -224,3 +224,25 @@ def test_zero_sparse_dims() -> None:
     assert s.to_dense().item() == 3.0
     with pytest.raises(ValueError):
         dm.ones(2, 2).to_sparse(0)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_over_the_stored_entries(dim: int) -> None:
+    indices, values = [[0, 0, 1, 2, 2, 2], [0, 2, 1, 0, 1, 2]], [1.0, 2.0, 3.0, -1.0, 0.5, 4.0]
+    a = dm.sparse_coo_tensor(indices, values, (3, 3), dtype=dm.float64)
+    # Reference: a dense softmax with the unstored entries at -inf (NaN-free: none is empty).
+    dense = np.full((3, 3), -np.inf)
+    dense[tuple(indices)] = values
+    e = np.exp(dense - dense.max(axis=dim, keepdims=True))
+    expected = e / e.sum(axis=dim, keepdims=True)
+    out = dm.sparse.softmax(a, dim)
+    assert out.is_sparse and out._nnz() == 6
+    np.testing.assert_allclose(out.to_dense().numpy(), expected, rtol=1e-12)
+    logs = dm.sparse.log_softmax(a, dim)._values().numpy()
+    np.testing.assert_allclose(logs, np.log(expected[tuple(indices)]), rtol=1e-12)
+
+    def probabilities(v: dm.Tensor) -> dm.Tensor:
+        return dm.sparse.softmax(dm.sparse_coo_tensor(indices, v, (3, 3)), dim).to_dense()
+
+    leaf = dm.tensor(values, dtype=dm.float64, requires_grad=True)
+    assert dm.autograd.gradcheck(probabilities, (leaf,))

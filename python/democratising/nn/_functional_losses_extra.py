@@ -173,7 +173,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> 
     """``log(1 + exp(-target * input))``, computed as a softplus (stable for large margins)."""
     _check_reduction(reduction)
     _broadcasts_to(target, input, "soft_margin_loss")
-    return _reduce((-target * input).softplus(), reduction)
+    # (``-input * target``, as PyTorch's: a bool target cannot be negated)
+    return _reduce((-input * target).softplus(), reduction)
 
 
 @_takes_tensor

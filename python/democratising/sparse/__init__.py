@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import _core
 from .._core import Tensor
+from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError
 from ._coo import SparseTensor, matmul, mm, sparse_coo_tensor, to_sparse
 
 __all__ = [
@@ -18,8 +21,10 @@ __all__ = [
     "LongTensor",
     "SparseTensor",
     "addmm",
+    "log_softmax",
     "matmul",
     "mm",
+    "softmax",
     "sparse_coo_tensor",
     "sum",
     "to_sparse",
@@ -41,6 +46,51 @@ def addmm(
 def sum(input: SparseTensor, dim: Any = None, dtype: Any = None) -> Any:
     """Every element (a dense 0-d tensor), or over ``dim`` (``torch.sparse.sum``)."""
     return input.sum(dim, dtype=dtype)
+
+
+def softmax(input: SparseTensor, dim: int, *, dtype: Any = None) -> SparseTensor:
+    """Softmax along ``dim`` over the stored entries only, the others read as ``-inf``
+    (``torch.sparse.softmax``): each group of entries sharing their other coordinates sums
+    to 1; the result stores the same coordinates (coalesced)."""
+    return _normalised(input, dim, dtype, log=False)
+
+
+def log_softmax(input: SparseTensor, dim: int, *, dtype: Any = None) -> SparseTensor:
+    """``log(softmax(input, dim))`` over the stored entries (``torch.sparse.log_softmax``)."""
+    return _normalised(input, dim, dtype, log=True)
+
+
+def _normalised(input: SparseTensor, dim: int, dtype: Any, log: bool) -> SparseTensor:
+    if not isinstance(input, SparseTensor):
+        raise DTypeError(f"sparse softmax expects a sparse tensor, got {type(input).__name__}")
+    nd, n = input.ndim, input.sparse_dim()
+    if not -nd <= dim < nd:
+        raise IndexOutOfRangeError(
+            f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})"
+        )
+    d = dim % nd
+    if d >= n or input.dense_dim():
+        raise InvalidValueError(
+            "sparse softmax: dim must be a sparse dim of a tensor without dense dims"
+        )
+    s = input.coalesce()
+    values = s._vals if dtype is None else s._vals.to(dtype)
+    if not values.dtype.is_floating_point:
+        raise DTypeError(f"sparse softmax expects floating-point values, got {values.dtype}")
+    # Entries sharing every coordinate but ``d`` form one group.
+    idx = s._idx.cpu().numpy()
+    others = [k for k in range(n) if k != d]
+    shape = [input.shape[k] for k in others]
+    flat = np.ravel_multi_index(tuple(idx[others]), shape) if others else np.zeros(idx.shape[1])
+    _, group = np.unique(flat, return_inverse=True)
+    groups = int(group.max()) + 1 if group.size else 0
+    at = _core.from_numpy(group.reshape(-1).astype(np.int64)).to(values.device)
+    empty = _core.zeros(groups, dtype=values.dtype, device=values.device)
+    top = empty.scatter_reduce(0, at, values.detach(), "amax", include_self=False)
+    shifted = values - top[at]
+    total = empty.index_add(0, at, shifted.exp())
+    out = shifted - total.log()[at] if log else shifted.exp() / total[at]
+    return SparseTensor(s._idx, out, s._shape, True)
 
 
 def _legacy(dtype_name: str) -> Any:

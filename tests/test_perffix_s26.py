@@ -217,4 +217,4 @@ def test_group_norm_affine() -> None:
     out.backward(dm.from_numpy(xhat))
     np.testing.assert_allclose(wt.grad.numpy(), (xhat * xhat).sum((0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(bt.grad.numpy(), xhat.sum((0, 2, 3)), rtol=1e-12, atol=1e-12)
-    assert tuple(F.group_norm(dm.zeros(0, 6, 3), 3, wt, bt).shape) == (0, 6, 3)
+    assert tuple(F.group_norm(dm.zeros(0, 6, 3, dtype=dm.float64), 3, wt, bt).shape) == (0, 6, 3)

@@ -437,3 +437,25 @@ def test_soft_margin_loss_takes_a_bool_target() -> None:
     # PyTorch's: log(1 + exp(-input * target)), the False entry contributing log(2).
     expected = (np.log1p(np.exp(-0.5)) + np.log(2.0) + np.log1p(np.exp(-2.0))) / 3
     assert as_bool.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (lambda: dm.nn.LayerNorm(3), (2, 3)),
+        (lambda: dm.nn.BatchNorm1d(3), (2, 3)),
+        (lambda: dm.nn.GroupNorm(1, 3), (2, 3, 4)),
+        (lambda: dm.nn.InstanceNorm1d(3, affine=True), (2, 3, 4)),
+        (lambda: dm.nn.PReLU(), (2, 3)),
+    ],
+    ids=["layer_norm", "batch_norm", "group_norm", "instance_norm", "prelu"],
+)
+def test_norm_layers_refuse_a_wider_input_and_take_half_ones(layer, shape) -> None:  # type: ignore[no-untyped-def]
+    # PyTorch's rule: a float64 input into a float32 layer is a RuntimeError (it promoted
+    # everything after it here); float16/bfloat16 inputs with float32 parameters are mixed
+    # precision and run (PReLU's under autocast).
+    with pytest.raises(RuntimeError):
+        layer()(dm.randn(*shape, dtype=dm.float64))
+    if "PReLU" not in type(layer()).__name__:
+        assert layer()(dm.randn(*shape).bfloat16()).dtype == dm.bfloat16
+    assert layer().double()(dm.randn(*shape, dtype=dm.float64)).dtype == dm.float64

@@ -30,6 +30,7 @@ from ..errors import (
 )
 from . import _interpolate
 from ._fold import fold, unfold  # noqa: F401 - F.fold and F.unfold
+from ._param_dtypes import check_param_dtypes
 
 _REDUCTIONS = ("mean", "sum", "none")
 _Size = TypeVar("_Size")
@@ -328,6 +329,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     low = _core._get_autocast()
     if low is not None:
         input, weight = (t.to(low) if t.dtype in _CASTABLE else t for t in (input, weight))
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        check_param_dtypes("prelu", input, weight)
     if weight.numel() > 1:
         if input.ndim == 0:
             raise ShapeError(
@@ -1443,6 +1446,8 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     shape = [normalized_shape] if isinstance(normalized_shape, int) else list(normalized_shape)
+    if isinstance(input, Tensor):
+        check_param_dtypes("layer_norm", input, weight, bias)
     try:
         return _core._layer_norm(input, shape, weight, bias, eps)
     except OverflowError:
@@ -1505,6 +1510,8 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
+    if isinstance(input, Tensor):
+        check_param_dtypes("batch_norm", input, running_mean, running_var, weight, bias)
     return _core._batch_norm(
         input, running_mean, running_var, weight, bias, training, momentum, eps
     )
@@ -2189,6 +2196,7 @@ def group_norm(
     biased variance, then applies the per-channel affine ``weight``/``bias`` (shape ``[C]``)."""
     if input.ndim < 2:
         raise ShapeError(f"group_norm expects an input of at least 2 dims, got {input.ndim}")
+    check_param_dtypes("group_norm", input, weight, bias)
     n, c = input.shape[0], input.shape[1]
     if num_groups <= 0:
         raise InvalidValueError(f"Expected num groups to be greater than 0, got {num_groups}")

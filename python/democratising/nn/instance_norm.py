@@ -14,6 +14,7 @@ from .._grad_mode import no_grad
 from .._specialise import specialise
 from .._tensor_extra import _takes_tensor
 from ..errors import DTypeError, InvalidValueError, ShapeError
+from ._param_dtypes import check_param_dtypes
 from .normalization import _NormBase, affine_of
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "instance_norm"]
@@ -44,6 +45,7 @@ def instance_norm(
         raise DTypeError(f"instance_norm expects a floating-point input, got {input.dtype}")
     if input.ndim < 2:
         raise ShapeError(f"instance_norm: expected at least a 2-D input, got {tuple(input.shape)}")
+    check_param_dtypes("instance_norm", input, running_mean, running_var, weight, bias)
     ndim, channels = input.ndim, input.shape[1]
     for name, t in (
         ("running_mean", running_mean),

@@ -246,3 +246,19 @@ def test_softmax_over_the_stored_entries(dim: int) -> None:
 
     leaf = dm.tensor(values, dtype=dm.float64, requires_grad=True)
     assert dm.autograd.gradcheck(probabilities, (leaf,))
+
+
+def test_softmax_of_a_hybrid_tensor_normalises_each_dense_column() -> None:
+    values = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])
+    h = dm.sparse_coo_tensor([[0, 2, 3]], values, (4, 2), dtype=dm.float64)
+    out = dm.sparse.softmax(h, 0, dm.float64)._values().numpy()
+    # One sparse dim: the three entries form one group, normalised per dense column.
+    e = np.exp(values - values.max(0))
+    np.testing.assert_allclose(out, e / e.sum(0), rtol=1e-12)
+
+
+def test_sparse_sum_dims() -> None:
+    s = dm.sparse_coo_tensor([[0, 1], [1, 1]], [1.0, 2.0], (2, 2))
+    assert s.sum(np.int64(1)).to_dense().tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError):
+        s.sum((0, -2))

@@ -48,14 +48,14 @@ def sum(input: SparseTensor, dim: Any = None, dtype: Any = None) -> Any:
     return input.sum(dim, dtype=dtype)
 
 
-def softmax(input: SparseTensor, dim: int, *, dtype: Any = None) -> SparseTensor:
+def softmax(input: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     """Softmax along ``dim`` over the stored entries only, the others read as ``-inf``
     (``torch.sparse.softmax``): each group of entries sharing their other coordinates sums
     to 1; the result stores the same coordinates (coalesced)."""
     return _normalised(input, dim, dtype, log=False)
 
 
-def log_softmax(input: SparseTensor, dim: int, *, dtype: Any = None) -> SparseTensor:
+def log_softmax(input: SparseTensor, dim: int, dtype: Any = None) -> SparseTensor:
     """``log(softmax(input, dim))`` over the stored entries (``torch.sparse.log_softmax``)."""
     return _normalised(input, dim, dtype, log=True)
 
@@ -69,10 +69,8 @@ def _normalised(input: SparseTensor, dim: int, dtype: Any, log: bool) -> SparseT
             f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})"
         )
     d = dim % nd
-    if d >= n or input.dense_dim():
-        raise InvalidValueError(
-            "sparse softmax: dim must be a sparse dim of a tensor without dense dims"
-        )
+    if d >= n:
+        raise InvalidValueError(f"sparse softmax: dim must be a sparse dim (one of the first {n})")
     s = input.coalesce()
     values = s._vals if dtype is None else s._vals.to(dtype)
     if not values.dtype.is_floating_point:
@@ -85,8 +83,10 @@ def _normalised(input: SparseTensor, dim: int, dtype: Any, log: bool) -> SparseT
     _, group = np.unique(flat, return_inverse=True)
     groups = int(group.max()) + 1 if group.size else 0
     at = _core.from_numpy(group.reshape(-1).astype(np.int64)).to(values.device)
-    empty = _core.zeros(groups, dtype=values.dtype, device=values.device)
-    top = empty.scatter_reduce(0, at, values.detach(), "amax", include_self=False)
+    dense = tuple(values.shape[1:])  # (a hybrid tensor's entries normalise elementwise)
+    empty = _core.zeros((groups, *dense), dtype=values.dtype, device=values.device)
+    spread = at.reshape(-1, *([1] * len(dense))).expand(values.shape)
+    top = empty.scatter_reduce(0, spread, values.detach(), "amax", include_self=False)
     shifted = values - top[at]
     total = empty.index_add(0, at, shifted.exp())
     out = shifted - total.log()[at] if log else shifted.exp() / total[at]

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from .._int_args import int_tuple
 from .._pytorch_compat import Size, as_tensor
 from .._tensor_compat_more import sparse_coo
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
@@ -316,7 +317,7 @@ class SparseTensor:
             out = self.to_dense().sum(dim, keepdim=True)
             return out if dtype is None else out.to(dtype)
         nd, n = self.ndim, self.sparse_dim()
-        asked = (dim,) if isinstance(dim, int) else tuple(dim)
+        asked = int_tuple(dim)
         for d in asked:
             if not -nd <= d < nd:
                 raise IndexOutOfRangeError(
@@ -324,6 +325,8 @@ class SparseTensor:
                     f"but got {d})"
                 )
         dims = {d % nd for d in asked}
+        if len(dims) != len(asked):
+            raise InvalidValueError(f"sum: a dim appears multiple times in {list(asked)}")
         values = self._vals if dtype is None else self._vals.to(dtype)
         dense_dims = [d - n + 1 for d in sorted(dims) if d >= n]
         if dense_dims:

@@ -482,20 +482,20 @@ def norm(
     return a.pow(pf).sum(**kw).pow(1.0 / pf)
 
 
-def _check_norm_dtype(have: Any, want: Any) -> None:
-    """PyTorch's rule for a norm's ``dtype=``: a floating dtype the input converts to without
-    narrowing (float32 -> float64, bfloat16 -> float32; not float64 -> float32)."""
-    if not want.is_floating_point:
-        raise DTypeError(
-            f"linalg.vector_norm: dtype should be floating point or complex, but got {want}"
-        )
+def _check_norm_dtype(have: Any, want: Any, op: str = "linalg.vector_norm") -> None:
+    """PyTorch's rule for a norm's ``dtype=`` (``norm``, ``linalg.vector_norm``,
+    ``linalg.matrix_norm``): a floating dtype the input converts to without narrowing
+    (float32 -> float64, bfloat16 -> float32; not float64 -> float32 nor bfloat16 ->
+    float16)."""
+    if not getattr(want, "is_floating_point", False):
+        raise DTypeError(f"{op}: dtype should be floating point or complex, but got {want}")
     widens = want == _core.float64 or (
         want == _core.float32 and have in (_core.float16, _core.bfloat16)
     )
     if want != have and not widens:
         raise DTypeError(
-            f"linalg.vector_norm: the dtype of the input ({have}) should be convertible "
-            f"without narrowing to the specified dtype ({want})"
+            f"{op}: the dtype of the input ({have}) should be convertible without narrowing "
+            f"to the specified dtype ({want})"
         )
 
 

@@ -579,7 +579,11 @@ def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..
 
 
 def _jac(
-    name: str, func: Callable[..., Any], argnums: Union[int, tuple[int, ...]], has_aux: bool
+    name: str,
+    func: Callable[..., Any],
+    argnums: Union[int, tuple[int, ...]],
+    has_aux: bool,
+    forward: bool = False,
 ) -> Callable[..., Any]:
     """``jacrev``/``jacfwd``: the Jacobian of ``func`` with respect to ``argnums``: for each
     output tensor (in the output's structure) the argument's structure of blocks shaped
@@ -606,10 +610,9 @@ def _jac(
 
         def per_output(out: Tensor) -> Any:
             blocks = _attached(next(rows), run.made, run.outer)
-            if name.startswith("jvp"):  # (forward mode's blocks carry the output's dtype)
-                blocks = [b.to(out.dtype) for b in blocks]
-            blocks = iter(blocks)
-            per_arg = [_rebuild(a, blocks) for a in originals]
+            # (Forward mode's blocks carry the output's dtype, reverse mode's the input's.)
+            it = iter([b.to(out.dtype) for b in blocks] if forward else blocks)
+            per_arg = [_rebuild(a, it) for a in originals]
             return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
         result = _rebuild(run.output, (per_output(t) for t in run.outs))
@@ -643,7 +646,7 @@ def jacfwd(
     """PyTorch's ``torch.func.jacfwd``: the same Jacobian as ``jacrev`` (computed here in
     reverse mode, so the values agree exactly)."""
     _check_randomness(randomness)
-    jac = _jac("jvp(f, primals, tangents)", func, argnums, has_aux)
+    jac = _jac("jvp(f, primals, tangents)", func, argnums, has_aux, forward=True)
     if randomness == "error":  # PyTorch vmaps jacfwd over the tangents
         return _no_random_ops(jac)
     return jac

@@ -15,10 +15,9 @@ from typing import Any, Union
 from .._core import Tensor
 from .._function import Function, FunctionCtx
 from .._int_args import int_tuple
-from .._tensor_extra import where
+from .._tensor_extra import _check_norm_dtype, where
 from ..errors import (
     ArgumentTypeError,
-    DTypeError,
     IndexOutOfRangeError,
     InvalidValueError,
     ShapeError,
@@ -83,19 +82,6 @@ class _CountNonZero(Function):
         return (g * 0.0).expand(ctx.shape).contiguous(), None  # type: ignore[attr-defined]
 
 
-def _norm_dtype(op: str, x: Tensor, dtype: Any) -> Any:
-    """A norm's ``dtype=``: a float dtype the input converts to without narrowing, as PyTorch
-    requires (float32 -> float64, not float64 -> float32 nor bfloat16 -> float16)."""
-    if not getattr(dtype, "is_floating_point", False):
-        raise DTypeError(f"{op}: dtype should be floating point, got {dtype}")
-    if dtype != x.dtype and dtype.itemsize <= x.dtype.itemsize:
-        raise DTypeError(
-            f"{op}: the dtype of the input ({x.dtype}) should be convertible without narrowing "
-            f"to the specified dtype ({dtype})"
-        )
-    return dtype
-
-
 def vector_norm(
     x: Tensor,
     ord: Union[float, int] = 2,
@@ -113,7 +99,8 @@ def vector_norm(
     if dim is not None and not int_tuple(dim):
         dim = None  # PyTorch reads an empty dim list as every dim
     if dtype is not None:
-        x = x.to(_norm_dtype("linalg.vector_norm", x, dtype))
+        _check_norm_dtype(x.dtype, dtype)
+        x = x.to(dtype)
     if x.dtype in c._HALF and math.isfinite(float(ord)) and ord != 0:
         # PyTorch sums the powers in float32 and rounds once: squares of float16 overflow
         # past 256, and bfloat16 ones lose bits at every step.
@@ -174,7 +161,8 @@ def matrix_norm(
     c.check_float(op, A)
     d0, d1 = _matrix_dims(op, A, dim)
     if dtype is not None:
-        A = A.to(_norm_dtype(op, A, dtype))
+        _check_norm_dtype(A.dtype, dtype, op)
+        A = A.to(dtype)
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2, 2.0, -2.0):

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .._core import Tensor
-from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError
-from ._coo import SparseTensor, matmul, mm, sparse_coo_tensor, to_sparse
+from .._tensor_extra import _dim
+from ..errors import DTypeError, InvalidValueError
+from ._coo import SparseTensor, _long, matmul, mm, sparse_coo_tensor, to_sparse
 
 __all__ = [
     "DoubleTensor",
@@ -63,12 +62,8 @@ def log_softmax(input: SparseTensor, dim: int, dtype: Any = None) -> SparseTenso
 def _normalised(input: SparseTensor, dim: int, dtype: Any, log: bool) -> SparseTensor:
     if not isinstance(input, SparseTensor):
         raise DTypeError(f"sparse softmax expects a sparse tensor, got {type(input).__name__}")
-    nd, n = input.ndim, input.sparse_dim()
-    if not -nd <= dim < nd:
-        raise IndexOutOfRangeError(
-            f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})"
-        )
-    d = dim % nd
+    n = input.sparse_dim()
+    d = _dim(input, dim)  # type: ignore[arg-type]
     if d >= n:
         raise InvalidValueError(f"sparse softmax: dim must be a sparse dim (one of the first {n})")
     s = input.coalesce()
@@ -76,13 +71,8 @@ def _normalised(input: SparseTensor, dim: int, dtype: Any, log: bool) -> SparseT
     if not values.dtype.is_floating_point:
         raise DTypeError(f"sparse softmax expects floating-point values, got {values.dtype}")
     # Entries sharing every coordinate but ``d`` form one group.
-    idx = s._idx.cpu().numpy()
-    others = [k for k in range(n) if k != d]
-    shape = [input.shape[k] for k in others]
-    flat = np.ravel_multi_index(tuple(idx[others]), shape) if others else np.zeros(idx.shape[1])
-    _, group = np.unique(flat, return_inverse=True)
-    groups = int(group.max()) + 1 if group.size else 0
-    at = _core.from_numpy(group.reshape(-1).astype(np.int64)).to(values.device)
+    unique, _, group = s._unique_coordinates([k for k in range(n) if k != d])
+    groups, at = len(unique), _long(group, values.device)
     dense = tuple(values.shape[1:])  # (a hybrid tensor's entries normalise elementwise)
     empty = _core.zeros((groups, *dense), dtype=values.dtype, device=values.device)
     spread = at.reshape(-1, *([1] * len(dense))).expand(values.shape)

@@ -16,6 +16,7 @@ from .._core import Tensor
 from .._int_args import int_tuple
 from .._pytorch_compat import Size, as_tensor
 from .._tensor_compat_more import sparse_coo
+from .._tensor_extra import _dim
 from ..errors import DTypeError, IndexOutOfRangeError, InvalidValueError, ShapeError
 
 
@@ -128,12 +129,15 @@ class SparseTensor:
         """The values' version counter (``save_for_backward`` checks it)."""
         return int(self._vals._version)
 
-    def _unique_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The distinct coordinates (as flat positions over the sparse dims, ascending), the
-        first entry holding each, and each entry's distinct coordinate."""
-        idx = self._idx.cpu().numpy()
-        sparse_shape = self._shape[: self.sparse_dim()]
-        flat = np.ravel_multi_index(tuple(idx), sparse_shape) if idx.size else idx.sum(0)
+    def _unique_coordinates(
+        self, dims: Optional[list[int]] = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct coordinates over the sparse ``dims`` (all of them by default), as flat
+        positions, ascending; the first entry holding each; and each entry's one."""
+        dims = list(range(self.sparse_dim())) if dims is None else dims
+        idx = self._idx.cpu().numpy()[dims]
+        shape = [self._shape[d] for d in dims]
+        flat = np.ravel_multi_index(tuple(idx), shape) if idx.size else idx.sum(0)
         unique, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
         return unique, first, inverse.reshape(-1)
 
@@ -207,13 +211,7 @@ class SparseTensor:
     def transpose(self, dim0: int, dim1: int) -> SparseTensor:
         """Two sparse dims swapped (their coordinate rows)."""
         n = self.sparse_dim()
-        for d in (dim0, dim1):
-            if not -self.ndim <= d < self.ndim:
-                raise IndexOutOfRangeError(
-                    f"Dimension out of range (expected to be in range of [{-self.ndim}, "
-                    f"{self.ndim - 1}], but got {d})"
-                )
-        d0, d1 = dim0 % self.ndim, dim1 % self.ndim
+        d0, d1 = _dim(self, dim0), _dim(self, dim1)  # type: ignore[arg-type]
         if d0 >= n or d1 >= n:
             raise InvalidValueError(
                 "transpose: sparse tensors swap sparse dims only (got dims "
@@ -318,13 +316,7 @@ class SparseTensor:
             return out if dtype is None else out.to(dtype)
         nd, n = self.ndim, self.sparse_dim()
         asked = int_tuple(dim)
-        for d in asked:
-            if not -nd <= d < nd:
-                raise IndexOutOfRangeError(
-                    f"sum: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
-                    f"but got {d})"
-                )
-        dims = {d % nd for d in asked}
+        dims = {_dim(self, d) for d in asked}  # type: ignore[arg-type]
         if len(dims) != len(asked):
             raise InvalidValueError(f"sum: a dim appears multiple times in {list(asked)}")
         values = self._vals if dtype is None else self._vals.to(dtype)

@@ -136,6 +136,18 @@ impl Tensor {
         (end <= base.numel()).then(|| (base.clone(), rel))
     }
 
+    /// `result` as it is written into this tensor: its shape (broadcast) and dtype. Of the
+    /// same shape it is kept as it is, so its own node becomes this tensor's `grad_fn` (`y += 1`
+    /// shows AddBackward0, as PyTorch's), not an alias node of an `expand`.
+    fn written_form(&self, result: &Tensor) -> Result<Tensor> {
+        let r = if result.shape() == self.shape() {
+            result.clone()
+        } else {
+            result.expand(self.shape())?
+        };
+        r.to_dtype(self.dtype())
+    }
+
     /// In-place write into a view under autograd (PyTorch's "CopySlices"): the base gets the new
     /// history `base[view] = result`, and the view becomes a view of that new base.
     fn assign_view_(&self, result: &Tensor) -> Result<()> {
@@ -146,14 +158,7 @@ impl Tensor {
                 self.shape()
             );
         };
-        // Same shape: the result's own node becomes this tensor's `grad_fn` (`y += 1` shows
-        // AddBackward0, as PyTorch's), not an alias node of an `expand`.
-        let r = if result.shape() == self.shape() {
-            result.clone()
-        } else {
-            result.expand(self.shape())?
-        };
-        let r = r.to_dtype(self.dtype())?;
+        let r = self.written_form(result)?;
         let region = rel.clone();
         let new_base =
             base.view_assign(&move |b: &Tensor| Ok(b.with_layout(region.clone())), &r)?;
@@ -241,14 +246,7 @@ impl Tensor {
             }
             return Ok(());
         }
-        // Same shape: the result's own node becomes this tensor's `grad_fn` (`y += 1` shows
-        // AddBackward0, as PyTorch's), not an alias node of an `expand`.
-        let r = if result.shape() == self.shape() {
-            result.clone()
-        } else {
-            result.expand(self.shape())?
-        };
-        let r = r.to_dtype(self.dtype())?;
+        let r = self.written_form(result)?;
         write_into(self, &r.detach())?;
         // Read before locking: `r` may be this very tensor (`t.copy_(t)`).
         let grad_fn = r.grad_fn();

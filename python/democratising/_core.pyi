@@ -78,6 +78,7 @@ __all__ = [
     "_cuda_unavailable_reason",
     "_default_dtype",
     "_dropout",
+    "_fill_shared",
     "_from_dlpack",
     "_get_autocast",
     "_grad_mode_flag",
@@ -786,7 +787,7 @@ class Tensor:
     def square_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def sign_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def pow_(self, *args: Any, **kwargs: Any) -> Tensor: ...
-    def masked_fill_(self, *args: Any, **kwargs: Any) -> Tensor: ...
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor: ...
     def clip_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def maximum_(self, *args: Any, **kwargs: Any) -> Tensor: ...
     def minimum_(self, *args: Any, **kwargs: Any) -> Tensor: ...
@@ -1770,6 +1771,10 @@ def _set_anomaly_nan_check(on: _bool) -> None:
 def _assign(tensor: Tensor, result: Tensor) -> None:
     """Writes ``result`` into ``tensor``, which takes ``result``'s node as its own (the last
     step of an in-place op composed in Python: ``y.exp_()`` shows ExpBackward0)."""
+
+def _fill_shared(tensor: Tensor, mask: Tensor, value: Tensor) -> None:
+    """Writes ``value`` where ``mask`` holds into ``tensor``, an expanded view, without
+    autograd (``masked_fill_`` and ``index_fill_`` accept one, as PyTorch's do)."""
 
 def _rebase_history(tensor: Tensor, output: Tensor) -> None:
     """``tensor`` takes the history of ``output``, ``_record_function``'s result for it (a

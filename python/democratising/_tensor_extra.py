@@ -1279,6 +1279,41 @@ METHODS: dict[str, Callable[..., Any]] = {
 }
 METHODS.update({f"{n}_": _inplace(n) for n in _INPLACE})
 
+
+def _fills_shared(x: Tensor, value: Any) -> bool:
+    """Whether a constant write into ``x`` takes the path for an ``expand``ed view (elements
+    sharing memory, which other in-place ops refuse): PyTorch lets ``masked_fill_`` and
+    ``index_fill_`` write one there, unless autograd records the write."""
+    if x.numel() == 0 or not any(n > 1 and s == 0 for n, s in zip(x.shape, x.stride())):
+        return False
+    return not (_core.is_grad_enabled() and (x.requires_grad or _any_requires_grad([value])))
+
+
+def _fill_shared(x: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """``value`` written where ``mask`` holds into the expanded view ``x``: a memory location
+    is written when any element sharing it is selected."""
+    v = (
+        value
+        if isinstance(value, Tensor)
+        else _core.full((), value, dtype=x.dtype, device=x.device)
+    )
+    _core._fill_shared(x, mask, v)
+    return x
+
+
+_masked_fill_ = METHODS["masked_fill_"]
+
+
+def masked_fill_(x: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """In-place ``masked_fill``; also into an expanded view, as PyTorch allows."""
+    if _fills_shared(x, value):
+        x.masked_fill(mask, value)  # the out-of-place op's checks of mask and value
+        return _fill_shared(x, mask, value)
+    return _masked_fill_(x, mask, value)
+
+
+METHODS["masked_fill_"] = masked_fill_
+
 # More methods (addcmul, index_add, scatter, median, cummax, ...), built on the helpers above.
 from . import _tensor_more  # noqa: E402
 

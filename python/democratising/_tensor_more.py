@@ -40,6 +40,8 @@ from ._tensor_extra import (
     _autocast_fp32,
     _autocast_promote,
     _dim,
+    _fill_shared,
+    _fills_shared,
     _from_host,
     _host,
     _index,
@@ -1683,3 +1685,16 @@ for _name, _method in OVERRIDES.items():
 METHODS: dict[str, Callable[..., Any]] = {f.__name__: f for f in _OUT_OF_PLACE}
 METHODS.update({f"{f.__name__}_": _inplace_of(f) for f in _IN_PLACE})
 METHODS.update({"bernoulli_": bernoulli_, "exponential_": exponential_})
+_index_fill_ = METHODS["index_fill_"]
+
+
+def index_fill_(x: Tensor, dim: int, index: Tensor, value: Union[_Number, Tensor]) -> Tensor:
+    """In-place ``index_fill``; also into an expanded view, as PyTorch allows."""
+    if _fills_shared(x, value):
+        index_fill(x, dim, index, value)  # the out-of-place op's checks
+        mask = index_fill(_core.zeros(*x.shape, dtype=_core.bool), dim, index, True)
+        return _fill_shared(x, mask, value)
+    return _index_fill_(x, dim, index, value)
+
+
+METHODS["index_fill_"] = index_fill_

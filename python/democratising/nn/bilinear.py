@@ -9,7 +9,7 @@ from typing import Any, Optional
 from .. import _core
 from .._core import Tensor
 from .._tensor_extra import _takes_tensor
-from ..errors import InvalidValueError, ShapeError
+from ..errors import DTypeError, InvalidValueError, ShapeError
 from ._factory import to_factory
 from .layers import _init_weight_and_bias, _reset_weight_and_bias
 from .module import Module
@@ -38,6 +38,13 @@ def _check_bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Option
                 f"bilinear(): input{i} size does not match weight size: got {x.shape[-1]} but "
                 f"expected {weight.shape[i]}"
             )
+    operands = [input1, input2, weight] + ([] if bias is None else [bias])
+    if len({t.dtype for t in operands}) > 1 and _core._get_autocast() is None:
+        # As PyTorch's: a float64 input to a float32 layer is refused, not promoted.
+        raise DTypeError(
+            "bilinear(): all tensors must have the same dtype, got "
+            + ", ".join(str(t.dtype) for t in operands)
+        )
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
         got = bias.shape[0] if bias.ndim == 1 else tuple(bias.shape)
         raise ShapeError(

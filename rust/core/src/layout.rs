@@ -167,50 +167,6 @@ impl Layout {
             .map(|_| order)
     }
 
-    /// `view`, a layout over the storage this dense permuted one covers (a transposed or
-    /// channels-last tensor), in the coordinates of a row-major copy of this one: how an
-    /// in-place write into a view of such a tensor is replayed on its history. `None` unless
-    /// every element of `view` lands inside this layout, along strides of the copy.
-    pub fn view_in_copy(&self, view: &Layout) -> Option<Layout> {
-        let order = self.dense_permutation()?;
-        let sizes: Vec<usize> = order.iter().map(|&d| self.shape[d]).collect();
-        let steps = contiguous_strides(&sizes);
-        let row_major = contiguous_strides(&self.shape);
-        let numel = self.numel();
-        // Storage position (from this layout's start) -> index in the row-major copy.
-        let in_copy = |r: usize| -> Option<usize> {
-            (r < numel).then(|| {
-                order
-                    .iter()
-                    .zip(&steps)
-                    .zip(&sizes)
-                    .map(|((&d, &step), &n)| (r / step) % n * row_major[d])
-                    .sum()
-            })
-        };
-        let start = view.offset.checked_sub(self.offset)?;
-        let offset = in_copy(start)?;
-        let strides = view
-            .shape
-            .iter()
-            .zip(&view.strides)
-            .map(|(&n, &s)| match n {
-                0 | 1 => Some(0),
-                _ => in_copy(start + s)?.checked_sub(offset),
-            })
-            .collect::<Option<Vec<usize>>>()?;
-        let rel = Layout {
-            shape: view.shape.clone(),
-            strides,
-            offset,
-        };
-        let maps = view
-            .offsets()
-            .zip(rel.offsets())
-            .all(|(o, c)| o >= self.offset && in_copy(o - self.offset) == Some(c));
-        maps.then_some(rel)
-    }
-
     /// The storage range `[offset, end)` touched by this layout (empty tensors touch nothing).
     pub fn span(&self) -> (usize, usize) {
         if self.numel() == 0 {

@@ -301,27 +301,37 @@ impl Tensor {
         self.meta().requires_grad
     }
 
-    /// A view taken (with grad mode on) before its base took a history through an in-place
-    /// write (`top = buf[:2]; buf[1] = x * 2`): as PyTorch's, it then requires grad, its history
-    /// regenerated from the base's, so the gradient through it reaches `x`.
+    /// Brings a view's history up to date with its base's, as PyTorch regenerates a view's
+    /// `grad_fn` once the base (or another view of it) was written in place:
+    /// - a view taken (with grad mode on) before its base took a history through an in-place
+    ///   write (`top = buf[:2]; buf[1] = x * 2`) then requires grad, so the gradient through
+    ///   it reaches `x`;
+    /// - a view whose base was written after it was taken (`v = y[:2]; y.mul_(3)`) gets a
+    ///   node over the base's current history, so its hooks, `retain_grad` and uses in later
+    ///   ops see the values it now holds.
     pub(crate) fn sync_view_history(&self) {
         let Some(base) = self.view_base() else {
             return;
         };
         let version = self.version();
-        {
+        let stale = {
             let m = self.meta();
-            if m.requires_grad || !m.follows_base || m.history_version == version {
+            if m.history_version == version {
                 return;
             }
-        }
+            let stale = m.requires_grad && m.grad_fn.is_some();
+            if !stale && (m.requires_grad || !m.follows_base) {
+                return;
+            }
+            stale
+        };
         // (The base is never a view: asking it does not come back here.)
-        if !base.requires_grad() {
+        if !stale && !base.requires_grad() {
             return;
         }
         let node = crate::autograd::regenerated_view_node(self, base);
         let mut m = self.meta();
-        if !m.requires_grad {
+        if stale || !m.requires_grad {
             m.requires_grad = true;
             m.grad_fn = Some(node);
             m.history_version = version;

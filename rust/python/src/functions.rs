@@ -834,6 +834,20 @@ pub fn _assign(
     run(py, t.numel(), || t.assign_(&r))
 }
 
+/// Writes the number `value` where `mask` holds into `tensor`, an expanded view (elements
+/// sharing memory), without autograd: how `masked_fill_` and `index_fill_` accept one, as
+/// PyTorch's do.
+#[pyfunction]
+pub fn _fill_shared(
+    py: Python<'_>,
+    tensor: PyRef<'_, PyTensor>,
+    mask: PyRef<'_, PyTensor>,
+    value: PyRef<'_, PyTensor>,
+) -> PyResult<()> {
+    let (t, m, v) = (tensor.tensor(), mask.tensor(), value.tensor());
+    run(py, t.numel(), || t.masked_fill_shared_(&m, &v))
+}
+
 /// `op(input)` for a parameterless op of the engine's unary table, by its Python name: ops
 /// added to the table reach Python as methods and free functions without glue of their own.
 #[pyfunction]

@@ -332,6 +332,18 @@ pub fn setitem(
     }
     run(py, t.numel(), || {
         let tracked = is_grad_enabled() && (t.requires_grad() || v.requires_grad());
+        if !tracked && v.is_wrapped_number() && !t.expanded_dims().is_empty() {
+            // A number into an expanded view, as PyTorch allows: the key selects a mask.
+            let mask = Tensor::zeros(t.shape(), DType::Bool)?;
+            let (cur, adv) = apply_basic(&mask, &items)?;
+            match adv.is_empty() {
+                true => cur.fill_(1.0)?,
+                false => {
+                    cur.index_put_raw(&adv_vec(adv), &Tensor::full(&[], 1.0, DType::Bool)?, false)?
+                }
+            }
+            return t.masked_fill_shared_(&mask, &v);
+        }
         // `x[mask] = number` (the idiom `x[x < 0] = 0`) is one `where` pass, as PyTorch routes
         // it to masked_fill, not the mask's indices gathered and scattered into (7x slower).
         if let Some(mask) = full_mask(&items, t) {

@@ -401,6 +401,8 @@ fn new_node_with(
 }
 
 pub(crate) fn edge_of(t: &Tensor) -> Edge {
+    // A view written through its base since it was taken gets a history over the base's
+    // current one there (PyTorch's AsStridedBackward0).
     t.sync_view_history();
     let version = t.version();
     let m = t.meta();
@@ -410,20 +412,10 @@ pub(crate) fn edge_of(t: &Tensor) -> Edge {
     let Some(n) = &m.grad_fn else {
         return Edge::Leaf(t.clone());
     };
-    if !(t.is_view() && m.history_version != version) {
-        return Edge::Node(n.clone());
-    }
-    drop(m);
-    let Some(base) = t.view_base() else {
+    if t.is_view() && t.view_base().is_none() && m.history_version != version {
         return Edge::Node(stale_view_node(t.shape()));
-    };
-    // The view's values are now its base's: its history is regenerated from the base's
-    // current one (PyTorch's AsStridedBackward0), and kept for later uses.
-    let node = regenerated_view_node(t, base);
-    let mut m = t.meta();
-    m.grad_fn = Some(node.clone());
-    m.history_version = version;
-    Edge::Node(node)
+    }
+    Edge::Node(n.clone())
 }
 
 /// Storage positions of a layout's elements, in row-major order, as an int64 index.

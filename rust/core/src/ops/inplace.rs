@@ -23,14 +23,7 @@ impl Tensor {
     /// order-dependent values. Refuses too to write into an inference tensor outside inference
     /// mode, as PyTorch does (what it was computed from may have had no version counter).
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.is_inference() && !crate::autograd::is_inference_mode() {
-            bail!(
-                Autograd,
-                "Inplace update to inference tensor outside InferenceMode is not allowed: \
-                 clone() it first (shape {:?})",
-                self.shape()
-            );
-        }
+        self.check_not_inference()?;
         let l = self.layout();
         // (An empty tensor has no element to share: NumPy gives empty arrays zero strides.)
         if !l.shape.contains(&0)
@@ -46,6 +39,19 @@ impl Tensor {
                  view; clone() the tensor before the in-place operation",
                 l.shape,
                 l.strides
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses to write into an inference tensor outside inference mode.
+    pub(crate) fn check_not_inference(&self) -> Result<()> {
+        if self.is_inference() && !crate::autograd::is_inference_mode() {
+            bail!(
+                Autograd,
+                "Inplace update to inference tensor outside InferenceMode is not allowed: \
+                 clone() it first (shape {:?})",
+                self.shape()
             );
         }
         Ok(())
@@ -100,12 +106,16 @@ impl Tensor {
         Ok(())
     }
 
-    /// For a view whose in-place modification can be expressed on its base: the base and this
-    /// view's layout relative to a contiguous copy of the base (a transposed or channels-last
-    /// base included).
-    fn rebasable_view(&self) -> Option<(Tensor, Layout)> {
-        let base = self.view_base()?;
+    /// For a view whose in-place modification can be expressed on its base: the base, the
+    /// order of the base's dims from outermost to innermost in memory (the identity for a
+    /// contiguous base; a transposed or channels-last base is a permutation of a contiguous
+    /// one), and this view's layout relative to the base's storage in that order. Any view
+    /// without overlapping elements inside a base with no gaps qualifies.
+    fn rebasable_view(&self) -> Option<Rebase> {
+        let base = self.view_base()?.clone();
+        let bl = base.layout().clone();
         let l = self.layout();
+        let identity = (0..bl.ndim()).collect();
         if l.shape.contains(&0) {
             // An empty view covers nothing: writing it leaves any base as it is.
             let rel = Layout {
@@ -113,27 +123,32 @@ impl Tensor {
                 strides: l.strides.clone(),
                 offset: 0,
             };
-            return Some((base.clone(), rel));
+            return Some(Rebase {
+                base,
+                order: identity,
+                rel,
+            });
         }
+        let order = if bl.is_contiguous() {
+            identity
+        } else {
+            bl.dense_permutation()?
+        };
         let overlapping = l
             .shape
             .iter()
             .zip(&l.strides)
             .any(|(&n, &s)| n > 1 && s == 0);
-        if overlapping || l.offset < base.layout().offset {
+        if overlapping || l.offset < bl.offset {
             return None;
         }
-        let rel = if base.is_contiguous() {
-            Layout {
-                shape: l.shape.clone(),
-                strides: l.strides.clone(),
-                offset: l.offset - base.layout().offset,
-            }
-        } else {
-            base.layout().view_in_copy(l)?
+        let rel = Layout {
+            shape: l.shape.clone(),
+            strides: l.strides.clone(),
+            offset: l.offset - bl.offset,
         };
         let (_, end) = rel.span();
-        (end <= base.numel()).then(|| (base.clone(), rel))
+        (end <= base.numel()).then_some(Rebase { base, order, rel })
     }
 
     /// `result` as it is written into this tensor: its shape (broadcast) and dtype. Of the
@@ -151,7 +166,7 @@ impl Tensor {
     /// In-place write into a view under autograd (PyTorch's "CopySlices"): the base gets the new
     /// history `base[view] = result`, and the view becomes a view of that new base.
     fn assign_view_(&self, result: &Tensor) -> Result<()> {
-        let Some((base, rel)) = self.rebasable_view() else {
+        let Some(Rebase { base, order, rel }) = self.rebasable_view() else {
             bail!(
                 Autograd,
                 "internal: in-place write into a view without a usable base (shape {:?})",
@@ -159,22 +174,29 @@ impl Tensor {
             );
         };
         let r = self.written_form(result)?;
+        // The write is replayed on the base seen in memory order (contiguous), where the view's
+        // own strides address it, and the result is permuted back to the base's dims.
+        let (to_memory, to_base) = permutations(&order);
         let region = rel.clone();
-        let new_base =
-            base.view_assign(&move |b: &Tensor| Ok(b.with_layout(region.clone())), &r)?;
-        base.assign_(&new_base)?;
+        let new_base = base
+            .permute(&to_memory)?
+            .view_assign(&move |b: &Tensor| Ok(b.with_layout(region.clone())), &r)?;
+        base.assign_(&new_base.permute(&to_base)?)?;
         // Re-derive this view from the rebased base.
         let (bshape, bdtype) = (base.shape().to_vec(), base.dtype());
+        let memory_shape: Vec<usize> = order.iter().map(|&d| bshape[d]).collect();
         let hook = record_differentiable(self.detach(), "AsStridedBackward", &[&base], move |g| {
-            let z = Tensor::full_on(&bshape, 0.0, bdtype, g.device())?;
-            if is_grad_enabled() {
+            let z = Tensor::full_on(&memory_shape, 0.0, bdtype, g.device())?;
+            let z = if is_grad_enabled() {
                 // `create_graph=True`: the same placement, recorded (a set-item).
                 let region = rel.clone();
                 let place = move |b: &Tensor| Ok(b.with_layout(region.clone()));
-                return Ok(vec![Some(z.view_assign(&place, g)?)]);
-            }
-            write_into(&z.with_layout(rel.clone()), g)?;
-            Ok(vec![Some(z)])
+                z.view_assign(&place, g)?
+            } else {
+                write_into(&z.with_layout(rel.clone()), g)?;
+                z
+            };
+            Ok(vec![Some(z.permute(&to_base)?)])
         });
         self.set_history(hook.requires_grad(), hook.grad_fn());
         Ok(())
@@ -451,6 +473,13 @@ impl Tensor {
 
     /// `fill_`, its node (when recorded) named `node` (PyTorch tells `zero_` from `fill_`).
     fn fill_as_(&self, value: f64, node: &'static str) -> Result<()> {
+        let recorded = is_grad_enabled() && self.requires_grad();
+        if !recorded && !self.expanded_dims().is_empty() {
+            // One constant into an expanded view: allowed, each location written once.
+            self.check_not_inference()?;
+            self.check_no_grad_view()?;
+            return self.fill_shared_(value);
+        }
         self.check_inplace_allowed(false)?;
         if is_grad_enabled() && self.requires_grad() {
             // The constant, recorded as a function of the old values with a zero derivative
@@ -504,6 +533,23 @@ impl Tensor {
             },
         ))
     }
+}
+
+/// How an in-place write into a view is replayed on its base (see `rebasable_view`).
+struct Rebase {
+    base: Tensor,
+    order: Vec<usize>,
+    rel: Layout,
+}
+
+/// For `order` (a base's dims, outermost in memory first): the `permute` dims that lay the base
+/// out in memory order, and those that bring such a tensor back to the base's dims.
+fn permutations(order: &[usize]) -> (Vec<isize>, Vec<isize>) {
+    let mut back = vec![0isize; order.len()];
+    for (i, &d) in order.iter().enumerate() {
+        back[d] = i as isize;
+    }
+    (order.iter().map(|&d| d as isize).collect(), back)
 }
 
 /// `SetItemBackward`'s split of `g` (shaped `shape`, contiguous positions) as recorded ops: zero

@@ -18,6 +18,7 @@ pub mod pad;
 pub mod promote;
 pub mod reduce;
 pub mod scan;
+pub mod shared_fill;
 pub mod softmax;
 pub mod special;
 pub mod tri;

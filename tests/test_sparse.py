@@ -3,6 +3,8 @@ matrices (against NumPy), their gradients (float64 finite differences) and arith
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -262,3 +264,80 @@ def test_sparse_sum_dims() -> None:
     assert s.sum(np.int64(1)).to_dense().tolist() == [1.0, 2.0]
     with pytest.raises(ValueError):
         s.sum((0, -2))
+
+
+# ---- sparse tensors as module buffers and in saved files --------------------------------------
+
+
+class _GraphModel(dm.nn.Module):
+    def __init__(self, adj: object) -> None:
+        super().__init__()
+        self.lin = dm.nn.Linear(3, 2)
+        self.register_buffer("adj", adj)
+
+    def forward(self, x: dm.Tensor) -> dm.Tensor:
+        return self.lin(dm.sparse.mm(self.adj, x))
+
+
+def _adjacency() -> object:
+    return dm.sparse_coo_tensor(
+        dm.tensor([[0, 1, 2, 2], [1, 2, 0, 2]]), dm.tensor([1.0, 2.0, 3.0, 4.0]), (3, 3)
+    )
+
+
+def test_a_sparse_buffer_converts_saves_and_loads_with_its_module(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    m = _GraphModel(_adjacency())
+    assert m.adj.is_sparse and m.state_dict()["adj"].is_sparse
+    x = dm.randn(3, 3)
+    dm.save(m.state_dict(), tmp_path / "g.pt")
+    state = dm.load(tmp_path / "g.pt")
+    assert state["adj"].is_sparse and not state["adj"].is_coalesced()  # kept as it was
+    buf = io.BytesIO()
+    dm.save({"a": m.adj.coalesce()}, buf)
+    buf.seek(0)
+    assert dm.load(buf)["a"].is_coalesced()
+    np.testing.assert_array_equal(state["adj"].to_dense().numpy(), m.adj.to_dense().numpy())
+    empty = dm.sparse_coo_tensor(dm.zeros(2, 0, dtype=dm.int64), dm.zeros(0), (3, 3))
+    m2 = _GraphModel(empty)
+    m2.load_state_dict(state)
+    assert m2.adj._nnz() == 4  # the loaded entries replace the buffer's, as PyTorch's copy_
+    np.testing.assert_allclose(m2(x).detach().numpy(), m(x).detach().numpy(), rtol=1e-6)
+    assert m2.double().adj.dtype == dm.float64
+    dense = _GraphModel(dm.zeros(3, 3))
+    dense.load_state_dict(state)  # into a dense buffer: the entries written dense
+    np.testing.assert_array_equal(dense.adj.numpy(), m.adj.to_dense().numpy())
+    copy = __import__("copy").deepcopy(m)
+    assert copy.adj.is_sparse and copy.adj._values() is not m.adj._values()
+
+
+def test_a_damaged_sparse_entry_is_a_checkpoint_error() -> None:
+    from democratising import serialization
+
+    packer = serialization._Packer()
+    node = packer.pack(_adjacency(), "adj")
+    node["size"] = [2, 2]  # coordinates beyond it
+    with pytest.raises(dm.CheckpointError, match="sparse"):
+        serialization._Unpacker(packer.tensors, None).unpack(node)
+    node["size"] = "3x3"
+    with pytest.raises(dm.CheckpointError, match="sparse"):
+        serialization._Unpacker(packer.tensors, None).unpack(node)
+
+
+def test_dense_parts_broadcasts_a_sparse_buffer_through_its_values() -> None:
+    from democratising.sparse._coo import dense_parts
+
+    adj, w = _adjacency(), dm.ones(2)
+    parts = dense_parts([w, adj])
+    assert parts[0] is w and parts[1] is adj._values()
+
+
+def test_a_training_checkpoint_keeps_a_sparse_buffer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from democratising.checkpoint import load_checkpoint, save_checkpoint
+
+    m = _GraphModel(_adjacency())
+    save_checkpoint(tmp_path / "c.safetensors", m, epoch=1)
+    empty = dm.sparse_coo_tensor(dm.zeros(2, 0, dtype=dm.int64), dm.zeros(0), (3, 3))
+    m2 = _GraphModel(empty)
+    load_checkpoint(tmp_path / "c.safetensors", m2)
+    assert m2.adj.is_sparse
+    np.testing.assert_array_equal(m2.adj.to_dense().numpy(), m.adj.to_dense().numpy())

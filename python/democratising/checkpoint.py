@@ -263,6 +263,10 @@ class Checkpoint:
         for k, v in self.model_state.items():
             if not isinstance(k, str):
                 raise CheckpointError(f"model state keys must be str, got {k!r}")
+            if getattr(v, "is_sparse", False) is True:
+                # A sparse buffer (a graph's adjacency) is stored dense: a plain safetensors
+                # entry; ``load_state_dict`` makes it sparse again in a sparse buffer.
+                v = v.to_dense()
             if not isinstance(v, Tensor):
                 raise CheckpointError(f"model state {k!r} is {type(v).__name__}, not a Tensor")
             tensors[_MODEL + k] = _to_raw(v)

@@ -65,6 +65,7 @@ from ._safetensors import (
     write_atomically,
     write_safetensors,
 )
+from ._tensor_compat_more import sparse_coo
 from .errors import ArgumentTypeError, CheckpointError, DeviceError
 
 __all__ = [
@@ -265,6 +266,8 @@ class _Packer:
             }
         if isinstance(value, (Tensor, np.ndarray)):
             return self.tensor(value, path)
+        if getattr(value, "layout", None) is sparse_coo:
+            return self.sparse(value, path)
         if isinstance(value, _core.dtype):
             return {"__dtype__": value.name}
         if isinstance(value, Device):
@@ -304,6 +307,17 @@ class _Packer:
             "tensors, NumPy arrays, None, bool, int, float, complex, str, bytes, dtypes, "
             f"devices and lists, tuples, named tuples, sets and dicts of them (no pickling){hint}"
         )
+
+    def sparse(self, value: Any, path: str) -> dict[str, Any]:
+        """A sparse COO tensor: its coordinates and values as two tensors, with its size."""
+        return {
+            "__sparse_coo__": [
+                self.tensor(value._indices(), _join(path, "indices")),
+                self.tensor(value._values(), _join(path, "values")),
+            ],
+            "size": list(value.shape),
+            "coalesced": bool(value.is_coalesced()),
+        }
 
     def key(self, key: Any, path: str) -> Any:
         """A dict key or set item: hashable values only (no tensors, as ``torch.save`` keeps
@@ -599,6 +613,8 @@ class _Unpacker:
             return self.tensor(value)
         if "__uninitialized__" in value:
             return _placeholder(value)
+        if "__sparse_coo__" in value:
+            return self.sparse(value)
         if "__ndarray__" in value:
             name = value["__ndarray__"]
             if not isinstance(name, str) or name not in self.tensors:
@@ -641,6 +657,30 @@ class _Unpacker:
         if "__dict__" in value and isinstance(value["__dict__"], list):
             return self.mapping(value, depth)
         raise CheckpointError(f"malformed saved structure: unknown node {sorted(value)[:4]}")
+
+    def sparse(self, node: dict[str, Any]) -> Any:
+        """A sparse COO tensor, its coordinates checked against its size as
+        ``sparse_coo_tensor`` checks them (a damaged file is a ``CheckpointError``)."""
+        from .sparse import sparse_coo_tensor
+
+        parts, size = node["__sparse_coo__"], node.get("size")
+        if (
+            not isinstance(parts, list)
+            or len(parts) != 2
+            or not all(isinstance(p, dict) and "__tensor__" in p for p in parts)
+            or not isinstance(size, list)
+            or not all(_is_int(n) and n >= 0 for n in size)
+        ):
+            raise CheckpointError(f"malformed sparse tensor in the saved structure: {node!r:.200}")
+        indices, values = (self.tensor(p) for p in parts)
+        if indices.dtype != _core.int64:
+            raise CheckpointError(f"sparse tensor: indices of dtype {indices.dtype}, not int64")
+        try:
+            out = sparse_coo_tensor(indices, values, size)
+        except (ValueError, TypeError, IndexError, RuntimeError) as e:
+            raise CheckpointError(f"malformed sparse tensor in the saved structure: {e}") from e
+        # Marked coalesced again only by coalescing (a damaged flag cannot lie).
+        return out.coalesce() if node.get("coalesced") is True else out
 
     def key(self, value: Any, depth: int) -> Any:
         """A dict key or set item, which must be hashable data (see ``_key_ok``)."""

@@ -21,6 +21,7 @@ from typing import Any, Optional, Union
 from .._core import Tensor
 from ..errors import ArgumentTypeError, DistributedError, InvalidValueError
 from ..nn.module import Module
+from ..sparse._coo import dense_parts
 from . import _buffers
 from ._fingerprint import describe, verify_same_model
 from ._reducer import GradientReducer
@@ -153,7 +154,7 @@ class DistributedDataParallel(Module):
                 "ddp.finish_gradient_synchronization() before stepping."
             )
         if self.broadcast_buffers and self.training:
-            bufs = list(self.module.buffers())
+            bufs = dense_parts(self.module.buffers())
             if bufs:
                 broadcast_tensors(self._comm, bufs, 0, "DDP buffer broadcast")
         return self.module(*args, **kwargs)
@@ -199,7 +200,7 @@ class DistributedDataParallel(Module):
 
     def broadcast_parameters(self, root: int = 0) -> None:
         """Copies rank ``root``'s parameters and buffers to every rank (in place)."""
-        tensors = list(self.module.parameters()) + list(self.module.buffers())
+        tensors = list(self.module.parameters()) + dense_parts(self.module.buffers())
         broadcast_tensors(self._comm, tensors, root, "broadcast_parameters")
 
     def shard_optimizer(self, optimizer: Any) -> ZeroOptimizer:

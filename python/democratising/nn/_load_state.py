@@ -200,8 +200,8 @@ def _is_lazy(t: Any) -> bool:
 def _as_tensor(value: Any) -> Optional[Tensor]:
     """``value`` as a tensor (NumPy arrays and nested lists are taken, as before), or
     ``None`` when it is not tensor-like."""
-    if isinstance(value, Tensor):
-        return value
+    if isinstance(value, Tensor) or getattr(value, "is_sparse", False) is True:
+        return value  # (a sparse COO tensor too: see ``_place``)
     try:
         import numpy as np
 
@@ -218,6 +218,15 @@ def _place(
 ) -> None:
     """Copies ``src`` into ``dst`` (cast to its dtype, as ``copy_``) or, with ``assign``,
     puts it in ``dst``'s slot (a parameter keeps its ``requires_grad``, as PyTorch's)."""
+    sparse = getattr(dst, "is_sparse", False) or getattr(src, "is_sparse", False)
+    if sparse and not is_param:
+        # A sparse buffer takes the loaded entries (PyTorch's sparse ``copy_`` resizes to
+        # them), in its own dtype and device unless ``assign``; into a dense one they go dense.
+        if getattr(dst, "is_sparse", False):
+            src = src if getattr(src, "is_sparse", False) else src.to_sparse()
+            module._buffers[name] = src if assign else src.to(dst.device, dst.dtype).clone()
+            return
+        src = src.to_dense()
     if not assign:
         dst.copy_(src)
     elif is_param:

@@ -229,7 +229,7 @@ class Module:
             or name in buffers
             or name in d.get("_buffer_names", ())
         ):
-            if value is not None and not isinstance(value, Tensor):
+            if value is not None and not _is_buffer_value(value):
                 raise _assign_error(value, "buffer", name, "torch.nn.Buffer, torch.Tensor")
             if getattr(value, "_is_buffer", False):  # an ``nn.Buffer``: its persistence rules
                 d.setdefault("_buffer_names", set()).add(name)
@@ -322,7 +322,7 @@ class Module:
         """A tensor that is part of the state (saved in ``state_dict`` unless not
         ``persistent``) but not trained; the name is checked as PyTorch's."""
         self._check_new_name(name, "buffer", self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
+        if tensor is not None and not _is_buffer_value(tensor):
             raise ArgumentTypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                 "(torch Tensor or None required)"
@@ -1498,6 +1498,12 @@ def _converted(p: Parameter, fn: Callable[[Tensor], Tensor]) -> None:
     p.data = new
     if grad is not None:
         p.grad = fn(grad)
+
+
+def _is_buffer_value(value: Any) -> bool:
+    """What a buffer may hold: a tensor, or a sparse COO tensor (``dm.sparse.SparseTensor``,
+    not a ``Tensor`` subclass: an adjacency matrix kept with a graph model, as in PyTorch)."""
+    return isinstance(value, Tensor) or getattr(value, "is_sparse", False) is True
 
 
 def _assign_error(value: Any, kind: str, name: str, expected: str) -> ArgumentTypeError:

@@ -462,6 +462,12 @@ def to_sparse(x: Tensor, sparse_dim: Optional[int] = None) -> SparseTensor:
     return SparseTensor(idx.contiguous(), values, tuple(x.shape), True)
 
 
+def dense_parts(tensors: Any) -> list[Tensor]:
+    """``tensors`` with each sparse one replaced by its values: what a broadcast of module
+    buffers writes in place (every rank holds the same coordinates, as the same graph)."""
+    return [t._values() if isinstance(t, SparseTensor) else t for t in tensors]
+
+
 def install(cls: type) -> None:
     """``Tensor.to_sparse``/``to_sparse_coo``."""
     from .._tensor_extra import _as_method

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from .. import _core, _ranks
 from .._core import Tensor
 from .._grad_mode import no_grad
+from ..sparse._coo import dense_parts
 
 
 def _syncs_itself(model: Any) -> bool:
@@ -47,7 +48,7 @@ class GradientSync:
 
     def share_buffers(self) -> None:
         """Every rank's buffers set to rank 0's."""
-        self._from_rank0(self.model.buffers())
+        self._from_rank0(dense_parts(self.model.buffers()))
 
     def _from_rank0(self, tensors: Any) -> None:
         with no_grad():

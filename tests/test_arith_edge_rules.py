@@ -50,13 +50,19 @@ def test_any_all_over_empty_and_no_dims() -> None:
         lambda x: F.relu6(x).sqrt(),
         lambda x: F.hardtanh(x, 0.0, 5.0).sqrt(),
         lambda x: x.clamp(min=0.0).sqrt(),
-        lambda x: F.leaky_relu(x, 0.0).sqrt(),
     ],
 )
 def test_a_flat_region_passes_no_infinite_gradient(f) -> None:  # type: ignore[no-untyped-def]
     x = dm.tensor([-1.0, 0.0, 4.0], requires_grad=True)
     f(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 0.25])
+
+
+def test_a_leaky_relu_of_slope_zero_multiplies_its_gradient_as_pytorch() -> None:
+    # Not a mask in PyTorch either: inf * 0 is NaN there.
+    x = dm.tensor([-1.0, 0.0, 4.0], requires_grad=True)
+    F.leaky_relu(x, 0.0).sqrt().sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [np.nan, np.nan, 0.25])
 
 
 def test_maximum_loser_gets_zero_of_an_infinite_gradient() -> None:

@@ -478,8 +478,13 @@ from ._threads import get_num_interop_threads, set_num_interop_threads  # noqa: 
 from .amp import GradScaler  # noqa: E402
 from .amp.autocast_mode import (  # noqa: E402
     clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_gpu_dtype,
     is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
     set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
     set_autocast_dtype,
     set_autocast_enabled,
 )
@@ -510,6 +515,11 @@ __all__ += [
     "set_autocast_cache_enabled",
     "set_autocast_dtype",
     "set_autocast_enabled",
+    "get_autocast_cpu_dtype",
+    "get_autocast_gpu_dtype",
+    "is_autocast_cpu_enabled",
+    "set_autocast_cpu_dtype",
+    "set_autocast_cpu_enabled",
     "set_num_interop_threads",
     "set_warn_always",
     "sparse",

@@ -105,6 +105,7 @@ __all__ = [
     "_set_grad_enabled",
     "_set_inference_mode",
     "_sgd_step",
+    "_swap_thread_rng",
     "_system_info",
     "_unary",
     "_unary_names",
@@ -889,7 +890,7 @@ class Tensor:
     def tril_(self, diagonal: _int = 0) -> Self: ...
     def triu_(self, diagonal: _int = 0) -> Self: ...
     def ravel(self) -> Tensor: ...
-    def sum_to_size(self, *size: _int | Sequence[_int]) -> Tensor:
+    def sum_to_size(self, *size: _int | Sequence[_int], **kwargs: Any) -> Tensor:
         """Summed down to ``size``, which must broadcast to this tensor's shape."""
     def tensor_split(
         self,
@@ -1272,9 +1273,27 @@ class Tensor:
     def bitwise_right_shift_(self, other: Tensor | _Scalar) -> Self: ...
     def nextafter_(self, other: Tensor) -> Self: ...
     def float_power_(self, exponent: Tensor | _Scalar) -> Self: ...
-    def hsplit(self, indices_or_sections: _int | Sequence[_int]) -> tuple[Tensor, ...]: ...
-    def vsplit(self, indices_or_sections: _int | Sequence[_int]) -> tuple[Tensor, ...]: ...
-    def dsplit(self, indices_or_sections: _int | Sequence[_int]) -> tuple[Tensor, ...]: ...
+    def hsplit(
+        self,
+        indices_or_sections: _int | Sequence[_int] | None = None,
+        *,
+        sections: _int | None = None,
+        indices: Sequence[_int] | None = None,
+    ) -> tuple[Tensor, ...]: ...
+    def vsplit(
+        self,
+        indices_or_sections: _int | Sequence[_int] | None = None,
+        *,
+        sections: _int | None = None,
+        indices: Sequence[_int] | None = None,
+    ) -> tuple[Tensor, ...]: ...
+    def dsplit(
+        self,
+        indices_or_sections: _int | Sequence[_int] | None = None,
+        *,
+        sections: _int | None = None,
+        indices: Sequence[_int] | None = None,
+    ) -> tuple[Tensor, ...]: ...
     def rot90(self, k: _int = 1, dims: Sequence[_int] = (0, 1)) -> Tensor: ...
     def diag_embed(self, offset: _int = 0, dim1: _int = -2, dim2: _int = -1) -> Tensor: ...
     def diagflat(self, offset: _int = 0) -> Tensor: ...
@@ -1347,7 +1366,9 @@ class Tensor:
     ) -> Any: ...
     def renorm_(self, p: _float, dim: _int, maxnorm: _float) -> Self: ...
     # ---- random fills and scatter ops (installed by _random_more and _index_functions) -------
-    def uniform_(self, from_: _float = 0.0, to: _float = 1.0, *, generator: Any = None) -> Self:
+    def uniform_(
+        self, from_: _float = 0.0, to: _float = 1.0, *, generator: Any = None, **kwargs: Any
+    ) -> Self:
         """Fills with samples from U(from_, to) (not recorded by autograd)."""
     def normal_(self, mean: _float = 0.0, std: _float = 1.0, *, generator: Any = None) -> Self:
         """Fills with samples from N(mean, std²) (not recorded by autograd)."""
@@ -1771,6 +1792,10 @@ def _set_anomaly_nan_check(on: _bool) -> None:
 def _assign(tensor: Tensor, result: Tensor) -> None:
     """Writes ``result`` into ``tensor``, which takes ``result``'s node as its own (the last
     step of an in-place op composed in Python: ``y.exp_()`` shows ExpBackward0)."""
+
+def _swap_thread_rng(state: list[int] | None = None) -> list[int] | None:
+    """Makes ``state`` this thread's own random stream (``None``: none) and returns the one
+    it replaces (``None`` when the thread drew from the global stream)."""
 
 def _fill_shared(tensor: Tensor, mask: Tensor, value: Tensor) -> None:
     """Writes ``value`` where ``mask`` holds into ``tensor``, an expanded view, without

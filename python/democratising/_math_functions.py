@@ -189,9 +189,9 @@ def concat(tensors: Sequence[Tensor], dim: int = 0, *, axis: Optional[int] = Non
     return _core.cat(list(tensors), dim if axis is None else axis)
 
 
-def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Alias of ``cat`` (NumPy's ``axis`` name)."""
-    return _core.cat(list(tensors), axis)
+def concatenate(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
+    """Alias of ``cat`` (NumPy's ``axis`` name; ``dim=`` as PyTorch's parser also takes it)."""
+    return _core.cat(list(tensors), axis if dim is None else dim)
 
 
 @_takes_tensor

@@ -347,23 +347,27 @@ def state_words(state: Any) -> list[int]:
 
 
 def _state_for_seed(seed: int) -> list[int]:
-    saved = _core.get_rng_state()
+    """The state ``manual_seed(seed)`` gives, made on this thread's own stream (the global one,
+    which other threads draw from, is never touched)."""
+    outer = _core._swap_thread_rng(None)
     try:
-        _core.manual_seed(seed)
+        _core._seed_thread(seed)
         return list(_core.get_rng_state())
     finally:
-        _core.set_rng_state(saved)
+        _core._swap_thread_rng(outer)
 
 
 class Generator:
     """``torch.Generator(device="cpu")``: its own random stream, for the functions here that
     take ``generator=`` (``multinomial``, the samplers, ``random_split``, ``DataLoader``).
     ``manual_seed`` returns the generator, so ``generator=dm.Generator().manual_seed(42)``
-    works as in PyTorch. Draws swap the engine's global state for the generator's while they
-    run (the same numbers as ``dm.manual_seed(seed)`` would give), so do not share one
-    generator between threads."""
+    works as in PyTorch. Draws use the generator's state as the drawing thread's own stream
+    while they run (the same numbers as ``dm.manual_seed(seed)`` would give): other threads'
+    draws are untouched, but do not share one generator between threads."""
 
     def __init__(self, device: Any = "cpu") -> None:
+        if device is None:
+            device = "cpu"
         self.device = device if isinstance(device, Device) else Device(str(device))
         self._seed = _DEFAULT_SEED
         self._state = _state_for_seed(self._seed)
@@ -372,6 +376,10 @@ class Generator:
         """Reseeds; a negative seed wraps around to unsigned 64 bits (``-1`` is 2**64 - 1),
         as PyTorch's ``initial_seed`` reports it; outside [-2**63, 2**64) it is refused, as
         PyTorch refuses it."""
+        if isinstance(seed, (str, bytes, float)):
+            raise ArgumentTypeError(
+                f"manual_seed expected an int, got {type(seed).__name__} {seed!r}"
+            )
         if not -(1 << 63) <= int(seed) < (1 << 64):
             raise InvalidValueError(f"manual_seed: seed {seed} is outside [-2**63, 2**64)")
         self._seed = int(seed) % (1 << 64)
@@ -397,11 +405,7 @@ class Generator:
         """Restores a state from ``get_state`` (a tensor, or the list of words that earlier
         versions returned)."""
         state = state_words(new_state)
-        saved = _core.get_rng_state()
-        try:
-            _core.set_rng_state(state)  # validated by the engine
-        finally:
-            _core.set_rng_state(saved)
+        _core._swap_thread_rng(_core._swap_thread_rng(state))  # validated by the engine
         self._state = state
         return self
 
@@ -411,13 +415,11 @@ class Generator:
 
         @contextlib.contextmanager
         def swap() -> Any:
-            saved = _core.get_rng_state()
-            _core.set_rng_state(self._state)
+            outer = _core._swap_thread_rng(self._state)
             try:
                 yield
             finally:
-                self._state = list(_core.get_rng_state())
-                _core.set_rng_state(saved)
+                self._state = list(_core._swap_thread_rng(outer) or self._state)
 
         return swap()
 

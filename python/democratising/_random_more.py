@@ -21,6 +21,7 @@ import math
 import operator
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -30,8 +31,8 @@ from . import _core
 from ._core import Tensor
 from ._grad_mode import no_grad
 from ._tensor_extra import _host, _sizes, broadcast_shapes
-from ._tensor_more import _generator_scope, _result_dtype
-from .errors import ArgumentTypeError, AutogradError, DTypeError, InvalidValueError, ShapeError
+from ._tensor_more import _generator_scope
+from .errors import ArgumentTypeError, AutogradError, DTypeError, InvalidValueError
 
 _Number = Union[int, float]
 
@@ -59,6 +60,8 @@ def manual_seed(seed: int) -> Any:
     loader worker thread it seeds (and remembers) that worker's own generator instead."""
     from ._pytorch_compat import default_generator
 
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)  # (PyTorch's ``int(seed)``: ``manual_seed(1.0)`` seeds with 1)
     _core.manual_seed(seed)
     if getattr(_THREAD, "seed", None) is not None:
         _THREAD.seed = int(seed) % (1 << 64)
@@ -136,7 +139,14 @@ def write_out(value: Tensor, out: Tensor, op: str) -> Tensor:
     shape = tuple(value.shape)
     if tuple(out.shape) != shape:
         if out.numel() != 0:
-            raise ShapeError(f"{op}(): out has shape {tuple(out.shape)}, the result has {shape}")
+            warnings.warn(
+                f"{op}(): an output with one or more elements was resized since it had shape "
+                f"{list(out.shape)}, which does not match the required output shape "
+                f"{list(shape)}. This behavior is deprecated; resize it with "
+                "Tensor.resize_(0) first.",
+                UserWarning,
+                stacklevel=3,
+            )
         out.resize_(*shape)
     with no_grad():
         out.copy_(value.detach().to(out.dtype))
@@ -207,9 +217,10 @@ def normal(
         raise ArgumentTypeError(
             "normal(): size, dtype, device and requires_grad go only with a float mean and std"
         )
-    dt = _result_dtype(mean, std)
-    if dt is None or not builtins.all(t.dtype.is_floating_point for t in tensors):
-        raise DTypeError(f"normal not implemented for {dt}: needs floating-point mean or std")
+    # PyTorch samples in mean's dtype (std's when mean is a number).
+    dt = mean.dtype if isinstance(mean, Tensor) else std.dtype  # type: ignore[union-attr]
+    if not dt.is_floating_point:
+        raise DTypeError(f"normal not implemented for {dt}: needs a floating-point mean or std")
     if out is not None:
         check_out(out, tensors, "normal")
         if not out.dtype.is_floating_point:
@@ -327,11 +338,19 @@ _FLOAT_MAX = {
 }
 
 
-def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: Any = None) -> Tensor:
+def uniform_(
+    self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: Any = None, **kwargs: Any
+) -> Tensor:
     """Fills with samples of U(``from_``, ``to``) (PyTorch's ``uniform_(from, to)``), drawn
     from the global generator or ``generator``. As PyTorch, raises ``InvalidValueError`` for
     ``from_ > to``, a bound that is not finite in the tensor's dtype (which would fill inf or
-    NaN) and ``to - from_`` beyond the dtype's largest value."""
+    NaN) and ``to - from_`` beyond the dtype's largest value. PyTorch's keyword ``from``
+    (``**{"from": 2.0}``) is accepted as well as ``from_``."""
+    if kwargs:
+        if set(kwargs) != {"from"}:
+            extra = ", ".join(sorted(set(kwargs) - {"from"}))
+            raise ArgumentTypeError(f"uniform_() got an unexpected keyword argument {extra}")
+        from_ = kwargs["from"]
     if from_ > to:
         raise InvalidValueError(
             f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}"

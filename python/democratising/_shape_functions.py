@@ -166,22 +166,54 @@ def _split(op: str, x: Tensor, spec: Any, dim: int, need: int) -> tuple[Tensor, 
     return tensor_split(x, spec, dim)
 
 
+def _split_spec(op: str, either: Any, sections: Any, indices: Any) -> Any:
+    """The one split given: positionally, or by PyTorch's keywords ``sections=`` (a count)
+    or ``indices=`` (where to split)."""
+    given = [v for v in (either, sections, indices) if v is not None]
+    if len(given) != 1:
+        raise ArgumentTypeError(
+            f"{op}() takes exactly one of indices_or_sections, sections and indices"
+        )
+    return given[0]
+
+
 @_takes_tensor
-def hsplit(x: Tensor, indices_or_sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+def hsplit(
+    x: Tensor,
+    indices_or_sections: Union[int, Sequence[int], None] = None,
+    *,
+    sections: Optional[int] = None,
+    indices: Optional[Sequence[int]] = None,
+) -> tuple[Tensor, ...]:
     """``tensor_split`` along dim 1 (dim 0 for 1-D); a number of sections must divide it."""
-    return _split("hsplit", x, indices_or_sections, 0 if x.ndim == 1 else 1, 1)
+    spec = _split_spec("hsplit", indices_or_sections, sections, indices)
+    return _split("hsplit", x, spec, 0 if x.ndim == 1 else 1, 1)
 
 
 @_takes_tensor
-def vsplit(x: Tensor, indices_or_sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+def vsplit(
+    x: Tensor,
+    indices_or_sections: Union[int, Sequence[int], None] = None,
+    *,
+    sections: Optional[int] = None,
+    indices: Optional[Sequence[int]] = None,
+) -> tuple[Tensor, ...]:
     """``tensor_split`` along dim 0 of a tensor of at least 2 dims."""
-    return _split("vsplit", x, indices_or_sections, 0, 2)
+    spec = _split_spec("vsplit", indices_or_sections, sections, indices)
+    return _split("vsplit", x, spec, 0, 2)
 
 
 @_takes_tensor
-def dsplit(x: Tensor, indices_or_sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+def dsplit(
+    x: Tensor,
+    indices_or_sections: Union[int, Sequence[int], None] = None,
+    *,
+    sections: Optional[int] = None,
+    indices: Optional[Sequence[int]] = None,
+) -> tuple[Tensor, ...]:
     """``tensor_split`` along dim 2 of a tensor of at least 3 dims."""
-    return _split("dsplit", x, indices_or_sections, 2, 3)
+    spec = _split_spec("dsplit", indices_or_sections, sections, indices)
+    return _split("dsplit", x, spec, 2, 3)
 
 
 # ---- rearranging, building -------------------------------------------------------------------

@@ -1184,9 +1184,13 @@ def ravel(x: Tensor) -> Tensor:
 
 
 @_takes_tensor
-def sum_to_size(x: Tensor, *size: Any) -> Tensor:
-    """Summed down to ``size``, which must broadcast to this tensor's shape (the reverse of
-    ``expand``: the gradient reduction of broadcasting)."""
+def sum_to_size(x: Tensor, *size: Any, **kwargs: Any) -> Tensor:
+    """Summed down to ``size`` (also ``size=``), which must broadcast to this tensor's shape
+    (the reverse of ``expand``: the gradient reduction of broadcasting)."""
+    if kwargs:
+        if set(kwargs) != {"size"} or size:
+            raise ArgumentTypeError(f"sum_to_size() got unexpected arguments {sorted(kwargs)}")
+        size = (kwargs["size"],)
     want = _sizes(size)
     lead = x.ndim - len(want)
     if lead < 0 or builtins.any(w not in (s, 1) for w, s in zip(want, tuple(x.shape)[lead:])):

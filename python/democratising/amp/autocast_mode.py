@@ -16,11 +16,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = [
     "autocast",
     "clear_autocast_cache",
+    "get_autocast_cpu_dtype",
     "get_autocast_dtype",
+    "get_autocast_gpu_dtype",
     "is_autocast_available",
     "is_autocast_cache_enabled",
+    "is_autocast_cpu_enabled",
     "is_autocast_enabled",
     "set_autocast_cache_enabled",
+    "set_autocast_cpu_dtype",
+    "set_autocast_cpu_enabled",
     "set_autocast_dtype",
     "set_autocast_enabled",
 ]
@@ -242,3 +247,31 @@ def set_autocast_cache_enabled(enabled: bool) -> None:
 def clear_autocast_cache() -> None:
     """Empties the cast-weight cache: the engine keeps none (each op casts its operands), so
     there is nothing to free."""
+
+
+# ---- PyTorch's older per-device spellings (deprecated there, still used) ----------------------
+
+
+def is_autocast_cpu_enabled() -> bool:
+    """``torch.is_autocast_cpu_enabled()``: ``is_autocast_enabled("cpu")``."""
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> _core.dtype:
+    """``torch.get_autocast_cpu_dtype()``: ``get_autocast_dtype("cpu")``."""
+    return get_autocast_dtype("cpu")  # type: ignore[return-value]
+
+
+def get_autocast_gpu_dtype() -> _core.dtype:
+    """``torch.get_autocast_gpu_dtype()``: ``get_autocast_dtype("cuda")``."""
+    return get_autocast_dtype("cuda")  # type: ignore[return-value]
+
+
+def set_autocast_cpu_enabled(enabled: bool) -> None:
+    """``torch.set_autocast_cpu_enabled(enabled)``: ``set_autocast_enabled("cpu", enabled)``."""
+    set_autocast_enabled("cpu", enabled)
+
+
+def set_autocast_cpu_dtype(dtype: _core.dtype) -> None:
+    """``torch.set_autocast_cpu_dtype(dtype)``: ``set_autocast_dtype("cpu", dtype)``."""
+    set_autocast_dtype("cpu", dtype)

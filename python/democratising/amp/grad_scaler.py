@@ -246,6 +246,10 @@ class GradScaler:
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                if p.grad.dtype == _core.float16:
+                    # As PyTorch's: a float16 gradient scaled up may already have overflowed;
+                    # the scaler is for float32 parameters under float16 autocast.
+                    raise InvalidValueError("Attempting to unscale FP16 gradients.")
                 if not p.grad.is_contiguous():
                     p.grad = p.grad.contiguous()
                 grads.append(p.grad)

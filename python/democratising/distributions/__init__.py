@@ -299,6 +299,9 @@ class _LocScale(Distribution):
         return self._expand_params(batch_shape, _instance)
 
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
 class Normal(_CentredAtLoc, _LocScale, ExponentialFamily):
     """Normal(loc, scale): ``rsample`` is ``loc + scale * eps`` with ``eps ~ N(0, 1)``."""
 
@@ -328,8 +331,9 @@ class Normal(_CentredAtLoc, _LocScale, ExponentialFamily):
         value = _as_tensor(value, self.loc)
         self._validate_sample(value)
         var = self.scale**2
-        log_norm = self.scale.log() + 0.5 * math.log(2 * math.pi)
-        return -((value - self.loc) ** 2) / (2 * var) - log_norm
+        # The constant last, as PyTorch's: folded into a float32 scale first, it would cost a
+        # float64 value its precision.
+        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - _HALF_LOG_2PI
 
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
@@ -337,7 +341,7 @@ class Normal(_CentredAtLoc, _LocScale, ExponentialFamily):
     def cdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)
         self._validate_sample(value)
-        return 0.5 * (1 + ((value - self.loc) / (self.scale * math.sqrt(2))).erf())
+        return 0.5 * (1 + ((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)).erf())
 
     def icdf(self, value: Any) -> Tensor:
         value = _as_tensor(value, self.loc)

@@ -12,6 +12,10 @@ eigendecomposition are not provided."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from typing import Any, Callable, Optional
+
 from .._functional_ops import matmul  # type: ignore[attr-defined]
 from ..errors import LinAlgError
 from ._decompositions import cholesky, cholesky_ex, eigh, eigvalsh, qr, svd, svdvals
@@ -64,3 +68,42 @@ from . import _extras
 from ._extras import *  # noqa: F403 - the names its __all__ lists
 
 __all__ += _extras.__all__
+
+
+def _input_keyword(fn: Callable[..., Any], second: Optional[str] = None) -> Callable[..., Any]:
+    """``fn`` also taking its first argument as ``input=`` (and, given ``second``, its second
+    as that keyword): the names PyTorch's bindings accept besides the documented ``A``
+    (``torch.linalg.cholesky(input=A)``, ``torch.linalg.lstsq(input=A, b=B)``)."""
+    first, *rest = inspect.signature(fn).parameters
+    renames = {"input": first, **({second: rest[0]} if second else {})}
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for alias, name in renames.items():
+            if alias in kwargs and name not in kwargs:
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+
+    return call
+
+
+for _name, _second in (
+    ("norm", None),
+    ("vector_norm", None),
+    ("matrix_norm", None),
+    ("cholesky", None),
+    ("cholesky_ex", None),
+    ("eigh", None),
+    ("eigvalsh", None),
+    ("pinv", None),
+    ("matrix_rank", None),
+    ("matrix_power", None),
+    ("matrix_exp", None),
+    ("cond", None),
+    ("tensorinv", None),
+    ("tensorsolve", None),
+    ("solve_triangular", None),
+    ("householder_product", None),
+    ("lstsq", "b"),
+):
+    globals()[_name] = _input_keyword(globals()[_name], _second)

@@ -137,7 +137,7 @@ def conv3d(
     assert total is not None
     y = _unfold_depth(total, n, out_d)
     if bias is not None:
-        y = y + bias.reshape(-1, 1, 1, 1)
+        y = y + bias.reshape(-1, 1, 1, 1).to(y.dtype)  # (autocast: y is half)
     return F._without_batch(y, unbatched)
 
 
@@ -198,7 +198,7 @@ def conv_transpose3d(
     assert total is not None
     y = total.narrow(2, p[0], out_d)
     if bias is not None:
-        y = y + bias.reshape(-1, 1, 1, 1)
+        y = y + bias.reshape(-1, 1, 1, 1).to(y.dtype)  # (autocast: y is half)
     return F._without_batch(y, unbatched)
 
 

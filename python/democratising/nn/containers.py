@@ -150,7 +150,9 @@ class Sequential(_ModuleListed):
         self.add_module(str(len(self)), layer)
         return self
 
-    append = add  # type: ignore[assignment]
+    def append(self, module: Optional[Module]) -> Sequential:  # type: ignore[override]
+        """``add`` under PyTorch's name (and keyword: ``append(module=...)``)."""
+        return self.add(module)
 
     def build(self) -> Sequential:
         """Ends a builder chain; the model is ready to use."""

@@ -434,6 +434,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     _check_dropout_p(p)
     if not training or p == 0.0:
         return input
+    if not input.dtype.is_floating_point:
+        # (PyTorch's error: the scaled result is a float that an integer tensor cannot hold)
+        raise DTypeError(
+            f"dropout: result type Float can't be cast to the desired output type {input.dtype}"
+        )
     if input.is_cuda:
         return _core._dropout(input, p)
     keep = (_core.rand(input.shape) >= p).to(dtype=input.dtype)  # (keyword: no device probe)
@@ -897,7 +902,12 @@ def _difference(input: Tensor, target: Tensor, name: str) -> Tensor:
     target of another shape that broadcasts with the input warns (it is usually a mistake, such
     as ``[N]`` against ``[N, 1]``) and the loss broadcasts; shapes that do not broadcast raise
     ``ShapeError``. A bool operand beside a float one counts as 0/1 there, as PyTorch's
-    kernels read it (except ``l1_loss``'s, which subtracts and refuses it)."""
+    kernels read it (except ``l1_loss``'s, which subtracts and refuses it). Under autocast the
+    losses are on PyTorch's float32 list: half operands are widened first, so even
+    ``reduction='none'`` gives float32 losses, as PyTorch's."""
+    if _core._get_autocast() is not None:
+        half = (_core.float16, _core.bfloat16)
+        input, target = (t.float() if t.dtype in half else t for t in (input, target))
     if name != "l1_loss" and (input.dtype == _core.bool) != (target.dtype == _core.bool):
         if input.dtype == _core.bool and target.is_floating_point():
             input = input.to(target.dtype)

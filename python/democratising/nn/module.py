@@ -892,6 +892,8 @@ class Module:
         step dense row-major memory, and a layout changes no value (convolutions take
         channels-last inputs as they come)."""
         fmt = kwargs.pop("memory_format", None)
+        if "tensor" in kwargs:  # ``to(tensor=t)``: t's device and dtype, as ``to(t)``
+            args = (kwargs.pop("tensor"), *args)
         _check_to_args(args)
         for dt in [*args, kwargs.get("dtype")]:
             if isinstance(dt, _core.dtype) and not (

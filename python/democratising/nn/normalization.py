@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numbers
+import operator
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -17,7 +19,10 @@ from .parameter import Parameter
 
 
 def _dims(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
-    return (shape,) if isinstance(shape, int) else tuple(shape)
+    """A size or sizes as a tuple of ints (NumPy integers and ``torch.Size`` taken)."""
+    if isinstance(shape, numbers.Integral):
+        return (int(shape),)
+    return tuple(operator.index(n) for n in shape)
 
 
 def _register_affine(

@@ -114,6 +114,13 @@ def _check_dtype(input: Tensor, weight: Tensor) -> None:
         )
 
 
+def _integer(value: Any) -> Any:
+    """``value`` as a Python int when it is an integer of another kind (NumPy's)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
 def _check_size(name: str, value: int, positive: bool = True) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ArgumentTypeError(f"{name} should be of type int, got: {type(value).__name__}")
@@ -583,6 +590,8 @@ class RNNCellBase(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        # (PyTorch's cells take any integer, a NumPy one included; the layers want an int.)
+        input_size, hidden_size = (_integer(v) for v in (input_size, hidden_size))
         _check_size("input_size", input_size)
         _check_size("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias

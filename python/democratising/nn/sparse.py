@@ -30,7 +30,7 @@ def _table(
         if tuple(_weight.shape) != (num_embeddings, embedding_dim):
             raise ShapeError(mismatch.format(shape=tuple(_weight.shape)))
         return Parameter(_weight.detach(), requires_grad=requires_grad)
-    weight = Parameter(_core.randn(num_embeddings, embedding_dim))
+    weight = Parameter(_core.randn(num_embeddings, embedding_dim), requires_grad=requires_grad)
     if padding_idx is not None:
         with no_grad():
             weight[padding_idx] = 0.0

@@ -205,8 +205,35 @@ pub fn get_rng_state() -> [u64; 4] {
     with_rng(|r| r.state())
 }
 
-pub fn set_rng_state(s: [u64; 4]) {
+/// Restores a state from `get_rng_state`. All zeros is refused: xoshiro's one fixed point,
+/// from which every draw would be the same number (PyTorch refuses such a state too).
+pub fn set_rng_state(s: [u64; 4]) -> crate::Result<()> {
+    check_state(s)?;
     with_rng(|r| *r = Rng::from_state(s));
+    Ok(())
+}
+
+fn check_state(s: [u64; 4]) -> crate::Result<()> {
+    if s == [0; 4] {
+        crate::bail!(
+            Value,
+            "invalid RNG state: all zeros (every draw would be the same number); use a state \
+             from get_rng_state()"
+        );
+    }
+    Ok(())
+}
+
+/// Makes `state` this thread's own generator (`None`: back to the global one) and returns the
+/// state of the one it replaces, if the thread had its own: how a `dm.Generator` draws from
+/// its stream without touching the global one other threads draw from.
+pub fn swap_thread_state(state: Option<[u64; 4]>) -> crate::Result<Option<[u64; 4]>> {
+    if let Some(s) = state {
+        check_state(s)?;
+    }
+    let previous = take_local().map(|r| r.state());
+    put_local(state.map(Rng::from_state));
+    Ok(previous)
 }
 
 #[allow(clippy::unwrap_used)]

@@ -355,8 +355,24 @@ pub fn set_rng_state(state: Vec<u64>) -> PyResult<()> {
             "an RNG state is a list of 4 unsigned 64-bit integers".into(),
         ))
     })?;
-    rng::set_rng_state(s);
-    Ok(())
+    rng::set_rng_state(s).py()
+}
+
+/// Makes `state` (4 words; `None`: none) this thread's own random stream and returns the one
+/// it replaces (`None` when the thread drew from the global stream): `Generator` draws.
+#[pyfunction]
+#[pyo3(signature = (state=None))]
+pub fn _swap_thread_rng(state: Option<Vec<u64>>) -> PyResult<Option<Vec<u64>>> {
+    let s: Option<[u64; 4]> = state
+        .map(|v| {
+            v.try_into().map_err(|_| {
+                to_pyerr(Error::Value(
+                    "an RNG state is a list of 4 unsigned 64-bit integers".into(),
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(rng::swap_thread_state(s).py()?.map(|s| s.to_vec()))
 }
 
 #[pyfunction]

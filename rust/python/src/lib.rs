@@ -79,6 +79,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_rebase_history, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_assign, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_fill_shared, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_swap_thread_rng, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_anomaly_nan_check, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_queue_callback, m)?)?;
     m.add_function(wrap_pyfunction!(saved_hooks::_push_saved_tensors_hooks, m)?)?;

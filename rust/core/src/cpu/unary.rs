@@ -80,8 +80,9 @@ pub(super) fn fuses_at_this_level<const FUSES: bool>() -> bool {
 }
 
 /// `g * f'(x)` over a gradient and the saved input (or output: `saved_derivative`), one loop
-/// per op; 0 where `f'` is 0, so a flat region passes no gradient, even an infinite one
-/// (`relu(x).sqrt()` at 0, as PyTorch's `threshold_backward`), instead of `inf * 0 = NaN`.
+/// per op; for the ops whose backward is a mask (`UnaryOp::masks_gradient`), 0 where `f'` is
+/// 0, so a flat region passes no gradient, even an infinite one (`relu(x).sqrt()` at 0, as
+/// PyTorch's `threshold_backward`), instead of `inf * 0 = NaN`.
 struct Grad<'a, E>(&'a Tensor, &'a Tensor, PhantomData<E>);
 
 impl<E: Computes> Specialized for Grad<'_, E> {
@@ -110,9 +111,14 @@ fn grad_with<E: Computes, O: Fn() -> UnaryOp + Copy + Send + Sync, const FUSED: 
         x.layout(),
         #[inline(always)]
         move |g: E, x: E| {
-            let d = o().saved_derivative_with::<E::As, FUSED>(x.widen());
+            let op = o();
+            let d = op.saved_derivative_with::<E::As, FUSED>(x.widen());
             let zero = <E::As as Element>::zero();
-            E::narrow(if d == zero { zero } else { g.widen() * d })
+            E::narrow(if op.masks_gradient() && d == zero {
+                zero
+            } else {
+                g.widen() * d
+            })
         },
     )
 }

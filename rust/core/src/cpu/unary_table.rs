@@ -74,7 +74,10 @@ pub(super) fn forward(op: UnaryOp, t: &Tensor) -> Option<Result<Tensor>> {
         e.into_iter().map(|b| b as u16).chain([0]).collect()
     });
     let x = &t.storage().as_slice::<bf16>()[t.layout().offset..][..t.numel()];
-    Some(Tensor::from_vec(fill(x, None, table, &[]), t.shape()))
+    Some(Tensor::from_vec(
+        fill(x, None, table, &[], false),
+        t.shape(),
+    ))
 }
 
 /// `g * op'(saved)` by table (`saved` as `unary.rs`'s backward takes it), or `None`.
@@ -87,14 +90,21 @@ pub(super) fn backward(op: UnaryOp, saved: &Tensor, g: &Tensor) -> Option<Result
     let x = &saved.storage().as_slice::<bf16>()[saved.layout().offset..][..saved.numel()];
     let gs = &g.storage().as_slice::<bf16>()[g.layout().offset..][..g.numel()];
     Some(Tensor::from_vec(
-        fill(x, Some(gs), &[], table),
+        fill(x, Some(gs), &[], table, op.masks_gradient()),
         saved.shape(),
     ))
 }
 
 /// The output of a lookup over `x`: the forward table's entries, or with a gradient `g`, the
-/// gradient times the derivative table's entries, rounded once. The halves on the threads.
-fn fill(x: &[bf16], g: Option<&[bf16]>, forward: &[u16], derivative: &[f32]) -> Vec<bf16> {
+/// gradient times the derivative table's entries (0 where it is 0 when the op `masks`: see
+/// `UnaryOp::masks_gradient`), rounded once. The halves on the threads.
+fn fill(
+    x: &[bf16],
+    g: Option<&[bf16]>,
+    forward: &[u16],
+    derivative: &[f32],
+    masks: bool,
+) -> Vec<bf16> {
     let n = x.len();
     let mut out: Vec<bf16> = Vec::with_capacity(n);
     let parts = crate::threads::get().max(1) * 4;
@@ -111,7 +121,7 @@ fn fill(x: &[bf16], g: Option<&[bf16]>, forward: &[u16], derivative: &[f32]) -> 
         unsafe {
             match gs {
                 None => avx512::forward(xs, forward, o),
-                Some(gs) => avx512::backward(xs, gs, derivative, o),
+                Some(gs) => avx512::backward(xs, gs, derivative, o, masks),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -119,7 +129,7 @@ fn fill(x: &[bf16], g: Option<&[bf16]>, forward: &[u16], derivative: &[f32]) -> 
             let p = usize::from(xs[i].to_bits());
             slot.write(match gs {
                 None => bf16::from_bits(forward[p]),
-                Some(gs) => scaled(gs[i], derivative[p]),
+                Some(gs) => scaled(gs[i], derivative[p], masks),
             });
         }
     });
@@ -128,10 +138,15 @@ fn fill(x: &[bf16], g: Option<&[bf16]>, forward: &[u16], derivative: &[f32]) -> 
     out
 }
 
-/// `g * d`, 0 where the derivative `d` is 0, rounded once: `unary.rs`'s backward formula.
+/// `g * d` (with `masks`, 0 where the derivative `d` is 0), rounded once: `unary.rs`'s
+/// backward formula.
 #[inline(always)]
-fn scaled(g: bf16, d: f32) -> bf16 {
-    bf16::narrow(if d == 0.0 { 0.0 } else { g.widen() * d })
+fn scaled(g: bf16, d: f32, masks: bool) -> bf16 {
+    bf16::narrow(if masks && d == 0.0 {
+        0.0
+    } else {
+        g.widen() * d
+    })
 }
 
 /// Which of an op's tables to build.
@@ -199,7 +214,7 @@ mod avx512 {
         }
     }
 
-    /// `out[i] = g[i] * derivative[x[i]]` (0 where the derivative is 0), rounded to nearest
+    /// `out[i] = g[i] * derivative[x[i]]` (with `masks`, 0 where the derivative is 0), rounded to nearest
     /// even as `dtype::f32_to_bf16` rounds (a NaN quieted, its sign and payload top kept).
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn backward(
@@ -207,6 +222,7 @@ mod avx512 {
         g: &[bf16],
         derivative: &[f32],
         out: &mut [MaybeUninit<bf16>],
+        masks: bool,
     ) {
         let n = x.len() / 16 * 16;
         let (xp, gp, op, tp) = (
@@ -227,7 +243,10 @@ mod avx512 {
                 let d = _mm512_i32gather_ps::<4>(idx, tp);
                 let gw = _mm512_cvtepu16_epi32(_mm256_loadu_si256(gp.add(i).cast()));
                 let gf = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(gw));
-                let nonzero = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(d, _mm512_setzero_ps());
+                let nonzero = match masks {
+                    true => _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(d, _mm512_setzero_ps()),
+                    false => 0xFFFF,
+                };
                 let p = _mm512_maskz_mul_ps(nonzero, gf, d);
                 let bits = _mm512_castps_si512(p);
                 let high = _mm512_srli_epi32::<16>(bits);
@@ -239,7 +258,7 @@ mod avx512 {
             }
         }
         for i in n..x.len() {
-            out[i].write(scaled(g[i], derivative[usize::from(x[i].to_bits())]));
+            out[i].write(scaled(g[i], derivative[usize::from(x[i].to_bits())], masks));
         }
     }
 }

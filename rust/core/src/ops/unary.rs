@@ -225,6 +225,29 @@ macro_rules! unary_ops {
     };
 }
 
+impl UnaryOp {
+    /// Whether the backward selects the gradient where `f'` is not 0 instead of multiplying
+    /// by `f'`: PyTorch's mask-based backwards (`threshold_backward` of relu, `hardtanh`'s
+    /// and `clamp`'s ranges, hardsigmoid/hardswish's flat parts, the zero gradient of the
+    /// rounding ops). There a NaN or inf gradient stops; everywhere else `g * 0` keeps it NaN,
+    /// as PyTorch's (`abs`, `x ** 2` at 0 pass a NaN on).
+    #[inline(always)]
+    pub fn masks_gradient(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Relu
+                | UnaryOp::Clamp { .. }
+                | UnaryOp::Hardsigmoid
+                | UnaryOp::Hardswish
+                | UnaryOp::Sign
+                | UnaryOp::Floor
+                | UnaryOp::Ceil
+                | UnaryOp::Round
+                | UnaryOp::Trunc
+        )
+    }
+}
+
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 const LN_2: f64 = std::f64::consts::LN_2;

@@ -311,6 +311,13 @@ __device__ void unary(int op, long long n, DmLayout xl, DmLayout yl, const T* x,
 
 // dx (contiguous) = g * f'(x), and 0 where f' is 0 (a flat region passes no gradient, even an
 // infinite one: relu(x).sqrt() at 0, as PyTorch's threshold_backward).
+// The ops whose backward selects the gradient where f' is not 0 (`UnaryOp::masks_gradient`):
+// there a NaN or inf gradient stops; elsewhere g * 0 keeps it NaN, as PyTorch's.
+__device__ inline bool unary_masks_gradient(int op) {
+    return op == U_RELU || op == U_CLAMP || op == U_HARDSIGMOID || op == U_HARDSWISH ||
+           op == U_SIGN || op == U_FLOOR || op == U_CEIL || op == U_ROUND || op == U_TRUNC;
+}
+
 template <class T>
 __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, const T* x,
                                const T* g, T* dx, double a, double b) {
@@ -319,7 +326,7 @@ __device__ void unary_backward(int op, long long n, DmLayout xl, DmLayout gl, co
         const A v = Num<T>::load(x[dm_at(xl, i)]);
         const A gv = Num<T>::load(g[dm_at(gl, i)]);
         const A d = unary_derivative<A>(op, v, (A)a, (A)b);
-        dx[i] = Num<T>::store(d == (A)0 ? (A)0 : gv * d);
+        dx[i] = Num<T>::store(d == (A)0 && unary_masks_gradient(op) ? (A)0 : gv * d);
     }
 }
 
@@ -340,7 +347,7 @@ template <class A> __device__ A unary_derivative_out(int op, A y) {
     }
 }
 
-// dx (contiguous) = g * f'(x) from the saved output y, and 0 where f' is 0 (as `unary_backward`).
+// dx (contiguous) = g * f'(x) from the saved output y (masked as `unary_backward`).
 template <class T>
 __device__ void unary_backward_out(int op, long long n, DmLayout yl, DmLayout gl, const T* y,
                                    const T* g, T* dx) {
@@ -349,7 +356,7 @@ __device__ void unary_backward_out(int op, long long n, DmLayout yl, DmLayout gl
         const A v = Num<T>::load(y[dm_at(yl, i)]);
         const A gv = Num<T>::load(g[dm_at(gl, i)]);
         const A d = unary_derivative_out<A>(op, v);
-        dx[i] = Num<T>::store(d == (A)0 ? (A)0 : gv * d);
+        dx[i] = Num<T>::store(d == (A)0 && unary_masks_gradient(op) ? (A)0 : gv * d);
     }
 }
 

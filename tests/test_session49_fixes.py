@@ -334,3 +334,32 @@ def test_regression_losses_run_in_float32_under_autocast_for_every_reduction() -
         for loss in (f.mse_loss, f.l1_loss, f.smooth_l1_loss, f.huber_loss):
             assert loss(x, x * 0.5, reduction="none").dtype == dm.float32
     assert f.mse_loss(x, x * 0.5, reduction="none").dtype == dm.bfloat16  # outside: as given
+
+
+def test_custom_fwd_casts_only_under_its_own_devices_autocast() -> None:
+    from democratising.amp import custom_bwd, custom_fwd
+
+    seen: list[object] = []
+
+    def function(device: str) -> type:
+        class Double(dm.autograd.Function):
+            @staticmethod
+            @custom_fwd(device_type=device, cast_inputs=dm.float32)
+            def forward(ctx, x):  # type: ignore[no-untyped-def]
+                seen.append(x.dtype)
+                return x * 2
+
+            @staticmethod
+            @custom_bwd(device_type=device)
+            def backward(ctx, g):  # type: ignore[no-untyped-def]
+                return g * 2
+
+        return Double
+
+    x = dm.randn(3).bfloat16()
+    with dm.autocast("cpu", dtype=dm.bfloat16):
+        function("cpu").apply(x)
+        if not dm.cuda.is_available():
+            function("cuda").apply(x)  # CUDA's autocast is off here: nothing cast
+    assert seen[0] == dm.float32
+    assert seen[1:] in ([], [dm.bfloat16])

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 from .. import _core
 from .._core import Tensor
 from ..errors import InvalidValueError
-from .autocast_mode import autocast, get_autocast_dtype, is_autocast_enabled
+from .autocast_mode import _governs, _kind_of, autocast, get_autocast_dtype, is_autocast_enabled
 
 __all__ = ["custom_bwd", "custom_fwd"]
 
@@ -55,7 +55,9 @@ def custom_fwd(
         if cast_inputs is None:
             ctx._fwd_used_autocast = is_autocast_enabled()
             return fwd(*args, **kwargs)
-        in_autocast = is_autocast_enabled()
+        # The region of ``device_type`` decides, as PyTorch's: a "cuda" Function run on a
+        # machine without CUDA sees no autocast there and casts nothing.
+        in_autocast = is_autocast_enabled() and _governs(_kind_of(device_type))
         ctx._fwd_used_autocast = False
         if in_autocast:
             with autocast(device_type=device_type, enabled=False):

@@ -363,3 +363,23 @@ def test_custom_fwd_casts_only_under_its_own_devices_autocast() -> None:
             function("cuda").apply(x)  # CUDA's autocast is off here: nothing cast
     assert seen[0] == dm.float32
     assert seen[1:] in ([], [dm.bfloat16])
+
+
+def test_retain_grad_before_the_base_is_written_stays_on_the_view() -> None:
+    x = dm.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 2
+    v = y[:2]
+    v.retain_grad()
+    y.mul_(3)
+    (v * dm.tensor([5.0, 7.0])).sum().backward()
+    assert v.retains_grad
+    np.testing.assert_allclose(v.grad.numpy(), [5.0, 7.0])
+    np.testing.assert_allclose(x.grad.numpy(), [30.0, 42.0, 0.0, 0.0])
+
+
+def test_hardswish_multiplies_its_gradient_inside_its_range() -> None:
+    x = dm.tensor([-1.5, 4.0], requires_grad=True)
+    dm.nn.functional.hardswish(x).backward(dm.tensor([float("nan"), 1.0]))
+    assert np.isnan(x.grad[0].item()) and x.grad[1].item() == 1.0
+    with pytest.raises(TypeError):
+        dm.Generator().manual_seed(True)

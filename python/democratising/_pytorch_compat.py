@@ -376,7 +376,7 @@ class Generator:
         """Reseeds; a negative seed wraps around to unsigned 64 bits (``-1`` is 2**64 - 1),
         as PyTorch's ``initial_seed`` reports it; outside [-2**63, 2**64) it is refused, as
         PyTorch refuses it."""
-        if isinstance(seed, (str, bytes, float)):
+        if isinstance(seed, (str, bytes, float, bool)):
             raise ArgumentTypeError(
                 f"manual_seed expected an int, got {type(seed).__name__} {seed!r}"
             )

@@ -1696,7 +1696,9 @@ def index_fill_(x: Tensor, dim: int, index: Tensor, value: Union[_Number, Tensor
     """In-place ``index_fill``; also into an expanded view, as PyTorch allows."""
     if _fills_shared(x, value):
         index_fill(x, dim, index, value)  # the out-of-place op's checks
-        mask = index_fill(_core.zeros(*x.shape, dtype=_core.bool), dim, index, True)
+        mask = index_fill(
+            _core.zeros(*x.shape, dtype=_core.bool, device=x.device), dim, index, True
+        )
         return _fill_shared(x, mask, value)
     return _index_fill_(x, dim, index, value)
 

@@ -330,12 +330,17 @@ impl Tensor {
             return;
         }
         let node = crate::autograd::regenerated_view_node(self, base);
-        let mut m = self.meta();
-        if stale || !m.requires_grad {
+        let old = {
+            let mut m = self.meta();
+            if !stale && m.requires_grad {
+                return;
+            }
             m.requires_grad = true;
-            m.grad_fn = Some(node);
             m.history_version = version;
-        }
+            m.grad_fn.replace(node)
+        };
+        // A `retain_grad()` made on the old node moves to the new one.
+        self.keep_retained(old);
     }
 
     /// Marks a leaf as requiring grad. Only floating-point tensors can.

@@ -342,7 +342,7 @@ pub fn setitem(
                     cur.index_put_raw(&adv_vec(adv), &Tensor::full(&[], 1.0, DType::Bool)?, false)?
                 }
             }
-            return t.masked_fill_shared_(&mask, &v);
+            return t.masked_fill_shared_(&mask.to_device(t.device())?, &v);
         }
         // `x[mask] = number` (the idiom `x[x < 0] = 0`) is one `where` pass, as PyTorch routes
         // it to masked_fill, not the mask's indices gathered and scattered into (7x slower).

@@ -233,7 +233,7 @@ impl Tensor {
 
     /// After an in-place op gave this tensor a new node: a `retain_grad()` made on the old
     /// one moves to it, so `.grad` is the gradient of the tensor's current value (PyTorch's).
-    fn keep_retained(&self, old: Option<Arc<Node>>) {
+    pub(crate) fn keep_retained(&self, old: Option<Arc<Node>>) {
         let (Some(old), Some(new)) = (old, self.grad_fn()) else {
             return;
         };

@@ -228,8 +228,8 @@ macro_rules! unary_ops {
 impl UnaryOp {
     /// Whether the backward selects the gradient where `f'` is not 0 instead of multiplying
     /// by `f'`: PyTorch's mask-based backwards (`threshold_backward` of relu, `hardtanh`'s
-    /// and `clamp`'s ranges, hardsigmoid/hardswish's flat parts, the zero gradient of the
-    /// rounding ops). There a NaN or inf gradient stops; everywhere else `g * 0` keeps it NaN,
+    /// and `clamp`'s ranges, hardsigmoid's flat parts, the zero gradient of the rounding ops;
+    /// not hardswish, whose backward multiplies inside [-3, 3], where `f'` is 0 at -1.5). There a NaN or inf gradient stops; everywhere else `g * 0` keeps it NaN,
     /// as PyTorch's (`abs`, `x ** 2` at 0 pass a NaN on).
     #[inline(always)]
     pub fn masks_gradient(self) -> bool {
@@ -238,7 +238,6 @@ impl UnaryOp {
             UnaryOp::Relu
                 | UnaryOp::Clamp { .. }
                 | UnaryOp::Hardsigmoid
-                | UnaryOp::Hardswish
                 | UnaryOp::Sign
                 | UnaryOp::Floor
                 | UnaryOp::Ceil

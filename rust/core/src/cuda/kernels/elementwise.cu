@@ -314,8 +314,8 @@ __device__ void unary(int op, long long n, DmLayout xl, DmLayout yl, const T* x,
 // The ops whose backward selects the gradient where f' is not 0 (`UnaryOp::masks_gradient`):
 // there a NaN or inf gradient stops; elsewhere g * 0 keeps it NaN, as PyTorch's.
 __device__ inline bool unary_masks_gradient(int op) {
-    return op == U_RELU || op == U_CLAMP || op == U_HARDSIGMOID || op == U_HARDSWISH ||
-           op == U_SIGN || op == U_FLOOR || op == U_CEIL || op == U_ROUND || op == U_TRUNC;
+    return op == U_RELU || op == U_CLAMP || op == U_HARDSIGMOID || op == U_SIGN ||
+           op == U_FLOOR || op == U_CEIL || op == U_ROUND || op == U_TRUNC;
 }
 
 template <class T>

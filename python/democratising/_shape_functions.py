@@ -177,43 +177,40 @@ def _split_spec(op: str, either: Any, sections: Any, indices: Any) -> Any:
     return given[0]
 
 
-@_takes_tensor
-def hsplit(
-    x: Tensor,
-    indices_or_sections: Union[int, Sequence[int], None] = None,
-    *,
-    sections: Optional[int] = None,
-    indices: Optional[Sequence[int]] = None,
-) -> tuple[Tensor, ...]:
-    """``tensor_split`` along dim 1 (dim 0 for 1-D); a number of sections must divide it."""
-    spec = _split_spec("hsplit", indices_or_sections, sections, indices)
-    return _split("hsplit", x, spec, 0 if x.ndim == 1 else 1, 1)
+def _directional_split(
+    op: str, dim: Callable[[Tensor], int], ndim: int, doc: str
+) -> Callable[..., tuple[Tensor, ...]]:
+    """``hsplit``/``vsplit``/``dsplit``: ``tensor_split`` along ``dim(x)`` of a tensor of at
+    least ``ndim`` dims, the split given positionally or by PyTorch's ``sections=`` or
+    ``indices=``."""
+
+    def split(
+        x: Tensor,
+        indices_or_sections: Union[int, Sequence[int], None] = None,
+        *,
+        sections: Optional[int] = None,
+        indices: Optional[Sequence[int]] = None,
+    ) -> tuple[Tensor, ...]:
+        spec = _split_spec(op, indices_or_sections, sections, indices)
+        return _split(op, x, spec, dim(x), ndim)
+
+    split.__name__ = split.__qualname__ = op
+    split.__doc__ = doc
+    return _takes_tensor(split)
 
 
-@_takes_tensor
-def vsplit(
-    x: Tensor,
-    indices_or_sections: Union[int, Sequence[int], None] = None,
-    *,
-    sections: Optional[int] = None,
-    indices: Optional[Sequence[int]] = None,
-) -> tuple[Tensor, ...]:
-    """``tensor_split`` along dim 0 of a tensor of at least 2 dims."""
-    spec = _split_spec("vsplit", indices_or_sections, sections, indices)
-    return _split("vsplit", x, spec, 0, 2)
-
-
-@_takes_tensor
-def dsplit(
-    x: Tensor,
-    indices_or_sections: Union[int, Sequence[int], None] = None,
-    *,
-    sections: Optional[int] = None,
-    indices: Optional[Sequence[int]] = None,
-) -> tuple[Tensor, ...]:
-    """``tensor_split`` along dim 2 of a tensor of at least 3 dims."""
-    spec = _split_spec("dsplit", indices_or_sections, sections, indices)
-    return _split("dsplit", x, spec, 2, 3)
+hsplit = _directional_split(
+    "hsplit",
+    lambda x: 0 if x.ndim == 1 else 1,
+    1,
+    "``tensor_split`` along dim 1 (dim 0 for 1-D); a number of sections must divide it.",
+)
+vsplit = _directional_split(
+    "vsplit", lambda x: 0, 2, "``tensor_split`` along dim 0 of a tensor of at least 2 dims."
+)
+dsplit = _directional_split(
+    "dsplit", lambda x: 2, 3, "``tensor_split`` along dim 2 of a tensor of at least 3 dims."
+)
 
 
 # ---- rearranging, building -------------------------------------------------------------------
